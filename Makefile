@@ -1,0 +1,21 @@
+# Two entry points: `make demo` (the main job) and `make test` (the whole test suite).
+# Each creates the virtual environment on first use and installs everything it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: demo test install
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/convcorr demo
+
+test: $(BIN)/.installed
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc

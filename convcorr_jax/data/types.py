@@ -1,0 +1,111 @@
+"""The sample schema shared by every loader and generator.
+
+Conventions: images are RGB uint8 [H, W, 3]; points are (x, y) pixels, 0-based, pixel centres at integers;
+boxes are (x_min, y_min, x_max, y_max) in the same 0-based pixel coordinates (inclusive corners, so a box
+covering pixels 0..9 is (0, 0, 9, 9)). 1-based MATLAB/VOC coordinates are converted in the loaders only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convcorr_jax.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class KeypointSample:
+    """One annotated instance (object, person or face).
+
+    Fields:
+      points: float32 [K, 2], 0-based (x, y) pixels; NaN where the dataset gives no coordinate.
+      visible: bool [K]; False for unlabelled or occluded points (see `extras` for dataset-specific flags).
+      names: the K keypoint names, in order.
+      bbox: float32 [4], (x_min, y_min, x_max, y_max), 0-based inclusive.
+      category: object class ("person", "face", "aeroplane", ...).
+      id: unique id within the dataset (e.g. "2008_000008_1").
+      image: uint8 [H, W, 3] RGB, or None when only the path is known (load with `load_image`).
+      image_path: where the image lives, if on disk.
+      extras: dataset-specific fields, e.g. head_box [4], torso_box [4], scale (float), center [2],
+        normalize (float), truncated/occluded/difficult flags, attributes.
+    """
+
+    points: np.ndarray
+    visible: np.ndarray
+    names: tuple[str, ...]
+    bbox: np.ndarray
+    category: str
+    id: str
+    image: np.ndarray | None = None
+    image_path: str | None = None
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        k = len(self.names)
+        if self.points.shape != (k, 2):
+            raise InputError(self.image_path or self.id, "points", f"shape ({k}, 2) for {k} names", self.points.shape)
+        if self.visible.shape != (k,):
+            raise InputError(self.image_path or self.id, "visible", f"shape ({k},)", self.visible.shape)
+        if self.bbox.shape != (4,):
+            raise InputError(self.image_path or self.id, "bbox", "shape (4,)", self.bbox.shape)
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.names)
+
+    def with_image(self) -> "KeypointSample":
+        """This sample with `image` loaded from `image_path` (no-op if already loaded)."""
+        if self.image is not None:
+            return self
+        return dataclasses.replace(self, image=load_image(self.image_path))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SegSample:
+    """An image with a per-pixel class map.
+
+    Fields:
+      image: uint8 [H, W, 3] RGB (or None with `image_path`).
+      label: uint8 [H, W]; class index per pixel (0 = background), 255 = void.
+      id: unique id.
+    """
+
+    label: np.ndarray
+    id: str
+    image: np.ndarray | None = None
+    image_path: str | None = None
+
+    def with_image(self) -> "SegSample":
+        if self.image is not None:
+            return self
+        return dataclasses.replace(self, image=load_image(self.image_path))
+
+
+def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read an image file as RGB uint8 [H, W, 3].
+
+    Grayscale and CMYK are converted to RGB explicitly (PIL's documented conversions); truncated or
+    unreadable files raise `InputError`. `expected_size` = (width, height) is checked when given.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if path is None:
+        raise InputError(None, "image_path", "a path to an image file", None)
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "image", "an existing image file", "missing file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("RGB", "L", "CMYK", "P", "RGBA", "I;16", "I", "LA"):
+                raise InputError(path, "image mode", "RGB, L, P, RGBA or CMYK", im.mode)
+            rgb = im.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError) as e:
+        raise InputError(path, "image", "a complete, readable image file", f"{type(e).__name__}: {e}") from e
+    arr = np.asarray(rgb, dtype=np.uint8)
+    if expected_size is not None and (arr.shape[1], arr.shape[0]) != tuple(expected_size):
+        raise InputError(path, "image size", f"(width, height) = {tuple(expected_size)}", (arr.shape[1], arr.shape[0]))
+    return arr

@@ -1,0 +1,100 @@
+"""`convcorr demo`: every experiment of the three papers on the embedded default, one report.
+
+A stage is a function `stage(ctx: DemoContext) -> StageResult` living beside the method it runs; this module
+only orders the stages, isolates their failures, and writes `runs/<name>/report.md` and `report.html`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from convcorr_jax import io, runinfo
+from convcorr_jax.paths import cache_dir, real_data_root
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoContext:
+    run_dir: Path  # runs/<name>/: report.md, metrics.json, figures/
+    size: str  # "tiny" (seconds, for tests), "default" (under 30 min on 2 cores) or "full" (paper scale)
+    seed: int = 0
+    weights: str | None = None  # a backbone weight file instead of the fetched MobileNetV2
+    real_data: Path | None = None  # folder of real annotation files, when present
+    roots: dict = dataclasses.field(default_factory=dict)  # user data roots: voc, mpii, flic, 300w
+
+    @property
+    def figures(self) -> Path:
+        p = self.run_dir / "figures"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def cache(self, *parts: str) -> Path:
+        return cache_dir(*parts)
+
+
+@dataclasses.dataclass
+class StageResult:
+    summary: str  # one line for the terminal
+    markdown: str = ""  # tables and figure links (relative to run_dir) for the report
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+
+# name -> "module:function"; stages run in this order.
+STAGES: dict[str, str] = {}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ",".join(STAGES))
+    p.add_argument("--size", choices=("tiny", "default", "full"), default="default")
+    p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
+    p.add_argument("--out", default="runs/demo", help="run folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default=None, help="backbone weight file (default: fetched MobileNetV2)")
+    for name in ("voc", "mpii", "flic", "300w"):
+        p.add_argument(f"--{name}-root", default=None, help=f"use real {name.upper()} data from this folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    only = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(only) - set(STAGES))
+    if unknown:
+        print(f"unknown stage(s) {unknown}; known: {list(STAGES)}", file=sys.stderr)
+        return 2
+    names = only or list(STAGES)
+    roots = {k: getattr(args, f"{k}_root") for k in ("voc", "mpii", "flic", "300w") if getattr(args, f"{k}_root")}
+    ctx = DemoContext(Path(args.out), args.size, args.seed, args.weights, real_data_root(), roots)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    print(runinfo.header("convcorr demo", {"stages": names, "size": args.size, "out": args.out}, args.seed), flush=True)
+    results, failed = {}, []
+    t_all = time.perf_counter()
+    for name in names:
+        module, func = STAGES[name].split(":")
+        t0 = time.perf_counter()
+        try:
+            res = getattr(importlib.import_module(module), func)(ctx)
+            status = "ok"
+        except Exception as e:  # one stage's failure must not stop the others
+            traceback.print_exc()
+            res, status = StageResult(f"FAILED: {type(e).__name__}: {e}"), "failed"
+            failed.append(name)
+        dt = time.perf_counter() - t0
+        results[name] = {"status": status, "seconds": dt, "summary": res.summary, "markdown": res.markdown, "metrics": res.metrics}
+        print(f"[{name}] {status} in {dt:.1f} s: {res.summary}", flush=True)
+    total = time.perf_counter() - t_all
+    _write_report(ctx, results, total)
+    print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {ctx.run_dir / 'report.md'}")
+    return 1 if failed else 0
+
+
+def _write_report(ctx: DemoContext, results: dict, total: float) -> None:
+    lines = ["# convcorr-jax demo report", "", "```", runinfo.header("convcorr demo", {"size": ctx.size}, ctx.seed), f"total wall time: {total:.1f} s", "```", ""]
+    for name, r in results.items():
+        lines += [f"## {name}", "", f"*{r['status']}, {r['seconds']:.1f} s*: {r['summary']}", "", r["markdown"], ""]
+    md = "\n".join(lines)
+    io.write_text(ctx.run_dir / "report.md", md)
+    io.write_json(ctx.run_dir / "metrics.json", {k: {kk: v[kk] for kk in ("status", "seconds", "metrics")} for k, v in results.items()})

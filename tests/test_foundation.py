@@ -1,0 +1,67 @@
+"""Shared foundation: error type, atomic writes, sample schema, metrics, CLI dispatch."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from convcorr_jax import cli, io, metrics
+from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.errors import InputError
+
+
+def test_input_error_names_file_field_expectation():
+    e = InputError("a/b.xml", "keypoints/x", "a finite float", "nan")
+    assert str(e) == "a/b.xml: field 'keypoints/x': expected a finite float, got nan"
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert not target.exists() and os.listdir(tmp_path) == []
+    io.write_json(target, {"a": np.float32(1.5)})
+    assert json.loads(target.read_text()) == {"a": 1.5}
+
+
+def test_sample_schema_checks_shapes():
+    names = ("a", "b")
+    s = KeypointSample(np.zeros((2, 2), np.float32), np.ones(2, bool), names, np.zeros(4, np.float32), "x", "0")
+    assert s.num_keypoints == 2
+    with pytest.raises(InputError, match="points"):
+        KeypointSample(np.zeros((3, 2), np.float32), np.ones(2, bool), names, np.zeros(4, np.float32), "x", "0")
+
+
+def test_load_image_errors(tmp_path):
+    with pytest.raises(InputError, match="missing file"):
+        load_image(tmp_path / "nope.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    with pytest.raises(InputError, match="readable image"):
+        load_image(bad)
+    from PIL import Image
+
+    Image.new("L", (5, 4), 7).save(tmp_path / "g.png")
+    Image.new("CMYK", (5, 4), (0, 0, 0, 0)).save(tmp_path / "c.jpg")
+    assert load_image(tmp_path / "g.png").shape == (4, 5, 3)
+    assert load_image(tmp_path / "c.jpg").shape == (4, 5, 3)
+    with pytest.raises(InputError, match="image size"):
+        load_image(tmp_path / "g.png", expected_size=(4, 5))
+
+
+def test_pck_hand_computed():
+    gt = np.array([[[0, 0], [10, 0], [0, 10]]], float)
+    pred = np.array([[[0, 1], [10, 3], [np.nan, np.nan]]], float)
+    vis = np.array([[True, True, False]])
+    # distances 1 and 3; norm 20, alpha 0.1 -> threshold 2: one of two evaluated keypoints is correct.
+    assert metrics.pck(pred, gt, vis, np.array([20.0]), 0.1) == 0.5
+    np.testing.assert_allclose(metrics.normalised_error(pred[:, :2], gt[:, :2], np.array([2.0])), [1.0])
+
+
+def test_cli_overview_and_unknown(capsys):
+    assert cli.main([]) == 0
+    assert "commands:" in capsys.readouterr().out
+    assert cli.main(["no-such-command"]) == 2
