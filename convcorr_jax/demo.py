@@ -44,8 +44,17 @@ class StageResult:
     metrics: dict = dataclasses.field(default_factory=dict)
 
 
-# name -> "module:function"; stages run in this order.
-STAGES: dict[str, str] = {}
+# name -> "module:function"; stages run in this order (data flows: weights/data caches first, pose last).
+STAGES: dict[str, str] = {
+    "table1": "convcorr_jax.backbones.demo:demo_stage",
+    "data": "convcorr_jax.data.demo:demo_stage",
+    "locality": "convcorr_jax.correspondence.demo:demo_stage_locality",
+    "table2": "convcorr_jax.correspondence.transfer:demo_stage",
+    "table3": "convcorr_jax.correspondence.demo:demo_stage_table3",
+    "table4": "convcorr_jax.correspondence.demo:demo_stage_table4",
+    "razavian": "convcorr_jax.regression.demo:demo_stage",
+    "tompson": "convcorr_jax.pose.demo:demo_stage",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,4 +106,18 @@ def _write_report(ctx: DemoContext, results: dict, total: float) -> None:
         lines += [f"## {name}", "", f"*{r['status']}, {r['seconds']:.1f} s*: {r['summary']}", "", r["markdown"], ""]
     md = "\n".join(lines)
     io.write_text(ctx.run_dir / "report.md", md)
+    io.write_text(ctx.run_dir / "report.html", _html(md))
     io.write_json(ctx.run_dir / "metrics.json", {k: {kk: v[kk] for kk in ("status", "seconds", "metrics")} for k, v in results.items()})
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
+th{background:#f4f4f4}img{max-width:100%}pre{background:#f7f7f7;padding:.6em;overflow-x:auto}"""
+
+
+def _html(md: str) -> str:
+    """The report as one HTML page; figures are the same relative `figures/*.png` files, shown inline."""
+    import markdown
+
+    body = markdown.markdown(md, extensions=["tables", "fenced_code"])
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>convcorr-jax demo report</title><style>{_CSS}</style></head><body>{body}</body></html>\n"

@@ -45,3 +45,143 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, visible
     if visible is not None:
         d = np.where(np.asarray(visible, bool), d, np.nan)
     return np.nanmean(d, axis=-1) / np.asarray(norm, np.float64)
+
+
+# --- PCKh (MPII) -------------------------------------------------------------------------------------------
+# The official MPII single-person toolkit (evalMPII: annolist2matrix.m, getDistPCKh.m, computePCK.m,
+# genTablePCK.m) works on 14 of the 16 joints, in this order of MPII joint ids (pelvis 6 and thorax 7 are
+# dropped by annolist2matrix, so they count nowhere):
+MPII_TOOLKIT_JOINTS = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
+# Table columns: each is the mean of the two per-joint PCKh values (genTablePCK), not a pooled count.
+PCKH_GROUPS: dict[str, tuple[int, int]] = {
+    "Head": (8, 9),  # upper neck, head top
+    "Shoulder": (12, 13),
+    "Elbow": (11, 14),
+    "Wrist": (10, 15),
+    "Hip": (2, 3),
+    "Knee": (1, 4),
+    "Ankle": (0, 5),
+}
+PCKH_UBODY = (10, 11, 12, 13, 14, 15)  # toolkit columns 7..12: wrists, elbows, shoulders (pooled)
+PCKH_THRESHOLDS = tuple(round(0.01 * k, 2) for k in range(51))  # the toolkit's range 0:0.01:0.5
+PCKH_SC_BIAS = 0.6  # head size = 0.6 x head-box diagonal (util_get_head_size)
+
+
+def head_size(head_box: np.ndarray) -> np.ndarray:
+    """MPII head segment length [N] = 0.6 * ||(x2, y2) - (x1, y1)|| from head boxes [N, 4] (x1, y1, x2, y2)."""
+    b = np.asarray(head_box, np.float64)
+    return PCKH_SC_BIAS * np.linalg.norm(b[..., 2:4] - b[..., 0:2], axis=-1)
+
+
+def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """Head-normalised distances [N, K] as getDistPCKh: NaN where the ground truth is missing.
+
+    pred, gt: [N, K, 2] pixels; head: [N] head sizes; missing: bool [N, K] (default: non-finite gt).
+    A non-finite prediction counts as infinitely far ("only gt is allowed to have NaN"). Visibility is not
+    used: occluded but annotated joints are evaluated.
+    """
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / np.asarray(head, np.float64)[:, None]
+    miss = ~np.all(np.isfinite(gt), axis=-1)
+    if missing is not None:
+        miss |= np.asarray(missing, bool)
+    return np.where(miss, np.nan, d)
+
+
+def _pct_within(d: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Percent of the finite-or-inf (non-NaN) entries of d [..., M] with d <= t, for each t: [T, ...]."""
+    valid = ~np.isnan(d)
+    n = valid.sum(axis=-1)
+    hits = (d[None] <= thresholds.reshape((-1,) + (1,) * d.ndim)) & valid[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * hits.sum(axis=-1) / n
+
+
+def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.ndarray]:
+    """computePCK on MPII-ordered distances [N, 16]: percent curves over `thresholds` [T].
+
+    Returns {"joints": [T, 16] per MPII joint id (pelvis/thorax included for reference), "UBody": [T],
+    "Total": [T] (pooled over the toolkit's 14 joints), and one [T] curve per group of PCKH_GROUPS}.
+    """
+    t = np.asarray(thresholds, np.float64)
+    joints = _pct_within(np.asarray(dist, np.float64).T, t)  # [T, 16]
+    out = {"joints": joints}
+    for name, (a, b) in PCKH_GROUPS.items():
+        out[name] = (joints[:, a] + joints[:, b]) / 2
+    out["UBody"] = _pct_within(dist[:, list(PCKH_UBODY)].reshape(-1), t)
+    out["Total"] = _pct_within(dist[:, list(MPII_TOOLKIT_JOINTS)].reshape(-1), t)
+    return out
+
+
+def pckh_table(pred, gt, head, missing=None, thresholds=(0.5, 0.1)) -> dict[str, dict[str, float]]:
+    """PCKh (percent) per group and Total at each threshold, keyed by the threshold as text ("0.5").
+
+    Follows the official MPII toolkit: d <= t, groups are means of the left/right (neck/head-top) per-joint
+    values, Total pools every non-missing joint except pelvis and thorax.
+    """
+    curves = pckh_curves(pckh_distances(pred, gt, head, missing), thresholds)
+    names = list(PCKH_GROUPS) + ["UBody", "Total"]
+    return {f"{t:g}": {n: float(curves[n][i]) for n in names} for i, t in enumerate(thresholds)}
+
+
+def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
+    """Area under a PCKh curve, normalised to the threshold range (the toolkit's area_under_curve(scale01))."""
+    t = np.asarray(thresholds, np.float64)
+    x = (t - t.min()) / (t.max() - t.min())
+    y = np.asarray(total_curve, np.float64)
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
+
+
+def pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> dict[str, float]:
+    """The widely copied Python/MATLAB port of Tompson et al. (eval_PCKh in pose repositories): d < t, "Head"
+    is the head top alone, "Mean" the unweighted mean of the 14 per-joint values. For comparison with
+    numbers published that way; `pckh_table` is the official definition."""
+    d = pckh_distances(pred, gt, head, missing)
+    valid = ~np.isnan(d)
+    per = 100.0 * ((d < threshold) & valid).sum(0) / valid.sum(0)
+    out = {"Head": float(per[9])}
+    for name, (a, b) in list(PCKH_GROUPS.items())[1:]:
+        out[name] = float((per[a] + per[b]) / 2)
+    out["Mean"] = float(per[list(MPII_TOOLKIT_JOINTS)].mean())
+    return out
+
+
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision (area under the step precision-recall curve, scikit-learn's definition: sum over
+    distinct score thresholds of (recall step) x precision). NaN when there is no positive."""
+    s = np.asarray(scores, np.float64).ravel()
+    y = np.asarray(positive, bool).ravel()
+    if not y.any():
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each group of tied scores
+    tp = np.cumsum(y)[last]
+    fp = (last + 1) - tp
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
+
+
+def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void: int = 255) -> np.ndarray:
+    """Per-class pixel average precision [C] (0..1): scores [N, H, W, C] rank all non-void pixels of all images for
+    class c against labels [N, H, W] == c. NaN for a class with no pixel."""
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    keep = labels != void
+    flat, lab = scores[keep], labels[keep]
+    return np.array([average_precision(flat[:, c], lab == c) for c in range(scores.shape[-1])])
+
+
+def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, void: int = 255) -> np.ndarray:
+    """Per-class intersection over union [C] (0..1) of predicted class maps vs labels [N, H, W], void pixels
+    ignored, counts pooled over images. NaN for a class absent from both."""
+    pred = np.asarray(pred).ravel()
+    labels = np.asarray(labels).ravel()
+    keep = labels != void
+    cm = np.bincount(labels[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64),
+                     minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    inter = np.diag(cm).astype(np.float64)
+    union = cm.sum(0) + cm.sum(1) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)

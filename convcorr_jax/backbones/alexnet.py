@@ -1,0 +1,273 @@
+"""AlexNet family, NHWC, faithful to the released models (DATA_FORMATS.md 5.1-5.2).
+
+* `caffenet` (bvlc_reference_caffenet): conv1 96 k11 s4 -> ReLU -> pool1 (max 3/2, Caffe ceil mode) -> norm1
+  (LRN 5, alpha 1e-4, beta 0.75) -> conv2 256 k5 p2 group 2 -> ReLU -> pool2 -> norm2 -> conv3 384 k3 p1 ->
+  conv4 384 k3 p1 group 2 -> conv5 256 k3 p1 group 2 -> pool5 -> fc6 4096 -> fc7 4096 -> fc8 1000. Input 227,
+  Caffe convention (BGR 0-255 minus mean).
+* `bvlc_alexnet`: the same layers with LRN *before* pooling (conv -> ReLU -> norm -> pool).
+* `torchvision_alexnet`: 64/192/384/256/256, conv1 pad 2, no groups, no LRN, floor-mode pooling, then
+  `AdaptiveAvgPool2d((6, 6))` (exact PyTorch bins) before fc6. Input 224, torchvision convention.
+
+Taps: every named layer (conv1, pool1, norm1, conv2, ..., conv5, pool5, fc6, fc7, fc8 and "logits" = fc8).
+`relu=True` returns conv*/fc6/fc7 after their ReLU, `relu=False` before it; pooling/LRN taps are what the network
+computes (from ReLU'd values). Dropout is the identity (inference).
+
+fc6 flatten order: our pool5 is NHWC, so fc6's kernel rows are in (h, w, c) order, row `(h*6 + w)*256 + c`.
+Caffe and PyTorch flatten CHW (column `c*36 + h*6 + w` of their `[4096, 9216]` weight); the converters reorder
+with `W.reshape(4096, 256, 6, 6).transpose(2, 3, 1, 0).reshape(9216, 4096)`.
+The Caffe models' fc layers need a 6 x 6 pool5 (227 input); other sizes give conv/pool taps only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.backbones import layers, preprocess
+from convcorr_jax.backbones.base import Backbone, StateDict, check_input, check_taps, oihw_to_hwio
+from convcorr_jax.backbones.geometry import Step, grid_size, rf_table
+from convcorr_jax.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    kind: str  # "conv", "pool", "lrn", "adapt", "fc"
+    name: str
+    out: int = 0
+    step: Step | None = None
+    groups: int = 1
+    relu: bool = False
+
+
+def _pool(name: str, ceil: bool) -> Op:
+    return Op("pool", name, step=Step(3, 2, 0, ceil))
+
+
+def _caffe_ops(norm_first: bool) -> tuple[Op, ...]:
+    def block(i: int) -> list[Op]:
+        pool, norm = _pool(f"pool{i}", True), Op("lrn", f"norm{i}")
+        return [norm, pool] if norm_first else [pool, norm]
+
+    return (
+        Op("conv", "conv1", 96, Step(11, 4, 0), relu=True),
+        *block(1),
+        Op("conv", "conv2", 256, Step(5, 1, 2), groups=2, relu=True),
+        *block(2),
+        Op("conv", "conv3", 384, Step(3, 1, 1), relu=True),
+        Op("conv", "conv4", 384, Step(3, 1, 1), groups=2, relu=True),
+        Op("conv", "conv5", 256, Step(3, 1, 1), groups=2, relu=True),
+        _pool("pool5", True),
+        Op("fc", "fc6", 4096, relu=True),
+        Op("fc", "fc7", 4096, relu=True),
+        Op("fc", "fc8", 1000),
+    )
+
+
+TORCHVISION_OPS: tuple[Op, ...] = (
+    Op("conv", "conv1", 64, Step(11, 4, 2), relu=True),
+    _pool("pool1", False),
+    Op("conv", "conv2", 192, Step(5, 1, 2), relu=True),
+    _pool("pool2", False),
+    Op("conv", "conv3", 384, Step(3, 1, 1), relu=True),
+    Op("conv", "conv4", 256, Step(3, 1, 1), relu=True),
+    Op("conv", "conv5", 256, Step(3, 1, 1), relu=True),
+    _pool("pool5", False),
+    Op("adapt", "avgpool"),
+    Op("fc", "fc6", 4096, relu=True),
+    Op("fc", "fc7", 4096, relu=True),
+    Op("fc", "fc8", 1000),
+)
+
+OPS: dict[str, tuple[Op, ...]] = {
+    "caffenet": _caffe_ops(norm_first=False),
+    "bvlc_alexnet": _caffe_ops(norm_first=True),
+    "torchvision_alexnet": TORCHVISION_OPS,
+}
+
+# torch state_dict key prefix per parameterised layer of torchvision's AlexNet.
+TORCHVISION_KEYS = {
+    "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
+    "conv5": "features.10", "fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
+}  # fmt: skip
+
+
+def taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
+    return tuple(op.name for op in ops if op.kind != "adapt") + ("logits",)
+
+
+def geometry_of(ops: tuple[Op, ...]) -> dict:
+    return rf_table([(op.name, op.step) for op in ops if op.kind in ("conv", "pool", "lrn")])
+
+
+def _steps_to(ops: tuple[Op, ...], tap: str) -> list[Step]:
+    out = []
+    for op in ops:
+        if op.step is not None:
+            out.append(op.step)
+        if op.name == tap:
+            return out
+    raise InputError("backbone", "tap", f"a spatial tap of {[o.name for o in ops if o.step]}", tap)
+
+
+def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Parameter shapes (HWIO kernels, [in, out] dense) of each parameterised layer."""
+    shapes, c, flat = {}, 3, None
+    for op in ops:
+        if op.kind == "conv":
+            k = op.step.kernel
+            shapes[op.name] = {"kernel": (k, k, c // op.groups, op.out), "bias": (op.out,)}
+            c = op.out
+        elif op.kind == "fc":
+            d_in = flat if flat is not None else c
+            shapes[op.name] = {"kernel": (d_in, op.out), "bias": (op.out,)}
+            c, flat = op.out, None
+        elif op.name == "pool5":
+            flat = 6 * 6 * c
+    return shapes
+
+
+def init(ops: tuple[Op, ...], key: jax.Array, input_size=None) -> dict:
+    """He-normal kernels, zero biases. `input_size` is accepted for API symmetry (parameters do not depend on it)."""
+    return _init(ops, key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(ops: tuple[Op, ...], key: jax.Array) -> dict:
+    shapes = param_shapes(ops)
+    keys = jax.random.split(key, len(shapes))
+    params = {}
+    for k, (name, s) in zip(keys, shapes.items()):
+        fan_in = int(np.prod(s["kernel"][:-1]))
+        params[name] = {"kernel": layers.he_normal(k, s["kernel"], fan_in), "bias": jnp.zeros(s["bias"], jnp.float32)}
+    return params
+
+
+def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True) -> dict:
+    """Run the layer list up to the last requested tap. x: preprocessed `[N, H, W, 3]` float32."""
+    check_input(x)
+    want = set("fc8" if t == "logits" else t for t in taps)
+    out: dict[str, jax.Array] = {}
+    for op in ops:
+        if not want - set(out):
+            break
+        if op.kind == "conv":
+            x = layers.conv(params[op.name], x, op.step)
+        elif op.kind == "pool":
+            x = layers.max_pool(x, op.step)
+        elif op.kind == "lrn":
+            x = layers.lrn(x, 5, 1e-4, 0.75, 1.0)
+        elif op.kind == "adapt":
+            x = layers.adaptive_avg_pool(x, (6, 6))
+        elif op.kind == "fc":
+            if x.ndim == 4:
+                if x.shape[1:3] != (6, 6):
+                    raise InputError(name, "input size", f"a 6 x 6 pool5 for {op.name} (227 x 227 input)", tuple(x.shape[1:3]))
+                x = x.reshape(x.shape[0], -1)
+            x = layers.dense(params[op.name], x)
+        if op.relu and not relu and op.name in want:
+            out[op.name] = x
+        if op.relu:
+            x = jax.nn.relu(x)
+        if op.name in want and op.name not in out:
+            out[op.name] = x
+    return {t: out["fc8" if t == "logits" else t] for t in taps}
+
+
+def convert_torch(ops: tuple[Op, ...], name: str, state_dict: Mapping[str, np.ndarray], source: str = "state_dict") -> dict:
+    """torch state_dict (numpy arrays, torch key names) -> params.
+
+    torchvision_alexnet uses torchvision's keys (`features.0.weight`, ..., `classifier.6.bias`); the Caffe models
+    use a torch port with layer-named keys (`conv1.weight`, ..., `fc8.bias`). Conv weights OIHW -> HWIO (grouped
+    convs: `[O, C/groups, kh, kw]`), dense `[out, in]` -> `[in, out]`, fc6 columns CHW -> rows HWC.
+    """
+    sd = StateDict(state_dict, source, ignore_suffixes=("num_batches_tracked",))
+    prefix = TORCHVISION_KEYS if name == "torchvision_alexnet" else {k: k for k in param_shapes(ops)}
+    blobs = {layer: [sd.take(f"{prefix[layer]}.weight", _torch_shape(s["kernel"])), sd.take(f"{prefix[layer]}.bias", s["bias"])]
+             for layer, s in param_shapes(ops).items()}  # fmt: skip
+    sd.finish()
+    return _from_oihw(ops, blobs)
+
+
+def convert_caffe(ops: tuple[Op, ...], blobs: Mapping[str, list], source: str = "caffemodel") -> dict:
+    """Caffe blobs `{layer: [weight OIHW / [out, in], bias]}` -> params. Legacy 4-D blob shapes (`1 x 1 x O x I`
+    for InnerProduct weights, `1 x 1 x 1 x O` for biases) are squeezed; layers without blobs are ignored."""
+    out = {}
+    for layer, s in param_shapes(ops).items():
+        if layer not in blobs:
+            raise InputError(source, layer, f"a layer with blobs [weight {_torch_shape(s['kernel'])}, bias {s['bias']}] (missing layer)")
+        b = list(blobs[layer])
+        if len(b) != 2:
+            raise InputError(source, f"{layer}.blobs", "2 blobs (weight, bias)", len(b))
+        w, bias = (np.asarray(a, np.float32) for a in b)
+        want_w, want_b = _torch_shape(s["kernel"]), s["bias"]
+        if w.shape != want_w and w.size == int(np.prod(want_w)) and len(want_w) == 2:
+            w = w.reshape(want_w)
+        if bias.shape != want_b and bias.size == want_b[0]:
+            bias = bias.reshape(want_b)
+        if w.shape != want_w:
+            raise InputError(source, f"{layer}.weight", f"shape {want_w}", w.shape)
+        if bias.shape != want_b:
+            raise InputError(source, f"{layer}.bias", f"shape {want_b}", bias.shape)
+        out[layer] = [w, bias]
+    extra = sorted(k for k, v in blobs.items() if k not in out and len(v))
+    if extra:
+        raise InputError(source, extra[0], f"only layers of this architecture with blobs ({list(out)})", extra)
+    return _from_oihw(ops, out)
+
+
+def _torch_shape(kernel_shape: tuple[int, ...]) -> tuple[int, ...]:
+    if len(kernel_shape) == 4:
+        kh, kw, i, o = kernel_shape
+        return (o, i, kh, kw)
+    return (kernel_shape[1], kernel_shape[0])
+
+
+def _from_oihw(ops: tuple[Op, ...], blobs: dict) -> dict:
+    params = {}
+    for layer, (w, b) in blobs.items():
+        if w.ndim == 4:
+            k = oihw_to_hwio(w)
+        elif layer == "fc6":
+            c = w.shape[1] // 36
+            k = w.reshape(w.shape[0], c, 6, 6).transpose(2, 3, 1, 0).reshape(36 * c, w.shape[0])
+        else:
+            k = w.T
+        params[layer] = {"kernel": jnp.asarray(np.ascontiguousarray(k)), "bias": jnp.asarray(b)}
+    return params
+
+
+ROLES = {r: r for r in ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7")}
+
+
+def make(name: str) -> Backbone:
+    ops = OPS[name]
+    taps = taps_of(ops)
+    caffe = name != "torchvision_alexnet"
+
+    @functools.partial(jax.jit, static_argnames=("taps", "relu"))
+    def _apply(params, x, taps, relu):
+        return forward(ops, name, params, x, taps, relu)
+
+    def apply(params, x, taps=("fc7",), relu: bool = True) -> dict:
+        return _apply(params, x, taps=check_taps(name, taps, taps_all), relu=bool(relu))
+
+    taps_all = taps
+    return Backbone(
+        name=name,
+        taps=taps,
+        geometry=geometry_of(ops),
+        default_input_size=(227, 227) if caffe else (224, 224),
+        init=functools.partial(init, ops),
+        apply=apply,
+        preprocess=preprocess.caffe if caffe else preprocess.torchvision,
+        convert_torch=functools.partial(convert_torch, ops, name),
+        roles=dict(ROLES),
+        grid_size=lambda tap, hw: grid_size(_steps_to(ops, tap), hw),
+        resize=(256, 227, False) if caffe else (256, 224, True),
+        convert_caffe=functools.partial(convert_caffe, ops) if caffe else None,
+    )

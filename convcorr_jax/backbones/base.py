@@ -1,0 +1,97 @@
+"""The `Backbone` record and helpers shared by the architectures (weight conversion checks)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from convcorr_jax.backbones.geometry import RF
+from convcorr_jax.errors import InputError
+
+Params = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Backbone:
+    """A pretrained-style network with named taps and receptive-field geometry.
+
+    Fields:
+      name: registry name ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2").
+      taps: every tap name `apply` accepts, in network order.
+      geometry: tap -> RF for every spatial tap (vector taps such as fc6/pool/logits are global and absent).
+      default_input_size: (h, w) of the original training crop.
+      init(key, input_size=None) -> params: random (He-normal) parameters.
+      apply(params, x[N, H, W, 3] f32 preprocessed, taps=(...), relu=True) -> {tap: array}: spatial taps NHWC,
+        vector taps [N, D]. `relu` selects post-activation (True) or pre-activation (False) values for taps that
+        are followed by a ReLU; other taps are unaffected. Jit-compiled per (shape, taps, relu).
+      preprocess(uint8 RGB [N, H, W, 3]) -> f32 in the network's input convention (no resizing).
+      convert_torch(state_dict: {torch key: np.ndarray}) -> params.
+      roles: AlexNet role names conv1..conv5, pool5, fc6, fc7 -> this backbone's tap names.
+      grid_size(tap, input_hw) -> (h, w) of a spatial tap's feature map.
+      resize: (resize_to, crop, keep_aspect) of the standard evaluation transform (see preprocess.resize_and_crop).
+      convert_caffe(blobs: {layer: [weight OIHW, bias]}) -> params, for the Caffe models (else None).
+    """
+
+    name: str
+    taps: tuple[str, ...]
+    geometry: dict[str, RF]
+    default_input_size: tuple[int, int]
+    init: Callable[..., Params]
+    apply: Callable[..., dict]
+    preprocess: Callable[[np.ndarray], np.ndarray]
+    convert_torch: Callable[[Mapping[str, np.ndarray]], Params]
+    roles: dict[str, str]
+    grid_size: Callable[[str, tuple[int, int]], tuple[int, int]]
+    resize: tuple[int, int, bool]
+    convert_caffe: Callable[[Mapping[str, list]], Params] | None = None
+    num_classes: int = 1000
+
+    @property
+    def spatial_taps(self) -> tuple[str, ...]:
+        return tuple(t for t in self.taps if t in self.geometry)
+
+
+def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, ...]:
+    taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    for t in taps:
+        if t not in known:
+            raise InputError(backbone_name, "taps", f"names from {list(known)}", t)
+    return taps
+
+
+def check_input(x, source: str = "x") -> None:
+    """Network input must be float `[N, H, W, 3]` (already preprocessed)."""
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise InputError(source, "shape", "a preprocessed float array [N, H, W, 3] (NHWC)", tuple(x.shape))
+    if not np.issubdtype(x.dtype, np.floating):
+        raise InputError(source, "dtype", "float32 (use backbone.preprocess on uint8 images first)", str(x.dtype))
+
+
+class StateDict:
+    """Checked access to a weight dict: every key read must exist with the expected shape; unread keys are errors."""
+
+    def __init__(self, weights: Mapping[str, Any], source: str, ignore_suffixes: tuple[str, ...] = ()):
+        self.weights = weights
+        self.source = source
+        self.used: set[str] = set()
+        self.ignore_suffixes = ignore_suffixes
+
+    def take(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        if key not in self.weights:
+            raise InputError(self.source, key, f"an array of shape {shape} (missing key)")
+        a = np.asarray(self.weights[key], np.float32)
+        if tuple(a.shape) != tuple(shape):
+            raise InputError(self.source, key, f"shape {tuple(shape)}", tuple(a.shape))
+        self.used.add(key)
+        return a
+
+    def finish(self) -> None:
+        extra = sorted(k for k in self.weights if k not in self.used and not k.endswith(self.ignore_suffixes))
+        if extra:
+            raise InputError(self.source, extra[0], f"only keys of this architecture ({len(extra)} unexpected keys)", extra[:5])
+
+
+def oihw_to_hwio(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)))

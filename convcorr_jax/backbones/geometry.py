@@ -1,0 +1,135 @@
+"""Receptive-field geometry: size, stride and centre of every feature column, and pixel <-> grid maps.
+
+Coordinates are 0-based pixels with pixel centres at integers; points are `(x, y)`, grid indices `(col, row)`.
+The same numbers hold for x and y (all our layers are square). The recurrences (Long et al. 2014, Table 1;
+DATA_FORMATS.md 5.5), over layers with kernel k, stride s, padding p:
+
+    size_l   = size_{l-1} + (k - 1) * stride_{l-1}
+    stride_l = stride_{l-1} * s
+    offset_l = offset_{l-1} + ((k - 1) / 2 - p) * stride_{l-1}
+
+and unit i of layer l is centred at image pixel `offset_l + i * stride_l`. ReLU, LRN, batch norm, grouping and
+residual additions do not change the geometry (a residual branch's receptive field contains the identity's).
+With padding, edge units' receptive fields extend outside the image; their centres still follow the formula.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One geometric step: a square window of `kernel` pixels, `stride`, `pad` pixels each side.
+
+    `ceil` marks Caffe/`ceil_mode` pooling, which only changes the output size, not the geometry.
+    """
+
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    ceil: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RF:
+    """Receptive field of a tap: `size` pixels wide, `stride` pixels between columns, `offset` = 0-based pixel
+    centre of unit (0, 0)."""
+
+    size: int
+    stride: int
+    offset: float
+
+    def then(self, step: Step) -> "RF":
+        """The receptive field after one more layer `step`."""
+        return RF(
+            self.size + (step.kernel - 1) * self.stride,
+            self.stride * step.stride,
+            self.offset + ((step.kernel - 1) / 2 - step.pad) * self.stride,
+        )
+
+
+IDENTITY = RF(1, 1, 0.0)
+
+
+def compose(steps: Iterable[Step], start: RF = IDENTITY) -> RF:
+    """Receptive field of a stack of layers (applied in order) on the input pixel grid."""
+    rf = start
+    for s in steps:
+        rf = rf.then(s)
+    return rf
+
+
+def rf_table(layers: Sequence[tuple[str | None, Step | None]]) -> dict[str, RF]:
+    """Per-tap receptive fields from a layer list of `(tap_name or None, Step or None)` in network order.
+
+    A `None` step is a layer without geometry (ReLU, LRN, BN); a tap name records the RF after that layer.
+    """
+    rf, out = IDENTITY, {}
+    for name, step in layers:
+        if step is not None:
+            rf = rf.then(step)
+        if name is not None:
+            out[name] = rf
+    return out
+
+
+def output_size(n: int, step: Step) -> int:
+    """Output length of one layer on `n` input pixels: floor mode (PyTorch/XLA), or Caffe's ceil mode, which
+    drops the last window when it would start inside the right padding (`pooling_layer.cpp`)."""
+    span = n + 2 * step.pad - step.kernel
+    if span < 0:
+        return 0
+    if not step.ceil:
+        return span // step.stride + 1
+    out = -(-span // step.stride) + 1
+    if step.pad > 0 and (out - 1) * step.stride >= n + step.pad:
+        out -= 1
+    return out
+
+
+def grid_size(steps: Iterable[Step], hw: tuple[int, int]) -> tuple[int, int]:
+    """Feature-map size `(h, w)` after `steps` for an input of `hw` pixels."""
+    h, w = hw
+    for s in steps:
+        h, w = output_size(h, s), output_size(w, s)
+    return h, w
+
+
+def grid_to_pixel(rf: RF, grid: np.ndarray) -> np.ndarray:
+    """Grid coordinates `[..., 2]` (col, row), integer or fractional -> pixel centres `[..., 2]` (x, y)."""
+    return rf.offset + np.asarray(grid, np.float64) * rf.stride
+
+
+def pixel_to_grid(rf: RF, points: np.ndarray) -> np.ndarray:
+    """Pixel points `[..., 2]` (x, y) -> fractional grid coordinates `[..., 2]` (col, row); inverse of
+    `grid_to_pixel`."""
+    return (np.asarray(points, np.float64) - rf.offset) / rf.stride
+
+
+def grid_centers(rf: RF, grid_hw: tuple[int, int]) -> np.ndarray:
+    """Receptive-field centres of every column of an `(h, w)` grid: `[h, w, 2]` float32 (x, y) pixels."""
+    h, w = grid_hw
+    cols, rows = np.meshgrid(np.arange(w), np.arange(h))
+    return grid_to_pixel(rf, np.stack([cols, rows], -1)).astype(np.float32)
+
+
+def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray:
+    """The column whose receptive-field centre is nearest to each point: `[..., 2]` (x, y) -> `[..., 2]` int32
+    (col, row), clipped to the `(h, w)` grid. Ties round half to even (numpy's `rint`)."""
+    h, w = grid_hw
+    g = np.rint(pixel_to_grid(rf, points))
+    g = np.clip(g, 0, np.array([w - 1, h - 1]))
+    return g.astype(np.int32)
+
+
+def rf_box(rf: RF, grid: np.ndarray) -> np.ndarray:
+    """Receptive-field box of columns `[..., 2]` (col, row) -> `[..., 4]` (x0, y0, x1, y1), inclusive pixel bounds
+    (may lie outside the image for padded layers)."""
+    c = grid_to_pixel(rf, grid)
+    half = (rf.size - 1) / 2
+    return np.concatenate([c - half, c + half], -1)
+

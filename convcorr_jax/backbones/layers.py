@@ -1,0 +1,88 @@
+"""Pure NHWC layer functions shared by the backbones (params are plain dicts of arrays).
+
+Conventions: images/features `[N, H, W, C]` float32; conv kernels HWIO (`[kh, kw, C/groups, O]`); dense kernels
+`[in, out]`. Every spatial op takes a `geometry.Step`, so the network's layer list also defines its geometry.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from convcorr_jax.backbones.geometry import Step, output_size
+
+
+def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
+    """2-D convolution (cross-correlation, like Caffe/PyTorch) with symmetric zero padding. The number of groups
+    is `C / I` of the HWIO kernel: groups split input and output channels into contiguous blocks (Caffe `group`,
+    PyTorch `groups`; depthwise when I = 1)."""
+    groups = x.shape[-1] // p["kernel"].shape[2]
+    y = lax.conv_general_dilated(
+        x,
+        p["kernel"],
+        window_strides=(step.stride, step.stride),
+        padding=((step.pad, step.pad), (step.pad, step.pad)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=groups,
+    )
+    return y + p["bias"] if "bias" in p else y
+
+
+def max_pool(x: jax.Array, step: Step) -> jax.Array:
+    """Max pooling; `step.ceil` gives Caffe's round-up output size (windows clipped at the border)."""
+    h, w = x.shape[1:3]
+    oh, ow = output_size(h, step), output_size(w, step)
+    # Extra -inf padding at the bottom/right so that the last (clipped) window exists.
+    ph = (oh - 1) * step.stride + step.kernel - h - step.pad
+    pw = (ow - 1) * step.stride + step.kernel - w - step.pad
+    y = lax.reduce_window(
+        x,
+        -jnp.inf,
+        lax.max,
+        (1, step.kernel, step.kernel, 1),
+        (1, step.stride, step.stride, 1),
+        ((0, 0), (step.pad, max(ph, 0)), (step.pad, max(pw, 0)), (0, 0)),
+    )
+    return y[:, :oh, :ow]
+
+
+def lrn(x: jax.Array, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> jax.Array:
+    """Caffe ACROSS_CHANNELS local response normalisation: `x * (k + alpha/size * sum_window x^2) ** -beta`,
+    window of `size` channels centred on each channel (zero beyond the ends); equals `torch.nn.LocalResponseNorm`."""
+    sq = lax.reduce_window(
+        x * x, 0.0, lax.add, (1, 1, 1, size), (1, 1, 1, 1), ((0, 0), (0, 0), (0, 0), (size // 2, (size - 1) // 2))
+    )
+    return x * (k + (alpha / size) * sq) ** (-beta)
+
+
+def adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
+    """PyTorch adaptive average pooling as an `[n_out, n_in]` averaging matrix: bin i covers
+    `[floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))`."""
+    a = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        s, e = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
+        a[i, s:e] = 1.0 / (e - s)
+    return a
+
+
+def adaptive_avg_pool(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
+    """`torch.nn.AdaptiveAvgPool2d(out_hw)` on NHWC (exact bins, static shapes)."""
+    ah = jnp.asarray(adaptive_bins(x.shape[1], out_hw[0]))
+    aw = jnp.asarray(adaptive_bins(x.shape[2], out_hw[1]))
+    return jnp.einsum("ih,jw,nhwc->nijc", ah, aw, x, precision=lax.Precision.HIGHEST)
+
+
+def dense(p: dict, x: jax.Array) -> jax.Array:
+    return x @ p["kernel"] + p["bias"]
+
+
+def batch_norm(p: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
+    """Inference-mode batch norm with running statistics (`scale`, `bias`, `mean`, `var`)."""
+    inv = p["scale"] * lax.rsqrt(p["var"] + eps)
+    return x * inv + (p["bias"] - p["mean"] * inv)
+
+
+def he_normal(key: jax.Array, shape: tuple[int, ...], fan_in: int) -> jax.Array:
+    return jax.random.normal(key, shape, jnp.float32) * np.sqrt(2.0 / fan_in)

@@ -1,0 +1,206 @@
+"""Keypoint classification (Long et al. section 4, Table 3, Figures 4-5).
+
+Given an image and a keypoint location, predict the keypoint's type within its category. Features at a
+keypoint: the column of a conv layer whose receptive-field centre is nearest to it, or a SIFT descriptor of
+a given radius centred on it. One-vs-all linear SVMs per category (`convcorr_jax.linear.svm`), C = 1e-6 by
+default or chosen by 5-fold cross-validation on the training split.
+
+Keypoints used: visible, finite, inside the image. Others are skipped and counted (`KeypointSet.skipped`),
+never silently: the counts are printed by the table script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+
+from convcorr_jax.errors import InputError, check
+from convcorr_jax.linear import svm
+
+ROLES = ("conv1", "conv2", "conv3", "conv4", "conv5")
+SIFT_RADII = (10, 20, 40, 80, 160)
+
+# Long et al. 2014, Table 3 (PASCAL VOC 2011 val), mean column only and per-category rows.
+PAPER_CATEGORIES = ("aero", "bike", "bird", "boat", "bttl", "bus", "car", "cat", "chair", "cow", "table", "dog",
+                    "horse", "mbike", "prsn", "plant", "sheep", "sofa", "train", "tv")
+PAPER_TABLE3 = {
+    "SIFT 10": [36, 42, 36, 32, 67, 64, 40, 37, 33, 37, 60, 34, 39, 38, 29, 63, 37, 42, 64, 75, 45],
+    "SIFT 20": [37, 50, 39, 35, 74, 67, 47, 40, 36, 43, 68, 38, 42, 48, 33, 70, 44, 52, 68, 77, 50],
+    "SIFT 40": [35, 54, 37, 41, 76, 68, 47, 37, 39, 40, 69, 36, 42, 49, 32, 69, 39, 52, 74, 78, 51],
+    "SIFT 80": [33, 43, 37, 42, 75, 66, 42, 30, 43, 36, 70, 31, 36, 51, 27, 70, 35, 49, 69, 77, 48],
+    "SIFT 160": [27, 36, 34, 38, 72, 59, 35, 25, 39, 30, 67, 27, 32, 46, 25, 70, 29, 48, 66, 76, 44],
+    "conv1": [16, 14, 15, 19, 20, 29, 15, 22, 16, 17, 29, 17, 14, 16, 15, 33, 18, 12, 27, 29, 20],
+    "conv2": [37, 43, 40, 35, 69, 63, 38, 44, 35, 40, 61, 38, 40, 44, 34, 65, 39, 41, 63, 72, 47],
+    "conv3": [42, 50, 46, 41, 76, 69, 46, 52, 39, 45, 64, 47, 48, 52, 40, 74, 46, 50, 71, 77, 54],
+    "conv4": [44, 53, 49, 42, 78, 70, 45, 55, 41, 48, 68, 51, 51, 53, 41, 76, 49, 52, 73, 76, 56],
+    "conv5": [44, 51, 49, 41, 77, 68, 44, 53, 39, 45, 63, 50, 49, 52, 39, 73, 47, 47, 71, 75, 54],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class KeypointSet:
+    """Keypoint instances of a list of samples (one row per used keypoint).
+
+    sample [M] index into the sample list; label [M] keypoint index within its category's names;
+    category [M] str; points [M, 2] (x, y) pixels; skipped: {reason: count}.
+    """
+
+    sample: np.ndarray
+    label: np.ndarray
+    category: np.ndarray
+    points: np.ndarray
+    skipped: dict
+
+    def __len__(self) -> int:
+        return len(self.sample)
+
+
+def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
+    """The usable keypoints of `samples` (visible, finite, inside the image if `require_in_image`)."""
+    rows, skipped = [], {"not visible": 0, "outside image": 0}
+    for i, s in enumerate(samples):
+        pts = np.asarray(s.points, np.float64)
+        vis = np.asarray(s.visible, bool) & np.all(np.isfinite(pts), axis=1)
+        skipped["not visible"] += int((~vis).sum())
+        if require_in_image:
+            check(s.image is not None, s.image_path or s.id, "image", "a loaded image (sample.with_image())")
+            h, w = s.image.shape[:2]
+            inside = (pts[:, 0] >= -0.5) & (pts[:, 0] <= w - 0.5) & (pts[:, 1] >= -0.5) & (pts[:, 1] <= h - 0.5)
+            skipped["outside image"] += int((vis & ~inside).sum())
+            vis &= inside
+        for k in np.flatnonzero(vis):
+            rows.append((i, k, s.category, pts[k]))
+    if not rows:
+        return KeypointSet(np.zeros(0, int), np.zeros(0, int), np.zeros(0, str), np.zeros((0, 2)), skipped)
+    return KeypointSet(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                       np.array([r[2] for r in rows]), np.stack([r[3] for r in rows]), skipped)
+
+
+def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[str] = ROLES,
+                  batch_size: int = 16) -> dict[str, np.ndarray]:
+    """{role: X [M, C]}: the column of each role's tap nearest to each keypoint (whole images through the net)."""
+    from convcorr_jax.features.columns import columns_at_points, extract_grids
+
+    taps = [backbone.roles.get(r, r) for r in roles]
+    for r, t in zip(roles, taps):
+        check(t in backbone.geometry, backbone.name, "roles", f"a spatial tap for role {r!r}", t)
+    grids = extract_grids(backbone, params, [s.image for s in samples], sorted(set(taps)), batch_size)
+    out = {}
+    for r, t in zip(roles, taps):
+        rf = backbone.geometry[t]
+        feats = np.zeros((len(kps), grids[t][0].shape[-1]), np.float32)
+        for i in np.unique(kps.sample):
+            sel = kps.sample == i
+            feats[sel] = columns_at_points(grids[t][i], rf, kps.points[sel])
+        out[r] = feats
+    return out
+
+
+def sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII) -> dict[str, np.ndarray]:
+    """{"SIFT r": X [M, 128]}: SIFT descriptors centred on the keypoints, descriptor radius r pixels
+    (4 x 4 spatial bins of r / 2 pixels, so the descriptor spans 2r), orientation fixed at 0."""
+    from convcorr_jax.features import sift
+
+    out = {}
+    for r in radii:
+        feats = np.zeros((len(kps), 128), np.float32)
+        for i in np.unique(kps.sample):
+            sel = kps.sample == i
+            feats[sel] = np.asarray(sift.descriptors_at(samples[i].image, kps.points[sel], radius=float(r)))
+        out[f"SIFT {r}"] = feats
+    return out
+
+
+def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 1e-6,
+             cv_Cs: Sequence[float] | None = None, n_folds: int = 5, **svm_kw) -> dict:
+    """Per-category one-vs-all keypoint classification accuracy.
+
+    With `cv_Cs`, C is picked per category by `n_folds`-fold CV on the training rows (fallback documented in
+    `svm.cross_validate`; a category whose CV is impossible keeps `C` with a warning).
+    Returns {"accuracy": {category: acc (0..1)}, "mean": mean over categories, "C": {category: C used},
+    "cv": {category: cv dict}}.
+    """
+    acc, used, cvs = {}, {}, {}
+    for cat in sorted(set(test.category.tolist())):
+        tr, te = train.category == cat, test.category == cat
+        check(tr.any(), "training set", f"category {cat!r}", "training keypoints for every test category", 0)
+        ytr = train.label[tr]
+        c = C
+        if len(np.unique(ytr)) < 2:
+            warnings.warn(f"category {cat!r}: a single keypoint type in training; every prediction is that type")
+            pred = np.full(te.sum(), ytr[0])
+        else:
+            if cv_Cs is not None:
+                try:
+                    cvs[cat] = svm.cross_validate(train_X[tr], ytr, cv_Cs, n_folds=n_folds,
+                                                  source=f"category {cat!r}", **svm_kw)
+                    c = cvs[cat]["best_C"]
+                except InputError as e:
+                    warnings.warn(f"{e}; keeping C = {C}")
+            model = svm.fit_ova(train_X[tr], ytr, C=c, **svm_kw)
+            pred = model.predict(test_X[te])
+        acc[cat] = float((pred == test.label[te]).mean())
+        used[cat] = c
+    return {"accuracy": acc, "mean": float(np.mean(list(acc.values()))) if acc else float("nan"), "C": used,
+            "cv": cvs}
+
+
+def table_markdown(results: dict[str, dict], title: str = "Keypoint classification accuracy (%)") -> str:
+    """Markdown table: rows = feature names, columns = categories + mean; then the paper's rows."""
+    rows = list(results)
+    cats = sorted({c for r in results.values() for c in r["accuracy"]})
+    lines = [f"**{title}, this run**", "", "| feature | " + " | ".join(cats) + " | mean |",
+             "|---" * (len(cats) + 2) + "|"]
+    for r in rows:
+        a = results[r]["accuracy"]
+        cells = [f"{100 * a[c]:.1f}" if c in a else "-" for c in cats]
+        lines.append(f"| {r} | " + " | ".join(cells) + f" | {100 * results[r]['mean']:.1f} |")
+    lines += ["", "**paper (different data): Long et al. 2014 Table 3, PASCAL VOC 2011 val, CaffeNet**", "",
+              "| feature | " + " | ".join(PAPER_CATEGORIES) + " | mean |", "|---" * (len(PAPER_CATEGORIES) + 2) + "|"]
+    for r, v in PAPER_TABLE3.items():
+        lines.append(f"| {r} | " + " | ".join(str(x) for x in v) + " |")
+    return "\n".join(lines)
+
+
+def cv_curve_figure(cv_by_feature: dict[str, dict[str, dict]], path) -> None:
+    """Figure 5: mean CV accuracy vs C (log axis), one line per feature (averaged over categories)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from convcorr_jax import io
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for feat, per_cat in cv_by_feature.items():
+        if not per_cat:
+            continue
+        Cs = next(iter(per_cat.values()))["C"]
+        acc = np.mean([v["accuracy"] for v in per_cat.values()], axis=0)
+        ax.semilogx(Cs, 100 * acc, marker="o", label=feat)
+    ax.set_xlabel("C")
+    ax.set_ylabel("5-fold CV accuracy (%)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def argmax_histogram(score_map_fn: Callable[[int, int], float], radius: int = 10) -> np.ndarray | None:
+    """Location of the maximum of a classifier over a (2r+1) x (2r+1) window (Figure 4).
+
+    `score_map_fn` gives the whole window at once: it is called as score_map_fn(radius) -> [2r+1, 2r+1].
+    Returns the one-hot [2r+1, 2r+1] of the arg-max, or None when the maximum lies on the window boundary.
+    """
+    s = np.asarray(score_map_fn(radius))
+    r, c = np.unravel_index(int(np.argmax(s)), s.shape)
+    if r in (0, s.shape[0] - 1) or c in (0, s.shape[1] - 1):
+        return None
+    out = np.zeros_like(s, dtype=np.int32)
+    out[r, c] = 1
+    return out

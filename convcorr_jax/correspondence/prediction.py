@@ -1,0 +1,366 @@
+"""Sliding-window keypoint prediction with a nearest-neighbour Gaussian prior (Long et al. section 5, Table 4).
+
+Per instance: the ground-truth box is resampled to `box_size` x `box_size`; conv5 (the backbone's role) is
+computed on it and every column is concatenated with its 3 x 3 neighbourhood. Per keypoint type a linear SVM
+is trained with hard-negative mining (`svm.mine_hard_negatives`): positives are the `n_positives` feature
+locations closest to the keypoint, negatives the locations whose receptive field does not contain it.
+
+"Receptive field" for the negative rule (the analogous construction for other backbones): a square of half
+width `neg_half` around the location, default the paper's 195-px field in a 500-px box scaled to `box_size`
+(97.5 * box_size / 500 px) and capped at the real 3x3 field of the tap. MobileNetV2's conv5 role (block13,
+267 px + 2 strides) would contain every keypoint of a small box, leaving no negatives.
+
+Dense SIFT baseline: a stride-8 grid with 8-px bins; positives within 2 bins, negatives at least 4 bins away.
+
+Prior: the training instance of the same category nearest by pool5 cosine similarity (`knn.topk_cosine`; if it
+lacks the keypoint, the next neighbour that has it); a spherical Gaussian with sigma = 22 px * box_size / 500
+at its keypoint. Score f = s'^(1 - eta) * p^eta with s' = sigmoid(s), the SVM margin passed through a logistic
+(margins -1 / +1 -> 0.27 / 0.73) so that it is positive; eta = 0.1. Prediction: arg-max over all locations.
+
+Keypoints outside their box are excluded from training (counted) but still evaluated. Boxes must have
+x1 > x0 and y1 > y0 (finite), else InputError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax import knn, metrics
+from convcorr_jax.errors import check
+from convcorr_jax.linear import svm
+
+PAPER_CATEGORIES = ("aero", "bike", "bird", "boat", "bttl", "bus", "car", "cat", "chair", "cow", "table", "dog",
+                    "horse", "mbike", "prsn", "plant", "sheep", "sofa", "train", "tv")
+PAPER_TABLE4 = {
+    "SIFT": [17.9, 16.5, 15.3, 15.6, 25.7, 21.7, 22.0, 12.6, 11.3, 7.6, 6.5, 12.5, 18.3, 15.1, 15.9, 21.3, 14.7,
+             15.1, 9.2, 19.9, 15.7],
+    "SIFT+prior": [33.5, 36.9, 22.7, 23.1, 44.0, 42.6, 39.3, 22.1, 18.5, 23.5, 11.2, 20.6, 32.2, 33.9, 26.7, 30.6,
+                   25.7, 26.5, 21.9, 32.4, 28.4],
+    "conv5": [38.5, 37.6, 29.6, 25.3, 54.5, 52.1, 28.6, 31.5, 8.9, 30.5, 24.1, 23.7, 35.8, 29.9, 39.3, 38.2, 30.5,
+              24.5, 41.5, 42.0, 33.3],
+    "conv5+prior": [50.9, 48.8, 35.1, 32.5, 66.1, 62.0, 45.7, 34.2, 21.4, 41.1, 27.2, 29.3, 46.8, 45.6, 47.1, 42.5,
+                    38.8, 37.6, 50.7, 45.6, 42.5],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionConfig:
+    """Table 4 settings (paper defaults except where the backbone forces an analogue, see module doc)."""
+
+    box_size: int = 500
+    role: str = "conv5"
+    prior_role: str = "pool5"
+    neighbourhood: int = 3
+    n_positives: int = 10
+    neg_half: float | None = None  # px in the resampled box; None: 97.5 * box_size / 500, capped (module doc)
+    C: float = 1e-6
+    sigma: float = 22.0  # px at box_size 500; scaled with box_size
+    eta: float = 0.1
+    initial_negatives: int = 500
+    max_rounds: int = 3
+    max_negatives: int | None = 20000
+    sift_step: int = 8
+    sift_bin: int = 8
+    sift_C: float = 1e-6
+    alpha: float = 0.1
+    batch_size: int = 8
+
+
+@dataclasses.dataclass
+class InstanceFeatures:
+    """Dense features of resampled boxes: X [n, L, D], centres [L, 2] (x, y) in box pixels,
+    keypoints [n, K, 2] in box pixels, trainable [n, K] (visible and inside the box), prior [n, P] or None."""
+
+    X: np.ndarray
+    centres: np.ndarray
+    keypoints: np.ndarray
+    trainable: np.ndarray
+    prior: np.ndarray | None = None
+
+
+def check_box(sample) -> tuple[float, float, float, float]:
+    """(x0, y0, w, h) of the sample's box in pixels (w = x1 - x0 + 1); InputError for a degenerate box."""
+    b = np.asarray(sample.bbox, np.float64)
+    check(bool(np.all(np.isfinite(b))) and b[2] > b[0] and b[3] > b[1], sample.image_path or sample.id, "bbox",
+          "a finite box with x1 > x0 and y1 > y0", b.tolist())
+    return b[0], b[1], b[2] - b[0] + 1, b[3] - b[1] + 1
+
+
+def to_box(points, sample, size: int) -> np.ndarray:
+    """Image points [..., 2] -> pixel coordinates in the box resampled to size x size."""
+    x0, y0, w, h = check_box(sample)
+    p = np.asarray(points, np.float64)
+    return np.stack([(p[..., 0] - x0 + 0.5) * size / w - 0.5, (p[..., 1] - y0 + 0.5) * size / h - 0.5], -1)
+
+
+def from_box(points, sample, size: int) -> np.ndarray:
+    """Inverse of `to_box`."""
+    x0, y0, w, h = check_box(sample)
+    p = np.asarray(points, np.float64)
+    return np.stack([(p[..., 0] + 0.5) * w / size - 0.5 + x0, (p[..., 1] + 0.5) * h / size - 0.5 + y0], -1)
+
+
+def crop_box(sample, size: int) -> np.ndarray:
+    """The sample's box resampled (bilinear, edge pixels repeated outside the image) to uint8 [size, size, 3]."""
+    from scipy.ndimage import map_coordinates
+
+    check(sample.image is not None, sample.image_path or sample.id, "image", "a loaded image")
+    grid = np.arange(size, dtype=np.float64)
+    xs = from_box(np.stack([grid, np.zeros_like(grid)], -1), sample, size)[:, 0]
+    ys = from_box(np.stack([np.zeros_like(grid), grid], -1), sample, size)[:, 1]
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    img = sample.image.astype(np.float32)
+    out = np.stack([map_coordinates(img[..., c], [yy, xx], order=1, mode="nearest") for c in range(3)], -1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _box_keypoints(samples, size):
+    kp = np.stack([to_box(s.points, s, size) for s in samples])
+    vis = np.stack([np.asarray(s.visible, bool) for s in samples]) & np.all(np.isfinite(kp), -1)
+    inside = (kp[..., 0] >= -0.5) & (kp[..., 0] <= size - 0.5) & (kp[..., 1] >= -0.5) & (kp[..., 1] <= size - 0.5)
+    return kp, vis, vis & inside
+
+
+def dense_conv(samples, backbone, params, cfg: PredictionConfig):
+    """conv5 3x3-concatenated features X [n, L, D], their centres [L, 2] (box px) and pool5 vectors [n, P]
+    of every sample's resampled box."""
+    from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
+    from convcorr_jax.backbones.geometry import grid_centers
+
+    tap, ptap = backbone.roles.get(cfg.role, cfg.role), backbone.roles.get(cfg.prior_role, cfg.prior_role)
+    crops = [crop_box(s, cfg.box_size) for s in samples]
+    g = extract_grids(backbone, params, crops, sorted({tap, ptap}), cfg.batch_size)
+    X = np.asarray(neighbourhood_concat(np.stack(g[tap]), cfg.neighbourhood))
+    n, gh, gw, d = X.shape
+    centres = grid_centers(backbone.geometry[tap], (gh, gw)).reshape(-1, 2)
+    prior = np.stack(g[ptap]).reshape(n, -1)
+    return X.reshape(n, gh * gw, d), centres, prior
+
+
+def dense_sift(samples, cfg: PredictionConfig):
+    """Dense SIFT (stride `sift_step`, bin `sift_bin`) of every resampled box: X [n, L, 128], centres [L, 2]."""
+    from convcorr_jax.features import sift
+
+    feats, centres = [], None
+    for s in samples:
+        frames, desc = sift.dense_sift(crop_box(s, cfg.box_size), step=cfg.sift_step, bin_size=cfg.sift_bin)
+        feats.append(np.asarray(desc, np.float32))
+        centres = np.asarray(frames, np.float32)[:, :2]
+    return np.stack(feats), centres
+
+
+def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> InstanceFeatures:
+    """Bundle dense features of one category's samples with their keypoints in box pixels."""
+    kp, _, trainable = _box_keypoints(samples, cfg.box_size)
+    return InstanceFeatures(X, centres, kp, trainable, prior)
+
+
+def default_neg_half(backbone, cfg: PredictionConfig) -> float:
+    if cfg.neg_half is not None:
+        return float(cfg.neg_half)
+    rf = backbone.geometry[backbone.roles.get(cfg.role, cfg.role)]
+    field = rf.size + (cfg.neighbourhood - 1) * rf.stride
+    return float(min(97.5 * cfg.box_size / 500.0, (field - 1) / 2.0))
+
+
+def training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0):
+    """positives, negatives: bool [K, n * L] for one category's training instances.
+
+    kind "conv": positives = the `n_positives` locations nearest to the keypoint, negatives = locations whose
+    field (half width `neg_half`, Chebyshev) excludes it. kind "sift": positives within 2 bins, negatives at
+    least 4 bins away (Euclidean).
+    """
+    n, L, _ = f.X.shape
+    K = f.keypoints.shape[1]
+    pos = np.zeros((K, n, L), bool)
+    neg = np.zeros((K, n, L), bool)
+    for i in range(n):
+        for k in np.flatnonzero(f.trainable[i]):
+            diff = f.centres - f.keypoints[i, k]
+            dist = np.linalg.norm(diff, axis=1)
+            if kind == "conv":
+                pos[k, i, np.argsort(dist, kind="stable")[: cfg.n_positives]] = True
+                neg[k, i] = np.abs(diff).max(axis=1) > neg_half
+            else:
+                pos[k, i] = dist <= 2 * cfg.sift_bin
+                if not pos[k, i].any():
+                    pos[k, i, np.argmin(dist)] = True
+                neg[k, i] = dist >= 4 * cfg.sift_bin
+    return pos.reshape(K, n * L), neg.reshape(K, n * L)
+
+
+def train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0,
+                    key: jax.Array | None = None):
+    """Hard-negative-mined SVMs for the K keypoint types of one category -> (LinearSVM [K], info).
+
+    Keypoint types without any training positive get a zero detector (score 0 everywhere; info['missing']).
+    """
+    pos, neg = training_masks(f, kind, cfg, neg_half)
+    have = pos.any(1)
+    X = f.X.reshape(-1, f.X.shape[-1])
+    C = cfg.C if kind == "conv" else cfg.sift_C
+    W = np.zeros((pos.shape[0], X.shape[1]), np.float32)
+    b = np.zeros(pos.shape[0], np.float32)
+    info = {"missing": np.flatnonzero(~have).tolist()}
+    if have.any():
+        model, mi = svm.mine_hard_negatives(X, pos[have], neg[have], C=C, initial_negatives=cfg.initial_negatives,
+                                            max_rounds=cfg.max_rounds, max_negatives=cfg.max_negatives, key=key)
+        W[have], b[have] = model.W, model.b
+        info.update(mi)
+    return svm.LinearSVM(W, b), info
+
+
+def prior_means(train: InstanceFeatures, test: InstanceFeatures, n_neighbours: int = 10):
+    """Per test instance and keypoint type, the keypoint of the nearest training instance (pool5 cosine) that
+    has it: [n_test, K, 2] box pixels (NaN where no neighbour has it); also the first-neighbour indices [n_test]."""
+    k = min(n_neighbours, train.prior.shape[0])
+    _, idx = knn.topk_cosine(test.prior, train.prior, k)
+    idx = np.asarray(idx)
+    K = train.keypoints.shape[1]
+    mu = np.full((len(idx), K, 2), np.nan)
+    for t in range(len(idx)):
+        for kk in range(K):
+            for j in idx[t]:
+                if train.trainable[j, kk]:
+                    mu[t, kk] = train.keypoints[j, kk]
+                    break
+    return mu, idx[:, 0]
+
+
+@jax.jit
+def _combine(scores, centres, mu, sigma, eta):
+    """log f = (1 - eta) log sigmoid(s) + eta log p, p = exp(-|c - mu|^2 / 2 sigma^2); NaN mu -> no prior.
+    scores [L, K], centres [L, 2], mu [K, 2] -> [L, K]."""
+    d2 = jnp.sum((centres[:, None, :] - mu[None]) ** 2, -1)
+    logp = jnp.where(jnp.isnan(d2), 0.0, -d2 / (2 * sigma**2))
+    return (1 - eta) * jax.nn.log_sigmoid(scores) + eta * logp
+
+
+def predict(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None, cfg: PredictionConfig) -> np.ndarray:
+    """Predicted keypoints [n, K, 2] in box pixels: arg-max of the detector (with the prior when mu is given)."""
+    out = np.zeros(f.keypoints.shape)
+    sigma = cfg.sigma * cfg.box_size / 500.0
+    for i in range(f.X.shape[0]):
+        s = np.asarray(svm.decision_function(jnp.asarray(model.W), jnp.asarray(model.b), jnp.asarray(f.X[i])))
+        if mu is not None:
+            s = np.asarray(_combine(jnp.asarray(s), jnp.asarray(f.centres), jnp.asarray(mu[i], jnp.float32),
+                                    sigma, cfg.eta))
+        out[i] = f.centres[np.argmax(s, axis=0)]
+    return out
+
+
+def evaluate(samples, pred_box: np.ndarray, cfg: PredictionConfig) -> np.ndarray:
+    """PCK hits [n, K] (NaN where not evaluated) at alpha * max(box w, h) in image pixels."""
+    pred = np.stack([from_box(pred_box[i], s, cfg.box_size) for i, s in enumerate(samples)])
+    gt = np.stack([np.asarray(s.points, np.float64) for s in samples])
+    vis = np.stack([np.asarray(s.visible, bool) for s in samples])
+    norm = np.array([max(check_box(s)[2:]) for s in samples])
+    return metrics.pck_hits(pred, gt, vis, norm, cfg.alpha)
+
+
+def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str, cfg: PredictionConfig,
+                 neg_half: float = 0.0, key=None) -> dict:
+    """Train + predict for one category and one feature kind; returns PCK hits with and without the prior."""
+    model, info = train_detectors(ftr, kind, cfg, neg_half, key)
+    mu, nn = prior_means(ftr, fte)
+    p0, p1 = predict(model, fte, None, cfg), predict(model, fte, mu, cfg)
+    return {"hits": evaluate(test_s, p0, cfg), "hits_prior": evaluate(test_s, p1, cfg), "pred": p0,
+            "pred_prior": p1, "info": info, "neighbour": nn}
+
+
+def table_markdown(rows: dict[str, dict[str, float]], title: str = "Keypoint prediction PCK@0.1 (%)") -> str:
+    cats = sorted({c for r in rows.values() for c in r if c != "mean"})
+    lines = [f"**{title}, this run**", "", "| method | " + " | ".join(cats) + " | mean |", "|---" * (len(cats) + 2) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{100 * r[c]:.1f}" for c in cats) + f" | {100 * r['mean']:.1f} |")
+    lines += ["", "**paper (different data): Long et al. 2014 Table 4, PASCAL VOC 2011, CaffeNet**", "",
+              "| method | " + " | ".join(PAPER_CATEGORIES) + " | mean |", "|---" * (len(PAPER_CATEGORIES) + 2) + "|"]
+    for name, v in PAPER_TABLE4.items():
+        lines.append(f"| {name} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
+    return "\n".join(lines)
+
+
+def overlay_figure(samples, preds: dict[str, np.ndarray], cfg: PredictionConfig, path, max_rows: int = 5) -> None:
+    """Figure 6: per row a resampled box with ground truth, then each method's predictions (colour = keypoint)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from convcorr_jax import io
+
+    rows = min(max_rows, len(samples))
+    cols = 1 + len(preds)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    for r in range(rows):
+        s = samples[r]
+        crop = crop_box(s, cfg.box_size)
+        kp, vis, _ = _box_keypoints([s], cfg.box_size)
+        colours = plt.cm.tab20(np.linspace(0, 1, kp.shape[1]))
+        for c, (name, pts) in enumerate([("ground truth", kp[0])] + [(k, v[r]) for k, v in preds.items()]):
+            ax = axes[r, c]
+            ax.imshow(crop)
+            m = vis[0]
+            ax.scatter(pts[m, 0], pts[m, 1], c=colours[m], s=18, edgecolors="k", linewidths=0.5)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+        axes[r, 0].set_ylabel(s.category, fontsize=8)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def run_table4(train, test, backbone, params, cfg: PredictionConfig = PredictionConfig(), sift: bool = True,
+               key: jax.Array | None = None, progress: bool = True) -> dict:
+    """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean}.
+
+    The prior for both features comes from pool5 nearest neighbours (as in the paper). Returns
+    {"rows", "hits" {row: {cat: [n, K]}}, "pred" {row: {cat: [n, K, 2] box px}}, "test" {cat: samples},
+    "skipped" (keypoints excluded from training), "info"}.
+    """
+    from tqdm import tqdm
+
+    key = jax.random.PRNGKey(0) if key is None else key
+    neg_half = default_neg_half(backbone, cfg)
+    cats = sorted({s.category for s in test})
+    rows = {"SIFT": {}, "SIFT+prior": {}, "conv5": {}, "conv5+prior": {}} if sift else {"conv5": {}, "conv5+prior": {}}
+    hits, preds, tests, info = {r: {} for r in rows}, {r: {} for r in rows}, {}, {}
+    skipped = 0
+    Xtr, ctr, Ptr = dense_conv(train, backbone, params, cfg)
+    Xte, cte, Pte = dense_conv(test, backbone, params, cfg)
+    if sift:
+        Str, sctr = dense_sift(train, cfg)
+        Ste, scte = dense_sift(test, cfg)
+    for cat in (tqdm(cats, desc="table4 categories") if progress else cats):
+        itr = [i for i, s in enumerate(train) if s.category == cat]
+        ite = [i for i, s in enumerate(test) if s.category == cat]
+        check(len(itr) > 0, "training set", f"category {cat!r}", "training instances for every test category", 0)
+        tr, te = [train[i] for i in itr], [test[i] for i in ite]
+        tests[cat] = te
+        _, vis, trainable = _box_keypoints(tr, cfg.box_size)
+        skipped += int((vis & ~trainable).sum())
+        results = {"conv5": run_category(instance_features(tr, Xtr[itr], ctr, Ptr[itr], cfg),
+                                         instance_features(te, Xte[ite], cte, Pte[ite], cfg), te, "conv", cfg,
+                                         neg_half, key)}
+        if sift:  # the prior still comes from pool5 neighbours
+            results["SIFT"] = run_category(instance_features(tr, Str[itr], sctr, Ptr[itr], cfg),
+                                           instance_features(te, Ste[ite], scte, Pte[ite], cfg), te, "sift", cfg,
+                                           0.0, key)
+        info[cat] = {k: v["info"] for k, v in results.items()}
+        for name, r in results.items():
+            hits[name][cat], hits[name + "+prior"][cat] = r["hits"], r["hits_prior"]
+            preds[name][cat], preds[name + "+prior"][cat] = r["pred"], r["pred_prior"]
+    for name in rows:
+        for cat in cats:
+            rows[name][cat] = float(np.nanmean(hits[name][cat]))
+        rows[name]["mean"] = float(np.mean([rows[name][c] for c in cats]))
+    order = [r for r in ("SIFT", "SIFT+prior", "conv5", "conv5+prior") if r in rows]
+    return {"rows": {r: rows[r] for r in order}, "hits": hits, "pred": preds, "test": tests,
+            "skipped": skipped, "neg_half": neg_half, "info": info}

@@ -1,0 +1,254 @@
+"""Face landmarks: iBUG/300-W `.pts` (68 points), Helen's original 194-point files, COCO-style landmark json.
+
+Coordinate conventions: `.pts` coordinates are 1-based (the iBUG site puts the top-left pixel at (1, 1)); they
+are converted to 0-based here. Helen's 194-point `.txt` files are kept as stored (their base is not documented;
+they come from Helen's own annotation tool). COCO-style json (mmpose) is read with `coordinate_base` (0 for COCO
+proper; the mmpose 300-VW json copies the `.pts` values verbatim, so it is 1-based).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+from convcorr_jax.io import write_text
+
+
+def _names68() -> tuple[str, ...]:
+    groups = [("jaw", 17), ("right_brow", 5), ("left_brow", 5), ("nose_bridge", 4), ("nose_base", 5),
+              ("right_eye", 6), ("left_eye", 6), ("outer_lip", 12), ("inner_lip", 8)]
+    return tuple(f"{g}_{i}" for g, n in groups for i in range(n))
+
+
+IBUG_68_NAMES: tuple[str, ...] = _names68()
+"""68 iBUG point names, 0-based order: jaw 0-16, right brow 17-21, left brow 22-26, nose bridge 27-30, nose base
+31-35, right eye 36-41, left eye 42-47, outer lips 48-59, inner lips 60-67 (right/left = the subject's)."""
+
+HELEN_194_NAMES: tuple[str, ...] = tuple(
+    f"{g}_{i}" for g, n in [("jaw", 41), ("nose", 17), ("upper_lip", 14), ("lower_lip", 14), ("teeth", 28),
+                            ("right_eye", 20), ("left_eye", 20), ("right_brow", 20), ("left_brow", 20)]
+    for i in range(n))
+
+OUTER_EYE_CORNERS = (36, 45)  # 0-based; 1-based 37 and 46 in the 300-W evaluation code
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def interocular_distance(points: np.ndarray) -> np.ndarray:
+    """Outer-eye-corner distance [...] of 68-point shapes [..., 68, 2] (the 300-W NME normaliser)."""
+    p = np.asarray(points, np.float64)
+    if p.shape[-2:] != (68, 2):
+        raise InputError("points", "shape", "[..., 68, 2]", p.shape)
+    return np.linalg.norm(p[..., OUTER_EYE_CORNERS[0], :] - p[..., OUTER_EYE_CORNERS[1], :], axis=-1)
+
+
+def read_pts(path: str | os.PathLike, n_points: int | None = None) -> np.ndarray:
+    """Read an iBUG `.pts` file -> float32 [N, 2] 0-based (x, y). Checks the header's `n_points` against
+    the listed points (and `n_points` when given). Tolerates CRLF line ends and extra spaces."""
+    p = Path(path)
+    try:
+        lines = [ln.strip() for ln in p.read_text(errors="strict").splitlines()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(p, "file", "a readable text .pts file", str(e)) from None
+    header = {}
+    try:
+        start = lines.index("{")
+        end = lines.index("}", start + 1)
+    except ValueError:
+        raise InputError(p, "braces", "a '{' line, the points, then a '}' line", "missing brace") from None
+    for ln in lines[:start]:
+        if ":" in ln:
+            k, v = ln.split(":", 1)
+            header[k.strip()] = v.strip()
+        elif ln:
+            raise InputError(p, "header", "'key: value' lines (version, n_points)", ln)
+    if "n_points" not in header:
+        raise InputError(p, "n_points", "a header line 'n_points: N'", "missing")
+    try:
+        n = int(header["n_points"])
+    except ValueError:
+        raise InputError(p, "n_points", "an integer", header["n_points"]) from None
+    rows = [ln for ln in lines[start + 1:end] if ln]
+    if len(rows) != n:
+        raise InputError(p, "points", f"{n} point lines (header n_points)", len(rows))
+    if n_points is not None and n != n_points:
+        raise InputError(p, "n_points", f"{n_points}", n)
+    try:
+        arr = np.array([[float(v) for v in r.split()] for r in rows], np.float64)
+    except ValueError as e:
+        raise InputError(p, "points", "two numbers 'x y' per line", str(e)) from None
+    if arr.shape != (n, 2):
+        raise InputError(p, "points", "two numbers 'x y' per line", arr.shape)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(p, "points", "finite coordinates", "NaN or inf")
+    return (arr - 1.0).astype(np.float32)
+
+
+def write_pts(path: str | os.PathLike, points: np.ndarray) -> None:
+    """Write 0-based points [N, 2] as an iBUG `.pts` file (1-based, `%.6f`), atomically."""
+    p = np.asarray(points, np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or not np.all(np.isfinite(p)):
+        raise InputError(path, "points", "finite [N, 2] array", p.shape)
+    body = "".join(f"{x + 1:.6f} {y + 1:.6f}\n" for x, y in p)
+    write_text(path, f"version: 1\nn_points:  {len(p)}\n{{\n{body}}}\n")
+
+
+def read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
+    """Helen annotation file -> (image stem, float32 [194, 2] as stored): line 1 the stem, then 'x , y' lines."""
+    p = Path(path)
+    try:
+        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    except OSError as e:
+        raise InputError(p, "file", "a readable Helen annotation file", str(e)) from None
+    if len(lines) != 195:
+        raise InputError(p, "lines", "195 lines (image name + 194 'x , y' points)", len(lines))
+    try:
+        arr = np.array([[float(v) for v in ln.split(",")] for ln in lines[1:]], np.float64)
+    except ValueError as e:
+        raise InputError(p, "points", "'x , y' per line", str(e)) from None
+    if arr.shape != (194, 2) or not np.all(np.isfinite(arr)):
+        raise InputError(p, "points", "194 finite 'x , y' pairs", arr.shape)
+    return lines[0], arr.astype(np.float32)
+
+
+def write_helen_txt(path: str | os.PathLike, stem: str, points: np.ndarray) -> None:
+    """Write a Helen 194-point annotation file (values as given)."""
+    p = np.asarray(points, np.float64)
+    if p.shape != (194, 2):
+        raise InputError(path, "points", "[194, 2]", p.shape)
+    write_text(path, f"{stem}\n" + "".join(f"{x:.6f} , {y:.6f}\n" for x, y in p))
+
+
+def _find_image(pts_path: Path) -> Path | None:
+    cands = [pts_path.with_suffix(e) for e in IMAGE_EXTENSIONS]
+    if pts_path.parent.name == "annot":  # 300-VW: <video>/annot/<frame>.pts with <video>/imgs/<frame>.jpg
+        cands += [pts_path.parent.parent / "imgs" / (pts_path.stem + e) for e in IMAGE_EXTENSIONS]
+    for c in cands:
+        if c.is_file():
+            return c
+    return None
+
+
+def _split_of(rel: str) -> str | None:
+    r = rel.lower().replace("\\", "/")
+    if r.startswith("ibug/"):
+        return "challenging"
+    if r.startswith("trainset/") or r.startswith("testset/"):  # a flat train/test layout (synthetic faces)
+        return r.split("set/")[0]
+    if r.startswith("afw/") or "/trainset/" in r:
+        return "train"
+    if "/testset/" in r and (r.startswith("helen/") or r.startswith("lfpw/")):
+        return "common"
+    if r.startswith("300w/") or r.startswith("300w_private"):
+        return "private"
+    return None
+
+
+def _face_sample(points: np.ndarray, names, sid: str, image_path, extras) -> KeypointSample:
+    return KeypointSample(points=points.astype(np.float32), visible=np.ones(len(points), bool), names=tuple(names),
+                          bbox=points_bbox(points), category="face", id=sid,
+                          image_path=None if image_path is None else os.fspath(image_path), extras=extras)
+
+
+def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, require_images: bool = False,
+              skip_bad: bool = False, with_images: bool = False) -> Loaded:
+    """Every `.pts` file under `root` (300-W: helen/{trainset,testset}, lfpw/{trainset,testset}, afw, ibug, and
+    300-VW `<video>/annot/*.pts`) as 68-point face samples, sorted by relative path.
+
+    `subsets` keeps files whose relative path starts with one of them (e.g. "helen/testset", "ibug").
+    extras: subset (first folder), split ("train" | "common" | "challenging" | "private" | None, the standard
+    300-W protocol; "train" | "test" for top-level trainset/ testset/ folders), interocular (outer-eye-corner distance). `bbox` is the landmarks' tight box. The image
+    beside the file (same stem, .jpg/.png) gives `image_path`; `require_images` makes a missing one an error.
+    """
+    r = Path(root)
+    if not r.is_dir():
+        raise InputError(r, "root", "a folder of .pts files (300-W layout)", "missing")
+    files = sorted(r.rglob("*.pts"))
+    if subsets is not None:
+        files = [f for f in files if any(f.relative_to(r).as_posix().startswith(s.rstrip("/")) for s in subsets)]
+
+    def parse(f: Path):
+        pts = read_pts(f, n_points=68)
+        rel = f.relative_to(r).as_posix()
+        img = _find_image(f)
+        if img is None and (require_images or with_images):
+            raise InputError(f, "image", "an image with the same stem beside the .pts file", "missing")
+        s = _face_sample(pts, IBUG_68_NAMES, rel[:-4], img,
+                         {"subset": rel.split("/")[0], "split": _split_of(rel),
+                          "interocular": float(interocular_distance(pts)), "pts_path": os.fspath(f)})
+        return s.with_image() if with_images else s
+
+    return collect(files, parse, skip_bad, what="load_300w")
+
+
+def load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bool = False) -> Loaded:
+    """Helen with its original 194 points: `root/annotation/*.txt` and images anywhere under `root`
+    (helen_1..5, train_1..4, test). `trainnames.txt` / `testnames.txt` in `root`, when present, set
+    extras["split"]."""
+    r = Path(root)
+    ann = r / "annotation"
+    if not ann.is_dir():
+        raise InputError(r, "annotation", "a folder annotation/ of Helen .txt files", "missing")
+    images = {p.stem: p for p in r.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS}
+    split = {}
+    for name, tag in (("trainnames.txt", "train"), ("testnames.txt", "test")):
+        if (r / name).is_file():
+            split.update({ln.strip(): tag for ln in (r / name).read_text().splitlines() if ln.strip()})
+
+    def parse(f: Path):
+        stem, pts = read_helen_txt(f)
+        img = images.get(stem)
+        if img is None and with_images:
+            raise InputError(f, "image", f"an image named {stem}.jpg under {r}", "missing")
+        s = _face_sample(pts, HELEN_194_NAMES, stem, img, {"split": split.get(stem), "txt_path": os.fspath(f)})
+        return s.with_image() if with_images else s
+
+    return collect(sorted(ann.glob("*.txt"), key=lambda p: (len(p.stem), p.stem)), parse, skip_bad, "load_helen")
+
+
+def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
+                             coordinate_base: int = 0, names: Sequence[str] | None = None,
+                             skip_bad: bool = False) -> Loaded:
+    """COCO-style keypoint json (mmpose's 300-W/300-VW test files): `images` + `annotations` with
+    `keypoints` [x, y, v] * K. `coordinate_base` (0 or 1) is subtracted. v > 0 means labelled and visible.
+    extras: image_size (w, h), center, scale, coco_bbox (x, y, w, h as stored)."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(p, "json", "a readable COCO-style json file", str(e)) from None
+    for key in ("images", "annotations"):
+        if key not in d:
+            raise InputError(p, key, f"a top-level '{key}' list", "missing")
+    images = {im["id"]: im for im in d["images"]}
+    base = Path(image_root) if image_root is not None else p.parent
+
+    def parse(a: dict):
+        kp = np.asarray(a.get("keypoints", []), np.float64)
+        if kp.size % 3 or kp.size == 0:
+            raise InputError(p, f"annotation {a.get('id')} keypoints", "a flat list of (x, y, v) triples", kp.size)
+        kp = kp.reshape(-1, 3)
+        k = len(kp)
+        nm = tuple(names) if names is not None else (IBUG_68_NAMES if k == 68 else tuple(f"p{i}" for i in range(k)))
+        if len(nm) != k:
+            raise InputError(p, f"annotation {a.get('id')} keypoints", f"{len(nm)} points", k)
+        if a.get("image_id") not in images:
+            raise InputError(p, f"annotation {a.get('id')} image_id", "an id listed in 'images'", a.get("image_id"))
+        im = images[a["image_id"]]
+        vis = kp[:, 2] > 0
+        pts = np.where(vis[:, None], kp[:, :2] - coordinate_base, np.nan)
+        extras = {"image_size": (im.get("width"), im.get("height")), "center": a.get("center"),
+                  "scale": a.get("scale"), "coco_bbox": a.get("bbox"), "annotation_id": a.get("id")}
+        if k == 68:
+            extras["interocular"] = float(interocular_distance(np.nan_to_num(pts)))
+        return KeypointSample(points=pts.astype(np.float32), visible=vis, names=nm, bbox=points_bbox(pts),
+                              category="face", id=Path(im["file_name"]).with_suffix("").as_posix(),
+                              image_path=os.fspath(base / im["file_name"]), extras=extras)
+
+    return collect(d["annotations"], parse, skip_bad, what="load_coco_landmarks_json")

@@ -1,0 +1,215 @@
+"""FLIC / FLIC-full `examples.mat` (Sapp & Taskar, MODEC) and the FLIC-plus index files (Tompson et al.).
+
+`examples` is a 1 x N struct array with fields poselet_hit_idx, moviename, coords (2 x 29, row 0 = x, row 1 = y,
+NaN where not labelled), filepath, imgdims ([h w 3]), currframe, torsobox ([x1 y1 x2 y2]), istrain, istest
+(FLIC-full adds isbad, isunchecked). Coordinates and the torso box are 1-based (MATLAB); converted to 0-based here.
+`tr_plus_indices.mat` / `ts_plus_indices.mat` hold 1-based indices into FLIC-full's examples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.errors import InputError
+
+# The 29 MODEC joint slots (lookupPart.m), 0-based column order.
+FLIC_JOINTS: tuple[str, ...] = (
+    "lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "lkne", "lank", "rhip", "rkne", "rank", "leye", "reye",
+    "lear", "rear", "nose", "msho", "mhip", "mear", "mtorso", "mluarm", "mruarm", "mllarm", "mrlarm", "mluleg",
+    "mruleg", "mllleg", "mrlleg",
+)
+FLIC_LABELLED: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)  # the 11 slots FLIC labels
+FLIC_LABELLED_NAMES: tuple[str, ...] = tuple(FLIC_JOINTS[i] for i in FLIC_LABELLED)
+
+# MPII joint name -> FLIC slot, for writing a FLIC view of MPII-style people (MPII has no eyes/nose).
+MPII_TO_FLIC: dict[str, str] = {
+    "l shoulder": "lsho", "l elbow": "lelb", "l wrist": "lwri", "r shoulder": "rsho", "r elbow": "relb",
+    "r wrist": "rwri", "l hip": "lhip", "l knee": "lkne", "l ankle": "lank", "r hip": "rhip", "r knee": "rkne",
+    "r ankle": "rank",
+}
+
+_FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox", "istrain",
+           "istest")
+
+
+def _resolve(path) -> tuple[Path, Path]:
+    p = Path(path)
+    mat = p / "examples.mat" if p.is_dir() else p
+    if not mat.is_file():
+        raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
+    return mat, mat.parent
+
+
+def _loadmat(path, **kw) -> dict:
+    import scipy.io as sio
+
+    try:
+        return sio.loadmat(path, **kw)
+    except Exception as e:  # scipy raises ValueError/TypeError/OSError for broken files
+        raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
+
+
+def _scalar(v, src, field) -> float:
+    a = np.asarray(v).ravel()
+    if a.size != 1:
+        raise InputError(src, field, "a scalar", a.shape)
+    return float(a[0])
+
+
+def _string(v, src, field) -> str:
+    a = np.asarray(v).ravel()
+    if a.size != 1 or not isinstance(a[0], str):
+        raise InputError(src, field, "a char array", repr(v)[:60])
+    return str(a[0])
+
+
+def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "labelled",
+              indices: Sequence[int] | np.ndarray | None = None, skip_bad: bool = False,
+              with_images: bool = False) -> Loaded:
+    """FLIC examples as person samples (0-based coordinates).
+
+    path: a FLIC folder (with examples.mat and images/) or the .mat itself.
+    split: None (all), "train" (istrain) or "test" (istest).
+    joints: "labelled" -> the 11 FLIC joints (`FLIC_LABELLED_NAMES`; NaN there is an error); "all" -> the 29
+      MODEC slots (NaN where unlabelled, visible False).
+    indices: 0-based example indices to keep (e.g. `read_plus_indices(...)`), applied before `split`.
+    extras: index (0-based), labelled [K], torso_box [4] (0-based), torso_size (|lsho - rhip|, MODEC's normaliser),
+      moviename, currframe, imgdims (h, w, c), istrain, istest, poselet_hit_idx, isbad/isunchecked (FLIC-full).
+    bbox: tight box of the labelled joints.
+    """
+    mat, root = _resolve(path)
+    m = _loadmat(mat)
+    if "examples" not in m:
+        raise InputError(mat, "examples", "a variable 'examples' (1 x N struct)", sorted(k for k in m if k[0] != "_"))
+    ex = m["examples"]
+    if ex.dtype.names is None:
+        raise InputError(mat, "examples", "a struct array", ex.dtype)
+    missing = [f for f in _FIELDS if f not in ex.dtype.names]
+    if missing:
+        raise InputError(mat, "examples fields", f"fields {', '.join(_FIELDS)}", f"missing {missing}")
+    if joints not in ("labelled", "all"):
+        raise InputError("load_flic", "joints", "'labelled' or 'all'", joints)
+    if split not in (None, "train", "test"):
+        raise InputError("load_flic", "split", "None, 'train' or 'test'", split)
+    ex = ex.ravel()
+    order = np.arange(len(ex)) if indices is None else np.asarray(indices, np.int64)
+    if order.size and (order.min() < 0 or order.max() >= len(ex)):
+        raise InputError(mat, "indices", f"0-based indices in 0..{len(ex) - 1}", (order.min(), order.max()))
+    cols = FLIC_LABELLED if joints == "labelled" else tuple(range(29))
+    names = tuple(FLIC_JOINTS[c] for c in cols)
+    extra_flags = [f for f in ("isbad", "isunchecked") if f in ex.dtype.names]
+    lsho, rhip = cols.index(0), cols.index(9)
+
+    def parse(i: int):
+        e = ex[i]
+        src = f"{mat}[examples({i + 1})]"
+        istrain = bool(_scalar(e["istrain"], src, "istrain"))
+        istest = bool(_scalar(e["istest"], src, "istest"))
+        if (split == "train" and not istrain) or (split == "test" and not istest):
+            return None
+        c = np.asarray(e["coords"], np.float64)
+        if c.shape != (2, 29):
+            raise InputError(src, "coords", "a 2 x 29 array (row 0 x, row 1 y)", c.shape)
+        pts = (c.T[list(cols)] - 1.0).astype(np.float32)
+        ok = np.all(np.isfinite(pts), axis=1)
+        if joints == "labelled" and not ok.all():
+            bad = [names[j] for j in np.where(~ok)[0]]
+            raise InputError(src, "coords", "finite coordinates for the 11 labelled FLIC joints", f"NaN at {bad}")
+        tb = np.asarray(e["torsobox"], np.float64).ravel()
+        if tb.shape != (4,):
+            raise InputError(src, "torsobox", "1 x 4 [x1 y1 x2 y2]", tb.shape)
+        fp = _string(e["filepath"], src, "filepath")
+        extras = {
+            "index": int(i), "labelled": ok, "torso_box": (tb - 1.0).astype(np.float32),
+            "torso_size": float(np.linalg.norm(pts[lsho] - pts[rhip])),
+            "moviename": _string(e["moviename"], src, "moviename"),
+            "currframe": int(_scalar(e["currframe"], src, "currframe")),
+            "imgdims": tuple(int(v) for v in np.asarray(e["imgdims"]).ravel()),
+            "istrain": istrain, "istest": istest,
+            "poselet_hit_idx": np.asarray(e["poselet_hit_idx"]).ravel().astype(np.int64),
+            **{f: bool(_scalar(e[f], src, f)) for f in extra_flags},
+        }
+        s = KeypointSample(points=pts, visible=ok, names=names, bbox=points_bbox(pts), category="person",
+                           id=f"flic/{i:05d}", image_path=os.fspath(root / "images" / fp), extras=extras)
+        if with_images:
+            dims = extras["imgdims"]
+            s = dataclasses.replace(s, image=load_image(s.image_path, expected_size=(dims[1], dims[0])))
+        return s
+
+    return collect([int(i) for i in order], parse, skip_bad, what="load_flic")
+
+
+def read_plus_indices(path: str | os.PathLike) -> np.ndarray:
+    """FLIC-plus `tr_plus_indices.mat` / `ts_plus_indices.mat` -> 0-based int64 indices into FLIC-full.
+
+    The stored values are 1-based (MATLAB): the test list's maximum is 20,928 = len(FLIC-full)."""
+    m = _loadmat(path)
+    keys = [k for k in m if not k.startswith("__")]
+    if len(keys) != 1:
+        raise InputError(path, "variables", "exactly one index variable (e.g. tr_plus_indices)", keys)
+    a = np.asarray(m[keys[0]])
+    if a.ndim != 2 or 1 not in a.shape or not np.issubdtype(a.dtype, np.number):
+        raise InputError(path, keys[0], "a numeric N x 1 or 1 x N vector", f"{a.dtype} {a.shape}")
+    a = a.ravel().astype(np.int64)
+    if a.size and a.min() < 1:
+        raise InputError(path, keys[0], "1-based indices (>= 1)", int(a.min()))
+    return a - 1
+
+
+def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], istrain: Sequence[bool],
+                   full: bool = False) -> None:
+    """Write samples as a FLIC `examples.mat` (scipy.io.savemat, the MODEC struct layout), atomically.
+
+    Sample point names must be FLIC slot names (`FLIC_JOINTS`) or MPII names mapped by `MPII_TO_FLIC`;
+    other slots are NaN. Points are written 1-based; `extras["torso_box"]` (0-based; default: the box of the
+    shoulders and hips) becomes `torsobox`. `image_path`'s file name becomes `filepath`; extras moviename,
+    currframe, imgdims (default from `image`, else 480 x 720) are used when present. `istest = not istrain`.
+    `full=True` adds FLIC-full's isbad / isunchecked (0).
+    """
+    import scipy.io as sio
+
+    from convcorr_jax.io import atomic_path
+
+    if len(samples) != len(istrain):
+        raise InputError(path, "istrain", f"{len(samples)} flags", len(istrain))
+    fields = list(_FIELDS) + (["isbad", "isunchecked"] if full else [])
+    ex = np.empty((1, len(samples)), dtype=[(f, object) for f in fields])
+    for i, s in enumerate(samples):
+        coords = np.full((2, 29), np.nan)
+        for j, n in enumerate(s.names):
+            slot = n if n in FLIC_JOINTS else MPII_TO_FLIC.get(n)
+            if slot is None or not np.all(np.isfinite(s.points[j])):
+                continue
+            coords[:, FLIC_JOINTS.index(slot)] = s.points[j] + 1.0
+        tb = s.extras.get("torso_box")
+        if tb is None:
+            t = coords[:, [0, 3, 6, 9]] - 1.0
+            tb = [np.nanmin(t[0]), np.nanmin(t[1]), np.nanmax(t[0]), np.nanmax(t[1])]
+        if s.image is not None:
+            dims = [s.image.shape[0], s.image.shape[1], 3]
+        else:
+            dims = list(s.extras.get("imgdims", (480, 720, 3)))
+        name = Path(s.image_path).name if s.image_path else f"{s.id.replace('/', '_')}.jpg"
+        rec = ex[0, i]
+        rec["poselet_hit_idx"] = np.asarray(s.extras.get("poselet_hit_idx", np.zeros(0)), np.uint16).reshape(-1, 1)
+        rec["moviename"] = str(s.extras.get("moviename", "synthetic"))
+        rec["coords"] = coords
+        rec["filepath"] = name
+        rec["imgdims"] = np.array([dims], np.uint16)
+        frame = int(s.extras.get("currframe", i + 1))
+        rec["currframe"] = np.array([[frame]], np.uint16 if 0 <= frame < 65536 else np.int32)
+        rec["torsobox"] = (np.asarray(tb, np.float64) + 1.0).astype(np.float32).reshape(1, 4)
+        rec["istrain"] = np.array([[int(bool(istrain[i]))]], np.uint8)
+        rec["istest"] = np.array([[int(not istrain[i])]], np.uint8)
+        if full:
+            rec["isbad"] = np.array([[0]], np.uint8)
+            rec["isunchecked"] = np.array([[0]], np.uint8)
+    with atomic_path(path) as tmp:
+        sio.savemat(tmp, {"examples": ex})

@@ -1,0 +1,86 @@
+"""Leeds Sports Pose (LSP, 2,000 images) and LSP extended (LSPET, 10,000 images) `joints.mat`.
+
+Both hold 14 joints x (x, y, flag) with 1-based (MATLAB) coordinates, converted to 0-based here, but the two
+files differ in layout and in the meaning of the flag (checked on the real files):
+* LSP: `joints` is 3 x 14 x 2000 and the flag is 1 for an OCCLUDED joint (the README says "a binary value
+  specifying joint visibility"; in the file 92.7% of flags are 0, so 0 = visible). The coordinates of
+  occluded joints are the annotator's estimate and always present.
+* LSPET: `joints` is 14 x 3 x 10000 and the flag is 1 for a VISIBLE joint (88% are 1); flag-0 joints are
+  missing/outside the image (e.g. image 1's right ankle at (0, -26.1)), and MobilePose's CSV writes them -1.
+Hence: visible = (flag == 0) for the 3 x 14 x N layout, (flag == 1) for the 14 x 3 x N layout. For LSPET,
+flag-0 joints are also marked unlabelled (extras["labelled"]) and their points NaN.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+
+LSP_JOINTS: tuple[str, ...] = (
+    "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "r wrist", "r elbow", "r shoulder",
+    "l shoulder", "l elbow", "l wrist", "neck", "head top",
+)
+
+
+def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
+    """joints.mat -> (coords float64 [N, 14, 2] as stored (1-based), flag [N, 14] in {0, 1}, layout
+    "lsp" (3 x 14 x N, flag = occluded) or "lspet" (14 x 3 x N, flag = visible))."""
+    import scipy.io as sio
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file", "an existing LSP joints.mat", "missing file")
+    try:
+        m = sio.loadmat(p)
+    except Exception as e:
+        raise InputError(p, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
+    if "joints" not in m:
+        raise InputError(p, "joints", "a variable 'joints'", sorted(k for k in m if k[0] != "_"))
+    j = np.asarray(m["joints"], np.float64)
+    if j.ndim == 3 and j.shape[:2] == (3, 14):
+        arr, layout = j.transpose(2, 1, 0), "lsp"  # [N, 14, 3]
+    elif j.ndim == 3 and j.shape[:2] == (14, 3):
+        arr, layout = j.transpose(2, 0, 1), "lspet"
+    else:
+        raise InputError(p, "joints", "shape 3 x 14 x N (LSP) or 14 x 3 x N (LSPET)", j.shape)
+    flag = arr[..., 2]
+    if not np.all(np.isin(flag, (0, 1))):
+        raise InputError(p, "joints flag", "0/1 values", np.unique(flag)[:5])
+    return arr[..., :2], flag.astype(np.int8), layout
+
+
+def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = None, skip_bad: bool = False,
+             with_images: bool = False) -> Loaded:
+    """LSP or LSPET people (14 joints, `LSP_JOINTS`, 0-based), one per image.
+
+    path: the joints.mat or its folder. image names: LSP `im0001.jpg`, LSPET `im00001.jpg` under
+    `image_root` (default `images/` beside the .mat). extras: layout, flag (raw), labelled [14], index (0-based).
+    """
+    p = Path(path)
+    mat = p / "joints.mat" if p.is_dir() else p
+    coords, flag, layout = read_lsp_joints(mat)
+    root = Path(image_root) if image_root is not None else mat.parent / "images"
+    width = 4 if layout == "lsp" else 5
+
+    def parse(i: int):
+        c = coords[i]
+        if not np.all(np.isfinite(c)):
+            raise InputError(f"{mat}[{i + 1}]", "joints", "finite coordinates", "NaN or inf")
+        if layout == "lsp":
+            visible, labelled = flag[i] == 0, np.ones(14, bool)
+        else:
+            visible = labelled = flag[i] == 1
+        pts = np.where(labelled[:, None], c - 1.0, np.nan).astype(np.float32)
+        name = f"im{i + 1:0{width}d}.jpg"
+        s = KeypointSample(points=pts, visible=visible, names=LSP_JOINTS, bbox=points_bbox(pts), category="person",
+                           id=f"{layout}/{name[:-4]}", image_path=os.fspath(root / name),
+                           extras={"layout": layout, "flag": flag[i].copy(), "labelled": labelled, "index": i})
+        return s.with_image() if with_images else s
+
+    return collect(range(len(coords)), parse, skip_bad, what="load_lsp")

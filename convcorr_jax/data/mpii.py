@@ -1,0 +1,391 @@
+"""MPII Human Pose: the stacked-hourglass `annot/{train,valid}.h5`, the official RELEASE `.mat`, joint CSVs.
+
+Coordinates in every MPII file are 1-based (MATLAB; HRNet/mmpose subtract 1 on load) and are converted to
+0-based here. Facts of the real `valid.h5` (2,958 people in 2,729 images), checked against mmpose's json copy of
+the same people:
+* `part` [N,16,2] holds the MPII coordinates (truncated to integers); (0, 0) marks a joint with no annotation.
+* `visible` [N,16] is 1 for visible, 0 for occluded *or* missing joints.
+* `center`, `scale` are already adjusted for cropping: center_y = objpos_y + 15 * s, scale = 1.25 * s
+  (s = MPII `scale`, person height / 200 px); the raw values are recovered in extras center_raw, scale_raw.
+* `normalize` = 0.6 * head-box diagonal (pose-hg-train `convert_annot.py`), i.e. the PCKh head size. The head
+  box itself is not stored; extras keep `normalize` (and `head_size`, the same number). Files written by
+  `write_mpii_h5` add a `headbox` [N,2,2] dataset (top-left, bottom-right) that the loader reads when present.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+
+MPII_JOINTS: tuple[str, ...] = (
+    "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "pelvis", "thorax", "upper neck", "head top",
+    "r wrist", "r elbow", "r shoulder", "l shoulder", "l elbow", "l wrist",
+)
+MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
+                               "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
+HEAD_SIZE_FACTOR = 0.6  # PCKh head size = 0.6 * head-box diagonal (SC_BIAS of the official toolkit)
+
+_H5_KEYS = ("center", "imgname", "index", "normalize", "part", "person", "scale", "torsoangle", "visible")
+
+
+def _h5_array(f, key: str, path, shape_tail: tuple, n: int | None) -> np.ndarray:
+    if key not in f:
+        raise InputError(path, key, f"an h5 dataset '{key}'", "missing")
+    a = f[key][()]
+    if a.shape[1:] != shape_tail or (n is not None and a.shape[0] != n):
+        want = ("N",) + shape_tail if n is None else (n,) + shape_tail
+        raise InputError(path, key, f"shape {want}", a.shape)
+    return a
+
+
+def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None = None, skip_bad: bool = False,
+                 with_images: bool = False) -> Loaded:
+    """People of an hourglass-style MPII h5 file, 16 joints in `MPII_JOINTS` order, 0-based.
+
+    points: NaN where the joint has no annotation; visible: annotated and visible. image_path:
+    `image_root/imgname` (default: an `images/` folder beside the h5's parent, as in `mpii/annot/..`).
+    extras: labelled [16], center [2] (0-based, as stored: crop-adjusted), scale (as stored), center_raw,
+    scale_raw (MPII objpos/scale), normalize (= head_size, PCKh unit), torsoangle, index, person, imgname,
+    head_box [4] when the file has `headbox`. bbox: tight box of the labelled joints.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file", "an existing MPII .h5 annotation file", "missing file")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as e:
+        raise InputError(p, "file", "a readable HDF5 file", str(e)) from None
+    with f:
+        part = _h5_array(f, "part", p, (16, 2), None)
+        n = part.shape[0]
+        vis = _h5_array(f, "visible", p, (16,), n)
+        center = _h5_array(f, "center", p, (2,), n)
+        scale = _h5_array(f, "scale", p, (), n)
+        normalize = _h5_array(f, "normalize", p, (), n)
+        names = _h5_array(f, "imgname", p, (), n)
+        index = f["index"][()] if "index" in f else np.arange(n)
+        person = f["person"][()] if "person" in f else np.zeros(n)
+        torso = f["torsoangle"][()] if "torsoangle" in f else np.full(n, np.nan)
+        headbox = _h5_array(f, "headbox", p, (2, 2), n) if "headbox" in f else None
+    img_root = Path(image_root) if image_root is not None else p.parent.parent / "images"
+
+    def parse(i: int):
+        src = f"{p}[{i}]"
+        pt = part[i].astype(np.float64)
+        if not np.all(np.isfinite(pt)):
+            raise InputError(src, "part", "finite coordinates ((0, 0) marks a missing joint)", "NaN or inf")
+        labelled = ~np.all(pt == 0, axis=1)
+        pts = np.where(labelled[:, None], pt - 1.0, np.nan).astype(np.float32)
+        v = vis[i]
+        if not np.all(np.isin(v, (0, 1))):
+            raise InputError(src, "visible", "0/1 flags", np.unique(v))
+        if not (np.isfinite(scale[i]) and scale[i] > 0 and np.isfinite(normalize[i]) and normalize[i] > 0):
+            raise InputError(src, "scale/normalize", "positive finite numbers", (scale[i], normalize[i]))
+        name = names[i].decode() if isinstance(names[i], bytes) else str(names[i])
+        c = center[i].astype(np.float64)
+        s_raw = float(scale[i]) / 1.25
+        extras = {
+            "labelled": labelled, "center": (c - 1.0).astype(np.float32), "scale": float(scale[i]),
+            "center_raw": np.array([c[0] - 1.0, c[1] - 1.0 - 15.0 * s_raw], np.float32), "scale_raw": s_raw,
+            "normalize": float(normalize[i]), "head_size": float(normalize[i]), "torsoangle": float(torso[i]),
+            "index": int(index[i]), "person": int(person[i]), "imgname": name,
+        }
+        if headbox is not None:
+            extras["head_box"] = (headbox[i].reshape(4) - 1.0).astype(np.float32)
+        s = KeypointSample(points=pts, visible=labelled & (v == 1), names=MPII_JOINTS, bbox=points_bbox(pts),
+                           category="person", id=f"{name[:-4] if name.endswith('.jpg') else name}_{int(person[i])}",
+                           image_path=os.fspath(img_root / name), extras=extras)
+        return s.with_image() if with_images else s
+
+    return collect(range(n), parse, skip_bad, what="load_mpii_h5")
+
+
+def write_mpii_h5(path: str | os.PathLike, samples: Sequence[KeypointSample], head_box: bool = True) -> None:
+    """Write people as an hourglass-style MPII h5 (the real valid.h5's keys and dtypes: float64 arrays,
+    fixed-length bytes `imgname`), atomically. Points are written 1-based, missing joints as (0, 0).
+
+    Per sample (16 joints in `MPII_JOINTS` order) from extras: `head_box` [4] (0-based; gives normalize =
+    0.6 * diagonal unless `normalize` is given), `center` [2] 0-based and `scale` in the *stored* (crop-adjusted)
+    convention, or `center_raw`/`scale_raw` (MPII objpos/scale, adjusted here), defaulting to the joints' box
+    centre and height/200; `index`, `person`, `torsoangle`; imgname = `image_path`'s file name or `<id>.jpg`.
+    `head_box=True` adds the non-standard `headbox` [N,2,2] dataset (ignored by other readers).
+    """
+    import h5py
+
+    from convcorr_jax.io import atomic_path
+
+    n = len(samples)
+    part = np.zeros((n, 16, 2))
+    vis = np.zeros((n, 16))
+    center = np.zeros((n, 2))
+    scale = np.zeros(n)
+    normalize = np.zeros(n)
+    index = np.zeros(n)
+    person = np.zeros(n)
+    torso = np.zeros(n)
+    hb = np.zeros((n, 2, 2))
+    names = []
+    for i, s in enumerate(samples):
+        if tuple(s.names) != MPII_JOINTS:
+            raise InputError(s.id, "names", "the 16 MPII joints in MPII_JOINTS order", s.names[:3])
+        ok = np.all(np.isfinite(s.points), axis=1)
+        part[i] = np.where(ok[:, None], s.points + 1.0, 0.0)
+        vis[i] = (ok & s.visible).astype(np.float64)
+        e = s.extras
+        box = e.get("head_box")
+        if box is not None:
+            box = np.asarray(box, np.float64)
+            hb[i] = (box + 1.0).reshape(2, 2)
+        if "normalize" in e:
+            normalize[i] = float(e["normalize"])
+        elif box is not None:
+            normalize[i] = HEAD_SIZE_FACTOR * float(np.hypot(box[2] - box[0], box[3] - box[1]))
+        else:
+            raise InputError(s.id, "extras head_box", "a head box [4] or extras normalize (PCKh head size)", None)
+        if "center" in e and "scale" in e:
+            center[i] = np.asarray(e["center"], np.float64) + 1.0
+            scale[i] = float(e["scale"])
+        else:
+            b = np.asarray(s.bbox, np.float64)
+            c_raw = np.asarray(e.get("center_raw", ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)), np.float64)
+            s_raw = float(e.get("scale_raw", max(b[3] - b[1], 1.0) / 200.0))
+            center[i] = (c_raw[0] + 1.0, c_raw[1] + 1.0 + 15.0 * s_raw)
+            scale[i] = 1.25 * s_raw
+        index[i] = float(e.get("index", i))
+        person[i] = float(e.get("person", 0))
+        torso[i] = float(e.get("torsoangle", 0.0))
+        names.append(Path(s.image_path).name if s.image_path else f"{s.id}.jpg")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["name"] = "mpii"
+            f["center"] = center
+            f["imgname"] = np.array([nm.encode() for nm in names], dtype=f"S{max([len(x) for x in names] + [1])}")
+            f["index"] = index
+            f["normalize"] = normalize
+            f["part"] = part
+            f["person"] = person
+            f["scale"] = scale
+            f["torsoangle"] = torso
+            f["visible"] = vis
+            if head_box:
+                f["headbox"] = hb
+
+
+# ---------------------------------------------------------------- official RELEASE .mat
+
+def _field(obj, name):
+    """Attribute of a scipy mat_struct, None when absent or empty."""
+    v = getattr(obj, name, None)
+    if v is None:
+        return None
+    if isinstance(v, np.ndarray) and v.size == 0:
+        return None
+    return v
+
+
+def _num(v, src, field) -> float:
+    a = np.asarray(v).ravel()
+    if a.size != 1:
+        raise InputError(src, field, "a number", a.shape)
+    x = a[0]
+    if isinstance(x, str):
+        try:
+            return float(x)
+        except ValueError:
+            raise InputError(src, field, "a number", repr(x)) from None
+    return float(x)
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    if isinstance(v, np.ndarray):
+        return list(v.ravel())
+    return [v]
+
+
+def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
+                      annotated_only: bool = True, skip_bad: bool = False, with_images: bool = False) -> Loaded:
+    """People of the official `mpii_human_pose_v1_u12_1.mat` (variable RELEASE), 0-based.
+
+    Handles the struct quirks: a single annorect/point is not wrapped in an array; `annopoints`, `is_visible`,
+    head-box fields may be missing or empty; `is_visible` may be a number or a string '0'/'1' (missing or empty
+    -> visible, as pose-hg-train does). `annotated_only` keeps rects with joints (training people); False also
+    yields test-set rects (objpos/scale only; all points NaN).
+    extras: img_train, imgidx, ridx (0-based), labelled [16], head_box [4] (0-based; NaN if absent),
+    head_size (0.6 * head diagonal), scale, center (objpos, 0-based), single_person, act_name, cat_name, act_id.
+    image_path: `image_root/<name>` (default: `images/` beside the .mat).
+    """
+    import scipy.io as sio
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file", "an existing MPII RELEASE .mat file", "missing file")
+    try:
+        m = sio.loadmat(p, struct_as_record=False, squeeze_me=True)
+    except Exception as e:
+        raise InputError(p, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
+    if "RELEASE" not in m:
+        raise InputError(p, "RELEASE", "a variable RELEASE", sorted(k for k in m if k[0] != "_"))
+    rel = m["RELEASE"]
+    for fld in ("annolist", "img_train"):
+        if _field(rel, fld) is None:
+            raise InputError(p, f"RELEASE.{fld}", "a non-empty field", "missing")
+    annolist = _as_list(rel.annolist)
+    img_train = np.asarray(rel.img_train).ravel()
+    if img_train.shape[0] != len(annolist):
+        raise InputError(p, "RELEASE.img_train", f"{len(annolist)} flags (one per annolist entry)", img_train.shape)
+    single = _as_list(_field(rel, "single_person"))
+    acts = _as_list(_field(rel, "act"))
+    img_root = Path(image_root) if image_root is not None else p.parent / "images"
+
+    def parse(imgidx: int):
+        a = annolist[imgidx]
+        src = f"{p}[annolist({imgidx + 1})]"
+        img = _field(a, "image")
+        name = _field(img, "name") if img is not None else None
+        if not isinstance(name, str):
+            raise InputError(src, "image.name", "a file name", repr(name)[:40])
+        sp = {int(x) - 1 for x in np.atleast_1d(single[imgidx]).ravel()} if imgidx < len(single) and \
+            single[imgidx] is not None and np.size(single[imgidx]) else set()
+        act = acts[imgidx] if imgidx < len(acts) else None
+        act_info = {k: (_field(act, k) if act is not None else None) for k in ("act_name", "cat_name", "act_id")}
+        out = []
+        for ridx, r in enumerate(_as_list(_field(a, "annorect"))):
+            rsrc = f"{src}.annorect({ridx + 1})"
+            ap = _field(r, "annopoints")
+            pts = np.full((16, 2), np.nan, np.float32)
+            vis = np.zeros(16, bool)
+            if ap is not None:
+                for q in _as_list(_field(ap, "point")):
+                    jid = int(_num(_field(q, "id"), rsrc, "annopoints.point.id"))
+                    if not 0 <= jid < 16:
+                        raise InputError(rsrc, "annopoints.point.id", "0..15", jid)
+                    x = _num(_field(q, "x"), rsrc, f"point {jid} x")
+                    y = _num(_field(q, "y"), rsrc, f"point {jid} y")
+                    if not (np.isfinite(x) and np.isfinite(y)):
+                        raise InputError(rsrc, f"point {jid} x/y", "finite coordinates", (x, y))
+                    iv = _field(q, "is_visible")
+                    pts[jid] = (x - 1.0, y - 1.0)
+                    vis[jid] = True if iv is None else bool(int(_num(iv, rsrc, f"point {jid} is_visible")))
+            if annotated_only and not np.isfinite(pts).any():
+                continue  # test-set rect (objpos/scale only) or an empty annopoints struct
+            hb = [_field(r, k) for k in ("x1", "y1", "x2", "y2")]
+            head = (np.array([_num(v, rsrc, k) for v, k in zip(hb, ("x1", "y1", "x2", "y2"))], np.float64) - 1.0
+                    if all(v is not None for v in hb) else np.full(4, np.nan))
+            op = _field(r, "objpos")
+            center = (np.array([_num(_field(op, "x"), rsrc, "objpos.x"), _num(_field(op, "y"), rsrc, "objpos.y")])
+                      - 1.0 if op is not None and _field(op, "x") is not None else np.full(2, np.nan))
+            sc = _field(r, "scale")
+            labelled = np.all(np.isfinite(pts), axis=1)
+            extras = {"img_train": bool(img_train[imgidx]), "imgidx": imgidx, "ridx": ridx, "labelled": labelled,
+                      "head_box": head.astype(np.float32),
+                      "head_size": float(HEAD_SIZE_FACTOR * np.hypot(head[2] - head[0], head[3] - head[1])),
+                      "scale": float("nan") if sc is None else _num(sc, rsrc, "scale"),
+                      "center": center.astype(np.float32), "single_person": ridx in sp, **act_info}
+            s = KeypointSample(points=pts, visible=vis & labelled, names=MPII_JOINTS, bbox=points_bbox(pts),
+                               category="person", id=f"{name[:-4]}_{ridx}", image_path=os.fspath(img_root / name),
+                               extras=extras)
+            out.append(s.with_image() if with_images else s)
+        return out
+
+    return collect(range(len(annolist)), parse, skip_bad, what="load_mpii_release")
+
+
+def write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None:
+    """Write a small RELEASE .mat in the official layout (for fixtures and synthetic sets), atomically.
+
+    Each image dict: name, train (bool), rects: list of dicts with optional head_box [4] (0-based),
+    points {joint id: (x, y, is_visible)} (0-based; is_visible may be 0/1, '0'/'1' or None for empty),
+    scale, center (0-based objpos); optional single_person (0-based rect indices), act_name, cat_name, act_id.
+    Written 1-based; a rect without `points` gets no annopoints field value (the test-set form).
+    """
+    import scipy.io as sio
+
+    from convcorr_jax.io import atomic_path
+
+    def struct(fields: dict, shape=(1, 1)) -> np.ndarray:
+        a = np.empty(shape, dtype=[(k, object) for k in fields])
+        for k, v in fields.items():
+            a[0, 0][k] = v
+        return a
+
+    n = len(images)
+    annolist = np.empty((1, n), dtype=[("image", object), ("annorect", object), ("frame_sec", object),
+                                       ("vididx", object)])
+    for i, im in enumerate(images):
+        rects = im.get("rects", [])
+        fields = ["scale", "objpos", "x1", "y1", "x2", "y2", "annopoints"]
+        ar = np.empty((1, len(rects)), dtype=[(k, object) for k in fields])
+        for j, r in enumerate(rects):
+            rec = ar[0, j]
+            for k in fields:
+                rec[k] = np.zeros((0, 0))
+            if "scale" in r:
+                rec["scale"] = np.array([[float(r["scale"])]])
+            if "center" in r:
+                rec["objpos"] = struct({"x": np.array([[float(r["center"][0]) + 1]]),
+                                        "y": np.array([[float(r["center"][1]) + 1]])})
+            if r.get("head_box") is not None:
+                for k, v in zip(("x1", "y1", "x2", "y2"), r["head_box"]):
+                    rec[k] = np.array([[int(round(float(v) + 1))]])
+            if r.get("points") is not None:
+                pts = sorted(r["points"].items())
+                pt = np.empty((1, len(pts)), dtype=[("x", object), ("y", object), ("id", object),
+                                                    ("is_visible", object)])
+                for q, (jid, (x, y, v)) in enumerate(pts):
+                    pt[0, q]["x"] = np.array([[float(x) + 1]])
+                    pt[0, q]["y"] = np.array([[float(y) + 1]])
+                    pt[0, q]["id"] = np.array([[int(jid)]])
+                    pt[0, q]["is_visible"] = np.zeros((0, 0)) if v is None else (v if isinstance(v, str)
+                                                                               else np.array([[int(v)]]))
+                rec["annopoints"] = struct({"point": pt})
+        annolist[0, i]["image"] = struct({"name": im["name"]})
+        annolist[0, i]["annorect"] = ar
+        annolist[0, i]["frame_sec"] = np.zeros((0, 0))
+        annolist[0, i]["vididx"] = np.zeros((0, 0))
+    single = np.empty((n, 1), dtype=object)
+    act = np.empty((n, 1), dtype=[("act_name", object), ("cat_name", object), ("act_id", object)])
+    for i, im in enumerate(images):
+        single[i, 0] = np.array([[k + 1 for k in im.get("single_person", [])]], np.float64)
+        act[i, 0]["act_name"] = im.get("act_name", "")
+        act[i, 0]["cat_name"] = im.get("cat_name", "")
+        act[i, 0]["act_id"] = np.array([[int(im.get("act_id", -1))]])
+    release = struct({"annolist": annolist,
+                      "img_train": np.array([[int(bool(im.get("train", True))) for im in images]], np.uint8),
+                      "version": "12", "single_person": single, "act": act, "video_list": np.empty((1, 0), object)})
+    with atomic_path(path) as tmp:
+        sio.savemat(tmp, {"RELEASE": release})
+
+
+# ---------------------------------------------------------------- joints CSV (MobilePose-style)
+
+def read_joints_csv(path: str | os.PathLike, n_joints: int) -> tuple[list[str], np.ndarray]:
+    """CSV rows `image, x1, y1, ..., xK, yK` -> (image names, float32 [N, K, 2] as stored, -1 -> NaN)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file", "an existing joints CSV", "missing file")
+    names, rows = [], []
+    for ln_no, ln in enumerate(p.read_text().splitlines(), 1):
+        if not ln.strip():
+            continue
+        parts = ln.strip().split(",")
+        if len(parts) != 1 + 2 * n_joints:
+            raise InputError(p, f"line {ln_no}", f"an image name and {2 * n_joints} numbers", len(parts) - 1)
+        try:
+            rows.append([float(v) for v in parts[1:]])
+        except ValueError as e:
+            raise InputError(p, f"line {ln_no}", "numbers after the image name", str(e)) from None
+        names.append(parts[0])
+    a = np.array(rows, np.float64).reshape(-1, n_joints, 2)
+    a[np.all(a == -1, axis=-1)] = np.nan
+    return names, a.astype(np.float32)

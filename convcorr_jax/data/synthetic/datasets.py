@@ -1,0 +1,291 @@
+"""Generate the synthetic sets into real-format folders and read them back through the real loaders.
+
+Folder layouts (each also carries `synthetic.json`: kind, n, seed, image_size, counts):
+* objects: VOC style: `JPEGImages/<id>.jpg`, `Annotations/<id>.xml`, Bourdev keypoint XML
+  `annotations/<class>/<id>_1.xml`, `SegmentationClass/<id>.png`, `ImageSets/{Main,Segmentation}/{train,test}.txt`.
+* people: MPII/FLIC style: `images/<id>.jpg`, hourglass h5 `annot/train.h5` and `annot/valid.h5` (the test
+  split), FLIC `examples.mat` (istrain/istest) over the same images.
+* faces: 300-W style: `trainset/<id>.png` + `.pts`, `testset/<id>.png` + `.pts`, `attributes.json`.
+Samples depend only on (seed, index): the first m samples of a set of n equal those of a set of m.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from convcorr_jax.data.synthetic import faces, objects, people
+from convcorr_jax.data.types import KeypointSample, SegSample
+from convcorr_jax.errors import InputError
+from convcorr_jax.io import atomic_path, write_json, write_text
+
+KINDS = ("objects", "people", "faces")
+DEFAULT_SIZE = {"objects": 192, "people": 128, "faces": 128}
+FORMAT_VERSION = 1
+
+
+def _check(kind: str, n: int, seed: int, image_size: int, split) -> None:
+    if kind not in KINDS:
+        raise InputError("synthetic", "kind", f"one of {KINDS}", kind)
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise InputError("synthetic", "n", "an integer >= 1", n)
+    if not (isinstance(image_size, (int, np.integer)) and 32 <= image_size <= 2048):
+        raise InputError("synthetic", "image_size", "an integer in 32..2048", image_size)
+    if split not in (None, "train", "test"):
+        raise InputError("synthetic", "split", "None, 'train' or 'test'", split)
+
+
+# --------------------------------------------------------------------------------------- rendering
+
+
+def render_sample(kind: str, index: int, seed: int = 0, image_size: int | None = None, noise_sigma: float = 0.0):
+    """In-memory sample `index` of a set, with its image (objects: (sample, label map)). Ids equal the loaded ones."""
+    size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
+    if kind == "objects":
+        return objects.render_object(index, seed, size)
+    if kind == "people":
+        return people.render_person(index, seed, size, noise_sigma=noise_sigma)
+    if kind == "faces":
+        s = faces.render_face(index, seed, size)
+        return dataclasses.replace(s, id=f"{s.extras['split']}set/{s.id}")
+    raise InputError("synthetic", "kind", f"one of {KINDS}", kind)
+
+
+def _write_one(args) -> KeypointSample:
+    """Render sample `index` and write its per-sample files under root; returns the annotation (no image)."""
+    kind, index, seed, size, root, noise = args
+    root = Path(root)
+    if kind == "objects":
+        from convcorr_jax.data.voc_keypoints import write_keypoint_xml, write_voc_annotation
+        from convcorr_jax.data.voc_segmentation import write_label_png
+
+        s, label = render_sample(kind, index, seed, size)
+        iid = s.extras["image_id"]
+        _save_image(root / "JPEGImages" / f"{iid}.jpg", s.image)
+        write_label_png(root / "SegmentationClass" / f"{iid}.png", label)
+        write_voc_annotation(root / "Annotations" / f"{iid}.xml", iid, (size, size),
+                             [{"name": s.category, "bbox": s.bbox, "occluded": int(s.extras["occluders"] > 0),
+                               "truncated": int(_truncated(s, size))}])
+        write_keypoint_xml(root / "annotations" / s.category / f"{iid}_1.xml", s, image_id=iid, voc_id=1)
+    elif kind == "people":
+        s = render_sample(kind, index, seed, size, noise)
+        _save_image(root / "images" / f"synth_{index:06d}.jpg", s.image)
+    else:
+        from convcorr_jax.data.faces300w import write_pts
+
+        s = render_sample(kind, index, seed, size)
+        _save_image(root / f"{s.id}.png", s.image)
+        write_pts(root / f"{s.id}.pts", s.points)
+    return dataclasses.replace(s, image=None)
+
+
+def _truncated(s: KeypointSample, size: int) -> bool:
+    b = s.bbox
+    return bool(b[0] <= 0 or b[1] <= 0 or b[2] >= size - 1 or b[3] >= size - 1)
+
+
+def _save_image(path: Path, image: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        if path.suffix == ".jpg":
+            Image.fromarray(image).save(tmp, format="JPEG", quality=95, subsampling=0)
+        else:
+            Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
+
+
+def _map(fn: Callable, items: list, workers: int, desc: str) -> list:
+    """fn over items with a progress bar, in `workers` processes (spawned) when > 1."""
+    from tqdm import tqdm
+
+    if workers <= 1 or len(items) < 64:
+        return [fn(it) for it in tqdm(items, desc=desc, disable=len(items) < 200, leave=False)]
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        return list(tqdm(pool.imap(fn, items, chunksize=16), total=len(items), desc=desc, leave=False))
+
+
+def write_dataset(kind: str, root: str | os.PathLike, n: int, seed: int = 0, image_size: int | None = None,
+                  workers: int = 1, noise_sigma: float = 0.0) -> dict:
+    """Generate n samples of `kind` into `root` in the real formats; returns the summary written to synthetic.json."""
+    size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
+    _check(kind, n, seed, size, None)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    anns = _map(_write_one, [(kind, i, seed, size, os.fspath(root), noise_sigma) for i in range(n)], workers,
+                f"synth {kind}")
+    splits = {sp: [a for a in anns if a.extras["split"] == sp] for sp in ("train", "test")}
+    if kind == "objects":
+        from convcorr_jax.data.voc_keypoints import write_image_set
+
+        for sp, lst in splits.items():
+            ids = [a.extras["image_id"] for a in lst]
+            write_image_set(root / "ImageSets" / "Main" / f"{sp}.txt", ids)
+            write_image_set(root / "ImageSets" / "Segmentation" / f"{sp}.txt", ids)
+        counts = {c: sum(a.category == c for a in anns) for c in objects.OBJECT_CATEGORIES}
+    elif kind == "people":
+        from convcorr_jax.data.flic import write_flic_mat
+        from convcorr_jax.data.mpii import write_mpii_h5
+
+        (root / "annot").mkdir(exist_ok=True)
+        for sp, fname in (("train", "train.h5"), ("test", "valid.h5")):
+            # center/scale are MPII's objpos and height/200 (center_raw/scale_raw to the writer, which stores
+            # the hourglass crop-adjusted values)
+            lst = [dataclasses.replace(a, image_path=os.fspath(root / "images" / f"synth_{a.extras['index']:06d}.jpg"),
+                                       extras={k: v for k, v in a.extras.items() if k not in ("center", "scale")})
+                   for a in splits[sp]]
+            write_mpii_h5(root / "annot" / fname, lst)
+        write_flic_mat(root / "examples.mat", [_flic_view(a, root, size) for a in anns],
+                       [a.extras["split"] == "train" for a in anns])
+        counts = {"people": n}
+    else:
+        write_json(root / "attributes.json", {a.id: a.extras["attributes"] for a in anns})
+        counts = {"faces": n}
+    info = {"kind": kind, "n": n, "seed": seed, "image_size": size, "noise_sigma": noise_sigma,
+            "format_version": FORMAT_VERSION, "train": len(splits["train"]), "test": len(splits["test"]),
+            "counts": counts, "seconds": round(time.perf_counter() - t0, 2)}
+    write_json(root / "synthetic.json", info)
+    return info
+
+
+def _flic_view(a: KeypointSample, root: Path, size: int) -> KeypointSample:
+    from convcorr_jax.data._common import points_bbox
+
+    p = a.extras["flic_points"]
+    return KeypointSample(points=p, visible=np.ones(len(p), bool), names=people.FLIC_NAMES, bbox=points_bbox(p),
+                          category="person", id=a.id, image_path=os.fspath(root / "images" / f"synth_{a.extras['index']:06d}.jpg"),
+                          extras={"torso_box": a.extras["torso_box"], "imgdims": (size, size, 3),
+                                  "moviename": "synthetic", "currframe": a.extras["index"] % 65536})
+
+
+# --------------------------------------------------------------------------------------- cache
+
+
+def dataset_dir(kind: str, n: int, seed: int = 0, image_size: int | None = None, noise_sigma: float = 0.0,
+                workers: int | None = None) -> Path:
+    """The cached folder of a set, generated once (into a temporary folder renamed into place)."""
+    from convcorr_jax.paths import cache_dir
+
+    size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
+    _check(kind, n, seed, size, None)
+    name = f"{kind}-n{n}-s{seed}-{size}" + (f"-noise{noise_sigma:g}" if noise_sigma else "")
+    parent = cache_dir("synthetic")
+    final = parent / name
+    if (final / "synthetic.json").is_file():
+        return final
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
+    try:
+        w = workers if workers is not None else (2 if n >= 400 else 1)
+        info = write_dataset(kind, tmp, n, seed, size, workers=w, noise_sigma=noise_sigma)
+        print(f"synthetic {kind}: generated {n} samples ({info['train']} train / {info['test']} test) "
+              f"in {info['seconds']:.1f} s -> {final}", file=sys.stderr)
+        if (final / "synthetic.json").is_file():  # another process finished first
+            return final
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _by_split(split):
+    return ("train", "test") if split is None else (split,)
+
+
+def load_objects(n: int = 400, seed: int = 0, split: str | None = "train", image_size: int = 192) -> list[KeypointSample]:
+    """Synthetic objects (see `objects.render_object`) read back with `load_voc_keypoints`, images loaded.
+
+    extras add: index, split, class_id (1..C), mask_path (the SegmentationClass PNG).
+    """
+    _check("objects", n, seed, image_size, split)
+    from convcorr_jax.data.voc_keypoints import load_voc_keypoints
+
+    root = dataset_dir("objects", n, seed, image_size)
+    out = []
+    for sp in _by_split(split):
+        for s in load_voc_keypoints(root / "annotations", voc_root=root, categories=objects.OBJECT_CATEGORIES,
+                                    image_set=sp):
+            iid = s.extras["image_id"]
+            extras = dict(s.extras, index=int(iid.split("_")[-1]), split=sp,
+                          class_id=objects.OBJECT_CATEGORIES.index(s.category) + 1,
+                          mask_path=os.fspath(root / "SegmentationClass" / f"{iid}.png"))
+            out.append(dataclasses.replace(s, extras=extras).with_image())
+    return sorted(out, key=lambda s: s.extras["index"])
+
+
+def load_objects_segmentation(n: int = 400, seed: int = 0, split: str | None = "train",
+                              image_size: int = 192) -> list[SegSample]:
+    """Label maps of the synthetic objects (class 1..C as `OBJECT_CATEGORIES`, 0 background, 255 void)."""
+    _check("objects", n, seed, image_size, split)
+    from convcorr_jax.data.voc_segmentation import load_voc_segmentation
+
+    root = dataset_dir("objects", n, seed, image_size)
+    out = []
+    for sp in _by_split(split):
+        out += load_voc_segmentation(root, image_set=sp, num_classes=len(objects.OBJECT_CATEGORIES) + 1,
+                                     with_images=True)
+    return sorted(out, key=lambda s: s.id)
+
+
+def load_people(n: int = 1000, seed: int = 0, split: str | None = "train", image_size: int = 128,
+                noise_sigma: float = 0.0, view: str = "mpii") -> list[KeypointSample]:
+    """Synthetic people read back with `load_mpii_h5` (view="mpii", 16 MPII joints) or `load_flic` (view="flic",
+    the 11 FLIC joints incl. eyes and nose). MPII extras: head_box, torso_box, center/scale (= center_raw/scale_raw:
+    MPII objpos and person height / 200 px), center_h5/scale_h5 (the h5's stored crop-adjusted values: centre
+    y + 15 s, 1.25 s), normalize (PCKh head size = 0.6 head-box diagonal), index, split.
+    """
+    _check("people", n, seed, image_size, split)
+    if view not in ("mpii", "flic"):
+        raise InputError("load_people", "view", "'mpii' or 'flic'", view)
+    root = dataset_dir("people", n, seed, image_size, noise_sigma)
+    out = []
+    if view == "flic":
+        from convcorr_jax.data.flic import load_flic
+
+        for s in load_flic(root, split=split):
+            idx = int(Path(s.image_path).stem.split("_")[-1])
+            out.append(dataclasses.replace(s, id=f"synth_{idx:06d}_0",
+                                           extras=dict(s.extras, index=idx, split="train" if s.extras["istrain"] else "test")).with_image())
+    else:
+        from convcorr_jax.data.mpii import load_mpii_h5
+
+        for sp in _by_split(split):
+            for s in load_mpii_h5(root / "annot" / ("train.h5" if sp == "train" else "valid.h5")):
+                ex = dict(s.extras, split=sp, torso_box=people.torso_box(s.points), center_h5=s.extras["center"],
+                          scale_h5=s.extras["scale"], center=s.extras["center_raw"], scale=s.extras["scale_raw"])
+                out.append(dataclasses.replace(s, extras=ex).with_image())
+    return sorted(out, key=lambda s: s.extras["index"])
+
+
+def load_faces(n: int = 1000, seed: int = 0, split: str | None = "train", image_size: int = 128) -> list[KeypointSample]:
+    """Synthetic faces read back with `load_300w` (68 iBUG points; visible = inside the image).
+
+    extras add: attributes (dict of floats, `faces.ATTRIBUTE_NAMES`), index, split.
+    """
+    _check("faces", n, seed, image_size, split)
+    from convcorr_jax.data.faces300w import load_300w
+
+    root = dataset_dir("faces", n, seed, image_size)
+    attrs = json.loads((root / "attributes.json").read_text())
+    subsets = None if split is None else [f"{split}set"]
+    out = []
+    for s in load_300w(root, subsets=subsets, with_images=True):
+        p = s.points
+        vis = np.all((p > -0.5) & (p < image_size - 0.5), axis=1)
+        sp = s.id.split("/")[0][:-3]
+        out.append(dataclasses.replace(s, visible=vis, extras=dict(s.extras, attributes=attrs[s.id],
+                                                                   index=int(s.id.split("_")[-1]), split=sp)))
+    return sorted(out, key=lambda s: s.extras["index"])

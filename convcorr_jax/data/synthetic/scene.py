@@ -1,0 +1,183 @@
+"""Parts, layouts and the scene painter shared by the object, people and face generators.
+
+A template builds a `Layout` in a view plane (u, v) after a 2.5-D projection: parts are polygons with a depth
+(larger = nearer, painted later) and a texture key; keypoints are points with the parts that own them. The
+painter maps the layout into the image with a similarity, paints clutter, the parts in depth order and
+occluders, and reads keypoint visibility off the draw-order buffer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from convcorr_jax.data.synthetic import render, textures as tx
+
+
+@dataclasses.dataclass
+class Part:
+    name: str
+    poly: np.ndarray  # [n, 2] view-plane polygon
+    depth: float
+    tex: str  # texture key of the instance's palette
+    shade: float = 1.0  # colour factor (far-side parts are darker)
+    axis: float = 0.0  # orientation of the part (radians) the texture follows
+    lines: list | None = None  # polylines (thin parts) drawn with `width`
+    width: float = 0.0  # line width in view-plane units
+
+
+class Layout:
+    """Parts and keypoints of one instance in the view plane of `render.yaw_project`."""
+
+    def __init__(self, yaw: float = 0.0, elev: float = 0.0):
+        self.yaw, self.elev = float(yaw), float(elev)
+        self.parts: list[Part] = []
+        self.kps: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.hidden: set[str] = set()  # parts culled (facing away): their keypoints are invisible
+
+    # -- projection
+    def proj(self, p3) -> tuple[np.ndarray, np.ndarray]:
+        return render.yaw_project(np.asarray(p3, np.float64), self.yaw, self.elev)
+
+    def facing(self, normal) -> bool:
+        return bool(self.proj(np.asarray(normal, np.float64))[1] > 1e-6)
+
+    # -- parts
+    def add(self, part: Part) -> Part:
+        self.parts.append(part)
+        return part
+
+    def limb(self, name, a3, b3, ra, rb, tex, bias=0.0, shade=1.0) -> Part:
+        uv, d = self.proj(np.stack([a3, b3]))
+        axis = float(np.arctan2(*(uv[1] - uv[0])[::-1]))
+        return self.add(Part(name, render.capsule(uv[0], uv[1], ra, rb), float(d.mean()) + bias, tex, shade, axis))
+
+    def oval(self, name, a3, b3, r, tex, bias=0.0, shade=1.0, extra=0.0) -> Part:
+        uv, d = self.proj(np.stack([a3, b3]))
+        c = uv.mean(0)
+        dd = uv[1] - uv[0]
+        axis = float(np.arctan2(dd[1], dd[0]))
+        rx = max(np.linalg.norm(dd) / 2 + extra, 1e-3)
+        return self.add(Part(name, render.ellipse(c, rx, r, axis), float(d.mean()) + bias, tex, shade, axis))
+
+    def disc(self, name, c3, r, tex, bias=0.0, shade=1.0) -> Part:
+        uv, d = self.proj(np.asarray(c3, np.float64))
+        return self.add(Part(name, render.ellipse(uv, r, r, 0.0, n=16), float(d) + bias, tex, shade))
+
+    def poly3(self, name, pts3, tex, normal=None, depth=None, bias=0.0, shade=1.0, axis=0.0) -> Part | None:
+        """A planar 3-D polygon; with `normal`, culled (not painted) when it faces away from the camera."""
+        if normal is not None and not self.facing(normal):
+            self.hidden.add(name)
+            return None
+        uv, d = self.proj(np.asarray(pts3, np.float64))
+        return self.add(Part(name, uv, float(d.mean() if depth is None else depth) + bias, tex, shade, axis))
+
+    def decal(self, name, host: Part | None, poly_uv, tex, normal=None, bias=1e-3, shade=1.0) -> Part | None:
+        """A flat detail painted right after its host part, only when `normal` faces the camera."""
+        if host is None or (normal is not None and not self.facing(normal)):
+            self.hidden.add(name)
+            return None
+        return self.add(Part(name, np.asarray(poly_uv, np.float64), host.depth + bias, tex, shade, host.axis))
+
+    def kp(self, name, p3, owners) -> None:
+        uv, _ = self.proj(np.asarray(p3, np.float64))
+        self.kps[name] = (uv, list(owners))
+
+    def kp_uv(self, name, uv, owners) -> None:
+        self.kps[name] = (np.asarray(uv, np.float64), list(owners))
+
+    def extent(self) -> tuple[np.ndarray, np.ndarray]:
+        allp = np.concatenate([p.poly for p in self.parts], 0)
+        return allp.min(0), allp.max(0)
+
+
+def place(rng, layout: Layout, size: int, frac=(0.45, 0.85), rot=0.35, aspect=0.12, shift=0.22) -> render.Similarity:
+    """A random similarity putting the layout's extent at `frac` of the image size around the centre."""
+    lo, hi = layout.extent()
+    ext = float(max(hi - lo))
+    scale = rng.uniform(*frac) * size / ext
+    angle = rng.uniform(-rot, rot)
+    asp = np.exp(rng.uniform(-aspect, aspect))
+    centre = (lo + hi) / 2
+    m = render.Similarity(scale, angle, (0, 0), asp)
+    t = np.array([size / 2, size / 2]) + rng.uniform(-shift, shift, 2) * size - m(centre[None])[0]
+    return render.Similarity(scale, angle, t, asp)
+
+
+def clutter(canvas: render.Canvas, rng: np.random.Generator, n: int, size: int, max_r: float = 0.25) -> None:
+    """Background: a textured ground plus `n` random textured shapes (blobs, ellipses, bars)."""
+    canvas.background(tx.random_texture(rng, kinds=("noise", "gradient", "stripes", "solid", "noise"),
+                                        period=(3.0, 20.0), contrast=(0.2, 0.7)))
+    for _ in range(n):
+        c = rng.uniform(-0.1, 1.1, 2) * size
+        r = rng.uniform(0.03, max_r) * size
+        kind = rng.integers(3)
+        if kind == 0:
+            poly = render.random_blob(rng, c, r)
+        elif kind == 1:
+            poly = render.ellipse(c, r, r * rng.uniform(0.3, 1), rng.uniform(0, np.pi))
+        else:
+            poly = render.capsule(c, c + rng.normal(0, r, 2), r * 0.15, r * 0.15 * rng.uniform(0.5, 2))
+        canvas.paint(poly, tx.random_texture(rng, origin=c, contrast=(0.2, 0.8)), label=0)
+
+
+def occluders(canvas, rng, n: int, box, size: int) -> None:
+    """`n` shapes painted over the object's box (label 0: they are not the object)."""
+    x0, y0, x1, y1 = box
+    for _ in range(n):
+        side = rng.integers(4)
+        c = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
+        if side == 0:
+            c[0] = x0 + rng.uniform(-0.1, 0.25) * (x1 - x0)
+        elif side == 1:
+            c[0] = x1 - rng.uniform(-0.1, 0.25) * (x1 - x0)
+        elif side == 2:
+            c[1] = y1 - rng.uniform(-0.1, 0.25) * (y1 - y0)
+        r = rng.uniform(0.08, 0.22) * max(x1 - x0, y1 - y0, 8)
+        if rng.random() < 0.5:
+            poly = render.random_blob(rng, c, r)
+        else:
+            d = rng.normal(0, 1, 2)
+            d = d / np.linalg.norm(d) * r * 2.5
+            poly = render.capsule(c - d / 2, c + d / 2, r * 0.3, r * 0.3)
+        canvas.paint(poly, tx.random_texture(rng, origin=c), label=0)
+
+
+def paint_layout(canvas: render.Canvas, layout: Layout, sim: render.Similarity, palette: dict[str, tx.Texture],
+                 label: int | None) -> dict[str, int]:
+    """Paint parts in depth order; returns part name -> draw-order number (hidden parts -> -1)."""
+    orders = {name: -1 for name in layout.hidden}
+    rot = float(np.arctan2(sim.m[1, 0], sim.m[0, 0]))
+    for part in sorted(layout.parts, key=lambda p: p.depth):
+        base = palette[part.tex]
+        poly = sim(part.poly)
+        tex = dataclasses.replace(
+            base,
+            c1=tx.shade(base.c1, part.shade),
+            c2=tx.shade(base.c2, part.shade),
+            origin=tuple(float(v) for v in poly.mean(0)),
+            angle=base.angle + part.axis + rot,
+        )
+        if part.lines:
+            lines = [sim(ln) for ln in part.lines]
+            o = canvas.paint([poly] if len(poly) >= 3 else [], tex, label=label, lines=lines,
+                             line_width=part.width * sim.scale)
+        else:
+            o = canvas.paint(poly, tex, label=label)
+        orders[part.name] = o
+    return orders
+
+
+def keypoints(layout: Layout, sim, names, orders) -> tuple[np.ndarray, list[list[int]]]:
+    pts = np.stack([sim(layout.kps[n][0][None])[0] for n in names])
+    owners = [[orders.get(o, -1) for o in layout.kps[n][1]] for n in names]
+    return pts, owners
+
+
+def int_box(polys, size: int) -> np.ndarray:
+    """Integer 0-based inclusive box around polygons, clipped to the image."""
+    allp = np.concatenate([np.asarray(p).reshape(-1, 2) for p in polys], 0)
+    lo = np.clip(np.floor(allp.min(0) + 0.5), 0, size - 1)
+    hi = np.clip(np.floor(allp.max(0) + 0.5), 0, size - 1)
+    return np.array([lo[0], lo[1], hi[0], hi[1]], np.float32)

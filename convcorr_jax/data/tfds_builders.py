@@ -1,0 +1,205 @@
+"""TFDS builders for the keypoint datasets, reading a local `manual_dir`, never the network.
+
+Works with tensorflow-datasets installed WITHOUT TensorFlow: examples are written as `array_record` files
+(`file_format="array_record"`) and read back with `builder.as_data_source()` (random access, numpy out).
+TF-only pieces are avoided: `tfds.features.Image` needs TensorFlow to encode, so images are stored as a
+zlib-compressed uint8 `Tensor`; `tf.data` (`as_dataset`) is not used. GCS look-ups are disabled on import
+(`gcs_utils._is_gcs_disabled = True`) and `DatasetInfo` is built in code, so nothing is fetched.
+
+Builders (manual_dir layouts, all in the real formats, so the synthetic sets build the same way):
+* `convcorr_voc_keypoints`: `annotations/<class>/*.xml` + a VOC2011 folder (`JPEGImages`, `Annotations`,
+  `ImageSets/Main/{train,val,test}.txt`) in manual_dir itself or in `VOC2011/`; splits train / validation / test.
+* `convcorr_mpii`: `annot/{train,valid}.h5` (or the .h5 files directly) + `images/`; splits train / validation.
+* `convcorr_faces300w`: a 300-W folder of images + `.pts`; splits train / common / challenging (300-W
+  protocol) or the first folder name when it is train(set) / test(set) / validation.
+* `convcorr_flic`: FLIC `examples.mat` + `images/`; splits train / test (istrain / istest).
+The synthetic sets (`convcorr_jax.data.synthetic.write_dataset`) build with these: objects -> voc_keypoints,
+people -> mpii or flic, faces -> faces300w.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+from tensorflow_datasets.core import utils as tfds_utils
+from tensorflow_datasets.core.utils import gcs_utils
+
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+
+gcs_utils._is_gcs_disabled = True  # never look datasets up on Google Cloud Storage
+
+_SPLIT_ALIASES = {"val": "validation", "valid": "validation", "validation": "validation", "train": "train",
+                  "test": "test", "trainval": "train", "trainset": "train", "testset": "test"}
+
+
+class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Shared schema: the `KeypointSample` fields plus per-dataset scalar/array extras."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First version: KeypointSample schema, 0-based (x, y) points."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "Place the dataset files in manual_dir (see convcorr_jax.data.tfds_builders)."
+    EXTRA_FEATURES: dict = {}
+
+    @tfds_utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # tfds' default probes importlib_resources (an undeclared dependency, absent here); the file is known.
+        return epath.Path(__file__)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        feats = {
+            "image": tfds.features.Tensor(shape=(None, None, 3), dtype=np.uint8, encoding="zlib"),
+            "points": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
+            "visible": tfds.features.Tensor(shape=(None,), dtype=np.bool_),
+            "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
+            "names": tfds.features.Text(),  # comma-joined keypoint names
+            "category": tfds.features.Text(),
+            "id": tfds.features.Text(),
+            "image_path": tfds.features.Text(),
+        }
+        feats.update({k: tfds.features.Tensor(shape=shape, dtype=dt) for k, (shape, dt) in self.EXTRA_FEATURES.items()})
+        return tfds.core.DatasetInfo(builder=self, description=self.__doc__,
+                                     features=tfds.features.FeaturesDict(feats))
+
+    def _split_generators(self, dl_manager):
+        root = Path(dl_manager.manual_dir)
+        return {split: self._generate_examples(samples) for split, samples in self._splits(root).items()}
+
+    def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
+        raise NotImplementedError
+
+    def _extras(self, s: KeypointSample) -> dict:
+        return {}
+
+    def _generate_examples(self, samples: list[KeypointSample]):
+        for s in samples:
+            s = s.with_image()
+            yield s.id, {"image": s.image, "points": s.points.astype(np.float32), "visible": s.visible.astype(bool),
+                         "bbox": np.asarray(s.bbox, np.float32), "names": ",".join(s.names),
+                         "category": s.category, "id": s.id, "image_path": s.image_path or "", **self._extras(s)}
+
+
+class ConvcorrVocKeypoints(_KeypointBuilder):
+    """PASCAL VOC 2011 keypoints (Bourdev XML + VOC devkit), bbox = VOC ground-truth box."""
+
+    EXTRA_FEATURES = {"labelled": ((None,), np.bool_), "visible_bounds": ((4,), np.float32)}
+
+    def _splits(self, root):
+        from convcorr_jax.data.voc_keypoints import _voc_dir, load_voc_keypoints
+
+        voc = _voc_dir(root)
+        ann = root / "annotations"
+        out = {}
+        for name in ("train", "val", "test"):
+            if (voc / "ImageSets" / "Main" / f"{name}.txt").is_file():
+                out[_SPLIT_ALIASES[name]] = list(load_voc_keypoints(ann, voc_root=voc, image_set=name))
+        return out or {"train": list(load_voc_keypoints(ann, voc_root=voc))}
+
+    def _extras(self, s):
+        return {"labelled": s.extras["labelled"], "visible_bounds": np.asarray(s.extras["visible_bounds"], np.float32)}
+
+
+class ConvcorrMpii(_KeypointBuilder):
+    """MPII Human Pose from the hourglass `annot/{train,valid}.h5` files and `images/`."""
+
+    EXTRA_FEATURES = {"labelled": ((16,), np.bool_), "center": ((2,), np.float32), "scale": ((), np.float32),
+                      "normalize": ((), np.float32), "head_box": ((4,), np.float32)}
+
+    def _splits(self, root):
+        from convcorr_jax.data.mpii import load_mpii_h5
+
+        ann = root / "annot" if (root / "annot").is_dir() else root
+        out = {}
+        for name in ("train", "valid", "test"):
+            if (ann / f"{name}.h5").is_file():
+                out[_SPLIT_ALIASES[name]] = list(load_mpii_h5(ann / f"{name}.h5", image_root=root / "images"))
+        if not out:
+            raise InputError(root, "annot/{train,valid}.h5", "at least one MPII h5 file", "none found")
+        return out
+
+    def _extras(self, s):
+        e = s.extras
+        return {"labelled": e["labelled"], "center": np.asarray(e["center"], np.float32),
+                "scale": np.float32(e["scale"]), "normalize": np.float32(e["normalize"]),
+                "head_box": np.asarray(e.get("head_box", np.full(4, np.nan)), np.float32)}
+
+
+class ConvcorrFaces300w(_KeypointBuilder):
+    """300-W faces: images with 68-point iBUG `.pts` files."""
+
+    EXTRA_FEATURES = {"interocular": ((), np.float32)}
+
+    def _splits(self, root):
+        from convcorr_jax.data.faces300w import load_300w
+
+        out: dict[str, list] = {}
+        for s in load_300w(root, require_images=True):
+            first = s.id.split("/")[0].lower()
+            split = _SPLIT_ALIASES.get(first) or s.extras["split"] or "train"
+            out.setdefault(split, []).append(s)
+        return out
+
+    def _extras(self, s):
+        return {"interocular": np.float32(s.extras["interocular"])}
+
+
+class ConvcorrFlic(_KeypointBuilder):
+    """FLIC / FLIC-full from `examples.mat` and `images/` (the 11 labelled joints, 0-based)."""
+
+    EXTRA_FEATURES = {"torso_box": ((4,), np.float32), "torso_size": ((), np.float32)}
+
+    def _splits(self, root):
+        from convcorr_jax.data.flic import load_flic
+
+        return {split: list(load_flic(root, split=split)) for split in ("train", "test")}
+
+    def _extras(self, s):
+        return {"torso_box": np.asarray(s.extras["torso_box"], np.float32),
+                "torso_size": np.float32(s.extras["torso_size"])}
+
+
+BUILDERS = {"voc_keypoints": ConvcorrVocKeypoints, "mpii": ConvcorrMpii, "faces300w": ConvcorrFaces300w,
+            "flic": ConvcorrFlic}
+
+
+def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> dict:
+    """Prepare builder `name` ("voc_keypoints" | "mpii" | "faces300w" | "flic") from `manual_dir` into `data_dir`
+    (reused when already prepared) and return {split: data source} (random access, numpy records)."""
+    if name not in BUILDERS:
+        raise InputError("tfds build", "name", f"one of {sorted(BUILDERS)}", name)
+    b = BUILDERS[name](data_dir=os.fspath(data_dir))
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
+                                                                        try_download_gcs=False))
+    return dict(b.as_data_source())
+
+
+def load_prepared(path: str | os.PathLike) -> dict:
+    """{split: data source} of a prepared dataset folder (`<data_dir>/<name>/<version>`), no builder code."""
+    return dict(tfds.builder_from_directory(os.fspath(path)).as_data_source())
+
+
+def to_sample(rec: dict) -> KeypointSample:
+    """A data-source record back as a `KeypointSample` (extras = the remaining features)."""
+    txt = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+    core = {"image", "points", "visible", "bbox", "names", "category", "id", "image_path"}
+    return KeypointSample(points=np.asarray(rec["points"], np.float32), visible=np.asarray(rec["visible"], bool),
+                          names=tuple(txt(rec["names"]).split(",")), bbox=np.asarray(rec["bbox"], np.float32),
+                          category=txt(rec["category"]), id=txt(rec["id"]), image=np.asarray(rec["image"]),
+                          image_path=txt(rec["image_path"]) or None,
+                          extras={k: v for k, v in rec.items() if k not in core})
+
+
+def iter_samples(source) -> Iterator[KeypointSample]:
+    """Every record of a data source as `KeypointSample`s."""
+    for i in range(len(source)):
+        yield to_sample(source[i])

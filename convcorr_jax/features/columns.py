@@ -1,0 +1,94 @@
+"""Feature columns at image points and k x k neighbourhood concatenation.
+
+`columns_at_points` picks, for each point, the column of a feature grid whose receptive-field centre is nearest
+to it (Long et al. section 4); `neighbourhood_concat` stacks every column with its k x k neighbours (section 5:
+3 x 3 conv5 cells -> 2304-d for AlexNet). Grids are NHWC or HWC; points are (x, y) pixels, 0-based.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+from convcorr_jax.backbones.geometry import RF, nearest_column
+from convcorr_jax.errors import check
+
+
+def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarray:
+    """Feature columns nearest to points.
+
+    Args:
+      grid: [H, W, C] (one image) or [N, H, W, C].
+      rf: the grid's receptive field.
+      points: [K, 2] (x, y) for one image, or [N, K, 2].
+    Returns: [K, C] or [N, K, C]; points beyond the grid take the nearest edge column.
+    """
+    grid = np.asarray(grid)
+    points = np.asarray(points, np.float64)
+    check(grid.ndim in (3, 4), "grid", "shape", "[H, W, C] or [N, H, W, C]", grid.shape)
+    check(points.shape[-1] == 2 and points.ndim == grid.ndim - 1, "points", "shape",
+          "[K, 2] for [H, W, C] or [N, K, 2] for [N, H, W, C]", points.shape)
+    check(bool(np.all(np.isfinite(points))), "points", "values", "finite coordinates (drop unlabelled points first)")
+    h, w = grid.shape[-3:-1]
+    cr = nearest_column(rf, points, (h, w))
+    if grid.ndim == 3:
+        return grid[cr[..., 1], cr[..., 0]]
+    n = np.arange(grid.shape[0])[:, None]
+    return grid[n, cr[..., 1], cr[..., 0]]
+
+
+def neighbourhood_concat(grid, size: int = 3):
+    """Concatenate each column with its size x size neighbours, zero-padded at the borders.
+
+    grid [..., H, W, C] -> [..., H, W, size * size * C], channel blocks ordered row-major over offsets
+    (dy, dx) from (-r, -r) to (r, r), r = size // 2; the centre column is block size*size // 2.
+    """
+    check(size >= 1 and size % 2 == 1, "size", "value", "an odd integer >= 1", size)
+    x = jnp.asarray(grid)
+    r = size // 2
+    pad = [(0, 0)] * (x.ndim - 3) + [(r, r), (r, r), (0, 0)]
+    xp = jnp.pad(x, pad)
+    h, w = x.shape[-3], x.shape[-2]
+    parts = [xp[..., dy:dy + h, dx:dx + w, :] for dy in range(size) for dx in range(size)]
+    return jnp.concatenate(parts, axis=-1)
+
+
+def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[str, list[np.ndarray]]:
+    """Activations of `taps` for images of any sizes: a list of uint8 [H, W, 3] -> {tap: [per-image array]}.
+
+    Images are grouped by shape (one compiled function per shape) and run through
+    `convcorr_jax.features.extract.extract`; the result keeps the input order.
+    """
+    try:
+        from convcorr_jax.features.extract import extract
+    except ImportError:  # the batched extractor is optional here: apply the backbone directly
+        extract = _apply_batched
+
+    images = [np.asarray(im) for im in images]
+    for i, im in enumerate(images):
+        check(im.ndim == 3 and im.shape[-1] == 3 and im.dtype == np.uint8, f"images[{i}]", "array",
+              "uint8 RGB [H, W, 3]", (im.shape, str(im.dtype)))
+    out: dict[str, list] = {t: [None] * len(images) for t in taps}
+    groups: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(im.shape, []).append(i)
+    for idx in groups.values():
+        feats = extract(backbone, params, np.stack([images[i] for i in idx]), tuple(taps), batch_size=batch_size)
+        for t in taps:
+            for j, i in enumerate(idx):
+                out[t][i] = np.asarray(feats[t][j])
+    return out
+
+
+def _apply_batched(backbone, params, images, taps, batch_size=16):
+    outs = {t: [] for t in taps}
+    for s in range(0, len(images), batch_size):
+        batch = images[s:s + batch_size]
+        n = len(batch)
+        if n < batch_size and len(images) > batch_size:  # one compiled shape: pad the last batch
+            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, 0)])
+        f = backbone.apply(params, backbone.preprocess(batch), taps=tuple(taps))
+        for t in taps:
+            outs[t].append(np.asarray(f[t])[:n])
+    return {t: np.concatenate(v) for t, v in outs.items()}

@@ -1,0 +1,170 @@
+"""Squared Euclidean distance transform of sampled functions (Felzenszwalb & Huttenlocher 2004).
+
+    D(p) = min_q f(q) + w * (p - q)^2          (1D, p, q in 0..n-1)
+    D(y, x) = min_(y', x') f(y', x') + wy * (y - y')^2 + wx * (x - x')^2     (2D, separable)
+
+`f` is any array of costs (not a binary image); `+inf` entries never win (a row of only `+inf` gives `+inf`
+and arg-min 0). Weights must be > 0. `dt1d` is the exact O(n) lower-envelope algorithm under `jit`
+(`lax.fori_loop` over the static row length, vectorised over all leading axes); `dt1d_brute` is the O(n^2)
+reference (and is faster for very short rows on vector hardware).
+
+Values: the lower envelope picks the parabola that is minimal at p; to be robust to rounding of the
+intersection points, each p also checks the envelope's neighbouring parabolas. Both methods then return the
+value as the same expression `f(q*) + w * (p - q*)^2` of their arg-min q*, so equal arg-mins give bit-identical
+values (the compiler may fuse the multiply-add; it does so the same way for both). Arg-min ties: among equal values, the smaller q on the envelope wins;
+a brute-force `argmin` also returns the smallest minimiser, so ties only differ when three or more parabolas
+meet in one point (then q* is still a minimiser).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def _check_weight(w, name="w"):
+    from convcorr_jax.errors import InputError
+
+    try:
+        val = float(w)
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return  # traced: cannot check here
+    if not val > 0:
+        raise InputError("distance_transform", name, "a weight > 0", val)
+
+
+def _cost(fq: jax.Array, w: jax.Array, d: jax.Array) -> jax.Array:
+    """f(q) + w * d^2."""
+    return fq + w * jnp.square(d)
+
+
+def _value_at(g: jax.Array, w: jax.Array, arg: jax.Array) -> jax.Array:
+    """D(p) = g[arg[p]] + w * (p - arg[p])^2 along the last axis. Both the envelope and the brute force finish
+    with this same expression, so the compiler rounds (or fuses into FMA) identically and equal arg-mins give
+    bit-identical values."""
+    p = jnp.arange(g.shape[-1], dtype=g.dtype)
+    val = _cost(jnp.take_along_axis(g, arg, axis=-1), w, p - arg.astype(g.dtype))
+    return jnp.where(jnp.isfinite(jnp.take_along_axis(g, arg, axis=-1)), val, jnp.inf)
+
+
+def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Lower envelope DT of one row f [n] -> (values [n], argmin [n] int32)."""
+    n = f.shape[0]
+    dtype = f.dtype
+    finite = jnp.isfinite(f)
+    inf = jnp.array(jnp.inf, dtype)
+
+    def intersect(q, r):  # abscissa where parabolas rooted at q and r (r < q) meet
+        qf, rf = q.astype(dtype), r.astype(dtype)
+        return (f[q] - f[r]) / (2 * w * (qf - rf)) + (qf + rf) / 2
+
+    def body(q, state):
+        v, z, k = state  # envelope roots v[0..k], boundaries z[0..k+1]; k = -1 when empty
+
+        def add(state):
+            v, z, k = state
+
+            def pop_cond(kk):
+                return (kk >= 0) & (intersect(q, v[jnp.maximum(kk, 0)]) <= z[jnp.maximum(kk, 0)])
+
+            k2 = lax.while_loop(pop_cond, lambda kk: kk - 1, k)
+            # k2 == -1 only if the envelope was empty (z[0] = -inf never pops)
+            s = jnp.where(k2 < 0, -inf, intersect(q, v[jnp.maximum(k2, 0)]))
+            k3 = k2 + 1
+            v = v.at[k3].set(q)
+            z = z.at[k3].set(s).at[k3 + 1].set(inf)
+            return v, z, k3
+
+        return lax.cond(finite[q], add, lambda s: s, (v, z, k))
+
+    v0 = jnp.zeros(n, jnp.int32)
+    z0 = jnp.full(n + 1, jnp.inf, dtype)
+    v, z, k = lax.fori_loop(0, n, body, (v0, z0, jnp.int32(-1)))
+    p = jnp.arange(n, dtype=dtype)
+    # segment index of p: number of boundaries z[1..k] strictly below p (z is non-decreasing, z[k+1:] = inf)
+    z = jnp.where(jnp.arange(n + 1) <= k, z, jnp.inf)  # drop stale boundaries left by popped parabolas
+    seg = jnp.searchsorted(z[1:], p, side="left").astype(jnp.int32)
+    seg = jnp.clip(seg, 0, jnp.maximum(k, 0))
+    best_val = jnp.full(n, jnp.inf, dtype)
+    best_arg = jnp.zeros(n, jnp.int32)
+    for off in (-1, 0, 1):  # neighbours on the envelope guard against rounding of z
+        kk = jnp.clip(seg + off, 0, jnp.maximum(k, 0))
+        q = v[kk]
+        val = jnp.where(k >= 0, _cost(f[q], w, p - q.astype(dtype)), jnp.inf)
+        better = (val < best_val) | ((val == best_val) & (q < best_arg))
+        best_val = jnp.where(better, val, best_val)
+        best_arg = jnp.where(better, q, best_arg)
+    return best_val, best_arg
+
+
+def _move(f, axis):
+    return jnp.moveaxis(f, axis, -1)
+
+
+@functools.partial(jax.jit, static_argnames=("axis",))
+def dt1d(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+    """Exact 1D DT along `axis` of f [..., n, ...]: (values like f, arg-min int32 indices along `axis`)."""
+    f = jnp.asarray(f)
+    if not jnp.issubdtype(f.dtype, jnp.floating):
+        f = f.astype(jnp.float32)
+    w = jnp.asarray(w, f.dtype)
+    g = _move(f, axis)
+    shape = g.shape
+    rows = g.reshape(-1, shape[-1])
+    _, args = jax.vmap(_dt1d_row, in_axes=(0, None))(rows, w)
+    vals = _value_at(rows, w, args)
+    return jnp.moveaxis(vals.reshape(shape), -1, axis), jnp.moveaxis(args.reshape(shape), -1, axis)
+
+
+@functools.partial(jax.jit, static_argnames=("axis",))
+def dt1d_brute(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+    """Brute-force O(n^2) reference of `dt1d` (arg-min: smallest minimiser)."""
+    f = jnp.asarray(f)
+    if not jnp.issubdtype(f.dtype, jnp.floating):
+        f = f.astype(jnp.float32)
+    w = jnp.asarray(w, f.dtype)
+    g = _move(f, axis)
+    n = g.shape[-1]
+    idx = jnp.arange(n, dtype=f.dtype)
+    cost = _cost(g[..., None, :], w, idx[:, None] - idx[None, :])  # [..., p, q]
+    args = jnp.argmin(cost, axis=-1).astype(jnp.int32)
+    vals = _value_at(g, w, args)
+    return jnp.moveaxis(vals, -1, axis), jnp.moveaxis(args, -1, axis)
+
+
+def dt2d(f: jax.Array, wy: float = 1.0, wx: float = 1.0, method: str = "envelope") -> tuple[jax.Array, jax.Array]:
+    """Separable 2D DT over the last two axes of f [..., H, W].
+
+    Returns (values [..., H, W], arg-min [..., H, W, 2] int32 as (y', x')). `method`: "envelope" (exact
+    O(HW)) or "brute" (two brute-force 1D passes, O(HW(H+W))).
+    """
+    _check_weight(wy, "wy")
+    _check_weight(wx, "wx")
+    one = dt1d if method == "envelope" else dt1d_brute
+    vx, ax = one(f, wx, axis=-1)  # along x for every row y'
+    vy, ay = one(vx, wy, axis=-2)  # along y for every column x
+    ax_sel = jnp.take_along_axis(ax, ay, axis=-2)  # x' of the chosen row y' for each (y, x)
+    return vy, jnp.stack([ay, ax_sel], axis=-1)
+
+
+def dt2d_values(f: jax.Array, wy: float, wx: float, method: str = "envelope") -> jax.Array:
+    """Values only of `dt2d` (what BP messages need)."""
+    one = dt1d if method == "envelope" else dt1d_brute
+    return one(one(f, wx, axis=-1)[0], wy, axis=-2)[0]
+
+
+def dt2d_brute_full(f, wy: float = 1.0, wx: float = 1.0):
+    """Non-separable brute force over all (y', x') in numpy float64 (test reference): (values, argmin (y', x'))."""
+    import numpy as np
+
+    f = np.asarray(f, np.float64)
+    h, w = f.shape[-2:]
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    d = wy * (yy.reshape(-1, 1) - yy.reshape(1, -1)) ** 2 + wx * (xx.reshape(-1, 1) - xx.reshape(1, -1)) ** 2
+    cost = f.reshape(*f.shape[:-2], 1, h * w) + d  # [..., p, q]
+    vals = cost.min(-1).reshape(f.shape)
+    arg = cost.argmin(-1).reshape(f.shape)
+    return vals, np.stack([arg // w, arg % w], -1)

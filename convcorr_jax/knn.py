@@ -1,0 +1,259 @@
+"""Exact k-nearest-neighbour search (cosine similarity or L2) over large feature databases.
+
+Queries [Q, D] are matched against a database [N, D] block by block: each step scores a query block
+against a database block (`qblock x block` floats), keeps the running top-k, and moves on, so an N x Q
+score matrix never exists. Everything is jit-compiled with static shapes (the database is padded to a whole
+number of blocks, padded rows can never be returned). With several devices the database blocks are sharded
+across them (`jax.shard_map` over a 1-D mesh) and the per-device top-k lists are merged. Databases on disk
+(`.npy`, memory-mapped) are streamed chunk by chunk.
+
+Ties: scores are compared exactly; among equal scores the smaller database index comes first (the same
+rule as a stable sort of `-score`). Different blockings may round dot products differently in the last bit,
+so near-ties (|score gap| ~ 1e-7 relative) can swap order against another implementation.
+
+Cosine: rows are l2-normalised (a zero row gets score 0 against everything). L2: `topk_l2` returns squared
+Euclidean distances, smallest first.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.errors import InputError, check
+
+_NEG = -jnp.inf
+
+
+def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """Rows of x [..., D] scaled to unit l2 norm; zero rows stay zero."""
+    n = jnp.linalg.norm(x, axis=-1, keepdims=True)
+    return x / jnp.maximum(n, eps)
+
+
+def _merge(s_a, i_a, s_b, i_b, k):
+    """Top-k of the union of two candidate lists [Q, ka], [Q, kb]; on equal scores the smaller index wins."""
+    s = jnp.concatenate([s_a, s_b], axis=1)
+    i = jnp.concatenate([i_a, i_b], axis=1)
+    # lexicographic (score desc, index asc): sort by index first, then a stable sort by score.
+    order = jnp.argsort(i, axis=1, stable=True)
+    s, i = jnp.take_along_axis(s, order, 1), jnp.take_along_axis(i, order, 1)
+    order = jnp.argsort(-s, axis=1, stable=True)[:, :k]
+    return jnp.take_along_axis(s, order, 1), jnp.take_along_axis(i, order, 1)
+
+
+def _block_scores(q, qsq, db, dbsq, metric):
+    s = jnp.dot(q, db.T, precision=jax.lax.Precision.HIGHEST)
+    if metric == "l2":  # negative squared distance, so that larger is better everywhere
+        s = 2.0 * s - qsq[:, None] - dbsq[None, :]
+    return s
+
+
+def _scan_db(q, db_blocks, valid, offset, k, metric):
+    """Top-k of q [qb, D] against db_blocks [nb, B, D] (valid [nb, B] bool). Indices start at `offset`."""
+    nb, bsz, _ = db_blocks.shape
+    qsq = jnp.sum(q * q, axis=1)
+    kk = min(k, bsz)
+
+    def step(carry, xs):
+        s_run, i_run = carry
+        blk, ok, j = xs
+        dbsq = jnp.sum(blk * blk, axis=1)
+        s = _block_scores(q, qsq, blk, dbsq, metric)
+        s = jnp.where(ok[None, :], s, _NEG)
+        sb, ib = jax.lax.top_k(s, kk)  # top_k prefers the lower index among equal values
+        ib = ib.astype(jnp.int32) + offset + j * bsz
+        return _merge(s_run, i_run, sb, ib, k), None
+
+    init = (jnp.full((q.shape[0], k), _NEG, q.dtype), jnp.full((q.shape[0], k), jnp.iinfo(jnp.int32).max, jnp.int32))
+    (s, i), _ = jax.lax.scan(step, init, (db_blocks, valid, jnp.arange(nb, dtype=jnp.int32)))
+    return s, i
+
+
+@functools.partial(jax.jit, static_argnames=("k", "metric", "qblock"))
+def _topk_local(queries, db_blocks, valid, offset, k: int, metric: str, qblock: int):
+    """queries [Qp, D] (Qp a multiple of qblock) -> top-k over all db blocks; query blocks run in sequence."""
+    qb = queries.reshape(-1, qblock, queries.shape[-1])
+    s, i = jax.lax.map(lambda q: _scan_db(q, db_blocks, valid, offset, k, metric), qb)
+    return s.reshape(-1, k), i.reshape(-1, k)
+
+
+def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
+    n = x.shape[0]
+    pad = (-n) % multiple
+    if pad:
+        x = jnp.concatenate([jnp.asarray(x), jnp.zeros((pad,) + x.shape[1:], x.dtype)], axis=0)
+    return jnp.asarray(x), n
+
+
+def _check_inputs(queries, database, k):
+    check(queries.ndim == 2, "queries", "shape", "[Q, D]", queries.shape)
+    check(database.ndim == 2, "database", "shape", "[N, D]", database.shape)
+    check(queries.shape[1] == database.shape[1], "queries", "feature dimension",
+          f"D = {database.shape[1]} (the database's)", queries.shape[1])
+    check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "k", "value",
+          f"an integer in [1, N = {database.shape[0]}]", k)
+
+
+def _topk(queries, database, k, metric, block, qblock, offset=0, devices=None):
+    queries = jnp.asarray(queries, jnp.float32)
+    database = jnp.asarray(database, jnp.float32)
+    _check_inputs(queries, database, k)
+    if metric == "cosine":
+        queries, database = l2_normalize(queries), l2_normalize(database)
+    q_n = queries.shape[0]
+    qblock = max(1, min(qblock, q_n))
+    block = max(1, min(block, database.shape[0]))
+    qpad, _ = _pad_rows(queries, qblock)
+    devices = list(jax.devices()) if devices is None else list(devices)
+    ndev = len(devices)
+    n = database.shape[0]
+    dbp, _ = _pad_rows(database, block * ndev)
+    nb = dbp.shape[0] // block
+    valid = (jnp.arange(dbp.shape[0]) < n).reshape(nb, block)
+    blocks = dbp.reshape(nb, block, -1)
+    if ndev == 1:
+        s, i = _topk_local(qpad, blocks, valid, jnp.int32(offset), k, metric, qblock)
+    else:
+        s, i = _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices)
+    s, i = s[:q_n], i[:q_n]
+    if metric == "l2":
+        s = jnp.maximum(-s, 0.0)
+    return s, i
+
+
+def _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices):
+    """Database blocks split over a 1-D device mesh; each device keeps its own top-k, then one merge."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+    mesh = Mesh(np.array(devices), ("db",))
+    ndev = len(devices)
+    nb, bsz, _ = blocks.shape
+    per = nb // ndev
+
+    def local(q, blk, ok):
+        dev = jax.lax.axis_index("db")
+        off = jnp.int32(offset) + dev.astype(jnp.int32) * per * bsz
+        s, i = _topk_local(q, blk, ok, off, k, metric, qblock)
+        return s[None], i[None]
+
+    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P("db"), P("db")), out_specs=(P("db"), P("db")),
+                                 check_vma=False))
+    blocks = jax.device_put(blocks, NamedSharding(mesh, P("db")))
+    valid = jax.device_put(valid, NamedSharding(mesh, P("db")))
+    s_all, i_all = fn(qpad, blocks, valid)  # [ndev, Qp, k]
+    s, i = s_all[0], i_all[0]
+    for d in range(1, ndev):
+        s, i = _merge_jit(s, i, s_all[d], i_all[d], k)
+    return s, i
+
+
+_merge_jit = jax.jit(_merge, static_argnames=("k",))
+
+
+def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
+    """Exact top-k cosine similarity.
+
+    Args:
+      queries: [Q, D] float. database: [N, D] float (in memory; see `topk_cosine_mmap` for files).
+      k: neighbours per query (1 <= k <= N).
+      block, qblock: database rows and query rows scored per step (memory ~ qblock * block * 4 bytes).
+      devices: devices to shard the database over (default: all local devices).
+    Returns:
+      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32 into the database.
+    """
+    return _topk(queries, database, k, "cosine", block, qblock, devices=devices)
+
+
+def topk_l2(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
+    """Exact k nearest neighbours in Euclidean distance.
+
+    Returns squared distances [Q, k] float32 (ascending, clipped at 0) and indices [Q, k] int32.
+    Same arguments as `topk_cosine`.
+    """
+    return _topk(queries, database, k, "l2", block, qblock, devices=devices)
+
+
+def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
+    path = os.fspath(npy_path)
+    try:
+        db = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise InputError(path, "file", "a readable .npy array [N, D]", f"{type(e).__name__}: {e}") from e
+    check(db.ndim == 2, path, "shape", "[N, D]", db.shape)
+    check(np.issubdtype(db.dtype, np.floating), path, "dtype", "a float array", db.dtype)
+    queries = jnp.asarray(queries, jnp.float32)
+    _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
+    check(1 <= k <= db.shape[0], "k", "value", f"an integer in [1, N = {db.shape[0]}]", k)
+    if metric == "cosine":
+        queries = l2_normalize(queries)
+    n = db.shape[0]
+    chunk = min(chunk, n)
+    s_run = i_run = None
+    starts = range(0, n, chunk)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"knn {os.path.basename(path)}", unit="chunk")
+    for start in starts:
+        part = jnp.asarray(np.asarray(db[start:start + chunk], np.float32))
+        if metric == "cosine":
+            part = l2_normalize(part)
+        if part.shape[0] < chunk:  # keep one compiled shape: pad, padded rows are masked inside
+            part = jnp.concatenate([part, jnp.zeros((chunk - part.shape[0], part.shape[1]), part.dtype)])
+        kk = min(k, chunk)
+        s, i = _topk_chunk(queries, part, min(n - start, chunk), start, kk, metric, block, qblock)
+        if s_run is None:
+            s_run, i_run = s, i
+        else:
+            s_run, i_run = _merge_jit(s_run, i_run, s, i, k)
+    if metric == "l2":
+        s_run = jnp.maximum(-s_run, 0.0)
+    return s_run, i_run
+
+
+def _topk_chunk(queries, part, n_valid, offset, k, metric, block, qblock):
+    q_n = queries.shape[0]
+    qblock = max(1, min(qblock, q_n))
+    block = max(1, min(block, part.shape[0]))
+    qpad, _ = _pad_rows(queries, qblock)
+    dbp, _ = _pad_rows(part, block)
+    nb = dbp.shape[0] // block
+    valid = (jnp.arange(dbp.shape[0]) < n_valid).reshape(nb, block)
+    s, i = _topk_local(qpad, dbp.reshape(nb, block, -1), valid, jnp.int32(offset), k, metric, qblock)
+    return s[:q_n], i[:q_n]
+
+
+def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
+                     progress: bool = False):
+    """Exact top-k cosine similarity against a `.npy` database [N, D] read chunk by chunk (memory-mapped).
+
+    Only `chunk` rows are in memory at a time. Returns scores [Q, k] and int32 indices [Q, k] as `topk_cosine`.
+    """
+    return _stream(queries, npy_path, k, "cosine", chunk, block, qblock, progress)
+
+
+def topk_l2_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
+                 progress: bool = False):
+    """`topk_l2` against a memory-mapped `.npy` database (squared distances ascending, int32 indices)."""
+    return _stream(queries, npy_path, k, "l2", chunk, block, qblock, progress)
+
+
+def brute_force_topk(queries: np.ndarray, database: np.ndarray, k: int, metric: str = "cosine"):
+    """NumPy reference (float64, full score matrix; small inputs only) with the same tie rule."""
+    q = np.asarray(queries, np.float64)
+    d = np.asarray(database, np.float64)
+    if metric == "cosine":
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+        s = q @ d.T
+        idx = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    else:
+        s = (q * q).sum(1)[:, None] - 2 * q @ d.T + (d * d).sum(1)[None]
+        idx = np.argsort(s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(s, idx, 1), idx

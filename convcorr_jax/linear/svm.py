@@ -1,0 +1,359 @@
+"""Batched linear SVMs in JAX: many binary problems over one shared feature matrix, solved at once.
+
+Problem m (a one-vs-all class, a keypoint type, a CV fold x C pair...) is
+
+    min_w  0.5 ||w||^2 + C_m * sum_i mask[m, i] * loss(y[m, i] * w . x~_i),   x~_i = [x_i, bias_scale]
+
+with loss = squared hinge max(0, 1 - z)^2 (default, LinearSVC's "squared_hinge") or hinge max(0, 1 - z).
+As in LIBLINEAR/LinearSVC the bias is the weight of a constant feature `bias_scale` and is regularised.
+
+Solvers (both jit-compiled, vmapped over problems, so X is read once per step for all problems):
+  * "newton" (squared hinge): primal truncated Newton; the Newton direction is solved by conjugate gradients
+    with Hessian-vector products I + 2C X_A^T X_A (A = margin violators), then an Armijo backtracking step.
+    Stops when ||grad|| <= tol * ||grad at w = 0|| (default tol 1e-5) or after `max_iter` Newton steps.
+  * "dcd" (hinge or squared hinge): LIBLINEAR's dual coordinate descent (Hsieh et al. 2008), one pass over a
+    random permutation per epoch; stops when the projected-gradient spread max PG - min PG <= tol (LIBLINEAR's
+    rule) or after `max_iter` epochs.
+
+Units: C multiplies a *sum* over samples, so the right C shrinks with N and with the squared feature norm;
+the paper's C = 1e-6 is for unnormalised Caffe conv features (norms in the hundreds to thousands).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.errors import InputError, check
+
+_HI = jax.lax.Precision.HIGHEST
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearSVM:
+    """Weights W [M, D], biases b [M] (already multiplied by bias_scale); scores = X @ W.T + b."""
+
+    W: np.ndarray
+    b: np.ndarray
+    classes: np.ndarray | None = None  # label of each row of W (one-vs-all), else None
+
+    def decision_function(self, X) -> np.ndarray:
+        """Scores [N, M] for features X [N, D]."""
+        return np.asarray(decision_function(self.W, self.b, jnp.asarray(X, jnp.float32)))
+
+    def predict(self, X) -> np.ndarray:
+        """One-vs-all prediction: the class with the largest score, [N]."""
+        check(self.classes is not None, "model", "classes", "a one-vs-all model (fit_ova)")
+        return np.asarray(self.classes)[np.argmax(self.decision_function(X), axis=1)]
+
+
+@jax.jit
+def decision_function(W: jax.Array, b: jax.Array, X: jax.Array) -> jax.Array:
+    """X [N, D] -> scores [N, M]."""
+    return jnp.dot(X, W.T, precision=_HI) + b[None, :]
+
+
+# ----------------------------------------------------------------------------------------- primal Newton-CG
+def _newton_one(X, y, mask, C, tol, max_iter, cg_iter):
+    """One squared-hinge problem: X [N, D], y [N] in {-1, +1}, mask [N] in {0, 1}, C scalar -> w [D]."""
+    d = X.shape[1]
+    cm = C * mask
+
+    def fun_grad(w):
+        z = jnp.dot(X, w, precision=_HI)
+        viol = jnp.maximum(0.0, 1.0 - y * z)
+        f = 0.5 * jnp.dot(w, w) + jnp.sum(cm * viol * viol)
+        g = w - 2.0 * jnp.dot(cm * viol * y, X, precision=_HI)
+        return f, g, (viol > 0).astype(X.dtype) * cm
+
+    def hvp(active, v):
+        return v + 2.0 * jnp.dot(active * jnp.dot(X, v, precision=_HI), X, precision=_HI)
+
+    def cg(active, g):
+        # solve H p = -g, stop at ||r|| <= 0.1 ||g|| (inexact Newton) or cg_iter steps
+        def cond(s):
+            i, _, r, _, rr = s
+            return (i < cg_iter) & (jnp.sqrt(rr) > 0.1 * jnp.linalg.norm(g))
+
+        def body(s):
+            i, p, r, q, rr = s
+            hq = hvp(active, q)
+            a = rr / jnp.maximum(jnp.dot(q, hq), 1e-30)
+            p = p + a * q
+            r = r - a * hq
+            rr2 = jnp.dot(r, r)
+            q = r + (rr2 / jnp.maximum(rr, 1e-30)) * q
+            return i + 1, p, r, q, rr2
+
+        r0 = -g
+        s = jax.lax.while_loop(cond, body, (0, jnp.zeros_like(g), r0, r0, jnp.dot(r0, r0)))
+        return s[1]
+
+    w0 = jnp.zeros((d,), X.dtype)
+    f0, g0, a0 = fun_grad(w0)
+    gnorm0 = jnp.linalg.norm(g0)
+
+    def cond(s):
+        it, _, _, g, _ = s
+        return (it < max_iter) & (jnp.linalg.norm(g) > tol * gnorm0)
+
+    def body(s):
+        it, w, f, g, active = s
+        p = cg(active, g)
+        gp = jnp.dot(g, p)
+
+        def ls_cond(t):
+            return (t > 1e-8) & (fun_grad(w + t * p)[0] > f + 1e-2 * t * gp)
+
+        t = jax.lax.while_loop(ls_cond, lambda t: t * 0.5, jnp.asarray(1.0, X.dtype))
+        w = w + t * p
+        f, g, active = fun_grad(w)
+        return it + 1, w, f, g, active
+
+    it, w, f, g, _ = jax.lax.while_loop(cond, body, (0, w0, f0, g0, a0))
+    return w, it, jnp.linalg.norm(g) / jnp.maximum(gnorm0, 1e-30)
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter", "cg_iter"))
+def _newton_batched(X, Y, M, C, tol, max_iter, cg_iter):
+    return jax.vmap(_newton_one, in_axes=(None, 0, 0, 0, None, None, None))(X, Y, M, C, tol, max_iter, cg_iter)
+
+
+# ------------------------------------------------------------------------------------ dual coordinate descent
+def _dcd_one(X, qdiag, y, mask, C, perms, loss_l1, tol, max_iter):
+    """LIBLINEAR dual CD for one problem. perms [max_iter, N] sample orders; returns w [D], epochs, spread."""
+    n, d = X.shape
+    upper = jnp.where(loss_l1, C, jnp.inf)
+    dii = jnp.where(loss_l1, 0.0, 0.5 / C)
+    qii = qdiag + dii
+
+    def epoch(state):
+        ep, w, alpha, _ = state
+
+        def step(j, s):
+            w, alpha, pgmax, pgmin = s
+            i = perms[ep, j]
+            xi = X[i]
+            active = mask[i] > 0
+            g = y[i] * jnp.dot(w, xi, precision=_HI) - 1.0 + dii * alpha[i]
+            a = alpha[i]
+            pg = jnp.where(a <= 0, jnp.minimum(g, 0.0), jnp.where(a >= upper, jnp.maximum(g, 0.0), g))
+            pg = jnp.where(active, pg, 0.0)
+            new_a = jnp.clip(a - g / jnp.maximum(qii[i], 1e-30), 0.0, upper)
+            new_a = jnp.where(active & (pg != 0), new_a, a)
+            w = w + (new_a - a) * y[i] * xi
+            return w, alpha.at[i].set(new_a), jnp.maximum(pgmax, pg), jnp.minimum(pgmin, pg)
+
+        w, alpha, pgmax, pgmin = jax.lax.fori_loop(0, n, step, (w, alpha, -jnp.inf, jnp.inf))
+        return ep + 1, w, alpha, pgmax - pgmin
+
+    def cond(state):
+        ep, _, _, spread = state
+        return (ep < max_iter) & (spread > tol)
+
+    init = (0, jnp.zeros((d,), X.dtype), jnp.zeros((n,), X.dtype), jnp.asarray(jnp.inf, X.dtype))
+    ep, w, _, spread = jax.lax.while_loop(cond, epoch, init)
+    return w, ep, spread
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter",))
+def _dcd_batched(X, Y, M, C, perms, loss_l1, tol, max_iter):
+    qdiag = jnp.sum(X * X, axis=1)
+    f = jax.vmap(_dcd_one, in_axes=(None, None, 0, 0, 0, None, None, None, None))
+    return f(X, qdiag, Y, M, C, perms, loss_l1, tol, max_iter)
+
+
+# ------------------------------------------------------------------------------------------------ public API
+def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str | None = None,
+               tol: float | None = None, max_iter: int | None = None, bias_scale: float = 1.0,
+               key: jax.Array | None = None, return_info: bool = False):
+    """Solve M binary SVMs sharing X.
+
+    Args:
+      X: features [N, D]. Y: labels [M, N] in {-1, +1} (or [N] for one problem).
+      C: scalar or [M] (per problem). mask: [M, N] {0, 1} (or bool), which samples each problem uses.
+      loss: "squared_hinge" (default) or "hinge". solver: "newton" (squared hinge only, default for it) or
+        "dcd" (default for hinge). tol: stopping tolerance (newton: relative gradient norm, default 1e-5;
+        dcd: projected-gradient spread, default 1e-3). max_iter: Newton steps (default 50) / DCD epochs (1000).
+      bias_scale: value of the constant feature carrying the (regularised) bias; 0 = no bias.
+      key: PRNG key for the DCD sample order (default PRNGKey(0)).
+    Returns:
+      LinearSVM with W [M, D], b [M] (or [1, D], [1] for 1-D Y); with return_info also a dict
+      (iterations [M], final residual [M]).
+    """
+    X = np.asarray(X, np.float32)
+    check(X.ndim == 2, "X", "shape", "[N, D]", X.shape)
+    Y = np.asarray(Y, np.float32)
+    if Y.ndim == 1:
+        Y = Y[None]
+    check(Y.ndim == 2 and Y.shape[1] == X.shape[0], "Y", "shape", f"[M, N = {X.shape[0]}]", Y.shape)
+    check(bool(np.all(np.abs(Y) == 1)), "Y", "values", "labels in {-1, +1}")
+    m = Y.shape[0]
+    mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
+    Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
+    check(bool(np.all(Cs > 0)), "C", "value", "C > 0", np.asarray(C))
+    check(loss in ("squared_hinge", "hinge"), "loss", "value", "'squared_hinge' or 'hinge'", loss)
+    solver = solver or ("newton" if loss == "squared_hinge" else "dcd")
+    check(solver in ("newton", "dcd"), "solver", "value", "'newton' or 'dcd'", solver)
+    check(not (solver == "newton" and loss == "hinge"), "solver", "value", "'dcd' for the hinge loss", solver)
+    Xa = X if bias_scale == 0 else np.concatenate([X, np.full((X.shape[0], 1), bias_scale, np.float32)], 1)
+    # pad problems and samples to bucketed sizes (masked out) so that repeated calls reuse one compilation
+    n0, m0 = X.shape[0], m
+    n1, m1 = _bucket(n0), 1 << max(0, (m0 - 1).bit_length())
+    if (n1, m1) != (n0, m0):
+        Xa = np.pad(Xa, ((0, n1 - n0), (0, 0)))
+        Y = np.pad(Y, ((0, m1 - m0), (0, n1 - n0)), constant_values=-1.0)
+        mask = np.pad(mask, ((0, m1 - m0), (0, n1 - n0)))
+        Cs = np.pad(Cs, (0, m1 - m0), constant_values=1.0)
+    if solver == "newton":
+        tol = 1e-5 if tol is None else tol
+        W, it, res = _newton_batched(Xa, Y, mask, Cs, jnp.float32(tol), int(max_iter or 50), 100)
+    else:
+        tol = 1e-3 if tol is None else tol
+        max_iter = int(max_iter or 1000)
+        key = jax.random.PRNGKey(0) if key is None else key
+        n = Xa.shape[0]
+        perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, max_iter)).astype(jnp.int32)
+        W, it, res = _dcd_batched(Xa, Y, mask, Cs, perms, loss == "hinge", jnp.float32(tol), max_iter)
+    W, it, res = np.asarray(W)[:m0], np.asarray(it)[:m0], np.asarray(res)[:m0]
+    if bias_scale:
+        model = LinearSVM(W[:, :-1], W[:, -1] * bias_scale)
+    else:
+        model = LinearSVM(W, np.zeros(m, np.float32))
+    if return_info:
+        return model, {"iterations": np.asarray(it), "residual": np.asarray(res)}
+    return model
+
+
+def _bucket(n: int) -> int:
+    """n rounded up to a power of two below 4096, else to a multiple of 4096."""
+    if n <= 4096:
+        return 1 << max(0, (n - 1).bit_length())
+    return -(-n // 4096) * 4096
+
+
+def _ova_labels(labels, classes):
+    labels = np.asarray(labels)
+    return np.where(labels[None, :] == np.asarray(classes)[:, None], 1.0, -1.0).astype(np.float32)
+
+
+def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
+    """One-vs-all SVMs for integer/str labels [N], all classes solved at once. kw: see `fit_binary`."""
+    labels = np.asarray(labels)
+    check(labels.ndim == 1 and labels.shape[0] == np.shape(X)[0], "labels", "shape", f"[N = {np.shape(X)[0]}]",
+          labels.shape)
+    classes = np.unique(labels) if classes is None else np.asarray(classes)
+    check(len(classes) >= 2, "labels", "classes", "at least 2 distinct classes", len(classes))
+    model = fit_binary(X, _ova_labels(labels, classes), C=C, **kw)
+    return dataclasses.replace(model, classes=classes)
+
+
+def stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
+    """Fold id [N] in 0..n_folds-1: each class's samples shuffled and dealt round-robin."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    fold = np.empty(len(labels), np.int32)
+    start = 0
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        fold[idx] = (np.arange(len(idx)) + start) % n_folds
+        start += len(idx)
+    return fold
+
+
+def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Array | None = None,
+                   source: str = "training set", **kw) -> dict:
+    """k-fold CV accuracy of one-vs-all SVMs for each C; all folds x Cs x classes in one batched solve.
+
+    Fallback when a class has fewer than `n_folds` samples: the folds drop to the smallest class count
+    (at least 2), with a warning; with a class of a single sample CV is impossible and InputError is raised
+    (callers then keep their default C).
+    Returns {"C": [nC], "accuracy": [nC] mean over folds, "fold_accuracy": [nC, folds], "best_C", "n_folds"}.
+    """
+    X = jnp.asarray(X, jnp.float32)
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    check(len(classes) >= 2, source, "labels", "at least 2 classes for cross-validation", len(classes))
+    if counts.min() < n_folds:
+        check(counts.min() >= 2, source, "samples per class",
+              f"at least 2 samples of every class for cross-validation (class {classes[counts.argmin()]!r})",
+              int(counts.min()))
+        warnings.warn(f"{source}: class {classes[counts.argmin()]!r} has {counts.min()} samples < {n_folds} folds; "
+                      f"using {counts.min()}-fold cross-validation", stacklevel=2)
+        n_folds = int(counts.min())
+    key = jax.random.PRNGKey(0) if key is None else key
+    fold = stratified_folds(labels, n_folds, key)
+    Cs = np.asarray(Cs, np.float32)
+    ylab = _ova_labels(labels, classes)  # [K, N]
+    k = len(classes)
+    # problems ordered (C, fold, class)
+    Y = np.tile(ylab, (len(Cs) * n_folds, 1))
+    train = (fold[None, :] != np.arange(n_folds)[:, None]).astype(np.float32)  # [F, N]
+    M = np.repeat(np.tile(train, (len(Cs), 1)), k, axis=0)
+    Cvec = np.repeat(Cs, n_folds * k)
+    model = fit_binary(X, Y, C=Cvec, mask=M, **kw)
+    scores = np.asarray(decision_function(jnp.asarray(model.W), jnp.asarray(model.b), X))  # [N, P]
+    scores = scores.reshape(len(X), len(Cs), n_folds, k)
+    pred = classes[np.argmax(scores, axis=-1)]  # [N, nC, F]
+    acc = np.zeros((len(Cs), n_folds))
+    for f in range(n_folds):
+        te = fold == f
+        acc[:, f] = (pred[te, :, f] == labels[te, None]).mean(axis=0)
+    mean = acc.mean(axis=1)
+    return {"C": Cs, "accuracy": mean, "fold_accuracy": acc, "best_C": float(Cs[int(np.argmax(mean))]),
+            "n_folds": n_folds}
+
+
+def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int = 2000, max_rounds: int = 5,
+                        max_negatives: int | None = None, key: jax.Array | None = None, **kw):
+    """Train M detectors with hard-negative mining over a shared candidate matrix X [N, D].
+
+    positives, negatives: bool [M, N] (a sample may be neither: ignored). Round 0 trains on all positives and a
+    random subset of `initial_negatives` negatives per problem; each round adds every negative not yet in the
+    working set whose score is > -1 (inside the margin: a hard negative), the highest scores first under the cap;
+    stops when a round adds none (converged), after `max_rounds`, or when `max_negatives` are in use.
+    Returns (LinearSVM with M rows, info dict: rounds, negatives used [M], new hard negatives per round).
+    """
+    X = jnp.asarray(X, jnp.float32)
+    pos = np.asarray(positives, bool)
+    neg = np.asarray(negatives, bool) & ~pos
+    check(pos.shape == neg.shape and pos.shape[1] == X.shape[0], "positives", "shape", f"[M, N = {X.shape[0]}]",
+          pos.shape)
+    n_pos = pos.sum(1)
+    check(bool(np.all(n_pos > 0)), "positives", "count", "at least one positive per detector",
+          np.flatnonzero(n_pos == 0).tolist())
+    rng = np.random.default_rng(0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    work = np.zeros_like(neg)
+    for m in range(neg.shape[0]):
+        idx = np.flatnonzero(neg[m])
+        take = idx if len(idx) <= initial_negatives else rng.choice(idx, initial_negatives, replace=False)
+        work[m, take] = True
+    Y = np.where(pos, 1.0, -1.0).astype(np.float32)
+    history = []
+    model = None
+    for rnd in range(max_rounds + 1):
+        model = fit_binary(X, Y, C=C, mask=(pos | work).astype(np.float32), **kw)
+        if rnd == max_rounds:
+            break
+        scores = np.asarray(decision_function(jnp.asarray(model.W), jnp.asarray(model.b), X)).T  # [M, N]
+        hard = neg & ~work & (scores > -1.0)
+        if max_negatives is not None:
+            room = np.maximum(max_negatives - work.sum(1), 0)
+            for m in np.flatnonzero(hard.sum(1) > room):
+                idx = np.flatnonzero(hard[m])
+                keep = idx[np.argsort(-scores[m, idx], kind="stable")[: room[m]]]
+                hard[m] = False
+                hard[m, keep] = True
+        n_new = int(hard.sum())
+        history.append(n_new)
+        if n_new == 0:
+            break
+        work |= hard
+    return model, {"rounds": len(history), "new_hard_negatives": history, "negatives_used": work.sum(1)}

@@ -1,0 +1,71 @@
+"""Heat-map targets and decoding.
+
+A heat-map of stride `s` (pooling factor) has cell (row i, col j) centred on image pixel
+(x, y) = (j * s + (s - 1) / 2, i * s + (s - 1) / 2): cell k covers pixels k*s .. k*s + s - 1 (pixel centres at
+integers), which is where 2x2 max-pools and the stride-2 pyramid place it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def image_to_map(points: jax.Array, stride: float) -> jax.Array:
+    """Image pixels (x, y) [..., 2] -> heat-map cell coordinates [..., 2] for a map of this stride."""
+    return (points - (stride - 1) / 2) / stride
+
+
+def map_to_image(cells: jax.Array, stride: float) -> jax.Array:
+    """Heat-map cell coordinates (x, y) [..., 2] -> image pixels [..., 2]."""
+    return cells * stride + (stride - 1) / 2
+
+
+def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1.5) -> jax.Array:
+    """2D Gaussians (peak 1, std `sigma` cells) at map coordinates points [K, 2]: returns [H, W, K].
+
+    Points far outside the map give an all-zero map (the Gaussian's tail is cut at the border).
+    """
+    h, w = shape
+    ys = jnp.arange(h, dtype=jnp.float32)[:, None, None]
+    xs = jnp.arange(w, dtype=jnp.float32)[None, :, None]
+    p = jnp.where(jnp.isfinite(points), points, -1e4).astype(jnp.float32)
+    d2 = (xs - p[:, 0]) ** 2 + (ys - p[:, 1]) ** 2
+    return jnp.exp(-d2 / (2.0 * sigma**2))
+
+
+def argmax_2d(heatmaps: jax.Array) -> jax.Array:
+    """Integer arg-max (x, y) [..., K, 2] of heat-maps [..., H, W, K] (first maximum in row-major order)."""
+    h, w, k = heatmaps.shape[-3:]
+    flat = jnp.moveaxis(heatmaps.reshape(heatmaps.shape[:-3] + (h * w, k)), -1, -2)
+    idx = jnp.argmax(flat, axis=-1)
+    return jnp.stack([idx % w, idx // w], axis=-1)
+
+
+def subpixel_argmax(heatmaps: jax.Array) -> jax.Array:
+    """Arg-max (x, y) [..., K, 2] float, refined to sub-cell precision.
+
+    Refinement (documented choice): a 1D parabola through the maximum and its two neighbours, separately in x
+    and y; the shift is clipped to +-0.5 cell and is 0 at the border or on a flat top.
+    """
+    h, w, k = heatmaps.shape[-3:]
+    am = argmax_2d(heatmaps)
+    x, y = am[..., 0], am[..., 1]
+    hm = jnp.moveaxis(heatmaps, -1, -3)  # [..., K, H, W]
+
+    def at(yy, xx):
+        yy = jnp.clip(yy, 0, h - 1)
+        xx = jnp.clip(xx, 0, w - 1)
+        return jnp.take_along_axis(
+            jnp.take_along_axis(hm, yy[..., None, None], axis=-2)[..., 0, :], xx[..., None], axis=-1
+        )[..., 0]
+
+    def shift(lo, c, hi, inside):
+        den = lo - 2 * c + hi
+        s = jnp.where(jnp.abs(den) > 1e-12, 0.5 * (lo - hi) / jnp.where(den == 0, 1.0, den), 0.0)
+        return jnp.where(inside, jnp.clip(s, -0.5, 0.5), 0.0)
+
+    c = at(y, x)
+    dx = shift(at(y, x - 1), c, at(y, x + 1), (x > 0) & (x < w - 1))
+    dy = shift(at(y - 1, x), c, at(y + 1, x), (y > 0) & (y < h - 1))
+    return am.astype(jnp.float32) + jnp.stack([dx, dy], axis=-1)

@@ -1,0 +1,44 @@
+"""Heat-map regression losses E1 (coarse), E2 (fine) and E3 = E1 + lambda E2 (Tompson et al. Eqs. 1-2).
+
+Each returns (sum, count): the squared error summed over map pixels and over the labelled joints, and the number
+of labelled joints, so data-parallel code can normalise by the global count. A joint whose `mask` is False
+(missing or not visible) contributes nothing; a batch without any labelled joint has loss 0 and zero gradient.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.pose import model as M
+
+
+def heatmap_sse(pred: jax.Array, target: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Masked squared error: pred/target [N, H, W, K], mask bool [N, K] -> (sum over pixels and labelled joints,
+    number of labelled joints)."""
+    per_joint = jnp.sum((pred - target) ** 2, axis=(1, 2))  # [N, K]
+    m = mask.astype(pred.dtype)
+    return jnp.sum(per_joint * m), jnp.sum(m)
+
+
+def coarse_targets(points: jax.Array, cfg: M.ModelConfig) -> jax.Array:
+    """Gaussian targets [N, S, S, K] at image points [N, K, 2] (sigma in heat-map cells)."""
+    cells = hmap.image_to_map(points, cfg.pool)
+    s = cfg.map_size
+    return jax.vmap(lambda p: hmap.gaussian_targets(p, (s, s), cfg.sigma))(cells)
+
+
+def fine_targets(points: jax.Array, origin: jax.Array, cfg: M.ModelConfig) -> jax.Array:
+    """Gaussian targets [N, w0, w0, K] in each joint's fine window (all zero if the joint lies outside it)."""
+    cells = M.fine_target_points(points, origin)
+    w = cfg.window
+    return jax.vmap(lambda p: hmap.gaussian_targets(p, (w, w), cfg.sigma))(cells)
+
+
+def e1(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
+    return heatmap_sse(out["coarse_hm"], coarse_targets(points, cfg), mask)
+
+
+def e2(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
+    return heatmap_sse(out["fine_hm"], fine_targets(points, out["origin"], cfg), mask)

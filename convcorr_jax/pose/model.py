@@ -1,0 +1,362 @@
+"""Tompson et al. 2015: coarse multi-resolution heat-map ConvNet, crop module, Siamese fine model, cascade.
+
+Functional API (Flax Linen inside):
+  params = init(key, cfg)                                   # {"coarse": ..., "fine": ...}
+  out = apply(params, images, cfg, drop_masks=None)         # dict of heat-maps and (x, y) predictions
+Images are float32 [N, H, W, 3] in [0, 1] (NHWC). Points are image pixels (x, y), 0-based, centres at integers.
+
+Architecture (Sections 3.1, 4.1):
+  * input: RGB Gaussian pyramid of `levels` levels (stride-2 binomial blur), each level local-contrast-normalised
+    with the same kernel;
+  * one bank per level: conv-relu-pool, conv-relu-pool, conv-relu (+ extra pools), conv-relu; the output of bank L
+    (stride pool * 2^L) is upsampled to the level-0 output grid and the banks are added;
+  * SpatialDropout (whole feature maps, one Bernoulli draw per sample and channel) before the first 1x1 conv,
+    then 1x1-relu-1x1 to one heat-map per joint (stride `pool` = 4, 8 or 16);
+  * crop module: at each joint's coarse arg-max, a window of `context` image pixels is cut from the output of
+    the first two conv layers of every bank (so level L's window has context / 2^(L+1) cells: constant context);
+    `jax.lax.dynamic_slice` is differentiable, so gradients reach the coarse banks at the sampled locations;
+  * fine model: a Siamese network shared by all joints (per bank conv3x3-relu, conv3x3-relu, upsample to the
+    level-0 window and add, conv3x3-relu, conv1x1-relu: 4 layers), then an unshared 1x1 conv per joint gives a
+    fine heat-map per joint at stride 2;
+  * prediction: the window's position plus the fine arg-max, refined to sub-cell precision (parabola fit, see
+    `heatmaps.subpixel_argmax`). This equals "coarse location + (dx, dy) offset" of the paper, with the offset
+    measured from the window origin.
+Variant "standard" (Fig. 13): the fine model sees image crops (of the LCN pyramid) instead of shared features and
+has its own copy of the first two conv layers per bank, which makes its trainable parameter count match the
+shared model's fine path (which also trains those layers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import heatmaps as hmap
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Model hyper-parameters. Defaults are the small CPU model; `full_model()` gives the paper's widths."""
+
+    num_joints: int = 16
+    image_size: int = 128  # square input, multiple of pool * 2^(levels-1)
+    pool: int = 8  # total pooling factor of the coarse model: 4, 8 or 16
+    levels: int = 3  # Gaussian pyramid levels
+    kernel: int = 5  # coarse conv kernel
+    bank: tuple[int, int, int, int] = (16, 24, 32, 32)  # conv widths of each resolution bank
+    head: int = 64  # width of the first 1x1 conv
+    spatial_dropout: float = 0.2  # 0 switches SpatialDropout off
+    fine: tuple[int, int, int, int] = (16, 16, 32, 32)  # Siamese widths (2 per bank, 2 after fusion)
+    context: int = 40  # fine window side in image pixels (multiple of 2^levels)
+    sigma: float = 1.5  # target Gaussian std in heat-map cells (coarse and fine)
+    variant: str = "shared"  # "shared" (the paper's cascade) or "standard" (image crops)
+    lcn_sigma: float = 2.0  # std (pixels) of the LCN Gaussian
+
+    def validate(self) -> "ModelConfig":
+        def bad(field, expected, got):
+            raise InputError("model config", field, expected, got)
+
+        if self.pool not in (4, 8, 16):
+            bad("pool", "4, 8 or 16", self.pool)
+        if self.variant not in ("shared", "standard"):
+            bad("variant", "'shared' or 'standard'", self.variant)
+        if self.image_size % (self.pool * 2 ** (self.levels - 1)):
+            bad("image_size", f"a multiple of pool * 2^(levels-1) = {self.pool * 2 ** (self.levels - 1)}", self.image_size)
+        if self.context % (2**self.levels):
+            bad("context", f"a multiple of 2^levels = {2 ** self.levels}", self.context)
+        return self
+
+    @property
+    def map_size(self) -> int:
+        return self.image_size // self.pool
+
+    @property
+    def window(self) -> int:
+        """Side of the level-0 (canonical) fine window in cells of stride 2."""
+        return self.context // 2
+
+
+def full_model(**kw) -> ModelConfig:
+    """Widths close to the paper's FLIC model (128-feature banks, 512-wide 1x1), 256x256 input."""
+    base = dict(image_size=256, bank=(128, 128, 128, 512), head=256, fine=(128, 128, 128, 128), kernel=5,
+                context=72 if kw.get("pool", 8) != 16 else 80)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+# --- fixed preprocessing: Gaussian pyramid + local contrast normalisation ------------------------------------
+
+def _depthwise(x: jax.Array, k2d: jax.Array, stride: int = 1, pad=((0, 0), (0, 0))) -> jax.Array:
+    c = x.shape[-1]
+    k = jnp.tile(k2d[:, :, None, None], (1, 1, 1, c)).astype(x.dtype)
+    return jax.lax.conv_general_dilated(x, k, (stride, stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        feature_group_count=c)
+
+
+def pyramid(images: jax.Array, levels: int) -> list[jax.Array]:
+    """Gaussian pyramid [N, H/2^L, W/2^L, 3]: binomial [1,3,3,1]/8 blur, stride 2 (level-L pixel k is centred on
+    level-0 pixel 2^L k + (2^L - 1)/2), edge-replicated borders."""
+    b = jnp.array([1.0, 3.0, 3.0, 1.0]) / 8.0
+    k = jnp.outer(b, b)
+    out = [images]
+    for _ in range(levels - 1):
+        x = jnp.pad(out[-1], ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+        out.append(_depthwise(x, k, stride=2))
+    return out
+
+
+def lcn(x: jax.Array, sigma: float = 2.0) -> jax.Array:
+    """Local contrast normalisation per channel: subtract the Gaussian-weighted local mean, divide by
+    max(local std, its image mean). Border weights are renormalised. x: [N, H, W, C]."""
+    r = int(math.ceil(2 * sigma))
+    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
+    k = jnp.asarray(np.outer(g, g) / np.outer(g, g).sum(), jnp.float32)
+    pad = ((r, r), (r, r))
+    ones = jnp.ones(x.shape[:3] + (1,), x.dtype)
+    norm = _depthwise(ones, k, pad=pad)
+    mean = _depthwise(x, k, pad=pad) / norm
+    v = x - mean
+    std = jnp.sqrt(_depthwise(v * v, k, pad=pad) / norm + 1e-8)
+    floor = jnp.mean(std, axis=(1, 2), keepdims=True)
+    return v / jnp.maximum(std, jnp.maximum(floor, 1e-4))
+
+
+def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
+    """Images [N, H, W, 3] in [0, 1] -> list of LCN'd pyramid levels."""
+    if images.ndim != 4 or images.shape[1:] != (cfg.image_size, cfg.image_size, 3):
+        raise InputError("images", "shape", f"[N, {cfg.image_size}, {cfg.image_size}, 3]", tuple(images.shape))
+    return [lcn(x, cfg.lcn_sigma) for x in pyramid(images.astype(jnp.float32), cfg.levels)]
+
+
+# --- networks ----------------------------------------------------------------------------------------------
+
+def _pool2(x):
+    return nn.max_pool(x, (2, 2), (2, 2))
+
+
+class Bank(nn.Module):
+    """One resolution bank. Returns (output at stride pool * 2^L of its level, features of the first two layers
+    at stride 2 of its level)."""
+
+    widths: Sequence[int]
+    kernel: int
+    extra_pools: int
+
+    @nn.compact
+    def __call__(self, x):
+        k = (self.kernel, self.kernel)
+        f1 = nn.relu(nn.Conv(self.widths[0], k, name="conv1")(x))
+        f2 = nn.relu(nn.Conv(self.widths[1], k, name="conv2")(_pool2(f1)))
+        y = nn.relu(nn.Conv(self.widths[2], k, name="conv3")(_pool2(f2)))
+        for _ in range(self.extra_pools):
+            y = _pool2(y)
+        y = nn.relu(nn.Conv(self.widths[3], k, name="conv4")(y))
+        return y, f2
+
+
+class FirstTwo(nn.Module):
+    """The first two layers of a bank (conv-relu-pool-conv-relu), used by the standard cascade on image crops."""
+
+    widths: Sequence[int]
+    kernel: int
+
+    @nn.compact
+    def __call__(self, x):
+        k = (self.kernel, self.kernel)
+        f1 = nn.relu(nn.Conv(self.widths[0], k, name="conv1")(x))
+        return nn.relu(nn.Conv(self.widths[1], k, name="conv2")(_pool2(f1)))
+
+
+class Coarse(nn.Module):
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, levels: list[jax.Array], drop_mask: jax.Array | None = None):
+        cfg = self.cfg
+        extra = int(round(math.log2(cfg.pool))) - 2
+        outs, feats = [], []
+        n = levels[0].shape[0]
+        size = cfg.map_size
+        for lv, x in enumerate(levels):
+            y, f2 = Bank(cfg.bank, cfg.kernel, extra, name=f"bank{lv}")(x)
+            if lv:
+                y = jax.image.resize(y, (n, size, size, y.shape[-1]), "linear")
+            outs.append(y)
+            feats.append(f2)
+        z = sum(outs)
+        if drop_mask is not None:  # SpatialDropout: [N, 1, 1, C] of 0 / 1/(1-p)
+            z = z * drop_mask
+        z = nn.relu(nn.Conv(cfg.head, (1, 1), name="fc1")(z))
+        return nn.Conv(cfg.num_joints, (1, 1), name="fc2")(z), feats
+
+
+class Fine(nn.Module):
+    """Siamese fine network on crops [N, K, w_L, w_L, C_L] per level -> fine heat-maps [N, w0, w0, K]."""
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, crops: list[jax.Array]):
+        cfg = self.cfg
+        n, k, w0 = crops[0].shape[0], crops[0].shape[1], cfg.window
+        if cfg.variant == "standard":
+            # own first two layers on the LCN image crops (stride 2^L -> 2^(L+1))
+            crops = [FirstTwo(cfg.bank[:2], cfg.kernel, name=f"img_bank{lv}")(c.reshape((n * k,) + c.shape[2:]))
+                     for lv, c in enumerate(crops)]
+        else:
+            crops = [c.reshape((n * k,) + c.shape[2:]) for c in crops]
+        acc = 0.0
+        for lv, c in enumerate(crops):
+            y = nn.relu(nn.Conv(cfg.fine[0], (3, 3), name=f"b{lv}_conv1")(c))
+            y = nn.relu(nn.Conv(cfg.fine[1], (3, 3), name=f"b{lv}_conv2")(y))
+            if lv:
+                y = jnp.repeat(jnp.repeat(y, 2**lv, axis=1), 2**lv, axis=2)
+            acc = acc + y
+        y = nn.relu(nn.Conv(cfg.fine[2], (3, 3), name="conv3")(acc))
+        y = nn.relu(nn.Conv(cfg.fine[3], (1, 1), name="conv4")(y))
+        y = y.reshape((n, k, w0, w0, cfg.fine[3]))
+        wj = self.param("joint_w", nn.initializers.lecun_normal(), (k, cfg.fine[3], 1))[..., 0]
+        bj = self.param("joint_b", nn.initializers.zeros, (k,))
+        return jnp.einsum("nkhwc,kc->nhwk", y, wj) + bj
+
+
+# --- crop module ---------------------------------------------------------------------------------------------
+
+def window_origin(centers: jax.Array, cfg: ModelConfig) -> jax.Array:
+    """Level-0 window origin (stride-2 cells, int [..., 2]) for crop centres in image pixels [..., 2].
+
+    The origin is rounded to a multiple of 2^(levels-1) cells so that every level's window starts on a whole
+    cell; the centre then lies within +-2^(levels-2) cells of the window's middle.
+    """
+    q = 2 ** (cfg.levels - 1)
+    c = jnp.clip(centers, 0, cfg.image_size - 1)
+    ideal = hmap.image_to_map(c, 2.0) - (cfg.window - 1) / 2
+    return (q * jnp.round(ideal / q)).astype(jnp.int32)
+
+
+def crop(features: jax.Array, origin0: jax.Array, level: int, cfg: ModelConfig) -> jax.Array:
+    """Windows [N, K, w_L, w_L, C] from features [N, h, w, C] (stride 2^(L+1)) at level-0 origins [N, K, 2].
+
+    Features are zero-padded so no window is clamped; the slice is differentiable in `features`."""
+    f = 2**level
+    w = cfg.window // f
+    pad = (cfg.window + 2 ** (cfg.levels - 1)) // f + 1
+    x = jnp.pad(features, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    start = origin0 // f + pad  # exact: origin0 is a multiple of 2^(levels-1)
+
+    def one(img, st):
+        return jax.lax.dynamic_slice(img, (st[1], st[0], 0), (w, w, img.shape[-1]))
+
+    return jax.vmap(lambda img, sts: jax.vmap(lambda s: one(img, s))(sts))(x, start)
+
+
+def image_crops_levels(levels: list[jax.Array], origin0: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
+    """Standard-cascade input: windows of the LCN pyramid itself (level L at stride 2^L, side context/2^L)."""
+    out = []
+    for lv, x in enumerate(levels):
+        f = 2**lv
+        w = cfg.context // f
+        pad = (cfg.context + 2**cfg.levels) // f + 2
+        xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        start = origin0 * 2 // f + pad
+        one = lambda img, st: jax.lax.dynamic_slice(img, (st[1], st[0], 0), (w, w, img.shape[-1]))
+        out.append(jax.vmap(lambda img, sts: jax.vmap(lambda s: one(img, s))(sts))(xp, start))
+    return out
+
+
+# --- public functional API -----------------------------------------------------------------------------------
+
+def init(key: jax.Array, cfg: ModelConfig) -> dict:
+    """Parameters {"coarse": ..., "fine": ...} for `cfg` (deterministic in `key`).
+
+    Shapes come from tracing the Flax modules (no compilation); values are drawn on the host: kernels from a
+    normal of std 1/sqrt(fan_in) truncated at 2 std (LeCun normal), biases zero. Host drawing avoids compiling
+    the random-number kernels of a Flax `init`, which dominates start-up time on CPU.
+    """
+    shapes = jax.eval_shape(_init_jit, key, cfg.validate())
+    seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key).ravel()
+    rng = np.random.default_rng([int(v) for v in seed])
+
+    def draw(path, sd):
+        name = str(getattr(path[-1], "key", path[-1]))
+        if name in ("bias", "joint_b"):
+            return jnp.zeros(sd.shape, sd.dtype)
+        fan_in = sd.shape[1] if name == "joint_w" else int(np.prod(sd.shape[:-1]))
+        w = rng.standard_normal(sd.shape)
+        w = np.where(np.abs(w) > 2, rng.standard_normal(sd.shape), w)
+        w = np.clip(w, -2, 2) / 0.8796 / np.sqrt(fan_in)
+        return jnp.asarray(w, sd.dtype)
+
+    return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _init_jit(key: jax.Array, cfg: ModelConfig) -> dict:
+    kc, kf = jax.random.split(key)
+    x = jnp.zeros((1, cfg.image_size, cfg.image_size, 3), jnp.float32)
+    levels = preprocess(x, cfg)
+    pc = Coarse(cfg).init(kc, levels)["params"]
+    _, feats = Coarse(cfg).apply({"params": pc}, levels)
+    o = jnp.zeros((1, cfg.num_joints, 2), jnp.int32)
+    crops = image_crops_levels(levels, o, cfg) if cfg.variant == "standard" else [
+        crop(f, o, lv, cfg) for lv, f in enumerate(feats)]
+    pf = Fine(cfg).init(kf, crops)["params"]
+    return {"coarse": pc, "fine": pf}
+
+
+def dropout_masks(keys: jax.Array, cfg: ModelConfig) -> jax.Array | None:
+    """Per-sample SpatialDropout masks [N, 1, 1, C] (inverted scaling) from per-sample keys [N]."""
+    p = cfg.spatial_dropout
+    if p <= 0:
+        return None
+    keep = jax.vmap(lambda k: jax.random.bernoulli(k, 1 - p, (1, 1, cfg.bank[3])))(keys)
+    return keep.astype(jnp.float32) / (1 - p)
+
+
+def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None):
+    """Coarse heat-maps [N, S, S, K] (S = image_size / pool), bank features and the LCN pyramid."""
+    levels = preprocess(images, cfg)
+    hm, feats = Coarse(cfg).apply({"params": params["coarse"]}, levels, drop_mask)
+    return hm, feats, levels
+
+
+def coarse_points(hm: jax.Array, cfg: ModelConfig) -> jax.Array:
+    """Coarse prediction: integer arg-max cell centre in image pixels [N, K, 2] (quantised, as in the paper)."""
+    return hmap.map_to_image(hmap.argmax_2d(hm).astype(jnp.float32), cfg.pool)
+
+
+def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, centers: jax.Array | None = None) -> dict:
+    """Full cascade. Returns {"coarse_hm" [N,S,S,K], "fine_hm" [N,w0,w0,K], "origin" int [N,K,2] (level-0 window
+    origin, stride-2 cells), "coarse_xy" [N,K,2], "xy" [N,K,2] (cascade prediction, pixels)}.
+
+    centers: crop centres in pixels [N, K, 2]; default the coarse arg-max (the paper's inference and training).
+    """
+    hm, feats, levels = apply_coarse(params, images, cfg, drop_mask)
+    cxy = coarse_points(hm, cfg)
+    c = jax.lax.stop_gradient(cxy if centers is None else centers)
+    origin = window_origin(c, cfg)
+    if cfg.variant == "standard":
+        crops = image_crops_levels(levels, origin, cfg)
+    else:
+        crops = [crop(f, origin, lv, cfg) for lv, f in enumerate(feats)]
+    fine = Fine(cfg).apply({"params": params["fine"]}, crops)
+    local = hmap.subpixel_argmax(fine)  # [N, K, 2] cells in the window
+    xy = hmap.map_to_image(origin.astype(jnp.float32) + local, 2.0)
+    return {"coarse_hm": hm, "fine_hm": fine, "origin": origin, "coarse_xy": cxy, "xy": xy}
+
+
+def fine_target_points(points: jax.Array, origin: jax.Array) -> jax.Array:
+    """Ground-truth pixels [N, K, 2] -> coordinates in the fine window (stride-2 cells from the origin)."""
+    return hmap.image_to_map(points, 2.0) - origin.astype(jnp.float32)
+
+
+def count_params(tree) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(tree)))

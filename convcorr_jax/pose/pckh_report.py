@@ -1,0 +1,72 @@
+"""PCKh of MPII prediction files against an evaluation split, as tables (text, markdown, JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax import metrics
+from convcorr_jax.pose.mpii_files import read_eval_h5, read_preds
+
+COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
+REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat", "bearpaw-hg_s8_b1.mat")
+
+
+def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -> dict:
+    """PCKh tables of one prediction file: {"0.5": {...}, "0.1": {...}, "auc": float, "curve": [51] Total}."""
+    gt = read_eval_h5(annot)
+    pred = read_preds(preds, num=gt.part.shape[0])
+    out = metrics.pckh_table(pred, gt.part, gt.head, gt.missing, thresholds)
+    curve = metrics.pckh_curves(metrics.pckh_distances(pred, gt.part, gt.head, gt.missing))["Total"]
+    out["auc"] = metrics.pckh_auc(curve)
+    out["curve"] = [float(v) for v in curve]
+    return out
+
+
+def json_tables(result: dict, thresholds=("0.5", "0.1")) -> dict:
+    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent."""
+    keep = [c for c in COLUMNS if c != "UBody"]
+    return {t: {c: round(result[t][c], 4) for c in keep} for t in thresholds if t in result}
+
+
+def format_table(rows: dict[str, dict], threshold: str = "0.5", markdown: bool = False) -> str:
+    """One line per named result at a threshold (percent, 2 decimals)."""
+    width = max([len(n) for n in rows] + [6])
+    if markdown:
+        lines = [f"| PCKh@{threshold} | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+        lines += [f"| {n} | " + " | ".join(f"{r[threshold][c]:.2f}" for c in COLUMNS) + " |" for n, r in rows.items()]
+    else:
+        lines = [f"{'PCKh@' + threshold:<{width}} " + " ".join(f"{c:>8}" for c in COLUMNS)]
+        lines += [f"{n:<{width}} " + " ".join(f"{r[threshold][c]:8.2f}" for c in COLUMNS) for n, r in rows.items()]
+    return "\n".join(lines)
+
+
+def reference_results(mpii_root: str | Path) -> dict[str, dict]:
+    """PCKh of the five published validation prediction files under `<mpii_root>/reference_preds/`."""
+    root = Path(mpii_root)
+    annot = root / "hg_annot" / "valid.h5"
+    return {Path(f).stem: evaluate_file(root / "reference_preds" / f, annot) for f in REFERENCE_PRED_FILES
+            if (root / "reference_preds" / f).is_file()}
+
+
+def pckh_curve_figure(results: dict[str, dict], path: str | Path) -> None:
+    """PCKh-total curves over thresholds 0..0.5 as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from convcorr_jax import io
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    t = np.asarray(metrics.PCKH_THRESHOLDS)
+    for name, r in results.items():
+        ax.plot(t, r["curve"], label=f"{name} (AUC {r['auc']:.1f})")
+    ax.set_xlabel("normalised distance (head segments)")
+    ax.set_ylabel("PCKh total (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
+    plt.close(fig)

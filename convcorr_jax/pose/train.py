@@ -1,0 +1,472 @@
+"""Three-stage, data-parallel training of the Tompson et al. cascade, with orbax checkpoints and resume.
+
+Stages (Sec. 4.2): 1) coarse model alone on E1; 2) fine model alone on E2 with the coarse model frozen;
+3) both jointly on E1 + lambda * E2 (lambda = 0.1). The "standard" variant is greedy: its stage 3 keeps training
+the fine model alone. Each stage starts a fresh optax state for the parameters it trains.
+
+Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
+(seed, t) only, so a run killed at any point and resumed from its last checkpoint ends with exactly the
+parameters of an uninterrupted run, on any number of devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from convcorr_jax import io, parallel
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import augment as aug
+from convcorr_jax.pose import losses
+from convcorr_jax.pose import model as M
+
+STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the run stopped and its last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Pose cascade training. Command: `convcorr train pose --config default` (or
+    `python -m train.pose_cascade --config default`); prints a progress bar per run, PCK@0.05 of the coarse
+    model and of the cascade after each stage, and writes runs/<name>/{config,metrics}.json + checkpoints/."""
+
+    name: str = "pose_default"
+    model: M.ModelConfig = dataclasses.field(default_factory=M.ModelConfig)
+    augment: aug.AugmentConfig = dataclasses.field(default_factory=aug.AugmentConfig)
+    data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
+    data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
+    n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
+    batch_size: int = 16  # global batch (split over devices)
+    steps: tuple[int, int, int] = (900, 300, 300)  # steps of stage 1, 2, 3
+    lr: tuple[float, float, float] = (2e-3, 1e-3, 3e-4)  # peak learning rate per stage (cosine decay in stage)
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    lambda_fine: float = 0.1
+    seed: int = 0
+    checkpoint_every: int = 100
+    num_devices: int | None = None  # default: all local devices
+    out: str = "runs"
+    eval_limit: int | None = None  # evaluate on at most this many test samples
+
+    @property
+    def total_steps(self) -> int:
+        return int(sum(self.steps))
+
+    def stage_of(self, step: int) -> int:
+        """Stage (1..3) of the 0-based step index."""
+        b1, b2 = self.steps[0], self.steps[0] + self.steps[1]
+        return 1 if step < b1 else 2 if step < b2 else 3
+
+    def run_dir(self) -> Path:
+        return Path(self.out) / self.name
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the parameter shapes and trajectory (not out/name/checkpointing)."""
+        d = dataclasses.asdict(self)
+        for k in ("name", "out", "checkpoint_every", "num_devices", "eval_limit"):
+            d.pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PoseArrays:
+    """A dataset held in host memory: images uint8 [N, S, S, 3], points float32 [N, K, 2] (0 where missing),
+    visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm float32 [N] (PCK normaliser: torso size lsho-rhip, else bbox diagonal)."""
+
+    images: np.ndarray
+    points: np.ndarray
+    visible: np.ndarray
+    norm: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, idx) -> "PoseArrays":
+        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
+
+
+def torso_size(points: np.ndarray, bbox: np.ndarray | None = None) -> float:
+    """||l shoulder (13) - r hip (2)|| in MPII order (MODEC's FLIC torso), else the bbox diagonal."""
+    d = float(np.linalg.norm(points[13] - points[2])) if len(points) == 16 else float("nan")
+    if not np.isfinite(d) or d <= 0:
+        d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
+    return d
+
+
+def arrays_from_samples(samples, image_size: int) -> PoseArrays:
+    """KeypointSample list (images loaded, square image_size) -> PoseArrays."""
+    if not samples:
+        raise InputError("samples", "samples", "at least one sample", 0)
+    imgs, pts, vis, norm = [], [], [], []
+    for s in samples:
+        img = s.image if s.image is not None else s.with_image().image
+        if img.shape[:2] != (image_size, image_size):
+            raise InputError(s.image_path or s.id, "image", f"{image_size}x{image_size} RGB", img.shape)
+        p = np.asarray(s.points, np.float32)
+        lab = s.extras.get("labelled")  # annotated, possibly occluded: still a valid training target
+        v = (np.asarray(lab, bool) if lab is not None else np.asarray(s.visible, bool)) & np.all(np.isfinite(p), -1)
+        imgs.append(img)
+        pts.append(np.nan_to_num(p))
+        vis.append(v)
+        norm.append(torso_size(p, np.asarray(s.bbox)))
+    return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
+
+
+def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
+    """(train, test) arrays for cfg.data."""
+    size = cfg.model.image_size
+    if cfg.data == "synthetic":
+        from convcorr_jax.data.synthetic import load_people
+
+        tr = load_people(n=cfg.n_samples, seed=cfg.seed, split="train", image_size=size)
+        te = load_people(n=cfg.n_samples, seed=cfg.seed, split="test", image_size=size)
+        return arrays_from_samples(tr, size), arrays_from_samples(te, size)
+    if cfg.data in ("mpii", "flic"):
+        if not cfg.data_root:
+            raise InputError("config", "data_root", f"a folder with the {cfg.data.upper()} annotations and images")
+        return _load_real(cfg)
+    raise InputError("config", "data", "'synthetic', 'mpii' or 'flic'", cfg.data)
+
+
+def _crop_resize(sample, center, box_side: float, size: int):
+    """Square crop of side box_side around center resized to size; returns (image, points)."""
+    from PIL import Image
+
+    img = sample.image if sample.image is not None else sample.with_image().image
+    x0, y0 = center[0] - box_side / 2, center[1] - box_side / 2
+    s = size / box_side
+    pil = Image.fromarray(img).transform((size, size), Image.AFFINE, (1 / s, 0, x0, 0, 1 / s, y0), Image.BILINEAR)
+    pts = (np.asarray(sample.points, np.float32) - [x0, y0]) * s + (s - 1) / 2
+    return np.asarray(pil), pts
+
+
+def _load_real(cfg: TrainConfig):
+    """Real MPII/FLIC samples, cropped around the person (MPII: centre/scale; FLIC: torso box) and resized."""
+    root = Path(cfg.data_root)
+    size = cfg.model.image_size
+    if cfg.data == "mpii":
+        from convcorr_jax.data.mpii import load_mpii_h5
+
+        def conv(samples):
+            out = []
+            for s in samples:
+                side = 200.0 * float(s.extras.get("scale", 1.0)) * 1.25
+                img, pts = _crop_resize(s, np.asarray(s.extras["center"], np.float32), side, size)
+                out.append(dataclasses.replace(s, image=img, points=pts, bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
+            return out
+
+        tr = conv(load_mpii_h5(root / "train.h5", image_root=root / "images"))
+        te = conv(load_mpii_h5(root / "valid.h5", image_root=root / "images"))
+    else:
+        from convcorr_jax.data.flic import load_flic
+
+        def conv(samples):
+            out = []
+            for s in samples:
+                tb = np.asarray(s.extras["torso_box"], np.float32)
+                c = (tb[:2] + tb[2:]) / 2
+                side = 3.0 * max(tb[2] - tb[0], tb[3] - tb[1])
+                img, pts = _crop_resize(s, c, side, size)
+                out.append(dataclasses.replace(s, image=img, points=pts, bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
+            return out
+
+        tr = conv(load_flic(root, split="train"))
+        te = conv(load_flic(root, split="test"))
+    return arrays_from_samples(tr, size), arrays_from_samples(te, size)
+
+
+def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
+    """Indices of step `step`'s batch: consecutive slices of one permutation per epoch (deterministic)."""
+    g = step * batch + np.arange(batch)
+    epochs, pos = g // n, g % n
+    out = np.empty(batch, np.int64)
+    for e in np.unique(epochs):
+        perm = np.random.default_rng([seed, int(e)]).permutation(n)
+        out[epochs == e] = perm[pos[epochs == e]]
+    return out
+
+
+def sample_keys(seed: int, step: int, batch: int) -> np.ndarray:
+    """Per-sample raw PRNG keys uint32 [batch, 2] of a step (independent of the device count)."""
+    return np.asarray(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), step), batch))
+
+
+def make_batch(data: PoseArrays, cfg: TrainConfig, step: int) -> dict:
+    idx = batch_indices(len(data), cfg.batch_size, step, cfg.seed)
+    return {"image": data.images[idx], "points": data.points[idx], "visible": data.visible[idx],
+            "key": sample_keys(cfg.seed, step, cfg.batch_size)}
+
+
+# --- optimisation -------------------------------------------------------------------------------------------
+
+def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
+    n = max(1, cfg.steps[stage - 1])
+    sched = optax.cosine_decay_schedule(cfg.lr[stage - 1], n, alpha=0.05)
+    if cfg.optimizer == "adam":
+        return optax.adam(sched)
+    if cfg.optimizer == "sgd":
+        return optax.sgd(sched, momentum=0.9)
+    raise InputError("config", "optimizer", "'adam' or 'sgd'", cfg.optimizer)
+
+
+def stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[str, ...]]:
+    """(weight of E1, weight of E2, trained parameter groups) of a stage."""
+    if stage == 1:
+        return 1.0, 0.0, STAGE_PARAMS[1]
+    if stage == 2 or cfg.model.variant == "standard":
+        return 0.0, 1.0, STAGE_PARAMS[2]
+    return 1.0, cfg.lambda_fine, STAGE_PARAMS[3]
+
+
+def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
+    """Per-device step (state, batch shard) -> (state, metrics); gradients pmean'ed over "data".
+
+    The local loss is (local squared-error sum) * n_devices / (global labelled-joint count), so the pmean of
+    local gradients is exactly the gradient of the global-batch loss."""
+    mcfg = cfg.model
+    w1, w2, groups = stage_loss_terms(cfg, stage)
+    tx = make_optimizer(cfg, stage)
+
+    def local_step(state, batch):
+        params = state["params"]
+        keys = batch["key"]
+        ka = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)
+        kd = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+        imgs = batch["image"].astype(jnp.float32) / 255.0
+        imgs, pts, vis = aug.augment_batch(ka, imgs, batch["points"], batch["visible"], cfg.augment)
+        masks = M.dropout_masks(kd, mcfg)
+        count = parallel.psum(jnp.sum(vis.astype(jnp.float32)))
+        denom = jnp.maximum(count, 1.0)
+        n_dev = parallel.num_shards()
+
+        def loss_fn(trained):
+            p = {**params, **trained}
+            if w2 == 0.0:
+                hm, _, _ = M.apply_coarse(p, imgs, mcfg, masks)
+                s1 = losses.heatmap_sse(hm, losses.coarse_targets(pts, mcfg), vis)[0]
+                s2 = jnp.zeros(())
+            else:
+                out = M.apply(p, imgs, mcfg, masks)
+                s1 = losses.e1(out, pts, vis, mcfg)[0]
+                s2 = losses.e2(out, pts, vis, mcfg)[0]
+            total = w1 * s1 + w2 * s2
+            return total * n_dev / denom, (total, s1, s2)
+
+        trained = {g: params[g] for g in groups}
+        (_, (total, s1, s2)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)
+        grads = parallel.pmean(grads)
+        updates, opt = tx.update(grads, state["opt"], trained)
+        new = optax.apply_updates(trained, updates)
+        sums = parallel.psum(jnp.stack([total, s1, s2]))
+        metrics = {"loss": sums[0] / denom, "e1": sums[1] / denom, "e2": sums[2] / denom, "joints": count}
+        return {"params": {**params, **new}, "opt": opt}, metrics
+
+    return local_step
+
+
+def init_opt(cfg: TrainConfig, stage: int, params: dict):
+    groups = stage_loss_terms(cfg, stage)[2]
+    return make_optimizer(cfg, stage).init({g: params[g] for g in groups})
+
+
+# --- evaluation ---------------------------------------------------------------------------------------------
+
+def make_predict(cfg: M.ModelConfig) -> Callable:
+    """jitted images uint8 [B, S, S, 3] -> (coarse_xy [B,K,2], cascade xy [B,K,2], coarse_hm)."""
+
+    @jax.jit
+    def predict(params, images):
+        out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
+        return out["coarse_xy"], out["xy"], out["coarse_hm"]
+
+    return predict
+
+
+def predict_all(params, data: PoseArrays, cfg: M.ModelConfig, batch: int = 32, predict=None):
+    """Coarse and cascade predictions [N, K, 2] for a whole dataset (fixed batch shape, last batch padded)."""
+    predict = predict or make_predict(cfg)
+    n = len(data)
+    cs, fs = [], []
+    for i in range(0, n, batch):
+        x = data.images[i:i + batch]
+        m = len(x)
+        if m < batch:
+            x = np.concatenate([x, np.repeat(x[-1:], batch - m, 0)])
+        c, f, _ = predict(params, x)
+        cs.append(np.asarray(c)[:m])
+        fs.append(np.asarray(f)[:m])
+    return np.concatenate(cs), np.concatenate(fs)
+
+
+def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2), predict=None) -> dict:
+    """PCK (percent, torso-normalised) of the coarse model and the cascade at several alphas, per joint at 0.05."""
+    from convcorr_jax import metrics
+
+    coarse, casc = predict_all(params, data, cfg, predict=predict)
+    out = {}
+    for name, p in (("coarse", coarse), ("cascade", casc)):
+        for a in alphas:
+            out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, data.points, data.visible, data.norm, a)
+        out[f"{name}_per_joint@0.05"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
+            p, data.points, data.visible, data.norm, 0.05)]
+    return out
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------------
+
+def _manager(ckpt_dir: Path, keep: int = 2):
+    import orbax.checkpoint as ocp
+
+    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
+    return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
+
+
+def save_checkpoint(mgr, step: int, state, cfg: TrainConfig) -> None:
+    import orbax.checkpoint as ocp
+
+    meta = {"step": step, "fingerprint": cfg.fingerprint(), "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
+    mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(jax.device_get(state)), meta=ocp.args.JsonSave(meta)))
+    mgr.wait_until_finished()
+
+
+def restore_checkpoint(mgr, cfg: TrainConfig, ckpt_dir: Path):
+    """(step, state) of the latest checkpoint, or (0, None). A checkpoint of another config raises InputError."""
+    import orbax.checkpoint as ocp
+
+    step = mgr.latest_step()
+    if step is None:
+        return 0, None
+    meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    if meta.get("fingerprint") != cfg.fingerprint():
+        raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint {cfg.fingerprint()}); "
+                         "use another --name/--out or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+    params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+    abstract = {"params": params, "opt": init_opt(cfg, cfg.stage_of(step - 1), params)}
+    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, abstract)
+    state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+    return step, state
+
+
+# --- the loop ------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class TrainResult:
+    params: dict
+    evals: list[dict]
+    steps_per_s: float
+    images_per_s: float
+    run_dir: Path
+
+
+def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = True,
+          nan_at_step: int | None = None, on_step: Callable[[int], None] | None = None) -> TrainResult:
+    """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
+
+    data: (train, test) arrays (default: `load_data(cfg)`). nan_at_step: testing hook that poisons the loss;
+    on_step(step): called after each completed step (e.g. to throttle a test run).
+    """
+    from tqdm import tqdm
+
+    cfg.model.validate()
+    train_set, test_set = data if data is not None else load_data(cfg)
+    if len(train_set) == 0:
+        raise InputError("training data", "samples", "at least one training sample", 0)
+    mesh = parallel.make_mesh(cfg.num_devices)
+    ndev = mesh.devices.size
+    if cfg.batch_size % ndev:
+        raise InputError("config", "batch_size", f"a multiple of the device count {ndev}", cfg.batch_size)
+    run_dir = cfg.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
+    ckpt_dir = run_dir / "checkpoints"
+    mgr = _manager(ckpt_dir)
+    start, state = restore_checkpoint(mgr, cfg, ckpt_dir)
+    if state is None:
+        params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+        state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
+        cur_stage = cfg.stage_of(0)
+    else:
+        cur_stage = cfg.stage_of(start - 1)
+    metrics_path = run_dir / "metrics.json"
+    evals = json.loads(metrics_path.read_text()) if (start and metrics_path.is_file()) else []
+    evals = [e for e in evals if e["step"] <= start]
+    state = jax.device_put(state, parallel.replicated(mesh))
+    steps_fns: dict[int, Callable] = {}
+    predict = make_predict(cfg.model)
+    bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
+    last_good = start if start else None
+    t0, done = time.perf_counter(), 0
+    bar = tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps, disable=not progress,
+               desc=cfg.name, unit="step", leave=False)
+    loss = float("nan")
+    for step in bar:
+        stage = cfg.stage_of(step)
+        if stage != cur_stage:
+            state = {"params": state["params"], "opt": jax.device_put(init_opt(cfg, stage, state["params"]),
+                                                                      parallel.replicated(mesh))}
+            cur_stage = stage
+        if stage not in steps_fns:
+            steps_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), mesh)
+        batch = parallel.shard_batch(make_batch(train_set, cfg, step), mesh)
+        new_state, m = steps_fns[stage](state, batch)
+        loss = float(m["loss"]) if nan_at_step is None or step != nan_at_step else float("nan")
+        if not math.isfinite(loss):
+            bar.close()
+            where = f"step {last_good} in {ckpt_dir}" if last_good is not None else "none (no checkpoint yet)"
+            raise TrainingDiverged(f"loss became {loss} at step {step} (stage {stage}); stopped without saving. "
+                                   f"Last good checkpoint: {where}. Lower the learning rate or check the data.")
+        state = new_state
+        done += 1
+        elapsed = time.perf_counter() - t0
+        bar.set_postfix(stage=stage, loss=f"{loss:.4f}", steps_s=f"{done / max(elapsed, 1e-9):.2f}")
+        n = step + 1
+        if n % cfg.checkpoint_every == 0 or n == cfg.total_steps:
+            save_checkpoint(mgr, n, state, cfg)
+            last_good = n
+        if on_step is not None:
+            on_step(n)
+        if n in bounds and len(_limit(test_set, cfg.eval_limit)) and (not evals or evals[-1]["step"] < n):
+            ev = {"step": n, "stage": stage, "loss": loss,
+                  **evaluate(state["params"], _limit(test_set, cfg.eval_limit), cfg.model, predict=predict)}
+            evals.append(ev)
+            io.write_json(metrics_path, evals)
+            if progress:
+                bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  PCK@0.05 coarse "
+                          f"{ev['coarse_pck@0.05']:.1f}  cascade {ev['cascade_pck@0.05']:.1f}")
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    sps = done / elapsed if done else 0.0
+    print(f"[{cfg.name}] {done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, {sps * cfg.batch_size:.1f} images/s, "
+          f"{ndev} device(s)); final loss {loss:.4f}", flush=True)
+    params = jax.device_get(state["params"])
+    mgr.close()
+    return TrainResult(params, evals, sps, sps * cfg.batch_size, run_dir)
+
+
+def _limit(data: PoseArrays, n: int | None) -> PoseArrays:
+    return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
+
+
+def load_params(run_dir: str | Path, cfg: TrainConfig) -> dict:
+    """Final parameters of a finished (or the latest checkpoint of an unfinished) run."""
+    ckpt = Path(run_dir) / "checkpoints"
+    mgr = _manager(ckpt)
+    step, state = restore_checkpoint(mgr, cfg, ckpt)
+    mgr.close()
+    if state is None:
+        raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
+    return state["params"]

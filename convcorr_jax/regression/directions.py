@@ -1,0 +1,46 @@
+"""Semantic directions in descriptor space (Razavian et al. Sec. 4, eqs. 6-7, Fig. 6).
+
+A ridge regressor from descriptors to an attribute (e.g. head yaw) gives a direction w (normalised to unit
+length). A descriptor splits as f = (w^T f) w + f_perp (eq. 6); moving along the direction gives
+f' = f_perp + t w (eq. 7) for t in [t_min, t_max] (default: the 2nd..98th percentile of w^T f over the training
+set). The RGB regressors (rgb.py) map each f' back to a 46 x 46 image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.linear import ridge
+from convcorr_jax.regression.landmarks import LAMBDAS
+
+
+@dataclasses.dataclass(frozen=True)
+class Direction:
+    w: np.ndarray  # [d] unit direction
+    model: ridge.RidgeModel  # the attribute regressor it came from
+    t_range: tuple[float, float]  # range of w^T f to sweep
+    cv_error: float  # cross-validated MSE of the attribute regressor
+
+
+def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[float] = LAMBDAS, folds: int = 4,
+                    seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98)) -> Direction:
+    """Direction of the ridge regressor F [N, d] -> attribute [N]."""
+    model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed)
+    w = np.asarray(model.W, np.float64)
+    w = w / max(np.linalg.norm(w), 1e-12)
+    proj = np.asarray(F, np.float64) @ w
+    return Direction(w.astype(np.float32), model, tuple(float(q) for q in np.quantile(proj, quantiles)),
+                     float(np.min(err)))
+
+
+def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Sequence[float] | None = None
+               ) -> np.ndarray:
+    """Eq. 7: [N, S, d] descriptors f_perp + t w for each row of F [N, d] and each of S values of t."""
+    w = np.asarray(direction.w, np.float64)
+    F = np.asarray(F, np.float64)
+    t = np.linspace(*direction.t_range, steps) if t_values is None else np.asarray(t_values, np.float64)
+    perp = F - (F @ w)[:, None] * w[None, :]
+    return (perp[:, None, :] + t[None, :, None] * w[None, None, :]).astype(np.float32)

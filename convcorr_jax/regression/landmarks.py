@@ -1,0 +1,113 @@
+"""Point regression from a global descriptor (Razavian et al. eq. 5) and the facial-landmark table (Table 1).
+
+Every landmark gets two ridge regressors, one for x and one for y: x_hat = W f + w0 with W [2K, d]. One lambda is
+shared by all 2K regressors of a task and chosen by 4-fold CV (the paper's setting). Points that are not visible
+(object keypoints) are handled by fitting each keypoint on the training rows where it is visible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.errors import check
+from convcorr_jax.linear import ridge
+from convcorr_jax.metrics import normalised_error
+
+LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-5, 2, 15))
+"""Default lambda grid for l2-normalised descriptors (their Gram eigenvalues are <= n)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PointsModel:
+    """K points predicted as (X @ W + b).reshape(N, K, 2); lam [K] the lambda of each point's regressors."""
+
+    W: np.ndarray  # [d, 2K], columns x0, y0, x1, y1, ...
+    b: np.ndarray  # [2K]
+    lam: np.ndarray  # [K]
+
+    @property
+    def num_points(self) -> int:
+        return self.b.shape[0] // 2
+
+
+def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images uint8 [N, H, W, 3], points float32 [N, K, 2], visible bool [N, K]) of equal-size samples."""
+    check(len(samples) > 0, "samples", "length", "at least one sample", 0)
+    images = np.stack([s.with_image().image for s in samples])
+    points = np.stack([s.points for s in samples]).astype(np.float32)
+    visible = np.stack([s.visible for s in samples]) & np.all(np.isfinite(points), axis=-1)
+    return images, points, visible
+
+
+def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None,
+               lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0, min_rows: int = 8) -> PointsModel:
+    """Ridge regressors from descriptors F [N, d] to points [N, K, 2] (lambda by CV).
+
+    All visible: one multi-target fit with one shared lambda. Otherwise each keypoint is fitted (x and y
+    together, own CV lambda) on the rows where it is visible; a keypoint with fewer than `min_rows` visible rows
+    predicts the mean of its visible positions (or NaN when it is never visible).
+    """
+    F = np.asarray(F)
+    points = np.asarray(points, np.float64)
+    n, k = points.shape[:2]
+    check(F.shape[0] == n, "F", "rows", f"{n} (one descriptor per sample)", F.shape[0])
+    if visible is None or np.all(visible):
+        model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed)
+        return PointsModel(model.W, model.b, np.full(k, float(model.lam)))
+    W = np.zeros((F.shape[1], 2 * k), np.float32)
+    b = np.full(2 * k, np.nan, np.float32)
+    lam = np.full(k, np.nan)
+    for j in range(k):
+        rows = np.flatnonzero(visible[:, j])
+        if rows.size >= max(min_rows, folds):
+            m, _ = ridge.fit_cv(F[rows], points[rows, j], lambdas, folds, seed)
+            W[:, 2 * j : 2 * j + 2], b[2 * j : 2 * j + 2], lam[j] = m.W, m.b, float(m.lam)
+        elif rows.size:
+            b[2 * j : 2 * j + 2] = points[rows, j].mean(0)
+    return PointsModel(W, b, lam)
+
+
+def predict_points(model: PointsModel, F: np.ndarray) -> np.ndarray:
+    """Predicted points [N, K, 2] for descriptors F [N, d]."""
+    return (np.asarray(F) @ model.W + model.b).reshape(len(F), model.num_points, 2)
+
+
+def oof_points(F: np.ndarray, points: np.ndarray, lam: float, folds: int = 4, seed: int = 0) -> np.ndarray:
+    """Out-of-fold predictions [N, K, 2] with a fixed lambda (realistic first-stage errors on training data)."""
+    n, k = points.shape[:2]
+    return ridge.cross_val_predict(F, points.reshape(n, 2 * k), lam, folds, seed).reshape(n, k, 2)
+
+
+def face_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-face mean landmark distance / inter-ocular (outer eye corners 36, 45) distance [N] (Table 1)."""
+    from convcorr_jax.data.faces300w import interocular_distance
+
+    return normalised_error(pred, gt, interocular_distance(gt))
+
+
+def mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
+    """The "dataset bias" baseline: the training mean shape [K, 2] repeated for n images [n, K, 2]."""
+    return np.broadcast_to(np.asarray(points_train, np.float64).mean(0), (n,) + points_train.shape[1:]).copy()
+
+
+@dataclasses.dataclass
+class LandmarkResult:
+    errors: dict[str, float]  # method -> mean normalised error on the test set
+    pred: dict[str, np.ndarray]  # method -> test predictions [N, K, 2]
+    model: PointsModel  # the ConvNet + ridge model
+    lam: float
+
+
+def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, lambdas=LAMBDAS, folds=4,
+                   seed=0) -> LandmarkResult:
+    """Table 1 on one dataset: dataset bias, RGB + ridge (if pixel descriptors R_* are given), ConvNet + ridge."""
+    pred = {"Dataset Bias": mean_shape(P_train, len(P_test))}
+    if R_train is not None:
+        pred["RGB + ridge"] = predict_points(fit_points(R_train, P_train, None, lambdas, folds, seed), R_test)
+    model = fit_points(F_train, P_train, None, lambdas, folds, seed)
+    pred["ConvNet + ridge"] = predict_points(model, F_test)
+    errors = {k: float(np.mean(face_errors(v, P_test))) for k, v in pred.items()}
+    return LandmarkResult(errors, pred, model, float(model.lam[0]))

@@ -1,0 +1,82 @@
+"""The look-back refinement (Razavian et al. Sec. 3.1, Fig. 2a, 3).
+
+Landmarks are partitioned into subsets. For each subset, the first-stage (whole-image) predictions define a
+square box around the subset's predicted points, enlarged on every side by a margin equal to the largest
+first-stage error of that subset's landmarks on the training set. The box is cropped, resized to `crop_size`,
+described again, and a second ridge model regresses the subset's landmarks inside the crop.
+
+Training the second stage needs first-stage predictions on the training images that are as wrong as on new
+images, so they are out-of-fold predictions (4-fold, same lambda); the margin is the maximum out-of-fold error
+(`margin_quantile=1.0`, the paper's maximum; a lower quantile gives tighter crops).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.errors import check
+from convcorr_jax.regression.features import Featurizer, crop_images, from_crop, square_boxes, to_crop
+from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
+
+FACE68_SUBSETS: dict[str, tuple[int, ...]] = {
+    "jaw (right half)": tuple(range(0, 9)),
+    "jaw (left half)": tuple(range(8, 17)),
+    "right eye + brow": tuple(range(17, 22)) + tuple(range(36, 42)),
+    "left eye + brow": tuple(range(22, 27)) + tuple(range(42, 48)),
+    "nose": tuple(range(27, 36)),
+    "mouth": tuple(range(48, 68)),
+}
+"""Six subsets of the 68 iBUG points (0-based). The chin point 8 is in both jaw halves; its refined position is the
+average of the two."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LookbackModel:
+    subsets: dict[str, tuple[int, ...]]
+    margins: dict[str, float]  # pixels, per subset
+    models: dict[str, PointsModel]  # crop-coordinate regressors, per subset
+    crop_size: int
+
+
+def subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.ndarray:
+    """Square boxes [N, 3] (cx, cy, side) around predicted points pred[:, idx]."""
+    return square_boxes(np.asarray(pred)[:, list(idx)], margin)
+
+
+def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
+                 subsets: dict[str, tuple[int, ...]] = FACE68_SUBSETS, crop_size: int = 96,
+                 margin_quantile: float = 1.0, lambdas=LAMBDAS, folds: int = 4, seed: int = 0) -> LookbackModel:
+    """Second-stage regressors. images [N, H, W, 3], points (ground truth) and stage1_oof (out-of-fold
+    first-stage predictions) [N, K, 2]."""
+    check(points.shape == stage1_oof.shape, "stage1_oof", "shape", f"{points.shape} (as points)", stage1_oof.shape)
+    margins, models = {}, {}
+    for name, idx in subsets.items():
+        idx = list(idx)
+        err = np.linalg.norm(stage1_oof[:, idx] - points[:, idx], axis=-1)
+        margins[name] = float(np.quantile(err, margin_quantile))
+        boxes = subset_boxes(stage1_oof, idx, margins[name])
+        F = featurize(crop_images(images, boxes, crop_size))
+        models[name] = fit_points(F, to_crop(points[:, idx], boxes, crop_size), None, lambdas, folds, seed)
+    return LookbackModel(dict(subsets), margins, models, crop_size)
+
+
+def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray, featurize: Featurizer
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Refined points [N, K, 2] (points in no subset keep their first-stage value; points in several subsets get
+    the mean) and the boxes used, per subset [N, 3]."""
+    acc = np.zeros(stage1.shape, np.float64)
+    cnt = np.zeros(stage1.shape[:2], np.float64)
+    boxes_out = {}
+    for name, idx in model.subsets.items():
+        idx = list(idx)
+        boxes = subset_boxes(stage1, idx, model.margins[name])
+        F = featurize(crop_images(images, boxes, model.crop_size))
+        p = from_crop(predict_points(model.models[name], F), boxes, model.crop_size)
+        acc[:, idx] += p
+        cnt[:, idx] += 1
+        boxes_out[name] = boxes
+    refined = np.where(cnt[..., None] > 0, acc / np.maximum(cnt, 1)[..., None], stage1)
+    return refined, boxes_out

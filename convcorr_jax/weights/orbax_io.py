@@ -1,0 +1,84 @@
+"""Save/load converted parameter trees with orbax-checkpoint (one directory per tree, replaced atomically)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from convcorr_jax.errors import InputError
+
+
+def _checkpointer():
+    import orbax.checkpoint as ocp
+
+    return ocp.PyTreeCheckpointer()
+
+
+def _flat(tree: Any) -> dict[str, Any]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {jax.tree_util.keystr(path, simple=True, separator="/"): leaf for path, leaf in leaves}
+
+
+def save_params(path: str | os.PathLike, params: Any) -> Path:
+    """Write `params` (a pytree of arrays) to the orbax directory `path`, replacing it atomically.
+
+    The tree is written to a sibling temporary directory first; only a complete checkpoint is renamed onto
+    `path`, so a killed writer never leaves a partial one there.
+    """
+    path = Path(path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+    try:
+        _checkpointer().save(tmp, jax.tree_util.tree_map(np.asarray, params))
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def load_params(path: str | os.PathLike, like: Any = None) -> Any:
+    """Read a tree written by `save_params` (leaves as jax arrays on the default device).
+
+    With `like` (e.g. `backbone.init(key)` or `jax.eval_shape` of it), the stored tree must have exactly the
+    same keys, shapes and dtypes; otherwise `InputError` names the first mismatching key.
+    """
+    path = Path(path).absolute()
+    if not path.is_dir():
+        raise InputError(path, "checkpoint", "an orbax checkpoint directory written by save_params", "not found")
+    try:
+        tree = _checkpointer().restore(path)
+    except Exception as e:
+        raise InputError(path, "checkpoint", "a readable orbax checkpoint", f"{type(e).__name__}: {e}") from None
+    tree = jax.tree_util.tree_map(np.asarray, tree)
+    if like is not None:
+        check_tree(tree, like, path)
+    return jax.tree_util.tree_map(jax.numpy.asarray, tree)
+
+
+def check_tree(tree: Any, like: Any, source: str | os.PathLike | None = "params") -> None:
+    """Raise `InputError` unless `tree` has exactly the keys, shapes and dtypes of `like`."""
+    got, want = _flat(tree), _flat(like)
+    missing = [k for k in want if k not in got]
+    if missing:
+        raise InputError(source, missing[0], f"a parameter of shape {tuple(np.shape(want[missing[0]]))}",
+                         f"missing ({len(missing)} keys missing; this tree has e.g. {list(got)[:3]})")
+    extra = [k for k in got if k not in want]
+    if extra:
+        raise InputError(source, extra[0], "no such parameter in the target architecture",
+                         f"unexpected key ({len(extra)} unexpected)")
+    for k, w in want.items():
+        g = got[k]
+        if tuple(np.shape(g)) != tuple(np.shape(w)):
+            raise InputError(source, k, f"shape {tuple(np.shape(w))}", tuple(np.shape(g)))
+        if np.dtype(g.dtype) != np.dtype(w.dtype):
+            raise InputError(source, k, f"dtype {np.dtype(w.dtype)}", np.dtype(g.dtype))

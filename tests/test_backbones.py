@@ -1,0 +1,295 @@
+"""Backbones: Long et al. Table 1, receptive-field geometry against the real networks, layer ops against brute
+force, parity with torch (goldens from tests/golden/backbones/make_golden.py), conversion errors."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from convcorr_jax.backbones import NAMES, alexnet, geometry, get, layers, preprocess
+from convcorr_jax.backbones.geometry import RF, Step
+from convcorr_jax.errors import InputError
+
+GOLDEN = Path(__file__).parent / "golden" / "backbones"
+
+
+def _golden_module():
+    spec = importlib.util.spec_from_file_location("make_golden_backbones", GOLDEN / "make_golden.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+mg = _golden_module()
+
+
+# ------------------------------------------------------------------------------------------------ geometry
+def test_long_table1_caffenet_227():
+    g = get("caffenet").geometry
+    paper = {"conv1": (11, 4), "conv2": (51, 8), "conv3": (99, 16), "conv4": (131, 16), "conv5": (163, 16), "pool5": (195, 32)}
+    assert {k: (g[k].size, g[k].stride) for k in paper} == paper
+
+
+@pytest.mark.parametrize(
+    "name,centres,sizes",
+    [
+        ("caffenet", (5, 9, 9, 17, 17, 17, 17, 33), (227, (55, 27, 27, 13, 13, 13, 13, 6))),
+        ("bvlc_alexnet", (5, 9, 9, 17, 17, 17, 17, 33), (227, (55, 27, 27, 13, 13, 13, 13, 6))),
+        ("torchvision_alexnet", (3, 7, 7, 15, 15, 15, 15, 31), (224, (55, 27, 27, 13, 13, 13, 13, 6))),
+    ],
+)
+def test_alexnet_centres_and_map_sizes(name, centres, sizes):
+    """DATA_FORMATS.md 5.5 table: centre of unit 0 and map size per layer."""
+    bb = get(name)
+    taps = ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5")
+    assert tuple(bb.geometry[t].offset for t in taps) == centres
+    n, want = sizes
+    assert tuple(bb.grid_size(t, (n, n))[0] for t in taps) == want
+
+
+def test_caffe_ceil_pooling_sizes():
+    # 500 px: Caffe pool5 15 x 15 vs PyTorch floor mode 14 x 14 (DATA_FORMATS 5.2).
+    assert get("caffenet").grid_size("pool5", (500, 500)) == (15, 15)
+    assert geometry.grid_size([Step(11, 4, 0), Step(3, 2, 0), Step(5, 1, 2), Step(3, 2, 0), Step(3, 1, 1), Step(3, 2, 0)], (500, 500)) == (14, 14)
+    # Caffe drops the last window when it would start in the right padding: n=4, k=2, s=3, p=1 -> 2 (not 3).
+    assert geometry.output_size(4, Step(2, 3, 1, ceil=True)) == 2
+    assert geometry.output_size(5, Step(3, 2, 0, ceil=True)) == 2 and geometry.output_size(6, Step(3, 2, 0, ceil=True)) == 3
+    x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(1, 6, 6, 2)
+    y = np.asarray(layers.max_pool(x, Step(3, 2, 0, ceil=True)))
+    assert y.shape == (1, 3, 3, 2)
+    np.testing.assert_array_equal(y[0, :, :, 0], x[0, [2, 4, 5]][:, [2, 4, 5], 0])  # clipped last windows
+
+
+def test_grid_maps_roundtrip_and_nearest_column():
+    rf = RF(163, 16, 17.0)
+    c = geometry.grid_centers(rf, (13, 13))
+    assert c.shape == (13, 13, 2) and tuple(c[2, 5]) == (17 + 5 * 16, 17 + 2 * 16)  # (x, y) of (col 5, row 2)
+    pts = np.array([[17.0, 17.0], [17 + 16 * 3 + 7.9, 17 + 8.1], [-100.0, 1e4]])
+    np.testing.assert_array_equal(geometry.nearest_column(rf, pts, (13, 13)), [[0, 0], [3, 1], [0, 12]])
+    g = np.random.default_rng(0).uniform(-2, 14, (5, 2))
+    np.testing.assert_allclose(geometry.pixel_to_grid(rf, geometry.grid_to_pixel(rf, g)), g)
+    # brute force: nearest centre by distance among all columns
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 226, (50, 2))
+    d = np.linalg.norm(c.reshape(-1, 1, 2) - p[None], axis=-1)
+    best = np.stack(np.unravel_index(d.argmin(0), (13, 13)), -1)[:, ::-1]
+    np.testing.assert_array_equal(geometry.nearest_column(rf, p, (13, 13)), best)
+    np.testing.assert_array_equal(geometry.rf_box(rf, np.array([1, 0])), [33 - 81, 17 - 81, 33 + 81, 17 + 81])
+
+
+def _narrow_params(name: str, width: int = 8) -> dict:
+    """Real parameter trees cut to `width` channels (cheap forward passes; geometry is width-independent)."""
+    params = jax.device_get(get(name).init(jax.random.key(0)))  # numpy: slicing does not compile
+    groups = {op.name: op.groups for op in alexnet.OPS.get(name, ())}
+
+    def cut(path, a):
+        keys = [getattr(k, "key", None) for k in path]
+        if keys[-1] == "kernel" and a.ndim == 4:
+            i = a.shape[2] if a.shape[2] in (1, 3) else width // groups.get(keys[0], 1)
+            return a[:, :, :i, :width]
+        return a[:width] if a.ndim == 1 else a
+
+    return jax.tree_util.tree_map_with_path(cut, params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_geometry_matches_empirical_receptive_field(name):
+    """For every spatial tap and every unit along x and y: the input pixels a unit depends on (found by putting NaN
+    in one input column/row of the real network and seeing which units turn NaN; NaN passes through every conv,
+    ReLU, max, LRN and BN) form exactly [centre - (size-1)/2, centre + (size-1)/2] clipped to the pixels the
+    network reads (the image, minus right/bottom pixels that floor-mode layers drop)."""
+    bb = get(name)
+    params = _narrow_params(name)
+    taps = bb.spatial_taps
+    length = 384 if name == "mobilenet_v2" else 259
+    deepest = taps[-1]
+    other = next(n for n in range(1, 300) if min(bb.grid_size(deepest, (n, n))) >= 1)
+    checked = 0
+    for axis in ("x", "y"):
+        x = np.ones((length, other, length, 3), np.float32)
+        x[np.arange(length), :, np.arange(length), :] = np.nan  # image t: column t is NaN
+        if axis == "y":
+            x = x.transpose(0, 2, 1, 3)
+        out = bb.apply(params, x, taps=taps)
+        last_read = length - 1  # floor-mode layers never read the last pixels: clip by every layer's last unit
+        for tap in taps:
+            rf = bb.geometry[tap]
+            n = bb.grid_size(tap, x.shape[1:3])[1 if axis == "x" else 0]
+            last_read = min(last_read, rf.offset + (n - 1) * rf.stride + (rf.size - 1) / 2)
+            a = np.isnan(np.asarray(out[tap]))  # [t, h, w, c]
+            hw = bb.grid_size(tap, x.shape[1:3])
+            assert a.shape[1:3] == hw, tap
+            dep = a[:, 0, :, :].any(-1) if axis == "x" else a[:, :, 0, :].any(-1)  # [t, unit]
+            left_edges = right_edges = 0
+            for j in range(dep.shape[1]):
+                support = np.flatnonzero(dep[:, j])
+                c = rf.offset + j * rf.stride
+                lo, hi = max(0, c - (rf.size - 1) / 2), min(last_read, c + (rf.size - 1) / 2)
+                assert (support[0], support[-1], len(support)) == (lo, hi, hi - lo + 1), (tap, axis, j)
+                checked += 1
+                left_edges += c - (rf.size - 1) / 2 > 0
+                right_edges += c + (rf.size - 1) / 2 < last_read
+            assert left_edges and right_edges, (tap, axis)  # both edges of the receptive field were observed
+    assert checked > 100
+
+
+def test_mobilenet_roles_strides():
+    bb = get("mobilenet_v2")
+    strides = {role: bb.geometry[tap].stride for role, tap in bb.roles.items() if tap in bb.geometry}
+    assert strides == {"conv1": 4, "conv2": 8, "conv3": 16, "conv4": 16, "conv5": 16, "pool5": 32}
+    assert bb.roles["fc6"] == bb.roles["fc7"] == "pool"
+
+
+# ------------------------------------------------------------------------------------------------ layer ops
+def test_lrn_matches_naive_loop():
+    x = np.random.default_rng(0).normal(0, 30, (2, 3, 4, 7)).astype(np.float32)
+    ref = np.empty_like(x)
+    for c in range(7):
+        s = (x[..., max(0, c - 2) : c + 3] ** 2).sum(-1)
+        ref[..., c] = x[..., c] * (1 + 1e-4 / 5 * s) ** -0.75
+    np.testing.assert_allclose(np.asarray(layers.lrn(x)), ref, rtol=1e-5)
+
+
+def test_adaptive_bins_match_pytorch_rule():
+    # torch: start = floor(i*n/out), end = ceil((i+1)*n/out); 7 -> 6 gives overlapping 2-wide bins.
+    a = layers.adaptive_bins(7, 6)
+    expect = [(0, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7)]
+    assert [(int(np.flatnonzero(r)[0]), int(np.flatnonzero(r)[-1]) + 1) for r in a] == expect
+    np.testing.assert_array_equal(layers.adaptive_bins(6, 6), np.eye(6))
+
+
+# ------------------------------------------------------------------------------------------------ parity with torch
+def _rel(a, b) -> float:
+    return float(np.abs(np.asarray(a) - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("name", ["caffenet", "bvlc_alexnet", "torchvision_alexnet"])
+def test_alexnet_parity_with_torch(name):
+    """Full architecture, seeded random weights (regenerated here), torch outputs stored by make_golden.py."""
+    bb, g = get(name), np.load(GOLDEN / f"{name}_random.npz")
+    sd = mg.random_state_dict(name)
+    if name == "caffenet":  # through the Caffe converter with legacy 4-D blob shapes for the fc layers
+        blobs = {k.split(".")[0]: [] for k in sd}
+        for k, v in sd.items():
+            blobs[k.split(".")[0]].append(v.reshape((1, 1) + v.shape) if v.ndim == 2 else v)
+        blobs["data"] = []
+        params = bb.convert_caffe(blobs)
+    else:
+        params = bb.convert_torch(sd)
+    del sd
+    x = bb.preprocess(mg.random_images(2, bb.default_input_size[0]))
+    post = bb.apply(params, x, taps=("logits", "fc6", "fc7", "pool5"))
+    pre = bb.apply(params, x, taps=("conv3",), relu=False)
+    for k in ("logits", "fc6", "fc7", "pool5"):
+        assert _rel(post[k], g[k]) < 2e-5, k
+    assert _rel(pre["conv3"][..., :32], g["conv3_pre"]) < 2e-5
+    assert float(np.asarray(pre["conv3"]).min()) < 0  # really pre-ReLU
+    size = int(g["extra_size"])
+    taps = ("pool5", "logits") if name == "torchvision_alexnet" else ("pool5",)
+    extra = bb.apply(params, bb.preprocess(mg.random_images(1, size)), taps=taps)
+    assert extra["pool5"].shape == g["extra_pool5"].shape == (1, 7, 7, 256)  # ceil mode / 7 -> 6 adaptive bins
+    assert _rel(extra["pool5"], g["extra_pool5"]) < 2e-5
+    if name == "torchvision_alexnet":
+        assert _rel(extra["logits"], g["extra_logits"]) < 2e-5
+    else:
+        with pytest.raises(InputError, match="6 x 6 pool5"):
+            bb.apply(params, bb.preprocess(mg.random_images(1, size)), taps=("fc6",))
+
+
+@pytest.fixture(scope="module")
+def mobilenet_real():
+    try:
+        from convcorr_jax.weights import read_torch_state_dict
+    except ImportError:
+        pytest.skip("convcorr_jax.weights.read_torch_state_dict not available")
+    try:
+        path = mg.mobilenet_weights_path()
+    except RuntimeError as e:
+        pytest.skip(str(e))
+    bb = get("mobilenet_v2")
+    return bb, bb.convert_torch(read_torch_state_dict(path))
+
+
+def test_mobilenet_v2_real_weights_parity_on_real_images(mobilenet_real):
+    if importlib.util.find_spec("skimage") is None:
+        pytest.skip("scikit-image (bundled real images) not installed")
+    bb, params = mobilenet_real
+    g = np.load(GOLDEN / "mobilenet_v2_real.npz")
+    names, x = mg.mobilenet_inputs()
+    assert list(g["names"]) == names
+    np.testing.assert_allclose(x.mean((1, 2, 3)), g["input_mean"], atol=1e-6)  # same preprocessing as the golden
+    logits = np.asarray(bb.apply(params, x, taps=("logits",))["logits"])
+    assert np.abs(logits - g["logits"]).max() < 1e-3
+    np.testing.assert_array_equal(np.argsort(-logits, 1)[:, :5], np.argsort(-g["logits"], 1)[:, :5])
+    # a real check that the weights are real: the cat is a cat (281-285 are domestic cats), the coffee espresso.
+    top1 = dict(zip(names, logits.argmax(1)))
+    assert 281 <= top1["chelsea"] <= 285 and top1["coffee"] == 967
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_convert_errors_name_key_and_shape():
+    bb = get("torchvision_alexnet")
+    sd = {k: np.zeros(s, np.float32) for k, s in _torch_shapes("torchvision_alexnet").items()}
+    bad = dict(sd)
+    del bad["features.3.weight"]
+    with pytest.raises(InputError, match=r"features\.3\.weight.*\(192, 64, 5, 5\).*missing"):
+        bb.convert_torch(bad)
+    bad = dict(sd, **{"classifier.1.weight": np.zeros((4096, 9215), np.float32)})
+    with pytest.raises(InputError, match=r"classifier\.1\.weight.*\(4096, 9216\)"):
+        bb.convert_torch(bad)
+    with pytest.raises(InputError, match="unexpected"):
+        bb.convert_torch(dict(sd, **{"extra.weight": np.zeros(3)}))
+    with pytest.raises(InputError, match=r"features\.0\.0\.weight"):  # an AlexNet file given to MobileNetV2
+        get("mobilenet_v2").convert_torch(sd)
+    with pytest.raises(InputError, match="conv1"):
+        get("caffenet").convert_caffe({"fc8": [np.zeros((1000, 4096)), np.zeros(1000)]})
+    with pytest.raises(InputError, match=r"conv2\.weight.*\(256, 48, 5, 5\)"):
+        blobs = {k: [np.zeros(s, np.float32), np.zeros(s[:1], np.float32)] for k, s in mg._CAFFE}
+        blobs["conv2"][0] = np.zeros((256, 96, 5, 5), np.float32)  # ungrouped conv2
+        get("caffenet").convert_caffe(blobs)
+
+
+def _torch_shapes(name):
+    out = {}
+    for key, shape in mg.LAYOUT[name]:
+        out[f"{key}.weight"], out[f"{key}.bias"] = shape, shape[:1]
+    return out
+
+
+def test_input_checks():
+    bb = get("mobilenet_v2")
+    with pytest.raises(InputError, match="rank-4"):
+        bb.preprocess(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="uint8"):
+        bb.preprocess(np.zeros((1, 8, 8, 3), np.float32))
+    with pytest.raises(InputError, match="channels"):
+        preprocess.caffe(np.zeros((1, 8, 8, 4), np.uint8))
+    params = _narrow_params("mobilenet_v2")
+    with pytest.raises(InputError, match="taps"):
+        bb.apply(params, np.zeros((1, 32, 32, 3), np.float32), taps=("conv9",))
+    with pytest.raises(InputError, match="NHWC"):
+        bb.apply(params, np.zeros((1, 3, 32, 32), np.float32), taps=("block1",))
+    with pytest.raises(InputError, match="name"):
+        get("resnet50")
+
+
+def test_preprocess_conventions_and_transform():
+    img = np.zeros((1, 2, 2, 3), np.uint8)
+    img[..., 0] = 255  # pure red
+    c = preprocess.caffe(img)[0, 0, 0]
+    np.testing.assert_allclose(c, [-104.00698793, -116.66876762, 255 - 122.67891434], rtol=1e-6)  # BGR
+    t = preprocess.torchvision(img)[0, 0, 0]
+    np.testing.assert_allclose(t, [(1 - 0.485) / 0.229, -0.456 / 0.224, -0.406 / 0.225], rtol=1e-6)
+    big = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    crop, tf = preprocess.resize_and_crop(big, 256, 224)
+    assert crop.shape == (224, 224, 3) and (tf.sx, tf.sy) == (341 / 400, 256 / 300) and (tf.left, tf.top) == (58, 16)
+    p = np.array([[0.0, 0.0], [111.5, 50.25]])
+    np.testing.assert_allclose(tf.to_input(tf.to_original(p)), p)
+    crop, tf = preprocess.resize_and_crop(big, 256, 227, keep_aspect=False)
+    assert crop.shape == (227, 227, 3) and (tf.left, tf.top) == (14, 14)
+    # crop pixel 113 is resized pixel 127 = original (127 + 0.5) * 400 / 256 - 0.5 (x), * 300 / 256 (y)
+    np.testing.assert_allclose(tf.to_original(np.array([113.0, 113.0])), [198.71875, 148.9140625])

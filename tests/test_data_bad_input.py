@@ -1,0 +1,285 @@
+"""Bad input: one `InputError` naming file, field and expectation; `skip_bad` skips and reports which."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io as sio
+from PIL import Image
+
+from convcorr_jax.data import KeypointSample
+from convcorr_jax.data.faces300w import load_300w, read_helen_txt, read_pts, write_pts
+from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic, read_plus_indices, write_flic_mat
+from convcorr_jax.data.lsp import load_lsp
+from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release, write_mpii_h5
+from convcorr_jax.data.types import load_image
+from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, load_voc_keypoints, read_keypoint_xml, write_keypoint_xml
+from convcorr_jax.data.voc_segmentation import load_image_folder, load_voc_segmentation, write_label_png
+from convcorr_jax.errors import InputError
+
+GOOD_XML = """<?xml version="1.0" encoding="utf-8"?>
+<annotation>
+\t<image>2007_000032</image>
+\t<voc_id>1</voc_id>
+\t<category>aeroplane</category>
+\t<visible_bounds height="10.00" width="20.00" xmin="5.00" ymin="6.00"/>
+\t<keypoints>
+\t\t<keypoint name="Top_Rudder" visible="1" x="{x}" y="8.00" z="0.00"/>
+\t</keypoints>
+</annotation>
+"""
+
+
+def _raises(fn, *args, field=None, path=None, **kw) -> InputError:
+    with pytest.raises(InputError) as e:
+        fn(*args, **kw)
+    if field is not None:
+        assert field in e.value.field, (e.value.field, str(e.value))
+    if path is not None:
+        assert str(path) in str(e.value)
+    return e.value
+
+
+# ---------------------------------------------------------------------------------------------- XML
+@pytest.mark.parametrize("text, field", [
+    (GOOD_XML.format(x="7.0")[:-30], "xml"),                                   # truncated file
+    (GOOD_XML.format(x="abc"), "keypoint Top_Rudder x"),                       # not a number
+    (GOOD_XML.format(x="nan"), "keypoint Top_Rudder x/y"),                     # NaN coordinate
+    (GOOD_XML.format(x="7.0").replace("Top_Rudder", "Wing_Flap"), "keypoint name"),
+    (GOOD_XML.format(x="7.0").replace("<image>2007_000032</image>", ""), "image"),
+    (GOOD_XML.format(x="7.0").replace('visible="1"', 'visible="yes"'), "visible"),
+    (GOOD_XML.format(x="7.0").replace("aeroplane", "spaceship"), "category"),
+])
+def test_bad_keypoint_xml(tmp_path, text, field):
+    f = tmp_path / "aeroplane" / "2007_000032_1.xml"
+    f.parent.mkdir()
+    f.write_text(text)
+    err = _raises(read_keypoint_xml, f, field=field, path=f)
+    assert err.expected
+
+
+def test_voc_keypoints_skip_bad_reports(tmp_path, capsys):
+    d = tmp_path / "aeroplane"
+    d.mkdir()
+    (d / "a_1.xml").write_text(GOOD_XML.format(x="7.0"))
+    (d / "b_1.xml").write_text("<annotation><image>")
+    _raises(load_voc_keypoints, tmp_path, field="xml", path=d / "b_1.xml")
+    got = load_voc_keypoints(tmp_path, skip_bad=True)
+    assert len(got) == 1 and len(got.skipped) == 1 and str(d / "b_1.xml") in str(got.skipped[0])
+    assert "skipped 1 bad record" in capsys.readouterr().err
+    assert "1 samples read, 1 skipped" in got.summary()
+
+
+def test_voc_keypoints_missing_image_is_error(tmp_path):
+    rng = np.random.default_rng(0)
+    names = KEYPOINT_NAMES["bus"]
+    s = KeypointSample(points=rng.uniform(0, 9, (8, 2)).astype(np.float32), visible=np.ones(8, bool), names=names,
+                       bbox=np.array([0, 0, 9, 9], np.float32), category="bus", id="x")
+    write_keypoint_xml(tmp_path / "ann" / "bus" / "2010_000001_1.xml", s, image_id="2010_000001")
+    (tmp_path / "voc" / "JPEGImages").mkdir(parents=True)
+    _raises(load_voc_keypoints, tmp_path / "ann", voc_root=tmp_path / "voc", with_images=True, field="image",
+            path="2010_000001.jpg")
+    assert len(load_voc_keypoints(tmp_path / "ann", voc_root=tmp_path / "voc", with_images=True, skip_bad=True)) == 0
+
+
+# ---------------------------------------------------------------------------------------------- .pts
+def _pts_text(n_header, n_rows, first="1.0 2.0"):
+    rows = [first] + ["3.0 4.0"] * (n_rows - 1)
+    return f"version: 1\nn_points:  {n_header}\n{{\n" + "\n".join(rows) + "\n}\n"
+
+
+@pytest.mark.parametrize("text, field", [
+    (_pts_text(68, 67), "points"),                         # wrong count
+    (_pts_text(68, 68).replace("n_points:  68\n", ""), "n_points"),
+    (_pts_text(68, 68).replace("n_points:  68", "n_points: many"), "n_points"),
+    (_pts_text(68, 68).replace("{\n", ""), "braces"),
+    (_pts_text(68, 68, first="1.0 2.0 3.0"), "points"),
+    (_pts_text(68, 68, first="nan 2.0"), "points"),
+    (_pts_text(68, 68).replace("version: 1", "garbage"), "header"),
+])
+def test_bad_pts(tmp_path, text, field):
+    f = tmp_path / "a.pts"
+    f.write_text(text)
+    _raises(read_pts, f, field=field, path=f)
+
+
+def test_pts_expected_count_and_skip(tmp_path):
+    f = tmp_path / "ibug" / "a.pts"
+    write_pts(f, np.zeros((49, 2)))
+    _raises(read_pts, f, n_points=68, field="n_points")
+    write_pts(tmp_path / "ibug" / "b.pts", np.ones((68, 2)))
+    (tmp_path / "ibug" / "c.pts").write_bytes(b"\xff\xfe\x00binary")
+    got = load_300w(tmp_path, skip_bad=True)
+    assert [s.id for s in got] == ["ibug/b"] and len(got.skipped) == 2
+    _raises(load_300w, tmp_path, field="n_points")
+    # CRLF + one space after 'n_points:' (as in the real 300-VW files) is fine
+    (tmp_path / "crlf.pts").write_bytes(_pts_text(68, 68).replace("  ", " ").replace("\n", "\r\n").encode())
+    assert read_pts(tmp_path / "crlf.pts").shape == (68, 2)
+
+
+def test_bad_helen_file(tmp_path):
+    f = tmp_path / "1.txt"
+    f.write_text("stem\n" + "1.0 , 2.0\n" * 193)
+    _raises(read_helen_txt, f, field="lines")
+
+
+def test_300w_missing_image_when_required(tmp_path):
+    write_pts(tmp_path / "afw" / "x.pts", np.ones((68, 2)))
+    _raises(load_300w, tmp_path, require_images=True, field="image")
+
+
+# ---------------------------------------------------------------------------------------------- FLIC .mat
+def _flic(tmp_path, n=2):
+    rng = np.random.default_rng(0)
+    s = [KeypointSample(points=rng.uniform(0, 50, (11, 2)).astype(np.float32), visible=np.ones(11, bool),
+                        names=FLIC_LABELLED_NAMES, bbox=np.zeros(4, np.float32), category="person", id=f"m{i}",
+                        image_path=f"m-{i:08d}.jpg", extras={"imgdims": (20, 30, 3)}) for i in range(n)]
+    write_flic_mat(tmp_path / "examples.mat", s, istrain=[True] * n)
+    return sio.loadmat(tmp_path / "examples.mat")["examples"]
+
+
+def test_flic_missing_field(tmp_path):
+    ex = _flic(tmp_path)
+    names = [n for n in ex.dtype.names if n != "coords"]
+    ex2 = np.empty(ex.shape, dtype=[(n, object) for n in names])
+    for n in names:
+        for i in range(ex.shape[1]):
+            ex2[0, i][n] = ex[0, i][n]
+    sio.savemat(tmp_path / "examples.mat", {"examples": ex2})
+    err = _raises(load_flic, tmp_path, field="examples fields")
+    assert "coords" in str(err)
+
+
+def test_flic_wrong_shape_nan_and_skip(tmp_path):
+    ex = _flic(tmp_path, 3)
+    ex[0, 0]["coords"] = np.zeros((2, 28))
+    c = ex[0, 1]["coords"].copy()
+    c[0, 2] = np.nan  # lwri is one of the 11 labelled joints
+    ex[0, 1]["coords"] = c
+    sio.savemat(tmp_path / "examples.mat", {"examples": ex})
+    _raises(load_flic, tmp_path, field="coords", path="examples(1)")
+    got = load_flic(tmp_path, skip_bad=True)
+    assert len(got) == 1 and len(got.skipped) == 2
+    assert "NaN at ['lwri']" in str(got.skipped[1])
+    assert len(load_flic(tmp_path, joints="all", indices=[1])) == 1  # NaN allowed where slots may be unlabelled
+
+
+def test_flic_not_a_mat_and_wrong_variable(tmp_path):
+    (tmp_path / "examples.mat").write_bytes(b"this is not a mat file at all" * 10)
+    _raises(load_flic, tmp_path, field="mat")
+    sio.savemat(tmp_path / "examples.mat", {"other": np.zeros(3)})
+    _raises(load_flic, tmp_path, field="examples")
+    sio.savemat(tmp_path / "idx.mat", {"tr_plus_indices": np.array([[0, 1, 2]])})
+    _raises(read_plus_indices, tmp_path / "idx.mat", field="tr_plus_indices")
+
+
+def test_flic_image_of_unexpected_size(tmp_path):
+    _flic(tmp_path, 1)
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((21, 30, 3), np.uint8)).save(tmp_path / "images" / "m-00000000.jpg")
+    _raises(load_flic, tmp_path, with_images=True, field="image size")
+
+
+# ---------------------------------------------------------------------------------------------- MPII / LSP
+def test_mpii_h5_missing_key_and_shape(tmp_path):
+    p = tmp_path / "valid.h5"
+    with h5py.File(p, "w") as f:
+        f["part"] = np.zeros((2, 16, 2))
+    _raises(load_mpii_h5, p, field="visible")
+    with h5py.File(p, "w") as f:
+        f["part"] = np.zeros((2, 14, 2))
+    err = _raises(load_mpii_h5, p, field="part")
+    assert "(2, 14, 2)" in str(err)
+    (tmp_path / "x.h5").write_text("nope")
+    _raises(load_mpii_h5, tmp_path / "x.h5", field="file")
+
+
+def test_mpii_h5_nan_and_skip(tmp_path):
+    rng = np.random.default_rng(0)
+    s = [KeypointSample(points=rng.uniform(1, 50, (16, 2)).astype(np.float32), visible=np.ones(16, bool),
+                        names=MPII_JOINTS, bbox=np.zeros(4, np.float32), category="person", id=f"p{i}",
+                        extras={"head_box": [0, 0, 10, 10]}) for i in range(3)]
+    write_mpii_h5(tmp_path / "v.h5", s)
+    with h5py.File(tmp_path / "v.h5", "r+") as f:
+        part = f["part"][()]
+        part[1, 4, 0] = np.nan
+        f["part"][...] = part
+    _raises(load_mpii_h5, tmp_path / "v.h5", field="part", path="v.h5[1]")
+    got = load_mpii_h5(tmp_path / "v.h5", skip_bad=True)
+    assert [g.id for g in got] == ["p0_0", "p2_0"] and len(got.skipped) == 1
+    with pytest.raises(InputError, match="head_box"):
+        write_mpii_h5(tmp_path / "w.h5", [dataclasses.replace(s[0], extras={})])
+
+
+def test_mpii_release_missing_variable_or_field(tmp_path):
+    sio.savemat(tmp_path / "r.mat", {"NOTRELEASE": np.zeros(2)})
+    _raises(load_mpii_release, tmp_path / "r.mat", field="RELEASE")
+    rel = np.empty((1, 1), dtype=[("annolist", object), ("version", object)])
+    rel[0, 0]["annolist"] = np.zeros((0, 0))
+    rel[0, 0]["version"] = "12"
+    sio.savemat(tmp_path / "r.mat", {"RELEASE": rel})
+    _raises(load_mpii_release, tmp_path / "r.mat", field="RELEASE.annolist")
+
+
+def test_lsp_unexpected_shape(tmp_path):
+    sio.savemat(tmp_path / "joints.mat", {"joints": np.zeros((2, 14, 5))})
+    err = _raises(load_lsp, tmp_path, field="joints")
+    assert "3 x 14 x N" in err.expected
+    sio.savemat(tmp_path / "joints.mat", {"joints": np.full((3, 14, 5), 2.0)})
+    _raises(load_lsp, tmp_path, field="joints flag")
+    j = np.zeros((14, 3, 4))
+    j[3, 0, 2] = np.nan  # LSPET layout, image 3: NaN x
+    sio.savemat(tmp_path / "joints.mat", {"joints": j})
+    _raises(load_lsp, tmp_path, field="joints", path="joints.mat[3]")
+    got = load_lsp(tmp_path, skip_bad=True)
+    assert len(got) == 3 and "joints.mat[3]" in str(got.skipped[0])
+
+
+# ---------------------------------------------------------------------------------------------- images
+def test_images_grayscale_cmyk_truncated_missing(tmp_path):
+    Image.fromarray(np.full((6, 5), 77, np.uint8), "L").save(tmp_path / "g.png")
+    Image.new("CMYK", (5, 6), (0, 0, 0, 0)).save(tmp_path / "c.jpg")
+    g, c = load_image(tmp_path / "g.png"), load_image(tmp_path / "c.jpg")
+    assert g.shape == c.shape == (6, 5, 3) and (g == 77).all() and c.min() > 240  # CMYK white -> RGB white
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / "t.jpg")
+    data = (tmp_path / "t.jpg").read_bytes()
+    (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
+    _raises(load_image, tmp_path / "t.jpg", field="image", path="t.jpg")
+    _raises(load_image, tmp_path / "none.jpg", field="image")
+    _raises(load_image, tmp_path / "g.png", expected_size=(6, 5), field="image size")
+    got = load_image_folder(tmp_path, skip_bad=True)
+    assert [p for p, _ in got] == ["c.jpg", "g.png"] and len(got.skipped) == 1
+    _raises(load_image_folder, tmp_path, field="image")
+
+
+def test_bad_label_pngs(tmp_path):
+    seg = tmp_path / "SegmentationClass"
+    seg.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(seg / "rgb.png")
+    write_label_png(seg / "range.png", np.full((4, 4), 30, np.uint8))
+    write_label_png(seg / "size.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "JPEGImages").mkdir()
+    Image.fromarray(np.zeros((5, 4, 3), np.uint8)).save(tmp_path / "JPEGImages" / "size.jpg")
+    got = load_voc_segmentation(tmp_path, skip_bad=True, with_images=True)
+    assert len(got) == 0 and len(got.skipped) == 3
+    fields = sorted(e.field for e in got.skipped)
+    assert fields == ["image size", "label mode", "label values"]
+    with pytest.raises(InputError, match="uint8"):
+        write_label_png(seg / "f.png", np.zeros((4, 4), np.float32))
+
+
+def test_voc_id_pointing_at_another_class(tmp_path):
+    from convcorr_jax.data.voc_keypoints import write_voc_annotation
+
+    d = tmp_path / "ann" / "aeroplane"
+    d.mkdir(parents=True)
+    (d / "2007_000032_1.xml").write_text(GOOD_XML.format(x="7.0"))
+    write_voc_annotation(tmp_path / "voc" / "Annotations" / "2007_000032.xml", "2007_000032", (50, 50),
+                         [{"name": "person", "bbox": (0, 0, 9, 9)}])
+    _raises(load_voc_keypoints, tmp_path / "ann", voc_root=tmp_path / "voc", field="voc_id")
+    write_voc_annotation(tmp_path / "voc" / "Annotations" / "2007_000032.xml", "2007_000032", (50, 50), [])
+    err = _raises(load_voc_keypoints, tmp_path / "ann", voc_root=tmp_path / "voc", field="voc_id")
+    assert "1..0" in err.expected

@@ -1,0 +1,287 @@
+"""Loaders on the real annotation files (shared/data/real): counts, conventions and hand-checked values.
+
+Each 1-based -> 0-based conversion is pinned by a value read by eye from the raw file.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import h5py
+import numpy as np
+import pytest
+
+from convcorr_jax.data.faces300w import (IBUG_68_NAMES, interocular_distance, load_300w, load_coco_landmarks_json,
+                                         read_pts)
+from convcorr_jax.data.flic import FLIC_JOINTS, FLIC_LABELLED, load_flic, read_plus_indices
+from convcorr_jax.data.lsp import load_lsp, read_lsp_joints
+from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, read_joints_csv
+from convcorr_jax.data.types import load_image
+from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, load_voc_keypoints
+
+
+def _need(real_data, sub):
+    p = real_data / sub
+    if not p.exists():
+        pytest.skip(f"{sub} not present in the real-data folder")
+    return p
+
+
+# ------------------------------------------------------------------------------------------ PASCAL keypoints
+def test_pascal_keypoint_xml_samples(real_data):
+    root = _need(real_data, "pascal_voc2011_keypoints_sample")
+    samples = load_voc_keypoints(root)
+    assert [s.id for s in samples] == ["aeroplane/2007_000032_1", "cat/2007_000528_1", "person/2008_000008_0"]
+    aero, cat, person = samples
+    # raw: <keypoint name="Top_Rudder" visible="1" x="245.14" y="81.07"/> -> 0-based (244.14, 80.07)
+    i = aero.names.index("Top_Rudder")
+    np.testing.assert_allclose(aero.points[i], [244.14, 80.07], atol=1e-4)
+    # raw visible_bounds xmin=104 ymin=78 width=271 height=105 = VOC <bndbox> 104 78 375 183 (1-based)
+    np.testing.assert_allclose(aero.bbox, [103, 77, 374, 182])
+    assert aero.extras["voc_id"] == 1 and aero.extras["subcategory"] == "Passenger"
+    assert aero.extras["labelled"].sum() == 14 and aero.names == KEYPOINT_NAMES["aeroplane"]
+    missing = {n for n, ok in zip(aero.names, aero.extras["labelled"]) if not ok}
+    assert missing == {"Left_Engine_Back", "Right_Engine_Back"} and np.isnan(aero.points[~aero.extras["labelled"]]).all()
+    assert cat.extras["labelled"].sum() == 10 and cat.visible.sum() == 10
+    # person file: no voc_id, zorder present, R_Knee visible="0" x="224.74" y="148.31"
+    assert person.extras["voc_id"] is None
+    k = person.names.index("R_Knee")
+    assert not person.visible[k] and person.extras["labelled"][k]
+    np.testing.assert_allclose(person.points[k], [223.74, 147.31], atol=1e-4)
+    assert person.extras["zorder"][person.names.index("L_Ankle")] == 2
+    assert person.extras["z"][person.names.index("L_Ankle")] == pytest.approx(66.70)
+    assert person.extras["labelled"].sum() == 14 and person.visible.sum() == 13
+    # an occluded ankle can lie outside the visible box (DATA_FORMATS 1.3): L_Ankle y = 185.68 > box bottom 166
+    assert person.points[person.names.index("L_Ankle"), 1] > person.bbox[3]
+
+
+def test_pascal_xml_written_back_line_for_line(real_data, tmp_path):
+    from convcorr_jax.data.voc_keypoints import read_keypoint_xml, write_keypoint_xml
+
+    root = _need(real_data, "pascal_voc2011_keypoints_sample")
+    for f in sorted(root.glob("*/*.xml")):
+        write_keypoint_xml(tmp_path / f.name, read_keypoint_xml(f))
+        assert sorted(f.read_text().splitlines()) == sorted((tmp_path / f.name).read_text().splitlines()), f.name
+
+
+def test_keypoint_names_table():
+    assert len(KEYPOINT_NAMES) == 20
+    for c, names in KEYPOINT_NAMES.items():
+        assert list(names) == sorted(names), c  # ASCII order, as MATLAB `unique` builds it
+        assert 6 <= len(names) <= 23
+    assert len(KEYPOINT_NAMES["person"]) == 23 and len(KEYPOINT_NAMES["aeroplane"]) == 16
+
+
+# ------------------------------------------------------------------------------------------ 300-W / 300-VW
+def test_300vw_pts_files(real_data):
+    root = _need(real_data, "300w/mmpose_300vw")
+    faces = load_300w(root, require_images=True)
+    assert [f.id for f in faces] == ["001/annot/000006", "001/annot/000009", "401/annot/000731", "401/annot/000732"]
+    # raw first line "743.224 197.764" (CRLF file, 'n_points: 68' with one space)
+    np.testing.assert_allclose(faces[0].points[0], [742.224, 196.764], atol=1e-4)
+    assert all(f.points.shape == (68, 2) and f.names == IBUG_68_NAMES for f in faces)
+    img = load_image(faces[0].image_path)
+    assert img.shape == (720, 1280, 3)
+    # landmarks inside the image and the face reasonably sized (outer-eye-corner distance)
+    for f in faces:
+        assert (f.points >= 0).all() and (f.points[:, 0] < 1280).all() and (f.points[:, 1] < 720).all()
+        assert 20 < f.extras["interocular"] < 300
+        assert f.extras["interocular"] == pytest.approx(float(np.linalg.norm(f.points[36] - f.points[45])))
+    # right eye (36-41, subject's right) lies on the image left of the left eye (42-47) in a frontal face
+    assert faces[0].points[36:42, 0].mean() < faces[0].points[42:48, 0].mean()
+
+
+def test_300vw_json_matches_pts(real_data):
+    root = _need(real_data, "300w/mmpose_300vw")
+    js = load_coco_landmarks_json(root / "anno_300vw.json", coordinate_base=1)
+    assert len(js) == 3
+    for s in js:
+        pts = read_pts(root / (s.id.replace("imgs", "annot") + ".pts")).astype(np.float64)
+        np.testing.assert_allclose(s.points, pts, atol=1e-4)  # mmpose copied the .pts values verbatim
+
+
+def test_300w_coco_json(real_data):
+    root = _need(real_data, "300w/mmpose_tests")
+    faces = load_coco_landmarks_json(root / "test_300w.json")
+    assert [f.id for f in faces] == ["indoor_029", "indoor_020"]
+    assert all(f.points.shape == (68, 2) and f.visible.all() for f in faces)
+    np.testing.assert_allclose(faces[0].points[0], [268.0, 398.882], atol=1e-4)
+    for f in faces:
+        img = load_image(f.image_path, expected_size=f.extras["image_size"])  # palette PNG -> RGB
+        assert img.dtype == np.uint8 and img.shape[2] == 3
+        assert interocular_distance(f.points) > 50
+
+
+# ------------------------------------------------------------------------------------------ FLIC
+def test_flic_examples(real_data):
+    root = _need(real_data, "flic")
+    allx = load_flic(root)
+    assert len(allx) == 5003
+    assert sum(s.extras["istrain"] for s in allx) == 3987 and sum(s.extras["istest"] for s in allx) == 1016
+    assert len(load_flic(root, split="train")) == 3987 and len(load_flic(root, split="test")) == 1016
+    assert all(s.points.shape == (11, 2) and s.visible.all() for s in allx)
+    assert {s.extras["imgdims"] for s in allx} == {(480, 720, 3)}
+    assert len({s.image_path for s in allx}) == 4552  # several people share a frame
+    # raw coords(:,1) of example 1: lsho = (327.8776, 213.3125) (1-based) -> (326.8776, 212.3125)
+    np.testing.assert_allclose(allx[0].points[0], [326.87756, 212.3125], atol=1e-4)
+    np.testing.assert_allclose(allx[0].extras["torso_box"], [217.7541, 215.80336, 313.80557, 359.88055], atol=1e-4)
+    assert allx[0].image_path.endswith("images/12-oclock-high-special-edition-00006361.jpg")
+    full = load_flic(root, joints="all")
+    lab = np.stack([s.extras["labelled"] for s in full])
+    assert lab.shape == (5003, 29) and np.where(lab.all(0))[0].tolist() == list(FLIC_LABELLED)
+    assert not lab[:, [i for i in range(29) if i not in FLIC_LABELLED]].any()
+    assert full[0].names == FLIC_JOINTS
+
+
+def test_flic_plus_indices(real_data):
+    root = _need(real_data, "flic")
+    tr = read_plus_indices(root / "tr_plus_indices.mat")
+    ts = read_plus_indices(root / "ts_plus_indices.mat")
+    assert tr.shape == (17380,) and ts.shape == (3548,)
+    # 1-based in the file: the test list reaches 20,928 = len(FLIC-full), so 0-based max is 20,927
+    assert tr.min() == 0 and ts.max() == 20927
+    assert len(np.intersect1d(tr, ts)) == 0
+
+
+# ------------------------------------------------------------------------------------------ MPII
+def test_mpii_valid_h5(real_data):
+    path = _need(real_data, "mpii/hg_annot/valid.h5")
+    people = load_mpii_h5(path)
+    assert len(people) == 2958 and len({p.extras["imgname"] for p in people}) == 2729
+    assert people[0].names == MPII_JOINTS
+    # raw part[0][0] = (804, 711) -> (803, 710)
+    np.testing.assert_allclose(people[0].points[0], [803, 710])
+    labelled = np.stack([p.extras["labelled"] for p in people])
+    vis = np.stack([p.visible for p in people])
+    assert (~labelled).sum() == 3088  # joints stored as (0, 0)
+    assert (vis & ~labelled).sum() == 0 and (labelled & ~vis).sum() == 10243  # occluded but annotated
+    assert all(p.extras["normalize"] > 0 and p.extras["head_size"] == p.extras["normalize"] for p in people)
+
+
+def test_mpii_json_vs_h5(real_data):
+    """mmpose's json (MPII objpos/scale and joints, 1-based) against the h5 rows of the same images."""
+    import json
+
+    root = _need(real_data, "mpii")
+    anns = json.loads((root / "mmpose_tests" / "test_mpii.json").read_text())
+    people = load_mpii_h5(root / "hg_annot" / "valid.h5")
+    by_img = collections.defaultdict(list)
+    for p in people:
+        by_img[p.extras["imgname"]].append(p)
+    matched = 0
+    for a in anns:
+        cands = by_img.get(a["image"], [])
+        if not cands:
+            continue
+        j = np.asarray(a["joints"], np.float64) - 1.0
+        best = min(cands, key=lambda p: np.nanmax(np.abs(p.points - j)))
+        lab = best.extras["labelled"]
+        d = np.abs(best.points[lab] - j[lab])
+        assert d.max() < 1.0  # the h5 truncates the fractional neck/head-top coordinates
+        assert (np.asarray(a["joints_vis"])[lab] > 0).all()
+        np.testing.assert_allclose(best.extras["center_raw"], np.asarray(a["center"]) - 1.0, atol=1e-4)
+        assert best.extras["scale_raw"] == pytest.approx(a["scale"], rel=1e-5)
+        matched += 1
+    assert matched == 5
+
+
+def test_mpii_mobilepose_csv(real_data):
+    root = _need(real_data, "mpii/mobilepose_csv")
+    names, joints = read_joints_csv(root / "train_joints.csv", 16)
+    assert len(names) == 17928 and len(set(names)) == 11210 and joints.shape == (17928, 16, 2)
+    names, joints = read_joints_csv(root / "test_joints.csv", 16)
+    assert len(names) == 1991
+    # first row: 093311333.jpg,710.0,409.0,...
+    assert names[0] == "093311333.jpg" and joints[0, 0].tolist() == [710.0, 409.0]
+
+
+# ------------------------------------------------------------------------------------------ LSP / LSPET
+def test_lsp_joints(real_data):
+    root = _need(real_data, "lsp")
+    coords, flag, layout = read_lsp_joints(root / "joints.mat")
+    assert layout == "lsp" and coords.shape == (2000, 14, 2)
+    people = load_lsp(root)
+    assert len(people) == 2000 and people[0].image_path.endswith("images/im0001.jpg")
+    # raw joints(1:2, 1, 1) = (473.953, 552.632) -> 0-based (472.953, 551.632)
+    np.testing.assert_allclose(people[0].points[0], [472.95283, 551.63152], atol=1e-4)
+    vis = np.stack([p.visible for p in people])
+    assert vis.mean() == pytest.approx(0.927, abs=1e-3)  # flag 1 = occluded, so most joints visible
+    assert all(p.extras["labelled"].all() for p in people)
+
+
+def test_lspet_joints_and_csv(real_data):
+    root = _need(real_data, "lspet")
+    coords, flag, layout = read_lsp_joints(root / "joints.mat")
+    assert layout == "lspet" and coords.shape == (10000, 14, 2)
+    people = load_lsp(root)
+    assert len(people) == 10000 and people[0].image_path.endswith("images/im00001.jpg")
+    lab = np.stack([p.extras["labelled"] for p in people])
+    assert lab.mean() == pytest.approx(1 - 0.11990714, abs=1e-6)
+    # flag 0 = not in the image: every such joint has a coordinate <= 0 (image 1's right ankle: (0, -26.1))
+    assert ((coords[..., 0] <= 0) | (coords[..., 1] <= 0))[flag == 0].all()
+    assert np.isnan(people[0].points[0]).all() and not people[0].visible[0]
+    np.testing.assert_allclose(people[0].points[1], [25.03094, 85.41023], atol=1e-4)
+    # MobilePose CSV: rows 1..10000 are LSPET (as stored), then LSP's first 1000 images
+    names, csv = read_joints_csv(root / "mobilepose_train_joints.csv", 14)
+    assert len(names) == 11000 and names[0] == "im00001.jpg" and names[10000] == "im0001.jpg"
+    ok = (flag == 1) & np.all(csv[:10000] != -1, axis=-1) & np.all(np.isfinite(csv[:10000]), axis=-1)
+    np.testing.assert_allclose(csv[:10000][ok], coords[ok], atol=1e-4)
+    lsp_root = real_data / "lsp"
+    if lsp_root.exists():
+        lsp_coords = read_lsp_joints(lsp_root / "joints.mat")[0]
+        np.testing.assert_allclose(csv[10000:], lsp_coords[:1000], atol=1e-4)
+        small_names, small = read_joints_csv(root / "mobilepose_train_lsp_small_joints.csv", 14)
+        test_names, test = read_joints_csv(root / "mobilepose_test_joints.csv", 14)
+        assert len(small_names) == 1000 and len(test_names) == 1000
+        np.testing.assert_allclose(test, lsp_coords[1000:], atol=1e-4)  # LSP test half = images 1001..2000
+
+
+def test_mpii_h5_with_the_real_mmpose_images(real_data):
+    """The 5 real MPII images shipped with mmpose's tests load through `load_mpii_h5(image_root=...)`."""
+    root = _need(real_data, "mpii")
+    imgs = {p.name for p in (root / "mmpose_tests").glob("*.jpg")}
+    people = [p for p in load_mpii_h5(root / "hg_annot" / "valid.h5", image_root=root / "mmpose_tests")
+              if p.extras["imgname"] in imgs]
+    assert len({p.extras["imgname"] for p in people}) == 5
+    for p in people:
+        img = p.with_image().image
+        h, w = img.shape[:2]
+        lab = p.extras["labelled"]
+        assert (p.points[lab] >= 0).all() and (p.points[lab, 0] < w).all() and (p.points[lab, 1] < h).all()
+
+
+def test_flic_written_back_matches_real_struct(real_data, tmp_path):
+    import scipy.io as sio
+
+    from convcorr_jax.data.flic import write_flic_mat
+
+    root = _need(real_data, "flic")
+    samples = load_flic(root, joints="all", indices=range(0, 5003, 500))
+    write_flic_mat(tmp_path / "examples.mat", samples, istrain=[s.extras["istrain"] for s in samples])
+    real = sio.loadmat(root / "examples.mat")["examples"][0]
+    ours = sio.loadmat(tmp_path / "examples.mat")["examples"][0]
+    assert ours.dtype.names == real.dtype.names
+    for s, o in zip(samples, ours):
+        r = real[s.extras["index"]]
+        np.testing.assert_allclose(o["coords"], r["coords"], atol=1e-4)  # NaN in the same slots
+        for f in ("moviename", "filepath"):
+            assert o[f].tolist() == r[f].tolist()
+        for f in ("imgdims", "currframe", "istrain", "istest", "poselet_hit_idx"):
+            np.testing.assert_array_equal(o[f], r[f])
+            assert f == "currframe" or o[f].dtype == r[f].dtype, f  # MATLAB picks int32/uint16 for currframe
+        np.testing.assert_allclose(o["torsobox"], r["torsobox"], atol=1e-4)
+
+
+def test_mpii_h5_written_back_matches_real(real_data, tmp_path):
+    from convcorr_jax.data.mpii import write_mpii_h5
+
+    path = _need(real_data, "mpii/hg_annot/valid.h5")
+    write_mpii_h5(tmp_path / "valid.h5", load_mpii_h5(path), head_box=False)
+    with h5py.File(path) as real, h5py.File(tmp_path / "valid.h5") as ours:
+        assert sorted(ours) == sorted(real)
+        for k in real:
+            assert ours[k].shape == real[k].shape and ours[k].dtype == real[k].dtype, k
+            if k == "imgname":
+                assert ours[k][()].tolist() == real[k][()].tolist()
+            else:
+                np.testing.assert_allclose(ours[k][()], real[k][()], atol=1e-3, err_msg=k)  # center via float32

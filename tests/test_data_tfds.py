@@ -1,0 +1,129 @@
+"""TFDS builders (tensorflow-datasets without TensorFlow): build from tiny manual folders, offline, read back."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("tensorflow_datasets")
+
+from convcorr_jax.data import KeypointSample  # noqa: E402
+from convcorr_jax.data.faces300w import write_pts  # noqa: E402
+from convcorr_jax.data.mpii import MPII_JOINTS, write_mpii_h5  # noqa: E402
+from convcorr_jax.data.voc_keypoints import (KEYPOINT_NAMES, write_image_set, write_keypoint_xml,  # noqa: E402
+                                             write_voc_annotation)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection or resolve a name fails the test."""
+
+    def refuse(*a, **k):
+        raise AssertionError(f"network access attempted: {a[:2]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def _img(path, w, h, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((h, w, 3), value, np.uint8)).save(path)
+
+
+def _kp(names, rng, category, w=40, h=30):
+    pts = np.stack([rng.uniform(0, w - 1, len(names)), rng.uniform(0, h - 1, len(names))], 1).round(2)
+    return KeypointSample(points=pts.astype(np.float32), visible=np.ones(len(names), bool), names=tuple(names),
+                          bbox=np.array([1, 2, w - 2, h - 3], np.float32), category=category, id="x")
+
+
+def test_voc_keypoints_builder(tmp_path, no_network):
+    from convcorr_jax.data.tfds_builders import build, iter_samples, load_prepared
+
+    rng = np.random.default_rng(0)
+    man = tmp_path / "manual"
+    ids = ["2008_000001", "2008_000002", "2008_000003"]
+    for i, img_id in enumerate(ids):
+        s = _kp(KEYPOINT_NAMES["cat"], rng, "cat")
+        write_keypoint_xml(man / "annotations" / "cat" / f"{img_id}_1.xml", s, image_id=img_id, voc_id=1)
+        write_voc_annotation(man / "VOC2011" / "Annotations" / f"{img_id}.xml", img_id, (40, 30),
+                             [{"name": "cat", "bbox": (0, 1, 38, 28)}])
+        _img(man / "VOC2011" / "JPEGImages" / f"{img_id}.jpg", 40, 30, 40 * i)
+    write_image_set(man / "VOC2011" / "ImageSets" / "Main" / "train.txt", ids[:2])
+    write_image_set(man / "VOC2011" / "ImageSets" / "Main" / "val.txt", ids[2:])
+    ds = build("voc_keypoints", man, tmp_path / "tfds")
+    assert sorted(ds) == ["train", "validation"] and len(ds["train"]) == 2 and len(ds["validation"]) == 1
+    got = list(iter_samples(ds["validation"]))[0]
+    assert got.id == "cat/2008_000003_1" and got.names == KEYPOINT_NAMES["cat"]
+    assert got.image.shape == (30, 40, 3) and abs(int(got.image.mean()) - 80) <= 2
+    np.testing.assert_allclose(got.bbox, [0, 1, 38, 28])
+    # read back from the prepared folder alone (a second process would do this)
+    again = load_prepared(tmp_path / "tfds" / "convcorr_voc_keypoints" / "1.0.0")
+    assert len(again["train"]) == 2
+
+
+def test_mpii_builder(tmp_path, no_network):
+    from convcorr_jax.data.tfds_builders import build, to_sample
+
+    rng = np.random.default_rng(1)
+    man = tmp_path / "manual"
+    people = []
+    for i in range(3):
+        s = dataclasses.replace(_kp(MPII_JOINTS, rng, "person"), image_path=f"{i:09d}.jpg",
+                                extras={"head_box": np.array([5, 5, 15, 17.0])})
+        people.append(s)
+        _img(man / "images" / f"{i:09d}.jpg", 40, 30, 10 * i)
+    write_mpii_h5(man / "annot" / "train.h5", people[:2])
+    write_mpii_h5(man / "annot" / "valid.h5", people[2:])
+    ds = build("mpii", man, tmp_path / "tfds")
+    assert len(ds["train"]) == 2 and len(ds["validation"]) == 1
+    rec = to_sample(ds["validation"][0])
+    np.testing.assert_allclose(rec.points, people[2].points, atol=1e-5)
+    assert float(rec.extras["normalize"]) == pytest.approx(0.6 * np.hypot(10, 12), rel=1e-6)
+    np.testing.assert_allclose(rec.extras["head_box"], [5, 5, 15, 17])
+    import tensorflow_datasets as tfds
+
+    by_name = tfds.data_source("convcorr_mpii", split="train", data_dir=str(tmp_path / "tfds"), download=False)
+    assert len(by_name) == 2  # the registered name works through tfds' own numpy API
+
+
+def test_faces300w_builder(tmp_path, no_network):
+    from convcorr_jax.data.tfds_builders import build, to_sample
+
+    rng = np.random.default_rng(2)
+    man = tmp_path / "manual"
+    for sub, n in (("helen/trainset", 2), ("lfpw/testset", 1), ("ibug", 1)):
+        for i in range(n):
+            write_pts(man / sub / f"f{i}.pts", rng.uniform(0, 30, size=(68, 2)))
+            _img(man / sub / f"f{i}.jpg", 32, 32, 5 * i)
+    ds = build("faces300w", man, tmp_path / "tfds")
+    assert {k: len(v) for k, v in ds.items()} == {"train": 2, "common": 1, "challenging": 1}
+    s = to_sample(ds["challenging"][0])
+    assert s.points.shape == (68, 2) and s.image.shape == (32, 32, 3)
+    assert float(s.extras["interocular"]) == pytest.approx(float(np.linalg.norm(s.points[36] - s.points[45])), rel=1e-5)
+
+
+def test_gcs_lookups_disabled_on_import():
+    import convcorr_jax.data.tfds_builders  # noqa: F401
+    from tensorflow_datasets.core.utils import gcs_utils
+
+    assert gcs_utils._is_gcs_disabled
+
+
+def test_builders_on_synthetic_sets(tmp_path, no_network):
+    """The synthetic sets are written in the real formats, so the same builders prepare them."""
+    synth = pytest.importorskip("convcorr_jax.data.synthetic")
+    from convcorr_jax.data.tfds_builders import build, to_sample
+
+    for kind, builder in (("objects", "voc_keypoints"), ("people", "mpii"), ("people", "flic"), ("faces", "faces300w")):
+        if not (tmp_path / kind).exists():
+            info = synth.write_dataset(kind, tmp_path / kind, 6, seed=0, image_size=64)
+        ds = build(builder, tmp_path / kind, tmp_path / "tfds" / builder)
+        assert sum(len(v) for v in ds.values()) == 6, kind
+        assert len(ds["train"]) == info["train"]
+        s = to_sample(ds["train"][0])
+        assert s.image.shape == (64, 64, 3) and np.isfinite(s.points).any(), kind

@@ -1,0 +1,113 @@
+"""Exact kNN: equal to a float64 NumPy brute force (indices and scores), blocked, streamed, sharded."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from convcorr_jax import knn
+from convcorr_jax.errors import InputError
+
+
+def _assert_same(s, i, s_ref, i_ref, atol=2e-5):
+    s, i = np.asarray(s), np.asarray(i)
+    np.testing.assert_allclose(s, s_ref, atol=atol, rtol=1e-5)
+    # indices must agree except where the reference itself has a near-tie at that rank
+    gaps = np.abs(np.diff(s_ref, axis=1))
+    near_tie = np.zeros_like(i, bool)
+    near_tie[:, 1:] |= gaps < atol
+    near_tie[:, :-1] |= gaps < atol
+    assert np.all((i == i_ref) | near_tie)
+    assert (i == i_ref).mean() > 0.99
+
+
+@pytest.mark.parametrize("block,qblock", [(7, 5), (64, 64), (1000, 1000)])
+def test_cosine_matches_brute_force(block, qblock):
+    rng = np.random.default_rng(0)
+    db = rng.normal(size=(301, 17)).astype(np.float32)
+    q = rng.normal(size=(23, 17)).astype(np.float32)
+    s, i = knn.topk_cosine(q, db, 5, block=block, qblock=qblock)
+    s_ref, i_ref = knn.brute_force_topk(q, db, 5)
+    assert s.shape == (23, 5) and i.shape == (23, 5)
+    _assert_same(s, i, s_ref, i_ref)
+
+
+def test_l2_matches_brute_force():
+    rng = np.random.default_rng(1)
+    db = rng.normal(size=(257, 9)).astype(np.float32)
+    q = rng.normal(size=(31, 9)).astype(np.float32)
+    d, i = knn.topk_l2(q, db, 4, block=50, qblock=8)
+    d_ref, i_ref = knn.brute_force_topk(q, db, 4, metric="l2")
+    np.testing.assert_allclose(np.asarray(d), d_ref, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(i), i_ref)
+    assert np.all(np.diff(np.asarray(d), axis=1) >= 0)
+
+
+def test_ties_smaller_index_first_across_blocks():
+    # duplicate rows spread across different blocks: exact ties must come out in index order
+    base = np.eye(4, dtype=np.float32)
+    db = np.concatenate([base, base * 2, base * 3, np.full((5, 4), 0.1, np.float32)])  # rows 0,4,8 identical dir
+    q = np.array([[1, 0, 0, 0], [0, 0, 1, 0]], np.float32)
+    s, i = knn.topk_cosine(q, db, 3, block=3, qblock=1)
+    np.testing.assert_array_equal(np.asarray(i), [[0, 4, 8], [2, 6, 10]])
+    np.testing.assert_allclose(np.asarray(s), 1.0, atol=1e-6)
+
+
+def test_zero_rows_and_k_equal_n():
+    db = np.zeros((6, 3), np.float32)
+    db[2] = [1, 0, 0]
+    s, i = knn.topk_cosine(np.array([[2.0, 0, 0]], np.float32), db, 6, block=4)
+    assert int(i[0, 0]) == 2 and float(s[0, 0]) == pytest.approx(1.0)
+    np.testing.assert_array_equal(np.asarray(i[0, 1:]), [0, 1, 3, 4, 5])  # zero rows score 0, index order
+    np.testing.assert_allclose(np.asarray(s[0, 1:]), 0.0)
+
+
+def test_mmap_stream_matches_in_memory(tmp_path):
+    rng = np.random.default_rng(2)
+    db = rng.normal(size=(1003, 12)).astype(np.float32)
+    q = rng.normal(size=(11, 12)).astype(np.float32)
+    np.save(tmp_path / "db.npy", db)
+    s, i = knn.topk_cosine_mmap(q, tmp_path / "db.npy", 7, chunk=100, block=32, qblock=4)
+    s_ref, i_ref = knn.brute_force_topk(q, db, 7)
+    _assert_same(s, i, s_ref, i_ref)
+    d, j = knn.topk_l2_mmap(q, tmp_path / "db.npy", 3, chunk=333)
+    d_ref, j_ref = knn.brute_force_topk(q, db, 3, metric="l2")
+    np.testing.assert_array_equal(np.asarray(j), j_ref)
+
+
+def test_bad_input(tmp_path):
+    db = np.zeros((5, 3), np.float32)
+    with pytest.raises(InputError, match="feature dimension"):
+        knn.topk_cosine(np.zeros((2, 4), np.float32), db, 1)
+    with pytest.raises(InputError, match="k"):
+        knn.topk_cosine(np.zeros((2, 3), np.float32), db, 6)
+    with pytest.raises(InputError, match="shape"):
+        knn.topk_cosine(np.zeros(3, np.float32), db, 1)
+    (tmp_path / "bad.npy").write_bytes(b"not an npy")
+    with pytest.raises(InputError, match="readable .npy"):
+        knn.topk_cosine_mmap(np.zeros((1, 3), np.float32), tmp_path / "bad.npy", 1)
+
+
+def test_sharded_over_eight_devices_matches_brute_force():
+    code = textwrap.dedent("""
+        import numpy as np, jax
+        from convcorr_jax import knn
+        assert len(jax.devices()) == 8
+        rng = np.random.default_rng(3)
+        db = rng.normal(size=(1000, 16)).astype(np.float32)
+        q = rng.normal(size=(37, 16)).astype(np.float32)
+        s, i = knn.topk_cosine(q, db, 5, block=40, qblock=16)
+        s_ref, i_ref = knn.brute_force_topk(q, db, 5)
+        np.testing.assert_allclose(np.asarray(s), s_ref, atol=2e-5)
+        np.testing.assert_array_equal(np.asarray(i), i_ref)
+        d, j = knn.topk_l2(q, db, 3, block=30)
+        np.testing.assert_array_equal(np.asarray(j), knn.brute_force_topk(q, db, 3, "l2")[1])
+        print("OK")
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK" in out.stdout

@@ -1,0 +1,213 @@
+"""Razavian et al. tasks on hand-made toy data whose answers are known (no backbone, no generated dataset)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from convcorr_jax import metrics
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.linear import ridge
+from convcorr_jax.regression import directions, features, keypoints, landmarks, lookback, rgb, segmentation
+
+
+def _blob_images(n, size=64, seed=0, r=3):
+    """Black images with one white square blob; returns images and blob centres [n, 2] (x, y)."""
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(12, size - 13, size=(n, 2)).round()
+    im = np.zeros((n, size, size, 3), np.uint8)
+    for i, (x, y) in enumerate(c.astype(int)):
+        im[i, y - r : y + r + 1, x - r : x + r + 1] = 255
+    return im, c
+
+
+def centroid_featurizer(quantum_frac=0.0):
+    """Features [cx, cy] of the bright pixels, optionally quantised to quantum_frac x image size."""
+
+    def f(images):
+        images = np.asarray(images, np.float64)[..., 0]
+        n, h, w = images.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        m = images.sum((1, 2)) + 1e-9
+        c = np.stack([(images * xs).sum((1, 2)) / m, (images * ys).sum((1, 2)) / m], 1)
+        if quantum_frac:
+            q = quantum_frac * w
+            c = np.floor(c / q) * q + q / 2
+        return c
+
+    return f
+
+
+def test_crop_coordinates_round_trip_and_pixels():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 50, size=(3, 5, 2))
+    boxes = np.array([[20.0, 30.0, 16.0], [5.0, 5.0, 40.0], [25.5, 10.0, 7.0]])
+    np.testing.assert_allclose(features.from_crop(features.to_crop(pts, boxes, 24), boxes, 24), pts, atol=1e-9)
+    im = np.arange(20 * 20 * 3, dtype=np.uint8).reshape(1, 20, 20, 3)
+    # side == out_size and integer-aligned: the crop is an exact sub-image
+    c = features.crop_images(im, np.array([[9.5, 9.5, 8.0]]), 8)
+    np.testing.assert_array_equal(c[0], im[0, 6:14, 6:14])
+    # the pixel at (x=7, y=11) lands where to_crop says it does
+    c = features.crop_images(im, np.array([[8.5, 10.5, 6.0]]), 6)
+    x, y = features.to_crop(np.array([[[7.0, 11.0]]]), np.array([[8.5, 10.5, 6.0]]), 6)[0, 0]
+    np.testing.assert_array_equal(c[0, int(y), int(x)], im[0, 11, 7])
+    outside = features.crop_images(im, np.array([[-30.0, -30.0, 10.0]]), 4)
+    assert outside.max() == 0
+    b = features.square_boxes(np.array([[[0.0, 0.0], [10.0, 4.0]]]), 2.0)
+    np.testing.assert_allclose(b, [[5.0, 2.0, 14.0]])
+
+
+def test_l2_normalise_and_pixel_featurizer():
+    F = features.l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(F, [[0.6, 0.8], [0.0, 0.0]])
+    im, _ = _blob_images(2, 32)
+    P = features.pixel_featurizer((16, 16))(im)
+    assert P.shape == (2, 16 * 16 * 3) and P.max() <= 1.0 and P.min() >= 0.0
+
+
+def test_fit_points_all_visible_equals_ridge_and_visibility_subsets():
+    rng = np.random.default_rng(1)
+    F = rng.normal(size=(40, 6))
+    P = (F @ rng.normal(size=(6, 6))).reshape(40, 3, 2) + 0.1 * rng.normal(size=(40, 3, 2))
+    m = landmarks.fit_points(F, P, None, [0.01, 0.1, 1.0], 4, 0)
+    ref, _ = ridge.fit_cv(F, P.reshape(40, 6), [0.01, 0.1, 1.0], 4, 0)
+    np.testing.assert_allclose(m.W, ref.W, rtol=1e-6)
+    np.testing.assert_allclose(landmarks.predict_points(m, F), ridge.predict(ref, F).reshape(40, 3, 2), rtol=1e-5)
+    vis = np.ones((40, 3), bool)
+    vis[::3, 1] = False
+    vis[:, 2] = False
+    vis[:3, 2] = True  # too few rows: predicts the mean of the visible positions
+    P2 = P.copy()
+    P2[~vis] = np.nan
+    m2 = landmarks.fit_points(F, P2, vis, [0.01, 0.1, 1.0], 4, 0, min_rows=8)
+    rows = np.flatnonzero(vis[:, 1])
+    ref1, _ = ridge.fit_cv(F[rows], P[rows, 1], [0.01, 0.1, 1.0], 4, 0)
+    np.testing.assert_allclose(m2.W[:, 2:4], ref1.W, rtol=1e-5)
+    np.testing.assert_allclose(m2.W[:, 4:6], 0.0)
+    np.testing.assert_allclose(m2.b[4:6], P[:3, 2].mean(0), rtol=1e-6)
+
+
+def test_face_error_and_mean_shape_by_hand():
+    gt = np.zeros((1, 68, 2))
+    gt[0, :, 0] = np.arange(68)
+    gt[0, 45, 0] = 36 + 10.0  # outer eye corners 36 and 45 are 10 px apart
+    gt[0, 36, 0] = 36.0
+    pred = gt + np.array([3.0, 4.0])  # every point 5 px off
+    np.testing.assert_allclose(landmarks.face_errors(pred, gt), [0.5])
+    ms = landmarks.mean_shape(np.stack([gt[0], gt[0] + 2]), 3)
+    assert ms.shape == (3, 68, 2)
+    np.testing.assert_allclose(ms[2], gt[0] + 1)
+
+
+def test_lookback_reduces_quantisation_error():
+    """Stage 1 sees the blob through a coarse (quantised) descriptor; look-back crops around the prediction and
+    the same descriptor, now at crop resolution, is finer in image pixels, so the error must drop."""
+    im, c = _blob_images(120, 64, seed=2)
+    offsets = np.array([[-3.0, -3.0], [3.0, -3.0], [0.0, 3.0]])
+    P = c[:, None, :] + offsets[None]
+    feat = centroid_featurizer(quantum_frac=1 / 8)
+    tr, te = slice(0, 90), slice(90, 120)
+    F = feat(im)
+    m = landmarks.fit_points(F[tr], P[tr], None, [1e-6, 1e-3], 4, 0)
+    stage1 = landmarks.predict_points(m, F[te])
+    oof = landmarks.oof_points(F[tr], P[tr], 1e-6, 4, 0)
+    subsets = {"top": (0, 1), "all": (0, 1, 2)}
+    lb = lookback.fit_lookback(im[tr], P[tr], oof, feat, subsets, crop_size=64, lambdas=[1e-6, 1e-3])
+    refined, boxes = lookback.apply_lookback(lb, im[te], stage1, feat)
+    e1 = np.mean(np.linalg.norm(stage1 - P[te], axis=-1))
+    e2 = np.mean(np.linalg.norm(refined - P[te], axis=-1))
+    assert e1 > 1.0 and e2 < 0.6 * e1
+    assert boxes["all"].shape == (30, 3)
+    assert all(m > 0 for m in lb.margins.values())
+
+
+def _kp_samples(n, seed, category, invisible_every=0):
+    im, c = _blob_images(n, 64, seed)
+    out = []
+    for i in range(n):
+        pts = (c[i] + np.array([[-3.0, 0.0], [3.0, 0.0]])).astype(np.float32)
+        vis = np.array([True, not (invisible_every and i % invisible_every == 0)])
+        x, y = c[i]
+        out.append(KeypointSample(pts, vis, ("l", "r"), np.array([x - 8, y - 8, x + 7, y + 7], np.float32), category,
+                                  f"{category}{i}", im[i]))
+    return out
+
+
+def test_keypoint_table_with_exact_descriptor():
+    """Crop around the box, descriptor = blob centroid in the crop: keypoints are linear in it, PCK = 1."""
+    train = _kp_samples(40, 3, "a", invisible_every=4) + _kp_samples(40, 4, "b")
+    test = _kp_samples(12, 5, "a") + _kp_samples(12, 6, "b")
+    res = keypoints.keypoint_table(train, test, centroid_featurizer(), crop_size=32, lambdas=[1e-8, 1e-6])
+    assert set(res.pck) == {"a", "b", "mean"}
+    assert res.pck["mean"] == pytest.approx(1.0)
+    assert res.curves["a"].shape == (len(keypoints.ALPHAS),) and res.counts == {"a": 12, "b": 12}
+    np.testing.assert_allclose(keypoints.bbox_norm(np.array([[0, 0, 9, 4]])), [10.0])
+
+
+def test_rgb_reconstruction_is_exact_for_linear_images():
+    """Images are mixtures of 4 base images with the mixing weights as descriptor: reconstruction is linear."""
+    rng = np.random.default_rng(7)
+    base = rng.uniform(0, 1, size=(4, 46 * 46 * 3))
+    F = rng.dirichlet(np.ones(4), size=30)
+    im = np.rint(255 * (F @ base)).reshape(30, 46, 46, 3).astype(np.uint8)
+    r = rgb.rgb_reconstruction(F[:20], im[:20], F[20:], im[20:], lambdas=[1e-8, 1e-6])
+    assert r.mae < 0.005 and r.mae_mean_image > 0.05
+    assert r.recon.shape == (10, 46, 46, 3)
+
+
+def test_label_fractions_and_area_matrix():
+    A = segmentation.area_matrix(5, 2)
+    np.testing.assert_allclose(A, [[0.4, 0.4, 0.2, 0, 0], [0, 0, 0.2, 0.4, 0.4]], atol=1e-7)
+    lab = np.zeros((1, 60, 60), np.uint8)
+    lab[0, :, 30:] = 2
+    lab[0, :20, :] = 255  # void top third
+    fr = segmentation.label_fractions(lab, 3, 3)
+    np.testing.assert_allclose(fr[0, 0], [[1, 0, 0]] * 3)  # all void -> background
+    np.testing.assert_allclose(fr[0, 1, :, 2], [0, 0.5, 1], atol=1e-6)
+    np.testing.assert_allclose(fr.sum(-1), 1.0, atol=1e-6)
+
+
+def test_average_precision_matches_sklearn_and_iou_by_hand():
+    rng = np.random.default_rng(8)
+    y = rng.random(500) < 0.3
+    s = np.round(rng.random(500) + 0.5 * y, 2)  # with ties
+    assert metrics.average_precision(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
+    assert np.isnan(metrics.average_precision(s, np.zeros(500, bool)))
+    labels = np.array([[[0, 1], [1, 255]]])
+    scores = np.zeros((1, 2, 2, 2))
+    scores[..., 1] = [[0.1, 0.9], [0.8, 0.99]]
+    scores[..., 0] = 1 - scores[..., 1]
+    np.testing.assert_allclose(metrics.segmentation_average_precision(scores, labels), [1.0, 1.0])
+    pred = np.array([[[0, 1], [0, 1]]])
+    np.testing.assert_allclose(metrics.segmentation_iou(pred, labels, 3), [0.5, 0.5, np.nan])
+
+
+def test_segmentation_recovers_layout_from_informative_descriptor():
+    """Images are one of 3 layouts (class 1 left half, class 2 right half, background): a descriptor that encodes
+    the layout gives near-perfect segmentation after both stages."""
+    rng = np.random.default_rng(9)
+    n, H = 60, 40
+    kind = rng.integers(0, 3, n)
+    labels = np.zeros((n, H, H), np.uint8)
+    labels[kind == 0, :, : H // 2] = 1
+    labels[kind == 1, :, H // 2 :] = 2
+    labels[:, 0, 0] = 255
+    F = np.eye(3)[kind] + 0.01 * rng.normal(size=(n, 3))
+    res = segmentation.segmentation_table(F[:45], labels[:45], F[45:], labels[45:], 3, grid=10,
+                                          lambdas=[1e-4, 1e-2])
+    assert res.pixel_acc > 0.97 and res.mean_ap > 0.95
+    assert res.scores.shape == (15, H, H, 3) and res.pred.shape == (15, H, H)
+
+
+def test_semantic_direction_moves_projection_only():
+    rng = np.random.default_rng(10)
+    F = rng.normal(size=(80, 5))
+    a = F @ np.array([1.0, -2.0, 0.0, 0.5, 0.0]) + 0.01 * rng.normal(size=80)
+    d = directions.learn_direction(F, a, lambdas=[1e-4, 1e-2])
+    assert np.linalg.norm(d.w) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(np.abs(d.w), np.abs([1, -2, 0, 0.5, 0]) / np.linalg.norm([1, -2, 0, 0.5, 0]),
+                               atol=1e-3)
+    moved = directions.move_along(d, F[:2], t_values=[-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(moved @ d.w.astype(np.float64), [[-1, 0, 2]] * 2, atol=1e-5)
+    w = d.w.astype(np.float64)
+    perp = F[:2] - (F[:2] @ w)[:, None] * w
+    np.testing.assert_allclose(moved[:, 1], perp, atol=1e-5)  # eq. 6: t = 0 leaves the orthogonal part

@@ -1,0 +1,174 @@
+"""Ridge regression: parity with scikit-learn, CV choice equal to a brute-force refit loop, bad input."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.linear import ridge
+
+
+def _data(n, d, t, seed=0, noise=0.5, offset=2.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + offset * rng.normal(size=d)  # non-zero column means
+    Wt = rng.normal(size=(d, t)) / np.sqrt(d)
+    Y = X @ Wt + 1.5 + noise * rng.normal(size=(n, t))
+    return X, Y
+
+
+def _relerr(a, b):
+    return np.abs(np.asarray(a) - np.asarray(b)).max() / max(np.abs(np.asarray(b)).max(), 1e-12)
+
+
+def _brute_cv(X, Y, lambdas, folds):
+    """CV MSE [L] by refitting scikit-learn Ridge for every (lambda, fold)."""
+    n = X.shape[0]
+    out = []
+    for lam in lambdas:
+        errs = []
+        for val in folds:
+            tr = np.setdiff1d(np.arange(n), val)
+            pred = Ridge(alpha=lam).fit(X[tr], Y[tr]).predict(X[val])
+            errs.append(np.mean((pred - Y[val]) ** 2))
+        out.append(np.mean(errs))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("n,d", [(80, 12), (25, 60)])  # primal (d <= n) and dual (n < d)
+@pytest.mark.parametrize("lam", [1e-3, 0.7, 300.0])
+def test_fit_matches_sklearn_float64(n, d, lam):
+    X, Y = _data(n, d, 7)
+    m = ridge.fit(X, Y, lam, dtype="float64")
+    sk = Ridge(alpha=lam, fit_intercept=True).fit(X, Y)
+    assert m.W.dtype == np.float64
+    assert _relerr(m.W, sk.coef_.T) < 1e-5
+    assert _relerr(m.b, sk.intercept_) < 1e-5
+    assert _relerr(ridge.predict(m, X), sk.predict(X)) < 1e-5
+
+
+@pytest.mark.parametrize("n,d", [(80, 12), (25, 60)])
+def test_fit_matches_sklearn_float32(n, d):
+    X, Y = _data(n, d, 3, seed=1)
+    m = ridge.fit(X, Y, 0.5)
+    sk = Ridge(alpha=0.5).fit(X, Y)
+    assert m.W.dtype == np.float32
+    assert _relerr(m.W, sk.coef_.T) < 1e-3
+
+
+def test_closed_form_by_hand_and_intercept_is_mean_on_centred_x():
+    X, Y = _data(30, 5, 2, seed=2)
+    lam = 2.0
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    W = np.linalg.solve(Xc.T @ Xc + lam * np.eye(5), Xc.T @ Yc)
+    m = ridge.fit(X, Y, lam, dtype="float64")
+    np.testing.assert_allclose(m.W, W, rtol=1e-10)
+    np.testing.assert_allclose(m.b, Y.mean(0) - X.mean(0) @ W, rtol=1e-10)
+    mc = ridge.fit(Xc, Y, lam, dtype="float64")  # eq. 3: w0 = mean(y) when X is centred
+    np.testing.assert_allclose(mc.b, Y.mean(0), rtol=1e-10)
+
+
+def test_one_dimensional_target_and_per_target_lambda():
+    X, Y = _data(40, 6, 3, seed=3)
+    m1 = ridge.fit(X, Y[:, 1], 0.3, dtype="float64")
+    assert m1.W.shape == (6,) and np.ndim(m1.b) == 0
+    np.testing.assert_allclose(m1.W, Ridge(alpha=0.3).fit(X, Y[:, 1]).coef_, rtol=1e-8)
+    lams = np.array([0.01, 1.0, 100.0])
+    m = ridge.fit(X, Y, lams, dtype="float64")  # eigen path, one lambda per column
+    for t in range(3):
+        np.testing.assert_allclose(m.W[:, t], Ridge(alpha=lams[t]).fit(X, Y[:, t]).coef_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("n,d", [(64, 10), (32, 50)])
+def test_cv_equals_brute_force_refit_loop(n, d):
+    X, Y = _data(n, d, 4, seed=4, noise=1.0)
+    lambdas = np.logspace(-2, 5, 11)
+    folds = ridge.make_folds(n, 4, seed=1)
+    best, err = ridge.cv_lambda(X, Y, lambdas, folds, dtype="float64")
+    brute = _brute_cv(X, Y, lambdas, folds)
+    np.testing.assert_allclose(err, brute, rtol=1e-8)
+    assert best == lambdas[np.argmin(brute)]
+    assert 0 < np.argmin(brute) < len(lambdas) - 1  # an interior optimum, so the choice is meaningful
+    best32, err32 = ridge.cv_lambda(X, Y, lambdas, folds)
+    np.testing.assert_allclose(err32, brute, rtol=1e-3)
+
+
+def test_cv_matches_gridsearchcv_and_per_target():
+    X, Y = _data(48, 8, 3, seed=5, noise=2.0)
+    lambdas = np.logspace(-2, 3, 8)
+    folds = ridge.make_folds(48, 4, seed=3)
+    cv = [(np.setdiff1d(np.arange(48), v), v) for v in folds]
+    gs = GridSearchCV(Ridge(), {"alpha": list(lambdas)}, cv=cv, scoring="neg_mean_squared_error").fit(X, Y)
+    best, err = ridge.cv_lambda(X, Y, lambdas, folds, dtype="float64")
+    assert best == gs.best_params_["alpha"]
+    np.testing.assert_allclose(-err, gs.cv_results_["mean_test_score"], rtol=1e-8)
+    bt, errt = ridge.cv_lambda(X, Y, lambdas, folds, per_target=True, dtype="float64")
+    for t in range(3):
+        assert bt[t] == lambdas[np.argmin(_brute_cv(X, Y[:, t], lambdas, folds))]
+    model, _ = ridge.fit_cv(X, Y, lambdas, folds, dtype="float64")
+    np.testing.assert_allclose(model.W, Ridge(alpha=best).fit(X, Y).coef_.T, rtol=1e-8)
+
+
+def test_folds_seed_and_key():
+    import jax
+
+    f1 = ridge.make_folds(10, 4, seed=0)
+    assert sorted(np.concatenate(f1).tolist()) == list(range(10)) and [len(f) for f in f1] == [3, 3, 2, 2]
+    assert all(np.array_equal(a, b) for a, b in zip(f1, ridge.make_folds(10, 4, seed=0)))
+    fk = ridge.make_folds(10, 4, key=jax.random.key(0))
+    assert sorted(np.concatenate(fk).tolist()) == list(range(10))
+
+
+def test_rank_deficient_and_n_less_than_d():
+    rng = np.random.default_rng(6)
+    B = rng.normal(size=(20, 3))
+    X = np.concatenate([B, B, B @ rng.normal(size=(3, 4)), np.ones((20, 2))], axis=1)  # rank 3, 12 columns
+    Y = rng.normal(size=(20, 2))
+    m = ridge.fit(X, Y, 0.1, dtype="float64")
+    assert _relerr(m.W, Ridge(alpha=0.1).fit(X, Y).coef_.T) < 1e-6
+    np.testing.assert_allclose(m.W[-2:], 0.0, atol=1e-12)  # constant columns get no weight
+    best, err = ridge.cv_lambda(X, Y, [0.1, 1.0], 4, dtype="float64")
+    assert np.all(np.isfinite(err))
+
+
+def test_constant_targets():
+    X, _ = _data(30, 5, 1, seed=7)
+    Y = np.full((30, 2), 4.0)
+    m = ridge.fit(X, Y, 1.0, dtype="float64")
+    np.testing.assert_allclose(m.W, 0.0, atol=1e-12)
+    np.testing.assert_allclose(m.b, 4.0)
+    best, err = ridge.cv_lambda(X, Y, [0.1, 1.0], 3, dtype="float64")
+    np.testing.assert_allclose(err, 0.0, atol=1e-20)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["nan_x", "inf_y", "rows", "x_rank", "lam_zero", "lam_neg", "lam_shape", "folds_big", "folds_bad_idx", "dtype"],
+)
+def test_bad_input_raises_input_error(case):
+    X, Y = _data(12, 3, 2)
+    kw = {}
+    fn = ridge.fit
+    args = [X, Y, 1.0]
+    if case == "nan_x":
+        X[3, 1] = np.nan
+    elif case == "inf_y":
+        Y[0, 0] = np.inf
+    elif case == "rows":
+        args[1] = Y[:-1]
+    elif case == "x_rank":
+        args[0] = X[None]
+    elif case == "lam_zero":
+        args[2] = 0.0
+    elif case == "lam_neg":
+        args[2] = [-1.0, 1.0]
+    elif case == "lam_shape":
+        args[2] = [1.0, 2.0, 3.0]
+    elif case == "folds_big":
+        fn, args, kw = ridge.cv_lambda, [X, Y, [1.0]], {"folds": 13}
+    elif case == "folds_bad_idx":
+        fn, args, kw = ridge.cv_lambda, [X, Y, [1.0]], {"folds": [np.arange(3), np.array([11, 12])]}
+    elif case == "dtype":
+        kw = {"dtype": "float16"}
+    with pytest.raises(InputError):
+        fn(*args, **kw)

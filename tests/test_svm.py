@@ -1,0 +1,112 @@
+"""Batched JAX linear SVMs against scikit-learn's LinearSVC (LIBLINEAR), masks, CV and hard-negative mining."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.svm import LinearSVC
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.linear import svm
+
+
+def _blobs(n=600, d=20, k=4, seed=0, scale=3.0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d)) * 1.5
+    y = rng.integers(0, k, n)
+    X = (centers[y] + rng.normal(size=(n, d))) * scale
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("C", [1e-4, 1e-2])
+def test_newton_squared_hinge_matches_linearsvc(C):
+    X, y = _blobs()
+    Xtr, ytr, Xte, yte = X[:450], y[:450], X[450:], y[450:]
+    ours = svm.fit_ova(Xtr, ytr, C=C, tol=1e-6)
+    ref = LinearSVC(C=C, tol=1e-6, max_iter=100000).fit(Xtr, ytr)
+    # same objective, same (regularised) bias convention: the solutions agree, so do the accuracies
+    np.testing.assert_allclose(ours.W, ref.coef_, atol=2e-3 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(ours.b, ref.intercept_, atol=2e-3 * max(np.abs(ref.intercept_).max(), 1e-3))
+    acc, acc_ref = (ours.predict(Xte) == yte).mean(), (ref.predict(Xte) == yte).mean()
+    assert abs(acc - acc_ref) <= 0.01
+
+
+def test_dcd_hinge_matches_linearsvc():
+    X, y = _blobs(n=400, d=10, seed=1, scale=1.0)
+    Xtr, ytr, Xte, yte = X[:300], y[:300], X[300:], y[300:]
+    C = 1e-2
+    ours = svm.fit_ova(Xtr, ytr, C=C, loss="hinge", tol=1e-4, max_iter=2000)
+    ref = LinearSVC(C=C, loss="hinge", tol=1e-6, max_iter=100000).fit(Xtr, ytr)
+    np.testing.assert_allclose(ours.W, ref.coef_, atol=2e-2 * np.abs(ref.coef_).max())
+    assert abs((ours.predict(Xte) == yte).mean() - (ref.predict(Xte) == yte).mean()) <= 0.01
+    # DCD on the squared hinge converges to the Newton solution
+    a = svm.fit_ova(Xtr, ytr, C=C, solver="dcd", tol=1e-5, max_iter=2000)
+    b = svm.fit_ova(Xtr, ytr, C=C)
+    np.testing.assert_allclose(a.W, b.W, atol=5e-3 * np.abs(b.W).max())
+
+
+def test_mask_equals_training_on_the_subset():
+    X, y = _blobs(n=200, seed=2)
+    yb = np.where(y == 1, 1.0, -1.0)
+    keep = np.random.default_rng(0).random(200) < 0.6
+    masked = svm.fit_binary(X, np.stack([yb, yb]), C=np.array([1e-3, 1e-1]), mask=np.stack([keep, keep]))
+    for j, C in enumerate([1e-3, 1e-1]):
+        sub = svm.fit_binary(X[keep], yb[keep], C=C)
+        np.testing.assert_allclose(masked.W[j], sub.W[0], rtol=1e-3, atol=1e-5)
+
+
+def test_cross_validation_prefers_a_sensible_C_and_matches_manual_folds():
+    X, y = _blobs(n=300, d=10, seed=3, scale=1.0)
+    Cs = [1e-6, 1e-3, 1e-1]
+    cv = svm.cross_validate(X, y, Cs, n_folds=5)
+    assert cv["accuracy"].shape == (3,) and cv["fold_accuracy"].shape == (3, 5)
+    assert cv["best_C"] != 1e-6 and cv["accuracy"][0] < cv["accuracy"].max()
+    import jax
+
+    fold = svm.stratified_folds(y, 5, jax.random.PRNGKey(0))
+    f = 2
+    m = svm.fit_ova(X[fold != f], y[fold != f], C=1e-3)
+    assert cv["fold_accuracy"][1, f] == pytest.approx((m.predict(X[fold == f]) == y[fold == f]).mean(), abs=1e-6)
+
+
+def test_cv_too_few_samples_falls_back_or_raises():
+    X, y = _blobs(n=40, d=5, seed=4)
+    y = y.copy()
+    y[:3] = 9  # class 9 has >= 3 samples (maybe more): fewer folds with a warning
+    y[y == 9] = 0
+    y[:3] = 9
+    with pytest.warns(UserWarning, match="3-fold"):
+        cv = svm.cross_validate(X, y, [1e-3], n_folds=5)
+    assert cv["n_folds"] == 3
+    y[1:3] = 0
+    with pytest.raises(InputError, match="at least 2 samples"):
+        svm.cross_validate(X, y, [1e-3], n_folds=5)
+
+
+def test_hard_negative_mining_converges_to_the_full_solution():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    w_true = rng.normal(size=(2, 8))
+    s = X @ w_true.T
+    pos = (s > 2.0).T
+    neg = (s < 1.0).T
+    model, info = svm.mine_hard_negatives(X, pos, neg, C=1e-2, initial_negatives=100, max_rounds=20)
+    assert info["new_hard_negatives"][-1] == 0 and info["rounds"] >= 2
+    assert np.all(info["negatives_used"] < neg.sum(1))
+    Y = np.where(pos, 1.0, -1.0)
+    full = svm.fit_binary(X, Y, C=1e-2, mask=(pos | neg))
+    np.testing.assert_allclose(model.W, full.W, rtol=2e-3, atol=2e-3 * np.abs(full.W).max())
+
+
+def test_bad_input():
+    X, y = _blobs(n=20, d=3)
+    with pytest.raises(InputError, match="labels"):
+        svm.fit_ova(X, np.zeros(20))
+    with pytest.raises(InputError, match="C"):
+        svm.fit_ova(X, y, C=0.0)
+    with pytest.raises(InputError, match="Y"):
+        svm.fit_binary(X, np.zeros(20))
+    with pytest.raises(InputError, match="hinge"):
+        svm.fit_ova(X, y, loss="hinge", solver="newton")
+    with pytest.raises(InputError, match="positive"):
+        svm.mine_hard_negatives(X, np.zeros((1, 20), bool), np.ones((1, 20), bool))
