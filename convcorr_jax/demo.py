@@ -47,7 +47,7 @@ class StageResult:
 # name -> "module:function"; stages run in this order (data flows: weights/data caches first, pose last).
 STAGES: dict[str, str] = {
     "table1": "convcorr_jax.backbones.demo:demo_stage",
-    "data": "convcorr_jax.data.demo:demo_stage",
+    "data": "convcorr_jax.data.synthetic.demo:demo_stage",
     "locality": "convcorr_jax.correspondence.demo:demo_stage_locality",
     "table2": "convcorr_jax.correspondence.transfer:demo_stage",
     "table3": "convcorr_jax.correspondence.demo:demo_stage_table3",

@@ -69,13 +69,21 @@ def test_classify_learns_colour_cue_and_counts_skipped():
     assert ktr.skipped["outside image"] == 1 and len(ktr) == 40 * 4 - 1
     res = cls.classify(_pixel_features(train, ktr), ktr, _pixel_features(test, kte), kte, C=1e-3)
     assert set(res["accuracy"]) == {"toy", "toy2"}
-    assert res["mean"] == 1.0
+    assert res["mean"] >= 0.9
+    # scikit-learn's LinearSVC on the same features: the same accuracy within 1 point per category
+    from sklearn.svm import LinearSVC
+
+    Xtr, Xte = _pixel_features(train, ktr), _pixel_features(test, kte)
+    for cat, acc in res["accuracy"].items():
+        tr, te = ktr.category == cat, kte.category == cat
+        ref = LinearSVC(C=1e-3, tol=1e-6, max_iter=100000).fit(Xtr[tr], ktr.label[tr])
+        assert abs(acc - (ref.predict(Xte[te]) == kte.label[te]).mean()) <= 0.01
     # with CV over C: chance-level C (tiny) must not be chosen, and the table renders both blocks
     res_cv = cls.classify(_pixel_features(train, ktr), ktr, _pixel_features(test, kte), kte, cv_Cs=[1e-9, 1e-3],
                           n_folds=3)
     assert all(c == 1e-3 for c in res_cv["C"].values())
     md = cls.table_markdown({"pixels": res})
-    assert "| pixels | 100.0 | 100.0 | 100.0 |" in md and "paper (different data)" in md
+    assert f"| pixels | {100 * res['accuracy']['toy']:.1f} |" in md and "paper (different data)" in md
 
 
 def test_classify_rejects_category_without_training_data():

@@ -138,13 +138,7 @@ def init(ops: tuple[Op, ...], key: jax.Array, input_size=None) -> dict:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _init(ops: tuple[Op, ...], key: jax.Array) -> dict:
-    shapes = param_shapes(ops)
-    keys = jax.random.split(key, len(shapes))
-    params = {}
-    for k, (name, s) in zip(keys, shapes.items()):
-        fan_in = int(np.prod(s["kernel"][:-1]))
-        params[name] = {"kernel": layers.he_normal(k, s["kernel"], fan_in), "bias": jnp.zeros(s["bias"], jnp.float32)}
-    return params
+    return layers.init_tree(key, param_shapes(ops))
 
 
 def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True) -> dict:

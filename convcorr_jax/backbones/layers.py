@@ -84,5 +84,19 @@ def batch_norm(p: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
     return x * inv + (p["bias"] - p["mean"] * inv)
 
 
-def he_normal(key: jax.Array, shape: tuple[int, ...], fan_in: int) -> jax.Array:
-    return jax.random.normal(key, shape, jnp.float32) * np.sqrt(2.0 / fan_in)
+def init_tree(key: jax.Array, shapes, ones: tuple[str, ...] = ("scale", "var")):
+    """Random parameters for a pytree of shape tuples: leaves named "kernel" He-normal (fan_in = prod of all but the
+    last axis), leaves named in `ones` 1, others 0. One RNG draw for all kernels (fast to compile)."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=lambda s: isinstance(s, tuple))
+    sizes = [int(np.prod(s)) for p, s in flat if p[-1].key == "kernel"]
+    z = jax.random.normal(key, (sum(sizes),), jnp.float32)
+    leaves, pos = [], 0
+    for path, shape in flat:
+        name = path[-1].key
+        if name == "kernel":
+            n = int(np.prod(shape))
+            leaves.append(z[pos : pos + n].reshape(shape) * np.float32(np.sqrt(2.0 / np.prod(shape[:-1]))))
+            pos += n
+        else:
+            leaves.append(jnp.full(shape, 1.0 if name in ones else 0.0, jnp.float32))
+    return jax.tree_util.tree_unflatten(treedef, leaves)

@@ -22,6 +22,7 @@ import numpy as np
 from convcorr_jax.backbones import layers, preprocess
 from convcorr_jax.backbones.base import Backbone, StateDict, check_input, check_taps, oihw_to_hwio
 from convcorr_jax.backbones.geometry import Step, grid_size, rf_table
+from convcorr_jax.errors import InputError
 
 # (expansion t, out channels c, repeats n, first stride s), torchvision `inverted_residual_setting`.
 SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -74,18 +75,7 @@ def init(key: jax.Array, input_size=None) -> dict:
 
 @jax.jit
 def _init(key: jax.Array) -> dict:
-    flat, treedef = jax.tree_util.tree_flatten_with_path(param_shapes(), is_leaf=lambda s: isinstance(s, tuple))
-    keys = jax.random.split(key, len(flat))
-    leaves = []
-    for k, (path, shape) in zip(keys, flat):
-        last = path[-1].key
-        if last == "kernel":
-            leaves.append(layers.he_normal(k, shape, int(np.prod(shape[:-1]))))
-        elif last in ("scale", "var"):
-            leaves.append(jnp.ones(shape, jnp.float32))
-        else:
-            leaves.append(jnp.zeros(shape, jnp.float32))
-    return jax.tree_util.tree_unflatten(treedef, leaves)
+    return layers.init_tree(key, param_shapes())
 
 
 def _conv_bn(p: dict, x: jax.Array, step: Step) -> jax.Array:
@@ -111,16 +101,18 @@ def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True
         if name in want:
             out[name] = post if relu else pre
 
-    h = _conv_bn(params["stem"], x, Step(3, 2, 1))
-    record("stem", h, h := jax.nn.relu6(h))
+    pre = _conv_bn(params["stem"], x, Step(3, 2, 1))
+    h = jax.nn.relu6(pre)
+    record("stem", pre, h)
     for i, spec in enumerate(BLOCKS, 1):
         if not want - set(out):
             break
         h = _block(params[f"block{i}"], h, spec)
         record(f"block{i}", h, h)
     if want - set(out):
-        h = _conv_bn(params["conv_last"], h, Step(1))
-        record("conv_last", h, h := jax.nn.relu6(h))
+        pre = _conv_bn(params["conv_last"], h, Step(1))
+        h = jax.nn.relu6(pre)
+        record("conv_last", pre, h)
     if want - set(out):
         h = jnp.mean(h, axis=(1, 2))
         record("pool", h, h)
@@ -136,8 +128,9 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
 
     def conv_bn(conv_key: str, bn_key: str, shapes: dict) -> dict:
         kh, kw, i, o = shapes["kernel"]
+        kernel = oihw_to_hwio(sd.take(f"{conv_key}.weight", (o, i, kh, kw)))
         bn = {n: sd.take(f"{bn_key}.{t}", (o,)) for n, t in (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"), ("var", "running_var"))}
-        return {"kernel": oihw_to_hwio(sd.take(f"{conv_key}.weight", (o, i, kh, kw))), "bn": bn}
+        return {"kernel": kernel, "bn": bn}
 
     shapes = param_shapes()
     params = {"stem": conv_bn("features.0.0", "features.0.1", shapes["stem"])}
@@ -160,8 +153,6 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
 def _steps_to(tap: str) -> list[Step]:
     names = [n for n, _ in LAYERS]
     if tap not in names:
-        from convcorr_jax.errors import InputError
-
         raise InputError("mobilenet_v2", "tap", f"a spatial tap of {names}", tap)
     return [s for _, s in LAYERS[: names.index(tap) + 1]]
 

@@ -148,7 +148,8 @@ def dense_sift(samples, cfg: PredictionConfig):
 
     feats, centres = [], None
     for s in samples:
-        frames, desc = sift.dense_sift(crop_box(s, cfg.box_size), step=cfg.sift_step, bin_size=cfg.sift_bin)
+        frames, desc = sift.dsift(sift.to_grey(crop_box(s, cfg.box_size)), bin_size=cfg.sift_bin,
+                                  step=cfg.sift_step)
         feats.append(np.asarray(desc, np.float32))
         centres = np.asarray(frames, np.float32)[:, :2]
     return np.stack(feats), centres
@@ -285,8 +286,9 @@ def table_markdown(rows: dict[str, dict[str, float]], title: str = "Keypoint pre
     return "\n".join(lines)
 
 
-def overlay_figure(samples, preds: dict[str, np.ndarray], cfg: PredictionConfig, path, max_rows: int = 5) -> None:
-    """Figure 6: per row a resampled box with ground truth, then each method's predictions (colour = keypoint)."""
+def overlay_figure(samples, preds: dict[str, list], cfg: PredictionConfig, path, max_rows: int = 5) -> None:
+    """Figure 6: per row a resampled box with ground truth, then each method's predictions (colour = keypoint).
+    preds[method][row] = [K, 2] box pixels for samples[row]."""
     import matplotlib
 
     matplotlib.use("Agg")

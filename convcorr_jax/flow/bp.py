@@ -146,12 +146,13 @@ def _bp_level(cost, msgs, weight, iters, parity0, method):
         mu, md, ml, mr = carry
         belief = cost + mu + md + ml + mr
         send = (par == (t + parity0) % 2).astype(cost.dtype)  # sender mask [h, w, 1, 1]
+        # messages sent down, up, right, left: DT of the belief minus what the receiver sent (one batched DT)
+        h_all = jnp.stack([belief - md, belief - mu, belief - mr, belief - ml])
+        msgs = _dt(h_all, weight, method)
         out = []
-        # (incoming array, the message the sender excludes, axis, direction to the receiver)
-        for old, excl, axis, by in ((mu, md, 0, 1), (md, mu, 0, -1), (ml, mr, 1, 1), (mr, ml, 1, -1)):
-            msg = shift(_dt(belief - excl, weight, method), axis, by)
+        for i, (old, axis, by) in enumerate(((mu, 0, 1), (md, 0, -1), (ml, 1, 1), (mr, 1, -1))):
             got = shift(send, axis, by) > 0
-            out.append(jnp.where(got, msg, old))
+            out.append(jnp.where(got, shift(msgs[i], axis, by), old))
         carry = tuple(out)
         return carry, _argmin_label(cost + sum(carry))
 

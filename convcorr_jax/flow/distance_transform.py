@@ -63,22 +63,20 @@ def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     def body(q, state):
         v, z, k = state  # envelope roots v[0..k], boundaries z[0..k+1]; k = -1 when empty
+        ok = finite[q]  # +inf costs never enter the envelope
 
-        def add(state):
-            v, z, k = state
+        def pop_cond(kk):
+            return ok & (kk >= 0) & (intersect(q, v[jnp.maximum(kk, 0)]) <= z[jnp.maximum(kk, 0)])
 
-            def pop_cond(kk):
-                return (kk >= 0) & (intersect(q, v[jnp.maximum(kk, 0)]) <= z[jnp.maximum(kk, 0)])
-
-            k2 = lax.while_loop(pop_cond, lambda kk: kk - 1, k)
-            # k2 == -1 only if the envelope was empty (z[0] = -inf never pops)
-            s = jnp.where(k2 < 0, -inf, intersect(q, v[jnp.maximum(k2, 0)]))
-            k3 = k2 + 1
-            v = v.at[k3].set(q)
-            z = z.at[k3].set(s).at[k3 + 1].set(inf)
-            return v, z, k3
-
-        return lax.cond(finite[q], add, lambda s: s, (v, z, k))
+        k2 = lax.while_loop(pop_cond, lambda kk: kk - 1, k)
+        # k2 == -1 only if the envelope was empty (z[0] = -inf never pops)
+        s = jnp.where(k2 < 0, -inf, intersect(q, v[jnp.maximum(k2, 0)]))
+        k3 = jnp.where(ok, k2 + 1, k)
+        iv = jnp.arange(n)
+        iz = jnp.arange(n + 1)
+        v = jnp.where(ok & (iv == k3), q, v)  # one-hot writes: cheaper than scatters once vmapped
+        z = jnp.where(ok & (iz == k3), s, jnp.where(ok & (iz == k3 + 1), inf, z))
+        return v, z, k3
 
     v0 = jnp.zeros(n, jnp.int32)
     z0 = jnp.full(n + 1, jnp.inf, dtype)
@@ -86,7 +84,7 @@ def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
     p = jnp.arange(n, dtype=dtype)
     # segment index of p: number of boundaries z[1..k] strictly below p (z is non-decreasing, z[k+1:] = inf)
     z = jnp.where(jnp.arange(n + 1) <= k, z, jnp.inf)  # drop stale boundaries left by popped parabolas
-    seg = jnp.searchsorted(z[1:], p, side="left").astype(jnp.int32)
+    seg = jnp.sum(z[1:][None, :] < p[:, None], axis=1).astype(jnp.int32)  # = searchsorted(z[1:], p, "left")
     seg = jnp.clip(seg, 0, jnp.maximum(k, 0))
     best_val = jnp.full(n, jnp.inf, dtype)
     best_arg = jnp.zeros(n, jnp.int32)

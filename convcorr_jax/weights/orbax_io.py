@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 from convcorr_jax.errors import InputError
@@ -21,6 +20,8 @@ def _checkpointer():
 
 
 def _flat(tree: Any) -> dict[str, Any]:
+    import jax
+
     leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {jax.tree_util.keystr(path, simple=True, separator="/"): leaf for path, leaf in leaves}
 
@@ -31,6 +32,8 @@ def save_params(path: str | os.PathLike, params: Any) -> Path:
     The tree is written to a sibling temporary directory first; only a complete checkpoint is renamed onto
     `path`, so a killed writer never leaves a partial one there.
     """
+    import jax
+
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -52,6 +55,8 @@ def load_params(path: str | os.PathLike, like: Any = None) -> Any:
     With `like` (e.g. `backbone.init(key)` or `jax.eval_shape` of it), the stored tree must have exactly the
     same keys, shapes and dtypes; otherwise `InputError` names the first mismatching key.
     """
+    import jax
+
     path = Path(path).absolute()
     if not path.is_dir():
         raise InputError(path, "checkpoint", "an orbax checkpoint directory written by save_params", "not found")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import os
 import pickle
 import struct
@@ -110,6 +111,9 @@ def _materialise(t: _Lazy, source: str) -> np.ndarray:
         raise InputError(source, "tensor size/stride", "equal-length non-negative tuples", (size, stride))
     if 0 in size:
         return np.zeros(size, flat.dtype)
+    numel = math.prod(size)
+    if numel > flat.size and numel > 1 << 28:  # stride-0 (expanded) tensors may exceed their storage, a little
+        raise InputError(source, "tensor size", f"at most {flat.size} elements (its storage)", size)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if offset < 0 or last >= flat.size:
         raise InputError(source, "tensor extent", f"offset+extent within a storage of {flat.size} elements",
@@ -123,8 +127,16 @@ def _rebuild_parameter(data, requires_grad=None, backward_hooks=None, *unused) -
     return _Param(data)
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that only knows tensors, storages and ordered dicts; storages come from `load_storage`."""
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Unpickler that only knows tensors, storages and ordered dicts; storages come from `load_storage`.
+
+    The pure-Python unpickler keeps its memo in a dict, so a corrupt LONG_BINPUT index cannot make it allocate
+    a giant memo array (the C one does); protocol-5 opcodes, never written by torch, are disabled because
+    BYTEARRAY8 allocates its (possibly corrupt) length up front.
+    """
+
+    dispatch = {k: v for k, v in pickle._Unpickler.dispatch.items()
+                if k not in (pickle.BYTEARRAY8[0], pickle.NEXT_BUFFER[0], pickle.READONLY_BUFFER[0])}
 
     def __init__(self, file, source: str, load_storage: Callable[[tuple], _Storage]):
         super().__init__(file, encoding="latin1")

@@ -27,7 +27,7 @@ from PIL import Image
 from convcorr_jax.data.synthetic import faces, objects, people
 from convcorr_jax.data.types import KeypointSample, SegSample
 from convcorr_jax.errors import InputError
-from convcorr_jax.io import atomic_path, write_json, write_text
+from convcorr_jax.io import atomic_path, write_json
 
 KINDS = ("objects", "people", "faces")
 DEFAULT_SIZE = {"objects": 192, "people": 128, "faces": 128}
@@ -193,8 +193,12 @@ def dataset_dir(kind: str, n: int, seed: int = 0, image_size: int | None = None,
         if (final / "synthetic.json").is_file():  # another process finished first
             return final
         if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / "synthetic.json").is_file():  # not a concurrent writer's finished copy
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

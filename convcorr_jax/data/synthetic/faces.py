@@ -121,8 +121,7 @@ def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSam
     chin = pts[8]
     down = np.array([-np.sin(at["roll"]), np.cos(at["roll"])])
     canvas.paint(render.capsule(chin - down * 0.4 * s, chin + down * 1.6 * s, 0.42 * s, 0.5 * s), tx.solid(tx.shade(skin, 0.8)))
-    sh = chin + down * 1.5 * s
-    canvas.paint(render.ellipse(sh + down * 0.6 * s, 2.4 * s, 1.0 * s, at["roll"]), cloth)
+    canvas.paint(render.ellipse(chin + down * 1.55 * s, 2.3 * s, 0.8 * s, at["roll"]), cloth)
     # hair behind the head
     top = proj(np.array([0, -1.15, -0.1]))[0]
     hl = at["hair_length"]

@@ -85,7 +85,7 @@ def _quadruped(rng, horse: bool) -> tuple[Layout, dict]:
     ah = u(np.deg2rad(-80), np.deg2rad(-5))
     head = lay.oval("head", _p(hc2 - 0.4 * hr * _dir(ah)), _p(hc2 + 0.4 * hr * _dir(ah)), hr, "coat", bias=0.02)
     nose2 = hc2 + (hr * 0.5 + ml) * _dir(ah)
-    muzzle = lay.limb("muzzle", hc, _p(nose2), hr * 0.7, hr * (0.45 if horse else 0.38), "muzzle", bias=0.021)
+    muzzle = lay.limb("muzzle", _p(hc2 + 0.3 * hr * _dir(ah)), _p(nose2), hr * 0.62, hr * (0.45 if horse else 0.38), "muzzle", bias=0.021)
     lay.decal("nose_tip", muzzle, render.ellipse(lay.proj(_p(nose2))[0], hr * 0.2, hr * 0.15, muzzle.axis), "dark")
     lay.kp("Nose", _p(nose2), ["muzzle", "nose_tip"])
     throat = hc2 + 0.9 * hr * _dir(ah - np.deg2rad(115))
@@ -97,7 +97,8 @@ def _quadruped(rng, horse: bool) -> tuple[Layout, dict]:
         e3 = _p(hc2 + 0.5 * hr * _dir(ah + np.deg2rad(55)), s * 0.45 * hr)
         n3 = np.array([0.55 * np.cos(ah), 0.2, s * 0.8])
         uv = lay.proj(e3)[0]
-        lay.decal(f"eye_{pre}", head, render.ellipse(uv, hr * 0.16, hr * 0.12, head.axis), "eye", normal=n3, bias=2e-3)
+        # painted after the head and the muzzle whenever it faces the camera
+        lay.decal(f"eye_{pre}", head, render.ellipse(uv, hr * 0.16, hr * 0.12, head.axis), "eye", normal=n3, bias=0.06)
         lay.kp(f"{pre}_Eye", e3, [f"eye_{pre}"])
         b3 = _p(hc2 + 0.75 * hr * _dir(ah + np.deg2rad(120)), s * 0.4 * hr)
         ea = ah + (np.deg2rad(u(170, 230)) if floppy else np.deg2rad(u(80, 130)))
@@ -290,7 +291,7 @@ def _car(rng) -> tuple[Layout, dict]:
             z = s * (wc / 2 + 0.005)
             circ = np.stack([xw + r * np.cos(t), r + r * np.sin(t), np.full_like(t, z)], -1)
             d = float(lay.proj(np.array([xw, r, z]))[1])
-            tyre = lay.poly3(f"tyre_{fb}{pre}", circ, "tyre", depth=d + (1e-3 if s else 0))
+            tyre = lay.poly3(f"tyre_{fb}{pre}", circ, "tyre", depth=d)
             hub = np.stack([xw + 0.55 * r * np.cos(t), r + 0.55 * r * np.sin(t), np.full_like(t, z)], -1)
             lay.decal(f"hub_{fb}{pre}", tyre, lay.proj(hub)[0], "hub", normal=(0, 0, s))
             lay.kp(f"{pre}_{fb}_WheelCenter", (xw, r, z), [f"hub_{fb}{pre}", f"tyre_{fb}{pre}"])
@@ -336,7 +337,7 @@ def _chair(rng) -> tuple[Layout, dict]:
     splay = u(0.0, 0.05)
     seat = _hexa(-d / 2, d / 2, hs - st, hs, -w / 2, w / 2)
     dseat = float(lay.proj(seat.mean(0))[1])
-    sf = _solid(lay, "seat", seat, {"default": "seat_side", "top": "seat"}, dseat)
+    _solid(lay, "seat", seat, {"default": "seat_side", "top": "seat"}, dseat)
     for fb, x in (("Front", d / 2 - lt), ("Back", -d / 2 + lt)):
         for s, side in ((1, "Right"), (-1, "Left")):
             top = np.array([x, hs - st, s * (w / 2 - lt)])

@@ -148,9 +148,9 @@ class Canvas:
         if res is None:
             return self.count
         (x0, y0, x1, y1), m = res
-        col = tex.render(self._grid[None, x0:x1], self._grid[y0:y1, None])
-        sub = self.rgb[y0:y1, x0:x1]
-        sub[m] = col[m] if col.ndim == 3 else col
+        ys, xs = np.nonzero(m)  # evaluate the texture at the covered pixels only
+        col = tex.render(self._grid[x0 + xs], self._grid[y0 + ys])
+        self.rgb[y0:y1, x0:x1][ys, xs] = col
         self.order[y0:y1, x0:x1][m] = self.count
         if label is not None:
             self.label[y0:y1, x0:x1][m] = label
@@ -192,8 +192,8 @@ class Canvas:
 
     def image(self) -> np.ndarray:
         """uint8 [size, size, 3], box-filtered."""
-        n, s = self.size, self.ss
-        img = self.rgb.reshape(n, s, n, s, 3).mean((1, 3))
+        s = self.ss
+        img = sum(self.rgb[i::s, j::s] for i in range(s) for j in range(s)) * np.float32(1.0 / (s * s))
         return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
 
     def label_map(self) -> np.ndarray:

@@ -1,0 +1,77 @@
+"""`convcorr classify IMAGE... [--backbone mobilenet_v2] [--weights FILE] [--json OUT]`: top-5 ImageNet classes.
+
+Each image is resized and centre cropped in the backbone's standard way (torchvision: shorter side 256, crop 224;
+Caffe: 256 x 256, crop 227), classified, and printed as top-k classes with softmax probabilities. `--json` also
+writes the raw logits (1000 floats) per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from convcorr_jax import io
+from convcorr_jax.backbones import NAMES, get, preprocess
+from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", help="image files (any PIL-readable format)")
+    p.add_argument("--backbone", default="mobilenet_v2", choices=NAMES)
+    p.add_argument("--weights", default=None, help="weight file (.pth, .caffemodel, .npy); default: the fetched "
+                   "MobileNetV2 ImageNet weights (AlexNet variants need a file)")  # fmt: skip
+    p.add_argument("--json", default=None, help="also write predictions and raw logits to this JSON file")
+    p.add_argument("--topk", type=int, default=5)
+
+
+def load_backbone(name: str, weights: str | None):
+    """(backbone, params) for a CLI: a user's weight file, else `convcorr_jax.weights.load_pretrained(name)`."""
+    from convcorr_jax.weights import load_pretrained
+
+    return load_pretrained(name, weights) if weights else load_pretrained(name)
+
+
+def prepare(backbone, paths) -> tuple[np.ndarray, list]:
+    """Load image files and apply the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]`, transforms."""
+    from convcorr_jax.data.types import load_image
+
+    resize_to, crop, keep = backbone.resize
+    crops, tfs = [], []
+    for path in paths:
+        c, tf = preprocess.resize_and_crop(load_image(path), resize_to, crop, keep_aspect=keep)
+        crops.append(c)
+        tfs.append(tf)
+    return np.stack(crops), tfs
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def classify(backbone, params, images: np.ndarray, topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
+    """uint8 `[N, h, w, 3]` (already cropped) -> (logits `[N, 1000]`, per image top-k (index, name, probability))."""
+    from convcorr_jax.features.extract import extract
+
+    logits = extract(backbone, params, images, ("logits",), batch_size=8)["logits"]
+    probs = softmax(logits.astype(np.float64))
+    top = np.argsort(-logits, axis=1)[:, :topk]
+    return logits, [[(int(i), IMAGENET_CLASSES[i], float(probs[n, i])) for i in row] for n, row in enumerate(top)]
+
+
+def run(args: argparse.Namespace) -> int:
+    backbone, params = load_backbone(args.backbone, args.weights)
+    images, _ = prepare(backbone, args.images)
+    logits, tops = classify(backbone, params, images, args.topk)
+    records = []
+    for path, top, lg in zip(args.images, tops, logits):
+        print(f"{path}:")
+        for i, name, p in top:
+            print(f"  {p:7.2%}  {i:4d}  {name}")
+        records.append({"image": str(path), "top": [{"index": i, "name": n, "probability": p} for i, n, p in top],
+                        "logits": [float(v) for v in lg]})  # fmt: skip
+    if args.json:
+        io.write_json(args.json, {"backbone": backbone.name, "weights": args.weights or "pretrained", "images": records})
+        print(f"wrote {args.json}")
+    return 0

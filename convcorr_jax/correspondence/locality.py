@@ -1,0 +1,282 @@
+"""Feature locality visualisations (Long et al. section 2, Figures 1 and 2).
+
+A patch database holds, for every image of a dataset and one layer, each feature column (dense over the
+layer's grid) tied to the receptive-field centre it came from. It lives on disk:
+
+    <dir>/features.npy  float32 [N, C]  (memory-mapped for `knn.topk_cosine_mmap`)
+    <dir>/where.npy     int32 [N, 3]    (image index, col, row)
+    <dir>/images.npy    uint8 [n_img, H, W, 3]
+    <dir>/meta.json     backbone, role, tap, rf (size, stride, offset), grid size, count
+
+Figure 1 replaces every stride x stride patch of a query image by the average of the centre patches of its
+top-k database neighbours (cosine similarity); the "uniform rf" control instead averages k patches drawn
+uniformly from the conv3-sized neighbourhood of the patch in the query itself. Figure 2 averages the whole
+receptive fields of the k nearest neighbours of random seed features, then stretches the contrast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from convcorr_jax import io, knn
+from convcorr_jax.errors import check
+
+
+def build_database(images: np.ndarray, backbone, params, role: str, out_dir, batch_size: int = 16,
+                   progress: bool = True) -> Path:
+    """Dense features of `role` for images uint8 [n, H, W, 3] written to `out_dir` (format in module doc).
+
+    Features are written batch by batch into a memory-mapped .npy (renamed into place when complete).
+    Returns out_dir.
+    """
+    from tqdm import tqdm
+
+    images = np.asarray(images)
+    check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "images", "array",
+          "uint8 [n, H, W, 3]", (images.shape, str(images.dtype)))
+    tap = backbone.roles.get(role, role)
+    check(tap in backbone.geometry, backbone.name, "role", "a spatial tap", role)
+    rf = backbone.geometry[tap]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape[:3]
+    gh, gw = backbone.grid_size(tap, (h, w))
+    per = gh * gw
+    total = n * per
+    from convcorr_jax.features.columns import extract_grids
+
+    with io.atomic_path(out / "features.npy") as tmp:
+        mm = None
+        starts = range(0, n, batch_size)
+        bar = tqdm(starts, desc=f"patch database {role}", unit="batch", disable=not progress)
+        for s in bar:
+            g = np.stack(extract_grids(backbone, params, list(images[s:s + batch_size]), [tap], batch_size)[tap])
+            if mm is None:
+                mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, g.shape[-1]))
+            mm[s * per:(s + len(g)) * per] = g.reshape(-1, g.shape[-1])
+        mm.flush()
+        del mm
+    img_idx, rows, cols = np.meshgrid(np.arange(n), np.arange(gh), np.arange(gw), indexing="ij")
+    io.save_npy(out / "where.npy", np.stack([img_idx.ravel(), cols.ravel(), rows.ravel()], 1).astype(np.int32))
+    io.save_npy(out / "images.npy", images)
+    io.write_json(out / "meta.json", {"backbone": backbone.name, "role": role, "tap": tap, "rf": {
+        "size": rf.size, "stride": rf.stride, "offset": rf.offset}, "grid": [gh, gw], "count": total,
+        "image_size": [h, w]})
+    print(f"patch database {role}: {total} patches from {n} images ({gh}x{gw} each) -> {out}")
+    return out
+
+
+def load_database(path) -> dict:
+    """Open a database folder: {"features" (memmap), "where", "images" (memmap), "meta", "path"}."""
+    path = Path(path)
+    meta_file = path / "meta.json"
+    check(meta_file.is_file(), path, "meta.json", "a patch database folder (build_database)", "missing")
+    meta = json.loads(meta_file.read_text())
+    return {"features": np.load(path / "features.npy", mmap_mode="r"), "where": np.load(path / "where.npy"),
+            "images": np.load(path / "images.npy", mmap_mode="r"), "meta": meta, "path": path}
+
+
+def _centre(meta, col_row) -> np.ndarray:
+    rf = meta["rf"]
+    return rf["offset"] + np.asarray(col_row, np.float64) * rf["stride"]
+
+
+def extract_patches(images, img_idx, centres, size: int) -> np.ndarray:
+    """size x size patches [M, size, size, 3] float32 centred (nearest pixel) at centres [M, 2] (x, y) of
+    images[img_idx]; pixels outside the image repeat the edge."""
+    images = np.asarray(images)
+    h, w = images.shape[1:3]
+    half = size // 2
+    offs = np.arange(size) - half
+    xs = np.clip(np.rint(centres[:, 0])[:, None].astype(int) + offs[None], 0, w - 1)  # [M, size]
+    ys = np.clip(np.rint(centres[:, 1])[:, None].astype(int) + offs[None], 0, h - 1)
+    out = np.empty((len(img_idx), size, size, 3), np.float32)
+    for j, i in enumerate(img_idx):
+        out[j] = images[i][ys[j][:, None], xs[j][None, :]]
+    return out
+
+
+def reconstruct(query: np.ndarray, db: dict, backbone, params, k: int, batch_size: int = 8,
+                progress: bool = False) -> np.ndarray:
+    """Figure 1: query uint8 [H, W, 3] rebuilt from stride-sized centre patches of its k nearest database
+    features (cosine). Returns float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0)."""
+    from convcorr_jax.features.columns import extract_grids
+
+    meta = db["meta"]
+    tap, stride = meta["tap"], meta["rf"]["stride"]
+    g = extract_grids(backbone, params, [query], [tap], batch_size)[tap][0]
+    gh, gw, c = g.shape
+    _, idx = knn.topk_cosine_mmap(g.reshape(-1, c), db["path"] / "features.npy", k, progress=progress)
+    idx = np.asarray(idx).ravel()
+    where = db["where"][idx]
+    patches = extract_patches(db["images"], where[:, 0], _centre(meta, where[:, 1:]), stride)
+    patches = patches.reshape(gh * gw, k, stride, stride, 3).mean(1)
+    cols, rows = np.meshgrid(np.arange(gw), np.arange(gh))
+    centres = _centre(meta, np.stack([cols.ravel(), rows.ravel()], 1))
+    return _paste(query.shape, centres, patches)
+
+
+def uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0):
+    """The "uniform rf" column: each stride-sized patch replaced by the mean of k patches whose centres are
+    drawn uniformly from the rf_size x rf_size neighbourhood around it (same image)."""
+    rng = np.random.default_rng(seed)
+    h, w = query.shape[:2]
+    gw = int(np.floor((w - 1 - offset) / stride)) + 1
+    gh = int(np.floor((h - 1 - offset) / stride)) + 1
+    cols, rows = np.meshgrid(np.arange(gw), np.arange(gh))
+    centres = offset + np.stack([cols.ravel(), rows.ravel()], 1) * float(stride)
+    half = (rf_size - 1) / 2
+    draws = centres[:, None, :] + rng.uniform(-half, half, (len(centres), k, 2))
+    patches = extract_patches(query[None], np.zeros(len(centres) * k, int), draws.reshape(-1, 2), stride)
+    return _paste(query.shape, centres, patches.reshape(len(centres), k, stride, stride, 3).mean(1))
+
+
+def _paste(shape, centres, patches) -> np.ndarray:
+    h, w = shape[:2]
+    size = patches.shape[1]
+    out = np.zeros((h, w, 3), np.float32)
+    half = size // 2
+    for (x, y), p in zip(np.rint(centres).astype(int), patches):
+        x0, y0 = x - half, y - half
+        xa, ya = max(x0, 0), max(y0, 0)
+        xb, yb = min(x0 + size, w), min(y0 + size, h)
+        if xb > xa and yb > ya:
+            out[ya:yb, xa:xb] = p[ya - y0:yb - y0, xa - x0:xa - x0 + (xb - xa)]
+    return out
+
+
+def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
+    """Figure 2: for seed rows of the database, the mean receptive field (rf_size^2 pixels) of the k nearest
+    neighbours (the seed itself included, as rank 1), contrast-stretched to 0..1. Returns [S, len(ks), r, r, 3]."""
+    meta = db["meta"]
+    size = int(meta["rf"]["size"])
+    q = np.asarray(db["features"][np.asarray(seeds)], np.float32)
+    kmax = min(max(ks), meta["count"])
+    _, idx = knn.topk_cosine_mmap(q, db["path"] / "features.npy", kmax)
+    idx = np.asarray(idx)
+    out = np.zeros((len(seeds), len(ks), size, size, 3), np.float32)
+    for s in range(len(seeds)):
+        where = db["where"][idx[s]]
+        cen = _centre(meta, where[:, 1:])
+        for j, k in enumerate(ks):
+            kk = min(k, kmax)
+            acc = np.zeros((size, size, 3), np.float64)
+            for a in range(0, kk, 256):  # bounded memory for large k and rf
+                acc += extract_patches(db["images"], where[a:kk][:256, 0], cen[a:kk][:256], size).sum(0)
+            out[s, j] = contrast_stretch(acc / kk)
+    return out
+
+
+def contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Linear stretch of the [low, high] percentiles to [0, 1] (clipped); a flat image maps to 0.5."""
+    lo, hi = np.percentile(img, [low, high])
+    if hi - lo < 1e-9:
+        return np.full_like(img, 0.5, dtype=np.float32)
+    return np.clip((img - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut", "coffee", "rocket")) -> list:
+    """scikit-image's bundled real photographs, centre-cropped square and resized to size x size (uint8)."""
+    from PIL import Image
+    from skimage import data
+
+    out = []
+    for name in names:
+        im = getattr(data, name)()
+        if im.ndim == 2:
+            im = np.stack([im] * 3, -1)
+        im = im[..., :3]
+        h, w = im.shape[:2]
+        s = min(h, w)
+        im = im[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        out.append(np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)))
+    return out
+
+
+def _savefig(fig, path) -> None:
+    import matplotlib.pyplot as plt
+
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def figure1(queries: list, panels: dict[str, list], path) -> None:
+    """Grid: one row per query; columns = the query, then each panel name (e.g. "conv3 k=5", "uniform rf k=1")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 1 + len(panels)
+    fig, axes = plt.subplots(len(queries), cols, figsize=(1.9 * cols, 1.9 * len(queries)), squeeze=False)
+    for r, q in enumerate(queries):
+        ims = [("input", q)] + [(name, v[r]) for name, v in panels.items()]
+        for c, (name, im) in enumerate(ims):
+            axes[r, c].imshow(np.clip(np.asarray(im), 0, 255).astype(np.uint8))
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=7)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def figure2(averages: dict[str, np.ndarray], ks: Sequence[int], path) -> None:
+    """Rows: layer x seed; columns: k. averages[layer] = rf_average output [S, len(ks), r, r, 3]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(layer, s) for layer, a in averages.items() for s in range(a.shape[0])]
+    fig, axes = plt.subplots(len(rows), len(ks), figsize=(1.6 * len(ks), 1.6 * len(rows)), squeeze=False)
+    for r, (layer, s) in enumerate(rows):
+        for c, k in enumerate(ks):
+            axes[r, c].imshow(averages[layer][s, c])
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(f"k = {k}", fontsize=8)
+        axes[r, 0].set_ylabel(layer, fontsize=8)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def run_locality(images: np.ndarray, queries: list, backbone, params, db_root, roles=("conv3", "conv4", "conv5"),
+                 ks1=(1, 5), ks2=(5, 50, 500), n_seeds: int = 3, seed: int = 0, figures_dir=None,
+                 rebuild: bool = False, progress: bool = True) -> dict:
+    """Build (or reuse) one database per role, then Figures 1 and 2; returns paths and database sizes."""
+    db_root = Path(db_root)
+    dbs = {}
+    for role in roles:
+        d = db_root / role
+        if rebuild or not (d / "meta.json").is_file():
+            build_database(images, backbone, params, role, d, progress=progress)
+        dbs[role] = load_database(d)
+    panels: dict[str, list] = {}
+    for role in roles:
+        for k in ks1:
+            panels[f"{role} k={k}"] = [reconstruct(q, dbs[role], backbone, params, k) for q in queries]
+    ref = dbs[roles[0]]["meta"]["rf"]  # patch grid of the control = the first role's
+    c3_tap = backbone.roles.get("conv3", "conv3")
+    ctl_size = backbone.geometry[c3_tap].size if c3_tap in backbone.geometry else ref["size"]
+    for k in ks1:
+        panels[f"uniform rf k={k}"] = [uniform_rf_control(q, ctl_size, ref["stride"], ref["offset"], k, seed)
+                                       for q in queries]
+    rng = np.random.default_rng(seed)
+    averages = {}
+    for role in roles:
+        n = dbs[role]["meta"]["count"]
+        averages[role] = rf_average(dbs[role], rng.choice(n, n_seeds, replace=False), ks2)
+    out = {"sizes": {r: dbs[r]["meta"]["count"] for r in roles}}
+    if figures_dir is not None:
+        figures_dir = Path(figures_dir)
+        figure1(queries, panels, figures_dir / "long2014_fig1_patch_reconstruction.png")
+        figure2(averages, ks2, figures_dir / "long2014_fig2_rf_average.png")
+        out["figures"] = ["long2014_fig1_patch_reconstruction.png", "long2014_fig2_rf_average.png"]
+    out["panels"], out["averages"] = panels, averages
+    return out

@@ -1,0 +1,164 @@
+"""Dense SIFT in JAX, compatible with VLFeat's `vl_dsift` (Gaussian window, the default, not `Fast`).
+
+Follows `vl/dsift.c` (VLFeat 0.9.21) step by step:
+  * gradients by central differences (one-sided on the border), modulus `vl_fast_sqrt_f`, angle
+    `vl_fast_atan2_f` (both reproduced bit-wise), angle split linearly between the two nearest of 8 bins;
+  * spatial binning: each of the 4 x 4 bins is a separable convolution (edge-replicated) with a triangular
+    kernel of half-width `bin_size` times a Gaussian of sigma `window_size * bin_size` centred on the descriptor;
+  * L2 normalise (`norm + FLT_EPSILON`), clamp at 0.2, L2 normalise again.
+Layout: C layout of VLFeat, index `t + 8 * (binx + 4 * biny)`, t = orientation (angle `2 pi t / 8` measured
+from +x towards +y, i.e. clockwise on screen with y down). Descriptors are unit-norm floats (VLFeat's
+float output is 512 x these).
+
+Geometry: bin centres lie on integer pixels; a frame's top-left bin centre `(x0, y0)` gives the descriptor
+centre `(x0 + 1.5 b, y0 + 1.5 b)`. `dsift` places frames like `vl_dsift` (first bin centre at the bounds'
+min corner, `step` apart); `sift_grid` computes descriptors centred (to the nearest pixel) at arbitrary
+separable grids of points, e.g. a conv layer's receptive-field centres. Paper's "descriptor radius r"
+= support half-width 2 b, i.e. `bin_size = r / 2`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from convcorr_jax.errors import check
+
+NUM_BINS = 4
+NUM_ORIENT = 8
+_EPS_F = np.float32(np.finfo(np.float32).eps)  # VL_EPSILON_F
+_TWO_PI_F = np.float32(2 * np.pi)
+
+
+def fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
+    """VLFeat's `vl_fast_atan2_f` (cubic approximation, max error ~1e-3 rad)."""
+    c3, c1 = jnp.float32(0.1821), jnp.float32(0.9675)
+    abs_y = jnp.abs(y) + _EPS_F
+    pos = x >= 0
+    r = jnp.where(pos, (x - abs_y) / (x + abs_y), (x + abs_y) / (abs_y - x))
+    angle = jnp.where(pos, jnp.float32(np.pi / 4), jnp.float32(3 * np.pi / 4))
+    angle = angle + (c3 * r * r - c1) * r
+    return jnp.where(y < 0, -angle, angle)
+
+
+def fast_sqrt(x: jax.Array) -> jax.Array:
+    """VLFeat's `vl_fast_sqrt_f`: x * resqrt(x), the 0x5f3759df guess plus two Newton steps; 0 below 1e-8."""
+    x = x.astype(jnp.float32)
+    i = lax.bitcast_convert_type(x, jnp.int32)
+    y = lax.bitcast_convert_type(jnp.int32(0x5F3759DF) - (i >> 1), jnp.float32)
+    xhalf = jnp.float32(0.5) * x
+    y = y * (jnp.float32(1.5) - xhalf * y * y)
+    y = y * (jnp.float32(1.5) - xhalf * y * y)
+    return jnp.where(x < 1e-8, jnp.float32(0), x * y)
+
+
+def gradient_channels(image: jax.Array) -> jax.Array:
+    """Orientation-binned gradient magnitudes [H, W, 8] of a grey image [H, W] (H, W >= 2), as vl_dsift."""
+    im = image.astype(jnp.float32)
+
+    def diff(a, axis):
+        n = a.shape[axis]
+        first = lax.slice_in_dim(a, 1, 2, axis=axis) - lax.slice_in_dim(a, 0, 1, axis=axis)
+        last = lax.slice_in_dim(a, n - 1, n, axis=axis) - lax.slice_in_dim(a, n - 2, n - 1, axis=axis)
+        mid = jnp.float32(0.5) * (lax.slice_in_dim(a, 2, n, axis=axis) - lax.slice_in_dim(a, 0, n - 2, axis=axis))
+        return jnp.concatenate([first, mid, last], axis=axis) if n > 2 else jnp.concatenate([first, last], axis=axis)
+
+    gy, gx = diff(im, 0), diff(im, 1)
+    angle = fast_atan2(gy, gx)
+    mod = fast_sqrt(gx * gx + gy * gy)
+    angle = jnp.where(angle > _TWO_PI_F, angle - _TWO_PI_F, angle)
+    angle = jnp.where(angle < 0, angle + _TWO_PI_F, angle)
+    nt = angle * jnp.float32(NUM_ORIENT / (2 * np.pi))
+    bint = jnp.floor(nt)
+    r = nt - bint
+    b0 = bint.astype(jnp.int32) % NUM_ORIENT
+    b1 = (b0 + 1) % NUM_ORIENT
+    t = jnp.arange(NUM_ORIENT)
+    return jnp.where(t == b0[..., None], ((1 - r) * mod)[..., None], 0.0) + jnp.where(t == b1[..., None], (r * mod)[..., None], 0.0)
+
+
+def _bin_kernel(bin_size: int, bin_index: int, window_size: float) -> np.ndarray:
+    """`_vl_dsift_new_kernel`: taps k = -(b-1)..(b-1), float32."""
+    b = bin_size
+    k = np.arange(-b + 1, b, dtype=np.float32)
+    delta = np.float32(b * (bin_index - 0.5 * (NUM_BINS - 1)))
+    sigma = np.float32(b) * np.float32(window_size)
+    z = (k - delta) / sigma
+    return ((1.0 - np.abs(k) / b) * np.exp(-0.5 * z * z)).astype(np.float32)
+
+
+def _binning_matrix(n: int, origins: np.ndarray, bin_size: int, window_size: float) -> np.ndarray:
+    """[4, len(origins), n]: row (i, a) convolves (edge-replicated) a pixel line with bin i's kernel, evaluated
+    at pixel `origins[a] + i * bin_size`."""
+    b = bin_size
+    taps = np.arange(-b + 1, b)
+    out = np.zeros((NUM_BINS, len(origins), n), np.float32)
+    for i in range(NUM_BINS):
+        ker = _bin_kernel(b, i, window_size)
+        c = origins + i * b
+        src = np.clip(c[:, None] - taps[None, :], 0, n - 1)  # convolution: dst[c] = sum_k ker[k] src[c - k]
+        np.add.at(out[i], (np.repeat(np.arange(len(origins)), len(taps)), src.ravel()), np.tile(ker, len(origins)))
+    return out
+
+
+def _normalize(d: jax.Array) -> jax.Array:
+    norm = fast_sqrt(jnp.sum(d * d, axis=-1, keepdims=True)) + _EPS_F
+    return d / norm
+
+
+@functools.partial(jax.jit, static_argnames=("bin_size", "window_size"))
+def _descriptors(image: jax.Array, ay: jax.Array, ax: jax.Array, bin_size: int, window_size: float) -> jax.Array:
+    g = gradient_channels(image)  # [H, W, 8]
+    hp = lax.Precision.HIGHEST
+    t1 = jnp.einsum("iap,pqt->iaqt", ay, g, precision=hp)  # [4, ny, W, 8]
+    d = jnp.einsum("jbq,iaqt->abijt", ax, t1, precision=hp)  # [ny, nx, biny, binx, t]
+    d = d.reshape(*d.shape[:2], NUM_BINS * NUM_BINS * NUM_ORIENT)
+    d = _normalize(d)
+    d = jnp.minimum(d, jnp.float32(0.2))
+    return _normalize(d)
+
+
+def _check_image(image, bin_size, source="image"):
+    shape = np.shape(image)
+    check(len(shape) == 2, source, "shape", "a grey image [H, W]", shape)
+    check(isinstance(bin_size, (int, np.integer)) and bin_size >= 1, source, "bin_size", "an integer >= 1", bin_size)
+    check(min(shape) >= 2, source, "shape", "at least 2 x 2 pixels", shape)
+
+
+def to_grey(images: np.ndarray) -> np.ndarray:
+    """uint8 RGB [..., H, W, 3] -> float32 grey [..., H, W] in [0, 1] (ITU-R 601 luma, as MATLAB rgb2gray)."""
+    x = np.asarray(images, np.float32) / 255.0
+    return x @ np.array([0.2989, 0.5870, 0.1140], np.float32)
+
+
+def sift_grid(image: jax.Array, xs: np.ndarray, ys: np.ndarray, bin_size: int, window_size: float = 2.0) -> jax.Array:
+    """Descriptors [len(ys), len(xs), 128] centred (nearest pixel) at the points (xs[j], ys[i]).
+
+    image: grey [H, W] float. Bin centres outside the image read edge-replicated gradients.
+    """
+    _check_image(image, bin_size)
+    h, w = np.shape(image)
+    ox = np.rint(np.asarray(xs, np.float64) - 1.5 * bin_size).astype(np.int64)
+    oy = np.rint(np.asarray(ys, np.float64) - 1.5 * bin_size).astype(np.int64)
+    ay = _binning_matrix(h, oy, bin_size, window_size)
+    ax = _binning_matrix(w, ox, bin_size, window_size)
+    return _descriptors(jnp.asarray(image, jnp.float32), jnp.asarray(ay), jnp.asarray(ax), bin_size, float(window_size))
+
+
+def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float = 2.0) -> tuple[np.ndarray, jax.Array]:
+    """`vl_dsift(image, 'Size', bin_size, 'Step', step)` on the whole image: frames [N, 2] (x, y) 0-based
+    descriptor centres in row-major order (x fastest) and unit-norm descriptors [N, 128] (VLFeat C layout)."""
+    _check_image(image, bin_size)
+    h, w = np.shape(image)
+    frame = bin_size * (NUM_BINS - 1) + 1
+    check(h >= frame and w >= frame, "image", "shape", f"at least {frame} x {frame} pixels for bin size {bin_size}", (h, w))
+    x0 = np.arange(0, w - frame + 1, step)
+    y0 = np.arange(0, h - frame + 1, step)
+    d = sift_grid(image, x0 + 1.5 * bin_size, y0 + 1.5 * bin_size, bin_size, window_size)
+    fy, fx = np.meshgrid(y0 + 1.5 * bin_size, x0 + 1.5 * bin_size, indexing="ij")
+    frames = np.stack([fx.ravel(), fy.ravel()], -1).astype(np.float32)
+    return frames, d.reshape(-1, d.shape[-1])

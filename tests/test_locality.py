@@ -1,0 +1,67 @@
+"""Patch database + Figures 1-2 helpers (Long et al. section 2) on a tiny random-weight backbone run."""
+
+import jax
+import numpy as np
+import pytest
+
+from convcorr_jax import knn
+from convcorr_jax.correspondence import locality
+from convcorr_jax.errors import InputError
+
+
+def test_extract_patches_and_paste_hand_values():
+    img = np.arange(6 * 7 * 3, dtype=np.uint8).reshape(1, 6, 7, 3)
+    p = locality.extract_patches(img, [0], np.array([[0.0, 5.0]]), 3)
+    # centre (x=0, y=5): columns -1..1 clipped to 0..1, rows 4..6 clipped to 4..5
+    np.testing.assert_array_equal(p[0, :, :, 0], img[0][[4, 5, 5]][:, [0, 0, 1], 0])
+    out = locality._paste((6, 7, 3), np.array([[1.0, 1.0]]), np.ones((1, 3, 3, 3), np.float32))
+    assert out[:3, :3].min() == 1 and out.sum() == 27
+
+
+def test_contrast_stretch():
+    x = np.linspace(0, 10, 101).reshape(1, -1, 1).repeat(3, -1)
+    y = locality.contrast_stretch(x, 0, 100)
+    assert y.min() == 0 and y.max() == 1
+    assert np.all(locality.contrast_stretch(np.ones((2, 2, 3))) == 0.5)
+
+
+def test_uniform_rf_control_k_large_is_local_mean():
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[:, 16:] = 200
+    out = locality.uniform_rf_control(img, rf_size=5, stride=8, offset=4.0, k=1)
+    # rf of 5 px around centres 4, 12 (left half) and 20, 28 (right): patches stay on their own side
+    assert out[:, :8].max() == 0 and out[:, 24:].min() == 200
+
+
+def test_database_round_trip_and_figures(tmp_path):
+    from convcorr_jax.backbones import get
+
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (3, 64, 64, 3)).astype(np.uint8)
+    d = locality.build_database(images, bb, params, "conv3", tmp_path / "db", batch_size=3, progress=False)
+    db = locality.load_database(d)
+    tap = bb.roles["conv3"]
+    act = np.asarray(bb.apply(params, bb.preprocess(images), taps=(tap,))[tap])
+    n, gh, gw, c = act.shape
+    assert db["meta"]["count"] == n * gh * gw and db["features"].shape == (n * gh * gw, c)
+    # row j of the database is the column (img, col, row) recorded in where.npy
+    for j in [0, 7, n * gh * gw - 1]:
+        i, col, row = db["where"][j]
+        np.testing.assert_allclose(db["features"][j], act[i, row, col], rtol=1e-5, atol=1e-6)
+    # the nearest neighbour of a database image's own feature is itself (cosine 1)
+    s, idx = knn.topk_cosine_mmap(np.asarray(db["features"][5:6]), d / "features.npy", 1)
+    assert float(s[0, 0]) == pytest.approx(1.0, abs=1e-5)
+    # a query that is a database image is rebuilt exactly from its own patches (k = 1, interior pixels)
+    rec = locality.reconstruct(images[1], db, bb, params, k=1)
+    stride = db["meta"]["rf"]["stride"]
+    inner = slice(stride, 64 - stride)
+    assert np.abs(rec[inner, inner] - images[1][inner, inner]).mean() < 1.0
+    avg = locality.rf_average(db, [0, 3], (1, 5))
+    assert avg.shape == (2, 2, db["meta"]["rf"]["size"], db["meta"]["rf"]["size"], 3)
+    locality.figure2({"conv3": avg}, (1, 5), tmp_path / "f2.png")
+    locality.figure1([images[1]], {"conv3 k=1": [rec]}, tmp_path / "f1.png")
+    assert (tmp_path / "f1.png").stat().st_size > 1000 and (tmp_path / "f2.png").stat().st_size > 1000
+    with pytest.raises(InputError, match="meta.json"):
+        locality.load_database(tmp_path)

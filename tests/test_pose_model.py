@@ -1,0 +1,186 @@
+"""Unit tests of the pose cascade pieces: heat-maps, crop module, augmentation, losses, model shapes."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import augment as aug
+from convcorr_jax.pose import heatmaps as hm
+from convcorr_jax.pose import losses
+from convcorr_jax.pose import model as M
+
+TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+
+
+def test_map_image_roundtrip_and_cell_centres():
+    # stride 4: cell 0 covers pixels 0..3, centre 1.5
+    assert float(hm.map_to_image(jnp.array(0.0), 4)) == 1.5
+    p = jnp.array([[10.3, 7.9]])
+    np.testing.assert_allclose(hm.map_to_image(hm.image_to_map(p, 8), 8), p, rtol=1e-6)
+
+
+def test_gaussian_target_and_argmax():
+    pts = jnp.array([[3.0, 5.0], [7.0, 1.0], [-100.0, -100.0]])
+    t = hm.gaussian_targets(pts, (8, 10), 1.5)
+    assert t.shape == (8, 10, 3)
+    np.testing.assert_array_equal(hm.argmax_2d(t)[:2], [[3, 5], [7, 1]])
+    assert float(t[5, 3, 0]) == pytest.approx(1.0)
+    assert float(t[5, 4, 0]) == pytest.approx(np.exp(-1 / (2 * 1.5**2)), rel=1e-5)
+    assert float(t[..., 2].max()) < 1e-6  # far outside: empty map
+
+
+def test_subpixel_argmax_recovers_offset():
+    # a sampled parabola-like peak: exp of a quadratic has its vertex exactly recovered by a log-parabola, here the
+    # parabola fit on the raw values must land within 0.1 cell of the true centre and on the correct side
+    for cx, cy in ((4.3, 3.8), (5.0, 2.0), (2.6, 4.45)):
+        t = hm.gaussian_targets(jnp.array([[cx, cy]]), (8, 9), 1.5)
+        est = np.asarray(hm.subpixel_argmax(t))[0]
+        assert abs(est[0] - cx) < 0.1 and abs(est[1] - cy) < 0.1
+
+
+def test_crop_matches_numpy_slice_and_gradient_is_local():
+    cfg = TINY
+    feats = jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 3))  # level 0, stride 2 of a 32 image
+    origin = jnp.array([[[0, 2], [6, 4]], [[-2, 10], [12, 12]]], jnp.int32)  # multiples of 2 (= 2^(levels-1))
+    out = M.crop(feats, origin, 0, cfg)
+    w = cfg.window
+    assert out.shape == (2, 2, w, w, 3)
+    padded = np.pad(np.asarray(feats), ((0, 0), (w, w), (w, w), (0, 0)))
+    for n in range(2):
+        for k in range(2):
+            x0, y0 = np.asarray(origin[n, k]) + w
+            np.testing.assert_array_equal(out[n, k], padded[n, y0:y0 + w, x0:x0 + w])
+    g = jax.grad(lambda f: M.crop(f, origin[:, :1], 0, cfg).sum())(feats)
+    ref = np.zeros((2, 16 + 2 * w, 16 + 2 * w, 3))
+    for n in range(2):
+        x0, y0 = np.asarray(origin[n, 0]) + w
+        ref[n, y0:y0 + w, x0:x0 + w] = 1
+    np.testing.assert_array_equal(g, ref[:, w:-w, w:-w])
+
+
+def test_crop_levels_cover_same_image_area():
+    cfg = M.ModelConfig(image_size=64, pool=4, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    centers = jnp.array([[[20.0, 33.0], [50.0, 5.0], [0.0, 63.0]]])
+    origin = M.window_origin(centers, cfg)
+    assert np.all(np.asarray(origin) % 4 == 0)
+    for lv in range(cfg.levels):
+        s = 2 ** (lv + 1)
+        n = cfg.image_size // s
+        ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        coords = jnp.asarray(np.stack([xs * s + (s - 1) / 2, ys * s + (s - 1) / 2], -1)[None], jnp.float32)
+        win = np.asarray(M.crop(coords + 1000.0, origin, lv, cfg))  # +1000 marks real (not padded) cells
+        first = win[0, :, 0, 0] - 1000.0
+        # window's first cell centre: origin (level-0 cells of stride 2) in pixels, shifted to this level's centre
+        expect = np.asarray(origin[0], np.float64) * 2 + (s - 1) / 2
+        inside = win[0, :, 0, 0, 0] > 500
+        np.testing.assert_allclose(first[inside], expect[inside])
+    # the crop centre lies within the window
+    lo = np.asarray(origin[0]) * 2
+    assert np.all((np.asarray(centers[0]) >= lo) & (np.asarray(centers[0]) < lo + cfg.context))
+
+
+def test_augment_moves_points_with_image_and_swaps_sides():
+    size = 32
+    img = np.zeros((size, size, 3), np.float32)
+    pts = np.zeros((16, 2), np.float32) + 16
+    pts[2] = [9, 12]  # r hip: a bright dot
+    img[12, 9] = 1.0
+    vis = np.ones(16, bool)
+    cfg = aug.AugmentConfig()
+    hits = 0
+    run = jax.jit(lambda k: (aug.sample_params(k, cfg), aug.augment(k, jnp.asarray(img), jnp.asarray(pts),
+                                                                      jnp.asarray(vis), cfg)))
+    for s in range(12):
+        (ang, sc, fl), (o_img, o_pts, o_vis) = run(jax.random.PRNGKey(s))
+        j = 3 if bool(fl) else 2  # after a flip the right hip is labelled left hip
+        yx = np.unravel_index(np.argmax(np.asarray(o_img[..., 0])), (size, size))
+        if float(o_img.max()) > 0.2:
+            assert np.hypot(yx[1] - o_pts[j, 0], yx[0] - o_pts[j, 1]) < 1.5
+            hits += 1
+        assert abs(np.degrees(float(ang))) <= 20 and 0.5 <= float(sc) <= 1.5
+    assert hits >= 6
+    # points pushed outside become invisible
+    far = jnp.asarray(np.full((16, 2), 31.0, np.float32))
+    no_rot = aug.AugmentConfig(rotation=0.0, scale=(1.5, 1.5), flip=False)
+    _, p2, v2 = aug.augment(jax.random.PRNGKey(0), jnp.asarray(img), far, jnp.asarray(vis), no_rot)
+    assert not bool(v2.any()) and float(p2[0, 0]) > 31
+
+
+def test_loss_masks_invisible_and_all_invisible_is_zero():
+    cfg = TINY
+    params = M.init(jax.random.PRNGKey(0), cfg)
+    imgs = jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 32, 3))
+    pts = jnp.full((2, 16, 2), 10.0)
+    none = jnp.zeros((2, 16), bool)
+
+    def loss(p, vis):
+        out = M.apply(p, imgs, cfg)
+        s1, c1 = losses.e1(out, pts, vis, cfg)
+        s2, _ = losses.e2(out, pts, vis, cfg)
+        return (s1 + 0.1 * s2) / jnp.maximum(c1, 1.0)
+
+    vg = jax.jit(jax.value_and_grad(loss))
+    val, g = vg(params, none)
+    assert float(val) == 0.0
+    assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree_util.tree_leaves(g))
+    # one labelled joint: the loss equals that joint's squared error alone
+    vis = none.at[0, 3].set(True)
+    out = jax.jit(lambda p: M.apply(p, imgs, cfg))(params)
+    tgt = losses.coarse_targets(pts, cfg)
+    ref = float(jnp.sum((out["coarse_hm"][0, ..., 3] - tgt[0, ..., 3]) ** 2))
+    assert float(losses.e1(out, pts, vis, cfg)[0]) == pytest.approx(ref, rel=1e-5)
+    gv = vg(params, vis)[1]
+    assert float(jnp.abs(gv["fine"]["joint_w"][3]).max()) > 0  # the labelled joint's 1x1 is trained ...
+    assert float(jnp.abs(gv["fine"]["joint_w"][4]).max()) == 0  # ... no other joint's unshared 1x1
+
+
+def test_spatial_dropout_masks_whole_maps():
+    cfg = TINY
+    keys = jax.random.split(jax.random.PRNGKey(0), 64)
+    m = np.asarray(M.dropout_masks(keys, M.ModelConfig(**{**TINY.__dict__, "bank": (4, 4, 4, 200), "spatial_dropout": 0.3})))
+    assert m.shape == (64, 1, 1, 200)
+    assert set(np.unique(m)) <= {0.0, np.float32(1 / 0.7)}
+    assert 0.25 < (m == 0).mean() < 0.35
+    assert M.dropout_masks(keys, M.ModelConfig(**{**cfg.__dict__, "spatial_dropout": 0.0})) is None
+
+
+@pytest.mark.parametrize("pool", [4, 8, 16])
+def test_shapes_per_pool(pool):
+    cfg = M.ModelConfig(image_size=64, pool=pool, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    p = M.init(jax.random.PRNGKey(0), cfg)
+    out = jax.jit(lambda p, x: M.apply(p, x, cfg))(p, jnp.zeros((1, 64, 64, 3)))
+    assert out["coarse_hm"].shape == (1, 64 // pool, 64 // pool, 16)
+    assert out["fine_hm"].shape == (1, 8, 8, 16)
+    # cascade point = window origin + fine arg-max, inside the window
+    lo = np.asarray(out["origin"]) * 2
+    assert np.all((np.asarray(out["xy"]) >= lo - 1) & (np.asarray(out["xy"]) <= lo + 16))
+
+
+def test_standard_cascade_matches_parameter_count():
+    shared = M.init(jax.random.PRNGKey(0), M.ModelConfig())
+    std = M.init(jax.random.PRNGKey(0), M.ModelConfig(variant="standard"))
+    first_two = sum(M.count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items() if k in ("conv1", "conv2")})
+                    for lv in range(3))
+    # fine path of the shared cascade = its fine net + the coarse layers it reads; standard has its own copies
+    assert M.count_params(std["fine"]) == M.count_params(shared["fine"]) + first_two
+
+
+def test_lcn_invariant_to_gain_and_offset():
+    x = jax.random.uniform(jax.random.PRNGKey(0), (1, 32, 32, 3))
+    a = M.lcn(x)
+    b = M.lcn(3.0 * x + 0.5)
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_bad_config_and_images():
+    with pytest.raises(InputError, match="pool"):
+        M.ModelConfig(pool=6).validate()
+    with pytest.raises(InputError, match="context"):
+        M.ModelConfig(context=20).validate()
+    p = M.init(jax.random.PRNGKey(0), TINY)
+    with pytest.raises(InputError, match="shape"):
+        M.apply(p, jnp.zeros((1, 30, 30, 3)), TINY)

@@ -1,0 +1,129 @@
+"""Training: resume after kill -9 gives the uninterrupted result; NaN stops cleanly; wrong checkpoints and bad
+data are refused with clear errors. Runs use a tiny model on stick-figure images; subprocesses share a
+persistent compilation cache so only the first one compiles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose import train as T
+
+TESTS = Path(__file__).resolve().parent
+TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    import numpy as np, jax
+    from test_pose_helpers import stick_people
+    from convcorr_jax.pose import model as M, train as T
+    out, delay = sys.argv[1], float(sys.argv[2])
+    tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    cfg = T.TrainConfig(name="r", out=out, model=tiny, batch_size=4, steps=(3, 3, 2), checkpoint_every=2,
+                        eval_limit=0)
+    r = T.train(cfg, (stick_people(12, 32, 0), stick_people(4, 32, 1)), progress=False,
+                on_step=lambda n: time.sleep(delay))
+    leaves = jax.tree_util.tree_leaves_with_path(r.params)
+    np.savez(out + "/final.npz", **{{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}})
+""")
+
+
+def _env(extra=None):
+    env = dict(os.environ)
+    cache = Path(env.get("CONVCORR_CACHE", TESTS.parent / ".cache" / "tests")) / "jax_pose_compile"
+    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(TESTS.parent))
+    env.pop("XLA_FLAGS", None)
+    env.update(extra or {})
+    return env
+
+
+def _final(d: Path) -> dict:
+    with np.load(d / "final.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_resume_after_kill9_matches_uninterrupted(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(tests=str(TESTS)))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    r = subprocess.run([sys.executable, str(script), str(a), "0"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "8 steps in" in r.stdout
+    p = subprocess.Popen([sys.executable, str(script), str(b), "1.5"], env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    ckpt = b / "r" / "checkpoints"
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        steps = [int(x.name) for x in ckpt.iterdir() if x.name.isdigit()] if ckpt.is_dir() else []
+        if steps and max(steps) >= 4 or p.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert p.poll() is None, "run ended before it could be killed"
+    os.kill(p.pid, signal.SIGKILL)  # mid stage 2, between checkpoints 4 and 6
+    p.communicate(timeout=60)
+    assert p.returncode == -signal.SIGKILL
+    assert not (b / "final.npz").exists()
+    r2 = subprocess.run([sys.executable, str(script), str(b), "0"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    done = int(r2.stdout.split(" steps in")[0].split()[-1])
+    assert 1 <= done <= 4  # resumed from step >= 4, not from scratch
+    fa, fb = _final(a), _final(b)
+    assert fa.keys() == fb.keys()
+    for k in fa:
+        np.testing.assert_array_equal(fa[k], fb[k], err_msg=k)
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tmp_path):
+    from test_pose_helpers import stick_people
+
+    cfg = T.TrainConfig(name="n", out=str(tmp_path), model=TINY, batch_size=4, steps=(4, 0, 0), checkpoint_every=1,
+                        eval_limit=0)
+    data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
+    with pytest.raises(T.TrainingDiverged, match=r"at step 2 .*Last good checkpoint: step 2"):
+        T.train(cfg, data, progress=False, nan_at_step=2)
+    steps = sorted(int(x.name) for x in (tmp_path / "n" / "checkpoints").iterdir() if x.name.isdigit())
+    assert steps[-1] == 2  # the poisoned step 3 was never saved
+    params = T.load_params(tmp_path / "n", cfg)
+    assert np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
+    other = T.TrainConfig(name="n", out=str(tmp_path), model=M.ModelConfig(**{**TINY.__dict__, "head": 12}),
+                          batch_size=4, steps=(4, 0, 0))
+    with pytest.raises(InputError, match="checkpoint written by this config"):
+        T.train(other, data, progress=False)
+
+
+def test_bad_training_input(tmp_path):
+    from test_pose_helpers import stick_people
+
+    data = stick_people(4, 32, 0)
+    empty = data.take(np.arange(0))
+    cfg = T.TrainConfig(name="e", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0))
+    with pytest.raises(InputError, match="samples"):
+        T.train(cfg, (empty, empty), progress=False)
+    with pytest.raises(InputError, match="samples"):
+        T.arrays_from_samples([], 32)
+    with pytest.raises(InputError, match="data"):
+        T.load_data(T.TrainConfig(data="coco"))
+    with pytest.raises(InputError, match="data_root"):
+        T.load_data(T.TrainConfig(data="mpii"))
+
+
+def test_batches_deterministic_and_cover_epoch():
+    a = T.batch_indices(10, 4, 1, 0)
+    np.testing.assert_array_equal(a, T.batch_indices(10, 4, 1, 0))
+    first_epoch = np.concatenate([T.batch_indices(10, 5, s, 0) for s in range(2)])
+    assert sorted(first_epoch) == list(range(10))
+    k1 = T.sample_keys(0, 3, 8)
+    np.testing.assert_array_equal(k1[:4], T.sample_keys(0, 3, 8)[:4])
