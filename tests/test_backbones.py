@@ -146,6 +146,34 @@ def test_geometry_matches_empirical_receptive_field(name):
     assert checked > 100
 
 
+def test_mobilenet_gradient_receptive_fields():
+    """Gradient of the centre unit of every MobileNetV2 tap w.r.t. the input: its support is exactly the predicted
+    box (size and centre). Averaging kernels, identity BN and a small positive input keep every ReLU6 in its linear
+    range, so no path is cut and the network is linear with positive weights (max pooling, which routes gradients
+    to one input, makes this check impossible for AlexNet; the NaN test above covers it)."""
+    bb = get("mobilenet_v2")
+    params = jax.tree_util.tree_map(
+        lambda a: np.full_like(a, 1.0 / np.prod(a.shape[:3])) if a.ndim == 4 else a, _narrow_params("mobilenet_v2"))
+    params = jax.tree_util.tree_map_with_path(
+        lambda p, a: np.ones_like(a) if getattr(p[-1], "key", "") in ("scale", "var") else a, params)
+    taps, n = bb.spatial_taps, 512
+    centre = {t: tuple(g // 2 for g in bb.grid_size(t, (n, n))) for t in taps}
+
+    def units(x):
+        out = bb.apply(params, x, taps=taps)
+        return jax.numpy.stack([out[t][0, centre[t][0], centre[t][1]].sum() for t in taps])
+
+    x = np.full((1, n, n, 3), 1e-3, np.float32)
+    grads = np.abs(np.asarray(jax.jacrev(units)(x))).sum(-1)[:, 0]  # [taps, H, W]
+    for t, g in zip(taps, grads):
+        rf = bb.geometry[t]
+        ys, xs = np.nonzero(g > 0)
+        cy, cx = (rf.offset + i * rf.stride for i in centre[t])
+        half = (rf.size - 1) / 2
+        assert (xs.min(), xs.max(), ys.min(), ys.max()) == (cx - half, cx + half, cy - half, cy + half), t
+        assert len(xs) == rf.size**2, t  # the whole box, no holes
+
+
 def test_mobilenet_roles_strides():
     bb = get("mobilenet_v2")
     strides = {role: bb.geometry[tap].stride for role, tap in bb.roles.items() if tap in bb.geometry}
@@ -216,8 +244,8 @@ def mobilenet_real():
         pytest.skip("convcorr_jax.weights.read_torch_state_dict not available")
     try:
         path = mg.mobilenet_weights_path()
-    except RuntimeError as e:
-        pytest.skip(str(e))
+    except InputError as e:
+        pytest.skip(f"real MobileNetV2 weights unavailable: {e}")
     bb = get("mobilenet_v2")
     return bb, bb.convert_torch(read_torch_state_dict(path))
 

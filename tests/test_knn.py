@@ -111,3 +111,23 @@ def test_sharded_over_eight_devices_matches_brute_force():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK" in out.stdout
+
+
+def test_real_mobilenet_features_match_brute_force():
+    """Columns of real ImageNet MobileNetV2 features (conv3 role) of scikit-image's photographs."""
+    from convcorr_jax.correspondence.locality import query_images
+    from convcorr_jax.features.columns import extract_grids
+    from convcorr_jax.weights import load_pretrained
+
+    bb, params = load_pretrained("mobilenet_v2")
+    tap = bb.roles["conv3"]
+    grids = extract_grids(bb, params, query_images(96, ("chelsea", "coffee", "astronaut")), [tap], batch_size=3)[tap]
+    db = np.concatenate([g.reshape(-1, g.shape[-1]) for g in grids[:2]])
+    q = grids[2].reshape(-1, grids[2].shape[-1])
+    s, i = knn.topk_cosine(q, db, 5, block=50, qblock=16)
+    s_ref, i_ref = knn.brute_force_topk(q, db, 5)
+    _assert_same(s, i, s_ref, i_ref)
+    d, j = knn.topk_l2(q, db, 3, block=64)
+    d_ref, j_ref = knn.brute_force_topk(q, db, 3, "l2")
+    np.testing.assert_allclose(np.asarray(d), d_ref, rtol=1e-4, atol=1e-3)
+    assert (np.asarray(j) == j_ref).mean() > 0.99

@@ -127,3 +127,37 @@ def test_batches_deterministic_and_cover_epoch():
     assert sorted(first_epoch) == list(range(10))
     k1 = T.sample_keys(0, 3, 8)
     np.testing.assert_array_equal(k1[:4], T.sample_keys(0, 3, 8)[:4])
+
+
+def test_config_override_and_fingerprint():
+    from convcorr_jax.pose import configs
+
+    c = configs.override(configs.get_config("default"), ["steps=10,5,5", "model.pool=4", "lr=0.1,0.1,0.1"])
+    assert c.steps == (10, 5, 5) and c.model.pool == 4 and c.lr == (0.1, 0.1, 0.1)
+    assert c.fingerprint() != configs.get_config("default").fingerprint()
+    # name/out/checkpointing do not change the fingerprint (a renamed run may resume)
+    assert configs.override(c, ["name=x", "checkpoint_every=7"]).fingerprint() == c.fingerprint()
+    with pytest.raises(InputError, match="model.nope"):
+        configs.override(c, ["model.nope=1"])
+    with pytest.raises(InputError):
+        configs.get_config("nope")
+    assert c.stage_of(9) == 1 and c.stage_of(10) == 2 and c.stage_of(15) == 3
+
+
+def test_eval_pck_cli(tmp_path):
+    from convcorr_jax.cli import main
+
+    gt = np.zeros((3, 2, 2)) + 10
+    pred = gt.copy()
+    pred[0, 0] += [3, 4]  # distance 5 = 0.05 * 100 -> hit at alpha 0.05
+    pred[1, 1] += [0, 6]  # miss
+    np.savez(tmp_path / "gt.npz", points=gt, visible=np.array([[1, 1], [1, 1], [1, 0]], bool), norm=np.full(3, 100.0))
+    np.savez(tmp_path / "p.npz", preds=pred)
+    out = tmp_path / "r.json"
+    assert main(["eval", "pck", "--preds", str(tmp_path / "p.npz"), "--gt", str(tmp_path / "gt.npz"),
+                 "--json", str(out)]) == 0
+    import json
+
+    r = json.loads(out.read_text())
+    assert r["per_joint"] == pytest.approx([100.0, 50.0])
+    assert main(["eval", "pck", "--preds", str(tmp_path / "gt.npz"), "--gt", str(tmp_path / "gt.npz")]) == 2

@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 from convcorr_jax import io
-from convcorr_jax.backbones import NAMES, get, preprocess
+from convcorr_jax.backbones import NAMES, preprocess
 from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
 
 

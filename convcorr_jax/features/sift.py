@@ -35,7 +35,7 @@ _TWO_PI_F = np.float32(2 * np.pi)
 
 
 def fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
-    """VLFeat's `vl_fast_atan2_f` (cubic approximation, max error ~1e-3 rad)."""
+    """VLFeat's `vl_fast_atan2_f` (cubic approximation, max error ~6e-3 rad)."""
     c3, c1 = jnp.float32(0.1821), jnp.float32(0.9675)
     abs_y = jnp.abs(y) + _EPS_F
     pos = x >= 0

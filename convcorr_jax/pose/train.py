@@ -385,6 +385,10 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     train_set, test_set = data if data is not None else load_data(cfg)
     if len(train_set) == 0:
         raise InputError("training data", "samples", "at least one training sample", 0)
+    k = cfg.model.num_joints
+    if train_set.points.shape[1] != k or len(cfg.augment.flip_perm) != k:
+        raise InputError("config", "model.num_joints / augment.flip_perm",
+                         f"{train_set.points.shape[1]} joints as in the data", (k, len(cfg.augment.flip_perm)))
     mesh = parallel.make_mesh(cfg.num_devices)
     ndev = mesh.devices.size
     if cfg.batch_size % ndev:

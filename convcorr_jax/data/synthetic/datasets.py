@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -102,17 +101,52 @@ def _save_image(path: Path, image: np.ndarray) -> None:
             Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
 
 
-def _map(fn: Callable, items: list, workers: int, desc: str) -> list:
-    """fn over items with a progress bar, in `workers` processes (spawned) when > 1."""
+def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float, workers: int) -> list:
+    """Annotations of samples 0..n-1 (files written under root), with a progress bar.
+
+    With workers > 1 the indices are sharded over separate interpreters (`_worker`), so callers need no
+    `if __name__ == "__main__"` guard and nothing is forked from a process that may hold JAX threads.
+    """
     from tqdm import tqdm
 
-    if workers <= 1 or len(items) < 64:
-        return [fn(it) for it in tqdm(items, desc=desc, disable=len(items) < 200, leave=False)]
-    import multiprocessing as mp
+    args = [(kind, i, seed, size, os.fspath(root), noise) for i in range(n)]
+    if workers <= 1 or n < 64:
+        return [_write_one(a) for a in tqdm(args, desc=f"synth {kind}", disable=n < 200, leave=False)]
+    import pickle
+    import subprocess
+    import threading
 
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers) as pool:
-        return list(tqdm(pool.imap(fn, items, chunksize=16), total=len(items), desc=desc, leave=False))
+    pkg_root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.fspath(pkg_root)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    with tempfile.TemporaryDirectory(prefix="synth-work-") as work:
+        outs = [Path(work) / f"shard{w}.pkl" for w in range(workers)]
+        procs = [subprocess.Popen([sys.executable, "-m", "convcorr_jax.data.synthetic._worker", kind, str(seed),
+                                   str(size), os.fspath(root), str(noise), str(workers), str(w), os.fspath(outs[w])],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env) for w in range(workers)]
+        bar = tqdm(total=n, desc=f"synth {kind}", leave=False)
+        lock = threading.Lock()
+        errs = [""] * workers
+
+        def pump(w: int, p) -> None:
+            p.stdin.write(f"{n}\n")
+            p.stdin.close()
+            for _ in p.stdout:
+                with lock:
+                    bar.update(1)
+            errs[w] = p.stderr.read()
+
+        threads = [threading.Thread(target=pump, args=(w, p), daemon=True) for w, p in enumerate(procs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        bar.close()
+        for w, p in enumerate(procs):
+            if p.wait() != 0:
+                raise RuntimeError(f"synthetic {kind} worker {w} failed (exit {p.returncode}):\n{errs[w][-3000:]}")
+        anns = [a for o in outs for a in pickle.loads(o.read_bytes())]
+    return sorted(anns, key=lambda a: a.extras["index"])
 
 
 def write_dataset(kind: str, root: str | os.PathLike, n: int, seed: int = 0, image_size: int | None = None,
@@ -123,8 +157,7 @@ def write_dataset(kind: str, root: str | os.PathLike, n: int, seed: int = 0, ima
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    anns = _map(_write_one, [(kind, i, seed, size, os.fspath(root), noise_sigma) for i in range(n)], workers,
-                f"synth {kind}")
+    anns = _generate(kind, n, seed, size, root, noise_sigma, workers)
     splits = {sp: [a for a in anns if a.extras["split"] == sp] for sp in ("train", "test")}
     if kind == "objects":
         from convcorr_jax.data.voc_keypoints import write_image_set

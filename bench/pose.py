@@ -1,0 +1,104 @@
+"""Pose cascade benchmarks: training images/s per forced CPU device count (1, 2, 4, 8; each in a subprocess
+with XLA_FLAGS=--xla_force_host_platform_device_count=N) and forward ms per image at 4x/8x/16x pooling, beside
+the paper's K40 figures (Table 2). Writes bench/RESULTS_pose.md.
+
+  python bench/pose.py [--devices 1,2,4,8] [--steps 4] [--stage 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time
+import jax, numpy as np
+from convcorr_jax import parallel
+from convcorr_jax.pose import configs, model as M, train as T
+cfg = configs.get_config("default")
+stage, steps = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+n, s = 64, cfg.model.image_size
+pts = rng.uniform(10, s - 10, (n, 16, 2)).astype(np.float32)
+data = T.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, 16), bool),
+                    np.full(n, 30.0, np.float32))
+mesh = parallel.make_mesh()
+params = M.init(jax.random.PRNGKey(0), cfg.model)
+state = jax.device_put({"params": params, "opt": T.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
+fn = parallel.data_parallel_step(T.make_local_step(cfg, stage), mesh)
+t0 = time.perf_counter()
+state, m = fn(state, parallel.shard_batch(T.make_batch(data, cfg, 0), mesh)); float(m["loss"])
+compile_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+for i in range(1, steps + 1):
+    state, m = fn(state, parallel.shard_batch(T.make_batch(data, cfg, i), mesh)); float(m["loss"])
+dt = (time.perf_counter() - t0) / steps
+print(json.dumps({"devices": len(jax.devices()), "step_s": dt, "images_s": cfg.batch_size / dt, "compile_s": compile_s}))
+"""
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--devices", default="1,2,4,8")
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--stage", type=int, default=3)
+    p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_pose.md")))
+    args = p.parse_args(argv)
+    from convcorr_jax import runinfo
+    from convcorr_jax.pose import configs, tables
+
+    cfg = configs.get_config("default")
+    print(runinfo.header("bench pose", cfg.model))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    rows = []
+    for n in [int(x) for x in args.devices.split(",")]:
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
+        r = subprocess.run([sys.executable, "-c", CHILD, str(args.stage), str(args.steps)], env=env,
+                           capture_output=True, text=True, timeout=1800)
+        if r.returncode:
+            print(r.stderr[-2000:], file=sys.stderr)
+            return 1
+        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        print(f"{n} device(s): {rows[-1]['images_s']:.1f} images/s (step {rows[-1]['step_s']:.2f} s, compile "
+              f"{rows[-1]['compile_s']:.0f} s)", flush=True)
+    ft = tables.forward_times(cfg.model)
+    for pool, v in ft.items():
+        print(f"pool {pool}x: " + ", ".join(f"{k} {ms:.1f} ms" for k, ms in v.items()))
+    base = rows[0]["images_s"]
+    lines = ["# Pose cascade benchmarks (Tompson et al.)", "",
+             f"Machine: 2-core CPU ({platform.machine()}), no GPU; shared with other jobs (1-min load average "
+             f"{load:.1f} at start), so absolute numbers are pessimistic. JAX {runinfo.versions()['jax']}.",
+             f"Model: default config ({cfg.model.image_size}px input, banks {cfg.model.bank}, pool {cfg.model.pool}x), "
+             f"global batch {cfg.batch_size}, training stage {args.stage} (coarse+fine, E1 + 0.1 E2), "
+             f"{args.steps} timed steps after compilation. Command: `python bench/pose.py`.", "",
+             "## Training throughput vs forced host devices (same 2 cores)", "",
+             "| devices | images/s | step (s) | ratio to 1 device |", "|---|---|---|---|"]
+    lines += [f"| {r['devices']} | {r['images_s']:.1f} | {r['step_s']:.2f} | {r['images_s'] / base:.2f} |" for r in rows]
+    lines += ["", "Forced host devices split the same two cores, so this measures the data-parallel overhead "
+              "(shard_map + pmean), not a speed-up.", "",
+              "## Forward time per image (ms), batch 8", "",
+              "| model | 4x pool | 8x pool | 16x pool |", "|---|---|---|---|"]
+    for k in ("Coarse-Model", "Fine-Model", "Cascade"):
+        lines.append(f"| ours (CPU, {cfg.model.image_size}px, small model): {k} | " +
+                     " | ".join(f"{ft[p].get(k, float('nan')):.1f}" for p in (4, 8, 16)) + " |")
+    for k, v in tables.PAPER_TABLE2.items():
+        lines.append(f"| paper (K40 GPU, FLIC 320x240, full model): {k} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
+    lines += ["", f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    from convcorr_jax import io
+
+    io.write_text(args.out, "\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Dense warps from a grid flow, and keypoint transfer through a flow.
+
+A flow lives on the source's feature grid: `grid_xy [h, w, 2]` (x, y) pixel of each node in the source image
+and `flow [h, w, 2]` (dx, dy) pixels, so node p corresponds to target pixel `grid_xy[p] + flow[p]`. The grid
+must be separable (x depends on the column only, y on the row only), as receptive-field centres are.
+
+Two interpolations to a dense pixel flow: bivariate splines (scipy `RectBivariateSpline`, as Long et al.;
+cubic where the grid allows, linear extrapolation is clamped to the grid's edge values) and a pure-JAX
+bilinear path (jit-able, batched with vmap).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.errors import check
+
+
+def _axes(grid_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    g = np.asarray(grid_xy, np.float64)
+    check(g.ndim == 3 and g.shape[-1] == 2, "grid_xy", "shape", "[h, w, 2]", g.shape)
+    return g[0, :, 0], g[:, 0, 1]
+
+
+def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, int], k: int = 3) -> np.ndarray:
+    """Flow [h, w, 2] on the grid -> [H, W, 2] at every pixel by RectBivariateSpline (degree min(k, n - 1) per
+    axis); pixels outside the grid's span take the nearest grid position's spline value."""
+    from scipy.interpolate import RectBivariateSpline
+
+    xs, ys = _axes(grid_xy)
+    flow = np.asarray(flow, np.float64)
+    check(flow.shape == (len(ys), len(xs), 2), "flow", "shape", f"({len(ys)}, {len(xs)}, 2) like grid_xy", flow.shape)
+    h, w = out_hw
+    px = np.clip(np.arange(w, dtype=np.float64), xs[0], xs[-1])
+    py = np.clip(np.arange(h, dtype=np.float64), ys[0], ys[-1])
+    out = np.empty((h, w, 2), np.float32)
+    for c in range(2):
+        if len(xs) == 1 or len(ys) == 1:  # degenerate grid: linear interpolation along the other axis
+            v = flow[..., c]
+            out[..., c] = np.interp(py, ys, v[:, 0])[:, None] if len(xs) == 1 else np.interp(px, xs, v[0])[None, :]
+            continue
+        spl = RectBivariateSpline(ys, xs, flow[..., c], kx=min(k, len(ys) - 1), ky=min(k, len(xs) - 1))
+        out[..., c] = spl(py, px)
+    return out
+
+
+def dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int, int]) -> jax.Array:
+    """Pure-JAX bilinear version of `dense_flow_spline` (edge values held constant outside the grid)."""
+    xs, ys = _axes(grid_xy)
+    h, w = out_hw
+    fx = np.interp(np.arange(w), xs, np.arange(len(xs)))  # fractional column of each pixel
+    fy = np.interp(np.arange(h), ys, np.arange(len(ys)))
+    return bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32)[None, :], jnp.asarray(fy, jnp.float32)[:, None])
+
+
+def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """image [H, W, C] sampled at fractional pixel coords x, y (broadcastable), border-clamped -> [..., C]."""
+    h, w = image.shape[:2]
+    x = jnp.clip(x, 0, w - 1)
+    y = jnp.clip(y, 0, h - 1)
+    x0 = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, max(w - 2, 0))
+    y0 = jnp.clip(jnp.floor(y).astype(jnp.int32), 0, max(h - 2, 0))
+    x1, y1 = jnp.minimum(x0 + 1, w - 1), jnp.minimum(y0 + 1, h - 1)
+    ax, ay = (x - x0)[..., None], (y - y0)[..., None]
+    x0, x1, y0, y1 = jnp.broadcast_arrays(x0, x1, y0, y1)
+    top = image[y0, x0] * (1 - ax) + image[y0, x1] * ax
+    bot = image[y1, x0] * (1 - ax) + image[y1, x1] * ax
+    return top * (1 - ay) + bot * ay
+
+
+def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
+    """Warp target [H, W, C] into the source frame: out[p] = target(p + flow(p)), bilinear; dense_flow [H, W, 2]
+    (dx, dy) pixels on the source's pixel grid (target assumed the same size)."""
+    h, w = dense_flow.shape[:2]
+    yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    img = jnp.asarray(target, jnp.float32)
+    return bilinear_sample(img, xx + dense_flow[..., 0], yy + dense_flow[..., 1])
+
+
+@jax.jit
+def transfer_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
+    """Carry target keypoints [..., K, 2] (x, y) into the source frame through a dense flow [H, W, 2]: each point
+    goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint).
+    Returns [..., K, 2] float32 (NaN stays NaN)."""
+    h, w = dense_flow.shape[:2]
+    yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    src = jnp.stack([xx, yy], -1).reshape(-1, 2)
+    dst = src + dense_flow.reshape(-1, 2)
+    pts = jnp.asarray(points, jnp.float32)
+    d2 = jnp.sum(jnp.square(pts[..., None, :] - dst), axis=-1)  # [..., K, H*W]
+    best = jnp.argmin(jnp.where(jnp.isnan(d2), jnp.inf, d2), axis=-1)
+    out = src[best]
+    return jnp.where(jnp.isnan(pts), jnp.nan, out)
