@@ -84,8 +84,9 @@ def main(argv=None) -> int:
              "| devices | images/s | step (s) | ratio to 1 device |", "|---|---|---|---|"]
     lines += [f"| {r['devices']} | {r['images_s']:.1f} | {r['step_s']:.2f} | {r['images_s'] / base:.2f} |" for r in rows]
     lines += ["", "Forced host devices split the same two cores, so this measures the data-parallel overhead "
-              "(shard_map + pmean), not a speed-up.", "",
-              "## Forward time per image (ms), batch 8", "",
+              "(shard_map + pmean), not a speed-up; runs are sequential, so a change of the other jobs' load "
+              "between them shows up as a ratio away from 1.", "",
+              "## Forward time per image (ms), batch 8, best of 10 (Table 2)", "",
               "| model | 4x pool | 8x pool | 16x pool |", "|---|---|---|---|"]
     for k in ("Coarse-Model", "Fine-Model", "Cascade"):
         lines.append(f"| ours (CPU, {cfg.model.image_size}px, small model): {k} | " +

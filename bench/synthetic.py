@@ -46,13 +46,28 @@ def main() -> None:
         finally:
             shutil.rmtree(out, ignore_errors=True)
         budget = 120.0 * args.n / 2000
-        rows.append((kind, info["image_size"], args.n, wall, cpu, args.n / wall, 1000 * cpu / args.n, size / 2**20,
-                     wall / budget))
+        rows.append(
+            (
+                kind,
+                info["image_size"],
+                args.n,
+                wall,
+                cpu,
+                args.n / wall,
+                1000 * cpu / args.n,
+                size / 2**20,
+                wall / budget,
+            )
+        )
         print(f"{kind}: {args.n} samples in {wall:.1f} s wall, {cpu:.1f} s CPU, load {os.getloadavg()[0]:.1f}")
-    print("\n| kind | image px | n | wall s | CPU s (all processes) | samples/s | CPU ms/sample | MiB written | wall / budget |")
+    print(
+        "\n| kind | image px | n | wall s | CPU s (all processes) | samples/s | CPU ms/sample | MiB written | wall / budget |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.1f} | {r[7]:.1f} | {r[8]:.2f} |")
+        print(
+            f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.1f} | {r[7]:.1f} | {r[8]:.2f} |"
+        )
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

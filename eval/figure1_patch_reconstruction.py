@@ -2,10 +2,11 @@
 feature space (k = 1, 5; conv3/conv4/conv5 roles) plus the "uniform rf" control. Also writes Figure 2
 (receptive-field averages) from the same databases unless --figure1-only.
 
-    python eval/figure1_patch_reconstruction.py                          # 293 synthetic images, ~42k patches/layer
-    python eval/figure1_patch_reconstruction.py --n 8000 --image-size 384 --rebuild
-        # the paper's scale: 6,000 training images x 24 x 24 columns = 3.4M patches per layer (~70 MB
-        # for 96-d features); the database build is one forward pass per image (roughly an hour on 2 CPU cores)
+    python eval/figure1_patch_reconstruction.py          # 293 synthetic training images: 42,192 patches per layer
+    python eval/figure1_patch_reconstruction.py --n 2400 --image-size 384
+        # the paper's scale: ~1,800 training images x 24 x 24 columns = ~1.04M patches per layer (conv3/4/5:
+        # 64-96 channels, 270-400 MB of float32 each). Not run here; estimated on a 2-core CPU: ~40 min to generate the images,
+        # ~15 min per layer for the database, about a minute per layer for the exact kNN queries.
 
 Queries are scikit-image's bundled photographs (chelsea, astronaut, coffee, rocket). Databases are stored under
 the cache (convcorr_jax.paths.cache_dir("patchdb", ...)) and reused.

@@ -19,15 +19,15 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def setup(args, name: str):
-    """(config, memoised featurizer, descriptor text, run folder, figures folder)."""
+    """(config, main featurizer, fc6-role featurizer, descriptor text, run folder, figures folder)."""
     from convcorr_jax.regression import demo
 
     cfg = demo.config_for(args.size, args.seed)
-    featurize, desc = demo.make_featurizer(cfg, args.weights)
+    featurize, featurize_fc6, desc = demo.make_featurizers(cfg, args.weights)
     out = Path(args.out or f"runs/{name}")
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    return cfg, demo.memoised(featurize), desc, out, figs
+    return cfg, featurize, featurize_fc6, desc, out, figs
 
 
 def finish(out: Path, title: str, header: str, markdown: str, metrics: dict) -> None:

@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     from convcorr_jax import runinfo
     from convcorr_jax.regression import demo
 
-    cfg, featurize, desc, out, figs = common.setup(args, "razavian_directions")
+    cfg, featurize, featurize_fc6, desc, out, figs = common.setup(args, "razavian_directions")
     cfg = dataclasses.replace(cfg, attribute=args.attribute)
     header = runinfo.header("Razavian et al. 2015, Fig. 6 (semantic directions)", cfg, args.seed)
     print(header, flush=True)

@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     from convcorr_jax import runinfo
     from convcorr_jax.regression import demo
 
-    cfg, featurize, desc, out, figs = common.setup(args, "razavian_keypoints")
+    cfg, featurize, featurize_fc6, desc, out, figs = common.setup(args, "razavian_keypoints")
     header = runinfo.header("Razavian et al. 2015, Table 2 (object keypoints)", cfg, args.seed)
     print(header, flush=True)
     with runinfo.timed() as t:

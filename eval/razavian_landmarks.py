@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     from convcorr_jax import runinfo
     from convcorr_jax.regression import demo
 
-    cfg, featurize, desc, out, figs = common.setup(args, "razavian_landmarks")
+    cfg, featurize, featurize_fc6, desc, out, figs = common.setup(args, "razavian_landmarks")
     header = runinfo.header("Razavian et al. 2015, Table 1 (landmarks + look-back)", cfg, args.seed)
     print(header, flush=True)
     parts, metrics = [f"Descriptor: {desc}.", ""], {}
@@ -29,11 +29,12 @@ def main(argv=None) -> int:
             for col, name in enumerate(("Helen", "LFPW", "IBUG")):
                 if name in splits:
                     tr, te = (real.face_crop_samples(x, cfg.face_size) for x in splits[name])
-                    md, m = demo.run_faces(cfg, featurize, figs, tr, te, dataset=name, paper_col=col)
+                    md, m = demo.run_faces(cfg, featurize, figs, tr, te, dataset=name, paper_col=col,
+                                           featurize_fc6=featurize_fc6)
                     parts.append(md)
                     metrics[name] = m
         else:
-            md, m = demo.run_faces(cfg, featurize, figs)
+            md, m = demo.run_faces(cfg, featurize, figs, featurize_fc6=featurize_fc6)
             parts.append(md)
             metrics["synthetic"] = m
     common.finish(out, "Razavian et al. Table 1", header + f"\nwall time: {t['seconds']:.1f} s", "\n".join(parts), metrics)

@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     from convcorr_jax import runinfo
     from convcorr_jax.regression import demo
 
-    cfg, featurize, desc, out, figs = common.setup(args, "razavian_rgb_segmentation")
+    cfg, featurize, featurize_fc6, desc, out, figs = common.setup(args, "razavian_rgb_segmentation")
     header = runinfo.header("Razavian et al. 2015, Fig. 4 and Table 3 (RGB, segmentation)", cfg, args.seed)
     print(header, flush=True)
     with runinfo.timed() as t:

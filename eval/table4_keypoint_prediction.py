@@ -32,7 +32,6 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/table4")
     a = p.parse_args(argv)
 
-    import numpy as np
 
     from convcorr_jax import io, runinfo
     from convcorr_jax.correspondence import prediction as P

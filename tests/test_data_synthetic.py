@@ -91,8 +91,9 @@ def test_cache_is_reused_and_leaves_no_temporary_folders():
 # ------------------------------------------------------------------------------------------ splits
 
 
-@pytest.mark.parametrize("loader,n,size", [(S.load_objects, 24, OBJ_SIZE), (S.load_people, 16, PEOPLE_SIZE),
-                                           (S.load_faces, 16, FACE_SIZE)])
+@pytest.mark.parametrize(
+    "loader,n,size", [(S.load_objects, 24, OBJ_SIZE), (S.load_people, 16, PEOPLE_SIZE), (S.load_faces, 16, FACE_SIZE)]
+)
 def test_splits_are_disjoint_and_cover_the_set(loader, n, size, objects_all, people_all, faces_all):
     tr = loader(n=n, seed=3, split="train", image_size=size)
     te = loader(n=n, seed=3, split="test", image_size=size)
@@ -129,8 +130,9 @@ def test_objects_schema_and_names(objects_all):
     assert 0.4 < vis.mean() < 0.97  # occlusion happens, but most keypoints are seen
 
 
-@pytest.mark.parametrize("fixture,size", [("objects_all", OBJ_SIZE), ("people_all", PEOPLE_SIZE),
-                                          ("faces_all", FACE_SIZE)])
+@pytest.mark.parametrize(
+    "fixture,size", [("objects_all", OBJ_SIZE), ("people_all", PEOPLE_SIZE), ("faces_all", FACE_SIZE)]
+)
 def test_visible_points_are_inside_the_image(fixture, size, request):
     for s in request.getfixturevalue(fixture):
         p = s.points[s.visible]
@@ -210,7 +212,7 @@ def test_masks_agree_with_keypoint_categories(objects_all):
         for (x, y), v in zip(s.points, s.visible):
             if v:
                 xi, yi = int(round(x)), int(round(y))
-                win = lab[max(yi - 2, 0):yi + 3, max(xi - 2, 0):xi + 3]
+                win = lab[max(yi - 2, 0) : yi + 3, max(xi - 2, 0) : xi + 3]
                 assert (win == cls).any(), (s.id, x, y)
 
 
@@ -290,8 +292,10 @@ def test_shapes_vary_enough_that_a_mean_shape_fails(objects_all, people_all, fac
     assert nme > 0.15, nme
     # people: the mean pose placed at the person's centre and scale, PCKh@0.5
     Q = np.stack([(s.points - s.extras["center_raw"]) / s.extras["scale_raw"] for s in people_all])
-    pred = Q.mean(0)[None] * np.array([s.extras["scale_raw"] for s in people_all])[:, None, None] + \
-        np.stack([s.extras["center_raw"] for s in people_all])[:, None]
+    pred = (
+        Q.mean(0)[None] * np.array([s.extras["scale_raw"] for s in people_all])[:, None, None]
+        + np.stack([s.extras["center_raw"] for s in people_all])[:, None]
+    )
     gt = np.stack([s.points for s in people_all])
     h = np.array([s.extras["normalize"] for s in people_all])
     assert (np.linalg.norm(pred - gt, axis=-1) / h[:, None] <= 0.5).mean() < 0.5
@@ -322,8 +326,26 @@ def test_synth_cli_writes_real_format_folders(tmp_path):
     from convcorr_jax.data.mpii import load_mpii_h5
     from convcorr_jax.data.voc_keypoints import load_voc_keypoints
 
-    assert main(["data", "synth", "objects", "--n", "6", "--seed", "1", "--out", str(tmp_path / "o"),
-                 "--image-size", "64", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                "objects",
+                "--n",
+                "6",
+                "--seed",
+                "1",
+                "--out",
+                str(tmp_path / "o"),
+                "--image-size",
+                "64",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     o = tmp_path / "o"
     for sub in ("JPEGImages", "Annotations", "SegmentationClass", "ImageSets/Main", "ImageSets/Segmentation"):
         assert (o / sub).is_dir(), sub
@@ -344,8 +366,25 @@ def test_figures_command_writes_pngs(tmp_path):
 
     from convcorr_jax.cli import main
 
-    assert main(["data", "figures", "faces", "objects", "--out", str(tmp_path), "--n", "2", "--cols", "2",
-                 "--image-size", "64"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "figures",
+                "faces",
+                "objects",
+                "--out",
+                str(tmp_path),
+                "--n",
+                "2",
+                "--cols",
+                "2",
+                "--image-size",
+                "64",
+            ]
+        )
+        == 0
+    )
     for name in ("faces.png", "objects.png", "objects_masks.png"):
         with Image.open(tmp_path / name) as im:
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
@@ -378,6 +417,11 @@ def test_demo_stage_tiny(tmp_path):
     fs = S.load_faces(n=8, seed=0, split=None)[:3]
     from convcorr_jax.data.faces300w import interocular_distance
 
-    want = np.mean([np.linalg.norm((fs[(i + 1) % 3].points + fs[(i + 2) % 3].points) / 2 - fs[i].points, axis=1).mean()
-                    / interocular_distance(fs[i].points) for i in range(3)])
+    want = np.mean(
+        [
+            np.linalg.norm((fs[(i + 1) % 3].points + fs[(i + 2) % 3].points) / 2 - fs[i].points, axis=1).mean()
+            / interocular_distance(fs[i].points)
+            for i in range(3)
+        ]
+    )
     assert face_mean_shape_nme(fs) == pytest.approx(want, rel=1e-5)

@@ -54,6 +54,7 @@ def test_returned_energy_is_best_of_trace():
     assert d + s == pytest.approx(float(res.energy), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_translated_pair_is_recovered():
     rng = np.random.default_rng(3)
     big = rng.normal(size=(14, 14, 6)).astype(np.float32)

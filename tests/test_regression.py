@@ -69,7 +69,7 @@ def test_fit_points_all_visible_equals_ridge_and_visibility_subsets():
     F = rng.normal(size=(40, 6))
     P = (F @ rng.normal(size=(6, 6))).reshape(40, 3, 2) + 0.1 * rng.normal(size=(40, 3, 2))
     m = landmarks.fit_points(F, P, None, [0.01, 0.1, 1.0], 4, 0)
-    ref, _ = ridge.fit_cv(F, P.reshape(40, 6), [0.01, 0.1, 1.0], 4, 0)
+    ref, _ = ridge.fit_cv(F, P.reshape(40, 6), [0.01, 0.1, 1.0], 4, 0, dtype="float64")
     np.testing.assert_allclose(m.W, ref.W, rtol=1e-6)
     np.testing.assert_allclose(landmarks.predict_points(m, F), ridge.predict(ref, F).reshape(40, 3, 2), rtol=1e-5)
     vis = np.ones((40, 3), bool)
@@ -80,7 +80,7 @@ def test_fit_points_all_visible_equals_ridge_and_visibility_subsets():
     P2[~vis] = np.nan
     m2 = landmarks.fit_points(F, P2, vis, [0.01, 0.1, 1.0], 4, 0, min_rows=8)
     rows = np.flatnonzero(vis[:, 1])
-    ref1, _ = ridge.fit_cv(F[rows], P[rows, 1], [0.01, 0.1, 1.0], 4, 0)
+    ref1, _ = ridge.fit_cv(F[rows], P[rows, 1], [0.01, 0.1, 1.0], 4, 0, dtype="float64")
     np.testing.assert_allclose(m2.W[:, 2:4], ref1.W, rtol=1e-5)
     np.testing.assert_allclose(m2.W[:, 4:6], 0.0)
     np.testing.assert_allclose(m2.b[4:6], P[:3, 2].mean(0), rtol=1e-6)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -193,26 +193,12 @@ def cv_curve_figure(cv_by_feature: dict[str, dict[str, dict]], path) -> None:
     plt.close(fig)
 
 
-def argmax_histogram(score_map_fn: Callable[[int, int], float], radius: int = 10) -> np.ndarray | None:
-    """Location of the maximum of a classifier over a (2r+1) x (2r+1) window (Figure 4).
-
-    `score_map_fn` gives the whole window at once: it is called as score_map_fn(radius) -> [2r+1, 2r+1].
-    Returns the one-hot [2r+1, 2r+1] of the arg-max, or None when the maximum lies on the window boundary.
-    """
-    s = np.asarray(score_map_fn(radius))
-    r, c = np.unravel_index(int(np.argmax(s)), s.shape)
-    if r in (0, s.shape[0] - 1) or c in (0, s.shape[1] - 1):
-        return None
-    out = np.zeros_like(s, dtype=np.int32)
-    out[r, c] = 1
-    return out
-
-
 def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radii: Sequence[int] = SIFT_RADII,
-               C: float = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = True,
+               C: float | dict = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = True,
                **svm_kw) -> dict:
     """Table 3: keypoint classification accuracy per feature (SIFT radii, conv roles) and category.
 
+    C: one value, or {feature name ("SIFT 20", "conv3", ...) or kind ("SIFT", "conv"): C}.
     Returns {"results": {feature: classify(...) output}, "skipped": {reason: count} (train + test), "n_train",
     "n_test" (keypoints)}.
     """
@@ -229,7 +215,142 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
         feats_te.update(conv_features(test, kte, backbone, params, roles))
     results = {}
     for name in tqdm(list(feats_tr), desc="table3 features", disable=not progress):
-        results[name] = classify(feats_tr[name], ktr, feats_te[name], kte, C=C, cv_Cs=cv_Cs, n_folds=n_folds,
+        c = C.get(name, C.get(name.split()[0] if name.startswith("SIFT") else "conv", 1e-6)) if isinstance(C, dict) else C
+        results[name] = classify(feats_tr[name], ktr, feats_te[name], kte, C=c, cv_Cs=cv_Cs, n_folds=n_folds,
                                  **svm_kw)
     skipped = {k: ktr.skipped[k] + kte.skipped[k] for k in ktr.skipped}
     return {"results": results, "skipped": skipped, "n_train": len(ktr), "n_test": len(kte)}
+
+
+def shifted_images(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """image uint8 [H, W, 3] translated by integer shifts [S, 2] (tx, ty) >= 0: out[s][y, x] = image[y - ty, x - tx]
+    (edge pixels repeated). Returns [S, H, W, 3]."""
+    h, w = image.shape[:2]
+    p = int(np.max(shifts)) if len(shifts) else 0
+    padded = np.pad(image, ((p, p), (p, p), (0, 0)), mode="edge")
+    return np.stack([padded[p - ty:p - ty + h, p - tx:p - tx + w] for tx, ty in shifts])
+
+
+def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbone, params, role: str,
+                             radius: int = 10, step: int = 1, batch_size: int = 16) -> np.ndarray:
+    """Figure 4 (conv): the one-vs-all score of each keypoint's own class at every pixel of a (2r+1)^2 window
+    around it, [P, 2r+1, 2r+1] (NaN where `step` skips a pixel).
+
+    Pixel-exact evaluation: the image is translated by every (tx, ty) in [0, stride)^2 (every `step`), so that
+    each window pixel lands exactly on a column's receptive-field centre in one of the translated copies.
+    """
+    from convcorr_jax.features.columns import extract_grids
+
+    tap = backbone.roles.get(role, role)
+    rf = backbone.geometry[tap]
+    stride, off = rf.stride, rf.offset
+    ts = np.arange(0, stride, step)
+    shifts = np.stack(np.meshgrid(ts, ts, indexing="xy"), -1).reshape(-1, 2)
+    grids = np.stack(extract_grids(backbone, params, list(shifted_images(image, shifts)), [tap], batch_size)[tap])
+    gh, gw = grids.shape[1:3]
+    lut = {tuple(t): i for i, t in enumerate(shifts)}
+    size = 2 * radius + 1
+    out = np.full((len(points), size, size), np.nan)
+    cls_idx = {c: i for i, c in enumerate(np.asarray(model.classes).tolist())}
+    for j, (p, lab) in enumerate(zip(np.rint(points).astype(int), labels)):
+        wk, bk = model.W[cls_idx[int(lab)]], model.b[cls_idx[int(lab)]]
+        for dy in range(-radius, radius + 1):
+            for dx in range(-radius, radius + 1):
+                x, y = p[0] + dx, p[1] + dy
+                t = ((off - x) % stride, (off - y) % stride)
+                if t not in lut:
+                    continue
+                col, row = int(round((x + t[0] - off) / stride)), int(round((y + t[1] - off) / stride))
+                if 0 <= col < gw and 0 <= row < gh:
+                    out[j, dy + radius, dx + radius] = grids[lut[t], row, col] @ wk + bk
+    return out
+
+
+def dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius_px: int,
+                             radius: int = 10) -> np.ndarray:
+    """Figure 4 (SIFT): the same window scores with SIFT descriptors computed at every window pixel."""
+    from convcorr_jax.features import sift
+
+    grey = sift.to_grey(image)
+    size = 2 * radius + 1
+    out = np.full((len(points), size, size), np.nan)
+    cls_idx = {c: i for i, c in enumerate(np.asarray(model.classes).tolist())}
+    for j, (p, lab) in enumerate(zip(np.rint(points).astype(int), labels)):
+        xs, ys = p[0] + np.arange(-radius, radius + 1), p[1] + np.arange(-radius, radius + 1)
+        d = np.asarray(sift.sift_grid(grey, xs, ys, max(1, int(round(radius_px / 2)))))  # [size, size, 128]
+        k = cls_idx[int(lab)]
+        out[j] = d @ model.W[k] + model.b[k]
+    return out
+
+
+def argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
+    """Figure 4 histogram: counts [2r+1, 2r+1] of each window's arg-max (NaN ignored), maxima on the window
+    boundary excluded (as in the paper); also returns how many were excluded."""
+    size = score_maps.shape[-1]
+    hist = np.zeros((size, size), np.int64)
+    excluded = 0
+    for s in score_maps:
+        if np.all(np.isnan(s)):
+            continue
+        r, c = np.unravel_index(int(np.nanargmax(s)), s.shape)
+        if r in (0, size - 1) or c in (0, size - 1):
+            excluded += 1
+            continue
+        hist[r, c] += 1
+    return hist, excluded
+
+
+def histogram_figure(hists: dict[str, np.ndarray], path) -> None:
+    """One panel per (feature, keypoint) histogram; the window centre (the ground truth) is marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from convcorr_jax import io
+
+    fig, axes = plt.subplots(1, len(hists), figsize=(2.4 * len(hists), 2.6), squeeze=False)
+    for ax, (name, h) in zip(axes[0], hists.items()):
+        ax.imshow(h, cmap="hot", interpolation="nearest")
+        r = h.shape[0] // 2
+        ax.plot([r], [r], "c+", ms=8)
+        ax.set_title(name, fontsize=7)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def run_figure4(train, test, backbone, params, category: str, keypoint_names: Sequence[str], path,
+                role: str = "conv4", sift_radius: int = 20, C: float = 1e-6, sift_C: float = 1e-6,
+                n_images: int = 8, step: int = 1, radius: int = 10) -> dict:
+    """Figure 4: arg-max histograms of the keypoint classifiers (conv `role` and SIFT) over 21 x 21 windows
+    around the ground-truth keypoints `keypoint_names` of `category` in up to `n_images` test images."""
+    tr = [s for s in train if s.category == category]
+    te = [s for s in test if s.category == category][:n_images]
+    check(len(tr) > 0 and len(te) > 0, "samples", "category", f"train and test instances of {category!r}", category)
+    names = list(tr[0].names)
+    for k in keypoint_names:
+        check(k in names, category, "keypoint_names", f"names from {names}", k)
+    ktr, kte = collect_keypoints(tr), collect_keypoints(te)
+    conv_model = svm.fit_ova(conv_features(tr, ktr, backbone, params, (role,))[role], ktr.label, C=C)
+    sift_model = svm.fit_ova(sift_features(tr, ktr, (sift_radius,))[f"SIFT {sift_radius}"], ktr.label, C=sift_C)
+    want = [names.index(k) for k in keypoint_names]
+    maps = {("conv", k): [] for k in want} | {("sift", k): [] for k in want}
+    for i, s in enumerate(te):
+        sel = (kte.sample == i) & np.isin(kte.label, want)
+        if not sel.any():
+            continue
+        pts, labs = kte.points[sel], kte.label[sel]
+        conv = dense_window_scores_conv(s.image, pts, labs, conv_model, backbone, params, role, radius, step)
+        sft = dense_window_scores_sift(s.image, pts, labs, sift_model, sift_radius, radius)
+        for j, lab in enumerate(labs):
+            maps[("conv", lab)].append(conv[j])
+            maps[("sift", lab)].append(sft[j])
+    hists, excluded = {}, {}
+    for (kind, k), m in maps.items():
+        name = f"{'SIFT ' + str(sift_radius) if kind == 'sift' else role}: {names[k]} (n={len(m)})"
+        hists[name], excluded[name] = argmax_histogram(np.array(m).reshape(-1, 2 * radius + 1, 2 * radius + 1))
+    histogram_figure(hists, path)
+    return {"histograms": hists, "excluded": excluded}

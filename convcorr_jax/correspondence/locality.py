@@ -17,7 +17,6 @@ receptive fields of the k nearest neighbours of random seed features, then stret
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 

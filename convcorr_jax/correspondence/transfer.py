@@ -46,13 +46,15 @@ class TransferConfig:
     neighbours: int = 25
     top: int = 5
     beta: float = 3e-3
-    sift_radius: float = 20.0  # px at paper_box; bin size = radius / 2 scaled to `box`
+    sift_radius: float = 20.0  # paper: descriptor radius 20 px on the 500 px box (bin size = radius / 2)
+    sift_scale: str = "stride"  # "stride": radius keeps its ratio to the conv4 stride (16 px in the paper);
+    # "box": radius scaled with the box (box / paper_box)
     feature_norm: float = 512.0
     layer: str = "conv4"  # AlexNet role name, mapped through backbone.roles
-    iters: int = 8
+    iters: int = 5
     levels: int = 3
-    window: int | None = None  # None: labels cover the whole grid
-    dt_method: str = "envelope"
+    window: int | None = 5  # max displacement in grid cells (None: labels cover the whole grid)
+    dt_method: str = "brute"  # same messages as "envelope" bit for bit; faster on CPU for short label axes
     max_targets: int | None = None  # first N test instances (None: all)
 
 
@@ -102,8 +104,10 @@ class Prepared:
     stride: int
 
 
-def sift_bin_size(cfg: TransferConfig) -> int:
-    return max(1, int(round(cfg.sift_radius / 2 * cfg.box / cfg.paper_box)))
+def sift_bin_size(cfg: TransferConfig, stride: int = 16) -> int:
+    """SIFT bin size (px in the working box): radius / 2, scaled as `cfg.sift_scale` says."""
+    factor = stride / 16 if cfg.sift_scale == "stride" else cfg.box / cfg.paper_box
+    return max(1, int(round(cfg.sift_radius / 2 * factor)))
 
 
 def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferConfig, desc: str = "features") -> Prepared:
@@ -127,7 +131,7 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
     grid = grid_centers(rf, conv.shape[1:3])
     check(conv.shape[1] * conv.shape[2] >= 2, desc, cfg.layer, f"a grid of >= 2 columns for box {cfg.box}", conv.shape[1:3])
     grey = to_grey(crops)
-    b = sift_bin_size(cfg)
+    b = sift_bin_size(cfg, int(rf.stride))
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
     sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in tqdm(grey, desc=f"{desc}: dense SIFT", leave=False)])
     return Prepared(crops, pts, vis, feats[fc7_tap], conv, sift, grid, int(rf.stride))
@@ -218,7 +222,7 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferCon
     return out
 
 
-def table_markdown(results: dict, n_targets: int, cfg: TransferConfig) -> str:
+def table_markdown(results: dict, n_targets: int, cfg: TransferConfig, stride: int = 16) -> str:
     cats = [c for c in next(iter(results.values()))[0.1] if c != "mean"]
     head = "| method | " + " | ".join(cats) + " | mean a=0.1 | mean a=0.05 | mean a=0.025 |"
     lines = [head, "|" + "---|" * (len(cats) + 4)]
@@ -229,7 +233,7 @@ def table_markdown(results: dict, n_targets: int, cfg: TransferConfig) -> str:
     for m, v in PAPER_TABLE2.items():
         lines.append(f"| {m} | {v['mean'][0]} | {v['mean'][1]} | {v['mean'][2]} |")
     lines += ["", f"{n_targets} targets, {cfg.neighbours} fc7 neighbours each, top {cfg.top} by deformation energy, "
-              f"box {cfg.box} px, SIFT bin {sift_bin_size(cfg)} px, beta {cfg.beta}, BP {cfg.levels} levels x {cfg.iters} iterations."]
+              f"box {cfg.box} px, SIFT bin {sift_bin_size(cfg, stride)} px (radius {cfg.sift_radius:g} scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x {cfg.iters} iterations."]
     return "\n".join(lines)
 
 
@@ -248,7 +252,7 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
             p.visible = np.concatenate([p.visible, np.zeros((len(p.visible), pad), bool)], 1)
     out = run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg)
     results = evaluate(out["pred"], test, cfg)
-    return {"results": results, "markdown": table_markdown(results, len(test), cfg), "n_targets": len(test),
+    return {"results": results, "markdown": table_markdown(results, len(test), cfg, qs.stride), "n_targets": len(test),
             "seconds": time.perf_counter() - t0, "transfer": out, "targets": qs, "database": db}
 
 
@@ -302,20 +306,20 @@ def load_backbone(weights: str | None = None):
 
 
 def demo_stage(ctx):
-    """Table 2 on the synthetic objects. tiny: 6 targets x 4 neighbours (seconds);
-    default: 60 targets x 25 neighbours (~4 min on 2 cores); full: every test instance, VOC if --voc-root."""
+    """Table 2 on the synthetic objects. tiny: 5 targets x 4 neighbours (seconds after compilation);
+    default: 30 targets x 25 neighbours, box 192, window 5 cells (~4 min on 2 cores); full: every test instance, VOC if --voc-root."""
     from convcorr_jax.data.synthetic import load_objects
     from convcorr_jax.demo import StageResult
 
     size = ctx.size
     if size == "tiny":
-        cfg = TransferConfig(box=96, neighbours=4, top=3, iters=3, levels=2, max_targets=6)
+        cfg = TransferConfig(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)
         train, test = load_objects(n=40, seed=ctx.seed, split="train"), load_objects(n=40, seed=ctx.seed, split="test")
     elif size == "default":
-        cfg = TransferConfig(max_targets=60)
+        cfg = TransferConfig(max_targets=30)
         train, test = load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test")
     else:
-        cfg = TransferConfig(box=224)
+        cfg = TransferConfig(box=224, window=None, iters=8)
         voc = ctx.roots.get("voc")
         train, test = load_voc_train_test(voc) if voc else (
             load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test"))

@@ -8,7 +8,6 @@ to it (Long et al. section 4); `neighbourhood_concat` stacks every column with i
 from __future__ import annotations
 
 import numpy as np
-import jax
 import jax.numpy as jnp
 
 from convcorr_jax.backbones.geometry import RF, nearest_column

@@ -72,10 +72,10 @@ def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
         # k2 == -1 only if the envelope was empty (z[0] = -inf never pops)
         s = jnp.where(k2 < 0, -inf, intersect(q, v[jnp.maximum(k2, 0)]))
         k3 = jnp.where(ok, k2 + 1, k)
-        iv = jnp.arange(n)
-        iz = jnp.arange(n + 1)
-        v = jnp.where(ok & (iv == k3), q, v)  # one-hot writes: cheaper than scatters once vmapped
-        z = jnp.where(ok & (iz == k3), s, jnp.where(ok & (iz == k3 + 1), inf, z))
+        # O(1) writes (a no-op when q is skipped: position k3 = k is rewritten with its own value)
+        v = v.at[k3].set(jnp.where(ok, q, v[k3]))
+        z = z.at[k3].set(jnp.where(ok, s, z[k3]))
+        z = z.at[k3 + 1].set(jnp.where(ok, inf, z[k3 + 1]))
         return v, z, k3
 
     v0 = jnp.zeros(n, jnp.int32)
@@ -84,7 +84,7 @@ def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
     p = jnp.arange(n, dtype=dtype)
     # segment index of p: number of boundaries z[1..k] strictly below p (z is non-decreasing, z[k+1:] = inf)
     z = jnp.where(jnp.arange(n + 1) <= k, z, jnp.inf)  # drop stale boundaries left by popped parabolas
-    seg = jnp.sum(z[1:][None, :] < p[:, None], axis=1).astype(jnp.int32)  # = searchsorted(z[1:], p, "left")
+    seg = jnp.searchsorted(z[1:], p, side="left").astype(jnp.int32)  # O(n log n), vectorised
     seg = jnp.clip(seg, 0, jnp.maximum(k, 0))
     best_val = jnp.full(n, jnp.inf, dtype)
     best_arg = jnp.zeros(n, jnp.int32)

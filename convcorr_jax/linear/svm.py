@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.errors import check
 
 _HI = jax.lax.Precision.HIGHEST
 

@@ -59,7 +59,7 @@ def table1(preds: dict[str, np.ndarray], gt, vis) -> dict[str, dict[str, float]]
             for n, p in preds.items()}
 
 
-def forward_times(base: M.ModelConfig, pools=(4, 8, 16), batch: int = 8, repeats: int = 3) -> dict[int, dict[str, float]]:
+def forward_times(base: M.ModelConfig, pools=(4, 8, 16), batch: int = 8, repeats: int = 10) -> dict[int, dict[str, float]]:
     """Forward ms per image (untrained weights; time does not depend on values) of coarse, fine and cascade."""
     out = {}
     for pool in pools:

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.linear import ridge
-from convcorr_jax.regression.landmarks import LAMBDAS
+from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Direction:
 def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[float] = LAMBDAS, folds: int = 4,
                     seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98)) -> Direction:
     """Direction of the ridge regressor F [N, d] -> attribute [N]."""
-    model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed)
+    model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     w = np.asarray(model.W, np.float64)
     w = w / max(np.linalg.norm(w), 1e-12)
     proj = np.asarray(F, np.float64) @ w

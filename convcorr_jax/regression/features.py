@@ -1,8 +1,9 @@
 """Global image descriptors for the ridge experiments, and square crops for look-back / object boxes.
 
 The paper's descriptor is AlexNet's fc6 vector, l2-normalised. Here a `Featurizer` is any function
-uint8 images [N, H, W, 3] -> float32 [N, D]; `backbone_featurizer` builds the paper's one from a backbone's
-`roles["fc6"]` tap (the 1280-d global pool for MobileNetV2), `pixel_featurizer` the "RGB + ridge" baseline.
+uint8 images [N, H, W, 3] -> float32 [N, D]; `backbone_featurizers` builds them from a backbone's role taps
+(default for MobileNetV2: the flattened "pool5" role map, see there why), `pixel_featurizer` the "RGB + ridge"
+baseline.
 """
 
 from __future__ import annotations
@@ -51,45 +52,71 @@ def pixel_featurizer(size: tuple[int, int] = (32, 32)) -> Featurizer:
     return featurize
 
 
-def backbone_featurizer(backbone, params, role: str = "fc6", input_size: tuple[int, int] | None = None,
-                        batch_size: int = 32) -> Featurizer:
-    """l2-normalised global descriptor: the backbone tap playing `role` (paper: fc6), images resized to
-    `input_size` (None: fed at their own size, which a global-pool backbone such as MobileNetV2 accepts; AlexNet
-    needs its `default_input_size`). For MobileNetV2 fc6 is the 1280-d global average pool."""
-    tap = backbone.roles[role]
-    def featurize(images):
+def backbone_featurizers(backbone, params, roles: tuple[str, ...] = ("pool5", "fc6"),
+                         input_size: tuple[int, int] | None = None, batch_size: int = 32) -> dict[str, Featurizer]:
+    """l2-normalised descriptors, one featurizer per AlexNet role (the backbone's `roles[role]` tap, flattened),
+    sharing one forward pass per image batch (the last batch's taps are kept for the other roles).
+
+    Images are resized to `input_size` (None: fed at their own size, which MobileNetV2 accepts; AlexNet needs its
+    `default_input_size`). For MobileNetV2, "fc6" is the 1280-d global average pool and "pool5" the flattened
+    stride-32 map (block16: 160 channels x (H/32) x (W/32)). AlexNet's fc6 is a linear map of its flattened pool5
+    followed by a ReLU, so spatial layout stays linearly recoverable from it; a global average pool discards it,
+    which is why the flattened pool5-role map is the closer analogue for MobileNetV2 (see the demo's Table 1).
+    """
+    taps = tuple(backbone.roles[r] for r in roles)
+    memo: dict = {}
+
+    def run(images) -> dict:
         imgs = resize_images(images, tuple(input_size)) if input_size else np.asarray(images, np.uint8)
-        out = _extract(backbone, params, imgs, tap, batch_size)
-        return l2_normalise(np.asarray(out).reshape(len(imgs), -1))
+        key = (imgs.shape, hash(imgs.tobytes()))
+        if memo.get("key") != key:
+            out = _extract(backbone, params, imgs, taps, batch_size)
+            memo.clear()
+            memo.update(key=key, out={t: l2_normalise(np.asarray(out[t]).reshape(len(imgs), -1)) for t in taps})
+        return memo["out"]
 
-    return featurize
+    return {r: (lambda images, t=t: run(images)[t]) for r, t in zip(roles, taps)}
 
 
-def _extract(backbone, params, images: np.ndarray, tap: str, batch_size: int) -> np.ndarray:
-    """One tap for all images, batched: `features.extract.extract` when present, else `backbone.apply` per batch
+def backbone_featurizer(backbone, params, role: str = "pool5", input_size: tuple[int, int] | None = None,
+                        batch_size: int = 32) -> Featurizer:
+    """One role of `backbone_featurizers`."""
+    return backbone_featurizers(backbone, params, (role,), input_size, batch_size)[role]
+
+
+def pretrained_featurizers(weights: str | None = None, roles: tuple[str, ...] = ("pool5", "fc6"),
+                           input_size: tuple[int, int] | None = None, batch_size: int = 32) -> dict[str, Featurizer]:
+    """`backbone_featurizers` for the real ImageNet MobileNetV2 (or the weight file `weights`)."""
+    from convcorr_jax.weights import load_pretrained
+
+    backbone, params = load_pretrained("mobilenet_v2", path=weights)
+    return backbone_featurizers(backbone, params, roles, input_size, batch_size)
+
+
+def pretrained_featurizer(weights: str | None = None, role: str = "pool5", input_size: tuple[int, int] | None = None,
+                          batch_size: int = 32) -> Featurizer:
+    """One role of `pretrained_featurizers`."""
+    return pretrained_featurizers(weights, (role,), input_size, batch_size)[role]
+
+
+def _extract(backbone, params, images: np.ndarray, taps: tuple[str, ...], batch_size: int) -> dict:
+    """Taps for all images, batched: `features.extract.extract` when present, else `backbone.apply` per batch
     (the last batch padded to the batch size so one compiled shape serves all)."""
     try:
         from convcorr_jax.features.extract import extract
     except ImportError:
         extract = None
     if extract is not None:
-        return np.asarray(extract(backbone, params, images, taps=(tap,), batch_size=batch_size)[tap])
-    out = []
+        return extract(backbone, params, images, taps=taps, batch_size=batch_size)
+    out = {t: [] for t in taps}
     for i in range(0, len(images), batch_size):
         b = images[i : i + batch_size]
         pad = batch_size - len(b) if len(images) > batch_size else 0
         x = backbone.preprocess(np.concatenate([b, np.repeat(b[-1:], pad, 0)]) if pad else b)
-        out.append(np.asarray(backbone.apply(params, x, taps=(tap,))[tap])[: len(b)])
-    return np.concatenate(out)
-
-
-def pretrained_featurizer(weights: str | None = None, role: str = "fc6", input_size: tuple[int, int] | None = None,
-                          batch_size: int = 32) -> Featurizer:
-    """`backbone_featurizer` for the real ImageNet MobileNetV2 (or the weight file `weights`)."""
-    from convcorr_jax.weights import load_pretrained
-
-    backbone, params = load_pretrained("mobilenet_v2", path=weights)
-    return backbone_featurizer(backbone, params, role, input_size, batch_size)
+        res = backbone.apply(params, x, taps=taps)
+        for t in taps:
+            out[t].append(np.asarray(res[t])[: len(b)])
+    return {t: np.concatenate(v) for t, v in out.items()}
 
 
 def random_featurizer(dim: int = 256, size: tuple[int, int] = (16, 16), seed: int = 0) -> Featurizer:

@@ -16,8 +16,12 @@ from convcorr_jax.errors import check
 from convcorr_jax.linear import ridge
 from convcorr_jax.metrics import normalised_error
 
-LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-5, 2, 15))
+LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-7, 2, 19))
 """Default lambda grid for l2-normalised descriptors (their Gram eigenvalues are <= n)."""
+
+DTYPE = "float64"
+"""Precision of the task fits: lambdas far below 1e-7 x n are meaningless in float32 and the CV often picks them
+for wide spatial descriptors; the task problems are small (n of a few hundred, dual form), so float64 is cheap."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +59,7 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     n, k = points.shape[:2]
     check(F.shape[0] == n, "F", "rows", f"{n} (one descriptor per sample)", F.shape[0])
     if visible is None or np.all(visible):
-        model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed)
+        model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE)
         return PointsModel(model.W, model.b, np.full(k, float(model.lam)))
     W = np.zeros((F.shape[1], 2 * k), np.float32)
     b = np.full(2 * k, np.nan, np.float32)
@@ -63,7 +67,7 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     for j in range(k):
         rows = np.flatnonzero(visible[:, j])
         if rows.size >= max(min_rows, folds):
-            m, _ = ridge.fit_cv(F[rows], points[rows, j], lambdas, folds, seed)
+            m, _ = ridge.fit_cv(F[rows], points[rows, j], lambdas, folds, seed, dtype=DTYPE)
             W[:, 2 * j : 2 * j + 2], b[2 * j : 2 * j + 2], lam[j] = m.W, m.b, float(m.lam)
         elif rows.size:
             b[2 * j : 2 * j + 2] = points[rows, j].mean(0)
@@ -78,7 +82,7 @@ def predict_points(model: PointsModel, F: np.ndarray) -> np.ndarray:
 def oof_points(F: np.ndarray, points: np.ndarray, lam: float, folds: int = 4, seed: int = 0) -> np.ndarray:
     """Out-of-fold predictions [N, K, 2] with a fixed lambda (realistic first-stage errors on training data)."""
     n, k = points.shape[:2]
-    return ridge.cross_val_predict(F, points.reshape(n, 2 * k), lam, folds, seed).reshape(n, k, 2)
+    return ridge.cross_val_predict(F, points.reshape(n, 2 * k), lam, folds, seed, dtype=DTYPE).reshape(n, k, 2)
 
 
 def face_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

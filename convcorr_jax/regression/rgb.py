@@ -14,7 +14,7 @@ import numpy as np
 
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.features import resize_images
-from convcorr_jax.regression.landmarks import LAMBDAS
+from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
 SIZE = 46
 
@@ -43,7 +43,7 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
     """Fit the 3 x size x size regressors and evaluate on the test images."""
     Y_tr = rgb_targets(images_train, size)
     Y_te = rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
-    model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed)
+    model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed, dtype=DTYPE)
     recon = decode(model, F_test, size)
     return RGBResult(float(np.mean(np.abs(recon - Y_te))), float(np.mean(np.abs(Y_tr.mean(0).reshape(size, size, 3) - Y_te))),
                      model, recon, Y_te)

@@ -21,7 +21,7 @@ import numpy as np
 
 from convcorr_jax.linear import ridge
 from convcorr_jax.metrics import segmentation_average_precision, segmentation_iou
-from convcorr_jax.regression.landmarks import LAMBDAS
+from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
 GRID = 30
 VOID = 255
@@ -87,10 +87,10 @@ def fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: 
     n = len(F)
     T = label_fractions(labels, num_classes, grid)
     Y = T.reshape(n, -1)
-    stage1, _ = ridge.fit_cv(F, Y, lambdas, folds, seed)
-    R = ridge.cross_val_predict(F, Y, float(stage1.lam), folds, seed).reshape(-1, num_classes)
+    stage1, _ = ridge.fit_cv(F, Y, lambdas, folds, seed, dtype=DTYPE)
+    R = ridge.cross_val_predict(F, Y, float(stage1.lam), folds, seed, dtype=DTYPE).reshape(-1, num_classes)
     onehot = np.eye(num_classes, dtype=np.float32)[T.reshape(-1, num_classes).argmax(-1)]
-    mix, _ = ridge.fit_cv(R, onehot, lambdas, folds, seed)
+    mix, _ = ridge.fit_cv(R, onehot, lambdas, folds, seed, dtype=DTYPE)
     return SegModel(stage1, mix, num_classes, grid)
 
 

@@ -22,6 +22,15 @@ from convcorr_jax.data.synthetic.faces import ATTRIBUTE_NAMES
 from convcorr_jax.data.synthetic.objects import OBJECT_CATEGORIES, OBJECT_KEYPOINTS
 
 __all__ = [
-    "OBJECT_CATEGORIES", "OBJECT_KEYPOINTS", "ATTRIBUTE_NAMES", "KINDS", "load_objects", "load_objects_segmentation",
-    "load_people", "load_faces", "render_sample", "write_dataset", "dataset_dir",
+    "OBJECT_CATEGORIES",
+    "OBJECT_KEYPOINTS",
+    "ATTRIBUTE_NAMES",
+    "KINDS",
+    "load_objects",
+    "load_objects_segmentation",
+    "load_people",
+    "load_faces",
+    "render_sample",
+    "write_dataset",
+    "dataset_dir",
 ]

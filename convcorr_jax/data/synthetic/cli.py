@@ -20,8 +20,12 @@ def add_synth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=1000, help="number of samples (images)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder (created; must be empty or absent)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="square image side in pixels (default: objects 192, people 128, faces 128)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="square image side in pixels (default: objects 192, people 128, faces 128)",
+    )
     p.add_argument("--noise-sigma", type=float, default=0.0, help="people: annotation noise (pixels)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes")
 
@@ -32,10 +36,19 @@ def run_synth(args: argparse.Namespace) -> int:
         raise InputError(out, "--out", "an empty or absent folder", "a non-empty folder")
     if args.noise_sigma and args.kind != "people":
         raise InputError("convcorr data synth", "--noise-sigma", "only with kind 'people'", args.noise_sigma)
-    info = write_dataset(args.kind, out, args.n, args.seed, args.image_size or DEFAULT_SIZE[args.kind],
-                         workers=args.workers, noise_sigma=args.noise_sigma)
-    print(f"synth {args.kind}: {info['n']} samples ({info['train']} train / {info['test']} test), "
-          f"{info['image_size']} px, seed {info['seed']}, in {info['seconds']:.1f} s -> {out}")
+    info = write_dataset(
+        args.kind,
+        out,
+        args.n,
+        args.seed,
+        args.image_size or DEFAULT_SIZE[args.kind],
+        workers=args.workers,
+        noise_sigma=args.noise_sigma,
+    )
+    print(
+        f"synth {args.kind}: {info['n']} samples ({info['train']} train / {info['test']} test), "
+        f"{info['image_size']} px, seed {info['seed']}, in {info['seconds']:.1f} s -> {out}"
+    )
     return 0
 
 

@@ -72,9 +72,19 @@ def _write_one(args) -> KeypointSample:
         iid = s.extras["image_id"]
         _save_image(root / "JPEGImages" / f"{iid}.jpg", s.image)
         write_label_png(root / "SegmentationClass" / f"{iid}.png", label)
-        write_voc_annotation(root / "Annotations" / f"{iid}.xml", iid, (size, size),
-                             [{"name": s.category, "bbox": s.bbox, "occluded": int(s.extras["occluders"] > 0),
-                               "truncated": int(_truncated(s, size))}])
+        write_voc_annotation(
+            root / "Annotations" / f"{iid}.xml",
+            iid,
+            (size, size),
+            [
+                {
+                    "name": s.category,
+                    "bbox": s.bbox,
+                    "occluded": int(s.extras["occluders"] > 0),
+                    "truncated": int(_truncated(s, size)),
+                }
+            ],
+        )
         write_keypoint_xml(root / "annotations" / s.category / f"{iid}_1.xml", s, image_id=iid, voc_id=1)
     elif kind == "people":
         s = render_sample(kind, index, seed, size, noise)
@@ -117,40 +127,78 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
     import threading
 
     pkg_root = Path(__file__).resolve().parents[3]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.fspath(pkg_root)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([os.fspath(pkg_root)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    )
     with tempfile.TemporaryDirectory(prefix="synth-work-") as work:
         outs = [Path(work) / f"shard{w}.pkl" for w in range(workers)]
-        procs = [subprocess.Popen([sys.executable, "-m", "convcorr_jax.data.synthetic._worker", kind, str(seed),
-                                   str(size), os.fspath(root), str(noise), str(workers), str(w), os.fspath(outs[w])],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=env) for w in range(workers)]
+        logs = [open(Path(work) / f"shard{w}.log", "w+") for w in range(workers)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "convcorr_jax.data.synthetic._worker",
+                    kind,
+                    str(seed),
+                    str(size),
+                    os.fspath(root),
+                    str(noise),
+                    str(workers),
+                    str(w),
+                    os.fspath(outs[w]),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=logs[w],
+                text=True,
+                env=env,
+            )
+            for w in range(workers)
+        ]
         bar = tqdm(total=n, desc=f"synth {kind}", leave=False)
         lock = threading.Lock()
-        errs = [""] * workers
 
-        def pump(w: int, p) -> None:
+        def pump(p) -> None:
             p.stdin.write(f"{n}\n")
             p.stdin.close()
             for _ in p.stdout:
                 with lock:
                     bar.update(1)
-            errs[w] = p.stderr.read()
 
-        threads = [threading.Thread(target=pump, args=(w, p), daemon=True) for w, p in enumerate(procs)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        bar.close()
-        for w, p in enumerate(procs):
-            if p.wait() != 0:
-                raise RuntimeError(f"synthetic {kind} worker {w} failed (exit {p.returncode}):\n{errs[w][-3000:]}")
+        try:
+            threads = [threading.Thread(target=pump, args=(p,), daemon=True) for p in procs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for w, p in enumerate(procs):
+                if p.wait() != 0:
+                    logs[w].seek(0)
+                    raise RuntimeError(
+                        f"synthetic {kind} worker {w} failed (exit {p.returncode}):\n{logs[w].read()[-3000:]}"
+                    )
+        finally:
+            bar.close()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            for f in logs:
+                f.close()
         anns = [a for o in outs for a in pickle.loads(o.read_bytes())]
     return sorted(anns, key=lambda a: a.extras["index"])
 
 
-def write_dataset(kind: str, root: str | os.PathLike, n: int, seed: int = 0, image_size: int | None = None,
-                  workers: int = 1, noise_sigma: float = 0.0) -> dict:
+def write_dataset(
+    kind: str,
+    root: str | os.PathLike,
+    n: int,
+    seed: int = 0,
+    image_size: int | None = None,
+    workers: int = 1,
+    noise_sigma: float = 0.0,
+) -> dict:
     """Generate n samples of `kind` into `root` in the real formats; returns the summary written to synthetic.json."""
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
     _check(kind, n, seed, size, None)
@@ -175,19 +223,36 @@ def write_dataset(kind: str, root: str | os.PathLike, n: int, seed: int = 0, ima
         for sp, fname in (("train", "train.h5"), ("test", "valid.h5")):
             # center/scale are MPII's objpos and height/200 (center_raw/scale_raw to the writer, which stores
             # the hourglass crop-adjusted values)
-            lst = [dataclasses.replace(a, image_path=os.fspath(root / "images" / f"synth_{a.extras['index']:06d}.jpg"),
-                                       extras={k: v for k, v in a.extras.items() if k not in ("center", "scale")})
-                   for a in splits[sp]]
+            lst = [
+                dataclasses.replace(
+                    a,
+                    image_path=os.fspath(root / "images" / f"synth_{a.extras['index']:06d}.jpg"),
+                    extras={k: v for k, v in a.extras.items() if k not in ("center", "scale")},
+                )
+                for a in splits[sp]
+            ]
             write_mpii_h5(root / "annot" / fname, lst)
-        write_flic_mat(root / "examples.mat", [_flic_view(a, root, size) for a in anns],
-                       [a.extras["split"] == "train" for a in anns])
+        write_flic_mat(
+            root / "examples.mat",
+            [_flic_view(a, root, size) for a in anns],
+            [a.extras["split"] == "train" for a in anns],
+        )
         counts = {"people": n}
     else:
         write_json(root / "attributes.json", {a.id: a.extras["attributes"] for a in anns})
         counts = {"faces": n}
-    info = {"kind": kind, "n": n, "seed": seed, "image_size": size, "noise_sigma": noise_sigma,
-            "format_version": FORMAT_VERSION, "train": len(splits["train"]), "test": len(splits["test"]),
-            "counts": counts, "seconds": round(time.perf_counter() - t0, 2)}
+    info = {
+        "kind": kind,
+        "n": n,
+        "seed": seed,
+        "image_size": size,
+        "noise_sigma": noise_sigma,
+        "format_version": FORMAT_VERSION,
+        "train": len(splits["train"]),
+        "test": len(splits["test"]),
+        "counts": counts,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
     write_json(root / "synthetic.json", info)
     return info
 
@@ -196,17 +261,34 @@ def _flic_view(a: KeypointSample, root: Path, size: int) -> KeypointSample:
     from convcorr_jax.data._common import points_bbox
 
     p = a.extras["flic_points"]
-    return KeypointSample(points=p, visible=np.ones(len(p), bool), names=people.FLIC_NAMES, bbox=points_bbox(p),
-                          category="person", id=a.id, image_path=os.fspath(root / "images" / f"synth_{a.extras['index']:06d}.jpg"),
-                          extras={"torso_box": a.extras["torso_box"], "imgdims": (size, size, 3),
-                                  "moviename": "synthetic", "currframe": a.extras["index"] % 65536})
+    return KeypointSample(
+        points=p,
+        visible=np.ones(len(p), bool),
+        names=people.FLIC_NAMES,
+        bbox=points_bbox(p),
+        category="person",
+        id=a.id,
+        image_path=os.fspath(root / "images" / f"synth_{a.extras['index']:06d}.jpg"),
+        extras={
+            "torso_box": a.extras["torso_box"],
+            "imgdims": (size, size, 3),
+            "moviename": "synthetic",
+            "currframe": a.extras["index"] % 65536,
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------- cache
 
 
-def dataset_dir(kind: str, n: int, seed: int = 0, image_size: int | None = None, noise_sigma: float = 0.0,
-                workers: int | None = None) -> Path:
+def dataset_dir(
+    kind: str,
+    n: int,
+    seed: int = 0,
+    image_size: int | None = None,
+    noise_sigma: float = 0.0,
+    workers: int | None = None,
+) -> Path:
     """The cached folder of a set, generated once (into a temporary folder renamed into place)."""
     from convcorr_jax.paths import cache_dir
 
@@ -217,12 +299,18 @@ def dataset_dir(kind: str, n: int, seed: int = 0, image_size: int | None = None,
     final = parent / name
     if (final / "synthetic.json").is_file():
         return final
+    for stale in parent.glob(f".{name}.*"):  # left by a killed generation more than an hour ago
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
     try:
         w = workers if workers is not None else (2 if n >= 400 else 1)
         info = write_dataset(kind, tmp, n, seed, size, workers=w, noise_sigma=noise_sigma)
-        print(f"synthetic {kind}: generated {n} samples ({info['train']} train / {info['test']} test) "
-              f"in {info['seconds']:.1f} s -> {final}", file=sys.stderr)
+        print(
+            f"synthetic {kind}: generated {n} samples ({info['train']} train / {info['test']} test) "
+            f"in {info['seconds']:.1f} s -> {final}",
+            file=sys.stderr,
+        )
         if (final / "synthetic.json").is_file():  # another process finished first
             return final
         if final.exists():
@@ -242,7 +330,9 @@ def _by_split(split):
     return ("train", "test") if split is None else (split,)
 
 
-def load_objects(n: int = 400, seed: int = 0, split: str | None = "train", image_size: int = 192) -> list[KeypointSample]:
+def load_objects(
+    n: int = 400, seed: int = 0, split: str | None = "train", image_size: int = 192
+) -> list[KeypointSample]:
     """Synthetic objects (see `objects.render_object`) read back with `load_voc_keypoints`, images loaded.
 
     extras add: index, split, class_id (1..C), mask_path (the SegmentationClass PNG).
@@ -253,18 +343,24 @@ def load_objects(n: int = 400, seed: int = 0, split: str | None = "train", image
     root = dataset_dir("objects", n, seed, image_size)
     out = []
     for sp in _by_split(split):
-        for s in load_voc_keypoints(root / "annotations", voc_root=root, categories=objects.OBJECT_CATEGORIES,
-                                    image_set=sp):
+        for s in load_voc_keypoints(
+            root / "annotations", voc_root=root, categories=objects.OBJECT_CATEGORIES, image_set=sp
+        ):
             iid = s.extras["image_id"]
-            extras = dict(s.extras, index=int(iid.split("_")[-1]), split=sp,
-                          class_id=objects.OBJECT_CATEGORIES.index(s.category) + 1,
-                          mask_path=os.fspath(root / "SegmentationClass" / f"{iid}.png"))
+            extras = dict(
+                s.extras,
+                index=int(iid.split("_")[-1]),
+                split=sp,
+                class_id=objects.OBJECT_CATEGORIES.index(s.category) + 1,
+                mask_path=os.fspath(root / "SegmentationClass" / f"{iid}.png"),
+            )
             out.append(dataclasses.replace(s, extras=extras).with_image())
     return sorted(out, key=lambda s: s.extras["index"])
 
 
-def load_objects_segmentation(n: int = 400, seed: int = 0, split: str | None = "train",
-                              image_size: int = 192) -> list[SegSample]:
+def load_objects_segmentation(
+    n: int = 400, seed: int = 0, split: str | None = "train", image_size: int = 192
+) -> list[SegSample]:
     """Label maps of the synthetic objects (class 1..C as `OBJECT_CATEGORIES`, 0 background, 255 void)."""
     _check("objects", n, seed, image_size, split)
     from convcorr_jax.data.voc_segmentation import load_voc_segmentation
@@ -272,13 +368,20 @@ def load_objects_segmentation(n: int = 400, seed: int = 0, split: str | None = "
     root = dataset_dir("objects", n, seed, image_size)
     out = []
     for sp in _by_split(split):
-        out += load_voc_segmentation(root, image_set=sp, num_classes=len(objects.OBJECT_CATEGORIES) + 1,
-                                     with_images=True)
+        out += load_voc_segmentation(
+            root, image_set=sp, num_classes=len(objects.OBJECT_CATEGORIES) + 1, with_images=True
+        )
     return sorted(out, key=lambda s: s.id)
 
 
-def load_people(n: int = 1000, seed: int = 0, split: str | None = "train", image_size: int = 128,
-                noise_sigma: float = 0.0, view: str = "mpii") -> list[KeypointSample]:
+def load_people(
+    n: int = 1000,
+    seed: int = 0,
+    split: str | None = "train",
+    image_size: int = 128,
+    noise_sigma: float = 0.0,
+    view: str = "mpii",
+) -> list[KeypointSample]:
     """Synthetic people read back with `load_mpii_h5` (view="mpii", 16 MPII joints) or `load_flic` (view="flic",
     the 11 FLIC joints incl. eyes and nose). MPII extras: head_box, torso_box, center/scale (= center_raw/scale_raw:
     MPII objpos and person height / 200 px), center_h5/scale_h5 (the h5's stored crop-adjusted values: centre
@@ -294,20 +397,34 @@ def load_people(n: int = 1000, seed: int = 0, split: str | None = "train", image
 
         for s in load_flic(root, split=split):
             idx = int(Path(s.image_path).stem.split("_")[-1])
-            out.append(dataclasses.replace(s, id=f"synth_{idx:06d}_0",
-                                           extras=dict(s.extras, index=idx, split="train" if s.extras["istrain"] else "test")).with_image())
+            out.append(
+                dataclasses.replace(
+                    s,
+                    id=f"synth_{idx:06d}_0",
+                    extras=dict(s.extras, index=idx, split="train" if s.extras["istrain"] else "test"),
+                ).with_image()
+            )
     else:
         from convcorr_jax.data.mpii import load_mpii_h5
 
         for sp in _by_split(split):
             for s in load_mpii_h5(root / "annot" / ("train.h5" if sp == "train" else "valid.h5")):
-                ex = dict(s.extras, split=sp, torso_box=people.torso_box(s.points), center_h5=s.extras["center"],
-                          scale_h5=s.extras["scale"], center=s.extras["center_raw"], scale=s.extras["scale_raw"])
+                ex = dict(
+                    s.extras,
+                    split=sp,
+                    torso_box=people.torso_box(s.points),
+                    center_h5=s.extras["center"],
+                    scale_h5=s.extras["scale"],
+                    center=s.extras["center_raw"],
+                    scale=s.extras["scale_raw"],
+                )
                 out.append(dataclasses.replace(s, extras=ex).with_image())
     return sorted(out, key=lambda s: s.extras["index"])
 
 
-def load_faces(n: int = 1000, seed: int = 0, split: str | None = "train", image_size: int = 128) -> list[KeypointSample]:
+def load_faces(
+    n: int = 1000, seed: int = 0, split: str | None = "train", image_size: int = 128
+) -> list[KeypointSample]:
     """Synthetic faces read back with `load_300w` (68 iBUG points; visible = inside the image).
 
     extras add: attributes (dict of floats, `faces.ATTRIBUTE_NAMES`), index, split.
@@ -323,6 +440,9 @@ def load_faces(n: int = 1000, seed: int = 0, split: str | None = "train", image_
         p = s.points
         vis = np.all((p > -0.5) & (p < image_size - 0.5), axis=1)
         sp = s.id.split("/")[0][:-3]
-        out.append(dataclasses.replace(s, visible=vis, extras=dict(s.extras, attributes=attrs[s.id],
-                                                                   index=int(s.id.split("_")[-1]), split=sp)))
+        out.append(
+            dataclasses.replace(
+                s, visible=vis, extras=dict(s.extras, attributes=attrs[s.id], index=int(s.id.split("_")[-1]), split=sp)
+            )
+        )
     return sorted(out, key=lambda s: s.extras["index"])

@@ -62,8 +62,15 @@ def demo_stage(ctx):
     t0 = time.perf_counter()
     n_fig = 6 if ctx.size == "tiny" else 12
     for kind in S.KINDS:
-        figures.grid(kind, n_fig, ctx.seed, None, 6, ctx.figures / f"synthetic_{kind}.png",
-                     ctx.figures / "synthetic_objects_masks.png" if kind == "objects" else None)
+        figures.grid(
+            kind,
+            n_fig,
+            ctx.seed,
+            None,
+            6,
+            ctx.figures / f"synthetic_{kind}.png",
+            ctx.figures / "synthetic_objects_masks.png" if kind == "objects" else None,
+        )
     objs = S.load_objects(n=n_obj, seed=ctx.seed, split=None)
     ppl = S.load_people(n=n_ppl, seed=ctx.seed, split=None)
     fcs = S.load_faces(n=n_face, seed=ctx.seed, split=None)
@@ -83,18 +90,38 @@ def demo_stage(ctx):
         "|---|---|---|---|",
     ]
     for kind, info in gen.items():
-        lines.append(f"| {kind} | {info['n']} ({info['train']} / {info['test']}) | {info['image_size']} | "
-                     f"{info['seconds']:.1f} |")
-    lines += ["", "Image-blind baselines (leave-one-out mean shape; a method that reads the image should beat them):", "",
-              "| category | keypoints | visible fraction | mean-layout PCK@0.1 |", "|---|---|---|---|"]
+        lines.append(
+            f"| {kind} | {info['n']} ({info['train']} / {info['test']}) | {info['image_size']} | "
+            f"{info['seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        "Image-blind baselines (leave-one-out mean shape; a method that reads the image should beat them):",
+        "",
+        "| category | keypoints | visible fraction | mean-layout PCK@0.1 |",
+        "|---|---|---|---|",
+    ]
     for c in S.OBJECT_CATEGORIES:
         lines.append(f"| {c} | {len(S.OBJECT_KEYPOINTS[c])} | {vis[c]:.2f} | {pck.get(c, float('nan')):.3f} |")
-    lines += ["", f"Faces: mean-shape NME (inter-ocular) = {nme:.3f}. People: mean-pose PCKh@0.5 = {pckh:.3f}.", "",
-              "![objects](figures/synthetic_objects.png)", "![object masks](figures/synthetic_objects_masks.png)",
-              "![people](figures/synthetic_people.png)", "![faces](figures/synthetic_faces.png)"]
+    lines += [
+        "",
+        f"Faces: mean-shape NME (inter-ocular) = {nme:.3f}. People: mean-pose PCKh@0.5 = {pckh:.3f}.",
+        "",
+        "![objects](figures/synthetic_objects.png)",
+        "![object masks](figures/synthetic_objects_masks.png)",
+        "![people](figures/synthetic_people.png)",
+        "![faces](figures/synthetic_faces.png)",
+    ]
     mean_pck = float(np.mean(list(pck.values())))
-    summary = (f"{n_obj} objects / {n_ppl} people / {n_face} faces; image-blind baselines: object PCK@0.1 "
-               f"{mean_pck:.2f}, face NME {nme:.2f}, people PCKh@0.5 {pckh:.2f} ({time.perf_counter() - t0:.0f} s)")
-    metrics = {"object_mean_layout_pck": pck, "face_mean_shape_nme": nme, "people_mean_pose_pckh": pckh,
-               "visible_fraction": vis, "generation_seconds": {k: v["seconds"] for k, v in gen.items()}}
+    summary = (
+        f"{n_obj} objects / {n_ppl} people / {n_face} faces; image-blind baselines: object PCK@0.1 "
+        f"{mean_pck:.2f}, face NME {nme:.2f}, people PCKh@0.5 {pckh:.2f} ({time.perf_counter() - t0:.0f} s)"
+    )
+    metrics = {
+        "object_mean_layout_pck": pck,
+        "face_mean_shape_nme": nme,
+        "people_mean_pose_pckh": pckh,
+        "visible_fraction": vis,
+        "generation_seconds": {k: v["seconds"] for k, v in gen.items()},
+    }
     return StageResult(summary, "\n".join(lines), metrics)

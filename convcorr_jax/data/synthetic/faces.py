@@ -17,8 +17,20 @@ from convcorr_jax.data.types import KeypointSample
 
 KIND = 3
 ATTRIBUTE_NAMES: tuple[str, ...] = (
-    "yaw", "pitch", "roll", "scale", "smile", "mouth_open", "brow_raise", "glasses", "beard", "male", "skin_tone",
-    "hair_length", "eye_spacing", "face_width",
+    "yaw",
+    "pitch",
+    "roll",
+    "scale",
+    "smile",
+    "mouth_open",
+    "brow_raise",
+    "glasses",
+    "beard",
+    "male",
+    "skin_tone",
+    "hair_length",
+    "eye_spacing",
+    "face_width",
 )
 
 
@@ -57,12 +69,36 @@ def face_template(p: dict) -> np.ndarray:
     my, ul, ll = -0.32 + nl + 0.42, p["lip"], p["lip"] * 1.2
     o = p["mouth_open"] * 0.3
     lift = p["smile"] * 0.13
-    outer = np.array([[-1, -lift / 1], [-0.6, -ul * 0.7], [-0.25, -ul], [0, -ul * 0.85], [0.25, -ul], [0.6, -ul * 0.7],
-                      [1, -lift], [0.6, ll * 0.8 + o], [0.25, ll + o], [0, ll + o], [-0.25, ll + o], [-0.6, ll * 0.8 + o]])
+    outer = np.array(
+        [
+            [-1, -lift / 1],
+            [-0.6, -ul * 0.7],
+            [-0.25, -ul],
+            [0, -ul * 0.85],
+            [0.25, -ul],
+            [0.6, -ul * 0.7],
+            [1, -lift],
+            [0.6, ll * 0.8 + o],
+            [0.25, ll + o],
+            [0, ll + o],
+            [-0.25, ll + o],
+            [-0.6, ll * 0.8 + o],
+        ]
+    )
     outer[:, 0] *= mw
     outer[:, 1] += my
-    inner = np.array([[-0.85 * mw, my - lift * 0.8], [-0.3 * mw, my - 0.02], [0, my - 0.02], [0.3 * mw, my - 0.02],
-                      [0.85 * mw, my - lift * 0.8], [0.3 * mw, my + o * 0.9], [0, my + o], [-0.3 * mw, my + o * 0.9]])
+    inner = np.array(
+        [
+            [-0.85 * mw, my - lift * 0.8],
+            [-0.3 * mw, my - 0.02],
+            [0, my - 0.02],
+            [0.3 * mw, my - 0.02],
+            [0.85 * mw, my - lift * 0.8],
+            [0.3 * mw, my + o * 0.9],
+            [0, my + o],
+            [-0.3 * mw, my + o * 0.9],
+        ]
+    )
     P[48:60, :2], P[60:68, :2] = outer, inner
     P[48:68, 2] = 0.5 - 0.45 * P[48:68, 0] ** 2
     return P
@@ -80,16 +116,31 @@ def sample_attributes(rng: np.random.Generator) -> dict:
     u = rng.uniform
     male = float(rng.random() < 0.5)
     return {
-        "yaw": u(-0.7, 0.7), "pitch": u(-0.25, 0.25), "roll": u(-0.4, 0.4), "scale": u(0.22, 0.33),
-        "smile": float(np.clip(rng.normal(0.3, 0.4), 0, 1)), "mouth_open": float(u(0, 1) ** 2 if rng.random() < 0.5 else 0.0),
-        "brow_raise": float(u(0, 1) ** 2), "glasses": float(rng.random() < 0.3),
-        "beard": float(male and rng.random() < 0.35), "male": male, "skin_tone": u(0.2, 0.95),
-        "hair_length": u(0.0, 0.4) if male else u(0.3, 1.0), "eye_spacing": u(0.38, 0.52),
+        "yaw": u(-0.7, 0.7),
+        "pitch": u(-0.25, 0.25),
+        "roll": u(-0.4, 0.4),
+        "scale": u(0.22, 0.33),
+        "smile": float(np.clip(rng.normal(0.3, 0.4), 0, 1)),
+        "mouth_open": float(u(0, 1) ** 2 if rng.random() < 0.5 else 0.0),
+        "brow_raise": float(u(0, 1) ** 2),
+        "glasses": float(rng.random() < 0.3),
+        "beard": float(male and rng.random() < 0.35),
+        "male": male,
+        "skin_tone": u(0.2, 0.95),
+        "hair_length": u(0.0, 0.4) if male else u(0.3, 1.0),
+        "eye_spacing": u(0.38, 0.52),
         "face_width": u(0.92, 1.08) + 0.04 * male,
         # identity details not listed as attributes
-        "chin": u(1.15, 1.4), "jaw_q": u(0.6, 1.05) - 0.1 * male, "brow_y": u(-0.62, -0.5), "brow_arch": u(0.0, 0.12),
-        "nose_len": u(0.55, 0.75), "nose_w": u(0.16, 0.26), "eye_w": u(0.15, 0.21), "eye_h": u(0.05, 0.09),
-        "mouth_w": u(0.3, 0.45), "lip": u(0.05, 0.11),
+        "chin": u(1.15, 1.4),
+        "jaw_q": u(0.6, 1.05) - 0.1 * male,
+        "brow_y": u(-0.62, -0.5),
+        "brow_arch": u(0.0, 0.12),
+        "nose_len": u(0.55, 0.75),
+        "nose_w": u(0.16, 0.26),
+        "eye_w": u(0.15, 0.21),
+        "eye_h": u(0.05, 0.09),
+        "mouth_w": u(0.3, 0.45),
+        "lip": u(0.05, 0.11),
     }
 
 
@@ -114,13 +165,22 @@ def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSam
     skin = tx.random_color(rng, hue=(0.02, 0.11), sat=(0.2, 0.6), val=(at["skin_tone"] * 0.8 + 0.15,) * 2)
     hair_c = tx.random_color(rng, hue=(0.0, 0.13), sat=(0.1, 0.8), val=(0.05, 0.85))
     hair = tx.random_texture(rng, c1=hair_c, kinds=("stripes", "noise"), period=(1.0, 2.2), contrast=(0.2, 0.5))
-    skin_t = tx.Texture("gradient", tx.shade(skin, 0.85 + 0.2 * at["yaw"]), tx.shade(skin, 1.1 - 0.2 * at["yaw"]),
-                        period=s / 6 / 2, angle=at["roll"], grain=0.02, seed=int(rng.integers(1 << 30)))
+    skin_t = tx.Texture(
+        "gradient",
+        tx.shade(skin, 0.85 + 0.2 * at["yaw"]),
+        tx.shade(skin, 1.1 - 0.2 * at["yaw"]),
+        period=s / 6 / 2,
+        angle=at["roll"],
+        grain=0.02,
+        seed=int(rng.integers(1 << 30)),
+    )
     cloth = tx.random_texture(rng, period=(1.5, 6))
     # shoulders and neck
     chin = pts[8]
     down = np.array([-np.sin(at["roll"]), np.cos(at["roll"])])
-    canvas.paint(render.capsule(chin - down * 0.4 * s, chin + down * 1.6 * s, 0.42 * s, 0.5 * s), tx.solid(tx.shade(skin, 0.8)))
+    canvas.paint(
+        render.capsule(chin - down * 0.4 * s, chin + down * 1.6 * s, 0.42 * s, 0.5 * s), tx.solid(tx.shade(skin, 0.8))
+    )
     canvas.paint(render.ellipse(chin + down * 1.55 * s, 2.3 * s, 0.8 * s, at["roll"]), cloth)
     # hair behind the head
     top = proj(np.array([0, -1.15, -0.1]))[0]
@@ -158,24 +218,30 @@ def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSam
     iris_c = tx.random_color(rng, hue=(0.0, 0.7), sat=(0.3, 0.9), val=(0.15, 0.6))
     gaze = rng.uniform(-0.4, 0.4, 2) * [at["eye_w"], at["eye_h"] * 0.5]
     for a in (36, 42):
-        eye = pts[a:a + 6]
+        eye = pts[a : a + 6]
         canvas.paint(eye, tx.solid((0.93, 0.92, 0.88)))
         c = eye.mean(0) + gaze * s
         r = at["eye_h"] * s * 1.05
         canvas.paint(render.ellipse(c, r, r, 0, n=16), tx.Texture("rings", iris_c, tx.shade(iris_c, 0.5), period=1.5))
         canvas.paint(render.ellipse(c, r * 0.45, r * 0.45, 0, n=12), tx.solid((0.02, 0.02, 0.02)))
-        canvas.paint([], tx.solid(tx.shade(skin, 0.4)), lines=[np.concatenate([eye[:4], eye[[4, 5, 0]]], 0)], line_width=0.7)
+        canvas.paint(
+            [], tx.solid(tx.shade(skin, 0.4)), lines=[np.concatenate([eye[:4], eye[[4, 5, 0]]], 0)], line_width=0.7
+        )
     # nose
     ns = tx.solid(tx.shade(skin, 0.7))
     canvas.paint([], ns, lines=[pts[31:36]], line_width=1.0)
     if abs(at["yaw"]) > 0.15:
         canvas.paint([], ns, lines=[pts[27:31]], line_width=0.8)
     for k in (32, 34):
-        canvas.paint(render.ellipse(pts[k] + (pts[30] - pts[27]) * 0.02, 0.05 * s, 0.03 * s, at["roll"]),
-                     tx.solid(tx.shade(skin, 0.35)))
+        canvas.paint(
+            render.ellipse(pts[k] + (pts[30] - pts[27]) * 0.02, 0.05 * s, 0.03 * s, at["roll"]),
+            tx.solid(tx.shade(skin, 0.35)),
+        )
     # mouth
     lip_c = tx.random_color(rng, hue=(0.95, 1.02), sat=(0.3, 0.7), val=(0.35, 0.8))
-    canvas.paint(pts[48:60], tx.Texture("stripes", lip_c, tx.shade(lip_c, 0.8), period=1.2, angle=np.pi / 2 + at["roll"]))
+    canvas.paint(
+        pts[48:60], tx.Texture("stripes", lip_c, tx.shade(lip_c, 0.8), period=1.2, angle=np.pi / 2 + at["roll"])
+    )
     if at["mouth_open"] > 0.05:
         canvas.paint(pts[60:68], tx.solid((0.15, 0.03, 0.04)))
         tt = pts[[60, 61, 62, 63, 64]]
@@ -188,7 +254,7 @@ def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSam
         frame = tx.solid(tx.random_color(rng, val=(0.0, 0.5)))
         rings = []
         for a in (36, 42):
-            c3 = P3[a:a + 6].mean(0) + np.array([0, 0.02, 0.12])
+            c3 = P3[a : a + 6].mean(0) + np.array([0, 0.02, 0.12])
             t = np.linspace(0, 2 * np.pi, 20)
             ring = c3 + np.stack([0.3 * np.cos(t), 0.2 * np.sin(t), 0 * t], -1)
             rings.append(proj(ring)[0])
@@ -202,8 +268,17 @@ def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSam
     attrs = {k: float(at[k]) for k in ATTRIBUTE_NAMES}
     name = f"face_{index:06d}"
     return KeypointSample(
-        points=pts, visible=inside, names=IBUG_68_NAMES, bbox=points_bbox(pts), category="face", id=name,
+        points=pts,
+        visible=inside,
+        names=IBUG_68_NAMES,
+        bbox=points_bbox(pts),
+        category="face",
+        id=name,
         image=canvas.image(),
-        extras={"attributes": attrs, "index": index, "split": "test" if render.is_test(seed, index) else "train",
-                "normal": fwd.astype(np.float32)},
+        extras={
+            "attributes": attrs,
+            "index": index,
+            "split": "test" if render.is_test(seed, index) else "train",
+            "normal": fwd.astype(np.float32),
+        },
     )

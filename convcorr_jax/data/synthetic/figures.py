@@ -13,8 +13,23 @@ import numpy as np
 
 from convcorr_jax.data.synthetic.datasets import DEFAULT_SIZE, KINDS, render_sample
 
-_MPII_EDGES = ((0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
-               (13, 7), (13, 14), (14, 15))
+_MPII_EDGES = (
+    (0, 1),
+    (1, 2),
+    (2, 6),
+    (3, 6),
+    (3, 4),
+    (4, 5),
+    (6, 7),
+    (7, 8),
+    (8, 9),
+    (10, 11),
+    (11, 12),
+    (12, 7),
+    (13, 7),
+    (13, 14),
+    (14, 15),
+)
 _RIGHT = {0, 1, 2, 10, 11, 12}
 _FACE_GROUPS = ((0, 17), (17, 22), (22, 27), (27, 31), (31, 36), (36, 42), (42, 48), (48, 60), (60, 68))
 
@@ -42,8 +57,7 @@ def _draw_points(ax, s, cmap="tab20"):
             ax.plot(x, y, "o", ms=3.5, mfc="none", mec=colours[i], mew=1.0)
 
 
-def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, cols: int = 6, out=None,
-         masks_out=None):
+def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, cols: int = 6, out=None, masks_out=None):
     """Draw n samples of `kind`; save to `out` (PNG). Objects also write their label maps to `masks_out`."""
     import matplotlib
 

@@ -19,17 +19,68 @@ from convcorr_jax.data.types import KeypointSample
 OBJECT_CATEGORIES: tuple[str, ...] = ("bird", "bottle", "car", "chair", "dog", "horse")
 """Class ids in the segmentation maps are 1 + the index here (0 = background, 255 = void)."""
 
-_ANIMAL = ("L_B_Elbow", "L_B_Paw", "L_EarBase", "L_Eye", "L_F_Elbow", "L_F_Paw", "Nose", "R_B_Elbow", "R_B_Paw",
-           "R_EarBase", "R_Eye", "R_F_Elbow", "R_F_Paw", "TailBase", "Throat", "Withers")
+_ANIMAL = (
+    "L_B_Elbow",
+    "L_B_Paw",
+    "L_EarBase",
+    "L_Eye",
+    "L_F_Elbow",
+    "L_F_Paw",
+    "Nose",
+    "R_B_Elbow",
+    "R_B_Paw",
+    "R_EarBase",
+    "R_Eye",
+    "R_F_Elbow",
+    "R_F_Paw",
+    "TailBase",
+    "Throat",
+    "Withers",
+)
 OBJECT_KEYPOINTS: dict[str, tuple[str, ...]] = {
-    "bird": ("Beak_Base", "Beak_Tip", "Left_Eye", "Left_Wing_Base", "Left_Wing_Tip", "Leg_Center",
-             "Lower_Neck_Base", "Right_Eye", "Right_Wing_Base", "Right_Wing_Tip", "Tail_Tip", "Upper_Neck_Base"),
+    "bird": (
+        "Beak_Base",
+        "Beak_Tip",
+        "Left_Eye",
+        "Left_Wing_Base",
+        "Left_Wing_Tip",
+        "Leg_Center",
+        "Lower_Neck_Base",
+        "Right_Eye",
+        "Right_Wing_Base",
+        "Right_Wing_Tip",
+        "Tail_Tip",
+        "Upper_Neck_Base",
+    ),
     "bottle": ("L_Base", "L_Neck", "L_Shoulder", "L_Top", "R_Base", "R_Neck", "R_Shoulder", "R_Top"),
-    "car": ("L_B_RoofTop", "L_B_WheelCenter", "L_F_RoofTop", "L_F_WheelCenter", "L_HeadLight", "L_SideviewMirror",
-            "L_TailLight", "R_B_RoofTop", "R_B_WheelCenter", "R_F_RoofTop", "R_F_WheelCenter", "R_HeadLight",
-            "R_SideviewMirror", "R_TailLight"),
-    "chair": ("BackRest_Top_Left", "BackRest_Top_Right", "Leg_Left_Back", "Leg_Left_Front", "Leg_Right_Back",
-              "Leg_Right_Front", "Seat_Left_Back", "Seat_Left_Front", "Seat_Right_Back", "Seat_Right_Front"),
+    "car": (
+        "L_B_RoofTop",
+        "L_B_WheelCenter",
+        "L_F_RoofTop",
+        "L_F_WheelCenter",
+        "L_HeadLight",
+        "L_SideviewMirror",
+        "L_TailLight",
+        "R_B_RoofTop",
+        "R_B_WheelCenter",
+        "R_F_RoofTop",
+        "R_F_WheelCenter",
+        "R_HeadLight",
+        "R_SideviewMirror",
+        "R_TailLight",
+    ),
+    "chair": (
+        "BackRest_Top_Left",
+        "BackRest_Top_Right",
+        "Leg_Left_Back",
+        "Leg_Left_Front",
+        "Leg_Right_Back",
+        "Leg_Right_Front",
+        "Seat_Left_Back",
+        "Seat_Left_Front",
+        "Seat_Right_Back",
+        "Seat_Right_Front",
+    ),
     "dog": _ANIMAL,
     "horse": _ANIMAL,
 }
@@ -64,16 +115,29 @@ def _quadruped(rng, horse: bool) -> tuple[Layout, dict]:
     yb = ll + bh / 2  # body centre height
     # body: two ovals at +-z give it width in oblique views
     for s, side in ((1, "r"), (-1, "l")):
-        lay.oval(f"body_{side}", _p((-L / 2, yb), s * bw * 0.3), _p((L / 2, yb + u(-0.03, 0.05)), s * bw * 0.3),
-                 bh / 2, "coat", shade=1.0 if s > 0 else 0.95)
+        lay.oval(
+            f"body_{side}",
+            _p((-L / 2, yb), s * bw * 0.3),
+            _p((L / 2, yb + u(-0.03, 0.05)), s * bw * 0.3),
+            bh / 2,
+            "coat",
+            shade=1.0 if s > 0 else 0.95,
+        )
     withers = _p((L / 2 - 0.2, yb + bh / 2 - 0.01))
     tailbase = _p((-L / 2 + 0.02, yb + 0.25 * bh))
     # tail
     ta = u(np.deg2rad(110), np.deg2rad(250)) if not horse else u(np.deg2rad(200), np.deg2rad(260))
     tl = u(0.45, 0.6) if horse else u(0.25, 0.5)
     tip = tailbase[:2] + tl * _dir(ta)
-    lay.limb("tail", tailbase, _p(tip), 0.05 if not horse else 0.07, 0.02 if not horse else 0.06,
-             "tail" if horse else "coat", bias=-0.02)
+    lay.limb(
+        "tail",
+        tailbase,
+        _p(tip),
+        0.05 if not horse else 0.07,
+        0.02 if not horse else 0.06,
+        "tail" if horse else "coat",
+        bias=-0.02,
+    )
     # neck and head
     nb = _p((L / 2 - 0.08, yb + 0.15 * bh))
     an = u(np.deg2rad(35), np.deg2rad(80))
@@ -85,7 +149,15 @@ def _quadruped(rng, horse: bool) -> tuple[Layout, dict]:
     ah = u(np.deg2rad(-80), np.deg2rad(-5))
     head = lay.oval("head", _p(hc2 - 0.4 * hr * _dir(ah)), _p(hc2 + 0.4 * hr * _dir(ah)), hr, "coat", bias=0.02)
     nose2 = hc2 + (hr * 0.5 + ml) * _dir(ah)
-    muzzle = lay.limb("muzzle", _p(hc2 + 0.3 * hr * _dir(ah)), _p(nose2), hr * 0.62, hr * (0.45 if horse else 0.38), "muzzle", bias=0.021)
+    muzzle = lay.limb(
+        "muzzle",
+        _p(hc2 + 0.3 * hr * _dir(ah)),
+        _p(nose2),
+        hr * 0.62,
+        hr * (0.45 if horse else 0.38),
+        "muzzle",
+        bias=0.021,
+    )
     lay.decal("nose_tip", muzzle, render.ellipse(lay.proj(_p(nose2))[0], hr * 0.2, hr * 0.15, muzzle.axis), "dark")
     lay.kp("Nose", _p(nose2), ["muzzle", "nose_tip"])
     throat = hc2 + 0.9 * hr * _dir(ah - np.deg2rad(115))
@@ -119,7 +191,9 @@ def _quadruped(rng, horse: bool) -> tuple[Layout, dict]:
             sh = 1.0 if s > 0 else 0.72
             w0 = 0.11 if horse else 0.1
             lay.limb(f"upper_{fb}{pre}", top, el3, w0, w0 * 0.6, "coat", shade=sh)
-            lay.limb(f"lower_{fb}{pre}", el3, pw3, w0 * 0.55, w0 * 0.45, "leg" if horse else "coat", shade=sh, bias=1e-3)
+            lay.limb(
+                f"lower_{fb}{pre}", el3, pw3, w0 * 0.55, w0 * 0.45, "leg" if horse else "coat", shade=sh, bias=1e-3
+            )
             lay.disc(f"paw_{fb}{pre}", pw3, w0 * 0.55, "hoof" if horse else "coat", shade=sh, bias=2e-3)
             lay.kp(f"{pre}_{fb}_Elbow", el3, [f"upper_{fb}{pre}", f"lower_{fb}{pre}"])
             lay.kp(f"{pre}_{fb}_Paw", pw3, [f"lower_{fb}{pre}", f"paw_{fb}{pre}"])
@@ -154,8 +228,14 @@ def _bird(rng) -> tuple[Layout, dict]:
         return _p((x * c - y * s, x * s + y * c), z)
 
     for s, side in ((1, "r"), (-1, "l")):
-        lay.oval(f"body_{side}", B(-bl / 2, 0, s * bw * 0.25), B(bl / 2, 0, s * bw * 0.25), bh / 2, "plumage",
-                 shade=1.0 if s > 0 else 0.92)
+        lay.oval(
+            f"body_{side}",
+            B(-bl / 2, 0, s * bw * 0.25),
+            B(bl / 2, 0, s * bw * 0.25),
+            bh / 2,
+            "plumage",
+            shade=1.0 if s > 0 else 0.92,
+        )
     lay.oval("belly", B(-0.2, -bh * 0.18, bw * 0.3), B(0.35, -bh * 0.12, bw * 0.3), bh * 0.28, "belly", bias=1e-3)
     lnb = B(0.33, bh * 0.28)
     hr = u(0.13, 0.2)
@@ -180,8 +260,14 @@ def _bird(rng) -> tuple[Layout, dict]:
     for s, pre in ((1, "Right"), (-1, "Left")):
         e3 = _p(hc2 + 0.35 * hr * _dir(ab + np.deg2rad(50)), s * 0.55 * hr)
         uv = lay.proj(e3)[0]
-        lay.decal(f"eye_{pre}", head, render.ellipse(uv, hr * 0.2, hr * 0.2), "eye",
-                  normal=np.array([0.4 * np.cos(ab), 0.2, s * 0.9]), bias=2e-3)
+        lay.decal(
+            f"eye_{pre}",
+            head,
+            render.ellipse(uv, hr * 0.2, hr * 0.2),
+            "eye",
+            normal=np.array([0.4 * np.cos(ab), 0.2, s * 0.9]),
+            bias=2e-3,
+        )
         lay.kp(f"{pre}_Eye", e3, [f"eye_{pre}"])
     # wings: folded along the back or raised
     lw = u(0.5, 0.95)
@@ -205,7 +291,9 @@ def _bird(rng) -> tuple[Layout, dict]:
     tt2 = tb[:2] + tl * _dir(ta)
     wdt = tl * u(0.15, 0.35)
     nrm = np.array([-np.sin(ta), np.cos(ta)])
-    uvt = lay.proj(np.stack([_p(tb[:2] + nrm * 0.08), _p(tt2 + nrm * wdt), _p(tt2 - nrm * wdt), _p(tb[:2] - nrm * 0.08)]))[0]
+    uvt = lay.proj(
+        np.stack([_p(tb[:2] + nrm * 0.08), _p(tt2 + nrm * wdt), _p(tt2 - nrm * wdt), _p(tb[:2] - nrm * 0.08)])
+    )[0]
     lay.add(scene.Part("tail", uvt, lay.proj(tb)[1] - 0.01, "wing", axis=float(ta)))
     lay.kp("Tail_Tip", _p(tt2), ["tail"])
     # legs
@@ -219,9 +307,13 @@ def _bird(rng) -> tuple[Layout, dict]:
     pl = tx.random_color(rng)
     palette = {
         "plumage": tx.random_texture(rng, c1=pl, kinds=("noise", "solid", "stripes", "dots"), period=(1.5, 5)),
-        "belly": tx.random_texture(rng, c1=tx.shade(pl, u(0.8, 1.6)), kinds=("noise", "solid", "dots"), period=(1.5, 4)),
+        "belly": tx.random_texture(
+            rng, c1=tx.shade(pl, u(0.8, 1.6)), kinds=("noise", "solid", "dots"), period=(1.5, 4)
+        ),
         "head": tx.random_texture(rng, kinds=("solid", "noise", "gradient"), period=(2, 6)),
-        "wing": tx.random_texture(rng, c1=tx.shade(pl, u(0.4, 1.0)), kinds=("stripes", "checker", "noise"), period=(1.5, 4)),
+        "wing": tx.random_texture(
+            rng, c1=tx.shade(pl, u(0.4, 1.0)), kinds=("stripes", "checker", "noise"), period=(1.5, 4)
+        ),
         "beak": tx.solid(tx.random_color(rng, hue=(0.05, 0.17), sat=(0.3, 1.0), val=(0.1, 0.95))),
         "legs": tx.solid(tx.random_color(rng, hue=(0.0, 0.12), sat=(0.2, 0.8), val=(0.2, 0.7))),
         "eye": tx.Texture("rings", (0.0, 0.0, 0.0), (0.9, 0.9, 0.8), period=3.0),
@@ -234,8 +326,14 @@ def _bird(rng) -> tuple[Layout, dict]:
 
 def _box_faces(c):
     """Faces (vertex index lists) of a hexahedron with corners c[8] ordered (x0|x1, y0|y1, z0|z1) bitwise."""
-    return {"back": [0, 2, 3, 1], "front": [4, 5, 7, 6], "bottom": [0, 1, 5, 4], "top": [2, 6, 7, 3],
-            "left": [0, 4, 6, 2], "right": [1, 3, 7, 5]}
+    return {
+        "back": [0, 2, 3, 1],
+        "front": [4, 5, 7, 6],
+        "bottom": [0, 1, 5, 4],
+        "top": [2, 6, 7, 3],
+        "left": [0, 4, 6, 2],
+        "right": [1, 3, 7, 5],
+    }
 
 
 def _solid(lay: Layout, prefix: str, corners: np.ndarray, textures: dict, depth: float, skip=("bottom",)):
@@ -249,8 +347,14 @@ def _solid(lay: Layout, prefix: str, corners: np.ndarray, textures: dict, depth:
         nrm = np.cross(q[1] - q[0], q[2] - q[0])
         if np.dot(nrm, q.mean(0) - centre) < 0:
             nrm = -nrm
-        out[name] = lay.poly3(f"{prefix}_{name}", q, textures.get(name, textures["default"]), normal=nrm, depth=depth,
-                              shade={"top": 1.1, "front": 0.9, "back": 0.85}.get(name, 1.0))
+        out[name] = lay.poly3(
+            f"{prefix}_{name}",
+            q,
+            textures.get(name, textures["default"]),
+            normal=nrm,
+            depth=depth,
+            shade={"top": 1.1, "front": 0.9, "back": 0.85}.get(name, 1.0),
+        )
     return out
 
 
@@ -301,8 +405,14 @@ def _car(rng) -> tuple[Layout, dict]:
     for s, pre in ((1, "R"), (-1, "L")):
         zc = s * wc * u(0.28, 0.38)
         for name, x, host, tex in (("HeadLight", Lc / 2, "front", "light"), ("TailLight", -Lc / 2, "back", "tail")):
-            q = np.array([[x, yl - lh / 2, zc - lw / 2], [x, yl + lh / 2, zc - lw / 2], [x, yl + lh / 2, zc + lw / 2],
-                          [x, yl - lh / 2, zc + lw / 2]])
+            q = np.array(
+                [
+                    [x, yl - lh / 2, zc - lw / 2],
+                    [x, yl + lh / 2, zc - lw / 2],
+                    [x, yl + lh / 2, zc + lw / 2],
+                    [x, yl - lh / 2, zc + lw / 2],
+                ]
+            )
             lay.decal(f"{name}_{pre}", faces.get(host), lay.proj(q)[0], tex, normal=(np.sign(x), 0, 0))
             lay.kp(f"{pre}_{name}", (x, yl, zc), [f"{name}_{pre}"])
         m3 = np.array([xf0 - 0.03, gc + hb + 0.03, s * (wc / 2 + 0.04)])
@@ -313,8 +423,9 @@ def _car(rng) -> tuple[Layout, dict]:
             lay.kp(f"{pre}_{fb}_RoofTop", (xr, gc + hb + hc, s * wc * 0.4), [f"cab_{f}" for f in _box_faces(cab)])
     paint = tx.random_color(rng, sat=(0.0, 1.0), val=(0.1, 1.0))
     palette = {
-        "paint": tx.random_texture(rng, c1=paint, kinds=("solid", "gradient", "stripes", "solid"), contrast=(0.1, 0.4),
-                                   period=(2, 8)),
+        "paint": tx.random_texture(
+            rng, c1=paint, kinds=("solid", "gradient", "stripes", "solid"), contrast=(0.1, 0.4), period=(2, 8)
+        ),
         "glass": tx.random_texture(rng, c1=(0.15, 0.2, 0.28), kinds=("gradient", "noise"), contrast=(0.1, 0.4)),
         "window": tx.random_texture(rng, c1=(0.3, 0.38, 0.45), kinds=("gradient", "stripes"), contrast=(0.1, 0.3)),
         "tyre": tx.Texture("rings", (0.05, 0.05, 0.05), (0.2, 0.2, 0.2), period=2.0),
@@ -346,7 +457,11 @@ def _chair(rng) -> tuple[Layout, dict]:
             uv = lay.proj(np.stack([top, foot]))[0]
             lay.add(scene.Part(f"leg_{fb}{side}", render.capsule(uv[0], uv[1], lt, lt), dd, "frame"))
             lay.kp(f"Leg_{side}_{fb}", foot, [f"leg_{fb}{side}"])
-            lay.kp(f"Seat_{side}_{fb}", (d / 2 * np.sign(x), hs, s * w / 2), [f"seat_{f}" for f in ("top", "front", "back", "left", "right")])
+            lay.kp(
+                f"Seat_{side}_{fb}",
+                (d / 2 * np.sign(x), hs, s * w / 2),
+                [f"seat_{f}" for f in ("top", "front", "back", "left", "right")],
+            )
     # backrest: two posts and a panel or slats
     xb = -d / 2 + lt
     slats = rng.random() < 0.5
@@ -368,8 +483,14 @@ def _chair(rng) -> tuple[Layout, dict]:
             lay.poly3(f"slat_{i}", q, "seat", depth=float(lay.proj(q.mean(0))[1]))
     else:
         f0 = (y0 - hs) / hb
-        q = np.array([[xb - tilt * f0, y0, -w / 2], [xb - tilt, hs + hb, -w / 2], [xb - tilt, hs + hb, w / 2],
-                      [xb - tilt * f0, y0, w / 2]])
+        q = np.array(
+            [
+                [xb - tilt * f0, y0, -w / 2],
+                [xb - tilt, hs + hb, -w / 2],
+                [xb - tilt, hs + hb, w / 2],
+                [xb - tilt * f0, y0, w / 2],
+            ]
+        )
         lay.poly3("panel", q, "seat", depth=float(lay.proj(q.mean(0))[1]))
     palette = {
         "frame": tx.random_texture(rng, kinds=("solid", "stripes", "noise"), period=(1.2, 3), contrast=(0.1, 0.5)),
@@ -481,7 +602,13 @@ def render_object(index: int, seed: int = 0, image_size: int = 192) -> tuple[Key
         category=cat,
         id=f"{cat}/{image_id}_1",
         image=canvas.image(),
-        extras={"image_id": image_id, "index": index, "class_id": cls, "split": "test" if render.is_test(seed, index) else "train",
-                "yaw": lay.yaw, "occluders": n_occ},
+        extras={
+            "image_id": image_id,
+            "index": index,
+            "class_id": cls,
+            "split": "test" if render.is_test(seed, index) else "train",
+            "yaw": lay.yaw,
+            "occluders": n_occ,
+        },
     )
     return sample, label

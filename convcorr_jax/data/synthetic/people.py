@@ -17,8 +17,16 @@ from convcorr_jax.data.mpii import MPII_JOINTS
 from convcorr_jax.data.types import KeypointSample
 
 FLIC_NAMES: tuple[str, ...] = ("lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "rhip", "leye", "reye", "nose")
-_MPII_OF_FLIC = {"lsho": "l shoulder", "lelb": "l elbow", "lwri": "l wrist", "rsho": "r shoulder", "relb": "r elbow",
-                 "rwri": "r wrist", "lhip": "l hip", "rhip": "r hip"}
+_MPII_OF_FLIC = {
+    "lsho": "l shoulder",
+    "lelb": "l elbow",
+    "lwri": "l wrist",
+    "rsho": "r shoulder",
+    "relb": "r elbow",
+    "rwri": "r wrist",
+    "lhip": "l hip",
+    "rhip": "r hip",
+}
 KIND = 2
 
 
@@ -99,10 +107,17 @@ def person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layo
     for pre in ("r", "l"):
         lay.limb(f"uarm_{pre}", J[f"{pre} shoulder"], J[f"{pre} elbow"], wu, wu * 0.85, "shirt")
         lay.limb(f"farm_{pre}", J[f"{pre} elbow"], J[f"{pre} wrist"], wf, wf * 0.8, "shirt" if long_sleeves else "skin")
-        lay.disc(f"hand_{pre}", J[f"{pre} wrist"] + 0.03 * _unit(J[f"{pre} wrist"] - J[f"{pre} elbow"]), wf * 1.05,
-                 "skin", bias=1e-3)
+        lay.disc(
+            f"hand_{pre}",
+            J[f"{pre} wrist"] + 0.03 * _unit(J[f"{pre} wrist"] - J[f"{pre} elbow"]),
+            wf * 1.05,
+            "skin",
+            bias=1e-3,
+        )
         lay.limb(f"thigh_{pre}", J[f"{pre} hip"], J[f"{pre} knee"], wt, wt * 0.8, "trousers")
-        lay.limb(f"shin_{pre}", J[f"{pre} knee"], J[f"{pre} ankle"], ws, ws * 0.8, "trousers" if long_trousers else "skin")
+        lay.limb(
+            f"shin_{pre}", J[f"{pre} knee"], J[f"{pre} ankle"], ws, ws * 0.8, "trousers" if long_trousers else "skin"
+        )
         lay.limb(f"foot_{pre}", J[f"{pre} ankle"], J[f"{pre} toe"], ws * 0.8, ws * 0.7, "shoes", bias=1e-3)
     quad = np.stack([J["r shoulder"], J["l shoulder"], J["l hip"], J["r hip"]])
     dt = float(lay.proj(J["pelvis"] * 0.5 + J["thorax"] * 0.5)[1])
@@ -122,8 +137,12 @@ def person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layo
     nuv = lay.proj(J["nose"])[0]
     lay.decal("nose", head, render.ellipse(nuv, hr * 0.12, hr * 0.12), "nose", normal=J["face"], bias=3e-3)
     owners = {
-        "ankle": ["shin", "foot"], "knee": ["thigh", "shin"], "hip": ["thigh", "torso", "torso_core", "belt"],
-        "shoulder": ["uarm", "torso", "torso_core"], "elbow": ["uarm", "farm"], "wrist": ["farm", "hand"],
+        "ankle": ["shin", "foot"],
+        "knee": ["thigh", "shin"],
+        "hip": ["thigh", "torso", "torso_core", "belt"],
+        "shoulder": ["uarm", "torso", "torso_core"],
+        "elbow": ["uarm", "farm"],
+        "wrist": ["farm", "hand"],
     }
     for name in MPII_JOINTS:
         if name[:2] in ("r ", "l "):
@@ -143,11 +162,17 @@ def person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layo
     lay.kp("nose", J["nose"], ["nose"])
     skin = tx.random_color(rng, hue=(0.03, 0.1), sat=(0.2, 0.65), val=(0.25, 0.95))
     palette = {
-        "shirt": tx.random_texture(rng, kinds=("solid", "stripes", "checker", "dots", "noise", "gradient"), period=(1.2, 5)),
+        "shirt": tx.random_texture(
+            rng, kinds=("solid", "stripes", "checker", "dots", "noise", "gradient"), period=(1.2, 5)
+        ),
         "trousers": tx.random_texture(rng, kinds=("solid", "noise", "stripes", "checker"), period=(1.2, 4)),
         "skin": tx.Texture("solid", skin, skin, grain=0.02, seed=int(rng.integers(1 << 30))),
-        "hair": tx.random_texture(rng, c1=tx.random_color(rng, hue=(0.0, 0.12), sat=(0.1, 0.8), val=(0.05, 0.8)),
-                                  kinds=("stripes", "noise"), period=(1.0, 2.0)),
+        "hair": tx.random_texture(
+            rng,
+            c1=tx.random_color(rng, hue=(0.0, 0.12), sat=(0.1, 0.8), val=(0.05, 0.8)),
+            kinds=("stripes", "noise"),
+            period=(1.0, 2.0),
+        ),
         "shoes": tx.solid(tx.random_color(rng, val=(0.05, 0.5))),
         "dark": tx.solid((0.05, 0.05, 0.05)),
         "nose": tx.solid(tx.shade(skin, 0.75)),
@@ -206,18 +231,39 @@ def render_person(index: int, seed: int = 0, image_size: int = 128, noise_sigma:
     pts = np.round(pts, 2).astype(np.float32)
     fpts = np.round(fpts, 2).astype(np.float32)
     by = dict(zip(MPII_JOINTS, pts))
-    flic = np.stack([by[_MPII_OF_FLIC[n]] if n in _MPII_OF_FLIC else fpts[("leye", "reye", "nose").index(n)]
-                     for n in FLIC_NAMES])
-    flic_vis = np.array([vis[MPII_JOINTS.index(_MPII_OF_FLIC[n])] if n in _MPII_OF_FLIC
-                         else fvis[("leye", "reye", "nose").index(n)] for n in FLIC_NAMES])
+    flic = np.stack(
+        [by[_MPII_OF_FLIC[n]] if n in _MPII_OF_FLIC else fpts[("leye", "reye", "nose").index(n)] for n in FLIC_NAMES]
+    )
+    flic_vis = np.array(
+        [
+            vis[MPII_JOINTS.index(_MPII_OF_FLIC[n])] if n in _MPII_OF_FLIC else fvis[("leye", "reye", "nose").index(n)]
+            for n in FLIC_NAMES
+        ]
+    )
     from convcorr_jax.data._common import points_bbox
 
     name = f"synth_{index:06d}"
     return KeypointSample(
-        points=pts, visible=vis, names=MPII_JOINTS, bbox=points_bbox(pts), category="person", id=f"{name}_0",
+        points=pts,
+        visible=vis,
+        names=MPII_JOINTS,
+        bbox=points_bbox(pts),
+        category="person",
+        id=f"{name}_0",
         image=canvas.image(),
-        extras={"head_box": head_box, "torso_box": torso_box(pts), "center": centre, "scale": scale,
-                "center_raw": centre, "scale_raw": scale, "normalize": float(0.6 * np.hypot(*(head_box[2:] - head_box[:2]))), "flic_points": flic, "flic_visible": flic_vis,
-                "index": index, "split": "test" if render.is_test(seed, index) else "train",
-                "yaw": lay.yaw, "distractors": n_dis},
+        extras={
+            "head_box": head_box,
+            "torso_box": torso_box(pts),
+            "center": centre,
+            "scale": scale,
+            "center_raw": centre,
+            "scale_raw": scale,
+            "normalize": float(0.6 * np.hypot(*(head_box[2:] - head_box[:2]))),
+            "flic_points": flic,
+            "flic_visible": flic_vis,
+            "index": index,
+            "split": "test" if render.is_test(seed, index) else "train",
+            "yaw": lay.yaw,
+            "distractors": n_dis,
+        },
     )

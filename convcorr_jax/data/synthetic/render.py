@@ -132,7 +132,9 @@ class Canvas:
             return None
         return (x0, y0, x1, y1), m
 
-    def paint(self, polys, tex: "textures.Texture", label: int | None = None, lines=None, line_width: float = 1.0) -> int:
+    def paint(
+        self, polys, tex: "textures.Texture", label: int | None = None, lines=None, line_width: float = 1.0
+    ) -> int:
         """Fill polygon(s) (final-image coordinates) with a texture; returns this shape's draw-order number.
 
         `lines`: optional list of polylines drawn instead of/in addition to polygons, `line_width` in final px.

@@ -107,8 +107,11 @@ def place(rng, layout: Layout, size: int, frac=(0.45, 0.85), rot=0.35, aspect=0.
 
 def clutter(canvas: render.Canvas, rng: np.random.Generator, n: int, size: int, max_r: float = 0.25) -> None:
     """Background: a textured ground plus `n` random textured shapes (blobs, ellipses, bars)."""
-    canvas.background(tx.random_texture(rng, kinds=("noise", "gradient", "stripes", "solid", "noise"),
-                                        period=(3.0, 20.0), contrast=(0.2, 0.7)))
+    canvas.background(
+        tx.random_texture(
+            rng, kinds=("noise", "gradient", "stripes", "solid", "noise"), period=(3.0, 20.0), contrast=(0.2, 0.7)
+        )
+    )
     for _ in range(n):
         c = rng.uniform(-0.1, 1.1, 2) * size
         r = rng.uniform(0.03, max_r) * size
@@ -144,8 +147,9 @@ def occluders(canvas, rng, n: int, box, size: int) -> None:
         canvas.paint(poly, tx.random_texture(rng, origin=c), label=0)
 
 
-def paint_layout(canvas: render.Canvas, layout: Layout, sim: render.Similarity, palette: dict[str, tx.Texture],
-                 label: int | None) -> dict[str, int]:
+def paint_layout(
+    canvas: render.Canvas, layout: Layout, sim: render.Similarity, palette: dict[str, tx.Texture], label: int | None
+) -> dict[str, int]:
     """Paint parts in depth order; returns part name -> draw-order number (hidden parts -> -1)."""
     orders = {name: -1 for name in layout.hidden}
     rot = float(np.arctan2(sim.m[1, 0], sim.m[0, 0]))
@@ -161,8 +165,9 @@ def paint_layout(canvas: render.Canvas, layout: Layout, sim: render.Similarity, 
         )
         if part.lines:
             lines = [sim(ln) for ln in part.lines]
-            o = canvas.paint([poly] if len(poly) >= 3 else [], tex, label=label, lines=lines,
-                             line_width=part.width * sim.scale)
+            o = canvas.paint(
+                [poly] if len(poly) >= 3 else [], tex, label=label, lines=lines, line_width=part.width * sim.scale
+            )
         else:
             o = canvas.paint(poly, tex, label=label)
         orders[part.name] = o

@@ -1,0 +1,91 @@
+"""Keypoint transfer protocol pieces, the align command's core, and bad input."""
+
+import numpy as np
+import pytest
+
+from convcorr_jax.correspondence import transfer
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+
+
+def _sample(bbox, pts, image=None):
+    pts = np.asarray(pts, np.float32)
+    return KeypointSample(pts, np.ones(len(pts), bool), tuple(f"k{i}" for i in range(len(pts))),
+                          np.asarray(bbox, np.float32), "thing", "x", image)
+
+
+def test_box_coordinates_round_trip_and_crop():
+    img = np.zeros((50, 60, 3), np.uint8)
+    img[20, 30] = 255  # a bright pixel that must land where its coordinate maps
+    s = _sample((10, 5, 49, 44), [[30, 20], [10, 5], [49, 44]], img)  # 40 x 40 box
+    crop, pts = transfer.box_crop(s, 80)
+    np.testing.assert_allclose(pts, [[40.5, 30.5], [0.5, 0.5], [78.5, 78.5]], atol=1e-5)
+    np.testing.assert_allclose(transfer.box_to_image(pts, s.bbox, 80), s.points, atol=1e-4)
+    y, x = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
+    assert abs(x - 40.5) <= 1 and abs(y - 30.5) <= 1
+
+
+def test_median_transfer_uses_order_and_visibility():
+    pts = np.array([[[0, 0]], [[10, 10]], [[2, 4]], [[100, 100]]], np.float32)
+    vis = np.array([[True], [True], [False], [True]])
+    out = transfer.median_transfer(pts, vis, np.array([2, 0, 1, 3]), 2, np.array([7, 7], np.float32))
+    np.testing.assert_array_equal(out, [[5, 5]])  # neighbour 2 skipped (not labelled), median of 0 and 1
+    out = transfer.median_transfer(pts, np.zeros_like(vis), np.arange(4), 2, np.array([7, 7], np.float32))
+    np.testing.assert_array_equal(out, [[7, 7]])
+
+
+def test_evaluate_perfect_and_pck():
+    s = [_sample((0, 0, 99, 49), [[10, 10], [50, 20]]), _sample((0, 0, 99, 49), [[30, 10], [60, 40]])]
+    pred = np.stack([transfer.image_to_box(x.points, x.bbox, 64) for x in s])
+    off = pred.copy()
+    off[:, 0] += [[64 * 12 / 100, 0]]  # 12 px error in image x for keypoint 0 of both: wrong at alpha 0.1 (10 px)
+    r = transfer.evaluate({"perfect": pred, "off": off}, s, transfer.TransferConfig(box=64))
+    assert r["perfect"][0.025]["mean"] == pytest.approx(100.0)
+    assert r["off"][0.1]["thing"] == pytest.approx(50.0)  # keypoint 0: 0 %, keypoint 1: 100 %
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    import jax
+
+    from convcorr_jax.backbones import get
+
+    bb = get("mobilenet_v2")
+    return bb, bb.init(jax.random.PRNGKey(0))
+
+
+@pytest.mark.slow
+def test_table2_end_to_end_random_backbone(mobilenet):
+    """The whole protocol on a few synthetic objects (random-init backbone: checks plumbing, not accuracy)."""
+    from convcorr_jax.data.synthetic import load_objects
+
+    train, test = load_objects(n=40, seed=0, split="train"), load_objects(n=40, seed=0, split="test")
+    cfg = transfer.TransferConfig(box=64, neighbours=3, top=2, iters=2, levels=1, window=2, max_targets=2)
+    out = transfer.table2(train, test, *mobilenet, cfg)
+    r = out["results"]
+    assert set(r) == set(transfer.METHODS)
+    for m in r:
+        assert 0.0 <= r[m][0.1]["mean"] <= 100.0
+        assert r[m][0.025]["mean"] <= r[m][0.05]["mean"] + 1e-9 <= r[m][0.1]["mean"] + 2e-9
+    assert "paper (different data" in out["markdown"]
+    nb = out["transfer"]["neighbours"]
+    assert nb.shape[0] == 2 and 1 <= nb.shape[1] <= 3  # k is capped by the smallest training category
+
+
+@pytest.mark.slow
+def test_align_images_shapes_and_small_image(mobilenet):
+    from convcorr_jax.flow.cli import align_images
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, size=(64, 80, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, size=(50, 70, 3), dtype=np.uint8)
+    for feats in ("conv4", "sift"):
+        out = align_images(a, b, feats, *mobilenet, iters=2, levels=1, window=2)
+        h, w = out["grid_xy"].shape[:2]
+        assert out["flow"].shape == (h, w, 2) and out["warped"].shape == a.shape
+        assert out["energy"]["total"] == pytest.approx(out["energy"]["data"] + out["energy"]["deformation"], rel=1e-5)
+        # flow lands inside A's frame (labels cover only the grid)
+        dst = out["grid_xy"] + out["flow"]
+        assert dst[..., 0].min() >= out["grid_xy"][..., 0].min() - 1e-3 and dst[..., 0].max() <= out["grid_xy"][..., 0].max() + 1e-3
+    with pytest.raises(InputError):
+        align_images(a[:20, :20], b, "conv4", *mobilenet)
