@@ -113,3 +113,18 @@ def test_conv_features_use_the_backbone_geometry():
     for j in [0, 5]:
         c, r = np.clip(np.rint((kps.points[j] - rf.offset) / rf.stride), 0, [act.shape[2] - 1, act.shape[1] - 1])
         np.testing.assert_allclose(feats["conv3"][j], act[kps.sample[j], int(r), int(c)], rtol=1e-4, atol=1e-5)
+
+
+def test_figure4_helpers():
+    img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    sh = cls.shifted_images(img, np.array([[0, 0], [2, 1]]))
+    np.testing.assert_array_equal(sh[0], img)
+    np.testing.assert_array_equal(sh[1][1:, 2:], img[:-1, :-2])  # out[y, x] = image[y - 1, x - 2]
+    np.testing.assert_array_equal(sh[1][0, 2:], img[0, :-2])  # edge row repeated
+    maps = np.zeros((4, 5, 5))
+    maps[0, 2, 3] = 1  # interior maximum -> counted
+    maps[1, 0, 2] = 1  # boundary maximum -> excluded
+    maps[2, 2, 3] = 5
+    maps[3] = np.nan  # not evaluated -> ignored
+    hist, excluded = cls.argmax_histogram(maps)
+    assert excluded == 1 and hist.sum() == 2 and hist[2, 3] == 2

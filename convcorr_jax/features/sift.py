@@ -7,8 +7,8 @@ Follows `vl/dsift.c` (VLFeat 0.9.21) step by step:
     kernel of half-width `bin_size` times a Gaussian of sigma `window_size * bin_size` centred on the descriptor;
   * L2 normalise (`norm + FLT_EPSILON`), clamp at 0.2, L2 normalise again.
 Layout: C layout of VLFeat, index `t + 8 * (binx + 4 * biny)`, t = orientation (angle `2 pi t / 8` measured
-from +x towards +y, i.e. clockwise on screen with y down). Descriptors are unit-norm floats (VLFeat's
-float output is 512 x these).
+from +x towards +y, i.e. clockwise on screen with y down). Descriptors are unit-norm floats; VLFeat's
+wrappers return `min(512 x these, 255)` (also as floats), see `vlfeat_output`.
 
 Geometry: bin centres lie on integer pixels; a frame's top-left bin centre `(x0, y0)` gives the descriptor
 centre `(x0 + 1.5 b, y0 + 1.5 b)`. `dsift` places frames like `vl_dsift` (first bin centre at the bounds'
@@ -120,6 +120,12 @@ def _descriptors(image: jax.Array, ay: jax.Array, ax: jax.Array, bin_size: int, 
     d = _normalize(d)
     d = jnp.minimum(d, jnp.float32(0.2))
     return _normalize(d)
+
+
+def vlfeat_output(descriptors) -> np.ndarray:
+    """What `vl_dsift` / cyvlfeat return for our unit-norm descriptors: min(512 d, 255) (float32; cast to uint8
+    for the default integer output). The 255 cap only bites on low-contrast patches with a dominant bin."""
+    return np.minimum(512.0 * np.asarray(descriptors, np.float32), 255.0)
 
 
 def _check_image(image, bin_size, source="image"):

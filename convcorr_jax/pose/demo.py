@@ -20,7 +20,7 @@ def _config(size: str, run_dir, seed: int) -> T.TrainConfig:
         cfg = configs.get_config("tiny")
         cfg = dataclasses.replace(cfg, steps=(4, 2, 2), n_samples=24, eval_limit=8)
     elif size == "default":
-        cfg = dataclasses.replace(configs.get_config("default"), steps=(300, 120, 120), checkpoint_every=60,
+        cfg = dataclasses.replace(configs.get_config("default"), steps=(200, 80, 80), checkpoint_every=40,
                                   eval_limit=120)
     else:
         cfg = configs.get_config("default")

@@ -1,7 +1,10 @@
 """Razavian et al. 2015 on the embedded default: every table and figure, one demo stage.
 
-Sizes (synthetic data, MobileNetV2 ImageNet "fc6" = 1280-d global pool, l2-normalised):
-  tiny:    24 + 12 faces, 36 objects, 32x32 stand-in descriptor (random projection of pixels): plumbing only.
+Descriptor: MobileNetV2 ImageNet weights, the flattened pool5-role map (block16), l2-normalised (see
+`features.backbone_featurizers` for why this, not the 1280-d global pool, is the analogue of AlexNet's fc6; the
+global pool is reported as an extra Table 1 row).
+Sizes (synthetic data, ~75% train / 25% test):
+  tiny:    36 faces at 64 px, 36 objects, a stand-in descriptor (random projection of 16x16 pixels): plumbing only.
   default: faces 500 (~375 train / ~125 test) at 128 px, look-back crops at 64 px; objects 300 (~225 / ~75),
            instance crops and whole images at 128 px; ~5 minutes on 2 CPU cores.
   full:    faces 2000, objects 1500, look-back crops at 128 px.
