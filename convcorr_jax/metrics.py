@@ -35,8 +35,8 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
 def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
     """PCK [K] (0..1) per keypoint type; NaN for a type never evaluated."""
     hits = pck_hits(pred, gt, visible, norm, alpha)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(hits, axis=0) if np.any(np.isfinite(hits)) else np.full(hits.shape[1], np.nan)
+    counts = np.sum(np.isfinite(hits), axis=0)
+    return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
 
 
 def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:

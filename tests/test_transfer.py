@@ -60,7 +60,8 @@ def test_table2_end_to_end_random_backbone(mobilenet):
     from convcorr_jax.data.synthetic import load_objects
 
     train, test = load_objects(n=40, seed=0, split="train"), load_objects(n=40, seed=0, split="test")
-    cfg = transfer.TransferConfig(box=64, neighbours=3, top=2, iters=2, levels=1, window=2, max_targets=2)
+    cfg = transfer.TransferConfig(box=64, neighbours=3, top=2, iters=2, levels=1, window=2, max_targets=2,
+                                  val_betas=(3e-3, 3e-2), val_targets=3)
     out = transfer.table2(train, test, *mobilenet, cfg)
     r = out["results"]
     assert set(r) == set(transfer.METHODS)
@@ -68,6 +69,7 @@ def test_table2_end_to_end_random_backbone(mobilenet):
         assert 0.0 <= r[m][0.1]["mean"] <= 100.0
         assert r[m][0.025]["mean"] <= r[m][0.05]["mean"] + 1e-9 <= r[m][0.1]["mean"] + 2e-9
     assert "paper (different data" in out["markdown"]
+    assert set(out["validation"]) == {3e-3, 3e-2} and out["config"].beta in (3e-3, 3e-2)
     nb = out["transfer"]["neighbours"]
     assert nb.shape[0] == 2 and 1 <= nb.shape[1] <= 3  # k is capped by the smallest training category
 

@@ -26,7 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.errors import check
 
 PAPER_TABLE2 = {  # Long et al. Table 2, PCK (%) at alpha 0.1 per VOC category, and means at 0.1 / 0.05 / 0.025
     "conv4 flow": {"mean": (24.9, 11.8, 4.08)},
@@ -56,6 +56,8 @@ class TransferConfig:
     window: int | None = 5  # max displacement in grid cells (None: labels cover the whole grid)
     dt_method: str = "brute"  # same messages as "envelope" bit for bit; faster on CPU for short label axes
     max_targets: int | None = None  # first N test instances (None: all)
+    val_betas: tuple[float, ...] = ()  # if set, beta is chosen among these on a validation split of the training set
+    val_targets: int = 12
 
 
 # --------------------------------------------------------------------------------------------------- boxes
@@ -250,10 +252,50 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
         if pad:
             p.points = np.concatenate([p.points, np.full((len(p.points), pad, 2), np.nan, np.float32)], 1)
             p.visible = np.concatenate([p.visible, np.zeros((len(p.visible), pad), bool)], 1)
+    validation = None
+    if cfg.val_betas:
+        beta, validation = select_beta(db, list(train), cfg)
+        cfg = dataclasses.replace(cfg, beta=beta)
     out = run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg)
     results = evaluate(out["pred"], test, cfg)
-    return {"results": results, "markdown": table_markdown(results, len(test), cfg, qs.stride), "n_targets": len(test),
-            "seconds": time.perf_counter() - t0, "transfer": out, "targets": qs, "database": db}
+    md = table_markdown(results, len(test), cfg, qs.stride)
+    if validation:
+        md += "\n\nbeta chosen on a validation split of the training set (held-out training instances as targets, " \
+              "the rest as database; mean of conv4 and SIFT flow PCK@0.1): " + \
+              ", ".join(f"beta {b:g}: {v:.1f}" for b, v in validation.items()) + f" -> beta {cfg.beta:g}."
+    return {"results": results, "markdown": md, "n_targets": len(test), "seconds": time.perf_counter() - t0,
+            "transfer": out, "targets": qs, "database": db, "config": cfg, "validation": validation}
+
+
+def _take(p: Prepared, idx: np.ndarray) -> Prepared:
+    return dataclasses.replace(p, crops=p.crops[idx], points=p.points[idx], visible=p.visible[idx], fc7=p.fc7[idx],
+                               conv=p.conv[idx], sift=p.sift[idx])
+
+
+def select_beta(db: Prepared, train: list[KeypointSample], cfg: TransferConfig) -> tuple[float, dict]:
+    """Pick beta among `cfg.val_betas` (same beta for both feature types, as the paper) on `cfg.val_targets`
+    held-out training instances (round-robin over categories) aligned to the remaining training instances."""
+    order = _interleave_indices([s.category for s in train])
+    val = np.array(order[: cfg.val_targets])
+    rest = np.setdiff1d(np.arange(len(train)), val)
+    cats = np.array([s.category for s in train])
+    scores = {}
+    for beta in cfg.val_betas:
+        c = dataclasses.replace(cfg, beta=beta)
+        out = run_transfer(_take(db, val), _take(db, rest), cats[val], cats[rest], c)
+        preds = {m: out["pred"][m] for m in METHODS[:2]}
+        r = evaluate(preds, [train[i] for i in val], c)
+        scores[float(beta)] = float(np.mean([r[m][0.1]["mean"] for m in preds]))
+    best = max(scores, key=lambda b: (scores[b], -abs(np.log(b / 3e-3))))
+    return best, scores
+
+
+def _interleave_indices(cats: Sequence[str]) -> list[int]:
+    by: dict[str, list[int]] = {}
+    for i, c in enumerate(cats):
+        by.setdefault(c, []).append(i)
+    lists = list(by.values())
+    return [l[i] for i in range(max(map(len, lists))) for l in lists if i < len(l)]
 
 
 # ------------------------------------------------------------------------------------------------- figures
@@ -307,7 +349,7 @@ def load_backbone(weights: str | None = None):
 
 def demo_stage(ctx):
     """Table 2 on the synthetic objects. tiny: 5 targets x 4 neighbours (seconds after compilation);
-    default: 30 targets x 25 neighbours, box 192, window 5 cells (~4 min on 2 cores); full: every test instance, VOC if --voc-root."""
+    default: 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2} on 12 validation instances of the training set, box 192, window 5 cells (~4 min on 2 cores); full: every test instance, VOC if --voc-root."""
     from convcorr_jax.data.synthetic import load_objects
     from convcorr_jax.demo import StageResult
 
@@ -316,10 +358,10 @@ def demo_stage(ctx):
         cfg = TransferConfig(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)
         train, test = load_objects(n=40, seed=ctx.seed, split="train"), load_objects(n=40, seed=ctx.seed, split="test")
     elif size == "default":
-        cfg = TransferConfig(max_targets=30)
+        cfg = TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2), val_targets=12)
         train, test = load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test")
     else:
-        cfg = TransferConfig(box=224, window=None, iters=8)
+        cfg = TransferConfig(box=224, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2), val_targets=40)
         voc = ctx.roots.get("voc")
         train, test = load_voc_train_test(voc) if voc else (
             load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test"))
@@ -327,12 +369,15 @@ def demo_stage(ctx):
     backbone, params = load_backbone(ctx.weights)
     out = table2(train, test, backbone, params, cfg)
     fig = ctx.figures / "keypoint_transfer.png"
-    save_figure(fig, out, test[: out["n_targets"]], cfg, n_rows=2 if size == "tiny" else 3)
+    save_figure(fig, out, test[: out["n_targets"]], out["config"], n_rows=2 if size == "tiny" else 3)
     r = out["results"]
     summary = (f"Table 2 ({out['n_targets']} targets): mean PCK@0.1 conv4 flow {r['conv4 flow'][0.1]['mean']:.1f}, "
                f"SIFT flow {r['SIFT flow'][0.1]['mean']:.1f}, NN transfer {r['NN transfer'][0.1]['mean']:.1f}")
     md = out["markdown"] + f"\n\n![keypoint transfer](figures/{fig.name})\n"
     metrics = {m: {str(a): v for a, v in r[m].items()} for m in r}
+    metrics["beta"] = out["config"].beta
+    if out["validation"]:
+        metrics["validation_pck"] = {str(b): v for b, v in out["validation"].items()}
     return StageResult(summary, md, metrics)
 
 

@@ -2,8 +2,9 @@
 
 A ridge regressor from descriptors to an attribute (e.g. head yaw) gives a direction w (normalised to unit
 length). A descriptor splits as f = (w^T f) w + f_perp (eq. 6); moving along the direction gives
-f' = f_perp + t w (eq. 7) for t in [t_min, t_max] (default: the 2nd..98th percentile of w^T f over the training
-set). The RGB regressors (rgb.py) map each f' back to a 46 x 46 image.
+f' = f_perp + t w (eq. 7) for t in [t_min, t_max] (default: the 2nd..98th percentile range of w^T f over the
+training set, widened `extrapolate` = 3 times about its centre: the paper extrapolates along the direction, and
+within the observed range the decoded change is hard to see). The RGB regressors (rgb.py) map each f' back to a 46 x 46 image.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ class Direction:
 
 
 def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[float] = LAMBDAS, folds: int = 4,
-                    seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98)) -> Direction:
+                    seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98), extrapolate: float = 3.0) -> Direction:
     """Direction of the ridge regressor F [N, d] -> attribute [N]."""
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     w = np.asarray(model.W, np.float64)
     w = w / max(np.linalg.norm(w), 1e-12)
     proj = np.asarray(F, np.float64) @ w
-    return Direction(w.astype(np.float32), model, tuple(float(q) for q in np.quantile(proj, quantiles)),
-                     float(np.min(err)))
+    lo, hi = np.quantile(proj, quantiles)
+    c, h = (lo + hi) / 2, extrapolate * (hi - lo) / 2
+    return Direction(w.astype(np.float32), model, (float(c - h), float(c + h)), float(np.min(err)))
 
 
 def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Sequence[float] | None = None
