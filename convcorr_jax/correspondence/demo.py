@@ -123,6 +123,9 @@ def demo_stage_locality(ctx: DemoContext) -> StageResult:
         metrics[f"{role}_k1_abs_err"] = float(np.mean(errs))
     ctl = [np.abs(r - q.astype(np.float32)).mean() for r, q in zip(out["panels"]["uniform rf k=1"], queries)]
     metrics["uniform_rf_k1_abs_err"] = float(np.mean(ctl))
+    md += ["", "| layer (tap) | database patches | k=1 reconstruction mean abs error (0..255) |", "|---|---|---|"]
+    md += [f"| {r} ({backbone.roles[r]}) | {c:,} | {metrics[f'{r}_k1_abs_err']:.1f} |" for r, c in sizes.items()]
+    md += [f"| uniform-rf control | - | {metrics['uniform_rf_k1_abs_err']:.1f} |"]
     summary = (f"locality: databases {', '.join(f'{r} {c:,}' for r, c in sizes.items())} patches; k=1 reconstruction "
                f"abs error " + ", ".join(f"{r} {metrics[f'{r}_k1_abs_err']:.1f}" for r in sizes)
                + f" vs uniform-rf control {metrics['uniform_rf_k1_abs_err']:.1f} (0..255)")
