@@ -22,17 +22,8 @@ def main(argv=None) -> int:
     parts, metrics = [f"Descriptor: {desc}.", ""], {}
     with runinfo.timed() as t:
         if args.root_300w:
-            from convcorr_jax.data.faces300w import load_300w
-            from convcorr_jax.regression import real
-
-            splits = real.split_300w(load_300w(args.root_300w, require_images=True))
-            for col, name in enumerate(("Helen", "LFPW", "IBUG")):
-                if name in splits:
-                    tr, te = (real.face_crop_samples(x, cfg.face_size) for x in splits[name])
-                    md, m = demo.run_faces(cfg, featurize, figs, tr, te, dataset=name, paper_col=col,
-                                           featurize_fc6=featurize_fc6)
-                    parts.append(md)
-                    metrics[name] = m
+            real_parts, metrics = demo.run_faces_300w(cfg, featurize, figs, args.root_300w, featurize_fc6)
+            parts += real_parts
         else:
             md, m = demo.run_faces(cfg, featurize, figs, featurize_fc6=featurize_fc6)
             parts.append(md)

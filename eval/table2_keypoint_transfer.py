@@ -41,7 +41,9 @@ def main(argv=None) -> int:
     print(runinfo.header("Long et al. 2014 Table 2: keypoint transfer", dict(dataclasses.asdict(cfg), voc_root=args.voc_root, n=args.n), args.seed))
     with runinfo.timed("wall time"):
         if args.voc_root:
-            train, test = transfer.load_voc_train_test(args.voc_root)
+            from convcorr_jax.data.voc_keypoints import load_voc_train_test
+
+            train, test = load_voc_train_test(args.voc_root)
         else:
             from convcorr_jax.data.synthetic import load_objects
 

@@ -41,11 +41,10 @@ def main(argv=None) -> int:
     print(runinfo.header("Long et al. 2014 Table 4: keypoint prediction", {"args": vars(a), "config": cfg}, a.seed),
           flush=True)
     with runinfo.timed("table4 wall time"):
-        if a.voc_annotations:
-            from convcorr_jax.data.voc_keypoints import load_voc_keypoints
+        if a.voc_annotations or a.voc_root:
+            from convcorr_jax.data.voc_keypoints import load_voc_train_test
 
-            train = [s.with_image() for s in load_voc_keypoints(a.voc_annotations, a.voc_root, image_set="train")]
-            test = [s.with_image() for s in load_voc_keypoints(a.voc_annotations, a.voc_root, image_set="val")]
+            train, test = load_voc_train_test(a.voc_root, a.voc_annotations)
         else:
             from convcorr_jax.data.synthetic import load_objects
 

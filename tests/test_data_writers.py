@@ -187,3 +187,25 @@ def test_helen_folder_and_image_folder(tmp_path):
     assert faces[0].names == HELEN_194_NAMES and faces[0].image.shape == (50, 60, 3)
     got = load_image_folder(tmp_path / "helen_1", size=(16, 8))
     assert [p for p, _ in got] == ["10_1.jpg", "2_1.jpg"] and got[0][1].shape == (8, 16, 3)
+
+
+def test_voc_train_test_split_reads_a_voc_style_folder(tmp_path):
+    """The Long et al. split loader reads a VOC-style folder: here the synthetic objects, written in that format."""
+    from convcorr_jax.data import synthetic
+    from convcorr_jax.data.voc_keypoints import load_voc_train_test
+    from convcorr_jax.errors import InputError
+
+    train = synthetic.load_objects(n=12, seed=0, split="train", image_size=96)
+    test = synthetic.load_objects(n=12, seed=0, split="test", image_size=96)
+    root = synthetic.dataset_dir("objects", 12, 0, 96)
+    tr, te = load_voc_train_test(root, test_set="test")
+    assert sorted(s.id for s in tr) == sorted(s.id for s in train)
+    assert sorted(s.id for s in te) == sorted(s.id for s in test)
+    by_id = {s.id: s for s in train}
+    for s in tr:
+        np.testing.assert_array_equal(s.image, by_id[s.id].image)
+        np.testing.assert_allclose(s.points, by_id[s.id].points)
+    with pytest.raises(InputError, match="annotations"):
+        load_voc_train_test(tmp_path)
+    with pytest.raises(InputError, match="voc_root"):
+        load_voc_train_test(None, tmp_path)

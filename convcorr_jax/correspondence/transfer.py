@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.data.voc_keypoints import load_voc_train_test
 from convcorr_jax.errors import check
 
 PAPER_TABLE2 = {  # Long et al. Table 2, PCK (%) at alpha 0.1 per VOC category, and means at 0.1 / 0.05 / 0.025
@@ -349,7 +350,7 @@ def load_backbone(weights: str | None = None):
 
 def demo_stage(ctx):
     """Table 2 on the synthetic objects. tiny: 5 targets x 4 neighbours (seconds after compilation);
-    default: 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2} on 12 validation instances of the training set, box 192, window 5 cells (~4 min on 2 cores); full: every test instance, VOC if --voc-root."""
+    default: 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2} on 12 validation instances of the training set, box 192, window 5 cells (~4 min on 2 cores); full: every test instance. With --voc-root, real VOC 2011 keypoints at any size."""
     from convcorr_jax.data.synthetic import load_objects
     from convcorr_jax.demo import StageResult
 
@@ -362,9 +363,9 @@ def demo_stage(ctx):
         train, test = load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test")
     else:
         cfg = TransferConfig(box=224, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2), val_targets=40)
-        voc = ctx.roots.get("voc")
-        train, test = load_voc_train_test(voc) if voc else (
-            load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test"))
+        train, test = load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test")
+    if ctx.roots.get("voc"):  # the user's real VOC 2011 keypoints replace the synthetic objects
+        train, test = load_voc_train_test(ctx.roots["voc"])
     test = _interleave(test)
     backbone, params = load_backbone(ctx.weights)
     out = table2(train, test, backbone, params, cfg)
@@ -379,21 +380,6 @@ def demo_stage(ctx):
     if out["validation"]:
         metrics["validation_pck"] = {str(b): v for b, v in out["validation"].items()}
     return StageResult(summary, md, metrics)
-
-
-def load_voc_train_test(voc_root) -> tuple[list[KeypointSample], list[KeypointSample]]:
-    """VOC 2011 keypoints (train / val image sets, images loaded) from a VOC root holding `annotations/` (the
-    keypoint XML files) and `JPEGImages/`."""
-    from pathlib import Path
-
-    from convcorr_jax.data.voc_keypoints import load_voc_keypoints
-
-    root = Path(voc_root)
-    ann = root / "annotations"
-    check(ann.is_dir(), root, "annotations", "a folder of keypoint annotation XML files")
-    train = [s.with_image() for s in load_voc_keypoints(ann, voc_root=root, image_set="train")]
-    test = [s.with_image() for s in load_voc_keypoints(ann, voc_root=root, image_set="val")]
-    return train, test
 
 
 def _interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:

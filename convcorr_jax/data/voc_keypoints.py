@@ -377,3 +377,24 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
         return s.with_image() if with_images else s
 
     return collect(files, parse, skip_bad, what="load_voc_keypoints")
+
+
+def load_voc_train_test(voc_root: str | os.PathLike | None, annotations: str | os.PathLike | None = None,
+                        train_set: str = "train", test_set: str = "val"
+                        ) -> tuple[list[KeypointSample], list[KeypointSample]]:
+    """The protocol split of Long et al.: keypoint instances of the VOC 2011 `train` image set (training) and of
+    the `val` image set (testing), images loaded.
+
+    voc_root: the VOC2011 folder (JPEGImages/, ImageSets/Main/); annotations: the keypoint XML folder
+    (`<class>/<image>_<k>.xml`), default `voc_root/annotations`.
+    """
+    if voc_root is None:
+        raise InputError(annotations, "voc_root", "the VOC2011 folder holding JPEGImages/ and ImageSets/", None)
+    root = Path(voc_root)
+    ann = Path(annotations) if annotations is not None else root / "annotations"
+    if not ann.is_dir():
+        raise InputError(ann, "annotations", "a folder of keypoint annotation XML files (<class>/<image>_<k>.xml)",
+                         "missing folder")
+    train = [s.with_image() for s in load_voc_keypoints(ann, voc_root=root, image_set=train_set)]
+    test = [s.with_image() for s in load_voc_keypoints(ann, voc_root=root, image_set=test_set)]
+    return train, test

@@ -314,6 +314,22 @@ def run_directions(cfg: Config, featurize, figdir, train=None, test=None) -> tup
     return "\n".join(md), {"attribute": name, "r2": float(r2), "decoded_attribute_corr": rho}
 
 
+def run_faces_300w(cfg: Config, featurize, figdir, root, featurize_fc6=None) -> tuple[list[str], dict]:
+    """Table 1 on real 300-W faces (Helen, LFPW, IBUG columns) from a folder with images; markdown parts, metrics."""
+    from convcorr_jax.data.faces300w import load_300w
+    from convcorr_jax.regression import real
+
+    splits = real.split_300w(load_300w(root, require_images=True))
+    parts, metrics = [], {}
+    for col, name in enumerate(("Helen", "LFPW", "IBUG")):
+        if name in splits:
+            tr, te = (real.face_crop_samples(x, cfg.face_size) for x in splits[name])
+            md, m = run_faces(cfg, featurize, figdir, tr, te, dataset=name, paper_col=col, featurize_fc6=featurize_fc6)
+            parts.append(md)
+            metrics[name] = m
+    return parts, metrics
+
+
 def demo_stage(ctx):
     """All Razavian et al. experiments at ctx.size; figures under ctx.figures."""
     from convcorr_jax.demo import StageResult
@@ -327,6 +343,9 @@ def demo_stage(ctx):
     md, m = run_faces(cfg, featurize, figdir, *faces, featurize_fc6=featurize_fc6)
     parts.append(md)
     metrics["faces"] = m
+    if ctx.roots.get("300w"):  # the same table on the user's real 300-W faces
+        real_parts, metrics["faces_300w"] = run_faces_300w(cfg, featurize, figdir, ctx.roots["300w"], featurize_fc6)
+        parts += real_parts
     md, m = run_directions(cfg, featurize, figdir, *faces)
     parts.append(md)
     metrics["directions"] = m
