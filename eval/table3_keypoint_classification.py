@@ -43,15 +43,9 @@ def main(argv=None) -> int:
 
     print(runinfo.header("Long et al. 2014 Table 3: keypoint classification", vars(a), a.seed), flush=True)
     with runinfo.timed("table3 wall time"):
-        if a.voc_annotations or a.voc_root:
-            from convcorr_jax.data.voc_keypoints import load_voc_train_test
+        from convcorr_jax.correspondence.data import load_train_test
 
-            train, test = load_voc_train_test(a.voc_root, a.voc_annotations)
-        else:
-            from convcorr_jax.data.synthetic import load_objects
-
-            train = load_objects(a.n, a.seed, "train", a.image_size)
-            test = load_objects(a.n, a.seed, "test", a.image_size)
+        train, test = load_train_test(a.n, a.seed, a.image_size, a.voc_root, a.voc_annotations)
         backbone, params = load_pretrained("mobilenet_v2", a.weights)
         cv = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0] if a.cv else None
         C = {"conv": 1e-3, "SIFT": 1.0} if a.C is None else a.C

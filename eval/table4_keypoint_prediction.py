@@ -41,15 +41,9 @@ def main(argv=None) -> int:
     print(runinfo.header("Long et al. 2014 Table 4: keypoint prediction", {"args": vars(a), "config": cfg}, a.seed),
           flush=True)
     with runinfo.timed("table4 wall time"):
-        if a.voc_annotations or a.voc_root:
-            from convcorr_jax.data.voc_keypoints import load_voc_train_test
+        from convcorr_jax.correspondence.data import load_train_test
 
-            train, test = load_voc_train_test(a.voc_root, a.voc_annotations)
-        else:
-            from convcorr_jax.data.synthetic import load_objects
-
-            train = load_objects(a.n, a.seed, "train", a.image_size)
-            test = load_objects(a.n, a.seed, "test", a.image_size)
+        train, test = load_train_test(a.n, a.seed, a.image_size, a.voc_root, a.voc_annotations)
         backbone, params = load_pretrained("mobilenet_v2", a.weights)
         out = P.run_table4(train, test, backbone, params, cfg, sift=not a.no_sift)
         print(P.table_markdown(out["rows"]))

@@ -21,14 +21,10 @@ def _backbone(ctx: DemoContext):
 
 
 def _objects(ctx: DemoContext):
-    from convcorr_jax.data.synthetic import load_objects
+    from convcorr_jax.correspondence.data import load_train_test
 
-    if ctx.roots.get("voc"):  # the user's real VOC 2011 keypoints (VOC2011 folder with annotations/)
-        from convcorr_jax.data.voc_keypoints import load_voc_train_test
-
-        return load_voc_train_test(ctx.roots["voc"])
     n, size = _DATA[ctx.size]
-    train, test = load_objects(n, ctx.seed, "train", size), load_objects(n, ctx.seed, "test", size)
+    train, test = load_train_test(n, ctx.seed, size, ctx.roots.get("voc"))
     if ctx.size == "tiny":  # a tiny split may miss a category in training: evaluate the covered ones only
         cats = {s.category for s in train}
         test = [s for s in test if s.category in cats]
