@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -64,8 +65,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=None, help="backbone weight file (default: fetched MobileNetV2)")
+    p.add_argument("--force", action="store_true", help="re-run stages whose result is already in the run folder")
     for name in ("voc", "mpii", "flic", "300w"):
         p.add_argument(f"--{name}-root", default=None, help=f"use real {name.upper()} data from this folder")
+
+
+def _stage_key(ctx: DemoContext) -> dict:
+    """What a stage's result depends on besides the code: a saved result with another key is stale."""
+    return {"size": ctx.size, "seed": ctx.seed, "weights": ctx.weights, "roots": {k: str(v) for k, v in ctx.roots.items()}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,11 +84,18 @@ def run(args: argparse.Namespace) -> int:
     names = only or list(STAGES)
     roots = {k: getattr(args, f"{k}_root") for k in ("voc", "mpii", "flic", "300w") if getattr(args, f"{k}_root")}
     ctx = DemoContext(Path(args.out), args.size, args.seed, args.weights, real_data_root(), roots)
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    stage_dir = ctx.run_dir / "stages"
+    stage_dir.mkdir(parents=True, exist_ok=True)
     print(runinfo.header("convcorr demo", {"stages": names, "size": args.size, "out": args.out}, args.seed), flush=True)
-    results, failed = {}, []
+    failed, key = [], _stage_key(ctx)
     t_all = time.perf_counter()
     for name in names:
+        saved = stage_dir / f"{name}.json"
+        if not args.force and saved.is_file():
+            prev = json.loads(saved.read_text())
+            if prev.get("key") == key and prev.get("status") == "ok":
+                print(f"[{name}] done before ({prev['seconds']:.1f} s), kept: {prev['summary']} (--force re-runs it)", flush=True)
+                continue
         module, func = STAGES[name].split(":")
         t0 = time.perf_counter()
         try:
@@ -92,16 +106,33 @@ def run(args: argparse.Namespace) -> int:
             res, status = StageResult(f"FAILED: {type(e).__name__}: {e}"), "failed"
             failed.append(name)
         dt = time.perf_counter() - t0
-        results[name] = {"status": status, "seconds": dt, "summary": res.summary, "markdown": res.markdown, "metrics": res.metrics}
+        io.write_json(saved, {"key": key, "status": status, "seconds": dt, "summary": res.summary,
+                              "markdown": res.markdown, "metrics": res.metrics})
         print(f"[{name}] {status} in {dt:.1f} s: {res.summary}", flush=True)
     total = time.perf_counter() - t_all
-    _write_report(ctx, results, total)
+    _write_report(ctx, key, total)
     print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {ctx.run_dir / 'report.md'}")
     return 1 if failed else 0
 
 
-def _write_report(ctx: DemoContext, results: dict, total: float) -> None:
-    lines = ["# convcorr-jax demo report", "", "```", runinfo.header("convcorr demo", {"size": ctx.size}, ctx.seed), f"total wall time: {total:.1f} s", "```", ""]
+def _write_report(ctx: DemoContext, key: dict, total: float) -> None:
+    """report.md / report.html / metrics.json from every stage result in the run folder with this run's key."""
+    results = {}
+    for name in STAGES:
+        saved = ctx.run_dir / "stages" / f"{name}.json"
+        if saved.is_file():
+            r = json.loads(saved.read_text())
+            if r.get("key") == key:
+                results[name] = r
+    stage_time = sum(r["seconds"] for r in results.values())
+    lines = ["# convcorr-jax demo report", "",
+             "Embedded default: MobileNetV2 with real ImageNet weights, synthetic data written in the real dataset "
+             "formats. Published numbers are shown beside ours for orientation only: the data differ.", "",
+             "```", runinfo.header("convcorr demo", key, ctx.seed),
+             f"wall time of this invocation: {total:.1f} s; sum of the reported stages' times: {stage_time:.1f} s",
+             "```", "", "| stage | status | seconds | summary |", "|---|---|---|---|"]
+    lines += [f"| {n} | {r['status']} | {r['seconds']:.1f} | {r['summary'].replace('|', '/')} |" for n, r in results.items()]
+    lines.append("")
     for name, r in results.items():
         lines += [f"## {name}", "", f"*{r['status']}, {r['seconds']:.1f} s*: {r['summary']}", "", r["markdown"], ""]
     md = "\n".join(lines)

@@ -30,3 +30,19 @@ def test_tiny_demo_writes_complete_report(tmp_path):
 def test_demo_rejects_unknown_stage(tmp_path, capsys):
     assert cli.main(["demo", "--only", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown stage" in capsys.readouterr().err
+
+
+def test_demo_keeps_finished_stages_and_reruns_on_request(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--size", "tiny", "--only", "table1", "--out", str(out)]) == 0
+    saved = json.loads((out / "stages" / "table1.json").read_text())
+    assert saved["status"] == "ok" and saved["key"]["size"] == "tiny"
+    capsys.readouterr()
+    assert cli.main(["demo", "--size", "tiny", "--only", "table1", "--out", str(out)]) == 0
+    assert "[table1] done before" in capsys.readouterr().out
+    assert cli.main(["demo", "--size", "tiny", "--only", "table1", "--out", str(out), "--force"]) == 0
+    assert "[table1] ok in" in capsys.readouterr().out
+    # a result computed with other settings is not reused, and not mixed into this run's report
+    assert cli.main(["demo", "--size", "tiny", "--seed", "1", "--only", "table1", "--out", str(out)]) == 0
+    assert "[table1] ok in" in capsys.readouterr().out
+    assert "## table1" in (out / "report.md").read_text()
