@@ -337,6 +337,10 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
     conv_model = svm.fit_ova(conv_features(tr, ktr, backbone, params, (role,))[role], ktr.label, C=C)
     sift_model = svm.fit_ova(sift_features(tr, ktr, (sift_radius,))[f"SIFT {sift_radius}"], ktr.label, C=sift_C)
     want = [names.index(k) for k in keypoint_names]
+    seen = set(np.asarray(ktr.label).tolist())
+    for k in want:
+        check(k in seen, category, "keypoint_names", f"keypoints visible in some training instance of {category!r}",
+              names[k])
     maps = {("conv", k): [] for k in want} | {("sift", k): [] for k in want}
     for i, s in enumerate(te):
         sel = (kte.sample == i) & np.isin(kte.label, want)
