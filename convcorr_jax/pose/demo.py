@@ -20,7 +20,7 @@ def _config(size: str, run_dir, seed: int) -> T.TrainConfig:
         cfg = configs.get_config("tiny")
         cfg = dataclasses.replace(cfg, steps=(4, 2, 2), n_samples=24, eval_limit=8)
     elif size == "default":
-        cfg = dataclasses.replace(configs.get_config("default"), steps=(200, 80, 80), checkpoint_every=40,
+        cfg = dataclasses.replace(configs.get_config("default"), steps=(480, 160, 120), checkpoint_every=80,
                                   eval_limit=120)
     else:
         cfg = configs.get_config("default")
@@ -32,6 +32,10 @@ def demo_stage(ctx):
 
     t0 = time.time()
     cfg = _config(ctx.size, ctx.run_dir, ctx.seed)
+    for name in ("mpii", "flic"):  # --mpii-root / --flic-root: train and evaluate on the user's real data
+        if ctx.roots.get(name):
+            cfg = dataclasses.replace(cfg, data=name, data_root=str(ctx.roots[name]))
+            break
     train_set, test_set = T.load_data(cfg)
     if cfg.eval_limit is not None:
         test_set = T._limit(test_set, cfg.eval_limit)
@@ -43,7 +47,7 @@ def demo_stage(ctx):
     metrics["wall_s"] = time.time() - t0
     c, f = metrics["pck@0.05"]["coarse"], metrics["pck@0.05"]["cascade"]
     head = (f"Cascade trained in three stages ({cfg.steps} steps, batch {cfg.batch_size}, pool {cfg.model.pool}x) on "
-            f"{len(train_set)} synthetic people; test PCK@0.05: coarse {c:.1f}, cascade {f:.1f}.\n\n")
+            f"{len(train_set)} {'synthetic people' if cfg.data == 'synthetic' else cfg.data.upper() + ' people'}; test PCK@0.05: coarse {c:.1f}, cascade {f:.1f}.\n\n")
     summary = f"tompson: PCK@0.05 coarse {c:.1f} -> cascade {f:.1f} ({metrics['wall_s']:.0f} s)"
     if "table4_pckh" in metrics:
         tot = {k: v["0.5"]["Total"] for k, v in metrics["table4_pckh"].items()}
