@@ -36,6 +36,9 @@ def demo_stage(ctx):
         if ctx.roots.get(name):
             cfg = dataclasses.replace(cfg, data=name, data_root=str(ctx.roots[name]))
             break
+    # one run folder per config: a changed schedule or data trains afresh instead of meeting a foreign checkpoint,
+    # and re-running the same config resumes from its checkpoints
+    cfg = dataclasses.replace(cfg, name=f"{cfg.name}-{cfg.fingerprint()[:8]}")
     train_set, test_set = T.load_data(cfg)
     if cfg.eval_limit is not None:
         test_set = T._limit(test_set, cfg.eval_limit)
