@@ -35,6 +35,19 @@ HEAD_SIZE_FACTOR = 0.6  # PCKh head size = 0.6 * head-box diagonal (SC_BIAS of t
 _H5_KEYS = ("center", "imgname", "index", "normalize", "part", "person", "scale", "torsoangle", "visible")
 
 
+def open_h5(path: str | os.PathLike):
+    """Open an MPII annotation .h5 read-only; a missing or unreadable file raises InputError naming it."""
+    import h5py
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file", "an existing MPII .h5 annotation file", "missing file")
+    try:
+        return h5py.File(p, "r")
+    except OSError as e:
+        raise InputError(p, "file", "a readable HDF5 file", str(e)) from None
+
+
 def _h5_array(f, key: str, path, shape_tail: tuple, n: int | None) -> np.ndarray:
     if key not in f:
         raise InputError(path, key, f"an h5 dataset '{key}'", "missing")
@@ -55,16 +68,8 @@ def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None =
     scale_raw (MPII objpos/scale), normalize (= head_size, PCKh unit), torsoangle, index, person, imgname,
     head_box [4] when the file has `headbox`. bbox: tight box of the labelled joints.
     """
-    import h5py
-
     p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file", "an existing MPII .h5 annotation file", "missing file")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as e:
-        raise InputError(p, "file", "a readable HDF5 file", str(e)) from None
-    with f:
+    with open_h5(p) as f:
         part = _h5_array(f, "part", p, (16, 2), None)
         n = part.shape[0]
         vis = _h5_array(f, "visible", p, (16,), n)

@@ -33,16 +33,10 @@ class MPIIEvalSet:
 
 def read_eval_h5(path: str | Path) -> MPIIEvalSet:
     """Read `annot/valid.h5` (stacked-hourglass layout: part, visible, normalize, imgname, ...)."""
-    import h5py
+    from convcorr_jax.data.mpii import open_h5
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file", "an existing annotation .h5 file", "missing")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise InputError(path, "file", "an HDF5 file", str(e)) from None
-    with f:
+    with open_h5(path) as f:
         for key in ("part", "normalize"):
             check(key in f, path, key, "dataset present", sorted(f.keys()))
         part = np.asarray(f["part"][:], np.float64)
