@@ -1,7 +1,8 @@
 """Exact top-k cosine search: convcorr_jax.knn vs faiss-cpu IndexFlatIP vs scikit-learn brute NearestNeighbors.
 
     python bench/knn.py                                   # 2,000 queries x 200,000 x 256, top-5 (shared 2-core CPU)
-    python bench/knn.py --queries 10000 --database 1000000   # the issue's size (about 10x longer per method)
+    python bench/knn.py --queries 10000 --database 1000000   # the issue's size: ~1-2 min each for ours and faiss,
+                                                             # ~7 min for scikit-learn, ~3.3 GB peak RSS
 
 Each method runs in its own child process (same data from the same seed, same run) so that its peak resident
 memory can be reported; times exclude data generation and include one warm-up (compilation) run reported

@@ -65,3 +65,27 @@ def test_database_round_trip_and_figures(tmp_path):
     assert (tmp_path / "f1.png").stat().st_size > 1000 and (tmp_path / "f2.png").stat().st_size > 1000
     with pytest.raises(InputError, match="meta.json"):
         locality.load_database(tmp_path)
+
+
+def test_build_databases_one_pass_matches_single_role_builds(tmp_path):
+    from convcorr_jax.backbones import get
+
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.PRNGKey(1))
+    images = np.random.default_rng(1).integers(0, 255, (5, 48, 48, 3)).astype(np.uint8)
+    dirs = locality.build_databases(images, bb, params, {"conv3": tmp_path / "a3", "conv5": tmp_path / "a5"},
+                                    batch_size=2, progress=False)  # 5 images: the last batch is padded
+    for role in ("conv3", "conv5"):
+        one = locality.load_database(locality.build_database(images, bb, params, role, tmp_path / f"b{role}",
+                                                             batch_size=5, progress=False))
+        both = locality.load_database(dirs[role])
+        assert both["meta"] == one["meta"]
+        np.testing.assert_allclose(both["features"], one["features"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(both["where"], one["where"])
+        np.testing.assert_array_equal(both["images"], images)
+    # several query images and several k from one kNN pass = one call per (query, k)
+    db = locality.load_database(dirs["conv3"])
+    many = locality.reconstruct_many([images[0], images[3]], db, bb, params, (1, 3))
+    for k in (1, 3):
+        for j, q in enumerate([images[0], images[3]]):
+            np.testing.assert_array_equal(many[k][j], locality.reconstruct(q, db, bb, params, k))

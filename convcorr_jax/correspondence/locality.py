@@ -33,41 +33,81 @@ def build_database(images: np.ndarray, backbone, params, role: str, out_dir, bat
     Features are written batch by batch into a memory-mapped .npy (renamed into place when complete).
     Returns out_dir.
     """
+    return build_databases(images, backbone, params, {role: out_dir}, batch_size, progress)[role]
+
+
+def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_size: int = 16,
+                    progress: bool = True) -> dict[str, Path]:
+    """One database per role ({role: folder}) from a single forward pass per batch over all the roles' taps.
+
+    images uint8 [n, H, W, 3]. Each folder gets the module-doc format; images.npy is written once and hard-linked
+    into the other folders (copied where links are unsupported). Returns {role: folder}.
+    """
+    import contextlib
+
     from tqdm import tqdm
+
+    from convcorr_jax.features.extract import extract
 
     images = np.asarray(images)
     check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "images", "array",
           "uint8 [n, H, W, 3]", (images.shape, str(images.dtype)))
-    tap = backbone.roles.get(role, role)
-    check(tap in backbone.geometry, backbone.name, "role", "a spatial tap", role)
-    rf = backbone.geometry[tap]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    taps = {role: backbone.roles.get(role, role) for role in out_dirs}
+    for role, tap in taps.items():
+        check(tap in backbone.geometry, backbone.name, "role", "a spatial tap", role)
+    outs = {role: Path(d) for role, d in out_dirs.items()}
     n, h, w = images.shape[:3]
-    gh, gw = backbone.grid_size(tap, (h, w))
-    per = gh * gw
-    total = n * per
-    from convcorr_jax.features.columns import extract_grids
-
-    with io.atomic_path(out / "features.npy") as tmp:
-        mm = None
-        starts = range(0, n, batch_size)
-        bar = tqdm(starts, desc=f"patch database {role}", unit="batch", disable=not progress)
+    grids = {role: backbone.grid_size(tap, (h, w)) for role, tap in taps.items()}
+    unique_taps = tuple(dict.fromkeys(taps.values()))
+    bs = max(1, min(batch_size, n))
+    with contextlib.ExitStack() as stack:
+        tmps = {role: stack.enter_context(io.atomic_path(out / "features.npy")) for role, out in outs.items()}
+        mms: dict = {}
+        bar = tqdm(range(0, n, bs), desc=f"patch database {'+'.join(outs)}", unit="batch", disable=not progress)
         for s in bar:
-            g = np.stack(extract_grids(backbone, params, list(images[s:s + batch_size]), [tap], batch_size)[tap])
-            if mm is None:
-                mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, g.shape[-1]))
-            mm[s * per:(s + len(g)) * per] = g.reshape(-1, g.shape[-1])
-        mm.flush()
-        del mm
-    img_idx, rows, cols = np.meshgrid(np.arange(n), np.arange(gh), np.arange(gw), indexing="ij")
-    io.save_npy(out / "where.npy", np.stack([img_idx.ravel(), cols.ravel(), rows.ravel()], 1).astype(np.int32))
-    io.save_npy(out / "images.npy", images)
-    io.write_json(out / "meta.json", {"backbone": backbone.name, "role": role, "tap": tap, "rf": {
-        "size": rf.size, "stride": rf.stride, "offset": rf.offset}, "grid": [gh, gw], "count": total,
-        "image_size": [h, w]})
-    print(f"patch database {role}: {total} patches from {n} images ({gh}x{gw} each) -> {out}")
-    return out
+            batch = images[s:s + bs]
+            real = len(batch)
+            if real < bs:  # keep one compiled shape
+                batch = np.concatenate([batch, np.repeat(batch[-1:], bs - real, 0)])
+            feats = extract(backbone, params, batch, unique_taps, batch_size=bs, progress=False)
+            for role, tap in taps.items():
+                g = feats[tap][:real]
+                per = g.shape[1] * g.shape[2]
+                if role not in mms:
+                    mms[role] = np.lib.format.open_memmap(tmps[role], mode="w+", dtype=np.float32,
+                                                          shape=(n * per, g.shape[-1]))
+                mms[role][s * per:(s + real) * per] = g.reshape(-1, g.shape[-1])
+        for mm in mms.values():
+            mm.flush()
+        del mms
+    first = None
+    for role, out in outs.items():
+        gh, gw = grids[role]
+        img_idx, rows, cols = np.meshgrid(np.arange(n), np.arange(gh), np.arange(gw), indexing="ij")
+        io.save_npy(out / "where.npy", np.stack([img_idx.ravel(), cols.ravel(), rows.ravel()], 1).astype(np.int32))
+        _store_images(out / "images.npy", images, first)
+        first = first or out / "images.npy"
+        rf = backbone.geometry[taps[role]]
+        io.write_json(out / "meta.json", {"backbone": backbone.name, "role": role, "tap": taps[role], "rf": {
+            "size": rf.size, "stride": rf.stride, "offset": rf.offset}, "grid": [gh, gw], "count": n * gh * gw,
+            "image_size": [h, w]})
+        print(f"patch database {role}: {n * gh * gw} patches from {n} images ({gh}x{gw} each) -> {out}")
+    return outs
+
+
+def _store_images(path: Path, images: np.ndarray, existing: Path | None) -> None:
+    """images.npy at path: a hard link to `existing` (same content) when possible, else written."""
+    import os
+
+    if existing is not None and existing.resolve() != path.resolve():
+        with io.atomic_path(path) as tmp:
+            try:
+                tmp.unlink()
+                os.link(existing, tmp)
+            except OSError:
+                np.save(tmp, images)
+        return
+    io.save_npy(path, images)
 
 
 def load_database(path) -> dict:
@@ -104,20 +144,35 @@ def reconstruct(query: np.ndarray, db: dict, backbone, params, k: int, batch_siz
                 progress: bool = False) -> np.ndarray:
     """Figure 1: query uint8 [H, W, 3] rebuilt from stride-sized centre patches of its k nearest database
     features (cosine). Returns float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0)."""
+    return reconstruct_many([query], db, backbone, params, (k,), batch_size, progress)[k][0]
+
+
+def reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, ks: Sequence[int],
+                     batch_size: int = 8, progress: bool = False) -> dict[int, list]:
+    """`reconstruct` for several query images and several k with one streamed kNN pass over the database
+    (top-max(ks); the top-k list is a prefix of it). Returns {k: [float32 [H, W, 3] per query]}."""
     from convcorr_jax.features.columns import extract_grids
 
     meta = db["meta"]
     tap, stride = meta["tap"], meta["rf"]["stride"]
-    g = extract_grids(backbone, params, [query], [tap], batch_size)[tap][0]
-    gh, gw, c = g.shape
-    _, idx = knn.topk_cosine_mmap(g.reshape(-1, c), db["path"] / "features.npy", k, progress=progress)
-    idx = np.asarray(idx).ravel()
-    where = db["where"][idx]
-    patches = extract_patches(db["images"], where[:, 0], _centre(meta, where[:, 1:]), stride)
-    patches = patches.reshape(gh * gw, k, stride, stride, 3).mean(1)
-    cols, rows = np.meshgrid(np.arange(gw), np.arange(gh))
-    centres = _centre(meta, np.stack([cols.ravel(), rows.ravel()], 1))
-    return _paste(query.shape, centres, patches)
+    grids = extract_grids(backbone, params, list(queries), [tap], batch_size)[tap]
+    flat = np.concatenate([g.reshape(-1, g.shape[-1]) for g in grids])
+    kmax = max(ks)
+    _, idx = knn.topk_cosine_mmap(flat, db["path"] / "features.npy", kmax, progress=progress)
+    idx = np.asarray(idx)
+    out: dict[int, list] = {k: [] for k in ks}
+    start = 0
+    for q, g in zip(queries, grids):
+        gh, gw = g.shape[:2]
+        rows_idx = idx[start:start + gh * gw]
+        start += gh * gw
+        cols, rows = np.meshgrid(np.arange(gw), np.arange(gh))
+        centres = _centre(meta, np.stack([cols.ravel(), rows.ravel()], 1))
+        for k in ks:
+            where = db["where"][rows_idx[:, :k].ravel()]
+            patches = extract_patches(db["images"], where[:, 0], _centre(meta, where[:, 1:]), stride)
+            out[k].append(_paste(q.shape, centres, patches.reshape(gh * gw, k, stride, stride, 3).mean(1)))
+    return out
 
 
 def uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0):
@@ -249,17 +304,23 @@ def run_locality(images: np.ndarray, queries: list, backbone, params, db_root, r
                  ks1=(1, 5), ks2=(5, 50, 500), n_seeds: int = 3, seed: int = 0, figures_dir=None,
                  rebuild: bool = False, progress: bool = True) -> dict:
     """Build (or reuse) one database per role, then Figures 1 and 2; returns paths and database sizes."""
+    from convcorr_jax import runinfo
+
     db_root = Path(db_root)
-    dbs = {}
-    for role in roles:
-        d = db_root / role
-        if rebuild or not (d / "meta.json").is_file():
-            build_database(images, backbone, params, role, d, progress=progress)
-        dbs[role] = load_database(d)
+    seconds: dict[str, float] = {}
+    todo = {role: db_root / role for role in roles if rebuild or not (db_root / role / "meta.json").is_file()}
+    if todo:
+        with runinfo.timed(f"patch databases {'+'.join(todo)} (one forward pass)") as t:
+            build_databases(images, backbone, params, todo, progress=progress)
+        seconds["databases"] = t["seconds"]
+    dbs = {role: load_database(db_root / role) for role in roles}
     panels: dict[str, list] = {}
     for role in roles:
+        with runinfo.timed(f"figure 1 kNN + reconstruction {role}") as t:
+            rec = reconstruct_many(queries, dbs[role], backbone, params, ks1)
+        seconds[f"figure1 {role}"] = t["seconds"]
         for k in ks1:
-            panels[f"{role} k={k}"] = [reconstruct(q, dbs[role], backbone, params, k) for q in queries]
+            panels[f"{role} k={k}"] = rec[k]
     ref = dbs[roles[0]]["meta"]["rf"]  # patch grid of the control = the first role's
     c3_tap = backbone.roles.get("conv3", "conv3")
     ctl_size = backbone.geometry[c3_tap].size if c3_tap in backbone.geometry else ref["size"]
@@ -270,8 +331,10 @@ def run_locality(images: np.ndarray, queries: list, backbone, params, db_root, r
     averages = {}
     for role in roles:
         n = dbs[role]["meta"]["count"]
-        averages[role] = rf_average(dbs[role], rng.choice(n, n_seeds, replace=False), ks2)
-    out = {"sizes": {r: dbs[r]["meta"]["count"] for r in roles}}
+        with runinfo.timed(f"figure 2 kNN + rf averages {role}") as t:
+            averages[role] = rf_average(dbs[role], rng.choice(n, n_seeds, replace=False), ks2)
+        seconds[f"figure2 {role}"] = t["seconds"]
+    out = {"sizes": {r: dbs[r]["meta"]["count"] for r in roles}, "seconds": seconds}
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
         figure1(queries, panels, figures_dir / "long2014_fig1_patch_reconstruction.png")
