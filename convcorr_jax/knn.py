@@ -2,7 +2,9 @@
 
 Queries [Q, D] are matched against a database [N, D] block by block: each step scores a query block
 against a database block (`qblock x block` floats), keeps the running top-k, and moves on, so an N x Q
-score matrix never exists. Everything is jit-compiled with static shapes (the database is padded to a whole
+score matrix never exists. Within a block the top-k is selected in two exact stages (the k column groups
+with the largest maxima, then the top-k of their members), which on CPU costs a fraction of one `lax.top_k`
+over the block. Everything is jit-compiled with static shapes (the database is padded to a whole
 number of blocks, padded rows can never be returned). With several devices the database blocks are sharded
 across them (`jax.shard_map` over a 1-D mesh) and the per-device top-k lists are merged. Databases on disk
 (`.npy`, memory-mapped) are streamed chunk by chunk.
@@ -53,8 +55,49 @@ def _block_scores(q, qsq, db, dbsq, metric):
     return s
 
 
+def _group_size(bsz: int, k: int) -> int | None:
+    """Group width m for `_block_topk` on `bsz` columns (a power of two dividing bsz, >= k groups, minimising
+    the selection work bsz / m + k * m), or None when a plain top-k over the block is as cheap."""
+    best = None
+    m = 2
+    while m <= bsz // k:
+        if bsz % m == 0:
+            cost = bsz // m + k * m
+            if best is None or cost < best[0]:
+                best = (cost, m)
+        m *= 2
+    return best[1] if best is not None and 2 * best[0] <= bsz else None
+
+
+def _block_topk(s, k):
+    """Exact top-k of each row of s [Q, B]: values [Q, k] descending and column indices [Q, k] int32,
+    equal values in ascending column order.
+
+    Two stages (cheaper than one `lax.top_k` over B columns on CPU): split the columns into G groups of m, take
+    the k groups with the largest maxima (equal maxima: lower group first), then the top-k of those k * m
+    scores. Exact: if x is in the row's top-k, every group ranked before x's group holds a distinct element
+    ranked before x (its maximum), so at most k - 1 groups precede it.
+    """
+    qn, bsz = s.shape
+    m = _group_size(bsz, k)
+    if m is None:
+        sv, iv = jax.lax.top_k(s, k)  # top_k prefers the lower index among equal values
+        return sv, iv.astype(jnp.int32)
+    sg = s.reshape(qn, bsz // m, m)
+    _, gi = jax.lax.top_k(jnp.max(sg, axis=2), k)
+    gi = jnp.sort(gi.astype(jnp.int32), axis=1)  # candidates in ascending column order keep the tie rule
+    cand = jnp.take_along_axis(sg, gi[:, :, None], axis=1).reshape(qn, k * m)
+    sv, ci = jax.lax.top_k(cand, k)
+    cols = (gi[:, :, None] * m + jnp.arange(m, dtype=jnp.int32)).reshape(qn, k * m)
+    return sv, jnp.take_along_axis(cols, ci, axis=1)
+
+
 def _scan_db(q, db_blocks, valid, offset, k, metric):
-    """Top-k of q [qb, D] against db_blocks [nb, B, D] (valid [nb, B] bool). Indices start at `offset`."""
+    """Top-k of q [qb, D] against db_blocks [nb, B, D] (valid [nb, B] bool). Indices start at `offset`.
+
+    Padding rows sit at the end of the database, so a block whose last row is valid is valid throughout and
+    skips the masking pass over its scores.
+    """
     nb, bsz, _ = db_blocks.shape
     qsq = jnp.sum(q * q, axis=1)
     kk = min(k, bsz)
@@ -63,11 +106,21 @@ def _scan_db(q, db_blocks, valid, offset, k, metric):
         s_run, i_run = carry
         blk, ok, j = xs
         dbsq = jnp.sum(blk * blk, axis=1)
-        s = _block_scores(q, qsq, blk, dbsq, metric)
-        s = jnp.where(ok[None, :], s, _NEG)
-        sb, ib = jax.lax.top_k(s, kk)  # top_k prefers the lower index among equal values
-        ib = ib.astype(jnp.int32) + offset + j * bsz
-        return _merge(s_run, i_run, sb, ib, k), None
+
+        def full(_):
+            return _block_topk(_block_scores(q, qsq, blk, dbsq, metric), kk)
+
+        def masked(_):
+            s = _block_scores(q, qsq, blk, dbsq, metric)
+            return _block_topk(jnp.where(ok[None, :], s, _NEG), kk)
+
+        sb, ib = jax.lax.cond(ok[-1], full, masked, None)
+        ib = ib + offset + j * bsz
+        # merge: every index of this block exceeds every index in the running list and both lists are in
+        # (score desc, index asc) order, so top_k's lower-position-first tie rule keeps the smaller index first.
+        s_all = jnp.concatenate([s_run, sb], axis=1)
+        sv, p = jax.lax.top_k(s_all, k)
+        return (sv, jnp.take_along_axis(jnp.concatenate([i_run, ib], axis=1), p, axis=1)), None
 
     init = (jnp.full((q.shape[0], k), _NEG, q.dtype), jnp.full((q.shape[0], k), jnp.iinfo(jnp.int32).max, jnp.int32))
     (s, i), _ = jax.lax.scan(step, init, (db_blocks, valid, jnp.arange(nb, dtype=jnp.int32)))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
 import pytest
 
@@ -33,6 +34,45 @@ def test_cosine_matches_brute_force(block, qblock):
     s_ref, i_ref = knn.brute_force_topk(q, db, 5)
     assert s.shape == (23, 5) and i.shape == (23, 5)
     _assert_same(s, i, s_ref, i_ref)
+
+
+@pytest.mark.parametrize("k,n_cols", [(1, 64), (5, 256), (5, 1024), (20, 512), (3, 96)])
+def test_block_topk_two_stage_equals_stable_sort_with_ties(k, n_cols):
+    # integer scores in a small range: many exact ties, so the (score desc, index asc) rule is tested too
+    assert knn._group_size(n_cols, k) is not None  # the two-stage selection is the path under test
+    rng = np.random.default_rng(k * n_cols)
+    s = rng.integers(-6, 7, size=(40, n_cols)).astype(np.float32)
+    s[0] = 3.0  # a row that is one big tie
+    s[1, -k:] = 100.0  # the winners all in the last group
+    s[2] = -7.0
+    s[2, [0, -2, -1]] = [5.0, 5.0, 9.0]  # the group of the 9 ranks first but the first 5 is in column 0
+    sv, iv = jax.jit(knn._block_topk, static_argnums=1)(s, k)
+    ref = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(np.asarray(iv), ref)
+    np.testing.assert_array_equal(np.asarray(sv), np.take_along_axis(s, ref, 1))
+
+
+@pytest.mark.parametrize("n", [1024, 1000])  # whole blocks; padded (masked) last block
+def test_cosine_two_stage_blocks_match_brute_force(n):
+    rng = np.random.default_rng(5)
+    db = rng.normal(size=(n, 16)).astype(np.float32)
+    db[:, 1] = 10.0 + np.abs(db[:, 1])  # every row: negative cosine to query 1 below
+    db[600] = db[3]  # exact duplicate rows in different blocks: tie, smaller index first
+    db[900] = db[3] * 2
+    q = np.abs(rng.normal(size=(9, 16))).astype(np.float32)
+    q[0] = db[3]  # db[3], db[600], db[900] are this query's top-3 (score 1)
+    q[1] = 0.1
+    q[1, 1] = -5.0  # all its scores are negative: padded rows (score 0) must never win
+    assert knn._group_size(256, 5) is not None
+    s, i = knn.topk_cosine(q, db, 5, block=256, qblock=4)
+    s_ref, i_ref = knn.brute_force_topk(q, db, 5)
+    _assert_same(s, i, s_ref, i_ref)
+    np.testing.assert_array_equal(np.asarray(i)[0, :3], [3, 600, 900])
+    assert np.all(np.asarray(s)[1] < 0) and np.all(np.asarray(i) < n)
+    d, j = knn.topk_l2(q, db, 4, block=256, qblock=4)
+    d_ref, j_ref = knn.brute_force_topk(q, db, 4, metric="l2")
+    np.testing.assert_allclose(np.asarray(d), d_ref, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(j), j_ref)
 
 
 def test_l2_matches_brute_force():
