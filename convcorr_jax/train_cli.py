@@ -16,7 +16,7 @@ import sys
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="model", required=True)
     a = sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade")
-    a.add_argument("--config", default="default", help="default, tiny, standard, no_dropout, pool4, pool16, full")
+    a.add_argument("--config", default="default", help="default, tiny, standard, no_dropout, pool4, pool16, full, flic")
     a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     a.add_argument("--name", default=None)
     a.add_argument("--out", default=None)

@@ -184,3 +184,20 @@ def test_bad_config_and_images():
     p = M.init(jax.random.PRNGKey(0), TINY)
     with pytest.raises(InputError, match="shape"):
         M.apply(p, jnp.zeros((1, 30, 30, 3)), TINY)
+
+
+def test_init_output_layers_start_near_zero():
+    """Heat-map output layers are drawn with std out_init_std, the rest LeCun-normal: the first heat-maps are
+    near zero (E1 starts at the all-zero value), hidden layers keep their usual scale."""
+    cfg = M.ModelConfig()
+    p = M.init(jax.random.PRNGKey(0), cfg)
+    fc2 = np.asarray(p["coarse"]["fc2"]["kernel"])
+    assert 0.5e-3 < fc2.std() < 2e-3
+    assert 0.5e-3 < np.asarray(p["fine"]["joint_w"]).std() < 2e-3
+    fc1 = np.asarray(p["coarse"]["fc1"]["kernel"])
+    assert abs(fc1.std() * np.sqrt(fc1.shape[-2]) - 1.0) < 0.1  # LeCun: std 1/sqrt(fan_in)
+    out = jax.jit(lambda p, x: M.apply(p, x, cfg))(p, jax.random.uniform(jax.random.PRNGKey(1), (2, 128, 128, 3)))
+    assert float(jnp.abs(out["coarse_hm"]).max()) < 0.05
+    assert float(jnp.abs(out["fine_hm"]).max()) < 0.05
+    big = M.init(jax.random.PRNGKey(0), M.ModelConfig(out_init_std=1.0))
+    assert np.asarray(big["coarse"]["fc2"]["kernel"]).std() > 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
@@ -37,3 +38,31 @@ def test_fine_target_in_window_decodes_to_the_joint():
     t = losses.fine_targets(jnp.asarray(pts), origin, CFG)  # [N, w0, w0, K]
     xy = np.asarray(hm.map_to_image(origin.astype(jnp.float32) + hm.subpixel_argmax(t), 2.0))
     assert np.abs(xy - pts).max() < 0.15 * 2  # the cascade's decoding of its own target: < 0.3 px
+
+
+@pytest.mark.parametrize("perm_name, names", [("MPII_FLIP", "mpii"), ("FLIC_FLIP", "flic")])
+def test_flip_permutation_swaps_left_and_right_by_name(perm_name, names):
+    from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
+    from convcorr_jax.data.mpii import MPII_JOINTS
+    from convcorr_jax.pose import augment as aug
+
+    perm = getattr(aug, perm_name)
+    joints = MPII_JOINTS if names == "mpii" else FLIC_LABELLED_NAMES
+
+    def mirror(n):  # "l shoulder" <-> "r shoulder", "lsho" <-> "rsho"; centre joints map to themselves
+        return {"l": "r", "r": "l"}.get(n[0], n[0]) + n[1:] if n[0] in "lr" and n not in ("nose",) else n
+
+    assert sorted(perm) == list(range(len(joints)))
+    assert [joints[i] for i in perm] == [mirror(n) for n in joints]
+
+
+def test_torso_size_for_mpii_and_flic_orders():
+    from convcorr_jax.pose.train import torso_size
+
+    mpii = np.zeros((16, 2), np.float32)
+    mpii[13], mpii[2] = (10, 10), (13, 14)  # l shoulder, r hip
+    flic = np.zeros((11, 2), np.float32)
+    flic[0], flic[7] = (0, 0), (6, 8)  # lsho, rhip
+    assert torso_size(mpii) == pytest.approx(5.0)
+    assert torso_size(flic) == pytest.approx(10.0)
+    assert torso_size(np.zeros((5, 2)), np.array([0, 0, 3, 4])) == pytest.approx(5.0)

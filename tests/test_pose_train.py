@@ -142,22 +142,27 @@ def test_config_override_and_fingerprint():
     with pytest.raises(InputError):
         configs.get_config("nope")
     assert c.stage_of(9) == 1 and c.stage_of(10) == 2 and c.stage_of(15) == 3
+    f = configs.get_config("flic")
+    assert f.data == "flic" and f.model.num_joints == 11 and len(f.augment.flip_perm) == 11
 
 
-def test_eval_pck_cli(tmp_path):
-    from convcorr_jax.cli import main
+def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
+    import dataclasses
 
-    gt = np.zeros((3, 2, 2)) + 10
-    pred = gt.copy()
-    pred[0, 0] += [3, 4]  # distance 5 = 0.05 * 100 -> hit at alpha 0.05
-    pred[1, 1] += [0, 6]  # miss
-    np.savez(tmp_path / "gt.npz", points=gt, visible=np.array([[1, 1], [1, 1], [1, 0]], bool), norm=np.full(3, 100.0))
-    np.savez(tmp_path / "p.npz", preds=pred)
-    out = tmp_path / "r.json"
-    assert main(["eval", "pck", "--preds", str(tmp_path / "p.npz"), "--gt", str(tmp_path / "gt.npz"),
-                 "--json", str(out)]) == 0
-    import json
+    from test_pose_helpers import stick_people
 
-    r = json.loads(out.read_text())
-    assert r["per_joint"] == pytest.approx([100.0, 50.0])
-    assert main(["eval", "pck", "--preds", str(tmp_path / "gt.npz"), "--gt", str(tmp_path / "gt.npz")]) == 2
+    cfg = T.TrainConfig(steps=(200, 4, 0), lr=(1e-2, 1e-2, 1e-2), warmup=50)
+    # linear warm-up from lr / 50 to lr over 50 steps, then cosine decay to 5 % of lr at step 200
+    lr = T.lr_schedule(cfg, 1)
+    assert float(lr(0)) == pytest.approx(2e-4, rel=1e-5) and float(lr(50)) == pytest.approx(1e-2, rel=1e-5)
+    assert float(lr(25)) == pytest.approx(5.1e-3, rel=1e-4)
+    assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
+    assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
+    assert float(T.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
+    from convcorr_jax.pose import configs
+
+    flic = dataclasses.replace(configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
+    mpii_like = stick_people(4, 128, 0)  # 16 MPII joints
+    with pytest.raises(InputError, match="11"):
+        T.train(flic, (mpii_like, mpii_like), progress=False)
+

@@ -15,6 +15,9 @@ import jax.numpy as jnp
 # MPII joint ids: 0 r ankle, 1 r knee, 2 r hip, 3 l hip, 4 l knee, 5 l ankle, 6 pelvis, 7 thorax, 8 upper neck,
 # 9 head top, 10 r wrist, 11 r elbow, 12 r shoulder, 13 l shoulder, 14 l elbow, 15 l wrist
 MPII_FLIP = (5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10)
+# FLIC's 11 labelled joints (convcorr_jax.data.flic.FLIC_LABELLED_NAMES): lsho lelb lwri rsho relb rwri lhip rhip
+# leye reye nose
+FLIC_FLIP = (3, 4, 5, 0, 1, 2, 7, 6, 9, 8, 10)
 
 
 @dataclasses.dataclass(frozen=True)

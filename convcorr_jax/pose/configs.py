@@ -1,13 +1,14 @@
 """Named training configs. Each states its command and what it should print.
 
   default     `convcorr train pose --config default`: small cascade (pool 8) on 1000 synthetic people (128 px),
-              2 CPU cores, about 10-15 min; prints PCK@0.05 of coarse and cascade after each stage (the cascade
-              should beat the coarse model by several points).
+              500 / 900 / 300 steps, 2 CPU cores, 13.6 min; prints PCK@0.05 of coarse and cascade after each
+              stage (measured: coarse 1.3, cascade 6.2, see bench/RESULTS_pose.md).
   tiny        seconds; a smoke test of every stage (numbers meaningless).
   standard    the "standard cascade" comparison (fine model on image crops, matched parameters, greedy training).
   no_dropout  SpatialDropout off.
   pool4/pool16 the coarse model at 4x / 16x pooling (Table 2, Fig. 9).
   full        the paper's widths (128-feature banks) on 256 px inputs: accelerator scale.
+  flic        FLIC's 11 joints (data=flic, FLIC flip permutation); pass --set data_root=FOLDER.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import typing
 
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose import augment as aug
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose.train import TrainConfig
 
@@ -35,13 +37,16 @@ def get_config(name: str = "default") -> TrainConfig:
         return dataclasses.replace(base, model=dataclasses.replace(base.model, spatial_dropout=0.0))
     if name in ("pool4", "pool16"):
         return dataclasses.replace(base, model=dataclasses.replace(base.model, pool=int(name[4:])))
+    if name == "flic":
+        return dataclasses.replace(base, data="flic", model=dataclasses.replace(base.model, num_joints=11),
+                                   augment=dataclasses.replace(base.augment, flip_perm=aug.FLIC_FLIP))
     if name == "full":
         return dataclasses.replace(base, model=M.full_model(), n_samples=20000, batch_size=32,
                                    steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
-    raise InputError("config", "name", "one of default, tiny, standard, no_dropout, pool4, pool16, full", name)
+    raise InputError("config", "name", "one of " + ", ".join(NAMES), name)
 
 
-NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full")
+NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic")
 
 
 def _parse(value: str, like):

@@ -59,6 +59,9 @@ class ModelConfig:
     sigma: float = 1.5  # target Gaussian std in heat-map cells (coarse and fine)
     variant: str = "shared"  # "shared" (the paper's cascade) or "standard" (image crops)
     lcn_sigma: float = 2.0  # std (pixels) of the LCN Gaussian
+    out_init_std: float = 1e-3  # std of the heat-map output layers' initial weights (coarse fc2, fine joint_w):
+    # near-zero initial heat-maps start E1/E2 at the all-zero value instead of ~5x it, so the first Adam steps do
+    # not silence most ReLU units (bench/RESULTS_pose.md)
 
     def validate(self) -> "ModelConfig":
         def bad(field, expected, got):
@@ -280,8 +283,9 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
     """Parameters {"coarse": ..., "fine": ...} for `cfg` (deterministic in `key`).
 
     Shapes come from tracing the Flax modules (no compilation); values are drawn on the host: kernels from a
-    normal of std 1/sqrt(fan_in) truncated at 2 std (LeCun normal), biases zero. Host drawing avoids compiling
-    the random-number kernels of a Flax `init`, which dominates start-up time on CPU.
+    normal of std 1/sqrt(fan_in) truncated at 2 std (LeCun normal), biases zero, except the heat-map output
+    layers (coarse fc2, fine joint_w): normal of std `cfg.out_init_std`. Host drawing avoids compiling the
+    random-number kernels of a Flax `init`, which dominates start-up time on CPU.
     """
     shapes = jax.eval_shape(_init_jit, key, cfg.validate())
     seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key).ravel()
@@ -291,6 +295,8 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
         name = str(getattr(path[-1], "key", path[-1]))
         if name in ("bias", "joint_b"):
             return jnp.zeros(sd.shape, sd.dtype)
+        if name == "joint_w" or (name == "kernel" and str(getattr(path[-2], "key", "")) == "fc2"):
+            return jnp.asarray(rng.standard_normal(sd.shape) * cfg.out_init_std, sd.dtype)
         fan_in = sd.shape[1] if name == "joint_w" else int(np.prod(sd.shape[:-1]))
         w = rng.standard_normal(sd.shape)
         w = np.where(np.abs(w) > 2, rng.standard_normal(sd.shape), w)

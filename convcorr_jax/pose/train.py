@@ -50,11 +50,11 @@ class TrainConfig:
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
     n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
     batch_size: int = 16  # global batch (split over devices)
-    steps: tuple[int, int, int] = (900, 250, 250)  # steps of stage 1, 2, 3 (the coarse model underfits: see
-    # bench/RESULTS_pose.md; lr, augmentation strength and width did not change its 300-step loss)
-    lr: tuple[float, float, float] = (2e-3, 5e-3, 3e-4)  # peak learning rate per stage (cosine decay in stage);
-    # stage 2 at 1e-3 left the fine heat-maps flat after 150 steps (bench/RESULTS_pose.md)
+    steps: tuple[int, int, int] = (500, 900, 300)  # steps of stage 1, 2, 3: the cascade's gain grows with the
+    # fine stage (200 -> 600 stage-2 steps: PCK@0.05 2.6 -> 4.8), see bench/RESULTS_pose.md
+    lr: tuple[float, float, float] = (2e-3, 5e-3, 1e-3)  # peak learning rate per stage (warm-up, cosine decay)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    warmup: int = 50  # linear learning-rate warm-up steps at the start of each stage
     lambda_fine: float = 0.1
     seed: int = 0
     checkpoint_every: int = 100
@@ -102,8 +102,10 @@ class PoseArrays:
 
 
 def torso_size(points: np.ndarray, bbox: np.ndarray | None = None) -> float:
-    """||l shoulder (13) - r hip (2)|| in MPII order (MODEC's FLIC torso), else the bbox diagonal."""
-    d = float(np.linalg.norm(points[13] - points[2])) if len(points) == 16 else float("nan")
+    """||l shoulder - r hip|| (MODEC's FLIC torso) for 16 MPII-ordered joints (13, 2) or the 11 FLIC joints
+    (0, 7), else the bbox diagonal."""
+    ends = {16: (13, 2), 11: (0, 7)}.get(len(points))
+    d = float(np.linalg.norm(points[ends[0]] - points[ends[1]])) if ends else float("nan")
     if not np.isfinite(d) or d <= 0:
         d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
     return d
@@ -215,9 +217,19 @@ def make_batch(data: PoseArrays, cfg: TrainConfig, step: int) -> dict:
 
 # --- optimisation -------------------------------------------------------------------------------------------
 
-def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
+def lr_schedule(cfg: TrainConfig, stage: int) -> optax.Schedule:
+    """Learning rate of each step of a stage: linear warm-up from lr / w to lr over w = min(warmup, steps // 2)
+    steps, then cosine decay to 5 % of lr at the stage's last step."""
     n = max(1, cfg.steps[stage - 1])
-    sched = optax.cosine_decay_schedule(cfg.lr[stage - 1], n, alpha=0.05)
+    warm = min(cfg.warmup, n // 2)
+    peak = cfg.lr[stage - 1]
+    if warm:
+        return optax.warmup_cosine_decay_schedule(peak / warm, peak, warm, n, end_value=0.05 * peak)
+    return optax.cosine_decay_schedule(peak, n, alpha=0.05)
+
+
+def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
+    sched = lr_schedule(cfg, stage)
     if cfg.optimizer == "adam":
         return optax.adam(sched)
     if cfg.optimizer == "sgd":
@@ -390,7 +402,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     k = cfg.model.num_joints
     if train_set.points.shape[1] != k or len(cfg.augment.flip_perm) != k:
         raise InputError("config", "model.num_joints / augment.flip_perm",
-                         f"{train_set.points.shape[1]} joints as in the data", (k, len(cfg.augment.flip_perm)))
+                         f"{train_set.points.shape[1]} joints as in the data (FLIC's 11: --config flic)",
+                         (k, len(cfg.augment.flip_perm)))
     mesh = parallel.make_mesh(cfg.num_devices)
     ndev = mesh.devices.size
     if cfg.batch_size % ndev:
