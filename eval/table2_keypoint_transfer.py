@@ -40,14 +40,9 @@ def main(argv=None) -> int:
                                   val_betas=tuple(float(b) for b in args.val_betas.split(",") if b))
     print(runinfo.header("Long et al. 2014 Table 2: keypoint transfer", dict(dataclasses.asdict(cfg), voc_root=args.voc_root, n=args.n), args.seed))
     with runinfo.timed("wall time"):
-        if args.voc_root:
-            from convcorr_jax.data.voc_keypoints import load_voc_train_test
+        from convcorr_jax.correspondence.data import load_train_test
 
-            train, test = load_voc_train_test(args.voc_root)
-        else:
-            from convcorr_jax.data.synthetic import load_objects
-
-            train, test = load_objects(args.n, args.seed, "train"), load_objects(args.n, args.seed, "test")
+        train, test = load_train_test(args.n, args.seed, voc_root=args.voc_root)
         test = transfer._interleave(test)
         backbone, params = transfer.load_backbone(args.weights)
         out = transfer.table2(train, test, backbone, params, cfg)

@@ -26,7 +26,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.data.voc_keypoints import load_voc_train_test
 from convcorr_jax.errors import check
 
 PAPER_TABLE2 = {  # Long et al. Table 2, PCK (%) at alpha 0.1 per VOC category, and means at 0.1 / 0.05 / 0.025
@@ -292,6 +291,7 @@ def select_beta(db: Prepared, train: list[KeypointSample], cfg: TransferConfig) 
 
 
 def _interleave_indices(cats: Sequence[str]) -> list[int]:
+    """Indices in round-robin order over categories (each category's own order kept)."""
     by: dict[str, list[int]] = {}
     for i, c in enumerate(cats):
         by.setdefault(c, []).append(i)
@@ -351,21 +351,18 @@ def load_backbone(weights: str | None = None):
 def demo_stage(ctx):
     """Table 2 on the synthetic objects. tiny: 5 targets x 4 neighbours (seconds after compilation);
     default: 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2} on 12 validation instances of the training set, box 192, window 5 cells (~4 min on 2 cores); full: every test instance. With --voc-root, real VOC 2011 keypoints at any size."""
-    from convcorr_jax.data.synthetic import load_objects
+    from convcorr_jax.correspondence.data import load_train_test
     from convcorr_jax.demo import StageResult
 
     size = ctx.size
     if size == "tiny":
         cfg = TransferConfig(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)
-        train, test = load_objects(n=40, seed=ctx.seed, split="train"), load_objects(n=40, seed=ctx.seed, split="test")
     elif size == "default":
         cfg = TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2), val_targets=12)
-        train, test = load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test")
     else:
         cfg = TransferConfig(box=224, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2), val_targets=40)
-        train, test = load_objects(n=400, seed=ctx.seed, split="train"), load_objects(n=400, seed=ctx.seed, split="test")
-    if ctx.roots.get("voc"):  # the user's real VOC 2011 keypoints replace the synthetic objects
-        train, test = load_voc_train_test(ctx.roots["voc"])
+    # the user's real VOC 2011 keypoints (--voc-root) replace the synthetic objects
+    train, test = load_train_test(40 if size == "tiny" else 400, ctx.seed, voc_root=ctx.roots.get("voc"))
     test = _interleave(test)
     backbone, params = load_backbone(ctx.weights)
     out = table2(train, test, backbone, params, cfg)
@@ -384,10 +381,4 @@ def demo_stage(ctx):
 
 def _interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:
     """Round-robin over categories, so that the first N targets cover every category."""
-    by = {}
-    for s in samples:
-        by.setdefault(s.category, []).append(s)
-    out, lists = [], list(by.values())
-    for i in range(max(map(len, lists))):
-        out += [l[i] for l in lists if i < len(l)]
-    return out
+    return [samples[i] for i in _interleave_indices([s.category for s in samples])]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.backbones.preprocess import resize
+from convcorr_jax.errors import check
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,26 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None, help="backbone weight file (default: fetched MobileNetV2)")
 
 
-def _load(path: str) -> np.ndarray:
-    from PIL import Image
-
-    p = Path(path)
-    check(p.is_file(), p, "file", "an existing image file")
-    try:
-        with Image.open(p) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as e:
-        raise InputError(p, "image", "a readable image", str(e)) from e
-
-
-def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    if img.shape[:2] == hw:
-        return img
-    return np.asarray(Image.fromarray(img).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
-
-
 def align_images(a: np.ndarray, b: np.ndarray, features: str = "conv4", backbone=None, params=None, beta: float = 3e-3,
                  window: int | None = None, iters: int = 8, levels: int = 3, sift_radius: float = 20.0) -> dict:
     """Align uint8 RGB A [H, W, 3] to B (resized to A's size). Returns flow, grid_xy, energies, dense flow, warp."""
@@ -62,7 +43,7 @@ def align_images(a: np.ndarray, b: np.ndarray, features: str = "conv4", backbone
     from convcorr_jax.correspondence.transfer import feature_scale
 
     h, w = a.shape[:2]
-    b = _resize(b, (h, w))
+    b = resize(b, (h, w))
     tap = backbone.roles["conv4"]
     rf = backbone.geometry[tap]
     check(min(h, w) >= rf.stride * 2, "image_a", "size", f"at least {rf.stride * 2} px on each side (conv4 stride {rf.stride})", (h, w))
@@ -93,13 +74,14 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from convcorr_jax import io
+    from convcorr_jax.data.types import load_image
     from convcorr_jax.weights import load_pretrained
 
-    a, b = _load(args.image_a), _load(args.image_b)
+    a, b = load_image(args.image_a), load_image(args.image_b)
     a_size = list(a.shape[:2])
     scale = min(1.0, args.max_side / max(a.shape[:2]))
     if scale < 1.0:
-        a = _resize(a, (max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))))
+        a = resize(a, (max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))))
     backbone, params = load_pretrained("mobilenet_v2", path=args.weights)
     out = align_images(a, b, args.features, backbone, params, args.beta, args.window, args.iters, args.levels)
     d = Path(args.out)

@@ -297,7 +297,7 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
             return jnp.zeros(sd.shape, sd.dtype)
         if name == "joint_w" or (name == "kernel" and str(getattr(path[-2], "key", "")) == "fc2"):
             return jnp.asarray(rng.standard_normal(sd.shape) * cfg.out_init_std, sd.dtype)
-        fan_in = sd.shape[1] if name == "joint_w" else int(np.prod(sd.shape[:-1]))
+        fan_in = int(np.prod(sd.shape[:-1]))
         w = rng.standard_normal(sd.shape)
         w = np.where(np.abs(w) > 2, rng.standard_normal(sd.shape), w)
         w = np.clip(w, -2, 2) / 0.8796 / np.sqrt(fan_in)

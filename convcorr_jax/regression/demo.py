@@ -77,11 +77,6 @@ def make_featurizers(cfg: Config, weights: str | None = None) -> tuple[Callable,
             "global average pool (1280-d) is shown as an extra Table 1 row")
 
 
-def make_featurizer(cfg: Config, weights: str | None = None) -> tuple[Callable, str]:
-    f, _, desc = make_featurizers(cfg, weights)
-    return f, desc
-
-
 def memoised(featurize):
     """The featurizer with a cache keyed by the images' bytes (faces are described once for several tasks)."""
     import hashlib
