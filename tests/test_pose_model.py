@@ -176,6 +176,44 @@ def test_lcn_invariant_to_gain_and_offset():
     np.testing.assert_allclose(a, b, atol=1e-3)
 
 
+def test_lcn_and_pyramid_equal_scipy_filters():
+    """The matrix-product filters equal scipy's: zero-padded Gaussian (LCN, kernel mass renormalised at the
+    border) and an edge-replicated [1,3,3,1]/8 blur sampled at 2k + 0.5 (pyramid)."""
+    from scipy import ndimage
+
+    x = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (2, 20, 14, 3)), np.float64)
+    sigma, r = 2.0, 4
+    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
+    g /= g.sum()
+
+    def blur(z):
+        return ndimage.correlate1d(ndimage.correlate1d(z, g, axis=1, mode="constant"), g, axis=2, mode="constant")
+
+    norm = blur(np.ones_like(x))
+    v = x - blur(x) / norm
+    std = np.sqrt(blur(v * v) / norm + 1e-8)
+    want = v / np.maximum(std, np.maximum(std.mean(axis=(1, 2), keepdims=True), 1e-4))
+    np.testing.assert_allclose(M.lcn(jnp.asarray(x, jnp.float32), sigma), want, atol=2e-5)
+
+    b = np.array([1.0, 3.0, 3.0, 1.0]) / 8
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    sep = sum(b[t] * xp[:, t:t + 20:2] for t in range(4))
+    want = sum(b[t] * sep[:, :, t:t + 14:2] for t in range(4))
+    levels = M.pyramid(jnp.asarray(x, jnp.float32), 2)
+    assert levels[1].shape == (2, 10, 7, 3)
+    np.testing.assert_allclose(levels[1], want, atol=1e-6)
+
+
+def test_pool2_is_max_pool_with_its_gradient():
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, 7, 6, 3))  # odd height: last row dropped (VALID)
+    np.testing.assert_array_equal(M._pool2(x), nn.max_pool(x, (2, 2), (2, 2)))
+    ga = jax.grad(lambda z: jnp.sum(M._pool2(z) ** 2))(x)
+    gb = jax.grad(lambda z: jnp.sum(nn.max_pool(z, (2, 2), (2, 2)) ** 2))(x)
+    np.testing.assert_allclose(ga, gb, rtol=1e-6)
+
+
 def test_bad_config_and_images():
     with pytest.raises(InputError, match="pool"):
         M.ModelConfig(pool=6).validate()
