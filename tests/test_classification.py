@@ -128,3 +128,39 @@ def test_figure4_helpers():
     maps[3] = np.nan  # not evaluated -> ignored
     hist, excluded = cls.argmax_histogram(maps)
     assert excluded == 1 and hist.sum() == 2 and hist[2, 3] == 2
+
+
+def test_dense_window_scores_conv_equals_pixel_loop():
+    """Figure 4 window scores (index arrays) == a loop over window pixels picking the translated copy whose column
+    is centred on the pixel (skipped shifts and off-grid pixels NaN)."""
+    import jax
+
+    from convcorr_jax.backbones import get
+    from convcorr_jax.features.columns import extract_grids
+    from convcorr_jax.linear.svm import LinearSVM
+
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.PRNGKey(0))
+    img = np.random.default_rng(0).integers(0, 255, (48, 40, 3), dtype=np.uint8)
+    pts, labs = np.array([[10.2, 20.0], [3.0, 44.6]]), np.array([7, 3])
+    rng = np.random.default_rng(1)
+    tap = bb.roles["conv3"]
+    d = bb.geometry[tap]
+    shifts = np.stack(np.meshgrid(np.arange(0, d.stride, 2), np.arange(0, d.stride, 2), indexing="xy"), -1).reshape(-1, 2)
+    grids = np.stack(extract_grids(bb, params, list(cls.shifted_images(img, shifts)), [tap], 4)[tap])
+    model = LinearSVM(rng.normal(size=(2, grids.shape[-1])), rng.normal(size=2), np.array([3, 7]))
+    got = cls.dense_window_scores_conv(img, pts, labs, model, bb, params, "conv3", radius=4, step=2, batch_size=4)
+    want = np.full((2, 9, 9), np.nan)
+    lut = {tuple(t): i for i, t in enumerate(shifts)}
+    for j, (p, lab) in enumerate(zip(np.rint(pts).astype(int), labs)):
+        k = int(np.nonzero(model.classes == lab)[0][0])
+        for dy in range(-4, 5):
+            for dx in range(-4, 5):
+                x, y = p[0] + dx, p[1] + dy
+                t = ((d.offset - x) % d.stride, (d.offset - y) % d.stride)
+                if t in lut:
+                    col, row = round((x + t[0] - d.offset) / d.stride), round((y + t[1] - d.offset) / d.stride)
+                    if 0 <= col < grids.shape[2] and 0 <= row < grids.shape[1]:
+                        want[j, dy + 4, dx + 4] = grids[lut[t], row, col] @ model.W[k] + model.b[k]
+    assert np.isfinite(want).sum() > 10 and np.isnan(want).sum() > 10
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

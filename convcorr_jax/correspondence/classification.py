@@ -248,21 +248,24 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
     shifts = np.stack(np.meshgrid(ts, ts, indexing="xy"), -1).reshape(-1, 2)
     grids = np.stack(extract_grids(backbone, params, list(shifted_images(image, shifts)), [tap], batch_size)[tap])
     gh, gw = grids.shape[1:3]
-    lut = {tuple(t): i for i, t in enumerate(shifts)}
-    size = 2 * radius + 1
-    out = np.full((len(points), size, size), np.nan)
+    which = np.full((int(stride), int(stride)), -1)  # [tx, ty] -> index of that translated copy, -1 if skipped
+    which[shifts[:, 0], shifts[:, 1]] = np.arange(len(shifts))
     cls_idx = {c: i for i, c in enumerate(np.asarray(model.classes).tolist())}
-    for j, (p, lab) in enumerate(zip(np.rint(points).astype(int), labels)):
-        wk, bk = model.W[cls_idx[int(lab)]], model.b[cls_idx[int(lab)]]
-        for dy in range(-radius, radius + 1):
-            for dx in range(-radius, radius + 1):
-                x, y = p[0] + dx, p[1] + dy
-                t = ((off - x) % stride, (off - y) % stride)
-                if t not in lut:
-                    continue
-                col, row = int(round((x + t[0] - off) / stride)), int(round((y + t[1] - off) / stride))
-                if 0 <= col < gw and 0 <= row < gh:
-                    out[j, dy + radius, dx + radius] = grids[lut[t], row, col] @ wk + bk
+    k = np.array([cls_idx[int(lab)] for lab in labels], np.int64)
+    d = np.arange(-radius, radius + 1)
+    p = np.rint(np.asarray(points, np.float64)).astype(np.int64)
+    x = p[:, None, None, 0] + d[None, None, :]  # [P, 1, S]
+    y = p[:, None, None, 1] + d[None, :, None]  # [P, S, 1]
+    x, y = np.broadcast_arrays(x, y)
+    tx, ty = np.mod(off - x, stride), np.mod(off - y, stride)
+    whole = (np.abs(tx - np.rint(tx)) < 1e-6) & (np.abs(ty - np.rint(ty)) < 1e-6)
+    txi, tyi = np.rint(tx).astype(np.int64) % stride, np.rint(ty).astype(np.int64) % stride
+    shift = np.where(whole, which[txi, tyi], -1)
+    col, row = np.rint((x + tx - off) / stride).astype(np.int64), np.rint((y + ty - off) / stride).astype(np.int64)
+    ok = (shift >= 0) & (col >= 0) & (col < gw) & (row >= 0) & (row < gh)
+    feats = grids[np.where(ok, shift, 0), np.clip(row, 0, gh - 1), np.clip(col, 0, gw - 1)]  # [P, S, S, D]
+    scores = np.einsum("psqd,pd->psq", feats, np.asarray(model.W)[k]) + np.asarray(model.b)[k][:, None, None]
+    out = np.where(ok, scores, np.nan)
     return out
 
 
