@@ -1,8 +1,8 @@
 """Named training configs. Each states its command and what it should print.
 
-  default     `convcorr train pose --config default`: small cascade (pool 8) on 1000 synthetic people (128 px),
-              500 / 900 / 300 steps, 2 CPU cores, 13.6 min; prints PCK@0.05 of coarse and cascade after each
-              stage (measured: coarse 1.3, cascade 6.2, see bench/RESULTS_pose.md).
+  default     `convcorr train pose --config default`: small cascade (pool 8, heat-map sigma 1 cell) on 1000 synthetic
+              people (128 px), 1200 / 2000 / 500 steps, 2 CPU cores, 10.2 min; prints PCK@0.05 of coarse and cascade
+              after each stage (measured: coarse 2.6, cascade 14.5, see bench/RESULTS_pose.md).
   tiny        seconds; a smoke test of every stage (numbers meaningless).
   standard    the "standard cascade" comparison (fine model on image crops, matched parameters, greedy training).
   no_dropout  SpatialDropout off.
