@@ -1,7 +1,7 @@
 """Demo stage for Tompson et al.: train the cascade on synthetic people, print Tables 1-4 beside the paper.
 
 tiny: a 64 px toy model, a few steps (seconds after compilation); default: the default model with a short
-schedule (300 / 450 / 50 steps, about 6 minutes on 2 CPU cores); full: the default config's whole schedule. When the real annotation
+schedule (300 / 450 / 50 steps, under 3 minutes on 2 CPU cores); full: the default config's whole schedule. When the real annotation
 folder is present, Table 4 gives PCKh of the five published MPII validation prediction files.
 """
 
