@@ -41,3 +41,17 @@ def stick_people(n: int, size: int = 32, seed: int = 0) -> PoseArrays:
         vis.append(v)
         norm.append(torso_size(p))
     return PoseArrays(np.stack(imgs), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
+
+
+def test_train_cli_lists_every_config():
+    """The `--config` help text (kept jax-free for a fast start-up) names exactly configs.NAMES."""
+    import argparse
+
+    from convcorr_jax import train_cli
+    from convcorr_jax.pose import configs
+
+    p = argparse.ArgumentParser()
+    train_cli.add_arguments(p)
+    pose = p._subparsers._group_actions[0].choices["pose"]
+    helps = {a.dest: a.help for a in pose._actions}
+    assert tuple(helps["config"].split(", ")) == configs.NAMES
