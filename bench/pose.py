@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     from convcorr_jax import io
 
     out = Path(args.out)
-    kept = out.read_text().split(MARKER, 1)[1] if out.is_file() and MARKER in out.read_text() else "\n"
+    old = out.read_text() if out.is_file() else ""
+    kept = old.split(MARKER, 1)[1] if MARKER in old else "\n"
     io.write_text(out, "\n".join(lines) + kept)  # the hand-written training notes below the marker are kept
     print(f"wrote {args.out}")
     return 0

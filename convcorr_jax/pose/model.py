@@ -106,25 +106,16 @@ def _separable(x: jax.Array, mh: np.ndarray, mw: np.ndarray) -> jax.Array:
     return jnp.einsum("iy,nyxc,jx->nijc", jnp.asarray(mh, x.dtype), x, jnp.asarray(mw, x.dtype))
 
 
-def _band(m: int, taps: np.ndarray, stride: int = 1, offset: int = 0) -> np.ndarray:
+def _band(m: int, taps: np.ndarray, stride: int = 1, offset: int = 0, edge: bool = False) -> np.ndarray:
     """[ceil(m / stride), m] matrix of the 1-D filter `taps`: row i holds taps[t] at column
-    stride * i + t - offset (columns outside 0..m-1 dropped: zero padding)."""
-    rows = np.arange(0, m, stride)
-    cols = rows[:, None] + np.arange(len(taps))[None, :] - offset
-    out = np.zeros((len(rows), m))
-    for t, v in enumerate(taps):
-        ok = (cols[:, t] >= 0) & (cols[:, t] < m)
-        out[np.nonzero(ok)[0], cols[ok, t]] += v
-    return out
-
-
-def _edge_band(m: int, taps: np.ndarray, stride: int, offset: int) -> np.ndarray:
-    """Like `_band` but with edge-replicated borders: taps falling outside 0..m-1 land on the nearest edge."""
+    stride * i + t - offset. Columns outside 0..m-1 are dropped (zero padding) or, with `edge`, moved to the
+    nearest edge (edge-replicated borders)."""
     rows = np.arange(0, m, stride)
     out = np.zeros((len(rows), m))
     for t, v in enumerate(taps):
-        cols = np.clip(rows + t - offset, 0, m - 1)
-        np.add.at(out, (np.arange(len(rows)), cols), v)
+        cols = rows + t - offset
+        keep = np.full(len(rows), True) if edge else (cols >= 0) & (cols < m)
+        np.add.at(out, (np.arange(len(rows))[keep], np.clip(cols, 0, m - 1)[keep]), v)
     return out
 
 
@@ -135,7 +126,7 @@ def pyramid(images: jax.Array, levels: int) -> list[jax.Array]:
     out = [images]
     for _ in range(levels - 1):
         h, w = out[-1].shape[1:3]
-        out.append(_separable(out[-1], _edge_band(h, b, 2, 1), _edge_band(w, b, 2, 1)))
+        out.append(_separable(out[-1], _band(h, b, 2, 1, edge=True), _band(w, b, 2, 1, edge=True)))
     return out
 
 
