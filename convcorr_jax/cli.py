@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "align": ("convcorr_jax.flow.cli", "align two images with a BP flow on conv or SIFT features"),
     "train": ("convcorr_jax.train_cli", "train models (pose cascade, ...)"),
     "eval": ("convcorr_jax.eval_cli", "evaluate predictions (PCKh, PCK, ...)"),
+    "launch": ("convcorr_jax.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
 }
 
 

@@ -1,13 +1,17 @@
-"""Data parallelism in pmap style, written with `jax.shard_map` over a one-axis `Mesh` ("data").
+"""Data parallelism in pmap style, written with `jax.shard_map` over a one-axis `Mesh` ("data"), on one process or
+on several (JAX's multi-controller runtime).
 
 A per-device step sees its shard of the batch, computes gradients, and averages them across devices with
 `lax.pmean(..., "data")`; parameters and optimiser state are replicated. Works unchanged on one CPU device, on
-several forced host devices (XLA_FLAGS=--xla_force_host_platform_device_count=8) and on multi-host setups after
-`initialize_distributed()`.
+several forced host devices (XLA_FLAGS=--xla_force_host_platform_device_count=8) and on several processes after
+`initialize_distributed()`: the mesh then spans the devices of every process, each process builds only its own
+rows of a global batch (`local_rows`) and `shard_batch` assembles the global array with
+`jax.make_array_from_process_local_data`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Callable
 
@@ -17,22 +21,87 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 AXIS = "data"
 
+# Environment variables a launcher sets for each process (convcorr_jax/launch.py sets all three); with them,
+# `initialize_distributed` passes explicit arguments to `jax.distributed.initialize` and skips auto-detection.
+ENV_COORDINATOR = "JAX_COORDINATOR_ADDRESS"
+ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
+ENV_PROCESS_ID = "JAX_PROCESS_ID"
+# Set to 1 to let `jax.distributed.initialize()` auto-detect a cluster this module does not recognise (TPU pods,
+# Kubernetes, mpi4py).
+ENV_AUTO = "CONVCORR_DISTRIBUTED"
+
+
+def _int_env(name: str, default: int = 0) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def cluster_detected() -> str | None:
+    """Name of a multi-process cluster environment JAX can auto-detect ("slurm", "ompi", "auto"), or None.
+
+    SLURM counts only with more than one task (a one-task `srun`/`sbatch` stays single-process)."""
+    slurm = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
+    if all(v in os.environ for v in slurm) and _int_env("SLURM_NTASKS") > 1:
+        return "slurm"
+    if "OMPI_MCA_orte_hnp_uri" in os.environ and _int_env("OMPI_COMM_WORLD_SIZE") > 1:
+        return "ompi"
+    if os.environ.get(ENV_AUTO, "").lower() in ("1", "true", "yes"):
+        return "auto"
+    return None
+
 
 def initialize_distributed() -> bool:
-    """Call `jax.distributed.initialize()` when a multi-host environment is configured (coordinator address in
-    JAX_COORDINATOR_ADDRESS, or a cluster JAX auto-detects: SLURM, TPU pods). Returns True if initialised."""
-    if int(os.environ.get("JAX_NUM_PROCESSES", "1")) > 1 or os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        jax.distributed.initialize()
+    """Join JAX's multi-controller runtime when this process is one of several; returns True if it did.
+
+    1. JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID set (the local launcher, or a hand-made
+       multi-node GPU setup): `jax.distributed.initialize` with those explicit arguments;
+    2. else a cluster JAX detects itself (SLURM with several tasks, Open MPI, or CONVCORR_DISTRIBUTED=1, or only
+       JAX_COORDINATOR_ADDRESS set): `jax.distributed.initialize()` without arguments;
+    3. else nothing: a single process.
+    Must run before any other JAX call. Idempotent. When joined, INFO logs of `convcorr_jax` go to stderr
+    prefixed with the process index, so every process logs."""
+    if jax.distributed.is_initialized():
         return True
-    return False
+    addr = os.environ.get(ENV_COORDINATOR)
+    n, pid = os.environ.get(ENV_NUM_PROCESSES), os.environ.get(ENV_PROCESS_ID)
+    if addr and n is not None and pid is not None:
+        if int(n) <= 1:
+            return False
+        jax.distributed.initialize(coordinator_address=addr, num_processes=int(n), process_id=int(pid))
+    elif addr or cluster_detected():
+        jax.distributed.initialize()
+    else:
+        return False
+    _log_per_process()
+    return True
+
+
+def _log_per_process() -> None:
+    log = logging.getLogger("convcorr_jax")
+    if not log.handlers:
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter(f"[process {jax.process_index()}/{jax.process_count()}] %(message)s"))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+
+
+def is_main_process() -> bool:
+    """True on process 0 (the one that prints, writes files and shows progress bars)."""
+    return jax.process_index() == 0
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
-    """A 1-D mesh named "data" over the first `num_devices` devices (default: all, across hosts)."""
+    """A 1-D mesh named "data" over the first `num_devices` devices (default: all, across processes).
+
+    With several processes the mesh must hold every device (each process feeds its own devices)."""
     devs = jax.devices()
     n = len(devs) if num_devices is None else num_devices
     if not 1 <= n <= len(devs):
         raise ValueError(f"num_devices must be in 1..{len(devs)}, got {n}")
+    if jax.process_count() > 1 and n != len(devs):
+        raise ValueError(f"with {jax.process_count()} processes the mesh spans all {len(devs)} devices, got {n}")
     return Mesh(np.asarray(devs[:n]), (AXIS,))
 
 
@@ -44,18 +113,44 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(AXIS))
 
 
-def shard_batch(batch, mesh: Mesh):
-    """Place a host batch (pytree of arrays with leading batch axis divisible by the device count) on the mesh.
-
-    Single-process only; multi-host input would use `jax.make_array_from_process_local_data`."""
+def local_rows(mesh: Mesh, global_batch: int) -> slice:
+    """Rows of a global batch [global_batch, ...] sharded over "data" that this process's devices hold (one
+    contiguous slice; all rows on a single process)."""
     n = mesh.devices.size
-    for x in jax.tree_util.tree_leaves(batch):
-        if x.shape[0] % n:
-            raise ValueError(f"global batch {x.shape[0]} is not divisible by {n} devices")
-    if jax.process_count() > 1:
-        s = batch_sharded(mesh)
-        return jax.tree_util.tree_map(lambda x: jax.make_array_from_process_local_data(s, np.asarray(x)), batch)
-    return jax.device_put(batch, batch_sharded(mesh))
+    if global_batch % n:
+        raise ValueError(f"global batch {global_batch} is not divisible by {n} devices")
+    idx = batch_sharded(mesh).addressable_devices_indices_map((global_batch,))
+    starts = sorted(s[0].start or 0 for s in idx.values())
+    per = global_batch // n
+    lo, hi = starts[0], starts[-1] + per
+    if hi - lo != per * len(starts):
+        raise ValueError(f"process {jax.process_index()} holds non-contiguous rows {starts} of the batch")
+    return slice(lo, hi)
+
+
+def shard_batch(batch, mesh: Mesh, global_batch: int | None = None):
+    """Place a batch (pytree of arrays with a leading batch axis) on the mesh, sharded over "data".
+
+    global_batch None: `batch` is the whole global batch (every process holds it; each keeps its
+    `local_rows`). Otherwise `batch` holds only this process's `local_rows(mesh, global_batch)`."""
+    whole = global_batch is None
+    if whole:
+        sizes = {x.shape[0] for x in jax.tree_util.tree_leaves(batch)}
+        if len(sizes) != 1:
+            raise ValueError(f"batch leaves disagree on the batch size: {sorted(sizes)}")
+        global_batch = sizes.pop()
+    rows = local_rows(mesh, global_batch)
+    if whole:
+        batch = jax.tree_util.tree_map(lambda x: x[rows], batch)
+    s = batch_sharded(mesh)
+
+    def put(x):
+        x = np.asarray(x)
+        if x.shape[0] != rows.stop - rows.start:
+            raise ValueError(f"process-local batch has {x.shape[0]} rows, expected {rows.stop - rows.start}")
+        return jax.make_array_from_process_local_data(s, x, (global_batch,) + x.shape[1:])
+
+    return jax.tree_util.tree_map(put, batch)
 
 
 def data_parallel_step(local_step: Callable, mesh: Mesh, donate: bool = False) -> Callable:

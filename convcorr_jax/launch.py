@@ -1,0 +1,157 @@
+"""`convcorr launch`: run one command as N JAX processes on this machine (CPU devices, real collectives).
+
+  convcorr launch -n 2 --local-devices 2 -- train pose --config tiny
+  python -m convcorr_jax.launch -n 2 -- python my_script.py ARGS
+
+Each process gets the coordinator address (127.0.0.1, a free port), the process count and its own process id in
+JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID, which `parallel.initialize_distributed` passes to
+`jax.distributed.initialize`; the CPU backend with `--local-devices` devices per process (JAX_NUM_CPU_DEVICES) and
+gloo cross-process collectives (JAX_CPU_COLLECTIVES_IMPLEMENTATION). A command starting with a `convcorr` command
+name runs as `python -m convcorr_jax.cli ...`, `python` means the launcher's own interpreter, anything else runs
+as given. All processes share this terminal.
+If one process fails, the others are stopped and the launcher exits non-zero naming it; on a cluster use the
+cluster's own launcher (srun) instead: the same command then initialises from its environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Sequence
+
+from convcorr_jax.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
+
+EXIT_TIMEOUT = 124
+FORCE_DEVICES = "--xla_force_host_platform_device_count"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on host right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def command_line(command: Sequence[str]) -> list[str]:
+    """`convcorr` command names run through this interpreter's `convcorr_jax.cli`, `python` is this interpreter;
+    anything else runs as given."""
+    from convcorr_jax.cli import COMMANDS
+
+    if not command:
+        raise ValueError("no command to launch (put it after --)")
+    if command[0] in COMMANDS:
+        return [sys.executable, "-m", "convcorr_jax.cli", *command]
+    if command[0] in ("python", "python3"):
+        return [sys.executable, *command[1:]]
+    return list(command)
+
+
+def process_env(base: dict[str, str], process_id: int, num_processes: int, local_devices: int,
+                coordinator: str) -> dict[str, str]:
+    """Environment of one process: coordinator, count and id; CPU platform with local_devices devices; gloo."""
+    env = dict(base)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith(FORCE_DEVICES)]
+    if flags:
+        env["XLA_FLAGS"] = " ".join(flags)
+    else:
+        env.pop("XLA_FLAGS", None)
+    env.update({ENV_COORDINATOR: coordinator, ENV_NUM_PROCESSES: str(num_processes), ENV_PROCESS_ID: str(process_id),
+                "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": str(local_devices),
+                "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo"})
+    return env
+
+
+def _stop(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM the process groups still running, then SIGKILL what is left after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        alive = [p for p in procs if p.poll() is None]
+        for p in alive:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+        t0 = time.monotonic()
+        while any(p.poll() is None for p in alive) and time.monotonic() - t0 < wait:
+            time.sleep(0.05)
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, timeout: float | None = None,
+           env: dict[str, str] | None = None, poll: float = 0.05) -> int:
+    """Run `command` as num_processes JAX processes with local_devices CPU devices each; returns the exit code:
+    0 when all succeed; the first failing process's code (1 if it was killed by a signal) after stopping the
+    others; 124 on timeout (seconds)."""
+    if num_processes < 1 or local_devices < 1:
+        raise ValueError(f"need at least one process and one device each, got {num_processes} x {local_devices}")
+    argv = command_line(command)
+    coordinator = f"127.0.0.1:{free_port()}"
+    base = dict(os.environ if env is None else env)
+    procs: list[subprocess.Popen] = []
+    try:
+        for i in range(num_processes):
+            procs.append(subprocess.Popen(argv, env=process_env(base, i, num_processes, local_devices, coordinator),
+                                          start_new_session=True))
+        t0 = time.monotonic()
+        while True:
+            codes = [p.poll() for p in procs]
+            failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
+            if failed:
+                i = failed[0]
+                print(f"convcorr launch: process {i} of {num_processes} (pid {procs[i].pid}) {_describe(codes[i])}; "
+                      "stopping the others", file=sys.stderr, flush=True)
+                _stop(procs)
+                return codes[i] if codes[i] > 0 else 1
+            if all(c == 0 for c in codes):
+                return 0
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                running = [i for i, c in enumerate(codes) if c is None]
+                print(f"convcorr launch: timed out after {timeout:g} s; stopping processes {running}",
+                      file=sys.stderr, flush=True)
+                _stop(procs)
+                return EXIT_TIMEOUT
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        print("convcorr launch: interrupted; stopping all processes", file=sys.stderr, flush=True)
+        _stop(procs)
+        return 130
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--num-processes", type=int, default=2, help="processes to start (default 2)")
+    p.add_argument("-d", "--local-devices", type=int, default=1, help="CPU devices per process (default 1)")
+    p.add_argument("--timeout", type=float, default=None, help="stop all processes after this many seconds")
+    p.add_argument("command", nargs=argparse.REMAINDER,
+                   help="after --: a convcorr command (train pose ...) or any program (python script.py ...)")
+
+
+def run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        print("convcorr launch: no command given (convcorr launch -n 2 -- train pose --config tiny)", file=sys.stderr)
+        return 2
+    return launch(command, args.num_processes, args.local_devices, args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convcorr_jax.launch", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
