@@ -12,7 +12,8 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("convcorr_jax.demo", "run every experiment of the three papers on the embedded default and write a report"),
+    "demo": ("convcorr_eval.demo", "run every experiment of the three papers on the embedded default and write a report"),
+    "run": ("convcorr_eval.runner", "run one experiment (a config, a size, overrides) into runs/<name>/"),
     "classify": ("convcorr_jax.backbones.cli_classify", "top-5 ImageNet classes of images"),
     "features": ("convcorr_jax.backbones.cli_features", "write named activations and receptive-field centres to .npz"),
     "weights": ("convcorr_jax.weights.cli", "fetch, import and inspect pretrained weights"),

@@ -64,7 +64,7 @@ def test_load_pretrained_mobilenet_equals_direct_conversion(monkeypatch, tmp_pat
     backbone, params = load_pretrained()
     assert backbone.name == "mobilenet_v2"
     ckpt = converted_cache_dir("mobilenet_v2", sources.MOBILENET_V2.sha256)
-    assert ckpt.is_dir() and ckpt.name == "mobilenet_v2-b0353104"
+    assert (ckpt / "params").is_dir() and ckpt.parent.name == "weights"
     sd = read_torch_state_dict(sources.package_file())
     # the tree holds the file's values in HWIO / (in, out) layout
     np.testing.assert_array_equal(np.asarray(params["stem"]["kernel"]), sd["features.0.0.weight"].transpose(2, 3, 1, 0))

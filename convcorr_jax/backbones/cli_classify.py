@@ -13,29 +13,22 @@ import numpy as np
 
 from convcorr_jax import io
 from convcorr_jax.backbones import NAMES, preprocess
-from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
+from convcorr_jax.backbones.classify import classify
+from convcorr_jax.data.types import load_image
+from convcorr_jax.weights import load_backbone
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files (any PIL-readable format)")
     p.add_argument("--backbone", default="mobilenet_v2", choices=NAMES)
-    p.add_argument("--weights", default=None, help="weight file (.pth, .caffemodel, .npy); default: the fetched "
-                   "MobileNetV2 ImageNet weights (AlexNet variants need a file)")  # fmt: skip
+    p.add_argument("--weights", default=None, help="weight file (.pth, .caffemodel, .npy) or 'random'; default: "
+                   "the fetched MobileNetV2 ImageNet weights (AlexNet variants need a file)")  # fmt: skip
     p.add_argument("--json", default=None, help="also write predictions and raw logits to this JSON file")
     p.add_argument("--topk", type=int, default=5)
 
 
-def load_backbone(name: str, weights: str | None):
-    """(backbone, params) for a CLI: a user's weight file, else `convcorr_jax.weights.load_pretrained(name)`."""
-    from convcorr_jax.weights import load_pretrained
-
-    return load_pretrained(name, weights) if weights else load_pretrained(name)
-
-
 def prepare(backbone, paths) -> tuple[np.ndarray, list]:
     """Load image files and apply the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]`, transforms."""
-    from convcorr_jax.data.types import load_image
-
     resize_to, crop, keep = backbone.resize
     crops, tfs = [], []
     for path in paths:
@@ -43,21 +36,6 @@ def prepare(backbone, paths) -> tuple[np.ndarray, list]:
         crops.append(c)
         tfs.append(tf)
     return np.stack(crops), tfs
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    return z / z.sum(-1, keepdims=True)
-
-
-def classify(backbone, params, images: np.ndarray, topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
-    """uint8 `[N, h, w, 3]` (already cropped) -> (logits `[N, 1000]`, per image top-k (index, name, probability))."""
-    from convcorr_jax.features.extract import extract
-
-    logits = extract(backbone, params, images, ("logits",), batch_size=8)["logits"]
-    probs = softmax(logits.astype(np.float64))
-    top = np.argsort(-logits, axis=1)[:, :topk]
-    return logits, [[(int(i), IMAGENET_CLASSES[i], float(probs[n, i])) for i in row] for n, row in enumerate(top)]
 
 
 def run(args: argparse.Namespace) -> int:

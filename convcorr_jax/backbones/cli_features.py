@@ -17,7 +17,7 @@ import numpy as np
 
 from convcorr_jax import io
 from convcorr_jax.backbones import NAMES, geometry, preprocess
-from convcorr_jax.backbones.cli_classify import load_backbone
+from convcorr_jax.weights import load_backbone
 from convcorr_jax.errors import InputError
 
 

@@ -52,6 +52,4 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
         for t in taps:
             chunks[t].append(np.asarray(out[t])[:real])
     result = {t: np.concatenate(v) for t, v in chunks.items()}
-    if show:
-        print(f"{backbone.name} features: {n} images, taps {', '.join(f'{t} {result[t].shape[1:]}' for t in taps)}")
     return result

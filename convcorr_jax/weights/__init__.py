@@ -12,10 +12,13 @@ loaded partially.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from convcorr_jax import cache
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights.caffemodel import (
     read_alexnet_npy,
@@ -28,7 +31,7 @@ from convcorr_jax.weights.orbax_io import check_tree, load_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
 __all__ = [
-    "load_pretrained", "convert_file", "converted_cache_dir", "read_torch_state_dict", "read_caffemodel",
+    "load_backbone", "load_pretrained", "convert_file", "converted_cache_dir", "read_torch_state_dict", "read_caffemodel",
     "read_caffemodel_layers", "read_alexnet_npy", "npy_to_caffe_blobs", "write_caffemodel", "save_params",
     "load_params", "check_tree", "ARCHS", "TORCH_SUFFIXES",
 ]
@@ -36,6 +39,7 @@ __all__ = [
 ARCHS = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
 ALIASES = {"alexnet": "torchvision_alexnet"}
 TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin")
+log = logging.getLogger(__name__)
 
 
 def _arch(name: str) -> str:
@@ -76,24 +80,27 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
 
 
 def converted_cache_dir(arch: str, digest: str) -> Path:
-    """Orbax directory of a converted tree: `<cache>/weights/<arch>-<first 8 hex of the file's sha256>`."""
-    from convcorr_jax.paths import cache_dir
+    """Cache entry of a converted tree: keyed by the architecture, the file's sha256 and the converting code.
+    The orbax tree is its `params/` folder."""
+    return cache.entry_path("weights", {"arch": arch, "sha256": digest}, _code_version())
 
-    return cache_dir("weights") / f"{arch}-{digest[:8]}"
+
+def _code_version() -> str:
+    return cache.code_version("convcorr_jax.weights", "convcorr_jax.backbones")
 
 
 def _cached_convert(file: Path, arch: str, digest: str) -> Any:
     from convcorr_jax.backbones import get
 
-    ckpt = converted_cache_dir(arch, digest)
-    if ckpt.is_dir():
-        try:
-            return load_params(ckpt, like=_like(get(arch)))
-        except InputError as e:
-            print(f"converted cache unusable ({e}); converting again")
-    params = convert_file(file, arch)
-    save_params(ckpt, params)
-    return params
+    settings, version = {"arch": arch, "sha256": digest}, _code_version()
+    build = lambda tmp: save_params(tmp / "params", convert_file(file, arch))  # noqa: E731
+    entry = cache.cached("weights", settings, version, build)
+    try:
+        return load_params(entry / "params", like=_like(get(arch)))
+    except InputError as e:  # a damaged entry: convert again rather than trust it
+        log.warning("converted weights unusable (%s); converting again", e)
+        shutil.rmtree(entry, ignore_errors=True)
+        return load_params(cache.cached("weights", settings, version, build) / "params", like=_like(get(arch)))
 
 
 def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None = None, *,
@@ -122,4 +129,23 @@ def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None =
     if arch == "torchvision_alexnet":
         file = sources.url_file(sources.ALEXNET, url=url, sha256=sha256, progress=progress)
         return backbone, _cached_convert(file, arch, sha256_file(file))
-    raise InputError("weights", "path", f"a local .caffemodel or .npy file for {arch} (no public source here)", None)
+    raise InputError("weights", "path", f"a local .caffemodel or .npy file for {arch} (no public source here), or "
+                     "weights=random for seeded random weights", None)
+
+
+def load_backbone(name: str = "mobilenet_v2", weights: str | os.PathLike | None = None, seed: int = 0
+                  ) -> tuple[Any, Any]:
+    """`(backbone, params)` for an experiment's `backbone` and `weights` config fields.
+
+    weights: None -> the real pretrained weights where they can be had (`load_pretrained`); "random" -> the
+      backbone's seeded He-normal initialisation (`seed`), for tests and for AlexNets whose weights are not at
+      hand; otherwise a weight file or an orbax folder (see `load_pretrained`).
+    """
+    import jax
+
+    from convcorr_jax.backbones import get
+
+    if weights is not None and str(weights) == "random":
+        backbone = get(_arch(name))
+        return backbone, backbone.init(jax.random.key(seed))
+    return load_pretrained(name, weights)

@@ -63,12 +63,19 @@ def _fetch(args) -> int:
 
 
 def _import(args) -> int:
-    from convcorr_jax.weights import convert_file, converted_cache_dir, save_params
+    from convcorr_jax.weights import convert_file, save_params
     from convcorr_jax.weights.fetch import sha256_file
 
+    from convcorr_jax import cache
+    from convcorr_jax.weights import _code_version
+
     params = convert_file(args.file, args.arch)
-    out = args.out or converted_cache_dir(args.arch, sha256_file(args.file))
-    save_params(out, params)
+    if args.out:
+        out = save_params(args.out, params)
+    else:  # a cache entry keyed like load_pretrained's
+        settings = {"arch": args.arch, "sha256": sha256_file(args.file)}
+        out = cache.cached("weights", settings, _code_version(), lambda tmp: save_params(tmp / "params", params))
+        out = out / "params"
     print(f"{args.file} ({args.arch}) -> {out} ({_summary(params)})")
     return 0
 

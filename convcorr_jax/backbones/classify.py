@@ -1,0 +1,22 @@
+"""ImageNet classification with a backbone's logits: top-k classes with softmax probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
+from convcorr_jax.features.extract import extract
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (float64 for exact small probabilities)."""
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def classify(backbone, params, images: np.ndarray, topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
+    """uint8 `[N, h, w, 3]` (already cropped) -> (logits `[N, 1000]`, per image top-k (index, name, probability))."""
+    logits = extract(backbone, params, images, ("logits",), batch_size=8)["logits"]
+    probs = softmax(logits.astype(np.float64))
+    top = np.argsort(-logits, axis=1)[:, :topk]
+    return logits, [[(int(i), IMAGENET_CLASSES[i], float(probs[n, i])) for i in row] for n, row in enumerate(top)]

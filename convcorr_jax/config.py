@@ -1,0 +1,124 @@
+"""One config mechanism: frozen dataclasses, `override` from "field=value" strings, `from_dict` / `to_dict`.
+
+    cfg = override(get_config("tiny"), ["model.pool=4", "steps=8,4,4", "data_root=/data/flic"])
+    same = from_dict(type(cfg), to_dict(cfg))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Mapping, Sequence, TypeVar
+
+from convcorr_jax.errors import InputError
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict:
+    """A JSON-ready dict of a (nested) dataclass config; tuples become lists."""
+    return dataclasses.asdict(cfg)
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """`value` (a JSON value or a string from the command line) converted to the annotated type `tp`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() == "none" and type(None) in args):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, a, where)
+            except (InputError, ValueError, TypeError) as e:
+                errors.append(str(e))
+        raise InputError("config", where, " or ".join(str(a) for a in args), value)
+    if origin is tuple or tp is tuple:
+        items = [p for p in value.split(",") if p] if isinstance(value, str) else list(value)
+        if args and args[-1] is Ellipsis:
+            return tuple(_convert(v, args[0], where) for v in items)
+        if args:
+            if len(items) != len(args):
+                raise InputError("config", where, f"{len(args)} comma-separated values", value)
+            return tuple(_convert(v, a, where) for v, a in zip(items, args))
+        return tuple(items)
+    if origin is dict or tp is dict:
+        if not isinstance(value, Mapping):
+            raise InputError("config", where, "a mapping", value)
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise InputError("config", where, f"a mapping for {tp.__name__} (set its fields one by one)", value)
+        return from_dict(tp, value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise InputError("config", where, "true or false", value)
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise InputError("config", where, tp.__name__, value)
+        try:
+            out = tp(value)
+        except (TypeError, ValueError):
+            raise InputError("config", where, f"a number ({tp.__name__})", value) from None
+        if tp is int and isinstance(value, float) and value != out:
+            raise InputError("config", where, "an integer", value)
+        return out
+    if tp is str:
+        if not isinstance(value, str):
+            raise InputError("config", where, "a string", value)
+        return value
+    if origin is typing.Literal:
+        if value not in args:
+            raise InputError("config", where, f"one of {list(args)}", value)
+        return value
+    return value
+
+
+def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
+    """A dataclass `cls` built from a (nested) dict, every value checked against its annotation; unknown keys
+    are errors, missing keys take the defaults."""
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise InputError("config", unknown[0], f"a field of {cls.__name__} ({', '.join(sorted(names))})")
+    return cls(**{k: _convert(v, hints[k], k) for k, v in d.items()})
+
+
+def override(cfg: T, assignments: Sequence[str]) -> T:
+    """Apply "field=value" and "sub.field=value" assignments to a (nested) frozen dataclass config.
+
+    Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples, "none" for an
+    optional field. An unknown field or an unparsable value raises InputError naming it.
+    """
+    for a in assignments:
+        if "=" not in a:
+            raise InputError("--set", a, "field=value")
+        key, value = a.split("=", 1)
+        path = key.split(".")
+        objs = [cfg]
+        for p in path[:-1]:
+            sub = getattr(objs[-1], p, None)
+            if not dataclasses.is_dataclass(sub):
+                raise InputError("--set", key, f"a config field ({p!r} is not a config group)")
+            objs.append(sub)
+        leaf = path[-1]
+        if leaf not in {f.name for f in dataclasses.fields(objs[-1])}:
+            known = ", ".join(f.name for f in dataclasses.fields(objs[-1]))
+            raise InputError("--set", key, f"a field of {type(objs[-1]).__name__} ({known})")
+        new = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
+        for obj, p in zip(reversed(objs[:-1]), reversed(path[:-1])):
+            new = dataclasses.replace(obj, **{p: new})
+        cfg = new
+    return cfg

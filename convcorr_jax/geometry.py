@@ -1,0 +1,135 @@
+"""Boxes, affine maps and crops: the one place where image and crop coordinates meet.
+
+Convention: points are (x, y) pixels, 0-based, pixel centres at integers. A box is (x_min, y_min, x_max, y_max),
+0-based inclusive, so its outer edges are x_min - 0.5 .. x_max + 0.5. An affine `M` [2, 3] maps image points to
+crop points: `crop_xy = M[:, :2] @ xy + M[:, 2]`. `crop(images, M, size)` samples the image at `M^-1` of every
+crop pixel centre (bilinear), so that `transform_points(points, M)` gives the points' positions in the crop.
+
+    M = box_to_affine(sample.bbox, 192)                       # the box's outer edges -> the crop's outer edges
+    patch = crop(image[None], M[None], 192, border="edge")[0]
+    kp = transform_points(sample.points, M)                   # keypoints in crop pixels
+    back = transform_points(kp, invert_affine(M))             # and back to image pixels
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.errors import InputError
+
+BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
+
+
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """(h, w) of a crop from an int (square) or an (h, w) pair."""
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    h, w = size
+    return int(h), int(w)
+
+
+def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
+    """Affine maps [..., 2, 3] taking boxes [..., 4] (x_min, y_min, x_max, y_max, inclusive) onto a crop of
+    `size` (int or (h, w)): the box's outer pixel edges go to the crop's outer pixel edges."""
+    b = np.asarray(boxes, np.float64)
+    if b.shape[-1:] != (4,):
+        raise InputError("boxes", "shape", "[..., 4] (x_min, y_min, x_max, y_max)", b.shape)
+    h, w = _hw(size)
+    bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
+    if not np.all((bw > 0) & (bh > 0)):
+        raise InputError("boxes", "extent", "x_max >= x_min - 1 and y_max >= y_min - 1 (non-empty boxes)", b.tolist())
+    sx, sy = w / bw, h / bh
+    M = np.zeros(b.shape[:-1] + (2, 3))
+    M[..., 0, 0], M[..., 1, 1] = sx, sy
+    M[..., 0, 2] = (0.5 - b[..., 0]) * sx - 0.5
+    M[..., 1, 2] = (0.5 - b[..., 1]) * sy - 0.5
+    return M
+
+
+def square_box(centres, sides) -> np.ndarray:
+    """Boxes [..., 4] of squares covering [c - side/2, c + side/2] in pixel-centre coordinates, from centres
+    [..., 2] (x, y) and sides [...] in pixels."""
+    c = np.asarray(centres, np.float64)
+    half = np.asarray(sides, np.float64)[..., None] / 2
+    return np.concatenate([c - half + 0.5, c + half - 0.5], -1)
+
+
+def points_box(points, visible=None) -> np.ndarray:
+    """Tight boxes [..., 4] of points [..., K, 2]; NaN points and points with `visible` False are ignored."""
+    p = np.asarray(points, np.float64)
+    ok = np.all(np.isfinite(p), -1) if visible is None else np.asarray(visible, bool) & np.all(np.isfinite(p), -1)
+    lo = np.min(np.where(ok[..., None], p, np.inf), -2)
+    hi = np.max(np.where(ok[..., None], p, -np.inf), -2)
+    return np.concatenate([lo, hi], -1)
+
+
+def invert_affine(M) -> np.ndarray:
+    """Inverse affine maps [..., 2, 3] (crop -> image for a crop's M)."""
+    M = np.asarray(M, np.float64)
+    A = np.linalg.inv(M[..., :2])
+    t = -np.einsum("...ij,...j->...i", A, M[..., 2])
+    return np.concatenate([A, t[..., None]], -1)
+
+
+def compose_affine(M2, M1) -> np.ndarray:
+    """The affine map applying M1 first, then M2 ([..., 2, 3] each)."""
+    M1, M2 = np.asarray(M1, np.float64), np.asarray(M2, np.float64)
+    A = np.einsum("...ij,...jk->...ik", M2[..., :2], M1[..., :2])
+    t = np.einsum("...ij,...j->...i", M2[..., :2], M1[..., 2]) + M2[..., 2]
+    return np.concatenate([A, t[..., None]], -1)
+
+
+def transform_points(points, M):
+    """Points [..., K, 2] mapped by affine maps [..., 2, 3] (numpy in, numpy out; jax in, jax out)."""
+    xp = jnp if isinstance(points, jax.Array) or isinstance(M, jax.Array) else np
+    p, M = xp.asarray(points), xp.asarray(M)
+    return xp.einsum("...ij,...kj->...ki", M[..., :2], p) + M[..., None, :, 2]
+
+
+@functools.partial(jax.jit, static_argnames=("size", "mode"))
+def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: jax.Array) -> jax.Array:
+    h, w = size
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+
+    def one(image, m):  # image [H, W, C], m [2, 3] crop -> image
+        sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+        sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+        sample = lambda ch: jax.scipy.ndimage.map_coordinates(ch, [sy, sx], order=1, mode=mode, cval=cval)  # noqa: E731
+        return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)
+
+    return jax.vmap(one)(images, Minv)
+
+
+def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: float = 0.0):
+    """Bilinear crops [N, h, w, C] of images [N, H, W, C] under affine maps M [N, 2, 3] (image -> crop).
+
+    border: "constant" (cval outside the image), "edge" (nearest edge pixel), "reflect" or "wrap".
+    uint8 images give uint8 crops (rounded); float images give float32 crops. Jit-compiled per shape.
+    """
+    if border not in BORDERS:
+        raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
+    x = np.asarray(images) if not isinstance(images, jax.Array) else images
+    if x.ndim != 4:
+        raise InputError("images", "shape", "[N, H, W, C]", tuple(x.shape))
+    Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
+    if len(Minv) != x.shape[0]:
+        raise InputError("M", "shape", f"[{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))
+    out = _crop(jnp.asarray(x, jnp.float32), jnp.asarray(Minv, jnp.float32), _hw(size), BORDERS[border],
+                jnp.float32(cval))
+    if x.dtype == np.uint8:
+        return np.asarray(jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8))
+    return out if isinstance(images, jax.Array) else np.asarray(out)
+
+
+def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
+              cval: float = 0.0) -> np.ndarray:
+    """`crop` for a list of images of different sizes ([H_i, W_i, C] each, M [N, 2, 3]) -> [N, h, w, C]."""
+    M = np.asarray(M, np.float64).reshape(-1, 2, 3)
+    if len(M) != len(images):
+        raise InputError("M", "shape", f"[{len(images)}, 2, 3] (one map per image)", M.shape)
+    return np.stack([crop(np.asarray(im)[None], m[None], size, border, cval)[0] for im, m in zip(images, M)])

@@ -1,0 +1,81 @@
+"""What every experiment shares: its config fields, the run context it writes into, the result it returns.
+
+An experiment is a module with
+    get_config(size: str = "default") -> Config      # a frozen dataclass deriving from ExperimentConfig
+    run(cfg: Config, ctx: Context) -> Result
+and is listed in `registry.EXPERIMENTS`. The config's docstring states the command, the expected runtime on a
+2-core CPU and the number it prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from convcorr_jax.errors import InputError
+
+SIZES = ("tiny", "default", "full")
+BACKBONES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
+DATASETS = ("synthetic", "voc", "flic", "mpii", "lsp", "300w", "pf_willow")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Fields every experiment has. `weights`: None (the real pretrained weights where they can be had),
+    "random" (seeded initialisation), or a weight file; `data_root`: the dataset folder for real data."""
+
+    name: str = ""  # run folder name under the output root; the experiment id when empty
+    size: str = "default"  # tiny (seconds, tests) | default (minutes on 2 CPU cores) | full (paper scale)
+    seed: int = 0
+    backbone: str = "mobilenet_v2"
+    weights: str | None = None
+    data: str = "synthetic"
+    data_root: str | None = None
+
+    def __post_init__(self):
+        for field, value, allowed in (("size", self.size, SIZES), ("backbone", self.backbone, BACKBONES),
+                                      ("data", self.data, DATASETS)):
+            if value not in allowed:
+                raise InputError("config", field, f"one of {list(allowed)}", value)
+        if self.data != "synthetic" and self.data_root is None:
+            raise InputError("config", "data_root", f"the folder of the {self.data} dataset (data={self.data})")
+
+
+def sized(size: str, table: Mapping[str, T]) -> T:
+    """`table[size]` for a {"tiny": ..., "default": ..., "full": ...} table; InputError for another size."""
+    if size not in table:
+        raise InputError("config", "size", f"one of {list(table)}", size)
+    return table[size]
+
+
+def require_data(cfg: ExperimentConfig, supported: tuple[str, ...]) -> None:
+    """InputError unless the experiment supports `cfg.data`."""
+    if cfg.data not in supported:
+        raise InputError("config", "data", f"one of {list(supported)} for this experiment", cfg.data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Where a run writes: `run_dir/figures/*.png` for figures; `progress` shows progress bars."""
+
+    run_dir: Path
+    progress: bool = True
+
+    @property
+    def figures(self) -> Path:
+        p = self.run_dir / "figures"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@dataclasses.dataclass
+class Result:
+    """summary: one line for the terminal; markdown: tables and figure links (relative to the run folder);
+    metrics: JSON-ready numbers."""
+
+    summary: str
+    markdown: str = ""
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""long2014 experiments."""

@@ -1,0 +1,1 @@
+"""razavian2015 experiments."""

@@ -1,0 +1,26 @@
+"""Every experiment by id: "<paper>.<experiment>" -> module. `convcorr run ID` and `convcorr demo` read this."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from convcorr_jax.errors import InputError
+
+EXPERIMENTS: dict[str, str] = {
+    "long2014.table1": "convcorr_eval.long2014.table1",
+    "long2014.data": "convcorr_eval.long2014.data_figures",
+    "long2014.locality": "convcorr_eval.long2014.locality",
+    "long2014.table2": "convcorr_eval.long2014.table2",
+    "long2014.table3": "convcorr_eval.long2014.table3",
+    "long2014.table4": "convcorr_eval.long2014.table4",
+    "razavian2015.tables": "convcorr_eval.razavian2015.tables",
+    "tompson2015.tables": "convcorr_eval.tompson2015.tables",
+}
+
+
+def load(exp_id: str) -> ModuleType:
+    """The experiment module registered under `exp_id`."""
+    if exp_id not in EXPERIMENTS:
+        raise InputError("experiment", "id", f"one of {list(EXPERIMENTS)}", exp_id)
+    return importlib.import_module(EXPERIMENTS[exp_id])

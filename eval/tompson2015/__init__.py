@@ -1,0 +1,1 @@
+"""tompson2015 experiments."""
