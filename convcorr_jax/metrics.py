@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from convcorr_jax.errors import InputError
+
 
 def keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Euclidean distances [..., K] between pred and gt [..., K, 2]."""
@@ -185,3 +187,62 @@ def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, voi
     union = cm.sum(0) + cm.sum(1) - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+# --- PCK of the Proposal Flow benchmark (PF-WILLOW) ----------------------------------------------------------
+# Reference: the release's PF-dataset-WILLOW-code/dense_flow_eva_WILLOW.m (bsham/ProposalFlow) with the box of
+# prepKP_WILLOW.m. Per pair: d = ||pred - gt|| / max(bbox(3:4) - bbox(1:2)) over the target's keypoints,
+# i.e. L = max(x1 - x0, y1 - y0) of the tight keypoint box, WITHOUT the +1 of an inclusive pixel count;
+# the distances are binned into [0, 0.01), [0.01, 0.02), ... and PCK@alpha sums the bins below alpha, so a
+# keypoint counts when d / L < alpha (strict). Each pair weighs 1 (its keypoint fraction), pairs are averaged
+# within a sub-class (/ n (n - 1)), then sub-classes are averaged.
+PF_ALPHAS = (0.05, 0.1, 0.2)
+
+
+def pf_box_size(gt: np.ndarray) -> np.ndarray:
+    """max(w, h) [P] of the tight box around each target's finite keypoints gt [P, K, 2], with w = x1 - x0 and
+    h = y1 - y0 (pixels; no +1, as the PF benchmark's reference code)."""
+    g = np.asarray(gt, np.float64)
+    ok = np.all(np.isfinite(g), axis=-1)[..., None]
+    lo = np.min(np.where(ok, g, np.inf), axis=-2)
+    hi = np.max(np.where(ok, g, -np.inf), axis=-2)
+    return np.max(hi - lo, axis=-1)
+
+
+def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarray:
+    """Per-pair PCK [A, P] (0..1): the fraction of a pair's keypoints with ||pred - gt|| / L < alpha.
+
+    pred: predicted target keypoints [P, K, 2]; gt: the target's keypoints [P, K, 2] (pixels, any common
+    origin); L = `pf_box_size(gt)`. Keypoints with non-finite gt are left out; a non-finite prediction is a miss.
+    """
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
+    valid = np.all(np.isfinite(gt), axis=-1)
+    a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
+    hits = ((d[None] < a) & valid[None]).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / valid.sum(-1)
+
+
+def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list, alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
+    """PF benchmark PCK (0..1) per sub-class and their mean, at each alpha (keyed as text, e.g. "0.1").
+
+    pred, gt: [P, K, 2] predicted and true target keypoints of P ordered pairs; subclass: [P] the pair's
+    sub-class name. Per pair the fraction of keypoints within alpha * L (`pf_pck_pairs`); mean over the pairs of
+    each sub-class; "mean" = the unweighted mean over sub-classes.
+    Returns {"0.05": {"car(S)": ..., ..., "mean": ...}, "0.1": {...}, "0.2": {...}}.
+    """
+    per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
+    names, inv = np.unique(np.asarray(subclass).astype(str), return_inverse=True)
+    if per_pair.shape[1] != inv.size:
+        raise InputError("pf_pck", "subclass", f"{per_pair.shape[1]} labels (one per pair)", inv.size)
+    counts = np.bincount(inv, minlength=len(names))
+    sums = np.stack([np.bincount(inv, weights=row, minlength=len(names)) for row in per_pair])  # [A, C]
+    per_class = sums / counts
+    out = {}
+    for ai, alpha in enumerate(alphas):
+        row = {str(n): float(per_class[ai, ci]) for ci, n in enumerate(names)}
+        row["mean"] = float(per_class[ai].mean())
+        out[f"{alpha:g}"] = row
+    return out

@@ -10,6 +10,7 @@ import collections
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
 from convcorr_jax.data.faces300w import (IBUG_68_NAMES, interocular_distance, load_300w, load_coco_landmarks_json,
                                          read_pts)
@@ -122,15 +123,97 @@ def test_flic_examples(real_data):
     assert all(s.points.shape == (11, 2) and s.visible.all() for s in allx)
     assert {s.extras["imgdims"] for s in allx} == {(480, 720, 3)}
     assert len({s.image_path for s in allx}) == 4552  # several people share a frame
-    # raw coords(:,1) of example 1: lsho = (327.8776, 213.3125) (1-based) -> (326.8776, 212.3125)
-    np.testing.assert_allclose(allx[0].points[0], [326.87756, 212.3125], atol=1e-4)
-    np.testing.assert_allclose(allx[0].extras["torso_box"], [217.7541, 215.80336, 313.80557, 359.88055], atol=1e-4)
+    # the images on disk are the 2x downscaled copies (360 x 240): every example maps with s = 0.5
+    assert {s.extras["image_size"] for s in allx} == {(360, 240)} and {s.extras["image_scale"] for s in allx} == {0.5}
+    # raw coords(:,1) of example 1: lsho = (327.8776, 213.3125) (1-based) -> (326.8776, 212.3125) 0-based at
+    # 720 x 480 -> (p + 0.5) * 0.5 - 0.5 = (163.1888, 105.9063) on the 360 x 240 image
+    np.testing.assert_allclose(allx[0].points[0], [163.18878, 105.90625], atol=1e-4)
+    # raw torsobox 218.7541 216.80336 314.80557 360.88055 (1-based, full size); rhip = (195.2449, 356.1875)
+    np.testing.assert_allclose(allx[0].extras["torso_box"], [108.62705, 107.65168, 156.65279, 179.69028], atol=1e-4)
+    assert allx[0].extras["torso_size"] == pytest.approx(
+        0.5 * np.linalg.norm(np.array([327.87756, 213.3125]) - np.array([195.2449, 356.1875])), rel=1e-5)
     assert allx[0].image_path.endswith("images/12-oclock-high-special-edition-00006361.jpg")
     full = load_flic(root, joints="all")
     lab = np.stack([s.extras["labelled"] for s in full])
     assert lab.shape == (5003, 29) and np.where(lab.all(0))[0].tolist() == list(FLIC_LABELLED)
     assert not lab[:, [i for i in range(29) if i not in FLIC_LABELLED]].any()
     assert full[0].names == FLIC_JOINTS
+
+
+def test_flic_real_downscaled_image_matches_points(real_data):
+    root = _need(real_data, "flic")
+    s = load_flic(root, indices=[0], with_images=True)[0]
+    assert s.image.shape == (240, 360, 3)  # checked against the header size, not imgdims
+    assert (s.points >= 0).all() and (s.points[:, 0] < 360).all() and (s.points[:, 1] < 240).all()
+
+
+def _flic_fixture(tmp_path, size):
+    """One FLIC example at imgdims 40 x 60 (h, w) with lsho at 1-based (11, 21); its image saved at `size`."""
+    import dataclasses
+
+    from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, write_flic_mat
+    from convcorr_jax.data.types import KeypointSample
+
+    pts = np.tile(np.array([[10.0, 20.0]], np.float32), (11, 1)) + np.arange(11, dtype=np.float32)[:, None]
+    s = KeypointSample(points=pts, visible=np.ones(11, bool), names=FLIC_LABELLED_NAMES, bbox=np.zeros(4, np.float32),
+                       category="person", id="m0", image_path="m-00000001.jpg",
+                       extras={"imgdims": (40, 60, 3), "torso_box": np.array([1, 3, 41, 35], np.float32)})
+    write_flic_mat(tmp_path / "examples.mat", [dataclasses.replace(s)], istrain=[True])
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(tmp_path / "images" / "m-00000001.jpg")
+    return pts
+
+
+def test_flic_scale_full_size_unchanged(tmp_path):
+    pts = _flic_fixture(tmp_path, (60, 40))
+    s = load_flic(tmp_path, with_images=True)[0]
+    assert s.extras["image_scale"] == 1.0 and s.extras["image_size"] == (60, 40)
+    np.testing.assert_allclose(s.points, pts, atol=1e-5)
+    np.testing.assert_allclose(s.extras["torso_box"], [1, 3, 41, 35], atol=1e-5)
+
+
+def test_flic_scale_downscaled_2x(tmp_path):
+    from convcorr_jax.data.flic import write_flic_mat
+
+    pts = _flic_fixture(tmp_path, (30, 20))
+    s = load_flic(tmp_path, with_images=True)[0]
+    assert s.extras["image_scale"] == 0.5 and s.extras["image_size"] == (30, 20)
+    assert s.extras["imgdims"] == (40, 60, 3) and s.image.shape == (20, 30, 3)
+    # lsho 0-based (10, 20) at 60 x 40 -> (10.5 * 0.5 - 0.5, 20.5 * 0.5 - 0.5) = (4.75, 9.75) at 30 x 20
+    np.testing.assert_allclose(s.points[0], [4.75, 9.75], atol=1e-5)
+    np.testing.assert_allclose(s.points, (pts + 0.5) * 0.5 - 0.5, atol=1e-5)
+    np.testing.assert_allclose(s.extras["torso_box"], [0.25, 1.25, 20.25, 17.25], atol=1e-5)
+    assert s.extras["torso_size"] == pytest.approx(0.5 * np.linalg.norm(pts[0] - pts[7]), rel=1e-5)  # lsho - rhip
+    # writing the sample back restores the stored full-size coordinates
+    out = tmp_path / "back"
+    out.mkdir()
+    write_flic_mat(out / "examples.mat", [s], istrain=[True])
+    import scipy.io as sio
+
+    a, b = (sio.loadmat(p / "examples.mat")["examples"][0, 0] for p in (tmp_path, out))
+    np.testing.assert_allclose(b["coords"], a["coords"], atol=1e-4)
+    np.testing.assert_allclose(b["torsobox"], a["torsobox"], atol=1e-4)
+    np.testing.assert_array_equal(b["imgdims"], a["imgdims"])
+
+
+@pytest.mark.parametrize("size,kind", [((30, 40), "non-uniform"), ((45, 30), "unexpected"), ((31, 20), "non-uniform")])
+def test_flic_scale_bad_ratio(tmp_path, size, kind):
+    from convcorr_jax.errors import InputError
+
+    _flic_fixture(tmp_path, size)
+    with pytest.raises(InputError) as e:
+        load_flic(tmp_path)  # the header is read without with_images
+    assert e.value.field == "image size" and e.value.source.endswith("images/m-00000001.jpg")
+    assert kind in str(e.value) and "(60, 40)" in str(e.value)
+    assert len(load_flic(tmp_path, skip_bad=True).skipped) == 1
+
+
+def test_flic_missing_image_keeps_imgdims_coordinates(tmp_path):
+    pts = _flic_fixture(tmp_path, (30, 20))
+    (tmp_path / "images" / "m-00000001.jpg").unlink()
+    s = load_flic(tmp_path)[0]
+    assert s.extras["image_scale"] == 1.0 and s.extras["image_size"] is None
+    np.testing.assert_allclose(s.points, pts, atol=1e-5)
 
 
 def test_flic_plus_indices(real_data):

@@ -4,6 +4,8 @@
 NaN where not labelled), filepath, imgdims ([h w 3]), currframe, torsobox ([x1 y1 x2 y2]), istrain, istest
 (FLIC-full adds isbad, isunchecked). Coordinates and the torso box are 1-based (MATLAB); converted to 0-based here.
 `tr_plus_indices.mat` / `ts_plus_indices.mat` hold 1-based indices into FLIC-full's examples.
+Coordinates are given at `imgdims` (480 x 720 for FLIC); when the images on disk are downscaled (e.g. 2x to
+360 x 240, the resolution Tompson et al. use) the loader maps points and torso box to the on-disk image.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ MPII_TO_FLIC: dict[str, str] = {
     "r wrist": "rwri", "l hip": "lhip", "l knee": "lkne", "l ankle": "lank", "r hip": "rhip", "r knee": "rkne",
     "r ankle": "rank",
 }
+
+# On-disk size / imgdims ratios accepted: full size and the 2x / 4x downscaled copies.
+FLIC_IMAGE_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25)
 
 _FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox", "istrain",
            "istest")
@@ -70,9 +75,45 @@ def _string(v, src, field) -> str:
     return str(a[0])
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header (PIL, no pixel decoding); None if the file is missing."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with Image.open(path) as im:
+            return int(im.size[0]), int(im.size[1])
+    except (OSError, UnidentifiedImageError, SyntaxError) as e:
+        raise InputError(path, "image", "a readable image file", f"{type(e).__name__}: {e}") from None
+
+
+def image_scale(size: tuple[int, int], imgdims: Sequence[int], source,
+                scales: Sequence[float] = FLIC_IMAGE_SCALES) -> float:
+    """The uniform scale s of an on-disk image `size` (width, height) relative to `imgdims` (h, w, ...).
+
+    s is one of `scales` with round(w * s) == width and round(h * s) == height; a different ratio, or one that
+    differs between x and y, raises `InputError` naming `source` (field "image size")."""
+    h, w = int(imgdims[0]), int(imgdims[1])
+    for s in scales:
+        if (round(w * s), round(h * s)) == tuple(size):
+            return float(s)
+    rx, ry = size[0] / w, size[1] / h
+    kind = "non-uniform" if abs(rx - ry) * max(w, h) >= 1 else "unexpected"
+    raise InputError(source, "image size", f"imgdims (w, h) = ({w}, {h}) scaled uniformly by one of {tuple(scales)}",
+                     f"(width, height) = {tuple(size)}: {kind} ratio x {rx:.4g}, y {ry:.4g}")
+
+
+def scale_points(points: np.ndarray, s: float) -> np.ndarray:
+    """0-based (x, y) pixel coordinates [..., 2] of an image mapped onto the same image resized by s:
+    (p + 0.5) * s - 0.5 (pixel centres at integers; the image's outer corner -0.5 stays fixed)."""
+    return (np.asarray(points, np.float64) + 0.5) * s - 0.5
+
+
 def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "labelled",
               indices: Sequence[int] | np.ndarray | None = None, skip_bad: bool = False,
-              with_images: bool = False) -> Loaded:
+              with_images: bool = False, scales: Sequence[float] = FLIC_IMAGE_SCALES) -> Loaded:
     """FLIC examples as person samples (0-based coordinates).
 
     path: a FLIC folder (with examples.mat and images/) or the .mat itself.
@@ -80,8 +121,13 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
     joints: "labelled" -> the 11 FLIC joints (`FLIC_LABELLED_NAMES`; NaN there is an error); "all" -> the 29
       MODEC slots (NaN where unlabelled, visible False).
     indices: 0-based example indices to keep (e.g. `read_plus_indices(...)`), applied before `split`.
+    scales: accepted on-disk size / imgdims ratios (`FLIC_IMAGE_SCALES`). Each image's size is read from its
+      header; points and torso box are mapped to it with `scale_points` (s = 1 for full-size images). An image
+      whose size is not imgdims scaled uniformly by one of `scales` raises `InputError` (field "image size").
+      Where the image file is absent the coordinates stay at imgdims (s = 1, extras image_size None).
     extras: index (0-based), labelled [K], torso_box [4] (0-based), torso_size (|lsho - rhip|, MODEC's normaliser),
-      moviename, currframe, imgdims (h, w, c), istrain, istest, poselet_hit_idx, isbad/isunchecked (FLIC-full).
+      moviename, currframe, imgdims (h, w, c) as stored, image_size (w, h) on disk or None, image_scale (s),
+      istrain, istest, poselet_hit_idx, isbad/isunchecked (FLIC-full).
     bbox: tight box of the labelled joints.
     """
     mat, root = _resolve(path)
@@ -106,6 +152,7 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
     names = tuple(FLIC_JOINTS[c] for c in cols)
     extra_flags = [f for f in ("isbad", "isunchecked") if f in ex.dtype.names]
     lsho, rhip = cols.index(0), cols.index(9)
+    sizes: dict[str, tuple[int, int] | None] = {}  # examples can share an image: read each header once
 
     def parse(i: int):
         e = ex[i]
@@ -117,7 +164,7 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
         c = np.asarray(e["coords"], np.float64)
         if c.shape != (2, 29):
             raise InputError(src, "coords", "a 2 x 29 array (row 0 x, row 1 y)", c.shape)
-        pts = (c.T[list(cols)] - 1.0).astype(np.float32)
+        pts = c.T[list(cols)] - 1.0
         ok = np.all(np.isfinite(pts), axis=1)
         if joints == "labelled" and not ok.all():
             bad = [names[j] for j in np.where(~ok)[0]]
@@ -126,22 +173,32 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
         if tb.shape != (4,):
             raise InputError(src, "torsobox", "1 x 4 [x1 y1 x2 y2]", tb.shape)
         fp = _string(e["filepath"], src, "filepath")
+        dims = tuple(int(v) for v in np.asarray(e["imgdims"]).ravel())
+        if len(dims) < 2:
+            raise InputError(src, "imgdims", "[h w 3]", dims)
+        img_path = root / "images" / fp
+        if fp not in sizes:
+            sizes[fp] = image_size(img_path)
+        size = sizes[fp]
+        s = 1.0 if size is None else image_scale(size, dims, img_path, scales)
+        pts = scale_points(pts, s).astype(np.float32)
+        box = scale_points((tb - 1.0).reshape(2, 2), s).reshape(4).astype(np.float32)
         extras = {
-            "index": int(i), "labelled": ok, "torso_box": (tb - 1.0).astype(np.float32),
+            "index": int(i), "labelled": ok, "torso_box": box,
             "torso_size": float(np.linalg.norm(pts[lsho] - pts[rhip])),
             "moviename": _string(e["moviename"], src, "moviename"),
             "currframe": int(_scalar(e["currframe"], src, "currframe")),
-            "imgdims": tuple(int(v) for v in np.asarray(e["imgdims"]).ravel()),
+            "imgdims": dims, "image_size": size, "image_scale": s,
             "istrain": istrain, "istest": istest,
             "poselet_hit_idx": np.asarray(e["poselet_hit_idx"]).ravel().astype(np.int64),
             **{f: bool(_scalar(e[f], src, f)) for f in extra_flags},
         }
-        s = KeypointSample(points=pts, visible=ok, names=names, bbox=points_bbox(pts), category="person",
-                           id=f"flic/{i:05d}", image_path=os.fspath(root / "images" / fp), extras=extras)
+        sample = KeypointSample(points=pts, visible=ok, names=names, bbox=points_bbox(pts), category="person",
+                                id=f"flic/{i:05d}", image_path=os.fspath(img_path), extras=extras)
         if with_images:
-            dims = extras["imgdims"]
-            s = dataclasses.replace(s, image=load_image(s.image_path, expected_size=(dims[1], dims[0])))
-        return s
+            expected = size if size is not None else (dims[1], dims[0])
+            sample = dataclasses.replace(sample, image=load_image(sample.image_path, expected_size=expected))
+        return sample
 
     return collect([int(i) for i in order], parse, skip_bad, what="load_flic")
 
@@ -169,7 +226,8 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
 
     Sample point names must be FLIC slot names (`FLIC_JOINTS`) or MPII names mapped by `MPII_TO_FLIC`;
     other slots are NaN. Points are written 1-based; `extras["torso_box"]` (0-based; default: the box of the
-    shoulders and hips) becomes `torsobox`. `image_path`'s file name becomes `filepath`; extras moviename,
+    shoulders and hips) becomes `torsobox`. Samples read by `load_flic` from downscaled images (extras
+    image_scale s != 1) are mapped back to their stored imgdims, so a read-write round trip keeps the file. `image_path`'s file name becomes `filepath`; extras moviename,
     currframe, imgdims (default from `image`, else 480 x 720) are used when present. `istest = not istrain`.
     `full=True` adds FLIC-full's isbad / isunchecked (0).
     """
@@ -182,17 +240,23 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
     fields = list(_FIELDS) + (["isbad", "isunchecked"] if full else [])
     ex = np.empty((1, len(samples)), dtype=[(f, object) for f in fields])
     for i, s in enumerate(samples):
+        inv = 1.0 / float(s.extras.get("image_scale", 1.0))  # on-disk image -> imgdims
+        pts = scale_points(s.points, inv)
         coords = np.full((2, 29), np.nan)
         for j, n in enumerate(s.names):
             slot = n if n in FLIC_JOINTS else MPII_TO_FLIC.get(n)
-            if slot is None or not np.all(np.isfinite(s.points[j])):
+            if slot is None or not np.all(np.isfinite(pts[j])):
                 continue
-            coords[:, FLIC_JOINTS.index(slot)] = s.points[j] + 1.0
+            coords[:, FLIC_JOINTS.index(slot)] = pts[j] + 1.0
         tb = s.extras.get("torso_box")
         if tb is None:
             t = coords[:, [0, 3, 6, 9]] - 1.0
             tb = [np.nanmin(t[0]), np.nanmin(t[1]), np.nanmax(t[0]), np.nanmax(t[1])]
-        if s.image is not None:
+        else:
+            tb = scale_points(np.asarray(tb, np.float64).reshape(2, 2), inv).reshape(4)
+        if "image_scale" in s.extras and "imgdims" in s.extras:
+            dims = list(s.extras["imgdims"])
+        elif s.image is not None:
             dims = [s.image.shape[0], s.image.shape[1], 3]
         else:
             dims = list(s.extras.get("imgdims", (480, 720, 3)))

@@ -1,0 +1,115 @@
+"""PF-WILLOW (Proposal Flow benchmark; Ham, Cho, Schmid and Ponce, CVPR 2016).
+
+Layout: `<root>/<sub-class>/<name>.png` with `<name>.mat` beside each image, holding `pts_coord` [2 x K]
+(row 0 = x, row 1 = y; MATLAB 1-based pixels; K = 10). Keypoint i is the same part in every image of a
+sub-class. The official release has 10 sub-classes (`PF_WILLOW_CLASSES`) of 10 images each.
+Benchmark protocol (the release's `dense_flow_eva_WILLOW.m`): every ordered pair (source i, target j), i != j,
+of a sub-class (90 pairs); PCK of the transferred source keypoints against the target's keypoints at
+alpha * max(w, h) of the target's keypoint box (`convcorr_jax.metrics.pf_pck`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.errors import InputError
+
+PF_WILLOW_CLASSES: tuple[str, ...] = (
+    "car(G)", "car(M)", "car(S)", "duck(S)", "motorbike(G)", "motorbike(M)", "motorbike(S)", "winebottle(M)",
+    "winebottle(wC)", "winebottle(woC)",
+)
+PF_WILLOW_NUM_KEYPOINTS = 10
+# Part names as the release's prepKP_WILLOW.m makes them ('part_' char(64 + i)).
+PF_WILLOW_PARTS: tuple[str, ...] = tuple(f"part_{chr(65 + i)}" for i in range(PF_WILLOW_NUM_KEYPOINTS))
+
+
+def pf_willow_classes(root: str | os.PathLike) -> tuple[str, ...]:
+    """Sub-class folder names under `root` that hold PNG images, sorted (e.g. ("car(S)", "duck(S)"))."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "root", "a PF-WILLOW folder holding sub-class folders (e.g. 'car(S)/')", "missing")
+    found = tuple(sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.png"))))
+    if not found:
+        raise InputError(root, "sub-class folders", "folders of PNG images with .mat keypoint files "
+                         f"(e.g. {', '.join(PF_WILLOW_CLASSES[:3])})", "none found")
+    return found
+
+
+def read_pts_coord(path: str | os.PathLike, num_keypoints: int = PF_WILLOW_NUM_KEYPOINTS) -> np.ndarray:
+    """A PF-WILLOW `.mat` -> float32 [K, 2] 0-based (x, y) pixels (`pts_coord` [2 x K] 1-based, minus 1)."""
+    import scipy.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "mat", "an existing PF-WILLOW keypoint .mat beside the image", "missing file")
+    try:
+        m = sio.loadmat(path)
+    except Exception as e:  # scipy raises ValueError/TypeError/OSError for broken files
+        raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
+    if "pts_coord" not in m:
+        raise InputError(path, "pts_coord", "a variable 'pts_coord' [2 x K]", sorted(k for k in m if k[0] != "_"))
+    c = np.asarray(m["pts_coord"])
+    if not np.issubdtype(c.dtype, np.number) or c.shape != (2, num_keypoints):
+        raise InputError(path, "pts_coord", f"a numeric 2 x {num_keypoints} array (row 0 x, row 1 y)",
+                         f"{c.dtype} {c.shape}")
+    pts = c.T.astype(np.float64) - 1.0
+    if not np.all(np.isfinite(pts)):
+        raise InputError(path, "pts_coord", "finite coordinates", "NaN or inf")
+    return pts.astype(np.float32)
+
+
+def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None, skip_bad: bool = False,
+                   with_images: bool = False) -> Loaded:
+    """PF-WILLOW images as keypoint samples, sub-class by sub-class, images in file-name order.
+
+    root: the folder holding the sub-class folders (e.g. `PF-dataset-WILLOW/`).
+    classes: sub-class folder names to read (default: every one present, `pf_willow_classes(root)`).
+    Each sample: points float32 [10, 2] 0-based (x, y); visible all True; names `PF_WILLOW_PARTS`;
+    bbox = tight box of the 10 keypoints (0-based, inclusive); category = object class ("car");
+    id = "<sub-class>/<stem>"; extras: subclass ("car(S)"), index (position within its sub-class).
+    """
+    root = Path(root)
+    classes = tuple(classes) if classes is not None else pf_willow_classes(root)
+    records: list[tuple[str, int, Path]] = []
+    for c in classes:
+        d = root / c
+        if not d.is_dir():
+            raise InputError(d, "sub-class", f"a sub-class folder of {root}", "missing")
+        pngs = sorted(d.glob("*.png"))
+        if not pngs:
+            raise InputError(d, "images", "PNG images with .mat keypoint files", "none found")
+        records.extend((c, i, p) for i, p in enumerate(pngs))
+
+    def parse(rec: tuple[str, int, Path]) -> KeypointSample:
+        sub, i, png = rec
+        pts = read_pts_coord(png.with_suffix(".mat"))
+        s = KeypointSample(points=pts, visible=np.ones(len(pts), bool), names=PF_WILLOW_PARTS,
+                           bbox=points_bbox(pts), category=sub.split("(")[0], id=f"{sub}/{png.stem}",
+                           image_path=os.fspath(png), extras={"subclass": sub, "index": i})
+        if with_images:
+            s = dataclasses.replace(s, image=load_image(png))
+        return s
+
+    return collect(records, parse, skip_bad, what="load_pf_willow")
+
+
+def ordered_pairs(n: int) -> np.ndarray:
+    """All ordered pairs (source i, target j), i != j, of n items: int64 [n (n - 1), 2], source-major
+    (the release's loop order: for each source, every other image as target)."""
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    keep = i != j
+    return np.stack([i[keep], j[keep]], axis=-1).astype(np.int64)
+
+
+def pf_willow_pairs(root: str | os.PathLike, subclass: str,
+                    with_images: bool = False) -> list[tuple[KeypointSample, KeypointSample]]:
+    """The benchmark's ordered (source, target) sample pairs of one sub-class: 90 for 10 images."""
+    samples = load_pf_willow(root, classes=[subclass], with_images=with_images)
+    return [(samples[a], samples[b]) for a, b in ordered_pairs(len(samples))]
