@@ -101,3 +101,17 @@ def run(args: argparse.Namespace) -> int:
     state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
     print(f"[{args.experiment}] {state}: {result.summary}\nreport: {run_dir / 'report.md'}")
     return 0
+
+
+def main(exp_id: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of an experiment module run as a script: `python -m convcorr_eval.long2014.table2 --size tiny`
+    is `convcorr run long2014.table2 --size tiny`."""
+    p = argparse.ArgumentParser(prog=f"convcorr run {exp_id}", description=registry.load(exp_id).__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args([exp_id, *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run(args)
+    except InputError as e:
+        print(f"convcorr run {exp_id}: error: {e}", file=sys.stderr)
+        return 2
