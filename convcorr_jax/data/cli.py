@@ -4,6 +4,7 @@ what a loader reads from a real-format file or folder.
   convcorr data synth objects --n 200 --seed 0 --out DIR
   convcorr data figures ...
   convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images] [--voc-root DIR]
+  convcorr data fetch pf-willow|flic --out DIR [--sha256 H] [--url URL] [--archive-dir DIR]
 """
 
 from __future__ import annotations
@@ -46,9 +47,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--voc-root", type=Path, default=None, help="VOC2011 devkit folder for keypoint XML folders")
     p.add_argument("--coordinate-base", type=int, default=0, help="for COCO json: 0 (COCO) or 1 (copied .pts)")
     p.add_argument("--format", choices=FORMATS, default=None, help="skip detection and read PATH as this format")
+    from convcorr_jax.data.fetch import DATASETS
+
+    p = sub.add_parser("fetch", help="download, verify (size, sha256) and unpack a dataset",
+                       description="Download a dataset archive from its official address, check its size and "
+                                   "sha256, and unpack it atomically into --out, the folder the loader reads "
+                                   "(load_pf_willow(OUT), load_flic(OUT)). PF-WILLOW publishes no checksum: "
+                                   "pass --sha256.")
+    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("--out", type=Path, required=True, help="new or empty folder to unpack into")
+    p.add_argument("--sha256", default=None, help="expected sha256 of the archive (required where none is known)")
+    p.add_argument("--size", type=int, default=None, help="expected archive size in bytes")
+    p.add_argument("--url", default=None, help="download from this address instead (a mirror)")
+    p.add_argument("--archive-dir", type=Path, default=None, help="where the archive is kept (default: the cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data_command == "fetch":
+        from convcorr_jax.data.fetch import fetch_dataset
+
+        fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
+                      archive_dir=args.archive_dir, progress=not args.no_progress)
+        return 0
     if args.data_command in _DELEGATES:
         if getattr(args, "_unavailable", None):
             print(f"convcorr data {args.data_command}: not available ({args._unavailable})", file=sys.stderr)
@@ -60,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 FORMATS = ("flic", "flic_plus", "lsp", "mpii_h5", "mpii_release", "voc_keypoints", "voc_keypoints_parent",
            "keypoint_xml", "300w", "pts", "coco_json", "voc_segmentation", "label_png", "joints_csv",
-           "image_folder", "image")
+           "image_folder", "image", "pf_willow", "pf_willow_mat")
 
 
 def _detect(path: Path) -> str:
@@ -80,6 +101,8 @@ def _detect(path: Path) -> str:
             return "voc_keypoints_parent"
         if (path / "SegmentationClass").is_dir():
             return "voc_segmentation"
+        if any(d.is_dir() and any(d.glob("*.png")) and any(d.glob("*.mat")) for d in path.iterdir()):
+            return "pf_willow"
         if any(path.rglob("*.pts")):
             return "300w"
         return "image_folder"
@@ -94,10 +117,11 @@ def _detect(path: Path) -> str:
         except Exception as e:
             raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
         for var, fmt in (("examples", "flic"), ("RELEASE", "mpii_release"), ("joints", "lsp"),
-                         ("tr_plus_indices", "flic_plus"), ("ts_plus_indices", "flic_plus")):
+                         ("tr_plus_indices", "flic_plus"), ("ts_plus_indices", "flic_plus"),
+                         ("pts_coord", "pf_willow_mat")):
             if var in names:
                 return fmt
-        raise InputError(path, "variables", "examples, RELEASE, joints or *_plus_indices", sorted(names))
+        raise InputError(path, "variables", "examples, RELEASE, joints, *_plus_indices or pts_coord", sorted(names))
     return {".pts": "pts", ".xml": "keypoint_xml", ".png": "label_png", ".json": "coco_json",
             ".csv": "joints_csv"}.get(suf, "image")
 
@@ -113,6 +137,14 @@ def _load(fmt: str, path: Path, args) -> tuple[object, str]:
         from convcorr_jax.data.flic import read_plus_indices
 
         return read_plus_indices(path), "FLIC-plus index file (printed 0-based)"
+    if fmt == "pf_willow":
+        from convcorr_jax.data.pf_willow import load_pf_willow
+
+        return load_pf_willow(path, **kw, **img), "PF-WILLOW folder of sub-classes"
+    if fmt == "pf_willow_mat":
+        from convcorr_jax.data.pf_willow import read_pts_coord
+
+        return read_pts_coord(path), "PF-WILLOW pts_coord (printed 0-based, K x 2)"
     if fmt == "lsp":
         from convcorr_jax.data.lsp import load_lsp
 

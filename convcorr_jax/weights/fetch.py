@@ -39,12 +39,13 @@ def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha256_prefix: str | None = None,
-             progress: bool = True, timeout: float = 60.0) -> Path:
+             progress: bool = True, timeout: float = 60.0, size: int | None = None) -> Path:
     """Download `url` to `dest` unless a file with the right hash is already there; returns `dest`.
 
     The body streams (with a tqdm bar) into a temporary file in dest's folder while being hashed; the file is
-    renamed onto `dest` only if its length matches Content-Length and its sha256 equals `sha256` (or, when
-    only `sha256_prefix` is known, e.g. torchvision's 8-hex suffix in the file name, starts with it).
+    renamed onto `dest` only if its length matches Content-Length (and `size`, bytes, when given) and its
+    sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g. torchvision's 8-hex suffix in the
+    file name, starts with it).
     """
     from tqdm import tqdm
 
@@ -66,7 +67,9 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 length = resp.headers.get("Content-Length")
-                total = int(length) if length is not None else None
+                total = int(length) if length is not None else size
+                if size is not None and total != size:
+                    raise InputError(url, "size", f"{size} bytes", f"Content-Length {total}")
                 with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                     while True:
                         block = resp.read(CHUNK)
@@ -76,10 +79,14 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
                         h.update(block)
                         got += len(block)
                         bar.update(len(block))
+        except InputError:
+            raise
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             raise InputError(url, "download", "a complete HTTP response", f"{type(e).__name__}: {e}") from None
         if total is not None and got != total:
             raise InputError(url, "download", f"{total} bytes (Content-Length)", f"{got} bytes: connection closed early")
+        if size is not None and got != size:
+            raise InputError(url, "size", f"{size} bytes", f"{got} bytes")
         digest = h.hexdigest()
         if sha256 and digest != sha256.lower():
             raise InputError(url, "sha256", sha256.lower(), digest)
