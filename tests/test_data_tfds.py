@@ -107,6 +107,27 @@ def test_faces300w_builder(tmp_path, no_network):
     assert float(s.extras["interocular"]) == pytest.approx(float(np.linalg.norm(s.points[36] - s.points[45])), rel=1e-5)
 
 
+def test_pf_willow_builder(tmp_path, no_network):
+    import scipy.io as sio
+
+    from convcorr_jax.data.tfds_builders import build, iter_samples
+
+    man = tmp_path / "manual"
+    for sub in ("car(S)", "duck(S)"):
+        for k in range(3):
+            _img(man / "PF-dataset" / sub / f"im{k}.png", 20, 16, 30 * k)
+            coords = np.stack([np.arange(1, 11) + k, np.arange(3, 13)]).astype(float)  # 1-based
+            sio.savemat(man / "PF-dataset" / sub / f"im{k}.mat", {"pts_coord": coords})
+    ds = build("pf_willow", man, tmp_path / "tfds")
+    assert sorted(ds) == ["test"] and len(ds["test"]) == 6
+    got = {s.id: s for s in iter_samples(ds["test"])}
+    s = got["duck(S)/im2"]
+    assert s.extras["subclass"] == "duck(S)" and int(s.extras["index"]) == 2 and s.category == "duck"
+    np.testing.assert_allclose(s.points[0], [2, 2])  # 1-based (3, 3) -> 0-based
+    np.testing.assert_allclose(s.bbox, [2, 2, 11, 11])
+    assert s.image.shape == (16, 20, 3) and abs(int(s.image.mean()) - 60) <= 2
+
+
 def test_gcs_lookups_disabled_on_import():
     import convcorr_jax.data.tfds_builders  # noqa: F401
     from tensorflow_datasets.core.utils import gcs_utils

@@ -13,6 +13,8 @@ Builders (manual_dir layouts, all in the real formats, so the synthetic sets bui
 * `convcorr_faces300w`: a 300-W folder of images + `.pts`; splits train / common / challenging (300-W
   protocol) or the first folder name when it is train(set) / test(set) / validation.
 * `convcorr_flic`: FLIC `examples.mat` + `images/`; splits train / test (istrain / istest).
+* `convcorr_pf_willow`: PF-WILLOW sub-class folders (`<sub-class>/*.png` + `.mat`) in manual_dir or in its
+  `PF-dataset/` / `PF-dataset-WILLOW/` folder; one split, test (the benchmark has no training set).
 The synthetic sets (`convcorr_jax.data.synthetic.write_dataset`) build with these: objects -> voc_keypoints,
 people -> mpii or flic, faces -> faces300w.
 """
@@ -45,6 +47,7 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     RELEASE_NOTES = {"1.0.0": "First version: KeypointSample schema, 0-based (x, y) points."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = "Place the dataset files in manual_dir (see convcorr_jax.data.tfds_builders)."
     EXTRA_FEATURES: dict = {}
+    EXTRA_TEXT: tuple[str, ...] = ()  # extras stored as text features
 
     @tfds_utils.classproperty
     @classmethod
@@ -68,6 +71,7 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "image_path": tfds.features.Text(),
         }
         feats.update({k: tfds.features.Tensor(shape=shape, dtype=dt) for k, (shape, dt) in self.EXTRA_FEATURES.items()})
+        feats.update({k: tfds.features.Text() for k in self.EXTRA_TEXT})
         return tfds.core.DatasetInfo(builder=self, description=self.__doc__,
                                      features=tfds.features.FeaturesDict(feats))
 
@@ -168,12 +172,31 @@ class ConvcorrFlic(_KeypointBuilder):
                 "torso_size": np.float32(s.extras["torso_size"])}
 
 
+class ConvcorrPfWillow(_KeypointBuilder):
+    """PF-WILLOW (Proposal Flow benchmark): 10 keypoints per image, bbox = their tight box, 0-based."""
+
+    EXTRA_FEATURES = {"index": ((), np.int64)}
+    EXTRA_TEXT = ("subclass",)
+
+    def _splits(self, root):
+        from convcorr_jax.data.pf_willow import load_pf_willow
+
+        for sub in ("PF-dataset-WILLOW", "PF-dataset"):
+            if (root / sub).is_dir():
+                root = root / sub
+                break
+        return {"test": list(load_pf_willow(root))}
+
+    def _extras(self, s):
+        return {"index": np.int64(s.extras["index"]), "subclass": s.extras["subclass"]}
+
+
 BUILDERS = {"voc_keypoints": ConvcorrVocKeypoints, "mpii": ConvcorrMpii, "faces300w": ConvcorrFaces300w,
-            "flic": ConvcorrFlic}
+            "flic": ConvcorrFlic, "pf_willow": ConvcorrPfWillow}
 
 
 def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> dict:
-    """Prepare builder `name` ("voc_keypoints" | "mpii" | "faces300w" | "flic") from `manual_dir` into `data_dir`
+    """Prepare builder `name` ("voc_keypoints" | "mpii" | "faces300w" | "flic" | "pf_willow") from `manual_dir` into `data_dir`
     (reused when already prepared) and return {split: data source} (random access, numpy records)."""
     if name not in BUILDERS:
         raise InputError("tfds build", "name", f"one of {sorted(BUILDERS)}", name)
@@ -196,7 +219,7 @@ def to_sample(rec: dict) -> KeypointSample:
                           names=tuple(txt(rec["names"]).split(",")), bbox=np.asarray(rec["bbox"], np.float32),
                           category=txt(rec["category"]), id=txt(rec["id"]), image=np.asarray(rec["image"]),
                           image_path=txt(rec["image_path"]) or None,
-                          extras={k: v for k, v in rec.items() if k not in core})
+                          extras={k: txt(v) if isinstance(v, bytes) else v for k, v in rec.items() if k not in core})
 
 
 def iter_samples(source) -> Iterator[KeypointSample]:
