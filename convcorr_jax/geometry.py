@@ -91,8 +91,8 @@ def transform_points(points, M):
     return xp.einsum("...ij,...kj->...ki", M[..., :2], p) + M[..., None, :, 2]
 
 
-@functools.partial(jax.jit, static_argnames=("size", "mode"))
-def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: jax.Array) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("size", "mode", "cval"))
+def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: float) -> jax.Array:
     h, w = size
     ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
 
@@ -120,7 +120,7 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     if len(Minv) != x.shape[0]:
         raise InputError("M", "shape", f"[{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))
     out = _crop(jnp.asarray(x, jnp.float32), jnp.asarray(Minv, jnp.float32), _hw(size), BORDERS[border],
-                jnp.float32(cval))
+                float(cval))
     if x.dtype == np.uint8:
         return np.asarray(jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8))
     return out if isinstance(images, jax.Array) else np.asarray(out)

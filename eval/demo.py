@@ -8,7 +8,6 @@ others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every sectio
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import traceback

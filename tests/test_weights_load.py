@@ -172,4 +172,5 @@ def test_cli_fetch_mobilenet(monkeypatch, capsys, tmp_path):
     assert main(["weights", "fetch", "mobilenet_v2"]) == 0
     out = capsys.readouterr().out
     assert "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889" in out
-    assert (tmp_path / "weights" / "mobilenet_v2-b0353104").is_dir()
+    (entry,) = (tmp_path / "weights").iterdir()
+    assert (entry / "params").is_dir() and '"arch": "mobilenet_v2"' in (entry / "KEY.json").read_text()

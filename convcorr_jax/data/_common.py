@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
 from convcorr_jax.errors import InputError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -49,9 +51,8 @@ def collect(records: Iterable[T], parse: Callable[[T], object], skip_bad: bool, 
         else:
             out.append(got)
     if out.skipped:
-        print(f"{what or 'loader'}: skipped {len(out.skipped)} bad record(s): "
-              + "; ".join(str(e) for e in out.skipped[:5]) + (" ..." if len(out.skipped) > 5 else ""),
-              file=sys.stderr)
+        log.warning("%s: skipped %d bad record(s): %s%s", what or "loader", len(out.skipped),
+                    "; ".join(str(e) for e in out.skipped[:5]), " ..." if len(out.skipped) > 5 else "")
     return out
 
 

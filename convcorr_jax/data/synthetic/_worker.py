@@ -22,7 +22,8 @@ def main(argv: list[str]) -> int:
     anns = []
     for i in range(int(shard), n, int(workers)):
         anns.append(_write_one((kind, i, int(seed), int(size), root, float(noise))))
-        print(i, flush=True)
+        sys.stdout.write(f"{i}\n")
+        sys.stdout.flush()
     with atomic_path(out) as tmp:
         tmp.write_bytes(pickle.dumps(anns, protocol=pickle.HIGHEST_PROTOCOL))
     return 0

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from convcorr_jax import cache
 from convcorr_jax.data.synthetic import faces, objects, people
 from convcorr_jax.data.types import KeypointSample, SegSample
 from convcorr_jax.errors import InputError
@@ -31,6 +32,7 @@ from convcorr_jax.io import atomic_path, write_json
 KINDS = ("objects", "people", "faces")
 DEFAULT_SIZE = {"objects": 192, "people": 128, "faces": 128}
 FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def _check(kind: str, n: int, seed: int, image_size: int, split) -> None:
@@ -289,41 +291,20 @@ def dataset_dir(
     noise_sigma: float = 0.0,
     workers: int | None = None,
 ) -> Path:
-    """The cached folder of a set, generated once (into a temporary folder renamed into place)."""
-    from convcorr_jax.paths import cache_dir
-
+    """The cached folder of a set, generated once. Keyed by its settings, FORMAT_VERSION and the source of the
+    generators (`convcorr_jax.cache`), so a changed generator never serves an old set."""
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
     _check(kind, n, seed, size, None)
-    name = f"{kind}-n{n}-s{seed}-{size}" + (f"-noise{noise_sigma:g}" if noise_sigma else "")
-    parent = cache_dir("synthetic")
-    final = parent / name
-    if (final / "synthetic.json").is_file():
-        return final
-    for stale in parent.glob(f".{name}.*"):  # left by a killed generation more than an hour ago
-        if time.time() - stale.stat().st_mtime > 3600:
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
-    try:
+    settings = {"kind": kind, "n": int(n), "seed": int(seed), "size": size, "noise_sigma": float(noise_sigma),
+                "format_version": FORMAT_VERSION}
+
+    def build(folder: Path) -> None:
         w = workers if workers is not None else (2 if n >= 400 else 1)
-        info = write_dataset(kind, tmp, n, seed, size, workers=w, noise_sigma=noise_sigma)
-        print(
-            f"synthetic {kind}: generated {n} samples ({info['train']} train / {info['test']} test) "
-            f"in {info['seconds']:.1f} s -> {final}",
-            file=sys.stderr,
-        )
-        if (final / "synthetic.json").is_file():  # another process finished first
-            return final
-        if final.exists():
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not (final / "synthetic.json").is_file():  # not a concurrent writer's finished copy
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        info = write_dataset(kind, folder, n, seed, size, workers=w, noise_sigma=noise_sigma)
+        log.info("synthetic %s: generated %d samples (%d train / %d test) in %.1f s", kind, n, info["train"],
+                 info["test"], info["seconds"])
+
+    return cache.cached("synthetic", settings, cache.code_version("convcorr_jax.data.synthetic"), build)
 
 
 def _by_split(split):

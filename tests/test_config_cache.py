@@ -1,0 +1,92 @@
+"""The one config mechanism (override / from_dict) and the one cache (key = kind, settings, code version)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from convcorr_jax import cache
+from convcorr_jax.config import from_dict, override, to_dict
+from convcorr_jax.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    pool: int = 8
+    widths: tuple[int, ...] = (16, 24)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    lr: float = 1e-3
+    steps: tuple[int, int, int] = (1, 2, 3)
+    root: str | None = None
+    flag: bool = False
+    inner: Inner = Inner()
+
+
+def test_override_parses_by_annotation():
+    cfg = override(Outer(), ["lr=0.5", "steps=4,5,6", "root=/data", "flag=true", "inner.pool=4", "inner.widths=1,2,3"])
+    assert cfg == Outer("x", 0.5, (4, 5, 6), "/data", True, Inner(4, (1, 2, 3)))
+    assert override(cfg, ["root=none"]).root is None
+    assert override(Outer(), ["name=12"]).name == "12"  # a string field stays a string
+
+
+@pytest.mark.parametrize("bad,match", [("nope=1", "nope"), ("lr=abc", "lr"), ("steps=1,2", "steps"),
+                                       ("inner.zzz=1", "inner.zzz"), ("flag=maybe", "flag"), ("lr", "field=value")])
+def test_override_errors_name_the_field(bad, match):
+    with pytest.raises(InputError, match=match):
+        override(Outer(), [bad])
+
+
+def test_from_dict_round_trip_and_unknown_key():
+    cfg = override(Outer(), ["inner.pool=2", "steps=7,8,9"])
+    d = json.loads(json.dumps(to_dict(cfg)))  # tuples become lists on the way through JSON
+    assert from_dict(Outer, d) == cfg
+    with pytest.raises(InputError, match="extra"):
+        from_dict(Outer, {"extra": 1})
+
+
+def test_cache_rebuilds_on_new_code_version_or_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+    builds = []
+
+    def build(folder):
+        builds.append(folder)
+        (folder / "value.txt").write_text(str(len(builds)))
+
+    a = cache.cached("thing", {"n": 1}, "v1", build)
+    assert (a / "value.txt").read_text() == "1" and len(builds) == 1
+    assert cache.cached("thing", {"n": 1}, "v1", build) == a and len(builds) == 1  # reused
+    b = cache.cached("thing", {"n": 1}, "v2", build)  # new code version: rebuilt, elsewhere
+    assert b != a and (b / "value.txt").read_text() == "2"
+    c = cache.cached("thing", {"n": 2}, "v1", build)  # another setting: rebuilt
+    assert c not in (a, b) and len(builds) == 3
+    # an entry whose KEY.json does not match (stale or damaged) is never reused
+    (a / cache.KEY_FILE).write_text(json.dumps({"kind": "thing", "settings": {"n": 1}, "version": "old"}))
+    assert cache.cached("thing", {"n": 1}, "v1", build) == a and (a / "value.txt").read_text() == "4"
+
+
+def test_cache_failed_build_leaves_no_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+
+    def boom(folder):
+        (folder / "half.bin").write_bytes(b"x")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        cache.cached("thing", {"n": 1}, "v1", boom)
+    assert not cache.is_valid(cache.entry_path("thing", {"n": 1}, "v1"), "thing", {"n": 1}, "v1")
+    assert list((tmp_path / "thing").iterdir()) == []
+
+
+def test_code_version_follows_the_source(tmp_path, monkeypatch):
+    pkg = tmp_path / "cvpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("A = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    v1 = cache.code_version.__wrapped__("cvpkg")
+    (pkg / "mod.py").write_text("B = 2\n")
+    v2 = cache.code_version.__wrapped__("cvpkg")
+    assert v1 != v2 and len(v2) == 16

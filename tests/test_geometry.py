@@ -1,0 +1,69 @@
+"""convcorr_jax.geometry: boxes, affine maps, point transforms and the one crop, against hand-computed values
+and scipy's map_coordinates."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import map_coordinates
+
+from convcorr_jax import geometry as G
+from convcorr_jax.errors import InputError
+
+
+def test_box_to_affine_maps_outer_edges_to_crop_edges():
+    box = np.array([10.0, 20.0, 29.0, 59.0])  # 20 x 40 pixels, inclusive
+    M = G.box_to_affine(box, (80, 40))  # (h, w): scale 2 in both axes
+    edges = np.array([[9.5, 19.5], [29.5, 59.5]])  # outer pixel edges of the box
+    np.testing.assert_allclose(G.transform_points(edges, M), [[-0.5, -0.5], [39.5, 79.5]], atol=1e-12)
+    # hand-computed: x' = (x - 10 + 0.5) * 2 - 0.5
+    np.testing.assert_allclose(G.transform_points(np.array([[10.0, 20.0]]), M), [[0.5, 0.5]])
+
+
+def test_square_box_and_inverse_round_trip():
+    boxes = G.square_box(np.array([[30.3, 20.7], [5.0, 6.0]]), np.array([24.0, 10.0]))
+    np.testing.assert_allclose(boxes[0], [30.3 - 12 + 0.5, 20.7 - 12 + 0.5, 30.3 + 12 - 0.5, 20.7 + 12 - 0.5])
+    M = G.box_to_affine(boxes, 32)
+    pts = np.random.default_rng(0).normal(size=(2, 7, 2)) * 10
+    back = G.transform_points(G.transform_points(pts, M), G.invert_affine(M))
+    np.testing.assert_allclose(back, pts, atol=1e-10)
+    both = G.compose_affine(G.invert_affine(M), M)
+    np.testing.assert_allclose(both, np.broadcast_to(np.eye(2, 3), both.shape), atol=1e-12)
+
+
+def test_points_box_ignores_invisible_and_nan():
+    p = np.array([[1.0, 2.0], [5.0, 9.0], [np.nan, 0.0], [100.0, 100.0]])
+    np.testing.assert_allclose(G.points_box(p, np.array([1, 1, 1, 0], bool)), [1, 2, 5, 9])
+
+
+@pytest.mark.parametrize("border,mode", [("constant", "constant"), ("edge", "nearest")])
+def test_crop_equals_scipy_bilinear_sampling(border, mode):
+    rng = np.random.default_rng(1)
+    img = rng.uniform(0, 255, size=(2, 17, 23, 3)).astype(np.float32)
+    boxes = np.array([[-4.0, 3.0, 15.0, 20.0], [2.5, 1.0, 30.0, 12.0]])  # partly outside the image
+    M = G.box_to_affine(boxes, (9, 11))
+    out = G.crop(img, M, (9, 11), border=border)
+    assert out.shape == (2, 9, 11, 3) and out.dtype == np.float32
+    ys, xs = np.mgrid[0:9, 0:11].astype(np.float64)
+    for n in range(2):
+        src = G.transform_points(np.stack([xs.ravel(), ys.ravel()], -1), G.invert_affine(M[n]))
+        for c in range(3):
+            ref = map_coordinates(img[n, ..., c].astype(np.float64), [src[:, 1], src[:, 0]], order=1, mode=mode,
+                                  cval=0.0).reshape(9, 11)
+            np.testing.assert_allclose(out[n, ..., c], ref, atol=2e-3)
+
+
+def test_crop_uint8_and_identity():
+    img = np.random.default_rng(2).integers(0, 256, size=(1, 8, 8, 3), dtype=np.uint8)
+    same = G.crop(img, G.box_to_affine(np.array([[0, 0, 7, 7]]), 8), 8)
+    assert same.dtype == np.uint8
+    np.testing.assert_array_equal(same, img)
+    each = G.crop_each([img[0], img[0, :6]], G.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5]]), 4), 4)
+    assert each.shape == (2, 4, 4, 3)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(InputError, match="border"):
+        G.crop(np.zeros((1, 4, 4, 3)), np.eye(2, 3)[None], 4, border="nope")
+    with pytest.raises(InputError, match="boxes"):
+        G.box_to_affine(np.array([5.0, 5.0, 2.0, 2.0]), 4)
+    with pytest.raises(InputError, match="one map per image"):
+        G.crop(np.zeros((2, 4, 4, 3)), np.eye(2, 3)[None], 4)
