@@ -62,7 +62,7 @@ def main() -> None:
     models.append(("mobilenet_v2", bb, bb.convert_torch(msd), mnet))
 
     rows = []
-    with runinfo.timed("bench wall time"):
+    with runinfo.timed() as wall:
         for name, bb, params, tmodel in models:
             for size, batch in ((227, 16), (500, 4)):
                 x = np.random.default_rng(0).normal(size=(batch, size, size, 3)).astype(np.float32)

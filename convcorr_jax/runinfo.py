@@ -51,11 +51,10 @@ def header(title: str, config: Any = None, seed: int | None = None) -> str:
 
 @contextmanager
 def timed(label: str = "wall time") -> Iterator[dict]:
-    """Context manager that measures wall time; `info['seconds']` is set on exit and a line is printed."""
+    """Context manager that measures wall time: `info['seconds']` is set on exit (the caller reports it)."""
     info: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
         yield info
     finally:
         info["seconds"] = time.perf_counter() - t0
-        print(f"{label}: {info['seconds']:.1f} s", flush=True)

@@ -61,7 +61,7 @@ def test_bad_keypoint_xml(tmp_path, text, field):
     assert err.expected
 
 
-def test_voc_keypoints_skip_bad_reports(tmp_path, capsys):
+def test_voc_keypoints_skip_bad_reports(tmp_path, caplog):
     d = tmp_path / "aeroplane"
     d.mkdir()
     (d / "a_1.xml").write_text(GOOD_XML.format(x="7.0"))
@@ -69,7 +69,7 @@ def test_voc_keypoints_skip_bad_reports(tmp_path, capsys):
     _raises(load_voc_keypoints, tmp_path, field="xml", path=d / "b_1.xml")
     got = load_voc_keypoints(tmp_path, skip_bad=True)
     assert len(got) == 1 and len(got.skipped) == 1 and str(d / "b_1.xml") in str(got.skipped[0])
-    assert "skipped 1 bad record" in capsys.readouterr().err
+    assert "skipped 1 bad record" in caplog.text
     assert "1 samples read, 1 skipped" in got.summary()
 
 

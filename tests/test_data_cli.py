@@ -35,7 +35,7 @@ def test_inspect_real_flic(real_data, capsys):
         pytest.skip("flic not present")
     assert main(["data", "inspect", str(real_data / "flic"), "--show", "1"]) == 0
     out = capsys.readouterr().out
-    assert "5003 samples read, 0 skipped" in out and "lsho           [326.88, 212.31]" in out
+    assert "5003 samples read, 0 skipped" in out and "lsho           [163.19, 105.91]" in out
 
 
 def test_synth_then_inspect(tmp_path, capsys):
