@@ -102,15 +102,17 @@ def test_features_module_maps_square_resize(mobilenet_random):
         features(bb, params, img[None], ("block10",))
 
 
-def test_demo_stage_tiny(tmp_path):
-    from convcorr_jax.backbones.demo import demo_stage, table1_markdown
-    from convcorr_jax.demo import DemoContext
+def test_table1_experiment(tmp_path):
+    from convcorr_eval.long2014 import table1
+    from convcorr_eval.report import markdown_table
+    from convcorr_eval.runner import make_config, run_experiment
 
-    md, m = table1_markdown()
-    assert m["table1_exact"] and "| conv4 | 131 | 16 | 17 | 13 x 13 | 131 | 16 |" in md
+    rows, exact = table1.table1_rows()
+    assert exact and "| conv4 | 131 | 16 | 17 | 13 x 13 | 131 | 16 |" in markdown_table(list("abcdefg"), rows, "{}")
     _pretrained_available()
-    res = demo_stage(DemoContext(tmp_path, "tiny"))
-    assert res.metrics["table1_exact"] and "reproduced exactly" in res.summary
+    cfg = make_config("long2014.table1", "tiny")
+    res, _, reused = run_experiment("long2014.table1", cfg, tmp_path)
+    assert not reused and res.metrics["table1_exact"] and "reproduced exactly" in res.summary
     assert res.metrics.get("top1_coffee", "espresso") == "espresso"
     if "top1_coffee" in res.metrics:
-        assert (tmp_path / "figures" / "table1_receptive_fields.png").is_file()
+        assert (tmp_path / cfg.name / "figures" / "table1_receptive_fields.png").is_file()

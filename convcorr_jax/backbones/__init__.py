@@ -10,26 +10,8 @@ Names: "caffenet", "bvlc_alexnet", "torchvision_alexnet" (AlexNet family, `alexn
 
 from __future__ import annotations
 
-import functools
-
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.geometry import RF
-from convcorr_jax.errors import InputError
-
-NAMES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
+from convcorr_jax.backbones.registry import NAMES, get
 
 __all__ = ["Backbone", "RF", "NAMES", "get"]
-
-
-@functools.cache
-def get(name: str) -> Backbone:
-    """The backbone registered under `name` (one of NAMES); raises InputError for an unknown name."""
-    if name == "mobilenet_v2":
-        from convcorr_jax.backbones import mobilenet_v2
-
-        return mobilenet_v2.make()
-    if name in ("caffenet", "bvlc_alexnet", "torchvision_alexnet"):
-        from convcorr_jax.backbones import alexnet
-
-        return alexnet.make(name)
-    raise InputError("backbone", "name", f"one of {list(NAMES)}", name)

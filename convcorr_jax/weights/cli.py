@@ -67,7 +67,7 @@ def _import(args) -> int:
     from convcorr_jax.weights.fetch import sha256_file
 
     from convcorr_jax import cache
-    from convcorr_jax.weights import _code_version
+    from convcorr_jax.weights.load import _code_version
 
     params = convert_file(args.file, args.arch)
     if args.out:

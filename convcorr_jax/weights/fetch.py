@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -15,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 from convcorr_jax.errors import InputError
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 
@@ -93,7 +96,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
         if sha256_prefix and not digest.startswith(sha256_prefix.lower()):
             raise InputError(url, "sha256", f"a hash starting with {sha256_prefix.lower()}", digest)
         os.replace(tmp, dest)
-        print(f"downloaded {url} -> {dest} ({got} bytes, sha256 {digest[:16]}...)")
+        log.info("downloaded %s -> %s (%d bytes, sha256 %s...)", url, dest, got, digest[:16])
         return dest
     finally:
         if tmp.exists():

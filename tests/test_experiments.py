@@ -1,0 +1,70 @@
+"""Every registered experiment runs at tiny size on CaffeNet with seeded random weights (the papers' network;
+real AlexNet weights are not distributed), the runner keeps identical runs and re-runs changed ones, and the demo
+runs at default size on MobileNetV2 with its real ImageNet weights."""
+
+import json
+import os
+import re
+
+import pytest
+
+from convcorr_jax import cli
+from convcorr_eval import registry
+from convcorr_eval.demo import STAGES
+from convcorr_eval.runner import make_config, run_experiment
+
+
+def _check_report(run_dir, markdown):
+    rows = [line for line in markdown.splitlines() if line.startswith("|") and not set(line) <= set("|-: ")]
+    assert len(rows) >= 2 and any(re.search(r"\d", r) for r in rows[1:]), "no table with numbers"
+    for fig in re.findall(r"\((figures/[^)]+\.png)\)", markdown):
+        assert (run_dir / fig).is_file(), fig
+
+
+@pytest.mark.parametrize("exp_id", list(registry.EXPERIMENTS))
+def test_experiment_tiny_on_caffenet_random_weights(exp_id, tmp_path):
+    cfg = make_config(exp_id, "tiny", ["weights=random"], backbone="caffenet")
+    res, seconds, reused = run_experiment(exp_id, cfg, tmp_path, progress=False)
+    run_dir = tmp_path / cfg.name
+    for f in ("config.json", "metrics.json", "report.md", "report.html"):
+        assert (run_dir / f).is_file(), f
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["status"] == "ok" and saved["key"]["settings"]["backbone"] == "caffenet" and not reused
+    _check_report(run_dir, res.markdown)
+
+
+def test_runner_keeps_identical_runs_and_reruns_changed_ones(tmp_path, capsys):
+    args = ["run", "long2014.table1", "--size", "tiny", "--set", "classify=false", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    assert "ok in" in capsys.readouterr().out
+    assert cli.main(args) == 0
+    assert "kept from an identical earlier run" in capsys.readouterr().out
+    assert cli.main(args + ["--set", "seed=1"]) == 0  # another setting: run again
+    assert "ok in" in capsys.readouterr().out
+    assert cli.main(args + ["--force"]) == 0
+    assert "ok in" in capsys.readouterr().out
+
+
+def test_runner_rejects_unknown_experiment_and_field(tmp_path, capsys):
+    assert cli.main(["run", "long2014.nope", "--out", str(tmp_path)]) == 2
+    assert "long2014.table1" in capsys.readouterr().err
+    assert cli.main(["run", "long2014.table1", "--set", "nope=1", "--out", str(tmp_path)]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert cli.main(["demo", "--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown stage" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("CONVCORR_SKIP_DEFAULT_DEMO") == "1", reason="CONVCORR_SKIP_DEFAULT_DEMO=1")
+def test_demo_default_size_on_mobilenet(tmp_path):
+    """`make demo`'s job, whole: every stage at default size, one report with a numeric table per stage."""
+    out = tmp_path / "demo"
+    rc = cli.main(["demo", "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    failed = {k: v for k, v in metrics.items() if v["status"] != "ok"}
+    assert rc == 0 and not failed and set(metrics) == set(STAGES), failed
+    report = (out / "report.md").read_text()
+    for name in STAGES:
+        section = report.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        _check_report(out, section)
+    assert "<table>" in (out / "report.html").read_text()
