@@ -19,8 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "weights": ("convcorr_jax.weights.cli", "fetch, import and inspect pretrained weights"),
     "data": ("convcorr_jax.data.cli", "generate synthetic datasets and example figures"),
     "align": ("convcorr_jax.flow.cli", "align two images with a BP flow on conv or SIFT features"),
-    "train": ("convcorr_jax.train_cli", "train models (pose cascade, ...)"),
-    "eval": ("convcorr_jax.eval_cli", "evaluate predictions (PCKh, PCK, ...)"),
+    "train": ("convcorr_train.cli", "train models (pose cascade, ...)"),
+    "eval": ("convcorr_eval.cli", "evaluate predictions (PCKh, PCK, ...)"),
     "launch": ("convcorr_jax.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
 }
 

@@ -13,8 +13,8 @@ import scipy.io
 
 from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import pckh_report
 from convcorr_jax.pose.mpii_files import read_eval_h5, read_preds
+from convcorr_eval.tompson2015 import pckh as pckh_report
 
 # annolist2matrix: toolkit column c (1-based) <- MPII joint id
 TOOLKIT = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
+from convcorr_jax.errors import InputError
 from convcorr_jax.pose.train import PoseArrays, torso_size
 
 # MPII skeleton edges
@@ -44,14 +46,96 @@ def stick_people(n: int, size: int = 32, seed: int = 0) -> PoseArrays:
 
 
 def test_train_cli_lists_every_config():
-    """The `--config` help text (kept jax-free for a fast start-up) names exactly configs.NAMES."""
+    """The `--config` help text (kept jax-free for a fast start-up) names exactly pose_configs.NAMES."""
     import argparse
 
-    from convcorr_jax import train_cli
-    from convcorr_jax.pose import configs
+    from convcorr_train import cli, pose_configs
 
     p = argparse.ArgumentParser()
-    train_cli.add_arguments(p)
+    cli.add_arguments(p)
     pose = p._subparsers._group_actions[0].choices["pose"]
     helps = {a.dest: a.help for a in pose._actions}
-    assert tuple(helps["config"].split(", ")) == configs.NAMES
+    assert tuple(helps["config"].split(", ")) == pose_configs.NAMES
+    assert not {"name", "out", "devices"} & set(helps)  # config fields are set with --set, not flags
+
+
+def test_joint_sets():
+    from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
+    from convcorr_jax.data.lsp import LSP_JOINTS
+    from convcorr_jax.data.mpii import MPII_JOINTS
+    from convcorr_jax.pose import joints
+
+    for js, names in ((joints.MPII, MPII_JOINTS), (joints.FLIC, FLIC_LABELLED_NAMES), (joints.LSP, LSP_JOINTS)):
+        assert js.names == names
+        k = js.num_joints
+        assert sorted(js.flip) == list(range(k)) and all(js.flip[js.flip[i]] == i for i in range(k))
+        ids = [j for g in js.groups.values() for j in g] + [j for e in js.edges for j in e] + list(js.left)
+        assert 0 <= min(ids) and max(ids) < k
+        for g in js.groups.values():  # a group is a joint, or a left/right pair (FLIC's face: eyes + nose)
+            assert {js.flip[j] for j in g} == set(g)
+    assert [joints.FLIC.names[j] for j in joints.FLIC.groups["Head"]] == ["leye", "reye", "nose"]
+    assert list(joints.FLIC.groups) == ["Head", "Shoulder", "Elbow", "Wrist", "Hip"]
+    assert joints.joint_set("synthetic") is joints.MPII
+    with pytest.raises(InputError, match="11"):
+        joints.joint_set("flic", 16)
+
+
+def test_group_pck_and_x_sigma():
+    from convcorr_jax.pose import joints
+
+    gt = np.zeros((2, 11, 2))
+    pred = gt.copy()
+    pred[0, 8, 0] = 5.0  # l eye of person 0 off by 5 px (norm 10 -> miss at alpha 0.05 * 10 = 0.5 px)
+    vis = np.ones((2, 11), bool)
+    vis[1, 2] = False  # an unlabelled wrist does not count
+    pred[1, 2, 0] = 99.0
+    res = joints.group_pck(pred, gt, vis, np.full(2, 10.0), joints.FLIC.groups, 0.05)
+    assert res["Head"] == pytest.approx(100 * 5 / 6) and res["Wrist"] == 100.0 and res["Hip"] == 100.0
+    assert joints.x_sigma(pred, gt, vis, (8,)) == pytest.approx(2.5)  # std of (5, 0)
+    assert joints.x_sigma(pred, gt, vis, (8,), outlier=4.0) == 0.0
+
+
+def test_flic_tables_on_eleven_joints(tmp_path):
+    """The tables of an 11-joint (FLIC) model use FLIC's groups and title (the MPII ids raised IndexError)."""
+    import dataclasses
+
+    import jax
+
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose.train import PoseArrays
+    from convcorr_train import pose_configs
+    from convcorr_eval.tompson2015 import tables
+
+    tc = pose_configs.get_config("tiny")
+    tc = dataclasses.replace(tc, data="flic", model=dataclasses.replace(tc.model, num_joints=11))
+    rng = np.random.default_rng(0)
+    n, s = 6, tc.model.image_size
+    test = PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8),
+                      rng.uniform(5, s - 5, (n, 11, 2)).astype(np.float32), np.ones((n, 11), bool),
+                      np.full(n, 20.0, np.float32))
+    params = M.init(jax.random.PRNGKey(0), tc.model)
+    md, res = tables.evaluate_run(tc, params, test, figures_dir=tmp_path, timing=False, mpii_reference=None)
+    assert "FLIC people test set (6 people)" in md
+    assert "| model | Head | Shoulder | Elbow | Wrist | Hip | all |" in md
+    assert set(res["table3"]["cascade"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip"}
+    assert set(res["table1_sigma_x"]["coarse"]) == {"Head", "Shoulder", "Elbow", "Wrist"}
+    assert {p.name for p in tmp_path.iterdir()} == {"tompson_pck_curves.png", "tompson_x_error_hist.png",
+                                                   "tompson_skeletons.png"}
+
+
+def test_crop_resize_points_follow_the_image():
+    """_crop_resize (geometry.crop + transform_points): a marked pixel lands where its point is mapped."""
+    from convcorr_jax.data.types import KeypointSample
+    from convcorr_jax.pose.train import _crop_resize
+
+    img = np.zeros((90, 120, 3), np.uint8)
+    img[40:43, 70:73] = 255  # a 3x3 white square centred on (71, 41)
+    s = KeypointSample(points=np.array([[71.0, 41.0]], np.float32), visible=np.ones(1, bool), names=("p",),
+                       bbox=np.array([0, 0, 119, 89], np.float32), category="person", id="x", image=img)
+    crop, pts = _crop_resize(s, np.array([60.0, 45.0]), 60.0, 30)
+    assert crop.shape == (30, 30, 3) and crop.dtype == np.uint8
+    # the square's outer edges (30, 15)..(90, 75) go to the crop's (-0.5, -0.5)..(29.5, 29.5): scale 1/2
+    np.testing.assert_allclose(pts, [[(71 - 30) / 2 - 0.5, (41 - 15) / 2 - 0.5]])
+    y, x = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
+    assert abs(x - pts[0, 0]) <= 0.5 and abs(y - pts[0, 1]) <= 0.5
+    assert crop[0, 0, 0] == 0  # black outside and in the unmarked image

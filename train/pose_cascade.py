@@ -1,6 +1,7 @@
-"""Train the Tompson et al. cascade: `python -m train.pose_cascade --config default [--set field=value ...]`.
+"""Train the Tompson et al. cascade: `python -m convcorr_train.pose_cascade --config default [--set field=value]`.
 
-Same as `convcorr train pose`; see convcorr_jax/pose/configs.py for the named configs and their expected output.
+The same as `convcorr train pose`; the named configs, their runtimes and expected numbers are in
+`convcorr_train.pose_configs`.
 """
 
 from __future__ import annotations
@@ -8,14 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convcorr_jax import train_cli
+from convcorr_train import cli
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub_args = ["pose"] + list(sys.argv[1:] if argv is None else argv)
-    train_cli.add_arguments(p)
-    return train_cli.run(p.parse_args(sub_args))
+    p = argparse.ArgumentParser(prog="python -m convcorr_train.pose_cascade", description=__doc__.splitlines()[0])
+    cli.add_arguments(p)
+    return cli.run(p.parse_args(["pose", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

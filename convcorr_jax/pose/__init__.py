@@ -1,8 +1,12 @@
-"""Tompson et al. 2015, "Efficient Object Localization Using Convolutional Networks".
+"""Tompson et al. 2015, "Efficient Object Localization Using Convolutional Networks": the methods.
 
 Modules: `model` (coarse multi-resolution heat-map ConvNet, crop module, Siamese fine model, cascade; `init`/`apply`),
 `heatmaps` (targets, arg-max, sub-pixel refinement), `losses` (E1, E2), `augment` (on-device rotation/scale/flip),
-`train` (three-stage data-parallel training, orbax checkpoints, resume), `configs` (named TrainConfigs),
-`tables`/`report` (Tables 1-4, figures), `mpii_files`/`pckh_report` (official-toolkit PCKh of prediction files),
-`demo` (`demo_stage(ctx)`).
+`joints` (joint names, groups, skeletons and flips of MPII, FLIC and LSP; PCK per group), `train` (three-stage
+data-parallel training, orbax checkpoints, resume), `mpii_files` (readers of MPII prediction and ground-truth
+files). Tables and figures: `convcorr_eval.tompson2015`; named training configs: `convcorr_train.pose_configs`.
 """
+
+from convcorr_jax.pose.joints import FLIC, LSP, MPII, JointSet, group_pck, joint_set
+
+__all__ = ["FLIC", "LSP", "MPII", "JointSet", "group_pck", "joint_set"]

@@ -12,12 +12,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-# MPII joint ids: 0 r ankle, 1 r knee, 2 r hip, 3 l hip, 4 l knee, 5 l ankle, 6 pelvis, 7 thorax, 8 upper neck,
-# 9 head top, 10 r wrist, 11 r elbow, 12 r shoulder, 13 l shoulder, 14 l elbow, 15 l wrist
-MPII_FLIP = (5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10)
-# FLIC's 11 labelled joints (convcorr_jax.data.flic.FLIC_LABELLED_NAMES): lsho lelb lwri rsho relb rwri lhip rhip
-# leye reye nose
-FLIC_FLIP = (3, 4, 5, 0, 1, 2, 7, 6, 9, 8, 10)
+from convcorr_jax import geometry
+from convcorr_jax.pose import joints
+
+MPII_FLIP = joints.MPII.flip  # left <-> right permutation of the 16 MPII joints
+FLIC_FLIP = joints.FLIC.flip  # ... of FLIC's 11 labelled joints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +36,18 @@ def sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.Ar
     return ang, sc, fl
 
 
-def transform_points(points: jax.Array, ang, sc, fl, size: int, flip_perm) -> jax.Array:
-    """Forward map of points [K, 2]: scale and rotate about the centre, then mirror x; joints re-labelled L<->R."""
+def affine(ang, sc, fl, size: int) -> jax.Array:
+    """The augmentation as an affine map [2, 3] (image -> augmented image): scale and rotate about the centre of
+    a size x size image, then mirror x when `fl`."""
     c = (size - 1) / 2.0
-    rot = jnp.array([[jnp.cos(ang), -jnp.sin(ang)], [jnp.sin(ang), jnp.cos(ang)]])
-    q = (points - c) @ rot.T * sc + c
-    q = jnp.where(fl, q.at[:, 0].set(size - 1 - q[:, 0]), q)
+    a = sc * jnp.array([[jnp.cos(ang), -jnp.sin(ang)], [jnp.sin(ang), jnp.cos(ang)]])
+    a = jnp.where(fl, a * jnp.array([[-1.0], [1.0]]), a)
+    return jnp.concatenate([a, (c - a @ jnp.array([c, c]))[:, None]], 1)
+
+
+def transform_points(points: jax.Array, ang, sc, fl, size: int, flip_perm) -> jax.Array:
+    """Forward map of points [K, 2] (`affine`); joints re-labelled L<->R when mirrored."""
+    q = geometry.transform_points(jnp.asarray(points), affine(ang, sc, fl, size))
     return jnp.where(fl, q[jnp.asarray(flip_perm)], q)
 
 

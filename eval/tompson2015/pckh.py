@@ -1,46 +1,82 @@
-"""PCKh (official MPII toolkit definition) of MPII prediction files.
+"""PCKh (official MPII toolkit definition) of MPII prediction files, as tables, JSON and a figure.
 
-  python eval/pckh.py                      # the five published validation prediction files
-  python eval/pckh.py --preds a.h5 b.mat --annot annot/valid.h5
+    python -m convcorr_eval.tompson2015.pckh --preds a.h5 b.mat --annot annot/valid.h5
+    python -m convcorr_eval.tompson2015.pckh --reference MPII_FOLDER     # the five published validation files
 
-Prints the tables at PCKh@0.5 and @0.1, the AUC, and writes the PCKh-total curve figure with --figure.
+is `convcorr eval pckh ...`: prints the tables at PCKh@0.5 and @0.1 and the AUC (seconds on a 2-core CPU).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from convcorr_jax import runinfo
-from convcorr_jax.paths import real_data_root
-from convcorr_jax.pose import pckh_report
+import numpy as np
+
+from convcorr_jax import metrics
+from convcorr_jax.pose.mpii_files import read_eval_h5, read_preds
+from convcorr_eval.report import plt, save_figure
+
+COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
+REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat", "bearpaw-hg_s8_b1.mat")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preds", nargs="*", default=None)
-    p.add_argument("--annot", default=None)
-    p.add_argument("--figure", default=None, help="PNG of the PCKh-total curves")
-    args = p.parse_args(argv)
-    print(runinfo.header("PCKh, MPII validation (official toolkit definition)"))
-    with runinfo.timed():
-        if args.preds:
-            results = {Path(f).stem: pckh_report.evaluate_file(f, args.annot) for f in args.preds}
-        else:
-            root = real_data_root()
-            if root is None:
-                print("no real data folder (set CONVCORR_REAL_DATA) and no --preds given", file=sys.stderr)
-                return 2
-            results = pckh_report.reference_results(root / "mpii")
-        for t in ("0.5", "0.1"):
-            print(pckh_report.format_table(results, t))
-        for n, r in results.items():
-            print(f"{n}: AUC {r['auc']:.2f}")
-        if args.figure:
-            pckh_report.pckh_curve_figure(results, args.figure)
-    return 0
+def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -> dict:
+    """PCKh tables of one prediction file: {"0.5": {...}, "0.1": {...}, "auc": float, "curve": [51] Total}."""
+    gt = read_eval_h5(annot)
+    pred = read_preds(preds, num=gt.part.shape[0])
+    out = metrics.pckh_table(pred, gt.part, gt.head, gt.missing, thresholds)
+    curve = metrics.pckh_curves(metrics.pckh_distances(pred, gt.part, gt.head, gt.missing))["Total"]
+    out["auc"] = metrics.pckh_auc(curve)
+    out["curve"] = [float(v) for v in curve]
+    return out
+
+
+def json_tables(result: dict, thresholds=("0.5", "0.1")) -> dict:
+    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent."""
+    keep = [c for c in COLUMNS if c != "UBody"]
+    return {t: {c: round(result[t][c], 4) for c in keep} for t in thresholds if t in result}
+
+
+def format_table(rows: dict[str, dict], threshold: str = "0.5", markdown: bool = False) -> str:
+    """One line per named result at a threshold (percent, 2 decimals)."""
+    width = max([len(n) for n in rows] + [6])
+    if markdown:
+        lines = [f"| PCKh@{threshold} | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+        lines += [f"| {n} | " + " | ".join(f"{r[threshold][c]:.2f}" for c in COLUMNS) + " |" for n, r in rows.items()]
+    else:
+        lines = [f"{'PCKh@' + threshold:<{width}} " + " ".join(f"{c:>8}" for c in COLUMNS)]
+        lines += [f"{n:<{width}} " + " ".join(f"{r[threshold][c]:8.2f}" for c in COLUMNS) for n, r in rows.items()]
+    return "\n".join(lines)
+
+
+def has_reference(mpii_root: str | Path | None) -> bool:
+    """Whether `mpii_root` holds hg_annot/valid.h5 (and so, possibly, reference_preds/)."""
+    return mpii_root is not None and (Path(mpii_root) / "hg_annot" / "valid.h5").is_file()
+
+
+def reference_results(mpii_root: str | Path) -> dict[str, dict]:
+    """PCKh of the five published validation prediction files under `<mpii_root>/reference_preds/`."""
+    root = Path(mpii_root)
+    annot = root / "hg_annot" / "valid.h5"
+    return {Path(f).stem: evaluate_file(root / "reference_preds" / f, annot) for f in REFERENCE_PRED_FILES
+            if (root / "reference_preds" / f).is_file()}
+
+
+def pckh_curve_figure(results: dict[str, dict], path: str | Path) -> None:
+    """PCKh-total curves over thresholds 0..0.5 as a PNG."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    t = np.asarray(metrics.PCKH_THRESHOLDS)
+    for name, r in results.items():
+        ax.plot(t, r["curve"], label=f"{name} (AUC {r['auc']:.1f})")
+    ax.set_xlabel("normalised distance (head segments)")
+    ax.set_ylabel("PCKh total (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, path, dpi=90)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from convcorr_eval import cli
+
+    sys.exit(cli.main(["pckh", *sys.argv[1:]]))

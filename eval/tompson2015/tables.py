@@ -1,0 +1,218 @@
+"""Tompson et al. 2015 Tables 1-4: train the coarse/fine cascade, then score it beside the paper.
+
+    convcorr run tompson2015.tables --size tiny --backbone caffenet --set weights=random   # smoke test
+    convcorr run tompson2015.tables                                  # default: 300 / 450 / 50 steps
+    convcorr run tompson2015.tables --set data=flic --data-root DIR  # FLIC's 11 joints (examples.mat + images)
+    convcorr run tompson2015.tables --set run_dir=runs/pose_default  # tables of a finished `convcorr train` run
+
+Runtime on the 2-core CPU: tiny ~1.5 min (compilation of the three training stages; numbers meaningless),
+default under 4 min, full (the default training config's 3,700 steps) ~11 min. Prints
+"tompson: PCK@0.05 coarse C -> cascade F (S s)", plus MPII PCKh@0.5 of the published prediction files when the
+real annotation folder holds them (Table 4). The pose cascade is trained from scratch on the experiment's data:
+the `backbone` and `weights` fields are unused here.
+
+Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised);
+1, sigma of the x error per group; 2 (not at tiny), forward milliseconds per image at 4x/8x/16x pooling on this
+CPU; 4, PCKh of the published MPII validation prediction files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from convcorr_jax import metrics
+from convcorr_jax.config import from_dict
+from convcorr_jax.paths import real_data_root
+from convcorr_jax.pose import joints
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose import train as T
+from convcorr_eval import runner
+from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
+from convcorr_eval.report import markdown_table
+from convcorr_eval.tompson2015 import figures, paper, pckh
+from convcorr_train import pose_configs
+
+DATA = ("synthetic", "flic", "mpii")
+
+
+def _train_config(size: str) -> T.TrainConfig:
+    tiny, default = pose_configs.get_config("tiny"), pose_configs.get_config("default")
+    return sized(size, {
+        "tiny": dataclasses.replace(tiny, steps=(4, 2, 2), n_samples=24, eval_limit=8),
+        "default": dataclasses.replace(default, steps=(300, 450, 50), checkpoint_every=50, eval_limit=120),
+        "full": default,
+    })
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """train: the cascade's TrainConfig (`--set train.steps=8,4,4`, `--set train.model.pool=16`); its data,
+    data_root, seed, out and name come from this config and the run folder, and its joint count and flip
+    permutation from `data`. timing: Table 2. reference_pckh: Table 4 when the real MPII folder
+    (`convcorr_jax.paths.real_data_root()/mpii`) holds the published prediction files. run_dir: score the
+    finished training run in this folder (config.json + checkpoints/) instead of training."""
+
+    train: T.TrainConfig = dataclasses.field(default_factory=T.TrainConfig)
+    timing: bool = True
+    reference_pckh: bool = True
+    run_dir: str | None = None
+
+
+def get_config(size: str = "default") -> Config:
+    return Config(size=size, train=_train_config(size), timing=size != "tiny")
+
+
+def train_config(cfg: Config, ctx: Context) -> T.TrainConfig:
+    """cfg.train with the experiment's data, seed and joint set; one run folder per training config, so that a
+    changed schedule trains afresh and the same config resumes from its checkpoints."""
+    js = joints.joint_set(cfg.data)
+    tc = cfg.train
+    tc = dataclasses.replace(tc, data=cfg.data, data_root=cfg.data_root, seed=cfg.seed,
+                             out=str(ctx.run_dir / "pose_runs"),
+                             model=dataclasses.replace(tc.model, num_joints=js.num_joints),
+                             augment=dataclasses.replace(tc.augment, flip_perm=js.flip))
+    return dataclasses.replace(tc, name=f"pose_{cfg.size}-{tc.fingerprint()[:8]}")
+
+
+def forward_times(base: M.ModelConfig, pools=(4, 8, 16), batch: int = 8,
+                  repeats: int = 10) -> dict[int, dict[str, float]]:
+    """Forward ms per image (best of `repeats`; untrained weights, time does not depend on values) of the coarse
+    model, the fine model and the cascade at each pooling."""
+    out = {}
+    for pool in pools:
+        cfg = dataclasses.replace(base, pool=pool)
+        params = M.init(jax.random.PRNGKey(0), cfg)
+        x = jax.random.uniform(jax.random.PRNGKey(1), (batch, cfg.image_size, cfg.image_size, 3))
+        coarse = jax.jit(lambda p, x: M.apply_coarse(p, x, cfg)[:2])
+        full = jax.jit(lambda p, x: M.apply(p, x, cfg)["xy"])
+        hm, feats = coarse(params, x)
+        origin = M.window_origin(M.coarse_points(hm, cfg), cfg)
+        fine = None if cfg.variant == "standard" else jax.jit(
+            lambda p, f, o: M.Fine(cfg).apply({"params": p["fine"]}, [M.crop(fi, o, lv, cfg) for lv, fi in enumerate(f)]))
+        res = {}
+        for name, fn, args in (("Coarse-Model", coarse, (params, x)), ("Cascade", full, (params, x)),
+                               ("Fine-Model", fine, (params, feats, origin))):
+            if fn is None:
+                continue
+            jax.block_until_ready(fn(*args))
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                jax.block_until_ready(fn(*args))
+                ts.append(time.perf_counter() - t0)
+            res[name] = 1000 * min(ts) / batch
+        out[pool] = res
+    return out
+
+
+def _rows(named: dict[str, list]) -> list[list]:
+    return [[name, *vals] for name, vals in named.items()]
+
+
+def evaluate_run(tc: T.TrainConfig, params: dict, test: T.PoseArrays, figures_dir: Path | None = None,
+                 timing: bool = True, mpii_reference: Path | None = None) -> tuple[str, dict]:
+    """Markdown (Tables 1-4 beside the paper's numbers) and metrics of trained params on a test set, with the
+    joint groups of the training data (`tc.data`)."""
+    js = joints.joint_set(tc.data, tc.model.num_joints)
+    title = "synthetic people (MPII joints)" if tc.data == "synthetic" else f"{js.dataset} people"
+    coarse, casc = T.predict_all(params, test, tc.model)
+    g, v, n = test.points, test.visible, test.norm
+    preds = {"coarse": coarse, "cascade": casc}
+    pool = tc.model.pool
+    res: dict = {"pool": pool, "n_test": len(test), "joints": js.dataset}
+    t3 = {k: joints.group_pck(p, g, v, n, js.groups, 0.05) for k, p in preds.items()}
+    res["table3"] = t3
+    res["pck@0.05"] = {k: float(100 * metrics.pck(p, g, v, n, 0.05)) for k, p in preds.items()}
+    cols = list(js.groups)
+    rows = {f"ours {k} {pool}x": [t3[k][c] for c in cols] + [res["pck@0.05"][k]] for k in preds}
+    rows.update({f"paper (different data, FLIC): {k}": [vals[paper.TABLE3_COLUMNS.index(c)]
+                                                        if c in paper.TABLE3_COLUMNS else "-" for c in cols] + ["-"]
+                 for k, vals in paper.TABLE3.items()})
+    md = [f"**Table 3: PCK@0.05 (torso-normalised), {title} test set ({len(test)} people)**", "",
+          markdown_table(["model", *cols, "all"], _rows(rows)), ""]
+    t1_cols = [c for c in paper.TABLE1_COLUMNS if c in js.groups]
+    t1 = {k: {c: joints.x_sigma(p, g, v, js.groups[c]) for c in t1_cols} for k, p in preds.items()}
+    res["table1_sigma_x"] = t1
+    rows = {f"ours {k} {pool}x": [t1[k][c] for c in t1_cols] for k in preds}
+    rows.update({f"paper (different data): {k}": list(vals) for k, vals in paper.TABLE1.items()})
+    md += [f"**Table 1: sigma of x error (pixels at the {tc.model.image_size}px input; |error| > 20 removed), "
+           f"{title}**", "", markdown_table(["model", "Head/Face", "Shoulder", "Elbow", "Wrist"], _rows(rows),
+                                            "{:.2f}"), ""]
+    if figures_dir is not None:
+        alphas = np.linspace(0, 0.2, 21)
+        figures.pck_curves({k: np.array([100 * metrics.pck(p, g, v, n, a) for a in alphas]) for k, p in preds.items()},
+                           figures_dir / "tompson_pck_curves.png", alphas, f"PCK (torso), {title}")
+        head_sho = js.groups["Head"] + js.groups["Shoulder"]
+        figures.x_error_hist({f"{k}: head+shoulders": joints.x_errors(p, g, v, head_sho) for k, p in preds.items()},
+                             figures_dir / "tompson_x_error_hist.png")
+        figures.skeletons(test.images, {"ground truth": g, "coarse": coarse, "cascade": casc}, js,
+                          figures_dir / "tompson_skeletons.png")
+        md += ["![PCK curves](figures/tompson_pck_curves.png) ![x error](figures/tompson_x_error_hist.png)", "",
+               "![skeletons](figures/tompson_skeletons.png)", ""]
+    if timing:
+        ft = forward_times(tc.model)
+        res["table2_ms"] = {str(k): v for k, v in ft.items()}
+        rows = {k: [ft[p].get(k, float("nan")) for p in (4, 8, 16)] for k in ("Coarse-Model", "Fine-Model", "Cascade")}
+        rows.update({f"paper K40 (FLIC 320x240): {k}": list(vals) for k, vals in paper.TABLE2.items()})
+        md += [f"**Table 2: forward ms per image ({tc.model.image_size}px, this CPU, batch 8)**", "",
+               markdown_table(["model", "4x pool", "8x pool", "16x pool"], _rows(rows)), ""]
+    if pckh.has_reference(mpii_reference):
+        r = pckh.reference_results(mpii_reference)
+        res["table4_pckh"] = {k: pckh.json_tables(val) for k, val in r.items()}
+        cols4 = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
+        rows = {k: [val["0.5"][c] for c in cols4] for k, val in r.items()}
+        rows.update({f"paper: {k}": list(vals) for k, vals in paper.TABLE4.items()})
+        md += ["**Table 4: PCKh@0.5 on the MPII validation split (2958 people), published prediction files, official "
+               "toolkit definition**", "", markdown_table(["system", *cols4], _rows(rows), "{:.2f}"), ""]
+        if figures_dir is not None:
+            pckh.pckh_curve_figure(r, figures_dir / "tompson_pckh_mpii.png")
+            md += ["![PCKh](figures/tompson_pckh_mpii.png)", ""]
+    return "\n".join(md), res
+
+
+def _limit(data: T.PoseArrays, n: int | None) -> T.PoseArrays:
+    return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, DATA)
+    t0 = time.time()
+    if cfg.run_dir is not None:  # a finished `convcorr train pose` run
+        tc = from_dict(T.TrainConfig, json.loads((Path(cfg.run_dir) / "config.json").read_text()))
+        params = T.load_params(cfg.run_dir, tc)
+        _, test_set = T.load_data(tc)
+        head, images_per_s = f"Run {cfg.run_dir} ({tc.steps} steps, pool {tc.model.pool}x).\n\n", None
+    else:
+        tc = train_config(cfg, ctx)
+        train_set, test_set = T.load_data(tc)
+        test_set = _limit(test_set, tc.eval_limit)
+        trained = T.train(tc, (train_set, test_set), progress=ctx.progress)
+        params, images_per_s = trained.params, trained.images_per_s
+        people = "synthetic people" if tc.data == "synthetic" else tc.data.upper() + " people"
+        head = (f"Cascade trained in three stages ({tc.steps} steps, batch {tc.batch_size}, pool {tc.model.pool}x) "
+                f"on {len(train_set)} {people}")
+    real = real_data_root()
+    mpii = real / "mpii" if cfg.reference_pckh and real is not None else None
+    md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii)
+    if images_per_s is not None:
+        metrics_["train_images_per_s"] = images_per_s
+    metrics_["wall_s"] = time.time() - t0
+    c, f = metrics_["pck@0.05"]["coarse"], metrics_["pck@0.05"]["cascade"]
+    if cfg.run_dir is None:
+        head += f"; test PCK@0.05: coarse {c:.1f}, cascade {f:.1f}.\n\n"
+    summary = f"tompson: PCK@0.05 coarse {c:.1f} -> cascade {f:.1f} ({metrics_['wall_s']:.0f} s)"
+    if "table4_pckh" in metrics_:
+        tot = {k: val["0.5"]["Total"] for k, val in metrics_["table4_pckh"].items()}
+        summary += "; MPII PCKh@0.5 " + ", ".join(f"{k} {val:.1f}" for k, val in tot.items())
+    return Result(summary, head + md, metrics_)
+
+
+if __name__ == "__main__":
+    sys.exit(runner.main("tompson2015.tables"))

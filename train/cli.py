@@ -1,0 +1,48 @@
+"""`convcorr train`: train models.
+
+  convcorr train pose --config default [--set steps=600,200,200 --set model.pool=4 --set name=NAME
+                                        --set out=runs --set num_devices=2 ...] [--no-progress]
+
+Progress bar with loss and steps/s; PCK of coarse and cascade after each stage; writes <out>/<name>/ with
+config.json, metrics.json and checkpoints/ (rerun the same command to resume a killed run). The named configs,
+their runtimes and expected numbers: `convcorr_train.pose_configs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+# kept here (not imported from pose_configs, which loads jax) so that `convcorr train --help` starts instantly
+POSE_CONFIGS = "default, tiny, standard, no_dropout, pool4, pool16, full, flic"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="model", required=True)
+    a = sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade")
+    a.add_argument("--config", default="default", help=POSE_CONFIGS)
+    a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a TrainConfig field (name, out, num_devices, steps, model.pool, ...)")
+    a.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from convcorr_jax import parallel, runinfo
+    from convcorr_jax.config import override
+    from convcorr_jax.pose import train
+    from convcorr_train import pose_configs
+
+    parallel.initialize_distributed()
+    cfg = override(pose_configs.get_config(args.config), args.set)
+    print(runinfo.header(f"train pose ({args.config})", cfg, cfg.seed), flush=True)
+    with runinfo.timed():
+        try:
+            res = train.train(cfg, progress=not args.no_progress)
+        except train.TrainingDiverged as e:
+            print(f"convcorr train pose: {e}", file=sys.stderr)
+            return 3
+    if res.evals:
+        e = res.evals[-1]
+        print(f"final PCK@0.05: coarse {e['coarse_pck@0.05']:.1f}  cascade {e['cascade_pck@0.05']:.1f}  "
+              f"-> {res.run_dir}/metrics.json")
+    return 0

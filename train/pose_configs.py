@@ -1,0 +1,57 @@
+"""Named training configs of the Tompson et al. cascade: `get_config(name) -> TrainConfig`.
+
+Command: `convcorr train pose --config NAME [--set field=value ...]` (= `python -m convcorr_train.pose_cascade
+--config NAME`). Every run prints a progress bar, PCK@0.05 (torso) of the coarse model and of the cascade after
+each stage, and a final "final PCK@0.05: coarse C  cascade F" line; it writes runs/<name>/{config,metrics}.json
+and checkpoints/ (the same command resumes a killed run). Runtimes are for the 2-core CPU.
+
+  default     small cascade (pool 8, heat-map sigma 1 cell) on 1000 synthetic people (128 px), 1200 / 2000 / 500
+              steps: 10.2 min; prints coarse 2.6, cascade 14.5.
+  tiny        a 64 px toy model, 8 / 4 / 4 steps on 48 people: about a minute, mostly compilation; numbers
+              meaningless (a smoke test of every stage).
+  standard    the "standard cascade" comparison (fine model on image crops, matched parameters, greedy
+              training): coarse 2.4, cascade 19.5.
+  no_dropout  default without SpatialDropout: coarse 2.7, cascade 15.0.
+  pool4       the coarse model at 4x pooling (Table 2, Fig. 9): coarse 9.8, cascade 18.3.
+  pool16      ... at 16x pooling: coarse 1.1, cascade 11.2.
+              (standard, no_dropout, pool4, pool16: 17-23 min each when run two at a time on the 2 cores.)
+  full        the paper's widths (128-feature banks) on 256 px inputs, 60,000 steps: accelerator scale.
+  flic        FLIC's 11 joints and flip permutation, default schedule; needs `--set data_root=FOLDER`
+              (examples.mat + images).
+Measured numbers: bench/RESULTS_pose.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import joints
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose.train import TrainConfig
+
+NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic")
+TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
+
+
+def get_config(name: str = "default") -> TrainConfig:
+    """The named TrainConfig (see the module docstring); InputError for an unknown name."""
+    base = TrainConfig(name=f"pose_{name}")
+    if name == "default":
+        return base
+    if name == "tiny":
+        return dataclasses.replace(base, model=TINY_MODEL, n_samples=48, batch_size=8, steps=(8, 4, 4),
+                                   checkpoint_every=8)
+    if name == "standard":
+        return dataclasses.replace(base, model=dataclasses.replace(base.model, variant="standard"))
+    if name == "no_dropout":
+        return dataclasses.replace(base, model=dataclasses.replace(base.model, spatial_dropout=0.0))
+    if name in ("pool4", "pool16"):
+        return dataclasses.replace(base, model=dataclasses.replace(base.model, pool=int(name[4:])))
+    if name == "flic":
+        return dataclasses.replace(base, data="flic", model=dataclasses.replace(base.model, num_joints=11),
+                                   augment=dataclasses.replace(base.augment, flip_perm=joints.FLIC.flip))
+    if name == "full":
+        return dataclasses.replace(base, model=M.full_model(), n_samples=20000, batch_size=32,
+                                   steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
+    raise InputError("config", "name", "one of " + ", ".join(NAMES), name)
