@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from convcorr_jax import io, parallel
+from convcorr_jax import geometry, io, parallel
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment as aug
 from convcorr_jax.pose import losses
@@ -147,15 +147,12 @@ def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
 
 
 def _crop_resize(sample, center, box_side: float, size: int):
-    """Square crop of side box_side around center resized to size; returns (image, points)."""
-    from PIL import Image
-
+    """Square crop of side box_side (pixels) centred on center (x, y), resized to size x size (bilinear, black
+    outside the image); returns (image uint8 [size, size, 3], points float32 [K, 2] in crop pixels)."""
     img = sample.image if sample.image is not None else sample.with_image().image
-    x0, y0 = center[0] - box_side / 2, center[1] - box_side / 2
-    s = size / box_side
-    pil = Image.fromarray(img).transform((size, size), Image.AFFINE, (1 / s, 0, x0, 0, 1 / s, y0), Image.BILINEAR)
-    pts = (np.asarray(sample.points, np.float32) - [x0, y0]) * s + (s - 1) / 2
-    return np.asarray(pil), pts
+    m = geometry.box_to_affine(geometry.square_box(center, box_side), size)
+    pts = geometry.transform_points(np.asarray(sample.points, np.float64), m).astype(np.float32)
+    return geometry.crop(img[None], m[None], size, border="constant")[0], pts
 
 
 def _load_real(cfg: TrainConfig):
@@ -469,8 +466,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     bar.close()
     elapsed = time.perf_counter() - t0
     sps = done / elapsed if done else 0.0
-    print(f"[{cfg.name}] {done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, {sps * cfg.batch_size:.1f} images/s, "
-          f"{ndev} device(s)); final loss {loss:.4f}", flush=True)
+    tqdm.write(f"[{cfg.name}] {done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, {sps * cfg.batch_size:.1f} images/s, "
+               f"{ndev} device(s)); final loss {loss:.4f}")
     params = jax.device_get(state["params"])
     mgr.close()
     return TrainResult(params, evals, sps, sps * cfg.batch_size, run_dir)
