@@ -85,6 +85,7 @@ def _log_per_process() -> None:
         h.setFormatter(logging.Formatter(f"[process {jax.process_index()}/{jax.process_count()}] %(message)s"))
         log.addHandler(h)
         log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def is_main_process() -> bool:
@@ -111,6 +112,20 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(AXIS))
+
+
+def replicate(tree, mesh: Mesh):
+    """Replicate host values (identical on every process: numpy, single-device or already replicated arrays)
+    over every device of the mesh, as global arrays."""
+    s = replicated(mesh)
+
+    def put(x):
+        if isinstance(x, jax.Array) and x.sharding == s:
+            return x
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, s, lambda idx: x[idx])
+
+    return jax.tree_util.tree_map(put, tree)
 
 
 def local_rows(mesh: Mesh, global_batch: int) -> slice:

@@ -6,7 +6,12 @@ the fine model alone. Each stage starts a fresh optax state for the parameters i
 
 Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
 (seed, t) only, so a run killed at any point and resumed from its last checkpoint ends with exactly the
-parameters of an uninterrupted run, on any number of devices.
+parameters of an uninterrupted run, on any number of devices and processes.
+
+Several processes (`convcorr launch`, SLURM): the mesh spans every device of every process; each process builds
+only its rows of each global batch (`make_batch(..., rows)`), orbax checkpoints are written by all of them
+(restorable into any process count), evaluation is sharded over all devices, and only process 0 prints, writes
+files and shows the progress bar; every process logs to the `convcorr_jax` logger.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -31,6 +37,7 @@ from convcorr_jax.pose import losses
 from convcorr_jax.pose import model as M
 
 STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,7 +65,7 @@ class TrainConfig:
     lambda_fine: float = 0.1
     seed: int = 0
     checkpoint_every: int = 100
-    num_devices: int | None = None  # default: all local devices
+    num_devices: int | None = None  # default: all devices (of all processes)
     out: str = "runs"
     eval_limit: int | None = None  # evaluate on at most this many test samples
 
@@ -206,10 +213,14 @@ def sample_keys(seed: int, step: int, batch: int) -> np.ndarray:
     return np.asarray(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), step), batch))
 
 
-def make_batch(data: PoseArrays, cfg: TrainConfig, step: int) -> dict:
-    idx = batch_indices(len(data), cfg.batch_size, step, cfg.seed)
+def make_batch(data: PoseArrays, cfg: TrainConfig, step: int, rows: slice | None = None) -> dict:
+    """Rows `rows` (default: all cfg.batch_size) of step `step`'s global batch: image uint8 [R, S, S, 3], points
+    [R, K, 2], visible [R, K], key uint32 [R, 2]. A function of (seed, step) only, so any split of the rows over
+    processes yields the same global batch; only the selected images are read."""
+    rows = slice(0, cfg.batch_size) if rows is None else rows
+    idx = batch_indices(len(data), cfg.batch_size, step, cfg.seed)[rows]
     return {"image": data.images[idx], "points": data.points[idx], "visible": data.visible[idx],
-            "key": sample_keys(cfg.seed, step, cfg.batch_size)}
+            "key": sample_keys(cfg.seed, step, cfg.batch_size)[rows]}
 
 
 # --- optimisation -------------------------------------------------------------------------------------------
@@ -296,20 +307,33 @@ def init_opt(cfg: TrainConfig, stage: int, params: dict):
 
 # --- evaluation ---------------------------------------------------------------------------------------------
 
-def make_predict(cfg: M.ModelConfig) -> Callable:
-    """jitted images uint8 [B, S, S, 3] -> (coarse_xy [B,K,2], cascade xy [B,K,2], coarse_hm)."""
+def make_predict(cfg: M.ModelConfig, mesh=None) -> Callable:
+    """jitted images uint8 [B, S, S, 3] -> (coarse_xy [B,K,2], cascade xy [B,K,2], coarse_hm).
 
-    @jax.jit
+    mesh: shard the batch over its "data" axis (params replicated) and return results replicated on every
+    device, i.e. gathered to every process; images must then be a global array (`parallel.shard_batch`)."""
+
     def predict(params, images):
         out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
         return out["coarse_xy"], out["xy"], out["coarse_hm"]
 
-    return predict
+    if mesh is None:
+        return jax.jit(predict)
+    rep = parallel.replicated(mesh)
+    return jax.jit(predict, in_shardings=(rep, parallel.batch_sharded(mesh)), out_shardings=rep)
 
 
-def predict_all(params, data: PoseArrays, cfg: M.ModelConfig, batch: int = 32, predict=None):
-    """Coarse and cascade predictions [N, K, 2] for a whole dataset (fixed batch shape, last batch padded)."""
-    predict = predict or make_predict(cfg)
+def predict_all(params, data: PoseArrays, cfg: M.ModelConfig, batch: int = 32, predict=None, mesh=None):
+    """Coarse and cascade predictions [N, K, 2] for a whole dataset (fixed batch shape, last batch padded).
+
+    mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
+    count, each process feeds only its rows, every process gets all predictions. Pass `predict` made with the
+    same mesh (default: made here)."""
+    predict = predict or make_predict(cfg, mesh)
+    if mesh is not None:
+        batch = -(-batch // mesh.devices.size) * mesh.devices.size
+        rows = parallel.local_rows(mesh, batch)
+        params = jax.device_put(params, parallel.replicated(mesh))
     n = len(data)
     cs, fs = [], []
     for i in range(0, n, batch):
@@ -317,17 +341,20 @@ def predict_all(params, data: PoseArrays, cfg: M.ModelConfig, batch: int = 32, p
         m = len(x)
         if m < batch:
             x = np.concatenate([x, np.repeat(x[-1:], batch - m, 0)])
+        if mesh is not None:
+            x = parallel.shard_batch(x[rows], mesh, batch)
         c, f, _ = predict(params, x)
         cs.append(np.asarray(c)[:m])
         fs.append(np.asarray(f)[:m])
     return np.concatenate(cs), np.concatenate(fs)
 
 
-def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2), predict=None) -> dict:
-    """PCK (percent, torso-normalised) of the coarse model and the cascade at several alphas, per joint at 0.05."""
+def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2), predict=None, mesh=None) -> dict:
+    """PCK (percent, torso-normalised) of the coarse model and the cascade at several alphas, per joint at 0.05.
+    mesh: predictions sharded over its devices (see `predict_all`); every process gets the same numbers."""
     from convcorr_jax import metrics
 
-    coarse, casc = predict_all(params, data, cfg, predict=predict)
+    coarse, casc = predict_all(params, data, cfg, predict=predict, mesh=mesh)
     out = {}
     for name, p in (("coarse", coarse), ("cascade", casc)):
         for a in alphas:
@@ -340,6 +367,8 @@ def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.
 # --- checkpoints ---------------------------------------------------------------------------------------------
 
 def _manager(ckpt_dir: Path, keep: int = 2):
+    """Synchronous orbax manager. Every process must create it and take part in each save and restore; orbax
+    writes each step to a temporary folder renamed when complete, so a step killed mid-write is never latest."""
     import orbax.checkpoint as ocp
 
     opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
@@ -347,15 +376,19 @@ def _manager(ckpt_dir: Path, keep: int = 2):
 
 
 def save_checkpoint(mgr, step: int, state, cfg: TrainConfig) -> None:
+    """Save the (replicated, possibly multi-process) state; called by every process."""
     import orbax.checkpoint as ocp
 
     meta = {"step": step, "fingerprint": cfg.fingerprint(), "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
-    mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(jax.device_get(state)), meta=ocp.args.JsonSave(meta)))
+    mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
     mgr.wait_until_finished()
 
 
-def restore_checkpoint(mgr, cfg: TrainConfig, ckpt_dir: Path):
-    """(step, state) of the latest checkpoint, or (0, None). A checkpoint of another config raises InputError."""
+def restore_checkpoint(mgr, cfg: TrainConfig, ckpt_dir: Path, mesh=None):
+    """(step, state) of the latest checkpoint, or (0, None). A checkpoint of another config raises InputError.
+
+    The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
+    it."""
     import orbax.checkpoint as ocp
 
     step = mgr.latest_step()
@@ -367,7 +400,8 @@ def restore_checkpoint(mgr, cfg: TrainConfig, ckpt_dir: Path):
                          "use another --name/--out or delete the folder", f"fingerprint {meta.get('fingerprint')}")
     params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
     abstract = {"params": params, "opt": init_opt(cfg, cfg.stage_of(step - 1), params)}
-    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, abstract)
+    rep = parallel.replicated(mesh if mesh is not None else parallel.make_mesh())
+    abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=rep), abstract)
     state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
     return step, state
 
@@ -388,7 +422,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
 
     data: (train, test) arrays (default: `load_data(cfg)`). nan_at_step: testing hook that poisons the loss;
-    on_step(step): called after each completed step (e.g. to throttle a test run).
+    on_step(step): called after each completed step (e.g. to throttle a test run). With several processes every
+    process calls this with the same config and data; only process 0 writes config/metrics and prints.
     """
     from tqdm import tqdm
 
@@ -405,39 +440,44 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     ndev = mesh.devices.size
     if cfg.batch_size % ndev:
         raise InputError("config", "batch_size", f"a multiple of the device count {ndev}", cfg.batch_size)
+    main = parallel.is_main_process()
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
+    metrics_path = run_dir / "metrics.json"
+    prior = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
+    if main:
+        io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
     ckpt_dir = run_dir / "checkpoints"
     mgr = _manager(ckpt_dir)
-    start, state = restore_checkpoint(mgr, cfg, ckpt_dir)
+    start, state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
+    rows = parallel.local_rows(mesh, cfg.batch_size)
+    log.info("%s: %s at step %d of %d; %d device(s) over %d process(es), this one feeds batch rows %d:%d",
+             cfg.name, "resumed" if start else "started", start, cfg.total_steps, ndev, jax.process_count(),
+             rows.start, rows.stop)
     if state is None:
         params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
         state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
         cur_stage = cfg.stage_of(0)
     else:
         cur_stage = cfg.stage_of(start - 1)
-    metrics_path = run_dir / "metrics.json"
-    evals = json.loads(metrics_path.read_text()) if (start and metrics_path.is_file()) else []
-    evals = [e for e in evals if e["step"] <= start]
-    state = jax.device_put(state, parallel.replicated(mesh))
+    evals = [e for e in prior if e["step"] <= start] if start else []
+    state = parallel.replicate(state, mesh)
     steps_fns: dict[int, Callable] = {}
-    predict = make_predict(cfg.model)
+    predict = make_predict(cfg.model, mesh)
     bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
     last_good = start if start else None
     t0, done = time.perf_counter(), 0
-    bar = tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps, disable=not progress,
+    bar = tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps, disable=not (progress and main),
                desc=cfg.name, unit="step", leave=False)
     loss = float("nan")
     for step in bar:
         stage = cfg.stage_of(step)
         if stage != cur_stage:
-            state = {"params": state["params"], "opt": jax.device_put(init_opt(cfg, stage, state["params"]),
-                                                                      parallel.replicated(mesh))}
+            state = {"params": state["params"], "opt": parallel.replicate(init_opt(cfg, stage, state["params"]), mesh)}
             cur_stage = stage
         if stage not in steps_fns:
             steps_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), mesh)
-        batch = parallel.shard_batch(make_batch(train_set, cfg, step), mesh)
+        batch = parallel.shard_batch(make_batch(train_set, cfg, step, rows), mesh, cfg.batch_size)
         new_state, m = steps_fns[stage](state, batch)
         loss = float(m["loss"]) if nan_at_step is None or step != nan_at_step else float("nan")
         if not math.isfinite(loss):
@@ -453,21 +493,27 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
         if n % cfg.checkpoint_every == 0 or n == cfg.total_steps:
             save_checkpoint(mgr, n, state, cfg)
             last_good = n
+            log.info("%s: step %d saved (loss %.4f)", cfg.name, n, loss)
         if on_step is not None:
             on_step(n)
         if n in bounds and len(_limit(test_set, cfg.eval_limit)) and (not evals or evals[-1]["step"] < n):
             ev = {"step": n, "stage": stage, "loss": loss,
-                  **evaluate(state["params"], _limit(test_set, cfg.eval_limit), cfg.model, predict=predict)}
+                  **evaluate(state["params"], _limit(test_set, cfg.eval_limit), cfg.model, predict=predict, mesh=mesh)}
             evals.append(ev)
-            io.write_json(metrics_path, evals)
-            if progress:
+            if main:
+                io.write_json(metrics_path, evals)
+            log.info("%s: step %d evaluated: PCK@0.05 coarse %.1f cascade %.1f", cfg.name, n,
+                     ev["coarse_pck@0.05"], ev["cascade_pck@0.05"])
+            if progress and main:
                 bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  PCK@0.05 coarse "
                           f"{ev['coarse_pck@0.05']:.1f}  cascade {ev['cascade_pck@0.05']:.1f}")
     bar.close()
     elapsed = time.perf_counter() - t0
     sps = done / elapsed if done else 0.0
-    tqdm.write(f"[{cfg.name}] {done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, {sps * cfg.batch_size:.1f} images/s, "
-               f"{ndev} device(s)); final loss {loss:.4f}")
+    if main:
+        tqdm.write(f"[{cfg.name}] {done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, "
+                   f"{sps * cfg.batch_size:.1f} images/s, {ndev} device(s)); final loss {loss:.4f}")
+    log.info("%s: finished %d steps in %.1f s", cfg.name, done, elapsed)
     params = jax.device_get(state["params"])
     mgr.close()
     return TrainResult(params, evals, sps, sps * cfg.batch_size, run_dir)
@@ -484,11 +530,12 @@ def _limit(data: PoseArrays, n: int | None) -> PoseArrays:
     return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
 
 
-def load_params(run_dir: str | Path, cfg: TrainConfig) -> dict:
-    """Final parameters of a finished (or the latest checkpoint of an unfinished) run."""
+def load_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
+    """Final parameters of a finished (or the latest checkpoint of an unfinished) run, replicated over mesh
+    (default: all devices)."""
     ckpt = Path(run_dir) / "checkpoints"
     mgr = _manager(ckpt)
-    step, state = restore_checkpoint(mgr, cfg, ckpt)
+    step, state = restore_checkpoint(mgr, cfg, ckpt, mesh)
     mgr.close()
     if state is None:
         raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
