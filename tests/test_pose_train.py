@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convcorr_jax.config import override
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
@@ -130,15 +131,15 @@ def test_batches_deterministic_and_cover_epoch():
 
 
 def test_config_override_and_fingerprint():
-    from convcorr_jax.pose import configs
+    from convcorr_train import pose_configs as configs
 
-    c = configs.override(configs.get_config("default"), ["steps=10,5,5", "model.pool=4", "lr=0.1,0.1,0.1"])
+    c = override(configs.get_config("default"), ["steps=10,5,5", "model.pool=4", "lr=0.1,0.1,0.1"])
     assert c.steps == (10, 5, 5) and c.model.pool == 4 and c.lr == (0.1, 0.1, 0.1)
     assert c.fingerprint() != configs.get_config("default").fingerprint()
     # name/out/checkpointing do not change the fingerprint (a renamed run may resume)
-    assert configs.override(c, ["name=x", "checkpoint_every=7"]).fingerprint() == c.fingerprint()
+    assert override(c, ["name=x", "checkpoint_every=7"]).fingerprint() == c.fingerprint()
     with pytest.raises(InputError, match="model.nope"):
-        configs.override(c, ["model.nope=1"])
+        override(c, ["model.nope=1"])
     with pytest.raises(InputError):
         configs.get_config("nope")
     assert c.stage_of(9) == 1 and c.stage_of(10) == 2 and c.stage_of(15) == 3
@@ -159,7 +160,7 @@ def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
     assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
     assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
     assert float(T.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
-    from convcorr_jax.pose import configs
+    from convcorr_train import pose_configs as configs
 
     flic = dataclasses.replace(configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
     mpii_like = stick_people(4, 128, 0)  # 16 MPII joints
