@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data_command == "fetch":
         from convcorr_jax.data.fetch import fetch_dataset
 
-        fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
-                      archive_dir=args.archive_dir, progress=not args.no_progress)
+        out = fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
+                            archive_dir=args.archive_dir, progress=not args.no_progress)
+        print(f"{args.dataset}: unpacked into {out}")
         return 0
     if args.data_command in _DELEGATES:
         if getattr(args, "_unavailable", None):

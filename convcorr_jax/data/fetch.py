@@ -13,6 +13,7 @@ Layouts after fetching (`out` is the loader's root):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tarfile
@@ -24,6 +25,8 @@ from typing import Callable
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
 from convcorr_jax.weights.fetch import download
+
+log = logging.getLogger(__name__)
 
 
 def _check_pf_willow(root: Path) -> str:
@@ -144,5 +147,5 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    print(f"{name}: unpacked into {out} ({summary})")
+    log.info("%s: unpacked into %s (%s)", name, out, summary)
     return out
