@@ -65,11 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "fetch":
-        from convcorr_jax.data.fetch import fetch_dataset
+        from convcorr_jax.data.fetch import DATASETS, fetch_dataset
 
         out = fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
                             archive_dir=args.archive_dir, progress=not args.no_progress)
-        print(f"{args.dataset}: unpacked into {out}")
+        print(f"{args.dataset}: unpacked into {out} ({DATASETS[args.dataset].check(out)})")
         return 0
     if args.data_command in _DELEGATES:
         if getattr(args, "_unavailable", None):
