@@ -84,7 +84,9 @@ def test_classify_learns_colour_cue_and_counts_skipped():
     for cat, cv in res_cv["cv"].items():
         assert res_cv["C"][cat] == cv["best_C"] == float(cv["C"][np.argmax(cv["accuracy"])])
         assert cv["accuracy"].max() >= 0.9 and cv["fold_accuracy"].shape == (2, 3)
-    md = cls.table_markdown({"pixels": res})
+    from convcorr_eval.long2014.table3 import table_markdown
+
+    md = table_markdown({"pixels": res})
     assert f"| pixels | {100 * res['accuracy']['toy']:.1f} |" in md and "paper (different data)" in md
 
 

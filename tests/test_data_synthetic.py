@@ -361,34 +361,16 @@ def test_synth_cli_writes_real_format_folders(tmp_path):
     assert main(["data", "synth", "faces", "--n", "4", "--out", str(tmp_path / "f")]) == 2
 
 
-def test_figures_command_writes_pngs(tmp_path):
+def test_example_grids_write_pngs(tmp_path):
     from PIL import Image
 
-    from convcorr_jax.cli import main
+    from convcorr_eval.long2014.data_figures import grid
 
-    assert (
-        main(
-            [
-                "data",
-                "figures",
-                "faces",
-                "objects",
-                "--out",
-                str(tmp_path),
-                "--n",
-                "2",
-                "--cols",
-                "2",
-                "--image-size",
-                "64",
-            ]
-        )
-        == 0
-    )
+    grid("faces", 2, 0, 64, 2, tmp_path / "faces.png")
+    grid("objects", 2, 0, 64, 2, tmp_path / "objects.png", tmp_path / "objects_masks.png")
     for name in ("faces.png", "objects.png", "objects_masks.png"):
         with Image.open(tmp_path / name) as im:
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
-    assert main(["data", "figures", "cats", "--out", str(tmp_path)]) == 2
 
 
 def test_bad_arguments_raise_input_error():
@@ -403,10 +385,10 @@ def test_bad_arguments_raise_input_error():
 
 
 def test_demo_stage_tiny(tmp_path):
-    from convcorr_jax.data.synthetic.demo import demo_stage, face_mean_shape_nme
-    from convcorr_jax.demo import DemoContext
+    from convcorr_eval.experiment import Context
+    from convcorr_eval.long2014.data_figures import face_mean_shape_nme, get_config, run
 
-    res = demo_stage(DemoContext(tmp_path, "tiny", seed=0))
+    res = run(get_config("tiny"), Context(tmp_path, progress=False))
     for name in ("synthetic_objects.png", "synthetic_objects_masks.png", "synthetic_people.png", "synthetic_faces.png"):
         assert (tmp_path / "figures" / name).is_file()
         assert f"figures/{name}" in res.markdown

@@ -60,8 +60,10 @@ def test_database_round_trip_and_figures(tmp_path):
     assert np.abs(rec[inner, inner] - images[1][inner, inner]).mean() < 1.0
     avg = locality.rf_average(db, [0, 3], (1, 5))
     assert avg.shape == (2, 2, db["meta"]["rf"]["size"], db["meta"]["rf"]["size"], 3)
-    locality.figure2({"conv3": avg}, (1, 5), tmp_path / "f2.png")
-    locality.figure1([images[1]], {"conv3 k=1": [rec]}, tmp_path / "f1.png")
+    from convcorr_eval.long2014.locality import figure1, figure2
+
+    figure2({"conv3": avg}, (1, 5), tmp_path / "f2.png")
+    figure1([images[1]], {"conv3 k=1": [rec]}, tmp_path / "f1.png")
     assert (tmp_path / "f1.png").stat().st_size > 1000 and (tmp_path / "f2.png").stat().st_size > 1000
     with pytest.raises(InputError, match="meta.json"):
         locality.load_database(tmp_path)

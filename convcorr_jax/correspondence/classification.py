@@ -6,7 +6,7 @@ a given radius centred on it. One-vs-all linear SVMs per category (`convcorr_jax
 default or chosen by 5-fold cross-validation on the training split.
 
 Keypoints used: visible, finite, inside the image. Others are skipped and counted (`KeypointSet.skipped`),
-never silently: the counts are printed by the table script.
+never silently: the Table 3 experiment reports the counts.
 """
 
 from __future__ import annotations
@@ -16,29 +16,15 @@ import warnings
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from convcorr_jax.errors import InputError, check
+from convcorr_jax.features import sift
+from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
 
 ROLES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 SIFT_RADII = (10, 20, 40, 80, 160)
-
-# Long et al. 2014, Table 3 (PASCAL VOC 2011 val), mean column only and per-category rows.
-PAPER_CATEGORIES = ("aero", "bike", "bird", "boat", "bttl", "bus", "car", "cat", "chair", "cow", "table", "dog",
-                    "horse", "mbike", "prsn", "plant", "sheep", "sofa", "train", "tv")
-PAPER_TABLE3 = {
-    "SIFT 10": [36, 42, 36, 32, 67, 64, 40, 37, 33, 37, 60, 34, 39, 38, 29, 63, 37, 42, 64, 75, 45],
-    "SIFT 20": [37, 50, 39, 35, 74, 67, 47, 40, 36, 43, 68, 38, 42, 48, 33, 70, 44, 52, 68, 77, 50],
-    "SIFT 40": [35, 54, 37, 41, 76, 68, 47, 37, 39, 40, 69, 36, 42, 49, 32, 69, 39, 52, 74, 78, 51],
-    "SIFT 80": [33, 43, 37, 42, 75, 66, 42, 30, 43, 36, 70, 31, 36, 51, 27, 70, 35, 49, 69, 77, 48],
-    "SIFT 160": [27, 36, 34, 38, 72, 59, 35, 25, 39, 30, 67, 27, 32, 46, 25, 70, 29, 48, 66, 76, 44],
-    "conv1": [16, 14, 15, 19, 20, 29, 15, 22, 16, 17, 29, 17, 14, 16, 15, 33, 18, 12, 27, 29, 20],
-    "conv2": [37, 43, 40, 35, 69, 63, 38, 44, 35, 40, 61, 38, 40, 44, 34, 65, 39, 41, 63, 72, 47],
-    "conv3": [42, 50, 46, 41, 76, 69, 46, 52, 39, 45, 64, 47, 48, 52, 40, 74, 46, 50, 71, 77, 54],
-    "conv4": [44, 53, 49, 42, 78, 70, 45, 55, 41, 48, 68, 51, 51, 53, 41, 76, 49, 52, 73, 76, 56],
-    "conv5": [44, 51, 49, 41, 77, 68, 44, 53, 39, 45, 63, 50, 49, 52, 39, 73, 47, 47, 71, 75, 54],
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class KeypointSet:
@@ -82,8 +68,6 @@ def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
 def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[str] = ROLES,
                   batch_size: int = 16) -> dict[str, np.ndarray]:
     """{role: X [M, C]}: the column of each role's tap nearest to each keypoint (whole images through the net)."""
-    from convcorr_jax.features.columns import columns_at_points, extract_grids
-
     taps = [backbone.roles.get(r, r) for r in roles]
     for r, t in zip(roles, taps):
         check(t in backbone.geometry, backbone.name, "roles", f"a spatial tap for role {r!r}", t)
@@ -102,8 +86,6 @@ def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[s
 def sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII) -> dict[str, np.ndarray]:
     """{"SIFT r": X [M, 128]}: VLFeat-style SIFT descriptors centred (nearest pixel) on the keypoints, descriptor
     radius r pixels (bin size r / 2, 4 x 4 bins), upright (`convcorr_jax.features.sift.sift_grid`)."""
-    from convcorr_jax.features import sift
-
     out = {f"SIFT {r}": np.zeros((len(kps), 128), np.float32) for r in radii}
     for i in np.unique(kps.sample):
         sel = np.flatnonzero(kps.sample == i)
@@ -150,49 +132,6 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
             "cv": cvs}
 
 
-def table_markdown(results: dict[str, dict], title: str = "Keypoint classification accuracy (%)") -> str:
-    """Markdown table: rows = feature names, columns = categories + mean; then the paper's rows."""
-    rows = list(results)
-    cats = sorted({c for r in results.values() for c in r["accuracy"]})
-    lines = [f"**{title}, this run**", "", "| feature | " + " | ".join(cats) + " | mean |",
-             "|---" * (len(cats) + 2) + "|"]
-    for r in rows:
-        a = results[r]["accuracy"]
-        cells = [f"{100 * a[c]:.1f}" if c in a else "-" for c in cats]
-        lines.append(f"| {r} | " + " | ".join(cells) + f" | {100 * results[r]['mean']:.1f} |")
-    lines += ["", "**paper (different data): Long et al. 2014 Table 3, PASCAL VOC 2011 val, CaffeNet**", "",
-              "| feature | " + " | ".join(PAPER_CATEGORIES) + " | mean |", "|---" * (len(PAPER_CATEGORIES) + 2) + "|"]
-    for r, v in PAPER_TABLE3.items():
-        lines.append(f"| {r} | " + " | ".join(str(x) for x in v) + " |")
-    return "\n".join(lines)
-
-
-def cv_curve_figure(cv_by_feature: dict[str, dict[str, dict]], path) -> None:
-    """Figure 5: mean CV accuracy vs C (log axis), one line per feature (averaged over categories)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from convcorr_jax import io
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for feat, per_cat in cv_by_feature.items():
-        if not per_cat:
-            continue
-        Cs = next(iter(per_cat.values()))["C"]
-        acc = np.mean([v["accuracy"] for v in per_cat.values()], axis=0)
-        ax.semilogx(Cs, 100 * acc, marker="o", label=feat)
-    ax.set_xlabel("C")
-    ax.set_ylabel("5-fold CV accuracy (%)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-
-
 def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radii: Sequence[int] = SIFT_RADII,
                C: float | dict = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = True,
                **svm_kw) -> dict:
@@ -202,8 +141,6 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
     Returns {"results": {feature: classify(...) output}, "skipped": {reason: count} (train + test), "n_train",
     "n_test" (keypoints)}.
     """
-    from tqdm import tqdm
-
     ktr, kte = collect_keypoints(train), collect_keypoints(test)
     check(len(ktr) > 0 and len(kte) > 0, "samples", "keypoints", "visible keypoints inside the images", 0)
     feats_tr, feats_te = {}, {}
@@ -239,8 +176,6 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
     Pixel-exact evaluation: the image is translated by every (tx, ty) in [0, stride)^2 (every `step`), so that
     each window pixel lands exactly on a column's receptive-field centre in one of the translated copies.
     """
-    from convcorr_jax.features.columns import extract_grids
-
     tap = backbone.roles.get(role, role)
     rf = backbone.geometry[tap]
     stride, off = rf.stride, rf.offset
@@ -272,8 +207,6 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
 def dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius_px: int,
                              radius: int = 10) -> np.ndarray:
     """Figure 4 (SIFT): the same window scores with SIFT descriptors computed at every window pixel."""
-    from convcorr_jax.features import sift
-
     grey = sift.to_grey(image)
     size = 2 * radius + 1
     out = np.full((len(points), size, size), np.nan)
@@ -303,33 +236,13 @@ def argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
     return hist, excluded
 
 
-def histogram_figure(hists: dict[str, np.ndarray], path) -> None:
-    """One panel per (feature, keypoint) histogram; the window centre (the ground truth) is marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from convcorr_jax import io
-
-    fig, axes = plt.subplots(1, len(hists), figsize=(2.4 * len(hists), 2.6), squeeze=False)
-    for ax, (name, h) in zip(axes[0], hists.items()):
-        ax.imshow(h, cmap="hot", interpolation="nearest")
-        r = h.shape[0] // 2
-        ax.plot([r], [r], "c+", ms=8)
-        ax.set_title(name, fontsize=7)
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-
-
-def run_figure4(train, test, backbone, params, category: str, keypoint_names: Sequence[str], path,
+def run_figure4(train, test, backbone, params, category: str, keypoint_names: Sequence[str],
                 role: str = "conv4", sift_radius: int = 20, C: float = 1e-6, sift_C: float = 1e-6,
                 n_images: int = 8, step: int = 1, radius: int = 10) -> dict:
     """Figure 4: arg-max histograms of the keypoint classifiers (conv `role` and SIFT) over 21 x 21 windows
-    around the ground-truth keypoints `keypoint_names` of `category` in up to `n_images` test images."""
+    around the ground-truth keypoints `keypoint_names` of `category` in up to `n_images` test images.
+
+    Returns {"histograms": {panel name: counts [2r+1, 2r+1]}, "excluded": {panel name: boundary maxima}}."""
     tr = [s for s in train if s.category == category]
     te = [s for s in test if s.category == category][:n_images]
     check(len(tr) > 0 and len(te) > 0, "samples", "category", f"train and test instances of {category!r}", category)
@@ -359,5 +272,4 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
     for (kind, k), m in maps.items():
         name = f"{'SIFT ' + str(sift_radius) if kind == 'sift' else role}: {names[k]} (n={len(m)})"
         hists[name], excluded[name] = argmax_histogram(np.array(m).reshape(-1, 2 * radius + 1, 2 * radius + 1))
-    histogram_figure(hists, path)
     return {"histograms": hists, "excluded": excluded}

@@ -16,14 +16,24 @@ receptive fields of the k nearest neighbours of random seed features, then stret
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from convcorr_jax import io, knn
 from convcorr_jax.errors import check
+from convcorr_jax.features.columns import extract_grids
+from convcorr_jax.features.extract import extract
+
+log = logging.getLogger(__name__)
 
 
 def build_database(images: np.ndarray, backbone, params, role: str, out_dir, batch_size: int = 16,
@@ -43,12 +53,6 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
     images uint8 [n, H, W, 3]. Each folder gets the module-doc format; images.npy is written once and hard-linked
     into the other folders (copied where links are unsupported). Returns {role: folder}.
     """
-    import contextlib
-
-    from tqdm import tqdm
-
-    from convcorr_jax.features.extract import extract
-
     images = np.asarray(images)
     check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "images", "array",
           "uint8 [n, H, W, 3]", (images.shape, str(images.dtype)))
@@ -91,14 +95,13 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
         io.write_json(out / "meta.json", {"backbone": backbone.name, "role": role, "tap": taps[role], "rf": {
             "size": rf.size, "stride": rf.stride, "offset": rf.offset}, "grid": [gh, gw], "count": n * gh * gw,
             "image_size": [h, w]})
-        print(f"patch database {role}: {n * gh * gw} patches from {n} images ({gh}x{gw} each) -> {out}")
+        log.info("patch database %s: %d patches from %d images (%dx%d each) -> %s", role, n * gh * gw, n, gh, gw,
+                 out)
     return outs
 
 
 def _store_images(path: Path, images: np.ndarray, existing: Path | None) -> None:
     """images.npy at path: a hard link to `existing` (same content) when possible, else written."""
-    import os
-
     if existing is not None and existing.resolve() != path.resolve():
         with io.atomic_path(path) as tmp:
             try:
@@ -151,8 +154,6 @@ def reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, 
                      batch_size: int = 8, progress: bool = False) -> dict[int, list]:
     """`reconstruct` for several query images and several k with one streamed kNN pass over the database
     (top-max(ks); the top-k list is a prefix of it). Returns {k: [float32 [H, W, 3] per query]}."""
-    from convcorr_jax.features.columns import extract_grids
-
     meta = db["meta"]
     tap, stride = meta["tap"], meta["rf"]["stride"]
     grids = extract_grids(backbone, params, list(queries), [tap], batch_size)[tap]
@@ -236,8 +237,7 @@ def contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> n
 
 def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut", "coffee", "rocket")) -> list:
     """scikit-image's bundled real photographs, centre-cropped square and resized to size x size (uint8)."""
-    from PIL import Image
-    from skimage import data
+    from skimage import data  # optional peer: scikit-image's bundled photographs
 
     out = []
     for name in names:
@@ -252,73 +252,19 @@ def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut"
     return out
 
 
-def _savefig(fig, path) -> None:
-    import matplotlib.pyplot as plt
-
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
-def figure1(queries: list, panels: dict[str, list], path) -> None:
-    """Grid: one row per query; columns = the query, then each panel name (e.g. "conv3 k=5", "uniform rf k=1")."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = 1 + len(panels)
-    fig, axes = plt.subplots(len(queries), cols, figsize=(1.9 * cols, 1.9 * len(queries)), squeeze=False)
-    for r, q in enumerate(queries):
-        ims = [("input", q)] + [(name, v[r]) for name, v in panels.items()]
-        for c, (name, im) in enumerate(ims):
-            axes[r, c].imshow(np.clip(np.asarray(im), 0, 255).astype(np.uint8))
-            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
-            if r == 0:
-                axes[r, c].set_title(name, fontsize=7)
-    fig.tight_layout()
-    _savefig(fig, path)
-
-
-def figure2(averages: dict[str, np.ndarray], ks: Sequence[int], path) -> None:
-    """Rows: layer x seed; columns: k. averages[layer] = rf_average output [S, len(ks), r, r, 3]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [(layer, s) for layer, a in averages.items() for s in range(a.shape[0])]
-    fig, axes = plt.subplots(len(rows), len(ks), figsize=(1.6 * len(ks), 1.6 * len(rows)), squeeze=False)
-    for r, (layer, s) in enumerate(rows):
-        for c, k in enumerate(ks):
-            axes[r, c].imshow(averages[layer][s, c])
-            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
-            if r == 0:
-                axes[r, c].set_title(f"k = {k}", fontsize=8)
-        axes[r, 0].set_ylabel(layer, fontsize=8)
-    fig.tight_layout()
-    _savefig(fig, path)
-
-
-def run_locality(images: np.ndarray, queries: list, backbone, params, db_root, roles=("conv3", "conv4", "conv5"),
-                 ks1=(1, 5), ks2=(5, 50, 500), n_seeds: int = 3, seed: int = 0, figures_dir=None,
-                 rebuild: bool = False, progress: bool = True) -> dict:
-    """Build (or reuse) one database per role, then Figures 1 and 2; returns paths and database sizes."""
-    from convcorr_jax import runinfo
-
-    db_root = Path(db_root)
+def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 5), ks2=(5, 50, 500),
+                 n_seeds: int = 3, seed: int = 0) -> dict:
+    """Figures 1 and 2 from one patch database per role ({role: folder}, `build_databases`), first role's grid for
+    the uniform-rf control. Returns {"sizes": {role: patches}, "seconds": {phase: s}, "panels": {panel name:
+    [float32 [H, W, 3] per query]} (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}."""
+    roles = list(dbs)
+    dbs = {role: load_database(d) for role, d in dbs.items()}
     seconds: dict[str, float] = {}
-    todo = {role: db_root / role for role in roles if rebuild or not (db_root / role / "meta.json").is_file()}
-    if todo:
-        with runinfo.timed(f"patch databases {'+'.join(todo)} (one forward pass)") as t:
-            build_databases(images, backbone, params, todo, progress=progress)
-        seconds["databases"] = t["seconds"]
-    dbs = {role: load_database(db_root / role) for role in roles}
     panels: dict[str, list] = {}
     for role in roles:
-        with runinfo.timed(f"figure 1 kNN + reconstruction {role}") as t:
-            rec = reconstruct_many(queries, dbs[role], backbone, params, ks1)
-        seconds[f"figure1 {role}"] = t["seconds"]
+        t0 = time.perf_counter()
+        rec = reconstruct_many(queries, dbs[role], backbone, params, ks1)
+        seconds[f"figure1 {role}"] = time.perf_counter() - t0
         for k in ks1:
             panels[f"{role} k={k}"] = rec[k]
     ref = dbs[roles[0]]["meta"]["rf"]  # patch grid of the control = the first role's
@@ -331,14 +277,9 @@ def run_locality(images: np.ndarray, queries: list, backbone, params, db_root, r
     averages = {}
     for role in roles:
         n = dbs[role]["meta"]["count"]
-        with runinfo.timed(f"figure 2 kNN + rf averages {role}") as t:
-            averages[role] = rf_average(dbs[role], rng.choice(n, n_seeds, replace=False), ks2)
-        seconds[f"figure2 {role}"] = t["seconds"]
-    out = {"sizes": {r: dbs[r]["meta"]["count"] for r in roles}, "seconds": seconds}
-    if figures_dir is not None:
-        figures_dir = Path(figures_dir)
-        figure1(queries, panels, figures_dir / "long2014_fig1_patch_reconstruction.png")
-        figure2(averages, ks2, figures_dir / "long2014_fig2_rf_average.png")
-        out["figures"] = ["long2014_fig1_patch_reconstruction.png", "long2014_fig2_rf_average.png"]
-    out["panels"], out["averages"] = panels, averages
-    return out
+        t0 = time.perf_counter()
+        averages[role] = rf_average(dbs[role], rng.choice(n, n_seeds, replace=False), ks2)
+        seconds[f"figure2 {role}"] = time.perf_counter() - t0
+    log.info("locality phase seconds: %s", {k: round(v, 1) for k, v in seconds.items()})
+    return {"sizes": {r: dbs[r]["meta"]["count"] for r in roles}, "seconds": seconds, "panels": panels,
+            "averages": averages}

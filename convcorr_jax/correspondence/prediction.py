@@ -15,7 +15,7 @@ Dense SIFT baseline: a stride-8 grid with 8-px bins; positives within 2 bins, ne
 C: the paper's C = 1e-6 suits unnormalised Caffe conv5 features (norms ~1e2-1e3) over ~1e5 windows. The
 regularisation strength scales with C * N * |x|^2, so MobileNetV2's smaller features (|x| ~ 15 for the 3x3
 block13 stack) need C ~ 1e-3 and unit-norm SIFT C ~ 0.1 to reach a comparable regime (config fields `C`,
-`sift_C`; the table scripts print the values used).
+`sift_C`; the Table 4 experiment reports the values used).
 
 Prior: the training instance of the same category nearest by pool5 cosine similarity (`knn.topk_cosine`; if it
 lacks the keypoint, the next neighbour that has it); a spherical Gaussian with sigma = 22 px * box_size / 500
@@ -33,24 +33,14 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
-from convcorr_jax import knn, metrics
+from convcorr_jax import geometry, knn, metrics
+from convcorr_jax.backbones.geometry import grid_centers
 from convcorr_jax.errors import check
+from convcorr_jax.features import sift
+from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
 from convcorr_jax.linear import svm
-
-PAPER_CATEGORIES = ("aero", "bike", "bird", "boat", "bttl", "bus", "car", "cat", "chair", "cow", "table", "dog",
-                    "horse", "mbike", "prsn", "plant", "sheep", "sofa", "train", "tv")
-PAPER_TABLE4 = {
-    "SIFT": [17.9, 16.5, 15.3, 15.6, 25.7, 21.7, 22.0, 12.6, 11.3, 7.6, 6.5, 12.5, 18.3, 15.1, 15.9, 21.3, 14.7,
-             15.1, 9.2, 19.9, 15.7],
-    "SIFT+prior": [33.5, 36.9, 22.7, 23.1, 44.0, 42.6, 39.3, 22.1, 18.5, 23.5, 11.2, 20.6, 32.2, 33.9, 26.7, 30.6,
-                   25.7, 26.5, 21.9, 32.4, 28.4],
-    "conv5": [38.5, 37.6, 29.6, 25.3, 54.5, 52.1, 28.6, 31.5, 8.9, 30.5, 24.1, 23.7, 35.8, 29.9, 39.3, 38.2, 30.5,
-              24.5, 41.5, 42.0, 33.3],
-    "conv5+prior": [50.9, 48.8, 35.1, 32.5, 66.1, 62.0, 45.7, 34.2, 21.4, 41.1, 27.2, 29.3, 46.8, 45.6, 47.1, 42.5,
-                    38.8, 37.6, 50.7, 45.6, 42.5],
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class PredictionConfig:
@@ -87,44 +77,27 @@ class InstanceFeatures:
     prior: np.ndarray | None = None
 
 
-def check_box(sample) -> tuple[float, float, float, float]:
-    """(x0, y0, w, h) of the sample's box in pixels (w = x1 - x0 + 1); InputError for a degenerate box."""
-    b = np.asarray(sample.bbox, np.float64)
-    check(bool(np.all(np.isfinite(b))) and b[2] > b[0] and b[3] > b[1], sample.image_path or sample.id, "bbox",
-          "a finite box with x1 > x0 and y1 > y0", b.tolist())
-    return b[0], b[1], b[2] - b[0] + 1, b[3] - b[1] + 1
+def box_maps(samples, size: int) -> np.ndarray:
+    """Image -> resampled-box affine maps [n, 2, 3] (`geometry.box_to_affine`); InputError for a box that is not
+    finite with x1 > x0 and y1 > y0."""
+    for s in samples:
+        b = np.asarray(s.bbox, np.float64)
+        check(bool(np.all(np.isfinite(b))) and b[2] > b[0] and b[3] > b[1], s.image_path or s.id, "bbox",
+              "a finite box with x1 > x0 and y1 > y0", b.tolist())
+    return geometry.box_to_affine(np.stack([np.asarray(s.bbox, np.float64) for s in samples]), size)
 
 
-def to_box(points, sample, size: int) -> np.ndarray:
-    """Image points [..., 2] -> pixel coordinates in the box resampled to size x size."""
-    x0, y0, w, h = check_box(sample)
-    p = np.asarray(points, np.float64)
-    return np.stack([(p[..., 0] - x0 + 0.5) * size / w - 0.5, (p[..., 1] - y0 + 0.5) * size / h - 0.5], -1)
+def box_crops(samples, size: int) -> list[np.ndarray]:
+    """Every sample's box resampled (bilinear, edge pixels repeated outside the image) to uint8 [size, size, 3]."""
+    for s in samples:
+        check(s.image is not None, s.image_path or s.id, "image", "a loaded image")
+    return list(geometry.crop_each([s.image for s in samples], box_maps(samples, size), size, border="edge"))
 
 
-def from_box(points, sample, size: int) -> np.ndarray:
-    """Inverse of `to_box`."""
-    x0, y0, w, h = check_box(sample)
-    p = np.asarray(points, np.float64)
-    return np.stack([(p[..., 0] + 0.5) * w / size - 0.5 + x0, (p[..., 1] + 0.5) * h / size - 0.5 + y0], -1)
-
-
-def crop_box(sample, size: int) -> np.ndarray:
-    """The sample's box resampled (bilinear, edge pixels repeated outside the image) to uint8 [size, size, 3]."""
-    from scipy.ndimage import map_coordinates
-
-    check(sample.image is not None, sample.image_path or sample.id, "image", "a loaded image")
-    grid = np.arange(size, dtype=np.float64)
-    xs = from_box(np.stack([grid, np.zeros_like(grid)], -1), sample, size)[:, 0]
-    ys = from_box(np.stack([np.zeros_like(grid), grid], -1), sample, size)[:, 1]
-    yy, xx = np.meshgrid(ys, xs, indexing="ij")
-    img = sample.image.astype(np.float32)
-    out = np.stack([map_coordinates(img[..., c], [yy, xx], order=1, mode="nearest") for c in range(3)], -1)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def _box_keypoints(samples, size):
-    kp = np.stack([to_box(s.points, s, size) for s in samples])
+def box_keypoints(samples, size: int):
+    """Keypoints [n, K, 2] in box pixels, visible [n, K] and trainable [n, K] (visible and inside the box)."""
+    kp = geometry.transform_points(np.stack([np.asarray(s.points, np.float64) for s in samples]),
+                                   box_maps(samples, size))
     vis = np.stack([np.asarray(s.visible, bool) for s in samples]) & np.all(np.isfinite(kp), -1)
     inside = (kp[..., 0] >= -0.5) & (kp[..., 0] <= size - 0.5) & (kp[..., 1] >= -0.5) & (kp[..., 1] <= size - 0.5)
     return kp, vis, vis & inside
@@ -133,11 +106,8 @@ def _box_keypoints(samples, size):
 def dense_conv(samples, backbone, params, cfg: PredictionConfig):
     """conv5 3x3-concatenated features X [n, L, D], their centres [L, 2] (box px) and pool5 vectors [n, P]
     of every sample's resampled box."""
-    from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
-    from convcorr_jax.backbones.geometry import grid_centers
-
     tap, ptap = backbone.roles.get(cfg.role, cfg.role), backbone.roles.get(cfg.prior_role, cfg.prior_role)
-    crops = [crop_box(s, cfg.box_size) for s in samples]
+    crops = box_crops(samples, cfg.box_size)
     g = extract_grids(backbone, params, crops, sorted({tap, ptap}), cfg.batch_size)
     X = np.asarray(neighbourhood_concat(np.stack(g[tap]), cfg.neighbourhood))
     n, gh, gw, d = X.shape
@@ -148,11 +118,9 @@ def dense_conv(samples, backbone, params, cfg: PredictionConfig):
 
 def dense_sift(samples, cfg: PredictionConfig):
     """Dense SIFT (stride `sift_step`, bin `sift_bin`) of every resampled box: X [n, L, 128], centres [L, 2]."""
-    from convcorr_jax.features import sift
-
     feats, centres = [], None
-    for s in samples:
-        frames, desc = sift.dsift(sift.to_grey(crop_box(s, cfg.box_size)), bin_size=cfg.sift_bin,
+    for crop in box_crops(samples, cfg.box_size):
+        frames, desc = sift.dsift(sift.to_grey(crop), bin_size=cfg.sift_bin,
                                   step=cfg.sift_step)
         feats.append(np.asarray(desc, np.float32))
         centres = np.asarray(frames, np.float32)[:, :2]
@@ -161,7 +129,7 @@ def dense_sift(samples, cfg: PredictionConfig):
 
 def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> InstanceFeatures:
     """Bundle dense features of one category's samples with their keypoints in box pixels."""
-    kp, _, trainable = _box_keypoints(samples, cfg.box_size)
+    kp, _, trainable = box_keypoints(samples, cfg.box_size)
     return InstanceFeatures(X, centres, kp, trainable, prior)
 
 
@@ -261,10 +229,12 @@ def predict(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None, cf
 
 def evaluate(samples, pred_box: np.ndarray, cfg: PredictionConfig) -> np.ndarray:
     """PCK hits [n, K] (NaN where not evaluated) at alpha * max(box w, h) in image pixels."""
-    pred = np.stack([from_box(pred_box[i], s, cfg.box_size) for i, s in enumerate(samples)])
+    pred = geometry.transform_points(np.asarray(pred_box, np.float64),
+                                     geometry.invert_affine(box_maps(samples, cfg.box_size)))
     gt = np.stack([np.asarray(s.points, np.float64) for s in samples])
     vis = np.stack([np.asarray(s.visible, bool) for s in samples])
-    norm = np.array([max(check_box(s)[2:]) for s in samples])
+    b = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
+    norm = np.maximum(b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1)
     return metrics.pck_hits(pred, gt, vis, norm, cfg.alpha)
 
 
@@ -278,51 +248,6 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
             "pred_prior": p1, "info": info, "neighbour": nn}
 
 
-def table_markdown(rows: dict[str, dict[str, float]], title: str = "Keypoint prediction PCK@0.1 (%)") -> str:
-    cats = sorted({c for r in rows.values() for c in r if c != "mean"})
-    lines = [f"**{title}, this run**", "", "| method | " + " | ".join(cats) + " | mean |", "|---" * (len(cats) + 2) + "|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{100 * r[c]:.1f}" for c in cats) + f" | {100 * r['mean']:.1f} |")
-    lines += ["", "**paper (different data): Long et al. 2014 Table 4, PASCAL VOC 2011, CaffeNet**", "",
-              "| method | " + " | ".join(PAPER_CATEGORIES) + " | mean |", "|---" * (len(PAPER_CATEGORIES) + 2) + "|"]
-    for name, v in PAPER_TABLE4.items():
-        lines.append(f"| {name} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
-    return "\n".join(lines)
-
-
-def overlay_figure(samples, preds: dict[str, list], cfg: PredictionConfig, path, max_rows: int = 5) -> None:
-    """Figure 6: per row a resampled box with ground truth, then each method's predictions (colour = keypoint).
-    preds[method][row] = [K, 2] box pixels for samples[row]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from convcorr_jax import io
-
-    rows = min(max_rows, len(samples))
-    cols = 1 + len(preds)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
-    for r in range(rows):
-        s = samples[r]
-        crop = crop_box(s, cfg.box_size)
-        kp, vis, _ = _box_keypoints([s], cfg.box_size)
-        colours = plt.cm.tab20(np.linspace(0, 1, kp.shape[1]))
-        for c, (name, pts) in enumerate([("ground truth", kp[0])] + [(k, v[r]) for k, v in preds.items()]):
-            ax = axes[r, c]
-            ax.imshow(crop)
-            m = vis[0]
-            ax.scatter(pts[m, 0], pts[m, 1], c=colours[m], s=18, edgecolors="k", linewidths=0.5)
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0:
-                ax.set_title(name, fontsize=8)
-        axes[r, 0].set_ylabel(s.category, fontsize=8)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
 def run_table4(train, test, backbone, params, cfg: PredictionConfig = PredictionConfig(), sift: bool = True,
                key: jax.Array | None = None, progress: bool = True) -> dict:
     """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean}.
@@ -331,8 +256,6 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
     {"rows", "hits" {row: {cat: [n, K]}}, "pred" {row: {cat: [n, K, 2] box px}}, "test" {cat: samples},
     "skipped" (keypoints excluded from training), "info"}.
     """
-    from tqdm import tqdm
-
     key = jax.random.PRNGKey(0) if key is None else key
     neg_half = default_neg_half(backbone, cfg)
     cats = sorted({s.category for s in test})
@@ -350,7 +273,7 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
         check(len(itr) > 0, "training set", f"category {cat!r}", "training instances for every test category", 0)
         tr, te = [train[i] for i in itr], [test[i] for i in ite]
         tests[cat] = te
-        _, vis, trainable = _box_keypoints(tr, cfg.box_size)
+        _, vis, trainable = box_keypoints(tr, cfg.box_size)
         skipped += int((vis & ~trainable).sum())
         results = {"conv5": run_category(instance_features(tr, Xtr[itr], ctr, Ptr[itr], cfg),
                                          instance_features(te, Xte[ite], cte, Pte[ite], cfg), te, "conv", cfg,

@@ -21,18 +21,21 @@ import dataclasses
 import time
 from typing import Sequence
 
+import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from convcorr_jax import geometry, metrics
+from convcorr_jax.backbones.geometry import grid_centers
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import check
+from convcorr_jax.features.columns import feature_scale
+from convcorr_jax.features.extract import extract_fitted
+from convcorr_jax.features.sift import sift_grid, to_grey
+from convcorr_jax.flow import bp
+from convcorr_jax.flow.warp import dense_flow_spline, transfer_points
+from convcorr_jax.knn import topk_cosine
 
-PAPER_TABLE2 = {  # Long et al. Table 2, PCK (%) at alpha 0.1 per VOC category, and means at 0.1 / 0.05 / 0.025
-    "conv4 flow": {"mean": (24.9, 11.8, 4.08)},
-    "SIFT flow": {"mean": (24.7, 10.9, 3.55)},
-    "NN transfer": {"mean": (19.9, 7.8, 2.35)},
-}
 METHODS = ("conv4 flow", "SIFT flow", "NN transfer")
 ALPHAS = (0.1, 0.05, 0.025)
 
@@ -63,30 +66,15 @@ class TransferConfig:
 # --------------------------------------------------------------------------------------------------- boxes
 
 
-def box_crop(sample: KeypointSample, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Instance warped to a size x size box: (uint8 [size, size, 3], keypoints [K, 2] in box pixels)."""
-    check(sample.image is not None, sample.id, "image", "a loaded image")
-    x0, y0, x1, y1 = np.asarray(sample.bbox, np.float64)
-    check(x1 >= x0 and y1 >= y0, sample.id, "bbox", "x1 >= x0 and y1 >= y0", sample.bbox)
-    bw, bh = x1 - x0 + 1, y1 - y0 + 1
-    # PIL's EXTENT maps the output's pixel edges onto an input rectangle given in edge coordinates (pixel
-    # centres at +0.5): the box's outer edges x0 - 0.5 .. x1 + 0.5 (centre convention) are x0 .. x1 + 1 there.
-    img = Image.fromarray(sample.image).transform(
-        (size, size), Image.Transform.EXTENT, (x0, y0, x1 + 1, y1 + 1), Image.Resampling.BILINEAR)
-    pts = image_to_box(sample.points, sample.bbox, size)
-    return np.asarray(img), pts
-
-
-def image_to_box(points: np.ndarray, bbox: np.ndarray, size: int) -> np.ndarray:
-    x0, y0, x1, y1 = np.asarray(bbox, np.float64)
-    scale = np.array([size / (x1 - x0 + 1), size / (y1 - y0 + 1)])
-    return ((np.asarray(points, np.float64) - [x0, y0] + 0.5) * scale - 0.5).astype(np.float32)
-
-
-def box_to_image(points: np.ndarray, bbox: np.ndarray, size: int) -> np.ndarray:
-    x0, y0, x1, y1 = np.asarray(bbox, np.float64)
-    scale = np.array([(x1 - x0 + 1) / size, (y1 - y0 + 1) / size])
-    return ((np.asarray(points, np.float64) + 0.5) * scale - 0.5 + [x0, y0]).astype(np.float32)
+def box_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Instances warped to size x size boxes (bilinear, black outside the image): uint8 [N, size, size, 3] and
+    the image -> box affine maps [N, 2, 3] (`geometry.box_to_affine`)."""
+    for s in samples:
+        check(s.image is not None, s.id, "image", "a loaded image")
+        x0, y0, x1, y1 = np.asarray(s.bbox, np.float64)
+        check(x1 >= x0 and y1 >= y0, s.id, "bbox", "x1 >= x0 and y1 >= y0", s.bbox)
+    M = geometry.box_to_affine(np.stack([np.asarray(s.bbox, np.float64) for s in samples]), size)
+    return geometry.crop_each([s.image for s in samples], M, size, border="constant"), M
 
 
 # ------------------------------------------------------------------------------------------------ features
@@ -113,21 +101,16 @@ def sift_bin_size(cfg: TransferConfig, stride: int = 16) -> int:
 
 
 def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferConfig, desc: str = "features") -> Prepared:
-    from convcorr_jax.backbones.geometry import grid_centers
-    from convcorr_jax.features.extract import extract
-    from convcorr_jax.features.sift import sift_grid, to_grey
-
     check(len(samples) > 0, desc, "samples", "at least one instance")
     kmax = max(s.num_keypoints for s in samples)
-    crops, pts, vis = [], np.full((len(samples), kmax, 2), np.nan, np.float32), np.zeros((len(samples), kmax), bool)
+    crops, M = box_crops(samples, cfg.box)
+    pts, vis = np.full((len(samples), kmax, 2), np.nan, np.float32), np.zeros((len(samples), kmax), bool)
     for i, s in enumerate(samples):
-        c, p = box_crop(s, cfg.box)
-        crops.append(c)
+        p = geometry.transform_points(np.asarray(s.points, np.float64), M[i]).astype(np.float32)
         pts[i, : s.num_keypoints] = p
         vis[i, : s.num_keypoints] = np.asarray(s.visible, bool) & np.all(np.isfinite(p), -1)
-    crops = np.stack(crops)
     conv_tap, fc7_tap = backbone.roles[cfg.layer], backbone.roles["fc7"]
-    feats = extract(backbone, params, crops, (conv_tap, fc7_tap), batch_size=16)
+    feats = extract_fitted(backbone, params, crops, (conv_tap, fc7_tap), batch_size=16)
     conv = feats[conv_tap]
     rf = backbone.geometry[conv_tap]
     grid = grid_centers(rf, conv.shape[1:3])
@@ -137,12 +120,6 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
     sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in tqdm(grey, desc=f"{desc}: dense SIFT", leave=False)])
     return Prepared(crops, pts, vis, feats[fc7_tap], conv, sift, grid, int(rf.stride))
-
-
-def feature_scale(x: np.ndarray, target: float) -> float:
-    """Factor making the mean column L2 norm of x [N, h, w, C] equal to `target`."""
-    m = float(np.mean(np.linalg.norm(x, axis=-1)))
-    return target / m if m > 0 else 1.0
 
 
 # ---------------------------------------------------------------------------------------------- prediction
@@ -161,12 +138,6 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
 
 def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str], cfg: TransferConfig) -> dict:
     """Predictions [Q, K, 2] (box pixels of each query) for every method, plus neighbour indices and energies."""
-    import jax.numpy as jnp
-
-    from convcorr_jax.flow import bp
-    from convcorr_jax.flow.warp import dense_flow_spline, transfer_points
-    from convcorr_jax.knn import topk_cosine
-
     q_cats, db_cats = np.asarray(q_cats), np.asarray(db_cats)
     nq, kmax = queries.points.shape[:2]
     check(database.points.shape[1] == kmax, "database", "keypoints", f"{kmax} keypoint slots like the queries", database.points.shape[1])
@@ -205,8 +176,6 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
 
 def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferConfig) -> dict:
     """Per-category PCK (%) at each alpha (mean over keypoint types) and the category mean, for every method."""
-    from convcorr_jax.metrics import pck_per_keypoint
-
     cats = sorted({s.category for s in samples})
     out = {}
     for m, pred in pred_box.items():
@@ -216,31 +185,18 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferCon
             kc = samples[idx[0]].num_keypoints
             gt = np.stack([samples[i].points for i in idx])
             vis = np.stack([samples[i].visible for i in idx])
-            pr = np.stack([box_to_image(pred[i, :kc], samples[i].bbox, cfg.box) for i in idx])
+            back = geometry.invert_affine(geometry.box_to_affine(np.stack([samples[i].bbox for i in idx]), cfg.box))
+            pr = geometry.transform_points(np.asarray(pred[idx, :kc], np.float64), back)
             norm = np.array([max(s.bbox[2] - s.bbox[0] + 1, s.bbox[3] - s.bbox[1] + 1) for s in (samples[i] for i in idx)])
             for a in ALPHAS:
-                res[a][c] = 100 * float(np.nanmean(pck_per_keypoint(pr, gt, vis, norm, a)))
+                res[a][c] = 100 * float(np.nanmean(metrics.pck_per_keypoint(pr, gt, vis, norm, a)))
         out[m] = {a: dict(res[a], mean=float(np.mean(list(res[a].values())))) for a in ALPHAS}
     return out
 
 
-def table_markdown(results: dict, n_targets: int, cfg: TransferConfig, stride: int = 16) -> str:
-    cats = [c for c in next(iter(results.values()))[0.1] if c != "mean"]
-    head = "| method | " + " | ".join(cats) + " | mean a=0.1 | mean a=0.05 | mean a=0.025 |"
-    lines = [head, "|" + "---|" * (len(cats) + 4)]
-    for m, r in results.items():
-        lines.append(f"| {m} | " + " | ".join(f"{r[0.1][c]:.1f}" for c in cats) + f" | {r[0.1]['mean']:.1f} | {r[0.05]['mean']:.1f} | {r[0.025]['mean']:.2f} |")
-    lines += ["", "paper (different data: PASCAL VOC 2011, AlexNet conv4, 500 px boxes), mean PCK:", "",
-              "| method | mean a=0.1 | mean a=0.05 | mean a=0.025 |", "|---|---|---|---|"]
-    for m, v in PAPER_TABLE2.items():
-        lines.append(f"| {m} | {v['mean'][0]} | {v['mean'][1]} | {v['mean'][2]} |")
-    lines += ["", f"{n_targets} targets, {cfg.neighbours} fc7 neighbours each, top {cfg.top} by deformation energy, "
-              f"box {cfg.box} px, SIFT bin {sift_bin_size(cfg, stride)} px (radius {cfg.sift_radius:g} scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x {cfg.iters} iterations."]
-    return "\n".join(lines)
-
-
 def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params, cfg: TransferConfig) -> dict:
-    """Run the whole protocol; returns {"results", "markdown", "n_targets", "seconds"}."""
+    """Run the whole protocol; returns {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`run_transfer`),
+    "targets", "database" (`Prepared`), "config" (with the chosen beta), "validation" ({beta: PCK} or None)}."""
     t0 = time.perf_counter()
     test = list(test)[: cfg.max_targets] if cfg.max_targets else list(test)
     check(len(test) > 0 and len(train) > 0, "table2", "instances", "non-empty train and test sets")
@@ -258,12 +214,7 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
         cfg = dataclasses.replace(cfg, beta=beta)
     out = run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg)
     results = evaluate(out["pred"], test, cfg)
-    md = table_markdown(results, len(test), cfg, qs.stride)
-    if validation:
-        md += "\n\nbeta chosen on a validation split of the training set (held-out training instances as targets, " \
-              "the rest as database; mean of conv4 and SIFT flow PCK@0.1): " + \
-              ", ".join(f"beta {b:g}: {v:.1f}" for b, v in validation.items()) + f" -> beta {cfg.beta:g}."
-    return {"results": results, "markdown": md, "n_targets": len(test), "seconds": time.perf_counter() - t0,
+    return {"results": results, "n_targets": len(test), "seconds": time.perf_counter() - t0,
             "transfer": out, "targets": qs, "database": db, "config": cfg, "validation": validation}
 
 
@@ -275,7 +226,7 @@ def _take(p: Prepared, idx: np.ndarray) -> Prepared:
 def select_beta(db: Prepared, train: list[KeypointSample], cfg: TransferConfig) -> tuple[float, dict]:
     """Pick beta among `cfg.val_betas` (same beta for both feature types, as the paper) on `cfg.val_targets`
     held-out training instances (round-robin over categories) aligned to the remaining training instances."""
-    order = _interleave_indices([s.category for s in train])
+    order = interleave_indices([s.category for s in train])
     val = np.array(order[: cfg.val_targets])
     rest = np.setdiff1d(np.arange(len(train)), val)
     cats = np.array([s.category for s in train])
@@ -290,7 +241,7 @@ def select_beta(db: Prepared, train: list[KeypointSample], cfg: TransferConfig) 
     return best, scores
 
 
-def _interleave_indices(cats: Sequence[str]) -> list[int]:
+def interleave_indices(cats: Sequence[str]) -> list[int]:
     """Indices in round-robin order over categories (each category's own order kept)."""
     by: dict[str, list[int]] = {}
     for i, c in enumerate(cats):
@@ -299,86 +250,6 @@ def _interleave_indices(cats: Sequence[str]) -> list[int]:
     return [l[i] for i in range(max(map(len, lists))) for l in lists if i < len(l)]
 
 
-# ------------------------------------------------------------------------------------------------- figures
-
-
-def save_figure(path, out: dict, test: Sequence[KeypointSample], cfg: TransferConfig, n_rows: int = 3) -> None:
-    """Targets with their 5 lowest-energy neighbours warped by conv4 flow and the transferred keypoints."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from convcorr_jax import io
-    from convcorr_jax.flow import bp
-    from convcorr_jax.flow.warp import dense_flow_spline, warp_image
-
-    qs, db, tr = out["targets"], out["database"], out["transfer"]
-    n_rows = min(n_rows, len(qs.crops))
-    s_conv = feature_scale(np.concatenate([qs.conv, db.conv]), cfg.feature_norm)
-    fig, axes = plt.subplots(n_rows, 6, figsize=(12, 2.1 * n_rows), squeeze=False)
-    bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, cfg.dt_method)
-    for r in range(n_rows):
-        nb = tr["neighbours"][r]
-        order = np.argsort(tr["energies"]["conv4 flow"][r], kind="stable")[:5]
-        axes[r, 0].imshow(qs.crops[r])
-        p = tr["pred"]["conv4 flow"][r]
-        axes[r, 0].scatter(p[:, 0], p[:, 1], s=8, c="r")
-        axes[r, 0].set_title(f"target {test[r].category}", fontsize=7)
-        for c, j in enumerate(order):
-            res = bp.align(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride * cfg.paper_box / cfg.box)
-            dense = dense_flow_spline(np.asarray(res.flow) * cfg.box / cfg.paper_box, qs.grid_xy, (cfg.box, cfg.box))
-            axes[r, c + 1].imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
-            axes[r, c + 1].set_title(f"E_def {float(res.deformation_energy):.0f}", fontsize=7)
-    for a in axes.ravel():
-        a.axis("off")
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------------------------------------------- demo
-
-
-def load_backbone(weights: str | None = None):
-    """(backbone, params): real MobileNetV2 ImageNet weights (fetched and cached), or a given weight file."""
-    from convcorr_jax.weights import load_pretrained
-
-    return load_pretrained("mobilenet_v2", path=weights)
-
-
-def demo_stage(ctx):
-    """Table 2 on the synthetic objects. tiny: 5 targets x 4 neighbours (seconds after compilation);
-    default: 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2} on 12 validation instances of the training set, box 192, window 5 cells (~4 min on 2 cores); full: every test instance. With --voc-root, real VOC 2011 keypoints at any size."""
-    from convcorr_jax.correspondence.data import load_train_test
-    from convcorr_jax.demo import StageResult
-
-    size = ctx.size
-    if size == "tiny":
-        cfg = TransferConfig(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)
-    elif size == "default":
-        cfg = TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2), val_targets=12)
-    else:
-        cfg = TransferConfig(box=224, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2), val_targets=40)
-    # the user's real VOC 2011 keypoints (--voc-root) replace the synthetic objects
-    train, test = load_train_test(40 if size == "tiny" else 400, ctx.seed, voc_root=ctx.roots.get("voc"))
-    test = _interleave(test)
-    backbone, params = load_backbone(ctx.weights)
-    out = table2(train, test, backbone, params, cfg)
-    fig = ctx.figures / "keypoint_transfer.png"
-    save_figure(fig, out, test[: out["n_targets"]], out["config"], n_rows=2 if size == "tiny" else 3)
-    r = out["results"]
-    summary = (f"Table 2 ({out['n_targets']} targets): mean PCK@0.1 conv4 flow {r['conv4 flow'][0.1]['mean']:.1f}, "
-               f"SIFT flow {r['SIFT flow'][0.1]['mean']:.1f}, NN transfer {r['NN transfer'][0.1]['mean']:.1f}")
-    md = out["markdown"] + f"\n\n![keypoint transfer](figures/{fig.name})\n"
-    metrics = {m: {str(a): v for a, v in r[m].items()} for m in r}
-    metrics["beta"] = out["config"].beta
-    if out["validation"]:
-        metrics["validation_pck"] = {str(b): v for b, v in out["validation"].items()}
-    return StageResult(summary, md, metrics)
-
-
-def _interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:
+def interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:
     """Round-robin over categories, so that the first N targets cover every category."""
-    return [samples[i] for i in _interleave_indices([s.category for s in samples])]
+    return [samples[i] for i in interleave_indices([s.category for s in samples])]

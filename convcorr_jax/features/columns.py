@@ -91,3 +91,9 @@ def _apply_batched(backbone, params, images, taps, batch_size=16):
         for t in taps:
             outs[t].append(np.asarray(f[t])[:n])
     return {t: np.concatenate(v) for t, v in outs.items()}
+
+
+def feature_scale(x: np.ndarray, target: float) -> float:
+    """Factor making the mean column L2 norm of x [..., C] equal to `target` (1 for all-zero features)."""
+    m = float(np.mean(np.linalg.norm(np.asarray(x), axis=-1)))
+    return target / m if m > 0 else 1.0

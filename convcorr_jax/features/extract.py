@@ -7,8 +7,11 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+import jax
+import jax.numpy as jnp
+
 from convcorr_jax.backbones.base import Backbone
-from convcorr_jax.backbones.preprocess import check_images
+from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.errors import InputError
 
 
@@ -53,3 +56,39 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
             chunks[t].append(np.asarray(out[t])[:real])
     result = {t: np.concatenate(v) for t, v in chunks.items()}
     return result
+
+
+_RUNS_AT: dict[tuple, bool] = {}
+
+
+def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) -> tuple[int, int]:
+    """`hw` if `tap` can be computed on images of that size, else the backbone's `default_input_size`
+    (AlexNet's fc6/fc7 need the 227 / 224 px input their flattened pool5 was trained on). Shape check only."""
+    hw = (int(hw[0]), int(hw[1]))
+    abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
+    key = (backbone.name, tap, hw, str(jax.tree_util.tree_structure(abstract)),
+           tuple(a.shape for a in jax.tree_util.tree_leaves(abstract)))
+    if key not in _RUNS_AT:
+        try:
+            jax.eval_shape(lambda p, x: backbone.apply(p, x, taps=(tap,)), abstract,
+                           jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32))
+            _RUNS_AT[key] = True
+        except (TypeError, ValueError):  # a flattening layer (Caffe fc6/fc7) fixed to another input size
+            _RUNS_AT[key] = False
+    return hw if _RUNS_AT[key] else tuple(backbone.default_input_size)
+
+
+def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16,
+                   relu: bool = True, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """`extract`, with each tap that needs a fixed input size (`input_size_for`) computed on the images resized
+    to it; the other taps on the images as they are (one forward pass per input size)."""
+    taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    x = stack_images(images)
+    by_size: dict[tuple[int, int], list[str]] = {}
+    for t in taps:
+        by_size.setdefault(input_size_for(backbone, params, t, x.shape[1:3]), []).append(t)
+    out: dict[str, np.ndarray] = {}
+    for hw, ts in by_size.items():
+        xs = x if hw == x.shape[1:3] else np.stack([resize(im, hw) for im in x])
+        out.update(extract(backbone, params, xs, ts, batch_size, relu, progress))
+    return {t: out[t] for t in taps}

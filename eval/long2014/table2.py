@@ -1,0 +1,118 @@
+"""Long et al. 2014 Table 2: keypoint transfer by conv4 flow, SIFT flow and NN transfer (PCK at alpha 0.1 / 0.05 /
+0.025 of the box's longer side), with a figure of targets and their lowest-energy neighbours warped by conv4 flow.
+
+    convcorr run long2014.table2                          # 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2}
+    convcorr run long2014.table2 --size full              # every test instance, box 224, beta from 4 values
+    convcorr run long2014.table2 --set data=voc --data-root VOC2011    # annotations/ + JPEGImages/
+
+Runtime on a 2-core CPU: tiny ~1.5 min (mostly compilation), default ~4 min. Prints the mean PCK@0.1 per method
+(tiny, MobileNetV2: conv4 flow 27.1, SIFT flow 20.6, NN transfer 23.4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from convcorr_jax.correspondence import transfer
+from convcorr_jax.features.columns import feature_scale
+from convcorr_jax.flow import bp
+from convcorr_jax.flow.warp import dense_flow_spline, warp_image
+from convcorr_jax.weights import load_backbone
+from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
+from convcorr_eval.long2014 import paper
+from convcorr_eval.long2014.common import load_train_test
+from convcorr_eval.report import markdown_table, plt, save_figure
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """`n_objects` synthetic objects (192 px); `transfer`: the protocol's settings; `figure_rows` targets drawn."""
+
+    n_objects: int = 400
+    transfer: transfer.TransferConfig = transfer.TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2),
+                                                                val_targets=12)
+    figure_rows: int = 3
+
+
+def get_config(size: str = "default") -> Config:
+    T = transfer.TransferConfig
+    return sized(size, {
+        "tiny": Config(size=size, n_objects=40, figure_rows=2,
+                       transfer=T(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)),
+        "default": Config(size=size),
+        "full": Config(size=size, transfer=T(box=224, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2),
+                                             val_targets=40)),
+    })
+
+
+def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, stride: int = 16) -> str:
+    """Per-category PCK@0.1 and the means at each alpha, then the paper's means."""
+    cats = [c for c in next(iter(results.values()))[0.1] if c != "mean"]
+    rows = [[m] + [r[0.1][c] for c in cats] + [r[0.1]["mean"], r[0.05]["mean"], f"{r[0.025]['mean']:.2f}"]
+            for m, r in results.items()]
+    lines = [markdown_table(["method", *cats, "mean a=0.1", "mean a=0.05", "mean a=0.025"], rows), "",
+             "paper (different data: PASCAL VOC 2011, AlexNet conv4, 500 px boxes), mean PCK:", "",
+             markdown_table(["method", "mean a=0.1", "mean a=0.05", "mean a=0.025"],
+                            [[m, *map(str, v["mean"])] for m, v in paper.TABLE2.items()]), "",
+             f"{n_targets} targets, {cfg.neighbours} fc7 neighbours each, top {cfg.top} by deformation energy, "
+             f"box {cfg.box} px, SIFT bin {transfer.sift_bin_size(cfg, stride)} px (radius {cfg.sift_radius:g} "
+             f"scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x {cfg.iters} iterations."]
+    return "\n".join(lines)
+
+
+def figure(path, out: dict, test, cfg: transfer.TransferConfig, n_rows: int = 3) -> None:
+    """Targets with their 5 lowest-energy neighbours warped by conv4 flow and the transferred keypoints."""
+    qs, db, tr = out["targets"], out["database"], out["transfer"]
+    n_rows = min(n_rows, len(qs.crops))
+    s_conv = feature_scale(np.concatenate([qs.conv, db.conv]), cfg.feature_norm)
+    fig, axes = plt.subplots(n_rows, 6, figsize=(12, 2.1 * n_rows), squeeze=False)
+    bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, cfg.dt_method)
+    for r in range(n_rows):
+        nb = tr["neighbours"][r]
+        order = np.argsort(tr["energies"]["conv4 flow"][r], kind="stable")[:5]
+        axes[r, 0].imshow(qs.crops[r])
+        p = tr["pred"]["conv4 flow"][r]
+        axes[r, 0].scatter(p[:, 0], p[:, 1], s=8, c="r")
+        axes[r, 0].set_title(f"target {test[r].category}", fontsize=7)
+        for c, j in enumerate(order):
+            res = bp.align(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride * cfg.paper_box / cfg.box)
+            dense = dense_flow_spline(np.asarray(res.flow) * cfg.box / cfg.paper_box, qs.grid_xy, (cfg.box, cfg.box))
+            axes[r, c + 1].imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
+            axes[r, c + 1].set_title(f"E_def {float(res.deformation_energy):.0f}", fontsize=7)
+    for a in axes.ravel():
+        a.axis("off")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=80)
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    train, test = load_train_test(cfg, cfg.n_objects, 192)
+    test = transfer.interleave(test)  # round-robin over categories: the first N targets cover every category
+    backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
+    out = transfer.table2(train, test, backbone, params, cfg.transfer)
+    used = out["config"]
+    fig = ctx.figures / "keypoint_transfer.png"
+    figure(fig, out, test[: out["n_targets"]], used, n_rows=cfg.figure_rows)
+    r = out["results"]
+    md = table_markdown(r, out["n_targets"], used, out["targets"].stride)
+    if out["validation"]:
+        md += ("\n\nbeta chosen on a validation split of the training set (held-out training instances as targets, "
+               "the rest as database; mean of conv4 and SIFT flow PCK@0.1): "
+               + ", ".join(f"beta {b:g}: {v:.1f}" for b, v in out["validation"].items()) + f" -> beta {used.beta:g}.")
+    md += f"\n\n![keypoint transfer](figures/{fig.name})\n"
+    summary = (f"Table 2 ({out['n_targets']} targets): mean PCK@0.1 conv4 flow {r['conv4 flow'][0.1]['mean']:.1f}, "
+               f"SIFT flow {r['SIFT flow'][0.1]['mean']:.1f}, NN transfer {r['NN transfer'][0.1]['mean']:.1f}")
+    metrics = {m: {str(a): v for a, v in r[m].items()} for m in r}
+    metrics["beta"] = used.beta
+    if out["validation"]:
+        metrics["validation_pck"] = {str(b): v for b, v in out["validation"].items()}
+    return Result(summary, md, metrics)
+
+
+if __name__ == "__main__":
+    from convcorr_eval.runner import main
+
+    sys.exit(main("long2014.table2"))
