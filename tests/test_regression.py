@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from convcorr_jax import metrics
+from convcorr_jax import geometry, metrics
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression import directions, features, keypoints, landmarks, lookback, rgb, segmentation
@@ -40,20 +40,22 @@ def centroid_featurizer(quantum_frac=0.0):
 def test_crop_coordinates_round_trip_and_pixels():
     rng = np.random.default_rng(0)
     pts = rng.uniform(0, 50, size=(3, 5, 2))
-    boxes = np.array([[20.0, 30.0, 16.0], [5.0, 5.0, 40.0], [25.5, 10.0, 7.0]])
-    np.testing.assert_allclose(features.from_crop(features.to_crop(pts, boxes, 24), boxes, 24), pts, atol=1e-9)
+    M = geometry.box_to_affine(geometry.square_box([[20.0, 30.0], [5.0, 5.0], [25.5, 10.0]], [16.0, 40.0, 7.0]), 24)
+    np.testing.assert_allclose(geometry.transform_points(geometry.transform_points(pts, M), geometry.invert_affine(M)),
+                               pts, atol=1e-9)
     im = np.arange(20 * 20 * 3, dtype=np.uint8).reshape(1, 20, 20, 3)
     # side == out_size and integer-aligned: the crop is an exact sub-image
-    c = features.crop_images(im, np.array([[9.5, 9.5, 8.0]]), 8)
+    c = geometry.crop(im, geometry.box_to_affine(geometry.square_box([[9.5, 9.5]], [8.0]), 8), 8)
     np.testing.assert_array_equal(c[0], im[0, 6:14, 6:14])
-    # the pixel at (x=7, y=11) lands where to_crop says it does
-    c = features.crop_images(im, np.array([[8.5, 10.5, 6.0]]), 6)
-    x, y = features.to_crop(np.array([[[7.0, 11.0]]]), np.array([[8.5, 10.5, 6.0]]), 6)[0, 0]
-    np.testing.assert_array_equal(c[0, int(y), int(x)], im[0, 11, 7])
-    outside = features.crop_images(im, np.array([[-30.0, -30.0, 10.0]]), 4)
+    # the pixel at (x=7, y=11) lands where transform_points says it does
+    M = geometry.box_to_affine(geometry.square_box([[8.5, 10.5]], [6.0]), 6)
+    c = geometry.crop(im, M, 6)
+    x, y = geometry.transform_points(np.array([[[7.0, 11.0]]]), M)[0, 0]
+    np.testing.assert_array_equal(c[0, int(round(y)), int(round(x))], im[0, 11, 7])
+    outside = geometry.crop(im, geometry.box_to_affine(geometry.square_box([[-30.0, -30.0]], [10.0]), 4), 4)
     assert outside.max() == 0
-    b = features.square_boxes(np.array([[[0.0, 0.0], [10.0, 4.0]]]), 2.0)
-    np.testing.assert_allclose(b, [[5.0, 2.0, 14.0]])
+    b = lookback.subset_boxes(np.array([[[0.0, 0.0], [10.0, 4.0]]]), (0, 1), 2.0)
+    np.testing.assert_allclose(b, geometry.square_box([[5.0, 2.0]], [14.0]))
 
 
 def test_l2_normalise_and_pixel_featurizer():
@@ -116,7 +118,7 @@ def test_lookback_reduces_quantisation_error():
     e1 = np.mean(np.linalg.norm(stage1 - P[te], axis=-1))
     e2 = np.mean(np.linalg.norm(refined - P[te], axis=-1))
     assert e1 > 1.0 and e2 < 0.6 * e1
-    assert boxes["all"].shape == (30, 3)
+    assert boxes["all"].shape == (30, 4)
     assert all(m > 0 for m in lb.margins.values())
 
 

@@ -13,18 +13,19 @@ from typing import Sequence
 
 import numpy as np
 
+from convcorr_jax.geometry import box_to_affine, crop, crop_each, invert_affine, square_box, transform_points
 from convcorr_jax.metrics import pck_hits
-from convcorr_jax.regression.features import Featurizer, crop_images, from_crop, to_crop
+from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, fit_points, predict_points
 
 ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.round(np.linspace(0.0, 0.5, 26), 3))
 
 
 def instance_boxes(bboxes: np.ndarray, context: float = 1.1) -> np.ndarray:
-    """Square crop boxes [N, 3] (cx, cy, side) around bboxes [N, 4] (x0, y0, x1, y1 inclusive)."""
+    """Square crop boxes [N, 4] around bboxes [N, 4] (x0, y0, x1, y1 inclusive): same centre, side = `context` x
+    the box's longer side."""
     b = np.asarray(bboxes, np.float64)
-    w, h = b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1
-    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, context * np.maximum(w, h)], axis=1)
+    return square_box((b[:, :2] + b[:, 2:]) / 2, context * bbox_norm(b))
 
 
 def bbox_norm(bboxes: np.ndarray) -> np.ndarray:
@@ -33,17 +34,17 @@ def bbox_norm(bboxes: np.ndarray) -> np.ndarray:
     return np.maximum(b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1)
 
 
-def _arrays(samples):
-    images = [s.with_image().image for s in samples]
+def _points(samples) -> tuple[np.ndarray, np.ndarray]:
+    """(points [N, K, 2] float64, visible [N, K]) of samples of one category."""
     pts = np.stack([s.points for s in samples]).astype(np.float64)
-    vis = np.stack([s.visible for s in samples]) & np.all(np.isfinite(pts), axis=-1)
-    return images, pts, vis, np.stack([s.bbox for s in samples])
+    return pts, np.stack([s.visible for s in samples]) & np.all(np.isfinite(pts), axis=-1)
 
 
-def _describe(images, boxes, featurize, crop_size):
-    crops = [crop_images(im[None], bx[None], crop_size)[0] for im, bx in zip(images, boxes)] if len(
-        {im.shape for im in images}) > 1 else crop_images(np.stack(images), boxes, crop_size)
-    return featurize(np.asarray(crops))
+def _describe(images, M, featurize, crop_size):
+    """Descriptors of the crops (one batched crop when all images have one size)."""
+    if len({im.shape for im in images}) == 1:
+        return featurize(crop(np.stack(images), M, crop_size, border="constant"))
+    return featurize(crop_each(images, M, crop_size, border="constant"))
 
 
 @dataclasses.dataclass
@@ -57,22 +58,29 @@ class KeypointResult:
 def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, context: float = 1.1,
                    lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0,
                    alphas: Sequence[float] = ALPHAS) -> KeypointResult:
-    """Per-category regressors on `train` (KeypointSample list), PCK on `test`."""
+    """Per-category regressors on `train` (KeypointSample list), PCK on `test`. All instances are cropped and
+    described in one batch per split."""
     cats = sorted({s.category for s in train} & {s.category for s in test})
+    train = [s for s in train if s.category in cats]
+    test = [s for s in test if s.category in cats]
+    b_tr = np.stack([s.bbox for s in train]).astype(np.float64)
+    b_te = np.stack([s.bbox for s in test]).astype(np.float64)
+    M_tr = box_to_affine(instance_boxes(b_tr, context), crop_size)
+    M_te = box_to_affine(instance_boxes(b_te, context), crop_size)
+    F_tr = _describe([s.with_image().image for s in train], M_tr, featurize, crop_size)
+    F_te = _describe([s.with_image().image for s in test], M_te, featurize, crop_size)
     pck, curves, counts = {}, {}, {}
     for cat in cats:
-        tr = [s for s in train if s.category == cat]
-        te = [s for s in test if s.category == cat]
-        im_tr, p_tr, v_tr, b_tr = _arrays(tr)
-        im_te, p_te, v_te, b_te = _arrays(te)
-        box_tr, box_te = instance_boxes(b_tr, context), instance_boxes(b_te, context)
-        F_tr = _describe(im_tr, box_tr, featurize, crop_size)
-        F_te = _describe(im_te, box_te, featurize, crop_size)
-        model = fit_points(F_tr, to_crop(p_tr, box_tr, crop_size), v_tr, lambdas, min(folds, len(tr)), seed)
-        pred = from_crop(predict_points(model, F_te), box_te, crop_size)
-        norm = bbox_norm(b_te)
+        tr = np.array([s.category == cat for s in train])
+        te = np.array([s.category == cat for s in test])
+        p_tr, v_tr = _points([s for s in train if s.category == cat])
+        p_te, v_te = _points([s for s in test if s.category == cat])
+        model = fit_points(F_tr[tr], transform_points(p_tr, M_tr[tr]), v_tr, lambdas, min(folds, int(tr.sum())),
+                           seed)
+        pred = transform_points(predict_points(model, F_te[te]), invert_affine(M_te[te]))
+        norm = bbox_norm(b_te[te])
         curves[cat] = np.array([np.nanmean(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
         pck[cat] = float(np.nanmean(pck_hits(pred, p_te, v_te, norm, 0.1)))
-        counts[cat] = len(te)
+        counts[cat] = int(te.sum())
     pck["mean"] = float(np.mean([pck[c] for c in cats])) if cats else float("nan")
     return KeypointResult(pck, curves, tuple(alphas), counts)

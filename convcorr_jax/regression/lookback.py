@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.errors import check
-from convcorr_jax.regression.features import Featurizer, crop_images, from_crop, square_boxes, to_crop
+from convcorr_jax.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
+from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
 
 FACE68_SUBSETS: dict[str, tuple[int, ...]] = {
@@ -41,9 +42,16 @@ class LookbackModel:
     crop_size: int
 
 
+MIN_SIDE = 8.0
+"""Smallest crop side in pixels."""
+
+
 def subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.ndarray:
-    """Square boxes [N, 3] (cx, cy, side) around predicted points pred[:, idx]."""
-    return square_boxes(np.asarray(pred)[:, list(idx)], margin)
+    """Square boxes [N, 4] (x_min, y_min, x_max, y_max) around predicted points pred[:, idx]: centred on the
+    points' tight box, side = its longer extent + 2 * margin pixels (at least `MIN_SIDE`)."""
+    tight = points_box(np.asarray(pred)[:, list(idx)])
+    side = np.maximum(np.max(tight[:, 2:] - tight[:, :2], axis=1) + 2 * float(margin), MIN_SIDE)
+    return square_box((tight[:, :2] + tight[:, 2:]) / 2, side)
 
 
 def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
@@ -57,24 +65,25 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
         idx = list(idx)
         err = np.linalg.norm(stage1_oof[:, idx] - points[:, idx], axis=-1)
         margins[name] = float(np.quantile(err, margin_quantile))
-        boxes = subset_boxes(stage1_oof, idx, margins[name])
-        F = featurize(crop_images(images, boxes, crop_size))
-        models[name] = fit_points(F, to_crop(points[:, idx], boxes, crop_size), None, lambdas, folds, seed)
+        M = box_to_affine(subset_boxes(stage1_oof, idx, margins[name]), crop_size)
+        F = featurize(crop(images, M, crop_size, border="constant"))
+        models[name] = fit_points(F, transform_points(points[:, idx], M), None, lambdas, folds, seed)
     return LookbackModel(dict(subsets), margins, models, crop_size)
 
 
 def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray, featurize: Featurizer
                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Refined points [N, K, 2] (points in no subset keep their first-stage value; points in several subsets get
-    the mean) and the boxes used, per subset [N, 3]."""
+    the mean) and the boxes used, per subset [N, 4] (x_min, y_min, x_max, y_max)."""
     acc = np.zeros(stage1.shape, np.float64)
     cnt = np.zeros(stage1.shape[:2], np.float64)
     boxes_out = {}
     for name, idx in model.subsets.items():
         idx = list(idx)
         boxes = subset_boxes(stage1, idx, model.margins[name])
-        F = featurize(crop_images(images, boxes, model.crop_size))
-        p = from_crop(predict_points(model.models[name], F), boxes, model.crop_size)
+        M = box_to_affine(boxes, model.crop_size)
+        F = featurize(crop(images, M, model.crop_size, border="constant"))
+        p = transform_points(predict_points(model.models[name], F), invert_affine(M))
         acc[:, idx] += p
         cnt[:, idx] += 1
         boxes_out[name] = boxes

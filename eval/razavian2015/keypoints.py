@@ -1,0 +1,72 @@
+"""Razavian et al. 2015 Table 2 and Fig. 2b: object keypoints by ridge regression (PCK@0.1 per category).
+
+    convcorr run razavian2015.keypoints                                   # synthetic objects, MobileNetV2
+    convcorr run razavian2015.keypoints --set data=voc --data-root VOC2011 --set annotations=KP_DIR
+    convcorr run razavian2015.keypoints --size tiny --backbone caffenet --set weights=random
+
+Runtime on a 2-core CPU: ~1 min (default), ~10 s (tiny). Prints the mean PCK@0.1 over categories (%).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.regression import keypoints
+from convcorr_eval import runner
+from convcorr_eval.experiment import Context, Result, require_data
+from convcorr_eval.razavian2015 import common, data, paper
+from convcorr_eval.razavian2015.figures import plot_curves
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(common.Config):
+    """`annotations`: the VOC keypoint annotations folder (`<class>/*.xml`) for data=voc (data_root: VOC2011)."""
+
+    annotations: str | None = None
+
+
+def get_config(size: str = "default") -> Config:
+    return common.config_at(Config, size)
+
+
+def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, dataset: str = "synthetic objects"
+            ) -> tuple[str, dict]:
+    """Table 2 and Fig. 2b: (markdown, metrics)."""
+    res = keypoints.keypoint_table(train, test, desc.main, cfg.object_crop, seed=cfg.seed)
+    cats = [c for c in res.pck if c != "mean"]
+    curves = dict(res.curves)
+    curves["mean"] = np.mean([res.curves[c] for c in cats], axis=0)
+    plot_curves(figdir / "razavian_fig2b_pck.png", res.alphas, curves, "alpha", "PCK",
+                f"Fig. 2b: PCK vs alpha ({dataset})")
+    md = [f"**Table 2** (PCK@0.1, %, per category; {dataset}: {len(train)} train / {len(test)} test instances; "
+          f"square box crops at {cfg.object_crop} px)", "",
+          "| category | test instances | ours | paper ConvNet + ridge (different data) |", "|---|---|---|---|"]
+    md += [f"| {c} | {res.counts[c]} | {100 * res.pck[c]:.1f} | {paper.TABLE2.get(c, '-')} |" for c in cats]
+    md += [f"| **mean** | {sum(res.counts.values())} | {100 * res.pck['mean']:.1f} | {paper.TABLE2_MEAN} |", "",
+           "![pck](figures/razavian_fig2b_pck.png)", ""]
+    return "\n".join(md), {"pck@0.1": res.pck, "counts": res.counts}
+
+
+def summary(m: dict) -> str:
+    return f"PCK@0.1 {100 * m['pck@0.1']['mean']:.1f}%"
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, ("synthetic", "voc"))
+    desc = common.make_descriptors(cfg)
+    if cfg.data == "voc":
+        if cfg.annotations is None:
+            raise InputError("config", "annotations", "the VOC keypoint annotations folder for data=voc")
+        split, dataset = data.voc_keypoints(cfg.annotations, cfg.data_root, cfg.seed), "PASCAL VOC keypoints"
+    else:
+        split, dataset = data.synthetic_objects(cfg), "synthetic objects"
+    md, m = section(cfg, desc, ctx.figures, *split, dataset=dataset)
+    return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)
+
+
+if __name__ == "__main__":
+    sys.exit(runner.main("razavian2015.keypoints"))

@@ -1,0 +1,124 @@
+"""Razavian et al. 2015 Table 1, Fig. 2a and Fig. 3: facial landmarks by ridge regression, and the look-back.
+
+    convcorr run razavian2015.landmarks                                        # synthetic faces, MobileNetV2
+    convcorr run razavian2015.landmarks --set data=300w --data-root DIR        # 300-W (helen/, lfpw/, afw/, ibug/)
+    convcorr run razavian2015.landmarks --size tiny --backbone caffenet --set weights=random
+
+Runtime on a 2-core CPU: ~3 min (default), ~15 s (tiny). Prints the mean landmark error / inter-ocular distance
+of ConvNet + ridge, after the look-back, and of the dataset bias (e.g. "landmarks 0.094 -> look-back 0.082").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from convcorr_jax.data.faces300w import interocular_distance
+from convcorr_jax.regression import landmarks, lookback
+from convcorr_jax.regression.features import pixel_featurizer
+from convcorr_jax.regression.landmarks import stack_samples
+from convcorr_eval import runner
+from convcorr_eval.experiment import Context, Result, require_data
+from convcorr_eval.razavian2015 import common, data, paper
+from convcorr_eval.razavian2015.figures import plot_curves, plot_points
+
+EXTRA_ROW = "ConvNet ({role} role) + ridge"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(common.Config):
+    """Table 1 on synthetic faces or 300-W."""
+
+
+def get_config(size: str = "default") -> Config:
+    return common.config_at(Config, size)
+
+
+def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, dataset: str = "synthetic faces",
+            paper_col: int = 0) -> tuple[str, dict]:
+    """Table 1 (+ look-back, Fig. 2a, Fig. 3) on one face dataset: (markdown, metrics)."""
+    im_tr, P_tr, _ = stack_samples(train)
+    im_te, P_te, _ = stack_samples(test)
+    size = im_tr.shape[1]
+    F_tr, F_te = desc.main(im_tr), desc.main(im_te)
+    pix = pixel_featurizer((32, 32))
+    res = landmarks.landmark_table(F_tr, P_tr, F_te, P_te, pix(im_tr), pix(im_te), seed=cfg.seed)
+    extra_row = EXTRA_ROW.format(role=cfg.extra_descriptor)
+    if desc.extra is not None:  # same forward pass as the main descriptor
+        m6 = landmarks.fit_points(desc.extra(im_tr), P_tr, None, seed=cfg.seed)
+        res.errors[extra_row] = float(np.mean(landmarks.face_errors(landmarks.predict_points(m6, desc.extra(im_te)),
+                                                                    P_te)))
+    # look-back: out-of-fold first-stage predictions on train define training crops and margins
+    oof = landmarks.oof_points(F_tr, P_tr, res.lam, 4, cfg.seed)
+    lb = lookback.fit_lookback(im_tr, P_tr, oof, desc.main, lookback.FACE68_SUBSETS, cfg.crop_size, seed=cfg.seed)
+    stage1 = res.pred["ConvNet + ridge"]
+    refined, boxes = lookback.apply_lookback(lb, im_te, stage1, desc.main)
+    err_before = landmarks.face_errors(stage1, P_te)
+    err_after = landmarks.face_errors(refined, P_te)
+    res.errors["ConvNet + look-back"] = float(np.mean(err_after))
+    iod = interocular_distance(P_te)[:, None]
+    per_subset = {}
+    for name, idx in lookback.FACE68_SUBSETS.items():
+        idx = list(idx)
+        b = np.mean(np.linalg.norm(stage1[:, idx] - P_te[:, idx], axis=-1) / iod)
+        a = np.mean(np.linalg.norm(refined[:, idx] - P_te[:, idx], axis=-1) / iod)
+        per_subset[name] = (float(b), float(a), lb.margins[name])
+    tag = "" if dataset == "synthetic faces" else f"_{dataset.lower().replace(' ', '_')}"
+    k = min(6, len(im_te))
+    plot_points(figdir / f"razavian_fig3_lookback{tag}.png", im_te[:k], [P_te[:k], stage1[:k], refined[:k]],
+                ("lime", "red", "cyan"), {n: b[:k] for n, b in boxes.items()},
+                [f"{err_before[i]:.3f} -> {err_after[i]:.3f}" for i in range(k)])
+    names = list(per_subset)
+    plot_curves(figdir / f"razavian_fig2a_subsets{tag}.png", np.arange(len(names)),
+                {"before look-back": [per_subset[n][0] for n in names],
+                 "after look-back": [per_subset[n][1] for n in names]},
+                "subset: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)), "normalised error",
+                "Fig. 2a: error per landmark subset")
+    paper_name = paper.TABLE1_COLUMNS[paper_col]
+    md = [f"**Table 1** (mean landmark error / inter-ocular distance; {dataset}: {len(train)} train, {len(test)} test, "
+          f"{size}x{size} px; lambda {res.lam:.2g} by 4-fold CV)", "",
+          f"| method | ours ({dataset}) | paper {paper_name} (different data) |", "|---|---|---|"]
+    for m in ("Dataset Bias", "RGB + ridge", extra_row, "ConvNet + ridge", "ConvNet + look-back"):
+        if m in res.errors:
+            ref = paper.TABLE1[m][paper_col] if m in paper.TABLE1 else None
+            md.append(f"| {m} | {common.fmt(res.errors[m])} | {common.fmt(ref)} |")
+    md += ["", f"**Look-back per subset** (Fig. 2a; six subsets, crops {cfg.crop_size} px, margin = max out-of-fold "
+           "training error)", "", "| subset | before | after | margin (px) |", "|---|---|---|---|"]
+    md += [f"| {n} | {b:.3f} | {a:.3f} | {m:.1f} |" for n, (b, a, m) in per_subset.items()]
+    improved = res.errors["ConvNet + look-back"] < res.errors["ConvNet + ridge"]
+    md += ["", f"Look-back {'improves' if improved else 'does NOT improve'} the error: "
+           f"{res.errors['ConvNet + ridge']:.4f} -> {res.errors['ConvNet + look-back']:.4f} "
+           f"({int(np.sum(err_after < err_before))}/{len(err_after)} test faces better).", "",
+           f"![look-back](figures/razavian_fig3_lookback{tag}.png) "
+           f"![subsets](figures/razavian_fig2a_subsets{tag}.png)", ""]
+    metrics = {"table1": res.errors, "lookback_subsets": per_subset, "lambda": res.lam,
+               "lookback_improves": bool(improved)}
+    return "\n".join(md), metrics
+
+
+def summary(t1: dict) -> str:
+    return (f"landmarks {t1['ConvNet + ridge']:.3f} -> look-back {t1['ConvNet + look-back']:.3f} "
+            f"(bias {t1['Dataset Bias']:.3f})")
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, ("synthetic", "300w"))
+    desc = common.make_descriptors(cfg)
+    parts, metrics = [f"Descriptor: {desc.text}.", ""], {}
+    if cfg.data == "synthetic":
+        md, metrics["faces"] = section(cfg, desc, ctx.figures, *data.synthetic_faces(cfg))
+        parts.append(md)
+        return Result(summary(metrics["faces"]["table1"]), "\n".join(parts), metrics)
+    lines = []
+    for name, (tr, te) in data.faces_300w(cfg.data_root, cfg.face_size).items():
+        md, metrics[name] = section(cfg, desc, ctx.figures, tr, te, dataset=name,
+                                    paper_col=paper.TABLE1_COLUMNS.index(name))
+        parts.append(md)
+        lines.append(f"{name}: {summary(metrics[name]['table1'])}")
+    return Result("; ".join(lines) or "no 300-W split found", "\n".join(parts), metrics)
+
+
+if __name__ == "__main__":
+    sys.exit(runner.main("razavian2015.landmarks"))

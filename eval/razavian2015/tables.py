@@ -1,0 +1,52 @@
+"""Razavian et al. 2015 on the synthetic data, every table and figure (the demo stage): Table 1 with the
+look-back (Fig. 2a, 3), Fig. 6 semantic direction, Table 2 keypoints (Fig. 2b), Fig. 4 RGB and Table 3
+segmentation (Fig. 5), with one descriptor whose forward passes are shared by all of them.
+
+    convcorr run razavian2015.tables                     # MobileNetV2 ImageNet weights, flattened pool5-role map
+    convcorr run razavian2015.tables --size tiny --backbone caffenet --set weights=random
+
+Sizes (synthetic data, ~75% train / 25% test): tiny 36 faces at 64 px and 36 objects (seconds, plumbing);
+default 500 faces at 128 px (look-back crops 64 px) and 300 objects (crops 128 px); full 2000 faces, 1500
+objects, look-back crops 128 px. Runtime on a 2-core CPU: ~5 min (default), ~30 s (tiny). Prints e.g.
+"landmarks 0.094 -> look-back 0.082 (bias 0.24); PCK@0.1 30.1%; RGB MAE 0.080; seg mAP 40.2%". Real data: the
+per-table experiments razavian2015.landmarks (300w), .keypoints (voc), .rgb_segmentation (voc).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from convcorr_eval import runner
+from convcorr_eval.experiment import Context, Result, require_data
+from convcorr_eval.razavian2015 import common, data, directions, keypoints, landmarks, rgb_segmentation
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(common.Config):
+    """All Razavian et al. experiments on the synthetic faces and objects."""
+
+
+def get_config(size: str = "default") -> Config:
+    return common.config_at(Config, size)
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, ("synthetic",))
+    desc = common.make_descriptors(cfg)
+    figdir = ctx.figures
+    faces = data.synthetic_faces(cfg)
+    parts, metrics = [f"Descriptor: {desc.text}.", ""], {}
+    for key, (md, m) in (("faces", landmarks.section(cfg, desc, figdir, *faces)),
+                         ("directions", directions.section(cfg, desc, figdir, *faces)),
+                         ("keypoints", keypoints.section(cfg, desc, figdir, *data.synthetic_objects(cfg))),
+                         ("rgb_seg", rgb_segmentation.section(cfg, desc, figdir, data.synthetic_segmentation(cfg)))):
+        parts.append(md)
+        metrics[key] = m
+    summary = "; ".join([landmarks.summary(metrics["faces"]["table1"]), keypoints.summary(metrics["keypoints"]),
+                         rgb_segmentation.summary(metrics["rgb_seg"])])
+    return Result(summary, "\n".join(parts), metrics)
+
+
+if __name__ == "__main__":
+    sys.exit(runner.main("razavian2015.tables"))
