@@ -115,3 +115,10 @@ def test_detectors_localise_toy_keypoints():
 
     md = table_markdown({"conv5": {"toy": 0.9, "mean": 0.9}})
     assert "| conv5 | 90.0 | 90.0 |" in md and "paper (different data)" in md
+
+
+def test_category_pck_averages_keypoint_types():
+    hits = np.array([[1.0, np.nan, np.nan], [0.0, 1.0, np.nan], [0.0, 1.0, np.nan]])
+    # type 0: 1/3, type 1: 2/2, type 2 never evaluated -> (1/3 + 1) / 2, not the pooled 3/5
+    assert P.per_type_pck(hits) == pytest.approx(2 / 3)
+    assert np.isnan(P.per_type_pck(np.full((2, 2), np.nan)))
