@@ -145,6 +145,15 @@ def test_keypoint_table_with_exact_descriptor():
     np.testing.assert_allclose(keypoints.bbox_norm(np.array([[0, 0, 9, 4]])), [10.0])
 
 
+def test_keypoint_pck_averages_per_keypoint_type():
+    """Type 0 evaluated in 4 instances, all correct; type 1 in one instance, wrong; type 2 never: pooling gives
+    4/5, the per-type mean (1 + 0) / 2."""
+    hits = np.array([[1.0, 0.0, np.nan], [1.0, np.nan, np.nan], [1.0, np.nan, np.nan], [1.0, np.nan, np.nan]])
+    assert np.nanmean(hits) == pytest.approx(0.8)
+    assert keypoints.pck_per_type(hits) == pytest.approx(0.5)
+    assert np.isnan(keypoints.pck_per_type(np.full((2, 3), np.nan)))
+
+
 def test_rgb_reconstruction_is_exact_for_linear_images():
     """Images are mixtures of 4 base images with the mixing weights as descriptor: reconstruction is linear."""
     rng = np.random.default_rng(7)

@@ -3,7 +3,9 @@
 Each instance is described by the descriptor of a square crop around its bounding box (side = `context` x the
 box's longer side, centred on the box; the image is padded with black where the crop leaves it), and a separate
 set of ridge regressors is learnt per category, each keypoint fitted on the training instances where it is
-visible. PCK(alpha): a visible keypoint is correct when its error is <= alpha * max(box width, box height).
+visible. PCK(alpha): a visible keypoint is correct when its error is <= alpha * max(box width, box height); a
+category's PCK is the mean over its keypoint types of each type's fraction of correct visible instances
+(`pck_per_type`), so that often-visible keypoints do not outweigh rarely visible ones.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ def bbox_norm(bboxes: np.ndarray) -> np.ndarray:
     return np.maximum(b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1)
 
 
+def pck_per_type(hits: np.ndarray) -> float:
+    """Mean over keypoint types of the fraction of correct evaluated instances, from hits [N, K] (NaN where not
+    evaluated, as `metrics.pck_hits` gives); types never evaluated are left out (NaN when none is evaluated)."""
+    hits = np.asarray(hits, np.float64)
+    evaluated = ~np.all(np.isnan(hits), axis=0)
+    return float(np.mean(np.nanmean(hits[:, evaluated], axis=0))) if evaluated.any() else float("nan")
+
+
 def _points(samples) -> tuple[np.ndarray, np.ndarray]:
     """(points [N, K, 2] float64, visible [N, K]) of samples of one category."""
     pts = np.stack([s.points for s in samples]).astype(np.float64)
@@ -49,7 +59,7 @@ def _describe(images, M, featurize, crop_size):
 
 @dataclasses.dataclass
 class KeypointResult:
-    pck: dict[str, float]  # category -> PCK@0.1 (0..1); "mean" = mean over categories
+    pck: dict[str, float]  # category -> PCK@0.1 (0..1, mean over keypoint types); "mean" = mean over categories
     curves: dict[str, np.ndarray]  # category -> PCK at each of ALPHAS
     alphas: tuple[float, ...]
     counts: dict[str, int]  # category -> test instances
@@ -79,8 +89,8 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
                            seed)
         pred = transform_points(predict_points(model, F_te[te]), invert_affine(M_te[te]))
         norm = bbox_norm(b_te[te])
-        curves[cat] = np.array([np.nanmean(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
-        pck[cat] = float(np.nanmean(pck_hits(pred, p_te, v_te, norm, 0.1)))
+        curves[cat] = np.array([pck_per_type(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
+        pck[cat] = pck_per_type(pck_hits(pred, p_te, v_te, norm, 0.1))
         counts[cat] = int(te.sum())
     pck["mean"] = float(np.mean([pck[c] for c in cats])) if cats else float("nan")
     return KeypointResult(pck, curves, tuple(alphas), counts)
