@@ -2,7 +2,8 @@
 with XLA_FLAGS=--xla_force_host_platform_device_count=N) and forward ms per image at 4x/8x/16x pooling, beside
 the paper's K40 figures (Table 2). Writes bench/RESULTS_pose.md.
 
-  python bench/pose.py [--devices 1,2,4,8] [--steps 4] [--stage 3]
+  python bench/pose.py [--devices 1,2,4,8] [--steps 4] [--stage 3] [--config default]
+  python bench/pose.py --config flic_full --devices 1 --steps 2 --out ''   # seconds per step only
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ CHILD = r"""
 import json, sys, time
 import jax, numpy as np
 from convcorr_jax import parallel
-from convcorr_jax.pose import configs, model as M, train as T
-cfg = configs.get_config("default")
-stage, steps = int(sys.argv[1]), int(sys.argv[2])
+from convcorr_jax.pose import model as M, train as T
+from convcorr_train import pose_configs
+stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+cfg = pose_configs.get_config(name)
 rng = np.random.default_rng(0)
-n, s = 64, cfg.model.image_size
-pts = rng.uniform(10, s - 10, (n, 16, 2)).astype(np.float32)
-data = T.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, 16), bool),
+n, s, k = 64, cfg.model.image_size, cfg.model.num_joints
+pts = rng.uniform(10, s - 10, (n, k, 2)).astype(np.float32)
+data = T.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, k), bool),
                     np.full(n, 30.0, np.float32))
 mesh = parallel.make_mesh()
 params = M.init(jax.random.PRNGKey(0), cfg.model)
@@ -50,13 +52,16 @@ def main(argv=None) -> int:
     p.add_argument("--devices", default="1,2,4,8")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--stage", type=int, default=3)
-    p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_pose.md")))
+    p.add_argument("--config", default="default", help="a `convcorr_train.pose_configs` name")
+    p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_pose.md")),
+                   help="markdown to rewrite ('' prints the step times only)")
     args = p.parse_args(argv)
     from convcorr_jax import runinfo
-    from convcorr_jax.pose import configs, tables
+    from convcorr_eval.tompson2015 import paper, tables
+    from convcorr_train import pose_configs
 
-    cfg = configs.get_config("default")
-    print(runinfo.header("bench pose", cfg.model))
+    cfg = pose_configs.get_config(args.config)
+    print(runinfo.header(f"bench pose ({args.config})", cfg.model))
     try:
         load = os.getloadavg()[0]
     except OSError:
@@ -64,7 +69,7 @@ def main(argv=None) -> int:
     rows = []
     for n in [int(x) for x in args.devices.split(",")]:
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
-        r = subprocess.run([sys.executable, "-c", CHILD, str(args.stage), str(args.steps)], env=env,
+        r = subprocess.run([sys.executable, "-c", CHILD, str(args.stage), str(args.steps), args.config], env=env,
                            capture_output=True, text=True, timeout=1800)
         if r.returncode:
             print(r.stderr[-2000:], file=sys.stderr)
@@ -72,6 +77,8 @@ def main(argv=None) -> int:
         rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
         print(f"{n} device(s): {rows[-1]['images_s']:.1f} images/s (step {rows[-1]['step_s']:.2f} s, compile "
               f"{rows[-1]['compile_s']:.0f} s)", flush=True)
+    if not args.out:
+        return 0
     ft = tables.forward_times(cfg.model)
     for pool, v in ft.items():
         print(f"pool {pool}x: " + ", ".join(f"{k} {ms:.1f} ms" for k, ms in v.items()))
@@ -79,7 +86,7 @@ def main(argv=None) -> int:
     lines = ["# Pose cascade benchmarks (Tompson et al.)", "",
              f"Machine: 2-core CPU ({platform.machine()}), no GPU; shared with other jobs (1-min load average "
              f"{load:.1f} at start), so absolute numbers are pessimistic. JAX {runinfo.versions()['jax']}.",
-             f"Model: default config ({cfg.model.image_size}px input, banks {cfg.model.bank}, pool {cfg.model.pool}x), "
+             f"Model: {args.config} config ({cfg.model.image_size}px input, banks {cfg.model.bank}, pool {cfg.model.pool}x), "
              f"global batch {cfg.batch_size}, training stage {args.stage} (coarse+fine, E1 + 0.1 E2), "
              f"{args.steps} timed steps after compilation. Command: `python bench/pose.py`.", "",
              "## Training throughput vs forced host devices (same 2 cores)", "",
@@ -94,7 +101,7 @@ def main(argv=None) -> int:
     for k in ("Coarse-Model", "Fine-Model", "Cascade"):
         lines.append(f"| ours (CPU, {cfg.model.image_size}px, small model): {k} | " +
                      " | ".join(f"{ft[p].get(k, float('nan')):.1f}" for p in (4, 8, 16)) + " |")
-    for k, v in tables.PAPER_TABLE2.items():
+    for k, v in paper.TABLE2.items():
         lines.append(f"| paper (K40 GPU, FLIC 320x240, full model): {k} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
     lines += ["", f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "", MARKER]
     from convcorr_jax import io

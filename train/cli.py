@@ -14,7 +14,7 @@ import argparse
 import sys
 
 # kept here (not imported from pose_configs, which loads jax) so that `convcorr train --help` starts instantly
-POSE_CONFIGS = "default, tiny, standard, no_dropout, pool4, pool16, full, flic"
+POSE_CONFIGS = "default, tiny, standard, no_dropout, pool4, pool16, full, flic, flic_tiny, flic_full"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -28,9 +28,12 @@ import dataclasses
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as M
+from convcorr_jax.paths import real_data_root
 from convcorr_jax.pose.train import TrainConfig
 
-NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic")
+NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic", "flic_tiny", "flic_full")
+FLIC_STEPS = (1200, 2000, 500)
+FLIC_LR = (2e-3, 5e-3, 1e-3)
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -48,10 +51,29 @@ def get_config(name: str = "default") -> TrainConfig:
         return dataclasses.replace(base, model=dataclasses.replace(base.model, spatial_dropout=0.0))
     if name in ("pool4", "pool16"):
         return dataclasses.replace(base, model=dataclasses.replace(base.model, pool=int(name[4:])))
-    if name == "flic":
-        return dataclasses.replace(base, data="flic", model=dataclasses.replace(base.model, num_joints=11),
-                                   augment=dataclasses.replace(base.augment, flip_perm=joints.FLIC.flip))
+    if name in ("flic", "flic_tiny", "flic_full"):
+        return _flic(name)
     if name == "full":
         return dataclasses.replace(base, model=M.full_model(), n_samples=20000, batch_size=32,
                                    steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
     raise InputError("config", "name", "one of " + ", ".join(NAMES), name)
+
+
+def _flic_root() -> str | None:
+    real = real_data_root()
+    return str(real / "flic") if real is not None and (real / "flic" / "examples.mat").is_file() else None
+
+
+def _flic(name: str) -> TrainConfig:
+    """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
+    during training (`convcorr_jax.pose.flic_data`); the test split only through `convcorr eval flic`."""
+    base = TrainConfig(name=f"pose_{name}", data="flic", data_root=_flic_root(),
+                       augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
+    if name == "flic_tiny":
+        return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=11), batch_size=8,
+                                   steps=(8, 4, 4), checkpoint_every=8, eval_limit=64)
+    if name == "flic_full":
+        return dataclasses.replace(base, model=M.full_model(num_joints=11), batch_size=32,
+                                   steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
+    return dataclasses.replace(base, model=dataclasses.replace(base.model, num_joints=11), steps=FLIC_STEPS,
+                               lr=FLIC_LR, checkpoint_every=100)

@@ -86,3 +86,17 @@ def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
     if num is not None:
         check(arr.shape[0] == num, path, "preds", f"{num} predictions (one per ground-truth person)", arr.shape[0])
     return arr
+
+
+def write_preds(path: str | Path, preds: np.ndarray) -> None:
+    """Write predictions [N, 16, 2] (0-based pixels of the original MPII images) as an HDF5 `preds` file in the
+    MPII frame (1-based, as `part` in annot/valid.h5), readable by `read_preds` and `convcorr eval pckh`."""
+    import h5py
+
+    from convcorr_jax.io import atomic_path
+
+    p = np.asarray(preds, np.float64)
+    check(p.ndim == 3 and p.shape[1:] == (NUM_JOINTS, 2), path, "preds", "shape [N, 16, 2]", p.shape)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f["preds"] = p + 1.0

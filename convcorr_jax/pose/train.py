@@ -138,7 +138,7 @@ def arrays_from_samples(samples, image_size: int) -> PoseArrays:
 
 
 def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
-    """(train, test) arrays for cfg.data."""
+    """(train, held-out) arrays for cfg.data: synthetic and MPII (train, test); FLIC (train, validation movies)."""
     size = cfg.model.image_size
     if cfg.data == "synthetic":
         from convcorr_jax.data.synthetic import load_people
@@ -146,6 +146,10 @@ def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
         tr = load_people(n=cfg.n_samples, seed=cfg.seed, split="train", image_size=size)
         te = load_people(n=cfg.n_samples, seed=cfg.seed, split="test", image_size=size)
         return arrays_from_samples(tr, size), arrays_from_samples(te, size)
+    if cfg.data == "flic":  # FLIC train minus the validation movies, and those movies; test: pose.flic_data
+        from convcorr_jax.pose import flic_data
+
+        return flic_data.train_val(cfg)
     if cfg.data in ("mpii", "flic"):
         if not cfg.data_root:
             raise InputError("config", "data_root", f"a folder with the {cfg.data.upper()} annotations and images")

@@ -2,7 +2,8 @@
 
     convcorr run tompson2015.tables --size tiny --backbone caffenet --set weights=random   # smoke test
     convcorr run tompson2015.tables                                  # default: 300 / 450 / 50 steps
-    convcorr run tompson2015.tables --set data=flic --data-root DIR  # FLIC's 11 joints (examples.mat + images)
+    convcorr run tompson2015.tables --set data=flic --data-root DIR  # FLIC's 11 joints (examples.mat + images):
+                                     # trained on FLIC train minus the validation movies, scored on FLIC test
     convcorr run tompson2015.tables --set run_dir=runs/pose_default  # tables of a finished `convcorr train` run
 
 Runtime on the 2-core CPU: tiny ~1.5 min (compilation of the three training stages; numbers meaningless),
@@ -30,7 +31,7 @@ import numpy as np
 from convcorr_jax import metrics
 from convcorr_jax.config import from_dict
 from convcorr_jax.paths import real_data_root
-from convcorr_jax.pose import joints
+from convcorr_jax.pose import flic_data, joints
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
 from convcorr_eval import runner
@@ -181,13 +182,20 @@ def _limit(data: T.PoseArrays, n: int | None) -> T.PoseArrays:
     return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
 
 
+def _test_set(tc: T.TrainConfig) -> T.PoseArrays:
+    """The test split of a training config's data (FLIC: its test crops; `T.load_data` gives train/validation)."""
+    if tc.data == "flic":
+        return flic_data.load_crops(tc.data_root, "test", tc.model.image_size).arrays
+    return T.load_data(tc)[1]
+
+
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, DATA)
     t0 = time.time()
     if cfg.run_dir is not None:  # a finished `convcorr train pose` run
         tc = from_dict(T.TrainConfig, json.loads((Path(cfg.run_dir) / "config.json").read_text()))
         params = T.load_params(cfg.run_dir, tc)
-        _, test_set = T.load_data(tc)
+        test_set = _test_set(tc)
         head, images_per_s = f"Run {cfg.run_dir} ({tc.steps} steps, pool {tc.model.pool}x).\n\n", None
     else:
         tc = train_config(cfg, ctx)
@@ -195,6 +203,8 @@ def run(cfg: Config, ctx: Context) -> Result:
         test_set = _limit(test_set, tc.eval_limit)
         trained = T.train(tc, (train_set, test_set), progress=ctx.progress)
         params, images_per_s = trained.params, trained.images_per_s
+        if tc.data == "flic":  # trained and monitored on FLIC train / validation movies; scored on test
+            test_set = _limit(_test_set(tc), tc.eval_limit)
         people = "synthetic people" if tc.data == "synthetic" else tc.data.upper() + " people"
         head = (f"Cascade trained in three stages ({tc.steps} steps, batch {tc.batch_size}, pool {tc.model.pool}x) "
                 f"on {len(train_set)} {people}")
