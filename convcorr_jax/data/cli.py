@@ -1,8 +1,7 @@
-"""`convcorr data`: generate synthetic datasets (`synth`), draw example figures (`figures`), and `inspect`
+"""`convcorr data`: generate synthetic datasets (`synth`), fetch real ones (`fetch`) and `inspect`
 what a loader reads from a real-format file or folder.
 
   convcorr data synth objects --n 200 --seed 0 --out DIR
-  convcorr data figures ...
   convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images] [--voc-root DIR]
   convcorr data fetch pf-willow|flic --out DIR [--sha256 H] [--url URL] [--archive-dir DIR]
 """
@@ -22,8 +21,6 @@ from convcorr_jax.errors import InputError
 _DELEGATES = {
     "synth": ("convcorr_jax.data.synthetic.cli", "add_synth_arguments", "run_synth",
               "generate a synthetic dataset in the real formats"),
-    "figures": ("convcorr_jax.data.synthetic.figures", "add_figure_arguments", "run_figures",
-                "draw example grids of the synthetic datasets with keypoints"),
 }
 
 

@@ -51,14 +51,3 @@ PF_WILLOW_SIFTFLOW_CPP = {
     "pck": {"0.05": 0.279, "0.1": 0.510, "0.2": 0.779},
     "per_subclass": {"car(S)": 0.506, "duck(S)": 0.322, "motorbike(S)": 0.388, "winebottle(woC)": 0.826},
 }
-
-# PF-WILLOW keypoint transfer (Proposal Flow protocol), PCK@0.1 (%) over all 10 sub-classes: Ham et al. CVPR 2016 as
-# tabulated by Rocco et al. CVPR 2017, Table 1 (CNNGeo is Rocco et al.'s own).
-PF_WILLOW_PCK01 = {"DeepFlow": 20, "GMK": 27, "DSP": 29, "SIFT Flow": 38, "Proposal Flow LOM": 56, "CNNGeo": 57}
-
-# SIFT Flow C++ (Ce Liu's solver with demo.m's settings) on the 4 bundled PF-WILLOW sub-classes, same pairs and PCK
-# (fractions 0..1): mean over sub-classes at each alpha, and per sub-class at alpha 0.1.
-PF_WILLOW_SIFTFLOW_CPP = {
-    "pck": {"0.05": 0.279, "0.1": 0.510, "0.2": 0.779},
-    "per_subclass": {"car(S)": 0.506, "duck(S)": 0.322, "motorbike(S)": 0.388, "winebottle(woC)": 0.826},
-}
