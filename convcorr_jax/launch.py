@@ -104,29 +104,41 @@ def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, t
         for i in range(num_processes):
             procs.append(subprocess.Popen(argv, env=process_env(base, i, num_processes, local_devices, coordinator),
                                           start_new_session=True))
-        t0 = time.monotonic()
-        while True:
-            codes = [p.poll() for p in procs]
-            failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
-            if failed:
-                i = failed[0]
-                print(f"convcorr launch: process {i} of {num_processes} (pid {procs[i].pid}) {_describe(codes[i])}; "
-                      "stopping the others", file=sys.stderr, flush=True)
-                _stop(procs)
-                return codes[i] if codes[i] > 0 else 1
-            if all(c == 0 for c in codes):
-                return 0
-            if timeout is not None and time.monotonic() - t0 > timeout:
-                running = [i for i, c in enumerate(codes) if c is None]
-                print(f"convcorr launch: timed out after {timeout:g} s; stopping processes {running}",
-                      file=sys.stderr, flush=True)
-                _stop(procs)
-                return EXIT_TIMEOUT
-            time.sleep(poll)
+        return _watch(procs, timeout, poll)
     except KeyboardInterrupt:
-        print("convcorr launch: interrupted; stopping all processes", file=sys.stderr, flush=True)
+        _say("interrupted; stopping all processes")
         _stop(procs)
         return 130
+    finally:
+        _stop(procs)  # whatever ended the launcher (an error included), no process outlives it
+
+
+def _say(msg: str) -> None:
+    try:
+        print(f"convcorr launch: {msg}", file=sys.stderr, flush=True)
+    except OSError:  # stderr closed (a pipe whose reader left): the exit code still tells
+        pass
+
+
+def _watch(procs: list[subprocess.Popen], timeout: float | None, poll: float) -> int:
+    """Wait for all processes; stop the rest when one fails or on timeout; returns the launcher's exit code."""
+    t0 = time.monotonic()
+    while True:
+        codes = [p.poll() for p in procs]
+        failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
+        if failed:
+            i = failed[0]
+            _say(f"process {i} of {len(procs)} (pid {procs[i].pid}) {_describe(codes[i])}; stopping the others")
+            _stop(procs)
+            return codes[i] if codes[i] > 0 else 1
+        if all(c == 0 for c in codes):
+            return 0
+        if timeout is not None and time.monotonic() - t0 > timeout:
+            running = [i for i, c in enumerate(codes) if c is None]
+            _say(f"timed out after {timeout:g} s; stopping processes {running}")
+            _stop(procs)
+            return EXIT_TIMEOUT
+        time.sleep(poll)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

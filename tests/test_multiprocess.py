@@ -11,7 +11,6 @@ gradient is ~eps, whereas SGD keeps them at the rounding level, so 1e-6 tests th
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import pickle
 import shutil
@@ -26,21 +25,11 @@ import numpy as np
 
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
+from convcorr_train import pose_configs
 from test_pose_train import _env
 
-
-def _get_config(name: str) -> T.TrainConfig:
-    """A named pose config from wherever the training configs live."""
-    for mod in ("convcorr_train.pose_configs", "train.pose_configs", "convcorr_jax.pose.configs"):
-        try:
-            return importlib.import_module(mod).get_config(name)
-        except ModuleNotFoundError:
-            continue
-    raise ModuleNotFoundError("pose training configs (get_config)")
-
-
 STEPS = (1, 1, 2)
-CFG = dataclasses.replace(_get_config("tiny"), name="mp", steps=STEPS, checkpoint_every=1, optimizer="sgd",
+CFG = dataclasses.replace(pose_configs.get_config("tiny"), name="mp", steps=STEPS, checkpoint_every=1, optimizer="sgd",
                           lr=(0.05, 0.05, 0.05))
 
 # argv: config pickle, output folder. Every process runs it; process 0 writes the results.
@@ -55,7 +44,7 @@ SCRIPT = textwrap.dedent("""
         cfg = dataclasses.replace(pickle.load(f), out=out)
     train_set, test_set = T.load_data(cfg)
     r = T.train(cfg, (train_set, test_set), progress=False)
-    coarse, cascade = T.predict_all(r.params, test_set, cfg.model, batch=6, mesh=parallel.make_mesh())
+    coarse, cascade = T.predict_all(r.params, test_set, cfg.model, mesh=parallel.make_mesh())
     if parallel.is_main_process():
         leaves = jax.tree_util.tree_leaves_with_path(r.params)
         np.savez(out + "/final.npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
@@ -73,7 +62,9 @@ def _launch(tmp: Path, out: Path, procs: int, devices: int) -> str:
     out.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "convcorr_jax.cli", "launch", "-n", str(procs), "-d", str(devices), "--timeout",
            "170", "--", "python", str(script), str(cfg), str(out)]
+    t0 = time.monotonic()
     r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=200)
+    print(f"{procs} x {devices}: {time.monotonic() - t0:.1f} s")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert f"DONE {procs} {procs * devices}" in r.stdout, r.stdout[-3000:]
     return r.stdout
@@ -138,7 +129,7 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     # (c) prediction sharded over 2 processes x 2 devices == one device, same parameters
     pred = _npz(two / "pred.npz")
     params = jax.tree_util.tree_map(np.asarray, _params_from(p2))
-    coarse, cascade = T.predict_all(params, test_set, CFG.model, batch=6)
+    coarse, cascade = T.predict_all(params, test_set, CFG.model)
     assert pred["coarse"].shape == coarse.shape == (len(test_set), CFG.model.num_joints, 2)
     np.testing.assert_allclose(pred["coarse"], coarse, atol=1e-4)
     np.testing.assert_allclose(pred["cascade"], cascade, atol=1e-4)

@@ -1,4 +1,6 @@
-"""Data parallelism: one step on 1 device equals one step on 8 forced CPU devices with the same global batch."""
+"""Data parallelism: one step on 1 device equals one step on 8 forced CPU devices with the same global batch;
+`initialize_distributed` picks explicit arguments, cluster auto-detection or a single process; batch placement.
+Several real processes: tests/test_multiprocess.py."""
 
 from __future__ import annotations
 
@@ -7,6 +9,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax
+import numpy as np
+import pytest
+
+from convcorr_jax import parallel
 from test_pose_train import TESTS, _env
 
 SCRIPT = textwrap.dedent("""
@@ -49,3 +56,50 @@ def test_one_vs_eight_devices_same_step(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert "OK" in r.stdout
+
+
+def _dist_env(monkeypatch, **env):
+    for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "CONVCORR_DISTRIBUTED",
+              "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID",
+              "OMPI_MCA_orte_hnp_uri", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    calls = []
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(parallel, "_log_per_process", lambda: None)
+    return calls
+
+
+def test_initialize_distributed_explicit_autodetect_or_single(monkeypatch):
+    """Launcher variables -> explicit arguments; a multi-task SLURM job or Open MPI -> JAX auto-detects;
+    a one-task SLURM job or nothing -> single process, `jax.distributed.initialize` never called."""
+    calls = _dist_env(monkeypatch, JAX_COORDINATOR_ADDRESS="127.0.0.1:1234", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="1")
+    assert parallel.initialize_distributed() is True
+    assert calls == [{"coordinator_address": "127.0.0.1:1234", "num_processes": 2, "process_id": 1}]
+    slurm = dict(SLURM_JOB_ID="7", SLURM_STEP_NODELIST="n[1-2]", SLURM_PROCID="0", SLURM_LOCALID="0")
+    calls = _dist_env(monkeypatch, SLURM_NTASKS="4", **slurm)
+    assert parallel.cluster_detected() == "slurm" and parallel.initialize_distributed() is True and calls == [{}]
+    calls = _dist_env(monkeypatch, OMPI_MCA_orte_hnp_uri="x", OMPI_COMM_WORLD_SIZE="2")
+    assert parallel.initialize_distributed() is True and calls == [{}]
+    calls = _dist_env(monkeypatch, SLURM_NTASKS="1", **slurm)
+    assert parallel.initialize_distributed() is False and calls == []
+    calls = _dist_env(monkeypatch, JAX_COORDINATOR_ADDRESS="127.0.0.1:1", JAX_NUM_PROCESSES="1", JAX_PROCESS_ID="0")
+    assert parallel.initialize_distributed() is False and calls == []
+    calls = _dist_env(monkeypatch)
+    assert parallel.cluster_detected() is None and parallel.initialize_distributed() is False and calls == []
+
+
+def test_single_process_rows_and_shard_batch():
+    """One process holds every row; a whole batch and its process-local rows give the same global array."""
+    mesh = parallel.make_mesh(1)
+    assert parallel.local_rows(mesh, 6) == slice(0, 6)
+    x = np.arange(12.0).reshape(6, 2)
+    a, b = parallel.shard_batch({"x": x}, mesh), parallel.shard_batch({"x": x}, mesh, global_batch=6)
+    np.testing.assert_array_equal(np.asarray(a["x"]), x)
+    np.testing.assert_array_equal(np.asarray(b["x"]), x)
+    with pytest.raises(ValueError, match="rows"):
+        parallel.shard_batch({"x": x[:4]}, mesh, global_batch=6)
+    with pytest.raises(ValueError, match="disagree"):
+        parallel.shard_batch({"x": x, "y": x[:3]}, mesh)

@@ -130,6 +130,20 @@ def test_batches_deterministic_and_cover_epoch():
     np.testing.assert_array_equal(k1[:4], T.sample_keys(0, 3, 8)[:4])
 
 
+def test_process_rows_make_the_global_batch():
+    """Two processes' rows of a step's batch (0:4 and 4:8) put together are the batch one process builds."""
+    from test_pose_helpers import stick_people
+
+    data = stick_people(10, 32, 0)
+    cfg = T.TrainConfig(model=TINY, batch_size=8, seed=3)
+    whole = T.make_batch(data, cfg, 5)
+    parts = [T.make_batch(data, cfg, 5, slice(a, b)) for a, b in ((0, 4), (4, 8))]
+    assert whole["image"].shape == (8, 32, 32, 3) and parts[0]["image"].shape == (4, 32, 32, 3)
+    for k in whole:
+        np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), whole[k], err_msg=k)
+    assert not np.array_equal(whole["key"], T.make_batch(data, cfg, 6)["key"])
+
+
 def test_config_override_and_fingerprint():
     from convcorr_train import pose_configs as configs
 

@@ -17,6 +17,7 @@ files and shows the progress bar; every process logs to the `convcorr_jax` logge
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -311,8 +312,10 @@ def init_opt(cfg: TrainConfig, stage: int, params: dict):
 
 # --- evaluation ---------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=16)
 def make_predict(cfg: M.ModelConfig, mesh=None) -> Callable:
-    """jitted images uint8 [B, S, S, 3] -> (coarse_xy [B,K,2], cascade xy [B,K,2], coarse_hm).
+    """jitted images uint8 [B, S, S, 3] -> (coarse_xy [B,K,2], cascade xy [B,K,2], coarse_hm); one per
+    (cfg, mesh), so repeated evaluations reuse its compilations.
 
     mesh: shard the batch over its "data" axis (params replicated) and return results replicated on every
     device, i.e. gathered to every process; images must then be a global array (`parallel.shard_batch`)."""
