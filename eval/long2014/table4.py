@@ -4,9 +4,15 @@ nearest-neighbour Gaussian prior; PCK at alpha = 0.1 of max(box w, h).
     convcorr run long2014.table4                                   # synthetic objects, boxes at 192 px
     convcorr run long2014.table4 --set prediction.box_size=500     # the paper's box size (slow on CPU)
     convcorr run long2014.table4 --set data=voc --data-root VOC2011
+    convcorr run long2014.table4 --set data=flic --data-root FLIC \
+        --set val_Cs=1e-4,1e-3,1e-2 --set val_sift_Cs=0.01,0.1,1   # C per feature on a validation split of train
 
 Runtime on a 2-core CPU: tiny ~15 s, default ~1-3 min. Prints PCK@0.1 of SIFT, SIFT+prior, conv5 and conv5+prior
 (tiny, MobileNetV2: 13.9, 11.3, 17.2, 22.7).
+Real data: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150; the person box of
+`convcorr_eval.long2014.common`). With `val_Cs` / `val_sift_Cs`, C (conv5) and sift_C are chosen by the PCK@0.1
+without prior on a validation split of the training instances (`val_fraction`, by movie where the samples
+name one), then the detectors are retrained on the whole training split; the test split is never seen.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import dataclasses
 import sys
 
 import jax
+import numpy as np
 
 from convcorr_jax.correspondence import prediction as P
+from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import paper
@@ -31,6 +39,11 @@ class Config(ExperimentConfig):
 
     n_objects: int = 400
     image_size: int = 192
+    n_train: int | None = 300  # real data (flic, voc): instances drawn from the training split; None: all
+    n_test: int | None = 150  # ... and from the test split
+    val_Cs: tuple[float, ...] = ()  # conv5 C candidates chosen on a validation split of train (empty: prediction.C)
+    val_sift_Cs: tuple[float, ...] = ()  # SIFT C candidates (empty: prediction.sift_C)
+    val_fraction: float = 0.2
     prediction: P.PredictionConfig = P.PredictionConfig(box_size=192, C=1e-3, max_rounds=3)
     sift: bool = True
     figure_rows: int = 5
@@ -39,9 +52,10 @@ class Config(ExperimentConfig):
 def get_config(size: str = "default") -> Config:
     PC = P.PredictionConfig
     return sized(size, {
-        "tiny": Config(size=size, n_objects=24, image_size=96, prediction=PC(box_size=96, C=1e-3, max_rounds=1)),
+        "tiny": Config(size=size, n_objects=24, image_size=96, n_train=12, n_test=6,
+                       prediction=PC(box_size=96, C=1e-3, max_rounds=1)),
         "default": Config(size=size),
-        "full": Config(size=size, prediction=PC(box_size=500, C=1e-3, max_rounds=3)),
+        "full": Config(size=size, n_train=None, n_test=None, prediction=PC(box_size=500, C=1e-3, max_rounds=3)),
     })
 
 
@@ -77,10 +91,64 @@ def overlay_figure(samples, preds: dict[str, list], box_size: int, path, max_row
     save_figure(fig, path)
 
 
+def validation_split(samples, fraction: float, seed: int) -> tuple[list, list]:
+    """(fit, validation) of training samples: by movie where every sample names one (extras["moviename"], no film
+    on both sides), else a seeded random split of the samples; categories missing from fit are dropped."""
+    movies = [s.extras.get("moviename") for s in samples]
+    if all(m is not None for m in movies) and len(set(movies)) > 1:
+        fit, val = movie_split(movies, fraction, seed)
+    else:
+        perm = np.random.default_rng(seed).permutation(len(samples))
+        n_val = max(1, int(round(fraction * len(samples))))
+        fit, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    fit_s = [samples[i] for i in fit]
+    cats = {s.category for s in fit_s}
+    return fit_s, [samples[i] for i in val if samples[i].category in cats]
+
+
+def select_C(train, backbone, params, cfg: Config, key) -> dict:
+    """C for conv5 and SIFT detectors by PCK@0.1 (no prior, per keypoint type, mean over categories) on a
+    validation split of `train`; features computed once. Returns {"C", "sift_C", "curve": {kind: {C: PCK}},
+    "n_fit", "n_val"}."""
+    pc = cfg.prediction
+    fit, val = validation_split(train, cfg.val_fraction, cfg.seed)
+    neg_half = P.default_neg_half(backbone, pc)
+    Xf, cf, Pf = P.dense_conv(fit, backbone, params, pc)
+    Xv, cv, Pv = P.dense_conv(val, backbone, params, pc)
+    kinds = {"conv": (list(cfg.val_Cs), "C", (Xf, cf, Xv, cv), neg_half)}
+    if cfg.sift and cfg.val_sift_Cs:
+        Sf, sf = P.dense_sift(fit, pc)
+        Sv, sv = P.dense_sift(val, pc)
+        kinds["sift"] = (list(cfg.val_sift_Cs), "sift_C", (Sf, sf, Sv, sv), 0.0)
+    chosen, curve = {"C": pc.C, "sift_C": pc.sift_C}, {}
+    for kind, (Cs, field, (Xa, ca, Xb, cb), nh) in kinds.items():
+        if not Cs:
+            continue
+        curve[kind] = {}
+        for C in Cs:
+            pcc = dataclasses.replace(pc, **{field: C})
+            pcks = []
+            for cat in sorted({s.category for s in val}):
+                ia = [i for i, s in enumerate(fit) if s.category == cat]
+                ib = [i for i, s in enumerate(val) if s.category == cat]
+                fa = P.instance_features([fit[i] for i in ia], Xa[ia], ca, Pf[ia], pcc)
+                fb = P.instance_features([val[i] for i in ib], Xb[ib], cb, Pv[ib], pcc)
+                r = P.run_category(fa, fb, [val[i] for i in ib], kind, pcc, nh, key)
+                pcks.append(P.per_type_pck(r["hits"]))
+            curve[kind][C] = float(np.mean(pcks))
+        chosen[field] = max(curve[kind], key=curve[kind].get)
+    return {**chosen, "curve": curve, "n_fit": len(fit), "n_val": len(val)}
+
+
 def run(cfg: Config, ctx: Context) -> Result:
-    train, test = load_train_test(cfg, cfg.n_objects, cfg.image_size, covered_only=True)
+    train, test = load_train_test(cfg, cfg.n_objects, cfg.image_size, covered_only=True, n_train=cfg.n_train,
+                                  n_test=cfg.n_test)
     backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
     pc = cfg.prediction
+    sel = None
+    if cfg.val_Cs or (cfg.sift and cfg.val_sift_Cs):
+        sel = select_C(train, backbone, params, cfg, jax.random.PRNGKey(cfg.seed))
+        pc = dataclasses.replace(pc, C=sel["C"], sift_C=sel["sift_C"])
     out = P.run_table4(train, test, backbone, params, pc, sift=cfg.sift, key=jax.random.PRNGKey(cfg.seed),
                        progress=ctx.progress and cfg.size != "tiny")
     rows = out["rows"]
@@ -90,11 +158,18 @@ def run(cfg: Config, ctx: Context) -> Result:
     overlay_figure([out["test"][c][0] for c in cats], {r: [out["pred"][r][c][0] for c in cats] for r in names},
                    pc.box_size, path, cfg.figure_rows)
     md = [table_markdown(rows), "",
+          f"Data: {cfg.data}, {len(train)} training / {len(test)} test instances. "
           f"Boxes resampled to {pc.box_size} px (paper: 500); conv5 = {backbone.roles[pc.role]} 3x3-concatenated; "
-          f"negatives beyond {out['neg_half']:.1f} px (Chebyshev) of the keypoint; C = {pc.C}; prior sigma "
+          f"negatives beyond {out['neg_half']:.1f} px (Chebyshev) of the keypoint; C = {pc.C}, SIFT C = {pc.sift_C}; prior sigma "
           f"{pc.sigma * pc.box_size / 500:.1f} px, eta {pc.eta}; {out['skipped']} keypoints outside their box "
           "excluded from training.", "", f"![Figure 6](figures/{path.name})"]
-    metrics = {"rows": rows, "prior_gain_conv5": rows["conv5+prior"]["mean"] - rows["conv5"]["mean"]}
+    if sel is not None:
+        md += ["", f"C chosen on a validation split of the training instances ({sel['n_fit']} fit / {sel['n_val']} "
+               "validation, by movie where named; PCK@0.1 without prior; test never seen): "
+               + "; ".join(f"{k}: " + ", ".join(f"C={c:g} {100 * v:.1f}" for c, v in cur.items())
+                           for k, cur in sel["curve"].items())
+               + f" -> C = {sel['C']:g}, SIFT C = {sel['sift_C']:g}."]
+    metrics = {"rows": rows, "C": pc.C, "sift_C": pc.sift_C, "selection": sel, "prior_gain_conv5": rows["conv5+prior"]["mean"] - rows["conv5"]["mean"]}
     summary = (f"keypoint prediction PCK@0.1: conv5 {100 * rows['conv5']['mean']:.1f}, +prior "
                f"{100 * rows['conv5+prior']['mean']:.1f} ({100 * metrics['prior_gain_conv5']:+.1f})")
     if cfg.sift:
