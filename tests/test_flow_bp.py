@@ -8,9 +8,15 @@ from convcorr_jax.flow import bp
 
 
 def _bp(cost, weight, **kw):
-    # messages by the brute-force DT (compiles fast; test_flow_dt proves it equals the envelope DT bit for bit);
-    # test_translated_pair_is_recovered runs the envelope DT end to end.
-    return bp.solve(np.asarray(cost, np.float32), weight, iters=kw.get("iters", 12), levels=kw.get("levels", 2), method="brute")
+    # messages by the fused brute-force DT (what "auto" picks for short label axes; test_flow_dt proves every
+    # method gives the same values bit for bit, and test_dt_methods_give_identical_solves checks it end to end)
+    return bp.solve(np.asarray(cost, np.float32), weight, iters=kw.get("iters", 12), levels=kw.get("levels", 2), method="brute", crop=kw.get("crop", False))
+
+
+def _flow_cost(rng, hw, radius, depth=3):
+    """A cost volume as bp.align builds it: labels are displacements -R..R, +inf off the target grid."""
+    fs, ft = rng.normal(size=(2, *hw, depth)).astype(np.float32)
+    return np.asarray(bp.cost_volume(fs, ft, radius))
 
 
 @pytest.mark.parametrize("hw", [(1, 5), (4, 1)])
@@ -60,7 +66,7 @@ def test_translated_pair_is_recovered():
     big = rng.normal(size=(14, 14, 6)).astype(np.float32)
     fs = big[2:12, 2:12]
     ft = big[3:13, 0:10]  # ft[y, x] = big[y + 3, x]; fs[y, x] = big[y + 2, x + 2] = ft[y - 1, x + 2]
-    res = bp.align(fs, ft, bp.BPConfig(iters=8, levels=3), pixel_scale=4.0)
+    res = bp.align(fs, ft, bp.BPConfig(iters=8, levels=3), pixel_scale=4.0)  # dt_method "auto", label windows
     flow = np.asarray(res.flow)
     # interior nodes whose match lies inside the target grid
     inner = flow[1:, :8]
@@ -103,3 +109,72 @@ def test_window_limits_displacements():
 def test_bad_features_raise(fs, ft):
     with pytest.raises(InputError):
         bp.align(fs, ft)
+
+
+@pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 2), ((1, 5), (2, 3), False, 1), ((6, 1), (11, 3), True, 3)])
+def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
+    """Computing only the senders' messages (pair layout, no gather) gives the masked schedule's messages and
+    labellings bit for bit, at every multigrid level (odd and even widths, single rows and columns)."""
+    rng = np.random.default_rng(6)
+    if crop:
+        cost = _flow_cost(rng, hw, ((labels[0] - 1) // 2, (labels[1] - 1) // 2))
+    else:
+        cost = rng.uniform(0, 3, size=(*hw, *labels)).astype(np.float32)
+    for k in range(levels):
+        win = (*bp._axis_windows(hw[0], labels[0], k, crop), *bp._axis_windows(hw[1], labels[1], k, crop))
+        ck = bp._crop_labels(bp._block_sum(cost, k), *win)
+        m0 = tuple(rng.uniform(0, 2, size=ck.shape).astype(np.float32) for _ in range(4))
+        a = bp._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "masked")
+        b = bp._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "active")
+        for x, y in zip(a[0], b[0]):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
+    full = bp.solve(cost, 0.4, 4, levels, "auto", crop, "masked")
+    fast = bp.solve(cost, 0.4, 4, levels, "auto", crop, "active")
+    np.testing.assert_array_equal(np.asarray(full.labels), np.asarray(fast.labels))
+    np.testing.assert_array_equal(np.asarray(full.trace), np.asarray(fast.trace))
+
+
+def test_label_windows_are_exact():
+    """crop=True (each node solves on the window of labels that can be finite) minimises the same energy: on
+    tiny flow problems with +inf labels it reaches the enumerated minimum as often as the full label set, and it
+    never returns a labelling with an infinite cost. Windows hold every finite label and their children's."""
+    rng = np.random.default_rng(7)
+    hits = {False: 0, True: 0}
+    n = 8
+    for t in range(n):
+        hw = ((2, 2), (2, 3))[t % 2]
+        cost = _flow_cost(rng, hw, (1, 1))
+        e, _ = bp.brute_force_minimum(np.where(np.isinf(cost), 1e9, cost), 0.3)
+        for crop in (False, True):
+            res = _bp(cost, 0.3, crop=crop)
+            assert np.isfinite(float(res.energy)) and float(res.energy) >= e - 1e-4
+            hits[crop] += abs(float(res.energy) - e) < 1e-4
+    assert hits[True] >= 0.8 * n and hits[False] >= 0.8 * n, hits
+    for n_nodes in (1, 2, 5, 12, 31):
+        for radius in (0, 1, 3, n_nodes - 1, n_nodes + 2):
+            num = 2 * radius + 1
+            for k in range(3):
+                start, size = bp._axis_windows(n_nodes, num, k, True)
+                parent, psize = bp._axis_windows(n_nodes, num, k + 1, True)
+                j = np.arange(len(start)) // 2
+                assert np.all(start >= parent[j]) and np.all(start + size <= parent[j] + psize)
+
+
+def test_label_windows_match_full_labels_on_flow_problem():
+    """Same BP on the full label set and on the windows: the messages differ only by per-message constants, so
+    the labellings agree (up to float rounding) and the energies match."""
+    rng = np.random.default_rng(8)
+    cost = _flow_cost(rng, (6, 5), (5, 4), depth=4)
+    full, crop = _bp(cost, 0.2, levels=3, iters=4), _bp(cost, 0.2, levels=3, iters=4, crop=True)
+    np.testing.assert_allclose(np.asarray(crop.trace), np.asarray(full.trace), rtol=1e-5)
+    assert float(crop.energy) == pytest.approx(float(full.energy), rel=1e-5)
+
+
+def test_dt_methods_give_identical_solves():
+    rng = np.random.default_rng(9)
+    cost = _flow_cost(rng, (4, 5), (3, 4))
+    a = bp.solve(cost, 0.3, 3, 2, "brute", True)
+    b = bp.solve(cost, 0.3, 3, 2, "envelope", True)
+    np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
+    np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.errors import InputError, check
-from convcorr_jax.flow.distance_transform import dt1d, dt1d_brute
+from convcorr_jax.flow.distance_transform import dt1d_min
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class BPConfig:
     window: tuple[int, int] | int | None = None  # (Ry, Rx) grid cells; None: whole target grid
     iters: int = 10  # BP iterations per level
     levels: int = 3  # multigrid levels (1 = plain BP)
-    dt_method: str = "envelope"  # "envelope" (exact O(n)) or "brute" (O(n^2), same result)
+    dt_method: str = "auto"  # 1D DT of the messages: "auto" (by label-axis length), "brute" or "envelope"; same result
 
 
 class BPResult(NamedTuple):
@@ -96,11 +96,45 @@ def brute_force_minimum(cost: np.ndarray, weight: float) -> tuple[float, np.ndar
 # ------------------------------------------------------------------------------------------------- solver
 
 
-def _dt(h: jax.Array, weight: jax.Array, method: str) -> jax.Array:
-    one = dt1d if method == "envelope" else dt1d_brute
-    v = one(h, weight, axis=-1)[0]
-    v = one(v, weight, axis=-2)[0]
-    return v - jnp.min(v, axis=(-2, -1), keepdims=True)  # normalise (min-sum messages are defined up to a constant)
+def _axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarray, int]:
+    """Label window of each level-k node along one axis: (first label index [ceil(n / 2^k)], window size).
+
+    crop=False: the whole label axis. crop=True (labels are displacements -R..R, cost +inf where the target
+    leaves the n-node grid): the smallest fixed-size windows that hold every finite-cost label of the node's
+    2^k block and, for exact coarse-to-fine message transfer, the windows of its children."""
+    s = 2**k
+    nk = -(-n // s)
+    if not crop:
+        return np.zeros(nk, np.int64), num_labels
+    r = (num_labels - 1) // 2
+    n0 = min(num_labels, n)
+    size = min(num_labels, n0 + s - 1)
+    fine = np.minimum(np.maximum(0, r - np.arange(n)), num_labels - n0)  # level-0 window starts (non-increasing)
+    last = np.minimum(np.arange(nk) * s + s, n) - 1  # last real fine node of each block
+    start = np.minimum(fine[last], num_labels - size)
+    lo, hi = np.maximum(0, r - np.arange(nk) * s), np.minimum(num_labels - 1, r + n - 1 - last)  # finite labels
+    if not (num_labels % 2 == 1 and np.all(start <= lo) and np.all(hi < start + size)):
+        raise InputError("bp.solve", "cost", "labels -R..R with +inf outside the target grid (crop=True)", (n, num_labels))
+    return start, size
+
+
+def _crop_labels(x: jax.Array, ys: np.ndarray, ny: int, xs: np.ndarray, nx: int) -> jax.Array:
+    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels ys[y] + i, xs[x] + j (i < ny, j < nx)."""
+    h, w = x.shape[:2]
+    if ny == x.shape[2] and nx == x.shape[3]:
+        return x
+    iy = (ys[:, None] + np.arange(ny))[:, None, :, None]
+    ix = (xs[:, None] + np.arange(nx))[None, :, None, :]
+    return x[np.arange(h)[:, None, None, None], np.arange(w)[None, :, None, None], iy, ix]
+
+
+def _expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int]) -> jax.Array:
+    """Parent messages m [h', w', ny', nx'] (parent windows) -> children [h, w, ny, nx] (children's windows)."""
+    (ys, ny, xs, nx), (ps, _, px, _) = win, win_parent
+    y, x = np.arange(hw[0]), np.arange(hw[1])
+    iy = np.clip(ys[:, None] + np.arange(ny) - ps[y // 2][:, None], 0, m.shape[2] - 1)[:, None, :, None]
+    ix = np.clip(xs[:, None] + np.arange(nx) - px[x // 2][:, None], 0, m.shape[3] - 1)[None, :, None, :]
+    return m[(y // 2)[:, None, None, None], (x // 2)[None, :, None, None], iy, ix]
 
 
 def _block_sum(cost: jax.Array, k: int) -> jax.Array:
@@ -129,53 +163,172 @@ def _argmin_label(belief: jax.Array) -> jax.Array:
     return jnp.stack([i // lx, i % lx], axis=-1).astype(jnp.int32)
 
 
-def _bp_level(cost, msgs, weight, iters, parity0, method):
-    """Run `iters` checkerboard iterations on one level. msgs: incoming (from up, down, left, right)."""
-    h, w = cost.shape[:2]
+def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str) -> jax.Array:
+    """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: along `axis` (-2: y, -1: x) output i
+    is the DT at sender label i + shift[k, M] (the receiver's window starts `shift` labels later)."""
+    pad = int(np.max(np.abs(shift), initial=0))
+    other = -1 if axis == -2 else -2
+    v = dt1d_min(h, weight, axis=other, method=method)
+    v = dt1d_min(v, weight, axis=axis, pad=pad, method=method)  # positions -pad .. n - 1 + pad
+    n = h.shape[axis]
+    out = None
+    for d in np.unique(shift):  # few distinct shifts: select the slice of each
+        sl = [slice(None)] * v.ndim
+        sl[axis] = slice(pad + int(d), pad + int(d) + n)
+        part = v[tuple(sl)]
+        out = part if out is None else jnp.where(jnp.asarray(shift == d)[..., None, None], part, out)
+    return out - jnp.min(out, axis=(-2, -1), keepdims=True)  # normalise (min-sum messages are defined up to a constant)
+
+
+def _receiver_shifts(starts: np.ndarray, idx: np.ndarray, step: int) -> np.ndarray:
+    """Window start of the receiver idx + step minus the sender's (0 where the receiver is off the grid)."""
+    ok = (idx + step >= 0) & (idx + step < len(starts)) & (idx < len(starts))
+    i, r = np.clip(idx, 0, len(starts) - 1), np.clip(idx + step, 0, len(starts) - 1)
+    return np.where(ok, starts[r] - starts[i], 0)
+
+
+def _half_step_masked(cost, msgs, weight, par, win, method):
+    """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
+    cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right)."""
+    ys, _, xs, _ = win
+    h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    par = jnp.asarray((yy + xx) % 2)[..., None, None]
+    mu, md, ml, mr = msgs
+    belief = cost + mu + md + ml + mr
+    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_receiver_shifts(ys, yy, 1), _receiver_shifts(ys, yy, -1)]), -2, method)
+    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_receiver_shifts(xs, xx, 1), _receiver_shifts(xs, xx, -1)]), -1, method)
+    send = (yy + xx) % 2 == par
 
-    def shift(x, axis, by):  # x moved by +-1 along axis (0: rows, 1: cols), zero-filled
-        pad = [(0, 0)] * x.ndim
-        pad[axis] = (1, 0) if by > 0 else (0, 1)
-        sl = [slice(None)] * x.ndim
-        sl[axis] = slice(0, -1) if by > 0 else slice(1, None)
-        return jnp.pad(x[tuple(sl)], pad)
+    def deliver(old, msg, axis, by):  # receiver at sender + by along axis
+        got = np.zeros_like(send)
+        src = [slice(None)] * 2
+        dst = [slice(None)] * 2
+        src[axis], dst[axis] = (slice(0, -1), slice(1, None)) if by > 0 else (slice(1, None), slice(0, -1))
+        got[tuple(dst)] = send[tuple(src)]
+        moved = jnp.zeros_like(msg).at[tuple(dst)].set(msg[tuple(src)])
+        return jnp.where(jnp.asarray(got)[..., None, None], moved, old)
 
-    def step(carry, t):
-        mu, md, ml, mr = carry
-        belief = cost + mu + md + ml + mr
-        send = (par == (t + parity0) % 2).astype(cost.dtype)  # sender mask [h, w, 1, 1]
-        # messages sent down, up, right, left: DT of the belief minus what the receiver sent (one batched DT)
-        h_all = jnp.stack([belief - md, belief - mu, belief - mr, belief - ml])
-        msgs = _dt(h_all, weight, method)
-        out = []
-        for i, (old, axis, by) in enumerate(((mu, 0, 1), (md, 0, -1), (ml, 1, 1), (mr, 1, -1))):
-            got = shift(send, axis, by) > 0
-            out.append(jnp.where(got, shift(msgs[i], axis, by), old))
-        carry = tuple(out)
-        return carry, _argmin_label(cost + sum(carry))
-
-    msgs, labels = jax.lax.scan(step, msgs, jnp.arange(iters))
-    return msgs, labels  # labels [iters, h, w, 2]
+    return deliver(mu, down, 0, 1), deliver(md, up, 0, -1), deliver(ml, right, 1, 1), deliver(mr, left, 1, -1)
 
 
-@functools.partial(jax.jit, static_argnames=("iters", "levels", "method"))
-def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: int = 3, method: str = "envelope") -> BPResult:
+def _half_step_active(cost, msgs, weight, par, win, method):
+    """Checkerboard step computing only the senders' messages. Arrays in pair layout [h, J, 2, ny, nx]: node
+    (y, x) at [y, x // 2, x % 2] (width padded to 2J with dummy nodes that never deliver). Row y's senders are the
+    pair slot c(y) = (par + y) % 2, its receivers slot 1 - c(y): both are selected by a per-row `where`, and
+    messages reach receivers by shifts of one row or (for rows with c = 1 / c = 0) one pair, so no gather or
+    scatter is needed."""
+    ys, _, xs, _ = win
+    h, w = len(ys), len(xs)
+    j2 = cost.shape[1]
+    y = np.arange(h)[:, None]
+    c = (par + y) % 2  # [h, 1] sender slot
+    xa = 2 * np.arange(j2)[None, :] + c  # sender x [h, J]
+    xr = 2 * np.arange(j2)[None, :] + 1 - c  # receiver x [h, J]
+    sel = jnp.asarray(c == 1)[..., None, None]  # [h, 1, 1, 1]
+
+    def act(x):
+        return jnp.where(sel, x[:, :, 1], x[:, :, 0])
+
+    mu, md, ml, mr = msgs
+    amu, amd, aml, amr = act(mu), act(md), act(ml), act(mr)
+    belief = act(cost) + amu + amd + aml + amr
+    yb = np.broadcast_to(y, xa.shape)
+    down, up = _shifted_dt(jnp.stack([belief - amd, belief - amu]), weight, np.stack([_receiver_shifts(ys, yb, 1), _receiver_shifts(ys, yb, -1)]), -2, method)
+    right, left = _shifted_dt(jnp.stack([belief - amr, belief - aml]), weight, np.stack([_receiver_shifts(xs, xa, 1), _receiver_shifts(xs, xa, -1)]), -1, method)
+
+    def rows(m, by):  # out[y] = m[y - by] (zero rows shifted in)
+        return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
+
+    def pairs(m, by):  # out[:, j] = m[:, j - by]
+        return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)]) if by > 0 else jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
+
+    real = xr < w
+    new = (
+        (rows(down, 1), real & (y >= 1)),  # from up: sender (y - 1, same x)
+        (rows(up, -1), real & (y <= h - 2)),  # from down
+        (jnp.where(sel, pairs(right, 1), right), real & (xr >= 1)),  # from left: sender x - 1 (pair j - c)
+        (jnp.where(sel, left, pairs(left, -1)), real & (xr + 1 < w)),  # from right: sender x + 1 (pair j + 1 - c)
+    )
+    out = []
+    for old, (msg, ok) in zip(msgs, new):
+        upd = jnp.where(jnp.asarray(ok)[..., None, None], msg, jnp.where(sel, old[:, :, 0], old[:, :, 1]))
+        out.append(jnp.stack([jnp.where(sel, upd, old[:, :, 0]), jnp.where(sel, old[:, :, 1], upd)], axis=2))
+    return tuple(out)
+
+
+def _to_pairs(x: jax.Array) -> jax.Array:
+    """[h, w, ...] -> [h, ceil(w / 2), 2, ...] (zero-padded dummy column for odd w)."""
+    h, w = x.shape[:2]
+    x = jnp.pad(x, [(0, 0), (0, w % 2)] + [(0, 0)] * (x.ndim - 2))
+    return x.reshape(h, -1, 2, *x.shape[2:])
+
+
+def _from_pairs(x: jax.Array, w: int) -> jax.Array:
+    return x.reshape(x.shape[0], -1, *x.shape[3:])[:, :w]
+
+
+def _bp_level(cost, msgs, weight, iters, win, method, schedule):
+    """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
+    msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`.
+    Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
+    h, w = cost.shape[:2]
+    ys, _, xs, _ = win
+    base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
+    if schedule == "masked":
+        step, put, get = _half_step_masked, (lambda x: x), (lambda x: x)
+    else:
+        step, put, get = _half_step_active, _to_pairs, (lambda x: _from_pairs(x, w))
+    c = put(cost)
+
+    def half(m, par):
+        m = step(c, m, weight, par, win, method)
+        return m, _argmin_label(get(c + m[0] + m[1] + m[2] + m[3])) + base
+
+    def pair(m, _):
+        m, l0 = half(m, 0)
+        m, l1 = half(m, 1)
+        return m, jnp.stack([l0, l1])
+
+    m, labels = jax.lax.scan(pair, tuple(put(x) for x in msgs), None, length=iters // 2)
+    labels = labels.reshape(-1, h, w, 2)
+    if iters % 2:
+        m, last = half(m, 0)
+        labels = jnp.concatenate([labels, last[None]])
+    return tuple(get(x) for x in m), labels
+
+
+@functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule"))
+def solve(
+    cost: jax.Array,
+    weight: float | jax.Array,
+    iters: int = 10,
+    levels: int = 3,
+    method: str = "auto",
+    crop: bool = False,
+    schedule: str = "active",
+) -> BPResult:
     """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
-    `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`."""
+    `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
+
+    method: 1D DT of the messages ("auto", "brute", "envelope"; same values). crop=True when the labels are
+    displacements -R..R with +inf wherever the target leaves the grid (as `cost_volume` makes them): each node
+    then works on the window of labels that can be finite (<= H x W instead of (2R+1)^2; same minimisation).
+    schedule: "active" computes only the sending half of the checkerboard; "masked" computes every node's
+    messages and keeps the sending half (reference; same messages)."""
     h, w = cost.shape[:2]
     weight = jnp.asarray(weight, cost.dtype)
     levels = max(1, min(levels, int(np.ceil(np.log2(max(h, w, 1)))) + 1))
-    msgs = None
+    msgs, prev = None, None
     traces, cands = [], []
     for k in reversed(range(levels)):
-        ck = _block_sum(cost, k)
+        win = (*_axis_windows(h, cost.shape[2], k, crop), *_axis_windows(w, cost.shape[3], k, crop))
+        ck = _crop_labels(_block_sum(cost, k), *win)
         if msgs is None:
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
-            msgs = tuple(_expand(m, 1, ck.shape[:2]) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, weight, iters, 0, method)
+            msgs = tuple(_expand_msgs(m, win, prev, ck.shape[:2]) for m in msgs)
+        msgs, labels = _bp_level(ck, msgs, weight, iters, win, method, schedule)
+        prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
         d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight))(fine)
         traces.append(d + s)
@@ -238,7 +391,7 @@ def _align(fs, ft, config: BPConfig, pixel_scale):
     ry, rx = _window(config.window, (h, w))
     vol = cost_volume(fs, ft, (ry, rx))
     weight = config.beta * jnp.square(pixel_scale)
-    res = solve(vol, weight, config.iters, config.levels, config.dt_method)
+    res = solve(vol, weight, config.iters, config.levels, config.dt_method, crop=True)
     disp = res.labels - jnp.array([ry, rx], jnp.int32)  # (dy, dx) cells
     flow = disp[..., ::-1].astype(jnp.float32) * pixel_scale  # (dx, dy) pixels
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
@@ -248,8 +401,8 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C], vmapped; one
     compile per shape). `pixel_scale`: pixels per grid cell (the feature stride)."""
     check_features(fs, ft)
-    if config.dt_method not in ("envelope", "brute"):
-        raise InputError("BPConfig", "dt_method", "'envelope' or 'brute'", config.dt_method)
+    if config.dt_method not in ("auto", "envelope", "brute"):
+        raise InputError("BPConfig", "dt_method", "'auto', 'envelope' or 'brute'", config.dt_method)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)
     if fs.ndim == 4:
