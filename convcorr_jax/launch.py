@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from convcorr_jax.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from convcorr_train import pose_configs
+from test_pose_train import _env
 
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
-from convcorr_train import pose_configs
-from test_pose_train import _env
 
 STEPS = (1, 1, 2)
 CFG = dataclasses.replace(pose_configs.get_config("tiny"), name="mp", steps=STEPS, checkpoint_every=1, optimizer="sgd",
@@ -63,7 +63,7 @@ def _launch(tmp: Path, out: Path, procs: int, devices: int) -> str:
     cmd = [sys.executable, "-m", "convcorr_jax.cli", "launch", "-n", str(procs), "-d", str(devices), "--timeout",
            "170", "--", "python", str(script), str(cfg), str(out)]
     t0 = time.monotonic()
-    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=200)
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=200, check=False)
     print(f"{procs} x {devices}: {time.monotonic() - t0:.1f} s")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert f"DONE {procs} {procs * devices}" in r.stdout, r.stdout[-3000:]
@@ -77,8 +77,8 @@ def _npz(path: Path) -> dict:
 
 def _assert_same_params(got: dict, want: dict, what: str) -> None:
     assert got.keys() == want.keys() and len(got) > 10
-    for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6, err_msg=f"{what}: {k}")
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, rtol=1e-6, atol=1e-6, err_msg=f"{what}: {k}")
 
 
 def _steps(run: Path) -> list[int]:
@@ -97,7 +97,7 @@ def _ran(stdout: str) -> int:
 
 
 def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
-    train_set, test_set = T.load_data(CFG)  # generate the synthetic set once, before the processes read it
+    _, test_set = T.load_data(CFG)  # generate the synthetic set once, before the processes read it
     total = sum(STEPS)
     two, one = tmp_path / "two", tmp_path / "one"
     out2 = _launch(tmp_path, two, 2, 2)
@@ -161,7 +161,7 @@ def test_launcher_stops_all_when_one_process_fails(tmp_path):
             "sys.exit(7 if pid == 1 else 0)\n")
     t0 = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "convcorr_jax.cli", "launch", "-n", "3", "-d", "2", "--", "python", "-c",
-                        code, str(tmp_path)], env=_env(), capture_output=True, text=True, timeout=50)
+                        code, str(tmp_path)], env=_env(), capture_output=True, text=True, timeout=50, check=False)
     assert time.monotonic() - t0 < 40, "the others were not stopped"
     assert r.returncode == 7, r.stderr
     assert "process 1 of 3" in r.stderr and "exited with code 7" in r.stderr and "stopping the others" in r.stderr

@@ -23,8 +23,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -105,7 +105,7 @@ class PoseArrays:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def take(self, idx) -> "PoseArrays":
+    def take(self, idx) -> PoseArrays:
         return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
 
 
