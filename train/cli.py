@@ -34,15 +34,17 @@ def run(args: argparse.Namespace) -> int:
 
     parallel.initialize_distributed()
     cfg = override(pose_configs.get_config(args.config), args.set)
-    print(runinfo.header(f"train pose ({args.config})", cfg, cfg.seed), flush=True)
-    with runinfo.timed():
+    main = parallel.is_main_process()  # every process trains; only process 0 reports
+    if main:
+        print(runinfo.header(f"train pose ({args.config})", cfg, cfg.seed), flush=True)
+    with runinfo.timed() as wall:
         try:
             res = train.train(cfg, progress=not args.no_progress)
         except train.TrainingDiverged as e:
             print(f"convcorr train pose: {e}", file=sys.stderr)
             return 3
-    if res.evals:
+    if res.evals and main:
         e = res.evals[-1]
         print(f"final PCK@0.05: coarse {e['coarse_pck@0.05']:.1f}  cascade {e['cascade_pck@0.05']:.1f}  "
-              f"-> {res.run_dir}/metrics.json")
+              f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")
     return 0
