@@ -5,6 +5,11 @@ k = 5, 50, 500 nearest neighbours of random seed features.
     convcorr run long2014.locality                     # 400 synthetic objects at 192 px: 42,192 patches per layer
     convcorr run long2014.locality --size full         # 2,400 objects at 384 px: 1,032,192 patches per layer
     convcorr run long2014.locality --set n_objects=2400 --set image_size=384 --set max_images=1000
+    convcorr run long2014.locality --set data=flic --data-root FLIC                # 300 FLIC train frames
+    convcorr run long2014.locality --size full --set data=flic --data-root FLIC    # 3,000 frames: 1,035,000 patches
+
+data=flic: the database holds the patches of `n_train` FLIC training frames (360 x 240, one per image file, seeded
+draw); the queries are `n_test` FLIC test frames, then the scikit-image photographs.
 
 Runtime on a 2-core CPU: tiny ~30 s, default ~2 min, full ~18 min (images ~11 min, databases ~6 min, both figures
 < 1 min; peak memory ~5 GB, cache ~1.5 GB). The patch databases are cached (`convcorr_jax.cache`, kind "patchdb")
@@ -22,9 +27,10 @@ import numpy as np
 
 from convcorr_jax import cache
 from convcorr_jax.correspondence import locality
+from convcorr_jax.data.flic import load_flic
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.long2014.common import load_train_test
+from convcorr_eval.long2014.common import load_train_test, subsample, unique_images
 from convcorr_eval.report import plt, save_figure
 
 
@@ -40,14 +46,16 @@ class Config(ExperimentConfig):
     ks1: tuple[int, ...] = (1, 5)  # Figure 1 neighbours
     ks2: tuple[int, ...] = (5, 50, 500)  # Figure 2 neighbours
     n_seeds: int = 3  # Figure 2 seed features per layer
+    n_train: int | None = 300  # data=flic: training frames in the database (None: every frame)
+    n_test: int = 2  # data=flic: test frames among the queries
 
 
 def get_config(size: str = "default") -> Config:
     return sized(size, {
         "tiny": Config(size=size, n_objects=24, image_size=96, queries=("chelsea", "astronaut"), ks2=(5, 50),
-                       n_seeds=2),
+                       n_seeds=2, n_train=16, n_test=1),
         "default": Config(size=size),
-        "full": Config(size=size, n_objects=2400, image_size=384),
+        "full": Config(size=size, n_objects=2400, image_size=384, n_train=3000, n_test=4),
     })
 
 
@@ -92,13 +100,23 @@ def figure2(averages: dict[str, np.ndarray], ks, path) -> None:
     save_figure(fig, path)
 
 
-def run(cfg: Config, ctx: Context) -> Result:
-    require_data(cfg, ("synthetic",))
+def database_and_queries(cfg: Config) -> tuple[np.ndarray, list[np.ndarray], str]:
+    """Database images uint8 [n, H, W, 3], query images (any sizes) and a phrase naming the database."""
+    photos = locality.query_images(cfg.image_size, cfg.queries)
+    if cfg.data == "flic":
+        frames = subsample(unique_images(list(load_flic(cfg.data_root, split="train"))), cfg.n_train, cfg.seed)
+        images = np.stack([s.with_image().image for s in frames[: cfg.max_images]])
+        tests = subsample(unique_images(list(load_flic(cfg.data_root, split="test"))), cfg.n_test, cfg.seed + 1)
+        return images, [s.with_image().image for s in tests] + photos, f"{len(images)} FLIC training frames"
     train, _ = load_train_test(cfg, cfg.n_objects, cfg.image_size)
     images = np.stack([s.image for s in train[: cfg.max_images]])
-    del train
+    return images, photos, "the synthetic training images"
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, ("synthetic", "flic"))
+    images, queries, what = database_and_queries(cfg)
     backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    queries = locality.query_images(cfg.image_size, cfg.queries)
     dbs = patch_databases(images, backbone, params, cfg)
     out = locality.run_locality(dbs, queries, backbone, params, cfg.ks1, cfg.ks2, cfg.n_seeds, cfg.seed)
     figure1(queries, out["panels"], ctx.figures / "long2014_fig1_patch_reconstruction.png")
@@ -110,15 +128,26 @@ def run(cfg: Config, ctx: Context) -> Result:
         errs = [np.abs(r - q.astype(np.float32)).mean() for r, q in zip(out["panels"][name], queries)]
         key = "uniform_rf" if name.startswith("uniform") else name.split()[0]
         metrics[f"{key}_k1_abs_err"] = float(np.mean(errs))
-    md = ["Patch databases (features of the synthetic training images, cosine kNN): "
+        metrics[f"{key}_k1_abs_err_per_query"] = [float(e) for e in errs]
+    md = [f"Patch databases (features of {what}, cosine kNN): "
           + ", ".join(f"{r} ({backbone.roles[r]}): {c:,} patches" for r, c in sizes.items())
           + ". The paper uses >= 1,000,000 patches of PASCAL VOC 2011 per layer: `--size full` "
-            "(2,400 objects at 384 px) reaches 1,032,192.", "",
+            "(2,400 synthetic objects at 384 px, or 3,000 FLIC frames) reaches 1,032,192 (1,035,000 for FLIC). "
+          + (f"Queries: {cfg.n_test} FLIC test frame(s), then the photographs {', '.join(cfg.queries)}."
+             if cfg.data == "flic" else ""), "",
           "![Figure 1](figures/long2014_fig1_patch_reconstruction.png)", "",
           "![Figure 2](figures/long2014_fig2_rf_average.png)", "",
           "| layer (tap) | database patches | k=1 reconstruction mean abs error (0..255) |", "|---|---|---|"]
     md += [f"| {r} ({backbone.roles[r]}) | {c:,} | {metrics[f'{r}_k1_abs_err']:.1f} |" for r, c in sizes.items()]
     md += [f"| uniform-rf control | - | {metrics['uniform_rf_k1_abs_err']:.1f} |"]
+    if cfg.data == "flic":
+        nf = len(queries) - len(cfg.queries)
+        metrics["flic_queries"] = nf
+        md += ["", f"Per query group (k=1 mean abs error): FLIC test frames ({nf}) / photographs ({len(cfg.queries)})",
+               "", "| panel | FLIC test frames | photographs |", "|---|---|---|"]
+        for key in [*sizes, "uniform_rf"]:
+            e = metrics[f"{key}_k1_abs_err_per_query"]
+            md += [f"| {key} | {np.mean(e[:nf]):.1f} | {np.mean(e[nf:]):.1f} |"]
     summary = (f"locality: databases {', '.join(f'{r} {c:,}' for r, c in sizes.items())} patches; k=1 reconstruction "
                f"abs error " + ", ".join(f"{r} {metrics[f'{r}_k1_abs_err']:.1f}" for r in sizes)
                + f" vs uniform-rf control {metrics['uniform_rf_k1_abs_err']:.1f} (0..255)")
