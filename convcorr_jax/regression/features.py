@@ -73,10 +73,10 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", "fc6
     so images described for several tasks or roles pass through the network once per input size. Images are fed at their own size unless a spatial tap would be empty there (`input_size`).
     Batches are padded to a multiple of `batch_size` so that one compiled shape serves every call.
 
-    For MobileNetV2, "fc6" is the 1280-d global average pool and "pool5" the flattened stride-32 map (block16:
-    160 channels x (H/32) x (W/32)). AlexNet's fc6 is a linear map of its flattened pool5 followed by a ReLU, so
-    spatial layout stays linearly recoverable from it; a global average pool discards it, which is why the
-    flattened pool5-role map is the closer analogue for MobileNetV2.
+    The paper's descriptor is the global "fc6" role: AlexNet's fc6 (4096-d, at its fixed 227 px input) or, for
+    MobileNetV2, the 1280-d global average pool. "pool5" is a flattened spatial map (MobileNetV2 block16: 160
+    channels x (H/32) x (W/32)); it keeps the layout explicitly, so it is a different, easier descriptor, to be
+    reported as such and never in place of the global vector.
     """
     roles = tuple(roles)
     taps = tuple(dict.fromkeys(backbone.roles[r] for r in roles))

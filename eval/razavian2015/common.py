@@ -15,8 +15,10 @@ from convcorr_eval.experiment import ExperimentConfig, sized
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Synthetic data sizes (~75% train / 25% test) and the descriptor: the flattened `descriptor` role map of
-    the backbone, l2-normalised (`extra_descriptor`: a second role shown as an extra Table 1 row, or None)."""
+    """Synthetic data sizes (~75% train / 25% test) and the descriptor: the backbone's `descriptor` role,
+    l2-normalised. The headline is the global fc6-role vector (the paper's fc6: AlexNet fc6 at 227 px, MobileNetV2's
+    global average pool); `extra_descriptor` (default: the flattened pool5-role map) is a labelled second row,
+    or None."""
 
     n_faces: int = 500
     n_objects: int = 300
@@ -24,14 +26,18 @@ class Config(ExperimentConfig):
     crop_size: int = 64  # look-back crop size
     object_crop: int = 128  # keypoint instance crop / whole-image descriptor size
     attribute: str = "yaw"  # synthetic-face attribute of the semantic direction (Fig. 6)
-    descriptor: str = "pool5"
-    extra_descriptor: str | None = "fc6"
+    descriptor: str = "fc6"
+    extra_descriptor: str | None = "pool5"
+    n_flic_train: int | None = 1000  # data=flic: FLIC train / test frames (seeded sub-sample; None: all)
+    n_flic_test: int | None = 400
+    flic_attribute: str = "torso_x"  # data=flic: label-derived attribute of the direction (see flic.py)
 
 
 SIZES = {
-    "tiny": dict(n_faces=36, n_objects=36, face_size=64, crop_size=64, object_crop=64),  # CaffeNet pool5: 1 x 1 at 64 px, empty below 56
+    "tiny": dict(n_faces=36, n_objects=36, face_size=64, crop_size=64, object_crop=64, n_flic_train=40,
+                 n_flic_test=16),  # CaffeNet pool5: 1 x 1 at 64 px, empty below 56
     "default": {},
-    "full": dict(n_faces=2000, n_objects=1500, crop_size=128),
+    "full": dict(n_faces=2000, n_objects=1500, crop_size=128, n_flic_train=None, n_flic_test=None),
 }
 
 C = TypeVar("C", bound=Config)
@@ -44,11 +50,13 @@ def config_at(cls: type[C], size: str) -> C:
 
 @dataclasses.dataclass(frozen=True)
 class Descriptors:
-    """main: the descriptor; extra: the `extra_descriptor` role (None when not asked for); text: what they are."""
+    """main: the descriptor; extra: the `extra_descriptor` role (None when not asked for); text: what they are;
+    extra_label: the table row of `extra` (e.g. "ConvNet + ridge, flattened pool5-role map (block16)")."""
 
     main: Featurizer
     extra: Featurizer | None
     text: str
+    extra_label: str | None = None
 
 
 def make_descriptors(cfg: Config) -> Descriptors:
@@ -60,11 +68,28 @@ def make_descriptors(cfg: Config) -> Descriptors:
     fz = backbone_featurizers(backbone, params, roles)
     weights = {None: "pretrained weights", "random": "random weights (plumbing only)"}.get(cfg.weights,
                                                                                           f"weights {cfg.weights}")
-    text = (f"{backbone.name} with {weights}, flattened {cfg.descriptor}-role map "
-            f"({backbone.roles[cfg.descriptor]}), l2-normalised")
+    text = (f"{backbone.name} with {weights}, {describe_role(backbone, cfg.descriptor)}, l2-normalised")
     if len(roles) > 1:
-        text += f"; the {roles[1]} role ({backbone.roles[roles[1]]}) is shown as an extra Table 1 row"
-    return Descriptors(fz[cfg.descriptor], fz[roles[1]] if len(roles) > 1 else None, text)
+        text += f"; the {describe_role(backbone, roles[1])} is shown as a labelled second row"
+    extra = len(roles) > 1
+    return Descriptors(fz[cfg.descriptor], fz[roles[1]] if extra else None, text,
+                       row_label(backbone, roles[1]) if extra else None)
+
+
+def is_spatial(backbone, role: str) -> bool:
+    """Whether the role's tap is a spatial map (flattened into the descriptor) rather than a global vector."""
+    return backbone.roles[role] in backbone.geometry
+
+
+def describe_role(backbone, role: str) -> str:
+    """E.g. "global fc6-role vector (pool)" or "flattened pool5-role map (block16)"."""
+    kind = "flattened {r}-role map" if is_spatial(backbone, role) else "global {r}-role vector"
+    return f"{kind.format(r=role)} ({backbone.roles[role]})"
+
+
+def row_label(backbone, role: str) -> str:
+    """Table row of a descriptor role: "ConvNet + ridge" with what the descriptor is."""
+    return f"ConvNet + ridge, {describe_role(backbone, role)}"
 
 
 def fmt(x, digits: int = 3) -> str:

@@ -1,9 +1,12 @@
 """Data of the Razavian et al. experiments: the synthetic faces and objects, and the real datasets' protocol
 (300-W faces, PASCAL VOC keypoints, VOC 2012 segmentation).
 
-Real faces: each face is cropped to a square around its ground-truth landmarks' box enlarged by `margin` on each
-side (standing in for a face detector's box, which the 300-W files do not give) and resized to `size`; the points
-follow (`extras["crop_affine"]` maps image to crop pixels). Table 1 protocol: Helen and LFPW train on their
+Real faces: no crop uses the landmarks of the image it crops. The 300-W files give no detector box, so the box
+comes from a detector-free rule fitted on the training split only (`mean_shape_box`): the box of the training
+faces' mean shape in image-relative coordinates (x / width, y / height), squared and enlarged by `margin` on each
+side; every image, train and test, is cropped at that relative place scaled to its own size and resized to `size`
+(`face_crop_samples`); the points follow (`extras["crop_affine"]` maps image to crop pixels) and may fall outside
+the crop. Table 1 protocol: Helen and LFPW train on their
 trainset and test on their testset; IBUG (test only) is predicted by a model trained on Helen + LFPW trainsets +
 AFW (the 300-W convention). Segmentation: label maps are resized (nearest) to `label_size` so they stack.
 """
@@ -48,14 +51,40 @@ def random_split(samples, seed: int) -> tuple[list, list]:
     return [samples[i] for i in idx[:cut]], [samples[i] for i in idx[cut:]]
 
 
-def face_crop_samples(samples, size: int = 128, margin: float = 0.25) -> list:
-    """Square face crops (samples with `image` set, points in crop pixels, extras["crop_affine"] [2, 3])."""
+@dataclasses.dataclass(frozen=True)
+class RelativeBox:
+    """A square crop rule in image-relative units: centre (cx / width, cy / height) and side / max(width, height)."""
+
+    centre: tuple[float, float]
+    side: float
+
+    def box(self, width: int, height: int) -> np.ndarray:
+        """The crop box [4] (x0, y0, x1, y1) in the pixels of a width x height image."""
+        c = np.array([self.centre[0] * width, self.centre[1] * height])
+        return square_box(c, self.side * max(width, height))
+
+
+def mean_shape_box(train, margin: float = 0.25) -> RelativeBox:
+    """The crop rule from training faces only: the box of their mean shape in image-relative coordinates,
+    squared (longer side in pixels of a square image) and enlarged by `margin` of that side on each side."""
+    rel = []
+    for s in train:
+        h, w = s.with_image().image.shape[:2]
+        rel.append(np.asarray(s.points, np.float64) / np.array([w, h]))
+    tight = points_box(np.mean(rel, axis=0))
+    side = (1 + 2 * margin) * float(np.max(tight[2:] - tight[:2]))
+    c = (tight[:2] + tight[2:]) / 2
+    return RelativeBox((float(c[0]), float(c[1])), side)
+
+
+def face_crop_samples(samples, rule: RelativeBox, size: int = 128) -> list:
+    """Square face crops at `rule`'s place in each image (samples with `image` set, points in crop pixels,
+    extras["crop_affine"] [2, 3]); the crop depends on the image size only, never on the sample's points."""
     out = []
     for s in samples:
         s = s.with_image()
-        tight = points_box(np.asarray(s.points, np.float64))
-        side = (1 + 2 * margin) * float(np.max(tight[2:] - tight[:2]))
-        M = box_to_affine(square_box((tight[:2] + tight[2:]) / 2, side), size)
+        h, w = s.image.shape[:2]
+        M = box_to_affine(rule.box(w, h), size)
         image = crop(np.asarray(s.image, np.uint8)[None], M[None], size, border="constant")[0]
         pts = transform_points(np.asarray(s.points, np.float64), M).astype(np.float32)
         out.append(dataclasses.replace(s, image=image, points=pts, image_path=None,
@@ -81,11 +110,16 @@ def split_300w(samples) -> dict[str, tuple[list, list]]:
 
 
 def faces_300w(root, size: int) -> dict[str, tuple[list, list]]:
-    """The 300-W Table 1 splits of the folder `root` as face crops of `size` px."""
+    """The 300-W Table 1 splits of the folder `root` as face crops of `size` px (crop rule per split from its
+    training faces: `mean_shape_box`)."""
     from convcorr_jax.data.faces300w import load_300w
 
     splits = split_300w(load_300w(root, require_images=True))
-    return {name: (face_crop_samples(tr, size), face_crop_samples(te, size)) for name, (tr, te) in splits.items()}
+    out = {}
+    for name, (tr, te) in splits.items():
+        rule = mean_shape_box(tr)  # from the training split only
+        out[name] = (face_crop_samples(tr, rule, size), face_crop_samples(te, rule, size))
+    return out
 
 
 def resize_labels(labels: list[np.ndarray], size: int) -> np.ndarray:
@@ -113,3 +147,24 @@ def voc_keypoints(annotations, voc_root, seed: int) -> tuple[list, list]:
     from convcorr_jax.data.voc_keypoints import load_voc_keypoints
 
     return random_split(list(load_voc_keypoints(annotations, voc_root, with_images=True)), seed)
+
+
+def flic_frames(root, split: str, n: int | None, seed: int) -> dict[str, np.ndarray]:
+    """A seeded sub-sample of `n` FLIC `split` frames (all when None), whole frames as stored on disk.
+
+    Returns images uint8 [N, H, W, 3] (360 x 240 for the 2x downscaled FLIC), points [N, 11, 2] (0-based, on the
+    on-disk image; `FLIC_LABELLED_NAMES`), torso [N] (|lsho - rhip|, the FLIC PCK normaliser, on-disk pixels),
+    torso_box [N, 4], moviename [N], index [N] (into examples.mat)."""
+    from convcorr_jax.data.flic import load_flic
+
+    people = list(load_flic(root, split=split))
+    if n is not None and n < len(people):
+        keep = np.sort(np.random.default_rng(seed).choice(len(people), n, replace=False))
+        people = [people[i] for i in keep]
+    return {"images": np.stack([s.with_image().image for s in people]),
+            "points": np.stack([s.points for s in people]).astype(np.float32),
+            "torso": np.array([s.extras["torso_size"] for s in people], np.float64),
+            "torso_box": np.stack([s.extras["torso_box"] for s in people]).astype(np.float64),
+            "moviename": np.array([s.extras["moviename"] for s in people]),
+            "index": np.array([s.extras["index"] for s in people], np.int64),
+            "names": np.array(people[0].names)}

@@ -34,12 +34,21 @@ def get_config(size: str = "default") -> Config:
 
 
 def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test) -> tuple[str, dict]:
-    """Eq. 6-7 / Fig. 6: (markdown, metrics)."""
+    """Eq. 6-7 / Fig. 6 on the synthetic faces' attribute `cfg.attribute`: (markdown, metrics)."""
     name = cfg.attribute
     im_tr = np.stack([s.image for s in train])
     im_te = np.stack([s.image for s in test])
     a_tr = np.array([s.extras["attributes"][name] for s in train], np.float64)
     a_te = np.array([s.extras["attributes"][name] for s in test], np.float64)
+    return attribute_section(cfg, desc, figdir, im_tr, a_tr, im_te, a_te, f"attribute `{name}` of the synthetic faces",
+                             name)
+
+
+def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_tr, a_tr, im_te, a_te, what: str,
+                      name: str, tag: str = "") -> tuple[str, dict]:
+    """Eq. 6-7 / Fig. 6 for attribute values a_tr [N], a_te [M] of images im_tr, im_te: the direction, its test
+    R^2, the RGB decoding of test descriptors moved along it (figure `razavian_fig6_directions{tag}.png`) and how
+    well the attribute regressed back from the decoded images follows the step: (markdown, metrics)."""
     F_tr, F_te = desc.main(im_tr), desc.main(im_te)
     d = directions.learn_direction(F_tr, a_tr, seed=cfg.seed)
     pred = F_te @ d.model.W + d.model.b
@@ -48,18 +57,18 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test) -
     k = min(4, len(im_te))
     moved = directions.move_along(d, F_te[:k], steps=STEPS)  # [k, STEPS, d]
     strips = rgb.decode(dec.model, moved.reshape(-1, moved.shape[-1])).reshape(k, STEPS, rgb.SIZE, rgb.SIZE, 3)
-    # does the decoded image carry the attribute? describe the decoded faces again and regress the attribute
+    # does the decoded image carry the attribute? describe the decoded images again and regress the attribute
     redesc = desc.main(resize_images(to_uint8(strips.reshape(-1, rgb.SIZE, rgb.SIZE, 3)), im_tr.shape[1:3]))
     a_back = (redesc @ d.model.W + d.model.b).reshape(k, STEPS)
     rho = float(np.mean([np.corrcoef(np.arange(STEPS), a_back[i])[0, 1] for i in range(k)]))
     rows = [[to_uint8(dec.originals[i])] + list(to_uint8(strips[i])) for i in range(k)]
-    save_image(figdir / "razavian_fig6_directions.png", image_grid(rows), scale=2)
-    md = [f"**Fig. 6 semantic direction** (attribute `{name}` of the synthetic faces): attribute regressor test "
+    fig = f"razavian_fig6_directions{tag}.png"
+    save_image(figdir / fig, image_grid(rows), scale=2)
+    md = [f"**Fig. 6 semantic direction** ({what}): attribute regressor test "
           f"R^2 {r2:.3f}; moving along the direction over t in [{d.t_range[0]:.3f}, {d.t_range[1]:.3f}] and "
           f"decoding to RGB; the attribute regressed back from the decoded images correlates with t at "
-          f"{rho:.2f} (mean Pearson over {k} faces).", "",
-          "![directions](figures/razavian_fig6_directions.png) (first column: 46x46 target of the original; then the "
-          "decoded strip)", ""]
+          f"{rho:.2f} (mean Pearson over {k} test images).", "",
+          f"![directions](figures/{fig}) (first column: 46x46 target of the original; then the decoded strip)", ""]
     return "\n".join(md), {"attribute": name, "r2": float(r2), "decoded_attribute_corr": rho}
 
 

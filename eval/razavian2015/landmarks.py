@@ -24,8 +24,6 @@ from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import plot_curves, plot_points
 
-EXTRA_ROW = "ConvNet ({role} role) + ridge"
-
 
 @dataclasses.dataclass(frozen=True)
 class Config(common.Config):
@@ -45,7 +43,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     F_tr, F_te = desc.main(im_tr), desc.main(im_te)
     pix = pixel_featurizer((32, 32))
     res = landmarks.landmark_table(F_tr, P_tr, F_te, P_te, pix(im_tr), pix(im_te), seed=cfg.seed)
-    extra_row = EXTRA_ROW.format(role=cfg.extra_descriptor)
+    extra_row = desc.extra_label
     if desc.extra is not None:  # same forward pass as the main descriptor
         m6 = landmarks.fit_points(desc.extra(im_tr), P_tr, None, seed=cfg.seed)
         res.errors[extra_row] = float(np.mean(landmarks.face_errors(landmarks.predict_points(m6, desc.extra(im_te)),
@@ -80,7 +78,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     md = [f"**Table 1** (mean landmark error / inter-ocular distance; {dataset}: {len(train)} train, {len(test)} test, "
           f"{size}x{size} px; lambda {res.lam:.2g} by 4-fold CV)", "",
           f"| method | ours ({dataset}) | paper {paper_name} (different data) |", "|---|---|---|"]
-    for m in ("Dataset Bias", "RGB + ridge", extra_row, "ConvNet + ridge", "ConvNet + look-back"):
+    for m in ("Dataset Bias", "RGB + ridge", "ConvNet + ridge", "ConvNet + look-back", extra_row):
         if m in res.errors:
             ref = paper.TABLE1[m][paper_col] if m in paper.TABLE1 else None
             md.append(f"| {m} | {common.fmt(res.errors[m])} | {common.fmt(ref)} |")

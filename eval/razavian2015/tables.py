@@ -2,14 +2,16 @@
 look-back (Fig. 2a, 3), Fig. 6 semantic direction, Table 2 keypoints (Fig. 2b), Fig. 4 RGB and Table 3
 segmentation (Fig. 5), with one descriptor whose forward passes are shared by all of them.
 
-    convcorr run razavian2015.tables                     # MobileNetV2 ImageNet weights, flattened pool5-role map
+    convcorr run razavian2015.tables                     # MobileNetV2 ImageNet weights, global fc6-role vector
     convcorr run razavian2015.tables --size tiny --backbone caffenet --set weights=random
 
 Sizes (synthetic data, ~75% train / 25% test): tiny 36 faces at 64 px and 36 objects (seconds, plumbing);
 default 500 faces at 128 px (look-back crops 64 px) and 300 objects (crops 128 px); full 2000 faces, 1500
 objects, look-back crops 128 px. Runtime on a 2-core CPU: ~5 min (default), ~30 s (tiny). Prints e.g.
 "landmarks 0.094 -> look-back 0.082 (bias 0.24); PCK@0.1 30.1%; RGB MAE 0.080; seg mAP 40.2%". Real data: the
-per-table experiments razavian2015.landmarks (300w), .keypoints (voc), .rgb_segmentation (voc).
+per-table experiments razavian2015.landmarks (300w), .keypoints (voc), .rgb_segmentation (voc); FLIC (joints,
+RGB, direction from the whole frame) here with `--set data=flic --data-root FLIC` (protocol and sizes in
+`convcorr_eval.razavian2015.flic`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 
 from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
-from convcorr_eval.razavian2015 import common, data, directions, keypoints, landmarks, rgb_segmentation
+from convcorr_eval.razavian2015 import common, data, directions, flic, keypoints, landmarks, rgb_segmentation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +34,11 @@ def get_config(size: str = "default") -> Config:
 
 
 def run(cfg: Config, ctx: Context) -> Result:
-    require_data(cfg, ("synthetic",))
+    require_data(cfg, ("synthetic", "flic"))
     desc = common.make_descriptors(cfg)
+    if cfg.data == "flic":
+        md, m = flic.section(cfg, desc, ctx.figures)
+        return Result(flic.summary(m), f"Descriptor: {desc.text}.\n\n{md}", {"flic": m})
     figdir = ctx.figures
     faces = data.synthetic_faces(cfg)
     parts, metrics = [f"Descriptor: {desc.text}.", ""], {}

@@ -1,0 +1,67 @@
+"""Razavian et al. on FLIC at tiny size (CaffeNet, random weights: plumbing), and the segmentation IoU as VOC
+reports it against a hand-computed confusion matrix."""
+
+import numpy as np
+import pytest
+
+from convcorr_jax import metrics
+from convcorr_jax.paths import real_data_root
+
+
+def _flic_root():
+    root = real_data_root()
+    if root is None:
+        pytest.skip("no real-data folder (set CONVCORR_REAL_DATA or place shared/data/real beside the repository)")
+    flic = root / "flic"
+    if not (flic / "examples.mat").is_file() or not (flic / "images").is_dir():
+        pytest.skip(f"FLIC (examples.mat and images/) not found under {root}")
+    return flic
+
+
+def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
+    # 3 classes, one void pixel (255). Rows: truth, columns: prediction, counted by hand:
+    # truth 0: pred 0 x2, pred 1 x1; truth 1: pred 1 x2, pred 2 x1; truth 2: pred 0 x1, pred 2 x1
+    labels = np.array([[[0, 0, 0, 1], [1, 1, 2, 2], [255, 0, 0, 0]]])
+    pred = np.array([[[0, 0, 1, 1], [1, 2, 0, 2], [2, 0, 0, 0]]])
+    labels[0, 2, 1:] = 255  # three more void pixels, whatever their prediction
+    cm = np.array([[2, 1, 0], [0, 2, 1], [1, 0, 1]])
+    inter = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - inter  # [3 + 3 - 2, 3 + 3 - 2, 2 + 2 - 1] = [4, 4, 3]
+    expected = inter / union  # [0.5, 0.5, 1/3]
+    np.testing.assert_allclose(expected, [0.5, 0.5, 1 / 3])
+    iou = metrics.segmentation_iou(pred, labels, 3)
+    np.testing.assert_allclose(iou, expected)
+    assert np.isclose(np.nanmean(iou), (0.5 + 0.5 + 1 / 3) / 3)  # VOC: the mean over classes incl. background
+
+
+def test_flic_tiny_through_the_runner(tmp_path):
+    from convcorr_eval.runner import make_config, run_experiment
+
+    root = _flic_root()
+    cfg = make_config("razavian2015.tables", "tiny", ["weights=random", "data=flic"], "caffenet", str(root))
+    res, _, _ = run_experiment("razavian2015.tables", cfg, tmp_path, progress=False)
+    m = res.metrics["flic"]
+    assert m["n_train"] == cfg.n_flic_train and m["n_test"] == cfg.n_flic_test
+    rows = m["pck"]
+    assert "ConvNet + ridge" in rows and "ConvNet + ridge, flattened pool5-role map (pool5)" in rows
+    for v in rows.values():
+        assert len(v["0.1"]) == 12 and all(0 <= x <= 1 for x in v["0.1"] + v["0.2"])  # 11 joints + mean
+        assert v["0.2"][-1] >= v["0.1"][-1]
+        assert np.isclose(v["0.1"][-1], np.mean(v["0.1"][:-1]))  # the mean is over joints
+    assert 0 < m["rgb_mae"] < 0.5 and m["rgb_mae"] <= m["rgb_mae_mean_image"] + 0.05
+    assert "global fc6-role vector" in res.markdown and "no semantic attribute" in res.markdown
+    figures = tmp_path / cfg.name / "figures"
+    for fig in ("razavian_flic_joints.png", "razavian_flic_rgb.png", "razavian_fig6_directions_flic.png"):
+        assert (figures / fig).stat().st_size > 1000 and f"figures/{fig}" in res.markdown
+
+
+def test_flic_frames_subsample_is_seeded_and_on_the_disk_image():
+    from convcorr_eval.razavian2015 import data
+
+    root = _flic_root()
+    a = data.flic_frames(root, "test", 5, seed=3)
+    b = data.flic_frames(root, "test", 5, seed=3)
+    np.testing.assert_array_equal(a["index"], b["index"])
+    n, h, w, _ = a["images"].shape
+    assert n == 5 and a["points"].shape == (5, 11, 2)
+    assert np.all((a["points"] > -1) & (a["points"] < [w, h]))  # joints mapped onto the stored (downscaled) frame
