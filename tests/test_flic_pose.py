@@ -1,0 +1,134 @@
+"""FLIC and MPII evaluation paths of the pose cascade, end to end: the by-movie validation split, a flic_tiny run
+trained and scored by `convcorr eval flic` on the real FLIC folder, and MPII predictions written back in the MPII
+frame (1-based, original image) and scored by `convcorr eval pckh` / `convcorr eval mpii`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convcorr_jax.data.flic_split import movie_split
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose import mpii_files, mpii_predict, predict
+from convcorr_jax.pose import train as T
+
+MPII_IMAGES = ("004645041.jpg", "005808361.jpg", "051423444.jpg", "052475643.jpg", "060754485.jpg")
+
+
+def _flic_root(real_data) -> Path:
+    root = real_data / "flic"
+    if not (root / "examples.mat").is_file() or not (root / "images").is_dir():
+        pytest.skip(f"FLIC (examples.mat + images/) not found under {root}")
+    return root
+
+
+def test_movie_split_keeps_movies_whole():
+    movies = [f"m{i % 7}" for i in range(200)] + ["big"] * 100
+    tr, va = movie_split(movies, 0.2, seed=3)
+    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(movies)
+    assert not {movies[i] for i in tr} & {movies[i] for i in va}
+    assert 0 < len(va) <= 0.2 * len(movies) or len({movies[i] for i in va}) == 1
+    np.testing.assert_array_equal(movie_split(movies, 0.2, seed=3)[1], va)
+    with pytest.raises(InputError):
+        movie_split(["a"] * 5, 0.2)
+
+
+def test_flic_validation_split_by_movie(real_data):
+    from convcorr_jax.data.flic import load_flic
+    from convcorr_jax.pose import flic_data
+
+    train = load_flic(_flic_root(real_data), split="train")
+    movies = [s.extras["moviename"] for s in train]
+    tr = flic_data.split_indices(movies, "train")
+    va = flic_data.split_indices(movies, "val")
+    assert len(tr) + len(va) == len(train) == 3987
+    assert not {movies[i] for i in tr} & {movies[i] for i in va}
+    assert 0.1 * len(train) < len(va) <= flic_data.VAL_FRACTION * len(train)
+
+
+def test_flic_tiny_train_and_eval(real_data, tmp_path):
+    """`convcorr train pose --config flic_tiny` then `convcorr eval flic` on the FLIC test split."""
+    from convcorr_eval import cli as eval_cli
+    from convcorr_train import pose_cascade
+
+    root = _flic_root(real_data)
+    assert pose_cascade.main(["--config", "flic_tiny", "--set", f"out={tmp_path}", "--set", f"data_root={root}",
+                              "--no-progress"]) == 0
+    run = tmp_path / "pose_flic_tiny"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [e["step"] for e in metrics] == [8, 12, 16]
+    out = tmp_path / "flic.json"
+    assert eval_cli.main(["flic", "--run", str(run), "--root", str(root), "--json", str(out),
+                          "--figure", str(tmp_path / "fig15.png")]) == 0
+    res = json.loads(out.read_text())
+    assert res["split"] == "test" and res["n"] == 1016
+    for a in ("0.05", "0.1", "0.2"):
+        for model in ("coarse", "cascade"):
+            t = res["pck"][a][model]
+            assert set(t) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "all"}
+            assert all(0.0 <= v <= 1.0 for v in t.values())
+    assert res["pck"]["0.05"]["cascade"] == res["ablation"]["cascade"]["0.05"]
+    curve = res["curve"]["cascade"]
+    assert len(curve) == 21 and curve[0] == 0.0 and np.all(np.diff(curve) >= 0)
+    assert (tmp_path / "fig15.png").stat().st_size > 1000
+
+
+def _mpii_folder(real_data, tmp_path) -> Path:
+    """An MPII folder of the 5 real mmpose test people: {train,valid}.h5 (their rows of valid.h5) and images/
+    (links to the images), the layout `train.load_data` reads for data="mpii"."""
+    from convcorr_jax.data.mpii import load_mpii_h5, write_mpii_h5
+
+    src = real_data / "mpii"
+    if not (src / "hg_annot" / "valid.h5").is_file() or not (src / "mmpose_tests").is_dir():
+        pytest.skip(f"MPII valid.h5 / mmpose_tests not found under {src}")
+    people = [p for p in load_mpii_h5(src / "hg_annot" / "valid.h5") if p.extras["imgname"] in MPII_IMAGES]
+    assert len(people) >= 5
+    (tmp_path / "images").mkdir()
+    for name in MPII_IMAGES:
+        (tmp_path / "images" / name).symlink_to(src / "mmpose_tests" / name)
+    for split in ("train", "valid"):
+        write_mpii_h5(tmp_path / f"{split}.h5", people, head_box=False)
+    return tmp_path
+
+
+def test_mpii_writeback_round_trip(real_data, tmp_path):
+    """Ground truth mapped into the person crops and back, written as an MPII h5, scores PCKh 100."""
+    from convcorr_jax.data.mpii import load_mpii_h5
+    from convcorr_eval import cli as eval_cli
+
+    folder = _mpii_folder(real_data, tmp_path)
+    people = load_mpii_h5(folder / "valid.h5", image_root=folder / "images")
+    crops, affine = mpii_predict.person_crops(people, 64)
+    assert crops.shape == (len(people), 64, 64, 3) and crops.dtype == np.uint8 and crops.std() > 10
+    gt = np.stack([p.points for p in people]).astype(np.float64)
+    in_crop = np.asarray(mpii_predict.geometry.transform_points(gt, affine))
+    back = predict.to_original(in_crop, affine)
+    np.testing.assert_allclose(back, gt, atol=1e-3)
+    out = tmp_path / "gt_preds.h5"
+    mpii_files.write_preds(out, np.nan_to_num(back))
+    np.testing.assert_allclose(mpii_files.read_preds(out), np.nan_to_num(gt) + 1.0, atol=1e-3)
+    assert eval_cli.main(["pckh", "--preds", str(out), "--annot", str(folder / "valid.h5"), "--json",
+                          str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["0.5"]["Total"] == pytest.approx(100.0)
+
+
+def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
+    """A tiny model trained on the 5 MPII people; `convcorr eval mpii` writes its predictions and scores PCKh."""
+    from convcorr_eval import cli as eval_cli
+
+    folder = _mpii_folder(real_data, tmp_path)
+    tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    cfg = T.TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
+                        model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
+    T.train(cfg, progress=False)
+    preds = tmp_path / "preds.h5"
+    assert eval_cli.main(["mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot",
+                          str(folder / "valid.h5"), "--images", str(folder / "images"), "--out",
+                          str(preds), "--json", str(tmp_path / "pckh.json")]) == 0
+    p = mpii_files.read_preds(preds)
+    assert p.shape == (5, 16, 2) and np.all(np.isfinite(p))
+    assert 0.0 <= json.loads((tmp_path / "pckh.json").read_text())["0.5"]["Total"] <= 100.0
