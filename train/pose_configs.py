@@ -16,8 +16,21 @@ and checkpoints/ (the same command resumes a killed run). Runtimes are for the 2
   pool16      ... at 16x pooling: coarse 1.1, cascade 11.2.
               (standard, no_dropout, pool4, pool16: 17-23 min each when run two at a time on the 2 cores.)
   full        the paper's widths (128-feature banks) on 256 px inputs, 60,000 steps: accelerator scale.
-  flic        FLIC's 11 joints and flip permutation, default schedule; needs `--set data_root=FOLDER`
-              (examples.mat + images).
+  flic_tiny   FLIC's 11 joints, the tiny model at 64 px, 8 / 4 / 4 steps: `convcorr train pose --config flic_tiny`
+              then `convcorr eval flic --run runs/pose_flic_tiny --root FLIC`; 1.6 min + 0.7 min on the shared
+              2-core CPU (first call also builds the cached crops, ~1 min); prints validation PCK@0.05 coarse 0.7,
+              cascade 0.1 and the test table (numbers meaningless: a smoke test of every stage and of the eval).
+  flic        the default model on FLIC (128 px person crops around the torso box, 11 joints, flip), sigma 1 cell
+              (chosen on the validation movies: 1.0 beat 1.5 by 5.0 points of cascade PCK@0.05 after 250 steps),
+              800 / 1800 / 400 steps: `convcorr train pose --config flic`, then
+              `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json`. 3,000 steps at 1.1-1.4
+              steps/s on the shared CPU (load average ~11): about 45 min wall; alone the same model runs at ~6
+              steps/s (bench/RESULTS_pose.md), about 10 min. Prints validation PCK@0.05 after each stage; the
+              test numbers of `convcorr eval flic` are in bench/RESULTS_pose.md.
+  flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
+              steps: accelerator scale (seconds per step on this CPU: bench/RESULTS_pose.md).
+FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
+(`convcorr_jax.pose.flic_data`); the FLIC folder defaults to the bundled real data, else `--set data_root=FOLDER`.
 Measured numbers: bench/RESULTS_pose.md.
 """
 
@@ -32,7 +45,7 @@ from convcorr_jax.paths import real_data_root
 from convcorr_jax.pose.train import TrainConfig
 
 NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic", "flic_tiny", "flic_full")
-FLIC_STEPS = (1200, 2000, 500)
+FLIC_STEPS = (800, 1800, 400)
 FLIC_LR = (2e-3, 5e-3, 1e-3)
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
