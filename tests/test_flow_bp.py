@@ -111,7 +111,7 @@ def test_bad_features_raise(fs, ft):
         bp.align(fs, ft)
 
 
-@pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 2), ((1, 5), (2, 3), False, 1), ((6, 1), (11, 3), True, 3)])
+@pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 1), ((1, 5), (2, 3), False, 1), ((3, 1), (5, 3), True, 2)])
 def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
     """Computing only the senders' messages (pair layout, no gather) gives the masked schedule's messages and
     labellings bit for bit, at every multigrid level (odd and even widths, single rows and columns)."""
@@ -129,8 +129,12 @@ def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
         for x, y in zip(a[0], b[0]):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
         np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
-    full = bp.solve(cost, 0.4, 4, levels, "auto", crop, "masked")
-    fast = bp.solve(cost, 0.4, 4, levels, "auto", crop, "active")
+
+
+def test_solve_schedules_agree():
+    cost = _flow_cost(np.random.default_rng(10), (4, 5), (3, 4))
+    full = bp.solve(cost, 0.4, 3, 2, "auto", True, "masked")
+    fast = bp.solve(cost, 0.4, 3, 2, "auto", True, "active")
     np.testing.assert_array_equal(np.asarray(full.labels), np.asarray(fast.labels))
     np.testing.assert_array_equal(np.asarray(full.trace), np.asarray(fast.trace))
 
@@ -165,16 +169,16 @@ def test_label_windows_match_full_labels_on_flow_problem():
     """Same BP on the full label set and on the windows: the messages differ only by per-message constants, so
     the labellings agree (up to float rounding) and the energies match."""
     rng = np.random.default_rng(8)
-    cost = _flow_cost(rng, (6, 5), (5, 4), depth=4)
-    full, crop = _bp(cost, 0.2, levels=3, iters=4), _bp(cost, 0.2, levels=3, iters=4, crop=True)
+    cost = _flow_cost(rng, (5, 4), (4, 3), depth=4)
+    full, crop = _bp(cost, 0.2, levels=2, iters=4), _bp(cost, 0.2, levels=2, iters=4, crop=True)
     np.testing.assert_allclose(np.asarray(crop.trace), np.asarray(full.trace), rtol=1e-5)
     assert float(crop.energy) == pytest.approx(float(full.energy), rel=1e-5)
 
 
 def test_dt_methods_give_identical_solves():
     rng = np.random.default_rng(9)
-    cost = _flow_cost(rng, (4, 5), (3, 4))
-    a = bp.solve(cost, 0.3, 3, 2, "brute", True)
-    b = bp.solve(cost, 0.3, 3, 2, "envelope", True)
+    cost = _flow_cost(rng, (3, 4), (2, 3))
+    a = bp.solve(cost, 0.3, 2, 1, "brute", True)
+    b = bp.solve(cost, 0.3, 2, 1, "envelope", True)
     np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
     np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))

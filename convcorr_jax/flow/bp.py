@@ -10,11 +10,14 @@ smoothness term are measured in `pixel_scale` units per grid cell (the feature s
 has the paper's meaning), i.e. the pairwise weight on grid labels is `beta * pixel_scale**2`.
 
 Solver (Felzenszwalb & Huttenlocher 2006): messages are squared-Euclidean distance transforms of the sender's
-belief (`distance_transform.dt1d`, exact, O(labels)), bipartite checkerboard schedule (at iteration t only
-nodes with (y + x) % 2 == t % 2 send), and coarse-to-fine multigrid (level k groups 2^k x 2^k nodes that share
-a label; its data cost is the block sum; fine messages start from the parent's). After every iteration the
-labelling (argmin of beliefs, coarse ones copied to their blocks) is scored on the fine problem; the
-lowest-energy labelling seen is returned, so the returned energy never exceeds any traced energy.
+belief (`distance_transform.dt1d_min`, exact; method chosen by label-axis length), bipartite checkerboard
+schedule (at iteration t only nodes with (y + x) % 2 == t % 2 send, and only they compute messages), and
+coarse-to-fine multigrid (level k groups 2^k x 2^k nodes that share a label; its data cost is the block sum;
+fine messages start from the parent's). `align` solves each node on the window of labels whose target lies in
+the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which is the same minimisation.
+After every iteration the labelling (argmin of beliefs, coarse ones copied to their blocks) is scored on the
+fine problem; the lowest-energy labelling seen is returned, so the returned energy never exceeds any traced
+energy.
 """
 
 from __future__ import annotations
