@@ -104,7 +104,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     if rgb_extra is not None:
         grid.append(list(resize_images(to_uint8(rgb_extra.recon[:k]), show)))
     save_image(figdir / "razavian_flic_rgb.png", image_grid(grid), scale=2)
-    md += [f"**Fig. 4 on FLIC** (46x46x3 = 6,348 regressors of the whole frame, squeezed from 3:2; MAE in [0, 1] "
+    md += ["**Fig. 4 on FLIC** (46x46x3 = 6,348 regressors of the whole frame, squeezed from 3:2; MAE in [0, 1] "
            "units on the test frames)", "", "| descriptor | RGB MAE |", "|---|---|",
            f"| predicting the training mean image | {r.mae_mean_image:.3f} |", f"| ConvNet + ridge | {r.mae:.3f} |"]
     if rgb_extra is not None:
