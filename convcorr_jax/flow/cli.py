@@ -6,6 +6,11 @@ at the same centres for `--features sift`), and the flow is solved with `flow.bp
   DIR/grid_xy.npy  [h, w, 2] float32: (x, y) pixel of A at which each grid point sits
   DIR/energy.json  data, deformation and total energy, per-iteration trace, settings
   DIR/warp.png     A | B warped onto A | B
+
+With `--dense` (`flow.dense`, coarse to fine from the conv4 grid down to pixels) the flow is per pixel instead:
+  DIR/flow.npy     [H, W, 2] float32 at A's size as given: pixel p = (x, y) of A corresponds to p + flow[p] in B
+                   (B's pixels after B is resized to A's size)
+  DIR/energy.json  settings;  DIR/warp.png  as above
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from convcorr_jax import io
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow.align import FEATURES, align_images
+from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig, dense_align
+from convcorr_jax.flow.warp import warp_image
 from convcorr_jax.weights import ARCHS, load_backbone
 
 
@@ -31,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=None, help="max displacement in grid cells (default: whole grid)")
     p.add_argument("--iters", type=int, default=8)
     p.add_argument("--levels", type=int, default=3)
+    p.add_argument("--dense", action="store_true", help="per-pixel coarse-to-fine flow (flow.dense)")
+    p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
+                   help="finest levels' features with --dense")
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
     p.add_argument("--backbone", choices=ARCHS, default="mobilenet_v2", help="feature network (conv4 role)")
     p.add_argument("--weights", default=None,
@@ -46,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if scale < 1.0:
         a = resize(a, (max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))))
     backbone, params = load_backbone(args.backbone, args.weights)
+    if args.dense:
+        return _run_dense(args, a, b, a_size, scale, backbone, params)
     out = align_images(a, b, backbone, params, args.features, args.beta, args.window, args.iters, args.levels)
     d = Path(args.out)
     d.mkdir(parents=True, exist_ok=True)
@@ -58,4 +70,28 @@ def run(args: argparse.Namespace) -> int:
     e = out["energy"]
     print(f"aligned {args.image_a} -> {args.image_b} ({args.features}, grid {e['grid_hw']}): data {e['data']:.1f}, "
           f"deformation {e['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")
+    return 0
+
+
+def _run_dense(args, a, b, a_size, scale, backbone, params) -> int:
+    from PIL import Image
+
+    cfg = DenseConfig(beta=args.beta, pixel_features=args.pixel_features)
+    b = resize(b, a.shape[:2])
+    flow = dense_align(a, b, backbone, params, cfg)  # pixels of the working A
+    if scale < 1.0:  # back to A as given (pixel centres at integers: x0 = (x + 0.5) / scale - 0.5)
+        flow = np.stack([np.asarray(Image.fromarray(flow[..., c]).resize(a_size[::-1], Image.BILINEAR)) for c in range(2)], -1) / scale
+    d = Path(args.out)
+    d.mkdir(parents=True, exist_ok=True)
+    io.save_npy(d / "flow.npy", flow.astype(np.float32))
+    io.write_json(d / "energy.json", dict(dense=True, config=str(cfg), image_a=args.image_a, image_b=args.image_b,
+                                          a_size=a_size, work_scale=scale))
+    if scale < 1.0:
+        a = load_image(args.image_a)
+    b_full = resize(load_image(args.image_b), a.shape[:2])
+    warped = np.clip(np.asarray(warp_image(b_full, flow)), 0, 255).astype(np.uint8)
+    with io.atomic_path(d / "warp.png") as tmp:
+        Image.fromarray(np.concatenate([a, warped, b_full], axis=1)).save(tmp)
+    print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
+          f"flow {flow.shape}; wrote {d}/flow.npy, energy.json, warp.png")
     return 0
