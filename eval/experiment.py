@@ -40,8 +40,12 @@ class ExperimentConfig:
                                       ("data", self.data, DATASETS)):
             if value not in allowed:
                 raise InputError("config", field, f"one of {list(allowed)}", value)
+
+    def check_data_root(self) -> None:
+        """InputError unless real data (data other than synthetic) comes with its folder; the runner calls it
+        before a run (not at construction, so that `--data-root` can be applied after `get_config`)."""
         if self.data != "synthetic" and self.data_root is None:
-            raise InputError("config", "data_root", f"the folder of the {self.data} dataset (data={self.data})")
+            raise InputError("config", "data_root", f"the folder of the {self.data} dataset (--data-root DIR)")
 
 
 def sized(size: str, table: Mapping[str, T]) -> T:

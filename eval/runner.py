@@ -48,6 +48,7 @@ def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
 def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs", force: bool = False,
                    progress: bool = True) -> tuple[Result, float, bool]:
     """Run `exp_id` with `cfg` into `out/<cfg.name>/`: (result, seconds, reused). Exceptions propagate."""
+    cfg.check_data_root()
     run_dir = Path(out) / cfg.name
     key = run_key(exp_id, cfg)
     saved = run_dir / "metrics.json"

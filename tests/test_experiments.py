@@ -2,6 +2,7 @@
 real AlexNet weights are not distributed), the runner keeps identical runs and re-runs changed ones, and the demo
 runs at default size on MobileNetV2 with its real ImageNet weights."""
 
+import dataclasses
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import re
 import pytest
 
 from convcorr_jax import cli
+from convcorr_jax.paths import real_data_root
 from convcorr_eval import registry
 from convcorr_eval.demo import STAGES
 from convcorr_eval.runner import make_config, run_experiment
@@ -21,9 +23,19 @@ def _check_report(run_dir, markdown):
         assert (run_dir / fig).is_file(), fig
 
 
+# where the bundled real data keeps each dataset an experiment may default to
+REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic"}
+
+
 @pytest.mark.parametrize("exp_id", list(registry.EXPERIMENTS))
 def test_experiment_tiny_on_caffenet_random_weights(exp_id, tmp_path):
     cfg = make_config(exp_id, "tiny", ["weights=random"], backbone="caffenet")
+    if cfg.data != "synthetic":  # an experiment on real data only: the bundled copy, if present
+        real = real_data_root()
+        folder = real / REAL_FOLDERS[cfg.data] if real is not None else None
+        if folder is None or not folder.is_dir():
+            pytest.skip(f"{exp_id} needs real {cfg.data} data: none found (set CONVCORR_REAL_DATA)")
+        cfg = dataclasses.replace(cfg, data_root=str(folder))
     res, seconds, reused = run_experiment(exp_id, cfg, tmp_path, progress=False)
     run_dir = tmp_path / cfg.name
     for f in ("config.json", "metrics.json", "report.md", "report.html"):

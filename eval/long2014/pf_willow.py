@@ -51,7 +51,6 @@ from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
-from convcorr_jax.paths import real_data_root
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import paper
@@ -83,13 +82,6 @@ VALIDATION: dict = {
 RUNTIME: dict = {"conv4": 139.8, "conv5": 130.3, "sift": 68.7, "none": 2.9}
 
 
-def default_root() -> str | None:
-    """The bundled PF-WILLOW folder (`<real data>/pf_willow/PF-dataset-WILLOW`) when present, else None."""
-    base = real_data_root()
-    root = base / "pf_willow" / "PF-dataset-WILLOW" if base is not None else None
-    return os.fspath(root) if root is not None and root.is_dir() else None
-
-
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """features: an AlexNet role (conv1..conv5, pool5: BP flow on that tap), "sift" (BP flow on dense SIFT at the
@@ -99,7 +91,6 @@ class Config(ExperimentConfig):
     first N ordered pairs of each sub-class (None: all 90); figure_pairs: transferred pairs drawn."""
 
     data: str = "pf_willow"
-    data_root: str | None = dataclasses.field(default_factory=default_root)
     features: str = "conv4"
     image_size: int = 224
     beta: float = 0.1  # chosen on FLIC (VALIDATION)
@@ -305,7 +296,7 @@ def pck_markdown(pck: dict, features: str) -> str:
 
 def figure(path: Path, out: dict, n: int = 4) -> None:
     """Source images with their keypoints, and the targets with the transferred (red) and true (green) ones."""
-    pairs, frames, samples = out["pairs"], out["frames"], out["samples"]
+    pairs, samples = out["pairs"], out["samples"]
     groups = out["groups"]
     pick = [int(np.flatnonzero(groups == g)[0]) for g in dict.fromkeys(groups)][:n]
     fig, axes = plt.subplots(len(pick), 2, figsize=(6, 2.4 * len(pick)), squeeze=False)
