@@ -31,7 +31,9 @@ and checkpoints/ (the same command resumes a killed run). Runtimes are for the 2
               (cascade Head 82.2, Shoulder 54.2, Elbow 13.9, Wrist 14.0, Hip 11.1); the test numbers of
               `convcorr eval flic` (cascade 81.0 / 54.1 / 12.9 / 14.3 / 11.5) are in bench/RESULTS_pose.md.
   flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
-              steps: accelerator scale (seconds per step on this CPU: bench/RESULTS_pose.md).
+              steps: accelerator scale: 227 s per step on the shared 2-core CPU (stage 3, 2 steps after a
+              262-s compile, `python bench/pose.py --config flic_full --devices 1 --steps 2 --out ''`); no GPU
+              time measured.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.flic_data`); the FLIC folder defaults to the bundled real data, else `--set data_root=FOLDER`.
 Measured numbers: bench/RESULTS_pose.md.
