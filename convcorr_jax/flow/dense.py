@@ -5,13 +5,14 @@
 
 Flow (dx, dy) in pixels of a: pixel p of a corresponds to p + flow[p] in b.
 
-Levels, coarse to fine:
+The conv taps run on the images resized to a longer side of at most `top_side` px (the coarse levels look at
+the same image content at every input size); the pixel levels run on the images as given. Levels, coarse to fine:
   1. the conv4-role tap of the backbone on its grid, labels = the whole target grid (`bp.align`, the paper's
      matcher and energy);
   2. the finer conv roles (one per distinct stride below conv4's, e.g. conv2 at 8 px and conv1 at 4 px);
   3. pixel features (`"grad"`: smoothed orientation-binned gradients, 8 channels; or `"sift"`: dense SIFT,
-     128) on grids of stride 2 and 1 px; the last level's labels are refined to sub-pixel by a parabola
-     through the data cost.
+     128) on grids of stride s halving from the finest conv level's down to 1 px (smoothing / SIFT bins
+     growing with s); the last level's labels are refined to sub-pixel by a parabola through the data cost.
 Below the top, each node searches a small window of (2r + 1)^2 labels around the flow of the level above
 (bilinearly upsampled): label d means flow = init + d * step. The data term is the paper's
 ||f_a(p) - f_b(p + flow(p))||_2 (target features sampled bilinearly; every level's features are scaled to a
@@ -51,10 +52,11 @@ class DenseConfig:
     iters: int = 8  # BP iterations per multigrid level, top
     levels: int = 3  # multigrid levels, top
     fine_iters: int = 4
-    fine_levels: int = 2
+    fine_levels: int = 1
     radius: int = 2
     pixel_features: str = "grad"
-    fine_strides: tuple[int, ...] = (2, 1)
+    fine_strides: tuple[int, ...] | None = None  # None: halving from the finest conv level's stride down to 1 px
+    top_side: int | None = 256  # conv taps run on the images resized to this longer side at most (None: as given)
     subpixel: bool = True
     conv_roles: tuple[str, ...] = ("conv3", "conv2", "conv1")  # candidates below conv4 (one per finer stride)
     sift_bin: int = 3
@@ -62,16 +64,20 @@ class DenseConfig:
 
 
 class Level(NamedTuple):
-    """Static geometry of one level below the top: source node centres xs, ys (pixels of a), target map
-    geometry (stride, offset: map cell i sits at offset + i * stride), label step (pixels), subsampling of the
-    source map (every `sub`-th cell)."""
+    """Static geometry of one level below the top, per axis (x, y) in pixels of a: source node centres xs, ys,
+    their step `stride` (= the label step), the target map's origin `offset`; the source nodes are every
+    `sub`-th cell of the map (map cell i of b sits at offset + i * stride / sub)."""
 
     xs: tuple
     ys: tuple
-    stride: float
-    offset: float
-    step: float
+    stride: tuple
+    offset: tuple
     sub: int
+
+
+def _centres(rf, n: int, k: float) -> np.ndarray:
+    """Pixel centres (in the full image) of n tap cells computed on an image scaled by 1 / k."""
+    return (rf.offset + rf.stride * np.arange(n) + 0.5) * k - 0.5
 
 
 def _taps(backbone, cfg: DenseConfig) -> list[str]:
@@ -113,15 +119,21 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
     return _blur(g, grad_sigma)
 
 
-def _levels(backbone, taps, shapes, hw, cfg: DenseConfig) -> list[Level]:
+def _levels(backbone, taps, shapes, hw, k: tuple[float, float], cfg: DenseConfig) -> list[Level]:
+    """Levels below the top: the finer conv taps (computed on the image scaled by 1 / k = (kx, ky)), then the
+    pixel-feature levels."""
     lv = []
     for t, (h, w) in zip(taps[1:], shapes[1:]):
         rf = backbone.geometry[t]
-        c = rf.offset + rf.stride * np.arange(max(h, w))
-        lv.append(Level(tuple(c[:w]), tuple(c[:h]), float(rf.stride), float(rf.offset), float(rf.stride), 1))
-    for s in cfg.fine_strides:
+        lv.append(Level(tuple(_centres(rf, w, k[0])), tuple(_centres(rf, h, k[1])), (rf.stride * k[0], rf.stride * k[1]),
+                        ((rf.offset + 0.5) * k[0] - 0.5, (rf.offset + 0.5) * k[1] - 0.5), 1))
+    strides = cfg.fine_strides
+    if strides is None:
+        top = backbone.geometry[taps[-1]].stride * max(k)
+        strides = tuple(2**i for i in reversed(range(max(1, int(np.ceil(np.log2(max(top, 1))))))))
+    for s in strides:
         lv.append(Level(tuple(np.arange(0, hw[1], s, dtype=np.float64)), tuple(np.arange(0, hw[0], s, dtype=np.float64)),
-                        1.0, 0.0, float(s), s))
+                        (float(s), float(s)), (0.0, 0.0), s))
     return lv
 
 
@@ -143,9 +155,9 @@ def _window_cost(fa: jax.Array, fb: jax.Array, init: jax.Array, lv: Level, r: in
     """Data cost [h, w, 2r+1, 2r+1]: ||fa[p] - fb(centre_p + init_p + d * step)||_2, label (dy, dx) = d + r.
     Labels whose target falls outside b's map cost the node's mean in-map cost (the smoothness term decides)."""
     xs, ys = jnp.asarray(lv.xs, jnp.float32), jnp.asarray(lv.ys, jnp.float32)
-    bx = (xs[None, :] + init[..., 0] - lv.offset) / lv.stride
-    by = (ys[:, None] + init[..., 1] - lv.offset) / lv.stride
-    d = np.arange(-r, r + 1, dtype=np.float32) * lv.step / lv.stride
+    bx = (xs[None, :] + init[..., 0] - lv.offset[0]) / (lv.stride[0] / lv.sub)
+    by = (ys[:, None] + init[..., 1] - lv.offset[1]) / (lv.stride[1] / lv.sub)
+    d = np.arange(-r, r + 1, dtype=np.float32) * lv.sub  # one label = one source-grid step = `sub` target map cells
     offs = jnp.asarray(np.stack(np.meshgrid(d, d, indexing="ij"), -1).reshape(-1, 2))  # (dy, dx) map cells
 
     hb, wb = fb.shape[:2]
@@ -184,28 +196,33 @@ def _subpixel(cost: jax.Array, lab: jax.Array) -> jax.Array:
 
 
 def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, side: int):
-    """One pair: conv taps (lists, top first) and pixel feature maps [H, W, C] -> flow [H, W, 2] (dx, dy)."""
+    """One pair: conv taps (top first) and pixel feature maps [H, W, C] (one per pixel level) -> flow [H, W, 2]
+    (dx, dy).
+    top_grid: (xs, ys, stride of the tap in its own image, (kx, ky) scale of that image to a)."""
     scale500 = 500.0 / side
     fa, fb = _scaled(feats_a[0], feats_b[0])
-    res = bp.align(fa, fb, bp.BPConfig(cfg.beta, None, cfg.iters, cfg.levels), top_grid[2] * scale500)
-    flow = res.flow / scale500
+    kx, ky = top_grid[3]
+    s500 = scale500 * max(kx, ky)  # 500 px units per pixel of the tap's image
+    res = bp.align(fa, fb, bp.BPConfig(cfg.beta, None, cfg.iters, cfg.levels), top_grid[2] * s500)
+    flow = res.flow / s500 * jnp.asarray([kx, ky], jnp.float32)
     prev = top_grid[:2]
-    pa, pb = _scaled(pix_a, pix_b)
     r = cfg.radius
     for i, lv in enumerate(levels):
         if i + 1 < len(feats_a):
             fa, fb = _scaled(feats_a[i + 1], feats_b[i + 1])
         else:
-            fa, fb = pa[:: lv.sub, :: lv.sub], pb
+            fa, fb = _scaled(pix_a[i + 1 - len(feats_a)], pix_b[i + 1 - len(feats_a)])
+            fa = fa[:: lv.sub, :: lv.sub]
         xs, ys = np.asarray(lv.xs), np.asarray(lv.ys)
         init = _upsample(flow, prev, xs, ys)
         cost = _window_cost(fa, fb, init, lv, r)
-        weight = cfg.beta_fine * (lv.step * scale500) ** 2
+        step = jnp.asarray(lv.stride, jnp.float32)  # label step (x, y) px = the source grid's step
+        weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         lab = bp.solve(cost, weight, cfg.fine_iters, cfg.fine_levels).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and i == len(levels) - 1:
             d = d + _subpixel(cost, lab)
-        flow = init + d[..., ::-1] * lv.step
+        flow = init + d[..., ::-1] * step
         prev = (xs, ys)
     return flow
 
@@ -229,17 +246,24 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
           (a.shape, b.shape))
     n, h, w = a.shape[:3]
     taps = _taps(backbone, cfg)
-    feats = extract(backbone, params, np.concatenate([a, b]), taps, batch_size=2 * n)
+    ab = np.concatenate([a, b])
+    if cfg.top_side is not None and max(h, w) > cfg.top_side:
+        s = cfg.top_side / max(h, w)
+        hs, ws = max(1, round(h * s)), max(1, round(w * s))
+        ab = np.stack([resize(x, (hs, ws)) for x in ab])
+    k = (w / ab.shape[2], h / ab.shape[1])  # pixels of a per pixel of the conv taps' input
+    feats = extract(backbone, params, ab, taps, batch_size=2 * n)
     shapes = [feats[t].shape[1:3] for t in taps]
     check(shapes[0][0] * shapes[0][1] >= 2, "image_a", "size", "an image giving a conv4 grid of >= 2 columns", (h, w))
     rf = backbone.geometry[taps[0]]
-    c = rf.offset + rf.stride * np.arange(max(shapes[0]))
-    top_grid = (tuple(c[: shapes[0][1]]), tuple(c[: shapes[0][0]]), float(rf.stride))
-    levels = tuple(_levels(backbone, taps, shapes, (h, w), cfg))
-    pix = _pixel_batch(jnp.asarray(to_grey(np.concatenate([a, b]))), cfg.pixel_features, cfg.sift_bin, cfg.grad_sigma)
+    top_grid = (tuple(_centres(rf, shapes[0][1], k[0])), tuple(_centres(rf, shapes[0][0], k[1])), float(rf.stride), k)
+    levels = tuple(_levels(backbone, taps, shapes, (h, w), k, cfg))
+    grey = jnp.asarray(to_grey(np.concatenate([a, b])))
+    pix = [_pixel_batch(grey, cfg.pixel_features, cfg.sift_bin * lv.sub, cfg.grad_sigma * lv.sub)
+           for lv in levels[len(taps) - 1:]]  # one map per pixel level, its scale growing with the level's stride
     fa = tuple(jnp.asarray(feats[t][:n]) for t in taps)
     fb = tuple(jnp.asarray(feats[t][n:]) for t in taps)
-    return _batch(fa, fb, pix[:n], pix[n:], top_grid, levels, cfg, max(h, w))
+    return _batch(fa, fb, tuple(p[:n] for p in pix), tuple(p[n:] for p in pix), top_grid, levels, cfg, max(h, w))
 
 
 def dense_align(a: np.ndarray, b: np.ndarray, backbone, params, cfg: DenseConfig = DenseConfig()) -> np.ndarray:

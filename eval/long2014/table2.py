@@ -2,7 +2,7 @@
 0.025 of the box's longer side), with a figure of targets and their lowest-energy neighbours warped by conv4 flow.
 
     convcorr run long2014.table2                          # 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2}
-    convcorr run long2014.table2 --size full              # every test instance, box 224, beta from 4 values
+    convcorr run long2014.table2 --size full              # paper setting: box 500, whole-grid labels, every test instance, beta from 4 values
     convcorr run long2014.table2 --set data=voc --data-root VOC2011    # annotations/ + JPEGImages/
 
 Runtime on a 2-core CPU: tiny ~1.5 min (mostly compilation), default ~4 min. Prints the mean PCK@0.1 per method
@@ -43,7 +43,7 @@ def get_config(size: str = "default") -> Config:
         "tiny": Config(size=size, n_objects=40, figure_rows=2,
                        transfer=T(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)),
         "default": Config(size=size),
-        "full": Config(size=size, transfer=T(box=224, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2),
+        "full": Config(size=size, transfer=T(box=500, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2),
                                              val_targets=40)),
     })
 
