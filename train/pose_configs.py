@@ -35,7 +35,7 @@ and checkpoints/ (the same command resumes a killed run). Runtimes are for the 2
               262-s compile, `python bench/pose.py --config flic_full --devices 1 --steps 2 --out ''`); no GPU
               time measured.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
-(`convcorr_jax.pose.flic_data`); the FLIC folder defaults to the bundled real data, else `--set data_root=FOLDER`.
+(`convcorr_jax.pose.flic_data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Measured numbers: bench/RESULTS_pose.md.
 """
 
@@ -46,7 +46,6 @@ import dataclasses
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as M
-from convcorr_jax.paths import real_data_root
 from convcorr_jax.pose.train import TrainConfig
 
 NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic", "flic_tiny", "flic_full")
@@ -77,15 +76,10 @@ def get_config(name: str = "default") -> TrainConfig:
     raise InputError("config", "name", "one of " + ", ".join(NAMES), name)
 
 
-def _flic_root() -> str | None:
-    real = real_data_root()
-    return str(real / "flic") if real is not None and (real / "flic" / "examples.mat").is_file() else None
-
-
 def _flic(name: str) -> TrainConfig:
     """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
     during training (`convcorr_jax.pose.flic_data`); the test split only through `convcorr eval flic`."""
-    base = TrainConfig(name=f"pose_{name}", data="flic", data_root=_flic_root(),
+    base = TrainConfig(name=f"pose_{name}", data="flic",
                        augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
     if name == "flic_tiny":
         return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=11), batch_size=8,
