@@ -151,10 +151,10 @@ def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
         from convcorr_jax.pose import flic_data
 
         return flic_data.train_val(cfg)
-    if cfg.data in ("mpii", "flic"):
+    if cfg.data == "mpii":
         if not cfg.data_root:
-            raise InputError("config", "data_root", f"a folder with the {cfg.data.upper()} annotations and images")
-        return _load_real(cfg)
+            raise InputError("config", "data_root", "a folder with the MPII annotations (train.h5, valid.h5) and images")
+        return _load_mpii(cfg)
     raise InputError("config", "data", "'synthetic', 'mpii' or 'flic'", cfg.data)
 
 
@@ -167,38 +167,23 @@ def _crop_resize(sample, center, box_side: float, size: int):
     return geometry.crop(img[None], m[None], size, border="constant")[0], pts
 
 
-def _load_real(cfg: TrainConfig):
-    """Real MPII/FLIC samples, cropped around the person (MPII: centre/scale; FLIC: torso box) and resized."""
+def _load_mpii(cfg: TrainConfig):
+    """Real MPII people (train.h5 / valid.h5 under `data_root`), cropped around centre / scale and resized."""
+    from convcorr_jax.data.mpii import load_mpii_h5
+
     root = Path(cfg.data_root)
     size = cfg.model.image_size
-    if cfg.data == "mpii":
-        from convcorr_jax.data.mpii import load_mpii_h5
 
-        def conv(samples):
-            out = []
-            for s in samples:
-                side = 200.0 * float(s.extras.get("scale", 1.0)) * 1.25
-                img, pts = _crop_resize(s, np.asarray(s.extras["center"], np.float32), side, size)
-                out.append(dataclasses.replace(s, image=img, points=pts, bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
-            return out
+    def conv(samples):
+        out = []
+        for s in samples:
+            side = 200.0 * float(s.extras.get("scale", 1.0)) * 1.25
+            img, pts = _crop_resize(s, np.asarray(s.extras["center"], np.float32), side, size)
+            out.append(dataclasses.replace(s, image=img, points=pts, bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
+        return out
 
-        tr = conv(load_mpii_h5(root / "train.h5", image_root=root / "images"))
-        te = conv(load_mpii_h5(root / "valid.h5", image_root=root / "images"))
-    else:
-        from convcorr_jax.data.flic import load_flic
-
-        def conv(samples):
-            out = []
-            for s in samples:
-                tb = np.asarray(s.extras["torso_box"], np.float32)
-                c = (tb[:2] + tb[2:]) / 2
-                side = 3.0 * max(tb[2] - tb[0], tb[3] - tb[1])
-                img, pts = _crop_resize(s, c, side, size)
-                out.append(dataclasses.replace(s, image=img, points=pts, bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
-            return out
-
-        tr = conv(load_flic(root, split="train"))
-        te = conv(load_flic(root, split="test"))
+    tr = conv(load_mpii_h5(root / "train.h5", image_root=root / "images"))
+    te = conv(load_mpii_h5(root / "valid.h5", image_root=root / "images"))
     return arrays_from_samples(tr, size), arrays_from_samples(te, size)
 
 
