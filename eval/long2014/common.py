@@ -69,7 +69,8 @@ def load_train_test(cfg: ExperimentConfig, n: int, image_size: int, covered_only
     """(train, test) object instances with images: `n` synthetic objects of `image_size` px split by the dataset's
     own image sets (data=synthetic), the VOC 2011 keypoint train / val split under `cfg.data_root` (data=voc), or
     FLIC's train / test people under `cfg.data_root` (data=flic, boxes in the module doc).
-    Real data: `n_train` / `n_test` instances drawn from each split (seeded by cfg.seed; None: all).
+    FLIC: `n_train` / `n_test` people drawn from each split (seeded by cfg.seed; None: all); VOC keeps every
+    instance.
     `covered_only`: keep the test instances whose category has training instances (a tiny split may miss one)."""
     require_data(cfg, DATA)
     if cfg.data == "flic":
@@ -77,7 +78,6 @@ def load_train_test(cfg: ExperimentConfig, n: int, image_size: int, covered_only
         test = load_flic_split(cfg.data_root, "test", n_test, cfg.seed + 1)
     elif cfg.data == "voc":
         train, test = load_voc_train_test(cfg.data_root)
-        train, test = subsample(train, n_train, cfg.seed), subsample(test, n_test, cfg.seed + 1)
     else:
         train, test = load_objects(n, cfg.seed, "train", image_size), load_objects(n, cfg.seed, "test", image_size)
     if covered_only:

@@ -10,7 +10,7 @@ on request.
 
 Runtime on a 2-core CPU: tiny ~20 s, default ~2 min, full (CV over 8 values of C) ~10 min. Prints the best conv
 and the best SIFT accuracy (tiny, MobileNetV2: conv5 22.4% vs SIFT 20 24.7%).
-Real data: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150 people; see
+data=flic: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150 people; see
 `convcorr_eval.long2014.common` for FLIC's split and boxes). FLIC, default size, cv=true, MobileNetV2: 22 min on
 the shared 2-core CPU (8 min features, 14 min CV); conv5 53.9% vs SIFT 40 52.0% (bench/RESULTS_real.md).
 """
@@ -39,7 +39,7 @@ class Config(ExperimentConfig):
 
     n_objects: int = 400
     image_size: int = 192
-    n_train: int | None = 300  # real data (flic, voc): instances drawn from the training split; None: all
+    n_train: int | None = 300  # data=flic: people drawn from the training split; None: all
     n_test: int | None = 150  # ... and from the test split
     roles: tuple[str, ...] = cls.ROLES
     sift_radii: tuple[int, ...] = cls.SIFT_RADII

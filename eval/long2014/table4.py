@@ -9,7 +9,7 @@ nearest-neighbour Gaussian prior; PCK at alpha = 0.1 of max(box w, h).
 
 Runtime on a 2-core CPU: tiny ~15 s, default ~1-3 min. Prints PCK@0.1 of SIFT, SIFT+prior, conv5 and conv5+prior
 (tiny, MobileNetV2: 13.9, 11.3, 17.2, 22.7).
-Real data: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150; the person box of
+data=flic: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150; the person box of
 `convcorr_eval.long2014.common`). With `val_Cs` / `val_sift_Cs`, C (conv5) and sift_C are chosen by the PCK@0.1
 without prior on a validation split of the training instances (`val_fraction`, by movie where the samples
 name one), then the detectors are retrained on the whole training split; the test split is never seen.
@@ -41,7 +41,7 @@ class Config(ExperimentConfig):
 
     n_objects: int = 400
     image_size: int = 192
-    n_train: int | None = 300  # real data (flic, voc): instances drawn from the training split; None: all
+    n_train: int | None = 300  # data=flic: people drawn from the training split; None: all
     n_test: int | None = 150  # ... and from the test split
     val_Cs: tuple[float, ...] = ()  # conv5 C candidates chosen on a validation split of train (empty: prediction.C)
     val_sift_Cs: tuple[float, ...] = ()  # SIFT C candidates (empty: prediction.sift_C)
