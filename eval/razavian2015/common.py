@@ -31,6 +31,7 @@ class Config(ExperimentConfig):
     n_flic_train: int | None = 1000  # data=flic: FLIC train / test frames (seeded sub-sample; None: all)
     n_flic_test: int | None = 400
     flic_attribute: str = "torso_x"  # data=flic: label-derived attribute of the direction (see flic.py)
+    flic_crop: str = "frame"  # data=flic: "frame" (the whole frame) or "person" (the person box; see flic.py)
 
 
 SIZES = {
