@@ -13,9 +13,9 @@ the same image content at every input size); the pixel levels run on the images 
   3. pixel features (`"grad"`: smoothed orientation-binned gradients, 8 channels; or `"sift"`: dense SIFT,
      128) on grids of stride s halving from the finest conv level's down to 1 px (smoothing / SIFT bins
      growing with s); the last level's labels are refined to sub-pixel by a parabola through the data cost.
-Below the top, each node searches a small window of (2r + 1)^2 labels around the flow of the level above
-(bilinearly upsampled): label d means flow = init + d * step. The data term is the paper's
-||f_a(p) - f_b(p + flow(p))||_2 (target features sampled bilinearly; every level's features are scaled to a
+Below the top, each node searches a small window of (2r + 1)^2 labels (r = `radius`, `finest_radius` on the
+last level) around the flow of the level above (bilinearly upsampled): label d means flow = init + d * step.
+The data term is the paper's ||f_a(p) - f_b(p + flow(p))||_2 (target features sampled bilinearly; every level's features are scaled to a
 mean column norm of 512) and the pairwise term beta * ||d_p - d_q||^2 on the residual labels, in pixels of a
 500 px image as in `flow.align` (so the smooth upsampled flow itself is not penalised), solved by `bp.solve`.
 """
@@ -54,6 +54,7 @@ class DenseConfig:
     fine_iters: int = 4
     fine_levels: int = 1
     radius: int = 2
+    finest_radius: int | None = 1  # window half-width of the last (1 px) level; None: radius
     pixel_features: str = "grad"
     fine_strides: tuple[int, ...] | None = None  # None: halving from the finest conv level's stride down to 1 px
     top_side: int | None = 256  # conv taps run on the images resized to this longer side at most (None: as given)
@@ -206,7 +207,6 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, si
     res = bp.align(fa, fb, bp.BPConfig(cfg.beta, None, cfg.iters, cfg.levels), top_grid[2] * s500)
     flow = res.flow / s500 * jnp.asarray([kx, ky], jnp.float32)
     prev = top_grid[:2]
-    r = cfg.radius
     for i, lv in enumerate(levels):
         if i + 1 < len(feats_a):
             fa, fb = _scaled(feats_a[i + 1], feats_b[i + 1])
@@ -215,6 +215,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, si
             fa = fa[:: lv.sub, :: lv.sub]
         xs, ys = np.asarray(lv.xs), np.asarray(lv.ys)
         init = _upsample(flow, prev, xs, ys)
+        r = cfg.finest_radius if (cfg.finest_radius is not None and i == len(levels) - 1) else cfg.radius
         cost = _window_cost(fa, fb, init, lv, r)
         step = jnp.asarray(lv.stride, jnp.float32)  # label step (x, y) px = the source grid's step
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
