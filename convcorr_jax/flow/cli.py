@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=None, help="max displacement in grid cells (default: whole grid)")
     p.add_argument("--iters", type=int, default=8)
     p.add_argument("--levels", type=int, default=3)
-    p.add_argument("--dense", action="store_true", help="per-pixel coarse-to-fine flow (flow.dense)")
+    p.add_argument("--dense", action="store_true", help="per-pixel coarse-to-fine flow (flow.dense; --beta sets its conv4 level, "
+                   "--window/--iters/--levels apply to the grid flow only)")
     p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
                    help="finest levels' features with --dense")
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
