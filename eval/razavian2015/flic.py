@@ -9,19 +9,22 @@ data=flic; `flic_crop` "frame" or "person").
 Runtime on the shared 2-core CPU (load average 8-12, so several times an idle machine's): default 18 min wall
 (6.5 min CPU), tiny ~2 min wall (~40 s CPU). Prints (default, MobileNetV2 ImageNet weights) "FLIC PCK@0.1 3.7% /
 @0.2 11.2% (global descriptor); RGB MAE 0.121"; the flattened pool5-role map row gives 6.6% / 21.2% and MAE 0.109.
+flic_crop=person: default 5.5 min wall (3.2 min CPU, load average 3-6), prints "FLIC person box PCK@0.1 33.9% / @0.2
+70.8% (global descriptor); RGB MAE 0.138" (mean training pose 34.2% / 66.2%; flattened map 47.2% / 78.9%).
 
-Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_flic_train` FLIC train and `n_flic_test` FLIC test frames (examples.mat's
-istrain / istest; None: all 3,987 / 1,016), whole frames as stored (360 x 240 for the 2x downscaled copy). No
-box, person crop or label is used at test time: the descriptor sees the whole frame. Targets: the 11 labelled
-joints in frame pixels, one ridge regressor per coordinate (22), one lambda chosen by 4-fold CV on the training
-frames only. PCK: a joint is correct when its error is <= alpha x torso size (|lsho - rhip|, the FLIC / MODEC
-normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1 and 0.2. Rows: the dataset bias
-(the mean training pose), RGB + ridge (32 x 32 pixels), the global descriptor (the headline, the paper's fc6) and
-the flattened spatial map (`extra_descriptor`, a second row). Fig. 4: 46 x 46 RGB of the whole frame (squeezed
-from 3:2) by 6,348 regressors, MAE in [0, 1] units. Fig. 6: examples.mat holds no semantic attribute (its fields
-are poselet_hit_idx, moviename, coords, filepath, imgdims, currframe, torsobox, istrain, istest), so the direction
-is learnt for a geometric attribute derived from the joint labels, `flic_attribute`: "torso_x" (the torso
-centre's x / frame width: where the person stands) or "torso_size" (the torso size / frame height: how close).
+Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_flic_train` FLIC train and
+`n_flic_test` FLIC test frames (examples.mat's istrain / istest; None: all 3,987 / 1,016), whole frames as stored
+(360 x 240 for the 2x downscaled copy). No box, person crop or label is used at test time: the descriptor sees the
+whole frame. Targets: the 11 labelled joints in frame pixels, one ridge regressor per coordinate (22), one lambda
+chosen by 4-fold CV on the training frames only. PCK: a joint is correct when its error is <= alpha x torso size
+(|lsho - rhip|, the FLIC / MODEC normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1
+and 0.2. Rows: the dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the global descriptor (the
+headline, the paper's fc6) and the flattened spatial map (`extra_descriptor`, a second row). Fig. 4: 46 x 46 RGB of
+the whole frame (squeezed from 3:2) by 6,348 regressors, MAE in [0, 1] units. Fig. 6: examples.mat holds no semantic
+attribute (its fields are poselet_hit_idx, moviename, coords, filepath, imgdims, currframe, torsobox, istrain,
+istest), so the direction is learnt for a geometric attribute derived from the joint labels, `flic_attribute`:
+"torso_x" (the torso centre's x / frame width: where the person stands) or "torso_size" (the torso size / frame
+height: how close).
 
 flic_crop="person" (the paper's protocol). Razavian et al.'s keypoint experiment (Table 2, PASCAL) describes the
 ground-truth object box; here the object box is the person box of Long et al.'s FLIC experiments
@@ -140,7 +143,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     r = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed)
     rgb_extra = (rgb.rgb_reconstruction(desc.extra(im_tr), im_tr, desc.extra(im_te), im_te, seed=cfg.seed)
                  if desc.extra is not None else None)
-    show = (rgb.SIZE, int(round(rgb.SIZE * im_tr.shape[2] / im_tr.shape[1])))  # back to the frame's aspect
+    show = (rgb.SIZE, int(round(rgb.SIZE * im_tr.shape[2] / im_tr.shape[1])))  # back to the view's aspect
     k = min(8, n_te)
     grid = [list(resize_images(to_uint8(r.originals[:k]), show)), list(resize_images(to_uint8(r.recon[:k]), show))]
     if rgb_extra is not None:
@@ -153,7 +156,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     if rgb_extra is not None:
         md.append(f"| {desc.extra_label} | {rgb_extra.mae:.3f} |")
     md += ["", "![rgb](figures/razavian_flic_rgb.png) (rows: originals, global descriptor"
-           + (", flattened map" if rgb_extra is not None else "") + "; shown at the frame's aspect)", ""]
+           + (", flattened map" if rgb_extra is not None else "")
+           + f"; shown at the {'crop' if person else 'frame'}'s aspect)", ""]
     metrics = {"crop": cfg.flic_crop, "n_train": n_tr, "n_test": n_te, "joints": joints, "lambda": lams,
                "pck": {m: {a: [float(x) for x in v[a]] for a in v} for m, v in pck.items()},
                "rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image,
