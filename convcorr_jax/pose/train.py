@@ -48,7 +48,7 @@ class TrainingDiverged(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Pose cascade training. Command: `convcorr train pose --config default` (or
-    `python -m train.pose_cascade --config default`); prints a progress bar per run, PCK@0.05 of the coarse
+    `python -m convcorr_train.pose_cascade --config default`); prints a progress bar per run, PCK@0.05 of the coarse
     model and of the cascade after each stage, and writes runs/<name>/{config,metrics}.json + checkpoints/."""
 
     name: str = "pose_default"
