@@ -5,7 +5,10 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import http.server
+import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -21,6 +24,58 @@ def real_data():
     return root
 
 
+@pytest.fixture(scope="session")
+def flic_root(real_data):
+    """The FLIC folder of the real data (examples.mat + images/); skips with the reason when absent."""
+    root = real_data / "flic"
+    if not (root / "examples.mat").is_file() or not (root / "images").is_dir():
+        pytest.skip(f"FLIC (examples.mat and images/) not found under the real data folder {real_data}")
+    return root
+
+
 # Caches (fetched weights, generated datasets) live in the repository's ignored .cache/ during tests, so a
 # clean clone starts empty and repeated runs reuse them; set CONVCORR_CACHE to override.
 os.environ.setdefault("CONVCORR_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "tests"))
+
+
+@pytest.fixture(scope="module")
+def loopback_http():
+    """Start loopback HTTP servers: `start(lookup) -> base URL`, where `lookup(path) -> bytes | None` (None: 404).
+    A path under `/cut/` serves the same body but announces its full length, sends a third and hangs up (an
+    interrupted download). Servers stop at the end of the module."""
+    servers = []
+
+    def start(lookup: Callable[[str], bytes | None]) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                cut = self.path.startswith("/cut/")
+                body = lookup(self.path.removeprefix("/cut") if cut else self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 3] if cut else body)
+                self.wfile.flush()
+                self.close_connection = cut
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    """Loopback requests must not go through a proxy from the environment."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
 from pathlib import Path
 
@@ -47,41 +45,9 @@ PAYLOADS = {"/pf.zip": _pf_zip(), "/bad.zip": _bad_layout_zip(), "/notzip.zip": 
 SHA = {k: hashlib.sha256(v).hexdigest() for k, v in PAYLOADS.items()}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        cut = self.path.startswith("/cut")
-        body = PAYLOADS.get(self.path.removeprefix("/cut"))
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if cut:  # promise everything, send a third, hang up
-            self.wfile.write(body[: len(body) // 3])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+def server(loopback_http):
+    return loopback_http(PAYLOADS.get)
 
 
 def _listing(folder: Path) -> list[str]:

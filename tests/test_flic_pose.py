@@ -19,13 +19,6 @@ from convcorr_jax.pose import train as T
 MPII_IMAGES = ("004645041.jpg", "005808361.jpg", "051423444.jpg", "052475643.jpg", "060754485.jpg")
 
 
-def _flic_root(real_data) -> Path:
-    root = real_data / "flic"
-    if not (root / "examples.mat").is_file() or not (root / "images").is_dir():
-        pytest.skip(f"FLIC (examples.mat + images/) not found under {root}")
-    return root
-
-
 def test_movie_split_keeps_movies_whole():
     movies = [f"m{i % 7}" for i in range(200)] + ["big"] * 100
     tr, va = movie_split(movies, 0.2, seed=3)
@@ -37,11 +30,11 @@ def test_movie_split_keeps_movies_whole():
         movie_split(["a"] * 5, 0.2)
 
 
-def test_flic_validation_split_by_movie(real_data):
+def test_flic_validation_split_by_movie(flic_root):
     from convcorr_jax.data.flic import load_flic
     from convcorr_jax.pose import flic_data
 
-    train = load_flic(_flic_root(real_data), split="train")
+    train = load_flic(flic_root, split="train")
     movies = [s.extras["moviename"] for s in train]
     tr = flic_data.split_indices(movies, "train")
     va = flic_data.split_indices(movies, "val")
@@ -50,12 +43,12 @@ def test_flic_validation_split_by_movie(real_data):
     assert 0.1 * len(train) < len(va) <= flic_data.VAL_FRACTION * len(train)
 
 
-def test_flic_tiny_train_and_eval(real_data, tmp_path):
+def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     """`convcorr train pose --config flic_tiny` then `convcorr eval flic` on the FLIC test split."""
     from convcorr_eval import cli as eval_cli
     from convcorr_train import pose_cascade
 
-    root = _flic_root(real_data)
+    root = flic_root
     assert pose_cascade.main(["--config", "flic_tiny", "--set", f"out={tmp_path}", "--set", f"data_root={root}",
                               "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"

@@ -2,27 +2,10 @@
 random weights; skipped where the real data folder (or its FLIC part) is absent."""
 
 import numpy as np
-import pytest
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic
-from convcorr_jax.paths import real_data_root
 from convcorr_eval.long2014.common import flic_person_box, load_train_test
 from convcorr_eval.runner import make_config, run_experiment
-
-
-def _flic_root():
-    root = real_data_root()
-    if root is None:
-        pytest.skip("real data folder not found: set CONVCORR_REAL_DATA or place shared/data/real beside the repo")
-    flic = root / "flic"
-    if not (flic / "examples.mat").is_file() or not (flic / "images").is_dir():
-        pytest.skip(f"FLIC (examples.mat and images/) not found under the real data folder {root}")
-    return flic
-
-
-@pytest.fixture(scope="module")
-def flic_root():
-    return _flic_root()
 
 
 def _run(exp_id, flic_root, tmp_path, sets=()):

@@ -2,20 +2,8 @@
 reports it against a hand-computed confusion matrix."""
 
 import numpy as np
-import pytest
 
 from convcorr_jax import metrics
-from convcorr_jax.paths import real_data_root
-
-
-def _flic_root():
-    root = real_data_root()
-    if root is None:
-        pytest.skip("no real-data folder (set CONVCORR_REAL_DATA or place shared/data/real beside the repository)")
-    flic = root / "flic"
-    if not (flic / "examples.mat").is_file() or not (flic / "images").is_dir():
-        pytest.skip(f"FLIC (examples.mat and images/) not found under {root}")
-    return flic
 
 
 def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
@@ -34,10 +22,10 @@ def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
     assert np.isclose(np.nanmean(iou), (0.5 + 0.5 + 1 / 3) / 3)  # VOC: the mean over classes incl. background
 
 
-def test_flic_tiny_through_the_runner(tmp_path):
+def test_flic_tiny_through_the_runner(flic_root, tmp_path):
     from convcorr_eval.runner import make_config, run_experiment
 
-    root = _flic_root()
+    root = flic_root
     cfg = make_config("razavian2015.tables", "tiny", ["weights=random", "data=flic"], "caffenet", str(root))
     res, _, _ = run_experiment("razavian2015.tables", cfg, tmp_path, progress=False)
     m = res.metrics["flic"]
@@ -55,10 +43,10 @@ def test_flic_tiny_through_the_runner(tmp_path):
         assert (figures / fig).stat().st_size > 1000 and f"figures/{fig}" in res.markdown
 
 
-def test_flic_frames_subsample_is_seeded_and_on_the_disk_image():
+def test_flic_frames_subsample_is_seeded_and_on_the_disk_image(flic_root):
     from convcorr_eval.razavian2015 import data
 
-    root = _flic_root()
+    root = flic_root
     a = data.flic_frames(root, "test", 5, seed=3)
     b = data.flic_frames(root, "test", 5, seed=3)
     np.testing.assert_array_equal(a["index"], b["index"])
@@ -67,11 +55,11 @@ def test_flic_frames_subsample_is_seeded_and_on_the_disk_image():
     assert np.all((a["points"] > -1) & (a["points"] < [w, h]))  # joints mapped onto the stored (downscaled) frame
 
 
-def test_flic_person_crop_maps_the_mean_training_pose_back_onto_the_labelled_person():
+def test_flic_person_crop_maps_the_mean_training_pose_back_onto_the_labelled_person(flic_root):
     from convcorr_jax import geometry
     from convcorr_eval.razavian2015 import data, flic
 
-    root = _flic_root()
+    root = flic_root
     tr, te = data.flic_frames(root, "train", 30, seed=0), data.flic_frames(root, "test", 12, seed=1)
     (im_tr, M_tr), (im_te, M_te) = flic.views(tr, "person", (96, 96)), flic.views(te, "person", (96, 96))
     assert im_tr.shape == (30, 96, 96, 3) and im_te.dtype == np.uint8 and M_te.shape == (12, 2, 3)
