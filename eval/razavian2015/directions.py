@@ -20,6 +20,7 @@ from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data
 from convcorr_eval.razavian2015.figures import image_grid, save_image, to_uint8
+from convcorr_eval.report import markdown_table
 
 STEPS = 7
 
@@ -68,6 +69,8 @@ def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_t
           f"R^2 {r2:.3f}; moving along the direction over t in [{d.t_range[0]:.3f}, {d.t_range[1]:.3f}] and "
           f"decoding to RGB; the attribute regressed back from the decoded images correlates with t at "
           f"{rho:.2f} (mean Pearson over {k} test images).", "",
+          markdown_table(["attribute", "train / test images", "regressor test R^2", "decoded attribute vs step (r)"],
+                         [[name, f"{len(im_tr)} / {len(im_te)}", r2, rho]], "{:.3f}"), "",
           f"![directions](figures/{fig}) (first column: 46x46 target of the original; then the decoded strip)", ""]
     return "\n".join(md), {"attribute": name, "r2": float(r2), "decoded_attribute_corr": rho}
 
