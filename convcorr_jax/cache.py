@@ -78,6 +78,8 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
     try:
         build(tmp)
         (tmp / KEY_FILE).write_text(json.dumps(key(kind, settings, version), indent=1, sort_keys=True) + "\n")
+        if is_valid(path, kind, settings, version):  # a concurrent builder finished first: keep its entry
+            return path
         if path.exists():  # a stale or broken entry under this digest: replace it
             shutil.rmtree(path, ignore_errors=True)
         try:

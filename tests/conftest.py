@@ -79,3 +79,8 @@ def _no_proxy(monkeypatch):
     """Loopback requests must not go through a proxy from the environment."""
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow run first, so that under `pytest -n 2` (the Makefile's) they overlap the others."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -43,6 +43,7 @@ def test_flic_validation_split_by_movie(flic_root):
     assert 0.1 * len(train) < len(va) <= flic_data.VAL_FRACTION * len(train)
 
 
+@pytest.mark.slow
 def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     """`convcorr train pose --config flic_tiny` then `convcorr eval flic` on the FLIC test split."""
     from convcorr_eval import cli as eval_cli
