@@ -18,25 +18,15 @@ Each time is the best of `--reps` runs after a warm-up call that compiles.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import numpy as np
 
 from convcorr_jax import runinfo
+from timing import best_time
 from convcorr_jax.flow import bp
 
 GRID, DEPTH, LEVELS, ITERS = 31, 384, 3, 10
-
-
-def _time(fn, *args, reps: int) -> float:
-    jax.block_until_ready(fn(*args))  # compile + warm up
-    best = np.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _solver(levels, iters, method, crop, schedule):
@@ -64,7 +54,7 @@ def main() -> None:
     print("| solver | DT | schedule | labels | pairs | ms / pair |")
     print("|---|---|---|---|---|---|")
     if not args.skip_old:
-        t = _time(_solver(1, 1, "envelope", False, "masked"), *one, reps=1)
+        t = best_time(_solver(1, 1, "envelope", False, "masked"), *one, reps=1)
         scale = ITERS * (1 + 1 / 4 + 1 / 16)
         print(f"| old (est. from 1 fine iteration: {t * 1e3:.0f} ms) | envelope | masked | 61x61 | 1 | {t * scale * 1e3:,.0f} |", flush=True)
     for name, method, crop, schedule in (
@@ -72,10 +62,10 @@ def main() -> None:
         ("+ active half", "brute", False, "active"),
         ("+ label windows (new default)", "auto", True, "active"),
     ):
-        t = _time(_solver(LEVELS, ITERS, method, crop, schedule), *one, reps=args.reps)
+        t = best_time(_solver(LEVELS, ITERS, method, crop, schedule), *one, reps=args.reps)
         labels = "31x31 window" if crop else "61x61"
         print(f"| {name} | {method} | {schedule} | {labels} | 1 | {t * 1e3:,.0f} |", flush=True)
-    t = _time(_solver(LEVELS, ITERS, "auto", True, "active"), feats[0], feats[1], reps=max(1, args.reps - 1))
+    t = best_time(_solver(LEVELS, ITERS, "auto", True, "active"), feats[0], feats[1], reps=max(1, args.reps - 1))
     print(f"| new default | auto | active | 31x31 window | {args.batch} (vmap) | {t / args.batch * 1e3:,.0f} |", flush=True)
 
 

@@ -10,24 +10,13 @@ labels) is timed by bench/bp_speed.py.
 from __future__ import annotations
 
 import argparse
-import time
 
-import jax
 import numpy as np
 
 from convcorr_jax import runinfo
+from timing import best_time
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.distance_transform import dt1d, dt1d_brute, dt1d_min
-
-
-def _time(fn, *args, reps=3):
-    jax.block_until_ready(fn(*args))  # compile + warm up
-    best = np.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench_dt(sizes, total=1 << 16):
@@ -38,9 +27,9 @@ def bench_dt(sizes, total=1 << 16):
     for n in sizes:
         rows = max(1, total // n)
         f = rng.normal(size=(rows, n)).astype(np.float32)
-        te = _time(lambda x: dt1d(x, 0.5)[0], f)
-        tb = _time(lambda x: dt1d_brute(x, 0.5)[0], f)
-        tv = _time(lambda x: dt1d_min(x, 0.5), f)
+        te = best_time(lambda x: dt1d(x, 0.5)[0], f)
+        tb = best_time(lambda x: dt1d_brute(x, 0.5)[0], f)
+        tv = best_time(lambda x: dt1d_min(x, 0.5), f)
         el = rows * n
         print(f"| {n} | {rows} | {el / te / 1e6:.2f} | {el / tb / 1e6:.2f} | {el / tv / 1e6:.2f} |", flush=True)
         rows_out.append((n, el / te, el / tb, el / tv))
@@ -57,7 +46,7 @@ def bench_bp():
         for n in (1, 25):
             a = rng.normal(size=(n, 12, 12, 96)).astype(np.float32)
             b = rng.normal(size=(n, 12, 12, 96)).astype(np.float32)
-            t = _time(lambda x, y: bp.align(x, y, cfg, 16.0).energy, a, b, reps=1 if n > 1 else 3)
+            t = best_time(lambda x, y: bp.align(x, y, cfg, 16.0).energy, a, b, reps=1 if n > 1 else 3)
             print(f"| Table 2 demo, 3 levels x 5 it | 12x12 | 11x11 | {method} | {n} | {t / n * 1e3:.1f} |", flush=True)
 
 
