@@ -29,6 +29,17 @@ from convcorr_jax import io, metrics
 from convcorr_jax.errors import InputError, check
 
 
+def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
+                   draw: Callable[[str], None] | None = None) -> None:
+    """Write the JSON (atomically) and draw the figure, each where a path is given, and say so."""
+    if json_path:
+        io.write_json(json_path, obj)
+        print(f"wrote {json_path}")
+    if figure_path and draw is not None:
+        draw(figure_path)
+        print(f"wrote {figure_path}")
+
+
 def _pckh_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--preds", nargs="+", default=None, help="prediction file(s) with `preds` (.mat or .h5)")
     a.add_argument("--annot", default=None, help="ground truth: annot/valid.h5 (hourglass layout)")
@@ -52,14 +63,9 @@ def _run_pckh(args: argparse.Namespace) -> int:
         print(pckh.format_table(results, t))
     for name, r in results.items():
         print(f"{name}: PCKh@0.5 total {r['0.5']['Total']:.2f}, AUC(0..0.5) {r['auc']:.2f}")
-    if args.json:
-        out = pckh.json_tables(next(iter(results.values()))) if len(results) == 1 else {
-            n: pckh.json_tables(r) for n, r in results.items()}
-        io.write_json(args.json, out)
-        print(f"wrote {args.json}")
-    if args.figure:
-        pckh.pckh_curve_figure(results, args.figure)
-        print(f"wrote {args.figure}")
+    out = pckh.json_tables(next(iter(results.values()))) if len(results) == 1 else {
+        n: pckh.json_tables(r) for n, r in results.items()}
+    _write_outputs(args.json, out, args.figure, lambda path: pckh.pckh_curve_figure(results, path))
     return 0
 
 
@@ -98,9 +104,8 @@ def _run_pck(args: argparse.Namespace) -> int:
     print(f"PCK@{args.alpha:g} per joint: " + " ".join(f"{v:.1f}" for v in per))
     print(f"PCK@{args.alpha:g} mean: {100 * metrics.pck(pred, gt, vis, norm, args.alpha):.2f}")
     print("curve: " + " ".join(f"{a:g}:{c:.1f}" for a, c in zip(alphas, curve)))
-    if args.json:
-        io.write_json(args.json, {"alpha": args.alpha, "per_joint": per.tolist(), "mean": float(np.nanmean(per)),
-                                  "curve": {f"{a:g}": c for a, c in zip(alphas, curve)}})
+    _write_outputs(args.json, {"alpha": args.alpha, "per_joint": per.tolist(), "mean": float(np.nanmean(per)),
+                               "curve": {f"{a:g}": c for a, c in zip(alphas, curve)}})
     return 0
 
 
@@ -126,12 +131,7 @@ def _run_flic(args: argparse.Namespace) -> int:
     t = res["pck"]["0.05"]
     print(f"FLIC {args.split} PCK@0.05 (torso): coarse " + " ".join(f"{c} {100 * t['coarse'][c]:.1f}" for c in t[
         "coarse"]) + " | cascade " + " ".join(f"{c} {100 * t['cascade'][c]:.1f}" for c in t["cascade"]))
-    if args.json:
-        io.write_json(args.json, res)
-        print(f"wrote {args.json}")
-    if args.figure:
-        flic.curve_figure(res, args.figure)
-        print(f"wrote {args.figure}")
+    _write_outputs(args.json, res, args.figure, lambda path: flic.curve_figure(res, path))
     return 0
 
 
@@ -150,13 +150,10 @@ def _run_mpii(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}")
     for t in ("0.5", "0.1"):
         print(pckh.format_table({Path(args.out).stem: r}, t))
-    if args.json:
-        io.write_json(args.json, pckh.json_tables(r))
-        print(f"wrote {args.json}")
+    _write_outputs(args.json, pckh.json_tables(r))
     return 0
 
 
-# subcommand -> (one-line help, add its arguments, run it)
 def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--root", required=True, help="the folder holding the PF-WILLOW sub-class folders")
     a.add_argument("--features", default="conv4", help="conv1..conv5 or pool5 (a backbone role), sift, or none")
@@ -181,6 +178,7 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
     return 0
 
 
+# subcommand -> (one-line help, add its arguments, run it)
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "pckh": ("PCKh (MPII toolkit definition) of prediction files against annot/valid.h5", _pckh_arguments, _run_pckh),
     "pck": ("PCK normalised per instance (FLIC: torso size)", _pck_arguments, _run_pck),
