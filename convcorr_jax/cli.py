@@ -17,10 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("convcorr_jax.backbones.cli_classify", "top-5 ImageNet classes of images"),
     "features": ("convcorr_jax.backbones.cli_features", "write named activations and receptive-field centres to .npz"),
     "weights": ("convcorr_jax.weights.cli", "fetch, import and inspect pretrained weights"),
-    "data": ("convcorr_jax.data.cli", "generate synthetic datasets and example figures"),
-    "align": ("convcorr_jax.flow.cli", "align two images with a BP flow on conv or SIFT features"),
+    "data": ("convcorr_jax.data.cli", "generate synthetic datasets, fetch real ones, inspect what a loader reads"),
+    "align": ("convcorr_jax.flow.cli", "align two images with a BP flow on conv or SIFT features (grid or dense)"),
     "train": ("convcorr_train.cli", "train models (pose cascade, ...)"),
-    "eval": ("convcorr_eval.cli", "evaluate predictions (PCKh, PCK, ...)"),
+    "eval": ("convcorr_eval.cli", "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, PF-WILLOW)"),
     "launch": ("convcorr_jax.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
 }
 
