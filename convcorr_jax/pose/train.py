@@ -511,13 +511,6 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     return TrainResult(params, evals, sps, sps * cfg.batch_size, run_dir)
 
 
-def metrics_pck(pred, gt, vis, norm, alpha) -> np.ndarray:
-    """Per-instance-and-joint hit indicators (NaN where not labelled), see `metrics.pck_hits`."""
-    from convcorr_jax import metrics
-
-    return metrics.pck_hits(pred, gt, vis, norm, alpha)
-
-
 def _limit(data: PoseArrays, n: int | None) -> PoseArrays:
     return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
 
