@@ -128,8 +128,16 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
 
 def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
               cval: float = 0.0) -> np.ndarray:
-    """`crop` for a list of images of different sizes ([H_i, W_i, C] each, M [N, 2, 3]) -> [N, h, w, C]."""
+    """`crop` for a list of images of different sizes ([H_i, W_i, C] each, M [N, 2, 3]) -> [N, h, w, C]; images
+    of one shape are cropped together in one batched call."""
     M = np.asarray(M, np.float64).reshape(-1, 2, 3)
     if len(M) != len(images):
         raise InputError("M", "shape", f"[{len(images)}, 2, 3] (one map per image)", M.shape)
-    return np.stack([crop(np.asarray(im)[None], m[None], size, border, cval)[0] for im, m in zip(images, M)])
+    by_shape: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        by_shape.setdefault(np.shape(im), []).append(i)
+    out = [None] * len(images)
+    for idx in by_shape.values():
+        for i, c in zip(idx, crop(np.stack([np.asarray(images[i]) for i in idx]), M[idx], size, border, cval)):
+            out[i] = c
+    return np.stack(out)

@@ -58,6 +58,12 @@ def test_crop_uint8_and_identity():
     np.testing.assert_array_equal(same, img)
     each = G.crop_each([img[0], img[0, :6]], G.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5]]), 4), 4)
     assert each.shape == (2, 4, 4, 3)
+    # images of one shape are cropped in one batch: same values as one by one, in the given order
+    imgs = [img[0], img[0, :6], img[0, ::-1]]
+    Ms = G.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5], [1, 1, 6, 6]]), 4)
+    together = G.crop_each(imgs, Ms, 4)
+    for k in range(3):
+        np.testing.assert_array_equal(together[k], G.crop(imgs[k][None], Ms[k][None], 4)[0])
 
 
 def test_bad_input_is_named():

@@ -76,12 +76,7 @@ def _build(root: Path, split: str, size: int, fraction: float, seed: int, out: P
     for i in range(0, len(samples), _CHUNK):
         part = samples[i:i + _CHUNK]
         imgs = [load_image(s.image_path) for s in part]
-        shapes = {im.shape for im in imgs}
-        m = affine[i:i + len(part)]
-        if len(shapes) == 1 and len(part) == _CHUNK:
-            images[i:i + len(part)] = geometry.crop(np.stack(imgs), m, size, border="constant")
-        else:
-            images[i:i + len(part)] = geometry.crop_each(imgs, m, size, border="constant")
+        images[i:i + len(part)] = geometry.crop_each(imgs, affine[i:i + len(part)], size, border="constant")
     pts = geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine)
     pts = np.asarray(pts, np.float32)
     vis = np.stack([np.asarray(s.extras["labelled"], bool) for s in samples])
