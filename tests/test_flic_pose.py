@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
+from convcorr_jax import metrics
 from convcorr_jax.data.flic_split import movie_split
+from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import mpii_files, mpii_predict, predict
 from convcorr_jax.pose import train as T
+from convcorr_eval.tompson2015 import tables
 
 MPII_IMAGES = ("004645041.jpg", "005808361.jpg", "051423444.jpg", "052475643.jpg", "060754485.jpg")
 
@@ -126,3 +130,22 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     p = mpii_files.read_preds(preds)
     assert p.shape == (5, 16, 2) and np.all(np.isfinite(p))
     assert 0.0 <= json.loads((tmp_path / "pckh.json").read_text())["0.5"]["Total"] <= 100.0
+
+
+def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
+    """data="mpii": the PCK normaliser is the head size (0.6 x head-box diagonal) in crop pixels, so that the
+    training loop and the Tompson tables report PCKh@0.5: a joint moved 0.45 head sizes is a hit, 0.55 a miss."""
+    folder = _mpii_folder(real_data, tmp_path)
+    cfg = T.TrainConfig(data="mpii", data_root=str(folder), model=M.ModelConfig(image_size=64))
+    _, test = T.load_data(cfg)
+    people = load_mpii_h5(folder / "valid.h5")
+    want = [p.extras["normalize"] * 64 / (200.0 * p.extras["scale"] * 1.25) for p in people]
+    np.testing.assert_allclose(test.norm, want, rtol=1e-5)
+    assert T.headline("mpii") == ("PCKh", 0.5) and T.headline("flic") == ("PCK", 0.05)
+    for shift, hit in ((0.45, 1.0), (0.55, 0.0)):
+        pred = test.points + np.stack([test.norm * shift, np.zeros_like(test.norm)], -1)[:, None, :]
+        assert metrics.pck(pred, test.points, test.visible, test.norm, 0.5) == pytest.approx(hit)
+    params = M.init(jax.random.PRNGKey(0), cfg.model)
+    md, res = tables.evaluate_run(cfg, params, test, timing=False)
+    assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
+    assert set(res["pckh@0.5"]) == {"coarse", "cascade"}

@@ -27,18 +27,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _group_table(cfg, ev: dict) -> str:
-    """PCK@0.05 per joint group (mean of the group's joints) of the coarse model and the cascade at the last
-    evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
+    """The headline score (PCK@0.05, MPII PCKh@0.5) per joint group (mean of the group's joints) of the coarse
+    model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
     import numpy as np
 
     from convcorr_jax.pose import joints
+    from convcorr_jax.pose.train import headline
 
     groups = joints.joint_set(cfg.data, cfg.model.num_joints).groups
     held = "validation movies" if cfg.data == "flic" else "held-out set"
-    lines = [f"PCK@0.05 per joint group ({held}, step {ev['step']}):",
+    score, alpha = headline(cfg.data)
+    lines = [f"{score}@{alpha:g} per joint group ({held}, step {ev['step']}):",
              f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
     for m in ("coarse", "cascade"):
-        per = np.asarray(ev[f"{m}_per_joint@0.05"])
+        per = np.asarray(ev[f"{m}_per_joint@{alpha:g}"])
         lines.append(f"{m:<8} " + " ".join(f"{np.nanmean(per[list(j)]):8.1f}" for j in groups.values()))
     return "\n".join(lines)
 
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if res.evals and main:
         e = res.evals[-1]
         print(_group_table(cfg, e))
-        print(f"final PCK@0.05: coarse {e['coarse_pck@0.05']:.1f}  cascade {e['cascade_pck@0.05']:.1f}  "
+        score, alpha = train.headline(cfg.data)
+        print(f"final {score}@{alpha:g}: coarse {e[f'coarse_pck@{alpha:g}']:.1f}  "
+              f"cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
               f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")
     return 0

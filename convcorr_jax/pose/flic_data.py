@@ -7,10 +7,10 @@ of each crop (image -> crop).
 
 Splits: "train" is FLIC train minus the validation movies, "val" the validation movies (`data.flic_split`,
 fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval" all of FLIC train, "test" FLIC test (only for final numbers).
-Crop: side `CROP_SCALE` x the torso box's longer side, centred on the box (FLIC gives the torso box of the person
-to be evaluated), bilinear, black outside the image (`geometry.crop`). PCK normaliser: the torso size
-|l shoulder - r hip| (MODEC) in crop pixels; PCK is invariant to the crop's uniform scale. Crops are cached
-(`convcorr_jax.cache`, kind "flic-crops").
+Crop: side `TrainConfig.crop_scale` (default `CROP_SCALE`) x the torso box's longer side, centred on the box
+(FLIC gives the torso box of the person to be evaluated), bilinear, black outside the image (`geometry.crop`).
+PCK normaliser: the torso size |l shoulder - r hip| (MODEC) in crop pixels; PCK is invariant to the crop's
+uniform scale. Crops are cached (`convcorr_jax.cache`, kind "flic-crops").
 """
 
 from __future__ import annotations
@@ -64,14 +64,14 @@ def crop_affines(torso_boxes: np.ndarray, size: int, scale: float = CROP_SCALE) 
     return geometry.box_to_affine(geometry.square_box((tb[:, :2] + tb[:, 2:]) / 2, side), size)
 
 
-def _build(root: Path, split: str, size: int, fraction: float, seed: int, out: Path) -> None:
+def _build(root: Path, split: str, size: int, scale: float, fraction: float, seed: int, out: Path) -> None:
     samples = load_flic(root, split="test" if split == "test" else "train")
     if split != "test":
         keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
         samples = [samples[i] for i in keep]
     if not samples:
         raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
-    affine = crop_affines(np.stack([s.extras["torso_box"] for s in samples]), size)
+    affine = crop_affines(np.stack([s.extras["torso_box"] for s in samples]), size, scale)
     images = np.zeros((len(samples), size, size, 3), np.uint8)
     for i in range(0, len(samples), _CHUNK):
         part = samples[i:i + _CHUNK]
@@ -86,9 +86,10 @@ def _build(root: Path, split: str, size: int, fraction: float, seed: int, out: P
              movie=np.array([s.extras["moviename"] for s in samples]))
 
 
-def load_crops(root: str | os.PathLike, split: str, image_size: int, fraction: float = VAL_FRACTION,
-               seed: int = VAL_SEED) -> PoseCrops:
-    """Person crops of one FLIC split (see the module docstring); built once, then read from the cache."""
+def load_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = CROP_SCALE,
+               fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PoseCrops:
+    """Person crops of one FLIC split (see the module docstring), side crop_scale x the torso box's longer side,
+    resized to image_size px; built once, then read from the cache."""
     if split not in SPLITS:
         raise InputError("load_crops", "split", f"one of {SPLITS}", split)
     root = Path(root)
@@ -97,11 +98,11 @@ def load_crops(root: str | os.PathLike, split: str, image_size: int, fraction: f
         raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
     st = mat.stat()
     settings = {"mat": str(mat.resolve()), "mat_size": st.st_size, "mat_mtime": int(st.st_mtime), "split": split,
-                "size": image_size, "fraction": fraction, "seed": seed, "crop_scale": CROP_SCALE}
+                "size": image_size, "fraction": fraction, "seed": seed, "crop_scale": float(crop_scale)}
     version = cache.code_version("convcorr_jax.pose.flic_data", "convcorr_jax.data.flic",
                                  "convcorr_jax.data.flic_split", "convcorr_jax.geometry")
     path = cache.cached("flic-crops", settings, version,
-                        lambda out: _build(mat.parent, split, image_size, fraction, seed, out))
+                        lambda out: _build(mat.parent, split, image_size, crop_scale, fraction, seed, out))
     with np.load(path / "crops.npz") as z:
         arrays = PoseArrays(z["images"], z["points"], z["visible"], z["norm"])
         return PoseCrops(arrays, z["affine"], z["index"], tuple(str(m) for m in z["movie"]))
@@ -112,5 +113,6 @@ def train_val(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
     movies. The test split is never touched here."""
     if not cfg.data_root:
         raise InputError("config", "data_root", "a folder with FLIC's examples.mat and images/")
-    size = cfg.model.image_size
-    return load_crops(cfg.data_root, "train", size).arrays, load_crops(cfg.data_root, "val", size).arrays
+    size, scale = cfg.model.image_size, cfg.crop_scale
+    return (load_crops(cfg.data_root, "train", size, scale).arrays,
+            load_crops(cfg.data_root, "val", size, scale).arrays)

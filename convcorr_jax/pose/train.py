@@ -56,6 +56,7 @@ class TrainConfig:
     augment: aug.AugmentConfig = dataclasses.field(default_factory=aug.AugmentConfig)
     data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
+    crop_scale: float = 3.0  # FLIC: person-crop side as a multiple of the torso box's longer side
     n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
     batch_size: int = 16  # global batch (split over devices)
     steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3: the cascade's gain grows with the
@@ -95,7 +96,9 @@ class TrainConfig:
 @dataclasses.dataclass(frozen=True)
 class PoseArrays:
     """A dataset held in host memory: images uint8 [N, S, S, 3], points float32 [N, K, 2] (0 where missing),
-    visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm float32 [N] (PCK normaliser: torso size lsho-rhip, else bbox diagonal)."""
+    visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm float32 [N]
+    (PCK normaliser, pixels: MPII's head size, 0.6 x head-box diagonal, so that PCK@0.5 is PCKh@0.5; otherwise the
+    torso size l shoulder - r hip, else the bbox diagonal; see `headline`)."""
 
     images: np.ndarray
     points: np.ndarray
@@ -107,6 +110,12 @@ class PoseArrays:
 
     def take(self, idx) -> PoseArrays:
         return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
+
+
+def headline(data: str) -> tuple[str, float]:
+    """(name, alpha) of a dataset's headline score: ("PCKh", 0.5) for "mpii" (norm = head size), else
+    ("PCK", 0.05) (torso-normalised, Tompson et al. Table 3)."""
+    return ("PCKh", 0.5) if data == "mpii" else ("PCK", 0.05)
 
 
 def torso_size(points: np.ndarray, bbox: np.ndarray | None = None) -> float:
@@ -134,7 +143,8 @@ def arrays_from_samples(samples, image_size: int) -> PoseArrays:
         imgs.append(img)
         pts.append(np.nan_to_num(p))
         vis.append(v)
-        norm.append(torso_size(p, np.asarray(s.bbox)))
+        head = s.extras.get("head_size")  # MPII (PCKh unit), in the sample's pixels
+        norm.append(float(head) if head is not None else torso_size(p, np.asarray(s.bbox)))
     return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
 
 
@@ -179,7 +189,9 @@ def _load_mpii(cfg: TrainConfig):
         for s in samples:
             side = 200.0 * float(s.extras.get("scale", 1.0)) * 1.25
             img, pts = _crop_resize(s, np.asarray(s.extras["center"], np.float32), side, size)
-            out.append(dataclasses.replace(s, image=img, points=pts, bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
+            extras = {**s.extras, "head_size": float(s.extras["head_size"]) * size / side}  # crop pixels
+            out.append(dataclasses.replace(s, image=img, points=pts, extras=extras,
+                                           bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
         return out
 
     tr = conv(load_mpii_h5(root / "train.h5", image_root=root / "images"))
@@ -341,9 +353,11 @@ def predict_all(params, data: PoseArrays, cfg: M.ModelConfig, batch: int = 32, p
     return np.concatenate(cs), np.concatenate(fs)
 
 
-def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2), predict=None, mesh=None) -> dict:
-    """PCK (percent, torso-normalised) of the coarse model and the cascade at several alphas, per joint at 0.05.
-    mesh: predictions sharded over its devices (see `predict_all`); every process gets the same numbers."""
+def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), predict=None, mesh=None,
+             per_joint_alpha: float = 0.05) -> dict:
+    """PCK (percent, normalised by data.norm) of the coarse model and the cascade at several alphas, per joint at
+    per_joint_alpha. mesh: predictions sharded over its devices (see `predict_all`); every process gets the same
+    numbers."""
     from convcorr_jax import metrics
 
     coarse, casc = predict_all(params, data, cfg, predict=predict, mesh=mesh)
@@ -351,8 +365,8 @@ def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.
     for name, p in (("coarse", coarse), ("cascade", casc)):
         for a in alphas:
             out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, data.points, data.visible, data.norm, a)
-        out[f"{name}_per_joint@0.05"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
-            p, data.points, data.visible, data.norm, 0.05)]
+        out[f"{name}_per_joint@{per_joint_alpha:g}"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
+            p, data.points, data.visible, data.norm, per_joint_alpha)]
     return out
 
 
@@ -457,6 +471,7 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     steps_fns: dict[int, Callable] = {}
     predict = make_predict(cfg.model, mesh)
     bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
+    score, alpha = headline(cfg.data)
     last_good = start if start else None
     t0, done = time.perf_counter(), 0
     bar = tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps, disable=not (progress and main),
@@ -490,15 +505,16 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
             on_step(n)
         if n in bounds and len(_limit(test_set, cfg.eval_limit)) and (not evals or evals[-1]["step"] < n):
             ev = {"step": n, "stage": stage, "loss": loss,
-                  **evaluate(state["params"], _limit(test_set, cfg.eval_limit), cfg.model, predict=predict, mesh=mesh)}
+                  **evaluate(state["params"], _limit(test_set, cfg.eval_limit), cfg.model, predict=predict, mesh=mesh,
+                             per_joint_alpha=alpha)}
             evals.append(ev)
             if main:
                 io.write_json(metrics_path, evals)
-            log.info("%s: step %d evaluated: PCK@0.05 coarse %.1f cascade %.1f", cfg.name, n,
-                     ev["coarse_pck@0.05"], ev["cascade_pck@0.05"])
+            log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha,
+                     ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"])
             if progress and main:
-                bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  PCK@0.05 coarse "
-                          f"{ev['coarse_pck@0.05']:.1f}  cascade {ev['cascade_pck@0.05']:.1f}")
+                bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  {score}@{alpha:g} coarse "
+                          f"{ev[f'coarse_pck@{alpha:g}']:.1f}  cascade {ev[f'cascade_pck@{alpha:g}']:.1f}")
     bar.close()
     elapsed = time.perf_counter() - t0
     sps = done / elapsed if done else 0.0

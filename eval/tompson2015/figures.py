@@ -13,12 +13,13 @@ from convcorr_eval.report import plt, save_figure
 DPI = 90
 
 
-def pck_curves(curves: dict[str, np.ndarray], path: Path, alphas: np.ndarray, title: str = "PCK (torso)") -> None:
-    """PCK (percent) against the normalised distance, one line per model."""
+def pck_curves(curves: dict[str, np.ndarray], path: Path, alphas: np.ndarray, title: str = "PCK (torso)",
+               unit: str = "torso") -> None:
+    """PCK (percent) against the distance normalised by `unit` (torso, head size), one line per model."""
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     for n, c in curves.items():
         ax.plot(alphas, c, label=n)
-    ax.set_xlabel("normalised distance (torso)")
+    ax.set_xlabel(f"normalised distance ({unit})")
     ax.set_ylabel("PCK (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -61,7 +61,7 @@ def evaluate(tc: T.TrainConfig, params: dict, root: str | Path, split: str = "te
              timing: bool = False) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring)."""
     joints.joint_set("flic", tc.model.num_joints)
-    crops = flic_data.load_crops(root, split, tc.model.image_size)
+    crops = flic_data.load_crops(root, split, tc.model.image_size, tc.crop_scale)
     data = crops.arrays
     preds = predict.predict(params, data.images, tc.model)
     res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool,
