@@ -149,3 +149,20 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     md, res = tables.evaluate_run(cfg, params, test, timing=False)
     assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
     assert set(res["pckh@0.5"]) == {"coarse", "cascade"}
+
+
+def test_crop_scale_sets_the_person_crop_side():
+    """crop_affines: the torso box's centre stays at the crop's centre and its longer side becomes size / scale
+    pixels, for every crop scale (TrainConfig.crop_scale, chosen on the validation movies)."""
+    from convcorr_jax import geometry
+    from convcorr_jax.pose import flic_data
+
+    box = np.array([[10.0, 20.0, 50.0, 100.0]])  # 40 x 80 px torso box
+    ends = np.array([[[30.0, 20.0], [30.0, 100.0], [30.0, 60.0]]])  # top, bottom, centre
+    centres = []
+    for scale in (2.0, 2.5, 3.0):
+        q = np.asarray(geometry.transform_points(ends, flic_data.crop_affines(box, 128, scale)))[0]
+        assert np.linalg.norm(q[1] - q[0]) == pytest.approx(128 / scale, rel=1e-6)
+        centres.append(q[2])
+    np.testing.assert_allclose(centres, [centres[0]] * 3, atol=1e-6)
+    np.testing.assert_allclose(centres[0], [63.5, 63.5], atol=0.51)

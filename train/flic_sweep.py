@@ -3,7 +3,8 @@
     python -m convcorr_train.flic_sweep --root FLIC [--steps 300,600,100] [--out runs/flic_sweep]
 
 Each run is the `flic` config with the short schedule `--steps` and one override from `GRID` (learning rates of
-all three stages scaled together; person-crop scale). Every number is PCK@0.05 (torso, all 11 joints) on the
+all three stages scaled together; person-crop scale) against the base ("lr x1": the `flic` config's learning rates
+and a crop scale of 3). Result (bench/RESULTS_pose.md): learning rates x1 and crop scale 2.5 chosen. Every number is PCK@0.05 (torso, all 11 joints) on the
 validation movies after each stage, from the training loop's own evaluations; the test split is never loaded.
 Runs resume when the command is repeated. Writes <out>/sweep.json and <out>/sweep.md (atomically).
 """
@@ -19,11 +20,12 @@ from convcorr_jax.pose import train
 from convcorr_train import pose_configs
 
 GRID: dict[str, tuple[str, ...]] = {
-    "lr x1 (base)": (),
-    "lr x0.5": ("lr=" + ",".join(str(v / 2) for v in pose_configs.FLIC_LR),),
-    "lr x2": ("lr=" + ",".join(str(v * 2) for v in pose_configs.FLIC_LR),),
+    "lr x1 (base)": ("crop_scale=3.0",),
+    "lr x0.5": ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in pose_configs.FLIC_LR)),
+    "lr x2": ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in pose_configs.FLIC_LR)),
     "crop 2.5": ("crop_scale=2.5",),
     "crop 3.5": ("crop_scale=3.5",),
+    "crop 2.0": ("crop_scale=2.0",),  # added after 2.5 won: is smaller still better?
 }
 
 

@@ -17,23 +17,21 @@ and checkpoints/ (the same command resumes a killed run). Runtimes are for the 2
               (standard, no_dropout, pool4, pool16: 17-23 min each when run two at a time on the 2 cores.)
   full        the paper's widths (128-feature banks) on 256 px inputs, 60,000 steps: accelerator scale.
   flic_tiny   FLIC's 11 joints, the tiny model at 64 px, 8 / 4 / 4 steps: `convcorr train pose --config flic_tiny`
-              then `convcorr eval flic --run runs/pose_flic_tiny --root FLIC`; 1.6 min + 0.7 min on the shared
-              2-core CPU (first call also builds the cached crops, ~1 min); prints validation PCK@0.05 coarse 0.7,
-              cascade 0.1 with the per-group table, then the test tables (numbers meaningless: a smoke test of
-              every stage and of the evaluation).
-  flic        the default model on FLIC (128 px person crops around the torso box, 11 joints, flip), sigma 1 cell
-              (chosen on the validation movies: 1.0 beat 1.5 by 5.0 points of cascade PCK@0.05 after 250 steps),
-              800 / 1800 / 400 steps: `convcorr train pose --config flic`, then
-              `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json`. 3,000 steps in 32.7 min
-              wall on the 2-core CPU shared with other jobs (1.54 steps/s, load average 6-11); alone the same
-              model runs at ~6 steps/s (bench/RESULTS_pose.md), about 10 min, well inside a 45-min budget. Prints
-              "final PCK@0.05: coarse 14.7  cascade 39.4" on the validation movies and the per-group table
-              (cascade Head 82.2, Shoulder 54.2, Elbow 13.9, Wrist 14.0, Hip 11.1); the test numbers of
-              `convcorr eval flic` (cascade 81.0 / 54.1 / 12.9 / 14.3 / 11.5) are in bench/RESULTS_pose.md.
+              then `convcorr eval flic --run runs/pose_flic_tiny --root FLIC`: 41 s for both from an empty cache
+              (crops built on the first call) on the 2-core CPU while another job ran; prints the validation and
+              test tables (numbers meaningless: a smoke test of every stage and of the evaluation).
+  flic        the default model on FLIC (11 joints, flip), 128 px person crops of 2.5 x the torso box's longer
+              side, sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps, all chosen on the
+              validation movies (`python -m convcorr_train.flic_sweep`; bench/RESULTS_pose.md):
+              `convcorr train pose --config flic --set data_root=FLIC`, then
+              `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json`. 6,000 steps in 24.0 min
+              wall alone on the 2-core CPU (4.18 steps/s); prints "final PCK@0.05: coarse 22.8  cascade 44.4" on
+              the validation movies (the training loop's coarse read-out is the integer arg-max) with the
+              per-group table; the test table of `convcorr eval flic` is in the README and bench/RESULTS_pose.md.
   flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
               steps: accelerator scale: 227 s per step on the shared 2-core CPU (stage 3, 2 steps after a
-              262-s compile, `python bench/pose.py --config flic_full --devices 1 --steps 2 --out ''`); no GPU
-              time measured.
+              262-s compile, `python bench/pose.py --config flic_full --devices 1 --steps 2 --out ''`, crop scale
+              3 at the time; 2.5 now, as chosen for `flic`); no GPU time measured.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.flic_data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Measured numbers: bench/RESULTS_pose.md.
@@ -49,8 +47,9 @@ from convcorr_jax.pose import model as M
 from convcorr_jax.pose.train import TrainConfig
 
 NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic", "flic_tiny", "flic_full")
-FLIC_STEPS = (800, 1800, 400)
-FLIC_LR = (2e-3, 5e-3, 1e-3)
+FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
+FLIC_LR = (2e-3, 5e-3, 1e-3)  # (convcorr_train.flic_sweep; bench/RESULTS_pose.md)
+FLIC_CROP_SCALE = 2.5
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -79,7 +78,7 @@ def get_config(name: str = "default") -> TrainConfig:
 def _flic(name: str) -> TrainConfig:
     """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
     during training (`convcorr_jax.pose.flic_data`); the test split only through `convcorr eval flic`."""
-    base = TrainConfig(name=f"pose_{name}", data="flic",
+    base = TrainConfig(name=f"pose_{name}", data="flic", crop_scale=FLIC_CROP_SCALE,
                        augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
     if name == "flic_tiny":
         return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=11), batch_size=8,

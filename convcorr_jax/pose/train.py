@@ -518,9 +518,11 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     bar.close()
     elapsed = time.perf_counter() - t0
     sps = done / elapsed if done else 0.0
-    if main:
+    if main and done:
         tqdm.write(f"[{cfg.name}] {done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, "
                    f"{sps * cfg.batch_size:.1f} images/s, {ndev} device(s)); final loss {loss:.4f}")
+    elif main:
+        tqdm.write(f"[{cfg.name}] already trained to step {start} of {cfg.total_steps} ({run_dir}): nothing to do")
     log.info("%s: finished %d steps in %.1f s", cfg.name, done, elapsed)
     params = jax.device_get(state["params"])
     mgr.close()
