@@ -19,5 +19,5 @@ demo: $(BIN)/.installed
 	$(BIN)/convcorr demo
 
 test: $(BIN)/.installed
-	@$(BIN)/python -m pytest -q -n 2; rc=$$?; \
+	@$(BIN)/python -m pytest -q -n 2 --dist worksteal; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc

@@ -11,6 +11,7 @@ rows of a global batch (`local_rows`) and `shard_batch` assembles the global arr
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -177,6 +178,27 @@ def data_parallel_step(local_step: Callable, mesh: Mesh, donate: bool = False) -
     """
     fn = jax.shard_map(local_step, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=False)
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
+
+
+def shard_rows(fn: Callable, mesh: Mesh, *args):
+    """fn(*args) with every array of `args` (pytrees, leading axis N) split by rows over the mesh's devices, on one
+    process: jit(shard_map(fn)). fn must treat rows independently (e.g. a `vmap`) and be hashable and stable (it
+    keys the compiled function). N is padded to a multiple of the device count by repeating the last row; the
+    padding is dropped from every output leaf."""
+    leaves = jax.tree_util.tree_leaves(args)
+    n, k = leaves[0].shape[0], mesh.devices.size
+    pad = -n % k
+
+    def grow(x):
+        return jax.numpy.concatenate([x, jax.numpy.repeat(x[-1:], pad, axis=0)]) if pad else x
+
+    out = _row_sharded(fn, mesh)(*shard_batch(jax.tree_util.tree_map(grow, args), mesh))
+    return jax.tree_util.tree_map(lambda x: x[:n], out)
+
+
+@functools.lru_cache(maxsize=32)
+def _row_sharded(fn: Callable, mesh: Mesh) -> Callable:
+    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS), check_vma=False))
 
 
 def pmean(tree):

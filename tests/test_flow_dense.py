@@ -1,8 +1,12 @@
 """Dense coarse-to-fine flow: recovers known shifts and smooth warps to sub-pixel accuracy; CLI output shape and sign."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import ndimage
+from test_pose_train import TESTS, _env
 
 from convcorr_jax.flow import dense
 from convcorr_jax.weights import load_backbone
@@ -98,3 +102,30 @@ def test_cli_writes_pixel_flow(tmp_path):
     inner = flow[2 * MARGIN:-2 * MARGIN, 2 * MARGIN:-2 * MARGIN]
     np.testing.assert_allclose(np.median(inner.reshape(-1, 2), 0), 2 * gt[0, 0], atol=0.5)
     assert (tmp_path / "o" / "warp.png").exists()
+
+
+DENSE_SHARDED = """
+import numpy as np, jax
+from convcorr_jax import parallel
+from convcorr_jax.flow import dense
+from convcorr_jax.weights import load_backbone
+assert len(jax.devices()) == 2, jax.devices()
+rng = np.random.default_rng(0)
+a = rng.integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)
+b = np.roll(a, (2, -3), axis=(1, 2))
+net = load_backbone("caffenet", "random", 0)
+cfg = dense.DenseConfig(iters=2, levels=1, fine_iters=2)
+one = np.asarray(dense.dense_align_batch(a, b, *net, cfg=cfg))
+two = np.asarray(dense.dense_align_batch(a, b, *net, cfg=cfg, mesh=parallel.make_mesh(2)))
+assert two.shape == (3, 48, 64, 2) and parallel._row_sharded.cache_info().currsize == 1
+np.testing.assert_allclose(one, two, atol=1e-4)
+print("OK")
+"""
+
+
+@pytest.mark.slow
+def test_dense_batch_sharded_over_devices_equals_vmap():
+    """dense_align_batch(..., mesh=...) over 2 forced CPU devices (3 pairs, padded to 4) gives the vmap's flow."""
+    r = subprocess.run([sys.executable, "-c", DENSE_SHARDED], capture_output=True, text=True, timeout=900,
+                       cwd=TESTS.parent, env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]

@@ -29,7 +29,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
+from convcorr_jax import parallel
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.flow.distance_transform import dt1d_min
 
@@ -400,14 +402,27 @@ def _align(fs, ft, config: BPConfig, pixel_scale):
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
 
 
-def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0) -> FlowResult:
+def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
+          mesh: Mesh | None = None) -> FlowResult:
     """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C], vmapped; one
-    compile per shape). `pixel_scale`: pixels per grid cell (the feature stride)."""
+    compile per shape). `pixel_scale`: pixels per grid cell (the feature stride).
+
+    mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
+    each device solving its pairs with `vmap`; N is padded to a multiple of the device count by repeating the
+    last pair, and the padding is dropped. Same result as without a mesh."""
     check_features(fs, ft)
     if config.dt_method not in ("auto", "envelope", "brute"):
         raise InputError("BPConfig", "dt_method", "'auto', 'envelope' or 'brute'", config.dt_method)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)
+    if fs.ndim == 4 and mesh is not None and mesh.devices.size > 1:
+        return parallel.shard_rows(_pairs_fn(config, float(pixel_scale)), mesh, fs, ft)
     if fs.ndim == 4:
         return jax.vmap(_align, in_axes=(0, 0, None, None))(fs, ft, config, scale)
     return _align(fs, ft, config, scale)
+
+
+@functools.lru_cache(maxsize=16)
+def _pairs_fn(config: BPConfig, pixel_scale: float):
+    """vmap of `_align` over pairs for one (config, pixel_scale): the stable function `parallel.shard_rows` keys."""
+    return jax.vmap(lambda a, b: _align(a, b, config, jnp.float32(pixel_scale)))

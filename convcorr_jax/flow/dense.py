@@ -29,7 +29,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
+from convcorr_jax import parallel
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.errors import check
 from convcorr_jax.features.extract import extract
@@ -228,20 +230,26 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, si
     return flow
 
 
+@functools.lru_cache(maxsize=16)
+def _pairs(top_grid, levels, cfg, side):
+    """`_pair` vmapped over pairs for one geometry and config (a stable function: jit and `shard_rows` key it)."""
+    return jax.vmap(functools.partial(_pair, top_grid=top_grid, levels=levels, cfg=cfg, side=side))
+
+
 @functools.partial(jax.jit, static_argnames=("top_grid", "levels", "cfg", "side"))
 def _batch(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg, side):
-    fn = functools.partial(_pair, top_grid=top_grid, levels=levels, cfg=cfg, side=side)
-    return jax.vmap(fn)(feats_a, feats_b, pix_a, pix_b)
+    return _pairs(top_grid, levels, cfg, side)(feats_a, feats_b, pix_a, pix_b)
 
 
 _pixel_batch = jax.jit(jax.vmap(pixel_features, in_axes=(0, None, None, None)), static_argnums=(1, 2, 3))
 
 
 def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
-                      cfg: DenseConfig = DenseConfig()) -> jax.Array:
+                      cfg: DenseConfig = DenseConfig(), mesh: Mesh | None = None) -> jax.Array:
     """Dense flow of N pairs: uint8 [N, H, W, 3] each (same size) -> float32 [N, H, W, 2] (dx, dy) pixels,
     pixel p of images_a[i] -> p + flow[i, p] in images_b[i]. One forward pass over the 2N images; the BP
-    levels are vmapped over pairs (one compile per image size and config)."""
+    levels are vmapped over pairs (one compile per image size and config). mesh: the pairs' BP levels are also
+    split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process; `parallel.shard_rows`)."""
     a, b = np.asarray(images_a), np.asarray(images_b)
     check(a.ndim == 4 and a.shape == b.shape, "dense", "images", "two uint8 [N, H, W, 3] arrays of equal shape",
           (a.shape, b.shape))
@@ -264,7 +272,10 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
            for lv in levels[len(taps) - 1:]]  # one map per pixel level, its scale growing with the level's stride
     fa = tuple(jnp.asarray(feats[t][:n]) for t in taps)
     fb = tuple(jnp.asarray(feats[t][n:]) for t in taps)
-    return _batch(fa, fb, tuple(p[:n] for p in pix), tuple(p[n:] for p in pix), top_grid, levels, cfg, max(h, w))
+    pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
+    if mesh is not None and mesh.devices.size > 1:
+        return parallel.shard_rows(_pairs(top_grid, levels, cfg, max(h, w)), mesh, fa, fb, pa, pb)
+    return _batch(fa, fb, pa, pb, top_grid, levels, cfg, max(h, w))
 
 
 def dense_align(a: np.ndarray, b: np.ndarray, backbone, params, cfg: DenseConfig = DenseConfig()) -> np.ndarray:

@@ -1,0 +1,46 @@
+"""Batched BP alignment throughput (pairs/s) at the paper's setting, on one device and split over several.
+
+    python bench/bp_throughput.py [--batch 8] [--devices 2] [--reps 2]
+
+`bp.align` on N random 31 x 31 x 384 feature pairs (labels = the whole target grid, 3 levels x 10 iterations,
+beta 3e-3 at 16 px per cell): vmap over pairs on one device, then `bp.align(..., mesh=make_mesh(D))` over D
+devices. On a CPU the devices are forced host devices (XLA_FLAGS, set here before JAX starts) sharing the same
+cores, so the second row measures the sharding's overhead and XLA:CPU's use of the cores, not more hardware.
+Best of `--reps` calls after a compiling warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--devices", type=int, default=2)
+    p.add_argument("--reps", type=int, default=2)
+    args = p.parse_args()
+    if "jax" in sys.modules:
+        raise RuntimeError("bench/bp_throughput.py must set XLA_FLAGS before JAX is imported")
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+    import numpy as np
+
+    from convcorr_jax import parallel, runinfo
+    from convcorr_jax.flow import bp
+    from timing import best_time
+
+    print(runinfo.header("bench: batched BP alignment throughput, paper setting", vars(args)))
+    rng = np.random.default_rng(0)
+    fs, ft = rng.normal(size=(2, args.batch, 31, 31, 384)).astype(np.float32)
+    cfg = bp.BPConfig(iters=10, levels=3)
+    print("\n| devices | pairs per call | s per call | pairs / s |\n|---|---|---|---|")
+    for d in (1, args.devices):
+        mesh = parallel.make_mesh(d) if d > 1 else None
+        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh).energy, fs, ft, reps=args.reps)
+        print(f"| {d} | {args.batch} | {t:.2f} | {args.batch / t:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
