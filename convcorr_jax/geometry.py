@@ -129,15 +129,34 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
 def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
               cval: float = 0.0) -> np.ndarray:
     """`crop` for a list of images of different sizes ([H_i, W_i, C] each, M [N, 2, 3]) -> [N, h, w, C]; images
-    of one shape are cropped together in one batched call."""
+    of one shape are cropped together in one batched call. With the constant border, images are first padded
+    with cval up to multiples of `BUCKET` pixels (the same crops: bilinear samples outside the image read cval
+    either way), so that datasets of many image sizes compile a few shapes only."""
     M = np.asarray(M, np.float64).reshape(-1, 2, 3)
     if len(M) != len(images):
         raise InputError("M", "shape", f"[{len(images)}, 2, 3] (one map per image)", M.shape)
+    images = [np.asarray(im) for im in images]
+    if border == "constant" and all(_padding_exact(im.dtype, cval) for im in images):
+        images = [_pad_to_bucket(im, cval) for im in images]
     by_shape: dict[tuple, list[int]] = {}
     for i, im in enumerate(images):
-        by_shape.setdefault(np.shape(im), []).append(i)
+        by_shape.setdefault(im.shape + (im.dtype.str,), []).append(i)
     out = [None] * len(images)
     for idx in by_shape.values():
-        for i, c in zip(idx, crop(np.stack([np.asarray(images[i]) for i in idx]), M[idx], size, border, cval)):
+        for i, c in zip(idx, crop(np.stack([images[i] for i in idx]), M[idx], size, border, cval)):
             out[i] = c
     return np.stack(out)
+
+
+BUCKET = 64  # crop_each: image sides rounded up to a multiple of this (constant border)
+
+
+def _padding_exact(dtype, cval: float) -> bool:
+    """cval is stored exactly in an image of this dtype (float, or an integer in the uint8 range)."""
+    return np.issubdtype(dtype, np.floating) or (float(cval).is_integer() and 0 <= cval <= 255)
+
+
+def _pad_to_bucket(image: np.ndarray, cval: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    pad = ((0, -h % BUCKET), (0, -w % BUCKET)) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=cval) if pad[0][1] or pad[1][1] else image

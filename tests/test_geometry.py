@@ -66,6 +66,26 @@ def test_crop_uint8_and_identity():
         np.testing.assert_array_equal(together[k], G.crop(imgs[k][None], Ms[k][None], 4)[0])
 
 
+def test_crop_each_buckets_image_sizes_without_changing_crops():
+    """Images of different sizes padded (constant border) to multiples of BUCKET: the same crops as one by one,
+    also for boxes running off the image, with one compiled shape for sizes that share a bucket."""
+    rng = np.random.default_rng(3)
+    imgs = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((50, 70), (60, 70), (100, 90))]
+    Ms = G.box_to_affine(np.array([[30, 20, 90, 75], [-10, -5, 40, 58], [40, 60, 95, 105]], float), 32)
+    before = G._crop._cache_size()
+    G.crop_each(imgs, Ms, 32)
+    assert G._crop._cache_size() - before <= 2  # 3 image sizes, 2 buckets: (64, 128) and (128, 128)
+    assert {G._pad_to_bucket(im, 0.0).shape[:2] for im in imgs} == {(64, 128), (128, 128)}
+    for dtype in (np.uint8, np.float32):
+        imgs_t = [im.astype(dtype) for im in imgs]
+        together = G.crop_each(imgs_t, Ms, 32)
+        assert together.dtype == dtype
+        for k in range(3):
+            np.testing.assert_array_equal(together[k], G.crop(imgs_t[k][None], Ms[k][None], 32)[0])
+    edge = G.crop_each(imgs, Ms, 32, border="edge")  # other borders are not padded
+    np.testing.assert_array_equal(edge[1], G.crop(imgs[1][None], Ms[1][None], 32, border="edge")[0])
+
+
 def test_bad_input_is_named():
     with pytest.raises(InputError, match="border"):
         G.crop(np.zeros((1, 4, 4, 3)), np.eye(2, 3)[None], 4, border="nope")
