@@ -48,8 +48,7 @@ from convcorr_jax.pose.train import TrainConfig
 
 NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic", "flic_tiny", "flic_full")
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
-FLIC_LR = (2e-3, 5e-3, 1e-3)  # (convcorr_train.flic_sweep; bench/RESULTS_pose.md)
-FLIC_CROP_SCALE = 2.5
+FLIC_LR = (2e-3, 5e-3, 1e-3)  # (convcorr_train.flic_sweep; bench/RESULTS_pose.md); crop scale: TrainConfig
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -78,7 +77,7 @@ def get_config(name: str = "default") -> TrainConfig:
 def _flic(name: str) -> TrainConfig:
     """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
     during training (`convcorr_jax.pose.flic_data`); the test split only through `convcorr eval flic`."""
-    base = TrainConfig(name=f"pose_{name}", data="flic", crop_scale=FLIC_CROP_SCALE,
+    base = TrainConfig(name=f"pose_{name}", data="flic",
                        augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
     if name == "flic_tiny":
         return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=11), batch_size=8,

@@ -31,7 +31,7 @@ from convcorr_jax.pose.train import PoseArrays, TrainConfig
 SPLITS = ("train", "val", "trainval", "test")
 VAL_FRACTION = 0.15
 VAL_SEED = 0
-CROP_SCALE = 3.0
+CROP_SCALE = TrainConfig.crop_scale
 _CHUNK = 64
 
 

@@ -56,7 +56,7 @@ class TrainConfig:
     augment: aug.AugmentConfig = dataclasses.field(default_factory=aug.AugmentConfig)
     data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
-    crop_scale: float = 3.0  # FLIC: person-crop side as a multiple of the torso box's longer side
+    crop_scale: float = 2.5  # FLIC: person-crop side / the torso box's longer side (chosen on the validation movies)
     n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
     batch_size: int = 16  # global batch (split over devices)
     steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3: the cascade's gain grows with the
