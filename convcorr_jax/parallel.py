@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -190,7 +191,7 @@ def shard_rows(fn: Callable, mesh: Mesh, *args):
     pad = -n % k
 
     def grow(x):
-        return jax.numpy.concatenate([x, jax.numpy.repeat(x[-1:], pad, axis=0)]) if pad else x
+        return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
 
     out = _row_sharded(fn, mesh)(*shard_batch(jax.tree_util.tree_map(grow, args), mesh))
     return jax.tree_util.tree_map(lambda x: x[:n], out)
