@@ -14,6 +14,7 @@ import pytest
 from convcorr_jax import metrics
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
+from convcorr_jax.data.synthetic import load_people
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import mpii_files, mpii_predict, predict
@@ -147,6 +148,11 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
         assert metrics.pck(pred, test.points, test.visible, test.norm, 0.5) == pytest.approx(hit)
     params = M.init(jax.random.PRNGKey(0), cfg.model)
     md, res = tables.evaluate_run(cfg, params, test, timing=False)
+    # synthetic people carry MPII-style head sizes too, but are scored with the torso (PCK@0.05)
+    people = load_people(n=8, seed=0, split="train", image_size=64)
+    assert "head_size" in people[0].extras
+    torso = [T.torso_size(np.asarray(p.points), np.asarray(p.bbox)) for p in people]
+    np.testing.assert_allclose(T.arrays_from_samples(people, 64).norm, torso, rtol=1e-6)
     assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
     assert set(res["pckh@0.5"]) == {"coarse", "cascade"}
 

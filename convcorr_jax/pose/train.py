@@ -143,8 +143,7 @@ def arrays_from_samples(samples, image_size: int) -> PoseArrays:
         imgs.append(img)
         pts.append(np.nan_to_num(p))
         vis.append(v)
-        head = s.extras.get("head_size")  # MPII (PCKh unit), in the sample's pixels
-        norm.append(float(head) if head is not None else torso_size(p, np.asarray(s.bbox)))
+        norm.append(torso_size(p, np.asarray(s.bbox)))
     return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
 
 
@@ -194,9 +193,13 @@ def _load_mpii(cfg: TrainConfig):
                                            bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
         return out
 
+    def arrays(samples):  # PCKh: the head size (crop pixels) is the normaliser
+        head = np.array([s.extras["head_size"] for s in samples], np.float32)
+        return dataclasses.replace(arrays_from_samples(samples, size), norm=head)
+
     tr = conv(load_mpii_h5(root / "train.h5", image_root=root / "images"))
     te = conv(load_mpii_h5(root / "valid.h5", image_root=root / "images"))
-    return arrays_from_samples(tr, size), arrays_from_samples(te, size)
+    return arrays(tr), arrays(te)
 
 
 def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
