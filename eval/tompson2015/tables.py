@@ -12,8 +12,8 @@ default under 4 min, full (the default training config's 3,700 steps) ~11 min. P
 real annotation folder holds them (Table 4). The pose cascade is trained from scratch on the experiment's data:
 the `backbone` and `weights` fields are unused here.
 
-Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised; a model
-trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `convcorr_jax.pose.train.headline`);
+Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised; a
+model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.train.headline`);
 1, sigma of the x error per group; 2 (not at tiny), forward milliseconds per image at 4x/8x/16x pooling on this
 CPU; 4, PCKh of the published MPII validation prediction files.
 """
@@ -133,9 +133,10 @@ def evaluate_run(tc: T.TrainConfig, params: dict, test: T.PoseArrays, figures_di
     unit = "head-normalised" if score == "PCKh" else "torso-normalised"
     t3 = {k: joints.group_pck(p, g, v, n, js.groups, alpha) for k, p in preds.items()}
     res["table3"], res["score"] = t3, f"{score}@{alpha:g}"
-    res[res["score"].lower()] = {k: float(100 * metrics.pck(p, g, v, n, alpha)) for k, p in preds.items()}
+    overall = {k: float(100 * metrics.pck(p, g, v, n, alpha)) for k, p in preds.items()}
+    res[res["score"].lower()] = overall  # "pck@0.05" or "pckh@0.5"
     cols = list(js.groups)
-    rows = {f"ours {k} {pool}x": [t3[k][c] for c in cols] + [res[res["score"].lower()][k]] for k in preds}
+    rows = {f"ours {k} {pool}x": [t3[k][c] for c in cols] + [overall[k]] for k in preds}
     rows.update({f"paper (different data, FLIC): {k}": [vals[paper.TABLE3_COLUMNS.index(c)]
                                                         if c in paper.TABLE3_COLUMNS else "-" for c in cols] + ["-"]
                  for k, vals in paper.TABLE3.items()})
@@ -150,8 +151,7 @@ def evaluate_run(tc: T.TrainConfig, params: dict, test: T.PoseArrays, figures_di
            f"{title}**", "", markdown_table(["model", "Head/Face", "Shoulder", "Elbow", "Wrist"], _rows(rows),
                                             "{:.2f}"), ""]
     if figures_dir is not None:
-        alphas = np.linspace(0, 0.2, 21)
-        alphas = alphas * (alpha / 0.05)  # MPII: PCKh 0..2 (0.5 is the headline)
+        alphas = np.linspace(0, 4 * alpha, 21)  # PCK 0..0.2 (torso); MPII PCKh 0..2
         figures.pck_curves({k: np.array([100 * metrics.pck(p, g, v, n, a) for a in alphas]) for k, p in preds.items()},
                            figures_dir / "tompson_pck_curves.png", alphas, f"{score} ({unit}), {title}",
                            "head size" if score == "PCKh" else "torso")
