@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from test_pose_train import TESTS, _env
@@ -202,9 +203,28 @@ def test_dt_methods_give_identical_solves():
     rng = np.random.default_rng(9)
     cost = _flow_cost(rng, (3, 4), (2, 3))
     a = bp.solve(cost, 0.3, 2, 1, "brute", True)
-    b = bp.solve(cost, 0.3, 2, 1, "envelope", True)
-    np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
-    np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
+    for method in ("envelope", "tree"):
+        b = bp.solve(cost, 0.3, 2, 1, method, True)
+        np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
+        np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
+
+
+@pytest.mark.parametrize("crop,schedule", [(True, "active"), (True, "masked"), (False, "active")])
+def test_padded_label_axes_give_identical_solves(crop, schedule):
+    """Label axes padded with +inf-cost labels (to a multiple of `label_multiple`, where that adds <= 1/8)
+    give the unpadded solve's labels and energy trace bit for bit, at every multigrid level."""
+    rng = np.random.default_rng(11)
+    if crop:  # 9 x 7 grid, labels -8..8 x -6..6: windows 9/10/12 x 7/8/10 over the levels
+        cost = _flow_cost(rng, (9, 7), (8, 6))
+    else:
+        cost = rng.uniform(0, 3, size=(4, 5, 17, 9)).astype(np.float32)
+    assert bp._pad_labels(jnp.zeros((1, 1, 9, 17)), 5, 0.0).shape[2:] == (10, 17)  # 9 -> 10; 17 -> 20 adds > 1/8
+    assert bp._pad_labels(jnp.zeros((1, 1, 17, 4)), 6, 0.0).shape[2:] == (18, 4)  # short axes stay
+    plain = bp.solve(cost, 0.3, 4, 3, "auto", crop, schedule, label_multiple=1)
+    for multiple in (3, 5, 6):
+        padded = bp.solve(cost, 0.3, 4, 3, "auto", crop, schedule, label_multiple=multiple)
+        np.testing.assert_array_equal(np.asarray(padded.labels), np.asarray(plain.labels))
+        np.testing.assert_array_equal(np.asarray(padded.trace), np.asarray(plain.trace))
 
 
 def test_align_sharded_over_devices_equals_vmap():

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.flow.distance_transform import AUTO_BRUTE_MAX, dt1d, dt1d_brute, dt1d_min, dt2d, dt2d_brute_full, dt2d_values, resolve_method
+from convcorr_jax.flow.distance_transform import AUTO_BRUTE_MAX, AUTO_TREE_MAX, dt1d, dt1d_brute, dt1d_min, dt2d, dt2d_brute_full, dt2d_values, resolve_method
 
 
 def _random_f(rng, shape, inf_frac):
@@ -75,28 +75,31 @@ def test_dt_rejects_nonpositive_weight():
         dt2d(np.zeros((3, 3), np.float32), 0.0, 1.0)
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 31, 61, AUTO_BRUTE_MAX, AUTO_BRUTE_MAX + 1])
+@pytest.mark.parametrize("n", [1, 2, 7, 31, 32, AUTO_TREE_MAX, AUTO_TREE_MAX + 1, AUTO_BRUTE_MAX, AUTO_BRUTE_MAX + 1])
 def test_dt1d_min_every_auto_size_class_equals_brute_force(n):
-    """`auto` picks the fused brute force up to AUTO_BRUTE_MAX and the envelope above; every choice (and every
-    explicit method) gives the brute-force values bit for bit, also on a range extended by `pad`."""
-    assert resolve_method(n) == ("brute" if n <= AUTO_BRUTE_MAX else "envelope")
+    """`auto` picks the unrolled tree up to AUTO_TREE_MAX, the fused reduction up to AUTO_BRUTE_MAX and the
+    envelope above; every choice (and every explicit method) gives the brute-force values bit for bit, also on a
+    range extended by `pad`."""
+    assert resolve_method(n) == ("tree" if n <= AUTO_TREE_MAX else "brute" if n <= AUTO_BRUTE_MAX else "envelope")
     rng = np.random.default_rng(n)
     f = _random_f(rng, (2, n), 0.3)
     f[1, : n // 2] = np.inf  # a long +inf run (labels off the target grid)
     ref = np.asarray(dt1d_brute(f, 0.37)[0])
     pad = 3
     ref_pad = np.asarray(dt1d_brute(np.pad(f, [(0, 0), (pad, pad)], constant_values=np.inf), 0.37)[0])
-    for method in ("auto", "brute", "envelope"):
+    methods = ("auto", "brute", "envelope") + (("tree",) if n <= 2 * AUTO_TREE_MAX else ())  # tree: n unrolled terms
+    for method in methods:
         np.testing.assert_array_equal(np.asarray(dt1d_min(f, 0.37, method=method)), ref)
         np.testing.assert_array_equal(np.asarray(dt1d_min(f, 0.37, pad=pad, method=method)), ref_pad)
-    # along a leading axis (the fused reduction works in place)
-    np.testing.assert_array_equal(np.asarray(dt1d_min(f.T.copy(), 0.37, axis=0, pad=pad)), ref_pad.T)
+    # along a leading axis (the fused reduction and the tree work in place)
+    for method in methods:
+        np.testing.assert_array_equal(np.asarray(dt1d_min(f.T.copy(), 0.37, axis=0, pad=pad, method=method)), ref_pad.T)
 
 
 def test_dt2d_values_equals_separable_brute_force():
     f = _random_f(np.random.default_rng(7), (3, 6, 9), 0.3)
     want = np.asarray(dt2d(f, 0.3, 2.0, method="brute")[0])
-    for method in ("auto", "brute", "envelope"):
+    for method in ("auto", "tree", "brute", "envelope"):
         np.testing.assert_array_equal(np.asarray(dt2d_values(f, 0.3, 2.0, method=method)), want)
 
 

@@ -57,7 +57,7 @@ class TransferConfig:
     iters: int = 5
     levels: int = 3
     window: int | None = 5  # max displacement in grid cells (None: labels cover the whole grid)
-    dt_method: str = "brute"  # same messages as "envelope" bit for bit; faster on CPU for short label axes
+    dt_method: str = "auto"  # 1D DT method (bp.BPConfig.dt_method); every method gives the same messages bit for bit
     max_targets: int | None = None  # first N test instances (None: all)
     val_betas: tuple[float, ...] = ()  # if set, beta is chosen among these on a validation split of the training set
     val_targets: int = 12

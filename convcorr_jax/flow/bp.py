@@ -13,7 +13,8 @@ Solver (Felzenszwalb & Huttenlocher 2006): messages are squared-Euclidean distan
 belief (`distance_transform.dt1d_min`, exact; method chosen by label-axis length), bipartite checkerboard
 schedule (at iteration t only nodes with (y + x) % 2 == t % 2 send, and only they compute messages), and
 coarse-to-fine multigrid (level k groups 2^k x 2^k nodes that share a label; its data cost is the block sum;
-fine messages start from the parent's). `align` solves each node on the window of labels whose target lies in
+fine messages start from the parent's). Messages are passed on cost / weight with a unit pairwise weight
+(E / weight has the same minimisers; the DT's tables of (p - q)^2 become compile-time constants). `align` solves each node on the window of labels whose target lies in
 the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which is the same minimisation.
 After every iteration the labelling (argmin of beliefs, coarse ones copied to their blocks) is scored on the
 fine problem; the lowest-energy labelling seen is returned, so the returned energy never exceeds any traced
@@ -33,7 +34,7 @@ from jax.sharding import Mesh
 
 from convcorr_jax import parallel
 from convcorr_jax.errors import InputError, check
-from convcorr_jax.flow.distance_transform import dt1d_min
+from convcorr_jax.flow.distance_transform import METHODS, dt1d_min
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,7 @@ class BPConfig:
     window: tuple[int, int] | int | None = None  # (Ry, Rx) grid cells; None: whole target grid
     iters: int = 10  # BP iterations per level
     levels: int = 3  # multigrid levels (1 = plain BP)
-    dt_method: str = "auto"  # 1D DT of the messages: "auto" (by label-axis length), "brute" or "envelope"; same result
+    dt_method: str = "auto"  # 1D DT of the messages: "auto" (by label-axis length), "tree", "brute" or "envelope"; same result
 
 
 class BPResult(NamedTuple):
@@ -125,21 +126,35 @@ def _axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarr
 
 def _crop_labels(x: jax.Array, ys: np.ndarray, ny: int, xs: np.ndarray, nx: int) -> jax.Array:
     """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels ys[y] + i, xs[x] + j (i < ny, j < nx)."""
-    h, w = x.shape[:2]
-    if ny == x.shape[2] and nx == x.shape[3]:
+    h, w, ly, lx = x.shape
+    if ny == ly and nx == lx:
         return x
-    iy = (ys[:, None] + np.arange(ny))[:, None, :, None]
-    ix = (xs[:, None] + np.arange(nx))[None, :, None, :]
-    return x[np.arange(h)[:, None, None, None], np.arange(w)[None, :, None, None], iy, ix]
+    sy = jnp.asarray(np.repeat(ys, w), jnp.int32)
+    sx = jnp.asarray(np.tile(xs, h), jnp.int32)
+    out = jax.vmap(lambda a, i, j: jax.lax.dynamic_slice(a, (i, j), (ny, nx)))(x.reshape(h * w, ly, lx), sy, sx)
+    return out.reshape(h, w, ny, nx)
 
 
 def _expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int]) -> jax.Array:
-    """Parent messages m [h', w', ny', nx'] (parent windows) -> children [h, w, ny, nx] (children's windows)."""
-    (ys, ny, xs, nx), (ps, _, px, _) = win, win_parent
-    y, x = np.arange(hw[0]), np.arange(hw[1])
-    iy = np.clip(ys[:, None] + np.arange(ny) - ps[y // 2][:, None], 0, m.shape[2] - 1)[:, None, :, None]
-    ix = np.clip(xs[:, None] + np.arange(nx) - px[x // 2][:, None], 0, m.shape[3] - 1)[None, :, None, :]
-    return m[(y // 2)[:, None, None, None], (x // 2)[None, :, None, None], iy, ix]
+    """Parent messages m [h', w', >= ny', >= nx'] (parent windows, maybe padded) -> children [h, w, ny, nx]
+    (children's windows, which lie inside their parents')."""
+    (ys, ny, xs, nx), (ps, pny, px, pnx) = win, win_parent
+    oy, ox = ys[: hw[0]] - ps[np.arange(hw[0]) // 2], xs[: hw[1]] - px[np.arange(hw[1]) // 2]
+    if oy.min() < 0 or ox.min() < 0 or oy.max() + ny > pny or ox.max() + nx > pnx:
+        raise AssertionError("bp: a child's label window leaves its parent's")
+    h, w = hw
+    par = m[np.arange(h) // 2][:, np.arange(w) // 2].reshape(h * w, *m.shape[2:])
+    sy, sx = jnp.asarray(np.repeat(oy, w), jnp.int32), jnp.asarray(np.tile(ox, h), jnp.int32)
+    out = jax.vmap(lambda a, i, j: jax.lax.dynamic_slice(a, (i, j), (ny, nx)))(par, sy, sx)
+    return out.reshape(h, w, ny, nx)
+
+
+def _pad_labels(x: jax.Array, multiple: int, value: float) -> jax.Array:
+    """Pad the label axes of x [h, w, ny, nx] with `value` up to a multiple of `multiple` (axes shorter than
+    `multiple` stay as they are)."""
+    size = [-(-n // multiple) * multiple for n in x.shape[2:]]
+    size = [m if n >= multiple and 8 * (m - n) <= n else n for m, n in zip(size, x.shape[2:])]
+    return jnp.pad(x, [(0, 0), (0, 0)] + [(0, m - n) for m, n in zip(size, x.shape[2:])], constant_values=value)
 
 
 def _block_sum(cost: jax.Array, k: int) -> jax.Array:
@@ -168,9 +183,10 @@ def _argmin_label(belief: jax.Array) -> jax.Array:
     return jnp.stack([i // lx, i % lx], axis=-1).astype(jnp.int32)
 
 
-def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str) -> jax.Array:
+def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str, real: tuple[int, int]) -> jax.Array:
     """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: along `axis` (-2: y, -1: x) output i
-    is the DT at sender label i + shift[k, M] (the receiver's window starts `shift` labels later)."""
+    is the DT at sender label i + shift[k, M] (the receiver's window starts `shift` labels later). Messages are
+    normalised to min 0 over the first `real` = (ny, nx) labels (the others are +inf-cost padding)."""
     pad = int(np.max(np.abs(shift), initial=0))
     other = -1 if axis == -2 else -2
     v = dt1d_min(h, weight, axis=other, method=method)
@@ -182,7 +198,12 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
         sl[axis] = slice(pad + int(d), pad + int(d) + n)
         part = v[tuple(sl)]
         out = part if out is None else jnp.where(jnp.asarray(shift == d)[..., None, None], part, out)
-    return out - jnp.min(out, axis=(-2, -1), keepdims=True)  # normalise (min-sum messages are defined up to a constant)
+    if real != out.shape[-2:]:  # a mask, not a slice: one fused reduction
+        mask = (np.arange(out.shape[-2])[:, None] < real[0]) & (np.arange(out.shape[-1]) < real[1])
+        low = jnp.min(jnp.where(jnp.asarray(mask), out, jnp.inf), axis=(-2, -1), keepdims=True)
+    else:
+        low = jnp.min(out, axis=(-2, -1), keepdims=True)
+    return out - low  # normalise (min-sum messages are defined up to a constant)
 
 
 def _receiver_shifts(starts: np.ndarray, idx: np.ndarray, step: int) -> np.ndarray:
@@ -195,13 +216,13 @@ def _receiver_shifts(starts: np.ndarray, idx: np.ndarray, step: int) -> np.ndarr
 def _half_step_masked(cost, msgs, weight, par, win, method):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
     cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right)."""
-    ys, _, xs, _ = win
+    ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     mu, md, ml, mr = msgs
     belief = cost + mu + md + ml + mr
-    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_receiver_shifts(ys, yy, 1), _receiver_shifts(ys, yy, -1)]), -2, method)
-    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_receiver_shifts(xs, xx, 1), _receiver_shifts(xs, xx, -1)]), -1, method)
+    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_receiver_shifts(ys, yy, 1), _receiver_shifts(ys, yy, -1)]), -2, method, (ny, nx))
+    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_receiver_shifts(xs, xx, 1), _receiver_shifts(xs, xx, -1)]), -1, method, (ny, nx))
     send = (yy + xx) % 2 == par
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
@@ -222,7 +243,7 @@ def _half_step_active(cost, msgs, weight, par, win, method):
     pair slot c(y) = (par + y) % 2, its receivers slot 1 - c(y): both are selected by a per-row `where`, and
     messages reach receivers by shifts of one row or (for rows with c = 1 / c = 0) one pair, so no gather or
     scatter is needed."""
-    ys, _, xs, _ = win
+    ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     j2 = cost.shape[1]
     y = np.arange(h)[:, None]
@@ -238,8 +259,8 @@ def _half_step_active(cost, msgs, weight, par, win, method):
     amu, amd, aml, amr = act(mu), act(md), act(ml), act(mr)
     belief = act(cost) + amu + amd + aml + amr
     yb = np.broadcast_to(y, xa.shape)
-    down, up = _shifted_dt(jnp.stack([belief - amd, belief - amu]), weight, np.stack([_receiver_shifts(ys, yb, 1), _receiver_shifts(ys, yb, -1)]), -2, method)
-    right, left = _shifted_dt(jnp.stack([belief - amr, belief - aml]), weight, np.stack([_receiver_shifts(xs, xa, 1), _receiver_shifts(xs, xa, -1)]), -1, method)
+    down, up = _shifted_dt(jnp.stack([belief - amd, belief - amu]), weight, np.stack([_receiver_shifts(ys, yb, 1), _receiver_shifts(ys, yb, -1)]), -2, method, (ny, nx))
+    right, left = _shifted_dt(jnp.stack([belief - amr, belief - aml]), weight, np.stack([_receiver_shifts(xs, xa, 1), _receiver_shifts(xs, xa, -1)]), -1, method, (ny, nx))
 
     def rows(m, by):  # out[y] = m[y - by] (zero rows shifted in)
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
@@ -294,7 +315,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule):
         m, l1 = half(m, 1)
         return m, jnp.stack([l0, l1])
 
-    m, labels = jax.lax.scan(pair, tuple(put(x) for x in msgs), None, length=iters // 2)
+    m, labels = jax.lax.scan(pair, tuple(put(x) for x in msgs), None, length=iters // 2, unroll=True)
     labels = labels.reshape(-1, h, w, 2)
     if iters % 2:
         m, last = half(m, 0)
@@ -302,7 +323,10 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule):
     return tuple(get(x) for x in m), labels
 
 
-@functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule"))
+LABEL_MULTIPLE = 16  # label axes of 16+ labels are padded to a multiple of this (the CPU's vector width)
+
+
+@functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple"))
 def solve(
     cost: jax.Array,
     weight: float | jax.Array,
@@ -311,28 +335,33 @@ def solve(
     method: str = "auto",
     crop: bool = False,
     schedule: str = "active",
+    label_multiple: int = LABEL_MULTIPLE,
 ) -> BPResult:
     """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
     `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
 
-    method: 1D DT of the messages ("auto", "brute", "envelope"; same values). crop=True when the labels are
+    method: 1D DT of the messages ("auto", "tree", "brute", "envelope"; same values). crop=True when the labels are
     displacements -R..R with +inf wherever the target leaves the grid (as `cost_volume` makes them): each node
     then works on the window of labels that can be finite (<= H x W instead of (2R+1)^2; same minimisation).
     schedule: "active" computes only the sending half of the checkerboard; "masked" computes every node's
-    messages and keeps the sending half (reference; same messages)."""
+    messages and keeps the sending half (reference; same messages). label_multiple: each level's label axes
+    (when at least this long) are padded with +inf-cost labels to a multiple of it, which the DT's vectorised
+    loops run faster on; same messages on the real labels, bit for bit (1: no padding)."""
     h, w = cost.shape[:2]
     weight = jnp.asarray(weight, cost.dtype)
     levels = max(1, min(levels, int(np.ceil(np.log2(max(h, w, 1)))) + 1))
+    unit = cost / weight  # E / weight: same minimisers, unit pairwise weight (the DT's tables are constants)
+    one = jnp.asarray(1.0, cost.dtype)
     msgs, prev = None, None
     traces, cands = [], []
     for k in reversed(range(levels)):
         win = (*_axis_windows(h, cost.shape[2], k, crop), *_axis_windows(w, cost.shape[3], k, crop))
-        ck = _crop_labels(_block_sum(cost, k), *win)
+        ck = _pad_labels(_crop_labels(_block_sum(unit, k), *win), label_multiple, jnp.inf)
         if msgs is None:
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
-            msgs = tuple(_expand_msgs(m, win, prev, ck.shape[:2]) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, weight, iters, win, method, schedule)
+            msgs = tuple(_pad_labels(_expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
+        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
         d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight))(fine)
@@ -411,8 +440,8 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     each device solving its pairs with `vmap`; N is padded to a multiple of the device count by repeating the
     last pair, and the padding is dropped. Same result as without a mesh."""
     check_features(fs, ft)
-    if config.dt_method not in ("auto", "envelope", "brute"):
-        raise InputError("BPConfig", "dt_method", "'auto', 'envelope' or 'brute'", config.dt_method)
+    if config.dt_method not in ("auto", *METHODS):
+        raise InputError("BPConfig", "dt_method", "'auto', 'tree', 'brute' or 'envelope'", config.dt_method)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)
     if fs.ndim == 4 and mesh is not None and mesh.devices.size > 1:
