@@ -400,6 +400,11 @@ def check_features(fs, ft, source: str = "features") -> None:
         check(bool(np.all(np.isfinite(np.asarray(ft)))), source, "target features", "finite values (no NaN/inf)", "non-finite")
 
 
+@functools.partial(jax.jit, static_argnames=("window",))
+def _cost_volume_jit(fs, ft, window):
+    return cost_volume(fs, ft, window)
+
+
 def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Array:
     """Data cost [H, W, 2Ry+1, 2Rx+1]: ||fs[y, x] - ft[y + dy, x + dx]||_2, +inf outside the target grid."""
     h, w, c = fs.shape
@@ -419,11 +424,14 @@ def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Ar
     return jnp.where(jnp.asarray(valid), vol, jnp.inf)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
 def _align(fs, ft, config: BPConfig, pixel_scale):
-    h, w = fs.shape[:2]
-    ry, rx = _window(config.window, (h, w))
-    vol = cost_volume(fs, ft, (ry, rx))
+    # the volume is its own XLA program: fused into the solver's many readers it costs more
+    return _flow_from_volume(_cost_volume_jit(fs, ft, _window(config.window, fs.shape[:2])), config, pixel_scale)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _flow_from_volume(vol, config: BPConfig, pixel_scale):
+    ry, rx = (vol.shape[2] - 1) // 2, (vol.shape[3] - 1) // 2
     weight = config.beta * jnp.square(pixel_scale)
     res = solve(vol, weight, config.iters, config.levels, config.dt_method, crop=True)
     disp = res.labels - jnp.array([ry, rx], jnp.int32)  # (dy, dx) cells
