@@ -1,19 +1,25 @@
 """Batched BP alignment throughput (pairs/s) at the paper's setting, on one device and split over several.
 
-    python bench/bp_throughput.py [--batch 8] [--devices 2] [--reps 2]
+    python bench/bp_throughput.py [--batch 8] [--devices 2] [--reps 2] [--compare OLD_BP_PY --compare-method brute]
 
 `bp.align` on N random 31 x 31 x 384 feature pairs (labels = the whole target grid, 3 levels x 10 iterations,
 beta 3e-3 at 16 px per cell): vmap over pairs on one device, then `bp.align(..., mesh=make_mesh(D))` over D
 devices. On a CPU the devices are forced host devices (XLA_FLAGS, set here before JAX starts) sharing the same
 cores, so the second row measures the sharding's overhead and XLA:CPU's use of the cores, not more hardware.
 Best of `--reps` calls after a compiling warm-up.
+
+--compare loads another revision's `convcorr_jax/flow/bp.py` (e.g. `git show REV:convcorr_jax/flow/bp.py >
+old_bp.py`) beside the installed one and times both, alternating, in the same process on one device, with that
+revision's `dt_method` given by --compare-method.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+import time
 
 
 def main() -> None:
@@ -21,6 +27,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--devices", type=int, default=2)
     p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--compare", default=None, help="another revision's bp.py, timed beside this one")
+    p.add_argument("--compare-method", default="auto", help="dt_method for the --compare solver")
     args = p.parse_args()
     if "jax" in sys.modules:
         raise RuntimeError("bench/bp_throughput.py must set XLA_FLAGS before JAX is imported")
@@ -40,6 +48,31 @@ def main() -> None:
         mesh = parallel.make_mesh(d) if d > 1 else None
         t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh).energy, fs, ft, reps=args.reps)
         print(f"| {d} | {args.batch} | {t:.2f} | {args.batch / t:.2f} |", flush=True)
+    if args.compare:
+        compare(args, bp, fs, ft)
+
+
+def compare(args, bp, fs, ft) -> None:
+    """Time this bp.align and another revision's, alternating (best of --reps each), same pairs, one device."""
+    spec = importlib.util.spec_from_file_location("bp_compared", args.compare)
+    other = importlib.util.module_from_spec(spec)
+    sys.modules["bp_compared"] = other
+    spec.loader.exec_module(other)
+    runs = {"this revision": (bp, bp.BPConfig(iters=10, levels=3)),
+            f"{args.compare} ({args.compare_method})": (other, other.BPConfig(iters=10, levels=3, dt_method=args.compare_method))}
+    best = {}
+    for name, (mod, cfg) in runs.items():  # compile
+        mod.align(fs, ft, cfg, 16.0).energy.block_until_ready()
+    for _ in range(args.reps):
+        for name, (mod, cfg) in runs.items():
+            t0 = time.perf_counter()
+            mod.align(fs, ft, cfg, 16.0).energy.block_until_ready()
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - t0)
+    print(f"\n| solver (1 device, {args.batch} pairs per call) | ms per pair |\n|---|---|")
+    for name, t in best.items():
+        print(f"| {name} | {1000 * t / args.batch:.0f} |")
+    a, b = best.values()
+    print(f"\nratio this / compared: {a / b:.2f}")
 
 
 if __name__ == "__main__":
