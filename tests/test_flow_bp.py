@@ -212,7 +212,8 @@ def test_dt_methods_give_identical_solves():
 @pytest.mark.parametrize("crop,schedule", [(True, "active"), (True, "masked"), (False, "active")])
 def test_padded_label_axes_give_identical_solves(crop, schedule):
     """Label axes padded with +inf-cost labels (to a multiple of `label_multiple`, where that adds <= 1/8)
-    give the unpadded solve's labels and energy trace bit for bit, at every multigrid level."""
+    give the unpadded solve's labels and energy trace bit for bit, at every multigrid level, and on one level the
+    unpadded messages on the real labels."""
     rng = np.random.default_rng(11)
     if crop:  # 9 x 7 grid, labels -8..8 x -6..6: windows 9/10/12 x 7/8/10 over the levels
         cost = _flow_cost(rng, (9, 7), (8, 6))
@@ -220,11 +221,21 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
         cost = rng.uniform(0, 3, size=(4, 5, 17, 9)).astype(np.float32)
     assert bp._pad_labels(jnp.zeros((1, 1, 9, 17)), 5, 0.0).shape[2:] == (10, 17)  # 9 -> 10; 17 -> 20 adds > 1/8
     assert bp._pad_labels(jnp.zeros((1, 1, 17, 4)), 6, 0.0).shape[2:] == (18, 4)  # short axes stay
-    plain = bp.solve(cost, 0.3, 4, 3, "auto", crop, schedule, label_multiple=1)
-    for multiple in (3, 5, 6):
-        padded = bp.solve(cost, 0.3, 4, 3, "auto", crop, schedule, label_multiple=multiple)
+    plain = bp.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=1)
+    h, w, ly, lx = cost.shape
+    win = (*bp._axis_windows(h, ly, 0, crop), *bp._axis_windows(w, lx, 0, crop))
+    ck = bp._crop_labels(jnp.asarray(cost), *win)
+    m0 = tuple(jnp.asarray(rng.uniform(0, 2, size=ck.shape), jnp.float32) for _ in range(4))
+    ref_msgs, ref_labels = bp._bp_level(ck, m0, np.float32(0.3), 3, win, "auto", schedule)
+    for multiple in (3, 5):  # pads 8 -> 9 / 9 -> 10 (crop) and 17 -> 18 / 9 -> 10 (full labels) at some level
+        padded = bp.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=multiple)
         np.testing.assert_array_equal(np.asarray(padded.labels), np.asarray(plain.labels))
         np.testing.assert_array_equal(np.asarray(padded.trace), np.asarray(plain.trace))
+        msgs, labels = bp._bp_level(bp._pad_labels(ck, multiple, jnp.inf), tuple(bp._pad_labels(m, multiple, 0.0) for m in m0),
+                                    np.float32(0.3), 3, win, "auto", schedule)
+        np.testing.assert_array_equal(np.asarray(labels), np.asarray(ref_labels))
+        for got, want in zip(msgs, ref_msgs):
+            np.testing.assert_array_equal(np.asarray(got)[..., : want.shape[2], : want.shape[3]], np.asarray(want))
 
 
 def test_align_sharded_over_devices_equals_vmap():
