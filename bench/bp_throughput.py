@@ -61,7 +61,7 @@ def compare(args, bp, fs, ft) -> None:
     runs = {"this revision": (bp, bp.BPConfig(iters=10, levels=3)),
             f"{args.compare} ({args.compare_method})": (other, other.BPConfig(iters=10, levels=3, dt_method=args.compare_method))}
     best = {}
-    for name, (mod, cfg) in runs.items():  # compile
+    for mod, cfg in runs.values():  # compile
         mod.align(fs, ft, cfg, 16.0).energy.block_until_ready()
     for _ in range(args.reps):
         for name, (mod, cfg) in runs.items():

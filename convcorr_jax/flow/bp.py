@@ -124,34 +124,35 @@ def _axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarr
     return start, size
 
 
-def _crop_labels(x: jax.Array, ys: np.ndarray, ny: int, xs: np.ndarray, nx: int) -> jax.Array:
-    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels ys[y] + i, xs[x] + j (i < ny, j < nx)."""
+def _node_windows(x: jax.Array, oy: np.ndarray, ny: int, ox: np.ndarray, nx: int) -> jax.Array:
+    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels oy[y] + i, ox[x] + j (a per-node slice)."""
     h, w, ly, lx = x.shape
-    if ny == ly and nx == lx:
-        return x
-    sy = jnp.asarray(np.repeat(ys, w), jnp.int32)
-    sx = jnp.asarray(np.tile(xs, h), jnp.int32)
+    sy, sx = jnp.asarray(np.repeat(oy, w), jnp.int32), jnp.asarray(np.tile(ox, h), jnp.int32)
     out = jax.vmap(lambda a, i, j: jax.lax.dynamic_slice(a, (i, j), (ny, nx)))(x.reshape(h * w, ly, lx), sy, sx)
     return out.reshape(h, w, ny, nx)
+
+
+def _crop_labels(x: jax.Array, ys: np.ndarray, ny: int, xs: np.ndarray, nx: int) -> jax.Array:
+    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels ys[y] + i, xs[x] + j (i < ny, j < nx)."""
+    if (ny, nx) == x.shape[2:]:
+        return x
+    return _node_windows(x, ys, ny, xs, nx)
 
 
 def _expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int]) -> jax.Array:
     """Parent messages m [h', w', >= ny', >= nx'] (parent windows, maybe padded) -> children [h, w, ny, nx]
     (children's windows, which lie inside their parents')."""
     (ys, ny, xs, nx), (ps, pny, px, pnx) = win, win_parent
-    oy, ox = ys[: hw[0]] - ps[np.arange(hw[0]) // 2], xs[: hw[1]] - px[np.arange(hw[1]) // 2]
+    y, x = np.arange(hw[0]), np.arange(hw[1])
+    oy, ox = ys[y] - ps[y // 2], xs[x] - px[x // 2]
     if oy.min() < 0 or ox.min() < 0 or oy.max() + ny > pny or ox.max() + nx > pnx:
         raise AssertionError("bp: a child's label window leaves its parent's")
-    h, w = hw
-    par = m[np.arange(h) // 2][:, np.arange(w) // 2].reshape(h * w, *m.shape[2:])
-    sy, sx = jnp.asarray(np.repeat(oy, w), jnp.int32), jnp.asarray(np.tile(ox, h), jnp.int32)
-    out = jax.vmap(lambda a, i, j: jax.lax.dynamic_slice(a, (i, j), (ny, nx)))(par, sy, sx)
-    return out.reshape(h, w, ny, nx)
+    return _node_windows(m[y // 2][:, x // 2], oy, ny, ox, nx)
 
 
 def _pad_labels(x: jax.Array, multiple: int, value: float) -> jax.Array:
-    """Pad the label axes of x [h, w, ny, nx] with `value` up to a multiple of `multiple` (axes shorter than
-    `multiple` stay as they are)."""
+    """Pad the label axes of x [h, w, ny, nx] with `value` up to a multiple of `multiple` where that adds at most
+    1/8 of the axis (shorter axes, and those it would grow more, stay as they are: XLA:CPU measured slower there)."""
     size = [-(-n // multiple) * multiple for n in x.shape[2:]]
     size = [m if n >= multiple and 8 * (m - n) <= n else n for m, n in zip(size, x.shape[2:])]
     return jnp.pad(x, [(0, 0), (0, 0)] + [(0, m - n) for m, n in zip(size, x.shape[2:])], constant_values=value)
@@ -323,7 +324,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule):
     return tuple(get(x) for x in m), labels
 
 
-LABEL_MULTIPLE = 16  # label axes of 16+ labels are padded to a multiple of this (the CPU's vector width)
+LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `_pad_labels`
 
 
 @functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple"))
@@ -345,8 +346,8 @@ def solve(
     then works on the window of labels that can be finite (<= H x W instead of (2R+1)^2; same minimisation).
     schedule: "active" computes only the sending half of the checkerboard; "masked" computes every node's
     messages and keeps the sending half (reference; same messages). label_multiple: each level's label axes
-    (when at least this long) are padded with +inf-cost labels to a multiple of it, which the DT's vectorised
-    loops run faster on; same messages on the real labels, bit for bit (1: no padding)."""
+    are padded with +inf-cost labels to a multiple of it where that adds at most 1/8 (`_pad_labels`), which the
+    DT's vectorised loops run faster on; same messages on the real labels, bit for bit (1: no padding)."""
     h, w = cost.shape[:2]
     weight = jnp.asarray(weight, cost.dtype)
     levels = max(1, min(levels, int(np.ceil(np.log2(max(h, w, 1)))) + 1))

@@ -3,7 +3,7 @@
 
     convcorr run long2014.table2                          # 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2}
     convcorr run long2014.table2 --set transfer.box=500 --set transfer.window=none --set transfer.iters=10
-                                                          # the paper's solver setting: 28.5 min (bench/RESULTS_flow.md)
+                                                          # the paper's solver setting: 21.3 min (bench/RESULTS_flow.md)
     convcorr run long2014.table2 --size full              # ... and every test instance, beta from 4 values (not run)
     convcorr run long2014.table2 --set data=voc --data-root VOC2011    # annotations/ + JPEGImages/
 
