@@ -125,8 +125,19 @@ def _axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarr
 
 
 def _node_windows(x: jax.Array, oy: np.ndarray, ny: int, ox: np.ndarray, nx: int) -> jax.Array:
-    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels oy[y] + i, ox[x] + j (a per-node slice)."""
+    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels oy[y] + i, ox[x] + j (a per-node slice).
+    With few distinct offsets, a `where` over their slices (elementwise: XLA fuses it with its producer without
+    breaking vectorisation); otherwise one gather."""
     h, w, ly, lx = x.shape
+    uy, ux = np.unique(oy), np.unique(ox)
+    if len(uy) * len(ux) <= 4:
+        out = None
+        for a in uy:
+            for b in ux:
+                part = x[:, :, a : a + ny, b : b + nx]
+                mask = (oy[:, None] == a) & (ox[None, :] == b)
+                out = part if out is None else jnp.where(jnp.asarray(mask)[..., None, None], part, out)
+        return out
     sy, sx = jnp.asarray(np.repeat(oy, w), jnp.int32), jnp.asarray(np.tile(ox, h), jnp.int32)
     out = jax.vmap(lambda a, i, j: jax.lax.dynamic_slice(a, (i, j), (ny, nx)))(x.reshape(h * w, ly, lx), sy, sx)
     return out.reshape(h, w, ny, nx)
@@ -147,7 +158,7 @@ def _expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int
     oy, ox = ys[y] - ps[y // 2], xs[x] - px[x // 2]
     if oy.min() < 0 or ox.min() < 0 or oy.max() + ny > pny or ox.max() + nx > pnx:
         raise AssertionError("bp: a child's label window leaves its parent's")
-    return _node_windows(m[y // 2][:, x // 2], oy, ny, ox, nx)
+    return _node_windows(_expand(m, 1, hw), oy, ny, ox, nx)
 
 
 def _pad_labels(x: jax.Array, multiple: int, value: float) -> jax.Array:
@@ -179,51 +190,63 @@ def _expand(x: jax.Array, k: int, hw: tuple[int, int]) -> jax.Array:
 
 
 def _argmin_label(belief: jax.Array) -> jax.Array:
+    """belief [..., Ly, Lx] -> [..., 2] (y, x) of its first minimum, as `jnp.argmin` of the flattened labels (a
+    minimum, then the smallest index holding it: two plain reductions, which XLA:CPU vectorises)."""
     ly, lx = belief.shape[-2:]
-    i = jnp.argmin(belief.reshape(*belief.shape[:-2], ly * lx), axis=-1)
+    low = jnp.min(belief, axis=(-2, -1), keepdims=True)
+    flat = jnp.asarray(np.arange(ly * lx, dtype=np.int32).reshape(ly, lx))
+    i = jnp.min(jnp.where(belief == low, flat, ly * lx - 1), axis=(-2, -1))  # NaN: never equal, last label
     return jnp.stack([i // lx, i % lx], axis=-1).astype(jnp.int32)
 
 
-def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str, real: tuple[int, int]) -> jax.Array:
-    """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: along `axis` (-2: y, -1: x) output i
-    is the DT at sender label i + shift[k, M] (the receiver's window starts `shift` labels later). Messages are
-    normalised to min 0 over the first `real` = (ny, nx) labels (the others are +inf-cost padding)."""
+def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str) -> tuple[jax.Array, ...]:
+    """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: a tuple of k messages [M, ny, nx];
+    along `axis` (-2: y, -1: x) output i of message k is the DT at sender label i + shift[k, M] (the receiver's
+    window starts `shift` labels later). Messages are shifted by the minimum of h, the DT's minimum over all the
+    sender's labels (min-sum messages are defined up to a constant; +inf-cost padding labels never hold it), so
+    they are >= 0. It is read off the first pass's output, which is written to memory anyway: a reduction over
+    the second pass's output would make XLA compute that pass once for the reduction and once for the message.
+    A shift that is the same for every node is a plain slice."""
     pad = int(np.max(np.abs(shift), initial=0))
     other = -1 if axis == -2 else -2
-    v = dt1d_min(h, weight, axis=other, method=method)
-    v = dt1d_min(v, weight, axis=axis, pad=pad, method=method)  # positions -pad .. n - 1 + pad
+    first = dt1d_min(h, weight, axis=other, method=method)
+    low = jnp.min(first, axis=(-2, -1), keepdims=True)  # = min h: D(q*) = h(q*) + w * 0
+    v = dt1d_min(first, weight, axis=axis, pad=pad, method=method)  # positions -pad .. n - 1 + pad
     n = h.shape[axis]
-    out = None
-    for d in np.unique(shift):  # few distinct shifts: select the slice of each
-        sl = [slice(None)] * v.ndim
-        sl[axis] = slice(pad + int(d), pad + int(d) + n)
-        part = v[tuple(sl)]
-        out = part if out is None else jnp.where(jnp.asarray(shift == d)[..., None, None], part, out)
-    if real != out.shape[-2:]:  # a mask, not a slice: one fused reduction
-        mask = (np.arange(out.shape[-2])[:, None] < real[0]) & (np.arange(out.shape[-1]) < real[1])
-        low = jnp.min(jnp.where(jnp.asarray(mask), out, jnp.inf), axis=(-2, -1), keepdims=True)
-    else:
-        low = jnp.min(out, axis=(-2, -1), keepdims=True)
-    return out - low  # normalise (min-sum messages are defined up to a constant)
+    outs = []
+    for k in range(h.shape[0]):
+        out = None
+        for d in np.unique(shift[k]):  # few distinct shifts: select the slice of each
+            sl = [slice(None)] * (v.ndim - 1)
+            sl[axis] = slice(pad + int(d), pad + int(d) + n)
+            part = v[k][tuple(sl)]
+            out = part if out is None else jnp.where(jnp.asarray(shift[k] == d)[..., None, None], part, out)
+        outs.append(out - low[k])
+    return tuple(outs)
 
 
-def _receiver_shifts(starts: np.ndarray, idx: np.ndarray, step: int) -> np.ndarray:
-    """Window start of the receiver idx + step minus the sender's (0 where the receiver is off the grid)."""
-    ok = (idx + step >= 0) & (idx + step < len(starts)) & (idx < len(starts))
-    i, r = np.clip(idx, 0, len(starts) - 1), np.clip(idx + step, 0, len(starts) - 1)
-    return np.where(ok, starts[r] - starts[i], 0)
+def _window_shifts(starts: np.ndarray, receiver: np.ndarray, sender: np.ndarray) -> np.ndarray:
+    """Window start of each receiver minus its sender's (index arrays of equal shape along one axis). Where either
+    is off the grid the message is never delivered: those entries take the most common shift, so that a shift the
+    same for every real pair stays a single slice in `_shifted_dt`."""
+    n = len(starts)
+    ok = (receiver >= 0) & (receiver < n) & (sender >= 0) & (sender < n)
+    shift = starts[np.clip(receiver, 0, n - 1)] - starts[np.clip(sender, 0, n - 1)]
+    values, counts = np.unique(shift[ok], return_counts=True)
+    return np.where(ok, shift, values[np.argmax(counts)] if len(values) else 0)
 
 
 def _half_step_masked(cost, msgs, weight, par, win, method):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
-    cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right)."""
+    cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
+    gets 0 from it."""
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     mu, md, ml, mr = msgs
     belief = cost + mu + md + ml + mr
-    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_receiver_shifts(ys, yy, 1), _receiver_shifts(ys, yy, -1)]), -2, method, (ny, nx))
-    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_receiver_shifts(xs, xx, 1), _receiver_shifts(xs, xx, -1)]), -1, method, (ny, nx))
+    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method)
+    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method)
     send = (yy + xx) % 2 == par
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
@@ -233,54 +256,70 @@ def _half_step_masked(cost, msgs, weight, par, win, method):
         src[axis], dst[axis] = (slice(0, -1), slice(1, None)) if by > 0 else (slice(1, None), slice(0, -1))
         got[tuple(dst)] = send[tuple(src)]
         moved = jnp.zeros_like(msg).at[tuple(dst)].set(msg[tuple(src)])
-        return jnp.where(jnp.asarray(got)[..., None, None], moved, old)
+        return jnp.where(jnp.asarray(got)[..., None, None], moved, jnp.where(jnp.asarray(send)[..., None, None], old, 0.0))
 
     return deliver(mu, down, 0, 1), deliver(md, up, 0, -1), deliver(ml, right, 1, 1), deliver(mr, left, 1, -1)
 
 
-def _half_step_active(cost, msgs, weight, par, win, method):
-    """Checkerboard step computing only the senders' messages. Arrays in pair layout [h, J, 2, ny, nx]: node
-    (y, x) at [y, x // 2, x % 2] (width padded to 2J with dummy nodes that never deliver). Row y's senders are the
-    pair slot c(y) = (par + y) % 2, its receivers slot 1 - c(y): both are selected by a per-row `where`, and
-    messages reach receivers by shifts of one row or (for rows with c = 1 / c = 0) one pair, so no gather or
-    scatter is needed."""
+def _class_slots(h: int, j2: int) -> tuple[np.ndarray, np.ndarray]:
+    """x of the node each checkerboard class keeps at [y, j]: class P holds nodes with (y + x) % 2 == P, row y's
+    at x = 2j + (P + y) % 2 (x >= w: dummy nodes). Returns (x of class 0, x of class 1), each [h, J]."""
+    y, j = np.arange(h)[:, None], np.arange(j2)[None, :]
+    return 2 * j + y % 2, 2 * j + (1 + y) % 2
+
+
+def _to_classes(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """[h, w, ...] -> the two checkerboard classes, each [h, ceil(w / 2), ...] (see `_class_slots`)."""
+    p = _to_pairs(x)
+    odd = jnp.asarray(np.arange(x.shape[0]) % 2 == 1).reshape(-1, *[1] * (p.ndim - 2))
+    return jnp.where(odd, p[:, :, 1], p[:, :, 0]), jnp.where(odd, p[:, :, 0], p[:, :, 1])
+
+
+def _from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
+    """Inverse of `_to_classes`: two classes [h, J, ...] -> [h, w, ...]."""
+    odd = jnp.asarray(np.arange(x0.shape[0]) % 2 == 1).reshape(-1, *[1] * (x0.ndim - 1))
+    return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
+
+
+def _half_step_classes(b, ins_s, weight, par, win, method, w, move_inputs=False):
+    """Checkerboard step computing only the senders' messages, on the class layout of `_to_classes`: the senders
+    (class par, belief b [h, J, ny, nx], incoming messages ins_s) send to class 1 - par: returns its new incoming
+    messages (from up, down, left, right; 0 where it has no neighbour). A neighbour is the same slot one row up
+    or down, or (left / right) the same or the next slot, by the row's parity: shifts and a per-row `where`, no
+    gather, and nothing is copied between the classes.
+
+    The DT acts on label axes only, so the move to the receivers' slots can come after it (default) or before it
+    (move_inputs=True): same messages. XLA fuses the DT into the consumers of its output and, behind a move,
+    such a fusion no longer vectorises: moving the outputs suits messages that are read again (and so written
+    to memory once), moving the inputs suits a last step whose messages only feed the receivers' belief."""
     ys, ny, xs, nx = win
-    h, w = len(ys), len(xs)
-    j2 = cost.shape[1]
-    y = np.arange(h)[:, None]
-    c = (par + y) % 2  # [h, 1] sender slot
-    xa = 2 * np.arange(j2)[None, :] + c  # sender x [h, J]
-    xr = 2 * np.arange(j2)[None, :] + 1 - c  # receiver x [h, J]
-    sel = jnp.asarray(c == 1)[..., None, None]  # [h, 1, 1, 1]
+    h, j2 = b.shape[:2]
+    xa, xr = _class_slots(h, j2)[par], _class_slots(h, j2)[1 - par]  # sender / receiver x [h, J]
+    y = np.broadcast_to(np.arange(h)[:, None], xa.shape)
+    fu, fd, fl, fr = ins_s
 
-    def act(x):
-        return jnp.where(sel, x[:, :, 1], x[:, :, 0])
-
-    mu, md, ml, mr = msgs
-    amu, amd, aml, amr = act(mu), act(md), act(ml), act(mr)
-    belief = act(cost) + amu + amd + aml + amr
-    yb = np.broadcast_to(y, xa.shape)
-    down, up = _shifted_dt(jnp.stack([belief - amd, belief - amu]), weight, np.stack([_receiver_shifts(ys, yb, 1), _receiver_shifts(ys, yb, -1)]), -2, method, (ny, nx))
-    right, left = _shifted_dt(jnp.stack([belief - amr, belief - aml]), weight, np.stack([_receiver_shifts(xs, xa, 1), _receiver_shifts(xs, xa, -1)]), -1, method, (ny, nx))
-
-    def rows(m, by):  # out[y] = m[y - by] (zero rows shifted in)
+    def rows(m, by):  # out[y] = m[y - by]
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
 
-    def pairs(m, by):  # out[:, j] = m[:, j - by]
+    def slots(m, by):  # out[:, j] = m[:, j - by]
         return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)]) if by > 0 else jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
 
+    even = jnp.asarray(xr[:, :1] % 2 == 0)[..., None, None]  # [h, 1, 1, 1]: receivers at even x in this row
+    moves = (  # the receiver's slot of the message from up, down, left, right (senders: same slot one row up /
+        lambda m: rows(m, 1), lambda m: rows(m, -1),  # down; x - 1 in slot j - 1 or j; x + 1 in slot j or j + 1)
+        lambda m: jnp.where(even, slots(m, 1), m), lambda m: jnp.where(even, m, slots(m, -1)))
+    if move_inputs:
+        yr = [_window_shifts(ys, y, y - 1), _window_shifts(ys, y, y + 1)]  # receiver-indexed
+        xr_ = [_window_shifts(xs, xr, xr - 1), _window_shifts(xs, xr, xr + 1)]
+        new = (*_shifted_dt(jnp.stack([moves[0](b - fd), moves[1](b - fu)]), weight, np.stack(yr), -2, method),
+               *_shifted_dt(jnp.stack([moves[2](b - fr), moves[3](b - fl)]), weight, np.stack(xr_), -1, method))
+    else:
+        down, up = _shifted_dt(jnp.stack([b - fd, b - fu]), weight, np.stack([_window_shifts(ys, y + 1, y), _window_shifts(ys, y - 1, y)]), -2, method)
+        right, left = _shifted_dt(jnp.stack([b - fr, b - fl]), weight, np.stack([_window_shifts(xs, xa + 1, xa), _window_shifts(xs, xa - 1, xa)]), -1, method)
+        new = tuple(move(m) for move, m in zip(moves, (down, up, right, left)))
     real = xr < w
-    new = (
-        (rows(down, 1), real & (y >= 1)),  # from up: sender (y - 1, same x)
-        (rows(up, -1), real & (y <= h - 2)),  # from down
-        (jnp.where(sel, pairs(right, 1), right), real & (xr >= 1)),  # from left: sender x - 1 (pair j - c)
-        (jnp.where(sel, left, pairs(left, -1)), real & (xr + 1 < w)),  # from right: sender x + 1 (pair j + 1 - c)
-    )
-    out = []
-    for old, (msg, ok) in zip(msgs, new):
-        upd = jnp.where(jnp.asarray(ok)[..., None, None], msg, jnp.where(sel, old[:, :, 0], old[:, :, 1]))
-        out.append(jnp.stack([jnp.where(sel, upd, old[:, :, 0]), jnp.where(sel, old[:, :, 1], upd)], axis=2))
-    return tuple(out)
+    oks = (real & (y >= 1), real & (y <= h - 2), real & (xr >= 1), real & (xr + 1 < w))
+    return tuple(jnp.where(jnp.asarray(ok)[..., None, None], m, 0.0) for m, ok in zip(new, oks))
 
 
 def _to_pairs(x: jax.Array) -> jax.Array:
@@ -294,34 +333,36 @@ def _from_pairs(x: jax.Array, w: int) -> jax.Array:
     return x.reshape(x.shape[0], -1, *x.shape[3:])[:, :w]
 
 
-def _bp_level(cost, msgs, weight, iters, win, method, schedule):
+def _bp_level(cost, msgs, weight, iters, win, method, schedule, last=False):
     """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
     msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`.
-    Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
+    Returns (msgs, labels [iters, h, w, 2] as full label indices). last: the messages are not read after this
+    level (only how XLA fuses the last step changes)."""
     h, w = cost.shape[:2]
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
+    labels = []
     if schedule == "masked":
-        step, put, get = _half_step_masked, (lambda x: x), (lambda x: x)
-    else:
-        step, put, get = _half_step_active, _to_pairs, (lambda x: _from_pairs(x, w))
-    c = put(cost)
-
-    def half(m, par):
-        m = step(c, m, weight, par, win, method)
-        return m, _argmin_label(get(c + m[0] + m[1] + m[2] + m[3])) + base
-
-    def pair(m, _):
-        m, l0 = half(m, 0)
-        m, l1 = half(m, 1)
-        return m, jnp.stack([l0, l1])
-
-    m, labels = jax.lax.scan(pair, tuple(put(x) for x in msgs), None, length=iters // 2, unroll=True)
-    labels = labels.reshape(-1, h, w, 2)
-    if iters % 2:
-        m, last = half(m, 0)
-        labels = jnp.concatenate([labels, last[None]])
-    return tuple(get(x) for x in m), labels
+        for t in range(iters):
+            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method)
+            labels.append(_argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
+        return msgs, jnp.stack(labels)
+    # active half on the class layout; the belief a step's receivers end with (and its arg-min) is the next
+    # step's senders', carried rather than recomputed
+    c = _to_classes(cost)
+    split = [_to_classes(m) for m in msgs]
+    ins = [tuple(s[k] for s in split) for k in (0, 1)]  # incoming messages of class 0 / 1
+    b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]  # the senders' belief (class t % 2) ...
+    lab = _argmin_label(b)  # ... and its arg-min
+    for t in range(iters):
+        par = t % 2
+        ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w, move_inputs=last and t == iters - 1)
+        m = ins[1 - par]
+        b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
+        lab_r = _argmin_label(b)
+        labels.append(_from_classes(*((lab, lab_r) if par == 0 else (lab_r, lab)), w) + base)
+        lab = lab_r
+    return tuple(_from_classes(a, b, w) for a, b in zip(*ins)), jnp.stack(labels)
 
 
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `_pad_labels`
@@ -362,7 +403,7 @@ def solve(
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
             msgs = tuple(_pad_labels(_expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule)
+        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, last=k == 0)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
         d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight))(fine)
