@@ -314,8 +314,10 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, move_inputs=False)
         new = (*_shifted_dt(jnp.stack([moves[0](b - fd), moves[1](b - fu)]), weight, np.stack(yr), -2, method),
                *_shifted_dt(jnp.stack([moves[2](b - fr), moves[3](b - fl)]), weight, np.stack(xr_), -1, method))
     else:
-        down, up = _shifted_dt(jnp.stack([b - fd, b - fu]), weight, np.stack([_window_shifts(ys, y + 1, y), _window_shifts(ys, y - 1, y)]), -2, method)
-        right, left = _shifted_dt(jnp.stack([b - fr, b - fl]), weight, np.stack([_window_shifts(xs, xa + 1, xa), _window_shifts(xs, xa - 1, xa)]), -1, method)
+        (down,) = _shifted_dt((b - fd)[None], weight, _window_shifts(ys, y + 1, y)[None], -2, method)
+        (up,) = _shifted_dt((b - fu)[None], weight, _window_shifts(ys, y - 1, y)[None], -2, method)
+        (right,) = _shifted_dt((b - fr)[None], weight, _window_shifts(xs, xa + 1, xa)[None], -1, method)
+        (left,) = _shifted_dt((b - fl)[None], weight, _window_shifts(xs, xa - 1, xa)[None], -1, method)
         new = tuple(move(m) for move, m in zip(moves, (down, up, right, left)))
     real = xr < w
     oks = (real & (y >= 1), real & (y <= h - 2), real & (xr >= 1), real & (xr + 1 < w))
