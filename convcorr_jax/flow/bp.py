@@ -281,22 +281,21 @@ def _from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
     return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
 
 
-def _half_step_classes(b, ins_s, weight, par, win, method, w, move_inputs=False):
+def _half_step_classes(b, ins_s, weight, par, win, method, w):
     """Checkerboard step computing only the senders' messages, on the class layout of `_to_classes`: the senders
     (class par, belief b [h, J, ny, nx], incoming messages ins_s) send to class 1 - par: returns its new incoming
     messages (from up, down, left, right; 0 where it has no neighbour). A neighbour is the same slot one row up
     or down, or (left / right) the same or the next slot, by the row's parity: shifts and a per-row `where`, no
-    gather, and nothing is copied between the classes.
-
-    The DT acts on label axes only, so the move to the receivers' slots can come after it (default) or before it
-    (move_inputs=True): same messages. XLA fuses the DT into the consumers of its output and, behind a move,
-    such a fusion no longer vectorises: moving the outputs suits messages that are read again (and so written
-    to memory once), moving the inputs suits a last step whose messages only feed the receivers' belief."""
+    gather, and nothing is copied between the classes. One DT per message (not a stacked batch of them): XLA then
+    fuses b - m into the DT's first pass instead of writing the stack to memory."""
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
     xa, xr = _class_slots(h, j2)[par], _class_slots(h, j2)[1 - par]  # sender / receiver x [h, J]
     y = np.broadcast_to(np.arange(h)[:, None], xa.shape)
     fu, fd, fl, fr = ins_s
+
+    def dt(m, shift, axis):
+        return _shifted_dt((b - m)[None], weight, shift[None], axis, method)[0]
 
     def rows(m, by):  # out[y] = m[y - by]
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
@@ -305,23 +304,16 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, move_inputs=False)
         return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)]) if by > 0 else jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
 
     even = jnp.asarray(xr[:, :1] % 2 == 0)[..., None, None]  # [h, 1, 1, 1]: receivers at even x in this row
-    moves = (  # the receiver's slot of the message from up, down, left, right (senders: same slot one row up /
-        lambda m: rows(m, 1), lambda m: rows(m, -1),  # down; x - 1 in slot j - 1 or j; x + 1 in slot j or j + 1)
-        lambda m: jnp.where(even, slots(m, 1), m), lambda m: jnp.where(even, m, slots(m, -1)))
-    if move_inputs:
-        yr = [_window_shifts(ys, y, y - 1), _window_shifts(ys, y, y + 1)]  # receiver-indexed
-        xr_ = [_window_shifts(xs, xr, xr - 1), _window_shifts(xs, xr, xr + 1)]
-        new = (*_shifted_dt(jnp.stack([moves[0](b - fd), moves[1](b - fu)]), weight, np.stack(yr), -2, method),
-               *_shifted_dt(jnp.stack([moves[2](b - fr), moves[3](b - fl)]), weight, np.stack(xr_), -1, method))
-    else:
-        (down,) = _shifted_dt((b - fd)[None], weight, _window_shifts(ys, y + 1, y)[None], -2, method)
-        (up,) = _shifted_dt((b - fu)[None], weight, _window_shifts(ys, y - 1, y)[None], -2, method)
-        (right,) = _shifted_dt((b - fr)[None], weight, _window_shifts(xs, xa + 1, xa)[None], -1, method)
-        (left,) = _shifted_dt((b - fl)[None], weight, _window_shifts(xs, xa - 1, xa)[None], -1, method)
-        new = tuple(move(m) for move, m in zip(moves, (down, up, right, left)))
+    down, up = dt(fd, _window_shifts(ys, y + 1, y), -2), dt(fu, _window_shifts(ys, y - 1, y), -2)
+    right, left = dt(fr, _window_shifts(xs, xa + 1, xa), -1), dt(fl, _window_shifts(xs, xa - 1, xa), -1)
     real = xr < w
-    oks = (real & (y >= 1), real & (y <= h - 2), real & (xr >= 1), real & (xr + 1 < w))
-    return tuple(jnp.where(jnp.asarray(ok)[..., None, None], m, 0.0) for m, ok in zip(new, oks))
+    new = (
+        (rows(down, 1), real & (y >= 1)),  # from up: sender (y - 1, x), same slot
+        (rows(up, -1), real & (y <= h - 2)),  # from down: sender (y + 1, x)
+        (jnp.where(even, slots(right, 1), right), real & (xr >= 1)),  # from left: sender x - 1 in slot j - 1 or j
+        (jnp.where(even, left, slots(left, -1)), real & (xr + 1 < w)),  # from right: slot j or j + 1
+    )
+    return tuple(jnp.where(jnp.asarray(ok)[..., None, None], msg, 0.0) for msg, ok in new)
 
 
 def _to_pairs(x: jax.Array) -> jax.Array:
@@ -335,11 +327,10 @@ def _from_pairs(x: jax.Array, w: int) -> jax.Array:
     return x.reshape(x.shape[0], -1, *x.shape[3:])[:, :w]
 
 
-def _bp_level(cost, msgs, weight, iters, win, method, schedule, last=False):
+def _bp_level(cost, msgs, weight, iters, win, method, schedule):
     """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
     msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`.
-    Returns (msgs, labels [iters, h, w, 2] as full label indices). last: the messages are not read after this
-    level (only how XLA fuses the last step changes)."""
+    Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
     h, w = cost.shape[:2]
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
@@ -358,7 +349,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, last=False):
     lab = _argmin_label(b)  # ... and its arg-min
     for t in range(iters):
         par = t % 2
-        ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w, move_inputs=last and t == iters - 1)
+        ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w)
         m = ins[1 - par]
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
         lab_r = _argmin_label(b)
@@ -405,7 +396,7 @@ def solve(
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
             msgs = tuple(_pad_labels(_expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, last=k == 0)
+        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
         d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight))(fine)
