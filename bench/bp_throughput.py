@@ -3,8 +3,8 @@
     python bench/bp_throughput.py [--batch 8] [--devices 2] [--reps 2] [--compare OLD_BP_PY --compare-method brute]
 
 `bp.align` on N random 31 x 31 x 384 feature pairs (labels = the whole target grid, 3 levels x 10 iterations,
-beta 3e-3 at 16 px per cell): vmap over pairs on one device, then `bp.align(..., mesh=make_mesh(D))` over D
-devices. On a CPU the devices are forced host devices (XLA_FLAGS, set here before JAX starts) sharing the same
+beta 3e-3 at 16 px per cell) on one device, in its default groups of pairs per compiled call (vmap within a
+group) and as one vmap over all N, then `bp.align(..., mesh=make_mesh(D))` over D devices. On a CPU the devices are forced host devices (XLA_FLAGS, set here before JAX starts) sharing the same
 cores, so the second row measures the sharding's overhead and XLA:CPU's use of the cores, not more hardware.
 Best of `--reps` calls after a compiling warm-up.
 
@@ -33,6 +33,7 @@ def main() -> None:
     if "jax" in sys.modules:
         raise RuntimeError("bench/bp_throughput.py must set XLA_FLAGS before JAX is imported")
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+    import jax
     import numpy as np
 
     from convcorr_jax import parallel, runinfo
@@ -43,11 +44,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     fs, ft = rng.normal(size=(2, args.batch, 31, 31, 384)).astype(np.float32)
     cfg = bp.BPConfig(iters=10, levels=3)
-    print("\n| devices | pairs per call | s per call | pairs / s |\n|---|---|---|---|")
-    for d in (1, args.devices):
+    print("\n| devices | pairs | pairs per compiled call | s | ms per pair | pairs / s |\n|---|---|---|---|---|---|")
+    rows = [(1, "auto"), (1, None)] + ([(args.devices, None)] if args.devices > 1 else [])
+    for d, group in rows:
         mesh = parallel.make_mesh(d) if d > 1 else None
-        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh).energy, fs, ft, reps=args.reps)
-        print(f"| {d} | {args.batch} | {t:.2f} | {args.batch / t:.2f} |", flush=True)
+        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft, reps=args.reps)
+        per_call = (min(args.batch, bp.CPU_PAIRS_PER_CALL) if jax.default_backend() == "cpu" else args.batch) if group == "auto" else args.batch
+        print(f"| {d} | {args.batch} | {per_call if d == 1 else f'{-(-args.batch // d)} per device'} | {t:.2f} | {1e3 * t / args.batch:.0f} | {args.batch / t:.2f} |", flush=True)
     if args.compare:
         compare(args, bp, fs, ft)
 

@@ -100,15 +100,22 @@ def test_translated_pair_is_recovered():
 
 
 def test_batched_equals_single():
+    """One vmap over the pairs, and groups of 2 (the last group padded) or 1 per call: each pair's flow as alone."""
     rng = np.random.default_rng(4)
     fs = rng.normal(size=(3, 5, 6, 4)).astype(np.float32)
     ft = rng.normal(size=(3, 5, 6, 4)).astype(np.float32)
     cfg = bp.BPConfig(beta=0.05, iters=4, levels=2, window=2, dt_method="brute")
-    batch = bp.align(fs, ft, cfg)
-    for i in range(3):
-        one = bp.align(fs[i], ft[i], cfg)
-        np.testing.assert_array_equal(np.asarray(batch.flow[i]), np.asarray(one.flow))
-        assert float(batch.energy[i]) == pytest.approx(float(one.energy), rel=1e-5)
+    ones = [bp.align(fs[i], ft[i], cfg) for i in range(3)]
+    assert len({np.asarray(o.flow).tobytes() for o in ones}) == 3  # the pairs differ
+    for group in (None, 2, 1):
+        batch = bp.align(fs, ft, cfg, pairs_per_call=group)
+        assert batch.flow.shape == (3, 5, 6, 2) and batch.energy.shape == (3,)
+        for i, one in enumerate(ones):
+            np.testing.assert_array_equal(np.asarray(batch.flow[i]), np.asarray(one.flow))
+            assert float(batch.energy[i]) == pytest.approx(float(one.energy), rel=1e-5)
+    for bad in (0, 1.5, "all"):
+        with pytest.raises(InputError, match="pairs_per_call"):
+            bp.align(fs, ft, cfg, pairs_per_call=bad)
 
 
 def test_window_limits_displacements():

@@ -474,10 +474,19 @@ def _flow_from_volume(vol, config: BPConfig, pixel_scale):
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
 
 
+CPU_PAIRS_PER_CALL = 4  # batched `align` on a CPU solves this many pairs per call (see there)
+
+
 def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
-          mesh: Mesh | None = None) -> FlowResult:
-    """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C], vmapped; one
-    compile per shape). `pixel_scale`: pixels per grid cell (the feature stride).
+          mesh: Mesh | None = None, pairs_per_call: int | str | None = "auto") -> FlowResult:
+    """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C]). `pixel_scale`:
+    pixels per grid cell (the feature stride).
+
+    Batched pairs are solved `pairs_per_call` at a time, vmapped within a call; the calls are dispatched without
+    waiting and N is padded to a multiple by repeating the last pair (one compile; the padding is dropped).
+    Small groups keep BP's working set (~20 MB a pair at the paper's scale) in cache: on a 2-core CPU, 2 or 4
+    pairs per call ran 20-30 % faster per pair than one vmap over 25. None: one vmap over all N; "auto":
+    `CPU_PAIRS_PER_CALL` on a CPU backend, None on accelerators. Same labels either way.
 
     mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
     each device solving its pairs with `vmap`; N is padded to a multiple of the device count by repeating the
@@ -489,6 +498,18 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     scale = jnp.float32(pixel_scale)
     if fs.ndim == 4 and mesh is not None and mesh.devices.size > 1:
         return parallel.shard_rows(_pairs_fn(config, float(pixel_scale)), mesh, fs, ft)
+    if pairs_per_call == "auto":
+        pairs_per_call = CPU_PAIRS_PER_CALL if jax.default_backend() == "cpu" else None
+    check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.align",
+          "pairs_per_call", "an integer >= 1, None or 'auto'", pairs_per_call)
+    if fs.ndim == 4 and pairs_per_call is not None and fs.shape[0] > pairs_per_call:
+        n, k = fs.shape[0], int(pairs_per_call)
+        solve_group = _pairs_fn(config, float(pixel_scale))
+        parts = []
+        for a in range(0, n, k):
+            rows = slice(a, a + k) if a + k <= n else np.minimum(np.arange(a, a + k), n - 1)  # pad: repeat the last
+            parts.append(solve_group(fs[rows], ft[rows]))
+        return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs)[:n], *parts)
     if fs.ndim == 4:
         return jax.vmap(_align, in_axes=(0, 0, None, None))(fs, ft, config, scale)
     return _align(fs, ft, config, scale)
