@@ -9,8 +9,8 @@ cores, so the second row measures the sharding's overhead and XLA:CPU's use of t
 Best of `--reps` calls after a compiling warm-up.
 
 --compare loads another revision's `convcorr_jax/flow/bp.py` (e.g. `git show REV:convcorr_jax/flow/bp.py >
-old_bp.py`) beside the installed one and times both, alternating, in the same process on one device, with that
-revision's `dt_method` given by --compare-method.
+old_bp.py`) beside the installed one and times both solvers, alternating, in the same process on one device, each
+as one vmap over the N pairs, with that revision's `dt_method` given by --compare-method.
 """
 
 from __future__ import annotations
@@ -61,15 +61,15 @@ def compare(args, bp, fs, ft) -> None:
     other = importlib.util.module_from_spec(spec)
     sys.modules["bp_compared"] = other
     spec.loader.exec_module(other)
-    runs = {"this revision": (bp, bp.BPConfig(iters=10, levels=3)),
-            f"{args.compare} ({args.compare_method})": (other, other.BPConfig(iters=10, levels=3, dt_method=args.compare_method))}
+    runs = {"this revision (one vmap)": (bp, bp.BPConfig(iters=10, levels=3), {"pairs_per_call": None}),
+            f"{args.compare} ({args.compare_method})": (other, other.BPConfig(iters=10, levels=3, dt_method=args.compare_method), {})}
     best = {}
-    for mod, cfg in runs.values():  # compile
-        mod.align(fs, ft, cfg, 16.0).energy.block_until_ready()
+    for mod, cfg, kw in runs.values():  # compile
+        mod.align(fs, ft, cfg, 16.0, **kw).energy.block_until_ready()
     for _ in range(args.reps):
-        for name, (mod, cfg) in runs.items():
+        for name, (mod, cfg, kw) in runs.items():
             t0 = time.perf_counter()
-            mod.align(fs, ft, cfg, 16.0).energy.block_until_ready()
+            mod.align(fs, ft, cfg, 16.0, **kw).energy.block_until_ready()
             best[name] = min(best.get(name, float("inf")), time.perf_counter() - t0)
     print(f"\n| solver (1 device, {args.batch} pairs per call) | ms per pair |\n|---|---|")
     for name, t in best.items():

@@ -144,7 +144,7 @@ def test_bad_features_raise(fs, ft):
 
 @pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 1), ((1, 5), (2, 3), False, 1), ((3, 1), (5, 3), True, 2)])
 def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
-    """Computing only the senders' messages (pair layout, no gather) gives the masked schedule's messages and
+    """Computing only the senders' messages (checkerboard classes stored apart, no gather) gives the masked schedule's messages and
     labellings bit for bit, at every multigrid level (odd and even widths, single rows and columns)."""
     rng = np.random.default_rng(6)
     if crop:

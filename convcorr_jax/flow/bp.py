@@ -11,11 +11,14 @@ has the paper's meaning), i.e. the pairwise weight on grid labels is `beta * pix
 
 Solver (Felzenszwalb & Huttenlocher 2006): messages are squared-Euclidean distance transforms of the sender's
 belief (`distance_transform.dt1d_min`, exact; method chosen by label-axis length), bipartite checkerboard
-schedule (at iteration t only nodes with (y + x) % 2 == t % 2 send, and only they compute messages), and
-coarse-to-fine multigrid (level k groups 2^k x 2^k nodes that share a label; its data cost is the block sum;
-fine messages start from the parent's). Messages are passed on cost / weight with a unit pairwise weight
-(E / weight has the same minimisers; the DT's tables of (p - q)^2 become compile-time constants). `align` solves each node on the window of labels whose target lies in
-the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which is the same minimisation.
+schedule (at iteration t only nodes with (y + x) % 2 == t % 2 send, and only they compute messages; the two
+classes of nodes are stored apart, so a step reads one class and writes the other), and coarse-to-fine
+multigrid (level k groups 2^k x 2^k nodes that share a label; its data cost is the block sum; fine messages
+start from the parent's). Messages are passed on cost / weight with a unit pairwise weight (E / weight has the
+same minimisers; the DT's tables of (p - q)^2 become compile-time constants) and shifted to min 0 over the
+sender's labels; a node with no neighbour on a side gets 0 from it. `align` solves each node on the window of
+labels whose target lies in the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which
+is the same minimisation.
 After every iteration the labelling (argmin of beliefs, coarse ones copied to their blocks) is scored on the
 fine problem; the lowest-energy labelling seen is returned, so the returned energy never exceeds any traced
 energy.
