@@ -33,7 +33,6 @@ def main() -> None:
     if "jax" in sys.modules:
         raise RuntimeError("bench/bp_throughput.py must set XLA_FLAGS before JAX is imported")
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
-    import jax
     import numpy as np
 
     from convcorr_jax import parallel, runinfo
@@ -49,7 +48,7 @@ def main() -> None:
     for d, group in rows:
         mesh = parallel.make_mesh(d) if d > 1 else None
         t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft, reps=args.reps)
-        per_call = (min(args.batch, bp.CPU_PAIRS_PER_CALL) if jax.default_backend() == "cpu" else args.batch) if group == "auto" else args.batch
+        per_call = min(args.batch, bp.resolve_pairs_per_call(group) or args.batch)
         print(f"| {d} | {args.batch} | {per_call if d == 1 else f'{-(-args.batch // d)} per device'} | {t:.2f} | {1e3 * t / args.batch:.0f} | {args.batch / t:.2f} |", flush=True)
     if args.compare:
         compare(args, bp, fs, ft)

@@ -186,15 +186,21 @@ def shard_rows(fn: Callable, mesh: Mesh, *args):
     process: jit(shard_map(fn)). fn must treat rows independently (e.g. a `vmap`) and be hashable and stable (it
     keys the compiled function). N is padded to a multiple of the device count by repeating the last row; the
     padding is dropped from every output leaf."""
-    leaves = jax.tree_util.tree_leaves(args)
-    n, k = leaves[0].shape[0], mesh.devices.size
-    pad = -n % k
+    padded, n = pad_rows(args, mesh.devices.size)
+    out = _row_sharded(fn, mesh)(*shard_batch(padded, mesh))
+    return jax.tree_util.tree_map(lambda x: x[:n], out)
+
+
+def pad_rows(tree, multiple: int):
+    """Every array of `tree` (leading axis N) padded to a multiple of `multiple` rows by repeating its last row.
+    Returns (padded tree, N)."""
+    n = jax.tree_util.tree_leaves(tree)[0].shape[0]
+    pad = -n % multiple
 
     def grow(x):
         return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
 
-    out = _row_sharded(fn, mesh)(*shard_batch(jax.tree_util.tree_map(grow, args), mesh))
-    return jax.tree_util.tree_map(lambda x: x[:n], out)
+    return jax.tree_util.tree_map(grow, tree), n
 
 
 @functools.lru_cache(maxsize=32)

@@ -293,7 +293,8 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w):
     fuses b - m into the DT's first pass instead of writing the stack to memory."""
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
-    xa, xr = _class_slots(h, j2)[par], _class_slots(h, j2)[1 - par]  # sender / receiver x [h, J]
+    class_x = _class_slots(h, j2)
+    xa, xr = class_x[par], class_x[1 - par]  # sender / receiver x [h, J]
     y = np.broadcast_to(np.arange(h)[:, None], xa.shape)
     fu, fd, fl, fr = ins_s
 
@@ -358,7 +359,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule):
         lab_r = _argmin_label(b)
         labels.append(_from_classes(*((lab, lab_r) if par == 0 else (lab_r, lab)), w) + base)
         lab = lab_r
-    return tuple(_from_classes(a, b, w) for a, b in zip(*ins)), jnp.stack(labels)
+    return tuple(_from_classes(m0, m1, w) for m0, m1 in zip(*ins)), jnp.stack(labels)
 
 
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `_pad_labels`
@@ -480,6 +481,16 @@ def _flow_from_volume(vol, config: BPConfig, pixel_scale):
 CPU_PAIRS_PER_CALL = 4  # batched `align` on a CPU solves this many pairs per call (see there)
 
 
+def resolve_pairs_per_call(pairs_per_call: int | str | None) -> int | None:
+    """`align`'s pairs per compiled call: "auto" is `CPU_PAIRS_PER_CALL` on a CPU backend, None (one vmap) on
+    accelerators; an integer >= 1 or None as given. Raises InputError otherwise."""
+    if pairs_per_call == "auto":
+        return CPU_PAIRS_PER_CALL if jax.default_backend() == "cpu" else None
+    check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.align",
+          "pairs_per_call", "an integer >= 1, None or 'auto'", pairs_per_call)
+    return pairs_per_call
+
+
 def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
           mesh: Mesh | None = None, pairs_per_call: int | str | None = "auto") -> FlowResult:
     """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C]). `pixel_scale`:
@@ -497,21 +508,15 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     check_features(fs, ft)
     if config.dt_method not in ("auto", *METHODS):
         raise InputError("BPConfig", "dt_method", "'auto', 'tree', 'brute' or 'envelope'", config.dt_method)
+    group = resolve_pairs_per_call(pairs_per_call)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)
     if fs.ndim == 4 and mesh is not None and mesh.devices.size > 1:
         return parallel.shard_rows(_pairs_fn(config, float(pixel_scale)), mesh, fs, ft)
-    if pairs_per_call == "auto":
-        pairs_per_call = CPU_PAIRS_PER_CALL if jax.default_backend() == "cpu" else None
-    check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.align",
-          "pairs_per_call", "an integer >= 1, None or 'auto'", pairs_per_call)
-    if fs.ndim == 4 and pairs_per_call is not None and fs.shape[0] > pairs_per_call:
-        n, k = fs.shape[0], int(pairs_per_call)
+    if fs.ndim == 4 and group is not None and fs.shape[0] > group:
+        (fs, ft), n = parallel.pad_rows((fs, ft), group)
         solve_group = _pairs_fn(config, float(pixel_scale))
-        parts = []
-        for a in range(0, n, k):
-            rows = slice(a, a + k) if a + k <= n else np.minimum(np.arange(a, a + k), n - 1)  # pad: repeat the last
-            parts.append(solve_group(fs[rows], ft[rows]))
+        parts = [solve_group(fs[a:a + group], ft[a:a + group]) for a in range(0, fs.shape[0], group)]
         return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs)[:n], *parts)
     if fs.ndim == 4:
         return jax.vmap(_align, in_axes=(0, 0, None, None))(fs, ft, config, scale)
