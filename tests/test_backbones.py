@@ -191,6 +191,24 @@ def test_lrn_matches_naive_loop():
     np.testing.assert_allclose(np.asarray(layers.lrn(x)), ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("groups,kernel,stride,pad,hw", [(6, 3, 1, 1, (7, 9)), (6, 3, 2, 1, (8, 9)),
+                                                         (6, 5, 2, 0, (11, 10)), (2, 3, 1, 1, (7, 6)), (3, 5, 2, 2, (9, 8))])
+def test_grouped_and_depthwise_conv_match_xla_grouped_conv(groups, kernel, stride, pad, hw):
+    """`conv`'s per-group convolutions and `depthwise_conv` (groups == channels) against XLA's own grouped conv."""
+    c, per = 6, 2
+    rng = np.random.default_rng(groups + kernel)
+    x = rng.normal(size=(2, *hw, c)).astype(np.float32)
+    k = rng.normal(size=(kernel, kernel, c // groups, per * groups)).astype(np.float32)
+    if groups == c:
+        k = k[..., :c]  # depthwise: one output channel per input channel
+    ref = jax.lax.conv_general_dilated(x, k, (stride, stride), ((pad, pad), (pad, pad)),
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
+                                       precision=jax.lax.Precision.HIGHEST)
+    out = layers.conv({"kernel": k}, x, Step(kernel, stride, pad))
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-5, atol=1e-5)
+
+
 def test_adaptive_bins_match_pytorch_rule():
     # torch: start = floor(i*n/out), end = ceil((i+1)*n/out); 7 -> 6 gives overlapping 2-wide bins.
     a = layers.adaptive_bins(7, 6)
