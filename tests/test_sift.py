@@ -53,6 +53,15 @@ def test_sift_grid_equals_dsift_at_same_centres(golden):
     np.testing.assert_allclose(g.reshape(-1, 128), np.asarray(d), atol=1e-6)
 
 
+@pytest.mark.parametrize("bin_size", [1, 2, 3, 5])
+def test_sift_dense_equals_sift_grid_at_every_pixel(golden, bin_size):
+    """The separable per-pixel descriptors against the binning-matrix ones (odd bins: alternating rounding)."""
+    img = golden["camera_b4_s4/image"].astype(np.float32)[40:77, 60:103] / 255.0
+    h, w = img.shape
+    ref = np.asarray(sift.sift_grid(img, np.arange(w), np.arange(h), bin_size))
+    np.testing.assert_allclose(np.asarray(sift.sift_dense(img, bin_size)), ref, atol=1e-6)
+
+
 def test_layout_orientation():
     """A horizontal ramp (gradient along +x, angle 0) puts all mass in orientation bin 0."""
     img = np.tile(np.arange(40, dtype=np.float32), (40, 1)) / 40
