@@ -87,8 +87,8 @@ def main() -> None:
         lines = [
             "# Backbone forward throughput: ours (JAX jit) vs PyTorch CPU",
             "",
-            "Machine: 2-core CPU (x86_64), no GPU, shared with other jobs while measuring (numbers are noisy;",
-            f"best of {args.iters} interleaved iterations; 1-min load average at the end: {os.getloadavg()[0]:.1f}).",
+            f"Machine: 2-core CPU (x86_64), no GPU; torch {torch.__version__} (CPU, {torch.get_num_threads()} threads);",
+            f"best of {args.iters} interleaved iterations; 1-min load average at the end: {os.getloadavg()[0]:.1f}.",
             f"Command: `.venv/bin/python bench/backbone.py --write {args.write}`.",
             "",
             "```",

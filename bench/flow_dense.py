@@ -1,6 +1,6 @@
 """Dense flow, ours (`flow.dense`) beside SIFT Flow C++ (Ce Liu's solver, the peer) on the same pairs in one run.
 
-    python bench/flow_dense.py [--sizes 256 512] [--siftflow PEER_DIR] [--batch 4] [--reps 2]
+    python bench/flow_dense.py [--sizes 256 512] [--siftflow PEER_DIR] [--batch 4] [--reps 2] [--set FIELD=VALUE ...]
 
 Pairs: scikit-image's Middlebury motorcycle (left -> right), resized so the longer side is each size; ground
 truth flow (-disparity, 0) scaled with the image. The file marks pixels without ground truth by inf; occluded
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax import runinfo
+from convcorr_jax import config, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.flow import dense
 from convcorr_jax.weights import load_backbone
@@ -102,8 +102,9 @@ def main() -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--batch", type=int, default=4, help="pairs per call for the throughput row (0: skip)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="change DenseConfig fields")
     args = p.parse_args()
-    cfg = dense.DenseConfig()
+    cfg = config.override(dense.DenseConfig(), args.set)
     print(runinfo.header("bench: dense flow, ours vs SIFT Flow C++", {**vars(args), "config": str(cfg)}))
     peer = load_peer(args.siftflow)
     backbone, params = load_backbone(args.backbone, args.weights)

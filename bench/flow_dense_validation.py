@@ -26,8 +26,10 @@ from convcorr_jax.weights import load_backbone
 from flow_dense import load_peer, scores
 from stereo_pairs import layered_pair
 
-PREVIOUS = {"beta": 3e-3, "finest_radius": 1, "pixel_features": "grad", "sift_bin": 3}  # the defaults before
-S2 = {"pixel_features": "sift", "sift_bin": 2, "fine_strides": (1,), "finest_radius": 2}
+PREVIOUS = {"beta": 3e-3, "finest_radius": 1, "pixel_features": "grad", "sift_bin": 3, "top_side": 256,
+            "smooth": "residual", "beta_fine": 0.5, "fine_iters": 4}  # the defaults before
+S2 = {"pixel_features": "sift", "sift_bin": 2, "fine_strides": (1,), "finest_radius": 2}  # one 1 px level
+RES = {"smooth": "residual", "beta_fine": 0.5, "fine_iters": 4}
 CANDIDATES: dict[str, dict] = {
     "previous default (grad 3, beta 3e-3, 2 and 1 px levels, r1 at 1 px)": PREVIOUS,
     "previous, beta 1e-2": {**PREVIOUS, "beta": 1e-2},
@@ -37,7 +39,17 @@ CANDIDATES: dict[str, dict] = {
     "sift 2, 1 px level only, r2, beta 3e-3": {**PREVIOUS, **S2},
     "sift 2, 1 px level only, r2, beta 1e-2": {**PREVIOUS, **S2, "beta": 1e-2},
     "grad 3, 1 px level only, r2, beta 1e-2": {**PREVIOUS, **S2, "beta": 1e-2, "pixel_features": "grad", "sift_bin": 3},
-    "default (sift 2, beta 1e-2, 2 and 1 px levels, r2)": {},
+    "conv taps at <= 256 px, sift 2, beta 1e-2, pixel levels halving to 1 px, r2": {**RES, "top_side": 256},
+    "conv taps at <= 256 px, sift 3, ...": {**RES, "top_side": 256, "sift_bin": 3},
+    "conv taps at <= 256 px, sift 4, ...": {**RES, "top_side": 256, "sift_bin": 4},
+    "conv taps at full size, sift 2, ... (residual smoothness, beta_fine 0.5, 4 fine iterations)": RES,
+    "same, smoothness on the flow": {"beta_fine": 0.5, "fine_iters": 4},
+    "flow smoothness, beta_fine 1, 4 it": {"beta_fine": 1.0, "fine_iters": 4},
+    "flow smoothness, beta_fine 2, 4 it": {"fine_iters": 4},
+    "default (flow smoothness, beta_fine 2, 8 fine iterations)": {},
+    "default, 12 fine iterations": {"fine_iters": 12},
+    "default, beta_fine 4": {"beta_fine": 4.0},
+    "default, beta_fine 1": {"beta_fine": 1.0},
 }
 
 

@@ -76,20 +76,23 @@ class FlowResult(NamedTuple):
 # ----------------------------------------------------------------------------------------------- energies
 
 
-def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float) -> tuple[jax.Array, jax.Array]:
-    """(data, deformation) energy of `labels` [H, W, 2] (indices into the last two axes of cost [H, W, Ly, Lx])."""
+def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float,
+                     offsets: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(data, deformation) energy of `labels` [H, W, 2] (indices into the last two axes of cost [H, W, Ly, Lx]);
+    the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given."""
     h, w = cost.shape[:2]
     flat = cost.reshape(h, w, -1)
     idx = labels[..., 0] * cost.shape[3] + labels[..., 1]
     data = jnp.sum(jnp.take_along_axis(flat, idx[..., None], axis=-1))
-    lab = labels.astype(cost.dtype)
+    lab = labels.astype(cost.dtype) if offsets is None else labels.astype(cost.dtype) + offsets
     dv = jnp.sum(jnp.square(lab[1:] - lab[:-1]))
     dh = jnp.sum(jnp.square(lab[:, 1:] - lab[:, :-1]))
     return data, weight * (dv + dh)
 
 
-def brute_force_minimum(cost: np.ndarray, weight: float) -> tuple[float, np.ndarray]:
-    """Exact minimum energy and labelling by enumeration, float64 (tests; tiny problems: L^(H*W) labellings)."""
+def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """Exact minimum energy and labelling by enumeration, float64 (tests; tiny problems: L^(H*W) labellings);
+    offsets as in `labelling_energy`."""
     cost = np.asarray(cost, np.float64)
     h, w, ly, lx = cost.shape
     n, nl = h * w, ly * lx
@@ -97,7 +100,8 @@ def brute_force_minimum(cost: np.ndarray, weight: float) -> tuple[float, np.ndar
     flat = cost.reshape(n, nl)
     e = flat[np.arange(n)[None, :], combos].sum(1)
     lab = np.stack([combos // lx, combos % lx], -1).reshape(-1, h, w, 2)
-    e = e + weight * (np.square(np.diff(lab, axis=1)).sum((1, 2, 3)) + np.square(np.diff(lab, axis=2)).sum((1, 2, 3)))
+    pos = lab if offsets is None else lab + np.asarray(offsets, np.float64)[None]
+    e = e + weight * (np.square(np.diff(pos, axis=1)).sum((1, 2, 3)) + np.square(np.diff(pos, axis=2)).sum((1, 2, 3)))
     i = int(np.argmin(e))
     return float(e[i]), lab[i]
 
@@ -202,16 +206,24 @@ def _argmin_label(belief: jax.Array) -> jax.Array:
     return jnp.stack([i // lx, i % lx], axis=-1).astype(jnp.int32)
 
 
-def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str) -> tuple[jax.Array, ...]:
+def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str,
+                tilt: jax.Array | None = None) -> tuple[jax.Array, ...]:
     """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: a tuple of k messages [M, ny, nx];
     along `axis` (-2: y, -1: x) output i of message k is the DT at sender label i + shift[k, M] (the receiver's
     window starts `shift` labels later). Messages are shifted by the minimum of h, the DT's minimum over all the
     sender's labels (min-sum messages are defined up to a constant; +inf-cost padding labels never hold it), so
     they are >= 0. It is read off the first pass's output, which is written to memory anyway: a reduction over
     the second pass's output would make XLA compute that pass once for the reduction and once for the message.
-    A shift that is the same for every node is a plain slice."""
+    A shift that is the same for every node is a plain slice.
+    tilt [k, M, 2]: the receiver's label origin minus the sender's, (dy, dx) in labels (not with shifts): message
+    min_q h(q) + |x + tilt - q|^2 = DT[h(q) - 2 tilt . q](x) + 2 tilt . x + |tilt|^2, still exact."""
     pad = int(np.max(np.abs(shift), initial=0))
     other = -1 if axis == -2 else -2
+    if tilt is not None:
+        ty, tx = tilt[..., 0, None, None], tilt[..., 1, None, None]
+        iy = jnp.arange(h.shape[-2], dtype=h.dtype)[:, None]
+        ix = jnp.arange(h.shape[-1], dtype=h.dtype)[None, :]
+        h = h - 2 * (ty * iy + tx * ix)
     first = dt1d_min(h, weight, axis=other, method=method)
     low = jnp.min(first, axis=(-2, -1), keepdims=True)  # = min h: D(q*) = h(q*) + w * 0
     v = dt1d_min(first, weight, axis=axis, pad=pad, method=method)  # positions -pad .. n - 1 + pad
@@ -224,7 +236,10 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
             sl[axis] = slice(pad + int(d), pad + int(d) + n)
             part = v[k][tuple(sl)]
             out = part if out is None else jnp.where(jnp.asarray(shift[k] == d)[..., None, None], part, out)
-        outs.append(out - low[k])
+        out = out - low[k]
+        if tilt is not None:
+            out = out + (2 * (ty[k] * iy + tx[k] * ix) + ty[k] ** 2 + tx[k] ** 2)
+        outs.append(out)
     return tuple(outs)
 
 
@@ -239,17 +254,20 @@ def _window_shifts(starts: np.ndarray, receiver: np.ndarray, sender: np.ndarray)
     return np.where(ok, shift, values[np.argmax(counts)] if len(values) else 0)
 
 
-def _half_step_masked(cost, msgs, weight, par, win, method):
+def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
     cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
-    gets 0 from it."""
+    gets 0 from it. tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent
+    down, up, right, left (`_edge_tilts`)."""
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     mu, md, ml, mr = msgs
     belief = cost + mu + md + ml + mr
-    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method)
-    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method)
+    tv = None if tilts is None else jnp.stack(tilts[:2])
+    th = None if tilts is None else jnp.stack(tilts[2:])
+    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv)
+    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th)
     send = (yy + xx) % 2 == par
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
@@ -284,13 +302,14 @@ def _from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
     return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
 
 
-def _half_step_classes(b, ins_s, weight, par, win, method, w):
+def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None):
     """Checkerboard step computing only the senders' messages, on the class layout of `_to_classes`: the senders
     (class par, belief b [h, J, ny, nx], incoming messages ins_s) send to class 1 - par: returns its new incoming
     messages (from up, down, left, right; 0 where it has no neighbour). A neighbour is the same slot one row up
     or down, or (left / right) the same or the next slot, by the row's parity: shifts and a per-row `where`, no
     gather, and nothing is copied between the classes. One DT per message (not a stacked batch of them): XLA then
-    fuses b - m into the DT's first pass instead of writing the stack to memory."""
+    fuses b - m into the DT's first pass instead of writing the stack to memory. tilts_s: None, or the senders'
+    4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`)."""
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
     class_x = _class_slots(h, j2)
@@ -298,8 +317,9 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w):
     y = np.broadcast_to(np.arange(h)[:, None], xa.shape)
     fu, fd, fl, fr = ins_s
 
-    def dt(m, shift, axis):
-        return _shifted_dt((b - m)[None], weight, shift[None], axis, method)[0]
+    def dt(m, shift, axis, k):
+        tilt = None if tilts_s is None else tilts_s[k][None]
+        return _shifted_dt((b - m)[None], weight, shift[None], axis, method, tilt)[0]
 
     def rows(m, by):  # out[y] = m[y - by]
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
@@ -308,8 +328,8 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w):
         return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)]) if by > 0 else jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
 
     even = jnp.asarray(xr[:, :1] % 2 == 0)[..., None, None]  # [h, 1, 1, 1]: receivers at even x in this row
-    down, up = dt(fd, _window_shifts(ys, y + 1, y), -2), dt(fu, _window_shifts(ys, y - 1, y), -2)
-    right, left = dt(fr, _window_shifts(xs, xa + 1, xa), -1), dt(fl, _window_shifts(xs, xa - 1, xa), -1)
+    down, up = dt(fd, _window_shifts(ys, y + 1, y), -2, 0), dt(fu, _window_shifts(ys, y - 1, y), -2, 1)
+    right, left = dt(fr, _window_shifts(xs, xa + 1, xa), -1, 2), dt(fl, _window_shifts(xs, xa - 1, xa), -1, 3)
     real = xr < w
     new = (
         (rows(down, 1), real & (y >= 1)),  # from up: sender (y - 1, x), same slot
@@ -331,17 +351,29 @@ def _from_pairs(x: jax.Array, w: int) -> jax.Array:
     return x.reshape(x.shape[0], -1, *x.shape[3:])[:, :w]
 
 
-def _bp_level(cost, msgs, weight, iters, win, method, schedule):
+def _edge_tilts(offsets: jax.Array) -> tuple[jax.Array, ...]:
+    """Per-node label origins [h, w, 2] -> the receiver-minus-sender origins of the messages each node sends
+    down, up, right and left (4 x [h, w, 2]; 0 where there is no receiver)."""
+    def nb(axis, by):  # value at the neighbour (node + by along axis), held at the edge
+        n = offsets.shape[axis]
+        idx = np.clip(np.arange(n) + by, 0, n - 1)
+        return jnp.take(offsets, jnp.asarray(idx), axis=axis)
+    return tuple(nb(a, by) - offsets for a, by in ((0, 1), (0, -1), (1, 1), (1, -1)))
+
+
+def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
     """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
-    msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`.
+    msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`; offsets:
+    None or per-node label origins [h, w, 2] (the pairwise term on labels + offsets).
     Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
     h, w = cost.shape[:2]
+    tilts = None if offsets is None else _edge_tilts(offsets)
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
     labels = []
     if schedule == "masked":
         for t in range(iters):
-            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method)
+            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method, tilts)
             labels.append(_argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
         return msgs, jnp.stack(labels)
     # active half on the class layout; the belief a step's receivers end with (and its arg-min) is the next
@@ -349,11 +381,13 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule):
     c = _to_classes(cost)
     split = [_to_classes(m) for m in msgs]
     ins = [tuple(s[k] for s in split) for k in (0, 1)]  # incoming messages of class 0 / 1
+    tilt_cls = None if tilts is None else [tuple(_to_classes(t)[k] for t in tilts) for k in (0, 1)]
     b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]  # the senders' belief (class t % 2) ...
     lab = _argmin_label(b)  # ... and its arg-min
     for t in range(iters):
         par = t % 2
-        ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w)
+        ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w,
+                                          None if tilt_cls is None else tilt_cls[par])
         m = ins[1 - par]
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
         lab_r = _argmin_label(b)
@@ -375,6 +409,7 @@ def solve(
     crop: bool = False,
     schedule: str = "active",
     label_multiple: int = LABEL_MULTIPLE,
+    offsets: jax.Array | None = None,
 ) -> BPResult:
     """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
     `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
@@ -385,10 +420,18 @@ def solve(
     schedule: "active" computes only the sending half of the checkerboard; "masked" computes every node's
     messages and keeps the sending half (reference; same messages). label_multiple: each level's label axes
     are padded with +inf-cost labels to a multiple of it where that adds at most 1/8 (`_pad_labels`), which the
-    DT's vectorised loops run faster on; same messages on the real labels, bit for bit (1: no padding)."""
+    DT's vectorised loops run faster on; same messages on the real labels, bit for bit (1: no padding).
+    offsets: per-node label origins [H, W, 2] (dy, dx) in labels: the pairwise term becomes
+    `weight * ||(l_p + o_p) - (l_q + o_q)||^2` (each node's labels are a window placed at its own origin, e.g.
+    around an upsampled flow), still with exact DT messages (`_shifted_dt`'s tilt); one level, no crop."""
     h, w = cost.shape[:2]
     weight = jnp.asarray(weight, cost.dtype)
     levels = max(1, min(levels, int(np.ceil(np.log2(max(h, w, 1)))) + 1))
+    if offsets is not None:
+        check(levels == 1 and not crop, "solve", "offsets", "levels=1 and crop=False with per-node offsets",
+              (levels, crop))
+        check(tuple(offsets.shape) == (h, w, 2), "solve", "offsets", f"shape {(h, w, 2)}", tuple(offsets.shape))
+        offsets = jnp.asarray(offsets, cost.dtype)
     unit = cost / weight  # E / weight: same minimisers, unit pairwise weight (the DT's tables are constants)
     one = jnp.asarray(1.0, cost.dtype)
     msgs, prev = None, None
@@ -400,17 +443,17 @@ def solve(
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
             msgs = tuple(_pad_labels(_expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule)
+        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
-        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight))(fine)
+        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets))(fine)
         traces.append(d + s)
         cands.append(fine)
     trace = jnp.concatenate(traces)
     cands = jnp.concatenate(cands)
     best = jnp.argmin(jnp.where(jnp.isnan(trace), jnp.inf, trace))
     labels = cands[best]
-    d, s = labelling_energy(cost, labels, weight)
+    d, s = labelling_energy(cost, labels, weight, offsets)
     return BPResult(labels, d, s, d + s, trace)
 
 

@@ -16,10 +16,12 @@ the same image content at every input size); the pixel levels run on the images 
      sub-pixel by a parabola through the data cost.
 Below the top, each node searches a small window of (2r + 1)^2 labels (r = `radius`, `finest_radius` on the
 last level) around the flow of the level above (bilinearly upsampled, and rounded to whole pixels on the pixel
-levels): label d means flow = init + d * step. The data term is the paper's ||f_a(p) - f_b(p + flow(p))||_2
+levels): label d means flow = init + d * step. The energy is the paper's: data term ||f_a(p) - f_b(p + flow(p))||_2
 (target features sampled bilinearly on the conv levels; every level's features are scaled to a mean column norm
-of 512) and the pairwise term beta * ||d_p - d_q||^2 on the residual labels, in pixels of a 500 px image as in
-`flow.align` (so the smooth upsampled flow itself is not penalised), solved by `bp.solve`.
+of 512) and pairwise term beta * ||flow(p) - flow(q)||^2 on the flow itself, in pixels of a 500 px image as in
+`flow.align`; each node's label window sits at its own origin, which `bp.solve(..., offsets=)` handles with
+exact DT messages. `smooth="residual"` penalises the labels only (the upsampled flow's own differences are
+free), as earlier versions did.
 
 The defaults were chosen on validation pairs (`bench/flow_dense_validation.py`: layered stereo scenes textured
 with FLIC training images, 256 and 512 px), never on the Middlebury pair that `bench/flow_dense.py` reports.
@@ -45,6 +47,7 @@ from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
 
 PIXEL_FEATURES = ("grad", "sift")
+SMOOTHNESS = ("flow", "residual")
 FEATURE_NORM = 512.0
 
 
@@ -55,20 +58,21 @@ class DenseConfig:
     levels (px); subpixel: refine the last level's labels by a parabola through the data cost (per axis)."""
 
     beta: float = 1e-2
-    beta_fine: float = 0.5
+    beta_fine: float = 2.0
     iters: int = 8  # BP iterations per multigrid level, top
     levels: int = 3  # multigrid levels, top
-    fine_iters: int = 4
+    fine_iters: int = 8
     fine_levels: int = 1
     radius: int = 2
     finest_radius: int | None = None  # window half-width of the last (1 px) level; None: radius
     pixel_features: str = "sift"
     fine_strides: tuple[int, ...] | None = None  # None: halving from the finest conv level's stride down to 1 px
-    top_side: int | None = 256  # conv taps run on the images resized to this longer side at most (None: as given)
+    top_side: int | None = None  # conv taps run on the images resized to this longer side at most (None: as given)
     subpixel: bool = True
     conv_roles: tuple[str, ...] = ("conv3", "conv2", "conv1")  # candidates below conv4 (one per finer stride)
     sift_bin: int = 2
     grad_sigma: float = 1.5
+    smooth: str = "flow"  # pairwise term below the top on the flow itself (the paper's), or "residual" labels
 
 
 class Level(NamedTuple):
@@ -238,7 +242,8 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, si
         cost, init = _window_cost(fa, fb, init, lv, r)
         step = jnp.asarray(lv.stride, jnp.float32)  # label step (x, y) px = the source grid's step
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
-        lab = bp.solve(cost, weight, cfg.fine_iters, cfg.fine_levels).labels
+        origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
+        lab = bp.solve(cost, weight, cfg.fine_iters, cfg.fine_levels, offsets=origins).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and i == len(levels) - 1:
             d = d + _subpixel(cost, lab)
@@ -270,6 +275,7 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
     a, b = np.asarray(images_a), np.asarray(images_b)
     check(a.ndim == 4 and a.shape == b.shape, "dense", "images", "two uint8 [N, H, W, 3] arrays of equal shape",
           (a.shape, b.shape))
+    check(cfg.smooth in SMOOTHNESS, "DenseConfig", "smooth", f"one of {list(SMOOTHNESS)}", cfg.smooth)
     n, h, w = a.shape[:3]
     taps = _taps(backbone, cfg)
     ab = np.concatenate([a, b])
