@@ -110,16 +110,18 @@ def _normalize(d: jax.Array) -> jax.Array:
     return d / norm
 
 
+def _unit_clamped(d: jax.Array) -> jax.Array:
+    """SIFT's normalisation of raw descriptors [..., 128]: L2 normalise, clamp at 0.2, L2 normalise again."""
+    return _normalize(jnp.minimum(_normalize(d), jnp.float32(0.2)))
+
+
 @functools.partial(jax.jit, static_argnames=("bin_size", "window_size"))
 def _descriptors(image: jax.Array, ay: jax.Array, ax: jax.Array, bin_size: int, window_size: float) -> jax.Array:
     g = gradient_channels(image)  # [H, W, 8]
     hp = lax.Precision.HIGHEST
     t1 = jnp.einsum("iap,pqt->iaqt", ay, g, precision=hp)  # [4, ny, W, 8]
     d = jnp.einsum("jbq,iaqt->abijt", ax, t1, precision=hp)  # [ny, nx, biny, binx, t]
-    d = d.reshape(*d.shape[:2], NUM_BINS * NUM_BINS * NUM_ORIENT)
-    d = _normalize(d)
-    d = jnp.minimum(d, jnp.float32(0.2))
-    return _normalize(d)
+    return _unit_clamped(d.reshape(*d.shape[:2], NUM_BINS * NUM_BINS * NUM_ORIENT))
 
 
 def vlfeat_output(descriptors) -> np.ndarray:
@@ -189,16 +191,13 @@ def _bin_axis(g: jax.Array, axis: int, bin_size: int, window_size: float) -> jax
                 term = wk * lax.slice_in_dim(gp, start, start + n, axis=axis)
                 acc = term if acc is None else acc + term
             by_off[int(o)] = acc
-        if len(by_off) == 1:
-            out.append(next(iter(by_off.values())))
-        else:
-            shape = [1] * g.ndim
-            shape[axis] = n
-            sel = jnp.asarray(offs.reshape(shape))
-            res = None
-            for o, v in by_off.items():
-                res = v if res is None else jnp.where(sel == o, v, res)
-            out.append(res)
+        shape = [1] * g.ndim
+        shape[axis] = n
+        sel = jnp.asarray(offs.reshape(shape))
+        res = None
+        for o, v in by_off.items():  # one offset (even bins): that sum; two (odd bins): selected per pixel
+            res = v if res is None else jnp.where(sel == o, v, res)
+        out.append(res)
     return out
 
 
@@ -207,9 +206,7 @@ def _dense_descriptors(image: jax.Array, bin_size: int, window_size: float) -> j
     g = gradient_channels(image)  # [H, W, 8]
     d = jnp.concatenate([bx for by in _bin_axis(g, 0, bin_size, window_size)
                          for bx in _bin_axis(by, 1, bin_size, window_size)], -1)  # index t + 8 (binx + 4 biny)
-    d = _normalize(d)
-    d = jnp.minimum(d, jnp.float32(0.2))
-    return _normalize(d)
+    return _unit_clamped(d)
 
 
 def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float = 2.0) -> tuple[np.ndarray, jax.Array]:
