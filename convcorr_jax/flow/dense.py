@@ -11,11 +11,11 @@ the same image content at every input size); the pixel levels run on the images 
      matcher and energy);
   2. the finer conv roles (one per distinct stride below conv4's, e.g. conv2 at 8 px and conv1 at 4 px);
   3. pixel features (`"sift"`, the default: dense SIFT per pixel, 128 channels, `features.sift.sift_dense`; or
-     `"grad"`: smoothed orientation-binned gradients, 8 channels) on grids of stride s halving from the finest
-     conv level's down to 1 px (SIFT bins / smoothing growing with s); the last level's labels are refined to
-     sub-pixel by a parabola through the data cost.
+     `"grad"`: smoothed orientation-binned gradients, 8 channels) of the images binned s x s (`binned`), s
+     halving from the finest conv level's stride down to 1 px; one node and one label step per binned pixel; the
+     last level's labels are refined to sub-pixel by a parabola through the data cost.
 Below the top, each node searches a small window of (2r + 1)^2 labels (r = `radius`, `finest_radius` on the
-last level) around the flow of the level above (bilinearly upsampled, and rounded to whole pixels on the pixel
+last level) around the flow of the level above (bilinearly upsampled, and rounded to whole cells on the pixel
 levels): label d means flow = init + d * step. The energy is the paper's: data term ||f_a(p) - f_b(p + flow(p))||_2
 (target features sampled bilinearly on the conv levels; every level's features are scaled to a mean column norm
 of 512) and pairwise term beta * ||flow(p) - flow(q)||^2 on the flow itself, in pixels of a 500 px image as in
@@ -76,15 +76,15 @@ class DenseConfig:
 
 
 class Level(NamedTuple):
-    """Static geometry of one level below the top, per axis (x, y) in pixels of a: source node centres xs, ys,
-    their step `stride` (= the label step), the target map's origin `offset`; the source nodes are every
-    `sub`-th cell of the map (map cell i of b sits at offset + i * stride / sub)."""
+    """Static geometry of one level below the top, per axis (x, y) in pixels of a: node centres xs, ys (= the
+    centres of the feature map's cells, map cell i sits at offset + i * stride), their step `stride` (= the label
+    step). whole: labels move by whole map cells (pixel levels; target read without interpolation)."""
 
     xs: tuple
     ys: tuple
     stride: tuple
     offset: tuple
-    sub: int
+    whole: bool
 
 
 def _centres(rf, n: int, k: float) -> np.ndarray:
@@ -137,15 +137,27 @@ def _levels(backbone, taps, shapes, hw, k: tuple[float, float], cfg: DenseConfig
     for t, (h, w) in zip(taps[1:], shapes[1:]):
         rf = backbone.geometry[t]
         lv.append(Level(tuple(_centres(rf, w, k[0])), tuple(_centres(rf, h, k[1])), (rf.stride * k[0], rf.stride * k[1]),
-                        ((rf.offset + 0.5) * k[0] - 0.5, (rf.offset + 0.5) * k[1] - 0.5), 1))
+                        ((rf.offset + 0.5) * k[0] - 0.5, (rf.offset + 0.5) * k[1] - 0.5), False))
     strides = cfg.fine_strides
     if strides is None:
         top = backbone.geometry[taps[-1]].stride * max(k)
         strides = tuple(2**i for i in reversed(range(max(1, int(np.ceil(np.log2(max(top, 1))))))))
-    for s in strides:
-        lv.append(Level(tuple(np.arange(0, hw[1], s, dtype=np.float64)), tuple(np.arange(0, hw[0], s, dtype=np.float64)),
-                        (float(s), float(s)), (0.0, 0.0), s))
+    for s in strides:  # cell i of the image binned s x s: centre (i + 0.5) s - 0.5
+        c = 0.5 * (s - 1)
+        lv.append(Level(tuple(c + s * np.arange(-(-hw[1] // s), dtype=np.float64)),
+                        tuple(c + s * np.arange(-(-hw[0] // s), dtype=np.float64)), (float(s), float(s)), (c, c), True))
     return lv
+
+
+def binned(grey: jax.Array, s: int) -> jax.Array:
+    """Grey image [H, W] -> [ceil(H / s), ceil(W / s)]: means of s x s pixel blocks (edge-replicated to a
+    multiple of s)."""
+    if s == 1:
+        return grey
+    h, w = grey.shape
+    hp, wp = -(-h // s) * s, -(-w // s) * s
+    g = jnp.pad(grey, ((0, hp - h), (0, wp - w)), mode="edge")
+    return g.reshape(hp // s, s, wp // s, s).mean((1, 3))
 
 
 def _scaled(fa: jax.Array, fb: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -164,20 +176,22 @@ def _upsample(flow: jax.Array, prev: tuple, xs: np.ndarray, ys: np.ndarray) -> j
 
 def _window_cost(fa: jax.Array, fb: jax.Array, init: jax.Array, lv: Level, r: int) -> tuple[jax.Array, jax.Array]:
     """(data cost [h, w, 2r+1, 2r+1], base flow [h, w, 2]): cost of label (dy, dx) = d + r is
-    ||fa[p] - fb(centre_p + base_p + d * step)||_2. On pixel levels (map cell = 1 px) the base is init rounded
-    to whole pixels and fb is read without interpolation; elsewhere base = init and fb is sampled bilinearly.
-    Labels whose target falls outside b's map cost the node's mean in-map cost (the smoothness term decides)."""
+    ||fa[p] - fb(centre_p + base_p + d * step)||_2 (one label = one map cell). On whole levels the base is init
+    rounded to whole cells and fb is read without interpolation; elsewhere base = init and fb is sampled
+    bilinearly. Labels whose target falls outside b's map cost the node's mean in-map cost (the smoothness term
+    decides)."""
     xs, ys = jnp.asarray(lv.xs, jnp.float32), jnp.asarray(lv.ys, jnp.float32)
-    whole = lv.stride[0] == lv.sub and lv.stride[1] == lv.sub and lv.offset == (0.0, 0.0)
-    base = jnp.round(init) if whole else init
-    bx = (xs[None, :] + base[..., 0] - lv.offset[0]) / (lv.stride[0] / lv.sub)
-    by = (ys[:, None] + base[..., 1] - lv.offset[1]) / (lv.stride[1] / lv.sub)
-    d = np.arange(-r, r + 1, dtype=np.float32) * lv.sub  # one label = one source-grid step = `sub` target map cells
+    step = jnp.asarray(lv.stride, jnp.float32)
+    base = jnp.round(init / step) * step if lv.whole else init
+    bx = (xs[None, :] + base[..., 0] - lv.offset[0]) / lv.stride[0]
+    by = (ys[:, None] + base[..., 1] - lv.offset[1]) / lv.stride[1]
+    d = np.arange(-r, r + 1, dtype=np.float32)
     offs = jnp.asarray(np.stack(np.meshgrid(d, d, indexing="ij"), -1).reshape(-1, 2))  # (dy, dx) map cells
 
     hb, wb = fb.shape[:2]
+    whole = lv.whole
     if whole:
-        bx, by = bx.astype(jnp.int32), by.astype(jnp.int32)
+        bx, by = jnp.round(bx).astype(jnp.int32), jnp.round(by).astype(jnp.int32)
 
     def one(fa_row, bx_row, by_row, o):
         if whole:
@@ -219,11 +233,11 @@ def _subpixel(cost: jax.Array, lab: jax.Array) -> jax.Array:
     return jnp.stack(out, -1)
 
 
-def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, side: int):
-    """One pair: conv taps (top first) and pixel feature maps [H, W, C] (one per pixel level) -> flow [H, W, 2]
-    (dx, dy).
+def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw: tuple[int, int]):
+    """One pair: conv taps (top first) and pixel feature maps [h_s, w_s, C] (one per pixel level, on the
+    image binned s x s) -> flow [H, W, 2] (dx, dy), hw = (H, W).
     top_grid: (xs, ys, stride of the tap in its own image, (kx, ky) scale of that image to a)."""
-    scale500 = 500.0 / side
+    scale500 = 500.0 / max(hw)
     fa, fb = _scaled(feats_a[0], feats_b[0])
     kx, ky = top_grid[3]
     s500 = scale500 * max(kx, ky)  # 500 px units per pixel of the tap's image
@@ -235,7 +249,6 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, si
             fa, fb = _scaled(feats_a[i + 1], feats_b[i + 1])
         else:
             fa, fb = _scaled(pix_a[i + 1 - len(feats_a)], pix_b[i + 1 - len(feats_a)])
-            fa = fa[:: lv.sub, :: lv.sub]
         xs, ys = np.asarray(lv.xs), np.asarray(lv.ys)
         init = _upsample(flow, prev, xs, ys)
         r = cfg.finest_radius if (cfg.finest_radius is not None and i == len(levels) - 1) else cfg.radius
@@ -249,21 +262,27 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, si
             d = d + _subpixel(cost, lab)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
+    px, py = np.arange(hw[1], dtype=np.float64), np.arange(hw[0], dtype=np.float64)
+    if not (np.array_equal(prev[0], px) and np.array_equal(prev[1], py)):  # last level coarser than the pixels
+        flow = _upsample(flow, prev, px, py)
     return flow
 
 
 @functools.lru_cache(maxsize=16)
-def _pairs(top_grid, levels, cfg, side):
+def _pairs(top_grid, levels, cfg, hw):
     """`_pair` vmapped over pairs for one geometry and config (a stable function: jit and `shard_rows` key it)."""
-    return jax.vmap(functools.partial(_pair, top_grid=top_grid, levels=levels, cfg=cfg, side=side))
+    return jax.vmap(functools.partial(_pair, top_grid=top_grid, levels=levels, cfg=cfg, hw=hw))
 
 
-@functools.partial(jax.jit, static_argnames=("top_grid", "levels", "cfg", "side"))
-def _batch(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg, side):
-    return _pairs(top_grid, levels, cfg, side)(feats_a, feats_b, pix_a, pix_b)
+@functools.partial(jax.jit, static_argnames=("top_grid", "levels", "cfg", "hw"))
+def _batch(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg, hw):
+    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, pix_a, pix_b)
 
 
-_pixel_batch = jax.jit(jax.vmap(pixel_features, in_axes=(0, None, None, None)), static_argnums=(1, 2, 3))
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _pixel_batch(grey: jax.Array, s: int, kind: str, sift_bin: int, grad_sigma: float) -> jax.Array:
+    """Pixel features of grey images [N, H, W] binned s x s: [N, ceil(H / s), ceil(W / s), C]."""
+    return jax.vmap(lambda g: pixel_features(binned(g, s), kind, sift_bin, grad_sigma))(grey)
 
 
 def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
@@ -291,14 +310,14 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
     top_grid = (tuple(_centres(rf, shapes[0][1], k[0])), tuple(_centres(rf, shapes[0][0], k[1])), float(rf.stride), k)
     levels = tuple(_levels(backbone, taps, shapes, (h, w), k, cfg))
     grey = jnp.asarray(to_grey(np.concatenate([a, b])))
-    pix = [_pixel_batch(grey, cfg.pixel_features, cfg.sift_bin * lv.sub, cfg.grad_sigma * lv.sub)
-           for lv in levels[len(taps) - 1:]]  # one map per pixel level, its scale growing with the level's stride
+    pix = [_pixel_batch(grey, int(lv.stride[0]), cfg.pixel_features, cfg.sift_bin, cfg.grad_sigma)
+           for lv in levels[len(taps) - 1:]]  # one map per pixel level, on the image binned s x s
     fa = tuple(jnp.asarray(feats[t][:n]) for t in taps)
     fb = tuple(jnp.asarray(feats[t][n:]) for t in taps)
     pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
     if mesh is not None and mesh.devices.size > 1:
-        return parallel.shard_rows(_pairs(top_grid, levels, cfg, max(h, w)), mesh, fa, fb, pa, pb)
-    return _batch(fa, fb, pa, pb, top_grid, levels, cfg, max(h, w))
+        return parallel.shard_rows(_pairs(top_grid, levels, cfg, (h, w)), mesh, fa, fb, pa, pb)
+    return _batch(fa, fb, pa, pb, top_grid, levels, cfg, (h, w))
 
 
 def dense_align(a: np.ndarray, b: np.ndarray, backbone, params, cfg: DenseConfig = DenseConfig()) -> np.ndarray:
