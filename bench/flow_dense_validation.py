@@ -50,6 +50,14 @@ CANDIDATES: dict[str, dict] = {
     "default, 12 fine iterations": {"fine_iters": 12},
     "default, beta_fine 4": {"beta_fine": 4.0},
     "default, beta_fine 1": {"beta_fine": 1.0},
+    "pixel levels on binned images (default since)": {},
+    "binned, + a 4 px SIFT level after conv1": {"fine_strides": (4, 2, 1)},
+    "binned, SIFT at 4, 2, 1 px instead of conv1": {"conv_roles": ("conv3", "conv2"), "fine_strides": (4, 2, 1)},
+    "binned, radius 3": {"radius": 3},
+    "binned, sift bin 3": {"sift_bin": 3},
+    "binned, beta_fine 4": {"beta_fine": 4.0},
+    "binned, sub-pixel step minimising the level's energy, 10 sweeps": {"subpixel_iters": 10},
+    "binned, sub-pixel step minimising the level's energy, 30 sweeps": {"subpixel_iters": 30},
 }
 
 

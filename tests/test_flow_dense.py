@@ -129,3 +129,88 @@ def test_dense_batch_sharded_over_devices_equals_vmap():
     r = subprocess.run([sys.executable, "-c", DENSE_SHARDED], capture_output=True, text=True, timeout=900,
                        cwd=TESTS.parent, env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]
+
+
+def test_binned_is_the_block_mean_with_edge_replication():
+    g = np.arange(35, dtype=np.float32).reshape(5, 7)
+    out = np.asarray(dense.binned(g, 2))
+    padded = np.pad(g, ((0, 1), (0, 1)), mode="edge")
+    want = np.array([[padded[2 * i:2 * i + 2, 2 * j:2 * j + 2].mean() for j in range(4)] for i in range(3)])
+    assert out.shape == (3, 4)
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+    assert dense.binned(g, 1) is g
+
+
+def test_pixel_levels_sit_on_binned_cell_centres(net):
+    """Pixel level s: one node per s x s block, centred at (i + 0.5) s - 0.5, ceil(n / s) per axis."""
+    cfg = dense.DenseConfig(fine_strides=(4, 2, 1))
+    lv = dense._levels(net[0], dense._taps(net[0], cfg)[:1], [(3, 4)], (9, 10), (1.0, 1.0), cfg)
+    assert [len(x.xs) for x in lv] == [3, 5, 10] and [len(x.ys) for x in lv] == [3, 5, 9]
+    np.testing.assert_allclose(lv[0].xs, [1.5, 5.5, 9.5])
+    assert all(x.whole and x.offset[0] == x.xs[0] for x in lv)
+
+
+def test_last_level_coarser_than_pixels_is_upsampled_to_every_pixel(net):
+    """fine_strides=(2,): the flow of the 2 px level comes back at every pixel of a."""
+    a, b = _pair(_shift())
+    cfg = dense.DenseConfig(iters=2, levels=1, fine_iters=4, fine_strides=(2,))
+    flow = dense.dense_align(a, b, *net, cfg)
+    assert flow.shape == (H, W, 2)
+    assert _epe(flow, _shift()) < 0.5
+
+
+def _parabola_costs(rng, h=6, w=7, n=5):
+    """Data costs [h, w, n, n] exactly quadratic around a per-node sub-label minimum m [h, w, 2] (dy, dx) in
+    (1.75, 2.25), with per-node curvatures; returns (cost, m, curvatures)."""
+    m = rng.uniform(1.75, 2.25, (h, w, 2))
+    k = rng.uniform(0.5, 3.0, (h, w, 2))
+    y, x = np.arange(n)[:, None], np.arange(n)[None, :]
+    cost = (0.5 * k[..., :1, None] * (y - m[..., :1, None]) ** 2
+            + 0.5 * k[..., 1:, None] * (x - m[..., 1:, None]) ** 2)
+    return cost.astype(np.float32), m, k
+
+
+def test_subpixel_vertex_and_energy_minimum():
+    """iters 0: each parabola's vertex (the exact minimum of a quadratic cost); weight 0: the same after sweeps."""
+    rng = np.random.default_rng(0)
+    cost, m, k = _parabola_costs(rng)
+    lab = np.full(m.shape, 2, np.int32)
+    flow = np.zeros(m.shape, np.float32)
+    alone = np.asarray(dense._subpixel(cost, lab, flow, 0.0, 0))
+    np.testing.assert_allclose(alone, m - 2, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(dense._subpixel(cost, lab, flow, 0.0, 5)), alone, atol=1e-5)
+
+
+def test_subpixel_sweeps_lower_the_level_energy():
+    """With neighbours' flows that disagree, the sweeps' offsets lower data-parabola + pairwise energy below both
+    no offset and the parabola vertices alone; exact minimum checked against a dense linear solve."""
+    rng = np.random.default_rng(1)
+    cost, m, k = _parabola_costs(rng, 5, 6)
+    lab = np.full(m.shape, 2, np.int32)
+    flow = rng.normal(0, 0.1, m.shape).astype(np.float32)  # labels' flow (label + continuous origin)
+    weight = 0.3
+
+    def energy(t):
+        f = flow + t
+        data = (k * (m - 2 - t) ** 2).sum() / 2
+        return data + weight * (((f[1:] - f[:-1]) ** 2).sum() + ((f[:, 1:] - f[:, :-1]) ** 2).sum())
+
+    swept = np.asarray(dense._subpixel(cost, lab, flow, weight, 200)).astype(np.float64)
+    alone = np.asarray(dense._subpixel(cost, lab, flow, weight, 0)).astype(np.float64)
+    assert energy(swept) < energy(alone) and energy(swept) < energy(np.zeros_like(swept))
+    # the optimum by a dense solve of the quadratic, per axis (inside +-0.5 here, so the clipping is inactive)
+    h, w = m.shape[:2]
+    lap = np.zeros((h * w, h * w))
+    for i in range(h):
+        for j in range(w):
+            for di, dj in ((1, 0), (0, 1)):
+                if i + di < h and j + dj < w:
+                    p, q = i * w + j, (i + di) * w + j + dj
+                    lap[[p, q], [p, q]] += 1
+                    lap[p, q] -= 1
+                    lap[q, p] -= 1
+    for ax in range(2):
+        kk, mm, ff = k[..., ax].ravel(), (m[..., ax] - 2).ravel(), flow[..., ax].ravel()
+        t = np.linalg.solve(np.diag(kk) + 2 * weight * lap, kk * mm - 2 * weight * lap @ ff)
+        assert np.abs(t).max() < 0.5
+        np.testing.assert_allclose(swept[..., ax].ravel(), t, atol=1e-3)

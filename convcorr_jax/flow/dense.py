@@ -13,7 +13,8 @@ the same image content at every input size); the pixel levels run on the images 
   3. pixel features (`"sift"`, the default: dense SIFT per pixel, 128 channels, `features.sift.sift_dense`; or
      `"grad"`: smoothed orientation-binned gradients, 8 channels) of the images binned s x s (`binned`), s
      halving from the finest conv level's stride down to 1 px; one node and one label step per binned pixel; the
-     last level's labels are refined to sub-pixel by a parabola through the data cost.
+     last level's labels are refined to sub-pixel by minimising that level's energy with each node's data cost
+     replaced by its parabola through the chosen label and its neighbours (the pairwise term exact).
 Below the top, each node searches a small window of (2r + 1)^2 labels (r = `radius`, `finest_radius` on the
 last level) around the flow of the level above (bilinearly upsampled, and rounded to whole cells on the pixel
 levels): label d means flow = init + d * step. The energy is the paper's: data term ||f_a(p) - f_b(p + flow(p))||_2
@@ -55,7 +56,8 @@ FEATURE_NORM = 512.0
 class DenseConfig:
     """Dense flow settings. beta: top level (paper's meaning); beta_fine: levels below, both with displacements in
     pixels of a 500 px image. radius: label window half-width (labels) below the top; fine_strides: pixel-feature
-    levels (px); subpixel: refine the last level's labels by a parabola through the data cost (per axis)."""
+    levels (px); subpixel: refine the last level's labels to sub-pixel (`_subpixel`), subpixel_iters Jacobi sweeps
+    on the level's energy with each data cost replaced by its parabola (0: each node's parabola alone)."""
 
     beta: float = 1e-2
     beta_fine: float = 2.0
@@ -69,6 +71,7 @@ class DenseConfig:
     fine_strides: tuple[int, ...] | None = None  # None: halving from the finest conv level's stride down to 1 px
     top_side: int | None = None  # conv taps run on the images resized to this longer side at most (None: as given)
     subpixel: bool = True
+    subpixel_iters: int = 10  # sub-pixel step: Jacobi sweeps on the level's energy (0: each node's data parabola alone)
     conv_roles: tuple[str, ...] = ("conv3", "conv2", "conv1")  # candidates below conv4 (one per finer stride)
     sift_bin: int = 2
     grad_sigma: float = 1.5
@@ -213,24 +216,57 @@ def _window_cost(fa: jax.Array, fb: jax.Array, init: jax.Array, lv: Level, r: in
     return jnp.moveaxis(cost, 1, -1).reshape(*init.shape[:2], 2 * r + 1, 2 * r + 1), base
 
 
-def _subpixel(cost: jax.Array, lab: jax.Array) -> jax.Array:
-    """Per-axis parabola vertex through the data cost at the chosen label and its two neighbours: offsets
-    [h, w, 2] (dy, dx) in labels, within +-0.5 (0 at the window's edge or where the cost is not convex)."""
+def _parabolas(cost: jax.Array, lab: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per node and axis, the parabola through the data cost [h, w, Ly, Lx] at the chosen label lab [h, w, 2]
+    (dy, dx) and its two neighbours along the axis: (curvature a, slope b) [h, w, 2], so cost(lab + t) ~ cost(lab)
+    + b t + a t^2 / 2; both 0 at the window's edge or where the three costs are not convex."""
     ly, lx = cost.shape[-2:]
+    flat = cost.reshape(*cost.shape[:2], -1)
 
     def at(dy, dx):
         iy, ix = jnp.clip(lab[..., 0] + dy, 0, ly - 1), jnp.clip(lab[..., 1] + dx, 0, lx - 1)
-        return jnp.take_along_axis(cost.reshape(*cost.shape[:2], -1), (iy * lx + ix)[..., None], -1)[..., 0]
+        return jnp.take_along_axis(flat, (iy * lx + ix)[..., None], -1)[..., 0]
 
-    c0 = at(0, 0)
-    out = []
+    c0, curv, slope = at(0, 0), [], []
     for axis, n in ((0, ly), (1, lx)):
         d = (1, 0) if axis == 0 else (0, 1)
         cm, cp = at(-d[0], -d[1]), at(d[0], d[1])
-        curv = cm - 2 * c0 + cp
-        ok = (lab[..., axis] > 0) & (lab[..., axis] < n - 1) & (curv > 1e-6)
-        out.append(jnp.where(ok, jnp.clip(0.5 * (cm - cp) / jnp.where(ok, curv, 1.0), -0.5, 0.5), 0.0))
-    return jnp.stack(out, -1)
+        ok = (lab[..., axis] > 0) & (lab[..., axis] < n - 1) & (cm - 2 * c0 + cp > 1e-6)
+        curv.append(jnp.where(ok, cm - 2 * c0 + cp, 0.0))
+        slope.append(jnp.where(ok, 0.5 * (cp - cm), 0.0))
+    return jnp.stack(curv, -1), jnp.stack(slope, -1)
+
+
+def _neighbour_sum(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(sum over each node's 4-neighbours of x [h, w, C], number of neighbours [h, w, 1])."""
+    total = jnp.zeros_like(x)
+    count = jnp.zeros((*x.shape[:2], 1), x.dtype)
+    for axis in (0, 1):
+        n = x.shape[axis]
+        for lo, hi, pad in ((0, n - 1, (1, 0)), (1, n, (0, 1))):  # the neighbour before, after
+            widths = [(0, 0)] * x.ndim
+            widths[axis] = pad
+            total = total + jnp.pad(jax.lax.slice_in_dim(x, lo, hi, axis=axis), widths)
+            count = count + jnp.pad(jnp.ones_like(jax.lax.slice_in_dim(x[..., :1], lo, hi, axis=axis)), widths)
+    return total, count
+
+
+def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, iters: int) -> jax.Array:
+    """Sub-label offsets t [h, w, 2] (dy, dx), within +-0.5, added to the BP labels lab [h, w, 2] of the data
+    cost [h, w, Ly, Lx]. Each node's data cost along each axis is replaced by its parabola (`_parabolas`).
+    iters = 0: each parabola's vertex alone (0 where flat). iters > 0: the level's energy with that data term
+    and the exact pairwise term weight * ||f_p + t_p - f_q - t_q||^2 (flow f [h, w, 2] in labels: the labels'
+    flow, label + the node's origin) is minimised by `iters` clipped Jacobi sweeps from t = 0."""
+    a, b = _parabolas(cost, lab)
+    if iters == 0:
+        return jnp.where(a > 0, jnp.clip(-b / jnp.where(a > 0, a, 1.0), -0.5, 0.5), 0.0)
+    near, count = _neighbour_sum(flow)
+
+    def sweep(_, t):  # d/dt_p: b + a t_p + 2 weight sum_q (f_p + t_p - f_q - t_q) = 0
+        pull = near + _neighbour_sum(t)[0] - count * flow
+        return jnp.clip((2 * weight * pull - b) / jnp.maximum(a + 2 * weight * count, 1e-12), -0.5, 0.5)
+
+    return jax.lax.fori_loop(0, iters, sweep, jnp.zeros_like(flow))
 
 
 def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw: tuple[int, int]):
@@ -259,7 +295,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw
         lab = bp.solve(cost, weight, cfg.fine_iters, cfg.fine_levels, offsets=origins).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and i == len(levels) - 1:
-            d = d + _subpixel(cost, lab)
+            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
     px, py = np.arange(hw[1], dtype=np.float64), np.arange(hw[0], dtype=np.float64)
