@@ -58,6 +58,14 @@ CANDIDATES: dict[str, dict] = {
     "binned, beta_fine 4": {"beta_fine": 4.0},
     "binned, sub-pixel step minimising the level's energy, 10 sweeps": {"subpixel_iters": 10},
     "binned, sub-pixel step minimising the level's energy, 30 sweeps": {"subpixel_iters": 30},
+    "default (binned, 10 sub-pixel sweeps), stopped after the conv levels (diagnostic)": {"fine_strides": ()},
+    "default, stopped after the 2 px level (diagnostic)": {"fine_strides": (2,)},
+    "default, 3 x 3 labels at 1 px": {"finest_radius": 1},
+    "default, gradient features at 1 px": {"finest_features": "grad"},
+    "default, 3 x 3 labels and gradient features at 1 px": {"finest_radius": 1, "finest_features": "grad"},
+    "default, 4 BP iterations at 1 px": {"finest_iters": 4},
+    "default, 2 BP iterations at 1 px": {"finest_iters": 2},
+    "default, 2 BP iterations and 30 sub-pixel sweeps at 1 px": {"finest_iters": 2, "subpixel_iters": 30},
 }
 
 

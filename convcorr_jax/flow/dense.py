@@ -67,7 +67,9 @@ class DenseConfig:
     fine_levels: int = 1
     radius: int = 2
     finest_radius: int | None = None  # window half-width of the last (1 px) level; None: radius
+    finest_iters: int | None = None  # BP iterations of the last level; None: fine_iters
     pixel_features: str = "sift"
+    finest_features: str | None = None  # pixel features of the last pixel level; None: pixel_features
     fine_strides: tuple[int, ...] | None = None  # None: halving from the finest conv level's stride down to 1 px
     top_side: int | None = None  # conv taps run on the images resized to this longer side at most (None: as given)
     subpixel: bool = True
@@ -287,14 +289,16 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw
             fa, fb = _scaled(pix_a[i + 1 - len(feats_a)], pix_b[i + 1 - len(feats_a)])
         xs, ys = np.asarray(lv.xs), np.asarray(lv.ys)
         init = _upsample(flow, prev, xs, ys)
-        r = cfg.finest_radius if (cfg.finest_radius is not None and i == len(levels) - 1) else cfg.radius
+        last = i == len(levels) - 1
+        r = cfg.finest_radius if (cfg.finest_radius is not None and last) else cfg.radius
+        iters = cfg.finest_iters if (cfg.finest_iters is not None and last) else cfg.fine_iters
         cost, init = _window_cost(fa, fb, init, lv, r)
         step = jnp.asarray(lv.stride, jnp.float32)  # label step (x, y) px = the source grid's step
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
-        lab = bp.solve(cost, weight, cfg.fine_iters, cfg.fine_levels, offsets=origins).labels
+        lab = bp.solve(cost, weight, iters, cfg.fine_levels, offsets=origins).labels
         d = (lab - r).astype(jnp.float32)
-        if cfg.subpixel and i == len(levels) - 1:
+        if cfg.subpixel and last:
             d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
@@ -346,8 +350,12 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
     top_grid = (tuple(_centres(rf, shapes[0][1], k[0])), tuple(_centres(rf, shapes[0][0], k[1])), float(rf.stride), k)
     levels = tuple(_levels(backbone, taps, shapes, (h, w), k, cfg))
     grey = jnp.asarray(to_grey(np.concatenate([a, b])))
-    pix = [_pixel_batch(grey, int(lv.stride[0]), cfg.pixel_features, cfg.sift_bin, cfg.grad_sigma)
-           for lv in levels[len(taps) - 1:]]  # one map per pixel level, on the image binned s x s
+    pixel_levels = levels[len(taps) - 1:]
+    kinds = [cfg.pixel_features] * len(pixel_levels)
+    if kinds and cfg.finest_features is not None:
+        kinds[-1] = cfg.finest_features
+    pix = [_pixel_batch(grey, int(lv.stride[0]), kind, cfg.sift_bin, cfg.grad_sigma)
+           for lv, kind in zip(pixel_levels, kinds)]  # one map per pixel level, on the image binned s x s
     fa = tuple(jnp.asarray(feats[t][:n]) for t in taps)
     fb = tuple(jnp.asarray(feats[t][n:]) for t in taps)
     pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
