@@ -66,6 +66,8 @@ CANDIDATES: dict[str, dict] = {
     "default, 4 BP iterations at 1 px": {"finest_iters": 4},
     "default, 2 BP iterations at 1 px": {"finest_iters": 2},
     "default, 2 BP iterations and 30 sub-pixel sweeps at 1 px": {"finest_iters": 2, "subpixel_iters": 30},
+    "default, 7 x 7 labels above the 1 px level": {"radius": 3, "finest_radius": 2},
+    "default, 7 x 7 labels at every level": {"radius": 3},
 }
 
 
