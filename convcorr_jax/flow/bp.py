@@ -258,7 +258,7 @@ def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
     cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
     gets 0 from it. tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent
-    down, up, right, left (`_edge_tilts`)."""
+    down, up, right, left (`neighbour_differences`)."""
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -351,14 +351,14 @@ def _from_pairs(x: jax.Array, w: int) -> jax.Array:
     return x.reshape(x.shape[0], -1, *x.shape[3:])[:, :w]
 
 
-def _edge_tilts(offsets: jax.Array) -> tuple[jax.Array, ...]:
-    """Per-node label origins [h, w, 2] -> the receiver-minus-sender origins of the messages each node sends
-    down, up, right and left (4 x [h, w, 2]; 0 where there is no receiver)."""
+def neighbour_differences(x: jax.Array) -> tuple[jax.Array, ...]:
+    """x [h, w, C] at each node's 4-neighbour below, above, right and left, minus x: 4 x [h, w, C], 0 where there
+    is no neighbour. On per-node label origins: the receiver-minus-sender tilts of the messages each node sends."""
     def nb(axis, by):  # value at the neighbour (node + by along axis), held at the edge
-        n = offsets.shape[axis]
+        n = x.shape[axis]
         idx = np.clip(np.arange(n) + by, 0, n - 1)
-        return jnp.take(offsets, jnp.asarray(idx), axis=axis)
-    return tuple(nb(a, by) - offsets for a, by in ((0, 1), (0, -1), (1, 1), (1, -1)))
+        return jnp.take(x, jnp.asarray(idx), axis=axis)
+    return tuple(nb(a, by) - x for a, by in ((0, 1), (0, -1), (1, 1), (1, -1)))
 
 
 def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
@@ -367,7 +367,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
     None or per-node label origins [h, w, 2] (the pairwise term on labels + offsets).
     Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
     h, w = cost.shape[:2]
-    tilts = None if offsets is None else _edge_tilts(offsets)
+    tilts = None if offsets is None else neighbour_differences(offsets)
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
     labels = []

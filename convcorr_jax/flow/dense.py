@@ -239,20 +239,6 @@ def _parabolas(cost: jax.Array, lab: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.stack(curv, -1), jnp.stack(slope, -1)
 
 
-def _neighbour_sum(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(sum over each node's 4-neighbours of x [h, w, C], number of neighbours [h, w, 1])."""
-    total = jnp.zeros_like(x)
-    count = jnp.zeros((*x.shape[:2], 1), x.dtype)
-    for axis in (0, 1):
-        n = x.shape[axis]
-        for lo, hi, pad in ((0, n - 1, (1, 0)), (1, n, (0, 1))):  # the neighbour before, after
-            widths = [(0, 0)] * x.ndim
-            widths[axis] = pad
-            total = total + jnp.pad(jax.lax.slice_in_dim(x, lo, hi, axis=axis), widths)
-            count = count + jnp.pad(jnp.ones_like(jax.lax.slice_in_dim(x[..., :1], lo, hi, axis=axis)), widths)
-    return total, count
-
-
 def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, iters: int) -> jax.Array:
     """Sub-label offsets t [h, w, 2] (dy, dx), within +-0.5, added to the BP labels lab [h, w, 2] of the data
     cost [h, w, Ly, Lx]. Each node's data cost along each axis is replaced by its parabola (`_parabolas`).
@@ -262,10 +248,12 @@ def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, i
     a, b = _parabolas(cost, lab)
     if iters == 0:
         return jnp.where(a > 0, jnp.clip(-b / jnp.where(a > 0, a, 1.0), -0.5, 0.5), 0.0)
-    near, count = _neighbour_sum(flow)
+    h, w = flow.shape[:2]
+    y, x = np.arange(h)[:, None, None], np.arange(w)[None, :, None]
+    count = jnp.asarray(4 - (y == 0) - (y == h - 1) - (x == 0) - (x == w - 1), flow.dtype)  # neighbours [h, w, 1]
 
     def sweep(_, t):  # d/dt_p: b + a t_p + 2 weight sum_q (f_p + t_p - f_q - t_q) = 0
-        pull = near + _neighbour_sum(t)[0] - count * flow
+        pull = sum(bp.neighbour_differences(flow + t)) + count * t  # sum_q (f_q + t_q) - n f_p
         return jnp.clip((2 * weight * pull - b) / jnp.maximum(a + 2 * weight * count, 1e-12), -0.5, 0.5)
 
     return jax.lax.fori_loop(0, iters, sweep, jnp.zeros_like(flow))
