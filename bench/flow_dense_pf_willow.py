@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from convcorr_jax import metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
-from convcorr_jax.data.pf_willow import load_pf_willow, ordered_pairs
+from convcorr_jax.data.pf_willow import pf_willow_classes, pf_willow_pairs
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow import dense
 from convcorr_jax.flow.warp import bilinear_sample
@@ -47,19 +47,15 @@ def main() -> None:
         raise SystemExit("give the PF-WILLOW folder with --root DIR or PF_WILLOW_ROOT=DIR")
     cfg = dense.DenseConfig()
     print(runinfo.header("bench: dense flow on PF-WILLOW, ours vs SIFT Flow C++", {**vars(args), "config": str(cfg)}))
-    samples = load_pf_willow(args.root)
     peer = load_peer(args.siftflow)
     backbone, params = load_backbone("mobilenet_v2", None)
-    by_class: dict[str, list] = {}
-    for s in samples:
-        by_class.setdefault(s.extras["subclass"], []).append(s)
     methods = ["ours"] + (["SIFT Flow C++"] if peer is not None else [])
     pred = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
     gts, subs = [], []
-    todo = [(c, i, j) for c, ss in by_class.items() for i, j in ordered_pairs(len(ss))[: args.pairs_per_class]]
-    for c, i, j in tqdm(todo, desc="pairs", unit="pair"):
-        src, dst = by_class[c][i], by_class[c][j]
+    todo = [(c, src, dst) for c in pf_willow_classes(args.root)
+            for src, dst in pf_willow_pairs(args.root, c)[: args.pairs_per_class]]
+    for c, src, dst in tqdm(todo, desc="pairs", unit="pair"):
         a, b = load_image(src.image_path), load_image(dst.image_path)
         hw = (args.side, args.side)
         ra, rb = resize(a, hw), resize(b, hw)
