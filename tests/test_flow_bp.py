@@ -1,5 +1,6 @@
 """BP flow: exact on chains, near-exact on tiny loopy grids (vs brute-force enumeration), recovers shifts."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -214,6 +215,41 @@ def test_dt_methods_give_identical_solves():
         b = bp.solve(cost, 0.3, 2, 1, method, True)
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
+
+
+def test_target_indexed_costs_give_the_volume_solve():
+    """solve(target_cost, targets=True) is solve(cost_volume over the whole grid, crop=True) without the volume:
+    bit-equal level costs in every label window (blocks that run past the grid edge included), the same labels
+    and energy trace, the same labelling energies, and `align`'s whole-grid flow through it."""
+    rng = np.random.default_rng(12)
+    for hw in ((5, 4), (12, 5), (7, 9), (31, 31)):
+        fs, ft = rng.normal(size=(2, *hw, 3)).astype(np.float32)
+        vol = bp.cost_volume(fs, ft, (hw[0] - 1, hw[1] - 1))
+        tc = bp.target_cost(fs, ft)
+        y, x = np.arange(hw[0]), np.arange(hw[1])
+        np.testing.assert_array_equal(np.asarray(vol)[y[:, None, None, None], x[None, :, None, None],
+                                                      hw[0] - 1 - y[:, None, None, None] + y[None, None, :, None],
+                                                      hw[1] - 1 - x[None, :, None, None] + x[None, None, None, :]], np.asarray(tc))
+        for k in range(4):
+            win = (*bp._axis_windows(hw[0], 2 * hw[0] - 1, k, True), *bp._axis_windows(hw[1], 2 * hw[1] - 1, k, True))
+            np.testing.assert_array_equal(np.asarray(bp._target_windows(tc, k, win)),
+                                          np.asarray(bp._crop_labels(bp._block_sum(vol, k), *win)))
+        lab = rng.integers(0, (2 * hw[0] - 1, 2 * hw[1] - 1), size=(*hw, 2)).astype(np.int32)  # some leave the grid
+        for got, want in zip(bp.labelling_energy(tc, lab, 0.3, targets=True), bp.labelling_energy(vol, lab, 0.3)):
+            assert float(got) == float(want)
+        if hw == (7, 9):
+            break  # level costs checked at 31 x 31 too: the solve is the same program on them
+        levels, schedule = {(5, 4): (2, "masked"), (12, 5): (3, "active")}[hw]
+        a = bp.solve(vol, 0.3, 3, levels, "auto", True, schedule)
+        b = bp.solve(tc, 0.3, 3, levels, "auto", True, schedule, targets=True)
+        np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
+        np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
+    with pytest.raises(InputError, match="target-indexed"):
+        bp.solve(vol, 0.3, 3, 1, targets=True)
+    cfg = bp.BPConfig(beta=0.05, iters=3, levels=2)
+    whole = bp.align(fs, ft, cfg)  # window None: the target-indexed path
+    explicit = bp.align(fs, ft, dataclasses.replace(cfg, window=(hw[0], hw[1])))  # a window past the grid: the volume
+    np.testing.assert_array_equal(np.asarray(whole.flow), np.asarray(explicit.flow))
 
 
 @pytest.mark.parametrize("crop,schedule", [(True, "active"), (True, "masked"), (False, "active")])

@@ -18,7 +18,8 @@ start from the parent's). Messages are passed on cost / weight with a unit pairw
 same minimisers; the DT's tables of (p - q)^2 become compile-time constants) and shifted to min 0 over the
 sender's labels; a node with no neighbour on a side gets 0 from it. `align` solves each node on the window of
 labels whose target lies in the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which
-is the same minimisation.
+is the same minimisation; with the whole-grid window (the default) it starts from each node's cost at every
+target cell (`target_cost`, `solve(..., targets=True)`) and never builds the (2H-1)(2W-1)-label volume.
 After every iteration the labelling (argmin of beliefs, coarse ones copied to their blocks) is scored on the
 fine problem; the lowest-energy labelling seen is returned, so the returned energy never exceeds any traced
 energy.
@@ -77,13 +78,22 @@ class FlowResult(NamedTuple):
 
 
 def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float,
-                     offsets: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+                     offsets: jax.Array | None = None, targets: bool = False) -> tuple[jax.Array, jax.Array]:
     """(data, deformation) energy of `labels` [H, W, 2] (indices into the last two axes of cost [H, W, Ly, Lx]);
-    the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given."""
+    the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given.
+    targets=True: cost [H, W, H, W] is indexed by target cell and labels are whole-grid displacement labels
+    (as `solve(..., targets=True)` returns them); a label whose target leaves the grid costs +inf."""
     h, w = cost.shape[:2]
     flat = cost.reshape(h, w, -1)
-    idx = labels[..., 0] * cost.shape[3] + labels[..., 1]
-    data = jnp.sum(jnp.take_along_axis(flat, idx[..., None], axis=-1))
+    if targets:
+        ty = labels[..., 0] + jnp.arange(h)[:, None] - (h - 1)
+        tx = labels[..., 1] + jnp.arange(w)[None, :] - (w - 1)
+        inside = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+        idx = jnp.clip(ty, 0, h - 1) * w + jnp.clip(tx, 0, w - 1)
+        data = jnp.sum(jnp.where(inside, jnp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0], jnp.inf))
+    else:
+        idx = labels[..., 0] * cost.shape[3] + labels[..., 1]
+        data = jnp.sum(jnp.take_along_axis(flat, idx[..., None], axis=-1))
     lab = labels.astype(cost.dtype) if offsets is None else labels.astype(cost.dtype) + offsets
     dv = jnp.sum(jnp.square(lab[1:] - lab[:-1]))
     dh = jnp.sum(jnp.square(lab[:, 1:] - lab[:, :-1]))
@@ -145,9 +155,26 @@ def _node_windows(x: jax.Array, oy: np.ndarray, ny: int, ox: np.ndarray, nx: int
                 mask = (oy[:, None] == a) & (ox[None, :] == b)
                 out = part if out is None else jnp.where(jnp.asarray(mask)[..., None, None], part, out)
         return out
+    if len(uy) <= 4 and len(ux) <= 4:  # one axis at a time
+        return _node_windows(_node_windows(x, oy, ny, np.zeros_like(ox), lx), np.zeros_like(oy), ny, ox, nx)
     sy, sx = jnp.asarray(np.repeat(oy, w), jnp.int32), jnp.asarray(np.tile(ox, h), jnp.int32)
     out = jax.vmap(lambda a, i, j: jax.lax.dynamic_slice(a, (i, j), (ny, nx)))(x.reshape(h * w, ly, lx), sy, sx)
     return out.reshape(h, w, ny, nx)
+
+
+def _target_windows(t: jax.Array, k: int, win: tuple) -> jax.Array:
+    """Level-k costs [h_k, w_k, ny, nx] in the label windows `win` of the whole-grid displacement labels
+    (-(H-1)..H-1, -(W-1)..W-1) from target-indexed costs t [H, W, H, W]: what `_crop_labels(_block_sum(v, k),
+    *win)` gives on the volume v = `cost_volume(fs, ft, (H - 1, W - 1))`, without building v's (2H-1)(2W-1)
+    labels. Node y of block y // 2^k reads labels ys[y // 2^k] + i, i.e. target rows y + ys[y // 2^k] + i - (H-1)
+    (+inf off the grid)."""
+    ys, ny, xs, nx = win
+    h, w = t.shape[:2]
+    oy = np.arange(h) + ys[np.arange(h) >> k] - (h - 1)
+    ox = np.arange(w) + xs[np.arange(w) >> k] - (w - 1)
+    pads = [(max(0, -int(o.min())), max(0, int(o.max()) + n - size)) for o, n, size in ((oy, ny, h), (ox, nx, w))]
+    tp = jnp.pad(t, [(0, 0), (0, 0), *pads], constant_values=jnp.inf)
+    return _block_sum(_node_windows(tp, oy + pads[0][0], ny, ox + pads[1][0], nx), k)
 
 
 def _crop_labels(x: jax.Array, ys: np.ndarray, ny: int, xs: np.ndarray, nx: int) -> jax.Array:
@@ -399,7 +426,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `_pad_labels`
 
 
-@functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple"))
+@functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple", "targets"))
 def solve(
     cost: jax.Array,
     weight: float | jax.Array,
@@ -410,6 +437,7 @@ def solve(
     schedule: str = "active",
     label_multiple: int = LABEL_MULTIPLE,
     offsets: jax.Array | None = None,
+    targets: bool = False,
 ) -> BPResult:
     """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
     `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
@@ -423,8 +451,17 @@ def solve(
     DT's vectorised loops run faster on; same messages on the real labels, bit for bit (1: no padding).
     offsets: per-node label origins [H, W, 2] (dy, dx) in labels: the pairwise term becomes
     `weight * ||(l_p + o_p) - (l_q + o_q)||^2` (each node's labels are a window placed at its own origin, e.g.
-    around an upsampled flow), still with exact DT messages (`_shifted_dt`'s tilt); one level, no crop."""
+    around an upsampled flow), still with exact DT messages (`_shifted_dt`'s tilt); one level, no crop.
+    targets=True: cost [H, W, H, W] holds each node's cost at every target cell (`target_cost`), i.e. the labels
+    are all displacements that stay on the grid: the same solve as crop=True on the volume
+    `cost_volume(fs, ft, (H - 1, W - 1))`, with the same labels (indices into its -(H-1)..H-1 displacement
+    labels), without building its (2H - 1)(2W - 1) labels per node."""
     h, w = cost.shape[:2]
+    if targets:
+        check(tuple(cost.shape[2:]) == (h, w) and offsets is None, "solve", "cost",
+              f"target-indexed costs of shape {(h, w, h, w)} and no offsets with targets=True", tuple(cost.shape))
+        crop = True
+    num_labels = (2 * h - 1, 2 * w - 1) if targets else cost.shape[2:]
     weight = jnp.asarray(weight, cost.dtype)
     levels = max(1, min(levels, int(np.ceil(np.log2(max(h, w, 1)))) + 1))
     if offsets is not None:
@@ -437,8 +474,9 @@ def solve(
     msgs, prev = None, None
     traces, cands = [], []
     for k in reversed(range(levels)):
-        win = (*_axis_windows(h, cost.shape[2], k, crop), *_axis_windows(w, cost.shape[3], k, crop))
-        ck = _pad_labels(_crop_labels(_block_sum(unit, k), *win), label_multiple, jnp.inf)
+        win = (*_axis_windows(h, num_labels[0], k, crop), *_axis_windows(w, num_labels[1], k, crop))
+        ck = _target_windows(unit, k, win) if targets else _crop_labels(_block_sum(unit, k), *win)
+        ck = _pad_labels(ck, label_multiple, jnp.inf)
         if msgs is None:
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
@@ -446,14 +484,14 @@ def solve(
         msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
-        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets))(fine)
+        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets, targets))(fine)
         traces.append(d + s)
         cands.append(fine)
     trace = jnp.concatenate(traces)
     cands = jnp.concatenate(cands)
     best = jnp.argmin(jnp.where(jnp.isnan(trace), jnp.inf, trace))
     labels = cands[best]
-    d, s = labelling_energy(cost, labels, weight, offsets)
+    d, s = labelling_energy(cost, labels, weight, offsets, targets)
     return BPResult(labels, d, s, d + s, trace)
 
 
@@ -484,17 +522,23 @@ def check_features(fs, ft, source: str = "features") -> None:
 
 @functools.partial(jax.jit, static_argnames=("window",))
 def _cost_volume_jit(fs, ft, window):
-    return cost_volume(fs, ft, window)
+    return cost_volume(fs, ft, window) if window is not None else target_cost(fs, ft)
+
+
+def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
+    """Data cost of every target cell [H, W, H, W]: ||fs[y, x] - ft[y', x']||_2 (float32)."""
+    h, w, c = fs.shape
+    a = fs.reshape(h * w, c).astype(jnp.float32)
+    b = ft.reshape(h * w, c).astype(jnp.float32)
+    d2 = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2 * jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
+    return jnp.sqrt(jnp.maximum(d2, 0.0)).reshape(h, w, h, w)
 
 
 def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Array:
     """Data cost [H, W, 2Ry+1, 2Rx+1]: ||fs[y, x] - ft[y + dy, x + dx]||_2, +inf outside the target grid."""
-    h, w, c = fs.shape
+    h, w = fs.shape[:2]
     ry, rx = window
-    a = fs.reshape(h * w, c).astype(jnp.float32)
-    b = ft.reshape(h * w, c).astype(jnp.float32)
-    d2 = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2 * jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
-    dist = jnp.sqrt(jnp.maximum(d2, 0.0)).reshape(h, w, h, w)
+    dist = target_cost(fs, ft)
     yy = np.arange(h)[:, None] + np.arange(-ry, ry + 1)[None, :]  # [H, Ly] target rows
     xx = np.arange(w)[:, None] + np.arange(-rx, rx + 1)[None, :]  # [W, Lx]
     valid = ((yy >= 0) & (yy < h))[:, None, :, None] & ((xx >= 0) & (xx < w))[None, :, None, :]
@@ -507,15 +551,20 @@ def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Ar
 
 
 def _align(fs, ft, config: BPConfig, pixel_scale):
-    # the volume is its own XLA program: fused into the solver's many readers it costs more
-    return _flow_from_volume(_cost_volume_jit(fs, ft, _window(config.window, fs.shape[:2])), config, pixel_scale)
+    # the costs are their own XLA program: fused into the solver's many readers they cost more. The whole-grid
+    # window (the default) is solved on target-indexed costs (`solve(..., targets=True)`): same labels
+    h, w = fs.shape[:2]
+    window = _window(config.window, (h, w))
+    whole = window == (h - 1, w - 1)
+    return _flow_from_costs(_cost_volume_jit(fs, ft, None if whole else window), config, pixel_scale, whole)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def _flow_from_volume(vol, config: BPConfig, pixel_scale):
-    ry, rx = (vol.shape[2] - 1) // 2, (vol.shape[3] - 1) // 2
+@functools.partial(jax.jit, static_argnames=("config", "targets"))
+def _flow_from_costs(cost, config: BPConfig, pixel_scale, targets: bool):
+    h, w = cost.shape[:2]
+    ry, rx = (h - 1, w - 1) if targets else ((cost.shape[2] - 1) // 2, (cost.shape[3] - 1) // 2)
     weight = config.beta * jnp.square(pixel_scale)
-    res = solve(vol, weight, config.iters, config.levels, config.dt_method, crop=True)
+    res = solve(cost, weight, config.iters, config.levels, config.dt_method, crop=True, targets=targets)
     disp = res.labels - jnp.array([ry, rx], jnp.int32)  # (dy, dx) cells
     flow = disp[..., ::-1].astype(jnp.float32) * pixel_scale  # (dx, dy) pixels
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
