@@ -8,9 +8,10 @@ target grid (61 x 61 displacements), 3 multigrid levels x 10 BP iterations. Rows
 * old: the previous solver's algorithm (lower-envelope DT for every message of every node, masked checkerboard,
   all 61 x 61 labels). Too slow to run in full; timed for one fine-level iteration and scaled by the number of
   node-iterations of the full solve (10 x (1 + 1/4 + 1/16) fine-iteration equivalents), marked "est.".
-* ablations, one change at a time on the new code: fused brute-force DT with masked schedule and all labels;
-  + gathered active half; + label windows (crop) = the new default (`bp.align` with `BPConfig()`).
-* new at batch 1 and batch N (vmap over pairs).
+* ablations, one change at a time on the new code, each one jit of cost volume + `bp.solve`: fused brute-force
+  DT with masked schedule and all labels; + active half; + label windows (crop).
+* `bp.align` with `BPConfig()` (what users call: target-indexed costs, `solve(..., targets=True)`, never the
+  61 x 61-label volume) at batch 1, at batch N in its default CPU groups of pairs per call, and as one vmap.
 
 Each time is the best of `--reps` runs after a warm-up call that compiles.
 """
@@ -60,13 +61,18 @@ def main() -> None:
     for name, method, crop, schedule in (
         ("new DT only", "brute", False, "masked"),
         ("+ active half", "brute", False, "active"),
-        ("+ label windows (new default)", "auto", True, "active"),
+        ("+ label windows (cost volume and solve in one jit)", "auto", True, "active"),
     ):
         t = best_time(_solver(LEVELS, ITERS, method, crop, schedule), *one, reps=args.reps)
         labels = "31x31 window" if crop else "61x61"
         print(f"| {name} | {method} | {schedule} | {labels} | 1 | {t * 1e3:,.0f} |", flush=True)
-    t = best_time(_solver(LEVELS, ITERS, "auto", True, "active"), feats[0], feats[1], reps=max(1, args.reps - 1))
-    print(f"| new default | auto | active | 31x31 window | {args.batch} (vmap) | {t / args.batch * 1e3:,.0f} |", flush=True)
+    cfg = bp.BPConfig(iters=ITERS, levels=LEVELS)
+    for pairs, group, label in ((1, None, "1"), (args.batch, "auto", f"{args.batch} (groups of {bp.resolve_pairs_per_call('auto') or args.batch})"),
+                                (args.batch, None, f"{args.batch} (one vmap)")):
+        fs, ft = (feats[0, 0], feats[1, 0]) if pairs == 1 else (feats[0], feats[1])
+        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, pairs_per_call=group).energy, fs, ft,
+                      reps=args.reps if pairs == 1 else max(1, args.reps - 1))
+        print(f"| `bp.align` default (+ target-indexed costs) | auto | active | 31x31 window | {label} | {t / pairs * 1e3:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -570,7 +570,7 @@ def _flow_from_costs(cost, config: BPConfig, pixel_scale, targets: bool):
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
 
 
-CPU_PAIRS_PER_CALL = 4  # batched `align` on a CPU solves this many pairs per call (see there)
+CPU_PAIRS_PER_CALL = 1  # batched `align` on a CPU solves this many pairs per call (see there)
 
 
 def resolve_pairs_per_call(pairs_per_call: int | str | None) -> int | None:
@@ -590,8 +590,9 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
 
     Batched pairs are solved `pairs_per_call` at a time, vmapped within a call; the calls are dispatched without
     waiting and N is padded to a multiple by repeating the last pair (one compile; the padding is dropped).
-    Small groups keep BP's working set (~20 MB a pair at the paper's scale) in cache: on a 2-core CPU, 2 or 4
-    pairs per call ran 20-30 % faster per pair than one vmap over 25. None: one vmap over all N; "auto":
+    Small groups keep BP's working set in cache: at the paper's scale on a 2-core CPU, 25 pairs
+    one per call ran at 86 ms per pair, in groups of 2 / 4 / 5 at 95 / 103 / 98 (4 pads 25 to 28), as one vmap
+    at 110 (XLA:CPU already spreads one pair's messages over the cores). None: one vmap over all N; "auto":
     `CPU_PAIRS_PER_CALL` on a CPU backend, None on accelerators. Same labels either way.
 
     mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
