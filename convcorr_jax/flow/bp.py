@@ -144,7 +144,8 @@ def _axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarr
 def _node_windows(x: jax.Array, oy: np.ndarray, ny: int, ox: np.ndarray, nx: int) -> jax.Array:
     """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels oy[y] + i, ox[x] + j (a per-node slice).
     With few distinct offsets, a `where` over their slices (elementwise: XLA fuses it with its producer without
-    breaking vectorisation); otherwise one gather."""
+    breaking vectorisation), both axes at once or (up to 4 offsets per axis) one axis at a time; otherwise one
+    gather."""
     h, w, ly, lx = x.shape
     uy, ux = np.unique(oy), np.unique(ox)
     if len(uy) * len(ux) <= 4:
@@ -522,6 +523,7 @@ def check_features(fs, ft, source: str = "features") -> None:
 
 @functools.partial(jax.jit, static_argnames=("window",))
 def _cost_volume_jit(fs, ft, window):
+    """`cost_volume(fs, ft, window)`, or with window None `target_cost(fs, ft)`."""
     return cost_volume(fs, ft, window) if window is not None else target_cost(fs, ft)
 
 
