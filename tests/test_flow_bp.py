@@ -246,6 +246,8 @@ def test_target_indexed_costs_give_the_volume_solve():
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
     with pytest.raises(InputError, match="target-indexed"):
         bp.solve(vol, 0.3, 3, 1, targets=True)
+    with pytest.raises(InputError, match="offsets"):
+        bp.solve(tc, 0.3, 3, 1, targets=True, offsets=np.zeros((*hw, 2), np.float32))
     cfg = bp.BPConfig(beta=0.05, iters=3, levels=2)
     whole = bp.align(fs, ft, cfg)  # window None: the target-indexed path
     explicit = bp.align(fs, ft, dataclasses.replace(cfg, window=(hw[0], hw[1])))  # a window past the grid: the volume

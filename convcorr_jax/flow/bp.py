@@ -458,9 +458,9 @@ def solve(
     `cost_volume(fs, ft, (H - 1, W - 1))`, with the same labels (indices into its -(H-1)..H-1 displacement
     labels), without building its (2H - 1)(2W - 1) labels per node."""
     h, w = cost.shape[:2]
-    if targets:
-        check(tuple(cost.shape[2:]) == (h, w) and offsets is None, "solve", "cost",
-              f"target-indexed costs of shape {(h, w, h, w)} and no offsets with targets=True", tuple(cost.shape))
+    if targets:  # offsets are then refused below (they need crop=False)
+        check(tuple(cost.shape[2:]) == (h, w), "solve", "cost", f"target-indexed costs of shape {(h, w, h, w)}",
+              tuple(cost.shape))
         crop = True
     num_labels = (2 * h - 1, 2 * w - 1) if targets else cost.shape[2:]
     weight = jnp.asarray(weight, cost.dtype)
@@ -523,8 +523,7 @@ def check_features(fs, ft, source: str = "features") -> None:
 
 @functools.partial(jax.jit, static_argnames=("window",))
 def _cost_volume_jit(fs, ft, window):
-    """`cost_volume(fs, ft, window)`, or with window None `target_cost(fs, ft)`."""
-    return cost_volume(fs, ft, window) if window is not None else target_cost(fs, ft)
+    return cost_volume(fs, ft, window)
 
 
 def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
@@ -534,6 +533,9 @@ def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
     b = ft.reshape(h * w, c).astype(jnp.float32)
     d2 = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2 * jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
     return jnp.sqrt(jnp.maximum(d2, 0.0)).reshape(h, w, h, w)
+
+
+_target_cost_jit = jax.jit(target_cost)
 
 
 def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Array:
@@ -558,7 +560,8 @@ def _align(fs, ft, config: BPConfig, pixel_scale):
     h, w = fs.shape[:2]
     window = _window(config.window, (h, w))
     whole = window == (h - 1, w - 1)
-    return _flow_from_costs(_cost_volume_jit(fs, ft, None if whole else window), config, pixel_scale, whole)
+    cost = _target_cost_jit(fs, ft) if whole else _cost_volume_jit(fs, ft, window)
+    return _flow_from_costs(cost, config, pixel_scale, whole)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "targets"))
