@@ -68,6 +68,14 @@ CANDIDATES: dict[str, dict] = {
     "default, 2 BP iterations and 30 sub-pixel sweeps at 1 px": {"finest_iters": 2, "subpixel_iters": 30},
     "default, 7 x 7 labels above the 1 px level": {"radius": 3, "finest_radius": 2},
     "default, 7 x 7 labels at every level": {"radius": 3},
+    "default, truncated quadratic below the top, 1 px": {"truncation": 1.0},
+    "default, truncated quadratic below the top, 2 px": {"truncation": 2.0},
+    "default, truncated quadratic below the top, 4 px": {"truncation": 4.0},
+    "default, truncated quadratic below the top, 8 px": {"truncation": 8.0},
+    "default, truncated quadratic below the top, 16 px": {"truncation": 16.0},
+    "default, top beta 3e-2": {"beta": 3e-2},
+    "default, top beta 0.1": {"beta": 0.1},
+    "default, top beta 0.3": {"beta": 0.3},
 }
 
 

@@ -198,13 +198,18 @@ def test_subpixel_sweeps_lower_the_level_energy():
     swept = np.asarray(dense._subpixel(cost, lab, flow, weight, 200)).astype(np.float64)
     alone = np.asarray(dense._subpixel(cost, lab, flow, weight, 0)).astype(np.float64)
     assert energy(swept) < energy(alone) and energy(swept) < energy(np.zeros_like(swept))
-    # the optimum by a dense solve of the quadratic, per axis (inside +-0.5 here, so the clipping is inactive)
+    _assert_dense_solve(swept, k, m, flow, weight, lambda f, p, q: True)
+
+
+def _assert_dense_solve(swept, k, m, flow, weight, keep):
+    """swept equals the optimum of the data parabolas + the quadratic on the grid edges (p, q) that keep(flow, p,
+    q) accepts, by a dense solve per axis (inside +-0.5 here, so the clipping is inactive)."""
     h, w = m.shape[:2]
     lap = np.zeros((h * w, h * w))
     for i in range(h):
         for j in range(w):
             for di, dj in ((1, 0), (0, 1)):
-                if i + di < h and j + dj < w:
+                if i + di < h and j + dj < w and keep(flow, (i, j), (i + di, j + dj)):
                     p, q = i * w + j, (i + di) * w + j + dj
                     lap[[p, q], [p, q]] += 1
                     lap[p, q] -= 1
@@ -214,3 +219,19 @@ def test_subpixel_sweeps_lower_the_level_energy():
         t = np.linalg.solve(np.diag(kk) + 2 * weight * lap, kk * mm - 2 * weight * lap @ ff)
         assert np.abs(t).max() < 0.5
         np.testing.assert_allclose(swept[..., ax].ravel(), t, atol=1e-3)
+
+
+def test_subpixel_sweeps_drop_the_truncated_pairs():
+    """With a truncation, pairs whose flows differ by more (a step of 3 labels between two regions) are left out of
+    the sweeps: the offsets equal the dense solve on the other pairs only, and differ from the untruncated ones."""
+    rng = np.random.default_rng(2)
+    cost, m, k = _parabola_costs(rng, 5, 6)
+    lab = np.full(m.shape, 2, np.int32)
+    flow = rng.normal(0, 0.1, m.shape).astype(np.float32)
+    flow[:, 3:, 0] += 3.0  # dy steps by 3 labels between columns 2 and 3
+    weight, trunc = 0.3, 1.5
+    swept = np.asarray(dense._subpixel(cost, lab, flow, weight, 300, trunc)).astype(np.float64)
+    _assert_dense_solve(swept, k, m, flow, weight,
+                        lambda f, p, q: float(np.sum(np.square(f[p] - f[q]))) < trunc**2)
+    full = np.asarray(dense._subpixel(cost, lab, flow, weight, 300)).astype(np.float64)
+    assert np.abs(full - swept).max() > 1e-2

@@ -77,10 +77,11 @@ class FlowResult(NamedTuple):
 # ----------------------------------------------------------------------------------------------- energies
 
 
-def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float,
-                     offsets: jax.Array | None = None, targets: bool = False) -> tuple[jax.Array, jax.Array]:
+def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float, offsets: jax.Array | None = None,
+                     targets: bool = False, truncation: float | jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """(data, deformation) energy of `labels` [H, W, 2] (indices into the last two axes of cost [H, W, Ly, Lx]);
-    the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given.
+    the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given, each
+    pair's term weight * min(||l_p - l_q||^2, truncation^2) where a truncation (labels) is given.
     targets=True: cost [H, W, H, W] is indexed by target cell and labels are whole-grid displacement labels
     (as `solve(..., targets=True)` returns them); a label whose target leaves the grid costs +inf."""
     h, w = cost.shape[:2]
@@ -95,14 +96,18 @@ def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float,
         idx = labels[..., 0] * cost.shape[3] + labels[..., 1]
         data = jnp.sum(jnp.take_along_axis(flat, idx[..., None], axis=-1))
     lab = labels.astype(cost.dtype) if offsets is None else labels.astype(cost.dtype) + offsets
-    dv = jnp.sum(jnp.square(lab[1:] - lab[:-1]))
-    dh = jnp.sum(jnp.square(lab[:, 1:] - lab[:, :-1]))
-    return data, weight * (dv + dh)
+    dv = jnp.sum(jnp.square(lab[1:] - lab[:-1]), -1)
+    dh = jnp.sum(jnp.square(lab[:, 1:] - lab[:, :-1]), -1)
+    if truncation is not None:
+        t2 = jnp.square(jnp.asarray(truncation, cost.dtype))
+        dv, dh = jnp.minimum(dv, t2), jnp.minimum(dh, t2)
+    return data, weight * (jnp.sum(dv) + jnp.sum(dh))
 
 
-def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | None = None,
+                        truncation: float | None = None) -> tuple[float, np.ndarray]:
     """Exact minimum energy and labelling by enumeration, float64 (tests; tiny problems: L^(H*W) labellings);
-    offsets as in `labelling_energy`."""
+    offsets and truncation as in `labelling_energy`."""
     cost = np.asarray(cost, np.float64)
     h, w, ly, lx = cost.shape
     n, nl = h * w, ly * lx
@@ -111,7 +116,10 @@ def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | N
     e = flat[np.arange(n)[None, :], combos].sum(1)
     lab = np.stack([combos // lx, combos % lx], -1).reshape(-1, h, w, 2)
     pos = lab if offsets is None else lab + np.asarray(offsets, np.float64)[None]
-    e = e + weight * (np.square(np.diff(pos, axis=1)).sum((1, 2, 3)) + np.square(np.diff(pos, axis=2)).sum((1, 2, 3)))
+    dv, dh = np.square(np.diff(pos, axis=1)).sum(-1), np.square(np.diff(pos, axis=2)).sum(-1)
+    if truncation is not None:
+        dv, dh = np.minimum(dv, truncation**2), np.minimum(dh, truncation**2)
+    e = e + weight * (dv.sum((1, 2)) + dh.sum((1, 2)))
     i = int(np.argmin(e))
     return float(e[i]), lab[i]
 
@@ -235,7 +243,7 @@ def _argmin_label(belief: jax.Array) -> jax.Array:
 
 
 def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str,
-                tilt: jax.Array | None = None) -> tuple[jax.Array, ...]:
+                tilt: jax.Array | None = None, cap: jax.Array | None = None) -> tuple[jax.Array, ...]:
     """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: a tuple of k messages [M, ny, nx];
     along `axis` (-2: y, -1: x) output i of message k is the DT at sender label i + shift[k, M] (the receiver's
     window starts `shift` labels later). Messages are shifted by the minimum of h, the DT's minimum over all the
@@ -244,9 +252,11 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
     the second pass's output would make XLA compute that pass once for the reduction and once for the message.
     A shift that is the same for every node is a plain slice.
     tilt [k, M, 2]: the receiver's label origin minus the sender's, (dy, dx) in labels (not with shifts): message
-    min_q h(q) + |x + tilt - q|^2 = DT[h(q) - 2 tilt . q](x) + 2 tilt . x + |tilt|^2, still exact."""
+    min_q h(q) + |x + tilt - q|^2 = DT[h(q) - 2 tilt . q](x) + 2 tilt . x + |tilt|^2, still exact.
+    cap: truncated quadratic, the message min_q h(q) + min(weight |x - q|^2, cap) = min(DT(x), min h + cap), exact."""
     pad = int(np.max(np.abs(shift), initial=0))
     other = -1 if axis == -2 else -2
+    hmin = None if cap is None or tilt is None else jnp.min(h, axis=(-2, -1), keepdims=True)
     if tilt is not None:
         ty, tx = tilt[..., 0, None, None], tilt[..., 1, None, None]
         iy = jnp.arange(h.shape[-2], dtype=h.dtype)[:, None]
@@ -267,6 +277,8 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
         out = out - low[k]
         if tilt is not None:
             out = out + (2 * (ty[k] * iy + tx[k] * ix) + ty[k] ** 2 + tx[k] ** 2)
+        if cap is not None:  # out is the message minus low (= min h without a tilt)
+            out = jnp.minimum(out, cap if hmin is None else hmin[k] - low[k] + cap)
         outs.append(out)
     return tuple(outs)
 
@@ -282,11 +294,11 @@ def _window_shifts(starts: np.ndarray, receiver: np.ndarray, sender: np.ndarray)
     return np.where(ok, shift, values[np.argmax(counts)] if len(values) else 0)
 
 
-def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None):
+def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
     cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
     gets 0 from it. tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent
-    down, up, right, left (`neighbour_differences`)."""
+    down, up, right, left (`neighbour_differences`). cap: None or the truncation of the pairwise term."""
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -294,8 +306,8 @@ def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None):
     belief = cost + mu + md + ml + mr
     tv = None if tilts is None else jnp.stack(tilts[:2])
     th = None if tilts is None else jnp.stack(tilts[2:])
-    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv)
-    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th)
+    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv, cap)
+    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th, cap)
     send = (yy + xx) % 2 == par
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
@@ -330,14 +342,14 @@ def _from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
     return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
 
 
-def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None):
+def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=None):
     """Checkerboard step computing only the senders' messages, on the class layout of `_to_classes`: the senders
     (class par, belief b [h, J, ny, nx], incoming messages ins_s) send to class 1 - par: returns its new incoming
     messages (from up, down, left, right; 0 where it has no neighbour). A neighbour is the same slot one row up
     or down, or (left / right) the same or the next slot, by the row's parity: shifts and a per-row `where`, no
     gather, and nothing is copied between the classes. One DT per message (not a stacked batch of them): XLA then
     fuses b - m into the DT's first pass instead of writing the stack to memory. tilts_s: None, or the senders'
-    4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`)."""
+    4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`); cap: as there."""
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
     class_x = _class_slots(h, j2)
@@ -347,7 +359,7 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None):
 
     def dt(m, shift, axis, k):
         tilt = None if tilts_s is None else tilts_s[k][None]
-        return _shifted_dt((b - m)[None], weight, shift[None], axis, method, tilt)[0]
+        return _shifted_dt((b - m)[None], weight, shift[None], axis, method, tilt, cap)[0]
 
     def rows(m, by):  # out[y] = m[y - by]
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
@@ -389,10 +401,11 @@ def neighbour_differences(x: jax.Array) -> tuple[jax.Array, ...]:
     return tuple(nb(a, by) - x for a, by in ((0, 1), (0, -1), (1, 1), (1, -1)))
 
 
-def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
+def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, cap=None):
     """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
     msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`; offsets:
-    None or per-node label origins [h, w, 2] (the pairwise term on labels + offsets).
+    None or per-node label origins [h, w, 2] (the pairwise term on labels + offsets); cap: None or the pairwise
+    term's truncation (min(|d|^2, cap) with the unit weight).
     Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
     h, w = cost.shape[:2]
     tilts = None if offsets is None else neighbour_differences(offsets)
@@ -401,7 +414,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
     labels = []
     if schedule == "masked":
         for t in range(iters):
-            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method, tilts)
+            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method, tilts, cap)
             labels.append(_argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
         return msgs, jnp.stack(labels)
     # active half on the class layout; the belief a step's receivers end with (and its arg-min) is the next
@@ -415,7 +428,7 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None):
     for t in range(iters):
         par = t % 2
         ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w,
-                                          None if tilt_cls is None else tilt_cls[par])
+                                          None if tilt_cls is None else tilt_cls[par], cap)
         m = ins[1 - par]
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
         lab_r = _argmin_label(b)
@@ -439,6 +452,7 @@ def solve(
     label_multiple: int = LABEL_MULTIPLE,
     offsets: jax.Array | None = None,
     targets: bool = False,
+    truncation: float | jax.Array | None = None,
 ) -> BPResult:
     """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
     `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
@@ -456,7 +470,9 @@ def solve(
     targets=True: cost [H, W, H, W] holds each node's cost at every target cell (`target_cost`), i.e. the labels
     are all displacements that stay on the grid: the same solve as crop=True on the volume
     `cost_volume(fs, ft, (H - 1, W - 1))`, with the same labels (indices into its -(H-1)..H-1 displacement
-    labels), without building its (2H - 1)(2W - 1) labels per node."""
+    labels), without building its (2H - 1)(2W - 1) labels per node.
+    truncation: the pairwise term becomes `weight * min(||l_p - l_q||^2, truncation^2)` (labels; a truncated
+    quadratic, beyond the paper's energy), still with exact messages (min of the DT and the sender's min + cap)."""
     h, w = cost.shape[:2]
     if targets:  # offsets are then refused below (they need crop=False)
         check(tuple(cost.shape[2:]) == (h, w), "solve", "cost", f"target-indexed costs of shape {(h, w, h, w)}",
@@ -471,6 +487,7 @@ def solve(
         check(tuple(offsets.shape) == (h, w, 2), "solve", "offsets", f"shape {(h, w, 2)}", tuple(offsets.shape))
         offsets = jnp.asarray(offsets, cost.dtype)
     unit = cost / weight  # E / weight: same minimisers, unit pairwise weight (the DT's tables are constants)
+    cap = None if truncation is None else jnp.square(jnp.asarray(truncation, cost.dtype))
     one = jnp.asarray(1.0, cost.dtype)
     msgs, prev = None, None
     traces, cands = [], []
@@ -482,17 +499,17 @@ def solve(
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
             msgs = tuple(_pad_labels(_expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets)
+        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets, cap)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
-        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets, targets))(fine)
+        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets, targets, truncation))(fine)
         traces.append(d + s)
         cands.append(fine)
     trace = jnp.concatenate(traces)
     cands = jnp.concatenate(cands)
     best = jnp.argmin(jnp.where(jnp.isnan(trace), jnp.inf, trace))
     labels = cands[best]
-    d, s = labelling_energy(cost, labels, weight, offsets, targets)
+    d, s = labelling_energy(cost, labels, weight, offsets, targets, truncation)
     return BPResult(labels, d, s, d + s, trace)
 
 

@@ -24,6 +24,7 @@ from convcorr_jax import io
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow.align import FEATURES, align_images
+from convcorr_jax.flow.bp import BPConfig
 from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig, dense_align
 from convcorr_jax.flow.warp import warp_image
 from convcorr_jax.weights import ARCHS, load_backbone
@@ -34,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image_b", help="target image (resized to the source's size)")
     p.add_argument("--features", choices=FEATURES, default="conv4")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--beta", type=float, default=3e-3, help="smoothness weight (displacements in pixels of a 500 px image)")
+    p.add_argument("--beta", type=float, default=None, help="smoothness weight (displacements in pixels of a 500 px "
+                   "image); default: the paper's (BPConfig) for the grid flow, DenseConfig's for --dense")
     p.add_argument("--window", type=int, default=None, help="max displacement in grid cells (default: whole grid)")
     p.add_argument("--iters", type=int, default=8)
     p.add_argument("--levels", type=int, default=3)
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     backbone, params = load_backbone(args.backbone, args.weights)
     if args.dense:
         return _run_dense(args, a, b, a_size, scale, backbone, params)
-    out = align_images(a, b, backbone, params, args.features, args.beta, args.window, args.iters, args.levels)
+    out = align_images(a, b, backbone, params, args.features, BPConfig.beta if args.beta is None else args.beta, args.window, args.iters, args.levels)
     d = Path(args.out)
     d.mkdir(parents=True, exist_ok=True)
     # back to pixels of the original A (the work ran on A resized by `scale`; pixel centres at integers)
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_dense(args, a, b, a_size, scale, backbone, params) -> int:
     from PIL import Image
 
-    cfg = DenseConfig(beta=args.beta, pixel_features=args.pixel_features)
+    cfg = DenseConfig(beta=DenseConfig.beta if args.beta is None else args.beta, pixel_features=args.pixel_features)
     b = resize(b, a.shape[:2])
     flow = dense_align(a, b, backbone, params, cfg)  # pixels of the working A
     if scale < 1.0:  # back to A as given (pixel centres at integers: x0 = (x + 0.5) / scale - 0.5)

@@ -59,7 +59,7 @@ class DenseConfig:
     levels (px); subpixel: refine the last level's labels to sub-pixel (`_subpixel`), subpixel_iters Jacobi sweeps
     on the level's energy with each data cost replaced by its parabola (0: each node's parabola alone)."""
 
-    beta: float = 1e-2
+    beta: float = 0.1
     beta_fine: float = 2.0
     iters: int = 8  # BP iterations per multigrid level, top
     levels: int = 3  # multigrid levels, top
@@ -78,6 +78,7 @@ class DenseConfig:
     sift_bin: int = 2
     grad_sigma: float = 1.5
     smooth: str = "flow"  # pairwise term below the top on the flow itself (the paper's), or "residual" labels
+    truncation: float | None = None  # px: below the top, beta * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
 
 
 class Level(NamedTuple):
@@ -239,21 +240,30 @@ def _parabolas(cost: jax.Array, lab: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.stack(curv, -1), jnp.stack(slope, -1)
 
 
-def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, iters: int) -> jax.Array:
+def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, iters: int,
+              truncation: float | None = None) -> jax.Array:
     """Sub-label offsets t [h, w, 2] (dy, dx), within +-0.5, added to the BP labels lab [h, w, 2] of the data
     cost [h, w, Ly, Lx]. Each node's data cost along each axis is replaced by its parabola (`_parabolas`).
     iters = 0: each parabola's vertex alone (0 where flat). iters > 0: the level's energy with that data term
     and the exact pairwise term weight * ||f_p + t_p - f_q - t_q||^2 (flow f [h, w, 2] in labels: the labels'
-    flow, label + the node's origin) is minimised by `iters` clipped Jacobi sweeps from t = 0."""
+    flow, label + the node's origin) is minimised by `iters` clipped Jacobi sweeps from t = 0. truncation
+    (labels): pairs whose labels' flows differ by more sit on the flat part of the truncated quadratic and are
+    left out of the sweeps."""
     a, b = _parabolas(cost, lab)
     if iters == 0:
         return jnp.where(a > 0, jnp.clip(-b / jnp.where(a > 0, a, 1.0), -0.5, 0.5), 0.0)
     h, w = flow.shape[:2]
     y, x = np.arange(h)[:, None, None], np.arange(w)[None, :, None]
-    count = jnp.asarray(4 - (y == 0) - (y == h - 1) - (x == 0) - (x == w - 1), flow.dtype)  # neighbours [h, w, 1]
+    edges = [jnp.asarray(e, flow.dtype) for e in (y < h - 1, y > 0, x < w - 1, x > 0)]  # neighbour below, above, ...
+    if truncation is not None:
+        t2 = jnp.square(jnp.asarray(truncation, flow.dtype))
+        edges = [e * (jnp.sum(jnp.square(d), -1, keepdims=True) < t2)
+                 for e, d in zip(edges, bp.neighbour_differences(flow))]
+    count = sum(edges)  # neighbours in the quadratic [h, w, 1]
 
     def sweep(_, t):  # d/dt_p: b + a t_p + 2 weight sum_q (f_p + t_p - f_q - t_q) = 0
-        pull = sum(bp.neighbour_differences(flow + t)) + count * t  # sum_q (f_q + t_q) - n f_p
+        diffs = bp.neighbour_differences(flow + t)
+        pull = sum(e * d for e, d in zip(edges, diffs)) + count * t  # sum_q (f_q + t_q) - n f_p
         return jnp.clip((2 * weight * pull - b) / jnp.maximum(a + 2 * weight * count, 1e-12), -0.5, 0.5)
 
     return jax.lax.fori_loop(0, iters, sweep, jnp.zeros_like(flow))
@@ -284,10 +294,11 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw
         step = jnp.asarray(lv.stride, jnp.float32)  # label step (x, y) px = the source grid's step
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
-        lab = bp.solve(cost, weight, iters, cfg.fine_levels, offsets=origins).labels
+        trunc = None if cfg.truncation is None else cfg.truncation / float(np.mean(lv.stride))  # labels
+        lab = bp.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and last:
-            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters)
+            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
     px, py = np.arange(hw[1], dtype=np.float64), np.arange(hw[0], dtype=np.float64)
