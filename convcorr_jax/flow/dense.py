@@ -78,7 +78,7 @@ class DenseConfig:
     sift_bin: int = 2
     grad_sigma: float = 1.5
     smooth: str = "flow"  # pairwise term below the top on the flow itself (the paper's), or "residual" labels
-    truncation: float | None = None  # px: below the top, beta * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
+    truncation: float | None = None  # px: below the top, beta_fine * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
 
 
 class Level(NamedTuple):
