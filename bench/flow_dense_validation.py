@@ -1,6 +1,11 @@
 """Choose dense-flow settings on validation pairs (never on the motorcycle test pair of `flow_dense.py`).
 
     python bench/flow_dense_validation.py --flic FLIC_ROOT [--pairs 12] [--side 256] [--siftflow PEER_DIR]
+    python bench/flow_dense_validation.py --flic FLIC_ROOT --side 512 --pairs 8 --errors FIGURE.png
+
+`--errors` runs no candidates: it shows where the defaults' error is, stage by stage (stopped after the conv levels,
+after the 2 px level, whole): mean EPE and % of pixels over 3 / 6 / 12 px, and a figure of the worst pairs (image,
+ground-truth dx, dx after the conv levels, final error).
 
 Validation pairs: `stereo_pairs.layered_pair` scenes textured with FLIC training images (letterbox bars cropped),
 seeded. Each candidate is `flow.dense.DenseConfig()` with the listed fields changed (the first: the defaults
@@ -18,6 +23,7 @@ import time
 
 import numpy as np
 
+from convcorr_eval.report import plt, save_figure
 from convcorr_jax import runinfo
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
@@ -76,6 +82,12 @@ CANDIDATES: dict[str, dict] = {
     "default, top beta 3e-2": {"beta": 3e-2},
     "default, top beta 0.1": {"beta": 0.1},
     "default, top beta 0.3": {"beta": 0.3},
+    "default (top beta 0.1), beta_fine 8": {"beta_fine": 8.0},
+    "default, top beta 0.3 and beta_fine 8": {"beta": 0.3, "beta_fine": 8.0},
+    "default, 16 BP iterations at the top": {"iters": 16},
+    "default, 4 multigrid levels x 12 iterations at the top": {"levels": 4, "iters": 12},
+    "default, conv taps at <= 256 px": {"top_side": 256},
+    "default (top beta 0.1), 7 x 7 labels above the 1 px level": {"radius": 3, "finest_radius": 2},
 }
 
 
@@ -99,6 +111,44 @@ def validation_pairs(flic_root: str, n: int, side: int, seed: int):
     return out
 
 
+def error_stages(pairs, A, B, backbone, params, figure: str, peer=None, worst: int = 3) -> None:
+    """Print the defaults' error stage by stage (EPE, % > 3 / 6 / 12 px over the non-occluded pixels; the peer's
+    beside where given) and save a figure of the `worst` pairs: image a, ground-truth dx, dx after the conv
+    levels, final error (capped at 15 px; occluded pixels grey)."""
+    stages = {"conv levels": {"fine_strides": ()}, "+ 2 px level": {"fine_strides": (2,)}, "whole (defaults)": {}}
+    flows = {}
+    print("\n| stopped after | EPE px | > 3 px % | > 6 px % | > 12 px % |\n|---|---|---|---|---|")
+    for name in [*stages, *(["SIFT Flow C++ (peer)"] if peer is not None else [])]:
+        if name in stages:
+            cfg = dataclasses.replace(dense.DenseConfig(), **stages[name])
+            flows[name] = np.asarray(dense.dense_align_batch(A, B, backbone, params, cfg))
+        else:
+            flows[name] = np.stack([peer.siftflow(q[0], q[1])[0] for q in pairs])
+        err = [np.linalg.norm(f - q[2], axis=-1)[q[3]] for f, q in zip(flows[name], pairs)]
+        cols = [np.mean([e.mean() for e in err])] + [np.mean([100 * np.mean(e > t) for e in err]) for t in (3, 6, 12)]
+        print(f"| {name} | {cols[0]:.3f} | " + " | ".join(f"{c:.2f}" for c in cols[1:]) + " |", flush=True)
+    final = flows["whole (defaults)"]
+    epe = [np.linalg.norm(f - q[2], axis=-1)[q[3]].mean() for f, q in zip(final, pairs)]
+    rows = np.argsort(epe)[::-1][:worst]
+    fig, ax = plt.subplots(len(rows), 4, figsize=(16, 3.2 * len(rows)), squeeze=False)
+    for r, i in enumerate(rows):
+        a, _, gt, nocc = pairs[i]
+        lo, hi = gt[..., 0].min(), gt[..., 0].max()
+        err = np.where(nocc, np.linalg.norm(final[i] - gt, axis=-1), np.nan)
+        panels = [(a, None, f"pair {i}: image a"), (gt[..., 0], "jet", "ground-truth dx (px)"),
+                  (flows["conv levels"][i][..., 0], "jet", "dx after the conv levels"),
+                  (np.minimum(err, 15), "magma", f"final error, px (capped at 15; grey: occluded); EPE {epe[i]:.2f}")]
+        for k, (img, cmap, title) in enumerate(panels):
+            cm = None if cmap is None else plt.get_cmap(cmap).with_extremes(bad="0.6")
+            im = ax[r, k].imshow(img, cmap=cm, **({"vmin": lo, "vmax": hi} if cmap == "jet" else {}))
+            ax[r, k].set_title(title, fontsize=9)
+            ax[r, k].axis("off")
+            if cmap is not None:
+                fig.colorbar(im, ax=ax[r, k], fraction=0.03)
+    save_figure(fig, figure, dpi=70)
+    print(f"figure: {figure}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--flic", default=os.environ.get("FLIC_ROOT"), help="FLIC folder (examples.mat, images/)")
@@ -107,6 +157,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", type=int, nargs="*", default=None, help="indices of the candidates to run (default: all)")
     p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
+    p.add_argument("--errors", default=None, metavar="FIGURE", help="show where the defaults' error is (no candidates)")
     args = p.parse_args()
     if not args.flic:
         raise SystemExit("give the FLIC folder with --flic DIR or FLIC_ROOT=DIR")
@@ -114,6 +165,8 @@ def main() -> None:
     pairs = validation_pairs(args.flic, args.pairs, args.side, args.seed)
     A, B = np.stack([q[0] for q in pairs]), np.stack([q[1] for q in pairs])
     backbone, params = load_backbone("mobilenet_v2", None)
+    if args.errors:
+        return error_stages(pairs, A, B, backbone, params, args.errors, load_peer(args.siftflow))
     rows = []
     for i, (name, change) in enumerate(CANDIDATES.items()):
         if args.only and i not in args.only:
