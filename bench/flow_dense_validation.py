@@ -88,6 +88,10 @@ CANDIDATES: dict[str, dict] = {
     "default, 4 multigrid levels x 12 iterations at the top": {"levels": 4, "iters": 12},
     "default, conv taps at <= 256 px": {"top_side": 256},
     "default (top beta 0.1), 7 x 7 labels above the 1 px level": {"radius": 3, "finest_radius": 2},
+    "paper's pairwise term below the top (defaults before the contrast-sensitive one)": {"edge_sigma": None},
+    "contrast-sensitive pairwise term below the top, sigma 0.05": {"edge_sigma": 0.05},
+    "contrast-sensitive pairwise term below the top, sigma 0.1 (the default since)": {"edge_sigma": 0.1},
+    "contrast-sensitive pairwise term below the top, sigma 0.2": {"edge_sigma": 0.2},
 }
 
 

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -150,6 +151,20 @@ def test_pixel_levels_sit_on_binned_cell_centres(net):
     assert all(x.whole and x.offset[0] == x.xs[0] for x in lv)
 
 
+def test_level_grey_is_the_block_mean_at_the_node_centres(net):
+    """A pixel level's grey is the binned image; a level whose node centres sit between block centres reads the
+    block means bilinearly (node 4 of a stride-4 level: block index (4 - 1.5) / 4 = 0.625 along each axis)."""
+    g = jnp.asarray(np.random.default_rng(0).random((9, 10)), jnp.float32)
+    cfg = dense.DenseConfig(fine_strides=(2, 1))
+    lv = dense._levels(net[0], dense._taps(net[0], cfg)[:1], [(3, 4)], (9, 10), (1.0, 1.0), cfg)
+    for x in lv:
+        np.testing.assert_allclose(np.asarray(dense._level_grey(g, x)), np.asarray(dense.binned(g, int(x.stride[0]))), rtol=1e-6)
+    conv = dense.Level(tuple(4.0 * np.arange(3)), tuple(4.0 * np.arange(3)), (4.0, 4.0), (0.0, 0.0), False)
+    b = np.asarray(dense.binned(g, 4))  # block centres 1.5, 5.5, 9.5
+    want = 0.625 * (0.625 * b[1, 1] + 0.375 * b[1, 0]) + 0.375 * (0.625 * b[0, 1] + 0.375 * b[0, 0])
+    np.testing.assert_allclose(np.asarray(dense._level_grey(g, conv))[1, 1], want, rtol=1e-5)
+
+
 def test_last_level_coarser_than_pixels_is_upsampled_to_every_pixel(net):
     """fine_strides=(2,): the flow of the 2 px level comes back at every pixel of a."""
     a, b = _pair(_shift())
@@ -202,18 +217,20 @@ def test_subpixel_sweeps_lower_the_level_energy():
 
 
 def _assert_dense_solve(swept, k, m, flow, weight, keep):
-    """swept equals the optimum of the data parabolas + the quadratic on the grid edges (p, q) that keep(flow, p,
-    q) accepts, by a dense solve per axis (inside +-0.5 here, so the clipping is inactive)."""
+    """swept equals the optimum of the data parabolas + the quadratic on the grid edges (p, q), each times
+    keep(flow, p, q) (a factor; False drops the edge), by a dense solve per axis (inside +-0.5 here, so the
+    clipping is inactive)."""
     h, w = m.shape[:2]
     lap = np.zeros((h * w, h * w))
     for i in range(h):
         for j in range(w):
             for di, dj in ((1, 0), (0, 1)):
-                if i + di < h and j + dj < w and keep(flow, (i, j), (i + di, j + dj)):
+                if i + di < h and j + dj < w:
+                    c = float(keep(flow, (i, j), (i + di, j + dj)))
                     p, q = i * w + j, (i + di) * w + j + dj
-                    lap[[p, q], [p, q]] += 1
-                    lap[p, q] -= 1
-                    lap[q, p] -= 1
+                    lap[[p, q], [p, q]] += c
+                    lap[p, q] -= c
+                    lap[q, p] -= c
     for ax in range(2):
         kk, mm, ff = k[..., ax].ravel(), (m[..., ax] - 2).ravel(), flow[..., ax].ravel()
         t = np.linalg.solve(np.diag(kk) + 2 * weight * lap, kk * mm - 2 * weight * lap @ ff)
@@ -235,3 +252,27 @@ def test_subpixel_sweeps_drop_the_truncated_pairs():
                         lambda f, p, q: float(np.sum(np.square(f[p] - f[q]))) < trunc**2)
     full = np.asarray(dense._subpixel(cost, lab, flow, weight, 300)).astype(np.float64)
     assert np.abs(full - swept).max() > 1e-2
+
+
+def test_subpixel_sweeps_weigh_each_edge():
+    """With per-edge factors of the pairwise term (edge_scale), the offsets equal the dense solve with those factors
+    on the edges, and differ from the unweighted ones."""
+    rng = np.random.default_rng(3)
+    cost, m, k = _parabola_costs(rng, 5, 6)
+    lab = np.full(m.shape, 2, np.int32)
+    flow = rng.normal(0, 0.1, m.shape).astype(np.float32)
+    flow[:, 3:, 0] += 1.0
+    scale = rng.uniform(0.01, 2.0, (5, 6, 2)).astype(np.float32)
+    swept = np.asarray(dense._subpixel(cost, lab, flow, 0.3, 300, edge_scale=jnp.asarray(scale))).astype(np.float64)
+    _assert_dense_solve(swept, k, m, flow, 0.3, lambda f, p, q: scale[p][0 if q[0] > p[0] else 1])
+    plain = np.asarray(dense._subpixel(cost, lab, flow, 0.3, 300)).astype(np.float64)
+    assert np.abs(plain - swept).max() > 1e-2
+
+
+def test_contrast_factors_by_hand():
+    """exp(-(g_p - g_q)^2 / (2 sigma^2)) on the edges below and right; 1 past the last row / column."""
+    g = jnp.asarray([[0.0, 0.1, 0.4], [0.2, 0.2, 0.2]], jnp.float32)
+    f = np.asarray(dense.contrast_factors(g, 0.1))
+    e = lambda d: np.exp(-d * d / 0.02)
+    np.testing.assert_allclose(f[..., 0], [[e(0.2), e(0.1), e(0.2)], [1, 1, 1]], rtol=1e-5)
+    np.testing.assert_allclose(f[..., 1], [[e(0.1), e(0.3), 1], [1, 1, 1]], rtol=1e-5)

@@ -78,10 +78,12 @@ class FlowResult(NamedTuple):
 
 
 def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float, offsets: jax.Array | None = None,
-                     targets: bool = False, truncation: float | jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+                     targets: bool = False, truncation: float | jax.Array | None = None,
+                     edge_scale: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """(data, deformation) energy of `labels` [H, W, 2] (indices into the last two axes of cost [H, W, Ly, Lx]);
     the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given, each
-    pair's term weight * min(||l_p - l_q||^2, truncation^2) where a truncation (labels) is given.
+    pair's term weight * min(||l_p - l_q||^2, truncation^2) where a truncation (labels) is given, times the pair's
+    factor in edge_scale [H, W, 2] (edge to the node below, edge to the node right) where given.
     targets=True: cost [H, W, H, W] is indexed by target cell and labels are whole-grid displacement labels
     (as `solve(..., targets=True)` returns them); a label whose target leaves the grid costs +inf."""
     h, w = cost.shape[:2]
@@ -101,13 +103,15 @@ def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float, offsets:
     if truncation is not None:
         t2 = jnp.square(jnp.asarray(truncation, cost.dtype))
         dv, dh = jnp.minimum(dv, t2), jnp.minimum(dh, t2)
+    if edge_scale is not None:
+        dv, dh = dv * edge_scale[:-1, :, 0], dh * edge_scale[:, :-1, 1]
     return data, weight * (jnp.sum(dv) + jnp.sum(dh))
 
 
 def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | None = None,
-                        truncation: float | None = None) -> tuple[float, np.ndarray]:
+                        truncation: float | None = None, edge_scale: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Exact minimum energy and labelling by enumeration, float64 (tests; tiny problems: L^(H*W) labellings);
-    offsets and truncation as in `labelling_energy`."""
+    offsets, truncation and edge_scale as in `labelling_energy`."""
     cost = np.asarray(cost, np.float64)
     h, w, ly, lx = cost.shape
     n, nl = h * w, ly * lx
@@ -119,6 +123,9 @@ def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | N
     dv, dh = np.square(np.diff(pos, axis=1)).sum(-1), np.square(np.diff(pos, axis=2)).sum(-1)
     if truncation is not None:
         dv, dh = np.minimum(dv, truncation**2), np.minimum(dh, truncation**2)
+    if edge_scale is not None:
+        es = np.asarray(edge_scale, np.float64)
+        dv, dh = dv * es[None, :-1, :, 0], dh * es[None, :, :-1, 1]
     e = e + weight * (dv.sum((1, 2)) + dh.sum((1, 2)))
     i = int(np.argmin(e))
     return float(e[i]), lab[i]
@@ -294,11 +301,29 @@ def _window_shifts(starts: np.ndarray, receiver: np.ndarray, sender: np.ndarray)
     return np.where(ok, shift, values[np.argmax(counts)] if len(values) else 0)
 
 
-def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None):
+def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale):
+    """`_shifted_dt` of a pairwise term multiplied by scale [k, M] per message (None: 1): min_q h(q) + c g(x, q) =
+    c min_q (h(q) / c + g(x, q)), so the DT of h / c, times c (still exact, still >= 0)."""
+    if scale is None:
+        return _shifted_dt(h, weight, shift, axis, method, tilt, cap)
+    c = scale[..., None, None]
+    return tuple(_rounded_product(m, c[k]) for k, m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap)))
+
+
+def _rounded_product(a: jax.Array, c: jax.Array) -> jax.Array:
+    """a * c (c > 0) rounded on its own. XLA:CPU would otherwise contract the product into the belief's sums (FMA)
+    in some fusions and not in others, so one belief would round two ways and its arg-min's equality test
+    (`_argmin_label`) miss; OR-ing the bits with a zero known only at run time (c < 0) prevents that."""
+    t = a * c
+    return jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(t, jnp.int32) | (c < 0).astype(jnp.int32), t.dtype)
+
+
+def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None, scales=None):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
     cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
     gets 0 from it. tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent
-    down, up, right, left (`neighbour_differences`). cap: None or the truncation of the pairwise term."""
+    down, up, right, left (`neighbour_differences`). cap: None or the truncation of the pairwise term. scales:
+    None, or the 4 [h, w] factors of the pairwise term on the edges those messages cross (`edge_factors`)."""
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -306,8 +331,10 @@ def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None
     belief = cost + mu + md + ml + mr
     tv = None if tilts is None else jnp.stack(tilts[:2])
     th = None if tilts is None else jnp.stack(tilts[2:])
-    down, up = _shifted_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv, cap)
-    right, left = _shifted_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th, cap)
+    sv = None if scales is None else jnp.stack(scales[:2])
+    sh = None if scales is None else jnp.stack(scales[2:])
+    down, up = _scaled_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv, cap, sv)
+    right, left = _scaled_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th, cap, sh)
     send = (yy + xx) % 2 == par
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
@@ -329,9 +356,10 @@ def _class_slots(h: int, j2: int) -> tuple[np.ndarray, np.ndarray]:
     return 2 * j + y % 2, 2 * j + (1 + y) % 2
 
 
-def _to_classes(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """[h, w, ...] -> the two checkerboard classes, each [h, ceil(w / 2), ...] (see `_class_slots`)."""
-    p = _to_pairs(x)
+def _to_classes(x: jax.Array, fill: float = 0.0) -> tuple[jax.Array, jax.Array]:
+    """[h, w, ...] -> the two checkerboard classes, each [h, ceil(w / 2), ...] (see `_class_slots`; a dummy node for
+    odd w holds `fill`)."""
+    p = _to_pairs(x, fill)
     odd = jnp.asarray(np.arange(x.shape[0]) % 2 == 1).reshape(-1, *[1] * (p.ndim - 2))
     return jnp.where(odd, p[:, :, 1], p[:, :, 0]), jnp.where(odd, p[:, :, 0], p[:, :, 1])
 
@@ -342,14 +370,15 @@ def _from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
     return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
 
 
-def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=None):
+def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=None, scales_s=None):
     """Checkerboard step computing only the senders' messages, on the class layout of `_to_classes`: the senders
     (class par, belief b [h, J, ny, nx], incoming messages ins_s) send to class 1 - par: returns its new incoming
     messages (from up, down, left, right; 0 where it has no neighbour). A neighbour is the same slot one row up
     or down, or (left / right) the same or the next slot, by the row's parity: shifts and a per-row `where`, no
     gather, and nothing is copied between the classes. One DT per message (not a stacked batch of them): XLA then
     fuses b - m into the DT's first pass instead of writing the stack to memory. tilts_s: None, or the senders'
-    4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`); cap: as there."""
+    4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`); cap: as there; scales_s: None, or
+    the senders' 4 edge factors [h, J] (`_scaled_dt`)."""
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
     class_x = _class_slots(h, j2)
@@ -359,7 +388,8 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=
 
     def dt(m, shift, axis, k):
         tilt = None if tilts_s is None else tilts_s[k][None]
-        return _shifted_dt((b - m)[None], weight, shift[None], axis, method, tilt, cap)[0]
+        scale = None if scales_s is None else scales_s[k][None]
+        return _scaled_dt((b - m)[None], weight, shift[None], axis, method, tilt, cap, scale)[0]
 
     def rows(m, by):  # out[y] = m[y - by]
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
@@ -380,10 +410,10 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=
     return tuple(jnp.where(jnp.asarray(ok)[..., None, None], msg, 0.0) for msg, ok in new)
 
 
-def _to_pairs(x: jax.Array) -> jax.Array:
-    """[h, w, ...] -> [h, ceil(w / 2), 2, ...] (zero-padded dummy column for odd w)."""
+def _to_pairs(x: jax.Array, fill: float = 0.0) -> jax.Array:
+    """[h, w, ...] -> [h, ceil(w / 2), 2, ...] (a dummy column holding `fill` for odd w)."""
     h, w = x.shape[:2]
-    x = jnp.pad(x, [(0, 0), (0, w % 2)] + [(0, 0)] * (x.ndim - 2))
+    x = jnp.pad(x, [(0, 0), (0, w % 2)] + [(0, 0)] * (x.ndim - 2), constant_values=fill)
     return x.reshape(h, -1, 2, *x.shape[2:])
 
 
@@ -401,20 +431,31 @@ def neighbour_differences(x: jax.Array) -> tuple[jax.Array, ...]:
     return tuple(nb(a, by) - x for a, by in ((0, 1), (0, -1), (1, 1), (1, -1)))
 
 
-def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, cap=None):
+def edge_factors(edge_scale: jax.Array) -> tuple[jax.Array, ...]:
+    """edge_scale [h, w, 2] (edge to the node below, to the node right) -> the factor on the edge each node's
+    message down, up, right and left crosses: 4 x [h, w] (1 where there is no neighbour)."""
+    v, r = edge_scale[..., 0], edge_scale[..., 1]
+    one_row, one_col = jnp.ones_like(v[:1]), jnp.ones_like(r[:, :1])
+    return (jnp.concatenate([v[:-1], one_row]), jnp.concatenate([one_row, v[:-1]]),
+            jnp.concatenate([r[:, :-1], one_col], 1), jnp.concatenate([one_col, r[:, :-1]], 1))
+
+
+def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, cap=None, edge_scale=None):
     """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
     msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`; offsets:
     None or per-node label origins [h, w, 2] (the pairwise term on labels + offsets); cap: None or the pairwise
-    term's truncation (min(|d|^2, cap) with the unit weight).
+    term's truncation (min(|d|^2, cap) with the unit weight); edge_scale: None or [h, w, 2] factors of the pairwise
+    term per edge (to the node below, to the node right).
     Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
     h, w = cost.shape[:2]
     tilts = None if offsets is None else neighbour_differences(offsets)
+    scales = None if edge_scale is None else edge_factors(edge_scale)
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
     labels = []
     if schedule == "masked":
         for t in range(iters):
-            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method, tilts, cap)
+            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method, tilts, cap, scales)
             labels.append(_argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
         return msgs, jnp.stack(labels)
     # active half on the class layout; the belief a step's receivers end with (and its arg-min) is the next
@@ -423,12 +464,14 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, ca
     split = [_to_classes(m) for m in msgs]
     ins = [tuple(s[k] for s in split) for k in (0, 1)]  # incoming messages of class 0 / 1
     tilt_cls = None if tilts is None else [tuple(_to_classes(t)[k] for t in tilts) for k in (0, 1)]
+    scale_cls = None if scales is None else [tuple(_to_classes(c, 1.0)[k] for c in scales) for k in (0, 1)]  # no 0 / 0
     b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]  # the senders' belief (class t % 2) ...
     lab = _argmin_label(b)  # ... and its arg-min
     for t in range(iters):
         par = t % 2
         ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w,
-                                          None if tilt_cls is None else tilt_cls[par], cap)
+                                          None if tilt_cls is None else tilt_cls[par], cap,
+                                          None if scale_cls is None else scale_cls[par])
         m = ins[1 - par]
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
         lab_r = _argmin_label(b)
@@ -453,6 +496,7 @@ def solve(
     offsets: jax.Array | None = None,
     targets: bool = False,
     truncation: float | jax.Array | None = None,
+    edge_scale: jax.Array | None = None,
 ) -> BPResult:
     """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
     `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
@@ -472,7 +516,9 @@ def solve(
     `cost_volume(fs, ft, (H - 1, W - 1))`, with the same labels (indices into its -(H-1)..H-1 displacement
     labels), without building its (2H - 1)(2W - 1) labels per node.
     truncation: the pairwise term becomes `weight * min(||l_p - l_q||^2, truncation^2)` (labels; a truncated
-    quadratic, beyond the paper's energy), still with exact messages (min of the DT and the sender's min + cap)."""
+    quadratic, beyond the paper's energy), still with exact messages (min of the DT and the sender's min + cap).
+    edge_scale: [H, W, 2] factors > 0 of the pairwise term per edge (to the node below, to the node right; e.g.
+    contrast-sensitive smoothness, beyond the paper's energy), exact messages (`_scaled_dt`); one level, no crop."""
     h, w = cost.shape[:2]
     if targets:  # offsets are then refused below (they need crop=False)
         check(tuple(cost.shape[2:]) == (h, w), "solve", "cost", f"target-indexed costs of shape {(h, w, h, w)}",
@@ -486,6 +532,11 @@ def solve(
               (levels, crop))
         check(tuple(offsets.shape) == (h, w, 2), "solve", "offsets", f"shape {(h, w, 2)}", tuple(offsets.shape))
         offsets = jnp.asarray(offsets, cost.dtype)
+    if edge_scale is not None:
+        check(levels == 1 and not crop, "solve", "edge_scale", "levels=1 and crop=False with per-edge factors",
+              (levels, crop))
+        check(tuple(edge_scale.shape) == (h, w, 2), "solve", "edge_scale", f"shape {(h, w, 2)}", tuple(edge_scale.shape))
+        edge_scale = jnp.asarray(edge_scale, cost.dtype)
     unit = cost / weight  # E / weight: same minimisers, unit pairwise weight (the DT's tables are constants)
     cap = None if truncation is None else jnp.square(jnp.asarray(truncation, cost.dtype))
     one = jnp.asarray(1.0, cost.dtype)
@@ -499,17 +550,17 @@ def solve(
             msgs = tuple(jnp.zeros_like(ck) for _ in range(4))
         else:  # children start from their parent's messages
             msgs = tuple(_pad_labels(_expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
-        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets, cap)
+        msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets, cap, edge_scale)
         prev = win
         fine = jax.vmap(lambda lab: _expand(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
-        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets, targets, truncation))(fine)
+        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets, targets, truncation, edge_scale))(fine)
         traces.append(d + s)
         cands.append(fine)
     trace = jnp.concatenate(traces)
     cands = jnp.concatenate(cands)
     best = jnp.argmin(jnp.where(jnp.isnan(trace), jnp.inf, trace))
     labels = cands[best]
-    d, s = labelling_energy(cost, labels, weight, offsets, targets, truncation)
+    d, s = labelling_energy(cost, labels, weight, offsets, targets, truncation, edge_scale)
     return BPResult(labels, d, s, d + s, trace)
 
 

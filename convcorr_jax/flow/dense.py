@@ -23,6 +23,10 @@ of 512) and pairwise term beta * ||flow(p) - flow(q)||^2 on the flow itself, in 
 `flow.align`; each node's label window sits at its own origin, which `bp.solve(..., offsets=)` handles with
 exact DT messages. `smooth="residual"` penalises the labels only (the upsampled flow's own differences are
 free), as earlier versions did.
+Contrast-sensitive smoothness (`edge_sigma`, on by default; beyond the paper's energy, `edge_sigma=None` restores
+it): below the top, each edge's pairwise term is multiplied by exp(-(g_p - g_q)^2 / (2 sigma^2)), g = image a's
+grey (0..1) averaged over the level's cell at the node centres (`contrast_factors`), so the flow can jump where
+the image has an edge; messages stay exact (`bp.solve(..., edge_scale=)`).
 
 The defaults were chosen on validation pairs (`bench/flow_dense_validation.py`: layered stereo scenes textured
 with FLIC training images, 256 and 512 px), never on the Middlebury pair that `bench/flow_dense.py` reports.
@@ -79,6 +83,7 @@ class DenseConfig:
     grad_sigma: float = 1.5
     smooth: str = "flow"  # pairwise term below the top on the flow itself (the paper's), or "residual" labels
     truncation: float | None = None  # px: below the top, beta_fine * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
+    edge_sigma: float | None = 0.1  # below the top: each edge's term times exp(-(g_p - g_q)^2 / (2 sigma^2)) (None: the paper's)
 
 
 class Level(NamedTuple):
@@ -134,6 +139,14 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
         return sift_dense(grey, sift_bin)
     g = gradient_channels(_blur(grey[..., None], 1.0)[..., 0])
     return _blur(g, grad_sigma)
+
+
+def contrast_factors(grey: jax.Array, sigma: float) -> jax.Array:
+    """Contrast-sensitive factors of the pairwise term, [h, w, 2] (edge to the node below, to the node right; 1 on
+    the last row / column): exp(-(g_p - g_q)^2 / (2 sigma^2)) of a grey image [h, w] in [0, 1]."""
+    dv = jnp.pad(grey[1:] - grey[:-1], ((0, 1), (0, 0)))
+    dh = jnp.pad(grey[:, 1:] - grey[:, :-1], ((0, 0), (0, 1)))
+    return jnp.exp(-jnp.square(jnp.stack([dv, dh], -1)) / (2 * sigma**2))
 
 
 def _levels(backbone, taps, shapes, hw, k: tuple[float, float], cfg: DenseConfig) -> list[Level]:
@@ -241,20 +254,22 @@ def _parabolas(cost: jax.Array, lab: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, iters: int,
-              truncation: float | None = None) -> jax.Array:
+              truncation: float | None = None, edge_scale: jax.Array | None = None) -> jax.Array:
     """Sub-label offsets t [h, w, 2] (dy, dx), within +-0.5, added to the BP labels lab [h, w, 2] of the data
     cost [h, w, Ly, Lx]. Each node's data cost along each axis is replaced by its parabola (`_parabolas`).
     iters = 0: each parabola's vertex alone (0 where flat). iters > 0: the level's energy with that data term
     and the exact pairwise term weight * ||f_p + t_p - f_q - t_q||^2 (flow f [h, w, 2] in labels: the labels'
     flow, label + the node's origin) is minimised by `iters` clipped Jacobi sweeps from t = 0. truncation
     (labels): pairs whose labels' flows differ by more sit on the flat part of the truncated quadratic and are
-    left out of the sweeps."""
+    left out of the sweeps. edge_scale [h, w, 2]: per-edge factors of the pairwise term (`bp.solve`)."""
     a, b = _parabolas(cost, lab)
     if iters == 0:
         return jnp.where(a > 0, jnp.clip(-b / jnp.where(a > 0, a, 1.0), -0.5, 0.5), 0.0)
     h, w = flow.shape[:2]
     y, x = np.arange(h)[:, None, None], np.arange(w)[None, :, None]
     edges = [jnp.asarray(e, flow.dtype) for e in (y < h - 1, y > 0, x < w - 1, x > 0)]  # neighbour below, above, ...
+    if edge_scale is not None:
+        edges = [e * f[..., None] for e, f in zip(edges, bp.edge_factors(edge_scale))]
     if truncation is not None:
         t2 = jnp.square(jnp.asarray(truncation, flow.dtype))
         edges = [e * (jnp.sum(jnp.square(d), -1, keepdims=True) < t2)
@@ -269,9 +284,18 @@ def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, i
     return jax.lax.fori_loop(0, iters, sweep, jnp.zeros_like(flow))
 
 
-def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw: tuple[int, int]):
-    """One pair: conv taps (top first) and pixel feature maps [h_s, w_s, C] (one per pixel level, on the
-    image binned s x s) -> flow [H, W, 2] (dx, dy), hw = (H, W).
+def _level_grey(grey: jax.Array, lv: Level) -> jax.Array:
+    """Grey image [H, W] binned at the level's stride, at its node centres [h, w] (bilinear between block means)."""
+    s = max(1, int(round(float(np.mean(lv.stride)))))
+    g = binned(grey, s)
+    fx = (np.asarray(lv.xs) - 0.5 * (s - 1)) / s
+    fy = (np.asarray(lv.ys) - 0.5 * (s - 1)) / s
+    return bilinear_sample(g[..., None], jnp.asarray(fx, jnp.float32)[None, :], jnp.asarray(fy, jnp.float32)[:, None])[..., 0]
+
+
+def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseConfig, hw: tuple[int, int]):
+    """One pair: conv taps (top first), pixel feature maps [h_s, w_s, C] (one per pixel level, on the image binned
+    s x s) and image a's grey [H, W] -> flow [H, W, 2] (dx, dy), hw = (H, W).
     top_grid: (xs, ys, stride of the tap in its own image, (kx, ky) scale of that image to a)."""
     scale500 = 500.0 / max(hw)
     fa, fb = _scaled(feats_a[0], feats_b[0])
@@ -285,6 +309,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw
             fa, fb = _scaled(feats_a[i + 1], feats_b[i + 1])
         else:
             fa, fb = _scaled(pix_a[i + 1 - len(feats_a)], pix_b[i + 1 - len(feats_a)])
+        scale = None if cfg.edge_sigma is None else contrast_factors(_level_grey(grey_a, lv), cfg.edge_sigma)
         xs, ys = np.asarray(lv.xs), np.asarray(lv.ys)
         init = _upsample(flow, prev, xs, ys)
         last = i == len(levels) - 1
@@ -295,10 +320,10 @@ def _pair(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg: DenseConfig, hw
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
         trunc = None if cfg.truncation is None else cfg.truncation / float(np.mean(lv.stride))  # labels
-        lab = bp.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc).labels
+        lab = bp.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc, edge_scale=scale).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and last:
-            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc)
+            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc, scale)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
     px, py = np.arange(hw[1], dtype=np.float64), np.arange(hw[0], dtype=np.float64)
@@ -314,8 +339,8 @@ def _pairs(top_grid, levels, cfg, hw):
 
 
 @functools.partial(jax.jit, static_argnames=("top_grid", "levels", "cfg", "hw"))
-def _batch(feats_a, feats_b, pix_a, pix_b, top_grid, levels, cfg, hw):
-    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, pix_a, pix_b)
+def _batch(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg, hw):
+    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, pix_a, pix_b, grey_a)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
@@ -359,8 +384,8 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
     fb = tuple(jnp.asarray(feats[t][n:]) for t in taps)
     pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
     if mesh is not None and mesh.devices.size > 1:
-        return parallel.shard_rows(_pairs(top_grid, levels, cfg, (h, w)), mesh, fa, fb, pa, pb)
-    return _batch(fa, fb, pa, pb, top_grid, levels, cfg, (h, w))
+        return parallel.shard_rows(_pairs(top_grid, levels, cfg, (h, w)), mesh, fa, fb, pa, pb, grey[:n])
+    return _batch(fa, fb, pa, pb, grey[:n], top_grid, levels, cfg, (h, w))
 
 
 def dense_align(a: np.ndarray, b: np.ndarray, backbone, params, cfg: DenseConfig = DenseConfig()) -> np.ndarray:
