@@ -1,7 +1,7 @@
 """Choose dense-flow settings on validation pairs (never on the motorcycle test pair of `flow_dense.py`).
 
     python bench/flow_dense_validation.py --flic FLIC_ROOT [--pairs 12] [--side 256] [--siftflow PEER_DIR]
-    python bench/flow_dense_validation.py --flic FLIC_ROOT --side 512 --pairs 8 --errors FIGURE.png
+    python bench/flow_dense_validation.py --flic FLIC_ROOT --side 512 --pairs 8 --errors FIGURE.png [--set edge_sigma=None]
 
 `--errors` runs no candidates: it shows where the defaults' error is, stage by stage (stopped after the conv levels,
 after the 2 px level, whole): mean EPE and % of pixels over 3 / 6 / 12 px, and a figure of the worst pairs (image,
@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from convcorr_eval.report import plt, save_figure
-from convcorr_jax import runinfo
+from convcorr_jax import config, runinfo
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow import dense
@@ -82,12 +82,12 @@ CANDIDATES: dict[str, dict] = {
     "default, top beta 3e-2": {"beta": 3e-2},
     "default, top beta 0.1": {"beta": 0.1},
     "default, top beta 0.3": {"beta": 0.3},
-    "default (top beta 0.1), beta_fine 8": {"beta_fine": 8.0},
-    "default, top beta 0.3 and beta_fine 8": {"beta": 0.3, "beta_fine": 8.0},
-    "default, 16 BP iterations at the top": {"iters": 16},
-    "default, 4 multigrid levels x 12 iterations at the top": {"levels": 4, "iters": 12},
-    "default, conv taps at <= 256 px": {"top_side": 256},
-    "default (top beta 0.1), 7 x 7 labels above the 1 px level": {"radius": 3, "finest_radius": 2},
+    "paper's pairwise term (top beta 0.1), beta_fine 8": {"edge_sigma": None, "beta_fine": 8.0},
+    "paper's pairwise term, top beta 0.3 and beta_fine 8": {"edge_sigma": None, "beta": 0.3, "beta_fine": 8.0},
+    "paper's pairwise term, 16 BP iterations at the top": {"edge_sigma": None, "iters": 16},
+    "paper's pairwise term, 4 multigrid levels x 12 iterations at the top": {"edge_sigma": None, "levels": 4, "iters": 12},
+    "paper's pairwise term, conv taps at <= 256 px": {"edge_sigma": None, "top_side": 256},
+    "paper's pairwise term, 7 x 7 labels above the 1 px level": {"edge_sigma": None, "radius": 3, "finest_radius": 2},
     "paper's pairwise term below the top (defaults before the contrast-sensitive one)": {"edge_sigma": None},
     "contrast-sensitive pairwise term below the top, sigma 0.05": {"edge_sigma": 0.05},
     "contrast-sensitive pairwise term below the top, sigma 0.1 (the default since)": {"edge_sigma": 0.1},
@@ -115,8 +115,8 @@ def validation_pairs(flic_root: str, n: int, side: int, seed: int):
     return out
 
 
-def error_stages(pairs, A, B, backbone, params, figure: str, peer=None, worst: int = 3) -> None:
-    """Print the defaults' error stage by stage (EPE, % > 3 / 6 / 12 px over the non-occluded pixels; the peer's
+def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseConfig, peer=None, worst: int = 3) -> None:
+    """Print the error of `base` (the defaults, or as changed by --set) stage by stage (EPE, % > 3 / 6 / 12 px over the non-occluded pixels; the peer's
     beside where given) and save a figure of the `worst` pairs: image a, ground-truth dx, dx after the conv
     levels, final error (capped at 15 px; occluded pixels grey)."""
     stages = {"conv levels": {"fine_strides": ()}, "+ 2 px level": {"fine_strides": (2,)}, "whole (defaults)": {}}
@@ -124,7 +124,7 @@ def error_stages(pairs, A, B, backbone, params, figure: str, peer=None, worst: i
     print("\n| stopped after | EPE px | > 3 px % | > 6 px % | > 12 px % |\n|---|---|---|---|---|")
     for name in [*stages, *(["SIFT Flow C++ (peer)"] if peer is not None else [])]:
         if name in stages:
-            cfg = dataclasses.replace(dense.DenseConfig(), **stages[name])
+            cfg = dataclasses.replace(base, **stages[name])
             flows[name] = np.asarray(dense.dense_align_batch(A, B, backbone, params, cfg))
         else:
             flows[name] = np.stack([peer.siftflow(q[0], q[1])[0] for q in pairs])
@@ -162,6 +162,7 @@ def main() -> None:
     p.add_argument("--only", type=int, nargs="*", default=None, help="indices of the candidates to run (default: all)")
     p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
     p.add_argument("--errors", default=None, metavar="FIGURE", help="show where the defaults' error is (no candidates)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="with --errors: change DenseConfig fields")
     args = p.parse_args()
     if not args.flic:
         raise SystemExit("give the FLIC folder with --flic DIR or FLIC_ROOT=DIR")
@@ -170,7 +171,8 @@ def main() -> None:
     A, B = np.stack([q[0] for q in pairs]), np.stack([q[1] for q in pairs])
     backbone, params = load_backbone("mobilenet_v2", None)
     if args.errors:
-        return error_stages(pairs, A, B, backbone, params, args.errors, load_peer(args.siftflow))
+        return error_stages(pairs, A, B, backbone, params, args.errors, config.override(dense.DenseConfig(), args.set),
+                            load_peer(args.siftflow))
     rows = []
     for i, (name, change) in enumerate(CANDIDATES.items()):
         if args.only and i not in args.only:

@@ -276,3 +276,4 @@ def test_contrast_factors_by_hand():
     e = lambda d: np.exp(-d * d / 0.02)
     np.testing.assert_allclose(f[..., 0], [[e(0.2), e(0.1), e(0.2)], [1, 1, 1]], rtol=1e-5)
     np.testing.assert_allclose(f[..., 1], [[e(0.1), e(0.3), 1], [1, 1, 1]], rtol=1e-5)
+    assert float(np.min(dense.contrast_factors(g, 1e-3))) == pytest.approx(dense.MIN_FACTOR)

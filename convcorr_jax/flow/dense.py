@@ -54,6 +54,7 @@ from convcorr_jax.flow.warp import bilinear_sample
 PIXEL_FEATURES = ("grad", "sift")
 SMOOTHNESS = ("flow", "residual")
 FEATURE_NORM = 512.0
+MIN_FACTOR = 1e-6  # smallest contrast-sensitive factor of the pairwise term
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,10 +144,11 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
 
 def contrast_factors(grey: jax.Array, sigma: float) -> jax.Array:
     """Contrast-sensitive factors of the pairwise term, [h, w, 2] (edge to the node below, to the node right; 1 on
-    the last row / column): exp(-(g_p - g_q)^2 / (2 sigma^2)) of a grey image [h, w] in [0, 1]."""
+    the last row / column): exp(-(g_p - g_q)^2 / (2 sigma^2)) of a grey image [h, w] in [0, 1], at least
+    `MIN_FACTOR` (BP divides by them)."""
     dv = jnp.pad(grey[1:] - grey[:-1], ((0, 1), (0, 0)))
     dh = jnp.pad(grey[:, 1:] - grey[:, :-1], ((0, 0), (0, 1)))
-    return jnp.exp(-jnp.square(jnp.stack([dv, dh], -1)) / (2 * sigma**2))
+    return jnp.maximum(jnp.exp(-jnp.square(jnp.stack([dv, dh], -1)) / (2 * sigma**2)), MIN_FACTOR)
 
 
 def _levels(backbone, taps, shapes, hw, k: tuple[float, float], cfg: DenseConfig) -> list[Level]:
@@ -359,6 +361,8 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
     check(a.ndim == 4 and a.shape == b.shape, "dense", "images", "two uint8 [N, H, W, 3] arrays of equal shape",
           (a.shape, b.shape))
     check(cfg.smooth in SMOOTHNESS, "DenseConfig", "smooth", f"one of {list(SMOOTHNESS)}", cfg.smooth)
+    check(cfg.edge_sigma is None or cfg.edge_sigma > 0, "DenseConfig", "edge_sigma", "a number > 0 or None",
+          cfg.edge_sigma)
     n, h, w = a.shape[:3]
     taps = _taps(backbone, cfg)
     ab = np.concatenate([a, b])
