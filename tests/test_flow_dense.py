@@ -96,8 +96,9 @@ def test_cli_writes_pixel_flow(tmp_path):
     Image.fromarray(a).resize((2 * W, 2 * H), Image.BICUBIC).save(tmp_path / "a.png")
     Image.fromarray(b).resize((2 * W, 2 * H), Image.BICUBIC).save(tmp_path / "b.png")
     rc = cli.main(["align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--dense", "--out", str(tmp_path / "o"),
-                   "--backbone", "caffenet", "--weights", "random", "--max-side", str(W)])
+                   "--backbone", "caffenet", "--weights", "random", "--max-side", str(W), "--set", "edge_sigma=none"])
     assert rc == 0
+    assert "edge_sigma=None" in (tmp_path / "o" / "energy.json").read_text()  # the paper's pairwise term
     flow = np.load(tmp_path / "o" / "flow.npy")
     assert flow.shape == (2 * H, 2 * W, 2) and flow.dtype == np.float32
     inner = flow[2 * MARGIN:-2 * MARGIN, 2 * MARGIN:-2 * MARGIN]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import io
+from convcorr_jax import config, io
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow.align import FEATURES, align_images
@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--window/--iters/--levels apply to the grid flow only)")
     p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
                    help="finest levels' features with --dense")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="with --dense: change DenseConfig fields (e.g. edge_sigma=none: the paper's pairwise term)")
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
     p.add_argument("--backbone", choices=ARCHS, default="mobilenet_v2", help="feature network (conv4 role)")
     p.add_argument("--weights", default=None,
@@ -80,6 +82,7 @@ def _run_dense(args, a, b, a_size, scale, backbone, params) -> int:
     from PIL import Image
 
     cfg = DenseConfig(beta=DenseConfig.beta if args.beta is None else args.beta, pixel_features=args.pixel_features)
+    cfg = config.override(cfg, args.set)
     b = resize(b, a.shape[:2])
     flow = dense_align(a, b, backbone, params, cfg)  # pixels of the working A
     if scale < 1.0:  # back to A as given (pixel centres at integers: x0 = (x + 0.5) / scale - 0.5)
