@@ -116,11 +116,11 @@ def validation_pairs(flic_root: str, n: int, side: int, seed: int):
 
 
 def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseConfig, peer=None, worst: int = 3) -> None:
-    """Print the error of `base` (the defaults, or as changed by --set) stage by stage (EPE, % > 3 / 6 / 12 px over the non-occluded pixels; the peer's
-    beside where given) and save a figure of the `worst` pairs: image a, ground-truth dx, dx after the conv
+    """Print the error of `base` (the defaults, or as changed by --set) stage by stage (EPE, % > 3 / 6 / 12 px over
+    the non-occluded pixels; the peer's beside where given) and save a figure of the `worst` pairs: image a, ground-truth dx, dx after the conv
     levels, final error (capped at 15 px; occluded pixels grey)."""
     stages = {"conv levels": {"fine_strides": ()}, "+ 2 px level": {"fine_strides": (2,)}, "whole (defaults)": {}}
-    flows = {}
+    flows, errors = {}, {}  # errors: per pair, the error of each non-occluded pixel
     print("\n| stopped after | EPE px | > 3 px % | > 6 px % | > 12 px % |\n|---|---|---|---|---|")
     for name in [*stages, *(["SIFT Flow C++ (peer)"] if peer is not None else [])]:
         if name in stages:
@@ -128,17 +128,17 @@ def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseCo
             flows[name] = np.asarray(dense.dense_align_batch(A, B, backbone, params, cfg))
         else:
             flows[name] = np.stack([peer.siftflow(q[0], q[1])[0] for q in pairs])
-        err = [np.linalg.norm(f - q[2], axis=-1)[q[3]] for f, q in zip(flows[name], pairs)]
+        err = errors[name] = [np.linalg.norm(f - q[2], axis=-1)[q[3]] for f, q in zip(flows[name], pairs)]
         cols = [np.mean([e.mean() for e in err])] + [np.mean([100 * np.mean(e > t) for e in err]) for t in (3, 6, 12)]
         print(f"| {name} | {cols[0]:.3f} | " + " | ".join(f"{c:.2f}" for c in cols[1:]) + " |", flush=True)
-    final = flows["whole (defaults)"]
-    epe = [np.linalg.norm(f - q[2], axis=-1)[q[3]].mean() for f, q in zip(final, pairs)]
+    epe = [e.mean() for e in errors["whole (defaults)"]]
     rows = np.argsort(epe)[::-1][:worst]
     fig, ax = plt.subplots(len(rows), 4, figsize=(16, 3.2 * len(rows)), squeeze=False)
     for r, i in enumerate(rows):
         a, _, gt, nocc = pairs[i]
         lo, hi = gt[..., 0].min(), gt[..., 0].max()
-        err = np.where(nocc, np.linalg.norm(final[i] - gt, axis=-1), np.nan)
+        err = np.full(nocc.shape, np.nan)
+        err[nocc] = errors["whole (defaults)"][i]
         panels = [(a, None, f"pair {i}: image a"), (gt[..., 0], "jet", "ground-truth dx (px)"),
                   (flows["conv levels"][i][..., 0], "jet", "dx after the conv levels"),
                   (np.minimum(err, 15), "magma", f"final error, px (capped at 15; grey: occluded); EPE {epe[i]:.2f}")]

@@ -38,7 +38,7 @@ from jax.sharding import Mesh
 
 from convcorr_jax import parallel
 from convcorr_jax.errors import InputError, check
-from convcorr_jax.flow.distance_transform import METHODS, dt1d_min
+from convcorr_jax.flow.distance_transform import METHODS, dt1d_min, rounded_product
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,15 +307,9 @@ def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale):
     if scale is None:
         return _shifted_dt(h, weight, shift, axis, method, tilt, cap)
     c = scale[..., None, None]
-    return tuple(_rounded_product(m, c[k]) for k, m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap)))
-
-
-def _rounded_product(a: jax.Array, c: jax.Array) -> jax.Array:
-    """a * c (c > 0) rounded on its own. XLA:CPU would otherwise contract the product into the belief's sums (FMA)
-    in some fusions and not in others, so one belief would round two ways and its arg-min's equality test
-    (`_argmin_label`) miss; OR-ing the bits with a zero known only at run time (c < 0) prevents that."""
-    t = a * c
-    return jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(t, jnp.int32) | (c < 0).astype(jnp.int32), t.dtype)
+    # the product rounded on its own: contracted into the belief's sums (FMA) in one fusion and not in another, one
+    # belief would round two ways and its arg-min's equality test (`_argmin_label`) miss
+    return tuple(rounded_product(c[k], m) for k, m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap)))
 
 
 def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None, scales=None):

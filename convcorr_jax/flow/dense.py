@@ -287,12 +287,12 @@ def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, i
 
 
 def _level_grey(grey: jax.Array, lv: Level) -> jax.Array:
-    """Grey image [H, W] binned at the level's stride, at its node centres [h, w] (bilinear between block means)."""
+    """Grey image [H, W] binned at the level's stride, at its node centres [h, w] (bilinear between block means,
+    edge values held)."""
     s = max(1, int(round(float(np.mean(lv.stride)))))
     g = binned(grey, s)
-    fx = (np.asarray(lv.xs) - 0.5 * (s - 1)) / s
-    fy = (np.asarray(lv.ys) - 0.5 * (s - 1)) / s
-    return bilinear_sample(g[..., None], jnp.asarray(fx, jnp.float32)[None, :], jnp.asarray(fy, jnp.float32)[:, None])[..., 0]
+    centres = tuple(0.5 * (s - 1) + s * np.arange(n, dtype=np.float64) for n in g.shape[::-1])  # (x, y) of blocks
+    return _upsample(g[..., None], centres, np.asarray(lv.xs), np.asarray(lv.ys))[..., 0]
 
 
 def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseConfig, hw: tuple[int, int]):

@@ -46,14 +46,20 @@ def _check_weight(w, name="w"):
         raise InputError("distance_transform", name, "a weight > 0", val)
 
 
-def _wsq(w: jax.Array, d: jax.Array) -> jax.Array:
-    """w * d^2 rounded to the dtype on its own, so that every method computes f(q) + w * d^2 with the same two
-    roundings. XLA:CPU contracts a multiply feeding an add into one FMA in some fusions (elementwise loops) and not
-    in others (reductions); OR-ing the product's bits with a zero known only at run time (w < 0 is false for every
-    valid weight) hides the multiply from the contraction."""
-    t = w * jnp.square(d)
+def rounded_product(w: jax.Array, x: jax.Array) -> jax.Array:
+    """w * x (w >= 0) rounded to the dtype on its own. XLA:CPU contracts a multiply feeding an add into one FMA in
+    some fusions (elementwise loops) and not in others (reductions), so the same sum would round two ways; OR-ing
+    the product's bits with a zero known only at run time (w < 0 is false for every valid weight) hides the
+    multiply from the contraction."""
+    t = w * x
     bits = lax.bitcast_convert_type(t, jnp.int32) | (w < 0).astype(jnp.int32)
     return lax.bitcast_convert_type(bits, t.dtype)
+
+
+def _wsq(w: jax.Array, d: jax.Array) -> jax.Array:
+    """w * d^2 rounded on its own (`rounded_product`), so that every method computes f(q) + w * d^2 with the same
+    two roundings."""
+    return rounded_product(w, jnp.square(d))
 
 
 def _cost(fq: jax.Array, w: jax.Array, d: jax.Array) -> jax.Array:
