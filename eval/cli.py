@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from convcorr_jax import io, metrics
+from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError, check
 
 
@@ -157,18 +158,20 @@ def _run_mpii(args: argparse.Namespace) -> int:
 def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--root", required=True, help="the folder holding the PF-WILLOW sub-class folders")
     a.add_argument("--features", default="conv4", help="conv1..conv5 or pool5 (a backbone role), sift, or none")
-    a.add_argument("--backbone", default="mobilenet_v2")
+    a.add_argument("--backbone", default=None, choices=BACKBONES, help="default: torchvision_alexnet (real ImageNet conv weights)")
     a.add_argument("--weights", default=None, help="weight file or 'random' (default: the pretrained weights)")
     a.add_argument("--json", default=None, help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pairs', 'seconds'}")
     a.add_argument("--no-progress", action="store_true")
 
 
 def _run_pf_willow(args: argparse.Namespace) -> int:
+    from convcorr_eval.long2014.common import BACKBONE
     from convcorr_eval.long2014.pf_willow import pf_willow_command
 
-    res = pf_willow_command(args.root, args.features, args.backbone, args.weights, args.json, not args.no_progress)
+    backbone = args.backbone or BACKBONE
+    res = pf_willow_command(args.root, args.features, backbone, args.weights, args.json, not args.no_progress)
     subs = [k for k in res["pck"]["0.1"] if k != "mean"]
-    print(f"PF-WILLOW keypoint transfer ({args.features} features, {args.backbone}), PCK, {res['pairs']} pairs, "
+    print(f"PF-WILLOW keypoint transfer ({args.features} features, {backbone}), PCK, {res['pairs']} pairs, "
           f"{res['seconds']:.0f} s")
     print("| alpha | " + " | ".join(subs) + " | mean |\n|" + "---|" * (len(subs) + 2))
     for alpha, row in res["pck"].items():

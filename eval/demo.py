@@ -1,6 +1,8 @@
 """`convcorr demo`: the experiments of the three papers in order, on the embedded default, in one report.
 
-The default is MobileNetV2 with real ImageNet weights on synthetic data written in the real dataset formats.
+The default: synthetic data written in the real dataset formats; Long et al.'s stages on the papers' network,
+torchvision's AlexNet with its real ImageNet conv weights (Table 1's classification needs fc layers and runs on
+MobileNetV2), Razavian et al.'s on MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch.
 Each experiment runs through the runner into `runs/demo/<experiment>/`; one that fails is reported and the
 others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section.
 """
@@ -38,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's, mobilenet_v2)")
+    p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's: torchvision_alexnet for Long "
+                   "et al., mobilenet_v2 otherwise)")
     p.add_argument("--weights", default=None, help="weight file, or 'random' (default: the real pretrained weights)")
     p.add_argument("--force", action="store_true", help="re-run stages whose identical result is in the run folder")
 
@@ -75,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         metrics[name] = {"experiment": exp_id, "status": status, "seconds": seconds, "metrics": res.metrics}
     total = time.perf_counter() - t_all
     head = ["# convcorr-jax demo report", "",
-            "Embedded default: MobileNetV2 with real ImageNet weights, synthetic data written in the real dataset "
-            "formats. Published numbers are shown beside ours for orientation only: the data differ.", "",
+            "Embedded default: synthetic data written in the real dataset formats; Long et al.'s stages on torchvision's "
+            "AlexNet with real ImageNet conv weights (Table 1 on MobileNetV2), Razavian et al.'s on MobileNetV2 with "
+            "real ImageNet weights, Tompson et al.'s trained from scratch. Published numbers are shown beside ours for orientation only: the data differ.", "",
             "```", runinfo.header("convcorr demo", {"size": args.size, "stages": names}, args.seed),
             f"wall time: {total:.1f} s", "```", "",
             "| stage | experiment | status | seconds | summary |", "|---|---|---|---|---|", *rows, ""]

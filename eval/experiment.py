@@ -13,10 +13,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
+from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError
 
 SIZES = ("tiny", "default", "full")
-BACKBONES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
 DATASETS = ("synthetic", "voc", "flic", "mpii", "lsp", "300w", "pf_willow")
 
 T = TypeVar("T")

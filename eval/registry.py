@@ -15,6 +15,7 @@ EXPERIMENTS: dict[str, str] = {
     "long2014.table3": "convcorr_eval.long2014.table3",
     "long2014.table4": "convcorr_eval.long2014.table4",
     "long2014.pf_willow": "convcorr_eval.long2014.pf_willow",
+    "long2014.pf_willow_validation": "convcorr_eval.long2014.pf_willow_validation",
     "razavian2015.tables": "convcorr_eval.razavian2015.tables",
     "razavian2015.landmarks": "convcorr_eval.razavian2015.landmarks",
     "razavian2015.keypoints": "convcorr_eval.razavian2015.keypoints",

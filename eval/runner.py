@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from convcorr_jax import cache, io, runinfo
+from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.config import override, to_dict
 from convcorr_jax.errors import InputError
 from convcorr_eval import registry
@@ -76,7 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--size", choices=SIZES, default="default")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
-    p.add_argument("--backbone", default=None, help="caffenet, bvlc_alexnet, torchvision_alexnet or mobilenet_v2")
+    p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's)")
     p.add_argument("--data-root", default=None, help="dataset folder (with --set data=NAME)")
     p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")
     p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists")

@@ -31,13 +31,14 @@ def test_flic_tiny_through_the_runner(flic_root, tmp_path):
     m = res.metrics["flic"]
     assert m["n_train"] == cfg.n_flic_train and m["n_test"] == cfg.n_flic_test
     rows = m["pck"]
-    assert "ConvNet + ridge" in rows and "ConvNet + ridge, flattened pool5-role map (pool5)" in rows
+    # headline: the flattened pool5-role map (fc6's input); the global average pool is a row named for what it is
+    assert "ConvNet + ridge" in rows and "ConvNet + ridge, global average pool of pool5" in rows
     for v in rows.values():
         assert len(v["0.1"]) == 12 and all(0 <= x <= 1 for x in v["0.1"] + v["0.2"])  # 11 joints + mean
         assert v["0.2"][-1] >= v["0.1"][-1]
         assert np.isclose(v["0.1"][-1], np.mean(v["0.1"][:-1]))  # the mean is over joints
     assert 0 < m["rgb_mae"] < 0.5 and m["rgb_mae"] <= m["rgb_mae_mean_image"] + 0.05
-    assert "global fc6-role vector" in res.markdown and "no semantic attribute" in res.markdown
+    assert "flattened pool5-role map" in res.markdown and "no semantic attribute" in res.markdown
     figures = tmp_path / cfg.name / "figures"
     for fig in ("razavian_flic_joints.png", "razavian_flic_rgb.png", "razavian_fig6_directions_flic.png"):
         assert (figures / fig).stat().st_size > 1000 and f"figures/{fig}" in res.markdown

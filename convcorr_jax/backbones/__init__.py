@@ -1,7 +1,9 @@
 """Backbones with named taps and receptive-field geometry: `get(name) -> Backbone`.
 
-Names: "caffenet", "bvlc_alexnet", "torchvision_alexnet" (AlexNet family, `alexnet.py`) and "mobilenet_v2"
-(torchvision layout, the embedded default with real ImageNet weights; `mobilenet_v2.py`).
+Names: "caffenet", "bvlc_alexnet", "torchvision_alexnet" (AlexNet family, `alexnet.py`), "vgg16" (torchvision
+layout, `vgg16.py`) and "mobilenet_v2" (torchvision layout, the embedded default with real ImageNet weights;
+`mobilenet_v2.py`). torchvision_alexnet and vgg16 also run on conv-only params (`Backbone.conv_keys`: the
+ImageNet conv layers without the classifier), for taps up to pool5.
 
     bb = get("mobilenet_v2")
     params = bb.init(jax.random.key(0))          # or convcorr_jax.weights.load_pretrained()

@@ -12,9 +12,15 @@ Taps: every named layer (conv1, pool1, norm1, conv2, ..., conv5, pool5, fc6, fc7
 `relu=True` returns conv*/fc6/fc7 after their ReLU, `relu=False` before it; pooling/LRN taps are what the network
 computes (from ReLU'd values). Dropout is the identity (inference).
 
+Parameters: {"conv1".."conv5": {"kernel" HWIO, "bias"}, "fc6": {"kernel" [9216, 4096], "bias"}, "fc7", "fc8"};
+`conv_keys` = conv1..conv5. A conv-only tree (no fc layers) serves every tap up to pool5; fc6/fc7/fc8/logits on it
+raise InputError before tracing.
+
+The layer-list machinery here (`Op`, `param_shapes`, `forward`, `convert_torch`, `build`) also runs `vgg16.py`.
+
 fc6 flatten order: our pool5 is NHWC, so fc6's kernel rows are in (h, w, c) order, row `(h*6 + w)*256 + c`.
 Caffe and PyTorch flatten CHW (column `c*36 + h*6 + w` of their `[4096, 9216]` weight); the converters reorder
-with `W.reshape(4096, 256, 6, 6).transpose(2, 3, 1, 0).reshape(9216, 4096)`.
+with `fc_rows_hwc`: `W.reshape(4096, 256, 6, 6).transpose(2, 3, 1, 0).reshape(9216, 4096)`.
 The Caffe models' fc layers need a 6 x 6 pool5 (227 input); other sizes give conv/pool taps only.
 """
 
@@ -38,7 +44,7 @@ from convcorr_jax.errors import InputError
 class Op:
     kind: str  # "conv", "pool", "lrn", "adapt", "fc"
     name: str
-    out: int = 0
+    out: int = 0  # output channels (conv, fc) or output side (adapt: AdaptiveAvgPool2d((out, out)))
     step: Step | None = None
     groups: int = 1
     relu: bool = False
@@ -77,7 +83,7 @@ TORCHVISION_OPS: tuple[Op, ...] = (
     Op("conv", "conv4", 256, Step(3, 1, 1), relu=True),
     Op("conv", "conv5", 256, Step(3, 1, 1), relu=True),
     _pool("pool5", False),
-    Op("adapt", "avgpool"),
+    Op("adapt", "avgpool", 6),
     Op("fc", "fc6", 4096, relu=True),
     Op("fc", "fc7", 4096, relu=True),
     Op("fc", "fc8", 1000),
@@ -89,11 +95,20 @@ OPS: dict[str, tuple[Op, ...]] = {
     "torchvision_alexnet": TORCHVISION_OPS,
 }
 
-# torch state_dict key prefix per parameterised layer of torchvision's AlexNet.
+# torch state_dict key prefix per parameterised layer of torchvision's AlexNet (the Caffe ports use the layer names).
 TORCHVISION_KEYS = {
     "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
     "conv5": "features.10", "fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
 }  # fmt: skip
+
+
+FC_FREE = ("taps up to pool5: these weights hold no fully connected layers (fc6, fc7, fc8); use a conv/pool tap or "
+           "weights with fc layers")
+
+
+def fc_side(ops: tuple[Op, ...]) -> int:
+    """Side of the square map that fc6 flattens: the adaptive pool's output, else 6 (Caffe pool5 at 227 px)."""
+    return next((op.out for op in ops if op.kind == "adapt"), 6)
 
 
 def taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
@@ -115,19 +130,18 @@ def _steps_to(ops: tuple[Op, ...], tap: str) -> list[Step]:
 
 
 def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
-    """Parameter shapes (HWIO kernels, [in, out] dense) of each parameterised layer."""
-    shapes, c, flat = {}, 3, None
+    """Parameter shapes (HWIO kernels, [in, out] dense) of each parameterised layer; the first dense layer takes
+    the flattened `fc_side x fc_side x C` map."""
+    shapes, c, spatial = {}, 3, True
     for op in ops:
         if op.kind == "conv":
             k = op.step.kernel
             shapes[op.name] = {"kernel": (k, k, c // op.groups, op.out), "bias": (op.out,)}
             c = op.out
         elif op.kind == "fc":
-            d_in = flat if flat is not None else c
+            d_in = fc_side(ops) ** 2 * c if spatial else c
             shapes[op.name] = {"kernel": (d_in, op.out), "bias": (op.out,)}
-            c, flat = op.out, None
-        elif op.name == "pool5":
-            flat = 6 * 6 * c
+            c, spatial = op.out, False
     return shapes
 
 
@@ -146,6 +160,7 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
     check_input(x)
     want = set("fc8" if t == "logits" else t for t in taps)
     out: dict[str, jax.Array] = {}
+    side = fc_side(ops)
     for op in ops:
         if not want - set(out):
             break
@@ -156,11 +171,11 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
         elif op.kind == "lrn":
             x = layers.lrn(x, 5, 1e-4, 0.75, 1.0)
         elif op.kind == "adapt":
-            x = layers.adaptive_avg_pool(x, (6, 6))
+            x = layers.adaptive_avg_pool(x, (op.out, op.out))
         elif op.kind == "fc":
             if x.ndim == 4:
-                if x.shape[1:3] != (6, 6):
-                    raise InputError(name, "input size", f"a 6 x 6 pool5 for {op.name} (227 x 227 input)", tuple(x.shape[1:3]))
+                if x.shape[1:3] != (side, side):
+                    raise InputError(name, "input size", f"a {side} x {side} pool5 for {op.name} (227 x 227 input)", tuple(x.shape[1:3]))
                 x = x.reshape(x.shape[0], -1)
             x = layers.dense(params[op.name], x)
         if op.relu and not relu and op.name in want:
@@ -172,17 +187,24 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
     return {t: out["fc8" if t == "logits" else t] for t in taps}
 
 
-def convert_torch(ops: tuple[Op, ...], name: str, state_dict: Mapping[str, np.ndarray], source: str = "state_dict") -> dict:
+def convert_torch(ops: tuple[Op, ...], keys: Mapping[str, str] | None, state_dict: Mapping[str, np.ndarray],
+                  source: str = "state_dict") -> dict:
     """torch state_dict (numpy arrays, torch key names) -> params.
 
-    torchvision_alexnet uses torchvision's keys (`features.0.weight`, ..., `classifier.6.bias`); the Caffe models
-    use a torch port with layer-named keys (`conv1.weight`, ..., `fc8.bias`). Conv weights OIHW -> HWIO (grouped
-    convs: `[O, C/groups, kh, kw]`), dense `[out, in]` -> `[in, out]`, fc6 columns CHW -> rows HWC.
+    `keys`: layer -> torch key prefix; torchvision's models use `features.i` / `classifier.i`
+    (`TORCHVISION_KEYS`, `vgg16.TORCH_KEYS`), None means layer-named keys (`conv1.weight`, ..., `fc8.bias`, the
+    Caffe models' torch port). Conv weights OIHW -> HWIO (grouped convs: `[O, C/groups, kh, kw]`), dense
+    `[out, in]` -> `[in, out]`, fc6 columns CHW -> rows HWC. A state_dict without any fc key converts to conv-only
+    params (the `conv_keys` layers: taps up to pool5).
     """
     sd = StateDict(state_dict, source, ignore_suffixes=("num_batches_tracked",))
-    prefix = TORCHVISION_KEYS if name == "torchvision_alexnet" else {k: k for k in param_shapes(ops)}
+    shapes = param_shapes(ops)
+    prefix = keys or {k: k for k in shapes}
+    fc = [op.name for op in ops if op.kind == "fc"]
+    if not any(f"{prefix[layer]}.{leaf}" in state_dict for layer in fc for leaf in ("weight", "bias")):
+        shapes = {layer: s for layer, s in shapes.items() if layer not in fc}
     blobs = {layer: [sd.take(f"{prefix[layer]}.weight", _torch_shape(s["kernel"])), sd.take(f"{prefix[layer]}.bias", s["bias"])]
-             for layer, s in param_shapes(ops).items()}  # fmt: skip
+             for layer, s in shapes.items()}  # fmt: skip
     sd.finish()
     return _from_oihw(ops, blobs)
 
@@ -221,47 +243,76 @@ def _torch_shape(kernel_shape: tuple[int, ...]) -> tuple[int, ...]:
     return (kernel_shape[1], kernel_shape[0])
 
 
+def fc_rows_hwc(w: np.ndarray, side: int) -> np.ndarray:
+    """A torch/Caffe fc6 weight `[out, C*side*side]` (columns in CHW order) -> our kernel `[side*side*C, out]`
+    (rows in HWC order: row `(h*side + w)*C + c`)."""
+    c = w.shape[1] // (side * side)
+    return w.reshape(w.shape[0], c, side, side).transpose(2, 3, 1, 0).reshape(side * side * c, w.shape[0])
+
+
 def _from_oihw(ops: tuple[Op, ...], blobs: dict) -> dict:
     params = {}
     for layer, (w, b) in blobs.items():
         if w.ndim == 4:
             k = oihw_to_hwio(w)
         elif layer == "fc6":
-            c = w.shape[1] // 36
-            k = w.reshape(w.shape[0], c, 6, 6).transpose(2, 3, 1, 0).reshape(36 * c, w.shape[0])
+            k = fc_rows_hwc(w, fc_side(ops))
         else:
             k = w.T
         params[layer] = {"kernel": jnp.asarray(np.ascontiguousarray(k)), "bias": jnp.asarray(b)}
     return params
 
 
+def check_params(name: str, ops: tuple[Op, ...], params: Mapping, taps: tuple[str, ...]) -> None:
+    """Every parameterised layer up to each requested tap must be in `params`: a conv-only tree (no fc layers)
+    serves taps up to pool5; an fc tap on it is one InputError naming the tap."""
+    for t in taps:
+        target = "fc8" if t == "logits" else t
+        for op in ops:
+            if op.kind in ("conv", "fc") and op.name not in params:
+                if op.kind == "fc":
+                    raise InputError(name, "taps", FC_FREE, t)
+                raise InputError(name, f"params[{op.name!r}]", "the layer's kernel and bias", "missing")
+            if op.name == target:
+                break
+
+
 ROLES = {r: r for r in ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7")}
 
 
 def make(name: str) -> Backbone:
-    ops = OPS[name]
-    taps = taps_of(ops)
+    """One of the AlexNet variants "caffenet", "bvlc_alexnet", "torchvision_alexnet"."""
     caffe = name != "torchvision_alexnet"
+    return build(name, OPS[name], None if caffe else TORCHVISION_KEYS, ROLES, caffe=caffe)
+
+
+def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, roles: Mapping[str, str],
+          caffe: bool) -> Backbone:
+    """The Backbone record of a layer list: Caffe conventions (227 px, BGR 0-255, `convert_caffe`) or
+    torchvision's (224 px, normalised RGB). `torch_keys` as in `convert_torch`."""
+    taps_all = taps_of(ops)
 
     @functools.partial(jax.jit, static_argnames=("taps", "relu"))
     def _apply(params, x, taps, relu):
         return forward(ops, name, params, x, taps, relu)
 
     def apply(params, x, taps=("fc7",), relu: bool = True) -> dict:
-        return _apply(params, x, taps=check_taps(name, taps, taps_all), relu=bool(relu))
+        taps = check_taps(name, taps, taps_all)
+        check_params(name, ops, params, taps)
+        return _apply(params, x, taps=taps, relu=bool(relu))
 
-    taps_all = taps
     return Backbone(
         name=name,
-        taps=taps,
+        taps=taps_all,
         geometry=geometry_of(ops),
         default_input_size=(227, 227) if caffe else (224, 224),
         init=functools.partial(init, ops),
         apply=apply,
         preprocess=preprocess.caffe if caffe else preprocess.torchvision,
-        convert_torch=functools.partial(convert_torch, ops, name),
-        roles=dict(ROLES),
+        convert_torch=functools.partial(convert_torch, ops, torch_keys),
+        roles=dict(roles),
         grid_size=lambda tap, hw: grid_size(_steps_to(ops, tap), hw),
         resize=(256, 227, False) if caffe else (256, 224, True),
         convert_caffe=functools.partial(convert_caffe, ops) if caffe else None,
+        conv_keys=tuple(op.name for op in ops if op.kind == "conv"),
     )

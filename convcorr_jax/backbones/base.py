@@ -18,20 +18,25 @@ class Backbone:
     """A pretrained-style network with named taps and receptive-field geometry.
 
     Fields:
-      name: registry name ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2").
+      name: registry name ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "vgg16", "mobilenet_v2").
       taps: every tap name `apply` accepts, in network order.
       geometry: tap -> RF for every spatial tap (vector taps such as fc6/pool/logits are global and absent).
       default_input_size: (h, w) of the original training crop.
       init(key, input_size=None) -> params: random (He-normal) parameters.
       apply(params, x[N, H, W, 3] f32 preprocessed, taps=(...), relu=True) -> {tap: array}: spatial taps NHWC,
         vector taps [N, D]. `relu` selects post-activation (True) or pre-activation (False) values for taps that
-        are followed by a ReLU; other taps are unaffected. Jit-compiled per (shape, taps, relu).
+        are followed by a ReLU; other taps are unaffected. Jit-compiled per (shape, taps, relu). A tap whose layers'
+        parameters are absent from `params` (fc taps on conv-only params) raises InputError before tracing.
       preprocess(uint8 RGB [N, H, W, 3]) -> f32 in the network's input convention (no resizing).
       convert_torch(state_dict: {torch key: np.ndarray}) -> params.
       roles: AlexNet role names conv1..conv5, pool5, fc6, fc7 -> this backbone's tap names.
       grid_size(tap, input_hw) -> (h, w) of a spatial tap's feature map.
       resize: (resize_to, crop, keep_aspect) of the standard evaluation transform (see preprocess.resize_and_crop).
       convert_caffe(blobs: {layer: [weight OIHW, bias]}) -> params, for the Caffe models (else None).
+      num_classes: width of the "logits" tap.
+      conv_keys: top-level parameter keys of the convolution layers in network order (AlexNets conv1..conv5,
+        vgg16 conv1_1..conv5_3; empty for mobilenet_v2). A params tree whose top-level keys are exactly these is
+        conv-only (no fully connected layers) and serves the taps up to pool5.
     """
 
     name: str
@@ -47,6 +52,7 @@ class Backbone:
     resize: tuple[int, int, bool]
     convert_caffe: Callable[[Mapping[str, list]], Params] | None = None
     num_classes: int = 1000
+    conv_keys: tuple[str, ...] = ()
 
     @property
     def spatial_taps(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import functools
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.errors import InputError
 
-NAMES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
+NAMES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "vgg16", "mobilenet_v2")
 
 
 @functools.cache
@@ -21,4 +21,8 @@ def get(name: str) -> Backbone:
         from convcorr_jax.backbones import alexnet
 
         return alexnet.make(name)
+    if name == "vgg16":
+        from convcorr_jax.backbones import vgg16
+
+        return vgg16.make()
     raise InputError("backbone", "name", f"one of {list(NAMES)}", name)

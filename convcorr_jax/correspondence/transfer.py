@@ -1,12 +1,13 @@
 """Keypoint transfer by dense alignment (Long et al. 2014, section 3, Table 2).
 
 Protocol: every instance is warped to a square box (`box` px). For each target (test) instance, its
-`neighbours` nearest training instances of the same category by fc7 cosine similarity (`knn.topk_cosine`) are
+`neighbours` nearest training instances of the same category by cosine similarity of the retrieval descriptor
+(`retrieval_tap`: the fc7 role, or the flattened pool5-role map for conv-only weights; `knn.topk_cosine`) are
 aligned to it with the BP flow (`flow.bp`, source = target instance, target = neighbour, so each neighbour is
 warped into the target's frame), on the grid of conv4 receptive-field centres, with conv4 features or with
 dense SIFT computed at the same centres. Neighbours are ordered by deformation energy; a keypoint's prediction
 is the coordinate-wise median of its transferred positions from the top `top` neighbours (that have it
-labelled). Baseline "NN transfer": copy the keypoints of the nearest fc7 neighbour in box-normalised
+labelled). Baseline "NN transfer": copy the keypoints of the nearest neighbour in box-normalised
 coordinates. PCK: a visible target keypoint is correct within alpha * max(box width, height); accuracy per
 keypoint type, averaged over types per category, categories averaged for the mean.
 
@@ -35,6 +36,7 @@ from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, transfer_points
 from convcorr_jax.knn import topk_cosine
+from convcorr_jax.weights import is_conv_only
 
 METHODS = ("conv4 flow", "SIFT flow", "NN transfer")
 ALPHAS = (0.1, 0.05, 0.025)
@@ -87,7 +89,7 @@ class Prepared:
     crops: np.ndarray  # uint8 [N, S, S, 3]
     points: np.ndarray  # [N, K, 2] box pixels (K = max keypoints; NaN pad)
     visible: np.ndarray  # [N, K]
-    fc7: np.ndarray  # [N, D]
+    retrieval: np.ndarray  # [N, D] descriptor of `retrieval_tap`, flattened
     conv: np.ndarray  # [N, h, w, C]
     sift: np.ndarray  # [N, h, w, 128]
     grid_xy: np.ndarray  # [h, w, 2]
@@ -100,6 +102,12 @@ def sift_bin_size(cfg: TransferConfig, stride: int = 16) -> int:
     return max(1, int(round(cfg.sift_radius / 2 * factor)))
 
 
+def retrieval_tap(backbone, params) -> str:
+    """The tap whose descriptor picks the neighbours: the fc7 role, or the pool5 role (its map flattened) when
+    `params` hold no fully connected layers (`weights.is_conv_only`)."""
+    return backbone.roles["pool5" if is_conv_only(backbone, params) else "fc7"]
+
+
 def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferConfig, desc: str = "features") -> Prepared:
     check(len(samples) > 0, desc, "samples", "at least one instance")
     kmax = max(s.num_keypoints for s in samples)
@@ -109,8 +117,8 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
         p = geometry.transform_points(np.asarray(s.points, np.float64), M[i]).astype(np.float32)
         pts[i, : s.num_keypoints] = p
         vis[i, : s.num_keypoints] = np.asarray(s.visible, bool) & np.all(np.isfinite(p), -1)
-    conv_tap, fc7_tap = backbone.roles[cfg.layer], backbone.roles["fc7"]
-    feats = extract_fitted(backbone, params, crops, (conv_tap, fc7_tap), batch_size=16)
+    conv_tap, ret_tap = backbone.roles[cfg.layer], retrieval_tap(backbone, params)
+    feats = extract_fitted(backbone, params, crops, tuple(dict.fromkeys((conv_tap, ret_tap))), batch_size=16)
     conv = feats[conv_tap]
     rf = backbone.geometry[conv_tap]
     grid = grid_centers(rf, conv.shape[1:3])
@@ -119,7 +127,8 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
     b = sift_bin_size(cfg, int(rf.stride))
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
     sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in tqdm(grey, desc=f"{desc}: dense SIFT", leave=False)])
-    return Prepared(crops, pts, vis, feats[fc7_tap], conv, sift, grid, int(rf.stride))
+    ret = np.asarray(feats[ret_tap]).reshape(len(samples), -1)
+    return Prepared(crops, pts, vis, ret, conv, sift, grid, int(rf.stride))
 
 
 # ---------------------------------------------------------------------------------------------- prediction
@@ -146,7 +155,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     nbrs = np.zeros((nq, k), np.int64)
     for c in sorted(set(q_cats)):
         qi, di = np.flatnonzero(q_cats == c), np.flatnonzero(db_cats == c)
-        _, idx = topk_cosine(queries.fc7[qi], database.fc7[di], k)
+        _, idx = topk_cosine(queries.retrieval[qi], database.retrieval[di], k)
         nbrs[qi] = di[np.asarray(idx)]
     s_conv = feature_scale(np.concatenate([queries.conv, database.conv]), cfg.feature_norm)
     s_sift = feature_scale(np.concatenate([queries.sift, database.sift]), cfg.feature_norm)
@@ -157,7 +166,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     energies = {m: np.zeros((nq, k), np.float32) for m in METHODS[:2]}
     for i in tqdm(range(nq), desc="keypoint transfer", leave=False):
         nb = nbrs[i]
-        # NN transfer: first fc7 neighbour labelling each keypoint, copied in box coordinates
+        # NN transfer: first neighbour labelling each keypoint, copied in box coordinates
         preds["NN transfer"][i] = median_transfer(database.points[nb], database.visible[nb], np.arange(k), 1, centre)
         for method, feats, scale in (("conv4 flow", "conv", s_conv), ("SIFT flow", "sift", s_sift)):
             fq = getattr(queries, feats)[i] * scale
@@ -219,7 +228,7 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
 
 
 def _take(p: Prepared, idx: np.ndarray) -> Prepared:
-    return dataclasses.replace(p, crops=p.crops[idx], points=p.points[idx], visible=p.visible[idx], fc7=p.fc7[idx],
+    return dataclasses.replace(p, crops=p.crops[idx], points=p.points[idx], visible=p.visible[idx], retrieval=p.retrieval[idx],
                                conv=p.conv[idx], sift=p.sift[idx])
 
 

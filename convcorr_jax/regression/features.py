@@ -63,26 +63,44 @@ def _digest(images: np.ndarray) -> tuple:
     return images.shape, hashlib.blake2b(images.tobytes(), digest_size=16).hexdigest()
 
 
-def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", "fc6"),
+GAP = "gap"  # pseudo-role: the network's global average pool (see `backbone_featurizers`)
+
+
+def gap_tap(backbone) -> tuple[str, bool]:
+    """(tap, average over space?) of the "gap" role: the network's own global-average-pool tap where it has one
+    (MobileNetV2's `pool`, 1280-d), else the pool5-role map averaged over its rows and columns."""
+    if "pool" in backbone.taps and "pool" not in backbone.geometry:
+        return "pool", False
+    return backbone.roles["pool5"], True
+
+
+def describe_gap(backbone) -> str:
+    tap, mean = gap_tap(backbone)
+    return f"global average pool of {tap}" if mean else f"global average pool ({tap})"
+
+
+def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP),
                          batch_size: int = 32) -> dict[str, Featurizer]:
-    """l2-normalised flattened descriptors, one featurizer per AlexNet role (`backbone.roles[role]`).
+    """l2-normalised flattened descriptors, one featurizer per AlexNet role (`backbone.roles[role]`) or "gap".
 
     A tap is computed when first asked for, together with the other roles' taps that run at the same input size
     (one `features.extract.extract_fitted` pass; taps that need a fixed input size, such as Caffe fc6/fc7 at
     227 px, run on the images resized to it), and memoised by the images' bytes for the featurizers' lifetime,
-    so images described for several tasks or roles pass through the network once per input size. Images are fed at their own size unless a spatial tap would be empty there (`input_size`).
-    Batches are padded to a multiple of `batch_size` so that one compiled shape serves every call.
+    so images described for several tasks or roles pass through the network once per input size. Images are fed
+    at their own size unless a spatial tap would be empty there (`input_size`). Batches are padded to a multiple
+    of `batch_size` so that one compiled shape serves every call.
 
-    The paper's descriptor is the global "fc6" role: AlexNet's fc6 (4096-d, at its fixed 227 px input) or, for
-    MobileNetV2, the 1280-d global average pool. "pool5" is a flattened spatial map (MobileNetV2 block16: 160
-    channels x (H/32) x (W/32)); it keeps the layout explicitly, so it is a different, easier descriptor, to be
-    reported as such and never in place of the global vector.
+    Razavian et al.'s descriptor is fc6 = ReLU(W vec(pool5)), a position-dependent map of the flattened pool5
+    map; "pool5" (the flattened map, e.g. AlexNet 6 x 6 x 256 at 224 px) is its input and the honest stand-in
+    when no fc weights are at hand. "gap" (`gap_tap`) averages the layout away by construction; "fc6" is the
+    network's fc6 where its weights hold one (MobileNetV2: its global average pool).
     """
     roles = tuple(roles)
-    taps = tuple(dict.fromkeys(backbone.roles[r] for r in roles))
+    spec = {r: gap_tap(backbone) if r == GAP else (backbone.roles[r], False) for r in roles}
+    taps = tuple(dict.fromkeys(t for t, _ in spec.values()))
     memo: dict[tuple, np.ndarray] = {}
 
-    def describe(images, tap: str) -> np.ndarray:
+    def raw(images, tap: str) -> np.ndarray:
         images = np.ascontiguousarray(images, np.uint8)
         key = _digest(images)
         if (key, tap) not in memo:
@@ -95,7 +113,15 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", "fc6
             if pad:
                 x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
             out = extract_fitted(backbone, params, x, same, batch_size, progress=False)
-            memo.update({(key, t): l2_normalise(np.asarray(out[t])[:n].reshape(n, -1)) for t in same})
+            memo.update({(key, t): np.asarray(out[t])[:n] for t in same})
         return memo[(key, tap)]
 
-    return {r: (lambda images, t=backbone.roles[r]: describe(images, t)) for r in roles}
+    def featurizer(tap: str, mean: bool) -> Featurizer:
+        def describe(images) -> np.ndarray:
+            f = raw(images, tap)
+            f = f.mean(axis=(1, 2)) if mean else f
+            return l2_normalise(f.reshape(len(f), -1))
+
+        return describe
+
+    return {r: featurizer(*spec[r]) for r in roles}

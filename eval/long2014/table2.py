@@ -7,8 +7,9 @@
     convcorr run long2014.table2 --size full              # ... and every test instance, beta from 4 values (not run)
     convcorr run long2014.table2 --set data=voc --data-root VOC2011    # annotations/ + JPEGImages/
 
-Runtime on a 2-core CPU: tiny ~1.5 min (mostly compilation), default ~4 min. Prints the mean PCK@0.1 per method
-(tiny, MobileNetV2: conv4 flow 27.1, SIFT flow 20.6, NN transfer 23.4).
+Prints the mean PCK@0.1 per method. Default backbone: torchvision's AlexNet with real ImageNet conv weights; its
+weights hold no fc7, so the neighbours are retrieved by the flattened pool5 map (`transfer.retrieval_tap`).
+Measured numbers and times: README and bench/RESULTS_flow.md.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
-from convcorr_eval.long2014 import paper
+from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
 from convcorr_eval.report import markdown_table, plt, save_figure
 
@@ -33,6 +34,7 @@ from convcorr_eval.report import markdown_table, plt, save_figure
 class Config(ExperimentConfig):
     """`n_objects` synthetic objects (192 px); `transfer`: the protocol's settings; `figure_rows` targets drawn."""
 
+    backbone: str = common.BACKBONE
     n_objects: int = 400
     transfer: transfer.TransferConfig = transfer.TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2),
                                                                 val_targets=12)

@@ -8,11 +8,9 @@ on request.
     convcorr run long2014.table3 --set data=voc --data-root VOC2011
     convcorr run long2014.table3 --set data=flic --data-root FLIC --set cv=true   # FLIC people, 11 joint types
 
-Runtime on a 2-core CPU: tiny ~20 s, default ~2 min, full (CV over 8 values of C) ~10 min. Prints the best conv
-and the best SIFT accuracy (tiny, MobileNetV2: conv5 22.4% vs SIFT 20 24.7%).
+Prints the best conv and the best SIFT accuracy.
 data=flic: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150 people; see
-`convcorr_eval.long2014.common` for FLIC's split and boxes). FLIC, default size, cv=true, MobileNetV2: 22 min on
-the shared 2-core CPU (8 min features, 14 min CV); conv5 53.9% vs SIFT 40 52.0% (bench/RESULTS_real.md).
+`convcorr_eval.long2014.common` for FLIC's split and boxes). Measured numbers and times: bench/RESULTS_real.md.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import numpy as np
 from convcorr_jax.correspondence import classification as cls
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
-from convcorr_eval.long2014 import paper
+from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
 from convcorr_eval.report import markdown_table, plt, save_figure
 
@@ -34,9 +32,9 @@ CV_CS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """C per feature kind (the paper's 1e-6 suits unnormalised Caffe features; MobileNetV2 columns and unit-norm
-    SIFT need larger values), or chosen by CV (`cv`) over `cv_Cs`."""
+    """C per feature kind (fixed: `conv_C`, `sift_C`), or chosen by CV (`cv`) over `cv_Cs` per category."""
 
+    backbone: str = common.BACKBONE
     n_objects: int = 400
     image_size: int = 192
     n_train: int | None = 300  # data=flic: people drawn from the training split; None: all

@@ -7,8 +7,7 @@ nearest-neighbour Gaussian prior; PCK at alpha = 0.1 of max(box w, h).
     convcorr run long2014.table4 --set data=flic --data-root FLIC --set prediction.max_negatives=none \
         --set val_Cs=1e-5,1e-4,1e-3 --set val_sift_Cs=0.1,1,10    # C per feature on a validation split of train
 
-Runtime on a 2-core CPU: tiny ~15 s, default ~1-3 min. Prints PCK@0.1 of SIFT, SIFT+prior, conv5 and conv5+prior
-(tiny, MobileNetV2: 13.9, 11.3, 17.2, 22.7).
+Prints PCK@0.1 of SIFT, SIFT+prior, conv5 and conv5+prior; measured numbers: bench/RESULTS_real.md.
 data=flic: `n_train` / `n_test` people drawn from each split (FLIC default: 300 / 150; the person box of
 `convcorr_eval.long2014.common`). With `val_Cs` / `val_sift_Cs`, C (conv5) and sift_C are chosen by the PCK@0.1
 without prior on a validation split of the training instances (`val_fraction`, by movie where the samples
@@ -29,16 +28,17 @@ from convcorr_jax.correspondence import prediction as P
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
-from convcorr_eval.long2014 import paper
+from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
 from convcorr_eval.report import markdown_table, plt, save_figure
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """`prediction`: the protocol's settings (C 1e-3: MobileNetV2 features are smaller than Caffe's, see
-    `convcorr_jax.correspondence.prediction`); `sift`: also the dense SIFT rows."""
+    """`prediction`: the protocol's settings (see `convcorr_jax.correspondence.prediction`; C fixed unless
+    `val_Cs` / `val_sift_Cs` choose it on a validation split of train); `sift`: also the dense SIFT rows."""
 
+    backbone: str = common.BACKBONE
     n_objects: int = 400
     image_size: int = 192
     n_train: int | None = 300  # data=flic: people drawn from the training split; None: all

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from convcorr_jax.regression.features import Featurizer, backbone_featurizers
+from convcorr_jax.regression.features import GAP, Featurizer, backbone_featurizers, describe_gap
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import ExperimentConfig, sized
 
@@ -16,9 +16,10 @@ from convcorr_eval.experiment import ExperimentConfig, sized
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Synthetic data sizes (~75% train / 25% test) and the descriptor: the backbone's `descriptor` role,
-    l2-normalised. The headline is the global fc6-role vector (the paper's fc6: AlexNet fc6 at 227 px, MobileNetV2's
-    global average pool); `extra_descriptor` (default: the flattened pool5-role map) is a labelled second row,
-    or None."""
+    l2-normalised. The headline is the flattened pool5-role map, the input of the paper's fc6 = ReLU(W vec(pool5))
+    (AlexNet 6 x 6 x 256 at 224 px, VGG-16 7 x 7 x 512, MobileNetV2 block16); `extra_descriptor` (default "gap":
+    the network's global average pool, which discards the layout by construction) is a labelled second row, or
+    None. Any role works for either, e.g. "fc6" where the weights hold fc layers."""
 
     n_faces: int = 500
     n_objects: int = 300
@@ -26,8 +27,8 @@ class Config(ExperimentConfig):
     crop_size: int = 64  # look-back crop size
     object_crop: int = 128  # keypoint instance crop / whole-image descriptor size
     attribute: str = "yaw"  # synthetic-face attribute of the semantic direction (Fig. 6)
-    descriptor: str = "fc6"
-    extra_descriptor: str | None = "pool5"
+    descriptor: str = "pool5"
+    extra_descriptor: str | None = GAP
     n_flic_train: int | None = 1000  # data=flic: FLIC train / test frames (seeded sub-sample; None: all)
     n_flic_test: int | None = 400
     flic_attribute: str = "torso_x"  # data=flic: label-derived attribute of the direction (see flic.py)
@@ -79,11 +80,13 @@ def make_descriptors(cfg: Config) -> Descriptors:
 
 def is_spatial(backbone, role: str) -> bool:
     """Whether the role's tap is a spatial map (flattened into the descriptor) rather than a global vector."""
-    return backbone.roles[role] in backbone.geometry
+    return role != GAP and backbone.roles[role] in backbone.geometry
 
 
 def describe_role(backbone, role: str) -> str:
-    """E.g. "global fc6-role vector (pool)" or "flattened pool5-role map (block16)"."""
+    """E.g. "flattened pool5-role map (block16)", "global average pool (pool)" or "global fc6-role vector (fc6)"."""
+    if role == GAP:
+        return describe_gap(backbone)
     kind = "flattened {r}-role map" if is_spatial(backbone, role) else "global {r}-role vector"
     return f"{kind.format(r=role)} ({backbone.roles[role]})"
 

@@ -6,11 +6,8 @@ data=flic; `flic_crop` "frame" or "person").
     convcorr run razavian2015.tables --set data=flic --data-root FLIC --set flic_crop=person   # the paper's protocol
     convcorr run razavian2015.tables --size tiny --set data=flic --data-root FLIC --backbone caffenet --set weights=random
 
-Runtime on the shared 2-core CPU (load average 8-12, so several times an idle machine's): default 18 min wall
-(6.5 min CPU), tiny ~2 min wall (~40 s CPU). Prints (default, MobileNetV2 ImageNet weights) "FLIC PCK@0.1 3.7% /
-@0.2 11.2% (global descriptor); RGB MAE 0.121"; the flattened pool5-role map row gives 6.6% / 21.2% and MAE 0.109.
-flic_crop=person: default 5.5 min wall (3.2 min CPU, load average 3-6), prints "FLIC person box PCK@0.1 33.9% / @0.2
-70.8% (global descriptor); RGB MAE 0.138" (mean training pose 34.2% / 66.2%; flattened map 47.2% / 78.9%).
+Prints "FLIC PCK@0.1 P% / @0.2 Q% (<descriptor>); RGB MAE M" for the headline descriptor; measured numbers and
+times are in bench/RESULTS_real.md.
 
 Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_flic_train` FLIC train and
 `n_flic_test` FLIC test frames (examples.mat's istrain / istest; None: all 3,987 / 1,016), whole frames as stored
@@ -18,8 +15,9 @@ Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_fli
 whole frame. Targets: the 11 labelled joints in frame pixels, one ridge regressor per coordinate (22), one lambda
 chosen by 4-fold CV on the training frames only. PCK: a joint is correct when its error is <= alpha x torso size
 (|lsho - rhip|, the FLIC / MODEC normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1
-and 0.2. Rows: the dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the global descriptor (the
-headline, the paper's fc6) and the flattened spatial map (`extra_descriptor`, a second row). Fig. 4: 46 x 46 RGB of
+and 0.2. Rows: the dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the descriptor (the
+headline: the flattened pool5-role map, the input of the paper's fc6) and `extra_descriptor` (a second row, by
+default the global average pool). Fig. 4: 46 x 46 RGB of
 the whole frame (squeezed from 3:2) by 6,348 regressors, MAE in [0, 1] units. Fig. 6: examples.mat holds no semantic
 attribute (its fields are poselet_hit_idx, moviename, coords, filepath, imgdims, currframe, torsobox, istrain,
 istest), so the direction is learnt for a geometric attribute derived from the joint labels, `flic_attribute`:
@@ -129,7 +127,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
              f"the whole frame ({im_tr.shape[2]}x{im_tr.shape[1]} px, no test label used)")
     md = [f"**FLIC joints from {where}** ({n_tr} train / {n_te} test frames of FLIC's own split; PCK (%) per "
           "joint in frame pixels, normalised by the frame's torso size |lsho - rhip|, and the mean over the 11 "
-          "joints; lambda by 4-fold CV on the training frames). Headline: ConvNet + ridge, the global descriptor.",
+          f"joints; lambda by 4-fold CV on the training frames). Headline: ConvNet + ridge, {desc.text}.",
           ""]
     for a in ALPHAS:
         md += [f"PCK@{a:g}", "", head, "|---|---|" + "---|" * (len(joints) + 1)]
@@ -155,14 +153,14 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
            f"| predicting the training mean image | {r.mae_mean_image:.3f} |", f"| ConvNet + ridge | {r.mae:.3f} |"]
     if rgb_extra is not None:
         md.append(f"| {desc.extra_label} | {rgb_extra.mae:.3f} |")
-    md += ["", "![rgb](figures/razavian_flic_rgb.png) (rows: originals, global descriptor"
-           + (", flattened map" if rgb_extra is not None else "")
+    md += ["", "![rgb](figures/razavian_flic_rgb.png) (rows: originals, ConvNet + ridge"
+           + (f", {desc.extra_label}" if rgb_extra is not None else "")
            + f"; shown at the {'crop' if person else 'frame'}'s aspect)", ""]
     metrics = {"crop": cfg.flic_crop, "n_train": n_tr, "n_test": n_te, "joints": joints, "lambda": lams,
                "pck": {m: {a: [float(x) for x in v[a]] for a in v} for m, v in pck.items()},
                "rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image,
                "rgb_mae_extra": None if rgb_extra is None else rgb_extra.mae, "direction": None,
-               "extra_descriptor": desc.extra_label}
+               "descriptor": desc.text, "extra_descriptor": desc.extra_label}
     if person:  # the label-derived attributes are what the person crop normalises away
         md += ["Fig. 6 is run on whole frames only (flic_crop=frame): the person crop is centred on the torso and "
                "scaled by it, which removes both label-derived attributes.", ""]
@@ -181,4 +179,4 @@ def summary(m: dict) -> str:
     p = m["pck"]["ConvNet + ridge"]
     where = "FLIC" if m["crop"] == "frame" else f"FLIC {m['crop']} box"
     return (f"{where} PCK@0.1 {100 * p['0.1'][-1]:.1f}% / @0.2 {100 * p['0.2'][-1]:.1f}% "
-            f"(global descriptor); RGB MAE {m['rgb_mae']:.3f}")
+            f"(headline descriptor); RGB MAE {m['rgb_mae']:.3f}")

@@ -12,6 +12,9 @@ Writes (each < 1 MB):
   on seeded random uint8 images, several taps at the default size and the pool5 map at an odd size that
   exercises Caffe's ceil-mode pooling (231) or PyTorch's adaptive pooling bins (260).
 
+`torchvision_alexnet_real.npz` and `vgg16_real.npz` (real ImageNet conv weights, torchvision's own models) are
+written by bench/backbone_goldens.py.
+
 The torch models here are written with `torch.nn` only (torchvision is not installed): torchvision's AlexNet and
 MobileNetV2 layouts (same state_dict keys, loaded with `strict=True`) and a Caffe-style AlexNet with grouped
 convolutions, `nn.LocalResponseNorm(5, 1e-4, 0.75, 1)` and `ceil_mode=True` max pooling.
