@@ -23,25 +23,26 @@ CHILD = r"""
 import json, sys, time
 import jax, numpy as np
 from convcorr_jax import parallel
-from convcorr_jax.pose import model as M, train as T
+from convcorr_jax.pose import data as D, model as M, train as T
 from convcorr_train import pose_configs
 stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 cfg = pose_configs.get_config(name)
 rng = np.random.default_rng(0)
 n, s, k = 64, cfg.model.image_size, cfg.model.num_joints
 pts = rng.uniform(10, s - 10, (n, k, 2)).astype(np.float32)
-data = T.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, k), bool),
+data = D.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, k), bool),
                     np.full(n, 30.0, np.float32))
 mesh = parallel.make_mesh()
+batches = D.train_dataset(data, cfg.batch_size, steps + 1, cfg.seed)
 params = M.init(jax.random.PRNGKey(0), cfg.model)
 state = jax.device_put({"params": params, "opt": T.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
 fn = parallel.data_parallel_step(T.make_local_step(cfg, stage), mesh)
 t0 = time.perf_counter()
-state, m = fn(state, parallel.shard_batch(T.make_batch(data, cfg, 0), mesh)); float(m["loss"])
+state, m = fn(state, parallel.shard_batch(batches[0], mesh)); float(m["loss"])
 compile_s = time.perf_counter() - t0
 t0 = time.perf_counter()
 for i in range(1, steps + 1):
-    state, m = fn(state, parallel.shard_batch(T.make_batch(data, cfg, i), mesh)); float(m["loss"])
+    state, m = fn(state, parallel.shard_batch(batches[i], mesh)); float(m["loss"])
 dt = (time.perf_counter() - t0) / steps
 print(json.dumps({"devices": len(jax.devices()), "step_s": dt, "images_s": cfg.batch_size / dt, "compile_s": compile_s}))
 """

@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 AXIS = "data"
 
-# Environment variables a launcher sets for each process (convcorr_jax/launch.py sets all three); with them,
+# Environment variables a launcher sets for each process (`convcorr launch` sets all three); with them,
 # `initialize_distributed` passes explicit arguments to `jax.distributed.initialize` and skips auto-detection.
 ENV_COORDINATOR = "JAX_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"

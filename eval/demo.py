@@ -9,14 +9,12 @@ others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every sectio
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Sequence
 
 from convcorr_jax import io, runinfo
-from convcorr_eval.experiment import SIZES
 from convcorr_eval.report import write_report
 from convcorr_eval.runner import make_config, run_experiment
 
@@ -34,36 +32,22 @@ DEMO: tuple[tuple[str, str], ...] = (
 STAGES = dict(DEMO)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ",".join(STAGES))
-    p.add_argument("--size", choices=SIZES, default="default")
-    p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
-    p.add_argument("--out", default="runs/demo", help="run folder")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's: torchvision_alexnet for Long "
-                   "et al., mobilenet_v2 otherwise)")
-    p.add_argument("--weights", default=None, help="weight file, or 'random' (default: the real pretrained weights)")
-    p.add_argument("--force", action="store_true", help="re-run stages whose identical result is in the run folder")
-
-
-def run(args: argparse.Namespace) -> int:
-    only = [s for s in args.only.split(",") if s]
-    unknown = sorted(set(only) - set(STAGES))
-    if unknown:
-        print(f"unknown stage(s) {unknown}; known: {list(STAGES)}", file=sys.stderr)
-        return 2
-    names = only or list(STAGES)
-    out = Path(args.out)
-    sets = [f"seed={args.seed}"] + ([f"weights={args.weights}"] if args.weights else [])
-    print(runinfo.header("convcorr demo", {"stages": names, "size": args.size, "out": args.out, "backbone":
-                                           args.backbone, "weights": args.weights}, args.seed), flush=True)
+def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "runs/demo", seed: int = 0,
+             backbone: str | None = None, weights: str | None = None, force: bool = False) -> list[str]:
+    """Run the stages `names` (keys of `STAGES`) in order into `out/<stage>/` and write `out/report.md` (+ .html,
+    metrics.json); a stage that fails is reported and the others go on. Returns the names of the failed stages."""
+    names = list(names)
+    sets = [f"seed={seed}"] + ([f"weights={weights}"] if weights else [])
+    print(runinfo.header("convcorr demo", {"stages": names, "size": size, "out": str(out), "backbone": backbone,
+                                           "weights": weights}, seed), flush=True)
+    out = Path(out)
     t_all, rows, sections, metrics, failed = time.perf_counter(), [], [], {}, []
     for name in names:
         exp_id = STAGES[name]
         t0 = time.perf_counter()
         try:
-            cfg = make_config(exp_id, args.size, [f"name={name}", *sets], args.backbone)
-            res, seconds, reused = run_experiment(exp_id, cfg, out, args.force)
+            cfg = make_config(exp_id, size, [f"name={name}", *sets], backbone)
+            res, seconds, reused = run_experiment(exp_id, cfg, out, force)
             status = "ok"
             print(f"[{name}] {'kept (identical earlier run)' if reused else f'ok in {seconds:.1f} s'}: {res.summary}",
                   flush=True)
@@ -81,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
             "Embedded default: synthetic data written in the real dataset formats; Long et al.'s stages on torchvision's "
             "AlexNet with real ImageNet conv weights (Table 1 on MobileNetV2), Razavian et al.'s on MobileNetV2 with "
             "real ImageNet weights, Tompson et al.'s trained from scratch. Published numbers are shown beside ours for orientation only: the data differ.", "",
-            "```", runinfo.header("convcorr demo", {"size": args.size, "stages": names}, args.seed),
+            "```", runinfo.header("convcorr demo", {"size": size, "stages": names}, seed),
             f"wall time: {total:.1f} s", "```", "",
             "| stage | experiment | status | seconds | summary |", "|---|---|---|---|---|", *rows, ""]
     write_report(out, "convcorr-jax demo report", "\n".join(head + sections))
     io.write_json(out / "metrics.json", metrics)
     print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {out / 'report.md'}")
-    return 1 if failed else 0
+    return failed

@@ -1,8 +1,7 @@
-"""`convcorr run EXPERIMENT`: one experiment, one config, one run folder.
+"""One experiment, one config, one run folder (`convcorr run EXPERIMENT`, `convcorr_cli.run`).
 
-    convcorr run long2014.table2 --size tiny --backbone caffenet --set weights=random
-    convcorr run long2014.table3 --set data=flic --data-root DIR
-    convcorr run --list
+    cfg = make_config("long2014.table2", "tiny", ["weights=random"], backbone="caffenet")
+    result, seconds, reused = run_experiment("long2014.table2", cfg, out="runs")
 
 writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A finished run whose
 key (experiment, config, code version) equals this one's is kept, not run again (`--force` re-runs it).
@@ -10,21 +9,16 @@ key (experiment, config, code version) equals this one's is kept, not run again 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Sequence
 
 from convcorr_jax import cache, io, runinfo
-from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.config import override, to_dict
-from convcorr_jax.errors import InputError
 from convcorr_eval import registry
-from convcorr_eval.experiment import SIZES, Context, ExperimentConfig, Result
+from convcorr_eval.experiment import Context, ExperimentConfig, Result
 from convcorr_eval.report import write_report
 
 
@@ -72,48 +66,15 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     return result, seconds, False
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("experiment", nargs="?", help="experiment id (--list shows them)")
-    p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument("--size", choices=SIZES, default="default")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
-    p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's)")
-    p.add_argument("--data-root", default=None, help="dataset folder (with --set data=NAME)")
-    p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")
-    p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists")
-    p.add_argument("--no-progress", action="store_true")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.list or not args.experiment:
-        for exp_id in registry.EXPERIMENTS:
-            doc = (registry.load(exp_id).__doc__ or "").strip().splitlines()
-            print(f"{exp_id:24s} {doc[0] if doc else ''}")
-        return 0
-    cfg = make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
-    try:
-        result, seconds, reused = run_experiment(args.experiment, cfg, args.out, args.force, not args.no_progress)
-    except InputError:
-        raise
-    except Exception:
-        traceback.print_exc()
-        print(f"convcorr run {args.experiment}: failed", file=sys.stderr)
-        return 1
-    run_dir = Path(args.out) / cfg.name
-    state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
-    print(f"[{args.experiment}] {state}: {result.summary}\nreport: {run_dir / 'report.md'}")
-    return 0
+def experiments() -> dict[str, str]:
+    """Experiment id -> the first line of its module's docstring."""
+    docs = {exp_id: (registry.load(exp_id).__doc__ or "").strip().splitlines() for exp_id in registry.EXPERIMENTS}
+    return {exp_id: doc[0] if doc else "" for exp_id, doc in docs.items()}
 
 
 def main(exp_id: str, argv: Sequence[str] | None = None) -> int:
     """Entry point of an experiment module run as a script: `python -m convcorr_eval.long2014.table2 --size tiny`
-    is `convcorr run long2014.table2 --size tiny`."""
-    p = argparse.ArgumentParser(prog=f"convcorr run {exp_id}", description=registry.load(exp_id).__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    args = p.parse_args([exp_id, *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run(args)
-    except InputError as e:
-        print(f"convcorr run {exp_id}: error: {e}", file=sys.stderr)
-        return 2
+    is `convcorr run long2014.table2 --size tiny` (`convcorr_cli.run.experiment_main`)."""
+    from convcorr_cli.run import experiment_main
+
+    return experiment_main(exp_id, argv)

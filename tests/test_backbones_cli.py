@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from convcorr_jax import cli
+import convcorr_cli.main as cli
 from convcorr_jax.backbones import get
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.extract import extract
@@ -90,7 +90,7 @@ def test_features_cli_centres_in_original_pixels(tmp_path):
 
 
 def test_features_module_maps_square_resize(mobilenet_random):
-    from convcorr_jax.backbones.cli_features import features
+    from convcorr_jax.features.image import features
 
     bb, params = mobilenet_random
     img = np.random.default_rng(0).integers(0, 256, (112, 448, 3), dtype=np.uint8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.cli import main
+from convcorr_cli.main import main
 from convcorr_jax.data.faces300w import write_pts
 
 

@@ -12,7 +12,7 @@ import pytest
 import scipy.io as sio
 from PIL import Image
 
-from convcorr_jax.cli import main
+from convcorr_cli.main import main
 from convcorr_jax.data.fetch import DATASETS, fetch_dataset
 from convcorr_jax.data.pf_willow import load_pf_willow
 from convcorr_jax.errors import InputError

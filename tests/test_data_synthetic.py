@@ -320,7 +320,7 @@ def test_images_carry_detail_finer_than_8_pixels(objects_all, people_all, faces_
 
 
 def test_synth_cli_writes_real_format_folders(tmp_path):
-    from convcorr_jax.cli import main
+    from convcorr_cli.main import main
     from convcorr_jax.data.faces300w import load_300w
     from convcorr_jax.data.flic import load_flic
     from convcorr_jax.data.mpii import load_mpii_h5

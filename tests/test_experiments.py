@@ -1,6 +1,6 @@
-"""Every registered experiment runs at tiny size on CaffeNet with seeded random weights (the papers' network;
-real AlexNet weights are not distributed), the runner keeps identical runs and re-runs changed ones, and the demo
-runs at default size on MobileNetV2 with its real ImageNet weights."""
+"""Every registered experiment runs at tiny size on CaffeNet with seeded random weights (plumbing on the papers'
+Caffe layout), the runner keeps identical runs and re-runs changed ones, and the demo runs at default size on the
+real weights (Long et al.'s stages on torchvision's AlexNet conv layers, the others on MobileNetV2)."""
 
 import dataclasses
 import json
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from convcorr_jax import cli
+import convcorr_cli.main as cli
 from convcorr_jax.paths import real_data_root
 from convcorr_eval import registry
 from convcorr_eval.demo import STAGES
@@ -68,7 +68,7 @@ def test_runner_rejects_unknown_experiment_and_field(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("CONVCORR_SKIP_DEFAULT_DEMO") == "1", reason="CONVCORR_SKIP_DEFAULT_DEMO=1")
-def test_demo_default_size_on_mobilenet(tmp_path):
+def test_demo_default_size_on_real_weights(tmp_path):
     """`make demo`'s job, whole: every stage at default size, one report with a numeric table per stage."""
     out = tmp_path / "demo"
     rc = cli.main(["demo", "--out", str(out)])

@@ -16,8 +16,10 @@ from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.synthetic import load_people
 from convcorr_jax.errors import InputError
+from convcorr_jax import geometry
+from convcorr_jax.pose import data as D
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose import mpii_files, mpii_predict, predict
+from convcorr_jax.pose import mpii_files, predict
 from convcorr_jax.pose import train as T
 from convcorr_eval.tompson2015 import tables
 
@@ -37,15 +39,14 @@ def test_movie_split_keeps_movies_whole():
 
 def test_flic_validation_split_by_movie(flic_root):
     from convcorr_jax.data.flic import load_flic
-    from convcorr_jax.pose import flic_data
 
     train = load_flic(flic_root, split="train")
     movies = [s.extras["moviename"] for s in train]
-    tr = flic_data.split_indices(movies, "train")
-    va = flic_data.split_indices(movies, "val")
+    tr = D.split_indices(movies, "train")
+    va = D.split_indices(movies, "val")
     assert len(tr) + len(va) == len(train) == 3987
     assert not {movies[i] for i in tr} & {movies[i] for i in va}
-    assert 0.1 * len(train) < len(va) <= flic_data.VAL_FRACTION * len(train)
+    assert 0.1 * len(train) < len(va) <= D.VAL_FRACTION * len(train)
 
 
 @pytest.mark.slow
@@ -101,10 +102,10 @@ def test_mpii_writeback_round_trip(real_data, tmp_path):
 
     folder = _mpii_folder(real_data, tmp_path)
     people = load_mpii_h5(folder / "valid.h5", image_root=folder / "images")
-    crops, affine = mpii_predict.person_crops(people, 64)
+    crops, affine = D.mpii_person_crops(people, 64)
     assert crops.shape == (len(people), 64, 64, 3) and crops.dtype == np.uint8 and crops.std() > 10
     gt = np.stack([p.points for p in people]).astype(np.float64)
-    in_crop = np.asarray(mpii_predict.geometry.transform_points(gt, affine))
+    in_crop = np.asarray(geometry.transform_points(gt, affine))
     back = predict.to_original(in_crop, affine)
     np.testing.assert_allclose(back, gt, atol=1e-3)
     out = tmp_path / "gt_preds.h5"
@@ -142,7 +143,7 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     people = load_mpii_h5(folder / "valid.h5")
     want = [p.extras["normalize"] * 64 / (200.0 * p.extras["scale"] * 1.25) for p in people]
     np.testing.assert_allclose(test.norm, want, rtol=1e-5)
-    assert T.headline("mpii") == ("PCKh", 0.5) and T.headline("flic") == ("PCK", 0.05)
+    assert D.headline("mpii") == ("PCKh", 0.5) and D.headline("flic") == ("PCK", 0.05)
     for shift, hit in ((0.45, 1.0), (0.55, 0.0)):
         pred = test.points + np.stack([test.norm * shift, np.zeros_like(test.norm)], -1)[:, None, :]
         assert metrics.pck(pred, test.points, test.visible, test.norm, 0.5) == pytest.approx(hit)
@@ -151,23 +152,20 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     # synthetic people carry MPII-style head sizes too, but are scored with the torso (PCK@0.05)
     people = load_people(n=8, seed=0, split="train", image_size=64)
     assert "head_size" in people[0].extras
-    torso = [T.torso_size(np.asarray(p.points), np.asarray(p.bbox)) for p in people]
-    np.testing.assert_allclose(T.arrays_from_samples(people, 64).norm, torso, rtol=1e-6)
+    torso = [D.torso_size(np.asarray(p.points), np.asarray(p.bbox)) for p in people]
+    np.testing.assert_allclose(D.arrays_from_samples(people, 64).norm, torso, rtol=1e-6)
     assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
     assert set(res["pckh@0.5"]) == {"coarse", "cascade"}
 
 
 def test_crop_scale_sets_the_person_crop_side():
-    """crop_affines: the torso box's centre stays at the crop's centre and its longer side becomes size / scale
-    pixels, for every crop scale (TrainConfig.crop_scale, chosen on the validation movies)."""
-    from convcorr_jax import geometry
-    from convcorr_jax.pose import flic_data
-
-    box = np.array([[10.0, 20.0, 50.0, 100.0]])  # 40 x 80 px torso box
-    ends = np.array([[[30.0, 20.0], [30.0, 100.0], [30.0, 60.0]]])  # top, bottom, centre
+    """flic_affines: the torso box's centre stays at the crop's centre and its longer pixel extent becomes
+    size / scale pixels, for every crop scale (TrainConfig.crop_scale)."""
+    box = np.array([[10.0, 20.0, 50.0, 100.0]])  # 41 x 81 px torso box (0-based inclusive)
+    ends = np.array([[[30.0, 19.5], [30.0, 100.5], [30.0, 60.0]]])  # top edge, bottom edge, centre
     centres = []
     for scale in (2.0, 2.5, 3.0):
-        q = np.asarray(geometry.transform_points(ends, flic_data.crop_affines(box, 128, scale)))[0]
+        q = np.asarray(geometry.transform_points(ends, D.flic_affines(box, 128, scale)))[0]
         assert np.linalg.norm(q[1] - q[0]) == pytest.approx(128 / scale, rel=1e-6)
         centres.append(q[2])
     np.testing.assert_allclose(centres, [centres[0]] * 3, atol=1e-6)

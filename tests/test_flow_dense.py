@@ -88,7 +88,7 @@ def test_batch_matches_single(net, batch):
 def test_cli_writes_pixel_flow(tmp_path):
     from PIL import Image
 
-    from convcorr_jax import cli
+    import convcorr_cli.main as cli
 
     gt = np.broadcast_to(np.array([6.0, 2.0], np.float32), (H, W, 2))
     a, b = _pair(gt)

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from convcorr_jax import cli, io, metrics
+import convcorr_cli.main as cli
+from convcorr_jax import io, metrics
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.errors import InputError
 
@@ -65,3 +66,22 @@ def test_cli_overview_and_unknown(capsys):
     assert cli.main([]) == 0
     assert "commands:" in capsys.readouterr().out
     assert cli.main(["no-such-command"]) == 2
+
+
+def test_cli_eval_pck(tmp_path, capsys):
+    """`convcorr eval pck`: per-joint PCK, the pooled score and the curve printed; JSON of the per-joint mean."""
+    gt = np.zeros((2, 3, 2))
+    pred = gt + np.array([[[1, 0], [3, 0], [25, 0]], [[0, 1], [10, 0], [0, 25]]], np.float64)
+    np.savez(tmp_path / "gt.npz", points=gt, visible=np.array([[1, 1, 1], [1, 1, 0]], bool), norm=np.full(2, 100.0))
+    np.save(tmp_path / "preds.npy", pred)
+    out = tmp_path / "pck.json"
+    assert cli.main(["eval", "pck", "--preds", str(tmp_path / "preds.npy"), "--gt", str(tmp_path / "gt.npz"),
+                     "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "PCK@0.05 per joint: 100.0 50.0 0.0\nPCK@0.05 mean: 60.00\ncurve: 0:0.0 0.01:" in text
+    assert " 0.2:80.0\n" in text
+    saved = json.loads(out.read_text())
+    assert set(saved) == {"alpha", "per_joint", "mean", "curve"} and saved["mean"] == 50.0
+    assert saved["per_joint"] == [100.0, 50.0, 0.0] and len(saved["curve"]) == 21 and saved["curve"]["0.2"] == 80.0
+    assert cli.main(["eval", "pck", "--preds", str(tmp_path / "gt.npz"), "--gt", str(tmp_path / "gt.npz")]) == 2
+    assert "preds" in capsys.readouterr().err  # gt.npz holds no `preds`

@@ -27,6 +27,7 @@ from convcorr_train import pose_configs
 from test_pose_train import _env
 
 from convcorr_jax.pose import model as M
+from convcorr_jax.pose import predict
 from convcorr_jax.pose import train as T
 
 STEPS = (1, 1, 2)
@@ -39,13 +40,14 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from convcorr_jax import parallel
     parallel.initialize_distributed()
-    from convcorr_jax.pose import train as T
+    from convcorr_jax.pose import predict, train as T
     out = sys.argv[2]
     with open(sys.argv[1], "rb") as f:
         cfg = dataclasses.replace(pickle.load(f), out=out)
     train_set, test_set = T.load_data(cfg)
     r = T.train(cfg, (train_set, test_set), progress=False)
-    coarse, cascade = T.predict_all(r.params, test_set, cfg.model, mesh=parallel.make_mesh())
+    pred = predict.predict(r.params, test_set.images, cfg.model, mesh=parallel.make_mesh())
+    coarse, cascade = pred["coarse"], pred["cascade"]
     if parallel.is_main_process():
         leaves = jax.tree_util.tree_leaves_with_path(r.params)
         np.savez(out + "/final.npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
@@ -61,7 +63,7 @@ def _launch(tmp: Path, out: Path, procs: int, devices: int) -> str:
         script.write_text(SCRIPT)
         cfg.write_bytes(pickle.dumps(CFG))
     out.mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "convcorr_jax.cli", "launch", "-n", str(procs), "-d", str(devices), "--timeout",
+    cmd = [sys.executable, "-m", "convcorr_cli", "launch", "-n", str(procs), "-d", str(devices), "--timeout",
            "400", "--", "python", str(script), str(cfg), str(out)]
     t0 = time.monotonic()
     r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=450, check=False)
@@ -131,7 +133,8 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     # (c) prediction sharded over 2 processes x 2 devices == one device, same parameters
     pred = _npz(two / "pred.npz")
     params = jax.tree_util.tree_map(np.asarray, _params_from(p2))
-    coarse, cascade = T.predict_all(params, test_set, CFG.model)
+    one = predict.predict(params, test_set.images, CFG.model)
+    coarse, cascade = one["coarse"], one["cascade"]
     assert pred["coarse"].shape == coarse.shape == (len(test_set), CFG.model.num_joints, 2)
     np.testing.assert_allclose(pred["coarse"], coarse, atol=1e-4)
     np.testing.assert_allclose(pred["cascade"], cascade, atol=1e-4)
@@ -162,7 +165,7 @@ def test_launcher_stops_all_when_one_process_fails(tmp_path):
             "time.sleep(1) if pid == 1 else time.sleep(60)\n"
             "sys.exit(7 if pid == 1 else 0)\n")
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "convcorr_jax.cli", "launch", "-n", "3", "-d", "2", "--", "python", "-c",
+    r = subprocess.run([sys.executable, "-m", "convcorr_cli", "launch", "-n", "3", "-d", "2", "--", "python", "-c",
                         code, str(tmp_path)], env=_env(), capture_output=True, text=True, timeout=50, check=False)
     assert time.monotonic() - t0 < 40, "the others were not stopped"
     assert r.returncode == 7, r.stderr

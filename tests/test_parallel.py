@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from test_pose_helpers import stick_people
     from convcorr_jax import parallel
-    from convcorr_jax.pose import model as M, train as T
+    from convcorr_jax.pose import data as D, model as M, train as T
     assert len(jax.devices()) == 8, jax.devices()
     tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
     cfg = T.TrainConfig(model=tiny, batch_size=8, steps=(1, 1, 1), optimizer="sgd", lr=(0.05, 0.05, 0.05))
@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
         mesh = parallel.make_mesh(ndev)
         step = parallel.data_parallel_step(T.make_local_step(cfg, 3), mesh)
         state = jax.device_put({{"params": params, "opt": T.init_opt(cfg, 3, params)}}, parallel.replicated(mesh))
-        batch = parallel.shard_batch(T.make_batch(data, cfg, 0), mesh)
+        batch = parallel.shard_batch(D.train_dataset(data, cfg.batch_size, 1, cfg.seed)[0], mesh)
         assert len(batch["image"].sharding.device_set) == ndev
         new, m = step(state, batch)
         out[ndev] = (jax.device_get(new["params"]), {{k: float(v) for k, v in m.items()}})

@@ -173,7 +173,7 @@ def test_reference_files_official_vs_transcription(mpii):
 
 
 def test_cli_json(mpii, tmp_path):
-    from convcorr_jax.cli import main
+    from convcorr_cli.main import main
 
     out = tmp_path / "pckh.json"
     rc = main(["eval", "pckh", "--preds", str(mpii / "reference_preds" / "newell.h5"),

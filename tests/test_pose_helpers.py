@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose.train import PoseArrays, torso_size
+from convcorr_jax.pose.data import PoseArrays, torso_size
 
 # MPII skeleton edges
 EDGES = [(0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
@@ -102,7 +102,6 @@ def test_flic_tables_on_eleven_joints(tmp_path):
     import jax
 
     from convcorr_jax.pose import model as M
-    from convcorr_jax.pose.train import PoseArrays
     from convcorr_train import pose_configs
     from convcorr_eval.tompson2015 import tables
 
@@ -123,16 +122,18 @@ def test_flic_tables_on_eleven_joints(tmp_path):
                                                    "tompson_skeletons.png"}
 
 
-def test_crop_resize_points_follow_the_image():
-    """_crop_resize (geometry.crop + transform_points): a marked pixel lands where its point is mapped."""
+def test_person_crop_points_follow_the_image():
+    """Person crops (geometry.crop_each under square_affines): a marked pixel lands where its point is mapped."""
+    from convcorr_jax import geometry
     from convcorr_jax.data.types import KeypointSample
-    from convcorr_jax.pose.train import _crop_resize
+    from convcorr_jax.pose.data import crop_images, square_affines
 
     img = np.zeros((90, 120, 3), np.uint8)
     img[40:43, 70:73] = 255  # a 3x3 white square centred on (71, 41)
     s = KeypointSample(points=np.array([[71.0, 41.0]], np.float32), visible=np.ones(1, bool), names=("p",),
                        bbox=np.array([0, 0, 119, 89], np.float32), category="person", id="x", image=img)
-    crop, pts = _crop_resize(s, np.array([60.0, 45.0]), 60.0, 30)
+    affine = square_affines(np.array([[60.0, 45.0]]), np.array([60.0]), 30)
+    crop, pts = crop_images([s], affine, 30)[0], geometry.transform_points(s.points.astype(np.float64), affine[0])
     assert crop.shape == (30, 30, 3) and crop.dtype == np.uint8
     # the square's outer edges (30, 15)..(90, 75) go to the crop's (-0.5, -0.5)..(29.5, 29.5): scale 1/2
     np.testing.assert_allclose(pts, [[(71 - 30) / 2 - 0.5, (41 - 15) / 2 - 0.5]])

@@ -57,7 +57,7 @@ def test_flip_permutation_swaps_left_and_right_by_name(perm_name, names):
 
 
 def test_torso_size_for_mpii_and_flic_orders():
-    from convcorr_jax.pose.train import torso_size
+    from convcorr_jax.pose.data import torso_size
 
     mpii = np.zeros((16, 2), np.float32)
     mpii[13], mpii[2] = (10, 10), (13, 14)  # l shoulder, r hip

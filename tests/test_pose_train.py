@@ -17,6 +17,7 @@ import pytest
 
 from convcorr_jax.config import override
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose import data as D
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
 
@@ -97,6 +98,10 @@ def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tm
         T.train(cfg, data, progress=False, nan_at_step=2)
     steps = sorted(int(x.name) for x in (tmp_path / "n" / "checkpoints").iterdir() if x.name.isdigit())
     assert steps[-1] == 2  # the poisoned step 3 was never saved
+    mgr = T._manager(tmp_path / "n" / "checkpoints")
+    step, _, data_state = T.restore_checkpoint(mgr, cfg, tmp_path / "n" / "checkpoints")
+    mgr.close()
+    assert step == 2 and data_state == {"next_index": 2}  # the input iterator's state is saved with the step
     params = T.load_params(tmp_path / "n", cfg)
     assert np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
     other = T.TrainConfig(name="n", out=str(tmp_path), model=M.ModelConfig(**{**TINY.__dict__, "head": 12}),
@@ -114,34 +119,11 @@ def test_bad_training_input(tmp_path):
     with pytest.raises(InputError, match="samples"):
         T.train(cfg, (empty, empty), progress=False)
     with pytest.raises(InputError, match="samples"):
-        T.arrays_from_samples([], 32)
+        D.arrays_from_samples([], 32)
     with pytest.raises(InputError, match="data"):
         T.load_data(T.TrainConfig(data="coco"))
     with pytest.raises(InputError, match="data_root"):
         T.load_data(T.TrainConfig(data="mpii"))
-
-
-def test_batches_deterministic_and_cover_epoch():
-    a = T.batch_indices(10, 4, 1, 0)
-    np.testing.assert_array_equal(a, T.batch_indices(10, 4, 1, 0))
-    first_epoch = np.concatenate([T.batch_indices(10, 5, s, 0) for s in range(2)])
-    assert sorted(first_epoch) == list(range(10))
-    k1 = T.sample_keys(0, 3, 8)
-    np.testing.assert_array_equal(k1[:4], T.sample_keys(0, 3, 8)[:4])
-
-
-def test_process_rows_make_the_global_batch():
-    """Two processes' rows of a step's batch (0:4 and 4:8) put together are the batch one process builds."""
-    from test_pose_helpers import stick_people
-
-    data = stick_people(10, 32, 0)
-    cfg = T.TrainConfig(model=TINY, batch_size=8, seed=3)
-    whole = T.make_batch(data, cfg, 5)
-    parts = [T.make_batch(data, cfg, 5, slice(a, b)) for a, b in ((0, 4), (4, 8))]
-    assert whole["image"].shape == (8, 32, 32, 3) and parts[0]["image"].shape == (4, 32, 32, 3)
-    for k in whole:
-        np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), whole[k], err_msg=k)
-    assert not np.array_equal(whole["key"], T.make_batch(data, cfg, 6)["key"])
 
 
 def test_config_override_and_fingerprint():

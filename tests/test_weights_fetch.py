@@ -79,7 +79,7 @@ def test_url_source_checks_prefix_or_needs_hash(server, monkeypatch, tmp_path):
 
 
 def test_cli_fetch_alexnet_reports_bad_hash(server, monkeypatch, tmp_path, capsys):
-    from convcorr_jax.cli import main
+    from convcorr_cli.main import main
 
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
     rc = main(["weights", "fetch", "alexnet", "--url", f"{server}/ok/alexnet.pth", "--sha256", "1" * 64, "--no-progress"])

@@ -112,7 +112,7 @@ def test_missing_and_misshapen_keys(tmp_path):
 
 
 def test_cli_inspect_and_import_errors(capsys, tmp_path):
-    from convcorr_jax.cli import main
+    from convcorr_cli.main import main
 
     assert main(["weights", "inspect", str(GOLDEN / "tiny_legacy.pth")]) == 0
     out = capsys.readouterr().out
@@ -130,7 +130,7 @@ def test_cli_inspect_and_import_errors(capsys, tmp_path):
 
 
 def test_cli_import_mobilenet(capsys, tmp_path):
-    from convcorr_jax.cli import main
+    from convcorr_cli.main import main
     from convcorr_jax.weights import sources
 
     out = tmp_path / "mnv2"
@@ -166,7 +166,7 @@ def test_npy_file_for_caffe_arch(tmp_path):
 
 
 def test_cli_fetch_mobilenet(monkeypatch, capsys, tmp_path):
-    from convcorr_jax.cli import main
+    from convcorr_cli.main import main
 
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
     assert main(["weights", "fetch", "mobilenet_v2"]) == 0

@@ -4,9 +4,9 @@
 
 Each run is the `flic` config with the short schedule `--steps` and one override from `GRID` (learning rates of
 all three stages scaled together; person-crop scale) against the base ("lr x1": the `flic` config's learning rates
-and a crop scale of 3). Result (bench/RESULTS_pose.md): learning rates x1 and crop scale 2.5 chosen. Every number
-is PCK@0.05 (torso, all 11 joints) on the validation movies after each stage, from the training loop's own
-evaluations; the test split is never loaded.
+and a crop scale of 3); the results and the choice: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso,
+all 11 joints) on the validation movies after each stage, from the training loop's own evaluations; the test split
+is never loaded.
 Runs resume when the command is repeated. Writes <out>/sweep.json and <out>/sweep.md (atomically).
 """
 

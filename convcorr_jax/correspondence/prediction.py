@@ -87,11 +87,12 @@ def box_maps(samples, size: int) -> np.ndarray:
     return geometry.box_to_affine(np.stack([np.asarray(s.bbox, np.float64) for s in samples]), size)
 
 
-def box_crops(samples, size: int) -> list[np.ndarray]:
-    """Every sample's box resampled (bilinear, edge pixels repeated outside the image) to uint8 [size, size, 3]."""
+def box_crops(samples, size: int, border: str = "edge") -> np.ndarray:
+    """Every sample's box (`box_maps`) resampled to uint8 [N, size, size, 3], bilinear; outside the image `border`
+    (`geometry.crop`: "edge" repeats the edge pixels, as Table 4 does; "constant" is black, as Table 2 does)."""
     for s in samples:
         check(s.image is not None, s.image_path or s.id, "image", "a loaded image")
-    return list(geometry.crop_each([s.image for s in samples], box_maps(samples, size), size, border="edge"))
+    return geometry.crop_each([s.image for s in samples], box_maps(samples, size), size, border=border)
 
 
 def box_keypoints(samples, size: int):

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from convcorr_jax import geometry, metrics
 from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.correspondence import prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import feature_scale
@@ -69,14 +70,9 @@ class TransferConfig:
 
 
 def box_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Instances warped to size x size boxes (bilinear, black outside the image): uint8 [N, size, size, 3] and
-    the image -> box affine maps [N, 2, 3] (`geometry.box_to_affine`)."""
-    for s in samples:
-        check(s.image is not None, s.id, "image", "a loaded image")
-        x0, y0, x1, y1 = np.asarray(s.bbox, np.float64)
-        check(x1 >= x0 and y1 >= y0, s.id, "bbox", "x1 >= x0 and y1 >= y0", s.bbox)
-    M = geometry.box_to_affine(np.stack([np.asarray(s.bbox, np.float64) for s in samples]), size)
-    return geometry.crop_each([s.image for s in samples], M, size, border="constant"), M
+    """Instances warped to size x size boxes, black outside the image (`prediction.box_crops`): uint8
+    [N, size, size, 3] and the image -> box affine maps [N, 2, 3] (`prediction.box_maps`)."""
+    return prediction.box_crops(samples, size, border="constant"), prediction.box_maps(samples, size)
 
 
 # ------------------------------------------------------------------------------------------------ features

@@ -40,9 +40,21 @@ MPII_TO_FLIC: dict[str, str] = {
 # On-disk size / imgdims ratios accepted: full size and the 2x / 4x downscaled copies.
 FLIC_IMAGE_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25)
 
+# Side of the FLIC person box / the torso box's longer side: 99 % of FLIC train's labelled joints fall inside.
+PERSON_BOX_SCALE = 2.5
+
 _FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox", "istrain",
            "istest")
 
+
+
+def person_square(torso_boxes: np.ndarray, scale: float = PERSON_BOX_SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """The person box of FLIC people as (centres [..., 2], sides [...]), pixels: a square centred on the torso box
+    [..., 4] (x0, y0, x1, y1, 0-based inclusive: extras["torso_box"] of `load_flic`) with side `scale` x the torso
+    box's longer pixel extent (x1 - x0 + 1 or y1 - y0 + 1). `geometry.square_box(*person_square(boxes))` is the
+    box: the Long et al. and Razavian et al. FLIC experiments' object box and the pose cascade's person crop."""
+    tb = np.asarray(torso_boxes, np.float64)
+    return (tb[..., :2] + tb[..., 2:]) / 2, scale * np.max(tb[..., 2:] - tb[..., :2] + 1, axis=-1)
 
 def _resolve(path) -> tuple[Path, Path]:
     p = Path(path)

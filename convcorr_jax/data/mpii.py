@@ -31,6 +31,7 @@ MPII_JOINTS: tuple[str, ...] = (
 MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
                                "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
 HEAD_SIZE_FACTOR = 0.6  # PCKh head size = 0.6 * head-box diagonal (SC_BIAS of the official toolkit)
+PERSON_SIDE_PER_SCALE = 200.0 * 1.25  # person crop side (pixels) per unit of the h5's stored scale
 
 _H5_KEYS = ("center", "imgname", "index", "normalize", "part", "person", "scale", "torsoangle", "visible")
 
@@ -47,6 +48,13 @@ def open_h5(path: str | os.PathLike):
     except OSError as e:
         raise InputError(p, "file", "a readable HDF5 file", str(e)) from None
 
+
+
+def person_square(centers: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The person crop of MPII people as (centres [..., 2], sides [...]), pixels: a square of side
+    `PERSON_SIDE_PER_SCALE` x scale around the centre, both as `load_mpii_h5` stores them in extras (the hourglass
+    h5's crop-adjusted `center`, 0-based, and `scale`). `geometry.square_box(*person_square(c, s))` is the box."""
+    return np.asarray(centers, np.float64), PERSON_SIDE_PER_SCALE * np.asarray(scales, np.float64)
 
 def _h5_array(f, key: str, path, shape_tail: tuple, n: int | None) -> np.ndarray:
     if key not in f:

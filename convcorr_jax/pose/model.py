@@ -56,13 +56,12 @@ class ModelConfig:
     spatial_dropout: float = 0.2  # 0 switches SpatialDropout off
     fine: tuple[int, int, int, int] = (16, 16, 24, 24)  # Siamese widths (2 per bank, 2 after fusion)
     context: int = 40  # fine window side in image pixels (multiple of 2^levels)
-    sigma: float = 1.0  # target Gaussian std in heat-map cells (coarse and fine); 1.0 beat 1.5 by 4.5 points
-    # of cascade PCK@0.05 (bench/RESULTS_pose.md)
+    sigma: float = 1.0  # target Gaussian std in heat-map cells (coarse and fine)
     variant: str = "shared"  # "shared" (the paper's cascade) or "standard" (image crops)
     lcn_sigma: float = 2.0  # std (pixels) of the LCN Gaussian
     out_init_std: float = 1e-3  # std of the heat-map output layers' initial weights (coarse fc2, fine joint_w):
-    # near-zero initial heat-maps start E1/E2 at the all-zero value instead of ~5x it, so the first Adam steps do
-    # not silence most ReLU units (bench/RESULTS_pose.md)
+    # near-zero initial heat-maps start E1/E2 at the all-zero value, so the first Adam steps do not silence most
+    # ReLU units
 
     def validate(self) -> "ModelConfig":
         def bad(field, expected, got):

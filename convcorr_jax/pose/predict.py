@@ -1,6 +1,8 @@
-"""Predictions of a trained cascade with and without sub-cell refinement, and their map back to the image.
+"""Predictions of a trained cascade with and without sub-cell refinement, and their map back to the image: the one
+prediction loop of training's evaluation and of the Tompson et al. scorers.
 
     preds = predict(params, images_uint8, cfg)   # {"coarse", "coarse_refined", "cascade", "cascade_raw"} [N, K, 2]
+    preds = predict(params, images_uint8, cfg, mesh=parallel.make_mesh())   # sharded over every device
 
 One forward pass gives four read-outs (image pixels of the network input, 0-based):
   coarse          the coarse heat-map's integer arg-max cell centre (the paper's coarse model, quantised to
@@ -17,21 +19,25 @@ One forward pass gives four read-outs (image pixels of the network input, 0-base
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
-from convcorr_jax import geometry
+from convcorr_jax import geometry, parallel
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as M
 
 READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade")
 
 
-@functools.lru_cache(maxsize=8)
-def make_readouts(cfg: M.ModelConfig):
-    """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels)."""
+@functools.lru_cache(maxsize=16)
+def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None) -> Callable:
+    """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); one per
+    (cfg, mesh), so repeated evaluations reuse its compilations. mesh: the batch sharded over its "data" axis
+    (params replicated), the read-outs replicated on every device, i.e. gathered to every process."""
 
     def fn(params, images):
         out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
@@ -41,21 +47,34 @@ def make_readouts(cfg: M.ModelConfig):
                 "cascade_raw": hmap.map_to_image(origin + hmap.argmax_2d(fine).astype(jnp.float32), 2.0),
                 "cascade": out["xy"]}
 
-    return jax.jit(fn)
+    if mesh is None:
+        return jax.jit(fn)
+    rep = parallel.replicated(mesh)
+    return jax.jit(fn, in_shardings=(rep, parallel.batch_sharded(mesh)), out_shardings=rep)
 
 
-def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32) -> dict[str, np.ndarray]:
-    """The four read-outs [N, K, 2] for images uint8 [N, S, S, 3] (fixed batch shape, last batch padded)."""
-    fn = make_readouts(cfg)
-    images = np.asarray(images)
+def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32,
+            mesh: Mesh | None = None) -> dict[str, np.ndarray]:
+    """The four read-outs [N, K, 2] for images uint8 [N, S, S, 3] (fixed batch shape, the last batch padded by
+    repeating the last image).
+
+    mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
+    count, each process reads and feeds only its rows of each batch, and every process gets all predictions."""
+    fn = make_readouts(cfg, mesh)
+    rows = slice(0, batch)
+    if mesh is not None:
+        batch = -(-batch // mesh.devices.size) * mesh.devices.size
+        rows = parallel.local_rows(mesh, batch)
+        params = jax.device_put(params, parallel.replicated(mesh))
     n = len(images)
     parts: dict[str, list] = {k: [] for k in READOUTS}
     for i in range(0, n, batch):
-        x = images[i:i + batch]
-        m = len(x)
-        if m < batch:
-            x = np.concatenate([x, np.repeat(x[-1:], batch - m, 0)])
+        idx = np.minimum(np.arange(i, i + batch), n - 1)  # padded with the last image
+        x = np.asarray(images[idx[rows]])
+        if mesh is not None:
+            x = parallel.shard_batch(x, mesh, batch)
         out = fn(params, x)
+        m = min(batch, n - i)
         for k in READOUTS:
             parts[k].append(np.asarray(out[k])[:m])
     return {k: np.concatenate(v) if v else np.zeros((0, cfg.num_joints, 2), np.float32) for k, v in parts.items()}

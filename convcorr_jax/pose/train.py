@@ -4,20 +4,22 @@ Stages (Sec. 4.2): 1) coarse model alone on E1; 2) fine model alone on E2 with t
 3) both jointly on E1 + lambda * E2 (lambda = 0.1). The "standard" variant is greedy: its stage 3 keeps training
 the fine model alone. Each stage starts a fresh optax state for the parameters it trains.
 
-Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
-(seed, t) only, so a run killed at any point and resumed from its last checkpoint ends with exactly the
-parameters of an uninterrupted run, on any number of devices and processes.
+Data: `pose.data` (arrays, person crops, the grain input pipeline); evaluation: `pose.predict`.
 
-Several processes (`convcorr launch`, SLURM): the mesh spans every device of every process; each process builds
-only its rows of each global batch (`make_batch(..., rows)`), orbax checkpoints are written by all of them
-(restorable into any process count), evaluation is sharded over all devices, and only process 0 prints, writes
-files and shows the progress bar; every process logs to the `convcorr_jax` logger.
+Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
+(seed, t) only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends
+with exactly the parameters of an uninterrupted run, on any number of devices and processes. The checkpoint
+holds the input iterator's state beside the parameters.
+
+Several processes (`convcorr launch`, SLURM): the mesh spans every device of every process; each process reads
+only its rows of each global batch, orbax checkpoints are written by all of them (restorable into any process
+count), evaluation is sharded over all devices, and only process 0 prints, writes files and shows the progress
+bar; every process logs to the `convcorr_jax` logger.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -30,12 +32,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
+from tqdm import tqdm
 
-from convcorr_jax import geometry, io, parallel
+from convcorr_jax import io, metrics, parallel
+from convcorr_jax.config import from_dict
+from convcorr_jax.data.flic import PERSON_BOX_SCALE
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment as aug
-from convcorr_jax.pose import losses
+from convcorr_jax.pose import data as D
+from convcorr_jax.pose import losses, predict
 from convcorr_jax.pose import model as M
+from convcorr_jax.pose.data import PoseArrays, headline
 
 STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
 log = logging.getLogger(__name__)
@@ -56,11 +64,10 @@ class TrainConfig:
     augment: aug.AugmentConfig = dataclasses.field(default_factory=aug.AugmentConfig)
     data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
-    crop_scale: float = 2.5  # FLIC: person-crop side / the torso box's longer side (chosen on the validation movies)
+    crop_scale: float = PERSON_BOX_SCALE  # FLIC: person-crop side / the torso box's longer side
     n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
     batch_size: int = 16  # global batch (split over devices)
-    steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3: the cascade's gain grows with the
-    # fine stage; 3,700 steps take 10 min on 2 CPU cores (cascade PCK@0.05 14.5 vs coarse 2.6, bench/RESULTS_pose.md)
+    steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3
     lr: tuple[float, float, float] = (2e-3, 5e-3, 1e-3)  # peak learning rate per stage (warm-up, cosine decay)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     warmup: int = 50  # linear learning-rate warm-up steps at the start of each stage
@@ -91,141 +98,11 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-# --- data ----------------------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class PoseArrays:
-    """A dataset held in host memory: images uint8 [N, S, S, 3], points float32 [N, K, 2] (0 where missing),
-    visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm float32 [N]
-    (PCK normaliser, pixels: MPII's head size, 0.6 x head-box diagonal, so that PCK@0.5 is PCKh@0.5; otherwise the
-    torso size l shoulder - r hip, else the bbox diagonal; see `headline`)."""
-
-    images: np.ndarray
-    points: np.ndarray
-    visible: np.ndarray
-    norm: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def take(self, idx) -> PoseArrays:
-        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
-
-
-def headline(data: str) -> tuple[str, float]:
-    """(name, alpha) of a dataset's headline score: ("PCKh", 0.5) for "mpii" (norm = head size), else
-    ("PCK", 0.05) (torso-normalised, Tompson et al. Table 3)."""
-    return ("PCKh", 0.5) if data == "mpii" else ("PCK", 0.05)
-
-
-def torso_size(points: np.ndarray, bbox: np.ndarray | None = None) -> float:
-    """||l shoulder - r hip|| (MODEC's FLIC torso) for 16 MPII-ordered joints (13, 2) or the 11 FLIC joints
-    (0, 7), else the bbox diagonal."""
-    ends = {16: (13, 2), 11: (0, 7)}.get(len(points))
-    d = float(np.linalg.norm(points[ends[0]] - points[ends[1]])) if ends else float("nan")
-    if not np.isfinite(d) or d <= 0:
-        d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
-    return d
-
-
-def arrays_from_samples(samples, image_size: int) -> PoseArrays:
-    """KeypointSample list (images loaded, square image_size) -> PoseArrays."""
-    if not samples:
-        raise InputError("samples", "samples", "at least one sample", 0)
-    imgs, pts, vis, norm = [], [], [], []
-    for s in samples:
-        img = s.image if s.image is not None else s.with_image().image
-        if img.shape[:2] != (image_size, image_size):
-            raise InputError(s.image_path or s.id, "image", f"{image_size}x{image_size} RGB", img.shape)
-        p = np.asarray(s.points, np.float32)
-        lab = s.extras.get("labelled")  # annotated, possibly occluded: still a valid training target
-        v = (np.asarray(lab, bool) if lab is not None else np.asarray(s.visible, bool)) & np.all(np.isfinite(p), -1)
-        imgs.append(img)
-        pts.append(np.nan_to_num(p))
-        vis.append(v)
-        norm.append(torso_size(p, np.asarray(s.bbox)))
-    return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
-
-
 def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
-    """(train, held-out) arrays for cfg.data: synthetic and MPII (train, test); FLIC (train, validation movies)."""
-    size = cfg.model.image_size
-    if cfg.data == "synthetic":
-        from convcorr_jax.data.synthetic import load_people
-
-        tr = load_people(n=cfg.n_samples, seed=cfg.seed, split="train", image_size=size)
-        te = load_people(n=cfg.n_samples, seed=cfg.seed, split="test", image_size=size)
-        return arrays_from_samples(tr, size), arrays_from_samples(te, size)
-    if cfg.data == "flic":  # FLIC train minus the validation movies, and those movies; test: pose.flic_data
-        from convcorr_jax.pose import flic_data
-
-        return flic_data.train_val(cfg)
-    if cfg.data == "mpii":
-        if not cfg.data_root:
-            raise InputError("config", "data_root", "a folder with the MPII annotations (train.h5, valid.h5) and images")
-        return _load_mpii(cfg)
-    raise InputError("config", "data", "'synthetic', 'mpii' or 'flic'", cfg.data)
-
-
-def _crop_resize(sample, center, box_side: float, size: int):
-    """Square crop of side box_side (pixels) centred on center (x, y), resized to size x size (bilinear, black
-    outside the image); returns (image uint8 [size, size, 3], points float32 [K, 2] in crop pixels)."""
-    img = sample.image if sample.image is not None else sample.with_image().image
-    m = geometry.box_to_affine(geometry.square_box(center, box_side), size)
-    pts = geometry.transform_points(np.asarray(sample.points, np.float64), m).astype(np.float32)
-    return geometry.crop(img[None], m[None], size, border="constant")[0], pts
-
-
-def _load_mpii(cfg: TrainConfig):
-    """Real MPII people (train.h5 / valid.h5 under `data_root`), cropped around centre / scale and resized."""
-    from convcorr_jax.data.mpii import load_mpii_h5
-
-    root = Path(cfg.data_root)
-    size = cfg.model.image_size
-
-    def conv(samples):
-        out = []
-        for s in samples:
-            side = 200.0 * float(s.extras.get("scale", 1.0)) * 1.25
-            img, pts = _crop_resize(s, np.asarray(s.extras["center"], np.float32), side, size)
-            extras = {**s.extras, "head_size": float(s.extras["head_size"]) * size / side}  # crop pixels
-            out.append(dataclasses.replace(s, image=img, points=pts, extras=extras,
-                                           bbox=np.array([0, 0, size - 1, size - 1], np.float32)))
-        return out
-
-    def arrays(samples):  # PCKh: the head size (crop pixels) is the normaliser
-        head = np.array([s.extras["head_size"] for s in samples], np.float32)
-        return dataclasses.replace(arrays_from_samples(samples, size), norm=head)
-
-    tr = conv(load_mpii_h5(root / "train.h5", image_root=root / "images"))
-    te = conv(load_mpii_h5(root / "valid.h5", image_root=root / "images"))
-    return arrays(tr), arrays(te)
-
-
-def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
-    """Indices of step `step`'s batch: consecutive slices of one permutation per epoch (deterministic)."""
-    g = step * batch + np.arange(batch)
-    epochs, pos = g // n, g % n
-    out = np.empty(batch, np.int64)
-    for e in np.unique(epochs):
-        perm = np.random.default_rng([seed, int(e)]).permutation(n)
-        out[epochs == e] = perm[pos[epochs == e]]
-    return out
-
-
-def sample_keys(seed: int, step: int, batch: int) -> np.ndarray:
-    """Per-sample raw PRNG keys uint32 [batch, 2] of a step (independent of the device count)."""
-    return np.asarray(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), step), batch))
-
-
-def make_batch(data: PoseArrays, cfg: TrainConfig, step: int, rows: slice | None = None) -> dict:
-    """Rows `rows` (default: all cfg.batch_size) of step `step`'s global batch: image uint8 [R, S, S, 3], points
-    [R, K, 2], visible [R, K], key uint32 [R, 2]. A function of (seed, step) only, so any split of the rows over
-    processes yields the same global batch; only the selected images are read."""
-    rows = slice(0, cfg.batch_size) if rows is None else rows
-    idx = batch_indices(len(data), cfg.batch_size, step, cfg.seed)[rows]
-    return {"image": data.images[idx], "points": data.points[idx], "visible": data.visible[idx],
-            "key": sample_keys(cfg.seed, step, cfg.batch_size)[rows]}
+    """(train, held-out) arrays of cfg.data (`data.load`): synthetic and MPII (train, test); FLIC (train,
+    validation movies)."""
+    return D.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
+                  crop_scale=cfg.crop_scale)
 
 
 # --- optimisation -------------------------------------------------------------------------------------------
@@ -312,60 +189,15 @@ def init_opt(cfg: TrainConfig, stage: int, params: dict):
 
 # --- evaluation ---------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=16)
-def make_predict(cfg: M.ModelConfig, mesh=None) -> Callable:
-    """jitted images uint8 [B, S, S, 3] -> (coarse_xy [B,K,2], cascade xy [B,K,2], coarse_hm); one per
-    (cfg, mesh), so repeated evaluations reuse its compilations.
-
-    mesh: shard the batch over its "data" axis (params replicated) and return results replicated on every
-    device, i.e. gathered to every process; images must then be a global array (`parallel.shard_batch`)."""
-
-    def predict(params, images):
-        out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
-        return out["coarse_xy"], out["xy"], out["coarse_hm"]
-
-    if mesh is None:
-        return jax.jit(predict)
-    rep = parallel.replicated(mesh)
-    return jax.jit(predict, in_shardings=(rep, parallel.batch_sharded(mesh)), out_shardings=rep)
-
-
-def predict_all(params, data: PoseArrays, cfg: M.ModelConfig, batch: int = 32, predict=None, mesh=None):
-    """Coarse and cascade predictions [N, K, 2] for a whole dataset (fixed batch shape, last batch padded).
-
-    mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
-    count, each process feeds only its rows, every process gets all predictions. Pass `predict` made with the
-    same mesh (default: made here)."""
-    predict = predict or make_predict(cfg, mesh)
-    if mesh is not None:
-        batch = -(-batch // mesh.devices.size) * mesh.devices.size
-        rows = parallel.local_rows(mesh, batch)
-        params = jax.device_put(params, parallel.replicated(mesh))
-    n = len(data)
-    cs, fs = [], []
-    for i in range(0, n, batch):
-        x = data.images[i:i + batch]
-        m = len(x)
-        if m < batch:
-            x = np.concatenate([x, np.repeat(x[-1:], batch - m, 0)])
-        if mesh is not None:
-            x = parallel.shard_batch(x[rows], mesh, batch)
-        c, f, _ = predict(params, x)
-        cs.append(np.asarray(c)[:m])
-        fs.append(np.asarray(f)[:m])
-    return np.concatenate(cs), np.concatenate(fs)
-
-
-def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), predict=None, mesh=None,
+def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
              per_joint_alpha: float = 0.05) -> dict:
     """PCK (percent, normalised by data.norm) of the coarse model and the cascade at several alphas, per joint at
-    per_joint_alpha. mesh: predictions sharded over its devices (see `predict_all`); every process gets the same
+    per_joint_alpha. mesh: predictions sharded over its devices (`predict.predict`); every process gets the same
     numbers."""
-    from convcorr_jax import metrics
-
-    coarse, casc = predict_all(params, data, cfg, predict=predict, mesh=mesh)
+    preds = predict.predict(params, data.images, cfg, mesh=mesh)
     out = {}
-    for name, p in (("coarse", coarse), ("cascade", casc)):
+    for name in ("coarse", "cascade"):
+        p = preds[name]
         for a in alphas:
             out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, data.points, data.visible, data.norm, a)
         out[f"{name}_per_joint@{per_joint_alpha:g}"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
@@ -375,44 +207,44 @@ def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.
 
 # --- checkpoints ---------------------------------------------------------------------------------------------
 
-def _manager(ckpt_dir: Path, keep: int = 2):
+def _manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
     """Synchronous orbax manager. Every process must create it and take part in each save and restore; orbax
     writes each step to a temporary folder renamed when complete, so a step killed mid-write is never latest."""
-    import orbax.checkpoint as ocp
-
     opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
     return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
 
 
-def save_checkpoint(mgr, step: int, state, cfg: TrainConfig) -> None:
-    """Save the (replicated, possibly multi-process) state; called by every process."""
-    import orbax.checkpoint as ocp
-
-    meta = {"step": step, "fingerprint": cfg.fingerprint(), "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
+def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict) -> None:
+    """Save the (replicated, possibly multi-process) state and, in "meta", the input iterator's state
+    (`data_state`, grain's `get_state()`: the same on every process); called by every process."""
+    meta = {"step": step, "fingerprint": cfg.fingerprint(), "data_iterator": data_state,
+            "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
     mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
     mgr.wait_until_finished()
 
 
-def restore_checkpoint(mgr, cfg: TrainConfig, ckpt_dir: Path, mesh=None):
-    """(step, state) of the latest checkpoint, or (0, None). A checkpoint of another config raises InputError.
+def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None):
+    """(step, state, input iterator state) of the latest checkpoint, or (0, None, None). A checkpoint of another
+    config raises InputError.
 
     The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
-    it."""
-    import orbax.checkpoint as ocp
-
+    it. A checkpoint without an iterator state (written before it was saved) resumes the input at its step."""
     step = mgr.latest_step()
     if step is None:
-        return 0, None
+        return 0, None, None
     meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if meta.get("fingerprint") != cfg.fingerprint():
         raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint {cfg.fingerprint()}); "
                          "use another --name/--out or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+    data_state = meta.get("data_iterator", {"next_index": step})
+    if data_state.get("next_index") != step:
+        raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}", data_state)
     params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
     abstract = {"params": params, "opt": init_opt(cfg, cfg.stage_of(step - 1), params)}
     rep = parallel.replicated(mesh if mesh is not None else parallel.make_mesh())
     abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=rep), abstract)
     state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-    return step, state
+    return step, state, data_state
 
 
 # --- the loop ------------------------------------------------------------------------------------------------
@@ -434,8 +266,6 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     on_step(step): called after each completed step (e.g. to throttle a test run). With several processes every
     process calls this with the same config and data; only process 0 writes config/metrics and prints.
     """
-    from tqdm import tqdm
-
     cfg.model.validate()
     train_set, test_set = data if data is not None else load_data(cfg)
     if len(train_set) == 0:
@@ -458,8 +288,12 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
         io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
     ckpt_dir = run_dir / "checkpoints"
     mgr = _manager(ckpt_dir)
-    start, state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
+    start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
     rows = parallel.local_rows(mesh, cfg.batch_size)
+    batches = iter(D.train_dataset(train_set, cfg.batch_size, cfg.total_steps, cfg.seed,
+                                   D.shard_of(rows, cfg.batch_size)).to_iter_dataset(D.READ_OPTIONS))
+    if data_state is not None:
+        batches.set_state(data_state)
     log.info("%s: %s at step %d of %d; %d device(s) over %d process(es), this one feeds batch rows %d:%d",
              cfg.name, "resumed" if start else "started", start, cfg.total_steps, ndev, jax.process_count(),
              rows.start, rows.stop)
@@ -472,8 +306,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     evals = [e for e in prior if e["step"] <= start] if start else []
     state = parallel.replicate(state, mesh)
     steps_fns: dict[int, Callable] = {}
-    predict = make_predict(cfg.model, mesh)
     bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
+    held_out = test_set.first(cfg.eval_limit)
     score, alpha = headline(cfg.data)
     last_good = start if start else None
     t0, done = time.perf_counter(), 0
@@ -487,7 +321,7 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
             cur_stage = stage
         if stage not in steps_fns:
             steps_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), mesh)
-        batch = parallel.shard_batch(make_batch(train_set, cfg, step, rows), mesh, cfg.batch_size)
+        batch = parallel.shard_batch(next(batches), mesh, cfg.batch_size)
         new_state, m = steps_fns[stage](state, batch)
         loss = float(m["loss"]) if nan_at_step is None or step != nan_at_step else float("nan")
         if not math.isfinite(loss):
@@ -501,15 +335,14 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
         bar.set_postfix(stage=stage, loss=f"{loss:.4f}", steps_s=f"{done / max(elapsed, 1e-9):.2f}")
         n = step + 1
         if n % cfg.checkpoint_every == 0 or n == cfg.total_steps:
-            save_checkpoint(mgr, n, state, cfg)
+            save_checkpoint(mgr, n, state, cfg, batches.get_state())
             last_good = n
             log.info("%s: step %d saved (loss %.4f)", cfg.name, n, loss)
         if on_step is not None:
             on_step(n)
-        if n in bounds and len(_limit(test_set, cfg.eval_limit)) and (not evals or evals[-1]["step"] < n):
+        if n in bounds and len(held_out) and (not evals or evals[-1]["step"] < n):
             ev = {"step": n, "stage": stage, "loss": loss,
-                  **evaluate(state["params"], _limit(test_set, cfg.eval_limit), cfg.model, predict=predict, mesh=mesh,
-                             per_joint_alpha=alpha)}
+                  **evaluate(state["params"], held_out, cfg.model, mesh=mesh, per_joint_alpha=alpha)}
             evals.append(ev)
             if main:
                 io.write_json(metrics_path, evals)
@@ -532,17 +365,19 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     return TrainResult(params, evals, sps, sps * cfg.batch_size, run_dir)
 
 
-def _limit(data: PoseArrays, n: int | None) -> PoseArrays:
-    return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
-
-
 def load_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
     """Final parameters of a finished (or the latest checkpoint of an unfinished) run, replicated over mesh
     (default: all devices)."""
     ckpt = Path(run_dir) / "checkpoints"
     mgr = _manager(ckpt)
-    step, state = restore_checkpoint(mgr, cfg, ckpt, mesh)
+    _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh)
     mgr.close()
     if state is None:
         raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
     return state["params"]
+
+
+def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
+    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run."""
+    cfg = from_dict(TrainConfig, json.loads((Path(run_dir) / "config.json").read_text()))
+    return cfg, load_params(run_dir, cfg)

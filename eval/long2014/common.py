@@ -2,9 +2,10 @@
 
 data=flic (FLIC people, Sapp & Taskar): the category is "person", the keypoint types are the 11 labelled
 upper-body joints, FLIC's own train / test split is kept. The object box (Long et al. use the ground-truth
-object box on PASCAL) is the FLIC annotation's torso box made square and enlarged `FLIC_BOX_ENLARGE` times
-around its centre (`flic_person_box`): it holds 99% of the training joints, and unlike the tight box of the
-joints it does not put the extreme joints on its edges (which would give their positions away).
+object box on PASCAL) is the FLIC person box of the data layer (`convcorr_jax.data.flic.person_square`: the
+annotation's torso box made square and enlarged `FLIC_BOX_ENLARGE` times around its centre, also the pose
+cascade's person crop): it holds 99% of the training joints, and unlike the tight box of the joints it does not
+put the extreme joints on its edges (which would give their positions away).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import numpy as np
 
 from convcorr_jax import geometry
-from convcorr_jax.data.flic import load_flic
+from convcorr_jax.data.flic import PERSON_BOX_SCALE, load_flic, person_square
 from convcorr_jax.data.synthetic import load_objects
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.data.voc_keypoints import load_voc_train_test
@@ -25,16 +26,12 @@ DATA = ("synthetic", "voc", "flic")
 # Long et al.'s experiments run on the papers' network by default: torchvision's AlexNet with its real ImageNet
 # conv weights (conv-only: neighbours are retrieved by the flattened pool5 map where the paper uses fc7).
 BACKBONE = "torchvision_alexnet"
-FLIC_BOX_ENLARGE = 2.5  # side of the person box / longer side of the torso box (99% of train joints inside)
+FLIC_BOX_ENLARGE = PERSON_BOX_SCALE  # side of the person box / longer side of the torso box
 
 
 def flic_person_box(torso_boxes: np.ndarray, enlarge: float = FLIC_BOX_ENLARGE) -> np.ndarray:
-    """Person boxes [..., 4]: squares centred on the torso boxes [..., 4] (x0, y0, x1, y1; 0-based inclusive)
-    with side `enlarge` x the torso box's longer side (pixels)."""
-    tb = np.asarray(torso_boxes, np.float64)
-    centres = (tb[..., :2] + tb[..., 2:]) / 2
-    sides = enlarge * np.max(tb[..., 2:] - tb[..., :2] + 1, axis=-1)
-    return geometry.square_box(centres, sides)
+    """Person boxes [..., 4] (x0, y0, x1, y1; 0-based inclusive) of torso boxes [..., 4]: `person_square`."""
+    return geometry.square_box(*person_square(torso_boxes, enlarge))
 
 
 def subsample(samples: list, n: int | None, seed: int) -> list:

@@ -33,6 +33,7 @@ class Config(ExperimentConfig):
     n_flic_test: int | None = 400
     flic_attribute: str = "torso_x"  # data=flic: label-derived attribute of the direction (see flic.py)
     flic_crop: str = "frame"  # data=flic: "frame" (the whole frame) or "person" (the person box; see flic.py)
+    feature_batch: int = 32  # images per forward pass (smaller for VGG-16 on whole frames: memory)
 
 
 SIZES = {
@@ -67,7 +68,7 @@ def make_descriptors(cfg: Config) -> Descriptors:
     backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
     roles = (cfg.descriptor,) + ((cfg.extra_descriptor,) if cfg.extra_descriptor not in (None, cfg.descriptor)
                                  else ())
-    fz = backbone_featurizers(backbone, params, roles)
+    fz = backbone_featurizers(backbone, params, roles, batch_size=cfg.feature_batch)
     weights = {None: "pretrained weights", "random": "random weights (plumbing only)"}.get(cfg.weights,
                                                                                           f"weights {cfg.weights}")
     text = (f"{backbone.name} with {weights}, {describe_role(backbone, cfg.descriptor)}, l2-normalised")

@@ -3,29 +3,27 @@
     convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
                        [--split test|val] [--refine on|off] [--timing]
 
-FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the person crops of `convcorr_jax.pose.flic_data`
+FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the person crops of `convcorr_jax.pose.data`
 (PCK is invariant to the crop's uniform scale). Joint groups: `convcorr_jax.pose.joints.FLIC`; "Head" pools the
 three face points l eye, r eye and nose, each scored on its own (the paper's "Face" column). The JSON holds
 {"pck": {"0.05": {"coarse": {group: fraction}, "cascade": {...}}, "0.1": ..., "0.2": ...}} (fractions 0..1),
 plus "ablation" (all four read-outs of `convcorr_jax.pose.predict`), "curve" (Figure 15: mean of wrist and elbow
 PCK at normalised distances 0..0.2) and, with --timing, "table2_ms" (forward ms per image on this CPU).
 `--refine` picks the read-out of the main table for both models alike: on = parabola sub-cell refinement of the
-coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes. Runtime on the 2-core CPU: about
-30 s for the 1,016 test crops of the 128 px model once the crops are cached (first call: about a minute to build
-them), plus about a minute with --timing.
+coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes. The crops are built on the first
+call and cached.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.config import from_dict
-from convcorr_jax.pose import flic_data, joints, predict
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose.data import PoseArrays, flic_crops
+from convcorr_jax.pose.train import TrainConfig, load_run  # noqa: F401 (load_run: `convcorr eval flic`'s loader)
 from convcorr_eval.report import markdown_table
 from convcorr_eval.tompson2015 import figures, paper
 
@@ -36,7 +34,7 @@ MAIN = {"on": {"coarse": "coarse_refined", "cascade": "cascade"},
         "off": {"coarse": "coarse", "cascade": "cascade_raw"}}
 
 
-def group_table(pred: np.ndarray, data: T.PoseArrays, alpha: float) -> dict[str, float]:
+def group_table(pred: np.ndarray, data: PoseArrays, alpha: float) -> dict[str, float]:
     """PCK (fraction) per FLIC joint group and over all 11 joints ("all")."""
     g = joints.group_pck(pred, data.points, data.visible, data.norm, joints.FLIC.groups, alpha)
     out = {k: v / 100 for k, v in g.items()}
@@ -44,25 +42,18 @@ def group_table(pred: np.ndarray, data: T.PoseArrays, alpha: float) -> dict[str,
     return out
 
 
-def arm_curve(pred: np.ndarray, data: T.PoseArrays, alphas=CURVE_ALPHAS) -> list[float]:
+def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[float]:
     """Figure 15: mean of the wrist and elbow PCK (fraction) at each normalised distance."""
     arm = joints.FLIC.groups["Wrist"] + joints.FLIC.groups["Elbow"]
     hits = [metrics.pck_hits(pred, data.points, data.visible, data.norm, float(a))[:, list(arm)] for a in alphas]
     return [float(np.nanmean(h)) for h in hits]
 
 
-def load_run(run_dir: str | Path) -> tuple[T.TrainConfig, dict]:
-    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run."""
-    tc = from_dict(T.TrainConfig, json.loads((Path(run_dir) / "config.json").read_text()))
-    return tc, T.load_params(run_dir, tc)
-
-
-def evaluate(tc: T.TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
+def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
              timing: bool = False) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring)."""
     joints.joint_set("flic", tc.model.num_joints)
-    crops = flic_data.load_crops(root, split, tc.model.image_size, tc.crop_scale)
-    data = crops.arrays
+    data = flic_crops(root, split, tc.model.image_size, tc.crop_scale).arrays
     preds = predict.predict(params, data.images, tc.model)
     res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool,
                  "image_size": tc.model.image_size, "head": HEAD}

@@ -6,14 +6,12 @@
                                      # trained on FLIC train minus the validation movies, scored on FLIC test
     convcorr run tompson2015.tables --set run_dir=runs/pose_default  # tables of a finished `convcorr train` run
 
-Runtime on the 2-core CPU: tiny ~1.5 min (compilation of the three training stages; numbers meaningless),
-default under 4 min, full (the default training config's 3,700 steps) ~11 min. Prints
-"tompson: PCK@0.05 coarse C -> cascade F (S s)", plus MPII PCKh@0.5 of the published prediction files when the
-real annotation folder holds them (Table 4). The pose cascade is trained from scratch on the experiment's data:
+Prints "tompson: PCK@0.05 coarse C -> cascade F (S s)" (at tiny the numbers are meaningless), plus MPII PCKh@0.5
+of the published prediction files when the real annotation folder holds them (Table 4). The pose cascade is trained from scratch on the experiment's data:
 the `backbone` and `weights` fields are unused here.
 
 Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised; a
-model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.train.headline`);
+model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.data.headline`);
 1, sigma of the x error per group; 2 (not at tiny), forward milliseconds per image at 4x/8x/16x pooling on this
 CPU; 4, PCKh of the published MPII validation prediction files.
 """
@@ -21,7 +19,6 @@ CPU; 4, PCKh of the published MPII validation prediction files.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,11 +27,11 @@ import jax
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.config import from_dict
 from convcorr_jax.paths import real_data_root
-from convcorr_jax.pose import flic_data, joints
+from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
+from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
 from convcorr_eval import runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
@@ -118,18 +115,19 @@ def _rows(named: dict[str, list]) -> list[list]:
     return [[name, *vals] for name, vals in named.items()]
 
 
-def evaluate_run(tc: T.TrainConfig, params: dict, test: T.PoseArrays, figures_dir: Path | None = None,
+def evaluate_run(tc: T.TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,
                  timing: bool = True, mpii_reference: Path | None = None) -> tuple[str, dict]:
     """Markdown (Tables 1-4 beside the paper's numbers) and metrics of trained params on a test set, with the
     joint groups of the training data (`tc.data`)."""
     js = joints.joint_set(tc.data, tc.model.num_joints)
     title = "synthetic people (MPII joints)" if tc.data == "synthetic" else f"{js.dataset} people"
-    coarse, casc = T.predict_all(params, test, tc.model)
+    out = predict.predict(params, test.images, tc.model)
+    coarse, casc = out["coarse"], out["cascade"]
     g, v, n = test.points, test.visible, test.norm
     preds = {"coarse": coarse, "cascade": casc}
     pool = tc.model.pool
     res: dict = {"pool": pool, "n_test": len(test), "joints": js.dataset}
-    score, alpha = T.headline(tc.data)  # MPII: PCKh@0.5 (test.norm = head size); else PCK@0.05 (torso)
+    score, alpha = headline(tc.data)  # MPII: PCKh@0.5 (test.norm = head size); else PCK@0.05 (torso)
     unit = "head-normalised" if score == "PCKh" else "torso-normalised"
     t3 = {k: joints.group_pck(p, g, v, n, js.groups, alpha) for k, p in preds.items()}
     res["table3"], res["score"] = t3, f"{score}@{alpha:g}"
@@ -183,14 +181,10 @@ def evaluate_run(tc: T.TrainConfig, params: dict, test: T.PoseArrays, figures_di
     return "\n".join(md), res
 
 
-def _limit(data: T.PoseArrays, n: int | None) -> T.PoseArrays:
-    return data if n is None or n >= len(data) else data.take(np.arange(n, dtype=np.int64))
-
-
-def _test_set(tc: T.TrainConfig) -> T.PoseArrays:
+def _test_set(tc: T.TrainConfig) -> PoseArrays:
     """The test split of a training config's data (FLIC: its test crops; `T.load_data` gives train/validation)."""
     if tc.data == "flic":
-        return flic_data.load_crops(tc.data_root, "test", tc.model.image_size, tc.crop_scale).arrays
+        return flic_crops(tc.data_root, "test", tc.model.image_size, tc.crop_scale).arrays
     return T.load_data(tc)[1]
 
 
@@ -198,18 +192,17 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, DATA)
     t0 = time.time()
     if cfg.run_dir is not None:  # a finished `convcorr train pose` run
-        tc = from_dict(T.TrainConfig, json.loads((Path(cfg.run_dir) / "config.json").read_text()))
-        params = T.load_params(cfg.run_dir, tc)
+        tc, params = T.load_run(cfg.run_dir)
         test_set = _test_set(tc)
         head, images_per_s = f"Run {cfg.run_dir} ({tc.steps} steps, pool {tc.model.pool}x).\n\n", None
     else:
         tc = train_config(cfg, ctx)
         train_set, test_set = T.load_data(tc)
-        test_set = _limit(test_set, tc.eval_limit)
+        test_set = test_set.first(tc.eval_limit)
         trained = T.train(tc, (train_set, test_set), progress=ctx.progress)
         params, images_per_s = trained.params, trained.images_per_s
         if tc.data == "flic":  # trained and monitored on FLIC train / validation movies; scored on test
-            test_set = _limit(_test_set(tc), tc.eval_limit)
+            test_set = _test_set(tc).first(tc.eval_limit)
         people = "synthetic people" if tc.data == "synthetic" else tc.data.upper() + " people"
         head = (f"Cascade trained in three stages ({tc.steps} steps, batch {tc.batch_size}, pool {tc.model.pool}x) "
                 f"on {len(train_set)} {people}")

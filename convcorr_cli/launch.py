@@ -1,13 +1,13 @@
 """`convcorr launch`: run one command as N JAX processes on this machine (CPU devices, real collectives).
 
   convcorr launch -n 2 --local-devices 2 -- train pose --config tiny
-  python -m convcorr_jax.launch -n 2 -- python my_script.py ARGS
+  python -m convcorr_cli.launch -n 2 -- python my_script.py ARGS
 
 Each process gets the coordinator address (127.0.0.1, a free port), the process count and its own process id in
 JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID, which `parallel.initialize_distributed` passes to
 `jax.distributed.initialize`; the CPU backend with `--local-devices` devices per process (JAX_NUM_CPU_DEVICES) and
 gloo cross-process collectives (JAX_CPU_COLLECTIVES_IMPLEMENTATION). A command starting with a `convcorr` command
-name runs as `python -m convcorr_jax.cli ...`, `python` means the launcher's own interpreter, anything else runs
+name runs as `python -m convcorr_cli ...`, `python` means the launcher's own interpreter, anything else runs
 as given. All processes share this terminal.
 If one process fails, the others are stopped and the launcher exits non-zero naming it; on a cluster use the
 cluster's own launcher (srun) instead: the same command then initialises from its environment.
@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from convcorr_cli.main import COMMANDS
 from convcorr_jax.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
 
 EXIT_TIMEOUT = 124
@@ -38,14 +39,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def command_line(command: Sequence[str]) -> list[str]:
-    """`convcorr` command names run through this interpreter's `convcorr_jax.cli`, `python` is this interpreter;
+    """`convcorr` command names run through this interpreter's `convcorr_cli`, `python` is this interpreter;
     anything else runs as given."""
-    from convcorr_jax.cli import COMMANDS
-
     if not command:
         raise ValueError("no command to launch (put it after --)")
     if command[0] in COMMANDS:
-        return [sys.executable, "-m", "convcorr_jax.cli", *command]
+        return [sys.executable, "-m", "convcorr_cli", *command]
     if command[0] in ("python", "python3"):
         return [sys.executable, *command[1:]]
     return list(command)
@@ -160,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m convcorr_jax.launch", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m convcorr_cli.launch", description=__doc__.splitlines()[0])
     add_arguments(p)
     return run(p.parse_args(argv))
 

@@ -1,13 +1,14 @@
 """`convcorr align IMG_A IMG_B --features conv4|sift [--backbone B --weights W] --out DIR`: BP flow from image A (source) to image B.
 
 B is resized to A's size, features are computed on the grid of conv4 receptive-field centres of A (dense SIFT
-at the same centres for `--features sift`), and the flow is solved with `flow.bp` (`flow.align.align_images`). Writes:
+at the same centres for `--features sift`), and the flow is solved with `flow.bp` (`flow.pair.align_pair`). Writes:
   DIR/flow.npy     [h, w, 2] float32: displacement (dx, dy) in pixels of A for each grid point
   DIR/grid_xy.npy  [h, w, 2] float32: (x, y) pixel of A at which each grid point sits
   DIR/energy.json  data, deformation and total energy, per-iteration trace, settings
   DIR/warp.png     A | B warped onto A | B
 
-With `--dense` (`flow.dense`, coarse to fine from the conv4 grid down to pixels) the flow is per pixel instead:
+With `--dense` (`flow.pair.dense_align_pair`, coarse to fine from the conv4 grid down to pixels) the flow is per
+pixel instead:
   DIR/flow.npy     [H, W, 2] float32 at A's size as given: pixel p = (x, y) of A corresponds to p + flow[p] in B
                    (B's pixels after B is resized to A's size)
   DIR/energy.json  settings;  DIR/warp.png  as above
@@ -19,14 +20,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from convcorr_jax import config, io
-from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.data.types import load_image
-from convcorr_jax.flow.align import FEATURES, align_images
-from convcorr_jax.flow.bp import BPConfig
-from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig, dense_align
-from convcorr_jax.flow.warp import warp_image
+from convcorr_jax.flow.align import FEATURES
+from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig
+from convcorr_jax.flow.pair import align_pair, dense_align_pair
 from convcorr_jax.weights import ARCHS, load_backbone
 
 
@@ -52,52 +52,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from PIL import Image
+def _save_png(path: Path, images: list[np.ndarray]) -> None:
+    with io.atomic_path(path) as tmp:
+        Image.fromarray(np.concatenate(images, axis=1)).save(tmp)
 
+
+def run(args: argparse.Namespace) -> int:
     a, b = load_image(args.image_a), load_image(args.image_b)
-    a_size = list(a.shape[:2])
-    scale = min(1.0, args.max_side / max(a.shape[:2]))
-    if scale < 1.0:
-        a = resize(a, (max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))))
     backbone, params = load_backbone(args.backbone, args.weights)
-    if args.dense:
-        return _run_dense(args, a, b, a_size, scale, backbone, params)
-    out = align_images(a, b, backbone, params, args.features, BPConfig.beta if args.beta is None else args.beta, args.window, args.iters, args.levels)
     d = Path(args.out)
+    info = dict(image_a=args.image_a, image_b=args.image_b, a_size=list(a.shape[:2]))
+    if args.dense:
+        cfg = DenseConfig(beta=DenseConfig.beta if args.beta is None else args.beta, pixel_features=args.pixel_features)
+        cfg = config.override(cfg, args.set)
+        out = dense_align_pair(a, b, backbone, params, cfg, args.max_side)
+        d.mkdir(parents=True, exist_ok=True)
+        io.save_npy(d / "flow.npy", out["flow"])
+        io.write_json(d / "energy.json", dict(dense=True, config=str(cfg), **info, work_scale=out["scale"]))
+        _save_png(d / "warp.png", [a, out["warped"], out["b_resized"]])
+        print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
+              f"flow {out['flow'].shape}; wrote {d}/flow.npy, energy.json, warp.png")
+        return 0
+    out = align_pair(a, b, backbone, params, args.features, args.beta, args.window, args.iters, args.levels,
+                     args.max_side)
     d.mkdir(parents=True, exist_ok=True)
-    # back to pixels of the original A (the work ran on A resized by `scale`; pixel centres at integers)
-    io.save_npy(d / "flow.npy", (out["flow"] / scale).astype(np.float32))
-    io.save_npy(d / "grid_xy.npy", ((out["grid_xy"] + 0.5) / scale - 0.5).astype(np.float32))
-    io.write_json(d / "energy.json", dict(out["energy"], image_a=args.image_a, image_b=args.image_b, a_size=a_size, work_scale=scale))
-    with io.atomic_path(d / "warp.png") as tmp:
-        Image.fromarray(np.concatenate([a, out["warped"], out["b_resized"]], axis=1)).save(tmp)
+    io.save_npy(d / "flow.npy", out["flow"])
+    io.save_npy(d / "grid_xy.npy", out["grid_xy"])
+    io.write_json(d / "energy.json", dict(out["energy"], **info, work_scale=out["scale"]))
+    _save_png(d / "warp.png", [out["a_work"], out["warped"], out["b_resized"]])
     e = out["energy"]
     print(f"aligned {args.image_a} -> {args.image_b} ({args.features}, grid {e['grid_hw']}): data {e['data']:.1f}, "
           f"deformation {e['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")
-    return 0
-
-
-def _run_dense(args, a, b, a_size, scale, backbone, params) -> int:
-    from PIL import Image
-
-    cfg = DenseConfig(beta=DenseConfig.beta if args.beta is None else args.beta, pixel_features=args.pixel_features)
-    cfg = config.override(cfg, args.set)
-    b = resize(b, a.shape[:2])
-    flow = dense_align(a, b, backbone, params, cfg)  # pixels of the working A
-    if scale < 1.0:  # back to A as given (pixel centres at integers: x0 = (x + 0.5) / scale - 0.5)
-        flow = np.stack([np.asarray(Image.fromarray(flow[..., c]).resize(a_size[::-1], Image.BILINEAR)) for c in range(2)], -1) / scale
-    d = Path(args.out)
-    d.mkdir(parents=True, exist_ok=True)
-    io.save_npy(d / "flow.npy", flow.astype(np.float32))
-    io.write_json(d / "energy.json", dict(dense=True, config=str(cfg), image_a=args.image_a, image_b=args.image_b,
-                                          a_size=a_size, work_scale=scale))
-    if scale < 1.0:
-        a = load_image(args.image_a)
-    b_full = resize(load_image(args.image_b), a.shape[:2])
-    warped = np.clip(np.asarray(warp_image(b_full, flow)), 0, 255).astype(np.uint8)
-    with io.atomic_path(d / "warp.png") as tmp:
-        Image.fromarray(np.concatenate([a, warped, b_full], axis=1)).save(tmp)
-    print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
-          f"flow {flow.shape}; wrote {d}/flow.npy, energy.json, warp.png")
     return 0

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from convcorr_jax import io
-from convcorr_jax.backbones import NAMES, preprocess
+from convcorr_jax.backbones import NAMES
 from convcorr_jax.backbones.classify import classify
-from convcorr_jax.data.types import load_image
+from convcorr_jax.features.image import load_inputs
 from convcorr_jax.weights import load_backbone
 
 
@@ -27,20 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=int, default=5)
 
 
-def prepare(backbone, paths) -> tuple[np.ndarray, list]:
-    """Load image files and apply the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]`, transforms."""
-    resize_to, crop, keep = backbone.resize
-    crops, tfs = [], []
-    for path in paths:
-        c, tf = preprocess.resize_and_crop(load_image(path), resize_to, crop, keep_aspect=keep)
-        crops.append(c)
-        tfs.append(tf)
-    return np.stack(crops), tfs
-
-
 def run(args: argparse.Namespace) -> int:
     backbone, params = load_backbone(args.backbone, args.weights)
-    images, _ = prepare(backbone, args.images)
+    images, _ = load_inputs(backbone, args.images)
     logits, tops = classify(backbone, params, images, args.topk)
     records = []
     for path, top, lg in zip(args.images, tops, logits):

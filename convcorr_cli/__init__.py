@@ -1,0 +1,7 @@
+"""convcorr_cli: the `convcorr` command, on top of the library (`convcorr_jax`), the experiments (`convcorr_eval`)
+and the training entry points (`convcorr_train`).
+
+    main       the dispatcher (`convcorr COMMAND ...`, `python -m convcorr_cli COMMAND ...`) and the JAX
+               compilation cache every command runs with
+    <command>  one module per command: `add_arguments(parser)` and `run(args) -> int` (parse, call, print)
+"""

@@ -1,0 +1,35 @@
+"""`convcorr demo`: the experiments of the three papers in order, on the embedded default, in one report
+(`convcorr_eval.demo`).
+
+    convcorr demo [--only table1,table2] [--size tiny|default|full] [--out runs/demo] [--backbone B] [--weights W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from convcorr_eval.demo import STAGES, run_demo
+from convcorr_eval.experiment import SIZES
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ",".join(STAGES))
+    p.add_argument("--size", choices=SIZES, default="default")
+    p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
+    p.add_argument("--out", default="runs/demo", help="run folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's: torchvision_alexnet for Long "
+                   "et al., mobilenet_v2 otherwise)")
+    p.add_argument("--weights", default=None, help="weight file, or 'random' (default: the real pretrained weights)")
+    p.add_argument("--force", action="store_true", help="re-run stages whose identical result is in the run folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    only = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(only) - set(STAGES))
+    if unknown:
+        print(f"unknown stage(s) {unknown}; known: {list(STAGES)}", file=sys.stderr)
+        return 2
+    failed = run_demo(only or list(STAGES), args.size, args.out, args.seed, args.backbone, args.weights, args.force)
+    return 1 if failed else 0

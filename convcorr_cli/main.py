@@ -1,0 +1,86 @@
+"""`convcorr` entry point: a thin dispatcher (also `python -m convcorr_cli`).
+
+Each command lives in a module of this package exposing `add_arguments(parser)` and `run(args) -> int`; only the
+chosen command's module is imported, so `convcorr --help` is instant.
+
+Compilation cache: every command runs with JAX's persistent compilation cache in `<cache>/jax` (`<cache>`:
+`$CONVCORR_CACHE`, default `~/.cache/convcorr_jax`), every compiled program kept whatever its compile time and
+size, so a repeated command loads its programs instead of compiling them again. A cache folder already set
+(`JAX_COMPILATION_CACHE_DIR`) is kept; `CONVCORR_NO_COMPILE_CACHE=1` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.paths import cache_dir
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("convcorr_cli.demo", "run every experiment of the three papers on the embedded default and write a report"),
+    "run": ("convcorr_cli.run", "run one experiment (a config, a size, overrides) into runs/<name>/"),
+    "classify": ("convcorr_cli.classify", "top-5 ImageNet classes of images"),
+    "features": ("convcorr_cli.features", "write named activations and receptive-field centres to .npz"),
+    "weights": ("convcorr_cli.weights", "fetch, import and inspect pretrained weights"),
+    "data": ("convcorr_cli.data", "generate synthetic datasets, fetch real ones, inspect what a loader reads"),
+    "align": ("convcorr_cli.align", "align two images with a BP flow on conv or SIFT features (grid or dense)"),
+    "train": ("convcorr_cli.train", "train models (pose cascade, ...)"),
+    "eval": ("convcorr_cli.eval", "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, PF-WILLOW)"),
+    "launch": ("convcorr_cli.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
+}
+NO_COMPILE_CACHE = "CONVCORR_NO_COMPILE_CACHE"
+
+
+def setup_compile_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache (see the module doc); returns its folder, None when off."""
+    if os.environ.get(NO_COMPILE_CACHE, "") not in ("", "0"):
+        return None
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    folder = str(cache_dir("jax"))
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return folder
+
+
+def _overview() -> str:
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
+    return f"usage: convcorr COMMAND [ARGS...]\n\ncommands:\n{rows}\n\n'convcorr COMMAND --help' for a command's options."
+
+
+def run_parsed(name: str, run, args: argparse.Namespace) -> int:
+    """`run(args)` of command `name` with the compilation cache on; an InputError is printed and gives 2."""
+    setup_compile_cache()
+    try:
+        return int(run(args) or 0)
+    except InputError as e:
+        print(f"convcorr {name}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_overview())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"convcorr: unknown command {name!r}\n\n{_overview()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"convcorr {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    return run_parsed(name, module.run, parser.parse_args(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`convcorr run EXPERIMENT`: one experiment, one config, one run folder (`convcorr_eval.runner`).
+
+    convcorr run long2014.table2 --size tiny --backbone caffenet --set weights=random
+    convcorr run long2014.table3 --set data=flic --data-root DIR
+    convcorr run --list
+
+writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A finished run whose
+key (experiment, config, code version) equals this one's is kept, not run again (`--force` re-runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from convcorr_jax.backbones.registry import NAMES as BACKBONES
+from convcorr_jax.errors import InputError
+from convcorr_cli.main import run_parsed
+from convcorr_eval import registry
+from convcorr_eval.experiment import SIZES
+from convcorr_eval.runner import experiments, make_config, run_experiment
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", nargs="?", help="experiment id (--list shows them)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--size", choices=SIZES, default="default")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
+    p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's)")
+    p.add_argument("--data-root", default=None, help="dataset folder (with --set data=NAME)")
+    p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")
+    p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list or not args.experiment:
+        for exp_id, doc in experiments().items():
+            print(f"{exp_id:24s} {doc}")
+        return 0
+    cfg = make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
+    try:
+        result, seconds, reused = run_experiment(args.experiment, cfg, args.out, args.force, not args.no_progress)
+    except InputError:
+        raise
+    except Exception:
+        traceback.print_exc()
+        print(f"convcorr run {args.experiment}: failed", file=sys.stderr)
+        return 1
+    run_dir = Path(args.out) / cfg.name
+    state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
+    print(f"[{args.experiment}] {state}: {result.summary}\nreport: {run_dir / 'report.md'}")
+    return 0
+
+
+def experiment_main(exp_id: str, argv: Sequence[str] | None = None) -> int:
+    """`python -m convcorr_eval.long2014.table2 --size tiny` (`convcorr_eval.runner.main`): `convcorr run
+    long2014.table2 --size tiny`, with the experiment's docstring as help."""
+    p = argparse.ArgumentParser(prog=f"convcorr run {exp_id}", description=registry.load(exp_id).__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args([exp_id, *(sys.argv[1:] if argv is None else argv)])
+    return run_parsed(f"run {exp_id}", run, args)

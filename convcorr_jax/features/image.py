@@ -1,0 +1,61 @@
+"""Network inputs from whole images, and named activations of one image located in its own pixels.
+
+    x, tf = input_image(backbone, image, "standard")      # the evaluation resize + centre crop, and its transform
+    images, tfs = load_inputs(backbone, ["a.jpg", "b.png"])   # files -> uint8 [N, h, w, 3] of standard inputs
+    f = features(backbone, params, image, ("conv4", "fc6"))
+
+`features` returns, per tap T: `T` (activations: spatial `[h, w, C]`, vector `[D]`) and, for spatial taps,
+`T__centers` `[h, w, 2]`: the (x, y) pixel (0-based, pixel centres at integers) of each column's receptive-field
+centre in the ORIGINAL image (mapped back through the resize/crop), plus `T__rf` = (size, stride, offset) in
+network-input pixels; also `image_size` (h, w) of the original and `input_size` of the network input.
+
+Modes: "standard" (the backbone's evaluation transform: resize 256 + centre crop), "none" (the image as is), or
+"square" (resize to the default input size, e.g. 227 x 227, no crop).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from convcorr_jax.backbones import geometry, preprocess
+from convcorr_jax.data.types import load_image
+from convcorr_jax.errors import check
+from convcorr_jax.features.extract import extract
+
+MODES = ("standard", "none", "square")
+
+
+def input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np.ndarray, preprocess.Transform]:
+    """The network input (uint8 `[h, w, 3]`) for `mode` and the transform back to the original pixels."""
+    check(mode in MODES, "input_image", "mode", f"one of {list(MODES)}", mode)
+    if mode == "standard":
+        resize_to, crop, keep = backbone.resize
+        return preprocess.resize_and_crop(image, resize_to, crop, keep_aspect=keep)
+    if mode == "square":
+        h, w = backbone.default_input_size
+        return preprocess.resize(image, (h, w)), preprocess.Transform(w / image.shape[1], h / image.shape[0])
+    return image, preprocess.Transform()
+
+
+def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, list[preprocess.Transform]]:
+    """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms."""
+    inputs = [input_image(backbone, load_image(p)) for p in paths]
+    return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
+
+
+def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mode: str = "standard",
+             relu: bool = True) -> dict[str, np.ndarray]:
+    """Activations and original-image receptive-field centres of one uint8 image `[H, W, 3]` (see module doc)."""
+    x, tf = input_image(backbone, preprocess.check_images(image, "image", rank=3), mode)
+    acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
+    out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}
+    for t in taps:
+        out[t] = acts[t][0]
+        if t in backbone.geometry:
+            rf = backbone.geometry[t]
+            out[f"{t}__centers"] = tf.to_original(geometry.grid_centers(rf, acts[t].shape[1:3])).astype(np.float32)
+            out[f"{t}__rf"] = np.array([rf.size, rf.stride, rf.offset], np.float32)
+    return out

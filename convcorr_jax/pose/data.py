@@ -1,0 +1,336 @@
+"""Pose data: the arrays a pose model trains and is scored on, their loading (synthetic people, FLIC and MPII
+person crops) and the training input pipeline (grain).
+
+    train, held_out = load("flic", root, image_size=128)          # PoseArrays (FLIC: train / validation movies)
+    crops = flic_crops(root, "test", 128)                           # PoseCrops: arrays + image -> crop affines
+    ds = train_dataset(train, batch_size=16, steps=6000, seed=0, shard=shard_of(rows, 16))
+    ds[t]                                                           # this process's rows of step t's batch
+    it = iter(ds.to_iter_dataset(READ_OPTIONS)); it.set_state({"next_index": t})   # the same, as an iterator
+
+Arrays (`PoseArrays`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2] (0-based (x, y) pixels, 0 where
+missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm
+float32 [N] (the PCK normaliser in pixels, see `headline`).
+
+Person crops (cached, `convcorr_jax.cache`; read back memory-mapped, so a process reads only the rows it uses):
+  FLIC  a square around the torso box FLIC gives for the person to be evaluated, side `crop_scale` x the box's
+        longer side (`data.flic.person_square`); splits "train" (FLIC train minus the validation movies), "val"
+        (those movies: `data.flic_split`, fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test".
+        norm: the torso size |l shoulder - r hip| (MODEC) in crop pixels.
+  MPII  a square around the stored centre, side 200 x 1.25 x the stored scale (`data.mpii.person_square`) of
+        train.h5 / valid.h5; norm: the head size (0.6 x head-box diagonal) in crop pixels, so PCK@0.5 is PCKh@0.5.
+Crops are bilinear, black outside the image (`geometry.crop_each`); `to_original` in `pose.predict` maps crop
+pixels back through the stored affines.
+
+Training pipeline (`train_dataset`, a grain `MapDataset`): element t is this process's rows of step t's global
+batch: image uint8 [R, S, S, 3], points [R, K, 2], visible [R, K], key uint32 [R, 2] (the sample's PRNG key:
+augmentation and SpatialDropout). Global batch t holds the samples at positions t * B .. t * B + B - 1 of one
+stream made of consecutive permutations of the dataset, one per epoch (`record_index`), and sample (t, row) has
+key `sample_keys(seed, t, B)[row]`: a function of (seed, t) only, whatever the process and device count. A
+process reads only its rows (`shard_of`: grain `ShardOptions` of its `parallel.local_rows`), and its iterator's
+state is {"next_index": t} on every process, so a checkpointed state resumes in any process count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import grain
+import jax
+import numpy as np
+
+from convcorr_jax import cache, geometry
+from convcorr_jax.data import flic, mpii
+from convcorr_jax.data.flic_split import movie_split
+from convcorr_jax.data.synthetic import load_people
+from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.errors import InputError
+
+KINDS = ("synthetic", "mpii", "flic")
+FLIC_SPLITS = ("train", "val", "trainval", "test")
+VAL_FRACTION = 0.15
+VAL_SEED = 0
+TORSO_ENDS = {16: (13, 2), 11: (0, 7)}  # l shoulder, r hip of the 16 MPII-ordered and the 11 FLIC joints
+READ_OPTIONS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)  # rows are in (mapped) memory
+_CHUNK = 64  # images decoded at a time while building crops
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseArrays:
+    """A pose dataset (see the module docstring): images, points, visible, norm, one row per person."""
+
+    images: np.ndarray
+    points: np.ndarray
+    visible: np.ndarray
+    norm: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, idx) -> PoseArrays:
+        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
+
+    def first(self, n: int | None) -> PoseArrays:
+        """The first n rows (all when n is None or n >= len)."""
+        return self if n is None or n >= len(self) else self.take(slice(0, n))
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseCrops:
+    """Person crops: arrays (points in crop pixels), affine [N, 2, 3] (image -> crop), index [N] (0-based row of
+    the annotation file: FLIC's examples.mat, MPII's h5), movie: N FLIC movie names (empty strings for MPII)."""
+
+    arrays: PoseArrays
+    affine: np.ndarray
+    index: np.ndarray
+    movie: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+
+def headline(kind: str) -> tuple[str, float]:
+    """(name, alpha) of a dataset's headline score: ("PCKh", 0.5) for "mpii" (norm = head size), else
+    ("PCK", 0.05) (torso-normalised, Tompson et al. Table 3)."""
+    return ("PCKh", 0.5) if kind == "mpii" else ("PCK", 0.05)
+
+
+def torso_size(points: np.ndarray, bbox: np.ndarray | None = None) -> float:
+    """||l shoulder - r hip|| (MODEC's FLIC torso) of one person's points [K, 2] (16 MPII-ordered or the 11 FLIC
+    joints, `TORSO_ENDS`), else the bbox diagonal (else 1)."""
+    ends = TORSO_ENDS.get(len(points))
+    d = float(np.linalg.norm(points[ends[0]] - points[ends[1]])) if ends else float("nan")
+    if not np.isfinite(d) or d <= 0:
+        d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
+    return d
+
+
+def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int) -> PoseArrays:
+    """KeypointSamples (square image_size images, loaded or on disk) -> PoseArrays, norm = `torso_size`."""
+    if not samples:
+        raise InputError("samples", "samples", "at least one sample", 0)
+    imgs, pts, vis, norm = [], [], [], []
+    for s in samples:
+        img = s.image if s.image is not None else s.with_image().image
+        if img.shape[:2] != (image_size, image_size):
+            raise InputError(s.image_path or s.id, "image", f"{image_size}x{image_size} RGB", img.shape)
+        p = np.asarray(s.points, np.float32)
+        imgs.append(img)
+        pts.append(np.nan_to_num(p))
+        vis.append(_labelled(s, p))
+        norm.append(torso_size(p, np.asarray(s.bbox)))
+    return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
+
+
+def _labelled(sample: KeypointSample, points: np.ndarray) -> np.ndarray:
+    """bool [K]: annotated (extras "labelled", possibly occluded: still a valid target; else `visible`) and finite."""
+    lab = sample.extras.get("labelled")
+    ok = np.asarray(lab, bool) if lab is not None else np.asarray(sample.visible, bool)
+    return ok & np.all(np.isfinite(points), -1)
+
+
+def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
+         crop_scale: float = flic.PERSON_BOX_SCALE) -> tuple[PoseArrays, PoseArrays]:
+    """(train, held-out) arrays: "synthetic" (n_samples people, about 75 % train; seed), "mpii" (root: train.h5,
+    valid.h5, images/), "flic" (root: examples.mat, images/; train minus the validation movies, and those movies;
+    the test split only through `flic_crops`)."""
+    if kind == "synthetic":
+        return tuple(arrays_from_samples(load_people(n=n_samples, seed=seed, split=split, image_size=image_size),
+                                         image_size) for split in ("train", "test"))
+    if kind == "flic":
+        if not root:
+            raise InputError("config", "data_root", "a folder with FLIC's examples.mat and images/")
+        return tuple(flic_crops(root, split, image_size, crop_scale).arrays for split in ("train", "val"))
+    if kind == "mpii":
+        if not root:
+            raise InputError("config", "data_root",
+                             "a folder with the MPII annotations (train.h5, valid.h5) and images")
+        root = Path(root)
+        return tuple(mpii_crops(root / f"{split}.h5", root / "images", image_size).arrays
+                     for split in ("train", "valid"))
+    raise InputError("config", "data", "'synthetic', 'mpii' or 'flic'", kind)
+
+
+# --- person crops --------------------------------------------------------------------------------------------
+
+def square_affines(centres: np.ndarray, sides: np.ndarray, size: int) -> np.ndarray:
+    """Image -> crop affines [N, 2, 3] of size x size crops of squares (centres [N, 2], sides [N], pixels)."""
+    return geometry.box_to_affine(geometry.square_box(centres, sides), size)
+
+
+def flic_affines(torso_boxes: np.ndarray, size: int, scale: float = flic.PERSON_BOX_SCALE) -> np.ndarray:
+    """Image -> crop affines [N, 2, 3] of FLIC person crops (`data.flic.person_square`) around torso boxes [N, 4]."""
+    return square_affines(*flic.person_square(np.asarray(torso_boxes, np.float64).reshape(-1, 4), scale), size)
+
+
+def mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:
+    """Image -> crop affines [N, 2, 3] of MPII person crops (`data.mpii.person_square`) from the stored centres
+    [N, 2] (0-based) and scales [N]."""
+    return square_affines(*mpii.person_square(centers, scales), size)
+
+
+def mpii_person_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(crops uint8 [N, size, size, 3], image -> crop affines [N, 2, 3]) of MPII people (`load_mpii_h5` samples)."""
+    affine = mpii_affines(np.stack([s.extras["center"] for s in samples]),
+                          np.array([s.extras["scale"] for s in samples]), size)
+    return crop_images(samples, affine, size), affine
+
+
+def crop_images(samples: Sequence[KeypointSample], affine: np.ndarray, size: int) -> np.ndarray:
+    """Crops uint8 [N, size, size, 3] of the samples' images (loaded, or read _CHUNK at a time) under affines
+    [N, 2, 3]: bilinear, black outside the image."""
+    out = np.zeros((len(samples), size, size, 3), np.uint8)
+    for i in range(0, len(samples), _CHUNK):
+        part = samples[i:i + _CHUNK]
+        imgs = [s.image if s.image is not None else load_image(s.image_path) for s in part]
+        out[i:i + len(part)] = geometry.crop_each(imgs, affine[i:i + len(part)], size, border="constant")
+    return out
+
+
+def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACTION,
+                  seed: int = VAL_SEED) -> np.ndarray:
+    """Positions (into FLIC train's frames, one movie name each) of split "train", "val" or "trainval"."""
+    if split == "trainval":
+        return np.arange(len(movies), dtype=np.int64)
+    tr, va = movie_split(movies, fraction, seed)
+    return {"train": tr, "val": va}[split]
+
+
+def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+               fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PoseCrops:
+    """Person crops of one FLIC split (module docstring), resized to image_size px; built once, then cached."""
+    if split not in FLIC_SPLITS:
+        raise InputError("flic_crops", "split", f"one of {FLIC_SPLITS}", split)
+    root = Path(root)
+    mat = root / "examples.mat" if root.is_dir() else root
+    if not mat.is_file():
+        raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
+    settings = {**_file_key(mat, "mat"), "split": split, "size": image_size, "fraction": fraction, "seed": seed,
+                "crop_scale": float(crop_scale)}
+
+    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
+        samples = flic.load_flic(mat.parent, split="test" if split == "test" else "train")
+        if split != "test":
+            keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
+            samples = [samples[i] for i in keep]
+        if not samples:
+            raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
+        affine = flic_affines(np.stack([s.extras["torso_box"] for s in samples]), image_size, crop_scale)
+        pts = _crop_points(samples, affine)
+        return samples, affine, np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1)
+
+    return _cached_crops("flic-crops", settings, image_size, build)
+
+
+def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
+    """Person crops of the people of an hourglass MPII h5 (module docstring); built once, then cached."""
+    h5 = Path(h5)
+    if not h5.is_file():
+        raise InputError(h5, "file", "an existing MPII .h5 annotation file", "missing file")
+    settings = {**_file_key(h5, "h5"), "images": str(Path(image_root).resolve()), "size": image_size}
+
+    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
+        samples = mpii.load_mpii_h5(h5, image_root=image_root)
+        centres, sides = mpii.person_square(np.stack([s.extras["center"] for s in samples]),
+                                            np.array([s.extras["scale"] for s in samples]))
+        heads = np.array([s.extras["head_size"] for s in samples])
+        return samples, square_affines(centres, sides, image_size), heads * image_size / sides  # crop pixels
+
+    return _cached_crops("mpii-crops", settings, image_size, build)
+
+
+def _file_key(path: Path, name: str) -> dict:
+    st = path.stat()
+    return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime": int(st.st_mtime)}
+
+
+def _crop_points(samples: Sequence[KeypointSample], affine: np.ndarray) -> np.ndarray:
+    """The samples' points in crop pixels, float32 [N, K, 2] (NaN stays NaN)."""
+    pts = geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine)
+    return np.asarray(pts, np.float32)
+
+
+_CROP_FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie")
+
+
+def _cached_crops(kind: str, settings: dict, size: int,
+                  build: Callable[[], tuple[list[KeypointSample], np.ndarray, np.ndarray]]) -> PoseCrops:
+    """PoseCrops from the cache entry (kind, settings), made by `build() -> (samples, affines, norm in crop
+    pixels)` on the first call; every array is a .npy file, read memory-mapped."""
+
+    def write(out: Path) -> None:
+        samples, affine, norm = build()
+        pts = _crop_points(samples, affine)
+        arrays = {"images": crop_images(samples, affine, size), "points": np.nan_to_num(pts),
+                  "visible": np.stack([_labelled(s, p) for s, p in zip(samples, pts)]),
+                  "norm": np.asarray(norm, np.float32), "affine": affine,
+                  "index": np.array([s.extras["index"] for s in samples], np.int64),
+                  "movie": np.array([s.extras.get("moviename", "") for s in samples])}
+        for name in _CROP_FIELDS:
+            np.save(out / f"{name}.npy", arrays[name])
+
+    version = cache.code_version(__name__, "convcorr_jax.data.flic", "convcorr_jax.data.flic_split",
+                                 "convcorr_jax.data.mpii", "convcorr_jax.geometry")
+    path = cache.cached(kind, settings, version, write)
+    z = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _CROP_FIELDS}
+    arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))
+    return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]))
+
+
+# --- training pipeline ---------------------------------------------------------------------------------------
+
+def shard_of(rows: slice, batch_size: int) -> grain.sharding.ShardOptions:
+    """The grain shard of a process that feeds `rows` (`parallel.local_rows`) of every global batch: shard_count =
+    batch_size / len(rows), shard_index = rows.start / len(rows). One process: (0, 1), `NoSharding`; processes
+    that feed their rows in process order: `ShardByJaxProcess`'s (process index, process count)."""
+    n = rows.stop - rows.start
+    if n <= 0 or batch_size % n or rows.start % n:
+        raise InputError("shard_of", "rows", f"an aligned block of rows of a batch of {batch_size}", rows)
+    return grain.sharding.ShardOptions(shard_index=rows.start // n, shard_count=batch_size // n)
+
+
+def sample_keys(seed: int, step: int, batch_size: int) -> np.ndarray:
+    """Raw PRNG keys uint32 [batch_size, 2] of the samples of a step's global batch (augmentation, dropout)."""
+    return np.asarray(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), step), batch_size))
+
+
+@functools.lru_cache(maxsize=2)
+def _step_keys(seed: int, step: int, batch_size: int) -> np.ndarray:
+    return sample_keys(seed, step, batch_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def record_index(n: int, seed: int, position: int) -> int:
+    """Dataset row at `position` (step * batch + row) of the training stream: epoch e = position // n is one
+    permutation of the n rows, seeded by (seed, e)."""
+    epoch, pos = divmod(int(position), n)
+    return int(_epoch_order(n, seed, epoch)[pos])
+
+
+def train_dataset(data: PoseArrays, batch_size: int, steps: int, seed: int,
+                  shard: grain.sharding.ShardOptions = grain.sharding.NoSharding()) -> grain.MapDataset:
+    """The training batches (module docstring) of `steps` steps: element t = the shard's rows of global batch t,
+    read from `data` only at those rows."""
+    if len(data) == 0:
+        raise InputError("training data", "samples", "at least one training sample", 0)
+    if batch_size % shard.shard_count:
+        raise InputError("train_dataset", "batch_size", f"a multiple of the shard count {shard.shard_count}",
+                         batch_size)
+    local = batch_size // shard.shard_count
+    n = len(data)
+
+    def element(i: int) -> dict[str, np.ndarray]:
+        step, j = divmod(i, local)
+        row = shard.shard_index * local + j
+        r = record_index(n, seed, step * batch_size + row)
+        return {"image": data.images[r], "points": data.points[r], "visible": data.visible[r],
+                "key": _step_keys(seed, step, batch_size)[row]}
+
+    return grain.MapDataset.range(steps * local).map(element).batch(local, drop_remainder=True)
