@@ -9,6 +9,24 @@ crop pixel centre (bilinear), so that `transform_points(points, M)` gives the po
     patch = crop(image[None], M[None], 192, border="edge")[0]
     kp = transform_points(sample.points, M)                   # keypoints in crop pixels
     back = transform_points(kp, invert_affine(M))             # and back to image pixels
+
+A 10 x 20 px box (x 10..19, y 20..39) onto a 40 x 40 crop: its outer corners go to the crop's outer corners,
+and a point makes the round trip:
+
+>>> import numpy as np
+>>> M = box_to_affine([10, 20, 19, 39], 40)
+>>> M.tolist()
+[[4.0, 0.0, -38.5], [0.0, 2.0, -39.5]]
+>>> transform_points(np.array([[9.5, 19.5], [19.5, 39.5]]), M).tolist()
+[[-0.5, -0.5], [39.5, 39.5]]
+>>> transform_points(transform_points(np.array([[12.0, 25.0]]), M), invert_affine(M)).tolist()
+[[12.0, 25.0]]
+
+The central 2 x 2 pixels of a 4 x 4 image, cut out at their own resolution:
+
+>>> image = (10 * np.arange(16, dtype=np.uint8)).reshape(1, 4, 4, 1)
+>>> crop(image, box_to_affine([1, 1, 2, 2], 2)[None], 2)[0, :, :, 0].tolist()
+[[50, 60], [90, 100]]
 """
 
 from __future__ import annotations
@@ -34,8 +52,16 @@ def _hw(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
-    """Affine maps [..., 2, 3] taking boxes [..., 4] (x_min, y_min, x_max, y_max, inclusive) onto a crop of
-    `size` (int or (h, w)): the box's outer pixel edges go to the crop's outer pixel edges."""
+    """Affine maps taking boxes onto a crop: the box's outer pixel edges go to the crop's outer pixel edges
+    (anisotropic when the box's aspect differs from the crop's).
+
+    Args:
+      boxes: [..., 4] (x_min, y_min, x_max, y_max) image pixels, 0-based inclusive, of positive extent
+        (x_max - x_min + 1 > 0 and y_max - y_min + 1 > 0), else InputError.
+      size: the crop's side in pixels (int: square) or (h, w).
+    Returns:
+      float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`).
+    """
     b = np.asarray(boxes, np.float64)
     if b.shape[-1:] != (4,):
         raise InputError("boxes", "shape", "[..., 4] (x_min, y_min, x_max, y_max)", b.shape)
@@ -52,15 +78,30 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
 
 
 def square_box(centres, sides) -> np.ndarray:
-    """Boxes [..., 4] of squares covering [c - side/2, c + side/2] in pixel-centre coordinates, from centres
-    [..., 2] (x, y) and sides [...] in pixels."""
+    """Square boxes whose outer pixel edges are c - side/2 .. c + side/2 on each axis.
+
+    Args:
+      centres: [..., 2] (x, y) image pixels.
+      sides: [...] (broadcast against centres[..., 0]) side lengths in pixels.
+    Returns:
+      float64 [..., 4] (x_min, y_min, x_max, y_max), inclusive pixel-centre coordinates: c -+ (side/2 - 0.5),
+      so `box_to_affine` maps the square's outer edges onto the crop's.
+    """
     c = np.asarray(centres, np.float64)
     half = np.asarray(sides, np.float64)[..., None] / 2
     return np.concatenate([c - half + 0.5, c + half - 0.5], -1)
 
 
 def points_box(points, visible=None) -> np.ndarray:
-    """Tight boxes [..., 4] of points [..., K, 2]; NaN points and points with `visible` False are ignored."""
+    """Tight boxes around sets of points.
+
+    Args:
+      points: [..., K, 2] (x, y) pixels; points with a non-finite (NaN, inf) coordinate are ignored.
+      visible: optional bool [..., K]; points where it is False are ignored.
+    Returns:
+      float64 [..., 4] (x_min, y_min, x_max, y_max) of the kept points, inclusive (the extreme points lie on the
+      box); (inf, inf, -inf, -inf) for a set with no kept point.
+    """
     p = np.asarray(points, np.float64)
     ok = np.all(np.isfinite(p), -1) if visible is None else np.asarray(visible, bool) & np.all(np.isfinite(p), -1)
     lo = np.min(np.where(ok[..., None], p, np.inf), -2)
@@ -69,7 +110,13 @@ def points_box(points, visible=None) -> np.ndarray:
 
 
 def invert_affine(M) -> np.ndarray:
-    """Inverse affine maps [..., 2, 3] (crop -> image for a crop's M)."""
+    """Inverse affine maps.
+
+    Args:
+      M: [..., 2, 3] invertible affine maps (e.g. image -> crop pixels from `box_to_affine`).
+    Returns:
+      float64 [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M).
+    """
     M = np.asarray(M, np.float64)
     A = np.linalg.inv(M[..., :2])
     t = -np.einsum("...ij,...j->...i", A, M[..., 2])
@@ -77,7 +124,13 @@ def invert_affine(M) -> np.ndarray:
 
 
 def compose_affine(M2, M1) -> np.ndarray:
-    """The affine map applying M1 first, then M2 ([..., 2, 3] each)."""
+    """The affine map applying M1 first, then M2.
+
+    Args:
+      M2, M1: [..., 2, 3] affine maps (broadcast against each other).
+    Returns:
+      float64 [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1), M2)`.
+    """
     M1, M2 = np.asarray(M1, np.float64), np.asarray(M2, np.float64)
     A = np.einsum("...ij,...jk->...ik", M2[..., :2], M1[..., :2])
     t = np.einsum("...ij,...j->...i", M2[..., :2], M1[..., 2]) + M2[..., 2]
@@ -85,7 +138,14 @@ def compose_affine(M2, M1) -> np.ndarray:
 
 
 def transform_points(points, M):
-    """Points [..., K, 2] mapped by affine maps [..., 2, 3] (numpy in, numpy out; jax in, jax out)."""
+    """Points mapped by affine maps.
+
+    Args:
+      points: [..., K, 2] (x, y) pixels.
+      M: [..., 2, 3] affine maps (broadcast against points' leading axes), e.g. image -> crop pixels.
+    Returns:
+      [..., K, 2] mapped (x, y): numpy when both inputs are numpy (or lists), a jax array when either is one.
+    """
     xp = jnp if isinstance(points, jax.Array) or isinstance(M, jax.Array) else np
     p, M = xp.asarray(points), xp.asarray(M)
     return xp.einsum("...ij,...kj->...ki", M[..., :2], p) + M[..., None, :, 2]
@@ -106,10 +166,18 @@ def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, 
 
 
 def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: float = 0.0):
-    """Bilinear crops [N, h, w, C] of images [N, H, W, C] under affine maps M [N, 2, 3] (image -> crop).
+    """Bilinear crops of images under affine maps: crop pixel centre q samples the image at `M^-1 q`.
 
-    border: "constant" (cval outside the image), "edge" (nearest edge pixel), "reflect" or "wrap".
-    uint8 images give uint8 crops (rounded); float images give float32 crops. Jit-compiled per shape.
+    Args:
+      images: [N, H, W, C], uint8 or float (numpy or jax).
+      M: [N, 2, 3] affine maps, image pixels -> crop pixels (e.g. `box_to_affine`), one per image.
+      size: the crop's side in pixels (int: square) or (h, w).
+      border: what is sampled outside the image: "constant" (`cval`), "edge" (the nearest edge pixel),
+        "reflect" or "wrap".
+      cval: the value outside the image for border="constant", in the images' units (0..255 for uint8).
+    Returns:
+      [N, h, w, C]: uint8 numpy (rounded, clipped to 0..255) for uint8 images, else float32 (jax for jax input,
+      numpy for numpy). Jit-compiled per shape.
     """
     if border not in BORDERS:
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
@@ -128,10 +196,18 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
 
 def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
               cval: float = 0.0) -> np.ndarray:
-    """`crop` for a list of images of different sizes ([H_i, W_i, C] each, M [N, 2, 3]) -> [N, h, w, C]; images
-    of one shape are cropped together in one batched call. With the constant border, images are first padded
-    with cval up to multiples of `BUCKET` pixels (the same crops: bilinear samples outside the image read cval
-    either way), so that datasets of many image sizes compile a few shapes only."""
+    """`crop` for a list of images of different sizes; images of one shape (and dtype) are cropped together in
+    one batched call. With the constant border, images are first padded with cval up to multiples of `BUCKET`
+    pixels (the same crops: bilinear samples outside the image read cval either way), so that datasets of many
+    image sizes compile a few shapes only.
+
+    Args:
+      images: N arrays [H_i, W_i, C] (uint8 or float).
+      M: [N, 2, 3] affine maps, image pixels -> crop pixels, one per image.
+      size, border, cval: as in `crop`.
+    Returns:
+      numpy [N, h, w, C] (uint8 for uint8 images, else float32).
+    """
     M = np.asarray(M, np.float64).reshape(-1, 2, 3)
     if len(M) != len(images):
         raise InputError("M", "shape", f"[{len(images)}, 2, 3] (one map per image)", M.shape)

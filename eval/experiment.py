@@ -3,8 +3,8 @@
 An experiment is a module with
     get_config(size: str = "default") -> Config      # a frozen dataclass deriving from ExperimentConfig
     run(cfg: Config, ctx: Context) -> Result
-and is listed in `registry.EXPERIMENTS`. The config's docstring states the command, the expected runtime on a
-2-core CPU and the number it prints.
+and is listed in `registry.EXPERIMENTS`. The module's docstring states its commands and what a run prints;
+measured numbers and runtimes are in bench/RESULTS*.md and the README, not in docstrings.
 """
 
 from __future__ import annotations

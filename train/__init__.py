@@ -2,5 +2,5 @@
 
     cli            `convcorr train pose --config NAME --set field=value`
     pose_cascade   `python -m convcorr_train.pose_cascade --config NAME` (the same)
-    pose_configs   the named TrainConfigs of the Tompson et al. cascade, with runtimes and expected numbers
+    pose_configs   the named TrainConfigs of the Tompson et al. cascade (runtimes, numbers: bench/RESULTS_pose.md)
 """

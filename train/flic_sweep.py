@@ -26,7 +26,7 @@ GRID: dict[str, tuple[str, ...]] = {
     "lr x2": ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in pose_configs.FLIC_LR)),
     "crop 2.5": ("crop_scale=2.5",),
     "crop 3.5": ("crop_scale=3.5",),
-    "crop 2.0": ("crop_scale=2.0",),  # added after 2.5 won: is smaller still better?
+    "crop 2.0": ("crop_scale=2.0",),  # below the chosen 2.5: does a still smaller crop help?
 }
 
 

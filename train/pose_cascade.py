@@ -1,7 +1,7 @@
 """Train the Tompson et al. cascade: `python -m convcorr_train.pose_cascade --config default [--set field=value]`.
 
-The same as `convcorr train pose`; the named configs, their runtimes and expected numbers are in
-`convcorr_train.pose_configs`.
+The same as `convcorr train pose`; the named configs are in `convcorr_train.pose_configs`, their runtimes and
+measured numbers in bench/RESULTS_pose.md.
 """
 
 from __future__ import annotations

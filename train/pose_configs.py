@@ -18,7 +18,8 @@ runs/<name>/{config,metrics}.json and checkpoints/ (the same command resumes a k
               the evaluation; numbers meaningless).
   flic        the default model on FLIC (11 joints, flip), 128 px person crops of 2.5 x the torso box's longer
               side, sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps, all chosen on the
-              validation movies (`python -m convcorr_train.flic_sweep`):
+              validation movies (bench/RESULTS_pose.md; learning rates and crop scale by
+              `python -m convcorr_train.flic_sweep`):
               `convcorr train pose --config flic --set data_root=FLIC`, then
               `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json`. The training loop evaluates
               on the validation movies (its coarse read-out is the integer arg-max).
@@ -40,7 +41,7 @@ from convcorr_jax.pose.train import TrainConfig
 
 NAMES = ("default", "tiny", "standard", "no_dropout", "pool4", "pool16", "full", "flic", "flic_tiny", "flic_full")
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
-FLIC_LR = (2e-3, 5e-3, 1e-3)  # (convcorr_train.flic_sweep); crop scale: TrainConfig.crop_scale
+FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, convcorr_train.flic_sweep); crop scale: TrainConfig.crop_scale
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 

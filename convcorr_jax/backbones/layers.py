@@ -18,7 +18,7 @@ def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
     """2-D convolution (cross-correlation, like Caffe/PyTorch) with symmetric zero padding. The number of groups
     is `C / I` of the HWIO kernel: groups split input and output channels into contiguous blocks (Caffe `group`,
     PyTorch `groups`). Depthwise (I = 1) runs as `depthwise_conv`, other groups as one convolution each,
-    concatenated (XLA:CPU's grouped convolution measured 3.5x slower on AlexNet's conv2, 20-40x when depthwise)."""
+    concatenated, in place of XLA's grouped convolution (slower on XLA:CPU; timings in bench/RESULTS_flow.md)."""
     k = p["kernel"]
     groups = x.shape[-1] // k.shape[2]
     if groups > 1 and k.shape[2] == 1 and k.shape[3] == x.shape[-1]:
@@ -39,8 +39,8 @@ def _dense_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
 def depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
     """Depthwise convolution of x `[N, H, W, C]` with kernel `[kh, kw, C]` (one filter per channel), zero
     padding `step.pad`, stride `step.stride`: the sum over the kh * kw taps of strided slices times the tap's
-    weights, one elementwise XLA fusion. (XLA:CPU's grouped `conv_general_dilated` with C groups ran 20-40x
-    slower on MobileNetV2's shapes; the result differs only by float summation order.)"""
+    weights, one elementwise XLA fusion, in place of a grouped `conv_general_dilated` with C groups (slower on
+    XLA:CPU, bench/RESULTS_flow.md); the result differs from it only by float summation order."""
     kh, kw = kernel.shape[:2]
     n, h, w, c = x.shape
     oh, ow = output_size(h, step), output_size(w, step)

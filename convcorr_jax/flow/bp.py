@@ -213,7 +213,8 @@ def _expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int
 
 def _pad_labels(x: jax.Array, multiple: int, value: float) -> jax.Array:
     """Pad the label axes of x [h, w, ny, nx] with `value` up to a multiple of `multiple` where that adds at most
-    1/8 of the axis (shorter axes, and those it would grow more, stay as they are: XLA:CPU measured slower there)."""
+    1/8 of the axis; shorter axes, and those it would grow more, stay as they are (the rule and its timings:
+    bench/RESULTS_flow.md)."""
     size = [-(-n // multiple) * multiple for n in x.shape[2:]]
     size = [m if n >= multiple and 8 * (m - n) <= n else n for m, n in zip(size, x.shape[2:])]
     return jnp.pad(x, [(0, 0), (0, 0)] + [(0, m - n) for m, n in zip(size, x.shape[2:])], constant_values=value)
@@ -657,9 +658,8 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
 
     Batched pairs are solved `pairs_per_call` at a time, vmapped within a call; the calls are dispatched without
     waiting and N is padded to a multiple by repeating the last pair (one compile; the padding is dropped).
-    Small groups keep BP's working set in cache: at the paper's scale on a 2-core CPU, 25 pairs
-    one per call ran at 86 ms per pair, in groups of 2 / 4 / 5 at 95 / 103 / 98 (4 pads 25 to 28), as one vmap
-    at 110 (XLA:CPU already spreads one pair's messages over the cores). None: one vmap over all N; "auto":
+    Small groups keep BP's working set in cache, and XLA:CPU already spreads one pair's messages over the cores
+    (group sizes compared at the paper's scale: bench/RESULTS_flow.md). None: one vmap over all N; "auto":
     `CPU_PAIRS_PER_CALL` on a CPU backend, None on accelerators. Same labels either way.
 
     mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),

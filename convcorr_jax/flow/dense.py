@@ -22,7 +22,7 @@ levels): label d means flow = init + d * step. The energy is the paper's: data t
 of 512) and pairwise term beta * ||flow(p) - flow(q)||^2 on the flow itself, in pixels of a 500 px image as in
 `flow.align`; each node's label window sits at its own origin, which `bp.solve(..., offsets=)` handles with
 exact DT messages. `smooth="residual"` penalises the labels only (the upsampled flow's own differences are
-free), as earlier versions did.
+free; compared with the default on the validation pairs in bench/RESULTS_flow.md).
 Contrast-sensitive smoothness (`edge_sigma`, on by default; beyond the paper's energy, `edge_sigma=None` restores
 it): below the top, each edge's pairwise term is multiplied by exp(-(g_p - g_q)^2 / (2 sigma^2)), g = image a's
 grey (0..1) averaged over the level's cell at the node centres (`contrast_factors`), so the flow can jump where
@@ -225,7 +225,7 @@ def _window_cost(fa: jax.Array, fb: jax.Array, init: jax.Array, lv: Level, r: in
             inside = (x >= -0.5) & (x <= wb - 0.5) & (y >= -0.5) & (y <= hb - 0.5)
         return jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(fa_row - t), -1), 0.0)), inside
 
-    # one source row at a time, all labels (its features stay in cache: 1.8x faster than one label at a time)
+    # one source row at a time, all labels (its features stay in cache; timing: bench/RESULTS_flow.md)
     row = lambda args: jax.vmap(functools.partial(one, *args))(offs)
     cost, inside = jax.lax.map(row, (fa, bx, jnp.broadcast_to(by, bx.shape)))  # [h, (2r+1)^2, w]
     n = jnp.sum(inside, 1, keepdims=True)

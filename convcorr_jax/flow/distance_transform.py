@@ -10,12 +10,11 @@ reference with arg-min.
 
 `dt1d_min` (values only, what BP messages need) picks its method by row length (`method="auto"`): up to
 `AUTO_TREE_MAX` ("tree") it unrolls the minimum over the n candidates into one elementwise fusion (n slices of f,
-each plus its constant row of w d^2, reduced by a balanced tree of minima; it vectorises along the other axes and
-is 2-3x faster than the reduction on XLA:CPU when the minor axis is a multiple of the vector width); up to
-`AUTO_BRUTE_MAX` ("brute") it takes the minimum over all n candidates as one fused reduction (O(n^2) work, but no
-n x n array is written to memory; on XLA:CPU it beats the sequential envelope up to n ~ 1000); above that the
-O(n) envelope. It can also evaluate D on a range extended by `pad` positions on both sides, which BP
-needs when sender and receiver store their labels in different windows.
+each plus its constant row of w d^2, reduced by a balanced tree of minima, which vectorises along the other axes);
+up to `AUTO_BRUTE_MAX` ("brute") it takes the minimum over all n candidates as one fused reduction (O(n^2) work,
+but no n x n array is written to memory); above that the O(n) sequential envelope. The two thresholds were set by
+timing the methods on XLA:CPU (bench/RESULTS_flow.md). It can also evaluate D on a range extended by `pad`
+positions on both sides, which BP needs when sender and receiver store their labels in different windows.
 
 Values: the lower envelope picks the parabola that is minimal at p; to be robust to rounding of the
 intersection points, each p also checks the envelope's neighbouring parabolas. Every method returns the value

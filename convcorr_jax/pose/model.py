@@ -101,7 +101,8 @@ def full_model(**kw) -> ModelConfig:
 def _separable(x: jax.Array, mh: np.ndarray, mw: np.ndarray) -> jax.Array:
     """Per-channel separable linear filter as two matrix products: x [N, H, W, C] -> [N, h, w, C] with
     out[n, i, j, c] = sum_{y, x'} mh[i, y] x[n, y, x', c] mw[j, x']. A banded matrix is a zero-padded convolution
-    (with a stride if it has fewer rows than columns); on CPU this is ~30x faster than a depthwise convolution."""
+    (with a stride if it has fewer rows than columns), used in place of a depthwise convolution, which XLA:CPU
+    runs slowly (timings: bench/RESULTS_pose.md)."""
     return jnp.einsum("iy,nyxc,jx->nijc", jnp.asarray(mh, x.dtype), x, jnp.asarray(mw, x.dtype))
 
 
@@ -156,8 +157,8 @@ def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
 # --- networks ----------------------------------------------------------------------------------------------
 
 def _pool2(x):
-    """2x2 max-pool, stride 2 (even H, W), as a reshape and max: its gradient is elementwise, unlike
-    select-and-scatter, which is several times slower on CPU. An odd last row/column is dropped (VALID)."""
+    """2x2 max-pool, stride 2 (even H, W), as a reshape and max: its gradient is elementwise, not the
+    select-and-scatter of a pooling op (timings: bench/RESULTS_pose.md). An odd last row/column is dropped (VALID)."""
     n, h, w, c = x.shape
     h, w = h // 2, w // 2
     return jnp.max(x[:, :2 * h, :2 * w].reshape(n, h, 2, w, 2, c), axis=(2, 4))

@@ -3,9 +3,9 @@
     convcorr run long2014.data                     # 240 objects / 160 people / 160 faces
     convcorr run long2014.data --size tiny         # 12 / 8 / 8 (the tests)
 
-Runtime: ~5 s at tiny, ~1 min at default on a 2-core CPU (generation, cached afterwards). Prints the image-blind
-baselines (leave-one-out mean shape): object PCK@0.1 (tiny: 0.31), face NME (0.30), people PCKh@0.5 (0.12).
-Methods that read the image should beat them clearly. The backbone fields are unused here.
+The generated sets are cached (`convcorr_jax.cache`). Prints the image-blind baselines (leave-one-out mean
+shape): object PCK@0.1, face NME, people PCKh@0.5. Methods that read the image should beat them clearly. The
+backbone fields are unused here. Measured baselines and times: bench/RESULTS_synthetic.md.
 """
 
 from __future__ import annotations

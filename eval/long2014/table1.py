@@ -3,9 +3,9 @@
     convcorr run long2014.table1                                   # MobileNetV2, real ImageNet weights
     convcorr run long2014.table1 --backbone caffenet --set weights=random
 
-Runtime: ~5 s on a 2-core CPU (default and tiny alike). Prints "Table 1 reproduced exactly" when CaffeNet's
-receptive fields computed from its layer list equal the paper's (11/4 ... 195/32), and the top-1 class of
-scikit-image's bundled photographs (MobileNetV2: chelsea -> tiger cat / tabby).
+Default and tiny are the same run. Prints "Table 1 reproduced exactly" when CaffeNet's receptive fields computed
+from its layer list equal the paper's (11/4 ... 195/32), and the top-1 class of scikit-image's bundled photographs
+(MobileNetV2: chelsea -> tiger cat / tabby).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 
     convcorr run long2014.table2                          # 40 targets x 25 neighbours, beta chosen in {3e-3, 3e-2}
     convcorr run long2014.table2 --set transfer.box=500 --set transfer.window=none --set transfer.iters=10
-                                                          # the paper's solver setting: 21.3 min (bench/RESULTS_flow.md)
-    convcorr run long2014.table2 --size full              # ... and every test instance, beta from 4 values (not run)
+                                                          # the paper's solver setting (bench/RESULTS_flow.md)
+    convcorr run long2014.table2 --size full              # ... and every test instance, beta from 4 values
     convcorr run long2014.table2 --set data=voc --data-root VOC2011    # annotations/ + JPEGImages/
 
 Prints the mean PCK@0.1 per method. Default backbone: torchvision's AlexNet with real ImageNet conv weights; its

@@ -13,7 +13,7 @@ data=flic: `n_train` / `n_test` people drawn from each split (FLIC default: 300 
 without prior on a validation split of the training instances (`val_fraction`, by movie where the samples
 name one), then the detectors are retrained on the whole training split; the test split is never seen.
 FLIC (300 / 150 people) needs `prediction.max_negatives=none`: with the default cap of 20,000 mined negatives per
-detector the dense SIFT detectors collapse (validation PCK ~1% for every C; all ~117,000 negatives: ~22%).
+detector the dense SIFT detectors collapse on the validation split (the numbers: bench/RESULTS_real.md).
 """
 
 from __future__ import annotations
@@ -51,13 +51,19 @@ class Config(ExperimentConfig):
     figure_rows: int = 5
 
 
+VAL_CS = (1e-6, 1e-5, 1e-4, 1e-3)  # conv5 C candidates (as on FLIC)
+VAL_SIFT_CS = (0.1, 1.0, 10.0)
+
+
 def get_config(size: str = "default") -> Config:
     PC = P.PredictionConfig
     return sized(size, {
         "tiny": Config(size=size, n_objects=24, image_size=96, n_train=12, n_test=6,
                        prediction=PC(box_size=96, C=1e-3, max_rounds=1)),
-        "default": Config(size=size),
-        "full": Config(size=size, n_train=None, n_test=None, prediction=PC(box_size=500, C=1e-3, max_rounds=3)),
+        # C of both detector kinds chosen on a validation split of train (the right C depends on the backbone)
+        "default": Config(size=size, val_Cs=VAL_CS, val_sift_Cs=VAL_SIFT_CS),
+        "full": Config(size=size, n_train=None, n_test=None, prediction=PC(box_size=500, C=1e-3, max_rounds=3),
+                       val_Cs=VAL_CS, val_sift_Cs=VAL_SIFT_CS),
     })
 
 

@@ -3,8 +3,8 @@
     convcorr run razavian2015.directions --set attribute=yaw      # any key of the faces' extras["attributes"]
     convcorr run razavian2015.directions --size tiny --backbone caffenet --set weights=random
 
-Runtime on a 2-core CPU: ~1 min (default), ~10 s (tiny). Prints the attribute regressor's test R^2 and how well
-the attribute regressed back from the decoded images follows the step along the direction (mean Pearson r).
+Prints the attribute regressor's test R^2 and how well the attribute regressed back from the decoded images
+follows the step along the direction (mean Pearson r).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     convcorr run razavian2015.keypoints --set data=voc --data-root VOC2011 --set annotations=KP_DIR
     convcorr run razavian2015.keypoints --size tiny --backbone caffenet --set weights=random
 
-Runtime on a 2-core CPU: ~1 min (default), ~10 s (tiny). Prints the mean PCK@0.1 over categories (%).
+Prints the mean PCK@0.1 over categories (%).
 """
 
 from __future__ import annotations

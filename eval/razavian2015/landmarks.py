@@ -4,8 +4,8 @@
     convcorr run razavian2015.landmarks --set data=300w --data-root DIR        # 300-W (helen/, lfpw/, afw/, ibug/)
     convcorr run razavian2015.landmarks --size tiny --backbone caffenet --set weights=random
 
-Runtime on a 2-core CPU: ~3 min (default), ~15 s (tiny). Prints the mean landmark error / inter-ocular distance
-of ConvNet + ridge, after the look-back, and of the dataset bias (e.g. "landmarks 0.094 -> look-back 0.082").
+Prints the mean landmark error / inter-ocular distance of ConvNet + ridge, after the look-back, and of the
+dataset bias: "landmarks E1 -> look-back E2 (bias E0)".
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
     convcorr run razavian2015.rgb_segmentation --set data=voc --data-root VOC2012   # train (fit) / val
     convcorr run razavian2015.rgb_segmentation --size tiny --backbone caffenet --set weights=random
 
-Runtime on a 2-core CPU: ~1 min (default), ~10 s (tiny). Prints the held-out RGB mean absolute error ([0, 1]
-units) and the segmentation mean IoU over classes incl. background (%, VOC's measure; pixel AP beside it).
+Prints the held-out RGB mean absolute error ([0, 1] units) and the segmentation mean IoU over classes incl.
+background (%, VOC's measure; pixel AP beside it).
 """
 
 from __future__ import annotations

@@ -5,11 +5,10 @@ segmentation (Fig. 5), with one descriptor whose forward passes are shared by al
     convcorr run razavian2015.tables                     # MobileNetV2 ImageNet weights, flattened pool5-role map
     convcorr run razavian2015.tables --size tiny --backbone caffenet --set weights=random
 
-Sizes (synthetic data, ~75% train / 25% test): tiny 36 faces at 64 px and 36 objects (seconds, plumbing);
-default 500 faces at 128 px (look-back crops 64 px) and 300 objects (crops 128 px); full 2000 faces, 1500
-objects, look-back crops 128 px. Runtime on a 2-core CPU: ~5 min (default), ~30 s (tiny). Prints
-"landmarks E1 -> look-back E2 (bias E0); PCK@0.1 P%; RGB MAE M; seg mIoU I% (pixel AP A%)" for the headline
-descriptor (`common.Config.descriptor`: the flattened pool5-role map). Real data: the
+Sizes (synthetic data, ~75% train / 25% test): tiny 36 faces at 64 px and 36 objects (plumbing); default 500
+faces at 128 px (look-back crops 64 px) and 300 objects (crops 128 px); full 2000 faces, 1500 objects, look-back
+crops 128 px. Prints "landmarks E1 -> look-back E2 (bias E0); PCK@0.1 P%; RGB MAE M; seg mIoU I% (pixel AP A%)"
+for the headline descriptor (`common.Config.descriptor`: the flattened pool5-role map). Real data: the
 per-table experiments razavian2015.landmarks (300w), .keypoints (voc), .rgb_segmentation (voc); FLIC (joints,
 RGB, direction from the whole frame) here with `--set data=flic --data-root FLIC` (protocol and sizes in
 `convcorr_eval.razavian2015.flic`).

@@ -3,7 +3,7 @@
     python -m convcorr_eval.tompson2015.pckh --preds a.h5 b.mat --annot annot/valid.h5
     python -m convcorr_eval.tompson2015.pckh --reference MPII_FOLDER     # the five published validation files
 
-is `convcorr eval pckh ...`: prints the tables at PCKh@0.5 and @0.1 and the AUC (seconds on a 2-core CPU).
+is `convcorr eval pckh ...`: prints the tables at PCKh@0.5 and @0.1 and the AUC.
 """
 
 from __future__ import annotations
