@@ -61,7 +61,8 @@ def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, 
              "paper (different data: PASCAL VOC 2011, AlexNet conv4, 500 px boxes), mean PCK:", "",
              markdown_table(["method", "mean a=0.1", "mean a=0.05", "mean a=0.025"],
                             [[m, *map(str, v["mean"])] for m, v in paper.TABLE2.items()]), "",
-             f"{n_targets} targets, {cfg.neighbours} fc7 neighbours each, top {cfg.top} by deformation energy, "
+             f"{n_targets} targets, {cfg.neighbours} nearest neighbours each (by fc7, or by the flattened pool5 map "
+             f"for conv-only weights), top {cfg.top} by deformation energy, "
              f"box {cfg.box} px, SIFT bin {transfer.sift_bin_size(cfg, stride)} px (radius {cfg.sift_radius:g} "
              f"scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x {cfg.iters} iterations."]
     return "\n".join(lines)
