@@ -10,7 +10,10 @@ gloo cross-process collectives (JAX_CPU_COLLECTIVES_IMPLEMENTATION). A command s
 name runs as `python -m convcorr_cli ...`, `python` means the launcher's own interpreter, anything else runs
 as given. All processes share this terminal.
 If one process fails, the others are stopped and the launcher exits non-zero naming it; on a cluster use the
-cluster's own launcher (srun) instead: the same command then initialises from its environment.
+cluster's own launcher (srun) instead: the same command then initialises from its environment. SIGINT or SIGTERM
+to the launcher sends SIGTERM to every process (JAX's preemption service lets them stop after the same step,
+training saving a checkpoint there; `convcorr_jax.interrupt`), SIGKILL to what still runs STOP_GRACE seconds
+later, and exits 130.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from convcorr_cli.main import COMMANDS
+from convcorr_cli.main import COMMANDS, main as convcorr
+from convcorr_jax import interrupt
 from convcorr_jax.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
 
 EXIT_TIMEOUT = 124
+STOP_GRACE = 60.0  # seconds the processes get to stop at a safe point (training: save a checkpoint) on interrupt
 FORCE_DEVICES = "--xla_force_host_platform_device_count"
 
 
@@ -92,7 +97,8 @@ def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, t
            env: dict[str, str] | None = None, poll: float = 0.05) -> int:
     """Run `command` as num_processes JAX processes with local_devices CPU devices each; returns the exit code:
     0 when all succeed; the first failing process's code (1 if it was killed by a signal) after stopping the
-    others; 124 on timeout (seconds)."""
+    others; 124 on timeout (seconds). A stop request (`convcorr_jax.interrupt`) or KeyboardInterrupt stops the
+    processes (SIGTERM, then SIGKILL after a grace time) and propagates."""
     if num_processes < 1 or local_devices < 1:
         raise ValueError(f"need at least one process and one device each, got {num_processes} x {local_devices}")
     argv = command_line(command)
@@ -104,10 +110,10 @@ def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, t
             procs.append(subprocess.Popen(argv, env=process_env(base, i, num_processes, local_devices, coordinator),
                                           start_new_session=True))
         return _watch(procs, timeout, poll)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, interrupt.Interrupted):
         _say("interrupted; stopping all processes")
-        _stop(procs)
-        return 130
+        _stop(procs, STOP_GRACE)
+        raise
     finally:
         _stop(procs)  # whatever ended the launcher (an error included), no process outlives it
 
@@ -123,6 +129,7 @@ def _watch(procs: list[subprocess.Popen], timeout: float | None, poll: float) ->
     """Wait for all processes; stop the rest when one fails or on timeout; returns the launcher's exit code."""
     t0 = time.monotonic()
     while True:
+        interrupt.check()
         codes = [p.poll() for p in procs]
         failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
         if failed:
@@ -159,9 +166,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m convcorr_cli.launch", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    """`python -m convcorr_cli.launch ARGS` is `convcorr launch ARGS`."""
+    return convcorr(["launch", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ Compilation cache: every command runs with JAX's persistent compilation cache in
 `$CONVCORR_CACHE`, default `~/.cache/convcorr_jax`), every compiled program kept whatever its compile time and
 size, so a repeated command loads its programs instead of compiling them again. A cache folder already set
 (`JAX_COMPILATION_CACHE_DIR`) is kept; `CONVCORR_NO_COMPILE_CACHE=1` turns the cache off.
+
+Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax.interrupt`) with one line on
+stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exit code 130; a second signal
+exits at once with the same line.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
+from convcorr_jax import interrupt
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
 
@@ -57,17 +62,43 @@ def _overview() -> str:
     return f"usage: convcorr COMMAND [ARGS...]\n\ncommands:\n{rows}\n\n'convcorr COMMAND --help' for a command's options."
 
 
-def run_parsed(name: str, run, args: argparse.Namespace) -> int:
-    """`run(args)` of command `name` with the compilation cache on; an InputError is printed and gives 2."""
-    setup_compile_cache()
-    try:
+def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> int:
+    """`body()` of command `name` under `interrupt.handling`: an InputError is printed and gives 2; a stop (or any
+    exception once a signal came: a consequence of it) prints the interrupt line and gives 130. `keep_handlers`:
+    the signal handlers stay after the command (a process about to exit)."""
+    with interrupt.handling(f"convcorr {name}", restore=not keep_handlers):
+        try:
+            code = body()
+            interrupt.check()
+            return code
+        except (interrupt.Interrupted, KeyboardInterrupt):
+            interrupt.report()
+            return interrupt.EXIT_CODE
+        except Exception as e:
+            if interrupt.requested():
+                interrupt.report()
+                return interrupt.EXIT_CODE
+            if isinstance(e, InputError):
+                print(f"convcorr {name}: error: {e}", file=sys.stderr)
+                return 2
+            raise
+
+
+def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = False) -> int:
+    """`run(args)` of command `name` with the compilation cache on, `guarded`."""
+
+    def body() -> int:
+        interrupt.check()
+        setup_compile_cache()
         return int(run(args) or 0)
-    except InputError as e:
-        print(f"convcorr {name}: error: {e}", file=sys.stderr)
-        return 2
+
+    return guarded(name, body, keep_handlers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`convcorr ARGS` (default: sys.argv[1:]). Called without argv (the `convcorr` process itself), the signal
+    handlers stay installed until the process exits."""
+    keep = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_overview())
@@ -76,10 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"convcorr: unknown command {name!r}\n\n{_overview()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"convcorr {name}", description=COMMANDS[name][1])
-    module.add_arguments(parser)
-    return run_parsed(name, module.run, parser.parse_args(rest))
+
+    def body() -> int:  # the command's imports (JAX: seconds) already under the handlers
+        module = importlib.import_module(COMMANDS[name][0])
+        parser = argparse.ArgumentParser(prog=f"convcorr {name}", description=COMMANDS[name][1])
+        module.add_arguments(parser)
+        return run_parsed(name, module.run, parser.parse_args(rest), keep)
+
+    return guarded(name, body, keep)
 
 
 if __name__ == "__main__":

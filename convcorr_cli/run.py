@@ -4,8 +4,10 @@
     convcorr run long2014.table3 --set data=flic --data-root DIR
     convcorr run --list
 
-writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A finished run whose
-key (experiment, config, code version) equals this one's is kept, not run again (`--force` re-runs it).
+writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`, all at once when the
+run finishes. A finished run whose key (experiment, config, code version) equals this one's is kept, not run
+again (`--force` re-runs it); a finished run with other settings is not overwritten: the command refuses, naming
+`--set name=NEW` (another folder) and `--force` (replace it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from convcorr_jax import interrupt
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError
 from convcorr_cli.main import run_parsed
@@ -32,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's)")
     p.add_argument("--data-root", default=None, help="dataset folder (with --set data=NAME)")
     p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")
-    p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists")
+    p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, and "
+                   "replace a finished run with other settings")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -42,15 +46,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"{exp_id:24s} {doc}")
         return 0
     cfg = make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
+    run_dir = Path(args.out) / cfg.name
     try:
         result, seconds, reused = run_experiment(args.experiment, cfg, args.out, args.force, not args.no_progress)
     except InputError:
         raise
     except Exception:
+        interrupt.check()  # an error after a signal is the interrupt's doing: stop, not "failed"
         traceback.print_exc()
-        print(f"convcorr run {args.experiment}: failed", file=sys.stderr)
+        kept = f"; {run_dir} is as it was" if run_dir.exists() else ""
+        print(f"convcorr run {args.experiment}: failed{kept}", file=sys.stderr)
         return 1
-    run_dir = Path(args.out) / cfg.name
     state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
     print(f"[{args.experiment}] {state}: {result.summary}\nreport: {run_dir / 'report.md'}")
     return 0
@@ -63,4 +69,4 @@ def experiment_main(exp_id: str, argv: Sequence[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args([exp_id, *(sys.argv[1:] if argv is None else argv)])
-    return run_parsed(f"run {exp_id}", run, args)
+    return run_parsed(f"run {exp_id}", run, args, keep_handlers=argv is None)

@@ -4,8 +4,10 @@
                                         --set out=runs --set num_devices=2 ...] [--no-progress]
 
 Progress bar with loss and steps/s; PCK of coarse and cascade after each stage; writes <out>/<name>/ with
-config.json, metrics.json and checkpoints/ (rerun the same command to resume a killed run). The named configs,
-their runtimes and expected numbers: `convcorr_train.pose_configs`.
+config.json, metrics.json and checkpoints/ (rerun the same command to resume a killed run; it prints "resuming
+NAME from step N of M"). Ctrl-C (SIGINT) or SIGTERM stops it after the current step with a checkpoint of that
+step, exit code 130 (`convcorr_jax.interrupt`). The named configs:
+`convcorr_train.pose_configs`; their runtimes and measured numbers: bench/RESULTS_pose.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""Atomic file output: a reader never sees a half-written file, a killed writer leaves none."""
+"""Atomic file output: a reader never sees a half-written file, a killed writer leaves none; `replace_dir` puts a
+finished folder in place of another in one step."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,6 +62,35 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Move the folder `src` to `dst` (same file system), deleting what `dst` held. On Linux the two are exchanged
+    in one atomic step (renameat2 RENAME_EXCHANGE), so `dst` is never missing nor mixed; elsewhere the old `dst`
+    is renamed aside first (a moment without `dst`)."""
+    src, dst = Path(src), Path(dst)
+    if not dst.exists():
+        os.rename(src, dst)
+        return
+    if not _exchange(src, dst):
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.rename(dst, old)
+        os.rename(src, dst)
+        src = old
+    shutil.rmtree(src)  # the old folder, now at src
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 with RENAME_EXCHANGE); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _json_default(o: Any):

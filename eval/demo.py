@@ -4,7 +4,10 @@ The default: synthetic data written in the real dataset formats; Long et al.'s s
 torchvision's AlexNet with its real ImageNet conv weights (Table 1's classification needs fc layers and runs on
 MobileNetV2), Razavian et al.'s on MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch.
 Each experiment runs through the runner into `runs/demo/<experiment>/`; one that fails is reported and the
-others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section.
+others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section. A stage whose identical
+finished run is in its folder is kept; one whose settings changed (another size, seed, backbone) runs again and
+replaces it (the runner's `replace`: the demo's folder holds the demo's latest settings, no refusal). An
+interrupt (`convcorr_jax.interrupt`) stops the demo between or inside stages; finished stages stay.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from convcorr_jax import io, runinfo
+from convcorr_jax import interrupt, io, runinfo
 from convcorr_eval.report import write_report
 from convcorr_eval.runner import make_config, run_experiment
 
@@ -47,11 +50,12 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
         t0 = time.perf_counter()
         try:
             cfg = make_config(exp_id, size, [f"name={name}", *sets], backbone)
-            res, seconds, reused = run_experiment(exp_id, cfg, out, force)
+            res, seconds, reused = run_experiment(exp_id, cfg, out, force, replace=True)
             status = "ok"
             print(f"[{name}] {'kept (identical earlier run)' if reused else f'ok in {seconds:.1f} s'}: {res.summary}",
                   flush=True)
         except Exception as e:  # one stage's failure must not stop the others
+            interrupt.check()  # ... but an error after a signal is the interrupt's doing: stop
             traceback.print_exc()
             seconds, status, failed = time.perf_counter() - t0, "failed", failed + [name]
             res = type("R", (), {"summary": f"FAILED: {type(e).__name__}: {e}", "markdown": "", "metrics": {}})()

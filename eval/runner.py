@@ -4,19 +4,28 @@
     result, seconds, reused = run_experiment("long2014.table2", cfg, out="runs")
 
 writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A finished run whose
-key (experiment, config, code version) equals this one's is kept, not run again (`--force` re-runs it).
+key (experiment, config, code version) equals this one's is kept, not run again (`--force` re-runs it); one with the
+same settings but older code is run again and replaced; one with other settings is refused (`RunExists`: write
+elsewhere with `--set name=NEW`, or replace it with `--force`; the demo replaces its changed stages).
+
+Atomic run folders: a run works in `runs/.<name>.partial/` and, finished, is swapped into `runs/<name>/` in one
+step (`io.replace_dir`), so a run folder never mixes two runs and a failed or interrupted run leaves the previous
+one untouched. The partial folder is kept for the next attempt with the same settings (state such as training
+checkpoints resumes from it) and begins from the finished run's state when the settings are those of that run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from convcorr_jax import cache, io, runinfo
+from convcorr_jax import cache, interrupt, io, runinfo
 from convcorr_jax.config import override, to_dict
+from convcorr_jax.errors import InputError
 from convcorr_eval import registry
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 from convcorr_eval.report import write_report
@@ -36,33 +45,120 @@ def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), ba
     return cfg if cfg.name else dataclasses.replace(cfg, name=exp_id)
 
 
+# what a finished run publishes; everything else in a run folder is state a later attempt may resume from
+PUBLISHED = ("config.json", "metrics.json", "report.md", "report.html", "figures")
+
+
+class RunExists(InputError):
+    """The run folder holds a finished run with other settings, or is no run folder: not overwritten silently."""
+
+    def __init__(self, run_dir: Path, what: str, way_out: str):
+        super().__init__(run_dir, "run folder", way_out, what)
+        self.args = (f"{run_dir} {what}; {way_out}",)
+
+
 def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
     return cache.key(exp_id, to_dict(cfg), code_version())
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def finished_key(run_dir: Path) -> dict | None:
+    """The key of the finished run in `run_dir`, or None."""
+    saved = _read_json(run_dir / "metrics.json")
+    return saved["key"] if isinstance(saved, dict) and saved.get("status") == "ok" and "key" in saved else None
+
+
+def _settings(folder: Path) -> tuple | None:
+    """(experiment, config) of the run (finished or partial) in `folder`, from its config.json, or None."""
+    c = _read_json(folder / "config.json")
+    return (c.get("experiment"), c.get("config")) if isinstance(c, dict) else None
+
+
+def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """`field: old -> new` for every leaf that differs between two JSON values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [c for k in sorted(set(old) | set(new)) for c in _changes(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [f"{prefix[:-1] or 'experiment'}: {json.dumps(old)} -> {json.dumps(new)}"]
+
+
+def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
+    """What to do with `run_dir`: "keep" (an identical finished run), "run"; raises RunExists where a run may not
+    replace what is there."""
+    is_run = any((run_dir / f).is_file() for f in ("config.json", "metrics.json"))
+    if run_dir.exists() and not is_run and not (run_dir.is_dir() and not any(run_dir.iterdir())):
+        raise RunExists(run_dir, "exists and is not a run folder",
+                        "write this run elsewhere with --set name=NEW or --out DIR")
+    prev = finished_key(run_dir)
+    if prev is None or force:
+        return "run"
+    if prev == key:
+        return "keep"
+    changes = _changes({"experiment": prev.get("kind"), **prev.get("settings", {})},
+                       {"experiment": key["kind"], **key["settings"]})
+    if changes and not replace:
+        shown = "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
+        raise RunExists(run_dir, f"holds a finished run with other settings ({shown})",
+                        "write this run elsewhere with --set name=NEW, or replace it with --force")
+    if not changes:
+        print(f"{run_dir}: the code changed since its finished run; running it again", flush=True)
+    return "run"
+
+
+def _stage(run_dir: Path, settings: tuple) -> Path:
+    """The attempt's folder `.<name>.partial` beside `run_dir`: the previous attempt's with these settings, else a
+    new one holding the finished run's state when that run has these settings; without published files."""
+    stage = run_dir.with_name(f".{run_dir.name}.partial")
+    if stage.exists() and _settings(stage) != settings:
+        shutil.rmtree(stage)
+    if not stage.exists():
+        fresh = run_dir.with_name(f".{run_dir.name}.seeding")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        if run_dir.is_dir() and _settings(run_dir) == settings:
+            for entry in run_dir.iterdir():
+                if entry.name not in PUBLISHED:
+                    (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, fresh / entry.name)
+        fresh.rename(stage)
+    for name in PUBLISHED:
+        if (stage / name).is_dir():
+            shutil.rmtree(stage / name)
+        else:
+            (stage / name).unlink(missing_ok=True)
+    return stage
+
+
 def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs", force: bool = False,
-                   progress: bool = True) -> tuple[Result, float, bool]:
-    """Run `exp_id` with `cfg` into `out/<cfg.name>/`: (result, seconds, reused). Exceptions propagate."""
+                   progress: bool = True, replace: bool = False) -> tuple[Result, float, bool]:
+    """Run `exp_id` with `cfg` into `out/<cfg.name>/`: (result, seconds, reused). `force`: run again even if an
+    identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
+    (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.interrupt`) raises Interrupted."""
     cfg.check_data_root()
     run_dir = Path(out) / cfg.name
     key = run_key(exp_id, cfg)
-    saved = run_dir / "metrics.json"
-    if not force and saved.is_file():
-        prev = json.loads(saved.read_text())
-        if prev.get("key") == key and prev.get("status") == "ok":
-            return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
-    run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_json(run_dir / "config.json", {"experiment": exp_id, "config": to_dict(cfg), "code": key["version"]})
+    if _check_folder(run_dir, key, force, replace) == "keep":
+        prev = json.loads((run_dir / "metrics.json").read_text())
+        return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
+    interrupt.check()
+    stage = _stage(run_dir, (key["kind"], key["settings"]))
+    io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"]})
     header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed)
     print(header, flush=True)
     t0 = time.perf_counter()
-    result = registry.load(exp_id).run(cfg, Context(run_dir, progress))
+    result = registry.load(exp_id).run(cfg, Context(stage, progress))
     seconds = time.perf_counter() - t0
     md = "\n".join([f"# {exp_id}", "", "```", header, f"wall time: {seconds:.1f} s", "```", "",
                     f"**{result.summary}**", "", result.markdown, ""])
-    write_report(run_dir, exp_id, md)
-    io.write_json(saved, {"key": key, "status": "ok", "seconds": seconds, "summary": result.summary,
-                          "markdown": result.markdown, "metrics": result.metrics, "versions": runinfo.versions()})
+    write_report(stage, exp_id, md)
+    io.write_json(stage / "metrics.json", {"key": key, "status": "ok", "seconds": seconds, "summary": result.summary,
+                                           "markdown": result.markdown, "metrics": result.metrics,
+                                           "versions": runinfo.versions()})
+    io.replace_dir(stage, run_dir)
     return result, seconds, False
 
 

@@ -51,7 +51,9 @@ def test_runner_keeps_identical_runs_and_reruns_changed_ones(tmp_path, capsys):
     assert "ok in" in capsys.readouterr().out
     assert cli.main(args) == 0
     assert "kept from an identical earlier run" in capsys.readouterr().out
-    assert cli.main(args + ["--set", "seed=1"]) == 0  # another setting: run again
+    assert cli.main(args + ["--set", "seed=1"]) == 2  # another setting: refused, the finished run kept ...
+    assert "--set name=NEW, or replace it with --force" in capsys.readouterr().err
+    assert cli.main(args + ["--set", "seed=1", "--force"]) == 0  # ... run again on request
     assert "ok in" in capsys.readouterr().out
     assert cli.main(args + ["--force"]) == 0
     assert "ok in" in capsys.readouterr().out

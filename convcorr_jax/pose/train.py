@@ -35,7 +35,7 @@ import optax
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
-from convcorr_jax import io, metrics, parallel
+from convcorr_jax import interrupt, io, metrics, parallel
 from convcorr_jax.config import from_dict
 from convcorr_jax.data.flic import PERSON_BOX_SCALE
 from convcorr_jax.errors import InputError
@@ -209,8 +209,10 @@ def evaluate(params, data: PoseArrays, cfg: M.ModelConfig, alphas=(0.05, 0.1, 0.
 
 def _manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
     """Synchronous orbax manager. Every process must create it and take part in each save and restore; orbax
-    writes each step to a temporary folder renamed when complete, so a step killed mid-write is never latest."""
-    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
+    writes each step to a temporary folder renamed when complete, so a step killed mid-write is never latest (and
+    its leftover temporary folder is deleted when the next manager starts)."""
+    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True,
+                                        cleanup_tmp_directories=True)
     return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
 
 
@@ -228,14 +230,15 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
     config raises InputError.
 
     The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
-    it. A checkpoint without an iterator state (written before it was saved) resumes the input at its step."""
+    it. A checkpoint that holds no iterator state resumes the input at its step."""
     step = mgr.latest_step()
     if step is None:
         return 0, None, None
     meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if meta.get("fingerprint") != cfg.fingerprint():
         raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint {cfg.fingerprint()}); "
-                         "use another --name/--out or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+                         "train under another name (--set name=NEW) or out folder (--set out=DIR), or "
+                         "delete the folder", f"fingerprint {meta.get('fingerprint')}")
     data_state = meta.get("data_iterator", {"next_index": step})
     if data_state.get("next_index") != step:
         raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}", data_state)
@@ -284,11 +287,13 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = run_dir / "metrics.json"
     prior = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
-    if main:
-        io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
     ckpt_dir = run_dir / "checkpoints"
     mgr = _manager(ckpt_dir)
     start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
+    if main:  # after the checkpoint check: config.json never describes another config's checkpoints
+        io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
+        if 0 < start < cfg.total_steps:
+            tqdm.write(f"resuming {cfg.name} from step {start} of {cfg.total_steps} ({ckpt_dir / str(start)})")
     rows = parallel.local_rows(mesh, cfg.batch_size)
     batches = iter(D.train_dataset(train_set, cfg.batch_size, cfg.total_steps, cfg.seed,
                                    D.shard_of(rows, cfg.batch_size)).to_iter_dataset(D.READ_OPTIONS))
@@ -311,8 +316,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     score, alpha = headline(cfg.data)
     last_good = start if start else None
     t0, done = time.perf_counter(), 0
-    bar = tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps, disable=not (progress and main),
-               desc=cfg.name, unit="step", leave=False)
+    bar = interrupt.unchecked(tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
+                                   disable=not (progress and main), desc=cfg.name, unit="step", leave=False))
     loss = float("nan")
     for step in bar:
         stage = cfg.stage_of(step)
@@ -351,6 +356,14 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
             if progress and main:
                 bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  {score}@{alpha:g} coarse "
                           f"{ev[f'coarse_pck@{alpha:g}']:.1f}  cascade {ev[f'cascade_pck@{alpha:g}']:.1f}")
+        if n < cfg.total_steps and interrupt.stop_at(n):  # the safe point: every process after the same step
+            if last_good != n:
+                save_checkpoint(mgr, n, state, cfg, batches.get_state())
+            bar.close()
+            mgr.close()
+            if main:
+                tqdm.write(f"[{cfg.name}] stopped after step {n} of {cfg.total_steps}; saved {ckpt_dir / str(n)}")
+            raise interrupt.Interrupted(f"after step {n}")
     bar.close()
     elapsed = time.perf_counter() - t0
     sps = done / elapsed if done else 0.0

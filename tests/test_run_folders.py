@@ -1,0 +1,146 @@
+"""Run folders are atomic and honest: a finished run is kept, refused or replaced as a whole, never mixed with
+another config; a failed or interrupted run leaves the previous one untouched; the partial folder of an
+interrupted run is resumed. On a fake experiment (no JAX work) through `convcorr run`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import convcorr_cli.main as cli
+from convcorr_jax import interrupt, io
+from convcorr_eval import registry, runner
+from convcorr_eval.experiment import Context, ExperimentConfig, Result
+
+FAKE = "convcorr_tests_fake_experiment"
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeConfig(ExperimentConfig):
+    beta: float = 0.003
+    fail: bool = False  # raise after writing a figure
+    stop: bool = False  # a signal in the middle of the work
+
+
+def _run(cfg: FakeConfig, ctx: Context) -> Result:
+    state = ctx.run_dir / "state.txt"  # resumable state: counts the attempts that saw it
+    attempts = int(state.read_text()) + 1 if state.is_file() else 1
+    io.write_text(state, str(attempts))
+    io.write_bytes(ctx.figures / f"beta{cfg.beta}.png", b"not a png")
+    if cfg.fail:
+        raise RuntimeError("failed on purpose")
+    if cfg.stop:
+        interrupt.request()
+        interrupt.check()
+    return Result(f"beta {cfg.beta}, attempt {attempts}", "| beta |\n|---|\n| 1 |\n", {"beta": cfg.beta,
+                                                                                       "attempts": attempts})
+
+
+@pytest.fixture
+def fake(monkeypatch) -> str:
+    mod = types.ModuleType(FAKE, "A fake experiment.")
+    mod.get_config = lambda size="default": FakeConfig(size=size)
+    mod.run = _run
+    monkeypatch.setitem(sys.modules, FAKE, mod)
+    monkeypatch.setitem(registry.EXPERIMENTS, "test.fake", FAKE)
+    return "test.fake"
+
+
+def _cli(capsys, tmp: Path, *sets: str, force: bool = False) -> tuple[int, str, str]:
+    args = ["run", "test.fake", "--size", "tiny", "--out", str(tmp), *[a for s in sets for a in ("--set", s)]]
+    rc = cli.main(args + (["--force"] if force else []))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _consistent(run_dir: Path) -> dict:
+    """metrics.json of a finished run whose config.json, report and figures belong to the same run."""
+    config = json.loads((run_dir / "config.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and config["config"] == metrics["key"]["settings"]
+    assert config["code"] == metrics["key"]["version"] and config["experiment"] == metrics["key"]["kind"]
+    assert metrics["summary"] in (run_dir / "report.md").read_text()
+    assert [f.name for f in (run_dir / "figures").iterdir()] == [f"beta{metrics['metrics']['beta']}.png"]
+    return metrics
+
+
+def test_identical_kept_other_settings_refused_name_or_force(fake, tmp_path, capsys):
+    run_dir = tmp_path / "test.fake"
+    assert _cli(capsys, tmp_path)[0] == 0
+    rc, out, _ = _cli(capsys, tmp_path)
+    assert rc == 0 and "kept from an identical earlier run" in out
+    rc, out, err = _cli(capsys, tmp_path, "beta=0.01")
+    assert rc == 2 and not out and len(err.strip().splitlines()) == 1, err
+    assert "holds a finished run with other settings (beta: 0.003 -> 0.01)" in err
+    assert "--set name=NEW" in err and "--force" in err and "--name " not in err
+    assert _consistent(run_dir)["metrics"]["beta"] == 0.003
+    assert _cli(capsys, tmp_path, "beta=0.01", "name=b")[0] == 0  # the way out 1: another folder
+    assert _consistent(tmp_path / "b")["metrics"]["beta"] == 0.01
+    rc, out, _ = _cli(capsys, tmp_path, "beta=0.01", force=True)  # the way out 2: replace it
+    assert rc == 0 and "ok in" in out and _consistent(run_dir)["metrics"]["beta"] == 0.01
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    rc, _, err = _cli(capsys, tmp_path, "name=notes", force=True)
+    assert rc == 2 and "is not a run folder" in err and (tmp_path / "notes" / "mine.txt").is_file()
+
+
+def test_failed_or_interrupted_rerun_leaves_the_finished_run(fake, tmp_path, capsys):
+    run_dir = tmp_path / "test.fake"
+    assert _cli(capsys, tmp_path)[0] == 0
+    before = {f: (run_dir / f).read_bytes() for f in ("config.json", "metrics.json", "report.md")}
+    rc, _, err = _cli(capsys, tmp_path, "beta=0.01", "fail=true", force=True)
+    assert rc == 1 and "failed on purpose" in err and f"failed; {run_dir} is as it was" in err
+    rc, _, err = _cli(capsys, tmp_path, "beta=0.01", "stop=true", force=True)
+    assert rc == 130 and err.strip().splitlines()[-1] == "convcorr run: interrupted; run the same command to resume"
+    assert "Traceback" not in err and not interrupt.requested()
+    assert {f: (run_dir / f).read_bytes() for f in before} == before
+    assert _consistent(run_dir)["metrics"]["beta"] == 0.003
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["test.fake"]
+
+
+def test_partial_folder_resumes_and_finished_state_carries_over(fake, tmp_path, capsys):
+    run_dir = tmp_path / "test.fake"
+    assert _cli(capsys, tmp_path, "stop=true")[0] == 130  # interrupted: its state stays in the partial folder
+    assert not run_dir.exists()
+    rc, out, _ = _cli(capsys, tmp_path, "stop=false")  # other settings: a fresh partial folder
+    assert rc == 0 and _consistent(run_dir)["metrics"]["attempts"] == 1
+    assert _cli(capsys, tmp_path, "beta=0.5", "stop=true", force=True)[0] == 130
+    assert _cli(capsys, tmp_path, "beta=0.5", "stop=true", force=True)[0] == 130
+    rc, out, _ = _cli(capsys, tmp_path, "beta=0.5", "stop=true", "stop=false", force=True)
+    assert rc == 0 and "attempt 1" in out  # stop=false is other settings than stop=true: started afresh
+    assert _cli(capsys, tmp_path, "beta=0.5", force=True)[0] == 0  # the same settings: the finished run's state
+    assert _consistent(run_dir)["metrics"]["attempts"] == 2
+
+
+def test_demo_stages_replace_changed_settings_and_code(fake, tmp_path, monkeypatch, capsys):
+    """The demo's rule (`replace=True`): a stage with other settings runs again in place; the same settings with
+    other code run again in every case."""
+    cfg = runner.make_config("test.fake", "tiny")
+    runner.run_experiment("test.fake", cfg, tmp_path, progress=False)
+    other = dataclasses.replace(cfg, beta=0.02)
+    with pytest.raises(runner.RunExists, match="--set name=NEW"):
+        runner.run_experiment("test.fake", other, tmp_path, progress=False)
+    assert not runner.run_experiment("test.fake", other, tmp_path, progress=False, replace=True)[2]
+    assert runner.run_experiment("test.fake", other, tmp_path, progress=False)[2]  # identical: kept
+    monkeypatch.setattr(runner, "code_version", lambda: "other code")
+    capsys.readouterr()
+    assert not runner.run_experiment("test.fake", other, tmp_path, progress=False)[2]
+    assert "the code changed since its finished run" in capsys.readouterr().out
+    assert _consistent(tmp_path / "test.fake")["key"]["version"] == "other code"
+
+
+def test_replace_dir(tmp_path):
+    new, dst = tmp_path / "new", tmp_path / "dst"
+    new.mkdir(), dst.mkdir()
+    (new / "a").write_text("new")
+    (dst / "a").write_text("old")
+    (dst / "b").write_text("old only")
+    io.replace_dir(new, dst)
+    assert not new.exists() and sorted(p.name for p in dst.iterdir()) == ["a"] and (dst / "a").read_text() == "new"
+    io.replace_dir(dst, tmp_path / "moved")
+    assert (tmp_path / "moved" / "a").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["moved"]
