@@ -16,6 +16,7 @@ exits at once with the same line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -62,6 +63,14 @@ def _overview() -> str:
     return f"usage: convcorr COMMAND [ARGS...]\n\ncommands:\n{rows}\n\n'convcorr COMMAND --help' for a command's options."
 
 
+def _report_interrupt() -> None:
+    """The one stop line on stderr, once per stop, after what stdout holds so far."""
+    if interrupt.claim_report():
+        with contextlib.suppress(Exception):  # stdout or stderr closed: the exit code still tells
+            sys.stdout.flush()
+            print(interrupt.message(), file=sys.stderr, flush=True)
+
+
 def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> int:
     """`body()` of command `name` under `interrupt.handling`: an InputError is printed and gives 2; a stop (or any
     exception once a signal came: a consequence of it) prints the interrupt line and gives 130. `keep_handlers`:
@@ -72,11 +81,11 @@ def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> 
             interrupt.check()
             return code
         except (interrupt.Interrupted, KeyboardInterrupt):
-            interrupt.report()
+            _report_interrupt()
             return interrupt.EXIT_CODE
         except Exception as e:
             if interrupt.requested():
-                interrupt.report()
+                _report_interrupt()
                 return interrupt.EXIT_CODE
             if isinstance(e, InputError):
                 print(f"convcorr {name}: error: {e}", file=sys.stderr)

@@ -3,7 +3,7 @@
     with interrupt.handling("convcorr run"):     # the `convcorr` dispatcher, around a whole command
         for batch in batches:
             interrupt.check()                    # raises Interrupted once a signal came, else nothing
-    ... except interrupt.Interrupted: interrupt.report(); exit code interrupt.EXIT_CODE (130)
+    ... except interrupt.Interrupted: print interrupt.message() once (claim_report()); exit code 130
 
 Why a flag: a KeyboardInterrupt raised wherever the main thread happens to be when the signal lands (a JAX/XLA
 callback, a garbage-collection callback, a C++ frame) crashes the process or is swallowed ("Exception ignored in
@@ -63,14 +63,12 @@ def message() -> str:
     return f"{_state['command']}: interrupted; run the same command to resume"
 
 
-def report() -> None:
-    """Write `message()` to stderr, once per stop (after what stdout and stderr hold so far)."""
+def claim_report() -> bool:
+    """True the first time it is called per stop: the caller (the command line) then prints `message()`."""
     if _state["reported"]:
-        return
+        return False
     _state["reported"] = True
-    with contextlib.suppress(Exception):  # stdout or stderr closed: the exit code still tells
-        sys.stdout.flush()
-        print(message(), file=sys.stderr, flush=True)
+    return True
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
