@@ -24,7 +24,7 @@ import json, sys, time
 import jax, numpy as np
 from convcorr_jax import parallel
 from convcorr_jax.pose import data as D, model as M, train as T
-from convcorr_train import pose_configs
+from convcorr_eval.tompson2015 import configs as pose_configs
 stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 cfg = pose_configs.get_config(name)
 rng = np.random.default_rng(0)
@@ -53,13 +53,13 @@ def main(argv=None) -> int:
     p.add_argument("--devices", default="1,2,4,8")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--stage", type=int, default=3)
-    p.add_argument("--config", default="default", help="a `convcorr_train.pose_configs` name")
+    p.add_argument("--config", default="default", help="a `convcorr_eval.tompson2015.configs` name")
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_pose.md")),
                    help="markdown to rewrite ('' prints the step times only)")
     args = p.parse_args(argv)
     from convcorr_jax import runinfo
     from convcorr_eval.tompson2015 import paper, tables
-    from convcorr_train import pose_configs
+    from convcorr_eval.tompson2015 import configs as pose_configs
 
     cfg = pose_configs.get_config(args.config)
     print(runinfo.header(f"bench pose ({args.config})", cfg.model))

@@ -4,7 +4,8 @@ B is resized to A's size, features are computed on the grid of conv4 receptive-f
 at the same centres for `--features sift`), and the flow is solved with `flow.bp` (`flow.pair.align_pair`). Writes:
   DIR/flow.npy     [h, w, 2] float32: displacement (dx, dy) in pixels of A for each grid point
   DIR/grid_xy.npy  [h, w, 2] float32: (x, y) pixel of A at which each grid point sits
-  DIR/energy.json  data, deformation and total energy, per-iteration trace, settings
+  DIR/energy.json  data, deformation and total energy, per-iteration trace, settings, with the config, backbone,
+                   versions and seconds
   DIR/warp.png     A | B warped onto A | B
 
 With `--dense` (`flow.pair.dense_align_pair`, coarse to fine from the conv4 grid down to pixels) the flow is per
@@ -12,22 +13,32 @@ pixel instead:
   DIR/flow.npy     [H, W, 2] float32 at A's size as given: pixel p = (x, y) of A corresponds to p + flow[p] in B
                    (B's pixels after B is resized to A's size)
   DIR/energy.json  settings;  DIR/warp.png  as above
+`--json FILE` also writes the summary (config, backbone, versions, seconds, energies, outputs) to FILE.
+
+Every argument, both images (readable, each side at least two conv4 strides, A also at its working size) and the
+output paths are checked before any work.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from convcorr_jax import config, io
-from convcorr_jax.data.types import load_image
-from convcorr_jax.flow.align import FEATURES
+from convcorr_jax import config, io, runinfo
+from convcorr_jax.backbones.registry import NAMES, get
+from convcorr_jax.errors import InputError
+from convcorr_jax.features.image import read_image
+from convcorr_jax.flow.align import FEATURES, check_image_sizes
+from convcorr_jax.flow.bp import BPConfig
 from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig
 from convcorr_jax.flow.pair import align_pair, dense_align_pair
-from convcorr_jax.weights import ARCHS, load_backbone
+from convcorr_jax.weights import load_backbone
+
+FLAGS = {"beta": "--beta", "window": "--window", "iters": "--iters", "levels": "--levels"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image_b", help="target image (resized to the source's size)")
     p.add_argument("--features", choices=FEATURES, default="conv4")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", default=None, help="also write the summary (config, backbone, versions, seconds) here")
     p.add_argument("--beta", type=float, default=None, help="smoothness weight (displacements in pixels of a 500 px "
                    "image); default: the paper's (BPConfig) for the grid flow, DenseConfig's for --dense")
     p.add_argument("--window", type=int, default=None, help="max displacement in grid cells (default: whole grid)")
@@ -47,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="with --dense: change DenseConfig fields (e.g. edge_sigma=none: the paper's pairwise term)")
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
-    p.add_argument("--backbone", choices=ARCHS, default="mobilenet_v2", help="feature network (conv4 role)")
+    p.add_argument("--backbone", default="mobilenet_v2", help=f"feature network (conv4 role): one of {', '.join(NAMES)}")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
 
@@ -57,29 +69,66 @@ def _save_png(path: Path, images: list[np.ndarray]) -> None:
         Image.fromarray(np.concatenate(images, axis=1)).save(tmp)
 
 
+def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:
+    """The flow config from the arguments, each out-of-range value reported under its flag."""
+    if args.set and not args.dense:
+        raise InputError(None, "--set", "only with --dense (DenseConfig fields)", " ".join(args.set))
+    try:
+        if args.dense:
+            beta = DenseConfig.beta if args.beta is None else args.beta
+            return config.override(DenseConfig(beta=beta, pixel_features=args.pixel_features), args.set)
+        return BPConfig(BPConfig.beta if args.beta is None else args.beta, args.window, args.iters, args.levels)
+    except InputError as e:
+        if e.field in FLAGS and e.source in ("BPConfig", "DenseConfig"):
+            raise InputError(None, FLAGS[e.field], e.expected, e.got) from None
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
-    a, b = load_image(args.image_a), load_image(args.image_b)
+    t0 = time.perf_counter()
+    io.check_writable(args.out, "--out", kind="folder")
+    if args.json:
+        io.check_writable(args.json, "--json")
+    if args.backbone not in NAMES:
+        raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
+    cfg = _settings(args)
+    a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
+    try:
+        check_image_sizes(a.shape[:2], b.shape[:2], get(args.backbone), args.max_side, (args.image_a, args.image_b))
+    except InputError as e:
+        if e.field == "max_side":
+            raise InputError(None, "--max-side", e.expected, e.got) from None
+        raise
     backbone, params = load_backbone(args.backbone, args.weights)
     d = Path(args.out)
-    info = dict(image_a=args.image_a, image_b=args.image_b, a_size=list(a.shape[:2]))
+    info = dict(image_a=args.image_a, image_b=args.image_b, a_size=[int(v) for v in a.shape[:2]])
+    header = {"config": dict(config.to_dict(cfg), features=args.features if not args.dense else "dense",
+                             max_side=args.max_side, weights=args.weights or "pretrained"),
+              "backbone": backbone.name, "versions": runinfo.versions()}
     if args.dense:
-        cfg = DenseConfig(beta=DenseConfig.beta if args.beta is None else args.beta, pixel_features=args.pixel_features)
-        cfg = config.override(cfg, args.set)
         out = dense_align_pair(a, b, backbone, params, cfg, args.max_side)
         d.mkdir(parents=True, exist_ok=True)
         io.save_npy(d / "flow.npy", out["flow"])
-        io.write_json(d / "energy.json", dict(dense=True, config=str(cfg), **info, work_scale=out["scale"]))
+        summary = dict(header, dense=True, **info, work_scale=out["scale"], seconds=time.perf_counter() - t0)
+        io.write_json(d / "energy.json", summary)
         _save_png(d / "warp.png", [a, out["warped"], out["b_resized"]])
+        if args.json:
+            outputs = [str(d / n) for n in ("flow.npy", "energy.json", "warp.png")]
+            io.write_json(args.json, dict(summary, outputs=outputs))
         print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
-              f"flow {out['flow'].shape}; wrote {d}/flow.npy, energy.json, warp.png")
+              f"flow {tuple(int(s) for s in out['flow'].shape)}; wrote {d}/flow.npy, energy.json, warp.png")
         return 0
-    out = align_pair(a, b, backbone, params, args.features, args.beta, args.window, args.iters, args.levels,
+    out = align_pair(a, b, backbone, params, args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels,
                      args.max_side)
     d.mkdir(parents=True, exist_ok=True)
     io.save_npy(d / "flow.npy", out["flow"])
     io.save_npy(d / "grid_xy.npy", out["grid_xy"])
-    io.write_json(d / "energy.json", dict(out["energy"], **info, work_scale=out["scale"]))
+    summary = dict(out["energy"], **header, **info, work_scale=out["scale"], seconds=time.perf_counter() - t0)
+    io.write_json(d / "energy.json", summary)
     _save_png(d / "warp.png", [out["a_work"], out["warped"], out["b_resized"]])
+    if args.json:
+        io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
+                                                                            "warp.png")]))
     e = out["energy"]
     print(f"aligned {args.image_a} -> {args.image_b} ({args.features}, grid {e['grid_hw']}): data {e['data']:.1f}, "
           f"deformation {e['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")

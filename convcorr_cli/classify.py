@@ -2,23 +2,25 @@
 
 Each image is resized and centre cropped in the backbone's standard way (torchvision: shorter side 256, crop 224;
 Caffe: 256 x 256, crop 227), classified, and printed as top-k classes with softmax probabilities. `--json` also
-writes the raw logits (1000 floats) per image.
+writes the raw logits (1000 floats) per image, with the config, backbone, versions and seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from convcorr_jax import io
-from convcorr_jax.backbones import NAMES
+from convcorr_jax import io, runinfo
+from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.backbones.classify import classify
+from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import load_inputs
 from convcorr_jax.weights import load_backbone
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files (any PIL-readable format)")
-    p.add_argument("--backbone", default="mobilenet_v2", choices=NAMES)
+    p.add_argument("--backbone", default="mobilenet_v2", help=f"one of {', '.join(NAMES)}")
     p.add_argument("--weights", default=None, help="weight file (.pth, .caffemodel, .npy) or 'random'; default: "
                    "the fetched MobileNetV2 ImageNet weights (AlexNet variants need a file)")  # fmt: skip
     p.add_argument("--json", default=None, help="also write predictions and raw logits to this JSON file")
@@ -26,17 +28,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    if args.json:
+        io.check_writable(args.json, "--json")
+    if args.backbone not in NAMES:
+        raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
+    n_classes = get(args.backbone).num_classes
+    if not 1 <= args.topk <= n_classes:
+        raise InputError(None, "--topk", f"an integer in 1..{n_classes}", args.topk)
+    images, _ = load_inputs(get(args.backbone), args.images)  # every file read and checked before the weights
     backbone, params = load_backbone(args.backbone, args.weights)
-    images, _ = load_inputs(backbone, args.images)
     logits, tops = classify(backbone, params, images, args.topk)
     records = []
     for path, top, lg in zip(args.images, tops, logits):
         print(f"{path}:")
         for i, name, p in top:
             print(f"  {p:7.2%}  {i:4d}  {name}")
-        records.append({"image": str(path), "top": [{"index": i, "name": n, "probability": p} for i, n, p in top],
+        records.append({"image": str(path), "top": [{"index": int(i), "name": n, "probability": float(p)}
+                                                    for i, n, p in top],
                         "logits": [float(v) for v in lg]})  # fmt: skip
     if args.json:
-        io.write_json(args.json, {"backbone": backbone.name, "weights": args.weights or "pretrained", "images": records})
+        config = {"images": [str(p) for p in args.images], "topk": args.topk, "weights": args.weights or "pretrained"}
+        io.write_json(args.json, {"config": config, "backbone": backbone.name, "versions": runinfo.versions(),
+                                  "seconds": time.perf_counter() - t0, "weights": args.weights or "pretrained",
+                                  "images": records})
         print(f"wrote {args.json}")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convcorr_jax import io
 from convcorr_jax.data.fetch import DATASETS, fetch_dataset
 from convcorr_jax.data.formats import FORMATS, read_format
 from convcorr_jax.data.synthetic.datasets import DEFAULT_SIZE, KINDS, write_dataset
@@ -34,6 +35,7 @@ def _synth_arguments(p: argparse.ArgumentParser) -> None:
                    help="square image side in pixels (default: objects 192, people 128, faces 128)")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="people: annotation noise (pixels)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _inspect_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,19 +79,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = io.check_writable(args.out, "--out", kind="folder")
     if out.exists() and any(out.iterdir()):
         raise InputError(out, "--out", "an empty or absent folder", "a non-empty folder")
+    if args.n < 1:
+        raise InputError("convcorr data synth", "--n", "an integer >= 1", args.n)
+    if args.image_size is not None and not 32 <= args.image_size <= 2048:
+        raise InputError("convcorr data synth", "--image-size", "an integer in 32..2048", args.image_size)
+    if args.workers < 1:
+        raise InputError("convcorr data synth", "--workers", "an integer >= 1", args.workers)
+    if not args.noise_sigma >= 0:
+        raise InputError("convcorr data synth", "--noise-sigma", ">= 0 (pixels)", args.noise_sigma)
     if args.noise_sigma and args.kind != "people":
         raise InputError("convcorr data synth", "--noise-sigma", "only with kind 'people'", args.noise_sigma)
     info = write_dataset(args.kind, out, args.n, args.seed, args.image_size or DEFAULT_SIZE[args.kind],
-                         workers=args.workers, noise_sigma=args.noise_sigma)
+                         workers=args.workers, noise_sigma=args.noise_sigma, progress=not args.no_progress)
     print(f"synth {args.kind}: {info['n']} samples ({info['train']} train / {info['test']} test), "
           f"{info['image_size']} px, seed {info['seed']}, in {info['seconds']:.1f} s -> {out}")
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    io.check_writable(args.out, "--out", kind="folder")
+    if args.archive_dir is not None:
+        io.check_writable(args.archive_dir, "--archive-dir", kind="folder")
+    if args.size is not None and args.size < 1:
+        raise InputError("convcorr data fetch", "--size", "a size in bytes >= 1", args.size)
     out = fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
                         archive_dir=args.archive_dir, progress=not args.no_progress)
     print(f"{args.dataset}: unpacked into {out} ({DATASETS[args.dataset].check(out)})")
@@ -119,6 +134,12 @@ def _sample_lines(s) -> str:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        raise InputError(args.path, "path", "an existing file or folder", "no such file or folder")
+    if args.show < 0:
+        raise InputError("convcorr data inspect", "--show", "an integer >= 0", args.show)
+    if args.coordinate_base not in (0, 1):
+        raise InputError("convcorr data inspect", "--coordinate-base", "0 or 1", args.coordinate_base)
     data, what = read_format(args.path, args.format, args.skip_bad, args.with_images, args.voc_root,
                              args.coordinate_base)
     print(f"{args.path}: {what}")

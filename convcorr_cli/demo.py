@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from convcorr_jax import io
+from convcorr_jax.backbones.registry import NAMES
+from convcorr_jax.errors import InputError
 from convcorr_eval.demo import STAGES, run_demo
 from convcorr_eval.experiment import SIZES
 
@@ -29,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     only = [s for s in args.only.split(",") if s]
     unknown = sorted(set(only) - set(STAGES))
     if unknown:
-        print(f"unknown stage(s) {unknown}; known: {list(STAGES)}", file=sys.stderr)
-        return 2
+        raise InputError(None, "--only", f"stage names from {list(STAGES)}", unknown)
+    if args.backbone is not None and args.backbone not in NAMES:
+        raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
+    io.check_writable(args.out, "--out", kind="folder")
     failed = run_demo(only or list(STAGES), args.size, args.out, args.seed, args.backbone, args.weights, args.force)
     return 1 if failed else 0

@@ -1,11 +1,19 @@
-"""`convcorr eval`: evaluate prediction files against ground truth. One subcommand per protocol:
+"""`convcorr eval`: evaluate prediction files against ground truth, and score trained runs. One subcommand each:
 
   convcorr eval pckh --preds preds.h5 [more.mat ...] --annot annot/valid.h5 [--json out.json] [--figure f.png]
   convcorr eval pckh --reference MPII_FOLDER        # the published files in MPII_FOLDER/reference_preds/
   convcorr eval pck --preds preds.npz --gt gt.npz [--alpha 0.05] [--json out.json]
   convcorr eval mpii --run RUN_DIR --annot annot/valid.h5 [--images DIR] --out preds.h5 [--json out.json]
   convcorr eval flic --run RUN_DIR --root FLIC_FOLDER [--json out.json] [--figure fig15.png] [--split test]
-  convcorr eval pf-willow --root PF-dataset-WILLOW [--features conv4|sift|none] [--backbone B] [--json out.json]
+  convcorr eval pf-willow --root PF-dataset-WILLOW [--method bp|rhm|ot_rhm|ot|cos] [--backbone B] [--taps T ...]
+                          [--size 224] [--features cnn|sift|none] [--classes "car(S),duck(S)"] [--pairs 9] [--json out.json]
+
+`pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
+`tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
+writes a run folder OUT_DIR/NAME (`--out-dir`, default runs; `--name`, default derived from the experiment and
+its inputs) with config.json, metrics.json, report.md/html and figures/, keeps an identical finished run and
+refuses to overwrite one with other settings unless `--force` (as `convcorr run`), prints its tables, then copies
+the JSON, figure or prediction file to `--json`, `--figure`, `--out` where given.
 
 `pckh`: MPII PCKh (official toolkit definition) at 0.5 and 0.1, and the AUC. `pck` reads `preds` [N, K, 2] from
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
@@ -20,6 +28,7 @@ on MPII: its predictions written back in the MPII frame (1-based h5 `preds`) and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Callable
@@ -27,7 +36,10 @@ from typing import Callable
 from convcorr_jax import io
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError, check
+from convcorr_eval.experiment import ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
+from convcorr_eval.runner import make_config
+from convcorr_cli.run import execute
 
 
 def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
@@ -79,11 +91,40 @@ def _pck_arguments(b: argparse.ArgumentParser) -> None:
 
 def _run_pck(args: argparse.Namespace) -> int:
     r = pck_files(args.preds, args.gt, args.alpha)
+    if r["warning"]:
+        print(r["warning"], file=sys.stderr)
     print(f"PCK@{args.alpha:g} per joint: " + " ".join(f"{v:.1f}" for v in r["per_joint"]))
     print(f"PCK@{args.alpha:g} mean: {r['pooled']:.2f}")
     print("curve: " + " ".join(f"{a}:{c:.1f}" for a, c in r["curve"].items()))
-    _write_outputs(args.json, {k: r[k] for k in ("alpha", "per_joint", "mean", "curve")})
+    _write_outputs(args.json, {k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")})
     return 0
+
+
+def _run_arguments(a: argparse.ArgumentParser) -> None:
+    """The run folder options of the experiment aliases (as `convcorr run`'s --out, --set name=, --force)."""
+    a.add_argument("--out-dir", default="runs", help="output root: the run folder is OUT_DIR/<name>")
+    a.add_argument("--name", default=None, help="run folder name (default: derived from the experiment and inputs)")
+    a.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, "
+                   "and replace a finished run with other settings")
+    a.add_argument("--no-progress", action="store_true")
+
+
+def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
+         outputs: tuple[str | None, ...] = ()) -> tuple[Result | None, Path]:
+    """`convcorr run exp_id` with `cfg` named `--name` (default `name`) under `--out-dir`: (result or None when it
+    failed, run folder). The output paths in `outputs` are checked before the run."""
+    for path in (p for p in outputs if p):
+        io.check_writable(path, "output")
+    cfg = dataclasses.replace(cfg, name=args.name or name)
+    result = execute(f"eval {args.metric}", exp_id, cfg, args.out_dir, args.force, not args.no_progress)
+    return result, Path(args.out_dir) / cfg.name
+
+
+def _copy(src: Path, dst: str | None) -> None:
+    """Copy a file of the run folder to `dst` (atomically) where one is given, and say so."""
+    if dst:
+        io.write_bytes(dst, src.read_bytes())
+        print(f"wrote {dst}")
 
 
 def _flic_arguments(c: argparse.ArgumentParser) -> None:
@@ -93,22 +134,30 @@ def _flic_arguments(c: argparse.ArgumentParser) -> None:
                    help="test (final numbers) or the by-movie validation split (choices)")
     c.add_argument("--refine", default="on", choices=("on", "off"),
                    help="parabola sub-cell refinement of both models' arg-maxes in the main table")
+    c.add_argument("--spatial", default=None, choices=("on", "off"),
+                   help="also score both models with the torso-conditioned spatial model (Sec. 3.3) before the "
+                        "fine model (default: the validated choice, tompson2015.flic's SPATIAL)")
     c.add_argument("--timing", action="store_true", help="also measure forward ms per image (Table 2, this CPU)")
     c.add_argument("--json", default=None, help="write the scores (fractions 0..1) here")
     c.add_argument("--figure", default=None, help="PNG of Figure 15 (wrist + elbow PCK against distance)")
+    _run_arguments(c)
 
 
 def _run_flic(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import flic
 
-    tc, params = flic.load_run(args.run)
-    res = flic.evaluate(tc, params, args.root, args.split, args.refine, args.timing)
-    res["run"] = str(args.run)
+    cfg = dataclasses.replace(make_config("tompson2015.flic", data_root=args.root), run_dir=args.run,
+                              split=args.split, refine=args.refine, timing=args.timing)
+    if args.spatial is not None:
+        cfg = dataclasses.replace(cfg, spatial=args.spatial)
+    result, run_dir = _run("flic", "tompson2015.flic", cfg, flic.run_name(cfg), args, (args.json, args.figure))
+    if result is None:
+        return 1
+    res = result.metrics
     print(flic.markdown(res))
-    t = res["pck"]["0.05"]
-    print(f"FLIC {args.split} PCK@0.05 (torso): coarse " + " ".join(f"{c} {100 * t['coarse'][c]:.1f}" for c in t[
-        "coarse"]) + " | cascade " + " ".join(f"{c} {100 * t['cascade'][c]:.1f}" for c in t["cascade"]))
-    _write_outputs(args.json, res, args.figure, lambda path: flic.curve_figure(res, path))
+    print(flic.summary_line(res))
+    _write_outputs(args.json, res)
+    _copy(run_dir / "figures" / flic.FIGURE, args.figure)
     return 0
 
 
@@ -118,13 +167,19 @@ def _mpii_arguments(d: argparse.ArgumentParser) -> None:
     d.add_argument("--images", default=None, help="image folder (default: images/ beside the annot folder)")
     d.add_argument("--out", required=True, help="prediction h5 to write (`preds`, 1-based MPII frame)")
     d.add_argument("--json", default=None, help="write the PCKh tables (percent) here")
+    _run_arguments(d)
 
 
 def _run_mpii(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import mpii, pckh
 
-    r = mpii.predict_file(args.run, args.annot, args.out, args.images)
-    print(f"wrote {args.out}")
+    cfg = dataclasses.replace(make_config("tompson2015.mpii"), run_dir=args.run, annot=args.annot,
+                              images=args.images)
+    result, run_dir = _run("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args, (args.out, args.json))
+    if result is None:
+        return 1
+    _copy(run_dir / mpii.PREDS, args.out)
+    r = result.metrics
     for t in ("0.5", "0.1"):
         print(pckh.format_table({Path(args.out).stem: r}, t))
     _write_outputs(args.json, pckh.json_tables(r))
@@ -132,28 +187,64 @@ def _run_mpii(args: argparse.Namespace) -> int:
 
 
 def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
+    from convcorr_eval.long2014.pf_willow import METHODS
+
     a.add_argument("--root", required=True, help="the folder holding the PF-WILLOW sub-class folders")
-    a.add_argument("--features", default="conv4", help="conv1..conv5 or pool5 (a backbone role), sift, or none")
-    a.add_argument("--backbone", default=None, choices=BACKBONES, help="default: torchvision_alexnet (real ImageNet conv weights)")
+    a.add_argument("--method", default=None, choices=METHODS,
+                   help="bp (BP flow) or a matcher: rhm (Hyperpixel Flow), ot_rhm (SCOT), ot, cos "
+                        "(default: the validated one, long2014.pf_willow's Config)")
+    a.add_argument("--backbone", default=None, choices=BACKBONES, help="default: the validated backbone (vgg16)")
+    a.add_argument("--taps", nargs="+", default=None, metavar="TAP",
+                   help="taps or roles concatenated as hyperpixels, space- or comma-separated "
+                        "(default: the backbone's validated taps)")
+    a.add_argument("--size", type=int, default=None, help="frame side in pixels both images are resized to")
+    a.add_argument("--features", default="cnn", metavar="{cnn,sift,none,TAP}",
+                   help="cnn (hyperpixels of --taps), sift (dense SIFT on the same grid), none (zero flow), or "
+                        "one tap or role (conv4: the same as --taps conv4)")
     a.add_argument("--weights", default=None, help="weight file or 'random' (default: the pretrained weights)")
+    a.add_argument("--classes", default=None, metavar="A,B",
+                   help="comma-separated sub-class folder names (default: every one under --root)")
+    a.add_argument("--pairs", type=int, default=None, metavar="N",
+                   help="the first N ordered pairs of each sub-class (default: all 90)")
+    a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any other field of long2014.pf_willow's Config (grid, normalise, beta, radius, ...)")
     a.add_argument("--json", default=None, help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pairs', 'seconds'}")
-    a.add_argument("--no-progress", action="store_true")
+    _run_arguments(a)
 
 
 def _run_pf_willow(args: argparse.Namespace) -> int:
-    from convcorr_eval.long2014.common import BACKBONE
-    from convcorr_eval.long2014.pf_willow import pf_willow_command
+    from convcorr_eval.long2014 import pf_willow
+    from convcorr_eval.long2014.pf_willow import FEATURES
 
-    backbone = args.backbone or BACKBONE
-    res = pf_willow_command(args.root, args.features, backbone, args.weights, args.json, not args.no_progress)
+    if args.features not in FEATURES:  # a tap or role: hyperpixels of that one tap
+        args.taps, args.features = [*(args.taps or []), args.features], "cnn"
+    sets = [f"features={args.features}"]
+    if args.method:
+        sets.append(f"method={args.method}")
+    if args.taps:
+        taps = [t.strip() for item in args.taps for t in item.split(",") if t.strip()]
+        sets.append("taps=" + ",".join(taps))
+    if args.size is not None:
+        sets.append(f"image_size={args.size}")
+    if args.weights is not None:
+        sets.append(f"weights={args.weights}")
+    if args.classes is not None:
+        sets.append("classes=" + ",".join(c.strip() for c in args.classes.split(",")))
+    if args.pairs is not None:
+        sets.append(f"pairs_per_class={args.pairs}")
+    cfg = make_config("long2014.pf_willow", sets=[*sets, *args.set], backbone=args.backbone, data_root=args.root)
+    pf_willow.select_classes(args.root, cfg.classes)  # an unknown sub-class: refused before the run
+    result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, (args.json,))
+    if result is None:
+        return 1
+    res = result.metrics
     subs = [k for k in res["pck"]["0.1"] if k != "mean"]
-    print(f"PF-WILLOW keypoint transfer ({args.features} features, {backbone}), PCK, {res['pairs']} pairs, "
+    print(f"PF-WILLOW keypoint transfer ({pf_willow.setting_text(cfg)}), PCK, {res['pairs']} pairs, "
           f"{res['seconds']:.0f} s")
     print("| alpha | " + " | ".join(subs) + " | mean |\n|" + "---|" * (len(subs) + 2))
     for alpha, row in res["pck"].items():
         print(f"| {alpha} | " + " | ".join(f"{row[k]:.3f}" for k in subs) + f" | {row['mean']:.3f} |")
-    if args.json:
-        print(f"wrote {args.json}")
+    _write_outputs(args.json, res)
     return 0
 
 

@@ -57,6 +57,14 @@ def setup_compile_cache() -> str | None:
     return folder
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (an InputError: exit code 2), not the usage and a line;
+    subparsers inherit it. `--help` still prints the usage."""
+
+    def error(self, message: str):
+        raise InputError(None, "arguments", message, message=f"{message} (see --help)")
+
+
 def _overview() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:  # the command's imports (JAX: seconds) already under the handlers
         module = importlib.import_module(COMMANDS[name][0])
-        parser = argparse.ArgumentParser(prog=f"convcorr {name}", description=COMMANDS[name][1])
+        parser = Parser(prog=f"convcorr {name}", description=COMMANDS[name][1])
         module.add_arguments(parser)
         return run_parsed(name, module.run, parser.parse_args(rest), keep)
 

@@ -7,7 +7,9 @@
 writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`, all at once when the
 run finishes. A finished run whose key (experiment, config, code version) equals this one's is kept, not run
 again (`--force` re-runs it); a finished run with other settings is not overwritten: the command refuses, naming
-`--set name=NEW` (another folder) and `--force` (replace it).
+`--set name=NEW` (another folder) and `--force` (replace it). `execute` is the same for `convcorr eval flic`,
+`mpii` and `pf-willow`. An experiment module run as a script (`python -m convcorr_eval.long2014.table2 --size
+tiny`) is this command: its `__main__` block calls `convcorr_cli.main.main(["run", ID, ...])`.
 """
 
 from __future__ import annotations
@@ -16,14 +18,11 @@ import argparse
 import sys
 import traceback
 from pathlib import Path
-from typing import Sequence
 
 from convcorr_jax import interrupt
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError
-from convcorr_cli.main import run_parsed
-from convcorr_eval import registry
-from convcorr_eval.experiment import SIZES
+from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.runner import experiments, make_config, run_experiment
 
 
@@ -46,27 +45,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"{exp_id:24s} {doc}")
         return 0
     cfg = make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
-    run_dir = Path(args.out) / cfg.name
+    result = execute(f"run {args.experiment}", args.experiment, cfg, args.out, args.force, not args.no_progress)
+    return 0 if result is not None else 1
+
+
+def execute(command: str, exp_id: str, cfg: ExperimentConfig, out: str | Path, force: bool,
+            progress: bool) -> Result | None:
+    """`run_experiment` into `out/<cfg.name>/` with the state line ("[ID] ok in S s: SUMMARY" or "kept from an
+    identical earlier run", then the report's path); None when the experiment failed (its traceback and
+    "convcorr COMMAND: failed" printed, the run folder as it was). InputError and interrupts propagate."""
+    run_dir = Path(out) / cfg.name
     try:
-        result, seconds, reused = run_experiment(args.experiment, cfg, args.out, args.force, not args.no_progress)
+        result, seconds, reused = run_experiment(exp_id, cfg, out, force, progress)
     except InputError:
         raise
     except Exception:
         interrupt.check()  # an error after a signal is the interrupt's doing: stop, not "failed"
         traceback.print_exc()
         kept = f"; {run_dir} is as it was" if run_dir.exists() else ""
-        print(f"convcorr run {args.experiment}: failed{kept}", file=sys.stderr)
-        return 1
+        print(f"convcorr {command}: failed{kept}", file=sys.stderr)
+        return None
     state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
-    print(f"[{args.experiment}] {state}: {result.summary}\nreport: {run_dir / 'report.md'}")
-    return 0
+    print(f"[{exp_id}] {state}: {result.summary}\nreport: {run_dir / 'report.md'} and {run_dir / 'report.html'}", flush=True)
+    return result
 
-
-def experiment_main(exp_id: str, argv: Sequence[str] | None = None) -> int:
-    """`python -m convcorr_eval.long2014.table2 --size tiny` (`convcorr_eval.runner.main`): `convcorr run
-    long2014.table2 --size tiny`, with the experiment's docstring as help."""
-    p = argparse.ArgumentParser(prog=f"convcorr run {exp_id}", description=registry.load(exp_id).__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    args = p.parse_args([exp_id, *(sys.argv[1:] if argv is None else argv)])
-    return run_parsed(f"run {exp_id}", run, args, keep_handlers=argv is None)

@@ -1,13 +1,17 @@
 """`convcorr train`: train models.
 
   convcorr train pose --config default [--set steps=600,200,200 --set model.pool=4 --set name=NAME
-                                        --set out=runs --set num_devices=2 ...] [--no-progress]
+                                        --set out=runs --set num_devices=2 ...] [--logdir DIR|off] [--no-progress]
 
 Progress bar with loss and steps/s; PCK of coarse and cascade after each stage; writes <out>/<name>/ with
-config.json, metrics.json and checkpoints/ (rerun the same command to resume a killed run; it prints "resuming
-NAME from step N of M"). Ctrl-C (SIGINT) or SIGTERM stops it after the current step with a checkpoint of that
-step, exit code 130 (`convcorr_jax.interrupt`). The named configs:
-`convcorr_train.pose_configs`; their runtimes and measured numbers: bench/RESULTS_pose.md.
+config.json, metrics.json (the runner's schema, the evaluations under "metrics" -> "evals") and checkpoints/
+(rerun the same command to resume a killed run; it prints "resuming NAME from step N of M"), and TensorBoard event
+files (loss per stage, learning rate, validation PCK) in `--logdir` (default <out>/<name>/tb; `off`: none): watch
+with `tensorboard --logdir DIR`. Ctrl-C (SIGINT) or SIGTERM stops it after the current step with a checkpoint of
+that step, exit code 130 (`convcorr_jax.interrupt`).
+A config out of range (e.g. `--set batch_size=0`) is one error line naming the field, exit code 2. The named
+configs: `convcorr_eval.tompson2015.configs.CONFIGS`; their runtimes and measured numbers: bench/RESULTS_pose.md.
+Also `python -m convcorr_train.pose_cascade --config NAME`.
 """
 
 from __future__ import annotations
@@ -15,30 +19,32 @@ from __future__ import annotations
 import argparse
 import sys
 
-# kept here (not imported from pose_configs, which loads jax) so that `convcorr train --help` starts instantly
-POSE_CONFIGS = "default, tiny, standard, no_dropout, pool4, pool16, full, flic, flic_tiny, flic_full"
+import numpy as np
+
+from convcorr_jax import parallel, runinfo
+from convcorr_jax.config import override
+from convcorr_jax.pose import joints, train
+from convcorr_eval.tompson2015.configs import CONFIGS, get_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="model", required=True)
     a = sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade")
-    a.add_argument("--config", default="default", help=POSE_CONFIGS)
+    a.add_argument("--config", default="default", choices=list(CONFIGS), metavar="NAME",
+                   help=", ".join(CONFIGS))
     a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a TrainConfig field (name, out, num_devices, steps, model.pool, ...)")
+    a.add_argument("--logdir", default=None, metavar="DIR",
+                   help="TensorBoard event files here (default: <run folder>/tb; 'off': none)")
     a.add_argument("--no-progress", action="store_true")
 
 
 def _group_table(cfg, ev: dict) -> str:
     """The headline score (PCK@0.05, MPII PCKh@0.5) per joint group (mean of the group's joints) of the coarse
     model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
-    import numpy as np
-
-    from convcorr_jax.pose import joints
-    from convcorr_jax.pose.train import headline
-
     groups = joints.joint_set(cfg.data, cfg.model.num_joints).groups
     held = "validation movies" if cfg.data == "flic" else "held-out set"
-    score, alpha = headline(cfg.data)
+    score, alpha = train.headline(cfg.data)
     lines = [f"{score}@{alpha:g} per joint group ({held}, step {ev['step']}):",
              f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
     for m in ("coarse", "cascade"):
@@ -48,16 +54,15 @@ def _group_table(cfg, ev: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convcorr_jax import parallel, runinfo
-    from convcorr_jax.config import override
-    from convcorr_jax.pose import train
-    from convcorr_train import pose_configs
-
     parallel.initialize_distributed()
-    cfg = override(pose_configs.get_config(args.config), args.set)
+    cfg = override(get_config(args.config), args.set)
+    if args.logdir is not None:
+        cfg = override(cfg, [f"logdir={args.logdir}"])
     main = parallel.is_main_process()  # every process trains; only process 0 reports
     if main:
         print(runinfo.header(f"train pose ({args.config})", cfg, cfg.seed), flush=True)
+        if cfg.event_dir() is not None:
+            print(f"event files: {cfg.event_dir()} (tensorboard --logdir {cfg.event_dir()})", flush=True)
     with runinfo.timed() as wall:
         try:
             res = train.train(cfg, progress=not args.no_progress)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from convcorr_jax import io
 from convcorr_jax.backbones import get
 from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
+from convcorr_jax.errors import InputError
 from convcorr_jax.weights import converted_cache_dir, is_conv_only
 from convcorr_jax.weights.files import FETCH_NAMES, fetch_named, import_file, inspect_lines, param_summary
 
@@ -39,11 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     if (args.url or args.sha256) and args.name not in ("alexnet", "torchvision_alexnet"):
-        print("convcorr weights: --url/--sha256 apply to alexnet only")
-        return 2
+        raise InputError("convcorr weights fetch", "--url/--sha256", "only with alexnet", args.name)
     if args.sha256 and not args.url:
-        print("convcorr weights: --sha256 needs --url")
-        return 2
+        raise InputError("convcorr weights fetch", "--sha256", "--url as well (a hash of the file at that address)")
     got = fetch_named(args.name, args.url, args.sha256, progress=not args.no_progress)
     kind = "conv layers only" if is_conv_only(get(got.arch), got.params) else "all layers"
     print(f"{args.name}: {got.file} (sha256 {got.sha256}) -> {converted_cache_dir(got.arch, got.sha256)} "
@@ -52,11 +52,21 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    _check_file(args.file)
+    if args.out is not None:
+        io.check_writable(args.out, "--out", kind="folder")
     out, params = import_file(args.file, args.arch, args.out)
     print(f"{args.file} ({args.arch}) -> {out} ({param_summary(params)})")
     return 0
 
 
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(path, "file", "an existing weight file (.pth, .caffemodel, .npy) or orbax folder",
+                         "no such file")
+
+
 def _inspect(args: argparse.Namespace) -> int:
+    _check_file(args.file)
     print("\n".join(inspect_lines(args.file)))
     return 0

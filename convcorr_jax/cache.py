@@ -45,6 +45,12 @@ def code_version(*modules: str) -> str:
     return h.hexdigest()[:16]
 
 
+def digest(obj: Any, length: int = 16) -> str:
+    """sha256 (the first `length` hex digits) of `obj` as sorted-key JSON (values JSON cannot hold as their str):
+    the one content hash of cache entries, run keys and training fingerprints."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
 def key(kind: str, settings: Mapping[str, Any], version: str) -> dict:
     """The full key of an entry, as stored in its KEY.json."""
     return json.loads(json.dumps({"kind": kind, "settings": settings, "version": version}, sort_keys=True,
@@ -53,9 +59,7 @@ def key(kind: str, settings: Mapping[str, Any], version: str) -> dict:
 
 def entry_path(kind: str, settings: Mapping[str, Any], version: str) -> Path:
     """Where the entry for this key lives (whether or not it exists yet)."""
-    k = key(kind, settings, version)
-    digest = hashlib.sha256(json.dumps(k, sort_keys=True).encode()).hexdigest()[:20]
-    return cache_dir(kind) / digest
+    return cache_dir(kind) / digest(key(kind, settings, version), 20)
 
 
 def is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -> bool:

@@ -1,12 +1,19 @@
-"""One config mechanism: frozen dataclasses, `override` from "field=value" strings, `from_dict` / `to_dict`.
+"""One config mechanism: frozen dataclasses, `override` from "field=value" strings, `from_dict` / `to_dict`,
+and range checks.
 
     cfg = override(get_config("tiny"), ["model.pool=4", "steps=8,4,4", "data_root=/data/flic"])
     same = from_dict(type(cfg), to_dict(cfg))
+
+Range checks: a config checks its own fields in `__post_init__` with `check_fields` (so every construction and
+every `dataclasses.replace` is checked), and may define `check(self) -> None` for checks across fields (e.g. an
+image size against the backbone's smallest input); `validate` calls every `check` of a nested config, and
+`override` calls `validate` once all assignments are applied.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import types
 import typing
 from typing import Any, Mapping, Sequence, TypeVar
@@ -96,11 +103,49 @@ def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
     return cls(**{k: _convert(v, hints[k], k) for k, v in d.items()})
 
 
+def _values(value: Any) -> list:
+    """The numbers a range check applies to: a scalar, or every item of a tuple/list; None skipped."""
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    return [v for v in items if v is not None]
+
+
+def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = (),
+                 at_least_one: Sequence[str] = (), fraction: Sequence[str] = (), source: str = "config") -> None:
+    """InputError naming the first field of `cfg` out of its range: `positive` (> 0), `nonnegative` (>= 0),
+    `at_least_one` (>= 1), `fraction` (in (0, 1]). Tuple fields are checked item by item; None passes (optional
+    fields); values that are not real numbers (arrays, traced values) are left to the annotation's check."""
+    rules = ((positive, lambda v: v > 0, "> 0"), (nonnegative, lambda v: v >= 0, ">= 0"),
+             (at_least_one, lambda v: v >= 1, ">= 1"), (fraction, lambda v: 0 < v <= 1, "a value in (0, 1]"))
+    for names, ok, expected in rules:
+        for name in names:
+            value = getattr(cfg, name)
+            for v in _values(value):
+                if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                    continue
+                if v != v or not ok(v):
+                    raise InputError(source, name, expected + (" for each item" if isinstance(value, tuple) else ""),
+                                     value)
+
+
+def validate(cfg: T) -> T:
+    """Call `check()` of `cfg` and of every nested dataclass config that defines one (innermost first); returns
+    `cfg`."""
+    for f in dataclasses.fields(cfg):
+        sub = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(sub) and not isinstance(sub, type):
+            validate(sub)
+    check_ = getattr(cfg, "check", None)
+    if callable(check_):
+        check_()
+    return cfg
+
+
 def override(cfg: T, assignments: Sequence[str]) -> T:
     """Apply "field=value" and "sub.field=value" assignments to a (nested) frozen dataclass config.
 
     Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples, "none" for an
-    optional field. An unknown field or an unparsable value raises InputError naming it.
+    optional field. An unknown field, an unparsable value or one out of its range raises InputError naming it
+    (its path, e.g. "transfer.beta"). The result is checked by `validate`.
     """
     for a in assignments:
         if "=" not in a:
@@ -117,8 +162,13 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
         if leaf not in {f.name for f in dataclasses.fields(objs[-1])}:
             known = ", ".join(f.name for f in dataclasses.fields(objs[-1]))
             raise InputError("--set", key, f"a field of {type(objs[-1]).__name__} ({known})")
-        new = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
+        try:
+            new = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
+        except InputError as e:
+            if e.field != leaf or key == leaf:
+                raise
+            raise InputError(e.source, key, e.expected, e.got) from None
         for obj, p in zip(reversed(objs[:-1]), reversed(path[:-1])):
             new = dataclasses.replace(obj, **{p: new})
         cfg = new
-    return cfg
+    return validate(cfg)

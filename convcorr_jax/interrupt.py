@@ -23,7 +23,6 @@ import atexit
 import contextlib
 import os
 import signal
-import sys
 import threading
 from types import FrameType
 from typing import Any, Iterator

@@ -1,5 +1,5 @@
 """Atomic file output: a reader never sees a half-written file, a killed writer leaves none; `replace_dir` puts a
-finished folder in place of another in one step."""
+finished folder in place of another in one step; `check_writable` refuses an output path before any work."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from convcorr_jax.errors import InputError
+
+KINDS = ("file", "folder")
 
 
 @contextlib.contextmanager
@@ -36,6 +40,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def check_writable(path: str | os.PathLike, what: str, kind: str = "file") -> Path:
+    """Raise InputError (source `path`, field `what`, e.g. "--out") unless `path` can be written as a `kind`
+    ("file" or "folder"): a file must not be an existing folder, a folder not an existing file; the nearest
+    existing ancestor must be a writable folder (not a file). Creates nothing; returns `path` as a Path."""
+    if kind not in KINDS:
+        raise InputError("check_writable", "kind", f"one of {list(KINDS)}", kind)
+    p = Path(path)
+    if str(path) == "":
+        raise InputError(None, what, f"a {kind} path", "an empty string")
+    if kind == "file" and p.is_dir():
+        raise InputError(p, what, "a file path", "an existing folder")
+    if kind == "folder" and p.exists() and not p.is_dir():
+        raise InputError(p, what, "a folder path", "an existing file")
+    parent = p.absolute().parent if kind == "file" or not p.exists() else p.absolute()
+    while not parent.exists() and not parent.is_symlink():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(p, what, f"a {kind} path whose parent is a folder", f"{parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(p, what, f"a {kind} path in a writable folder", f"{parent} is not writable")
+    return p
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -1,7 +1,9 @@
 """Localisation metrics: PCK, normalised landmark error.
 
 All functions take numpy or JAX arrays; points are (x, y) pixels. Joints/keypoints with `visible == False`
-(or NaN ground truth) are excluded from every average.
+(or NaN ground truth) are excluded from every average. A non-finite prediction (NaN, inf) of an evaluated
+keypoint is scored as a miss, never dropped; `count_nonfinite` says how many there were, so that a report can
+state it.
 """
 
 from __future__ import annotations
@@ -16,15 +18,30 @@ def keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
 
 
+def evaluated(gt: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
+    """Bool [..., K]: the keypoints an average counts (finite ground truth, and visible where `visible` is given)."""
+    ok = np.all(np.isfinite(np.asarray(gt, np.float64)), axis=-1)
+    return ok if visible is None else ok & np.asarray(visible, bool)
+
+
+def count_nonfinite(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = None) -> int:
+    """Number of evaluated keypoints (`evaluated(gt, visible)`) whose prediction [..., K, 2] has a NaN or inf
+    coordinate; every metric here scores them as misses."""
+    bad = ~np.all(np.isfinite(np.asarray(pred, np.float64)), axis=-1)
+    return int(np.sum(bad & evaluated(gt, visible)))
+
+
 def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float) -> np.ndarray:
     """Correct-keypoint indicator [N, K] (float, NaN where not evaluated).
 
     A keypoint is correct when ||pred - gt|| <= alpha * norm, with `norm` [N] per instance
-    (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC).
+    (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC). A non-finite prediction is a miss (0);
+    `count_nonfinite` counts them.
     """
     gt = np.asarray(gt, np.float64)
-    d = keypoint_distances(pred, gt)
-    ok = np.asarray(visible, bool) & np.all(np.isfinite(gt), axis=-1)
+    pred = np.asarray(pred, np.float64)
+    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)
+    ok = evaluated(gt, visible)
     hits = (d <= alpha * np.asarray(norm, np.float64)[:, None]).astype(np.float64)
     return np.where(ok, hits, np.nan)
 
@@ -213,12 +230,17 @@ def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarr
     """Per-pair PCK [A, P] (0..1): the fraction of a pair's keypoints with ||pred - gt|| / L < alpha.
 
     pred: predicted target keypoints [P, K, 2]; gt: the target's keypoints [P, K, 2] (pixels, any common
-    origin); L = `pf_box_size(gt)`. Keypoints with non-finite gt are left out; a non-finite prediction is a miss.
+    origin); L = `pf_box_size(gt)`. Keypoints with non-finite gt (padding: loaders mark it NaN) are left out of
+    the box and of the count; a non-finite prediction is a miss. A pair with no finite gt keypoint: InputError.
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
-    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
     valid = np.all(np.isfinite(gt), axis=-1)
+    empty = np.flatnonzero(~valid.any(-1))
+    if empty.size:
+        raise InputError("pf_pck", "gt", "at least one finite target keypoint per pair",
+                         f"none in pair {int(empty[0])} ({empty.size} such pairs)")
+    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
     a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
     hits = ((d[None] < a) & valid[None]).sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):

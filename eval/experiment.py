@@ -3,7 +3,9 @@
 An experiment is a module with
     get_config(size: str = "default") -> Config      # a frozen dataclass deriving from ExperimentConfig
     run(cfg: Config, ctx: Context) -> Result
-and is listed in `registry.EXPERIMENTS`. The module's docstring states its commands and what a run prints;
+and is listed in `registry.EXPERIMENTS`. It may define `identify(cfg) -> Config`, which the runner calls before
+computing the run key, to fill fields that stand for inputs outside the config (the state of a scored training
+run). The module's docstring states its commands and what a run prints;
 measured numbers and runtimes are in bench/RESULTS*.md and the README, not in docstrings.
 """
 
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
+from convcorr_jax.config import check_fields
 from convcorr_jax.errors import InputError
 
 SIZES = ("tiny", "default", "full")
@@ -25,7 +29,11 @@ T = TypeVar("T")
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     """Fields every experiment has. `weights`: None (the real pretrained weights where they can be had),
-    "random" (seeded initialisation), or a weight file; `data_root`: the dataset folder for real data."""
+    "random" (seeded initialisation), or a weight file; `data_root`: the dataset folder for real data.
+
+    Range checks: a subclass checks its own fields in `__post_init__` (after `super().__post_init__()`) with
+    `convcorr_jax.config.check_fields`, and its role names and image sizes against the backbone in `check()`
+    (`check_roles`), which `convcorr_jax.config.override` / `validate` call once all fields are set."""
 
     name: str = ""  # run folder name under the output root; the experiment id when empty
     size: str = "default"  # tiny (seconds, tests) | default (minutes on 2 CPU cores) | full (paper scale)
@@ -40,6 +48,27 @@ class ExperimentConfig:
                                       ("data", self.data, DATASETS)):
             if value not in allowed:
                 raise InputError("config", field, f"one of {list(allowed)}", value)
+        check_fields(self, nonnegative=("seed",))
+        if self.name in (".", "..") or "/" in self.name or "\\" in self.name:
+            raise InputError("config", "name", "a run folder name (no path separators, not . or ..)", self.name)
+
+    def check(self) -> None:
+        """Checks across fields (run by `convcorr_jax.config.validate`); none here."""
+
+    def check_roles(self, roles: Sequence[str] = (), sizes: Sequence[str] = ()) -> None:
+        """InputError naming the field unless every name in the fields `roles` (a role or tap name, or a tuple of
+        them; None skipped) is a role or tap of `self.backbone`, and every size field in `sizes` (px, None
+        skipped) is at least the smallest input of each of those taps (`backbones.registry.min_input_side`)."""
+        taps = []
+        for field in roles:
+            value = getattr(self, field)
+            for name in value if isinstance(value, tuple) else (value,):
+                if name is not None:
+                    taps.append(resolve_tap(self.backbone, name, field))
+        for field in sizes:
+            side = getattr(self, field)
+            for tap in taps if side is not None else ():
+                check_input_side(self.backbone, tap, side, "config", field)
 
     def check_data_root(self) -> None:
         """InputError unless real data (data other than synthetic) comes with its folder; the runner calls it

@@ -2,48 +2,81 @@
 
     scores = pck_files("preds.npz", "gt.npz", alpha=0.05)
 
-Predictions: `preds` [N, K, 2] in an .npy, .npz or .h5 file; ground truth: an .npz with `points` [N, K, 2],
-`visible` [N, K] and `norm` [N] (e.g. torso size for FLIC).
+Predictions: `preds` [N, K, 2] (numbers) in an .npy, .npz or .h5 file; ground truth: an .npz with `points`
+[N, K, 2], `visible` [N, K] and `norm` [N] (> 0, e.g. torso size for FLIC). Non-finite predictions of evaluated
+keypoints count as misses; their number is in the result (`nonfinite`) with a `warning` line to print.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.errors import check
+from convcorr_jax.errors import InputError, check
 
 ALPHAS = np.round(np.arange(0, 0.21, 0.01), 2)
+SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 
 
 def read_array(path: str | Path, key: str) -> np.ndarray:
-    """Array `key` of an .npz or .h5 file, or the array of an .npy file."""
+    """Array `key` of an .npz or .h5 file, or the array of an .npy file; InputError naming the file for a missing
+    file, a folder, another suffix, an unreadable file or a missing key."""
     p = Path(path)
+    if p.is_dir():
+        raise InputError(p, key, "a file", "a folder", message=f"is a folder, expected a {'/'.join(SUFFIXES)} file")
     check(p.is_file(), p, "file", "an existing file", "missing")
-    if p.suffix == ".npy":
-        return np.load(p)
-    if p.suffix in (".h5", ".hdf5"):
-        import h5py
+    check(p.suffix in SUFFIXES, p, "suffix", f"one of {list(SUFFIXES)}", p.suffix or "none")
+    try:
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if p.suffix in (".h5", ".hdf5"):
+            import h5py
 
-        with h5py.File(p, "r") as f:
-            check(key in f, p, key, "dataset present", sorted(f.keys()))
-            return np.asarray(f[key][:])
-    with np.load(p) as z:
-        check(key in z.files, p, key, "array present", z.files)
-        return z[key]
+            with h5py.File(p, "r") as f:
+                check(key in f, p, key, "dataset present", sorted(f.keys()))
+                return np.asarray(f[key][:])
+        with np.load(p, allow_pickle=False) as z:
+            check(key in z.files, p, key, "array present", z.files)
+            return z[key]
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise InputError(p, key, f"a readable {p.suffix} file", f"{type(e).__name__}: {e}") from None
+
+
+def _numeric(a: np.ndarray, path, key: str, shape: str) -> np.ndarray:
+    """`a` as float64, InputError unless it holds numbers (not strings or objects)."""
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise InputError(path, key, f"a numeric array {shape}", f"dtype {a.dtype}")
+    return np.asarray(a, np.float64)
 
 
 def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     """{"alpha", "per_joint" (percent per keypoint), "mean" (of per_joint), "pooled" (percent over all visible
-    keypoints), "curve" ({alpha: percent} for alpha 0, 0.01, ..., 0.2)}."""
-    pred = np.asarray(read_array(preds, "preds"), np.float64)
-    points = np.asarray(read_array(gt, "points"), np.float64)
-    vis = np.asarray(read_array(gt, "visible"), bool)
-    norm = np.asarray(read_array(gt, "norm"), np.float64)
+    keypoints), "curve" ({alpha: percent} for alpha 0, 0.01, ..., 0.2), "nonfinite" (evaluated keypoints whose
+    prediction is NaN/inf, scored as misses), "warning" (one line saying so, or None)}."""
+    check(0 < alpha <= 1, "--alpha", "alpha", "a value in (0, 1]", alpha)
+    pred = _numeric(read_array(preds, "preds"), preds, "preds", "[N, K, 2]")
+    points = _numeric(read_array(gt, "points"), gt, "points", "[N, K, 2]")
+    vis = read_array(gt, "visible")
+    norm = _numeric(read_array(gt, "norm"), gt, "norm", "[N]")
+    check(points.ndim == 3 and points.shape[-1] == 2, gt, "points", "shape [N, K, 2]", points.shape)
     check(pred.shape == points.shape, preds, "preds", f"shape {points.shape} like the ground truth", pred.shape)
+    check(vis.shape == points.shape[:2], gt, "visible", f"shape {points.shape[:2]} ([N, K])", vis.shape)
+    vis = _numeric(vis, gt, "visible", "[N, K]").astype(bool)
+    check(norm.shape == points.shape[:1], gt, "norm", f"shape {points.shape[:1]} ([N])", norm.shape)
+    used = vis.any(axis=1)
+    check(bool(np.all(np.isfinite(norm[used]) & (norm[used] > 0))), gt, "norm", "finite values > 0",
+          f"min {np.nanmin(norm[used]) if used.any() else 'none'}")
+    nonfinite = metrics.count_nonfinite(pred, points, vis)
+    total = int(np.sum(metrics.evaluated(points, vis)))
     per = 100 * metrics.pck_per_keypoint(pred, points, vis, norm, alpha)
+    warning = (f"warning: {nonfinite} of {total} evaluated predictions in {preds} are NaN or infinite; scored as misses"
+               if nonfinite else None)
     return {"alpha": alpha, "per_joint": per.tolist(), "mean": float(np.nanmean(per)),
             "pooled": 100 * metrics.pck(pred, points, vis, norm, alpha),
-            "curve": {f"{a:g}": 100 * metrics.pck(pred, points, vis, norm, a) for a in ALPHAS}}
+            "curve": {f"{a:g}": 100 * metrics.pck(pred, points, vis, norm, a) for a in ALPHAS},
+            "nonfinite": nonfinite, "warning": warning}

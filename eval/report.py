@@ -2,11 +2,17 @@
 
     from convcorr_eval.report import plt, save_figure, markdown_table
     fig, ax = plt.subplots(); ...; save_figure(fig, ctx.figures / "fig.png")
+
+The HTML page is for reading: the run's config is pretty-printed, label columns are left-aligned and numbers
+right-aligned, and every table scrolls sideways inside its own box, so a wide table never widens the page.
 """
 
 from __future__ import annotations
 
+import html as _html
+import json
 import os
+import re
 from typing import Any, Callable, Sequence
 
 import markdown as _markdown
@@ -17,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from convcorr_jax import io  # noqa: E402
 
-__all__ = ["plt", "save_figure", "markdown_table", "html", "write_report"]
+__all__ = ["plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report"]
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
@@ -27,9 +33,29 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
     plt.close(fig)
 
 
+_NUMBER = re.compile(r"[-+]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?%?")
+_SEPARATORS = {"/", "->", "x", "+/-", "±", "-", "", "(", ")", "~"}
+
+
+def is_numeric(text: str) -> bool:
+    """A table cell that holds numbers: `12.3`, `1,016`, `45 %`, `43.1 / 76.1`, `0.28 -> 0.11`, `13 x 13`, `-`."""
+    t = re.sub(r"<[^>]+>|\*\*?", "", str(text)).strip()
+    if not t:
+        return False
+    tokens = t.replace("(", " ( ").replace(")", " ) ").replace("%", "% ").split()
+    has_number = False
+    for tok in tokens:
+        if _NUMBER.fullmatch(tok):
+            has_number = True
+        elif tok not in _SEPARATORS and tok != "%":
+            return False
+    return has_number or t in ("-", "n/a")
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
                    fmt: Callable[[Any], str] | str = "{:.1f}") -> str:
-    """A markdown table; numbers are formatted with `fmt` (a format string or a function), other cells as text."""
+    """A markdown table; numbers are formatted with `fmt` (a format string or a function), other cells as text.
+    The first column and text columns are left-aligned, columns of numbers right-aligned."""
     f = fmt.format if isinstance(fmt, str) else fmt
 
     def cell(v):
@@ -37,24 +63,93 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
             return "-" if v is None else str(v)
         return f(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v).replace("|", "/")
 
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    body = [[cell(v) for v in r] for r in rows]
+
+    def align(j):
+        col = [r[j] for r in body if j < len(r) and r[j] not in ("", "-")]
+        return "---:" if j > 0 and col and all(is_numeric(c) for c in col) else ":---"
+
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "".join(align(j) + "|" for j in range(len(header)))]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines)
 
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
-th{background:#f4f4f4}img{max-width:100%}pre{background:#f7f7f7;padding:.6em;overflow-x:auto}"""
+_CONFIG_LINE = re.compile(r"^(\s*)config: (\{.*\})\s*$")
+
+
+def pretty_config(md: str) -> str:
+    """Each `config: {...}` line of a fenced code block (the run header) as indented JSON, one field a line."""
+    out, fenced = [], False
+    for line in md.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        m = _CONFIG_LINE.match(line) if fenced else None
+        if m:
+            try:
+                cfg = json.loads(m.group(2))
+            except ValueError:
+                cfg = None
+            if isinstance(cfg, dict):
+                pad = m.group(1)
+                out.append(f"{pad}config:")
+                out += [pad + ln for ln in json.dumps(cfg, indent=2, sort_keys=True).split("\n")]
+                continue
+        out.append(line)
+    return "\n".join(out)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4;color:#222}
+h1,h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
+.table-scroll{overflow-x:auto;max-width:100%;margin:1em 0}
+table{border-collapse:collapse;margin:0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}tr:nth-child(even) td{background:#fafafa}
+td:first-child{white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+img{max-width:100%;height:auto;display:block;margin:.6em 0}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
+code{font-size:.92em}"""
+
+_TABLE = re.compile(r"<table>.*?</table>", re.S)
+_ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
+_CELL = re.compile(r"<(td|th)(\s[^>]*)?>(.*?)</\1>", re.S)
+
+
+def _align_table(table: str) -> str:
+    """Left-align the first column and text, right-align numbers (a header over a column of numbers too)."""
+    rows = [[(tag, body) for tag, _, body in _CELL.findall(r)] for r in _ROW.findall(table)]
+    ncol = max((len(r) for r in rows), default=0)
+    numeric_col = []
+    for j in range(ncol):
+        col = [b for r in rows for tag, b in r[j:j + 1] if tag == "td" and b.strip() not in ("", "-")]
+        numeric_col.append(j > 0 and bool(col) and sum(map(is_numeric, col)) * 2 >= len(col))
+
+    def row(m):
+        cells = iter(range(ncol))
+
+        def cell(c):
+            tag, body = c.group(1), c.group(3)
+            j = next(cells, 0)
+            num = j > 0 and ((tag == "th" and numeric_col[j]) or (tag == "td" and is_numeric(body)))
+            attr = ' class="num"' if num else ""
+            return f"<{tag}{attr}>{body}</{tag}>"
+
+        return "<tr>" + _CELL.sub(cell, m.group(1)) + "</tr>"
+
+    return '<div class="table-scroll">' + _ROW.sub(row, table) + "</div>"
 
 
 def html(md: str, title: str) -> str:
-    """A markdown report as one HTML page; figures stay relative links, shown inline."""
-    body = _markdown.markdown(md, extensions=["tables", "fenced_code"])
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_CSS}</style>"
-            f"</head><body>{body}</body></html>\n")
+    """A markdown report as one HTML page; figures stay relative links, shown inline. The config is
+    pretty-printed, and each table sits in its own horizontally scrolling box."""
+    body = _markdown.markdown(pretty_config(md), extensions=["tables", "fenced_code"])
+    body = _TABLE.sub(lambda m: _align_table(m.group(0)), body)
+    return (f"<!doctype html><html><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n")
 
 
 def write_report(run_dir: str | os.PathLike, title: str, md: str) -> None:
-    """`report.md` and `report.html` in `run_dir`, both written atomically."""
+    """`report.md` and `report.html` in `run_dir`, both written atomically (the config pretty-printed in both)."""
+    md = pretty_config(md)
     io.write_text(os.path.join(run_dir, "report.md"), md)
     io.write_text(os.path.join(run_dir, "report.html"), html(md, title))

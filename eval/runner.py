@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from convcorr_jax import cache, interrupt, io, runinfo
 from convcorr_jax.config import override, to_dict
+from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.errors import InputError
 from convcorr_eval import registry
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
@@ -38,10 +39,17 @@ def code_version() -> str:
 
 def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), backbone: str | None = None,
                 data_root: str | None = None) -> ExperimentConfig:
-    """The experiment's config at `size`, with `--backbone`, `--data-root` and `--set field=value` applied."""
+    """The experiment's config at `size`, with `--backbone`, `--data-root` and `--set field=value` applied; a
+    `--data-root` without `data=` sets the dataset the folder holds (`data.formats.detect_dataset`) or is refused."""
     cfg = registry.load(exp_id).get_config(size)
     pre = ([f"backbone={backbone}"] if backbone else []) + ([f"data_root={data_root}"] if data_root else [])
     cfg = override(cfg, [*pre, *sets])
+    if data_root and cfg.data == "synthetic" and not any(s.split("=", 1)[0].strip() == "data" for s in sets):
+        found = detect_dataset(data_root)  # --data-root without --set data=NAME: the dataset the folder holds
+        if found is None:
+            raise InputError(data_root, "--data-root", "a folder of flic, mpii, lsp, voc, 300w or pf_willow data "
+                             "(or --set data=NAME)", "no known dataset in it")
+        cfg = override(cfg, [f"data={found}"])
     return cfg if cfg.name else dataclasses.replace(cfg, name=exp_id)
 
 
@@ -139,6 +147,9 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
     (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.interrupt`) raises Interrupted."""
     cfg.check_data_root()
+    identify = getattr(registry.load(exp_id), "identify", None)
+    if identify is not None:  # inputs that belong in the key (the state of a scored training run)
+        cfg = identify(cfg)
     run_dir = Path(out) / cfg.name
     key = run_key(exp_id, cfg)
     if _check_folder(run_dir, key, force, replace) == "keep":
@@ -167,10 +178,3 @@ def experiments() -> dict[str, str]:
     docs = {exp_id: (registry.load(exp_id).__doc__ or "").strip().splitlines() for exp_id in registry.EXPERIMENTS}
     return {exp_id: doc[0] if doc else "" for exp_id, doc in docs.items()}
 
-
-def main(exp_id: str, argv: Sequence[str] | None = None) -> int:
-    """Entry point of an experiment module run as a script: `python -m convcorr_eval.long2014.table2 --size tiny`
-    is `convcorr run long2014.table2 --size tiny` (`convcorr_cli.run.experiment_main`)."""
-    from convcorr_cli.run import experiment_main
-
-    return experiment_main(exp_id, argv)

@@ -61,7 +61,10 @@ def test_classify_cli_real_images(tmp_path, capsys):
     assert cli.main(["classify", *files, "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Egyptian cat" in text and "espresso" in text
-    rec = json.loads(out.read_text())["images"]
+    saved = json.loads(out.read_text())
+    assert saved["backbone"] == "mobilenet_v2" and saved["config"]["topk"] == 5 and "jax" in saved["versions"]
+    assert saved["seconds"] > 0
+    rec = saved["images"]
     assert [r["top"][0]["name"].split(",")[0] for r in rec] == ["Egyptian cat", "espresso"]
     assert len(rec[0]["top"]) == 5 and abs(sum(r["probability"] for r in rec[1]["top"]) - 1) < 0.02
     g = np.load(GOLDEN / "mobilenet_v2_real.npz")  # torch logits, same preprocessing (chelsea = 0, coffee = 2)
@@ -87,6 +90,14 @@ def test_features_cli_centres_in_original_pixels(tmp_path):
     assert f["block3"].shape == (75, 113, 24)
     np.testing.assert_array_equal(f["block3__centers"][2, 7], [7 * 4, 2 * 4])
     assert cli.main(["features", str(img), "--taps", "conv9", "--out", str(out)]) == 2  # unknown tap: clear error
+    # paper role names work on every backbone: conv4 = block12, fc6 = pool on MobileNetV2; stored under the role
+    summary = tmp_path / "f.json"
+    assert cli.main(["features", str(img), "--taps", "conv4,fc6", "--out", str(out), "--json", str(summary)]) == 0
+    f = np.load(out)
+    assert f["conv4"].shape == (14, 14, 96) and f["fc6"].shape == (1280,) and "conv4__centers" in f
+    s = json.loads(summary.read_text())
+    assert s["backbone"] == "mobilenet_v2" and s["config"]["taps"] == {"conv4": "block12", "fc6": "pool"}
+    assert s["shapes"]["conv4"] == [14, 14, 96] and "jax" in s["versions"] and s["seconds"] > 0
 
 
 def test_features_module_maps_square_resize(mobilenet_random):

@@ -90,3 +90,17 @@ def test_code_version_follows_the_source(tmp_path, monkeypatch):
     (pkg / "mod.py").write_text("B = 2\n")
     v2 = cache.code_version.__wrapped__("cvpkg")
     assert v1 != v2 and len(v2) == 16
+
+
+def test_one_digest_for_entries_and_fingerprints(monkeypatch, tmp_path):
+    """`cache.digest`: sha256 of sorted-key JSON, the same for equal content in any key order; cache entries are
+    named by it."""
+    import hashlib
+
+    a, b = {"x": 1, "y": [1, 2], "z": {"q": None, "p": 0.5}}, {"z": {"p": 0.5, "q": None}, "y": [1, 2], "x": 1}
+    assert cache.digest(a) == cache.digest(b) and len(cache.digest(a)) == 16 and len(cache.digest(a, 20)) == 20
+    assert cache.digest(a) == hashlib.sha256(json.dumps(a, sort_keys=True).encode()).hexdigest()[:16]
+    assert cache.digest({**a, "x": 2}) != cache.digest(a)
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+    assert cache.entry_path("k", a, "v1").name == cache.digest(cache.key("k", a, "v1"), 20)
+    assert cache.entry_path("k", a, "v1") != cache.entry_path("k", a, "v2")

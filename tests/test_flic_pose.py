@@ -51,23 +51,25 @@ def test_flic_validation_split_by_movie(flic_root):
 
 @pytest.mark.slow
 def test_flic_tiny_train_and_eval(flic_root, tmp_path):
-    """`convcorr train pose --config flic_tiny` then `convcorr eval flic` on the FLIC test split."""
-    from convcorr_eval import cli as eval_cli
-    from convcorr_train import pose_cascade
+    """`convcorr train pose --config flic_tiny` then `convcorr eval flic` on the FLIC test split (with the spatial
+    model's rows) and the spatial model's validation (`tompson2015.spatial_validation`, tiny search) on it."""
+    from convcorr_cli.main import main
 
     root = flic_root
-    assert pose_cascade.main(["--config", "flic_tiny", "--set", f"out={tmp_path}", "--set", f"data_root={root}",
-                              "--no-progress"]) == 0
+    assert main(["train", "pose", "--config", "flic_tiny", "--set", f"out={tmp_path}", "--set",
+                 f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert [e["step"] for e in metrics] == [8, 12, 16]
+    assert [e["step"] for e in T.read_evals(run)] == [8, 12, 16]
     out = tmp_path / "flic.json"
-    assert eval_cli.main(["flic", "--run", str(run), "--root", str(root), "--json", str(out),
-                          "--figure", str(tmp_path / "fig15.png")]) == 0
+    assert main(["eval", "flic", "--run", str(run), "--root", str(root), "--json", str(out), "--figure",
+                 str(tmp_path / "fig15.png"), "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
     res = json.loads(out.read_text())
+    saved = json.loads((tmp_path / "runs" / "tompson2015.flic_pose_flic_tiny" / "metrics.json").read_text())
+    assert saved["status"] == "ok" and saved["metrics"] == res
     assert res["split"] == "test" and res["n"] == 1016
+    assert res["spatial"]["priors"] == "FLIC trainval ground truth"
     for a in ("0.05", "0.1", "0.2"):
-        for model in ("coarse", "cascade"):
+        for model in ("coarse", "coarse+spatial", "cascade", "cascade+spatial"):
             t = res["pck"][a][model]
             assert set(t) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "all"}
             assert all(0.0 <= v <= 1.0 for v in t.values())
@@ -75,6 +77,12 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     curve = res["curve"]["cascade"]
     assert len(curve) == 21 and curve[0] == 0.0 and np.all(np.diff(curve) >= 0)
     assert (tmp_path / "fig15.png").stat().st_size > 1000
+    assert main(["run", "tompson2015.spatial_validation", "--size", "tiny", "--data-root", str(root), "--set",
+                 f"run_dir={run}", "--set", "simulate=false", "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+    val = json.loads((tmp_path / "runs" / "tompson2015.spatial_validation" / "metrics.json").read_text())["metrics"]
+    rows = val["run"]["rows"]
+    assert [r["label"] for r in rows] == ["default", "mode=max"] and val["run"]["split"] == "val"
+    assert val["run"]["chosen"]["mode"] == ("max" if rows[1]["score"] > rows[0]["score"] else "sum")
 
 
 def _mpii_folder(real_data, tmp_path) -> Path:
@@ -98,7 +106,7 @@ def _mpii_folder(real_data, tmp_path) -> Path:
 def test_mpii_writeback_round_trip(real_data, tmp_path):
     """Ground truth mapped into the person crops and back, written as an MPII h5, scores PCKh 100."""
     from convcorr_jax.data.mpii import load_mpii_h5
-    from convcorr_eval import cli as eval_cli
+    from convcorr_cli.main import main
 
     folder = _mpii_folder(real_data, tmp_path)
     people = load_mpii_h5(folder / "valid.h5", image_root=folder / "images")
@@ -111,14 +119,14 @@ def test_mpii_writeback_round_trip(real_data, tmp_path):
     out = tmp_path / "gt_preds.h5"
     mpii_files.write_preds(out, np.nan_to_num(back))
     np.testing.assert_allclose(mpii_files.read_preds(out), np.nan_to_num(gt) + 1.0, atol=1e-3)
-    assert eval_cli.main(["pckh", "--preds", str(out), "--annot", str(folder / "valid.h5"), "--json",
-                          str(tmp_path / "p.json")]) == 0
+    assert main(["eval", "pckh", "--preds", str(out), "--annot", str(folder / "valid.h5"), "--json",
+                 str(tmp_path / "p.json")]) == 0
     assert json.loads((tmp_path / "p.json").read_text())["0.5"]["Total"] == pytest.approx(100.0)
 
 
 def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     """A tiny model trained on the 5 MPII people; `convcorr eval mpii` writes its predictions and scores PCKh."""
-    from convcorr_eval import cli as eval_cli
+    from convcorr_cli.main import main
 
     folder = _mpii_folder(real_data, tmp_path)
     tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -126,9 +134,10 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
                         model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
     T.train(cfg, progress=False)
     preds = tmp_path / "preds.h5"
-    assert eval_cli.main(["mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot",
-                          str(folder / "valid.h5"), "--images", str(folder / "images"), "--out",
-                          str(preds), "--json", str(tmp_path / "pckh.json")]) == 0
+    assert main(["eval", "mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot", str(folder / "valid.h5"),
+                 "--images", str(folder / "images"), "--out", str(preds), "--json", str(tmp_path / "pckh.json"),
+                 "--out-dir", str(tmp_path / "eval_runs"), "--no-progress"]) == 0
+    assert (tmp_path / "eval_runs" / "tompson2015.mpii_mpii_tiny" / "preds.h5").read_bytes() == preds.read_bytes()
     p = mpii_files.read_preds(preds)
     assert p.shape == (5, 16, 2) and np.all(np.isfinite(p))
     assert 0.0 <= json.loads((tmp_path / "pckh.json").read_text())["0.5"]["Total"] <= 100.0
@@ -170,3 +179,28 @@ def test_crop_scale_sets_the_person_crop_side():
         centres.append(q[2])
     np.testing.assert_allclose(centres, [centres[0]] * 3, atol=1e-6)
     np.testing.assert_allclose(centres[0], [63.5, 63.5], atol=0.51)
+
+
+def test_flic_spatial_priors_from_train_annotations(flic_root):
+    """The spatial model's inputs for FLIC crops (annotations only): the torso at the crop's centre cell, priors
+    learned from FLIC train (minus the validation movies for val, all of it for test) whose likeliest offsets put
+    the shoulders above the torso centre, left shoulder on the image's right, and the nose above the shoulders."""
+    from convcorr_jax.pose import spatial as S
+    from convcorr_eval.tompson2015 import spatial_validation as V
+
+    assert V.prior_split("val") == "train" and V.prior_split("test") == "trainval"
+    sp = V.spatial_inputs(flic_root, 128, 8, 2.5, 3, V.Settings(prior_sigma=0.0), split="val")
+    np.testing.assert_allclose(sp.torso, [[7.5, 7.5]] * 3, atol=0.01)
+    assert sp.log_priors.shape == (len(S.FLIC_EDGES), 31, 31) and np.all(np.isfinite(sp.log_priors))
+    np.testing.assert_allclose(np.exp(sp.log_priors).sum(axis=(1, 2)), 1.0, rtol=1e-4)
+
+    def mode(child):
+        e = [c for _, c in S.FLIC_EDGES].index(child)
+        dy, dx = np.unravel_index(np.argmax(sp.log_priors[e]), (31, 31))
+        return dx - 15, dy - 15
+
+    lsho, rsho, nose = mode(0), mode(3), mode(10)
+    assert lsho[1] < 0 and rsho[1] < 0 and lsho[0] > rsho[0] and nose[1] < min(lsho[1], rsho[1])
+    train = V.flic_points(str(flic_root), "train", 128, 2.5)
+    trainval = V.flic_points(str(flic_root), "trainval", 128, 2.5)
+    assert len(train.points) + len(V.flic_points(str(flic_root), "val", 128, 2.5).points) == len(trainval.points)

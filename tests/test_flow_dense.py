@@ -1,5 +1,6 @@
 """Dense coarse-to-fine flow: recovers known shifts and smooth warps to sub-pixel accuracy; CLI output shape and sign."""
 
+import json
 import subprocess
 import sys
 
@@ -98,7 +99,9 @@ def test_cli_writes_pixel_flow(tmp_path):
     rc = cli.main(["align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--dense", "--out", str(tmp_path / "o"),
                    "--backbone", "caffenet", "--weights", "random", "--max-side", str(W), "--set", "edge_sigma=none"])
     assert rc == 0
-    assert "edge_sigma=None" in (tmp_path / "o" / "energy.json").read_text()  # the paper's pairwise term
+    saved = json.loads((tmp_path / "o" / "energy.json").read_text())
+    assert saved["config"]["edge_sigma"] is None  # the paper's pairwise term
+    assert saved["backbone"] == "caffenet" and "jax" in saved["versions"] and saved["seconds"] > 0
     flow = np.load(tmp_path / "o" / "flow.npy")
     assert flow.shape == (2 * H, 2 * W, 2) and flow.dtype == np.float32
     inner = flow[2 * MARGIN:-2 * MARGIN, 2 * MARGIN:-2 * MARGIN]

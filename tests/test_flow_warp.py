@@ -1,7 +1,6 @@
 """Dense flow interpolation, warping and keypoint transfer through a flow."""
 
 import numpy as np
-import pytest
 
 from convcorr_jax.flow import warp
 

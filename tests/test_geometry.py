@@ -1,6 +1,8 @@
 """convcorr_jax.geometry: boxes, affine maps, point transforms and the one crop, against hand-computed values
 and scipy's map_coordinates."""
 
+import doctest
+
 import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
@@ -93,3 +95,9 @@ def test_bad_input_is_named():
         G.box_to_affine(np.array([5.0, 5.0, 2.0, 2.0]), 4)
     with pytest.raises(InputError, match="one map per image"):
         G.crop(np.zeros((2, 4, 4, 3)), np.eye(2, 3)[None], 4)
+
+
+def test_module_examples_run():
+    """The runnable examples in the module docstring print what they say."""
+    result = doctest.testmod(G)
+    assert result.attempted >= 5 and result.failed == 0

@@ -11,7 +11,6 @@ gradient is ~eps, whereas SGD keeps them at the rounding level, so 1e-6 tests th
 from __future__ import annotations
 
 import dataclasses
-import json
 import pickle
 import shutil
 import subprocess
@@ -23,12 +22,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from convcorr_train import pose_configs
 from test_pose_train import _env
 
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import train as T
+from convcorr_eval.tompson2015 import configs as pose_configs
 
 STEPS = (1, 1, 2)
 CFG = dataclasses.replace(pose_configs.get_config("tiny"), name="mp", steps=STEPS, checkpoint_every=1, optimizer="sgd",
@@ -113,8 +112,7 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     # (a) 2 processes x 2 devices == 1 process x 4 devices
     _assert_same_params(p2, p1, "2x2 vs 1x4")
     assert _steps(two / "mp") == [total - 1, total] and (two / "mp" / "metrics.json").is_file()
-    m2 = json.loads((two / "mp" / "metrics.json").read_text())
-    m1 = json.loads((one / "mp" / "metrics.json").read_text())
+    m2, m1 = T.read_evals(two / "mp"), T.read_evals(one / "mp")
     assert [e["step"] for e in m2] == [1, 2, total]
     for e2, e1 in zip(m2, m1):
         for k in e1:

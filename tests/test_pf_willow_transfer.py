@@ -1,4 +1,5 @@
-"""Keypoint transfer on PF-WILLOW (eval/long2014/pf_willow.py): hand-checkable flows and the tiny experiment."""
+"""Keypoint transfer on PF-WILLOW (eval/long2014/pf_willow.py): hand-checkable flows, the protocol's guards (valid
+keypoints, the target's box, pair order), every method on an image paired with itself, and the tiny experiment."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ import json
 import numpy as np
 import pytest
 
+from convcorr_jax.backbones import get
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.paths import real_data_root
+from convcorr_jax.errors import InputError
+from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context
 from convcorr_eval.long2014 import pf_willow as P
+from convcorr_eval.long2014 import pf_willow_validation as V
 
 
-def _root():
-    base = real_data_root()
-    root = base / "pf_willow" / "PF-dataset-WILLOW" if base is not None else None
-    if root is None or not root.is_dir():
-        pytest.skip("PF-WILLOW not present (real data root missing or without pf_willow/PF-dataset-WILLOW)")
+@pytest.fixture
+def pf_root(real_data):
+    root = real_data / "pf_willow" / "PF-dataset-WILLOW"
+    if not root.is_dir():
+        pytest.skip("pf_willow/PF-dataset-WILLOW not present in the real-data folder")
     return str(root)
 
 
@@ -36,8 +40,6 @@ def test_zero_flow_moves_points_by_the_image_scaling():
     a = _sample(np.zeros((100, 200, 3), np.uint8), pa)
     b = _sample(np.zeros((50, 300, 3), np.uint8), pb)
     cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
-    from convcorr_jax.backbones import get
-
     r = P.evaluate_set([a, b], P.frame_boxes([a, b]), np.array(["x", "x"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
     np.testing.assert_allclose(r["pred"][0], b.points, atol=1e-4)
@@ -54,16 +56,13 @@ def test_flow_is_read_bilinearly_between_grid_nodes():
     np.testing.assert_allclose(got, [[1, 2], [0, 1], [4, 3]], atol=1e-6)  # outside the grid: edge values
 
 
-def test_image_with_itself_transfers_exactly():
+def test_image_with_itself_transfers_exactly(pf_root):
     """An image aligned to itself: the data cost is zero at zero displacement, so the flow is zero and PCK 1."""
-    root = _root()
     from convcorr_jax.data.pf_willow import load_pf_willow
 
-    s = load_pf_willow(root, classes=["car(S)"], with_images=True)[:1]
+    s = load_pf_willow(pf_root, classes=["car(S)"], with_images=True)[:1]
     cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", features="sift",
-                              data_root=root)
-    from convcorr_jax.backbones import get
-
+                              method="bp", data_root=pf_root)
     r = P.evaluate_set([s[0], s[0]], P.frame_boxes([s[0], s[0]]), np.array(["car(S)"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
     assert np.all(r["flows"] == 0)
@@ -71,11 +70,11 @@ def test_image_with_itself_transfers_exactly():
     assert all(r["pck"][a]["mean"] == 1.0 for a in r["pck"])
 
 
-@pytest.mark.parametrize("features", ["conv4", "none"])
-def test_tiny_experiment_on_pf_willow(tmp_path, features):
-    root = _root()
+@pytest.mark.parametrize("features,method", [("cnn", "bp"), ("cnn", "ot_rhm"), ("cnn", "rhm"), ("sift", "cos"),
+                                             ("none", "bp")])
+def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
     cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", features=features,
-                              data_root=root)
+                              method=method, data_root=pf_root)
     res = P.run(cfg, Context(tmp_path, progress=False))
     pck = res.metrics["pck"]
     assert res.metrics["pairs"] == 8  # 2 pairs x 4 sub-classes
@@ -86,8 +85,8 @@ def test_tiny_experiment_on_pf_willow(tmp_path, features):
     assert (tmp_path / "figures" / "pf_willow_transfer.png").is_file()
 
 
-def test_command_writes_json(tmp_path, monkeypatch):
-    root = _root()
+def test_command_writes_json(tmp_path, monkeypatch, pf_root):
+    root = pf_root
     tiny = P.get_config("tiny")
     monkeypatch.setattr(P, "get_config", lambda size="default": tiny)
     out = tmp_path / "pck.json"
@@ -96,3 +95,106 @@ def test_command_writes_json(tmp_path, monkeypatch):
     assert saved["pairs"] == res["pairs"] == 8
     assert set(saved["pck"]) == {"0.05", "0.1", "0.2"} and 0 <= saved["pck"]["0.1"]["mean"] <= 1
     assert saved["seconds"] >= 0
+
+
+# ------------------------------------------------------------------------------------------ protocol guards
+def test_valid_keypoints_drop_nan_and_padded_rows():
+    pts = np.array([[0, 0], [-0.5, 10], [np.nan, 3], [-1, -1], [-2, -2], [39.5, 29.5], [40, 5], [5, np.inf]])
+    np.testing.assert_array_equal(P.valid_keypoints(pts), [1, 1, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(P.valid_keypoints(pts, (30, 40)), [1, 1, 0, 0, 0, 1, 0, 0])
+
+
+def _padded_pair():
+    """Target t: 8 keypoints spanning a 100 px box, then a -1 and a -2 padded row; source s: the same points moved
+    10.5 px in x, its first keypoint missing (NaN), the same padded rows. Same image size: the zero flow predicts
+    the source points."""
+    t = np.array([[50, 50], [150, 150], [60, 70], [80, 90], [100, 60], [120, 140], [140, 80], [70, 120],
+                  [-1, -1], [-2, -2]], np.float64)
+    s = t.copy()
+    s[:8, 0] += 10.5
+    s[0] = np.nan
+    img = np.zeros((200, 200, 3), np.uint8)
+    return _sample(img, s), _sample(img, t)
+
+
+def test_padded_and_missing_keypoints_stay_out_of_the_box_and_pair_order_is_source_to_target():
+    src, trg = _padded_pair()
+    cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
+    # pair 0: src -> trg (group a); pair 1: trg -> src (group b)
+    r = P.evaluate_set([src, trg], P.frame_boxes([src, trg]), np.array(["a", "b"]), cfg, get("caffenet"), None,
+                       np.array([[0, 1], [1, 0]]))
+    assert np.isnan(r["pred"][0, 0]).all() and np.isnan(r["pred"][:, 8:]).all()  # no source keypoint: no prediction
+    np.testing.assert_allclose(r["pred"][0, 1:8], src.points[1:8], atol=1e-3)
+    # a: 8 valid target keypoints, box 100 px from them alone (with the padded rows it would be 152 px and the
+    # 10.5 px error a hit at 0.1); the keypoint missing in the source is a miss
+    assert r["pck"]["0.1"]["a"] == 0.0 and r["pck"]["0.2"]["a"] == pytest.approx(7 / 8)
+    # b: the target is src: its missing keypoint and padded rows are left out (7 counted), box from its valid ones
+    assert r["pck"]["0.1"]["b"] == 0.0 and r["pck"]["0.2"]["b"] == 1.0
+
+
+def test_a_target_without_a_keypoint_box_is_refused():
+    src, trg = _padded_pair()
+    pts = np.full((10, 2), -1.0)
+    pts[0] = [5, 5]
+    lone = _sample(np.zeros((200, 200, 3), np.uint8), pts)
+    cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
+    with pytest.raises(InputError, match="at least 2 valid keypoints"):
+        P.evaluate_set([src, lone], P.frame_boxes([src, lone]), np.array(["a"]), cfg, get("caffenet"), None,
+                       np.array([[0, 1]]))
+
+
+@pytest.mark.parametrize("method", P.METHODS)
+def test_every_method_transfers_an_image_to_itself_exactly(method):
+    """Identical images: BP's data cost is zero at zero displacement; every matcher's best target of a node is the
+    node itself, so HPF's transfer returns the keypoint. PCK 1 at every alpha. (On the conv4 grid: a finer grid
+    clamps its outer nodes to the taps' edge columns, and equal columns tie.)"""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    pts = np.stack([rng.uniform(5, 155, 10), rng.uniform(5, 115, 10)], -1)
+    a = _sample(img, pts)
+    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", method=method,
+                              grid="conv4")
+    backbone, params = load_backbone("caffenet", "random")
+    r = P.evaluate_set([a, a], P.frame_boxes([a, a]), np.array(["x"]), cfg, backbone, params, np.array([[0, 1]]))
+    np.testing.assert_allclose(r["pred"][0], pts, atol=1e-3)
+    assert all(r["pck"][al]["mean"] == 1.0 for al in r["pck"])
+
+
+def test_single_tap_raw_row_is_the_tap_itself():
+    """taps=(conv4,), grid=conv4, normalise=false: the hyperpixels are the tap's raw activations on its own grid
+    (the single-tap conv flow of Long et al.), so BP sees the same features as `extract`."""
+    from convcorr_jax.features.extract import extract
+
+    rng = np.random.default_rng(1)
+    imgs = [rng.integers(0, 255, (100, 130, 3), dtype=np.uint8) for _ in range(2)]
+    samples = [_sample(im, [[10, 10], [90, 60]]) for im in imgs]
+    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", taps=("conv4",),
+                              grid="conv4", normalise=False, method="bp")
+    backbone, params = load_backbone("caffenet", "random")
+    fr = P.make_frames(samples, P.frame_boxes(samples), cfg, backbone, params)
+    raw = extract(backbone, params, fr.crops, ("conv4",))["conv4"]
+    np.testing.assert_allclose(fr.features(), raw, rtol=1e-5, atol=1e-5)
+
+
+def test_validation_rows_parse_and_refuse_bad_ones():
+    base = P.get_config("tiny")
+    c = V.parse_row("method=ot_rhm backbone=vgg16 taps=conv4_1+conv5_1 radius=2 image_size=320", base)
+    assert (c.method, c.backbone, c.taps, c.radius, c.image_size, c.grid_spec) == (
+        "ot_rhm", "vgg16", ("conv4_1", "conv5_1"), 2.0, 320, 8)
+    for bad, field in (("method=sgd", "method"), ("beta", "rows"), ("backbone=vgg16 taps=conv9", "taps"),
+                       ("colour=red", "colour")):
+        with pytest.raises(InputError) as e:
+            V.parse_row(bad, base)
+        assert field in str(e.value)
+    with pytest.raises(InputError):
+        V.Config(rows=("method=bp", "method=nope"))
+
+
+def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
+    cfg = dataclasses.replace(V.get_config("tiny"), backbone="caffenet", weights="random", data_root=pf_root)
+    res = V.run(cfg, Context(tmp_path, progress=False))
+    rows = res.metrics["rows"]
+    assert [r["method"] for r in rows[:3]] == ["bp", "ot_rhm", "rhm"] and rows[3]["features"] == "none"
+    assert rows[2]["radius"] == 2.0 and rows[0]["grid"] == 16 and rows[1]["grid"] == 8
+    assert all(0 <= r["pck"]["0.05"] <= r["pck"]["0.1"] <= r["pck"]["0.2"] <= 1 for r in rows)
+    assert "**chosen**" in res.markdown and res.metrics["chosen"]["method"] in P.METHODS

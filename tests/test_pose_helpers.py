@@ -46,17 +46,20 @@ def stick_people(n: int, size: int = 32, seed: int = 0) -> PoseArrays:
 
 
 def test_train_cli_lists_every_config():
-    """The `--config` help text (kept jax-free for a fast start-up) names exactly pose_configs.NAMES."""
+    """`--config` takes exactly the names of the one registry of pose configs, and each builds its TrainConfig."""
     import argparse
 
-    from convcorr_train import cli, pose_configs
+    from convcorr_cli import train as cli
+    from convcorr_eval.tompson2015 import configs
 
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
     pose = p._subparsers._group_actions[0].choices["pose"]
-    helps = {a.dest: a.help for a in pose._actions}
-    assert tuple(helps["config"].split(", ")) == pose_configs.NAMES
-    assert not {"name", "out", "devices"} & set(helps)  # config fields are set with --set, not flags
+    actions = {a.dest: a for a in pose._actions}
+    assert tuple(actions["config"].choices) == tuple(configs.CONFIGS) == configs.NAMES
+    assert tuple(actions["config"].help.split(", ")) == configs.NAMES
+    assert not {"name", "out", "devices"} & set(actions)  # config fields are set with --set, not flags
+    assert all(configs.get_config(n).name == f"pose_{n}" for n in configs.NAMES)
 
 
 def test_joint_sets():
@@ -102,10 +105,9 @@ def test_flic_tables_on_eleven_joints(tmp_path):
     import jax
 
     from convcorr_jax.pose import model as M
-    from convcorr_train import pose_configs
-    from convcorr_eval.tompson2015 import tables
+    from convcorr_eval.tompson2015 import configs, tables
 
-    tc = pose_configs.get_config("tiny")
+    tc = configs.get_config("tiny")
     tc = dataclasses.replace(tc, data="flic", model=dataclasses.replace(tc.model, num_joints=11))
     rng = np.random.default_rng(0)
     n, s = 6, tc.model.image_size

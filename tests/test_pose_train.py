@@ -4,6 +4,8 @@ persistent compilation cache so only the first one compiles."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -15,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convcorr_jax import cache
 from convcorr_jax.config import override
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as D
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
+from convcorr_eval import runner
 
 TESTS = Path(__file__).resolve().parent
 TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -127,7 +131,7 @@ def test_bad_training_input(tmp_path):
 
 
 def test_config_override_and_fingerprint():
-    from convcorr_train import pose_configs as configs
+    from convcorr_eval.tompson2015 import configs
 
     c = override(configs.get_config("default"), ["steps=10,5,5", "model.pool=4", "lr=0.1,0.1,0.1"])
     assert c.steps == (10, 5, 5) and c.model.pool == 4 and c.lr == (0.1, 0.1, 0.1)
@@ -144,8 +148,6 @@ def test_config_override_and_fingerprint():
 
 
 def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
-    import dataclasses
-
     from test_pose_helpers import stick_people
 
     cfg = T.TrainConfig(steps=(200, 4, 0), lr=(1e-2, 1e-2, 1e-2), warmup=50)
@@ -156,10 +158,47 @@ def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
     assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
     assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
     assert float(T.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
-    from convcorr_train import pose_configs as configs
+    from convcorr_eval.tompson2015 import configs
 
     flic = dataclasses.replace(configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
     mpii_like = stick_people(4, 128, 0)  # 16 MPII joints
     with pytest.raises(InputError, match="11"):
         T.train(flic, (mpii_like, mpii_like), progress=False)
 
+
+
+def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowhere(tmp_path, monkeypatch):
+    """The checkpoint fingerprint is settings + training code version: a run trained by other code is refused
+    for resuming (the clear message) but its parameters still load for evaluation (same settings)."""
+    from test_pose_helpers import stick_people
+
+    cfg = T.TrainConfig(name="v", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 1, 0), checkpoint_every=1,
+                        eval_limit=2)
+    assert T.code_version() == cache.code_version(*T.CODE) and "convcorr_jax.pose" in T.CODE
+    before, settings = cfg.fingerprint(), cfg.settings_digest()
+    data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
+    T.train(cfg, data, progress=False)
+    saved = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    # the runner's metrics.json schema; the runner reads its key as that of a finished run
+    assert set(saved) == {"key", "status", "seconds", "summary", "markdown", "metrics", "versions"}
+    assert saved["status"] == "ok" and saved["key"]["kind"] == "train.pose" and saved["key"]["version"] == T.code_version()
+    assert [e["step"] for e in saved["metrics"]["evals"]] == [1, 2] == [e["step"] for e in T.read_evals(tmp_path / "v")]
+    assert runner.finished_key(tmp_path / "v") == saved["key"]
+
+    monkeypatch.setattr(T, "code_version", lambda: "0123456789abcdef")
+    assert cfg.fingerprint() != before and cfg.settings_digest() == settings
+    with pytest.raises(InputError, match="checkpoint written by this config"):  # resuming: refused
+        T.train(cfg, data, progress=False)
+    tc, params = T.load_run(tmp_path / "v")  # evaluation: same settings, other code: loads
+    assert tc == cfg and np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
+
+
+@pytest.mark.parametrize("setting,field", [("batch_size=0", "batch_size"), ("lr=0,1,1", "lr"),
+                                           ("steps=-1,1,1", "steps"), ("n_samples=0", "n_samples"),
+                                           ("model.image_size=4", "model.image_size"),
+                                           ("checkpoint_every=0", "checkpoint_every")])
+def test_train_config_ranges(setting, field):
+    from convcorr_eval.tompson2015 import configs
+
+    with pytest.raises(InputError, match=field.replace(".", r"\.")):
+        override(configs.get_config("tiny"), [setting])

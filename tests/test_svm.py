@@ -1,6 +1,5 @@
 """Batched JAX linear SVMs against scikit-learn's LinearSVC (LIBLINEAR), masks, CV and hard-negative mining."""
 
-import warnings
 
 import numpy as np
 import pytest

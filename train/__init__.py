@@ -1,6 +1,7 @@
-"""convcorr_train: training entry points and named training configs (`convcorr train ...`).
+"""convcorr_train: training entry points (`convcorr train ...`).
 
-    cli            `convcorr train pose --config NAME --set field=value`
-    pose_cascade   `python -m convcorr_train.pose_cascade --config NAME` (the same)
-    pose_configs   the named TrainConfigs of the Tompson et al. cascade (runtimes, numbers: bench/RESULTS_pose.md)
+    pose_cascade   `python -m convcorr_train.pose_cascade --config NAME` (= `convcorr train pose --config NAME`)
+
+The named training configs of the Tompson et al. cascade and their FLIC sweep live with the paper's experiments:
+`convcorr_eval.tompson2015.configs`, `convcorr_eval.tompson2015.flic_sweep`.
 """

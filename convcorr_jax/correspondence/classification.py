@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
@@ -68,7 +69,7 @@ def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
 def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[str] = ROLES,
                   batch_size: int = 16) -> dict[str, np.ndarray]:
     """{role: X [M, C]}: the column of each role's tap nearest to each keypoint (whole images through the net)."""
-    taps = [backbone.roles.get(r, r) for r in roles]
+    taps = [resolve_tap(backbone, r, "roles") for r in roles]
     for r, t in zip(roles, taps):
         check(t in backbone.geometry, backbone.name, "roles", f"a spatial tap for role {r!r}", t)
     grids = extract_grids(backbone, params, [s.image for s in samples], sorted(set(taps)), batch_size)
@@ -133,7 +134,7 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
 
 
 def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radii: Sequence[int] = SIFT_RADII,
-               C: float | dict = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = True,
+               C: float | dict = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = False,
                **svm_kw) -> dict:
     """Table 3: keypoint classification accuracy per feature (SIFT radii, conv roles) and category.
 
@@ -176,7 +177,7 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
     Pixel-exact evaluation: the image is translated by every (tx, ty) in [0, stride)^2 (every `step`), so that
     each window pixel lands exactly on a column's receptive-field centre in one of the translated copies.
     """
-    tap = backbone.roles.get(role, role)
+    tap = resolve_tap(backbone, role, "role")
     rf = backbone.geometry[tap]
     stride, off = rf.stride, rf.offset
     ts = np.arange(0, stride, step)

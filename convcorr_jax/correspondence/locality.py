@@ -29,6 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from convcorr_jax import io, knn
+from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 def build_database(images: np.ndarray, backbone, params, role: str, out_dir, batch_size: int = 16,
-                   progress: bool = True) -> Path:
+                   progress: bool = False) -> Path:
     """Dense features of `role` for images uint8 [n, H, W, 3] written to `out_dir` (format in module doc).
 
     Features are written batch by batch into a memory-mapped .npy (renamed into place when complete).
@@ -47,7 +48,7 @@ def build_database(images: np.ndarray, backbone, params, role: str, out_dir, bat
 
 
 def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_size: int = 16,
-                    progress: bool = True) -> dict[str, Path]:
+                    progress: bool = False) -> dict[str, Path]:
     """One database per role ({role: folder}) from a single forward pass per batch over all the roles' taps.
 
     images uint8 [n, H, W, 3]. Each folder gets the module-doc format; images.npy is written once and hard-linked
@@ -56,7 +57,7 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
     images = np.asarray(images)
     check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "images", "array",
           "uint8 [n, H, W, 3]", (images.shape, str(images.dtype)))
-    taps = {role: backbone.roles.get(role, role) for role in out_dirs}
+    taps = {role: resolve_tap(backbone, role, "roles") for role in out_dirs}
     for role, tap in taps.items():
         check(tap in backbone.geometry, backbone.name, "role", "a spatial tap", role)
     outs = {role: Path(d) for role, d in out_dirs.items()}
@@ -253,7 +254,7 @@ def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut"
 
 
 def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 5), ks2=(5, 50, 500),
-                 n_seeds: int = 3, seed: int = 0) -> dict:
+                 n_seeds: int = 3, seed: int = 0, progress: bool = False) -> dict:
     """Figures 1 and 2 from one patch database per role ({role: folder}, `build_databases`), first role's grid for
     the uniform-rf control. Returns {"sizes": {role: patches}, "seconds": {phase: s}, "panels": {panel name:
     [float32 [H, W, 3] per query]} (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}."""
@@ -263,7 +264,7 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
     panels: dict[str, list] = {}
     for role in roles:
         t0 = time.perf_counter()
-        rec = reconstruct_many(queries, dbs[role], backbone, params, ks1)
+        rec = reconstruct_many(queries, dbs[role], backbone, params, ks1, progress=progress)
         seconds[f"figure1 {role}"] = time.perf_counter() - t0
         for k in ks1:
             panels[f"{role} k={k}"] = rec[k]

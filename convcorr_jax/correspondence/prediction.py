@@ -37,6 +37,8 @@ from tqdm import tqdm
 
 from convcorr_jax import geometry, knn, metrics
 from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.backbones.registry import resolve_tap
+from convcorr_jax.config import check_fields
 from convcorr_jax.errors import check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
@@ -63,6 +65,12 @@ class PredictionConfig:
     sift_C: float = 0.1  # SIFT descriptors are unit-norm: C = 1e-6 leaves every detector flat
     alpha: float = 0.1
     batch_size: int = 8
+
+    def __post_init__(self):
+        check_fields(self, positive=("box_size", "neg_half", "C", "sigma", "sift_C", "sift_step", "sift_bin",
+                                     "batch_size"), nonnegative=("eta",), fraction=("alpha",),
+                     at_least_one=("neighbourhood", "n_positives", "initial_negatives", "max_rounds",
+                                   "max_negatives"), source="PredictionConfig")
 
 
 @dataclasses.dataclass
@@ -107,7 +115,7 @@ def box_keypoints(samples, size: int):
 def dense_conv(samples, backbone, params, cfg: PredictionConfig):
     """conv5 3x3-concatenated features X [n, L, D], their centres [L, 2] (box px) and pool5 vectors [n, P]
     of every sample's resampled box."""
-    tap, ptap = backbone.roles.get(cfg.role, cfg.role), backbone.roles.get(cfg.prior_role, cfg.prior_role)
+    tap, ptap = resolve_tap(backbone, cfg.role, "role"), resolve_tap(backbone, cfg.prior_role, "prior_role")
     crops = box_crops(samples, cfg.box_size)
     g = extract_grids(backbone, params, crops, sorted({tap, ptap}), cfg.batch_size)
     X = np.asarray(neighbourhood_concat(np.stack(g[tap]), cfg.neighbourhood))
@@ -137,7 +145,7 @@ def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> Inst
 def default_neg_half(backbone, cfg: PredictionConfig) -> float:
     if cfg.neg_half is not None:
         return float(cfg.neg_half)
-    rf = backbone.geometry[backbone.roles.get(cfg.role, cfg.role)]
+    rf = backbone.geometry[resolve_tap(backbone, cfg.role, "role")]
     field = rf.size + (cfg.neighbourhood - 1) * rf.stride
     return float(min(97.5 * cfg.box_size / 500.0, (field - 1) / 2.0))
 
@@ -258,7 +266,7 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
 
 
 def run_table4(train, test, backbone, params, cfg: PredictionConfig = PredictionConfig(), sift: bool = True,
-               key: jax.Array | None = None, progress: bool = True) -> dict:
+               key: jax.Array | None = None, progress: bool = False) -> dict:
     """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean};
     a category's PCK averages its keypoint types (`per_type_pck`), the mean averages the categories.
 

@@ -28,6 +28,8 @@ from tqdm import tqdm
 
 from convcorr_jax import geometry, metrics
 from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
+from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import check
@@ -40,6 +42,7 @@ from convcorr_jax.knn import topk_cosine
 from convcorr_jax.weights import is_conv_only
 
 METHODS = ("conv4 flow", "SIFT flow", "NN transfer")
+SIFT_SCALES = ("stride", "box")
 ALPHAS = (0.1, 0.05, 0.025)
 
 
@@ -64,6 +67,17 @@ class TransferConfig:
     max_targets: int | None = None  # first N test instances (None: all)
     val_betas: tuple[float, ...] = ()  # if set, beta is chosen among these on a validation split of the training set
     val_targets: int = 12
+
+    def __post_init__(self):
+        check_fields(self, positive=("box", "paper_box", "beta", "sift_radius", "feature_norm", "val_betas"),
+                     nonnegative=("window",), at_least_one=("neighbours", "top", "iters", "levels", "max_targets",
+                                                            "val_targets"), source="TransferConfig")
+        check(self.sift_scale in SIFT_SCALES, "TransferConfig", "sift_scale", f"one of {list(SIFT_SCALES)}",
+              self.sift_scale)
+
+    def check_backbone(self, backbone) -> None:
+        """InputError unless `layer` is a role or tap of `backbone` and `box` is at least its smallest input."""
+        check_input_side(backbone, resolve_tap(backbone, self.layer, "layer"), self.box, "TransferConfig", "box")
 
 
 # --------------------------------------------------------------------------------------------------- boxes
@@ -104,7 +118,9 @@ def retrieval_tap(backbone, params) -> str:
     return backbone.roles["pool5" if is_conv_only(backbone, params) else "fc7"]
 
 
-def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferConfig, desc: str = "features") -> Prepared:
+def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferConfig, desc: str = "features",
+            progress: bool = False) -> Prepared:
+    """Box crops, keypoints, retrieval descriptors, conv and dense SIFT grids of `samples`; `progress`: bars."""
     check(len(samples) > 0, desc, "samples", "at least one instance")
     kmax = max(s.num_keypoints for s in samples)
     crops, M = box_crops(samples, cfg.box)
@@ -113,8 +129,9 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
         p = geometry.transform_points(np.asarray(s.points, np.float64), M[i]).astype(np.float32)
         pts[i, : s.num_keypoints] = p
         vis[i, : s.num_keypoints] = np.asarray(s.visible, bool) & np.all(np.isfinite(p), -1)
-    conv_tap, ret_tap = backbone.roles[cfg.layer], retrieval_tap(backbone, params)
-    feats = extract_fitted(backbone, params, crops, tuple(dict.fromkeys((conv_tap, ret_tap))), batch_size=16)
+    conv_tap, ret_tap = resolve_tap(backbone, cfg.layer, "layer"), retrieval_tap(backbone, params)
+    feats = extract_fitted(backbone, params, crops, tuple(dict.fromkeys((conv_tap, ret_tap))), batch_size=16,
+                           progress=progress)
     conv = feats[conv_tap]
     rf = backbone.geometry[conv_tap]
     grid = grid_centers(rf, conv.shape[1:3])
@@ -122,7 +139,8 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
     grey = to_grey(crops)
     b = sift_bin_size(cfg, int(rf.stride))
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
-    sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in tqdm(grey, desc=f"{desc}: dense SIFT", leave=False)])
+    bar = tqdm(grey, desc=f"{desc}: dense SIFT", leave=False, disable=not progress)
+    sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in bar])
     ret = np.asarray(feats[ret_tap]).reshape(len(samples), -1)
     return Prepared(crops, pts, vis, ret, conv, sift, grid, int(rf.stride))
 
@@ -141,8 +159,10 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
     return out
 
 
-def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str], cfg: TransferConfig) -> dict:
-    """Predictions [Q, K, 2] (box pixels of each query) for every method, plus neighbour indices and energies."""
+def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str], cfg: TransferConfig,
+                 progress: bool = False) -> dict:
+    """Predictions [Q, K, 2] (box pixels of each query) for every method, plus neighbour indices and energies;
+    `progress`: a bar over the queries."""
     q_cats, db_cats = np.asarray(q_cats), np.asarray(db_cats)
     nq, kmax = queries.points.shape[:2]
     check(database.points.shape[1] == kmax, "database", "keypoints", f"{kmax} keypoint slots like the queries", database.points.shape[1])
@@ -160,7 +180,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     centre = np.array([(cfg.box - 1) / 2] * 2, np.float32)
     preds = {m: np.full((nq, kmax, 2), np.nan, np.float32) for m in METHODS}
     energies = {m: np.zeros((nq, k), np.float32) for m in METHODS[:2]}
-    for i in tqdm(range(nq), desc="keypoint transfer", leave=False):
+    for i in tqdm(range(nq), desc="keypoint transfer", leave=False, disable=not progress):
         nb = nbrs[i]
         # NN transfer: first neighbour labelling each keypoint, copied in box coordinates
         preds["NN transfer"][i] = median_transfer(database.points[nb], database.visible[nb], np.arange(k), 1, centre)
@@ -199,14 +219,15 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferCon
     return out
 
 
-def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params, cfg: TransferConfig) -> dict:
-    """Run the whole protocol; returns {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`run_transfer`),
+def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params, cfg: TransferConfig,
+           progress: bool = False) -> dict:
+    """Run the whole protocol (`progress`: progress bars); returns {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`run_transfer`),
     "targets", "database" (`Prepared`), "config" (with the chosen beta), "validation" ({beta: PCK} or None)}."""
     t0 = time.perf_counter()
     test = list(test)[: cfg.max_targets] if cfg.max_targets else list(test)
     check(len(test) > 0 and len(train) > 0, "table2", "instances", "non-empty train and test sets")
-    db = prepare(train, backbone, params, cfg, "database")
-    qs = prepare(test, backbone, params, cfg, "targets")
+    db = prepare(train, backbone, params, cfg, "database", progress)
+    qs = prepare(test, backbone, params, cfg, "targets", progress)
     kmax = max(db.points.shape[1], qs.points.shape[1])
     for p in (db, qs):
         pad = kmax - p.points.shape[1]
@@ -217,7 +238,7 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
     if cfg.val_betas:
         beta, validation = select_beta(db, list(train), cfg)
         cfg = dataclasses.replace(cfg, beta=beta)
-    out = run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg)
+    out = run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg, progress)
     results = evaluate(out["pred"], test, cfg)
     return {"results": results, "n_targets": len(test), "seconds": time.perf_counter() - t0,
             "transfer": out, "targets": qs, "database": db, "config": cfg, "validation": validation}

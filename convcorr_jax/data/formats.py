@@ -2,6 +2,7 @@
 
     fmt = detect_format(path)                     # e.g. "flic", "mpii_h5", "300w", "image_folder"
     data, what = read_format(path, fmt)           # the loader's result and a one-line description
+    name = detect_dataset(root)                   # the experiments' dataset name of a root folder, or None
 
 Formats: FLIC examples.mat (+ the FLIC-plus index files), MPII .h5 / RELEASE .mat, LSP joints.mat, PASCAL keypoint
 XML (file, class folders, or a tree with annotations/), .pts or a 300-W folder, COCO landmark json, VOC
@@ -42,6 +43,34 @@ def _detect_folder(path: Path) -> str:
     if any(path.rglob("*.pts")):
         return "300w"
     return "image_folder"
+
+
+# folder format (`_detect_folder`) -> the experiments' dataset name (`data=`)
+DATASET_OF_FORMAT = {"flic": "flic", "lsp": "lsp", "voc_keypoints_parent": "voc", "voc_segmentation": "voc",
+                     "pf_willow": "pf_willow", "300w": "300w"}
+
+
+def detect_dataset(root: str | Path) -> str | None:
+    """The dataset name (`data=` of the experiments: "flic", "mpii", "lsp", "voc", "300w", "pf_willow") of a
+    dataset root folder, from what it holds; None when nothing known is there. A FLIC root holds examples.mat,
+    MPII annot/*.h5 (or hg_annot/*.h5) or a RELEASE .mat, LSP joints.mat, VOC 2011 annotations/ or SegmentationClass/ (or
+    JPEGImages/ with ImageSets/), 300-W .pts files, PF-WILLOW sub-class folders of .png + .mat. Raises
+    InputError when `root` is missing or not a folder."""
+    root = Path(root)
+    if not root.exists():
+        raise InputError(root, "data_root", "an existing dataset folder", "no such folder")
+    if not root.is_dir():
+        raise InputError(root, "data_root", "a dataset folder", "a file")
+    if any((root / d).is_dir() and any((root / d).glob("*.h5")) for d in ("annot", "hg_annot")):
+        return "mpii"
+    if any(root.glob("mpii_human_pose*.mat")):
+        return "mpii"
+    if (root / "JPEGImages").is_dir() and (root / "ImageSets").is_dir():
+        return "voc"
+    fmt = _detect_folder(root)
+    if fmt == "voc_keypoints":
+        return "voc"
+    return DATASET_OF_FORMAT.get(fmt)
 
 
 def detect_format(path: str | Path) -> str:

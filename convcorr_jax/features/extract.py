@@ -29,13 +29,13 @@ def stack_images(images, source: str = "images") -> np.ndarray:
 
 
 def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16, relu: bool = True,
-            progress: bool | None = None) -> dict[str, np.ndarray]:
+            progress: bool = False) -> dict[str, np.ndarray]:
     """Run `backbone` on uint8 RGB images and return `{tap: np.ndarray}` (spatial taps `[N, h, w, C]`, vector taps
     `[N, D]`, float32).
 
     Images are preprocessed in the backbone's convention (no resizing). Batches have a fixed size (the last one is
-    padded), so the forward pass compiles once per image shape. A progress bar appears for more than 4 batches
-    (or when `progress` is True).
+    padded), so the forward pass compiles once per image shape. `progress`: draw a progress bar over the batches
+    (command lines pass it; the library never draws one on its own).
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     x = stack_images(images)
@@ -44,9 +44,8 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
     bs = min(batch_size, n)
     n_batches = -(-n // bs)
-    show = n_batches > 4 if progress is None else progress
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in taps}
-    for b in tqdm(range(n_batches), desc=f"{backbone.name} features", disable=not show, unit="batch"):
+    for b in tqdm(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2, unit="batch"):
         batch = x[b * bs : (b + 1) * bs]
         real = len(batch)
         if real < bs:
@@ -79,7 +78,7 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
 
 
 def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16,
-                   relu: bool = True, progress: bool | None = None) -> dict[str, np.ndarray]:
+                   relu: bool = True, progress: bool = False) -> dict[str, np.ndarray]:
     """`extract`, with each tap that needs a fixed input size (`input_size_for`) computed on the images resized
     to it; the other taps on the images as they are (one forward pass per input size)."""
     taps = (taps,) if isinstance(taps, str) else tuple(taps)

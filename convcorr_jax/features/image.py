@@ -1,5 +1,6 @@
 """Network inputs from whole images, and named activations of one image located in its own pixels.
 
+    image = read_image("a.jpg", "image")                  # uint8 [H, W, 3]; a folder or a non-image file: InputError
     x, tf = input_image(backbone, image, "standard")      # the evaluation resize + centre crop, and its transform
     images, tfs = load_inputs(backbone, ["a.jpg", "b.png"])   # files -> uint8 [N, h, w, 3] of standard inputs
     f = features(backbone, params, image, ("conv4", "fc6"))
@@ -16,16 +17,41 @@ Modes: "standard" (the backbone's evaluation transform: resize 256 + centre crop
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from convcorr_jax.backbones import geometry, preprocess
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import check
+from convcorr_jax.errors import InputError, check
 from convcorr_jax.features.extract import extract
 
 MODES = ("standard", "none", "square")
+MIN_IMAGE_SIDE = 2  # px: the shorter side of an image read for a network (a 1 px line has no 2D content)
+MAX_ASPECT = 100.0  # longer side / shorter side of an image read for a network (beyond: a line, not a picture)
+
+
+def read_image(path: str | os.PathLike, field: str = "image", min_side: int = MIN_IMAGE_SIDE,
+               max_aspect: float = MAX_ASPECT) -> np.ndarray:
+    """The image file at `path` as uint8 RGB `[H, W, 3]`; InputError naming `field` for a missing path, a folder,
+    an unreadable or truncated file, or a thin image: shorter side below `min_side` px or longer / shorter side
+    above `max_aspect` (reported with its original size, width x height)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(p, field, "an image file", "a folder",
+                         message=f"is a folder, expected an image file ({field})")
+    if not p.exists():
+        raise InputError(p, field, "an existing image file", "no such file")
+    try:
+        image = load_image(p)
+    except InputError as e:
+        raise InputError(p, field, e.expected, e.got) from None
+    h, w = image.shape[:2]
+    if min(h, w) < min_side or max(h, w) > max_aspect * min(h, w):
+        raise InputError(p, field, f"an image of at least {min_side} px on each side and an aspect ratio of at most "
+                         f"{max_aspect:g}", f"{w} x {h} px (width x height)")
+    return image
 
 
 def input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np.ndarray, preprocess.Transform]:
@@ -42,7 +68,7 @@ def input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np
 
 def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, list[preprocess.Transform]]:
     """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms."""
-    inputs = [input_image(backbone, load_image(p)) for p in paths]
+    inputs = [input_image(backbone, read_image(p, "image")) for p in paths]
     return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
 
 

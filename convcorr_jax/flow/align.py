@@ -15,7 +15,7 @@ import numpy as np
 
 from convcorr_jax.backbones.geometry import grid_centers
 from convcorr_jax.backbones.preprocess import resize
-from convcorr_jax.errors import check
+from convcorr_jax.errors import InputError, check
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import sift_grid, to_grey
@@ -23,6 +23,32 @@ from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
 
 FEATURES = ("conv4", "sift")
+MIN_GRID = 2  # the conv4 grid of an image must be at least this many columns on each side
+
+
+def min_image_side(backbone) -> int:
+    """Smallest side (px) of an image that `align_images` accepts: MIN_GRID conv4-role strides, and at least the
+    backbone's smallest conv4 input (`backbones.registry.min_input_side`)."""
+    from convcorr_jax.backbones.registry import min_input_side
+
+    return max(MIN_GRID * int(backbone.geometry[backbone.roles["conv4"]].stride), min_input_side(backbone, "conv4"))
+
+
+def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, max_side: int | None = None,
+                      sources: tuple = (None, None), fields: tuple[str, str] = ("image_a", "image_b")) -> None:
+    """InputError naming the image (`fields`, `sources`) and its original size (width x height) unless both images
+    are large enough for `align_images`: each side >= `min_image_side(backbone)`, for image A also after it is
+    resized to a longer side of `max_side` (the working size of `flow.pair`; None: as given)."""
+    need = min_image_side(backbone)
+    if max_side is not None and max_side < need:
+        raise InputError("align", "max_side", f">= {need} px (two conv4 strides of {backbone.name})", max_side)
+    for (h, w), source, field, first in ((a_hw, sources[0], fields[0], True), (b_hw, sources[1], fields[1], False)):
+        scale = min(1.0, max_side / max(h, w)) if first and max_side is not None else 1.0
+        wh, ww = max(1, round(h * scale)), max(1, round(w * scale))
+        if min(wh, ww) < need:
+            at = f" ({ww} x {wh} px at the working size, longer side {max_side})" if scale < 1.0 else ""
+            raise InputError(source, field, f"an image of at least {need} px on each side{at}",
+                             f"{w} x {h} px (width x height)")
 
 
 def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str = "conv4", beta: float = 3e-3,
@@ -35,6 +61,8 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str =
     "warped", "b_resized"}.
     """
     check(features in FEATURES, "align", "features", f"one of {list(FEATURES)}", features)
+    bp.BPConfig(beta, window, iters, levels)  # range checks before any work
+    check_image_sizes(a.shape[:2], b.shape[:2], backbone)
     h, w = a.shape[:2]
     b = resize(b, (h, w))
     tap = backbone.roles["conv4"]

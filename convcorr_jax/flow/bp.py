@@ -37,6 +37,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax import parallel
+from convcorr_jax.config import check_fields
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.flow.distance_transform import METHODS, dt1d_min, rounded_product
 
@@ -50,6 +51,10 @@ class BPConfig:
     iters: int = 10  # BP iterations per level
     levels: int = 3  # multigrid levels (1 = plain BP)
     dt_method: str = "auto"  # 1D DT of the messages: "auto" (by label-axis length), "tree", "brute" or "envelope"; same result
+
+    def __post_init__(self):
+        check_fields(self, positive=("beta",), nonnegative=("window",), at_least_one=("iters", "levels"),
+                     source="BPConfig")
 
 
 class BPResult(NamedTuple):

@@ -45,6 +45,7 @@ from jax.sharding import Mesh
 
 from convcorr_jax import parallel
 from convcorr_jax.backbones.preprocess import resize
+from convcorr_jax.config import check_fields
 from convcorr_jax.errors import check
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import gradient_channels, sift_dense, to_grey
@@ -85,6 +86,16 @@ class DenseConfig:
     smooth: str = "flow"  # pairwise term below the top on the flow itself (the paper's), or "residual" labels
     truncation: float | None = None  # px: below the top, beta_fine * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
     edge_sigma: float | None = 0.1  # below the top: each edge's term times exp(-(g_p - g_q)^2 / (2 sigma^2)) (None: the paper's)
+
+    def __post_init__(self):
+        check_fields(self, positive=("beta", "beta_fine", "grad_sigma", "truncation", "edge_sigma"),
+                     nonnegative=("radius", "finest_radius", "subpixel_iters"),
+                     at_least_one=("iters", "levels", "fine_iters", "fine_levels", "finest_iters", "fine_strides",
+                                   "top_side", "sift_bin"), source="DenseConfig")
+        for field, allowed in (("pixel_features", PIXEL_FEATURES), ("finest_features", PIXEL_FEATURES),
+                               ("smooth", SMOOTHNESS)):
+            value = getattr(self, field)
+            check(value is None or value in allowed, "DenseConfig", field, f"one of {list(allowed)}", value)
 
 
 class Level(NamedTuple):

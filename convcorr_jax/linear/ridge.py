@@ -38,14 +38,13 @@ Documented behaviour on awkward input:
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.errors import check
 
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 3, 15))
 

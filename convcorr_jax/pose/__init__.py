@@ -7,7 +7,7 @@ synthetic / FLIC / MPII person crops, the grain training pipeline), `train` (con
 training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and cascade read-outs with and without
 sub-cell refinement, crop -> image map), `mpii_files` (readers of MPII prediction and ground-truth files, writer
 of prediction files). Tables and figures: `convcorr_eval.tompson2015`; named training configs:
-`convcorr_train.pose_configs`.
+`convcorr_eval.tompson2015.configs`.
 """
 
 from convcorr_jax.pose.joints import FLIC, LSP, MPII, JointSet, group_pck, joint_set

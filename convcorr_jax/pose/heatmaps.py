@@ -42,14 +42,16 @@ def argmax_2d(heatmaps: jax.Array) -> jax.Array:
     return jnp.stack([idx % w, idx // w], axis=-1)
 
 
-def subpixel_argmax(heatmaps: jax.Array) -> jax.Array:
-    """Arg-max (x, y) [..., K, 2] float, refined to sub-cell precision.
+def subpixel_argmax(heatmaps: jax.Array, select: jax.Array | None = None) -> jax.Array:
+    """Arg-max (x, y) [..., K, 2] float of heatmaps [..., H, W, K], refined to sub-cell precision.
 
-    Refinement (documented choice): a 1D parabola through the maximum and its two neighbours, separately in x
-    and y; the shift is clipped to +-0.5 cell and is 0 at the border or on a flat top.
+    select: maps [..., H, W, K] whose arg-max cell is taken instead (e.g. the spatial model's marginals, which
+    pick the person); the refinement is still on `heatmaps` around that cell. Refinement (documented choice): a
+    1D parabola through the cell and its two neighbours, separately in x and y; the shift is clipped to +-0.5
+    cell, and is 0 at the border, on a flat top or where the parabola has no maximum.
     """
     h, w, k = heatmaps.shape[-3:]
-    am = argmax_2d(heatmaps)
+    am = argmax_2d(heatmaps if select is None else select)
     x, y = am[..., 0], am[..., 1]
     hm = jnp.moveaxis(heatmaps, -1, -3)  # [..., K, H, W]
 
@@ -62,8 +64,9 @@ def subpixel_argmax(heatmaps: jax.Array) -> jax.Array:
 
     def shift(lo, c, hi, inside):
         den = lo - 2 * c + hi
-        s = jnp.where(jnp.abs(den) > 1e-12, 0.5 * (lo - hi) / jnp.where(den == 0, 1.0, den), 0.0)
-        return jnp.where(inside, jnp.clip(s, -0.5, 0.5), 0.0)
+        ok = inside & (den < -1e-12)  # a parabola with a maximum (always, but on a flat top, at an arg-max)
+        s = 0.5 * (lo - hi) / jnp.where(ok, den, -1.0)
+        return jnp.where(ok, jnp.clip(s, -0.5, 0.5), 0.0)
 
     c = at(y, x)
     dx = shift(at(y, x - 1), c, at(y, x + 1), (x > 0) & (x < w - 1))

@@ -3,6 +3,8 @@ prediction loop of training's evaluation and of the Tompson et al. scorers.
 
     preds = predict(params, images_uint8, cfg)   # {"coarse", "coarse_refined", "cascade", "cascade_raw"} [N, K, 2]
     preds = predict(params, images_uint8, cfg, mesh=parallel.make_mesh())   # sharded over every device
+    preds = predict(params, images_uint8, cfg, spatial=SpatialInputs(log_priors, torso_cells, SpatialConfig()))
+    # ... the four read-outs above plus the same four with the spatial model: "spatial_coarse", ...
 
 One forward pass gives four read-outs (image pixels of the network input, 0-based):
   coarse          the coarse heat-map's integer arg-max cell centre (the paper's coarse model, quantised to
@@ -13,11 +15,20 @@ One forward pass gives four read-outs (image pixels of the network input, 0-base
   cascade_raw     fine window origin + the fine heat-map's integer arg-max (the paper's "coarse location + (dx, dy)"
                   at the fine model's stride 2);
   cascade         cascade_raw with the parabola refinement (the model's default read-out, `model.apply`'s "xy").
+With `spatial` (Tompson et al. 2015 Sec. 3.3: the tree MRF of `pose.spatial`, conditioned on the torso) the same
+pass also gives the four read-outs of the spatially refined coarse heat-maps, in the paper's order: the coarse
+heat-maps [N, S, S, K] go through `spatial.apply_spatial_model` (log-priors [E, kh, kw], each image's torso point in
+heat-map cells [N, 2]) before the fine model, which then crops at the refined maps' integer arg-max:
+  spatial_coarse          the refined maps' integer arg-max cell centre;
+  spatial_coarse_refined  that cell refined on the coarse heat-map (`spatial.select_peaks`);
+  spatial_cascade_raw     fine window origin (around spatial_coarse) + the fine heat-map's integer arg-max;
+  spatial_cascade         spatial_cascade_raw with the parabola refinement.
 `to_original(points, affine)` maps crop pixels back to the image the crop came from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -27,55 +38,107 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax import geometry, parallel
+from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as M
+from convcorr_jax.pose import spatial as S
 
 READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade")
+SPATIAL_READOUTS = tuple(f"spatial_{k}" for k in READOUTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpatialInputs:
+    """The spatial model's inputs to `predict`: log_priors [E, kh, kw] over child - parent offsets in heat-map
+    cells (`spatial.offset_priors` / `priors_from_pixels` on the model's heat-map grid), torso [N, 2] (x, y) in
+    heat-map cells, one per image, and its settings `cfg` (the tree's nodes: the model's K joints, then the torso)."""
+
+    log_priors: np.ndarray
+    torso: np.ndarray
+    cfg: S.SpatialConfig = S.SpatialConfig()
+
+
+def _readouts(out: dict, pool: float, prefix: str = "") -> dict:
+    hm, fine, origin = out["coarse_hm"], out["fine_hm"], out["origin"].astype(jnp.float32)
+    return {prefix + "coarse": out["coarse_xy"],
+            prefix + "coarse_refined": hmap.map_to_image(hmap.subpixel_argmax(hm), pool),
+            prefix + "cascade_raw": hmap.map_to_image(origin + hmap.argmax_2d(fine).astype(jnp.float32), 2.0),
+            prefix + "cascade": out["xy"]}
 
 
 @functools.lru_cache(maxsize=16)
-def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None) -> Callable:
-    """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); one per
-    (cfg, mesh), so repeated evaluations reuse its compilations. mesh: the batch sharded over its "data" axis
-    (params replicated), the read-outs replicated on every device, i.e. gathered to every process."""
+def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.SpatialConfig | None = None) -> Callable:
+    """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); with a
+    spatial config (params, images, torso [B, 2] cells, log_priors [E, kh, kw]) -> the four and the four spatial
+    read-outs (module docstring). One per (cfg, mesh, spatial), so repeated evaluations reuse its compilations.
+    mesh: the batch sharded over its "data" axis (params, priors replicated), the read-outs replicated on every
+    device, i.e. gathered to every process."""
 
-    def fn(params, images):
-        out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
-        hm, fine, origin = out["coarse_hm"], out["fine_hm"], out["origin"].astype(jnp.float32)
-        return {"coarse": out["coarse_xy"],
-                "coarse_refined": hmap.map_to_image(hmap.subpixel_argmax(hm), cfg.pool),
-                "cascade_raw": hmap.map_to_image(origin + hmap.argmax_2d(fine).astype(jnp.float32), 2.0),
-                "cascade": out["xy"]}
+    def plain(params, images):
+        return _readouts(M.apply(params, images.astype(jnp.float32) / 255.0, cfg), cfg.pool)
 
+    def with_spatial(params, images, torso, log_priors):
+        x = images.astype(jnp.float32) / 255.0
+        out = M.apply(params, x, cfg)
+        refined = S.apply_spatial_model(out["coarse_hm"], torso, log_priors, spatial)
+        centers = M.coarse_points(refined, cfg)  # the refined maps' integer arg-max cell centre (pixels)
+        # the coarse network runs again inside: the same computation on the same inputs, shared by XLA's CSE
+        sp = M.apply(params, x, cfg, centers=centers)
+        sp = {**sp, "coarse_xy": centers}
+        res = {**_readouts(out, cfg.pool), **_readouts(sp, cfg.pool, "spatial_")}
+        res["spatial_coarse_refined"] = hmap.map_to_image(S.select_peaks(out["coarse_hm"], refined), cfg.pool)
+        return res
+
+    fn = plain if spatial is None else with_spatial
     if mesh is None:
         return jax.jit(fn)
-    rep = parallel.replicated(mesh)
-    return jax.jit(fn, in_shardings=(rep, parallel.batch_sharded(mesh)), out_shardings=rep)
+    rep, bat = parallel.replicated(mesh), parallel.batch_sharded(mesh)
+    shard = (rep, bat) if spatial is None else (rep, bat, bat, rep)
+    return jax.jit(fn, in_shardings=shard, out_shardings=rep)
 
 
-def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32,
-            mesh: Mesh | None = None) -> dict[str, np.ndarray]:
-    """The four read-outs [N, K, 2] for images uint8 [N, S, S, 3] (fixed batch shape, the last batch padded by
-    repeating the last image).
+def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
+            spatial: SpatialInputs | None = None) -> dict[str, np.ndarray]:
+    """The four read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3] (fixed batch shape, the last batch
+    padded by repeating the last image), and with `spatial` also the four spatial read-outs (module docstring;
+    spatial.torso [N, 2] heat-map cells, one per image; `spatial.cfg.enabled` False gives the spatial read-outs
+    equal to the plain ones).
 
     mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
     count, each process reads and feeds only its rows of each batch, and every process gets all predictions."""
-    fn = make_readouts(cfg, mesh)
+    n = len(images)
+    names = READOUTS
+    if spatial is not None:
+        spatial.cfg.validate()
+        if np.shape(spatial.torso) != (n, 2):
+            raise InputError("predict", "spatial.torso", f"shape {(n, 2)} (x, y heat-map cells, one per image)",
+                             np.shape(spatial.torso))
+        pri = np.asarray(spatial.log_priors, np.float32)
+        if pri.ndim != 3 or pri.shape[0] != len(spatial.cfg.edges):
+            raise InputError("predict", "spatial.log_priors", f"[E={len(spatial.cfg.edges)}, kh, kw]", pri.shape)
+        S.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
+        names = READOUTS + SPATIAL_READOUTS
+    fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg)
     rows = slice(0, batch)
     if mesh is not None:
         batch = -(-batch // mesh.devices.size) * mesh.devices.size
         rows = parallel.local_rows(mesh, batch)
         params = jax.device_put(params, parallel.replicated(mesh))
-    n = len(images)
-    parts: dict[str, list] = {k: [] for k in READOUTS}
+        if spatial is not None:
+            pri = jax.device_put(pri, parallel.replicated(mesh))
+    parts: dict[str, list] = {k: [] for k in names}
     for i in range(0, n, batch):
         idx = np.minimum(np.arange(i, i + batch), n - 1)  # padded with the last image
         x = np.asarray(images[idx[rows]])
+        if spatial is not None:
+            t = np.asarray(spatial.torso, np.float32)[idx[rows]]
         if mesh is not None:
             x = parallel.shard_batch(x, mesh, batch)
-        out = fn(params, x)
+            if spatial is not None:
+                t = parallel.shard_batch(t, mesh, batch)
+        out = fn(params, x) if spatial is None else fn(params, x, t, pri)
         m = min(batch, n - i)
-        for k in READOUTS:
+        for k in names:
             parts[k].append(np.asarray(out[k])[:m])
     return {k: np.concatenate(v) if v else np.zeros((0, cfg.num_joints, 2), np.float32) for k, v in parts.items()}
 

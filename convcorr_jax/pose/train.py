@@ -6,10 +6,26 @@ the fine model alone. Each stage starts a fresh optax state for the parameters i
 
 Data: `pose.data` (arrays, person crops, the grain input pipeline); evaluation: `pose.predict`.
 
+Run folder `<out>/<name>/`: `config.json` (the TrainConfig), `checkpoints/` (orbax) and `metrics.json` in the
+runner's schema (`convcorr_eval.runner`): {"key": {"kind": "train.pose", "settings": config, "version": code
+version}, "status": "running" | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per
+evaluation: step, stage, loss, PCK of coarse and cascade]}, "versions"}. A checkpoint carries the config's
+`fingerprint` (settings that decide the trajectory + the code version of `CODE`): training resumes only from a
+checkpoint with the same fingerprint; loading a run's parameters for evaluation needs only the same settings.
+
 Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
 (seed, t) only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends
 with exactly the parameters of an uninterrupted run, on any number of devices and processes. The checkpoint
 holds the input iterator's state beside the parameters.
+
+Event files (TensorBoard, written with tensorboardX by process 0 to `TrainConfig.logdir`, default `<run folder>/tb`,
+"off" for none; `tensorboard --logdir DIR` shows them): per step `loss/stage1`..`loss/stage3` (the objective of the
+step's stage, per labelled joint, as the progress bar's loss), `loss/e1`, `loss/e2` (the coarse and fine squared
+errors per labelled joint) and `lr` (the learning rate of that step); at each evaluation `val/<metric>` for every
+number of the evaluation (`val/coarse_pck_0.05`, `val/cascade_pck_0.05`, ...: "@" written as "_"), and the config
+as text. Steps are 1-based (the step count after the update, as the checkpoints and evaluations). The file is
+flushed at every checkpoint and closed however the loop ends (finished, interrupted, diverged, an exception); a
+resumed run appends a new file whose first event purges the steps after the checkpoint it resumed from.
 
 Several processes (`convcorr launch`, SLURM): the mesh spans every device of every process; each process reads
 only its rows of each global batch, orbax checkpoints are written by all of them (restorable into any process
@@ -20,7 +36,6 @@ bar; every process logs to the `convcorr_jax` logger.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -35,8 +50,8 @@ import optax
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
-from convcorr_jax import interrupt, io, metrics, parallel
-from convcorr_jax.config import from_dict
+from convcorr_jax import cache, interrupt, io, metrics, parallel, runinfo
+from convcorr_jax.config import check_fields, from_dict, validate
 from convcorr_jax.data.flic import PERSON_BOX_SCALE
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment as aug
@@ -46,6 +61,11 @@ from convcorr_jax.pose import model as M
 from convcorr_jax.pose.data import PoseArrays, headline
 
 STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
+# the code a training trajectory depends on: its version is part of the checkpoint fingerprint
+CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "convcorr_jax.parallel",
+        "convcorr_jax.metrics")
+METRICS_KIND = "train.pose"
+RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
 log = logging.getLogger(__name__)
 
 
@@ -53,11 +73,25 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the run stopped and its last good checkpoint is kept."""
 
 
+class NotATrainingRun(InputError):
+    """A folder given as a training run that holds no `convcorr train pose` run; its message is one line."""
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__(f"run folder {run_dir}", "run folder", RUN_EXPECTED)
+        self.args = (f"run folder {run_dir}: expected {RUN_EXPECTED}",)
+
+
+def code_version() -> str:
+    """Version (16 hex) of the source of `CODE`, the modules training depends on (`cache.code_version`)."""
+    return cache.code_version(*CODE)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Pose cascade training. Command: `convcorr train pose --config default` (or
     `python -m convcorr_train.pose_cascade --config default`); prints a progress bar per run, PCK@0.05 of the coarse
-    model and of the cascade after each stage, and writes runs/<name>/{config,metrics}.json + checkpoints/."""
+    model and of the cascade after each stage, and writes runs/<name>/{config,metrics}.json + checkpoints/ and the
+    TensorBoard event files of `logdir` (module docstring)."""
 
     name: str = "pose_default"
     model: M.ModelConfig = dataclasses.field(default_factory=M.ModelConfig)
@@ -77,6 +111,22 @@ class TrainConfig:
     num_devices: int | None = None  # default: all devices (of all processes)
     out: str = "runs"
     eval_limit: int | None = None  # evaluate on at most this many test samples
+    logdir: str | None = None  # TensorBoard event files: None -> <run folder>/tb, "off" -> none
+
+    def __post_init__(self):
+        check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
+                                     "num_devices"),
+                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit"))
+
+    def check(self) -> None:
+        """Checks across fields (`config.validate`): the input side against the model's smallest one."""
+        m = self.model
+        least = m.pool * 2 ** max(m.levels - 1, 0)  # `ModelConfig.validate`: a multiple of this
+        if m.levels < 1:
+            raise InputError("config", "model.levels", ">= 1", m.levels)
+        if m.image_size < least:
+            raise InputError("config", "model.image_size", f">= {least} (pool * 2^(levels-1) of this model)",
+                             m.image_size)
 
     @property
     def total_steps(self) -> int:
@@ -90,12 +140,24 @@ class TrainConfig:
     def run_dir(self) -> Path:
         return Path(self.out) / self.name
 
-    def fingerprint(self) -> str:
-        """Hash of everything that decides the parameter shapes and trajectory (not out/name/checkpointing)."""
+    def event_dir(self) -> Path | None:
+        """Folder of the TensorBoard event files: `logdir`, `<run folder>/tb` when None, None when "off"."""
+        if self.logdir == "off":
+            return None
+        return self.run_dir() / "tb" if self.logdir is None else Path(self.logdir)
+
+    def settings_digest(self) -> str:
+        """`cache.digest` of everything that decides the parameter shapes and trajectory (not out, name,
+        checkpointing, device count, evaluation size or event files)."""
         d = dataclasses.asdict(self)
-        for k in ("name", "out", "checkpoint_every", "num_devices", "eval_limit"):
+        for k in ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir"):
             d.pop(k)
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return cache.digest(d)
+
+    def fingerprint(self) -> str:
+        """`cache.digest` of the settings (`settings_digest`) and the training code's version (`code_version`):
+        a checkpoint resumes only under the same fingerprint."""
+        return cache.digest({"settings": self.settings_digest(), "code": code_version()})
 
 
 def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
@@ -219,15 +281,18 @@ def _manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
 def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict) -> None:
     """Save the (replicated, possibly multi-process) state and, in "meta", the input iterator's state
     (`data_state`, grain's `get_state()`: the same on every process); called by every process."""
-    meta = {"step": step, "fingerprint": cfg.fingerprint(), "data_iterator": data_state,
+    meta = {"step": step, "fingerprint": cfg.fingerprint(), "settings_digest": cfg.settings_digest(),
+            "data_iterator": data_state,
             "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
     mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
     mgr.wait_until_finished()
 
 
-def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None):
+def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
+                       same_code: bool = True):
     """(step, state, input iterator state) of the latest checkpoint, or (0, None, None). A checkpoint of another
-    config raises InputError.
+    fingerprint (`TrainConfig.fingerprint`: settings and code version) raises InputError; `same_code=False` (loading
+    parameters to evaluate them) needs only the same settings (`TrainConfig.settings_digest`).
 
     The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
     it. A checkpoint that holds no iterator state resumes the input at its step."""
@@ -235,7 +300,8 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
     if step is None:
         return 0, None, None
     meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    if meta.get("fingerprint") != cfg.fingerprint():
+    saved_settings = meta.get("settings_digest", meta.get("fingerprint"))  # older checkpoints: settings only
+    if meta.get("fingerprint") != cfg.fingerprint() and (same_code or saved_settings != cfg.settings_digest()):
         raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint {cfg.fingerprint()}); "
                          "train under another name (--set name=NEW) or out folder (--set out=DIR), or "
                          "delete the folder", f"fingerprint {meta.get('fingerprint')}")
@@ -248,6 +314,45 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
     abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=rep), abstract)
     state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
     return step, state, data_state
+
+
+# --- event files ---------------------------------------------------------------------------------------------
+
+class EventLog:
+    """TensorBoard scalars of a run (module docstring) through a tensorboardX `SummaryWriter` on `folder`; no-op
+    when folder is None. `close()` is safe to call more than once."""
+
+    def __init__(self, folder: Path | None, purge_step: int | None = None):
+        self._writer = None
+        if folder is not None:
+            from tensorboardX import SummaryWriter
+
+            folder.mkdir(parents=True, exist_ok=True)
+            self._writer = SummaryWriter(str(folder), purge_step=purge_step, flush_secs=30)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        if self._writer is not None:
+            for tag, v in values.items():
+                self._writer.add_scalar(tag, float(v), step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        if self._writer is not None:
+            self._writer.add_text(tag, text, step)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def eval_scalars(ev: dict) -> dict[str, float]:
+    """An evaluation's numbers as `val/<metric>` tags ("@" -> "_"; per-joint lists and step/stage/loss left out)."""
+    return {"val/" + k.replace("@", "_"): float(v) for k, v in ev.items()
+            if k not in ("step", "stage", "loss") and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 # --- the loop ------------------------------------------------------------------------------------------------
@@ -269,6 +374,7 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     on_step(step): called after each completed step (e.g. to throttle a test run). With several processes every
     process calls this with the same config and data; only process 0 writes config/metrics and prints.
     """
+    validate(cfg)
     cfg.model.validate()
     train_set, test_set = data if data is not None else load_data(cfg)
     if len(train_set) == 0:
@@ -286,7 +392,9 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = run_dir / "metrics.json"
-    prior = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
+    prior = read_evals(run_dir)
+    saved = json.loads(metrics_path.read_text()) if prior else None
+    prior_seconds = float(saved.get("seconds", 0.0)) if isinstance(saved, dict) else 0.0
     ckpt_dir = run_dir / "checkpoints"
     mgr = _manager(ckpt_dir)
     start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
@@ -319,51 +427,65 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     bar = interrupt.unchecked(tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
                                    disable=not (progress and main), desc=cfg.name, unit="step", leave=False))
     loss = float("nan")
-    for step in bar:
-        stage = cfg.stage_of(step)
-        if stage != cur_stage:
-            state = {"params": state["params"], "opt": parallel.replicate(init_opt(cfg, stage, state["params"]), mesh)}
-            cur_stage = stage
-        if stage not in steps_fns:
-            steps_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), mesh)
-        batch = parallel.shard_batch(next(batches), mesh, cfg.batch_size)
-        new_state, m = steps_fns[stage](state, batch)
-        loss = float(m["loss"]) if nan_at_step is None or step != nan_at_step else float("nan")
-        if not math.isfinite(loss):
-            bar.close()
-            where = f"step {last_good} in {ckpt_dir}" if last_good is not None else "none (no checkpoint yet)"
-            raise TrainingDiverged(f"loss became {loss} at step {step} (stage {stage}); stopped without saving. "
-                                   f"Last good checkpoint: {where}. Lower the learning rate or check the data.")
-        state = new_state
-        done += 1
-        elapsed = time.perf_counter() - t0
-        bar.set_postfix(stage=stage, loss=f"{loss:.4f}", steps_s=f"{done / max(elapsed, 1e-9):.2f}")
-        n = step + 1
-        if n % cfg.checkpoint_every == 0 or n == cfg.total_steps:
-            save_checkpoint(mgr, n, state, cfg, batches.get_state())
-            last_good = n
-            log.info("%s: step %d saved (loss %.4f)", cfg.name, n, loss)
-        if on_step is not None:
-            on_step(n)
-        if n in bounds and len(held_out) and (not evals or evals[-1]["step"] < n):
-            ev = {"step": n, "stage": stage, "loss": loss,
-                  **evaluate(state["params"], held_out, cfg.model, mesh=mesh, per_joint_alpha=alpha)}
-            evals.append(ev)
-            if main:
-                io.write_json(metrics_path, evals)
-            log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha,
-                     ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"])
-            if progress and main:
-                bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  {score}@{alpha:g} coarse "
-                          f"{ev[f'coarse_pck@{alpha:g}']:.1f}  cascade {ev[f'cascade_pck@{alpha:g}']:.1f}")
-        if n < cfg.total_steps and interrupt.stop_at(n):  # the safe point: every process after the same step
-            if last_good != n:
+    events = EventLog(cfg.event_dir() if main and start < cfg.total_steps else None,
+                      purge_step=start if start else None)
+    events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
+    stage_start = {1: 0, 2: cfg.steps[0], 3: cfg.steps[0] + cfg.steps[1]}
+    schedules = {s: lr_schedule(cfg, s) for s in (1, 2, 3)}
+    try:
+        for step in bar:
+            stage = cfg.stage_of(step)
+            if stage != cur_stage:
+                opt = parallel.replicate(init_opt(cfg, stage, state["params"]), mesh)
+                state = {"params": state["params"], "opt": opt}
+                cur_stage = stage
+            if stage not in steps_fns:
+                steps_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), mesh)
+            batch = parallel.shard_batch(next(batches), mesh, cfg.batch_size)
+            new_state, m = steps_fns[stage](state, batch)
+            loss = float(m["loss"]) if nan_at_step is None or step != nan_at_step else float("nan")
+            if not math.isfinite(loss):
+                bar.close()
+                where = f"step {last_good} in {ckpt_dir}" if last_good is not None else "none (no checkpoint yet)"
+                raise TrainingDiverged(f"loss became {loss} at step {step} (stage {stage}); stopped without saving. "
+                                       f"Last good checkpoint: {where}. Lower the learning rate or check the data.")
+            state = new_state
+            done += 1
+            elapsed = time.perf_counter() - t0
+            bar.set_postfix(stage=stage, loss=f"{loss:.4f}", steps_s=f"{done / max(elapsed, 1e-9):.2f}")
+            n = step + 1
+            events.scalars({f"loss/stage{stage}": loss, "loss/e1": m["e1"], "loss/e2": m["e2"],
+                            "lr": schedules[stage](step - stage_start[stage])}, n)
+            if n % cfg.checkpoint_every == 0 or n == cfg.total_steps:
                 save_checkpoint(mgr, n, state, cfg, batches.get_state())
-            bar.close()
-            mgr.close()
-            if main:
-                tqdm.write(f"[{cfg.name}] stopped after step {n} of {cfg.total_steps}; saved {ckpt_dir / str(n)}")
-            raise interrupt.Interrupted(f"after step {n}")
+                events.flush()
+                last_good = n
+                log.info("%s: step %d saved (loss %.4f)", cfg.name, n, loss)
+            if on_step is not None:
+                on_step(n)
+            if n in bounds and len(held_out) and (not evals or evals[-1]["step"] < n):
+                ev = {"step": n, "stage": stage, "loss": loss,
+                      **evaluate(state["params"], held_out, cfg.model, mesh=mesh, per_joint_alpha=alpha)}
+                evals.append(ev)
+                events.scalars(eval_scalars(ev), n)
+                if main:
+                    io.write_json(metrics_path, metrics_record(cfg, evals, prior_seconds + time.perf_counter() - t0,
+                                                               False))
+                log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha,
+                         ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"])
+                if progress and main:
+                    bar.write(f"[{cfg.name}] step {n} stage {stage}: loss {loss:.4f}  {score}@{alpha:g} coarse "
+                              f"{ev[f'coarse_pck@{alpha:g}']:.1f}  cascade {ev[f'cascade_pck@{alpha:g}']:.1f}")
+            if n < cfg.total_steps and interrupt.stop_at(n):  # the safe point: every process after the same step
+                if last_good != n:
+                    save_checkpoint(mgr, n, state, cfg, batches.get_state())
+                bar.close()
+                mgr.close()
+                if main:
+                    tqdm.write(f"[{cfg.name}] stopped after step {n} of {cfg.total_steps}; saved {ckpt_dir / str(n)}")
+                raise interrupt.Interrupted(f"after step {n}")
+    finally:
+        events.close()
     bar.close()
     elapsed = time.perf_counter() - t0
     sps = done / elapsed if done else 0.0
@@ -372,6 +494,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
                    f"{sps * cfg.batch_size:.1f} images/s, {ndev} device(s)); final loss {loss:.4f}")
     elif main:
         tqdm.write(f"[{cfg.name}] already trained to step {start} of {cfg.total_steps} ({run_dir}): nothing to do")
+    if main:
+        io.write_json(metrics_path, metrics_record(cfg, evals, prior_seconds + elapsed, True))
     log.info("%s: finished %d steps in %.1f s", cfg.name, done, elapsed)
     params = jax.device_get(state["params"])
     mgr.close()
@@ -380,17 +504,63 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
 
 def load_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
     """Final parameters of a finished (or the latest checkpoint of an unfinished) run, replicated over mesh
-    (default: all devices)."""
+    (default: all devices); the checkpoint must hold cfg's settings (written by any code version)."""
     ckpt = Path(run_dir) / "checkpoints"
     mgr = _manager(ckpt)
-    _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh)
+    _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh, same_code=False)
     mgr.close()
     if state is None:
         raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
     return state["params"]
 
 
+def run_config(run_dir: str | Path) -> TrainConfig:
+    """The TrainConfig of the training run in `run_dir`; `NotATrainingRun` (one line) unless the folder holds a
+    `convcorr train pose` run: a config.json of a TrainConfig and a checkpoints/ folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoints").is_dir():
+        raise NotATrainingRun(run_dir)
+    try:
+        return from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text()))
+    except (ValueError, TypeError):  # InputError is a ValueError: another kind of config.json
+        raise NotATrainingRun(run_dir) from None
+
+
+def run_state(run_dir: str | Path) -> str:
+    """Identity of the trained state in `run_dir`: its settings digest and the saved checkpoint steps ("s@1,2");
+    it changes when the run trains on or is trained again with other settings."""
+    cfg = run_config(run_dir)
+    steps = sorted(int(p.name) for p in (Path(run_dir) / "checkpoints").iterdir() if p.name.isdigit())
+    return f"{cfg.settings_digest()}@{','.join(map(str, steps))}"
+
+
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
-    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run."""
-    cfg = from_dict(TrainConfig, json.loads((Path(run_dir) / "config.json").read_text()))
+    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run;
+    `NotATrainingRun` for a folder without one (`run_config`)."""
+    cfg = run_config(run_dir)
     return cfg, load_params(run_dir, cfg)
+
+
+def read_evals(run_dir: str | Path) -> list[dict]:
+    """The evaluations in a training run's metrics.json (`metrics.evals`; [] without the file)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
+    if isinstance(saved, list):  # the layout before the runner's schema: the list of evaluations itself
+        return saved
+    if not isinstance(saved, dict) or not isinstance(saved.get("metrics", {}).get("evals"), list):
+        raise InputError(path, "metrics.evals", "the training run's list of evaluations")
+    return saved["metrics"]["evals"]
+
+
+def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished: bool) -> dict:
+    """metrics.json of a training run in the runner's schema (see the module docstring)."""
+    score, alpha = headline(cfg.data)
+    last = evals[-1] if evals else None
+    summary = (f"{cfg.name}: step {last['step']} of {cfg.total_steps}, {score}@{alpha:g} coarse "
+               f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}" if last else
+               f"{cfg.name}: no evaluation yet")
+    return {"key": cache.key(METRICS_KIND, dataclasses.asdict(cfg), code_version()),
+            "status": "ok" if finished else "running", "seconds": seconds, "summary": summary, "markdown": "",
+            "metrics": {"evals": evals}, "versions": runinfo.versions()}

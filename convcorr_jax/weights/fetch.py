@@ -42,11 +42,11 @@ def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha256_prefix: str | None = None,
-             progress: bool = True, timeout: float = 60.0, size: int | None = None) -> Path:
+             progress: bool = False, timeout: float = 60.0, size: int | None = None) -> Path:
     """Download `url` to `dest` unless a file with the right hash is already there; returns `dest`.
 
-    The body streams (with a tqdm bar) into a temporary file in dest's folder while being hashed; the file is
-    renamed onto `dest` only if its length matches Content-Length (and `size`, bytes, when given) and its
+    The body streams (with a tqdm bar when `progress`) into a temporary file in dest's folder while being hashed;
+    the file is renamed onto `dest` only if its length matches Content-Length (and `size`, bytes, when given) and its
     sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g. torchvision's 8-hex suffix in the
     file name, starts with it).
     """

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from convcorr_jax.config import check_fields
 from convcorr_jax.data import synthetic as S
 from convcorr_jax.data.faces300w import interocular_distance
 from convcorr_jax.data.voc_segmentation import voc_palette
@@ -38,6 +39,10 @@ class Config(ExperimentConfig):
     n_faces: int = 160
     grid_n: int = 12
     grid_cols: int = 6
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, at_least_one=("n_objects", "n_people", "n_faces", "grid_n", "grid_cols"))
 
 
 def get_config(size: str = "default") -> Config:
@@ -181,6 +186,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    from convcorr_eval.runner import main
+    from convcorr_cli.main import main
 
-    sys.exit(main("long2014.data"))
+    sys.exit(main(["run", "long2014.data", *sys.argv[1:]]))

@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from convcorr_jax import cache
+from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import locality
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.weights import load_backbone
@@ -50,6 +51,14 @@ class Config(ExperimentConfig):
     n_train: int | None = 300  # data=flic: training frames in the database (None: every frame)
     n_test: int = 2  # data=flic: test frames among the queries
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, nonnegative=("n_test",), at_least_one=("n_objects", "image_size", "max_images", "ks1",
+                                                                 "ks2", "n_seeds", "n_train"))
+
+    def check(self) -> None:
+        self.check_roles(("roles",), ("image_size",))
+
 
 def get_config(size: str = "default") -> Config:
     return sized(size, {
@@ -60,15 +69,15 @@ def get_config(size: str = "default") -> Config:
     })
 
 
-def patch_databases(images: np.ndarray, backbone, params, cfg: Config) -> dict:
-    """{role: database folder} from the cache, built in one forward pass when missing."""
+def patch_databases(images: np.ndarray, backbone, params, cfg: Config, progress: bool = False) -> dict:
+    """{role: database folder} from the cache, built in one forward pass when missing (`progress`: a bar)."""
     settings = {"backbone": backbone.name, "weights": cfg.weights, "seed": cfg.seed, "roles": list(cfg.roles),
                 "images": hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()[:20],
                 "shape": list(images.shape)}
     version = cache.code_version("convcorr_jax.correspondence.locality", "convcorr_jax.backbones",
                                  "convcorr_jax.features", "convcorr_jax.weights")
     root = cache.cached("patchdb", settings, version, lambda tmp: locality.build_databases(
-        images, backbone, params, {r: tmp / r for r in cfg.roles}))
+        images, backbone, params, {r: tmp / r for r in cfg.roles}, progress=progress))
     return {r: root / r for r in cfg.roles}
 
 
@@ -118,8 +127,9 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("synthetic", "flic"))
     images, queries, what = database_and_queries(cfg)
     backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    dbs = patch_databases(images, backbone, params, cfg)
-    out = locality.run_locality(dbs, queries, backbone, params, cfg.ks1, cfg.ks2, cfg.n_seeds, cfg.seed)
+    dbs = patch_databases(images, backbone, params, cfg, ctx.progress)
+    out = locality.run_locality(dbs, queries, backbone, params, cfg.ks1, cfg.ks2, cfg.n_seeds, cfg.seed,
+                                progress=ctx.progress)
     figure1(queries, out["panels"], ctx.figures / "long2014_fig1_patch_reconstruction.png")
     figure2(out["averages"], cfg.ks2, ctx.figures / "long2014_fig2_rf_average.png")
     sizes = out["sizes"]
@@ -156,6 +166,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    from convcorr_eval.runner import main
+    from convcorr_cli.main import main
 
-    sys.exit(main("long2014.locality"))
+    sys.exit(main(["run", "long2014.locality", *sys.argv[1:]]))

@@ -41,9 +41,16 @@ TABLE4 = {
                     38.8, 37.6, 50.7, 45.6, 42.5],
 }
 
-# PF-WILLOW keypoint transfer (Proposal Flow protocol), PCK@0.1 (%) over all 10 sub-classes: Ham et al. CVPR 2016 as
-# tabulated by Rocco et al. CVPR 2017, Table 1 (CNNGeo is Rocco et al.'s own).
-PF_WILLOW_PCK01 = {"DeepFlow": 20, "GMK": 27, "DSP": 29, "SIFT Flow": 38, "Proposal Flow LOM": 56, "CNNGeo": 57}
+# PF-WILLOW keypoint transfer (Proposal Flow protocol: all 10 sub-classes, 900 ordered pairs, alpha x max(w, h) of
+# the target's keypoint box), PCK@0.1 (%): Ham et al. CVPR 2016 as tabulated by Rocco et al. CVPR 2017, Table 1
+# (CNNGeo is Rocco et al.'s own), Hyperpixel Flow (Min et al. ICCV 2019) and SCOT (Liu et al. CVPR 2020).
+PF_WILLOW_PCK01 = {"DeepFlow": 20, "GMK": 27, "DSP": 29, "SIFT Flow": 38, "Proposal Flow LOM": 56, "CNNGeo": 57,
+                   "HPF": 74.4, "SCOT": 76.2}
+PF_WILLOW_PCK01_SOURCE = ("Ham et al. 2016 as tabulated by Rocco et al. 2017, Table 1; CNNGeo: Rocco et al. 2017; "
+                          "HPF: Min et al. 2019; SCOT: Liu et al. 2020")
+# The features behind the published numbers (where known here).
+PF_WILLOW_FEATURES = {"DSP": "SIFT", "SIFT Flow": "SIFT",
+                      "Proposal Flow LOM": "HOG", "CNNGeo": "ResNet-101", "HPF": "ResNet-101", "SCOT": "ResNet-101"}
 
 # SIFT Flow C++ (Ce Liu's solver with demo.m's settings) on the 4 bundled PF-WILLOW sub-classes, same pairs and PCK
 # (fractions 0..1): mean over sub-classes at each alpha, and per sub-class at alpha 0.1. Two protocols: the peer

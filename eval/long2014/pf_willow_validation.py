@@ -1,13 +1,23 @@
 """PF-WILLOW validation: the settings of `long2014.pf_willow` chosen on the validation sub-classes.
 
-    convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW
-    convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW --set backbones=vgg16 --set betas=0.1
+    convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW            # the rows behind the defaults
+    convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW \\
+        --set rows="method=bp beta=0.03,method=rhm backbone=mobilenet_v2 taps=block12+block13"
+    convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW --set search=vgg16 --set rows=
 
 The 4 bundled sub-classes (car(S), duck(S), motorbike(S), winebottle(woC); 360 ordered pairs) are PF-WILLOW's
 validation set: every setting of the PF-WILLOW experiment is chosen here, and scores that count are measured on the
-other 6 sub-classes. For each backbone, each tap's frames are computed once and every beta is scored on them
-(`pf_willow.score_frames`), with the rest of `pf_willow.Config` at its defaults. Writes the table (mean PF PCK at
-alpha 0.05 / 0.1 / 0.2, seconds) and, per backbone, the setting with the highest mean PCK@0.1.
+other 6 sub-classes. A row is a set of `long2014.pf_willow` Config fields, space-separated `field=value` (taps
+joined by "+"), applied to `pf_willow.get_config(size)`; rows are separated by commas on the command line. Rows
+sharing (features, backbone, weights, frame size, grid, normalise) share one computation of the features (every
+tap any of them needs, `pf_willow.make_frames`); each row is then matched and scored on them
+(`pf_willow.score_frames`).
+
+`search`: backbones whose taps are chosen by greedy forward selection as Hyperpixel Flow's search (Min et al.
+2019): the single candidate tap (`CANDIDATES`) with the highest mean PCK@0.1 under `search_method`, then taps
+added one at a time while PCK@0.1 rises (at most `search_max_taps`). Writes the table (mean PF PCK at alpha
+0.05 / 0.1 / 0.2, seconds) and marks the row with the highest mean PCK@0.1 (the defaults of `long2014.pf_willow`)
+and the best row of each backbone.
 """
 
 from __future__ import annotations
@@ -15,93 +25,236 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
 from tqdm import tqdm
 
+from convcorr_jax.config import check_fields, override
 from convcorr_jax.errors import InputError
+from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import pf_willow
 from convcorr_eval.report import markdown_table
 
+# Candidate taps of the greedy search per backbone (tap names; roles are accepted too).
+CANDIDATES = {
+    "torchvision_alexnet": ("conv2", "conv3", "conv4", "conv5"),
+    "bvlc_alexnet": ("conv2", "conv3", "conv4", "conv5"),
+    "caffenet": ("conv2", "conv3", "conv4", "conv5"),
+    "vgg16": ("conv3_3", "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"),
+    "mobilenet_v2": ("block6", "block8", "block10", "block11", "block12", "block13", "block14"),
+}
+
+# The rows behind `pf_willow.Config`'s defaults: the single-tap conv flow (raw activations as Long et al., and
+# L2-normalised), SIFT and no flow; VGG-16 hyperpixels with BP over beta and with every matcher, the transfer
+# radius, the greedy search's third tap, a larger frame for the two best; AlexNet and MobileNetV2 hyperpixels.
+DEFAULT_ROWS = (
+    "backbone=torchvision_alexnet method=bp taps=conv4 grid=conv4 normalise=false beta=0.1",
+    "backbone=torchvision_alexnet method=bp taps=conv4 grid=conv4 beta=0.1",
+    "backbone=torchvision_alexnet features=sift method=bp grid=conv4 beta=0.1",
+    "backbone=torchvision_alexnet features=none",
+    "backbone=vgg16 method=bp taps=conv4_1+conv5_1 grid=16 beta=0.01",
+    "backbone=vgg16 method=bp taps=conv4_1+conv5_1 grid=16 beta=0.03",
+    "backbone=vgg16 method=bp taps=conv4_1+conv5_1 grid=16 beta=0.1",
+    "backbone=vgg16 method=bp taps=conv4_1+conv5_1 grid=16 beta=0.3",
+    "backbone=vgg16 method=cos taps=conv4_1+conv5_1 grid=8 radius=1",
+    "backbone=vgg16 method=rhm taps=conv4_1+conv5_1 grid=8 radius=1",
+    "backbone=vgg16 method=ot taps=conv4_1+conv5_1 grid=8 radius=1",
+    "backbone=vgg16 method=ot_rhm taps=conv4_1+conv5_1 grid=8 radius=1",
+    "backbone=vgg16 method=ot_rhm taps=conv4_1+conv5_1 grid=8 radius=2",
+    "backbone=vgg16 method=ot_rhm taps=conv4_1+conv5_1+conv5_2 grid=8 radius=2",
+    "backbone=vgg16 method=ot_rhm taps=conv4_1+conv5_1 grid=8 radius=2 image_size=320",
+    "backbone=vgg16 method=bp taps=conv4_1+conv5_1 grid=16 beta=0.01 image_size=320",
+    "backbone=torchvision_alexnet method=ot_rhm taps=conv3+conv4 grid=8 radius=1",
+    "backbone=mobilenet_v2 method=bp taps=block12+block13 grid=16 beta=0.03",
+)
+
+
+def parse_row(row: str, base: pf_willow.Config) -> pf_willow.Config:
+    """A row "field=value field=value ..." (taps joined by "+") applied to `base` (`config.override`: every
+    field of `pf_willow.Config`, checked)."""
+    sets = []
+    for token in row.split():
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise InputError("config", "rows", "space-separated field=value tokens", token)
+        sets.append(f"{key}={value.replace('+', ',')}" if key == "taps" else token)
+    return override(base, sets)
+
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """The grid: every backbone x tap (an AlexNet role) x beta; image_size, iterations and levels as `pf_willow`'s;
-    pairs_per_class: the first N ordered pairs of each sub-class (None: all 90)."""
+    """rows: `pf_willow.Config` settings, one string per row (module docstring); search: backbones whose taps are
+    chosen greedily (`CANDIDATES`, `search_method` at `search_grid`, `pf_willow`'s default frame size), before the
+    rows; pairs_per_class: the first N ordered pairs of each sub-class (None: all 90). backbone and weights are the
+    rows' defaults."""
 
     data: str = "pf_willow"
-    backbones: tuple[str, ...] = ("torchvision_alexnet", "vgg16", "mobilenet_v2")
-    taps: tuple[str, ...] = ("conv4", "conv5")
-    betas: tuple[float, ...] = (0.03, 0.1, 0.3)
-    image_size: int = pf_willow.Config.image_size
+    backbone: str = pf_willow.Config.backbone
+    rows: tuple[str, ...] = DEFAULT_ROWS
+    search: tuple[str, ...] = ()
+    search_method: str = "rhm"
+    search_grid: int = 8
+    search_max_taps: int = 5
     pairs_per_class: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
-        for t in self.taps:
-            if t not in pf_willow.ROLES:
-                raise InputError("config", "taps", f"AlexNet roles from {list(pf_willow.ROLES)}", t)
-        for b in self.betas:
-            if not b > 0:
-                raise InputError("config", "betas", "smoothness weights > 0", b)
+        check_fields(self, at_least_one=("pairs_per_class", "search_grid", "search_max_taps"))
+        if self.search_method not in pf_willow.METHODS:
+            raise InputError("config", "search_method", f"one of {list(pf_willow.METHODS)}", self.search_method)
+        for b in self.search:
+            if b not in CANDIDATES:
+                raise InputError("config", "search", f"backbones with candidate taps {list(CANDIDATES)}", b)
+        if not self.rows and not self.search:
+            raise InputError("config", "rows", "at least one row (or a search)", "none")
+        self.row_configs()  # every row parses
+
+    def base(self) -> pf_willow.Config:
+        """`pf_willow.get_config(size)` with this config's data, backbone, weights, seed and pairs."""
+        return dataclasses.replace(pf_willow.get_config(self.size), data=self.data, data_root=self.data_root,
+                                   backbone=self.backbone, weights=self.weights, seed=self.seed,
+                                   pairs_per_class=self.pairs_per_class, figure_pairs=0)
+
+    def row_configs(self) -> list[pf_willow.Config]:
+        return [parse_row(r, self.base()) for r in self.rows]
 
 
 def get_config(size: str = "default") -> Config:
     return sized(size, {
-        "tiny": Config(size=size, backbones=("torchvision_alexnet",), taps=("conv4",), betas=(0.1,),
-                       pairs_per_class=2, image_size=160),
+        "tiny": Config(size=size, rows=("method=bp", "method=ot_rhm", "method=rhm radius=2", "features=none"),
+                       pairs_per_class=2),
         "default": Config(size=size),
-        "full": Config(size=size, taps=("conv3", "conv4", "conv5"), betas=(0.01, 0.03, 0.1, 0.3, 1.0)),
+        "full": Config(size=size, search=("torchvision_alexnet", "vgg16", "mobilenet_v2")),
     })
 
 
-def validate(cfg: Config, progress: bool = False, weights: dict | None = None) -> list[dict]:
-    """One row per (backbone, tap, beta): {"backbone", "features", "beta", "pck": {alpha: mean}, "seconds"}.
-    `weights`: backbone -> (backbone, params) already loaded (else `load_backbone(name, cfg.weights)`)."""
-    require_data(cfg, ("pf_willow",))
-    samples, pairs, groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
-    boxes = pf_willow.frame_boxes(samples)
-    rows = []
-    grid = [(b, t) for b in cfg.backbones for t in cfg.taps]
-    for name, tap in tqdm(grid, desc="validation: backbone x tap", disable=not progress):
-        backbone, params = (weights or {}).get(name) or load_backbone(name, cfg.weights, cfg.seed)
-        base = pf_willow.Config(data_root=cfg.data_root, backbone=name, features=tap, image_size=cfg.image_size,
-                                pairs_per_class=cfg.pairs_per_class)
+def frames_key(c: pf_willow.Config) -> tuple:
+    """Rows with the same key share their features."""
+    return (c.features, c.backbone, c.weights, c.image_size, c.grid_spec, c.normalise)
+
+
+class Validation:
+    """Scores `pf_willow.Config` rows on the validation pairs; loaded backbones and the last features kept."""
+
+    def __init__(self, cfg: Config, progress: bool = False):
+        require_data(cfg, ("pf_willow",))
+        self.cfg = cfg
+        self.progress = progress
+        self.samples, self.pairs, self.groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
+        self.boxes = pf_willow.frame_boxes(self.samples)
+        self.models: dict = {}
+        self.cached: tuple | None = None  # (frames key, taps held, frames)
+
+    def model(self, c: pf_willow.Config):
+        key = (c.backbone, c.weights, c.seed)
+        if key not in self.models:
+            self.models[key] = load_backbone(c.backbone, c.weights, c.seed)
+        return self.models[key]
+
+    def frames(self, c: pf_willow.Config, taps: tuple[str, ...]):
+        """(frames holding at least `taps`, seconds spent computing them now)."""
+        key = frames_key(c)
+        if self.cached and self.cached[0] == key and set(taps) <= set(self.cached[1]):
+            return self.cached[2], 0.0
+        backbone, params = self.model(c)
         t0 = time.perf_counter()
-        frames = pf_willow.make_frames(samples, boxes, tap, backbone, params, base.image_size, base.sift_bin,
-                                       base.feature_norm)
-        t_frames = time.perf_counter() - t0
-        for beta in cfg.betas:
-            t1 = time.perf_counter()
-            r = pf_willow.score_frames(frames, samples, pairs, groups, dataclasses.replace(base, beta=beta))
-            rows.append({"backbone": name, "features": tap, "beta": beta,
-                         "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
-                         "seconds": round(t_frames + time.perf_counter() - t1, 1)})
-    return rows
+        frames = pf_willow.make_frames(self.samples, self.boxes, c, backbone, params, taps)
+        self.cached = (key, taps, frames)
+        return frames, time.perf_counter() - t0
+
+    def score(self, c: pf_willow.Config, taps_needed: tuple[str, ...] | None = None, origin: str = "row") -> dict:
+        """One row: {"config", "label" fields..., "pck": {alpha: mean}, "per_class" (PCK@0.1), "seconds"
+        (features where computed for this row, matching and transfer)}."""
+        backbone, _ = self.model(c)
+        taps = resolve_taps(backbone, c.tap_names)
+        frames, t_frames = self.frames(c, taps_needed or taps)
+        t0 = time.perf_counter()
+        r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=taps)
+        return {"config": c, "origin": origin, "backbone": c.backbone, "features": c.features, "method": c.method,
+                "taps": "+".join(taps) if c.features == "cnn" else c.features, "size": c.image_size,
+                "grid": c.grid_spec, "normalise": c.normalise, "beta": c.beta, "radius": c.radius,
+                "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
+                "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
+                "seconds": round(t_frames + time.perf_counter() - t0, 1)}
+
+    def search(self, backbone: str) -> list[dict]:
+        """Greedy forward selection of `backbone`'s taps (module docstring); returns the rows it scored."""
+        cfg = self.cfg
+        base = dataclasses.replace(cfg.base(), backbone=backbone, method=cfg.search_method, grid=cfg.search_grid)
+        cands = tuple(resolve_taps(self.model(base)[0], CANDIDATES[backbone]))
+        rows, chosen, best = [], (), -1.0
+        while len(chosen) < min(cfg.search_max_taps, len(cands)):
+            trial = None
+            for t in (t for t in cands if t not in chosen):
+                taps = tuple(sorted(chosen + (t,), key=cands.index))
+                r = self.score(dataclasses.replace(base, taps=taps), cands, origin="search")
+                rows.append(r)
+                if trial is None or r["pck"]["0.1"] > trial[1]:
+                    trial = (taps, r["pck"]["0.1"])
+            if trial[1] <= best:
+                break
+            chosen, best = trial
+        return rows
 
 
-def best(rows: list[dict]) -> dict[str, dict]:
-    """Per backbone, the row with the highest mean PCK@0.1 (ties: the first in grid order)."""
-    out: dict[str, dict] = {}
+def validate(cfg: Config, progress: bool = False) -> list[dict]:
+    """The search rows, then the rows of `cfg.rows` (features shared by rows with the same `frames_key`; rows
+    reported in the given order)."""
+    v = Validation(cfg, progress)
+    out = []
+    for b in tqdm(cfg.search, desc="tap search", disable=not progress):
+        out += v.search(b)
+    configs = cfg.row_configs()
+    order = sorted(range(len(configs)), key=lambda i: [frames_key(c) for c in configs].index(frames_key(configs[i])))
+    rows: dict[int, dict] = {}
+    for i in tqdm(order, desc="validation rows", disable=not progress):
+        c = configs[i]
+        key = frames_key(c)
+        backbone, _ = v.model(c)
+        need = tuple(dict.fromkeys(t for o in configs if frames_key(o) == key
+                                   for t in resolve_taps(backbone, o.tap_names)))
+        rows[i] = v.score(c, need)
+    return out + [rows[i] for i in range(len(configs))]
+
+
+def best(rows: list[dict]) -> tuple[dict, dict[str, dict]]:
+    """(the row with the highest mean PCK@0.1, the best row per backbone among the CNN rows); ties: the first."""
+    top = max(rows, key=lambda r: r["pck"]["0.1"])
+    per: dict[str, dict] = {}
     for r in rows:
-        if r["backbone"] not in out or r["pck"]["0.1"] > out[r["backbone"]]["pck"]["0.1"]:
-            out[r["backbone"]] = r
-    return out
+        if r["features"] == "cnn" and (r["backbone"] not in per or r["pck"]["0.1"] > per[r["backbone"]]["pck"]["0.1"]):
+            per[r["backbone"]] = r
+    return top, per
+
+
+def setting(r: dict) -> str:
+    """beta for BP rows, the radius for matcher rows, and "raw" for un-normalised features."""
+    if r["features"] == "none":
+        return "-"
+    s = f"beta {r['beta']:g}" if r["method"] == "bp" else f"radius {r['radius']:g}"
+    return s + ("" if r["normalise"] or r["features"] != "cnn" else ", raw")
 
 
 def run(cfg: Config, ctx: Context) -> Result:
     rows = validate(cfg, ctx.progress)
-    chosen = best(rows)
-    table = [[r["backbone"], r["features"], f"{r['beta']:g}", *(r["pck"][a] for a in ("0.05", "0.1", "0.2")),
-              f"{r['seconds']:.0f}", "**chosen**" if chosen[r["backbone"]] is r else ""] for r in rows]
+    top, per = best(rows)
+    table = [[r["method"] if r["features"] != "none" else "none", r["backbone"] if r["features"] == "cnn" else "-",
+              r["taps"], str(r["size"]), str(r["grid"]) if r["features"] != "none" else "-", setting(r),
+              *(r["pck"][a] for a in ("0.05", "0.1", "0.2")),
+              f"{r['seconds']:.0f}", ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
+                                       else "search" if r["origin"] == "search" else "")] for r in rows]
     n_pairs = len(pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)[1])
     md = [f"**PF-WILLOW validation** ({n_pairs} ordered pairs of the validation sub-classes; mean PF PCK over "
-          f"sub-classes; frame {cfg.image_size} px; seconds include the tap's features once per backbone x tap)", "",
-          markdown_table(["backbone", "features", "beta", "PCK@0.05", "PCK@0.1", "PCK@0.2", "s", ""], table,
-                         "{:.3f}"), ""]
-    md += [f"- {b}: {r['features']}, beta {r['beta']:g} (PCK@0.1 {r['pck']['0.1']:.3f})" for b, r in chosen.items()]
-    summary = "; ".join(f"{b} {r['features']} beta {r['beta']:g}: PCK@0.1 {r['pck']['0.1']:.3f}"
-                        for b, r in chosen.items())
-    return Result(f"PF-WILLOW validation, best per backbone: {summary}", "\n".join(md),
-                  {"rows": rows, "chosen": {b: {k: r[k] for k in ("features", "beta")} for b, r in chosen.items()}})
+          f"sub-classes; seconds: the features where computed for the row, then matching and transfer)", "",
+          markdown_table(["method", "backbone", "taps", "size", "grid", "setting", "PCK@0.05", "PCK@0.1", "PCK@0.2",
+                          "s", ""], table, "{:.3f}"), ""]
+    md += [f"Chosen (highest mean PCK@0.1): {top['method']}, {top['backbone']} {top['taps']}, {top['size']} px, grid "
+           f"{top['grid']}, {setting(top)} (PCK@0.1 {top['pck']['0.1']:.3f}).", ""]
+    md += [f"- {b}: {r['method']} {r['taps']}, {r['size']} px, grid {r['grid']}, {setting(r)} "
+           f"(PCK@0.1 {r['pck']['0.1']:.3f})" for b, r in per.items()]
+    keep = ("backbone", "features", "method", "taps", "size", "grid", "normalise", "beta", "radius")
+    metrics = {"rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
+               "chosen": {k: top[k] for k in keep},
+               "per_backbone": {b: {k: r[k] for k in keep} for b, r in per.items()}}
+    return Result(f"PF-WILLOW validation, chosen: {top['method']} {top['backbone']} {top['taps']} {top['size']} px "
+                  f"{setting(top)}: PCK@0.1 {top['pck']['0.1']:.3f}", "\n".join(md), metrics)

@@ -122,6 +122,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 if __name__ == "__main__":
     import sys
 
-    from convcorr_eval.runner import main
+    from convcorr_cli.main import main
 
-    sys.exit(main("long2014.table1"))
+    sys.exit(main(["run", "long2014.table1", *sys.argv[1:]]))

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import transfer
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
@@ -39,6 +40,13 @@ class Config(ExperimentConfig):
     transfer: transfer.TransferConfig = transfer.TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2),
                                                                 val_targets=12)
     figure_rows: int = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, nonnegative=("figure_rows",), at_least_one=("n_objects",))
+
+    def check(self) -> None:
+        self.transfer.check_backbone(self.backbone)
 
 
 def get_config(size: str = "default") -> Config:
@@ -69,35 +77,62 @@ def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, 
 
 
 def figure(path, out: dict, test, cfg: transfer.TransferConfig, n_rows: int = 3) -> None:
-    """Targets with their 5 lowest-energy neighbours warped by conv4 flow and the transferred keypoints."""
+    """Targets with their 5 lowest-energy neighbours warped by conv4 flow: on each target its ground-truth keypoints
+    and the ones transferred by conv4 flow, on each warped neighbour its own keypoints carried by the flow."""
+    from matplotlib.lines import Line2D
+
+    from convcorr_jax.flow.warp import transfer_points
+
     qs, db, tr = out["targets"], out["database"], out["transfer"]
     n_rows = min(n_rows, len(qs.crops))
+    if n_rows < 1:  # figure_rows=0: no figure
+        return
+    n_nb = min(5, len(tr["energies"]["conv4 flow"][0]))
     s_conv = feature_scale(np.concatenate([qs.conv, db.conv]), cfg.feature_norm)
-    fig, axes = plt.subplots(n_rows, 6, figsize=(12, 2.1 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, 1 + n_nb, figsize=(max(2.3 * (1 + n_nb), 7.5), 2.45 * n_rows + 0.9),
+                             squeeze=False, layout="constrained")
     bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, cfg.dt_method)
+    gt_style = dict(s=36, facecolors="lime", edgecolors="black", linewidths=0.6, marker="o", zorder=3)
+    tr_style = dict(s=40, c="red", linewidths=1.6, marker="x", zorder=4)
+    nb_style = dict(s=36, c="orange", linewidths=1.4, marker="+", zorder=3)
     for r in range(n_rows):
         nb = tr["neighbours"][r]
-        order = np.argsort(tr["energies"]["conv4 flow"][r], kind="stable")[:5]
+        order = np.argsort(tr["energies"]["conv4 flow"][r], kind="stable")[:n_nb]
         axes[r, 0].imshow(qs.crops[r])
-        p = tr["pred"]["conv4 flow"][r]
-        axes[r, 0].scatter(p[:, 0], p[:, 1], s=8, c="r")
-        axes[r, 0].set_title(f"target {test[r].category}", fontsize=7)
+        g = qs.points[r][qs.visible[r]]
+        axes[r, 0].scatter(g[:, 0], g[:, 1], **gt_style)
+        p = tr["pred"]["conv4 flow"][r][qs.visible[r]]
+        axes[r, 0].scatter(p[:, 0], p[:, 1], **tr_style)
+        axes[r, 0].set_title(f"target {r + 1}: {test[r].category}", fontsize=10, fontweight="bold")
         for c, j in enumerate(order):
             res = bp.align(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride * cfg.paper_box / cfg.box)
             dense = dense_flow_spline(np.asarray(res.flow) * cfg.box / cfg.paper_box, qs.grid_xy, (cfg.box, cfg.box))
-            axes[r, c + 1].imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
-            axes[r, c + 1].set_title(f"E_def {float(res.deformation_energy):.0f}", fontsize=7)
+            ax = axes[r, c + 1]
+            ax.imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
+            moved = np.asarray(transfer_points(db.points[nb[j]], dense))[db.visible[nb[j]]]
+            ax.scatter(moved[:, 0], moved[:, 1], **nb_style)
+            ax.set_title(f"neighbour {c + 1} (deformation {float(res.deformation_energy):.0f})", fontsize=9)
     for a in axes.ravel():
+        a.set_xlim(-0.5, cfg.box - 0.5)
+        a.set_ylim(cfg.box - 0.5, -0.5)
         a.axis("off")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=80)
+    handles = [Line2D([], [], linestyle="none", markersize=8, marker="o", markerfacecolor="lime",
+                      markeredgecolor="black", label="ground truth (target)"),
+               Line2D([], [], linestyle="none", markersize=8, marker="x", color="red", markeredgewidth=1.6,
+                      label=f"transferred by conv4 flow (median of top {cfg.top})"),
+               Line2D([], [], linestyle="none", markersize=9, marker="+", color="orange", markeredgewidth=1.4,
+                      label="neighbour's keypoints carried by its flow")]
+    fig.suptitle("Keypoint transfer by conv4 flow\neach target, then its lowest-deformation neighbours warped onto it",
+                 fontsize=11)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2 if n_nb < 4 else 3, fontsize=9, frameon=False)
+    save_figure(fig, path, dpi=110)
 
 
 def run(cfg: Config, ctx: Context) -> Result:
     train, test = load_train_test(cfg, cfg.n_objects, 192)
     test = transfer.interleave(test)  # round-robin over categories: the first N targets cover every category
     backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    out = transfer.table2(train, test, backbone, params, cfg.transfer)
+    out = transfer.table2(train, test, backbone, params, cfg.transfer, progress=ctx.progress)
     used = out["config"]
     fig = ctx.figures / "keypoint_transfer.png"
     figure(fig, out, test[: out["n_targets"]], used, n_rows=cfg.figure_rows)
@@ -118,6 +153,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    from convcorr_eval.runner import main
+    from convcorr_cli.main import main
 
-    sys.exit(main("long2014.table2"))
+    sys.exit(main(["run", "long2014.table2", *sys.argv[1:]]))

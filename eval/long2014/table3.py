@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import classification as cls
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
@@ -51,6 +52,15 @@ class Config(ExperimentConfig):
     fig4_role: str = "conv4"
     fig4_images: int = 8
     fig4_step: int = 1  # pixel step of the shifts (1: single-pixel stride)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, positive=("conv_C", "sift_C", "cv_Cs"),
+                     at_least_one=("n_objects", "image_size", "n_train", "n_test", "sift_radii", "fig4_images",
+                                   "fig4_step"))
+
+    def check(self) -> None:
+        self.check_roles(("roles", "fig4_role"), ("image_size",))
 
 
 def get_config(size: str = "default") -> Config:
@@ -146,6 +156,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    from convcorr_eval.runner import main
+    from convcorr_cli.main import main
 
-    sys.exit(main("long2014.table3"))
+    sys.exit(main(["run", "long2014.table3", *sys.argv[1:]]))

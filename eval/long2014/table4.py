@@ -24,8 +24,11 @@ import sys
 import jax
 import numpy as np
 
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
+from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import prediction as P
 from convcorr_jax.data.flic_split import movie_split
+from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
@@ -49,6 +52,20 @@ class Config(ExperimentConfig):
     prediction: P.PredictionConfig = P.PredictionConfig(box_size=192, C=1e-3, max_rounds=3)
     sift: bool = True
     figure_rows: int = 5
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, positive=("val_Cs", "val_sift_Cs"), nonnegative=("figure_rows",),
+                     at_least_one=("n_objects", "image_size", "n_train", "n_test"))
+        if not 0 < self.val_fraction < 1:
+            raise InputError("config", "val_fraction", "a value in (0, 1) (the validation share of train)",
+                             self.val_fraction)
+
+    def check(self) -> None:
+        pc = self.prediction
+        resolve_tap(self.backbone, pc.prior_role, "prediction.prior_role")
+        check_input_side(self.backbone, resolve_tap(self.backbone, pc.role, "prediction.role"), pc.box_size, "config",
+                         "prediction.box_size")
 
 
 VAL_CS = (1e-6, 1e-5, 1e-4, 1e-3)  # conv5 C candidates (as on FLIC)
@@ -190,6 +207,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    from convcorr_eval.runner import main
+    from convcorr_cli.main import main
 
-    sys.exit(main("long2014.table4"))
+    sys.exit(main(["run", "long2014.table4", *sys.argv[1:]]))

@@ -8,6 +8,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
+from convcorr_jax.config import check_fields
+from convcorr_jax.errors import check
 from convcorr_jax.regression.features import GAP, Featurizer, backbone_featurizers, describe_gap
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import ExperimentConfig, sized
@@ -35,7 +38,25 @@ class Config(ExperimentConfig):
     flic_crop: str = "frame"  # data=flic: "frame" (the whole frame) or "person" (the person box; see flic.py)
     feature_batch: int = 32  # images per forward pass (smaller for VGG-16 on whole frames: memory)
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, at_least_one=("n_faces", "n_objects", "face_size", "crop_size", "object_crop",
+                                         "n_flic_train", "n_flic_test", "feature_batch"))
+        check(self.flic_crop in FLIC_CROPS, "config", "flic_crop", f"one of {list(FLIC_CROPS)}", self.flic_crop)
 
+    def check(self) -> None:
+        """The descriptor roles name taps of the backbone (or "gap"), and the image sizes that feed them are at
+        least their smallest inputs."""
+        for field in ("descriptor", "extra_descriptor"):
+            role = getattr(self, field)
+            if role in (None, GAP):
+                continue
+            tap = resolve_tap(self.backbone, role, field)
+            for size in ("face_size", "crop_size", "object_crop"):
+                check_input_side(self.backbone, tap, getattr(self, size), "config", size)
+
+
+FLIC_CROPS = ("frame", "person")
 SIZES = {
     "tiny": dict(n_faces=36, n_objects=36, face_size=64, crop_size=64, object_crop=64, n_flic_train=40,
                  n_flic_test=16),  # CaffeNet pool5: 1 x 1 at 64 px, empty below 56

@@ -16,7 +16,6 @@ import numpy as np
 
 from convcorr_jax.regression import directions, rgb
 from convcorr_jax.regression.features import resize_images
-from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data
 from convcorr_eval.razavian2015.figures import image_grid, save_image, to_uint8
@@ -64,7 +63,8 @@ def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_t
     rho = float(np.mean([np.corrcoef(np.arange(STEPS), a_back[i])[0, 1] for i in range(k)]))
     rows = [[to_uint8(dec.originals[i])] + list(to_uint8(strips[i])) for i in range(k)]
     fig = f"razavian_fig6_directions{tag}.png"
-    save_image(figdir / fig, image_grid(rows), scale=2)
+    save_image(figdir / fig, image_grid(rows), scale=2,
+               col_titles=("original", *(f"step {s + 1}" for s in range(STEPS))))
     md = [f"**Fig. 6 semantic direction** ({what}): attribute regressor test "
           f"R^2 {r2:.3f}; moving along the direction over t in [{d.t_range[0]:.3f}, {d.t_range[1]:.3f}] and "
           f"decoding to RGB; the attribute regressed back from the decoded images correlates with t at "
@@ -87,4 +87,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main("razavian2015.directions"))
+    from convcorr_cli.main import main
+
+    sys.exit(main(["run", "razavian2015.directions", *sys.argv[1:]]))

@@ -16,7 +16,6 @@ import numpy as np
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.regression import keypoints
-from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import plot_curves
@@ -74,4 +73,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main("razavian2015.keypoints"))
+    from convcorr_cli.main import main
+
+    sys.exit(main(["run", "razavian2015.keypoints", *sys.argv[1:]]))

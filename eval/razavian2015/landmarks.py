@@ -19,7 +19,6 @@ from convcorr_jax.data.faces300w import interocular_distance
 from convcorr_jax.regression import landmarks, lookback
 from convcorr_jax.regression.features import pixel_featurizer
 from convcorr_jax.regression.landmarks import stack_samples
-from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import plot_curves, plot_points
@@ -67,7 +66,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     k = min(6, len(im_te))
     plot_points(figdir / f"razavian_fig3_lookback{tag}.png", im_te[:k], [P_te[:k], stage1[:k], refined[:k]],
                 ("lime", "red", "cyan"), {n: b[:k] for n, b in boxes.items()},
-                [f"{err_before[i]:.3f} -> {err_after[i]:.3f}" for i in range(k)])
+                [f"{err_before[i]:.3f} -> {err_after[i]:.3f}" for i in range(k)],
+                labels=("ground truth", "before look-back", "after look-back"))
     names = list(per_subset)
     plot_curves(figdir / f"razavian_fig2a_subsets{tag}.png", np.arange(len(names)),
                 {"before look-back": [per_subset[n][0] for n in names],
@@ -119,4 +119,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main("razavian2015.landmarks"))
+    from convcorr_cli.main import main
+
+    sys.exit(main(["run", "razavian2015.landmarks", *sys.argv[1:]]))

@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
+from convcorr_jax.config import check_fields
 from convcorr_jax.regression import rgb, segmentation
 from convcorr_jax.regression.features import resize_images
-from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import image_grid, save_image, segmentation_figure, to_uint8
@@ -28,6 +28,10 @@ class Config(common.Config):
     """`label_size`: real (VOC) images and label maps are resized to this square."""
 
     label_size: int = 256
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, at_least_one=("label_size",))
 
 
 def get_config(size: str = "default") -> Config:
@@ -47,12 +51,14 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
     r = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed)
     k = min(8, len(im_te))
     save_image(figdir / "razavian_fig4_rgb.png",
-               image_grid([list(to_uint8(r.originals[:k])), list(to_uint8(r.recon[:k]))]), scale=2)
+               image_grid([list(to_uint8(r.originals[:k])), list(to_uint8(r.recon[:k]))]), scale=2,
+               row_titles=("original", "reconstruction"))
     C = len(class_names)
     lab_tr = np.stack([s.label for s in seg_tr])
     lab_te = np.stack([s.label for s in seg_te])
     sres = segmentation.segmentation_table(F_tr, lab_tr, F_te, lab_te, C, seed=cfg.seed)
-    segmentation_figure(figdir / "razavian_fig5_segmentation.png", im_te[:3], lab_te[:3], sres.scores, sres.pred)
+    segmentation_figure(figdir / "razavian_fig5_segmentation.png", im_te[:3], lab_te[:3], sres.scores, sres.pred,
+                        class_names=class_names)
     extra = None
     if desc.extra is not None:
         E_tr, E_te = desc.extra(x_tr), desc.extra(x_te)
@@ -106,4 +112,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main("razavian2015.rgb_segmentation"))
+    from convcorr_cli.main import main
+
+    sys.exit(main(["run", "razavian2015.rgb_segmentation", *sys.argv[1:]]))

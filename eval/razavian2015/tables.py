@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from convcorr_eval import runner
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, directions, flic, keypoints, landmarks, rgb_segmentation
 
@@ -54,4 +53,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main("razavian2015.tables"))
+    from convcorr_cli.main import main
+
+    sys.exit(main(["run", "razavian2015.tables", *sys.argv[1:]]))

@@ -1,37 +1,126 @@
 """Tompson et al. 2015 on FLIC: score a trained run (Table 3, Figure 15, Table 2 on this CPU, refinement ablation).
 
     convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
-                       [--split test|val] [--refine on|off] [--timing]
+                       [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out-dir runs]
+                       [--name N] [--force]
+    convcorr run tompson2015.flic --data-root FLIC_FOLDER --set run_dir=runs/pose_flic [--set split=val]
+
+Experiment `tompson2015.flic`: its run folder (`convcorr eval flic`: runs/tompson2015.flic_<training run>, with
+_val / _raw / _nospatial for --split val / --refine off / --spatial off) holds config.json, metrics.json (the
+scores below), report.md/html and figures/flic_fig15.png. Prints the tables of `markdown` and the line of
+`summary_line`.
 
 FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the person crops of `convcorr_jax.pose.data`
 (PCK is invariant to the crop's uniform scale). Joint groups: `convcorr_jax.pose.joints.FLIC`; "Head" pools the
 three face points l eye, r eye and nose, each scored on its own (the paper's "Face" column). The JSON holds
-{"pck": {"0.05": {"coarse": {group: fraction}, "cascade": {...}}, "0.1": ..., "0.2": ...}} (fractions 0..1),
-plus "ablation" (all four read-outs of `convcorr_jax.pose.predict`), "curve" (Figure 15: mean of wrist and elbow
-PCK at normalised distances 0..0.2) and, with --timing, "table2_ms" (forward ms per image on this CPU).
+{"pck": {"0.05": {"coarse": {group: fraction}, "coarse+spatial": ..., "cascade": {...}, "cascade+spatial": ...},
+"0.1": ..., "0.2": ...}} (fractions 0..1; the "+spatial" rows with --spatial on), plus "ablation" (all read-outs
+of `convcorr_jax.pose.predict`, the four "spatial_" ones with --spatial on), "spatial" (its settings), "curve"
+(Figure 15: mean of wrist and elbow PCK at normalised distances 0..0.2, every read-out) and, with --timing,
+"table2_ms" (forward ms per image on this CPU).
 `--refine` picks the read-out of the main table for both models alike: on = parabola sub-cell refinement of the
-coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes. The crops are built on the first
-call and cached.
+coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes.
+`--spatial on` adds the rows of the tree MRF spatial model (Sec. 3.3, `convcorr_jax.pose.spatial`) applied to the
+coarse heat-maps before the fine model, conditioned on the ground-truth torso (the torso box's centre, the person
+crop's centre), with offset priors learned from the ground truth of FLIC train (minus the validation movies when
+scoring those: `spatial_validation.prior_split`); its settings (the `spatial_*` fields) default to the ones
+chosen on the validation movies by `tompson2015.spatial_validation` (`spatial_validation.CHOSEN`).
+The crops are built on the first call and cached.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from convcorr_jax import metrics
+from convcorr_jax.config import check_fields
+from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose.data import PoseArrays, flic_crops
-from convcorr_jax.pose.train import TrainConfig, load_run  # noqa: F401 (load_run: `convcorr eval flic`'s loader)
+from convcorr_jax.pose.train import TrainConfig, load_run
+from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
 from convcorr_eval.tompson2015 import figures, paper
+from convcorr_eval.tompson2015.spatial_validation import CHOSEN, Settings, prior_split, spatial_inputs
+from convcorr_eval.tompson2015.trained import with_trained_state
 
 ALPHAS = ("0.05", "0.1", "0.2")
 CURVE_ALPHAS = np.round(np.linspace(0.0, 0.2, 21), 3)
 HEAD = "Head = mean over the face points l eye, r eye, nose (the paper's Face column)"
-MAIN = {"on": {"coarse": "coarse_refined", "cascade": "cascade"},
-        "off": {"coarse": "coarse", "cascade": "cascade_raw"}}
+MAIN = {"on": {"coarse": "coarse_refined", "coarse+spatial": "spatial_coarse_refined", "cascade": "cascade",
+               "cascade+spatial": "spatial_cascade"},
+        "off": {"coarse": "coarse", "coarse+spatial": "spatial_coarse", "cascade": "cascade_raw",
+                "cascade+spatial": "spatial_cascade_raw"}}
+SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (bench/RESULTS_pose.md)
+SPLITS = ("test", "val")
+FIGURE = "flic_fig15.png"
+RUN_HELP = "a `convcorr train pose` run folder (config.json + checkpoints/)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """data_root: the FLIC folder (examples.mat + images/); run_dir: the training run scored; trained: that run's
+    state (`pose.train.run_state`, set by `identify`), part of the run key so that a run trained further is scored
+    again; split: test (final numbers) or val (the validation movies); refine: the main table's read-out (on:
+    parabola sub-cell refinement of both arg-maxes, off: integer arg-maxes); spatial: on adds the rows with the
+    spatial model, whose settings are the spatial_* fields (`spatial_validation.Settings`: mode, unary_power,
+    kernel, prior_sigma, prior_floor, torso_sigma); timing: Table 2 forward ms per image on this machine. The
+    backbone and weights fields are unused (the cascade has its own weights)."""
+
+    data: str = "flic"
+    run_dir: str | None = None
+    trained: str | None = None
+    split: str = "test"
+    refine: str = "on"
+    spatial: str = SPATIAL
+    spatial_mode: str = CHOSEN.mode
+    spatial_unary_power: float = CHOSEN.unary_power
+    spatial_kernel: int = CHOSEN.kernel
+    spatial_prior_sigma: float = CHOSEN.prior_sigma
+    spatial_prior_floor: float = CHOSEN.prior_floor
+    spatial_torso_sigma: float = CHOSEN.torso_sigma
+    timing: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
+                                      ("spatial", self.spatial, ("on", "off")),
+                                      ("spatial_mode", self.spatial_mode, ("sum", "max"))):
+            if value not in allowed:
+                raise InputError("config", field, f"one of {list(allowed)}", value)
+        check_fields(self, positive=("spatial_unary_power",),
+                     nonnegative=("spatial_kernel", "spatial_prior_sigma", "spatial_prior_floor",
+                                  "spatial_torso_sigma"))
+        if self.spatial_kernel and self.spatial_kernel % 2 == 0:
+            raise InputError("config", "spatial_kernel", "odd (offsets -r..r) or 0 (the whole map)",
+                             self.spatial_kernel)
+
+    def spatial_settings(self) -> Settings | None:
+        """The spatial model's settings, or None with spatial off."""
+        if self.spatial == "off":
+            return None
+        return Settings(self.spatial_mode, self.spatial_unary_power, self.spatial_kernel, self.spatial_prior_sigma,
+                        self.spatial_prior_floor, self.spatial_torso_sigma)
+
+
+def get_config(size: str = "default") -> Config:
+    """The same scoring at every size (the size of the trained model is the training run's)."""
+    return sized(size, {s: Config(size=s) for s in ("tiny", "default", "full")})
+
+
+def identify(cfg: Config) -> Config:
+    """cfg with `trained` set from its run folder (`trained.with_trained_state`; the runner calls it)."""
+    return with_trained_state(cfg, RUN_HELP)
+
+
+def run_name(cfg: Config) -> str:
+    """The run folder name of `convcorr eval flic`: tompson2015.flic_<training run>[_val][_raw][_nospatial]."""
+    return ("tompson2015.flic_" + Path(cfg.run_dir or "run").resolve().name + ("_val" if cfg.split == "val" else "")
+            + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else ""))
 
 
 def group_table(pred: np.ndarray, data: PoseArrays, alpha: float) -> dict[str, float]:
@@ -50,15 +139,20 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
-             timing: bool = False) -> dict:
-    """Scores of trained params on a FLIC split (see the module docstring)."""
+             timing: bool = False, spatial: Settings | None = None) -> dict:
+    """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
+    (None: without it)."""
     joints.joint_set("flic", tc.model.num_joints)
     data = flic_crops(root, split, tc.model.image_size, tc.crop_scale).arrays
-    preds = predict.predict(params, data.images, tc.model)
+    sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale,
+                                                      len(data), spatial, split)
+    preds = predict.predict(params, data.images, tc.model, spatial=sp)
     res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool,
-                 "image_size": tc.model.image_size, "head": HEAD}
+                 "image_size": tc.model.image_size, "head": HEAD,
+                 "spatial": None if spatial is None else {**dataclasses.asdict(spatial), "label": spatial.label(),
+                                                          "priors": f"FLIC {prior_split(split)} ground truth"}}
     res["ablation"] = {k: {a: group_table(p, data, float(a)) for a in ALPHAS} for k, p in preds.items()}
-    res["pck"] = {a: {m: res["ablation"][r][a] for m, r in MAIN[refine].items()} for a in ALPHAS}
+    res["pck"] = {a: {m: res["ablation"][r][a] for m, r in MAIN[refine].items() if r in preds} for a in ALPHAS}
     res["curve"] = {"alphas": [float(a) for a in CURVE_ALPHAS],
                     **{k: arm_curve(p, data) for k, p in preds.items()}}
     if timing:
@@ -76,7 +170,9 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     rows = [[f"ours {m} {res['pool']}x", *[100 * t3[m][c] for c in paper.TABLE3_COLUMNS]] for m in t3]
     if with_paper:
         rows += [[f"paper {k}", *v] for k, v in paper.TABLE3.items()]
-    md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; {res['head']}**", "",
+    sm = res.get("spatial")
+    with_sm = f"; +spatial: the spatial model ({sm['label']}) before the fine model" if sm else ""
+    md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; {res['head']}{with_sm}**", "",
           markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), ""]
     rows = [[f"{m} @{a}", *[100 * res["pck"][a][m][c] for c in groups + ["all"]]] for a in ALPHAS
             for m in res["pck"][a]]
@@ -85,7 +181,8 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     rows = [[k, *[100 * res["ablation"][k][a][c] for a in ALPHAS for c in ("Head", "Shoulder", "Elbow", "Wrist")]]
             for k in res["ablation"]]
     hdr = [f"{c[:3]}@{a}" for a in ALPHAS for c in ("Head", "Shoulder", "Elbow", "Wrist")]
-    md += ["**Ablation (same checkpoint): coarse vs cascade, with and without parabola sub-cell refinement**", "",
+    md += ["**Ablation (same checkpoint): coarse vs cascade, with and without parabola sub-cell refinement"
+           + (", with and without the spatial model (spatial_)" if sm else "") + "**", "",
            markdown_table(["read-out", *hdr], rows, "{:.1f}"), ""]
     if "table2_ms" in res:
         ft = res["table2_ms"]
@@ -102,5 +199,31 @@ def curve_figure(res: dict, path: str | Path) -> None:
     """Figure 15: mean wrist + elbow PCK (percent) against normalised distance, one line per read-out."""
     c = res["curve"]
     alphas = np.asarray(c["alphas"])
-    figures.pck_curves({k: 100 * np.asarray(c[k]) for k in predict.READOUTS}, Path(path), alphas,
+    figures.pck_curves({k: 100 * np.asarray(v) for k, v in c.items() if k != "alphas"}, Path(path), alphas,
                        f"FLIC {res['split']}: wrist + elbow (Fig. 15)")
+
+
+def summary_line(res: dict) -> str:
+    """FLIC <split> PCK@0.05 (torso) of the coarse model and the cascade (and each with the spatial model) per
+    joint group, in percent."""
+    t = res["pck"]["0.05"]
+    return f"FLIC {res['split']} PCK@0.05 (torso): " + " | ".join(
+        f"{m} " + " ".join(f"{c} {100 * v:.1f}" for c, v in t[m].items()) for m in t)
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, ("flic",))
+    if cfg.run_dir is None:
+        raise InputError("config", "run_dir", RUN_HELP)
+    tc, params = load_run(cfg.run_dir)
+    res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings())
+    res["run"] = str(cfg.run_dir)
+    curve_figure(res, ctx.figures / FIGURE)
+    md = f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n"
+    return Result(summary_line(res), md, res)
+
+
+if __name__ == "__main__":
+    from convcorr_cli.main import main
+
+    sys.exit(main(["eval", "flic", *sys.argv[1:]]))

@@ -1,15 +1,21 @@
 """A trained MPII pose run on an MPII annotation file: predictions written back in the MPII frame, scored by PCKh.
 
     convcorr eval mpii --run runs/pose_mpii --annot annot/valid.h5 [--images DIR] --out preds.h5 [--json out.json]
+                       [--out-dir runs] [--name N] [--force]
+    convcorr run tompson2015.mpii --set run_dir=runs/pose_mpii --set annot=annot/valid.h5
 
-Crops every annotated person from its centre and scale (`convcorr_jax.pose.data.mpii_person_crops`), runs the
-cascade, maps the predictions back to the original image, writes them 1-based as `preds` [N, 16, 2] (the frame of
-annot/valid.h5's `part`) and scores the file with the official PCKh definition (`convcorr eval pckh`), head size
-from the annotation's `normalize`.
+Experiment `tompson2015.mpii`: crops every annotated person from its centre and scale
+(`convcorr_jax.pose.data.mpii_person_crops`), runs the cascade, maps the predictions back to the original image,
+writes them 1-based as `preds` [N, 16, 2] (the frame of annot/valid.h5's `part`) to `preds.h5` in its run folder
+(`convcorr eval mpii`: runs/tompson2015.mpii_<training run>, the file then copied to --out) and scores the file
+with the official PCKh definition (`convcorr eval pckh`), head size from the annotation's `normalize`. metrics.json
+holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc", "curve"}; prints them at 0.5 and 0.1.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -17,11 +23,57 @@ import numpy as np
 
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, mpii_files, predict
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_jax.pose.train import load_run
+from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.tompson2015 import pckh
+from convcorr_eval.tompson2015.trained import with_trained_state
+
+PREDS = "preds.h5"
+RUN_HELP = "a `convcorr train pose --set data=mpii` run folder (config.json + checkpoints/)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """run_dir: the training run scored; trained: its state (`pose.train.run_state`, set by `identify`), part of
+    the run key; annot: the annotation h5 (hourglass layout, e.g. annot/valid.h5); images: the image folder
+    (None: images/ beside the annot folder); readout: `predict.READOUTS`. The backbone, weights and data_root
+    fields are unused."""
+
+    data: str = "mpii"
+    run_dir: str | None = None
+    trained: str | None = None
+    annot: str | None = None
+    images: str | None = None
+    readout: str = "cascade"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.readout not in predict.READOUTS:
+            raise InputError("config", "readout", f"one of {list(predict.READOUTS)}", self.readout)
+
+    def check_data_root(self) -> None:
+        """The annotation file stands for the dataset folder: InputError without it."""
+        if self.annot is None:
+            raise InputError("config", "annot", "an MPII annotation h5 (--annot FILE)")
+
+
+def get_config(size: str = "default") -> Config:
+    """The same scoring at every size (the size of the trained model is the training run's)."""
+    return sized(size, {s: Config(size=s) for s in ("tiny", "default", "full")})
+
+
+def identify(cfg: Config) -> Config:
+    """cfg with `trained` set from its run folder (`trained.with_trained_state`; the runner calls it)."""
+    return with_trained_state(cfg, RUN_HELP)
+
+
+def run_name(cfg: Config) -> str:
+    """The run folder name of `convcorr eval mpii`: tompson2015.mpii_<training run>."""
+    return "tompson2015.mpii_" + Path(cfg.run_dir or "run").resolve().name
 
 
 def predict_people(params, people: Sequence[KeypointSample], cfg: M.ModelConfig,
@@ -33,9 +85,28 @@ def predict_people(params, people: Sequence[KeypointSample], cfg: M.ModelConfig,
 
 def predict_file(run_dir: str | Path, annot: str | Path, out: str | Path, images: str | Path | None = None,
                  readout: str = "cascade") -> dict:
-    """Write the run's predictions for every person of `annot` to `out` (h5) and return its PCKh tables."""
+    """Write the run's predictions for every person of `annot` to `out` (h5) and return its PCKh tables
+    (`pckh.evaluate_file`) with "people": the number of people."""
     tc, params = load_run(run_dir)
     joints.joint_set("mpii", tc.model.num_joints)
     people = load_mpii_h5(annot, image_root=images)
     mpii_files.write_preds(out, predict_people(params, people, tc.model, readout))
-    return pckh.evaluate_file(out, annot)
+    return dict(pckh.evaluate_file(out, annot), people=len(people))
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    require_data(cfg, ("mpii",))
+    if cfg.run_dir is None:
+        raise InputError("config", "run_dir", RUN_HELP)
+    r = predict_file(cfg.run_dir, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout)
+    md = "\n\n".join(pckh.format_table({Path(cfg.run_dir).name: r}, t, markdown=True) for t in ("0.5", "0.1"))
+    md += f"\n\nPredictions ({cfg.readout}, 1-based MPII frame): `{PREDS}`.\n"
+    summary = (f"MPII PCKh@0.5 total {r['0.5']['Total']:.2f}, AUC(0..0.5) {r['auc']:.2f} ({r['people']} people, "
+               f"{cfg.readout})")
+    return Result(summary, md, dict(r, run=str(cfg.run_dir)))
+
+
+if __name__ == "__main__":
+    from convcorr_cli.main import main
+
+    sys.exit(main(["eval", "mpii", *sys.argv[1:]]))

@@ -77,6 +77,6 @@ def pckh_curve_figure(results: dict[str, dict], path: str | Path) -> None:
 
 
 if __name__ == "__main__":
-    from convcorr_eval import cli
+    from convcorr_cli.main import main
 
-    sys.exit(cli.main(["pckh", *sys.argv[1:]]))
+    sys.exit(main(["eval", "pckh", *sys.argv[1:]]))

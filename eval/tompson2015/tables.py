@@ -32,17 +32,15 @@ from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import train as T
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
-from convcorr_eval import runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
-from convcorr_eval.tompson2015 import figures, paper, pckh
-from convcorr_train import pose_configs
+from convcorr_eval.tompson2015 import configs, figures, paper, pckh
 
 DATA = ("synthetic", "flic", "mpii")
 
 
 def _train_config(size: str) -> T.TrainConfig:
-    tiny, default = pose_configs.get_config("tiny"), pose_configs.get_config("default")
+    tiny, default = configs.get_config("tiny"), configs.get_config("default")
     return sized(size, {
         "tiny": dataclasses.replace(tiny, steps=(4, 2, 2), n_samples=24, eval_limit=8),
         "default": dataclasses.replace(default, steps=(300, 450, 50), checkpoint_every=50, eval_limit=120),
@@ -224,4 +222,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main("tompson2015.tables"))
+    from convcorr_cli.main import main
+
+    sys.exit(main(["run", "tompson2015.tables", *sys.argv[1:]]))

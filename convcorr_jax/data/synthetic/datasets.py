@@ -113,8 +113,9 @@ def _save_image(path: Path, image: np.ndarray) -> None:
             Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
 
 
-def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float, workers: int) -> list:
-    """Annotations of samples 0..n-1 (files written under root), with a progress bar.
+def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float, workers: int,
+              progress: bool = False) -> list:
+    """Annotations of samples 0..n-1 (files written under root), with a progress bar when `progress`.
 
     With workers > 1 the indices are sharded over separate interpreters (`_worker`), so callers need no
     `if __name__ == "__main__"` guard and nothing is forked from a process that may hold JAX threads.
@@ -123,7 +124,7 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
 
     args = [(kind, i, seed, size, os.fspath(root), noise) for i in range(n)]
     if workers <= 1 or n < 64:
-        return [_write_one(a) for a in tqdm(args, desc=f"synth {kind}", disable=n < 200, leave=False)]
+        return [_write_one(a) for a in tqdm(args, desc=f"synth {kind}", disable=not progress, leave=False)]
     import pickle
     import subprocess
     import threading
@@ -158,7 +159,7 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
             )
             for w in range(workers)
         ]
-        bar = tqdm(total=n, desc=f"synth {kind}", leave=False)
+        bar = tqdm(total=n, desc=f"synth {kind}", leave=False, disable=not progress)
         lock = threading.Lock()
 
         def pump(p) -> None:
@@ -200,14 +201,16 @@ def write_dataset(
     image_size: int | None = None,
     workers: int = 1,
     noise_sigma: float = 0.0,
+    progress: bool = False,
 ) -> dict:
-    """Generate n samples of `kind` into `root` in the real formats; returns the summary written to synthetic.json."""
+    """Generate n samples of `kind` into `root` in the real formats; returns the summary written to synthetic.json.
+    `progress`: draw a progress bar (command lines)."""
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
     _check(kind, n, seed, size, None)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    anns = _generate(kind, n, seed, size, root, noise_sigma, workers)
+    anns = _generate(kind, n, seed, size, root, noise_sigma, workers, progress)
     splits = {sp: [a for a in anns if a.extras["split"] == sp] for sp in ("train", "test")}
     if kind == "objects":
         from convcorr_jax.data.voc_keypoints import write_image_set

@@ -1,6 +1,6 @@
 """Hyper-parameters of `--config flic`, chosen on FLIC's validation movies: short runs, one setting changed at a time.
 
-    python -m convcorr_train.flic_sweep --root FLIC [--steps 300,600,100] [--out runs/flic_sweep]
+    python -m convcorr_eval.tompson2015.flic_sweep --root FLIC [--steps 300,600,100] [--out runs/flic_sweep]
 
 Each run is the `flic` config with the short schedule `--steps` and one override from `GRID` (learning rates of
 all three stages scaled together; person-crop scale) against the base ("lr x1": the `flic` config's learning rates
@@ -18,12 +18,12 @@ import dataclasses
 from convcorr_jax import io, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.pose import train
-from convcorr_train import pose_configs
+from convcorr_eval.tompson2015 import configs
 
 GRID: dict[str, tuple[str, ...]] = {
     "lr x1 (base)": ("crop_scale=3.0",),
-    "lr x0.5": ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in pose_configs.FLIC_LR)),
-    "lr x2": ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in pose_configs.FLIC_LR)),
+    "lr x0.5": ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in configs.FLIC_LR)),
+    "lr x2": ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in configs.FLIC_LR)),
     "crop 2.5": ("crop_scale=2.5",),
     "crop 3.5": ("crop_scale=3.5",),
     "crop 2.0": ("crop_scale=2.0",),  # below the chosen 2.5: does a still smaller crop help?
@@ -35,7 +35,7 @@ def run_grid(root: str, steps: str, out: str, progress: bool = True) -> list[dic
     rows = []
     for i, (label, sets) in enumerate(GRID.items()):
         base = ("data_root=" + root, "steps=" + steps, f"out={out}", f"name=run{i}")
-        cfg = override(pose_configs.get_config("flic"), base + sets)
+        cfg = override(configs.get_config("flic"), base + sets)
         res = train.train(cfg, progress=progress)
         rows.append({"label": label, "overrides": list(sets), "config": dataclasses.asdict(cfg),
                      "evals": [{k: e[k] for k in ("step", "stage", "coarse_pck@0.05", "cascade_pck@0.05")}

@@ -1,0 +1,86 @@
+"""PF-WILLOW transfer per pair: `long2014.pf_willow`'s default method beside SIFT Flow C++, same run and pairs.
+
+    SIFTFLOW_BUILD_DIR=BUILD python bench/pf_willow_methods.py --root PF-dataset-WILLOW --siftflow PEER_DIR [--pairs 20]
+
+Pairs: the first `--pairs` / (number of sub-classes) ordered pairs of each sub-class (Proposal Flow order, source i
+-> target j). Ours: `pf_willow.Config()` defaults (features of both images, `pf_willow.make_frames`, then matching
+and transfer, `pf_willow.predict`), one pair per call; the first pair compiles (its time is printed apart) and the
+time per pair is the mean over the pairs after it. The peer: Ce Liu's SIFT Flow C++ (demo.m's settings, its own
+dense SIFT included) on both images resized to `--side` x `--side`, its flow read bilinearly at the keypoint and
+mapped back (as bench/flow_dense_pf_willow.py). Prints the PF PCK of both on these pairs and the ratio of the times
+per pair (ours / peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from convcorr_jax import metrics, runinfo
+from convcorr_jax.backbones.preprocess import resize
+from convcorr_jax.weights import load_backbone
+from convcorr_eval.long2014 import pf_willow
+from flow_dense import load_peer
+from flow_dense_pf_willow import moved
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--root", default=os.environ.get("PF_WILLOW_ROOT"), help="PF-dataset-WILLOW folder")
+    p.add_argument("--pairs", type=int, default=20, help="pairs in all, split evenly over the sub-classes")
+    p.add_argument("--side", type=int, default=256, help="the peer's frame side (pixels)")
+    p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
+    args = p.parse_args()
+    if not args.root:
+        raise SystemExit("give the PF-WILLOW folder with --root DIR or PF_WILLOW_ROOT=DIR")
+    cfg = dataclasses.replace(pf_willow.get_config("default"), data_root=args.root)
+    print(runinfo.header("bench: PF-WILLOW transfer per pair, default method vs SIFT Flow C++",
+                         {**vars(args), "config": pf_willow.setting_text(cfg)}))
+    peer = load_peer(args.siftflow)
+    classes = pf_willow.select_classes(args.root)
+    per = max(1, args.pairs // len(classes))
+    samples, pairs, groups = pf_willow.pf_willow_set(args.root, per)
+    backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
+    points, valid = pf_willow.keypoint_table(samples)
+    gt = pf_willow.pair_ground_truth(points, valid, pairs)
+
+    ours, times = [], []
+    for i, j in pairs:
+        two = [samples[i], samples[j]]
+        t0 = time.perf_counter()
+        frames = pf_willow.make_frames(two, pf_willow.frame_boxes(two), cfg, backbone, params)
+        pred, _ = pf_willow.predict(frames, points[[i, j]], np.array([[0, 1]]), cfg)
+        times.append(time.perf_counter() - t0)
+        ours.append(pred[0])
+    compile_s, warm = times[0], float(np.mean(times[1:]))
+    rows = [("ours: " + pf_willow.setting_text(cfg), np.stack(ours), warm)]
+
+    if peer is not None:
+        theirs, secs = [], []
+        hw = (args.side, args.side)
+        for i, j in pairs:
+            a, b = samples[i].image, samples[j].image
+            pa = points[i] * np.array([hw[1] / a.shape[1], hw[0] / a.shape[0]])
+            back = np.array([b.shape[1] / hw[1], b.shape[0] / hw[0]])
+            t0 = time.perf_counter()
+            flow = peer.siftflow(resize(a, hw), resize(b, hw))[0]
+            secs.append(time.perf_counter() - t0)
+            theirs.append(moved(np.asarray(flow, np.float32), np.nan_to_num(pa).astype(np.float32)) * back)
+        rows.append((f"SIFT Flow C++ ({args.side} x {args.side}, demo.m's settings)", np.stack(theirs),
+                     float(np.mean(secs))))
+
+    print(f"\n{len(pairs)} pairs ({per} per sub-class); ours: first pair (compiles) {compile_s:.2f} s")
+    print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|")
+    for name, pred, s in rows:
+        r = metrics.pf_pck(pred, gt, groups)
+        print(f"| {name} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | {s:.3f} |")
+    if peer is not None:
+        print(f"time ratio ours / SIFT Flow C++: {rows[0][2] / rows[1][2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

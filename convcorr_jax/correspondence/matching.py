@@ -1,0 +1,248 @@
+"""Geometric matching of hyperpixels: regularised Hough matching (RHM) and entropic optimal transport (OT).
+
+All matchers score every (source node, target node) pair of two sets of feature columns fs [Ns, C], ft [Nt, C]
+whose image positions are src_xy [Ns, 2], trg_xy [Nt, 2] ((x, y) pixels) and return a confidence matrix
+[Ns, Nt] (larger is better); keypoints are then transferred from the argmax target of each source node.
+
+- Appearance (Min et al. 2019): cos(f_i, g_j) clamped at 0, raised to `power` (3 for HPF).
+- RHM (Hyperpixel Flow, `rhm`): every candidate match votes with its score for its offset t - s in a
+  discretised offset space: the vote position (W_s - s) + t (W_s: source image size (w, h)) is binned with a
+  square cell of side sqrt((W_s + W_t)(H_s + H_t) / ncells) (HPF's `ncells` = 8192 bins over the space of all
+  offsets); the vote map is smoothed with a normalised `side` x `side` Gaussian (sigma = side / (2 * 2.354) bins,
+  zero padding) and each match's score is multiplied by the smoothed votes of its own bin:
+  conf_ij = votes_ij * H[bin(i, j)]. Matches that agree with the dominant offsets win.
+- OT (SCOT, Liu et al. 2020, `sinkhorn_log`, `ot_scores`): cost 1 - cos^power (power 1), marginals mu (source)
+  and nu (target) proportional to given node weights (uniform by default), the entropic plan
+  P = diag(a) K diag(b), K = exp(-C / eps), by Sinkhorn iterations in log space started from a = 1 / Ns
+  (b = nu / K^T a, then a = mu / K b: after each iteration the rows of P sum to mu exactly; SCOT runs one
+  iteration); scores (Ns * P)^exp2 (exp2 = 0.5 for PF-WILLOW in SCOT). "ot_rhm" feeds these scores to RHM as
+  votes (SCOT's OT + Hough).
+
+Keypoint transfer (`transfer_keypoints`, HPF's `predict_kps`): a source keypoint p is carried by the source
+nodes whose box [x - r, x + r] x [y - r, y + r] around their centre contains p (r = `radius` pixels; HPF uses
+half the receptive field of its first layer), or by the nearest node when none does; each carrier i moves p by
+its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from convcorr_jax.errors import InputError, check
+
+METHODS = ("cos", "rhm", "ot", "ot_rhm")
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchConfig:
+    """Matcher settings. method: "cos" (appearance only), "rhm" (HPF), "ot" (SCOT's transport plan) or
+    "ot_rhm" (SCOT: the plan as RHM votes). power: exponent on the clamped cosine (None: 3 for cos/rhm as HPF,
+    1 for the OT cost as SCOT); eps: entropic regularisation (cost units); iters: Sinkhorn iterations (SCOT: 1);
+    exp2: exponent on the rescaled plan; ncells: Hough bins over the offset space; side: Gaussian filter width
+    in bins."""
+
+    method: str = "rhm"
+    power: float | None = None
+    eps: float = 0.05
+    iters: int = 1
+    exp2: float = 0.5
+    ncells: int = 8192
+    side: int = 7
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError("MatchConfig", "method", f"one of {list(METHODS)}", self.method)
+        check(self.eps > 0, "MatchConfig", "eps", "a positive regularisation", self.eps)
+        check(self.iters >= 1, "MatchConfig", "iters", "at least 1 Sinkhorn iteration", self.iters)
+        check(self.ncells >= 1, "MatchConfig", "ncells", "at least 1 Hough bin", self.ncells)
+        check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
+
+    @property
+    def cos_power(self) -> float:
+        if self.power is not None:
+            return float(self.power)
+        return 1.0 if self.method in ("ot", "ot_rhm") else 3.0
+
+
+# --------------------------------------------------------------------------------------------- appearance
+
+
+def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Cosine similarity [Ns, Nt] of the rows of fs [Ns, C] and ft [Nt, C] (0 for an all-zero row)."""
+    fs = fs.astype(jnp.float32)
+    ft = ft.astype(jnp.float32)
+    a = fs / jnp.maximum(jnp.linalg.norm(fs, axis=-1, keepdims=True), eps)
+    b = ft / jnp.maximum(jnp.linalg.norm(ft, axis=-1, keepdims=True), eps)
+    return jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
+
+
+def appearance(fs: jax.Array, ft: jax.Array, power: float = 3.0) -> jax.Array:
+    """max(cos, 0) ** power [Ns, Nt] (HPF's exponentiated cosine)."""
+    return jnp.power(jnp.maximum(cosine_similarity(fs, ft), 0.0), power)
+
+
+# ------------------------------------------------------------------------------------------------- Hough
+
+
+def hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 8192) -> tuple[int, int, float]:
+    """(bins_y, bins_x, cell side in pixels) of the offset space for source / target images of (h, w) pixels:
+    cell = sqrt((w_s + w_t)(h_s + h_t) / ncells), bins = int(extent / cell) + 1 per axis (HPF)."""
+    width = src_hw[1] + trg_hw[1]
+    height = src_hw[0] + trg_hw[0]
+    cell = math.sqrt(width * height / ncells)
+    return int(height / cell) + 1, int(width / cell) + 1, cell
+
+
+def offset_bins(src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int], trg_hw: tuple[int, int],
+                ncells: int = 8192) -> jax.Array:
+    """Flat Hough bin [Ns, Nt] int32 of every match: the vote position (w_s - x_s + x_t, h_s - y_s + y_t)
+    divided by the cell side and truncated (clipped to the space), row-major over (bin_y, bin_x)."""
+    ny, nx, cell = hough_space(src_hw, trg_hw, ncells)
+    ref = jnp.array([src_hw[1], src_hw[0]], jnp.float32)
+    vote = (ref - src_xy.astype(jnp.float32))[:, None, :] + trg_xy.astype(jnp.float32)[None, :, :]
+    b = jnp.floor(vote / cell).astype(jnp.int32)
+    bx = jnp.clip(b[..., 0], 0, nx - 1)
+    by = jnp.clip(b[..., 1], 0, ny - 1)
+    return by * nx + bx
+
+
+def gaussian_filter(side: int = 7) -> np.ndarray:
+    """Normalised 2D Gaussian [side, side], sigma = side / (2 * 2.354) (HPF's `gaussian2d`)."""
+    r = (side - 1) / 2
+    sig2 = (side / 2 / 2.354) ** 2
+    a = np.arange(-r, r + 1)
+    g = np.exp(-(a[None, :] ** 2 + a[:, None] ** 2) / (2 * sig2))
+    return (g / g.sum()).astype(np.float32)
+
+
+def hough_votes(votes: jax.Array, bins: jax.Array, shape: tuple[int, int], side: int = 7) -> jax.Array:
+    """Vote map [bins_y, bins_x]: the sum of votes [Ns, Nt] per bin [Ns, Nt], then smoothed by
+    `gaussian_filter(side)` with zero padding."""
+    space = jnp.zeros(shape[0] * shape[1], jnp.float32).at[bins.reshape(-1)].add(
+        votes.reshape(-1).astype(jnp.float32))
+    space = space.reshape(shape)
+    if side > 1:
+        space = jax.scipy.signal.convolve2d(space, jnp.asarray(gaussian_filter(side)), mode="same",
+                                            precision=jax.lax.Precision.HIGHEST)
+    return space
+
+
+@functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "ncells", "side"))
+def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+        trg_hw: tuple[int, int], ncells: int = 8192, side: int = 7) -> jax.Array:
+    """Regularised Hough matching: votes [Ns, Nt] times the smoothed vote total of each match's offset bin
+    (module docstring). src_xy [Ns, 2], trg_xy [Nt, 2]: node centres (x, y) in pixels of images of src_hw /
+    trg_hw (h, w) pixels. Returns the confidences [Ns, Nt]."""
+    ny, nx, _ = hough_space(src_hw, trg_hw, ncells)
+    bins = offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
+    space = hough_votes(votes, bins, (ny, nx), side)
+    return votes * space.reshape(-1)[bins]
+
+
+# ---------------------------------------------------------------------------------------------------- OT
+
+
+@functools.partial(jax.jit, static_argnames=("iters",))
+def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax.Array, iters: int = 1
+                 ) -> jax.Array:
+    """Entropic transport plan [Ns, Nt] for cost [Ns, Nt] and marginals mu [Ns], nu [Nt] (each summing to 1):
+    `iters` Sinkhorn iterations in log space from log a = -log Ns, each b = nu / K^T a then a = mu / K b,
+    K = exp(-cost / eps); P = diag(a) K diag(b) (its rows sum to mu; its columns approach nu as iters grows)."""
+    logk = -cost.astype(jnp.float32) / eps
+    lmu = jnp.log(mu.astype(jnp.float32))
+    lnu = jnp.log(nu.astype(jnp.float32))
+    la0 = jnp.full(cost.shape[0], -jnp.log(cost.shape[0]), jnp.float32)
+
+    def step(_, ab):
+        la, _lb = ab
+        lb = lnu - logsumexp(logk + la[:, None], axis=0)
+        la = lmu - logsumexp(logk + lb[None, :], axis=1)
+        return la, lb
+
+    la, lb = jax.lax.fori_loop(0, iters, step, (la0, jnp.zeros(cost.shape[1], jnp.float32)))
+    return jnp.exp(la[:, None] + logk + lb[None, :])
+
+
+def marginal(weights: jax.Array) -> jax.Array:
+    """Node weights [N] (>= 0, not all 0) -> a probability vector [N]."""
+    w = jnp.maximum(weights.astype(jnp.float32), 0.0)
+    return w / jnp.sum(w)
+
+
+def ot_scores(sim: jax.Array, mu: jax.Array, nu: jax.Array, eps: float = 0.05, iters: int = 1,
+              exp2: float = 0.5) -> jax.Array:
+    """SCOT's scores [Ns, Nt] from similarities sim [Ns, Nt] in [0, 1]: (Ns * P)^exp2, P the entropic plan
+    (`sinkhorn_log`) for the cost 1 - sim and marginals mu, nu."""
+    plan = sinkhorn_log(1.0 - sim, mu, nu, eps, iters)
+    return jnp.power(jnp.maximum(plan * sim.shape[0], 0.0), exp2)
+
+
+# ------------------------------------------------------------------------------------------------ matchers
+
+
+def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+          trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
+          trg_weights: jax.Array | None = None) -> jax.Array:
+    """Confidence [Ns, Nt] of matching source columns fs [Ns, C] at src_xy [Ns, 2] to target columns ft [Nt, C]
+    at trg_xy [Nt, 2] (pixels of src_hw / trg_hw images) by `config.method`; src/trg_weights [Ns] / [Nt]: OT
+    marginals up to scale (None: uniform). Traceable (jit / vmap with static sizes and config)."""
+    sim = appearance(fs, ft, config.cos_power)
+    if config.method == "cos":
+        return sim
+    if config.method == "rhm":
+        return rhm(sim, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
+    mu = marginal(jnp.ones(fs.shape[0]) if src_weights is None else src_weights)
+    nu = marginal(jnp.ones(ft.shape[0]) if trg_weights is None else trg_weights)
+    scores = ot_scores(sim, mu, nu, config.eps, config.iters, config.exp2)
+    if config.method == "ot":
+        return scores
+    return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
+
+
+@functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "config"))
+def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+               trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
+               trg_weights: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Best target node of every source node for a batch of pairs: fs [P, Ns, C], ft [P, Nt, C], optional
+    weights [P, Ns] / [P, Nt]; node centres shared by the batch. Returns (index [P, Ns] int32 into the Nt target
+    nodes, confidence [P, Ns]) of `match`'s argmax over the targets."""
+    def one(a, b, wa, wb):
+        c = match(a, b, src_xy, trg_xy, src_hw, trg_hw, config, wa, wb)
+        return jnp.argmax(c, axis=1).astype(jnp.int32), jnp.max(c, axis=1)
+
+    wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
+    wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
+    return jax.vmap(one)(fs, ft, wa, wb)
+
+
+# ---------------------------------------------------------------------------------------------- transfer
+
+
+@jax.jit
+def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
+                       radius: float | jax.Array) -> jax.Array:
+    """Move source keypoints points [K, 2] into the target by the matches best [Ns] (target node of each source
+    node; nodes at src_xy [Ns, 2], trg_xy [Nt, 2]): the mean over the carrier nodes i (|p - src_xy[i]| <= radius
+    in x and in y, else the single nearest node) of trg_xy[best[i]] + p - src_xy[i]. Returns [K, 2] pixels."""
+    p = points.astype(jnp.float32)
+    s = src_xy.astype(jnp.float32)
+    d = p[:, None, :] - s[None, :, :]  # [K, Ns, 2]
+    inside = jnp.all(jnp.abs(d) <= radius, axis=-1)
+    nearest = jax.nn.one_hot(jnp.argmin(jnp.sum(d * d, -1), axis=1), s.shape[0], dtype=bool)
+    carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest).astype(jnp.float32)
+    moved = trg_xy.astype(jnp.float32)[best][None, :, :] + d  # [K, Ns, 2]
+    return jnp.sum(carriers[..., None] * moved, 1) / jnp.sum(carriers, 1)[:, None]
+
+
+def transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
+                         radius: float | jax.Array) -> jax.Array:
+    """`transfer_keypoints` with each source node's best target the argmax of its row of a correlation /
+    transport / confidence matrix [Ns, Nt]. Returns [K, 2] pixels."""
+    return transfer_keypoints(jnp.argmax(confidence, axis=1), src_xy, trg_xy, points, radius)

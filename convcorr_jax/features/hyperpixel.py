@@ -1,0 +1,181 @@
+"""Hyperpixels: several backbone taps resampled onto one grid, L2-normalised per tap and concatenated.
+
+Min et al. 2019 (Hyperpixel Flow) and Liu et al. 2020 (SCOT) match "hyperpixels", the concatenation of the
+activations of a few layers up-sampled to the grid of the shallowest one. Here every tap `t` is read at the
+receptive-field centres of one target grid by bilinear interpolation in the tap's own grid coordinates
+
+    g = (c - offset_t) / stride_t        (c: target-grid centre in image pixels, `backbones.geometry`)
+
+with coordinates beyond the outermost columns clamped to the edge columns (so a column keeps its image position,
+whatever the strides and offsets of the taps are), then L2-normalised per column (one unit vector per tap and
+node), multiplied by an optional per-tap weight and concatenated along channels in the order of the taps.
+
+The resampling is separable: one [h, h_t] and one [w, w_t] interpolation matrix per tap, built from the static
+geometry (`interpolation_matrix`) and applied by `resample` (jit-compiled, any batch size). The target grid is
+the grid of a tap (its receptive fields) or a plain stride grid (`stride_rf`: nodes at (s - 1) / 2 + i * s).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.backbones.base import Backbone
+from convcorr_jax.backbones.geometry import RF, grid_centers, pixel_to_grid
+from convcorr_jax.errors import InputError, check
+from convcorr_jax.features.extract import extract, stack_images
+
+NORM_EPS = 1e-6  # columns with a smaller L2 norm are divided by this instead (all-zero columns stay zero)
+
+
+def resolve_taps(backbone: Backbone, taps: Sequence[str] | str) -> tuple[str, ...]:
+    """Tap names of `backbone` for `taps`, each a raw spatial tap name or an AlexNet role (conv1..conv5, pool5)
+    mapped through `backbone.roles`. Raises InputError for unknown, non-spatial or repeated taps."""
+    taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    check(len(taps) >= 1, backbone.name, "taps", "at least one tap", taps)
+    out = []
+    for t in taps:
+        name = t if t in backbone.geometry else backbone.roles.get(t, t)
+        if name not in backbone.geometry:
+            raise InputError(backbone.name, "taps", f"spatial taps {list(backbone.spatial_taps)} or roles "
+                             f"{sorted(r for r, v in backbone.roles.items() if v in backbone.geometry)}", t)
+        out.append(name)
+    check(len(set(out)) == len(out), backbone.name, "taps", "distinct taps", tuple(out))
+    return tuple(out)
+
+
+def stride_rf(stride: int) -> RF:
+    """Receptive-field record of a plain grid of `stride`-pixel cells: node i at pixel (stride - 1) / 2 + i * stride
+    (the centre of the i-th cell)."""
+    check(isinstance(stride, (int, np.integer)) and stride >= 1, "hyperpixel", "stride", "an integer >= 1", stride)
+    return RF(int(stride), int(stride), (int(stride) - 1) / 2)
+
+
+def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, int],
+                grid: str | int | None = None) -> tuple[RF, tuple[int, int]]:
+    """(RF, (h, w)) of the hyperpixel grid on images of `image_hw` pixels.
+
+    grid: None (the grid of the first of `taps`), a tap name or role (that tap's grid) or an integer stride in
+    pixels (`stride_rf`, image_hw // stride nodes)."""
+    image_hw = (int(image_hw[0]), int(image_hw[1]))
+    if grid is None:
+        grid = resolve_taps(backbone, taps)[0]
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        rf = stride_rf(int(grid))
+        hw = (image_hw[0] // rf.stride, image_hw[1] // rf.stride)
+    else:
+        tap = resolve_taps(backbone, (grid,))[0]
+        rf, hw = backbone.geometry[tap], tuple(backbone.grid_size(tap, image_hw))
+    check(hw[0] >= 1 and hw[1] >= 1, "hyperpixel", "grid", f"at least one node on {image_hw} px images", hw)
+    return rf, hw
+
+
+def interpolation_matrix(src_rf: RF, src_n: int, dst_rf: RF, dst_n: int) -> np.ndarray:
+    """[dst_n, src_n] float32 bilinear weights along one axis: row i reads the source grid at the fractional
+    coordinate of destination node i's centre, (dst_offset + i * dst_stride - src_offset) / src_stride, clamped
+    to [0, src_n - 1]. Each row has at most two non-zero weights summing to 1."""
+    check(src_n >= 1 and dst_n >= 1, "interpolation_matrix", "sizes", "at least one node per grid", (src_n, dst_n))
+    centres = dst_rf.offset + np.arange(dst_n, dtype=np.float64) * dst_rf.stride
+    g = np.clip(pixel_to_grid(src_rf, centres), 0, src_n - 1)
+    i0 = np.minimum(np.floor(g).astype(np.int64), src_n - 1)
+    i1 = np.minimum(i0 + 1, src_n - 1)
+    f = g - i0
+    m = np.zeros((dst_n, src_n), np.float64)
+    rows = np.arange(dst_n)
+    np.add.at(m, (rows, i0), 1 - f)
+    np.add.at(m, (rows, i1), f)
+    return m.astype(np.float32)
+
+
+@jax.jit
+def resample(x: jax.Array, wy: jax.Array, wx: jax.Array) -> jax.Array:
+    """Separable bilinear resampling of grids x [N, h_t, w_t, C] with row weights wy [h, h_t] and column weights
+    wx [w, w_t] (`interpolation_matrix`) -> [N, h, w, C]."""
+    hi = jax.lax.Precision.HIGHEST
+    y = jnp.einsum("yi,nijc->nyjc", wy, x.astype(jnp.float32), precision=hi)
+    return jnp.einsum("xj,nyjc->nyxc", wx, y, precision=hi)
+
+
+def l2_normalise(x: jax.Array, eps: float = NORM_EPS) -> jax.Array:
+    """x [..., C] divided by max(||x||_2, eps) along the last axis."""
+    n = jnp.sqrt(jnp.sum(jnp.square(x), -1, keepdims=True))
+    return x / jnp.maximum(n, eps)
+
+
+@functools.partial(jax.jit, static_argnames=("normalise",))
+def combine(grids: tuple, wys: tuple, wxs: tuple, weights: jax.Array, normalise: bool = True
+            ) -> tuple[jax.Array, jax.Array]:
+    """Hyperpixels from per-tap grids.
+
+    grids: tuple of [N, h_t, w_t, C_t]; wys / wxs: their interpolation matrices [h, h_t] / [w, w_t];
+    weights: [T] per-tap factors. Returns (features [N, h, w, sum C_t]: each tap resampled, L2-normalised per
+    column when `normalise`, times its weight, concatenated in tap order; norms [N, h, w, T]: the L2 norm of each
+    resampled tap's column before normalising)."""
+    parts, norms = [], []
+    for t, (x, wy, wx) in enumerate(zip(grids, wys, wxs)):
+        r = resample(x, wy, wx)
+        n = jnp.sqrt(jnp.sum(jnp.square(r), -1))
+        norms.append(n)
+        if normalise:
+            r = r / jnp.maximum(n, NORM_EPS)[..., None]
+        parts.append(r * weights[t])
+    return jnp.concatenate(parts, -1), jnp.stack(norms, -1)
+
+
+def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | str, grid: str | int | None = None,
+                    normalise: bool = True, batch_size: int = 4, relu: bool = True):
+    """Each tap of `taps` resampled onto one hyperpixel grid, kept apart (the parts `hyperpixel_features`
+    concatenates; any subset of taps can be concatenated later without running the backbone again).
+
+    images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3]); taps, grid, normalise, batch_size, relu:
+    as `hyperpixel_features`. Returns (parts {tap name: [N, h, w, C_t] float32} in tap order, centres [h, w, 2]
+    float32 (x, y) image pixels of the grid nodes, norms {tap name: [N, h, w]} each column's L2 norm before
+    normalising)."""
+    x = stack_images(images)
+    names = resolve_taps(backbone, taps)
+    image_hw = tuple(x.shape[1:3])
+    rf, hw = target_grid(backbone, names, image_hw, grid)
+    mats = {}
+    for t in names:
+        th, tw = backbone.grid_size(t, image_hw)
+        trf = backbone.geometry[t]
+        mats[t] = (jnp.asarray(interpolation_matrix(trf, th, rf, hw[0])),
+                   jnp.asarray(interpolation_matrix(trf, tw, rf, hw[1])))
+    one = jnp.ones(1, jnp.float32)
+    parts: dict = {t: [] for t in names}
+    norms: dict = {t: [] for t in names}
+    for s in range(0, len(x), batch_size):
+        acts = extract(backbone, params, x[s:s + batch_size], names, batch_size=batch_size, relu=relu,
+                       progress=False)
+        for t in names:
+            f, n = combine((jnp.asarray(acts[t]),), (mats[t][0],), (mats[t][1],), one, normalise)
+            parts[t].append(np.asarray(f))
+            norms[t].append(np.asarray(n)[..., 0])
+    return ({t: np.concatenate(v) for t, v in parts.items()}, grid_centers(rf, hw),
+            {t: np.concatenate(v) for t, v in norms.items()})
+
+
+def hyperpixel_features(backbone: Backbone, params, images, taps: Sequence[str] | str,
+                        grid: str | int | None = None, weights: Sequence[float] | None = None,
+                        normalise: bool = True, batch_size: int = 4, relu: bool = True,
+                        with_norms: bool = False):
+    """Hyperpixel features of uint8 RGB images [N, H, W, 3] (or a list of equal-size [H, W, 3]).
+
+    taps: tap names or roles (`resolve_taps`), in concatenation order; grid: see `target_grid`; weights: one
+    factor per tap (default 1); normalise: L2-normalise each tap's columns (else raw activations); the backbone
+    runs `batch_size` images at a time and only the hyperpixels are kept.
+
+    Returns (features [N, h, w, C] float32, centres [h, w, 2] float32 (x, y) image pixels of the grid nodes);
+    with `with_norms` also norms [N, h, w, T], each tap's column norm before normalising."""
+    names = resolve_taps(backbone, taps)
+    w = np.ones(len(names), np.float32) if weights is None else np.asarray(weights, np.float32)
+    check(w.shape == (len(names),), backbone.name, "weights", f"{len(names)} per-tap factors", w.shape)
+    check(bool(np.all(np.isfinite(w))), backbone.name, "weights", "finite per-tap factors", w)
+    parts, centres, norms = hyperpixel_taps(backbone, params, images, names, grid, normalise, batch_size, relu)
+    feats = np.concatenate([parts[t] * w[i] for i, t in enumerate(names)], -1).astype(np.float32)
+    out = (feats, centres)
+    return out + (np.stack([norms[t] for t in names], -1),) if with_norms else out

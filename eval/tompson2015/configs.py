@@ -1,0 +1,112 @@
+"""Named training configs of the Tompson et al. cascade: `get_config(name) -> TrainConfig`.
+
+Command: `convcorr train pose --config NAME [--set field=value ...]` (= `python -m convcorr_train.pose_cascade
+--config NAME`); the names are the keys of `CONFIGS`. Every run prints a progress bar, the headline score
+(PCK@0.05, torso; MPII: PCKh@0.5) of the coarse model and of the cascade after each stage, and a final
+"final PCK@0.05: coarse C  cascade F" line; it writes runs/<name>/{config,metrics}.json, checkpoints/ (the same
+command resumes a killed run; metrics.json in the runner's schema, `convcorr_jax.pose.train`) and tb/ (TensorBoard
+event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`).
+
+  default     small cascade (pool 8, heat-map sigma 1 cell) on 1000 synthetic people (128 px), 1200 / 2000 / 500
+              steps.
+  tiny        a 64 px toy model, 8 / 4 / 4 steps on 48 people: a smoke test of every stage (numbers meaningless).
+  standard    the "standard cascade" comparison (fine model on image crops, matched parameters, greedy training).
+  no_dropout  default without SpatialDropout.
+  pool4       the coarse model at 4x pooling (Table 2, Fig. 9).
+  pool16      ... at 16x pooling.
+  full        the paper's widths (128-feature banks) on 256 px inputs, 60,000 steps: accelerator scale.
+  flic_tiny   FLIC's 11 joints, the tiny model at 64 px, 8 / 4 / 4 steps: `convcorr train pose --config flic_tiny`
+              then `convcorr eval flic --run runs/pose_flic_tiny --root FLIC` (a smoke test of every stage and of
+              the evaluation; numbers meaningless).
+  flic        the default model on FLIC (11 joints, flip), 128 px person crops of 2.5 x the torso box's longer
+              side, sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps, all chosen on the
+              validation movies (bench/RESULTS_pose.md; learning rates and crop scale by
+              `python -m convcorr_eval.tompson2015.flic_sweep`):
+              `convcorr train pose --config flic --set data_root=FLIC`, then
+              `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json` (with and without the spatial
+              model, whose settings `convcorr run tompson2015.spatial_validation --data-root FLIC --set
+              run_dir=runs/pose_flic` chose on the validation movies). The training loop evaluates on the
+              validation movies (its coarse read-out is the integer arg-max).
+  flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
+              steps: accelerator scale.
+FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
+(`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
+Runtimes and measured numbers: bench/RESULTS_pose.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import joints
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose.train import TrainConfig
+
+FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
+FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale
+TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
+
+
+def _default() -> TrainConfig:
+    return TrainConfig(name="pose_default")
+
+
+def _tiny() -> TrainConfig:
+    return dataclasses.replace(_default(), name="pose_tiny", model=TINY_MODEL, n_samples=48, batch_size=8,
+                               steps=(8, 4, 4), checkpoint_every=8)
+
+
+def _model_variant(name: str, **changes) -> Callable[[], TrainConfig]:
+    """The default config with `changes` to its model."""
+    return lambda: TrainConfig(name=f"pose_{name}", model=dataclasses.replace(M.ModelConfig(), **changes))
+
+
+def _full() -> TrainConfig:
+    return TrainConfig(name="pose_full", model=M.full_model(), n_samples=20000, batch_size=32,
+                       steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
+
+
+def _flic_base(name: str) -> TrainConfig:
+    """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
+    during training (`convcorr_jax.pose.data`); the test split only through `convcorr eval flic`."""
+    return TrainConfig(name=f"pose_{name}", data="flic", model=dataclasses.replace(M.ModelConfig(), num_joints=11),
+                       augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
+
+
+def _flic() -> TrainConfig:
+    return dataclasses.replace(_flic_base("flic"), steps=FLIC_STEPS, lr=FLIC_LR, checkpoint_every=100)
+
+
+def _flic_tiny() -> TrainConfig:
+    return dataclasses.replace(_flic_base("flic_tiny"), model=dataclasses.replace(TINY_MODEL, num_joints=11),
+                               batch_size=8, steps=(8, 4, 4), checkpoint_every=8, eval_limit=64)
+
+
+def _flic_full() -> TrainConfig:
+    return dataclasses.replace(_flic_base("flic_full"), model=M.full_model(num_joints=11), batch_size=32,
+                               steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
+
+
+# the one registry of named configs: name -> builder (described in the module docstring)
+CONFIGS: dict[str, Callable[[], TrainConfig]] = {
+    "default": _default,
+    "tiny": _tiny,
+    "standard": _model_variant("standard", variant="standard"),
+    "no_dropout": _model_variant("no_dropout", spatial_dropout=0.0),
+    "pool4": _model_variant("pool4", pool=4),
+    "pool16": _model_variant("pool16", pool=16),
+    "full": _full,
+    "flic": _flic,
+    "flic_tiny": _flic_tiny,
+    "flic_full": _flic_full,
+}
+NAMES = tuple(CONFIGS)
+
+
+def get_config(name: str = "default") -> TrainConfig:
+    """The named TrainConfig (see the module docstring); InputError for an unknown name."""
+    if name not in CONFIGS:
+        raise InputError("config", "name", "one of " + ", ".join(CONFIGS), name)
+    return CONFIGS[name]()

@@ -1,0 +1,214 @@
+"""`convcorr eval flic|mpii|pf-willow` are the runner's experiments `tompson2015.flic`, `tompson2015.mpii` and
+`long2014.pf_willow`: each writes a run folder (config.json + metrics.json + report), keeps an identical finished
+run, copies its outputs where asked; the PF-WILLOW subset options pick the right pairs; bad input and out-of-range
+settings are one error line and exit code 2. Data: synthetic people written in the FLIC and MPII formats, a
+PF-WILLOW fixture folder, and (where present) the real PF-WILLOW folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io as sio
+from PIL import Image
+
+from convcorr_cli.main import main
+from convcorr_jax.data.synthetic.datasets import write_dataset
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import joints, mpii_files
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose import train as T
+from convcorr_jax.pose.augment import AugmentConfig
+from convcorr_jax.pose.data import PoseArrays
+from convcorr_eval.long2014 import pf_willow as P
+
+TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+RUN_FILES = ("config.json", "metrics.json", "report.md", "report.html")
+NOT_A_RUN = "expected a `convcorr train pose` run (config.json + checkpoints/)"
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory) -> Path:
+    """16 synthetic people in the real formats: FLIC's examples.mat + images/, MPII's annot/{train,valid}.h5."""
+    root = tmp_path_factory.mktemp("people")
+    write_dataset("people", root, n=16, seed=0, image_size=64)
+    return root
+
+
+def _trained(out: Path, data: str, num_joints: int, seed: int = 0) -> Path:
+    """A tiny cascade trained for 2 steps on random images (`data` decides only the joint set and the scores)."""
+    js = joints.joint_set(data, num_joints)
+    cfg = T.TrainConfig(name="pose", out=str(out), data=data, model=dataclasses.replace(TINY, num_joints=num_joints),
+                        augment=dataclasses.replace(AugmentConfig(), flip_perm=js.flip), batch_size=4,
+                        steps=(1, 1, 0), checkpoint_every=1, eval_limit=0, seed=seed)
+    rng = np.random.default_rng(0)
+    arrays = PoseArrays(rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8),
+                        rng.uniform(4, 28, (8, num_joints, 2)).astype(np.float32), np.ones((8, num_joints), bool),
+                        np.full(8, 10.0, np.float32))
+    T.train(cfg, (arrays, arrays), progress=False)
+    return out / "pose"
+
+
+def _saved(run_dir: Path, exp_id: str) -> dict:
+    for f in RUN_FILES:
+        assert (run_dir / f).is_file(), f
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert metrics["status"] == "ok" and metrics["key"]["kind"] == exp_id == config["experiment"]
+    return metrics
+
+
+def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
+    run = _trained(tmp_path / "train", "flic", 11)
+    out, js, fig = tmp_path / "runs", tmp_path / "flic.json", tmp_path / "fig15.png"
+    args = ["eval", "flic", "--run", str(run), "--root", str(people), "--out-dir", str(out), "--no-progress"]
+    assert main([*args, "--json", str(js), "--figure", str(fig)]) == 0
+    printed = capsys.readouterr().out
+    assert "**Table 3: FLIC test PCK@0.05 (torso), 4 people" in printed and "FLIC test PCK@0.05 (torso): coarse" in printed
+    run_dir = out / "tompson2015.flic_pose"
+    saved = _saved(run_dir, "tompson2015.flic")
+    assert saved["key"]["settings"]["run_dir"] == str(run) and saved["key"]["settings"]["trained"] == T.run_state(run)
+    res = json.loads(js.read_text())
+    assert res == saved["metrics"] and res["n"] == 4 and res["split"] == "test"
+    assert fig.read_bytes() == (run_dir / "figures" / "flic_fig15.png").read_bytes()
+    assert main(args) == 0  # identical: kept
+    assert "kept from an identical earlier run" in capsys.readouterr().out
+    assert set(res["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial"}  # spatial on
+    assert res["pck"]["0.05"]["cascade+spatial"] == res["ablation"]["spatial_cascade"]["0.05"]
+    assert "| ours cascade+spatial 4x |" in printed and res["spatial"]["label"]
+    assert main([*args, "--refine", "off"]) == 0  # another read-out: its own folder
+    assert (out / "tompson2015.flic_pose_raw" / "metrics.json").is_file()
+    assert main([*args, "--spatial", "off"]) == 0  # without the spatial model: its own folder, without its rows
+    off = _saved(out / "tompson2015.flic_pose_nospatial", "tompson2015.flic")["metrics"]
+    assert set(off["pck"]["0.05"]) == {"coarse", "cascade"} and off["spatial"] is None
+    assert off["pck"]["0.05"]["cascade"] == pytest.approx(res["pck"]["0.05"]["cascade"])
+    assert main([*args, "--timing", "--name", "tompson2015.flic_pose"]) == 2  # other settings: refused ...
+    assert "--force" in capsys.readouterr().err
+    shutil.rmtree(run)
+    _trained(tmp_path / "train", "flic", 11, seed=1)  # trained again in the same folder: not taken for the scored
+    assert main(args) == 2  # run: its state is a setting (refused as any other change) ...
+    assert "holds a finished run with other settings (trained: " in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0  # ... and scored on request
+    assert "ok in" in capsys.readouterr().out
+
+
+def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
+    run = _trained(tmp_path / "train", "synthetic", 16)
+    preds, js, out = tmp_path / "preds.h5", tmp_path / "pckh.json", tmp_path / "runs"
+    assert main(["eval", "mpii", "--run", str(run), "--annot", str(people / "annot" / "valid.h5"), "--images",
+                 str(people / "images"), "--out", str(preds), "--json", str(js), "--out-dir", str(out),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {preds}" in printed and "PCKh@0.5" in printed and "PCKh@0.1" in printed
+    run_dir = out / "tompson2015.mpii_pose"
+    saved = _saved(run_dir, "tompson2015.mpii")
+    assert (run_dir / "preds.h5").read_bytes() == preds.read_bytes()
+    n = json.loads((people / "synthetic.json").read_text())["test"]  # the people of valid.h5
+    assert mpii_files.read_preds(preds).shape == (n, 16, 2) and saved["metrics"]["people"] == n
+    tables = json.loads(js.read_text())
+    assert set(tables) == {"0.5", "0.1"} and tables["0.5"]["Total"] == pytest.approx(saved["metrics"]["0.5"]["Total"], abs=1e-4)
+
+
+@pytest.mark.parametrize("command", ["flic", "mpii"])
+def test_eval_of_a_folder_without_a_training_run_is_one_line(command, people, tmp_path, capsys):
+    extra = {"flic": ["--root", str(people)], "mpii": ["--annot", str(people / "annot" / "valid.h5"), "--out",
+                                                      str(tmp_path / "p.h5")]}[command]
+    other = tmp_path / "experiment_run"  # a `convcorr run` folder: config.json of another kind, no checkpoints
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"experiment": "long2014.table1", "config": {}, "code": "x"}))
+    (other / "checkpoints").mkdir()
+    for folder in (tmp_path / "missing", other):
+        rc = main(["eval", command, "--run", str(folder), *extra, "--out-dir", str(tmp_path / "runs")])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err == f"convcorr eval {command}: error: run folder {folder}: {NOT_A_RUN}"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "p.h5").exists()
+
+
+# ------------------------------------------------------------------------------------------------ PF-WILLOW
+def _pf_fixture(root: Path, classes=("a(S)", "b(S)", "c(S)"), n: int = 4) -> Path:
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            coords = np.stack([rng.uniform(1, 40, 10), rng.uniform(1, 30, 10)])  # 1-based x, y rows
+            sio.savemat(root / c / f"im{i}.mat", {"pts_coord": coords})
+            Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(root / c / f"im{i}.png")
+    return root
+
+
+def test_pf_willow_subset_selects_the_pairs(tmp_path):
+    root = _pf_fixture(tmp_path / "pf")
+    samples, pairs, groups = P.pf_willow_set(root, 2, ("c(S)", "a(S)"))
+    assert [s.id for s in samples] == [f"{c}/im{i}" for c in ("c(S)", "a(S)") for i in range(4)]
+    assert pairs.tolist() == [[0, 1], [0, 2], [4, 5], [4, 6]] and groups.tolist() == ["c(S)"] * 2 + ["a(S)"] * 2
+    _, pairs, groups = P.pf_willow_set(root)
+    assert len(pairs) == 3 * 12 and sorted(set(groups)) == ["a(S)", "b(S)", "c(S)"]
+    with pytest.raises(InputError, match=r"a\(S\), b\(S\), c\(S\).*got d\(S\)"):
+        P.pf_willow_set(root, None, ("a(S)", "d(S)"))
+    cfg = P.Config(classes=("a(S)",), pairs_per_class=3, features="none", backbone="caffenet", weights="random")
+    assert P.run_name(cfg) == "long2014.pf_willow_none_caffenet_random_aS_3pairs"
+
+
+def test_eval_pf_willow_subset_writes_a_run(tmp_path, capsys):
+    root = _pf_fixture(tmp_path / "pf")
+    out, js = tmp_path / "runs", tmp_path / "pck.json"
+    assert main(["eval", "pf-willow", "--root", str(root), "--features", "none", "--backbone", "caffenet",
+                 "--weights", "random", "--classes", "a(S),c(S)", "--pairs", "3", "--out-dir", str(out),
+                 "--json", str(js), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "PF-WILLOW keypoint transfer (no flow (whole-image scaling), frame 224 px), PCK, 6 pairs" in printed
+    assert "| alpha | a(S) | c(S) | mean |" in printed
+    saved = _saved(out / "long2014.pf_willow_none_caffenet_random_aS+cS_3pairs", "long2014.pf_willow")
+    assert saved["key"]["settings"]["classes"] == ["a(S)", "c(S)"] and saved["key"]["settings"]["pairs_per_class"] == 3
+    res = json.loads(js.read_text())
+    assert res == saved["metrics"] and res["pairs"] == 6 and set(res["pck"]["0.1"]) == {"a(S)", "c(S)", "mean"}
+    rc = main(["eval", "pf-willow", "--root", str(root), "--classes", "a(S),zebra(S)", "--out-dir", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "zebra(S)" in err and "a(S), b(S), c(S)" in err
+
+
+def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
+    root = real_data / "pf_willow" / "PF-dataset-WILLOW"
+    if not (root / "duck(S)").is_dir():
+        pytest.skip("pf_willow/PF-dataset-WILLOW/duck(S) not present in the real-data folder")
+    js = tmp_path / "pck.json"
+    assert main(["eval", "pf-willow", "--root", str(root), "--features", "none", "--backbone", "caffenet",
+                 "--weights", "random", "--classes", "duck(S)", "--pairs", "2", "--out-dir", str(tmp_path / "runs"),
+                 "--json", str(js), "--no-progress"]) == 0
+    res = json.loads(js.read_text())
+    assert res["pairs"] == 2 and set(res["pck"]["0.1"]) == {"duck(S)", "mean"}
+
+
+# ------------------------------------------------------------------------------------------------ ranges
+@pytest.mark.parametrize("argv,field", [
+    (["train", "pose", "--config", "tiny", "--set", "batch_size=0"], "batch_size"),
+    (["train", "pose", "--config", "tiny", "--set", "lr=0,1e-3,1e-3"], "lr"),
+    (["train", "pose", "--config", "tiny", "--set", "steps=-1,4,4"], "steps"),
+    (["train", "pose", "--config", "tiny", "--set", "model.image_size=4"], "model.image_size"),
+    (["run", "long2014.pf_willow", "--set", "beta=0"], "beta"),
+    (["run", "long2014.pf_willow", "--set", "iters=0"], "iters"),
+    (["run", "long2014.pf_willow", "--set", "levels=0"], "levels"),
+    (["run", "long2014.pf_willow", "--set", "image_size=32"], "image_size"),
+    (["run", "long2014.pf_willow", "--set", "batch=0"], "batch"),
+    (["run", "long2014.pf_willow", "--set", "pairs_per_class=0"], "pairs_per_class"),
+    (["eval", "pf-willow", "--root", "PF", "--pairs", "0"], "pairs_per_class"),
+    (["eval", "pf-willow", "--root", "PF", "--size", "32"], "image_size"),
+    (["eval", "pf-willow", "--root", "PF", "--backbone", "vgg16", "--taps", "conv9"], "taps"),
+    (["run", "long2014.pf_willow", "--set", "radius=0"], "radius"),
+    (["run", "long2014.pf_willow", "--set", "method=sgd"], "method"),
+    (["run", "tompson2015.flic", "--set", "split=train"], "split"),
+    (["run", "tompson2015.flic", "--set", "spatial_mode=avg"], "spatial_mode"),
+    (["run", "tompson2015.flic", "--set", "spatial_kernel=4"], "spatial_kernel"),
+    (["run", "tompson2015.mpii", "--set", "readout=best"], "readout"),
+])
+def test_out_of_range_settings_exit_2_with_one_line(argv, field, tmp_path, capsys):
+    out = ["--set", f"out={tmp_path}"] if argv[0] == "train" else ["--out" if argv[0] == "run" else "--out-dir",
+                                                                    str(tmp_path)]
+    assert main([*argv, *out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"field '{field}'" in err and "Traceback" not in err, err
+    assert not any(tmp_path.iterdir())

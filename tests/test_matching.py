@@ -1,0 +1,153 @@
+"""Hough matching and Sinkhorn OT against hand-computed values and a numpy reference; keypoint transfer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+import jax.numpy as jnp
+
+from convcorr_jax.correspondence.matching import (MatchConfig, gaussian_filter, hough_space, match, match_best,
+                                                  offset_bins, ot_scores, rhm, sinkhorn_log, transfer_from_matrix,
+                                                  transfer_keypoints)
+from convcorr_jax.errors import InputError
+
+
+def _sinkhorn_numpy(cost, mu, nu, eps, iters):
+    """Plain-domain Sinkhorn as SCOT writes it (a = 1/n; b = nu / K^T a; a = mu / K b), float64."""
+    k = np.exp(-cost / eps)
+    a = np.full(len(mu), 1.0 / len(mu))
+    for _ in range(iters):
+        b = nu / (k.T @ a)
+        a = mu / (k @ b)
+    return a[:, None] * k * b[None, :]
+
+
+@pytest.mark.parametrize("iters", [1, 3, 200])
+def test_sinkhorn_matches_numpy_and_marginals(iters):
+    rng = np.random.default_rng(1)
+    cost = rng.uniform(0, 1, (4, 5))
+    mu = rng.uniform(0.5, 1.5, 4)
+    mu /= mu.sum()
+    nu = rng.uniform(0.5, 1.5, 5)
+    nu /= nu.sum()
+    plan = np.asarray(sinkhorn_log(jnp.asarray(cost, jnp.float32), jnp.asarray(mu, jnp.float32),
+                                   jnp.asarray(nu, jnp.float32), 0.1, iters))
+    np.testing.assert_allclose(plan, _sinkhorn_numpy(cost, mu, nu, 0.1, iters), rtol=2e-4, atol=1e-7)
+    np.testing.assert_allclose(plan.sum(1), mu, rtol=1e-5)  # rows exact after every iteration
+    if iters == 200:
+        np.testing.assert_allclose(plan.sum(0), nu, rtol=1e-4)
+
+
+def test_sinkhorn_log_space_survives_small_eps():
+    rng = np.random.default_rng(2)
+    cost = rng.uniform(0, 1, (6, 6)).astype(np.float32)
+    u = np.full(6, 1 / 6, np.float32)
+    plan = np.asarray(sinkhorn_log(jnp.asarray(cost), jnp.asarray(u), jnp.asarray(u), 1e-3, 50))
+    assert np.all(np.isfinite(plan))  # exp(-1 / 1e-3) underflows in the plain domain
+    np.testing.assert_allclose(plan.sum(1), u, rtol=1e-4)  # float32 potentials of size 1 / eps
+    # the same iterations in float64 log space (scipy's logsumexp)
+    from scipy.special import logsumexp
+    logk = -cost.astype(np.float64) / 1e-3
+    la = np.full(6, -np.log(6.0))
+    for _ in range(50):
+        lb = np.log(u) - logsumexp(logk + la[:, None], axis=0)
+        la = np.log(u) - logsumexp(logk + lb[None, :], axis=1)
+    np.testing.assert_allclose(plan, np.exp(la[:, None] + logk + lb[None, :]), rtol=2e-2, atol=1e-6)
+
+
+def test_ot_scores_rescale_and_power():
+    sim = jnp.asarray([[1.0, 0.0], [0.0, 1.0]])
+    u = jnp.asarray([0.5, 0.5])
+    s = np.asarray(ot_scores(sim, u, u, eps=0.05, iters=1, exp2=0.5))
+    p = _sinkhorn_numpy(1 - np.asarray(sim, np.float64), np.full(2, .5), np.full(2, .5), 0.05, 1)
+    np.testing.assert_allclose(s, np.sqrt(2 * p), rtol=1e-5)
+
+
+def test_hough_geometry_like_hpf():
+    ny, nx, cell = hough_space((224, 224), (224, 224), 8192)
+    assert cell == pytest.approx(np.sqrt(448 * 448 / 8192)) and ny == nx == int(448 / cell) + 1
+    # a vote at offset (dx, dy) = (3, -2) between images of (h, w) = (4, 4): position (4 - xs + xt, 4 - ys + yt)
+    b = np.asarray(offset_bins(jnp.asarray([[1.0, 2.0]]), jnp.asarray([[4.0, 0.0]]), (4, 4), (4, 4), 64))
+    ny, nx, cell = hough_space((4, 4), (4, 4), 64)
+    assert cell == 1 and (ny, nx) == (9, 9)
+    assert b[0, 0] == 2 * 9 + 7  # (x, y) = (4 - 1 + 4, 4 - 2 + 0) = (7, 2)
+
+
+def test_rhm_by_hand():
+    # 4 x 4 images, 64 cells -> 1-pixel bins, no smoothing (side 1): conf_ij = v_ij * (sum of votes of offset ij)
+    src = jnp.asarray([[0.0, 0.0], [1.0, 0.0]])
+    trg = jnp.asarray([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    v = np.array([[0.5, 0.2, 0.1],
+                  [0.3, 0.4, 0.6]], np.float32)
+    # offsets dx: row 0 -> 0, 1, 2; row 1 -> -1, 0, 1; totals: dx=0: .5 + .4, dx=1: .2 + .6, dx=2: .1, dx=-1: .3
+    want = v * np.array([[0.9, 0.8, 0.1], [0.3, 0.9, 0.8]])
+    got = np.asarray(rhm(jnp.asarray(v), src, trg, (4, 4), (4, 4), ncells=64, side=1))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # with the 3 x 3 Gaussian: the vote map convolved (zero padding), read back at each match's bin
+    space = np.zeros((9, 9))
+    for i in range(2):
+        for j in range(3):
+            space[4, 4 - int(src[i, 0]) + int(trg[j, 0])] += v[i, j]
+    sm = scipy.signal.convolve2d(space, gaussian_filter(3), mode="same")
+    want3 = np.array([[v[i, j] * sm[4, 4 - int(src[i, 0]) + int(trg[j, 0])] for j in range(3)] for i in range(2)])
+    got3 = np.asarray(rhm(jnp.asarray(v), src, trg, (4, 4), (4, 4), ncells=64, side=3))
+    np.testing.assert_allclose(got3, want3, rtol=1e-5)
+
+
+def test_gaussian_filter_like_hpf():
+    g = gaussian_filter(7)
+    assert g.shape == (7, 7) and g.sum() == pytest.approx(1.0) and g[3, 3] == g.max()
+    sig2 = (7 / 2 / 2.354) ** 2
+    assert g[3, 4] / g[3, 3] == pytest.approx(np.exp(-1 / (2 * sig2)), rel=1e-5)
+
+
+def test_transfer_keypoints_by_hand():
+    src = jnp.asarray([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    trg = jnp.asarray([[100.0, 100.0], [110.0, 104.0]])
+    best = jnp.asarray([0, 1, 0, 1])
+    # p = (4, 3), radius 6: carriers 0 (|4|,|3|) and 1 (|-6|,|3|); moves: (100, 100) + (4, 3), (110, 104) + (-6, 3)
+    got = np.asarray(transfer_keypoints(best, src, trg, jnp.asarray([[4.0, 3.0]]), 6.0))
+    np.testing.assert_allclose(got, [[(104 + 104) / 2, (103 + 107) / 2]])
+    # radius 1: no carrier -> the nearest node (0)
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, jnp.asarray([[4.0, 3.0]]), 1.0)),
+                               [[104.0, 103.0]])
+    conf = jnp.asarray([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(np.asarray(transfer_from_matrix(conf, src, trg, jnp.asarray([[4.0, 3.0]]), 6.0)),
+                               got)
+
+
+@pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])
+def test_synthetic_shift_is_recovered(method):
+    # target = source shifted by (+2, +1) grid cells (stride 8 px) with fresh features in the uncovered border
+    rng = np.random.default_rng(3)
+    h = w = 8
+    stride = 8.0
+    xy = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2) * stride + 3.5
+    fs = rng.normal(size=(h, w, 16)).astype(np.float32)
+    ft = rng.normal(size=(h, w, 16)).astype(np.float32)
+    ft[1:, 2:] = fs[:-1, :-2]
+    size = (64, 64)
+    cfg = MatchConfig(method=method)
+    conf = match(jnp.asarray(fs.reshape(-1, 16)), jnp.asarray(ft.reshape(-1, 16)), jnp.asarray(xy), jnp.asarray(xy),
+                 size, size, cfg)
+    pts = np.array([[10.0, 12.0], [30.0, 20.0], [20.0, 40.0]])
+    got = np.asarray(transfer_from_matrix(conf, jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), stride))
+    np.testing.assert_allclose(got, pts + [2 * stride, stride], atol=1e-4)
+    # batched: the same answer for each pair
+    idx, score = match_best(jnp.asarray(np.stack([fs, fs]).reshape(2, -1, 16)),
+                            jnp.asarray(np.stack([ft, ft]).reshape(2, -1, 16)), jnp.asarray(xy), jnp.asarray(xy),
+                            size, size, cfg)
+    np.testing.assert_array_equal(np.asarray(idx[0]), np.argmax(np.asarray(conf), 1))
+    np.testing.assert_array_equal(np.asarray(idx[1]), np.asarray(idx[0]))
+    assert score.shape == (2, h * w)
+
+
+def test_match_config_rejects_bad_settings():
+    with pytest.raises(InputError):
+        MatchConfig(method="nope")
+    with pytest.raises(InputError):
+        MatchConfig(eps=0.0)
+    with pytest.raises(InputError):
+        MatchConfig(side=4)
+    assert MatchConfig("rhm").cos_power == 3.0 and MatchConfig("ot_rhm").cos_power == 1.0

@@ -1,0 +1,72 @@
+"""The reports a person reads: `report.md` and `report.html` of every run (eval/report.py)."""
+
+import html as html_lib
+import json
+import re
+
+from convcorr_eval.report import html, is_numeric, markdown_table, pretty_config, write_report
+
+CONFIG = {"backbone": "caffenet", "size": "tiny", "transfer": {"beta": 0.003, "window": None}}
+MD = "\n".join([
+    "# exp", "", "```", "== exp (exp) ==", "config: " + json.dumps(CONFIG, sort_keys=True), "seed: 0", "```", "",
+    markdown_table(["method", "bird", "mean a=0.1", "note"], [["conv4 flow", 10.0, 24.9, "beta 0.1"],
+                                                              ["SIFT flow", None, 28.3, "x"]]), ""])
+
+
+def _cells(page):
+    return re.findall(r"<(td|th)(\s[^>]*)?>(.*?)</\1>", page, re.S)
+
+
+def test_config_is_pretty_printed_in_markdown_and_html():
+    md = pretty_config(MD)
+    assert "config: {" not in md and '\n  "backbone": "caffenet",\n' in md
+    block = md.split("config:\n", 1)[1].split("\nseed: 0", 1)[0]
+    assert json.loads(block) == CONFIG  # the whole config, indented, still valid JSON
+    page = html(MD, "exp")
+    pre = html_lib.unescape(re.search(r"<pre><code>(.*?)</code></pre>", page, re.S).group(1))
+    assert "config:\n{\n" in pre and '\n    "beta": 0.003,\n' in pre
+
+
+def test_config_outside_a_code_block_and_bad_json_are_left_alone():
+    text = 'config: {"a": 1}\n```\nconfig: {not json}\n```'
+    assert pretty_config(text) == text
+
+
+def test_tables_scroll_sideways_on_their_own():
+    page = html(MD, "exp")
+    assert page.count("<table>") == 1
+    assert '<div class="table-scroll"><table>' in page and "</table></div>" in page
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert re.search(r"\.table-scroll\{[^}]*overflow-x:\s*auto", css)
+
+
+def test_label_column_left_numbers_right():
+    page = html(MD, "exp")
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert re.search(r"td,th\{[^}]*text-align:\s*left", css) and re.search(r"td\.num[^{]*\{[^}]*text-align:\s*right", css)
+    cells = {body: attrs for _, attrs, body in _cells(page)}
+    assert "num" not in cells["method"] and "num" not in cells["conv4 flow"] and "num" not in cells["SIFT flow"]
+    assert "num" in cells["24.9"] and "num" in cells["mean a=0.1"] and "num" in cells["10.0"]
+    assert "num" not in cells["beta 0.1"] and "num" not in cells["note"]  # text columns stay left
+    assert "style=" not in page.split("<body>", 1)[1]  # no inline alignment left to fight the stylesheet
+
+
+def test_markdown_table_alignment_row():
+    t = markdown_table(["layer", "rf", "map"], [["conv1", 11, "55 x 55"], ["conv2", 51, "27 x 27"]], "{}")
+    assert t.splitlines()[1] == "|:---|---:|---:|"
+    assert "| conv1 | 11 | 55 x 55 |" in t
+
+
+def test_is_numeric():
+    for t in ("12.3", "1,016", "45 %", "43.1 / 76.1", "0.28 -> 0.11", "13 x 13", "**85.6**", "3e-3", "-"):
+        assert is_numeric(t), t
+    for t in ("conv4", "beta 0.1", "", "top-5 (probability)", "ConvNet + ridge"):
+        assert not is_numeric(t), t
+
+
+def test_write_report(tmp_path):
+    write_report(tmp_path, "a <title>", MD)
+    md = (tmp_path / "report.md").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert '\n  "size": "tiny",\n' in md and "<title>a &lt;title&gt;</title>" in page
+    assert "<table>" in page and 'class="table-scroll"' in page

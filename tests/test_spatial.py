@@ -1,0 +1,355 @@
+"""The tree MRF spatial model: exact message passing against brute-force enumeration on tiny grids, the offset
+priors against hand-counted histograms, and torso conditioning removing a distractor far from the torso."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import heatmaps as hm
+from convcorr_jax.pose import spatial as S
+
+
+def _brute_force(log_unary: np.ndarray, log_priors: np.ndarray, edges, mode: str) -> np.ndarray:
+    """Log-(max-)marginals [V, H, W] by enumerating every configuration of the V nodes on the H x W grid."""
+    v, h, w = log_unary.shape
+    kh, kw = log_priors.shape[1:]
+    ry, rx = kh // 2, kw // 2
+    cy, cx = np.divmod(np.arange(h * w), w)
+    score = np.zeros((h * w,) * v)
+    for node in range(v):
+        shape = [1] * v
+        shape[node] = h * w
+        score = score + log_unary[node].reshape(shape)
+    for e, (p, c) in enumerate(edges):
+        dy, dx = cy[None] - cy[:, None], cx[None] - cx[:, None]  # [parent cell, child cell]
+        inside = (np.abs(dy) <= ry) & (np.abs(dx) <= rx)
+        pair = np.where(inside, log_priors[e][np.clip(dy + ry, 0, kh - 1), np.clip(dx + rx, 0, kw - 1)], -np.inf)
+        shape = [1] * v
+        shape[p], shape[c] = h * w, h * w
+        score = score + (pair if p < c else pair.T).reshape(shape)
+    out = []
+    for node in range(v):
+        others = tuple(a for a in range(v) if a != node)
+        m = logsumexp(score, axis=others) if mode == "sum" else np.max(score, axis=others)
+        m = m - (logsumexp(m) if mode == "sum" else np.max(m))
+        out.append(m.reshape(h, w))
+    return np.stack(out)
+
+
+TREES = {
+    "chain3": ((0, 1), (1, 2)),  # root 0 -> 1 -> 2
+    "star3": ((1, 0), (1, 2)),  # root 1 in the middle
+    "chain3_branch": ((2, 1), (1, 0), (1, 3)),  # chain 2 -> 1 -> 0 with a branch 1 -> 3 in the middle
+    "branch4": ((0, 1), (1, 2), (0, 3)),  # chain 0 -> 1 -> 2 with a branch at the root
+}
+
+
+@pytest.mark.parametrize("mode", ["sum", "max"])
+@pytest.mark.parametrize("tree, ksize", [("chain3", 3), ("star3", 7), ("chain3_branch", 3), ("chain3_branch", 7),
+                                         ("branch4", 5)])
+def test_marginals_match_brute_force(tree, mode, ksize):
+    edges = TREES[tree]
+    v = 1 + max(max(e) for e in edges)
+    rng = np.random.default_rng(hash((tree, mode, ksize)) % 2**32)
+    u = rng.normal(0, 1.5, (v, 4, 4)).astype(np.float32)
+    pri = rng.normal(0, 1.5, (len(edges), ksize, ksize)).astype(np.float32)
+    want = _brute_force(u.astype(np.float64), pri.astype(np.float64), edges, mode)
+    got = np.asarray(S.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode))
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    if mode == "sum" and ksize == 7:
+        fft = np.asarray(S.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode, "fft"))
+        np.testing.assert_allclose(fft, want, atol=2e-3)
+
+
+def test_messages_of_a_two_node_tree_are_log_convolutions():
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(2, 4, 5)).astype(np.float32)
+    pri = rng.normal(size=(1, 3, 5)).astype(np.float32)  # kh != kw
+    up, down = S.tree_messages(jnp.asarray(u), jnp.asarray(pri), ((0, 1),), "sum")
+    want_up = np.full((4, 5), -np.inf)
+    want_down = np.full((4, 5), -np.inf)
+    for py, px, cy, cx in itertools.product(range(4), range(5), range(4), range(5)):
+        dy, dx = cy - py, cx - px
+        if abs(dy) <= 1 and abs(dx) <= 2:
+            want_up[py, px] = np.logaddexp(want_up[py, px], u[1, cy, cx] + pri[0, dy + 1, dx + 2])
+            want_down[cy, cx] = np.logaddexp(want_down[cy, cx], u[0, py, px] + pri[0, dy + 1, dx + 2])
+    np.testing.assert_allclose(np.asarray(up[0]), want_up - want_up.max(), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(down[0]), want_down - want_down.max(), atol=1e-5)
+
+
+def test_offset_priors_equal_the_hand_counted_histogram():
+    # 2 nodes + torso (node 2); edges torso -> 0 -> 1; offsets in cells (rounded per point)
+    pts = np.array([
+        [[5.0, 5.0], [6.0, 5.0], [4.0, 4.0]],   # torso->0: (1, 1); 0->1: (1, 0)
+        [[5.2, 4.9], [6.1, 5.2], [4.0, 4.0]],   # rounds to the same: (1, 1); (1, 0)
+        [[3.0, 4.0], [3.0, 5.0], [4.0, 4.0]],   # (-1, 0); (0, 1)
+        [[9.0, 4.0], [0.0, 0.0], [4.0, 4.0]],   # (5, 0) outside the 3x3 kernel; node 1 not visible
+    ])
+    vis = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 0, 1]], bool)
+    edges = ((2, 0), (0, 1))
+    hist = S.offset_histograms(pts, vis, edges, 3)
+    want = np.zeros((2, 3, 3))
+    want[0, 1 + 1, 1 + 1] = 2  # [e, r + dy, r + dx]
+    want[0, 1 + 0, 1 - 1] = 1
+    want[1, 1 + 0, 1 + 1] = 2
+    want[1, 1 + 1, 1 + 0] = 1
+    np.testing.assert_array_equal(hist, want)
+    floor = 0.01
+    pri = S.offset_priors(pts, vis, edges, kernel_size=3, sigma=0.0, floor=floor)
+    q = want / want.sum(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(pri, np.log((q + floor) / (1 + 9 * floor)), rtol=1e-6)
+    np.testing.assert_allclose(np.exp(pri).sum(axis=(1, 2)), 1.0, rtol=1e-6)
+    # smoothing keeps a normalised kernel and the mode of a single-offset histogram
+    sm = S.offset_priors(pts[:1], vis[:1], edges, kernel_size=7, sigma=1.0, floor=0.0)
+    np.testing.assert_allclose(np.exp(sm).sum(axis=(1, 2)), 1.0, rtol=1e-5)
+    assert np.unravel_index(np.argmax(sm[0]), (7, 7)) == (3 + 1, 3 + 1)
+    # an edge without data is uniform
+    none = S.offset_priors(pts, np.zeros_like(vis), edges, kernel_size=3, sigma=0.0, floor=0.0)
+    np.testing.assert_allclose(none, np.log(1 / 9), rtol=1e-6)
+
+
+# FLIC layout relative to the torso (cells): lsho lelb lwri rsho relb rwri lhip rhip leye reye nose
+_LAYOUT = np.array([[3, -3], [4, 0], [4, 3], [-3, -3], [-4, 0], [-4, 3], [2, 4], [-2, 4], [1, -7], [-1, -7],
+                    [0, -6]], np.float32)
+
+
+def _flic_priors(size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 200
+    torso = np.full((n, 2), size / 2, np.float32)
+    pts = torso[:, None] + _LAYOUT[None] + rng.normal(0, 0.6, (n, 11, 2)).astype(np.float32)
+    p, v = S.with_torso(pts, np.ones((n, 11), bool), torso)
+    return S.offset_priors(p, v, S.FLIC_EDGES, kernel_size=2 * size - 1, sigma=1.0, floor=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["sum", "max"])
+def test_distractor_far_from_the_torso_is_suppressed(mode):
+    size = 16
+    pri = _flic_priors(size)
+    torso = np.array([[8.0, 8.0]], np.float32)
+    true = torso[0] + _LAYOUT
+    maps = np.asarray(hm.gaussian_targets(jnp.asarray(true), (size, size), 1.0)) * 0.6  # [H, W, K]
+    distract = np.asarray(hm.gaussian_targets(jnp.asarray(np.array([[1.0, 14.0]] * 11, np.float32)), (size, size), 1.0))
+    maps = np.maximum(maps, distract * np.isin(np.arange(11), [2, 4])[None, None])  # l wrist, r elbow: distracted
+    maps = maps[None].astype(np.float32)
+    before = np.asarray(hm.argmax_2d(jnp.asarray(maps)))[0]
+    assert np.array_equal(before[[2, 4]], [[1, 14], [1, 14]])  # the coarse arg-max picks the distractor
+    cfg = S.SpatialConfig(mode=mode)
+    out = S.apply_spatial_model(maps, torso, pri, cfg)
+    assert out.shape == maps.shape
+    after = np.asarray(hm.argmax_2d(out))[0]
+    np.testing.assert_array_equal(after, true.astype(int))  # every joint at its true cell, distractors removed
+    if mode == "sum":
+        np.testing.assert_allclose(np.asarray(out).sum(axis=(1, 2)), 1.0, rtol=1e-4)
+    # switched off: the input unchanged
+    off = S.apply_spatial_model(maps, torso, pri, S.SpatialConfig(enabled=False))
+    np.testing.assert_array_equal(np.asarray(off), maps)
+
+
+def test_torso_node_conditions_the_joints_like_brute_force():
+    # 3 joints + the torso as node 3 on a 4 x 4 grid; kernel 5 x 5 (offsets of 3 cells impossible)
+    edges = ((3, 0), (0, 1), (3, 2))
+    rng = np.random.default_rng(1)
+    pri = rng.normal(0, 1.0, (3, 5, 5)).astype(np.float32)
+    maps = rng.uniform(-0.1, 1.1, (1, 4, 4, 3)).astype(np.float32)
+    maps = np.concatenate([maps, maps])
+    torso = np.array([[1.0, 2.0], [1.4, 1.6]], np.float32)  # both round to cell (x 1, y 2)
+    u = np.asarray(S.torso_log_unary(jnp.asarray(torso), (4, 4), 0.0))
+    assert np.array_equal(np.argwhere(u[1] == 0), [[2, 1]]) and np.all(u[1][u[1] != 0] <= -1e3)
+    for mode in ("sum", "max"):
+        cfg = S.SpatialConfig(edges=edges, mode=mode, torso_sigma=0.0, output="log")
+        lg = np.asarray(S.apply_spatial_model(maps, torso, pri, cfg))
+        np.testing.assert_allclose(lg[0], lg[1], atol=1e-5)  # a delta at the same cell: the same result
+        unary = np.concatenate([np.moveaxis(np.log(np.clip(maps[0], 0, 1) + cfg.unary_floor), -1, 0),
+                                np.where(u[:1] == 0, 0.0, -np.inf)])
+        want = _brute_force(unary, pri.astype(np.float64), edges, mode)[:3]
+        np.testing.assert_allclose(lg[0], np.moveaxis(want, 0, -1), atol=2e-4)
+        pr = np.asarray(S.apply_spatial_model(maps, torso, pri, dataclasses.replace(cfg, output="prob")))
+        np.testing.assert_allclose(pr, np.exp(lg), rtol=1e-5, atol=1e-7)
+
+
+def test_bad_input_raises():
+    u = jnp.zeros((3, 4, 4))
+    with pytest.raises(InputError):
+        S.marginals(u, jnp.zeros((2, 4, 4)), ((0, 1), (1, 2)))  # even kernel
+    with pytest.raises(InputError):
+        S.marginals(u, jnp.zeros((2, 3, 3)), ((0, 1), (1, 0)))  # cycle, no root
+    with pytest.raises(InputError):
+        S.marginals(u, jnp.zeros((2, 3, 3)), ((0, 1), (0, 1)))  # node 1 has two parents
+    with pytest.raises(InputError):
+        S.marginals(u, jnp.zeros((1, 3, 3)), ((0, 1),))  # too few edges
+    with pytest.raises(InputError):
+        S.apply_spatial_model(jnp.zeros((1, 4, 4, 11)), np.zeros((1, 2)), jnp.zeros((11, 3, 3)),
+                              S.SpatialConfig(mode="mean"))
+    with pytest.raises(InputError):
+        S.offset_priors(np.zeros((2, 3, 2)), np.ones((2, 2), bool), ((2, 0), (0, 1)), 3)
+
+
+def test_select_peaks_takes_the_refined_cell_and_refines_on_the_heatmap():
+    size = 12
+    true = np.array([[3.3, 4.0], [8.0, 7.8]], np.float32)  # 2 joints (x, y) cells
+    far = np.array([[9.0, 2.0], [1.0, 1.0]], np.float32)
+    maps = 0.6 * np.asarray(hm.gaussian_targets(jnp.asarray(true), (size, size), 1.0))
+    maps = np.maximum(maps, np.asarray(hm.gaussian_targets(jnp.asarray(far), (size, size), 1.0)))
+    refined = np.asarray(hm.gaussian_targets(jnp.asarray(np.round(true)), (size, size), 3.0))  # broad, at the cell
+    got = np.asarray(S.select_peaks(jnp.asarray(maps[None]), jnp.asarray(refined[None])))[0]
+    np.testing.assert_allclose(got, true, atol=0.1)
+    # the refined maps' own arg-max is the cell; the coarse maps' is the distractor
+    np.testing.assert_array_equal(np.asarray(hm.argmax_2d(jnp.asarray(maps))), far.astype(int))
+
+
+def test_marginal_nll_is_differentiable_and_learning_lowers_it():
+    import jax
+
+    edges = ((0, 1), (1, 2))
+    rng = np.random.default_rng(5)
+    u = jnp.asarray(rng.normal(0, 0.3, (4, 3, 5, 5)), jnp.float32)  # nearly flat unaries: the prior matters
+    base = np.array([[1, 1], [2, 2], [3, 3]])
+    targets = jnp.asarray(np.stack([base + rng.integers(0, 2, (1, 2)) for _ in range(4)]), jnp.int32)
+    mask = jnp.ones((4, 3), bool)
+    pri = jnp.zeros((2, 5, 5))
+    step = jax.jit(jax.value_and_grad(lambda p: S.marginal_nll(p, u, targets, mask, edges)))
+    l0, g = step(pri)
+    assert np.all(np.isfinite(np.asarray(g))) and np.abs(np.asarray(g)).max() > 0
+    for _ in range(20):
+        pri = pri - 2.0 * step(pri)[1]
+    assert float(step(pri)[0]) < float(l0) - 0.1
+
+
+# --- the spatial model in the prediction pipeline (`pose.predict`) ---------------------------------------------
+
+def _flic_tiny_params():
+    """A tiny 11-joint cascade whose coarse heat-maps lie inside (0, 1) (bias 0.5 plus noise), so that the
+    heat-map unary is strictly monotone in the heat-map (no clipped ties)."""
+    import jax
+
+    from convcorr_jax.pose import model as M
+
+    cfg = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16,
+                        num_joints=11)
+    params = M.init(jax.random.PRNGKey(0), cfg)
+    fc2 = params["coarse"]["fc2"]
+    key = jax.random.PRNGKey(1)
+    params["coarse"]["fc2"] = {"bias": jnp.full_like(fc2["bias"], 0.5),
+                               "kernel": 0.2 * jax.random.normal(key, fc2["kernel"].shape)}
+    images = np.random.default_rng(0).integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    return cfg, params, images
+
+
+def test_predict_with_a_flat_spatial_model_equals_without():
+    """Uniform priors over every offset of the map and a flat torso unary: each joint's marginal is its own
+    normalised unary, a monotone map of the heat-map, so every spatial read-out equals the plain one; disabled,
+    too."""
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import predict as P
+
+    cfg, params, images = _flic_tiny_params()
+    s = cfg.map_size
+    flat = np.zeros((len(S.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
+    torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
+    hm = np.asarray(M.apply_coarse(params, images.astype(np.float32) / 255.0, cfg)[0])
+    assert 0 < hm.min() and hm.max() < 1
+    for sc in (S.SpatialConfig(torso_sigma=1e6), S.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
+               S.SpatialConfig(enabled=False)):
+        got = P.predict(params, images, cfg, batch=4, spatial=P.SpatialInputs(flat, torso, sc))
+        assert set(got) == set(P.READOUTS + P.SPATIAL_READOUTS)
+        for k in P.READOUTS:
+            np.testing.assert_allclose(got["spatial_" + k], got[k], atol=1e-5, err_msg=f"{sc} {k}")
+    plain = P.predict(params, images, cfg, batch=4)
+    assert set(plain) == set(P.READOUTS)
+    for k in P.READOUTS:
+        np.testing.assert_allclose(plain[k], got[k], atol=1e-5)
+
+
+def test_predict_crops_the_fine_model_at_the_spatially_refined_cells():
+    """Delta priors (one offset per edge) and a delta torso put every joint at the torso plus its chain of offsets
+    whatever the heat-maps say: spatial_coarse is that cell's centre, and the fine model crops there (the paper's
+    order: spatial model before the fine model)."""
+    from convcorr_jax.pose import heatmaps as hmap
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import predict as P
+
+    cfg, params, images = _flic_tiny_params()
+    k = 5
+    rng = np.random.default_rng(2)
+    offsets = rng.integers(-1, 2, (len(S.FLIC_EDGES), 2))
+    pri = np.full((len(S.FLIC_EDGES), k, k), -30.0, np.float32)
+    for e, (dx, dy) in enumerate(offsets):
+        pri[e, dy + k // 2, dx + k // 2] = 0.0
+    torso = np.array([[3, 4], [4, 3], [3, 3], [4, 4], [3, 4]], np.float32)
+    cells = np.zeros((len(images), 12, 2))
+    cells[:, S.FLIC_TORSO] = torso
+    for e, (p, c) in enumerate(S.FLIC_EDGES):  # parents come first in FLIC_EDGES
+        cells[:, c] = cells[:, p] + offsets[e]
+    want = np.asarray(hmap.map_to_image(cells[:, :11], cfg.pool))
+    got = P.predict(params, images, cfg, batch=4, spatial=P.SpatialInputs(pri, torso, S.SpatialConfig(
+        torso_sigma=0.0)))
+    np.testing.assert_allclose(got["spatial_coarse"], want, atol=1e-5)
+    fine = M.apply(params, images.astype(np.float32) / 255.0, cfg, centers=want.astype(np.float32))
+    np.testing.assert_allclose(got["spatial_cascade"], fine["xy"], atol=1e-4)
+    assert not np.allclose(got["spatial_coarse"], got["coarse"])  # the heat-maps alone say otherwise
+
+
+def test_predict_refuses_bad_spatial_inputs():
+    from convcorr_jax.pose import predict as P
+
+    cfg, params, images = _flic_tiny_params()
+    pri = np.zeros((len(S.FLIC_EDGES), 3, 3), np.float32)
+    with pytest.raises(InputError, match="torso"):
+        P.predict(params, images, cfg, spatial=P.SpatialInputs(pri, np.zeros((2, 2)), S.SpatialConfig()))
+    with pytest.raises(InputError, match="log_priors"):
+        P.predict(params, images, cfg, spatial=P.SpatialInputs(pri[:3], np.zeros((5, 2)), S.SpatialConfig()))
+    with pytest.raises(InputError, match="mode"):
+        P.predict(params, images, cfg, spatial=P.SpatialInputs(pri, np.zeros((5, 2)), S.SpatialConfig(mode="avg")))
+
+
+def test_priors_from_pixels_are_the_priors_of_the_cells():
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(0, 64, (30, 11, 2))
+    vis = rng.random((30, 11)) < 0.9
+    torso = rng.uniform(20, 40, (30, 2))
+    got = S.priors_from_pixels(pts, vis, torso, 8, S.FLIC_EDGES, 9, 0.5, 1e-3)
+    cells, v = S.with_torso(np.asarray(hm.image_to_map(pts, 8)), vis, np.asarray(hm.image_to_map(torso, 8)))
+    np.testing.assert_allclose(got, S.offset_priors(cells, v, S.FLIC_EDGES, 9, 0.5, 1e-3), atol=1e-6)
+
+
+def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(tmp_path):
+    """The spatial read-outs of `predict(mesh=...)` over 2 forced host devices (batch, torso sharded; priors
+    replicated) equal the single-device ones."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tests)!r})
+        import numpy as np
+        from convcorr_jax import parallel
+        from convcorr_jax.pose import predict as P, spatial as S
+        from test_spatial import _flic_tiny_params
+        cfg, params, images = _flic_tiny_params()
+        rng = np.random.default_rng(0)
+        pri = rng.normal(0, 1, (len(S.FLIC_EDGES), 5, 5)).astype(np.float32)
+        sp = P.SpatialInputs(pri, rng.uniform(2, 5, (5, 2)).astype(np.float32), S.SpatialConfig(mode="max"))
+        mesh = parallel.make_mesh()
+        assert mesh.devices.size == 2
+        a = P.predict(params, images, cfg, batch=3, spatial=sp)
+        b = P.predict(params, images, cfg, batch=3, spatial=sp, mesh=mesh)
+        assert set(a) == set(b) == set(P.READOUTS + P.SPATIAL_READOUTS)
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], atol=1e-4, err_msg=k)
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": str(tests.parent)}
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
