@@ -37,6 +37,12 @@ def flic_root(real_data):
 # clean clone starts empty and repeated runs reuse them; set CONVCORR_CACHE to override.
 os.environ.setdefault("CONVCORR_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "tests"))
 
+# JAX's persistent compilation cache in that folder, as every `convcorr` command has it: a program compiled by one
+# pytest worker or command-line subprocess is loaded, not compiled again, by the others.
+from convcorr_cli.main import setup_compile_cache  # noqa: E402
+
+setup_compile_cache()
+
 
 @pytest.fixture(scope="module")
 def loopback_http():
