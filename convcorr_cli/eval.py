@@ -233,7 +233,7 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
     if args.pairs is not None:
         sets.append(f"pairs_per_class={args.pairs}")
     cfg = make_config("long2014.pf_willow", sets=[*sets, *args.set], backbone=args.backbone, data_root=args.root)
-    pf_willow.select_classes(args.root, cfg.classes)  # an unknown sub-class: refused before the run
+    pf_willow.check_pairs(args.root, pf_willow.select_classes(args.root, cfg.classes))  # refused before the run
     result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, (args.json,))
     if result is None:
         return 1

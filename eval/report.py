@@ -77,8 +77,21 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
 _CONFIG_LINE = re.compile(r"^(\s*)config: (\{.*\})\s*$")
 
 
+def config_json(value: Any, pad: str = "") -> str:
+    """`value` as indented JSON, one field a line; lists of plain values stay on their field's line."""
+    if isinstance(value, dict) and value:
+        inner = pad + "  "
+        rows = [f"{inner}{json.dumps(k)}: {config_json(v, inner)}" for k, v in sorted(value.items())]
+        return "{\n" + ",\n".join(rows) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        inner = pad + "  "
+        return "[\n" + ",\n".join(inner + config_json(v, inner) for v in value) + f"\n{pad}]"
+    return json.dumps(value)
+
+
 def pretty_config(md: str) -> str:
-    """Each `config: {...}` line of a fenced code block (the run header) as indented JSON, one field a line."""
+    """Each `config: {...}` line of a fenced code block (the run header) as indented JSON, one field a line
+    (`config_json`)."""
     out, fenced = [], False
     for line in md.split("\n"):
         if line.lstrip().startswith("```"):
@@ -92,7 +105,7 @@ def pretty_config(md: str) -> str:
             if isinstance(cfg, dict):
                 pad = m.group(1)
                 out.append(f"{pad}config:")
-                out += [pad + ln for ln in json.dumps(cfg, indent=2, sort_keys=True).split("\n")]
+                out += [pad + ln for ln in config_json(cfg).split("\n")]
                 continue
         out.append(line)
     return "\n".join(out)

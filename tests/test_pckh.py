@@ -185,3 +185,13 @@ def test_cli_json(mpii, tmp_path):
     assert data["0.5"]["Total"] > data["0.1"]["Total"]
     rc = main(["eval", "pckh", "--preds", str(tmp_path / "missing.h5"), "--annot", str(mpii / "hg_annot" / "valid.h5")])
     assert rc == 2
+
+
+def test_string_preds_are_refused(tmp_path):
+    """A `preds` array of strings (h5 or mat) is one InputError naming the file and the field."""
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["preds"] = np.full((2, 16, 2), b"a")
+    scipy.io.savemat(tmp_path / "s.mat", {"preds": np.full((2, 16, 2), "a")})
+    for name in ("s.h5", "s.mat"):
+        with pytest.raises(InputError, match=rf"{name}.*'preds'.*numbers"):
+            read_preds(tmp_path / name)

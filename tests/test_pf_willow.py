@@ -131,3 +131,21 @@ def test_pf_pck_hand_computed():
     assert pf_pck_pairs(pred, gt2)[1, 0] == pytest.approx(1 / 3)
     with pytest.raises(InputError, match="subclass"):
         pf_pck(pred, gt, ["A", "B"])
+
+
+def test_sub_class_with_one_image_is_refused_before_work(tmp_path, capsys):
+    """A sub-class folder with one annotated image has no ordered pair: one line naming it, exit 2."""
+    import convcorr_cli.main as cli
+    from convcorr_eval.long2014.pf_willow import check_pairs
+
+    coords = np.stack([np.arange(1, 11), np.arange(11, 21)]).astype(float)
+    _write(tmp_path / "duck(S)", "a", coords)
+    _write(tmp_path / "duck(S)", "b", coords)
+    _write(tmp_path / "car(S)", "a", coords)
+    check_pairs(tmp_path, ["duck(S)"])
+    with pytest.raises(InputError, match=r"car\(S\).*at least 2 annotated images"):
+        check_pairs(tmp_path, ["duck(S)", "car(S)"])
+    assert cli.main(["eval", "pf-willow", "--root", str(tmp_path), "--out-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "car(S)" in err[0] and "images" in err[0]
+    assert not (tmp_path / "runs").exists()

@@ -52,6 +52,13 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
     return MPIIEvalSet(part, missing, visible, head, names)
 
 
+def _numeric(value, path: str | Path) -> np.ndarray:
+    """`value` as float64; InputError naming `preds` unless it holds real numbers."""
+    arr = np.asarray(value)
+    check(arr.dtype.kind in "biuf", path, "preds", "an array of numbers (pixels)", f"dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
     """Read `preds` from a .mat/.h5 prediction file as float64 [N, 16, 2] (x, y).
 
@@ -66,7 +73,7 @@ def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
 
         with h5py.File(path, "r") as f:
             check("preds" in f, path, "preds", "a dataset named 'preds'", sorted(f.keys()))
-            arr, hdf = np.asarray(f["preds"][:], np.float64), True
+            arr, hdf = _numeric(f["preds"][:], path), True
     except OSError:
         import scipy.io
 
@@ -75,7 +82,7 @@ def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
         except Exception as e:  # not HDF5, not MATLAB v5
             raise InputError(path, "file", "a MATLAB .mat or HDF5 file", type(e).__name__) from None
         check("preds" in m, path, "preds", "a variable named 'preds'", sorted(k for k in m if not k.startswith("_")))
-        arr = np.asarray(m["preds"], np.float64)
+        arr = _numeric(m["preds"], path)
     check(arr.ndim == 3 and arr.shape[1] == NUM_JOINTS and 2 in (arr.shape[0], arr.shape[2]), path, "preds",
           "shape [N, 16, 2] or [2, 16, N]", arr.shape)
     if hdf:

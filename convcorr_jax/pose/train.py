@@ -366,7 +366,7 @@ class TrainResult:
     run_dir: Path
 
 
-def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = True,
+def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = False,
           nan_at_step: int | None = None, on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
 

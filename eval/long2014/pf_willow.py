@@ -402,13 +402,23 @@ def select_classes(root: str | os.PathLike, classes: Sequence[str] | None = None
     return tuple(classes)
 
 
+def check_pairs(root: str | os.PathLike, classes: Sequence[str]) -> None:
+    """InputError for a sub-class folder with fewer than 2 annotated images (no ordered pair to score)."""
+    for sub in classes:
+        n = len(load_pf_willow(root, classes=[sub], with_images=False))
+        if n < 2:
+            raise InputError(Path(root) / sub, "images", "at least 2 annotated images (one ordered pair)", n)
+
+
 def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
                   classes: Sequence[str] | None = None) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
     """(samples with images, ordered pairs [P, 2] (source i, target j) within each sub-class, sub-class per pair
     [P]) of the sub-classes `classes` (None: all, `select_classes`), the first `pairs_per_class` ordered pairs of
     each (None: all)."""
     samples, pairs, groups = [], [], []
-    for sub in select_classes(root, classes):
+    classes = select_classes(root, classes)
+    check_pairs(root, classes)
+    for sub in classes:
         s = load_pf_willow(root, classes=[sub], with_images=True)
         pp = ordered_pairs(len(s))[:pairs_per_class] + len(samples)
         samples += list(s)
