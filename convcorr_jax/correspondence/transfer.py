@@ -176,7 +176,6 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     s_conv = feature_scale(np.concatenate([queries.conv, database.conv]), cfg.feature_norm)
     s_sift = feature_scale(np.concatenate([queries.sift, database.sift]), cfg.feature_norm)
     bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, cfg.dt_method)
-    pixel_scale = queries.stride * cfg.paper_box / cfg.box
     centre = np.array([(cfg.box - 1) / 2] * 2, np.float32)
     preds = {m: np.full((nq, kmax, 2), np.nan, np.float32) for m in METHODS}
     energies = {m: np.zeros((nq, k), np.float32) for m in METHODS[:2]}
@@ -187,9 +186,8 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
         for method, feats, scale in (("conv4 flow", "conv", s_conv), ("SIFT flow", "sift", s_sift)):
             fq = getattr(queries, feats)[i] * scale
             fd = getattr(database, feats)[nb] * scale
-            res = bp.align(np.broadcast_to(fq, fd.shape), fd, bpcfg, pixel_scale)
-            # flow is in paper-box pixels: back to working-box pixels for warping
-            flow = np.asarray(res.flow) * (cfg.box / cfg.paper_box)
+            res = bp.align_frames(np.broadcast_to(fq, fd.shape), fd, bpcfg, queries.stride, cfg.box, cfg.paper_box)
+            flow = np.asarray(res.flow)  # working-box pixels
             moved = np.stack([
                 np.asarray(transfer_points(jnp.asarray(database.points[j]), jnp.asarray(dense_flow_spline(flow[n], queries.grid_xy, (cfg.box, cfg.box)))))
                 for n, j in enumerate(nb)])

@@ -81,9 +81,8 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str =
     else:
         feats = conv
     feats = feats * feature_scale(feats, feature_norm)
-    pixel_scale = 500.0 / side  # displacements in pixels of a 500 px image for the smoothness term
-    res = bp.align(feats[0], feats[1], bp.BPConfig(beta, window, iters, levels, "brute"), rf.stride * pixel_scale)
-    flow = np.asarray(res.flow) / pixel_scale  # pixels of a
+    res = bp.align_frames(feats[0], feats[1], bp.BPConfig(beta, window, iters, levels, "brute"), rf.stride, side)
+    flow = np.asarray(res.flow)  # pixels of a
     dense = dense_flow_spline(flow, grid, (h, w))
     warped = np.clip(np.asarray(warp_image(b, dense)), 0, 255).astype(np.uint8)
     energy = {"data": float(res.data_energy), "deformation": float(res.deformation_energy),

@@ -688,6 +688,21 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     return _align(fs, ft, config, scale)
 
 
+PAPER_SIDE = 500.0  # Long et al.'s frame: beta is defined on displacements in pixels of a 500 px image
+
+
+def align_frames(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: float, frame_side: float,
+                 paper_side: float = PAPER_SIDE, **kwargs) -> FlowResult:
+    """`align` of features on a grid of `stride` frame pixels per cell, with the smoothness term on displacements
+    in pixels of a `paper_side` frame (so that beta keeps the paper's meaning at any frame size): the one place
+    where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made. frame_side: the frame's
+    side in pixels (its longer side for a non-square one). Returns the flow [..., H, W, 2] in frame pixels;
+    energies in paper units. `kwargs`: `align`'s mesh and pairs_per_call."""
+    scale = paper_side / frame_side
+    res = align(fs, ft, config, stride * scale, **kwargs)
+    return res._replace(flow=res.flow / scale)
+
+
 @functools.lru_cache(maxsize=16)
 def _pairs_fn(config: BPConfig, pixel_scale: float):
     """vmap of `_align` over pairs for one (config, pixel_scale): the stable function `parallel.shard_rows` keys."""

@@ -287,7 +287,6 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     if feats is None:
         return np.zeros((len(pairs), h, w, 2), np.float32)
     feats = (feats * feature_scale(feats, cfg.feature_norm)).astype(np.float32)
-    scale = cfg.paper_side / cfg.image_size  # smoothness in pixels of a `paper_side` frame
     bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, "brute")
     out = []
     n = len(pairs)
@@ -295,8 +294,9 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
         chunk = pairs[s: s + cfg.batch]
         pad = cfg.batch - len(chunk) if n > cfg.batch else 0  # one compiled batch shape
         idx = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
-        res = bp.align(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride * scale)
-        out.append(np.asarray(res.flow)[: len(chunk)] / scale)
+        res = bp.align_frames(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride, cfg.image_size,
+                              cfg.paper_side)
+        out.append(np.asarray(res.flow)[: len(chunk)])
     return np.concatenate(out)
 
 

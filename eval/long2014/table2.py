@@ -105,8 +105,9 @@ def figure(path, out: dict, test, cfg: transfer.TransferConfig, n_rows: int = 3)
         axes[r, 0].scatter(p[:, 0], p[:, 1], **tr_style)
         axes[r, 0].set_title(f"target {r + 1}: {test[r].category}", fontsize=10, fontweight="bold")
         for c, j in enumerate(order):
-            res = bp.align(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride * cfg.paper_box / cfg.box)
-            dense = dense_flow_spline(np.asarray(res.flow) * cfg.box / cfg.paper_box, qs.grid_xy, (cfg.box, cfg.box))
+            res = bp.align_frames(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride, cfg.box,
+                                  cfg.paper_box)
+            dense = dense_flow_spline(np.asarray(res.flow), qs.grid_xy, (cfg.box, cfg.box))
             ax = axes[r, c + 1]
             ax.imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
             moved = np.asarray(transfer_points(db.points[nb[j]], dense))[db.visible[nb[j]]]
