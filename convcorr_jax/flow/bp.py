@@ -688,11 +688,11 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     return _align(fs, ft, config, scale)
 
 
-PAPER_SIDE = 500.0  # Long et al.'s frame: beta is defined on displacements in pixels of a 500 px image
+SMOOTHNESS_FRAME = 500.0  # Long et al.'s frame: beta is defined on displacements in pixels of a 500 px image
 
 
 def align_frames(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: float, frame_side: float,
-                 paper_side: float = PAPER_SIDE, **kwargs) -> FlowResult:
+                 paper_side: float = SMOOTHNESS_FRAME, **kwargs) -> FlowResult:
     """`align` of features on a grid of `stride` frame pixels per cell, with the smoothness term on displacements
     in pixels of a `paper_side` frame (so that beta keeps the paper's meaning at any frame size): the one place
     where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made. frame_side: the frame's

@@ -310,7 +310,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
     """One pair: conv taps (top first), pixel feature maps [h_s, w_s, C] (one per pixel level, on the image binned
     s x s) and image a's grey [H, W] -> flow [H, W, 2] (dx, dy), hw = (H, W).
     top_grid: (xs, ys, stride of the tap in its own image, (kx, ky) scale of that image to a)."""
-    scale500 = bp.PAPER_SIDE / max(hw)  # paper-frame pixels per pixel of a (the fine levels' smoothness)
+    scale500 = bp.SMOOTHNESS_FRAME / max(hw)  # paper-frame pixels per pixel of a (the fine levels' smoothness)
     fa, fb = _scaled(feats_a[0], feats_b[0])
     kx, ky = top_grid[3]
     # the tap's image has a longer side of max(hw) / max(kx, ky) pixels; its flow scaled by (kx, ky) into a's
