@@ -21,6 +21,13 @@ Architecture (Sections 3.1, 4.1):
   * prediction: the window's position plus the fine arg-max, refined to sub-cell precision (parabola fit, see
     `heatmaps.subpixel_argmax`). This equals "coarse location + (dx, dy) offset" of the paper, with the offset
     measured from the window origin.
+Generic-feature coarse model (`trunk="mobilenet_v2"`, beyond the paper): the pyramid and banks are replaced by a
+pretrained MobileNetV2 trunk (torchvision ImageNet weights, `weights.load.load_pretrained`; inference-mode batch
+norm whose running statistics never train) on the ImageNet-normalised RGB image. Its block13 output (stride 16) is
+upsampled to the stride-8 grid and concatenated with block6 (stride 8), then conv3x3-relu (`trunk_head` wide),
+SpatialDropout and the same 1x1-relu-1x1 read-out give the coarse heat-maps; the fine model crops the shared
+trunk features block1, block3 and block6 (strides 2, 4, 8: the three levels of the crop module). The trunk's
+parameters are `params["trunk"]` (stem..block13); which of them train is a training setting (`pose.train`).
 Variant "standard" (Fig. 13): the fine model sees image crops (of the LCN pyramid) instead of shared features and
 has its own copy of the first two conv layers per bank, which makes its trainable parameter count match the
 shared model's fine path (which also trains those layers).
@@ -38,8 +45,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax.backbones import mobilenet_v2 as mnv2
+from convcorr_jax.backbones.preprocess import TORCH_MEAN_RGB, TORCH_STD_RGB
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.weights.load import load_pretrained
+
+TRUNKS = ("", "mobilenet_v2")  # "": the paper's multi-resolution banks
+TRUNK_FINE_TAPS = ("block1", "block3", "block6")  # strides 2, 4, 8: crop-module levels 0, 1, 2
+TRUNK_DEEP_TAP = "block13"  # stride 16
+TRUNK_LAYERS = ("stem",) + tuple(f"block{i}" for i in range(1, 14))  # the trunk's parameters, network order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +74,9 @@ class ModelConfig:
     sigma: float = 1.0  # target Gaussian std in heat-map cells (coarse and fine)
     variant: str = "shared"  # "shared" (the paper's cascade) or "standard" (image crops)
     lcn_sigma: float = 2.0  # std (pixels) of the LCN Gaussian
+    trunk: str = ""  # "" (the paper's banks) or "mobilenet_v2" (pretrained trunk, module docstring)
+    trunk_weights: str = "imagenet"  # "imagenet" (real pretrained weights) or "random" (seeded, for tests)
+    trunk_head: int = 128  # width of the trunk model's conv3x3 before SpatialDropout
     out_init_std: float = 1e-3  # std of the heat-map output layers' initial weights (coarse fc2, fine joint_w):
     # near-zero initial heat-maps start E1/E2 at the all-zero value, so the first Adam steps do not silence most
     # ReLU units
@@ -75,7 +93,21 @@ class ModelConfig:
             bad("image_size", f"a multiple of pool * 2^(levels-1) = {self.pool * 2 ** (self.levels - 1)}", self.image_size)
         if self.context % (2**self.levels):
             bad("context", f"a multiple of 2^levels = {2 ** self.levels}", self.context)
+        if self.trunk not in TRUNKS:
+            bad("trunk", "'' (the paper's banks) or 'mobilenet_v2'", self.trunk)
+        if self.trunk_weights not in ("imagenet", "random"):
+            bad("trunk_weights", "'imagenet' or 'random'", self.trunk_weights)
+        if self.trunk:
+            for field, want in (("pool", 8), ("levels", 3), ("variant", "shared")):
+                if getattr(self, field) != want:
+                    bad(field, f"{want!r} with trunk {self.trunk!r} (its features are at strides 2, 4, 8)",
+                        getattr(self, field))
         return self
+
+    @property
+    def drop_channels(self) -> int:
+        """Channels SpatialDropout acts on."""
+        return self.trunk_head if self.trunk else self.bank[3]
 
     @property
     def map_size(self) -> int:
@@ -148,10 +180,14 @@ def lcn(x: jax.Array, sigma: float = 2.0) -> jax.Array:
 
 
 def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
-    """Images [N, H, W, 3] in [0, 1] -> list of LCN'd pyramid levels."""
+    """Images [N, H, W, 3] in [0, 1] -> list of LCN'd pyramid levels; with a trunk, [the ImageNet-normalised
+    image] (torchvision's mean and std)."""
     if images.ndim != 4 or images.shape[1:] != (cfg.image_size, cfg.image_size, 3):
         raise InputError("images", "shape", f"[N, {cfg.image_size}, {cfg.image_size}, 3]", tuple(images.shape))
-    return [lcn(x, cfg.lcn_sigma) for x in pyramid(images.astype(jnp.float32), cfg.levels)]
+    x = images.astype(jnp.float32)
+    if cfg.trunk:
+        return [(x - jnp.asarray(TORCH_MEAN_RGB)) / jnp.asarray(TORCH_STD_RGB)]
+    return [lcn(v, cfg.lcn_sigma) for v in pyramid(x, cfg.levels)]
 
 
 # --- networks ----------------------------------------------------------------------------------------------
@@ -218,6 +254,37 @@ class Coarse(nn.Module):
             z = z * drop_mask
         z = nn.relu(nn.Conv(cfg.head, (1, 1), name="fc1")(z))
         return nn.Conv(cfg.num_joints, (1, 1), name="fc2")(z), feats
+
+
+class TrunkHead(nn.Module):
+    """Coarse heat-maps [N, S, S, K] from the trunk's stride-8 and stride-16 features (module docstring)."""
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, mid: jax.Array, deep: jax.Array, drop_mask: jax.Array | None = None):
+        cfg = self.cfg
+        n, s = mid.shape[0], cfg.map_size
+        z = jnp.concatenate([jax.image.resize(deep, (n, s, s, deep.shape[-1]), "linear"), mid], axis=-1)
+        z = nn.relu(nn.Conv(cfg.trunk_head, (3, 3), name="conv")(z))
+        if drop_mask is not None:
+            z = z * drop_mask
+        z = nn.relu(nn.Conv(cfg.head, (1, 1), name="fc1")(z))
+        return nn.Conv(cfg.num_joints, (1, 1), name="fc2")(z)
+
+
+def trunk_features(trunk: dict, x: jax.Array) -> dict:
+    """The trunk's taps {block1, block3, block6, block13} of normalised images x [N, H, W, 3]; the batch-norm
+    running statistics are constants (no gradient)."""
+    return mnv2.forward(_stop_bn_stats(trunk), x, TRUNK_FINE_TAPS + (TRUNK_DEEP_TAP,))
+
+
+def _stop_bn_stats(tree):
+    """`tree` with stop_gradient on every batch-norm "mean" and "var" leaf."""
+    def leaf(path, v):
+        return jax.lax.stop_gradient(v) if str(getattr(path[-1], "key", "")) in ("mean", "var") else v
+
+    return jax.tree_util.tree_map_with_path(leaf, tree)
 
 
 class Fine(nn.Module):
@@ -297,7 +364,9 @@ def image_crops_levels(levels: list[jax.Array], origin0: jax.Array, cfg: ModelCo
 # --- public functional API -----------------------------------------------------------------------------------
 
 def init(key: jax.Array, cfg: ModelConfig) -> dict:
-    """Parameters {"coarse": ..., "fine": ...} for `cfg` (deterministic in `key`).
+    """Parameters {"coarse": ..., "fine": ...} for `cfg` (deterministic in `key`); with a trunk also "trunk":
+    MobileNetV2's stem..block13, ImageNet weights (`trunk_weights="imagenet"`) or, with "random", kernels drawn as
+    below and identity batch norm.
 
     Shapes come from tracing the Flax modules (no compilation); values are drawn on the host: kernels from a
     normal of std 1/sqrt(fan_in) truncated at 2 std (LeCun normal), biases zero, except the heat-map output
@@ -310,7 +379,9 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
 
     def draw(path, sd):
         name = str(getattr(path[-1], "key", path[-1]))
-        if name in ("bias", "joint_b"):
+        if name in ("scale", "var"):  # trunk batch norm (random trunk): identity
+            return jnp.ones(sd.shape, sd.dtype)
+        if name in ("bias", "joint_b", "mean"):
             return jnp.zeros(sd.shape, sd.dtype)
         if name == "joint_w" or (name == "kernel" and str(getattr(path[-2], "key", "")) == "fc2"):
             return jnp.asarray(rng.standard_normal(sd.shape) * cfg.out_init_std, sd.dtype)
@@ -320,7 +391,18 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
         w = np.clip(w, -2, 2) / 0.8796 / np.sqrt(fan_in)
         return jnp.asarray(w, sd.dtype)
 
-    return jax.tree_util.tree_map_with_path(draw, shapes)
+    params = jax.tree_util.tree_map_with_path(draw, shapes)
+    if cfg.trunk and cfg.trunk_weights == "imagenet":
+        pretrained = load_pretrained(cfg.trunk, progress=False)[1]
+        params["trunk"] = {k: jax.tree_util.tree_map(jnp.asarray, pretrained[k]) for k in TRUNK_LAYERS}
+    return params
+
+
+def trunk_shapes() -> dict:
+    """Shapes of the trunk's parameters (stem..block13 of MobileNetV2) as zero arrays (traced, never filled)."""
+    shapes = mnv2.param_shapes()
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s, jnp.float32), {k: shapes[k] for k in TRUNK_LAYERS},
+                                  is_leaf=lambda s: isinstance(s, tuple))
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -328,6 +410,14 @@ def _init_jit(key: jax.Array, cfg: ModelConfig) -> dict:
     kc, kf = jax.random.split(key)
     x = jnp.zeros((1, cfg.image_size, cfg.image_size, 3), jnp.float32)
     levels = preprocess(x, cfg)
+    if cfg.trunk:
+        trunk = trunk_shapes()
+        t = trunk_features(trunk, levels[0])
+        pc = TrunkHead(cfg).init(kc, t["block6"], t[TRUNK_DEEP_TAP])["params"]
+        feats = [t[k] for k in TRUNK_FINE_TAPS]
+        pf = Fine(cfg).init(kf, [crop(f, jnp.zeros((1, cfg.num_joints, 2), jnp.int32), lv, cfg)
+                                 for lv, f in enumerate(feats)])["params"]
+        return {"coarse": pc, "fine": pf, "trunk": trunk}
     pc = Coarse(cfg).init(kc, levels)["params"]
     _, feats = Coarse(cfg).apply({"params": pc}, levels)
     o = jnp.zeros((1, cfg.num_joints, 2), jnp.int32)
@@ -342,13 +432,18 @@ def dropout_masks(keys: jax.Array, cfg: ModelConfig) -> jax.Array | None:
     p = cfg.spatial_dropout
     if p <= 0:
         return None
-    keep = jax.vmap(lambda k: jax.random.bernoulli(k, 1 - p, (1, 1, cfg.bank[3])))(keys)
+    keep = jax.vmap(lambda k: jax.random.bernoulli(k, 1 - p, (1, 1, cfg.drop_channels)))(keys)
     return keep.astype(jnp.float32) / (1 - p)
 
 
 def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None):
-    """Coarse heat-maps [N, S, S, K] (S = image_size / pool), bank features and the LCN pyramid."""
+    """Coarse heat-maps [N, S, S, K] (S = image_size / pool), the features the fine model crops (per level) and
+    the preprocessed input (`preprocess`)."""
     levels = preprocess(images, cfg)
+    if cfg.trunk:
+        t = trunk_features(params["trunk"], levels[0])
+        hm = TrunkHead(cfg).apply({"params": params["coarse"]}, t["block6"], t[TRUNK_DEEP_TAP], drop_mask)
+        return hm, [t[k] for k in TRUNK_FINE_TAPS], levels
     hm, feats = Coarse(cfg).apply({"params": params["coarse"]}, levels, drop_mask)
     return hm, feats, levels
 

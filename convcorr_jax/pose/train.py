@@ -2,7 +2,9 @@
 
 Stages (Sec. 4.2): 1) coarse model alone on E1; 2) fine model alone on E2 with the coarse model frozen;
 3) both jointly on E1 + lambda * E2 (lambda = 0.1). The "standard" variant is greedy: its stage 3 keeps training
-the fine model alone. Each stage starts a fresh optax state for the parameters it trains.
+the fine model alone. Each stage starts a fresh optax state for the parameters it trains. A pretrained trunk
+(`ModelConfig.trunk`) trains with the coarse model (stages 1 and 3) from layer `trunk_train` on ("none": frozen),
+its updates scaled by `trunk_lr`; its batch-norm statistics stay fixed.
 
 Data: `pose.data` (arrays, person crops, the grain input pipeline); evaluation: `pose.predict`.
 
@@ -63,7 +65,7 @@ from convcorr_jax.pose.data import PoseArrays, headline
 STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
 # the code a training trajectory depends on: its version is part of the checkpoint fingerprint
 CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "convcorr_jax.parallel",
-        "convcorr_jax.metrics")
+        "convcorr_jax.metrics", "convcorr_jax.backbones")
 METRICS_KIND = "train.pose"
 RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
 log = logging.getLogger(__name__)
@@ -112,10 +114,12 @@ class TrainConfig:
     out: str = "runs"
     eval_limit: int | None = None  # evaluate on at most this many test samples
     logdir: str | None = None  # TensorBoard event files: None -> <run folder>/tb, "off" -> none
+    trunk_train: str = "block7"  # with a trunk: first trained layer (stem, block1..block13) or "none" (frozen)
+    trunk_lr: float = 0.1  # with a trunk: its learning rate / the stage's
 
     def __post_init__(self):
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
-                                     "num_devices"),
+                                     "num_devices", "trunk_lr"),
                      nonnegative=("steps", "warmup", "lambda_fine", "eval_limit"))
 
     def check(self) -> None:
@@ -124,6 +128,9 @@ class TrainConfig:
         least = m.pool * 2 ** max(m.levels - 1, 0)  # `ModelConfig.validate`: a multiple of this
         if m.levels < 1:
             raise InputError("config", "model.levels", ">= 1", m.levels)
+        if self.trunk_train not in ("none",) + M.TRUNK_LAYERS:
+            raise InputError("config", "trunk_train", "'none' or a trunk layer (stem, block1..block13)",
+                             self.trunk_train)
         if m.image_size < least:
             raise InputError("config", "model.image_size", f">= {least} (pool * 2^(levels-1) of this model)",
                              m.image_size)
@@ -198,13 +205,39 @@ def stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[
     return 1.0, cfg.lambda_fine, STAGE_PARAMS[3]
 
 
+def trunk_trained_layers(cfg: TrainConfig) -> tuple[str, ...]:
+    """The trunk layers that train (with the coarse model); () without a trunk or when it is frozen."""
+    if not cfg.model.trunk or cfg.trunk_train == "none":
+        return ()
+    return M.TRUNK_LAYERS[M.TRUNK_LAYERS.index(cfg.trunk_train):]
+
+
+def select_trained(cfg: TrainConfig, stage: int, params: dict) -> dict:
+    """The sub-tree of `params` that a stage trains: its groups and, with the coarse model, the trained trunk
+    layers (`trunk_trained_layers`)."""
+    groups = stage_loss_terms(cfg, stage)[2]
+    out = {g: params[g] for g in groups}
+    layers = trunk_trained_layers(cfg)
+    if layers and "coarse" in groups:
+        out["trunk"] = {k: params["trunk"][k] for k in layers}
+    return out
+
+
+def merge_trained(params: dict, trained: dict) -> dict:
+    """`params` with the leaves of `trained` (`select_trained`'s layout) put back."""
+    out = {**params, **{k: v for k, v in trained.items() if k != "trunk"}}
+    if "trunk" in trained:
+        out["trunk"] = {**params["trunk"], **trained["trunk"]}
+    return out
+
+
 def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
     """Per-device step (state, batch shard) -> (state, metrics); gradients pmean'ed over "data".
 
     The local loss is (local squared-error sum) * n_devices / (global labelled-joint count), so the pmean of
     local gradients is exactly the gradient of the global-batch loss."""
     mcfg = cfg.model
-    w1, w2, groups = stage_loss_terms(cfg, stage)
+    w1, w2, _ = stage_loss_terms(cfg, stage)
     tx = make_optimizer(cfg, stage)
 
     def local_step(state, batch):
@@ -220,7 +253,7 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
         n_dev = parallel.num_shards()
 
         def loss_fn(trained):
-            p = {**params, **trained}
+            p = merge_trained(params, trained)
             if w2 == 0.0:
                 hm, _, _ = M.apply_coarse(p, imgs, mcfg, masks)
                 s1 = losses.heatmap_sse(hm, losses.coarse_targets(pts, mcfg), vis)[0]
@@ -232,21 +265,22 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
             total = w1 * s1 + w2 * s2
             return total * n_dev / denom, (total, s1, s2)
 
-        trained = {g: params[g] for g in groups}
+        trained = select_trained(cfg, stage, params)
         (_, (total, s1, s2)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)
         grads = parallel.pmean(grads)
         updates, opt = tx.update(grads, state["opt"], trained)
+        if "trunk" in updates:
+            updates = {**updates, "trunk": jax.tree_util.tree_map(lambda u: u * cfg.trunk_lr, updates["trunk"])}
         new = optax.apply_updates(trained, updates)
         sums = parallel.psum(jnp.stack([total, s1, s2]))
         metrics = {"loss": sums[0] / denom, "e1": sums[1] / denom, "e2": sums[2] / denom, "joints": count}
-        return {"params": {**params, **new}, "opt": opt}, metrics
+        return {"params": merge_trained(params, new), "opt": opt}, metrics
 
     return local_step
 
 
 def init_opt(cfg: TrainConfig, stage: int, params: dict):
-    groups = stage_loss_terms(cfg, stage)[2]
-    return make_optimizer(cfg, stage).init({g: params[g] for g in groups})
+    return make_optimizer(cfg, stage).init(select_trained(cfg, stage, params))
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------

@@ -27,6 +27,13 @@ event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`).
               model, whose settings `convcorr run tompson2015.spatial_validation --data-root FLIC --set
               run_dir=runs/pose_flic` chose on the validation movies). The training loop evaluates on the
               validation movies (its coarse read-out is the integer arg-max).
+  flic_mnv2   the generic-feature variant (beyond the paper): the coarse model on a pretrained MobileNetV2 trunk
+              (ImageNet weights; block7..block13 fine-tuned at 0.1 x the stage's learning rate, stem..block6
+              frozen; `convcorr_jax.pose.model`), the paper's fine model on the trunk's shared features, FLIC
+              person crops as `flic`; trunk settings and schedule chosen on the validation movies by
+              `python -m convcorr_eval.tompson2015.flic_sweep --grid trunk --root FLIC`:
+              `convcorr train pose --config flic_mnv2 --set data_root=FLIC`, then
+              `convcorr eval flic --run runs/pose_flic_mnv2 --root FLIC`.
   flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
               steps: accelerator scale.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
@@ -46,6 +53,7 @@ from convcorr_jax.pose.train import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale
+FLIC_MNV2_STEPS = (1600, 3600, 800)
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -84,6 +92,13 @@ def _flic_tiny() -> TrainConfig:
                                batch_size=8, steps=(8, 4, 4), checkpoint_every=8, eval_limit=64)
 
 
+def _flic_mnv2() -> TrainConfig:
+    base = _flic_base("flic_mnv2")
+    return dataclasses.replace(base, model=dataclasses.replace(base.model, trunk="mobilenet_v2"),
+                               steps=FLIC_MNV2_STEPS, lr=FLIC_LR, trunk_train="block7", trunk_lr=0.1,
+                               checkpoint_every=100)
+
+
 def _flic_full() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_full"), model=M.full_model(num_joints=11), batch_size=32,
                                steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
@@ -100,6 +115,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "full": _full,
     "flic": _flic,
     "flic_tiny": _flic_tiny,
+    "flic_mnv2": _flic_mnv2,
     "flic_full": _flic_full,
 }
 NAMES = tuple(CONFIGS)
