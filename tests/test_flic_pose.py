@@ -204,3 +204,35 @@ def test_flic_spatial_priors_from_train_annotations(flic_root):
     train = V.flic_points(str(flic_root), "train", 128, 2.5)
     trainval = V.flic_points(str(flic_root), "trainval", 128, 2.5)
     assert len(train.points) + len(V.flic_points(str(flic_root), "val", 128, 2.5).points) == len(trainval.points)
+
+
+def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
+    """protocol "frame": the frame's longer side spans the crop, the frame is centred (black bands above and below
+    a landscape frame), every labelled joint lies inside, and the torso point is the torso box's centre (the
+    spatial model's root); "person" keeps the torso at the crop's centre."""
+    from convcorr_jax.data.flic import load_flic
+    from convcorr_eval.tompson2015 import spatial_validation as V
+
+    samples = load_flic(flic_root, split="test")[:4]
+    w, h = samples[0].extras["image_size"] or samples[0].extras["imgdims"][1::-1]
+    affine, torso = D.flic_sample_affines(samples, 128, protocol="frame")
+    corners = np.asarray(geometry.transform_points(np.array([[[-0.5, -0.5], [w - 0.5, h - 0.5]]]), affine[:1]))[0]
+    side = 128 * min(w, h) / max(w, h)
+    np.testing.assert_allclose(corners[1] - corners[0], [128, side] if w >= h else [side, 128], rtol=1e-6)
+    np.testing.assert_allclose((corners[0] + corners[1]) / 2, [63.5, 63.5], atol=1e-6)
+    box = samples[1].extras["torso_box"]
+    centre = geometry.transform_points(((box[:2] + box[2:]) / 2)[None, None].astype(np.float64), affine[1:2])
+    np.testing.assert_allclose(torso[1], np.asarray(centre)[0, 0], atol=1e-4)
+    crops = D.crop_images(samples, affine, 128)
+    band = int((128 - side) / 2) - 1
+    assert band > 0 and crops[:, :band].max() == 0 and crops[:, -band:].max() == 0 and crops[:, 60:68].max() > 0
+    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]), affine))
+    lab = np.stack([s.extras["labelled"] for s in samples])
+    assert np.all((pts[lab] >= 0) & (pts[lab] <= 127))
+    _, person_torso = D.flic_sample_affines(samples, 128, protocol="person")
+    np.testing.assert_allclose(person_torso, [[63.5, 63.5]] * 4, atol=1e-3)
+    with pytest.raises(InputError, match="protocol"):
+        D.flic_sample_affines(samples, 128, protocol="whole")
+    pts_frame = V.flic_points(str(flic_root), "test", 128, 2.5, "frame")
+    assert pts_frame.torso.shape == (len(load_flic(flic_root, split="test")), 2)
+    np.testing.assert_allclose(pts_frame.torso[:4], torso, atol=1e-4)

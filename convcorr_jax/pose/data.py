@@ -12,10 +12,13 @@ missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but
 float32 [N] (the PCK normaliser in pixels, see `headline`).
 
 Person crops (cached, `convcorr_jax.cache`; read back memory-mapped, so a process reads only the rows it uses):
-  FLIC  a square around the torso box FLIC gives for the person to be evaluated, side `crop_scale` x the box's
-        longer side (`data.flic.person_square`); splits "train" (FLIC train minus the validation movies), "val"
-        (those movies: `data.flic_split`, fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test".
-        norm: the torso size |l shoulder - r hip| (MODEC) in crop pixels.
+  FLIC  protocol "person": a square around the torso box FLIC gives for the person to be evaluated, side
+        `crop_scale` x the box's longer side (`data.flic.person_square`); protocol "frame" (Tompson et al.'s input):
+        the whole frame, letterboxed in a square of its longer side (black above and below), whatever people it
+        holds. Splits "train" (FLIC train minus the validation movies), "val" (those movies: `data.flic_split`,
+        fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test". norm: the torso size |l shoulder - r hip|
+        (MODEC) in crop pixels; torso: the torso box's centre in crop pixels (the point the spatial model is
+        conditioned on; the crop's centre under "person").
   MPII  a square around the stored centre, side 200 x 1.25 x the stored scale (`data.mpii.person_square`) of
         train.h5 / valid.h5; norm: the head size (0.6 x head-box diagonal) in crop pixels, so PCK@0.5 is PCKh@0.5.
 Crops are bilinear, black outside the image (`geometry.crop_each`); `to_original` in `pose.predict` maps crop
@@ -51,6 +54,7 @@ from convcorr_jax.errors import InputError
 
 KINDS = ("synthetic", "mpii", "flic")
 FLIC_SPLITS = ("train", "val", "trainval", "test")
+PROTOCOLS = ("person", "frame")  # FLIC inputs: person crops or whole frames (module docstring)
 VAL_FRACTION = 0.15
 VAL_SEED = 0
 TORSO_ENDS = {16: (13, 2), 11: (0, 7)}  # l shoulder, r hip of the 16 MPII-ordered and the 11 FLIC joints
@@ -81,12 +85,14 @@ class PoseArrays:
 @dataclasses.dataclass(frozen=True)
 class PoseCrops:
     """Person crops: arrays (points in crop pixels), affine [N, 2, 3] (image -> crop), index [N] (0-based row of
-    the annotation file: FLIC's examples.mat, MPII's h5), movie: N FLIC movie names (empty strings for MPII)."""
+    the annotation file: FLIC's examples.mat, MPII's h5), movie: N FLIC movie names (empty strings for MPII),
+    torso [N, 2]: the person's centre in crop pixels (FLIC: the torso box's centre; MPII: the stored centre)."""
 
     arrays: PoseArrays
     affine: np.ndarray
     index: np.ndarray
     movie: tuple[str, ...]
+    torso: np.ndarray
 
     def __len__(self) -> int:
         return len(self.arrays)
@@ -133,17 +139,18 @@ def _labelled(sample: KeypointSample, points: np.ndarray) -> np.ndarray:
 
 
 def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
-         crop_scale: float = flic.PERSON_BOX_SCALE) -> tuple[PoseArrays, PoseArrays]:
+         crop_scale: float = flic.PERSON_BOX_SCALE, protocol: str = "person") -> tuple[PoseArrays, PoseArrays]:
     """(train, held-out) arrays: "synthetic" (n_samples people, about 75 % train; seed), "mpii" (root: train.h5,
     valid.h5, images/), "flic" (root: examples.mat, images/; train minus the validation movies, and those movies;
-    the test split only through `flic_crops`)."""
+    the test split only through `flic_crops`; `protocol` person crops or whole frames)."""
     if kind == "synthetic":
         return tuple(arrays_from_samples(load_people(n=n_samples, seed=seed, split=split, image_size=image_size),
                                          image_size) for split in ("train", "test"))
     if kind == "flic":
         if not root:
             raise InputError("config", "data_root", "a folder with FLIC's examples.mat and images/")
-        return tuple(flic_crops(root, split, image_size, crop_scale).arrays for split in ("train", "val"))
+        return tuple(flic_crops(root, split, image_size, crop_scale, protocol=protocol).arrays
+                     for split in ("train", "val"))
     if kind == "mpii":
         if not root:
             raise InputError("config", "data_root",
@@ -164,6 +171,23 @@ def square_affines(centres: np.ndarray, sides: np.ndarray, size: int) -> np.ndar
 def flic_affines(torso_boxes: np.ndarray, size: int, scale: float = flic.PERSON_BOX_SCALE) -> np.ndarray:
     """Image -> crop affines [N, 2, 3] of FLIC person crops (`data.flic.person_square`) around torso boxes [N, 4]."""
     return square_affines(*flic.person_square(np.asarray(torso_boxes, np.float64).reshape(-1, 4), scale), size)
+
+
+def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
+                        protocol: str = "person") -> tuple[np.ndarray, np.ndarray]:
+    """(image -> crop affines [N, 2, 3], torso box centres in crop pixels [N, 2]) of FLIC samples (`load_flic`)
+    under `protocol` (module docstring): "person" crops (`flic_affines`) or whole "frame"s (the square of the
+    frame's longer side, centred on the frame; frame size from extras image_size, else imgdims)."""
+    boxes = np.stack([s.extras["torso_box"] for s in samples]).astype(np.float64)
+    if protocol == "person":
+        affine = flic_affines(boxes, size, scale)
+    elif protocol == "frame":
+        wh = np.array([s.extras.get("image_size") or s.extras["imgdims"][1::-1] for s in samples], np.float64)
+        affine = square_affines((wh - 1) / 2, wh.max(axis=1), size)
+    else:
+        raise InputError("FLIC crops", "protocol", f"one of {PROTOCOLS}", protocol)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return affine, np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
 
 
 def mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:
@@ -200,27 +224,30 @@ def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACT
 
 
 def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
-               fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PoseCrops:
-    """Person crops of one FLIC split (module docstring), resized to image_size px; built once, then cached."""
+               fraction: float = VAL_FRACTION, seed: int = VAL_SEED, protocol: str = "person") -> PoseCrops:
+    """Person crops (or, with protocol "frame", whole frames) of one FLIC split (module docstring), resized to
+    image_size px; built once, then cached."""
     if split not in FLIC_SPLITS:
         raise InputError("flic_crops", "split", f"one of {FLIC_SPLITS}", split)
     root = Path(root)
     mat = root / "examples.mat" if root.is_dir() else root
     if not mat.is_file():
         raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
+    if protocol not in PROTOCOLS:
+        raise InputError("FLIC crops", "protocol", f"one of {PROTOCOLS}", protocol)
     settings = {**_file_key(mat, "mat"), "split": split, "size": image_size, "fraction": fraction, "seed": seed,
-                "crop_scale": float(crop_scale)}
+                "crop_scale": float(crop_scale), "protocol": protocol}
 
-    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
+    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
         samples = flic.load_flic(mat.parent, split="test" if split == "test" else "train")
         if split != "test":
             keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
             samples = [samples[i] for i in keep]
         if not samples:
             raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
-        affine = flic_affines(np.stack([s.extras["torso_box"] for s in samples]), image_size, crop_scale)
+        affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
         pts = _crop_points(samples, affine)
-        return samples, affine, np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1)
+        return samples, affine, np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1), torso
 
     return _cached_crops("flic-crops", settings, image_size, build)
 
@@ -232,12 +259,14 @@ def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size:
         raise InputError(h5, "file", "an existing MPII .h5 annotation file", "missing file")
     settings = {**_file_key(h5, "h5"), "images": str(Path(image_root).resolve()), "size": image_size}
 
-    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
+    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
         samples = mpii.load_mpii_h5(h5, image_root=image_root)
         centres, sides = mpii.person_square(np.stack([s.extras["center"] for s in samples]),
                                             np.array([s.extras["scale"] for s in samples]))
         heads = np.array([s.extras["head_size"] for s in samples])
-        return samples, square_affines(centres, sides, image_size), heads * image_size / sides  # crop pixels
+        affine = square_affines(centres, sides, image_size)
+        torso = np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
+        return samples, affine, heads * image_size / sides, torso  # crop pixels
 
     return _cached_crops("mpii-crops", settings, image_size, build)
 
@@ -253,22 +282,24 @@ def _crop_points(samples: Sequence[KeypointSample], affine: np.ndarray) -> np.nd
     return np.asarray(pts, np.float32)
 
 
-_CROP_FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie")
+_CROP_FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "torso")
 
 
 def _cached_crops(kind: str, settings: dict, size: int,
-                  build: Callable[[], tuple[list[KeypointSample], np.ndarray, np.ndarray]]) -> PoseCrops:
+                  build: Callable[[], tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]]
+                  ) -> PoseCrops:
     """PoseCrops from the cache entry (kind, settings), made by `build() -> (samples, affines, norm in crop
-    pixels)` on the first call; every array is a .npy file, read memory-mapped."""
+    pixels, torso in crop pixels)` on the first call; every array is a .npy file, read memory-mapped."""
 
     def write(out: Path) -> None:
-        samples, affine, norm = build()
+        samples, affine, norm, torso = build()
         pts = _crop_points(samples, affine)
         arrays = {"images": crop_images(samples, affine, size), "points": np.nan_to_num(pts),
                   "visible": np.stack([_labelled(s, p) for s, p in zip(samples, pts)]),
                   "norm": np.asarray(norm, np.float32), "affine": affine,
                   "index": np.array([s.extras["index"] for s in samples], np.int64),
-                  "movie": np.array([s.extras.get("moviename", "") for s in samples])}
+                  "movie": np.array([s.extras.get("moviename", "") for s in samples]),
+                  "torso": np.asarray(torso, np.float32)}
         for name in _CROP_FIELDS:
             np.save(out / f"{name}.npy", arrays[name])
 
@@ -277,7 +308,8 @@ def _cached_crops(kind: str, settings: dict, size: int,
     path = cache.cached(kind, settings, version, write)
     z = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _CROP_FIELDS}
     arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))
-    return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]))
+    return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]),
+                     np.asarray(z["torso"]))
 
 
 # --- training pipeline ---------------------------------------------------------------------------------------

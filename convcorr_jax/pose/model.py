@@ -81,9 +81,10 @@ class ModelConfig:
     # near-zero initial heat-maps start E1/E2 at the all-zero value, so the first Adam steps do not silence most
     # ReLU units
 
-    def validate(self) -> "ModelConfig":
+    def validate(self, prefix: str = "") -> "ModelConfig":
+        """self, or InputError naming the first bad field (as `prefix` + name, e.g. "model.pool" in a config)."""
         def bad(field, expected, got):
-            raise InputError("model config", field, expected, got)
+            raise InputError("config" if prefix else "model config", prefix + field, expected, got)
 
         if self.pool not in (4, 8, 16):
             bad("pool", "4, 8 or 16", self.pool)

@@ -101,6 +101,7 @@ class TrainConfig:
     data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
     crop_scale: float = PERSON_BOX_SCALE  # FLIC: person-crop side / the torso box's longer side
+    protocol: str = "person"  # FLIC input: "person" crops or whole "frame"s (`pose.data`)
     n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
     batch_size: int = 16  # global batch (split over devices)
     steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3
@@ -123,17 +124,21 @@ class TrainConfig:
                      nonnegative=("steps", "warmup", "lambda_fine", "eval_limit"))
 
     def check(self) -> None:
-        """Checks across fields (`config.validate`): the input side against the model's smallest one."""
+        """Checks across fields (`config.validate`): the input side against the model's smallest one, the protocol
+        against the data, the trained trunk layer, then the model's own (`ModelConfig.validate`)."""
         m = self.model
         least = m.pool * 2 ** max(m.levels - 1, 0)  # `ModelConfig.validate`: a multiple of this
         if m.levels < 1:
             raise InputError("config", "model.levels", ">= 1", m.levels)
+        if self.protocol not in D.PROTOCOLS or (self.protocol != "person" and self.data != "flic"):
+            raise InputError("config", "protocol", f"one of {D.PROTOCOLS} ('frame' with data=flic)", self.protocol)
         if self.trunk_train not in ("none",) + M.TRUNK_LAYERS:
             raise InputError("config", "trunk_train", "'none' or a trunk layer (stem, block1..block13)",
                              self.trunk_train)
         if m.image_size < least:
             raise InputError("config", "model.image_size", f">= {least} (pool * 2^(levels-1) of this model)",
                              m.image_size)
+        m.validate(prefix="model.")
 
     @property
     def total_steps(self) -> int:
@@ -171,7 +176,7 @@ def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
     """(train, held-out) arrays of cfg.data (`data.load`): synthetic and MPII (train, test); FLIC (train,
     validation movies)."""
     return D.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
-                  crop_scale=cfg.crop_scale)
+                  crop_scale=cfg.crop_scale, protocol=cfg.protocol)
 
 
 # --- optimisation -------------------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`).
               `python -m convcorr_eval.tompson2015.flic_sweep --grid trunk --root FLIC`:
               `convcorr train pose --config flic_mnv2 --set data_root=FLIC`, then
               `convcorr eval flic --run runs/pose_flic_mnv2 --root FLIC`.
+  flic_mnv2_frame
+              `flic_mnv2` on the paper's input protocol: whole FLIC frames letterboxed into 256 px squares
+              (every person in view; the torso box only conditions the spatial model, which picks the person),
+              `convcorr train pose --config flic_mnv2_frame --set data_root=FLIC`, then
+              `convcorr eval flic --run runs/pose_flic_mnv2_frame --root FLIC`.
   flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
               steps: accelerator scale.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
@@ -54,6 +59,7 @@ from convcorr_jax.pose.train import TrainConfig
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale
 FLIC_MNV2_STEPS = (1600, 3600, 800)
+FLIC_FRAME_STEPS = (2000, 1600, 600)
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -99,6 +105,12 @@ def _flic_mnv2() -> TrainConfig:
                                checkpoint_every=100)
 
 
+def _flic_mnv2_frame() -> TrainConfig:
+    base = _flic_mnv2()
+    return dataclasses.replace(base, name="pose_flic_mnv2_frame", protocol="frame",
+                               model=dataclasses.replace(base.model, image_size=256), steps=FLIC_FRAME_STEPS)
+
+
 def _flic_full() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_full"), model=M.full_model(num_joints=11), batch_size=32,
                                steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
@@ -116,6 +128,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "flic": _flic,
     "flic_tiny": _flic_tiny,
     "flic_mnv2": _flic_mnv2,
+    "flic_mnv2_frame": _flic_mnv2_frame,
     "flic_full": _flic_full,
 }
 NAMES = tuple(CONFIGS)

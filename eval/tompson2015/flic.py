@@ -143,11 +143,12 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it)."""
     joints.joint_set("flic", tc.model.num_joints)
-    data = flic_crops(root, split, tc.model.image_size, tc.crop_scale).arrays
+    data = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale,
-                                                      len(data), spatial, split)
+                                                      len(data), spatial, split, protocol=tc.protocol)
     preds = predict.predict(params, data.images, tc.model, spatial=sp)
-    res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool,
+    res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool, "protocol": tc.protocol,
+                 "trunk": tc.model.trunk or "none (the paper's banks)",
                  "image_size": tc.model.image_size, "head": HEAD,
                  "spatial": None if spatial is None else {**dataclasses.asdict(spatial), "label": spatial.label(),
                                                           "priors": f"FLIC {prior_split(split)} ground truth"}}
@@ -172,7 +173,10 @@ def markdown(res: dict, with_paper: bool = True) -> str:
         rows += [[f"paper {k}", *v] for k, v in paper.TABLE3.items()]
     sm = res.get("spatial")
     with_sm = f"; +spatial: the spatial model ({sm['label']}) before the fine model" if sm else ""
-    md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; {res['head']}{with_sm}**", "",
+    inputs = {"person": "person crops", "frame": "whole frames"}.get(res.get("protocol", "person"))
+    trunk = res.get("trunk", "none (the paper's banks)")
+    md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
+          f"{trunk}; {res['head']}{with_sm}**", "",
           markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), ""]
     rows = [[f"{m} @{a}", *[100 * res["pck"][a][m][c] for c in groups + ["all"]]] for a in ALPHAS
             for m in res["pck"][a]]

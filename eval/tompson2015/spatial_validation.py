@@ -49,7 +49,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as S
-from convcorr_jax.pose.data import TORSO_ENDS, flic_affines, split_indices, square_affines
+from convcorr_jax.pose.data import TORSO_ENDS, flic_sample_affines, split_indices
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
 from convcorr_eval.tompson2015.trained import with_trained_state
@@ -112,29 +112,22 @@ class FlicPoints:
     torso: np.ndarray
 
 
-def torso_crop_point(image_size: int) -> np.ndarray:
-    """The crop pixel (x, y) [2] that the person square's centre (the torso box's centre) maps to."""
-    c = np.array([[100.0, 100.0]])
-    a = square_affines(c, np.array([50.0]), image_size)
-    return np.asarray(geometry.transform_points(c[:, None], a), np.float64)[0, 0]
-
-
 @functools.lru_cache(maxsize=8)
-def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE) -> FlicPoints:
-    """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops of `pose.data.flic_crops`
-    (annotations only)."""
+def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+                protocol: str = "person") -> FlicPoints:
+    """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
+    `pose.data.flic_crops` (annotations only)."""
     samples = flic.load_flic(root, split="test" if split == "test" else "train")
     if split != "test":
         keep = split_indices([s.extras["moviename"] for s in samples], split)
         samples = [samples[i] for i in keep]
     if not samples:
         raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
-    affine = flic_affines(np.stack([s.extras["torso_box"] for s in samples]), image_size, crop_scale)
+    affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
     pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
     lab = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
     vis = lab & np.all(np.isfinite(pts), axis=-1)
     norm = np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1)
-    torso = np.broadcast_to(torso_crop_point(image_size), (len(samples), 2))
     return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, norm.astype(np.float32),
                       np.array(torso, np.float32))
 
@@ -153,14 +146,15 @@ def prior_split(split: str) -> str:
 
 
 def spatial_inputs(root: str | Path, image_size: int, pool: int, crop_scale: float, n: int,
-                   settings: Settings = CHOSEN, split: str = "val") -> predict.SpatialInputs:
-    """`predict.SpatialInputs` for n FLIC person crops of `split` of a run (image_size, pool, crop_scale): log-priors
-    of the ground truth of `prior_split(split)` and the torso (the crop's centre) in heat-map cells."""
+                   settings: Settings = CHOSEN, split: str = "val", protocol: str = "person") -> predict.SpatialInputs:
+    """`predict.SpatialInputs` for the first n FLIC crops of `split` of a run (image_size, pool, crop_scale,
+    protocol): log-priors of the ground truth of `prior_split(split)` and each person's torso (the torso box's
+    centre: the crop's centre under "person") in heat-map cells."""
     map_size = image_size // pool
-    pri = learn_priors(flic_points(str(root), prior_split(split), image_size, float(crop_scale)), pool,
+    pri = learn_priors(flic_points(str(root), prior_split(split), image_size, float(crop_scale), protocol), pool,
                        settings.kernel_size(map_size), settings.prior_sigma, settings.prior_floor)
-    torso = np.asarray(hmap.image_to_map(torso_crop_point(image_size), pool), np.float32)
-    return predict.SpatialInputs(pri, np.broadcast_to(torso, (n, 2)).copy(), settings.model())
+    torso = flic_points(str(root), split, image_size, float(crop_scale), protocol).torso[:n]
+    return predict.SpatialInputs(pri, np.asarray(hmap.image_to_map(torso, pool), np.float32), settings.model())
 
 
 def arm_pck(pred: np.ndarray, gt) -> dict[str, float]:
@@ -264,7 +258,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     mc = tc.model
     if mc.num_joints != 11:
         raise InputError(run, "model.num_joints", "11 (a FLIC run: --config flic)", mc.num_joints)
-    data = flic_crops(root, "val", mc.image_size, tc.crop_scale).arrays
+    data = flic_crops(root, "val", mc.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     n = len(data)
     tried: dict[Settings, dict] = {}
     base = predict.predict(params, data.images, mc)
@@ -272,7 +266,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
 
     def evaluate(s: Settings) -> dict:
         if s not in tried:
-            sp = spatial_inputs(root, mc.image_size, mc.pool, tc.crop_scale, n, s)
+            sp = spatial_inputs(root, mc.image_size, mc.pool, tc.crop_scale, n, s, protocol=tc.protocol)
             p = predict.predict(params, data.images, mc, spatial=sp)
             pck = {k: arm_pck(p[f"spatial_{k}"], data) for k in ("coarse_refined", "cascade")}
             tried[s] = {"settings": dataclasses.asdict(s), "label": s.label(), "score": score(pck["cascade"]),

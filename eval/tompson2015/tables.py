@@ -182,7 +182,7 @@ def evaluate_run(tc: T.TrainConfig, params: dict, test: PoseArrays, figures_dir:
 def _test_set(tc: T.TrainConfig) -> PoseArrays:
     """The test split of a training config's data (FLIC: its test crops; `T.load_data` gives train/validation)."""
     if tc.data == "flic":
-        return flic_crops(tc.data_root, "test", tc.model.image_size, tc.crop_scale).arrays
+        return flic_crops(tc.data_root, "test", tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     return T.load_data(tc)[1]
 
 
