@@ -85,6 +85,30 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     assert val["run"]["chosen"]["mode"] == ("max" if rows[1]["score"] > rows[0]["score"] else "sum")
 
 
+def test_flic_trunk_model_on_whole_frames(flic_root, tmp_path):
+    """The generic-feature model (pretrained MobileNetV2 trunk) on the whole-frame protocol through the commands:
+    trained on letterboxed FLIC frames, scored on the test frames with the spatial model conditioned on each
+    person's torso point; the report names the protocol and the trunk."""
+    from convcorr_cli.main import main
+
+    sets = ["model.image_size=64", "model.context=16", "protocol=frame", "steps=4,2,2", "batch_size=4",
+            "eval_limit=16", "checkpoint_every=4", f"out={tmp_path}", f"data_root={flic_root}"]
+    assert main(["train", "pose", "--config", "flic_mnv2_frame", *[a for s in sets for a in ("--set", s)],
+                 "--no-progress"]) == 0
+    run = tmp_path / "pose_flic_mnv2_frame"
+    tc = T.run_config(run)
+    assert tc.protocol == "frame" and tc.model.trunk == "mobilenet_v2" and tc.trunk_train == "block7"
+    assert [e["step"] for e in T.read_evals(run)] == [4, 6, 8]
+    out = tmp_path / "frame.json"
+    assert main(["eval", "flic", "--run", str(run), "--root", str(flic_root), "--json", str(out), "--out-dir",
+                 str(tmp_path / "runs"), "--no-progress"]) == 0
+    res = json.loads(out.read_text())
+    assert res["protocol"] == "frame" and res["trunk"] == "mobilenet_v2" and res["n"] == 1016
+    assert set(res["pck"]["0.2"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial"}
+    report = next((tmp_path / "runs").glob("tompson2015.flic_*/report.md")).read_text()
+    assert "input: whole frames; pretrained trunk: mobilenet_v2" in report
+
+
 def _mpii_folder(real_data, tmp_path) -> Path:
     """An MPII folder of the 5 real mmpose test people: {train,valid}.h5 (their rows of valid.h5) and images/
     (links to the images), the layout `train.load_data` reads for data="mpii"."""

@@ -146,8 +146,9 @@ def test_synthetic_shift_is_recovered(method):
 def test_match_config_rejects_bad_settings():
     with pytest.raises(InputError):
         MatchConfig(method="nope")
-    with pytest.raises(InputError):
-        MatchConfig(eps=0.0)
+    for field, value in (("eps", 0.0), ("iters", 0), ("ncells", 0)):
+        with pytest.raises(InputError, match=f"field '{field}'"):
+            MatchConfig(**{field: value})
     with pytest.raises(InputError):
         MatchConfig(side=4)
     assert MatchConfig("rhm").cos_power == 3.0 and MatchConfig("ot_rhm").cos_power == 1.0

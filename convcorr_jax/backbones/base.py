@@ -59,6 +59,15 @@ class Backbone:
         return tuple(t for t in self.taps if t in self.geometry)
 
 
+def param_shapes(backbone: Backbone, conv_only: bool = False) -> Params:
+    """Shapes (`jax.ShapeDtypeStruct`) of `backbone`'s parameter tree, traced without computing; with `conv_only`,
+    only its convolution layers (`conv_keys`)."""
+    import jax
+
+    like = jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
+    return {k: like[k] for k in backbone.conv_keys} if conv_only else like
+
+
 def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, ...]:
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     for t in taps:

