@@ -268,9 +268,9 @@ TRAIN = [
     ("batch size zero", lambda f: ["train", "pose", "--set", "batch_size=0"], ("batch_size",)),
     ("unknown data", lambda f: ["train", "pose", "--set", "data=nosuch"], ("data", "nosuch")),
     ("unknown trunk", lambda f: ["train", "pose", "--set", "model.trunk=resnet50"], ("trunk", "resnet50")),
-    ("trunk layer", lambda f: ["train", "pose", "--config", "flic_mnv2", "--set", "trunk_train=block20"],
+    ("trunk layer", lambda f: ["train", "pose", "--config", "flic", "--set", "trunk_train=block20"],
      ("trunk_train", "block20")),
-    ("trunk pool", lambda f: ["train", "pose", "--config", "flic_mnv2", "--set", "model.pool=4"], ("pool", "4")),
+    ("trunk pool", lambda f: ["train", "pose", "--config", "flic", "--set", "model.pool=4"], ("pool", "4")),
 ]
 
 # ---------------------------------------------------------------------------------------------------- eval

@@ -93,9 +93,9 @@ def test_flic_trunk_model_on_whole_frames(flic_root, tmp_path):
 
     sets = ["model.image_size=64", "model.context=16", "protocol=frame", "steps=4,2,2", "batch_size=4",
             "eval_limit=16", "checkpoint_every=4", f"out={tmp_path}", f"data_root={flic_root}"]
-    assert main(["train", "pose", "--config", "flic_mnv2_frame", *[a for s in sets for a in ("--set", s)],
+    assert main(["train", "pose", "--config", "flic_frame", *[a for s in sets for a in ("--set", s)],
                  "--no-progress"]) == 0
-    run = tmp_path / "pose_flic_mnv2_frame"
+    run = tmp_path / "pose_flic_frame"
     tc = T.run_config(run)
     assert tc.protocol == "frame" and tc.model.trunk == "mobilenet_v2" and tc.trunk_train == "block7"
     assert [e["step"] for e in T.read_evals(run)] == [4, 6, 8]

@@ -202,3 +202,15 @@ def test_train_config_ranges(setting, field):
 
     with pytest.raises(InputError, match=field.replace(".", r"\.")):
         override(configs.get_config("tiny"), [setting])
+
+
+def test_runs_trained_before_later_fields_keep_their_settings_digest():
+    """Settings added later (`LATER_FIELDS`: the protocol, the trunk) are left out of the digest at their
+    defaults: the default and `flic` configs keep the digests they had before those fields existed (computed by
+    that code), so their runs still load; a non-default value changes the digest."""
+    from convcorr_eval.tompson2015 import configs
+
+    assert T.TrainConfig().settings_digest() == "47402775ee8f38bf"
+    assert configs.get_config("flic_paper").settings_digest() == "3035cb5ff4bbb10e"
+    moved = dataclasses.replace(T.TrainConfig(), trunk_lr=0.5)
+    assert moved.settings_digest() != T.TrainConfig().settings_digest()

@@ -67,6 +67,9 @@ STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
 CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "convcorr_jax.parallel",
         "convcorr_jax.metrics", "convcorr_jax.backbones")
 METRICS_KIND = "train.pose"
+# settings added after training runs existed, with their defaults: left out of `settings_digest` at these values
+LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
+                "model.trunk_weights": "imagenet", "model.trunk_head": 128}
 RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
 log = logging.getLogger(__name__)
 
@@ -160,10 +163,18 @@ class TrainConfig:
 
     def settings_digest(self) -> str:
         """`cache.digest` of everything that decides the parameter shapes and trajectory (not out, name,
-        checkpointing, device count, evaluation size or event files)."""
+        checkpointing, device count, evaluation size or event files). Fields added after runs existed
+        (`LATER_FIELDS`) are left out at their defaults, so a run trained before them keeps its digest."""
         d = dataclasses.asdict(self)
         for k in ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir"):
             d.pop(k)
+        for path, default in LATER_FIELDS.items():
+            *parents, leaf = path.split(".")
+            node = d
+            for name in parents:
+                node = node[name]
+            if node.get(leaf) == default:
+                node.pop(leaf)
         return cache.digest(d)
 
     def fingerprint(self) -> str:

@@ -18,27 +18,27 @@ event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`).
   flic_tiny   FLIC's 11 joints, the tiny model at 64 px, 8 / 4 / 4 steps: `convcorr train pose --config flic_tiny`
               then `convcorr eval flic --run runs/pose_flic_tiny --root FLIC` (a smoke test of every stage and of
               the evaluation; numbers meaningless).
-  flic        the default model on FLIC (11 joints, flip), 128 px person crops of 2.5 x the torso box's longer
-              side, sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps, all chosen on the
-              validation movies (bench/RESULTS_pose.md; learning rates and crop scale by
-              `python -m convcorr_eval.tompson2015.flic_sweep`):
+  flic        the best FLIC configuration within the CPU budget (45 min on 2 cores): the generic-feature
+              variant (beyond the paper). The coarse model reads a pretrained MobileNetV2 trunk (ImageNet weights;
+              block7..block13 fine-tuned at the stage's learning rate, stem..block6 and the batch-norm statistics
+              frozen; `convcorr_jax.pose.model`), the paper's fine model crops the trunk's shared features; FLIC's
+              11 joints, flip; 128 px person crops of 2.5 x the torso box's longer side; learning rates 2e-3 / 5e-3
+              / 1e-3, 3200 / 7200 / 1600 steps. Trunk settings chosen on the validation movies by
+              `python -m convcorr_eval.tompson2015.flic_sweep --grid trunk --root FLIC`, the schedule by the
+              budget (bench/RESULTS_pose.md):
               `convcorr train pose --config flic --set data_root=FLIC`, then
               `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json` (with and without the spatial
               model, whose settings `convcorr run tompson2015.spatial_validation --data-root FLIC --set
-              run_dir=runs/pose_flic` chose on the validation movies). The training loop evaluates on the
+              run_dir=runs/pose_flic_paper` chose on the validation movies). The training loop evaluates on the
               validation movies (its coarse read-out is the integer arg-max).
-  flic_mnv2   the generic-feature variant (beyond the paper): the coarse model on a pretrained MobileNetV2 trunk
-              (ImageNet weights; block7..block13 fine-tuned at 0.1 x the stage's learning rate, stem..block6
-              frozen; `convcorr_jax.pose.model`), the paper's fine model on the trunk's shared features, FLIC
-              person crops as `flic`; trunk settings and schedule chosen on the validation movies by
-              `python -m convcorr_eval.tompson2015.flic_sweep --grid trunk --root FLIC`:
-              `convcorr train pose --config flic_mnv2 --set data_root=FLIC`, then
-              `convcorr eval flic --run runs/pose_flic_mnv2 --root FLIC`.
-  flic_mnv2_frame
-              `flic_mnv2` on the paper's input protocol: whole FLIC frames letterboxed into 256 px squares
-              (every person in view; the torso box only conditions the spatial model, which picks the person),
-              `convcorr train pose --config flic_mnv2_frame --set data_root=FLIC`, then
-              `convcorr eval flic --run runs/pose_flic_mnv2_frame --root FLIC`.
+  flic_frame  `flic` on the paper's input protocol: whole FLIC frames letterboxed into 256 px squares (every
+              person in view; the torso box only conditions the spatial model, which picks the person),
+              1200 / 2000 / 400 steps (the budget): `convcorr train pose --config flic_frame --set
+              data_root=FLIC`, then `convcorr eval flic --run runs/pose_flic_frame --root FLIC`.
+  flic_paper  the paper's model (multi-resolution banks trained from scratch, the small CPU widths) on FLIC's
+              person crops as `flic`: sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps,
+              crop scale 2.5, all chosen on the validation movies (learning rates and crop scale by
+              `python -m convcorr_eval.tompson2015.flic_sweep --root FLIC`).
   flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
               steps: accelerator scale.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
@@ -58,8 +58,8 @@ from convcorr_jax.pose.train import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale
-FLIC_MNV2_STEPS = (1600, 3600, 800)
-FLIC_FRAME_STEPS = (2000, 1600, 600)
+FLIC_TRUNK_STEPS = (3200, 7200, 1600)  # `flic`: the longest schedule within the CPU budget
+FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same budget
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -89,26 +89,26 @@ def _flic_base(name: str) -> TrainConfig:
                        augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
 
 
+def _flic_paper() -> TrainConfig:
+    return dataclasses.replace(_flic_base("flic_paper"), steps=FLIC_STEPS, lr=FLIC_LR, checkpoint_every=100)
+
+
 def _flic() -> TrainConfig:
-    return dataclasses.replace(_flic_base("flic"), steps=FLIC_STEPS, lr=FLIC_LR, checkpoint_every=100)
+    base = _flic_base("flic")
+    return dataclasses.replace(base, model=dataclasses.replace(base.model, trunk="mobilenet_v2"),
+                               steps=FLIC_TRUNK_STEPS, lr=FLIC_LR, trunk_train="block7", trunk_lr=1.0,
+                               checkpoint_every=200)
+
+
+def _flic_frame() -> TrainConfig:
+    base = _flic()
+    return dataclasses.replace(base, name="pose_flic_frame", protocol="frame",
+                               model=dataclasses.replace(base.model, image_size=256), steps=FLIC_FRAME_STEPS)
 
 
 def _flic_tiny() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_tiny"), model=dataclasses.replace(TINY_MODEL, num_joints=11),
                                batch_size=8, steps=(8, 4, 4), checkpoint_every=8, eval_limit=64)
-
-
-def _flic_mnv2() -> TrainConfig:
-    base = _flic_base("flic_mnv2")
-    return dataclasses.replace(base, model=dataclasses.replace(base.model, trunk="mobilenet_v2"),
-                               steps=FLIC_MNV2_STEPS, lr=FLIC_LR, trunk_train="block7", trunk_lr=0.1,
-                               checkpoint_every=100)
-
-
-def _flic_mnv2_frame() -> TrainConfig:
-    base = _flic_mnv2()
-    return dataclasses.replace(base, name="pose_flic_mnv2_frame", protocol="frame",
-                               model=dataclasses.replace(base.model, image_size=256), steps=FLIC_FRAME_STEPS)
 
 
 def _flic_full() -> TrainConfig:
@@ -126,9 +126,9 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "pool16": _model_variant("pool16", pool=16),
     "full": _full,
     "flic": _flic,
+    "flic_frame": _flic_frame,
+    "flic_paper": _flic_paper,
     "flic_tiny": _flic_tiny,
-    "flic_mnv2": _flic_mnv2,
-    "flic_mnv2_frame": _flic_mnv2_frame,
     "flic_full": _flic_full,
 }
 NAMES = tuple(CONFIGS)

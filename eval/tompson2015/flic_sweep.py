@@ -1,14 +1,14 @@
-"""Hyper-parameters of `--config flic` and `--config flic_mnv2`, chosen on FLIC's validation movies: short runs,
+"""Hyper-parameters of `--config flic_paper` and `--config flic`, chosen on FLIC's validation movies: short runs,
 one setting changed at a time.
 
     python -m convcorr_eval.tompson2015.flic_sweep --root FLIC [--grid flic|trunk] [--steps 300,600,100]
         [--out runs/flic_sweep]
 
-Each run is a grid's base config with the short schedule `--steps` and one row's overrides. Grid "flic" (base
-`flic`): learning rates of all three stages scaled together and the person-crop scale, against "lr x1" (the
-`flic` config's learning rates and a crop scale of 3). Grid "trunk" (base `flic_mnv2`, the generic-feature coarse
-model): the trunk frozen or fine-tuned from block7 or from the stem, its learning-rate factor, and the input
-side. The results and the choices:
+Each run is a config with the short schedule `--steps` and one row's overrides. Grid "flic" (config
+`flic_paper`, the paper's model): learning rates of all three stages scaled together and the person-crop scale,
+against "lr x1" (the config's learning rates and a crop scale of 3). Grid "trunk" (config `flic`, the
+generic-feature coarse model, with the trunk's learning-rate factor 0.1 as the base): the trunk frozen or
+fine-tuned from block7 or from the stem, its learning-rate factor, and the input side (`--steps 800,800,200`). The results and the choices:
 bench/RESULTS_pose.md. Every number is PCK@0.05 (torso,
 all 11 joints) on the validation movies after each stage, from the training loop's own evaluations; the test split
 is never loaded.
@@ -29,20 +29,19 @@ from convcorr_eval.tompson2015 import configs
 # grid name -> row label -> (config name, overrides)
 GRIDS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "flic": {
-        "lr x1 (base)": ("flic", ("crop_scale=3.0",)),
-        "lr x0.5": ("flic", ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in configs.FLIC_LR))),
-        "lr x2": ("flic", ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in configs.FLIC_LR))),
-        "crop 2.5": ("flic", ("crop_scale=2.5",)),
-        "crop 3.5": ("flic", ("crop_scale=3.5",)),
-        "crop 2.0": ("flic", ("crop_scale=2.0",)),  # below the chosen 2.5: does a still smaller crop help?
+        "lr x1 (base)": ("flic_paper", ("crop_scale=3.0",)),
+        "lr x0.5": ("flic_paper", ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in configs.FLIC_LR))),
+        "lr x2": ("flic_paper", ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in configs.FLIC_LR))),
+        "crop 2.5": ("flic_paper", ("crop_scale=2.5",)),
+        "crop 3.5": ("flic_paper", ("crop_scale=3.5",)),
+        "crop 2.0": ("flic_paper", ("crop_scale=2.0",)),  # below the chosen 2.5: does a still smaller crop help?
     },
     "trunk": {
-        "trunk frozen": ("flic_mnv2", ("trunk_train=none",)),
-        "trunk from block7, lr x0.1 (base)": ("flic_mnv2", ()),
-        "trunk from block7, lr x1": ("flic_mnv2", ("trunk_lr=1.0",)),
-        "trunk from stem, lr x0.1": ("flic_mnv2", ("trunk_train=stem",)),
-        "trunk from block7, 192 px": ("flic_mnv2", ("model.image_size=192", "model.context=64")),
-        "trunk from block7, 256 px": ("flic_mnv2", ("model.image_size=256", "model.context=80")),
+        "trunk frozen": ("flic", ("trunk_train=none", "trunk_lr=0.1")),
+        "trunk from block7, lr x0.1 (base)": ("flic", ("trunk_lr=0.1",)),
+        "trunk from block7, lr x1": ("flic", ()),
+        "trunk from stem, lr x0.1": ("flic", ("trunk_train=stem", "trunk_lr=0.1")),
+        "trunk from block7, lr x0.1, 192 px": ("flic", ("trunk_lr=0.1", "model.image_size=192", "model.context=64")),
     },
 }
 GRID = GRIDS["flic"]
