@@ -103,3 +103,11 @@ def test_trunk_train_names_a_trunk_layer():
         from convcorr_jax.config import validate
 
         validate(T.TrainConfig(model=TRUNK, trunk_train="block20"))
+
+
+def test_table2_times_a_trunk_model_at_its_own_stride():
+    from convcorr_eval.tompson2015.tables import forward_times
+
+    ft = forward_times(TRUNK, batch=1, repeats=1)
+    assert list(ft) == [8] and set(ft[8]) == {"Coarse-Model", "Fine-Model", "Cascade"}
+    assert all(v > 0 for v in ft[8].values())

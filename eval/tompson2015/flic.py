@@ -10,21 +10,23 @@ _val / _raw / _nospatial for --split val / --refine off / --spatial off) holds c
 scores below), report.md/html and figures/flic_fig15.png. Prints the tables of `markdown` and the line of
 `summary_line`.
 
-FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the person crops of `convcorr_jax.pose.data`
-(PCK is invariant to the crop's uniform scale). Joint groups: `convcorr_jax.pose.joints.FLIC`; "Head" pools the
-three face points l eye, r eye and nose, each scored on its own (the paper's "Face" column). The JSON holds
-{"pck": {"0.05": {"coarse": {group: fraction}, "coarse+spatial": ..., "cascade": {...}, "cascade+spatial": ...},
-"0.1": ..., "0.2": ...}} (fractions 0..1; the "+spatial" rows with --spatial on), plus "ablation" (all read-outs
-of `convcorr_jax.pose.predict`, the four "spatial_" ones with --spatial on), "spatial" (its settings), "curve"
-(Figure 15: mean of wrist and elbow PCK at normalised distances 0..0.2, every read-out) and, with --timing,
-"table2_ms" (forward ms per image on this CPU).
+FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the run's inputs (`convcorr_jax.pose.data`: person
+crops, or whole frames with `TrainConfig.protocol="frame"`; PCK is invariant to their uniform scale). Joint groups:
+`convcorr_jax.pose.joints.FLIC`; "Head" pools the three face points l eye, r eye and nose, each scored on its own
+(the paper's "Face" column). The JSON holds "protocol", "trunk" (the run's input and pretrained trunk), {"pck":
+{"0.05": {"coarse": {group: fraction}, "coarse+spatial": ..., "cascade": {...}, "cascade+spatial": ...}, "0.1": ...,
+"0.2": ...}} (fractions 0..1; the "+spatial" rows with --spatial on), plus "ablation" (all read-outs of
+`convcorr_jax.pose.predict`, the four "spatial_" ones with --spatial on), "spatial" (its settings), "curve" (Figure
+15: mean of wrist and elbow PCK at normalised distances 0..0.2, every read-out) and, with --timing, "table2_ms"
+(forward ms per image on this CPU).
 `--refine` picks the read-out of the main table for both models alike: on = parabola sub-cell refinement of the
 coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes.
 `--spatial on` adds the rows of the tree MRF spatial model (Sec. 3.3, `convcorr_jax.pose.spatial`) applied to the
-coarse heat-maps before the fine model, conditioned on the ground-truth torso (the torso box's centre, the person
-crop's centre), with offset priors learned from the ground truth of FLIC train (minus the validation movies when
-scoring those: `spatial_validation.prior_split`); its settings (the `spatial_*` fields) default to the ones
-chosen on the validation movies by `tompson2015.spatial_validation` (`spatial_validation.CHOSEN`).
+coarse heat-maps before the fine model, conditioned on the ground-truth torso (the torso box's centre: the person
+crop's centre, or its place in the whole frame), with offset priors learned from the ground truth of FLIC train
+(minus the validation movies when scoring those: `spatial_validation.prior_split`); its settings (the `spatial_*`
+fields) default to the ones chosen on the validation movies by `tompson2015.spatial_validation`
+(`spatial_validation.CHOSEN`).
 The crops are built on the first call and cached.
 """
 
@@ -190,7 +192,7 @@ def markdown(res: dict, with_paper: bool = True) -> str:
            markdown_table(["read-out", *hdr], rows, "{:.1f}"), ""]
     if "table2_ms" in res:
         ft = res["table2_ms"]
-        rows = [[k, *[ft[p].get(k, float("nan")) for p in ("4", "8", "16")]]
+        rows = [[k, *[ft.get(p, {}).get(k, float("nan")) for p in ("4", "8", "16")]]
                 for k in ("Coarse-Model", "Fine-Model", "Cascade")]
         rows += [[f"paper K40 GPU, 320x240: {k}", *v] for k, v in paper.TABLE2.items()]
         md += [f"**Table 2: forward ms per image on this CPU ({res['image_size']} px crops, batch 8, untrained "

@@ -8,11 +8,11 @@ Each run is a config with the short schedule `--steps` and one row's overrides. 
 `flic_paper`, the paper's model): learning rates of all three stages scaled together and the person-crop scale,
 against "lr x1" (the config's learning rates and a crop scale of 3). Grid "trunk" (config `flic`, the
 generic-feature coarse model, with the trunk's learning-rate factor 0.1 as the base): the trunk frozen or
-fine-tuned from block7 or from the stem, its learning-rate factor, and the input side (`--steps 800,800,200`). The results and the choices:
-bench/RESULTS_pose.md. Every number is PCK@0.05 (torso,
-all 11 joints) on the validation movies after each stage, from the training loop's own evaluations; the test split
-is never loaded.
-Runs resume when the command is repeated. Writes <out>/sweep.json and <out>/sweep.md (atomically).
+fine-tuned from block7 or from the stem, its learning-rate factor, and the input side (`--steps 800,800,200`).
+The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
+validation movies after each stage, from the training loop's own evaluations; the test split is never loaded.
+Runs resume when the command is repeated. Writes <out>/sweep.{json,md} (grid "flic") or <out>/sweep_<grid>.{json,md}
+(atomically).
 """
 
 from __future__ import annotations

@@ -81,9 +81,9 @@ def train_config(cfg: Config, ctx: Context) -> T.TrainConfig:
 def forward_times(base: M.ModelConfig, pools=(4, 8, 16), batch: int = 8,
                   repeats: int = 10) -> dict[int, dict[str, float]]:
     """Forward ms per image (best of `repeats`; untrained weights, time does not depend on values) of the coarse
-    model, the fine model and the cascade at each pooling."""
+    model, the fine model and the cascade at each pooling (a pretrained trunk's model: pool 8 only, its stride)."""
     out = {}
-    for pool in pools:
+    for pool in (p for p in pools if not base.trunk or p == 8):
         cfg = dataclasses.replace(base, pool=pool)
         params = M.init(jax.random.PRNGKey(0), cfg)
         x = jax.random.uniform(jax.random.PRNGKey(1), (batch, cfg.image_size, cfg.image_size, 3))
@@ -161,7 +161,7 @@ def evaluate_run(tc: T.TrainConfig, params: dict, test: PoseArrays, figures_dir:
     if timing:
         ft = forward_times(tc.model)
         res["table2_ms"] = {str(k): v for k, v in ft.items()}
-        rows = {k: [ft[p].get(k, float("nan")) for p in (4, 8, 16)] for k in ("Coarse-Model", "Fine-Model", "Cascade")}
+        rows = {k: [ft.get(p, {}).get(k, float("nan")) for p in (4, 8, 16)] for k in ("Coarse-Model", "Fine-Model", "Cascade")}
         rows.update({f"paper K40 (FLIC 320x240): {k}": list(vals) for k, vals in paper.TABLE2.items()})
         md += [f"**Table 2: forward ms per image ({tc.model.image_size}px, this CPU, batch 8)**", "",
                markdown_table(["model", "4x pool", "8x pool", "16x pool"], _rows(rows)), ""]
