@@ -6,7 +6,7 @@ at the same centres for `--features sift`), and the flow is solved with `flow.bp
   DIR/grid_xy.npy  [h, w, 2] float32: (x, y) pixel of A at which each grid point sits
   DIR/energy.json  data, deformation and total energy, per-iteration trace, settings, with the config, backbone,
                    versions and seconds
-  DIR/warp.png     A | B warped onto A | B
+  DIR/warp.png     A | B warped onto A | B, each panel titled
 
 With `--dense` (`flow.pair.dense_align_pair`, coarse to fine from the conv4 grid down to pixels) the flow is per
 pixel instead:
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from convcorr_jax import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
@@ -64,9 +64,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
 
 
-def _save_png(path: Path, images: list[np.ndarray]) -> None:
+PANELS = ("A", "B warped onto A", "B")  # warp.png, left to right
+
+
+def _save_png(path: Path, images: list[np.ndarray], titles: tuple[str, ...] = PANELS) -> None:
+    """The images side by side (uint8 RGB, one height), each under an 18 px white strip holding its title."""
+    strips = []
+    for img, title in zip(images, titles):
+        strip = Image.new("RGB", (img.shape[1], 18), "white")
+        ImageDraw.Draw(strip).text((4, 3), title, fill="black")
+        strips.append(np.concatenate([np.asarray(strip), img], axis=0))
     with io.atomic_path(path) as tmp:
-        Image.fromarray(np.concatenate(images, axis=1)).save(tmp)
+        Image.fromarray(np.concatenate(strips, axis=1)).save(tmp)
 
 
 def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:

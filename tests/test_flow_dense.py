@@ -106,7 +106,10 @@ def test_cli_writes_pixel_flow(tmp_path):
     assert flow.shape == (2 * H, 2 * W, 2) and flow.dtype == np.float32
     inner = flow[2 * MARGIN:-2 * MARGIN, 2 * MARGIN:-2 * MARGIN]
     np.testing.assert_allclose(np.median(inner.reshape(-1, 2), 0), 2 * gt[0, 0], atol=0.5)
-    assert (tmp_path / "o" / "warp.png").exists()
+    warp = np.asarray(Image.open(tmp_path / "o" / "warp.png").convert("RGB"))
+    assert warp.shape == (2 * H + 18, 3 * 2 * W, 3)  # A | B warped onto A | B under an 18 px title strip
+    strip = warp[:18]
+    assert (strip == 255).mean() > 0.8 and (strip < 100).any()  # white strips, dark titles
 
 
 DENSE_SHARDED = """
