@@ -374,7 +374,8 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
     layers (coarse fc2, fine joint_w): normal of std `cfg.out_init_std`. Host drawing avoids compiling the
     random-number kernels of a Flax `init`, which dominates start-up time on CPU.
     """
-    shapes = jax.eval_shape(_init_jit, key, cfg.validate())
+    shapes = param_shapes(cfg)
+    pretrained = bool(cfg.trunk) and cfg.trunk_weights == "imagenet"
     seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key).ravel()
     rng = np.random.default_rng([int(v) for v in seed])
 
@@ -392,11 +393,19 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
         w = np.clip(w, -2, 2) / 0.8796 / np.sqrt(fan_in)
         return jnp.asarray(w, sd.dtype)
 
-    params = jax.tree_util.tree_map_with_path(draw, shapes)
-    if cfg.trunk and cfg.trunk_weights == "imagenet":
-        pretrained = load_pretrained(cfg.trunk, progress=False)[1]
-        params["trunk"] = {k: jax.tree_util.tree_map(jnp.asarray, pretrained[k]) for k in TRUNK_LAYERS}
+    # a pretrained trunk is not drawn ("trunk" sorts last, so the other groups' draws are the same either way)
+    params = jax.tree_util.tree_map_with_path(draw, {k: v for k, v in shapes.items()
+                                                      if not (pretrained and k == "trunk")})
+    if pretrained:
+        weights = load_pretrained(cfg.trunk, progress=False)[1]
+        params["trunk"] = {k: jax.tree_util.tree_map(jnp.asarray, weights[k]) for k in TRUNK_LAYERS}
     return params
+
+
+def param_shapes(cfg: ModelConfig) -> dict:
+    """Shapes and dtypes (`jax.ShapeDtypeStruct`) of the tree `init` returns for `cfg`, traced without computing
+    and without reading any weights."""
+    return jax.eval_shape(_init_jit, jax.random.PRNGKey(0), cfg.validate())
 
 
 def trunk_shapes() -> dict:

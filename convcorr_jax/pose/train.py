@@ -47,7 +47,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from tqdm import tqdm
@@ -358,10 +357,10 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
     data_state = meta.get("data_iterator", {"next_index": step})
     if data_state.get("next_index") != step:
         raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}", data_state)
-    params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
-    abstract = {"params": params, "opt": init_opt(cfg, cfg.stage_of(step - 1), params)}
+    shapes = M.param_shapes(cfg.model)  # the restore target's structure: no parameters drawn or weights read
+    abstract = {"params": shapes, "opt": jax.eval_shape(lambda p: init_opt(cfg, cfg.stage_of(step - 1), p), shapes)}
     rep = parallel.replicated(mesh if mesh is not None else parallel.make_mesh())
-    abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=rep), abstract)
+    abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
     state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
     return step, state, data_state
 
