@@ -5,15 +5,24 @@
   convcorr eval pck --preds preds.npz --gt gt.npz [--alpha 0.05] [--json out.json]
   convcorr eval mpii --run RUN_DIR --annot annot/valid.h5 [--images DIR] --out preds.h5 [--json out.json]
   convcorr eval flic --run RUN_DIR --root FLIC_FOLDER [--json out.json] [--figure fig15.png] [--split test]
-  convcorr eval pf-willow --root PF-dataset-WILLOW [--method bp|rhm|ot_rhm|ot|cos] [--backbone B] [--taps T ...]
-                          [--size 224] [--features cnn|sift|none] [--classes "car(S),duck(S)"] [--pairs 9] [--json out.json]
+  convcorr eval pf-willow --root PF-dataset-WILLOW [--method ot_rhm|rhm|ot|cos|bp] [--backbone B] [--taps T ...]
+                          [--image-size 224] [--size tiny|default|full] [--features cnn|sift|none]
+                          [--classes "car(S),duck(S)"] [--pairs 9] [--json out.json]
 
 `pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
 `tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
-writes a run folder OUT_DIR/NAME (`--out-dir`, default runs; `--name`, default derived from the experiment and
-its inputs) with config.json, metrics.json, report.md/html and figures/, keeps an identical finished run and
-refuses to overwrite one with other settings unless `--force` (as `convcorr run`), prints its tables, then copies
-the JSON, figure or prediction file to `--json`, `--figure`, `--out` where given.
+writes a run folder OUT_DIR/NAME (`--out-dir`, default runs; `--name`, default the experiment's readable name
+for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest of every setting:
+`run_name`), so runs with other settings never share a folder and the same settings find their finished run.
+It holds config.json, metrics.json, report.md/html and figures/; an identical finished run is kept, one on
+changed data (a file added, removed or changed under `--root`) or older code runs again, and a named folder
+holding a run with other settings is refused unless `--force` (as `convcorr run`). Then it prints its tables and
+copies the JSON, figure or prediction file to `--json`, `--figure`, `--out` where given.
+
+`pf-willow`: keypoint transfer on the PF-WILLOW sub-classes under `--root` (Proposal Flow protocol, PCK per
+sub-class); default: the validated row, SCOT's optimal transport + Hough matching (`ot_rhm`) on VGG-16
+hyperpixels (`convcorr_eval.long2014.pf_willow`). `--size` is the experiment's size as in `convcorr run`
+(tiny: 2 pairs per sub-class, 160 px); `--image-size` the frame side in pixels.
 
 `pckh`: MPII PCKh (official toolkit definition) at 0.5 and 0.1, and the AUC. `pck` reads `preds` [N, K, 2] from
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
@@ -33,10 +42,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from convcorr_jax import io
+from convcorr_jax import cache, io
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
+from convcorr_jax.config import to_dict
 from convcorr_jax.errors import InputError, check
-from convcorr_eval.experiment import ExperimentConfig, Result
+from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.runner import make_config
 from convcorr_cli.run import execute
@@ -103,19 +113,27 @@ def _run_pck(args: argparse.Namespace) -> int:
 def _run_arguments(a: argparse.ArgumentParser) -> None:
     """The run folder options of the experiment aliases (as `convcorr run`'s --out, --set name=, --force)."""
     a.add_argument("--out-dir", default="runs", help="output root: the run folder is OUT_DIR/<name>")
-    a.add_argument("--name", default=None, help="run folder name (default: derived from the experiment and inputs)")
+    a.add_argument("--name", default=None, help="run folder name (default: the experiment's readable name for "
+                   "these inputs and a digest of every setting)")
     a.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, "
                    "and replace a finished run with other settings")
     a.add_argument("--no-progress", action="store_true")
 
 
+def run_name(readable: str, cfg: ExperimentConfig) -> str:
+    """The default run folder name of an alias: `readable` (the experiment's name for its inputs), `_`, and the
+    first 6 hex digits of `cache.digest` of every setting of `cfg` but its name. Different settings get different
+    folders; the same settings the same one (a finished run is found again and kept)."""
+    return f"{readable}_{cache.digest({k: v for k, v in to_dict(cfg).items() if k != 'name'}, 6)}"
+
+
 def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
          outputs: tuple[str | None, ...] = ()) -> tuple[Result | None, Path]:
-    """`convcorr run exp_id` with `cfg` named `--name` (default `name`) under `--out-dir`: (result or None when it
-    failed, run folder). The output paths in `outputs` are checked before the run."""
+    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`) under `--out-dir`: (result
+    or None when it failed, run folder). The output paths in `outputs` are checked before the run."""
     for path in (p for p in outputs if p):
         io.check_writable(path, "output")
-    cfg = dataclasses.replace(cfg, name=args.name or name)
+    cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))
     result = execute(f"eval {args.metric}", exp_id, cfg, args.out_dir, args.force, not args.no_progress)
     return result, Path(args.out_dir) / cfg.name
 
@@ -191,13 +209,16 @@ def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
 
     a.add_argument("--root", required=True, help="the folder holding the PF-WILLOW sub-class folders")
     a.add_argument("--method", default=None, choices=METHODS,
-                   help="bp (BP flow) or a matcher: rhm (Hyperpixel Flow), ot_rhm (SCOT), ot, cos "
-                        "(default: the validated one, long2014.pf_willow's Config)")
+                   help="ot_rhm (SCOT: optimal transport + Hough matching; the default, validated), rhm (Hyperpixel "
+                        "Flow's Hough matching), ot, cos (cosine nearest neighbour), or bp (Long et al.'s BP flow)")
     a.add_argument("--backbone", default=None, choices=BACKBONES, help="default: the validated backbone (vgg16)")
     a.add_argument("--taps", nargs="+", default=None, metavar="TAP",
                    help="taps or roles concatenated as hyperpixels, space- or comma-separated "
                         "(default: the backbone's validated taps)")
-    a.add_argument("--size", type=int, default=None, help="frame side in pixels both images are resized to")
+    a.add_argument("--size", choices=SIZES, default="default",
+                   help="the experiment's size, as in `convcorr run` (tiny: 2 pairs per sub-class, 160 px frames)")
+    a.add_argument("--image-size", type=int, default=None, metavar="PX",
+                   help="frame side in pixels both images are resized to (default: 224; --size tiny: 160)")
     a.add_argument("--features", default="cnn", metavar="{cnn,sift,none,TAP}",
                    help="cnn (hyperpixels of --taps), sift (dense SIFT on the same grid), none (zero flow), or "
                         "one tap or role (conv4: the same as --taps conv4)")
@@ -205,7 +226,7 @@ def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--classes", default=None, metavar="A,B",
                    help="comma-separated sub-class folder names (default: every one under --root)")
     a.add_argument("--pairs", type=int, default=None, metavar="N",
-                   help="the first N ordered pairs of each sub-class (default: all 90)")
+                   help="the first N ordered pairs of each sub-class (default: all 90; --size tiny: 2)")
     a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="any other field of long2014.pf_willow's Config (grid, normalise, beta, radius, ...)")
     a.add_argument("--json", default=None, help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pairs', 'seconds'}")
@@ -224,15 +245,16 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
     if args.taps:
         taps = [t.strip() for item in args.taps for t in item.split(",") if t.strip()]
         sets.append("taps=" + ",".join(taps))
-    if args.size is not None:
-        sets.append(f"image_size={args.size}")
+    if args.image_size is not None:
+        sets.append(f"image_size={args.image_size}")
     if args.weights is not None:
         sets.append(f"weights={args.weights}")
     if args.classes is not None:
         sets.append("classes=" + ",".join(c.strip() for c in args.classes.split(",")))
     if args.pairs is not None:
         sets.append(f"pairs_per_class={args.pairs}")
-    cfg = make_config("long2014.pf_willow", sets=[*sets, *args.set], backbone=args.backbone, data_root=args.root)
+    cfg = make_config("long2014.pf_willow", args.size, [*sets, *args.set], backbone=args.backbone,
+                      data_root=args.root)
     pf_willow.check_pairs(args.root, pf_willow.select_classes(args.root, cfg.classes))  # refused before the run
     result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, (args.json,))
     if result is None:
@@ -254,8 +276,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "pck": ("PCK normalised per instance (FLIC: torso size)", _pck_arguments, _run_pck),
     "mpii": ("a trained MPII pose run: predictions as an MPII h5, scored by PCKh", _mpii_arguments, _run_mpii),
     "flic": ("a trained pose run on FLIC: PCK per joint group (torso), coarse and cascade", _flic_arguments, _run_flic),
-    "pf-willow": ("keypoint transfer on PF-WILLOW by BP flow (Proposal Flow protocol)", _pf_willow_arguments,
-                  _run_pf_willow),
+    "pf-willow": ("keypoint transfer on PF-WILLOW (Proposal Flow protocol), by default SCOT's optimal transport + "
+                  "Hough matching on VGG-16 hyperpixels", _pf_willow_arguments, _run_pf_willow),
 }
 
 

@@ -2,26 +2,32 @@
 
     convcorr run long2014.table2 --size tiny --backbone caffenet --set weights=random
     convcorr run long2014.table3 --set data=flic --data-root DIR
-    convcorr run --list
+    convcorr run --list        # every experiment: the first paragraph of its docstring and the datasets it accepts
 
 writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`, all at once when the
-run finishes. A finished run whose key (experiment, config, code version) equals this one's is kept, not run
-again (`--force` re-runs it); a finished run with other settings is not overwritten: the command refuses, naming
-`--set name=NEW` (another folder) and `--force` (replace it). `execute` is the same for `convcorr eval flic`,
-`mpii` and `pf-willow`. An experiment module run as a script (`python -m convcorr_eval.long2014.table2 --size
-tiny`) is this command: its `__main__` block calls `convcorr_cli.main.main(["run", ID, ...])`.
+run finishes; `<name>` is the experiment id unless `--set name=NEW` (one folder per experiment, so a run with other
+`--set` values meets the finished one). A finished run whose key (experiment, config, code version, fingerprint of
+the files under data_root) equals this one's is kept, not run again (`--force` re-runs it); one with the same
+settings but other code or data is run again; a finished run with other settings is not overwritten: the command
+refuses, naming `--set name=NEW` (another folder) and `--force` (replace it). `execute` is the same for
+`convcorr eval flic`, `mpii` and `pf-willow` (whose default names hold a digest of their settings instead). An
+experiment module run as a script (`python -m convcorr_eval.long2014.table2 --size tiny`) is this command: its
+`__main__` block calls `convcorr_cli.main.main(["run", ID, ...])`.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
 from convcorr_jax import interrupt
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError
+from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.runner import experiments, make_config, run_experiment
 
@@ -39,10 +45,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def list_text(width: int = 100) -> str:
+    """`convcorr run --list`: each experiment id, then its description (the first paragraph of its docstring) and
+    the datasets it accepts (`registry.DATASETS`), wrapped to `width` columns beside the ids."""
+    docs = experiments()
+    column = max(map(len, docs)) + 2
+    wrap = textwrap.TextWrapper(width=max(width, column + 40), subsequent_indent=" " * column,
+                                break_long_words=False, break_on_hyphens=False)
+    lines = []
+    for exp_id, doc in docs.items():
+        lines.append(wrap.fill(f"{exp_id:{column}s}{doc}"))
+        if exp_id in registry.DATASETS:
+            data = ", ".join(registry.DATASETS[exp_id]) or "none (reads no dataset)"
+            lines.append(wrap.fill(f"{'':{column}s}data: {data}"))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list or not args.experiment:
-        for exp_id, doc in experiments().items():
-            print(f"{exp_id:24s} {doc}")
+        print(list_text(shutil.get_terminal_size((100, 24)).columns))
         return 0
     cfg = make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
     result = execute(f"run {args.experiment}", args.experiment, cfg, args.out, args.force, not args.no_progress)

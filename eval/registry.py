@@ -1,4 +1,5 @@
-"""Every experiment by id: "<paper>.<experiment>" -> module. `convcorr run ID` and `convcorr demo` read this."""
+"""Every experiment by id: "<paper>.<experiment>" -> module, and the datasets each accepts. `convcorr run ID`,
+`convcorr run --list` and `convcorr demo` read this."""
 
 from __future__ import annotations
 
@@ -25,6 +26,28 @@ EXPERIMENTS: dict[str, str] = {
     "tompson2015.flic": "convcorr_eval.tompson2015.flic",  # a trained run on FLIC (`convcorr eval flic`)
     "tompson2015.mpii": "convcorr_eval.tompson2015.mpii",  # a trained run on MPII (`convcorr eval mpii`)
     "tompson2015.spatial_validation": "convcorr_eval.tompson2015.spatial_validation",  # spatial model on FLIC val
+}
+
+# The values of the `data` field each experiment accepts: what its run checks with `experiment.require_data`
+# (tests/test_experiments.py captures that check for every experiment and compares). Empty: it reads no dataset.
+DATASETS: dict[str, tuple[str, ...]] = {
+    "long2014.table1": (),
+    "long2014.data": ("synthetic",),
+    "long2014.locality": ("synthetic", "flic"),
+    "long2014.table2": ("synthetic", "voc", "flic"),
+    "long2014.table3": ("synthetic", "voc", "flic"),
+    "long2014.table4": ("synthetic", "voc", "flic"),
+    "long2014.pf_willow": ("pf_willow",),
+    "long2014.pf_willow_validation": ("pf_willow",),
+    "razavian2015.tables": ("synthetic", "flic"),
+    "razavian2015.landmarks": ("synthetic", "300w"),
+    "razavian2015.keypoints": ("synthetic", "voc"),
+    "razavian2015.rgb_segmentation": ("synthetic", "voc"),
+    "razavian2015.directions": ("synthetic",),
+    "tompson2015.tables": ("synthetic", "flic", "mpii"),
+    "tompson2015.flic": ("flic",),
+    "tompson2015.mpii": ("mpii",),
+    "tompson2015.spatial_validation": ("flic",),
 }
 
 

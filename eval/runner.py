@@ -3,15 +3,20 @@
     cfg = make_config("long2014.table2", "tiny", ["weights=random"], backbone="caffenet")
     result, seconds, reused = run_experiment("long2014.table2", cfg, out="runs")
 
-writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A finished run whose
-key (experiment, config, code version) equals this one's is kept, not run again (`--force` re-runs it); one with the
-same settings but older code is run again and replaced; one with other settings is refused (`RunExists`: write
-elsewhere with `--set name=NEW`, or replace it with `--force`; the demo replaces its changed stages).
+writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A run's key is
+(experiment, config, code version, data): the data is the fingerprint of the files under `cfg.data_root`
+(`io.folder_fingerprint`: relative paths, sizes and modification times; none for synthetic data). A finished run
+whose key equals this one's is kept, not run again (`--force` re-runs it); one with the same settings but older
+code or other data (a file added, removed or changed under data_root) is run again and replaced; one with other
+settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
+replaces its changed stages). The default name is the experiment id, one folder per experiment; `convcorr eval`'s
+aliases name theirs by their settings (`convcorr_cli.eval`).
 
 Atomic run folders: a run works in `runs/.<name>.partial/` and, finished, is swapped into `runs/<name>/` in one
 step (`io.replace_dir`), so a run folder never mixes two runs and a failed or interrupted run leaves the previous
-one untouched. The partial folder is kept for the next attempt with the same settings (state such as training
-checkpoints resumes from it) and begins from the finished run's state when the settings are those of that run.
+one untouched. The partial folder is kept for the next attempt with the same settings and data (state such as
+training checkpoints resumes from it) and begins from the finished run's state when the settings and data are
+those of that run.
 """
 
 from __future__ import annotations
@@ -66,7 +71,10 @@ class RunExists(InputError):
 
 
 def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
-    return cache.key(exp_id, to_dict(cfg), code_version())
+    """{"kind": experiment, "settings": config, "version": code version} and, where the config has a data_root,
+    "data": the fingerprint of the files under it (`io.folder_fingerprint`), so a run on changed data runs again."""
+    key = cache.key(exp_id, to_dict(cfg), code_version())
+    return key if cfg.data_root is None else {**key, "data": io.folder_fingerprint(cfg.data_root)}
 
 
 def _read_json(path: Path) -> Any:
@@ -83,9 +91,10 @@ def finished_key(run_dir: Path) -> dict | None:
 
 
 def _settings(folder: Path) -> tuple | None:
-    """(experiment, config) of the run (finished or partial) in `folder`, from its config.json, or None."""
+    """(experiment, config, data fingerprint or None) of the run (finished or partial) in `folder`, from its
+    config.json, or None."""
     c = _read_json(folder / "config.json")
-    return (c.get("experiment"), c.get("config")) if isinstance(c, dict) else None
+    return (c.get("experiment"), c.get("config"), c.get("data")) if isinstance(c, dict) else None
 
 
 def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -113,14 +122,17 @@ def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
         shown = "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
         raise RunExists(run_dir, f"holds a finished run with other settings ({shown})",
                         "write this run elsewhere with --set name=NEW, or replace it with --force")
-    if not changes:
-        print(f"{run_dir}: the code changed since its finished run; running it again", flush=True)
+    if not changes:  # the same settings: other code or other data, run again in place
+        what = [w for w, same in (("the code", prev.get("version") == key["version"]),
+                                  ("the data under data_root", prev.get("data") == key.get("data"))) if not same]
+        print(f"{run_dir}: {' and '.join(what)} changed since its finished run; running it again", flush=True)
     return "run"
 
 
 def _stage(run_dir: Path, settings: tuple) -> Path:
-    """The attempt's folder `.<name>.partial` beside `run_dir`: the previous attempt's with these settings, else a
-    new one holding the finished run's state when that run has these settings; without published files."""
+    """The attempt's folder `.<name>.partial` beside `run_dir`: the previous attempt's with these settings
+    (experiment, config, data), else a new one holding the finished run's state when that run has these settings;
+    without published files."""
     stage = run_dir.with_name(f".{run_dir.name}.partial")
     if stage.exists() and _settings(stage) != settings:
         shutil.rmtree(stage)
@@ -156,8 +168,10 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
         prev = json.loads((run_dir / "metrics.json").read_text())
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
     interrupt.check()
-    stage = _stage(run_dir, (key["kind"], key["settings"]))
-    io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"]})
+    stage = _stage(run_dir, (key["kind"], key["settings"], key.get("data")))
+    data = {"data": key["data"]} if "data" in key else {}
+    io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"],
+                                          **data})
     header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed)
     print(header, flush=True)
     t0 = time.perf_counter()
@@ -174,7 +188,7 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
 
 
 def experiments() -> dict[str, str]:
-    """Experiment id -> the first line of its module's docstring."""
-    docs = {exp_id: (registry.load(exp_id).__doc__ or "").strip().splitlines() for exp_id in registry.EXPERIMENTS}
-    return {exp_id: doc[0] if doc else "" for exp_id, doc in docs.items()}
+    """Experiment id -> the first paragraph of its module's docstring, on one line."""
+    docs = {exp_id: (registry.load(exp_id).__doc__ or "").strip() for exp_id in registry.EXPERIMENTS}
+    return {exp_id: " ".join(doc.split("\n\n", 1)[0].split()) for exp_id, doc in docs.items()}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def _trained(out: Path, data: str, num_joints: int, seed: int = 0) -> Path:
     return out / "pose"
 
 
+def _folder(out: Path, readable: str) -> Path:
+    """The one run folder under `out` named `readable` + "_" + a 6-hex digest of the settings (`eval.run_name`)."""
+    found = [p for p in out.iterdir() if re.fullmatch(re.escape(readable) + r"_[0-9a-f]{6}", p.name)]
+    assert len(found) == 1, sorted(p.name for p in out.iterdir())
+    return found[0]
+
+
 def _saved(run_dir: Path, exp_id: str) -> dict:
     for f in RUN_FILES:
         assert (run_dir / f).is_file(), f
@@ -69,7 +77,7 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert main([*args, "--json", str(js), "--figure", str(fig)]) == 0
     printed = capsys.readouterr().out
     assert "**Table 3: FLIC test PCK@0.05 (torso), 4 people" in printed and "FLIC test PCK@0.05 (torso): coarse" in printed
-    run_dir = out / "tompson2015.flic_pose"
+    run_dir = _folder(out, "tompson2015.flic_pose")
     saved = _saved(run_dir, "tompson2015.flic")
     assert saved["key"]["settings"]["run_dir"] == str(run) and saved["key"]["settings"]["trained"] == T.run_state(run)
     res = json.loads(js.read_text())
@@ -81,12 +89,12 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert res["pck"]["0.05"]["cascade+spatial"] == res["ablation"]["spatial_cascade"]["0.05"]
     assert "| ours cascade+spatial 4x |" in printed and res["spatial"]["label"]
     assert main([*args, "--refine", "off"]) == 0  # another read-out: its own folder
-    assert (out / "tompson2015.flic_pose_raw" / "metrics.json").is_file()
+    assert (_folder(out, "tompson2015.flic_pose_raw") / "metrics.json").is_file()
     assert main([*args, "--spatial", "off"]) == 0  # without the spatial model: its own folder, without its rows
-    off = _saved(out / "tompson2015.flic_pose_nospatial", "tompson2015.flic")["metrics"]
+    off = _saved(_folder(out, "tompson2015.flic_pose_nospatial"), "tompson2015.flic")["metrics"]
     assert set(off["pck"]["0.05"]) == {"coarse", "cascade"} and off["spatial"] is None
     assert off["pck"]["0.05"]["cascade"] == pytest.approx(res["pck"]["0.05"]["cascade"])
-    assert main([*args, "--timing", "--name", "tompson2015.flic_pose"]) == 2  # other settings: refused ...
+    assert main([*args, "--timing", "--name", run_dir.name]) == 2  # other settings in a named folder: refused ...
     assert "--force" in capsys.readouterr().err
     shutil.rmtree(run)
     _trained(tmp_path / "train", "flic", 11, seed=1)  # trained again in the same folder: not taken for the scored
@@ -104,7 +112,7 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
                  "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {preds}" in printed and "PCKh@0.5" in printed and "PCKh@0.1" in printed
-    run_dir = out / "tompson2015.mpii_pose"
+    run_dir = _folder(out, "tompson2015.mpii_pose")
     saved = _saved(run_dir, "tompson2015.mpii")
     assert (run_dir / "preds.h5").read_bytes() == preds.read_bytes()
     n = json.loads((people / "synthetic.json").read_text())["test"]  # the people of valid.h5
@@ -162,7 +170,7 @@ def test_eval_pf_willow_subset_writes_a_run(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "PF-WILLOW keypoint transfer (no flow (whole-image scaling), frame 224 px), PCK, 6 pairs" in printed
     assert "| alpha | a(S) | c(S) | mean |" in printed
-    saved = _saved(out / "long2014.pf_willow_none_caffenet_random_aS+cS_3pairs", "long2014.pf_willow")
+    saved = _saved(_folder(out, "long2014.pf_willow_none_caffenet_random_aS+cS_3pairs"), "long2014.pf_willow")
     assert saved["key"]["settings"]["classes"] == ["a(S)", "c(S)"] and saved["key"]["settings"]["pairs_per_class"] == 3
     res = json.loads(js.read_text())
     assert res == saved["metrics"] and res["pairs"] == 6 and set(res["pck"]["0.1"]) == {"a(S)", "c(S)", "mean"}
@@ -196,7 +204,7 @@ def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
     (["run", "long2014.pf_willow", "--set", "batch=0"], "batch"),
     (["run", "long2014.pf_willow", "--set", "pairs_per_class=0"], "pairs_per_class"),
     (["eval", "pf-willow", "--root", "PF", "--pairs", "0"], "pairs_per_class"),
-    (["eval", "pf-willow", "--root", "PF", "--size", "32"], "image_size"),
+    (["eval", "pf-willow", "--root", "PF", "--image-size", "32"], "image_size"),
     (["eval", "pf-willow", "--root", "PF", "--backbone", "vgg16", "--taps", "conv9"], "taps"),
     (["run", "long2014.pf_willow", "--set", "radius=0"], "radius"),
     (["run", "long2014.pf_willow", "--set", "method=sgd"], "method"),
