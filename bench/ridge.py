@@ -44,8 +44,9 @@ def bench(n, d, t, lambdas, seed=0):
     ridge.fit_cv(X, Y, lambdas, folds)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model, err = ridge.fit_cv(X, Y, lambdas, folds)
+    model, cv = ridge.fit_cv(X, Y, lambdas, folds)
     ours = time.perf_counter() - t0
+    err = cv.errors
 
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import sys
 from typing import Callable, Sequence
 
 from convcorr_jax import interrupt
+from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
 from convcorr_jax.errors import InputError
-from convcorr_jax.paths import cache_dir
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,26 +34,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "weights": ("convcorr_cli.weights", "fetch, import and inspect pretrained weights"),
     "data": ("convcorr_cli.data", "generate synthetic datasets, fetch real ones, inspect what a loader reads"),
     "align": ("convcorr_cli.align", "align two images with a BP flow on conv or SIFT features (grid or dense)"),
+    "match": ("convcorr_cli.match", "move points of image A into image B (semantic correspondence) and draw them"),
+    "pose": ("convcorr_cli.pose", "joints of the people in images from a trained pose run, drawn as skeletons"),
     "train": ("convcorr_cli.train", "train models (pose cascade, ...)"),
     "eval": ("convcorr_cli.eval", "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, PF-WILLOW)"),
     "launch": ("convcorr_cli.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
 }
-NO_COMPILE_CACHE = "CONVCORR_NO_COMPILE_CACHE"
 
 
 def setup_compile_cache() -> str | None:
-    """Turn on JAX's persistent compilation cache (see the module doc); returns its folder, None when off."""
-    if os.environ.get(NO_COMPILE_CACHE, "") not in ("", "0"):
-        return None
-    import jax
-
-    if jax.config.jax_compilation_cache_dir:
-        return jax.config.jax_compilation_cache_dir
-    folder = str(cache_dir("jax"))
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    return folder
+    """Turn on JAX's persistent compilation cache (`convcorr_jax.enable_compile_cache`); its folder, None when off."""
+    return enable_compile_cache()
 
 
 class Parser(argparse.ArgumentParser):

@@ -5,7 +5,14 @@ A functional JAX/Flax reimplementation of
   * Razavian et al. 2015, "Persistent Evidence of Local Image Properties in Generic ConvNets",
   * Tompson et al. 2015, "Efficient Object Localization Using Convolutional Networks".
 
-Importing the package has no side effects: no I/O, no device initialisation.
+Importing the package has no side effects: no I/O, no device initialisation. Call `enable_compile_cache()` first
+in a script so that a second process loads the programs the first compiled:
+
+    import convcorr_jax
+    convcorr_jax.enable_compile_cache()
 """
 
+from convcorr_jax.compile_cache import enable_compile_cache
+
 __version__ = "0.1.0"
+__all__ = ["enable_compile_cache"]

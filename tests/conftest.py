@@ -39,9 +39,9 @@ os.environ.setdefault("CONVCORR_CACHE", str(Path(__file__).resolve().parents[1] 
 
 # JAX's persistent compilation cache in that folder, as every `convcorr` command has it: a program compiled by one
 # pytest worker or command-line subprocess is loaded, not compiled again, by the others.
-from convcorr_cli.main import setup_compile_cache  # noqa: E402
+from convcorr_jax import enable_compile_cache  # noqa: E402
 
-setup_compile_cache()
+enable_compile_cache()
 
 
 @pytest.fixture(scope="module")

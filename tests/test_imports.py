@@ -161,6 +161,32 @@ def test_compilation_cache_opt_out(tmp_path):
     assert got["rc"] == 0 and got["dir"] is None and not (tmp_path / "jax").exists()
 
 
+LIBRARY_CACHE_CHECK = """
+    import jax, json, sys
+    import convcorr_jax
+    folder = convcorr_jax.enable_compile_cache(sys.argv[1] if len(sys.argv) > 1 else None)
+    jax.jit(lambda x: x * 3 - 1)(jax.numpy.arange(4.0)).block_until_ready()
+    print(json.dumps({"folder": folder, "dir": jax.config.jax_compilation_cache_dir,
+                      "min_secs": jax.config.jax_persistent_cache_min_compile_time_secs}))
+"""
+
+
+def test_library_turns_on_the_compilation_cache(tmp_path):
+    """`convcorr_jax.enable_compile_cache()`: the default folder, an explicit one, and the opt-out."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    base.pop("CONVCORR_NO_COMPILE_CACHE", None)
+    for args, env, want in (((), {}, tmp_path / "jax"), ((str(tmp_path / "mine"),), {}, tmp_path / "mine"),
+                            ((), {"CONVCORR_NO_COMPILE_CACHE": "1"}, None)):
+        r = _python(LIBRARY_CACHE_CHECK, *args, env=dict(base, CONVCORR_CACHE=str(tmp_path), **env))
+        assert r.returncode == 0, r.stderr[-3000:]
+        got = json.loads(r.stdout.splitlines()[-1])
+        if want is None:
+            assert got["folder"] is None and got["dir"] is None
+        else:
+            assert got["folder"] == got["dir"] == str(want) and got["min_secs"] == 0
+            assert any(want.iterdir()), f"no compiled program was written to {want}"
+
+
 @pytest.mark.parametrize("argv", [["-m", "convcorr_eval.long2014.table3", "--help"],
                                   ["-m", "convcorr_train.pose_cascade", "--help"],
                                   ["-m", "convcorr_cli.launch", "--help"]])

@@ -105,8 +105,12 @@ def test_cv_matches_gridsearchcv_and_per_target():
     bt, errt = ridge.cv_lambda(X, Y, lambdas, folds, per_target=True, dtype="float64")
     for t in range(3):
         assert bt[t] == lambdas[np.argmin(_brute_cv(X, Y[:, t], lambdas, folds))]
-    model, _ = ridge.fit_cv(X, Y, lambdas, folds, dtype="float64")
+    model, res = ridge.fit_cv(X, Y, lambdas, folds, dtype="float64")
     np.testing.assert_allclose(model.W, Ridge(alpha=best).fit(X, Y).coef_.T, rtol=1e-8)
+    # the CV errors come with the lambda grid they belong to and the choice
+    np.testing.assert_array_equal(res.lambdas, lambdas)
+    np.testing.assert_allclose(-res.errors, gs.cv_results_["mean_test_score"], rtol=1e-8)
+    assert res.best == model.lam == lambdas[np.argmin(res.errors)]
 
 
 def test_folds_seed_and_key():

@@ -289,11 +289,22 @@ def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: i
     return np.asarray(lambdas[int(np.argmin(err))]), err
 
 
+class CVErrors(NamedTuple):
+    """Cross-validation of `fit_cv`: lambdas [L] (the grid, in the order given), errors [L] (CV mean squared error
+    averaged over targets) or [L, T] (per_target), best: the chosen lambda (scalar) or lambdas [T]."""
+
+    lambdas: np.ndarray
+    errors: np.ndarray
+    best: np.ndarray
+
+
 def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-           per_target: bool = False, dtype: str = "float32") -> tuple[RidgeModel, np.ndarray]:
-    """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s). Returns (model, cv errors)."""
-    best, err = cv_lambda(X, Y, lambdas, folds, seed, key, per_target, dtype)
-    return fit(X, Y, best, dtype), err
+           per_target: bool = False, dtype: str = "float32") -> tuple[RidgeModel, CVErrors]:
+    """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s). Returns (model, `CVErrors`: the lambda
+    grid with its CV errors and the choice)."""
+    grid = _check_lambdas(lambdas, "lambdas").ravel()
+    best, err = cv_lambda(X, Y, grid, folds, seed, key, per_target, dtype)
+    return fit(X, Y, best, dtype), CVErrors(grid, err, best)
 
 
 def cross_val_predict(X, Y, lam, folds=4, seed: int = 0, key=None, dtype: str = "float32") -> np.ndarray:

@@ -35,7 +35,7 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
     proj = np.asarray(F, np.float64) @ w
     lo, hi = np.quantile(proj, quantiles)
     c, h = (lo + hi) / 2, extrapolate * (hi - lo) / 2
-    return Direction(w.astype(np.float32), model, (float(c - h), float(c + h)), float(np.min(err)))
+    return Direction(w.astype(np.float32), model, (float(c - h), float(c + h)), float(np.min(err.errors)))
 
 
 def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Sequence[float] | None = None

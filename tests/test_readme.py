@@ -1,0 +1,64 @@
+"""Every python example of the README runs, in a new interpreter, and prints what the README says it prints.
+
+An example is a ```python block followed by "Prints:" and a ```text block. Printed numbers are compared with
+the README's within 2 % (or 0.02 absolute): the README rounds them; everything else must match exactly."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+EXAMPLE = re.compile(r"```python\n(.*?)```\s*\nPrints:\s*\n```text\n(.*?)```", re.S)
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def examples() -> list[tuple[str, str]]:
+    return EXAMPLE.findall(README.read_text())
+
+
+def same_output(got: str, want: str, rtol: float = 0.02, atol: float = 0.02) -> bool:
+    """Lines equal up to the numbers in them, which agree within rtol or atol."""
+    g, w = got.strip().splitlines(), want.strip().splitlines()
+    if len(g) != len(w):
+        return False
+    for a, b in zip(g, w):
+        if NUMBER.sub("#", a.strip()) != NUMBER.sub("#", b.strip()):
+            return False
+        for x, y in zip(map(float, NUMBER.findall(a)), map(float, NUMBER.findall(b))):
+            if abs(x - y) > max(atol, rtol * abs(y)):
+                return False
+    return True
+
+
+def test_every_python_example_says_what_it_prints():
+    blocks = re.findall(r"```python\n", README.read_text())
+    assert len(blocks) >= 4 and len(examples()) == len(blocks)
+
+
+def test_same_output_compares_numbers_within_tolerance():
+    assert same_output("error 0.39 px over 58206 pixels", "error 0.395 px over 58210 pixels")
+    assert not same_output("error 0.50 px over 58206 pixels", "error 0.39 px over 58206 pixels")
+    assert not same_output("error 0.39 mm", "error 0.39 px")
+    assert not same_output("a\nb", "a")
+
+
+def _name(code: str) -> str:
+    calls = re.findall(r"= ([\w.]+)\(", code)
+    return calls[1] if len(calls) > 1 else calls[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code,want", examples(), ids=[_name(c) for c, _ in examples()])
+def test_readme_example(code, want, tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")  # the compilation cache and weights of the tests (conftest)
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert same_output(r.stdout, want), f"printed:\n{r.stdout}\nthe README says:\n{want}"
