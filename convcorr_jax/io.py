@@ -135,14 +135,16 @@ def folder_fingerprint(root: str | os.PathLike) -> dict:
         top = root.stat()
     except OSError as e:
         raise InputError(root, "data_root", "an existing dataset folder or file", e.strerror or "missing") from None
-    rows: list[tuple[str, int, int]] = []
-    if not root.is_dir():
-        rows.append((root.name, top.st_size, top.st_mtime_ns))
+    rows: list[tuple[str, int, int]] = [] if root.is_dir() else [(root.name, top.st_size, top.st_mtime_ns)]
     seen = {(top.st_dev, top.st_ino)}
-    stack = [(root, "")]
+    stack = [(root, "")] if root.is_dir() else []
     while stack:
         folder, rel = stack.pop()
-        with os.scandir(folder) as entries:
+        try:
+            entries = os.scandir(folder)
+        except OSError as e:
+            raise InputError(folder, "data_root", "a readable folder", e.strerror or "unreadable") from None
+        with entries:
             for entry in entries:
                 if entry.name.startswith(".") or entry.name == "__pycache__":
                     continue

@@ -179,6 +179,30 @@ def test_eval_pf_willow_subset_writes_a_run(tmp_path, capsys):
     assert rc == 2 and len(err.splitlines()) == 1 and "zebra(S)" in err and "a(S), b(S), c(S)" in err
 
 
+def test_eval_pf_willow_default_names_differ_by_settings(tmp_path, capsys):
+    """Default run names hold a digest of the settings: `--method rhm` after `--features none` is another run (the
+    readable names are equal, since no flow has no method), the same options find their finished run, `--size` is
+    the experiment's size and `--image-size` the frame side."""
+    root = _pf_fixture(tmp_path / "pf", classes=("a(S)",), n=3)
+    out = tmp_path / "runs"
+    base = ["eval", "pf-willow", "--root", str(root), "--features", "none", "--backbone", "caffenet", "--weights",
+            "random", "--out-dir", str(out), "--no-progress"]
+    for extra, state in (([], "ok in"), (["--method", "rhm"], "ok in"), (["--method", "rhm"], "kept from"),
+                         (["--size", "tiny"], "ok in")):
+        assert main([*base, *extra]) == 0, capsys.readouterr().err
+        assert state in capsys.readouterr().out, extra
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and "160px" not in p.name)
+    assert len(names) == 2 and all(re.fullmatch(r"long2014\.pf_willow_none_caffenet_random_[0-9a-f]{6}", n)
+                                   for n in names), names
+    assert _folder(out, "long2014.pf_willow_none_caffenet_160px_random_2pairs").is_dir()  # tiny's frame and pairs
+    methods = {json.loads((out / n / "config.json").read_text())["config"]["method"] for n in names}
+    assert methods == {"ot_rhm", "rhm"}
+    assert main([*base, "--size", "tiny", "--image-size", "192"]) == 0
+    printed = capsys.readouterr().out
+    assert "frame 192 px), PCK, 2 pairs" in printed  # tiny: 2 pairs per sub-class; the frame side as given
+    assert main([*base, "--size", "tiny"]) == 0 and "frame 160 px), PCK, 2 pairs" in capsys.readouterr().out
+
+
 def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
     root = real_data / "pf_willow" / "PF-dataset-WILLOW"
     if not (root / "duck(S)").is_dir():

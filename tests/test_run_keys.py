@@ -1,0 +1,192 @@
+"""A run's key holds its data: the fingerprint of the files under data_root (`io.folder_fingerprint`), so a run on
+changed data (a file added, removed or touched) runs again instead of serving the old table, while an unchanged
+folder keeps the finished run. On a fake experiment that counts its files (no JAX work), and end to end on
+`convcorr eval pf-willow` with a sub-class folder added (a fixture folder, and the real PF-WILLOW where present)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io as sio
+from PIL import Image
+
+import convcorr_cli.main as cli
+from convcorr_jax import io
+from convcorr_jax.errors import InputError
+from convcorr_eval import registry, runner
+from convcorr_eval.experiment import Context, ExperimentConfig, Result
+
+FAKE = "convcorr_tests_fake_data_experiment"
+CHANGED = "the data under data_root changed since its finished run; running it again"
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeConfig(ExperimentConfig):
+    data: str = "pf_willow"  # real data: needs --data-root
+    beta: float = 0.003
+
+
+def _run(cfg: FakeConfig, ctx: Context) -> Result:
+    names = sorted(p.name for p in Path(cfg.data_root).iterdir() if not p.name.startswith("."))
+    return Result(f"{len(names)} files: {','.join(names)}", "", {"files": names})
+
+
+@pytest.fixture
+def fake(monkeypatch) -> str:
+    mod = types.ModuleType(FAKE, "A fake experiment that lists its data folder.")
+    mod.get_config = lambda size="default": FakeConfig(size=size)
+    mod.run = _run
+    monkeypatch.setitem(sys.modules, FAKE, mod)
+    monkeypatch.setitem(registry.EXPERIMENTS, "test.fake_data", FAKE)
+    return "test.fake_data"
+
+
+def _cli(capsys, out: Path, root: Path, *sets: str) -> tuple[int, str, str]:
+    rc = cli.main(["run", "test.fake_data", "--data-root", str(root), "--out", str(out),
+                   *[a for s in sets for a in ("--set", s)]])
+    o, e = capsys.readouterr()
+    return rc, o, e
+
+
+def test_folder_fingerprint(tmp_path):
+    root = tmp_path / "data"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("abc")
+    (root / "sub" / "b.bin").write_bytes(b"12345")
+    fp = io.folder_fingerprint(root)
+    assert fp["files"] == 2 and fp["bytes"] == 8 and len(fp["digest"]) == 16
+    for hidden in (root / ".git", root / "sub" / "__pycache__"):  # hidden names and __pycache__ are not data
+        hidden.mkdir()
+        (hidden / "x").write_text("not data")
+    (root / ".DS_Store").write_text("x")
+    assert io.folder_fingerprint(root) == fp
+    os.symlink(root / "sub", tmp_path / "linked")  # a link to a folder is followed, each folder once
+    os.symlink(root, root / "sub" / "loop")
+    assert io.folder_fingerprint(tmp_path / "linked")["files"] == 2  # b.bin, loop/a.txt (loop/sub: seen)
+    (root / "sub" / "loop").unlink()
+    st = (root / "a.txt").stat()
+    (root / "a.txt").write_text("xyz")  # same size, mtime restored: contents are not read (documented)
+    os.utime(root / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert io.folder_fingerprint(root) == fp
+    os.utime(root / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # touched
+    touched = io.folder_fingerprint(root)
+    assert touched["digest"] != fp["digest"] and touched["files"] == 2
+    (root / "sub" / "c.bin").write_bytes(b"")  # an empty file added
+    added = io.folder_fingerprint(root)
+    assert added["files"] == 3 and added["bytes"] == 8 and added["digest"] != touched["digest"]
+    (root / "sub" / "c.bin").rename(root / "c.bin")  # moved: the relative path is part of it
+    assert io.folder_fingerprint(root)["digest"] != added["digest"]
+    assert io.folder_fingerprint(root / "a.txt")["files"] == 1  # one file
+    with pytest.raises(InputError, match="data_root"):
+        io.folder_fingerprint(tmp_path / "missing")
+
+
+def test_changed_data_runs_again_and_settings_are_still_refused(fake, tmp_path, capsys):
+    root, out = tmp_path / "data", tmp_path / "runs"
+    root.mkdir()
+    (root / "one.txt").write_text("1")
+    rc, printed, _ = _cli(capsys, out, root)
+    assert rc == 0 and "ok in" in printed and "1 files: one.txt" in printed
+    run_dir = out / "test.fake_data"
+    config = json.loads((run_dir / "config.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert config["data"] == metrics["key"]["data"] == io.folder_fingerprint(root)
+    rc, printed, _ = _cli(capsys, out, root)  # unchanged folder: kept
+    assert rc == 0 and "kept from an identical earlier run: 1 files: one.txt" in printed and CHANGED not in printed
+
+    (root / "two.txt").write_text("2")  # a file added: run again, the new result replaces the old
+    rc, printed, err = _cli(capsys, out, root)
+    assert rc == 0 and not err and printed.splitlines()[0] == f"{run_dir}: {CHANGED}"
+    assert "ok in" in printed and "2 files: one.txt,two.txt" in printed
+    assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["files"] == ["one.txt", "two.txt"]
+    assert _cli(capsys, out, root)[1].count("kept from an identical earlier run") == 1
+
+    st = (root / "one.txt").stat()
+    os.utime(root / "one.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: run again
+    rc, printed, _ = _cli(capsys, out, root)
+    assert rc == 0 and CHANGED in printed and "ok in" in printed
+
+    (root / "three.txt").write_text("3")  # other settings on changed data: refused for the settings only
+    rc, printed, err = _cli(capsys, out, root, "beta=0.5")
+    assert rc == 2 and not printed and "holds a finished run with other settings (beta: 0.003 -> 0.5)" in err
+    assert "digest" not in err and "data" not in err.split("(beta")[1].split(")")[0]
+    assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["files"] == ["one.txt", "two.txt"]
+
+
+def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "one.txt").write_text("1")
+    cfg = runner.make_config("test.fake_data", "tiny", data_root=str(root))
+    runner.run_experiment("test.fake_data", cfg, tmp_path / "runs", progress=False)
+    run_dir = tmp_path / "runs" / "test.fake_data"
+    (run_dir / "state.txt").write_text("state of the run on the old data")  # not carried over to other data
+    (root / "two.txt").write_text("2")
+    monkeypatch.setattr(runner, "code_version", lambda: "other code")
+    capsys.readouterr()
+    assert not runner.run_experiment("test.fake_data", cfg, tmp_path / "runs", progress=False)[2]
+    assert f"{run_dir}: the code and the data under data_root changed since its finished run" in capsys.readouterr().out
+    assert not (run_dir / "state.txt").exists()
+
+
+def test_synthetic_runs_have_no_data_in_their_key(fake, tmp_path):
+    cfg = dataclasses.replace(runner.make_config("test.fake_data", "tiny"), data="synthetic")
+    key = runner.run_key("test.fake_data", cfg)
+    assert set(key) == {"kind", "settings", "version"}
+
+
+# ------------------------------------------------------------------------------------------------ PF-WILLOW
+def _sub_class(folder: Path, seed: int, n: int = 3) -> None:
+    """A PF-WILLOW sub-class folder: n images with their pts_coord .mat files (1-based x, y rows)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for i in range(n):
+        sio.savemat(folder / f"im{i}.mat", {"pts_coord": np.stack([rng.uniform(1, 40, 10), rng.uniform(1, 30, 10)])})
+        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+
+
+def _pf_willow_twice(root: Path, add, out: Path, capsys) -> tuple[str, str]:
+    """`convcorr eval pf-willow --root root` (no flow, 2 pairs per sub-class), `add()` a sub-class, the same command
+    again: the two outputs."""
+    args = ["eval", "pf-willow", "--root", str(root), "--features", "none", "--backbone", "caffenet", "--weights",
+            "random", "--pairs", "2", "--out-dir", str(out), "--no-progress"]
+    assert cli.main(args) == 0
+    first = capsys.readouterr().out
+    add()
+    assert cli.main(args) == 0
+    return first, capsys.readouterr().out
+
+
+def _table_head(printed: str) -> str:
+    return next(line for line in printed.splitlines() if line.startswith("| alpha |"))
+
+
+def test_eval_pf_willow_sees_a_sub_class_added(tmp_path, capsys):
+    root = tmp_path / "pf"
+    _sub_class(root / "a(S)", 0)
+    first, second = _pf_willow_twice(root, lambda: _sub_class(root / "b(S)", 1), tmp_path / "runs", capsys)
+    assert _table_head(first) == "| alpha | a(S) | mean |" and ", 2 pairs," in first
+    assert CHANGED in second and "kept from an identical earlier run" not in second
+    assert _table_head(second) == "| alpha | a(S) | b(S) | mean |" and ", 4 pairs," in second
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # the same settings: the same folder, replaced
+
+
+def test_eval_pf_willow_real_sub_class_added(real_data, tmp_path, capsys):
+    real = real_data / "pf_willow" / "PF-dataset-WILLOW"
+    classes = sorted(p.name for p in real.iterdir() if p.is_dir()) if real.is_dir() else []
+    if len(classes) < 2:
+        pytest.skip("pf_willow/PF-dataset-WILLOW with 2 sub-classes not present in the real-data folder")
+    root = tmp_path / "PF-dataset-WILLOW"
+    shutil.copytree(real / classes[0], root / classes[0])
+    first, second = _pf_willow_twice(root, lambda: shutil.copytree(real / classes[1], root / classes[1]),
+                                     tmp_path / "runs", capsys)
+    assert _table_head(first) == f"| alpha | {classes[0]} | mean |"
+    assert CHANGED in second and _table_head(second) == f"| alpha | {classes[0]} | {classes[1]} | mean |"
