@@ -6,14 +6,15 @@ import dataclasses
 import json
 import os
 import re
+import sys
 
 import pytest
 
 import convcorr_cli.main as cli
 from convcorr_jax.paths import real_data_root
-from convcorr_eval import registry
+from convcorr_eval import experiment, registry
 from convcorr_eval.demo import STAGES
-from convcorr_eval.runner import make_config, run_experiment
+from convcorr_eval.runner import experiments, make_config, run_experiment
 
 
 def _check_report(run_dir, markdown):
@@ -61,6 +62,54 @@ def test_runner_keeps_identical_runs_and_reruns_changed_ones(tmp_path, capsys):
     assert "ok in" in capsys.readouterr().out
     assert cli.main(args + ["--force"]) == 0
     assert "ok in" in capsys.readouterr().out
+
+
+class _DataChecked(Exception):
+    """Raised by the stand-in `require_data`: the datasets the experiment checked for."""
+
+
+class _WorkBegan(Exception):
+    """Raised by the stand-in `load_backbone`: the experiment began its work without checking `data`."""
+
+
+@pytest.mark.parametrize("exp_id", list(registry.EXPERIMENTS))
+def test_registry_datasets_are_what_each_experiment_checks(exp_id, tmp_path, monkeypatch):
+    """`registry.DATASETS` (printed by `run --list`) against the experiment's own `require_data` call, captured
+    by running it with a stand-in that stops there; an experiment that loads its backbone first reads no dataset."""
+    assert set(registry.DATASETS) == set(registry.EXPERIMENTS)
+    mod = registry.load(exp_id)
+
+    def checked(cfg, supported):
+        raise _DataChecked(tuple(supported))
+
+    def began(*args, **kwargs):
+        raise _WorkBegan()
+
+    original = experiment.require_data
+    for name, m in list(sys.modules.items()):
+        if name.startswith("convcorr_eval"):
+            if getattr(m, "require_data", None) is original:
+                monkeypatch.setattr(m, "require_data", checked)
+            if callable(getattr(m, "load_backbone", None)):
+                monkeypatch.setattr(m, "load_backbone", began)
+    with pytest.raises((_DataChecked, _WorkBegan)) as stopped:
+        mod.run(mod.get_config("tiny"), experiment.Context(tmp_path, progress=False))
+    found = stopped.value.args[0] if isinstance(stopped.value, _DataChecked) else ()
+    assert registry.DATASETS[exp_id] == found
+
+
+def test_run_list_prints_whole_descriptions_and_datasets(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert cli.main(["run", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("long2014.table1 ") and max(map(len, out.splitlines())) <= 80
+    blocks = re.split(r"\n(?=\S)", out.strip())  # one block per experiment: its id starts a line
+    assert [b.split()[0] for b in blocks] == list(registry.EXPERIMENTS)
+    for block, (exp_id, doc) in zip(blocks, experiments().items()):
+        text = " ".join(block.split()[1:])
+        assert text.startswith(doc) and len(doc) > 40 and doc.endswith("."), exp_id  # whole: to its full stop
+        assert text[len(doc):].strip() == "data: " + (", ".join(registry.DATASETS[exp_id]) or "none (reads no dataset)")
+    assert "Hyperpixel Flow and SCOT on the same features. data: pf_willow" in " ".join(out.split())
 
 
 def test_runner_rejects_unknown_experiment_and_field(tmp_path, capsys):
