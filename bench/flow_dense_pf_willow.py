@@ -5,7 +5,8 @@
 Protocol (PF-WILLOW's): ordered pairs (i, j) of a sub-class; flow from image i to image j; keypoint p of i goes to
 p + flow(p); PCK against j's keypoints at alpha * max(w, h) of j's keypoint box (`metrics.pf_pck`), mean over a
 sub-class's pairs, then over sub-classes. Both images are resized (anisotropically) to `--side` x `--side`, as
-`eval/long2014/pf_willow.py` does (one compiled shape), the flow is read at the keypoint bilinearly, and the
+`convcorr_jax.correspondence.frames` does for `transfer_points` and the PF-WILLOW experiment (one compiled
+shape), the flow is read at the keypoint bilinearly, and the
 moved point is mapped back to j's pixels. Ours: `flow.dense.DenseConfig()` defaults (MobileNetV2 ImageNet weights); the peer where given. Prints
 PCK@0.05 / 0.1 / 0.2 and time per pair for each.
 """

@@ -3,8 +3,8 @@
     SIFTFLOW_BUILD_DIR=BUILD python bench/pf_willow_methods.py --root PF-dataset-WILLOW --siftflow PEER_DIR [--pairs 20]
 
 Pairs: the first `--pairs` / (number of sub-classes) ordered pairs of each sub-class (Proposal Flow order, source i
--> target j). Ours: `pf_willow.Config()` defaults (features of both images, `pf_willow.make_frames`, then matching
-and transfer, `pf_willow.predict`), one pair per call; the first pair compiles (its time is printed apart) and the
+-> target j). Ours: `correspondence.transfer_points` with `pf_willow.Config()`'s settings (the library's validated
+defaults: features of both images, matching and transfer), one pair per call; the first pair compiles (its time is printed apart) and the
 time per pair is the mean over the pairs after it. The peer: Ce Liu's SIFT Flow C++ (demo.m's settings, its own
 dense SIFT included) on both images resized to `--side` x `--side`, its flow read bilinearly at the keypoint and
 mapped back (as bench/flow_dense_pf_willow.py). Prints the PF PCK of both on these pairs and the ratio of the times
@@ -22,6 +22,7 @@ import numpy as np
 
 from convcorr_jax import metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
+from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.long2014 import pf_willow
 from flow_dense import load_peer
@@ -50,12 +51,11 @@ def main() -> None:
 
     ours, times = [], []
     for i, j in pairs:
-        two = [samples[i], samples[j]]
         t0 = time.perf_counter()
-        frames = pf_willow.make_frames(two, pf_willow.frame_boxes(two), cfg, backbone, params)
-        pred, _ = pf_willow.predict(frames, points[[i, j]], np.array([[0, 1]]), cfg)
+        moved_ij = transfer_points(samples[i].image, samples[j].image, points[i], model=(backbone, params),
+                                   config=cfg.transfer).points
         times.append(time.perf_counter() - t0)
-        ours.append(pred[0])
+        ours.append(moved_ij)
     compile_s, warm = times[0], float(np.mean(times[1:]))
     rows = [("ours: " + pf_willow.setting_text(cfg), np.stack(ours), warm)]
 

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 from convcorr_jax.backbones import get
+from convcorr_jax.correspondence.frame_transfer import flow_at_points
+from convcorr_jax.correspondence.frames import frame_boxes, make_frames
+from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
@@ -32,6 +35,10 @@ def _sample(image, points):
                           bbox=np.r_[pts.min(0), pts.max(0)], category="x", id="x", image=image)
 
 
+def _boxes(*samples):
+    return frame_boxes([s.image for s in samples])
+
+
 def test_zero_flow_moves_points_by_the_image_scaling():
     """features=none: a point goes to the same relative position of a differently sized image (pixel edges map to
     pixel edges: x' = (x + 0.5) W' / W - 0.5), exactly."""
@@ -40,7 +47,7 @@ def test_zero_flow_moves_points_by_the_image_scaling():
     a = _sample(np.zeros((100, 200, 3), np.uint8), pa)
     b = _sample(np.zeros((50, 300, 3), np.uint8), pb)
     cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
-    r = P.evaluate_set([a, b], P.frame_boxes([a, b]), np.array(["x", "x"]), cfg, get("caffenet"), None,
+    r = P.evaluate_set([a, b], _boxes(a, b), np.array(["x", "x"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
     np.testing.assert_allclose(r["pred"][0], b.points, atol=1e-4)
     np.testing.assert_allclose(r["pred"][1], a.points, atol=1e-4)
@@ -52,7 +59,7 @@ def test_flow_is_read_bilinearly_between_grid_nodes():
     flow = np.zeros((2, 3, 2), np.float32)
     flow[..., 0] = [[0, 2, 4], [0, 2, 4]]  # dx grows 2 per node along x
     flow[..., 1] = [[1, 1, 1], [3, 3, 3]]  # dy grows 2 per node along y
-    got = P.flow_at_points(flow, grid, np.array([[15.0, 10.0], [0.0, 0.0], [40.0, 20.0]]))
+    got = flow_at_points(flow, grid, np.array([[15.0, 10.0], [0.0, 0.0], [40.0, 20.0]]))
     np.testing.assert_allclose(got, [[1, 2], [0, 1], [4, 3]], atol=1e-6)  # outside the grid: edge values
 
 
@@ -63,7 +70,7 @@ def test_image_with_itself_transfers_exactly(pf_root):
     s = load_pf_willow(pf_root, classes=["car(S)"], with_images=True)[:1]
     cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", features="sift",
                               method="bp", data_root=pf_root)
-    r = P.evaluate_set([s[0], s[0]], P.frame_boxes([s[0], s[0]]), np.array(["car(S)"]), cfg, get("caffenet"), None,
+    r = P.evaluate_set([s[0], s[0]], _boxes(s[0], s[0]), np.array(["car(S)"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
     assert np.all(r["flows"] == 0)
     np.testing.assert_allclose(r["pred"][0], s[0].points, atol=1e-3)
@@ -78,6 +85,8 @@ def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
     res = P.run(cfg, Context(tmp_path, progress=False))
     pck = res.metrics["pck"]
     assert res.metrics["pairs"] == 8  # 2 pairs x 4 sub-classes
+    assert res.metrics["subclasses"] == {"car(S)": 2, "duck(S)": 2, "motorbike(S)": 2, "winebottle(woC)": 2}
+    assert "Sub-classes scored: car(S) (2 pairs), duck(S) (2 pairs)" in res.markdown
     assert set(pck) == {"0.05", "0.1", "0.2"}
     assert {"car(S)", "duck(S)", "motorbike(S)", "winebottle(woC)", "mean"} <= set(pck["0.1"])
     assert all(0 <= pck["0.05"][c] <= pck["0.1"][c] <= pck["0.2"][c] <= 1 for c in pck["0.1"])
@@ -100,8 +109,8 @@ def test_command_writes_json(tmp_path, monkeypatch, pf_root):
 # ------------------------------------------------------------------------------------------ protocol guards
 def test_valid_keypoints_drop_nan_and_padded_rows():
     pts = np.array([[0, 0], [-0.5, 10], [np.nan, 3], [-1, -1], [-2, -2], [39.5, 29.5], [40, 5], [5, np.inf]])
-    np.testing.assert_array_equal(P.valid_keypoints(pts), [1, 1, 0, 0, 0, 1, 1, 0])
-    np.testing.assert_array_equal(P.valid_keypoints(pts, (30, 40)), [1, 1, 0, 0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(valid_keypoints(pts), [1, 1, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(valid_keypoints(pts, (30, 40)), [1, 1, 0, 0, 0, 1, 0, 0])
 
 
 def _padded_pair():
@@ -121,7 +130,7 @@ def test_padded_and_missing_keypoints_stay_out_of_the_box_and_pair_order_is_sour
     src, trg = _padded_pair()
     cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
     # pair 0: src -> trg (group a); pair 1: trg -> src (group b)
-    r = P.evaluate_set([src, trg], P.frame_boxes([src, trg]), np.array(["a", "b"]), cfg, get("caffenet"), None,
+    r = P.evaluate_set([src, trg], _boxes(src, trg), np.array(["a", "b"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
     assert np.isnan(r["pred"][0, 0]).all() and np.isnan(r["pred"][:, 8:]).all()  # no source keypoint: no prediction
     np.testing.assert_allclose(r["pred"][0, 1:8], src.points[1:8], atol=1e-3)
@@ -139,7 +148,7 @@ def test_a_target_without_a_keypoint_box_is_refused():
     lone = _sample(np.zeros((200, 200, 3), np.uint8), pts)
     cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
     with pytest.raises(InputError, match="at least 2 valid keypoints"):
-        P.evaluate_set([src, lone], P.frame_boxes([src, lone]), np.array(["a"]), cfg, get("caffenet"), None,
+        P.evaluate_set([src, lone], _boxes(src, lone), np.array(["a"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
 
 
@@ -155,7 +164,7 @@ def test_every_method_transfers_an_image_to_itself_exactly(method):
     cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", method=method,
                               grid="conv4")
     backbone, params = load_backbone("caffenet", "random")
-    r = P.evaluate_set([a, a], P.frame_boxes([a, a]), np.array(["x"]), cfg, backbone, params, np.array([[0, 1]]))
+    r = P.evaluate_set([a, a], _boxes(a, a), np.array(["x"]), cfg, backbone, params, np.array([[0, 1]]))
     np.testing.assert_allclose(r["pred"][0], pts, atol=1e-3)
     assert all(r["pck"][al]["mean"] == 1.0 for al in r["pck"])
 
@@ -171,7 +180,8 @@ def test_single_tap_raw_row_is_the_tap_itself():
     cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", taps=("conv4",),
                               grid="conv4", normalise=False, method="bp")
     backbone, params = load_backbone("caffenet", "random")
-    fr = P.make_frames(samples, P.frame_boxes(samples), cfg, backbone, params)
+    images = [s.image for s in samples]
+    fr = make_frames(images, frame_boxes(images), cfg.transfer, backbone, params)
     raw = extract(backbone, params, fr.crops, ("conv4",))["conv4"]
     np.testing.assert_allclose(fr.features(), raw, rtol=1e-5, atol=1e-5)
 

@@ -10,7 +10,7 @@ validation set: every setting of the PF-WILLOW experiment is chosen here, and sc
 other 6 sub-classes. A row is a set of `long2014.pf_willow` Config fields, space-separated `field=value` (taps
 joined by "+"), applied to `pf_willow.get_config(size)`; rows are separated by commas on the command line. Rows
 sharing (features, backbone, weights, frame size, grid, normalise) share one computation of the features (every
-tap any of them needs, `pf_willow.make_frames`); each row is then matched and scored on them
+tap any of them needs, `correspondence.frames.make_frames`); each row is then matched and scored on them
 (`pf_willow.score_frames`).
 
 `search`: backbones whose taps are chosen by greedy forward selection as Hyperpixel Flow's search (Min et al.
@@ -28,6 +28,7 @@ import time
 from tqdm import tqdm
 
 from convcorr_jax.config import check_fields, override
+from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.weights import load_backbone
@@ -141,7 +142,8 @@ class Validation:
         self.cfg = cfg
         self.progress = progress
         self.samples, self.pairs, self.groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
-        self.boxes = pf_willow.frame_boxes(self.samples)
+        self.images = [s.image for s in self.samples]
+        self.boxes = frame_boxes(self.images)
         self.models: dict = {}
         self.cached: tuple | None = None  # (frames key, taps held, frames)
 
@@ -158,7 +160,7 @@ class Validation:
             return self.cached[2], 0.0
         backbone, params = self.model(c)
         t0 = time.perf_counter()
-        frames = pf_willow.make_frames(self.samples, self.boxes, c, backbone, params, taps)
+        frames = make_frames(self.images, self.boxes, c.transfer, backbone, params, taps)
         self.cached = (key, taps, frames)
         return frames, time.perf_counter() - t0
 

@@ -1,0 +1,172 @@
+"""Moving points from frame i to frame j of `frames.Frames` for pairs (i, j): BP flow or a hyperpixel matcher.
+
+Methods (`cfg.method`): "bp" = BP flow (`flow.bp.align_frames`, features scaled to a mean column norm of
+`cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
+`cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
+interpolation between the 4 nearest nodes, edge values held outside the grid (`flow_at_points`). "cos", "rhm",
+"ot", "ot_rhm" = `correspondence.matching` (each source node's best target node, uniform OT marginals); a point
+moves by the mean match of the source nodes within `cfg.radius` grid strides of it (HPF's transfer,
+`matching.transfer_keypoints`). Without features (features="none") the flow is zero: points move by the
+image-to-image scaling of the frames. Points are given and returned in image pixels: each is mapped into frame
+i by M[i], moved, and mapped back to image j's pixels by the inverse of M[j].
+
+Batches: BP runs `cfg.batch` pairs per vmapped call and the matchers `cfg.match_batch`; when there are more pairs
+than one batch, the last batch is padded, so any number of pairs compiles one batch shape.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from convcorr_jax import geometry
+from convcorr_jax.correspondence import matching
+from convcorr_jax.correspondence.frames import Frames, resolve_names
+from convcorr_jax.correspondence.point_config import PointTransferConfig
+from convcorr_jax.features.columns import feature_scale
+from convcorr_jax.flow import bp
+from convcorr_jax.flow.warp import bilinear_sample
+
+
+def grid_coordinates(grid_xy: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional (column, row) grid coordinates [K] of points [K, 2] (frame pixels) on a separable node grid
+    grid_xy [h, w, 2]; points beyond the outermost nodes are clamped to them."""
+    xs, ys = grid_xy[0, :, 0], grid_xy[:, 0, 1]
+    return np.interp(points[:, 0], xs, np.arange(len(xs))), np.interp(points[:, 1], ys, np.arange(len(ys)))
+
+
+def flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Grid flow [h, w, 2] read at points [K, 2] (frame pixels) by bilinear interpolation between grid nodes
+    (points beyond the outermost nodes take the edge values) -> [K, 2]."""
+    fx, fy = grid_coordinates(grid_xy, points)
+    return np.asarray(bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32),
+                                      jnp.asarray(fy, jnp.float32)))
+
+
+def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
+               progress: bool = False) -> np.ndarray:
+    """BP flow [P, h, w, 2] (dx, dy frame pixels) from frame i to frame j for each pair (i, j) [P, 2] on feats
+    [N, h, w, C] (scaled to a mean column norm of cfg.feature_norm here); zero flow when feats is None."""
+    h, w = frames.grid_xy.shape[:2]
+    if feats is None:
+        return np.zeros((len(pairs), h, w, 2), np.float32)
+    feats = (feats * feature_scale(feats, cfg.feature_norm)).astype(np.float32)
+    bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, "brute")
+    out = []
+    n = len(pairs)
+    for s in tqdm(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
+        chunk = pairs[s: s + cfg.batch]
+        pad = cfg.batch - len(chunk) if n > cfg.batch else 0  # one compiled batch shape
+        idx = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
+        res = bp.align_frames(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride, cfg.image_size,
+                              cfg.paper_side)
+        out.append(np.asarray(res.flow)[: len(chunk)])
+    return np.concatenate(out)
+
+
+def transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows: np.ndarray) -> np.ndarray:
+    """Source points [P, K, 2] (image i's pixels, one set per pair) moved through flows [P, h, w, 2] into image
+    j's pixels for each pair (i, j) [P, 2] -> [P, K, 2]."""
+    inv = geometry.invert_affine(frames.M)
+    out = np.empty((len(pairs), points.shape[1], 2), np.float64)
+    for p, (i, j) in enumerate(pairs):
+        q = geometry.transform_points(np.asarray(points[p], np.float64), frames.M[i])
+        moved = q + flow_at_points(flows[p], frames.grid_xy, q)
+        out[p] = geometry.transform_points(moved, inv[j])
+    return out
+
+
+_transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None, None, 0, None)))
+
+
+def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs: np.ndarray,
+                   cfg: PointTransferConfig, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Source points [P, K, 2] (image i's pixels, one set per pair) of each pair (i, j) [P, 2] moved into image
+    j's pixels by the matcher cfg.method on feats [N, h, w, C] (`matching.match_best`, uniform OT marginals) and
+    HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius grid strides).
+
+    Returns (moved points [P, K, 2] image j pixels; matches [P, h, w, 2]: each source node's best target node
+    minus the node, frame pixels, the matcher's flow)."""
+    n, h, w, c = feats.shape
+    batch = cfg.match_batch
+    f = jnp.asarray(feats.reshape(n, h * w, c))
+    xy = jnp.asarray(frames.grid_xy.reshape(-1, 2), jnp.float32)
+    size = (cfg.image_size, cfg.image_size)
+    mcfg = matching.MatchConfig(method=cfg.method)
+    inv = geometry.invert_affine(frames.M)
+    out = np.empty((len(pairs), points.shape[1], 2))
+    flows = np.empty((len(pairs), h * w, 2), np.float32)
+    grid = np.asarray(xy)
+    for s in tqdm(range(0, len(pairs), batch), desc=cfg.method, disable=not progress, leave=False):
+        chunk = pairs[s:s + batch]
+        pts = points[s:s + batch]
+        real = len(chunk)
+        if real < batch and len(pairs) > batch:  # one compiled batch shape
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - real, 0)])
+            pts = np.concatenate([pts, np.repeat(pts[-1:], batch - real, 0)])
+        best, _ = matching.match_best(f[jnp.asarray(chunk[:, 0])], f[jnp.asarray(chunk[:, 1])], xy, xy, size, size,
+                                      mcfg)
+        q = geometry.transform_points(pts, frames.M[chunk[:, 0]])
+        moved = np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * frames.stride),
+                           np.float64)
+        out[s:s + real] = geometry.transform_points(moved, inv[chunk[:, 1]])[:real]
+        flows[s:s + real] = grid[np.asarray(best)[:real]] - grid[None]
+    return out, flows.reshape(len(pairs), h, w, 2)
+
+
+def predict(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTransferConfig,
+            taps: Sequence[str] | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Source points [P, K, 2] (image i's pixels, one set per pair, NaN where invalid) moved into the target
+    image j of each pair (i, j) [P, 2] by cfg.method on the frames' features (the parts `taps`; None: all).
+
+    Returns (pred [P, K, 2] image j pixels, NaN where the source point is NaN; flows [P, h, w, 2] (dx, dy frame
+    pixels) of every node of frame i: BP's flow, the matcher's best match minus the node, or zero for
+    features="none")."""
+    points = np.asarray(points, np.float64)
+    missing = ~np.all(np.isfinite(points), -1)
+    src = np.where(missing[..., None], 0.0, points)
+    feats = frames.features(None if taps is None or frames.parts is None or "sift" in frames.parts
+                            else resolve_names(frames, taps))
+    if feats is None or cfg.method == "bp":
+        flows = pair_flows(feats, frames, pairs, cfg, progress)
+        pred = transfer_pairs(frames, src, pairs, flows)
+    else:
+        pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress)
+    pred[missing] = np.nan
+    return pred, flows
+
+
+def similarity_at(feats: np.ndarray, grid_xy: np.ndarray, pairs: np.ndarray, src: np.ndarray,
+                  dst: np.ndarray) -> np.ndarray:
+    """Cosine similarity [P, K] between the feature column of frame i at src [P, K, 2] and of frame j at dst
+    [P, K, 2] (frame pixels) for each pair (i, j) [P, 2]; columns read bilinearly between the nodes of grid_xy
+    [h, w, 2] (edge nodes held outside) from feats [N, h, w, C]. NaN where a point is not finite; 0 for an
+    all-zero column."""
+    out = np.full(src.shape[:2], np.nan)
+    for p, (i, j) in enumerate(pairs):
+        ok = np.all(np.isfinite(src[p]), -1) & np.all(np.isfinite(dst[p]), -1)
+        if not ok.any():
+            continue
+        a = _columns(feats[i], grid_xy, src[p][ok])
+        b = _columns(feats[j], grid_xy, dst[p][ok])
+        na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+        out[p, ok] = np.sum(a * b, -1) / np.maximum(na * nb, 1e-12)
+    return out
+
+
+def _columns(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Feature columns of one grid feats [h, w, C] at points [K, 2] (frame pixels), bilinear -> [K, C] float64."""
+    fx, fy = grid_coordinates(grid_xy, points)
+    h, w = feats.shape[:2]
+    x0 = np.clip(np.floor(fx).astype(int), 0, max(w - 2, 0))
+    y0 = np.clip(np.floor(fy).astype(int), 0, max(h - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]
+    f = feats.astype(np.float64)
+    top = f[y0, x0] * (1 - ax) + f[y0, x1] * ax
+    bot = f[y1, x0] * (1 - ax) + f[y1, x1] * ax
+    return top * (1 - ay) + bot * ay

@@ -1,0 +1,129 @@
+"""The settings of semantic point transfer (`correspondence.points.transfer_points`) and their validated defaults.
+
+One frozen dataclass, `PointTransferConfig`, holds every setting with the default chosen on PF-WILLOW's
+validation sub-classes (the `long2014.pf_willow_validation` experiment; its table is in bench/RESULTS_real.md):
+SCOT's optimal transport + regularised Hough matching ("ot_rhm") on VGG-16 hyperpixels conv4_1 + conv5_1 +
+conv5_2, both images resized to 224 x 224 px, a node every 8 px, keypoints carried by the nodes within 2 grid
+strides. The PF-WILLOW experiment reads its defaults from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from types import MappingProxyType
+from typing import ClassVar, Mapping
+
+from convcorr_jax.backbones.registry import NAMES as BACKBONES
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
+from convcorr_jax.config import check_fields
+from convcorr_jax.correspondence.matching import METHODS as MATCHERS
+from convcorr_jax.errors import InputError
+
+METHODS = ("bp",) + MATCHERS  # "bp", "cos", "rhm", "ot", "ot_rhm"
+FEATURES = ("cnn", "sift", "none")
+MIN_IMAGE_SIZE = 64  # the smallest frame side (pixels) accepted
+
+
+@dataclasses.dataclass(frozen=True)
+class PointTransferConfig:
+    """How points of image a are moved into image b.
+
+    backbone: feature network (`backbones.registry.NAMES`); features: "cnn" (hyperpixels of `taps`), "sift"
+    (dense SIFT at the same grid nodes) or "none" (zero flow: points move by the scaling of the whole images);
+    method: "bp" (BP flow, `flow.bp`) or a matcher of `correspondence.matching` ("cos", "rhm", "ot", "ot_rhm");
+    taps: tap names or roles of `backbone` concatenated in order (None: `DEFAULT_TAPS[backbone]`); grid: the node
+    grid, a stride in pixels of the frame or a tap name / role (None: `DEFAULT_GRID[method]`); normalise:
+    L2-normalise each tap per node (false: raw activations); image_size: side (px) of the square frame both
+    images are resized to (anisotropically); beta: BP smoothness weight (displacements in pixels of a
+    `paper_side` px image); radius: matchers move a point by the nodes within radius x grid stride of it;
+    window: BP label window in grid cells (None: the whole target grid); iters, levels: BP iterations per level,
+    pyramid levels; sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16 scaled to
+    the grid stride); paper_side: image side (px) in which BP displacements are measured; feature_norm: mean
+    feature-column norm BP sees; batch: pairs per vmapped BP call; match_batch: pairs per matcher call.
+
+    Where the defaults come from: backbone, method, taps, grid, image_size and radius are the row with the
+    highest mean PCK@0.1 of `long2014.pf_willow_validation` on the 4 bundled PF-WILLOW sub-classes (PF-WILLOW's
+    validation set); beta: its best BP row (used with method="bp"); `DEFAULT_TAPS` and `DEFAULT_GRID`: the same
+    experiment per backbone and per method; normalise: its single-tap rows with and without; iters, levels,
+    window, paper_side, feature_norm: the BP settings of Long et al.'s Table 2 experiment, not tuned here."""
+
+    backbone: str = "vgg16"
+    features: str = "cnn"
+    method: str = "ot_rhm"
+    taps: tuple[str, ...] | None = None
+    grid: int | str | None = None
+    normalise: bool = True
+    image_size: int = 224
+    beta: float = 0.01
+    radius: float = 2.0
+    window: int | None = None
+    iters: int = 8
+    levels: int = 3
+    sift_bin: int | None = None
+    paper_side: int = 500
+    feature_norm: float = 512.0
+    batch: int = 30
+    match_batch: int = 8
+
+    # The taps of each backbone when `taps` is None: chosen per backbone by the validation experiment's greedy
+    # tap search (RHM, PCK@0.1) and its OT + RHM rows; the AlexNet variants share torchvision AlexNet's.
+    DEFAULT_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({
+        "vgg16": ("conv4_1", "conv5_1", "conv5_2"),
+        "torchvision_alexnet": ("conv3", "conv4"),
+        "bvlc_alexnet": ("conv3", "conv4"),
+        "caffenet": ("conv3", "conv4"),
+        "mobilenet_v2": ("block12", "block13"),
+    })
+    # The grid (stride in frame pixels) when `grid` is None, per method.
+    DEFAULT_GRID: ClassVar[Mapping[str, int]] = MappingProxyType({"bp": 16, "cos": 8, "rhm": 8, "ot": 8, "ot_rhm": 8})
+
+    def __post_init__(self):
+        if isinstance(self.taps, str):
+            object.__setattr__(self, "taps", tuple(t for t in self.taps.replace("+", ",").split(",") if t))
+        check_transfer_fields(self, "PointTransferConfig")
+
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        """`taps`, or the backbone's validated taps when None (roles as given; `hyperpixel.resolve_taps` maps
+        them)."""
+        return self.taps if self.taps is not None else self.DEFAULT_TAPS.get(self.backbone, ("conv4",))
+
+    @property
+    def grid_spec(self) -> int | str:
+        """`grid`, or the method's validated stride when None."""
+        return self.grid if self.grid is not None else self.DEFAULT_GRID[self.method]
+
+    def check_backbone(self, backbone, source: str = "PointTransferConfig") -> None:
+        """InputError naming the field unless the taps (and a tap grid) are taps or roles of `backbone` (a
+        Backbone or a name) and `image_size` is at least the smallest input of each."""
+        if self.features != "cnn":
+            return
+        fields = [("taps", t) for t in self.tap_names]
+        if isinstance(self.grid_spec, str):
+            fields.append(("grid", self.grid_spec))
+        for field, name in fields:
+            tap = resolve_tap(backbone, name, field)
+            check_input_side(backbone, tap, self.image_size, source, "image_size")
+
+
+def check_transfer_fields(cfg, source: str = "config") -> None:
+    """InputError (naming `source` and the field) for a point-transfer setting of `cfg` out of range; `cfg` is a
+    `PointTransferConfig` or any config with the same field names (fields it lacks are skipped)."""
+    def has(name):
+        return hasattr(cfg, name)
+
+    if has("backbone") and cfg.backbone not in BACKBONES:
+        raise InputError(source, "backbone", f"one of {list(BACKBONES)}", cfg.backbone)
+    if cfg.features not in FEATURES:
+        raise InputError(source, "features", f"one of {list(FEATURES)}", cfg.features)
+    if cfg.method not in METHODS:
+        raise InputError(source, "method", f"one of {list(METHODS)}", cfg.method)
+    fields = ("beta", "batch", "match_batch", "paper_side", "feature_norm", "sift_bin", "window", "radius")
+    check_fields(cfg, positive=tuple(f for f in fields if has(f)), at_least_one=("iters", "levels"), source=source)
+    if not isinstance(cfg.image_size, numbers.Integral) or cfg.image_size < MIN_IMAGE_SIZE:
+        raise InputError(source, "image_size", f"an integer >= {MIN_IMAGE_SIZE} (pixels)", cfg.image_size)
+    if isinstance(cfg.grid, bool) or (isinstance(cfg.grid, int) and cfg.grid < 1):
+        raise InputError(source, "grid", "a stride >= 1 (pixels) or a tap", cfg.grid)
+    if cfg.taps is not None and (not cfg.taps or not all(isinstance(t, str) and t for t in cfg.taps)):
+        raise InputError(source, "taps", "tap names or roles (comma-separated) or none", cfg.taps)

@@ -1,0 +1,202 @@
+"""Semantic point transfer: points of image a moved to the corresponding places of image b.
+
+    t = transfer_points(image_a, image_b, [[120, 80], [200, 150]])     # validated defaults (PointTransferConfig)
+    t.points       # [K, 2] (x, y) pixels of image b
+    t.confidence   # [K] cosine similarity of the features at the source point and at the transferred point
+
+The default method is the one validated on PF-WILLOW (`point_config.PointTransferConfig`): SCOT's optimal
+transport + Hough matching on VGG-16 hyperpixels conv4_1 + conv5_1 + conv5_2, images resized to 224 x 224 px, a
+node every 8 px, a point carried by the nodes within 2 grid strides. Every method of the PF-WILLOW experiment
+works here ("ot_rhm", "rhm", "ot", "cos", "bp"; features "cnn", "sift", "none"): `frames` resizes and computes
+features, `frame_transfer` moves the points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.backbones.preprocess import check_images
+from convcorr_jax.backbones.registry import get as get_backbone
+from convcorr_jax.correspondence.frame_transfer import predict, similarity_at
+from convcorr_jax.correspondence.frames import frame_boxes, make_frames
+from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTransferConfig
+from convcorr_jax.errors import InputError
+from convcorr_jax.weights import load_backbone
+
+__all__ = ["FEATURES", "METHODS", "PointTransferConfig", "Transfer", "load_model", "transfer_points",
+           "valid_keypoints"]
+
+SOURCE = "transfer_points"
+
+
+class Transfer(NamedTuple):
+    """What `transfer_points` returns; arrays carry a leading pair axis [P, ...] when pairs were given as lists.
+
+    points: [K, 2] float64 (x, y) pixels of image b (0-based, pixel centres at integers); NaN where the source
+      point is not a valid point of image a (`valid_keypoints`) or is padding.
+    confidence: [K] float64, the cosine similarity between the feature column of image a at the source point and
+      that of image b at the transferred point (both read bilinearly between grid nodes from the features the
+      method matched: L2-normalised hyperpixels, or SIFT). Unitless, in [0, 1] for the non-negative features
+      used here (ReLU taps, SIFT), 1 = identical columns; NaN where the point is NaN and for features="none".
+    grid: [h, w, 2] (x, y) pixels of image a of the grid nodes; None unless `with_field`.
+    field: [h, w, 2] (x, y) pixels of image b each node of a is matched to (BP: the node moved by its flow;
+      matchers: its best target node); None unless `with_field`.
+    """
+
+    points: np.ndarray
+    confidence: np.ndarray
+    grid: np.ndarray | None = None
+    field: np.ndarray | None = None
+
+
+def valid_keypoints(points: np.ndarray, image_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """bool [..., K]: keypoints points [..., K, 2] (x, y pixels) with finite coordinates on the image, i.e. within
+    the pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5] (only the lower bound when `image_hw` is None). Padded rows
+    (-1, or -2 for a 1-based -1) and NaN rows are invalid."""
+    p = np.asarray(points, np.float64)
+    ok = np.all(np.isfinite(p), -1)
+    with np.errstate(invalid="ignore"):
+        ok &= np.all(p >= -0.5, -1)
+        if image_hw is not None:
+            ok &= (p[..., 0] <= image_hw[1] - 0.5) & (p[..., 1] <= image_hw[0] - 0.5)
+    return ok
+
+
+@functools.cache
+def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[Any, Any]:
+    """`weights.load_backbone(name, weights, seed)`, loaded once per process and kept (a weight file is read
+    once: a file changed afterwards is not reloaded)."""
+    return load_backbone(name, weights, seed)
+
+
+def transfer_points(image_a, image_b, points_a, method: str | None = None, backbone: str | None = None, *,
+                    weights: str | None = None, model: tuple[Any, Any] | None = None,
+                    config: PointTransferConfig | None = None, with_field: bool = False, progress: bool = False,
+                    **settings) -> Transfer:
+    """Move points of image a to the corresponding places of image b (semantic correspondence).
+
+    image_a, image_b: uint8 RGB [H, W, 3] images, any sizes; points_a: [K, 2] (x, y) pixels of image a, 0-based,
+      pixel centres at integers. Or, for many pairs at once, lists of P images each and a list of P point arrays
+      [K_p, 2] (or arrays [P, H, W, 3] and [P, K, 2]): the pairs are matched in fixed-size batches (the last one
+      padded), so any number of pairs compiles one batch shape; an image given as the same array object in
+      several pairs has its features computed once; point sets of different sizes are padded with NaN to the
+      largest K.
+    method, backbone: override `config`'s (default: `PointTransferConfig()`, the validated setting); settings:
+      any other field of `PointTransferConfig` (taps=, grid=, radius=, image_size=, features=, beta=, ...).
+    weights: None (the backbone's real pretrained weights), "random" (seeded initialisation) or a weight file,
+      loaded once per process (`load_model`); model: a preloaded (backbone, params) used instead (its backbone
+      sets `backbone`).
+    with_field: also return the dense correspondence field (`Transfer.grid`, `Transfer.field`).
+    progress: progress bars over the batches.
+
+    Returns a `Transfer` (points in image b's pixels, confidence per point; shapes [K, ...], or [P, K, ...] for
+    lists). A source point that is not finite or lies off image a gives NaN. Bad input (an image that is not
+    uint8 RGB [H, W, 3], points that are not [K, 2] numbers, lists of different lengths, an unknown method,
+    backbone or setting) raises one `InputError` naming the argument.
+    """
+    cfg = _config(config, method, backbone, model, settings)
+    batched = isinstance(image_a, (list, tuple)) or getattr(image_a, "ndim", 3) == 4
+    images_a, images_b, points = _pairs(image_a, image_b, points_a, batched)
+    if model is not None:
+        bb, params = model
+    elif cfg.features == "cnn":
+        bb, params = load_model(cfg.backbone, None if weights is None else str(weights))
+    else:  # SIFT or no features: the backbone's geometry only (a tap grid)
+        bb, params = get_backbone(cfg.backbone), None
+    cfg.check_backbone(bb)
+
+    images, index = [], {}
+    for im in (*images_a, *images_b):  # each distinct array object once, in order of first use
+        index.setdefault(id(im), len(images))
+        if index[id(im)] == len(images):
+            images.append(im)
+    pairs = np.array([[index[id(a)], index[id(b)]] for a, b in zip(images_a, images_b)], np.int64)
+    src = np.where(np.stack([valid_keypoints(p, im.shape[:2]) for p, im in zip(points, images_a)])[..., None],
+                   points, np.nan)
+
+    frames = make_frames(images, frame_boxes(images), cfg, bb, params)
+    pred, flows = predict(frames, src, pairs, cfg, progress=progress)
+    feats = frames.features()
+    if feats is None:
+        confidence = np.full(pred.shape[:2], np.nan)
+    else:
+        confidence = similarity_at(feats, frames.grid_xy, pairs, geometry.transform_points(src, frames.M[pairs[:, 0]]),
+                                   geometry.transform_points(pred, frames.M[pairs[:, 1]]))
+    grid = field = None
+    if with_field:
+        inv = geometry.invert_affine(frames.M)
+        nodes = np.broadcast_to(frames.grid_xy.astype(np.float64), flows.shape)
+        grid = geometry.transform_points(nodes.reshape(len(pairs), -1, 2), inv[pairs[:, 0]]).reshape(flows.shape)
+        field = geometry.transform_points((nodes + flows).reshape(len(pairs), -1, 2),
+                                          inv[pairs[:, 1]]).reshape(flows.shape)
+    out = Transfer(pred, confidence, grid, field)
+    return out if batched else Transfer(*(None if a is None else a[0] for a in out))
+
+
+def _config(config: PointTransferConfig | None, method: str | None, backbone: str | None,
+            model: tuple | None, settings: dict) -> PointTransferConfig:
+    """`config` (default: the validated one) with the arguments applied; InputError naming a bad argument."""
+    cfg = PointTransferConfig() if config is None else config
+    if not isinstance(cfg, PointTransferConfig):
+        raise InputError(SOURCE, "config", "a PointTransferConfig", type(cfg).__name__)
+    names = {f.name for f in dataclasses.fields(PointTransferConfig)}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise InputError(SOURCE, unknown[0], f"a field of PointTransferConfig ({', '.join(sorted(names))})",
+                         settings[unknown[0]])
+    if model is not None:
+        if not (isinstance(model, tuple) and len(model) == 2 and hasattr(model[0], "geometry")):
+            raise InputError(SOURCE, "model", "a (backbone, params) pair, as weights.load_backbone returns",
+                             type(model).__name__)
+        if backbone is not None and backbone != model[0].name:
+            raise InputError(SOURCE, "backbone", f"the model's backbone ({model[0].name}) or none", backbone)
+        backbone = model[0].name
+    over = dict(settings)
+    if method is not None:
+        over["method"] = method
+    if backbone is not None:
+        over["backbone"] = backbone
+    return dataclasses.replace(cfg, **over) if over else cfg
+
+
+def _pairs(image_a, image_b, points_a, batched: bool) -> tuple[list, list, np.ndarray]:
+    """(images a, images b, points [P, K, 2] float64) of the pairs, each checked; InputError naming the
+    argument (and the pair) that is wrong."""
+    if not batched:
+        image_a, image_b, points_a = [image_a], [image_b], [points_a]
+        names = ("image_a", "image_b", "points_a")
+    else:
+        if not isinstance(image_b, (list, tuple)) and getattr(image_b, "ndim", 0) != 4:
+            raise InputError(SOURCE, "image_b", "a list of images (image_a is a list)", type(image_b).__name__)
+        if isinstance(points_a, np.ndarray) and points_a.ndim != 3:
+            raise InputError("points_a", "shape", "[P, K, 2] or a list of [K, 2] (image_a is a list)",
+                             points_a.shape)
+        n = len(image_a)
+        if n < 1:
+            raise InputError(SOURCE, "image_a", "at least one image", 0)
+        for name, v in (("image_b", image_b), ("points_a", points_a)):
+            if len(v) != n:
+                raise InputError(SOURCE, name, f"{n} items (one per image_a)", len(v))
+        names = None
+    images_a, images_b, pts = [], [], []
+    for p, (a, b, q) in enumerate(zip(image_a, image_b, points_a)):
+        at = (lambda s: s) if names else (lambda s: f"{s}[{p}]")
+        images_a.append(check_images(a if hasattr(a, "dtype") else np.asarray(a), at("image_a"), rank=3))
+        images_b.append(check_images(b if hasattr(b, "dtype") else np.asarray(b), at("image_b"), rank=3))
+        try:
+            q = np.asarray(q, np.float64)
+        except (TypeError, ValueError):
+            raise InputError(at("points_a"), "dtype", "numbers (x, y pixels)", type(q).__name__) from None
+        if q.ndim != 2 or q.shape[1] != 2 or len(q) < 1:
+            raise InputError(at("points_a"), "shape", "[K, 2] (x, y) pixels, K >= 1", q.shape)
+        pts.append(q)
+    k = max(len(q) for q in pts)
+    padded = np.full((len(pts), k, 2), np.nan)
+    for p, q in enumerate(pts):
+        padded[p, :len(q)] = q
+    return images_a, images_b, padded

@@ -1,0 +1,168 @@
+"""`correspondence.transfer_points`: the same predictions as the PF-WILLOW experiment (real pairs, the default
+method; small images, every method), a batch of pairs equal to the pairs one at a time, the dense field and the
+confidence on an image paired with itself, one InputError naming the argument for bad input, one source of the
+validated defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from convcorr_jax import metrics
+from convcorr_jax.correspondence import PointTransferConfig, Transfer, transfer_points
+from convcorr_jax.correspondence import points as points_module
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+from convcorr_jax.weights import load_backbone
+from convcorr_eval.long2014 import pf_willow as P
+
+
+@pytest.fixture(scope="module")
+def caffenet():
+    return load_backbone("caffenet", "random")
+
+
+@pytest.fixture
+def pf_root(real_data):
+    root = real_data / "pf_willow" / "PF-dataset-WILLOW"
+    if not root.is_dir():
+        pytest.skip("pf_willow/PF-dataset-WILLOW not present in the real-data folder")
+    return str(root)
+
+
+def _sample(image, points):
+    pts = np.asarray(points, np.float32)
+    return KeypointSample(points=pts, visible=np.ones(len(pts), bool), names=tuple(map(str, range(len(pts)))),
+                          bbox=np.r_[pts.min(0), pts.max(0)], category="x", id="x", image=image)
+
+
+def _images(seed=0, shapes=((90, 120), (110, 100), (96, 96))):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+
+
+def _points(image, k, seed=0):
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    return np.stack([rng.uniform(0, w - 1, k), rng.uniform(0, h - 1, k)], -1)
+
+
+def test_the_experiment_reads_its_defaults_from_the_library():
+    assert P.Config().transfer == PointTransferConfig()
+    assert P.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS and P.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
+    cfg = PointTransferConfig()
+    assert (cfg.method, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
+        "ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 2.0)
+    assert PointTransferConfig(method="bp").grid_spec == 16
+    assert PointTransferConfig(taps="conv4_1+conv5_1").taps == ("conv4_1", "conv5_1")
+
+
+def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root):
+    """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2, 224 px, grid 8, radius 2) on real PF-WILLOW
+    pairs, pair for pair: the experiment's predictions and PCK. VGG-16 with seeded random weights (the weights are
+    not what is compared)."""
+    backbone, params = load_backbone("vgg16", "random")
+    cfg = dataclasses.replace(P.get_config("default"), weights="random", data_root=pf_root, classes=("duck(S)",),
+                              pairs_per_class=4)
+    out = P.run_pf_willow(cfg, backbone, params)
+    s, pairs = out["samples"], out["pairs"]
+    t = transfer_points([s[i].image for i, _ in pairs], [s[j].image for _, j in pairs],
+                        [s[i].points for i, _ in pairs], model=(backbone, params))
+    np.testing.assert_allclose(t.points, out["pred"], atol=1e-3)
+    gt = np.stack([s[j].points for _, j in pairs])
+    assert metrics.pf_pck(t.points, gt, out["groups"]) == out["pck"]
+    assert t.points.shape == (4, 10, 2) and t.confidence.shape == (4, 10)
+    assert np.all((t.confidence > 0) & (t.confidence <= 1 + 1e-6))
+
+
+@pytest.mark.parametrize("method,features", [("ot_rhm", "cnn"), ("rhm", "cnn"), ("ot", "cnn"), ("cos", "cnn"),
+                                             ("bp", "cnn"), ("cos", "sift"), ("bp", "none")])
+def test_every_method_gives_the_experiments_predictions(caffenet, method, features):
+    images = _images()
+    samples = [_sample(im, _points(im, 6, seed=k)) for k, im in enumerate(images)]
+    pairs = np.array([[0, 1], [2, 0], [1, 2]])
+    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", method=method,
+                              features=features, image_size=96)
+    boxes = np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], float)
+    r = P.evaluate_set(samples, boxes, np.array(["x"] * 3), cfg, *caffenet, pairs)
+    t = transfer_points([images[i] for i, _ in pairs], [images[j] for _, j in pairs],
+                        [samples[i].points for i, _ in pairs], model=caffenet, config=cfg.transfer)
+    np.testing.assert_allclose(t.points, r["pred"], atol=1e-3)
+    if features == "none":
+        assert np.isnan(t.confidence).all()
+    else:
+        assert np.all((t.confidence >= 0) & (t.confidence <= 1 + 1e-6))
+
+
+@pytest.mark.parametrize("method", ["ot_rhm", "bp"])
+def test_a_batch_of_pairs_equals_the_pairs_one_at_a_time(caffenet, method):
+    """Three pairs of different image sizes and point counts, the matchers in batches of 2 (the last one padded):
+    the same points, confidences and fields as three separate calls."""
+    a, b, c = _images(1)
+    pa, pb, pc = _points(a, 5, 1), _points(b, 3, 2), _points(c, 4, 3)
+    cfg = PointTransferConfig(backbone="caffenet", method=method, image_size=96, match_batch=2, batch=2)
+    batch = transfer_points([a, b, c], [b, c, a], [pa, pb, pc], model=caffenet, config=cfg, with_field=True)
+    assert batch.points.shape == (3, 5, 2) and batch.field.shape[0] == 3
+    for p, (x, y, q) in enumerate([(a, b, pa), (b, c, pb), (c, a, pc)]):
+        one = transfer_points(x, y, q, model=caffenet, config=cfg, with_field=True)
+        k = len(q)
+        np.testing.assert_allclose(batch.points[p, :k], one.points, atol=1e-3)
+        np.testing.assert_allclose(batch.confidence[p, :k], one.confidence, atol=1e-5)
+        np.testing.assert_allclose(batch.field[p], one.field, atol=1e-3)
+        np.testing.assert_allclose(batch.grid[p], one.grid, atol=1e-6)
+        assert np.isnan(batch.points[p, k:]).all()  # padding to the largest point count
+
+
+@pytest.mark.parametrize("method", ["ot_rhm", "bp"])
+def test_an_image_with_itself_maps_every_node_and_point_to_itself(caffenet, method):
+    """Identical images on the conv4 grid: each node's match is itself (field == grid), each point lands on
+    itself with confidence 1; points off the image or NaN give NaN."""
+    img = _images(2, ((120, 160),))[0]
+    pts = np.r_[_points(img, 8, 4), [[-5.0, 3.0], [np.nan, 2.0], [159.5, 119.5]]]
+    t = transfer_points(img, img, pts, method, model=caffenet, grid="conv4", with_field=True)
+    assert isinstance(t, Transfer) and t.points.shape == (11, 2) and t.confidence.shape == (11,)
+    np.testing.assert_allclose(t.points[:8], pts[:8], atol=1e-3)
+    np.testing.assert_allclose(t.confidence[:8], 1.0, atol=1e-5)
+    assert np.isnan(t.points[8:10]).all() and np.isnan(t.confidence[8:10]).all()
+    assert np.isfinite(t.points[10]).all()  # the last pixel's edge is still on the image
+    np.testing.assert_allclose(t.field, t.grid, atol=1e-3)
+    assert t.grid.ndim == 3 and t.grid.shape[-1] == 2
+
+
+def test_the_backbone_is_loaded_once(monkeypatch):
+    calls = []
+    points_module.load_model.cache_clear()
+    monkeypatch.setattr(points_module, "load_backbone", lambda *a: calls.append(a) or load_backbone(*a))
+    img = _images(3, ((80, 80),))[0]
+    for _ in range(2):
+        transfer_points(img, img, [[10, 10]], "cos", "caffenet", weights="random", image_size=64)
+    assert calls == [("caffenet", "random", 0)]
+    points_module.load_model.cache_clear()
+
+
+GOOD = np.zeros((70, 80, 3), np.uint8)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(image_a=GOOD.astype(np.float32)), "image_a"),
+    (dict(image_b=GOOD[..., 0]), "image_b"),
+    (dict(points_a=[[1, 2, 3]]), "points_a"),
+    (dict(points_a=[["x", "y"]]), "points_a"),
+    (dict(points_a=np.zeros((0, 2))), "points_a"),
+    (dict(method="sgd"), "method"),
+    (dict(backbone="resnet50"), "backbone"),
+    (dict(colour="red"), "colour"),
+    (dict(radius=-1.0), "radius"),
+    (dict(image_a=[GOOD, GOOD], image_b=[GOOD], points_a=[[[1, 1]], [[2, 2]]]), "image_b"),
+    (dict(image_a=[GOOD, GOOD], image_b=[GOOD, GOOD.astype(np.int32)], points_a=[[[1, 1]], [[2, 2]]]),
+     "image_b[1]"),
+])
+def test_bad_input_gives_one_error_naming_the_argument(kwargs, field):
+    args = dict(image_a=GOOD, image_b=GOOD, points_a=[[1.0, 2.0]])
+    args.update(kwargs)
+    with pytest.raises(InputError) as e:
+        transfer_points(**args)
+    msg = str(e.value)
+    assert field in msg and "\n" not in msg
