@@ -1,0 +1,169 @@
+"""`convcorr match A B --points P [--out OUT.json] [--figure FIG.png]`: move points of image A to the corresponding
+places of image B (semantic correspondence, `convcorr_jax.correspondence.transfer_points`) and draw them.
+
+P: a JSON file (a list of [x, y], or {"points": [[x, y], ...]}) or a CSV file (one "x,y" per line, an optional
+header line), (x, y) pixels of A, 0-based, pixel centres at integers. Defaults: the validated method (SCOT's OT +
+Hough matching on VGG-16 hyperpixels, `PointTransferConfig`); `--method`, `--backbone`, `--weights` and `--set
+FIELD=VALUE` (any other field of PointTransferConfig: taps, grid, radius, image_size, features, ...) change it.
+Writes:
+  OUT.json  (default: P's folder, <P's stem>_in_<B's stem>.json) {"points_a", "points_b" ([x, y] pixels of B,
+            null for a point off A), "confidence" (cosine similarity of the features at both ends, 0..1, null
+            where none), the images, config, backbone, weights, versions, seconds}
+  FIG.png   (default: OUT.json with .png) A and B side by side, each point's source and transferred position in
+            one colour, joined by a line, with a legend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax import config, io, runinfo
+from convcorr_jax.backbones.registry import NAMES
+from convcorr_jax.correspondence import PointTransferConfig, transfer_points
+from convcorr_jax.correspondence.point_config import METHODS
+from convcorr_jax.errors import InputError
+from convcorr_jax.features.image import read_image
+
+CONFIDENCE = ("cosine similarity of the backbone features at the source point (A) and at the transferred point (B), "
+              "0..1; null where a point has none")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image_a", help="source image (any size)")
+    p.add_argument("image_b", help="target image (any size)")
+    p.add_argument("--points", required=True, metavar="P",
+                   help="points of A: JSON (a list of [x, y] or {\"points\": [[x, y], ...]}) or CSV (x,y per line, "
+                        "optional header); pixels, 0-based")
+    p.add_argument("--out", default=None, metavar="OUT.json",
+                   help="output JSON (default: next to P, <P's stem>_in_<B's stem>.json)")
+    p.add_argument("--figure", default=None, metavar="FIG.png", help="output figure (default: OUT with .png)")
+    p.add_argument("--method", default=None, choices=METHODS,
+                   help=f"matcher or BP flow (default: the validated one, {PointTransferConfig.method})")
+    p.add_argument("--backbone", default=None, choices=NAMES,
+                   help=f"feature network (default: the validated one, {PointTransferConfig.backbone})")
+    p.add_argument("--weights", default=None,
+                   help="weight file, or 'random' (default: the backbone's real pretrained weights)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
+
+
+def read_points(path: str | Path) -> np.ndarray:
+    """Points [K, 2] float64 of a JSON or CSV points file (module docstring); InputError naming the file and field
+    for anything else."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "points", "an existing JSON or CSV file", "no such file")
+    text = p.read_text(errors="replace")
+    if p.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(p, "points", "JSON", f"invalid JSON at line {e.lineno}") from None
+        if isinstance(data, dict):
+            if "points" not in data:
+                raise InputError(p, "points", "a list of [x, y] or an object with a 'points' list",
+                                 f"keys {sorted(data)}")
+            data = data["points"]
+        rows, where = data, "points"
+    else:
+        rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+        if rows and not _numeric(rows[0]):
+            rows = rows[1:]  # header
+        where = "x,y rows"
+    if not isinstance(rows, list) or not rows:
+        raise InputError(p, where, "at least one [x, y] point", rows if not isinstance(rows, list) else "none")
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, (list, tuple)) or len(r) != 2 or not _numeric(r):
+            raise InputError(p, f"{where}[{i}]", "two numbers x, y (pixels)", r)
+        out.append([float(v) for v in r])
+    pts = np.asarray(out, np.float64)
+    if not np.all(np.isfinite(pts)):
+        raise InputError(p, where, "finite x, y", "a NaN or infinite value")
+    return pts
+
+
+def _numeric(row) -> bool:
+    try:
+        [float(v) for v in row]
+    except (TypeError, ValueError):
+        return False
+    return not any(isinstance(v, bool) for v in row)
+
+
+def default_outputs(points: str, image_b: str, out: str | None, fig: str | None) -> tuple[Path, Path]:
+    """(JSON path, figure path): `out` or P's folder/<P's stem>_in_<B's stem>.json; `fig` or that with .png."""
+    o = Path(out) if out else Path(points).with_name(f"{Path(points).stem}_in_{Path(image_b).stem}.json")
+    return o, Path(fig) if fig else o.with_suffix(".png")
+
+
+def _listed(a: np.ndarray) -> list:
+    """Rows of an array as lists, a NaN row as null (JSON)."""
+    return [None if not np.all(np.isfinite(r)) else np.round(r, 3).tolist() for r in np.atleast_1d(a)]
+
+
+GAP = 10  # white pixels between A and B in the figure
+
+
+def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarray,
+         names: tuple[str, str] = ("A", "B")) -> None:
+    """A and B side by side (B right of A, tops aligned), each point i's source (circle, on A) and transferred
+    position (cross, on B) in colour i joined by a line; legend: point indices and the two markers."""
+    from convcorr_eval.report import plt, save_figure
+
+    h, x0 = max(a.shape[0], b.shape[0]), a.shape[1] + GAP
+    canvas = np.full((h, x0 + b.shape[1], 3), 255, np.uint8)
+    canvas[: a.shape[0], : a.shape[1]] = a
+    canvas[: b.shape[0], x0:] = b
+    fig, ax = plt.subplots(figsize=(min(16, 2 + canvas.shape[1] / 80), min(10, 1 + h / 80)))
+    ax.imshow(canvas)
+    cmap = plt.get_cmap("tab20" if len(pa) > 10 else "tab10")
+    for i, (p, q) in enumerate(zip(pa, pb)):
+        c = cmap(i % cmap.N)
+        ax.scatter(*p, s=40, color=c, marker="o", edgecolors="black", linewidths=0.5, label=f"point {i}")
+        if np.all(np.isfinite(q)):
+            ax.plot([p[0], q[0] + x0], [p[1], q[1]], "-", color=c, lw=1)
+            ax.scatter(q[0] + x0, q[1], s=50, color=c, marker="X", edgecolors="black", linewidths=0.5)
+    handles, labels = ax.get_legend_handles_labels()
+    shown = 20  # point entries listed in the legend
+    handles, labels = handles[:shown], labels[:shown]
+    for marker, name in (("o", "source point (A)"), ("X", "transferred point (B)")):
+        handles.append(plt.Line2D([], [], marker=marker, color="grey", markeredgecolor="black", linestyle="",
+                                  markersize=7))
+        labels.append(name)
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    ax.set_title(f"{names[0]} (left) -> {names[1]} (right)", fontsize=9)
+    ax.axis("off")
+    save_figure(fig, path, dpi=100)
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    out, fig = default_outputs(args.points, args.image_b, args.out, args.figure)
+    io.check_writable(out, "--out")
+    io.check_writable(fig, "--figure")
+    flags = {k: v for k, v in (("method", args.method), ("backbone", args.backbone)) if v is not None}
+    used = dataclasses.replace(config.override(PointTransferConfig(), args.set), **flags)
+    pts = read_points(args.points)
+    a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
+    t = transfer_points(a, b, pts, weights=args.weights, config=used)
+    draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name))
+    conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
+    res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
+           "points_a": pts.tolist(), "points_b": _listed(t.points), "confidence": conf,
+           "confidence_is": CONFIDENCE, "config": config.to_dict(used), "tap_names": list(used.tap_names),
+           "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
+           "figure": str(fig), "seconds": round(time.perf_counter() - t0, 2)}
+    io.write_json(out, res)
+    moved = sum(v is not None for v in res["points_b"])
+    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b} ({used.method}, {used.backbone} "
+          f"{'+'.join(used.tap_names) if used.features == 'cnn' else used.features}): {moved} moved; wrote {out}, "
+          f"{fig}")
+    return 0
