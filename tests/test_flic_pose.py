@@ -51,20 +51,27 @@ def test_flic_validation_split_by_movie(flic_root):
 
 @pytest.mark.slow
 def test_flic_tiny_train_and_eval(flic_root, tmp_path):
-    """`convcorr train pose --config flic_tiny` then `convcorr eval flic` on the FLIC test split (with the spatial
+    """`convcorr train pose --config flic_tiny` (which saves the spatial model: the validated config and priors
+    learned from the people it trains on) then `convcorr eval flic` on the FLIC test split (with the spatial
     model's rows) and the spatial model's validation (`tompson2015.spatial_validation`, tiny search) on it."""
     from convcorr_cli.main import main
+    from convcorr_jax.pose import spatial as S
 
     root = flic_root
     assert main(["train", "pose", "--config", "flic_tiny", "--set", f"out={tmp_path}", "--set",
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
     assert [e["step"] for e in T.read_evals(run)] == [8, 12, 16]
+    cfg, priors = S.load_model(run)
+    assert cfg == S.FLIC_VALIDATED
+    np.testing.assert_array_equal(priors, T.learn_spatial(T.run_config(run)))
+    saved = json.loads((run / S.CONFIG_FILE).read_text())["priors"]
+    assert saved["file"] == S.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == 3390
     out = tmp_path / "flic.json"
     assert main(["eval", "flic", "--run", str(run), "--root", str(root), "--json", str(out), "--figure",
                  str(tmp_path / "fig15.png"), "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
     res = json.loads(out.read_text())
-    saved = json.loads((tmp_path / "runs" / "tompson2015.flic_pose_flic_tiny" / "metrics.json").read_text())
+    saved = json.loads(next((tmp_path / "runs").glob("tompson2015.flic_pose_flic_tiny_*/metrics.json")).read_text())
     assert saved["status"] == "ok" and saved["metrics"] == res
     assert res["split"] == "test" and res["n"] == 1016
     assert res["spatial"]["priors"] == "FLIC trainval ground truth"
@@ -161,7 +168,8 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     assert main(["eval", "mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot", str(folder / "valid.h5"),
                  "--images", str(folder / "images"), "--out", str(preds), "--json", str(tmp_path / "pckh.json"),
                  "--out-dir", str(tmp_path / "eval_runs"), "--no-progress"]) == 0
-    assert (tmp_path / "eval_runs" / "tompson2015.mpii_mpii_tiny" / "preds.h5").read_bytes() == preds.read_bytes()
+    kept = next((tmp_path / "eval_runs").glob("tompson2015.mpii_mpii_tiny_*/preds.h5"))  # the run folder's copy
+    assert kept.read_bytes() == preds.read_bytes()
     p = mpii_files.read_preds(preds)
     assert p.shape == (5, 16, 2) and np.all(np.isfinite(p))
     assert 0.0 <= json.loads((tmp_path / "pckh.json").read_text())["0.5"]["Total"] <= 100.0
@@ -210,10 +218,10 @@ def test_flic_spatial_priors_from_train_annotations(flic_root):
     learned from FLIC train (minus the validation movies for val, all of it for test) whose likeliest offsets put
     the shoulders above the torso centre, left shoulder on the image's right, and the nose above the shoulders."""
     from convcorr_jax.pose import spatial as S
-    from convcorr_eval.tompson2015 import spatial_validation as V
+    from convcorr_eval.tompson2015 import flic as V
 
     assert V.prior_split("val") == "train" and V.prior_split("test") == "trainval"
-    sp = V.spatial_inputs(flic_root, 128, 8, 2.5, 3, V.Settings(prior_sigma=0.0), split="val")
+    sp = V.spatial_inputs(flic_root, 128, 8, 2.5, 3, S.SpatialConfig(prior_sigma=0.0), split="val")
     np.testing.assert_allclose(sp.torso, [[7.5, 7.5]] * 3, atol=0.01)
     assert sp.log_priors.shape == (len(S.FLIC_EDGES), 31, 31) and np.all(np.isfinite(sp.log_priors))
     np.testing.assert_allclose(np.exp(sp.log_priors).sum(axis=(1, 2)), 1.0, rtol=1e-4)
@@ -235,7 +243,7 @@ def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
     a landscape frame), every labelled joint lies inside, and the torso point is the torso box's centre (the
     spatial model's root); "person" keeps the torso at the crop's centre."""
     from convcorr_jax.data.flic import load_flic
-    from convcorr_eval.tompson2015 import spatial_validation as V
+    from convcorr_eval.tompson2015 import flic as V
 
     samples = load_flic(flic_root, split="test")[:4]
     w, h = samples[0].extras["image_size"] or samples[0].extras["imgdims"][1::-1]

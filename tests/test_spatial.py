@@ -353,3 +353,92 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
            "PYTHONPATH": str(tests.parent)}
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+# --- the one spatial config, priors learned from training points, the files saved with a run --------------------
+
+def test_learn_priors_equal_the_hand_counted_histogram_and_priors_from_pixels():
+    """`learn_priors` with a config's prior fields: a one-edge tree (torso -> joint) whose offsets in cells are
+    counted by hand (no smoothing, no floor: log of the frequencies, -inf elsewhere), and FLIC's tree equal to
+    `priors_from_pixels` with the same settings; kernel 0 needs the map's side."""
+    stride = 4
+    torso_cells = np.array([[3.0, 3.0], [2.0, 4.0], [5.0, 1.0], [3.0, 3.0]])
+    offsets = np.array([[1, 0], [1, 0], [-1, 2], [5, 5]])  # (dx, dy) cells; the last outside a 5 x 5 kernel
+    joint_cells = torso_cells + offsets
+    px = lambda c: np.asarray(hm.map_to_image(c, stride))  # noqa: E731
+    cfg = S.SpatialConfig(edges=((1, 0),), kernel=5, prior_sigma=0.0, prior_floor=0.0)
+    got = S.learn_priors(px(joint_cells)[:, None], np.ones((4, 1), bool), px(torso_cells), stride, cfg)
+    want = np.full((1, 5, 5), -np.inf)
+    want[0, 2 + 0, 2 + 1] = np.log(2 / 3)  # [r + dy, r + dx]
+    want[0, 2 + 2, 2 - 1] = np.log(1 / 3)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+    rng = np.random.default_rng(5)
+    pts, vis, torso = rng.uniform(0, 64, (40, 11, 2)), rng.random((40, 11)) < 0.8, rng.uniform(24, 40, (40, 2))
+    np.testing.assert_array_equal(S.learn_priors(pts, vis, torso, 8, S.FLIC_VALIDATED),
+                                  S.priors_from_pixels(pts, vis, torso, 8, S.FLIC_EDGES, 15, 1.0, 1e-2))
+    whole = S.SpatialConfig()
+    assert S.learn_priors(pts, vis, torso, 8, whole, map_size=8).shape == (len(S.FLIC_EDGES), 15, 15)
+    with pytest.raises(InputError, match="kernel"):
+        S.learn_priors(pts, vis, torso, 8, whole)
+    with pytest.raises(InputError, match="kernel"):
+        S.learn_priors(pts, vis, torso, 8, S.SpatialConfig(kernel=4))
+
+
+def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
+    """`save_model` / `load_model`: the config (every field, edges as tuples again) and the priors come back
+    exactly; a folder without spatial.json has none; a malformed file, an unknown field, missing or mismatched
+    priors are InputErrors naming the file."""
+    import json
+
+    cfg = dataclasses.replace(S.FLIC_VALIDATED, method="fft", output="log")
+    assert S.SpatialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    pri = np.random.default_rng(0).normal(size=(len(S.FLIC_EDGES), 15, 15)).astype(np.float32)
+    assert S.load_model(tmp_path) is None
+    S.save_model(tmp_path, cfg, pri, {"learned_from": "test"})
+    got_cfg, got_pri = S.load_model(tmp_path)
+    assert got_cfg == cfg and isinstance(got_cfg.edges[0], tuple) and hash(got_cfg) == hash(cfg)
+    np.testing.assert_array_equal(got_pri, pri)
+    saved = json.loads((tmp_path / S.CONFIG_FILE).read_text())
+    assert saved["priors"] == {"learned_from": "test", "file": S.PRIORS_FILE, "shape": [11, 15, 15]}
+    with pytest.raises(InputError, match="log_priors"):
+        S.save_model(tmp_path, cfg, pri[:, :9, :9])  # kernel 15
+    (tmp_path / S.CONFIG_FILE).write_text(json.dumps({"config": {**cfg.to_dict(), "kernal": 3}}))
+    with pytest.raises(InputError, match=f"{S.CONFIG_FILE}.*kernal"):
+        S.load_model(tmp_path)
+    (tmp_path / S.CONFIG_FILE).write_text(json.dumps({"config": {"mode": "avg"}}))
+    with pytest.raises(InputError, match="mode"):
+        S.load_model(tmp_path)
+    (tmp_path / S.CONFIG_FILE).write_text("{")
+    with pytest.raises(InputError, match=S.CONFIG_FILE):
+        S.load_model(tmp_path)
+    S.save_model(tmp_path, cfg, pri)
+    np.save(tmp_path / S.PRIORS_FILE, pri[:3])
+    with pytest.raises(InputError, match=S.PRIORS_FILE):
+        S.load_model(tmp_path)
+    (tmp_path / S.PRIORS_FILE).unlink()
+    with pytest.raises(InputError, match="missing file"):
+        S.load_model(tmp_path)
+
+
+def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_maxima():
+    """Configs that differ only in how their priors were learned map to one inference config (one compilation
+    of `make_readouts`); `predict(peaks=True)`'s "peak" is each coarse heat-map's maximum, and with a flat model
+    "spatial_peak" equals it."""
+    import jax.numpy as jnp
+
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import predict as P
+
+    a = dataclasses.replace(S.FLIC_VALIDATED, kernel=9, prior_sigma=0.0, prior_floor=0.1)
+    assert a.inference() == S.FLIC_VALIDATED.inference() and a != S.FLIC_VALIDATED
+    cfg, params, images = _flic_tiny_params()
+    s = cfg.map_size
+    flat = np.zeros((len(S.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
+    torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
+    got = P.predict(params, images, cfg, batch=4, peaks=True,
+                    spatial=P.SpatialInputs(flat, torso, S.SpatialConfig(torso_sigma=1e6)))
+    hmaps = np.asarray(M.apply_coarse(params, jnp.asarray(images, jnp.float32) / 255.0, cfg)[0])
+    np.testing.assert_allclose(got["peak"], hmaps.max(axis=(1, 2)), atol=1e-6)
+    np.testing.assert_allclose(got["spatial_peak"], got["peak"], atol=1e-6)
+    assert set(P.predict(params, images, cfg, batch=4, peaks=True)) == set(P.READOUTS) | {"peak"}

@@ -23,6 +23,12 @@ heat-map cells [N, 2]) before the fine model, which then crops at the refined ma
   spatial_coarse_refined  that cell refined on the coarse heat-map (`spatial.select_peaks`);
   spatial_cascade_raw     fine window origin (around spatial_coarse) + the fine heat-map's integer arg-max;
   spatial_cascade         spatial_cascade_raw with the parabola refinement.
+With `peaks=True` it also gives each read-out's confidence, [N, K]:
+  peak            the coarse heat-map's value at its arg-max cell (the cell `coarse` reads), clipped to [0, 1];
+  spatial_peak    the coarse heat-map's value at the spatially refined maps' arg-max cell (`spatial_coarse`'s),
+                  clipped to [0, 1].
+The coarse model regresses Gaussians of peak 1 at each joint (`heatmaps.gaussian_targets`), so about 1 means the
+model sees the joint clearly there, about 0 that it sees none (an occluded or absent joint, or the wrong person).
 `to_original(points, affine)` maps crop pixels back to the image the crop came from.
 """
 
@@ -45,6 +51,7 @@ from convcorr_jax.pose import spatial as S
 
 READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade")
 SPATIAL_READOUTS = tuple(f"spatial_{k}" for k in READOUTS)
+PEAKS = ("peak", "spatial_peak")  # confidences [N, K] of `predict(..., peaks=True)` (module docstring)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,16 +73,29 @@ def _readouts(out: dict, pool: float, prefix: str = "") -> dict:
             prefix + "cascade": out["xy"]}
 
 
+def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
+    """hm [B, H, W, K] at the arg-max cell of select [B, H, W, K], clipped to [0, 1]: [B, K]."""
+    b, h, w, k = hm.shape
+    idx = jnp.argmax(select.reshape(b, h * w, k), axis=1)
+    return jnp.clip(jnp.take_along_axis(hm.reshape(b, h * w, k), idx[:, None], axis=1)[:, 0], 0.0, 1.0)
+
+
 @functools.lru_cache(maxsize=16)
-def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.SpatialConfig | None = None) -> Callable:
+def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.SpatialConfig | None = None,
+                  peaks: bool = False) -> Callable:
     """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); with a
     spatial config (params, images, torso [B, 2] cells, log_priors [E, kh, kw]) -> the four and the four spatial
-    read-outs (module docstring). One per (cfg, mesh, spatial), so repeated evaluations reuse its compilations.
-    mesh: the batch sharded over its "data" axis (params, priors replicated), the read-outs replicated on every
-    device, i.e. gathered to every process."""
+    read-outs (module docstring); with peaks also their confidences `PEAKS` [B, K] ("spatial_peak" with a spatial
+    config). One per (cfg, mesh, spatial, peaks), so repeated evaluations reuse its compilations (`predict` passes
+    `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded over its "data" axis
+    (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every process."""
 
     def plain(params, images):
-        return _readouts(M.apply(params, images.astype(jnp.float32) / 255.0, cfg), cfg.pool)
+        out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
+        res = _readouts(out, cfg.pool)
+        if peaks:
+            res["peak"] = _peak_at(out["coarse_hm"], out["coarse_hm"])
+        return res
 
     def with_spatial(params, images, torso, log_priors):
         x = images.astype(jnp.float32) / 255.0
@@ -87,6 +107,9 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
         sp = {**sp, "coarse_xy": centers}
         res = {**_readouts(out, cfg.pool), **_readouts(sp, cfg.pool, "spatial_")}
         res["spatial_coarse_refined"] = hmap.map_to_image(S.select_peaks(out["coarse_hm"], refined), cfg.pool)
+        if peaks:
+            res["peak"] = _peak_at(out["coarse_hm"], out["coarse_hm"])
+            res["spatial_peak"] = _peak_at(out["coarse_hm"], refined)
         return res
 
     fn = plain if spatial is None else with_spatial
@@ -98,11 +121,11 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
 
 
 def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
-            spatial: SpatialInputs | None = None) -> dict[str, np.ndarray]:
+            spatial: SpatialInputs | None = None, peaks: bool = False) -> dict[str, np.ndarray]:
     """The four read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3] (fixed batch shape, the last batch
     padded by repeating the last image), and with `spatial` also the four spatial read-outs (module docstring;
     spatial.torso [N, 2] heat-map cells, one per image; `spatial.cfg.enabled` False gives the spatial read-outs
-    equal to the plain ones).
+    equal to the plain ones). peaks: also the confidences [N, K] "peak" (and with `spatial` "spatial_peak").
 
     mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
     count, each process reads and feeds only its rows of each batch, and every process gets all predictions."""
@@ -118,7 +141,9 @@ def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mes
             raise InputError("predict", "spatial.log_priors", f"[E={len(spatial.cfg.edges)}, kh, kw]", pri.shape)
         S.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
         names = READOUTS + SPATIAL_READOUTS
-    fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg)
+    if peaks:
+        names = names + (PEAKS if spatial is not None else PEAKS[:1])
+    fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg.inference(), bool(peaks))
     rows = slice(0, batch)
     if mesh is not None:
         batch = -(-batch // mesh.devices.size) * mesh.devices.size
@@ -140,7 +165,8 @@ def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mes
         m = min(batch, n - i)
         for k in names:
             parts[k].append(np.asarray(out[k])[:m])
-    return {k: np.concatenate(v) if v else np.zeros((0, cfg.num_joints, 2), np.float32) for k, v in parts.items()}
+    return {k: np.concatenate(v) if v else np.zeros((0, cfg.num_joints) + (() if k in PEAKS else (2,)), np.float32)
+            for k, v in parts.items()}
 
 
 def to_original(points: np.ndarray, affine: np.ndarray) -> np.ndarray:

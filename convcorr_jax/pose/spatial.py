@@ -1,11 +1,15 @@
 """Tree-structured MRF spatial model over joint locations (Tompson et al. 2014, used by Tompson et al. 2015 Sec. 3.3
 to condition the coarse heat-maps on the given torso position).
 
+    cfg = FLIC_VALIDATED                                                   # every setting, chosen on FLIC
+    log_priors = learn_priors(points_px, visible, torso_px, stride=8, cfg=cfg)   # [E, 15, 15] from training points
+    refined = apply_spatial_model(coarse_hm, torso_cells, log_priors, cfg)      # [N, H, W, K]
+    save_model(run_dir, cfg, log_priors); cfg, log_priors = load_model(run_dir)  # spatial.json + spatial_priors.npy
+
     edges = FLIC_EDGES                                                    # (parent, child) node pairs, torso = 11
     pts, vis = with_torso(points_cells, visible, torso_cells)            # [N, 12, 2], [N, 12]
     log_priors = offset_priors(pts, vis, edges, kernel_size=31, sigma=1.0, floor=1e-4)   # [E, 31, 31]
     log_priors = priors_from_pixels(points_px, visible, torso_px, stride=8)              # the same from pixels
-    refined = apply_spatial_model(coarse_hm, torso_cells, log_priors, SpatialConfig())  # [N, H, W, K]
 
 Model. One random variable per node: the heat-map cell (row y, col x) of a joint, plus one extra node for the
 conditioning torso point (node index K, after the K joints of the heat-maps). The nodes form a tree given as static
@@ -44,19 +48,37 @@ parent offsets (`rint(child) - rint(parent)`, in cells) over the training instan
 normalised, optionally smoothed by a Gaussian of std `sigma` cells, plus `floor` at every offset and renormalised:
 log p_e(d) = log((q_e(d) + floor) / (1 + floor * n)) with q_e the (smoothed) normalised histogram and
 n = kh * kw. An edge without data gets the uniform kernel. The log-priors are plain arrays: they can be learned
-further by gradient descent on `marginal_nll`.
+further by gradient descent on `marginal_nll`. `learn_priors` learns them with the settings of a `SpatialConfig`
+(kernel side, sigma, floor).
+
+Settings (`SpatialConfig`): one frozen config holds every setting, of inference (mode, unary power and floor,
+torso sigma, ...) and of the priors (kernel, prior_sigma, prior_floor). Its defaults are the neutral starting point
+of a search (sum-product, power 1, every offset of the map, sigma 1 cell, floor 1e-4, torso sigma 0.5 cell);
+`FLIC_VALIDATED` is the setting chosen on FLIC's by-film validation split (the validation movies of FLIC train,
+`pose.data`) by the experiment `tompson2015.spatial_validation` (bench/RESULTS_pose.md, "Spatial model (Sec.
+3.3)": max-product, unary power 4, 15 x 15 cell kernel, prior sigma 1 cell, floor 1e-2, torso sigma 2 cells), the
+default of `convcorr eval flic` and of the spatial model saved with a FLIC training run.
+
+Files (`save_model`, `load_model`): a folder (a training run's) holds `spatial.json` ({"config": the SpatialConfig's
+fields, "priors": {"file", "shape", ...what they were learned from}}) and `spatial_priors.npy` (the log-priors,
+float32 [E, kh, kw]); both written atomically, the priors first.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Sequence
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax import config as C
+from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 
@@ -81,7 +103,9 @@ _NEG = -1e4  # log-probability of an impossible cell: finite, so that shifts by 
 
 @dataclasses.dataclass(frozen=True)
 class SpatialConfig:
-    """Settings of `apply_spatial_model`. The defaults are the FLIC tree with sum-product inference.
+    """Every setting of the spatial model: inference (`apply_spatial_model`) and priors (`learn_priors`). The
+    defaults are the FLIC tree with sum-product inference and broad priors, the starting point of a search;
+    `FLIC_VALIDATED` holds the setting chosen on FLIC's validation movies (module docstring).
 
     enabled: False returns the heat-maps unchanged.
     edges: the tree as (parent, child) node pairs; nodes 0..K-1 are the heat-maps' joints, node K the torso.
@@ -91,6 +115,10 @@ class SpatialConfig:
     output: "prob" (marginal maps) or "log" (log-marginals).
     method: convolution of the sum-product messages, "direct" or "fft" (large kernels; its float32 round-off, about
       1e-7 of a message's largest term, sets the smallest message values it resolves).
+    kernel: side (cells, odd) of the prior kernels over child - parent offsets; 0: 2 * map side - 1, every offset
+      on the map (`kernel_size`).
+    prior_sigma: std (cells) of the Gaussian smoothing of the offset histograms (0: none; `offset_priors`).
+    prior_floor: probability added at every offset before renormalising (`offset_priors`).
     """
 
     enabled: bool = True
@@ -101,6 +129,9 @@ class SpatialConfig:
     torso_sigma: float = 0.5
     output: str = "prob"
     method: str = "direct"
+    kernel: int = 0
+    prior_sigma: float = 1.0
+    prior_floor: float = 1e-4
 
     def validate(self) -> "SpatialConfig":
         def bad(field, expected, got):
@@ -118,7 +149,55 @@ class SpatialConfig:
             bad("unary_power", "> 0", self.unary_power)
         if not self.torso_sigma >= 0:
             bad("torso_sigma", ">= 0 (cells)", self.torso_sigma)
+        if not (self.kernel == 0 or (self.kernel >= 1 and self.kernel % 2 == 1)):
+            bad("kernel", "an odd side >= 1 (offsets -r..r) or 0 (the whole map)", self.kernel)
+        if not self.prior_sigma >= 0:
+            bad("prior_sigma", ">= 0 (cells)", self.prior_sigma)
+        if not self.prior_floor >= 0:
+            bad("prior_floor", ">= 0 (probability)", self.prior_floor)
         return self
+
+    def kernel_size(self, map_size: int | None = None) -> int:
+        """The prior kernel's side in cells: `kernel`, or for kernel 0 2 * map_size - 1 (map_size: the heat-map's
+        side in cells, needed then)."""
+        if self.kernel:
+            return int(self.kernel)
+        if map_size is None or int(map_size) < 1:
+            raise InputError("spatial config", "kernel", "an odd kernel side, or the heat-map side (map_size) for "
+                             "kernel 0 (every offset of the map)", map_size)
+        return 2 * int(map_size) - 1
+
+    def inference(self) -> "SpatialConfig":
+        """This config with the prior-learning fields (kernel, prior_sigma, prior_floor) at their defaults: all
+        that inference depends on (the priors' shape comes with the priors), so settings that differ only in how
+        the priors were learned share one compilation."""
+        base = SpatialConfig()
+        return dataclasses.replace(self, kernel=base.kernel, prior_sigma=base.prior_sigma,
+                                   prior_floor=base.prior_floor)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (edges as lists of pairs)."""
+        d = dataclasses.asdict(self)
+        d["edges"] = [list(e) for e in self.edges]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str | os.PathLike = "spatial config") -> "SpatialConfig":
+        """The config of `to_dict`'s fields (missing fields take the defaults), validated; InputError naming
+        `source` and the field for an unknown field or a bad value."""
+        if not isinstance(d, Mapping):
+            raise InputError(source, "config", "a mapping of SpatialConfig fields", type(d).__name__)
+        try:
+            return C.from_dict(cls, d).validate()
+        except InputError as e:
+            raise InputError(source, e.field, e.expected, e.got) from None
+        except (TypeError, ValueError) as e:
+            raise InputError(source, "config", "SpatialConfig fields", str(e)) from None
+
+
+# The setting chosen on FLIC's by-film validation split by `tompson2015.spatial_validation` (module docstring;
+# bench/RESULTS_pose.md): the default of `convcorr eval flic` and of the spatial model saved with a FLIC run.
+FLIC_VALIDATED = SpatialConfig(mode="max", unary_power=4.0, kernel=15, prior_floor=1e-2, torso_sigma=2.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +324,75 @@ def priors_from_pixels(points, visible, torso, stride: float, edges: Edges = FLI
     tor = (np.asarray(torso, np.float64) - (stride - 1) / 2) / stride
     p, v = with_torso(cells, visible, tor)
     return offset_priors(p, v, edges, kernel_size, sigma, floor)
+
+
+def learn_priors(points, visible, torso, stride: float, cfg: SpatialConfig = FLIC_VALIDATED,
+                 map_size: int | None = None) -> np.ndarray:
+    """Log-priors [E, k, k] float32 of cfg's tree learned from training ground truth in image pixels (the pixels of
+    the network's input): points [N, K, 2] (x, y), visible [N, K] (the labelled joints), torso [N, 2] (each
+    person's conditioning point, node K), on the cells of a heat-map of this stride: `priors_from_pixels` with
+    cfg.edges, side `cfg.kernel_size(map_size)` (map_size: the heat-map's side in cells, needed for kernel 0),
+    cfg.prior_sigma and cfg.prior_floor."""
+    cfg.validate()
+    pts = np.asarray(points)
+    if pts.ndim != 3 or pts.shape[-1] != 2:
+        raise InputError("spatial prior", "points", "[N, K, 2] (x, y) pixels", pts.shape)
+    tree_structure(cfg.edges, pts.shape[1] + 1)
+    return priors_from_pixels(points, visible, torso, stride, cfg.edges, cfg.kernel_size(map_size),
+                              cfg.prior_sigma, cfg.prior_floor)
+
+
+CONFIG_FILE = "spatial.json"
+PRIORS_FILE = "spatial_priors.npy"
+
+
+def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors, about: Mapping[str, Any] | None = None
+               ) -> None:
+    """Write the spatial model into `folder` (module docstring, "Files"): spatial_priors.npy (log_priors float32
+    [E, kh, kw] for cfg.edges) then spatial.json ({"config": cfg.to_dict(), "priors": {"file", "shape", **about}};
+    about: JSON-ready notes, e.g. what the priors were learned from), each atomically."""
+    cfg.validate()
+    pri = np.asarray(log_priors, np.float32)
+    _check_priors(pri, cfg, "log_priors")
+    folder = Path(folder)
+    io.save_npy(folder / PRIORS_FILE, pri)
+    io.write_json(folder / CONFIG_FILE, {"config": cfg.to_dict(),
+                                         "priors": {**dict(about or {}), "file": PRIORS_FILE,
+                                                    "shape": list(pri.shape)}})
+
+
+def load_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.ndarray] | None:
+    """(config, log-priors [E, kh, kw] float32) saved in `folder` by `save_model`; None when it holds no
+    spatial.json; InputError naming the file for a malformed spatial.json or missing / mismatched priors."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(path, "spatial.json", "a JSON object written by spatial.save_model", str(e)) from None
+    if not isinstance(saved, dict) or "config" not in saved:
+        raise InputError(path, "config", "a JSON object with the SpatialConfig under \"config\"",
+                         type(saved).__name__)
+    cfg = SpatialConfig.from_dict(saved["config"], path)
+    pri_path = folder / PRIORS_FILE
+    if not pri_path.is_file():
+        raise InputError(pri_path, PRIORS_FILE, f"the log-priors saved beside {CONFIG_FILE}", "missing file")
+    try:
+        pri = np.load(pri_path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(pri_path, PRIORS_FILE, "a .npy array of log-priors [E, kh, kw]", str(e)) from None
+    _check_priors(pri, cfg, pri_path)
+    return cfg, pri.astype(np.float32)
+
+
+def _check_priors(pri: np.ndarray, cfg: SpatialConfig, source) -> None:
+    want = f"[E={len(cfg.edges)}, k, k] float log-priors" + (f" with k = kernel {cfg.kernel}" if cfg.kernel else "")
+    if pri.ndim != 3 or pri.shape[0] != len(cfg.edges) or not np.issubdtype(pri.dtype, np.floating) or (
+            cfg.kernel and pri.shape[1:] != (cfg.kernel, cfg.kernel)):
+        raise InputError(source, "log_priors", want, f"{pri.dtype} {pri.shape}")
+    _kernel_shape(pri.shape[1:])
 
 
 def _shift_max(a: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -401,7 +549,7 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
     """Refined heat-maps [N, H, W, K] of coarse heat-maps [N, H, W, K] conditioned on the torso [N, 2] ((x, y)
     heat-map cells): each joint's marginal in the tree MRF (module docstring; `cfg.output`), or the input
     unchanged when `cfg.enabled` is False. log_priors [E, kh, kw] for cfg.edges (nodes 0..K-1 the joints, K the
-    torso)."""
+    torso; e.g. `learn_priors`); cfg's prior fields are not used here."""
     if not cfg.enabled:
         return heatmaps
     cfg.validate()
@@ -412,7 +560,7 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
     if np.shape(torso) != (n, 2):
         raise InputError("spatial model", "torso", f"shape {(n, 2)} (x, y cells)", np.shape(torso))
     tree_structure(cfg.edges, k + 1)
-    return _apply(heatmaps, jnp.asarray(torso, jnp.float32), jnp.asarray(log_priors, jnp.float32), cfg)
+    return _apply(heatmaps, jnp.asarray(torso, jnp.float32), jnp.asarray(log_priors, jnp.float32), cfg.inference())
 
 
 @jax.jit

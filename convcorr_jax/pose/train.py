@@ -8,12 +8,17 @@ its updates scaled by `trunk_lr`; its batch-norm statistics stay fixed.
 
 Data: `pose.data` (arrays, person crops, the grain input pipeline); evaluation: `pose.predict`.
 
-Run folder `<out>/<name>/`: `config.json` (the TrainConfig), `checkpoints/` (orbax) and `metrics.json` in the
-runner's schema (`convcorr_eval.runner`): {"key": {"kind": "train.pose", "settings": config, "version": code
+Run folder `<out>/<name>/`: `config.json` (the TrainConfig), `checkpoints/` (orbax), for FLIC runs the spatial
+model (`spatial.json` + `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the runner's schema (`convcorr_eval.runner`): {"key": {"kind": "train.pose", "settings": config, "version": code
 version}, "status": "running" | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per
 evaluation: step, stage, loss, PCK of coarse and cascade]}, "versions"}. A checkpoint carries the config's
 `fingerprint` (settings that decide the trajectory + the code version of `CODE`): training resumes only from a
 checkpoint with the same fingerprint; loading a run's parameters for evaluation needs only the same settings.
+
+Spatial model (Sec. 3.3, `pose.spatial`): a FLIC run that reads its data itself (`data=None`) writes, before its
+first step, the spatial config `spatial.FLIC_VALIDATED` and offset priors learned from the ground truth of the
+people it trains on (its FLIC "train" split, in the pixels of its inputs, rooted at each torso box's centre;
+`learn_spatial`), so that `pose.estimate` applies the run with the model it was validated with.
 
 Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
 (seed, t) only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends
@@ -47,6 +52,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from tqdm import tqdm
@@ -59,6 +65,7 @@ from convcorr_jax.pose import augment as aug
 from convcorr_jax.pose import data as D
 from convcorr_jax.pose import losses, predict
 from convcorr_jax.pose import model as M
+from convcorr_jax.pose import spatial as S
 from convcorr_jax.pose.data import PoseArrays, headline
 
 STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
@@ -70,6 +77,7 @@ METRICS_KIND = "train.pose"
 LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
                 "model.trunk_weights": "imagenet", "model.trunk_head": 128}
 RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
+SPATIAL_SPLIT = "train"  # the FLIC split a run trains on: the ground truth of its spatial priors
 log = logging.getLogger(__name__)
 
 
@@ -187,6 +195,38 @@ def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
     validation movies)."""
     return D.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
                   crop_scale=cfg.crop_scale, protocol=cfg.protocol)
+
+
+# --- the spatial model saved with a run -----------------------------------------------------------------------
+
+def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points [N, K, 2], visible [N, K], torso [N, 2]) of the people a FLIC run trains on (`SPATIAL_SPLIT` of
+    cfg.data_root: `data.flic_crops`, the crops training reads, cached), in the pixels of its inputs (person crops or
+    letterboxed frames); torso: each torso box's centre. InputError unless cfg is a FLIC run with a data_root."""
+    if cfg.data != "flic" or not cfg.data_root:
+        raise InputError("config", "data / data_root", "a FLIC run (data=flic) with its FLIC folder (data_root) "
+                         "to learn spatial priors from", f"{cfg.data} / {cfg.data_root}")
+    crops = D.flic_crops(cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale, protocol=cfg.protocol)
+    return np.asarray(crops.arrays.points), np.asarray(crops.arrays.visible), np.asarray(crops.torso)
+
+
+def learn_spatial(cfg: TrainConfig, spatial: S.SpatialConfig = S.FLIC_VALIDATED) -> np.ndarray:
+    """Log-priors [E, k, k] of a FLIC run's spatial model: `spatial.learn_priors` of `spatial_points(cfg)` on the
+    run's heat-map grid (stride model.pool, model.map_size cells)."""
+    pts, vis, torso = spatial_points(cfg)
+    return S.learn_priors(pts, vis, torso, cfg.model.pool, spatial, cfg.model.map_size)
+
+
+def write_spatial(run_dir: str | Path, cfg: TrainConfig, spatial: S.SpatialConfig = S.FLIC_VALIDATED) -> None:
+    """Write a FLIC run's spatial model into its folder (`spatial.save_model`: spatial.json with `spatial` and
+    where the priors come from, spatial_priors.npy with `learn_spatial(cfg, spatial)`), atomically."""
+    pts, vis, torso = spatial_points(cfg)
+    priors = S.learn_priors(pts, vis, torso, cfg.model.pool, spatial, cfg.model.map_size)  # = learn_spatial
+    about = {"learned_from": f"FLIC {SPATIAL_SPLIT} split ground truth (train minus the validation movies)",
+             "data_root": str(cfg.data_root), "people": int(len(pts)),
+             "stride": int(cfg.model.pool), "map_size": int(cfg.model.map_size),
+             "image_size": int(cfg.model.image_size), "protocol": cfg.protocol, "crop_scale": float(cfg.crop_scale)}
+    S.save_model(run_dir, spatial, priors, about)
 
 
 # --- optimisation -------------------------------------------------------------------------------------------
@@ -449,6 +489,8 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
     if main:  # after the checkpoint check: config.json never describes another config's checkpoints
         io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
+        if data is None and cfg.data == "flic":  # the people it reads: the spatial model's priors
+            write_spatial(run_dir, cfg)
         if 0 < start < cfg.total_steps:
             tqdm.write(f"resuming {cfg.name} from step {start} of {cfg.total_steps} ({ckpt_dir / str(start)})")
     rows = parallel.local_rows(mesh, cfg.batch_size)

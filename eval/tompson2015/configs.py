@@ -4,8 +4,11 @@ Command: `convcorr train pose --config NAME [--set field=value ...]` (= `python 
 --config NAME`); the names are the keys of `CONFIGS`. Every run prints a progress bar, the headline score
 (PCK@0.05, torso; MPII: PCKh@0.5) of the coarse model and of the cascade after each stage, and a final
 "final PCK@0.05: coarse C  cascade F" line; it writes runs/<name>/{config,metrics}.json, checkpoints/ (the same
-command resumes a killed run; metrics.json in the runner's schema, `convcorr_jax.pose.train`) and tb/ (TensorBoard
-event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`).
+command resumes a killed run; metrics.json in the runner's schema, `convcorr_jax.pose.train`), tb/ (TensorBoard
+event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`) and, for the FLIC configs, the
+spatial model (spatial.json: `convcorr_jax.pose.spatial.FLIC_VALIDATED`; spatial_priors.npy: priors learned from
+the people the run trains on). `convcorr pose IMAGES... --run runs/<name>` (`convcorr_jax.pose.estimate`) applies a
+trained run to one's own images.
 
   default     small cascade (pool 8, heat-map sigma 1 cell) on 1000 synthetic people (128 px), 1200 / 2000 / 500
               steps.

@@ -24,30 +24,32 @@ coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes.
 `--spatial on` adds the rows of the tree MRF spatial model (Sec. 3.3, `convcorr_jax.pose.spatial`) applied to the
 coarse heat-maps before the fine model, conditioned on the ground-truth torso (the torso box's centre: the person
 crop's centre, or its place in the whole frame), with offset priors learned from the ground truth of FLIC train
-(minus the validation movies when scoring those: `spatial_validation.prior_split`); its settings (the `spatial_*`
-fields) default to the ones chosen on the validation movies by `tompson2015.spatial_validation`
-(`spatial_validation.CHOSEN`).
+(minus the validation movies when scoring those: `prior_split`; annotations only: `flic_points`); its settings (the
+`spatial_*` fields, each a field of `convcorr_jax.pose.spatial.SpatialConfig`) default to the ones chosen on the
+validation movies by `tompson2015.spatial_validation` (`spatial.FLIC_VALIDATED`).
 The crops are built on the first call and cached.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import metrics
-from convcorr_jax.config import check_fields
+from convcorr_jax import geometry, metrics
+from convcorr_jax.data import flic
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose.data import PoseArrays, flic_crops
+from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose.data import TORSO_ENDS, PoseArrays, flic_crops, flic_sample_affines, split_indices
 from convcorr_jax.pose.train import TrainConfig, load_run
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
 from convcorr_eval.tompson2015 import figures, paper
-from convcorr_eval.tompson2015.spatial_validation import CHOSEN, Settings, prior_split, spatial_inputs
 from convcorr_eval.tompson2015.trained import with_trained_state
 
 ALPHAS = ("0.05", "0.1", "0.2")
@@ -61,6 +63,8 @@ SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (ben
 SPLITS = ("test", "val")
 FIGURE = "flic_fig15.png"
 RUN_HELP = "a `convcorr train pose` run folder (config.json + checkpoints/)"
+# the experiment's spatial_* fields: each is the SpatialConfig field of the same name without the prefix
+SPATIAL_FIELDS = ("mode", "unary_power", "kernel", "prior_sigma", "prior_floor", "torso_sigma")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +73,10 @@ class Config(ExperimentConfig):
     state (`pose.train.run_state`, set by `identify`), part of the run key so that a run trained further is scored
     again; split: test (final numbers) or val (the validation movies); refine: the main table's read-out (on:
     parabola sub-cell refinement of both arg-maxes, off: integer arg-maxes); spatial: on adds the rows with the
-    spatial model, whose settings are the spatial_* fields (`spatial_validation.Settings`: mode, unary_power,
-    kernel, prior_sigma, prior_floor, torso_sigma); timing: Table 2 forward ms per image on this machine. The
-    backbone and weights fields are unused (the cascade has its own weights)."""
+    spatial model, whose settings are `spatial.FLIC_VALIDATED` with the spatial_* fields (`SPATIAL_FIELDS`: mode,
+    unary_power, kernel, prior_sigma, prior_floor, torso_sigma of `spatial.SpatialConfig`, defaults from
+    FLIC_VALIDATED); timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused
+    (the cascade has its own weights)."""
 
     data: str = "flic"
     run_dir: str | None = None
@@ -79,34 +84,100 @@ class Config(ExperimentConfig):
     split: str = "test"
     refine: str = "on"
     spatial: str = SPATIAL
-    spatial_mode: str = CHOSEN.mode
-    spatial_unary_power: float = CHOSEN.unary_power
-    spatial_kernel: int = CHOSEN.kernel
-    spatial_prior_sigma: float = CHOSEN.prior_sigma
-    spatial_prior_floor: float = CHOSEN.prior_floor
-    spatial_torso_sigma: float = CHOSEN.torso_sigma
+    spatial_mode: str = S.FLIC_VALIDATED.mode
+    spatial_unary_power: float = S.FLIC_VALIDATED.unary_power
+    spatial_kernel: int = S.FLIC_VALIDATED.kernel
+    spatial_prior_sigma: float = S.FLIC_VALIDATED.prior_sigma
+    spatial_prior_floor: float = S.FLIC_VALIDATED.prior_floor
+    spatial_torso_sigma: float = S.FLIC_VALIDATED.torso_sigma
     timing: bool = False
 
     def __post_init__(self):
         super().__post_init__()
         for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
-                                      ("spatial", self.spatial, ("on", "off")),
-                                      ("spatial_mode", self.spatial_mode, ("sum", "max"))):
+                                      ("spatial", self.spatial, ("on", "off"))):
             if value not in allowed:
                 raise InputError("config", field, f"one of {list(allowed)}", value)
-        check_fields(self, positive=("spatial_unary_power",),
-                     nonnegative=("spatial_kernel", "spatial_prior_sigma", "spatial_prior_floor",
-                                  "spatial_torso_sigma"))
-        if self.spatial_kernel and self.spatial_kernel % 2 == 0:
-            raise InputError("config", "spatial_kernel", "odd (offsets -r..r) or 0 (the whole map)",
-                             self.spatial_kernel)
+        self.spatial_model()
 
-    def spatial_settings(self) -> Settings | None:
-        """The spatial model's settings, or None with spatial off."""
-        if self.spatial == "off":
-            return None
-        return Settings(self.spatial_mode, self.spatial_unary_power, self.spatial_kernel, self.spatial_prior_sigma,
-                        self.spatial_prior_floor, self.spatial_torso_sigma)
+    def spatial_model(self) -> S.SpatialConfig:
+        """`spatial.FLIC_VALIDATED` with the spatial_* fields, validated (InputError naming the spatial_ field)."""
+        cfg = dataclasses.replace(S.FLIC_VALIDATED, **{f: getattr(self, f"spatial_{f}") for f in SPATIAL_FIELDS})
+        try:
+            return cfg.validate()
+        except InputError as e:
+            raise InputError("config", f"spatial_{e.field}", e.expected, e.got) from None
+
+    def spatial_settings(self) -> S.SpatialConfig | None:
+        """The spatial model's settings (`spatial_model`), or None with spatial off."""
+        return None if self.spatial == "off" else self.spatial_model()
+
+
+# --- the spatial model's inputs on FLIC (annotations only) ------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class FlicPoints:
+    """FLIC ground truth in person-crop pixels: points [N, K, 2], visible [N, K] (labelled and finite), norm [N]
+    (|l shoulder - r hip|), torso [N, 2] (the torso box's centre)."""
+
+    points: np.ndarray
+    visible: np.ndarray
+    norm: np.ndarray
+    torso: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+                protocol: str = "person") -> FlicPoints:
+    """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
+    `pose.data.flic_crops` (annotations only)."""
+    samples = flic.load_flic(root, split="test" if split == "test" else "train")
+    if split != "test":
+        keep = split_indices([s.extras["moviename"] for s in samples], split)
+        samples = [samples[i] for i in keep]
+    if not samples:
+        raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
+    affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
+    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
+    lab = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
+    vis = lab & np.all(np.isfinite(pts), axis=-1)
+    norm = np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1)
+    return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, norm.astype(np.float32),
+                      np.array(torso, np.float32))
+
+
+def prior_split(split: str) -> str:
+    """The FLIC split whose ground truth gives the priors for scoring `split`: "train" for "val" (the validation
+    movies' own annotations never), "trainval" (all of FLIC train) for "test"."""
+    return "train" if split == "val" else "trainval"
+
+
+def spatial_inputs(root: str | Path, image_size: int, pool: int, crop_scale: float, n: int,
+                   cfg: S.SpatialConfig = S.FLIC_VALIDATED, split: str = "val",
+                   protocol: str = "person") -> predict.SpatialInputs:
+    """`predict.SpatialInputs` for the first n FLIC crops of `split` of a run (image_size, pool, crop_scale,
+    protocol) under the spatial config `cfg`: log-priors (`spatial.learn_priors`) of the ground truth of
+    `prior_split(split)` and each person's torso (the torso box's centre: the crop's centre under "person") in
+    heat-map cells."""
+    cfg.validate()
+    train = flic_points(str(root), prior_split(split), image_size, float(crop_scale), protocol)
+    pri = S.learn_priors(train.points, train.visible, train.torso, pool, cfg, image_size // pool)
+    torso = flic_points(str(root), split, image_size, float(crop_scale), protocol).torso[:n]
+    return predict.SpatialInputs(pri, np.asarray(hmap.image_to_map(torso, pool), np.float32), cfg)
+
+
+def spatial_label(cfg: S.SpatialConfig) -> str:
+    """The fields of a spatial config that differ from `SpatialConfig()`, the validation search's start ("default"
+    when none)."""
+    base = S.SpatialConfig()
+    diff = []
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if v != getattr(base, f.name):
+            num = isinstance(v, (int, float)) and not isinstance(v, bool)
+            diff.append(f"{f.name}={v:g}" if num else f"{f.name}={v}")
+    return ", ".join(diff) or "default"
+
 
 
 def get_config(size: str = "default") -> Config:
@@ -141,7 +212,7 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
-             timing: bool = False, spatial: Settings | None = None) -> dict:
+             timing: bool = False, spatial: S.SpatialConfig | None = None) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it)."""
     joints.joint_set("flic", tc.model.num_joints)
@@ -152,7 +223,7 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
     res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool, "protocol": tc.protocol,
                  "trunk": tc.model.trunk or "none (the paper's banks)",
                  "image_size": tc.model.image_size, "head": HEAD,
-                 "spatial": None if spatial is None else {**dataclasses.asdict(spatial), "label": spatial.label(),
+                 "spatial": None if spatial is None else {**spatial.to_dict(), "label": spatial_label(spatial),
                                                           "priors": f"FLIC {prior_split(split)} ground truth"}}
     res["ablation"] = {k: {a: group_table(p, data, float(a)) for a in ALPHAS} for k, p in preds.items()}
     res["pck"] = {a: {m: res["ablation"][r][a] for m, r in MAIN[refine].items() if r in preds} for a in ALPHAS}

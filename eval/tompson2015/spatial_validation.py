@@ -8,18 +8,20 @@ validation split.
 
 Experiment `tompson2015.spatial_validation` (run folder runs/tompson2015.spatial_validation): prints the validation
 table (one row per setting tried) and the chosen setting; metrics.json holds every row's PCK per read-out, the
-search and the choice. The test split is never loaded. The setting chosen here is `CHOSEN`, the default of
-`tompson2015.flic` (`convcorr eval flic --spatial on`).
+search and the choice. The test split is never loaded. The setting chosen here is the library's
+`convcorr_jax.pose.spatial.FLIC_VALIDATED`, the default of `tompson2015.flic` (`convcorr eval flic --spatial on`) and
+the spatial model saved with a FLIC training run.
 
-Priors: the child - parent offset histograms (`spatial.offset_priors`) of FLIC "train" (train minus the validation
+Priors: the child - parent offset histograms (`spatial.learn_priors`) of FLIC "train" (train minus the validation
 movies: the people the network was trained on; `tompson2015.flic` on the test split uses all of FLIC train,
-`prior_split`) ground truth in the person crops of `convcorr_jax.pose.data` (a
+`tompson2015.flic.prior_split`) ground truth in the person crops of `convcorr_jax.pose.data` (a
 square of crop_scale x the torso box's longer side around the torso box's centre), on the run's heat-map grid
 (image_size / pool cells), with the torso box's centre (the crop's centre) as the root node. Only annotations are
-read for them (the same affines as `flic_crops`, no image decoding): `spatial_inputs`.
+read for them (the same affines as `flic_crops`, no image decoding): `tompson2015.flic.spatial_inputs`.
 
-Search (`SEARCH`, coordinate-wise from `Settings()`): mode x unary_power together, then the prior's smoothing
-sigma, its floor, its kernel side, the torso unary's sigma, each keeping the best so far. Score: the mean of elbow
+Search (`SEARCH`, coordinate-wise over fields of `spatial.SpatialConfig` from its defaults): mode x unary_power
+together, then the prior's smoothing sigma (prior_sigma), its floor (prior_floor), its kernel side (kernel), the
+torso unary's sigma (torso_sigma), each keeping the best so far. Score: the mean of elbow
 and wrist PCK (torso-normalised) at 0.05 and 0.2 of the cascade with the spatial model (`predict.predict`'s
 "spatial_cascade": the coarse heat-maps refined by the model, the fine model cropped at the refined maps' arg-max);
 ties keep the earlier setting. Rows also give the coarse read-out with the model ("spatial_coarse_refined":
@@ -35,7 +37,6 @@ picks the other person's joints; the score with the model is what the FLIC prior
 from __future__ import annotations
 
 import dataclasses
-import functools
 import sys
 from pathlib import Path
 
@@ -43,15 +44,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.data import flic
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as S
-from convcorr_jax.pose.data import TORSO_ENDS, flic_sample_affines, split_indices
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
+from convcorr_eval.tompson2015.flic import FlicPoints, flic_points, spatial_inputs
+from convcorr_eval.tompson2015.flic import spatial_label as label
 from convcorr_eval.tompson2015.trained import with_trained_state
 
 ARM = {"Elbow": joints.FLIC.groups["Elbow"], "Wrist": joints.FLIC.groups["Wrist"]}
@@ -60,37 +60,8 @@ COLUMNS = tuple(f"{g}@{a:g}" for a in ALPHAS for g in ARM)
 RUN_HELP = "a `convcorr train pose` FLIC run folder (config.json + checkpoints/)"
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """The spatial model's settings: mode ("sum" / "max"), unary_power, torso_sigma (cells) of
-    `spatial.SpatialConfig`; kernel (prior side in cells, odd; 0: 2 * map size - 1, every offset on the map),
-    prior_sigma (cells) and prior_floor of `spatial.offset_priors`."""
-
-    mode: str = "sum"
-    unary_power: float = 1.0
-    kernel: int = 0
-    prior_sigma: float = 1.0
-    prior_floor: float = 1e-4
-    torso_sigma: float = 0.5
-
-    def model(self) -> S.SpatialConfig:
-        return S.SpatialConfig(mode=self.mode, unary_power=float(self.unary_power),
-                               torso_sigma=float(self.torso_sigma)).validate()
-
-    def kernel_size(self, map_size: int) -> int:
-        return int(self.kernel) if self.kernel else 2 * int(map_size) - 1
-
-    def label(self) -> str:
-        """The fields that differ from `Settings()` ("default" when none)."""
-        base = Settings()
-        diff = [f"{f.name}={getattr(self, f.name):g}" if not isinstance(getattr(self, f.name), str)
-                else f"{f.name}={getattr(self, f.name)}"
-                for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(base, f.name)]
-        return ", ".join(diff) or "default"
-
-
-# the setting chosen by this experiment on the validation movies (bench/RESULTS_pose.md): tompson2015.flic's default
-CHOSEN = Settings(mode="max", unary_power=4.0, kernel=15, prior_floor=1e-2, torso_sigma=2.0)
+# fields of spatial.SpatialConfig tried in turn from SpatialConfig(); what this search chose on the validation movies
+# is spatial.FLIC_VALIDATED (bench/RESULTS_pose.md)
 SEARCH: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
     (("mode", "unary_power"), tuple((m, p) for m in ("sum", "max") for p in (1.0, 2.0, 4.0, 8.0, 16.0))),
     (("prior_sigma",), ((0.0,), (0.5,), (1.0,), (2.0,))),
@@ -101,60 +72,10 @@ SEARCH: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
 TINY_SEARCH = ((("mode",), (("sum",), ("max",))),)
 
 
-@dataclasses.dataclass(frozen=True)
-class FlicPoints:
-    """FLIC ground truth in person-crop pixels: points [N, K, 2], visible [N, K] (labelled and finite), norm [N]
-    (|l shoulder - r hip|), torso [N, 2] (the torso box's centre)."""
-
-    points: np.ndarray
-    visible: np.ndarray
-    norm: np.ndarray
-    torso: np.ndarray
-
-
-@functools.lru_cache(maxsize=8)
-def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
-                protocol: str = "person") -> FlicPoints:
-    """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
-    `pose.data.flic_crops` (annotations only)."""
-    samples = flic.load_flic(root, split="test" if split == "test" else "train")
-    if split != "test":
-        keep = split_indices([s.extras["moviename"] for s in samples], split)
-        samples = [samples[i] for i in keep]
-    if not samples:
-        raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
-    affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
-    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
-    lab = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
-    vis = lab & np.all(np.isfinite(pts), axis=-1)
-    norm = np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1)
-    return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, norm.astype(np.float32),
-                      np.array(torso, np.float32))
-
-
-def learn_priors(train: FlicPoints, pool: int, kernel_size: int, sigma: float = 1.0,
-                 floor: float = 1e-4) -> np.ndarray:
-    """Log-priors [E, k, k] of `spatial.FLIC_EDGES` from training ground truth (crop pixels -> cells of `pool`)."""
-    return S.priors_from_pixels(train.points, train.visible, train.torso, pool, S.FLIC_EDGES, kernel_size, sigma,
-                                floor)
-
-
-def prior_split(split: str) -> str:
-    """The FLIC split whose ground truth gives the priors for scoring `split`: "train" for "val" (the validation
-    movies' own annotations never), "trainval" (all of FLIC train) for "test"."""
-    return "train" if split == "val" else "trainval"
-
-
-def spatial_inputs(root: str | Path, image_size: int, pool: int, crop_scale: float, n: int,
-                   settings: Settings = CHOSEN, split: str = "val", protocol: str = "person") -> predict.SpatialInputs:
-    """`predict.SpatialInputs` for the first n FLIC crops of `split` of a run (image_size, pool, crop_scale,
-    protocol): log-priors of the ground truth of `prior_split(split)` and each person's torso (the torso box's
-    centre: the crop's centre under "person") in heat-map cells."""
-    map_size = image_size // pool
-    pri = learn_priors(flic_points(str(root), prior_split(split), image_size, float(crop_scale), protocol), pool,
-                       settings.kernel_size(map_size), settings.prior_sigma, settings.prior_floor)
-    torso = flic_points(str(root), split, image_size, float(crop_scale), protocol).torso[:n]
-    return predict.SpatialInputs(pri, np.asarray(hmap.image_to_map(torso, pool), np.float32), settings.model())
+def learn_priors(train: FlicPoints, pool: int, map_size: int, cfg: S.SpatialConfig) -> np.ndarray:
+    """Log-priors [E, k, k] of cfg's tree from training ground truth (crop pixels -> cells of `pool`, a map of
+    map_size cells): `spatial.learn_priors`."""
+    return S.learn_priors(train.points, train.visible, train.torso, pool, cfg, map_size)
 
 
 def arm_pck(pred: np.ndarray, gt) -> dict[str, float]:
@@ -222,10 +143,10 @@ def refine(maps: np.ndarray, torso_cells: np.ndarray, priors: np.ndarray, cfg: S
     return np.concatenate(out)
 
 
-def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: dict[str, Settings],
+def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: dict[str, S.SpatialConfig],
                        seed: int = 0, limit: int | None = None) -> dict:
     """Arm PCK on simulated two-person heat-maps of FLIC "val" (the first `limit` people), without and with each
-    spatial setting (name -> Settings), priors from FLIC "train"."""
+    spatial setting (name -> SpatialConfig), priors from FLIC "train"."""
     val = flic_points(str(root), "val", image_size)
     if limit is not None:
         val = FlicPoints(*(a[:limit] for a in dataclasses.astuple(val)))
@@ -236,8 +157,8 @@ def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: d
     res = {"split": "val", "n": len(val.points), "image_size": image_size, "pool": pool,
            "distracted_fraction": float(distracted.mean()), "rows": {"without": arm_pck(decode(maps, pool), val)}}
     for name, s in settings.items():
-        pri = learn_priors(train, pool, s.kernel_size(map_size), s.prior_sigma, s.prior_floor)
-        r = refine(maps, torso, pri, s.model())
+        pri = learn_priors(train, pool, map_size, s)
+        r = refine(maps, torso, pri, s.validate())
         res["rows"][name] = arm_pck(decode_selected(maps, r, pool), val)
         res["rows"][name + " (marginal decode)"] = arm_pck(decode(r, pool), val)
     return res
@@ -247,7 +168,7 @@ def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: d
 
 def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: bool = False) -> dict:
     """Coordinate-wise search (module docstring) of the spatial settings on a trained FLIC run's validation people:
-    {"rows": [{"settings", "label", "score", "pck": {read-out: arm PCK}}...], "chosen": settings dict,
+    {"rows": [{"settings", "label", "score", "pck": {read-out: arm PCK}}...], "chosen": SpatialConfig dict,
     "without": arm PCK of the read-outs without the model}."""
     from tqdm import tqdm
 
@@ -260,20 +181,20 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
         raise InputError(run, "model.num_joints", "11 (a FLIC run: --config flic)", mc.num_joints)
     data = flic_crops(root, "val", mc.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     n = len(data)
-    tried: dict[Settings, dict] = {}
+    tried: dict[S.SpatialConfig, dict] = {}
     base = predict.predict(params, data.images, mc)
     without = {k: arm_pck(base[k], data) for k in ("coarse_refined", "cascade")}
 
-    def evaluate(s: Settings) -> dict:
+    def evaluate(s: S.SpatialConfig) -> dict:
         if s not in tried:
             sp = spatial_inputs(root, mc.image_size, mc.pool, tc.crop_scale, n, s, protocol=tc.protocol)
             p = predict.predict(params, data.images, mc, spatial=sp)
             pck = {k: arm_pck(p[f"spatial_{k}"], data) for k in ("coarse_refined", "cascade")}
-            tried[s] = {"settings": dataclasses.asdict(s), "label": s.label(), "score": score(pck["cascade"]),
+            tried[s] = {"settings": s.to_dict(), "label": label(s), "score": score(pck["cascade"]),
                         "pck": pck}
         return tried[s]
 
-    best = Settings()
+    best = S.SpatialConfig()
     total = sum(len(v) for _, v in search)
     bar = tqdm(total=total, disable=not progress, desc="spatial settings", leave=False)
     for fields, values in search:
@@ -288,7 +209,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     bar.close()
     return {"run": str(run), "split": "val", "n": n, "pool": mc.pool, "image_size": mc.image_size,
             "without": without, "without_score": score(without["cascade"]), "rows": list(tried.values()),
-            "chosen": dataclasses.asdict(best), "chosen_label": best.label(), "chosen_score": tried[best]["score"]}
+            "chosen": best.to_dict(), "chosen_label": label(best), "chosen_score": tried[best]["score"]}
 
 
 # --- the experiment ---------------------------------------------------------------------------------------------
@@ -368,7 +289,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         res["run"] = validate_run(cfg.run_dir, cfg.data_root, TINY_SEARCH if cfg.size == "tiny" else SEARCH,
                                   ctx.progress)
     if cfg.simulate:
-        chosen = Settings(**res["run"]["chosen"]) if "run" in res else CHOSEN
+        chosen = S.SpatialConfig.from_dict(res["run"]["chosen"]) if "run" in res else S.FLIC_VALIDATED
         sims = {"sum": dataclasses.replace(chosen, mode="sum"), "max": dataclasses.replace(chosen, mode="max")}
         res["simulated"] = evaluate_simulated(cfg.data_root, cfg.sim_image_size, cfg.sim_pool, sims, cfg.seed,
                                               cfg.limit)

@@ -1,0 +1,150 @@
+"""`convcorr pose IMAGES... --run DIR [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
+[--readout R]`: the joints of the person in each image from a trained pose run (`convcorr train pose`), drawn as a
+skeleton.
+
+The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
+image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC run (the person
+crop of training) or the person's box for other runs. `--spatial` on/off: the run's spatial model (FLIC runs;
+default: on when the run has one). Writes:
+  DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
+                             `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
+                             each limb in its colour
+  FILE                       JSON: {"run", "readout", "spatial", "names" [K], "skeleton" [[i, j]...], "images":
+                             [{"image", "width", "height", "box", "torso", "joints": [{"name", "x", "y",
+                             "confidence"}] (K of them; (x, y) pixels of the image, 0-based; confidence in [0, 1]:
+                             the coarse heat-map's value at the joint)}], "png" [paths], "seconds", "versions"}
+Prints one line per image (mean confidence, the PNG) and a summary line. The run, every image and the output paths
+are checked before any work; an error is one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from convcorr_jax import io, runinfo
+from convcorr_jax.errors import InputError
+from convcorr_jax.features.image import read_image
+from convcorr_jax.pose import predict
+from convcorr_jax.pose.estimate import Poses, estimate, load
+from convcorr_jax.pose.train import run_config
+
+# one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
+PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", help="image files (any size)")
+    p.add_argument("--run", required=True, help="a `convcorr train pose` run folder (config.json + checkpoints/)")
+    p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image")
+    p.add_argument("--json", default=None, help="write the joints of every image here (JSON)")
+    p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1",
+                   help="the person's box in an image (pixels, 0-based inclusive; FLIC runs: the torso box), "
+                        "given once per image in order, or not at all (the whole images)")
+    p.add_argument("--spatial", choices=("on", "off"), default=None,
+                   help="the run's spatial model (FLIC runs); default: on when the run has one")
+    p.add_argument("--readout", choices=predict.READOUTS, default="cascade",
+                   help="the prediction read-out (default: cascade, the fine model's refined arg-max)")
+
+
+def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
+    if not texts:
+        return None
+    if len(texts) != n:
+        raise InputError(None, "--box", f"one box per image ({n}), or none", f"{len(texts)} boxes")
+    out = []
+    for t in texts:
+        try:
+            v = np.array([float(x) for x in t.split(",")])
+        except ValueError:
+            v = np.zeros(0)
+        if v.shape != (4,) or not np.all(np.isfinite(v)) or v[2] < v[0] or v[3] < v[1]:
+            raise InputError(None, "--box", "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1", t)
+        out.append(v)
+    return out
+
+
+def _png_paths(out: Path, images: list[str]) -> list[Path]:
+    """<out>/<image name>_pose.png, a _2, _3 ... suffix for repeated names."""
+    seen: dict[str, int] = {}
+    paths = []
+    for name in images:
+        stem = Path(name).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        paths.append(out / (f"{stem}_pose.png" if seen[stem] == 1 else f"{stem}_{seen[stem]}_pose.png"))
+    return paths
+
+
+def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...],
+         skeleton: tuple[tuple[int, int], ...]) -> Image.Image:
+    """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, and a legend strip
+    below naming each limb in its colour."""
+    h, w = image.shape[:2]
+    width = max(2, round(max(h, w) / 150))
+    canvas = Image.fromarray(image).convert("RGB")
+    d = ImageDraw.Draw(canvas)
+    for e, (i, j) in enumerate(skeleton):
+        d.line([tuple(map(float, points[i])), tuple(map(float, points[j]))], fill=PALETTE[e % len(PALETTE)],
+               width=width)
+    r = width + 1
+    for x, y in points:
+        d.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
+    labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)]) for e, (i, j) in enumerate(skeleton)]
+    rows, row, x = [], [], 4
+    for text, colour in labels:  # wrap the legend at the image's width
+        tw = int(d.textlength(text)) + 20
+        if row and x + tw > max(w, 160):
+            rows.append(row)
+            row, x = [], 4
+        row.append((x, text, colour))
+        x += tw
+    if row:
+        rows.append(row)
+    legend = Image.new("RGB", (max(w, 160), 14 * len(rows) + 4), "white")
+    ld = ImageDraw.Draw(legend)
+    for k, items in enumerate(rows):
+        for x0, text, colour in items:
+            ld.rectangle([x0, 4 + 14 * k, x0 + 8, 12 + 14 * k], fill=colour)
+            ld.text((x0 + 11, 2 + 14 * k), text, fill="black")
+    out = Image.new("RGB", (max(w, legend.width), h + legend.height), "white")
+    out.paste(canvas, (0, 0))
+    out.paste(legend, (0, h))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    run_config(args.run)  # a training run, or one line saying what was expected
+    if args.out:
+        io.check_writable(args.out, "--out", kind="folder")
+    if args.json:
+        io.check_writable(args.json, "--json")
+    boxes = _boxes(args.box, len(args.images))
+    images = [read_image(p, "IMAGES") for p in args.images]
+    spatial = None if args.spatial is None else args.spatial == "on"
+    r = load(args.run)
+    poses: Poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout)
+    pngs = _png_paths(Path(args.out), args.images) if args.out else []
+    records = []
+    for i, (path, img) in enumerate(zip(args.images, images)):
+        if pngs:
+            with io.atomic_path(pngs[i]) as tmp:
+                draw(img, poses.points[i], poses.names, r.skeleton).save(tmp, format="PNG")
+        records.append({"image": str(path), "width": int(img.shape[1]), "height": int(img.shape[0]),
+                        "box": None if boxes is None else [float(v) for v in boxes[i]],
+                        "torso": [float(v) for v in poses.torso[i]], **poses.as_dicts()[i]})
+        print(f"{path}: {len(poses.names)} joints, mean confidence {float(poses.confidence[i].mean()):.2f}"
+              + (f"; wrote {pngs[i]}" if pngs else ""))
+    if args.json:
+        io.write_json(args.json, {"run": str(args.run), "readout": poses.readout, "spatial": poses.spatial,
+                                  "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
+                                  "images": records, "png": [str(p) for p in pngs],
+                                  "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})
+    print(f"pose: {len(images)} image(s), read-out {poses.readout}, spatial model {'on' if poses.spatial else 'off'}"
+          f" ({time.perf_counter() - t0:.1f} s)" + (f"; wrote {args.json}" if args.json else ""))
+    return 0

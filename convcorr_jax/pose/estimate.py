@@ -1,0 +1,270 @@
+"""Joints of people in one's own images from a trained pose run (Tompson et al.'s cascade, `convcorr train pose`).
+
+    poses = estimate(image, "runs/pose_flic")                   # image: uint8 RGB [H, W, 3], any size
+    poses = estimate([img_a, img_b], "runs/pose_flic", boxes=[torso_box_a, None])
+    poses.points[i]      # [K, 2] (x, y) in image i's pixels (0-based, pixel centres at integers)
+    poses.confidence[i]  # [K] in [0, 1]: the coarse heat-map's value at the joint's cell
+    poses.names          # the K joint names (FLIC: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose)
+    run = load("runs/pose_flic")                                # the loaded run (cached), e.g. run.skeleton
+
+The run (`load`, cached in this process per run folder and trained state, so repeated calls do not reload it):
+config.json and the parameters of its last checkpoint (`train.load_run`), the joint names and skeleton of its
+dataset (`joints.joint_set`), and its spatial model (`spatial.load_model`: spatial.json + spatial_priors.npy, which
+a FLIC run writes when trained, `train.write_spatial`). A FLIC run trained before that learns the priors on first use
+from its config's data_root (`train.learn_spatial`: the ground truth of the FLIC split it trained on, with
+`spatial.FLIC_VALIDATED`) and saves them into its folder when it can write there; without its FLIC folder it has
+no spatial model (`estimate(..., spatial=True)` then raises an InputError saying how to get one).
+
+The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a square of the run's input size:
+  no box            the whole image letterboxed: the square of its longer side centred on the image, black outside
+                    (the "frame" protocol's input). A run trained on person crops then treats the whole image as
+                    the person's square: it works best on images that show one person about as the training crops
+                    did (FLIC: the person's square is 2.5 x the torso box's longer side).
+  a box (x0, y0, x1, y1, 0-based inclusive pixels) for a FLIC run: the person's torso box, as FLIC labels it
+                    (shoulders to hips). Person-crop runs crop the square of `crop_scale` x its longer side around
+                    its centre, exactly as training and `convcorr eval flic` do (`data.flic_affines`); whole-frame
+                    runs still letterbox the whole image.
+  a box for other runs (MPII, synthetic): the person's box; the input is the square of its longer side around
+                    its centre.
+The spatial model (FLIC runs) is conditioned on a torso point: the box's centre with a box (FLIC's torso box
+centre, as in training), else the image's centre (right for a person-crop run on an image of one centred person; a
+guess for a whole scene, where `spatial=False` or a box is the better choice).
+
+Read-out (`readout`, one of `predict.READOUTS`; default "cascade": the fine model's refined arg-max, the model's
+own read-out), with the spatial model its "spatial_" twin, mapped back to the image's pixels (`predict.to_original`).
+Confidence: `predict`'s "peak" (or "spatial_peak"): the coarse heat-map's value at the cell the read-out starts
+from, clipped to [0, 1]; the coarse model regresses Gaussians of peak 1 on each joint, so about 1 means a clearly
+seen joint and about 0 none (occluded, outside the image, or another person's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import data as D
+from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import train as T
+
+BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseRun:
+    """A trained run loaded for `estimate` (`load`).
+
+    path: the run folder; config: its TrainConfig; params: the cascade's parameters; names [K] and skeleton
+    ((i, j) joint pairs) of its dataset's joints (`joints.joint_set`); spatial, log_priors: its saved spatial model
+    (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`)."""
+
+    path: Path
+    config: T.TrainConfig
+    params: Any
+    names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    spatial: S.SpatialConfig | None = None
+    log_priors: np.ndarray | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Poses:
+    """Joints of N images: points float32 [N, K, 2] ((x, y) pixels of each input image), confidence float32 [N, K]
+    (in [0, 1], module docstring), names [K], readout (the `predict` read-out used, e.g. "spatial_cascade"),
+    spatial (whether the spatial model was applied), torso float32 [N, 2] (its conditioning point in image pixels:
+    the box's or the image's centre)."""
+
+    points: np.ndarray
+    confidence: np.ndarray
+    names: tuple[str, ...]
+    readout: str
+    spatial: bool
+    torso: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per image: {"joints": [{"name", "x", "y", "confidence"}, ...]}."""
+        return [{"joints": [{"name": n, "x": float(p[0]), "y": float(p[1]), "confidence": float(c)}
+                            for n, p, c in zip(self.names, pts, conf)]}
+                for pts, conf in zip(self.points, self.confidence)]
+
+
+def _state(path: Path) -> tuple:
+    """What the cached load depends on: the trained state (`train.run_state`) and the spatial files' times."""
+    stamp = tuple(f.stat().st_mtime_ns if f.is_file() else None
+                  for f in (path / S.CONFIG_FILE, path / S.PRIORS_FILE))
+    return T.run_state(path), stamp
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, state: tuple) -> PoseRun:
+    del state  # part of the cache key only
+    tc, params = T.load_run(path)
+    js = joints.joint_set(tc.data, tc.model.num_joints)
+    saved = S.load_model(path)
+    spatial, priors = saved if saved is not None else (None, None)
+    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges), spatial, priors)
+
+
+def load(run: str | os.PathLike | PoseRun) -> PoseRun:
+    """The trained run in folder `run` (module docstring), loaded once per process and trained state; a PoseRun is
+    returned as it is. `train.NotATrainingRun` (an InputError, one line) for a folder without a run."""
+    if isinstance(run, PoseRun):
+        return run
+    path = Path(run).resolve()
+    return _load(str(path), _state(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _learned(path: str, state: tuple, cfg: T.TrainConfig) -> np.ndarray:
+    del state
+    priors = T.learn_spatial(cfg)
+    try:  # the run folder keeps them for next time when it can be written
+        T.write_spatial(path, cfg)
+    except OSError:
+        pass
+    return priors
+
+
+def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig, np.ndarray] | None:
+    """(config, log-priors) of a run's spatial model: the saved one, or for a FLIC run without it (trained before
+    runs saved it) `spatial.FLIC_VALIDATED` with priors learned from its data_root (module docstring). None for a
+    run whose joints the spatial tree does not cover (not FLIC's 11). InputError, saying how to get one, for a FLIC
+    run without a saved model or its FLIC folder, and (required) for a run without a spatial tree."""
+    if run.spatial is not None:
+        return run.spatial, run.log_priors
+    tc = run.config
+    if tc.data != "flic":
+        if required:
+            raise InputError(run.path, "spatial", "a FLIC run (the spatial model's tree is FLIC's 11 joints); "
+                             "estimate(..., spatial=False) for this run", f"data={tc.data}")
+        return None
+    root = Path(tc.data_root) if tc.data_root else None
+    if root is None or not ((root / "examples.mat").is_file() or root.is_file()):
+        raise InputError(run.path / S.CONFIG_FILE, S.CONFIG_FILE,
+                         "the spatial model saved with the run (FLIC runs write it when trained; for an older run "
+                         "call convcorr_jax.pose.train.write_spatial(run_dir, train.run_config(run_dir)) with its "
+                         "FLIC folder as data_root), or spatial=False", f"missing file, and no FLIC folder at "
+                         f"data_root={tc.data_root}")
+    return S.FLIC_VALIDATED, _learned(str(run.path), _state(run.path), tc)
+
+
+def _as_images(images) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    elif isinstance(images, np.ndarray) or not isinstance(images, (list, tuple)):
+        images = [images]
+    if not images:
+        raise InputError("images", "images", "at least one uint8 RGB image [H, W, 3]", "none")
+    out = []
+    for i, im in enumerate(images):
+        a = np.asarray(im)
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3 or min(a.shape[:2]) < 1:
+            raise InputError("images", f"images[{i}]", "a uint8 RGB image [H, W, 3]", f"{a.dtype} {a.shape}")
+        out.append(a)
+    return out
+
+
+def _as_boxes(boxes, n: int) -> list[np.ndarray | None]:
+    if boxes is None:
+        return [None] * n
+    if isinstance(boxes, np.ndarray) and boxes.ndim == 1:
+        boxes = [boxes]
+    boxes = list(boxes)
+    if len(boxes) != n:
+        raise InputError("boxes", "boxes", f"{n} boxes (one per image, None for the whole image)", len(boxes))
+    out = []
+    for i, b in enumerate(boxes):
+        if b is None:
+            out.append(None)
+            continue
+        a = np.asarray(b, np.float64)
+        if a.shape != (4,) or not np.all(np.isfinite(a)) or a[2] < a[0] or a[3] < a[1]:
+            raise InputError("boxes", f"boxes[{i}]", "(x0, y0, x1, y1) pixels with x0 <= x1, y0 <= y1",
+                             np.asarray(b).tolist() if np.ndim(b) else b)
+        out.append(a)
+    return out
+
+
+def input_affines(cfg: T.TrainConfig, sizes: Sequence[tuple[int, int]],
+                  boxes: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) of images of sizes
+    [(H, W), ...] under a run's protocol with optional boxes (module docstring)."""
+    size = cfg.model.image_size
+    affine, torso = [], []
+    for (h, w), box in zip(sizes, boxes):
+        frame_centre = np.array([(w - 1) / 2, (h - 1) / 2])
+        point = frame_centre if box is None else (box[:2] + box[2:]) / 2
+        if box is not None and cfg.data == "flic" and cfg.protocol == "person":
+            a = D.flic_affines(box[None], size, cfg.crop_scale)[0]  # the crops of training and `eval flic`
+        elif box is not None and cfg.data != "flic":
+            a = D.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1))]), size)[0]
+        else:  # no box, or a whole-frame run: the whole image letterboxed, as `data.flic_sample_affines` "frame"
+            a = D.square_affines(frame_centre[None], np.array([float(max(w, h))]), size)[0]
+        affine.append(a)
+        torso.append(point)
+    return np.stack(affine), np.stack(torso).astype(np.float64)
+
+
+def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool | None = None,
+             readout: str = "cascade", batch: int = BATCH) -> Poses:
+    """Joints of the person in each image from a trained run (module docstring).
+
+    images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
+    run: a `convcorr train pose` run folder (config.json + checkpoints/) or a `load`ed PoseRun.
+    boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive pixels,
+      FLIC runs: the person's torso box; other runs: the person's box.
+    spatial: apply the run's spatial model (FLIC runs): None = when the run has one (FLIC runs), True = required,
+      False = never.
+    readout: one of `predict.READOUTS`.
+    Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K]).
+    """
+    if readout not in predict.READOUTS:
+        raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)}", readout)
+    if spatial not in (None, True, False):
+        raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
+    imgs = _as_images(images)
+    box_list = _as_boxes(boxes, len(imgs))
+    r = load(run)
+    tc = r.config
+    model = None if spatial is False else spatial_model(r, required=spatial is True)
+    affine, torso = input_affines(tc, [im.shape[:2] for im in imgs], box_list)
+    crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
+    sp = None
+    if model is not None:
+        cfg, priors = model
+        torso_in = np.asarray(geometry.transform_points(torso[:, None], affine), np.float32)[:, 0]
+        sp = predict.SpatialInputs(priors, np.asarray(hmap.image_to_map(torso_in, tc.model.pool), np.float32), cfg)
+    preds = predict.predict(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True)
+    key = ("spatial_" if sp is not None else "") + readout
+    points = predict.to_original(preds[key], affine).astype(np.float32)
+    conf = preds["spatial_peak" if sp is not None else "peak"].astype(np.float32)
+    return Poses(points, conf, r.names, key, sp is not None, torso.astype(np.float32))
+
+
+__all__ = ["BATCH", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_model"]
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its `estimate`: `convcorr_jax.pose.estimate` is this module once it is imported
+    (the import system sets the package attribute to it), so that `convcorr_jax.pose.estimate(images, run)` works
+    whatever was imported first, and `convcorr_jax.pose.estimate.load` too."""
+
+    def __call__(self, images, run, boxes=None, spatial: bool | None = None, readout: str = "cascade",
+                 batch: int = BATCH) -> Poses:
+        return estimate(images, run, boxes, spatial, readout, batch)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,190 @@
+"""`convcorr_jax.pose.estimate` and `convcorr pose`: a trained run applied to one's own images.
+
+Run folders are written as training writes them (config.json, an orbax checkpoint) with the parameters of the
+initial draw: these tests check the plumbing (inputs, read-outs, maps back to the image, the spatial model's files,
+the command's outputs), not accuracy, so they need no training steps. The FLIC tests read the real FLIC folder and
+skip without it; the others need no data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from convcorr_jax import io
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.pose import model as M
+from convcorr_jax.pose import predict
+from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import train as T
+from convcorr_jax.pose.estimate import estimate, load, spatial_model
+from convcorr_eval.tompson2015 import configs
+
+
+def _write_run(cfg: T.TrainConfig) -> Path:
+    """The run folder of `cfg` as `train` leaves it (config.json and a checkpoint at its last step) holding the
+    initial parameters (seed 0)."""
+    run = cfg.run_dir()
+    run.mkdir(parents=True, exist_ok=True)
+    io.write_json(run / "config.json", dataclasses.asdict(cfg))
+    params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+    step = cfg.total_steps
+    mgr = T._manager(run / "checkpoints")
+    T.save_checkpoint(mgr, step, {"params": params, "opt": T.init_opt(cfg, cfg.stage_of(step - 1), params)}, cfg,
+                      {"next_index": step})
+    mgr.close()
+    return run
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory) -> Path:
+    """A run of the `tiny` config (16 MPII joints, 64 px inputs, data=synthetic): no spatial model."""
+    return _write_run(dataclasses.replace(configs.get_config("tiny"), out=str(tmp_path_factory.mktemp("runs"))))
+
+
+@pytest.fixture(scope="module")
+def flic_run(tmp_path_factory, flic_root) -> Path:
+    """A `flic_tiny` run (FLIC's 11 joints, 64 px person crops) on the real FLIC folder, as trained before runs
+    saved their spatial model (no spatial.json)."""
+    cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path_factory.mktemp("runs")),
+                              data_root=str(flic_root))
+    return _write_run(cfg)
+
+
+def _flic_test_people(flic_root, n: int):
+    """The first n people of the FLIC test split: their frames (uint8) and torso boxes."""
+    from convcorr_jax.data.flic import load_flic
+    from convcorr_jax.data.types import load_image
+
+    samples = load_flic(flic_root, split="test")[:n]
+    return [load_image(s.image_path) for s in samples], [np.asarray(s.extras["torso_box"]) for s in samples]
+
+
+def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(flic_run, flic_root):
+    """With each person's torso box, `estimate` on the whole frame gives the points `convcorr eval flic` scores
+    (`predict.predict` on the cached test crops, read-out "cascade", mapped back by `to_original`), with and
+    without the spatial model; its confidence is the coarse heat-map's peak. The run had no spatial model: the
+    first use learned its priors from the run's FLIC training split and saved them, equal to `priors_from_pixels`
+    of those people's points with FLIC_VALIDATED's settings."""
+    from convcorr_jax.pose.data import flic_crops
+
+    n = 3
+    frames, boxes = _flic_test_people(flic_root, n)
+    run = load(flic_run)
+    tc = run.config
+    assert run.spatial is None and not (flic_run / S.CONFIG_FILE).exists()
+    crops = flic_crops(flic_root, "test", tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
+    images = np.asarray(crops.arrays.images[:n])
+
+    got = estimate(frames, flic_run, boxes=boxes, spatial=False)
+    want = predict.predict(run.params, images, tc.model)
+    np.testing.assert_allclose(got.points, predict.to_original(want["cascade"], crops.affine[:n]), atol=1e-3)
+    assert got.readout == "cascade" and not got.spatial and got.names[0] == "lsho" and len(got.names) == 11
+    hm = np.asarray(M.apply_coarse(run.params, images.astype(np.float32) / 255.0, tc.model)[0])
+    np.testing.assert_allclose(got.confidence, np.clip(hm.max(axis=(1, 2)), 0, 1), atol=1e-5)
+
+    got = estimate(frames, flic_run, boxes=boxes)  # spatial=None: on for a FLIC run
+    assert got.spatial and got.readout == "spatial_cascade"
+    cfg, priors = S.load_model(flic_run)  # written on first use
+    assert cfg == S.FLIC_VALIDATED and priors.shape == (len(S.FLIC_EDGES), 15, 15)
+    train = flic_crops(flic_root, T.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
+    hand = S.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool, S.FLIC_EDGES,
+                                15, cfg.prior_sigma, cfg.prior_floor)
+    np.testing.assert_allclose(priors, hand, atol=1e-6)
+    np.testing.assert_array_equal(spatial_model(load(flic_run))[1], priors)
+    torso = np.asarray(hmap.image_to_map(crops.torso[:n], tc.model.pool), np.float32)
+    want = predict.predict(run.params, images, tc.model, spatial=predict.SpatialInputs(priors, torso, cfg))
+    np.testing.assert_allclose(got.points, predict.to_original(want["spatial_cascade"], crops.affine[:n]),
+                               atol=1e-3)
+    np.testing.assert_allclose(got.torso, [(b[:2] + b[2:]) / 2 for b in boxes], atol=1e-4)
+
+
+def test_whole_images_are_letterboxed_and_the_run_is_loaded_once(synthetic_run):
+    """Without a box the whole image is the input, letterboxed: an image padded with black to a square gives the
+    same joints shifted by the padding. The loaded run is cached; a run without a spatial tree refuses spatial=True
+    and runs without it by default."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 72, 3), dtype=np.uint8)
+    square = np.zeros((72, 72, 3), np.uint8)
+    square[16:56] = img
+    assert load(synthetic_run) is load(synthetic_run)
+    a = estimate(img, synthetic_run)
+    b = estimate([square], load(synthetic_run))
+    assert a.points.shape == (1, 16, 2) and a.confidence.shape == (1, 16) and not a.spatial
+    np.testing.assert_allclose(a.points, b.points - np.array([0, 16]), atol=1e-3)
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-5)
+    np.testing.assert_allclose(a.torso, [[35.5, 19.5]])
+    assert np.all((a.confidence >= 0) & (a.confidence <= 1))
+    with pytest.raises(InputError, match="spatial"):
+        estimate(img, synthetic_run, spatial=True)
+
+
+def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path):
+    img = np.zeros((32, 32, 3), np.uint8)
+    for bad, field in ((np.zeros((32, 32)), "images[0]"), (img.astype(np.float32), "images[0]"),
+                       ([img, np.zeros((8, 8, 4), np.uint8)], "images[1]"), ([], "images")):
+        with pytest.raises(InputError, match=field.replace("[", r"\[")):
+            estimate(bad, synthetic_run)
+    with pytest.raises(InputError, match="boxes"):
+        estimate([img, img], synthetic_run, boxes=[(0, 0, 4, 4)])
+    with pytest.raises(InputError, match=r"boxes\[0\]"):
+        estimate(img, synthetic_run, boxes=[(5, 0, 4, 4)])
+    with pytest.raises(InputError, match="readout"):
+        estimate(img, synthetic_run, readout="best")
+    with pytest.raises(T.NotATrainingRun) as e:
+        estimate(img, tmp_path)
+    assert len(str(e.value).splitlines()) == 1 and "config.json + checkpoints/" in str(e.value)
+
+
+def _image_files(tmp_path: Path) -> list[Path]:
+    from skimage import data
+
+    paths = []
+    for name, img in (("astronaut", data.astronaut()[:200, :160]), ("coffee", data.coffee()[::4, ::4])):
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(img).save(paths[-1])
+    return paths
+
+
+def test_cli_pose_writes_the_joints_and_a_drawing_per_image(synthetic_run, tmp_path):
+    from convcorr_cli.main import main
+
+    paths = _image_files(tmp_path)
+    out, js = tmp_path / "out", tmp_path / "joints.json"
+    assert main(["pose", *map(str, paths), "--run", str(synthetic_run), "--out", str(out), "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    assert res["spatial"] is False and res["readout"] == "cascade" and len(res["names"]) == 16
+    assert [r["image"] for r in res["images"]] == [str(p) for p in paths]
+    for r, p in zip(res["images"], paths):
+        assert len(r["joints"]) == 16 and [j["name"] for j in r["joints"]] == res["names"]
+        assert all(0 <= j["confidence"] <= 1 and np.isfinite([j["x"], j["y"]]).all() for j in r["joints"])
+        w, h = Image.open(p).size
+        assert (r["width"], r["height"]) == (w, h)
+        png = out / f"{p.stem}_pose.png"
+        assert str(png) in res["png"]
+        drawn = Image.open(png)
+        assert drawn.width >= w and drawn.height > h  # the image and the legend strip below
+    first = estimate(np.asarray(Image.open(paths[0]).convert("RGB")), synthetic_run)
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], first.points[0], atol=1e-4)
+
+
+def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
+    from convcorr_cli.main import main
+
+    paths = _image_files(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    for argv, what in (([str(paths[0]), "--run", str(tmp_path)], "run folder"),
+                       ([str(text), "--run", str(synthetic_run)], "IMAGES"),
+                       ([*map(str, paths), "--run", str(synthetic_run), "--box", "0,0,10,10"], "--box"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--box", "0,0,10"], "--box")):
+        assert main(["pose", *argv, "--json", str(tmp_path / "j.json")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and what in err and "Traceback" not in err, err
+    assert not (tmp_path / "j.json").exists()
