@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from convcorr_jax import parallel
+from convcorr_jax import exported, parallel
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.config import check_fields
 from convcorr_jax.errors import check
@@ -352,7 +352,7 @@ def _pairs(top_grid, levels, cfg, hw):
     return jax.vmap(functools.partial(_pair, top_grid=top_grid, levels=levels, cfg=cfg, hw=hw))
 
 
-@functools.partial(jax.jit, static_argnames=("top_grid", "levels", "cfg", "hw"))
+@exported.jit(static_argnames=("top_grid", "levels", "cfg", "hw"))  # its tracing takes seconds: kept on disk
 def _batch(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg, hw):
     return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, pix_a, pix_b, grey_a)
 

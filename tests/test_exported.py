@@ -1,0 +1,69 @@
+"""`convcorr_jax.exported.jit`: the same values as `jax.jit`; the program is exported once per static arguments and
+input shapes, and a new process calls the exported program without tracing the Python function."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = """
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    import convcorr_jax
+    from convcorr_jax import exported
+
+    traced = []
+
+    @exported.jit(static_argnames=("power", "scale"))
+    def f(x, y, power, scale=2.0):
+        traced.append(x.shape)
+        return {"sum": jnp.sum(x ** power) * scale + y, "rows": x.mean(1)}
+
+    convcorr_jax.enable_compile_cache(sys.argv[1])
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    out = []
+    for args in [(x, 1.0, 2), (x, 1.0, 2), (x, 1.0, 3), (x[:2], 1.0, 2)]:
+        r = f(*args)
+        plain = f.jitted(*args)
+        out.append({"sum": float(r["sum"]), "rows": np.asarray(r["rows"]).tolist(),
+                    "equal": bool(np.array_equal(r["sum"], plain["sum"]) and np.array_equal(r["rows"], plain["rows"]))})
+    traced_by_wrapper = len(traced) - 3  # the plain jit traces each of the 3 distinct calls once
+    print(json.dumps({"out": out, "traced": traced_by_wrapper}))
+"""
+
+
+def _child(cache: Path, **env) -> dict:
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), str(cache)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu", **env))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def test_exported_programs_are_written_once_and_read_back(tmp_path):
+    first = _child(tmp_path)
+    x = np.arange(12.0).reshape(3, 4)
+    assert [o["sum"] for o in first["out"]] == [float((x ** 2).sum() * 2 + 1), float((x ** 2).sum() * 2 + 1),
+                                              float((x ** 3).sum() * 2 + 1), float((x[:2] ** 2).sum() * 2 + 1)]
+    assert all(o["equal"] for o in first["out"])
+    assert first["traced"] == 3  # exported once per (static arguments, shapes); the repeat call is not traced
+    files = sorted((tmp_path / "exported").glob("*.bin"))
+    assert len(files) == 3
+    second = _child(tmp_path)
+    assert second["out"] == first["out"] and second["traced"] == 0  # read back: the function is never traced
+    files[0].write_bytes(b"damaged")
+    assert _child(tmp_path)["traced"] == 1  # a damaged entry is exported again
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 3
+
+
+def test_without_the_cache_or_when_turned_off_it_is_a_plain_jit(tmp_path):
+    got = _child(tmp_path, CONVCORR_NO_EXPORT="1")
+    assert got["traced"] == 0 and all(o["equal"] for o in got["out"])  # the wrapper itself never traces
+    assert not (tmp_path / "exported").exists()
