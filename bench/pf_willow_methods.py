@@ -4,11 +4,11 @@
 
 Pairs: the first `--pairs` / (number of sub-classes) ordered pairs of each sub-class (Proposal Flow order, source i
 -> target j). Ours: `correspondence.transfer_points` with `pf_willow.Config()`'s settings (the library's validated
-defaults: features of both images, matching and transfer), one pair per call; the first pair compiles (its time is printed apart) and the
-time per pair is the mean over the pairs after it. The peer: Ce Liu's SIFT Flow C++ (demo.m's settings, its own
-dense SIFT included) on both images resized to `--side` x `--side`, its flow read bilinearly at the keypoint and
-mapped back (as bench/flow_dense_pf_willow.py). Prints the PF PCK of both on these pairs and the ratio of the times
-per pair (ours / peer).
+defaults: features of both images, matching and transfer), one pair per call; the first pair compiles (its time is
+printed apart) and the time per pair is the mean over the pairs after it. The peer: Ce Liu's SIFT Flow C++ (demo.m's
+settings, its own dense SIFT included) on both images resized to `--side` x `--side`, its flow read bilinearly at the
+keypoint and mapped back (as bench/flow_dense_pf_willow.py). Prints the PF PCK of both on these pairs and the ratio
+of the times per pair (ours / peer).
 """
 
 from __future__ import annotations
