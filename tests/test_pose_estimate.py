@@ -113,7 +113,7 @@ def test_whole_images_are_letterboxed_and_the_run_is_loaded_once(synthetic_run):
     img = rng.integers(0, 256, (40, 72, 3), dtype=np.uint8)
     square = np.zeros((72, 72, 3), np.uint8)
     square[16:56] = img
-    assert load(synthetic_run) is load(synthetic_run)
+    assert load(synthetic_run).params is load(synthetic_run).params  # read once
     a = estimate(img, synthetic_run)
     b = estimate([square], load(synthetic_run))
     assert a.points.shape == (1, 16, 2) and a.confidence.shape == (1, 16) and not a.spatial
@@ -140,6 +140,20 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
     with pytest.raises(T.NotATrainingRun) as e:
         estimate(img, tmp_path)
     assert len(str(e.value).splitlines()) == 1 and "config.json + checkpoints/" in str(e.value)
+
+
+def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tmp_path):
+    """A FLIC run saved before runs kept their spatial model, whose FLIC folder is gone: the spatial model is
+    refused with one line naming spatial.json and the ways out; spatial=False still estimates."""
+    cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path), data_root=str(tmp_path / "gone"))
+    run = _write_run(cfg)
+    img = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    with pytest.raises(InputError) as e:
+        estimate(img, run)
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1 and S.CONFIG_FILE in msg and "write_spatial" in msg and "spatial=False" in msg
+    got = estimate(img, run, spatial=False)
+    assert got.points.shape == (1, 11, 2) and not got.spatial and not (run / S.CONFIG_FILE).exists()
 
 
 def _image_files(tmp_path: Path) -> list[Path]:
@@ -183,7 +197,8 @@ def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
     for argv, what in (([str(paths[0]), "--run", str(tmp_path)], "run folder"),
                        ([str(text), "--run", str(synthetic_run)], "IMAGES"),
                        ([*map(str, paths), "--run", str(synthetic_run), "--box", "0,0,10,10"], "--box"),
-                       ([str(paths[0]), "--run", str(synthetic_run), "--box", "0,0,10"], "--box")):
+                       ([str(paths[0]), "--run", str(synthetic_run), "--box", "0,0,10"], "--box"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--spatial", "on"], "FLIC run")):
         assert main(["pose", *argv, "--json", str(tmp_path / "j.json")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and what in err and "Traceback" not in err, err

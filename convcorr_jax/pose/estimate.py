@@ -101,41 +101,43 @@ class Poses:
                 for pts, conf in zip(self.points, self.confidence)]
 
 
-def _state(path: Path) -> tuple:
-    """What the cached load depends on: the trained state (`train.run_state`) and the spatial files' times."""
-    stamp = tuple(f.stat().st_mtime_ns if f.is_file() else None
-                  for f in (path / S.CONFIG_FILE, path / S.PRIORS_FILE))
-    return T.run_state(path), stamp
+@functools.lru_cache(maxsize=4)
+def _load(path: str, state: str) -> PoseRun:
+    del state  # part of the cache key only (`train.run_state`: settings and checkpoint steps)
+    tc, params = T.load_run(path)
+    js = joints.joint_set(tc.data, tc.model.num_joints)
+    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges))
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, state: tuple) -> PoseRun:
-    del state  # part of the cache key only
-    tc, params = T.load_run(path)
-    js = joints.joint_set(tc.data, tc.model.num_joints)
-    saved = S.load_model(path)
-    spatial, priors = saved if saved is not None else (None, None)
-    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges), spatial, priors)
+def _saved_spatial(path: str, stamp: tuple) -> tuple[S.SpatialConfig, np.ndarray] | None:
+    del stamp  # part of the cache key only (the files' modification times)
+    return S.load_model(path)
+
+
+def _stamp(path: Path) -> tuple:
+    return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in (path / S.CONFIG_FILE, path / S.PRIORS_FILE))
 
 
 def load(run: str | os.PathLike | PoseRun) -> PoseRun:
-    """The trained run in folder `run` (module docstring), loaded once per process and trained state; a PoseRun is
-    returned as it is. `train.NotATrainingRun` (an InputError, one line) for a folder without a run."""
+    """The trained run in folder `run` (module docstring): its parameters are read once per process and trained
+    state (`train.run_state`), its spatial files once per version; a PoseRun is returned as it is.
+    `train.NotATrainingRun` (an InputError, one line) for a folder without a run."""
     if isinstance(run, PoseRun):
         return run
     path = Path(run).resolve()
-    return _load(str(path), _state(path))
+    base = _load(str(path), T.run_state(path))
+    saved = _saved_spatial(str(path), _stamp(path))
+    return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
 
 
 @functools.lru_cache(maxsize=4)
-def _learned(path: str, state: tuple, cfg: T.TrainConfig) -> np.ndarray:
+def _learned(path: str, state: str, cfg: T.TrainConfig) -> np.ndarray:
     del state
-    priors = T.learn_spatial(cfg)
     try:  # the run folder keeps them for next time when it can be written
-        T.write_spatial(path, cfg)
+        return T.write_spatial(path, cfg)
     except OSError:
-        pass
-    return priors
+        return T.learn_spatial(cfg)
 
 
 def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig, np.ndarray] | None:
@@ -155,10 +157,10 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig
     if root is None or not ((root / "examples.mat").is_file() or root.is_file()):
         raise InputError(run.path / S.CONFIG_FILE, S.CONFIG_FILE,
                          "the spatial model saved with the run (FLIC runs write it when trained; for an older run "
-                         "call convcorr_jax.pose.train.write_spatial(run_dir, train.run_config(run_dir)) with its "
-                         "FLIC folder as data_root), or spatial=False", f"missing file, and no FLIC folder at "
-                         f"data_root={tc.data_root}")
-    return S.FLIC_VALIDATED, _learned(str(run.path), _state(run.path), tc)
+                         "call convcorr_jax.pose.train.write_spatial(run_dir, cfg), cfg = the run's config "
+                         "(train.run_config) with data_root set to its FLIC folder), or spatial=False",
+                         f"missing file, and no FLIC folder at data_root={tc.data_root}")
+    return S.FLIC_VALIDATED, _learned(str(run.path), T.run_state(run.path), tc)
 
 
 def _as_images(images) -> list[np.ndarray]:

@@ -217,9 +217,10 @@ def learn_spatial(cfg: TrainConfig, spatial: S.SpatialConfig = S.FLIC_VALIDATED)
     return S.learn_priors(pts, vis, torso, cfg.model.pool, spatial, cfg.model.map_size)
 
 
-def write_spatial(run_dir: str | Path, cfg: TrainConfig, spatial: S.SpatialConfig = S.FLIC_VALIDATED) -> None:
+def write_spatial(run_dir: str | Path, cfg: TrainConfig, spatial: S.SpatialConfig = S.FLIC_VALIDATED) -> np.ndarray:
     """Write a FLIC run's spatial model into its folder (`spatial.save_model`: spatial.json with `spatial` and
-    where the priors come from, spatial_priors.npy with `learn_spatial(cfg, spatial)`), atomically."""
+    where the priors come from, spatial_priors.npy with `learn_spatial(cfg, spatial)`), atomically; returns the
+    log-priors."""
     pts, vis, torso = spatial_points(cfg)
     priors = S.learn_priors(pts, vis, torso, cfg.model.pool, spatial, cfg.model.map_size)  # = learn_spatial
     about = {"learned_from": f"FLIC {SPATIAL_SPLIT} split ground truth (train minus the validation movies)",
@@ -227,6 +228,7 @@ def write_spatial(run_dir: str | Path, cfg: TrainConfig, spatial: S.SpatialConfi
              "stride": int(cfg.model.pool), "map_size": int(cfg.model.map_size),
              "image_size": int(cfg.model.image_size), "protocol": cfg.protocol, "crop_scale": float(cfg.crop_scale)}
     S.save_model(run_dir, spatial, priors, about)
+    return priors
 
 
 # --- optimisation -------------------------------------------------------------------------------------------
