@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax import metrics
+from convcorr_jax.backbones import get
 from convcorr_jax.correspondence import PointTransferConfig, Transfer, transfer_points
 from convcorr_jax.correspondence import points as points_module
 from convcorr_jax.data.types import KeypointSample
@@ -161,6 +162,7 @@ GOOD = np.zeros((70, 80, 3), np.uint8)
     (dict(backbone="resnet50"), "backbone"),
     (dict(colour="red"), "colour"),
     (dict(radius=-1.0), "radius"),
+    (dict(weights="random", model=(get("caffenet"), None)), "weights"),
     (dict(image_a=[GOOD, GOOD], image_b=[GOOD], points_a=[[[1, 1]], [[2, 2]]]), "image_b"),
     (dict(image_a=[GOOD, GOOD], image_b=[GOOD, GOOD.astype(np.int32)], points_a=[[[1, 1]], [[2, 2]]]),
      "image_b[1]"),

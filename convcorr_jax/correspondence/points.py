@@ -100,6 +100,8 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     backbone or setting) raises one `InputError` naming the argument.
     """
     cfg = _config(config, method, backbone, model, settings)
+    if model is not None and weights is not None:
+        raise InputError(SOURCE, "weights", "none when model (backbone, params) is given", weights)
     batched = isinstance(image_a, (list, tuple)) or getattr(image_a, "ndim", 3) == 4
     images_a, images_b, points = _pairs(image_a, image_b, points_a, batched)
     if model is not None:
