@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="write the joints of every image here (JSON)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1",
                    help="the person's box in an image (pixels, 0-based inclusive; FLIC runs: the torso box), "
-                        "given once per image in order, or not at all (the whole images)")
+                        "given once per image in order, or not at all (the whole images); "
+                        "--box=-5,0,40,60 for a negative X0")
     p.add_argument("--spatial", choices=("on", "off"), default=None,
                    help="the run's spatial model (FLIC runs); default: on when the run has one")
     p.add_argument("--readout", choices=predict.READOUTS, default="cascade",
