@@ -30,7 +30,7 @@ from convcorr_jax import io, runinfo
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict
-from convcorr_jax.pose.estimate import Poses, estimate, load
+from convcorr_jax.pose.estimation import Poses, estimate, load
 from convcorr_jax.pose.train import run_config
 
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)

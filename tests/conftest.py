@@ -33,6 +33,15 @@ def flic_root(real_data):
     return root
 
 
+@pytest.fixture
+def pf_root(real_data):
+    """The PF-WILLOW folder of the real data (PF-dataset-WILLOW, its sub-class folders) as a str; skips when absent."""
+    root = real_data / "pf_willow" / "PF-dataset-WILLOW"
+    if not root.is_dir():
+        pytest.skip("pf_willow/PF-dataset-WILLOW not present in the real-data folder")
+    return str(root)
+
+
 # Caches (fetched weights, generated datasets) live in the repository's ignored .cache/ during tests, so a
 # clean clone starts empty and repeated runs reuse them; set CONVCORR_CACHE to override.
 os.environ.setdefault("CONVCORR_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "tests"))
@@ -90,3 +99,30 @@ def _no_proxy(monkeypatch):
 def pytest_collection_modifyitems(config, items):
     """Tests marked slow run first, so that under `pytest -n 2` (the Makefile's) they overlap the others."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session")
+def write_pose_run():
+    """`write(cfg) -> run folder`: the run folder of a pose TrainConfig as `train` leaves it (config.json and a
+    checkpoint at its last step) holding the initial parameters (seed cfg.seed), for tests of what reads a run."""
+    import dataclasses
+
+    import jax
+
+    from convcorr_jax import io
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import train as T
+
+    def write(cfg) -> Path:
+        run = cfg.run_dir()
+        run.mkdir(parents=True, exist_ok=True)
+        io.write_json(run / "config.json", dataclasses.asdict(cfg))
+        params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+        step = cfg.total_steps
+        mgr = T._manager(run / "checkpoints")
+        T.save_checkpoint(mgr, step, {"params": params, "opt": T.init_opt(cfg, cfg.stage_of(step - 1), params)},
+                          cfg, {"next_index": step})
+        mgr.close()
+        return run
+
+    return write

@@ -21,14 +21,6 @@ from convcorr_eval.long2014 import pf_willow as P
 from convcorr_eval.long2014 import pf_willow_validation as V
 
 
-@pytest.fixture
-def pf_root(real_data):
-    root = real_data / "pf_willow" / "PF-dataset-WILLOW"
-    if not root.is_dir():
-        pytest.skip("pf_willow/PF-dataset-WILLOW not present in the real-data folder")
-    return str(root)
-
-
 def _sample(image, points):
     pts = np.asarray(points, np.float32)
     return KeypointSample(points=pts, visible=np.ones(len(pts), bool), names=tuple(map(str, range(len(pts)))),

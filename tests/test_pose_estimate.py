@@ -11,50 +11,33 @@ import dataclasses
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import spatial as S
 from convcorr_jax.pose import train as T
-from convcorr_jax.pose.estimate import estimate, load, spatial_model
+from convcorr_jax.pose.estimation import estimate, load, spatial_model
 from convcorr_eval.tompson2015 import configs
 
 
-def _write_run(cfg: T.TrainConfig) -> Path:
-    """The run folder of `cfg` as `train` leaves it (config.json and a checkpoint at its last step) holding the
-    initial parameters (seed 0)."""
-    run = cfg.run_dir()
-    run.mkdir(parents=True, exist_ok=True)
-    io.write_json(run / "config.json", dataclasses.asdict(cfg))
-    params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
-    step = cfg.total_steps
-    mgr = T._manager(run / "checkpoints")
-    T.save_checkpoint(mgr, step, {"params": params, "opt": T.init_opt(cfg, cfg.stage_of(step - 1), params)}, cfg,
-                      {"next_index": step})
-    mgr.close()
-    return run
-
-
 @pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory) -> Path:
+def synthetic_run(tmp_path_factory, write_pose_run) -> Path:
     """A run of the `tiny` config (16 MPII joints, 64 px inputs, data=synthetic): no spatial model."""
-    return _write_run(dataclasses.replace(configs.get_config("tiny"), out=str(tmp_path_factory.mktemp("runs"))))
+    return write_pose_run(dataclasses.replace(configs.get_config("tiny"), out=str(tmp_path_factory.mktemp("runs"))))
 
 
 @pytest.fixture(scope="module")
-def flic_run(tmp_path_factory, flic_root) -> Path:
+def flic_run(tmp_path_factory, flic_root, write_pose_run) -> Path:
     """A `flic_tiny` run (FLIC's 11 joints, 64 px person crops) on the real FLIC folder, as trained before runs
     saved their spatial model (no spatial.json)."""
     cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path_factory.mktemp("runs")),
                               data_root=str(flic_root))
-    return _write_run(cfg)
+    return write_pose_run(cfg)
 
 
 def _flic_test_people(flic_root, n: int):
@@ -142,11 +125,11 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
     assert len(str(e.value).splitlines()) == 1 and "config.json + checkpoints/" in str(e.value)
 
 
-def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tmp_path):
+def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tmp_path, write_pose_run):
     """A FLIC run saved before runs kept their spatial model, whose FLIC folder is gone: the spatial model is
     refused with one line naming spatial.json and the ways out; spatial=False still estimates."""
     cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path), data_root=str(tmp_path / "gone"))
-    run = _write_run(cfg)
+    run = write_pose_run(cfg)
     img = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
     with pytest.raises(InputError) as e:
         estimate(img, run)

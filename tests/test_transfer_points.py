@@ -25,14 +25,6 @@ def caffenet():
     return load_backbone("caffenet", "random")
 
 
-@pytest.fixture
-def pf_root(real_data):
-    root = real_data / "pf_willow" / "PF-dataset-WILLOW"
-    if not root.is_dir():
-        pytest.skip("pf_willow/PF-dataset-WILLOW not present in the real-data folder")
-    return str(root)
-
-
 def _sample(image, points):
     pts = np.asarray(points, np.float32)
     return KeypointSample(points=pts, visible=np.ones(len(pts), bool), names=tuple(map(str, range(len(pts)))),

@@ -6,21 +6,12 @@ Modules: `model` (coarse multi-resolution heat-map ConvNet, crop module, Siamese
 synthetic / FLIC / MPII person crops, the grain training pipeline), `train` (config, three-stage data-parallel
 training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and cascade read-outs with and without
 sub-cell refinement, crop -> image map), `spatial` (the tree MRF spatial model: config, priors, inference, files),
-`estimate` (a trained run on one's own images: `convcorr_jax.pose.estimate(images, run)`, imported on first use),
+`estimation` (a trained run on one's own images: `convcorr_jax.pose.estimate(images, run)`),
 `mpii_files` (readers of MPII prediction and ground-truth files, writer of prediction files). Tables and figures:
 `convcorr_eval.tompson2015`; named training configs: `convcorr_eval.tompson2015.configs`.
 """
 
-import importlib
-
+from convcorr_jax.pose.estimation import Poses, estimate
 from convcorr_jax.pose.joints import FLIC, LSP, MPII, JointSet, group_pck, joint_set
 
-__all__ = ["FLIC", "LSP", "MPII", "JointSet", "estimate", "group_pck", "joint_set"]
-
-
-def __getattr__(name: str):
-    # `estimate` on first use (it imports the training code): the module `pose.estimate`, callable as its function
-    # `estimate(images, run, boxes=None, spatial=None, readout="cascade")`
-    if name == "estimate":
-        return importlib.import_module("convcorr_jax.pose.estimate")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["FLIC", "LSP", "MPII", "JointSet", "Poses", "estimate", "group_pck", "joint_set"]

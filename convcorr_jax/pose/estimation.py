@@ -42,8 +42,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -257,16 +255,3 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
 
 
 __all__ = ["BATCH", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_model"]
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as its `estimate`: `convcorr_jax.pose.estimate` is this module once it is imported
-    (the import system sets the package attribute to it), so that `convcorr_jax.pose.estimate(images, run)` works
-    whatever was imported first, and `convcorr_jax.pose.estimate.load` too."""
-
-    def __call__(self, images, run, boxes=None, spatial: bool | None = None, readout: str = "cascade",
-                 batch: int = BATCH) -> Poses:
-        return estimate(images, run, boxes, spatial, readout, batch)
-
-
-sys.modules[__name__].__class__ = _CallableModule
