@@ -70,11 +70,26 @@ class RunExists(InputError):
         self.args = (f"{run_dir} {what}; {way_out}",)
 
 
+def data_paths(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
+    """The files and folders a run reads, by config field: the experiment's `data_paths(cfg)` where it defines one
+    (files outside data_root, such as an annotation file), else {"data_root": cfg.data_root} when that is set."""
+    own = getattr(registry.load(exp_id), "data_paths", None)
+    if own is not None:
+        return {k: v for k, v in own(cfg).items() if v is not None}
+    return {} if cfg.data_root is None else {"data_root": cfg.data_root}
+
+
 def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
-    """{"kind": experiment, "settings": config, "version": code version} and, where the config has a data_root,
-    "data": the fingerprint of the files under it (`io.folder_fingerprint`), so a run on changed data runs again."""
+    """{"kind": experiment, "settings": config, "version": code version} and, where the run reads real data,
+    "data": the fingerprint of the files under data_root (`io.folder_fingerprint`; {field: fingerprint} for an
+    experiment with its own `data_paths`), so a run on changed data runs again."""
     key = cache.key(exp_id, to_dict(cfg), code_version())
-    return key if cfg.data_root is None else {**key, "data": io.folder_fingerprint(cfg.data_root)}
+    paths = data_paths(exp_id, cfg)
+    if not paths:
+        return key
+    if list(paths) == ["data_root"]:
+        return {**key, "data": io.folder_fingerprint(paths["data_root"])}
+    return {**key, "data": {field: io.folder_fingerprint(p) for field, p in sorted(paths.items())}}
 
 
 def _read_json(path: Path) -> Any:
@@ -124,7 +139,7 @@ def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
                         "write this run elsewhere with --set name=NEW, or replace it with --force")
     if not changes:  # the same settings: other code or other data, run again in place
         what = [w for w, same in (("the code", prev.get("version") == key["version"]),
-                                  ("the data under data_root", prev.get("data") == key.get("data"))) if not same]
+                                  ("the data it reads", prev.get("data") == key.get("data"))) if not same]
         print(f"{run_dir}: {' and '.join(what)} changed since its finished run; running it again", flush=True)
     return "run"
 

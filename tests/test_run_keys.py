@@ -25,7 +25,7 @@ from convcorr_eval import registry, runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 
 FAKE = "convcorr_tests_fake_data_experiment"
-CHANGED = "the data under data_root changed since its finished run; running it again"
+CHANGED = "the data it reads changed since its finished run; running it again"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +133,7 @@ def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, 
     monkeypatch.setattr(runner, "code_version", lambda: "other code")
     capsys.readouterr()
     assert not runner.run_experiment("test.fake_data", cfg, tmp_path / "runs", progress=False)[2]
-    assert f"{run_dir}: the code and the data under data_root changed since its finished run" in capsys.readouterr().out
+    assert f"{run_dir}: the code and the data it reads changed since its finished run" in capsys.readouterr().out
     assert not (run_dir / "state.txt").exists()
 
 
@@ -190,3 +190,21 @@ def test_eval_pf_willow_real_sub_class_added(real_data, tmp_path, capsys):
                                      tmp_path / "runs", capsys)
     assert _table_head(first) == f"| alpha | {classes[0]} | mean |"
     assert CHANGED in second and _table_head(second) == f"| alpha | {classes[0]} | {classes[1]} | mean |"
+
+
+def test_an_experiment_names_the_files_it_reads(tmp_path):
+    """`tompson2015.mpii` reads an annotation file and an image folder, not data_root: both are in its run key."""
+    from convcorr_eval.tompson2015 import mpii
+
+    annot = tmp_path / "annot" / "valid.h5"
+    annot.parent.mkdir()
+    annot.write_bytes(b"x")
+    (tmp_path / "images").mkdir()
+    cfg = mpii.Config(annot=str(annot))
+    assert runner.data_paths("tompson2015.mpii", cfg) == {"annot": str(annot), "images": str(tmp_path / "images")}
+    key = runner.run_key("tompson2015.mpii", cfg)["data"]
+    assert set(key) == {"annot", "images"} and key["images"]["files"] == 0
+    (tmp_path / "images" / "a.jpg").write_bytes(b"y")
+    assert runner.run_key("tompson2015.mpii", cfg)["data"]["images"] != key["images"]
+    annot.write_bytes(b"xx")
+    assert runner.run_key("tompson2015.mpii", cfg)["data"]["annot"] != key["annot"]

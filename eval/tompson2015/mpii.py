@@ -7,7 +7,7 @@
 Experiment `tompson2015.mpii`: crops every annotated person from its centre and scale
 (`convcorr_jax.pose.data.mpii_person_crops`), runs the cascade, maps the predictions back to the original image,
 writes them 1-based as `preds` [N, 16, 2] (the frame of annot/valid.h5's `part`) to `preds.h5` in its run folder
-(`convcorr eval mpii`: runs/tompson2015.mpii_<training run>, the file then copied to --out) and scores the file
+(`convcorr eval mpii`: runs/tompson2015.mpii_<training run>_<settings digest>, the file then copied to --out) and scores the file
 with the official PCKh definition (`convcorr eval pckh`), head size from the annotation's `normalize`. metrics.json
 holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc", "curve"}; prints them at 0.5 and 0.1.
 """
@@ -69,6 +69,12 @@ def get_config(size: str = "default") -> Config:
 def identify(cfg: Config) -> Config:
     """cfg with `trained` set from its run folder (`trained.with_trained_state`; the runner calls it)."""
     return with_trained_state(cfg, RUN_HELP)
+
+
+def data_paths(cfg: Config) -> dict[str, str | None]:
+    """What a run reads besides the training run: the annotation file and the image folder (part of the run key)."""
+    images = cfg.images or (str(Path(cfg.annot).parent.parent / "images") if cfg.annot else None)
+    return {"annot": cfg.annot, "images": images if images and Path(images).exists() else None}
 
 
 def run_name(cfg: Config) -> str:
