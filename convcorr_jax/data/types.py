@@ -8,12 +8,16 @@ covering pixels 0..9 is (0, 0, 9, 9)). 1-based MATLAB/VOC coordinates are conver
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convcorr_jax.errors import InputError
+
+MAX_PIXELS_ENV = "CONVCORR_MAX_PIXELS"
+MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (pixels), checked before decoding
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -84,11 +88,34 @@ class SegSample:
         return dataclasses.replace(self, image=load_image(self.image_path))
 
 
-def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read an image file as RGB uint8 [H, W, 3].
+def max_pixels() -> int:
+    """The largest image (declared width x height, pixels) a reader decodes: $CONVCORR_MAX_PIXELS, else
+    `MAX_PIXELS` (50 megapixels)."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "")
+    try:
+        value = int(raw) if raw else MAX_PIXELS
+    except ValueError:
+        raise InputError(f"${MAX_PIXELS_ENV}", "value", "a whole number of pixels", raw) from None
+    if value < 1:
+        raise InputError(f"${MAX_PIXELS_ENV}", "value", "a number of pixels >= 1", raw)
+    return value
 
-    Grayscale and CMYK are converted to RGB explicitly (PIL's documented conversions); truncated or
-    unreadable files raise `InputError`. `expected_size` = (width, height) is checked when given.
+
+def check_declared_size(path: Path, im, field: str = "image") -> None:
+    """InputError unless the size an opened PIL image declares in its header is within `max_pixels()`: checked
+    before decoding, so a file claiming 30,000 x 30,000 pixels is refused without allocating them."""
+    w, h = im.size
+    if w * h > max_pixels():
+        raise InputError(path, field, f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
+                         f"{w} x {h} = {w * h:,} pixels declared in its header")
+
+
+def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read an image file as RGB uint8 [H, W, 3]: the one image reader of the library, the commands and datasets.
+
+    Grayscale and CMYK are converted to RGB explicitly (PIL's documented conversions); truncated, empty, unknown
+    or unreadable files, and images declaring more than `max_pixels()` pixels (checked from the header, before
+    decoding), raise `InputError`. `expected_size` = (width, height) is checked when given.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -99,10 +126,14 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
         raise InputError(path, "image", "an existing image file", "missing file")
     try:
         with Image.open(path) as im:
+            check_declared_size(path, im)
             im.load()
             if im.mode not in ("RGB", "L", "CMYK", "P", "RGBA", "I;16", "I", "LA"):
                 raise InputError(path, "image mode", "RGB, L, P, RGBA or CMYK", im.mode)
             rgb = im.convert("RGB")
+    except Image.DecompressionBombError as e:  # PIL's own limit, past 2 x its MAX_IMAGE_PIXELS, hit while opening
+        raise InputError(path, "image", f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
+                         f"larger: {e}") from None
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise InputError(path, "image", "a complete, readable image file", f"{type(e).__name__}: {e}") from e
     arr = np.asarray(rgb, dtype=np.uint8)

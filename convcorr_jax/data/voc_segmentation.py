@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect
-from convcorr_jax.data.types import SegSample, load_image
+from convcorr_jax.data.types import SegSample, check_declared_size, load_image
 from convcorr_jax.data.voc_keypoints import read_image_set
 from convcorr_jax.errors import InputError
 from convcorr_jax.io import atomic_path
@@ -60,10 +60,13 @@ def read_label_png(path: str | os.PathLike, expected_size: tuple[int, int] | Non
         raise InputError(p, "label", "an existing label PNG", "missing file")
     try:
         with Image.open(p) as im:
+            check_declared_size(p, im, "label")
             im.load()
             if im.mode not in ("P", "L"):
                 raise InputError(p, "label mode", "a palette ('P') or 'L' PNG of class indices", im.mode)
             lab = np.asarray(im, dtype=np.uint8).copy()
+    except Image.DecompressionBombError as e:
+        raise InputError(p, "label", "a label PNG of at most the images' size limit", f"larger: {e}") from None
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise InputError(p, "label", "a complete, readable PNG", f"{type(e).__name__}: {e}") from e
     if expected_size is not None and (lab.shape[1], lab.shape[0]) != tuple(expected_size):
