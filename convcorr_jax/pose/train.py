@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import gc
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -380,31 +382,74 @@ def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConf
 
 
 def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
-                       same_code: bool = True):
-    """(step, state, input iterator state) of the latest checkpoint, or (0, None, None). A checkpoint of another
-    fingerprint (`TrainConfig.fingerprint`: settings and code version) raises InputError; `same_code=False` (loading
-    parameters to evaluate them) needs only the same settings (`TrainConfig.settings_digest`).
+                       same_code: bool = True, discard_unreadable: bool = False):
+    """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None). A checkpoint of
+    another fingerprint (`TrainConfig.fingerprint`: settings and code version) raises InputError; `same_code=False`
+    (loading parameters to evaluate them) needs only the same settings (`TrainConfig.settings_digest`).
+
+    A step that cannot be read (a file cut short or missing: a crash outside orbax's atomic rename, a damaged
+    disk) is reported in one warning line on this module's logger and skipped for the next older one;
+    `discard_unreadable` (training, which will write that step again) also deletes it.
 
     The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
     it. A checkpoint that holds no iterator state resumes the input at its step."""
-    step = mgr.latest_step()
-    if step is None:
-        return 0, None, None
-    meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    saved_settings = meta.get("settings_digest", meta.get("fingerprint"))  # older checkpoints: settings only
-    if meta.get("fingerprint") != cfg.fingerprint() and (same_code or saved_settings != cfg.settings_digest()):
-        raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint {cfg.fingerprint()}); "
-                         "train under another name (--set name=NEW) or out folder (--set out=DIR), or "
-                         "delete the folder", f"fingerprint {meta.get('fingerprint')}")
-    data_state = meta.get("data_iterator", {"next_index": step})
-    if data_state.get("next_index") != step:
-        raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}", data_state)
-    shapes = M.param_shapes(cfg.model)  # the restore target's structure: no parameters drawn or weights read
-    abstract = {"params": shapes, "opt": jax.eval_shape(lambda p: init_opt(cfg, cfg.stage_of(step - 1), p), shapes)}
-    rep = parallel.replicated(mesh if mesh is not None else parallel.make_mesh())
-    abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
-    state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-    return step, state, data_state
+    for step in sorted(mgr.all_steps(), reverse=True):
+        got, error = _try_restore(mgr, step, ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        meta = None if got is None else got["meta"]
+        if error is None and not isinstance(meta, dict):
+            error = f"meta is {type(meta).__name__}, not a JSON object"
+        if error is not None:
+            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable)
+            continue
+        saved_settings = meta.get("settings_digest", meta.get("fingerprint"))  # older checkpoints: settings only
+        if meta.get("fingerprint") != cfg.fingerprint() and (same_code or saved_settings != cfg.settings_digest()):
+            raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint "
+                             f"{cfg.fingerprint()}); train under another name (--set name=NEW) or out folder "
+                             "(--set out=DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+        data_state = meta.get("data_iterator", {"next_index": step})
+        if data_state.get("next_index") != step:
+            raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}",
+                             data_state)
+        shapes = M.param_shapes(cfg.model)  # the restore target's structure: no parameters drawn or weights read
+        abstract = {"params": shapes,
+                    "opt": jax.eval_shape(lambda p: init_opt(cfg, cfg.stage_of(step - 1), p), shapes)}
+        rep = parallel.replicated(mesh if mesh is not None else parallel.make_mesh())
+        abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
+        got, error = _try_restore(mgr, step, ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        if error is not None:
+            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable)
+            continue
+        return step, got["state"], data_state
+    return 0, None, None
+
+
+def _try_restore(mgr: ocp.CheckpointManager, step: int, args) -> tuple[dict | None, str | None]:
+    """(`mgr.restore(step, args=args)`, None), or (None, "ErrorType: message") when the step cannot be read (orbax
+    raises JSON, value, file-not-found and TensorStore errors for damaged files). The reads it abandons are
+    collected with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs one line, not one
+    per array."""
+    hook, aio = sys.unraisablehook, logging.getLogger("asyncio")
+    level = aio.level
+    sys.unraisablehook = lambda _: None
+    aio.setLevel(logging.CRITICAL)  # "Task exception was never retrieved" of each abandoned read
+    try:
+        try:
+            return mgr.restore(step, args=args), None
+        except Exception as e:
+            error = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        gc.collect()
+        return None, error
+    finally:
+        sys.unraisablehook = hook
+        aio.setLevel(level)
+
+
+def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, error: str, discard: bool) -> None:
+    """One warning line for an unreadable checkpoint step; deleted when `discard`."""
+    log.warning("%s: checkpoint step %d cannot be read (%s); %s", ckpt_dir, step, error,
+                "deleted, resuming from an older one or from the start" if discard else "skipped")
+    if discard:
+        mgr.delete(step)
 
 
 # --- event files ---------------------------------------------------------------------------------------------
@@ -488,7 +533,7 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     prior_seconds = float(saved.get("seconds", 0.0)) if isinstance(saved, dict) else 0.0
     ckpt_dir = run_dir / "checkpoints"
     mgr = _manager(ckpt_dir)
-    start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh)
+    start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh, discard_unreadable=True)
     if main:  # after the checkpoint check: config.json never describes another config's checkpoints
         io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
         if data is None and cfg.data == "flic":  # the people it reads: the spatial model's priors
