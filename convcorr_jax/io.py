@@ -1,11 +1,13 @@
 """Atomic file output: a reader never sees a half-written file, a killed writer leaves none; `replace_dir` puts a
 finished folder in place of another in one step; `check_writable` refuses an output path before any work;
-`folder_fingerprint` tells whether the files under a folder changed (the run key of an experiment on real data)."""
+`folder_fingerprint` tells whether the files under a folder changed (the run key of an experiment on real data);
+`folder_lock` gives one writer at a time to a run folder."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -175,3 +177,31 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+class FolderBusy(InputError):
+    """Another process holds the lock of a folder (`folder_lock`); its message is one line naming that process."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Path]:
+    """Hold an exclusive OS lock (`fcntl.flock`) on `<parent>/.<name>.lock` while the block runs: one writer per
+    folder. A second process is refused at once with `FolderBusy` naming the holder's process id (it does not
+    wait: a run that waited for another with the same folder would then find its result, or overwrite it). The
+    operating system drops the lock when its holder exits, killed or not, so a stale lock file never blocks."""
+    folder = Path(folder)
+    lock = folder.with_name(f".{folder.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise FolderBusy(folder, what, "a folder no other process is writing",
+                             f"in use by process {holder} (wait for it to finish, or write elsewhere)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield folder
+    finally:
+        os.close(fd)  # releases the lock

@@ -12,6 +12,9 @@ settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or repl
 replaces its changed stages). The default name is the experiment id, one folder per experiment; `convcorr eval`'s
 aliases name theirs by their settings (`convcorr_cli.eval`).
 
+One writer per run folder: a run holds an OS lock on it (`io.folder_lock`, `runs/.<name>.lock`); a second run on
+the same folder is refused at once in one line naming the first one's process id (`io.FolderBusy`).
+
 Atomic run folders: a run works in `runs/.<name>.partial/` and, finished, is swapped into `runs/<name>/` in one
 step (`io.replace_dir`), so a run folder never mixes two runs and a failed or interrupted run leaves the previous
 one untouched. The partial folder is kept for the next attempt with the same settings and data (state such as
@@ -179,6 +182,12 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
         cfg = identify(cfg)
     run_dir = Path(out) / cfg.name
     key = run_key(exp_id, cfg)
+    with io.folder_lock(run_dir):  # one writer per run folder: a second run on it is refused, naming the first
+        return _run_locked(exp_id, cfg, run_dir, key, force, replace, progress)
+
+
+def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, force: bool, replace: bool,
+                progress: bool) -> tuple[Result, float, bool]:
     if _check_folder(run_dir, key, force, replace) == "keep":
         prev = json.loads((run_dir / "metrics.json").read_text())
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True

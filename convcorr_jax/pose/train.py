@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import contextlib
 import gc
 import logging
 import math
@@ -527,6 +528,16 @@ def train(cfg: TrainConfig, data: tuple[PoseArrays, PoseArrays] | None = None, p
     main = parallel.is_main_process()
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        if main:  # one writer per run folder (`io.folder_lock`); the other processes of a multi-process run join it
+            held.enter_context(io.folder_lock(run_dir, "training run folder"))
+        return _train_locked(cfg, data, train_set, test_set, mesh, main, run_dir, progress, nan_at_step, on_step)
+
+
+def _train_locked(cfg: TrainConfig, data, train_set: PoseArrays, test_set: PoseArrays, mesh, main: bool,
+                  run_dir: Path, progress: bool, nan_at_step: int | None,
+                  on_step: Callable[[int], None] | None) -> TrainResult:
+    ndev = mesh.devices.size
     metrics_path = run_dir / "metrics.json"
     prior = read_evals(run_dir)
     saved = json.loads(metrics_path.read_text()) if prior else None

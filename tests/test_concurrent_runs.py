@@ -1,0 +1,104 @@
+"""Two runs, one folder: a run holds an OS lock on its run folder (`io.folder_lock`); a second run on the same
+folder is refused at once in one line naming the holder's process id, and a lock left by a killed process never
+blocks a later run. Each case runs `convcorr` in subprocesses: exit code, stderr and the folder checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from convcorr_jax import io
+
+RUN = ["run", "long2014.table1", "--size", "tiny", "--set", "weights=random", "--backbone", "caffenet"]
+HOLD = """
+    import sys, time
+    from convcorr_jax import io
+    with io.folder_lock(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(120)
+"""
+
+
+def _convcorr(out: Path, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "convcorr_cli", *RUN, "--out", str(out)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                            **kw)
+
+
+def _holder(folder: Path) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLD), str(folder)], stdout=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_killed_one_blocks_nothing(tmp_path):
+    folder = tmp_path / "runs" / "long2014.table1"
+    holder = _holder(folder)
+    try:
+        r = _convcorr(tmp_path / "runs")
+        out, err = r.communicate(timeout=300)
+        assert r.returncode == 2, err[-2000:]
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and f"in use by process {holder.pid}" in lines[0] and str(folder) in lines[0], err
+        assert not folder.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    r = _convcorr(tmp_path / "runs")  # the killed holder's lock file is still there and blocks nothing
+    out, err = r.communicate(timeout=300)
+    assert r.returncode == 0, err[-2000:]
+    assert json.loads((folder / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_two_runs_started_together(tmp_path):
+    """Both started at once: one runs; the other is refused in one line or, started after the first finished,
+    finds its finished run. Never a traceback, and the folder holds one complete run."""
+    procs = [_convcorr(tmp_path / "runs") for _ in range(2)]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    codes = sorted(rc for rc, _, _ in results)
+    assert codes in ([0, 0], [0, 2]), results
+    for rc, out, err in results:
+        assert "Traceback" not in err, err
+        if rc == 2:
+            assert len(err.strip().splitlines()) == 1 and "in use by process" in err, err
+    metrics = json.loads((tmp_path / "runs" / "long2014.table1" / "metrics.json").read_text())
+    assert metrics["status"] == "ok"
+
+
+def test_the_lock_is_reentrant_across_sequential_holders(tmp_path):
+    folder = tmp_path / "f"
+    with io.folder_lock(folder):
+        with pytest.raises(io.FolderBusy, match=f"in use by process {os.getpid()}"):
+            with io.folder_lock(folder):  # another descriptor, even in this process: refused
+                pass
+    with io.folder_lock(folder):  # released on exit
+        pass
+    assert (tmp_path / ".f.lock").read_text() == str(os.getpid())
+
+
+def test_a_training_run_folder_has_one_writer(tmp_path):
+    from test_pose_helpers import stick_people
+
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import train as T
+
+    cfg = T.TrainConfig(name="t", out=str(tmp_path), batch_size=4, steps=(1, 0, 0), eval_limit=0,
+                        model=M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8,
+                                            fine=(4, 4, 4, 4), context=16))
+    data = (stick_people(4, 32, 0), stick_people(2, 32, 1))
+    holder = _holder(tmp_path / "t")
+    try:
+        with pytest.raises(io.FolderBusy, match=f"in use by process {holder.pid}"):
+            T.train(cfg, data, progress=False)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert not (tmp_path / "t" / "checkpoints").exists()
