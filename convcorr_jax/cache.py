@@ -3,9 +3,11 @@
     path = cache.cached("synthetic-objects", {"n": 400, "seed": 0}, cache.code_version("convcorr_jax.data"),
                         build=lambda tmp: write_dataset(tmp))
 
-An entry is a folder `<cache root>/<kind>/<digest>/` holding the artefact and `KEY.json`. It is built in a temporary
-folder and renamed into place, so a killed build leaves no entry; an entry whose `KEY.json` differs from the key
-asked for (another version of the code, other settings) is never reused. `code_version` hashes the source files
+An entry is a folder `<cache root>/<kind>/<digest>/` holding the artefact, `KEY.json` and `SUMS.json` (size and
+sha256 of every file of the artefact). It is built in a temporary folder and renamed into place, so a killed build
+leaves no entry; an entry whose `KEY.json` differs from the key asked for (another version of the code, other
+settings) is never reused; an entry whose files no longer match `SUMS.json` (cut short, changed, missing: a full
+disk, a damaged file) is built again, with one warning line on this module's logger. `code_version` hashes the source files
 of the producing packages, so any change to that code makes a new entry.
 """
 
@@ -15,6 +17,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +26,9 @@ from typing import Any, Callable, Mapping
 from convcorr_jax.paths import cache_dir
 
 KEY_FILE = "KEY.json"
+SUMS_FILE = "SUMS.json"
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -62,34 +68,77 @@ def entry_path(kind: str, settings: Mapping[str, Any], version: str) -> Path:
     return cache_dir(kind) / digest(key(kind, settings, version), 20)
 
 
-def is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -> bool:
-    """True if `path` is a complete entry for exactly this key."""
-    f = Path(path) / KEY_FILE
+def file_sums(folder: Path) -> dict[str, list]:
+    """{relative path: [size in bytes, sha256 hex]} of every file below `folder` but KEY.json and SUMS.json."""
+    out = {}
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        rel = f.relative_to(folder).as_posix()
+        if rel in (KEY_FILE, SUMS_FILE):
+            continue
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[rel] = [f.stat().st_size, h.hexdigest()]
+    return out
+
+
+def _read_json(path: Path):
     try:
-        return json.loads(f.read_text()) == key(kind, settings, version)
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -> bool:
+    """True if `path` is a complete entry for exactly this key whose files match its SUMS.json."""
+    return _check(Path(path), key(kind, settings, version)) is None
+
+
+def _check(path: Path, want: dict) -> str | None:
+    """None for a complete, intact entry of key `want`; else what is wrong ("missing", "other key", or the
+    damage found)."""
+    if _read_json(path / KEY_FILE) != want:
+        return "missing" if not path.exists() else "other key"
+    sums = _read_json(path / SUMS_FILE)
+    if not isinstance(sums, dict):
+        return f"{SUMS_FILE} missing or unreadable"
+    have = file_sums(path)
+    for rel in sorted(set(sums) | set(have)):
+        if rel not in have:
+            return f"{rel} missing"
+        if rel not in sums:
+            return f"{rel} not part of the entry"
+        if list(have[rel]) != list(sums[rel]):
+            return f"{rel} changed ({have[rel][0]} bytes, expected {sums[rel][0]})"
+    return None
 
 
 def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable[[Path], Any]) -> Path:
-    """The entry folder for (kind, settings, version), built by `build(folder)` first if it is missing or stale."""
+    """The entry folder for (kind, settings, version), built by `build(folder)` first if it is missing, stale or
+    damaged (its files checked against SUMS.json on every call; a damaged entry is reported in one warning line)."""
     path = entry_path(kind, settings, version)
-    if is_valid(path, kind, settings, version):
+    want = key(kind, settings, version)
+    problem = _check(path, want)
+    if problem is None:
         return path
+    if problem not in ("missing", "other key"):
+        log.warning("cache entry %s (%s) is damaged: %s; building it again", path, kind, problem)
     tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         build(tmp)
-        (tmp / KEY_FILE).write_text(json.dumps(key(kind, settings, version), indent=1, sort_keys=True) + "\n")
-        if is_valid(path, kind, settings, version):  # a concurrent builder finished first: keep its entry
+        (tmp / SUMS_FILE).write_text(json.dumps(file_sums(tmp), indent=1, sort_keys=True) + "\n")
+        (tmp / KEY_FILE).write_text(json.dumps(want, indent=1, sort_keys=True) + "\n")
+        if _check(path, want) is None:  # a concurrent builder finished first: keep its entry
             return path
         if path.exists():  # a stale or broken entry under this digest: replace it
             shutil.rmtree(path, ignore_errors=True)
         try:
             os.replace(tmp, path)
         except OSError:
-            if not is_valid(path, kind, settings, version):  # not a concurrent builder's finished entry
+            if _check(path, want) is not None:  # not a concurrent builder's finished entry
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

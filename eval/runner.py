@@ -75,11 +75,16 @@ class RunExists(InputError):
 
 def data_paths(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
     """The files and folders a run reads, by config field: the experiment's `data_paths(cfg)` where it defines one
-    (files outside data_root, such as an annotation file), else {"data_root": cfg.data_root} when that is set."""
+    (files outside data_root, such as an annotation file), else {"data_root": cfg.data_root} when that is set; and
+    "weights" for a weight file given as `weights` (the named pretrained weights are verified by their sha256)."""
     own = getattr(registry.load(exp_id), "data_paths", None)
     if own is not None:
-        return {k: v for k, v in own(cfg).items() if v is not None}
-    return {} if cfg.data_root is None else {"data_root": cfg.data_root}
+        paths = {k: v for k, v in own(cfg).items() if v is not None}
+    else:
+        paths = {} if cfg.data_root is None else {"data_root": cfg.data_root}
+    if cfg.weights not in (None, "random") and Path(cfg.weights).exists():  # a weight file of the user's
+        paths["weights"] = cfg.weights
+    return paths
 
 
 def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:

@@ -209,3 +209,17 @@ def test_an_experiment_names_the_files_it_reads(tmp_path):
     assert runner.run_key("tompson2015.mpii", cfg)["data"]["images"] != key["images"]
     annot.write_bytes(b"xx")
     assert runner.run_key("tompson2015.mpii", cfg)["data"]["annot"] != key["annot"]
+
+
+def test_a_weight_file_is_part_of_the_key(tmp_path):
+    from convcorr_eval import registry
+
+    cfg = registry.load("long2014.table1").get_config("tiny")
+    w = tmp_path / "w.pth"
+    w.write_bytes(b"weights")
+    keyed = dataclasses.replace(cfg, weights=str(w))
+    assert "data" not in runner.run_key("long2014.table1", cfg)
+    assert runner.data_paths("long2014.table1", keyed) == {"weights": str(w)}
+    before = runner.run_key("long2014.table1", keyed)["data"]
+    w.write_bytes(b"other weights")
+    assert runner.run_key("long2014.table1", keyed)["data"] != before
