@@ -96,13 +96,15 @@ def is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -
 
 
 def _check(path: Path, want: dict) -> str | None:
-    """None for a complete, intact entry of key `want`; else what is wrong ("missing", "other key", or the
-    damage found)."""
+    """None for a complete, intact entry of key `want`; else what is wrong ("missing", "other key", "unchecked":
+    no SUMS.json, or the damage found)."""
     if _read_json(path / KEY_FILE) != want:
         return "missing" if not path.exists() else "other key"
+    if not (path / SUMS_FILE).exists():
+        return "unchecked"  # written before entries carried checksums
     sums = _read_json(path / SUMS_FILE)
     if not isinstance(sums, dict):
-        return f"{SUMS_FILE} missing or unreadable"
+        return f"{SUMS_FILE} unreadable"
     have = file_sums(path)
     for rel in sorted(set(sums) | set(have)):
         if rel not in have:
@@ -122,7 +124,10 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
     problem = _check(path, want)
     if problem is None:
         return path
-    if problem not in ("missing", "other key"):
+    if problem == "unchecked":
+        log.warning("cache entry %s (%s) has no %s (an older version wrote it); building it again", path, kind,
+                    SUMS_FILE)
+    elif problem not in ("missing", "other key"):
         log.warning("cache entry %s (%s) is damaged: %s; building it again", path, kind, problem)
     tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -96,11 +96,13 @@ def test_cli_writes_pixel_flow(tmp_path):
     # A given at twice the working size: the flow comes back at A's size, in A's pixels
     Image.fromarray(a).resize((2 * W, 2 * H), Image.BICUBIC).save(tmp_path / "a.png")
     Image.fromarray(b).resize((2 * W, 2 * H), Image.BICUBIC).save(tmp_path / "b.png")
-    rc = cli.main(["align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--dense", "--out", str(tmp_path / "o"),
-                   "--backbone", "caffenet", "--weights", "random", "--max-side", str(W), "--set", "edge_sigma=none"])
+    argv = ["align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--dense", "--out", str(tmp_path / "o"),
+            "--backbone", "caffenet", "--weights", "random", "--max-side", str(W)]
+    assert cli.main([*argv, "--set", "edge_sigma=-1"]) == 2 and not (tmp_path / "o").exists()  # --set reaches it
+    rc = cli.main(argv)  # the default config: the program `test_batch_matches_single` compiled
     assert rc == 0
     saved = json.loads((tmp_path / "o" / "energy.json").read_text())
-    assert saved["config"]["edge_sigma"] is None  # the paper's pairwise term
+    assert saved["config"]["edge_sigma"] == dense.DenseConfig().edge_sigma
     assert saved["backbone"] == "caffenet" and "jax" in saved["versions"] and saved["seconds"] > 0
     flow = np.load(tmp_path / "o" / "flow.npy")
     assert flow.shape == (2 * H, 2 * W, 2) and flow.dtype == np.float32
