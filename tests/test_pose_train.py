@@ -268,3 +268,23 @@ def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog
     res = T.train(cfg, data, progress=False)
     steps = sorted(int(x.name) for x in ckpt.iterdir() if x.name.isdigit())
     assert steps[-1] == 3 and np.all(np.isfinite(np.asarray(jax.tree.leaves(res.params)[0])))
+
+
+def test_a_run_is_not_resumed_on_changed_data(tmp_path):
+    """A checkpoint keeps the fingerprint of the files under data_root; restoring it for training on other files
+    is refused in one line naming data_root; the same files, or no fingerprint, restore."""
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    cfg = T.TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0), data_root=str(root))
+    params = M.init(jax.random.PRNGKey(0), TINY)
+    mgr = T._manager(tmp_path / "ckpt")
+    T.save_checkpoint(mgr, 1, {"params": params, "opt": T.init_opt(cfg, 1, params)}, cfg, {"next_index": 1},
+                      T.data_fingerprint(cfg))
+    assert T.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=T.data_fingerprint(cfg))[0] == 1
+    (root / "b.txt").write_text("b")
+    with pytest.raises(InputError, match="data_root") as e:
+        T.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=T.data_fingerprint(cfg))
+    assert len(str(e.value).splitlines()) == 1 and "the files changed" in str(e.value)
+    assert T.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1  # evaluation: parameters load whatever the data
+    mgr.close()

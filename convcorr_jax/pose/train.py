@@ -372,18 +372,26 @@ def _manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
 
 
-def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict) -> None:
+def data_fingerprint(cfg: TrainConfig) -> dict | None:
+    """`io.folder_fingerprint` of the files under cfg.data_root (None for generated data): kept in every
+    checkpoint, so that a run is never resumed on data other than the data it was trained on."""
+    return io.folder_fingerprint(cfg.data_root) if cfg.data_root else None
+
+
+def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict,
+                    data: dict | None = None) -> None:
     """Save the (replicated, possibly multi-process) state and, in "meta", the input iterator's state
-    (`data_state`, grain's `get_state()`: the same on every process); called by every process."""
+    (`data_state`, grain's `get_state()`: the same on every process) and the fingerprint of the training data
+    (`data`, `data_fingerprint`); called by every process."""
     meta = {"step": step, "fingerprint": cfg.fingerprint(), "settings_digest": cfg.settings_digest(),
-            "data_iterator": data_state,
+            "data_iterator": data_state, "data": data,
             "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
     mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
     mgr.wait_until_finished()
 
 
 def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
-                       same_code: bool = True, discard_unreadable: bool = False):
+                       same_code: bool = True, discard_unreadable: bool = False, data: dict | None = None):
     """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None). A checkpoint of
     another fingerprint (`TrainConfig.fingerprint`: settings and code version) raises InputError; `same_code=False`
     (loading parameters to evaluate them) needs only the same settings (`TrainConfig.settings_digest`).
@@ -393,7 +401,9 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
     `discard_unreadable` (training, which will write that step again) also deletes it.
 
     The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
-    it. A checkpoint that holds no iterator state resumes the input at its step."""
+    it. A checkpoint that holds no iterator state resumes the input at its step. `data` (training: the
+    `data_fingerprint` of the data it is about to read): a checkpoint trained on other data raises InputError (a
+    run is never resumed, or served as finished, on data that changed); checkpoints without one pass."""
     for step in sorted(mgr.all_steps(), reverse=True):
         got, error = _try_restore(mgr, step, ocp.args.Composite(meta=ocp.args.JsonRestore()))
         meta = None if got is None else got["meta"]
@@ -407,6 +417,11 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
             raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint "
                              f"{cfg.fingerprint()}); train under another name (--set name=NEW) or out folder "
                              "(--set out=DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+        if data is not None and meta.get("data") is not None and meta["data"] != data:
+            raise InputError(cfg.data_root, "data_root", f"the data run {cfg.name} was trained on "
+                             f"({meta['data'].get('files')} files, digest {meta['data'].get('digest')}); train under "
+                             "another name (--set name=NEW) to train on the new data",
+                             f"{data.get('files')} files, digest {data.get('digest')}: the files changed")
         data_state = meta.get("data_iterator", {"next_index": step})
         if data_state.get("next_index") != step:
             raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}",
@@ -544,7 +559,9 @@ def _train_locked(cfg: TrainConfig, data, train_set: PoseArrays, test_set: PoseA
     prior_seconds = float(saved.get("seconds", 0.0)) if isinstance(saved, dict) else 0.0
     ckpt_dir = run_dir / "checkpoints"
     mgr = _manager(ckpt_dir)
-    start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh, discard_unreadable=True)
+    fingerprint = data_fingerprint(cfg) if data is None else None  # data given as arrays: the caller's
+    start, state, data_state = restore_checkpoint(mgr, cfg, ckpt_dir, mesh, discard_unreadable=True,
+                                                  data=fingerprint)
     if main:  # after the checkpoint check: config.json never describes another config's checkpoints
         io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
         if data is None and cfg.data == "flic":  # the people it reads: the spatial model's priors
@@ -606,7 +623,7 @@ def _train_locked(cfg: TrainConfig, data, train_set: PoseArrays, test_set: PoseA
             events.scalars({f"loss/stage{stage}": loss, "loss/e1": m["e1"], "loss/e2": m["e2"],
                             "lr": schedules[stage](step - stage_start[stage])}, n)
             if n % cfg.checkpoint_every == 0 or n == cfg.total_steps:
-                save_checkpoint(mgr, n, state, cfg, batches.get_state())
+                save_checkpoint(mgr, n, state, cfg, batches.get_state(), fingerprint)
                 events.flush()
                 last_good = n
                 log.info("%s: step %d saved (loss %.4f)", cfg.name, n, loss)
@@ -627,7 +644,7 @@ def _train_locked(cfg: TrainConfig, data, train_set: PoseArrays, test_set: PoseA
                               f"{ev[f'coarse_pck@{alpha:g}']:.1f}  cascade {ev[f'cascade_pck@{alpha:g}']:.1f}")
             if n < cfg.total_steps and interrupt.stop_at(n):  # the safe point: every process after the same step
                 if last_good != n:
-                    save_checkpoint(mgr, n, state, cfg, batches.get_state())
+                    save_checkpoint(mgr, n, state, cfg, batches.get_state(), fingerprint)
                 bar.close()
                 mgr.close()
                 if main:
