@@ -201,7 +201,7 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     data = {"data": key["data"]} if "data" in key else {}
     io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"],
                                           **data})
-    header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed)
+    header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed) + _inputs_line(exp_id, cfg, key)
     print(header, flush=True)
     t0 = time.perf_counter()
     result = registry.load(exp_id).run(cfg, Context(stage, progress))
@@ -214,6 +214,16 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
                                            "versions": runinfo.versions()})
     io.replace_dir(stage, run_dir)
     return result, seconds, False
+
+
+def _inputs_line(exp_id: str, cfg: ExperimentConfig, key: dict) -> str:
+    """"\ninputs: <field> <path> (<files> files, <bytes> bytes, digest <d>); ..." for a run on real data, else ""."""
+    paths = data_paths(exp_id, cfg)
+    if not paths:
+        return ""
+    prints = {"data_root": key["data"]} if list(paths) == ["data_root"] else key["data"]
+    return "\ninputs: " + "; ".join(f"{field} {p} ({prints[field]['files']} files, {prints[field]['bytes']} bytes, "
+                                    f"digest {prints[field]['digest']})" for field, p in sorted(paths.items()))
 
 
 def experiments() -> dict[str, str]:

@@ -99,6 +99,8 @@ def test_changed_data_runs_again_and_settings_are_still_refused(fake, tmp_path, 
     config = json.loads((run_dir / "config.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert config["data"] == metrics["key"]["data"] == io.folder_fingerprint(root)
+    fp = io.folder_fingerprint(root)  # the report names its inputs
+    assert f"inputs: data_root {root} (1 files, 1 bytes, digest {fp['digest']})" in (run_dir / "report.md").read_text()
     rc, printed, _ = _cli(capsys, out, root)  # unchanged folder: kept
     assert rc == 0 and "kept from an identical earlier run: 1 files: one.txt" in printed and CHANGED not in printed
 
