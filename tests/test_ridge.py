@@ -1,4 +1,5 @@
-"""Ridge regression: parity with scikit-learn, CV choice equal to a brute-force refit loop, bad input."""
+"""Ridge regression: parity with scikit-learn, CV choice equal to a brute-force refit loop for every route and both
+engines (NumPy/SciPy on CPU, jitted JAX), the cost-model route choice, bad input."""
 
 import numpy as np
 import pytest
@@ -147,7 +148,7 @@ def test_constant_targets():
 
 @pytest.mark.parametrize(
     "case",
-    ["nan_x", "inf_y", "rows", "x_rank", "lam_zero", "lam_neg", "lam_shape", "folds_big", "folds_bad_idx", "dtype"],
+    ["nan_x", "inf_y", "rows", "x_rank", "lam_zero", "lam_neg", "lam_shape", "folds_big", "folds_bad_idx", "dtype", "method"],
 )
 def test_bad_input_raises_input_error(case):
     X, Y = _data(12, 3, 2)
@@ -174,5 +175,88 @@ def test_bad_input_raises_input_error(case):
         fn, args, kw = ridge.cv_lambda, [X, Y, [1.0]], {"folds": [np.arange(3), np.array([11, 12])]}
     elif case == "dtype":
         kw = {"dtype": "float16"}
+    elif case == "method":
+        fn, args, kw = ridge.fit_cv, [X, Y, [1.0]], {"method": "qr"}
     with pytest.raises(InputError):
         fn(*args, **kw)
+
+
+ROUTES = ("eig", "chol", "dual", "dual-chol")
+
+
+def _check_all_routes(X, Y, lambdas, folds):
+    """Every route: CV errors equal to the brute-force refit loop and GridSearchCV, same choice, refit equal to Ridge."""
+    n = X.shape[0]
+    brute = _brute_cv(X, Y, lambdas, folds)
+    cv = [(np.setdiff1d(np.arange(n), v), v) for v in folds]
+    gs = GridSearchCV(Ridge(), {"alpha": list(lambdas)}, cv=cv, scoring="neg_mean_squared_error").fit(X, Y)
+    per_t = np.array([[np.mean([np.mean((Ridge(alpha=lam).fit(X[tr], Y[tr, t]).predict(X[v]) - Y[v, t]) ** 2)
+                                for tr, v in cv]) for t in range(Y.shape[1])] for lam in lambdas])
+    for route in ROUTES:
+        model, res = ridge.fit_cv(X, Y, lambdas, folds, dtype="float64", method=route)
+        assert _relerr(res.errors, brute) < 1e-5, route
+        assert res.best == gs.best_params_["alpha"] == lambdas[np.argmin(brute)], route
+        sk = Ridge(alpha=float(res.best)).fit(X, Y)
+        assert _relerr(model.W, sk.coef_.T) < 1e-5 and _relerr(model.b, sk.intercept_) < 1e-5, route
+        assert _relerr(ridge.predict(model, X), sk.predict(X)) < 1e-5, route
+        bt, errt = ridge.cv_lambda(X, Y, lambdas, folds, per_target=True, dtype="float64", method=route)
+        assert _relerr(errt, per_t) < 1e-5, route
+        np.testing.assert_array_equal(bt, lambdas[np.argmin(per_t, axis=0)])
+        mt, _ = ridge.fit_cv(X, Y, lambdas, folds, per_target=True, dtype="float64", method=route)
+        for t in range(Y.shape[1]):
+            assert _relerr(mt.W[:, t], Ridge(alpha=bt[t]).fit(X, Y[:, t]).coef_) < 1e-5, route
+
+
+@pytest.mark.parametrize("n,d", [(60, 14), (28, 45)])  # training folds larger / smaller than d
+def test_every_route_matches_sklearn_float64(n, d):
+    X, Y = _data(n, d, 3, seed=8, noise=1.5)
+    _check_all_routes(X, Y, np.logspace(-2, 4, 7), ridge.make_folds(n, 4, seed=2))
+
+
+@pytest.mark.parametrize("n,d", [(60, 14), (28, 45)])
+def test_every_route_on_the_jax_engine(n, d, monkeypatch):
+    """The accelerator engine (jitted JAX), forced on the CPU backend, gives the same results."""
+    monkeypatch.setattr(ridge, "_use_xla", lambda: True)
+    X, Y = _data(n, d, 3, seed=9, noise=1.5)
+    _check_all_routes(X, Y, np.logspace(-2, 4, 7), ridge.make_folds(n, 4, seed=2))
+    m = ridge.fit(X, Y[:, 0], 0.3, dtype="float64")
+    assert _relerr(m.W, Ridge(alpha=0.3).fit(X, Y[:, 0]).coef_) < 1e-8
+
+
+def test_non_partition_folds_use_the_downdate():
+    X, Y = _data(40, 6, 2, seed=10, noise=1.0)
+    folds = [np.arange(0, 10), np.arange(5, 20), np.arange(30, 38)]  # overlapping, rows 20-29 never validated
+    lambdas = np.logspace(-1, 3, 5)
+    brute = _brute_cv(X, Y, lambdas, folds)
+    for route in ROUTES:
+        np.testing.assert_allclose(ridge.cv_errors(X, Y, lambdas, folds, dtype="float64", method=route).mean(1),
+                                   brute, rtol=1e-8)
+
+
+def test_cholesky_breakdown_falls_back_to_eigen(monkeypatch):
+    X, Y = _data(50, 8, 2, seed=11)
+    lambdas = np.logspace(-2, 2, 5)
+    ref = ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="eig")
+
+    def broken(*a, **k):
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(ridge.sl, "cho_factor", broken)
+    np.testing.assert_allclose(ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="chol"), ref, rtol=1e-10)
+    m = ridge.fit(X, Y, 0.5, dtype="float64")
+    assert _relerr(m.W, Ridge(alpha=0.5).fit(X, Y).coef_.T) < 1e-8
+
+
+@pytest.mark.parametrize("n,d,t,L,expected", [
+    (8000, 4096, 136, 8, "chol"),  # bench case A: 8 Choleskys per fold cost less than one eigh
+    (8000, 4096, 136, 40, "eig"),  # long grid: one eigh per fold
+    (2000, 1024, 18900, 8, "eig"),  # many targets: per-lambda solves with 18,900 right-hand sides dominate
+    (400, 20000, 10, 8, "dual-chol"),  # n << d: the 300 x 300 training kernels
+    (400, 20000, 10, 60, "dual"),
+])
+def test_auto_route_follows_the_cost_model(n, d, t, L, expected):
+    sizes = [len(f) for f in np.array_split(np.arange(n), 4)]
+    assert ridge.choose_route(n, d, t, L, sizes) == expected
+    cost = ridge.route_costs(n, d, t, L, sizes)
+    assert min(cost, key=cost.get) == expected
+    assert ridge.choose_route(n, d, t, L, sizes, method="eig") == "eig"

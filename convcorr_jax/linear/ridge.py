@@ -7,46 +7,81 @@ Model (Razavian et al. 2015, eqs. 1-4): for every target column t, y_t ~ x^T w_t
 where Xc, Yc are X, Y with their training-set column means removed. The intercept is not penalised (the paper's
 w0 = mean(y) on centred X). This is exactly scikit-learn's `Ridge(alpha=lambda, fit_intercept=True)`.
 
-Cross-validation computes the validation error of *every* lambda in the grid from ONE symmetric eigen-decomposition
-per fold, in whichever form is smaller:
+Cross-validation. The data are centred once with the global means; the Gram X0^T X0 [d, d] and cross product
+X0^T Y0 [d, T] are computed once, as sums of per-fold blocks when the folds partition the rows (so a fold's
+training Gram is the sum of the other folds' blocks, no subtraction) and by a downdate otherwise; the training
+mean is restored by a rank-one correction, so no precision is lost to centring. Four exact routes then give the
+validation predictions of every lambda:
 
-* primal (d <= n_train): eig of the centred d x d Gram Xc^T Xc = V diag(s) V^T; W(lambda) = V diag(1/(s+lambda)) V^T Xc^T Yc.
-  The full-data Gram is computed once and each fold's Gram is obtained by removing the fold's rows (a downdate
-  on globally centred data, so no precision is lost to centring).
-* dual (n_train < d): eig of the centred n x n kernel Xc Xc^T = U diag(s) U^T; W(lambda) = Xc^T U diag(1/(s+lambda)) U^T Yc.
-  The full kernel is computed once; each fold's kernels are sub-blocks of it.
+* ``"eig"`` (primal, one eigen-decomposition per fold): Gtr = V diag(s) V^T, predictions A diag(1/(s+lambda)) B with
+  A = Xv V [n_val, d], B = V^T Ctr [d, T]; each extra lambda costs one [n_val, d] x [d, T] product.
+* ``"chol"`` (primal, one Cholesky per fold and lambda): W = (Gtr + lambda I)^{-1} Ctr, predictions Xv W.
+* ``"dual"`` (dual, one eigen-decomposition per fold): the centred training kernel Kc = Xc Xc^T [n_tr, n_tr]
+  (sub-blocks of the full kernel X0 X0^T, computed once) = U diag(s) U^T, predictions Kvc U diag(1/(s+lambda)) U^T Yc.
+* ``"dual-chol"`` (dual, one Cholesky per fold and lambda): predictions Kvc (Kc + lambda I)^{-1} Yc.
 
-Both give predictions on a validation fold as A diag(1/(s+lambda)) B, so each extra lambda costs one
-[n_val, r] x [r, T] product. The CV error of a lambda is the mean over folds of the fold's mean squared error
-(the mean over validation samples and targets), which is what scikit-learn's
+Route rule (``method="auto"``, `route_costs`): the route with the smallest flop count is taken, counting a GEMM
+[m, k] x [k, p] as 2 m k p, a Gram X^T X [n, d] as n d^2 (symmetric rank-k update), a Cholesky of order d as
+d^3 / 3, a triangular solve pair with p right-hand sides as 2 d^2 p and a symmetric eigen-decomposition with
+eigenvectors (LAPACK syevd: tridiagonal reduction 4/3 d^3, back-transformation 2 d^3, divide and conquer) as
+EIGH_FLOPS_PER_CUBE * d^3 = 4 d^3. With T targets, L lambdas, folds of n_v validation and n_t = n - n_v training rows:
+
+    eig        n d^2 + 2 n d T + sum_folds [4 d^3 + 2 n_v d^2 + 2 d^2 T + L 2 n_v d T]
+    chol       n d^2 + 2 n d T + sum_folds L [d^3/3 + 2 d^2 T + 2 n_v d T]
+    dual       n^2 d          + sum_folds [4 n_t^3 + 2 n_v n_t^2 + 2 n_t^2 T + L 2 n_v n_t T]
+    dual-chol  n^2 d          + sum_folds L [n_t^3/3 + 2 n_t^2 T + 2 n_v n_t T]
+
+So for small T the primal Cholesky route wins while L < about 12 + 6 n_v / d (one eigh ~ 12 Choleskys), the eigen
+route wins with long grids or many targets (the per-lambda Cholesky solves cost 2 d^2 T each), and the dual routes
+win when the training folds are much smaller than d. Ties go to the earlier route in the list above.
+
+Engines. On a CPU backend (`jax.default_backend() == "cpu"`) every step runs through NumPy/SciPy (OpenBLAS GEMM and
+syrk, LAPACK `potrf`/`potrs` and `syevd`), which are 2-2.5x faster than XLA:CPU's GEMM and eigh
+(bench/RESULTS_ridge.md); the Cholesky and eigen factorisations run on one BLAS thread, because OpenBLAS's
+multithreaded potrf/syevd synchronise at every block step and ran up to 10x slower than one thread whenever another
+process shared the cores (GEMMs keep all threads). On accelerators the same routes run as jitted JAX functions. A Cholesky that breaks down
+numerically (float32 with a lambda below the Gram's rounding level) falls back to the eigen route for that fold,
+whose eigenvalues are clipped at 0.
+
+The CV error of a lambda is the mean over folds of the fold's mean squared error (the mean over validation samples
+and targets), which is what scikit-learn's
 `GridSearchCV(Ridge(), {"alpha": grid}, cv=folds, scoring="neg_mean_squared_error")` maximises.
 
 Lambda: `shared=True` (default, as in the paper: one lambda for all regressors of a task) picks the lambda with the
 smallest error summed over targets; `per_target=True` picks one lambda per target column.
 
-Precision: float32 by default (JAX default). `dtype="float64"` runs every step under `jax.enable_x64(True)`
-(a context manager; the global setting is left alone). In float32 the eigenvalues of the Gram are accurate to
-about 1e-7 * largest eigenvalue, so lambdas below that scale act like that scale; use float64 for tiny lambdas.
+Precision: float32 by default (JAX default). `dtype="float64"` runs every step in float64 (the JAX engine under
+`jax.enable_x64(True)`, a context manager; the global setting is left alone). In float32 the eigenvalues of the Gram
+are accurate to about 1e-7 * largest eigenvalue, so lambdas below that scale act like that scale; use float64 for
+tiny lambdas.
 
 Documented behaviour on awkward input:
 * rank-deficient X or n < d: fine for any lambda > 0 (lambda must be > 0 and finite, else InputError);
 * constant target columns: W column = 0, b = the constant;
 * constant feature columns: contribute nothing (centred to zero);
-* NaN/inf in X or Y, mismatched row counts, wrong ranks, fewer than 2 training rows per fold: InputError.
+* NaN/inf in X or Y, mismatched row counts, wrong ranks, fewer than 2 training rows per fold, an unknown
+  `method`: InputError.
 """
 
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg as sl
+from threadpoolctl import ThreadpoolController
 
 from convcorr_jax.errors import check
 
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 3, 15))
+ROUTES: tuple[str, ...] = ("eig", "chol", "dual", "dual-chol")
+METHODS: tuple[str, ...] = ("auto",) + ROUTES
+EIGH_FLOPS_PER_CUBE = 4.0  # flops of a symmetric eigen-decomposition with eigenvectors, per (order)^3
+_BLAS = ThreadpoolController()  # the factorisations run on one BLAS thread (see the module docstring)
 
 
 class RidgeModel(NamedTuple):
@@ -97,6 +132,11 @@ def _check_lambdas(lam, name="lam") -> np.ndarray:
     return lam
 
 
+def _check_method(method: str) -> str:
+    check(method in METHODS, "ridge", "method", f"one of {METHODS}", method)
+    return method
+
+
 def make_folds(n: int, folds: int = 4, seed: int = 0, key: jax.Array | None = None) -> list[np.ndarray]:
     """Split range(n) into `folds` validation index sets of near-equal size after a seeded random permutation.
 
@@ -120,53 +160,105 @@ def _resolve_folds(n: int, folds, seed: int, key) -> list[np.ndarray]:
     return out
 
 
-# ------------------------------------------------------------------------------------------ jitted kernels
+# ----------------------------------------------------------------------------------------------- route choice
 
 
-@jax.jit
-def _moments(X, Y):
-    """Global centring and the full Gram / cross products (computed once per CV run)."""
-    mx, my = X.mean(0), Y.mean(0)
-    X0, Y0 = X - mx, Y - my
-    return X0, Y0, X0.T @ X0, X0.T @ Y0
+def route_costs(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Sequence[int]) -> dict[str, float]:
+    """Flop count of each CV route (see the module docstring) for n samples, d features, n_targets targets,
+    n_lambdas lambdas and folds with `val_sizes` validation rows each. Returns {route: flops}."""
+    t, L, e = float(n_targets), float(n_lambdas), EIGH_FLOPS_PER_CUBE
+    n, d = float(n), float(d)
+    cost = {"eig": n * d * d + 2 * n * d * t, "chol": n * d * d + 2 * n * d * t, "dual": n * n * d, "dual-chol": n * n * d}
+    for nv in val_sizes:
+        nv = float(nv)
+        nt = n - nv
+        cost["eig"] += e * d**3 + 2 * nv * d * d + 2 * d * d * t + L * 2 * nv * d * t
+        cost["chol"] += L * (d**3 / 3 + 2 * d * d * t + 2 * nv * d * t)
+        cost["dual"] += e * nt**3 + 2 * nv * nt * nt + 2 * nt * nt * t + L * 2 * nv * nt * t
+        cost["dual-chol"] += L * (nt**3 / 3 + 2 * nt * nt * t + 2 * nv * nt * t)
+    return cost
 
 
-@jax.jit
-def _kernel(X0):
-    return X0 @ X0.T
+def choose_route(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Sequence[int], method: str = "auto") -> str:
+    """The CV route `cv_errors` takes: `method` itself unless "auto", else the cheapest by `route_costs` (ties to the
+    earlier route in ROUTES)."""
+    if _check_method(method) != "auto":
+        return method
+    cost = route_costs(n, d, n_targets, n_lambdas, val_sizes)
+    return min(ROUTES, key=lambda r: cost[r])
 
 
-def _eig(S):
-    s, V = jnp.linalg.eigh(S)
-    return jnp.maximum(s, 0.0), V
+def _use_xla() -> bool:
+    """True when the JAX engine runs the linear algebra (accelerator backends); NumPy/SciPy on CPU."""
+    return jax.default_backend() != "cpu"
 
 
-def _mse_per_lambda(A, s, B, R, lambdas):
-    """[L, T] mean squared error of predictions A diag(1/(s+lam)) B against residual targets R, per lambda."""
-
-    def one(lam):
-        pred = A @ (B / (s + lam)[:, None])
-        return jnp.mean(jnp.square(R - pred), axis=0)
-
-    return jax.lax.map(one, lambdas)
+# ------------------------------------------------------------------ kernels (NumPy/SciPy on CPU, jitted JAX otherwise)
 
 
-@jax.jit
-def _fold_primal(X0, Y0, G, C, val, lambdas):
-    """Fold errors [L, T] from the downdated d x d Gram (X0, Y0 globally centred so their full sums are 0)."""
-    n = X0.shape[0]
+class _CholeskyFailed(Exception):
+    """A Cholesky factorisation broke down (matrix not numerically positive definite)."""
+
+
+def _eigh(S, xla: bool):
+    """Eigenvalues [r] (clipped at 0) and eigenvectors [r, r] of a symmetric matrix S [r, r]."""
+    if xla:
+        s, V = jnp.linalg.eigh(S)
+        return jnp.maximum(s, 0.0), V
+    with _BLAS.limit(limits=1, user_api="blas"):
+        s, V = sl.eigh(S, driver="evd", check_finite=False)
+    return np.maximum(s, 0.0), V
+
+
+def _chol_solve(S, lam, B, xla: bool):
+    """(S + lam I)^{-1} B for symmetric positive semi-definite S [r, r], B [r, T]; NaN (JAX) or _CholeskyFailed (NumPy)
+    when the factorisation breaks down."""
+    if xla:
+        A = S + lam * jnp.eye(S.shape[0], dtype=S.dtype)
+        return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), B)
+    A = S.copy()
+    A.flat[:: A.shape[0] + 1] += lam
+    with _BLAS.limit(limits=1, user_api="blas"):
+        try:
+            c = sl.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError as e:
+            raise _CholeskyFailed from e
+    return sl.cho_solve(c, B, check_finite=False)
+
+
+def _errors_eig(S, C, A, R, lambdas, xla: bool):
+    """[L, T] mean squared error of A (S + lam I)^{-1} C against R per lambda, from one eigen-decomposition of S.
+
+    S [r, r] symmetric PSD, C [r, T], A [n_val, r], R [n_val, T] (validation residual targets), lambdas [L]."""
+    xp = jnp if xla else np
+    s, V = _eigh(S, xla)
+    AV, B = A @ V, V.T @ C
+    return xp.stack([xp.mean(xp.square(R - AV @ (B / (s + lambdas[i])[:, None])), axis=0)
+                     for i in range(lambdas.shape[0])])
+
+
+def _errors_chol(S, C, A, R, lambdas, xla: bool):
+    """As `_errors_eig` with one Cholesky factorisation of S + lam I per lambda."""
+    xp = jnp if xla else np
+    return xp.stack([xp.mean(xp.square(R - A @ _chol_solve(S, lambdas[i], C, xla)), axis=0)
+                     for i in range(lambdas.shape[0])])
+
+
+def _prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
+    """A fold's training Gram S [d, d] and cross product [d, T] centred on the training mean, the centred validation
+    features A [n_val, d] and residual targets R [n_val, T] (X0, Y0 globally centred so their full sums are 0)."""
+    xp = jnp if xla else np
     Xv, Yv = X0[val], Y0[val]
-    ntr = n - val.shape[0]
+    ntr = X0.shape[0] - val.shape[0]
     m, my = -Xv.sum(0) / ntr, -Yv.sum(0) / ntr  # training means of the globally centred data
-    Gtr = G - Xv.T @ Xv - ntr * jnp.outer(m, m)
-    Ctr = C - Xv.T @ Yv - ntr * jnp.outer(m, my)
-    s, V = _eig(Gtr)
-    return _mse_per_lambda((Xv - m) @ V, s, V.T @ Ctr, Yv - my, lambdas)
+    S = G - Gv - ntr * xp.outer(m, m)
+    Ctr = C - Cv - ntr * xp.outer(m, my)
+    return S, Ctr, Xv - m, Yv - my
 
 
-@jax.jit
-def _fold_dual(K, Y0, tr, val, lambdas):
-    """Fold errors [L, T] from the centred n_train x n_train kernel (sub-blocks of the full kernel K)."""
+def _prep_dual(K, Y0, tr, val, xla: bool):
+    """A fold's centred training kernel Kc [n_tr, n_tr], centred training targets [n_tr, T], centred validation
+    kernel Kvc [n_val, n_tr] and validation residual targets [n_val, T] (sub-blocks of the full kernel K)."""
     Ktt, Kvt = K[tr][:, tr], K[val][:, tr]
     rt = Ktt.mean(1)  # x_i . m for training rows (m = training mean)
     rv = Kvt.mean(1)  # x_v . m for validation rows
@@ -175,47 +267,69 @@ def _fold_dual(K, Y0, tr, val, lambdas):
     Kvc = Kvt - rv[:, None] - rt[None, :] + mm
     Ytr, Yv = Y0[tr], Y0[val]
     my = Ytr.mean(0)
-    s, U = _eig(Kc)
-    return _mse_per_lambda(Kvc @ U, s, U.T @ (Ytr - my), Yv - my, lambdas)
+    return Kc, Ytr - my, Kvc, Yv - my
 
 
-@jax.jit
-def _fit_primal_eig(X, Y, lam):
+def _solve(S, C, lam):
+    """(S + lam I)^{-1} C [r, T] for S [r, r] symmetric PSD (NumPy/SciPy): Cholesky for a scalar lam (the eigen route
+    if it breaks down), one eigen-decomposition for per-column lambdas lam [T]."""
+    if np.ndim(lam) == 0:
+        try:
+            return _chol_solve(S, lam, C, False)
+        except _CholeskyFailed:
+            pass
+    s, V = _eigh(S, False)
+    return V @ ((V.T @ C) / (s[:, None] + lam))
+
+
+def _fit_np(X, Y, lam):
+    """W [d, T], b [T] of the ridge fit with intercept on the NumPy/SciPy engine (primal d x d system if d <= n,
+    else dual n x n)."""
     mx, my = X.mean(0), Y.mean(0)
     Xc, Yc = X - mx, Y - my
-    s, V = _eig(Xc.T @ Xc)
-    W = V @ ((V.T @ (Xc.T @ Yc)) / (s[:, None] + lam))
+    if X.shape[0] < X.shape[1]:
+        W = Xc.T @ _solve(Xc @ Xc.T, Yc, lam)
+    else:
+        W = _solve(Xc.T @ Xc, Xc.T @ Yc, lam)
     return W, my - mx @ W
 
 
-@jax.jit
-def _fit_dual_eig(X, Y, lam):
-    mx, my = X.mean(0), Y.mean(0)
-    Xc, Yc = X - mx, Y - my
-    s, U = _eig(Xc @ Xc.T)
-    W = Xc.T @ (U @ ((U.T @ Yc) / (s[:, None] + lam)))
+_J = {name: jax.jit(partial(f, xla=True)) for name, f in (
+    ("errors_eig", _errors_eig), ("errors_chol", _errors_chol), ("prep_primal", _prep_primal),
+    ("prep_dual", _prep_dual))}
+_J["kernel"] = jax.jit(lambda X0: X0 @ X0.T)
+_J["center"] = jax.jit(lambda X, Y: (X.mean(0), Y.mean(0), X - X.mean(0), Y - Y.mean(0)))
+_J["block"] = jax.jit(lambda X0, Y0, val: (X0[val].T @ X0[val], X0[val].T @ Y0[val]))
+_J["cross"] = jax.jit(lambda X0, Y0: (X0.T @ X0, X0.T @ Y0))
+
+
+def _fit_xla(X, Y, lam):
+    """`_fit_np` on the JAX engine (jitted per shape; the Cholesky check runs outside the jitted function)."""
+    mx, my, Xc, Yc = _J["center"](X, Y)
+    dual = X.shape[0] < X.shape[1]
+    S, C = (_J["kernel"](Xc), Yc) if dual else _J["cross"](Xc, Yc)
+    W = None
+    if np.ndim(lam) == 0:
+        W = _J["chol_solve"](S, lam, C)
+        if not bool(jnp.all(jnp.isfinite(W))):
+            W = None
+    if W is None:
+        W = _J["eig_solve"](S, C, lam)
+    if dual:
+        W = Xc.T @ W
     return W, my - mx @ W
 
 
-@jax.jit
-def _fit_primal_chol(X, Y, lam):
-    mx, my = X.mean(0), Y.mean(0)
-    Xc, Yc = X - mx, Y - my
-    A = Xc.T @ Xc + lam * jnp.eye(X.shape[1], dtype=X.dtype)
-    W = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), Xc.T @ Yc)
-    return W, my - mx @ W
-
-
-@jax.jit
-def _fit_dual_chol(X, Y, lam):
-    mx, my = X.mean(0), Y.mean(0)
-    Xc, Yc = X - mx, Y - my
-    A = Xc @ Xc.T + lam * jnp.eye(X.shape[0], dtype=X.dtype)
-    W = Xc.T @ jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), Yc)
-    return W, my - mx @ W
+_J["chol_solve"] = jax.jit(partial(_chol_solve, xla=True))
+_J["eig_solve"] = jax.jit(lambda S, C, lam: (lambda s, V: V @ ((V.T @ C) / (s[:, None] + lam)))(*_eigh(S, True)))
 
 
 # ------------------------------------------------------------------------------------------------ public API
+
+
+def _as(a, dtype: str, xla: bool):
+    ft = np.float64 if dtype == "float64" else np.float32
+    return jnp.asarray(a, ft) if xla else np.asarray(a, ft)
 
 
 def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
@@ -227,66 +341,107 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
     X, Y, squeeze = _check_xy(X, Y)
     lam = _check_lambdas(lam)
     check(lam.ndim == 0 or lam.shape == (Y.shape[1],), "ridge", "lam", f"a scalar or shape ({Y.shape[1]},)", lam.shape)
-    dual = X.shape[0] < X.shape[1]
+    xla = _use_xla()
     with _precision(dtype):
-        ft = jnp.float64 if dtype == "float64" else jnp.float32
-        Xj, Yj, lj = jnp.asarray(X, ft), jnp.asarray(Y, ft), jnp.asarray(lam, ft)
-        W = None
-        if lam.ndim == 0:
-            W, b = (_fit_dual_chol if dual else _fit_primal_chol)(Xj, Yj, lj)
-            W, b = np.asarray(W), np.asarray(b)
-            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-                W = None
-        if W is None:
-            W, b = (_fit_dual_eig if dual else _fit_primal_eig)(Xj, Yj, lj)
-            W, b = np.asarray(W), np.asarray(b)
+        Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lam, dtype, xla)
+        if xla:
+            W, b = _fit_xla(Xa, Ya, la)
+        else:
+            W, b = _fit_np(Xa, Ya, la[()] if la.ndim == 0 else la)
+        W, b = np.asarray(W), np.asarray(b)
     if squeeze:
         W, b = W[:, 0], b[0]
     return RidgeModel(W, b, lam)
 
 
+def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str, method: str):
+    """CV errors [L, T] (float64), the route taken and, for the primal routes, (mx, my, G, C) for a refit."""
+    n, d = X.shape
+    route = choose_route(n, d, Y.shape[1], lambdas.size, [f.size for f in fsets], method)
+    xla = _use_xla()
+    dual = route.startswith("dual")
+    with _precision(dtype):
+        Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lambdas, dtype, xla)
+        if xla:
+            mx, my, X0, Y0 = _J["center"](Xa, Ya)
+            if dual:
+                K = _J["kernel"](X0)
+            else:
+                blocks = [_J["block"](X0, Y0, jnp.asarray(v)) for v in fsets]
+                G, C = (sum(b[0] for b in blocks), sum(b[1] for b in blocks)) if sum(v.size for v in fsets) == n and \
+                    np.unique(np.concatenate(fsets)).size == n else _J["cross"](X0, Y0)
+        else:
+            mx, my = Xa.mean(0, dtype=np.float64).astype(Xa.dtype), Ya.mean(0, dtype=np.float64).astype(Ya.dtype)
+            X0, Y0 = Xa - mx, Ya - my
+            if dual:
+                K = X0 @ X0.T
+            else:
+                blocks = []
+                for v in fsets:
+                    Xv = X0[v]
+                    blocks.append((Xv.T @ Xv, Xv.T @ Y0[v]))
+                if sum(v.size for v in fsets) == n and np.unique(np.concatenate(fsets)).size == n:
+                    G, C = sum(b[0] for b in blocks), sum(b[1] for b in blocks)
+                else:
+                    G, C = X0.T @ X0, X0.T @ Y0
+        ops = {k: (_J[k] if xla else partial(f, xla=False)) for k, f in (
+            ("errors_eig", _errors_eig), ("errors_chol", _errors_chol), ("prep_primal", _prep_primal),
+            ("prep_dual", _prep_dual))}
+        total = np.zeros((lambdas.size, Y.shape[1]))
+        for i, val in enumerate(fsets):
+            if dual:
+                tr = np.setdiff1d(np.arange(n), val)
+                parts = ops["prep_dual"](K, Y0, tr if not xla else jnp.asarray(tr), val if not xla else jnp.asarray(val))
+            else:
+                Gv, Cv = blocks[i]
+                parts = ops["prep_primal"](X0, Y0, G, C, Gv, Cv, val if not xla else jnp.asarray(val))
+            err = None
+            if route.endswith("chol"):
+                try:
+                    err = np.asarray(ops["errors_chol"](*parts, la))
+                except _CholeskyFailed:
+                    err = None
+                if err is not None and not np.all(np.isfinite(err)):
+                    err = None
+            if err is None:
+                err = np.asarray(ops["errors_eig"](*parts, la))
+            total += err
+        moments = None if dual else (mx, my, G, C)
+    return total / len(fsets), route, moments
+
+
 def cv_errors(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-              dtype: str = "float32") -> np.ndarray:
+              dtype: str = "float32", method: str = "auto") -> np.ndarray:
     """Cross-validated mean squared error [L, T]: mean over folds of each fold's validation MSE per target.
 
     `folds` is the number of folds (random split by `seed` or JAX `key`) or explicit validation index sets.
+    `method`: "auto" (the cheapest route by `route_costs`) or one of ROUTES ("eig", "chol", "dual", "dual-chol");
+    all give the same errors up to rounding.
     """
     X, Y, _ = _check_xy(X, Y)
     lambdas = _check_lambdas(lambdas, "lambdas").ravel()
+    _check_method(method)
     fsets = _resolve_folds(X.shape[0], folds, seed, key)
-    n, d = X.shape
-    dual = n - max(f.size for f in fsets) < d
-    with _precision(dtype):
-        ft = jnp.float64 if dtype == "float64" else jnp.float32
-        Xj, Yj, lj = jnp.asarray(X, ft), jnp.asarray(Y, ft), jnp.asarray(lambdas, ft)
-        X0, Y0, G, C = _moments(Xj, Yj)
-        if dual:
-            del G, C
-            K = _kernel(X0)
-        total = 0.0
-        for val in fsets:
-            if dual:
-                tr = np.setdiff1d(np.arange(n), val)
-                err = _fold_dual(K, Y0, jnp.asarray(tr), jnp.asarray(val), lj)
-            else:
-                err = _fold_primal(X0, Y0, G, C, jnp.asarray(val), lj)
-            total = total + np.asarray(err, np.float64)
-    return total / len(fsets)
+    return _cv(X, Y, lambdas, fsets, dtype, method)[0]
 
 
-def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-              per_target: bool = False, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
-    """Choose lambda by k-fold CV. Returns (best, errors).
-
-    Shared lambda (default, the paper's setting): best is a scalar, errors [L] = CV MSE averaged over targets.
-    per_target=True: best [T], errors [L, T]. Ties go to the first (smallest, if the grid is sorted) lambda.
-    """
-    lambdas = _check_lambdas(lambdas, "lambdas").ravel()
-    err = cv_errors(X, Y, lambdas, folds, seed, key, dtype)
+def _choose(lambdas: np.ndarray, err: np.ndarray, per_target: bool) -> tuple[np.ndarray, np.ndarray]:
     if per_target:
         return lambdas[np.argmin(err, axis=0)], err
     err = err.mean(axis=1)
     return np.asarray(lambdas[int(np.argmin(err))]), err
+
+
+def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
+              per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Choose lambda by k-fold CV. Returns (best, errors).
+
+    Shared lambda (default, the paper's setting): best is a scalar, errors [L] = CV MSE averaged over targets.
+    per_target=True: best [T], errors [L, T]. Ties go to the first (smallest, if the grid is sorted) lambda.
+    `method` as in `cv_errors`.
+    """
+    lambdas = _check_lambdas(lambdas, "lambdas").ravel()
+    return _choose(lambdas, cv_errors(X, Y, lambdas, folds, seed, key, dtype, method), per_target)
 
 
 class CVErrors(NamedTuple):
@@ -299,12 +454,25 @@ class CVErrors(NamedTuple):
 
 
 def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-           per_target: bool = False, dtype: str = "float32") -> tuple[RidgeModel, CVErrors]:
+           per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[RidgeModel, CVErrors]:
     """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s). Returns (model, `CVErrors`: the lambda
-    grid with its CV errors and the choice)."""
+    grid with its CV errors and the choice). On the CPU engine a primal route's full Gram is reused for the refit
+    (equal to `fit` up to rounding). `method` as in `cv_errors`."""
+    X, Yc, squeeze = _check_xy(X, Y)
     grid = _check_lambdas(lambdas, "lambdas").ravel()
-    best, err = cv_lambda(X, Y, grid, folds, seed, key, per_target, dtype)
-    return fit(X, Y, best, dtype), CVErrors(grid, err, best)
+    _check_method(method)
+    fsets = _resolve_folds(X.shape[0], folds, seed, key)
+    err, _, moments = _cv(X, Yc, grid, fsets, dtype, method)
+    best, err = _choose(grid, err, per_target)
+    if moments is None or _use_xla():
+        return fit(X, Y, best, dtype), CVErrors(grid, err, best)
+    mx, my, G, C = moments
+    lam = np.asarray(best, G.dtype)
+    W = _solve(G, C, lam[()] if lam.ndim == 0 else lam)
+    b = my - mx @ W
+    if squeeze:
+        W, b = W[:, 0], b[0]
+    return RidgeModel(W, b, best), CVErrors(grid, err, best)
 
 
 def cross_val_predict(X, Y, lam, folds=4, seed: int = 0, key=None, dtype: str = "float32") -> np.ndarray:
