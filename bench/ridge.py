@@ -1,8 +1,11 @@
 """Ridge CV over a lambda grid: convcorr_jax.linear.ridge vs scikit-learn GridSearchCV(Ridge) with the same grid,
 the same folds and the same criterion (mean squared error), then a refit on all data.
 
-    python bench/ridge.py                  # both problem sizes below, writes bench/RESULTS_ridge.md
-    python bench/ridge.py --quick          # small sizes, seconds
+    python bench/ridge.py --only A --out /tmp/ridge_A.md   # one problem size, table to a file of your choice
+    python bench/ridge.py --quick --out ''                   # small sizes, seconds, no file
+
+Every row runs ours and scikit-learn back to back in the same process and reports their ratio (ours / scikit-learn
+time) first, so both sides see the same machine load. --method forces a route of `ridge.fit_cv` (default: auto).
 
 Problem A (landmarks): n = 8,000, d = 4,096, T = 136 targets (68 landmarks x 2).
 Problem B (segmentation): T = 18,900 targets (30 x 30 x 21) at n, d given by --seg-n/--seg-d (default
@@ -14,6 +17,7 @@ different random projection of the same latent plus noise.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -36,35 +40,42 @@ def make_problem(n, d, t, seed=0, latent=64):
     return X.astype(np.float32), Y.astype(np.float32)
 
 
-def bench(n, d, t, lambdas, seed=0):
+def bench(n, d, t, lambdas, seed=0, method="auto"):
+    """One row: ours (`ridge.fit_cv`, 1st and 2nd call) and scikit-learn's GridSearchCV(Ridge) incl. refit, same folds,
+    same grid, run back to back. Returns the timings (s), their ratio (ours 2nd call / scikit-learn), the route taken,
+    the chosen lambdas and the agreement of coefficients, predictions and CV errors."""
     X, Y = make_problem(n, d, t, seed)
     folds = ridge.make_folds(n, 4, seed)
-    # warm-up compile on the same shapes (jit caches by shape), reported separately
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    ridge.fit_cv(X, Y, lambdas, folds)
+    ridge.fit_cv(X, Y, lambdas, folds, method=method)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model, cv = ridge.fit_cv(X, Y, lambdas, folds)
+    model, cv = ridge.fit_cv(X, Y, lambdas, folds, method=method)
     ours = time.perf_counter() - t0
     err = cv.errors
 
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV
 
-    cv = [(np.setdiff1d(np.arange(n), v), v) for v in folds]
+    splits = [(np.setdiff1d(np.arange(n), v), v) for v in folds]
     t0 = time.perf_counter()
-    gs = GridSearchCV(Ridge(), {"alpha": list(lambdas)}, cv=cv, scoring="neg_mean_squared_error", refit=True,
+    gs = GridSearchCV(Ridge(), {"alpha": list(lambdas)}, cv=splits, scoring="neg_mean_squared_error", refit=True,
                       n_jobs=1).fit(X, Y)
     theirs = time.perf_counter() - t0
+    load1 = os.getloadavg()[0]
     sk_err = -gs.cv_results_["mean_test_score"]
     coef = gs.best_estimator_.coef_.T
-    rel_coef = float(np.abs(model.W - coef).max() / np.abs(coef).max())
-    rel_err = float(np.max(np.abs(err - sk_err) / sk_err))
+    pred, sk_pred = ridge.predict(model, X), gs.best_estimator_.predict(X)
+    route = ridge.choose_route(n, d, t, len(lambdas), [len(f) for f in folds], method)
     return {
-        "n": n, "d": d, "T": t, "L": len(lambdas), "ours_s": ours, "ours_first_call_s": first, "sklearn_s": theirs,
-        "ratio": theirs / ours, "lam_ours": float(model.lam), "lam_sklearn": float(gs.best_params_["alpha"]),
-        "equal_lambda": float(model.lam) == float(gs.best_params_["alpha"]), "coef_rel_err": rel_coef,
-        "cv_err_rel_diff": rel_err,
+        "n": n, "d": d, "T": t, "L": len(lambdas), "route": route, "ratio": ours / theirs, "ours_s": ours,
+        "ours_first_call_s": first, "sklearn_s": theirs, "lam_ours": float(model.lam),
+        "lam_sklearn": float(gs.best_params_["alpha"]),
+        "equal_lambda": float(model.lam) == float(gs.best_params_["alpha"]),
+        "coef_rel_err": float(np.abs(model.W - coef).max() / np.abs(coef).max()),
+        "pred_rel_err": float(np.abs(pred - sk_pred).max() / np.abs(sk_pred).max()),
+        "cv_err_rel_diff": float(np.max(np.abs(err - sk_err) / sk_err)), "load": (load0, load1),
     }
 
 
@@ -74,7 +85,9 @@ def main(argv=None) -> int:
     p.add_argument("--seg-n", type=int, default=4000)
     p.add_argument("--seg-d", type=int, default=2048)
     p.add_argument("--only", choices=("A", "B"), default=None)
-    p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_ridge.md")))
+    p.add_argument("--method", choices=ridge.METHODS, default="auto")
+    p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_ridge.md")),
+                   help="markdown table to write ('' for none)")
     args = p.parse_args(argv)
     import jax
 
@@ -86,28 +99,33 @@ def main(argv=None) -> int:
     for name, (n, d, t) in cases.items():
         if args.only and name != args.only:
             continue
-        r = bench(n, d, t, lambdas)
+        r = bench(n, d, t, lambdas, method=args.method)
         r["case"] = name
         rows.append(r)
-        print(f"[{name}] n={n} d={d} T={t} L={len(lambdas)}: ours {r['ours_s']:.2f} s (first call "
-              f"{r['ours_first_call_s']:.2f} s), scikit-learn {r['sklearn_s']:.2f} s, ratio {r['ratio']:.1f}x; "
-              f"lambda {r['lam_ours']:.3g} vs {r['lam_sklearn']:.3g} (equal: {r['equal_lambda']}); coef rel err "
-              f"{r['coef_rel_err']:.2e}; CV error rel diff {r['cv_err_rel_diff']:.2e}", flush=True)
-    machine = f"{jax.devices()[0].device_kind} ({jax.default_backend()}), {platform.machine()}"
+        print(f"[{name}] n={n} d={d} T={t} L={len(lambdas)}: ratio {r['ratio']:.3f} (ours / scikit-learn); route "
+              f"{r['route']}; ours {r['ours_s']:.2f} s (first call {r['ours_first_call_s']:.2f} s), scikit-learn "
+              f"{r['sklearn_s']:.2f} s; lambda {r['lam_ours']:.3g} vs {r['lam_sklearn']:.3g} (equal: "
+              f"{r['equal_lambda']}); prediction rel err {r['pred_rel_err']:.2e}; coef rel err {r['coef_rel_err']:.2e}; "
+              f"CV error rel diff {r['cv_err_rel_diff']:.2e}; load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}",
+              flush=True)
+    machine = (f"{jax.devices()[0].device_kind} ({jax.default_backend()}), {platform.machine()}, "
+               f"{os.cpu_count()} cores")
     lines = ["# Ridge CV benchmark", "",
-             f"Machine: {machine}. Command: `python bench/ridge.py{' --quick' if args.quick else ''}`. float32, "
+             f"Machine: {machine}. Command: `python bench/ridge.py {' '.join(sys.argv[1:] if argv is None else argv)}`. "
+             "float32, "
              f"4 folds, {len(lambdas)} lambdas (logspace(-4, 3, 8)), scikit-learn `GridSearchCV(Ridge(), cv=<same "
-             "folds>, scoring='neg_mean_squared_error', n_jobs=1)` incl. refit vs `ridge.fit_cv` (second call; the "
-             "first call includes jit compilation).", "",
-             "| case | n | d | T | ours (s) | ours 1st call (s) | scikit-learn (s) | speed-up | lambda ours / sklearn | "
-             "equal | coef rel err | CV err rel diff |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "folds>, scoring='neg_mean_squared_error', n_jobs=1)` incl. refit vs `ridge.fit_cv` (second call), run "
+             "back to back; ratio = ours / scikit-learn time.", "",
+             "| case | n | d | T | ratio | route | ours (s) | ours 1st call (s) | scikit-learn (s) | lambda ours / sklearn "
+             "| equal | pred rel err | coef rel err | CV err rel diff | load avg (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['n']} | {r['d']} | {r['T']} | {r['ours_s']:.2f} | {r['ours_first_call_s']:.2f} | "
-                     f"{r['sklearn_s']:.2f} | {r['ratio']:.1f}x | {r['lam_ours']:.3g} / {r['lam_sklearn']:.3g} | "
-                     f"{r['equal_lambda']} | {r['coef_rel_err']:.1e} | {r['cv_err_rel_diff']:.1e} |")
+        lines.append(f"| {r['case']} | {r['n']} | {r['d']} | {r['T']} | **{r['ratio']:.3f}** | {r['route']} | "
+                     f"{r['ours_s']:.2f} | {r['ours_first_call_s']:.2f} | {r['sklearn_s']:.2f} | "
+                     f"{r['lam_ours']:.3g} / {r['lam_sklearn']:.3g} | {r['equal_lambda']} | {r['pred_rel_err']:.1e} | "
+                     f"{r['coef_rel_err']:.1e} | {r['cv_err_rel_diff']:.1e} | {r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
     if args.out:
-        prev = Path(args.out).read_text() if Path(args.out).exists() else ""
-        write_text(args.out, "\n".join(lines) + "\n\n" + ("<!-- previous -->\n" + prev if prev and args.quick else ""))
+        write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -1,5 +1,7 @@
 """Where ridge CV time goes on CPU: XLA (jax.jit) vs NumPy/SciPy (OpenBLAS/LAPACK) for the Gram matrix, the
-symmetric eigen-decomposition and a Cholesky factorisation, at n = 4,000, d = 2,048 float32.
+symmetric eigen-decomposition and a Cholesky factorisation, at n = 4,000, d = 2,048 float32; the LAPACK
+factorisations also on one BLAS thread (what `convcorr_jax.linear.ridge` uses on CPU: OpenBLAS's multithreaded
+potrf/syevd slow down many times when another process shares the cores).
 
     python bench/ridge_components.py
 """
@@ -10,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg as sl
+from threadpoolctl import threadpool_limits
 
 
 def timed(f, *a):
@@ -29,6 +32,11 @@ def main():
         ("eigh, scipy driver=evd", timed(lambda a: sl.eigh(a, driver="evd"), G)),
         ("Cholesky, scipy", timed(lambda a: sl.cho_factor(a + np.eye(2048, dtype=np.float32)), G)),
     ]
+    with threadpool_limits(1, user_api="blas"):
+        rows += [
+            ("eigh, scipy evd, 1 thread", timed(lambda a: sl.eigh(a, driver="evd"), G)),
+            ("Cholesky, scipy, 1 thread", timed(lambda a: sl.cho_factor(a + np.eye(2048, dtype=np.float32)), G)),
+        ]
     for name, s in rows:
         print(f"{name:28s} {s:7.3f} s")
 

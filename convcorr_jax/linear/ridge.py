@@ -8,9 +8,9 @@ where Xc, Yc are X, Y with their training-set column means removed. The intercep
 w0 = mean(y) on centred X). This is exactly scikit-learn's `Ridge(alpha=lambda, fit_intercept=True)`.
 
 Cross-validation. The data are centred once with the global means; the Gram X0^T X0 [d, d] and cross product
-X0^T Y0 [d, T] are computed once, as sums of per-fold blocks when the folds partition the rows (so a fold's
-training Gram is the sum of the other folds' blocks, no subtraction) and by a downdate otherwise; the training
-mean is restored by a rank-one correction, so no precision is lost to centring. Four exact routes then give the
+X0^T Y0 [d, T] are computed once, as the sums of the per-fold blocks Xv^T Xv, Xv^T Yv when the folds partition the
+rows (directly otherwise); a fold's training Gram is the full one minus the fold's block (a downdate) with a rank-one
+correction for the training mean, so no precision is lost to centring. Four exact routes then give the
 validation predictions of every lambda:
 
 * ``"eig"`` (primal, one eigen-decomposition per fold): Gtr = V diag(s) V^T, predictions A diag(1/(s+lambda)) B with
@@ -39,9 +39,9 @@ Engines. On a CPU backend (`jax.default_backend() == "cpu"`) every step runs thr
 syrk, LAPACK `potrf`/`potrs` and `syevd`), which are 2-2.5x faster than XLA:CPU's GEMM and eigh
 (bench/RESULTS_ridge.md); the Cholesky and eigen factorisations run on one BLAS thread, because OpenBLAS's
 multithreaded potrf/syevd synchronise at every block step and ran up to 10x slower than one thread whenever another
-process shared the cores (GEMMs keep all threads). On accelerators the same routes run as jitted JAX functions. A Cholesky that breaks down
-numerically (float32 with a lambda below the Gram's rounding level) falls back to the eigen route for that fold,
-whose eigenvalues are clipped at 0.
+process shared the cores (GEMMs keep all threads). On accelerators the same routes run as jitted JAX functions.
+A Cholesky that breaks down numerically (float32 with a lambda below the Gram's rounding level) falls back to the
+eigen route for that fold, whose eigenvalues are clipped at 0.
 
 The CV error of a lambda is the mean over folds of the fold's mean squared error (the mean over validation samples
 and targets), which is what scikit-learn's
@@ -168,7 +168,8 @@ def route_costs(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Seque
     n_lambdas lambdas and folds with `val_sizes` validation rows each. Returns {route: flops}."""
     t, L, e = float(n_targets), float(n_lambdas), EIGH_FLOPS_PER_CUBE
     n, d = float(n), float(d)
-    cost = {"eig": n * d * d + 2 * n * d * t, "chol": n * d * d + 2 * n * d * t, "dual": n * n * d, "dual-chol": n * n * d}
+    primal, dual = n * d * d + 2 * n * d * t, n * n * d  # Gram and cross product / full kernel, once
+    cost = {"eig": primal, "chol": primal, "dual": dual, "dual-chol": dual}
     for nv in val_sizes:
         nv = float(nv)
         nt = n - nv
