@@ -271,6 +271,12 @@ def _prep_dual(K, Y0, tr, val, xla: bool):
     return Kc, Ytr - my, Kvc, Yv - my
 
 
+def _eig_solve(S, C, lam, xla: bool):
+    """(S + lam I)^{-1} C [r, T] from one eigen-decomposition of S [r, r]; lam scalar or [T] (one per column)."""
+    s, V = _eigh(S, xla)
+    return V @ ((V.T @ C) / (s[:, None] + lam))
+
+
 def _solve(S, C, lam):
     """(S + lam I)^{-1} C [r, T] for S [r, r] symmetric PSD (NumPy/SciPy): Cholesky for a scalar lam (the eigen route
     if it breaks down), one eigen-decomposition for per-column lambdas lam [T]."""
@@ -279,8 +285,7 @@ def _solve(S, C, lam):
             return _chol_solve(S, lam, C, False)
         except _CholeskyFailed:
             pass
-    s, V = _eigh(S, False)
-    return V @ ((V.T @ C) / (s[:, None] + lam))
+    return _eig_solve(S, C, lam, False)
 
 
 def _fit_np(X, Y, lam):
@@ -295,9 +300,10 @@ def _fit_np(X, Y, lam):
     return W, my - mx @ W
 
 
+# The JAX engine: the kernels above jitted (one compilation per shape), plus the products done once per call.
 _J = {name: jax.jit(partial(f, xla=True)) for name, f in (
     ("errors_eig", _errors_eig), ("errors_chol", _errors_chol), ("prep_primal", _prep_primal),
-    ("prep_dual", _prep_dual))}
+    ("prep_dual", _prep_dual), ("chol_solve", _chol_solve), ("eig_solve", _eig_solve))}
 _J["kernel"] = jax.jit(lambda X0: X0 @ X0.T)
 _J["center"] = jax.jit(lambda X, Y: (X.mean(0), Y.mean(0), X - X.mean(0), Y - Y.mean(0)))
 _J["block"] = jax.jit(lambda X0, Y0, val: (X0[val].T @ X0[val], X0[val].T @ Y0[val]))
@@ -305,7 +311,7 @@ _J["cross"] = jax.jit(lambda X0, Y0: (X0.T @ X0, X0.T @ Y0))
 
 
 def _fit_xla(X, Y, lam):
-    """`_fit_np` on the JAX engine (jitted per shape; the Cholesky check runs outside the jitted function)."""
+    """`_fit_np` on the JAX engine (the Cholesky breakdown check runs outside the jitted functions)."""
     mx, my, Xc, Yc = _J["center"](X, Y)
     dual = X.shape[0] < X.shape[1]
     S, C = (_J["kernel"](Xc), Yc) if dual else _J["cross"](Xc, Yc)
@@ -319,10 +325,6 @@ def _fit_xla(X, Y, lam):
     if dual:
         W = Xc.T @ W
     return W, my - mx @ W
-
-
-_J["chol_solve"] = jax.jit(partial(_chol_solve, xla=True))
-_J["eig_solve"] = jax.jit(lambda S, C, lam: (lambda s, V: V @ ((V.T @ C) / (s[:, None] + lam)))(*_eigh(S, True)))
 
 
 # ------------------------------------------------------------------------------------------------ public API
@@ -355,55 +357,53 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
     return RidgeModel(W, b, lam)
 
 
-def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str, method: str):
+def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
+        method: str) -> tuple[np.ndarray, str, tuple | None]:
     """CV errors [L, T] (float64), the route taken and, for the primal routes, (mx, my, G, C) for a refit."""
     n, d = X.shape
     route = choose_route(n, d, Y.shape[1], lambdas.size, [f.size for f in fsets], method)
     xla = _use_xla()
     dual = route.startswith("dual")
+    partition = sum(v.size for v in fsets) == n and np.unique(np.concatenate(fsets)).size == n
+    idx = jnp.asarray if xla else np.asarray
+    ops = {k: (_J[k] if xla else partial(f, xla=False)) for k, f in (
+        ("errors_eig", _errors_eig), ("errors_chol", _errors_chol), ("prep_primal", _prep_primal),
+        ("prep_dual", _prep_dual))}
     with _precision(dtype):
         Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lambdas, dtype, xla)
         if xla:
             mx, my, X0, Y0 = _J["center"](Xa, Ya)
-            if dual:
-                K = _J["kernel"](X0)
-            else:
-                blocks = [_J["block"](X0, Y0, jnp.asarray(v)) for v in fsets]
-                G, C = (sum(b[0] for b in blocks), sum(b[1] for b in blocks)) if sum(v.size for v in fsets) == n and \
-                    np.unique(np.concatenate(fsets)).size == n else _J["cross"](X0, Y0)
-        else:
+        else:  # means accumulated in float64
             mx, my = Xa.mean(0, dtype=np.float64).astype(Xa.dtype), Ya.mean(0, dtype=np.float64).astype(Ya.dtype)
             X0, Y0 = Xa - mx, Ya - my
-            if dual:
-                K = X0 @ X0.T
-            else:
-                blocks = []
-                for v in fsets:
+        if dual:
+            K = _J["kernel"](X0) if xla else X0 @ X0.T
+        else:
+            blocks = []
+            for v in fsets:
+                if xla:
+                    blocks.append(_J["block"](X0, Y0, idx(v)))
+                else:
                     Xv = X0[v]
                     blocks.append((Xv.T @ Xv, Xv.T @ Y0[v]))
-                if sum(v.size for v in fsets) == n and np.unique(np.concatenate(fsets)).size == n:
-                    G, C = sum(b[0] for b in blocks), sum(b[1] for b in blocks)
-                else:
-                    G, C = X0.T @ X0, X0.T @ Y0
-        ops = {k: (_J[k] if xla else partial(f, xla=False)) for k, f in (
-            ("errors_eig", _errors_eig), ("errors_chol", _errors_chol), ("prep_primal", _prep_primal),
-            ("prep_dual", _prep_dual))}
+            if partition:
+                G, C = sum(b[0] for b in blocks), sum(b[1] for b in blocks)
+            else:
+                G, C = _J["cross"](X0, Y0) if xla else (X0.T @ X0, X0.T @ Y0)
         total = np.zeros((lambdas.size, Y.shape[1]))
         for i, val in enumerate(fsets):
             if dual:
-                tr = np.setdiff1d(np.arange(n), val)
-                parts = ops["prep_dual"](K, Y0, tr if not xla else jnp.asarray(tr), val if not xla else jnp.asarray(val))
+                parts = ops["prep_dual"](K, Y0, idx(np.setdiff1d(np.arange(n), val)), idx(val))
             else:
-                Gv, Cv = blocks[i]
-                parts = ops["prep_primal"](X0, Y0, G, C, Gv, Cv, val if not xla else jnp.asarray(val))
+                parts = ops["prep_primal"](X0, Y0, G, C, *blocks[i], idx(val))
             err = None
             if route.endswith("chol"):
                 try:
                     err = np.asarray(ops["errors_chol"](*parts, la))
                 except _CholeskyFailed:
-                    err = None
+                    pass
                 if err is not None and not np.all(np.isfinite(err)):
-                    err = None
+                    err = None  # the JAX Cholesky signals a breakdown by NaN
             if err is None:
                 err = np.asarray(ops["errors_eig"](*parts, la))
             total += err
