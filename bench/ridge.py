@@ -1,8 +1,8 @@
 """Ridge CV over a lambda grid: convcorr_jax.linear.ridge vs scikit-learn GridSearchCV(Ridge) with the same grid,
 the same folds and the same criterion (mean squared error), then a refit on all data.
 
-    python bench/ridge.py --only A --out /tmp/ridge_A.md   # one problem size, table to a file of your choice
-    python bench/ridge.py --quick --out ''                   # small sizes, seconds, no file
+    python bench/ridge.py --only A                # one problem size; --out FILE also writes the table
+    python bench/ridge.py --quick                 # small sizes, seconds
 
 Every row runs ours and scikit-learn back to back in the same process and reports their ratio (ours / scikit-learn
 time) first, so both sides see the same machine load. --method forces a route of `ridge.fit_cv` (default: auto).
@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--seg-d", type=int, default=2048)
     p.add_argument("--only", choices=("A", "B"), default=None)
     p.add_argument("--method", choices=ridge.METHODS, default="auto")
-    p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_ridge.md")),
-                   help="markdown table to write ('' for none)")
+    p.add_argument("--out", default="", help="also write the markdown table to this file (default: print only; "
+                   "bench/RESULTS_ridge.md is curated by hand from these tables)")
     args = p.parse_args(argv)
     import jax
 
