@@ -89,15 +89,13 @@ def data_paths(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
 
 def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
     """{"kind": experiment, "settings": config, "version": code version} and, where the run reads real data,
-    "data": the fingerprint of the files under data_root (`io.folder_fingerprint`; {field: fingerprint} for an
-    experiment with its own `data_paths`), so a run on changed data runs again."""
+    "data": {field: {"path", "files", "bytes", "digest"}} for each of its `data_paths` (`io.folder_fingerprint`),
+    so a run on changed data runs again."""
     key = cache.key(exp_id, to_dict(cfg), code_version())
     paths = data_paths(exp_id, cfg)
     if not paths:
         return key
-    if list(paths) == ["data_root"]:
-        return {**key, "data": io.folder_fingerprint(paths["data_root"])}
-    return {**key, "data": {field: io.folder_fingerprint(p) for field, p in sorted(paths.items())}}
+    return {**key, "data": {field: {"path": str(p), **io.folder_fingerprint(p)} for field, p in sorted(paths.items())}}
 
 
 def _read_json(path: Path) -> Any:
@@ -201,7 +199,7 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     data = {"data": key["data"]} if "data" in key else {}
     io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"],
                                           **data})
-    header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed) + _inputs_line(exp_id, cfg, key)
+    header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed) + _inputs_line(key)
     print(header, flush=True)
     t0 = time.perf_counter()
     result = registry.load(exp_id).run(cfg, Context(stage, progress))
@@ -216,14 +214,13 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     return result, seconds, False
 
 
-def _inputs_line(exp_id: str, cfg: ExperimentConfig, key: dict) -> str:
-    """"\ninputs: <field> <path> (<files> files, <bytes> bytes, digest <d>); ..." for a run on real data, else ""."""
-    paths = data_paths(exp_id, cfg)
-    if not paths:
+def _inputs_line(key: dict) -> str:
+    """"\ninputs: <field> <path> (<files> files, <bytes> bytes, digest <d>); ..." of a run key's data, else ""."""
+    data = key.get("data")
+    if not data:
         return ""
-    prints = {"data_root": key["data"]} if list(paths) == ["data_root"] else key["data"]
-    return "\ninputs: " + "; ".join(f"{field} {p} ({prints[field]['files']} files, {prints[field]['bytes']} bytes, "
-                                    f"digest {prints[field]['digest']})" for field, p in sorted(paths.items()))
+    return "\ninputs: " + "; ".join(f"{field} {d['path']} ({d['files']} files, {d['bytes']} bytes, digest "
+                                    f"{d['digest']})" for field, d in data.items())
 
 
 def experiments() -> dict[str, str]:

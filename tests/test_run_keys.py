@@ -9,8 +9,6 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +38,8 @@ def _run(cfg: FakeConfig, ctx: Context) -> Result:
 
 
 @pytest.fixture
-def fake(monkeypatch) -> str:
-    mod = types.ModuleType(FAKE, "A fake experiment that lists its data folder.")
-    mod.get_config = lambda size="default": FakeConfig(size=size)
-    mod.run = _run
-    monkeypatch.setitem(sys.modules, FAKE, mod)
-    monkeypatch.setitem(registry.EXPERIMENTS, "test.fake_data", FAKE)
-    return "test.fake_data"
+def fake(register_experiment) -> str:
+    return register_experiment("test.fake_data", FAKE, "A fake experiment that lists its data folder.", FakeConfig, _run)
 
 
 def _cli(capsys, out: Path, root: Path, *sets: str) -> tuple[int, str, str]:
@@ -98,8 +91,9 @@ def test_changed_data_runs_again_and_settings_are_still_refused(fake, tmp_path, 
     run_dir = out / "test.fake_data"
     config = json.loads((run_dir / "config.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert config["data"] == metrics["key"]["data"] == io.folder_fingerprint(root)
-    fp = io.folder_fingerprint(root)  # the report names its inputs
+    fp = io.folder_fingerprint(root)
+    assert config["data"] == metrics["key"]["data"] == {"data_root": {"path": str(root), **fp}}
+    # the report names its inputs
     assert f"inputs: data_root {root} (1 files, 1 bytes, digest {fp['digest']})" in (run_dir / "report.md").read_text()
     rc, printed, _ = _cli(capsys, out, root)  # unchanged folder: kept
     assert rc == 0 and "kept from an identical earlier run: 1 files: one.txt" in printed and CHANGED not in printed
@@ -214,8 +208,6 @@ def test_an_experiment_names_the_files_it_reads(tmp_path):
 
 
 def test_a_weight_file_is_part_of_the_key(tmp_path):
-    from convcorr_eval import registry
-
     cfg = registry.load("long2014.table1").get_config("tiny")
     w = tmp_path / "w.pth"
     w.write_bytes(b"weights")
