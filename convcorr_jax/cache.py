@@ -7,8 +7,8 @@ An entry is a folder `<cache root>/<kind>/<digest>/` holding the artefact, `KEY.
 sha256 of every file of the artefact). It is built in a temporary folder and renamed into place, so a killed build
 leaves no entry; an entry whose `KEY.json` differs from the key asked for (another version of the code, other
 settings) is never reused; an entry whose files no longer match `SUMS.json` (cut short, changed, missing: a full
-disk, a damaged file) is built again, with one warning line on this module's logger. `code_version` hashes the source files
-of the producing packages, so any change to that code makes a new entry.
+disk, a damaged file) is built again, with one warning line on this module's logger. `code_version` hashes the
+source files of the producing packages, so any change to that code makes a new entry.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from convcorr_jax.io import sha256_file
 from convcorr_jax.paths import cache_dir
 
 KEY_FILE = "KEY.json"
@@ -75,11 +76,7 @@ def file_sums(folder: Path) -> dict[str, list]:
         rel = f.relative_to(folder).as_posix()
         if rel in (KEY_FILE, SUMS_FILE):
             continue
-        h = hashlib.sha256()
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        out[rel] = [f.stat().st_size, h.hexdigest()]
+        out[rel] = [f.stat().st_size, sha256_file(f)]
     return out
 
 

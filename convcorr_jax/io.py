@@ -126,6 +126,15 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a file's contents, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def folder_fingerprint(root: str | os.PathLike) -> dict:
     """{"files": n, "bytes": b, "digest": hex} of the files under `root` (a folder, or one file): sha256 of the
     sorted (relative path, size, modification time in ns) of every file, found by an `os.scandir` walk that follows

@@ -16,18 +16,11 @@ import urllib.request
 from pathlib import Path
 
 from convcorr_jax.errors import InputError
+from convcorr_jax.io import sha256_file  # noqa: F401 (re-exported: the weights' checksums)
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str | None = None,
