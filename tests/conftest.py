@@ -126,3 +126,23 @@ def write_pose_run():
         return run
 
     return write
+
+
+@pytest.fixture
+def register_experiment(monkeypatch):
+    """`register(exp_id, module_name, doc, config_cls, run) -> exp_id`: a fake experiment module (get_config ->
+    config_cls(size=size), run) in sys.modules and the registry, for this test only."""
+    import sys
+    import types
+
+    from convcorr_eval import registry
+
+    def register(exp_id: str, module_name: str, doc: str, config_cls, run) -> str:
+        mod = types.ModuleType(module_name, doc)
+        mod.get_config = lambda size="default": config_cls(size=size)
+        mod.run = run
+        monkeypatch.setitem(sys.modules, module_name, mod)
+        monkeypatch.setitem(registry.EXPERIMENTS, exp_id, module_name)
+        return exp_id
+
+    return register

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 import convcorr_cli.main as cli
 from convcorr_jax import interrupt, io
-from convcorr_eval import registry, runner
+from convcorr_eval import runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 
 FAKE = "convcorr_tests_fake_experiment"
@@ -42,13 +40,8 @@ def _run(cfg: FakeConfig, ctx: Context) -> Result:
 
 
 @pytest.fixture
-def fake(monkeypatch) -> str:
-    mod = types.ModuleType(FAKE, "A fake experiment.")
-    mod.get_config = lambda size="default": FakeConfig(size=size)
-    mod.run = _run
-    monkeypatch.setitem(sys.modules, FAKE, mod)
-    monkeypatch.setitem(registry.EXPERIMENTS, "test.fake", FAKE)
-    return "test.fake"
+def fake(register_experiment) -> str:
+    return register_experiment("test.fake", FAKE, "A fake experiment.", FakeConfig, _run)
 
 
 def _cli(capsys, tmp: Path, *sets: str, force: bool = False) -> tuple[int, str, str]:
