@@ -9,8 +9,8 @@ on, the first call with given static arguments and input shapes exports the lowe
 `<compile cache>/exported/<key>.bin`; a later process deserialises it and calls it instead of tracing the Python
 function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the
 input shapes and dtypes, the library's source (`cache.code_version`), the JAX version and the backend, so a
-change to any of them exports again; a damaged file is exported again and replaced. Without the compilation cache, or with `CONVCORR_NO_EXPORT=1`, the function
-is a plain `jax.jit`.
+change to any of them exports again; a damaged file is exported again and replaced. Without the compilation
+cache, or with `CONVCORR_NO_EXPORT=1`, the function is a plain `jax.jit`.
 
 Restrictions (those of `jax.export`): outputs are arrays or tuples / lists / dicts of arrays, no host callbacks;
 the function is not transformed further (no vmap, grad or jit around a call to it).
@@ -88,4 +88,3 @@ def _merge(sig: inspect.Signature, dynamic: Sequence[Any], statics: dict) -> lis
     """The positional arguments of the function: `dynamic` in order with `statics` put back in their places."""
     it = iter(dynamic)
     return [statics[name] if name in statics else next(it) for name in sig.parameters]
-

@@ -9,9 +9,10 @@ its updates scaled by `trunk_lr`; its batch-norm statistics stay fixed.
 Data: `pose.data` (arrays, person crops, the grain input pipeline); evaluation: `pose.predict`.
 
 Run folder `<out>/<name>/`: `config.json` (the TrainConfig), `checkpoints/` (orbax), for FLIC runs the spatial
-model (`spatial.json` + `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the runner's schema (`convcorr_eval.runner`): {"key": {"kind": "train.pose", "settings": config, "version": code
-version}, "status": "running" | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per
-evaluation: step, stage, loss, PCK of coarse and cascade]}, "versions"}. A checkpoint carries the config's
+model (`spatial.json` + `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the runner's schema
+(`convcorr_eval.runner`): {"key": {"kind": "train.pose", "settings": config, "version": code version},
+"status": "running" | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per evaluation: step,
+stage, loss, PCK of coarse and cascade]}, "versions"}. A checkpoint carries the config's
 `fingerprint` (settings that decide the trajectory + the code version of `CODE`): training resumes only from a
 checkpoint with the same fingerprint; loading a run's parameters for evaluation needs only the same settings.
 
@@ -42,10 +43,10 @@ bar; every process logs to the `convcorr_jax` logger.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import contextlib
+import dataclasses
 import gc
+import json
 import logging
 import math
 import sys
@@ -442,8 +443,8 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
 def _try_restore(mgr: ocp.CheckpointManager, step: int, args) -> tuple[dict | None, str | None]:
     """(`mgr.restore(step, args=args)`, None), or (None, "ErrorType: message") when the step cannot be read (orbax
     raises JSON, value, file-not-found and TensorStore errors for damaged files). The reads it abandons are
-    collected with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs one line, not one
-    per array."""
+    collected with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs
+    one line, not one per array."""
     hook, aio = sys.unraisablehook, logging.getLogger("asyncio")
     level = aio.level
     sys.unraisablehook = lambda _: None
