@@ -1,0 +1,266 @@
+"""Viewpoint-like warps of annotated images, keypoints carried exactly: a harder validation set for semantic
+correspondence built from the images one has.
+
+    H = random_homography(np.random.default_rng(seed), points, visible, (h, w), WarpConfig())
+    image2 = warp_image(image, H, (h, w))                   # output pixel q shows input pixel H^-1 q
+    points2, valid2 = warp_points(points, H, (h, w))         # exact: the same H moves the keypoints
+
+A warp is one 3 x 3 homography H (input pixels -> output pixels, (x, y) 0-based, pixel centres at integers):
+
+    H = T(d) . R(theta) . S(s) . F . P . T(-c)
+
+- T(-c): the keypoint box centre c to the origin;
+- P: a perspective tilt [[1, 0, 0], [0, 1, 0], [px, py, 1]] with px, py uniform in
+  +-`perspective` / (keypoint box side): the homogeneous weight stays within 1 +- `perspective` / 2 over the box;
+- F: a horizontal flip (x -> -x about the box centre) with probability `flip`. The keypoints keep their
+  identity: a point moves with the pixel under it, so the flip is exact (PF-WILLOW's keypoints have no left /
+  right labels to swap: keypoint k of the flipped target is still keypoint k of the source);
+- S(s): an isotropic scale, log-uniform in [`scale_min`, `scale_max`];
+- R(theta): an in-plane rotation, uniform in +-`rotation` degrees;
+- T(d): the centre to the output canvas centre shifted by uniform +-`shift` x the canvas side per axis.
+
+Output pixels are sampled bilinearly at H^-1 q. Clutter (`warp_onto`): output pixels whose preimage falls outside
+the object region (the keypoint box grown by `margin` x its side on each side, clipped to the image) or outside
+the input image show a background image instead (another image's content, resized to the canvas): the object is
+pasted onto a cluttered scene. A warped keypoint is valid when its input keypoint was valid, its homogeneous
+weight is positive and it lies on the output image (`correspondence.points.valid_keypoints`' extent
+[-0.5, w - 0.5] x [-0.5, h - 0.5]); invalid keypoints keep their coordinates and are flagged, never dropped.
+Randomness comes only from the numpy Generator passed in (`warped_set` seeds one per pair from its seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from convcorr_jax.config import check_fields
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError, check
+
+
+@dataclasses.dataclass(frozen=True)
+class WarpConfig:
+    """Ranges of the random warp (module docstring). scale_min, scale_max: isotropic scale range (log-uniform);
+    rotation: in-plane rotation range (degrees, +-); perspective: tilt strength (0: affine); flip: probability of
+    a horizontal flip; shift: translation of the object centre (fraction of the canvas side, +-); margin: the
+    object region is the keypoint box grown by this fraction of its side on each side; background: paste the
+    object onto another image (False: the input image's own pixels, zero outside it)."""
+
+    scale_min: float = 0.5
+    scale_max: float = 2.0
+    rotation: float = 30.0
+    perspective: float = 0.3
+    flip: float = 0.5
+    shift: float = 0.15
+    margin: float = 0.15
+    background: bool = True
+
+    def __post_init__(self):
+        check_fields(self, positive=("scale_min", "scale_max"), nonnegative=("rotation", "perspective", "shift",
+                                                                              "margin"), source="WarpConfig")
+        check(self.scale_min <= self.scale_max, "WarpConfig", "scale_max", f">= scale_min ({self.scale_min})",
+              self.scale_max)
+        check(0.0 <= self.flip <= 1.0, "WarpConfig", "flip", "a probability in [0, 1]", self.flip)
+        check(self.perspective < 1.0, "WarpConfig", "perspective", "< 1 (the weight must stay positive)",
+              self.perspective)
+
+
+# ------------------------------------------------------------------------------------------------- geometry
+
+
+def translation(dx: float, dy: float) -> np.ndarray:
+    """3 x 3 homography x -> x + (dx, dy)."""
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def similarity(scale: float, degrees: float, flip: bool = False) -> np.ndarray:
+    """3 x 3 homography about the origin: R(degrees) . S(scale) . F (F: x -> -x when `flip`)."""
+    t = np.deg2rad(degrees)
+    c, s = np.cos(t), np.sin(t)
+    f = -1.0 if flip else 1.0
+    return np.array([[scale * c * f, -scale * s, 0.0], [scale * s * f, scale * c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def tilt(px: float, py: float) -> np.ndarray:
+    """3 x 3 perspective [[1, 0, 0], [0, 1, 0], [px, py, 1]] (identity at the origin)."""
+    return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [px, py, 1.0]])
+
+
+def apply_homography(points, H) -> tuple[np.ndarray, np.ndarray]:
+    """(points [..., 2] mapped by H [3, 3] (float64), homogeneous weight [...]); NaN in, NaN out."""
+    p = np.asarray(points, np.float64)
+    q = p @ H[:2, :2].T + H[:2, 2]
+    w = p @ H[2, :2] + H[2, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return q / w[..., None], w
+
+
+def keypoint_box(points, visible) -> np.ndarray:
+    """(x0, y0, x1, y1) of the finite visible points [K, 2]; InputError for fewer than 2."""
+    p = np.asarray(points, np.float64)
+    ok = np.asarray(visible, bool) & np.all(np.isfinite(p), -1)
+    if ok.sum() < 2:
+        raise InputError("warped_pairs", "points", "at least 2 finite visible keypoints (the object box)",
+                         int(ok.sum()))
+    return np.concatenate([p[ok].min(0), p[ok].max(0)])
+
+
+def random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[int, int],
+                      cfg: WarpConfig = WarpConfig()) -> np.ndarray:
+    """A random viewpoint-like warp H [3, 3] (module docstring) of an object whose keypoints are points [K, 2]
+    (visible [K]) onto an output canvas of out_hw (h, w) pixels. Draws, in order: scale, rotation, flip, tilt,
+    shift."""
+    x0, y0, x1, y1 = keypoint_box(points, visible)
+    side = max(x1 - x0, y1 - y0, 1.0)
+    s = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
+    theta = float(rng.uniform(-cfg.rotation, cfg.rotation))
+    flip = bool(rng.uniform() < cfg.flip)
+    px, py = rng.uniform(-cfg.perspective, cfg.perspective, 2) / side
+    dx, dy = rng.uniform(-cfg.shift, cfg.shift, 2) * np.array([out_hw[1], out_hw[0]])
+    centre_out = ((out_hw[1] - 1) / 2 + dx, (out_hw[0] - 1) / 2 + dy)
+    return (translation(*centre_out) @ similarity(s, theta, flip) @ tilt(px, py)
+            @ translation(-(x0 + x1) / 2, -(y0 + y1) / 2))
+
+
+def warp_points(points, H, out_hw: tuple[int, int], valid=None) -> tuple[np.ndarray, np.ndarray]:
+    """(points [K, 2] moved by H (float64; coordinates kept even where invalid, NaN where the input is NaN),
+    valid [K]: `valid` (default: finite inputs) and a positive homogeneous weight and on the out_hw canvas)."""
+    q, w = apply_homography(points, H)
+    ok = np.all(np.isfinite(np.asarray(points, np.float64)), -1) if valid is None else np.asarray(valid, bool)
+    with np.errstate(invalid="ignore"):
+        ok = ok & (w > 0) & np.all(np.isfinite(q), -1)
+        ok &= (q[:, 0] >= -0.5) & (q[:, 0] <= out_hw[1] - 0.5) & (q[:, 1] >= -0.5) & (q[:, 1] <= out_hw[0] - 0.5)
+    return q, ok
+
+
+def _sample(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 [h, w, C] of `image` sampled bilinearly at H^-1 q for every output pixel q, input (x, y)
+    positions [h, w, 2] (NaN where the weight is not positive))."""
+    h, w = out_hw
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    src, wt = apply_homography(np.stack([xs, ys], -1), np.linalg.inv(H))
+    src[wt <= 0] = np.nan
+    ih, iw = image.shape[:2]
+    x = np.clip(np.nan_to_num(src[..., 0], nan=-1.0), 0, iw - 1)
+    y = np.clip(np.nan_to_num(src[..., 1], nan=-1.0), 0, ih - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), iw - 2 if iw > 1 else 0)
+    y0 = np.minimum(np.floor(y).astype(np.int64), ih - 2 if ih > 1 else 0)
+    x1, y1 = np.minimum(x0 + 1, iw - 1), np.minimum(y0 + 1, ih - 1)
+    ax, ay = (x - x0)[..., None], (y - y0)[..., None]
+    f = image.astype(np.float32)
+    top = f[y0, x0] * (1 - ax) + f[y0, x1] * ax
+    bot = f[y1, x0] * (1 - ax) + f[y1, x1] * ax
+    return top * (1 - ay) + bot * ay, src
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int], region=None,
+               background: np.ndarray | None = None) -> np.ndarray:
+    """Image [h, w, C] (out_hw) whose pixel q is `image` [H, W, C] read bilinearly at H^-1 q (edge values held
+    within half a pixel). Where H^-1 q lies off the input (beyond [-0.5, W - 0.5] x [-0.5, H - 0.5]), outside
+    `region` (x0, y0, x1, y1) of the input when given, or behind the horizon: `background` [h, w, C] (zero when
+    None). Same dtype as `image` (uint8 rounded)."""
+    out, src = _sample(image, H, out_hw)
+    ih, iw = image.shape[:2]
+    x0, y0, x1, y1 = (-0.5, -0.5, iw - 0.5, ih - 0.5) if region is None else region
+    with np.errstate(invalid="ignore"):
+        inside = ((src[..., 0] >= max(x0, -0.5)) & (src[..., 0] <= min(x1, iw - 0.5))
+                  & (src[..., 1] >= max(y0, -0.5)) & (src[..., 1] <= min(y1, ih - 0.5)))
+    bg = np.zeros_like(out) if background is None else background.astype(np.float32)
+    if bg.shape != out.shape:
+        raise InputError("warp_image", "background", f"shape {out.shape} (the output)", bg.shape)
+    out = np.where(inside[..., None], out, bg)
+    return _to_uint8(out) if image.dtype == np.uint8 else out.astype(image.dtype)
+
+
+def resize_to(image: np.ndarray, out_hw: tuple[int, int], flip: bool = False) -> np.ndarray:
+    """`image` stretched onto out_hw (h, w) pixels (bilinear, pixel extents aligned), mirrored when `flip`."""
+    ih, iw = image.shape[:2]
+    sx, sy = out_hw[1] / iw, out_hw[0] / ih
+    H = translation(-0.5, -0.5) @ np.diag([sx, sy, 1.0]) @ translation(0.5, 0.5)
+    if flip:
+        H = translation(out_hw[1] - 1, 0) @ np.diag([-1.0, 1.0, 1.0]) @ H
+    return warp_image(image, H, out_hw)
+
+
+def object_region(points, visible, image_hw: tuple[int, int], margin: float) -> tuple[float, ...]:
+    """The keypoint box grown by `margin` x its side (max of width and height) on each side, clipped to the
+    image's pixel extent: (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = keypoint_box(points, visible)
+    g = margin * max(x1 - x0, y1 - y0, 1.0)
+    h, w = image_hw
+    return (max(x0 - g, -0.5), max(y0 - g, -0.5), min(x1 + g, w - 0.5), min(y1 + g, h - 0.5))
+
+
+def warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], background: np.ndarray | None,
+              cfg: WarpConfig = WarpConfig(), id_suffix: str = "warped") -> KeypointSample:
+    """`sample` (with its image) warped by H onto out_hw, its object region pasted onto `background` (an image
+    already out_hw, or None: the sample's own pixels, zero off it). Keypoints carried by H (`warp_points`):
+    `visible` is False for those that leave the image (coordinates kept); bbox is the box of the valid ones;
+    extras gain "homography" (H) and "source_id"."""
+    if sample.image is None:
+        raise InputError(sample.id, "image", "a loaded image (with_images=True)", None)
+    vis = np.asarray(sample.visible, bool)
+    region = object_region(sample.points, vis, sample.image.shape[:2], cfg.margin) if background is not None \
+        else None
+    image = warp_image(sample.image, H, out_hw, region, background)
+    pts, ok = warp_points(sample.points, H, out_hw, vis & np.all(np.isfinite(sample.points), -1))
+    good = pts[ok] if ok.any() else np.zeros((1, 2))
+    bbox = np.concatenate([good.min(0), good.max(0)]).astype(np.float32)
+    return dataclasses.replace(sample, points=pts.astype(np.float32), visible=ok, bbox=bbox, image=image,
+                               image_path=None, id=f"{sample.id}@{id_suffix}",
+                               extras={**sample.extras, "homography": H, "source_id": sample.id})
+
+
+# --------------------------------------------------------------------------------------------------- pairs
+
+
+def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Sequence[str], per_group: int,
+               seed: int, cfg: WarpConfig = WarpConfig(), min_valid: int = 2
+               ) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
+    """Warped pairs from ordered pairs (i, j) [P, 2] of `samples` (with images) labelled by `groups` [P]:
+    `per_group` pairs drawn per group without replacement (Generator seeded with `seed`), in each the target j
+    warped by `random_homography` (Generator seeded with (seed, pair index)) onto a canvas of its own size and
+    pasted onto a background: a sample of another group (drawn by the same Generator) stretched to the canvas,
+    mirrored with probability 1/2 (one group only: the sample's own pixels). The source stays as it is. A warp
+    that leaves fewer than `min_valid` valid keypoints is drawn again (up to 20 times, then InputError).
+
+    Returns (samples: the inputs followed by the warped targets, pairs [Q, 2] (source index, warped target index)
+    into them, groups [Q])."""
+    pairs = np.asarray(pairs, np.int64)
+    groups = np.asarray(groups).astype(str)
+    pick = np.random.default_rng(seed)
+    chosen = []
+    for g in dict.fromkeys(groups):
+        idx = np.flatnonzero(groups == g)
+        chosen += sorted(pick.choice(idx, min(per_group, len(idx)), replace=False).tolist())
+    group_of = {int(j): g for (_, j), g in zip(pairs, groups)}
+    out = list(samples)
+    new_pairs, new_groups = [], []
+    for n, p in enumerate(chosen):
+        i, j = (int(v) for v in pairs[p])
+        rng = np.random.default_rng([seed, n])
+        tgt = samples[j]
+        hw = tgt.image.shape[:2]
+        others = [k for k, g in group_of.items() if g != groups[p]]
+        bg = None
+        if cfg.background and others:
+            k = others[int(rng.integers(len(others)))]
+            bg = resize_to(samples[k].image, hw, bool(rng.uniform() < 0.5))
+        for _ in range(20):
+            H = random_homography(rng, tgt.points, tgt.visible, hw, cfg)
+            _, ok = warp_points(tgt.points, H, hw, np.asarray(tgt.visible, bool))
+            if ok.sum() >= min_valid:
+                break
+        else:
+            raise InputError(tgt.id, "keypoints", f"a warp keeping {min_valid} keypoints on the image in 20 draws",
+                             int(ok.sum()))
+        out.append(warp_onto(tgt, H, hw, bg, cfg, f"warp{n}"))
+        new_pairs.append((i, len(out) - 1))
+        new_groups.append(groups[p])
+    return out, np.array(new_pairs, np.int64).reshape(-1, 2), np.array(new_groups)
