@@ -146,3 +146,32 @@ def register_experiment(monkeypatch):
         return exp_id
 
     return register
+
+
+@pytest.fixture
+def tiny_flic(tmp_path):
+    """A FLIC folder (examples.mat + images/) of 4 frames of 360 x 240 (FLIC's shipped half resolution; imgdims
+    480 x 720), random JPEG pixels, 2 train (movies "a", "b") and 2 test; returns the folder."""
+    import dataclasses
+
+    import numpy as np
+    from PIL import Image
+
+    from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, write_flic_mat
+    from convcorr_jax.data.types import KeypointSample
+
+    root = tmp_path / "FLIC"
+    (root / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(4):
+        name = f"m{i}-{i + 1:08d}.jpg"
+        Image.fromarray(rng.integers(0, 256, (240, 360, 3), np.uint8)).save(root / "images" / name, quality=90)
+        pts = rng.uniform([60, 40], [300, 200], (11, 2)).astype(np.float32)
+        box = np.array([100 + i, 50, 180, 150 + i], np.float32)
+        samples.append(KeypointSample(points=pts, visible=np.ones(11, bool), names=FLIC_LABELLED_NAMES,
+                                      bbox=np.zeros(4, np.float32), category="person", id=f"m{i}",
+                                      image_path=name, extras={"imgdims": (480, 720, 3), "image_scale": 0.5,
+                                                               "torso_box": box, "moviename": "ab"[i % 2]}))
+    write_flic_mat(root / "examples.mat", [dataclasses.replace(s) for s in samples], istrain=[True, True, False, False])
+    return root

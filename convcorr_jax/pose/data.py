@@ -15,7 +15,10 @@ Person crops (cached, `convcorr_jax.cache`; read back memory-mapped, so a proces
   FLIC  protocol "person": a square around the torso box FLIC gives for the person to be evaluated, side
         `crop_scale` x the box's longer side (`data.flic.person_square`); protocol "frame" (Tompson et al.'s input):
         the whole frame, letterboxed in a square of its longer side (black above and below), whatever people it
-        holds. Splits "train" (FLIC train minus the validation movies), "val" (those movies: `data.flic_split`,
+        holds; protocol "native" (Tompson et al.'s input at its own resolution): the whole frame at its on-disk
+        pixel size, centred in the image_size square (black around it, no resampling: a frame pixel is an input
+        pixel, shifted by whole pixels when image_size - width and image_size - height are even); image_size must
+        be at least the frames' longer side (`frame_affines`). Splits "train" (FLIC train minus the validation movies), "val" (those movies: `data.flic_split`,
         fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test". norm: the torso size |l shoulder - r hip|
         (MODEC) in crop pixels; torso: the torso box's centre in crop pixels (the point the spatial model is
         conditioned on; the crop's centre under "person").
@@ -54,7 +57,7 @@ from convcorr_jax.errors import InputError
 
 KINDS = ("synthetic", "mpii", "flic")
 FLIC_SPLITS = ("train", "val", "trainval", "test")
-PROTOCOLS = ("person", "frame")  # FLIC inputs: person crops or whole frames (module docstring)
+PROTOCOLS = ("person", "frame", "native")  # FLIC inputs: person crops, whole frames letterboxed or at native size
 VAL_FRACTION = 0.15
 VAL_SEED = 0
 TORSO_ENDS = {16: (13, 2), 11: (0, 7)}  # l shoulder, r hip of the 16 MPII-ordered and the 11 FLIC joints
@@ -181,13 +184,25 @@ def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: flo
     boxes = np.stack([s.extras["torso_box"] for s in samples]).astype(np.float64)
     if protocol == "person":
         affine = flic_affines(boxes, size, scale)
-    elif protocol == "frame":
+    elif protocol in ("frame", "native"):
         wh = np.array([s.extras.get("image_size") or s.extras["imgdims"][1::-1] for s in samples], np.float64)
-        affine = square_affines((wh - 1) / 2, wh.max(axis=1), size)
+        if protocol == "native" and wh.max() > size:
+            raise InputError("FLIC frames", "model.image_size", f">= the frames' longer side {int(wh.max())} "
+                             "(protocol 'native' never downscales)", size)
+        affine = frame_affines(wh, size, native=protocol == "native")
     else:
         raise InputError("FLIC crops", "protocol", f"one of {PROTOCOLS}", protocol)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     return affine, np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
+
+
+def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray:
+    """Image -> input affines [N, 2, 3] of whole frames of sizes wh [N, 2] (width, height) centred in a size x size
+    input: letterboxed (the square of the frame's longer side scaled to size) or, `native`, at the frame's own
+    pixel scale (the square of side max(size, longer side): a frame larger than the input is still letterboxed)."""
+    wh = np.asarray(wh, np.float64).reshape(-1, 2)
+    side = wh.max(axis=1)
+    return square_affines((wh - 1) / 2, np.maximum(side, size) if native else side, size)
 
 
 def mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:

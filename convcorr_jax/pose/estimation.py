@@ -17,7 +17,8 @@ no spatial model (`estimate(..., spatial=True)` then raises an InputError saying
 
 The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a square of the run's input size:
   no box            the whole image letterboxed: the square of its longer side centred on the image, black outside
-                    (the "frame" protocol's input). A run trained on person crops then treats the whole image as
+                    (the "frame" protocol's input; "native" runs: at the image's own pixel scale when it fits
+                    the input, `data.frame_affines`). A run trained on person crops then treats the whole image as
                     the person's square: it works best on images that show one person about as the training crops
                     did (FLIC: the person's square is 2.5 x the torso box's longer side).
   a box (x0, y0, x1, y1, 0-based inclusive pixels) for a FLIC run: the person's torso box, as FLIC labels it
@@ -211,8 +212,8 @@ def input_affines(cfg: T.TrainConfig, sizes: Sequence[tuple[int, int]],
             a = D.flic_affines(box[None], size, cfg.crop_scale)[0]  # the crops of training and `eval flic`
         elif box is not None and cfg.data != "flic":
             a = D.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1))]), size)[0]
-        else:  # no box, or a whole-frame run: the whole image letterboxed, as `data.flic_sample_affines` "frame"
-            a = D.square_affines(frame_centre[None], np.array([float(max(w, h))]), size)[0]
+        else:  # no box, or a whole-frame run: the whole image as `data.flic_sample_affines` "frame" / "native"
+            a = D.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
         affine.append(a)
         torso.append(point)
     return np.stack(affine), np.stack(torso).astype(np.float64)

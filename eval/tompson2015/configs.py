@@ -38,6 +38,12 @@ trained run to one's own images.
               person in view; the torso box only conditions the spatial model, which picks the person),
               1200 / 2000 / 400 steps (the budget): `convcorr train pose --config flic_frame --set
               data_root=FLIC`, then `convcorr eval flic --run runs/pose_flic_frame --root FLIC`.
+  flic_native `flic_frame` with whole FLIC frames at their native size (360 x 240 as shipped, the paper's
+              320 x 240 protocol at the shipped resolution): no downscaling letterbox, the frame centred in a
+              384 px input (`pose.data` protocol "native"), heat maps at the trunk's stride 8; the schedule is
+              flic_frame's scaled by the pixel ratio (256 / 384)^2 to stay within the budget, to be chosen on the
+              validation movies (`python -m convcorr_eval.tompson2015.flic_sweep --grid frame --root FLIC`):
+              `convcorr train pose --config flic_native --set data_root=FLIC`.
   flic_paper  the paper's model (multi-resolution banks trained from scratch, the small CPU widths) on FLIC's
               person crops as `flic`: sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps,
               crop scale 2.5, all chosen on the validation movies (learning rates and crop scale by
@@ -63,6 +69,8 @@ FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale
 FLIC_TRUNK_STEPS = (3200, 7200, 1600)  # `flic`: the longest schedule within the CPU budget
 FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same budget
+FLIC_NATIVE_STEPS = (540, 900, 180)  # `flic_native`: 384 px inputs, FLIC_FRAME_STEPS x (256 / 384)^2
+NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
@@ -109,6 +117,12 @@ def _flic_frame() -> TrainConfig:
                                model=dataclasses.replace(base.model, image_size=256), steps=FLIC_FRAME_STEPS)
 
 
+def _flic_native() -> TrainConfig:
+    base = _flic_frame()
+    return dataclasses.replace(base, name="pose_flic_native", protocol="native",
+                               model=dataclasses.replace(base.model, image_size=NATIVE_SIZE), steps=FLIC_NATIVE_STEPS)
+
+
 def _flic_tiny() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_tiny"), model=dataclasses.replace(TINY_MODEL, num_joints=11),
                                batch_size=8, steps=(8, 4, 4), checkpoint_every=8, eval_limit=64)
@@ -130,6 +144,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "full": _full,
     "flic": _flic,
     "flic_frame": _flic_frame,
+    "flic_native": _flic_native,
     "flic_paper": _flic_paper,
     "flic_tiny": _flic_tiny,
     "flic_full": _flic_full,

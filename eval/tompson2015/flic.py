@@ -246,7 +246,7 @@ def markdown(res: dict, with_paper: bool = True) -> str:
         rows += [[f"paper {k}", *v] for k, v in paper.TABLE3.items()]
     sm = res.get("spatial")
     with_sm = f"; +spatial: the spatial model ({sm['label']}) before the fine model" if sm else ""
-    inputs = {"person": "person crops", "frame": "whole frames"}.get(res.get("protocol", "person"))
+    inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(res.get("protocol", "person"))
     trunk = res.get("trunk", "none (the paper's banks)")
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}**", "",
