@@ -6,7 +6,8 @@ at the same centres for `--features sift`), and the flow is solved with `flow.bp
   DIR/grid_xy.npy  [h, w, 2] float32: (x, y) pixel of A at which each grid point sits
   DIR/energy.json  data, deformation and total energy, per-iteration trace, settings, with the config, backbone,
                    versions and seconds
-  DIR/warp.png     A | B warped onto A | B, each panel titled
+  DIR/warp.png     A, B, B warped onto A; |B - A| before and |B warped - A| after the alignment (one colour
+                   bar); the flow in the Middlebury colour code with its key (`convcorr_eval.figures.alignment_figure`)
 
 With `--dense` (`flow.pair.dense_align_pair`, coarse to fine from the conv4 grid down to pixels) the flow is per
 pixel instead:
@@ -26,8 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
+from convcorr_cli.options import WHOLE_WEIGHTS, add_set
 from convcorr_jax import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
 from convcorr_jax.errors import InputError
@@ -56,26 +57,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--window/--iters/--levels apply to the grid flow only)")
     p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
                    help="finest levels' features with --dense")
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                   help="with --dense: change DenseConfig fields (e.g. edge_sigma=none: the paper's pairwise term)")
+    add_set(p, "with --dense: change a DenseConfig field (e.g. edge_sigma=none: the paper's pairwise term)")
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
-    p.add_argument("--backbone", default="mobilenet_v2", help=f"feature network (conv4 role): one of {', '.join(NAMES)}")
+    p.add_argument("--backbone", default="mobilenet_v2",
+                   help=f"feature network (conv4 role): one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
 
 
-PANELS = ("A", "B warped onto A", "B")  # warp.png, left to right
+def _save_figure(path: Path, a: np.ndarray, b: np.ndarray, warped: np.ndarray, flow: np.ndarray, title: str,
+                 grid_xy: np.ndarray | None = None, scale: float = 1.0) -> None:
+    """warp.png (`alignment_figure`) of images at one size; a grid flow (`grid_xy`, pixels of A as given, `scale`:
+    the images' size over A's) is drawn as cells centred on its grid points."""
+    from convcorr_eval.figures import alignment_figure
+    from convcorr_eval.report import save_figure
 
-
-def _save_png(path: Path, images: list[np.ndarray], titles: tuple[str, ...] = PANELS) -> None:
-    """The images side by side (uint8 RGB, one height), each under an 18 px white strip holding its title."""
-    strips = []
-    for img, title in zip(images, titles):
-        strip = Image.new("RGB", (img.shape[1], 18), "white")
-        ImageDraw.Draw(strip).text((4, 3), title, fill="black")
-        strips.append(np.concatenate([np.asarray(strip), img], axis=0))
-    with io.atomic_path(path) as tmp:
-        Image.fromarray(np.concatenate(strips, axis=1)).save(tmp)
+    extent = None
+    if grid_xy is not None:
+        g = (grid_xy + 0.5) * scale - 0.5  # grid points in the images' pixels
+        sx = g[0, 1, 0] - g[0, 0, 0] if g.shape[1] > 1 else 1.0
+        sy = g[1, 0, 1] - g[0, 0, 1] if g.shape[0] > 1 else sx
+        extent = (g[0, 0, 0] - sx / 2, g[0, -1, 0] + sx / 2, g[-1, 0, 1] + sy / 2, g[0, 0, 1] - sy / 2)
+    save_figure(alignment_figure(a, b, warped, flow, title, extent), path)
 
 
 def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:
@@ -120,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         io.save_npy(d / "flow.npy", out["flow"])
         summary = dict(header, dense=True, **info, work_scale=out["scale"], seconds=time.perf_counter() - t0)
         io.write_json(d / "energy.json", summary)
-        _save_png(d / "warp.png", [a, out["warped"], out["b_resized"]])
+        _save_figure(d / "warp.png", a, out["b_resized"], out["warped"], out["flow"],
+                     f"{Path(args.image_a).name} -> {Path(args.image_b).name}: dense flow ({backbone.name} + "
+                     f"{args.pixel_features})")
         if args.json:
             outputs = [str(d / n) for n in ("flow.npy", "energy.json", "warp.png")]
             io.write_json(args.json, dict(summary, outputs=outputs))
@@ -134,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
     io.save_npy(d / "grid_xy.npy", out["grid_xy"])
     summary = dict(out["energy"], **header, **info, work_scale=out["scale"], seconds=time.perf_counter() - t0)
     io.write_json(d / "energy.json", summary)
-    _save_png(d / "warp.png", [out["a_work"], out["warped"], out["b_resized"]])
+    _save_figure(d / "warp.png", out["a_work"], out["b_resized"], out["warped"], out["flow"],
+                 f"{Path(args.image_a).name} -> {Path(args.image_b).name}: BP flow on {args.features} "
+                 f"({backbone.name}), grid {' x '.join(map(str, out['energy']['grid_hw']))}", out["grid_xy"], out["scale"])
     if args.json:
         io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
                                                                             "warp.png")]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from convcorr_cli.options import WHOLE_WEIGHTS
 from convcorr_jax import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.backbones.classify import classify
@@ -20,7 +21,8 @@ from convcorr_jax.weights import load_backbone
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files (any PIL-readable format)")
-    p.add_argument("--backbone", default="mobilenet_v2", help=f"one of {', '.join(NAMES)}")
+    p.add_argument("--backbone", default="mobilenet_v2",
+                   help=f"one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")
     p.add_argument("--weights", default=None, help="weight file (.pth, .caffemodel, .npy) or 'random'; default: "
                    "the fetched MobileNetV2 ImageNet weights (AlexNet variants need a file)")  # fmt: skip
     p.add_argument("--json", default=None, help="also write predictions and raw logits to this JSON file")

@@ -17,12 +17,13 @@ from convcorr_eval.experiment import SIZES
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ",".join(STAGES))
-    p.add_argument("--size", choices=SIZES, default="default")
+    p.add_argument("--size", choices=SIZES, default="default",
+                   help="every stage's scale: tiny (seconds, plumbing), default, full (the paper's)")
     p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
     p.add_argument("--out", default="runs/demo", help="run folder")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's: torchvision_alexnet for Long "
-                   "et al., mobilenet_v2 otherwise)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every stage")
+    p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's: "
+                   "torchvision_alexnet, the papers' network, for Long et al., mobilenet_v2 otherwise)")
     p.add_argument("--weights", default=None, help="weight file, or 'random' (default: the real pretrained weights)")
     p.add_argument("--force", action="store_true", help="re-run stages whose identical result is in the run folder")
 

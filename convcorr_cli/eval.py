@@ -3,7 +3,7 @@
   convcorr eval pckh --preds preds.h5 [more.mat ...] --annot annot/valid.h5 [--json out.json] [--figure f.png]
   convcorr eval pckh --reference MPII_FOLDER        # the published files in MPII_FOLDER/reference_preds/
   convcorr eval pck --preds preds.npz --gt gt.npz [--alpha 0.05] [--json out.json]
-  convcorr eval mpii --run RUN_DIR --annot annot/valid.h5 [--images DIR] --out preds.h5 [--json out.json]
+  convcorr eval mpii --run RUN_DIR --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
   convcorr eval flic --run RUN_DIR --root FLIC_FOLDER [--json out.json] [--figure fig15.png] [--split test]
   convcorr eval pf-willow --root PF-dataset-WILLOW [--method ot_rhm|rhm|ot|cos|bp] [--backbone B] [--taps T ...]
                           [--image-size 224] [--size tiny|default|full] [--features cnn|sift|none]
@@ -11,13 +11,13 @@
 
 `pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
 `tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
-writes a run folder OUT_DIR/NAME (`--out-dir`, default runs; `--name`, default the experiment's readable name
-for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest of every setting:
+writes a run folder OUT/NAME (`--out`, default runs; `--out-dir` is an old name for it; `--name`, default the
+experiment's readable name for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest of every setting:
 `run_name`), so runs with other settings never share a folder and the same settings find their finished run.
 It holds config.json, metrics.json, report.md/html and figures/; an identical finished run is kept, one on
 changed data (a file added, removed or changed under `--root`) or older code runs again, and a named folder
 holding a run with other settings is refused unless `--force` (as `convcorr run`). Then it prints its tables and
-copies the JSON, figure or prediction file to `--json`, `--figure`, `--out` where given.
+copies the JSON, figure or prediction file to `--json`, `--figure`, `--h5` where given.
 
 `pf-willow`: keypoint transfer on the PF-WILLOW sub-classes under `--root` (Proposal Flow protocol, PCK per
 sub-class); default: the validated row, SCOT's optimal transport + Hough matching (`ot_rhm`) on VGG-16
@@ -42,21 +42,24 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from convcorr_jax import cache, io
+from convcorr_jax import cache, io, runinfo
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.config import to_dict
 from convcorr_jax.errors import InputError, check
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
+from convcorr_eval.report import percent, ran_on
 from convcorr_eval.runner import make_config
+from convcorr_cli.options import add_out, add_set
 from convcorr_cli.run import execute
 
 
 def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
                    draw: Callable[[str], None] | None = None) -> None:
-    """Write the JSON (atomically) and draw the figure, each where a path is given, and say so."""
+    """Write the JSON (atomically, numbers to 6 significant digits: `runinfo.rounded`) and draw the figure, each
+    where a path is given, and say so."""
     if json_path:
-        io.write_json(json_path, obj)
+        io.write_json(json_path, runinfo.rounded(obj))
         print(f"wrote {json_path}")
     if figure_path and draw is not None:
         draw(figure_path)
@@ -96,7 +99,7 @@ def _pck_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--preds", required=True, help=".npz/.npy/.h5 with `preds` [N, K, 2]")
     b.add_argument("--gt", required=True, help=".npz with points [N, K, 2], visible [N, K], norm [N]")
     b.add_argument("--alpha", type=float, default=0.05)
-    b.add_argument("--json", default=None)
+    b.add_argument("--json", default=None, help="write the PCK per joint, mean and curve here")
 
 
 def _run_pck(args: argparse.Namespace) -> int:
@@ -112,12 +115,12 @@ def _run_pck(args: argparse.Namespace) -> int:
 
 def _run_arguments(a: argparse.ArgumentParser) -> None:
     """The run folder options of the experiment aliases (as `convcorr run`'s --out, --set name=, --force)."""
-    a.add_argument("--out-dir", default="runs", help="output root: the run folder is OUT_DIR/<name>")
+    add_out(a, "output root: the run folder is OUT/<name>", default="runs", metavar="DIR", old=("--out-dir",))
     a.add_argument("--name", default=None, help="run folder name (default: the experiment's readable name for "
                    "these inputs and a digest of every setting)")
     a.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, "
                    "and replace a finished run with other settings")
-    a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
 
 
 def run_name(readable: str, cfg: ExperimentConfig) -> str:
@@ -129,13 +132,13 @@ def run_name(readable: str, cfg: ExperimentConfig) -> str:
 
 def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
          outputs: tuple[str | None, ...] = ()) -> tuple[Result | None, Path]:
-    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`) under `--out-dir`: (result
+    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`) under `--out`: (result
     or None when it failed, run folder). The output paths in `outputs` are checked before the run."""
     for path in (p for p in outputs if p):
         io.check_writable(path, "output")
     cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))
-    result = execute(f"eval {args.metric}", exp_id, cfg, args.out_dir, args.force, not args.no_progress)
-    return result, Path(args.out_dir) / cfg.name
+    result = execute(f"eval {args.metric}", exp_id, cfg, args.out, args.force, not args.no_progress)
+    return result, Path(args.out) / cfg.name
 
 
 def _copy(src: Path, dst: str | None) -> None:
@@ -183,7 +186,9 @@ def _mpii_arguments(d: argparse.ArgumentParser) -> None:
     d.add_argument("--run", required=True, help="a `convcorr train pose --set data=mpii` run folder")
     d.add_argument("--annot", required=True, help="annotation h5 (hourglass layout, e.g. annot/valid.h5)")
     d.add_argument("--images", default=None, help="image folder (default: images/ beside the annot folder)")
-    d.add_argument("--out", required=True, help="prediction h5 to write (`preds`, 1-based MPII frame)")
+    d.add_argument("--h5", default=None, metavar="FILE",
+                   help="also copy the predictions (h5 `preds`, 1-based MPII frame) here (the run folder holds "
+                        "them as preds.h5)")
     d.add_argument("--json", default=None, help="write the PCKh tables (percent) here")
     _run_arguments(d)
 
@@ -193,13 +198,15 @@ def _run_mpii(args: argparse.Namespace) -> int:
 
     cfg = dataclasses.replace(make_config("tompson2015.mpii"), run_dir=args.run, annot=args.annot,
                               images=args.images)
-    result, run_dir = _run("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args, (args.out, args.json))
+    if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
+        raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)
+    result, run_dir = _run("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args, (args.h5, args.json))
     if result is None:
         return 1
-    _copy(run_dir / mpii.PREDS, args.out)
+    _copy(run_dir / mpii.PREDS, args.h5)
     r = result.metrics
     for t in ("0.5", "0.1"):
-        print(pckh.format_table({Path(args.out).stem: r}, t))
+        print(pckh.format_table({Path(args.h5 or mpii.PREDS).stem: r}, t))
     _write_outputs(args.json, pckh.json_tables(r))
     return 0
 
@@ -227,21 +234,23 @@ def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
                    help="comma-separated sub-class folder names (default: every one under --root)")
     a.add_argument("--pairs", type=int, default=None, metavar="N",
                    help="the first N ordered pairs of each sub-class (default: all 90; --size tiny: 2)")
-    a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="any other field of long2014.pf_willow's Config (grid, normalise, beta, radius, ...)")
-    a.add_argument("--json", default=None, help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pairs', 'seconds'}")
+    add_set(a, "any other field of long2014.pf_willow's Config (grid, normalise, beta, radius, ...)")
+    a.add_argument("--json", default=None, help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pck_about', 'pairs', "
+                   "'seconds'} (fractions 0..1; the console shows percent)")
     _run_arguments(a)
 
 
-def _run_pf_willow(args: argparse.Namespace) -> int:
-    from convcorr_eval.long2014 import pf_willow
+def _transfer_sets(args: argparse.Namespace) -> list[str]:
+    """The `--set field=value` list of the transfer options of `pf-willow`, `pf-pascal` and `spair`. Features
+    sift and none run BP flow (SIFT flow, zero flow) unless `--method` names another method."""
     from convcorr_eval.long2014.pf_willow import FEATURES
 
     if args.features not in FEATURES:  # a tap or role: hyperpixels of that one tap
         args.taps, args.features = [*(args.taps or []), args.features], "cnn"
     sets = [f"features={args.features}"]
-    if args.method:
-        sets.append(f"method={args.method}")
+    method = args.method or ("bp" if args.features in ("sift", "none") else None)
+    if method:
+        sets.append(f"method={method}")
     if args.taps:
         taps = [t.strip() for item in args.taps for t in item.split(",") if t.strip()]
         sets.append("taps=" + ",".join(taps))
@@ -253,7 +262,13 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
         sets.append("classes=" + ",".join(c.strip() for c in args.classes.split(",")))
     if args.pairs is not None:
         sets.append(f"pairs_per_class={args.pairs}")
-    cfg = make_config("long2014.pf_willow", args.size, [*sets, *args.set], backbone=args.backbone,
+    return sets
+
+
+def _run_pf_willow(args: argparse.Namespace) -> int:
+    from convcorr_eval.long2014 import pf_willow
+
+    cfg = make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set], backbone=args.backbone,
                       data_root=args.root)
     pf_willow.check_pairs(args.root, pf_willow.select_classes(args.root, cfg.classes))  # refused before the run
     result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, (args.json,))
@@ -261,11 +276,12 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
         return 1
     res = result.metrics
     subs = [k for k in res["pck"]["0.1"] if k != "mean"]
-    print(f"PF-WILLOW keypoint transfer ({pf_willow.setting_text(cfg)}), PCK, {res['pairs']} pairs, "
-          f"{res['seconds']:.0f} s")
-    print("| alpha | " + " | ".join(subs) + " | mean |\n|" + "---|" * (len(subs) + 2))
+    print(f"PF-WILLOW keypoint transfer ({pf_willow.setting_text(cfg)}), PCK (%) at alpha x the "
+          f"{pf_willow.PCK_NORMALISER}, {res['pairs']} pairs, {res['seconds']:.0f} s; "
+          f"{ran_on(cfg, pf_willow.split_of(subs))}")
+    print("| alpha | " + " | ".join(subs) + f" | mean of {len(subs)} |\n|" + "---|" * (len(subs) + 2))
     for alpha, row in res["pck"].items():
-        print(f"| {alpha} | " + " | ".join(f"{row[k]:.3f}" for k in subs) + f" | {row['mean']:.3f} |")
+        print(f"| {alpha} | " + " | ".join(percent(row[k]) for k in subs) + f" | {percent(row['mean'])} |")
     _write_outputs(args.json, res)
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from convcorr_cli.options import WHOLE_WEIGHTS
 from convcorr_jax import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap, resolve_taps
@@ -29,7 +30,8 @@ from convcorr_jax.weights import load_backbone
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="image file")
-    p.add_argument("--backbone", default="mobilenet_v2", help=f"one of {', '.join(NAMES)}")
+    p.add_argument("--backbone", default="mobilenet_v2",
+                   help=f"one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")
     p.add_argument("--taps", required=True, help="comma-separated role or tap names, e.g. conv4,fc6 or block12,pool")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--json", default=None, help="also write shapes, config, backbone, versions and seconds here")

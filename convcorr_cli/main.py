@@ -21,6 +21,7 @@ import importlib
 import sys
 from typing import Callable, Sequence
 
+from convcorr_cli.options import HelpFormatter
 from convcorr_jax import interrupt
 from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
 from convcorr_jax.errors import InputError
@@ -48,8 +49,11 @@ def setup_compile_cache() -> str | None:
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (an InputError: exit code 2), not the usage and a line;
-    subparsers inherit it. `--help` still prints the usage."""
+    """An argument parser whose errors are one line (an InputError: exit code 2), not the usage and a line, and
+    whose `--help` shows every option's default (`options.HelpFormatter`); subparsers inherit both."""
+
+    def __init__(self, *args, formatter_class: type[argparse.HelpFormatter] = HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):
         raise InputError(None, "arguments", message, message=f"{message} (see --help)")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convcorr_cli.options import add_set
 from convcorr_jax import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.correspondence import PointTransferConfig, transfer_points
@@ -50,8 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"feature network (default: the validated one, {PointTransferConfig.backbone})")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
+    add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
 
 
 def read_points(path: str | Path) -> np.ndarray:

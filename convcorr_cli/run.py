@@ -24,6 +24,7 @@ import textwrap
 import traceback
 from pathlib import Path
 
+from convcorr_cli.options import add_set
 from convcorr_jax import interrupt
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.errors import InputError
@@ -35,14 +36,15 @@ from convcorr_eval.runner import experiments, make_config, run_experiment
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", nargs="?", help="experiment id (--list shows them)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument("--size", choices=SIZES, default="default")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
+    p.add_argument("--size", choices=SIZES, default="default",
+                   help="the experiment's scale: tiny (seconds, plumbing), default (the demo), full (the paper's)")
+    add_set(p, "override a config field (nested: transfer.beta=0.01; tuples: steps=300,450,50)")
     p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's)")
     p.add_argument("--data-root", default=None, help="dataset folder (with --set data=NAME)")
     p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")
     p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, and "
                    "replace a finished run with other settings")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
 
 
 def list_text(width: int = 100) -> str:

@@ -1,7 +1,7 @@
 """`convcorr train`: train models.
 
-  convcorr train pose --config default [--set steps=600,200,200 --set model.pool=4 --set name=NAME
-                                        --set out=runs --set num_devices=2 ...] [--logdir DIR|off] [--no-progress]
+  convcorr train pose --config default [--out runs] [--set steps=600,200,200 --set model.pool=4 --set name=NAME
+                                        --set num_devices=2 ...] [--logdir DIR|off] [--no-progress]
 
 Progress bar with loss and steps/s; PCK of coarse and cascade after each stage; writes <out>/<name>/ with
 config.json, metrics.json (the runner's schema, the evaluations under "metrics" -> "evals") and checkpoints/
@@ -21,9 +21,11 @@ import sys
 
 import numpy as np
 
+from convcorr_cli.options import add_out, add_set
 from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.pose import joints, train
+from convcorr_jax.pose.data import headline
 from convcorr_eval.tompson2015.configs import CONFIGS, get_config
 
 
@@ -32,11 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a = sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade")
     a.add_argument("--config", default="default", choices=list(CONFIGS), metavar="NAME",
                    help=", ".join(CONFIGS))
-    a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a TrainConfig field (name, out, num_devices, steps, model.pool, ...)")
+    add_out(a, "output root: the run folder is OUT/<name> (default: the config's out, runs)", metavar="DIR")
+    add_set(a, "override a TrainConfig field (name, num_devices, steps, model.pool, ...)")
     a.add_argument("--logdir", default=None, metavar="DIR",
                    help="TensorBoard event files here (default: <run folder>/tb; 'off': none)")
-    a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
 
 
 def _group_table(cfg, ev: dict) -> str:
@@ -44,7 +46,7 @@ def _group_table(cfg, ev: dict) -> str:
     model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
     groups = joints.joint_set(cfg.data, cfg.model.num_joints).groups
     held = "validation movies" if cfg.data == "flic" else "held-out set"
-    score, alpha = train.headline(cfg.data)
+    score, alpha = headline(cfg.data)
     lines = [f"{score}@{alpha:g} per joint group ({held}, step {ev['step']}):",
              f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
     for m in ("coarse", "cascade"):
@@ -55,7 +57,7 @@ def _group_table(cfg, ev: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     parallel.initialize_distributed()
-    cfg = override(get_config(args.config), args.set)
+    cfg = override(get_config(args.config), [*([f"out={args.out}"] if args.out is not None else []), *args.set])
     if args.logdir is not None:
         cfg = override(cfg, [f"logdir={args.logdir}"])
     main = parallel.is_main_process()  # every process trains; only process 0 reports
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if res.evals and main:
         e = res.evals[-1]
         print(_group_table(cfg, e))
-        score, alpha = train.headline(cfg.data)
+        score, alpha = headline(cfg.data)
         print(f"final {score}@{alpha:g}: coarse {e[f'coarse_pck@{alpha:g}']:.1f}  "
               f"cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
               f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")

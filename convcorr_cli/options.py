@@ -1,0 +1,59 @@
+"""Options that mean one thing in every command, declared once.
+
+- `HelpFormatter`: every option's default in `--help` ("(default: X)" after the help, unless the help already
+  says what the default is); the dispatcher's parser and all its sub-parsers use it.
+- `add_set(parser, what)`: `--set FIELD=VALUE`, one assignment per flag, the flag repeatable; a value without
+  `=` or without a field name is one error line (exit code 2) naming the flag.
+- `add_out(parser, help, ...)`: `--out`, where a command writes; `old=("--out-dir",)` keeps former spellings as
+  hidden aliases of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+SET_METAVAR = "FIELD=VALUE"
+# why align, features and classify default to MobileNetV2 (docs/commands.md, "Defaults")
+WHOLE_WEIGHTS = "mobilenet_v2, whose fetched ImageNet weights hold every layer, fc included"
+FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+SAYS_DEFAULT = re.compile(r"\(default\b|\bdefault:", re.IGNORECASE)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter with each option's default appended to its help, "(default: X)", where the option
+    has a default worth showing (not None, False or empty) and the help does not already name its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is argparse.SUPPRESS or default is False or default == []
+                     or isinstance(action, (argparse._StoreConstAction, argparse._HelpAction,
+                                            argparse._VersionAction)))
+        if shown and action.option_strings and not SAYS_DEFAULT.search(text):
+            text = f"{text} (default: %(default)s)".lstrip()
+        return text
+
+
+def set_assignment(text: str) -> str:
+    """argparse `type` of `--set`: `text` when it is one FIELD=VALUE (FIELD a name or dotted path, VALUE anything,
+    commas included); ArgumentTypeError (one line) otherwise."""
+    field, sep, _ = text.partition("=")
+    if not sep or not FIELD.fullmatch(field.strip()):
+        raise argparse.ArgumentTypeError(f"expected field=value (one per --set, e.g. --set beta=0.1 --set "
+                                         f"taps=conv4,conv5), got {text!r}")
+    return text
+
+
+def add_set(p: argparse.ArgumentParser, what: str) -> None:
+    """`--set FIELD=VALUE`, repeatable, into `args.set` (a list, empty by default); `what`: the fields it sets."""
+    p.add_argument("--set", action="append", default=[], type=set_assignment, metavar=SET_METAVAR,
+                   help=f"{what}; one {SET_METAVAR} per --set, repeat the flag for more")
+
+
+def add_out(p: argparse.ArgumentParser, help_: str, default: str | None = None, required: bool = False,
+            metavar: str | None = None, old: tuple[str, ...] = ()) -> None:
+    """`--out` into `args.out`; each name in `old` is accepted as the same option and left out of `--help`."""
+    p.add_argument("--out", default=default, required=required, metavar=metavar, help=help_)
+    for name in old:
+        p.add_argument(name, dest="out", default=argparse.SUPPRESS, metavar=metavar, help=argparse.SUPPRESS)
