@@ -45,6 +45,7 @@ from jax.sharding import Mesh
 
 from convcorr_jax import geometry, parallel
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose import flip as F
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import spatial as S
@@ -82,16 +83,20 @@ def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
 
 @functools.lru_cache(maxsize=16)
 def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.SpatialConfig | None = None,
-                  peaks: bool = False) -> Callable:
+                  peaks: bool = False, flip: tuple[int, ...] | None = None) -> Callable:
     """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); with a
     spatial config (params, images, torso [B, 2] cells, log_priors [E, kh, kw]) -> the four and the four spatial
     read-outs (module docstring); with peaks also their confidences `PEAKS` [B, K] ("spatial_peak" with a spatial
-    config). One per (cfg, mesh, spatial, peaks), so repeated evaluations reuse its compilations (`predict` passes
+    config). flip: a joint set's left/right permutation: test-time flip (`pose.flip.apply` in place of
+    `model.apply`). One per (cfg, mesh, spatial, peaks, flip), so repeated evaluations reuse its compilations (`predict` passes
     `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded over its "data" axis
     (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every process."""
 
+    def forward(params, x, centers=None):
+        return M.apply(params, x, cfg, centers=centers) if flip is None else F.apply(params, x, cfg, flip, centers)
+
     def plain(params, images):
-        out = M.apply(params, images.astype(jnp.float32) / 255.0, cfg)
+        out = forward(params, images.astype(jnp.float32) / 255.0)
         res = _readouts(out, cfg.pool)
         if peaks:
             res["peak"] = _peak_at(out["coarse_hm"], out["coarse_hm"])
@@ -99,11 +104,11 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
 
     def with_spatial(params, images, torso, log_priors):
         x = images.astype(jnp.float32) / 255.0
-        out = M.apply(params, x, cfg)
+        out = forward(params, x)
         refined = S.apply_spatial_model(out["coarse_hm"], torso, log_priors, spatial)
         centers = M.coarse_points(refined, cfg)  # the refined maps' integer arg-max cell centre (pixels)
         # the coarse network runs again inside: the same computation on the same inputs, shared by XLA's CSE
-        sp = M.apply(params, x, cfg, centers=centers)
+        sp = forward(params, x, centers)
         sp = {**sp, "coarse_xy": centers}
         res = {**_readouts(out, cfg.pool), **_readouts(sp, cfg.pool, "spatial_")}
         res["spatial_coarse_refined"] = hmap.map_to_image(S.select_peaks(out["coarse_hm"], refined), cfg.pool)
@@ -121,11 +126,13 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
 
 
 def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
-            spatial: SpatialInputs | None = None, peaks: bool = False) -> dict[str, np.ndarray]:
+            spatial: SpatialInputs | None = None, peaks: bool = False,
+            flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """The four read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3] (fixed batch shape, the last batch
     padded by repeating the last image), and with `spatial` also the four spatial read-outs (module docstring;
     spatial.torso [N, 2] heat-map cells, one per image; `spatial.cfg.enabled` False gives the spatial read-outs
     equal to the plain ones). peaks: also the confidences [N, K] "peak" (and with `spatial` "spatial_peak").
+    flip: a joint set's left/right permutation (`joints.JointSet.flip`): test-time flip (`pose.flip`).
 
     mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
     count, each process reads and feeds only its rows of each batch, and every process gets all predictions."""
@@ -143,7 +150,8 @@ def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mes
         names = READOUTS + SPATIAL_READOUTS
     if peaks:
         names = names + (PEAKS if spatial is not None else PEAKS[:1])
-    fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg.inference(), bool(peaks))
+    flip = None if flip is None else F.check_perm(flip, cfg.num_joints)
+    fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg.inference(), bool(peaks), flip)
     rows = slice(0, batch)
     if mesh is not None:
         batch = -(-batch // mesh.devices.size) * mesh.devices.size

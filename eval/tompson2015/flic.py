@@ -75,7 +75,8 @@ class Config(ExperimentConfig):
     parabola sub-cell refinement of both arg-maxes, off: integer arg-maxes); spatial: on adds the rows with the
     spatial model, whose settings are `spatial.FLIC_VALIDATED` with the spatial_* fields (`SPATIAL_FIELDS`: mode,
     unary_power, kernel, prior_sigma, prior_floor, torso_sigma of `spatial.SpatialConfig`, defaults from
-    FLIC_VALIDATED); timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused
+    FLIC_VALIDATED); test_flip: test-time horizontal flip with left/right joints swapped (`pose.flip`);
+    timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused
     (the cascade has its own weights)."""
 
     data: str = "flic"
@@ -91,6 +92,7 @@ class Config(ExperimentConfig):
     spatial_prior_floor: float = S.FLIC_VALIDATED.prior_floor
     spatial_torso_sigma: float = S.FLIC_VALIDATED.torso_sigma
     timing: bool = False
+    test_flip: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -193,7 +195,8 @@ def identify(cfg: Config) -> Config:
 def run_name(cfg: Config) -> str:
     """The run folder name of `convcorr eval flic`: tompson2015.flic_<training run>[_val][_raw][_nospatial]."""
     return ("tompson2015.flic_" + Path(cfg.run_dir or "run").resolve().name + ("_val" if cfg.split == "val" else "")
-            + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else ""))
+            + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else "")
+            + ("_flip" if cfg.test_flip else ""))
 
 
 def group_table(pred: np.ndarray, data: PoseArrays, alpha: float) -> dict[str, float]:
@@ -212,15 +215,16 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
-             timing: bool = False, spatial: S.SpatialConfig | None = None) -> dict:
+             timing: bool = False, spatial: S.SpatialConfig | None = None, test_flip: bool = False) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
-    (None: without it)."""
+    (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`)."""
     joints.joint_set("flic", tc.model.num_joints)
     data = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale,
                                                       len(data), spatial, split, protocol=tc.protocol)
-    preds = predict.predict(params, data.images, tc.model, spatial=sp)
-    res: dict = {"split": split, "n": len(data), "refine": refine, "pool": tc.model.pool, "protocol": tc.protocol,
+    preds = predict.predict(params, data.images, tc.model, spatial=sp, flip=joints.FLIC.flip if test_flip else None)
+    res: dict = {"split": split, "n": len(data), "refine": refine, "test_flip": bool(test_flip),
+                 "pool": tc.model.pool, "protocol": tc.protocol,
                  "trunk": tc.model.trunk or "none (the paper's banks)",
                  "image_size": tc.model.image_size, "head": HEAD,
                  "spatial": None if spatial is None else {**spatial.to_dict(), "label": spatial_label(spatial),
@@ -246,7 +250,8 @@ def markdown(res: dict, with_paper: bool = True) -> str:
         rows += [[f"paper {k}", *v] for k, v in paper.TABLE3.items()]
     sm = res.get("spatial")
     with_sm = f"; +spatial: the spatial model ({sm['label']}) before the fine model" if sm else ""
-    inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(res.get("protocol", "person"))
+    inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(
+        res.get("protocol", "person")) + (", test-time flip" if res.get("test_flip") else "")
     trunk = res.get("trunk", "none (the paper's banks)")
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}**", "",
@@ -293,7 +298,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.run_dir is None:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
-    res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings())
+    res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
+                   cfg.test_flip)
     res["run"] = str(cfg.run_dir)
     curve_figure(res, ctx.figures / FIGURE)
     md = f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n"
