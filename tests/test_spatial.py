@@ -442,3 +442,31 @@ def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_max
     np.testing.assert_allclose(got["peak"], hmaps.max(axis=(1, 2)), atol=1e-6)
     np.testing.assert_allclose(got["spatial_peak"], got["peak"], atol=1e-6)
     assert set(P.predict(params, images, cfg, batch=4, peaks=True)) == set(P.READOUTS) | {"peak"}
+
+
+def test_fit_priors_recovers_offset():
+    """Heat-maps with two equal peaks per image, the joint's (always at torso + (3, -2) cells) and a distractor
+    anywhere: from uniform priors, fitting the prior on the marginals learns the offset, and the fitted prior then
+    picks the true peak."""
+    rng = np.random.default_rng(0)
+    n, size, offset = 48, 12, np.array([3, -2])
+    torso = rng.integers(3, 8, (n, 2)).astype(np.float32) + [0, 2]
+    joint = torso + offset
+    distractor = rng.integers(0, size, (n, 2)).astype(np.float32)
+    peaks = np.stack([hm.gaussian_targets(jnp.asarray(np.stack([j, d])), (size, size), 0.7)
+                      for j, d in zip(joint, distractor)])  # [N, H, W, 2]
+    maps = np.asarray(peaks.max(-1, keepdims=True))  # one joint, two peaks
+    cfg = S.SpatialConfig(edges=((1, 0),), kernel=9, mode="sum", unary_power=1.0, torso_sigma=0.5)
+    flat = np.full((1, 9, 9), -np.log(81.0), np.float32)
+    fitted = S.fit_priors(flat, maps, torso, joint[:, None], np.ones((n, 1), bool), cfg, steps=60, lr=0.2, batch=16)
+    assert fitted.shape == (1, 9, 9)
+    np.testing.assert_allclose(np.exp(fitted).sum(), 1.0, rtol=1e-4)
+    r = 4
+    assert np.unravel_index(np.argmax(fitted[0]), (9, 9)) == (r + offset[1], r + offset[0])
+    assert np.exp(fitted[0, r + offset[1], r + offset[0]]) > 0.3  # from 1/81
+    # with the fitted prior the spatial model prefers the joint's peak over the distractor
+    refined = np.asarray(S.apply_spatial_model(jnp.asarray(maps), jnp.asarray(torso), jnp.asarray(fitted), cfg))
+    am = np.asarray(hm.argmax_2d(jnp.asarray(refined)))[:, 0]
+    assert np.mean(np.all(am == joint, -1)) > 0.95
+    with pytest.raises(InputError, match="log_priors"):
+        S.fit_priors(np.concatenate([flat, flat]), maps, torso, joint[:, None], np.ones((n, 1), bool), cfg)

@@ -47,8 +47,9 @@ Priors (`offset_priors`; `priors_from_pixels` for ground truth in image pixels).
 parent offsets (`rint(child) - rint(parent)`, in cells) over the training instances where both nodes are labelled,
 normalised, optionally smoothed by a Gaussian of std `sigma` cells, plus `floor` at every offset and renormalised:
 log p_e(d) = log((q_e(d) + floor) / (1 + floor * n)) with q_e the (smoothed) normalised histogram and
-n = kh * kw. An edge without data gets the uniform kernel. The log-priors are plain arrays: they can be learned
-further by gradient descent on `marginal_nll`. `learn_priors` learns them with the settings of a `SpatialConfig`
+n = kh * kw. An edge without data gets the uniform kernel. The log-priors are plain arrays: `fit_priors` learns them
+further by gradient descent on `marginal_nll` given the network's heat-maps on training images (the paper trains
+its pairwise potentials). `learn_priors` learns them with the settings of a `SpatialConfig`
 (kernel side, sigma, floor).
 
 Settings (`SpatialConfig`): one frozen config holds every setting, of inference (mode, unary power and floor,
@@ -584,3 +585,58 @@ def marginal_nll(log_priors: jax.Array, log_unary: jax.Array, targets: jax.Array
     val = jnp.take_along_axis(flat, (y * w + x)[..., None], axis=-1)[..., 0]
     m = mask.astype(jnp.float32)
     return -jnp.sum(val * m) / jnp.maximum(jnp.sum(m), 1.0)
+
+
+def fit_priors(log_priors, heatmaps, torso, targets, visible, cfg: SpatialConfig = FLIC_VALIDATED,
+               steps: int = 100, lr: float = 0.05, batch: int = 64, key: jax.Array | None = None) -> np.ndarray:
+    """Log-priors [E, kh, kw] float32 trained as the paper trains its pairwise potentials: starting from
+    `log_priors` (e.g. `learn_priors`' histograms), `steps` Adam steps (learning rate `lr`) on `marginal_nll`, the
+    mean negative sum-product log-marginal of the ground-truth cells given the network's heat-maps (each edge's
+    kernel a log-softmax of free logits, so it stays a distribution).
+
+    heatmaps [N, H, W, K] (the coarse model's on training images), torso [N, 2] and targets [N, K, 2] (x, y cells,
+    rounded to the nearest cell), visible [N, K] (the joints scored); unaries as inference makes them
+    (`node_log_unaries` with cfg). Each step reads `batch` rows drawn with `key` (default PRNGKey(0))."""
+    import optax
+
+    cfg.validate()
+    hm = np.asarray(heatmaps, np.float32)
+    if hm.ndim != 4:
+        raise InputError("spatial prior", "heatmaps", "[N, H, W, K]", hm.shape)
+    n, _, _, k = hm.shape
+    tgt, vis, tor = np.asarray(targets, np.float32), np.asarray(visible, bool), np.asarray(torso, np.float32)
+    if tgt.shape != (n, k, 2) or vis.shape != (n, k) or tor.shape != (n, 2):
+        raise InputError("spatial prior", "targets, visible, torso", f"[{n}, {k}, 2], [{n}, {k}], [{n}, 2]",
+                         (tgt.shape, vis.shape, tor.shape))
+    pri = jnp.asarray(log_priors, jnp.float32)
+    if pri.ndim != 3 or pri.shape[0] != len(cfg.edges):
+        raise InputError("spatial prior", "log_priors", f"[E={len(cfg.edges)}, kh, kw]", pri.shape)
+    tree_structure(cfg.edges, k + 1)
+    cells = np.rint(np.nan_to_num(tgt)).astype(np.int32)
+    cells = np.concatenate([cells, np.rint(tor)[:, None].astype(np.int32)], axis=1)  # torso: never scored
+    mask = np.concatenate([vis & np.all(np.isfinite(tgt), -1), np.zeros((n, 1), bool)], axis=1)
+    opt = optax.adam(lr)
+
+    def normalised(logits):
+        e = logits.shape[0]
+        return jax.nn.log_softmax(logits.reshape(e, -1), axis=-1).reshape(logits.shape)
+
+    @jax.jit
+    def step(logits, state, rows):
+        def loss(lg):
+            u = node_log_unaries(jnp.asarray(hm)[rows], jnp.asarray(tor)[rows], cfg)
+            return marginal_nll(normalised(lg), u, jnp.asarray(cells)[rows], jnp.asarray(mask)[rows], cfg.edges,
+                                cfg.method)
+
+        g = jax.grad(loss)(logits)
+        upd, state = opt.update(g, state, logits)
+        return optax.apply_updates(logits, upd), state
+
+    logits = jnp.maximum(pri, _NEG)
+    state = opt.init(logits)
+    key = jax.random.PRNGKey(0) if key is None else key
+    b = min(int(batch), n)
+    for t in range(int(steps)):
+        rows = jax.random.choice(jax.random.fold_in(key, t), n, (b,), replace=False)
+        logits, state = step(logits, state, rows)
+    return np.asarray(normalised(logits), np.float32)
