@@ -1,9 +1,11 @@
-"""Reproducibility header for every table script: config, seed, versions, device and wall time."""
+"""Reproducibility header for every table script (config, seed, versions, device and wall time), and the schema of
+a run folder's metrics.json (`metrics_record`, numbers rounded by `rounded`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import time
 from contextlib import contextmanager
@@ -58,3 +60,35 @@ def timed(label: str = "wall time") -> Iterator[dict]:
         yield info
     finally:
         info["seconds"] = time.perf_counter() - t0
+
+
+SIGNIFICANT_DIGITS = 6  # numbers in metrics.json and a command's JSON output: 0.67, not 0.6700000000000002
+
+
+def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+    """`value` with every float (numpy scalars and arrays too) rounded to `digits` significant digits, in nested
+    dicts, lists and tuples (tuples become lists); NaN and infinities unchanged, ints and text as they are."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
+        return rounded(value.tolist(), digits)
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def metrics_record(key: dict, finished: bool, seconds: float, summary: str, markdown: str = "",
+                   metrics: dict | None = None) -> dict:
+    """The one schema of a run folder's `metrics.json` (experiments, `convcorr_eval.runner`; training,
+    `convcorr_jax.pose.train`):
+
+        {"key": {"kind", "settings", "version" (code version, `cache.code_version`)[, "data"]},
+         "status": "ok" | "running", "seconds", "summary", "markdown", "metrics", "versions"}
+
+    `key` as `cache.key` builds it (kept exact: a later run compares it); every number of the results rounded to
+    `SIGNIFICANT_DIGITS` significant digits (`rounded`); "versions" the installed packages (`versions`)."""
+    return {"key": key, "status": "ok" if finished else "running",
+            **rounded({"seconds": seconds, "summary": summary, "markdown": markdown, "metrics": metrics or {}}),
+            "versions": versions()}

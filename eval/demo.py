@@ -73,6 +73,6 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
             f"wall time: {total:.1f} s", "```", "",
             "| stage | experiment | status | seconds | summary |", "|---|---|---|---|---|", *rows, ""]
     write_report(out, "convcorr-jax demo report", "\n".join(head + sections))
-    io.write_json(out / "metrics.json", metrics)
+    io.write_json(out / "metrics.json", runinfo.rounded(metrics))
     print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {out / 'report.md'} and {out / 'report.html'}")
     return failed

@@ -23,11 +23,44 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from convcorr_jax import io  # noqa: E402
 
-__all__ = ["plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report"]
+__all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent", "ran_on",
+           "comparable", "NOT_COMPARABLE"]
+
+NOT_COMPARABLE = "not comparable to the paper"
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
-    """Write a matplotlib figure atomically (PNG by the path's suffix) and close it."""
+def percent(fraction: float) -> str:
+    """A fraction in [0, 1] (PCK, PCKh, accuracy) as the percentage with one decimal that consoles, reports and
+    figure labels show: 0.6734 -> "67.3"."""
+    return f"{100 * fraction:.1f}"
+
+
+def comparable(cfg: Any) -> bool:
+    """Whether a run's numbers may stand beside the paper's: not for size tiny (a few samples, plumbing only)."""
+    return getattr(cfg, "size", "default") != "tiny"
+
+
+def ran_on(cfg: Any, split: str, backbone: str | None = None) -> str:
+    """What a table row ran on: real or synthetic data, size, backbone, split. `backbone`: the network when it is
+    not `cfg.backbone` (a model trained from scratch). Tiny runs say "tiny, synthetic: not comparable to the
+    paper" (or "tiny, real <data>: ...") first.
+
+        "real pf_willow, default size, vgg16, validation split"
+        "tiny, synthetic: not comparable to the paper; mobilenet_v2, test split"
+    """
+    data = "synthetic" if cfg.data == "synthetic" else f"real {cfg.data}"
+    what = f"{backbone or cfg.backbone}, {split} split"
+    return f"tiny, {data}: {NOT_COMPARABLE}; {what}" if not comparable(cfg) else f"{data}, {cfg.size} size, {what}"
+
+
+MIN_WIDTH_PX = 800  # every figure written is at least this wide, so that it reads at 100 %
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: float = 100) -> None:
+    """Write a matplotlib figure atomically (PNG by the path's suffix, trimmed to its content) and close it. The
+    resolution is raised above `dpi` where needed for the written image to be at least MIN_WIDTH_PX wide."""
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * plt.rcParams["savefig.pad_inches"]
+    dpi = max(dpi, (MIN_WIDTH_PX + 2) / width_in)
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -204,14 +204,18 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     t0 = time.perf_counter()
     result = registry.load(exp_id).run(cfg, Context(stage, progress))
     seconds = time.perf_counter() - t0
-    md = "\n".join([f"# {exp_id}", "", "```", header, f"wall time: {seconds:.1f} s", "```", "",
-                    f"**{result.summary}**", "", result.markdown, ""])
-    write_report(stage, exp_id, md)
-    io.write_json(stage / "metrics.json", {"key": key, "status": "ok", "seconds": seconds, "summary": result.summary,
-                                           "markdown": result.markdown, "metrics": result.metrics,
-                                           "versions": runinfo.versions()})
+    write_report(stage, exp_id, report_markdown(exp_id, header, seconds, result))
+    io.write_json(stage / "metrics.json", runinfo.metrics_record(key, True, seconds, result.summary, result.markdown,
+                                                                 result.metrics))
     io.replace_dir(stage, run_dir)
     return result, seconds, False
+
+
+def report_markdown(exp_id: str, header: str, seconds: float, result: Result) -> str:
+    """A run's report: the title, the results (summary line, then the experiment's tables and figures), then what
+    ran (the run header: config, seed, versions, devices, inputs) and the wall time."""
+    return "\n".join([f"# {exp_id}", "", f"**{result.summary}**", "", result.markdown, "", "## Run", "", "```", header,
+                      f"wall time: {seconds:.1f} s", "```", ""])
 
 
 def _inputs_line(key: dict) -> str:

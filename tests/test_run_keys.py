@@ -169,9 +169,9 @@ def test_eval_pf_willow_sees_a_sub_class_added(tmp_path, capsys):
     root = tmp_path / "pf"
     _sub_class(root / "a(S)", 0)
     first, second = _pf_willow_twice(root, lambda: _sub_class(root / "b(S)", 1), tmp_path / "runs", capsys)
-    assert _table_head(first) == "| alpha | a(S) | mean |" and ", 2 pairs," in first
+    assert _table_head(first) == "| alpha | a(S) | mean of 1 |" and ", 2 pairs," in first
     assert CHANGED in second and "kept from an identical earlier run" not in second
-    assert _table_head(second) == "| alpha | a(S) | b(S) | mean |" and ", 4 pairs," in second
+    assert _table_head(second) == "| alpha | a(S) | b(S) | mean of 2 |" and ", 4 pairs," in second
     runs = [p for p in (tmp_path / "runs").iterdir() if not p.name.endswith(".lock")]
     assert len(runs) == 1  # the same settings: the same folder, replaced
 
@@ -185,8 +185,8 @@ def test_eval_pf_willow_real_sub_class_added(real_data, tmp_path, capsys):
     shutil.copytree(real / classes[0], root / classes[0])
     first, second = _pf_willow_twice(root, lambda: shutil.copytree(real / classes[1], root / classes[1]),
                                      tmp_path / "runs", capsys)
-    assert _table_head(first) == f"| alpha | {classes[0]} | mean |"
-    assert CHANGED in second and _table_head(second) == f"| alpha | {classes[0]} | {classes[1]} | mean |"
+    assert _table_head(first) == f"| alpha | {classes[0]} | mean of 1 |"
+    assert CHANGED in second and _table_head(second) == f"| alpha | {classes[0]} | {classes[1]} | mean of 2 |"
 
 
 def test_an_experiment_names_the_files_it_reads(tmp_path):

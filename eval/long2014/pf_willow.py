@@ -37,7 +37,8 @@ with `normalise=false` and the tap's own grid is the single-tap conv flow of Lon
 
 Settings are chosen on the validation set, the 4 bundled sub-classes (`long2014.pf_willow_validation` writes that
 table); scores that count are on the other 6. Prints the mean PCK@0.05 / 0.1 / 0.2 over the sub-classes under
-`data_root`; measured numbers are in bench/RESULTS_real.md and docs/results.md.
+`data_root` as percentages with one decimal (the report too); metrics.json keeps fractions in [0, 1] with the
+normaliser and alphas beside them (`pck_about`). Measured numbers are in bench/RESULTS_real.md and docs/results.md.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import io, metrics
+from convcorr_jax import io, metrics, runinfo
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence.frame_transfer import predict
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
@@ -64,13 +65,15 @@ from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
+from convcorr_eval.figures import TransferRow, transfer_figure
 from convcorr_eval.long2014 import paper
-from convcorr_eval.report import markdown_table, plt, save_figure
+from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure
 
-__all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "Config", "Frames",
-           "check_pairs", "evaluate_set", "frame_boxes", "get_config", "keypoint_table", "make_frames",
-           "pair_ground_truth", "pf_willow_command", "pf_willow_set", "predict", "run", "run_name", "score_frames",
-           "scored_subclasses", "select_classes", "setting_text", "valid_keypoints"]
+__all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
+           "VALIDATION_SUBCLASSES", "Config", "Frames", "check_pairs", "evaluate_set", "frame_boxes", "get_config",
+           "keypoint_table", "make_frames", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean",
+           "pf_willow_command", "pf_willow_set", "predict", "run", "run_name", "score_frames", "scored_subclasses",
+           "select_classes", "setting_text", "split_of", "valid_keypoints"]
 
 ALPHAS = metrics.PF_ALPHAS
 _DEFAULTS = PointTransferConfig  # the validated defaults of every transfer field live in the library
@@ -78,6 +81,7 @@ _DEFAULTS = PointTransferConfig  # the validated defaults of every transfer fiel
 # (`PointTransferConfig.DEFAULT_TAPS` / `DEFAULT_GRID`, chosen by `long2014.pf_willow_validation`).
 DEFAULT_TAPS = _DEFAULTS.DEFAULT_TAPS
 DEFAULT_GRID = _DEFAULTS.DEFAULT_GRID
+METHOD_NAMES = {"bp": "BP flow", "cos": "cosine nearest neighbour", "rhm": "RHM", "ot": "OT", "ot_rhm": "OT + RHM"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,11 +154,12 @@ class Config(ExperimentConfig):
 
     @property
     def label(self) -> str:
-        """A short name of the row: "none", "sift <method>" or "<method> <tap+tap>"."""
+        """A short name of the row saying its features and method: "no features, zero flow", "SIFT features, BP
+        flow", "conv4_1+conv5_1 features, OT + RHM", ..."""
         if self.features == "none":
-            return "none"
-        what = "sift" if self.features == "sift" else "+".join(self.tap_names)
-        return f"{self.method} {what}"
+            return "no features, zero flow"
+        what = "SIFT" if self.features == "sift" else "+".join(self.tap_names)
+        return f"{what} features, {METHOD_NAMES[self.method]}"
 
 
 def get_config(size: str = "default") -> Config:
@@ -267,70 +272,117 @@ def run_pf_willow(cfg: Config, backbone=None, params=None, progress: bool = Fals
 def setting_text(cfg: Config) -> str:
     """One line naming the row's settings (features, method, taps, grid, size, beta or radius)."""
     if cfg.features == "none":
-        return f"no flow (whole-image scaling), frame {cfg.image_size} px"
-    feats = "dense SIFT" if cfg.features == "sift" else (
-        f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(cfg.tap_names)}"
+        return f"no features, zero flow (whole-image scaling), frame {cfg.image_size} px"
+    feats = "SIFT features (dense SIFT)" if cfg.features == "sift" else (
+        f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(cfg.tap_names)} features"
         + ("" if cfg.normalise else ", raw activations"))
-    how = (f"BP beta {cfg.beta:g}, {cfg.levels} levels x {cfg.iters} iterations" if cfg.method == "bp"
-           else f"{cfg.method}, radius {cfg.radius:g} grid strides")
+    how = (f"BP flow, beta {cfg.beta:g}, {cfg.levels} levels x {cfg.iters} iterations" if cfg.method == "bp"
+           else f"{METHOD_NAMES[cfg.method]} ({cfg.method}), radius {cfg.radius:g} grid strides")
     return f"{feats}, grid {cfg.grid_spec}, frame {cfg.image_size} px, {how}"
 
 
-def pck_markdown(pck: dict, label: str) -> str:
-    """PCK per sub-class at each alpha beside the published PF-WILLOW numbers."""
+# PF-WILLOW's validation set: the 4 bundled sub-classes every setting was chosen on; the other 6 are the test set
+VALIDATION_SUBCLASSES = ("car(S)", "duck(S)", "motorbike(S)", "winebottle(woC)")
+
+
+def split_of(subs: Sequence[str]) -> str:
+    """The split the sub-classes `subs` belong to: "validation", "test", or "validation + test"."""
+    val = [c in VALIDATION_SUBCLASSES for c in subs]
+    return "validation" if all(val) else "test" if not any(val) else "validation + test"
+
+
+PCK_NORMALISER = "target keypoint box"  # alpha x max(w, h) of the box of the target's valid keypoints
+
+
+def pck_about(pck: dict) -> dict:
+    """What the PCK numbers `pck` (`metrics.pf_pck`) of a run's metrics are: fractions in [0, 1], the normaliser,
+    the alphas, and what "mean" is over."""
     subs = [c for c in pck["0.1"] if c != "mean"]
-    rows = [[f"ours, {label}, alpha {a}"] + [100 * pck[a][c] for c in subs] + [100 * pck[a]["mean"]]
+    return {"unit": "fraction in [0, 1]", "normaliser": PCK_NORMALISER, "alphas": list(ALPHAS),
+            "mean": f"unweighted mean over the {len(subs)} sub-classes scored: {', '.join(subs)}"}
+
+
+def peer_mean(peer: dict, alpha: str, subs: Sequence[str]) -> float | None:
+    """A published peer's PCK at `alpha` averaged over exactly the sub-classes `subs` (fraction), or None where
+    it cannot be: from its per-sub-class numbers when it has them for every one of `subs` at this alpha, else its
+    mean when that is over the same sub-classes (`peer["subclasses"]`)."""
+    per = peer.get("per_subclass", {}) if alpha == "0.1" else {}
+    if subs and all(c in per for c in subs):
+        return float(np.mean([per[c] for c in subs]))
+    return peer["pck"][alpha] if set(subs) == set(peer["subclasses"]) else None
+
+
+def pck_markdown(pck: dict, label: str, cfg: Config | None = None) -> str:
+    """PCK (percent, one decimal) per sub-class at each alpha; the mean column over the sub-classes of the
+    columns, for our rows and for the published peers on the same pairs (a peer's cell "-" where its numbers do
+    not cover those sub-classes). Each of our rows says what it ran on (`report.ran_on`); a tiny run leaves the
+    published numbers out (`report.comparable`)."""
+    subs = [c for c in pck["0.1"] if c != "mean"]
+    on = ran_on(cfg, split_of(subs)) if cfg is not None else label
+    rows = [[f"ours, {label} ({on}), alpha {a}"] + [percent(pck[a][c]) for c in subs] + [percent(pck[a]["mean"])]
             for a in pck]
-    for peer in (paper.PF_WILLOW_SIFTFLOW_CPP, paper.PF_WILLOW_SIFTFLOW_CPP_256):
-        rows += [[f"SIFT Flow C++ ({peer['protocol']}), alpha {a}"]
-                 + [100 * peer["per_subclass"][c] if a == "0.1" and c in peer.get("per_subclass", {}) else "-"
-                    for c in subs]
-                 + [100 * peer["pck"][a]] for a in peer["pck"]]
-    pub = "; ".join(f"{m} {v}" for m, v in paper.PF_WILLOW_PCK01.items())
-    return "\n".join([markdown_table(["method", *subs, "mean"], rows), "",
-                      f"Published PF-WILLOW PCK@0.1 (all 10 sub-classes, alpha x the target's keypoint box; "
-                      f"{paper.PF_WILLOW_PCK01_SOURCE}): {pub}."])
+    lines = []
+    if cfg is None or comparable(cfg):
+        for peer in (paper.PF_WILLOW_SIFTFLOW_CPP, paper.PF_WILLOW_SIFTFLOW_CPP_256):
+            for a in peer["pck"]:
+                per = peer.get("per_subclass", {}) if a == "0.1" else {}
+                mean = peer_mean(peer, a, subs)
+                rows.append([f"SIFT Flow C++ ({peer['protocol']}; real pf_willow, validation split), alpha {a}"]
+                            + [percent(per[c]) if c in per else "-" for c in subs]
+                            + [percent(mean) if mean is not None else "-"])
+        pub = "; ".join(f"{m} {v}" for m, v in paper.PF_WILLOW_PCK01.items())
+        lines = ["", (f"Published PF-WILLOW PCK@0.1 (%), mean over all 10 sub-classes, not over the ones above "
+                      f"({paper.PF_WILLOW_PCK01_SOURCE}): {pub}.")]
+    else:
+        lines = ["", f"Size tiny: {NOT_COMPARABLE}; the published numbers are left out."]
+    head = ["method", *subs, f"mean of {len(subs)}"]
+    about = (f"PCK (%) at alpha x max(w, h) of the {PCK_NORMALISER}; the mean is over the {len(subs)} sub-classes "
+             f"of the columns ({', '.join(subs)}), for every row.")
+    return "\n".join([about, "", markdown_table(head, rows), *lines])
 
 
-def figure(path: Path, out: dict, n: int = 4) -> None:
-    """Source images with their keypoints, and the targets with the transferred (red) and true (green) ones."""
-    pairs, samples = out["pairs"], out["samples"]
-    groups = out["groups"]
+FIGURE_ALPHA = 0.1  # the hit threshold drawn: alpha x max side of the target's keypoint box
+
+
+def figure(path: Path, out: dict, n: int = 4, title: str = "PF-WILLOW keypoint transfer") -> None:
+    """The first pair of each sub-class (at most n), one row each (`convcorr_eval.figures.transfer_figure`): the
+    source image (left) with its keypoints (circles, colour = keypoint index), the target (right) with the
+    transferred keypoints (crosses, same colours) and the true ones (hollow squares), each prediction joined to its
+    truth by a green line within FIGURE_ALPHA x the max side of the target's keypoint box (a PCK hit) and a red
+    one beyond it (a miss); the row title counts the hits."""
+    pairs, samples, groups = out["pairs"], out["samples"], out["groups"]
+    points, valid = keypoint_table(samples)
     pick = [int(np.flatnonzero(groups == g)[0]) for g in dict.fromkeys(groups)][:n]
-    fig, axes = plt.subplots(len(pick), 2, figsize=(6, 2.4 * len(pick)), squeeze=False)
-    for r, p in enumerate(pick):
+    rows = []
+    for p in pick:
         i, j = pairs[p]
-        axes[r, 0].imshow(samples[i].image)
-        axes[r, 0].scatter(*np.asarray(samples[i].points).T, s=10, c=np.arange(len(samples[i].points)), cmap="tab10")
-        axes[r, 0].set_title(f"source {samples[i].id}", fontsize=7)
-        axes[r, 1].imshow(samples[j].image)
-        axes[r, 1].scatter(*np.asarray(samples[j].points).T, s=10, c="lime", marker="x")
-        axes[r, 1].scatter(*out["pred"][p].T, s=10, c=np.arange(len(out["pred"][p])), cmap="tab10")
-        for a, b in zip(out["pred"][p], np.asarray(samples[j].points)):
-            axes[r, 1].plot([a[0], b[0]], [a[1], b[1]], "r-", lw=0.6)
-        axes[r, 1].set_title(f"target {samples[j].id} (x: truth)", fontsize=7)
-    for a in axes.ravel():
-        a.axis("off")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=80)
+        thr = FIGURE_ALPHA * float(metrics.pf_box_size(points[j][None])[0])
+        hits = int(np.sum(np.linalg.norm(out["pred"][p] - points[j], axis=-1)[valid[j]] < thr))
+        rows.append(TransferRow(samples[i].image, samples[j].image, points[i], out["pred"][p], points[j], thr,
+                                f"{samples[i].id} -> {samples[j].id}: {hits} of {int(valid[j].sum())} "
+                                f"keypoints within {FIGURE_ALPHA:g} x box = {thr:.0f} px"))
+    save_figure(transfer_figure(rows, title, ("source", "target"), f"{FIGURE_ALPHA:g} x box (hit)"), path)
 
 
 def run(cfg: Config, ctx: Context) -> Result:
     out = run_pf_willow(cfg, progress=ctx.progress)
     pck = out["pck"]
     fig = ctx.figures / "pf_willow_transfer.png"
-    figure(fig, out, cfg.figure_pairs)
+    figure(fig, out, cfg.figure_pairs, f"PF-WILLOW keypoint transfer: {setting_text(cfg)}")
     subs = scored_subclasses(out["groups"])
-    md = [pck_markdown(pck, cfg.label), "",
+    md = [pck_markdown(pck, cfg.label, cfg), "",
           f"{len(out['pairs'])} ordered pairs; {setting_text(cfg)}; {out['seconds']:.0f} s.", "",
           "Sub-classes scored: " + ", ".join(f"{c} ({n} pairs)" for c, n in subs.items()) + ".", ""]
     md += ["The bundled sub-classes are PF-WILLOW's validation set: every setting was chosen on them "
            "(`long2014.pf_willow_validation`), so numbers on them are validation numbers.", ""]
     md += [f"![transferred keypoints](figures/{fig.name})", ""]
     m = pck
-    summary = (f"PF-WILLOW ({len(out['pairs'])} pairs, {cfg.label}): mean PCK@0.05 {m['0.05']['mean']:.3f}, "
-               f"@0.1 {m['0.1']['mean']:.3f}, @0.2 {m['0.2']['mean']:.3f}")
-    return Result(summary, "\n".join(md), {"pck": pck, "pairs": int(len(out["pairs"])), "subclasses": subs,
+    on = ran_on(cfg, split_of(list(subs)))
+    summary = (f"PF-WILLOW ({len(out['pairs'])} pairs, {cfg.label}; {on}): mean PCK (%) over {len(subs)} sub-classes"
+               f" @0.05 {percent(m['0.05']['mean'])}, @0.1 {percent(m['0.1']['mean'])}, "
+               f"@0.2 {percent(m['0.2']['mean'])}")
+    return Result(summary, "\n".join(md), {"pck": pck, "pck_about": pck_about(pck),
+                                           "pairs": int(len(out["pairs"])), "subclasses": subs,
                                            "seconds": out["seconds"]})
 
 
@@ -364,17 +416,18 @@ def pf_willow_command(root: str | os.PathLike, features: str = "cnn", backbone: 
                       progress: bool = True, **fields) -> dict:
     """All ordered pairs of every sub-class under `root` with the default settings (`fields`: other Config
     fields); returns and (if `json_out`) writes atomically {"pck": {"0.05": {"<sub-class>": v, ..., "mean": v},
-    ...}, "pairs": N, "subclasses": {"<sub-class>": pairs scored}, "seconds": s}."""
+    ...}, "pck_about": `pck_about`, "pairs": N, "subclasses": {"<sub-class>": pairs scored}, "seconds": s} (numbers
+    to 6 significant digits in the file)."""
     cfg = get_config("default")
     cfg = dataclasses.replace(cfg, data_root=os.fspath(root), features=features, backbone=backbone or cfg.backbone,
                               weights=weights, **fields)
     cfg.check()
     t0 = time.perf_counter()
     out = run_pf_willow(cfg, progress=progress)
-    res = {"pck": out["pck"], "pairs": int(len(out["pairs"])), "subclasses": scored_subclasses(out["groups"]),
-           "seconds": round(time.perf_counter() - t0, 1)}
+    res = {"pck": out["pck"], "pck_about": pck_about(out["pck"]), "pairs": int(len(out["pairs"])),
+           "subclasses": scored_subclasses(out["groups"]), "seconds": round(time.perf_counter() - t0, 1)}
     if json_out is not None:
-        io.write_json(json_out, res)
+        io.write_json(json_out, runinfo.rounded(res))
     return res
 
 
