@@ -4,10 +4,14 @@ what a loader reads from a real-format file or folder.
   convcorr data synth objects|people|faces --n 200 --seed 0 --out DIR [--image-size S]
   convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images] [--voc-root DIR]
   convcorr data fetch pf-willow|flic --out DIR [--sha256 H] [--url URL] [--archive-dir DIR]
+  convcorr data pack-flic --root FLIC --out flic.tar [--quality 70 | --copy] [--max-mib 60]
+  convcorr data unpack-flic flic.tar --out DIR [--sha256 H]
 
 `synth` writes the set in its real format (VOC folders, MPII h5 + FLIC mat, 300-W folder) with a progress bar and
 one summary line; the folder is then readable by the real loaders (`load_voc_keypoints`, `load_mpii_h5`,
 `load_flic`, `load_300w`). `inspect` detects the format (`convcorr_jax.data.formats`) and summarises the samples.
+`pack-flic` / `unpack-flic` carry a FLIC folder as one tar with a sha256 file beside it
+(`convcorr_jax.data.flic_pack`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from convcorr_jax import io
 from convcorr_jax.data.fetch import DATASETS, fetch_dataset
+from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, pack_flic, unpack_flic
 from convcorr_jax.data.formats import FORMATS, read_format
 from convcorr_jax.data.synthetic.datasets import DEFAULT_SIZE, KINDS, write_dataset
 from convcorr_jax.data.types import KeypointSample
@@ -58,6 +63,20 @@ def _fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _pack_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, required=True, help="FLIC folder (examples.mat + images/)")
+    p.add_argument("--out", type=Path, required=True, help="the archive (.tar); its checksum goes to OUT.sha256")
+    p.add_argument("--quality", type=int, default=QUALITY, help="re-encode the JPEGs at this JPEG quality")
+    p.add_argument("--copy", action="store_true", help="copy the JPEGs as they are instead")
+    p.add_argument("--max-mib", type=float, default=MAX_MIB, help="refuse a larger archive (MiB)")
+
+
+def _unpack_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("archive", type=Path, help="a pack-flic archive")
+    p.add_argument("--out", type=Path, required=True, help="new or empty folder to unpack into")
+    p.add_argument("--sha256", default=None, help="expected sha256 (default: ARCHIVE.sha256)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", required=True)
     help_ = "generate a synthetic dataset in the real formats"
@@ -72,10 +91,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Download a dataset archive from its official address, check its size and sha256, and unpack it "
                     "atomically into --out, the folder the loader reads (load_pf_willow(OUT), load_flic(OUT)). "
                     "PF-WILLOW publishes no checksum: pass --sha256."))
+    _pack_arguments(sub.add_parser(
+        "pack-flic", help="pack a FLIC folder into one tar + sha256 file",
+        description="Pack examples.mat and the images it names into one uncompressed tar (JPEGs re-encoded at "
+                    "--quality, or copied), written atomically with OUT.sha256 beside it."))
+    _unpack_arguments(sub.add_parser(
+        "unpack-flic", help="verify and unpack a pack-flic archive",
+        description="Check the archive's sha256 (--sha256, else ARCHIVE.sha256) and unpack its FLIC folder "
+                    "atomically into --out, the folder load_flic reads."))
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"synth": _synth, "inspect": _inspect, "fetch": _fetch}[args.data_command](args)
+    return {"synth": _synth, "inspect": _inspect, "fetch": _fetch, "pack-flic": _pack,
+            "unpack-flic": _unpack}[args.data_command](args)
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -108,6 +136,21 @@ def _fetch(args: argparse.Namespace) -> int:
     out = fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
                         archive_dir=args.archive_dir, progress=not args.no_progress)
     print(f"{args.dataset}: unpacked into {out} ({DATASETS[args.dataset].check(out)})")
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    io.check_writable(args.out, "--out")
+    info = pack_flic(args.root, args.out, None if args.copy else args.quality, args.max_mib)
+    how = "copied" if info["quality"] is None else f"JPEG quality {info['quality']}"
+    print(f"pack-flic: {info['images']} images ({how}) + examples.mat, {info['bytes'] / 2**20:.1f} MiB, "
+          f"sha256 {info['sha256']} -> {info['archive']} (+ .sha256)")
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    io.check_writable(args.out, "--out", kind="folder")
+    print(f"unpack-flic: {args.archive} verified, unpacked into {args.out} ({unpack_flic(args.archive, args.out, args.sha256)})")
     return 0
 
 

@@ -19,8 +19,8 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
@@ -127,18 +127,32 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
     size = size if size is not None else (src.size if url == src.url else None)
     if not sha256:
         raise InputError(url, "sha256", f"a sha256 for {name}'s archive (pass --sha256): {src.cite}", "none")
+    out = check_empty_out(out)
+    folder = Path(archive_dir) if archive_dir is not None else cache_dir("downloads")
+    archive = download(url, folder / src.filename, sha256=sha256, progress=progress, timeout=timeout, size=size)
+    summary = install_archive(archive, out, name, src.top, src.check)
+    log.info("%s: unpacked into %s (%s)", name, out, summary)
+    return out
+
+
+def check_empty_out(out: str | os.PathLike) -> Path:
+    """`out` as a Path, or InputError unless it is absent or an empty folder (the place to unpack into)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(out, "out", "a new or empty folder to unpack into", "an existing non-empty path")
-    folder = Path(archive_dir) if archive_dir is not None else cache_dir("downloads")
-    archive = download(url, folder / src.filename, sha256=sha256, progress=progress, timeout=timeout, size=size)
+    return out
+
+
+def install_archive(archive: Path, out: Path, name: str, top: str, check: Callable[[Path], str]) -> str:
+    """Unpack `archive` into a temporary folder beside `out`, check the layout of its folder `top` (`check`), and
+    rename that folder onto `out` (absent or empty): nothing half-unpacked is left behind. Returns check's line."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         unpack_archive(archive, tmp)
-        root = _content_root(tmp, src.top)
+        root = _content_root(tmp, top)
         try:
-            summary = src.check(root)
+            summary = check(root)
         except InputError as e:
             raise InputError(archive, "layout", f"{name}'s files: {e.field} ({e.expected})", e.got) from None
         if out.exists():
@@ -147,5 +161,4 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    log.info("%s: unpacked into %s (%s)", name, out, summary)
-    return out
+    return summary

@@ -1,0 +1,79 @@
+"""FLIC as one archive with a checksum (`data.flic_pack`, `convcorr data pack-flic` / `unpack-flic`): a fixture FLIC
+folder packs, unpacks into the same files the loader reads the same way, a corrupted archive is refused in one
+line, and the real FLIC folder's archive size is measured (skipped where it is absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convcorr_cli.main import main
+from convcorr_jax import io
+from convcorr_jax.data.flic import load_flic
+from convcorr_jax.data.flic_pack import pack_flic, read_checksum, unpack_flic
+from convcorr_jax.data.types import load_image
+from convcorr_jax.errors import InputError
+
+
+def test_pack_unpack_roundtrip(tiny_flic, tmp_path, capsys):
+    tar = tmp_path / "out" / "flic.tar"
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--copy"]) == 0
+    assert "4 images (copied)" in capsys.readouterr().out
+    assert read_checksum(tar) == io.sha256_file(tar)
+    assert (tmp_path / "out" / "flic.tar.sha256").read_text() == f"{io.sha256_file(tar)}  flic.tar\n"
+    assert sorted(os.listdir(tar.parent)) == ["flic.tar", "flic.tar.sha256"]  # no temporary file left
+    # the same folder packs to the same bytes
+    again = pack_flic(tiny_flic, tmp_path / "again.tar", quality=None)
+    assert again["sha256"] == read_checksum(tar) and again["images"] == 4
+    dest = tmp_path / "copy"
+    assert main(["data", "unpack-flic", str(tar), "--out", str(dest)]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert (dest / "examples.mat").read_bytes() == (tiny_flic / "examples.mat").read_bytes()
+    for f in (tiny_flic / "images").iterdir():
+        assert (dest / "images" / f.name).read_bytes() == f.read_bytes()
+    a, b = load_flic(tiny_flic), load_flic(dest)
+    np.testing.assert_array_equal(np.stack([s.points for s in a]), np.stack([s.points for s in b]))
+
+
+def test_pack_reencoded_keeps_size_and_points(tiny_flic, tmp_path):
+    info = pack_flic(tiny_flic, tmp_path / "q.tar", quality=60)
+    dest = tmp_path / "copy"
+    unpack_flic(tmp_path / "q.tar", dest)
+    a, b = load_flic(tiny_flic), load_flic(dest)
+    assert info["quality"] == 60 and [s.extras["image_size"] for s in b] == [(360, 240)] * 4
+    np.testing.assert_array_equal(np.stack([s.points for s in a]), np.stack([s.points for s in b]))
+    diff = np.abs(load_image(a[0].image_path).astype(int) - load_image(b[0].image_path).astype(int))
+    assert 0 < diff.mean() < 40  # re-encoded, the same picture
+    with pytest.raises(InputError, match="archive size"):
+        pack_flic(tiny_flic, tmp_path / "big.tar", max_mib=1e-4)
+    assert not (tmp_path / "big.tar").exists() and not (tmp_path / "big.tar.sha256").exists()
+
+
+def test_corrupted_archive_refused(tiny_flic, tmp_path, capsys):
+    tar = tmp_path / "flic.tar"
+    pack_flic(tiny_flic, tar)  # re-encoded at the default quality
+    data = bytearray(tar.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tar.write_bytes(bytes(data))
+    dest = tmp_path / "copy"
+    assert main(["data", "unpack-flic", str(tar), "--out", str(dest)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sha256" in err and "corrupted" in err
+    assert not dest.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".copy")]
+    Path(f"{tar}.sha256").unlink()
+    with pytest.raises(InputError, match="checksum file"):
+        unpack_flic(tar, dest)
+
+
+@pytest.mark.slow
+def test_real_flic_pack_size(flic_root, tmp_path):
+    """FLIC as shipped here (4,552 JPEGs at 360 x 240) fits 60 MiB at the default quality, and unpacks to a folder
+    the loader reads at the same image size."""
+    info = pack_flic(flic_root, tmp_path / "flic.tar")
+    assert info["images"] == 4552 and info["bytes"] <= 60 * 2**20
+    unpack_flic(tmp_path / "flic.tar", tmp_path / "FLIC")
+    test = load_flic(tmp_path / "FLIC", split="test")
+    assert len(test) == 1016 and {s.extras["image_size"] for s in test} == {(360, 240)}
