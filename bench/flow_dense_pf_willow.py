@@ -19,7 +19,6 @@ import time
 
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from convcorr_jax import metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
@@ -27,6 +26,7 @@ from convcorr_jax.data.pf_willow import pf_willow_classes, pf_willow_pairs
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow import dense
 from convcorr_jax.flow.warp import bilinear_sample
+from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from flow_dense import load_peer
 
@@ -56,7 +56,7 @@ def main() -> None:
     gts, subs = [], []
     todo = [(c, src, dst) for c in pf_willow_classes(args.root)
             for src, dst in pf_willow_pairs(args.root, c)[: args.pairs_per_class]]
-    for c, src, dst in tqdm(todo, desc="pairs", unit="pair"):
+    for c, src, dst in progress_bar(todo, desc="pairs", unit="pair"):
         a, b = load_image(src.image_path), load_image(dst.image_path)
         hw = (args.side, args.side)
         ra, rb = resize(a, hw), resize(b, hw)

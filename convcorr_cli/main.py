@@ -11,6 +11,9 @@ size, so a repeated command loads its programs instead of compiling them again. 
 Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax.interrupt`) with one line on
 stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exit code 130; a second signal
 exits at once with the same line.
+
+Progress: on a terminal, tqdm bars on stderr; otherwise (a log file, a pipe) plain lines on stderr every tenth of a
+loop or 30 s, without carriage returns (`convcorr_jax.progress`, shown by `setup_logging`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import sys
 from typing import Callable, Sequence
 
@@ -25,6 +29,7 @@ from convcorr_cli.options import HelpFormatter
 from convcorr_jax import interrupt
 from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
 from convcorr_jax.errors import InputError
+from convcorr_jax.progress import LOG as PROGRESS_LOG, on_terminal
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,6 +46,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("convcorr_cli.eval", "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, PF-WILLOW)"),
     "launch": ("convcorr_cli.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
 }
+
+
+class _StderrLines(logging.Handler):
+    """Each record as one line on the current stderr; on a terminal through `tqdm.write`, above a running bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            if on_terminal():
+                from tqdm import tqdm
+
+                tqdm.write(line, file=sys.stderr)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+        except Exception:  # noqa: BLE001 (logging's own convention: report, never raise)
+            self.handleError(record)
+
+
+def setup_logging() -> None:
+    """Show the progress of long loops (`convcorr_jax.progress`: log lines where stderr is not a terminal, and the
+    training loop's messages) on stderr, one line per record; idempotent. Warnings of the library reach stderr
+    through Python's last-resort handler."""
+    if not any(isinstance(h, _StderrLines) for h in PROGRESS_LOG.handlers):
+        PROGRESS_LOG.addHandler(_StderrLines())
+    PROGRESS_LOG.setLevel(logging.INFO)
+    PROGRESS_LOG.propagate = False  # not again through a per-process handler of `convcorr_jax` (parallel)
 
 
 def setup_compile_cache() -> str | None:
@@ -100,6 +132,7 @@ def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = F
 
     def body() -> int:
         interrupt.check()
+        setup_logging()
         setup_compile_cache()
         return int(run(args) or 0)
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 
 SET_METAVAR = "FIELD=VALUE"
@@ -24,13 +25,22 @@ class HelpFormatter(argparse.HelpFormatter):
     """argparse's formatter with each option's default appended to its help, "(default: X)", where the option
     has a default worth showing (not None, False or empty) and the help does not already name its default."""
 
+    @staticmethod
+    def _shows_default(action: argparse.Action) -> bool:
+        default = action.default
+        return bool(action.option_strings) and not (
+            default is None or default is argparse.SUPPRESS or default is False or default == []
+            or isinstance(action, (argparse._StoreConstAction, argparse._HelpAction, argparse._VersionAction)))
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and action.help != argparse.SUPPRESS and self._shows_default(action):
+            action = copy.copy(action)  # an option without help text still shows its default
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        default = action.default
-        shown = not (default is None or default is argparse.SUPPRESS or default is False or default == []
-                     or isinstance(action, (argparse._StoreConstAction, argparse._HelpAction,
-                                            argparse._VersionAction)))
-        if shown and action.option_strings and not SAYS_DEFAULT.search(text):
+        if self._shows_default(action) and not SAYS_DEFAULT.search(text):
             text = f"{text} (default: %(default)s)".lstrip()
         return text
 

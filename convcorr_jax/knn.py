@@ -249,9 +249,9 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
     s_run = i_run = None
     starts = range(0, n, chunk)
     if progress:
-        from tqdm import tqdm
+        from convcorr_jax.progress import bar as progress_bar
 
-        starts = tqdm(starts, desc=f"knn {os.path.basename(path)}", unit="chunk")
+        starts = progress_bar(starts, desc=f"knn {os.path.basename(path)}", unit="chunk")
     for start in starts:
         part = jnp.asarray(np.asarray(db[start:start + chunk], np.float32))
         if metric == "cosine":

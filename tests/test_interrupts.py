@@ -112,17 +112,17 @@ def test_training_stops_with_a_complete_checkpoint_and_resumes(cache, tmp_path):
     p = _start(args, cache, tmp_path / "a")
     _wait_for(p, lambda: ckpt.is_dir() and any(x.name.isdigit() for x in ckpt.iterdir()))  # the first checkpoint
     p.send_signal(signal.SIGINT)
-    stdout = _stopped(p, tmp_path / "a", "train")
+    _stopped(p, tmp_path / "a", "train")
     steps = sorted(int(x.name) for x in ckpt.iterdir() if x.name.isdigit())
-    assert f"stopped after step {steps[-1]} of 16" in stdout
+    assert f"stopped after step {steps[-1]} of 16" in (tmp_path / "a" / "err.txt").read_text()  # progress: stderr
     half = ckpt / "15.orbax-checkpoint-tmp-1700000000000000"  # a save killed half-way: never taken as the latest
     half.mkdir()
     (half / "junk").write_text("half-written")
     p = _start(args, cache, tmp_path / "b")
     assert p.wait(timeout=600) == 0, (tmp_path / "b" / "err.txt").read_text()[-3000:]
-    stdout = (tmp_path / "b" / "out.txt").read_text()
-    assert f"resuming pose_tiny from step {steps[-1]} of 16" in stdout
-    assert f"[pose_tiny] {16 - steps[-1]} steps in" in stdout and not half.exists()
+    stderr = (tmp_path / "b" / "err.txt").read_text()
+    assert f"resuming pose_tiny from step {steps[-1]} of 16" in stderr
+    assert f"[pose_tiny] {16 - steps[-1]} steps in" in stderr and not half.exists()
     p = _start([*args, "--set", "model.head=12"], cache, tmp_path / "c")  # another config in the same folder
     assert p.wait(timeout=600) == 2
     err = (tmp_path / "c" / "err.txt").read_text()

@@ -16,13 +16,13 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
+from convcorr_jax.progress import bar as progress_bar
 
 ROLES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 SIFT_RADII = (10, 20, 40, 80, 160)
@@ -152,7 +152,7 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
         feats_tr.update(conv_features(train, ktr, backbone, params, roles))
         feats_te.update(conv_features(test, kte, backbone, params, roles))
     results = {}
-    for name in tqdm(list(feats_tr), desc="table3 features", disable=not progress):
+    for name in progress_bar(list(feats_tr), desc="table3 features", disable=not progress):
         c = C.get(name, C.get(name.split()[0] if name.startswith("SIFT") else "conv", 1e-6)) if isinstance(C, dict) else C
         results[name] = classify(feats_tr[name], ktr, feats_te[name], kte, C=c, cv_Cs=cv_Cs, n_folds=n_folds,
                                  **svm_kw)

@@ -26,13 +26,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from convcorr_jax import io, knn
 from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
+from convcorr_jax.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
     with contextlib.ExitStack() as stack:
         tmps = {role: stack.enter_context(io.atomic_path(out / "features.npy")) for role, out in outs.items()}
         mms: dict = {}
-        bar = tqdm(range(0, n, bs), desc=f"patch database {'+'.join(outs)}", unit="batch", disable=not progress)
+        bar = progress_bar(range(0, n, bs), desc=f"patch database {'+'.join(outs)}", unit="batch", disable=not progress)
         for s in bar:
             batch = images[s:s + bs]
             real = len(batch)

@@ -33,7 +33,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from convcorr_jax import geometry, knn, metrics
 from convcorr_jax.backbones.geometry import grid_centers
@@ -43,6 +42,7 @@ from convcorr_jax.errors import check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
 from convcorr_jax.linear import svm
+from convcorr_jax.progress import bar as progress_bar
 
 @dataclasses.dataclass(frozen=True)
 class PredictionConfig:
@@ -285,7 +285,7 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
     if sift:
         Str, sctr = dense_sift(train, cfg)
         Ste, scte = dense_sift(test, cfg)
-    for cat in (tqdm(cats, desc="table4 categories") if progress else cats):
+    for cat in progress_bar(cats, desc="table4 categories", disable=not progress):
         itr = [i for i, s in enumerate(train) if s.category == cat]
         ite = [i for i, s in enumerate(test) if s.category == cat]
         check(len(itr) > 0, "training set", f"category {cat!r}", "training instances for every test category", 0)

@@ -24,7 +24,6 @@ from typing import Sequence
 
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from convcorr_jax import geometry, metrics
 from convcorr_jax.backbones.geometry import grid_centers
@@ -39,6 +38,7 @@ from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, transfer_points
 from convcorr_jax.knn import topk_cosine
+from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import is_conv_only
 
 METHODS = ("conv4 flow", "SIFT flow", "NN transfer")
@@ -139,7 +139,7 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
     grey = to_grey(crops)
     b = sift_bin_size(cfg, int(rf.stride))
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
-    bar = tqdm(grey, desc=f"{desc}: dense SIFT", leave=False, disable=not progress)
+    bar = progress_bar(grey, desc=f"{desc}: dense SIFT", leave=False, disable=not progress)
     sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in bar])
     ret = np.asarray(feats[ret_tap]).reshape(len(samples), -1)
     return Prepared(crops, pts, vis, ret, conv, sift, grid, int(rf.stride))
@@ -179,7 +179,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     centre = np.array([(cfg.box - 1) / 2] * 2, np.float32)
     preds = {m: np.full((nq, kmax, 2), np.nan, np.float32) for m in METHODS}
     energies = {m: np.zeros((nq, k), np.float32) for m in METHODS[:2]}
-    for i in tqdm(range(nq), desc="keypoint transfer", leave=False, disable=not progress):
+    for i in progress_bar(range(nq), desc="keypoint transfer", leave=False, disable=not progress):
         nb = nbrs[i]
         # NN transfer: first neighbour labelling each keypoint, copied in box coordinates
         preds["NN transfer"][i] = median_transfer(database.points[nb], database.visible[nb], np.arange(k), 1, centre)

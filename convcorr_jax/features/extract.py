@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ import jax.numpy as jnp
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.errors import InputError
+from convcorr_jax.progress import bar as progress_bar
 
 
 def stack_images(images, source: str = "images") -> np.ndarray:
@@ -45,7 +45,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     bs = min(batch_size, n)
     n_batches = -(-n // bs)
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in taps}
-    for b in tqdm(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2, unit="batch"):
+    for b in progress_bar(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2, unit="batch"):
         batch = x[b * bs : (b + 1) * bs]
         real = len(batch)
         if real < bs:

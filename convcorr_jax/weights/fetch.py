@@ -38,12 +38,12 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
              progress: bool = False, timeout: float = 60.0, size: int | None = None) -> Path:
     """Download `url` to `dest` unless a file with the right hash is already there; returns `dest`.
 
-    The body streams (with a tqdm bar when `progress`) into a temporary file in dest's folder while being hashed;
-    the file is renamed onto `dest` only if its length matches Content-Length (and `size`, bytes, when given) and its
-    sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g. torchvision's 8-hex suffix in the
-    file name, starts with it).
+    The body streams (with a progress bar when `progress`, `convcorr_jax.progress`) into a temporary file in
+    dest's folder while being hashed; the file is renamed onto `dest` only if its length matches Content-Length (and
+    `size`, bytes, when given) and its sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g.
+    torchvision's 8-hex suffix in the file name, starts with it).
     """
-    from tqdm import tqdm
+    from convcorr_jax.progress import bar as progress_bar
 
     if not sha256 and not sha256_prefix:
         raise InputError(url, "sha256", "a full sha256 or a known hash prefix to verify the download", "none")
@@ -66,7 +66,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
                 total = int(length) if length is not None else size
                 if size is not None and total != size:
                     raise InputError(url, "size", f"{size} bytes", f"Content-Length {total}")
-                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                     while True:
                         block = resp.read(CHUNK)
                         if not block:

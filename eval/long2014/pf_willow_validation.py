@@ -25,12 +25,11 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from tqdm import tqdm
-
 from convcorr_jax.config import check_fields, override
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import resolve_taps
+from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import pf_willow
@@ -204,12 +203,12 @@ def validate(cfg: Config, progress: bool = False) -> list[dict]:
     reported in the given order)."""
     v = Validation(cfg, progress)
     out = []
-    for b in tqdm(cfg.search, desc="tap search", disable=not progress):
+    for b in progress_bar(cfg.search, desc="tap search", disable=not progress):
         out += v.search(b)
     configs = cfg.row_configs()
     order = sorted(range(len(configs)), key=lambda i: [frames_key(c) for c in configs].index(frames_key(configs[i])))
     rows: dict[int, dict] = {}
-    for i in tqdm(order, desc="validation rows", disable=not progress):
+    for i in progress_bar(order, desc="validation rows", disable=not progress):
         c = configs[i]
         key = frames_key(c)
         backbone, _ = v.model(c)

@@ -120,11 +120,11 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
     With workers > 1 the indices are sharded over separate interpreters (`_worker`), so callers need no
     `if __name__ == "__main__"` guard and nothing is forked from a process that may hold JAX threads.
     """
-    from tqdm import tqdm
+    from convcorr_jax.progress import bar as progress_bar
 
     args = [(kind, i, seed, size, os.fspath(root), noise) for i in range(n)]
     if workers <= 1 or n < 64:
-        return [_write_one(a) for a in tqdm(args, desc=f"synth {kind}", disable=not progress, leave=False)]
+        return [_write_one(a) for a in progress_bar(args, desc=f"synth {kind}", disable=not progress, leave=False)]
     import pickle
     import subprocess
     import threading
@@ -159,7 +159,7 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
             )
             for w in range(workers)
         ]
-        bar = tqdm(total=n, desc=f"synth {kind}", leave=False, disable=not progress)
+        bar = progress_bar(total=n, desc=f"synth {kind}", leave=False, disable=not progress)
         lock = threading.Lock()
 
         def pump(p) -> None:

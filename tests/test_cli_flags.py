@@ -1,0 +1,201 @@
+"""Flags that mean one thing in every command (`convcorr_cli.options`) and the progress format off a terminal
+(`convcorr_jax.progress`): `--out` wherever a command writes, every default in `--help`, `--set FIELD=VALUE` one
+per flag with one error line for a malformed one, `--out-dir` still accepted; progress lines without carriage
+returns, one every N steps."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import logging
+import types
+
+import pytest
+
+from convcorr_cli import options
+from convcorr_cli.main import COMMANDS, Parser, main
+from convcorr_jax import progress
+
+# (sub)commands that write no file of their own beyond --json / --figure (or only the cache): no --out
+NO_OUT = {
+    "classify": "prints classes; --json",
+    "weights fetch": "into the cache",
+    "weights inspect": "prints",
+    "data inspect": "prints",
+    "eval pckh": "--json, --figure",
+    "eval pck": "--json",
+    "launch": "the launched command's own flags",
+}
+
+
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser and every subcommand's, by the words that name it."""
+    out = {}
+    for name, (module, _) in COMMANDS.items():
+        p = Parser(prog=f"convcorr {name}")
+        importlib.import_module(module).add_arguments(p)
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            out[name] = p
+        for a in subs:
+            out.update({f"{name} {sub}": sp for sub, sp in a.choices.items()})
+    return out
+
+
+PARSERS = parsers()
+
+
+def _option(p: argparse.ArgumentParser, flag: str) -> argparse.Action | None:
+    return next((a for a in p._actions if flag in a.option_strings), None)
+
+
+def test_every_command_that_writes_takes_out():
+    lacking = {name for name, p in PARSERS.items() if _option(p, "--out") is None}
+    assert lacking == set(NO_OUT)
+    assert "--out-dir" not in "".join(p.format_help() for p in PARSERS.values())  # the old name: not shown
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+def test_help_shows_every_default(name):
+    p = PARSERS[name]
+    fmt = p._get_formatter()
+    for a in p._actions:
+        if not a.option_strings or a.help == argparse.SUPPRESS:
+            continue
+        text = " ".join(fmt._format_action(a).split())  # the option's lines in --help
+        if a.default not in (None, False, [], argparse.SUPPRESS) and not isinstance(a, argparse._HelpAction):
+            assert str(a.default) in text and "default" in text, (name, a.option_strings, text)
+        if a.dest == "backbone":  # the default backbone differs by command: each says which
+            assert "default" in text and any(b in text for b in ("mobilenet_v2", "vgg16", "torchvision_alexnet",
+                                                                  "experiment's")), (name, text)
+
+
+def test_help_of_a_command_prints_its_defaults(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["features", "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: mobilenet_v2, whose fetched ImageNet weights hold every layer" in text
+    assert "(default: standard)" in text
+
+
+def test_set_is_one_assignment_per_flag_everywhere():
+    with_set = {name: _option(p, "--set") for name, p in PARSERS.items() if _option(p, "--set") is not None}
+    assert {"run", "train pose", "eval pf-willow", "align", "match"} <= set(with_set)
+    for name, a in with_set.items():
+        assert isinstance(a, argparse._AppendAction) and a.nargs is None and a.type is options.set_assignment, name
+    args = PARSERS["align"].parse_args(["a.png", "b.png", "--out", "o", "--set", "beta=1", "--set", "taps=a,b"])
+    assert args.set == ["beta=1", "taps=a,b"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "long2014.table2", "--set", "beta"],
+    ["run", "long2014.table2", "--set", "=3"],
+    ["train", "pose", "--set", "steps"],
+    ["eval", "pf-willow", "--root", "PF", "--set", "grid conv4"],
+    ["align", "a.png", "b.png", "--out", "o", "--dense", "--set", "edge_sigma"],
+    ["match", "a.png", "b.png", "--points", "p.json", "--set", "1=taps"],
+])
+def test_malformed_set_is_one_line_exit_2(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--set" in err and "field=value" in err and "Traceback" not in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_several_values_after_one_set_are_refused(capsys, tmp_path):
+    """The old `align --set a=1 b=2` form: the second is not taken as an assignment, one line says so."""
+    assert main(["align", "a.png", "b.png", "--out", str(tmp_path / "o"), "--dense", "--set", "iters=2",
+                 "edge_sigma=none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unrecognized arguments: edge_sigma=none" in err, err
+
+
+def test_out_dir_is_a_hidden_alias_of_out():
+    p = PARSERS["eval pf-willow"]
+    assert p.parse_args(["--root", "PF", "--out-dir", "elsewhere"]).out == "elsewhere"
+    assert p.parse_args(["--root", "PF", "--out", "here"]).out == "here"
+    assert p.parse_args(["--root", "PF"]).out == "runs"
+    assert "--out-dir" not in p.format_help()
+
+
+def test_eval_mpii_out_is_the_folder_not_the_prediction_file(capsys, tmp_path):
+    assert main(["eval", "mpii", "--run", str(tmp_path), "--annot", "valid.h5", "--out", "preds.h5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "--h5 FILE" in err, err
+
+
+def test_train_pose_out_sets_the_run_root(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def fake_train(cfg, progress=True):
+        seen["cfg"] = cfg
+        return types.SimpleNamespace(evals=[], run_dir=cfg.run_dir)
+
+    cli_train = importlib.import_module("convcorr_cli.train")
+    monkeypatch.setattr(cli_train.train, "train", fake_train)
+    assert main(["train", "pose", "--config", "tiny", "--out", str(tmp_path / "r"), "--logdir", "off"]) == 0
+    assert seen["cfg"].out == str(tmp_path / "r")
+    assert main(["train", "pose", "--config", "tiny", "--out", "x", "--set", f"out={tmp_path}", "--logdir",
+                 "off"]) == 0
+    assert seen["cfg"].out == str(tmp_path)  # --set, later, wins
+
+
+# ------------------------------------------------------------------------------------------ progress lines
+@pytest.fixture
+def not_a_terminal(monkeypatch):
+    """stderr a file (not a terminal), and the records of the progress logger."""
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    progress.LOG.addHandler(handler)
+    level = progress.LOG.level
+    progress.LOG.setLevel(logging.INFO)
+    yield stream, records
+    progress.LOG.removeHandler(handler)
+    progress.LOG.setLevel(level)
+
+
+def test_off_a_terminal_a_line_every_n_steps(not_a_terminal):
+    stream, records = not_a_terminal
+    assert sum(1 for _ in progress.bar(range(47), desc="steps", every=10)) == 47
+    assert [r.split()[2] for r in records] == ["10/47", "20/47", "30/47", "40/47", "47/47"]  # and the last
+    assert all(r.startswith("steps: ") and "\r" not in r and "\n" not in r for r in records)
+    assert stream.getvalue() == ""  # the library writes nothing to a stream
+
+
+def test_off_a_terminal_the_default_is_a_tenth_and_updates_count(not_a_terminal):
+    _, records = not_a_terminal
+    with progress.bar(total=100, desc="bytes", unit="B", leave=False) as b:
+        for _ in range(25):
+            b.update(4)
+    assert [r.split()[2] for r in records] == [f"{n}/100" for n in range(12, 101, 12)] + ["100/100"]
+
+
+def test_off_a_terminal_a_line_every_s_seconds(not_a_terminal):
+    _, records = not_a_terminal
+    list(progress.bar(iter(range(3)), desc="open-ended", seconds=0.0))  # no total, no step count: by time only
+    assert len(records) == 3 and records[-1].startswith("open-ended: 3it")
+
+
+def test_on_a_terminal_a_bar(monkeypatch):
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    b = progress.bar(range(3), desc="x", file=io.StringIO())
+    assert not isinstance(b, progress.LineBar)
+    b.close()
+
+
+def test_a_command_off_a_terminal_writes_no_carriage_return(tmp_path, capsys):
+    """`convcorr data synth` with its progress on and stderr captured (not a terminal): plain lines."""
+    assert main(["data", "synth", "faces", "--n", "20", "--image-size", "32", "--workers", "1", "--out",
+                 str(tmp_path / "faces")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("synth faces:")]
+    assert [line.split()[3] for line in lines] == [f"{n}/20" for n in range(2, 21, 2)], err
+    assert json.loads((tmp_path / "faces" / "synthetic.json").read_text())["n"] == 20
