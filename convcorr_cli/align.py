@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     io.write_json(d / "energy.json", summary)
     _save_figure(d / "warp.png", out["a_work"], out["b_resized"], out["warped"], out["flow"],
                  f"{Path(args.image_a).name} -> {Path(args.image_b).name}: BP flow on {args.features} "
-                 f"({backbone.name}), grid {' x '.join(map(str, out['energy']['grid_hw']))}", out["grid_xy"], out["scale"])
+                 f"({backbone.name}), grid {' x '.join(map(str, out['energy']['grid_hw']))}", out["grid_xy"],
+                 out["scale"])
     if args.json:
         io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
                                                                             "warp.png")]))

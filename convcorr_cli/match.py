@@ -109,39 +109,15 @@ def _listed(a: np.ndarray) -> list:
     return [None if not np.all(np.isfinite(r)) else np.round(r, 3).tolist() for r in np.atleast_1d(a)]
 
 
-GAP = 10  # white pixels between A and B in the figure
-
-
 def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarray,
-         names: tuple[str, str] = ("A", "B")) -> None:
-    """A and B side by side (B right of A, tops aligned), each point i's source (circle, on A) and transferred
-    position (cross, on B) in colour i joined by a line; legend: point indices and the two markers."""
-    from convcorr_eval.report import plt, save_figure
+         names: tuple[str, str] = ("A", "B"), title: str = "") -> None:
+    """A and B side by side (`convcorr_eval.figures.transfer_figure`): point i's source (circle, on A) and
+    transferred position (cross, on B) in colour i, joined by a line; legend: the markers and point indices."""
+    from convcorr_eval.figures import TransferRow, transfer_figure
+    from convcorr_eval.report import save_figure
 
-    h, x0 = max(a.shape[0], b.shape[0]), a.shape[1] + GAP
-    canvas = np.full((h, x0 + b.shape[1], 3), 255, np.uint8)
-    canvas[: a.shape[0], : a.shape[1]] = a
-    canvas[: b.shape[0], x0:] = b
-    fig, ax = plt.subplots(figsize=(min(16, 2 + canvas.shape[1] / 80), min(10, 1 + h / 80)))
-    ax.imshow(canvas)
-    cmap = plt.get_cmap("tab20" if len(pa) > 10 else "tab10")
-    for i, (p, q) in enumerate(zip(pa, pb)):
-        c = cmap(i % cmap.N)
-        ax.scatter(*p, s=40, color=c, marker="o", edgecolors="black", linewidths=0.5, label=f"point {i}")
-        if np.all(np.isfinite(q)):
-            ax.plot([p[0], q[0] + x0], [p[1], q[1]], "-", color=c, lw=1)
-            ax.scatter(q[0] + x0, q[1], s=50, color=c, marker="X", edgecolors="black", linewidths=0.5)
-    handles, labels = ax.get_legend_handles_labels()
-    shown = 20  # point entries listed in the legend
-    handles, labels = handles[:shown], labels[:shown]
-    for marker, name in (("o", "source point (A)"), ("X", "transferred point (B)")):
-        handles.append(plt.Line2D([], [], marker=marker, color="grey", markeredgecolor="black", linestyle="",
-                                  markersize=7))
-        labels.append(name)
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    ax.set_title(f"{names[0]} (left) -> {names[1]} (right)", fontsize=9)
-    ax.axis("off")
-    save_figure(fig, path, dpi=100)
+    row = TransferRow(a, b, pa, pb, title=f"{names[0]} (left) -> {names[1]} (right)")
+    save_figure(transfer_figure([row], title or "points transferred", names), path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     pts = read_points(args.points)
     a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
     t = transfer_points(a, b, pts, weights=args.weights, config=used)
-    draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name))
+    draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
+         f"{len(pts)} points transferred ({used.method}, {used.backbone})")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
            "points_a": pts.tolist(), "points_b": _listed(t.points), "confidence": conf,

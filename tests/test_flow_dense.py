@@ -108,10 +108,8 @@ def test_cli_writes_pixel_flow(tmp_path):
     assert flow.shape == (2 * H, 2 * W, 2) and flow.dtype == np.float32
     inner = flow[2 * MARGIN:-2 * MARGIN, 2 * MARGIN:-2 * MARGIN]
     np.testing.assert_allclose(np.median(inner.reshape(-1, 2), 0), 2 * gt[0, 0], atol=0.5)
-    warp = np.asarray(Image.open(tmp_path / "o" / "warp.png").convert("RGB"))
-    assert warp.shape == (2 * H + 18, 3 * 2 * W, 3)  # A | B warped onto A | B under an 18 px title strip
-    strip = warp[:18]
-    assert (strip == 255).mean() > 0.8 and (strip < 100).any()  # white strips, dark titles
+    with Image.open(tmp_path / "o" / "warp.png") as warp:  # the alignment figure (tests/test_figures.py)
+        assert warp.format == "PNG" and warp.size[0] >= 800
 
 
 DENSE_SHARDED = """

@@ -48,7 +48,7 @@ from convcorr_jax.pose import spatial as S
 from convcorr_jax.pose.data import TORSO_ENDS, PoseArrays, flic_crops, flic_sample_affines, split_indices
 from convcorr_jax.pose.train import TrainConfig, load_run
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import markdown_table
+from convcorr_eval.report import markdown_table, save_figure
 from convcorr_eval.tompson2015 import figures, paper
 from convcorr_eval.tompson2015.trained import with_trained_state
 
@@ -62,6 +62,7 @@ MAIN = {"on": {"coarse": "coarse_refined", "coarse+spatial": "spatial_coarse_ref
 SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (bench/RESULTS_pose.md)
 SPLITS = ("test", "val")
 FIGURE = "flic_fig15.png"
+PAGE = "flic_best_worst.png"  # the best and worst people, ground truth beside prediction
 RUN_HELP = "a `convcorr train pose` run folder (config.json + checkpoints/)"
 # the experiment's spatial_* fields: each is the SpatialConfig field of the same name without the prefix
 SPATIAL_FIELDS = ("mode", "unary_power", "kernel", "prior_sigma", "prior_floor", "torso_sigma")
@@ -215,10 +216,12 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
-             timing: bool = False, spatial: S.SpatialConfig | None = None, test_flip: bool = False) -> dict:
+             timing: bool = False, spatial: S.SpatialConfig | None = None, test_flip: bool = False,
+             page: str | Path | None = None) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
-    (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`)."""
-    joints.joint_set("flic", tc.model.num_joints)
+    (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); page: where to draw
+    the best and worst people (`page_figure`; None: not drawn)."""
+    js = joints.joint_set("flic", tc.model.num_joints)
     data = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale,
                                                       len(data), spatial, split, protocol=tc.protocol)
@@ -230,6 +233,9 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
                  "spatial": None if spatial is None else {**spatial.to_dict(), "label": spatial_label(spatial),
                                                           "priors": f"FLIC {prior_split(split)} ground truth"}}
     res["ablation"] = {k: {a: group_table(p, data, float(a)) for a in ALPHAS} for k, p in preds.items()}
+    if page is not None:
+        readout = MAIN[refine]["cascade" if spatial is None else "cascade+spatial"]
+        page_figure(data, preds[readout], js, f"FLIC {split}, {readout}", page)
     res["pck"] = {a: {m: res["ablation"][r][a] for m, r in MAIN[refine].items() if r in preds} for a in ALPHAS}
     res["curve"] = {"alphas": [float(a) for a in CURVE_ALPHAS],
                     **{k: arm_curve(p, data) for k, p in preds.items()}}
@@ -285,6 +291,16 @@ def curve_figure(res: dict, path: str | Path) -> None:
                        f"FLIC {res['split']}: wrist + elbow (Fig. 15)")
 
 
+def page_figure(data: PoseArrays, pred: np.ndarray, joint_set: joints.JointSet, label: str, path: str | Path,
+                alpha: float = 0.05) -> None:
+    """The people with the highest and the lowest PCK@alpha (torso) of their own joints, ground truth beside the
+    prediction (`figures.best_worst_figure`)."""
+    score = figures.image_scores(metrics.pck_hits(pred, data.points, data.visible, data.norm, alpha))
+    save_figure(figures.best_worst_figure(data.images, data.points, pred, data.visible, score, joint_set,
+                                          f"PCK@{alpha:g}", f"{label}: best and worst people by PCK@{alpha:g} "
+                                          "(torso) of their joints"), path)
+
+
 def summary_line(res: dict) -> str:
     """FLIC <split> PCK@0.05 (torso) of the coarse model and the cascade (and each with the spatial model) per
     joint group, in percent."""
@@ -299,10 +315,11 @@ def run(cfg: Config, ctx: Context) -> Result:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
     res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
-                   cfg.test_flip)
+                   cfg.test_flip, page=ctx.figures / PAGE)
     res["run"] = str(cfg.run_dir)
     curve_figure(res, ctx.figures / FIGURE)
-    md = f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n"
+    md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"
+          f"![best and worst people: ground truth beside prediction](figures/{PAGE})\n")
     return Result(summary_line(res), md, res)
 
 

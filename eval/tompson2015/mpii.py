@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from convcorr_jax import geometry, metrics
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
@@ -29,10 +30,12 @@ from convcorr_jax.pose import model as M
 from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_jax.pose.train import load_run
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.tompson2015 import pckh
+from convcorr_eval.report import save_figure
+from convcorr_eval.tompson2015 import figures, pckh
 from convcorr_eval.tompson2015.trained import with_trained_state
 
 PREDS = "preds.h5"
+PAGE = "mpii_best_worst.png"  # the best and worst people, ground truth beside prediction
 RUN_HELP = "a `convcorr train pose --set data=mpii` run folder (config.json + checkpoints/)"
 
 
@@ -83,20 +86,38 @@ def run_name(cfg: Config) -> str:
 
 
 def predict_people(params, people: Sequence[KeypointSample], cfg: M.ModelConfig,
-                   readout: str = "cascade") -> np.ndarray:
-    """Predictions [N, K, 2] of one read-out (`predict.READOUTS`) in original-image pixels (0-based)."""
+                   readout: str = "cascade") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predictions [N, K, 2] of one read-out (`predict.READOUTS`) in original-image pixels (0-based), the person
+    crops uint8 [N, S, S, 3] they were made on, the image -> crop affines [N, 2, 3])."""
     crops, affine = mpii_person_crops(people, cfg.image_size)
-    return predict.to_original(predict.predict(params, crops, cfg)[readout], affine)
+    return predict.to_original(predict.predict(params, crops, cfg)[readout], affine), crops, affine
+
+
+def page_figure(people: Sequence[KeypointSample], pred: np.ndarray, crops: np.ndarray, affine: np.ndarray,
+                joint_set: joints.JointSet, label: str, path: str | Path, threshold: float = 0.5) -> None:
+    """The people with the highest and the lowest PCKh@threshold of their annotated joints (head size from the
+    annotation's `normalize`), ground truth beside the prediction on their crops (`figures.best_worst_figure`)."""
+    truth = np.stack([np.asarray(s.points, np.float64) for s in people])
+    d = metrics.pckh_distances(pred, truth, np.array([s.extras["normalize"] for s in people]))
+    score = figures.image_scores(np.where(np.isnan(d), np.nan, d <= threshold))
+    in_crop = [np.asarray(geometry.transform_points(p, affine)) for p in (truth, pred)]
+    save_figure(figures.best_worst_figure(crops, *in_crop, np.all(np.isfinite(truth), -1), score, joint_set,
+                                          f"PCKh@{threshold:g}", f"{label}: best and worst people by "
+                                          f"PCKh@{threshold:g} of their annotated joints"), path)
 
 
 def predict_file(run_dir: str | Path, annot: str | Path, out: str | Path, images: str | Path | None = None,
-                 readout: str = "cascade") -> dict:
+                 readout: str = "cascade", page: str | Path | None = None) -> dict:
     """Write the run's predictions for every person of `annot` to `out` (h5) and return its PCKh tables
-    (`pckh.evaluate_file`) with "people": the number of people."""
+    (`pckh.evaluate_file`) with "people": the number of people. page: where to draw the best and worst people
+    (`page_figure`; None: not drawn)."""
     tc, params = load_run(run_dir)
-    joints.joint_set("mpii", tc.model.num_joints)
+    js = joints.joint_set("mpii", tc.model.num_joints)
     people = load_mpii_h5(annot, image_root=images)
-    mpii_files.write_preds(out, predict_people(params, people, tc.model, readout))
+    pred, crops, affine = predict_people(params, people, tc.model, readout)
+    mpii_files.write_preds(out, pred)
+    if page is not None:
+        page_figure(people, pred, crops, affine, js, f"MPII {Path(annot).name}, {readout}", page)
     return dict(pckh.evaluate_file(out, annot), people=len(people))
 
 
@@ -104,9 +125,10 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("mpii",))
     if cfg.run_dir is None:
         raise InputError("config", "run_dir", RUN_HELP)
-    r = predict_file(cfg.run_dir, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout)
+    r = predict_file(cfg.run_dir, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout, ctx.figures / PAGE)
     md = "\n\n".join(pckh.format_table({Path(cfg.run_dir).name: r}, t, markdown=True) for t in ("0.5", "0.1"))
     md += f"\n\nPredictions ({cfg.readout}, 1-based MPII frame): `{PREDS}`.\n"
+    md += f"\n![best and worst people: ground truth beside prediction](figures/{PAGE})\n"
     summary = (f"MPII PCKh@0.5 total {r['0.5']['Total']:.2f}, AUC(0..0.5) {r['auc']:.2f} ({r['people']} people, "
                f"{cfg.readout})")
     return Result(summary, md, dict(r, run=str(cfg.run_dir)))
