@@ -8,6 +8,8 @@
   convcorr eval pf-willow --root PF-dataset-WILLOW [--method ot_rhm|rhm|ot|cos|bp] [--backbone B] [--taps T ...]
                           [--image-size 224] [--size tiny|default|full] [--features cnn|sift|none]
                           [--classes "car(S),duck(S)"] [--pairs 9] [--json out.json]
+  convcorr eval pf-pascal --root PF-PASCAL [--split test] [the options of pf-willow]
+  convcorr eval spair --root SPair-71k [--split test] [the options of pf-willow]
 
 `pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
 `tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
@@ -22,7 +24,14 @@ copies the JSON, figure or prediction file to `--json`, `--figure`, `--h5` where
 `pf-willow`: keypoint transfer on the PF-WILLOW sub-classes under `--root` (Proposal Flow protocol, PCK per
 sub-class); default: the validated row, SCOT's optimal transport + Hough matching (`ot_rhm`) on VGG-16
 hyperpixels (`convcorr_eval.long2014.pf_willow`). `--size` is the experiment's size as in `convcorr run`
-(tiny: 2 pairs per sub-class, 160 px); `--image-size` the frame side in pixels.
+(tiny: 2 pairs per sub-class, 160 px); `--image-size` the frame side in pixels. `--features sift` and
+`--features none` run BP flow (SIFT flow, zero flow) unless `--method` names another method; the printed row
+says which features and method it ran.
+
+`pf-pascal`, `spair`: the same transfer and options on PF-PASCAL and SPair-71k (`long2014.pf_pascal`,
+`long2014.spair`; layouts in docs/data.md), on `--split` (default test); `--classes` and `--pairs` select
+categories and the first N pairs of each. PCK as HPF and SCOT: alpha x max(h, w) of the target image (PF-PASCAL)
+or of the target's object box (SPair-71k), mean over pairs, with each category's mean.
 
 `pckh`: MPII PCKh (official toolkit definition) at 0.5 and 0.1, and the AUC. `pck` reads `preds` [N, K, 2] from
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
@@ -211,10 +220,11 @@ def _run_mpii(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pf_willow_arguments(a: argparse.ArgumentParser) -> None:
+def _pf_willow_arguments(a: argparse.ArgumentParser,
+                         root_help: str = "the folder holding the PF-WILLOW sub-class folders") -> None:
     from convcorr_eval.long2014.pf_willow import METHODS
 
-    a.add_argument("--root", required=True, help="the folder holding the PF-WILLOW sub-class folders")
+    a.add_argument("--root", required=True, help=root_help)
     a.add_argument("--method", default=None, choices=METHODS,
                    help="ot_rhm (SCOT: optimal transport + Hough matching; the default, validated), rhm (Hyperpixel "
                         "Flow's Hough matching), ot, cos (cosine nearest neighbour), or bp (Long et al.'s BP flow)")
@@ -286,6 +296,41 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pf_benchmark_arguments(data: str) -> Callable[[argparse.ArgumentParser], None]:
+    """The options of `pf-pascal` / `spair`: pf-willow's (`--classes` / `--pairs`: categories and pairs per
+    category) and `--split`."""
+    from convcorr_eval.long2014.pf_benchmarks import TITLES
+    from convcorr_jax.data.pf_pascal import SPLITS
+
+    def add(a: argparse.ArgumentParser) -> None:
+        _pf_willow_arguments(a, f"the {TITLES[data]} folder (layout: docs/data.md)")
+        a.add_argument("--split", default="test", choices=SPLITS, help="the release's split scored")
+    return add
+
+
+def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
+    """`pf-pascal` / `spair`: the experiment long2014.<data> on `--split`; prints PCK per category and the mean
+    over pairs."""
+    def run_it(args: argparse.Namespace) -> int:
+        from convcorr_eval.long2014 import pf_benchmarks as B
+        from convcorr_eval.long2014.pf_willow import setting_text
+
+        exp_id = f"long2014.{data}"
+        cfg = make_config(exp_id, args.size, [*_transfer_sets(args), f"split={args.split}", *args.set],
+                          backbone=args.backbone, data_root=args.root)
+        B.load_pairs(cfg)  # a missing or malformed pair list is refused before the run
+        result, _ = _run(args.metric, exp_id, cfg, B.run_name(cfg), args, (args.json,))
+        if result is None:
+            return 1
+        res = result.metrics
+        print(f"{B.TITLES[data]} {cfg.split} keypoint transfer ({setting_text(cfg)}), PCK (fraction) at "
+              f"{B.THRESHOLDS[B.NORMS[data]]}, mean over {res['pairs']} pairs, {res['seconds']:.0f} s")
+        print(B.table(res["pck"]))
+        _write_outputs(args.json, res)
+        return 0
+    return run_it
+
+
 # subcommand -> (one-line help, add its arguments, run it)
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "pckh": ("PCKh (MPII toolkit definition) of prediction files against annot/valid.h5", _pckh_arguments, _run_pckh),
@@ -294,6 +339,10 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "flic": ("a trained pose run on FLIC: PCK per joint group (torso), coarse and cascade", _flic_arguments, _run_flic),
     "pf-willow": ("keypoint transfer on PF-WILLOW (Proposal Flow protocol), by default SCOT's optimal transport + "
                   "Hough matching on VGG-16 hyperpixels", _pf_willow_arguments, _run_pf_willow),
+    "pf-pascal": ("keypoint transfer on PF-PASCAL (HPF/SCOT split, PCK at alpha x the target image's max side), "
+                  "PF-WILLOW's settings", _pf_benchmark_arguments("pf_pascal"), _run_pf_benchmark("pf_pascal")),
+    "spair": ("keypoint transfer on SPair-71k (its split, PCK at alpha x the target box's max side), PF-WILLOW's "
+              "settings", _pf_benchmark_arguments("spair"), _run_pf_benchmark("spair")),
 }
 
 

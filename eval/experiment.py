@@ -21,7 +21,7 @@ from convcorr_jax.config import check_fields
 from convcorr_jax.errors import InputError
 
 SIZES = ("tiny", "default", "full")
-DATASETS = ("synthetic", "voc", "flic", "mpii", "lsp", "300w", "pf_willow")
+DATASETS = ("synthetic", "voc", "flic", "mpii", "lsp", "300w", "pf_willow", "pf_pascal", "spair")
 
 T = TypeVar("T")
 

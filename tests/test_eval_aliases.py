@@ -169,8 +169,8 @@ def test_eval_pf_willow_subset_writes_a_run(tmp_path, capsys):
                  "--weights", "random", "--classes", "a(S),c(S)", "--pairs", "3", "--out-dir", str(out),
                  "--json", str(js), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert ("PF-WILLOW keypoint transfer (no flow (whole-image scaling), frame 224 px), PCK (%) at alpha x the target "
-            "keypoint box, 6 pairs") in printed
+    assert ("PF-WILLOW keypoint transfer (no features, zero flow (whole-image scaling), frame 224 px), PCK (%) at "
+            "alpha x the target keypoint box, 6 pairs") in printed
     assert "| alpha | a(S) | c(S) | mean of 2 |" in printed
     saved = _saved(_folder(out, "long2014.pf_willow_none_caffenet_random_aS+cS_3pairs"), "long2014.pf_willow")
     assert saved["key"]["settings"]["classes"] == ["a(S)", "c(S)"] and saved["key"]["settings"]["pairs_per_class"] == 3
@@ -198,7 +198,7 @@ def test_eval_pf_willow_default_names_differ_by_settings(tmp_path, capsys):
                                    for n in names), names
     assert _folder(out, "long2014.pf_willow_none_caffenet_160px_random_2pairs").is_dir()  # tiny's frame and pairs
     methods = {json.loads((out / n / "config.json").read_text())["config"]["method"] for n in names}
-    assert methods == {"ot_rhm", "rhm"}
+    assert methods == {"bp", "rhm"}  # features none keep BP flow unless --method says otherwise
     assert main([*base, "--size", "tiny", "--image-size", "192"]) == 0
     printed = capsys.readouterr().out
     # tiny: 2 pairs per sub-class; the frame side as given

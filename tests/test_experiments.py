@@ -25,7 +25,8 @@ def _check_report(run_dir, markdown):
 
 
 # where the bundled real data keeps each dataset an experiment may default to
-REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic"}
+REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic", "pf_pascal": "pf_pascal/PF-PASCAL",
+                "spair": "spair/SPair-71k"}
 # experiments that score a trained pose run given to them (run_dir)
 SCORERS = ("tompson2015.flic", "tompson2015.mpii")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 import numpy as np
@@ -54,6 +56,20 @@ def collect(records: Iterable[T], parse: Callable[[T], object], skip_bad: bool, 
         log.warning("%s: skipped %d bad record(s): %s%s", what or "loader", len(out.skipped),
                     "; ".join(str(e) for e in out.skipped[:5]), " ..." if len(out.skipped) > 5 else "")
     return out
+
+
+def load_mat(path: str | os.PathLike, what: str) -> dict:
+    """The variables of a MATLAB v5 .mat file (`scipy.io.loadmat`); InputError naming the file for a missing one
+    (`what`: what the file should hold, for the message) or an unreadable one."""
+    import scipy.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "mat", what, "missing file")
+    try:
+        return sio.loadmat(path)
+    except Exception as e:  # scipy raises ValueError/TypeError/OSError for broken files
+        raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
 
 
 def as_float(value: object, source, field: str) -> float:

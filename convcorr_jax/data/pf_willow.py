@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data._common import Loaded, collect, load_mat, points_bbox
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.errors import InputError
 
@@ -44,15 +44,8 @@ def pf_willow_classes(root: str | os.PathLike) -> tuple[str, ...]:
 
 def read_pts_coord(path: str | os.PathLike, num_keypoints: int = PF_WILLOW_NUM_KEYPOINTS) -> np.ndarray:
     """A PF-WILLOW `.mat` -> float32 [K, 2] 0-based (x, y) pixels (`pts_coord` [2 x K] 1-based, minus 1)."""
-    import scipy.io as sio
-
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "mat", "an existing PF-WILLOW keypoint .mat beside the image", "missing file")
-    try:
-        m = sio.loadmat(path)
-    except Exception as e:  # scipy raises ValueError/TypeError/OSError for broken files
-        raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
+    m = load_mat(path, "an existing PF-WILLOW keypoint .mat beside the image")
     if "pts_coord" not in m:
         raise InputError(path, "pts_coord", "a variable 'pts_coord' [2 x K]", sorted(k for k in m if k[0] != "_"))
     c = np.asarray(m["pts_coord"])
