@@ -1,7 +1,8 @@
 """Flags that mean one thing in every command (`convcorr_cli.options`) and the progress format off a terminal
 (`convcorr_jax.progress`): `--out` wherever a command writes, every default in `--help`, `--set FIELD=VALUE` one
 per flag with one error line for a malformed one, `--out-dir` still accepted; progress lines without carriage
-returns, one every N steps."""
+returns, one every N steps; greyscale and RGBA images read as RGB with one notice, or refused where colour is
+needed."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import importlib
 import io
 import json
 import logging
+import subprocess
+import sys
 import types
 
+import numpy as np
 import pytest
 
 from convcorr_cli import options
 from convcorr_cli.main import COMMANDS, Parser, main
 from convcorr_jax import progress
+from convcorr_jax.data.types import load_image
+from convcorr_jax.errors import InputError
 
 # (sub)commands that write no file of their own beyond --json / --figure (or only the cache): no --out
 NO_OUT = {
@@ -199,3 +205,46 @@ def test_a_command_off_a_terminal_writes_no_carriage_return(tmp_path, capsys):
     lines = [line for line in err.splitlines() if line.startswith("synth faces:")]
     assert [line.split()[3] for line in lines] == [f"{n}/20" for n in range(2, 21, 2)], err
     assert json.loads((tmp_path / "faces" / "synthetic.json").read_text())["n"] == 20
+
+
+# ------------------------------------------------------------------------------------------ input colour
+def _image(path, shape) -> str:
+    from PIL import Image
+
+    Image.fromarray(np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("shape, mode, says", [((20, 30), "L", "greyscale, copied to the three channels"),
+                                               ((20, 30, 4), "RGBA", "colour, alpha dropped"),
+                                               ((20, 30, 3), "RGB", None)])
+def test_images_not_rgb_are_converted_with_one_notice(shape, mode, says, tmp_path, caplog):
+    path = _image(tmp_path / f"{mode}.png", shape)
+    with caplog.at_level(logging.WARNING, logger="convcorr_jax.data.types"):
+        got = load_image(path)
+    assert got.shape == (20, 30, 3) and got.dtype == np.uint8
+    if mode == "L":
+        assert np.array_equal(got[..., 0], got[..., 2]) and np.array_equal(got[..., 0], np.asarray(
+            np.arange(600, dtype=np.uint8).reshape(20, 30)))
+    if mode == "RGBA":
+        assert np.array_equal(got, np.arange(2400, dtype=np.uint8).reshape(20, 30, 4)[..., :3])
+    notes = [r.getMessage() for r in caplog.records]
+    assert notes == ([] if says is None else [f"{path}: {mode} image read as RGB ({says})"])
+
+
+def test_greyscale_refused_in_one_line_where_colour_is_needed(tmp_path):
+    path = _image(tmp_path / "grey.png", (20, 30))
+    with pytest.raises(InputError) as e:
+        load_image(path, colour="require")
+    assert str(path) in str(e.value) and "needs colour" in str(e.value) and "\n" not in str(e.value)
+    assert load_image(_image(tmp_path / "rgba.png", (20, 30, 4)), colour="require").shape == (20, 30, 3)
+
+
+def test_a_command_says_in_one_line_that_it_converted_an_image(tmp_path):
+    """In the command's own process (where nothing else handles the library's warnings): one line on stderr."""
+    path = _image(tmp_path / "grey.jpg", (20, 30))
+    r = subprocess.run([sys.executable, "-m", "convcorr_cli", "data", "inspect", path], capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == f"{path}: L image read as RGB (greyscale, copied to the three channels)"
+    assert "(20, 30, 3)" in r.stdout

@@ -8,6 +8,7 @@ covering pixels 0..9 is (0, 0, 9, 9)). 1-based MATLAB/VOC coordinates are conver
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,12 @@ import numpy as np
 
 from convcorr_jax.errors import InputError
 
+log = logging.getLogger(__name__)
+
 MAX_PIXELS_ENV = "CONVCORR_MAX_PIXELS"
+GREY_MODES = ("L", "LA", "I", "I;16")  # one intensity channel (LA: with alpha)
+ALPHA_MODES = ("RGBA", "LA", "PA")  # with an alpha channel, dropped in the conversion
+COLOUR = ("convert", "require")  # load_image's choices for an image that is not plain RGB
 MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (pixels), checked before decoding
 
 
@@ -110,12 +116,29 @@ def check_declared_size(path: Path, im, field: str = "image") -> None:
                          f"{w} x {h} = {w * h:,} pixels declared in its header")
 
 
-def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+def _colour_notice(path: Path, mode: str, colour: str) -> None:
+    """The warning (or, for a greyscale image with `colour="require"`, the InputError) of `load_image`."""
+    if colour not in COLOUR:
+        raise InputError(None, "colour", f"one of {list(COLOUR)}", colour)
+    grey = mode in GREY_MODES
+    if grey and colour == "require":
+        raise InputError(path, "image mode", "a colour image (RGB): this method needs colour", f"greyscale ({mode})")
+    if grey or mode in ALPHA_MODES:
+        what = ("greyscale, copied to the three channels" if grey else "colour") + (
+            ", alpha dropped" if mode in ALPHA_MODES else "")
+        log.warning("%s: %s image read as RGB (%s)", path, mode, what)
+
+
+def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = None,
+               colour: str = "convert") -> np.ndarray:
     """Read an image file as RGB uint8 [H, W, 3]: the one image reader of the library, the commands and datasets.
 
-    Grayscale and CMYK are converted to RGB explicitly (PIL's documented conversions); truncated, empty, unknown
-    or unreadable files, and images declaring more than `max_pixels()` pixels (checked from the header, before
-    decoding), raise `InputError`. `expected_size` = (width, height) is checked when given.
+    Palette and CMYK images are converted to RGB (PIL's documented conversions). A greyscale image (`GREY_MODES`)
+    or one with an alpha channel (`ALPHA_MODES`) is converted too (grey copied to the three channels, alpha
+    dropped) with one warning on this module's logger naming the file and its mode; with `colour="require"` (a
+    method that needs colour) a greyscale image is refused instead: InputError naming the file. Truncated, empty,
+    unknown or unreadable files, and images declaring more than `max_pixels()` pixels (checked from the header,
+    before decoding), raise `InputError`. `expected_size` = (width, height) is checked when given.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -128,8 +151,9 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
         with Image.open(path) as im:
             check_declared_size(path, im)
             im.load()
-            if im.mode not in ("RGB", "L", "CMYK", "P", "RGBA", "I;16", "I", "LA"):
+            if im.mode not in ("RGB", "L", "CMYK", "P", "RGBA", "I;16", "I", "LA", "PA"):
                 raise InputError(path, "image mode", "RGB, L, P, RGBA or CMYK", im.mode)
+            _colour_notice(path, im.mode, colour)
             rgb = im.convert("RGB")
     except Image.DecompressionBombError as e:  # PIL's own limit, past 2 x its MAX_IMAGE_PIXELS, hit while opening
         raise InputError(path, "image", f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
