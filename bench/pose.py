@@ -23,7 +23,8 @@ CHILD = r"""
 import json, sys, time
 import jax, numpy as np
 from convcorr_jax import parallel
-from convcorr_jax.pose import data as D, model as M, train as T
+from convcorr_jax.pose import data as D, model as M
+from convcorr_jax.pose import train_step
 from convcorr_eval.tompson2015 import configs as pose_configs
 stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 cfg = pose_configs.get_config(name)
@@ -35,8 +36,8 @@ data = D.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.
 mesh = parallel.make_mesh()
 batches = D.train_dataset(data, cfg.batch_size, steps + 1, cfg.seed)
 params = M.init(jax.random.PRNGKey(0), cfg.model)
-state = jax.device_put({"params": params, "opt": T.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
-fn = parallel.data_parallel_step(T.make_local_step(cfg, stage), mesh)
+state = jax.device_put({"params": params, "opt": train_step.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
+fn = parallel.data_parallel_step(train_step.make_local_step(cfg, stage), mesh)
 t0 = time.perf_counter()
 state, m = fn(state, parallel.shard_batch(batches[0], mesh)); float(m["loss"])
 compile_s = time.perf_counter() - t0

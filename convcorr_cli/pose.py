@@ -31,7 +31,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict
 from convcorr_jax.pose.estimation import Poses, estimate, load
-from convcorr_jax.pose.train import run_config
+from convcorr_jax.pose.run_folder import run_config
 
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),

@@ -111,7 +111,7 @@ def write_pose_run():
 
     from convcorr_jax import io
     from convcorr_jax.pose import model as M
-    from convcorr_jax.pose import train as T
+    from convcorr_jax.pose import checkpoints, train_step
 
     def write(cfg) -> Path:
         run = cfg.run_dir()
@@ -119,8 +119,8 @@ def write_pose_run():
         io.write_json(run / "config.json", dataclasses.asdict(cfg))
         params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
         step = cfg.total_steps
-        mgr = T._manager(run / "checkpoints")
-        T.save_checkpoint(mgr, step, {"params": params, "opt": T.init_opt(cfg, cfg.stage_of(step - 1), params)},
+        mgr = checkpoints.manager(run / "checkpoints")
+        checkpoints.save_checkpoint(mgr, step, {"params": params, "opt": train_step.init_opt(cfg, cfg.stage_of(step - 1), params)},
                           cfg, {"next_index": step})
         mgr.close()
         return run

@@ -15,7 +15,9 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import train_step
+from convcorr_jax.pose.train import TrainingDiverged, train
+from convcorr_jax.pose.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_pose_helpers import stick_people  # noqa: E402
@@ -72,8 +74,8 @@ def scalars(events: list[event_pb2.Event]) -> dict[str, dict[int, float]]:
     return out
 
 
-def _cfg(tmp_path: Path, **kw) -> T.TrainConfig:
-    return T.TrainConfig(name="tb", out=str(tmp_path), model=TINY, batch_size=4, steps=STEPS, checkpoint_every=2,
+def _cfg(tmp_path: Path, **kw) -> TrainConfig:
+    return TrainConfig(name="tb", out=str(tmp_path), model=TINY, batch_size=4, steps=STEPS, checkpoint_every=2,
                          eval_limit=4, **kw)
 
 
@@ -82,7 +84,7 @@ DATA = (stick_people(12, 32, 0), stick_people(4, 32, 1))
 
 def test_event_file_holds_loss_per_stage_lr_and_validation_pck(tmp_path, capsys):
     cfg = _cfg(tmp_path)
-    res = T.train(cfg, DATA, progress=False)
+    res = train(cfg, DATA, progress=False)
     printed = capsys.readouterr()
     assert [line[:5] for line in printed.out.splitlines()] == ["[tb] "] and printed.err == ""  # the summary only
     files = sorted((tmp_path / "tb" / "tb").glob("events.out.tfevents.*"))
@@ -95,7 +97,7 @@ def test_event_file_holds_loss_per_stage_lr_and_validation_pck(tmp_path, capsys)
     starts = {1: 0, 2: STEPS[0], 3: STEPS[0] + STEPS[1]}
     for step, lr in s["lr"].items():
         stage = cfg.stage_of(step - 1)
-        assert lr == pytest.approx(float(T.lr_schedule(cfg, stage)(step - 1 - starts[stage])), rel=1e-6)
+        assert lr == pytest.approx(float(train_step.lr_schedule(cfg, stage)(step - 1 - starts[stage])), rel=1e-6)
     assert s["loss/e2"][1] == s["loss/e2"][2] == 0.0 and s["loss/e2"][3] > 0  # stage 1 trains the coarse model
     assert [e["step"] for e in res.evals] == [2, 4, 5]
     for ev in res.evals:
@@ -110,13 +112,13 @@ def test_event_file_holds_loss_per_stage_lr_and_validation_pck(tmp_path, capsys)
 
 def test_diverged_run_leaves_a_readable_file_and_resume_purges(tmp_path):
     cfg = _cfg(tmp_path)
-    with pytest.raises(T.TrainingDiverged):
-        T.train(cfg, DATA, progress=False, nan_at_step=2)  # 0-based step 2: after the checkpoint of step 2
+    with pytest.raises(TrainingDiverged):
+        train(cfg, DATA, progress=False, nan_at_step=2)  # 0-based step 2: after the checkpoint of step 2
     tb = tmp_path / "tb" / "tb"
     first = sorted(tb.glob("events.out.tfevents.*"))
     assert len(first) == 1
     assert sorted(scalars(read_events(first[0]))["lr"]) == [1, 2]  # written before the loss became NaN
-    T.train(cfg, DATA, progress=False)  # resumes from the checkpoint of step 2
+    train(cfg, DATA, progress=False)  # resumes from the checkpoint of step 2
     files = sorted(tb.glob("events.out.tfevents.*"))
     assert len(files) == 2
     second = read_events(next(f for f in files if f != first[0]))
@@ -129,11 +131,11 @@ def test_diverged_run_leaves_a_readable_file_and_resume_purges(tmp_path):
 def test_logdir_off_and_elsewhere(tmp_path):
     off = _cfg(tmp_path, logdir="off")
     assert off.event_dir() is None and off.settings_digest() == _cfg(tmp_path).settings_digest()
-    T.train(off, DATA, progress=False)
+    train(off, DATA, progress=False)
     assert not (tmp_path / "tb" / "tb").exists()
     elsewhere = tmp_path / "events"
     cfg = _cfg(tmp_path / "b", logdir=str(elsewhere))
-    T.train(cfg, DATA, progress=False)
+    train(cfg, DATA, progress=False)
     (f,) = elsewhere.glob("events.out.tfevents.*")
     assert sorted(scalars(read_events(f))["loss/stage3"]) == [5]
     np.testing.assert_equal(cfg.fingerprint(), _cfg(tmp_path / "b").fingerprint())

@@ -20,7 +20,9 @@ from convcorr_jax import geometry
 from convcorr_jax.pose import data as D
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import mpii_files, predict
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import run_folder
+from convcorr_jax.pose.train import load_data, train
+from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.tompson2015 import tables
 
 MPII_IMAGES = ("004645041.jpg", "005808361.jpg", "051423444.jpg", "052475643.jpg", "060754485.jpg")
@@ -61,10 +63,10 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     assert main(["train", "pose", "--config", "flic_tiny", "--set", f"out={tmp_path}", "--set",
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
-    assert [e["step"] for e in T.read_evals(run)] == [8, 12, 16]
+    assert [e["step"] for e in run_folder.read_evals(run)] == [8, 12, 16]
     cfg, priors = S.load_model(run)
     assert cfg == S.FLIC_VALIDATED
-    np.testing.assert_array_equal(priors, T.learn_spatial(T.run_config(run)))
+    np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder.run_config(run)))
     saved = json.loads((run / S.CONFIG_FILE).read_text())["priors"]
     assert saved["file"] == S.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == 3390
     out = tmp_path / "flic.json"
@@ -103,9 +105,9 @@ def test_flic_trunk_model_on_whole_frames(flic_root, tmp_path):
     assert main(["train", "pose", "--config", "flic_frame", *[a for s in sets for a in ("--set", s)],
                  "--no-progress"]) == 0
     run = tmp_path / "pose_flic_frame"
-    tc = T.run_config(run)
+    tc = run_folder.run_config(run)
     assert tc.protocol == "frame" and tc.model.trunk == "mobilenet_v2" and tc.trunk_train == "block7"
-    assert [e["step"] for e in T.read_evals(run)] == [4, 6, 8]
+    assert [e["step"] for e in run_folder.read_evals(run)] == [4, 6, 8]
     out = tmp_path / "frame.json"
     assert main(["eval", "flic", "--run", str(run), "--root", str(flic_root), "--json", str(out), "--out-dir",
                  str(tmp_path / "runs"), "--no-progress"]) == 0
@@ -161,9 +163,9 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
 
     folder = _mpii_folder(real_data, tmp_path)
     tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
-    cfg = T.TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
+    cfg = TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
                         model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
-    T.train(cfg, progress=False)
+    train(cfg, progress=False)
     preds = tmp_path / "preds.h5"
     assert main(["eval", "mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot", str(folder / "valid.h5"),
                  "--images", str(folder / "images"), "--out", str(preds), "--json", str(tmp_path / "pckh.json"),
@@ -179,8 +181,8 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     """data="mpii": the PCK normaliser is the head size (0.6 x head-box diagonal) in crop pixels, so that the
     training loop and the Tompson tables report PCKh@0.5: a joint moved 0.45 head sizes is a hit, 0.55 a miss."""
     folder = _mpii_folder(real_data, tmp_path)
-    cfg = T.TrainConfig(data="mpii", data_root=str(folder), model=M.ModelConfig(image_size=64))
-    _, test = T.load_data(cfg)
+    cfg = TrainConfig(data="mpii", data_root=str(folder), model=M.ModelConfig(image_size=64))
+    _, test = load_data(cfg)
     people = load_mpii_h5(folder / "valid.h5")
     want = [p.extras["normalize"] * 64 / (200.0 * p.extras["scale"] * 1.25) for p in people]
     np.testing.assert_allclose(test.norm, want, rtol=1e-5)

@@ -26,7 +26,8 @@ from test_pose_train import _env
 
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import predict
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import run_folder
+from convcorr_jax.pose.train import evaluate, load_data
 from convcorr_eval.tompson2015 import configs as pose_configs
 
 STEPS = (1, 1, 2)
@@ -39,12 +40,14 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from convcorr_jax import parallel
     parallel.initialize_distributed()
-    from convcorr_jax.pose import predict, train as T
+    from convcorr_jax.pose import predict
+    from convcorr_jax.pose import run_folder
+    from convcorr_jax.pose.train import evaluate, load_data, train
     out = sys.argv[2]
     with open(sys.argv[1], "rb") as f:
         cfg = dataclasses.replace(pickle.load(f), out=out)
-    train_set, test_set = T.load_data(cfg)
-    r = T.train(cfg, (train_set, test_set), progress=False)
+    train_set, test_set = load_data(cfg)
+    r = train(cfg, (train_set, test_set), progress=False)
     pred = predict.predict(r.params, test_set.images, cfg.model, mesh=parallel.make_mesh())
     coarse, cascade = pred["coarse"], pred["cascade"]
     if parallel.is_main_process():
@@ -100,7 +103,7 @@ def _ran(stdout: str) -> int:
 
 @pytest.mark.slow
 def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
-    _, test_set = T.load_data(CFG)  # generate the synthetic set once, before the processes read it
+    _, test_set = load_data(CFG)  # generate the synthetic set once, before the processes read it
     total = sum(STEPS)
     two, one = tmp_path / "two", tmp_path / "one"
     out2 = _launch(tmp_path, two, 2, 2)
@@ -112,7 +115,7 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     # (a) 2 processes x 2 devices == 1 process x 4 devices
     _assert_same_params(p2, p1, "2x2 vs 1x4")
     assert _steps(two / "mp") == [total - 1, total] and (two / "mp" / "metrics.json").is_file()
-    m2, m1 = T.read_evals(two / "mp"), T.read_evals(one / "mp")
+    m2, m1 = run_folder.read_evals(two / "mp"), run_folder.read_evals(one / "mp")
     assert [e["step"] for e in m2] == [1, 2, total]
     for e2, e1 in zip(m2, m1):
         for k in e1:
@@ -136,7 +139,7 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     assert pred["coarse"].shape == coarse.shape == (len(test_set), CFG.model.num_joints, 2)
     np.testing.assert_allclose(pred["coarse"], coarse, atol=1e-4)
     np.testing.assert_allclose(pred["cascade"], cascade, atol=1e-4)
-    ev = T.evaluate(params, test_set, CFG.model)
+    ev = evaluate(params, test_set, CFG.model)
     for k, v in ev.items():
         np.testing.assert_allclose(m2[-1][k], v, atol=1e-4, err_msg=k)
 

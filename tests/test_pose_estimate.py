@@ -20,7 +20,7 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import spatial as S
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.estimation import estimate, load, spatial_model
 from convcorr_eval.tompson2015 import configs
 
@@ -76,7 +76,7 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     assert got.spatial and got.readout == "spatial_cascade"
     cfg, priors = S.load_model(flic_run)  # written on first use
     assert cfg == S.FLIC_VALIDATED and priors.shape == (len(S.FLIC_EDGES), 15, 15)
-    train = flic_crops(flic_root, T.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
+    train = flic_crops(flic_root, run_folder.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     hand = S.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool, S.FLIC_EDGES,
                                 15, cfg.prior_sigma, cfg.prior_floor)
     np.testing.assert_allclose(priors, hand, atol=1e-6)
@@ -120,7 +120,7 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
         estimate(img, synthetic_run, boxes=[(5, 0, 4, 4)])
     with pytest.raises(InputError, match="readout"):
         estimate(img, synthetic_run, readout="best")
-    with pytest.raises(T.NotATrainingRun) as e:
+    with pytest.raises(run_folder.NotATrainingRun) as e:
         estimate(img, tmp_path)
     assert len(str(e.value).splitlines()) == 1 and "config.json + checkpoints/" in str(e.value)
 

@@ -23,7 +23,9 @@ from convcorr_jax.config import override
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as D
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
+from convcorr_jax.pose.train import TrainingDiverged, load_data, train
+from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval import runner
 
 TESTS = Path(__file__).resolve().parent
@@ -34,12 +36,15 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import numpy as np, jax
     from test_pose_helpers import stick_people
-    from convcorr_jax.pose import model as M, train as T
+    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
+    from convcorr_jax.pose.train import TrainingDiverged, load_data, train
+    from convcorr_jax.pose.train_config import TrainConfig
     out, delay = sys.argv[1], float(sys.argv[2])
     tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
-    cfg = T.TrainConfig(name="r", out=out, model=tiny, batch_size=4, steps=(3, 3, 2), checkpoint_every=2,
+    cfg = TrainConfig(name="r", out=out, model=tiny, batch_size=4, steps=(3, 3, 2), checkpoint_every=2,
                         eval_limit=0)
-    r = T.train(cfg, (stick_people(12, 32, 0), stick_people(4, 32, 1)), progress=False,
+    r = train(cfg, (stick_people(12, 32, 0), stick_people(4, 32, 1)), progress=False,
                 on_step=lambda n: time.sleep(delay))
     leaves = jax.tree_util.tree_leaves_with_path(r.params)
     np.savez(out + "/final.npz", **{{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}})
@@ -96,23 +101,23 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
 def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tmp_path):
     from test_pose_helpers import stick_people
 
-    cfg = T.TrainConfig(name="n", out=str(tmp_path), model=TINY, batch_size=4, steps=(4, 0, 0), checkpoint_every=1,
+    cfg = TrainConfig(name="n", out=str(tmp_path), model=TINY, batch_size=4, steps=(4, 0, 0), checkpoint_every=1,
                         eval_limit=0)
     data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
-    with pytest.raises(T.TrainingDiverged, match=r"at step 2 .*Last good checkpoint: step 2"):
-        T.train(cfg, data, progress=False, nan_at_step=2)
+    with pytest.raises(TrainingDiverged, match=r"at step 2 .*Last good checkpoint: step 2"):
+        train(cfg, data, progress=False, nan_at_step=2)
     steps = sorted(int(x.name) for x in (tmp_path / "n" / "checkpoints").iterdir() if x.name.isdigit())
     assert steps[-1] == 2  # the poisoned step 3 was never saved
-    mgr = T._manager(tmp_path / "n" / "checkpoints")
-    step, _, data_state = T.restore_checkpoint(mgr, cfg, tmp_path / "n" / "checkpoints")
+    mgr = checkpoints.manager(tmp_path / "n" / "checkpoints")
+    step, _, data_state = checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "n" / "checkpoints")
     mgr.close()
     assert step == 2 and data_state == {"next_index": 2}  # the input iterator's state is saved with the step
-    params = T.load_params(tmp_path / "n", cfg)
+    params = checkpoints.load_params(tmp_path / "n", cfg)
     assert np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
-    other = T.TrainConfig(name="n", out=str(tmp_path), model=M.ModelConfig(**{**TINY.__dict__, "head": 12}),
+    other = TrainConfig(name="n", out=str(tmp_path), model=M.ModelConfig(**{**TINY.__dict__, "head": 12}),
                           batch_size=4, steps=(4, 0, 0))
     with pytest.raises(InputError, match="checkpoint written by this config"):
-        T.train(other, data, progress=False)
+        train(other, data, progress=False)
 
 
 def test_bad_training_input(tmp_path):
@@ -120,15 +125,15 @@ def test_bad_training_input(tmp_path):
 
     data = stick_people(4, 32, 0)
     empty = data.take(np.arange(0))
-    cfg = T.TrainConfig(name="e", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0))
+    cfg = TrainConfig(name="e", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0))
     with pytest.raises(InputError, match="samples"):
-        T.train(cfg, (empty, empty), progress=False)
+        train(cfg, (empty, empty), progress=False)
     with pytest.raises(InputError, match="samples"):
         D.arrays_from_samples([], 32)
     with pytest.raises(InputError, match="data"):
-        T.load_data(T.TrainConfig(data="coco"))
+        load_data(TrainConfig(data="coco"))
     with pytest.raises(InputError, match="data_root"):
-        T.load_data(T.TrainConfig(data="mpii"))
+        load_data(TrainConfig(data="mpii"))
 
 
 def test_config_override_and_fingerprint():
@@ -151,20 +156,20 @@ def test_config_override_and_fingerprint():
 def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
     from test_pose_helpers import stick_people
 
-    cfg = T.TrainConfig(steps=(200, 4, 0), lr=(1e-2, 1e-2, 1e-2), warmup=50)
+    cfg = TrainConfig(steps=(200, 4, 0), lr=(1e-2, 1e-2, 1e-2), warmup=50)
     # linear warm-up from lr / 50 to lr over 50 steps, then cosine decay to 5 % of lr at step 200
-    lr = T.lr_schedule(cfg, 1)
+    lr = train_step.lr_schedule(cfg, 1)
     assert float(lr(0)) == pytest.approx(2e-4, rel=1e-5) and float(lr(50)) == pytest.approx(1e-2, rel=1e-5)
     assert float(lr(25)) == pytest.approx(5.1e-3, rel=1e-4)
     assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
     assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
-    assert float(T.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
+    assert float(train_step.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
     from convcorr_eval.tompson2015 import configs
 
     flic = dataclasses.replace(configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
     mpii_like = stick_people(4, 128, 0)  # 16 MPII joints
     with pytest.raises(InputError, match="11"):
-        T.train(flic, (mpii_like, mpii_like), progress=False)
+        train(flic, (mpii_like, mpii_like), progress=False)
 
 
 
@@ -173,24 +178,24 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
     for resuming (the clear message) but its parameters still load for evaluation (same settings)."""
     from test_pose_helpers import stick_people
 
-    cfg = T.TrainConfig(name="v", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 1, 0), checkpoint_every=1,
+    cfg = TrainConfig(name="v", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 1, 0), checkpoint_every=1,
                         eval_limit=2)
-    assert T.code_version() == cache.code_version(*T.CODE) and "convcorr_jax.pose" in T.CODE
+    assert train_config.code_version() == cache.code_version(*train_config.CODE) and "convcorr_jax.pose" in train_config.CODE
     before, settings = cfg.fingerprint(), cfg.settings_digest()
     data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
-    T.train(cfg, data, progress=False)
+    train(cfg, data, progress=False)
     saved = json.loads((tmp_path / "v" / "metrics.json").read_text())
     # the runner's metrics.json schema; the runner reads its key as that of a finished run
     assert set(saved) == {"key", "status", "seconds", "summary", "markdown", "metrics", "versions"}
-    assert saved["status"] == "ok" and saved["key"]["kind"] == "train.pose" and saved["key"]["version"] == T.code_version()
-    assert [e["step"] for e in saved["metrics"]["evals"]] == [1, 2] == [e["step"] for e in T.read_evals(tmp_path / "v")]
+    assert saved["status"] == "ok" and saved["key"]["kind"] == "train.pose" and saved["key"]["version"] == train_config.code_version()
+    assert [e["step"] for e in saved["metrics"]["evals"]] == [1, 2] == [e["step"] for e in run_folder.read_evals(tmp_path / "v")]
     assert runner.finished_key(tmp_path / "v") == saved["key"]
 
-    monkeypatch.setattr(T, "code_version", lambda: "0123456789abcdef")
+    monkeypatch.setattr(train_config, "code_version", lambda: "0123456789abcdef")
     assert cfg.fingerprint() != before and cfg.settings_digest() == settings
     with pytest.raises(InputError, match="checkpoint written by this config"):  # resuming: refused
-        T.train(cfg, data, progress=False)
-    tc, params = T.load_run(tmp_path / "v")  # evaluation: same settings, other code: loads
+        train(cfg, data, progress=False)
+    tc, params = run_folder.load_run(tmp_path / "v")  # evaluation: same settings, other code: loads
     assert tc == cfg and np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
 
 
@@ -211,10 +216,10 @@ def test_runs_trained_before_later_fields_keep_their_settings_digest():
     that code), so their runs still load; a non-default value changes the digest."""
     from convcorr_eval.tompson2015 import configs
 
-    assert T.TrainConfig().settings_digest() == "47402775ee8f38bf"
+    assert TrainConfig().settings_digest() == "47402775ee8f38bf"
     assert configs.get_config("flic_paper").settings_digest() == "3035cb5ff4bbb10e"
-    moved = dataclasses.replace(T.TrainConfig(), trunk_lr=0.5)
-    assert moved.settings_digest() != T.TrainConfig().settings_digest()
+    moved = dataclasses.replace(TrainConfig(), trunk_lr=0.5)
+    assert moved.settings_digest() != TrainConfig().settings_digest()
 
 
 def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog):
@@ -226,15 +231,15 @@ def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog
 
     from test_pose_helpers import stick_people
 
-    cfg = T.TrainConfig(name="c", out=str(tmp_path), model=TINY, batch_size=4, steps=(3, 0, 0), checkpoint_every=1,
+    cfg = TrainConfig(name="c", out=str(tmp_path), model=TINY, batch_size=4, steps=(3, 0, 0), checkpoint_every=1,
                         eval_limit=0)
     data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
-    T.train(cfg, data, progress=False)
+    train(cfg, data, progress=False)
     ckpt = tmp_path / "c" / "checkpoints"
     pristine = tmp_path / "pristine"
     shutil.copytree(ckpt, pristine)
-    mgr = T._manager(ckpt)
-    _, good, _ = T.restore_checkpoint(mgr, cfg, ckpt)
+    mgr = checkpoints.manager(ckpt)
+    _, good, _ = checkpoints.restore_checkpoint(mgr, cfg, ckpt)
     mgr.close()
     files = sorted(p.relative_to(pristine) for p in (pristine / "3").rglob("*") if p.is_file() and p.stat().st_size)
     assert len(files) >= 3
@@ -247,9 +252,9 @@ def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog
         else:
             (ckpt / rel).write_bytes((pristine / rel).read_bytes()[: (pristine / rel).stat().st_size // 2])
         caplog.clear()
-        mgr = T._manager(ckpt)
-        with caplog.at_level(logging.WARNING, logger=T.log.name):
-            step, state, _ = T.restore_checkpoint(mgr, cfg, ckpt)
+        mgr = checkpoints.manager(ckpt)
+        with caplog.at_level(logging.WARNING, logger=checkpoints.log.name):
+            step, state, _ = checkpoints.restore_checkpoint(mgr, cfg, ckpt)
         mgr.close()
         assert step in (2, 3), rel
         if step == 3:
@@ -265,7 +270,7 @@ def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog
     shutil.copytree(pristine, ckpt)
     for rel in files:  # every file of step 3 damaged: training resumes from step 2 and writes step 3 again
         (ckpt / rel).write_bytes((pristine / rel).read_bytes()[:1])
-    res = T.train(cfg, data, progress=False)
+    res = train(cfg, data, progress=False)
     steps = sorted(int(x.name) for x in ckpt.iterdir() if x.name.isdigit())
     assert steps[-1] == 3 and np.all(np.isfinite(np.asarray(jax.tree.leaves(res.params)[0])))
 
@@ -276,15 +281,15 @@ def test_a_run_is_not_resumed_on_changed_data(tmp_path):
     root = tmp_path / "data"
     root.mkdir()
     (root / "a.txt").write_text("a")
-    cfg = T.TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0), data_root=str(root))
+    cfg = TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0), data_root=str(root))
     params = M.init(jax.random.PRNGKey(0), TINY)
-    mgr = T._manager(tmp_path / "ckpt")
-    T.save_checkpoint(mgr, 1, {"params": params, "opt": T.init_opt(cfg, 1, params)}, cfg, {"next_index": 1},
-                      T.data_fingerprint(cfg))
-    assert T.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=T.data_fingerprint(cfg))[0] == 1
+    mgr = checkpoints.manager(tmp_path / "ckpt")
+    checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": train_step.init_opt(cfg, 1, params)}, cfg, {"next_index": 1},
+                      checkpoints.data_fingerprint(cfg))
+    assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(cfg))[0] == 1
     (root / "b.txt").write_text("b")
     with pytest.raises(InputError, match="data_root") as e:
-        T.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=T.data_fingerprint(cfg))
+        checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(cfg))
     assert len(str(e.value).splitlines()) == 1 and "the files changed" in str(e.value)
-    assert T.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1  # evaluation: parameters load whatever the data
+    assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1  # evaluation: parameters load whatever the data
     mgr.close()

@@ -15,7 +15,8 @@ from convcorr_jax import parallel
 from convcorr_jax.backbones import get
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import train_step
+from convcorr_jax.pose.train_config import TrainConfig
 from test_pose_helpers import stick_people
 
 TRUNK = M.ModelConfig(image_size=64, num_joints=16, trunk="mobilenet_v2", trunk_weights="random", trunk_head=8,
@@ -61,13 +62,13 @@ def test_trunk_config_refused(field, value):
         dataclasses.replace(TRUNK, **{field: value}).validate()
 
 
-def _one_step(cfg: T.TrainConfig, stage: int, params: dict) -> dict:
+def _one_step(cfg: TrainConfig, stage: int, params: dict) -> dict:
     mesh = parallel.make_mesh(1)
-    step = parallel.data_parallel_step(T.make_local_step(cfg, stage), mesh)
+    step = parallel.data_parallel_step(train_step.make_local_step(cfg, stage), mesh)
     data = stick_people(4, 64, 0)
     batch = {"image": jnp.asarray(data.images), "points": jnp.asarray(data.points, jnp.float32),
              "visible": jnp.asarray(data.visible), "key": jax.random.split(jax.random.PRNGKey(1), 4)}
-    state = parallel.replicate({"params": params, "opt": T.init_opt(cfg, stage, params)}, mesh)
+    state = parallel.replicate({"params": params, "opt": train_step.init_opt(cfg, stage, params)}, mesh)
     new, m = step(state, parallel.shard_batch(batch, mesh, 4))
     assert np.isfinite(float(m["loss"]))
     return jax.device_get(new["params"])
@@ -75,7 +76,7 @@ def _one_step(cfg: T.TrainConfig, stage: int, params: dict) -> dict:
 
 def test_training_moves_only_the_trained_trunk_layers_scaled_by_trunk_lr():
     params = M.init(jax.random.PRNGKey(0), TRUNK)
-    base = T.TrainConfig(model=TRUNK, batch_size=4, steps=(1, 1, 1), warmup=0, trunk_train="block7", trunk_lr=1.0)
+    base = TrainConfig(model=TRUNK, batch_size=4, steps=(1, 1, 1), warmup=0, trunk_train="block7", trunk_lr=1.0)
     before = _leaves(params["trunk"])
     after = {}
     for lr in (1.0, 0.25):
@@ -102,7 +103,7 @@ def test_trunk_train_names_a_trunk_layer():
     with pytest.raises(InputError, match="trunk_train"):
         from convcorr_jax.config import validate
 
-        validate(T.TrainConfig(model=TRUNK, trunk_train="block20"))
+        validate(TrainConfig(model=TRUNK, trunk_train="block20"))
 
 
 def test_table2_times_a_trunk_model_at_its_own_stride():

@@ -54,7 +54,8 @@ from convcorr_jax.pose import data as D
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as S
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import run_folder
+from convcorr_jax.pose.train_config import TrainConfig
 
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
 
@@ -68,7 +69,7 @@ class PoseRun:
     (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`)."""
 
     path: Path
-    config: T.TrainConfig
+    config: TrainConfig
     params: Any
     names: tuple[str, ...]
     skeleton: tuple[tuple[int, int], ...]
@@ -103,7 +104,7 @@ class Poses:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, state: str) -> PoseRun:
     del state  # part of the cache key only (`train.run_state`: settings and checkpoint steps)
-    tc, params = T.load_run(path)
+    tc, params = run_folder.load_run(path)
     js = joints.joint_set(tc.data, tc.model.num_joints)
     return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges))
 
@@ -125,18 +126,18 @@ def load(run: str | os.PathLike | PoseRun) -> PoseRun:
     if isinstance(run, PoseRun):
         return run
     path = Path(run).resolve()
-    base = _load(str(path), T.run_state(path))
+    base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))
     return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
 
 
 @functools.lru_cache(maxsize=4)
-def _learned(path: str, state: str, cfg: T.TrainConfig) -> np.ndarray:
+def _learned(path: str, state: str, cfg: TrainConfig) -> np.ndarray:
     del state
     try:  # the run folder keeps them for next time when it can be written
-        return T.write_spatial(path, cfg)
+        return run_folder.write_spatial(path, cfg)
     except OSError:
-        return T.learn_spatial(cfg)
+        return run_folder.learn_spatial(cfg)
 
 
 def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig, np.ndarray] | None:
@@ -159,7 +160,7 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig
                          "call convcorr_jax.pose.train.write_spatial(run_dir, cfg), cfg = the run's config "
                          "(train.run_config) with data_root set to its FLIC folder), or spatial=False",
                          f"missing file, and no FLIC folder at data_root={tc.data_root}")
-    return S.FLIC_VALIDATED, _learned(str(run.path), T.run_state(run.path), tc)
+    return S.FLIC_VALIDATED, _learned(str(run.path), run_folder.run_state(run.path), tc)
 
 
 def _as_images(images) -> list[np.ndarray]:
@@ -199,7 +200,7 @@ def _as_boxes(boxes, n: int) -> list[np.ndarray | None]:
     return out
 
 
-def input_affines(cfg: T.TrainConfig, sizes: Sequence[tuple[int, int]],
+def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]],
                   boxes: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
     """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) of images of sizes
     [(H, W), ...] under a run's protocol with optional boxes (module docstring)."""

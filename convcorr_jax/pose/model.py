@@ -90,8 +90,8 @@ class ModelConfig:
             bad("pool", "4, 8 or 16", self.pool)
         if self.variant not in ("shared", "standard"):
             bad("variant", "'shared' or 'standard'", self.variant)
-        if self.image_size % (self.pool * 2 ** (self.levels - 1)):
-            bad("image_size", f"a multiple of pool * 2^(levels-1) = {self.pool * 2 ** (self.levels - 1)}", self.image_size)
+        if self.image_size < self.size_multiple or self.image_size % self.size_multiple:
+            bad("image_size", f"a positive multiple of pool * 2^(levels-1) = {self.size_multiple}", self.image_size)
         if self.context % (2**self.levels):
             bad("context", f"a multiple of 2^levels = {2 ** self.levels}", self.context)
         if self.trunk not in TRUNKS:
@@ -104,6 +104,11 @@ class ModelConfig:
                     bad(field, f"{want!r} with trunk {self.trunk!r} (its features are at strides 2, 4, 8)",
                         getattr(self, field))
         return self
+
+    @property
+    def size_multiple(self) -> int:
+        """The input side is a multiple of this: pool * 2^(levels-1), the coarsest bank's stride."""
+        return self.pool * 2 ** max(self.levels - 1, 0)
 
     @property
     def drop_channels(self) -> int:

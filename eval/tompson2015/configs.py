@@ -63,7 +63,7 @@ from typing import Callable
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose.train import TrainConfig
+from convcorr_jax.pose.train_config import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale

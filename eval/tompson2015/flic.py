@@ -46,7 +46,8 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as S
 from convcorr_jax.pose.data import TORSO_ENDS, PoseArrays, flic_crops, flic_sample_affines, split_indices
-from convcorr_jax.pose.train import TrainConfig, load_run
+from convcorr_jax.pose.run_folder import load_run
+from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table, save_figure
 from convcorr_eval.tompson2015 import figures, paper

@@ -28,7 +28,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, mpii_files, predict
 from convcorr_jax.pose import model as M
 from convcorr_jax.pose.data import mpii_person_crops
-from convcorr_jax.pose.train import load_run
+from convcorr_jax.pose.run_folder import load_run
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import save_figure
 from convcorr_eval.tompson2015 import figures, pckh

@@ -173,7 +173,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     from tqdm import tqdm
 
     from convcorr_jax.pose.data import flic_crops
-    from convcorr_jax.pose.train import load_run
+    from convcorr_jax.pose.run_folder import load_run
 
     tc, params = load_run(run)
     mc = tc.model

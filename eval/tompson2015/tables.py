@@ -30,7 +30,9 @@ from convcorr_jax import metrics
 from convcorr_jax.paths import real_data_root
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as M
-from convcorr_jax.pose import train as T
+from convcorr_jax.pose import run_folder
+from convcorr_jax.pose.train import load_data, train
+from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
@@ -39,7 +41,7 @@ from convcorr_eval.tompson2015 import configs, figures, paper, pckh
 DATA = ("synthetic", "flic", "mpii")
 
 
-def _train_config(size: str) -> T.TrainConfig:
+def _train_config(size: str) -> TrainConfig:
     tiny, default = configs.get_config("tiny"), configs.get_config("default")
     return sized(size, {
         "tiny": dataclasses.replace(tiny, steps=(4, 2, 2), n_samples=24, eval_limit=8),
@@ -56,7 +58,7 @@ class Config(ExperimentConfig):
     (`convcorr_jax.paths.real_data_root()/mpii`) holds the published prediction files. run_dir: score the
     finished training run in this folder (config.json + checkpoints/) instead of training."""
 
-    train: T.TrainConfig = dataclasses.field(default_factory=T.TrainConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     timing: bool = True
     reference_pckh: bool = True
     run_dir: str | None = None
@@ -66,7 +68,7 @@ def get_config(size: str = "default") -> Config:
     return Config(size=size, train=_train_config(size), timing=size != "tiny")
 
 
-def train_config(cfg: Config, ctx: Context) -> T.TrainConfig:
+def train_config(cfg: Config, ctx: Context) -> TrainConfig:
     """cfg.train with the experiment's data, seed and joint set; one run folder per training config, so that a
     changed schedule trains afresh and the same config resumes from its checkpoints."""
     js = joints.joint_set(cfg.data)
@@ -113,7 +115,7 @@ def _rows(named: dict[str, list]) -> list[list]:
     return [[name, *vals] for name, vals in named.items()]
 
 
-def evaluate_run(tc: T.TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,
+def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,
                  timing: bool = True, mpii_reference: Path | None = None) -> tuple[str, dict]:
     """Markdown (Tables 1-4 beside the paper's numbers) and metrics of trained params on a test set, with the
     joint groups of the training data (`tc.data`)."""
@@ -179,25 +181,25 @@ def evaluate_run(tc: T.TrainConfig, params: dict, test: PoseArrays, figures_dir:
     return "\n".join(md), res
 
 
-def _test_set(tc: T.TrainConfig) -> PoseArrays:
-    """The test split of a training config's data (FLIC: its test crops; `T.load_data` gives train/validation)."""
+def _test_set(tc: TrainConfig) -> PoseArrays:
+    """The test split of a training config's data (FLIC: its test crops; `load_data` gives train/validation)."""
     if tc.data == "flic":
         return flic_crops(tc.data_root, "test", tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
-    return T.load_data(tc)[1]
+    return load_data(tc)[1]
 
 
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, DATA)
     t0 = time.time()
     if cfg.run_dir is not None:  # a finished `convcorr train pose` run
-        tc, params = T.load_run(cfg.run_dir)
+        tc, params = run_folder.load_run(cfg.run_dir)
         test_set = _test_set(tc)
         head, images_per_s = f"Run {cfg.run_dir} ({tc.steps} steps, pool {tc.model.pool}x).\n\n", None
     else:
         tc = train_config(cfg, ctx)
-        train_set, test_set = T.load_data(tc)
+        train_set, test_set = load_data(tc)
         test_set = test_set.first(tc.eval_limit)
-        trained = T.train(tc, (train_set, test_set), progress=ctx.progress)
+        trained = train(tc, (train_set, test_set), progress=ctx.progress)
         params, images_per_s = trained.params, trained.images_per_s
         if tc.data == "flic":  # trained and monitored on FLIC train / validation movies; scored on test
             test_set = _test_set(tc).first(tc.eval_limit)

@@ -6,7 +6,7 @@ import dataclasses
 from typing import TypeVar
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose.train import run_state
+from convcorr_jax.pose.run_folder import run_state
 
 C = TypeVar("C")
 

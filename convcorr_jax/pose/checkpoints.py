@@ -1,0 +1,155 @@
+"""Orbax checkpoints of a training run (`<run folder>/checkpoints/`): save, restore the newest readable step, load a
+run's parameters.
+
+A checkpoint holds the (replicated) state {"params", "opt"} and, in "meta", the step, the config, its
+`fingerprint` and `settings_digest` (`pose.train_config`), the input iterator's state and the fingerprint of the
+training data. Every process takes part in each save and restore; the state comes back replicated over any device
+and process count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import sys
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+from convcorr_jax import io, parallel
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import model
+from convcorr_jax.pose.train_config import TrainConfig, fix_old_record
+from convcorr_jax.pose.train_step import init_opt
+
+log = logging.getLogger(__name__)
+
+
+def manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
+    """Synchronous orbax manager. Every process must create it and take part in each save and restore; orbax
+    writes each step to a temporary folder renamed when complete, so a step killed mid-write is never latest (and
+    its leftover temporary folder is deleted when the next manager starts)."""
+    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True,
+                                        cleanup_tmp_directories=True)
+    return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
+
+
+def data_fingerprint(cfg: TrainConfig) -> dict | None:
+    """`io.folder_fingerprint` of the files under cfg.data_root (None for generated data): kept in every
+    checkpoint, so that a run is never resumed on data other than the data it was trained on."""
+    return io.folder_fingerprint(cfg.data_root) if cfg.data_root else None
+
+
+def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict,
+                    data: dict | None = None) -> None:
+    """Save the (replicated, possibly multi-process) state and, in "meta", the input iterator's state
+    (`data_state`, grain's `get_state()`: the same on every process) and the fingerprint of the training data
+    (`data`, `data_fingerprint`); called by every process."""
+    meta = {"step": step, "fingerprint": cfg.fingerprint(), "settings_digest": cfg.settings_digest(),
+            "data_iterator": data_state, "data": data,
+            "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
+    mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    mgr.wait_until_finished()
+
+
+def _check_meta(meta: dict, cfg: TrainConfig, ckpt_dir: Path, step: int, same_code: bool, data: dict | None) -> None:
+    """InputError unless the checkpoint `meta` (`fix_old_record`ed) was written by cfg (its fingerprint, or with
+    `same_code=False` its settings), on `data` (when both name their data) and holds the input iterator at `step`."""
+    if meta.get("fingerprint") != cfg.fingerprint() and (same_code or meta["settings_digest"] != cfg.settings_digest()):
+        raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint "
+                         f"{cfg.fingerprint()}); train under another name (--set name=NEW) or out folder "
+                         "(--set out=DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+    if data is not None and meta.get("data") is not None and meta["data"] != data:
+        raise InputError(cfg.data_root, "data_root", f"the data run {cfg.name} was trained on "
+                         f"({meta['data'].get('files')} files, digest {meta['data'].get('digest')}); train under "
+                         "another name (--set name=NEW) to train on the new data",
+                         f"{data.get('files')} files, digest {data.get('digest')}: the files changed")
+    if meta["data_iterator"].get("next_index") != step:
+        raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}",
+                         meta["data_iterator"])
+
+
+def _abstract_state(cfg: TrainConfig, step: int, mesh) -> dict:
+    """The restore target of a step's state: shapes and dtypes, replicated over mesh (default: all devices); no
+    parameters drawn or weights read."""
+    shapes = model.param_shapes(cfg.model)
+    abstract = {"params": shapes, "opt": jax.eval_shape(lambda p: init_opt(cfg, cfg.stage_of(step - 1), p), shapes)}
+    rep = parallel.replicated(mesh if mesh is not None else parallel.make_mesh())
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
+
+
+def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
+                       same_code: bool = True, discard_unreadable: bool = False, data: dict | None = None):
+    """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None). A checkpoint of
+    another fingerprint (`TrainConfig.fingerprint`: settings and code version) raises InputError; `same_code=False`
+    (loading parameters to evaluate them) needs only the same settings (`TrainConfig.settings_digest`).
+
+    A step that cannot be read (a file cut short or missing: a crash outside orbax's atomic rename, a damaged
+    disk) is reported in one warning line on this module's logger and skipped for the next older one;
+    `discard_unreadable` (training, which will write that step again) also deletes it.
+
+    The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
+    it. A checkpoint that holds no iterator state resumes the input at its step. `data` (training: the
+    `data_fingerprint` of the data it is about to read): a checkpoint trained on other data raises InputError (a
+    run is never resumed, or served as finished, on data that changed); checkpoints without one pass."""
+    for step in sorted(mgr.all_steps(), reverse=True):
+        got, error = _try_restore(mgr, step, ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        meta = None if got is None else got["meta"]
+        if error is None and not isinstance(meta, dict):
+            error = f"meta is {type(meta).__name__}, not a JSON object"
+        if error is not None:
+            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable)
+            continue
+        meta = fix_old_record("meta", meta, step)
+        _check_meta(meta, cfg, ckpt_dir, step, same_code, data)
+        abstract = _abstract_state(cfg, step, mesh)
+        got, error = _try_restore(mgr, step, ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        if error is not None:
+            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable)
+            continue
+        return step, got["state"], meta["data_iterator"]
+    return 0, None, None
+
+
+def _try_restore(mgr: ocp.CheckpointManager, step: int, args) -> tuple[dict | None, str | None]:
+    """(`mgr.restore(step, args=args)`, None), or (None, "ErrorType: message") when the step cannot be read (orbax
+    raises JSON, value, file-not-found and TensorStore errors for damaged files). The reads it abandons are
+    collected with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs
+    one line, not one per array."""
+    hook, aio = sys.unraisablehook, logging.getLogger("asyncio")
+    level = aio.level
+    sys.unraisablehook = lambda _: None
+    aio.setLevel(logging.CRITICAL)  # "Task exception was never retrieved" of each abandoned read
+    try:
+        try:
+            return mgr.restore(step, args=args), None
+        except Exception as e:
+            error = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        gc.collect()
+        return None, error
+    finally:
+        sys.unraisablehook = hook
+        aio.setLevel(level)
+
+
+def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, error: str, discard: bool) -> None:
+    """One warning line for an unreadable checkpoint step; deleted when `discard`."""
+    log.warning("%s: checkpoint step %d cannot be read (%s); %s", ckpt_dir, step, error,
+                "deleted, resuming from an older one or from the start" if discard else "skipped")
+    if discard:
+        mgr.delete(step)
+
+
+def load_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
+    """Final parameters of a finished (or the latest checkpoint of an unfinished) run, replicated over mesh
+    (default: all devices); the checkpoint must hold cfg's settings (written by any code version)."""
+    ckpt = Path(run_dir) / "checkpoints"
+    mgr = manager(ckpt)
+    _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh, same_code=False)
+    mgr.close()
+    if state is None:
+        raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
+    return state["params"]

@@ -1,0 +1,130 @@
+"""The files of a training run folder `<out>/<name>/` besides its checkpoints: reading a run (its config, state,
+parameters, evaluations), its metrics.json, and the spatial model saved with a FLIC run.
+
+Run folder: `config.json` (the TrainConfig), `checkpoints/` (`pose.checkpoints`), `tb/` (`pose.event_log`), for
+FLIC runs the spatial model (`spatial.json` + `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the
+runner's schema (`runinfo.metrics_record`, numbers to 6 significant digits): {"key": {"kind": "train.pose",
+"settings": config, "version": code version}, "status": "running" | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per
+evaluation: step, stage, loss, PCK of coarse and cascade]}, "versions"}.
+
+Spatial model (Sec. 3.3, `pose.spatial`): a FLIC run that reads its data itself writes, before its first step, the
+spatial config `spatial.FLIC_VALIDATED` and offset priors learned from the ground truth of the people it trains on
+(its FLIC "train" split, in the pixels of its inputs, rooted at each torso box's centre; `learn_spatial`), so that
+`pose.estimate` applies the run with the model it was validated with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax import cache, runinfo
+from convcorr_jax.config import from_dict
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import data, spatial
+from convcorr_jax.pose.checkpoints import load_params
+from convcorr_jax.pose.train_config import TrainConfig, code_version, fix_old_record
+
+METRICS_KIND = "train.pose"
+RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
+SPATIAL_SPLIT = "train"  # the FLIC split a run trains on: the ground truth of its spatial priors
+
+
+class NotATrainingRun(InputError):
+    """A folder given as a training run that holds no `convcorr train pose` run; its message is one line."""
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__(f"run folder {run_dir}", "run folder", RUN_EXPECTED)
+        self.args = (f"run folder {run_dir}: expected {RUN_EXPECTED}",)
+
+
+def run_config(run_dir: str | Path) -> TrainConfig:
+    """The TrainConfig of the training run in `run_dir`; `NotATrainingRun` (one line) unless the folder holds a
+    `convcorr train pose` run: a config.json of a TrainConfig and a checkpoints/ folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoints").is_dir():
+        raise NotATrainingRun(run_dir)
+    try:
+        return from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text()))
+    except (ValueError, TypeError):  # InputError is a ValueError: another kind of config.json
+        raise NotATrainingRun(run_dir) from None
+
+
+def run_state(run_dir: str | Path) -> str:
+    """Identity of the trained state in `run_dir`: its settings digest and the saved checkpoint steps ("s@1,2");
+    it changes when the run trains on or is trained again with other settings."""
+    cfg = run_config(run_dir)
+    steps = sorted(int(p.name) for p in (Path(run_dir) / "checkpoints").iterdir() if p.name.isdigit())
+    return f"{cfg.settings_digest()}@{','.join(map(str, steps))}"
+
+
+def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
+    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run;
+    `NotATrainingRun` for a folder without one (`run_config`)."""
+    cfg = run_config(run_dir)
+    return cfg, load_params(run_dir, cfg)
+
+
+def read_metrics(run_dir: str | Path) -> dict | None:
+    """A training run's metrics.json (`fix_old_record`ed), None without the file."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        return None
+    saved = fix_old_record("metrics", json.loads(path.read_text()))
+    if not isinstance(saved, dict) or not isinstance(saved.get("metrics", {}).get("evals"), list):
+        raise InputError(path, "metrics.evals", "the training run's list of evaluations")
+    return saved
+
+
+def read_evals(run_dir: str | Path) -> list[dict]:
+    """The evaluations in a training run's metrics.json (`metrics.evals`; [] without the file)."""
+    saved = read_metrics(run_dir)
+    return [] if saved is None else saved["metrics"]["evals"]
+
+
+def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished: bool) -> dict:
+    """metrics.json of a training run in the runner's schema (see the module docstring)."""
+    score, alpha = data.headline(cfg.data)
+    last = evals[-1] if evals else None
+    summary = (f"{cfg.name}: step {last['step']} of {cfg.total_steps}, {score}@{alpha:g} coarse "
+               f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}" if last else
+               f"{cfg.name}: no evaluation yet")
+    return runinfo.metrics_record(cache.key(METRICS_KIND, dataclasses.asdict(cfg), code_version()), finished, seconds,
+                                  summary, "", {"evals": evals})
+
+
+def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points [N, K, 2], visible [N, K], torso [N, 2]) of the people a FLIC run trains on (`SPATIAL_SPLIT` of
+    cfg.data_root: `data.flic_crops`, the crops training reads, cached), in the pixels of its inputs (person crops or
+    letterboxed frames); torso: each torso box's centre. InputError unless cfg is a FLIC run with a data_root."""
+    if cfg.data != "flic" or not cfg.data_root:
+        raise InputError("config", "data / data_root", "a FLIC run (data=flic) with its FLIC folder (data_root) "
+                         "to learn spatial priors from", f"{cfg.data} / {cfg.data_root}")
+    crops = data.flic_crops(cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
+                            protocol=cfg.protocol)
+    return np.asarray(crops.arrays.points), np.asarray(crops.arrays.visible), np.asarray(crops.torso)
+
+
+def learn_spatial(cfg: TrainConfig, config: spatial.SpatialConfig = spatial.FLIC_VALIDATED) -> np.ndarray:
+    """Log-priors [E, k, k] of a FLIC run's spatial model: `spatial.learn_priors` of `spatial_points(cfg)` on the
+    run's heat-map grid (stride model.pool, model.map_size cells)."""
+    pts, vis, torso = spatial_points(cfg)
+    return spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)
+
+
+def write_spatial(run_dir: str | Path, cfg: TrainConfig,
+                  config: spatial.SpatialConfig = spatial.FLIC_VALIDATED) -> np.ndarray:
+    """Write a FLIC run's spatial model into its folder (`spatial.save_model`: spatial.json with `config` and
+    where the priors come from, spatial_priors.npy with `learn_spatial(cfg, config)`), atomically; returns the
+    log-priors."""
+    pts, vis, torso = spatial_points(cfg)
+    priors = spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)  # = learn_spatial
+    about = {"learned_from": f"FLIC {SPATIAL_SPLIT} split ground truth (train minus the validation movies)",
+             "data_root": str(cfg.data_root), "people": int(len(pts)),
+             "stride": int(cfg.model.pool), "map_size": int(cfg.model.map_size),
+             "image_size": int(cfg.model.image_size), "protocol": cfg.protocol, "crop_scale": float(cfg.crop_scale)}
+    spatial.save_model(run_dir, config, priors, about)
+    return priors

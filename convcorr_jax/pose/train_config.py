@@ -1,0 +1,143 @@
+"""The training config of the Tompson et al. cascade (`TrainConfig`), its digests, and the rules for runs that older
+code wrote (`fix_old_record`, the one place for them).
+
+A checkpoint carries the config's `fingerprint` (settings that decide the trajectory + the code version of `CODE`):
+training resumes only from a checkpoint with the same fingerprint; loading a run's parameters for evaluation needs
+only the same settings (`settings_digest`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from convcorr_jax import cache
+from convcorr_jax.config import check_fields
+from convcorr_jax.data.flic import PERSON_BOX_SCALE
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import augment, model
+from convcorr_jax.pose.data import PROTOCOLS
+
+# the code a training trajectory depends on: its version is part of the checkpoint fingerprint
+CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "convcorr_jax.parallel",
+        "convcorr_jax.metrics", "convcorr_jax.backbones")
+# settings added after training runs existed, with their defaults: left out of `settings_digest` at these values
+LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
+                "model.trunk_weights": "imagenet", "model.trunk_head": 128}
+# fields that do not decide the parameters or the trajectory: not part of `settings_digest`
+NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir")
+
+
+def code_version() -> str:
+    """Version (16 hex) of the source of `CODE`, the modules training depends on (`cache.code_version`)."""
+    return cache.code_version(*CODE)
+
+
+def fix_old_record(kind: str, record: Any, step: int | None = None) -> Any:
+    """`record` as today's code reads it, whatever code version wrote it: every compatibility rule of training runs.
+
+    kind "settings": the dict of `TrainConfig.settings_digest`; fields added after runs existed (`LATER_FIELDS`) are
+    removed where they hold their defaults, so that a run trained before them keeps its digest.
+    kind "metrics": a run's metrics.json as parsed; the layout before the runner's schema (the list of evaluations
+    itself) comes back as {"metrics": {"evals": list}}.
+    kind "meta": a checkpoint's "meta" at `step`; without "settings_digest" (its "fingerprint" was the settings'
+    digest) it gets the fingerprint, without "data_iterator" the input iterator's state at `step`.
+    """
+    if kind == "settings":
+        for path, default in LATER_FIELDS.items():
+            *parents, leaf = path.split(".")
+            node = record
+            for name in parents:
+                node = node[name]
+            if node.get(leaf) == default:
+                node.pop(leaf)
+        return record
+    if kind == "metrics":
+        return {"metrics": {"evals": record}} if isinstance(record, list) else record
+    if kind == "meta":
+        return {**record, "settings_digest": record.get("settings_digest", record.get("fingerprint")),
+                "data_iterator": record.get("data_iterator", {"next_index": step})}
+    raise ValueError(f"fix_old_record: kind {kind!r}, expected 'settings', 'metrics' or 'meta'")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Pose cascade training. Command: `convcorr train pose --config default`; prints a progress bar per run,
+    PCK@0.05 of the coarse model and of the cascade after each stage, and writes runs/<name>/{config,metrics}.json +
+    checkpoints/ and the TensorBoard event files of `logdir` (`pose.train`'s docstring)."""
+
+    name: str = "pose_default"
+    model: model.ModelConfig = dataclasses.field(default_factory=model.ModelConfig)
+    augment: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
+    data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
+    data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
+    crop_scale: float = PERSON_BOX_SCALE  # FLIC: person-crop side / the torso box's longer side
+    protocol: str = "person"  # FLIC input: "person" crops or whole "frame"s (`pose.data`)
+    n_samples: int = 1000  # synthetic: samples generated (about 75% train, 25% test)
+    batch_size: int = 16  # global batch (split over devices)
+    steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3
+    lr: tuple[float, float, float] = (2e-3, 5e-3, 1e-3)  # peak learning rate per stage (warm-up, cosine decay)
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    warmup: int = 50  # linear learning-rate warm-up steps at the start of each stage
+    lambda_fine: float = 0.1
+    seed: int = 0
+    checkpoint_every: int = 100
+    num_devices: int | None = None  # default: all devices (of all processes)
+    out: str = "runs"
+    eval_limit: int | None = None  # evaluate on at most this many test samples
+    logdir: str | None = None  # TensorBoard event files: None -> <run folder>/tb, "off" -> none
+    trunk_train: str = "block7"  # with a trunk: first trained layer (stem, block1..block13) or "none" (frozen)
+    trunk_lr: float = 0.1  # with a trunk: its learning rate / the stage's
+
+    def __post_init__(self):
+        check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
+                                     "num_devices", "trunk_lr"),
+                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit"))
+
+    def check(self) -> None:
+        """Checks across fields (`config.validate`): the pyramid depth, the protocol against the data, the trained
+        trunk layer, then the model's own (`ModelConfig.validate`, which holds the input-size rule)."""
+        if self.model.levels < 1:
+            raise InputError("config", "model.levels", ">= 1", self.model.levels)
+        if self.protocol not in PROTOCOLS or (self.protocol != "person" and self.data != "flic"):
+            raise InputError("config", "protocol", f"one of {PROTOCOLS} ('frame' with data=flic)", self.protocol)
+        if self.trunk_train not in ("none",) + model.TRUNK_LAYERS:
+            raise InputError("config", "trunk_train", "'none' or a trunk layer (stem, block1..block13)",
+                             self.trunk_train)
+        self.model.validate(prefix="model.")
+
+    @property
+    def total_steps(self) -> int:
+        return int(sum(self.steps))
+
+    def stage_of(self, step: int) -> int:
+        """Stage (1..3) of the 0-based step index."""
+        b1, b2 = self.steps[0], self.steps[0] + self.steps[1]
+        return 1 if step < b1 else 2 if step < b2 else 3
+
+    def stage_starts(self) -> dict[int, int]:
+        """The 0-based index of each stage's first step."""
+        return {1: 0, 2: self.steps[0], 3: self.steps[0] + self.steps[1]}
+
+    def run_dir(self) -> Path:
+        return Path(self.out) / self.name
+
+    def event_dir(self) -> Path | None:
+        """Folder of the TensorBoard event files: `logdir`, `<run folder>/tb` when None, None when "off"."""
+        if self.logdir == "off":
+            return None
+        return self.run_dir() / "tb" if self.logdir is None else Path(self.logdir)
+
+    def settings_digest(self) -> str:
+        """`cache.digest` of everything that decides the parameter shapes and trajectory (not the `NOT_SETTINGS`:
+        name, out, checkpointing, device count, evaluation size, event files); older runs' rules: `fix_old_record`."""
+        settings = dataclasses.asdict(self)
+        for field in NOT_SETTINGS:
+            settings.pop(field)
+        return cache.digest(fix_old_record("settings", settings))
+
+    def fingerprint(self) -> str:
+        """`cache.digest` of the settings (`settings_digest`) and the training code's version (`code_version`):
+        a checkpoint resumes only under the same fingerprint."""
+        return cache.digest({"settings": self.settings_digest(), "code": code_version()})
