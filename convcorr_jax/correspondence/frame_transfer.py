@@ -21,22 +21,20 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from convcorr_jax import geometry
 from convcorr_jax.correspondence import matching
-from convcorr_jax.correspondence.frames import Frames, resolve_names
+from convcorr_jax.correspondence.frames import (
+    Frames,
+    columns_at,
+    grid_coordinates,
+    resolve_names,
+)
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
-
-
-def grid_coordinates(grid_xy: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional (column, row) grid coordinates [K] of points [K, 2] (frame pixels) on a separable node grid
-    grid_xy [h, w, 2]; points beyond the outermost nodes are clamped to them."""
-    xs, ys = grid_xy[0, :, 0], grid_xy[:, 0, 1]
-    return np.interp(points[:, 0], xs, np.arange(len(xs))), np.interp(points[:, 1], ys, np.arange(len(ys)))
+from convcorr_jax.progress import bar as progress_bar
 
 
 def flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -58,7 +56,7 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, "brute")
     out = []
     n = len(pairs)
-    for s in tqdm(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
+    for s in progress_bar(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
         chunk = pairs[s: s + cfg.batch]
         pad = cfg.batch - len(chunk) if n > cfg.batch else 0  # one compiled batch shape
         idx = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
@@ -80,41 +78,80 @@ def transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows:
     return out
 
 
-_transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None, None, 0, None)))
+_transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None, None, 0, None, 0)))
+_consistent_batch = jax.jit(matching.cycle_consistent)
+
+
+def match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
+    """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width."""
+    return matching.MatchConfig(method=cfg.method, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side)
+
+
+def mirror_x(points: np.ndarray, size: int) -> np.ndarray:
+    """Points [..., 2] of a size x size frame in its left-right mirror image: x -> size - 1 - x."""
+    out = np.array(points, np.float64, copy=True)
+    out[..., 0] = size - 1 - out[..., 0]
+    return out
+
+
+def _match_batch(fs, ft, xy, q, cfg: PointTransferConfig, stride: float):
+    """(moved [B, K, 2] frame-j pixels, best [B, Ns], mean best confidence [B]) of one batch: the matcher, the
+    cycle-consistency mask when cfg.cycle is set, HPF's transfer of the frame-i points q [B, K, 2]."""
+    size = (cfg.image_size, cfg.image_size)
+    mcfg = match_config(cfg)
+    best, conf = matching.match_best(fs, ft, xy, xy, size, size, mcfg)
+    if cfg.cycle is None:
+        keep = jnp.ones(best.shape, bool)
+    else:
+        back, _ = matching.match_best(ft, fs, xy, xy, size, size, mcfg)
+        keep = _consistent_batch(best, back, xy, cfg.cycle * stride)
+    moved = _transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep)
+    return np.asarray(moved, np.float64), np.asarray(best), np.asarray(jnp.mean(conf, axis=1))
 
 
 def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs: np.ndarray,
-                   cfg: PointTransferConfig, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   cfg: PointTransferConfig, progress: bool = False, mirrored: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Source points [P, K, 2] (image i's pixels, one set per pair) of each pair (i, j) [P, 2] moved into image
-    j's pixels by the matcher cfg.method on feats [N, h, w, C] (`matching.match_best`, uniform OT marginals) and
-    HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius grid strides).
+    j's pixels by the matcher cfg.method on feats [N, h, w, C] (`matching.match_best`, uniform OT marginals,
+    `match_config`), optionally only through forward-backward consistent nodes (cfg.cycle,
+    `matching.cycle_consistent`), and HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius
+    grid strides). mirrored [N, h, w, C]: the features of the mirrored frames (cfg.flip_source): the mirrored
+    source is matched too, its points mirrored into it, and per pair the orientation with the higher mean best
+    confidence over the source nodes is kept.
 
     Returns (moved points [P, K, 2] image j pixels; matches [P, h, w, 2]: each source node's best target node
-    minus the node, frame pixels, the matcher's flow)."""
+    minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of the
+    mirrored node nearest to it)."""
     n, h, w, c = feats.shape
     batch = cfg.match_batch
     f = jnp.asarray(feats.reshape(n, h * w, c))
+    fm = None if mirrored is None else jnp.asarray(mirrored.reshape(n, h * w, c))
     xy = jnp.asarray(frames.grid_xy.reshape(-1, 2), jnp.float32)
-    size = (cfg.image_size, cfg.image_size)
-    mcfg = matching.MatchConfig(method=cfg.method)
     inv = geometry.invert_affine(frames.M)
     out = np.empty((len(pairs), points.shape[1], 2))
     flows = np.empty((len(pairs), h * w, 2), np.float32)
     grid = np.asarray(xy)
-    for s in tqdm(range(0, len(pairs), batch), desc=cfg.method, disable=not progress, leave=False):
+    twin = np.argmin(((mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
+    for s in progress_bar(range(0, len(pairs), batch), desc=cfg.method, disable=not progress, leave=False):
         chunk = pairs[s:s + batch]
         pts = points[s:s + batch]
         real = len(chunk)
         if real < batch and len(pairs) > batch:  # one compiled batch shape
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - real, 0)])
             pts = np.concatenate([pts, np.repeat(pts[-1:], batch - real, 0)])
-        best, _ = matching.match_best(f[jnp.asarray(chunk[:, 0])], f[jnp.asarray(chunk[:, 1])], xy, xy, size, size,
-                                      mcfg)
         q = geometry.transform_points(pts, frames.M[chunk[:, 0]])
-        moved = np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * frames.stride),
-                           np.float64)
+        ft = f[jnp.asarray(chunk[:, 1])]
+        moved, best, score = _match_batch(f[jnp.asarray(chunk[:, 0])], ft, xy, q, cfg, frames.stride)
+        flow = grid[best] - grid[None]
+        if fm is not None:
+            moved_m, best_m, score_m = _match_batch(fm[jnp.asarray(chunk[:, 0])], ft, xy,
+                                                    mirror_x(q, cfg.image_size), cfg, frames.stride)
+            use = score_m > score
+            moved = np.where(use[:, None, None], moved_m, moved)
+            flow = np.where(use[:, None, None], grid[best_m[:, twin]] - grid[None], flow)
         out[s:s + real] = geometry.transform_points(moved, inv[chunk[:, 1]])[:real]
-        flows[s:s + real] = grid[np.asarray(best)[:real]] - grid[None]
+        flows[s:s + real] = flow[:real]
     return out, flows.reshape(len(pairs), h, w, 2)
 
 
@@ -135,7 +172,9 @@ def predict(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTra
         flows = pair_flows(feats, frames, pairs, cfg, progress)
         pred = transfer_pairs(frames, src, pairs, flows)
     else:
-        pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress)
+        mirrored = frames.features(None if taps is None else resolve_names(frames, taps), mirrored=True) \
+            if cfg.flip_source and frames.flipped is not None else None
+        pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress, mirrored=mirrored)
     pred[missing] = np.nan
     return pred, flows
 
@@ -151,22 +190,8 @@ def similarity_at(feats: np.ndarray, grid_xy: np.ndarray, pairs: np.ndarray, src
         ok = np.all(np.isfinite(src[p]), -1) & np.all(np.isfinite(dst[p]), -1)
         if not ok.any():
             continue
-        a = _columns(feats[i], grid_xy, src[p][ok])
-        b = _columns(feats[j], grid_xy, dst[p][ok])
+        a = columns_at(feats[i], grid_xy, src[p][ok])
+        b = columns_at(feats[j], grid_xy, dst[p][ok])
         na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
         out[p, ok] = np.sum(a * b, -1) / np.maximum(na * nb, 1e-12)
     return out
-
-
-def _columns(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Feature columns of one grid feats [h, w, C] at points [K, 2] (frame pixels), bilinear -> [K, C] float64."""
-    fx, fy = grid_coordinates(grid_xy, points)
-    h, w = feats.shape[:2]
-    x0 = np.clip(np.floor(fx).astype(int), 0, max(w - 2, 0))
-    y0 = np.clip(np.floor(fy).astype(int), 0, max(h - 2, 0))
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]
-    f = feats.astype(np.float64)
-    top = f[y0, x0] * (1 - ax) + f[y0, x1] * ax
-    bot = f[y1, x0] * (1 - ax) + f[y1, x1] * ax
-    return top * (1 - ay) + bot * ay

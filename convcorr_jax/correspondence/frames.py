@@ -19,7 +19,12 @@ from convcorr_jax.backbones.geometry import grid_centers
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.correspondence.transfer import TransferConfig, sift_bin_size
 from convcorr_jax.errors import InputError
-from convcorr_jax.features.hyperpixel import hyperpixel_taps, resolve_taps, target_grid
+from convcorr_jax.features.hyperpixel import (
+    hyperpixel_taps,
+    l2_normalise,
+    resolve_taps,
+    target_grid,
+)
 from convcorr_jax.features.sift import sift_grid, to_grey
 
 
@@ -36,14 +41,16 @@ class Frames:
     parts: dict | None
     grid_xy: np.ndarray
     stride: float
+    flipped: dict | None = None
 
-    def features(self, names: Sequence[str] | None = None) -> np.ndarray | None:
-        """The parts `names` (None: all, in order) concatenated along channels [N, h, w, C]; None without
-        features."""
-        if self.parts is None:
+    def features(self, names: Sequence[str] | None = None, mirrored: bool = False) -> np.ndarray | None:
+        """The parts `names` (None: all, in order) concatenated along channels [N, h, w, C] (those of the mirrored
+        frames when `mirrored`); None without features (or without mirrored parts)."""
+        parts = self.flipped if mirrored else self.parts
+        if parts is None:
             return None
         names = list(self.parts) if names is None else list(names)
-        return np.concatenate([self.parts[n] for n in names], -1)
+        return np.concatenate([parts[n] for n in names], -1)
 
 
 def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -52,10 +59,12 @@ def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
-                taps: Sequence[str] | None = None) -> Frames:
+                taps: Sequence[str] | None = None, extra: tuple | None = None) -> Frames:
     """Crop each uint8 RGB image's box (`boxes` [N, 4], e.g. `frame_boxes(images)`) to cfg.image_size and
     compute cfg.features on cfg's grid: hyperpixel parts of `taps` (default cfg's taps; the validation experiment
-    passes the union of its rows' taps). `backbone` only sets the grid of features "sift" and "none"."""
+    passes the union of its rows' taps) at every factor of cfg.scales, and of cfg.extra_backbone's taps (`extra`:
+    its (backbone, params), required then); mirrored parts too when cfg.flip_source. `backbone` only sets the
+    grid of features "sift" and "none"."""
     size = cfg.image_size
     M = geometry.box_to_affine(boxes, size)
     crops = geometry.crop_each(list(images), M, size, border="edge")
@@ -70,7 +79,83 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         feats = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in to_grey(crops)]).astype(np.float32)
         return Frames(crops, M, {"sift": feats}, grid, float(rf.stride))
     parts, centres, _ = hyperpixel_taps(backbone, params, crops, names, cfg.grid_spec, cfg.normalise, batch_size=8)
-    return Frames(crops, M, parts, centres, float(rf.stride))
+    frames = Frames(crops, M, parts, centres, float(rf.stride))
+    if cfg.extra_backbone is not None and extra is None:
+        raise InputError("make_frames", "extra", f"the (backbone, params) of extra_backbone {cfg.extra_backbone}",
+                         None)
+    mirrors = (False, True) if cfg.flip_source else (False,)
+    flipped: dict = {}
+    for mirror in mirrors:
+        out = parts if not mirror else flipped
+        if mirror:
+            out.update(scale_parts(images, boxes, cfg, backbone, params, names, frames, 1.0, True))
+        for s in cfg.scales:
+            if s != 1.0:
+                out.update(scale_parts(images, boxes, cfg, backbone, params, names, frames, s, mirror))
+        if cfg.extra_backbone is not None:
+            xb, xp = extra
+            for s in cfg.scales:
+                out.update(scale_parts(images, boxes, cfg, xb, xp, resolve_taps(xb, cfg.extra_tap_names), frames, s,
+                                       mirror, prefix=f"{xb.name}:"))
+    frames.flipped = flipped or None
+    return frames
+
+
+def part_name(tap: str, scale: float = 1.0, prefix: str = "") -> str:
+    """The name of a hyperpixel part: "<prefix><tap>", with "@<scale>" for a scale other than 1."""
+    return f"{prefix}{tap}" + ("" if scale == 1.0 else f"@{scale:g}")
+
+
+def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
+                names: Sequence[str], frames: Frames, scale: float, mirror: bool = False, prefix: str = "") -> dict:
+    """Parts {`part_name(tap, scale, prefix)`: [N, h, w, C]} of `backbone`'s taps `names` (resolved) on the
+    boxes cropped to round(cfg.image_size x scale) px (mirrored left-right when `mirror`), on that frame's grid
+    (the base stride x scale, at least 1 px) and read at `frames`' nodes mapped into it (`columns_at`),
+    L2-normalised again per node when cfg.normalise. Equals `hyperpixel_taps` on the base frame at scale 1 with
+    the same grid."""
+    size = max(round(cfg.image_size * scale), 1)
+    M = geometry.box_to_affine(boxes, size)
+    crops = frames.crops if size == cfg.image_size else geometry.crop_each(list(images), M, size, border="edge")
+    if mirror:
+        crops = np.ascontiguousarray(crops[:, :, ::-1])
+    grid = max(round(frames.stride * scale), 1)
+    parts, centres, _ = hyperpixel_taps(backbone, params, crops, names, grid, cfg.normalise, batch_size=8)
+    base = frames.grid_xy.reshape(-1, 2).astype(np.float64)
+    # frame -> scaled frame: the same box edges go to both frames' outer pixel edges, so one affine for all boxes
+    nodes = geometry.transform_points(base, geometry.compose_affine(M[0], geometry.invert_affine(frames.M[0])))
+    same = centres.shape == frames.grid_xy.shape and np.allclose(centres.reshape(-1, 2), nodes)
+    out = {}
+    for t in names:
+        f = parts[t]
+        if not same:
+            f = np.stack([columns_at(g, centres, nodes) for g in f])
+            f = f.reshape(len(parts[t]), *frames.grid_xy.shape[:2], -1).astype(np.float32)
+            if cfg.normalise:
+                f = np.asarray(l2_normalise(f))
+        out[part_name(t, scale, prefix)] = f
+    return out
+
+
+def grid_coordinates(grid_xy: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional (column, row) grid coordinates [K] of points [K, 2] (frame pixels) on a separable node grid
+    grid_xy [h, w, 2]; points beyond the outermost nodes are clamped to them."""
+    xs, ys = grid_xy[0, :, 0], grid_xy[:, 0, 1]
+    return np.interp(points[:, 0], xs, np.arange(len(xs))), np.interp(points[:, 1], ys, np.arange(len(ys)))
+
+
+def columns_at(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Feature columns of one grid feats [h, w, C] (nodes grid_xy [h, w, 2]) at points [K, 2] (frame pixels),
+    bilinear between the 4 nearest nodes, edge nodes held outside -> [K, C] float64."""
+    fx, fy = grid_coordinates(grid_xy, points)
+    h, w = feats.shape[:2]
+    x0 = np.clip(np.floor(fx).astype(int), 0, max(w - 2, 0))
+    y0 = np.clip(np.floor(fy).astype(int), 0, max(h - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]
+    f = feats.astype(np.float64)
+    top = f[y0, x0] * (1 - ax) + f[y0, x1] * ax
+    bot = f[y1, x0] * (1 - ax) + f[y1, x1] * ax
+    return top * (1 - ay) + bot * ay
 
 
 def resolve_names(frames: Frames, taps: Sequence[str]) -> list[str]:

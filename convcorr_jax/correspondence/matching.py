@@ -21,7 +21,9 @@ whose image positions are src_xy [Ns, 2], trg_xy [Nt, 2] ((x, y) pixels) and ret
 Keypoint transfer (`transfer_keypoints`, HPF's `predict_kps`): a source keypoint p is carried by the source
 nodes whose box [x - r, x + r] x [y - r, y + r] around their centre contains p (r = `radius` pixels; HPF uses
 half the receptive field of its first layer), or by the nearest node when none does; each carrier i moves p by
-its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers.
+its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers. Optionally
+only forward-backward consistent nodes carry (`cycle_consistent`: the best match of a node's best match lies
+back within a tolerance of it; tolerance 0 is mutual nearest neighbours).
 """
 
 from __future__ import annotations
@@ -226,18 +228,34 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
 
 @jax.jit
 def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
-                       radius: float | jax.Array) -> jax.Array:
+                       radius: float | jax.Array, keep: jax.Array | None = None) -> jax.Array:
     """Move source keypoints points [K, 2] into the target by the matches best [Ns] (target node of each source
     node; nodes at src_xy [Ns, 2], trg_xy [Nt, 2]): the mean over the carrier nodes i (|p - src_xy[i]| <= radius
-    in x and in y, else the single nearest node) of trg_xy[best[i]] + p - src_xy[i]. Returns [K, 2] pixels."""
+    in x and in y, else the single nearest node) of trg_xy[best[i]] + p - src_xy[i]. keep [Ns] bool: only these
+    nodes carry (the nearest kept node when none is within radius; every node when none is kept). Returns
+    [K, 2] pixels."""
     p = points.astype(jnp.float32)
     s = src_xy.astype(jnp.float32)
+    ok = jnp.ones(s.shape[0], bool) if keep is None else keep
+    ok = jnp.where(jnp.any(ok), ok, True)
     d = p[:, None, :] - s[None, :, :]  # [K, Ns, 2]
-    inside = jnp.all(jnp.abs(d) <= radius, axis=-1)
-    nearest = jax.nn.one_hot(jnp.argmin(jnp.sum(d * d, -1), axis=1), s.shape[0], dtype=bool)
+    inside = jnp.all(jnp.abs(d) <= radius, axis=-1) & ok[None, :]
+    dist = jnp.where(ok[None, :], jnp.sum(d * d, -1), jnp.inf)
+    nearest = jax.nn.one_hot(jnp.argmin(dist, axis=1), s.shape[0], dtype=bool)
     carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest).astype(jnp.float32)
     moved = trg_xy.astype(jnp.float32)[best][None, :, :] + d  # [K, Ns, 2]
     return jnp.sum(carriers[..., None] * moved, 1) / jnp.sum(carriers, 1)[:, None]
+
+
+def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array, tolerance: float | jax.Array
+                     ) -> jax.Array:
+    """Forward-backward consistency [..., Ns] bool: source node i's best target forward[..., i] (into Nt target
+    nodes) has a best source backward[..., forward[i]] (into the Ns source nodes, at src_xy [Ns, 2] pixels) within
+    `tolerance` pixels of node i (Euclidean). Tolerance 0: mutual nearest neighbours."""
+    back = jnp.take_along_axis(backward, forward, axis=-1)
+    s = src_xy.astype(jnp.float32)
+    d = jnp.linalg.norm(s[back] - s, axis=-1)
+    return d <= tolerance + 1e-6
 
 
 def transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,

@@ -65,6 +65,14 @@ class PointTransferConfig:
     feature_norm: float = 512.0
     batch: int = 30
     match_batch: int = 8
+    scales: tuple[float, ...] = (1.0,)
+    extra_backbone: str | None = None
+    extra_taps: tuple[str, ...] | None = None
+    flip_source: bool = False
+    cycle: float | None = None
+    ot_iters: int = 1
+    ot_eps: float = 0.05
+    hough_side: int = 7
 
     # The taps of each backbone when `taps` is None: chosen per backbone by the validation experiment's greedy
     # tap search (RHM, PCK@0.1) and its OT + RHM rows; the AlexNet variants share torchvision AlexNet's.
@@ -81,6 +89,12 @@ class PointTransferConfig:
     def __post_init__(self):
         if isinstance(self.taps, str):
             object.__setattr__(self, "taps", tuple(t for t in self.taps.replace("+", ",").split(",") if t))
+        if isinstance(self.extra_taps, str):
+            object.__setattr__(self, "extra_taps",
+                               tuple(t for t in self.extra_taps.replace("+", ",").split(",") if t))
+        if isinstance(self.scales, (list, numbers.Real)):
+            object.__setattr__(self, "scales", tuple(self.scales) if isinstance(self.scales, list)
+                               else (self.scales,))
         check_transfer_fields(self, "PointTransferConfig")
 
     @property
@@ -88,6 +102,14 @@ class PointTransferConfig:
         """`taps`, or the backbone's validated taps when None (roles as given; `hyperpixel.resolve_taps` maps
         them)."""
         return self.taps if self.taps is not None else self.DEFAULT_TAPS.get(self.backbone, ("conv4",))
+
+    @property
+    def extra_tap_names(self) -> tuple[str, ...]:
+        """`extra_taps`, or `extra_backbone`'s validated taps when None; () without an extra backbone."""
+        if self.extra_backbone is None:
+            return ()
+        return self.extra_taps if self.extra_taps is not None else self.DEFAULT_TAPS.get(self.extra_backbone,
+                                                                                          ("conv4",))
 
     @property
     def grid_spec(self) -> int | str:
@@ -125,5 +147,16 @@ def check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "image_size", f"an integer >= {MIN_IMAGE_SIZE} (pixels)", cfg.image_size)
     if isinstance(cfg.grid, bool) or (isinstance(cfg.grid, int) and cfg.grid < 1):
         raise InputError(source, "grid", "a stride >= 1 (pixels) or a tap", cfg.grid)
+    if has("scales") and (not isinstance(cfg.scales, tuple) or not cfg.scales
+                          or not all(isinstance(v, numbers.Real) and v > 0 for v in cfg.scales)):
+        raise InputError(source, "scales", "input-size factors > 0 (a tuple)", cfg.scales)
+    if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
+        raise InputError(source, "extra_backbone", f"none or one of {list(BACKBONES)}", cfg.extra_backbone)
+    if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
+        raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
+    check_fields(cfg, positive=tuple(f for f in ("ot_eps",) if has(f)),
+                 at_least_one=tuple(f for f in ("ot_iters", "hough_side") if has(f)), source=source)
+    if has("hough_side") and cfg.hough_side % 2 != 1:
+        raise InputError(source, "hough_side", "an odd kernel width >= 1 (Hough bins)", cfg.hough_side)
     if cfg.taps is not None and (not cfg.taps or not all(isinstance(t, str) and t for t in cfg.taps)):
         raise InputError(source, "taps", "tap names or roles (comma-separated) or none", cfg.taps)

@@ -121,7 +121,10 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     src = np.where(np.stack([valid_keypoints(p, im.shape[:2]) for p, im in zip(points, images_a)])[..., None],
                    points, np.nan)
 
-    frames = make_frames(images, frame_boxes(images), cfg, bb, params)
+    extra = None
+    if cfg.features == "cnn" and cfg.extra_backbone is not None:
+        extra = load_model(cfg.extra_backbone, None if weights is None else str(weights))
+    frames = make_frames(images, frame_boxes(images), cfg, bb, params, extra=extra)
     pred, flows = predict(frames, src, pairs, cfg, progress=progress)
     feats = frames.features()
     if feats is None:

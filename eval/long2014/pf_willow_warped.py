@@ -1,0 +1,285 @@
+"""PF-WILLOW validation that looks like the test: the 4 bundled sub-classes and warped pairs made from them, every
+matcher setting of `correspondence.PointTransferConfig` scored on both.
+
+    convcorr run long2014.pf_willow_warped --data-root PF-dataset-WILLOW
+    convcorr run long2014.pf_willow_warped --data-root PF-dataset-WILLOW --set rows="flip_source=true,cycle=0"
+
+Two validation sets, both from the sub-classes under `data_root` (the 4 bundled ones: car(S), duck(S),
+motorbike(S), winebottle(woC)):
+- "PF-WILLOW": the ordered pairs of each sub-class (all 360 for 4 x 10 images, as
+  `long2014.pf_willow_validation`; or every `pair_step`-th of them);
+- "warped": `per_class` ordered pairs per sub-class drawn with `warp_seed`, each target image warped by
+  `data.warped_pairs.warped_set` with the ranges `warp` (`WarpConfig`: log-uniform scale in [0.5, 2], rotation
+  +-30 degrees, perspective tilt 0.3, a horizontal flip with probability 1/2 (keypoint identity kept, exact), the
+  object centre shifted by +-0.15 of the canvas) onto a canvas of its own size and pasted (its keypoint box grown
+  by 0.15 of its side) onto another sub-class's image stretched to the canvas;
+  the source image stays as it is. Keypoints are carried by the same homography; those that leave the image are
+  invalid (left out of the PCK box and count).
+
+A row is a set of `PointTransferConfig` fields, space-separated `field=value` (tuples joined by "+"), applied to
+the library's defaults. Every row is scored by the PF PCK (mean over sub-classes, alpha 0.05 / 0.1 / 0.2) on both
+sets. The criterion is the mean of the two PCK@0.1 values. Features are computed once per (backbone, part) and
+shared by the rows: the base taps, each extra scale, the extra backbone, and the mirrored source frames.
+Selection: for each field varied by the rows, its best value is kept when it beats the default row's criterion;
+the "combined" row applies every kept value at once and is scored too. The table marks the best row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+from convcorr_eval.experiment import (
+    Context,
+    ExperimentConfig,
+    Result,
+    require_data,
+    sized,
+)
+from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.report import markdown_table
+
+from convcorr_jax import metrics
+from convcorr_jax.config import check_fields, override
+from convcorr_jax.correspondence.frame_transfer import predict
+from convcorr_jax.correspondence.frames import (
+    Frames,
+    frame_boxes,
+    make_frames,
+    part_name,
+    scale_parts,
+)
+from convcorr_jax.correspondence.point_config import PointTransferConfig
+from convcorr_jax.data.warped_pairs import WarpConfig, warped_set
+from convcorr_jax.errors import InputError
+from convcorr_jax.features.hyperpixel import resolve_taps
+from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.weights import load_backbone
+
+# Matcher settings tried, each alone against the defaults: multi-scale, two backbones, flip, cycle consistency,
+# Sinkhorn iterations / entropy, Hough kernel width.
+DEFAULT_ROWS = (
+    "",
+    "scales=1+0.75",
+    "scales=1+1.5",
+    "scales=0.75+1+1.5",
+    "extra_backbone=mobilenet_v2",
+    "flip_source=true",
+    "cycle=0",
+    "cycle=1",
+    "ot_iters=3",
+    "ot_iters=10",
+    "ot_eps=0.02",
+    "ot_eps=0.1",
+    "ot_iters=10 ot_eps=0.1",
+    "hough_side=3",
+    "hough_side=5",
+    "hough_side=11",
+)
+SETS = ("PF-WILLOW", "warped")
+
+
+def parse_row(row: str, base: PointTransferConfig | None = None) -> PointTransferConfig:
+    """A row "field=value ..." (tuple items joined by "+") applied to `base` (None: the defaults;
+    `config.override`, checked)."""
+    sets = []
+    for token in row.split():
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise InputError("config", "rows", "space-separated field=value tokens", token)
+        sets.append(f"{key}={value.replace('+', ',')}")
+    return override(PointTransferConfig() if base is None else base, sets)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """rows: `PointTransferConfig` settings, one string per row ("" = the defaults); per_class: warped pairs per
+    sub-class; warp_seed: the warped set's seed; warp: the warp ranges (`data.warped_pairs.WarpConfig`, e.g.
+    --set warp.rotation=15); pairs_per_class: the first N ordered pairs of each sub-class in the PF-WILLOW set
+    (None: all); pair_step: of those, every pair_step-th (1: all; 3 keeps 30 of 90, every source image); combine:
+    score the row of every kept setting together; backbone, image_size: the rows' base (`PointTransferConfig`
+    defaults otherwise)."""
+
+    data: str = "pf_willow"
+    backbone: str = PointTransferConfig.backbone
+    rows: tuple[str, ...] = DEFAULT_ROWS
+    per_class: int = 30
+    warp_seed: int = 0
+    warp: WarpConfig = dataclasses.field(default_factory=WarpConfig)
+    pairs_per_class: int | None = None
+    pair_step: int = 1
+    image_size: int = PointTransferConfig.image_size
+    combine: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, at_least_one=("per_class", "pairs_per_class", "pair_step"), nonnegative=("warp_seed",))
+        for r in self.rows:
+            parse_row(r, self.transfer)
+
+    @property
+    def transfer(self) -> PointTransferConfig:
+        """The base of every row: the library's defaults with this config's backbone and image size."""
+        return PointTransferConfig(backbone=self.backbone, image_size=self.image_size)
+
+
+def get_config(size: str = "default") -> Config:
+    return sized(size, {
+        "tiny": Config(size=size, rows=("", "flip_source=true", "cycle=0", "hough_side=5"), per_class=2,
+                       pairs_per_class=2, image_size=96),
+        "default": Config(size=size, per_class=25, pair_step=3),
+        "full": Config(size=size, per_class=60),
+    })
+
+
+def row_text(row: str) -> str:
+    return row.strip() or "defaults"
+
+
+class Sets:
+    """The two validation sets (module docstring) and the feature parts computed so far, shared by the rows."""
+
+    def __init__(self, cfg: Config, log=print):
+        require_data(cfg, ("pf_willow",))
+        self.cfg, self.log = cfg, log
+        samples, pairs, groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
+        full, full_pairs, full_groups = pf_willow.pf_willow_set(cfg.data_root)
+        if len(full) != len(samples):
+            raise InputError(cfg.data_root, "samples", "the same images in both sets", len(full))
+        self.samples, warped_pairs, warped_groups = warped_set(samples, full_pairs, full_groups, cfg.per_class,
+                                                               cfg.warp_seed, cfg.warp)
+        self.sets = {"PF-WILLOW": (pairs[::cfg.pair_step], groups[::cfg.pair_step]),
+                     "warped": (warped_pairs, warped_groups)}
+        self.images = [s.image for s in self.samples]
+        self.boxes = frame_boxes(self.images)
+        self.n_sources = len(samples)  # the warped set's sources are the original images
+        points, valid = pf_willow.keypoint_table(self.samples)
+        self.points = points
+        self.gt = {k: pf_willow.pair_ground_truth(points, valid, p, [s.id for s in self.samples])
+                   for k, (p, _) in self.sets.items()}
+        self.models: dict = {}
+        self.base: dict = {}  # (backbone, size, grid, normalise) -> Frames of the base taps
+        self.parts: dict = {}  # (frames key, part name, mirrored) -> [N, h, w, C]
+
+    def model(self, name: str):
+        if name not in self.models:
+            self.models[name] = load_backbone(name, self.cfg.weights, self.cfg.seed)
+        return self.models[name]
+
+    def frames(self, c: PointTransferConfig) -> tuple[Frames, list[str], float]:
+        """(frames holding every part row `c` uses (mirrored parts on the source images only), their names,
+        seconds spent computing parts now)."""
+        t0 = time.perf_counter()
+        bb, params = self.model(c.backbone)
+        names = resolve_taps(bb, c.tap_names)
+        key = (c.backbone, c.image_size, c.grid_spec, c.normalise)
+        plain = dataclasses.replace(c, scales=(1.0,), extra_backbone=None, flip_source=False)
+        if key not in self.base:
+            self.log(f"features: {c.backbone} {'+'.join(names)} at {c.image_size} px on {len(self.images)} images")
+            self.base[key] = make_frames(self.images, self.boxes, plain, bb, params, names)
+        base = self.base[key]
+        src = Frames(base.crops[:self.n_sources], base.M[:self.n_sources], None, base.grid_xy, base.stride)
+        groups = [(bb, params, tuple(names), s, "") for s in c.scales]
+        if c.extra_backbone is not None:
+            xb, xp = self.model(c.extra_backbone)
+            groups += [(xb, xp, tuple(resolve_taps(xb, c.extra_tap_names)), s, f"{xb.name}:") for s in c.scales]
+        parts, flipped, used = {}, {}, []
+        for net, p, taps, s, prefix in groups:
+            used += [part_name(t, s, prefix) for t in taps]
+            for mirror in (False, True) if c.flip_source else (False,):
+                if not mirror and s == 1.0 and not prefix:
+                    for t in taps:
+                        self.parts.setdefault((key, t, False), base.parts[t])
+                missing = [t for t in taps if (key, part_name(t, s, prefix), mirror) not in self.parts]
+                if missing:
+                    self.log(f"features: {prefix}{'+'.join(missing)} at scale {s:g}{' mirrored' if mirror else ''}")
+                    ims = self.images[:self.n_sources] if mirror else self.images
+                    got = scale_parts(ims, self.boxes[:len(ims)], plain, net, p, tuple(missing),
+                                      src if mirror else base, s, mirror, prefix)
+                    self.parts.update({(key, name, mirror): v for name, v in got.items()})
+                for t in taps:
+                    name = part_name(t, s, prefix)
+                    (flipped if mirror else parts)[name] = self.parts[(key, name, mirror)]
+        if flipped:  # mirrored parts exist for the sources only: zero for the warped targets (never sources)
+            n = len(self.images)
+            flipped = {k: np.concatenate([v, np.zeros((n - len(v), *v.shape[1:]), v.dtype)]) for k, v in
+                       flipped.items()}
+        return (Frames(base.crops, base.M, parts, base.grid_xy, base.stride, flipped or None), used,
+                time.perf_counter() - t0)
+
+    def score(self, row: str) -> dict:
+        """One row on both sets: {"row", "pck": {set: {alpha: mean}}, "per_class": {set: {sub-class: PCK@0.1}},
+        "criterion", "features_s", "match_s"}."""
+        c = parse_row(row, self.cfg.transfer)
+        frames, names, t_feat = self.frames(c)
+        out = {"row": row_text(row), "pck": {}, "per_class": {}, "features_s": round(t_feat, 1)}
+        t0 = time.perf_counter()
+        for k, (pairs, groups) in self.sets.items():
+            pred, _ = predict(frames, self.points[pairs[:, 0]], pairs, c, names)
+            r = metrics.pf_pck(pred, self.gt[k], groups, pf_willow.ALPHAS)
+            out["pck"][k] = {a: float(r[a]["mean"]) for a in r}
+            out["per_class"][k] = {g: v for g, v in r["0.1"].items() if g != "mean"}
+        out["match_s"] = round(time.perf_counter() - t0, 1)
+        out["criterion"] = float(np.mean([out["pck"][k]["0.1"] for k in SETS]))
+        self.log(f"row {out['row']}: " + ", ".join(f"{k} {out['pck'][k]['0.1']:.3f}" for k in SETS)
+                 + f" (features {out['features_s']} s, matching {out['match_s']} s)")
+        return out
+
+
+def kept_settings(rows: list[dict]) -> dict[str, str]:
+    """{field: value} of the best value of each field varied by single-field rows, where it beats the defaults'
+    criterion (the first row with no field)."""
+    default = next(r for r in rows if r["row"] == "defaults")["criterion"]
+    best: dict[str, tuple[float, str]] = {}
+    for r in rows:
+        tokens = r["row"].split() if r["row"] != "defaults" else []
+        if len(tokens) != 1:
+            continue
+        field, _, value = tokens[0].partition("=")
+        if r["criterion"] > default and (field not in best or r["criterion"] > best[field][0]):
+            best[field] = (r["criterion"], value)
+    return {f: v for f, (_, v) in best.items()}
+
+
+def validate(cfg: Config, log=print, progress: bool = False) -> tuple[list[dict], dict[str, str]]:
+    """Every row of `cfg.rows` (the defaults row first if absent), then the combined row of the kept settings
+    (when `cfg.combine` and more than one is kept). Returns (rows, kept settings)."""
+    sets = Sets(cfg, log)
+    rows = [r for r in cfg.rows]
+    if "" not in [r.strip() for r in rows]:
+        rows = [""] + rows
+    out = [sets.score(r) for r in progress_bar(rows, desc="rows", disable=not progress)]
+    kept = kept_settings(out)
+    if cfg.combine and len(kept) > 1:
+        combined = sets.score(" ".join(f"{f}={v}" for f, v in kept.items()))
+        combined["origin"] = "combined"
+        out.append(combined)
+    return out, kept
+
+
+def table(rows: list[dict]) -> str:
+    top = max(rows, key=lambda r: r["criterion"])
+    body = [[r["row"], *(r["pck"][k][a] for k in SETS for a in ("0.05", "0.1", "0.2")), r["criterion"],
+             f"{r['features_s'] + r['match_s']:.0f}", "**best**" if r is top else r.get("origin", "")]
+            for r in rows]
+    return markdown_table(["setting", *(f"{k} @{a}" for k in SETS for a in ("0.05", "0.1", "0.2")), "mean @0.1",
+                           "s", ""], body, "{:.3f}")
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    t0 = time.perf_counter()
+    rows, kept = validate(cfg, log=lambda _m: None, progress=ctx.progress)
+    top = max(rows, key=lambda r: r["criterion"])
+    default = rows[0]
+    head = (f"**PF-WILLOW validation, sub-classes and warped pairs** (backbone {cfg.backbone}; warped set: "
+            f"{cfg.per_class} pairs per sub-class, seed {cfg.warp_seed}, {cfg.warp}; mean PF PCK over sub-classes; "
+            f"criterion: the mean of the two PCK@0.1; s: features computed for the row, then matching)")
+    md = [head, "",
+          table(rows), "",
+          f"Kept (beat the defaults' {default['criterion']:.3f}): "
+          + (", ".join(f"{f}={v}" for f, v in kept.items()) or "none")
+          + f". Best: {top['row']} ({top['criterion']:.3f}, {top['criterion'] - default['criterion']:+.3f}).",
+          f"Wall time {time.perf_counter() - t0:.0f} s."]
+    return Result(f"PF-WILLOW warped validation, best: {top['row']} (mean PCK@0.1 {top['criterion']:.3f}, defaults "
+                  f"{default['criterion']:.3f})", "\n".join(md), {"rows": rows, "kept": kept})
