@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from convcorr_jax import io  # noqa: E402
 
 __all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent", "ran_on",
-           "comparable", "NOT_COMPARABLE"]
+           "comparable", "ours", "paper_block", "NOT_COMPARABLE"]
 
 NOT_COMPARABLE = "not comparable to the paper"
 
@@ -53,13 +53,26 @@ def ran_on(cfg: Any, split: str, backbone: str | None = None) -> str:
     return f"tiny, {data}: {NOT_COMPARABLE}; {what}" if not comparable(cfg) else f"{data}, {cfg.size} size, {what}"
 
 
+def ours(name: str, on: str | None) -> str:
+    """A row name of this run's table with what it ran on (`ran_on`): "conv4 flow (synthetic, default size, ...)"."""
+    return f"{name} ({on})" if on else name
+
+
+def paper_block(cfg: Any, caption: str, table: str) -> list[str]:
+    """Markdown lines of a paper's table under its caption, or, for a run that is not comparable (size tiny,
+    `comparable`), one line saying the paper's numbers are left out."""
+    if cfg is not None and not comparable(cfg):
+        return [f"Size tiny: {NOT_COMPARABLE}; the paper's numbers are left out."]
+    return [caption, "", table]
+
+
 MIN_WIDTH_PX = 800  # every figure written is at least this wide, so that it reads at 100 %
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: float = 100) -> None:
     """Write a matplotlib figure atomically (PNG by the path's suffix, trimmed to its content) and close it. The
     resolution is raised above `dpi` where needed for the written image to be at least MIN_WIDTH_PX wide."""
-    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * plt.rcParams["savefig.pad_inches"]
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width  # the padding, where added, only widens it
     dpi = max(dpi, (MIN_WIDTH_PX + 2) / width_in)
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")

@@ -148,6 +148,27 @@ def register_experiment(monkeypatch):
     return register
 
 
+@pytest.fixture(scope="session")
+def write_pf_willow():
+    """`write(root, classes=("a(S)", "b(S)", "c(S)"), n=4) -> root`: PF-WILLOW-shaped sub-class folders under root,
+    n random 40 x 30 images each with 10 keypoints (`pts_coord`, 1-based x and y rows); seed 0."""
+    import numpy as np
+    import scipy.io as sio
+    from PIL import Image
+
+    def write(root: Path, classes=("a(S)", "b(S)", "c(S)"), n: int = 4) -> Path:
+        rng = np.random.default_rng(0)
+        for c in classes:
+            (root / c).mkdir(parents=True)
+            for i in range(n):
+                coords = np.stack([rng.uniform(1, 40, 10), rng.uniform(1, 30, 10)])
+                sio.savemat(root / c / f"im{i}.mat", {"pts_coord": coords})
+                Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(root / c / f"im{i}.png")
+        return root
+
+    return write
+
+
 @pytest.fixture
 def tiny_flic(tmp_path):
     """A FLIC folder (examples.mat + images/) of 4 frames of 360 x 240 (FLIC's shipped half resolution; imgdims

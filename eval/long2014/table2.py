@@ -28,7 +28,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, plt, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,15 +60,22 @@ def get_config(size: str = "default") -> Config:
     })
 
 
-def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, stride: int = 16) -> str:
-    """Per-category PCK@0.1 and the means at each alpha, then the paper's means."""
+def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, stride: int = 16,
+                   run_cfg=None) -> str:
+    """Per-category PCK@0.1 (%) and the means over those categories at each alpha, then the paper's means (over
+    its 20 VOC categories). run_cfg: the run's config: each row says what it ran on (`report.ran_on`) and a tiny
+    run leaves the paper's table out."""
     cats = [c for c in next(iter(results.values()))[0.1] if c != "mean"]
-    rows = [[m] + [r[0.1][c] for c in cats] + [r[0.1]["mean"], r[0.05]["mean"], f"{r[0.025]['mean']:.2f}"]
+    on = ran_on(run_cfg, "test") if run_cfg is not None else None
+    rows = [[ours(m, on)] + [r[0.1][c] for c in cats] + [r[0.1]["mean"], r[0.05]["mean"], f"{r[0.025]['mean']:.2f}"]
             for m, r in results.items()]
-    lines = [markdown_table(["method", *cats, "mean a=0.1", "mean a=0.05", "mean a=0.025"], rows), "",
-             "paper (different data: PASCAL VOC 2011, AlexNet conv4, 500 px boxes), mean PCK:", "",
-             markdown_table(["method", "mean a=0.1", "mean a=0.05", "mean a=0.025"],
-                            [[m, *map(str, v["mean"])] for m, v in paper.TABLE2.items()]), "",
+    means = [f"mean of {len(cats)}, a=0.1", "a=0.05", "a=0.025"]
+    theirs = markdown_table(["method", "mean of 20, a=0.1", "a=0.05", "a=0.025"],
+                            [[m, *map(str, v["mean"])] for m, v in paper.TABLE2.items()])
+    lines = [f"PCK (%) at alpha x the longer side of the target's object box; means over the {len(cats)} categories "
+             "of the columns.", "", markdown_table(["method", *cats, *means], rows), "",
+             *paper_block(run_cfg, "paper (different data: PASCAL VOC 2011, AlexNet conv4, 500 px boxes), mean PCK "
+                          "(%) over its 20 categories:", theirs), "",
              f"{n_targets} targets, {cfg.neighbours} nearest neighbours each (by fc7, or by the flattened pool5 map "
              f"for conv-only weights), top {cfg.top} by deformation energy, "
              f"box {cfg.box} px, SIFT bin {transfer.sift_bin_size(cfg, stride)} px (radius {cfg.sift_radius:g} "
@@ -138,7 +145,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     fig = ctx.figures / "keypoint_transfer.png"
     figure(fig, out, test[: out["n_targets"]], used, n_rows=cfg.figure_rows)
     r = out["results"]
-    md = table_markdown(r, out["n_targets"], used, out["targets"].stride)
+    md = table_markdown(r, out["n_targets"], used, out["targets"].stride, cfg)
     if out["validation"]:
         md += ("\n\nbeta chosen on a validation split of the training set (held-out training instances as targets, "
                "the rest as database; mean of conv4 and SIFT flow PCK@0.1): "
