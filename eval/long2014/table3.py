@@ -26,7 +26,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, plt, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure
 
 CV_CS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
@@ -75,15 +75,20 @@ def get_config(size: str = "default") -> Config:
     })
 
 
-def table_markdown(results: dict[str, dict], title: str = "Keypoint classification accuracy (%)") -> str:
-    """Rows = feature names, columns = categories + mean; then the paper's rows."""
+def table_markdown(results: dict[str, dict], title: str = "Keypoint classification accuracy (%)",
+                   cfg=None) -> str:
+    """Rows = feature names, columns = categories + their mean; then the paper's rows (mean over its 20 VOC
+    categories). cfg: the run's config: each row says what it ran on (`report.ran_on`) and a tiny run leaves the
+    paper's table out."""
     cats = sorted({c for r in results.values() for c in r["accuracy"]})
-    rows = [[name] + [100 * r["accuracy"][c] if c in r["accuracy"] else "-" for c in cats] + [100 * r["mean"]]
-            for name, r in results.items()]
-    return "\n".join([f"**{title}, this run**", "", markdown_table(["feature", *cats, "mean"], rows), "",
-                      "**paper (different data): Long et al. 2014 Table 3, PASCAL VOC 2011 val, CaffeNet**", "",
-                      markdown_table(["feature", *paper.CATEGORIES, "mean"], [[r, *v] for r, v in paper.TABLE3.items()],
-                                     "{}")])
+    on = ran_on(cfg, "test") if cfg is not None else None
+    rows = [[ours(name, on)] + [100 * r["accuracy"][c] if c in r["accuracy"] else "-" for c in cats]
+            + [100 * r["mean"]] for name, r in results.items()]
+    theirs = markdown_table(["feature", *paper.CATEGORIES, f"mean of {len(paper.CATEGORIES)}"],
+                            [[r, *v] for r, v in paper.TABLE3.items()], "{}")
+    return "\n".join([f"**{title}, this run**", "", markdown_table(["feature", *cats, f"mean of {len(cats)}"], rows),
+                      "", *paper_block(cfg, "**paper (different data): Long et al. 2014 Table 3, PASCAL VOC 2011 val, "
+                                       "CaffeNet; mean over its 20 categories**", theirs)])
 
 
 def cv_curve_figure(cv_by_feature: dict[str, dict[str, dict]], path) -> None:
@@ -125,7 +130,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     out = cls.run_table3(train, test, backbone, params, roles=cfg.roles, radii=cfg.sift_radii, C=C, cv_Cs=cv,
                          progress=ctx.progress and cfg.size != "tiny")
     res = out["results"]
-    md = [table_markdown(res), "",
+    md = [table_markdown(res, cfg=cfg), "",
           f"Data: {cfg.data}, {len(train)} training / {len(test)} test instances. "
           f"{out['n_train']} training / {out['n_test']} test keypoints; skipped (train + test): {out['skipped']}. "
           f"Backbone {backbone.name}: conv roles -> taps {dict((r, backbone.roles[r]) for r in cfg.roles)}. "

@@ -33,7 +33,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, plt, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +85,18 @@ def get_config(size: str = "default") -> Config:
     })
 
 
-def table_markdown(rows: dict[str, dict[str, float]], title: str = "Keypoint prediction PCK@0.1 (%)") -> str:
-    """This run's rows (categories + mean) and the paper's."""
+def table_markdown(rows: dict[str, dict[str, float]], title: str = "Keypoint prediction PCK@0.1 (%)",
+                   cfg=None) -> str:
+    """This run's rows (categories + their mean) and the paper's (mean over its 20 VOC categories). cfg: the run's
+    config: each row says what it ran on (`report.ran_on`) and a tiny run leaves the paper's table out."""
     cats = sorted({c for r in rows.values() for c in r if c != "mean"})
-    ours = [[name] + [100 * r[c] for c in cats] + [100 * r["mean"]] for name, r in rows.items()]
-    return "\n".join([f"**{title}, this run**", "", markdown_table(["method", *cats, "mean"], ours), "",
-                      "**paper (different data): Long et al. 2014 Table 4, PASCAL VOC 2011, CaffeNet**", "",
-                      markdown_table(["method", *paper.CATEGORIES, "mean"], [[n, *v] for n, v in paper.TABLE4.items()])])
+    on = ran_on(cfg, "test") if cfg is not None else None
+    table = [[ours(name, on)] + [100 * r[c] for c in cats] + [100 * r["mean"]] for name, r in rows.items()]
+    theirs = markdown_table(["method", *paper.CATEGORIES, f"mean of {len(paper.CATEGORIES)}"],
+                            [[n, *v] for n, v in paper.TABLE4.items()])
+    return "\n".join([f"**{title}, this run**", "", markdown_table(["method", *cats, f"mean of {len(cats)}"], table),
+                      "", *paper_block(cfg, "**paper (different data): Long et al. 2014 Table 4, PASCAL VOC 2011, "
+                                       "CaffeNet; mean over its 20 categories**", theirs)])
 
 
 def overlay_figure(samples, preds: dict[str, list], box_size: int, path, max_rows: int = 5) -> None:
@@ -183,7 +188,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     path = ctx.figures / "long2014_fig6_keypoint_prediction.png"
     overlay_figure([out["test"][c][0] for c in cats], {r: [out["pred"][r][c][0] for c in cats] for r in names},
                    pc.box_size, path, cfg.figure_rows)
-    md = [table_markdown(rows), "",
+    md = [table_markdown(rows, cfg=cfg), "",
           f"Data: {cfg.data}, {len(train)} training / {len(test)} test instances. "
           f"Boxes resampled to {pc.box_size} px (paper: 500); conv5 = {backbone.roles[pc.role]} 3x3-concatenated; "
           f"negatives beyond {out['neg_half']:.1f} px (Chebyshev) of the keypoint; C = {pc.C}, SIFT C = {pc.sift_C}; prior sigma "

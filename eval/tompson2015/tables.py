@@ -35,7 +35,7 @@ from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import markdown_table
+from convcorr_eval.report import comparable, markdown_table, ran_on
 from convcorr_eval.tompson2015 import configs, figures, paper, pckh
 
 DATA = ("synthetic", "flic", "mpii")
@@ -116,9 +116,11 @@ def _rows(named: dict[str, list]) -> list[list]:
 
 
 def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,
-                 timing: bool = True, mpii_reference: Path | None = None) -> tuple[str, dict]:
+                 timing: bool = True, mpii_reference: Path | None = None, on: str = "",
+                 with_paper: bool = True) -> tuple[str, dict]:
     """Markdown (Tables 1-4 beside the paper's numbers) and metrics of trained params on a test set, with the
-    joint groups of the training data (`tc.data`)."""
+    joint groups of the training data (`tc.data`). on: what our rows ran on (`report.ran_on`), added to each;
+    with_paper: False leaves the paper's rows out (a tiny run, `report.comparable`)."""
     js = joints.joint_set(tc.data, tc.model.num_joints)
     title = "synthetic people (MPII joints)" if tc.data == "synthetic" else f"{js.dataset} people"
     out = predict.predict(params, test.images, tc.model)
@@ -134,17 +136,18 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     overall = {k: float(100 * metrics.pck(p, g, v, n, alpha)) for k, p in preds.items()}
     res[res["score"].lower()] = overall  # "pck@0.05" or "pckh@0.5"
     cols = list(js.groups)
-    rows = {f"ours {k} {pool}x": [t3[k][c] for c in cols] + [overall[k]] for k in preds}
+    ours = f" ({on})" if on else ""
+    rows = {f"ours {k} {pool}x{ours}": [t3[k][c] for c in cols] + [overall[k]] for k in preds}
     rows.update({f"paper (different data, FLIC): {k}": [vals[paper.TABLE3_COLUMNS.index(c)]
                                                         if c in paper.TABLE3_COLUMNS else "-" for c in cols] + ["-"]
-                 for k, vals in paper.TABLE3.items()})
+                 for k, vals in paper.TABLE3.items() if with_paper})
     md = [f"**Table 3: {score}@{alpha:g} ({unit}), {title} test set ({len(test)} people)**", "",
           markdown_table(["model", *cols, "all"], _rows(rows)), ""]
     t1_cols = [c for c in paper.TABLE1_COLUMNS if c in js.groups]
     t1 = {k: {c: joints.x_sigma(p, g, v, js.groups[c]) for c in t1_cols} for k, p in preds.items()}
     res["table1_sigma_x"] = t1
-    rows = {f"ours {k} {pool}x": [t1[k][c] for c in t1_cols] for k in preds}
-    rows.update({f"paper (different data): {k}": list(vals) for k, vals in paper.TABLE1.items()})
+    rows = {f"ours {k} {pool}x{ours}": [t1[k][c] for c in t1_cols] for k in preds}
+    rows.update({f"paper (different data): {k}": list(vals) for k, vals in paper.TABLE1.items() if with_paper})
     md += [f"**Table 1: sigma of x error (pixels at the {tc.model.image_size}px input; |error| > 20 removed), "
            f"{title}**", "", markdown_table(["model", "Head/Face", "Shoulder", "Elbow", "Wrist"], _rows(rows),
                                             "{:.2f}"), ""]
@@ -164,7 +167,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
         ft = forward_times(tc.model)
         res["table2_ms"] = {str(k): v for k, v in ft.items()}
         rows = {k: [ft.get(p, {}).get(k, float("nan")) for p in (4, 8, 16)] for k in ("Coarse-Model", "Fine-Model", "Cascade")}
-        rows.update({f"paper K40 (FLIC 320x240): {k}": list(vals) for k, vals in paper.TABLE2.items()})
+        rows.update({f"paper K40 (FLIC 320x240): {k}": list(vals) for k, vals in paper.TABLE2.items() if with_paper})
         md += [f"**Table 2: forward ms per image ({tc.model.image_size}px, this CPU, batch 8)**", "",
                markdown_table(["model", "4x pool", "8x pool", "16x pool"], _rows(rows)), ""]
     if pckh.has_reference(mpii_reference):
@@ -172,7 +175,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
         res["table4_pckh"] = {k: pckh.json_tables(val) for k, val in r.items()}
         cols4 = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
         rows = {k: [val["0.5"][c] for c in cols4] for k, val in r.items()}
-        rows.update({f"paper: {k}": list(vals) for k, vals in paper.TABLE4.items()})
+        rows.update({f"paper: {k}": list(vals) for k, vals in paper.TABLE4.items() if with_paper})
         md += ["**Table 4: PCKh@0.5 on the MPII validation split (2958 people), published prediction files, official "
                "toolkit definition**", "", markdown_table(["system", *cols4], _rows(rows), "{:.2f}"), ""]
         if figures_dir is not None:
@@ -208,7 +211,9 @@ def run(cfg: Config, ctx: Context) -> Result:
                 f"on {len(train_set)} {people}")
     real = real_data_root()
     mpii = real / "mpii" if cfg.reference_pckh and real is not None else None
-    md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii)
+    net = f"{tc.model.trunk} trunk" if tc.model.trunk else "cascade trained from scratch"
+    md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii,
+                                ran_on(dataclasses.replace(cfg, data=tc.data), "test", net), comparable(cfg))
     if images_per_s is not None:
         metrics_["train_images_per_s"] = images_per_s
     metrics_["wall_s"] = time.time() - t0
@@ -216,7 +221,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     c, f = metrics_[score.lower()]["coarse"], metrics_[score.lower()]["cascade"]
     if cfg.run_dir is None:
         head += f"; test {score}: coarse {c:.1f}, cascade {f:.1f}.\n\n"
-    summary = f"tompson: {score} coarse {c:.1f} -> cascade {f:.1f} ({metrics_['wall_s']:.0f} s)"
+    summary = f"tompson: {score} (%) coarse {c:.1f} -> cascade {f:.1f} ({metrics_['wall_s']:.0f} s)"
     if "table4_pckh" in metrics_:
         tot = {k: val["0.5"]["Total"] for k, val in metrics_["table4_pckh"].items()}
         summary += "; MPII PCKh@0.5 " + ", ".join(f"{k} {val:.1f}" for k, val in tot.items())
