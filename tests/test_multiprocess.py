@@ -43,6 +43,8 @@ SCRIPT = textwrap.dedent("""
     from convcorr_jax.pose import predict
     from convcorr_jax.pose import run_folder
     from convcorr_jax.pose.train import evaluate, load_data, train
+    from convcorr_cli.main import setup_logging
+    setup_logging()  # the training messages on stderr, as the command shows them
     out = sys.argv[2]
     with open(sys.argv[1], "rb") as f:
         cfg = dataclasses.replace(pickle.load(f), out=out)
@@ -59,7 +61,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _launch(tmp: Path, out: Path, procs: int, devices: int) -> str:
-    """Run the training script under `convcorr launch`; returns process 0's stdout."""
+    """Run the training script under `convcorr launch`; returns process 0's stdout, then the stderr of all."""
     script, cfg = tmp / "mp_run.py", tmp / "mp_cfg.pkl"
     if not script.exists():
         script.write_text(SCRIPT)
@@ -72,7 +74,7 @@ def _launch(tmp: Path, out: Path, procs: int, devices: int) -> str:
     print(f"{procs} x {devices}: {time.monotonic() - t0:.1f} s")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert f"DONE {procs} {procs * devices}" in r.stdout, r.stdout[-3000:]
-    return r.stdout
+    return r.stdout + r.stderr
 
 
 def _npz(path: Path) -> dict:

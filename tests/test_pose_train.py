@@ -39,6 +39,8 @@ SCRIPT = textwrap.dedent("""
     from convcorr_jax.pose import model as M
     from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
     from convcorr_jax.pose.train import TrainingDiverged, load_data, train
+    from convcorr_cli.main import setup_logging
+    setup_logging()  # the training messages on stderr, as the command shows them
     from convcorr_jax.pose.train_config import TrainConfig
     out, delay = sys.argv[1], float(sys.argv[2])
     tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -73,7 +75,7 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
     a.mkdir(), b.mkdir()
     r = subprocess.run([sys.executable, str(script), str(a), "0"], env=_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "8 steps in" in r.stdout
+    assert "8 steps in" in r.stderr
     p = subprocess.Popen([sys.executable, str(script), str(b), "1.5"], env=_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     ckpt = b / "r" / "checkpoints"
@@ -90,7 +92,7 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
     assert not (b / "final.npz").exists()
     r2 = subprocess.run([sys.executable, str(script), str(b), "0"], env=_env(), capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0, r2.stderr[-3000:]
-    done = int(r2.stdout.split(" steps in")[0].split()[-1])
+    done = int(r2.stderr.split(" steps in")[0].split()[-1])
     assert 1 <= done <= 4  # resumed from step >= 4, not from scratch
     fa, fb = _final(a), _final(b)
     assert fa.keys() == fb.keys()

@@ -170,10 +170,9 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     """Coordinate-wise search (module docstring) of the spatial settings on a trained FLIC run's validation people:
     {"rows": [{"settings", "label", "score", "pck": {read-out: arm PCK}}...], "chosen": SpatialConfig dict,
     "without": arm PCK of the read-outs without the model}."""
-    from tqdm import tqdm
-
     from convcorr_jax.pose.data import flic_crops
     from convcorr_jax.pose.run_folder import load_run
+    from convcorr_jax.progress import bar as progress_bar
 
     tc, params = load_run(run)
     mc = tc.model
@@ -196,7 +195,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
 
     best = S.SpatialConfig()
     total = sum(len(v) for _, v in search)
-    bar = tqdm(total=total, disable=not progress, desc="spatial settings", leave=False)
+    bar = progress_bar(total=total, disable=not progress, desc="spatial settings", leave=False)
     for fields, values in search:
         cands = [dataclasses.replace(best, **dict(zip(fields, v))) for v in values]
         scores = []
