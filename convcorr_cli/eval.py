@@ -97,7 +97,7 @@ def _run_pckh(args: argparse.Namespace) -> int:
     for t in ("0.5", "0.1"):
         print(pckh.format_table(results, t))
     for name, r in results.items():
-        print(f"{name}: PCKh@0.5 total {r['0.5']['Total']:.2f}, AUC(0..0.5) {r['auc']:.2f}")
+        print(f"{name}: PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f}")
     out = pckh.json_tables(next(iter(results.values()))) if len(results) == 1 else {
         n: pckh.json_tables(r) for n, r in results.items()}
     _write_outputs(args.json, out, args.figure, lambda path: pckh.pckh_curve_figure(results, path))
@@ -115,8 +115,8 @@ def _run_pck(args: argparse.Namespace) -> int:
     r = pck_files(args.preds, args.gt, args.alpha)
     if r["warning"]:
         print(r["warning"], file=sys.stderr)
-    print(f"PCK@{args.alpha:g} per joint: " + " ".join(f"{v:.1f}" for v in r["per_joint"]))
-    print(f"PCK@{args.alpha:g} mean: {r['pooled']:.2f}")
+    print(f"PCK@{args.alpha:g} (%) per joint: " + " ".join(f"{v:.1f}" for v in r["per_joint"]))
+    print(f"PCK@{args.alpha:g} (%) mean: {r['pooled']:.1f}")
     print("curve: " + " ".join(f"{a}:{c:.1f}" for a, c in r["curve"].items()))
     _write_outputs(args.json, {k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")})
     return 0

@@ -78,7 +78,7 @@ def test_cli_eval_pck(tmp_path, capsys):
     assert cli.main(["eval", "pck", "--preds", str(tmp_path / "preds.npy"), "--gt", str(tmp_path / "gt.npz"),
                      "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "PCK@0.05 per joint: 100.0 50.0 0.0\nPCK@0.05 mean: 60.00\ncurve: 0:0.0 0.01:" in text
+    assert "PCK@0.05 (%) per joint: 100.0 50.0 0.0\nPCK@0.05 (%) mean: 60.0\ncurve: 0:0.0 0.01:" in text
     assert " 0.2:80.0\n" in text
     saved = json.loads(out.read_text())
     assert set(saved) == {"alpha", "per_joint", "mean", "curve", "nonfinite"} and saved["mean"] == 50.0

@@ -129,7 +129,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     md = "\n\n".join(pckh.format_table({Path(cfg.run_dir).name: r}, t, markdown=True) for t in ("0.5", "0.1"))
     md += f"\n\nPredictions ({cfg.readout}, 1-based MPII frame): `{PREDS}`.\n"
     md += f"\n![best and worst people: ground truth beside prediction](figures/{PAGE})\n"
-    summary = (f"MPII PCKh@0.5 total {r['0.5']['Total']:.2f}, AUC(0..0.5) {r['auc']:.2f} ({r['people']} people, "
+    summary = (f"MPII PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f} ({r['people']} people, "
                f"{cfg.readout})")
     return Result(summary, md, dict(r, run=str(cfg.run_dir)))
 

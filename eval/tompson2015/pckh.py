@@ -39,14 +39,14 @@ def json_tables(result: dict, thresholds=("0.5", "0.1")) -> dict:
 
 
 def format_table(rows: dict[str, dict], threshold: str = "0.5", markdown: bool = False) -> str:
-    """One line per named result at a threshold (percent, 2 decimals)."""
+    """One line per named result at a threshold (percent, one decimal)."""
     width = max([len(n) for n in rows] + [6])
     if markdown:
         lines = [f"| PCKh@{threshold} | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-        lines += [f"| {n} | " + " | ".join(f"{r[threshold][c]:.2f}" for c in COLUMNS) + " |" for n, r in rows.items()]
+        lines += [f"| {n} | " + " | ".join(f"{r[threshold][c]:.1f}" for c in COLUMNS) + " |" for n, r in rows.items()]
     else:
         lines = [f"{'PCKh@' + threshold:<{width}} " + " ".join(f"{c:>8}" for c in COLUMNS)]
-        lines += [f"{n:<{width}} " + " ".join(f"{r[threshold][c]:8.2f}" for c in COLUMNS) for n, r in rows.items()]
+        lines += [f"{n:<{width}} " + " ".join(f"{r[threshold][c]:8.1f}" for c in COLUMNS) for n, r in rows.items()]
     return "\n".join(lines)
 
 

@@ -174,10 +174,11 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
         r = pckh.reference_results(mpii_reference)
         res["table4_pckh"] = {k: pckh.json_tables(val) for k, val in r.items()}
         cols4 = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
-        rows = {k: [val["0.5"][c] for c in cols4] for k, val in r.items()}
+        rows = {f"{k} (real mpii, validation split, published predictions)": [val["0.5"][c] for c in cols4]
+                for k, val in r.items()}
         rows.update({f"paper: {k}": list(vals) for k, vals in paper.TABLE4.items() if with_paper})
         md += ["**Table 4: PCKh@0.5 on the MPII validation split (2958 people), published prediction files, official "
-               "toolkit definition**", "", markdown_table(["system", *cols4], _rows(rows), "{:.2f}"), ""]
+               "toolkit definition**", "", markdown_table(["system", *cols4], _rows(rows), "{:.1f}"), ""]
         if figures_dir is not None:
             pckh.pckh_curve_figure(r, figures_dir / "tompson_pckh_mpii.png")
             md += ["![PCKh](figures/tompson_pckh_mpii.png)", ""]
