@@ -9,6 +9,7 @@ matplotlib Figure (titled, with a legend or labelled colour scales); `convcorr_e
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from convcorr_jax.flow.colour import colour_key, flow_to_colour
 from convcorr_eval.report import plt
 
 GAP = 10  # white pixels between two images drawn side by side
-WIDTH_IN = 12.0  # figure width in inches (at save_figure's 100 dpi: 1200 px before trimming)
+WIDTH_IN = 12.0  # the alignment figure's width in inches (at save_figure's 100 dpi: 1200 px before trimming)
 
 
 def side_by_side(a: np.ndarray, b: np.ndarray, gap: int = GAP) -> tuple[np.ndarray, int]:
@@ -46,7 +47,7 @@ def alignment_figure(a: np.ndarray, b: np.ndarray, warped: np.ndarray, flow: np.
     `flow_extent` (left, right, bottom, top) in A's pixels; `unit`: what the flow's lengths are in."""
     before, after = abs_difference(b, a), abs_difference(warped, a)
     h, w = a.shape[:2]
-    panel_h = WIDTH_IN / 3 * h / w
+    panel_h = (WIDTH_IN - 1.6) / 3 * h / w  # the key takes about 1.6 in on the right
     fig, axes = plt.subplots(2, 3, figsize=(WIDTH_IN, 2 * panel_h + 1.3), layout="constrained")
     for ax, img, name in zip(axes[0], (a, b, warped), ("A (source)", "B (target, resized to A)",
                                                          "B warped onto A by the flow")):
@@ -97,7 +98,7 @@ HIT, MISS = "limegreen", "red"
 
 
 def transfer_figure(rows: Sequence[TransferRow], title: str, names: tuple[str, str] = ("A", "B"),
-                    threshold_name: str = "threshold", width: float = 10.0) -> plt.Figure:
+                    threshold_name: str = "threshold", width: float = 9.0) -> plt.Figure:
     """One row per pair: a (left) and b (right). Each keypoint i has colour i: a circle at its source in a, a
     cross where it went in b. Without ground truth a thin line joins the two; with it, b's true keypoint is a
     hollow square and a line joins the prediction to it, green within `threshold` pixels, red beyond (a miss).
@@ -146,5 +147,5 @@ def transfer_figure(rows: Sequence[TransferRow], title: str, names: tuple[str, s
     handles += [Line2D([], [], marker="o", color=cmap(i % cmap.N), linestyle="", markersize=7,
                        label=f"keypoint {i}") for i in range(min(k, 20))]
     fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=9, frameon=False)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(textwrap.fill(title, 100), fontsize=11)
     return fig

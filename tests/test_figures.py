@@ -232,3 +232,105 @@ def test_mpii_page_is_written(tmp_path):
                      tmp_path / "mpii.png")
     assert png_width(tmp_path / "mpii.png") >= MIN_WIDTH_PX
 
+
+
+# ------------------------------------------------------------------------ the experiments' other figures
+
+def _titled(fig) -> bool:
+    """A suptitle, or a title on an axes."""
+    return bool(fig._suptitle and fig._suptitle.get_text()) or any(ax.get_title() for ax in fig.axes)
+
+
+def _explained(fig) -> bool:
+    """A legend, or axis labels, or titles on the image panels, or labels written beside a grid of images."""
+    labelled = any(ax.get_xlabel() or ax.get_ylabel() or ax.texts for ax in fig.axes)
+    return bool(fig.legends) or any(ax.get_legend() for ax in fig.axes) or labelled or \
+        sum(bool(ax.get_title()) for ax in fig.axes) > 1
+
+
+def _figures():
+    """(name, draw(path)) of figure functions of the experiments, on small made-up inputs."""
+    from convcorr_eval.long2014 import data_figures, locality, table3
+    from convcorr_eval.razavian2015 import figures as raz
+    from convcorr_eval.tompson2015 import pckh
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (4, 24, 24, 3), dtype=np.uint8)
+    pts = rng.uniform(2, 22, (4, 11, 2))
+    curve = {"auc": 50.0, "curve": list(np.linspace(0, 90, 51))}
+    return {
+        "data grid": lambda p: data_figures.grid("faces", n=2, cols=2, image_size=64, out=p),
+        "locality fig1": lambda p: locality.figure1(list(img[:2]), {"conv3 k=1": list(img[2:])}, p),
+        "locality fig2": lambda p: locality.figure2({"conv3": img[None, :2] / 255.0}, (1, 5), p),
+        "table3 fig5": lambda p: table3.cv_curve_figure({"conv4": {"car": {"C": [0.1, 1.0], "accuracy": [0.5, 0.6]}}},
+                                                        p),
+        "table3 fig4": lambda p: table3.histogram_figure({"conv4 nose": rng.uniform(0, 1, (9, 9))}, p),
+        "pckh curves": lambda p: pckh.pckh_curve_figure({"run": curve}, p),
+        "tompson pck": lambda p: pose_figures.pck_curves({"cascade": np.linspace(0, 90, 5)}, p, np.linspace(0, 0.2, 5)),
+        "tompson x error": lambda p: pose_figures.x_error_hist({"cascade": rng.normal(0, 3, 50)}, p),
+        "tompson skeletons": lambda p: pose_figures.skeletons(img, {"ground truth": pts, "cascade": pts + 1},
+                                                              joints.FLIC, p, n=4),
+        "razavian curves": lambda p: raz.plot_curves(p, np.arange(3), {"a": [1, 2, 3]}, "alpha", "PCK", "t"),
+        "razavian points": lambda p: raz.plot_points(p, img[:2], [pts[:2], pts[:2] + 1], title="points"),
+        "razavian grid": lambda p: raz.save_image(p, raz.image_grid([list(img[:2])]), title="grid",
+                                                       row_titles=("original",)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_figures()))
+def test_experiment_figures_are_titled_explained_and_wide(name, tmp_path, monkeypatch):
+    import convcorr_eval.report as report
+
+    drawn = []
+    real = report.save_figure
+
+    def keep(fig, path, *args, **kwargs):
+        drawn.append((_titled(fig), _explained(fig)))
+        real(fig, path, *args, **kwargs)
+
+    import sys
+
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("convcorr_eval") and getattr(mod, "save_figure", None) is real:
+            monkeypatch.setattr(mod, "save_figure", keep)
+    _figures()[name](tmp_path / "f.png")
+    assert drawn == [(True, True)]
+    assert png_width(tmp_path / "f.png") >= MIN_WIDTH_PX
+
+
+# ------------------------------------------------------------------- eval flic / eval mpii write their page
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    """16 synthetic people in the real formats: FLIC's examples.mat + images/, MPII's annot/{train,valid}.h5."""
+    from convcorr_jax.data.synthetic.datasets import write_dataset
+
+    root = tmp_path_factory.mktemp("people")
+    write_dataset("people", root, n=16, seed=0, image_size=64)
+    return root
+
+
+def _pose_run(write_pose_run, out, data: str, num_joints: int):
+    import dataclasses
+
+    from convcorr_eval.tompson2015 import configs
+
+    cfg = configs.get_config("tiny")
+    model = dataclasses.replace(cfg.model, image_size=32, num_joints=num_joints)
+    return write_pose_run(dataclasses.replace(cfg, out=str(out), data=data, model=model))
+
+
+@pytest.mark.parametrize("command", ["flic", "mpii"])
+def test_eval_pose_commands_draw_the_best_and_worst_people(command, people, tmp_path, write_pose_run):
+    if command == "flic":
+        run = _pose_run(write_pose_run, tmp_path / "train", "flic", 11)
+        args = ["--root", str(people), "--spatial", "off"]
+    else:
+        run = _pose_run(write_pose_run, tmp_path / "train", "synthetic", 16)
+        args = ["--annot", str(people / "annot" / "valid.h5"), "--images", str(people / "images"), "--out",
+                str(tmp_path / "preds.h5")]
+    assert main(["eval", command, "--run", str(run), *args, "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(f"tompson2015.{command}_")]
+    page = folder / "figures" / (flic.PAGE if command == "flic" else mpii.PAGE)
+    assert png_width(page) >= MIN_WIDTH_PX
+    assert f"(figures/{page.name})" in (folder / "report.md").read_text()

@@ -134,6 +134,11 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
         _draw_points(ax, s)
         ax.set_xlim(-0.5, s.image.shape[1] - 0.5)
         ax.set_ylim(s.image.shape[0] - 0.5, -0.5)
+    what = {"people": "people: MPII skeleton (right limbs red, left blue), head box yellow",
+            "faces": "faces: 68 landmarks by contour",
+            "objects": "objects: box yellow"}.get(kind, kind)
+    fig.suptitle(f"Synthetic {kind}, first {n} samples; keypoints filled where visible, hollow where not; {what}",
+                 fontsize=9)
     fig.tight_layout()
     if out is not None:
         save_figure(fig, out, dpi=110)
@@ -146,6 +151,7 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
             ax.axis("off")
             if i < len(labels):
                 ax.imshow(pal[labels[i]], interpolation="nearest")
+        fig.suptitle("Synthetic objects: segmentation label maps (VOC palette; black background)", fontsize=9)
         fig.tight_layout()
         save_figure(fig, masks_out, dpi=110)
 

@@ -91,6 +91,8 @@ def figure1(queries: list, panels: dict[str, list], path) -> None:
             axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
             if r == 0:
                 axes[r, c].set_title(name, fontsize=7)
+    fig.suptitle("Figure 1: each query (rows) rebuilt from the centre patches of its nearest neighbours in each "
+                 "layer's feature space (columns)", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -106,6 +108,8 @@ def figure2(averages: dict[str, np.ndarray], ks, path) -> None:
             if r == 0:
                 axes[r, c].set_title(f"k = {k}", fontsize=8)
         axes[r, 0].set_ylabel(layer, fontsize=8)
+    fig.suptitle("Figure 2: mean receptive field of the k nearest neighbours of random seed features (rows: layer "
+                 "and seed)", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -83,6 +83,7 @@ def rf_figure(path: Path, image: np.ndarray, backbone, transform) -> None:
         ax.add_patch(plt.Rectangle((c[0] - s / 2, c[1] - s / 2), s, s, fill=False, color=color, lw=1.5,
                                    label=f"{role} ({backbone.roles[role]}) rf {rf.size}px"))
     ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Receptive fields of the conv3, conv5 and pool5-role taps at the crop centre", fontsize=9)
     ax.set_axis_off()
     save_figure(fig, path, dpi=80)
 

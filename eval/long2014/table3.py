@@ -102,6 +102,7 @@ def cv_curve_figure(cv_by_feature: dict[str, dict[str, dict]], path) -> None:
         ax.semilogx(Cs, 100 * acc, marker="o", label=feat)
     ax.set_xlabel("C")
     ax.set_ylabel("5-fold CV accuracy (%)")
+    ax.set_title("Figure 5: mean cross-validation accuracy against the SVM's C", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -117,6 +118,10 @@ def histogram_figure(hists: dict[str, np.ndarray], path) -> None:
         ax.plot([r], [r], "c+", ms=8)
         ax.set_title(name, fontsize=7)
         ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xlabel("x in the window", fontsize=7)
+        ax.set_ylabel("y in the window", fontsize=7)
+    fig.suptitle("Figure 4: where the classifier's arg-max falls around the true keypoint (cyan +: window centre)",
+                 fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 

@@ -118,6 +118,8 @@ def overlay_figure(samples, preds: dict[str, list], box_size: int, path, max_row
             if r == 0:
                 ax.set_title(name, fontsize=8)
         axes[r, 0].set_ylabel(samples[r].category, fontsize=8)
+    fig.suptitle("Figure 6: keypoints predicted in held-out boxes (columns: ground truth, then each method; "
+                 "colour = keypoint)", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -64,7 +64,8 @@ def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_t
     rows = [[to_uint8(dec.originals[i])] + list(to_uint8(strips[i])) for i in range(k)]
     fig = f"razavian_fig6_directions{tag}.png"
     save_image(figdir / fig, image_grid(rows), scale=2,
-               col_titles=("original", *(f"step {s + 1}" for s in range(STEPS))))
+               col_titles=("original", *(f"step {s + 1}" for s in range(STEPS))),
+               title=f"Fig. 6: test descriptors moved along the attribute direction, decoded to RGB ({what})")
     md = [f"**Fig. 6 semantic direction** ({what}): attribute regressor test "
           f"R^2 {r2:.3f}; moving along the direction over t in [{d.t_range[0]:.3f}, {d.t_range[1]:.3f}] and "
           f"decoding to RGB; the attribute regressed back from the decoded images correlates with t at "

@@ -120,7 +120,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     k = min(6, n_te)
     plot_points(figdir / "razavian_flic_joints.png", im_te[:k],
                 [geometry.transform_points(P_te[:k], M_te[:k]), preds["ConvNet + ridge"][:k]], ("lime", "red"),
-                labels=("ground truth", "ConvNet + ridge"))
+                labels=("ground truth", "ConvNet + ridge"), title="FLIC test joints: ground truth and ConvNet + ridge")
     head = "| method | lambda | " + " | ".join(joints) + " | **mean** |"
     where = ("the person box (the labelled torso box made square, side 2.5 x its longer side, from the labels for "
              f"train and test alike as the paper's object box; cropped to {im_tr.shape[2]}x{im_tr.shape[1]} px, "
@@ -148,7 +148,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     if rgb_extra is not None:
         grid.append(list(resize_images(to_uint8(rgb_extra.recon[:k]), show)))
     save_image(figdir / "razavian_flic_rgb.png", image_grid(grid), scale=2,
-               row_titles=("original", "from the descriptor", "from the second descriptor")[:len(grid)])
+               row_titles=("original", "from the descriptor", "from the second descriptor")[:len(grid)],
+               title="Fig. 4 on FLIC: test images rebuilt in RGB from their descriptors")
     md += ["**Fig. 4 on FLIC** (46x46x3 = 6,348 regressors of the "
            + ("person crop" if person else "whole frame, squeezed from 3:2") + "; MAE in [0, 1] units on the test "
            "frames)", "", "| descriptor | RGB MAE |", "|---|---|",

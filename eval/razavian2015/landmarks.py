@@ -68,7 +68,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     plot_points(figdir / f"razavian_fig3_lookback{tag}.png", im_te[:k], [P_te[:k], stage1[:k], refined[:k]],
                 ("lime", "red", "cyan"), {n: b[:k] for n, b in boxes.items()},
                 [f"{err_before[i]:.3f} -> {err_after[i]:.3f}" for i in range(k)],
-                labels=("ground truth", "before look-back", "after look-back"))
+                labels=("ground truth", "before look-back", "after look-back"),
+                title=f"Fig. 3: look-back refinement ({dataset}; panel titles: normalised error before -> after)")
     names = list(per_subset)
     plot_curves(figdir / f"razavian_fig2a_subsets{tag}.png", np.arange(len(names)),
                 {"before look-back": [per_subset[n][0] for n in names],

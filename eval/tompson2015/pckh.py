@@ -71,6 +71,7 @@ def pckh_curve_figure(results: dict[str, dict], path: str | Path) -> None:
         ax.plot(t, r["curve"], label=f"{name} (AUC {r['auc']:.1f})")
     ax.set_xlabel("normalised distance (head segments)")
     ax.set_ylabel("PCKh total (%)")
+    ax.set_title("MPII PCKh total against the threshold", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, path, dpi=90)
