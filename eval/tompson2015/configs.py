@@ -48,8 +48,11 @@ trained run to one's own images.
               person crops as `flic`: sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps,
               crop scale 2.5, all chosen on the validation movies (learning rates and crop scale by
               `python -m convcorr_eval.tompson2015.flic_sweep --root FLIC`).
-  flic_full   the paper's widths (128-feature banks, 256 px crops, sigma 1.5), batch 32, 40000 / 10000 / 10000
-              steps: accelerator scale.
+  flic_full   the paper's model and input: its widths (128-feature banks, sigma 1.5) at 4x pooling (its best FLIC
+              row) on whole FLIC frames at native size (protocol "native", 384 px input as `flic_native`, the
+              spatial model picking the person), batch 32, 40000 / 10000 / 10000 steps: accelerator scale
+              (`convcorr train pose --config flic_full --set data_root=FLIC`; `python bench/accelerator.py`
+              trains it for a given number of minutes, docs/scaling.md).
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Runtimes and measured numbers: bench/RESULTS_pose.md.
@@ -129,7 +132,8 @@ def _flic_tiny() -> TrainConfig:
 
 
 def _flic_full() -> TrainConfig:
-    return dataclasses.replace(_flic_base("flic_full"), model=M.full_model(num_joints=11), batch_size=32,
+    return dataclasses.replace(_flic_base("flic_full"), protocol="native",
+                               model=M.full_model(num_joints=11, pool=4, image_size=NATIVE_SIZE), batch_size=32,
                                steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
 
 
