@@ -115,8 +115,11 @@ def test_flic_tables_on_eleven_joints(tmp_path):
                       rng.uniform(5, s - 5, (n, 11, 2)).astype(np.float32), np.ones((n, 11), bool),
                       np.full(n, 20.0, np.float32))
     params = M.init(jax.random.PRNGKey(0), tc.model)
-    md, res = tables.evaluate_run(tc, params, test, figures_dir=tmp_path, timing=False, mpii_reference=None)
+    md, res = tables.evaluate_run(tc, params, test, figures_dir=tmp_path, timing=False, mpii_reference=None,
+                                  on="tiny, synthetic: not comparable to the paper", with_paper=False)
     assert "FLIC people test set (6 people)" in md
+    assert "| ours cascade 4x (tiny, synthetic: not comparable to the paper) |" in md and "paper (" not in md
+    assert res["score_about"] == {"unit": "percent", "normaliser": "torso", "alpha": 0.05}
     assert "| model | Head | Shoulder | Elbow | Wrist | Hip | all |" in md
     assert set(res["table3"]["cascade"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip"}
     assert set(res["table1_sigma_x"]["coarse"]) == {"Head", "Shoulder", "Elbow", "Wrist"}

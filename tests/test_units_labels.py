@@ -165,3 +165,23 @@ def test_long2014_tables_label_rows_and_drop_the_paper_when_tiny(tiny):
         assert f"| conv5 ({label}" in md
     assert "mean of 2" in md4 and ("mean of 20" in md4) is not tiny
     assert "| 25.0 | 50.0 | 37.5 |" in md4  # cat, dog, their mean: percent with one decimal
+
+
+def test_score_about_names_unit_normaliser_and_alpha():
+    from convcorr_eval.report import score_about
+
+    assert score_about("torso", 0.05, "percent") == {"unit": "percent", "normaliser": "torso", "alpha": 0.05}
+    assert score_about("head segment", (0.5, 0.1), over="14 joints") == {
+        "unit": "fraction in [0, 1]", "normaliser": "head segment", "alphas": [0.5, 0.1], "over": "14 joints"}
+
+
+def test_demo_report_puts_the_stages_before_the_run_header(tmp_path, monkeypatch, register_experiment):
+    from convcorr_eval import demo
+
+    exp = register_experiment("fake.units_demo", "fake_units_demo", "A fake experiment.", _Cfg, _noisy_run)
+    monkeypatch.setitem(demo.STAGES, "fake", exp)
+    assert demo.run_demo(["fake"], size="tiny", out=tmp_path) == []
+    page = (tmp_path / "report.md").read_text()
+    order = [page.index(s) for s in ("| stage |", "summary line PCK 67.0", "## Run", "config", "wall time")]
+    assert order == sorted(order), order
+    assert json.loads((tmp_path / "metrics.json").read_text())["fake"]["metrics"]["pck"]["0.1"] == 0.67

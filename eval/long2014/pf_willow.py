@@ -67,7 +67,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.figures import TransferRow, transfer_figure
 from convcorr_eval.long2014 import paper
-from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure
+from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure, score_about
 
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
            "VALIDATION_SUBCLASSES", "Config", "Frames", "check_pairs", "evaluate_set", "frame_boxes", "get_config",
@@ -298,8 +298,8 @@ def pck_about(pck: dict) -> dict:
     """What the PCK numbers `pck` (`metrics.pf_pck`) of a run's metrics are: fractions in [0, 1], the normaliser,
     the alphas, and what "mean" is over."""
     subs = [c for c in pck["0.1"] if c != "mean"]
-    return {"unit": "fraction in [0, 1]", "normaliser": PCK_NORMALISER, "alphas": list(ALPHAS),
-            "mean": f"unweighted mean over the {len(subs)} sub-classes scored: {', '.join(subs)}"}
+    return score_about(PCK_NORMALISER, ALPHAS,
+                       mean=f"unweighted mean over the {len(subs)} sub-classes scored: {', '.join(subs)}")
 
 
 def peer_mean(peer: dict, alpha: str, subs: Sequence[str]) -> float | None:

@@ -19,7 +19,7 @@ from convcorr_jax.regression import keypoints
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import plot_curves
-from convcorr_eval.report import comparable, ran_on
+from convcorr_eval.report import comparable, ran_on, score_about
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +55,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     md += [f"| {c} | {res.counts[c]} | {100 * res.pck[c]:.1f} |" + theirs(paper.TABLE2.get(c, "-")) for c in cats]
     md += [f"| **mean of {len(cats)}** | {sum(res.counts.values())} | {100 * res.pck['mean']:.1f} |"
            + theirs(paper.TABLE2_MEAN)]
-    metrics = {"pck@0.1": res.pck, "pck_about": {"unit": "fraction in [0, 1]", "normaliser": "object box",
-                                                 "alpha": 0.1}, "counts": res.counts}
+    metrics = {"pck@0.1": res.pck, "pck_about": score_about("object box", 0.1), "counts": res.counts}
     if desc.extra is not None:
         ex = keypoints.keypoint_table(train, test, desc.extra, cfg.object_crop, seed=cfg.seed)
         md += [f"| mean, {desc.extra_label} | {sum(ex.counts.values())} | {100 * ex.pck['mean']:.1f} |" + theirs("-")]

@@ -35,7 +35,7 @@ from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import comparable, markdown_table, ran_on
+from convcorr_eval.report import comparable, markdown_table, ran_on, score_about
 from convcorr_eval.tompson2015 import configs, figures, paper, pckh
 
 DATA = ("synthetic", "flic", "mpii")
@@ -135,6 +135,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     res["table3"], res["score"] = t3, f"{score}@{alpha:g}"
     overall = {k: float(100 * metrics.pck(p, g, v, n, alpha)) for k, p in preds.items()}
     res[res["score"].lower()] = overall  # "pck@0.05" or "pckh@0.5"
+    res["score_about"] = score_about("head segment" if score == "PCKh" else "torso", alpha, "percent")
     cols = list(js.groups)
     ours = f" ({on})" if on else ""
     rows = {f"ours {k} {pool}x{ours}": [t3[k][c] for c in cols] + [overall[k]] for k in preds}
