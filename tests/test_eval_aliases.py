@@ -88,7 +88,8 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert "kept from an identical earlier run" in capsys.readouterr().out
     assert set(res["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial"}  # spatial on
     assert res["pck"]["0.05"]["cascade+spatial"] == res["ablation"]["spatial_cascade"]["0.05"]
-    assert "| ours cascade+spatial 4x |" in printed and res["spatial"]["label"]
+    assert "| ours cascade+spatial 4x (real flic, test split, 4 people) |" in printed and res["spatial"]["label"]
+    assert res["pck_about"] == {"unit": "fraction in [0, 1]", "normaliser": "torso", "alphas": [0.05, 0.1, 0.2]}
     assert main([*args, "--refine", "off"]) == 0  # another read-out: its own folder
     assert (_folder(out, "tompson2015.flic_pose_raw") / "metrics.json").is_file()
     assert main([*args, "--spatial", "off"]) == 0  # without the spatial model: its own folder, without its rows
