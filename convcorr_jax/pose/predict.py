@@ -177,6 +177,20 @@ def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mes
             for k, v in parts.items()}
 
 
+@functools.lru_cache(maxsize=8)
+def _coarse_fn(cfg: M.ModelConfig) -> Callable:
+    return jax.jit(lambda params, images: M.apply_coarse(params, images.astype(jnp.float32) / 255.0, cfg)[0])
+
+
+def coarse_heatmaps(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32) -> np.ndarray:
+    """The coarse heat-maps float32 [N, S, S, K] of images uint8 [N, S, S, 3] (fixed batch shape, the last batch
+    padded by repeating the last image), e.g. the unaries `spatial.fit_priors` trains the priors on."""
+    fn, n = _coarse_fn(cfg), len(images)
+    parts = [np.asarray(fn(params, np.asarray(images[np.minimum(np.arange(i, i + batch), n - 1)])))[:n - i]
+             for i in range(0, n, batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, cfg.map_size, cfg.map_size, cfg.num_joints), np.float32)
+
+
 def to_original(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Crop pixels [N, K, 2] -> original-image pixels [N, K, 2] (0-based) through the inverse of each crop's
     image -> crop affine [N, 2, 3]."""

@@ -218,14 +218,17 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
              timing: bool = False, spatial: S.SpatialConfig | None = None, test_flip: bool = False,
-             page: str | Path | None = None) -> dict:
+             page: str | Path | None = None, log_priors: np.ndarray | None = None) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); page: where to draw
-    the best and worst people (`page_figure`; None: not drawn)."""
+    the best and worst people (`page_figure`; None: not drawn); log_priors: the spatial model's priors
+    [E, kh, kw] in place of the ground-truth histograms (e.g. `spatial.fit_priors`)."""
     js = joints.joint_set("flic", tc.model.num_joints)
     data = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale,
                                                       len(data), spatial, split, protocol=tc.protocol)
+    if sp is not None and log_priors is not None:
+        sp = dataclasses.replace(sp, log_priors=np.asarray(log_priors, np.float32))
     preds = predict.predict(params, data.images, tc.model, spatial=sp, flip=joints.FLIC.flip if test_flip else None)
     res: dict = {"split": split, "n": len(data), "refine": refine, "test_flip": bool(test_flip),
                  "pool": tc.model.pool, "protocol": tc.protocol,

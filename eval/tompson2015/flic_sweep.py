@@ -1,14 +1,23 @@
 """Hyper-parameters of `--config flic_paper` and `--config flic`, chosen on FLIC's validation movies: short runs,
 one setting changed at a time.
 
-    python -m convcorr_eval.tompson2015.flic_sweep --root FLIC [--grid flic|trunk] [--steps 300,600,100]
-        [--out runs/flic_sweep]
+    python -m convcorr_eval.tompson2015.flic_sweep --root FLIC [--grid flic|trunk|frame] [--steps 300,600,100]
+        [--out runs/flic_sweep] [--base CONFIG] [--set field=value ...] [--rows 0,1]
 
 Each run is a config with the short schedule `--steps` and one row's overrides. Grid "flic" (config
 `flic_paper`, the paper's model): learning rates of all three stages scaled together and the person-crop scale,
 against "lr x1" (the config's learning rates and a crop scale of 3). Grid "trunk" (config `flic`, the
 generic-feature coarse model, with the trunk's learning-rate factor 0.1 as the base): the trunk frozen or
 fine-tuned from block7 or from the stem, its learning-rate factor, and the input side (`--steps 800,800,200`).
+Grid "frame" (config `flic_native`, the paper's protocol: whole frames at native size, the person picked by the
+spatial model from the torso): the letterboxed 256 px input against native frames, the trunk's first trained block
+and learning rate, the learning rates of all stages and the schedule length ("schedule x2": twice `--steps`); then,
+on the first row's run without training again, the evaluation-time settings `EVAL_ROWS`: test-time flip with left
+/ right joints swapped (`pose.flip`) and the spatial model's priors learned on train (`spatial.fit_priors` on the
+coarse heat-maps of `PRIOR_PEOPLE` people of the train split, from the offset histograms) against the histograms.
+Every "frame" row is scored once more after training by `tompson2015.flic.evaluate` on the validation movies with
+the validated spatial model (FLIC_VALIDATED): one table, a row per setting. `--base` replaces every row's config and
+`--set` adds overrides to every row (a smoke run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
 The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
 validation movies after each stage, from the training loop's own evaluations; the test split is never loaded.
 Runs resume when the command is repeated. Writes <out>/sweep.{json,md} (grid "flic") or <out>/sweep_<grid>.{json,md}
@@ -20,11 +29,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
+
+import numpy as np
 
 from convcorr_jax import io, runinfo
 from convcorr_jax.config import override
-from convcorr_jax.pose import train
-from convcorr_eval.tompson2015 import configs
+from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.pose import predict, train
+from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose.data import flic_crops
+from convcorr_eval.tompson2015 import configs, flic
+
+SCHEDULE_X2 = "steps=x2"  # a row override: twice the sweep's --steps
 
 # grid name -> row label -> (config name, overrides)
 GRIDS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -44,20 +61,39 @@ GRIDS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
         "trunk from block7, lr x0.1, 192 px": ("flic", ("trunk_lr=0.1", "model.image_size=192", "model.context=64")),
     },
 }
+GRIDS["frame"] = {
+    "native 384 px, trunk from block7, lr x1 (base)": ("flic_native", ()),
+    "letterbox 256 px (flic_frame's input)": ("flic_native", ("protocol=frame", "model.image_size=256")),
+    "trunk from block4": ("flic_native", ("trunk_train=block4",)),
+    "trunk from block10": ("flic_native", ("trunk_train=block10",)),
+    "trunk lr x0.3": ("flic_native", ("trunk_lr=0.3",)),
+    "lr x2": ("flic_native", ("lr=" + ",".join(str(v * 2) for v in configs.FLIC_LR),)),
+    "schedule x2": ("flic_native", (SCHEDULE_X2,)),
+}
 GRID = GRIDS["flic"]
+# evaluation-time settings tried on the first "frame" row's run: label -> (test-time flip, priors learned on train)
+EVAL_ROWS = {"+ test flip": (True, False), "+ learned priors": (False, True), "+ test flip, learned priors": (True, True)}
+PRIOR_PEOPLE, PRIOR_STEPS, PRIOR_LR = 512, 200, 0.05  # `spatial.fit_priors` on the train split's heat-maps
 
 
-def run_grid(root: str, steps: str, out: str, progress: bool = True, grid: str = "flic") -> list[dict]:
+def run_grid(root: str, steps: str, out: str, progress: bool = True, grid: str = "flic", base: str | None = None,
+             extra: Sequence[str] = (), only: Sequence[int] | None = None) -> list[dict]:
     """Train every entry of GRIDS[grid] (resuming finished ones instantly); one row per entry with its validation
-    evals."""
+    evals. base: a config name in place of every entry's; extra: overrides after every entry's; only: the entries
+    kept (positions)."""
     rows = []
     prefix = "run" if grid == "flic" else f"{grid}_run"
+    twice = ",".join(str(2 * int(v)) for v in steps.split(","))
     for i, (label, (name, sets)) in enumerate(GRIDS[grid].items()):
-        base = ("data_root=" + root, "steps=" + steps, f"out={out}", f"name={prefix}{i}")
-        cfg = override(configs.get_config(name), base + sets)
+        if only is not None and i not in only:
+            continue
+        sets = tuple(f"steps={twice}" if v == SCHEDULE_X2 else v for v in sets) + tuple(extra)
+        name = base or name
+        common = ("data_root=" + root, "steps=" + steps, f"out={out}", f"name={prefix}{i}")
+        cfg = override(configs.get_config(name), common + sets)
         res = train.train(cfg, progress=progress)
         rows.append({"label": label, "base": name, "overrides": list(sets), "config": dataclasses.asdict(cfg),
-                     "seconds": _seconds(cfg),
+                     "run": str(cfg.run_dir()), "seconds": _seconds(cfg),
                      "evals": [{k: e[k] for k in ("step", "stage", "coarse_pck@0.05", "cascade_pck@0.05")}
                                for e in res.evals]})
     return rows
@@ -66,6 +102,61 @@ def run_grid(root: str, steps: str, out: str, progress: bool = True, grid: str =
 def _seconds(cfg) -> float:
     """Training wall time of a run as its metrics.json records it (summed over resumes)."""
     return float(json.loads((cfg.run_dir() / "metrics.json").read_text()).get("seconds", float("nan")))
+
+
+def learned_priors(tc, params, root: str, cfg: S.SpatialConfig = S.FLIC_VALIDATED, people: int = PRIOR_PEOPLE,
+                   steps: int = PRIOR_STEPS, lr: float = PRIOR_LR) -> np.ndarray:
+    """The spatial model's priors learned on train for a run (config tc, params): `spatial.fit_priors` on the coarse
+    heat-maps of the first `people` people of the train split (the validation movies never), from the offset
+    histograms of the train split's ground truth (`tompson2015.flic.spatial_inputs` for "val")."""
+    size, pool = tc.model.image_size, tc.model.pool
+    crops = flic_crops(root, "train", size, tc.crop_scale, protocol=tc.protocol)
+    n = min(people, len(crops))
+    hm = predict.coarse_heatmaps(params, crops.arrays.images[:n], tc.model)
+    init = flic.spatial_inputs(root, size, pool, tc.crop_scale, 1, cfg, "val", tc.protocol).log_priors
+    cells = lambda p: np.asarray(hmap.image_to_map(np.asarray(p, np.float32), pool))
+    return S.fit_priors(init, hm, cells(crops.torso[:n]), cells(crops.arrays.points[:n]),
+                        crops.arrays.visible[:n], cfg, steps, lr)
+
+
+def _val_scores(res: dict) -> dict:
+    """Validation PCK@0.05 (percent) of a `flic.evaluate` result: all joints of the cascade with and without the
+    spatial model, elbow and wrist with it."""
+    t = res["pck"]["0.05"]
+    return {"cascade": 100 * t["cascade"]["all"], "cascade+spatial": 100 * t["cascade+spatial"]["all"],
+            "elbow+spatial": 100 * t["cascade+spatial"]["Elbow"], "wrist+spatial": 100 * t["cascade+spatial"]["Wrist"]}
+
+
+def run_frame_sweep(root: str, steps: str, out: str, progress: bool = True, base: str | None = None,
+                    extra: Sequence[str] = (), only: Sequence[int] | None = None,
+                    prior_steps: int = PRIOR_STEPS) -> list[dict]:
+    """Grid "frame" (module docstring): the training rows, each scored on the validation movies with the validated
+    spatial model, then `EVAL_ROWS` on the first row's run."""
+    rows = run_grid(root, steps, out, progress, "frame", base, extra, only)
+    spatial = S.FLIC_VALIDATED
+    for r in rows:
+        tc, params = flic.load_run(r["run"])
+        r["val"] = _val_scores(flic.evaluate(tc, params, root, "val", "on", False, spatial))
+    first = rows[0]
+    tc, params = flic.load_run(first["run"])
+    fitted = learned_priors(tc, params, root, spatial, steps=prior_steps)
+    for label, (flip, learned) in EVAL_ROWS.items():
+        res = flic.evaluate(tc, params, root, "val", "on", False, spatial, test_flip=flip,
+                            log_priors=fitted if learned else None)
+        rows.append({"label": f"{first['label']} {label}", "base": first["base"], "overrides": first["overrides"],
+                     "test_flip": flip, "learned_priors": learned, "run": first["run"], "seconds": first["seconds"],
+                     "evals": [], "val": _val_scores(res)})
+    return rows
+
+
+def frame_markdown(rows: list[dict]) -> str:
+    """One table, a row per setting: validation PCK@0.05 of `_val_scores` and the training wall time."""
+    cols = ("cascade", "cascade+spatial", "elbow+spatial", "wrist+spatial")
+    lines = ["| setting | " + " | ".join(cols) + " | train s |", "|" + "---|" * (len(cols) + 2)]
+    for r in rows:
+        lines.append(f"| {r['label']} | " + " | ".join(f"{r['val'][c]:.1f}" for c in cols)
+                     + f" | {r['seconds']:.0f} |")
+    return "\n".join(lines)
 
 
 def markdown(rows: list[dict]) -> str:
@@ -85,12 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", default="300,600,100", help="short schedule: steps of stage 1,2,3")
     p.add_argument("--out", default="runs/flic_sweep")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--base", default=None, help="a config in place of every row's (e.g. flic_tiny: a smoke run)")
+    p.add_argument("--set", action="append", default=[], help="field=value added to every row (repeatable)")
+    p.add_argument("--rows", default=None, help="comma-separated positions of the rows to run (default: all)")
+    p.add_argument("--prior-steps", type=int, default=PRIOR_STEPS, help="grid frame: fit_priors steps")
     a = p.parse_args(argv)
+    only = None if a.rows is None else [int(v) for v in a.rows.split(",")]
     print(runinfo.header("FLIC validation sweep", {"root": a.root, "steps": a.steps, "grid": a.grid,
                                                    "rows": GRIDS[a.grid]}, 0), flush=True)
     with runinfo.timed() as wall:
-        rows = run_grid(a.root, a.steps, a.out, progress=not a.no_progress, grid=a.grid)
-    table = markdown(rows)
+        if a.grid == "frame":
+            rows = run_frame_sweep(a.root, a.steps, a.out, not a.no_progress, a.base, a.set, only, a.prior_steps)
+        else:
+            rows = run_grid(a.root, a.steps, a.out, not a.no_progress, a.grid, a.base, a.set, only)
+    table = frame_markdown(rows) if a.grid == "frame" else markdown(rows)
     stem = "sweep" if a.grid == "flic" else f"sweep_{a.grid}"
     io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": a.steps, "rows": rows, "wall_s": wall["seconds"]})
     io.write_text(f"{a.out}/{stem}.md", f"Validation PCK@0.05 (FLIC validation movies), grid {a.grid}, schedule "
