@@ -57,7 +57,7 @@ from convcorr_jax.config import to_dict
 from convcorr_jax.errors import InputError, check
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
-from convcorr_eval.report import percent, ran_on
+from convcorr_eval.report import percent, ran_on, score_about
 from convcorr_eval.runner import make_config
 from convcorr_cli.options import add_out, add_set
 from convcorr_cli.run import execute
@@ -118,7 +118,8 @@ def _run_pck(args: argparse.Namespace) -> int:
     print(f"PCK@{args.alpha:g} (%) per joint: " + " ".join(f"{v:.1f}" for v in r["per_joint"]))
     print(f"PCK@{args.alpha:g} (%) mean: {r['pooled']:.1f}")
     print("curve: " + " ".join(f"{a}:{c:.1f}" for a, c in r["curve"].items()))
-    _write_outputs(args.json, {k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")})
+    _write_outputs(args.json, {**{k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")},
+                               "about": score_about("the ground truth's norm (FLIC: torso)", args.alpha, "percent")})
     return 0
 
 

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from convcorr_jax import io  # noqa: E402
 
-__all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent", "ran_on",
-           "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]
+__all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent",
+           "ran_on", "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]
 
 NOT_COMPARABLE = "not comparable to the paper"
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from convcorr_jax import metrics
 from convcorr_jax.pose.mpii_files import read_eval_h5, read_preds
-from convcorr_eval.report import plt, save_figure
+from convcorr_eval.report import plt, save_figure, score_about
 
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
 REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat", "bearpaw-hg_s8_b1.mat")
@@ -33,9 +33,11 @@ def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -
 
 
 def json_tables(result: dict, thresholds=("0.5", "0.1")) -> dict:
-    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent."""
+    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent, and "about"
+    (`report.score_about`: percent, normaliser "head segment", the thresholds as alphas)."""
     keep = [c for c in COLUMNS if c != "UBody"]
-    return {t: {c: round(result[t][c], 4) for c in keep} for t in thresholds if t in result}
+    tables = {t: {c: round(result[t][c], 4) for c in keep} for t in thresholds if t in result}
+    return dict(tables, about=score_about("head segment", [float(t) for t in tables], "percent"))
 
 
 def format_table(rows: dict[str, dict], threshold: str = "0.5", markdown: bool = False) -> str:
