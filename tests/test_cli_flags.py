@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,3 +249,13 @@ def test_a_command_says_in_one_line_that_it_converted_an_image(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == f"{path}: L image read as RGB (greyscale, copied to the three channels)"
     assert "(20, 30, 3)" in r.stdout
+
+
+def test_every_progress_bar_goes_through_the_one_helper():
+    """No loop draws its own tqdm bar (it would write carriage returns into log files): convcorr_jax.progress."""
+    root = Path(__file__).resolve().parents[1]
+    found = subprocess.run(["git", "grep", "--untracked", "-nE", r"\btqdm(\.tqdm|\.write)?\(", "--", "convcorr_jax",
+                            "convcorr_cli", "eval", "train", "bench"], cwd=root, capture_output=True, text=True,
+                           check=False).stdout.splitlines()
+    allowed = ("convcorr_jax/progress.py:", "convcorr_cli/main.py:")  # the helper; the command's log lines
+    assert found and [line for line in found if not line.startswith(allowed)] == []

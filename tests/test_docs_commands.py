@@ -1,0 +1,186 @@
+"""Every command line of docs/commands.md and the README runs and writes what the docs say it writes.
+
+A documented command is a line starting with `convcorr ` (or `.venv/bin/convcorr `) in a ```bash, ```sh or
+```console block, `\\`-continued lines joined, the `# ...` comment and optional `[...]` groups left out. Each one
+must have an entry in `RUNS` (a new or changed command line fails until it has one): the data placeholders it
+names are replaced by fixtures (`PLACES`: synthetic data written in the real formats), and `RUNS` says what is
+added so it runs in seconds (`--size tiny`, seeded random weights instead of downloaded ones, a few steps), and
+which files the docs say it writes. The command then runs in this process (`convcorr_cli.main.main`) and must
+exit 0 and leave those files. Commands that download (`weights fetch`) are parsed, not run: the download itself
+is tested against a loopback server in test_weights_fetch.py.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io as sio
+from PIL import Image
+
+from convcorr_cli.main import COMMANDS, Parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = (ROOT / "docs" / "commands.md", ROOT / "README.md")
+BLOCK = re.compile(r"```(?:bash|sh|console)\n(.*?)```", re.DOTALL)
+TINY = ["--size", "tiny"]
+RANDOM = ["--weights", "random"]
+
+
+def _strip_optional(text: str) -> str:
+    while True:
+        new = re.sub(r"\s*\[[^\[\]]*\]", "", text)
+        if new == text:
+            return new
+        text = new
+
+
+def documented() -> dict[str, str]:
+    """{command line (normalised): where it is documented}."""
+    out = {}
+    for doc in DOCS:
+        for block in BLOCK.findall(doc.read_text()):
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+                line = re.sub(r"^\$ ", "", line.strip())
+                line = re.sub(r"\s+#.*$", "", line)
+                if re.match(r"(\S*/)?convcorr ", line):
+                    out[" ".join(_strip_optional(line).split()[1:])] = doc.name
+    return out
+
+
+# documented command (without `convcorr`) -> (what is added to run it in seconds, files the docs say it writes,
+# relative to the working folder). Placeholders in the command (PLACES) are fixture paths.
+RUNS: dict[str, tuple[list[str], list[str]]] = {
+    "demo --only table1,table2": (["--size", "tiny", "--weights", "random", "--backbone", "caffenet"],
+                                  ["runs/demo/report.md", "runs/demo/table1/metrics.json",
+                                   "runs/demo/table2/metrics.json"]),
+    "demo --size tiny": (["--only", "table1,data", "--weights", "random", "--backbone", "caffenet"],
+                         ["runs/demo/report.md", "runs/demo/data/metrics.json"]),
+    "demo --backbone vgg16": (["--size", "tiny", "--only", "table1", "--weights", "random"],
+                              ["runs/demo/report.md", "runs/demo/table1/config.json"]),
+    "weights fetch vgg16": ([], []),  # parsed only: a download
+    "run long2014.table2 --size tiny --set transfer.beta=0.01": (
+        ["--backbone", "caffenet", "--set", "weights=random"],
+        [f"runs/long2014.table2/{f}" for f in ("config.json", "metrics.json", "report.md", "report.html")]),
+    "run --list": ([], []),
+    "run EXPERIMENT": (TINY + ["--backbone", "caffenet", "--set", "weights=random"],
+                       [f"runs/long2014.table1/{f}" for f in ("config.json", "metrics.json", "report.md")]),
+    "eval pf-willow --root PF-dataset-WILLOW": (
+        TINY + ["--backbone", "caffenet", *RANDOM, "--json", "out.json"],
+        ["out.json", "runs/long2014.pf_willow_*caffenet*/metrics.json"]),
+    "eval pf-willow --root PF-dataset-WILLOW --backbone torchvision_alexnet --method bp --taps conv4 --set "
+    "grid=conv4 --set normalise=false --set beta=0.1": (
+        TINY + RANDOM + ["--classes", "car(S)", "--pairs", "1"],
+        ["runs/long2014.pf_willow_*torchvision_alexnet*/metrics.json"]),
+    "run long2014.pf_willow_validation --data-root PF-dataset-WILLOW": (
+        TINY + ["--backbone", "caffenet", "--set", "weights=random", "--set", "rows=features=none"],
+        ["runs/long2014.pf_willow_validation/metrics.json"]),
+    "run long2014.table3 --set data=flic --data-root FLIC --set cv=true": (
+        TINY + ["--backbone", "caffenet", "--set", "weights=random"], ["runs/long2014.table3/report.md"]),
+    "run long2014.table4 --set data=flic --data-root FLIC --set prediction.max_negatives=none --set "
+    "val_Cs=1e-6,1e-5,1e-4,1e-3 --set val_sift_Cs=0.1,1,10": (
+        TINY + ["--backbone", "caffenet", "--set", "weights=random"], ["runs/long2014.table4/report.md"]),
+    "run razavian2015.tables --set data=flic --data-root FLIC": (
+        TINY + ["--backbone", "caffenet", "--set", "weights=random"], ["runs/razavian2015.tables/report.md"]),
+    "train pose --config flic --set data_root=FLIC": (
+        ["--set", "model.trunk_weights=random", "--set", "steps=1,0,0", "--set", "batch_size=2", "--set",
+         "eval_limit=0", "--set", "checkpoint_every=1", "--logdir", "off", "--no-progress"],
+        ["runs/pose_flic/config.json", "runs/pose_flic/checkpoints", "runs/pose_flic/metrics.json"]),
+    "eval flic --run runs/pose_flic --root FLIC --json flic.json --figure fig15.png": (["--no-progress"],
+                                                                                     ["flic.json", "fig15.png"]),
+    "pose photo.jpg --run runs/pose_flic --out poses/": ([], ["poses/photo_pose.png"]),
+    "match car_a.png car_b.png --points car_a.json": (
+        ["--backbone", "caffenet", *RANDOM, "--set", "image_size=96"], ["car_a_in_car_b.json", "car_a_in_car_b.png"]),
+    "align LEFT.png RIGHT.png --dense --out DIR": (
+        ["--backbone", "caffenet", *RANDOM, "--max-side", "96"], ["DIR/flow.npy", "DIR/energy.json", "DIR/warp.png"]),
+    "run long2014.locality --set data=flic --data-root FLIC": (
+        TINY + ["--backbone", "caffenet", "--set", "weights=random"], ["runs/long2014.locality/report.md"]),
+    "features photo.jpg --backbone torchvision_alexnet --taps conv4,pool5 --out photo_feats.npz": (
+        RANDOM, ["photo_feats.npz"]),
+    "classify photo.jpg --json classes.json": (["--backbone", "caffenet", *RANDOM], ["classes.json"]),
+    "data synth people --n 200 --seed 0 --out people": (["--n", "8", "--image-size", "64", "--no-progress"],
+                                                        ["people/examples.mat", "people/annot/valid.h5"]),
+}
+
+
+def test_every_documented_command_has_a_run():
+    docs = documented()
+    assert len(docs) >= 20
+    assert sorted(set(docs) - set(RUNS)) == [], "documented commands without an entry in RUNS"
+    assert sorted(set(RUNS) - set(docs)) == [], "entries of RUNS no longer documented"
+
+
+def test_placeholders_name_real_commands():
+    for command in RUNS:
+        assert command.split()[0] in COMMANDS, command
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """The working folder: PF-WILLOW, FLIC (synthetic people) and the images and points the docs name."""
+    from test_eval_aliases import _pf_fixture
+
+    from convcorr_jax.data.synthetic.datasets import write_dataset
+
+    d = tmp_path_factory.mktemp("docs")
+    _pf_fixture(d / "PF-dataset-WILLOW", classes=("car(S)", "duck(S)"), n=3)
+    write_dataset("people", d / "FLIC", n=16, seed=0, image_size=64)
+    _four_movies(d / "FLIC" / "examples.mat")
+    rng = np.random.default_rng(0)
+    for name in ("photo.jpg", "car_a.png", "car_b.png", "LEFT.png", "RIGHT.png"):
+        Image.fromarray(rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)).save(d / name)
+    (d / "car_a.json").write_text("[[20, 30], [60, 40]]")
+    return d
+
+
+def _four_movies(path: Path) -> None:
+    """The synthetic FLIC people as frames of four movies (the flic configs hold whole movies out for validation)."""
+    ex = sio.loadmat(path)["examples"]
+    for i in range(ex.shape[1]):
+        ex[0, i]["moviename"] = np.array([f"movie{i % 4}"])
+    sio.savemat(path, {"examples": ex})
+
+
+ORDER = sorted(RUNS, key=lambda c: c.startswith(("eval flic", "pose ")))  # after `train pose` wrote the run
+
+
+@pytest.mark.parametrize("command", ORDER, ids=[" ".join(c.split()[:3]) + f" ({i})" for i, c in enumerate(ORDER)])
+def test_documented_command_runs_and_writes_what_the_docs_say(command, work, monkeypatch, capsys):
+    extra, outputs = RUNS[command]
+    monkeypatch.chdir(work)
+    argv = shlex.split(command) + extra
+    if command.startswith("run EXPERIMENT"):
+        argv[1] = "long2014.table1"
+    if command.startswith("weights fetch"):
+        p = Parser(prog="convcorr weights")
+        __import__("convcorr_cli.weights").weights.add_arguments(p)
+        args = p.parse_args(argv[1:])
+        assert (args.action, args.name) == ("fetch", "vgg16")
+        return
+    if command.startswith(("eval flic", "pose ")) and not (work / "runs" / "pose_flic").is_dir():
+        _train_flic_run(work)
+    if command.startswith("data synth"):
+        import shutil
+
+        shutil.rmtree(work / "people", ignore_errors=True)
+    assert main(argv) == 0, capsys.readouterr().err[-3000:]
+    for out in outputs:
+        assert list(work.glob(out)), f"{command}: {out} not written"
+
+
+def _train_flic_run(work: Path) -> None:
+    """runs/pose_flic as the documented `train pose --config flic` leaves it (its RUNS entry's few steps)."""
+    extra, _ = RUNS["train pose --config flic --set data_root=FLIC"]
+    assert main(["train", "pose", "--config", "flic", "--set", "data_root=FLIC", *extra]) == 0
+
+
+def test_the_substituted_settings_keep_what_the_command_means():
+    """What RUNS adds only makes a command small (size, weights, backbone, steps), never another command."""
+    allowed = {"--size", "--weights", "--backbone", "--set", "--only", "--logdir", "--no-progress",
+               "--json", "--max-side", "--n", "--image-size", "--classes", "--pairs"}
+    for command, (extra, _) in RUNS.items():
+        flags = {t for t in extra if t.startswith("--")}
+        assert flags <= allowed, (command, flags - allowed)
