@@ -67,7 +67,7 @@ def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, 
     run leaves the paper's table out."""
     cats = [c for c in next(iter(results.values()))[0.1] if c != "mean"]
     on = ran_on(run_cfg, "test") if run_cfg is not None else None
-    rows = [[ours(m, on)] + [r[0.1][c] for c in cats] + [r[0.1]["mean"], r[0.05]["mean"], f"{r[0.025]['mean']:.2f}"]
+    rows = [[ours(m, on)] + [r[0.1][c] for c in cats] + [r[0.1]["mean"], r[0.05]["mean"], r[0.025]["mean"]]
             for m, r in results.items()]
     means = [f"mean of {len(cats)}, a=0.1", "a=0.05", "a=0.025"]
     theirs = markdown_table(["method", "mean of 20, a=0.1", "a=0.05", "a=0.025"],
