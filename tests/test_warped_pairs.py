@@ -155,3 +155,10 @@ def test_bad_settings():
         wp.WarpConfig(flip=1.5)
     with pytest.raises(InputError, match="keypoints"):
         wp.random_homography(np.random.default_rng(0), [[1.0, 1.0]], [True], (10, 10))
+
+
+def test_scale_of_a_warp_for_the_scale_bins():
+    from convcorr_eval.long2014.pf_willow_warped import scale_bin, warp_scale
+    H = wp.translation(3.0, 4.0) @ wp.similarity(1.7, 20.0, flip=True) @ wp.translation(-1.0, 2.0)
+    assert warp_scale(H) == pytest.approx(1.7)
+    assert [scale_bin(v) for v in (0.5, 1.0, 1.7)] == ["s < 0.8", "0.8 <= s <= 1.25", "s > 1.25"]

@@ -57,27 +57,35 @@ from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 
-# Matcher settings tried, each alone against the defaults: multi-scale, two backbones, flip, cycle consistency,
-# Sinkhorn iterations / entropy, Hough kernel width.
+# Matcher settings tried, each alone against the defaults; one row of each kind first (a run cut short still has
+# them): flip, two backbones, multi-scale, cycle consistency, Hough kernel width, Sinkhorn iterations / entropy.
 DEFAULT_ROWS = (
     "",
-    "scales=1+0.75",
-    "scales=1+1.5",
-    "scales=0.75+1+1.5",
-    "extra_backbone=mobilenet_v2",
     "flip_source=true",
+    "extra_backbone=mobilenet_v2",
+    "scales=1+0.75",
     "cycle=0",
-    "cycle=1",
+    "hough_side=5",
     "ot_iters=3",
+    "ot_eps=0.1",
+    "hough_side=3",
+    "scales=0.5+0.75+1",
+    "hough_side=11",
     "ot_iters=10",
     "ot_eps=0.02",
-    "ot_eps=0.1",
-    "ot_iters=10 ot_eps=0.1",
-    "hough_side=3",
-    "hough_side=5",
-    "hough_side=11",
+    "cycle=1",
 )
 SETS = ("PF-WILLOW", "warped")
+SCALE_BINS = ("s < 0.8", "0.8 <= s <= 1.25", "s > 1.25")  # the warped target's scale against the source image
+
+
+def warp_scale(H: np.ndarray) -> float:
+    """The isotropic scale of a warp: sqrt |det| of its linear part (the tilt left aside)."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(H)[:2, :2]))))
+
+
+def scale_bin(s: float) -> str:
+    return SCALE_BINS[0] if s < 0.8 else SCALE_BINS[2] if s > 1.25 else SCALE_BINS[1]
 
 
 def parse_row(row: str, base: PointTransferConfig | None = None) -> PointTransferConfig:
@@ -97,7 +105,7 @@ class Config(ExperimentConfig):
     """rows: `PointTransferConfig` settings, one string per row ("" = the defaults); per_class: warped pairs per
     sub-class; warp_seed: the warped set's seed; warp: the warp ranges (`data.warped_pairs.WarpConfig`, e.g.
     --set warp.rotation=15); pairs_per_class: the first N ordered pairs of each sub-class in the PF-WILLOW set
-    (None: all); pair_step: of those, every pair_step-th (1: all; 3 keeps 30 of 90, every source image); combine:
+    (None: all); pair_step: of those, every pair_step-th (1: all; 4 keeps 23 of 90, every source image); combine:
     score the row of every kept setting together; backbone, image_size: the rows' base (`PointTransferConfig`
     defaults otherwise)."""
 
@@ -128,7 +136,7 @@ def get_config(size: str = "default") -> Config:
     return sized(size, {
         "tiny": Config(size=size, rows=("", "flip_source=true", "cycle=0", "hough_side=5"), per_class=2,
                        pairs_per_class=2, image_size=96),
-        "default": Config(size=size, per_class=25, pair_step=3),
+        "default": Config(size=size, per_class=20, pair_step=4),
         "full": Config(size=size, per_class=60),
     })
 
@@ -158,6 +166,8 @@ class Sets:
         self.points = points
         self.gt = {k: pf_willow.pair_ground_truth(points, valid, p, [s.id for s in self.samples])
                    for k, (p, _) in self.sets.items()}
+        scales = [warp_scale(self.samples[j].extras["homography"]) for j in warped_pairs[:, 1]]
+        self.scale_bin = np.array([scale_bin(v) for v in scales])
         self.models: dict = {}
         self.base: dict = {}  # (backbone, size, grid, normalise) -> Frames of the base taps
         self.parts: dict = {}  # (frames key, part name, mirrored) -> [N, h, w, C]
@@ -210,7 +220,8 @@ class Sets:
 
     def score(self, row: str) -> dict:
         """One row on both sets: {"row", "pck": {set: {alpha: mean}}, "per_class": {set: {sub-class: PCK@0.1}},
-        "criterion", "features_s", "match_s"}."""
+        "by_scale": {scale bin: mean PCK@0.1 over the warped pairs in it}, "criterion", "features_s",
+        "match_s"}."""
         c = parse_row(row, self.cfg.transfer)
         frames, names, t_feat = self.frames(c)
         out = {"row": row_text(row), "pck": {}, "per_class": {}, "features_s": round(t_feat, 1)}
@@ -220,6 +231,10 @@ class Sets:
             r = metrics.pf_pck(pred, self.gt[k], groups, pf_willow.ALPHAS)
             out["pck"][k] = {a: float(r[a]["mean"]) for a in r}
             out["per_class"][k] = {g: v for g, v in r["0.1"].items() if g != "mean"}
+            if k == "warped":
+                hits = metrics.pf_pck_pairs(pred, self.gt[k], (0.1,))[0]
+                out["by_scale"] = {b: float(hits[self.scale_bin == b].mean()) for b in SCALE_BINS
+                                   if np.any(self.scale_bin == b)}
         out["match_s"] = round(time.perf_counter() - t0, 1)
         out["criterion"] = float(np.mean([out["pck"][k]["0.1"] for k in SETS]))
         self.log(f"row {out['row']}: " + ", ".join(f"{k} {out['pck'][k]['0.1']:.3f}" for k in SETS)
@@ -242,19 +257,26 @@ def kept_settings(rows: list[dict]) -> dict[str, str]:
     return {f: v for f, (_, v) in best.items()}
 
 
-def validate(cfg: Config, log=print, progress: bool = False) -> tuple[list[dict], dict[str, str]]:
+def validate(cfg: Config, log=print, progress: bool = False, each=None) -> tuple[list[dict], dict[str, str]]:
     """Every row of `cfg.rows` (the defaults row first if absent), then the combined row of the kept settings
-    (when `cfg.combine` and more than one is kept). Returns (rows, kept settings)."""
+    (when `cfg.combine` and more than one is kept); `each(rows so far)` is called after every row. Returns
+    (rows, kept settings)."""
     sets = Sets(cfg, log)
-    rows = [r for r in cfg.rows]
+    rows = list(cfg.rows)
     if "" not in [r.strip() for r in rows]:
         rows = [""] + rows
-    out = [sets.score(r) for r in progress_bar(rows, desc="rows", disable=not progress)]
+    out: list[dict] = []
+    for r in progress_bar(rows, desc="rows", disable=not progress):
+        out.append(sets.score(r))
+        if each is not None:
+            each(out)
     kept = kept_settings(out)
     if cfg.combine and len(kept) > 1:
         combined = sets.score(" ".join(f"{f}={v}" for f, v in kept.items()))
         combined["origin"] = "combined"
         out.append(combined)
+        if each is not None:
+            each(out)
     return out, kept
 
 
@@ -267,6 +289,13 @@ def table(rows: list[dict]) -> str:
                            "s", ""], body, "{:.3f}")
 
 
+def scale_table(rows: list[dict]) -> str:
+    """Warped PCK@0.1 of each row by the target's scale bin (`SCALE_BINS`)."""
+    bins = [b for b in SCALE_BINS if any(b in r.get("by_scale", {}) for r in rows)]
+    return markdown_table(["setting", *(f"warped @0.1, {b}" for b in bins)],
+                          [[r["row"], *(r["by_scale"].get(b, float("nan")) for b in bins)] for r in rows], "{:.3f}")
+
+
 def run(cfg: Config, ctx: Context) -> Result:
     t0 = time.perf_counter()
     rows, kept = validate(cfg, log=lambda _m: None, progress=ctx.progress)
@@ -276,7 +305,7 @@ def run(cfg: Config, ctx: Context) -> Result:
             f"{cfg.per_class} pairs per sub-class, seed {cfg.warp_seed}, {cfg.warp}; mean PF PCK over sub-classes; "
             f"criterion: the mean of the two PCK@0.1; s: features computed for the row, then matching)")
     md = [head, "",
-          table(rows), "",
+          table(rows), "", "By the warp's scale s (warped set):", "", scale_table(rows), "",
           f"Kept (beat the defaults' {default['criterion']:.3f}): "
           + (", ".join(f"{f}={v}" for f, v in kept.items()) or "none")
           + f". Best: {top['row']} ({top['criterion']:.3f}, {top['criterion'] - default['criterion']:+.3f}).",
