@@ -202,3 +202,6 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     assert rows[2]["radius"] == 2.0 and rows[0]["grid"] == 16 and rows[1]["grid"] == 8
     assert all(0 <= r["pck"]["0.05"] <= r["pck"]["0.1"] <= r["pck"]["0.2"] <= 1 for r in rows)
     assert "**chosen**" in res.markdown and res.metrics["chosen"]["method"] in P.METHODS
+    pck = rows[0]["pck"]  # fractions in the JSON, percent with one decimal in the report
+    assert " | ".join(f"{100 * pck[a]:.1f}" for a in ("0.05", "0.1", "0.2")) in res.markdown
+    assert res.metrics["pck_about"]["normaliser"] == "target keypoint box" and "real pf_willow" in res.markdown

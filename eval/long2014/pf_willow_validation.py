@@ -33,7 +33,7 @@ from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import pf_willow
-from convcorr_eval.report import markdown_table
+from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 # Candidate taps of the greedy search per backbone (tap names; roles are accepted too).
 CANDIDATES = {
@@ -241,21 +241,25 @@ def run(cfg: Config, ctx: Context) -> Result:
     top, per = best(rows)
     table = [[r["method"] if r["features"] != "none" else "none", r["backbone"] if r["features"] == "cnn" else "-",
               r["taps"], str(r["size"]), str(r["grid"]) if r["features"] != "none" else "-", setting(r),
-              *(r["pck"][a] for a in ("0.05", "0.1", "0.2")),
+              *(100 * r["pck"][a] for a in ("0.05", "0.1", "0.2")),
               f"{r['seconds']:.0f}", ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
                                        else "search" if r["origin"] == "search" else "")] for r in rows]
     n_pairs = len(pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)[1])
-    md = [f"**PF-WILLOW validation** ({n_pairs} ordered pairs of the validation sub-classes; mean PF PCK over "
-          f"sub-classes; seconds: the features where computed for the row, then matching and transfer)", "",
+    on = ran_on(cfg, "validation", "backbone of each row")
+    md = [f"**PF-WILLOW validation** ({on}; {n_pairs} ordered pairs of the validation sub-classes; PCK (%) at alpha "
+          f"x the {pf_willow.PCK_NORMALISER}, mean over the sub-classes; seconds: the features where computed for the "
+          "row, then matching and transfer)", "",
           markdown_table(["method", "backbone", "taps", "size", "grid", "setting", "PCK@0.05", "PCK@0.1", "PCK@0.2",
-                          "s", ""], table, "{:.3f}"), ""]
+                          "s", ""], table, "{:.1f}"), ""]
     md += [f"Chosen (highest mean PCK@0.1): {top['method']}, {top['backbone']} {top['taps']}, {top['size']} px, grid "
-           f"{top['grid']}, {setting(top)} (PCK@0.1 {top['pck']['0.1']:.3f}).", ""]
+           f"{top['grid']}, {setting(top)} (PCK@0.1 {percent(top['pck']['0.1'])} %).", ""]
     md += [f"- {b}: {r['method']} {r['taps']}, {r['size']} px, grid {r['grid']}, {setting(r)} "
-           f"(PCK@0.1 {r['pck']['0.1']:.3f})" for b, r in per.items()]
+           f"(PCK@0.1 {percent(r['pck']['0.1'])} %)" for b, r in per.items()]
     keep = ("backbone", "features", "method", "taps", "size", "grid", "normalise", "beta", "radius")
-    metrics = {"rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
+    metrics = {"pck_about": score_about(pf_willow.PCK_NORMALISER, pf_willow.ALPHAS,
+                                        mean="unweighted mean over the validation sub-classes"),
+               "rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
                "chosen": {k: top[k] for k in keep},
                "per_backbone": {b: {k: r[k] for k in keep} for b, r in per.items()}}
     return Result(f"PF-WILLOW validation, chosen: {top['method']} {top['backbone']} {top['taps']} {top['size']} px "
-                  f"{setting(top)}: PCK@0.1 {top['pck']['0.1']:.3f}", "\n".join(md), metrics)
+                  f"{setting(top)}: PCK@0.1 {percent(top['pck']['0.1'])} %", "\n".join(md), metrics)
