@@ -1,7 +1,7 @@
 """A trained MPII pose run on an MPII annotation file: predictions written back in the MPII frame, scored by PCKh.
 
-    convcorr eval mpii --run runs/pose_mpii --annot annot/valid.h5 [--images DIR] --out preds.h5 [--json out.json]
-                       [--out-dir runs] [--name N] [--force]
+    convcorr eval mpii --run runs/pose_mpii --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
+                       [--out runs] [--name N] [--force]
     convcorr run tompson2015.mpii --set run_dir=runs/pose_mpii --set annot=annot/valid.h5
 
 Experiment `tompson2015.mpii`: crops every annotated person from its centre and scale
