@@ -101,6 +101,10 @@ def test_flip_source_matches_a_mirrored_target_exactly():
     np.testing.assert_allclose(flows[0, 2, 1], [S - 1 - 2 * 11.5, 0.0], atol=1e-4)
     plain, _ = FT.match_transfer(feats, fr, pts, np.array([[0, 1]]), cfg)
     assert np.abs(plain - want).max() > 8
+    # a margin the mirrored match cannot beat keeps the plain match
+    kept, _ = FT.match_transfer(feats, fr, pts, np.array([[0, 1]]),
+                                dataclasses.replace(cfg, flip_source=True, flip_margin=1e6), mirrored=mirrored)
+    np.testing.assert_allclose(kept, plain)
 
 
 def test_matcher_settings_reach_the_matcher():
@@ -170,7 +174,7 @@ def test_extra_backbone_and_mirrored_parts(caffenet):
 
 
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),
-                                          ("hough_side", 4), ("ot_iters", 0), ("ot_eps", 0.0),
+                                          ("hough_side", 4), ("ot_iters", 0), ("ot_eps", 0.0), ("flip_margin", -0.1),
                                           ("extra_backbone", "nope")])
 def test_bad_matcher_settings(field, value):
     with pytest.raises(InputError, match=field):

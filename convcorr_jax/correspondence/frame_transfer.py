@@ -53,7 +53,7 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     if feats is None:
         return np.zeros((len(pairs), h, w, 2), np.float32)
     feats = (feats * feature_scale(feats, cfg.feature_norm)).astype(np.float32)
-    bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, "brute")
+    bpcfg = bp.BPConfig(cfg.bp_beta, cfg.window, cfg.iters, cfg.levels, "brute")
     out = []
     n = len(pairs)
     for s in progress_bar(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
@@ -117,8 +117,8 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     `match_config`), optionally only through forward-backward consistent nodes (cfg.cycle,
     `matching.cycle_consistent`), and HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius
     grid strides). mirrored [N, h, w, C]: the features of the mirrored frames (cfg.flip_source): the mirrored
-    source is matched too, its points mirrored into it, and per pair the orientation with the higher mean best
-    confidence over the source nodes is kept.
+    source is matched too, its points mirrored into it, and per pair the mirrored match is kept when its mean best
+    confidence over the source nodes exceeds the plain match's by the factor 1 + cfg.flip_margin.
 
     Returns (moved points [P, K, 2] image j pixels; matches [P, h, w, 2]: each source node's best target node
     minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of the
@@ -147,7 +147,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
         if fm is not None:
             moved_m, best_m, score_m = _match_batch(fm[jnp.asarray(chunk[:, 0])], ft, xy,
                                                     mirror_x(q, cfg.image_size), cfg, frames.stride)
-            use = score_m > score
+            use = score_m > score * (1.0 + cfg.flip_margin)
             moved = np.where(use[:, None, None], moved_m, moved)
             flow = np.where(use[:, None, None], grid[best_m[:, twin]] - grid[None], flow)
         out[s:s + real] = geometry.transform_points(moved, inv[chunk[:, 1]])[:real]

@@ -19,6 +19,7 @@ from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence.matching import METHODS as MATCHERS
 from convcorr_jax.errors import InputError
+from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 
 METHODS = ("bp",) + MATCHERS  # "bp", "cos", "rhm", "ot", "ot_rhm"
 FEATURES = ("cnn", "sift", "none")
@@ -36,7 +37,7 @@ class PointTransferConfig:
     grid, a stride in pixels of the frame or a tap name / role (None: `DEFAULT_GRID[method]`); normalise:
     L2-normalise each tap per node (false: raw activations); image_size: side (px) of the square frame both
     images are resized to (anisotropically); beta: BP smoothness weight (displacements in pixels of a
-    `paper_side` px image); radius: matchers move a point by the nodes within radius x grid stride of it;
+    `paper_side` px image; None: `DEFAULT_BETA[features]`, `bp_beta`); radius: matchers move a point by the nodes within radius x grid stride of it;
     window: BP label window in grid cells (None: the whole target grid); iters, levels: BP iterations per level,
     pyramid levels; sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16 scaled to
     the grid stride); paper_side: image side (px) in which BP displacements are measured; feature_norm: mean
@@ -44,7 +45,8 @@ class PointTransferConfig:
 
     Where the defaults come from: backbone, method, taps, grid, image_size and radius are the row with the
     highest mean PCK@0.1 of `long2014.pf_willow_validation` on the 4 bundled PF-WILLOW sub-classes (PF-WILLOW's
-    validation set); beta: its best BP row (used with method="bp"); `DEFAULT_TAPS` and `DEFAULT_GRID`: the same
+    validation set); `DEFAULT_BETA`: its best BP row per features (used with method="bp"; SIFT's chosen on those
+    sub-classes and the warped pairs of `long2014.pf_willow_warped`, bench/RESULTS_flow.md); `DEFAULT_TAPS` and `DEFAULT_GRID`: the same
     experiment per backbone and per method; normalise: its single-tap rows with and without; iters, levels,
     window, paper_side, feature_norm: the BP settings of Long et al.'s Table 2 experiment, not tuned here."""
 
@@ -55,20 +57,21 @@ class PointTransferConfig:
     grid: int | str | None = None
     normalise: bool = True
     image_size: int = 224
-    beta: float = 0.01
+    beta: float | None = None
     radius: float = 2.0
     window: int | None = None
     iters: int = 8
     levels: int = 3
     sift_bin: int | None = None
-    paper_side: int = 500
-    feature_norm: float = 512.0
+    paper_side: int = FRAME_PX
+    feature_norm: float = FEATURE_NORM
     batch: int = 30
     match_batch: int = 8
     scales: tuple[float, ...] = (1.0,)
     extra_backbone: str | None = None
     extra_taps: tuple[str, ...] | None = None
     flip_source: bool = False
+    flip_margin: float = 0.0
     cycle: float | None = None
     ot_iters: int = 1
     ot_eps: float = 0.05
@@ -85,6 +88,8 @@ class PointTransferConfig:
     })
     # The grid (stride in frame pixels) when `grid` is None, per method.
     DEFAULT_GRID: ClassVar[Mapping[str, int]] = MappingProxyType({"bp": 16, "cos": 8, "rhm": 8, "ot": 8, "ot_rhm": 8})
+    # BP's smoothness weight when `beta` is None, per features.
+    DEFAULT_BETA: ClassVar[Mapping[str, float]] = MappingProxyType({"cnn": 0.01, "sift": 0.1, "none": 0.01})
 
     def __post_init__(self):
         if isinstance(self.taps, str):
@@ -110,6 +115,11 @@ class PointTransferConfig:
             return ()
         return self.extra_taps if self.extra_taps is not None else self.DEFAULT_TAPS.get(self.extra_backbone,
                                                                                           ("conv4",))
+
+    @property
+    def bp_beta(self) -> float:
+        """`beta`, or the validated weight of these features when None (`DEFAULT_BETA`)."""
+        return self.beta if self.beta is not None else self.DEFAULT_BETA[self.features]
 
     @property
     def grid_spec(self) -> int | str:
@@ -155,6 +165,7 @@ def check_transfer_fields(cfg, source: str = "config") -> None:
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps",) if has(f)),
+                 nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
                  at_least_one=tuple(f for f in ("ot_iters", "hough_side") if has(f)), source=source)
     if has("hough_side") and cfg.hough_side % 2 != 1:
         raise InputError(source, "hough_side", "an odd kernel width >= 1 (Hough bins)", cfg.hough_side)

@@ -20,8 +20,8 @@ A row is a set of `PointTransferConfig` fields, space-separated `field=value` (t
 the library's defaults. Every row is scored by the PF PCK (mean over sub-classes, alpha 0.05 / 0.1 / 0.2) on both
 sets. The criterion is the mean of the two PCK@0.1 values. Features are computed once per (backbone, part) and
 shared by the rows: the base taps, each extra scale, the extra backbone, and the mirrored source frames.
-Selection: for each field varied by the rows, its best value is kept when it beats the default row's criterion;
-the "combined" row applies every kept value at once and is scored too. The table marks the best row.
+Selection: rows are grouped by their first field; a group's best row is kept when it beats the default row's
+criterion; the "combined" row applies every kept row's fields at once and is scored too. The table marks the best row.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ from convcorr_jax.weights import load_backbone
 DEFAULT_ROWS = (
     "",
     "flip_source=true",
+    "flip_source=true flip_margin=0.1",
+    "flip_source=true flip_margin=0.3",
+    "flip_source=true flip_margin=1",
     "extra_backbone=mobilenet_v2",
     "scales=1+0.75",
     "cycle=0",
@@ -243,18 +246,18 @@ class Sets:
 
 
 def kept_settings(rows: list[dict]) -> dict[str, str]:
-    """{field: value} of the best value of each field varied by single-field rows, where it beats the defaults'
-    criterion (the first row with no field)."""
+    """{field: value} of the kept settings: rows are grouped by their first field (e.g. every "flip_source=true
+    ..." row), and the best row of a group that beats the defaults' criterion (the row with no field) gives all
+    its fields."""
     default = next(r for r in rows if r["row"] == "defaults")["criterion"]
-    best: dict[str, tuple[float, str]] = {}
+    best: dict[str, dict] = {}
     for r in rows:
-        tokens = r["row"].split() if r["row"] != "defaults" else []
-        if len(tokens) != 1:
+        if r["row"] == "defaults" or r.get("origin") == "combined":
             continue
-        field, _, value = tokens[0].partition("=")
-        if r["criterion"] > default and (field not in best or r["criterion"] > best[field][0]):
-            best[field] = (r["criterion"], value)
-    return {f: v for f, (_, v) in best.items()}
+        group = r["row"].split()[0].partition("=")[0]
+        if r["criterion"] > default and (group not in best or r["criterion"] > best[group]["criterion"]):
+            best[group] = r
+    return {f: v for r in best.values() for f, _, v in (t.partition("=") for t in r["row"].split())}
 
 
 def validate(cfg: Config, log=print, progress: bool = False, each=None) -> tuple[list[dict], dict[str, str]]:
