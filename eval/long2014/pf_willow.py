@@ -304,12 +304,12 @@ def pck_about(pck: dict) -> dict:
 
 def peer_mean(peer: dict, alpha: str, subs: Sequence[str]) -> float | None:
     """A published peer's PCK at `alpha` averaged over exactly the sub-classes `subs` (fraction), or None where
-    it cannot be: from its per-sub-class numbers when it has them for every one of `subs` at this alpha, else its
-    mean when that is over the same sub-classes (`peer["subclasses"]`)."""
+    it cannot be: its own mean when that is over the same sub-classes (`peer["subclasses"]`), else the mean of its
+    per-sub-class numbers when it has them for every one of `subs` at this alpha."""
+    if set(subs) == set(peer["subclasses"]):
+        return peer["pck"][alpha]
     per = peer.get("per_subclass", {}) if alpha == "0.1" else {}
-    if subs and all(c in per for c in subs):
-        return float(np.mean([per[c] for c in subs]))
-    return peer["pck"][alpha] if set(subs) == set(peer["subclasses"]) else None
+    return float(np.mean([per[c] for c in subs])) if subs and all(c in per for c in subs) else None
 
 
 def pck_markdown(pck: dict, label: str, cfg: Config | None = None) -> str:
