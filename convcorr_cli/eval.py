@@ -57,7 +57,7 @@ from convcorr_jax.config import to_dict
 from convcorr_jax.errors import InputError, check
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
-from convcorr_eval.report import percent, ran_on, score_about
+from convcorr_eval.report import percent, score_about
 from convcorr_eval.runner import make_config
 from convcorr_cli.options import add_out, add_set
 from convcorr_cli.run import execute
@@ -289,7 +289,7 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
     subs = [k for k in res["pck"]["0.1"] if k != "mean"]
     print(f"PF-WILLOW keypoint transfer ({pf_willow.setting_text(cfg)}), PCK (%) at alpha x the "
           f"{pf_willow.PCK_NORMALISER}, {res['pairs']} pairs, {res['seconds']:.0f} s; "
-          f"{ran_on(cfg, pf_willow.split_of(subs))}")
+          f"{pf_willow.ran_on_subclasses(cfg, subs)}")
     print("| alpha | " + " | ".join(subs) + f" | mean of {len(subs)} |\n|" + "---|" * (len(subs) + 2))
     for alpha, row in res["pck"].items():
         print(f"| {alpha} | " + " | ".join(percent(row[k]) for k in subs) + f" | {percent(row['mean'])} |")

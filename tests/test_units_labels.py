@@ -145,7 +145,8 @@ def test_eval_pf_willow_console_percent_json_fractions(tmp_path, capsys, write_p
     assert all(0 <= v <= 1 for row in saved["pck"].values() for v in row.values())
     assert all(v == float(f"{v:.6g}") for row in saved["pck"].values() for v in row.values())
     assert saved["pck_about"]["normaliser"] == "target keypoint box"
-    assert "real pf_willow, default size, caffenet, test split" in printed  # a(S), b(S): not validation sub-classes
+    # features none: no network; a(S), b(S) are not validation sub-classes
+    assert "real pf_willow, default size, no network, test split" in printed
 
 
 # ---------------------------------------------------------------------------------- experiments' tables

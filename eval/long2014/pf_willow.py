@@ -72,8 +72,8 @@ from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, per
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
            "VALIDATION_SUBCLASSES", "Config", "Frames", "check_pairs", "evaluate_set", "frame_boxes", "get_config",
            "keypoint_table", "make_frames", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean",
-           "pf_willow_command", "pf_willow_set", "predict", "run", "run_name", "score_frames", "scored_subclasses",
-           "select_classes", "setting_text", "split_of", "valid_keypoints"]
+           "pf_willow_command", "pf_willow_set", "predict", "ran_on_subclasses", "run", "run_name", "score_frames",
+           "scored_subclasses", "select_classes", "setting_text", "split_of", "valid_keypoints"]
 
 ALPHAS = metrics.PF_ALPHAS
 _DEFAULTS = PointTransferConfig  # the validated defaults of every transfer field live in the library
@@ -291,6 +291,12 @@ def split_of(subs: Sequence[str]) -> str:
     return "validation" if all(val) else "test" if not any(val) else "validation + test"
 
 
+def ran_on_subclasses(cfg: Config, subs: Sequence[str]) -> str:
+    """What a run on the sub-classes `subs` ran on (`report.ran_on`): data, size, network (none for SIFT or no
+    features) and split."""
+    return ran_on(cfg, split_of(subs), cfg.backbone if cfg.features == "cnn" else "no network")
+
+
 PCK_NORMALISER = "target keypoint box"  # alpha x max(w, h) of the box of the target's valid keypoints
 
 
@@ -318,7 +324,7 @@ def pck_markdown(pck: dict, label: str, cfg: Config | None = None) -> str:
     not cover those sub-classes). Each of our rows says what it ran on (`report.ran_on`); a tiny run leaves the
     published numbers out (`report.comparable`)."""
     subs = [c for c in pck["0.1"] if c != "mean"]
-    on = ran_on(cfg, split_of(subs)) if cfg is not None else label
+    on = ran_on_subclasses(cfg, subs) if cfg is not None else label
     rows = [[f"ours, {label} ({on}), alpha {a}"] + [percent(pck[a][c]) for c in subs] + [percent(pck[a]["mean"])]
             for a in pck]
     lines = []
@@ -377,7 +383,7 @@ def run(cfg: Config, ctx: Context) -> Result:
            "(`long2014.pf_willow_validation`), so numbers on them are validation numbers.", ""]
     md += [f"![transferred keypoints](figures/{fig.name})", ""]
     m = pck
-    on = ran_on(cfg, split_of(list(subs)))
+    on = ran_on_subclasses(cfg, list(subs))
     summary = (f"PF-WILLOW ({len(out['pairs'])} pairs, {cfg.label}; {on}): mean PCK (%) over {len(subs)} sub-classes"
                f" @0.05 {percent(m['0.05']['mean'])}, @0.1 {percent(m['0.1']['mean'])}, "
                f"@0.2 {percent(m['0.2']['mean'])}")
