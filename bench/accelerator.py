@@ -18,7 +18,7 @@ Steps, in order (docs/scaling.md):
   5. training: --config's schedule scaled so that its steps take --minutes at the measured step times (the
      stages keep their proportions; TRAIN_SHARE of the time for the steps, the rest for the evaluations and
      checkpoints); `train.train` resumes a killed run when the command is repeated.
-  6. scoring: `tompson2015.flic.evaluate` on FLIC test with the validated spatial model (its rows with and
+  6. scoring: `tompson2015.flic_scores.evaluate` on FLIC test with the validated spatial model (its rows with and
      without it come from one pass).
   7. bench/RESULTS_gpu.md (--out), written atomically, with every number labelled by the device it ran on.
 --tiny shrinks every benchmark workload and times the pose step of stage 3 only (a CPU smoke test of the script;
@@ -179,10 +179,10 @@ def budget_steps(steps: tuple[int, int, int], step_s: dict[int, float], minutes:
 
 def train_and_score(config: str, root: Path, steps: tuple[int, int, int], runs: str) -> dict:
     """Train `config` on FLIC with `steps`, then score it on FLIC test with the validated spatial model."""
-    from convcorr_eval.tompson2015 import configs, flic
+    from convcorr_eval.tompson2015 import configs, flic_scores
 
     from convcorr_jax.config import override
-    from convcorr_jax.pose import spatial as S
+    from convcorr_jax.pose import spatial as spatial_mrf
     from convcorr_jax.pose import train
 
     cfg = override(configs.get_config(config), (f"data_root={root}", f"out={runs}",
@@ -190,9 +190,9 @@ def train_and_score(config: str, root: Path, steps: tuple[int, int, int], runs: 
     t0 = time.perf_counter()
     res = train.train(cfg, progress=True)
     wall = time.perf_counter() - t0
-    tc, params = flic.load_run(cfg.run_dir())
+    tc, params = flic_scores.load_run(cfg.run_dir())
     t0 = time.perf_counter()
-    scores = flic.evaluate(tc, params, root, "test", "on", False, S.FLIC_VALIDATED)
+    scores = flic_scores.evaluate(tc, params, root, "test", "on", False, spatial_mrf.FLIC_VALIDATED)
     return {"config": config, "steps": list(steps), "train_s": wall, "eval_s": time.perf_counter() - t0,
             "run": str(cfg.run_dir()), "last_eval": res.evals[-1] if res.evals else {}, "scores": scores}
 

@@ -8,7 +8,7 @@ target grid (61 x 61 displacements), 3 multigrid levels x 10 BP iterations. Rows
 * old: the previous solver's algorithm (lower-envelope DT for every message of every node, masked checkerboard,
   all 61 x 61 labels). Too slow to run in full; timed for one fine-level iteration and scaled by the number of
   node-iterations of the full solve (10 x (1 + 1/4 + 1/16) fine-iteration equivalents), marked "est.".
-* ablations, one change at a time on the new code, each one jit of cost volume + `bp.solve`: fused brute-force
+* ablations, one change at a time on the new code, each one jit of cost volume + `bp_solver.solve`: fused brute-force
   DT with masked schedule and all labels; + active half; + label windows (crop).
 * `bp.align` with `BPConfig()` (what users call: target-indexed costs, `solve(..., targets=True)`, never the
   61 x 61-label volume) at batch 1, at batch N in its default CPU groups of pairs per call, and as one vmap.
@@ -25,7 +25,8 @@ import numpy as np
 
 from convcorr_jax import runinfo
 from timing import best_time
-from convcorr_jax.flow import bp
+from convcorr_jax.flow import bp, bp_solver
+from convcorr_jax.flow.cost_volume import cost_volume
 
 GRID, DEPTH, LEVELS, ITERS = 31, 384, 3, 10
 
@@ -35,8 +36,8 @@ def _solver(levels, iters, method, crop, schedule):
 
     def one(fs, ft):
         r = (GRID - 1, GRID - 1)
-        vol = bp.cost_volume(fs, ft, r)
-        return bp.solve(vol, 3e-3 * 16.0**2, iters, levels, method, crop, schedule).energy
+        vol = cost_volume(fs, ft, r)
+        return bp_solver.solve(vol, 3e-3 * 16.0**2, iters, levels, method, crop, schedule).energy
 
     return jax.jit(jax.vmap(one))
 

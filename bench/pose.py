@@ -23,7 +23,7 @@ CHILD = r"""
 import json, sys, time
 import jax, numpy as np
 from convcorr_jax import parallel
-from convcorr_jax.pose import data as D, model as M
+from convcorr_jax.pose import data as pose_data, model as pose_model
 from convcorr_jax.pose import train_step
 from convcorr_eval.tompson2015 import configs as pose_configs
 stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -31,11 +31,11 @@ cfg = pose_configs.get_config(name)
 rng = np.random.default_rng(0)
 n, s, k = 64, cfg.model.image_size, cfg.model.num_joints
 pts = rng.uniform(10, s - 10, (n, k, 2)).astype(np.float32)
-data = D.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, k), bool),
+data = pose_data.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), pts, np.ones((n, k), bool),
                     np.full(n, 30.0, np.float32))
 mesh = parallel.make_mesh()
-batches = D.train_dataset(data, cfg.batch_size, steps + 1, cfg.seed)
-params = M.init(jax.random.PRNGKey(0), cfg.model)
+batches = pose_data.train_dataset(data, cfg.batch_size, steps + 1, cfg.seed)
+params = pose_model.init(jax.random.PRNGKey(0), cfg.model)
 state = jax.device_put({"params": params, "opt": train_step.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
 fn = parallel.data_parallel_step(train_step.make_local_step(cfg, stage), mesh)
 t0 = time.perf_counter()

@@ -25,15 +25,15 @@ def main() -> None:
     from sklearn.linear_model import RidgeCV
 
     from convcorr_jax import runinfo
-    from convcorr_jax.data import synthetic as S
+    from convcorr_jax.data import synthetic as synthetic_data
     from convcorr_jax.data.faces300w import interocular_distance
     from convcorr_jax.features.extract import extract
     from convcorr_jax.weights import load_pretrained
 
     print(runinfo.header("bench synthetic probe (faces)", vars(args), args.seed))
     t0 = time.perf_counter()
-    tr = S.load_faces(n=args.n, seed=args.seed, split="train")
-    te = S.load_faces(n=args.n, seed=args.seed, split="test")
+    tr = synthetic_data.load_faces(n=args.n, seed=args.seed, split="train")
+    te = synthetic_data.load_faces(n=args.n, seed=args.seed, split="test")
     bb, params = load_pretrained("mobilenet_v2")
 
     def cnn(ss, tap):

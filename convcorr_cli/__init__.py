@@ -1,5 +1,4 @@
-"""convcorr_cli: the `convcorr` command, on top of the library (`convcorr_jax`), the experiments (`convcorr_eval`)
-and the training entry points (`convcorr_train`).
+"""convcorr_cli: the `convcorr` command, on top of the library (`convcorr_jax`) and the experiments (`convcorr_eval`).
 
     main       the dispatcher (`convcorr COMMAND ...`, `python -m convcorr_cli COMMAND ...`) and the JAX
                compilation cache every command runs with

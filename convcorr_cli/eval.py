@@ -37,7 +37,7 @@ or of the target's object box (SPair-71k), mean over pairs, with each category's
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
 (e.g. torso size for FLIC); it prints PCK per joint at alpha and the curve (`convcorr_eval.pck`). `flic`: a
 trained pose run (`convcorr train pose --config flic`) on the FLIC test split: PCK per joint group at
-0.05/0.1/0.2 of the coarse model and the cascade (`convcorr_eval.tompson2015.flic`). `mpii`: a pose run trained
+0.05/0.1/0.2 of the coarse model and the cascade (`convcorr_eval.tompson2015.flic_scores`). `mpii`: a pose run trained
 on MPII: its predictions written back in the MPII frame (1-based h5 `preds`) and scored by PCKh
 (`convcorr_eval.tompson2015.mpii`). A new protocol is a pair of functions (add its arguments, run it) in
 `SUBCOMMANDS`.
@@ -175,20 +175,20 @@ def _flic_arguments(c: argparse.ArgumentParser) -> None:
 
 
 def _run_flic(args: argparse.Namespace) -> int:
-    from convcorr_eval.tompson2015 import flic
+    from convcorr_eval.tompson2015 import flic_scores
 
     cfg = dataclasses.replace(make_config("tompson2015.flic", data_root=args.root), run_dir=args.run,
                               split=args.split, refine=args.refine, timing=args.timing)
     if args.spatial is not None:
         cfg = dataclasses.replace(cfg, spatial=args.spatial)
-    result, run_dir = _run("flic", "tompson2015.flic", cfg, flic.run_name(cfg), args, (args.json, args.figure))
+    result, run_dir = _run("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args, (args.json, args.figure))
     if result is None:
         return 1
     res = result.metrics
-    print(flic.markdown(res))
-    print(flic.summary_line(res))
+    print(flic_scores.markdown(res))
+    print(flic_scores.summary_line(res))
     _write_outputs(args.json, res)
-    _copy(run_dir / "figures" / flic.FIGURE, args.figure)
+    _copy(run_dir / "figures" / flic_scores.FIGURE, args.figure)
     return 0
 
 
@@ -313,20 +313,20 @@ def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
     """`pf-pascal` / `spair`: the experiment long2014.<data> on `--split`; prints PCK per category and the mean
     over pairs."""
     def run_it(args: argparse.Namespace) -> int:
-        from convcorr_eval.long2014 import pf_benchmarks as B
+        from convcorr_eval.long2014 import pf_benchmarks
         from convcorr_eval.long2014.pf_willow import setting_text
 
         exp_id = f"long2014.{data}"
         cfg = make_config(exp_id, args.size, [*_transfer_sets(args), f"split={args.split}", *args.set],
                           backbone=args.backbone, data_root=args.root)
-        B.load_pairs(cfg)  # a missing or malformed pair list is refused before the run
-        result, _ = _run(args.metric, exp_id, cfg, B.run_name(cfg), args, (args.json,))
+        pf_benchmarks.load_pairs(cfg)  # a missing or malformed pair list is refused before the run
+        result, _ = _run(args.metric, exp_id, cfg, pf_benchmarks.run_name(cfg), args, (args.json,))
         if result is None:
             return 1
         res = result.metrics
-        print(f"{B.TITLES[data]} {cfg.split} keypoint transfer ({setting_text(cfg)}), PCK (fraction) at "
-              f"{B.THRESHOLDS[B.NORMS[data]]}, mean over {res['pairs']} pairs, {res['seconds']:.0f} s")
-        print(B.table(res["pck"]))
+        print(f"{pf_benchmarks.TITLES[data]} {cfg.split} keypoint transfer ({setting_text(cfg)}), PCK (fraction) at "
+              f"{pf_benchmarks.THRESHOLDS[pf_benchmarks.NORMS[data]]}, mean over {res['pairs']} pairs, {res['seconds']:.0f} s")
+        print(pf_benchmarks.table(res["pck"]))
         _write_outputs(args.json, res)
         return 0
     return run_it

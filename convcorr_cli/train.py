@@ -11,7 +11,6 @@ with `tensorboard --logdir DIR`. Ctrl-C (SIGINT) or SIGTERM stops it after the c
 that step, exit code 130 (`convcorr_jax.interrupt`).
 A config out of range (e.g. `--set batch_size=0`) is one error line naming the field, exit code 2. The named
 configs: `convcorr_eval.tompson2015.configs.CONFIGS`; their runtimes and measured numbers: bench/RESULTS_pose.md.
-Also `python -m convcorr_train.pose_cascade --config NAME`.
 """
 
 from __future__ import annotations

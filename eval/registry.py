@@ -26,7 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "razavian2015.rgb_segmentation": "convcorr_eval.razavian2015.rgb_segmentation",
     "razavian2015.directions": "convcorr_eval.razavian2015.directions",
     "tompson2015.tables": "convcorr_eval.tompson2015.tables",
-    "tompson2015.flic": "convcorr_eval.tompson2015.flic",  # a trained run on FLIC (`convcorr eval flic`)
+    "tompson2015.flic": "convcorr_eval.tompson2015.flic_scores",  # a trained run on FLIC (`convcorr eval flic`)
     "tompson2015.mpii": "convcorr_eval.tompson2015.mpii",  # a trained run on MPII (`convcorr eval mpii`)
     "tompson2015.spatial_validation": "convcorr_eval.tompson2015.spatial_validation",  # spatial model on FLIC val
 }

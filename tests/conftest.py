@@ -110,14 +110,14 @@ def write_pose_run():
     import jax
 
     from convcorr_jax import io
-    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import model
     from convcorr_jax.pose import checkpoints, train_step
 
     def write(cfg) -> Path:
         run = cfg.run_dir()
         run.mkdir(parents=True, exist_ok=True)
         io.write_json(run / "config.json", dataclasses.asdict(cfg))
-        params = M.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+        params = model.init(jax.random.PRNGKey(cfg.seed), cfg.model)
         step = cfg.total_steps
         mgr = checkpoints.manager(run / "checkpoints")
         checkpoints.save_checkpoint(mgr, step, {"params": params, "opt": train_step.init_opt(cfg, cfg.stage_of(step - 1), params)},

@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from convcorr_jax.backbones import NAMES, alexnet, geometry, get, layers, preprocess
-from convcorr_jax.backbones.geometry import RF, Step
+from convcorr_jax.backbones import NAMES, alexnet, get, layers, preprocess, receptive_field
+from convcorr_jax.backbones.receptive_field import RF, Step
 from convcorr_jax.errors import InputError
 
 GOLDEN = Path(__file__).parent / "golden" / "backbones"
@@ -54,10 +54,10 @@ def test_alexnet_centres_and_map_sizes(name, centres, sizes):
 def test_caffe_ceil_pooling_sizes():
     # 500 px: Caffe pool5 15 x 15 vs PyTorch floor mode 14 x 14 (DATA_FORMATS 5.2).
     assert get("caffenet").grid_size("pool5", (500, 500)) == (15, 15)
-    assert geometry.grid_size([Step(11, 4, 0), Step(3, 2, 0), Step(5, 1, 2), Step(3, 2, 0), Step(3, 1, 1), Step(3, 2, 0)], (500, 500)) == (14, 14)
+    assert receptive_field.grid_size([Step(11, 4, 0), Step(3, 2, 0), Step(5, 1, 2), Step(3, 2, 0), Step(3, 1, 1), Step(3, 2, 0)], (500, 500)) == (14, 14)
     # Caffe drops the last window when it would start in the right padding: n=4, k=2, s=3, p=1 -> 2 (not 3).
-    assert geometry.output_size(4, Step(2, 3, 1, ceil=True)) == 2
-    assert geometry.output_size(5, Step(3, 2, 0, ceil=True)) == 2 and geometry.output_size(6, Step(3, 2, 0, ceil=True)) == 3
+    assert receptive_field.output_size(4, Step(2, 3, 1, ceil=True)) == 2
+    assert receptive_field.output_size(5, Step(3, 2, 0, ceil=True)) == 2 and receptive_field.output_size(6, Step(3, 2, 0, ceil=True)) == 3
     x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(1, 6, 6, 2)
     y = np.asarray(layers.max_pool(x, Step(3, 2, 0, ceil=True)))
     assert y.shape == (1, 3, 3, 2)
@@ -66,19 +66,19 @@ def test_caffe_ceil_pooling_sizes():
 
 def test_grid_maps_roundtrip_and_nearest_column():
     rf = RF(163, 16, 17.0)
-    c = geometry.grid_centers(rf, (13, 13))
+    c = receptive_field.grid_centers(rf, (13, 13))
     assert c.shape == (13, 13, 2) and tuple(c[2, 5]) == (17 + 5 * 16, 17 + 2 * 16)  # (x, y) of (col 5, row 2)
     pts = np.array([[17.0, 17.0], [17 + 16 * 3 + 7.9, 17 + 8.1], [-100.0, 1e4]])
-    np.testing.assert_array_equal(geometry.nearest_column(rf, pts, (13, 13)), [[0, 0], [3, 1], [0, 12]])
+    np.testing.assert_array_equal(receptive_field.nearest_column(rf, pts, (13, 13)), [[0, 0], [3, 1], [0, 12]])
     g = np.random.default_rng(0).uniform(-2, 14, (5, 2))
-    np.testing.assert_allclose(geometry.pixel_to_grid(rf, geometry.grid_to_pixel(rf, g)), g)
+    np.testing.assert_allclose(receptive_field.pixel_to_grid(rf, receptive_field.grid_to_pixel(rf, g)), g)
     # brute force: nearest centre by distance among all columns
     rng = np.random.default_rng(1)
     p = rng.uniform(0, 226, (50, 2))
     d = np.linalg.norm(c.reshape(-1, 1, 2) - p[None], axis=-1)
     best = np.stack(np.unravel_index(d.argmin(0), (13, 13)), -1)[:, ::-1]
-    np.testing.assert_array_equal(geometry.nearest_column(rf, p, (13, 13)), best)
-    np.testing.assert_array_equal(geometry.rf_box(rf, np.array([1, 0])), [33 - 81, 17 - 81, 33 + 81, 17 + 81])
+    np.testing.assert_array_equal(receptive_field.nearest_column(rf, p, (13, 13)), best)
+    np.testing.assert_array_equal(receptive_field.rf_box(rf, np.array([1, 0])), [33 - 81, 17 - 81, 33 + 81, 17 + 81])
 
 
 def _narrow_params(name: str, width: int = 8) -> dict:

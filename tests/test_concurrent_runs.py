@@ -86,12 +86,12 @@ def test_the_lock_is_reentrant_across_sequential_holders(tmp_path):
 def test_a_training_run_folder_has_one_writer(tmp_path):
     from test_pose_helpers import stick_people
 
-    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import model as pose_model
     from convcorr_jax.pose.train import train
     from convcorr_jax.pose.train_config import TrainConfig
 
     cfg = TrainConfig(name="t", out=str(tmp_path), batch_size=4, steps=(1, 0, 0), eval_limit=0,
-                        model=M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8,
+                        model=pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8,
                                             fine=(4, 4, 4, 4), context=16))
     data = (stick_people(4, 32, 0), stick_people(2, 32, 1))
     holder = _holder(tmp_path / "t")

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcorr_jax.data import synthetic as S
-from convcorr_jax.data.synthetic import datasets as D
+from convcorr_jax.data import synthetic as synthetic_data
+from convcorr_jax.data.synthetic import datasets as synthetic_datasets
 
 OBJ_SIZE, PEOPLE_SIZE, FACE_SIZE = 96, 64, 64
 
@@ -26,21 +26,21 @@ def fresh_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def objects_all():
-    return S.load_objects(n=24, seed=3, split=None, image_size=OBJ_SIZE)
+    return synthetic_data.load_objects(n=24, seed=3, split=None, image_size=OBJ_SIZE)
 
 
 @pytest.fixture(scope="module")
 def people_all():
-    return S.load_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE)
+    return synthetic_data.load_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE)
 
 
 @pytest.fixture(scope="module")
 def faces_all():
-    return S.load_faces(n=16, seed=3, split=None, image_size=FACE_SIZE)
+    return synthetic_data.load_faces(n=16, seed=3, split=None, image_size=FACE_SIZE)
 
 
 def _memory(kind, index, seed, size):
-    r = S.render_sample(kind, index, seed, size)
+    r = synthetic_data.render_sample(kind, index, seed, size)
     return r if kind == "objects" else (r, None)
 
 
@@ -63,7 +63,7 @@ def test_render_is_deterministic_by_seed_and_index(kind, size):
 
 
 def test_subset_of_a_larger_set_is_identical(faces_all):
-    small = S.load_faces(n=6, seed=3, split=None, image_size=FACE_SIZE)
+    small = synthetic_data.load_faces(n=6, seed=3, split=None, image_size=FACE_SIZE)
     assert [s.id for s in small] == [s.id for s in faces_all[:6]]
     for a, b in zip(small, faces_all[:6]):
         np.testing.assert_array_equal(a.points, b.points)
@@ -72,8 +72,8 @@ def test_subset_of_a_larger_set_is_identical(faces_all):
 
 def test_parallel_generation_equals_serial(tmp_path):
     n = 64  # the pool is used from 64 items on
-    D.write_dataset("faces", tmp_path / "serial", n, seed=1, image_size=32, workers=1)
-    D.write_dataset("faces", tmp_path / "pool", n, seed=1, image_size=32, workers=2)
+    synthetic_datasets.write_dataset("faces", tmp_path / "serial", n, seed=1, image_size=32, workers=1)
+    synthetic_datasets.write_dataset("faces", tmp_path / "pool", n, seed=1, image_size=32, workers=2)
     files = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*.p*"))
     assert len(files) == 2 * n
     for f in files:
@@ -81,9 +81,9 @@ def test_parallel_generation_equals_serial(tmp_path):
 
 
 def test_cache_is_reused_and_leaves_no_temporary_folders():
-    first = D.dataset_dir("faces", 16, 3, FACE_SIZE)
+    first = synthetic_datasets.dataset_dir("faces", 16, 3, FACE_SIZE)
     stamp = (first / "synthetic.json").stat().st_mtime_ns
-    again = D.dataset_dir("faces", 16, 3, FACE_SIZE)
+    again = synthetic_datasets.dataset_dir("faces", 16, 3, FACE_SIZE)
     assert again == first and (first / "synthetic.json").stat().st_mtime_ns == stamp
     assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]
 
@@ -92,7 +92,7 @@ def test_cache_is_reused_and_leaves_no_temporary_folders():
 
 
 @pytest.mark.parametrize(
-    "loader,n,size", [(S.load_objects, 24, OBJ_SIZE), (S.load_people, 16, PEOPLE_SIZE), (S.load_faces, 16, FACE_SIZE)]
+    "loader,n,size", [(synthetic_data.load_objects, 24, OBJ_SIZE), (synthetic_data.load_people, 16, PEOPLE_SIZE), (synthetic_data.load_faces, 16, FACE_SIZE)]
 )
 def test_splits_are_disjoint_and_cover_the_set(loader, n, size, objects_all, people_all, faces_all):
     tr = loader(n=n, seed=3, split="train", image_size=size)
@@ -116,11 +116,11 @@ def test_split_fraction_is_about_a_quarter():
 def test_objects_schema_and_names(objects_all):
     from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES
 
-    assert len(S.OBJECT_CATEGORIES) >= 5
+    assert len(synthetic_data.OBJECT_CATEGORIES) >= 5
     cats = {s.category for s in objects_all}
-    assert cats == set(S.OBJECT_CATEGORIES)  # categories cycle with the index
-    for c in S.OBJECT_CATEGORIES:
-        assert S.OBJECT_KEYPOINTS[c] == KEYPOINT_NAMES[c] and 8 <= len(KEYPOINT_NAMES[c]) <= 16
+    assert cats == set(synthetic_data.OBJECT_CATEGORIES)  # categories cycle with the index
+    for c in synthetic_data.OBJECT_CATEGORIES:
+        assert synthetic_data.OBJECT_KEYPOINTS[c] == KEYPOINT_NAMES[c] and 8 <= len(KEYPOINT_NAMES[c]) <= 16
     for s in objects_all:
         assert s.image.shape == (OBJ_SIZE, OBJ_SIZE, 3) and s.image.dtype == np.uint8
         assert np.all(np.isfinite(s.points))
@@ -166,7 +166,7 @@ def test_faces_layout_and_attributes(faces_all):
     for s in faces_all:
         p = s.points
         at = s.extras["attributes"]
-        assert set(S.ATTRIBUTE_NAMES) <= set(at) and all(isinstance(v, float) for v in at.values())
+        assert set(synthetic_data.ATTRIBUTE_NAMES) <= set(at) and all(isinstance(v, float) for v in at.values())
         # iBUG layout: chin is the lowest jaw point, brows above the eyes, nose tip between eyes and mouth,
         # subject's right eye (36-41) on the image left, in the face's own (roll-corrected) frame
         c, sn = np.cos(-at["roll"]), np.sin(-at["roll"])
@@ -194,15 +194,15 @@ def test_objects_round_trip_through_voc_loaders(objects_all):
         from convcorr_jax.data.voc_segmentation import read_label_png
 
         np.testing.assert_array_equal(read_label_png(s.extras["mask_path"]), label)
-    seg = S.load_objects_segmentation(n=24, seed=3, split=None, image_size=OBJ_SIZE)
+    seg = synthetic_data.load_objects_segmentation(n=24, seed=3, split=None, image_size=OBJ_SIZE)
     assert [g.id for g in seg] == sorted(s.extras["image_id"] for s in objects_all)
 
 
 def test_masks_agree_with_keypoint_categories(objects_all):
-    seg = {g.id: g for g in S.load_objects_segmentation(n=24, seed=3, split=None, image_size=OBJ_SIZE)}
+    seg = {g.id: g for g in synthetic_data.load_objects_segmentation(n=24, seed=3, split=None, image_size=OBJ_SIZE)}
     for s in objects_all:
         lab = seg[s.extras["image_id"]].label
-        cls = S.OBJECT_CATEGORIES.index(s.category) + 1
+        cls = synthetic_data.OBJECT_CATEGORIES.index(s.category) + 1
         assert set(np.unique(lab).tolist()) <= {0, cls, 255}
         assert (lab == cls).sum() > 20
         # the object's box is the extent of its pixels before occlusion: every class pixel lies inside it
@@ -217,7 +217,7 @@ def test_masks_agree_with_keypoint_categories(objects_all):
 
 
 def test_people_round_trip_through_mpii_and_flic(people_all):
-    flic = {s.id: s for s in S.load_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE, view="flic")}
+    flic = {s.id: s for s in synthetic_data.load_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE, view="flic")}
     assert set(flic) == {s.id for s in people_all}
     for s in people_all:
         m, _ = _memory("people", s.extras["index"], 3, PEOPLE_SIZE)
@@ -243,7 +243,7 @@ def test_people_round_trip_through_mpii_and_flic(people_all):
 
 def test_people_annotation_noise_moves_points_not_images():
     a, _ = _memory("people", 2, 0, PEOPLE_SIZE)
-    b = S.render_sample("people", 2, 0, PEOPLE_SIZE, noise_sigma=2.0)
+    b = synthetic_data.render_sample("people", 2, 0, PEOPLE_SIZE, noise_sigma=2.0)
     np.testing.assert_array_equal(a.image, b.image)
     d = np.linalg.norm(a.points - b.points, axis=1)
     assert 0.5 < d.mean() < 5.0
@@ -252,7 +252,7 @@ def test_people_annotation_noise_moves_points_not_images():
 def test_faces_round_trip_through_300w_loader(faces_all):
     import json
 
-    root = D.dataset_dir("faces", 16, 3, FACE_SIZE)
+    root = synthetic_datasets.dataset_dir("faces", 16, 3, FACE_SIZE)
     attrs = json.loads((root / "attributes.json").read_text())
     for s in faces_all:
         m, _ = _memory("faces", s.extras["index"], 3, FACE_SIZE)
@@ -271,9 +271,9 @@ def test_shapes_vary_enough_that_a_mean_shape_fails(objects_all, people_all, fac
     from convcorr_jax.metrics import pck
 
     # objects: keypoints relative to the box; predicting the category's mean relative shape
-    objs = S.load_objects(n=120, seed=4, split=None, image_size=64)
+    objs = synthetic_data.load_objects(n=120, seed=4, split=None, image_size=64)
     accs = []
-    for c in S.OBJECT_CATEGORIES:
+    for c in synthetic_data.OBJECT_CATEGORIES:
         ss = [s for s in objs if s.category == c]
         rel = np.stack([(s.points - s.bbox[:2]) / np.maximum(s.bbox[2:] - s.bbox[:2], 1) for s in ss])
         mean = rel.mean(0)
@@ -377,11 +377,11 @@ def test_bad_arguments_raise_input_error():
     from convcorr_jax.errors import InputError
 
     with pytest.raises(InputError):
-        S.load_faces(n=0)
+        synthetic_data.load_faces(n=0)
     with pytest.raises(InputError):
-        S.load_objects(n=4, split="val")
+        synthetic_data.load_objects(n=4, split="val")
     with pytest.raises(InputError):
-        S.load_people(n=4, view="lsp")
+        synthetic_data.load_people(n=4, view="lsp")
 
 
 def test_demo_stage_tiny(tmp_path):
@@ -393,10 +393,10 @@ def test_demo_stage_tiny(tmp_path):
         assert (tmp_path / "figures" / name).is_file()
         assert f"figures/{name}" in res.markdown
     m = res.metrics
-    assert set(m["object_mean_layout_pck"]) == set(S.OBJECT_CATEGORIES)
+    assert set(m["object_mean_layout_pck"]) == set(synthetic_data.OBJECT_CATEGORIES)
     assert 0 <= m["people_mean_pose_pckh"] <= 1 and m["face_mean_shape_nme"] > 0
     # hand check of the leave-one-out mean shape on three faces: the mean of the other two
-    fs = S.load_faces(n=8, seed=0, split=None)[:3]
+    fs = synthetic_data.load_faces(n=8, seed=0, split=None)[:3]
     from convcorr_jax.data.faces300w import interocular_distance
 
     want = np.mean(

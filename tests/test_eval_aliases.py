@@ -21,14 +21,14 @@ from convcorr_cli.main import main
 from convcorr_jax.data.synthetic.datasets import write_dataset
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, mpii_files, run_folder
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.augment import AugmentConfig
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.train import train
 from convcorr_jax.pose.train_config import TrainConfig
-from convcorr_eval.long2014 import pf_willow as P
+from convcorr_eval.long2014 import pf_willow as pf_willow_eval
 
-TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 RUN_FILES = ("config.json", "metrics.json", "report.md", "report.html")
 NOT_A_RUN = "expected a `convcorr train pose` run (config.json + checkpoints/)"
 
@@ -153,15 +153,15 @@ def _pf_fixture(root: Path, classes=("a(S)", "b(S)", "c(S)"), n: int = 4) -> Pat
 
 def test_pf_willow_subset_selects_the_pairs(tmp_path):
     root = _pf_fixture(tmp_path / "pf")
-    samples, pairs, groups = P.pf_willow_set(root, 2, ("c(S)", "a(S)"))
+    samples, pairs, groups = pf_willow_eval.pf_willow_set(root, 2, ("c(S)", "a(S)"))
     assert [s.id for s in samples] == [f"{c}/im{i}" for c in ("c(S)", "a(S)") for i in range(4)]
     assert pairs.tolist() == [[0, 1], [0, 2], [4, 5], [4, 6]] and groups.tolist() == ["c(S)"] * 2 + ["a(S)"] * 2
-    _, pairs, groups = P.pf_willow_set(root)
+    _, pairs, groups = pf_willow_eval.pf_willow_set(root)
     assert len(pairs) == 3 * 12 and sorted(set(groups)) == ["a(S)", "b(S)", "c(S)"]
     with pytest.raises(InputError, match=r"a\(S\), b\(S\), c\(S\).*got d\(S\)"):
-        P.pf_willow_set(root, None, ("a(S)", "d(S)"))
-    cfg = P.Config(classes=("a(S)",), pairs_per_class=3, features="none", backbone="caffenet", weights="random")
-    assert P.run_name(cfg) == "long2014.pf_willow_none_caffenet_random_aS_3pairs"
+        pf_willow_eval.pf_willow_set(root, None, ("a(S)", "d(S)"))
+    cfg = pf_willow_eval.Config(classes=("a(S)",), pairs_per_class=3, features="none", backbone="caffenet", weights="random")
+    assert pf_willow_eval.run_name(cfg) == "long2014.pf_willow_none_caffenet_random_aS_3pairs"
 
 
 def test_eval_pf_willow_subset_writes_a_run(tmp_path, capsys):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import train_step
 from convcorr_jax.pose.train import TrainingDiverged, train
 from convcorr_jax.pose.train_config import TrainConfig
@@ -22,7 +22,7 @@ from convcorr_jax.pose.train_config import TrainConfig
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_pose_helpers import stick_people  # noqa: E402
 
-TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 STEPS = (2, 2, 1)
 
 

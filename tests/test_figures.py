@@ -18,7 +18,7 @@ from convcorr_eval import figures
 from convcorr_eval.long2014 import pf_willow
 from convcorr_eval.report import MIN_WIDTH_PX, plt, save_figure
 from convcorr_eval.tompson2015 import figures as pose_figures
-from convcorr_eval.tompson2015 import flic, mpii
+from convcorr_eval.tompson2015 import flic_scores, mpii
 
 
 def png_width(path) -> int:
@@ -214,7 +214,7 @@ def test_flic_page_is_written(tmp_path):
     data = PoseArrays(images, truth, np.ones(truth.shape[:2], bool), np.full(len(images), 20.0, np.float32))
     pred = truth.copy()
     pred[3] += 30  # person 3: every joint a miss
-    flic.page_figure(data, pred, joints.FLIC, "FLIC test", tmp_path / "flic.png")
+    flic_scores.page_figure(data, pred, joints.FLIC, "FLIC test", tmp_path / "flic.png")
     assert png_width(tmp_path / "flic.png") >= MIN_WIDTH_PX
 
 
@@ -331,6 +331,6 @@ def test_eval_pose_commands_draw_the_best_and_worst_people(command, people, tmp_
                 str(tmp_path / "preds.h5")]
     assert main(["eval", command, "--run", str(run), *args, "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
     (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(f"tompson2015.{command}_")]
-    page = folder / "figures" / (flic.PAGE if command == "flic" else mpii.PAGE)
+    page = folder / "figures" / (flic_scores.PAGE if command == "flic" else mpii.PAGE)
     assert png_width(page) >= MIN_WIDTH_PX
     assert f"(figures/{page.name})" in (folder / "report.md").read_text()

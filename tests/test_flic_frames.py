@@ -10,13 +10,13 @@ from convcorr_eval.tompson2015 import configs
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as D
+from convcorr_jax.pose import data
 from convcorr_jax.pose import estimation
 
 
 def test_native_frames_unresampled(tiny_flic, tmp_path, monkeypatch):
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
-    crops = D.flic_crops(tiny_flic, "test", 384, protocol="native")
+    crops = data.flic_crops(tiny_flic, "test", 384, protocol="native")
     samples = load_flic(tiny_flic, split="test")
     assert crops.arrays.images.shape == (2, 384, 384, 3)
     ox, oy = (384 - 360) // 2, (384 - 240) // 2  # 12, 72: whole pixels
@@ -32,7 +32,7 @@ def test_native_frames_unresampled(tiny_flic, tmp_path, monkeypatch):
         box = s.extras["torso_box"]
         np.testing.assert_allclose(crops.torso[i], (box[:2] + box[2:]) / 2 + [ox, oy], atol=1e-4)
     # the torso normaliser is unscaled too
-    lsho, rhip = D.TORSO_ENDS[11]
+    lsho, rhip = data.TORSO_ENDS[11]
     np.testing.assert_allclose(crops.arrays.norm, [np.linalg.norm(s.points[lsho] - s.points[rhip]) for s in samples],
                                rtol=1e-5)
 
@@ -41,17 +41,17 @@ def test_letterbox_frame_differs_from_native(tiny_flic, tmp_path, monkeypatch):
     """The "frame" protocol scales the 360 px side to the input (256 / 360), "native" keeps it."""
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
     samples = load_flic(tiny_flic, split="test")
-    a_frame, _ = D.flic_sample_affines(samples, 256, protocol="frame")
-    a_native, _ = D.flic_sample_affines(samples, 384, protocol="native")
+    a_frame, _ = data.flic_sample_affines(samples, 256, protocol="frame")
+    a_native, _ = data.flic_sample_affines(samples, 384, protocol="native")
     np.testing.assert_allclose(a_frame[:, :, :2], np.broadcast_to(np.eye(2) * 256 / 360, (2, 2, 2)))
     np.testing.assert_allclose(a_native[:, :, :2], np.broadcast_to(np.eye(2), (2, 2, 2)))
     np.testing.assert_allclose(a_native[:, :, 2], [[12, 72]] * 2)
     with pytest.raises(InputError, match="model.image_size"):
-        D.flic_sample_affines(samples, 352, protocol="native")  # smaller than the 360 px side: never downscaled
+        data.flic_sample_affines(samples, 352, protocol="native")  # smaller than the 360 px side: never downscaled
 
 
 def test_frame_affines_large_image_letterboxed():
-    a = D.frame_affines(np.array([[720, 480], [100, 50]]), 384, native=True)
+    a = data.frame_affines(np.array([[720, 480], [100, 50]]), 384, native=True)
     np.testing.assert_allclose(a[0, 0, 0], 384 / 720)
     np.testing.assert_allclose(a[1, :, :2], np.eye(2))
     np.testing.assert_allclose(a[1, :, 2], [142, 167])
@@ -71,6 +71,6 @@ def test_real_flic_frames_native(flic_root):
     samples = load_flic(flic_root, split="test")
     assert {s.extras["image_size"] for s in samples} == {(360, 240)}
     size = configs.get_config("flic_native").model.image_size
-    affine, _ = D.flic_sample_affines(samples[:5], size, protocol="native")
+    affine, _ = data.flic_sample_affines(samples[:5], size, protocol="native")
     np.testing.assert_allclose(affine[:, :, :2], np.broadcast_to(np.eye(2), (5, 2, 2)))
     np.testing.assert_allclose(affine[:, :, 2], [[(size - 360) / 2, (size - 240) / 2]] * 5)

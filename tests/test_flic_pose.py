@@ -17,8 +17,8 @@ from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.synthetic import load_people
 from convcorr_jax.errors import InputError
 from convcorr_jax import geometry
-from convcorr_jax.pose import data as D
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import data as pose_data
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import mpii_files, predict
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.train import load_data, train
@@ -44,11 +44,11 @@ def test_flic_validation_split_by_movie(flic_root):
 
     train = load_flic(flic_root, split="train")
     movies = [s.extras["moviename"] for s in train]
-    tr = D.split_indices(movies, "train")
-    va = D.split_indices(movies, "val")
+    tr = pose_data.split_indices(movies, "train")
+    va = pose_data.split_indices(movies, "val")
     assert len(tr) + len(va) == len(train) == 3987
     assert not {movies[i] for i in tr} & {movies[i] for i in va}
-    assert 0.1 * len(train) < len(va) <= D.VAL_FRACTION * len(train)
+    assert 0.1 * len(train) < len(va) <= pose_data.VAL_FRACTION * len(train)
 
 
 @pytest.mark.slow
@@ -57,18 +57,18 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     learned from the people it trains on) then `convcorr eval flic` on the FLIC test split (with the spatial
     model's rows) and the spatial model's validation (`tompson2015.spatial_validation`, tiny search) on it."""
     from convcorr_cli.main import main
-    from convcorr_jax.pose import spatial as S
+    from convcorr_jax.pose import spatial as spatial_mrf
 
     root = flic_root
     assert main(["train", "pose", "--config", "flic_tiny", "--set", f"out={tmp_path}", "--set",
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
     assert [e["step"] for e in run_folder.read_evals(run)] == [8, 12, 16]
-    cfg, priors = S.load_model(run)
-    assert cfg == S.FLIC_VALIDATED
+    cfg, priors = spatial_mrf.load_model(run)
+    assert cfg == spatial_mrf.FLIC_VALIDATED
     np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder.run_config(run)))
-    saved = json.loads((run / S.CONFIG_FILE).read_text())["priors"]
-    assert saved["file"] == S.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == 3390
+    saved = json.loads((run / spatial_mrf.CONFIG_FILE).read_text())["priors"]
+    assert saved["file"] == spatial_mrf.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == 3390
     out = tmp_path / "flic.json"
     assert main(["eval", "flic", "--run", str(run), "--root", str(root), "--json", str(out), "--figure",
                  str(tmp_path / "fig15.png"), "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
@@ -143,7 +143,7 @@ def test_mpii_writeback_round_trip(real_data, tmp_path):
 
     folder = _mpii_folder(real_data, tmp_path)
     people = load_mpii_h5(folder / "valid.h5", image_root=folder / "images")
-    crops, affine = D.mpii_person_crops(people, 64)
+    crops, affine = pose_data.mpii_person_crops(people, 64)
     assert crops.shape == (len(people), 64, 64, 3) and crops.dtype == np.uint8 and crops.std() > 10
     gt = np.stack([p.points for p in people]).astype(np.float64)
     in_crop = np.asarray(geometry.transform_points(gt, affine))
@@ -162,7 +162,7 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     from convcorr_cli.main import main
 
     folder = _mpii_folder(real_data, tmp_path)
-    tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
     cfg = TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
                         model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
     train(cfg, progress=False)
@@ -181,22 +181,22 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     """data="mpii": the PCK normaliser is the head size (0.6 x head-box diagonal) in crop pixels, so that the
     training loop and the Tompson tables report PCKh@0.5: a joint moved 0.45 head sizes is a hit, 0.55 a miss."""
     folder = _mpii_folder(real_data, tmp_path)
-    cfg = TrainConfig(data="mpii", data_root=str(folder), model=M.ModelConfig(image_size=64))
+    cfg = TrainConfig(data="mpii", data_root=str(folder), model=pose_model.ModelConfig(image_size=64))
     _, test = load_data(cfg)
     people = load_mpii_h5(folder / "valid.h5")
     want = [p.extras["normalize"] * 64 / (200.0 * p.extras["scale"] * 1.25) for p in people]
     np.testing.assert_allclose(test.norm, want, rtol=1e-5)
-    assert D.headline("mpii") == ("PCKh", 0.5) and D.headline("flic") == ("PCK", 0.05)
+    assert pose_data.headline("mpii") == ("PCKh", 0.5) and pose_data.headline("flic") == ("PCK", 0.05)
     for shift, hit in ((0.45, 1.0), (0.55, 0.0)):
         pred = test.points + np.stack([test.norm * shift, np.zeros_like(test.norm)], -1)[:, None, :]
         assert metrics.pck(pred, test.points, test.visible, test.norm, 0.5) == pytest.approx(hit)
-    params = M.init(jax.random.PRNGKey(0), cfg.model)
+    params = pose_model.init(jax.random.PRNGKey(0), cfg.model)
     md, res = tables.evaluate_run(cfg, params, test, timing=False)
     # synthetic people carry MPII-style head sizes too, but are scored with the torso (PCK@0.05)
     people = load_people(n=8, seed=0, split="train", image_size=64)
     assert "head_size" in people[0].extras
-    torso = [D.torso_size(np.asarray(p.points), np.asarray(p.bbox)) for p in people]
-    np.testing.assert_allclose(D.arrays_from_samples(people, 64).norm, torso, rtol=1e-6)
+    torso = [pose_data.torso_size(np.asarray(p.points), np.asarray(p.bbox)) for p in people]
+    np.testing.assert_allclose(pose_data.arrays_from_samples(people, 64).norm, torso, rtol=1e-6)
     assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
     assert set(res["pckh@0.5"]) == {"coarse", "cascade"}
 
@@ -208,7 +208,7 @@ def test_crop_scale_sets_the_person_crop_side():
     ends = np.array([[[30.0, 19.5], [30.0, 100.5], [30.0, 60.0]]])  # top edge, bottom edge, centre
     centres = []
     for scale in (2.0, 2.5, 3.0):
-        q = np.asarray(geometry.transform_points(ends, D.flic_affines(box, 128, scale)))[0]
+        q = np.asarray(geometry.transform_points(ends, pose_data.flic_affines(box, 128, scale)))[0]
         assert np.linalg.norm(q[1] - q[0]) == pytest.approx(128 / scale, rel=1e-6)
         centres.append(q[2])
     np.testing.assert_allclose(centres, [centres[0]] * 3, atol=1e-6)
@@ -219,25 +219,25 @@ def test_flic_spatial_priors_from_train_annotations(flic_root):
     """The spatial model's inputs for FLIC crops (annotations only): the torso at the crop's centre cell, priors
     learned from FLIC train (minus the validation movies for val, all of it for test) whose likeliest offsets put
     the shoulders above the torso centre, left shoulder on the image's right, and the nose above the shoulders."""
-    from convcorr_jax.pose import spatial as S
-    from convcorr_eval.tompson2015 import flic as V
+    from convcorr_jax.pose import spatial as spatial_mrf
+    from convcorr_eval.tompson2015 import flic_spatial
 
-    assert V.prior_split("val") == "train" and V.prior_split("test") == "trainval"
-    sp = V.spatial_inputs(flic_root, 128, 8, 2.5, 3, S.SpatialConfig(prior_sigma=0.0), split="val")
+    assert flic_spatial.prior_split("val") == "train" and flic_spatial.prior_split("test") == "trainval"
+    sp = flic_spatial.spatial_inputs(flic_root, 128, 8, 2.5, 3, spatial_mrf.SpatialConfig(prior_sigma=0.0), split="val")
     np.testing.assert_allclose(sp.torso, [[7.5, 7.5]] * 3, atol=0.01)
-    assert sp.log_priors.shape == (len(S.FLIC_EDGES), 31, 31) and np.all(np.isfinite(sp.log_priors))
+    assert sp.log_priors.shape == (len(spatial_mrf.FLIC_EDGES), 31, 31) and np.all(np.isfinite(sp.log_priors))
     np.testing.assert_allclose(np.exp(sp.log_priors).sum(axis=(1, 2)), 1.0, rtol=1e-4)
 
     def mode(child):
-        e = [c for _, c in S.FLIC_EDGES].index(child)
+        e = [c for _, c in spatial_mrf.FLIC_EDGES].index(child)
         dy, dx = np.unravel_index(np.argmax(sp.log_priors[e]), (31, 31))
         return dx - 15, dy - 15
 
     lsho, rsho, nose = mode(0), mode(3), mode(10)
     assert lsho[1] < 0 and rsho[1] < 0 and lsho[0] > rsho[0] and nose[1] < min(lsho[1], rsho[1])
-    train = V.flic_points(str(flic_root), "train", 128, 2.5)
-    trainval = V.flic_points(str(flic_root), "trainval", 128, 2.5)
-    assert len(train.points) + len(V.flic_points(str(flic_root), "val", 128, 2.5).points) == len(trainval.points)
+    train = flic_spatial.flic_points(str(flic_root), "train", 128, 2.5)
+    trainval = flic_spatial.flic_points(str(flic_root), "trainval", 128, 2.5)
+    assert len(train.points) + len(flic_spatial.flic_points(str(flic_root), "val", 128, 2.5).points) == len(trainval.points)
 
 
 def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
@@ -245,11 +245,11 @@ def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
     a landscape frame), every labelled joint lies inside, and the torso point is the torso box's centre (the
     spatial model's root); "person" keeps the torso at the crop's centre."""
     from convcorr_jax.data.flic import load_flic
-    from convcorr_eval.tompson2015 import flic as V
+    from convcorr_eval.tompson2015 import flic_spatial
 
     samples = load_flic(flic_root, split="test")[:4]
     w, h = samples[0].extras["image_size"] or samples[0].extras["imgdims"][1::-1]
-    affine, torso = D.flic_sample_affines(samples, 128, protocol="frame")
+    affine, torso = pose_data.flic_sample_affines(samples, 128, protocol="frame")
     corners = np.asarray(geometry.transform_points(np.array([[[-0.5, -0.5], [w - 0.5, h - 0.5]]]), affine[:1]))[0]
     side = 128 * min(w, h) / max(w, h)
     np.testing.assert_allclose(corners[1] - corners[0], [128, side] if w >= h else [side, 128], rtol=1e-6)
@@ -257,16 +257,16 @@ def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
     box = samples[1].extras["torso_box"]
     centre = geometry.transform_points(((box[:2] + box[2:]) / 2)[None, None].astype(np.float64), affine[1:2])
     np.testing.assert_allclose(torso[1], np.asarray(centre)[0, 0], atol=1e-4)
-    crops = D.crop_images(samples, affine, 128)
+    crops = pose_data.crop_images(samples, affine, 128)
     band = int((128 - side) / 2) - 1
     assert band > 0 and crops[:, :band].max() == 0 and crops[:, -band:].max() == 0 and crops[:, 60:68].max() > 0
     pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]), affine))
     lab = np.stack([s.extras["labelled"] for s in samples])
     assert np.all((pts[lab] >= 0) & (pts[lab] <= 127))
-    _, person_torso = D.flic_sample_affines(samples, 128, protocol="person")
+    _, person_torso = pose_data.flic_sample_affines(samples, 128, protocol="person")
     np.testing.assert_allclose(person_torso, [[63.5, 63.5]] * 4, atol=1e-3)
     with pytest.raises(InputError, match="protocol"):
-        D.flic_sample_affines(samples, 128, protocol="whole")
-    pts_frame = V.flic_points(str(flic_root), "test", 128, 2.5, "frame")
+        pose_data.flic_sample_affines(samples, 128, protocol="whole")
+    pts_frame = flic_spatial.flic_points(str(flic_root), "test", 128, 2.5, "frame")
     assert pts_frame.torso.shape == (len(load_flic(flic_root, split="test")), 2)
     np.testing.assert_allclose(pts_frame.torso[:4], torso, atol=1e-4)

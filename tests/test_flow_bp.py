@@ -8,10 +8,12 @@ import textwrap
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bp_oracle import brute_force_minimum
 from test_pose_train import TESTS, _env
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.flow import bp
+from convcorr_jax.flow import bp, bp_solver
+from convcorr_jax.flow.cost_volume import cost_volume, target_cost
 
 SHARDED = textwrap.dedent("""
     import jax, numpy as np
@@ -35,13 +37,13 @@ SHARDED = textwrap.dedent("""
 def _bp(cost, weight, **kw):
     # messages by the fused brute-force DT (what "auto" picks for short label axes; test_flow_dt proves every
     # method gives the same values bit for bit, and test_dt_methods_give_identical_solves checks it end to end)
-    return bp.solve(np.asarray(cost, np.float32), weight, iters=kw.get("iters", 12), levels=kw.get("levels", 2), method="brute", crop=kw.get("crop", False))
+    return bp_solver.solve(np.asarray(cost, np.float32), weight, iters=kw.get("iters", 12), levels=kw.get("levels", 2), method="brute", crop=kw.get("crop", False))
 
 
 def _flow_cost(rng, hw, radius, depth=3):
     """A cost volume as bp.align builds it: labels are displacements -R..R, +inf off the target grid."""
     fs, ft = rng.normal(size=(2, *hw, depth)).astype(np.float32)
-    return np.asarray(bp.cost_volume(fs, ft, radius))
+    return np.asarray(cost_volume(fs, ft, radius))
 
 
 @pytest.mark.parametrize("hw", [(1, 5), (4, 1)])
@@ -51,7 +53,7 @@ def test_chain_is_exact(hw):
         cost = rng.uniform(0, 3, size=(*hw, 2, 3))
         weight = float(rng.uniform(0.1, 1.5))
         res = _bp(cost, weight, levels=1)
-        e, _ = bp.brute_force_minimum(cost, weight)
+        e, _ = brute_force_minimum(cost, weight)
         assert float(res.energy) == pytest.approx(e, abs=1e-4)
 
 
@@ -65,8 +67,8 @@ def test_tiny_loopy_grids_near_exact():
         cost = rng.uniform(0, 3, size=(*hw, *labels))
         weight = float(rng.uniform(0.1, 1.5))
         res = _bp(cost, weight)
-        e, _ = bp.brute_force_minimum(cost, weight)
-        d, s = bp.labelling_energy(np.asarray(cost, np.float32), res.labels, weight)
+        e, _ = brute_force_minimum(cost, weight)
+        d, s = bp_solver.labelling_energy(np.asarray(cost, np.float32), res.labels, weight)
         assert float(res.energy) == pytest.approx(float(d + s), rel=1e-6)
         assert float(res.energy) >= e - 1e-4
         hits += abs(float(res.energy) - e) < 1e-4
@@ -153,11 +155,11 @@ def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
     else:
         cost = rng.uniform(0, 3, size=(*hw, *labels)).astype(np.float32)
     for k in range(levels):
-        win = (*bp._axis_windows(hw[0], labels[0], k, crop), *bp._axis_windows(hw[1], labels[1], k, crop))
-        ck = bp._crop_labels(bp._block_sum(cost, k), *win)
+        win = (*bp_solver._axis_windows(hw[0], labels[0], k, crop), *bp_solver._axis_windows(hw[1], labels[1], k, crop))
+        ck = bp_solver._crop_labels(bp_solver._block_sum(cost, k), *win)
         m0 = tuple(rng.uniform(0, 2, size=ck.shape).astype(np.float32) for _ in range(4))
-        a = bp._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "masked")
-        b = bp._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "active")
+        a = bp_solver._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "masked")
+        b = bp_solver._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "active")
         for x, y in zip(a[0], b[0]):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
         np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
@@ -165,8 +167,8 @@ def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
 
 def test_solve_schedules_agree():
     cost = _flow_cost(np.random.default_rng(10), (4, 5), (3, 4))
-    full = bp.solve(cost, 0.4, 3, 2, "auto", True, "masked")
-    fast = bp.solve(cost, 0.4, 3, 2, "auto", True, "active")
+    full = bp_solver.solve(cost, 0.4, 3, 2, "auto", True, "masked")
+    fast = bp_solver.solve(cost, 0.4, 3, 2, "auto", True, "active")
     np.testing.assert_array_equal(np.asarray(full.labels), np.asarray(fast.labels))
     np.testing.assert_array_equal(np.asarray(full.trace), np.asarray(fast.trace))
 
@@ -181,7 +183,7 @@ def test_label_windows_are_exact():
     for t in range(n):
         hw = ((2, 2), (2, 3))[t % 2]
         cost = _flow_cost(rng, hw, (1, 1))
-        e, _ = bp.brute_force_minimum(np.where(np.isinf(cost), 1e9, cost), 0.3)
+        e, _ = brute_force_minimum(np.where(np.isinf(cost), 1e9, cost), 0.3)
         for crop in (False, True):
             res = _bp(cost, 0.3, crop=crop)
             assert np.isfinite(float(res.energy)) and float(res.energy) >= e - 1e-4
@@ -191,8 +193,8 @@ def test_label_windows_are_exact():
         for radius in (0, 1, 3, n_nodes - 1, n_nodes + 2):
             num = 2 * radius + 1
             for k in range(3):
-                start, size = bp._axis_windows(n_nodes, num, k, True)
-                parent, psize = bp._axis_windows(n_nodes, num, k + 1, True)
+                start, size = bp_solver._axis_windows(n_nodes, num, k, True)
+                parent, psize = bp_solver._axis_windows(n_nodes, num, k + 1, True)
                 j = np.arange(len(start)) // 2
                 assert np.all(start >= parent[j]) and np.all(start + size <= parent[j] + psize)
 
@@ -210,9 +212,9 @@ def test_label_windows_match_full_labels_on_flow_problem():
 def test_dt_methods_give_identical_solves():
     rng = np.random.default_rng(9)
     cost = _flow_cost(rng, (3, 4), (2, 3))
-    a = bp.solve(cost, 0.3, 2, 1, "brute", True)
+    a = bp_solver.solve(cost, 0.3, 2, 1, "brute", True)
     for method in ("envelope", "tree"):
-        b = bp.solve(cost, 0.3, 2, 1, method, True)
+        b = bp_solver.solve(cost, 0.3, 2, 1, method, True)
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
 
@@ -224,30 +226,30 @@ def test_target_indexed_costs_give_the_volume_solve():
     rng = np.random.default_rng(12)
     for hw in ((5, 4), (12, 5), (7, 9), (31, 31)):
         fs, ft = rng.normal(size=(2, *hw, 3)).astype(np.float32)
-        vol = bp.cost_volume(fs, ft, (hw[0] - 1, hw[1] - 1))
-        tc = bp.target_cost(fs, ft)
+        vol = cost_volume(fs, ft, (hw[0] - 1, hw[1] - 1))
+        tc = target_cost(fs, ft)
         y, x = np.arange(hw[0]), np.arange(hw[1])
         np.testing.assert_array_equal(np.asarray(vol)[y[:, None, None, None], x[None, :, None, None],
                                                       hw[0] - 1 - y[:, None, None, None] + y[None, None, :, None],
                                                       hw[1] - 1 - x[None, :, None, None] + x[None, None, None, :]], np.asarray(tc))
         for k in range(4):
-            win = (*bp._axis_windows(hw[0], 2 * hw[0] - 1, k, True), *bp._axis_windows(hw[1], 2 * hw[1] - 1, k, True))
-            np.testing.assert_array_equal(np.asarray(bp._target_windows(tc, k, win)),
-                                          np.asarray(bp._crop_labels(bp._block_sum(vol, k), *win)))
+            win = (*bp_solver._axis_windows(hw[0], 2 * hw[0] - 1, k, True), *bp_solver._axis_windows(hw[1], 2 * hw[1] - 1, k, True))
+            np.testing.assert_array_equal(np.asarray(bp_solver._target_windows(tc, k, win)),
+                                          np.asarray(bp_solver._crop_labels(bp_solver._block_sum(vol, k), *win)))
         lab = rng.integers(0, (2 * hw[0] - 1, 2 * hw[1] - 1), size=(*hw, 2)).astype(np.int32)  # some leave the grid
-        for got, want in zip(bp.labelling_energy(tc, lab, 0.3, targets=True), bp.labelling_energy(vol, lab, 0.3)):
+        for got, want in zip(bp_solver.labelling_energy(tc, lab, 0.3, targets=True), bp_solver.labelling_energy(vol, lab, 0.3)):
             assert float(got) == float(want)
         if hw == (7, 9):
             break  # level costs checked at 31 x 31 too: the solve is the same program on them
         levels, schedule = {(5, 4): (2, "masked"), (12, 5): (3, "active")}[hw]
-        a = bp.solve(vol, 0.3, 3, levels, "auto", True, schedule)
-        b = bp.solve(tc, 0.3, 3, levels, "auto", True, schedule, targets=True)
+        a = bp_solver.solve(vol, 0.3, 3, levels, "auto", True, schedule)
+        b = bp_solver.solve(tc, 0.3, 3, levels, "auto", True, schedule, targets=True)
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
     with pytest.raises(InputError, match="target-indexed"):
-        bp.solve(vol, 0.3, 3, 1, targets=True)
+        bp_solver.solve(vol, 0.3, 3, 1, targets=True)
     with pytest.raises(InputError, match="offsets"):
-        bp.solve(tc, 0.3, 3, 1, targets=True, offsets=np.zeros((*hw, 2), np.float32))
+        bp_solver.solve(tc, 0.3, 3, 1, targets=True, offsets=np.zeros((*hw, 2), np.float32))
     cfg = bp.BPConfig(beta=0.05, iters=3, levels=2)
     whole = bp.align(fs, ft, cfg)  # window None: the target-indexed path
     explicit = bp.align(fs, ft, dataclasses.replace(cfg, window=(hw[0], hw[1])))  # a window past the grid: the volume
@@ -264,19 +266,19 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
         cost = _flow_cost(rng, (9, 7), (8, 6))
     else:
         cost = rng.uniform(0, 3, size=(4, 5, 17, 9)).astype(np.float32)
-    assert bp._pad_labels(jnp.zeros((1, 1, 9, 17)), 5, 0.0).shape[2:] == (10, 17)  # 9 -> 10; 17 -> 20 adds > 1/8
-    assert bp._pad_labels(jnp.zeros((1, 1, 17, 4)), 6, 0.0).shape[2:] == (18, 4)  # short axes stay
-    plain = bp.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=1)
+    assert bp_solver._pad_labels(jnp.zeros((1, 1, 9, 17)), 5, 0.0).shape[2:] == (10, 17)  # 9 -> 10; 17 -> 20 adds > 1/8
+    assert bp_solver._pad_labels(jnp.zeros((1, 1, 17, 4)), 6, 0.0).shape[2:] == (18, 4)  # short axes stay
+    plain = bp_solver.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=1)
     h, w, ly, lx = cost.shape
-    win = (*bp._axis_windows(h, ly, 0, crop), *bp._axis_windows(w, lx, 0, crop))
-    ck = bp._crop_labels(jnp.asarray(cost), *win)
+    win = (*bp_solver._axis_windows(h, ly, 0, crop), *bp_solver._axis_windows(w, lx, 0, crop))
+    ck = bp_solver._crop_labels(jnp.asarray(cost), *win)
     m0 = tuple(jnp.asarray(rng.uniform(0, 2, size=ck.shape), jnp.float32) for _ in range(4))
-    ref_msgs, ref_labels = bp._bp_level(ck, m0, np.float32(0.3), 3, win, "auto", schedule)
+    ref_msgs, ref_labels = bp_solver._bp_level(ck, m0, np.float32(0.3), 3, win, "auto", schedule)
     for multiple in (3, 5):  # pads 8 -> 9 / 9 -> 10 (crop) and 17 -> 18 / 9 -> 10 (full labels) at some level
-        padded = bp.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=multiple)
+        padded = bp_solver.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=multiple)
         np.testing.assert_array_equal(np.asarray(padded.labels), np.asarray(plain.labels))
         np.testing.assert_array_equal(np.asarray(padded.trace), np.asarray(plain.trace))
-        msgs, labels = bp._bp_level(bp._pad_labels(ck, multiple, jnp.inf), tuple(bp._pad_labels(m, multiple, 0.0) for m in m0),
+        msgs, labels = bp_solver._bp_level(bp_solver._pad_labels(ck, multiple, jnp.inf), tuple(bp_solver._pad_labels(m, multiple, 0.0) for m in m0),
                                     np.float32(0.3), 3, win, "auto", schedule)
         np.testing.assert_array_equal(np.asarray(labels), np.asarray(ref_labels))
         for got, want in zip(msgs, ref_msgs):
@@ -300,19 +302,19 @@ def test_per_node_offsets_exact_on_chains_and_schedules_agree():
             cost = rng.uniform(0, 3, size=(*hw, 3, 3)).astype(np.float32)
             weight = float(rng.uniform(0.1, 1.5))
             off = rng.uniform(-2, 2, size=(*hw, 2)).astype(np.float32)
-            res = bp.solve(cost, weight, 12, 1, "brute", offsets=off)
-            e, _ = bp.brute_force_minimum(cost, weight, off)
+            res = bp_solver.solve(cost, weight, 12, 1, "brute", offsets=off)
+            e, _ = brute_force_minimum(cost, weight, off)
             assert float(res.energy) == pytest.approx(e, abs=1e-4)
     cost = rng.uniform(0, 3, size=(5, 7, 5, 5)).astype(np.float32)
     off = rng.uniform(-3, 3, size=(5, 7, 2)).astype(np.float32)
-    a = bp.solve(cost, 0.4, 5, 1, "auto", False, "masked", offsets=off)
-    b = bp.solve(cost, 0.4, 5, 1, "auto", False, "active", offsets=off)
+    a = bp_solver.solve(cost, 0.4, 5, 1, "auto", False, "masked", offsets=off)
+    b = bp_solver.solve(cost, 0.4, 5, 1, "auto", False, "active", offsets=off)
     np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
     np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
-    zero = bp.solve(cost, 0.4, 5, 1, offsets=np.zeros((5, 7, 2), np.float32))
-    np.testing.assert_array_equal(np.asarray(zero.labels), np.asarray(bp.solve(cost, 0.4, 5, 1).labels))
+    zero = bp_solver.solve(cost, 0.4, 5, 1, offsets=np.zeros((5, 7, 2), np.float32))
+    np.testing.assert_array_equal(np.asarray(zero.labels), np.asarray(bp_solver.solve(cost, 0.4, 5, 1).labels))
     with pytest.raises(InputError, match="offsets"):
-        bp.solve(cost, 0.4, 5, 2, offsets=off)
+        bp_solver.solve(cost, 0.4, 5, 2, offsets=off)
 
 
 def test_truncated_quadratic_exact_on_chains_and_schedules_agree():
@@ -327,20 +329,20 @@ def test_truncated_quadratic_exact_on_chains_and_schedules_agree():
                 cost = rng.uniform(0, 3, size=(*hw, 3, 3)).astype(np.float32)
                 weight, trunc = float(rng.uniform(0.3, 1.5)), float(rng.uniform(0.5, 2.0))
                 off = rng.uniform(-2, 2, size=(*hw, 2)).astype(np.float32) if with_offsets else None
-                res = bp.solve(cost, weight, 12, 1, "brute", offsets=off, truncation=trunc)
-                e, _ = bp.brute_force_minimum(cost, weight, off, trunc)
+                res = bp_solver.solve(cost, weight, 12, 1, "brute", offsets=off, truncation=trunc)
+                e, _ = brute_force_minimum(cost, weight, off, trunc)
                 assert float(res.energy) == pytest.approx(e, abs=1e-4)
-                changed += e < bp.brute_force_minimum(cost, weight, off)[0] - 1e-6
+                changed += e < brute_force_minimum(cost, weight, off)[0] - 1e-6
     assert changed >= 6
     cost = rng.uniform(0, 3, size=(5, 7, 5, 5)).astype(np.float32)
     off = rng.uniform(-3, 3, size=(5, 7, 2)).astype(np.float32)
     for o in (None, off):
-        a = bp.solve(cost, 0.4, 5, 1, "auto", False, "masked", offsets=o, truncation=1.5)
-        b = bp.solve(cost, 0.4, 5, 1, "auto", False, "active", offsets=o, truncation=1.5)
+        a = bp_solver.solve(cost, 0.4, 5, 1, "auto", False, "masked", offsets=o, truncation=1.5)
+        b = bp_solver.solve(cost, 0.4, 5, 1, "auto", False, "active", offsets=o, truncation=1.5)
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
-    far = bp.solve(cost, 0.4, 5, 2, truncation=100.0)
-    np.testing.assert_array_equal(np.asarray(far.labels), np.asarray(bp.solve(cost, 0.4, 5, 2).labels))
+    far = bp_solver.solve(cost, 0.4, 5, 2, truncation=100.0)
+    np.testing.assert_array_equal(np.asarray(far.labels), np.asarray(bp_solver.solve(cost, 0.4, 5, 2).labels))
 
 
 def test_edge_scaled_pairwise_term_exact_on_chains_and_schedules_agree():
@@ -356,24 +358,24 @@ def test_edge_scaled_pairwise_term_exact_on_chains_and_schedules_agree():
                 weight = float(rng.uniform(0.3, 1.5))
                 off = rng.uniform(-2, 2, size=(*hw, 2)).astype(np.float32) if with_offsets else None
                 scale = rng.choice([0.05, 0.3, 1.0, 4.0], size=(*hw, 2)).astype(np.float32)
-                res = bp.solve(cost, weight, 12, 1, "brute", offsets=off, truncation=trunc, edge_scale=scale)
-                e, _ = bp.brute_force_minimum(cost, weight, off, trunc, scale)
+                res = bp_solver.solve(cost, weight, 12, 1, "brute", offsets=off, truncation=trunc, edge_scale=scale)
+                e, _ = brute_force_minimum(cost, weight, off, trunc, scale)
                 assert float(res.energy) == pytest.approx(e, abs=1e-4)
-                changed += abs(e - bp.brute_force_minimum(cost, weight, off, trunc)[0]) > 1e-6
+                changed += abs(e - brute_force_minimum(cost, weight, off, trunc)[0]) > 1e-6
     assert changed >= 8
     cost = rng.uniform(0, 3, size=(5, 7, 5, 5)).astype(np.float32)
     off = rng.uniform(-3, 3, size=(5, 7, 2)).astype(np.float32)
     scale = rng.uniform(0.01, 2.0, size=(5, 7, 2)).astype(np.float32)
     for o, t in ((None, None), (off, 1.5)):
-        a = bp.solve(cost, 0.4, 5, 1, "auto", False, "masked", offsets=o, truncation=t, edge_scale=scale)
-        b = bp.solve(cost, 0.4, 5, 1, "auto", False, "active", offsets=o, truncation=t, edge_scale=scale)
+        a = bp_solver.solve(cost, 0.4, 5, 1, "auto", False, "masked", offsets=o, truncation=t, edge_scale=scale)
+        b = bp_solver.solve(cost, 0.4, 5, 1, "auto", False, "active", offsets=o, truncation=t, edge_scale=scale)
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
-    ones = bp.solve(cost, 0.4, 5, 1, offsets=off, truncation=1.5, edge_scale=np.ones((5, 7, 2), np.float32))
-    plain = bp.solve(cost, 0.4, 5, 1, offsets=off, truncation=1.5)
+    ones = bp_solver.solve(cost, 0.4, 5, 1, offsets=off, truncation=1.5, edge_scale=np.ones((5, 7, 2), np.float32))
+    plain = bp_solver.solve(cost, 0.4, 5, 1, offsets=off, truncation=1.5)
     np.testing.assert_array_equal(np.asarray(ones.labels), np.asarray(plain.labels))
     np.testing.assert_allclose(np.asarray(ones.trace), np.asarray(plain.trace), rtol=1e-6)  # summed in another order
     with pytest.raises(InputError, match="edge_scale"):
-        bp.solve(cost, 0.4, 5, 2, edge_scale=scale)
+        bp_solver.solve(cost, 0.4, 5, 2, edge_scale=scale)
     with pytest.raises(InputError, match="edge_scale"):
-        bp.solve(cost, 0.4, 5, 1, edge_scale=scale[:, :3])
+        bp_solver.solve(cost, 0.4, 5, 1, edge_scale=scale[:, :3])

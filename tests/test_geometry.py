@@ -7,33 +7,33 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-from convcorr_jax import geometry as G
+from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
 
 
 def test_box_to_affine_maps_outer_edges_to_crop_edges():
     box = np.array([10.0, 20.0, 29.0, 59.0])  # 20 x 40 pixels, inclusive
-    M = G.box_to_affine(box, (80, 40))  # (h, w): scale 2 in both axes
+    M = geometry.box_to_affine(box, (80, 40))  # (h, w): scale 2 in both axes
     edges = np.array([[9.5, 19.5], [29.5, 59.5]])  # outer pixel edges of the box
-    np.testing.assert_allclose(G.transform_points(edges, M), [[-0.5, -0.5], [39.5, 79.5]], atol=1e-12)
+    np.testing.assert_allclose(geometry.transform_points(edges, M), [[-0.5, -0.5], [39.5, 79.5]], atol=1e-12)
     # hand-computed: x' = (x - 10 + 0.5) * 2 - 0.5
-    np.testing.assert_allclose(G.transform_points(np.array([[10.0, 20.0]]), M), [[0.5, 0.5]])
+    np.testing.assert_allclose(geometry.transform_points(np.array([[10.0, 20.0]]), M), [[0.5, 0.5]])
 
 
 def test_square_box_and_inverse_round_trip():
-    boxes = G.square_box(np.array([[30.3, 20.7], [5.0, 6.0]]), np.array([24.0, 10.0]))
+    boxes = geometry.square_box(np.array([[30.3, 20.7], [5.0, 6.0]]), np.array([24.0, 10.0]))
     np.testing.assert_allclose(boxes[0], [30.3 - 12 + 0.5, 20.7 - 12 + 0.5, 30.3 + 12 - 0.5, 20.7 + 12 - 0.5])
-    M = G.box_to_affine(boxes, 32)
+    M = geometry.box_to_affine(boxes, 32)
     pts = np.random.default_rng(0).normal(size=(2, 7, 2)) * 10
-    back = G.transform_points(G.transform_points(pts, M), G.invert_affine(M))
+    back = geometry.transform_points(geometry.transform_points(pts, M), geometry.invert_affine(M))
     np.testing.assert_allclose(back, pts, atol=1e-10)
-    both = G.compose_affine(G.invert_affine(M), M)
+    both = geometry.compose_affine(geometry.invert_affine(M), M)
     np.testing.assert_allclose(both, np.broadcast_to(np.eye(2, 3), both.shape), atol=1e-12)
 
 
 def test_points_box_ignores_invisible_and_nan():
     p = np.array([[1.0, 2.0], [5.0, 9.0], [np.nan, 0.0], [100.0, 100.0]])
-    np.testing.assert_allclose(G.points_box(p, np.array([1, 1, 1, 0], bool)), [1, 2, 5, 9])
+    np.testing.assert_allclose(geometry.points_box(p, np.array([1, 1, 1, 0], bool)), [1, 2, 5, 9])
 
 
 @pytest.mark.parametrize("border,mode", [("constant", "constant"), ("edge", "nearest")])
@@ -41,12 +41,12 @@ def test_crop_equals_scipy_bilinear_sampling(border, mode):
     rng = np.random.default_rng(1)
     img = rng.uniform(0, 255, size=(2, 17, 23, 3)).astype(np.float32)
     boxes = np.array([[-4.0, 3.0, 15.0, 20.0], [2.5, 1.0, 30.0, 12.0]])  # partly outside the image
-    M = G.box_to_affine(boxes, (9, 11))
-    out = G.crop(img, M, (9, 11), border=border)
+    M = geometry.box_to_affine(boxes, (9, 11))
+    out = geometry.crop(img, M, (9, 11), border=border)
     assert out.shape == (2, 9, 11, 3) and out.dtype == np.float32
     ys, xs = np.mgrid[0:9, 0:11].astype(np.float64)
     for n in range(2):
-        src = G.transform_points(np.stack([xs.ravel(), ys.ravel()], -1), G.invert_affine(M[n]))
+        src = geometry.transform_points(np.stack([xs.ravel(), ys.ravel()], -1), geometry.invert_affine(M[n]))
         for c in range(3):
             ref = map_coordinates(img[n, ..., c].astype(np.float64), [src[:, 1], src[:, 0]], order=1, mode=mode,
                                   cval=0.0).reshape(9, 11)
@@ -55,17 +55,17 @@ def test_crop_equals_scipy_bilinear_sampling(border, mode):
 
 def test_crop_uint8_and_identity():
     img = np.random.default_rng(2).integers(0, 256, size=(1, 8, 8, 3), dtype=np.uint8)
-    same = G.crop(img, G.box_to_affine(np.array([[0, 0, 7, 7]]), 8), 8)
+    same = geometry.crop(img, geometry.box_to_affine(np.array([[0, 0, 7, 7]]), 8), 8)
     assert same.dtype == np.uint8
     np.testing.assert_array_equal(same, img)
-    each = G.crop_each([img[0], img[0, :6]], G.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5]]), 4), 4)
+    each = geometry.crop_each([img[0], img[0, :6]], geometry.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5]]), 4), 4)
     assert each.shape == (2, 4, 4, 3)
     # images of one shape are cropped in one batch: same values as one by one, in the given order
     imgs = [img[0], img[0, :6], img[0, ::-1]]
-    Ms = G.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5], [1, 1, 6, 6]]), 4)
-    together = G.crop_each(imgs, Ms, 4)
+    Ms = geometry.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5], [1, 1, 6, 6]]), 4)
+    together = geometry.crop_each(imgs, Ms, 4)
     for k in range(3):
-        np.testing.assert_array_equal(together[k], G.crop(imgs[k][None], Ms[k][None], 4)[0])
+        np.testing.assert_array_equal(together[k], geometry.crop(imgs[k][None], Ms[k][None], 4)[0])
 
 
 def test_crop_each_buckets_image_sizes_without_changing_crops():
@@ -73,31 +73,31 @@ def test_crop_each_buckets_image_sizes_without_changing_crops():
     also for boxes running off the image, with one compiled shape for sizes that share a bucket."""
     rng = np.random.default_rng(3)
     imgs = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((50, 70), (60, 70), (100, 90))]
-    Ms = G.box_to_affine(np.array([[30, 20, 90, 75], [-10, -5, 40, 58], [40, 60, 95, 105]], float), 32)
-    before = G._crop._cache_size()
-    G.crop_each(imgs, Ms, 32)
-    assert G._crop._cache_size() - before <= 2  # 3 image sizes, 2 buckets: (64, 128) and (128, 128)
-    assert {G._pad_to_bucket(im, 0.0).shape[:2] for im in imgs} == {(64, 128), (128, 128)}
+    Ms = geometry.box_to_affine(np.array([[30, 20, 90, 75], [-10, -5, 40, 58], [40, 60, 95, 105]], float), 32)
+    before = geometry._crop._cache_size()
+    geometry.crop_each(imgs, Ms, 32)
+    assert geometry._crop._cache_size() - before <= 2  # 3 image sizes, 2 buckets: (64, 128) and (128, 128)
+    assert {geometry._pad_to_bucket(im, 0.0).shape[:2] for im in imgs} == {(64, 128), (128, 128)}
     for dtype in (np.uint8, np.float32):
         imgs_t = [im.astype(dtype) for im in imgs]
-        together = G.crop_each(imgs_t, Ms, 32)
+        together = geometry.crop_each(imgs_t, Ms, 32)
         assert together.dtype == dtype
         for k in range(3):
-            np.testing.assert_array_equal(together[k], G.crop(imgs_t[k][None], Ms[k][None], 32)[0])
-    edge = G.crop_each(imgs, Ms, 32, border="edge")  # other borders are not padded
-    np.testing.assert_array_equal(edge[1], G.crop(imgs[1][None], Ms[1][None], 32, border="edge")[0])
+            np.testing.assert_array_equal(together[k], geometry.crop(imgs_t[k][None], Ms[k][None], 32)[0])
+    edge = geometry.crop_each(imgs, Ms, 32, border="edge")  # other borders are not padded
+    np.testing.assert_array_equal(edge[1], geometry.crop(imgs[1][None], Ms[1][None], 32, border="edge")[0])
 
 
 def test_bad_input_is_named():
     with pytest.raises(InputError, match="border"):
-        G.crop(np.zeros((1, 4, 4, 3)), np.eye(2, 3)[None], 4, border="nope")
+        geometry.crop(np.zeros((1, 4, 4, 3)), np.eye(2, 3)[None], 4, border="nope")
     with pytest.raises(InputError, match="boxes"):
-        G.box_to_affine(np.array([5.0, 5.0, 2.0, 2.0]), 4)
+        geometry.box_to_affine(np.array([5.0, 5.0, 2.0, 2.0]), 4)
     with pytest.raises(InputError, match="one map per image"):
-        G.crop(np.zeros((2, 4, 4, 3)), np.eye(2, 3)[None], 4)
+        geometry.crop(np.zeros((2, 4, 4, 3)), np.eye(2, 3)[None], 4)
 
 
 def test_module_examples_run():
     """The runnable examples in the module docstring print what they say."""
-    result = doctest.testmod(G)
+    result = doctest.testmod(geometry)
     assert result.attempted >= 5 and result.failed == 0

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones import registry
 from convcorr_jax.backbones.base import Backbone
-from convcorr_jax.backbones.geometry import RF
+from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import (combine, hyperpixel_features, interpolation_matrix, resample,
                                               resolve_taps, stride_rf, target_grid)

@@ -1,4 +1,4 @@
-"""Imports point one way: convcorr_cli -> convcorr_eval / convcorr_train -> convcorr_jax. The library has no
+"""Imports point one way: convcorr_cli -> convcorr_eval -> convcorr_jax. The library has no
 import cycle, no argparse and no import of the layers above it; every `convcorr` command runs with JAX's
 persistent compilation cache, and the script entry points the README shows still start."""
 
@@ -21,7 +21,7 @@ from convcorr_cli.main import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = "convcorr_jax"
-ABOVE = ("convcorr_eval", "convcorr_train", "convcorr_cli")
+ABOVE = ("convcorr_eval", "convcorr_cli")
 
 
 def _module_name(path: Path) -> str:
@@ -188,10 +188,9 @@ def test_library_turns_on_the_compilation_cache(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["-m", "convcorr_eval.long2014.table3", "--help"],
-                                  ["-m", "convcorr_train.pose_cascade", "--help"],
                                   ["-m", "convcorr_cli.launch", "--help"]])
 def test_script_entry_points_start(argv):
-    """`python -m` entry points of the README: experiment modules, the training script, the launcher."""
+    """`python -m` entry points of the README: experiment modules, the launcher."""
     r = subprocess.run([sys.executable, *argv], cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.startswith("usage: "), r.stderr[-3000:]

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from test_pose_train import _env
 
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.train import evaluate, load_data
@@ -147,13 +147,13 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
 
 
 def _init_leaves() -> dict:
-    leaves = jax.tree_util.tree_leaves_with_path(M.init(jax.random.PRNGKey(CFG.seed), CFG.model))
+    leaves = jax.tree_util.tree_leaves_with_path(model.init(jax.random.PRNGKey(CFG.seed), CFG.model))
     return {jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}
 
 
 def _params_from(flat: dict):
     """Rebuild the parameter pytree from {keystr: array}."""
-    like = M.init(jax.random.PRNGKey(CFG.seed), CFG.model)
+    like = model.init(jax.random.PRNGKey(CFG.seed), CFG.model)
     paths, treedef = jax.tree_util.tree_flatten_with_path(like)
     return jax.tree_util.tree_unflatten(treedef, [flat[jax.tree_util.keystr(k)] for k, _ in paths])
 

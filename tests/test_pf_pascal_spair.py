@@ -16,7 +16,7 @@ from convcorr_jax.data.keypoint_pairs import pair_norms
 from convcorr_jax.data.pf_pascal import PF_PASCAL_CLASSES, load_pf_pascal
 from convcorr_jax.data.spair import load_spair
 from convcorr_jax.errors import InputError
-from convcorr_eval.long2014 import pf_benchmarks as B
+from convcorr_eval.long2014 import pf_benchmarks
 
 CAR, CAT = PF_PASCAL_CLASSES.index("car") + 1, PF_PASCAL_CLASSES.index("cat") + 1
 
@@ -175,29 +175,29 @@ def test_padded_keypoints_stay_out_of_the_count_and_a_missing_source_is_a_miss(t
     path.write_text(json.dumps(d))
     kp = load_spair(root, "test")
     hw = np.array([[80, 100], [80, 100], [60, 60]])
-    src, trg = B.valid_pair_keypoints(kp, hw)
+    src, trg = pf_benchmarks.valid_pair_keypoints(kp, hw)
     assert np.isnan(src[0, 2:]).all() and np.isnan(trg[0, 3]).all() and np.isfinite(trg[0, :3]).all()
     # the zero flow between same-size images predicts the source points; distances 2, 8, (miss); L = 80, and a
     # distance of exactly alpha * L counts (<=, HPF's torch.le): 8 = 0.1 * 80
     pred = src.copy()
-    pck = B.benchmark_pck(pred, trg, pair_norms(kp, hw), kp.category, (0.025, 0.1), kp.names)
+    pck = pf_benchmarks.benchmark_pck(pred, trg, pair_norms(kp, hw), kp.category, (0.025, 0.1), kp.names)
     assert pck["0.025"]["aeroplane"] == pytest.approx(1 / 3) and pck["0.1"]["aeroplane"] == pytest.approx(2 / 3)
     assert pck["0.1"]["cat"] == 1.0 and pck["0.1"]["mean"] == pytest.approx((2 / 3 + 1) / 2)  # mean over pairs
     trg[1] = np.nan
     with pytest.raises(InputError, match="000002-c1-c1:cat.*at least one valid target keypoint"):
-        B.benchmark_pck(pred, trg, pair_norms(kp, hw), kp.category, (0.1,), kp.names)
+        pf_benchmarks.benchmark_pck(pred, trg, pair_norms(kp, hw), kp.category, (0.1,), kp.names)
 
 
 def test_pf_pascal_pck_by_hand_with_the_image_threshold(tmp_path):
     """a -> b with the zero flow: a keypoint moves by the image scaling, x' = (x + 0.5) W_b / W_a - 0.5; distances to
     b's keypoints against 0.1 x max(h, w) of b = 12 px."""
     root = _pf_pascal(tmp_path / "PF-PASCAL")
-    cfg = B.Config(data_root=str(root), data="pf_pascal", features="none", method="bp", backbone="caffenet",
+    cfg = pf_benchmarks.Config(data_root=str(root), data="pf_pascal", features="none", method="bp", backbone="caffenet",
                    weights="random", image_size=64, classes=("car",), pairs_per_class=1)
-    kp = B.load_pairs(cfg)
+    kp = pf_benchmarks.load_pairs(cfg)
     from convcorr_jax.weights import load_backbone
 
-    out = B.evaluate_pairs(kp, cfg, *load_backbone("caffenet", "random"))
+    out = pf_benchmarks.evaluate_pairs(kp, cfg, *load_backbone("caffenet", "random"))
     src = KPS["a"][[0, 3]] - 1
     pred = (src + 0.5) * np.array([120 / 100, 90 / 80]) - 0.5
     np.testing.assert_allclose(out["pred"][0, :2], pred, atol=1e-3)
@@ -225,3 +225,20 @@ def test_eval_command_end_to_end_on_the_fixture(tmp_path, capsys, command, make,
     assert main([*args[:-1], "--split", "val", "--no-progress"]) == 2  # no val split in the fixture: one line
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "val" in err
+
+
+def test_sift_and_none_rows_keep_bp_flow_unless_a_method_is_named_and_say_which(tmp_path, capsys):
+    """`--features sift|none` run BP flow (SIFT flow with its own validated beta, zero flow); `--method` changes it;
+    the printed row names the features and the method."""
+    root = _pf_pascal(tmp_path / "PF-PASCAL")
+    base = ["eval", "pf-pascal", "--root", str(root), "--backbone", "caffenet", "--weights", "random",
+            "--image-size", "64", "--pairs", "1", "--out", str(tmp_path / "runs"), "--no-progress"]
+    for extra, says in ((["--features", "sift"], "SIFT features (dense SIFT), grid 16, frame 64 px, BP flow, beta 0.1,"),
+                        (["--features", "sift", "--method", "rhm"], "SIFT features (dense SIFT), grid 8, frame 64 px, "
+                                                                    "RHM (rhm), radius 2"),
+                        (["--features", "none"], "no features, zero flow")):
+        assert main([*base, *extra]) == 0, capsys.readouterr().err
+        assert says in capsys.readouterr().out, extra
+    assert pf_benchmarks.Config(features="sift", method="bp").transfer.bp_beta == 0.1
+    assert pf_benchmarks.Config(features="cnn", method="bp").transfer.bp_beta == 0.01
+    assert pf_benchmarks.Config(features="sift", method="bp", beta=0.03).transfer.bp_beta == 0.03

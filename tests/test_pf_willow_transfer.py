@@ -17,8 +17,8 @@ from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context
-from convcorr_eval.long2014 import pf_willow as P
-from convcorr_eval.long2014 import pf_willow_validation as V
+from convcorr_eval.long2014 import pf_willow as pf_willow_eval
+from convcorr_eval.long2014 import pf_willow_validation
 
 
 def _sample(image, points):
@@ -38,8 +38,8 @@ def test_zero_flow_moves_points_by_the_image_scaling():
     pb = (pa + 0.5) * np.array([300 / 200, 50 / 100], np.float32) - 0.5
     a = _sample(np.zeros((100, 200, 3), np.uint8), pa)
     b = _sample(np.zeros((50, 300, 3), np.uint8), pb)
-    cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
-    r = P.evaluate_set([a, b], _boxes(a, b), np.array(["x", "x"]), cfg, get("caffenet"), None,
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), features="none", image_size=64)
+    r = pf_willow_eval.evaluate_set([a, b], _boxes(a, b), np.array(["x", "x"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
     np.testing.assert_allclose(r["pred"][0], b.points, atol=1e-4)
     np.testing.assert_allclose(r["pred"][1], a.points, atol=1e-4)
@@ -60,9 +60,9 @@ def test_image_with_itself_transfers_exactly(pf_root):
     from convcorr_jax.data.pf_willow import load_pf_willow
 
     s = load_pf_willow(pf_root, classes=["car(S)"], with_images=True)[:1]
-    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", features="sift",
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", features="sift",
                               method="bp", data_root=pf_root)
-    r = P.evaluate_set([s[0], s[0]], _boxes(s[0], s[0]), np.array(["car(S)"]), cfg, get("caffenet"), None,
+    r = pf_willow_eval.evaluate_set([s[0], s[0]], _boxes(s[0], s[0]), np.array(["car(S)"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
     assert np.all(r["flows"] == 0)
     np.testing.assert_allclose(r["pred"][0], s[0].points, atol=1e-3)
@@ -72,9 +72,9 @@ def test_image_with_itself_transfers_exactly(pf_root):
 @pytest.mark.parametrize("features,method", [("cnn", "bp"), ("cnn", "ot_rhm"), ("cnn", "rhm"), ("sift", "cos"),
                                              ("none", "bp")])
 def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
-    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", features=features,
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", features=features,
                               method=method, data_root=pf_root)
-    res = P.run(cfg, Context(tmp_path, progress=False))
+    res = pf_willow_eval.run(cfg, Context(tmp_path, progress=False))
     pck = res.metrics["pck"]
     assert res.metrics["pairs"] == 8  # 2 pairs x 4 sub-classes
     assert res.metrics["subclasses"] == {"car(S)": 2, "duck(S)": 2, "motorbike(S)": 2, "winebottle(woC)": 2}
@@ -90,10 +90,10 @@ def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
 
 def test_command_writes_json(tmp_path, monkeypatch, pf_root):
     root = pf_root
-    tiny = P.get_config("tiny")
-    monkeypatch.setattr(P, "get_config", lambda size="default": tiny)
+    tiny = pf_willow_eval.get_config("tiny")
+    monkeypatch.setattr(pf_willow_eval, "get_config", lambda size="default": tiny)
     out = tmp_path / "pck.json"
-    res = P.pf_willow_command(root, "none", "caffenet", "random", out, progress=False)
+    res = pf_willow_eval.pf_willow_command(root, "none", "caffenet", "random", out, progress=False)
     saved = json.loads(out.read_text())
     assert saved["pairs"] == res["pairs"] == 8
     assert set(saved["pck"]) == {"0.05", "0.1", "0.2"} and 0 <= saved["pck"]["0.1"]["mean"] <= 1
@@ -122,9 +122,9 @@ def _padded_pair():
 
 def test_padded_and_missing_keypoints_stay_out_of_the_box_and_pair_order_is_source_to_target():
     src, trg = _padded_pair()
-    cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), features="none", image_size=64)
     # pair 0: src -> trg (group a); pair 1: trg -> src (group b)
-    r = P.evaluate_set([src, trg], _boxes(src, trg), np.array(["a", "b"]), cfg, get("caffenet"), None,
+    r = pf_willow_eval.evaluate_set([src, trg], _boxes(src, trg), np.array(["a", "b"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
     assert np.isnan(r["pred"][0, 0]).all() and np.isnan(r["pred"][:, 8:]).all()  # no source keypoint: no prediction
     np.testing.assert_allclose(r["pred"][0, 1:8], src.points[1:8], atol=1e-3)
@@ -140,13 +140,13 @@ def test_a_target_without_a_keypoint_box_is_refused():
     pts = np.full((10, 2), -1.0)
     pts[0] = [5, 5]
     lone = _sample(np.zeros((200, 200, 3), np.uint8), pts)
-    cfg = dataclasses.replace(P.get_config("tiny"), features="none", image_size=64)
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), features="none", image_size=64)
     with pytest.raises(InputError, match="at least 2 valid keypoints"):
-        P.evaluate_set([src, lone], _boxes(src, lone), np.array(["a"]), cfg, get("caffenet"), None,
+        pf_willow_eval.evaluate_set([src, lone], _boxes(src, lone), np.array(["a"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
 
 
-@pytest.mark.parametrize("method", P.METHODS)
+@pytest.mark.parametrize("method", pf_willow_eval.METHODS)
 def test_every_method_transfers_an_image_to_itself_exactly(method):
     """Identical images: BP's data cost is zero at zero displacement; every matcher's best target of a node is the
     node itself, so HPF's transfer returns the keypoint. PCK 1 at every alpha. (On the conv4 grid: a finer grid
@@ -155,10 +155,10 @@ def test_every_method_transfers_an_image_to_itself_exactly(method):
     img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     pts = np.stack([rng.uniform(5, 155, 10), rng.uniform(5, 115, 10)], -1)
     a = _sample(img, pts)
-    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", method=method,
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", method=method,
                               grid="conv4")
     backbone, params = load_backbone("caffenet", "random")
-    r = P.evaluate_set([a, a], _boxes(a, a), np.array(["x"]), cfg, backbone, params, np.array([[0, 1]]))
+    r = pf_willow_eval.evaluate_set([a, a], _boxes(a, a), np.array(["x"]), cfg, backbone, params, np.array([[0, 1]]))
     np.testing.assert_allclose(r["pred"][0], pts, atol=1e-3)
     assert all(r["pck"][al]["mean"] == 1.0 for al in r["pck"])
 
@@ -171,7 +171,7 @@ def test_single_tap_raw_row_is_the_tap_itself():
     rng = np.random.default_rng(1)
     imgs = [rng.integers(0, 255, (100, 130, 3), dtype=np.uint8) for _ in range(2)]
     samples = [_sample(im, [[10, 10], [90, 60]]) for im in imgs]
-    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", taps=("conv4",),
+    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", taps=("conv4",),
                               grid="conv4", normalise=False, method="bp")
     backbone, params = load_backbone("caffenet", "random")
     images = [s.image for s in samples]
@@ -181,27 +181,27 @@ def test_single_tap_raw_row_is_the_tap_itself():
 
 
 def test_validation_rows_parse_and_refuse_bad_ones():
-    base = P.get_config("tiny")
-    c = V.parse_row("method=ot_rhm backbone=vgg16 taps=conv4_1+conv5_1 radius=2 image_size=320", base)
+    base = pf_willow_eval.get_config("tiny")
+    c = pf_willow_validation.parse_row("method=ot_rhm backbone=vgg16 taps=conv4_1+conv5_1 radius=2 image_size=320", base)
     assert (c.method, c.backbone, c.taps, c.radius, c.image_size, c.grid_spec) == (
         "ot_rhm", "vgg16", ("conv4_1", "conv5_1"), 2.0, 320, 8)
     for bad, field in (("method=sgd", "method"), ("beta", "rows"), ("backbone=vgg16 taps=conv9", "taps"),
                        ("colour=red", "colour")):
         with pytest.raises(InputError) as e:
-            V.parse_row(bad, base)
+            pf_willow_validation.parse_row(bad, base)
         assert field in str(e.value)
     with pytest.raises(InputError):
-        V.Config(rows=("method=bp", "method=nope"))
+        pf_willow_validation.Config(rows=("method=bp", "method=nope"))
 
 
 def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
-    cfg = dataclasses.replace(V.get_config("tiny"), backbone="caffenet", weights="random", data_root=pf_root)
-    res = V.run(cfg, Context(tmp_path, progress=False))
+    cfg = dataclasses.replace(pf_willow_validation.get_config("tiny"), backbone="caffenet", weights="random", data_root=pf_root)
+    res = pf_willow_validation.run(cfg, Context(tmp_path, progress=False))
     rows = res.metrics["rows"]
     assert [r["method"] for r in rows[:3]] == ["bp", "ot_rhm", "rhm"] and rows[3]["features"] == "none"
     assert rows[2]["radius"] == 2.0 and rows[0]["grid"] == 16 and rows[1]["grid"] == 8
     assert all(0 <= r["pck"]["0.05"] <= r["pck"]["0.1"] <= r["pck"]["0.2"] <= 1 for r in rows)
-    assert "**chosen**" in res.markdown and res.metrics["chosen"]["method"] in P.METHODS
+    assert "**chosen**" in res.markdown and res.metrics["chosen"]["method"] in pf_willow_eval.METHODS
     pck = rows[0]["pck"]  # fractions in the JSON, percent with one decimal in the report
     assert " | ".join(f"{100 * pck[a]:.1f}" for a in ("0.05", "0.1", "0.2")) in res.markdown
     assert res.metrics["pck_about"]["normaliser"] == "target keypoint box" and "real pf_willow" in res.markdown

@@ -13,7 +13,7 @@ from test_pose_helpers import stick_people
 from convcorr_jax import geometry
 from convcorr_jax.data import flic, mpii
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as D
+from convcorr_jax.pose import data as pose_data
 
 
 def _old_rule(n: int, batch: int, step: int, seed: int) -> np.ndarray:
@@ -35,7 +35,7 @@ class _Recorded:
 
 def test_batches_follow_seed_and_step_and_cover_each_epoch():
     data = stick_people(10, 32, 0)
-    ds = D.train_dataset(data, 8, 6, seed=3)
+    ds = pose_data.train_dataset(data, 8, 6, seed=3)
     assert len(ds) == 6
     for step in range(6):
         b = ds[step]
@@ -44,39 +44,39 @@ def test_batches_follow_seed_and_step_and_cover_each_epoch():
         np.testing.assert_array_equal(b["image"], data.images[rows])
         np.testing.assert_array_equal(b["points"], data.points[rows])
         np.testing.assert_array_equal(b["visible"], data.visible[rows])
-        np.testing.assert_array_equal(b["key"], D.sample_keys(3, step, 8))
-    first_epoch = [D.record_index(10, 0, p) for p in range(10)]
+        np.testing.assert_array_equal(b["key"], pose_data.sample_keys(3, step, 8))
+    first_epoch = [pose_data.record_index(10, 0, p) for p in range(10)]
     assert sorted(first_epoch) == list(range(10))
-    np.testing.assert_array_equal(D.train_dataset(data, 8, 6, seed=3)[4]["image"], ds[4]["image"])
-    assert not np.array_equal(D.train_dataset(data, 8, 6, seed=4)[4]["image"], ds[4]["image"])
+    np.testing.assert_array_equal(pose_data.train_dataset(data, 8, 6, seed=3)[4]["image"], ds[4]["image"])
+    assert not np.array_equal(pose_data.train_dataset(data, 8, 6, seed=4)[4]["image"], ds[4]["image"])
 
 
 def test_each_process_reads_only_its_rows_and_the_rows_make_the_global_batch():
     data = stick_people(10, 32, 0)
-    whole = D.train_dataset(data, 8, 3, seed=3)
-    one, jax_process = D.shard_of(slice(0, 8), 8), grain.sharding.ShardByJaxProcess()  # one process here
+    whole = pose_data.train_dataset(data, 8, 3, seed=3)
+    one, jax_process = pose_data.shard_of(slice(0, 8), 8), grain.sharding.ShardByJaxProcess()  # one process here
     assert (one.shard_index, one.shard_count) == (jax_process.shard_index, jax_process.shard_count) == (0, 1)
-    assert D.shard_of(slice(4, 8), 8) == grain.sharding.ShardOptions(1, 2)
+    assert pose_data.shard_of(slice(4, 8), 8) == grain.sharding.ShardOptions(1, 2)
     for step in range(3):
         parts = []
         for rows in (slice(0, 4), slice(4, 8)):
             rec = _Recorded(data.images)
-            part = D.train_dataset(D.PoseArrays(rec, data.points, data.visible, data.norm), 8, 3, seed=3,
-                                   shard=D.shard_of(rows, 8))[step]
+            part = pose_data.train_dataset(pose_data.PoseArrays(rec, data.points, data.visible, data.norm), 8, 3, seed=3,
+                                   shard=pose_data.shard_of(rows, 8))[step]
             assert rec.read == set(_old_rule(10, 8, step, 3)[rows].tolist())  # this process's rows, no others
             parts.append(part)
         for k, v in whole[step].items():
             np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), v, err_msg=k)
     with pytest.raises(InputError, match="rows"):
-        D.shard_of(slice(1, 4), 8)
+        pose_data.shard_of(slice(1, 4), 8)
 
 
 def test_iterator_resumes_from_its_saved_state_in_any_process_count():
     data = stick_people(10, 32, 0)
 
     def iterator(rows: slice):
-        ds = D.train_dataset(data, 8, 7, seed=5, shard=D.shard_of(rows, 8))
-        return iter(ds.to_iter_dataset(D.READ_OPTIONS))
+        ds = pose_data.train_dataset(data, 8, 7, seed=5, shard=pose_data.shard_of(rows, 8))
+        return iter(ds.to_iter_dataset(pose_data.READ_OPTIONS))
 
     straight = iterator(slice(0, 8))
     want = [next(straight) for _ in range(7)]
@@ -103,7 +103,7 @@ def test_iterator_resumes_from_its_saved_state_in_any_process_count():
 
 def test_training_batches_match_the_keys_of_the_step():
     """Sample keys do not depend on how the batch is split: row r of step t has split(fold_in(seed, t))[r]."""
-    keys = D.sample_keys(0, 3, 8)
+    keys = pose_data.sample_keys(0, 3, 8)
     want = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0), 3), 8)
     np.testing.assert_array_equal(keys, np.asarray(want))
 
@@ -116,7 +116,7 @@ def test_flic_person_square_is_the_torso_box_extent_times_the_scale():
     np.testing.assert_allclose(sides, [2.5 * 80])
     box = geometry.square_box(centres, sides)[0]
     assert box[2] - box[0] + 1 == pytest.approx(200.0) and box[3] - box[1] + 1 == pytest.approx(200.0)
-    q = geometry.transform_points(np.array([[29.5, 59.5]]), D.flic_affines(tb, 128)[0])
+    q = geometry.transform_points(np.array([[29.5, 59.5]]), pose_data.flic_affines(tb, 128)[0])
     np.testing.assert_allclose(q, [[63.5, 63.5]], atol=1e-9)  # the torso centre is the crop centre
 
 
@@ -124,11 +124,11 @@ def test_long_and_tompson_flic_experiments_share_the_person_box():
     from convcorr_eval.long2014.common import flic_person_box
 
     tb = np.array([[10.0, 20.0, 49.0, 99.0], [3.2, 4.5, 30.1, 12.0]])
-    np.testing.assert_allclose(geometry.box_to_affine(flic_person_box(tb), 128), D.flic_affines(tb, 128))
+    np.testing.assert_allclose(geometry.box_to_affine(flic_person_box(tb), 128), pose_data.flic_affines(tb, 128))
 
 
 def test_mpii_person_square_is_250_pixels_per_stored_scale():
     centres, sides = mpii.person_square(np.array([[100.0, 50.0]]), np.array([1.6]))
     np.testing.assert_allclose(sides, [400.0])
-    a = D.mpii_affines(centres, np.array([1.6]), 64)[0]
+    a = pose_data.mpii_affines(centres, np.array([1.6]), 64)[0]
     np.testing.assert_allclose(a[0, 0], 64 / 400.0)

@@ -17,9 +17,9 @@ from PIL import Image
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import predict
-from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.estimation import estimate, load, spatial_model
 from convcorr_eval.tompson2015 import configs
@@ -61,7 +61,7 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     frames, boxes = _flic_test_people(flic_root, n)
     run = load(flic_run)
     tc = run.config
-    assert run.spatial is None and not (flic_run / S.CONFIG_FILE).exists()
+    assert run.spatial is None and not (flic_run / spatial_mrf.CONFIG_FILE).exists()
     crops = flic_crops(flic_root, "test", tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     images = np.asarray(crops.arrays.images[:n])
 
@@ -69,15 +69,15 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     want = predict.predict(run.params, images, tc.model)
     np.testing.assert_allclose(got.points, predict.to_original(want["cascade"], crops.affine[:n]), atol=1e-3)
     assert got.readout == "cascade" and not got.spatial and got.names[0] == "lsho" and len(got.names) == 11
-    hm = np.asarray(M.apply_coarse(run.params, images.astype(np.float32) / 255.0, tc.model)[0])
+    hm = np.asarray(pose_model.apply_coarse(run.params, images.astype(np.float32) / 255.0, tc.model)[0])
     np.testing.assert_allclose(got.confidence, np.clip(hm.max(axis=(1, 2)), 0, 1), atol=1e-5)
 
     got = estimate(frames, flic_run, boxes=boxes)  # spatial=None: on for a FLIC run
     assert got.spatial and got.readout == "spatial_cascade"
-    cfg, priors = S.load_model(flic_run)  # written on first use
-    assert cfg == S.FLIC_VALIDATED and priors.shape == (len(S.FLIC_EDGES), 15, 15)
+    cfg, priors = spatial_mrf.load_model(flic_run)  # written on first use
+    assert cfg == spatial_mrf.FLIC_VALIDATED and priors.shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
     train = flic_crops(flic_root, run_folder.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
-    hand = S.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool, S.FLIC_EDGES,
+    hand = spatial_mrf.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool, spatial_mrf.FLIC_EDGES,
                                 15, cfg.prior_sigma, cfg.prior_floor)
     np.testing.assert_allclose(priors, hand, atol=1e-6)
     np.testing.assert_array_equal(spatial_model(load(flic_run))[1], priors)
@@ -134,9 +134,9 @@ def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tm
     with pytest.raises(InputError) as e:
         estimate(img, run)
     msg = str(e.value)
-    assert len(msg.splitlines()) == 1 and S.CONFIG_FILE in msg and "write_spatial" in msg and "spatial=False" in msg
+    assert len(msg.splitlines()) == 1 and spatial_mrf.CONFIG_FILE in msg and "write_spatial" in msg and "spatial=False" in msg
     got = estimate(img, run, spatial=False)
-    assert got.points.shape == (1, 11, 2) and not got.spatial and not (run / S.CONFIG_FILE).exists()
+    assert got.points.shape == (1, 11, 2) and not got.spatial and not (run / spatial_mrf.CONFIG_FILE).exists()
 
 
 def _image_files(tmp_path: Path) -> list[Path]:

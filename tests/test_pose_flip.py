@@ -14,9 +14,9 @@ from convcorr_eval.tompson2015 import configs
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import flip as F
+from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 
 PERM = joints.FLIC.flip
 
@@ -26,21 +26,21 @@ def test_flic_perm_swaps_left_and_right():
     for k, name in enumerate(FLIC_LABELLED_NAMES):
         want = swap[name[0]] + name[1:] if name[0] in swap else name  # nose stays
         assert FLIC_LABELLED_NAMES[PERM[k]] == want
-    assert F.check_perm(PERM, 11) == PERM
+    assert pose_flip.check_perm(PERM, 11) == PERM
     for bad, n in (((0, 1), 3), (tuple(range(10)) + (0,), 11), ((1, 2, 0), 3)):  # length, repeat, not involution
         with pytest.raises(InputError, match="perm"):
-            F.check_perm(bad, n)
+            pose_flip.check_perm(bad, n)
 
 
 def test_involutions_exact():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, 6, 10, 11)), jnp.float32)
     p = jnp.asarray(rng.integers(0, 40, (2, 11, 2)) / 4, jnp.float32)  # quarter pixels: exact in float32
-    np.testing.assert_array_equal(F.flip_images(F.flip_images(x)), x)
-    np.testing.assert_array_equal(F.unflip_maps(F.unflip_maps(x, PERM), PERM), x)
-    np.testing.assert_array_equal(F.mirror_points(F.mirror_points(p, 10, PERM), 10, PERM), p)
+    np.testing.assert_array_equal(pose_flip.flip_images(pose_flip.flip_images(x)), x)
+    np.testing.assert_array_equal(pose_flip.unflip_maps(pose_flip.unflip_maps(x, PERM), PERM), x)
+    np.testing.assert_array_equal(pose_flip.mirror_points(pose_flip.mirror_points(p, 10, PERM), 10, PERM), p)
     # a point and a heat-map cell mirror together: cell j of stride 2 over 20 px is centred on 2j + 0.5
-    q = F.mirror_points(jnp.array([[[2 * 3 + 0.5, 1.0]] * 11]), 20, PERM)
+    q = pose_flip.mirror_points(jnp.array([[[2 * 3 + 0.5, 1.0]] * 11]), 20, PERM)
     np.testing.assert_allclose(q[0, :, 0], 2 * (10 - 1 - 3) + 0.5)
 
 
@@ -56,19 +56,19 @@ def test_average_maps_hand_built_asymmetric_model():
 
     img = np.zeros((1, 8, w, 3), np.float32)
     img[0, 5, 3] = 1.0
-    avg = np.asarray(F.average_maps(fn, jnp.asarray(img), (1, 0)))
+    avg = np.asarray(pose_flip.average_maps(fn, jnp.asarray(img), (1, 0)))
     want = np.zeros((1, 8, w, 2), np.float32)
     want[0, 5, 3, 0] = 1.0
     np.testing.assert_array_equal(avg, want)
     # without the joint swap the two passes disagree: half the evidence lands on the wrong joint
-    no_swap = np.asarray(F.average_maps(fn, jnp.asarray(img), (0, 1)))
+    no_swap = np.asarray(pose_flip.average_maps(fn, jnp.asarray(img), (0, 1)))
     np.testing.assert_array_equal(no_swap[0, 5, 3], [0.5, 0.5])
 
 
 @pytest.fixture(scope="module")
 def tiny():
     cfg = dataclasses.replace(configs.TINY_MODEL, num_joints=11)
-    params = M.init(jax.random.PRNGKey(1), cfg)
+    params = pose_model.init(jax.random.PRNGKey(1), cfg)
     images = np.random.default_rng(2).integers(0, 256, (2, cfg.image_size, cfg.image_size, 3), np.uint8)
     return cfg, params, images
 
@@ -76,19 +76,19 @@ def tiny():
 def test_cascade_flip_equivariant(tiny):
     cfg, params, images = tiny
     x = jnp.asarray(images, jnp.float32) / 255
-    a = F.apply(params, x, cfg, PERM)
-    b = F.apply(params, F.flip_images(x), cfg, PERM)
-    plain = M.apply(params, x, cfg)
+    a = pose_flip.apply(params, x, cfg, PERM)
+    b = pose_flip.apply(params, pose_flip.flip_images(x), cfg, PERM)
+    plain = pose_model.apply(params, x, cfg)
     assert float(jnp.abs(plain["coarse_hm"] - a["coarse_hm"]).max()) > 1e-6  # the model is not mirror-symmetric
-    np.testing.assert_allclose(F.unflip_maps(b["coarse_hm"], PERM), a["coarse_hm"], atol=1e-6)
-    np.testing.assert_allclose(F.mirror_points(b["xy"], cfg.image_size, PERM), a["xy"], atol=1e-4)
-    np.testing.assert_allclose(F.mirror_points(b["coarse_xy"], cfg.image_size, PERM), a["coarse_xy"])
+    np.testing.assert_allclose(pose_flip.unflip_maps(b["coarse_hm"], PERM), a["coarse_hm"], atol=1e-6)
+    np.testing.assert_allclose(pose_flip.mirror_points(b["xy"], cfg.image_size, PERM), a["xy"], atol=1e-4)
+    np.testing.assert_allclose(pose_flip.mirror_points(b["coarse_xy"], cfg.image_size, PERM), a["coarse_xy"])
 
 
 def test_predict_with_flip(tiny):
     cfg, params, images = tiny
     out = predict.predict(params, images, cfg, flip=PERM)
-    direct = F.apply(params, jnp.asarray(images, jnp.float32) / 255, cfg, PERM)
+    direct = pose_flip.apply(params, jnp.asarray(images, jnp.float32) / 255, cfg, PERM)
     np.testing.assert_allclose(out["cascade"], direct["xy"], atol=1e-4)
     np.testing.assert_allclose(out["coarse"], direct["coarse_xy"])
     plain = predict.predict(params, images, cfg)

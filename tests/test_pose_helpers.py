@@ -104,7 +104,7 @@ def test_flic_tables_on_eleven_joints(tmp_path):
 
     import jax
 
-    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import model as pose_model
     from convcorr_eval.tompson2015 import configs, tables
 
     tc = configs.get_config("tiny")
@@ -114,7 +114,7 @@ def test_flic_tables_on_eleven_joints(tmp_path):
     test = PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8),
                       rng.uniform(5, s - 5, (n, 11, 2)).astype(np.float32), np.ones((n, 11), bool),
                       np.full(n, 20.0, np.float32))
-    params = M.init(jax.random.PRNGKey(0), tc.model)
+    params = pose_model.init(jax.random.PRNGKey(0), tc.model)
     md, res = tables.evaluate_run(tc, params, test, figures_dir=tmp_path, timing=False, mpii_reference=None,
                                   on="tiny, synthetic: not comparable to the paper", with_paper=False)
     assert "FLIC people test set (6 people)" in md

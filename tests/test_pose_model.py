@@ -11,9 +11,9 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment as aug
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 
-TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 
 
 def test_map_image_roundtrip_and_cell_centres():
@@ -46,7 +46,7 @@ def test_crop_matches_numpy_slice_and_gradient_is_local():
     cfg = TINY
     feats = jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 3))  # level 0, stride 2 of a 32 image
     origin = jnp.array([[[0, 2], [6, 4]], [[-2, 10], [12, 12]]], jnp.int32)  # multiples of 2 (= 2^(levels-1))
-    out = M.crop(feats, origin, 0, cfg)
+    out = pose_model.crop(feats, origin, 0, cfg)
     w = cfg.window
     assert out.shape == (2, 2, w, w, 3)
     padded = np.pad(np.asarray(feats), ((0, 0), (w, w), (w, w), (0, 0)))
@@ -54,7 +54,7 @@ def test_crop_matches_numpy_slice_and_gradient_is_local():
         for k in range(2):
             x0, y0 = np.asarray(origin[n, k]) + w
             np.testing.assert_array_equal(out[n, k], padded[n, y0:y0 + w, x0:x0 + w])
-    g = jax.grad(lambda f: M.crop(f, origin[:, :1], 0, cfg).sum())(feats)
+    g = jax.grad(lambda f: pose_model.crop(f, origin[:, :1], 0, cfg).sum())(feats)
     ref = np.zeros((2, 16 + 2 * w, 16 + 2 * w, 3))
     for n in range(2):
         x0, y0 = np.asarray(origin[n, 0]) + w
@@ -63,16 +63,16 @@ def test_crop_matches_numpy_slice_and_gradient_is_local():
 
 
 def test_crop_levels_cover_same_image_area():
-    cfg = M.ModelConfig(image_size=64, pool=4, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    cfg = pose_model.ModelConfig(image_size=64, pool=4, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
     centers = jnp.array([[[20.0, 33.0], [50.0, 5.0], [0.0, 63.0]]])
-    origin = M.window_origin(centers, cfg)
+    origin = pose_model.window_origin(centers, cfg)
     assert np.all(np.asarray(origin) % 4 == 0)
     for lv in range(cfg.levels):
         s = 2 ** (lv + 1)
         n = cfg.image_size // s
         ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         coords = jnp.asarray(np.stack([xs * s + (s - 1) / 2, ys * s + (s - 1) / 2], -1)[None], jnp.float32)
-        win = np.asarray(M.crop(coords + 1000.0, origin, lv, cfg))  # +1000 marks real (not padded) cells
+        win = np.asarray(pose_model.crop(coords + 1000.0, origin, lv, cfg))  # +1000 marks real (not padded) cells
         first = win[0, :, 0, 0] - 1000.0
         # window's first cell centre: origin (level-0 cells of stride 2) in pixels, shifted to this level's centre
         expect = np.asarray(origin[0], np.float64) * 2 + (s - 1) / 2
@@ -112,13 +112,13 @@ def test_augment_moves_points_with_image_and_swaps_sides():
 
 def test_loss_masks_invisible_and_all_invisible_is_zero():
     cfg = TINY
-    params = M.init(jax.random.PRNGKey(0), cfg)
+    params = pose_model.init(jax.random.PRNGKey(0), cfg)
     imgs = jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 32, 3))
     pts = jnp.full((2, 16, 2), 10.0)
     none = jnp.zeros((2, 16), bool)
 
     def loss(p, vis):
-        out = M.apply(p, imgs, cfg)
+        out = pose_model.apply(p, imgs, cfg)
         s1, c1 = losses.e1(out, pts, vis, cfg)
         s2, _ = losses.e2(out, pts, vis, cfg)
         return (s1 + 0.1 * s2) / jnp.maximum(c1, 1.0)
@@ -129,7 +129,7 @@ def test_loss_masks_invisible_and_all_invisible_is_zero():
     assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree_util.tree_leaves(g))
     # one labelled joint: the loss equals that joint's squared error alone
     vis = none.at[0, 3].set(True)
-    out = jax.jit(lambda p: M.apply(p, imgs, cfg))(params)
+    out = jax.jit(lambda p: pose_model.apply(p, imgs, cfg))(params)
     tgt = losses.coarse_targets(pts, cfg)
     ref = float(jnp.sum((out["coarse_hm"][0, ..., 3] - tgt[0, ..., 3]) ** 2))
     assert float(losses.e1(out, pts, vis, cfg)[0]) == pytest.approx(ref, rel=1e-5)
@@ -141,18 +141,18 @@ def test_loss_masks_invisible_and_all_invisible_is_zero():
 def test_spatial_dropout_masks_whole_maps():
     cfg = TINY
     keys = jax.random.split(jax.random.PRNGKey(0), 64)
-    m = np.asarray(M.dropout_masks(keys, M.ModelConfig(**{**TINY.__dict__, "bank": (4, 4, 4, 200), "spatial_dropout": 0.3})))
+    m = np.asarray(pose_model.dropout_masks(keys, pose_model.ModelConfig(**{**TINY.__dict__, "bank": (4, 4, 4, 200), "spatial_dropout": 0.3})))
     assert m.shape == (64, 1, 1, 200)
     assert set(np.unique(m)) <= {0.0, np.float32(1 / 0.7)}
     assert 0.25 < (m == 0).mean() < 0.35
-    assert M.dropout_masks(keys, M.ModelConfig(**{**cfg.__dict__, "spatial_dropout": 0.0})) is None
+    assert pose_model.dropout_masks(keys, pose_model.ModelConfig(**{**cfg.__dict__, "spatial_dropout": 0.0})) is None
 
 
 @pytest.mark.parametrize("pool", [4, 8, 16])
 def test_shapes_per_pool(pool):
-    cfg = M.ModelConfig(image_size=64, pool=pool, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
-    p = M.init(jax.random.PRNGKey(0), cfg)
-    out = jax.jit(lambda p, x: M.apply(p, x, cfg))(p, jnp.zeros((1, 64, 64, 3)))
+    cfg = pose_model.ModelConfig(image_size=64, pool=pool, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    p = pose_model.init(jax.random.PRNGKey(0), cfg)
+    out = jax.jit(lambda p, x: pose_model.apply(p, x, cfg))(p, jnp.zeros((1, 64, 64, 3)))
     assert out["coarse_hm"].shape == (1, 64 // pool, 64 // pool, 16)
     assert out["fine_hm"].shape == (1, 8, 8, 16)
     # cascade point = window origin + fine arg-max, inside the window
@@ -161,18 +161,18 @@ def test_shapes_per_pool(pool):
 
 
 def test_standard_cascade_matches_parameter_count():
-    shared = M.init(jax.random.PRNGKey(0), M.ModelConfig())
-    std = M.init(jax.random.PRNGKey(0), M.ModelConfig(variant="standard"))
-    first_two = sum(M.count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items() if k in ("conv1", "conv2")})
+    shared = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig())
+    std = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig(variant="standard"))
+    first_two = sum(pose_model.count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items() if k in ("conv1", "conv2")})
                     for lv in range(3))
     # fine path of the shared cascade = its fine net + the coarse layers it reads; standard has its own copies
-    assert M.count_params(std["fine"]) == M.count_params(shared["fine"]) + first_two
+    assert pose_model.count_params(std["fine"]) == pose_model.count_params(shared["fine"]) + first_two
 
 
 def test_lcn_invariant_to_gain_and_offset():
     x = jax.random.uniform(jax.random.PRNGKey(0), (1, 32, 32, 3))
-    a = M.lcn(x)
-    b = M.lcn(3.0 * x + 0.5)
+    a = pose_model.lcn(x)
+    b = pose_model.lcn(3.0 * x + 0.5)
     np.testing.assert_allclose(a, b, atol=1e-3)
 
 
@@ -193,13 +193,13 @@ def test_lcn_and_pyramid_equal_scipy_filters():
     v = x - blur(x) / norm
     std = np.sqrt(blur(v * v) / norm + 1e-8)
     want = v / np.maximum(std, np.maximum(std.mean(axis=(1, 2), keepdims=True), 1e-4))
-    np.testing.assert_allclose(M.lcn(jnp.asarray(x, jnp.float32), sigma), want, atol=2e-5)
+    np.testing.assert_allclose(pose_model.lcn(jnp.asarray(x, jnp.float32), sigma), want, atol=2e-5)
 
     b = np.array([1.0, 3.0, 3.0, 1.0]) / 8
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
     sep = sum(b[t] * xp[:, t:t + 20:2] for t in range(4))
     want = sum(b[t] * sep[:, :, t:t + 14:2] for t in range(4))
-    levels = M.pyramid(jnp.asarray(x, jnp.float32), 2)
+    levels = pose_model.pyramid(jnp.asarray(x, jnp.float32), 2)
     assert levels[1].shape == (2, 10, 7, 3)
     np.testing.assert_allclose(levels[1], want, atol=1e-6)
 
@@ -208,34 +208,34 @@ def test_pool2_is_max_pool_with_its_gradient():
     import flax.linen as nn
 
     x = jax.random.normal(jax.random.PRNGKey(2), (2, 7, 6, 3))  # odd height: last row dropped (VALID)
-    np.testing.assert_array_equal(M._pool2(x), nn.max_pool(x, (2, 2), (2, 2)))
-    ga = jax.grad(lambda z: jnp.sum(M._pool2(z) ** 2))(x)
+    np.testing.assert_array_equal(pose_model._pool2(x), nn.max_pool(x, (2, 2), (2, 2)))
+    ga = jax.grad(lambda z: jnp.sum(pose_model._pool2(z) ** 2))(x)
     gb = jax.grad(lambda z: jnp.sum(nn.max_pool(z, (2, 2), (2, 2)) ** 2))(x)
     np.testing.assert_allclose(ga, gb, rtol=1e-6)
 
 
 def test_bad_config_and_images():
     with pytest.raises(InputError, match="pool"):
-        M.ModelConfig(pool=6).validate()
+        pose_model.ModelConfig(pool=6).validate()
     with pytest.raises(InputError, match="context"):
-        M.ModelConfig(context=20).validate()
-    p = M.init(jax.random.PRNGKey(0), TINY)
+        pose_model.ModelConfig(context=20).validate()
+    p = pose_model.init(jax.random.PRNGKey(0), TINY)
     with pytest.raises(InputError, match="shape"):
-        M.apply(p, jnp.zeros((1, 30, 30, 3)), TINY)
+        pose_model.apply(p, jnp.zeros((1, 30, 30, 3)), TINY)
 
 
 def test_init_output_layers_start_near_zero():
     """Heat-map output layers are drawn with std out_init_std, the rest LeCun-normal: the first heat-maps are
     near zero (E1 starts at the all-zero value), hidden layers keep their usual scale."""
-    cfg = M.ModelConfig()
-    p = M.init(jax.random.PRNGKey(0), cfg)
+    cfg = pose_model.ModelConfig()
+    p = pose_model.init(jax.random.PRNGKey(0), cfg)
     fc2 = np.asarray(p["coarse"]["fc2"]["kernel"])
     assert 0.5e-3 < fc2.std() < 2e-3
     assert 0.5e-3 < np.asarray(p["fine"]["joint_w"]).std() < 2e-3
     fc1 = np.asarray(p["coarse"]["fc1"]["kernel"])
     assert abs(fc1.std() * np.sqrt(fc1.shape[-2]) - 1.0) < 0.1  # LeCun: std 1/sqrt(fan_in)
-    out = jax.jit(lambda p, x: M.apply(p, x, cfg))(p, jax.random.uniform(jax.random.PRNGKey(1), (2, 128, 128, 3)))
+    out = jax.jit(lambda p, x: pose_model.apply(p, x, cfg))(p, jax.random.uniform(jax.random.PRNGKey(1), (2, 128, 128, 3)))
     assert float(jnp.abs(out["coarse_hm"]).max()) < 0.05
     assert float(jnp.abs(out["fine_hm"]).max()) < 0.05
-    big = M.init(jax.random.PRNGKey(0), M.ModelConfig(out_init_std=1.0))
+    big = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig(out_init_std=1.0))
     assert np.asarray(big["coarse"]["fc2"]["kernel"]).std() > 0.5

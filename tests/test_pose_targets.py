@@ -9,9 +9,9 @@ import pytest
 
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 
-CFG = M.ModelConfig(image_size=64, pool=8, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=40)
+CFG = pose_model.ModelConfig(image_size=64, pool=8, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=40)
 
 
 def _points(n=3, k=16, seed=0):
@@ -21,7 +21,7 @@ def _points(n=3, k=16, seed=0):
 def test_coarse_target_argmax_is_the_cell_holding_the_joint():
     pts = _points()
     t = losses.coarse_targets(jnp.asarray(pts), CFG)  # [N, S, S, K]
-    xy = np.asarray(M.coarse_points(t, CFG))
+    xy = np.asarray(pose_model.coarse_points(t, CFG))
     # integer arg-max: the centre of the 8 px cell containing the joint (cell k spans pixels 8k-0.5 .. 8k+7.5)
     np.testing.assert_array_equal(xy, (np.floor((pts + 0.5) / 8) * 8 + 3.5).astype(np.float32))
     # sub-cell refinement of the same maps lands within 0.15 cell (1.2 px) of the joint
@@ -34,7 +34,7 @@ def test_coarse_target_argmax_is_the_cell_holding_the_joint():
 def test_fine_target_in_window_decodes_to_the_joint():
     pts = _points(seed=1)
     centres = pts + np.random.default_rng(2).uniform(-6, 6, pts.shape).astype(np.float32)  # a coarse guess
-    origin = M.window_origin(jnp.asarray(centres), CFG)
+    origin = pose_model.window_origin(jnp.asarray(centres), CFG)
     t = losses.fine_targets(jnp.asarray(pts), origin, CFG)  # [N, w0, w0, K]
     xy = np.asarray(hm.map_to_image(origin.astype(jnp.float32) + hm.subpixel_argmax(t), 2.0))
     assert np.abs(xy - pts).max() < 0.15 * 2  # the cascade's decoding of its own target: < 0.3 px

@@ -21,29 +21,29 @@ import pytest
 from convcorr_jax import cache
 from convcorr_jax.config import override
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as D
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import data as pose_data
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
 from convcorr_jax.pose.train import TrainingDiverged, load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval import runner
 
 TESTS = Path(__file__).resolve().parent
-TINY = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 
 SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     import numpy as np, jax
     from test_pose_helpers import stick_people
-    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import model as pose_model
     from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
     from convcorr_jax.pose.train import TrainingDiverged, load_data, train
     from convcorr_cli.main import setup_logging
     setup_logging()  # the training messages on stderr, as the command shows them
     from convcorr_jax.pose.train_config import TrainConfig
     out, delay = sys.argv[1], float(sys.argv[2])
-    tiny = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
     cfg = TrainConfig(name="r", out=out, model=tiny, batch_size=4, steps=(3, 3, 2), checkpoint_every=2,
                         eval_limit=0)
     r = train(cfg, (stick_people(12, 32, 0), stick_people(4, 32, 1)), progress=False,
@@ -116,7 +116,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tm
     assert step == 2 and data_state == {"next_index": 2}  # the input iterator's state is saved with the step
     params = checkpoints.load_params(tmp_path / "n", cfg)
     assert np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
-    other = TrainConfig(name="n", out=str(tmp_path), model=M.ModelConfig(**{**TINY.__dict__, "head": 12}),
+    other = TrainConfig(name="n", out=str(tmp_path), model=pose_model.ModelConfig(**{**TINY.__dict__, "head": 12}),
                           batch_size=4, steps=(4, 0, 0))
     with pytest.raises(InputError, match="checkpoint written by this config"):
         train(other, data, progress=False)
@@ -131,7 +131,7 @@ def test_bad_training_input(tmp_path):
     with pytest.raises(InputError, match="samples"):
         train(cfg, (empty, empty), progress=False)
     with pytest.raises(InputError, match="samples"):
-        D.arrays_from_samples([], 32)
+        pose_data.arrays_from_samples([], 32)
     with pytest.raises(InputError, match="data"):
         load_data(TrainConfig(data="coco"))
     with pytest.raises(InputError, match="data_root"):
@@ -284,7 +284,7 @@ def test_a_run_is_not_resumed_on_changed_data(tmp_path):
     root.mkdir()
     (root / "a.txt").write_text("a")
     cfg = TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0), data_root=str(root))
-    params = M.init(jax.random.PRNGKey(0), TINY)
+    params = pose_model.init(jax.random.PRNGKey(0), TINY)
     mgr = checkpoints.manager(tmp_path / "ckpt")
     checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": train_step.init_opt(cfg, 1, params)}, cfg, {"next_index": 1},
                       checkpoints.data_fingerprint(cfg))

@@ -14,12 +14,12 @@ import pytest
 from convcorr_jax import parallel
 from convcorr_jax.backbones import get
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import train_step
 from convcorr_jax.pose.train_config import TrainConfig
 from test_pose_helpers import stick_people
 
-TRUNK = M.ModelConfig(image_size=64, num_joints=16, trunk="mobilenet_v2", trunk_weights="random", trunk_head=8,
+TRUNK = pose_model.ModelConfig(image_size=64, num_joints=16, trunk="mobilenet_v2", trunk_weights="random", trunk_head=8,
                       head=8, fine=(4, 4, 4, 4), context=16)
 
 
@@ -28,19 +28,19 @@ def _leaves(tree) -> dict:
 
 
 def test_trunk_features_are_the_backbones_taps_and_feed_the_crops():
-    params = M.init(jax.random.PRNGKey(0), TRUNK)
-    assert set(params) == {"coarse", "fine", "trunk"} and set(params["trunk"]) == set(M.TRUNK_LAYERS)
+    params = pose_model.init(jax.random.PRNGKey(0), TRUNK)
+    assert set(params) == {"coarse", "fine", "trunk"} and set(params["trunk"]) == set(pose_model.TRUNK_LAYERS)
     rng = np.random.default_rng(0)
     u8 = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     bb = get("mobilenet_v2")
-    taps = M.TRUNK_FINE_TAPS + (M.TRUNK_DEEP_TAP,)
+    taps = pose_model.TRUNK_FINE_TAPS + (pose_model.TRUNK_DEEP_TAP,)
     want = bb.apply(params["trunk"], jnp.asarray(bb.preprocess(u8)), taps=taps)
-    hm, feats, _ = M.apply_coarse(params, jnp.asarray(u8, jnp.float32) / 255.0, TRUNK)
-    for f, t in zip(feats, M.TRUNK_FINE_TAPS):
+    hm, feats, _ = pose_model.apply_coarse(params, jnp.asarray(u8, jnp.float32) / 255.0, TRUNK)
+    for f, t in zip(feats, pose_model.TRUNK_FINE_TAPS):
         np.testing.assert_allclose(np.asarray(f), np.asarray(want[t]), rtol=1e-4, atol=1e-4)
     # strides 2, 4, 8 of the 64 px input: the crop module's levels 0, 1, 2
     assert [f.shape[1] for f in feats] == [32, 16, 8] and hm.shape == (2, 8, 8, 16)
-    out = M.apply(params, jnp.asarray(u8, jnp.float32) / 255.0, TRUNK)
+    out = pose_model.apply(params, jnp.asarray(u8, jnp.float32) / 255.0, TRUNK)
     assert out["fine_hm"].shape == (2, TRUNK.window, TRUNK.window, 16) and np.all(np.isfinite(np.asarray(out["xy"])))
 
 
@@ -48,7 +48,7 @@ def test_pretrained_trunk_holds_the_imagenet_weights():
     from convcorr_jax.weights.load import load_pretrained
 
     cfg = dataclasses.replace(TRUNK, trunk_weights="imagenet")
-    params = M.init(jax.random.PRNGKey(0), cfg)
+    params = pose_model.init(jax.random.PRNGKey(0), cfg)
     ref = load_pretrained("mobilenet_v2", progress=False)[1]
     for layer in ("stem", "block7", "block13"):
         for k, v in _leaves(params["trunk"][layer]).items():
@@ -75,7 +75,7 @@ def _one_step(cfg: TrainConfig, stage: int, params: dict) -> dict:
 
 
 def test_training_moves_only_the_trained_trunk_layers_scaled_by_trunk_lr():
-    params = M.init(jax.random.PRNGKey(0), TRUNK)
+    params = pose_model.init(jax.random.PRNGKey(0), TRUNK)
     base = TrainConfig(model=TRUNK, batch_size=4, steps=(1, 1, 1), warmup=0, trunk_train="block7", trunk_lr=1.0)
     before = _leaves(params["trunk"])
     after = {}
@@ -84,7 +84,7 @@ def test_training_moves_only_the_trained_trunk_layers_scaled_by_trunk_lr():
     moved = set()
     for k, v in before.items():
         d1, d4 = after[1.0][k] - v, after[0.25][k] - v
-        if "'mean'" in k or "'var'" in k or any(f"['{l}']" in k for l in ("stem",) + M.TRUNK_LAYERS[1:7]):
+        if "'mean'" in k or "'var'" in k or any(f"['{l}']" in k for l in ("stem",) + pose_model.TRUNK_LAYERS[1:7]):
             assert np.all(d1 == 0) and np.all(d4 == 0), k  # frozen layers and batch-norm statistics
         elif np.any(d1 != 0):
             moved.add(k.split("]")[0])

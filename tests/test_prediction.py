@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax.correspondence import prediction as P
+from convcorr_jax.correspondence import prediction as point_prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.columns import neighbourhood_concat
@@ -24,7 +24,7 @@ def test_box_mapping_hand_values_and_round_trip():
     s = _sample([[10, 20], [19, 29]], [10, 20, 19, 29])  # 10 x 10 px box
     from convcorr_jax.geometry import invert_affine, transform_points
 
-    M = P.box_maps([s], 100)[0]
+    M = point_prediction.box_maps([s], 100)[0]
     got = transform_points(np.asarray(s.points, np.float64), M)
     # pixel 10 spans [9.5, 10.5] -> box [0, 10] -> centre 4.5; pixel 19 -> centre 94.5
     np.testing.assert_allclose(got, [[4.5, 4.5], [94.5, 94.5]])
@@ -34,22 +34,22 @@ def test_box_mapping_hand_values_and_round_trip():
 def test_crop_box_identity_when_sizes_match():
     img = np.random.default_rng(0).integers(0, 255, (30, 40, 3)).astype(np.uint8)
     s = _sample([[5, 5]], [3, 4, 22, 23], image=img)  # 20 x 20 box
-    np.testing.assert_array_equal(P.box_crops([s], 20)[0], img[4:24, 3:23])
+    np.testing.assert_array_equal(point_prediction.box_crops([s], 20)[0], img[4:24, 3:23])
 
 
 def test_degenerate_box_raises():
     for box in ([5, 5, 5, 9], [5, 5, 9, 4], [0, 0, np.nan, 3]):
         with pytest.raises(InputError, match="bbox"):
-            P.box_maps([_sample([[1, 1]], box)], 10)
+            point_prediction.box_maps([_sample([[1, 1]], box)], 10)
 
 
 def test_training_masks_positives_and_negatives():
-    cfg = P.PredictionConfig(box_size=64, n_positives=3, sift_bin=4)
+    cfg = point_prediction.PredictionConfig(box_size=64, n_positives=3, sift_bin=4)
     cx, cy = np.meshgrid(np.arange(0, 64, 8.0), np.arange(0, 64, 8.0))
     centres = np.stack([cx.ravel(), cy.ravel()], 1)
     kp = np.array([[[17.0, 16.0], [0.0, 0.0]]])
-    f = P.InstanceFeatures(np.zeros((1, 64, 2), np.float32), centres, kp, np.array([[True, False]]))
-    pos, neg = P.training_masks(f, "conv", cfg, neg_half=20.0)
+    f = point_prediction.InstanceFeatures(np.zeros((1, 64, 2), np.float32), centres, kp, np.array([[True, False]]))
+    pos, neg = point_prediction.training_masks(f, "conv", cfg, neg_half=20.0)
     assert pos.shape == (2, 64) and not pos[1].any() and not neg[1].any()  # untrainable keypoint: nothing
     chosen = centres[pos[0]]
     nearest = centres[np.argsort(np.linalg.norm(centres - kp[0, 0], axis=1), kind="stable")[:3]]
@@ -57,7 +57,7 @@ def test_training_masks_positives_and_negatives():
     assert (16.0, 16.0) in set(map(tuple, chosen))
     cheb = np.abs(centres - kp[0, 0]).max(1)
     np.testing.assert_array_equal(neg[0], cheb > 20.0)
-    pos_s, neg_s = P.training_masks(f, "sift", cfg)
+    pos_s, neg_s = point_prediction.training_masks(f, "sift", cfg)
     d = np.linalg.norm(centres - kp[0, 0], axis=1)
     np.testing.assert_array_equal(pos_s[0], d <= 8)
     np.testing.assert_array_equal(neg_s[0], d >= 16)
@@ -67,19 +67,19 @@ def test_prior_combination_and_neighbour_choice():
     centres = np.array([[0.0, 0.0], [50.0, 0.0], [100.0, 0.0]], np.float32)
     scores = jnp.array([[1.0], [0.9], [-3.0]])
     mu = jnp.array([[50.0, 0.0]])
-    no_prior = np.asarray(P._combine(scores, centres, mu, 10.0, 0.0))
+    no_prior = np.asarray(point_prediction._combine(scores, centres, mu, 10.0, 0.0))
     assert int(np.argmax(no_prior[:, 0])) == 0
-    with_prior = np.asarray(P._combine(scores, centres, mu, 10.0, 0.1))
+    with_prior = np.asarray(point_prediction._combine(scores, centres, mu, 10.0, 0.1))
     assert int(np.argmax(with_prior[:, 0])) == 1  # the prior moves the arg-max to the neighbour's keypoint
     expect = 0.9 * np.log(1 / (1 + np.exp(-1.0))) + 0.1 * (-(50.0**2) / 200)
     assert with_prior[0, 0] == pytest.approx(expect, rel=1e-5)
-    nan_mu = np.asarray(P._combine(scores, centres, jnp.full((1, 2), jnp.nan), 10.0, 0.1))
+    nan_mu = np.asarray(point_prediction._combine(scores, centres, jnp.full((1, 2), jnp.nan), 10.0, 0.1))
     assert int(np.argmax(nan_mu[:, 0])) == 0  # no neighbour has the keypoint: no prior
 
-    train = P.InstanceFeatures(np.zeros((3, 1, 1)), centres, np.array([[[1.0, 1]], [[2.0, 2]], [[3.0, 3]]]),
+    train = point_prediction.InstanceFeatures(np.zeros((3, 1, 1)), centres, np.array([[[1.0, 1]], [[2.0, 2]], [[3.0, 3]]]),
                                np.array([[True], [False], [True]]), prior=np.array([[1.0, 0], [0, 1], [0.7, 0.7]]))
     test = dataclasses.replace(train, prior=np.array([[0.1, 1.0]]))
-    m, nn = P.prior_means(train, test)
+    m, nn = point_prediction.prior_means(train, test)
     assert nn[0] == 1  # nearest by cosine ...
     np.testing.assert_array_equal(m[0, 0], [3.0, 3.0])  # ... lacks the keypoint: the next one (index 2) is used
 
@@ -103,12 +103,12 @@ def _toy_instances(n, seed, box=32, stride=4):
 
 
 def test_detectors_localise_toy_keypoints():
-    cfg = P.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=5, sigma=22.0)
+    cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=5, sigma=22.0)
     tr_s, tr_x, centres = _toy_instances(30, 0)
     te_s, te_x, _ = _toy_instances(10, 1)
-    ftr = P.instance_features(tr_s, tr_x, centres, tr_x.reshape(30, -1), cfg)
-    fte = P.instance_features(te_s, te_x, centres, te_x.reshape(10, -1), cfg)
-    res = P.run_category(ftr, fte, te_s, "conv", cfg, neg_half=6.0)
+    ftr = point_prediction.instance_features(tr_s, tr_x, centres, tr_x.reshape(30, -1), cfg)
+    fte = point_prediction.instance_features(te_s, te_x, centres, te_x.reshape(10, -1), cfg)
+    res = point_prediction.run_category(ftr, fte, te_s, "conv", cfg, neg_half=6.0)
     assert res["info"]["new_hard_negatives"][-1] == 0  # mining converged
     assert np.nanmean(res["hits"]) >= 0.9  # PCK@0.1 of a 32-px box: within 3.2 px (grid stride 4)
     from convcorr_eval.long2014.table4 import table_markdown
@@ -120,5 +120,5 @@ def test_detectors_localise_toy_keypoints():
 def test_category_pck_averages_keypoint_types():
     hits = np.array([[1.0, np.nan, np.nan], [0.0, 1.0, np.nan], [0.0, 1.0, np.nan]])
     # type 0: 1/3, type 1: 2/2, type 2 never evaluated -> (1/3 + 1) / 2, not the pooled 3/5
-    assert P.per_type_pck(hits) == pytest.approx(2 / 3)
-    assert np.isnan(P.per_type_pck(np.full((2, 2), np.nan)))
+    assert point_prediction.per_type_pck(hits) == pytest.approx(2 / 3)
+    assert np.isnan(point_prediction.per_type_pck(np.full((2, 2), np.nan)))

@@ -58,11 +58,11 @@ def test_flic_frames_subsample_is_seeded_and_on_the_disk_image(flic_root):
 
 def test_flic_person_crop_maps_the_mean_training_pose_back_onto_the_labelled_person(flic_root):
     from convcorr_jax import geometry
-    from convcorr_eval.razavian2015 import data, flic
+    from convcorr_eval.razavian2015 import data, flic_joints
 
     root = flic_root
     tr, te = data.flic_frames(root, "train", 30, seed=0), data.flic_frames(root, "test", 12, seed=1)
-    (im_tr, M_tr), (im_te, M_te) = flic.views(tr, "person", (96, 96)), flic.views(te, "person", (96, 96))
+    (im_tr, M_tr), (im_te, M_te) = flic_joints.views(tr, "person", (96, 96)), flic_joints.views(te, "person", (96, 96))
     assert im_tr.shape == (30, 96, 96, 3) and im_te.dtype == np.uint8 and M_te.shape == (12, 2, 3)
     mean_crop = geometry.transform_points(tr["points"].astype(np.float64), M_tr).mean(0)  # [11, 2] crop pixels
     assert np.all((mean_crop > 0) & (mean_crop < 96))  # the person box holds the joints
@@ -73,5 +73,5 @@ def test_flic_person_crop_maps_the_mean_training_pose_back_onto_the_labelled_per
     # the labelled box tells where the person is: the mapped-back mean pose beats the mean frame pose
     err = lambda p: np.mean(np.linalg.norm(p - te["points"], axis=-1) / te["torso"][:, None])  # noqa: E731
     assert err(back) < 0.75 * err(np.broadcast_to(tr["points"].mean(0), back.shape))
-    frame, eye = flic.views(te, "frame", None)
+    frame, eye = flic_joints.views(te, "frame", None)
     assert frame is te["images"] and np.array_equal(eye, np.broadcast_to(np.eye(2, 3), (12, 2, 3)))

@@ -13,7 +13,7 @@ from scipy.special import logsumexp
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hm
-from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import spatial as spatial_mrf
 
 
 def _brute_force(log_unary: np.ndarray, log_priors: np.ndarray, edges, mode: str) -> np.ndarray:
@@ -61,10 +61,10 @@ def test_marginals_match_brute_force(tree, mode, ksize):
     u = rng.normal(0, 1.5, (v, 4, 4)).astype(np.float32)
     pri = rng.normal(0, 1.5, (len(edges), ksize, ksize)).astype(np.float32)
     want = _brute_force(u.astype(np.float64), pri.astype(np.float64), edges, mode)
-    got = np.asarray(S.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode))
+    got = np.asarray(spatial_mrf.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode))
     np.testing.assert_allclose(got, want, atol=2e-4)
     if mode == "sum" and ksize == 7:
-        fft = np.asarray(S.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode, "fft"))
+        fft = np.asarray(spatial_mrf.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode, "fft"))
         np.testing.assert_allclose(fft, want, atol=2e-3)
 
 
@@ -72,7 +72,7 @@ def test_messages_of_a_two_node_tree_are_log_convolutions():
     rng = np.random.default_rng(3)
     u = rng.normal(size=(2, 4, 5)).astype(np.float32)
     pri = rng.normal(size=(1, 3, 5)).astype(np.float32)  # kh != kw
-    up, down = S.tree_messages(jnp.asarray(u), jnp.asarray(pri), ((0, 1),), "sum")
+    up, down = spatial_mrf.tree_messages(jnp.asarray(u), jnp.asarray(pri), ((0, 1),), "sum")
     want_up = np.full((4, 5), -np.inf)
     want_down = np.full((4, 5), -np.inf)
     for py, px, cy, cx in itertools.product(range(4), range(5), range(4), range(5)):
@@ -94,7 +94,7 @@ def test_offset_priors_equal_the_hand_counted_histogram():
     ])
     vis = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 0, 1]], bool)
     edges = ((2, 0), (0, 1))
-    hist = S.offset_histograms(pts, vis, edges, 3)
+    hist = spatial_mrf.offset_histograms(pts, vis, edges, 3)
     want = np.zeros((2, 3, 3))
     want[0, 1 + 1, 1 + 1] = 2  # [e, r + dy, r + dx]
     want[0, 1 + 0, 1 - 1] = 1
@@ -102,16 +102,16 @@ def test_offset_priors_equal_the_hand_counted_histogram():
     want[1, 1 + 1, 1 + 0] = 1
     np.testing.assert_array_equal(hist, want)
     floor = 0.01
-    pri = S.offset_priors(pts, vis, edges, kernel_size=3, sigma=0.0, floor=floor)
+    pri = spatial_mrf.offset_priors(pts, vis, edges, kernel_size=3, sigma=0.0, floor=floor)
     q = want / want.sum(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(pri, np.log((q + floor) / (1 + 9 * floor)), rtol=1e-6)
     np.testing.assert_allclose(np.exp(pri).sum(axis=(1, 2)), 1.0, rtol=1e-6)
     # smoothing keeps a normalised kernel and the mode of a single-offset histogram
-    sm = S.offset_priors(pts[:1], vis[:1], edges, kernel_size=7, sigma=1.0, floor=0.0)
+    sm = spatial_mrf.offset_priors(pts[:1], vis[:1], edges, kernel_size=7, sigma=1.0, floor=0.0)
     np.testing.assert_allclose(np.exp(sm).sum(axis=(1, 2)), 1.0, rtol=1e-5)
     assert np.unravel_index(np.argmax(sm[0]), (7, 7)) == (3 + 1, 3 + 1)
     # an edge without data is uniform
-    none = S.offset_priors(pts, np.zeros_like(vis), edges, kernel_size=3, sigma=0.0, floor=0.0)
+    none = spatial_mrf.offset_priors(pts, np.zeros_like(vis), edges, kernel_size=3, sigma=0.0, floor=0.0)
     np.testing.assert_allclose(none, np.log(1 / 9), rtol=1e-6)
 
 
@@ -125,8 +125,8 @@ def _flic_priors(size=16, seed=0):
     n = 200
     torso = np.full((n, 2), size / 2, np.float32)
     pts = torso[:, None] + _LAYOUT[None] + rng.normal(0, 0.6, (n, 11, 2)).astype(np.float32)
-    p, v = S.with_torso(pts, np.ones((n, 11), bool), torso)
-    return S.offset_priors(p, v, S.FLIC_EDGES, kernel_size=2 * size - 1, sigma=1.0, floor=1e-4)
+    p, v = spatial_mrf.with_torso(pts, np.ones((n, 11), bool), torso)
+    return spatial_mrf.offset_priors(p, v, spatial_mrf.FLIC_EDGES, kernel_size=2 * size - 1, sigma=1.0, floor=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["sum", "max"])
@@ -141,15 +141,15 @@ def test_distractor_far_from_the_torso_is_suppressed(mode):
     maps = maps[None].astype(np.float32)
     before = np.asarray(hm.argmax_2d(jnp.asarray(maps)))[0]
     assert np.array_equal(before[[2, 4]], [[1, 14], [1, 14]])  # the coarse arg-max picks the distractor
-    cfg = S.SpatialConfig(mode=mode)
-    out = S.apply_spatial_model(maps, torso, pri, cfg)
+    cfg = spatial_mrf.SpatialConfig(mode=mode)
+    out = spatial_mrf.apply_spatial_model(maps, torso, pri, cfg)
     assert out.shape == maps.shape
     after = np.asarray(hm.argmax_2d(out))[0]
     np.testing.assert_array_equal(after, true.astype(int))  # every joint at its true cell, distractors removed
     if mode == "sum":
         np.testing.assert_allclose(np.asarray(out).sum(axis=(1, 2)), 1.0, rtol=1e-4)
     # switched off: the input unchanged
-    off = S.apply_spatial_model(maps, torso, pri, S.SpatialConfig(enabled=False))
+    off = spatial_mrf.apply_spatial_model(maps, torso, pri, spatial_mrf.SpatialConfig(enabled=False))
     np.testing.assert_array_equal(np.asarray(off), maps)
 
 
@@ -161,35 +161,35 @@ def test_torso_node_conditions_the_joints_like_brute_force():
     maps = rng.uniform(-0.1, 1.1, (1, 4, 4, 3)).astype(np.float32)
     maps = np.concatenate([maps, maps])
     torso = np.array([[1.0, 2.0], [1.4, 1.6]], np.float32)  # both round to cell (x 1, y 2)
-    u = np.asarray(S.torso_log_unary(jnp.asarray(torso), (4, 4), 0.0))
+    u = np.asarray(spatial_mrf.torso_log_unary(jnp.asarray(torso), (4, 4), 0.0))
     assert np.array_equal(np.argwhere(u[1] == 0), [[2, 1]]) and np.all(u[1][u[1] != 0] <= -1e3)
     for mode in ("sum", "max"):
-        cfg = S.SpatialConfig(edges=edges, mode=mode, torso_sigma=0.0, output="log")
-        lg = np.asarray(S.apply_spatial_model(maps, torso, pri, cfg))
+        cfg = spatial_mrf.SpatialConfig(edges=edges, mode=mode, torso_sigma=0.0, output="log")
+        lg = np.asarray(spatial_mrf.apply_spatial_model(maps, torso, pri, cfg))
         np.testing.assert_allclose(lg[0], lg[1], atol=1e-5)  # a delta at the same cell: the same result
         unary = np.concatenate([np.moveaxis(np.log(np.clip(maps[0], 0, 1) + cfg.unary_floor), -1, 0),
                                 np.where(u[:1] == 0, 0.0, -np.inf)])
         want = _brute_force(unary, pri.astype(np.float64), edges, mode)[:3]
         np.testing.assert_allclose(lg[0], np.moveaxis(want, 0, -1), atol=2e-4)
-        pr = np.asarray(S.apply_spatial_model(maps, torso, pri, dataclasses.replace(cfg, output="prob")))
+        pr = np.asarray(spatial_mrf.apply_spatial_model(maps, torso, pri, dataclasses.replace(cfg, output="prob")))
         np.testing.assert_allclose(pr, np.exp(lg), rtol=1e-5, atol=1e-7)
 
 
 def test_bad_input_raises():
     u = jnp.zeros((3, 4, 4))
     with pytest.raises(InputError):
-        S.marginals(u, jnp.zeros((2, 4, 4)), ((0, 1), (1, 2)))  # even kernel
+        spatial_mrf.marginals(u, jnp.zeros((2, 4, 4)), ((0, 1), (1, 2)))  # even kernel
     with pytest.raises(InputError):
-        S.marginals(u, jnp.zeros((2, 3, 3)), ((0, 1), (1, 0)))  # cycle, no root
+        spatial_mrf.marginals(u, jnp.zeros((2, 3, 3)), ((0, 1), (1, 0)))  # cycle, no root
     with pytest.raises(InputError):
-        S.marginals(u, jnp.zeros((2, 3, 3)), ((0, 1), (0, 1)))  # node 1 has two parents
+        spatial_mrf.marginals(u, jnp.zeros((2, 3, 3)), ((0, 1), (0, 1)))  # node 1 has two parents
     with pytest.raises(InputError):
-        S.marginals(u, jnp.zeros((1, 3, 3)), ((0, 1),))  # too few edges
+        spatial_mrf.marginals(u, jnp.zeros((1, 3, 3)), ((0, 1),))  # too few edges
     with pytest.raises(InputError):
-        S.apply_spatial_model(jnp.zeros((1, 4, 4, 11)), np.zeros((1, 2)), jnp.zeros((11, 3, 3)),
-                              S.SpatialConfig(mode="mean"))
+        spatial_mrf.apply_spatial_model(jnp.zeros((1, 4, 4, 11)), np.zeros((1, 2)), jnp.zeros((11, 3, 3)),
+                              spatial_mrf.SpatialConfig(mode="mean"))
     with pytest.raises(InputError):
-        S.offset_priors(np.zeros((2, 3, 2)), np.ones((2, 2), bool), ((2, 0), (0, 1)), 3)
+        spatial_mrf.offset_priors(np.zeros((2, 3, 2)), np.ones((2, 2), bool), ((2, 0), (0, 1)), 3)
 
 
 def test_select_peaks_takes_the_refined_cell_and_refines_on_the_heatmap():
@@ -199,7 +199,7 @@ def test_select_peaks_takes_the_refined_cell_and_refines_on_the_heatmap():
     maps = 0.6 * np.asarray(hm.gaussian_targets(jnp.asarray(true), (size, size), 1.0))
     maps = np.maximum(maps, np.asarray(hm.gaussian_targets(jnp.asarray(far), (size, size), 1.0)))
     refined = np.asarray(hm.gaussian_targets(jnp.asarray(np.round(true)), (size, size), 3.0))  # broad, at the cell
-    got = np.asarray(S.select_peaks(jnp.asarray(maps[None]), jnp.asarray(refined[None])))[0]
+    got = np.asarray(spatial_mrf.select_peaks(jnp.asarray(maps[None]), jnp.asarray(refined[None])))[0]
     np.testing.assert_allclose(got, true, atol=0.1)
     # the refined maps' own arg-max is the cell; the coarse maps' is the distractor
     np.testing.assert_array_equal(np.asarray(hm.argmax_2d(jnp.asarray(maps))), far.astype(int))
@@ -215,7 +215,7 @@ def test_marginal_nll_is_differentiable_and_learning_lowers_it():
     targets = jnp.asarray(np.stack([base + rng.integers(0, 2, (1, 2)) for _ in range(4)]), jnp.int32)
     mask = jnp.ones((4, 3), bool)
     pri = jnp.zeros((2, 5, 5))
-    step = jax.jit(jax.value_and_grad(lambda p: S.marginal_nll(p, u, targets, mask, edges)))
+    step = jax.jit(jax.value_and_grad(lambda p: spatial_mrf.marginal_nll(p, u, targets, mask, edges)))
     l0, g = step(pri)
     assert np.all(np.isfinite(np.asarray(g))) and np.abs(np.asarray(g)).max() > 0
     for _ in range(20):
@@ -230,11 +230,11 @@ def _flic_tiny_params():
     heat-map unary is strictly monotone in the heat-map (no clipped ties)."""
     import jax
 
-    from convcorr_jax.pose import model as M
+    from convcorr_jax.pose import model as pose_model
 
-    cfg = M.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16,
+    cfg = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16,
                         num_joints=11)
-    params = M.init(jax.random.PRNGKey(0), cfg)
+    params = pose_model.init(jax.random.PRNGKey(0), cfg)
     fc2 = params["coarse"]["fc2"]
     key = jax.random.PRNGKey(1)
     params["coarse"]["fc2"] = {"bias": jnp.full_like(fc2["bias"], 0.5),
@@ -247,24 +247,24 @@ def test_predict_with_a_flat_spatial_model_equals_without():
     """Uniform priors over every offset of the map and a flat torso unary: each joint's marginal is its own
     normalised unary, a monotone map of the heat-map, so every spatial read-out equals the plain one; disabled,
     too."""
-    from convcorr_jax.pose import model as M
-    from convcorr_jax.pose import predict as P
+    from convcorr_jax.pose import model as pose_model
+    from convcorr_jax.pose import predict as pose_predict
 
     cfg, params, images = _flic_tiny_params()
     s = cfg.map_size
-    flat = np.zeros((len(S.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
+    flat = np.zeros((len(spatial_mrf.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
     torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
-    hm = np.asarray(M.apply_coarse(params, images.astype(np.float32) / 255.0, cfg)[0])
+    hm = np.asarray(pose_model.apply_coarse(params, images.astype(np.float32) / 255.0, cfg)[0])
     assert 0 < hm.min() and hm.max() < 1
-    for sc in (S.SpatialConfig(torso_sigma=1e6), S.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
-               S.SpatialConfig(enabled=False)):
-        got = P.predict(params, images, cfg, batch=4, spatial=P.SpatialInputs(flat, torso, sc))
-        assert set(got) == set(P.READOUTS + P.SPATIAL_READOUTS)
-        for k in P.READOUTS:
+    for sc in (spatial_mrf.SpatialConfig(torso_sigma=1e6), spatial_mrf.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
+               spatial_mrf.SpatialConfig(enabled=False)):
+        got = pose_predict.predict(params, images, cfg, batch=4, spatial=pose_predict.SpatialInputs(flat, torso, sc))
+        assert set(got) == set(pose_predict.READOUTS + pose_predict.SPATIAL_READOUTS)
+        for k in pose_predict.READOUTS:
             np.testing.assert_allclose(got["spatial_" + k], got[k], atol=1e-5, err_msg=f"{sc} {k}")
-    plain = P.predict(params, images, cfg, batch=4)
-    assert set(plain) == set(P.READOUTS)
-    for k in P.READOUTS:
+    plain = pose_predict.predict(params, images, cfg, batch=4)
+    assert set(plain) == set(pose_predict.READOUTS)
+    for k in pose_predict.READOUTS:
         np.testing.assert_allclose(plain[k], got[k], atol=1e-5)
 
 
@@ -273,41 +273,41 @@ def test_predict_crops_the_fine_model_at_the_spatially_refined_cells():
     whatever the heat-maps say: spatial_coarse is that cell's centre, and the fine model crops there (the paper's
     order: spatial model before the fine model)."""
     from convcorr_jax.pose import heatmaps as hmap
-    from convcorr_jax.pose import model as M
-    from convcorr_jax.pose import predict as P
+    from convcorr_jax.pose import model as pose_model
+    from convcorr_jax.pose import predict as pose_predict
 
     cfg, params, images = _flic_tiny_params()
     k = 5
     rng = np.random.default_rng(2)
-    offsets = rng.integers(-1, 2, (len(S.FLIC_EDGES), 2))
-    pri = np.full((len(S.FLIC_EDGES), k, k), -30.0, np.float32)
+    offsets = rng.integers(-1, 2, (len(spatial_mrf.FLIC_EDGES), 2))
+    pri = np.full((len(spatial_mrf.FLIC_EDGES), k, k), -30.0, np.float32)
     for e, (dx, dy) in enumerate(offsets):
         pri[e, dy + k // 2, dx + k // 2] = 0.0
     torso = np.array([[3, 4], [4, 3], [3, 3], [4, 4], [3, 4]], np.float32)
     cells = np.zeros((len(images), 12, 2))
-    cells[:, S.FLIC_TORSO] = torso
-    for e, (p, c) in enumerate(S.FLIC_EDGES):  # parents come first in FLIC_EDGES
+    cells[:, spatial_mrf.FLIC_TORSO] = torso
+    for e, (p, c) in enumerate(spatial_mrf.FLIC_EDGES):  # parents come first in FLIC_EDGES
         cells[:, c] = cells[:, p] + offsets[e]
     want = np.asarray(hmap.map_to_image(cells[:, :11], cfg.pool))
-    got = P.predict(params, images, cfg, batch=4, spatial=P.SpatialInputs(pri, torso, S.SpatialConfig(
+    got = pose_predict.predict(params, images, cfg, batch=4, spatial=pose_predict.SpatialInputs(pri, torso, spatial_mrf.SpatialConfig(
         torso_sigma=0.0)))
     np.testing.assert_allclose(got["spatial_coarse"], want, atol=1e-5)
-    fine = M.apply(params, images.astype(np.float32) / 255.0, cfg, centers=want.astype(np.float32))
+    fine = pose_model.apply(params, images.astype(np.float32) / 255.0, cfg, centers=want.astype(np.float32))
     np.testing.assert_allclose(got["spatial_cascade"], fine["xy"], atol=1e-4)
     assert not np.allclose(got["spatial_coarse"], got["coarse"])  # the heat-maps alone say otherwise
 
 
 def test_predict_refuses_bad_spatial_inputs():
-    from convcorr_jax.pose import predict as P
+    from convcorr_jax.pose import predict as pose_predict
 
     cfg, params, images = _flic_tiny_params()
-    pri = np.zeros((len(S.FLIC_EDGES), 3, 3), np.float32)
+    pri = np.zeros((len(spatial_mrf.FLIC_EDGES), 3, 3), np.float32)
     with pytest.raises(InputError, match="torso"):
-        P.predict(params, images, cfg, spatial=P.SpatialInputs(pri, np.zeros((2, 2)), S.SpatialConfig()))
+        pose_predict.predict(params, images, cfg, spatial=pose_predict.SpatialInputs(pri, np.zeros((2, 2)), spatial_mrf.SpatialConfig()))
     with pytest.raises(InputError, match="log_priors"):
-        P.predict(params, images, cfg, spatial=P.SpatialInputs(pri[:3], np.zeros((5, 2)), S.SpatialConfig()))
+        pose_predict.predict(params, images, cfg, spatial=pose_predict.SpatialInputs(pri[:3], np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
     with pytest.raises(InputError, match="mode"):
-        P.predict(params, images, cfg, spatial=P.SpatialInputs(pri, np.zeros((5, 2)), S.SpatialConfig(mode="avg")))
+        pose_predict.predict(params, images, cfg, spatial=pose_predict.SpatialInputs(pri, np.zeros((5, 2)), spatial_mrf.SpatialConfig(mode="avg")))
 
 
 def test_priors_from_pixels_are_the_priors_of_the_cells():
@@ -315,9 +315,9 @@ def test_priors_from_pixels_are_the_priors_of_the_cells():
     pts = rng.uniform(0, 64, (30, 11, 2))
     vis = rng.random((30, 11)) < 0.9
     torso = rng.uniform(20, 40, (30, 2))
-    got = S.priors_from_pixels(pts, vis, torso, 8, S.FLIC_EDGES, 9, 0.5, 1e-3)
-    cells, v = S.with_torso(np.asarray(hm.image_to_map(pts, 8)), vis, np.asarray(hm.image_to_map(torso, 8)))
-    np.testing.assert_allclose(got, S.offset_priors(cells, v, S.FLIC_EDGES, 9, 0.5, 1e-3), atol=1e-6)
+    got = spatial_mrf.priors_from_pixels(pts, vis, torso, 8, spatial_mrf.FLIC_EDGES, 9, 0.5, 1e-3)
+    cells, v = spatial_mrf.with_torso(np.asarray(hm.image_to_map(pts, 8)), vis, np.asarray(hm.image_to_map(torso, 8)))
+    np.testing.assert_allclose(got, spatial_mrf.offset_priors(cells, v, spatial_mrf.FLIC_EDGES, 9, 0.5, 1e-3), atol=1e-6)
 
 
 def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(tmp_path):
@@ -335,17 +335,17 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
         sys.path.insert(0, {str(tests)!r})
         import numpy as np
         from convcorr_jax import parallel
-        from convcorr_jax.pose import predict as P, spatial as S
+        from convcorr_jax.pose import predict as pose_predict, spatial as spatial_mrf
         from test_spatial import _flic_tiny_params
         cfg, params, images = _flic_tiny_params()
         rng = np.random.default_rng(0)
-        pri = rng.normal(0, 1, (len(S.FLIC_EDGES), 5, 5)).astype(np.float32)
-        sp = P.SpatialInputs(pri, rng.uniform(2, 5, (5, 2)).astype(np.float32), S.SpatialConfig(mode="max"))
+        pri = rng.normal(0, 1, (len(spatial_mrf.FLIC_EDGES), 5, 5)).astype(np.float32)
+        sp = pose_predict.SpatialInputs(pri, rng.uniform(2, 5, (5, 2)).astype(np.float32), spatial_mrf.SpatialConfig(mode="max"))
         mesh = parallel.make_mesh()
         assert mesh.devices.size == 2
-        a = P.predict(params, images, cfg, batch=3, spatial=sp)
-        b = P.predict(params, images, cfg, batch=3, spatial=sp, mesh=mesh)
-        assert set(a) == set(b) == set(P.READOUTS + P.SPATIAL_READOUTS)
+        a = pose_predict.predict(params, images, cfg, batch=3, spatial=sp)
+        b = pose_predict.predict(params, images, cfg, batch=3, spatial=sp, mesh=mesh)
+        assert set(a) == set(b) == set(pose_predict.READOUTS + pose_predict.SPATIAL_READOUTS)
         for k in a:
             np.testing.assert_allclose(a[k], b[k], atol=1e-4, err_msg=k)
     """)
@@ -366,8 +366,8 @@ def test_learn_priors_equal_the_hand_counted_histogram_and_priors_from_pixels():
     offsets = np.array([[1, 0], [1, 0], [-1, 2], [5, 5]])  # (dx, dy) cells; the last outside a 5 x 5 kernel
     joint_cells = torso_cells + offsets
     px = lambda c: np.asarray(hm.map_to_image(c, stride))  # noqa: E731
-    cfg = S.SpatialConfig(edges=((1, 0),), kernel=5, prior_sigma=0.0, prior_floor=0.0)
-    got = S.learn_priors(px(joint_cells)[:, None], np.ones((4, 1), bool), px(torso_cells), stride, cfg)
+    cfg = spatial_mrf.SpatialConfig(edges=((1, 0),), kernel=5, prior_sigma=0.0, prior_floor=0.0)
+    got = spatial_mrf.learn_priors(px(joint_cells)[:, None], np.ones((4, 1), bool), px(torso_cells), stride, cfg)
     want = np.full((1, 5, 5), -np.inf)
     want[0, 2 + 0, 2 + 1] = np.log(2 / 3)  # [r + dy, r + dx]
     want[0, 2 + 2, 2 - 1] = np.log(1 / 3)
@@ -375,14 +375,14 @@ def test_learn_priors_equal_the_hand_counted_histogram_and_priors_from_pixels():
 
     rng = np.random.default_rng(5)
     pts, vis, torso = rng.uniform(0, 64, (40, 11, 2)), rng.random((40, 11)) < 0.8, rng.uniform(24, 40, (40, 2))
-    np.testing.assert_array_equal(S.learn_priors(pts, vis, torso, 8, S.FLIC_VALIDATED),
-                                  S.priors_from_pixels(pts, vis, torso, 8, S.FLIC_EDGES, 15, 1.0, 1e-2))
-    whole = S.SpatialConfig()
-    assert S.learn_priors(pts, vis, torso, 8, whole, map_size=8).shape == (len(S.FLIC_EDGES), 15, 15)
+    np.testing.assert_array_equal(spatial_mrf.learn_priors(pts, vis, torso, 8, spatial_mrf.FLIC_VALIDATED),
+                                  spatial_mrf.priors_from_pixels(pts, vis, torso, 8, spatial_mrf.FLIC_EDGES, 15, 1.0, 1e-2))
+    whole = spatial_mrf.SpatialConfig()
+    assert spatial_mrf.learn_priors(pts, vis, torso, 8, whole, map_size=8).shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
     with pytest.raises(InputError, match="kernel"):
-        S.learn_priors(pts, vis, torso, 8, whole)
+        spatial_mrf.learn_priors(pts, vis, torso, 8, whole)
     with pytest.raises(InputError, match="kernel"):
-        S.learn_priors(pts, vis, torso, 8, S.SpatialConfig(kernel=4))
+        spatial_mrf.learn_priors(pts, vis, torso, 8, spatial_mrf.SpatialConfig(kernel=4))
 
 
 def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
@@ -391,34 +391,34 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
     priors are InputErrors naming the file."""
     import json
 
-    cfg = dataclasses.replace(S.FLIC_VALIDATED, method="fft", output="log")
-    assert S.SpatialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    pri = np.random.default_rng(0).normal(size=(len(S.FLIC_EDGES), 15, 15)).astype(np.float32)
-    assert S.load_model(tmp_path) is None
-    S.save_model(tmp_path, cfg, pri, {"learned_from": "test"})
-    got_cfg, got_pri = S.load_model(tmp_path)
+    cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, method="fft", output="log")
+    assert spatial_mrf.SpatialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    pri = np.random.default_rng(0).normal(size=(len(spatial_mrf.FLIC_EDGES), 15, 15)).astype(np.float32)
+    assert spatial_mrf.load_model(tmp_path) is None
+    spatial_mrf.save_model(tmp_path, cfg, pri, {"learned_from": "test"})
+    got_cfg, got_pri = spatial_mrf.load_model(tmp_path)
     assert got_cfg == cfg and isinstance(got_cfg.edges[0], tuple) and hash(got_cfg) == hash(cfg)
     np.testing.assert_array_equal(got_pri, pri)
-    saved = json.loads((tmp_path / S.CONFIG_FILE).read_text())
-    assert saved["priors"] == {"learned_from": "test", "file": S.PRIORS_FILE, "shape": [11, 15, 15]}
+    saved = json.loads((tmp_path / spatial_mrf.CONFIG_FILE).read_text())
+    assert saved["priors"] == {"learned_from": "test", "file": spatial_mrf.PRIORS_FILE, "shape": [11, 15, 15]}
     with pytest.raises(InputError, match="log_priors"):
-        S.save_model(tmp_path, cfg, pri[:, :9, :9])  # kernel 15
-    (tmp_path / S.CONFIG_FILE).write_text(json.dumps({"config": {**cfg.to_dict(), "kernal": 3}}))
-    with pytest.raises(InputError, match=f"{S.CONFIG_FILE}.*kernal"):
-        S.load_model(tmp_path)
-    (tmp_path / S.CONFIG_FILE).write_text(json.dumps({"config": {"mode": "avg"}}))
+        spatial_mrf.save_model(tmp_path, cfg, pri[:, :9, :9])  # kernel 15
+    (tmp_path / spatial_mrf.CONFIG_FILE).write_text(json.dumps({"config": {**cfg.to_dict(), "kernal": 3}}))
+    with pytest.raises(InputError, match=f"{spatial_mrf.CONFIG_FILE}.*kernal"):
+        spatial_mrf.load_model(tmp_path)
+    (tmp_path / spatial_mrf.CONFIG_FILE).write_text(json.dumps({"config": {"mode": "avg"}}))
     with pytest.raises(InputError, match="mode"):
-        S.load_model(tmp_path)
-    (tmp_path / S.CONFIG_FILE).write_text("{")
-    with pytest.raises(InputError, match=S.CONFIG_FILE):
-        S.load_model(tmp_path)
-    S.save_model(tmp_path, cfg, pri)
-    np.save(tmp_path / S.PRIORS_FILE, pri[:3])
-    with pytest.raises(InputError, match=S.PRIORS_FILE):
-        S.load_model(tmp_path)
-    (tmp_path / S.PRIORS_FILE).unlink()
+        spatial_mrf.load_model(tmp_path)
+    (tmp_path / spatial_mrf.CONFIG_FILE).write_text("{")
+    with pytest.raises(InputError, match=spatial_mrf.CONFIG_FILE):
+        spatial_mrf.load_model(tmp_path)
+    spatial_mrf.save_model(tmp_path, cfg, pri)
+    np.save(tmp_path / spatial_mrf.PRIORS_FILE, pri[:3])
+    with pytest.raises(InputError, match=spatial_mrf.PRIORS_FILE):
+        spatial_mrf.load_model(tmp_path)
+    (tmp_path / spatial_mrf.PRIORS_FILE).unlink()
     with pytest.raises(InputError, match="missing file"):
-        S.load_model(tmp_path)
+        spatial_mrf.load_model(tmp_path)
 
 
 def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_maxima():
@@ -427,21 +427,21 @@ def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_max
     "spatial_peak" equals it."""
     import jax.numpy as jnp
 
-    from convcorr_jax.pose import model as M
-    from convcorr_jax.pose import predict as P
+    from convcorr_jax.pose import model as pose_model
+    from convcorr_jax.pose import predict as pose_predict
 
-    a = dataclasses.replace(S.FLIC_VALIDATED, kernel=9, prior_sigma=0.0, prior_floor=0.1)
-    assert a.inference() == S.FLIC_VALIDATED.inference() and a != S.FLIC_VALIDATED
+    a = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, kernel=9, prior_sigma=0.0, prior_floor=0.1)
+    assert a.inference() == spatial_mrf.FLIC_VALIDATED.inference() and a != spatial_mrf.FLIC_VALIDATED
     cfg, params, images = _flic_tiny_params()
     s = cfg.map_size
-    flat = np.zeros((len(S.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
+    flat = np.zeros((len(spatial_mrf.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
     torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
-    got = P.predict(params, images, cfg, batch=4, peaks=True,
-                    spatial=P.SpatialInputs(flat, torso, S.SpatialConfig(torso_sigma=1e6)))
-    hmaps = np.asarray(M.apply_coarse(params, jnp.asarray(images, jnp.float32) / 255.0, cfg)[0])
+    got = pose_predict.predict(params, images, cfg, batch=4, peaks=True,
+                    spatial=pose_predict.SpatialInputs(flat, torso, spatial_mrf.SpatialConfig(torso_sigma=1e6)))
+    hmaps = np.asarray(pose_model.apply_coarse(params, jnp.asarray(images, jnp.float32) / 255.0, cfg)[0])
     np.testing.assert_allclose(got["peak"], hmaps.max(axis=(1, 2)), atol=1e-6)
     np.testing.assert_allclose(got["spatial_peak"], got["peak"], atol=1e-6)
-    assert set(P.predict(params, images, cfg, batch=4, peaks=True)) == set(P.READOUTS) | {"peak"}
+    assert set(pose_predict.predict(params, images, cfg, batch=4, peaks=True)) == set(pose_predict.READOUTS) | {"peak"}
 
 
 def test_fit_priors_recovers_offset():
@@ -456,17 +456,17 @@ def test_fit_priors_recovers_offset():
     peaks = np.stack([hm.gaussian_targets(jnp.asarray(np.stack([j, d])), (size, size), 0.7)
                       for j, d in zip(joint, distractor)])  # [N, H, W, 2]
     maps = np.asarray(peaks.max(-1, keepdims=True))  # one joint, two peaks
-    cfg = S.SpatialConfig(edges=((1, 0),), kernel=9, mode="sum", unary_power=1.0, torso_sigma=0.5)
+    cfg = spatial_mrf.SpatialConfig(edges=((1, 0),), kernel=9, mode="sum", unary_power=1.0, torso_sigma=0.5)
     flat = np.full((1, 9, 9), -np.log(81.0), np.float32)
-    fitted = S.fit_priors(flat, maps, torso, joint[:, None], np.ones((n, 1), bool), cfg, steps=60, lr=0.2, batch=16)
+    fitted = spatial_mrf.fit_priors(flat, maps, torso, joint[:, None], np.ones((n, 1), bool), cfg, steps=60, lr=0.2, batch=16)
     assert fitted.shape == (1, 9, 9)
     np.testing.assert_allclose(np.exp(fitted).sum(), 1.0, rtol=1e-4)
     r = 4
     assert np.unravel_index(np.argmax(fitted[0]), (9, 9)) == (r + offset[1], r + offset[0])
     assert np.exp(fitted[0, r + offset[1], r + offset[0]]) > 0.3  # from 1/81
     # with the fitted prior the spatial model prefers the joint's peak over the distractor
-    refined = np.asarray(S.apply_spatial_model(jnp.asarray(maps), jnp.asarray(torso), jnp.asarray(fitted), cfg))
+    refined = np.asarray(spatial_mrf.apply_spatial_model(jnp.asarray(maps), jnp.asarray(torso), jnp.asarray(fitted), cfg))
     am = np.asarray(hm.argmax_2d(jnp.asarray(refined)))[:, 0]
     assert np.mean(np.all(am == joint, -1)) > 0.95
     with pytest.raises(InputError, match="log_priors"):
-        S.fit_priors(np.concatenate([flat, flat]), maps, torso, joint[:, None], np.ones((n, 1), bool), cfg)
+        spatial_mrf.fit_priors(np.concatenate([flat, flat]), maps, torso, joint[:, None], np.ones((n, 1), bool), cfg)

@@ -17,7 +17,7 @@ from convcorr_jax.correspondence import points as points_module
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
-from convcorr_eval.long2014 import pf_willow as P
+from convcorr_eval.long2014 import pf_willow
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def _points(image, k, seed=0):
 
 
 def test_the_experiment_reads_its_defaults_from_the_library():
-    assert P.Config().transfer == PointTransferConfig()
-    assert P.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS and P.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
+    assert pf_willow.Config().transfer == PointTransferConfig()
+    assert pf_willow.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS and pf_willow.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
     cfg = PointTransferConfig()
     assert (cfg.method, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
         "ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 2.0)
@@ -61,9 +61,9 @@ def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root)
     pairs, pair for pair: the experiment's predictions and PCK. VGG-16 with seeded random weights (the weights are
     not what is compared)."""
     backbone, params = load_backbone("vgg16", "random")
-    cfg = dataclasses.replace(P.get_config("default"), weights="random", data_root=pf_root, classes=("duck(S)",),
+    cfg = dataclasses.replace(pf_willow.get_config("default"), weights="random", data_root=pf_root, classes=("duck(S)",),
                               pairs_per_class=4)
-    out = P.run_pf_willow(cfg, backbone, params)
+    out = pf_willow.run_pf_willow(cfg, backbone, params)
     s, pairs = out["samples"], out["pairs"]
     t = transfer_points([s[i].image for i, _ in pairs], [s[j].image for _, j in pairs],
                         [s[i].points for i, _ in pairs], model=(backbone, params))
@@ -80,10 +80,10 @@ def test_every_method_gives_the_experiments_predictions(caffenet, method, featur
     images = _images()
     samples = [_sample(im, _points(im, 6, seed=k)) for k, im in enumerate(images)]
     pairs = np.array([[0, 1], [2, 0]])
-    cfg = dataclasses.replace(P.get_config("tiny"), backbone="caffenet", weights="random", method=method,
+    cfg = dataclasses.replace(pf_willow.get_config("tiny"), backbone="caffenet", weights="random", method=method,
                               features=features, **FAST)
     boxes = np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], float)
-    r = P.evaluate_set(samples, boxes, np.array(["x"] * 2), cfg, *caffenet, pairs)
+    r = pf_willow.evaluate_set(samples, boxes, np.array(["x"] * 2), cfg, *caffenet, pairs)
     t = transfer_points([images[i] for i, _ in pairs], [images[j] for _, j in pairs],
                         [samples[i].points for i, _ in pairs], model=caffenet, config=cfg.transfer)
     np.testing.assert_allclose(t.points, r["pred"], atol=1e-3)

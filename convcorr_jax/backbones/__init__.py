@@ -13,7 +13,7 @@ ImageNet conv layers without the classifier), for taps up to pool5.
 from __future__ import annotations
 
 from convcorr_jax.backbones.base import Backbone
-from convcorr_jax.backbones.geometry import RF
+from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.backbones.registry import NAMES, get
 
 __all__ = ["Backbone", "RF", "NAMES", "get"]

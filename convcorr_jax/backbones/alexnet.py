@@ -36,7 +36,7 @@ import numpy as np
 
 from convcorr_jax.backbones import layers, preprocess
 from convcorr_jax.backbones.base import Backbone, StateDict, check_input, check_taps, oihw_to_hwio
-from convcorr_jax.backbones.geometry import Step, grid_size, rf_table
+from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.errors import InputError
 
 

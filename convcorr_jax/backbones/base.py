@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from convcorr_jax.backbones.geometry import RF
+from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.errors import InputError
 
 Params = dict[str, Any]

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from convcorr_jax.backbones.geometry import Step, output_size
+from convcorr_jax.backbones.receptive_field import Step, output_size
 
 
 def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from convcorr_jax.backbones.alexnet import Op, build
 from convcorr_jax.backbones.base import Backbone
-from convcorr_jax.backbones.geometry import Step
+from convcorr_jax.backbones.receptive_field import Step
 
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax import geometry
-from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.correspondence.transfer import TransferConfig, sift_bin_size
 from convcorr_jax.errors import InputError

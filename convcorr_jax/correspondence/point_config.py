@@ -19,6 +19,7 @@ from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence.matching import METHODS as MATCHERS
 from convcorr_jax.errors import InputError
+from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 
 METHODS = ("bp",) + MATCHERS  # "bp", "cos", "rhm", "ot", "ot_rhm"
 FEATURES = ("cnn", "sift", "none")
@@ -74,8 +75,8 @@ class PointTransferConfig:
     iters: int = 8
     levels: int = 3
     sift_bin: int | None = None
-    paper_side: int = 500
-    feature_norm: float = 512.0
+    paper_side: int = FRAME_PX
+    feature_norm: float = FEATURE_NORM
     batch: int = 30
     match_batch: int = 8
     scales: tuple[float, ...] = (1.0,)

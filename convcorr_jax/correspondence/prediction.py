@@ -35,20 +35,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax import geometry, knn, metrics
-from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.config import check_fields
 from convcorr_jax.errors import check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
 from convcorr_jax.linear import svm
+from convcorr_jax.long_frame import FRAME_PX
 from convcorr_jax.progress import bar as progress_bar
 
 @dataclasses.dataclass(frozen=True)
 class PredictionConfig:
     """Table 4 settings (paper defaults except where the backbone forces an analogue, see module doc)."""
 
-    box_size: int = 500
+    box_size: int = FRAME_PX
     role: str = "conv5"
     prior_role: str = "pool5"
     neighbourhood: int = 3
@@ -147,7 +148,7 @@ def default_neg_half(backbone, cfg: PredictionConfig) -> float:
         return float(cfg.neg_half)
     rf = backbone.geometry[resolve_tap(backbone, cfg.role, "role")]
     field = rf.size + (cfg.neighbourhood - 1) * rf.stride
-    return float(min(97.5 * cfg.box_size / 500.0, (field - 1) / 2.0))
+    return float(min(97.5 * cfg.box_size / FRAME_PX, (field - 1) / 2.0))
 
 
 def training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0):
@@ -226,7 +227,7 @@ def _combine(scores, centres, mu, sigma, eta):
 def predict(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None, cfg: PredictionConfig) -> np.ndarray:
     """Predicted keypoints [n, K, 2] in box pixels: arg-max of the detector (with the prior when mu is given)."""
     out = np.zeros(f.keypoints.shape)
-    sigma = cfg.sigma * cfg.box_size / 500.0
+    sigma = cfg.sigma * cfg.box_size / FRAME_PX
     for i in range(f.X.shape[0]):
         s = np.asarray(svm.decision_function(jnp.asarray(model.W), jnp.asarray(model.b), jnp.asarray(f.X[i])))
         if mu is not None:

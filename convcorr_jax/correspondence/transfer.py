@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax import geometry, metrics
-from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import prediction
@@ -38,6 +38,7 @@ from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, transfer_points
 from convcorr_jax.knn import topk_cosine
+from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import is_conv_only
 
@@ -51,14 +52,14 @@ class TransferConfig:
     """Table 2 settings (paper: box 500, 25 neighbours, top 5, beta 3e-3, SIFT radius 20 at 500 px)."""
 
     box: int = 192  # square box side (px) every instance is warped to
-    paper_box: int = 500  # box size in which beta and the SIFT radius are expressed
+    paper_box: int = FRAME_PX  # box size in which beta and the SIFT radius are expressed
     neighbours: int = 25
     top: int = 5
     beta: float = 3e-3
     sift_radius: float = 20.0  # paper: descriptor radius 20 px on the 500 px box (bin size = radius / 2)
     sift_scale: str = "stride"  # "stride": radius keeps its ratio to the conv4 stride (16 px in the paper);
     # "box": radius scaled with the box (box / paper_box)
-    feature_norm: float = 512.0
+    feature_norm: float = FEATURE_NORM
     layer: str = "conv4"  # AlexNet role name, mapped through backbone.roles
     iters: int = 5
     levels: int = 3

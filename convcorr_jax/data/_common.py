@@ -80,15 +80,6 @@ def as_float(value: object, source, field: str) -> float:
         raise InputError(source, field, "a number", repr(value)) from None
 
 
-def check_finite(arr: np.ndarray, source, field: str, mask: np.ndarray | None = None) -> None:
-    """Raise unless `arr` (restricted to rows where `mask`) is finite."""
-    a = np.asarray(arr, np.float64)
-    if mask is not None:
-        a = a[np.asarray(mask, bool)]
-    if not np.all(np.isfinite(a)):
-        raise InputError(source, field, "finite coordinates", "NaN or inf")
-
-
 def points_bbox(points: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Tight box (x0, y0, x1, y1) float32 around the finite (and masked) points; NaNs when there are none."""
     p = np.asarray(points, np.float64)

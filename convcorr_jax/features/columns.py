@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import jax.numpy as jnp
 
-from convcorr_jax.backbones.geometry import RF, nearest_column
+from convcorr_jax.backbones.receptive_field import RF, nearest_column
 from convcorr_jax.errors import check
 
 

@@ -4,7 +4,7 @@ Min et al. 2019 (Hyperpixel Flow) and Liu et al. 2020 (SCOT) match "hyperpixels"
 activations of a few layers up-sampled to the grid of the shallowest one. Here every tap `t` is read at the
 receptive-field centres of one target grid by bilinear interpolation in the tap's own grid coordinates
 
-    g = (c - offset_t) / stride_t        (c: target-grid centre in image pixels, `backbones.geometry`)
+    g = (c - offset_t) / stride_t        (c: target-grid centre in image pixels, `backbones.receptive_field`)
 
 with coordinates beyond the outermost columns clamped to the edge columns (so a column keeps its image position,
 whatever the strides and offsets of the taps are), then L2-normalised per column (one unit vector per tap and
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
-from convcorr_jax.backbones.geometry import RF, grid_centers, pixel_to_grid
+from convcorr_jax.backbones.receptive_field import RF, grid_centers, pixel_to_grid
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.features.extract import extract, stack_images
 

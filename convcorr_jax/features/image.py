@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from convcorr_jax.backbones import geometry, preprocess
+from convcorr_jax.backbones import preprocess, receptive_field
 from convcorr_jax.data.types import load_image
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.features.extract import extract
@@ -82,6 +82,6 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mo
         out[t] = acts[t][0]
         if t in backbone.geometry:
             rf = backbone.geometry[t]
-            out[f"{t}__centers"] = tf.to_original(geometry.grid_centers(rf, acts[t].shape[1:3])).astype(np.float32)
+            out[f"{t}__centers"] = tf.to_original(receptive_field.grid_centers(rf, acts[t].shape[1:3])).astype(np.float32)
             out[f"{t}__rf"] = np.array([rf.size, rf.stride, rf.offset], np.float32)
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.backbones.geometry import grid_centers
+from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.features.columns import feature_scale
@@ -21,6 +21,7 @@ from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
+from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 
 FEATURES = ("conv4", "sift")
 MIN_GRID = 2  # the conv4 grid of an image must be at least this many columns on each side
@@ -53,7 +54,7 @@ def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, ma
 
 def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str = "conv4", beta: float = 3e-3,
                  window: int | None = None, iters: int = 8, levels: int = 3, sift_radius: float = 20.0,
-                 feature_norm: float = 512.0) -> dict:
+                 feature_norm: float = FEATURE_NORM) -> dict:
     """Align uint8 RGB a [H, W, 3] to b (resized to a's size) on the grid of a's conv4-role columns.
 
     sift_radius: SIFT descriptor radius in pixels of a 500 px image (scaled to a's longer side).
@@ -75,7 +76,7 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str =
     grid = grid_centers(rf, conv.shape[1:3])
     side = max(h, w)
     if features == "sift":
-        bin_size = max(1, int(round(sift_radius / 2 * side / 500)))
+        bin_size = max(1, int(round(sift_radius / 2 * side / FRAME_PX)))
         xs, ys = grid[0, :, 0], grid[:, 0, 1]
         feats = np.stack([np.asarray(sift_grid(g, xs, ys, bin_size)) for g in to_grey(np.stack([a, b]))])
     else:
@@ -88,6 +89,6 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str =
     energy = {"data": float(res.data_energy), "deformation": float(res.deformation_energy),
               "total": float(res.energy), "trace": np.asarray(res.trace).tolist(), "features": features,
               "beta": beta, "grid_hw": list(grid.shape[:2]),
-              "units": "deformation uses displacements in pixels of A scaled to a 500 px longer side"}
+              "units": f"deformation uses displacements in pixels of A scaled to a {FRAME_PX} px longer side"}
     return {"flow": flow.astype(np.float32), "grid_xy": grid.astype(np.float32), "energy": energy,
             "dense_flow": dense, "warped": warped, "b_resized": b}

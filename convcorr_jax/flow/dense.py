@@ -20,13 +20,13 @@ last level) around the flow of the level above (bilinearly upsampled, and rounde
 levels): label d means flow = init + d * step. The energy is the paper's: data term ||f_a(p) - f_b(p + flow(p))||_2
 (target features sampled bilinearly on the conv levels; every level's features are scaled to a mean column norm
 of 512) and pairwise term beta * ||flow(p) - flow(q)||^2 on the flow itself, in pixels of a 500 px image as in
-`flow.align`; each node's label window sits at its own origin, which `bp.solve(..., offsets=)` handles with
+`flow.align`; each node's label window sits at its own origin, which `bp_solver.solve(..., offsets=)` handles with
 exact DT messages. `smooth="residual"` penalises the labels only (the upsampled flow's own differences are
 free; compared with the default on the validation pairs in bench/RESULTS_flow.md).
 Contrast-sensitive smoothness (`edge_sigma`, on by default; beyond the paper's energy, `edge_sigma=None` restores
 it): below the top, each edge's pairwise term is multiplied by exp(-(g_p - g_q)^2 / (2 sigma^2)), g = image a's
 grey (0..1) averaged over the level's cell at the node centres (`contrast_factors`), so the flow can jump where
-the image has an edge; messages stay exact (`bp.solve(..., edge_scale=)`).
+the image has an edge; messages stay exact (`bp_solver.solve(..., edge_scale=)`).
 
 The defaults were chosen on validation pairs (`bench/flow_dense_validation.py`: layered stereo scenes textured
 with FLIC training images, 256 and 512 px), never on the Middlebury pair that `bench/flow_dense.py` reports.
@@ -49,12 +49,12 @@ from convcorr_jax.config import check_fields
 from convcorr_jax.errors import check
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import gradient_channels, sift_dense, to_grey
-from convcorr_jax.flow import bp
+from convcorr_jax.flow import bp, bp_solver
 from convcorr_jax.flow.warp import bilinear_sample
+from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 
 PIXEL_FEATURES = ("grad", "sift")
 SMOOTHNESS = ("flow", "residual")
-FEATURE_NORM = 512.0
 MIN_FACTOR = 1e-6  # smallest contrast-sensitive factor of the pairwise term
 
 
@@ -274,7 +274,7 @@ def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, i
     and the exact pairwise term weight * ||f_p + t_p - f_q - t_q||^2 (flow f [h, w, 2] in labels: the labels'
     flow, label + the node's origin) is minimised by `iters` clipped Jacobi sweeps from t = 0. truncation
     (labels): pairs whose labels' flows differ by more sit on the flat part of the truncated quadratic and are
-    left out of the sweeps. edge_scale [h, w, 2]: per-edge factors of the pairwise term (`bp.solve`)."""
+    left out of the sweeps. edge_scale [h, w, 2]: per-edge factors of the pairwise term (`bp_solver.solve`)."""
     a, b = _parabolas(cost, lab)
     if iters == 0:
         return jnp.where(a > 0, jnp.clip(-b / jnp.where(a > 0, a, 1.0), -0.5, 0.5), 0.0)
@@ -282,15 +282,15 @@ def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, i
     y, x = np.arange(h)[:, None, None], np.arange(w)[None, :, None]
     edges = [jnp.asarray(e, flow.dtype) for e in (y < h - 1, y > 0, x < w - 1, x > 0)]  # neighbour below, above, ...
     if edge_scale is not None:
-        edges = [e * f[..., None] for e, f in zip(edges, bp.edge_factors(edge_scale))]
+        edges = [e * f[..., None] for e, f in zip(edges, bp_solver.edge_factors(edge_scale))]
     if truncation is not None:
         t2 = jnp.square(jnp.asarray(truncation, flow.dtype))
         edges = [e * (jnp.sum(jnp.square(d), -1, keepdims=True) < t2)
-                 for e, d in zip(edges, bp.neighbour_differences(flow))]
+                 for e, d in zip(edges, bp_solver.neighbour_differences(flow))]
     count = sum(edges)  # neighbours in the quadratic [h, w, 1]
 
     def sweep(_, t):  # d/dt_p: b + a t_p + 2 weight sum_q (f_p + t_p - f_q - t_q) = 0
-        diffs = bp.neighbour_differences(flow + t)
+        diffs = bp_solver.neighbour_differences(flow + t)
         pull = sum(e * d for e, d in zip(edges, diffs)) + count * t  # sum_q (f_q + t_q) - n f_p
         return jnp.clip((2 * weight * pull - b) / jnp.maximum(a + 2 * weight * count, 1e-12), -0.5, 0.5)
 
@@ -310,7 +310,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
     """One pair: conv taps (top first), pixel feature maps [h_s, w_s, C] (one per pixel level, on the image binned
     s x s) and image a's grey [H, W] -> flow [H, W, 2] (dx, dy), hw = (H, W).
     top_grid: (xs, ys, stride of the tap in its own image, (kx, ky) scale of that image to a)."""
-    scale500 = bp.SMOOTHNESS_FRAME / max(hw)  # paper-frame pixels per pixel of a (the fine levels' smoothness)
+    scale500 = FRAME_PX / max(hw)  # paper-frame pixels per pixel of a (the fine levels' smoothness)
     fa, fb = _scaled(feats_a[0], feats_b[0])
     kx, ky = top_grid[3]
     # the tap's image has a longer side of max(hw) / max(kx, ky) pixels; its flow scaled by (kx, ky) into a's
@@ -334,7 +334,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
         trunc = None if cfg.truncation is None else cfg.truncation / float(np.mean(lv.stride))  # labels
-        lab = bp.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc, edge_scale=scale).labels
+        lab = bp_solver.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc, edge_scale=scale).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and last:
             d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc, scale)

@@ -238,6 +238,25 @@ def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACT
     return {"train": tr, "val": va}[split]
 
 
+def flic_split(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION,
+               seed: int = VAL_SEED) -> list[KeypointSample]:
+    """The frames of a FLIC split ("train", "val", "trainval": FLIC train by movie, `split_indices`; "test") of the
+    FLIC folder `root`; InputError when the split has none."""
+    samples = flic.load_flic(root, split="test" if split == "test" else "train")
+    if split != "test":
+        keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
+        samples = [samples[i] for i in keep]
+    if not samples:
+        raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
+    return samples
+
+
+def flic_torso_norm(points: np.ndarray) -> np.ndarray:
+    """FLIC's PCK normaliser [N] of points [N, 11, 2]: |l shoulder - r hip| (MODEC), in the points' pixels."""
+    ends = TORSO_ENDS[11]
+    return np.linalg.norm(points[:, ends[0]] - points[:, ends[1]], axis=-1)
+
+
 def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
                fraction: float = VAL_FRACTION, seed: int = VAL_SEED, protocol: str = "person") -> PoseCrops:
     """Person crops (or, with protocol "frame", whole frames) of one FLIC split (module docstring), resized to
@@ -254,15 +273,9 @@ def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale:
                 "crop_scale": float(crop_scale), "protocol": protocol}
 
     def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
-        samples = flic.load_flic(mat.parent, split="test" if split == "test" else "train")
-        if split != "test":
-            keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
-            samples = [samples[i] for i in keep]
-        if not samples:
-            raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
+        samples = flic_split(mat.parent, split, fraction, seed)
         affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
-        pts = _crop_points(samples, affine)
-        return samples, affine, np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1), torso
+        return samples, affine, flic_torso_norm(_crop_points(samples, affine)), torso
 
     return _cached_crops("flic-crops", settings, image_size, build)
 

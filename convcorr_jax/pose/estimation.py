@@ -50,10 +50,10 @@ import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as D
+from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -73,7 +73,7 @@ class PoseRun:
     params: Any
     names: tuple[str, ...]
     skeleton: tuple[tuple[int, int], ...]
-    spatial: S.SpatialConfig | None = None
+    spatial: spatial_mrf.SpatialConfig | None = None
     log_priors: np.ndarray | None = None
 
 
@@ -110,13 +110,13 @@ def _load(path: str, state: str) -> PoseRun:
 
 
 @functools.lru_cache(maxsize=4)
-def _saved_spatial(path: str, stamp: tuple) -> tuple[S.SpatialConfig, np.ndarray] | None:
+def _saved_spatial(path: str, stamp: tuple) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
     del stamp  # part of the cache key only (the files' modification times)
-    return S.load_model(path)
+    return spatial_mrf.load_model(path)
 
 
 def _stamp(path: Path) -> tuple:
-    return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in (path / S.CONFIG_FILE, path / S.PRIORS_FILE))
+    return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
 
 
 def load(run: str | os.PathLike | PoseRun) -> PoseRun:
@@ -140,7 +140,7 @@ def _learned(path: str, state: str, cfg: TrainConfig) -> np.ndarray:
         return run_folder.learn_spatial(cfg)
 
 
-def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig, np.ndarray] | None:
+def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
     """(config, log-priors) of a run's spatial model: the saved one, or for a FLIC run without it (trained before
     runs saved it) `spatial.FLIC_VALIDATED` with priors learned from its data_root (module docstring). None for a
     run whose joints the spatial tree does not cover (not FLIC's 11). InputError, saying how to get one, for a FLIC
@@ -155,12 +155,12 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[S.SpatialConfig
         return None
     root = Path(tc.data_root) if tc.data_root else None
     if root is None or not ((root / "examples.mat").is_file() or root.is_file()):
-        raise InputError(run.path / S.CONFIG_FILE, S.CONFIG_FILE,
+        raise InputError(run.path / spatial_mrf.CONFIG_FILE, spatial_mrf.CONFIG_FILE,
                          "the spatial model saved with the run (FLIC runs write it when trained; for an older run "
                          "call convcorr_jax.pose.train.write_spatial(run_dir, cfg), cfg = the run's config "
                          "(train.run_config) with data_root set to its FLIC folder), or spatial=False",
                          f"missing file, and no FLIC folder at data_root={tc.data_root}")
-    return S.FLIC_VALIDATED, _learned(str(run.path), run_folder.run_state(run.path), tc)
+    return spatial_mrf.FLIC_VALIDATED, _learned(str(run.path), run_folder.run_state(run.path), tc)
 
 
 def _as_images(images) -> list[np.ndarray]:
@@ -210,11 +210,11 @@ def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]],
         frame_centre = np.array([(w - 1) / 2, (h - 1) / 2])
         point = frame_centre if box is None else (box[:2] + box[2:]) / 2
         if box is not None and cfg.data == "flic" and cfg.protocol == "person":
-            a = D.flic_affines(box[None], size, cfg.crop_scale)[0]  # the crops of training and `eval flic`
+            a = pose_data.flic_affines(box[None], size, cfg.crop_scale)[0]  # the crops of training and `eval flic`
         elif box is not None and cfg.data != "flic":
-            a = D.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1))]), size)[0]
+            a = pose_data.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1))]), size)[0]
         else:  # no box, or a whole-frame run: the whole image as `data.flic_sample_affines` "frame" / "native"
-            a = D.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
+            a = pose_data.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
         affine.append(a)
         torso.append(point)
     return np.stack(affine), np.stack(torso).astype(np.float64)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 
 
 def check_perm(perm: Sequence[int], num_joints: int) -> tuple[int, ...]:
@@ -57,17 +57,17 @@ def average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: 
     return (fn(images) + unflip_maps(fn(flip_images(images)), perm)) / 2
 
 
-def apply(params: dict, images: jax.Array, cfg: M.ModelConfig, perm: Sequence[int],
+def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Sequence[int],
           centers: jax.Array | None = None) -> dict:
     """`model.apply` with test-time flip (module docstring): the same keys; "coarse_hm" and "xy" flip-averaged,
     "coarse_xy" the averaged maps' integer arg-max cell centre. centers: crop centres [N, K, 2] in pixels (default
     that arg-max); the mirror image's fine windows are centred on their mirror points."""
     perm = check_perm(perm, cfg.num_joints)
-    hm = average_maps(lambda x: M.apply_coarse(params, x, cfg)[0], images, perm)
-    cxy = M.coarse_points(hm, cfg)
+    hm = average_maps(lambda x: pose_model.apply_coarse(params, x, cfg)[0], images, perm)
+    cxy = pose_model.coarse_points(hm, cfg)
     c = jax.lax.stop_gradient(cxy if centers is None else centers)
     # the coarse network runs again inside model.apply: the same computation on the same inputs, shared by XLA's CSE
-    out = M.apply(params, images, cfg, centers=c)
-    mirrored = M.apply(params, flip_images(images), cfg, centers=mirror_points(c, cfg.image_size, perm))
+    out = pose_model.apply(params, images, cfg, centers=c)
+    mirrored = pose_model.apply(params, flip_images(images), cfg, centers=mirror_points(c, cfg.image_size, perm))
     xy = (out["xy"] + mirror_points(mirrored["xy"], cfg.image_size, perm)) / 2
     return {**out, "coarse_hm": hm, "coarse_xy": cxy, "xy": xy}

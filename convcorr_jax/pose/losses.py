@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model
 
 
 def heatmap_sse(pred: jax.Array, target: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -22,16 +22,16 @@ def heatmap_sse(pred: jax.Array, target: jax.Array, mask: jax.Array) -> tuple[ja
     return jnp.sum(per_joint * m), jnp.sum(m)
 
 
-def coarse_targets(points: jax.Array, cfg: M.ModelConfig) -> jax.Array:
+def coarse_targets(points: jax.Array, cfg: model.ModelConfig) -> jax.Array:
     """Gaussian targets [N, S, S, K] at image points [N, K, 2] (sigma in heat-map cells)."""
     cells = hmap.image_to_map(points, cfg.pool)
     s = cfg.map_size
     return jax.vmap(lambda p: hmap.gaussian_targets(p, (s, s), cfg.sigma))(cells)
 
 
-def fine_targets(points: jax.Array, origin: jax.Array, cfg: M.ModelConfig) -> jax.Array:
+def fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) -> jax.Array:
     """Gaussian targets [N, w0, w0, K] in each joint's fine window (all zero if the joint lies outside it)."""
-    cells = M.fine_target_points(points, origin)
+    cells = model.fine_target_points(points, origin)
     w = cfg.window
     return jax.vmap(lambda p: hmap.gaussian_targets(p, (w, w), cfg.sigma))(cells)
 

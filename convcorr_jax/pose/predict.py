@@ -45,10 +45,10 @@ from jax.sharding import Mesh
 
 from convcorr_jax import geometry, parallel
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import flip as F
+from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import model as M
-from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import model as pose_model
+from convcorr_jax.pose import spatial as spatial_mrf
 
 READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade")
 SPATIAL_READOUTS = tuple(f"spatial_{k}" for k in READOUTS)
@@ -63,7 +63,7 @@ class SpatialInputs:
 
     log_priors: np.ndarray
     torso: np.ndarray
-    cfg: S.SpatialConfig = S.SpatialConfig()
+    cfg: spatial_mrf.SpatialConfig = spatial_mrf.SpatialConfig()
 
 
 def _readouts(out: dict, pool: float, prefix: str = "") -> dict:
@@ -82,7 +82,7 @@ def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=16)
-def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.SpatialConfig | None = None,
+def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None, spatial: spatial_mrf.SpatialConfig | None = None,
                   peaks: bool = False, flip: tuple[int, ...] | None = None) -> Callable:
     """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); with a
     spatial config (params, images, torso [B, 2] cells, log_priors [E, kh, kw]) -> the four and the four spatial
@@ -93,7 +93,7 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
     (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every process."""
 
     def forward(params, x, centers=None):
-        return M.apply(params, x, cfg, centers=centers) if flip is None else F.apply(params, x, cfg, flip, centers)
+        return pose_model.apply(params, x, cfg, centers=centers) if flip is None else pose_flip.apply(params, x, cfg, flip, centers)
 
     def plain(params, images):
         out = forward(params, images.astype(jnp.float32) / 255.0)
@@ -105,13 +105,13 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
     def with_spatial(params, images, torso, log_priors):
         x = images.astype(jnp.float32) / 255.0
         out = forward(params, x)
-        refined = S.apply_spatial_model(out["coarse_hm"], torso, log_priors, spatial)
-        centers = M.coarse_points(refined, cfg)  # the refined maps' integer arg-max cell centre (pixels)
+        refined = spatial_mrf.apply_spatial_model(out["coarse_hm"], torso, log_priors, spatial)
+        centers = pose_model.coarse_points(refined, cfg)  # the refined maps' integer arg-max cell centre (pixels)
         # the coarse network runs again inside: the same computation on the same inputs, shared by XLA's CSE
         sp = forward(params, x, centers)
         sp = {**sp, "coarse_xy": centers}
         res = {**_readouts(out, cfg.pool), **_readouts(sp, cfg.pool, "spatial_")}
-        res["spatial_coarse_refined"] = hmap.map_to_image(S.select_peaks(out["coarse_hm"], refined), cfg.pool)
+        res["spatial_coarse_refined"] = hmap.map_to_image(spatial_mrf.select_peaks(out["coarse_hm"], refined), cfg.pool)
         if peaks:
             res["peak"] = _peak_at(out["coarse_hm"], out["coarse_hm"])
             res["spatial_peak"] = _peak_at(out["coarse_hm"], refined)
@@ -125,7 +125,7 @@ def make_readouts(cfg: M.ModelConfig, mesh: Mesh | None = None, spatial: S.Spati
     return jax.jit(fn, in_shardings=shard, out_shardings=rep)
 
 
-def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
+def predict(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
             spatial: SpatialInputs | None = None, peaks: bool = False,
             flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """The four read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3] (fixed batch shape, the last batch
@@ -146,11 +146,11 @@ def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mes
         pri = np.asarray(spatial.log_priors, np.float32)
         if pri.ndim != 3 or pri.shape[0] != len(spatial.cfg.edges):
             raise InputError("predict", "spatial.log_priors", f"[E={len(spatial.cfg.edges)}, kh, kw]", pri.shape)
-        S.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
+        spatial_mrf.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
         names = READOUTS + SPATIAL_READOUTS
     if peaks:
         names = names + (PEAKS if spatial is not None else PEAKS[:1])
-    flip = None if flip is None else F.check_perm(flip, cfg.num_joints)
+    flip = None if flip is None else pose_flip.check_perm(flip, cfg.num_joints)
     fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg.inference(), bool(peaks), flip)
     rows = slice(0, batch)
     if mesh is not None:
@@ -178,11 +178,11 @@ def predict(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32, mes
 
 
 @functools.lru_cache(maxsize=8)
-def _coarse_fn(cfg: M.ModelConfig) -> Callable:
-    return jax.jit(lambda params, images: M.apply_coarse(params, images.astype(jnp.float32) / 255.0, cfg)[0])
+def _coarse_fn(cfg: pose_model.ModelConfig) -> Callable:
+    return jax.jit(lambda params, images: pose_model.apply_coarse(params, images.astype(jnp.float32) / 255.0, cfg)[0])
 
 
-def coarse_heatmaps(params, images: np.ndarray, cfg: M.ModelConfig, batch: int = 32) -> np.ndarray:
+def coarse_heatmaps(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32) -> np.ndarray:
     """The coarse heat-maps float32 [N, S, S, K] of images uint8 [N, S, S, 3] (fixed batch shape, the last batch
     padded by repeating the last image), e.g. the unaries `spatial.fit_priors` trains the priors on."""
     fn, n = _coarse_fn(cfg), len(images)

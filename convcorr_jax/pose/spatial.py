@@ -78,7 +78,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import config as C
+from convcorr_jax import config as config_tools
 from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
@@ -189,7 +189,7 @@ class SpatialConfig:
         if not isinstance(d, Mapping):
             raise InputError(source, "config", "a mapping of SpatialConfig fields", type(d).__name__)
         try:
-            return C.from_dict(cls, d).validate()
+            return config_tools.from_dict(cls, d).validate()
         except InputError as e:
             raise InputError(source, e.field, e.expected, e.got) from None
         except (TypeError, ValueError) as e:

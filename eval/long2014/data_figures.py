@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from convcorr_jax.config import check_fields
-from convcorr_jax.data import synthetic as S
+from convcorr_jax.data import synthetic as synthetic_data
 from convcorr_jax.data.faces300w import interocular_distance
 from convcorr_jax.data.voc_segmentation import voc_palette
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
@@ -109,7 +109,7 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
         ax.axis("off")
         if i >= n:
             continue
-        r = S.render_sample(kind, i, seed, image_size)
+        r = synthetic_data.render_sample(kind, i, seed, image_size)
         s, lab = r if kind == "objects" else (r, None)
         labels.append(lab)
         ax.imshow(s.image, interpolation="nearest")
@@ -159,17 +159,17 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("synthetic",))
     t0 = time.perf_counter()
-    for kind in S.KINDS:
+    for kind in synthetic_data.KINDS:
         grid(kind, cfg.grid_n, cfg.seed, None, cfg.grid_cols, ctx.figures / f"synthetic_{kind}.png",
              ctx.figures / "synthetic_objects_masks.png" if kind == "objects" else None)
-    objs = S.load_objects(n=cfg.n_objects, seed=cfg.seed, split=None)
-    ppl = S.load_people(n=cfg.n_people, seed=cfg.seed, split=None)
-    fcs = S.load_faces(n=cfg.n_faces, seed=cfg.seed, split=None)
-    gen = {kind: json.loads((S.dataset_dir(kind, n, cfg.seed) / "synthetic.json").read_text())
+    objs = synthetic_data.load_objects(n=cfg.n_objects, seed=cfg.seed, split=None)
+    ppl = synthetic_data.load_people(n=cfg.n_people, seed=cfg.seed, split=None)
+    fcs = synthetic_data.load_faces(n=cfg.n_faces, seed=cfg.seed, split=None)
+    gen = {kind: json.loads((synthetic_data.dataset_dir(kind, n, cfg.seed) / "synthetic.json").read_text())
            for kind, n in (("objects", cfg.n_objects), ("people", cfg.n_people), ("faces", cfg.n_faces))}
     pck, nme, pckh = object_mean_shape_pck(objs), face_mean_shape_nme(fcs), people_mean_pose_pckh(ppl)
     vis = {c: float(np.mean(np.concatenate([s.visible for s in objs if s.category == c])))
-           for c in S.OBJECT_CATEGORIES}
+           for c in synthetic_data.OBJECT_CATEGORIES}
     md = ["Synthetic sets written in the real formats (VOC keypoint XML + segmentation PNGs, MPII h5 + FLIC mat, "
           "300-W .pts) and read back through the real loaders.", "",
           markdown_table(["set", "samples (train / test)", "image px", "generation s (cache)"],
@@ -177,8 +177,8 @@ def run(cfg: Config, ctx: Context) -> Result:
                           for k, i in gen.items()], "{:.1f}"), "",
           "Image-blind baselines (leave-one-out mean shape; a method that reads the image should beat them):", "",
           markdown_table(["category", "keypoints", "visible fraction", "mean-layout PCK@0.1"],
-                         [[c, str(len(S.OBJECT_KEYPOINTS[c])), vis[c], pck.get(c, float("nan"))]
-                          for c in S.OBJECT_CATEGORIES], "{:.3f}"), "",
+                         [[c, str(len(synthetic_data.OBJECT_KEYPOINTS[c])), vis[c], pck.get(c, float("nan"))]
+                          for c in synthetic_data.OBJECT_CATEGORIES], "{:.3f}"), "",
           f"Faces: mean-shape NME (inter-ocular) = {nme:.3f}. People: mean-pose PCKh@0.5 = {pckh:.3f}.", "",
           "![objects](figures/synthetic_objects.png)", "![object masks](figures/synthetic_objects_masks.png)",
           "![people](figures/synthetic_people.png)", "![faces](figures/synthetic_faces.png)"]

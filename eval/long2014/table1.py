@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.backbones import get, preprocess
-from convcorr_jax.backbones.classify import classify
+from convcorr_jax.features.classify import classify
 from convcorr_jax.data.types import load_image
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result

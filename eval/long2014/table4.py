@@ -26,7 +26,7 @@ import numpy as np
 
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence import prediction as P
+from convcorr_jax.correspondence import prediction as point_prediction
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
@@ -49,7 +49,7 @@ class Config(ExperimentConfig):
     val_Cs: tuple[float, ...] = ()  # conv5 C candidates chosen on a validation split of train (empty: prediction.C)
     val_sift_Cs: tuple[float, ...] = ()  # SIFT C candidates (empty: prediction.sift_C)
     val_fraction: float = 0.2
-    prediction: P.PredictionConfig = P.PredictionConfig(box_size=192, C=1e-3, max_rounds=3)
+    prediction: point_prediction.PredictionConfig = point_prediction.PredictionConfig(box_size=192, C=1e-3, max_rounds=3)
     sift: bool = True
     figure_rows: int = 5
 
@@ -73,7 +73,7 @@ VAL_SIFT_CS = (0.1, 1.0, 10.0)
 
 
 def get_config(size: str = "default") -> Config:
-    PC = P.PredictionConfig
+    PC = point_prediction.PredictionConfig
     return sized(size, {
         "tiny": Config(size=size, n_objects=24, image_size=96, n_train=12, n_test=6,
                        prediction=PC(box_size=96, C=1e-3, max_rounds=1)),
@@ -105,9 +105,9 @@ def overlay_figure(samples, preds: dict[str, list], box_size: int, path, max_row
     rows = min(max_rows, len(samples))
     cols = 1 + len(preds)
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
-    crops = P.box_crops(samples[:rows], box_size)
+    crops = point_prediction.box_crops(samples[:rows], box_size)
     for r in range(rows):
-        kp, vis, _ = P.box_keypoints(samples[r:r + 1], box_size)  # categories differ in their keypoint count
+        kp, vis, _ = point_prediction.box_keypoints(samples[r:r + 1], box_size)  # categories differ in their keypoint count
         colours = plt.cm.tab20(range(kp.shape[1]))
         for c, (name, pts) in enumerate([("ground truth", kp[0])] + [(k, v[r]) for k, v in preds.items()]):
             ax = axes[r, c]
@@ -145,13 +145,13 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
     "n_fit", "n_val"}."""
     pc = cfg.prediction
     fit, val = validation_split(train, cfg.val_fraction, cfg.seed)
-    neg_half = P.default_neg_half(backbone, pc)
-    Xf, cf, Pf = P.dense_conv(fit, backbone, params, pc)
-    Xv, cv, Pv = P.dense_conv(val, backbone, params, pc)
+    neg_half = point_prediction.default_neg_half(backbone, pc)
+    Xf, cf, Pf = point_prediction.dense_conv(fit, backbone, params, pc)
+    Xv, cv, Pv = point_prediction.dense_conv(val, backbone, params, pc)
     kinds = {"conv": (list(cfg.val_Cs), "C", (Xf, cf, Xv, cv), neg_half)}
     if cfg.sift and cfg.val_sift_Cs:
-        Sf, sf = P.dense_sift(fit, pc)
-        Sv, sv = P.dense_sift(val, pc)
+        Sf, sf = point_prediction.dense_sift(fit, pc)
+        Sv, sv = point_prediction.dense_sift(val, pc)
         kinds["sift"] = (list(cfg.val_sift_Cs), "sift_C", (Sf, sf, Sv, sv), 0.0)
     chosen, curve = {"C": pc.C, "sift_C": pc.sift_C}, {}
     for kind, (Cs, field, (Xa, ca, Xb, cb), nh) in kinds.items():
@@ -164,10 +164,10 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
             for cat in sorted({s.category for s in val}):
                 ia = [i for i, s in enumerate(fit) if s.category == cat]
                 ib = [i for i, s in enumerate(val) if s.category == cat]
-                fa = P.instance_features([fit[i] for i in ia], Xa[ia], ca, Pf[ia], pcc)
-                fb = P.instance_features([val[i] for i in ib], Xb[ib], cb, Pv[ib], pcc)
-                r = P.run_category(fa, fb, [val[i] for i in ib], kind, pcc, nh, key)
-                pcks.append(P.per_type_pck(r["hits"]))
+                fa = point_prediction.instance_features([fit[i] for i in ia], Xa[ia], ca, Pf[ia], pcc)
+                fb = point_prediction.instance_features([val[i] for i in ib], Xb[ib], cb, Pv[ib], pcc)
+                r = point_prediction.run_category(fa, fb, [val[i] for i in ib], kind, pcc, nh, key)
+                pcks.append(point_prediction.per_type_pck(r["hits"]))
             curve[kind][C] = float(np.mean(pcks))
         chosen[field] = max(curve[kind], key=curve[kind].get)
     return {**chosen, "curve": curve, "n_fit": len(fit), "n_val": len(val)}
@@ -182,7 +182,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.val_Cs or (cfg.sift and cfg.val_sift_Cs):
         sel = select_C(train, backbone, params, cfg, jax.random.PRNGKey(cfg.seed))
         pc = dataclasses.replace(pc, C=sel["C"], sift_C=sel["sift_C"])
-    out = P.run_table4(train, test, backbone, params, pc, sift=cfg.sift, key=jax.random.PRNGKey(cfg.seed),
+    out = point_prediction.run_table4(train, test, backbone, params, pc, sift=cfg.sift, key=jax.random.PRNGKey(cfg.seed),
                        progress=ctx.progress and cfg.size != "tiny")
     rows = out["rows"]
     names = [r for r in ("SIFT+prior", "conv5+prior") if r in out["pred"]]

@@ -11,7 +11,7 @@ crops 128 px. Prints "landmarks E1 -> look-back E2 (bias E0); PCK@0.1 P%; RGB MA
 for the headline descriptor (`common.Config.descriptor`: the flattened pool5-role map). Real data: the
 per-table experiments razavian2015.landmarks (300w), .keypoints (voc), .rgb_segmentation (voc); FLIC (joints,
 RGB, direction from the whole frame) here with `--set data=flic --data-root FLIC` (protocol and sizes in
-`convcorr_eval.razavian2015.flic`).
+`convcorr_eval.razavian2015.flic_joints`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import dataclasses
 import sys
 
 from convcorr_eval.experiment import Context, Result, require_data
-from convcorr_eval.razavian2015 import common, data, directions, flic, keypoints, landmarks, rgb_segmentation
+from convcorr_eval.razavian2015 import common, data, directions, flic_joints, keypoints, landmarks, rgb_segmentation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +36,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("synthetic", "flic"))
     desc = common.make_descriptors(cfg)
     if cfg.data == "flic":
-        md, m = flic.section(cfg, desc, ctx.figures)
-        return Result(flic.summary(m), f"Descriptor: {desc.text}.\n\n{md}", {"flic": m})
+        md, m = flic_joints.section(cfg, desc, ctx.figures)
+        return Result(flic_joints.summary(m), f"Descriptor: {desc.text}.\n\n{md}", {"flic": m})
     figdir = ctx.figures
     faces = data.synthetic_faces(cfg)
     parts, metrics = [f"Descriptor: {desc.text}.", ""], {}

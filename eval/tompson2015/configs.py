@@ -1,8 +1,8 @@
 """Named training configs of the Tompson et al. cascade: `get_config(name) -> TrainConfig`.
 
-Command: `convcorr train pose --config NAME [--set field=value ...]` (= `python -m convcorr_train.pose_cascade
---config NAME`); the names are the keys of `CONFIGS`. Every run prints a progress bar, the headline score
-(PCK@0.05, torso; MPII: PCKh@0.5) of the coarse model and of the cascade after each stage, and a final
+Command: `convcorr train pose --config NAME [--set field=value ...]`; the names are the keys of `CONFIGS`. Every
+run prints a progress bar, the headline score (PCK@0.05, torso; MPII: PCKh@0.5) of the coarse model and of the
+cascade after each stage, and a final
 "final PCK@0.05: coarse C  cascade F" line; it writes runs/<name>/{config,metrics}.json, checkpoints/ (the same
 command resumes a killed run; metrics.json in the runner's schema, `convcorr_jax.pose.train`), tb/ (TensorBoard
 event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`) and, for the FLIC configs, the
@@ -65,7 +65,7 @@ from typing import Callable
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.train_config import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
@@ -74,7 +74,7 @@ FLIC_TRUNK_STEPS = (3200, 7200, 1600)  # `flic`: the longest schedule within the
 FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same budget
 FLIC_NATIVE_STEPS = (540, 900, 180)  # `flic_native`: 384 px inputs, FLIC_FRAME_STEPS x (256 / 384)^2
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
-TINY_MODEL = M.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
+TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
 
 def _default() -> TrainConfig:
@@ -88,18 +88,18 @@ def _tiny() -> TrainConfig:
 
 def _model_variant(name: str, **changes) -> Callable[[], TrainConfig]:
     """The default config with `changes` to its model."""
-    return lambda: TrainConfig(name=f"pose_{name}", model=dataclasses.replace(M.ModelConfig(), **changes))
+    return lambda: TrainConfig(name=f"pose_{name}", model=dataclasses.replace(pose_model.ModelConfig(), **changes))
 
 
 def _full() -> TrainConfig:
-    return TrainConfig(name="pose_full", model=M.full_model(), n_samples=20000, batch_size=32,
+    return TrainConfig(name="pose_full", model=pose_model.full_model(), n_samples=20000, batch_size=32,
                        steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
 
 
 def _flic_base(name: str) -> TrainConfig:
     """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
     during training (`convcorr_jax.pose.data`); the test split only through `convcorr eval flic`."""
-    return TrainConfig(name=f"pose_{name}", data="flic", model=dataclasses.replace(M.ModelConfig(), num_joints=11),
+    return TrainConfig(name=f"pose_{name}", data="flic", model=dataclasses.replace(pose_model.ModelConfig(), num_joints=11),
                        augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
 
 
@@ -133,7 +133,7 @@ def _flic_tiny() -> TrainConfig:
 
 def _flic_full() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_full"), protocol="native",
-                               model=M.full_model(num_joints=11, pool=4, image_size=NATIVE_SIZE), batch_size=32,
+                               model=pose_model.full_model(num_joints=11, pool=4, image_size=NATIVE_SIZE), batch_size=32,
                                steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
 
 

@@ -15,7 +15,7 @@ and learning rate, the learning rates of all stages and the schedule length ("sc
 on the first row's run without training again, the evaluation-time settings `EVAL_ROWS`: test-time flip with left
 / right joints swapped (`pose.flip`) and the spatial model's priors learned on train (`spatial.fit_priors` on the
 coarse heat-maps of `PRIOR_PEOPLE` people of the train split, from the offset histograms) against the histograms.
-Every "frame" row is scored once more after training by `tompson2015.flic.evaluate` on the validation movies with
+Every "frame" row is scored once more after training by `tompson2015.flic_scores.evaluate` on the validation movies with
 the validated spatial model (FLIC_VALIDATED): one table, a row per setting. `--base` replaces every row's config and
 `--set` adds overrides to every row (a smoke run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
 The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
@@ -37,9 +37,9 @@ from convcorr_jax import io, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict, train
-from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import flic_crops
-from convcorr_eval.tompson2015 import configs, flic
+from convcorr_eval.tompson2015 import configs, flic_scores, flic_spatial
 
 SCHEDULE_X2 = "steps=x2"  # a row override: twice the sweep's --steps
 
@@ -104,23 +104,23 @@ def _seconds(cfg) -> float:
     return float(json.loads((cfg.run_dir() / "metrics.json").read_text()).get("seconds", float("nan")))
 
 
-def learned_priors(tc, params, root: str, cfg: S.SpatialConfig = S.FLIC_VALIDATED, people: int = PRIOR_PEOPLE,
+def learned_priors(tc, params, root: str, cfg: spatial_mrf.SpatialConfig = spatial_mrf.FLIC_VALIDATED, people: int = PRIOR_PEOPLE,
                    steps: int = PRIOR_STEPS, lr: float = PRIOR_LR) -> np.ndarray:
     """The spatial model's priors learned on train for a run (config tc, params): `spatial.fit_priors` on the coarse
     heat-maps of the first `people` people of the train split (the validation movies never), from the offset
-    histograms of the train split's ground truth (`tompson2015.flic.spatial_inputs` for "val")."""
+    histograms of the train split's ground truth (`tompson2015.flic_spatial.spatial_inputs` for "val")."""
     size, pool = tc.model.image_size, tc.model.pool
     crops = flic_crops(root, "train", size, tc.crop_scale, protocol=tc.protocol)
     n = min(people, len(crops))
     hm = predict.coarse_heatmaps(params, crops.arrays.images[:n], tc.model)
-    init = flic.spatial_inputs(root, size, pool, tc.crop_scale, 1, cfg, "val", tc.protocol).log_priors
+    init = flic_spatial.spatial_inputs(root, size, pool, tc.crop_scale, 1, cfg, "val", tc.protocol).log_priors
     cells = lambda p: np.asarray(hmap.image_to_map(np.asarray(p, np.float32), pool))
-    return S.fit_priors(init, hm, cells(crops.torso[:n]), cells(crops.arrays.points[:n]),
+    return spatial_mrf.fit_priors(init, hm, cells(crops.torso[:n]), cells(crops.arrays.points[:n]),
                         crops.arrays.visible[:n], cfg, steps, lr)
 
 
 def _val_scores(res: dict) -> dict:
-    """Validation PCK@0.05 (percent) of a `flic.evaluate` result: all joints of the cascade with and without the
+    """Validation PCK@0.05 (percent) of a `flic_scores.evaluate` result: all joints of the cascade with and without the
     spatial model, elbow and wrist with it."""
     t = res["pck"]["0.05"]
     return {"cascade": 100 * t["cascade"]["all"], "cascade+spatial": 100 * t["cascade+spatial"]["all"],
@@ -133,15 +133,15 @@ def run_frame_sweep(root: str, steps: str, out: str, progress: bool = True, base
     """Grid "frame" (module docstring): the training rows, each scored on the validation movies with the validated
     spatial model, then `EVAL_ROWS` on the first row's run."""
     rows = run_grid(root, steps, out, progress, "frame", base, extra, only)
-    spatial = S.FLIC_VALIDATED
+    spatial = spatial_mrf.FLIC_VALIDATED
     for r in rows:
-        tc, params = flic.load_run(r["run"])
-        r["val"] = _val_scores(flic.evaluate(tc, params, root, "val", "on", False, spatial))
+        tc, params = flic_scores.load_run(r["run"])
+        r["val"] = _val_scores(flic_scores.evaluate(tc, params, root, "val", "on", False, spatial))
     first = rows[0]
-    tc, params = flic.load_run(first["run"])
+    tc, params = flic_scores.load_run(first["run"])
     fitted = learned_priors(tc, params, root, spatial, steps=prior_steps)
     for label, (flip, learned) in EVAL_ROWS.items():
-        res = flic.evaluate(tc, params, root, "val", "on", False, spatial, test_flip=flip,
+        res = flic_scores.evaluate(tc, params, root, "val", "on", False, spatial, test_flip=flip,
                             log_priors=fitted if learned else None)
         rows.append({"label": f"{first['label']} {label}", "base": first["base"], "overrides": first["overrides"],
                      "test_flip": flip, "learned_priors": learned, "run": first["run"], "seconds": first["seconds"],

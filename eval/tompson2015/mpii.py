@@ -26,7 +26,7 @@ from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, mpii_files, predict
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
@@ -85,7 +85,7 @@ def run_name(cfg: Config) -> str:
     return "tompson2015.mpii_" + Path(cfg.run_dir or "run").resolve().name
 
 
-def predict_people(params, people: Sequence[KeypointSample], cfg: M.ModelConfig,
+def predict_people(params, people: Sequence[KeypointSample], cfg: pose_model.ModelConfig,
                    readout: str = "cascade") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(predictions [N, K, 2] of one read-out (`predict.READOUTS`) in original-image pixels (0-based), the person
     crops uint8 [N, S, S, 3] they were made on, the image -> crop affines [N, 2, 3])."""

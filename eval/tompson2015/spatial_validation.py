@@ -14,10 +14,10 @@ the spatial model saved with a FLIC training run.
 
 Priors: the child - parent offset histograms (`spatial.learn_priors`) of FLIC "train" (train minus the validation
 movies: the people the network was trained on; `tompson2015.flic` on the test split uses all of FLIC train,
-`tompson2015.flic.prior_split`) ground truth in the person crops of `convcorr_jax.pose.data` (a
+`tompson2015.flic_spatial.prior_split`) ground truth in the person crops of `convcorr_jax.pose.data` (a
 square of crop_scale x the torso box's longer side around the torso box's centre), on the run's heat-map grid
 (image_size / pool cells), with the torso box's centre (the crop's centre) as the root node. Only annotations are
-read for them (the same affines as `flic_crops`, no image decoding): `tompson2015.flic.spatial_inputs`.
+read for them (the same affines as `flic_crops`, no image decoding): `tompson2015.flic_spatial.spatial_inputs`.
 
 Search (`SEARCH`, coordinate-wise over fields of `spatial.SpatialConfig` from its defaults): mode x unary_power
 together, then the prior's smoothing sigma (prior_sigma), its floor (prior_floor), its kernel side (kernel), the
@@ -47,11 +47,11 @@ import numpy as np
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose import spatial as S
+from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table
-from convcorr_eval.tompson2015.flic import FlicPoints, flic_points, spatial_inputs
-from convcorr_eval.tompson2015.flic import spatial_label as label
+from convcorr_eval.tompson2015.flic_spatial import FlicPoints, flic_points, spatial_inputs
+from convcorr_eval.tompson2015.flic_spatial import spatial_label as label
 from convcorr_eval.tompson2015.trained import with_trained_state
 
 ARM = {"Elbow": joints.FLIC.groups["Elbow"], "Wrist": joints.FLIC.groups["Wrist"]}
@@ -72,10 +72,10 @@ SEARCH: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
 TINY_SEARCH = ((("mode",), (("sum",), ("max",))),)
 
 
-def learn_priors(train: FlicPoints, pool: int, map_size: int, cfg: S.SpatialConfig) -> np.ndarray:
+def learn_priors(train: FlicPoints, pool: int, map_size: int, cfg: spatial_mrf.SpatialConfig) -> np.ndarray:
     """Log-priors [E, k, k] of cfg's tree from training ground truth (crop pixels -> cells of `pool`, a map of
     map_size cells): `spatial.learn_priors`."""
-    return S.learn_priors(train.points, train.visible, train.torso, pool, cfg, map_size)
+    return spatial_mrf.learn_priors(train.points, train.visible, train.torso, pool, cfg, map_size)
 
 
 def arm_pck(pred: np.ndarray, gt) -> dict[str, float]:
@@ -125,25 +125,25 @@ def decode(maps: np.ndarray, pool: int, batch: int = 256) -> np.ndarray:
 def decode_selected(maps: np.ndarray, refined: np.ndarray, pool: int, batch: int = 256) -> np.ndarray:
     """`spatial.select_peaks` (the refined maps' arg-max cell, sub-cell refined on the coarse maps) -> crop
     pixels [N, K, 2]."""
-    out = [np.asarray(hmap.map_to_image(S.select_peaks(jnp.asarray(maps[i:i + batch]),
+    out = [np.asarray(hmap.map_to_image(spatial_mrf.select_peaks(jnp.asarray(maps[i:i + batch]),
                                                        jnp.asarray(refined[i:i + batch])), pool))
            for i in range(0, len(maps), batch)]
     return np.concatenate(out)
 
 
-def refine(maps: np.ndarray, torso_cells: np.ndarray, priors: np.ndarray, cfg: S.SpatialConfig,
+def refine(maps: np.ndarray, torso_cells: np.ndarray, priors: np.ndarray, cfg: spatial_mrf.SpatialConfig,
            batch: int = 64) -> np.ndarray:
     """`spatial.apply_spatial_model` in batches of a fixed size (the last one padded)."""
     n = len(maps)
     out = []
     for i in range(0, n, batch):
         idx = np.minimum(np.arange(i, i + batch), n - 1)
-        r = S.apply_spatial_model(jnp.asarray(maps[idx]), jnp.asarray(torso_cells[idx]), jnp.asarray(priors), cfg)
+        r = spatial_mrf.apply_spatial_model(jnp.asarray(maps[idx]), jnp.asarray(torso_cells[idx]), jnp.asarray(priors), cfg)
         out.append(np.asarray(r)[: min(batch, n - i)])
     return np.concatenate(out)
 
 
-def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: dict[str, S.SpatialConfig],
+def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: dict[str, spatial_mrf.SpatialConfig],
                        seed: int = 0, limit: int | None = None) -> dict:
     """Arm PCK on simulated two-person heat-maps of FLIC "val" (the first `limit` people), without and with each
     spatial setting (name -> SpatialConfig), priors from FLIC "train"."""
@@ -180,11 +180,11 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
         raise InputError(run, "model.num_joints", "11 (a FLIC run: --config flic)", mc.num_joints)
     data = flic_crops(root, "val", mc.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     n = len(data)
-    tried: dict[S.SpatialConfig, dict] = {}
+    tried: dict[spatial_mrf.SpatialConfig, dict] = {}
     base = predict.predict(params, data.images, mc)
     without = {k: arm_pck(base[k], data) for k in ("coarse_refined", "cascade")}
 
-    def evaluate(s: S.SpatialConfig) -> dict:
+    def evaluate(s: spatial_mrf.SpatialConfig) -> dict:
         if s not in tried:
             sp = spatial_inputs(root, mc.image_size, mc.pool, tc.crop_scale, n, s, protocol=tc.protocol)
             p = predict.predict(params, data.images, mc, spatial=sp)
@@ -193,7 +193,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
                         "pck": pck}
         return tried[s]
 
-    best = S.SpatialConfig()
+    best = spatial_mrf.SpatialConfig()
     total = sum(len(v) for _, v in search)
     bar = progress_bar(total=total, disable=not progress, desc="spatial settings", leave=False)
     for fields, values in search:
@@ -288,7 +288,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         res["run"] = validate_run(cfg.run_dir, cfg.data_root, TINY_SEARCH if cfg.size == "tiny" else SEARCH,
                                   ctx.progress)
     if cfg.simulate:
-        chosen = S.SpatialConfig.from_dict(res["run"]["chosen"]) if "run" in res else S.FLIC_VALIDATED
+        chosen = spatial_mrf.SpatialConfig.from_dict(res["run"]["chosen"]) if "run" in res else spatial_mrf.FLIC_VALIDATED
         sims = {"sum": dataclasses.replace(chosen, mode="sum"), "max": dataclasses.replace(chosen, mode="max")}
         res["simulated"] = evaluate_simulated(cfg.data_root, cfg.sim_image_size, cfg.sim_pool, sims, cfg.seed,
                                               cfg.limit)

@@ -29,7 +29,7 @@ import numpy as np
 from convcorr_jax import metrics
 from convcorr_jax.paths import real_data_root
 from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose import model as M
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
@@ -80,21 +80,21 @@ def train_config(cfg: Config, ctx: Context) -> TrainConfig:
     return dataclasses.replace(tc, name=f"pose_{cfg.size}-{tc.fingerprint()[:8]}")
 
 
-def forward_times(base: M.ModelConfig, pools=(4, 8, 16), batch: int = 8,
+def forward_times(base: pose_model.ModelConfig, pools=(4, 8, 16), batch: int = 8,
                   repeats: int = 10) -> dict[int, dict[str, float]]:
     """Forward ms per image (best of `repeats`; untrained weights, time does not depend on values) of the coarse
     model, the fine model and the cascade at each pooling (a pretrained trunk's model: pool 8 only, its stride)."""
     out = {}
     for pool in (p for p in pools if not base.trunk or p == 8):
         cfg = dataclasses.replace(base, pool=pool)
-        params = M.init(jax.random.PRNGKey(0), cfg)
+        params = pose_model.init(jax.random.PRNGKey(0), cfg)
         x = jax.random.uniform(jax.random.PRNGKey(1), (batch, cfg.image_size, cfg.image_size, 3))
-        coarse = jax.jit(lambda p, x: M.apply_coarse(p, x, cfg)[:2])
-        full = jax.jit(lambda p, x: M.apply(p, x, cfg)["xy"])
+        coarse = jax.jit(lambda p, x: pose_model.apply_coarse(p, x, cfg)[:2])
+        full = jax.jit(lambda p, x: pose_model.apply(p, x, cfg)["xy"])
         hm, feats = coarse(params, x)
-        origin = M.window_origin(M.coarse_points(hm, cfg), cfg)
+        origin = pose_model.window_origin(pose_model.coarse_points(hm, cfg), cfg)
         fine = None if cfg.variant == "standard" else jax.jit(
-            lambda p, f, o: M.Fine(cfg).apply({"params": p["fine"]}, [M.crop(fi, o, lv, cfg) for lv, fi in enumerate(f)]))
+            lambda p, f, o: pose_model.Fine(cfg).apply({"params": p["fine"]}, [pose_model.crop(fi, o, lv, cfg) for lv, fi in enumerate(f)]))
         res = {}
         for name, fn, args in (("Coarse-Model", coarse, (params, x)), ("Cascade", full, (params, x)),
                                ("Fine-Model", fine, (params, feats, origin))):

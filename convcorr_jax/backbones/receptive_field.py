@@ -55,14 +55,6 @@ class RF:
 IDENTITY = RF(1, 1, 0.0)
 
 
-def compose(steps: Iterable[Step], start: RF = IDENTITY) -> RF:
-    """Receptive field of a stack of layers (applied in order) on the input pixel grid."""
-    rf = start
-    for s in steps:
-        rf = rf.then(s)
-    return rf
-
-
 def rf_table(layers: Sequence[tuple[str | None, Step | None]]) -> dict[str, RF]:
     """Per-tap receptive fields from a layer list of `(tap_name or None, Step or None)` in network order.
 

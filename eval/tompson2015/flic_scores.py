@@ -33,24 +33,22 @@ The crops are built on the first call and cached.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry, metrics
-from convcorr_jax.data import flic
+from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose import spatial as S
-from convcorr_jax.pose.data import TORSO_ENDS, PoseArrays, flic_crops, flic_sample_affines, split_indices
+from convcorr_jax.pose import spatial as spatial_mrf
+from convcorr_jax.pose.data import PoseArrays, flic_crops
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table, save_figure, score_about
 from convcorr_eval.tompson2015 import figures, paper
+from convcorr_eval.tompson2015.flic_spatial import prior_split, spatial_inputs, spatial_label
 from convcorr_eval.tompson2015.trained import with_trained_state
 
 ALPHAS = ("0.05", "0.1", "0.2")
@@ -87,12 +85,12 @@ class Config(ExperimentConfig):
     split: str = "test"
     refine: str = "on"
     spatial: str = SPATIAL
-    spatial_mode: str = S.FLIC_VALIDATED.mode
-    spatial_unary_power: float = S.FLIC_VALIDATED.unary_power
-    spatial_kernel: int = S.FLIC_VALIDATED.kernel
-    spatial_prior_sigma: float = S.FLIC_VALIDATED.prior_sigma
-    spatial_prior_floor: float = S.FLIC_VALIDATED.prior_floor
-    spatial_torso_sigma: float = S.FLIC_VALIDATED.torso_sigma
+    spatial_mode: str = spatial_mrf.FLIC_VALIDATED.mode
+    spatial_unary_power: float = spatial_mrf.FLIC_VALIDATED.unary_power
+    spatial_kernel: int = spatial_mrf.FLIC_VALIDATED.kernel
+    spatial_prior_sigma: float = spatial_mrf.FLIC_VALIDATED.prior_sigma
+    spatial_prior_floor: float = spatial_mrf.FLIC_VALIDATED.prior_floor
+    spatial_torso_sigma: float = spatial_mrf.FLIC_VALIDATED.torso_sigma
     timing: bool = False
     test_flip: bool = False
 
@@ -104,84 +102,17 @@ class Config(ExperimentConfig):
                 raise InputError("config", field, f"one of {list(allowed)}", value)
         self.spatial_model()
 
-    def spatial_model(self) -> S.SpatialConfig:
+    def spatial_model(self) -> spatial_mrf.SpatialConfig:
         """`spatial.FLIC_VALIDATED` with the spatial_* fields, validated (InputError naming the spatial_ field)."""
-        cfg = dataclasses.replace(S.FLIC_VALIDATED, **{f: getattr(self, f"spatial_{f}") for f in SPATIAL_FIELDS})
+        cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, **{f: getattr(self, f"spatial_{f}") for f in SPATIAL_FIELDS})
         try:
             return cfg.validate()
         except InputError as e:
             raise InputError("config", f"spatial_{e.field}", e.expected, e.got) from None
 
-    def spatial_settings(self) -> S.SpatialConfig | None:
+    def spatial_settings(self) -> spatial_mrf.SpatialConfig | None:
         """The spatial model's settings (`spatial_model`), or None with spatial off."""
         return None if self.spatial == "off" else self.spatial_model()
-
-
-# --- the spatial model's inputs on FLIC (annotations only) ------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class FlicPoints:
-    """FLIC ground truth in person-crop pixels: points [N, K, 2], visible [N, K] (labelled and finite), norm [N]
-    (|l shoulder - r hip|), torso [N, 2] (the torso box's centre)."""
-
-    points: np.ndarray
-    visible: np.ndarray
-    norm: np.ndarray
-    torso: np.ndarray
-
-
-@functools.lru_cache(maxsize=8)
-def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
-                protocol: str = "person") -> FlicPoints:
-    """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
-    `pose.data.flic_crops` (annotations only)."""
-    samples = flic.load_flic(root, split="test" if split == "test" else "train")
-    if split != "test":
-        keep = split_indices([s.extras["moviename"] for s in samples], split)
-        samples = [samples[i] for i in keep]
-    if not samples:
-        raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
-    affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
-    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
-    lab = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
-    vis = lab & np.all(np.isfinite(pts), axis=-1)
-    norm = np.linalg.norm(pts[:, TORSO_ENDS[11][0]] - pts[:, TORSO_ENDS[11][1]], axis=-1)
-    return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, norm.astype(np.float32),
-                      np.array(torso, np.float32))
-
-
-def prior_split(split: str) -> str:
-    """The FLIC split whose ground truth gives the priors for scoring `split`: "train" for "val" (the validation
-    movies' own annotations never), "trainval" (all of FLIC train) for "test"."""
-    return "train" if split == "val" else "trainval"
-
-
-def spatial_inputs(root: str | Path, image_size: int, pool: int, crop_scale: float, n: int,
-                   cfg: S.SpatialConfig = S.FLIC_VALIDATED, split: str = "val",
-                   protocol: str = "person") -> predict.SpatialInputs:
-    """`predict.SpatialInputs` for the first n FLIC crops of `split` of a run (image_size, pool, crop_scale,
-    protocol) under the spatial config `cfg`: log-priors (`spatial.learn_priors`) of the ground truth of
-    `prior_split(split)` and each person's torso (the torso box's centre: the crop's centre under "person") in
-    heat-map cells."""
-    cfg.validate()
-    train = flic_points(str(root), prior_split(split), image_size, float(crop_scale), protocol)
-    pri = S.learn_priors(train.points, train.visible, train.torso, pool, cfg, image_size // pool)
-    torso = flic_points(str(root), split, image_size, float(crop_scale), protocol).torso[:n]
-    return predict.SpatialInputs(pri, np.asarray(hmap.image_to_map(torso, pool), np.float32), cfg)
-
-
-def spatial_label(cfg: S.SpatialConfig) -> str:
-    """The fields of a spatial config that differ from `SpatialConfig()`, the validation search's start ("default"
-    when none)."""
-    base = S.SpatialConfig()
-    diff = []
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if v != getattr(base, f.name):
-            num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            diff.append(f"{f.name}={v:g}" if num else f"{f.name}={v}")
-    return ", ".join(diff) or "default"
-
 
 
 def get_config(size: str = "default") -> Config:
@@ -217,7 +148,7 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
-             timing: bool = False, spatial: S.SpatialConfig | None = None, test_flip: bool = False,
+             timing: bool = False, spatial: spatial_mrf.SpatialConfig | None = None, test_flip: bool = False,
              page: str | Path | None = None, log_priors: np.ndarray | None = None) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); page: where to draw

@@ -1,4 +1,5 @@
-"""ImageNet classification with a backbone's logits: top-k classes with softmax probabilities."""
+"""ImageNet classification with a backbone's logits (`features.extract` of the "logits" tap): top-k classes with softmax
+probabilities."""
 
 from __future__ import annotations
 

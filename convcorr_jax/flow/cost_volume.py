@@ -1,0 +1,59 @@
+"""Data costs of BP flow between two feature grids: ||f_s(p) - f_t(q)||_2 for every target cell (`target_cost`) or
+for the displacements of a window (`cost_volume`), and the check of the feature pair (`check_features`)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.errors import check
+
+
+def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) -> tuple[int, int]:
+    """(Ry, Rx) of a `BPConfig.window` on an [H, W] grid: None is the whole target grid (H - 1, W - 1)."""
+    h, w = hw
+    if window is None:
+        return h - 1, w - 1
+    if isinstance(window, int):
+        return window, window
+    return int(window[0]), int(window[1])
+
+
+def check_features(fs, ft, source: str = "features") -> None:
+    """Raise InputError unless fs, ft are [H, W, C] (or [N, H, W, C]) grids of equal shape, H, W >= 2, finite."""
+    fs_shape, ft_shape = tuple(np.shape(fs)), tuple(np.shape(ft))
+    check(len(fs_shape) in (3, 4), source, "source features", "an [H, W, C] or [N, H, W, C] array", fs_shape)
+    check(fs_shape[-1] == ft_shape[-1], source, "feature depth", f"equal depth for source and target ({fs_shape[-1]})", ft_shape[-1])
+    check(fs_shape == ft_shape, source, "target features", f"the source's shape {fs_shape}", ft_shape)
+    check(fs_shape[-3] * fs_shape[-2] >= 2, source, "grid", "at least 2 grid nodes", fs_shape[-3:-1])
+    check(fs_shape[-1] >= 1, source, "feature depth", ">= 1 channel", fs_shape[-1])
+    if not isinstance(fs, jax.core.Tracer) and not isinstance(ft, jax.core.Tracer):
+        check(bool(np.all(np.isfinite(np.asarray(fs)))), source, "source features", "finite values (no NaN/inf)", "non-finite")
+        check(bool(np.all(np.isfinite(np.asarray(ft)))), source, "target features", "finite values (no NaN/inf)", "non-finite")
+
+
+def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
+    """Data cost of every target cell [H, W, H, W]: ||fs[y, x] - ft[y', x']||_2 (float32)."""
+    h, w, c = fs.shape
+    a = fs.reshape(h * w, c).astype(jnp.float32)
+    b = ft.reshape(h * w, c).astype(jnp.float32)
+    d2 = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2 * jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
+    return jnp.sqrt(jnp.maximum(d2, 0.0)).reshape(h, w, h, w)
+
+
+
+def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Array:
+    """Data cost [H, W, 2Ry+1, 2Rx+1]: ||fs[y, x] - ft[y + dy, x + dx]||_2, +inf outside the target grid."""
+    h, w = fs.shape[:2]
+    ry, rx = window
+    dist = target_cost(fs, ft)
+    yy = np.arange(h)[:, None] + np.arange(-ry, ry + 1)[None, :]  # [H, Ly] target rows
+    xx = np.arange(w)[:, None] + np.arange(-rx, rx + 1)[None, :]  # [W, Lx]
+    valid = ((yy >= 0) & (yy < h))[:, None, :, None] & ((xx >= 0) & (xx < w))[None, :, None, :]
+    ty = np.clip(yy, 0, h - 1)[:, None, :, None]
+    tx = np.clip(xx, 0, w - 1)[None, :, None, :]
+    sy = np.arange(h)[:, None, None, None]
+    sx = np.arange(w)[None, :, None, None]
+    vol = dist[sy, sx, ty, tx]
+    return jnp.where(jnp.asarray(valid), vol, jnp.inf)
