@@ -53,7 +53,7 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     if feats is None:
         return np.zeros((len(pairs), h, w, 2), np.float32)
     feats = (feats * feature_scale(feats, cfg.feature_norm)).astype(np.float32)
-    bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, "brute")
+    bpcfg = bp.BPConfig(cfg.bp_beta, cfg.window, cfg.iters, cfg.levels, "brute")
     out = []
     n = len(pairs)
     for s in progress_bar(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):

@@ -37,11 +37,12 @@ class PointTransferConfig:
     grid, a stride in pixels of the frame or a tap name / role (None: `DEFAULT_GRID[method]`); normalise:
     L2-normalise each tap per node (false: raw activations); image_size: side (px) of the square frame both
     images are resized to (anisotropically); beta: BP smoothness weight (displacements in pixels of a
-    `paper_side` px image); radius: matchers move a point by the nodes within radius x grid stride of it;
-    window: BP label window in grid cells (None: the whole target grid); iters, levels: BP iterations per level,
-    pyramid levels; sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16 scaled to
-    the grid stride); paper_side: image side (px) in which BP displacements are measured; feature_norm: mean
-    feature-column norm BP sees; batch: pairs per vmapped BP call; match_batch: pairs per matcher call.
+    `paper_side` px image; None: `DEFAULT_BETA[features]`, `bp_beta`); radius: matchers move a point by the nodes
+    within radius x grid stride of it; window: BP label window in grid cells (None: the whole target grid);
+    iters, levels: BP iterations per level, pyramid levels; sift_bin: SIFT bin size in frame pixels (None: Long
+    et al.'s radius 20 at stride 16 scaled to the grid stride); paper_side: image side (px) in which BP
+    displacements are measured; feature_norm: mean feature-column norm BP sees; batch: pairs per vmapped BP
+    call; match_batch: pairs per matcher call.
 
     Matcher steps (`frames`, `frame_transfer`; all off by default): scales: input-size factors of the frame; the
     taps are computed on the frame resized to round(image_size x s) for each s other than 1 and read at the same
@@ -58,7 +59,8 @@ class PointTransferConfig:
 
     Where the defaults come from: backbone, method, taps, grid, image_size and radius are the row with the
     highest mean PCK@0.1 of `long2014.pf_willow_validation` on the 4 bundled PF-WILLOW sub-classes (PF-WILLOW's
-    validation set); beta: its best BP row (used with method="bp"); `DEFAULT_TAPS` and `DEFAULT_GRID`: the same
+    validation set); `DEFAULT_BETA`: its best BP row per features (used with method="bp"; SIFT's chosen on those
+    sub-classes and their warped pairs, bench/RESULTS_flow.md); `DEFAULT_TAPS` and `DEFAULT_GRID`: the same
     experiment per backbone and per method; normalise: its single-tap rows with and without; iters, levels,
     window, paper_side, feature_norm: the BP settings of Long et al.'s Table 2 experiment, not tuned here."""
 
@@ -69,7 +71,7 @@ class PointTransferConfig:
     grid: int | str | None = None
     normalise: bool = True
     image_size: int = 224
-    beta: float = 0.01
+    beta: float | None = None
     radius: float = 2.0
     window: int | None = None
     iters: int = 8
@@ -100,6 +102,8 @@ class PointTransferConfig:
     })
     # The grid (stride in frame pixels) when `grid` is None, per method.
     DEFAULT_GRID: ClassVar[Mapping[str, int]] = MappingProxyType({"bp": 16, "cos": 8, "rhm": 8, "ot": 8, "ot_rhm": 8})
+    # BP's smoothness weight when `beta` is None, per features.
+    DEFAULT_BETA: ClassVar[Mapping[str, float]] = MappingProxyType({"cnn": 0.01, "sift": 0.1, "none": 0.01})
 
     def __post_init__(self):
         if isinstance(self.taps, str):
@@ -125,6 +129,11 @@ class PointTransferConfig:
             return ()
         return self.extra_taps if self.extra_taps is not None else self.DEFAULT_TAPS.get(self.extra_backbone,
                                                                                           ("conv4",))
+
+    @property
+    def bp_beta(self) -> float:
+        """`beta`, or the validated weight of these features when None (`DEFAULT_BETA`)."""
+        return self.beta if self.beta is not None else self.DEFAULT_BETA[self.features]
 
     @property
     def grid_spec(self) -> int | str:

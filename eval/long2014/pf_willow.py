@@ -110,7 +110,7 @@ class Config(ExperimentConfig):
     grid: int | str | None = _DEFAULTS.grid
     normalise: bool = _DEFAULTS.normalise
     image_size: int = _DEFAULTS.image_size
-    beta: float = _DEFAULTS.beta
+    beta: float | None = _DEFAULTS.beta  # None: the features' validated weight (`PointTransferConfig.bp_beta`)
     radius: float = _DEFAULTS.radius
     window: int | None = _DEFAULTS.window  # BP label window in grid cells (None: the whole target grid)
     iters: int = _DEFAULTS.iters
@@ -276,8 +276,8 @@ def setting_text(cfg: Config) -> str:
     feats = "SIFT features (dense SIFT)" if cfg.features == "sift" else (
         f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(cfg.tap_names)} features"
         + ("" if cfg.normalise else ", raw activations"))
-    how = (f"BP flow, beta {cfg.beta:g}, {cfg.levels} levels x {cfg.iters} iterations" if cfg.method == "bp"
-           else f"{METHOD_NAMES[cfg.method]} ({cfg.method}), radius {cfg.radius:g} grid strides")
+    how = (f"BP flow, beta {cfg.transfer.bp_beta:g}, {cfg.levels} levels x {cfg.iters} iterations"
+           if cfg.method == "bp" else f"{METHOD_NAMES[cfg.method]} ({cfg.method}), radius {cfg.radius:g} grid strides")
     return f"{feats}, grid {cfg.grid_spec}, frame {cfg.image_size} px, {how}"
 
 

@@ -173,7 +173,7 @@ class Validation:
         r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=taps)
         return {"config": c, "origin": origin, "backbone": c.backbone, "features": c.features, "method": c.method,
                 "taps": "+".join(taps) if c.features == "cnn" else c.features, "size": c.image_size,
-                "grid": c.grid_spec, "normalise": c.normalise, "beta": c.beta, "radius": c.radius,
+                "grid": c.grid_spec, "normalise": c.normalise, "beta": c.transfer.bp_beta, "radius": c.radius,
                 "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
