@@ -10,7 +10,7 @@ import platform
 import time
 from contextlib import contextmanager
 from importlib import metadata
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 _PACKAGES = ("convcorr-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scipy", "scikit-learn")
 
@@ -77,6 +77,15 @@ def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
     if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{digits}g}")
     return value
+
+
+def score_about(normaliser: str, alpha: float | Sequence[float], unit: str = "fraction in [0, 1]",
+                **more: Any) -> dict:
+    """What a PCK-like score in a run's JSON is, written beside it: its unit, normaliser (e.g. "target keypoint
+    box", "torso", "head segment", "object box"), "alpha" (one) or "alphas" (several), and any other notes
+    (`more`, e.g. what a mean is over)."""
+    which = {"alpha": alpha} if isinstance(alpha, (int, float)) else {"alphas": list(alpha)}
+    return {"unit": unit, "normaliser": normaliser, **which, **more}
 
 
 def metrics_record(key: dict, finished: bool, seconds: float, summary: str, markdown: str = "",

@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # no display: figures go to files
 import matplotlib.pyplot as plt  # noqa: E402
 
 from convcorr_jax import io  # noqa: E402
+from convcorr_jax.runinfo import score_about  # noqa: E402  (re-exported: what a score in a JSON is)
 
 __all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent",
            "ran_on", "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]
@@ -33,15 +34,6 @@ def percent(fraction: float) -> str:
     """A fraction in [0, 1] (PCK, PCKh, accuracy) as the percentage with one decimal that consoles, reports and
     figure labels show: 0.6734 -> "67.3"."""
     return f"{100 * fraction:.1f}"
-
-
-def score_about(normaliser: str, alpha: float | Sequence[float], unit: str = "fraction in [0, 1]",
-                **more: Any) -> dict:
-    """What a PCK-like score in a run's JSON is, written beside it: its unit, normaliser (e.g. "target keypoint
-    box", "torso", "head segment", "object box"), "alpha" (one) or "alphas" (several), and any other notes
-    (`more`, e.g. what a mean is over)."""
-    which = {"alpha": alpha} if isinstance(alpha, (int, float)) else {"alphas": list(alpha)}
-    return {"unit": unit, "normaliser": normaliser, **which, **more}
 
 
 def comparable(cfg: Any) -> bool:

@@ -52,6 +52,8 @@ def test_training_metrics_use_the_same_schema():
     rec = run_folder.metrics_record(TrainConfig(name="r", data="flic"), evals, 1.0, True)
     assert set(rec) == set(runinfo.metrics_record({}, True, 0.0, "")) and rec["status"] == "ok"
     assert rec["metrics"]["evals"][0]["loss"] == 0.67 and rec["metrics"]["evals"][0]["coarse_pck@0.05"] == 33.3333
+    assert rec["metrics"]["pck_about"] == {"unit": "percent", "normaliser": "torso", "alphas": [0.05],
+                                           "per_joint": "at alpha 0.05"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,8 +92,11 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
     summary = (f"{cfg.name}: step {last['step']} of {cfg.total_steps}, {score}@{alpha:g} coarse "
                f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}" if last else
                f"{cfg.name}: no evaluation yet")
+    alphas = sorted({float(k.split("@")[1]) for k in last if "_pck@" in k}) if last else []
+    about = runinfo.score_about("head segment" if score == "PCKh" else "torso", alphas, "percent",
+                                per_joint=f"at alpha {alpha:g}")  # what each evaluation's PCK is (train.evaluate)
     return runinfo.metrics_record(cache.key(METRICS_KIND, dataclasses.asdict(cfg), code_version()), finished, seconds,
-                                  summary, "", {"evals": evals})
+                                  summary, "", {"evals": evals, "pck_about": about})
 
 
 def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
