@@ -95,7 +95,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "match car_a.png car_b.png --points car_a.json": (
         ["--backbone", "caffenet", *RANDOM, "--set", "image_size=96"], ["car_a_in_car_b.json", "car_a_in_car_b.png"]),
     "align LEFT.png RIGHT.png --dense --out DIR": (
-        ["--backbone", "caffenet", *RANDOM, "--max-side", "96"], ["DIR/flow.npy", "DIR/energy.json", "DIR/warp.png"]),
+        ["--backbone", "caffenet", *RANDOM, "--max-side", "128"], ["DIR/flow.npy", "DIR/energy.json", "DIR/warp.png"]),
     "run long2014.locality --set data=flic --data-root FLIC": (
         TINY + ["--backbone", "caffenet", "--set", "weights=random"], ["runs/long2014.locality/report.md"]),
     "features photo.jpg --backbone torchvision_alexnet --taps conv4,pool5 --out photo_feats.npz": (
@@ -130,8 +130,10 @@ def work(tmp_path_factory):
     write_dataset("people", d / "FLIC", n=16, seed=0, image_size=64)
     _four_movies(d / "FLIC" / "examples.mat")
     rng = np.random.default_rng(0)
-    for name in ("photo.jpg", "car_a.png", "car_b.png", "LEFT.png", "RIGHT.png"):
+    for name in ("photo.jpg", "car_a.png", "car_b.png"):
         Image.fromarray(rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)).save(d / name)
+    for name in ("LEFT.png", "RIGHT.png"):  # test_flow_dense's working size (96 x 128): its compiled programs
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(d / name)
     (d / "car_a.json").write_text("[[20, 30], [60, 40]]")
     return d
 
