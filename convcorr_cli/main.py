@@ -65,14 +65,24 @@ class _StderrLines(logging.Handler):
             self.handleError(record)
 
 
-def setup_logging() -> None:
+def setup_logging() -> Callable[[], None]:
     """Show the progress of long loops (`convcorr_jax.progress`: log lines where stderr is not a terminal, and the
-    training loop's messages) on stderr, one line per record; idempotent. Warnings of the library reach stderr
-    through Python's last-resort handler."""
-    if not any(isinstance(h, _StderrLines) for h in PROGRESS_LOG.handlers):
-        PROGRESS_LOG.addHandler(_StderrLines())
+    training loop's messages) on stderr, one line per record, until the returned function is called (a command
+    undoes it when it ends; a script may keep it). Already shown: nothing changes. Warnings of the library reach
+    stderr through Python's last-resort handler."""
+    if any(isinstance(h, _StderrLines) for h in PROGRESS_LOG.handlers):
+        return lambda: None
+    handler, before = _StderrLines(), (PROGRESS_LOG.level, PROGRESS_LOG.propagate)
+    PROGRESS_LOG.addHandler(handler)
     PROGRESS_LOG.setLevel(logging.INFO)
     PROGRESS_LOG.propagate = False  # not again through a per-process handler of `convcorr_jax` (parallel)
+
+    def undo() -> None:
+        PROGRESS_LOG.removeHandler(handler)
+        PROGRESS_LOG.setLevel(before[0])
+        PROGRESS_LOG.propagate = before[1]
+
+    return undo
 
 
 def setup_compile_cache() -> str | None:
@@ -132,9 +142,12 @@ def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = F
 
     def body() -> int:
         interrupt.check()
-        setup_logging()
-        setup_compile_cache()
-        return int(run(args) or 0)
+        undo = setup_logging()
+        try:
+            setup_compile_cache()
+            return int(run(args) or 0)
+        finally:
+            undo()
 
     return guarded(name, body, keep_handlers)
 
