@@ -29,7 +29,8 @@ from convcorr_cli.options import HelpFormatter
 from convcorr_jax import interrupt
 from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
 from convcorr_jax.errors import InputError
-from convcorr_jax.progress import LOG as PROGRESS_LOG, on_terminal
+from convcorr_jax.progress import LOG as PROGRESS_LOG
+from convcorr_jax.progress import on_terminal
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

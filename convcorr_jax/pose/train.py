@@ -41,7 +41,8 @@ from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.event_log import EventLog, eval_scalars
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.train_step import init_opt, lr_schedule, make_local_step
-from convcorr_jax.progress import LOG as progress_log, bar as progress_bar
+from convcorr_jax.progress import LOG as progress_log
+from convcorr_jax.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
