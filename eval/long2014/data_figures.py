@@ -22,7 +22,7 @@ from convcorr_jax.data import synthetic as synthetic_data
 from convcorr_jax.data.faces300w import interocular_distance
 from convcorr_jax.data.voc_segmentation import voc_palette
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import markdown_table, plt, save_figure
+from convcorr_eval.report import markdown_table, percent, plt, ran_on, save_figure, score_about
 
 _MPII_EDGES = ((0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
                (13, 7), (13, 14), (14, 15))
@@ -176,17 +176,20 @@ def run(cfg: Config, ctx: Context) -> Result:
                          [[k, f"{i['n']} ({i['train']} / {i['test']})", i["image_size"], i["seconds"]]
                           for k, i in gen.items()], "{:.1f}"), "",
           "Image-blind baselines (leave-one-out mean shape; a method that reads the image should beat them):", "",
-          markdown_table(["category", "keypoints", "visible fraction", "mean-layout PCK@0.1"],
-                         [[c, str(len(synthetic_data.OBJECT_KEYPOINTS[c])), vis[c], pck.get(c, float("nan"))]
+          markdown_table([f"category ({ran_on(cfg, 'train + test', 'no network')})", "keypoints", "visible fraction",
+                          "mean-layout PCK@0.1 (%, object box)"],
+                         [[c, str(len(synthetic_data.OBJECT_KEYPOINTS[c])), vis[c], percent(pck.get(c, float("nan")))]
                           for c in synthetic_data.OBJECT_CATEGORIES], "{:.3f}"), "",
-          f"Faces: mean-shape NME (inter-ocular) = {nme:.3f}. People: mean-pose PCKh@0.5 = {pckh:.3f}.", "",
+          f"Faces: mean-shape NME (inter-ocular) = {nme:.3f}. People: mean-pose PCKh@0.5 = {percent(pckh)} %.", "",
           "![objects](figures/synthetic_objects.png)", "![object masks](figures/synthetic_objects_masks.png)",
           "![people](figures/synthetic_people.png)", "![faces](figures/synthetic_faces.png)"]
     mean_pck = float(np.mean(list(pck.values())))
     summary = (f"{cfg.n_objects} objects / {cfg.n_people} people / {cfg.n_faces} faces; image-blind baselines: "
-               f"object PCK@0.1 {mean_pck:.2f}, face NME {nme:.2f}, people PCKh@0.5 {pckh:.2f} "
+               f"object PCK@0.1 {percent(mean_pck)} %, face NME {nme:.2f}, people PCKh@0.5 {percent(pckh)} % "
                f"({time.perf_counter() - t0:.0f} s)")
-    metrics = {"object_mean_layout_pck": pck, "face_mean_shape_nme": nme, "people_mean_pose_pckh": pckh,
+    metrics = {"object_mean_layout_pck": pck, "object_pck_about": score_about("object box", 0.1),
+               "face_mean_shape_nme": nme, "people_mean_pose_pckh": pckh,
+               "people_pckh_about": score_about("head segment", 0.5),
                "visible_fraction": vis, "generation_seconds": {k: v["seconds"] for k, v in gen.items()}}
     return Result(summary, "\n".join(md), metrics)
 
