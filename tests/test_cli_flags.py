@@ -21,7 +21,7 @@ import pytest
 
 from convcorr_cli import options
 from convcorr_cli.main import COMMANDS, Parser, main
-from convcorr_jax import progress
+from convcorr_jax import interrupt, progress
 from convcorr_jax.data.types import load_image
 from convcorr_jax.errors import InputError
 
@@ -188,6 +188,17 @@ def test_off_a_terminal_a_line_every_s_seconds(not_a_terminal):
     _, records = not_a_terminal
     list(progress.bar(iter(range(3)), desc="open-ended", seconds=0.0))  # no total, no step count: by time only
     assert len(records) == 3 and records[-1].startswith("open-ended: 3it")
+
+
+def test_progress_lines_are_safe_points_as_bars_are(not_a_terminal):
+    """A stop request ends a loop at its next step whether the bar is drawn or logged (`convcorr_jax.interrupt`)."""
+    seen = []
+    with interrupt.handling("convcorr test"), pytest.raises(interrupt.Interrupted):
+        for i in progress.bar(range(10), desc="loop"):
+            seen.append(i)
+            if i == 2:
+                interrupt.request()
+    assert seen == [0, 1, 2]
 
 
 def test_on_a_terminal_a_bar(monkeypatch):
