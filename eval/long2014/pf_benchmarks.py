@@ -35,7 +35,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.long2014 import pf_willow
-from convcorr_eval.report import markdown_table
+from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 ALPHAS = (0.05, 0.1, 0.15)
 IMAGES_PER_CHUNK = 64
@@ -143,10 +143,10 @@ def run_benchmark(cfg: Config, progress: bool = False, supported: tuple[str, ...
 
 
 def table(pck: dict) -> str:
-    """PCK per category and the mean over pairs, one row per alpha (markdown)."""
+    """PCK (%, one decimal) per category and the mean over pairs, one row per alpha (markdown)."""
     cats = [c for c in pck[next(iter(pck))] if c != "mean"]
-    return markdown_table(["alpha", *cats, "mean"], [[a, *(pck[a][c] for c in cats), pck[a]["mean"]] for a in pck],
-                          "{:.3f}")
+    return markdown_table(["alpha", *cats, "mean over pairs"],
+                          [[a, *(pck[a][c] for c in cats), pck[a]["mean"]] for a in pck], percent)
 
 
 def run(cfg: Config, ctx: Context, supported: tuple[str, ...] = tuple(LOADERS)) -> Result:
@@ -155,11 +155,16 @@ def run(cfg: Config, ctx: Context, supported: tuple[str, ...] = tuple(LOADERS)) 
     title = TITLES.get(cfg.data, cfg.data)
     m = out["pck"]
     norm = THRESHOLDS[NORMS[cfg.data]]
-    md = [f"{title} {cfg.split} split, PCK ({norm}; mean over pairs, as HPF and SCOT; per category beside it):", "",
+    on = ran_on(cfg, cfg.split, cfg.backbone if cfg.features == "cnn" else "no network")
+    md = [f"{title} {cfg.split} split ({on}), PCK (%) ({norm}; mean over pairs, as HPF and SCOT; per category beside "
+          "it):", "",
           table(m), "", f"{out['pairs']} pairs; {pf_willow.setting_text(cfg)}; {out['seconds']:.0f} s.", ""]
-    summary = (f"{title} {cfg.split} ({out['pairs']} pairs, {cfg.label}): PCK@0.05 {m['0.05']['mean']:.3f}, "
-               f"@0.1 {m['0.1']['mean']:.3f}, @0.15 {m['0.15']['mean']:.3f}")
-    return Result(summary, "\n".join(md), {"pck": m, "pairs": out["pairs"], "categories": out["categories"],
+    summary = (f"{title} {cfg.split} ({out['pairs']} pairs, {cfg.label}; {on}): PCK (%) @0.05 "
+               f"{percent(m['0.05']['mean'])}, @0.1 {percent(m['0.1']['mean'])}, @0.15 {percent(m['0.15']['mean'])}")
+    about = score_about({"image": "target image size", "box": "target object box"}[NORMS[cfg.data]],
+                        [float(a) for a in m], mean="over pairs")
+    return Result(summary, "\n".join(md), {"pck": m, "pck_about": about, "pairs": out["pairs"],
+                                           "categories": out["categories"],
                                            "split": cfg.split, "seconds": out["seconds"]})
 
 
