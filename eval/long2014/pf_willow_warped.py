@@ -38,7 +38,7 @@ from convcorr_eval.experiment import (
     sized,
 )
 from convcorr_eval.long2014 import pf_willow
-from convcorr_eval.report import markdown_table
+from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 from convcorr_jax import metrics
 from convcorr_jax.config import check_fields, override
@@ -289,14 +289,14 @@ def table(rows: list[dict]) -> str:
              f"{r['features_s'] + r['match_s']:.0f}", "**best**" if r is top else r.get("origin", "")]
             for r in rows]
     return markdown_table(["setting", *(f"{k} @{a}" for k in SETS for a in ("0.05", "0.1", "0.2")), "mean @0.1",
-                           "s", ""], body, "{:.3f}")
+                           "s", ""], body, percent)
 
 
 def scale_table(rows: list[dict]) -> str:
     """Warped PCK@0.1 of each row by the target's scale bin (`SCALE_BINS`)."""
     bins = [b for b in SCALE_BINS if any(b in r.get("by_scale", {}) for r in rows)]
     return markdown_table(["setting", *(f"warped @0.1, {b}" for b in bins)],
-                          [[r["row"], *(r["by_scale"].get(b, float("nan")) for b in bins)] for r in rows], "{:.3f}")
+                          [[r["row"], *(r["by_scale"].get(b, float("nan")) for b in bins)] for r in rows], percent)
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -304,14 +304,18 @@ def run(cfg: Config, ctx: Context) -> Result:
     rows, kept = validate(cfg, log=lambda _m: None, progress=ctx.progress)
     top = max(rows, key=lambda r: r["criterion"])
     default = rows[0]
-    head = (f"**PF-WILLOW validation, sub-classes and warped pairs** (backbone {cfg.backbone}; warped set: "
-            f"{cfg.per_class} pairs per sub-class, seed {cfg.warp_seed}, {cfg.warp}; mean PF PCK over sub-classes; "
+    head = (f"**PF-WILLOW validation, sub-classes and warped pairs** ({ran_on(cfg, 'validation')}; warped set: "
+            f"{cfg.per_class} pairs per sub-class, seed {cfg.warp_seed}, {cfg.warp}; PCK (%) at alpha x the "
+            f"{pf_willow.PCK_NORMALISER}, mean over sub-classes; "
             f"criterion: the mean of the two PCK@0.1; s: features computed for the row, then matching)")
     md = [head, "",
           table(rows), "", "By the warp's scale s (warped set):", "", scale_table(rows), "",
-          f"Kept (beat the defaults' {default['criterion']:.3f}): "
+          f"Kept (beat the defaults' {percent(default['criterion'])} %): "
           + (", ".join(f"{f}={v}" for f, v in kept.items()) or "none")
-          + f". Best: {top['row']} ({top['criterion']:.3f}, {top['criterion'] - default['criterion']:+.3f}).",
+          + f". Best: {top['row']} ({percent(top['criterion'])} %, "
+          f"{100 * (top['criterion'] - default['criterion']):+.1f} points).",
           f"Wall time {time.perf_counter() - t0:.0f} s."]
-    return Result(f"PF-WILLOW warped validation, best: {top['row']} (mean PCK@0.1 {top['criterion']:.3f}, defaults "
-                  f"{default['criterion']:.3f})", "\n".join(md), {"rows": rows, "kept": kept})
+    return Result(f"PF-WILLOW warped validation, best: {top['row']} (mean PCK@0.1 {percent(top['criterion'])} %, "
+                  f"defaults {percent(default['criterion'])} %)", "\n".join(md),
+                  {"rows": rows, "kept": kept, "pck_about": score_about(pf_willow.PCK_NORMALISER, pf_willow.ALPHAS,
+                                                                    mean="unweighted mean over the sub-classes")})
