@@ -2,18 +2,21 @@
 
 A documented command is a line starting with `convcorr ` (or `.venv/bin/convcorr `) in a ```bash, ```sh or
 ```console block, `\\`-continued lines joined, the `# ...` comment and optional `[...]` groups left out. Each one
-must have an entry in `RUNS` (a new or changed command line fails until it has one): the data placeholders it
-names are replaced by fixtures (`PLACES`: synthetic data written in the real formats), and `RUNS` says what is
-added so it runs in seconds (`--size tiny`, seeded random weights instead of downloaded ones, a few steps), and
-which files the docs say it writes. The command then runs in this process (`convcorr_cli.main.main`) and must
-exit 0 and leave those files. Commands that download (`weights fetch`) are parsed, not run: the download itself
-is tested against a loopback server in test_weights_fetch.py.
+must have an entry in `RUNS` (a new or changed command line fails until it has one) saying what is added so it
+runs in seconds (`--size tiny`, seeded random weights instead of downloaded ones, a few steps; never a flag the
+docs set) and which files the docs say it writes. The data, images and points it names (PF-dataset-WILLOW,
+FLIC, photo.jpg, ...) are files of the `work` fixture: synthetic data written in the real formats. The command
+then runs in this process (`convcorr_cli.main.main`) from that folder and must exit 0 and leave those files.
+`weights fetch` (a download of the real weights) is parsed, not run: downloading, verifying and converting are
+tested against a loopback server in test_weights_fetch.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +161,7 @@ def test_documented_command_runs_and_writes_what_the_docs_say(command, work, mon
         argv[1] = "long2014.table1"
     if command.startswith("weights fetch"):
         p = Parser(prog="convcorr weights")
-        __import__("convcorr_cli.weights").weights.add_arguments(p)
+        importlib.import_module("convcorr_cli.weights").add_arguments(p)
         args = p.parse_args(argv[1:])
         assert (args.action, args.name) == ("fetch", "vgg16")
         return
@@ -167,8 +170,6 @@ def test_documented_command_runs_and_writes_what_the_docs_say(command, work, mon
     if argv[0] == "features":
         monkeypatch.setattr("convcorr_cli.features.load_backbone", _fetched_like)
     if command.startswith("data synth"):
-        import shutil
-
         shutil.rmtree(work / "people", ignore_errors=True)
     assert main(argv) == 0, capsys.readouterr().err[-3000:]
     documented_args = shlex.split(command)
@@ -204,3 +205,6 @@ def test_the_substituted_settings_keep_what_the_command_means():
     for command, (extra, _) in RUNS.items():
         flags = {t for t in extra if t.startswith("--")}
         assert flags <= allowed, (command, flags - allowed)
+        documented_flags = {t for t in shlex.split(command) if t.startswith("--")} - {"--set", "--n"}
+        assert not flags & documented_flags, (command, flags & documented_flags)  # nothing the docs set, but
+        # the number of samples (--n)
