@@ -58,9 +58,8 @@ from convcorr_jax.errors import InputError, check
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.report import percent, score_about
-from convcorr_eval.runner import make_config
+from convcorr_eval.runner import execute, make_config
 from convcorr_cli.options import add_out, add_set
-from convcorr_cli.run import execute
 
 
 def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
@@ -281,7 +280,6 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
 
     cfg = make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set], backbone=args.backbone,
                       data_root=args.root)
-    pf_willow.check_pairs(args.root, pf_willow.select_classes(args.root, cfg.classes))  # refused before the run
     result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, (args.json,))
     if result is None:
         return 1

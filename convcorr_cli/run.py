@@ -9,28 +9,21 @@ run finishes; `<name>` is the experiment id unless `--set name=NEW` (one folder 
 `--set` values meets the finished one). A finished run whose key (experiment, config, code version, fingerprint of
 the files under data_root) equals this one's is kept, not run again (`--force` re-runs it); one with the same
 settings but other code or data is run again; a finished run with other settings is not overwritten: the command
-refuses, naming `--set name=NEW` (another folder) and `--force` (replace it). `execute` is the same for
-`convcorr eval flic`, `mpii` and `pf-willow` (whose default names hold a digest of their settings instead). An
-experiment module run as a script (`python -m convcorr_eval.long2014.table2 --size tiny`) is this command: its
-`__main__` block calls `convcorr_cli.main.main(["run", ID, ...])`.
+refuses, naming `--set name=NEW` (another folder) and `--force` (replace it). `convcorr_eval.runner.execute` is the
+same for `convcorr eval flic`, `mpii` and `pf-willow` (whose default names hold a digest of their settings instead).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import textwrap
-import traceback
-from pathlib import Path
 
 from convcorr_cli.options import add_set
-from convcorr_jax import interrupt
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
-from convcorr_jax.errors import InputError
 from convcorr_eval import registry
-from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
-from convcorr_eval.runner import experiments, make_config, run_experiment
+from convcorr_eval.experiment import SIZES
+from convcorr_eval.runner import execute, experiments, make_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,25 +63,3 @@ def run(args: argparse.Namespace) -> int:
     cfg = make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
     result = execute(f"run {args.experiment}", args.experiment, cfg, args.out, args.force, not args.no_progress)
     return 0 if result is not None else 1
-
-
-def execute(command: str, exp_id: str, cfg: ExperimentConfig, out: str | Path, force: bool,
-            progress: bool) -> Result | None:
-    """`run_experiment` into `out/<cfg.name>/` with the state line ("[ID] ok in S s: SUMMARY" or "kept from an
-    identical earlier run", then the report's path); None when the experiment failed (its traceback and
-    "convcorr COMMAND: failed" printed, the run folder as it was). InputError and interrupts propagate."""
-    run_dir = Path(out) / cfg.name
-    try:
-        result, seconds, reused = run_experiment(exp_id, cfg, out, force, progress)
-    except InputError:
-        raise
-    except Exception:
-        interrupt.check()  # an error after a signal is the interrupt's doing: stop, not "failed"
-        traceback.print_exc()
-        kept = f"; {run_dir} is as it was" if run_dir.exists() else ""
-        print(f"convcorr {command}: failed{kept}", file=sys.stderr)
-        return None
-    state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
-    print(f"[{exp_id}] {state}: {result.summary}\nreport: {run_dir / 'report.md'} and {run_dir / 'report.html'}", flush=True)
-    return result
-

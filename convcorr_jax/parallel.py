@@ -192,13 +192,15 @@ def shard_rows(fn: Callable, mesh: Mesh, *args):
 
 
 def pad_rows(tree, multiple: int):
-    """Every array of `tree` (leading axis N) padded to a multiple of `multiple` rows by repeating its last row.
-    Returns (padded tree, N)."""
+    """Every array of `tree` (leading axis N) padded to a multiple of `multiple` rows by repeating its last row (the
+last batch of a batched loop keeps the compiled shape; the padded rows' outputs are dropped). NumPy arrays stay
+NumPy arrays. Returns (padded tree, N)."""
     n = jax.tree_util.tree_leaves(tree)[0].shape[0]
     pad = -n % multiple
 
     def grow(x):
-        return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        xp = np if isinstance(x, np.ndarray) else jnp
+        return xp.concatenate([x, xp.repeat(x[-1:], pad, axis=0)]) if pad else x
 
     return jax.tree_util.tree_map(grow, tree), n
 

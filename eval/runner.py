@@ -10,7 +10,11 @@ whose key equals this one's is kept, not run again (`--force` re-runs it); one w
 code or other data (a file added, removed or changed under data_root) is run again and replaced; one with other
 settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
 replaces its changed stages). The default name is the experiment id, one folder per experiment; `convcorr eval`'s
-aliases name theirs by their settings (`convcorr_cli.eval`).
+aliases name theirs by their settings (`convcorr_cli.eval`). `execute` is `run_experiment` with the state line the
+commands print; both command modules call it, once. The module of experiment "<paper>.<name>" is
+`convcorr_eval.<paper>.<name>` unless `registry.EXPERIMENTS` names another; its `run(cfg, ctx)` is the experiment,
+its optional `check_inputs(cfg)` refuses bad inputs before any folder is made and `identify(cfg)` adds the state
+of what it scores to the run key.
 
 One writer per run folder: a run holds an OS lock on it (`io.folder_lock`, `runs/.<name>.lock`); a second run on
 the same folder is refused at once in one line naming the first one's process id (`io.FolderBusy`).
@@ -27,7 +31,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -180,6 +186,9 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
     (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.interrupt`) raises Interrupted."""
     cfg.check_data_root()
+    check_inputs = getattr(registry.load(exp_id), "check_inputs", None)
+    if check_inputs is not None:  # refused before any folder is made
+        check_inputs(cfg)
     identify = getattr(registry.load(exp_id), "identify", None)
     if identify is not None:  # inputs that belong in the key (the state of a scored training run)
         cfg = identify(cfg)
@@ -209,6 +218,27 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
                                                                  result.metrics))
     io.replace_dir(stage, run_dir)
     return result, seconds, False
+
+
+def execute(command: str, exp_id: str, cfg: ExperimentConfig, out: str | Path, force: bool,
+            progress: bool) -> Result | None:
+    """`run_experiment` into `out/<cfg.name>/` with the state line ("[ID] ok in S s: SUMMARY" or "kept from an
+    identical earlier run", then the report's path); None when the experiment failed (its traceback and
+    "convcorr COMMAND: failed" printed, the run folder as it was). InputError and interrupts propagate."""
+    run_dir = Path(out) / cfg.name
+    try:
+        result, seconds, reused = run_experiment(exp_id, cfg, out, force, progress)
+    except InputError:
+        raise
+    except Exception:
+        interrupt.check()  # an error after a signal is the interrupt's doing: stop, not "failed"
+        traceback.print_exc()
+        kept = f"; {run_dir} is as it was" if run_dir.exists() else ""
+        print(f"convcorr {command}: failed{kept}", file=sys.stderr)
+        return None
+    state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
+    print(f"[{exp_id}] {state}: {result.summary}\nreport: {run_dir / 'report.md'} and {run_dir / 'report.html'}", flush=True)
+    return result
 
 
 def report_markdown(exp_id: str, header: str, seconds: float, result: Result) -> str:

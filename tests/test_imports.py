@@ -86,7 +86,7 @@ def test_library_import_graph_is_acyclic():
 
 
 def test_library_has_no_argparse_and_imports_nothing_above_it():
-    """No argparse, and no convcorr_eval / convcorr_train / convcorr_cli, in any import of the library (lazy ones
+    """No argparse, and no convcorr_eval / convcorr_cli, in any import of the library (lazy ones
     included) nor as a module name handed to importlib."""
     bad = []
     for name, path in MODULES.items():
@@ -187,10 +187,9 @@ def test_library_turns_on_the_compilation_cache(tmp_path):
             assert any(want.iterdir()), f"no compiled program was written to {want}"
 
 
-@pytest.mark.parametrize("argv", [["-m", "convcorr_eval.long2014.table3", "--help"],
-                                  ["-m", "convcorr_cli.launch", "--help"]])
+@pytest.mark.parametrize("argv", [["-m", "convcorr_cli", "run", "--help"], ["-m", "convcorr_cli.launch", "--help"]])
 def test_script_entry_points_start(argv):
-    """`python -m` entry points of the README: experiment modules, the launcher."""
+    """`python -m` entry points of the README: the command, the launcher."""
     r = subprocess.run([sys.executable, *argv], cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.startswith("usage: "), r.stderr[-3000:]

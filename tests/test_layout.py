@@ -6,8 +6,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = {"convcorr_jax": "convcorr_jax", "convcorr_eval": "eval", "convcorr_train": "train",
-                "convcorr_cli": "convcorr_cli"}
+PACKAGE_DIRS = {"convcorr_jax": "convcorr_jax", "convcorr_eval": "eval", "convcorr_cli": "convcorr_cli"}
 
 
 def test_every_package_folder_is_installed():
@@ -32,3 +31,152 @@ def test_init_files_only_reexport():
     for init in (ROOT / "convcorr_jax").rglob("__init__.py"):
         src = init.read_text()
         assert not re.search(r"^(def|class) ", src, re.M), f"{init.relative_to(ROOT)} defines code"
+
+
+# --- module sizes, import directions, console output, constants, docs/layout.md --------------------------------
+
+LIBRARY = ROOT / "convcorr_jax"
+MAX_LINES = 450
+# modules allowed over MAX_LINES, each with its reason
+LONG_MODULES = {
+    "backbones/imagenet_classes.py": "a data table: the 1000 ImageNet class names",
+    "flow/bp_solver.py": "one algorithm (schedule, multigrid and messages share their layouts; its docstring says so)",
+    "linear/ridge.py": "one solver: the ridge fits, their cross-validation and the jitted kernels they share",
+    "pose/model.py": "one network: the coarse model, the crop module and the fine model share their layers",
+    "pose/spatial.py": "one model: the spatial model's priors, inference and files",
+}
+# the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
+LAYERS = (
+    {"errors", "io", "config", "cache", "paths", "compile_cache", "exported", "interrupt", "runinfo", "parallel",
+     "progress", "geometry", "metrics", "knn", "long_frame", "__init__"},
+    {"backbones"},
+    {"weights"},
+    {"data"},
+    {"features"},
+    {"flow", "linear"},
+    {"correspondence", "regression", "pose"},
+)
+ABOVE_LIBRARY = ("convcorr_eval", "convcorr_cli", "eval", "train", "convcorr_train")
+
+
+def _layer(unit: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if unit in layer)
+
+
+def _imports(path: Path) -> list[str]:
+    """Every module a file imports, at any depth of its code (lazy imports included)."""
+    import ast
+
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+            names += [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return names
+
+
+def _unit(module: str) -> str | None:
+    """The library unit of a module name ("convcorr_jax.flow.bp" -> "flow", "convcorr_jax.io" -> "io")."""
+    parts = module.split(".")
+    if parts[0] != "convcorr_jax":
+        return None
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _library_files() -> list[Path]:
+    return sorted(LIBRARY.rglob("*.py"))
+
+
+def test_library_modules_are_short_or_named():
+    long = {str(p.relative_to(LIBRARY)): n for p in _library_files()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    unnamed = {k: v for k, v in long.items() if k not in LONG_MODULES}
+    assert not unnamed, f"library modules over {MAX_LINES} lines (split them, or name them with a reason): {unnamed}"
+    stale = set(LONG_MODULES) - set(long)
+    assert not stale, f"named long modules that are no longer long (drop them from LONG_MODULES): {stale}"
+
+
+def test_no_upward_import_of_any_kind():
+    """The library never imports the experiments or the command line; within it, no unit imports a layer above its
+    own, and the methods (correspondence, regression, pose) never import each other. The experiments never import
+    the command line."""
+    bad = []
+    for path in _library_files():
+        rel = path.relative_to(LIBRARY)
+        me = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        for module in _imports(path):
+            if module.split(".")[0] in ABOVE_LIBRARY:
+                bad.append(f"{rel}: {module}")
+            unit = _unit(module)
+            if unit is None or unit == me or unit not in set().union(*LAYERS):
+                continue
+            if _layer(unit) > _layer(me) or (_layer(unit) == _layer(me) and _layer(me) > 0):
+                bad.append(f"{rel} ({me}) imports {module} ({unit})")
+    for path in sorted((ROOT / "eval").rglob("*.py")):
+        bad += [f"{path.relative_to(ROOT)}: {m}" for m in _imports(path) if m.split(".")[0] == "convcorr_cli"]
+    assert not bad, "\n".join(sorted(set(bad)))
+
+
+def test_no_console_output_in_the_library():
+    """No print and no tqdm.write in the library: messages go through `logging` (or a callback the command
+    line supplies)."""
+    out = subprocess.run(["git", "grep", "--untracked", "-nE", r"\bprint\(|tqdm\.write|\.write\(f?\"\[",
+                          "--", "convcorr_jax"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
+    assert not out, "\n".join(out)
+
+
+# Long et al.'s units (`convcorr_jax.long_frame`): a number 500 on a line about a box, side or frame, or 512.0 on a
+# line about a feature norm, anywhere but there
+FRAME_LINE = re.compile(r"box|side|frame|paper|/ *$")
+NORM_LINE = re.compile(r"norm")
+# definitions with one home: (pattern, the one file allowed to hold it)
+ONE_HOME = {
+    r"^TORSO_ENDS\b|TORSO_ENDS\[11\]": "convcorr_jax/pose/data.py",  # FLIC's torso normaliser
+    r"^def split_indices\b": "convcorr_jax/pose/data.py",  # FLIC's train / validation split of the training frames
+    r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
+    r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model.py",  # the input-size multiple (`ModelConfig.size_multiple`)
+    r"repeat\(\w+\[-1:\]": "convcorr_jax/parallel.py",  # last-batch padding (`parallel.pad_rows`)
+}
+CODE_FOLDERS = ("convcorr_jax", "eval", "convcorr_cli")
+
+
+def _code_files() -> list[Path]:
+    return sorted(p for folder in CODE_FOLDERS for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_each_rule_has_one_home():
+    """Long et al.'s 500 px frame and feature norm 512, FLIC's split and torso normaliser, the input-size multiple and
+    last-batch padding are each written in one module and imported where used."""
+    import ast
+
+    bad = []
+    for path in _code_files():
+        rel = str(path.relative_to(ROOT))
+        src = path.read_text()
+        lines = src.splitlines()
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float) and rel != "convcorr_jax/long_frame.py":
+                line = lines[node.lineno - 1].split("#")[0]
+                if node.value == 500 and FRAME_LINE.search(line) or node.value == 512.0 and type(node.value) is float \
+                        and NORM_LINE.search(line):
+                    bad.append(f"{rel}:{node.lineno}: {node.value} (Long et al.'s units: convcorr_jax/long_frame.py)")
+        for pattern, home in ONE_HOME.items():
+            if rel != home and re.search(pattern, src, re.M):
+                bad.append(f"{rel}: {pattern} (its home: {home})")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_path_in_the_layout_page_exists():
+    """Every path docs/layout.md names exists: relative to the repository, or in a table row to the row's folder
+    (its first cell); the diagram's folders too."""
+    missing = []
+    for line in (ROOT / "docs" / "layout.md").read_text().splitlines():
+        paths = re.findall(r"`([\w.-]+(?:/[\w.-]*)*(?:\.py|\.md|/))`", line)
+        paths += re.findall(r"^(\w+/)\s", line)
+        row = re.match(r"\| `([\w/]+/)` \|", line)
+        for path in paths:
+            if not ((ROOT / path).exists() or (row and (ROOT / row.group(1) / path).exists())):
+                missing.append(path)
+    assert not missing, f"docs/layout.md names paths that do not exist: {missing}"

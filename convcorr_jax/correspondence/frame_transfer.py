@@ -34,6 +34,7 @@ from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
+from convcorr_jax.parallel import pad_rows
 from convcorr_jax.progress import bar as progress_bar
 
 
@@ -58,8 +59,7 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     n = len(pairs)
     for s in progress_bar(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
         chunk = pairs[s: s + cfg.batch]
-        pad = cfg.batch - len(chunk) if n > cfg.batch else 0  # one compiled batch shape
-        idx = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
+        idx = pad_rows(chunk, cfg.batch)[0] if n > cfg.batch else chunk  # one compiled batch shape
         res = bp.align_frames(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride, cfg.image_size,
                               cfg.paper_side)
         out.append(np.asarray(res.flow)[: len(chunk)])
@@ -137,9 +137,8 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
         chunk = pairs[s:s + batch]
         pts = points[s:s + batch]
         real = len(chunk)
-        if real < batch and len(pairs) > batch:  # one compiled batch shape
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - real, 0)])
-            pts = np.concatenate([pts, np.repeat(pts[-1:], batch - real, 0)])
+        if len(pairs) > batch:  # one compiled batch shape
+            (chunk, pts), real = pad_rows((chunk, pts), batch)
         q = geometry.transform_points(pts, frames.M[chunk[:, 0]])
         ft = f[jnp.asarray(chunk[:, 1])]
         moved, best, score = _match_batch(f[jnp.asarray(chunk[:, 0])], ft, xy, q, cfg, frames.stride)

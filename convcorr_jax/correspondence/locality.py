@@ -32,6 +32,7 @@ from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
+from convcorr_jax.parallel import pad_rows
 from convcorr_jax.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,7 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
         bar = progress_bar(range(0, n, bs), desc=f"patch database {'+'.join(outs)}", unit="batch", disable=not progress)
         for s in bar:
             batch = images[s:s + bs]
-            real = len(batch)
-            if real < bs:  # keep one compiled shape
-                batch = np.concatenate([batch, np.repeat(batch[-1:], bs - real, 0)])
+            batch, real = pad_rows(batch, bs)  # keep one compiled shape
             feats = extract(backbone, params, batch, unique_taps, batch_size=bs, progress=False)
             for role, tap in taps.items():
                 g = feats[tap][:real]

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
 from convcorr_jax.errors import check
+from convcorr_jax.parallel import pad_rows
 
 
 def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarray:
@@ -85,8 +86,8 @@ def _apply_batched(backbone, params, images, taps, batch_size=16):
     for s in range(0, len(images), batch_size):
         batch = images[s:s + batch_size]
         n = len(batch)
-        if n < batch_size and len(images) > batch_size:  # one compiled shape: pad the last batch
-            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, 0)])
+        if len(images) > batch_size:  # one compiled shape: pad the last batch
+            batch, n = pad_rows(batch, batch_size)
         f = backbone.apply(params, backbone.preprocess(batch), taps=tuple(taps))
         for t in taps:
             outs[t].append(np.asarray(f[t])[:n])

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.errors import InputError
+from convcorr_jax.parallel import pad_rows
 from convcorr_jax.progress import bar as progress_bar
 
 
@@ -47,9 +48,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in taps}
     for b in progress_bar(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2, unit="batch"):
         batch = x[b * bs : (b + 1) * bs]
-        real = len(batch)
-        if real < bs:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], bs - real, 0)])
+        batch, real = pad_rows(batch, bs)
         out = backbone.apply(params, backbone.preprocess(batch), taps=taps, relu=relu)
         for t in taps:
             chunks[t].append(np.asarray(out[t])[:real])

@@ -8,12 +8,12 @@
     run = load("runs/pose_flic")                                # the loaded run (cached), e.g. run.skeleton
 
 The run (`load`, cached in this process per run folder and trained state, so repeated calls do not reload it):
-config.json and the parameters of its last checkpoint (`train.load_run`), the joint names and skeleton of its
+config.json and the parameters of its last checkpoint (`run_folder.load_run`), the joint names and skeleton of its
 dataset (`joints.joint_set`), and its spatial model (`spatial.load_model`: spatial.json + spatial_priors.npy, which
-a FLIC run writes when trained, `train.write_spatial`). A FLIC run trained before that learns the priors on first use
-from its config's data_root (`train.learn_spatial`: the ground truth of the FLIC split it trained on, with
-`spatial.FLIC_VALIDATED`) and saves them into its folder when it can write there; without its FLIC folder it has
-no spatial model (`estimate(..., spatial=True)` then raises an InputError saying how to get one).
+a FLIC run writes when trained, `run_folder.write_spatial`). A FLIC run trained before that learns the priors on
+first use from its config's data_root (`run_folder.learn_spatial`: the ground truth of the FLIC split it trained on,
+with `spatial.FLIC_VALIDATED`) and saves them into its folder when it can write there; without its FLIC folder it
+has no spatial model (`estimate(..., spatial=True)` then raises an InputError saying how to get one).
 
 The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a square of the run's input size:
   no box            the whole image letterboxed: the square of its longer side centred on the image, black outside
@@ -103,7 +103,7 @@ class Poses:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str, state: str) -> PoseRun:
-    del state  # part of the cache key only (`train.run_state`: settings and checkpoint steps)
+    del state  # part of the cache key only (`run_folder.run_state`: settings and checkpoint steps)
     tc, params = run_folder.load_run(path)
     js = joints.joint_set(tc.data, tc.model.num_joints)
     return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges))
@@ -121,8 +121,8 @@ def _stamp(path: Path) -> tuple:
 
 def load(run: str | os.PathLike | PoseRun) -> PoseRun:
     """The trained run in folder `run` (module docstring): its parameters are read once per process and trained
-    state (`train.run_state`), its spatial files once per version; a PoseRun is returned as it is.
-    `train.NotATrainingRun` (an InputError, one line) for a folder without a run."""
+    state (`run_folder.run_state`), its spatial files once per version; a PoseRun is returned as it is.
+    `run_folder.NotATrainingRun` (an InputError, one line) for a folder without a run."""
     if isinstance(run, PoseRun):
         return run
     path = Path(run).resolve()
@@ -157,7 +157,7 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.Spa
     if root is None or not ((root / "examples.mat").is_file() or root.is_file()):
         raise InputError(run.path / spatial_mrf.CONFIG_FILE, spatial_mrf.CONFIG_FILE,
                          "the spatial model saved with the run (FLIC runs write it when trained; for an older run "
-                         "call convcorr_jax.pose.train.write_spatial(run_dir, cfg), cfg = the run's config "
+                         "call convcorr_jax.pose.run_folder.write_spatial(run_dir, cfg), cfg = the run's config "
                          "(train.run_config) with data_root set to its FLIC folder), or spatial=False",
                          f"missing file, and no FLIC folder at data_root={tc.data_root}")
     return spatial_mrf.FLIC_VALIDATED, _learned(str(run.path), run_folder.run_state(run.path), tc)

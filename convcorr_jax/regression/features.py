@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.errors import check
+from convcorr_jax.parallel import pad_rows
 from convcorr_jax.features.extract import extract_fitted, input_size_for
 
 Featurizer = Callable[[np.ndarray], np.ndarray]
@@ -108,10 +109,7 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
             hw = x.shape[1:3]
             at = input_size_for(backbone, params, tap, hw)
             same = [t for t in taps if input_size_for(backbone, params, t, hw) == at]
-            n = len(x)
-            pad = -n % batch_size
-            if pad:
-                x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+            x, n = pad_rows(x, batch_size)
             out = extract_fitted(backbone, params, x, same, batch_size, progress=False)
             memo.update({(key, t): np.asarray(out[t])[:n] for t in same})
         return memo[(key, tap)]

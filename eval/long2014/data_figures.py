@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 
 import numpy as np
@@ -192,9 +191,3 @@ def run(cfg: Config, ctx: Context) -> Result:
                "people_pckh_about": score_about("head segment", 0.5),
                "visible_fraction": vis, "generation_seconds": {k: v["seconds"] for k, v in gen.items()}}
     return Result(summary, "\n".join(md), metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.data", *sys.argv[1:]]))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
 
 import numpy as np
 
@@ -167,9 +166,3 @@ def run(cfg: Config, ctx: Context) -> Result:
                f"abs error " + ", ".join(f"{r} {metrics[f'{r}_k1_abs_err']:.1f}" for r in sizes)
                + f" vs uniform-rf control {metrics['uniform_rf_k1_abs_err']:.1f} (0..255)")
     return Result(summary, "\n".join(md), metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.locality", *sys.argv[1:]]))

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -70,8 +69,8 @@ from convcorr_eval.long2014 import paper
 from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure, score_about
 
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
-           "VALIDATION_SUBCLASSES", "Config", "Frames", "check_pairs", "evaluate_set", "frame_boxes", "get_config",
-           "keypoint_table", "make_frames", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean",
+           "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs", "evaluate_set", "frame_boxes",
+           "get_config", "keypoint_table", "make_frames", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean",
            "pf_willow_command", "pf_willow_set", "predict", "ran_on_subclasses", "run", "run_name", "score_frames",
            "scored_subclasses", "select_classes", "setting_text", "split_of", "valid_keypoints"]
 
@@ -231,12 +230,22 @@ def select_classes(root: str | os.PathLike, classes: Sequence[str] | None = None
     return tuple(classes)
 
 
+def _require_pair(root: str | os.PathLike, sub: str, n: int) -> None:
+    """InputError when sub-class `sub` has fewer than 2 annotated images (n): no ordered pair to score."""
+    if n < 2:
+        raise InputError(Path(root) / sub, "images", "at least 2 annotated images (one ordered pair)", n)
+
+
 def check_pairs(root: str | os.PathLike, classes: Sequence[str]) -> None:
-    """InputError for a sub-class folder with fewer than 2 annotated images (no ordered pair to score)."""
+    """InputError for a sub-class folder with fewer than 2 annotated images (annotations only, no image read)."""
     for sub in classes:
-        n = len(load_pf_willow(root, classes=[sub], with_images=False))
-        if n < 2:
-            raise InputError(Path(root) / sub, "images", "at least 2 annotated images (one ordered pair)", n)
+        _require_pair(root, sub, len(load_pf_willow(root, classes=[sub], with_images=False)))
+
+
+def check_inputs(cfg: Config) -> None:
+    """The runner's check before any run folder is made (`runner.run_experiment`): every sub-class has a pair."""
+    if cfg.data_root:  # without one, `run` names what is missing
+        check_pairs(cfg.data_root, select_classes(cfg.data_root, cfg.classes))
 
 
 def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
@@ -245,10 +254,9 @@ def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
     [P]) of the sub-classes `classes` (None: all, `select_classes`), the first `pairs_per_class` ordered pairs of
     each (None: all)."""
     samples, pairs, groups = [], [], []
-    classes = select_classes(root, classes)
-    check_pairs(root, classes)
-    for sub in classes:
+    for sub in select_classes(root, classes):
         s = load_pf_willow(root, classes=[sub], with_images=True)
+        _require_pair(root, sub, len(s))
         pp = ordered_pairs(len(s))[:pairs_per_class] + len(samples)
         samples += list(s)
         pairs.append(pp)
@@ -435,9 +443,3 @@ def pf_willow_command(root: str | os.PathLike, features: str = "cnn", backbone: 
     if json_out is not None:
         io.write_json(json_out, runinfo.rounded(res))
     return res
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.pf_willow", *sys.argv[1:]]))

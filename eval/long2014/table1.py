@@ -118,11 +118,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         summary += "; " + ", ".join(f"{name}: {top[0][1].split(',')[0]} {top[0][2]:.2f}"
                                     for (name, _), top in zip(images, tops))
     return Result(summary, "\n".join(md), metrics)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.table1", *sys.argv[1:]]))

@@ -15,7 +15,6 @@ Measured numbers and times: README and bench/RESULTS_flow.md.
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from convcorr_jax.correspondence import transfer
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
+from convcorr_jax.long_frame import FRAME_PX
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
@@ -55,7 +55,7 @@ def get_config(size: str = "default") -> Config:
         "tiny": Config(size=size, n_objects=40, figure_rows=2,
                        transfer=T(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)),
         "default": Config(size=size),
-        "full": Config(size=size, transfer=T(box=500, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2),
+        "full": Config(size=size, transfer=T(box=FRAME_PX, window=None, iters=8, val_betas=(1e-3, 3e-3, 1e-2, 3e-2),
                                              val_targets=40)),
     })
 
@@ -158,9 +158,3 @@ def run(cfg: Config, ctx: Context) -> Result:
     if out["validation"]:
         metrics["validation_pck"] = {str(b): v for b, v in out["validation"].items()}
     return Result(summary, md, metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.table2", *sys.argv[1:]]))

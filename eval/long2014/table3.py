@@ -16,7 +16,6 @@ data=flic: `n_train` / `n_test` people drawn from each split (FLIC default: 300 
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -163,9 +162,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         cb, sb = max(convs, key=lambda k: res[k]["mean"]), max(sifts, key=lambda k: res[k]["mean"])
         summary += f"; best conv {cb} {100 * res[cb]['mean']:.1f}% vs best SIFT {sb} {100 * res[sb]['mean']:.1f}%"
     return Result(summary, "\n".join(md), metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.table3", *sys.argv[1:]]))

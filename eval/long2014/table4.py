@@ -19,7 +19,6 @@ detector the dense SIFT detectors collapse on the validation split (the numbers:
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import jax
 import numpy as np
@@ -29,6 +28,7 @@ from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence import prediction as point_prediction
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.errors import InputError
+from convcorr_jax.long_frame import FRAME_PX
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
@@ -80,7 +80,7 @@ def get_config(size: str = "default") -> Config:
         # fixed C at default size (cheap); full and the FLIC runs choose it on a validation split of train, as the
         # right C depends on the backbone's feature scale
         "default": Config(size=size),
-        "full": Config(size=size, n_train=None, n_test=None, prediction=PC(box_size=500, C=1e-3, max_rounds=3),
+        "full": Config(size=size, n_train=None, n_test=None, prediction=PC(box_size=FRAME_PX, C=1e-3, max_rounds=3),
                        val_Cs=VAL_CS, val_sift_Cs=VAL_SIFT_CS),
     })
 
@@ -194,7 +194,7 @@ def run(cfg: Config, ctx: Context) -> Result:
           f"Data: {cfg.data}, {len(train)} training / {len(test)} test instances. "
           f"Boxes resampled to {pc.box_size} px (paper: 500); conv5 = {backbone.roles[pc.role]} 3x3-concatenated; "
           f"negatives beyond {out['neg_half']:.1f} px (Chebyshev) of the keypoint; C = {pc.C}, SIFT C = {pc.sift_C}; prior sigma "
-          f"{pc.sigma * pc.box_size / 500:.1f} px, eta {pc.eta}; {out['skipped']} keypoints outside their box "
+          f"{pc.sigma * pc.box_size / FRAME_PX:.1f} px, eta {pc.eta}; {out['skipped']} keypoints outside their box "
           "excluded from training.", "", f"![Figure 6](figures/{path.name})"]
     if sel is not None:
         md += ["", f"C chosen on a validation split of the training instances ({sel['n_fit']} fit / {sel['n_val']} "
@@ -211,9 +211,3 @@ def run(cfg: Config, ctx: Context) -> Result:
                    f"{100 * rows['SIFT+prior']['mean']:.1f} ({100 * metrics['prior_gain_sift']:+.1f}); "
                    + summary.split(": ", 1)[1])
     return Result(summary, "\n".join(md), metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "long2014.table4", *sys.argv[1:]]))

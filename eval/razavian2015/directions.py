@@ -10,7 +10,6 @@ follows the step along the direction (mean Pearson r).
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -85,9 +84,3 @@ def run(cfg: Config, ctx: Context) -> Result:
     desc = common.make_descriptors(cfg)
     md, m = section(cfg, desc, ctx.figures, *data.synthetic_faces(cfg))
     return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "razavian2015.directions", *sys.argv[1:]]))

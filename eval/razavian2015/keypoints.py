@@ -10,7 +10,6 @@ Prints the mean PCK@0.1 over categories (%).
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -79,9 +78,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         split, dataset = data.synthetic_objects(cfg), "synthetic objects"
     md, m = section(cfg, desc, ctx.figures, *split, dataset=dataset)
     return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "razavian2015.keypoints", *sys.argv[1:]]))

@@ -11,7 +11,6 @@ dataset bias: "landmarks E1 -> look-back E2 (bias E0)".
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -120,9 +119,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         parts.append(md)
         lines.append(f"{name}: {summary(metrics[name]['table1'])}")
     return Result("; ".join(lines) or "no 300-W split found", "\n".join(parts), metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "razavian2015.landmarks", *sys.argv[1:]]))

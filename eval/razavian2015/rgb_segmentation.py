@@ -11,7 +11,6 @@ background (%, VOC's measure; pixel AP beside it).
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -113,9 +112,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         seg, dataset = data.synthetic_segmentation(cfg), "synthetic objects"
     md, m = section(cfg, desc, ctx.figures, seg, dataset)
     return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "razavian2015.rgb_segmentation", *sys.argv[1:]]))

@@ -17,7 +17,6 @@ RGB, direction from the whole frame) here with `--set data=flic --data-root FLIC
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, directions, flic_joints, keypoints, landmarks, rgb_segmentation
@@ -50,9 +49,3 @@ def run(cfg: Config, ctx: Context) -> Result:
     summary = "; ".join([landmarks.summary(metrics["faces"]["table1"]), keypoints.summary(metrics["keypoints"]),
                          rgb_segmentation.summary(metrics["rgb_seg"])])
     return Result(summary, "\n".join(parts), metrics)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "razavian2015.tables", *sys.argv[1:]]))

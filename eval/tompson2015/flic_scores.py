@@ -33,7 +33,6 @@ The crops are built on the first call and cached.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +69,7 @@ SPATIAL_FIELDS = ("mode", "unary_power", "kernel", "prior_sigma", "prior_floor",
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """data_root: the FLIC folder (examples.mat + images/); run_dir: the training run scored; trained: that run's
-    state (`pose.train.run_state`, set by `identify`), part of the run key so that a run trained further is scored
+    state (`pose.run_folder.run_state`, set by `identify`), part of the run key so that a run trained further is scored
     again; split: test (final numbers) or val (the validation movies); refine: the main table's read-out (on:
     parabola sub-cell refinement of both arg-maxes, off: integer arg-maxes); spatial: on adds the rows with the
     spatial model, whose settings are `spatial.FLIC_VALIDATED` with the spatial_* fields (`SPATIAL_FIELDS`: mode,
@@ -258,9 +257,3 @@ def run(cfg: Config, ctx: Context) -> Result:
     md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"
           f"![best and worst people: ground truth beside prediction](figures/{PAGE})\n")
     return Result(summary_line(res), md, res)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["eval", "flic", *sys.argv[1:]]))

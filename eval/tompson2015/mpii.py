@@ -15,7 +15,6 @@ holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc", "curve"}; pr
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -41,7 +40,7 @@ RUN_HELP = "a `convcorr train pose --set data=mpii` run folder (config.json + ch
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """run_dir: the training run scored; trained: its state (`pose.train.run_state`, set by `identify`), part of
+    """run_dir: the training run scored; trained: its state (`pose.run_folder.run_state`, set by `identify`), part of
     the run key; annot: the annotation h5 (hourglass layout, e.g. annot/valid.h5); images: the image folder
     (None: images/ beside the annot folder); readout: `predict.READOUTS`. The backbone, weights and data_root
     fields are unused."""
@@ -132,9 +131,3 @@ def run(cfg: Config, ctx: Context) -> Result:
     summary = (f"MPII PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f} ({r['people']} people, "
                f"{cfg.readout})")
     return Result(summary, md, dict(r, run=str(cfg.run_dir)))
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["eval", "mpii", *sys.argv[1:]]))

@@ -1,14 +1,13 @@
 """PCKh (official MPII toolkit definition) of MPII prediction files, as tables, JSON and a figure.
 
-    python -m convcorr_eval.tompson2015.pckh --preds a.h5 b.mat --annot annot/valid.h5
-    python -m convcorr_eval.tompson2015.pckh --reference MPII_FOLDER     # the five published validation files
+    convcorr eval pckh --preds a.h5 b.mat --annot annot/valid.h5
+    convcorr eval pckh --reference MPII_FOLDER     # the five published validation files
 
 is `convcorr eval pckh ...`: prints the tables at PCKh@0.5 and @0.1 and the AUC.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +76,3 @@ def pckh_curve_figure(results: dict[str, dict], path: str | Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, path, dpi=90)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["eval", "pckh", *sys.argv[1:]]))

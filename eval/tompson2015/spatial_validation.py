@@ -4,7 +4,6 @@ The tree MRF spatial model (`convcorr_jax.pose.spatial`), conditioned on the gro
 validation split.
 
     convcorr run tompson2015.spatial_validation --data-root FLIC --set run_dir=runs/pose_flic
-    python -m convcorr_eval.tompson2015.spatial_validation --data-root FLIC --set run_dir=runs/pose_flic
 
 Experiment `tompson2015.spatial_validation` (run folder runs/tompson2015.spatial_validation): prints the validation
 table (one row per setting tried) and the chosen setting; metrics.json holds every row's PCK per read-out, the
@@ -37,7 +36,6 @@ picks the other person's joints; the score with the model is what the FLIC prior
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import jax
@@ -216,7 +214,7 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """data_root: the FLIC folder; run_dir: a trained FLIC run (None: the simulation only); trained: that run's
-    state (`pose.train.run_state`, part of the run key); simulate: also the simulated two-person table (its crops:
+    state (`pose.run_folder.run_state`, part of the run key); simulate: also the simulated two-person table (its crops:
     sim_image_size px, heat-maps of stride sim_pool); limit: at most this many validation people in the
     simulation (None: all). tiny: the search of mode only, 64 simulated people."""
 
@@ -293,9 +291,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         res["simulated"] = evaluate_simulated(cfg.data_root, cfg.sim_image_size, cfg.sim_pool, sims, cfg.seed,
                                               cfg.limit)
     return Result(summary_line(res), markdown(res), res)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "tompson2015.spatial_validation", *sys.argv[1:]]))

@@ -19,7 +19,6 @@ CPU; 4, PCKh of the published MPII validation prediction files.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -228,9 +227,3 @@ def run(cfg: Config, ctx: Context) -> Result:
         tot = {k: val["0.5"]["Total"] for k, val in metrics_["table4_pckh"].items()}
         summary += "; MPII PCKh@0.5 " + ", ".join(f"{k} {val:.1f}" for k, val in tot.items())
     return Result(summary, head + md, metrics_)
-
-
-if __name__ == "__main__":
-    from convcorr_cli.main import main
-
-    sys.exit(main(["run", "tompson2015.tables", *sys.argv[1:]]))

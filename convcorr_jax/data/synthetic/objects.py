@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.data.synthetic import render, scene, textures as tx
+from convcorr_jax.data.synthetic import animals, render, scene, textures as tx
 from convcorr_jax.data.synthetic.scene import Layout
 from convcorr_jax.data.types import KeypointSample
 
@@ -84,241 +84,6 @@ OBJECT_KEYPOINTS: dict[str, tuple[str, ...]] = {
     "dog": _ANIMAL,
     "horse": _ANIMAL,
 }
-
-
-def _dir(a: float) -> np.ndarray:
-    return np.array([np.cos(a), np.sin(a)])
-
-
-def _p(xy, z=0.0) -> np.ndarray:
-    return np.array([xy[0], xy[1], z], np.float64)
-
-
-def _side_yaw(rng, spread=0.9) -> float:
-    """Mostly side views of either side (yaw near 0 or pi), sometimes oblique."""
-    return float(rng.uniform(-spread, spread) + (np.pi if rng.random() < 0.5 else 0.0))
-
-
-# ------------------------------------------------------------------------------------------- quadrupeds
-
-
-def _quadruped(rng, horse: bool) -> tuple[Layout, dict]:
-    u = rng.uniform
-    L = 1.0
-    ll = u(0.8, 1.0) if horse else u(0.4, 0.68)  # leg length
-    bh = u(0.33, 0.42) if horse else u(0.28, 0.42)  # body height
-    bw = u(0.22, 0.3)
-    ln = u(0.45, 0.6) if horse else u(0.18, 0.34)  # neck length
-    hr = u(0.12, 0.15) if horse else u(0.13, 0.19)  # head radius
-    ml = u(0.28, 0.38) if horse else u(0.1, 0.26)  # muzzle length
-    lay = Layout(_side_yaw(rng), u(0.0, 0.35))
-    yb = ll + bh / 2  # body centre height
-    # body: two ovals at +-z give it width in oblique views
-    for s, side in ((1, "r"), (-1, "l")):
-        lay.oval(
-            f"body_{side}",
-            _p((-L / 2, yb), s * bw * 0.3),
-            _p((L / 2, yb + u(-0.03, 0.05)), s * bw * 0.3),
-            bh / 2,
-            "coat",
-            shade=1.0 if s > 0 else 0.95,
-        )
-    withers = _p((L / 2 - 0.2, yb + bh / 2 - 0.01))
-    tailbase = _p((-L / 2 + 0.02, yb + 0.25 * bh))
-    # tail
-    ta = u(np.deg2rad(110), np.deg2rad(250)) if not horse else u(np.deg2rad(200), np.deg2rad(260))
-    tl = u(0.45, 0.6) if horse else u(0.25, 0.5)
-    tip = tailbase[:2] + tl * _dir(ta)
-    lay.limb(
-        "tail",
-        tailbase,
-        _p(tip),
-        0.05 if not horse else 0.07,
-        0.02 if not horse else 0.06,
-        "tail" if horse else "coat",
-        bias=-0.02,
-    )
-    # neck and head
-    nb = _p((L / 2 - 0.08, yb + 0.15 * bh))
-    an = u(np.deg2rad(35), np.deg2rad(80))
-    hc2 = nb[:2] + ln * _dir(an)
-    hc = _p(hc2)
-    lay.limb("neck", nb, hc, bh * 0.42 if not horse else bh * 0.38, hr * 0.75, "coat", bias=0.01)
-    if horse:
-        lay.limb("mane", nb + _p((-0.04, bh * 0.35)), hc + _p((-0.05, hr * 0.6)), 0.05, 0.03, "tail", bias=0.011)
-    ah = u(np.deg2rad(-80), np.deg2rad(-5))
-    head = lay.oval("head", _p(hc2 - 0.4 * hr * _dir(ah)), _p(hc2 + 0.4 * hr * _dir(ah)), hr, "coat", bias=0.02)
-    nose2 = hc2 + (hr * 0.5 + ml) * _dir(ah)
-    muzzle = lay.limb(
-        "muzzle",
-        _p(hc2 + 0.3 * hr * _dir(ah)),
-        _p(nose2),
-        hr * 0.62,
-        hr * (0.45 if horse else 0.38),
-        "muzzle",
-        bias=0.021,
-    )
-    lay.decal("nose_tip", muzzle, render.ellipse(lay.proj(_p(nose2))[0], hr * 0.2, hr * 0.15, muzzle.axis), "dark")
-    lay.kp("Nose", _p(nose2), ["muzzle", "nose_tip"])
-    throat = hc2 + 0.9 * hr * _dir(ah - np.deg2rad(115))
-    lay.kp("Throat", _p(throat), ["head", "neck"])
-    # eyes and ears (far ones drawn behind the head)
-    el = u(0.08, 0.14) if horse else u(0.09, 0.25)
-    floppy = (not horse) and rng.random() < 0.5
-    for s, pre in ((1, "R"), (-1, "L")):
-        e3 = _p(hc2 + 0.5 * hr * _dir(ah + np.deg2rad(55)), s * 0.45 * hr)
-        n3 = np.array([0.55 * np.cos(ah), 0.2, s * 0.8])
-        uv = lay.proj(e3)[0]
-        # painted after the head and the muzzle whenever it faces the camera
-        lay.decal(f"eye_{pre}", head, render.ellipse(uv, hr * 0.16, hr * 0.12, head.axis), "eye", normal=n3, bias=0.06)
-        lay.kp(f"{pre}_Eye", e3, [f"eye_{pre}"])
-        b3 = _p(hc2 + 0.75 * hr * _dir(ah + np.deg2rad(120)), s * 0.4 * hr)
-        ea = ah + (np.deg2rad(u(170, 230)) if floppy else np.deg2rad(u(80, 130)))
-        t3 = _p(b3[:2] + el * _dir(ea), s * 0.5 * hr)
-        d = 0.03 if s > 0 else -0.03
-        lay.limb(f"ear_{pre}", b3, t3, hr * 0.32, hr * 0.08, "ear", bias=d, shade=1.0 if s > 0 else 0.8)
-        lay.kp(f"{pre}_EarBase", b3, [f"ear_{pre}", "head"])
-    # legs: front/back, right (z > 0) / left
-    l1, l2 = 0.52 * ll, 0.55 * ll
-    for fb, x in (("F", L / 2 - 0.13), ("B", -L / 2 + 0.16)):
-        for s, pre in ((1, "R"), (-1, "L")):
-            z = s * bw / 2
-            top = _p((x, yb - 0.1 * bh), z)
-            a1 = u(-0.55, 0.55)
-            a2 = a1 + (u(-0.9, 0.15) if fb == "F" else u(-0.15, 0.9))
-            el3 = _p(top[:2] + l1 * np.array([np.sin(a1), -np.cos(a1)]), z)
-            pw3 = _p(el3[:2] + l2 * np.array([np.sin(a2), -np.cos(a2)]), z)
-            sh = 1.0 if s > 0 else 0.72
-            w0 = 0.11 if horse else 0.1
-            lay.limb(f"upper_{fb}{pre}", top, el3, w0, w0 * 0.6, "coat", shade=sh)
-            lay.limb(
-                f"lower_{fb}{pre}", el3, pw3, w0 * 0.55, w0 * 0.45, "leg" if horse else "coat", shade=sh, bias=1e-3
-            )
-            lay.disc(f"paw_{fb}{pre}", pw3, w0 * 0.55, "hoof" if horse else "coat", shade=sh, bias=2e-3)
-            lay.kp(f"{pre}_{fb}_Elbow", el3, [f"upper_{fb}{pre}", f"lower_{fb}{pre}"])
-            lay.kp(f"{pre}_{fb}_Paw", pw3, [f"lower_{fb}{pre}", f"paw_{fb}{pre}"])
-    lay.kp("Withers", withers, ["body_r", "body_l", "neck"])
-    lay.kp("TailBase", tailbase, ["body_r", "body_l", "tail"])
-    fur = dict(kinds=("noise", "solid", "dots", "stripes", "gradient", "noise"), period=(1.5, 6.0))
-    coat_c = tx.random_color(rng, hue=(0.0, 0.13), sat=(0.1, 0.8), val=(0.15, 0.95))
-    palette = {
-        "coat": tx.random_texture(rng, c1=coat_c, **fur),
-        "muzzle": tx.random_texture(rng, c1=tx.shade(coat_c, u(0.6, 1.3)), **fur),
-        "ear": tx.random_texture(rng, c1=tx.shade(coat_c, u(0.4, 1.1)), **fur),
-        "leg": tx.random_texture(rng, c1=tx.shade(coat_c, u(0.5, 1.2)), **fur),
-        "tail": tx.random_texture(rng, c1=tx.shade(coat_c, u(0.2, 0.7)), kinds=("stripes", "noise"), period=(1.5, 3)),
-        "hoof": tx.solid(tx.random_color(rng, sat=(0, 0.3), val=(0.05, 0.3))),
-        "dark": tx.solid((0.05, 0.04, 0.04)),
-        "eye": tx.Texture("rings", (0.02, 0.02, 0.02), tx.random_color(rng, hue=(0.05, 0.15)), period=2.0),
-    }
-    return lay, palette
-
-
-# ------------------------------------------------------------------------------------------- bird
-
-
-def _bird(rng) -> tuple[Layout, dict]:
-    u = rng.uniform
-    lay = Layout(_side_yaw(rng, 1.0), u(-0.1, 0.3))
-    pitch = u(-0.2, 0.6)
-    bl, bh, bw = 1.0, u(0.45, 0.65), u(0.3, 0.45)
-
-    def B(x, y, z=0.0):  # body frame -> object frame (pitched)
-        c, s = np.cos(pitch), np.sin(pitch)
-        return _p((x * c - y * s, x * s + y * c), z)
-
-    for s, side in ((1, "r"), (-1, "l")):
-        lay.oval(
-            f"body_{side}",
-            B(-bl / 2, 0, s * bw * 0.25),
-            B(bl / 2, 0, s * bw * 0.25),
-            bh / 2,
-            "plumage",
-            shade=1.0 if s > 0 else 0.92,
-        )
-    lay.oval("belly", B(-0.2, -bh * 0.18, bw * 0.3), B(0.35, -bh * 0.12, bw * 0.3), bh * 0.28, "belly", bias=1e-3)
-    lnb = B(0.33, bh * 0.28)
-    hr = u(0.13, 0.2)
-    an = u(np.deg2rad(30), np.deg2rad(100)) + pitch * 0.3
-    ln = u(0.12, 0.32)
-    hc2 = lnb[:2] + ln * _dir(an)
-    hc = _p(hc2)
-    lay.limb("neck", lnb, hc, bh * 0.3, hr * 0.7, "plumage", bias=0.01)
-    head = lay.disc("head", hc, hr, "head", bias=0.02)
-    unb = _p(hc2 - 0.85 * hr * _dir(an))
-    lay.kp("Lower_Neck_Base", lnb, ["body_r", "body_l", "neck"])
-    lay.kp("Upper_Neck_Base", unb, ["neck", "head"])
-    ab = u(np.deg2rad(-50), np.deg2rad(25))
-    beak_len = u(0.12, 0.4)
-    bb2 = hc2 + 0.85 * hr * _dir(ab)
-    bt2 = bb2 + beak_len * _dir(ab)
-    n = np.array([-np.sin(ab), np.cos(ab)]) * hr * u(0.25, 0.45)
-    uvb = lay.proj(np.stack([_p(bb2 + n), _p(bt2), _p(bb2 - n)]))[0]
-    lay.add(scene.Part("beak", uvb, head.depth + 5e-3, "beak", axis=float(ab)))
-    lay.kp("Beak_Base", _p(bb2), ["beak", "head"])
-    lay.kp("Beak_Tip", _p(bt2), ["beak"])
-    for s, pre in ((1, "Right"), (-1, "Left")):
-        e3 = _p(hc2 + 0.35 * hr * _dir(ab + np.deg2rad(50)), s * 0.55 * hr)
-        uv = lay.proj(e3)[0]
-        lay.decal(
-            f"eye_{pre}",
-            head,
-            render.ellipse(uv, hr * 0.2, hr * 0.2),
-            "eye",
-            normal=np.array([0.4 * np.cos(ab), 0.2, s * 0.9]),
-            bias=2e-3,
-        )
-        lay.kp(f"{pre}_Eye", e3, [f"eye_{pre}"])
-    # wings: folded along the back or raised
-    lw = u(0.5, 0.95)
-    raised = rng.random() < 0.45
-    for s, pre in ((1, "Right"), (-1, "Left")):
-        base = B(0.12, bh * 0.3, s * bw * 0.35)
-        if raised:
-            wa = u(np.deg2rad(60), np.deg2rad(150))
-            tip = _p(base[:2] + lw * _dir(wa + pitch), s * u(0.1, 0.5))
-        else:
-            tip = B(0.12 - lw * np.cos(u(0.0, 0.35)), bh * 0.3 - lw * u(0.0, 0.25), s * bw * 0.4)
-        bias = 0.05 if s > 0 else -0.05
-        sh = 1.0 if s > 0 else 0.75
-        lay.oval(f"wing_{pre}", base, tip, lw * u(0.14, 0.22), "wing", bias=bias, shade=sh, extra=0.04)
-        lay.kp(f"{pre}_Wing_Base", base, [f"wing_{pre}", "body_r", "body_l"])
-        lay.kp(f"{pre}_Wing_Tip", tip, [f"wing_{pre}"])
-    # tail fan
-    tb = B(-bl * 0.42, bh * 0.05)
-    ta = np.pi + pitch + u(-0.5, 0.4)
-    tl = u(0.25, 0.6)
-    tt2 = tb[:2] + tl * _dir(ta)
-    wdt = tl * u(0.15, 0.35)
-    nrm = np.array([-np.sin(ta), np.cos(ta)])
-    uvt = lay.proj(
-        np.stack([_p(tb[:2] + nrm * 0.08), _p(tt2 + nrm * wdt), _p(tt2 - nrm * wdt), _p(tb[:2] - nrm * 0.08)])
-    )[0]
-    lay.add(scene.Part("tail", uvt, lay.proj(tb)[1] - 0.01, "wing", axis=float(ta)))
-    lay.kp("Tail_Tip", _p(tt2), ["tail"])
-    # legs
-    lc = B(0.0, -bh * 0.45)
-    lay.kp("Leg_Center", lc, ["body_r", "body_l", "belly", "leg_Right", "leg_Left"])
-    legl = u(0.2, 0.45)
-    for s, pre in ((1, "Right"), (-1, "Left")):
-        foot = _p(lc[:2] + legl * _dir(-np.pi / 2 + u(-0.4, 0.4)), s * 0.08)
-        lay.limb(f"leg_{pre}", _p(lc[:2], s * 0.08), foot, 0.025, 0.02, "legs", bias=-0.02, shade=1.0 if s > 0 else 0.8)
-        lay.limb(f"foot_{pre}", foot, foot + _p((0.1, 0.0)), 0.02, 0.015, "legs", bias=-0.02)
-    pl = tx.random_color(rng)
-    palette = {
-        "plumage": tx.random_texture(rng, c1=pl, kinds=("noise", "solid", "stripes", "dots"), period=(1.5, 5)),
-        "belly": tx.random_texture(
-            rng, c1=tx.shade(pl, u(0.8, 1.6)), kinds=("noise", "solid", "dots"), period=(1.5, 4)
-        ),
-        "head": tx.random_texture(rng, kinds=("solid", "noise", "gradient"), period=(2, 6)),
-        "wing": tx.random_texture(
-            rng, c1=tx.shade(pl, u(0.4, 1.0)), kinds=("stripes", "checker", "noise"), period=(1.5, 4)
-        ),
-        "beak": tx.solid(tx.random_color(rng, hue=(0.05, 0.17), sat=(0.3, 1.0), val=(0.1, 0.95))),
-        "legs": tx.solid(tx.random_color(rng, hue=(0.0, 0.12), sat=(0.2, 0.8), val=(0.2, 0.7))),
-        "eye": tx.Texture("rings", (0.0, 0.0, 0.0), (0.9, 0.9, 0.8), period=3.0),
-    }
-    return lay, palette
 
 
 # ------------------------------------------------------------------------------------------- car
@@ -547,12 +312,12 @@ def _bottle(rng) -> tuple[Layout, dict]:
 
 
 _TEMPLATES = {
-    "bird": _bird,
+    "bird": animals.bird,
     "bottle": _bottle,
     "car": _car,
     "chair": _chair,
-    "dog": lambda rng: _quadruped(rng, horse=False),
-    "horse": lambda rng: _quadruped(rng, horse=True),
+    "dog": lambda rng: animals.quadruped(rng, horse=False),
+    "horse": lambda rng: animals.quadruped(rng, horse=True),
 }
 
 

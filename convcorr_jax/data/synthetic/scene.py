@@ -92,6 +92,21 @@ class Layout:
         return allp.min(0), allp.max(0)
 
 
+def direction(a: float) -> np.ndarray:
+    """The unit 2D vector at angle a (radians)."""
+    return np.array([np.cos(a), np.sin(a)])
+
+
+def point3(xy, z=0.0) -> np.ndarray:
+    """The 3D object-frame point (x, y, z) of a 2D side-view point xy at depth z."""
+    return np.array([xy[0], xy[1], z], np.float64)
+
+
+def side_yaw(rng, spread=0.9) -> float:
+    """Mostly side views of either side (yaw near 0 or pi), sometimes oblique."""
+    return float(rng.uniform(-spread, spread) + (np.pi if rng.random() < 0.5 else 0.0))
+
+
 def place(rng, layout: Layout, size: int, frac=(0.45, 0.85), rot=0.35, aspect=0.12, shift=0.22) -> render.Similarity:
     """A random similarity putting the layout's extent at `frac` of the image size around the centre."""
     lo, hi = layout.extent()
