@@ -170,7 +170,7 @@ def not_a_terminal(monkeypatch):
 
 def test_off_a_terminal_a_line_every_n_steps(not_a_terminal):
     stream, records = not_a_terminal
-    assert sum(1 for _ in progress.bar(range(47), desc="steps", every=10)) == 47
+    assert sum(1 for _ in progress.bar(range(47), desc="steps", every=10, gap=0)) == 47
     assert [r.split()[2] for r in records] == ["10/47", "20/47", "30/47", "40/47", "47/47"]  # and the last
     assert all(r.startswith("steps: ") and "\r" not in r and "\n" not in r for r in records)
     assert stream.getvalue() == ""  # the library writes nothing to a stream
@@ -178,10 +178,23 @@ def test_off_a_terminal_a_line_every_n_steps(not_a_terminal):
 
 def test_off_a_terminal_the_default_is_a_tenth_and_updates_count(not_a_terminal):
     _, records = not_a_terminal
-    with progress.bar(total=100, desc="bytes", unit="B", leave=False) as b:
+    with progress.bar(total=100, desc="bytes", unit="B", leave=False, gap=0) as b:
         for _ in range(25):
             b.update(4)
     assert [r.split()[2] for r in records] == [f"{n}/100" for n in range(12, 101, 12)] + ["100/100"]
+
+
+def test_off_a_terminal_lines_by_steps_are_at_least_gap_apart(not_a_terminal, monkeypatch):
+    _, records = not_a_terminal
+    now = [0.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: now[0])  # the bars' clock
+    for i in progress.bar(range(40), desc="slow", every=1, gap=3.5):
+        now[0] = i + 1.0  # a step per second: a line every 4th step
+    assert [r.split()[2] for r in records] == [f"{n}/40" for n in range(4, 41, 4)]
+    records.clear()
+    for _ in progress.bar(range(40), desc="fast", every=1):
+        now[0] += 0.01  # 40 steps within a second: the last line only
+    assert [r.split()[2] for r in records] == ["40/40"]
 
 
 def test_off_a_terminal_a_line_every_s_seconds(not_a_terminal):
@@ -215,7 +228,7 @@ def test_a_command_off_a_terminal_writes_no_carriage_return(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "\r" not in err
     lines = [line for line in err.splitlines() if line.startswith("synth faces:")]
-    assert [line.split()[3] for line in lines] == [f"{n}/20" for n in range(2, 21, 2)], err
+    assert lines and lines[-1].split()[3] == "20/20", err  # the last line (others at least a second apart)
     assert json.loads((tmp_path / "faces" / "synthetic.json").read_text())["n"] == 20
 
 
