@@ -13,7 +13,8 @@ stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exi
 exits at once with the same line.
 
 Progress: on a terminal, tqdm bars on stderr; otherwise (a log file, a pipe) plain lines on stderr every tenth of a
-loop or 30 s, without carriage returns (`convcorr_jax.progress`, shown by `setup_logging`).
+loop (at most one a second), at least every 30 s, and the last, without carriage returns (`convcorr_jax.progress`,
+shown by `setup_logging`).
 """
 
 from __future__ import annotations
