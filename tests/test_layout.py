@@ -180,3 +180,11 @@ def test_every_path_in_the_layout_page_exists():
             if not ((ROOT / path).exists() or (row and (ROOT / row.group(1) / path).exists())):
                 missing.append(path)
     assert not missing, f"docs/layout.md names paths that do not exist: {missing}"
+
+
+def test_no_single_letter_module_aliases():
+    """Modules are imported under their own names (or a descriptive one), never as a single letter."""
+    out = subprocess.run(["git", "grep", "--untracked", "-nE", r"^\s*(from \S+ )?import .*\b\w+ as [A-Za-z]\b",
+                          "--", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
+    out = [line for line in out if "PartitionSpec as P" not in line]  # a class, in JAX's own spelling
+    assert not out, "\n".join(out)

@@ -1,4 +1,5 @@
-"""Closed-form ridge regression for many targets at once, lambda chosen by k-fold cross-validation.
+"""Closed-form ridge regression for many targets at once, lambda chosen by k-fold cross-validation. One algorithm in
+one module (the fits and the cross-validation share the Gram downdates and jitted kernels), hence its length.
 
 Model (Razavian et al. 2015, eqs. 1-4): for every target column t, y_t ~ x^T w_t + b_t with
 
