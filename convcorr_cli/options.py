@@ -15,7 +15,7 @@ import copy
 import re
 
 SET_METAVAR = "FIELD=VALUE"
-# why align, features and classify default to MobileNetV2 (docs/commands.md, "Defaults")
+# why align, features and classify default to MobileNetV2 (docs/commands.md, "Flags and defaults")
 WHOLE_WEIGHTS = "mobilenet_v2, whose fetched ImageNet weights hold every layer, fc included"
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 SAYS_DEFAULT = re.compile(r"\(default\b|\bdefault:", re.IGNORECASE)
