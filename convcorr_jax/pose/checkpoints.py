@@ -61,7 +61,7 @@ def _check_meta(meta: dict, cfg: TrainConfig, ckpt_dir: Path, step: int, same_co
     if meta.get("fingerprint") != cfg.fingerprint() and (same_code or meta["settings_digest"] != cfg.settings_digest()):
         raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint "
                          f"{cfg.fingerprint()}); train under another name (--set name=NEW) or out folder "
-                         "(--set out=DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+                         "(--out DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
     if data is not None and meta.get("data") is not None and meta["data"] != data:
         raise InputError(cfg.data_root, "data_root", f"the data run {cfg.name} was trained on "
                          f"({meta['data'].get('files')} files, digest {meta['data'].get('digest')}); train under "
