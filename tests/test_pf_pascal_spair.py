@@ -233,7 +233,8 @@ def test_sift_and_none_rows_keep_bp_flow_unless_a_method_is_named_and_say_which(
     root = _pf_pascal(tmp_path / "PF-PASCAL")
     base = ["eval", "pf-pascal", "--root", str(root), "--backbone", "caffenet", "--weights", "random",
             "--image-size", "64", "--pairs", "1", "--out", str(tmp_path / "runs"), "--no-progress"]
-    for extra, says in ((["--features", "sift"], "SIFT features (dense SIFT), grid 16, frame 64 px, BP flow, beta 0.1,"),
+    sift_bp = "SIFT features (dense SIFT), grid 16, frame 64 px, BP flow, beta 0.1,"
+    for extra, says in ((["--features", "sift"], sift_bp),
                         (["--features", "sift", "--method", "rhm"], "SIFT features (dense SIFT), grid 8, frame 64 px, "
                                                                     "RHM (rhm), radius 2"),
                         (["--features", "none"], "no features, zero flow")):
