@@ -91,6 +91,9 @@ def test_pf_pascal_malformed_files_are_one_clear_error(tmp_path):
     (root / "val_pairs.csv").write_text("source_image,target_image,class\na.jpg,b.jpg,21\n")
     with pytest.raises(InputError, match=r"val_pairs.csv:2.*class.*1\.\.20"):
         load_pf_pascal(root, "val")
+    (root / "val_pairs.csv").write_text("source_image,target_image,class\n")
+    with pytest.raises(InputError, match=r"val_pairs.csv.*rows.*at least one pair"):
+        load_pf_pascal(root, "val")
     (root / "val_pairs.csv").write_text(f"source_image,target_image,class\na.jpg,zz.jpg,{CAR}\n")
     with pytest.raises(InputError, match=r"zz.mat.*missing file"):
         load_pf_pascal(root, "val")

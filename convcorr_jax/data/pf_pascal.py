@@ -66,6 +66,8 @@ def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
             raise InputError(f"{path}:{n}", "class", f"an integer 1..{len(PF_PASCAL_CLASSES)} (PF_PASCAL_CLASSES)",
                              row[2])
         out.append((Path(row[0].strip()).name, Path(row[1].strip()).name, PF_PASCAL_CLASSES[cls - 1]))
+    if not out:
+        raise InputError(path, "rows", "at least one pair after the header", 0)
     return out
 
 
