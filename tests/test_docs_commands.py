@@ -122,14 +122,12 @@ def test_placeholders_name_real_commands():
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(tmp_path_factory, write_pf_willow):
     """The working folder: PF-WILLOW, FLIC (synthetic people) and the images and points the docs name."""
-    from test_eval_aliases import _pf_fixture
-
     from convcorr_jax.data.synthetic.datasets import write_dataset
 
     d = tmp_path_factory.mktemp("docs")
-    _pf_fixture(d / "PF-dataset-WILLOW", classes=("car(S)", "duck(S)"), n=3)
+    write_pf_willow(d / "PF-dataset-WILLOW", classes=("car(S)", "duck(S)"), n=3)
     write_dataset("people", d / "FLIC", n=16, seed=0, image_size=64)
     _four_movies(d / "FLIC" / "examples.mat")
     rng = np.random.default_rng(0)
