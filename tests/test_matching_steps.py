@@ -77,7 +77,7 @@ def test_cycle_setting_drops_inconsistent_matches():
     feats = np.stack([a2, b])
     fr = synthetic_frames(feats)
     p = np.array([[[4 * 8 + 3.5 + 1.0, 4 * 8 + 3.5]]])  # near the corrupted node (4, 4)
-    cfg = PointTransferConfig(method="cos", image_size=S, radius=0.5, cycle=0.0)
+    cfg = PointTransferConfig(method="cos", image_size=S, radius=0.5, cycle=0.0, flip_source=False)
     got, _ = FT.match_transfer(feats, fr, p, np.array([[0, 1]]), cfg)
     np.testing.assert_allclose(got[0, 0], p[0, 0] + [8.0, 0.0], atol=1e-4)
 
@@ -93,7 +93,7 @@ def test_flip_source_matches_a_mirrored_target_exactly():
     fr = synthetic_frames(feats, flipped=mirrored)
     pts = np.array([[[3.5, 11.5], [27.5, 43.5], [51.5, 59.5]]])
     want = FT.mirror_x(pts, S)
-    cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=0.5)
+    cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=0.5, flip_source=False, cycle=None)
     flip, flows = FT.match_transfer(feats, fr, pts, np.array([[0, 1]]), dataclasses.replace(cfg, flip_source=True),
                                     mirrored=mirrored)
     np.testing.assert_allclose(flip, want, atol=1e-4)
@@ -117,7 +117,7 @@ def test_matcher_settings_reach_the_matcher():
     seen = set()
     for iters, eps, side in ((1, 0.05, 7), (10, 0.02, 3), (3, 0.2, 11)):
         cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=0.1, ot_iters=iters, ot_eps=eps,
-                                  hough_side=side)
+                                  hough_side=side, flip_source=False, cycle=None)
         got, _ = FT.match_transfer(feats, fr, pts, np.array([[0, 1]]), cfg)
         best, _ = matching.match_best(jnp.asarray(feats[:1].reshape(1, 64, 16)),
                                       jnp.asarray(feats[1:].reshape(1, 64, 16)), xy, xy, (S, S), (S, S),
@@ -139,7 +139,8 @@ def test_scale_parts_read_the_resized_frame_at_the_mapped_nodes(caffenet):
     rng = np.random.default_rng(4)
     images = [rng.integers(0, 255, (70, 90, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 89, 69]] * 2, np.float64)
-    cfg = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, scales=(1.0, 2.0))
+    cfg = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, scales=(1.0, 2.0),
+                              flip_source=False)
     fr = make_frames(images, boxes, cfg, bb, params)
     assert list(fr.parts) == ["conv3", "conv3@2"] and fr.flipped is None
     one = scale_parts(images, boxes, cfg, bb, params, ("conv3",), fr, 1.0)["conv3"]
@@ -171,6 +172,8 @@ def test_extra_backbone_and_mirrored_parts(caffenet):
         np.testing.assert_allclose(fr.flipped[k], mirrored.parts[k], atol=1e-5)
     with pytest.raises(InputError, match="extra"):
         make_frames(images, boxes, cfg, bb, params)
+    bp = make_frames(images, boxes, dataclasses.replace(cfg, method="bp", extra_backbone=None), bb, params)
+    assert bp.flipped is None  # BP flow never matches a mirrored source
 
 
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),

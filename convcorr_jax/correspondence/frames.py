@@ -63,8 +63,8 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     """Crop each uint8 RGB image's box (`boxes` [N, 4], e.g. `frame_boxes(images)`) to cfg.image_size and
     compute cfg.features on cfg's grid: hyperpixel parts of `taps` (default cfg's taps; the validation experiment
     passes the union of its rows' taps) at every factor of cfg.scales, and of cfg.extra_backbone's taps (`extra`:
-    its (backbone, params), required then); mirrored parts too when cfg.flip_source. `backbone` only sets the
-    grid of features "sift" and "none"."""
+    its (backbone, params), required then); mirrored parts too when cfg.flip_source (matchers only). `backbone`
+    only sets the grid of features "sift" and "none"."""
     size = cfg.image_size
     M = geometry.box_to_affine(boxes, size)
     crops = geometry.crop_each(list(images), M, size, border="edge")
@@ -83,7 +83,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     if cfg.extra_backbone is not None and extra is None:
         raise InputError("make_frames", "extra", f"the (backbone, params) of extra_backbone {cfg.extra_backbone}",
                          None)
-    mirrors = (False, True) if cfg.flip_source else (False,)
+    mirrors = (False, True) if cfg.flip_source and cfg.method != "bp" else (False,)  # BP never mirrors
     flipped: dict = {}
     for mirror in mirrors:
         out = parts if not mirror else flipped
