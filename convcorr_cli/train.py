@@ -25,7 +25,6 @@ from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.pose import joints, train
 from convcorr_jax.pose.data import headline
-from convcorr_jax.pose.data import headline
 from convcorr_eval.tompson2015.configs import CONFIGS, get_config
 
 

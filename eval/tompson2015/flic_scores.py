@@ -1,7 +1,7 @@
 """Tompson et al. 2015 on FLIC: score a trained run (Table 3, Figure 15, Table 2 on this CPU, refinement ablation).
 
     convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
-                       [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out-dir runs]
+                       [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out runs]
                        [--name N] [--force]
     convcorr run tompson2015.flic --data-root FLIC_FOLDER --set run_dir=runs/pose_flic [--set split=val]
 
