@@ -179,13 +179,14 @@ def budget_steps(steps: tuple[int, int, int], step_s: dict[int, float], minutes:
 
 def train_and_score(config: str, root: Path, steps: tuple[int, int, int], runs: str) -> dict:
     """Train `config` on FLIC with `steps`, then score it on FLIC test with the validated spatial model."""
-    from convcorr_eval.tompson2015 import configs, flic_scores
+    from convcorr_eval.tompson2015 import flic_scores
+    from convcorr_train import pose_configs
 
     from convcorr_jax.config import override
     from convcorr_jax.pose import spatial as spatial_mrf
     from convcorr_jax.pose import train
 
-    cfg = override(configs.get_config(config), (f"data_root={root}", f"out={runs}",
+    cfg = override(pose_configs.get_config(config), (f"data_root={root}", f"out={runs}",
                                                 "steps=" + ",".join(str(s) for s in steps)))
     t0 = time.perf_counter()
     res = train.train(cfg, progress=True)
@@ -261,14 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     if not a.minutes > 0:
         print(f"--minutes: expected > 0, got {a.minutes}", file=sys.stderr)
         return 2
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
     from convcorr_jax import io
 
     t_start = time.perf_counter()
     r: dict = {"command": " ".join(["python bench/accelerator.py", *(argv if argv is not None else sys.argv[1:])]),
                "tiny": a.tiny, "minutes": a.minutes, "device": device_line(),
-               "batch": configs.get_config(a.config).batch_size}
+               "batch": pose_configs.get_config(a.config).batch_size}
     print(f"device: {r['device']}", flush=True)
     r["tests"] = None if a.skip_tests else run_tests()
     if r["tests"] is not None:
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                   bench_ridge(a.tiny)]
     for label, v in r["bench"]:
         print(f"{label}: {v}", flush=True)
-    steps = budget_steps(configs.get_config(a.config).steps, r["step_s"], a.minutes)
+    steps = budget_steps(pose_configs.get_config(a.config).steps, r["step_s"], a.minutes)
     print(f"training {a.config} for {a.minutes:g} min: steps {steps}", flush=True)
     r["train"] = train_and_score(a.config, root, steps, a.runs)
     r["wall_s"] = time.perf_counter() - t_start

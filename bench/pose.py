@@ -25,7 +25,7 @@ import jax, numpy as np
 from convcorr_jax import parallel
 from convcorr_jax.pose import data as pose_data, model as pose_model
 from convcorr_jax.pose import train_step
-from convcorr_eval.tompson2015 import configs as pose_configs
+from convcorr_train import pose_configs
 stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 cfg = pose_configs.get_config(name)
 rng = np.random.default_rng(0)
@@ -54,13 +54,13 @@ def main(argv=None) -> int:
     p.add_argument("--devices", default="1,2,4,8")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--stage", type=int, default=3)
-    p.add_argument("--config", default="default", help="a `convcorr_eval.tompson2015.configs` name")
+    p.add_argument("--config", default="default", help="a `convcorr_train.pose_configs` name")
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_pose.md")),
                    help="markdown to rewrite ('' prints the step times only)")
     args = p.parse_args(argv)
     from convcorr_jax import runinfo
     from convcorr_eval.tompson2015 import paper, tables
-    from convcorr_eval.tompson2015 import configs as pose_configs
+    from convcorr_train import pose_configs
 
     cfg = pose_configs.get_config(args.config)
     print(runinfo.header(f"bench pose ({args.config})", cfg.model))

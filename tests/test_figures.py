@@ -313,9 +313,9 @@ def people(tmp_path_factory):
 def _pose_run(write_pose_run, out, data: str, num_joints: int):
     import dataclasses
 
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
-    cfg = configs.get_config("tiny")
+    cfg = pose_configs.get_config("tiny")
     model = dataclasses.replace(cfg.model, image_size=32, num_joints=num_joints)
     return write_pose_run(dataclasses.replace(cfg, out=str(out), data=data, model=model))
 

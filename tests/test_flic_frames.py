@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from convcorr_eval.tompson2015 import configs
+from convcorr_train import pose_configs
 
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
@@ -58,7 +58,7 @@ def test_frame_affines_large_image_letterboxed():
 
 
 def test_native_config_and_estimation_input():
-    cfg = configs.get_config("flic_native")
+    cfg = pose_configs.get_config("flic_native")
     assert cfg.protocol == "native" and cfg.model.image_size >= 360
     cfg.check()
     affine, _ = estimation.input_affines(cfg, [(240, 360)], [None])
@@ -70,7 +70,7 @@ def test_real_flic_frames_native(flic_root):
     """FLIC as shipped (360 x 240): every test frame fits the `flic_native` input unscaled."""
     samples = load_flic(flic_root, split="test")
     assert {s.extras["image_size"] for s in samples} == {(360, 240)}
-    size = configs.get_config("flic_native").model.image_size
+    size = pose_configs.get_config("flic_native").model.image_size
     affine, _ = data.flic_sample_affines(samples[:5], size, protocol="native")
     np.testing.assert_allclose(affine[:, :, :2], np.broadcast_to(np.eye(2), (5, 2, 2)))
     np.testing.assert_allclose(affine[:, :, 2], [[(size - 360) / 2, (size - 240) / 2]] * 5)

@@ -6,7 +6,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = {"convcorr_jax": "convcorr_jax", "convcorr_eval": "eval", "convcorr_cli": "convcorr_cli"}
+PACKAGE_DIRS = {"convcorr_jax": "convcorr_jax", "convcorr_train": "train", "convcorr_eval": "eval",
+                "convcorr_cli": "convcorr_cli"}
 
 
 def test_every_package_folder_is_installed():
@@ -101,7 +102,7 @@ def test_library_modules_are_short_or_named():
 def test_no_upward_import_of_any_kind():
     """The library never imports the experiments or the command line; within it, no unit imports a layer above its
     own, and the methods (correspondence, regression, pose) never import each other. The experiments never import
-    the command line."""
+    the command line; training (train/) imports neither the experiments nor the command line."""
     bad = []
     for path in _library_files():
         rel = path.relative_to(LIBRARY)
@@ -116,6 +117,9 @@ def test_no_upward_import_of_any_kind():
                 bad.append(f"{rel} ({me}) imports {module} ({unit})")
     for path in sorted((ROOT / "eval").rglob("*.py")):
         bad += [f"{path.relative_to(ROOT)}: {m}" for m in _imports(path) if m.split(".")[0] == "convcorr_cli"]
+    for path in sorted((ROOT / "train").rglob("*.py")):  # training sits on the library, below the experiments
+        bad += [f"{path.relative_to(ROOT)}: {m}" for m in _imports(path)
+                if m.split(".")[0] in ("convcorr_cli", "convcorr_eval")]
     assert not bad, "\n".join(sorted(set(bad)))
 
 

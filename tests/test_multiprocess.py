@@ -28,7 +28,7 @@ from convcorr_jax.pose import model
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.train import evaluate, load_data
-from convcorr_eval.tompson2015 import configs as pose_configs
+from convcorr_train import pose_configs
 
 STEPS = (1, 1, 2)
 CFG = dataclasses.replace(pose_configs.get_config("tiny"), name="mp", steps=STEPS, checkpoint_every=1, optimizer="sgd",

@@ -22,20 +22,20 @@ from convcorr_jax.pose import predict
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.estimation import estimate, load, spatial_model
-from convcorr_eval.tompson2015 import configs
+from convcorr_train import pose_configs
 
 
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory, write_pose_run) -> Path:
     """A run of the `tiny` config (16 MPII joints, 64 px inputs, data=synthetic): no spatial model."""
-    return write_pose_run(dataclasses.replace(configs.get_config("tiny"), out=str(tmp_path_factory.mktemp("runs"))))
+    return write_pose_run(dataclasses.replace(pose_configs.get_config("tiny"), out=str(tmp_path_factory.mktemp("runs"))))
 
 
 @pytest.fixture(scope="module")
 def flic_run(tmp_path_factory, flic_root, write_pose_run) -> Path:
     """A `flic_tiny` run (FLIC's 11 joints, 64 px person crops) on the real FLIC folder, as trained before runs
     saved their spatial model (no spatial.json)."""
-    cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path_factory.mktemp("runs")),
+    cfg = dataclasses.replace(pose_configs.get_config("flic_tiny"), out=str(tmp_path_factory.mktemp("runs")),
                               data_root=str(flic_root))
     return write_pose_run(cfg)
 
@@ -128,7 +128,7 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
 def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tmp_path, write_pose_run):
     """A FLIC run saved before runs kept their spatial model, whose FLIC folder is gone: the spatial model is
     refused with one line naming spatial.json and the ways out; spatial=False still estimates."""
-    cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path), data_root=str(tmp_path / "gone"))
+    cfg = dataclasses.replace(pose_configs.get_config("flic_tiny"), out=str(tmp_path), data_root=str(tmp_path / "gone"))
     run = write_pose_run(cfg)
     img = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
     with pytest.raises(InputError) as e:

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from convcorr_eval.tompson2015 import configs
+from convcorr_train import pose_configs
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
 from convcorr_jax.errors import InputError
@@ -67,7 +67,7 @@ def test_average_maps_hand_built_asymmetric_model():
 
 @pytest.fixture(scope="module")
 def tiny():
-    cfg = dataclasses.replace(configs.TINY_MODEL, num_joints=11)
+    cfg = dataclasses.replace(pose_configs.TINY_MODEL, num_joints=11)
     params = pose_model.init(jax.random.PRNGKey(1), cfg)
     images = np.random.default_rng(2).integers(0, 256, (2, cfg.image_size, cfg.image_size, 3), np.uint8)
     return cfg, params, images

@@ -50,16 +50,16 @@ def test_train_cli_lists_every_config():
     import argparse
 
     from convcorr_cli import train as cli
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
     pose = p._subparsers._group_actions[0].choices["pose"]
     actions = {a.dest: a for a in pose._actions}
-    assert tuple(actions["config"].choices) == tuple(configs.CONFIGS) == configs.NAMES
-    assert tuple(actions["config"].help.split(", ")) == configs.NAMES
-    assert not {"name", "out", "devices"} & set(actions)  # config fields are set with --set, not flags
-    assert all(configs.get_config(n).name == f"pose_{n}" for n in configs.NAMES)
+    assert tuple(actions["config"].choices) == tuple(pose_configs.CONFIGS) == pose_configs.NAMES
+    assert tuple(actions["config"].help.split(", ")) == pose_configs.NAMES
+    assert not {"name", "devices"} & set(actions)  # config fields are set with --set (the output root: --out)
+    assert all(pose_configs.get_config(n).name == f"pose_{n}" for n in pose_configs.NAMES)
 
 
 def test_joint_sets():
@@ -105,9 +105,10 @@ def test_flic_tables_on_eleven_joints(tmp_path):
     import jax
 
     from convcorr_jax.pose import model as pose_model
-    from convcorr_eval.tompson2015 import configs, tables
+    from convcorr_eval.tompson2015 import tables
+    from convcorr_train import pose_configs
 
-    tc = configs.get_config("tiny")
+    tc = pose_configs.get_config("tiny")
     tc = dataclasses.replace(tc, data="flic", model=dataclasses.replace(tc.model, num_joints=11))
     rng = np.random.default_rng(0)
     n, s = 6, tc.model.image_size

@@ -139,19 +139,19 @@ def test_bad_training_input(tmp_path):
 
 
 def test_config_override_and_fingerprint():
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
-    c = override(configs.get_config("default"), ["steps=10,5,5", "model.pool=4", "lr=0.1,0.1,0.1"])
+    c = override(pose_configs.get_config("default"), ["steps=10,5,5", "model.pool=4", "lr=0.1,0.1,0.1"])
     assert c.steps == (10, 5, 5) and c.model.pool == 4 and c.lr == (0.1, 0.1, 0.1)
-    assert c.fingerprint() != configs.get_config("default").fingerprint()
+    assert c.fingerprint() != pose_configs.get_config("default").fingerprint()
     # name/out/checkpointing do not change the fingerprint (a renamed run may resume)
     assert override(c, ["name=x", "checkpoint_every=7"]).fingerprint() == c.fingerprint()
     with pytest.raises(InputError, match="model.nope"):
         override(c, ["model.nope=1"])
     with pytest.raises(InputError):
-        configs.get_config("nope")
+        pose_configs.get_config("nope")
     assert c.stage_of(9) == 1 and c.stage_of(10) == 2 and c.stage_of(15) == 3
-    f = configs.get_config("flic")
+    f = pose_configs.get_config("flic")
     assert f.data == "flic" and f.model.num_joints == 11 and len(f.augment.flip_perm) == 11
 
 
@@ -166,9 +166,9 @@ def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
     assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
     assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
     assert float(train_step.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
-    flic = dataclasses.replace(configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
+    flic = dataclasses.replace(pose_configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
     mpii_like = stick_people(4, 128, 0)  # 16 MPII joints
     with pytest.raises(InputError, match="11"):
         train(flic, (mpii_like, mpii_like), progress=False)
@@ -206,20 +206,20 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
                                            ("model.image_size=4", "model.image_size"),
                                            ("checkpoint_every=0", "checkpoint_every")])
 def test_train_config_ranges(setting, field):
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
     with pytest.raises(InputError, match=field.replace(".", r"\.")):
-        override(configs.get_config("tiny"), [setting])
+        override(pose_configs.get_config("tiny"), [setting])
 
 
 def test_runs_trained_before_later_fields_keep_their_settings_digest():
     """Settings added later (`LATER_FIELDS`: the protocol, the trunk) are left out of the digest at their
     defaults: the default and `flic` configs keep the digests they had before those fields existed (computed by
     that code), so their runs still load; a non-default value changes the digest."""
-    from convcorr_eval.tompson2015 import configs
+    from convcorr_train import pose_configs
 
     assert TrainConfig().settings_digest() == "47402775ee8f38bf"
-    assert configs.get_config("flic_paper").settings_digest() == "3035cb5ff4bbb10e"
+    assert pose_configs.get_config("flic_paper").settings_digest() == "3035cb5ff4bbb10e"
     moved = dataclasses.replace(TrainConfig(), trunk_lr=0.5)
     assert moved.settings_digest() != TrainConfig().settings_digest()
 

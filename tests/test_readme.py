@@ -70,9 +70,9 @@ FILES = {"car_a.png": "pf_willow/PF-dataset-WILLOW/car(S)/Cars_000a.png",
 @pytest.mark.parametrize("code,want", examples(), ids=[_name(c) for c, _ in examples()])
 def test_example(code, want, tmp_path, request):
     if '"runs/pose_flic"' in code:  # a FLIC run as training leaves it (untrained parameters: shapes are checked)
-        from convcorr_eval.tompson2015 import configs
+        from convcorr_train import pose_configs
 
-        cfg = dataclasses.replace(configs.get_config("flic_tiny"), out=str(tmp_path / "train"),
+        cfg = dataclasses.replace(pose_configs.get_config("flic_tiny"), out=str(tmp_path / "train"),
                                   data_root=str(request.getfixturevalue("flic_root")))
         (tmp_path / "runs").mkdir()
         shutil.move(request.getfixturevalue("write_pose_run")(cfg), tmp_path / "runs" / "pose_flic")

@@ -8,7 +8,7 @@ training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and
 sub-cell refinement, crop -> image map), `spatial` (the tree MRF spatial model: config, priors, inference, files),
 `estimation` (a trained run on one's own images: `convcorr_jax.pose.estimate(images, run)`),
 `mpii_files` (readers of MPII prediction and ground-truth files, writer of prediction files). Tables and figures:
-`convcorr_eval.tompson2015`; named training configs: `convcorr_eval.tompson2015.configs`.
+`convcorr_eval.tompson2015`; named training configs: `convcorr_train.pose_configs`.
 """
 
 from convcorr_jax.pose.estimation import Poses, estimate

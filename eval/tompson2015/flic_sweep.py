@@ -39,7 +39,8 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict, train
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import flic_crops
-from convcorr_eval.tompson2015 import configs, flic_scores, flic_spatial
+from convcorr_eval.tompson2015 import flic_scores, flic_spatial
+from convcorr_train import pose_configs
 
 SCHEDULE_X2 = "steps=x2"  # a row override: twice the sweep's --steps
 
@@ -47,8 +48,8 @@ SCHEDULE_X2 = "steps=x2"  # a row override: twice the sweep's --steps
 GRIDS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "flic": {
         "lr x1 (base)": ("flic_paper", ("crop_scale=3.0",)),
-        "lr x0.5": ("flic_paper", ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in configs.FLIC_LR))),
-        "lr x2": ("flic_paper", ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in configs.FLIC_LR))),
+        "lr x0.5": ("flic_paper", ("crop_scale=3.0", "lr=" + ",".join(str(v / 2) for v in pose_configs.FLIC_LR))),
+        "lr x2": ("flic_paper", ("crop_scale=3.0", "lr=" + ",".join(str(v * 2) for v in pose_configs.FLIC_LR))),
         "crop 2.5": ("flic_paper", ("crop_scale=2.5",)),
         "crop 3.5": ("flic_paper", ("crop_scale=3.5",)),
         "crop 2.0": ("flic_paper", ("crop_scale=2.0",)),  # below the chosen 2.5: does a still smaller crop help?
@@ -67,7 +68,7 @@ GRIDS["frame"] = {
     "trunk from block4": ("flic_native", ("trunk_train=block4",)),
     "trunk from block10": ("flic_native", ("trunk_train=block10",)),
     "trunk lr x0.3": ("flic_native", ("trunk_lr=0.3",)),
-    "lr x2": ("flic_native", ("lr=" + ",".join(str(v * 2) for v in configs.FLIC_LR),)),
+    "lr x2": ("flic_native", ("lr=" + ",".join(str(v * 2) for v in pose_configs.FLIC_LR),)),
     "schedule x2": ("flic_native", (SCHEDULE_X2,)),
 }
 GRID = GRIDS["flic"]
@@ -90,7 +91,7 @@ def run_grid(root: str, steps: str, out: str, progress: bool = True, grid: str =
         sets = tuple(f"steps={twice}" if v == SCHEDULE_X2 else v for v in sets) + tuple(extra)
         name = base or name
         common = ("data_root=" + root, "steps=" + steps, f"out={out}", f"name={prefix}{i}")
-        cfg = override(configs.get_config(name), common + sets)
+        cfg = override(pose_configs.get_config(name), common + sets)
         res = train.train(cfg, progress=progress)
         rows.append({"label": label, "base": name, "overrides": list(sets), "config": dataclasses.asdict(cfg),
                      "run": str(cfg.run_dir()), "seconds": _seconds(cfg),

@@ -35,13 +35,14 @@ from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import comparable, markdown_table, ran_on, score_about
-from convcorr_eval.tompson2015 import configs, figures, paper, pckh
+from convcorr_eval.tompson2015 import figures, paper, pckh
+from convcorr_train import pose_configs
 
 DATA = ("synthetic", "flic", "mpii")
 
 
 def _train_config(size: str) -> TrainConfig:
-    tiny, default = configs.get_config("tiny"), configs.get_config("default")
+    tiny, default = pose_configs.get_config("tiny"), pose_configs.get_config("default")
     return sized(size, {
         "tiny": dataclasses.replace(tiny, steps=(4, 2, 2), n_samples=24, eval_limit=8),
         "default": dataclasses.replace(default, steps=(300, 450, 50), checkpoint_every=50, eval_limit=120),

@@ -61,7 +61,7 @@ Runtimes and measured numbers: bench/RESULTS_pose.md.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints

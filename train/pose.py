@@ -1,0 +1,62 @@
+"""`convcorr train pose`'s entry point: a named config with its overrides, one training run, its read-out.
+
+The command line parses and calls `main` once; the loop itself is `convcorr_jax.pose.train.train`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from convcorr_jax import parallel, runinfo
+from convcorr_jax.config import override
+from convcorr_jax.pose import joints, train
+from convcorr_jax.pose.data import headline
+from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_train.pose_configs import get_config
+
+
+def config(name: str, out: str | None = None, sets: Sequence[str] = (), logdir: str | None = None) -> TrainConfig:
+    """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins)."""
+    cfg = override(get_config(name), [*([f"out={out}"] if out is not None else []), *sets])
+    return override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg
+
+
+def group_table(cfg: TrainConfig, ev: dict) -> str:
+    """The headline score (PCK@0.05, MPII PCKh@0.5) per joint group (mean of the group's joints) of the coarse
+    model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
+    groups = joints.joint_set(cfg.data, cfg.model.num_joints).groups
+    held = "validation movies" if cfg.data == "flic" else "held-out set"
+    score, alpha = headline(cfg.data)
+    lines = [f"{score}@{alpha:g} (%) per joint group ({held}, step {ev['step']}):",
+             f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
+    for m in ("coarse", "cascade"):
+        per = np.asarray(ev[f"{m}_per_joint@{alpha:g}"])
+        lines.append(f"{m:<8} " + " ".join(f"{np.nanmean(per[list(j)]):8.1f}" for j in groups.values()))
+    return "\n".join(lines)
+
+
+def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
+    """Train `cfg` (named `name` in the header) and print its read-out; the exit code (3: training diverged)."""
+    parallel.initialize_distributed()
+    is_main = parallel.is_main_process()  # every process trains; only process 0 reports
+    if is_main:
+        print(runinfo.header(f"train pose ({name})", cfg, cfg.seed), flush=True)
+        if cfg.event_dir() is not None:
+            print(f"event files: {cfg.event_dir()} (tensorboard --logdir {cfg.event_dir()})", flush=True)
+    with runinfo.timed() as wall:
+        try:
+            res = train.train(cfg, progress=progress)
+        except train.TrainingDiverged as e:
+            print(f"convcorr train pose: {e}", file=sys.stderr)
+            return 3
+    if res.evals and is_main:
+        e = res.evals[-1]
+        print(group_table(cfg, e))
+        score, alpha = headline(cfg.data)
+        print(f"final {score}@{alpha:g} (%): coarse {e[f'coarse_pck@{alpha:g}']:.1f}  "
+              f"cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
+              f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")
+    return 0
