@@ -94,7 +94,9 @@ class Config(ExperimentConfig):
     carriers within radius x grid stride of a keypoint (matchers); sift_bin: SIFT bin size in pixels of the resized
     image (None: Long et al.'s radius 20 at stride 16 scaled to the grid stride, `transfer.sift_bin_size`);
     classes: the sub-class folders scored (None: every one under data_root); pairs_per_class: the first N ordered
-    pairs of each sub-class (source-major, `data.pf_willow.ordered_pairs`; None: all 90); figure_pairs: pairs drawn.
+    pairs of each sub-class (source-major, `data.pf_willow.ordered_pairs`; None: all 90); figure_pairs: pairs drawn;
+    scales, flip_source, flip_margin, cycle, ot_iters, ot_eps, hough_side: the matcher steps of
+    `PointTransferConfig` (e.g. --set flip_source=false --set cycle=none for SCOT's matcher alone).
 
     The defaults of the transfer fields are the library's `correspondence.point_config.PointTransferConfig` (one
     source of truth; its docstring says where each comes from: the row with the highest mean PCK@0.1 of
@@ -117,6 +119,13 @@ class Config(ExperimentConfig):
     sift_bin: int | None = _DEFAULTS.sift_bin
     paper_side: int = _DEFAULTS.paper_side
     feature_norm: float = _DEFAULTS.feature_norm
+    scales: tuple[float, ...] = _DEFAULTS.scales  # matcher steps (`PointTransferConfig`, `long2014.pf_willow_warped`)
+    flip_source: bool = _DEFAULTS.flip_source
+    flip_margin: float = _DEFAULTS.flip_margin
+    cycle: float | None = _DEFAULTS.cycle
+    ot_iters: int = _DEFAULTS.ot_iters
+    ot_eps: float = _DEFAULTS.ot_eps
+    hough_side: int = _DEFAULTS.hough_side
     classes: tuple[str, ...] | None = None
     pairs_per_class: int | None = None
     batch: int = _DEFAULTS.batch  # pairs per vmapped BP call (matchers: PointTransferConfig.match_batch)
@@ -285,7 +294,9 @@ def setting_text(cfg: Config) -> str:
         f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(cfg.tap_names)} features"
         + ("" if cfg.normalise else ", raw activations"))
     how = (f"BP flow, beta {cfg.transfer.bp_beta:g}, {cfg.levels} levels x {cfg.iters} iterations"
-           if cfg.method == "bp" else f"{METHOD_NAMES[cfg.method]} ({cfg.method}), radius {cfg.radius:g} grid strides")
+           if cfg.method == "bp" else f"{METHOD_NAMES[cfg.method]} ({cfg.method}), radius {cfg.radius:g} grid strides"
+           + (f", mirrored source too (margin {cfg.flip_margin:g})" if cfg.flip_source else "")
+           + (f", cycle consistency {cfg.cycle:g}" if cfg.cycle is not None else ""))
     return f"{feats}, grid {cfg.grid_spec}, frame {cfg.image_size} px, {how}"
 
 
