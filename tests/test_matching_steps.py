@@ -170,6 +170,10 @@ def test_extra_backbone_and_mirrored_parts(caffenet):
                            params, extra=(bb, params))
     for k in fr.parts:
         np.testing.assert_allclose(fr.flipped[k], mirrored.parts[k], atol=1e-5)
+    only = make_frames(images, boxes, cfg, bb, params, extra=(bb, params), sources=[1])  # mirrored sources only
+    for k in fr.parts:
+        np.testing.assert_allclose(only.flipped[k][1], mirrored.parts[k][1], atol=1e-5)
+        assert not only.flipped[k][0].any()
     with pytest.raises(InputError, match="extra"):
         make_frames(images, boxes, cfg, bb, params)
     bp = make_frames(images, boxes, dataclasses.replace(cfg, method="bp", extra_backbone=None), bb, params)

@@ -59,12 +59,14 @@ def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
-                taps: Sequence[str] | None = None, extra: tuple | None = None) -> Frames:
+                taps: Sequence[str] | None = None, extra: tuple | None = None,
+                sources: Sequence[int] | None = None) -> Frames:
     """Crop each uint8 RGB image's box (`boxes` [N, 4], e.g. `frame_boxes(images)`) to cfg.image_size and
     compute cfg.features on cfg's grid: hyperpixel parts of `taps` (default cfg's taps; the validation experiment
     passes the union of its rows' taps) at every factor of cfg.scales, and of cfg.extra_backbone's taps (`extra`:
-    its (backbone, params), required then); mirrored parts too when cfg.flip_source (matchers only). `backbone`
-    only sets the grid of features "sift" and "none"."""
+    its (backbone, params), required then); mirrored parts too when cfg.flip_source (matchers only), computed for
+    the frames `sources` (the images used as sources; None: all) and zero for the others. `backbone` only sets the
+    grid of features "sift" and "none"."""
     size = cfg.image_size
     M = geometry.box_to_affine(boxes, size)
     crops = geometry.crop_each(list(images), M, size, border="edge")
@@ -83,21 +85,24 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     if cfg.extra_backbone is not None and extra is None:
         raise InputError("make_frames", "extra", f"the (backbone, params) of extra_backbone {cfg.extra_backbone}",
                          None)
-    mirrors = (False, True) if cfg.flip_source and cfg.method != "bp" else (False,)  # BP never mirrors
-    flipped: dict = {}
-    for mirror in mirrors:
-        out = parts if not mirror else flipped
-        if mirror:
-            out.update(scale_parts(images, boxes, cfg, backbone, params, names, frames, 1.0, True))
+    nets = [(backbone, params, names, "")]
+    if cfg.extra_backbone is not None:
+        nets.append((extra[0], extra[1], resolve_taps(extra[0], cfg.extra_tap_names), f"{extra[0].name}:"))
+    for net, p, taps_, prefix in nets:
         for s in cfg.scales:
-            if s != 1.0:
-                out.update(scale_parts(images, boxes, cfg, backbone, params, names, frames, s, mirror))
-        if cfg.extra_backbone is not None:
-            xb, xp = extra
+            if s != 1.0 or prefix:
+                parts.update(scale_parts(images, boxes, cfg, net, p, taps_, frames, s, False, prefix))
+    if cfg.flip_source and cfg.method != "bp":  # BP never mirrors
+        idx = np.arange(len(images)) if sources is None else np.unique(np.asarray(sources, np.int64))
+        sub = Frames(crops[idx], M[idx], None, frames.grid_xy, frames.stride)
+        ims = [images[i] for i in idx]
+        flipped: dict = {}
+        for net, p, taps_, prefix in nets:
             for s in cfg.scales:
-                out.update(scale_parts(images, boxes, cfg, xb, xp, resolve_taps(xb, cfg.extra_tap_names), frames, s,
-                                       mirror, prefix=f"{xb.name}:"))
-    frames.flipped = flipped or None
+                flipped.update(scale_parts(ims, boxes[idx], cfg, net, p, taps_, sub, s, True, prefix))
+        frames.flipped = {k: np.zeros_like(parts[k]) for k in parts}
+        for k, v in flipped.items():
+            frames.flipped[k][idx] = v
     return frames
 
 
