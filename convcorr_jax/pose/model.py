@@ -1,5 +1,8 @@
 """Tompson et al. 2015: coarse multi-resolution heat-map ConvNet, crop module, Siamese fine model, cascade.
 
+One module for one network: the coarse model, the crop module and the fine model share their layer definitions
+and the cascade wires them, so they are read (and changed) together.
+
 Functional API (Flax Linen inside):
   params = init(key, cfg)                                   # {"coarse": ..., "fine": ...}
   out = apply(params, images, cfg, drop_masks=None)         # dict of heat-maps and (x, y) predictions

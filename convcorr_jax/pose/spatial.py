@@ -1,6 +1,9 @@
 """Tree-structured MRF spatial model over joint locations (Tompson et al. 2014, used by Tompson et al. 2015 Sec. 3.3
 to condition the coarse heat-maps on the given torso position).
 
+One module for one model: its priors (learned as histograms or fitted on heat-maps), its inference and its files
+share the tree, the kernel geometry and the config, so they are read (and changed) together.
+
     cfg = FLIC_VALIDATED                                                   # every setting, chosen on FLIC
     log_priors = learn_priors(points_px, visible, torso_px, stride=8, cfg=cfg)   # [E, 15, 15] from training points
     refined = apply_spatial_model(coarse_hm, torso_cells, log_priors, cfg)      # [N, H, W, K]
