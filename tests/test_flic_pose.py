@@ -168,8 +168,8 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     train(cfg, progress=False)
     preds = tmp_path / "preds.h5"
     assert main(["eval", "mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot", str(folder / "valid.h5"),
-                 "--images", str(folder / "images"), "--out", str(preds), "--json", str(tmp_path / "pckh.json"),
-                 "--out-dir", str(tmp_path / "eval_runs"), "--no-progress"]) == 0
+                 "--images", str(folder / "images"), "--h5", str(preds), "--json", str(tmp_path / "pckh.json"),
+                 "--out", str(tmp_path / "eval_runs"), "--no-progress"]) == 0
     kept = next((tmp_path / "eval_runs").glob("tompson2015.mpii_mpii_tiny_*/preds.h5"))  # the run folder's copy
     assert kept.read_bytes() == preds.read_bytes()
     p = mpii_files.read_preds(preds)
