@@ -103,14 +103,14 @@ def test_translated_pair_is_recovered():
 
 
 def test_batched_equals_single():
-    """One vmap over the pairs, and groups of 2 (the last group padded) or 1 per call: each pair's flow as alone."""
+    """One vmap over the pairs, and groups of 2 (the last group padded): each pair's flow as alone."""
     rng = np.random.default_rng(4)
     fs = rng.normal(size=(3, 5, 6, 4)).astype(np.float32)
     ft = rng.normal(size=(3, 5, 6, 4)).astype(np.float32)
     cfg = bp.BPConfig(beta=0.05, iters=4, levels=2, window=2, dt_method="brute")
     ones = [bp.align(fs[i], ft[i], cfg) for i in range(3)]
     assert len({np.asarray(o.flow).tobytes() for o in ones}) == 3  # the pairs differ
-    for group in (None, 2, 1):
+    for group in (None, 2):
         batch = bp.align(fs, ft, cfg, pairs_per_call=group)
         assert batch.flow.shape == (3, 5, 6, 2) and batch.energy.shape == (3,)
         for i, one in enumerate(ones):
@@ -175,14 +175,13 @@ def test_solve_schedules_agree():
 
 def test_label_windows_are_exact():
     """crop=True (each node solves on the window of labels that can be finite) minimises the same energy: on
-    tiny flow problems with +inf labels it reaches the enumerated minimum as often as the full label set, and it
+    tiny 2 x 3 flow problems with +inf labels it reaches the enumerated minimum as often as the full label set, and it
     never returns a labelling with an infinite cost. Windows hold every finite label and their children's."""
     rng = np.random.default_rng(7)
     hits = {False: 0, True: 0}
     n = 8
-    for t in range(n):
-        hw = ((2, 2), (2, 3))[t % 2]
-        cost = _flow_cost(rng, hw, (1, 1))
+    for _ in range(n):
+        cost = _flow_cost(rng, (2, 3), (1, 1))
         e, _ = brute_force_minimum(np.where(np.isinf(cost), 1e9, cost), 0.3)
         for crop in (False, True):
             res = _bp(cost, 0.3, crop=crop)
@@ -224,7 +223,8 @@ def test_target_indexed_costs_give_the_volume_solve():
     bit-equal level costs in every label window (blocks that run past the grid edge included), the same labels
     and energy trace, the same labelling energies, and `align`'s whole-grid flow through it."""
     rng = np.random.default_rng(12)
-    for hw in ((5, 4), (12, 5), (7, 9), (31, 31)):
+    solves = {(5, 4): (2, "masked"), (12, 5): (3, "active")}  # the solve is the same program on the other sizes
+    for hw in ((9, 9), (5, 4), (12, 5), (7, 9)):  # blocks past the edge at every level up to 8 x 8
         fs, ft = rng.normal(size=(2, *hw, 3)).astype(np.float32)
         vol = cost_volume(fs, ft, (hw[0] - 1, hw[1] - 1))
         tc = target_cost(fs, ft)
@@ -239,9 +239,9 @@ def test_target_indexed_costs_give_the_volume_solve():
         lab = rng.integers(0, (2 * hw[0] - 1, 2 * hw[1] - 1), size=(*hw, 2)).astype(np.int32)  # some leave the grid
         for got, want in zip(bp_solver.labelling_energy(tc, lab, 0.3, targets=True), bp_solver.labelling_energy(vol, lab, 0.3)):
             assert float(got) == float(want)
-        if hw == (7, 9):
-            break  # level costs checked at 31 x 31 too: the solve is the same program on them
-        levels, schedule = {(5, 4): (2, "masked"), (12, 5): (3, "active")}[hw]
+        if hw not in solves:
+            continue
+        levels, schedule = solves[hw]
         a = bp_solver.solve(vol, 0.3, 3, levels, "auto", True, schedule)
         b = bp_solver.solve(tc, 0.3, 3, levels, "auto", True, schedule, targets=True)
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
@@ -250,13 +250,13 @@ def test_target_indexed_costs_give_the_volume_solve():
         bp_solver.solve(vol, 0.3, 3, 1, targets=True)
     with pytest.raises(InputError, match="offsets"):
         bp_solver.solve(tc, 0.3, 3, 1, targets=True, offsets=np.zeros((*hw, 2), np.float32))
-    cfg = bp.BPConfig(beta=0.05, iters=3, levels=2)
+    cfg = bp.BPConfig(beta=0.05, iters=3, levels=2)  # on the last size, 7 x 9
     whole = bp.align(fs, ft, cfg)  # window None: the target-indexed path
     explicit = bp.align(fs, ft, dataclasses.replace(cfg, window=(hw[0], hw[1])))  # a window past the grid: the volume
     np.testing.assert_array_equal(np.asarray(whole.flow), np.asarray(explicit.flow))
 
 
-@pytest.mark.parametrize("crop,schedule", [(True, "active"), (True, "masked"), (False, "active")])
+@pytest.mark.parametrize("crop,schedule", [(True, "masked"), (False, "active")])
 def test_padded_label_axes_give_identical_solves(crop, schedule):
     """Label axes padded with +inf-cost labels (to a multiple of `label_multiple`, where that adds <= 1/8)
     give the unpadded solve's labels and energy trace bit for bit, at every multigrid level, and on one level the
@@ -288,7 +288,7 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
 def test_align_sharded_over_devices_equals_vmap():
     """bp.align(..., mesh=...) splits the pairs over 4 (forced CPU) devices, padding 6 pairs to 8: same labels and
     energies as the single-device vmap."""
-    r = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, timeout=600, cwd=TESTS.parent,
+    r = subprocess.run([sys.executable, "-c", SHARDED], check=False, capture_output=True, text=True, timeout=600, cwd=TESTS.parent,
                        env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}))
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]
 
@@ -352,8 +352,8 @@ def test_edge_scaled_pairwise_term_exact_on_chains_and_schedules_agree():
     rng = np.random.default_rng(13)
     changed = 0
     for hw in [(1, 5), (4, 1)]:
-        for with_offsets, trunc in ((False, None), (True, None), (True, 1.5)):
-            for _ in range(2):
+        for with_offsets, trunc in ((False, None), (True, 1.5)):
+            for _ in range(3):
                 cost = rng.uniform(0, 3, size=(*hw, 3, 3)).astype(np.float32)
                 weight = float(rng.uniform(0.3, 1.5))
                 off = rng.uniform(-2, 2, size=(*hw, 2)).astype(np.float32) if with_offsets else None

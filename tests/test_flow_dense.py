@@ -122,7 +122,7 @@ rng = np.random.default_rng(0)
 a = rng.integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)
 b = np.roll(a, (2, -3), axis=(1, 2))
 net = load_backbone("caffenet", "random", 0)
-cfg = dense.DenseConfig(iters=2, levels=1, fine_iters=2)
+cfg = dense.DenseConfig(iters=2, levels=1, fine_iters=2, fine_strides=(2,))
 one = np.asarray(dense.dense_align_batch(a, b, *net, cfg=cfg))
 two = np.asarray(dense.dense_align_batch(a, b, *net, cfg=cfg, mesh=parallel.make_mesh(2)))
 assert two.shape == (3, 48, 64, 2) and parallel._row_sharded.cache_info().currsize == 1
@@ -133,8 +133,9 @@ print("OK")
 
 @pytest.mark.slow
 def test_dense_batch_sharded_over_devices_equals_vmap():
-    """dense_align_batch(..., mesh=...) over 2 forced CPU devices (3 pairs, padded to 4) gives the vmap's flow."""
-    r = subprocess.run([sys.executable, "-c", DENSE_SHARDED], capture_output=True, text=True, timeout=900,
+    """dense_align_batch(..., mesh=...) over 2 forced CPU devices (3 pairs, padded to 4) gives the vmap's flow
+    (the last level at 2 px, upsampled to every pixel inside the sharded program)."""
+    r = subprocess.run([sys.executable, "-c", DENSE_SHARDED], check=False, capture_output=True, text=True, timeout=900,
                        cwd=TESTS.parent, env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]
 
@@ -195,7 +196,7 @@ def _parabola_costs(rng, h=6, w=7, n=5):
 def test_subpixel_vertex_and_energy_minimum():
     """iters 0: each parabola's vertex (the exact minimum of a quadratic cost); weight 0: the same after sweeps."""
     rng = np.random.default_rng(0)
-    cost, m, k = _parabola_costs(rng)
+    cost, m, _ = _parabola_costs(rng)
     lab = np.full(m.shape, 2, np.int32)
     flow = np.zeros(m.shape, np.float32)
     alone = np.asarray(dense._subpixel(cost, lab, flow, 0.0, 0))
