@@ -1,5 +1,5 @@
 """bench/accelerator.py end to end on the CPU with a tiny budget: a packed fixture FLIC folder unpacked, every
-benchmark workload shrunk, `flic_tiny` trained for a fraction of a minute and scored with and without the spatial
+benchmark workload shrunk, `flic_tiny` trained for a budget of a few steps and scored with and without the spatial
 model, the test-suite step skipped; the RESULTS file holds every section."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     pack_flic(tiny_flic, tar)
     out = tmp_path / "RESULTS_gpu.md"
     acc = _script()
-    assert acc.main(["--flic", str(tar), "--tiny", "--minutes", "0.05", "--skip-tests", "--config", "flic_tiny",
+    assert acc.main(["--flic", str(tar), "--tiny", "--minutes", "0.002", "--skip-tests", "--config", "flic_tiny",
                      "--reps", "1", "--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
     md = out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".RESULTS")] == []  # written atomically

@@ -105,7 +105,7 @@ def test_interrupted_run_then_the_same_command_finishes(cache, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_stops_with_a_complete_checkpoint_and_resumes(cache, tmp_path):
+def test_training_stops_with_a_complete_checkpoint_and_resumes(cache, tmp_path, monkeypatch, capsys):
     out = tmp_path / "runs"
     args = [*TRAIN, "--set", f"out={out}"]
     ckpt = out / "pose_tiny" / "checkpoints"
@@ -123,7 +123,10 @@ def test_training_stops_with_a_complete_checkpoint_and_resumes(cache, tmp_path):
     stderr = (tmp_path / "b" / "err.txt").read_text()
     assert f"resuming pose_tiny from step {steps[-1]} of 16" in stderr
     assert f"[pose_tiny] {16 - steps[-1]} steps in" in stderr and not half.exists()
-    p = _start([*args, "--set", "model.head=12"], cache, tmp_path / "c")  # another config in the same folder
-    assert p.wait(timeout=600) == 2
-    err = (tmp_path / "c" / "err.txt").read_text()
+    # another config in the same folder: refused before any training (in this process: no signal involved)
+    from convcorr_cli.main import main
+
+    monkeypatch.setenv("CONVCORR_CACHE", str(cache))
+    assert main([*args, "--set", "model.head=12"]) == 2
+    err = capsys.readouterr().err
     assert "--set name=NEW" in err and "--name" not in err.replace("--set name", "")
