@@ -31,7 +31,9 @@ from convcorr_jax.pose.train import evaluate, load_data
 from convcorr_train import pose_configs
 
 STEPS = (1, 1, 2)
-CFG = dataclasses.replace(pose_configs.get_config("tiny"), name="mp", steps=STEPS, checkpoint_every=1, optimizer="sgd",
+TINY = pose_configs.get_config("tiny")
+CFG = dataclasses.replace(TINY, name="mp", model=dataclasses.replace(TINY.model, image_size=32), steps=STEPS, checkpoint_every=sum(STEPS) - 1,
+                          optimizer="sgd",
                           lr=(0.05, 0.05, 0.05))
 
 # argv: config pickle, output folder. Every process runs it; process 0 writes the results.

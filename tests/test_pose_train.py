@@ -76,7 +76,7 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
     r = subprocess.run([sys.executable, str(script), str(a), "0"], env=_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "8 steps in" in r.stderr
-    p = subprocess.Popen([sys.executable, str(script), str(b), "1.5"], env=_env(), stdout=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, str(script), str(b), "0.75"], env=_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     ckpt = b / "r" / "checkpoints"
     t0 = time.time()
