@@ -25,7 +25,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, percent, plt, ran_on, save_figure
 
 CV_CS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
@@ -156,9 +156,9 @@ def run(cfg: Config, ctx: Context) -> Result:
         md += ["", f"![Figure 4](figures/{path.name}) (maxima on the window boundary excluded: {f4['excluded']})"]
         metrics["figure4_excluded"] = f4["excluded"]
     best = max(res, key=lambda k: res[k]["mean"])
-    summary = f"keypoint classification: best {best} {100 * res[best]['mean']:.1f}%"
+    summary = f"keypoint classification: best {best} {percent(res[best]['mean'])}%"
     convs, sifts = [k for k in res if k.startswith("conv")], [k for k in res if k.startswith("SIFT")]
     if convs and sifts:
         cb, sb = max(convs, key=lambda k: res[k]["mean"]), max(sifts, key=lambda k: res[k]["mean"])
-        summary += f"; best conv {cb} {100 * res[cb]['mean']:.1f}% vs best SIFT {sb} {100 * res[sb]['mean']:.1f}%"
+        summary += f"; best conv {cb} {percent(res[cb]['mean'])}% vs best SIFT {sb} {percent(res[sb]['mean'])}%"
     return Result(summary, "\n".join(md), metrics)

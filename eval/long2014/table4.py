@@ -33,7 +33,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, percent, plt, ran_on, save_figure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,15 +199,15 @@ def run(cfg: Config, ctx: Context) -> Result:
     if sel is not None:
         md += ["", f"C chosen on a validation split of the training instances ({sel['n_fit']} fit / {sel['n_val']} "
                "validation, by movie where named; PCK@0.1 without prior; test never seen): "
-               + "; ".join(f"{k}: " + ", ".join(f"C={c:g} {100 * v:.1f}" for c, v in cur.items())
+               + "; ".join(f"{k}: " + ", ".join(f"C={c:g} {percent(v)}" for c, v in cur.items())
                            for k, cur in sel["curve"].items())
                + f" -> C = {sel['C']:g}, SIFT C = {sel['sift_C']:g}."]
     metrics = {"rows": rows, "C": pc.C, "sift_C": pc.sift_C, "selection": sel, "prior_gain_conv5": rows["conv5+prior"]["mean"] - rows["conv5"]["mean"]}
-    summary = (f"keypoint prediction PCK@0.1: conv5 {100 * rows['conv5']['mean']:.1f}, +prior "
-               f"{100 * rows['conv5+prior']['mean']:.1f} ({100 * metrics['prior_gain_conv5']:+.1f})")
+    summary = (f"keypoint prediction PCK@0.1: conv5 {percent(rows['conv5']['mean'])}, +prior "
+               f"{percent(rows['conv5+prior']['mean'])} ({100 * metrics['prior_gain_conv5']:+.1f})")
     if cfg.sift:
         metrics["prior_gain_sift"] = rows["SIFT+prior"]["mean"] - rows["SIFT"]["mean"]
-        summary = (f"keypoint prediction PCK@0.1: SIFT {100 * rows['SIFT']['mean']:.1f}, +prior "
-                   f"{100 * rows['SIFT+prior']['mean']:.1f} ({100 * metrics['prior_gain_sift']:+.1f}); "
+        summary = (f"keypoint prediction PCK@0.1: SIFT {percent(rows['SIFT']['mean'])}, +prior "
+                   f"{percent(rows['SIFT+prior']['mean'])} ({100 * metrics['prior_gain_sift']:+.1f}); "
                    + summary.split(": ", 1)[1])
     return Result(summary, "\n".join(md), metrics)

@@ -51,6 +51,7 @@ from convcorr_jax.regression.features import pixel_featurizer, resize_images
 from convcorr_eval.long2014.common import flic_person_box
 from convcorr_eval.razavian2015 import common, data, directions
 from convcorr_eval.razavian2015.figures import image_grid, plot_points, save_image, to_uint8
+from convcorr_eval.report import percent
 
 ALPHAS = (0.1, 0.2)
 ATTRIBUTES = ("torso_x", "torso_size")
@@ -134,7 +135,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
         md += [f"PCK@{a:g}", "", head, "|---|---|" + "---|" * (len(joints) + 1)]
         for name, v in pck.items():
             lam = f"{lams[name]:.2g}" if name in lams else "-"
-            md.append(f"| {name} | {lam} | " + " | ".join(f"{100 * x:.1f}" for x in v[f"{a:g}"][:-1])
+            md.append(f"| {name} | {lam} | " + " | ".join(f"{percent(x)}" for x in v[f"{a:g}"][:-1])
                       + f" | **{100 * v[f'{a:g}'][-1]:.1f}** |")
         md.append("")
     md += ["![joints](figures/razavian_flic_joints.png) (green: truth, red: ConvNet + ridge)", ""]
@@ -181,5 +182,5 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
 def summary(m: dict) -> str:
     p = m["pck"]["ConvNet + ridge"]
     where = "FLIC" if m["crop"] == "frame" else f"FLIC {m['crop']} box"
-    return (f"{where} PCK@0.1 {100 * p['0.1'][-1]:.1f}% / @0.2 {100 * p['0.2'][-1]:.1f}% "
+    return (f"{where} PCK@0.1 {percent(p['0.1'][-1])}% / @0.2 {percent(p['0.2'][-1])}% "
             f"(headline descriptor); RGB MAE {m['rgb_mae']:.3f}")

@@ -18,7 +18,7 @@ from convcorr_jax.regression import keypoints
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import plot_curves
-from convcorr_eval.report import comparable, ran_on, score_about
+from convcorr_eval.report import comparable, percent, ran_on, score_about
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,20 +51,20 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
           f"| category | test instances | ours ({ran_on(cfg, 'test')}) |"
           + theirs("paper ConvNet + ridge (different data; mean of its 20 VOC classes)"),
           "|---|---|---|" + ("---|" if with_paper else "")]
-    md += [f"| {c} | {res.counts[c]} | {100 * res.pck[c]:.1f} |" + theirs(paper.TABLE2.get(c, "-")) for c in cats]
-    md += [f"| **mean of {len(cats)}** | {sum(res.counts.values())} | {100 * res.pck['mean']:.1f} |"
+    md += [f"| {c} | {res.counts[c]} | {percent(res.pck[c])} |" + theirs(paper.TABLE2.get(c, "-")) for c in cats]
+    md += [f"| **mean of {len(cats)}** | {sum(res.counts.values())} | {percent(res.pck['mean'])} |"
            + theirs(paper.TABLE2_MEAN)]
     metrics = {"pck@0.1": res.pck, "pck_about": score_about("object box", 0.1), "counts": res.counts}
     if desc.extra is not None:
         ex = keypoints.keypoint_table(train, test, desc.extra, cfg.object_crop, seed=cfg.seed)
-        md += [f"| mean, {desc.extra_label} | {sum(ex.counts.values())} | {100 * ex.pck['mean']:.1f} |" + theirs("-")]
+        md += [f"| mean, {desc.extra_label} | {sum(ex.counts.values())} | {percent(ex.pck['mean'])} |" + theirs("-")]
         metrics["extra"] = {"descriptor": desc.extra_label, "pck@0.1": ex.pck}
     md += ["", "![pck](figures/razavian_fig2b_pck.png)", ""]
     return "\n".join(md), metrics
 
 
 def summary(m: dict) -> str:
-    return f"PCK@0.1 {100 * m['pck@0.1']['mean']:.1f}%"
+    return f"PCK@0.1 {percent(m['pck@0.1']['mean'])}%"
 
 
 def run(cfg: Config, ctx: Context) -> Result:

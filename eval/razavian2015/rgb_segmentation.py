@@ -20,7 +20,7 @@ from convcorr_jax.regression.features import resize_images
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import image_grid, save_image, segmentation_figure, to_uint8
-from convcorr_eval.report import NOT_COMPARABLE, comparable, ran_on
+from convcorr_eval.report import NOT_COMPARABLE, comparable, percent, ran_on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,18 +73,18 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
           "![rgb](figures/razavian_fig4_rgb.png) (top: originals, bottom: reconstructions)", "",
           f"**Table 3** ({dataset}: 30x30x{C} = {900 * C:,} regressors + {C}x{C} mixing matrix). Headline: IoU as "
           "VOC reports it (per class from the confusion matrix over all test pixels, void ignored, then the mean over "
-          f"the {C} classes including background); pixel accuracy {100 * sres.pixel_acc:.1f}%. Pixel AP (ranking every "
+          f"the {C} classes including background); pixel accuracy {percent(sres.pixel_acc)}%. Pixel AP (ranking every "
           "non-void pixel by the class's upsampled score) is the second column because it is the measure of the "
           "paper's Table 3, so it is the one to hold beside the paper; it scores the score maps without a decision, "
           "while IoU scores the arg-max labelling.", "",
           f"| class ({ran_on(cfg, 'test')}) | IoU ours (%) | pixel AP ours (%) |", "|---|---|---|"]
     md += [f"| {n} | {common.fmt(100 * sres.iou[i], 1)} | {common.fmt(100 * sres.ap[i], 1)} |"
            for i, n in enumerate(class_names)]
-    md += [f"| **mean of the {int(np.sum(np.isfinite(sres.iou)))} classes scored** | {100 * miou:.1f} | "
-           f"{100 * sres.mean_ap:.1f} |"]
+    md += [f"| **mean of the {int(np.sum(np.isfinite(sres.iou)))} classes scored** | {percent(miou)} | "
+           f"{percent(sres.mean_ap)} |"]
     if extra:
-        md += [f"| mean, {desc.extra_label} | {100 * float(np.nanmean(extra[1].iou)):.1f} | "
-               f"{100 * extra[1].mean_ap:.1f} |"]
+        md += [f"| mean, {desc.extra_label} | {percent(float(np.nanmean(extra[1].iou)))} | "
+               f"{percent(extra[1].mean_ap)} |"]
     md += ["", (f"Paper (different data, VOC12 val, mean over its 21 classes): mean pixel AP {paper.TABLE3_MEAN}, "
                 f"background AP {paper.TABLE3_BG} (the paper gives no IoU)." if comparable(cfg) else
                 f"Size tiny: {NOT_COMPARABLE}; the paper's numbers are left out."), "",
@@ -100,7 +100,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
 
 
 def summary(m: dict) -> str:
-    return f"RGB MAE {m['rgb_mae']:.3f}; seg mIoU {100 * m['seg_mean_iou']:.1f}% (pixel AP {100 * m['seg_mean_ap']:.1f}%)"
+    return f"RGB MAE {m['rgb_mae']:.3f}; seg mIoU {percent(m['seg_mean_iou'])}% (pixel AP {percent(m['seg_mean_ap'])}%)"
 
 
 def run(cfg: Config, ctx: Context) -> Result:

@@ -45,7 +45,7 @@ from convcorr_jax.pose.data import PoseArrays, flic_crops
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import markdown_table, save_figure, score_about
+from convcorr_eval.report import markdown_table, percent, save_figure, score_about
 from convcorr_eval.tompson2015 import figures, paper
 from convcorr_eval.tompson2015.flic_spatial import prior_split, spatial_inputs, spatial_label
 from convcorr_eval.tompson2015.trained import with_trained_state
@@ -242,7 +242,7 @@ def summary_line(res: dict) -> str:
     joint group, in percent."""
     t = res["pck"]["0.05"]
     return f"FLIC {res['split']} PCK@0.05 (torso): " + " | ".join(
-        f"{m} " + " ".join(f"{c} {100 * v:.1f}" for c, v in t[m].items()) for m in t)
+        f"{m} " + " ".join(f"{c} {percent(v)}" for c, v in t[m].items()) for m in t)
 
 
 def run(cfg: Config, ctx: Context) -> Result:
