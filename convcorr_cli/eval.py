@@ -252,15 +252,15 @@ def _pf_willow_arguments(a: argparse.ArgumentParser,
 
 def _transfer_sets(args: argparse.Namespace) -> list[str]:
     """The `--set field=value` list of the transfer options of `pf-willow`, `pf-pascal` and `spair`. Features
-    sift and none run BP flow (SIFT flow, zero flow) unless `--method` names another method."""
+    sift and none run BP flow (SIFT flow, zero flow) unless `--method` names another method (the config's
+    `method` None: `PointTransferConfig.matcher`)."""
     from convcorr_eval.long2014.pf_willow import FEATURES
 
     if args.features not in FEATURES:  # a tap or role: hyperpixels of that one tap
         args.taps, args.features = [*(args.taps or []), args.features], "cnn"
     sets = [f"features={args.features}"]
-    method = args.method or ("bp" if args.features in ("sift", "none") else None)
-    if method:
-        sets.append(f"method={method}")
+    if args.method:
+        sets.append(f"method={args.method}")
     if args.taps:
         taps = [t.strip() for item in args.taps for t in item.split(",") if t.strip()]
         sets.append("taps=" + ",".join(taps))

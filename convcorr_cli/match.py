@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output JSON (default: next to P, <P's stem>_in_<B's stem>.json)")
     p.add_argument("--figure", default=None, metavar="FIG.png", help="output figure (default: OUT with .png)")
     p.add_argument("--method", default=None, choices=METHODS,
-                   help=f"matcher or BP flow (default: the validated one, {PointTransferConfig.method})")
+                   help=f"matcher or BP flow (default: the validated one, {PointTransferConfig.DEFAULT_METHOD['cnn']} on conv features)")
     p.add_argument("--backbone", default=None, choices=NAMES,
                    help=f"feature network (default: the validated one, {PointTransferConfig.backbone})")
     p.add_argument("--weights", default=None,
@@ -131,16 +131,16 @@ def run(args: argparse.Namespace) -> int:
     a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
     t = transfer_points(a, b, pts, weights=args.weights, config=used)
     draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
-         f"{len(pts)} points transferred ({used.method}, {used.backbone})")
+         f"{len(pts)} points transferred ({used.matcher}, {used.backbone})")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
            "points_a": pts.tolist(), "points_b": _listed(t.points), "confidence": conf,
-           "confidence_is": CONFIDENCE, "config": config.to_dict(used), "tap_names": list(used.tap_names),
+           "confidence_is": CONFIDENCE, "config": {**config.to_dict(used), "method": used.matcher}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
            "figure": str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)
     moved = sum(v is not None for v in res["points_b"])
-    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b} ({used.method}, {used.backbone} "
+    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b} ({used.matcher}, {used.backbone} "
           f"{'+'.join(used.tap_names) if used.features == 'cnn' else used.features}): {moved} moved; wrote {out}, "
           f"{fig}")
     return 0

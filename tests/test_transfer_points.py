@@ -50,10 +50,28 @@ def test_the_experiment_reads_its_defaults_from_the_library():
     assert pf_willow.Config().transfer == PointTransferConfig()
     assert pf_willow.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS and pf_willow.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
     cfg = PointTransferConfig()
-    assert (cfg.method, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
+    assert (cfg.matcher, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
         "ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 2.0)
     assert PointTransferConfig(method="bp").grid_spec == 16
     assert PointTransferConfig(taps="conv4_1+conv5_1").taps == ("conv4_1", "conv5_1")
+
+
+def test_sift_and_no_features_default_to_bp_flow_unless_a_method_is_named():
+    """SIFT features mean SIFT flow (BP flow on dense SIFT) and no features the zero flow, in the library and in
+    `convcorr run long2014.pf_willow --set features=sift`; a named method is kept."""
+    from convcorr_eval.runner import make_config
+
+    assert [PointTransferConfig(features=f).matcher for f in ("cnn", "sift", "none")] == ["ot_rhm", "bp", "bp"]
+    assert PointTransferConfig(features="sift").grid_spec == 16
+    assert PointTransferConfig(features="sift", method="rhm").matcher == "rhm"
+    sift = make_config("long2014.pf_willow", "tiny", ["features=sift"])
+    assert sift.matcher == "bp" and sift.transfer.matcher == "bp"
+    assert "BP flow" in pf_willow.setting_text(sift) and sift.label == "SIFT features, BP flow"
+    assert pf_willow.run_name(sift).startswith("long2014.pf_willow_sift_")
+    named = make_config("long2014.pf_willow", "tiny", ["features=sift", "method=ot_rhm"])
+    assert named.matcher == "ot_rhm" and pf_willow.run_name(named).startswith("long2014.pf_willow_sift_ot_rhm_")
+    with pytest.raises(InputError, match="method"):
+        PointTransferConfig(method="sgd")
 
 
 def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root):

@@ -1,6 +1,6 @@
 """Moving points from frame i to frame j of `frames.Frames` for pairs (i, j): BP flow or a hyperpixel matcher.
 
-Methods (`cfg.method`): "bp" = BP flow (`flow.bp.align_frames`, features scaled to a mean column norm of
+Methods (`cfg.matcher`): "bp" = BP flow (`flow.bp.align_frames`, features scaled to a mean column norm of
 `cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
 `cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
 interpolation between the 4 nearest nodes, edge values held outside the grid (`flow_at_points`). "cos", "rhm",
@@ -84,7 +84,7 @@ _consistent_batch = jax.jit(matching.cycle_consistent)
 
 def match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
     """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width."""
-    return matching.MatchConfig(method=cfg.method, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side)
+    return matching.MatchConfig(method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side)
 
 
 def mirror_x(points: np.ndarray, size: int) -> np.ndarray:
@@ -113,7 +113,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
                    cfg: PointTransferConfig, progress: bool = False, mirrored: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Source points [P, K, 2] (image i's pixels, one set per pair) of each pair (i, j) [P, 2] moved into image
-    j's pixels by the matcher cfg.method on feats [N, h, w, C] (`matching.match_best`, uniform OT marginals,
+    j's pixels by the matcher cfg.matcher on feats [N, h, w, C] (`matching.match_best`, uniform OT marginals,
     `match_config`), optionally only through forward-backward consistent nodes (cfg.cycle,
     `matching.cycle_consistent`), and HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius
     grid strides). mirrored [N, h, w, C]: the features of the mirrored frames (cfg.flip_source): the mirrored
@@ -133,7 +133,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     flows = np.empty((len(pairs), h * w, 2), np.float32)
     grid = np.asarray(xy)
     twin = np.argmin(((mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
-    for s in progress_bar(range(0, len(pairs), batch), desc=cfg.method, disable=not progress, leave=False):
+    for s in progress_bar(range(0, len(pairs), batch), desc=cfg.matcher, disable=not progress, leave=False):
         chunk = pairs[s:s + batch]
         pts = points[s:s + batch]
         real = len(chunk)
@@ -157,7 +157,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
 def predict(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTransferConfig,
             taps: Sequence[str] | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Source points [P, K, 2] (image i's pixels, one set per pair, NaN where invalid) moved into the target
-    image j of each pair (i, j) [P, 2] by cfg.method on the frames' features (the parts `taps`; None: all).
+    image j of each pair (i, j) [P, 2] by cfg.matcher on the frames' features (the parts `taps`; None: all).
 
     Returns (pred [P, K, 2] image j pixels, NaN where the source point is NaN; flows [P, h, w, 2] (dx, dy frame
     pixels) of every node of frame i: BP's flow, the matcher's best match minus the node, or zero for
@@ -167,7 +167,7 @@ def predict(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTra
     src = np.where(missing[..., None], 0.0, points)
     feats = frames.features(None if taps is None or frames.parts is None or "sift" in frames.parts
                             else resolve_names(frames, taps))
-    if feats is None or cfg.method == "bp":
+    if feats is None or cfg.matcher == "bp":
         flows = pair_flows(feats, frames, pairs, cfg, progress)
         pred = transfer_pairs(frames, src, pairs, flows)
     else:

@@ -92,7 +92,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         for s in cfg.scales:
             if s != 1.0 or prefix:
                 parts.update(scale_parts(images, boxes, cfg, net, p, taps_, frames, s, False, prefix))
-    if cfg.flip_source and cfg.method != "bp":  # BP never mirrors
+    if cfg.flip_source and cfg.matcher != "bp":  # BP never mirrors
         idx = np.arange(len(images)) if sources is None else np.unique(np.asarray(sources, np.int64))
         sub = Frames(crops[idx], M[idx], None, frames.grid_xy, frames.stride)
         ims = [images[i] for i in idx]

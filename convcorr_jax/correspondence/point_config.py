@@ -32,9 +32,11 @@ class PointTransferConfig:
 
     backbone: feature network (`backbones.registry.NAMES`); features: "cnn" (hyperpixels of `taps`), "sift"
     (dense SIFT at the same grid nodes) or "none" (zero flow: points move by the scaling of the whole images);
-    method: "bp" (BP flow, `flow.bp`) or a matcher of `correspondence.matching` ("cos", "rhm", "ot", "ot_rhm");
+    method: "bp" (BP flow, `flow.bp`) or a matcher of `correspondence.matching` ("cos", "rhm", "ot", "ot_rhm"),
+    None: the features' validated method, `DEFAULT_METHOD[features]` (`matcher`: SCOT's OT + RHM on conv features,
+    BP flow on SIFT, i.e. SIFT flow, and on no features, the zero flow);
     taps: tap names or roles of `backbone` concatenated in order (None: `DEFAULT_TAPS[backbone]`); grid: the node
-    grid, a stride in pixels of the frame or a tap name / role (None: `DEFAULT_GRID[method]`); normalise:
+    grid, a stride in pixels of the frame or a tap name / role (None: `DEFAULT_GRID[matcher]`); normalise:
     L2-normalise each tap per node (false: raw activations); image_size: side (px) of the square frame both
     images are resized to (anisotropically); beta: BP smoothness weight (displacements in pixels of a
     `paper_side` px image; None: `DEFAULT_BETA[features]`, `bp_beta`); radius: matchers move a point by the nodes
@@ -70,7 +72,7 @@ class PointTransferConfig:
 
     backbone: str = "vgg16"
     features: str = "cnn"
-    method: str = "ot_rhm"
+    method: str | None = None
     taps: tuple[str, ...] | None = None
     grid: int | str | None = None
     normalise: bool = True
@@ -104,6 +106,8 @@ class PointTransferConfig:
         "caffenet": ("conv3", "conv4"),
         "mobilenet_v2": ("block12", "block13"),
     })
+    # The method when `method` is None, per features.
+    DEFAULT_METHOD: ClassVar[Mapping[str, str]] = MappingProxyType({"cnn": "ot_rhm", "sift": "bp", "none": "bp"})
     # The grid (stride in frame pixels) when `grid` is None, per method.
     DEFAULT_GRID: ClassVar[Mapping[str, int]] = MappingProxyType({"bp": 16, "cos": 8, "rhm": 8, "ot": 8, "ot_rhm": 8})
     # BP's smoothness weight when `beta` is None, per features.
@@ -135,6 +139,11 @@ class PointTransferConfig:
                                                                                           ("conv4",))
 
     @property
+    def matcher(self) -> str:
+        """`method`, or the features' validated method when None (`DEFAULT_METHOD`): "bp" or a matcher name."""
+        return self.method if self.method is not None else self.DEFAULT_METHOD[self.features]
+
+    @property
     def bp_beta(self) -> float:
         """`beta`, or the validated weight of these features when None (`DEFAULT_BETA`)."""
         return self.beta if self.beta is not None else self.DEFAULT_BETA[self.features]
@@ -142,7 +151,7 @@ class PointTransferConfig:
     @property
     def grid_spec(self) -> int | str:
         """`grid`, or the method's validated stride when None."""
-        return self.grid if self.grid is not None else self.DEFAULT_GRID[self.method]
+        return self.grid if self.grid is not None else self.DEFAULT_GRID[self.matcher]
 
     def check_backbone(self, backbone, source: str = "PointTransferConfig") -> None:
         """InputError naming the field unless the taps (and a tap grid) are taps or roles of `backbone` (a
@@ -167,8 +176,9 @@ def check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "backbone", f"one of {list(BACKBONES)}", cfg.backbone)
     if cfg.features not in FEATURES:
         raise InputError(source, "features", f"one of {list(FEATURES)}", cfg.features)
-    if cfg.method not in METHODS:
-        raise InputError(source, "method", f"one of {list(METHODS)}", cfg.method)
+    if cfg.method is not None and cfg.method not in METHODS:
+        raise InputError(source, "method", f"one of {list(METHODS)} or none (the features' validated method)",
+                         cfg.method)
     fields = ("beta", "batch", "match_batch", "paper_side", "feature_norm", "sift_bin", "window", "radius")
     check_fields(cfg, positive=tuple(f for f in fields if has(f)), at_least_one=("iters", "levels"), source=source)
     if not isinstance(cfg.image_size, numbers.Integral) or cfg.image_size < MIN_IMAGE_SIZE:

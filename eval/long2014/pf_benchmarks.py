@@ -121,7 +121,7 @@ def benchmark_pck(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, category: 
 
 
 def evaluate_pairs(kp: KeypointPairs, cfg: Config, backbone, params, progress: bool = False) -> dict:
-    """cfg.method on every pair of `kp`. Returns {"pck" (`benchmark_pck`), "pred" [P, K, 2], "norm" [P],
+    """cfg.matcher on every pair of `kp`. Returns {"pck" (`benchmark_pck`), "pred" [P, K, 2], "norm" [P],
     "seconds"}."""
     t0 = time.perf_counter()
     frames, hw = chunked_frames(kp.images, cfg, backbone, params)

@@ -4,7 +4,7 @@ BP flow (the paper's matcher) and the geometric matchers of Hyperpixel Flow and 
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW                  # the validated default
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set method=ot_rhm
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --backbone mobilenet_v2 --set taps=block13
-    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set features=sift       # or features=none
+    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set features=sift       # SIFT flow; or none
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --backbone torchvision_alexnet \\
         --set taps=conv4 --set grid=conv4 --set normalise=false --set beta=0.1             # the single-tap row
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set classes="car(S),duck(S)" --set pairs_per_class=9
@@ -27,13 +27,14 @@ Frames: both images are resized (anisotropically, `geometry.box_to_affine` of th
 `normalise`, concatenated; "sift" = dense SIFT at the same nodes; "none" = no features: the zero flow (keypoints
 move by the image-to-image scaling of the whole images; no label of the target is used).
 
-Methods (`method`): "bp" = BP flow (`flow.bp.align`, features scaled to a mean column norm of `feature_norm`,
-whole target grid as the label window, displacements in pixels of a `paper_side` px image as Long et al. so beta
-keeps the paper's meaning; the grid flow is read at the keypoint by bilinear interpolation between the 4 nearest
-nodes, edge values held outside the grid). "cos", "rhm", "ot", "ot_rhm" = `correspondence.matching` (each
-source node's best target node; a keypoint moves by the mean match of the source nodes within `radius` grid
-strides of it, HPF's transfer). The moved point is mapped back to j's pixels by j's resize. A one-tap "bp" row
-with `normalise=false` and the tap's own grid is the single-tap conv flow of Long et al.
+Methods (`method`; None, the default: OT + RHM on conv features, BP flow on SIFT and on no features): "bp" = BP flow
+(`flow.bp.align`, features scaled to a mean column norm of `feature_norm`, whole target grid as the label window,
+displacements in pixels of a `paper_side` px image as Long et al. so beta keeps the paper's meaning; the grid flow
+is read at the keypoint by bilinear interpolation between the 4 nearest nodes, edge values held outside the grid).
+"cos", "rhm", "ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; a keypoint moves by
+the mean match of the source nodes within `radius` grid strides of it, HPF's transfer). The moved point is mapped
+back to j's pixels by j's resize. A one-tap "bp" row with `normalise=false` and the tap's own grid is the single-tap
+conv flow of Long et al.
 
 Settings are chosen on the validation set, the 4 bundled sub-classes (`long2014.pf_willow_validation` writes that
 table); scores that count are on the other 6. Prints the mean PCK@0.05 / 0.1 / 0.2 over the sub-classes under
@@ -88,7 +89,7 @@ class Config(ExperimentConfig):
     """features: "cnn" (hyperpixels of `taps`), "sift" (dense SIFT at the same grid nodes) or "none" (zero flow);
     method: "bp" (BP flow) or a matcher of `correspondence.matching` ("cos", "rhm", "ot", "ot_rhm"); taps: tap
     names or roles of `backbone` concatenated in order (None: `DEFAULT_TAPS[backbone]`); grid: the node grid, a
-    stride in pixels of the resized image or a tap name / role (None: `DEFAULT_GRID[method]`); normalise:
+    stride in pixels of the resized image or a tap name / role (None: `DEFAULT_GRID[matcher]`); normalise:
     L2-normalise each tap per node (false: raw activations); image_size: side of the square both images are
     resized to; beta: BP smoothness weight (displacements in pixels of a `paper_side` image); radius: transfer
     carriers within radius x grid stride of a keypoint (matchers); sift_bin: SIFT bin size in pixels of the resized
@@ -106,7 +107,7 @@ class Config(ExperimentConfig):
     backbone: str = _DEFAULTS.backbone
     data: str = "pf_willow"
     features: str = _DEFAULTS.features
-    method: str = _DEFAULTS.method
+    method: str | None = _DEFAULTS.method  # None: the features' validated method (`PointTransferConfig.matcher`)
     taps: tuple[str, ...] | None = _DEFAULTS.taps
     grid: int | str | None = _DEFAULTS.grid
     normalise: bool = _DEFAULTS.normalise
@@ -156,6 +157,12 @@ class Config(ExperimentConfig):
         return self.transfer.tap_names
 
     @property
+    def matcher(self) -> str:
+        """`method`, or the features' validated method when None: BP flow on SIFT and on no features (SIFT flow,
+        the zero flow), OT + RHM on conv features."""
+        return self.transfer.matcher
+
+    @property
     def grid_spec(self) -> int | str:
         """`grid`, or the method's validated stride when None."""
         return self.transfer.grid_spec
@@ -167,7 +174,7 @@ class Config(ExperimentConfig):
         if self.features == "none":
             return "no features, zero flow"
         what = "SIFT" if self.features == "sift" else "+".join(self.tap_names)
-        return f"{what} features, {METHOD_NAMES[self.method]}"
+        return f"{what} features, {METHOD_NAMES[self.matcher]}"
 
 
 def get_config(size: str = "default") -> Config:
@@ -218,7 +225,7 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 
 def score_frames(frames: Frames, samples: Sequence[KeypointSample], pairs: np.ndarray, groups: np.ndarray,
                  cfg: Config, progress: bool = False, taps: Sequence[str] | None = None) -> dict:
-    """cfg.method along `pairs` on precomputed `frames` (the parts `taps`, resolved names; None: all), PF PCK by
+    """cfg.matcher along `pairs` on precomputed `frames` (the parts `taps`, resolved names; None: all), PF PCK by
     `groups`. Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" (`frame_transfer.predict`), "frames"}."""
     points, valid = keypoint_table(samples)
     gt = pair_ground_truth(points, valid, pairs, [s.id for s in samples])
@@ -294,7 +301,7 @@ def setting_text(cfg: Config) -> str:
         f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(cfg.tap_names)} features"
         + ("" if cfg.normalise else ", raw activations"))
     how = (f"BP flow, beta {cfg.transfer.bp_beta:g}, {cfg.levels} levels x {cfg.iters} iterations"
-           if cfg.method == "bp" else f"{METHOD_NAMES[cfg.method]} ({cfg.method}), radius {cfg.radius:g} grid strides"
+           if cfg.matcher == "bp" else f"{METHOD_NAMES[cfg.matcher]} ({cfg.matcher}), radius {cfg.radius:g} grid strides"
            + (f", mirrored source too (margin {cfg.flip_margin:g})" if cfg.flip_source else "")
            + (f", cycle consistency {cfg.cycle:g}" if cfg.cycle is not None else ""))
     return f"{feats}, grid {cfg.grid_spec}, frame {cfg.image_size} px, {how}"
@@ -421,9 +428,9 @@ def run_name(cfg: Config) -> str:
     "sift[_<method>]" or "<method>_<tap+tap>"), then the frame size when not 224, the weights (random or the file's
     stem), the sub-classes and the pairs per sub-class where they are set."""
     if cfg.features == "cnn":
-        parts = [cfg.method, "+".join(cfg.tap_names)]
+        parts = [cfg.matcher, "+".join(cfg.tap_names)]
     else:
-        parts = [cfg.features] + ([cfg.method] if cfg.features == "sift" and cfg.method != "bp" else [])
+        parts = [cfg.features] + ([cfg.matcher] if cfg.features == "sift" and cfg.matcher != "bp" else [])
     parts.append(cfg.backbone)
     if cfg.image_size != Config.image_size:
         parts.append(f"{cfg.image_size}px")

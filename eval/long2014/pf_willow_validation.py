@@ -171,7 +171,7 @@ class Validation:
         frames, t_frames = self.frames(c, taps_needed or taps)
         t0 = time.perf_counter()
         r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=taps)
-        return {"config": c, "origin": origin, "backbone": c.backbone, "features": c.features, "method": c.method,
+        return {"config": c, "origin": origin, "backbone": c.backbone, "features": c.features, "method": c.matcher,
                 "taps": "+".join(taps) if c.features == "cnn" else c.features, "size": c.image_size,
                 "grid": c.grid_spec, "normalise": c.normalise, "beta": c.transfer.bp_beta, "radius": c.radius,
                 "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
