@@ -204,7 +204,8 @@ def _argmin_label(belief: jax.Array) -> jax.Array:
 
 
 def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, method: str,
-                tilt: jax.Array | None = None, cap: jax.Array | None = None) -> tuple[jax.Array, ...]:
+                tilt: jax.Array | None = None, cap: jax.Array | None = None,
+                par: jax.Array | None = None) -> tuple[jax.Array, ...]:
     """Separable 2D DT of h [k, M, ny, nx] read at the receivers' labels: a tuple of k messages [M, ny, nx];
     along `axis` (-2: y, -1: x) output i of message k is the DT at sender label i + shift[k, M] (the receiver's
     window starts `shift` labels later). Messages are shifted by the minimum of h, the DT's minimum over all the
@@ -214,7 +215,9 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
     A shift that is the same for every node is a plain slice.
     tilt [k, M, 2]: the receiver's label origin minus the sender's, (dy, dx) in labels (not with shifts): message
     min_q h(q) + |x + tilt - q|^2 = DT[h(q) - 2 tilt . q](x) + 2 tilt . x + |tilt|^2, still exact.
-    cap: truncated quadratic, the message min_q h(q) + min(weight |x - q|^2, cap) = min(DT(x), min h + cap), exact."""
+    cap: truncated quadratic, the message min_q h(q) + min(weight |x - q|^2, cap) = min(DT(x), min h + cap), exact.
+    par: None, or a (traced) checkerboard parity 0 / 1 choosing between the shifts shift[0] and shift[1] ([2, k, M]):
+    each node selects the slice of its own shift among those of both (the same values, one program for both)."""
     pad = int(np.max(np.abs(shift), initial=0))
     other = -1 if axis == -2 else -2
     hmin = None if cap is None or tilt is None else jnp.min(h, axis=(-2, -1), keepdims=True)
@@ -229,12 +232,13 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
     n = h.shape[axis]
     outs = []
     for k in range(h.shape[0]):
-        out = None
-        for d in np.unique(shift[k]):  # few distinct shifts: select the slice of each
+        out, sk = None, shift[k] if par is None else shift[:, k]
+        for d in np.unique(sk):  # few distinct shifts: select the slice of each
             sl = [slice(None)] * (v.ndim - 1)
             sl[axis] = slice(pad + int(d), pad + int(d) + n)
             part = v[k][tuple(sl)]
-            out = part if out is None else jnp.where(jnp.asarray(shift[k] == d)[..., None, None], part, out)
+            mask = jnp.asarray(sk == d) if par is None else jnp.asarray(sk == d)[par]
+            out = part if out is None else jnp.where(mask[..., None, None], part, out)
         out = out - low[k]
         if tilt is not None:
             out = out + (2 * (ty[k] * iy + tx[k] * ix) + ty[k] ** 2 + tx[k] ** 2)
@@ -255,15 +259,15 @@ def _window_shifts(starts: np.ndarray, receiver: np.ndarray, sender: np.ndarray)
     return np.where(ok, shift, values[np.argmax(counts)] if len(values) else 0)
 
 
-def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale):
+def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale, par=None):
     """`_shifted_dt` of a pairwise term multiplied by scale [k, M] per message (None: 1): min_q h(q) + c g(x, q) =
     c min_q (h(q) / c + g(x, q)), so the DT of h / c, times c (still exact, still >= 0)."""
     if scale is None:
-        return _shifted_dt(h, weight, shift, axis, method, tilt, cap)
+        return _shifted_dt(h, weight, shift, axis, method, tilt, cap, par)
     c = scale[..., None, None]
     # the product rounded on its own: contracted into the belief's sums (FMA) in one fusion and not in another, one
     # belief would round two ways and its arg-min's equality test (`_argmin_label`) miss
-    return tuple(rounded_product(c[k], m) for k, m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap)))
+    return tuple(rounded_product(c[k], m) for k, m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap, par)))
 
 
 def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None, scales=None):
@@ -271,7 +275,8 @@ def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None
     cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
     gets 0 from it. tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent
     down, up, right, left (`neighbour_differences`). cap: None or the truncation of the pairwise term. scales:
-    None, or the 4 [h, w] factors of the pairwise term on the edges those messages cross (`edge_factors`)."""
+    None, or the 4 [h, w] factors of the pairwise term on the edges those messages cross (`edge_factors`).
+    par: 0 / 1, or a traced parity (the masks of both parities are constants, the step picks its own)."""
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -283,16 +288,17 @@ def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None
     sh = None if scales is None else jnp.stack(scales[2:])
     down, up = _scaled_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv, cap, sv)
     right, left = _scaled_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th, cap, sh)
-    send = (yy + xx) % 2 == par
+    send = np.stack([(yy + xx) % 2 == p for p in (0, 1)])  # [parity, h, w]
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
         got = np.zeros_like(send)
-        src = [slice(None)] * 2
-        dst = [slice(None)] * 2
-        src[axis], dst[axis] = (slice(0, -1), slice(1, None)) if by > 0 else (slice(1, None), slice(0, -1))
+        src = [slice(None)] * 3
+        dst = [slice(None)] * 3
+        src[axis + 1], dst[axis + 1] = (slice(0, -1), slice(1, None)) if by > 0 else (slice(1, None), slice(0, -1))
         got[tuple(dst)] = send[tuple(src)]
-        moved = jnp.zeros_like(msg).at[tuple(dst)].set(msg[tuple(src)])
-        return jnp.where(jnp.asarray(got)[..., None, None], moved, jnp.where(jnp.asarray(send)[..., None, None], old, 0.0))
+        moved = jnp.zeros_like(msg).at[tuple(dst[1:])].set(msg[tuple(src[1:])])
+        return jnp.where(jnp.asarray(got)[par][..., None, None], moved,
+                         jnp.where(jnp.asarray(send)[par][..., None, None], old, 0.0))
 
     return deliver(mu, down, 0, 1), deliver(md, up, 0, -1), deliver(ml, right, 1, 1), deliver(mr, left, 1, -1)
 
@@ -326,18 +332,25 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=
     gather, and nothing is copied between the classes. One DT per message (not a stacked batch of them): XLA then
     fuses b - m into the DT's first pass instead of writing the stack to memory. tilts_s: None, or the senders'
     4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`); cap: as there; scales_s: None, or
-    the senders' 4 edge factors [h, J] (`_scaled_dt`)."""
+    the senders' 4 edge factors [h, J] (`_scaled_dt`). par: 0 / 1, or a traced parity: what depends on it (slots,
+    masks, window shifts) is a constant for each parity, of which the step picks its own (one program for both)."""
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
-    class_x = _class_slots(h, j2)
-    xa, xr = class_x[par], class_x[1 - par]  # sender / receiver x [h, J]
-    y = np.broadcast_to(np.arange(h)[:, None], xa.shape)
+    xa = np.stack(_class_slots(h, j2))  # sender x [parity, h, J]
+    xr = xa[::-1]  # receiver x
+    y = np.broadcast_to(np.arange(h)[:, None], xa.shape[1:])
     fu, fd, fl, fr = ins_s
+
+    def pick(mask: np.ndarray) -> jax.Array:  # this step's [h, J] of a constant [parity, h, J]
+        return jnp.asarray(mask)[par]
 
     def dt(m, shift, axis, k):
         tilt = None if tilts_s is None else tilts_s[k][None]
         scale = None if scales_s is None else scales_s[k][None]
-        return _scaled_dt((b - m)[None], weight, shift[None], axis, method, tilt, cap, scale)[0]
+        if shift.ndim == 3 and not np.array_equal(shift[0], shift[1]):  # [parity, h, J]
+            return _scaled_dt((b - m)[None], weight, shift[:, None], axis, method, tilt, cap, scale, par)[0]
+        return _scaled_dt((b - m)[None], weight, shift[-1][None] if shift.ndim == 3 else shift[None], axis,
+                          method, tilt, cap, scale)[0]
 
     def rows(m, by):  # out[y] = m[y - by]
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
@@ -345,9 +358,10 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=
     def slots(m, by):  # out[:, j] = m[:, j - by]
         return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)]) if by > 0 else jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
 
-    even = jnp.asarray(xr[:, :1] % 2 == 0)[..., None, None]  # [h, 1, 1, 1]: receivers at even x in this row
+    even = pick(xr[:, :, :1] % 2 == 0)[..., None, None]  # [h, 1, 1, 1]: receivers at even x in this row
     down, up = dt(fd, _window_shifts(ys, y + 1, y), -2, 0), dt(fu, _window_shifts(ys, y - 1, y), -2, 1)
-    right, left = dt(fr, _window_shifts(xs, xa + 1, xa), -1, 2), dt(fl, _window_shifts(xs, xa - 1, xa), -1, 3)
+    right = dt(fr, np.stack([_window_shifts(xs, x + 1, x) for x in xa]), -1, 2)
+    left = dt(fl, np.stack([_window_shifts(xs, x - 1, x) for x in xa]), -1, 3)
     real = xr < w
     new = (
         (rows(down, 1), real & (y >= 1)),  # from up: sender (y - 1, x), same slot
@@ -355,7 +369,7 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=
         (jnp.where(even, slots(right, 1), right), real & (xr >= 1)),  # from left: sender x - 1 in slot j - 1 or j
         (jnp.where(even, left, slots(left, -1)), real & (xr + 1 < w)),  # from right: slot j or j + 1
     )
-    return tuple(jnp.where(jnp.asarray(ok)[..., None, None], msg, 0.0) for msg, ok in new)
+    return tuple(jnp.where(pick(ok)[..., None, None], msg, 0.0) for msg, ok in new)
 
 
 def _to_pairs(x: jax.Array, fill: float = 0.0) -> jax.Array:
@@ -388,44 +402,55 @@ def edge_factors(edge_scale: jax.Array) -> tuple[jax.Array, ...]:
             jnp.concatenate([r[:, :-1], one_col], 1), jnp.concatenate([one_col, r[:, :-1]], 1))
 
 
+def _iterate(step, state, iters: int):
+    """`iters` checkerboard iterations, state, labels_t = step(state, t % 2) for t < iters, as one `lax.scan` whose
+    step gets its parity traced (the program holds one step, whatever `iters`).
+    Returns (state, labels [iters, ...] stacked)."""
+    return jax.lax.scan(step, state, jnp.asarray(np.arange(iters) % 2, jnp.int32))
+
+
 def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, cap=None, edge_scale=None):
     """`iters` checkerboard iterations (parity t % 2 sends at iteration t) on one level. cost [h, w, ny, nx] and
     msgs (4 x [h, w, ny, nx], arriving from up, down, left, right) in the nodes' label windows `win`; offsets:
     None or per-node label origins [h, w, 2] (the pairwise term on labels + offsets); cap: None or the pairwise
     term's truncation (min(|d|^2, cap) with the unit weight); edge_scale: None or [h, w, 2] factors of the pairwise
-    term per edge (to the node below, to the node right).
+    term per edge (to the node below, to the node right). The iterations run in a loop (`_iterate`).
     Returns (msgs, labels [iters, h, w, 2] as full label indices)."""
     h, w = cost.shape[:2]
     tilts = None if offsets is None else neighbour_differences(offsets)
     scales = None if edge_scale is None else edge_factors(edge_scale)
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
-    labels = []
     if schedule == "masked":
-        for t in range(iters):
-            msgs = _half_step_masked(cost, msgs, weight, t % 2, win, method, tilts, cap, scales)
-            labels.append(_argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
-        return msgs, jnp.stack(labels)
+        def masked(m, par):
+            m = _half_step_masked(cost, m, weight, par, win, method, tilts, cap, scales)
+            return m, _argmin_label(cost + m[0] + m[1] + m[2] + m[3]) + base
+
+        return _iterate(masked, tuple(msgs), iters)
     # active half on the class layout; the belief a step's receivers end with (and its arg-min) is the next
-    # step's senders', carried rather than recomputed
-    c = _to_classes(cost)
+    # step's senders', carried rather than recomputed. Per-class constants are stacked [class, ...] and the step
+    # picks its senders' / receivers' class by its parity.
+    c = jnp.stack(_to_classes(cost))
     split = [_to_classes(m) for m in msgs]
     ins = [tuple(s[k] for s in split) for k in (0, 1)]  # incoming messages of class 0 / 1
-    tilt_cls = None if tilts is None else [tuple(_to_classes(t)[k] for t in tilts) for k in (0, 1)]
-    scale_cls = None if scales is None else [tuple(_to_classes(c, 1.0)[k] for c in scales) for k in (0, 1)]  # no 0 / 0
+    tilt_cls = None if tilts is None else tuple(jnp.stack(_to_classes(t)) for t in tilts)
+    scale_cls = None if scales is None else tuple(jnp.stack(_to_classes(s, 1.0)) for s in scales)  # no 0 / 0
     b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]  # the senders' belief (class t % 2) ...
-    lab = _argmin_label(b)  # ... and its arg-min
-    for t in range(iters):
-        par = t % 2
-        ins[1 - par] = _half_step_classes(b, ins[par], weight, par, win, method, w,
-                                          None if tilt_cls is None else tilt_cls[par], cap,
-                                          None if scale_cls is None else scale_cls[par])
-        m = ins[1 - par]
+
+    def active(state, par):  # state: senders' incoming messages, receivers' (replaced), senders' belief, its arg-min
+        sent, _, b, lab = state
+        m = _half_step_classes(b, sent, weight, par, win, method, w,
+                               None if tilt_cls is None else tuple(t[par] for t in tilt_cls), cap,
+                               None if scale_cls is None else tuple(s[par] for s in scale_cls))
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
         lab_r = _argmin_label(b)
-        labels.append(_from_classes(*((lab, lab_r) if par == 0 else (lab_r, lab)), w) + base)
-        lab = lab_r
-    return tuple(_from_classes(m0, m1, w) for m0, m1 in zip(*ins)), jnp.stack(labels)
+        first = par == 0
+        labels = _from_classes(jnp.where(first, lab, lab_r), jnp.where(first, lab_r, lab), w) + base
+        return (m, sent, b, lab_r), labels
+
+    (last, other, _, _), labels = _iterate(active, (ins[0], ins[1], b, _argmin_label(b)), iters)  # ... and its arg-min
+    ins = (other, last) if iters % 2 else (last, other)  # the last step (parity (iters - 1) % 2) wrote class iters % 2
+    return tuple(_from_classes(m0, m1, w) for m0, m1 in zip(*ins)), labels
 
 
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `_pad_labels`
