@@ -138,6 +138,7 @@ def test_demo_every_stage_into_one_report(tmp_path):
     assert "<table>" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("CONVCORR_SKIP_DEFAULT_DEMO") == "1", reason="CONVCORR_SKIP_DEFAULT_DEMO=1")
 def test_demo_tompson_claim_at_default_size(tmp_path):
     """The claim of the demo's Tompson stage at default size (coarse 1.7 -> cascade 8.9 on the 2-core CPU;

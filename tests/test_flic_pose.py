@@ -94,6 +94,7 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     assert val["run"]["chosen"]["mode"] == ("max" if rows[1]["score"] > rows[0]["score"] else "sum")
 
 
+@pytest.mark.slow
 def test_flic_trunk_model_on_whole_frames(flic_root, tmp_path):
     """The generic-feature model (pretrained MobileNetV2 trunk) on the whole-frame protocol through the commands:
     trained on letterboxed FLIC frames, scored on the test frames with the spatial model conditioned on each
