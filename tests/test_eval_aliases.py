@@ -200,7 +200,7 @@ def test_eval_pf_willow_default_names_differ_by_settings(tmp_path, capsys):
                                    for n in names), names
     assert _folder(out, "long2014.pf_willow_none_caffenet_160px_random_2pairs").is_dir()  # tiny's frame and pairs
     methods = {json.loads((out / n / "config.json").read_text())["config"]["method"] for n in names}
-    assert methods == {"bp", "rhm"}  # features none keep BP flow unless --method says otherwise
+    assert methods == {None, "rhm"}  # features none: the validated method (BP flow) unless --method names one
     assert main([*base, "--size", "tiny", "--image-size", "192"]) == 0
     printed = capsys.readouterr().out
     # tiny: 2 pairs per sub-class; the frame side as given
