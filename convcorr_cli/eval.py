@@ -170,13 +170,14 @@ def _flic_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--timing", action="store_true", help="also measure forward ms per image (Table 2, this CPU)")
     c.add_argument("--json", default=None, help="write the scores (fractions 0..1) here")
     c.add_argument("--figure", default=None, help="PNG of Figure 15 (wrist + elbow PCK against distance)")
+    add_set(c, "any other field of tompson2015.flic's Config (test_flip, spatial_mode, spatial_kernel, ...)")
     _run_arguments(c)
 
 
 def _run_flic(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import flic_scores
 
-    cfg = dataclasses.replace(make_config("tompson2015.flic", data_root=args.root), run_dir=args.run,
+    cfg = dataclasses.replace(make_config("tompson2015.flic", sets=args.set, data_root=args.root), run_dir=args.run,
                               split=args.split, refine=args.refine, timing=args.timing)
     if args.spatial is not None:
         cfg = dataclasses.replace(cfg, spatial=args.spatial)
@@ -199,13 +200,14 @@ def _mpii_arguments(d: argparse.ArgumentParser) -> None:
                    help="also copy the predictions (h5 `preds`, 1-based MPII frame) here (the run folder holds "
                         "them as preds.h5)")
     d.add_argument("--json", default=None, help="write the PCKh tables (percent) here")
+    add_set(d, "any other field of tompson2015.mpii's Config")
     _run_arguments(d)
 
 
 def _run_mpii(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import mpii, pckh
 
-    cfg = dataclasses.replace(make_config("tompson2015.mpii"), run_dir=args.run, annot=args.annot,
+    cfg = dataclasses.replace(make_config("tompson2015.mpii", sets=args.set), run_dir=args.run, annot=args.annot,
                               images=args.images)
     if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
         raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)

@@ -96,6 +96,9 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     off = _saved(_folder(out, "tompson2015.flic_pose_nospatial"), "tompson2015.flic")["metrics"]
     assert set(off["pck"]["0.05"]) == {"coarse", "cascade"} and off["spatial"] is None
     assert off["pck"]["0.05"]["cascade"] == pytest.approx(res["pck"]["0.05"]["cascade"])
+    assert main([*args, "--set", "test_flip=true", "--spatial", "off"]) == 0  # any other field: its own folder
+    flip = _saved(_folder(out, "tompson2015.flic_pose_nospatial_flip"), "tompson2015.flic")
+    assert flip["key"]["settings"]["test_flip"] is True and flip["metrics"]["n"] == 4
     assert main([*args, "--timing", "--name", run_dir.name]) == 2  # other settings in a named folder: refused ...
     assert "--force" in capsys.readouterr().err
     shutil.rmtree(run)
