@@ -40,10 +40,13 @@ trained run to one's own images.
               data_root=FLIC`, then `convcorr eval flic --run runs/pose_flic_frame --root FLIC`.
   flic_native `flic_frame` with whole FLIC frames at their native size (360 x 240 as shipped, the paper's
               320 x 240 protocol at the shipped resolution): no downscaling letterbox, the frame centred in a
-              384 px input (`pose.data` protocol "native"), heat maps at the trunk's stride 8; the schedule is
-              flic_frame's scaled by the pixel ratio (256 / 384)^2 to stay within the budget, to be chosen on the
-              validation movies (`python -m convcorr_eval.tompson2015.flic_sweep --grid frame --root FLIC`):
-              `convcorr train pose --config flic_native --set data_root=FLIC`.
+              384 px input (`pose.data` protocol "native"), heat maps at the trunk's stride 8; 300 / 450 / 90
+              steps, set by the budget (31.6 min on the 2-core CPU, bench/RESULTS_pose.md); evaluated with
+              test-time flip and the spatial model, both chosen on the validation movies:
+              `convcorr train pose --config flic_native --set data_root=FLIC`, then
+              `convcorr eval flic --run runs/pose_flic_native --root FLIC --set test_flip=true`
+              (`python -m convcorr_eval.tompson2015.flic_sweep --grid frame --root FLIC`: the sweep of its
+              settings, several hours on the CPU).
   flic_paper  the paper's model (multi-resolution banks trained from scratch, the small CPU widths) on FLIC's
               person crops as `flic`: sigma 1 cell, learning rates 2e-3 / 5e-3 / 1e-3, 1600 / 3600 / 800 steps,
               crop scale 2.5, all chosen on the validation movies (learning rates and crop scale by
@@ -72,7 +75,7 @@ FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale
 FLIC_TRUNK_STEPS = (3200, 7200, 1600)  # `flic`: the longest schedule within the CPU budget
 FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same budget
-FLIC_NATIVE_STEPS = (540, 900, 180)  # `flic_native`: 384 px inputs, FLIC_FRAME_STEPS x (256 / 384)^2
+FLIC_NATIVE_STEPS = (300, 450, 90)  # `flic_native`: 384 px inputs, the budget (31.6 min on the 2-core CPU)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
