@@ -177,10 +177,9 @@ def _flic_arguments(c: argparse.ArgumentParser) -> None:
 def _run_flic(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import flic_scores
 
-    cfg = dataclasses.replace(make_config("tompson2015.flic", sets=args.set, data_root=args.root), run_dir=args.run,
-                              split=args.split, refine=args.refine, timing=args.timing)
-    if args.spatial is not None:
-        cfg = dataclasses.replace(cfg, spatial=args.spatial)
+    flags = [f"run_dir={args.run}", f"split={args.split}", f"refine={args.refine}", f"timing={args.timing}"]
+    flags += [f"spatial={args.spatial}"] if args.spatial is not None else []
+    cfg = make_config("tompson2015.flic", sets=[*flags, *args.set], data_root=args.root)  # --set last: it wins
     result, run_dir = _run("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args, (args.json, args.figure))
     if result is None:
         return 1
@@ -207,8 +206,8 @@ def _mpii_arguments(d: argparse.ArgumentParser) -> None:
 def _run_mpii(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import mpii, pckh
 
-    cfg = dataclasses.replace(make_config("tompson2015.mpii", sets=args.set), run_dir=args.run, annot=args.annot,
-                              images=args.images)
+    flags = [f"run_dir={args.run}", f"annot={args.annot}"] + ([f"images={args.images}"] if args.images else [])
+    cfg = make_config("tompson2015.mpii", sets=[*flags, *args.set])  # --set last: it wins
     if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
         raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)
     result, run_dir = _run("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args, (args.h5, args.json))
