@@ -1,13 +1,15 @@
 """AlexNet layer by layer: where XLA:CPU loses to torch CPU, with the same weights and inputs, in one process.
 
-    python bench/backbone_layers.py [--size 227] [--batch 16] [--reps 10] [--write bench/RESULTS_backbones_layers.md]
+    python bench/backbone_layers.py [--size 227] [--batch 16] [--reps 10] [--write FILE]
 
 Each layer of torchvision's AlexNet (conv + bias + ReLU, max pool, adaptive average pool + flatten, fc + bias
-(+ ReLU)) runs alone (both flatten the pooled map in (h, w, c) order): ours as one jit-compiled `convcorr_jax.backbones.layers` call on NHWC, torch's module
-(eager, no_grad, NCHW, its default threads) on the same values; the input of each layer is the previous layer's
-output of the same side. Timed per call, the two interleaved (so load hits both alike), best of `reps`. The fc
-rows are run twice: our kernel layout `[in, out]` (`x @ W`) and the transposed layout `[out, in]` that torch
-stores (`dot_general` contracting the last axes; the same products and sums, so the same values bit for bit).
+(+ ReLU)) runs alone (both flatten the pooled map in (h, w, c) order): ours as one jit-compiled
+`convcorr_jax.backbones.layers` call on NHWC, torch's module (eager, no_grad, NCHW, its default threads) on the
+same values; the input of each layer is the previous layer's output of the same side. Timed per call (best of
+`reps` after a warm-up, `timing.best_time`), layer by layer, so load hits both alike; ours is checked against
+torch to 1e-4 relative. The fc rows are run twice: our kernel layout `[in, out]` (`x @ W`) and the transposed
+layout `[out, in]` that torch stores (`dot_general` contracting the last axes: the same products, summed in an
+order of XLA's choosing; their largest relative difference is printed).
 Prints a table and the machine; the ratio is ours / torch (<= 1.0: ours at least as fast).
 """
 
@@ -17,22 +19,13 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from timing import best_time  # bench/ is on sys.path when this script runs
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def _best(fn, reps: int) -> float:
-    fn()
-    best = np.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
@@ -91,11 +84,14 @@ def main() -> None:
                 lambda v, w=wt, b=bj, f=act: f(lax.dot_general(v, w, (((1,), (1,)), ((), ()))) + b))))
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x))
         xj = jnp.asarray(x)
-        t_torch = _best(lambda f=tfn, v=xt: f(v), a.reps)
+        t_torch = best_time(tfn, xt, reps=a.reps)
         out = None
         for label, fn in variants:
-            t_ours = _best(lambda f=fn, v=xj: f(v).block_until_ready(), a.reps)
+            t_ours = best_time(fn, xj, reps=a.reps)
             y = np.asarray(fn(xj))
+            if out is not None:  # the other kernel layout: the same products, summed in another order
+                print(f"{op.name} ({label}) vs the first layout: max relative difference "
+                      f"{np.abs(y - out).max() / max(float(np.abs(out).max()), 1e-30):.1e}")
             out = y if out is None else out
             rows.append((op.name + (f" ({label})" if label else ""), tuple(y.shape), t_ours * 1e3, t_torch * 1e3))
         ref = tfn(xt).numpy()
