@@ -10,17 +10,22 @@ Steps, in order (docs/scaling.md):
   2. tests: `python -m pytest -q -x` over tests/ (skipped with --skip-tests); its last line and wall time.
   3. FLIC: --flic is a FLIC folder or a `convcorr data pack-flic` archive (verified by its sha256 file, unpacked
      beside the runs).
-  4. benchmarks (compile excluded, best of --reps): the pose training step of each stage of --config
-     (bench/pose.py's measurement), backbone forward (AlexNet conv5, random weights: speed does not depend on
-     them), BP at the paper's scale (bench/bp_speed.py's setting: 31 x 31 x 384 features, 3 levels x 10
-     iterations, `bp.align`), PF-WILLOW transfer per pair (`long2014.pf_willow`'s default method, backbone with
-     random weights, given --pf-willow) and ridge CV (bench/ridge.py's problem A, `ridge.fit_cv`).
+  4. the pose training step of each stage of --config (bench/pose.py's measurement, compile excluded, best of
+     --reps).
   5. training: --config's schedule scaled so that its steps take --minutes at the measured step times (the
      stages keep their proportions; TRAIN_SHARE of the time for the steps, the rest for the evaluations and
      checkpoints); `train.train` resumes a killed run when the command is repeated.
   6. scoring: `tompson2015.flic_scores.evaluate` on FLIC test with the validated spatial model (its rows with and
      without it come from one pass).
-  7. bench/RESULTS_gpu.md (--out), written atomically, with every number labelled by the device it ran on.
+  7. benchmarks (compile excluded, best of --reps): backbone forward (AlexNet conv5, random weights: speed does not depend on
+     them), BP at the paper's scale (bench/bp_speed.py's setting: 31 x 31 x 384 features, 3 levels x 10
+     iterations, `bp.align`), PF-WILLOW transfer per pair (`long2014.pf_willow`'s default method, backbone with
+     random weights, given --pf-willow) and ridge CV (bench/ridge.py's problem A, `ridge.fit_cv`).
+  8. bench/RESULTS_gpu.md (--out), written atomically after scoring and again after the benchmarks, with every
+     number labelled by the device it ran on (a run stopped during the benchmarks keeps its training rows).
+The processes share one device: JAX's preallocation is off (XLA_PYTHON_CLIENT_PREALLOCATE=false unless set), and
+the programs compiled by the step timing are kept in a persistent compilation cache under --runs (unless
+JAX_COMPILATION_CACHE_DIR is set) for the training to load.
 --tiny shrinks every benchmark workload and times the pose step of stage 3 only (a CPU smoke test of the script;
 numbers meaningless).
 """
@@ -235,7 +240,9 @@ def markdown(r: dict) -> str:
     lines += ["", f"## Benchmarks ({r['device']})", "", "| workload | value |", "|---|---|"]
     for s, v in r["step_s"].items():
         lines.append(f"| pose training step, `{tr['config']}` stage {s} (global batch {r['batch']}): s | {v:.4f} |")
-    for label, v in r["bench"]:
+    if "bench" not in r:
+        lines.append("| the other workloads | not reached (the run stopped before them) |")
+    for label, v in r.get("bench", ()):
         lines.append(f"| {label} | {'-' if v is None else f'{v:.4g}'} |")
     lines += ["", f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
     return "\n".join(lines)
@@ -262,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.minutes > 0:
         print(f"--minutes: expected > 0, got {a.minutes}", file=sys.stderr)
         return 2
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before JAX starts: the step timers share the device
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(a.runs).resolve() / "jax_cache"))
     from convcorr_train import pose_configs
 
     from convcorr_jax import io
@@ -277,13 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     root = flic_folder(a.flic, Path(a.runs))
     r["step_s"] = pose_step_times(a.config, 1, (3,)) if a.tiny else pose_step_times(a.config, a.reps)
     print(f"pose step s per stage: {r['step_s']}", flush=True)
+    steps = budget_steps(pose_configs.get_config(a.config).steps, r["step_s"], a.minutes)
+    print(f"training {a.config} for {a.minutes:g} min: steps {steps}", flush=True)
+    r["train"] = train_and_score(a.config, root, steps, a.runs)
+    r["wall_s"] = time.perf_counter() - t_start
+    io.write_text(a.out, markdown(r))
+    print(f"wrote {a.out} (training and scoring)", flush=True)
     r["bench"] = [bench_backbone(a.tiny, a.reps), bench_bp(a.tiny, a.reps), bench_pf_willow(a.pf_willow, a.tiny),
                   bench_ridge(a.tiny)]
     for label, v in r["bench"]:
         print(f"{label}: {v}", flush=True)
-    steps = budget_steps(pose_configs.get_config(a.config).steps, r["step_s"], a.minutes)
-    print(f"training {a.config} for {a.minutes:g} min: steps {steps}", flush=True)
-    r["train"] = train_and_score(a.config, root, steps, a.runs)
     r["wall_s"] = time.perf_counter() - t_start
     io.write_text(a.out, markdown(r))
     print(f"wrote {a.out}")
