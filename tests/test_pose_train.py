@@ -53,11 +53,17 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def python_path(first: Path) -> str:
+    """`first`, then the PYTHONPATH of this process (a checkout used from PYTHONPATH, not installed, stays
+    importable in the subprocess)."""
+    return os.pathsep.join([str(first)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+
+
 def _env(extra=None):
     env = dict(os.environ)
     cache = Path(env.get("CONVCORR_CACHE", TESTS.parent / ".cache" / "tests")) / "jax_pose_compile"
     env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(TESTS.parent))
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=python_path(TESTS.parent))
     env.pop("XLA_FLAGS", None)
     env.update(extra or {})
     return env
