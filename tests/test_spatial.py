@@ -349,7 +349,8 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
         for k in a:
             np.testing.assert_allclose(a[k], b[k], atol=1e-4, err_msg=k)
     """)
-    from test_pose_train import python_path  # here: the subprocess imports this module
+    from test_pose_train import python_path  # imported here, not at the top: the subprocess imports this
+    # module (test_spatial) and need not load test_pose_train
 
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": python_path(tests.parent)}
