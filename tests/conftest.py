@@ -5,6 +5,18 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# XLA's CPU compiler at its fast-compile settings: the suite compiles thousands of small programs and runs each a
+# few times, so compilation, not running, is most of its time (docs/testing.md measures both). The programs mean
+# the same; `CONVCORR_TEST_XLA_DEFAULTS=1` runs the suite with XLA's default settings instead.
+TEST_XLA_FLAGS = ("--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+                  if os.environ.get("CONVCORR_TEST_XLA_DEFAULTS", "") in ("", "0") else "")
+os.environ["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""), TEST_XLA_FLAGS) if f)
+
+
+def xla_flags(devices: int | None = None) -> str:
+    """XLA_FLAGS for a test's subprocess: the suite's compiler settings, plus `devices` forced host CPU devices."""
+    return " ".join([TEST_XLA_FLAGS] * bool(TEST_XLA_FLAGS) + [f"--xla_force_host_platform_device_count={devices}"] * bool(devices))
+
 import http.server
 import threading
 from pathlib import Path

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from bp_oracle import brute_force_minimum
+from conftest import xla_flags
 from test_pose_train import TESTS, _env
 
 from convcorr_jax.errors import InputError
@@ -289,7 +290,7 @@ def test_align_sharded_over_devices_equals_vmap():
     """bp.align(..., mesh=...) splits the pairs over 4 (forced CPU) devices, padding 6 pairs to 8: same labels and
     energies as the single-device vmap."""
     r = subprocess.run([sys.executable, "-c", SHARDED], check=False, capture_output=True, text=True, timeout=600, cwd=TESTS.parent,
-                       env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}))
+                       env=_env({"XLA_FLAGS": xla_flags(4)}))
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]
 
 

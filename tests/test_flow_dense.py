@@ -7,6 +7,7 @@ import sys
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import xla_flags
 from scipy import ndimage
 from test_pose_train import TESTS, _env
 
@@ -136,7 +137,7 @@ def test_dense_batch_sharded_over_devices_equals_vmap():
     """dense_align_batch(..., mesh=...) over 2 forced CPU devices (3 pairs, padded to 4) gives the vmap's flow
     (the last level at 2 px, upsampled to every pixel inside the sharded program)."""
     r = subprocess.run([sys.executable, "-c", DENSE_SHARDED], check=False, capture_output=True, text=True, timeout=900,
-                       cwd=TESTS.parent, env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
+                       cwd=TESTS.parent, env=_env({"XLA_FLAGS": xla_flags(2)}))
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]
 
 

@@ -8,6 +8,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from conftest import xla_flags
 
 from convcorr_jax import knn
 from convcorr_jax.errors import InputError
@@ -145,7 +146,7 @@ def test_sharded_over_eight_devices_matches_brute_force():
         np.testing.assert_array_equal(np.asarray(i), i_ref)
         print("OK")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, XLA_FLAGS=xla_flags(8), JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK" in out.stdout

@@ -82,7 +82,8 @@ def test_build_databases_one_pass_matches_single_role_builds(tmp_path):
                                                              batch_size=5, progress=False))
         both = locality.load_database(dirs[role])
         assert both["meta"] == one["meta"]
-        np.testing.assert_allclose(both["features"], one["features"], rtol=1e-5, atol=1e-5)
+        # batches of 2 (padded) and of 5 are different float32 programs: sums in another order
+        np.testing.assert_allclose(both["features"], one["features"], rtol=1e-5, atol=5e-5)
         np.testing.assert_array_equal(both["where"], one["where"])
         np.testing.assert_array_equal(both["images"], images)
     # several query images and several k from one kNN pass = one call per (query, k)

@@ -11,6 +11,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from conftest import xla_flags
 from test_pose_train import TESTS, _env
 
 from convcorr_jax import parallel
@@ -53,7 +54,7 @@ SCRIPT = textwrap.dedent("""
 def test_one_vs_eight_devices_same_step(tmp_path):
     script = tmp_path / "dp.py"
     script.write_text(SCRIPT.format(tests=str(TESTS)))
-    r = subprocess.run([sys.executable, str(script)], env=_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}),
+    r = subprocess.run([sys.executable, str(script)], env=_env({"XLA_FLAGS": xla_flags(8)}),
                        capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert "OK" in r.stdout

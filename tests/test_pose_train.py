@@ -17,6 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import xla_flags
 
 from convcorr_jax import cache
 from convcorr_jax.config import override
@@ -64,7 +65,7 @@ def _env(extra=None):
     cache = Path(env.get("CONVCORR_CACHE", TESTS.parent / ".cache" / "tests")) / "jax_pose_compile"
     env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=python_path(TESTS.parent))
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = xla_flags()  # the suite's settings, without forced devices a caller's shell may have
     env.update(extra or {})
     return env
 

@@ -349,10 +349,11 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
         for k in a:
             np.testing.assert_allclose(a[k], b[k], atol=1e-4, err_msg=k)
     """)
-    from test_pose_train import python_path  # imported here, not at the top: the subprocess imports this
-    # module (test_spatial) and need not load test_pose_train
+    # imported here, not at the top: the subprocess imports this module (test_spatial) and need not load these
+    from conftest import xla_flags
+    from test_pose_train import python_path
 
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
+    env = {**os.environ, "XLA_FLAGS": xla_flags(2), "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": python_path(tests.parent)}
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
