@@ -15,7 +15,8 @@ os.environ["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""), 
 
 def xla_flags(devices: int | None = None) -> str:
     """XLA_FLAGS for a test's subprocess: the suite's compiler settings, plus `devices` forced host CPU devices."""
-    return " ".join([TEST_XLA_FLAGS] * bool(TEST_XLA_FLAGS) + [f"--xla_force_host_platform_device_count={devices}"] * bool(devices))
+    forced = f"--xla_force_host_platform_device_count={devices}" if devices else ""
+    return " ".join(f for f in (TEST_XLA_FLAGS, forced) if f)
 
 import http.server
 import threading
