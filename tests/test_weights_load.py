@@ -174,3 +174,24 @@ def test_cli_fetch_mobilenet(monkeypatch, capsys, tmp_path):
     assert "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889" in out
     (entry,) = (tmp_path / "weights").iterdir()
     assert (entry / "params").is_dir() and '"arch": "mobilenet_v2"' in (entry / "KEY.json").read_text()
+
+
+def test_random_weights_are_drawn_once_and_equal_a_fresh_init():
+    """`load_backbone(name, "random", seed)` equals the backbone's own seeded init; a second call reuses the draw
+    (the same arrays) in new containers, so that changing one tree's dicts leaves the other's alone; another seed
+    draws other weights."""
+    from convcorr_jax.backbones import get
+    from convcorr_jax.weights.load import load_backbone
+
+    backbone, first = load_backbone("mobilenet_v2", "random", seed=3)
+    _, again = load_backbone("mobilenet_v2", "random", seed=3)
+    fresh = get("mobilenet_v2").init(jax.random.key(3))
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(fresh)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert all(a is b for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(again)))
+    key = next(iter(again))
+    again[key] = None
+    assert first[key] is not None and load_backbone("mobilenet_v2", "random", seed=3)[1][key] is not None
+    other = load_backbone("mobilenet_v2", "random", seed=4)[1]
+    assert not all(np.array_equal(np.asarray(a), np.asarray(b))
+                   for a, b in zip(jax.tree.leaves(other), jax.tree.leaves(first)))
