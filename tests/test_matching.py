@@ -152,3 +152,34 @@ def test_match_config_rejects_bad_settings():
     with pytest.raises(InputError):
         MatchConfig(side=4)
     assert MatchConfig("rhm").cos_power == 3.0 and MatchConfig("ot_rhm").cos_power == 1.0
+
+
+@pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])
+def test_match_best_both_ways_equals_each_way_alone(method):
+    """backward=True (one cosine matrix for both directions) gives the forward matches of `match` and the
+    backward matches of matching the target to the source, with sizes, node sets and OT weights that differ by
+    side."""
+    rng = np.random.default_rng(3)
+    fs = rng.normal(size=(2, 12, 16)).astype(np.float32)
+    ft = rng.normal(size=(2, 20, 16)).astype(np.float32)
+    src_xy = rng.uniform(0, 40, (12, 2)).astype(np.float32)
+    trg_xy = rng.uniform(0, 56, (20, 2)).astype(np.float32)
+    wa = rng.uniform(0.5, 1.5, (2, 12)).astype(np.float32)
+    wb = rng.uniform(0.5, 1.5, (2, 20)).astype(np.float32)
+    src_hw, trg_hw = (40, 48), (56, 60)
+    cfg = MatchConfig(method=method, ncells=64, side=3)
+    fwd, conf, back, back_conf = match_best(jnp.asarray(fs), jnp.asarray(ft), jnp.asarray(src_xy),
+                                            jnp.asarray(trg_xy), src_hw, trg_hw, cfg, jnp.asarray(wa),
+                                            jnp.asarray(wb), backward=True)
+    for p in range(2):
+        c = np.asarray(match(jnp.asarray(fs[p]), jnp.asarray(ft[p]), jnp.asarray(src_xy), jnp.asarray(trg_xy),
+                             src_hw, trg_hw, cfg, jnp.asarray(wa[p]), jnp.asarray(wb[p])))
+        np.testing.assert_array_equal(np.asarray(fwd[p]), np.argmax(c, 1))
+        np.testing.assert_allclose(np.asarray(conf[p]), c.max(1), rtol=1e-5)
+        cb = np.asarray(match(jnp.asarray(ft[p]), jnp.asarray(fs[p]), jnp.asarray(trg_xy), jnp.asarray(src_xy),
+                              trg_hw, src_hw, cfg, jnp.asarray(wb[p]), jnp.asarray(wa[p])))
+        np.testing.assert_array_equal(np.asarray(back[p]), np.argmax(cb, 1))
+        np.testing.assert_allclose(np.asarray(back_conf[p]), cb.max(1), rtol=1e-5)
+    alone = match_best(jnp.asarray(ft), jnp.asarray(fs), jnp.asarray(trg_xy), jnp.asarray(src_xy), trg_hw, src_hw,
+                       cfg, jnp.asarray(wb), jnp.asarray(wa))
+    np.testing.assert_array_equal(np.asarray(alone[0]), np.asarray(back))

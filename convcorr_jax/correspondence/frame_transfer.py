@@ -99,11 +99,11 @@ def _match_batch(fs, ft, xy, q, cfg: PointTransferConfig, stride: float):
     cycle-consistency mask when cfg.cycle is set, HPF's transfer of the frame-i points q [B, K, 2]."""
     size = (cfg.image_size, cfg.image_size)
     mcfg = match_config(cfg)
-    best, conf = matching.match_best(fs, ft, xy, xy, size, size, mcfg)
     if cfg.cycle is None:
+        best, conf = matching.match_best(fs, ft, xy, xy, size, size, mcfg)
         keep = jnp.ones(best.shape, bool)
     else:
-        back, _ = matching.match_best(ft, fs, xy, xy, size, size, mcfg)
+        best, conf, back, _ = matching.match_best(fs, ft, xy, xy, size, size, mcfg, backward=True)
         keep = _consistent_batch(best, back, xy, cfg.cycle * stride)
     moved = _transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep)
     return np.asarray(moved, np.float64), np.asarray(best), np.asarray(jnp.mean(conf, axis=1))

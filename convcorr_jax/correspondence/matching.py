@@ -75,18 +75,15 @@ class MatchConfig:
 # --------------------------------------------------------------------------------------------- appearance
 
 
+def unit_rows(f: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Rows of f [..., C] divided by their L2 norm (at least eps: an all-zero row stays 0), float32."""
+    f = f.astype(jnp.float32)
+    return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), eps)
+
+
 def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = 1e-8) -> jax.Array:
     """Cosine similarity [Ns, Nt] of the rows of fs [Ns, C] and ft [Nt, C] (0 for an all-zero row)."""
-    fs = fs.astype(jnp.float32)
-    ft = ft.astype(jnp.float32)
-    a = fs / jnp.maximum(jnp.linalg.norm(fs, axis=-1, keepdims=True), eps)
-    b = ft / jnp.maximum(jnp.linalg.norm(ft, axis=-1, keepdims=True), eps)
-    return jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
-
-
-def appearance(fs: jax.Array, ft: jax.Array, power: float = 3.0) -> jax.Array:
-    """max(cos, 0) ** power [Ns, Nt] (HPF's exponentiated cosine)."""
-    return jnp.power(jnp.maximum(cosine_similarity(fs, ft), 0.0), power)
+    return jnp.dot(unit_rows(fs, eps), unit_rows(ft, eps).T, precision=jax.lax.Precision.HIGHEST)
 
 
 # ------------------------------------------------------------------------------------------------- Hough
@@ -194,33 +191,61 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
     """Confidence [Ns, Nt] of matching source columns fs [Ns, C] at src_xy [Ns, 2] to target columns ft [Nt, C]
     at trg_xy [Nt, 2] (pixels of src_hw / trg_hw images) by `config.method`; src/trg_weights [Ns] / [Nt]: OT
     marginals up to scale (None: uniform). Traceable (jit / vmap with static sizes and config)."""
-    sim = appearance(fs, ft, config.cos_power)
+    return match_cosine(cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+
+
+def match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+                 trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
+                 trg_weights: jax.Array | None = None) -> jax.Array:
+    """`match` from the cosine similarities cos [Ns, Nt] of the source and target columns. Traceable."""
+    sim = jnp.power(jnp.maximum(cos, 0.0), config.cos_power)
     if config.method == "cos":
         return sim
     if config.method == "rhm":
         return rhm(sim, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
-    mu = marginal(jnp.ones(fs.shape[0]) if src_weights is None else src_weights)
-    nu = marginal(jnp.ones(ft.shape[0]) if trg_weights is None else trg_weights)
+    mu = marginal(jnp.ones(cos.shape[0]) if src_weights is None else src_weights)
+    nu = marginal(jnp.ones(cos.shape[1]) if trg_weights is None else trg_weights)
     scores = ot_scores(sim, mu, nu, config.eps, config.iters, config.exp2)
     if config.method == "ot":
         return scores
     return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
-@functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "config"))
-def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
-               trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
-               trg_weights: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-    """Best target node of every source node for a batch of pairs: fs [P, Ns, C], ft [P, Nt, C], optional
-    weights [P, Ns] / [P, Nt]; node centres shared by the batch. Returns (index [P, Ns] int32 into the Nt target
-    nodes, confidence [P, Ns]) of `match`'s argmax over the targets."""
-    def one(a, b, wa, wb):
-        c = match(a, b, src_xy, trg_xy, src_hw, trg_hw, config, wa, wb)
+_unit_rows = jax.jit(unit_rows)
+
+
+@functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "config", "backward"))
+def _best(a: jax.Array, b: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+          trg_hw: tuple[int, int], config: MatchConfig, wa: jax.Array, wb: jax.Array, backward: bool
+          ) -> tuple[jax.Array, ...]:
+    """`match_best` on unit rows a [P, Ns, C], b [P, Nt, C] (`unit_rows`)."""
+    def best(c):
         return jnp.argmax(c, axis=1).astype(jnp.int32), jnp.max(c, axis=1)
 
+    def one(a, b, wa, wb):
+        cos = jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
+        out = best(match_cosine(cos, src_xy, trg_xy, src_hw, trg_hw, config, wa, wb))
+        if backward:  # the same cosines transposed: the GEMM gives cos(b_j, a_i) and cos(a_i, b_j) bit for bit
+            out += best(match_cosine(cos.T, trg_xy, src_xy, trg_hw, src_hw, config, wb, wa))
+        return out
+
+    return jax.vmap(one)(a, b, wa, wb)
+
+
+def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+               trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
+               trg_weights: jax.Array | None = None, backward: bool = False) -> tuple[jax.Array, ...]:
+    """Best target node of every source node for a batch of pairs: fs [P, Ns, C], ft [P, Nt, C], optional
+    weights [P, Ns] / [P, Nt]; node centres shared by the batch. Returns (index [P, Ns] int32 into the Nt target
+    nodes, confidence [P, Ns]) of `match`'s argmax over the targets. backward=True appends (index [P, Nt] into the
+    Ns source nodes, confidence [P, Nt]) of matching the target to the source, `match(ft, fs, trg_xy, src_xy,
+    trg_hw, src_hw, config, trg_weights, src_weights)`, from the same cosine matrix.
+
+    The rows are normalised by one compiled program and matched by another: compiled together, XLA:CPU fuses the
+    normalisation into the matrix product, which then runs about 4x slower."""
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
-    return jax.vmap(one)(fs, ft, wa, wb)
+    return _best(_unit_rows(fs), _unit_rows(ft), src_xy, trg_xy, src_hw, trg_hw, config, wa, wb, backward)
 
 
 # ---------------------------------------------------------------------------------------------- transfer
