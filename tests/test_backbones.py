@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.backbones import NAMES, alexnet, get, layers, preprocess, receptive_field
+from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.backbones.receptive_field import RF, Step
 from convcorr_jax.errors import InputError
 
@@ -345,3 +346,21 @@ def test_preprocess_conventions_and_transform():
     assert crop.shape == (227, 227, 3) and (tf.left, tf.top) == (14, 14)
     # crop pixel 113 is resized pixel 127 = original (127 + 0.5) * 400 / 256 - 0.5 (x), * 300 / 256 (y)
     np.testing.assert_allclose(tf.to_original(np.array([113.0, 113.0])), [198.71875, 148.9140625])
+
+
+@pytest.mark.parametrize("name", ["torchvision_alexnet", "mobilenet_v2"])
+def test_cpu_forward_is_compiled_with_the_forward_options(name):
+    """On the CPU backend `apply` runs the program compiled with CPU_FORWARD_OPTIONS (no YNNPACK fusion in it),
+    bit for bit, and the same call inside another jit or under grad is traced into the enclosing program."""
+    assert jax.default_backend() == "cpu"
+    bb = get(name)
+    params = bb.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (2, 64, 64, 3))
+    tap = bb.taps[2]
+    tuned = jax.jit(lambda p, x: bb.apply(p, x, taps=(tap,))[tap], compiler_options=CPU_FORWARD_OPTIONS)
+    assert "__ynn_fusion" not in tuned.lower(params, x).compile().as_text()
+    np.testing.assert_array_equal(np.asarray(bb.apply(params, x, taps=(tap,))[tap]), np.asarray(tuned(params, x)))
+    plain = jax.jit(lambda p, x: bb.apply(p, x, taps=(tap,))[tap])
+    np.testing.assert_allclose(np.asarray(plain(params, x)), np.asarray(tuned(params, x)), rtol=1e-4, atol=1e-5)
+    g = jax.grad(lambda x: bb.apply(params, x, taps=(tap,))[tap].sum())(x)
+    assert g.shape == x.shape and np.isfinite(np.asarray(g)).all()

@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones import layers, preprocess
-from convcorr_jax.backbones.base import Backbone, StateDict, check_input, check_taps, oihw_to_hwio
+from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
+                                         oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.errors import InputError
 
@@ -292,9 +293,10 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
     torchvision's (224 px, normalised RGB). `torch_keys` as in `convert_torch`."""
     taps_all = taps_of(ops)
 
-    @functools.partial(jax.jit, static_argnames=("taps", "relu"))
-    def _apply(params, x, taps, relu):
+    def _forward(params, x, taps, relu):
         return forward(ops, name, params, x, taps, relu)
+
+    _apply = jit_forward(_forward, ("taps", "relu"))
 
     def apply(params, x, taps=("fc7",), relu: bool = True) -> dict:
         taps = check_taps(name, taps, taps_all)

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Mapping
 
+import jax
 import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.errors import InputError
 
 Params = dict[str, Any]
+
+# XLA:CPU compile options of the forward passes: no YNNPACK fusions, so convolutions and matrix products run in
+# XLA:CPU's Eigen kernels (bench/RESULTS_backbones.md compares the two).
+CPU_FORWARD_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def jit_forward(fn: Callable, static_argnames: tuple[str, ...]) -> Callable:
+    """`jax.jit(fn, static_argnames=static_argnames)`, compiled with `CPU_FORWARD_OPTIONS` when the default backend
+    is a CPU (the outputs differ from XLA:CPU's default kernels' by rounding, about 1e-6 relative). Called on traced
+    values (inside another jit, grad or vmap) it is traced into the enclosing computation, compiled with that
+    computation's options."""
+    plain = jax.jit(fn, static_argnames=static_argnames)
+    eigen = jax.jit(fn, static_argnames=static_argnames, compiler_options=CPU_FORWARD_OPTIONS)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs)))
+        return (eigen if not traced and jax.default_backend() == "cpu" else plain)(*args, **kwargs)
+
+    return call
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

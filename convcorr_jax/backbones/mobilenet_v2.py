@@ -12,7 +12,6 @@ Strides: block1 2, block2-3 4, block4-6 8, block7-13 16, block14-17 32, conv_las
 
 from __future__ import annotations
 
-import functools
 from typing import Mapping
 
 import jax
@@ -20,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones import layers, preprocess
-from convcorr_jax.backbones.base import Backbone, StateDict, check_input, check_taps, oihw_to_hwio
+from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
+                                         oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.errors import InputError
 
@@ -158,9 +158,7 @@ def _steps_to(tap: str) -> list[Step]:
 
 
 def make() -> Backbone:
-    @functools.partial(jax.jit, static_argnames=("taps", "relu"))
-    def _apply(params, x, taps, relu):
-        return forward(params, x, taps, relu)
+    _apply = jit_forward(forward, ("taps", "relu"))
 
     def apply(params, x, taps=("pool",), relu: bool = True) -> dict:
         return _apply(params, x, taps=check_taps("mobilenet_v2", taps, TAPS), relu=bool(relu))
