@@ -39,6 +39,7 @@ from jax.scipy.special import logsumexp
 
 from convcorr_jax.config import check_fields
 from convcorr_jax.errors import InputError, check
+from convcorr_jax.knn import l2_normalize
 
 METHODS = ("cos", "rhm", "ot", "ot_rhm")
 
@@ -75,15 +76,14 @@ class MatchConfig:
 # --------------------------------------------------------------------------------------------- appearance
 
 
-def unit_rows(f: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """Rows of f [..., C] divided by their L2 norm (at least eps: an all-zero row stays 0), float32."""
-    f = f.astype(jnp.float32)
-    return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), eps)
+COS_EPS = 1e-8  # the smallest row norm divided by: an all-zero row stays 0
 
 
-def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = 1e-8) -> jax.Array:
+def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = COS_EPS) -> jax.Array:
     """Cosine similarity [Ns, Nt] of the rows of fs [Ns, C] and ft [Nt, C] (0 for an all-zero row)."""
-    return jnp.dot(unit_rows(fs, eps), unit_rows(ft, eps).T, precision=jax.lax.Precision.HIGHEST)
+    a = l2_normalize(fs.astype(jnp.float32), eps)
+    b = l2_normalize(ft.astype(jnp.float32), eps)
+    return jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
 
 
 # ------------------------------------------------------------------------------------------------- Hough
@@ -211,14 +211,14 @@ def match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: t
     return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
-_unit_rows = jax.jit(unit_rows)
+_unit_rows = jax.jit(lambda f: l2_normalize(f.astype(jnp.float32), COS_EPS))  # `cosine_similarity`'s rows
 
 
 @functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "config", "backward"))
 def _best(a: jax.Array, b: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
           trg_hw: tuple[int, int], config: MatchConfig, wa: jax.Array, wb: jax.Array, backward: bool
           ) -> tuple[jax.Array, ...]:
-    """`match_best` on unit rows a [P, Ns, C], b [P, Nt, C] (`unit_rows`)."""
+    """`match_best` on unit rows a [P, Ns, C], b [P, Nt, C] (`_unit_rows`)."""
     def best(c):
         return jnp.argmax(c, axis=1).astype(jnp.int32), jnp.max(c, axis=1)
 
