@@ -3,11 +3,13 @@ engines (NumPy/SciPy on CPU, jitted JAX), the cost-model route choice, bad input
 
 import numpy as np
 import pytest
+import scipy.linalg as sl
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.linear import ridge
+from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 
 
 def _data(n, d, t, seed=0, noise=0.5, offset=2.0):
@@ -239,9 +241,9 @@ def test_cholesky_breakdown_falls_back_to_eigen(monkeypatch):
     ref = ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="eig")
 
     def broken(*a, **k):
-        raise np.linalg.LinAlgError("not positive definite")
+        raise NotPositiveDefinite("leading minor of order 1 is not positive")
 
-    monkeypatch.setattr(ridge.sl, "cho_factor", broken)
+    monkeypatch.setattr(ridge, "solve_shifted", broken)
     np.testing.assert_allclose(ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="chol"), ref, rtol=1e-10)
     m = ridge.fit(X, Y, 0.5, dtype="float64")
     assert _relerr(m.W, Ridge(alpha=0.5).fit(X, Y).coef_.T) < 1e-8
@@ -260,3 +262,46 @@ def test_auto_route_follows_the_cost_model(n, d, t, L, expected):
     cost = ridge.route_costs(n, d, t, L, sizes)
     assert min(cost, key=cost.get) == expected
     assert ridge.choose_route(n, d, t, L, sizes, method="eig") == "eig"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_solve_shifted_is_scipy_cho_solve_bit_for_bit(dtype):
+    """The GIL-free potrf/potrs equals scipy's cho_factor + cho_solve on a symmetric matrix, whatever its memory order,
+    and solves the shifted system."""
+    rng = np.random.default_rng(12)
+    Z = rng.normal(size=(90, 70)).astype(dtype)
+    S, B = Z.T @ Z, rng.normal(size=(70, 5)).astype(dtype)
+    assert np.array_equal(S, S.T)
+    A = S + 0.3 * np.eye(70, dtype=dtype)
+    ref = sl.cho_solve(sl.cho_factor(A, lower=True), B)
+    for M in (S, np.asfortranarray(S), S.copy()[::1, ::1]):
+        X = solve_shifted(M, 0.3, B)
+        assert X.dtype == np.dtype(dtype) and np.array_equal(X, ref)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    assert _relerr(solve_shifted(S, 0.3, B), np.linalg.solve(A.astype(np.float64), B)) < tol
+    assert solve_shifted(S, 0.3, B[:, :0]).shape == (70, 0)
+    assert np.array_equal(S, Z.T @ Z)  # the input is not overwritten
+
+
+def test_solve_shifted_reports_breakdown_and_bad_arguments():
+    with pytest.raises(NotPositiveDefinite, match="order 2"):
+        solve_shifted(np.ones((3, 3)), 0.0, np.ones((3, 1)))  # rank one: the second pivot is 0
+    with pytest.raises(TypeError, match="one float dtype"):
+        solve_shifted(np.eye(3), 1.0, np.ones((3, 1), np.float32))
+    with pytest.raises(TypeError, match=r"\[r, r\]"):
+        solve_shifted(np.ones((3, 2)), 1.0, np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threaded_cholesky_cv_equals_one_thread(dtype, monkeypatch):
+    """The (fold, lambda) tasks on a pool give the errors of the same folds solved one after another, bit for bit, with
+    a pool smaller than, equal to and larger than the number of folds; and match the eigen route."""
+    X, Y = _data(120, 30, 4, seed=13, noise=1.0)
+    lambdas, folds = np.logspace(-2, 3, 6), ridge.make_folds(120, 5, seed=3)
+    monkeypatch.setattr(ridge, "_cores", lambda: 1)
+    one = ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="chol")
+    for cores in (2, 5, 64):
+        monkeypatch.setattr(ridge, "_cores", lambda c=cores: c)
+        assert np.array_equal(ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="chol"), one), cores
+    eig = ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="eig")
+    assert _relerr(one, eig) < (1e-4 if dtype == "float32" else 1e-10)

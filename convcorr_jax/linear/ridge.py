@@ -40,7 +40,10 @@ Engines. On a CPU backend (`jax.default_backend() == "cpu"`) every step runs thr
 syrk, LAPACK `potrf`/`potrs` and `syevd`), which are 2-2.5x faster than XLA:CPU's GEMM and eigh
 (bench/RESULTS_ridge.md); the Cholesky and eigen factorisations run on one BLAS thread, because OpenBLAS's
 multithreaded potrf/syevd synchronise at every block step and ran up to 10x slower than one thread whenever another
-process shared the cores (GEMMs keep all threads). On accelerators the same routes run as jitted JAX functions.
+process shared the cores (GEMMs keep all threads). The Cholesky routes instead factorise several (fold, lambda)
+systems at once, one per core, on a thread pool: `convcorr_jax.linear.cholesky.solve_shifted` calls LAPACK with the
+GIL released and without the transposing copy of a C-ordered matrix. The errors are those of one fold at a time, bit
+for bit. On accelerators the same routes run as jitted JAX functions.
 A Cholesky that breaks down numerically (float32 with a lambda below the Gram's rounding level) falls back to the
 eigen route for that fold, whose eigenvalues are clipped at 0.
 
@@ -67,8 +70,11 @@ Documented behaviour on awkward input:
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -77,6 +83,7 @@ import scipy.linalg as sl
 from threadpoolctl import ThreadpoolController
 
 from convcorr_jax.errors import check
+from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 3, 15))
 ROUTES: tuple[str, ...] = ("eig", "chol", "dual", "dual-chol")
@@ -198,10 +205,6 @@ def _use_xla() -> bool:
 # ------------------------------------------------------------------ kernels (NumPy/SciPy on CPU, jitted JAX otherwise)
 
 
-class _CholeskyFailed(Exception):
-    """A Cholesky factorisation broke down (matrix not numerically positive definite)."""
-
-
 def _eigh(S, xla: bool):
     """Eigenvalues [r] (clipped at 0) and eigenvectors [r, r] of a symmetric matrix S [r, r]."""
     if xla:
@@ -213,19 +216,13 @@ def _eigh(S, xla: bool):
 
 
 def _chol_solve(S, lam, B, xla: bool):
-    """(S + lam I)^{-1} B for symmetric positive semi-definite S [r, r], B [r, T]; NaN (JAX) or _CholeskyFailed (NumPy)
-    when the factorisation breaks down."""
+    """(S + lam I)^{-1} B for symmetric positive semi-definite S [r, r], B [r, T]; NaN (JAX) or NotPositiveDefinite
+    (NumPy) when the factorisation breaks down. The NumPy engine runs on one BLAS thread with the GIL released."""
     if xla:
         A = S + lam * jnp.eye(S.shape[0], dtype=S.dtype)
         return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), B)
-    A = S.copy()
-    A.flat[:: A.shape[0] + 1] += lam
     with _BLAS.limit(limits=1, user_api="blas"):
-        try:
-            c = sl.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
-        except np.linalg.LinAlgError as e:
-            raise _CholeskyFailed from e
-    return sl.cho_solve(c, B, check_finite=False)
+        return solve_shifted(S, lam, B)
 
 
 def _errors_eig(S, C, A, R, lambdas, xla: bool):
@@ -246,6 +243,61 @@ def _errors_chol(S, C, A, R, lambdas, xla: bool):
                      for i in range(lambdas.shape[0])])
 
 
+def _errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int,
+                          lambdas: np.ndarray) -> list[np.ndarray | None]:
+    """`_errors_chol` of every fold on the NumPy engine, one (fold, lambda) factorisation per task on a pool of one
+    thread per core, each on one BLAS thread with the GIL released (`solve_shifted`). `fold_parts(i)` gives fold i's
+    (S, C, A, R); it runs on the pool one fold ahead of that fold's solves, so about two folds are held at a time.
+    Each thread factorises in a [d, d] buffer of its own. Returns [L, T] errors per fold, None for a fold whose
+    factorisation broke down."""
+    local = threading.local()
+
+    def solve(parts: Future, lam) -> np.ndarray | None:
+        S, C, A, R = parts.result()
+        if getattr(local, "work", None) is None or local.work.shape != S.shape:
+            local.work = np.empty(S.shape, S.dtype, order="F")
+        try:
+            W = solve_shifted(S, lam, C, work=local.work)
+        except NotPositiveDefinite:
+            return None
+        return np.mean(np.square(R - A @ W), axis=0)
+
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), n_folds * lambdas.size)) as pool:
+        # First in, first out, with each fold's preparation queued one fold ahead of its solves: a solve only waits
+        # for a preparation that has started, and the next fold is prepared while this one's solves run.
+        parts = [pool.submit(fold_parts, 0)]
+        tasks = []
+        for i in range(n_folds):
+            if i + 1 < n_folds:
+                parts.append(pool.submit(fold_parts, i + 1))
+            tasks.append([pool.submit(solve, parts[i], lam) for lam in lambdas])
+            parts[i] = None  # held by its solves only, so freed after them
+        out = []
+        for row in tasks:
+            errs = [t.result() for t in row]
+            out.append(None if any(e is None for e in errs) else np.stack(errs))
+    return out
+
+
+def _blocks_threaded(X0: np.ndarray, Y0: np.ndarray, fsets: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each fold's Gram block Xv^T Xv [d, d] and cross product Xv^T Yv [d, T] on the NumPy engine: the Grams (syrk) one
+    fold per task on a pool of one thread per core, each on one BLAS thread (the same bits as on all threads), the
+    cross products after them on all threads (OpenBLAS's GEMM rounds differently on one thread)."""
+
+    def gram(v: np.ndarray) -> np.ndarray:
+        Xv = X0[v]
+        return Xv.T @ Xv
+
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), len(fsets))) as pool:
+        grams = list(pool.map(gram, fsets))
+    return [(Gv, X0[v].T @ Y0[v]) for Gv, v in zip(grams, fsets)]
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
     """A fold's training Gram S [d, d] and cross product [d, T] centred on the training mean, the centred validation
     features A [n_val, d] and residual targets R [n_val, T] (X0, Y0 globally centred so their full sums are 0)."""
@@ -253,7 +305,12 @@ def _prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
     Xv, Yv = X0[val], Y0[val]
     ntr = X0.shape[0] - val.shape[0]
     m, my = -Xv.sum(0) / ntr, -Yv.sum(0) / ntr  # training means of the globally centred data
-    S = G - Gv - ntr * xp.outer(m, m)
+    if xla:
+        S = G - Gv - ntr * jnp.outer(m, m)
+    else:  # the same operations in place: two [d, d] temporaries fewer
+        S, mm = G - Gv, np.outer(m, m)
+        mm *= ntr
+        S -= mm
     Ctr = C - Cv - ntr * xp.outer(m, my)
     return S, Ctr, Xv - m, Yv - my
 
@@ -284,7 +341,7 @@ def _solve(S, C, lam):
     if np.ndim(lam) == 0:
         try:
             return _chol_solve(S, lam, C, False)
-        except _CholeskyFailed:
+        except NotPositiveDefinite:
             pass
     return _eig_solve(S, C, lam, False)
 
@@ -380,33 +437,32 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
         if dual:
             K = _J["kernel"](X0) if xla else X0 @ X0.T
         else:
-            blocks = []
-            for v in fsets:
-                if xla:
-                    blocks.append(_J["block"](X0, Y0, idx(v)))
-                else:
-                    Xv = X0[v]
-                    blocks.append((Xv.T @ Xv, Xv.T @ Y0[v]))
+            blocks = [_J["block"](X0, Y0, idx(v)) for v in fsets] if xla else _blocks_threaded(X0, Y0, fsets)
             if partition:
-                G, C = sum(b[0] for b in blocks), sum(b[1] for b in blocks)
+                G, C = blocks[0][0] + blocks[1][0], blocks[0][1] + blocks[1][1]  # summed in fold order
+                for Gv, Cv in blocks[2:]:
+                    G += Gv
+                    C += Cv
             else:
                 G, C = _J["cross"](X0, Y0) if xla else (X0.T @ X0, X0.T @ Y0)
-        total = np.zeros((lambdas.size, Y.shape[1]))
-        for i, val in enumerate(fsets):
+
+        def fold_parts(i: int):
             if dual:
-                parts = ops["prep_dual"](K, Y0, idx(np.setdiff1d(np.arange(n), val)), idx(val))
-            else:
-                parts = ops["prep_primal"](X0, Y0, G, C, *blocks[i], idx(val))
-            err = None
-            if route.endswith("chol"):
-                try:
+                return ops["prep_dual"](K, Y0, idx(np.setdiff1d(np.arange(n), fsets[i])), idx(fsets[i]))
+            return ops["prep_primal"](X0, Y0, G, C, *blocks[i], idx(fsets[i]))
+
+        chol = route.endswith("chol")
+        errs = _errors_chol_threaded(fold_parts, len(fsets), la) if chol and not xla else [None] * len(fsets)
+        total = np.zeros((lambdas.size, Y.shape[1]))
+        for i, err in enumerate(errs):
+            if err is None:  # the JAX engine, or a Cholesky breakdown on the NumPy engine
+                parts = fold_parts(i)
+                if chol and xla:
                     err = np.asarray(ops["errors_chol"](*parts, la))
-                except _CholeskyFailed:
-                    pass
-                if err is not None and not np.all(np.isfinite(err)):
-                    err = None  # the JAX Cholesky signals a breakdown by NaN
-            if err is None:
-                err = np.asarray(ops["errors_eig"](*parts, la))
+                    if not np.all(np.isfinite(err)):
+                        err = None  # the JAX Cholesky signals a breakdown by NaN
+                if err is None:
+                    err = np.asarray(ops["errors_eig"](*parts, la))
             total += err
         moments = None if dual else (mx, my, G, C)
     return total / len(fsets), route, moments
