@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.signal
+import jax
 import jax.numpy as jnp
+import scipy.signal
 
 from convcorr_jax.correspondence.matching import (MatchConfig, gaussian_filter, hough_space, match, match_best,
                                                   offset_bins, ot_scores, rhm, sinkhorn_log, transfer_from_matrix,
                                                   transfer_keypoints)
+from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
+from convcorr_jax.correspondence import matching
 from convcorr_jax.errors import InputError
 
 
@@ -183,3 +186,33 @@ def test_match_best_both_ways_equals_each_way_alone(method):
     alone = match_best(jnp.asarray(ft), jnp.asarray(fs), jnp.asarray(trg_xy), jnp.asarray(src_xy), trg_hw, src_hw,
                        cfg, jnp.asarray(wb), jnp.asarray(wa))
     np.testing.assert_array_equal(np.asarray(alone[0]), np.asarray(back))
+
+
+def test_match_best_is_compiled_with_the_cpu_forward_options():
+    """On the CPU backend a batch of pairs is matched by the program compiled without YNNPACK fusions
+    (`jit_forward`), bit for bit; XLA's default program would fuse the batched cosine product into one. A single
+    pair is matched by the default program."""
+    assert jax.default_backend() == "cpu"
+    rng = np.random.default_rng(4)
+    fs = jnp.asarray(rng.normal(size=(2, 64, 96)).astype(np.float32))
+    ft = jnp.asarray(rng.normal(size=(2, 80, 96)).astype(np.float32))
+    xy_s = jnp.asarray(rng.uniform(0, 60, (64, 2)).astype(np.float32))
+    xy_t = jnp.asarray(rng.uniform(0, 70, (80, 2)).astype(np.float32))
+    w_s, w_t = jnp.ones((2, 64)), jnp.ones((2, 80))
+    cfg = MatchConfig(method="ot_rhm", ncells=64, side=3)
+    args = (matching._unit_rows(fs), matching._unit_rows(ft), xy_s, xy_t, (60, 60), (70, 70), cfg, w_s, w_t, True)
+    static = ("src_hw", "trg_hw", "config", "backward")
+    plain = jax.jit(matching._best_on_unit_rows, static_argnames=static).lower(*args).compile()
+    tuned = jax.jit(matching._best_on_unit_rows, static_argnames=static,
+                    compiler_options=CPU_FORWARD_OPTIONS).lower(*args).compile()
+    assert "__ynn_fusion" in plain.as_text() and "__ynn_fusion" not in tuned.as_text()
+    dynamic = [a for a in args if not isinstance(a, (tuple, MatchConfig, bool))]
+    for got, want in zip(match_best(fs, ft, xy_s, xy_t, (60, 60), (70, 70), cfg, w_s, w_t, backward=True),
+                         tuned(*dynamic)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    one = [a[:1] if hasattr(a, "shape") and a.shape[:1] == (2,) else a for a in args]
+    dyn_one = [a for a in one if not isinstance(a, (tuple, MatchConfig, bool))]
+    plain_one = jax.jit(matching._best_on_unit_rows, static_argnames=static).lower(*one).compile()
+    for got, want in zip(match_best(fs[:1], ft[:1], xy_s, xy_t, (60, 60), (70, 70), cfg, w_s[:1], w_t[:1],
+                                    backward=True), plain_one(*dyn_one)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
