@@ -305,3 +305,28 @@ def test_threaded_cholesky_cv_equals_one_thread(dtype, monkeypatch):
         assert np.array_equal(ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="chol"), one), cores
     eig = ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="eig")
     assert _relerr(one, eig) < (1e-4 if dtype == "float32" else 1e-10)
+
+
+@pytest.mark.parametrize("n,d", [(60, 14), (28, 45)])  # the primal and the dual system
+def test_per_target_fit_by_one_cholesky_per_distinct_lambda(n, d, monkeypatch):
+    """Per-target lambdas with few distinct values are solved by one Cholesky per value (on a pool), equal to the
+    eigen route and to scikit-learn per column; with 12 or more distinct values the eigen route is taken."""
+    X, Y = _data(n, d, 7, seed=14, noise=1.0)
+    lam = np.array([0.3, 2.0, 0.3, 50.0, 2.0, 0.3, 7.0])
+    calls = []
+    real = ridge.solve_shifted
+    monkeypatch.setattr(ridge, "solve_shifted", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    m = ridge.fit(X, Y, lam, dtype="float64")
+    assert sorted(calls) == [0.3, 2.0, 7.0, 50.0]
+    for t in range(Y.shape[1]):
+        sk = Ridge(alpha=lam[t]).fit(X, Y[:, t])
+        assert _relerr(m.W[:, t], sk.coef_) < 1e-8 and abs(m.b[t] - sk.intercept_) < 1e-8 * max(1, abs(sk.intercept_))
+    eig = ridge._eig_solve(X.T @ X, X.T @ Y, lam, False)  # the eigen route on the same system, uncentred
+    assert _relerr(ridge._solve(X.T @ X, X.T @ Y, lam), eig) < 1e-9
+    calls.clear()
+    many = np.linspace(0.5, 6.0, 12)
+    Y12 = np.repeat(Y, 2, axis=1)[:, :12]
+    m12 = ridge.fit(X, Y12, many, dtype="float64")
+    assert calls == []
+    for t in (0, 11):
+        assert _relerr(m12.W[:, t], Ridge(alpha=many[t]).fit(X, Y12[:, t]).coef_) < 1e-8

@@ -336,14 +336,33 @@ def _eig_solve(S, C, lam, xla: bool):
 
 
 def _solve(S, C, lam):
-    """(S + lam I)^{-1} C [r, T] for S [r, r] symmetric PSD (NumPy/SciPy): Cholesky for a scalar lam (the eigen route
-    if it breaks down), one eigen-decomposition for per-column lambdas lam [T]."""
-    if np.ndim(lam) == 0:
-        try:
+    """(S + lam I)^{-1} C [r, T] for S [r, r] symmetric PSD (NumPy/SciPy): Cholesky for a scalar lam; for per-column
+    lambdas lam [T], one Cholesky per distinct value (on a thread pool, `_solve_per_value`) while they cost less than
+    one eigen-decomposition by `route_costs`' count (fewer than 3 * EIGH_FLOPS_PER_CUBE values), else one
+    eigen-decomposition. Any Cholesky breakdown falls back to the eigen route."""
+    try:
+        if np.ndim(lam) == 0:
             return _chol_solve(S, lam, C, False)
-        except NotPositiveDefinite:
-            pass
+        values = np.unique(lam)
+        if values.size < 3 * EIGH_FLOPS_PER_CUBE:
+            return _solve_per_value(S, C, lam, values)
+    except NotPositiveDefinite:
+        pass
     return _eig_solve(S, C, lam, False)
+
+
+def _solve_per_value(S: np.ndarray, C: np.ndarray, lam: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Column t of the result [r, T] is (S + lam[t] I)^{-1} C[:, t]: one `solve_shifted` per value of `values` (the
+    distinct lambdas) on its columns, the values on a pool of one thread per core (one BLAS thread each)."""
+    W = np.empty(C.shape, C.dtype)
+    cols = [np.flatnonzero(lam == v) for v in values]
+
+    def one(i: int) -> None:
+        W[:, cols[i]] = solve_shifted(S, values[i], np.ascontiguousarray(C[:, cols[i]]))
+
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), values.size)) as pool:
+        list(pool.map(one, range(values.size)))
+    return W
 
 
 def _fit_np(X, Y, lam):
@@ -397,7 +416,8 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
     """Ridge fit with intercept. X [n, d], Y [n, T] or [n]; lam > 0 scalar, or [T] for one lambda per target.
 
     Uses the primal d x d system when d <= n, else the dual n x n system. A scalar lambda is solved by Cholesky
-    (falling back to the eigen path if Cholesky breaks down numerically); per-target lambdas by one eigen-decomposition.
+    (falling back to the eigen path if Cholesky breaks down numerically); per-target lambdas by one Cholesky per
+    distinct value when there are fewer than 12 (the CPU engine), else by one eigen-decomposition.
     """
     X, Y, squeeze = _check_xy(X, Y)
     lam = _check_lambdas(lam)
