@@ -1,6 +1,8 @@
 """Ridge regression: parity with scikit-learn, CV choice equal to a brute-force refit loop for every route and both
 engines (NumPy/SciPy on CPU, jitted JAX), the cost-model route choice, bad input."""
 
+import time
+
 import numpy as np
 import pytest
 import scipy.linalg as sl
@@ -330,3 +332,47 @@ def test_per_target_fit_by_one_cholesky_per_distinct_lambda(n, d, monkeypatch):
     assert calls == []
     for t in (0, 11):
         assert _relerr(m12.W[:, t], Ridge(alpha=many[t]).fit(X, Y12[:, t]).coef_) < 1e-8
+
+
+def test_pool_size_follows_cores_tasks_and_free_memory(monkeypatch):
+    """One thread per core, no more than the tasks, and no more buffers than a quarter of the free memory holds."""
+    monkeypatch.setattr(ridge, "_cores", lambda: 16)
+    monkeypatch.setattr(ridge, "_free_memory", lambda: 8 << 30)
+    assert ridge._threads(32, 64 << 20) == 16  # d = 4,096 float32: 16 buffers of 64 MiB
+    assert ridge._threads(3, 64 << 20) == 3
+    assert ridge._threads(32, 1 << 30) == 2  # d = 16,384 float32: 1 GiB each, 2 GiB allowed
+    assert ridge._threads(32, 64 << 30) == 1
+    monkeypatch.setattr(ridge, "_free_memory", lambda: 0)
+    X, Y = _data(60, 14, 3, seed=15, noise=1.0)  # a pool of one thread gives the same errors
+    lambdas = np.logspace(-2, 2, 4)
+    np.testing.assert_allclose(ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="chol"),
+                               ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="eig"), rtol=1e-9)
+
+
+def test_an_error_in_a_fold_cancels_the_queued_factorisations(monkeypatch):
+    """A failing fold preparation surfaces as itself, and the factorisations still queued are dropped, not run
+    (each solve sleeps 20 ms, so run to the end the other folds' 18 would all happen)."""
+    X, Y = _data(80, 10, 2, seed=16, noise=1.0)
+    calls = []
+    real = ridge.solve_shifted
+
+    def slow(*a, **k):
+        calls.append(1)
+        time.sleep(0.02)
+        return real(*a, **k)
+
+    monkeypatch.setattr(ridge, "_cores", lambda: 1)
+    monkeypatch.setattr(ridge, "solve_shifted", slow)
+    prep = ridge._prep_primal
+    seen = []
+
+    def failing(*a, **k):  # the second fold's preparation fails, the others work
+        seen.append(1)
+        if len(seen) == 2:
+            raise MemoryError("fold 1")
+        return prep(*a, **k)
+
+    monkeypatch.setattr(ridge, "_prep_primal", failing)
+    with pytest.raises(MemoryError, match="fold 1"):
+        ridge.cv_errors(X, Y, np.logspace(-2, 2, 6), 4, dtype="float64", method="chol")
+    assert 6 <= len(calls) < 18

@@ -243,13 +243,13 @@ def _errors_chol(S, C, A, R, lambdas, xla: bool):
                      for i in range(lambdas.shape[0])])
 
 
-def _errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int,
-                          lambdas: np.ndarray) -> list[np.ndarray | None]:
+def _errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambdas: np.ndarray,
+                          order_bytes: int) -> list[np.ndarray | None]:
     """`_errors_chol` of every fold on the NumPy engine, one (fold, lambda) factorisation per task on a pool of one
     thread per core, each on one BLAS thread with the GIL released (`solve_shifted`). `fold_parts(i)` gives fold i's
     (S, C, A, R); it runs on the pool one fold ahead of that fold's solves, so about two folds are held at a time.
-    Each thread factorises in a [d, d] buffer of its own. Returns [L, T] errors per fold, None for a fold whose
-    factorisation broke down."""
+    Each thread factorises in a buffer of its own of `order_bytes` (the system's [r, r]), so the pool is sized by
+    `_threads`. Returns [L, T] errors per fold, None for a fold whose factorisation broke down."""
     local = threading.local()
 
     def solve(parts: Future, lam) -> np.ndarray | None:
@@ -262,7 +262,8 @@ def _errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int,
             return None
         return np.mean(np.square(R - A @ W), axis=0)
 
-    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), n_folds * lambdas.size)) as pool:
+    with _BLAS.limit(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(_threads(n_folds * lambdas.size, order_bytes)) as pool:
         # First in, first out, with each fold's preparation queued one fold ahead of its solves: a solve only waits
         # for a preparation that has started, and the next fold is prepared while this one's solves run.
         parts = [pool.submit(fold_parts, 0)]
@@ -273,9 +274,13 @@ def _errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int,
             tasks.append([pool.submit(solve, parts[i], lam) for lam in lambdas])
             parts[i] = None  # held by its solves only, so freed after them
         out = []
-        for row in tasks:
-            errs = [t.result() for t in row]
-            out.append(None if any(e is None for e in errs) else np.stack(errs))
+        try:
+            for row in tasks:
+                errs = [t.result() for t in row]
+                out.append(None if any(e is None for e in errs) else np.stack(errs))
+        except BaseException:  # an error or Ctrl-C: drop the queued tasks instead of running them to the end
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return out
 
 
@@ -291,6 +296,20 @@ def _blocks_threaded(X0: np.ndarray, Y0: np.ndarray, fsets: list[np.ndarray]) ->
     with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), len(fsets))) as pool:
         grams = list(pool.map(gram, fsets))
     return [(Gv, X0[v].T @ Y0[v]) for Gv, v in zip(grams, fsets)]
+
+
+def _threads(n_tasks: int, task_bytes: int) -> int:
+    """Pool size for n_tasks tasks that each hold task_bytes of working memory while they run: one thread per core,
+    at most n_tasks, and no more than a quarter of the free physical memory holds (at least one)."""
+    return max(1, min(_cores(), n_tasks, _free_memory() // 4 // max(task_bytes, 1)))
+
+
+def _free_memory() -> int:
+    """Free physical memory in bytes (Linux's `sysconf`; unbounded where it is not available)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 62
 
 
 def _cores() -> int:
@@ -360,7 +379,7 @@ def _solve_per_value(S: np.ndarray, C: np.ndarray, lam: np.ndarray, values: np.n
     def one(i: int) -> None:
         W[:, cols[i]] = solve_shifted(S, values[i], np.ascontiguousarray(C[:, cols[i]]))
 
-    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), values.size)) as pool:
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(_threads(values.size, S.nbytes)) as pool:
         list(pool.map(one, range(values.size)))
     return W
 
@@ -472,7 +491,11 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
             return ops["prep_primal"](X0, Y0, G, C, *blocks[i], idx(fsets[i]))
 
         chol = route.endswith("chol")
-        errs = _errors_chol_threaded(fold_parts, len(fsets), la) if chol and not xla else [None] * len(fsets)
+        if chol and not xla:
+            order = n - min(v.size for v in fsets) if dual else d  # the largest system's order
+            errs = _errors_chol_threaded(fold_parts, len(fsets), la, order * order * X0.dtype.itemsize)
+        else:
+            errs = [None] * len(fsets)
         total = np.zeros((lambdas.size, Y.shape[1]))
         for i, err in enumerate(errs):
             if err is None:  # the JAX engine, or a Cholesky breakdown on the NumPy engine
