@@ -201,7 +201,7 @@ def test_match_best_is_compiled_with_the_cpu_forward_options():
     w_s, w_t = jnp.ones((2, 64)), jnp.ones((2, 80))
     cfg = MatchConfig(method="ot_rhm", ncells=64, side=3)
     args = (matching._unit_rows(fs), matching._unit_rows(ft), xy_s, xy_t, (60, 60), (70, 70), cfg, w_s, w_t, True)
-    static = ("src_hw", "trg_hw", "config", "backward")
+    static = matching._BEST_STATIC
     plain = jax.jit(matching._best_on_unit_rows, static_argnames=static).lower(*args).compile()
     tuned = jax.jit(matching._best_on_unit_rows, static_argnames=static,
                     compiler_options=CPU_FORWARD_OPTIONS).lower(*args).compile()

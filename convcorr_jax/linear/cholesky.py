@@ -5,9 +5,9 @@ several matrices at once. This module calls the same LAPACK routines (SciPy's Cy
 single or double precision) through `ctypes`, which releases the GIL for the duration of each call: a thread pool
 then runs one factorisation per core, each on one BLAS thread (see `convcorr_jax.linear.ridge`).
 
-The matrix is handed to LAPACK as the Fortran-ordered view of S.T, which for a symmetric S is S itself without the
-transposing copy `cho_factor` makes of a C-ordered array; the factorisation reads the lower triangle of that view
-(the upper triangle of a C-ordered S). For an exactly symmetric S the result is bit for bit that of
+The matrix is handed to LAPACK as a Fortran-ordered copy of S.T, which for a C-ordered S is a plain copy, without
+the transposing copy `cho_factor` makes of a C-ordered array; the factorisation reads the lower triangle of S.T,
+that is S's upper triangle (S[i, j], i <= j). For an exactly symmetric S the result is bit for bit that of
 `scipy.linalg.cho_factor(S, lower=True)` followed by `cho_solve`.
 """
 
@@ -46,7 +46,7 @@ class NotPositiveDefinite(ArithmeticError):
 
 def solve_shifted(S: np.ndarray, lam: float, B: np.ndarray, work: np.ndarray | None = None) -> np.ndarray:
     """X [r, T] = (S + lam I)^{-1} B for a symmetric positive semi-definite S [r, r] (float32 or float64, any
-    memory order; its upper triangle as stored in C order is read) and B [r, T] of the same dtype.
+    memory order; its upper triangle S[i, j], i <= j, is read) and B [r, T] of the same dtype.
 
     `work`: an optional Fortran-ordered [r, r] buffer of the same dtype for the factor (overwritten; saves allocating
     one per call). Raises `NotPositiveDefinite` when the factorisation breaks down. Releases the GIL while LAPACK
