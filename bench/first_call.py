@@ -25,21 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
-          "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
-          "/jax/core/compile/backend_compile_duration": "compile",
-          "/jax/compilation_cache/cache_retrieval_time_sec": "cache load"}
 PRELUDE = """
-import atexit, collections, json, time
-import jax
-_t = collections.defaultdict(float)
-_n = collections.Counter()
-def _on(name, secs, **kw):
-    _t[name] += secs
-    _n[name] += 1
-jax.monitoring.register_event_duration_secs_listener(_on)
-atexit.register(lambda: print("@@" + json.dumps({"secs": _t, "count": _n})))
+import atexit, json
+from convcorr_cli import profile
+_stop = profile.start()
+atexit.register(lambda: print("@@" + json.dumps(_stop(0.0))))
 """
+COLUMNS = {"tracing": "trace", "lowering": "lower", "compilation": "compile", "cache loads": "cache load"}
 
 
 def readme_example(name: str) -> str:
@@ -59,12 +51,9 @@ def one_process(code: str, cache: str, export: bool = True) -> dict:
     wall = time.perf_counter() - t0
     if r.returncode:
         raise SystemExit(r.stderr[-3000:])
-    stats = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("@@"))[2:])
-    out = {"wall": wall, "programs": stats["count"].get("/jax/core/compile/jaxpr_to_mlir_module_duration", 0)}
-    for event, label in EVENTS.items():
-        out[label] = stats["secs"].get(event, 0.0)
-    out["compile"] -= out["cache load"]  # JAX's compile event includes the cache lookup and load
-    out["other"] = wall - sum(out[k] for k in EVENTS.values())
+    split = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("@@"))[2:])
+    out = {"wall": wall, "programs": split["programs"], **{label: split[k] for k, label in COLUMNS.items()}}
+    out["other"] = wall - sum(out[k] for k in COLUMNS.values())  # imports, weights, running, interpreter start
     return out
 
 

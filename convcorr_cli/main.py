@@ -12,6 +12,10 @@ Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax
 stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exit code 130; a second signal
 exits at once with the same line.
 
+Profile: `convcorr --profile COMMAND ...` ends with one line on stderr saying where the wall time went (imports,
+tracing, lowering, XLA compilation, compilation cache loads, the rest); `--profile=FILE` also writes it as JSON
+(`convcorr_cli.profile`).
+
 Progress: on a terminal, tqdm bars on stderr; otherwise (a log file, a pipe) plain lines on stderr every tenth of a
 loop (at most one a second), at least every 30 s, and the last, without carriage returns (`convcorr_jax.progress`,
 shown by `setup_logging`).
@@ -24,8 +28,10 @@ import contextlib
 import importlib
 import logging
 import sys
+import time
 from typing import Callable, Sequence
 
+from convcorr_cli import profile
 from convcorr_cli.options import HelpFormatter
 from convcorr_jax import interrupt
 from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
@@ -159,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers stay installed until the process exits."""
     keep = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    profile_to = None  # --profile: print where the wall time went (convcorr_cli.profile); --profile=FILE: and JSON
+    if argv and (argv[0] == "--profile" or argv[0].startswith("--profile=")):
+        profile_to = argv.pop(0).partition("=")[2] or "-"
     if not argv or argv[0] in ("-h", "--help"):
         print(_overview())
         return 0
@@ -168,10 +177,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def body() -> int:  # the command's imports (JAX: seconds) already under the handlers
+        t0 = time.perf_counter()
+        stop = profile.start() if profile_to else None
         module = importlib.import_module(COMMANDS[name][0])
+        imports = time.perf_counter() - t0
         parser = Parser(prog=f"convcorr {name}", description=COMMANDS[name][1])
         module.add_arguments(parser)
-        return run_parsed(name, module.run, parser.parse_args(rest), keep)
+        try:
+            return run_parsed(name, module.run, parser.parse_args(rest), keep)
+        finally:
+            if stop is not None:
+                split = stop(imports)
+                print(profile.line(name, split), file=sys.stderr, flush=True)
+                if profile_to != "-":
+                    profile.write(profile_to, split)
 
     return guarded(name, body, keep)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from convcorr_cli import options
 from convcorr_cli.main import COMMANDS, Parser, main
@@ -234,8 +235,6 @@ def test_a_command_off_a_terminal_writes_no_carriage_return(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ input colour
 def _image(path, shape) -> str:
-    from PIL import Image
-
     Image.fromarray(np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)).save(path)
     return str(path)
 
@@ -283,3 +282,23 @@ def test_every_progress_bar_goes_through_the_one_helper():
                            check=False).stdout.splitlines()
     allowed = ("convcorr_jax/progress.py:", "convcorr_cli/main.py:")  # the helper; the command's log lines
     assert found and [line for line in found if not line.startswith(allowed)] == []
+
+
+def test_profile_splits_a_commands_wall_time(tmp_path, capsys):
+    """`convcorr --profile=FILE COMMAND`: one stderr line and a JSON split whose parts add up to the wall time; an
+    image size no other test uses, so that this process traces and lowers the command's programs anew."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 255, (74, 90, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    Image.fromarray(np.roll(a, 2, axis=1)).save(tmp_path / "b.png")
+    prof = tmp_path / "profile.json"
+    assert main([f"--profile={prof}", "align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out",
+                 str(tmp_path / "o"), "--backbone", "caffenet", "--weights", "random", "--max-side", "90",
+                 "--iters", "2"]) == 0
+    split = json.loads(prof.read_text())
+    parts = ("imports", "tracing", "lowering", "compilation", "cache loads", "rest")
+    assert split["wall"] > 0 and all(split[k] >= 0 for k in parts)
+    assert abs(sum(split[k] for k in parts) - split["wall"]) < 1e-2  # rounded to 4 decimals each
+    assert split["tracing"] > 0 and split["programs"] >= 1 and split["compiled"] + split["cache_hits"] >= 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"convcorr align: profile: {split['wall']:.1f} s = imports ") and "XLA compilation" in err

@@ -433,15 +433,16 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, ca
     c = jnp.stack(_to_classes(cost))
     split = [_to_classes(m) for m in msgs]
     ins = [tuple(s[k] for s in split) for k in (0, 1)]  # incoming messages of class 0 / 1
-    tilt_cls = None if tilts is None else tuple(jnp.stack(_to_classes(t)) for t in tilts)
-    scale_cls = None if scales is None else tuple(jnp.stack(_to_classes(s, 1.0)) for s in scales)  # no 0 / 0
+    # the 4 messages' tilts and edge factors stacked, one class split each: [class, h, J, 4, 2] / [class, h, J, 4]
+    tilt_cls = None if tilts is None else jnp.stack(_to_classes(jnp.stack(tilts, 2)))
+    scale_cls = None if scales is None else jnp.stack(_to_classes(jnp.stack(scales, -1), 1.0))  # no 0 / 0
     b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]  # the senders' belief (class t % 2) ...
 
     def active(state, par):  # state: senders' incoming messages, receivers' (replaced), senders' belief, its arg-min
         sent, _, b, lab = state
         m = _half_step_classes(b, sent, weight, par, win, method, w,
-                               None if tilt_cls is None else tuple(t[par] for t in tilt_cls), cap,
-                               None if scale_cls is None else tuple(s[par] for s in scale_cls))
+                               None if tilt_cls is None else tuple(jnp.moveaxis(tilt_cls[par], 2, 0)), cap,
+                               None if scale_cls is None else tuple(jnp.moveaxis(scale_cls[par], -1, 0)))
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
         lab_r = _argmin_label(b)
         first = par == 0

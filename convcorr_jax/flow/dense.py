@@ -353,8 +353,11 @@ def _pairs(top_grid, levels, cfg, hw):
 
 
 @exported.jit(static_argnames=("top_grid", "levels", "cfg", "hw"))  # its tracing takes seconds: kept on disk
-def _batch(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg, hw):
-    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, pix_a, pix_b, grey_a)
+def _batch(feats_a, feats_b, pix, grey_a, top_grid, levels, cfg, hw):
+    """`_pairs` on N pairs; pix: the pixel feature maps of a's then b's images ([2N, ...] each), split here."""
+    n = grey_a.shape[0]
+    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, tuple(p[:n] for p in pix), tuple(p[n:] for p in pix),
+                                             grey_a)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
@@ -389,22 +392,23 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
     rf = backbone.geometry[taps[0]]
     top_grid = (tuple(_centres(rf, shapes[0][1], k[0])), tuple(_centres(rf, shapes[0][0], k[1])), float(rf.stride), k)
     levels = tuple(_levels(backbone, taps, shapes, (h, w), k, cfg))
-    grey = jnp.asarray(to_grey(np.concatenate([a, b])))
+    grey_ab = to_grey(np.concatenate([a, b]))
+    grey, grey_a = jax.device_put(grey_ab), jax.device_put(grey_ab[:n])  # host slices: no program per slice
     pixel_levels = levels[len(taps) - 1:]
     kinds = [cfg.pixel_features] * len(pixel_levels)
     if kinds and cfg.finest_features is not None:
         kinds[-1] = cfg.finest_features
     pix = [_pixel_batch(grey, int(lv.stride[0]), kind, cfg.sift_bin, cfg.grad_sigma)
            for lv, kind in zip(pixel_levels, kinds)]  # one map per pixel level, on the image binned s x s
-    fa = tuple(jnp.asarray(feats[t][:n]) for t in taps)
-    fb = tuple(jnp.asarray(feats[t][n:]) for t in taps)
-    pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
+    fa = tuple(jax.device_put(feats[t][:n]) for t in taps)
+    fb = tuple(jax.device_put(feats[t][n:]) for t in taps)
     if mesh is not None and mesh.devices.size > 1:
-        return parallel.shard_rows(_pairs(top_grid, levels, cfg, (h, w)), mesh, fa, fb, pa, pb, grey[:n])
-    return _batch(fa, fb, pa, pb, grey[:n], top_grid, levels, cfg, (h, w))
+        pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
+        return parallel.shard_rows(_pairs(top_grid, levels, cfg, (h, w)), mesh, fa, fb, pa, pb, grey_a)
+    return _batch(fa, fb, tuple(pix), grey_a, top_grid, levels, cfg, (h, w))
 
 
 def dense_align(a: np.ndarray, b: np.ndarray, backbone, params, cfg: DenseConfig = DenseConfig()) -> np.ndarray:
     """Dense flow [H, W, 2] float32 (dx, dy) from uint8 a [H, W, 3] to b (resized to a's size)."""
     b = resize(b, a.shape[:2])
-    return np.asarray(dense_align_batch(a[None], b[None], backbone, params, cfg)[0])
+    return np.asarray(dense_align_batch(a[None], b[None], backbone, params, cfg))[0]

@@ -70,9 +70,10 @@ def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     return top * (1 - ay) + bot * ay
 
 
+@jax.jit
 def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """Warp target [H, W, C] into the source frame: out[p] = target(p + flow(p)), bilinear; dense_flow [H, W, 2]
-    (dx, dy) pixels on the source's pixel grid (target assumed the same size)."""
+    (dx, dy) pixels on the source's pixel grid (target assumed the same size). Returns float32 [H, W, C]."""
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     img = jnp.asarray(target, jnp.float32)

@@ -67,7 +67,7 @@ def load_params(path: str | os.PathLike, like: Any = None) -> Any:
     tree = jax.tree_util.tree_map(np.asarray, tree)
     if like is not None:
         check_tree(tree, like, path)
-    return jax.tree_util.tree_map(jax.numpy.asarray, tree)
+    return jax.device_put(tree)  # a transfer per leaf (jnp.asarray would compile a program per leaf shape)
 
 
 def check_tree(tree: Any, like: Any, source: str | os.PathLike | None = "params") -> None:
