@@ -197,9 +197,10 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
 def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
               cval: float = 0.0) -> np.ndarray:
     """`crop` for a list of images of different sizes; images of one shape (and dtype) are cropped together in
-    one batched call. With the constant border, images are first padded with cval up to multiples of `BUCKET`
-    pixels (the same crops: bilinear samples outside the image read cval either way), so that datasets of many
-    image sizes compile a few shapes only.
+    one batched call. With the constant and the edge border, images are first padded at the bottom and right up
+    to multiples of `BUCKET` pixels, with cval or copies of the last row / column (the same crops, bit for bit:
+    a bilinear sample outside the image reads cval, or the clamped edge pixel, either way), so that datasets of
+    many image sizes compile a few shapes only.
 
     Args:
       images: N arrays [H_i, W_i, C] (uint8 or float).
@@ -212,8 +213,8 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     if len(M) != len(images):
         raise InputError("M", "shape", f"[{len(images)}, 2, 3] (one map per image)", M.shape)
     images = [np.asarray(im) for im in images]
-    if border == "constant" and all(_padding_exact(im.dtype, cval) for im in images):
-        images = [_pad_to_bucket(im, cval) for im in images]
+    if border == "edge" or (border == "constant" and all(_padding_exact(im.dtype, cval) for im in images)):
+        images = [_pad_to_bucket(im, cval, border) for im in images]
     by_shape: dict[tuple, list[int]] = {}
     for i, im in enumerate(images):
         by_shape.setdefault(im.shape + (im.dtype.str,), []).append(i)
@@ -224,7 +225,7 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     return np.stack(out)
 
 
-BUCKET = 64  # crop_each: image sides rounded up to a multiple of this (constant border)
+BUCKET = 64  # crop_each: image sides rounded up to a multiple of this (constant and edge borders)
 
 
 def _padding_exact(dtype, cval: float) -> bool:
@@ -232,7 +233,11 @@ def _padding_exact(dtype, cval: float) -> bool:
     return np.issubdtype(dtype, np.floating) or (float(cval).is_integer() and 0 <= cval <= 255)
 
 
-def _pad_to_bucket(image: np.ndarray, cval: float) -> np.ndarray:
+def _pad_to_bucket(image: np.ndarray, cval: float, border: str = "constant") -> np.ndarray:
+    """image [H, W, ...] padded at the bottom and right to multiples of BUCKET: with cval (border "constant") or
+    copies of its last row and column ("edge")."""
     h, w = image.shape[:2]
     pad = ((0, -h % BUCKET), (0, -w % BUCKET)) + ((0, 0),) * (image.ndim - 2)
-    return np.pad(image, pad, constant_values=cval) if pad[0][1] or pad[1][1] else image
+    if not (pad[0][1] or pad[1][1]):
+        return image
+    return np.pad(image, pad, mode="edge") if border == "edge" else np.pad(image, pad, constant_values=cval)

@@ -69,8 +69,8 @@ def test_crop_uint8_and_identity():
 
 
 def test_crop_each_buckets_image_sizes_without_changing_crops():
-    """Images of different sizes padded (constant border) to multiples of BUCKET: the same crops as one by one,
-    also for boxes running off the image, with one compiled shape for sizes that share a bucket."""
+    """Images of different sizes padded (constant or edge border) to multiples of BUCKET: the same crops as one by
+    one, also for boxes running off the image, with one compiled shape for sizes that share a bucket."""
     rng = np.random.default_rng(3)
     imgs = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((50, 70), (60, 70), (100, 90))]
     Ms = geometry.box_to_affine(np.array([[30, 20, 90, 75], [-10, -5, 40, 58], [40, 60, 95, 105]], float), 32)
@@ -84,8 +84,14 @@ def test_crop_each_buckets_image_sizes_without_changing_crops():
         assert together.dtype == dtype
         for k in range(3):
             np.testing.assert_array_equal(together[k], geometry.crop(imgs_t[k][None], Ms[k][None], 32)[0])
-    edge = geometry.crop_each(imgs, Ms, 32, border="edge")  # other borders are not padded
-    np.testing.assert_array_equal(edge[1], geometry.crop(imgs[1][None], Ms[1][None], 32, border="edge")[0])
+    before = geometry._crop._cache_size()
+    edge = geometry.crop_each(imgs, Ms, 32, border="edge")  # the edge border: padded with the last row / column
+    assert geometry._crop._cache_size() - before <= 2
+    assert geometry._pad_to_bucket(imgs[0], 0.0, "edge").shape[:2] == (64, 128)
+    for k in range(3):  # boxes 1 and 2 run off the image's right / bottom: clamped edge pixels either way
+        np.testing.assert_array_equal(edge[k], geometry.crop(imgs[k][None], Ms[k][None], 32, border="edge")[0])
+    refl = geometry.crop_each(imgs, Ms, 32, border="reflect")  # other borders are not padded
+    np.testing.assert_array_equal(refl[1], geometry.crop(imgs[1][None], Ms[1][None], 32, border="reflect")[0])
 
 
 def test_bad_input_is_named():
