@@ -99,6 +99,11 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert main([*args, "--set", "test_flip=true", "--spatial", "off"]) == 0  # any other field: its own folder
     flip = _saved(_folder(out, "tompson2015.flic_pose_nospatial_flip"), "tompson2015.flic")
     assert flip["key"]["settings"]["test_flip"] is True and flip["metrics"]["n"] == 4
+    assert main([*args, "--set", "test_scales=0.9,1.1", "--spatial", "off"]) == 0  # test-time crop scales
+    scaled = _saved(_folder(out, "tompson2015.flic_pose_nospatial_scales0.9-1.1"), "tompson2015.flic")["metrics"]
+    assert scaled["test_scales"] == [0.9, 1.1] and scaled["n"] == 4
+    assert scaled["pck"]["0.2"]["cascade"] != off["pck"]["0.2"]["cascade"] or scaled["curve"] != off["curve"]
+    assert main([*args, "--set", "test_scales=0,1"]) == 2 and "test_scales" in capsys.readouterr().err
     assert main([*args, "--timing", "--name", run_dir.name]) == 2  # other settings in a named folder: refused ...
     assert "--force" in capsys.readouterr().err
     shutil.rmtree(run)

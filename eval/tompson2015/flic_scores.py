@@ -40,6 +40,7 @@ import numpy as np
 from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import PoseArrays, flic_crops
 from convcorr_jax.pose.run_folder import load_run
@@ -75,6 +76,8 @@ class Config(ExperimentConfig):
     spatial model, whose settings are `spatial.FLIC_VALIDATED` with the spatial_* fields (`SPATIAL_FIELDS`: mode,
     unary_power, kernel, prior_sigma, prior_floor, torso_sigma of `spatial.SpatialConfig`, defaults from
     FLIC_VALIDATED); test_flip: test-time horizontal flip with left/right joints swapped (`pose.flip`);
+    test_scales: test-time crop scales, relative to the run's crop scale (person crops only): each person is
+    cropped at each, predicted, and the predictions mapped back and averaged (`pose.scales`); (1,): one crop;
     timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused
     (the cascade has its own weights)."""
 
@@ -92,9 +95,12 @@ class Config(ExperimentConfig):
     spatial_torso_sigma: float = spatial_mrf.FLIC_VALIDATED.torso_sigma
     timing: bool = False
     test_flip: bool = False
+    test_scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self):
         super().__post_init__()
+        if not self.test_scales or any(not s > 0 for s in self.test_scales):
+            raise InputError("config", "test_scales", "one or more crop scales > 0", self.test_scales)
         for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
                                       ("spatial", self.spatial, ("on", "off"))):
             if value not in allowed:
@@ -128,7 +134,8 @@ def run_name(cfg: Config) -> str:
     """The run folder name of `convcorr eval flic`: tompson2015.flic_<training run>[_val][_raw][_nospatial]."""
     return ("tompson2015.flic_" + Path(cfg.run_dir or "run").resolve().name + ("_val" if cfg.split == "val" else "")
             + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else "")
-            + ("_flip" if cfg.test_flip else ""))
+            + ("_flip" if cfg.test_flip else "")
+            + ("" if tuple(cfg.test_scales) == (1.0,) else "_scales" + "-".join(f"{s:g}" for s in cfg.test_scales)))
 
 
 def group_table(pred: np.ndarray, data: PoseArrays, alpha: float) -> dict[str, float]:
@@ -148,19 +155,34 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
              timing: bool = False, spatial: spatial_mrf.SpatialConfig | None = None, test_flip: bool = False,
-             page: str | Path | None = None, log_priors: np.ndarray | None = None) -> dict:
+             page: str | Path | None = None, log_priors: np.ndarray | None = None,
+             test_scales: tuple[float, ...] = (1.0,)) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
-    (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); page: where to draw
+    (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); test_scales: crop
+    scales relative to the run's (person crops only), predictions averaged in the run's crops (`pose.scales`,
+    `Config.test_scales`); page: where to draw
     the best and worst people (`page_figure`; None: not drawn); log_priors: the spatial model's priors
     [E, kh, kw] in place of the ground-truth histograms (e.g. `spatial.fit_priors`)."""
     js = joints.joint_set("flic", tc.model.num_joints)
-    data = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol).arrays
-    sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale,
-                                                      len(data), spatial, split, protocol=tc.protocol)
-    if sp is not None and log_priors is not None:
-        sp = dataclasses.replace(sp, log_priors=np.asarray(log_priors, np.float32))
-    preds = predict.predict(params, data.images, tc.model, spatial=sp, flip=joints.FLIC.flip if test_flip else None)
+    scales = tuple(float(s) for s in test_scales)
+    if scales != (1.0,) and tc.protocol != "person":
+        raise InputError("config", "test_scales", "(1,) for whole frames (crop scales apply to person crops)", scales)
+    base = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
+    data = base.arrays
+    by_scale = []
+    for s in scales:
+        crops = base if s == 1.0 else flic_crops(root, split, tc.model.image_size, tc.crop_scale * s, protocol=tc.protocol)
+        sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale * s,
+                                                          len(data), spatial, split, protocol=tc.protocol)
+        if sp is not None and log_priors is not None:
+            sp = dataclasses.replace(sp, log_priors=np.asarray(log_priors, np.float32))
+        by_scale.append((crops.affine, predict.predict(params, crops.arrays.images, tc.model, spatial=sp,
+                                                       flip=joints.FLIC.flip if test_flip else None)))
+    preds = by_scale[0][1] if len(by_scale) == 1 else {
+        k: pose_scales.combine([p[k] for _, p in by_scale], [a for a, _ in by_scale], base.affine)
+        for k in by_scale[0][1]}
     res: dict = {"split": split, "n": len(data), "refine": refine, "test_flip": bool(test_flip),
+                 "test_scales": list(scales),
                  "pool": tc.model.pool, "protocol": tc.protocol,
                  "trunk": tc.model.trunk or "none (the paper's banks)",
                  "image_size": tc.model.image_size, "head": HEAD,
@@ -193,7 +215,9 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     sm = res.get("spatial")
     with_sm = f"; +spatial: the spatial model ({sm['label']}) before the fine model" if sm else ""
     inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(
-        res.get("protocol", "person")) + (", test-time flip" if res.get("test_flip") else "")
+        res.get("protocol", "person")) + (", test-time flip" if res.get("test_flip") else "") + (
+        ", test-time crop scales " + " / ".join(f"{s:g}" for s in res["test_scales"])
+        if res.get("test_scales", [1.0]) != [1.0] else "")
     trunk = res.get("trunk", "none (the paper's banks)")
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}**", "",
@@ -251,7 +275,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
     res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
-                   cfg.test_flip, page=ctx.figures / PAGE)
+                   cfg.test_flip, page=ctx.figures / PAGE, test_scales=cfg.test_scales)
     res["run"] = str(cfg.run_dir)
     curve_figure(res, ctx.figures / FIGURE)
     md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"

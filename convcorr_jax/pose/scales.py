@@ -1,0 +1,37 @@
+"""Test-time scales of the pose cascade: each person cropped at several scales around the same centre, every
+crop's prediction mapped back into the base crop and the predictions averaged.
+
+    crops = [flic_crops(root, split, 128, crop_scale * s) for s in (0.9, 1.0, 1.1)]   # same people, same order
+    preds = [predict.predict(params, c.arrays.images, cfg) for c in crops]
+    xy = scales.combine([p["xy"] for p in preds], [c.affine for c in crops], crops[1].affine)   # base crop pixels
+
+A crop of scale s shows the person at 1 / s times the base crop's size, so the network sees each person at
+several sizes; averaging the mapped points is the multi-scale counterpart of `pose.flip`'s averaging.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.errors import InputError
+
+
+def to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Points [N, K, 2] (x, y pixels of crops made by the image -> crop maps affine [N, 2, 3]) in the crops made
+    by base [N, 2, 3] of the same images: float64 [N, K, 2]."""
+    m = geometry.compose_affine(np.asarray(base, np.float64), geometry.invert_affine(affine))
+    return geometry.transform_points(np.asarray(points, np.float64), m)
+
+
+def combine(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray) -> np.ndarray:
+    """The mean over scales of points[i] [N, K, 2] (pixels of the crops made by affines[i] [N, 2, 3]), each mapped
+    into the base crops (`to_base`): float32 [N, K, 2]."""
+    if not points or len(points) != len(affines):
+        raise InputError("scales.combine", "points", f"one point array per crop map ({len(affines)})", len(points))
+    mapped = [to_base(p, a, base) for p, a in zip(points, affines)]
+    if any(m.shape != mapped[0].shape for m in mapped):
+        raise InputError("scales.combine", "points", "arrays of one shape [N, K, 2]", [m.shape for m in mapped])
+    return np.mean(mapped, axis=0).astype(np.float32)

@@ -1,0 +1,40 @@
+"""Test-time crop scales (`pose.scales`): points carried between crops by hand-computed affine maps, the mean over
+scales, and bad input named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import scales
+
+
+def _affine(scale: float, shift_x: float, shift_y: float) -> np.ndarray:
+    return np.array([[scale, 0.0, shift_x], [0.0, scale, shift_y]])
+
+
+def test_points_go_back_into_the_base_crop_by_hand():
+    base = _affine(2.0, 1.0, -4.0)[None]  # image -> base crop: x_b = 2x + 1, y_b = 2y - 4
+    other = _affine(4.0, -3.0, 0.0)[None]  # image -> other crop: x_o = 4x - 3, y_o = 4y
+    pts = np.array([[[5.0, 8.0], [-3.0, 0.0]]])  # other crop: image (2, 2) and (0, 0)
+    np.testing.assert_allclose(scales.to_base(pts, other, base), [[[5.0, 0.0], [1.0, -4.0]]])
+
+
+def test_combine_averages_the_scales_in_base_pixels():
+    base = np.stack([_affine(2.0, 1.0, -4.0), _affine(1.0, 0.0, 0.0)])  # two people
+    other = np.stack([_affine(4.0, -3.0, 0.0), _affine(0.5, 10.0, 10.0)])
+    at_base = np.array([[[7.0, 2.0]], [[4.0, 6.0]]])
+    at_other = np.array([[[5.0, 8.0]], [[12.0, 14.0]]])  # base pixels (5, 0) and (4, 8)
+    out = scales.combine([at_base, at_other], [base, other], base)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[[6.0, 1.0]], [[4.0, 7.0]]])
+    np.testing.assert_allclose(scales.combine([at_base], [base], base), at_base)
+
+
+def test_bad_input_is_named():
+    a = _affine(1.0, 0.0, 0.0)[None]
+    with pytest.raises(InputError, match="points"):
+        scales.combine([], [], a)
+    with pytest.raises(InputError, match="points"):
+        scales.combine([np.zeros((1, 2, 2)), np.zeros((1, 3, 2))], [a, a], a)
