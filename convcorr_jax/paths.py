@@ -7,8 +7,9 @@ from pathlib import Path
 
 
 def cache_dir(*parts: str) -> Path:
-    """Cache root for weights, generated datasets and features: $CONVCORR_CACHE or ~/.cache/convcorr_jax."""
-    root = Path(os.environ.get("CONVCORR_CACHE", Path.home() / ".cache" / "convcorr_jax"))
+    """Cache root for weights, generated datasets and features: $CONVCORR_CACHE or ~/.cache/convcorr_jax (also when
+    CONVCORR_CACHE is set to "": an empty value never means the working directory)."""
+    root = Path(os.environ.get("CONVCORR_CACHE") or Path.home() / ".cache" / "convcorr_jax")
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -69,3 +69,16 @@ def test_a_command_heals_its_damaged_dataset_cache(tmp_path):
     warned = [line for line in second.stderr.splitlines() if "is damaged" in line]
     assert len(warned) == 1 and "JPEGImages" in warned[0] and "Traceback" not in second.stderr
     assert numbers() == metrics and len(metrics) >= 4
+
+
+def test_an_empty_cache_variable_means_the_default_root(tmp_path, monkeypatch):
+    """CONVCORR_CACHE set to "" is the default root under the home folder, never the working directory."""
+    from convcorr_jax.paths import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONVCORR_CACHE", "")
+    assert cache_dir("weights") == tmp_path / "home" / ".cache" / "convcorr_jax" / "weights"
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "mine"))
+    assert cache_dir("weights") == tmp_path / "mine" / "weights"
+    assert not (tmp_path / "weights").exists()
