@@ -39,3 +39,49 @@ def test_frame_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     md = (out / "sweep_frame.md").read_text()
     assert len([ln for ln in md.splitlines() if ln.startswith("| ")]) == len(rows) + 1  # one table: header + rows
     assert "+ test flip, learned priors" in md and "wall time" in capsys.readouterr().out
+
+
+def test_readout_grid_starts_plain_and_varies_flip_and_scales():
+    rows = list(flic_sweep.READOUT_ROWS.values())
+    assert rows[0] == (False, (1.0,)) and rows[1] == (True, (1.0,))
+    assert all(1.0 in scales and list(scales) == sorted(scales) for _, scales in rows)
+    assert len(set(rows)) == len(rows)
+
+
+def test_choose_readout_breaks_ties_by_all_joints_then_wrist_at_02():
+    v = lambda m, a, w: {"mean(elbow, wrist)": m, "all": a, "wrist@0.2": w}
+    # the validation table's tie: 0.8 / 0.9 / 1 and 0.75 / 0.875 / 1 both 49.24625, all 61.139 against 60.606
+    assert flic_sweep.choose_readout([v(48.2, 60.6, 87.4), v(49.24625, 60.606, 88.4), v(49.24625, 61.139, 88.9)]) == 2
+    assert flic_sweep.choose_readout([v(49.0, 61.0, 88.0), v(49.0, 61.0, 88.5), v(48.0, 70.0, 99.0)]) == 1
+    assert flic_sweep.choose_readout([v(49.0, 61.0, 88.0), v(49.0, 61.0, 88.0)]) == 0
+    assert flic_sweep.choose_readout([v(44.3, 57.6, 84.6), v(46.6, 59.5, 86.5)]) == 1
+
+
+@pytest.mark.slow
+def test_readout_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
+    """Grid "readout" on a tiny trained run: each row equals `flic_scores.evaluate` on the validation movies with its
+    settings, exactly one row is chosen and it has the highest mean of elbow and wrist."""
+    from convcorr_eval.tompson2015 import flic_scores
+    from convcorr_jax.config import override
+    from convcorr_jax.pose import train
+    from convcorr_train import pose_configs
+
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    cfg = override(pose_configs.get_config("flic_tiny"), (f"data_root={tiny_flic}", f"out={tmp_path / 'runs'}"))
+    train.train(cfg, progress=False)
+    out = tmp_path / "sweep"
+    assert flic_sweep.main(["--root", str(tiny_flic), "--grid", "readout", "--run", str(cfg.run_dir()), "--rows",
+                            "0,1,6", "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "sweep_readout.json").read_text())["rows"]
+    assert [r["label"] for r in rows] == [list(flic_sweep.READOUT_ROWS)[i] for i in (0, 1, 6)]
+    tc, params = flic_scores.load_run(cfg.run_dir())
+    ref = flic_scores.evaluate(tc, params, str(tiny_flic), "val", test_flip=True, test_scales=(0.8, 0.9, 1.0))
+    t = ref["pck"]["0.05"]["cascade"]
+    assert rows[2]["val"]["elbow"] == pytest.approx(100 * t["Elbow"])
+    assert rows[2]["val"]["mean(elbow, wrist)"] == pytest.approx(50 * (t["Elbow"] + t["Wrist"]))
+    chosen = [r for r in rows if r["chosen"]]
+    assert len(chosen) == 1
+    assert chosen[0]["val"]["mean(elbow, wrist)"] == max(r["val"]["mean(elbow, wrist)"] for r in rows)
+    md = (out / "sweep_readout.md").read_text()
+    assert len([ln for ln in md.splitlines() if ln.startswith("| ")]) == len(rows) + 1 and "(chosen)" in md
+    assert "wall time" in capsys.readouterr().out

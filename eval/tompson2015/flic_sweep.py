@@ -3,6 +3,7 @@ one setting changed at a time.
 
     python -m convcorr_eval.tompson2015.flic_sweep --root FLIC [--grid flic|trunk|frame] [--steps 300,600,100]
         [--out runs/flic_sweep] [--base CONFIG] [--set field=value ...] [--rows 0,1]
+    python -m convcorr_eval.tompson2015.flic_sweep --root FLIC --grid readout --run runs/pose_flic
 
 Each run is a config with the short schedule `--steps` and one row's overrides. Grid "flic" (config
 `flic_paper`, the paper's model): learning rates of all three stages scaled together and the person-crop scale,
@@ -16,7 +17,11 @@ on the first row's run without training again, the evaluation-time settings `EVA
 / right joints swapped (`pose.flip`) and the spatial model's priors learned on train (`spatial.fit_priors` on the
 coarse heat-maps of `PRIOR_PEOPLE` people of the train split, from the offset histograms) against the histograms.
 Every "frame" row is scored once more after training by `tompson2015.flic_scores.evaluate` on the validation movies with
-the validated spatial model (FLIC_VALIDATED): one table, a row per setting. `--base` replaces every row's config and
+the validated spatial model (FLIC_VALIDATED): one table, a row per setting. Grid "readout" trains nothing: on a
+finished person-crop run (`--run`) it scores every test-time setting of `READOUT_ROWS` (flip with left / right
+joints swapped, crop scales: `flic_scores.evaluate`'s test_flip and test_scales) on the validation movies without
+the spatial model, and marks the chosen row: the highest mean of elbow and wrist cascade PCK@0.05, ties broken by
+all joints, then by wrist PCK@0.2. `--base` replaces every row's config and
 `--set` adds overrides to every row (a smoke run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
 The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
 validation movies after each stage, from the training loop's own evaluations; the test split is never loaded.
@@ -35,6 +40,7 @@ import numpy as np
 
 from convcorr_jax import io, runinfo
 from convcorr_jax.config import override
+from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict, train
 from convcorr_jax.pose import spatial as spatial_mrf
@@ -74,6 +80,21 @@ GRIDS["frame"] = {
 GRID = GRIDS["flic"]
 # evaluation-time settings tried on the first "frame" row's run: label -> (test-time flip, priors learned on train)
 EVAL_ROWS = {"+ test flip": (True, False), "+ learned priors": (False, True), "+ test flip, learned priors": (True, True)}
+# grid "readout": label -> (test-time flip, crop scales relative to the run's)
+READOUT_ROWS: dict[str, tuple[bool, tuple[float, ...]]] = {
+    "plain": (False, (1.0,)),
+    "flip": (True, (1.0,)),
+    "flip, scales 0.9 / 1 / 1.1": (True, (0.9, 1.0, 1.1)),
+    "flip, scales 0.8 / 1 / 1.2": (True, (0.8, 1.0, 1.2)),
+    "flip, scales 0.9 / 1": (True, (0.9, 1.0)),
+    "flip, scales 1 / 1.1": (True, (1.0, 1.1)),
+    "flip, scales 0.8 / 0.9 / 1": (True, (0.8, 0.9, 1.0)),
+    "flip, scales 0.85 / 1": (True, (0.85, 1.0)),
+    "flip, scales 0.9 / 0.95 / 1 / 1.05": (True, (0.9, 0.95, 1.0, 1.05)),
+    "flip, scales 0.8 / 0.9 / 1 / 1.1": (True, (0.8, 0.9, 1.0, 1.1)),
+    "flip, scales 0.7 / 0.8 / 0.9 / 1": (True, (0.7, 0.8, 0.9, 1.0)),
+    "flip, scales 0.75 / 0.875 / 1": (True, (0.75, 0.875, 1.0)),
+}
 PRIOR_PEOPLE, PRIOR_STEPS, PRIOR_LR = 512, 200, 0.05  # `spatial.fit_priors` on the train split's heat-maps
 
 
@@ -150,6 +171,45 @@ def run_frame_sweep(root: str, steps: str, out: str, progress: bool = True, base
     return rows
 
 
+def run_readout_sweep(root: str, run: str, only: Sequence[int] | None = None, progress: bool = True) -> list[dict]:
+    """Grid "readout" (module docstring): `READOUT_ROWS` on run's checkpoint, validation movies, no spatial model;
+    each row's "val" in percent (cascade all / elbow / wrist / mean of elbow and wrist at 0.05, wrist at 0.2) and
+    "chosen" True on the chosen row."""
+    tc, params = flic_scores.load_run(run)
+    rows = []
+    items = [(i, kv) for i, kv in enumerate(READOUT_ROWS.items()) if only is None or i in only]
+    for _, (label, (flip, scales)) in progress_bar(items, desc="readout", unit="setting", disable=not progress):
+        with runinfo.timed() as wall:
+            res = flic_scores.evaluate(tc, params, root, "val", "on", False, None, test_flip=flip, test_scales=scales)
+        t, t2 = res["pck"]["0.05"]["cascade"], res["pck"]["0.2"]["cascade"]
+        val = {"all": 100 * t["all"], "elbow": 100 * t["Elbow"], "wrist": 100 * t["Wrist"],
+               "mean(elbow, wrist)": 50 * (t["Elbow"] + t["Wrist"]), "wrist@0.2": 100 * t2["Wrist"]}
+        rows.append({"label": label, "test_flip": flip, "test_scales": list(scales), "run": run, "n": res["n"],
+                     "val": val, "seconds": wall["seconds"], "chosen": False})
+    rows[choose_readout([r["val"] for r in rows])]["chosen"] = True
+    return rows
+
+
+def choose_readout(vals: Sequence[dict]) -> int:
+    """Position of the chosen test-time setting among validation scores (dicts with "mean(elbow, wrist)", "all",
+    "wrist@0.2", percent): the highest mean of elbow and wrist, ties (to 1e-6) broken by all joints, then by wrist
+    at 0.2, then by the earlier position."""
+    key = lambda i: (round(vals[i]["mean(elbow, wrist)"], 6), round(vals[i]["all"], 6),
+                     round(vals[i]["wrist@0.2"], 6), -i)
+    return max(range(len(vals)), key=key)
+
+
+def readout_markdown(rows: list[dict]) -> str:
+    """One table, a row per test-time setting (validation, percent); the chosen row in bold."""
+    cols = ("all", "elbow", "wrist", "mean(elbow, wrist)", "wrist@0.2")
+    lines = ["| setting | " + " | ".join(cols) + " | eval s |", "|" + "---|" * (len(cols) + 2)]
+    for r in rows:
+        b = "**" if r["chosen"] else ""
+        lines.append(f"| {b}{r['label']}{' (chosen)' if r['chosen'] else ''}{b} | "
+                     + " | ".join(f"{b}{r['val'][c]:.1f}{b}" for c in cols) + f" | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def frame_markdown(rows: list[dict]) -> str:
     """One table, a row per setting: validation PCK@0.05 of `_val_scores` and the training wall time."""
     cols = ("cascade", "cascade+spatial", "elbow+spatial", "wrist+spatial")
@@ -173,28 +233,35 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--grid", default="flic", choices=tuple(GRIDS), help="which settings to compare")
+    p.add_argument("--grid", default="flic", choices=tuple(GRIDS) + ("readout",), help="which settings to compare")
     p.add_argument("--steps", default="300,600,100", help="short schedule: steps of stage 1,2,3")
     p.add_argument("--out", default="runs/flic_sweep")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--base", default=None, help="a config in place of every row's (e.g. flic_tiny: a smoke run)")
     p.add_argument("--set", action="append", default=[], help="field=value added to every row (repeatable)")
     p.add_argument("--rows", default=None, help="comma-separated positions of the rows to run (default: all)")
+    p.add_argument("--run", default=None, help="grid readout: the finished person-crop run folder to score")
     p.add_argument("--prior-steps", type=int, default=PRIOR_STEPS, help="grid frame: fit_priors steps")
     a = p.parse_args(argv)
     only = None if a.rows is None else [int(v) for v in a.rows.split(",")]
-    print(runinfo.header("FLIC validation sweep", {"root": a.root, "steps": a.steps, "grid": a.grid,
-                                                   "rows": GRIDS[a.grid]}, 0), flush=True)
+    if a.grid == "readout" and a.run is None:
+        p.error("--grid readout needs --run (a finished person-crop run folder)")
+    cfg = ({"root": a.root, "grid": a.grid, "run": a.run, "rows": READOUT_ROWS} if a.grid == "readout" else
+           {"root": a.root, "steps": a.steps, "grid": a.grid, "rows": GRIDS[a.grid]})
+    print(runinfo.header("FLIC validation sweep", cfg, 0), flush=True)
     with runinfo.timed() as wall:
-        if a.grid == "frame":
+        if a.grid == "readout":
+            rows = run_readout_sweep(a.root, a.run, only, not a.no_progress)
+        elif a.grid == "frame":
             rows = run_frame_sweep(a.root, a.steps, a.out, not a.no_progress, a.base, a.set, only, a.prior_steps)
         else:
             rows = run_grid(a.root, a.steps, a.out, not a.no_progress, a.grid, a.base, a.set, only)
-    table = frame_markdown(rows) if a.grid == "frame" else markdown(rows)
+    table = {"frame": frame_markdown, "readout": readout_markdown}.get(a.grid, markdown)(rows)
     stem = "sweep" if a.grid == "flic" else f"sweep_{a.grid}"
-    io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": a.steps, "rows": rows, "wall_s": wall["seconds"]})
-    io.write_text(f"{a.out}/{stem}.md", f"Validation PCK@0.05 (FLIC validation movies), grid {a.grid}, schedule "
-                  f"{a.steps}\n\n{table}\n")
+    io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": None if a.grid == "readout" else a.steps, "rows": rows, "wall_s": wall["seconds"]})
+    about = f"run {a.run}" if a.grid == "readout" else f"schedule {a.steps}"
+    io.write_text(f"{a.out}/{stem}.md", f"Validation PCK@0.05 (FLIC validation movies), grid {a.grid}, {about}\n\n"
+                  f"{table}\n")
     print(table)
     print(f"wall time {wall['seconds']:.1f} s -> {a.out}/{stem}.md")
     return 0
