@@ -104,6 +104,22 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert scaled["test_scales"] == [0.9, 1.1] and scaled["n"] == 4
     assert scaled["pck"]["0.2"]["cascade"] != off["pck"]["0.2"]["cascade"] or scaled["curve"] != off["curve"]
     assert main([*args, "--set", "test_scales=0,1"]) == 2 and "test_scales" in capsys.readouterr().err
+    framed_args = [*args, "--set", "protocol=frame", "--set", "image_size=64", "--spatial", "off"]
+    assert main(framed_args) == 0  # the crop-trained run on whole frames: its own folder
+    framed = _saved(_folder(out, "tompson2015.flic_pose_nospatial_frame_64px"), "tompson2015.flic")["metrics"]
+    assert (framed["protocol"], framed["trained_protocol"], framed["image_size"]) == ("frame", "person", 64)
+    assert framed["n"] == 4 and framed["curve"] != off["curve"]
+    assert "whole frames (64 px; the run trained on person inputs)" in capsys.readouterr().out
+    assert main([*args, "--set", "image_size=62"]) == 2 and "multiple of the model's pool" in capsys.readouterr().err
+    assert main([*args, "--set", "protocol=frame", "--set", "image_size=64", "--set", "second_pass=1.2"]) == 0
+    two = _saved(_folder(out, "tompson2015.flic_pose_frame_64px_pass2x1.2"), "tompson2015.flic")["metrics"]
+    assert two["second_pass"] == {"crop_scale": pytest.approx(1.2 * 2.5), "image_size": 32}
+    assert set(two["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial", "two-pass"}
+    assert two["curve"]["second_cascade"] != two["curve"]["spatial_cascade"]
+    assert "two-pass: each person cropped again around the predicted torso" in capsys.readouterr().out
+    assert main([*args, "--set", "second_pass=1"]) == 2  # person crops: nothing to crop again
+    assert "second_pass" in capsys.readouterr().err
+    assert main([*args, "--set", "protocol=frames"]) == 2 and "protocol" in capsys.readouterr().err
     assert main([*args, "--timing", "--name", run_dir.name]) == 2  # other settings in a named folder: refused ...
     assert "--force" in capsys.readouterr().err
     shutil.rmtree(run)

@@ -4,6 +4,7 @@ evaluation-time rows (test flip, priors learned on train) on the first row's run
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -85,3 +86,36 @@ def test_readout_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     md = (out / "sweep_readout.md").read_text()
     assert len([ln for ln in md.splitlines() if ln.startswith("| ")]) == len(rows) + 1 and "(chosen)" in md
     assert "wall time" in capsys.readouterr().out
+    # grid "frames": the same crop-trained run on whole frames, with the spatial model
+    assert flic_sweep.main(["--root", str(tiny_flic), "--grid", "frames", "--run", str(cfg.run_dir()), "--rows",
+                            "0,4,11", "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "sweep_frames.json").read_text())["rows"]
+    assert [(r["protocol"], r["image_size"], r["test_flip"]) for r in rows] == [("frame", 256, False),
+                                                                                 ("frame", 288, True),
+                                                                                 ("frame", 288, True)]
+    assert rows[2]["second_pass"] == [0.9, [0.8, 0.9, 1.0]] and rows[1]["second_pass"] is None
+    spatial2 = dataclasses.replace(flic_sweep.spatial_mrf.FLIC_VALIDATED, unary_power=2.0)
+    ref2 = flic_scores.evaluate(flic_scores.with_input(tc, "frame", 288), params, str(tiny_flic), "val",
+                                spatial=spatial2, test_flip=True, test_scales=(0.8, 0.9, 1.0), second_pass=tc,
+                                second_scale=0.9)
+    t = ref2["pck"]["0.05"]["two-pass"]
+    assert rows[2]["val"]["all"] == pytest.approx(100 * t["all"])
+    assert ref2["second_pass"] == {"crop_scale": pytest.approx(0.9 * tc.crop_scale), "image_size": 64}
+    framed = flic_scores.with_input(tc, "frame", 288)
+    ref = flic_scores.evaluate(framed, params, str(tiny_flic), "val", spatial=flic_sweep.spatial_mrf.FLIC_VALIDATED,
+                               test_flip=True)
+    for key, model in (("val", "cascade+spatial"), ("val_nospatial", "cascade")):
+        t = ref["pck"]["0.05"][model]
+        assert rows[1][key]["mean(elbow, wrist)"] == pytest.approx(50 * (t["Elbow"] + t["Wrist"]))
+        assert rows[1][key]["all"] == pytest.approx(100 * t["all"])
+    assert sum(r["chosen"] for r in rows) == 1
+    assert "without the spatial model" in (out / "sweep_frames.md").read_text()
+
+
+def test_frames_grid_lists_whole_frame_inputs():
+    rows = list(flic_sweep.FRAME_ROWS.values())
+    assert {p for p, *_ in rows} == {"frame", "native"} and all(size % 8 == 0 for _, size, *_ in rows)
+    assert any(flip for _, _, flip, *_ in rows) and any(fields for *_, fields, _ in rows)
+    assert sorted(second[0] for *_, second in rows if second) == [0.9, 1.0, 1.0, 1.1]
+    for *_, fields, _ in rows:
+        dataclasses.replace(flic_sweep.spatial_mrf.FLIC_VALIDATED, **fields).validate()

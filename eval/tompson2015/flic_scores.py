@@ -2,7 +2,8 @@
 
     convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
                        [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out runs]
-                       [--name N] [--force]
+                       [--name N] [--force] [--set test_flip=true] [--set test_scales=0.8,0.9,1]
+                       [--set protocol=frame --set image_size=288]
     convcorr run tompson2015.flic --data-root FLIC_FOLDER --set run_dir=runs/pose_flic [--set split=val]
 
 Experiment `tompson2015.flic`: its run folder (`convcorr eval flic`: runs/tompson2015.flic_<training run>, with
@@ -11,11 +12,13 @@ scores below), report.md/html and figures/flic_fig15.png. Prints the tables of `
 `summary_line`.
 
 FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the run's inputs (`convcorr_jax.pose.data`: person
-crops, or whole frames with `TrainConfig.protocol="frame"`; PCK is invariant to their uniform scale). Joint groups:
+crops, or whole frames with `TrainConfig.protocol="frame"`, or another input with `Config.protocol` and
+`image_size`; PCK is invariant to their uniform scale). Joint groups:
 `convcorr_jax.pose.joints.FLIC`; "Head" pools the three face points l eye, r eye and nose, each scored on its own
 (the paper's "Face" column). The JSON holds "protocol", "trunk" (the run's input and pretrained trunk), {"pck":
 {"0.05": {"coarse": {group: fraction}, "coarse+spatial": ..., "cascade": {...}, "cascade+spatial": ...}, "0.1": ...,
-"0.2": ...}} (fractions 0..1; the "+spatial" rows with --spatial on), plus "ablation" (all read-outs of
+"0.2": ...}} (fractions 0..1; the "+spatial" rows with --spatial on; "two-pass" with `Config.second_pass`), plus
+"ablation" (all read-outs of
 `convcorr_jax.pose.predict`, the four "spatial_" ones with --spatial on), "spatial" (its settings), "curve" (Figure
 15: mean of wrist and elbow PCK at normalised distances 0..0.2, every read-out) and, with --timing, "table2_ms"
 (forward ms per image on this CPU).
@@ -40,9 +43,11 @@ import numpy as np
 from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose.predict import READOUTS
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose.data import PoseArrays, flic_crops
+from convcorr_jax.pose import recrop
+from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crops, flic_split
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
@@ -55,9 +60,10 @@ ALPHAS = ("0.05", "0.1", "0.2")
 CURVE_ALPHAS = np.round(np.linspace(0.0, 0.2, 21), 3)
 HEAD = "Head = mean over the face points l eye, r eye, nose (the paper's Face column)"
 MAIN = {"on": {"coarse": "coarse_refined", "coarse+spatial": "spatial_coarse_refined", "cascade": "cascade",
-               "cascade+spatial": "spatial_cascade"},
+               "cascade+spatial": "spatial_cascade", "two-pass": "second_cascade"},
         "off": {"coarse": "coarse", "coarse+spatial": "spatial_coarse", "cascade": "cascade_raw",
-                "cascade+spatial": "spatial_cascade_raw"}}
+                "cascade+spatial": "spatial_cascade_raw", "two-pass": "second_cascade_raw"}}
+TORSO = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]  # the joints that place a second-pass crop
 SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (bench/RESULTS_pose.md)
 SPLITS = ("test", "val")
 FIGURE = "flic_fig15.png"
@@ -78,6 +84,12 @@ class Config(ExperimentConfig):
     FLIC_VALIDATED); test_flip: test-time horizontal flip with left/right joints swapped (`pose.flip`);
     test_scales: test-time crop scales, relative to the run's crop scale (person crops only): each person is
     cropped at each, predicted, and the predictions mapped back and averaged (`pose.scales`); (1,): one crop;
+    protocol, image_size: the input the run is scored on, None: the run's own (`with_input`; e.g. a person-crop
+    run on whole frames: protocol "frame", image_size 288 puts FLIC's 360 x 240 frames at 0.8 x, about the scale
+    of the 128 px crops of 2.5 x the torso box); second_pass: with whole frames and a run trained on person crops,
+    the "two-pass" row: every person cropped again around the torso joints the first pass predicted (cascade with
+    the spatial model), at second_pass x the run's crop scale (`pose.recrop`), and scored by the run's own model;
+    test_flip and test_scales then apply to the second pass only; None: no second pass;
     timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused
     (the cascade has its own weights)."""
 
@@ -96,9 +108,19 @@ class Config(ExperimentConfig):
     timing: bool = False
     test_flip: bool = False
     test_scales: tuple[float, ...] = (1.0,)
+    protocol: str | None = None
+    image_size: int | None = None
+    second_pass: float | None = None
 
     def __post_init__(self):
         super().__post_init__()
+        if self.second_pass is not None and not self.second_pass > 0:
+            raise InputError("config", "second_pass", "a crop scale factor > 0 or none", self.second_pass)
+        if self.protocol is not None and self.protocol not in PROTOCOLS:
+            raise InputError("config", "protocol", f"one of {list(PROTOCOLS)} or none (the run's)", self.protocol)
+        if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
+            raise InputError("config", "image_size", "a positive number of pixels or none (the run's)",
+                             self.image_size)
         if not self.test_scales or any(not s > 0 for s in self.test_scales):
             raise InputError("config", "test_scales", "one or more crop scales > 0", self.test_scales)
         for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
@@ -135,7 +157,25 @@ def run_name(cfg: Config) -> str:
     return ("tompson2015.flic_" + Path(cfg.run_dir or "run").resolve().name + ("_val" if cfg.split == "val" else "")
             + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else "")
             + ("_flip" if cfg.test_flip else "")
-            + ("" if tuple(cfg.test_scales) == (1.0,) else "_scales" + "-".join(f"{s:g}" for s in cfg.test_scales)))
+            + ("" if tuple(cfg.test_scales) == (1.0,) else "_scales" + "-".join(f"{s:g}" for s in cfg.test_scales))
+            + (f"_{cfg.protocol}" if cfg.protocol else "") + (f"_{cfg.image_size}px" if cfg.image_size else "")
+            + (f"_pass2x{cfg.second_pass:g}" if cfg.second_pass is not None else ""))
+
+
+def with_input(tc: TrainConfig, protocol: str | None = None, image_size: int | None = None) -> TrainConfig:
+    """tc scoring another input: `protocol` ("person", "frame", "native"; `pose.data`) and the input side
+    `image_size` in pixels (a multiple of the model's pool); None keeps the run's. The models are convolutional,
+    so a run trained on person crops reads whole frames with the same weights (the spatial model picks the person
+    from the torso)."""
+    protocol = tc.protocol if protocol is None else protocol
+    size = tc.model.image_size if image_size is None else int(image_size)
+    if protocol not in PROTOCOLS:
+        raise InputError("config", "protocol", f"one of {list(PROTOCOLS)}", protocol)
+    if size <= 0 or size % tc.model.pool:
+        raise InputError("config", "image_size", f"a positive multiple of the model's pool {tc.model.pool}", size)
+    if (protocol, size) == (tc.protocol, tc.model.image_size):
+        return tc
+    return dataclasses.replace(tc, protocol=protocol, model=dataclasses.replace(tc.model, image_size=size))
 
 
 def group_table(pred: np.ndarray, data: PoseArrays, alpha: float) -> dict[str, float]:
@@ -156,33 +196,45 @@ def arm_curve(pred: np.ndarray, data: PoseArrays, alphas=CURVE_ALPHAS) -> list[f
 def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test", refine: str = "on",
              timing: bool = False, spatial: spatial_mrf.SpatialConfig | None = None, test_flip: bool = False,
              page: str | Path | None = None, log_priors: np.ndarray | None = None,
-             test_scales: tuple[float, ...] = (1.0,)) -> dict:
+             test_scales: tuple[float, ...] = (1.0,), second_pass: TrainConfig | None = None,
+             second_scale: float = 1.0) -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); test_scales: crop
     scales relative to the run's (person crops only), predictions averaged in the run's crops (`pose.scales`,
     `Config.test_scales`); page: where to draw
     the best and worst people (`page_figure`; None: not drawn); log_priors: the spatial model's priors
-    [E, kh, kw] in place of the ground-truth histograms (e.g. `spatial.fit_priors`)."""
+    [E, kh, kw] in place of the ground-truth histograms (e.g. `spatial.fit_priors`); second_pass: a person-crop
+    config of the same params (the run's own) for the "two-pass" read-outs on whole frames (`second_pass_points`,
+    crops at second_scale x its crop scale); test_flip and test_scales then apply to the second pass only."""
     js = joints.joint_set("flic", tc.model.num_joints)
     scales = tuple(float(s) for s in test_scales)
-    if scales != (1.0,) and tc.protocol != "person":
+    if second_pass is not None and (tc.protocol == "person" or second_pass.protocol != "person"):
+        raise InputError("config", "second_pass", "whole frames (protocol frame or native) scored with a run "
+                         "trained on person crops", f"{tc.protocol} inputs, a {second_pass.protocol} run")
+    if scales != (1.0,) and tc.protocol != "person" and second_pass is None:
         raise InputError("config", "test_scales", "(1,) for whole frames (crop scales apply to person crops)", scales)
     base = flic_crops(root, split, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     data = base.arrays
     by_scale = []
-    for s in scales:
+    for s in (1.0,) if second_pass is not None else scales:  # with a second pass, the scales are its own
         crops = base if s == 1.0 else flic_crops(root, split, tc.model.image_size, tc.crop_scale * s, protocol=tc.protocol)
         sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale * s,
                                                           len(data), spatial, split, protocol=tc.protocol)
         if sp is not None and log_priors is not None:
             sp = dataclasses.replace(sp, log_priors=np.asarray(log_priors, np.float32))
-        by_scale.append((crops.affine, predict.predict(params, crops.arrays.images, tc.model, spatial=sp,
-                                                       flip=joints.FLIC.flip if test_flip else None)))
+        flip = joints.FLIC.flip if test_flip and second_pass is None else None
+        by_scale.append((crops.affine, predict.predict(params, crops.arrays.images, tc.model, spatial=sp, flip=flip)))
     preds = by_scale[0][1] if len(by_scale) == 1 else {
         k: pose_scales.combine([p[k] for _, p in by_scale], [a for a, _ in by_scale], base.affine)
         for k in by_scale[0][1]}
+    if second_pass is not None:
+        first = preds[MAIN[refine]["cascade" if spatial is None else "cascade+spatial"]]
+        preds.update(second_pass_points(second_pass, params, root, split, first, base.affine, second_scale,
+                                        test_flip, scales))
     res: dict = {"split": split, "n": len(data), "refine": refine, "test_flip": bool(test_flip),
                  "test_scales": list(scales),
+                 "second_pass": None if second_pass is None else {"crop_scale": second_pass.crop_scale * second_scale,
+                                                                  "image_size": second_pass.model.image_size},
                  "pool": tc.model.pool, "protocol": tc.protocol,
                  "trunk": tc.model.trunk or "none (the paper's banks)",
                  "image_size": tc.model.image_size, "head": HEAD,
@@ -190,7 +242,8 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
                                                           "priors": f"FLIC {prior_split(split)} ground truth"}}
     res["ablation"] = {k: {a: group_table(p, data, float(a)) for a in ALPHAS} for k, p in preds.items()}
     if page is not None:
-        readout = MAIN[refine]["cascade" if spatial is None else "cascade+spatial"]
+        readout = MAIN[refine]["two-pass" if second_pass is not None else
+                               "cascade" if spatial is None else "cascade+spatial"]
         page_figure(data, preds[readout], js, f"FLIC {split}, {readout}", page)
     res["pck"] = {a: {m: res["ablation"][r][a] for m, r in MAIN[refine].items() if r in preds} for a in ALPHAS}
     res["pck_about"] = score_about("torso", [float(a) for a in ALPHAS])
@@ -201,6 +254,28 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
 
         res["table2_ms"] = {str(k): v for k, v in forward_times(tc.model).items()}
     return res
+
+
+def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: str, first: np.ndarray,
+                       frame_affine: np.ndarray, scale: float = 1.0, test_flip: bool = False,
+                       test_scales: tuple[float, ...] = (1.0,)) -> dict[str, np.ndarray]:
+    """The "second_" read-outs [N, K, 2] in the frame inputs of frame_affine [N, 2, 3] (image -> input): each
+    person of FLIC `split` cropped around the torso joints (`TORSO`) of first [N, K, 2] (the first pass, frame
+    input pixels) at tc's input size and scale x tc.crop_scale x the train annotations' torso-box ratio
+    (`recrop.box_ratio` on `prior_split(split)`), optionally at test_scales of it and mirrored, predicted by
+    params under tc (a person-crop config) and mapped back (`pose.scales.combine`)."""
+    prior = flic_split(root, prior_split(split))
+    ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in prior]),
+                             np.stack([s.points for s in prior]), TORSO)
+    samples = flic_split(root, split)
+    size = tc.model.image_size
+    affines, preds = [], []
+    for s in test_scales:
+        affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * scale * s, ratio)
+        preds.append(predict.predict(params, crop_images(samples, affine, size), tc.model,
+                                     flip=joints.FLIC.flip if test_flip else None))
+        affines.append(affine)
+    return {f"second_{k}": pose_scales.combine([p[k] for p in preds], affines, frame_affine) for k in READOUTS}
 
 
 def markdown(res: dict, with_paper: bool = True) -> str:
@@ -217,7 +292,12 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(
         res.get("protocol", "person")) + (", test-time flip" if res.get("test_flip") else "") + (
         ", test-time crop scales " + " / ".join(f"{s:g}" for s in res["test_scales"])
-        if res.get("test_scales", [1.0]) != [1.0] else "")
+        if res.get("test_scales", [1.0]) != [1.0] else "") + (
+        f" ({res['image_size']} px; the run trained on {res['trained_protocol']} inputs)"
+        if res.get("trained_protocol", res.get("protocol")) != res.get("protocol") else "") + (
+        f"; two-pass: each person cropped again around the predicted torso ({res['second_pass']['image_size']} px, "
+        f"{res['second_pass']['crop_scale']:g} x the torso box; flip and scales apply to this pass)"
+        if res.get("second_pass") else "")
     trunk = res.get("trunk", "none (the paper's banks)")
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}**", "",
@@ -274,9 +354,14 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.run_dir is None:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
+    trained_on = tc.protocol
+    second = None if cfg.second_pass is None else tc
+    tc = with_input(tc, cfg.protocol, cfg.image_size)
     res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
-                   cfg.test_flip, page=ctx.figures / PAGE, test_scales=cfg.test_scales)
+                   cfg.test_flip, page=ctx.figures / PAGE, test_scales=cfg.test_scales, second_pass=second,
+                   second_scale=cfg.second_pass or 1.0)
     res["run"] = str(cfg.run_dir)
+    res["trained_protocol"] = trained_on
     curve_figure(res, ctx.figures / FIGURE)
     md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"
           f"![best and worst people: ground truth beside prediction](figures/{PAGE})\n")

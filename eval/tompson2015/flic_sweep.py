@@ -4,6 +4,7 @@ one setting changed at a time.
     python -m convcorr_eval.tompson2015.flic_sweep --root FLIC [--grid flic|trunk|frame] [--steps 300,600,100]
         [--out runs/flic_sweep] [--base CONFIG] [--set field=value ...] [--rows 0,1]
     python -m convcorr_eval.tompson2015.flic_sweep --root FLIC --grid readout --run runs/pose_flic
+    python -m convcorr_eval.tompson2015.flic_sweep --root FLIC --grid frames --run runs/pose_flic
 
 Each run is a config with the short schedule `--steps` and one row's overrides. Grid "flic" (config
 `flic_paper`, the paper's model): learning rates of all three stages scaled together and the person-crop scale,
@@ -21,7 +22,12 @@ the validated spatial model (FLIC_VALIDATED): one table, a row per setting. Grid
 finished person-crop run (`--run`) it scores every test-time setting of `READOUT_ROWS` (flip with left / right
 joints swapped, crop scales: `flic_scores.evaluate`'s test_flip and test_scales) on the validation movies without
 the spatial model, and marks the chosen row: the highest mean of elbow and wrist cascade PCK@0.05, ties broken by
-all joints, then by wrist PCK@0.2. `--base` replaces every row's config and
+all joints, then by wrist PCK@0.2. Grid "frames" trains nothing either: a finished person-crop run (`--run`) on
+the paper's protocol, whole frames with the person picked by the spatial model from the torso, for each
+`FRAME_ROWS` setting (the input: letterboxed at a side, or native; test-time flip; the spatial model's settings
+from FLIC_VALIDATED; a second pass on a crop around the predicted torso, `flic_scores.second_pass_points`, where
+flip and the crop scales apply), chosen the same way on the cascade with the spatial model (the second pass's
+read-out on its rows). `--base` replaces every row's config and
 `--set` adds overrides to every row (a smoke run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
 The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
 validation movies after each stage, from the training loop's own evaluations; the test split is never loaded.
@@ -94,6 +100,29 @@ READOUT_ROWS: dict[str, tuple[bool, tuple[float, ...]]] = {
     "flip, scales 0.8 / 0.9 / 1 / 1.1": (True, (0.8, 0.9, 1.0, 1.1)),
     "flip, scales 0.7 / 0.8 / 0.9 / 1": (True, (0.7, 0.8, 0.9, 1.0)),
     "flip, scales 0.75 / 0.875 / 1": (True, (0.75, 0.875, 1.0)),
+}
+# grid "frames": label -> (protocol, input side px, test-time flip, spatial-model fields replacing FLIC_VALIDATED's,
+# second pass: None or (its crop scale factor, its crop scales)); the second-pass rows take the first pass of the
+# best row above them and the crop read-out chosen by grid "readout" (flip, scales 0.8 / 0.9 / 1)
+_P2 = {"unary_power": 2.0}
+FRAME_ROWS: dict[str, tuple[str, int, bool, dict, tuple[float, tuple[float, ...]] | None]] = {
+    "letterbox 256": ("frame", 256, False, {}, None),
+    "letterbox 288": ("frame", 288, False, {}, None),
+    "letterbox 320": ("frame", 320, False, {}, None),
+    "native 384": ("native", 384, False, {}, None),
+    "letterbox 288, flip": ("frame", 288, True, {}, None),
+    "letterbox 320, flip": ("frame", 320, True, {}, None),
+    "letterbox 288, torso sigma 1": ("frame", 288, False, {"torso_sigma": 1.0}, None),
+    "letterbox 288, torso sigma 4": ("frame", 288, False, {"torso_sigma": 4.0}, None),
+    "letterbox 288, kernel 21": ("frame", 288, False, {"kernel": 21}, None),
+    "letterbox 288, unary power 2": ("frame", 288, False, _P2, None),
+    "letterbox 288, unary power 2; second pass x1": ("frame", 288, False, _P2, (1.0, (1.0,))),
+    "letterbox 288, unary power 2; second pass x0.9, flip, scales 0.8 / 0.9 / 1": ("frame", 288, True, _P2,
+                                                                                  (0.9, (0.8, 0.9, 1.0))),
+    "letterbox 288, unary power 2; second pass x1, flip, scales 0.8 / 0.9 / 1": ("frame", 288, True, _P2,
+                                                                                (1.0, (0.8, 0.9, 1.0))),
+    "letterbox 288, unary power 2; second pass x1.1, flip, scales 0.8 / 0.9 / 1": ("frame", 288, True, _P2,
+                                                                                  (1.1, (0.8, 0.9, 1.0))),
 }
 PRIOR_PEOPLE, PRIOR_STEPS, PRIOR_LR = 512, 200, 0.05  # `spatial.fit_priors` on the train split's heat-maps
 
@@ -181,9 +210,7 @@ def run_readout_sweep(root: str, run: str, only: Sequence[int] | None = None, pr
     for _, (label, (flip, scales)) in progress_bar(items, desc="readout", unit="setting", disable=not progress):
         with runinfo.timed() as wall:
             res = flic_scores.evaluate(tc, params, root, "val", "on", False, None, test_flip=flip, test_scales=scales)
-        t, t2 = res["pck"]["0.05"]["cascade"], res["pck"]["0.2"]["cascade"]
-        val = {"all": 100 * t["all"], "elbow": 100 * t["Elbow"], "wrist": 100 * t["Wrist"],
-               "mean(elbow, wrist)": 50 * (t["Elbow"] + t["Wrist"]), "wrist@0.2": 100 * t2["Wrist"]}
+        val = _readout_scores(res, "cascade")
         rows.append({"label": label, "test_flip": flip, "test_scales": list(scales), "run": run, "n": res["n"],
                      "val": val, "seconds": wall["seconds"], "chosen": False})
     rows[choose_readout([r["val"] for r in rows])]["chosen"] = True
@@ -199,14 +226,51 @@ def choose_readout(vals: Sequence[dict]) -> int:
     return max(range(len(vals)), key=key)
 
 
+def run_frames_sweep(root: str, run: str, only: Sequence[int] | None = None, progress: bool = True) -> list[dict]:
+    """Grid "frames" (module docstring): `FRAME_ROWS` on run's checkpoint, validation movies, with the spatial
+    model; each row's "val" as `run_readout_sweep`'s, of the cascade with the spatial model, "val_nospatial" of the
+    cascade without it, and "chosen" True on the chosen row."""
+    tc0, params = flic_scores.load_run(run)
+    rows = []
+    items = [(i, kv) for i, kv in enumerate(FRAME_ROWS.items()) if only is None or i in only]
+    for _, (label, (protocol, size, flip, fields, second)) in progress_bar(items, desc="frames", unit="setting",
+                                                                           disable=not progress):
+        tc = flic_scores.with_input(tc0, protocol, size)
+        spatial = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, **fields)
+        scale, scales = second or (1.0, (1.0,))
+        with runinfo.timed() as wall:
+            res = flic_scores.evaluate(tc, params, root, "val", "on", False, spatial, test_flip=flip,
+                                       test_scales=scales, second_pass=tc0 if second else None, second_scale=scale)
+        rows.append({"label": label, "protocol": protocol, "image_size": size, "test_flip": flip,
+                     "spatial": fields, "second_pass": None if second is None else [scale, list(scales)],
+                     "run": run, "n": res["n"], "val": _readout_scores(res, "two-pass" if second else "cascade+spatial"),
+                     "val_nospatial": _readout_scores(res, "cascade"), "seconds": wall["seconds"], "chosen": False})
+    rows[choose_readout([r["val"] for r in rows])]["chosen"] = True
+    return rows
+
+
+def _readout_scores(res: dict, model: str) -> dict:
+    """Validation percent of one read-out of a `flic_scores.evaluate` result: all joints, elbow, wrist and their
+    mean at PCK@0.05, wrist at 0.2."""
+    t, t2 = res["pck"]["0.05"][model], res["pck"]["0.2"][model]
+    return {"all": 100 * t["all"], "elbow": 100 * t["Elbow"], "wrist": 100 * t["Wrist"],
+            "mean(elbow, wrist)": 50 * (t["Elbow"] + t["Wrist"]), "wrist@0.2": 100 * t2["Wrist"]}
+
+
 def readout_markdown(rows: list[dict]) -> str:
-    """One table, a row per test-time setting (validation, percent); the chosen row in bold."""
+    """One table, a row per test-time setting (validation, percent); the chosen row in bold; grid "frames" adds
+    the cascade without the spatial model."""
     cols = ("all", "elbow", "wrist", "mean(elbow, wrist)", "wrist@0.2")
-    lines = ["| setting | " + " | ".join(cols) + " | eval s |", "|" + "---|" * (len(cols) + 2)]
+    extra = "val_nospatial" in rows[0]
+    lines = ["| setting | " + " | ".join(cols) + (" | without the spatial model: all / elbow / wrist" if extra else "")
+             + " | eval s |", "|" + "---|" * (len(cols) + 2 + extra)]
     for r in rows:
         b = "**" if r["chosen"] else ""
-        lines.append(f"| {b}{r['label']}{' (chosen)' if r['chosen'] else ''}{b} | "
-                     + " | ".join(f"{b}{r['val'][c]:.1f}{b}" for c in cols) + f" | {r['seconds']:.0f} |")
+        cells = [f"{b}{r['val'][c]:.1f}{b}" for c in cols]
+        if extra:
+            cells.append(" / ".join(f"{r['val_nospatial'][c]:.1f}" for c in ("all", "elbow", "wrist")))
+        lines.append(f"| {b}{r['label']}{' (chosen)' if r['chosen'] else ''}{b} | " + " | ".join(cells)
+                     + f" | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -233,33 +297,34 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--grid", default="flic", choices=tuple(GRIDS) + ("readout",), help="which settings to compare")
+    p.add_argument("--grid", default="flic", choices=tuple(GRIDS) + ("readout", "frames"), help="which settings to compare")
     p.add_argument("--steps", default="300,600,100", help="short schedule: steps of stage 1,2,3")
     p.add_argument("--out", default="runs/flic_sweep")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--base", default=None, help="a config in place of every row's (e.g. flic_tiny: a smoke run)")
     p.add_argument("--set", action="append", default=[], help="field=value added to every row (repeatable)")
     p.add_argument("--rows", default=None, help="comma-separated positions of the rows to run (default: all)")
-    p.add_argument("--run", default=None, help="grid readout: the finished person-crop run folder to score")
+    p.add_argument("--run", default=None, help="grids readout, frames: the finished person-crop run folder to score")
     p.add_argument("--prior-steps", type=int, default=PRIOR_STEPS, help="grid frame: fit_priors steps")
     a = p.parse_args(argv)
     only = None if a.rows is None else [int(v) for v in a.rows.split(",")]
-    if a.grid == "readout" and a.run is None:
-        p.error("--grid readout needs --run (a finished person-crop run folder)")
-    cfg = ({"root": a.root, "grid": a.grid, "run": a.run, "rows": READOUT_ROWS} if a.grid == "readout" else
+    evals = {"readout": (READOUT_ROWS, run_readout_sweep), "frames": (FRAME_ROWS, run_frames_sweep)}
+    if a.grid in evals and a.run is None:
+        p.error(f"--grid {a.grid} needs --run (a finished person-crop run folder)")
+    cfg = ({"root": a.root, "grid": a.grid, "run": a.run, "rows": evals[a.grid][0]} if a.grid in evals else
            {"root": a.root, "steps": a.steps, "grid": a.grid, "rows": GRIDS[a.grid]})
     print(runinfo.header("FLIC validation sweep", cfg, 0), flush=True)
     with runinfo.timed() as wall:
-        if a.grid == "readout":
-            rows = run_readout_sweep(a.root, a.run, only, not a.no_progress)
+        if a.grid in evals:
+            rows = evals[a.grid][1](a.root, a.run, only, not a.no_progress)
         elif a.grid == "frame":
             rows = run_frame_sweep(a.root, a.steps, a.out, not a.no_progress, a.base, a.set, only, a.prior_steps)
         else:
             rows = run_grid(a.root, a.steps, a.out, not a.no_progress, a.grid, a.base, a.set, only)
-    table = {"frame": frame_markdown, "readout": readout_markdown}.get(a.grid, markdown)(rows)
+    table = {"frame": frame_markdown, "readout": readout_markdown, "frames": readout_markdown}.get(a.grid, markdown)(rows)
     stem = "sweep" if a.grid == "flic" else f"sweep_{a.grid}"
-    io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": None if a.grid == "readout" else a.steps, "rows": rows, "wall_s": wall["seconds"]})
-    about = f"run {a.run}" if a.grid == "readout" else f"schedule {a.steps}"
+    io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": None if a.grid in evals else a.steps, "rows": rows, "wall_s": wall["seconds"]})
+    about = f"run {a.run}" if a.grid in evals else f"schedule {a.steps}"
     io.write_text(f"{a.out}/{stem}.md", f"Validation PCK@0.05 (FLIC validation movies), grid {a.grid}, {about}\n\n"
                   f"{table}\n")
     print(table)

@@ -1,0 +1,66 @@
+"""A second pass of the pose cascade on whole frames: each person cropped again around the torso that a first pass
+on the whole frame predicted, and scored by a model trained on person crops.
+
+    torso = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]
+    first = predict.predict(params, frames, frame_cfg, spatial=sp)["spatial_cascade"]   # frame input pixels
+    ratio = recrop.box_ratio(train_torso_boxes, train_points, torso)                     # annotations of train
+    affine = recrop.crop_affines(first, frame_affine, torso, 128, 2.5, ratio)            # image -> crop
+    crops = pose.data.crop_images(samples, affine, 128)
+
+The crop is a square centred on the tight box of the predicted torso joints (shoulders and hips), of side
+scale x ratio x the box's longer side: `ratio` turns the joints' box into the size of the annotated torso boxes
+the crop model was trained around (`box_ratio`, the median over training people), so the second pass sees people
+at the scale it was trained on. Only the first pass's predictions place the crop; the frame's annotations never do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose.data import square_affines
+
+
+def _longer_side(boxes: np.ndarray) -> np.ndarray:
+    """Longer pixel extent [...] of boxes [..., 4] (x0, y0, x1, y1, 0-based inclusive: x1 - x0 + 1)."""
+    return np.max(boxes[..., 2:] - boxes[..., :2] + 1, axis=-1)
+
+
+def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
+    """Tight boxes float64 [N, 4] (x0, y0, x1, y1) of points[:, torso] (points [N, K, 2], x, y pixels; non-finite
+    points ignored); InputError when a person has no finite torso joint."""
+    p = np.asarray(points, np.float64)
+    if p.ndim != 3 or p.shape[-1] != 2:
+        raise InputError("recrop", "points", "[N, K, 2] (x, y) pixels", p.shape)
+    box = geometry.points_box(p[:, list(torso)])
+    if not np.all(np.isfinite(box)):
+        raise InputError("recrop", "points", "at least one finite torso joint per person",
+                         f"{int(np.sum(~np.all(np.isfinite(box), -1)))} people without")
+    return box
+
+
+def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> float:
+    """Median over people of (annotated box's longer side) / (longer side of the tight box of the annotated torso
+    joints): boxes [N, 4] (0-based inclusive pixels), points [N, K, 2]."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    jb = torso_boxes(points, torso)
+    if len(b) != len(jb) or not len(b):
+        raise InputError("recrop", "boxes", f"one box per person ({len(jb)})", len(b))
+    return float(np.median(_longer_side(b) / _longer_side(jb)))
+
+
+def crop_affines(first: np.ndarray, frame_affine: np.ndarray, torso: Sequence[int], size: int, scale: float,
+                 ratio: float = 1.0) -> np.ndarray:
+    """Image -> crop affines float64 [N, 2, 3] of size x size second-pass crops: first [N, K, 2] are the first
+    pass's points in the frame inputs made by frame_affine [N, 2, 3] (image -> input); each crop is the square
+    centred on the tight box of the predicted torso joints (in image pixels), side scale x ratio x its longer
+    side."""
+    if not (scale > 0 and ratio > 0):
+        raise InputError("recrop", "scale", "scale > 0 and ratio > 0", (scale, ratio))
+    image_pts = geometry.transform_points(np.asarray(first, np.float64), geometry.invert_affine(frame_affine))
+    box = torso_boxes(np.asarray(image_pts), torso)
+    centres = (box[:, :2] + box[:, 2:]) / 2
+    return square_affines(centres, scale * ratio * _longer_side(box), size)
