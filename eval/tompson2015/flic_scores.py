@@ -3,7 +3,7 @@
     convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
                        [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out runs]
                        [--name N] [--force] [--set test_flip=true] [--set test_scales=0.8,0.9,1]
-                       [--set protocol=frame --set image_size=288]
+                       [--set protocol=frame --set image_size=288 [--set second_pass=0.9]]
     convcorr run tompson2015.flic --data-root FLIC_FOLDER --set run_dir=runs/pose_flic [--set split=val]
 
 Experiment `tompson2015.flic`: its run folder (`convcorr eval flic`: runs/tompson2015.flic_<training run>, with
@@ -42,12 +42,11 @@ import numpy as np
 
 from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import joints, predict
-from convcorr_jax.pose.predict import READOUTS
+from convcorr_jax.pose import joints, predict, recrop
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose import recrop
 from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crops, flic_split
+from convcorr_jax.pose.predict import READOUTS
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized

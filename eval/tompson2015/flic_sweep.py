@@ -243,7 +243,8 @@ def run_frames_sweep(root: str, run: str, only: Sequence[int] | None = None, pro
                                        test_scales=scales, second_pass=tc0 if second else None, second_scale=scale)
         rows.append({"label": label, "protocol": protocol, "image_size": size, "test_flip": flip,
                      "spatial": fields, "second_pass": None if second is None else [scale, list(scales)],
-                     "run": run, "n": res["n"], "val": _readout_scores(res, "two-pass" if second else "cascade+spatial"),
+                     "run": run, "n": res["n"],
+                     "val": _readout_scores(res, "two-pass" if second else "cascade+spatial"),
                      "val_nospatial": _readout_scores(res, "cascade"), "seconds": wall["seconds"], "chosen": False})
     rows[choose_readout([r["val"] for r in rows])]["chosen"] = True
     return rows
@@ -297,7 +298,8 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--grid", default="flic", choices=tuple(GRIDS) + ("readout", "frames"), help="which settings to compare")
+    p.add_argument("--grid", default="flic", choices=tuple(GRIDS) + ("readout", "frames"),
+                   help="which settings to compare")
     p.add_argument("--steps", default="300,600,100", help="short schedule: steps of stage 1,2,3")
     p.add_argument("--out", default="runs/flic_sweep")
     p.add_argument("--no-progress", action="store_true")
@@ -321,9 +323,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = run_frame_sweep(a.root, a.steps, a.out, not a.no_progress, a.base, a.set, only, a.prior_steps)
         else:
             rows = run_grid(a.root, a.steps, a.out, not a.no_progress, a.grid, a.base, a.set, only)
-    table = {"frame": frame_markdown, "readout": readout_markdown, "frames": readout_markdown}.get(a.grid, markdown)(rows)
+    tables = {"frame": frame_markdown, "readout": readout_markdown, "frames": readout_markdown}
+    table = tables.get(a.grid, markdown)(rows)
     stem = "sweep" if a.grid == "flic" else f"sweep_{a.grid}"
-    io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": None if a.grid in evals else a.steps, "rows": rows, "wall_s": wall["seconds"]})
+    io.write_json(f"{a.out}/{stem}.json", {"grid": a.grid, "steps": None if a.grid in evals else a.steps,
+                                           "rows": rows, "wall_s": wall["seconds"]})
     about = f"run {a.run}" if a.grid in evals else f"schedule {a.steps}"
     io.write_text(f"{a.out}/{stem}.md", f"Validation PCK@0.05 (FLIC validation movies), grid {a.grid}, {about}\n\n"
                   f"{table}\n")
