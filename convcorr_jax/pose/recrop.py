@@ -20,13 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from convcorr_jax import geometry
+from convcorr_jax.data.flic import person_square
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose.data import square_affines
-
-
-def _longer_side(boxes: np.ndarray) -> np.ndarray:
-    """Longer pixel extent [...] of boxes [..., 4] (x0, y0, x1, y1, 0-based inclusive: x1 - x0 + 1)."""
-    return np.max(boxes[..., 2:] - boxes[..., :2] + 1, axis=-1)
+from convcorr_jax.pose.data import flic_affines
 
 
 def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
@@ -49,7 +45,7 @@ def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> fl
     jb = torso_boxes(points, torso)
     if len(b) != len(jb) or not len(b):
         raise InputError("recrop", "boxes", f"one box per person ({len(jb)})", len(b))
-    return float(np.median(_longer_side(b) / _longer_side(jb)))
+    return float(np.median(person_square(b, 1.0)[1] / person_square(jb, 1.0)[1]))
 
 
 def crop_affines(first: np.ndarray, frame_affine: np.ndarray, torso: Sequence[int], size: int, scale: float,
@@ -57,10 +53,8 @@ def crop_affines(first: np.ndarray, frame_affine: np.ndarray, torso: Sequence[in
     """Image -> crop affines float64 [N, 2, 3] of size x size second-pass crops: first [N, K, 2] are the first
     pass's points in the frame inputs made by frame_affine [N, 2, 3] (image -> input); each crop is the square
     centred on the tight box of the predicted torso joints (in image pixels), side scale x ratio x its longer
-    side."""
+    side: the training crop (`pose.data.flic_affines`) with that box as the torso box."""
     if not (scale > 0 and ratio > 0):
         raise InputError("recrop", "scale", "scale > 0 and ratio > 0", (scale, ratio))
     image_pts = geometry.transform_points(np.asarray(first, np.float64), geometry.invert_affine(frame_affine))
-    box = torso_boxes(np.asarray(image_pts), torso)
-    centres = (box[:, :2] + box[:, 2:]) / 2
-    return square_affines(centres, scale * ratio * _longer_side(box), size)
+    return flic_affines(torso_boxes(np.asarray(image_pts), torso), size, scale * ratio)
