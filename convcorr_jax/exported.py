@@ -12,6 +12,11 @@ input shapes and dtypes, the library's source (`cache.code_version`), the JAX ve
 change to any of them exports again; a damaged file is exported again and replaced. Without the compilation
 cache, or with `CONVCORR_NO_EXPORT=1`, the function is a plain `jax.jit`.
 
+`cpu_options`: XLA compiler options for the function's programs when JAX's default backend is the CPU, e.g.
+`QUICK_CPU` (LLVM's optimisation level 1 instead of XLA:CPU's default 3, without LLVM's expensive passes) for a
+large program whose run time does not gain from them while its compilation pays for them; other backends compile
+with their defaults.
+
 Restrictions (those of `jax.export`): outputs are arrays or tuples / lists / dicts of arrays, no host callbacks;
 the function is not transformed further (no vmap, grad or jit around a call to it).
 """
@@ -32,6 +37,7 @@ from convcorr_jax import cache, io
 
 FOLDER = "exported"
 NO_EXPORT = "CONVCORR_NO_EXPORT"
+QUICK_CPU = {"xla_backend_optimization_level": 1, "xla_llvm_disable_expensive_passes": True}
 
 
 def _folder() -> Path | None:
@@ -47,13 +53,26 @@ def _avals(tree: Any) -> Any:
     return str(treedef), [(np.shape(x), str(getattr(x, "dtype", type(x).__name__))) for x in leaves]
 
 
-def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = ()) -> Callable:
+def _options(cpu_options: dict | None) -> dict | None:
+    """`cpu_options` on the CPU backend, else None (each backend's defaults)."""
+    return dict(cpu_options) if cpu_options and jax.default_backend() == "cpu" else None
+
+
+def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu_options: dict | None = None
+        ) -> Callable:
     """`jax.jit(fun, static_argnames=...)` whose programs are exported to, and read back from, the compilation
-    cache's `exported/` folder (see the module doc). Call it with the static arguments by name or position."""
+    cache's `exported/` folder, compiled with `cpu_options` on a CPU (see the module doc). Call it with the static
+    arguments by name or position."""
     if fun is None:
-        return functools.partial(jit, static_argnames=static_argnames)
+        return functools.partial(jit, static_argnames=static_argnames, cpu_options=cpu_options)
     static = tuple(static_argnames)
-    jitted = jax.jit(fun, static_argnames=static)
+    plain: dict[str, Callable] = {}  # backend -> jax.jit of fun with that backend's options
+
+    def jitted(*args, **kwargs):
+        backend = jax.default_backend()
+        if backend not in plain:
+            plain[backend] = jax.jit(fun, static_argnames=static, compiler_options=_options(cpu_options))
+        return plain[backend](*args, **kwargs)
     sig = inspect.signature(fun)
     calls: dict[str, Callable] = {}  # key -> jitted call of the exported program, for this process
 
@@ -77,7 +96,7 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = ()) -> 
             except Exception:  # missing, or damaged (deserialize raises struct, attribute and value errors)
                 exp = export.export(jax.jit(lambda *dyn: fun(*_merge(sig, dyn, statics))))(*dynamic)
                 io.write_bytes(path, bytes(exp.serialize()))  # atomic: a reader sees all of it or none
-            call = calls.setdefault(key, jax.jit(exp.call))
+            call = calls.setdefault(key, jax.jit(exp.call, compiler_options=_options(cpu_options)))
         return call(*dynamic)
 
     wrapper.jitted = jitted  # the plain jit (for transformations and tests)

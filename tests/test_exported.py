@@ -67,3 +67,23 @@ def test_without_the_cache_or_when_turned_off_it_is_a_plain_jit(tmp_path):
     got = _child(tmp_path, CONVCORR_NO_EXPORT="1")
     assert got["traced"] == 0 and all(o["equal"] for o in got["out"])  # the wrapper itself never traces
     assert not (tmp_path / "exported").exists()
+
+
+def test_cpu_options_reach_the_compiler_and_keep_the_values():
+    """`cpu_options` are XLA compiler options on a CPU: an unknown one is refused by XLA (so they are passed on),
+    and QUICK_CPU gives the default options' values bit for bit."""
+    import jax
+    import jax.numpy as jnp
+    import pytest
+
+    from convcorr_jax import exported
+
+    def f(x, k):
+        return jnp.cumsum(jnp.sin(x) * jnp.exp(-x / k), axis=0) @ x.T
+
+    x = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+    quick = exported.jit(f, static_argnames=("k",), cpu_options=exported.QUICK_CPU)
+    np.testing.assert_array_equal(np.asarray(quick(x, k=3.0)), np.asarray(jax.jit(f, static_argnums=1)(x, 3.0)))
+    bad = exported.jit(f, static_argnames=("k",), cpu_options={"no_such_xla_option": 1})
+    with pytest.raises(Exception, match="no_such_xla_option"):
+        bad(x, k=3.0)

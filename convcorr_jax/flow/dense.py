@@ -352,12 +352,20 @@ def _pairs(top_grid, levels, cfg, hw):
     return jax.vmap(functools.partial(_pair, top_grid=top_grid, levels=levels, cfg=cfg, hw=hw))
 
 
-@exported.jit(static_argnames=("top_grid", "levels", "cfg", "hw"))  # its tracing takes seconds: kept on disk
+# Its tracing takes seconds: kept on disk. On a CPU it is compiled at LLVM's level 1 (`exported.QUICK_CPU`): the
+# same flow bit for bit, a shorter compilation, the same run time (bench/RESULTS.md, first calls).
+@exported.jit(static_argnames=("top_grid", "levels", "cfg", "hw"), cpu_options=exported.QUICK_CPU)
 def _batch(feats_a, feats_b, pix, grey_a, top_grid, levels, cfg, hw):
-    """`_pairs` on N pairs; pix: the pixel feature maps of a's then b's images ([2N, ...] each), split here."""
+    """`_pairs` on N pairs; pix: the pixel feature maps of a's then b's images ([2N, ...] each), split here. One
+    pair is solved without vmap (the same flow; half the tracing)."""
     n = grey_a.shape[0]
-    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, tuple(p[:n] for p in pix), tuple(p[n:] for p in pix),
-                                             grey_a)
+    pa, pb = tuple(p[:n] for p in pix), tuple(p[n:] for p in pix)
+    if n == 1:
+        first = functools.partial(jax.tree.map, lambda x: x[0])
+        flow = _pair(first(feats_a), first(feats_b), first(pa), first(pb), grey_a[0], top_grid=top_grid,
+                     levels=levels, cfg=cfg, hw=hw)
+        return flow[None]
+    return _pairs(top_grid, levels, cfg, hw)(feats_a, feats_b, pa, pb, grey_a)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
