@@ -82,6 +82,30 @@ def test_cycle_setting_drops_inconsistent_matches():
     np.testing.assert_allclose(got[0, 0], p[0, 0] + [8.0, 0.0], atol=1e-4)
 
 
+def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match():
+    """With cycle set, (i, j) and (j, i) come from one match of {i, j} (`_both_ways`): pairs in both directions,
+    a repeated pair, a frame matched to itself and more unordered pairs than one batch all give the moved points
+    and flows of matching each ordered pair on its own (`matching.match_best` forward and backward, the cycle
+    mask, HPF's transfer)."""
+    rng = np.random.default_rng(5)
+    feats = np.abs(rng.normal(size=(4, 8, 8, 16))).astype(np.float32)
+    fr = synthetic_frames(feats)
+    pairs = np.array([[0, 1], [1, 0], [2, 3], [3, 1], [1, 3], [2, 2], [0, 1], [3, 0], [2, 0]])
+    pts = rng.uniform(0, S - 1, (len(pairs), 5, 2))
+    cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=1.0, cycle=1.0, flip_source=False,
+                              match_batch=2)
+    got, flows = FT.match_transfer(feats, fr, pts, pairs, cfg)
+    xy = jnp.asarray(fr.grid_xy.reshape(-1, 2))
+    f = feats.reshape(4, 64, 16)
+    for p, (i, j) in enumerate(pairs):
+        best, _, back, _ = matching.match_best(jnp.asarray(f[i:i + 1]), jnp.asarray(f[j:j + 1]), xy, xy, (S, S),
+                                               (S, S), FT.match_config(cfg), backward=True)
+        keep = matching.cycle_consistent(best[0], back[0], xy, 8.0)
+        want = matching.transfer_keypoints(best[0], xy, xy, jnp.asarray(pts[p], jnp.float32), 8.0, keep)
+        np.testing.assert_allclose(got[p], np.asarray(want), atol=1e-4)
+        np.testing.assert_array_equal(flows[p].reshape(-1, 2), np.asarray(xy)[np.asarray(best[0])] - np.asarray(xy))
+
+
 def test_flip_source_matches_a_mirrored_target_exactly():
     """The target's features are those of the mirrored source frame (features of a mirrored image are not the
     mirrored features): with flip_source the mirrored source is chosen (it matches better) and every node-centred

@@ -94,19 +94,62 @@ def mirror_x(points: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def _matches(fs, ft, xy, cfg: PointTransferConfig, backward: bool) -> tuple[np.ndarray, ...]:
+    """`matching.match_best` of one batch fs [B, Ns, C] -> ft [B, Nt, C] with cfg's matcher, as NumPy arrays."""
+    size = (cfg.image_size, cfg.image_size)
+    return tuple(np.asarray(r) for r in matching.match_best(fs, ft, xy, xy, size, size, match_config(cfg),
+                                                            backward=backward))
+
+
+def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.ndarray:
+    """Frame-i points q [B, K, 2] moved by the matches best [B, Ns] (HPF's transfer), through forward-backward
+    consistent nodes only (back [B, Nt]: the target's best source nodes) when cfg.cycle is set. -> [B, K, 2]."""
+    best = jnp.asarray(best)
+    keep = jnp.ones(best.shape, bool) if cfg.cycle is None else \
+        _consistent_batch(best, jnp.asarray(back), xy, cfg.cycle * stride)
+    return np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep),
+                      np.float64)
+
+
+def _mean_rows(conf: np.ndarray) -> np.ndarray:
+    """Mean confidence of each row [B, Ns] -> [B] (one compiled reduction, whichever batch the rows came from)."""
+    return np.asarray(jnp.mean(jnp.asarray(conf), axis=1))
+
+
 def _match_batch(fs, ft, xy, q, cfg: PointTransferConfig, stride: float):
     """(moved [B, K, 2] frame-j pixels, best [B, Ns], mean best confidence [B]) of one batch: the matcher, the
     cycle-consistency mask when cfg.cycle is set, HPF's transfer of the frame-i points q [B, K, 2]."""
-    size = (cfg.image_size, cfg.image_size)
-    mcfg = match_config(cfg)
     if cfg.cycle is None:
-        best, conf = matching.match_best(fs, ft, xy, xy, size, size, mcfg)
-        keep = jnp.ones(best.shape, bool)
+        best, conf = _matches(fs, ft, xy, cfg, False)
+        back = None
     else:
-        best, conf, back, _ = matching.match_best(fs, ft, xy, xy, size, size, mcfg, backward=True)
-        keep = _consistent_batch(best, back, xy, cfg.cycle * stride)
-    moved = _transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep)
-    return np.asarray(moved, np.float64), np.asarray(best), np.asarray(jnp.mean(conf, axis=1))
+        best, conf, back, _ = _matches(fs, ft, xy, cfg, True)
+    return _carry(best, back, xy, q, cfg, stride), best, _mean_rows(conf)
+
+
+def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's (best [P, Ns], confidence [P, Ns], the target's best source nodes [P, Nt]) from one match of
+    each unordered pair {i, j} with its backward direction (`matching.match_best(backward=True)`): the backward
+    match of (i, j) is the forward match of (j, i), from the same cosines transposed, so an ordered pair whose
+    reverse is also scored costs no second match. f [N, Ns, C] (square frames: Ns = Nt)."""
+    lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    undirected, which = np.unique(np.stack([lo, hi], 1), axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    batch = cfg.match_batch
+    fwd, cf, bwd, cb = [], [], [], []
+    for s in progress_bar(range(0, len(undirected), batch), desc=f"{cfg.matcher} both ways", disable=not progress,
+                          leave=False):
+        chunk = undirected[s:s + batch]
+        real = len(chunk)
+        if len(undirected) > batch:  # one compiled batch shape
+            chunk, real = pad_rows(chunk, batch)
+        out = _matches(f[jnp.asarray(chunk[:, 0])], f[jnp.asarray(chunk[:, 1])], xy, cfg, True)
+        for acc, r in zip((fwd, cf, bwd, cb), out):
+            acc.append(r[:real])
+    fwd, cf, bwd, cb = (np.concatenate(v)[which] for v in (fwd, cf, bwd, cb))
+    ahead = (pairs[:, 0] <= pairs[:, 1])[:, None]  # (i, j) with i <= j is the unordered pair's forward direction
+    return np.where(ahead, fwd, bwd), np.where(ahead, cf, cb), np.where(ahead, bwd, fwd)
 
 
 def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs: np.ndarray,
@@ -118,12 +161,14 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     `matching.cycle_consistent`), and HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius
     grid strides). mirrored [N, h, w, C]: the features of the mirrored frames (cfg.flip_source): the mirrored
     source is matched too, its points mirrored into it, and per pair the mirrored match is kept when its mean best
-    confidence over the source nodes exceeds the plain match's by the factor 1 + cfg.flip_margin.
+    confidence over the source nodes exceeds the plain match's by the factor 1 + cfg.flip_margin. With cfg.cycle
+    the plain matches come from one match per unordered pair (`_both_ways`).
 
     Returns (moved points [P, K, 2] image j pixels; matches [P, h, w, 2]: each source node's best target node
     minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of the
     mirrored node nearest to it)."""
     n, h, w, c = feats.shape
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
     batch = cfg.match_batch
     f = jnp.asarray(feats.reshape(n, h * w, c))
     fm = None if mirrored is None else jnp.asarray(mirrored.reshape(n, h * w, c))
@@ -133,6 +178,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     flows = np.empty((len(pairs), h * w, 2), np.float32)
     grid = np.asarray(xy)
     twin = np.argmin(((mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
+    plain = None if cfg.cycle is None or not len(pairs) else _both_ways(f, xy, pairs, cfg, progress)
     for s in progress_bar(range(0, len(pairs), batch), desc=cfg.matcher, disable=not progress, leave=False):
         chunk = pairs[s:s + batch]
         pts = points[s:s + batch]
@@ -141,7 +187,12 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
             (chunk, pts), real = pad_rows((chunk, pts), batch)
         q = geometry.transform_points(pts, frames.M[chunk[:, 0]])
         ft = f[jnp.asarray(chunk[:, 1])]
-        moved, best, score = _match_batch(f[jnp.asarray(chunk[:, 0])], ft, xy, q, cfg, frames.stride)
+        if plain is None:
+            moved, best, score = _match_batch(f[jnp.asarray(chunk[:, 0])], ft, xy, q, cfg, frames.stride)
+        else:
+            best, conf, back = (pad_rows(v[s:s + batch], batch)[0] if len(pairs) > batch else v[s:s + batch]
+                                for v in plain)
+            moved, score = _carry(best, back, xy, q, cfg, frames.stride), _mean_rows(conf)
         flow = grid[best] - grid[None]
         if fm is not None:
             moved_m, best_m, score_m = _match_batch(fm[jnp.asarray(chunk[:, 0])], ft, xy,
