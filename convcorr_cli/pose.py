@@ -1,18 +1,21 @@
 """`convcorr pose IMAGES... --run DIR [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
-[--readout R]`: the joints of the person in each image from a trained pose run (`convcorr train pose`), drawn as a
-skeleton.
+[--readout R] [--flip] [--scales S1,S2,...]`: the joints of the person in each image from a trained pose run
+(`convcorr train pose`), drawn as a skeleton.
 
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
 image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC run (the person
 crop of training) or the person's box for other runs. `--spatial` on/off: the run's spatial model (FLIC runs;
-default: on when the run has one). Writes:
+default: on when the run has one). `--flip` and `--scales` are test-time flip and crop scales
+(`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.8,0.9,1`, chosen for FLIC person crops on the
+validation movies). Writes:
   DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
                              `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
                              each limb in its colour
-  FILE                       JSON: {"run", "readout", "spatial", "names" [K], "skeleton" [[i, j]...], "images":
-                             [{"image", "width", "height", "box", "torso", "joints": [{"name", "x", "y",
-                             "confidence"}] (K of them; (x, y) pixels of the image, 0-based; confidence in [0, 1]:
-                             the coarse heat-map's value at the joint)}], "png" [paths], "seconds", "versions"}
+  FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "names" [K], "skeleton"
+                             [[i, j]...], "images": [{"image", "width", "height", "box", "torso", "joints":
+                             [{"name", "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based;
+                             confidence in [0, 1]: the coarse heat-map's value at the joint)}], "png" [paths],
+                             "seconds", "versions"}
 Prints one line per image (mean confidence, the PNG) and a summary line. The run, every image and the output paths
 are checked before any work; an error is one line.
 """
@@ -51,6 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the run's spatial model (FLIC runs); default: on when the run has one")
     p.add_argument("--readout", choices=predict.READOUTS, default="cascade",
                    help="the prediction read-out (default: cascade, the fine model's refined arg-max)")
+    p.add_argument("--flip", action="store_true",
+                   help="test-time horizontal flip, left and right joints swapped (FLIC crops: chosen on validation)")
+    p.add_argument("--scales", default="1", metavar="S1,S2,...",
+                   help="test-time crop scales, their points averaged (default 1; FLIC crops with --box: 0.8,0.9,1 "
+                        "was chosen on the validation movies)")
 
 
 def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
@@ -68,6 +76,16 @@ def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
             raise InputError(None, "--box", "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1", t)
         out.append(v)
     return out
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        v = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        v = ()
+    if not v or not all(np.isfinite(x) and x > 0 for x in v):
+        raise InputError(None, "--scales", "crop scales > 0 separated by commas, e.g. 0.8,0.9,1", text)
+    return v
 
 
 def _png_paths(out: Path, images: list[str]) -> list[Path]:
@@ -126,10 +144,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         io.check_writable(args.json, "--json")
     boxes = _boxes(args.box, len(args.images))
+    scales = _scales(args.scales)
     images = [read_image(p, "IMAGES") for p in args.images]
     spatial = None if args.spatial is None else args.spatial == "on"
     r = load(args.run)
-    poses: Poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout)
+    poses: Poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
+                            scales=scales)
     pngs = _png_paths(Path(args.out), args.images) if args.out else []
     records = []
     for i, (path, img) in enumerate(zip(args.images, images)):
@@ -143,9 +163,13 @@ def run(args: argparse.Namespace) -> int:
               + (f"; wrote {pngs[i]}" if pngs else ""))
     if args.json:
         io.write_json(args.json, {"run": str(args.run), "readout": poses.readout, "spatial": poses.spatial,
+                                  "flip": bool(args.flip), "scales": list(scales),
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
                                   "images": records, "png": [str(p) for p in pngs],
                                   "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})
-    print(f"pose: {len(images)} image(s), read-out {poses.readout}, spatial model {'on' if poses.spatial else 'off'}"
+    print(f"pose: {len(images)} image(s), read-out {poses.readout}"
+          + (", test-time flip" if args.flip else "")
+          + (f", crop scales {'/'.join(f'{v:g}' for v in scales)}" if scales != (1.0,) else "")
+          + f", spatial model {'on' if poses.spatial else 'off'}"
           f" ({time.perf_counter() - t0:.1f} s)" + (f"; wrote {args.json}" if args.json else ""))
     return 0

@@ -86,6 +86,14 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     np.testing.assert_allclose(got.points, predict.to_original(want["spatial_cascade"], crops.affine[:n]),
                                atol=1e-3)
     np.testing.assert_allclose(got.torso, [(b[:2] + b[2:]) / 2 for b in boxes], atol=1e-4)
+    # a test-time crop scale s: the crops `convcorr eval flic --set test_scales=...` makes at s x the crop scale
+    from convcorr_jax.data.flic import load_flic
+    from convcorr_jax.pose.data import flic_sample_affines
+    from convcorr_jax.pose.estimation import input_affines
+
+    people = load_flic(flic_root, split="test")[:n]
+    np.testing.assert_allclose(input_affines(tc, [f.shape[:2] for f in frames], boxes, 0.8)[0],
+                               flic_sample_affines(people, tc.model.image_size, tc.crop_scale * 0.8)[0], atol=1e-9)
 
 
 def test_whole_images_are_letterboxed_and_the_run_is_loaded_once(synthetic_run):
@@ -106,6 +114,44 @@ def test_whole_images_are_letterboxed_and_the_run_is_loaded_once(synthetic_run):
     assert np.all((a.confidence >= 0) & (a.confidence <= 1))
     with pytest.raises(InputError, match="spatial"):
         estimate(img, synthetic_run, spatial=True)
+
+
+def test_test_time_scales_and_flip(synthetic_run):
+    """A crop scale s with a box equals scale 1 with the box s times the side about the same centre; several scales
+    give the mean of each scale's points and confidences; flip gives `predict`'s flipped read-out of the same
+    input mapped back to the image."""
+    from convcorr_jax import geometry
+    from convcorr_jax.pose import joints
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    box, half = np.array([10.0, 10.0, 49.0, 49.0]), np.array([20.0, 20.0, 39.0, 39.0])  # sides 40 and 20, centre 29.5
+    at_half = estimate(img, synthetic_run, boxes=[box], scales=(0.5,))
+    np.testing.assert_allclose(at_half.points, estimate(img, synthetic_run, boxes=[half]).points, atol=1e-3)
+    one = estimate(img, synthetic_run, boxes=[box])
+    both = estimate(img, synthetic_run, boxes=[box], scales=[0.5, 1.0])
+    np.testing.assert_allclose(both.points, (at_half.points + one.points) / 2, atol=1e-3)
+    np.testing.assert_allclose(both.confidence, (at_half.confidence + one.confidence) / 2, atol=1e-6)
+    run = load(synthetic_run)
+    tc = run.config
+    flipped = estimate(img, synthetic_run, flip=True)
+    affine = pose_affine(tc, img)
+    crops = geometry.crop_each([img], affine, tc.model.image_size, border="constant")
+    want = predict.predict(run.params, crops, tc.model, flip=joints.joint_set(tc.data, tc.model.num_joints).flip)
+    np.testing.assert_allclose(flipped.points, predict.to_original(want["cascade"], affine), atol=1e-3)
+    assert np.abs(flipped.points - estimate(img, synthetic_run).points).max() > 0.1  # flip changes the read-out
+    for bad in ((), (0.0,), (1.0, -2.0), (float("nan"),)):
+        with pytest.raises(InputError, match="scales"):
+            estimate(img, synthetic_run, scales=bad)
+    with pytest.raises(InputError, match="flip"):
+        estimate(img, synthetic_run, flip="yes")
+
+
+def pose_affine(tc, img: np.ndarray) -> np.ndarray:
+    """The whole-image input affine of `estimate` without a box (`input_affines`)."""
+    from convcorr_jax.pose.estimation import input_affines
+
+    return input_affines(tc, [img.shape[:2]], [None])[0]
 
 
 def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path):
@@ -169,6 +215,12 @@ def test_cli_pose_writes_the_joints_and_a_drawing_per_image(synthetic_run, tmp_p
         assert drawn.width >= w and drawn.height > h  # the image and the legend strip below
     first = estimate(np.asarray(Image.open(paths[0]).convert("RGB")), synthetic_run)
     np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], first.points[0], atol=1e-4)
+    assert main(["pose", str(paths[0]), "--run", str(synthetic_run), "--json", str(js), "--flip", "--scales",
+                 "0.8,1"]) == 0
+    res = json.loads(js.read_text())
+    assert res["flip"] is True and res["scales"] == [0.8, 1.0]
+    both = estimate(np.asarray(Image.open(paths[0]).convert("RGB")), synthetic_run, flip=True, scales=(0.8, 1.0))
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], both.points[0], atol=1e-4)
 
 
 def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
@@ -181,7 +233,9 @@ def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
                        ([str(text), "--run", str(synthetic_run)], "IMAGES"),
                        ([*map(str, paths), "--run", str(synthetic_run), "--box", "0,0,10,10"], "--box"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--box", "0,0,10"], "--box"),
-                       ([str(paths[0]), "--run", str(synthetic_run), "--spatial", "on"], "FLIC run")):
+                       ([str(paths[0]), "--run", str(synthetic_run), "--spatial", "on"], "FLIC run"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0.8,x"], "--scales"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0"], "--scales")):
         assert main(["pose", *argv, "--json", str(tmp_path / "j.json")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and what in err and "Traceback" not in err, err

@@ -55,9 +55,13 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose import run_folder
+from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.train_config import TrainConfig
 
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
+# `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
+# validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05; bench/RESULTS_pose.md)
+CROP_READOUT = {"flip": True, "scales": (0.8, 0.9, 1.0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,28 +204,35 @@ def _as_boxes(boxes, n: int) -> list[np.ndarray | None]:
     return out
 
 
-def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]],
-                  boxes: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
+                  scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) of images of sizes
-    [(H, W), ...] under a run's protocol with optional boxes (module docstring)."""
+    [(H, W), ...] under a run's protocol with optional boxes (module docstring). scale: each input square's side
+    times this about its centre (a test-time crop scale; FLIC person crops: `data.flic_affines` at scale x the
+    run's crop_scale, as `convcorr eval flic --set test_scales=...`)."""
     size = cfg.model.image_size
     affine, torso = [], []
     for (h, w), box in zip(sizes, boxes):
         frame_centre = np.array([(w - 1) / 2, (h - 1) / 2])
         point = frame_centre if box is None else (box[:2] + box[2:]) / 2
         if box is not None and cfg.data == "flic" and cfg.protocol == "person":
-            a = pose_data.flic_affines(box[None], size, cfg.crop_scale)[0]  # the crops of training and `eval flic`
+            a = pose_data.flic_affines(box[None], size, cfg.crop_scale * scale)[0]  # training's and `eval flic`'s
         elif box is not None and cfg.data != "flic":
-            a = pose_data.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1))]), size)[0]
-        else:  # no box, or a whole-frame run: the whole image as `data.flic_sample_affines` "frame" / "native"
+            a = pose_data.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1)) * scale]),
+                                         size)[0]
+        elif scale == 1.0:  # no box, or a whole-frame run: the whole image as `data.flic_sample_affines`
             a = pose_data.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
+        else:  # the same square about the frame's centre, scale x its side
+            side = max(max(w, h), size) if cfg.protocol == "native" else max(w, h)
+            a = pose_data.square_affines(frame_centre[None], np.array([float(side) * scale]), size)[0]
         affine.append(a)
         torso.append(point)
     return np.stack(affine), np.stack(torso).astype(np.float64)
 
 
 def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool | None = None,
-             readout: str = "cascade", batch: int = BATCH) -> Poses:
+             readout: str = "cascade", batch: int = BATCH, flip: bool = False,
+             scales: Sequence[float] = (1.0,)) -> Poses:
     """Joints of the person in each image from a trained run (module docstring).
 
     images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -231,29 +242,48 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
     spatial: apply the run's spatial model (FLIC runs): None = when the run has one (FLIC runs), True = required,
       False = never.
     readout: one of `predict.READOUTS`.
+    flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`).
+    scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
+      scale's points mapped back into the scale-1 input and averaged (`pose.scales.combine`), the confidence the
+      mean of the scales' peaks. `CROP_READOUT` holds the settings chosen for FLIC person crops.
     Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K]).
     """
     if readout not in predict.READOUTS:
         raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)}", readout)
     if spatial not in (None, True, False):
         raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
+    scales = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
+    if not scales or not all(np.isfinite(v) and v > 0 for v in scales):
+        raise InputError("estimate", "scales", "one or more crop scales > 0", scales)
+    if flip not in (True, False):
+        raise InputError("estimate", "flip", "True or False", flip)
     imgs = _as_images(images)
     box_list = _as_boxes(boxes, len(imgs))
     r = load(run)
     tc = r.config
     model = None if spatial is False else spatial_model(r, required=spatial is True)
-    affine, torso = input_affines(tc, [im.shape[:2] for im in imgs], box_list)
-    crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
-    sp = None
-    if model is not None:
-        cfg, priors = model
-        torso_in = np.asarray(geometry.transform_points(torso[:, None], affine), np.float32)[:, 0]
-        sp = predict.SpatialInputs(priors, np.asarray(hmap.image_to_map(torso_in, tc.model.pool), np.float32), cfg)
-    preds = predict.predict(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True)
-    key = ("spatial_" if sp is not None else "") + readout
-    points = predict.to_original(preds[key], affine).astype(np.float32)
-    conf = preds["spatial_peak" if sp is not None else "peak"].astype(np.float32)
-    return Poses(points, conf, r.names, key, sp is not None, torso.astype(np.float32))
+    sizes = [im.shape[:2] for im in imgs]
+    perm = joints.joint_set(tc.data, tc.model.num_joints).flip if flip else None
+    key = ("spatial_" if model is not None else "") + readout
+    peak = "spatial_peak" if model is not None else "peak"
+    base, torso = input_affines(tc, sizes, box_list)
+    points, conf, affines = [], [], []
+    for s in scales:
+        affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s)[0]
+        crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
+        sp = None
+        if model is not None:
+            cfg, priors = model
+            torso_in = np.asarray(geometry.transform_points(torso[:, None], affine), np.float32)[:, 0]
+            sp = predict.SpatialInputs(priors, np.asarray(hmap.image_to_map(torso_in, tc.model.pool), np.float32),
+                                       cfg)
+        preds = predict.predict(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)
+        points.append(preds[key])
+        conf.append(preds[peak])
+        affines.append(affine)
+    xy = points[0] if scales == (1.0,) else pose_scales.combine(points, affines, base)
+    return Poses(predict.to_original(xy, base).astype(np.float32), np.mean(conf, axis=0).astype(np.float32),
+                 r.names, key, model is not None, torso.astype(np.float32))
 
 
-__all__ = ["BATCH", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_model"]
+__all__ = ["BATCH", "CROP_READOUT", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_model"]
