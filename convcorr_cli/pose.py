@@ -1,17 +1,19 @@
 """`convcorr pose IMAGES... --run DIR [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
-[--readout R] [--flip] [--scales S1,S2,...]`: the joints of the person in each image from a trained pose run
-(`convcorr train pose`), drawn as a skeleton.
+[--readout R] [--flip] [--scales S1,S2,...] [--two-pass [--torso X,Y ...]]`: the joints of the person in each
+image from a trained pose run (`convcorr train pose`), drawn as a skeleton.
 
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
 image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC run (the person
 crop of training) or the person's box for other runs. `--spatial` on/off: the run's spatial model (FLIC runs;
 default: on when the run has one). `--flip` and `--scales` are test-time flip and crop scales
 (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.8,0.9,1`, chosen for FLIC person crops on the
-validation movies). Writes:
+validation movies). `--two-pass` (FLIC runs trained on person crops): whole frames in two passes
+(`convcorr_jax.pose.two_pass.estimate_frames` with `FRAME_READOUT`), the spatial model conditioned on `--torso`
+(one X,Y per image; default the image's centre). Writes:
   DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
                              `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
                              each limb in its colour
-  FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "names" [K], "skeleton"
+  FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "two_pass", "names" [K], "skeleton"
                              [[i, j]...], "images": [{"image", "width", "height", "box", "torso", "joints":
                              [{"name", "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based;
                              confidence in [0, 1]: the coarse heat-map's value at the joint)}], "png" [paths],
@@ -35,6 +37,7 @@ from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict
 from convcorr_jax.pose.estimation import Poses, estimate, load
 from convcorr_jax.pose.run_folder import run_config
+from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
 
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -56,33 +59,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the prediction read-out (default: cascade, the fine model's refined arg-max)")
     p.add_argument("--flip", action="store_true",
                    help="test-time horizontal flip, left and right joints swapped (FLIC crops: chosen on validation)")
-    p.add_argument("--scales", default="1", metavar="S1,S2,...",
+    p.add_argument("--scales", default=None, metavar="S1,S2,...",
                    help="test-time crop scales, their points averaged (default 1; FLIC crops with --box: 0.8,0.9,1 "
-                        "was chosen on the validation movies)")
+                        "was chosen on the validation movies; with --two-pass: the second pass's, default 0.8,0.9,1)")
+    p.add_argument("--two-pass", action="store_true",
+                   help="whole frames in two passes with a FLIC run trained on person crops (the paper's protocol, "
+                        "settings chosen on the validation movies: convcorr_jax.pose.two_pass.FRAME_READOUT)")
+    p.add_argument("--torso", action="append", default=[], metavar="X,Y",
+                   help="with --two-pass: the person's torso point in an image (pixels), once per image in order, "
+                        "or not at all (the images' centres)")
 
 
-def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
+def _numbers(text: str) -> np.ndarray:
+    """Comma-separated numbers -> float64 [k] (empty when one is not a number)."""
+    try:
+        return np.array([float(x) for x in text.split(",")])
+    except ValueError:
+        return np.zeros(0)
+
+
+def _per_image(texts: list[str], n: int, flag: str, width: int, expected: str, ok=None) -> list[np.ndarray] | None:
+    """One value of `width` finite numbers per image from a repeated flag (None when not given); one InputError
+    naming the flag otherwise (`ok`: a further check of each value)."""
     if not texts:
         return None
     if len(texts) != n:
-        raise InputError(None, "--box", f"one box per image ({n}), or none", f"{len(texts)} boxes")
+        raise InputError(None, flag, f"one per image ({n}), or none", f"{len(texts)} given")
     out = []
     for t in texts:
-        try:
-            v = np.array([float(x) for x in t.split(",")])
-        except ValueError:
-            v = np.zeros(0)
-        if v.shape != (4,) or not np.all(np.isfinite(v)) or v[2] < v[0] or v[3] < v[1]:
-            raise InputError(None, "--box", "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1", t)
+        v = _numbers(t)
+        if v.shape != (width,) or not np.all(np.isfinite(v)) or (ok is not None and not ok(v)):
+            raise InputError(None, flag, expected, t)
         out.append(v)
     return out
 
 
+def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
+    return _per_image(texts, n, "--box", 4, "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1",
+                      lambda v: v[2] >= v[0] and v[3] >= v[1])
+
+
+def _torso(texts: list[str], n: int) -> np.ndarray | None:
+    points = _per_image(texts, n, "--torso", 2, "X,Y pixels")
+    return None if points is None else np.stack(points)
+
+
 def _scales(text: str) -> tuple[float, ...]:
-    try:
-        v = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        v = ()
+    v = tuple(float(x) for x in _numbers(text))
     if not v or not all(np.isfinite(x) and x > 0 for x in v):
         raise InputError(None, "--scales", "crop scales > 0 separated by commas, e.g. 0.8,0.9,1", text)
     return v
@@ -144,12 +167,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         io.check_writable(args.json, "--json")
     boxes = _boxes(args.box, len(args.images))
-    scales = _scales(args.scales)
+    torso = _torso(args.torso, len(args.images))
+    if args.two_pass and (boxes is not None or args.flip or args.readout != "cascade" or args.spatial == "off"):
+        raise InputError(None, "--two-pass", "whole frames with --torso points only (no --box, --flip, --readout or "
+                         "--spatial off: the two passes' settings are FRAME_READOUT's)", "other flags too")
+    if torso is not None and not args.two_pass:
+        raise InputError(None, "--torso", "only with --two-pass (otherwise --box gives the person)", "--torso")
+    default = FRAME_READOUT["scales"] if args.two_pass else (1.0,)
+    scales = default if args.scales is None else _scales(args.scales)
     images = [read_image(p, "IMAGES") for p in args.images]
     spatial = None if args.spatial is None else args.spatial == "on"
     r = load(args.run)
-    poses: Poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
-                            scales=scales)
+    if args.two_pass:
+        poses: Poses = estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales))
+    else:
+        poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
+                         scales=scales)
+    flip = bool(args.flip or (args.two_pass and FRAME_READOUT["flip"]))
     pngs = _png_paths(Path(args.out), args.images) if args.out else []
     records = []
     for i, (path, img) in enumerate(zip(args.images, images)):
@@ -163,12 +197,12 @@ def run(args: argparse.Namespace) -> int:
               + (f"; wrote {pngs[i]}" if pngs else ""))
     if args.json:
         io.write_json(args.json, {"run": str(args.run), "readout": poses.readout, "spatial": poses.spatial,
-                                  "flip": bool(args.flip), "scales": list(scales),
+                                  "flip": flip, "scales": list(scales), "two_pass": bool(args.two_pass),
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
                                   "images": records, "png": [str(p) for p in pngs],
                                   "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})
     print(f"pose: {len(images)} image(s), read-out {poses.readout}"
-          + (", test-time flip" if args.flip else "")
+          + (", test-time flip" if flip else "")
           + (f", crop scales {'/'.join(f'{v:g}' for v in scales)}" if scales != (1.0,) else "")
           + f", spatial model {'on' if poses.spatial else 'off'}"
           f" ({time.perf_counter() - t0:.1f} s)" + (f"; wrote {args.json}" if args.json else ""))

@@ -235,8 +235,92 @@ def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
                        ([str(paths[0]), "--run", str(synthetic_run), "--box", "0,0,10"], "--box"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--spatial", "on"], "FLIC run"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0.8,x"], "--scales"),
-                       ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0"], "--scales")):
+                       ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0"], "--scales"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--two-pass"], "person crops"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--two-pass", "--box", "0,0,9,9"], "--two-pass"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--torso", "3,4"], "--torso"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--two-pass", "--torso", "3"], "--torso")):
         assert main(["pose", *argv, "--json", str(tmp_path / "j.json")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and what in err and "Traceback" not in err, err
     assert not (tmp_path / "j.json").exists()
+
+
+def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_run, flic_root):
+    """`pose.two_pass.estimate_frames` on whole FLIC frames with their annotated torso points: the frame priors are
+    the eval's (`flic_spatial.spatial_inputs` of the validation split, learned on train), the torso ratio the
+    eval's, the first pass `predict` on the letterboxed frames with the spatial model, the second pass the crops of
+    `recrop.crop_affines` around the first pass's torso at each scale with flip, averaged (`scales.combine`) and
+    mapped back to the frame."""
+    from convcorr_eval.tompson2015.flic_spatial import spatial_inputs
+
+    from convcorr_jax.pose import joints, recrop
+    from convcorr_jax.pose import scales as pose_scales
+    from convcorr_jax.pose.data import crop_images, flic_sample_affines, flic_split
+    from convcorr_jax.pose.two_pass import TORSO, estimate_frames, train_statistics
+
+    run = load(flic_run)
+    tc = run.config
+    spatial_model(run)  # the run's spatial config (learned on first use)
+    cfg = dataclasses.replace(run.spatial or spatial_mrf.FLIC_VALIDATED, unary_power=2.0)
+    size = 2 * tc.model.image_size
+    n = 3
+    priors, ratio = train_statistics(str(flic_root), size, tc.model.pool, cfg)
+    sp = spatial_inputs(flic_root, size, tc.model.pool, tc.crop_scale, n, cfg, split="val", protocol="frame")
+    np.testing.assert_array_equal(priors, sp.log_priors)
+    train = flic_split(flic_root, "train")
+    assert ratio == recrop.box_ratio(np.stack([s.extras["torso_box"] for s in train]),
+                                     np.stack([s.points for s in train]), TORSO)
+
+    from convcorr_jax.data.types import load_image
+
+    people = flic_split(flic_root, "val")[:n]
+    frames = [load_image(s.image_path) for s in people]
+    torso = np.stack([(s.extras["torso_box"][:2] + s.extras["torso_box"][2:]) / 2 for s in people])
+    got = estimate_frames(frames, flic_run, torso=torso, input_size=size, scales=(0.9, 1.0))
+    frame_affine = flic_sample_affines(people, size, protocol="frame")[0]  # the eval's frame inputs
+    first = predict.predict(run.params, crop_images(people, frame_affine, size),
+                            dataclasses.replace(tc.model, image_size=size), spatial=sp)["spatial_cascade"]
+    xy, affines = [], []
+    for s in (0.9, 1.0):
+        a = recrop.crop_affines(first, frame_affine, TORSO, tc.model.image_size, tc.crop_scale * 0.9 * s, ratio)
+        xy.append(predict.predict(run.params, crop_images(people, a, tc.model.image_size), tc.model,
+                                  flip=joints.FLIC.flip)["cascade"])
+        affines.append(a)
+    want = predict.to_original(pose_scales.combine(xy, affines, frame_affine), frame_affine)
+    np.testing.assert_allclose(got.points, want, atol=1e-3)
+    assert got.readout == "two-pass cascade" and got.spatial and got.points.shape == (n, 11, 2)
+    np.testing.assert_allclose(got.torso, torso, atol=1e-4)
+    centre = estimate_frames(frames[0], flic_run, input_size=size)
+    np.testing.assert_allclose(centre.torso, [[(frames[0].shape[1] - 1) / 2, (frames[0].shape[0] - 1) / 2]])
+
+
+def test_estimate_frames_refuses_other_runs_and_bad_settings(synthetic_run, flic_run):
+    from convcorr_jax.pose.two_pass import estimate_frames
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    with pytest.raises(InputError, match="person crops"):
+        estimate_frames(img, synthetic_run)
+    for kw, field in (({"torso": [[1.0, 2.0], [3.0, 4.0]]}, "torso"), ({"torso": [np.nan, 1.0]}, "torso"),
+                      ({"input_size": 30}, "input_size"), ({"scales": ()}, "scales"),
+                      ({"second_pass": 0.0}, "second_pass")):
+        with pytest.raises(InputError, match=field):
+            estimate_frames(img, flic_run, **kw)
+
+
+def test_cli_pose_two_pass_is_estimate_frames(flic_run, flic_root, tmp_path):
+    from convcorr_cli.main import main
+    from convcorr_jax.pose.data import flic_split
+    from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
+
+    person = flic_split(flic_root, "val")[0]
+    frame, js = tmp_path / "frame.png", tmp_path / "j.json"
+    Image.open(person.image_path).convert("RGB").save(frame)
+    torso = (person.extras["torso_box"][:2] + person.extras["torso_box"][2:]) / 2
+    assert main(["pose", str(frame), "--run", str(flic_run), "--two-pass", "--torso", f"{torso[0]},{torso[1]}",
+                 "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    assert res["two_pass"] is True and res["flip"] is True and res["scales"] == [0.8, 0.9, 1.0]
+    assert res["readout"] == "two-pass cascade" and res["spatial"] is True
+    want = estimate_frames(np.asarray(Image.open(frame)), flic_run, torso=torso, **FRAME_READOUT)
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], want.points[0], atol=1e-4)

@@ -1,0 +1,134 @@
+"""Whole frames in two passes with a run trained on FLIC person crops (Tompson et al.'s protocol on one's own frames).
+
+    poses = estimate_frames(frames, "runs/pose_flic", torso=torso_points)   # frames: uint8 RGB, any size
+    poses.points[i]   # [11, 2] (x, y) pixels of frame i
+
+First pass: the whole frame letterboxed in an `input_size` px input (the crop-trained model is convolutional, so
+the same weights read it) and the spatial model, conditioned on a torso point (the person's torso centre, as FLIC
+labels it; default the frame's centre), picks the person. Second pass: the person cropped again around the
+shoulders and hips the first pass predicted (`pose.recrop`: the training crop of `second_pass` x the run's crop
+scale around that box, times the median ratio of the annotated torso boxes to the torso joints' boxes), predicted
+with test-time flip and crop `scales` (`pose.flip`, `pose.scales`) by the run's own model at its input size.
+
+The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
+trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`), computed once per process. `FRAME_READOUT` holds the
+settings chosen on FLIC's validation movies (`flic_sweep --grid frames`, bench/RESULTS_pose.md), where `convcorr
+eval flic --set protocol=frame --set image_size=288 --set second_pass=0.9 ...` scores the same method with the
+annotated torso.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Sequence
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import data as pose_data
+from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.pose import joints, predict, recrop, run_folder
+from convcorr_jax.pose import scales as pose_scales
+from convcorr_jax.pose import spatial as spatial_mrf
+from convcorr_jax.pose.estimation import BATCH, PoseRun, Poses, _as_images, load, spatial_model
+
+TORSO = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]  # the joints that place the second-pass crop
+FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True, "scales": (0.8, 0.9, 1.0)}
+
+
+@functools.lru_cache(maxsize=4)
+def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.SpatialConfig
+                     ) -> tuple[np.ndarray, float]:
+    """(log-priors [E, k, k] of the spatial model on letterboxed frames of input_size px, torso-box ratio) from the
+    ground truth of FLIC's `run_folder.SPATIAL_SPLIT` under `root` (annotations only): `spatial.learn_priors` of
+    the joints in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes."""
+    samples = pose_data.flic_split(root, run_folder.SPATIAL_SPLIT)
+    affine, torso = pose_data.flic_sample_affines(samples, input_size, protocol="frame")
+    points = np.stack([s.points for s in samples]).astype(np.float64)
+    pts = np.asarray(geometry.transform_points(points, affine))
+    labelled = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
+    visible = labelled & np.all(np.isfinite(pts), axis=-1)
+    priors = spatial_mrf.learn_priors(np.nan_to_num(pts).astype(np.float32), visible, np.asarray(torso, np.float32),
+                                      pool, config, input_size // pool)
+    ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in samples]), points, TORSO)
+    return priors, ratio
+
+
+def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Torso points [N, 2] float64: given ([N, 2] or one [2]), or each frame's centre."""
+    if torso is None:
+        return np.array([[(w - 1) / 2, (h - 1) / 2] for h, w in sizes], np.float64)
+    t = np.asarray(torso, np.float64)
+    t = t[None] if t.shape == (2,) else t
+    if t.shape != (len(sizes), 2) or not np.all(np.isfinite(t)):
+        raise InputError("estimate_frames", "torso", f"one finite (x, y) point per frame [{len(sizes)}, 2]",
+                         np.shape(torso))
+    return t
+
+
+def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_size: int = 288,
+                    unary_power: float = 2.0, second_pass: float = 0.9, flip: bool = True,
+                    scales: Sequence[float] = (0.8, 0.9, 1.0), batch: int = BATCH) -> Poses:
+    """Joints of the person in each whole frame, in two passes (module docstring).
+
+    images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
+    run: a FLIC run trained on person crops (`convcorr train pose --config flic`) or its loaded PoseRun; its
+      data_root must hold its FLIC folder (the spatial priors and torso ratio are learned from it).
+    torso: the person's torso point per frame [N, 2] (x, y pixels; FLIC: its torso box's centre); None: the
+      frames' centres.
+    input_size: the first pass's input side (px, a multiple of the model's pool); unary_power: the spatial model's
+      unary exponent (the run's spatial config otherwise); second_pass: the second crop's scale relative to the run's
+      crop scale; flip, scales: the second pass's test-time flip and crop scales.
+    Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
+    scales of the coarse heat-map's peak, readout "two-pass cascade", spatial True, torso [N, 2]).
+    """
+    r = load(run)
+    tc = r.config
+    if tc.data != "flic" or tc.protocol != "person":
+        raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
+                         f"data={tc.data}, protocol={tc.protocol}")
+    if input_size <= 0 or input_size % tc.model.pool:
+        raise InputError("estimate_frames", "input_size", f"a positive multiple of the model's pool {tc.model.pool}",
+                         input_size)
+    if not second_pass > 0:
+        raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
+    scales = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
+    if not scales or not all(np.isfinite(v) and v > 0 for v in scales):
+        raise InputError("estimate_frames", "scales", "one or more crop scales > 0", scales)
+    imgs = _as_images(images)
+    sizes = [im.shape[:2] for im in imgs]
+    points = _torso_points(torso, sizes)
+    config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))
+    config.validate()
+    if not tc.data_root or not os.path.exists(tc.data_root):
+        raise InputError(r.path, "data_root", "the run's FLIC folder (the frame priors and torso ratio are learned "
+                         "from its training split)", tc.data_root)
+    priors, ratio = train_statistics(str(tc.data_root), int(input_size), tc.model.pool, config)
+
+    frame_model = dataclasses.replace(tc.model, image_size=int(input_size))
+    frame_affine = pose_data.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
+    frames = geometry.crop_each(imgs, frame_affine, int(input_size), border="constant")
+    torso_in = np.asarray(geometry.transform_points(points[:, None], frame_affine), np.float32)[:, 0]
+    sp = predict.SpatialInputs(priors, np.asarray(hmap.image_to_map(torso_in, tc.model.pool), np.float32), config)
+    first = predict.predict(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
+
+    size = tc.model.image_size
+    perm = joints.FLIC.flip if flip else None
+    xy, peaks, affines = [], [], []
+    for s in scales:
+        affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * second_pass * s, ratio)
+        crops = geometry.crop_each(imgs, affine, size, border="constant")
+        preds = predict.predict(r.params, crops, tc.model, batch=batch, peaks=True, flip=perm)
+        xy.append(preds["cascade"])
+        peaks.append(preds["peak"])
+        affines.append(affine)
+    in_frame = pose_scales.combine(xy, affines, frame_affine)
+    return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
+                 np.mean(peaks, axis=0).astype(np.float32), r.names, "two-pass cascade", True,
+                 points.astype(np.float32))
+
+
+__all__ = ["FRAME_READOUT", "TORSO", "estimate_frames", "train_statistics"]
