@@ -196,6 +196,16 @@ def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: flo
     return affine, np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
 
 
+def flic_ground_truth(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
+                      protocol: str = "person") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FLIC samples' annotations in the inputs of `flic_sample_affines` (annotations only, no image read):
+    (points float64 [N, K, 2] input pixels, NaN where missing; visible bool [N, K]: labelled and finite; torso box
+    centres float32 [N, 2] input pixels)."""
+    affine, torso = flic_sample_affines(samples, size, scale, protocol)
+    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
+    return pts, np.stack([_labelled(s, p) for s, p in zip(samples, pts)]), np.asarray(torso, np.float32)
+
+
 def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray:
     """Image -> input affines [N, 2, 3] of whole frames of sizes wh [N, 2] (width, height) centred in a size x size
     input: letterboxed (the square of the frame's longer side scaled to size) or, `native`, at the frame's own

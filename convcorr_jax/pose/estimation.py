@@ -230,6 +230,14 @@ def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Seq
     return np.stack(affine), np.stack(torso).astype(np.float64)
 
 
+def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, torso: np.ndarray, affine: np.ndarray,
+                   pool: int) -> predict.SpatialInputs:
+    """`predict.SpatialInputs` of the spatial model (log_priors [E, k, k], cfg) conditioned on torso points [N, 2]
+    in image pixels, mapped into the inputs made by affine [N, 2, 3] and onto the heat-map cells of stride pool."""
+    torso_in = np.asarray(geometry.transform_points(np.asarray(torso)[:, None], affine), np.float32)[:, 0]
+    return predict.SpatialInputs(log_priors, np.asarray(hmap.image_to_map(torso_in, pool), np.float32), cfg)
+
+
 def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool | None = None,
              readout: str = "cascade", batch: int = BATCH, flip: bool = False,
              scales: Sequence[float] = (1.0,)) -> Poses:
@@ -252,9 +260,7 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
         raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)}", readout)
     if spatial not in (None, True, False):
         raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
-    scales = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
-    if not scales or not all(np.isfinite(v) and v > 0 for v in scales):
-        raise InputError("estimate", "scales", "one or more crop scales > 0", scales)
+    scales = pose_scales.check(scales, "estimate")
     if flip not in (True, False):
         raise InputError("estimate", "flip", "True or False", flip)
     imgs = _as_images(images)
@@ -271,12 +277,7 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
     for s in scales:
         affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s)[0]
         crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
-        sp = None
-        if model is not None:
-            cfg, priors = model
-            torso_in = np.asarray(geometry.transform_points(torso[:, None], affine), np.float32)[:, 0]
-            sp = predict.SpatialInputs(priors, np.asarray(hmap.image_to_map(torso_in, tc.model.pool), np.float32),
-                                       cfg)
+        sp = None if model is None else spatial_inputs_at(model[1], model[0], torso, affine, tc.model.pool)
         preds = predict.predict(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)
         points.append(preds[key])
         conf.append(preds[peak])
@@ -286,4 +287,5 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
                  r.names, key, model is not None, torso.astype(np.float32))
 
 
-__all__ = ["BATCH", "CROP_READOUT", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_model"]
+__all__ = ["BATCH", "CROP_READOUT", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_inputs_at",
+           "spatial_model"]

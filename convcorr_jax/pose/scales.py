@@ -19,6 +19,15 @@ from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
 
 
+def check(scales, source: str) -> tuple[float, ...]:
+    """Test-time crop scales (a number or a sequence) as a tuple of floats; InputError from `source` unless there is
+    at least one and every one is finite and > 0."""
+    out = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
+    if not out or not all(np.isfinite(v) and v > 0 for v in out):
+        raise InputError(source, "scales", "one or more crop scales > 0", out)
+    return out
+
+
 def to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndarray:
     """Points [N, K, 2] (x, y pixels of crops made by the image -> crop maps affine [N, 2, 3]) in the crops made
     by base [N, 2, 3] of the same images: float64 [N, K, 2]."""

@@ -29,11 +29,10 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
-from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict, recrop, run_folder
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose.estimation import BATCH, PoseRun, Poses, _as_images, load, spatial_model
+from convcorr_jax.pose.estimation import BATCH, PoseRun, Poses, _as_images, load, spatial_inputs_at, spatial_model
 
 TORSO = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]  # the joints that place the second-pass crop
 FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True, "scales": (0.8, 0.9, 1.0)}
@@ -46,14 +45,11 @@ def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.
     ground truth of FLIC's `run_folder.SPATIAL_SPLIT` under `root` (annotations only): `spatial.learn_priors` of
     the joints in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes."""
     samples = pose_data.flic_split(root, run_folder.SPATIAL_SPLIT)
-    affine, torso = pose_data.flic_sample_affines(samples, input_size, protocol="frame")
-    points = np.stack([s.points for s in samples]).astype(np.float64)
-    pts = np.asarray(geometry.transform_points(points, affine))
-    labelled = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
-    visible = labelled & np.all(np.isfinite(pts), axis=-1)
-    priors = spatial_mrf.learn_priors(np.nan_to_num(pts).astype(np.float32), visible, np.asarray(torso, np.float32),
-                                      pool, config, input_size // pool)
-    ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in samples]), points, TORSO)
+    pts, visible, torso = pose_data.flic_ground_truth(samples, input_size, protocol="frame")
+    priors = spatial_mrf.learn_priors(np.nan_to_num(pts).astype(np.float32), visible, torso, pool, config,
+                                      input_size // pool)
+    ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in samples]),
+                             np.stack([s.points for s in samples]), TORSO)
     return priors, ratio
 
 
@@ -95,9 +91,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_
                          input_size)
     if not second_pass > 0:
         raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
-    scales = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
-    if not scales or not all(np.isfinite(v) and v > 0 for v in scales):
-        raise InputError("estimate_frames", "scales", "one or more crop scales > 0", scales)
+    scales = pose_scales.check(scales, "estimate_frames")
     imgs = _as_images(images)
     sizes = [im.shape[:2] for im in imgs]
     points = _torso_points(torso, sizes)
@@ -111,8 +105,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_
     frame_model = dataclasses.replace(tc.model, image_size=int(input_size))
     frame_affine = pose_data.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
     frames = geometry.crop_each(imgs, frame_affine, int(input_size), border="constant")
-    torso_in = np.asarray(geometry.transform_points(points[:, None], frame_affine), np.float32)[:, 0]
-    sp = predict.SpatialInputs(priors, np.asarray(hmap.image_to_map(torso_in, tc.model.pool), np.float32), config)
+    sp = spatial_inputs_at(priors, config, points, frame_affine, tc.model.pool)
     first = predict.predict(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
 
     size = tc.model.image_size

@@ -49,6 +49,7 @@ from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crop
 from convcorr_jax.pose.predict import READOUTS
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.two_pass import TORSO
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table, percent, save_figure, score_about
 from convcorr_eval.tompson2015 import figures, paper
@@ -62,7 +63,6 @@ MAIN = {"on": {"coarse": "coarse_refined", "coarse+spatial": "spatial_coarse_ref
                "cascade+spatial": "spatial_cascade", "two-pass": "second_cascade"},
         "off": {"coarse": "coarse", "coarse+spatial": "spatial_coarse", "cascade": "cascade_raw",
                 "cascade+spatial": "spatial_cascade_raw", "two-pass": "second_cascade_raw"}}
-TORSO = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]  # the joints that place a second-pass crop
 SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (bench/RESULTS_pose.md)
 SPLITS = ("test", "val")
 FIGURE = "flic_fig15.png"

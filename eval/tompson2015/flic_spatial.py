@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry
 from convcorr_jax.data import flic
 from convcorr_jax.pose import heatmaps, predict, spatial
-from convcorr_jax.pose.data import flic_sample_affines, flic_split, flic_torso_norm
+from convcorr_jax.pose.data import flic_ground_truth, flic_split, flic_torso_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,14 +32,8 @@ def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float
                 protocol: str = "person") -> FlicPoints:
     """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
     `pose.data.flic_crops` (annotations only)."""
-    samples = flic_split(root, split)
-    affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
-    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
-    lab = np.stack([np.asarray(s.extras.get("labelled", s.visible), bool) for s in samples])
-    vis = lab & np.all(np.isfinite(pts), axis=-1)
-    norm = flic_torso_norm(pts)
-    return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, norm.astype(np.float32),
-                      np.array(torso, np.float32))
+    pts, vis, torso = flic_ground_truth(flic_split(root, split), image_size, crop_scale, protocol)
+    return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, flic_torso_norm(pts).astype(np.float32), torso)
 
 
 def prior_split(split: str) -> str:
