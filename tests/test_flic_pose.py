@@ -51,6 +51,39 @@ def test_flic_validation_split_by_movie(flic_root):
     assert 0.1 * len(train) < len(va) <= pose_data.VAL_FRACTION * len(train)
 
 
+def test_flic_split_parses_once_per_version_of_the_annotations(tiny_flic, monkeypatch):
+    """`flic_split` reads examples.mat once per process: a second call parses nothing and returns a new list of the
+    same samples; a rewritten examples.mat (or an image added to images/) is read again, and a broken one still
+    raises its InputError."""
+    import dataclasses
+    import os
+
+    from convcorr_jax.data import flic
+
+    calls = []
+    real = flic.load_flic
+    monkeypatch.setattr(flic, "load_flic", lambda *a, **k: calls.append(k.get("split")) or real(*a, **k))
+    first = pose_data.flic_split(tiny_flic, "test")
+    again = pose_data.flic_split(tiny_flic, "test")
+    assert calls == ["test"] and again is not first and again == first
+    assert [s.extras["index"] for s in again] == [2, 3]
+    again.pop()  # the caller's list: the cached samples are untouched
+    assert len(pose_data.flic_split(tiny_flic, "test")) == 2 and calls == ["test"]
+    pose_data.flic_split(tiny_flic, "trainval")
+    assert calls == ["test", "train"]
+    samples = real(tiny_flic)
+    moved = [dataclasses.replace(s, points=s.points + 1) if i == 2 else s for i, s in enumerate(samples)]
+    flic.write_flic_mat(tiny_flic / "examples.mat", moved, istrain=[True, True, False, False])
+    st = (tiny_flic / "examples.mat").stat()
+    os.utime(tiny_flic / "examples.mat", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    reread = pose_data.flic_split(tiny_flic, "test")
+    assert calls == ["test", "train", "test"]
+    np.testing.assert_allclose(reread[0].points, first[0].points + 1, atol=1e-4)
+    (tiny_flic / "examples.mat").write_bytes(b"not a mat file")
+    with pytest.raises(InputError, match="examples.mat"):
+        pose_data.flic_split(tiny_flic, "test")
+
+
 @pytest.mark.slow
 def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     """`convcorr train pose --config flic_tiny` (which saves the spatial model: the validated config and priors

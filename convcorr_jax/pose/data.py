@@ -248,11 +248,29 @@ def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACT
     return {"train": tr, "val": va}[split]
 
 
+def _flic_stamp(root: str | os.PathLike) -> tuple:
+    """What identifies a FLIC folder's annotations for `_flic_frames`: the resolved examples.mat (folder or the .mat
+    itself) with its size and modification time, and the modification time of images/ beside it (None if absent)."""
+    p = Path(root)
+    mat = p / "examples.mat" if p.is_dir() else p
+    if not mat.is_file():
+        return (str(mat), None)  # load_flic raises its error; nothing is cached
+    st, images = mat.stat(), mat.parent / "images"
+    return (str(mat.resolve()), st.st_size, st.st_mtime_ns, images.stat().st_mtime_ns if images.is_dir() else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _flic_frames(root: str, stamp: tuple, part: str) -> tuple[KeypointSample, ...]:
+    del stamp  # part of the cache key only: examples.mat or images/ changed -> read again
+    return tuple(flic.load_flic(root, split=part))
+
+
 def flic_split(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION,
                seed: int = VAL_SEED) -> list[KeypointSample]:
     """The frames of a FLIC split ("train", "val", "trainval": FLIC train by movie, `split_indices`; "test") of the
-    FLIC folder `root`; InputError when the split has none."""
-    samples = flic.load_flic(root, split="test" if split == "test" else "train")
+    FLIC folder `root`; InputError when the split has none. The annotations are parsed once per process and
+    version of examples.mat and images/ (`_flic_stamp`); each call returns a new list of the (frozen) samples."""
+    samples = list(_flic_frames(str(root), _flic_stamp(root), "test" if split == "test" else "train"))
     if split != "test":
         keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
         samples = [samples[i] for i in keep]
