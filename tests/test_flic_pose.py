@@ -79,6 +79,12 @@ def test_flic_split_parses_once_per_version_of_the_annotations(tiny_flic, monkey
     reread = pose_data.flic_split(tiny_flic, "test")
     assert calls == ["test", "train", "test"]
     np.testing.assert_allclose(reread[0].points, first[0].points + 1, atol=1e-4)
+    images = tiny_flic / "images"
+    (images / "extra.jpg").write_bytes((images / "m0-00000001.jpg").read_bytes())
+    st = images.stat()
+    os.utime(images, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    pose_data.flic_split(tiny_flic, "test")
+    assert calls == ["test", "train", "test", "test"]
     (tiny_flic / "examples.mat").write_bytes(b"not a mat file")
     with pytest.raises(InputError, match="examples.mat"):
         pose_data.flic_split(tiny_flic, "test")
