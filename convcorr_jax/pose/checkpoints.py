@@ -14,6 +14,9 @@ import gc
 import json
 import logging
 import sys
+import time
+import types
+import warnings
 from pathlib import Path
 
 import jax
@@ -116,9 +119,10 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
 
 def _try_restore(mgr: ocp.CheckpointManager, step: int, args) -> tuple[dict | None, str | None]:
     """(`mgr.restore(step, args=args)`, None), or (None, "ErrorType: message") when the step cannot be read (orbax
-    raises JSON, value, file-not-found and TensorStore errors for damaged files). The reads it abandons are
-    collected with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs
-    one line, not one per array."""
+    raises JSON, value, file-not-found and TensorStore errors for damaged files). The reads it abandons go on in
+    orbax's background event loop after the error; they are waited for and collected (`_collect_abandoned_reads`)
+    with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs one line,
+    not one per array, now or at a later garbage collection."""
     hook, aio = sys.unraisablehook, logging.getLogger("asyncio")
     level = aio.level
     sys.unraisablehook = lambda _: None
@@ -128,11 +132,29 @@ def _try_restore(mgr: ocp.CheckpointManager, step: int, args) -> tuple[dict | No
             return mgr.restore(step, args=args), None
         except Exception as e:
             error = " ".join(f"{type(e).__name__}: {e}".split())[:200]
-        gc.collect()
+        _collect_abandoned_reads()
         return None, error
     finally:
         sys.unraisablehook = hook
         aio.setLevel(level)
+
+
+def _orbax_coroutines() -> int:
+    """How many coroutine objects of orbax's modules are alive (running, or garbage not yet collected)."""
+    return sum(isinstance(o, types.CoroutineType) and "orbax" in o.cr_code.co_filename for o in gc.get_objects())
+
+
+def _collect_abandoned_reads(timeout_s: float = 10.0, poll_s: float = 0.05) -> None:
+    """Garbage-collect until no orbax coroutine is alive (the reads a failed restore left running have ended and
+    been collected) or `timeout_s` has passed, with their "coroutine ... was never awaited" RuntimeWarnings
+    ignored."""
+    deadline = time.monotonic() + timeout_s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gc.collect()
+        while _orbax_coroutines() and time.monotonic() < deadline:
+            time.sleep(poll_s)
+            gc.collect()
 
 
 def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, error: str, discard: bool) -> None:
