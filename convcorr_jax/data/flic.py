@@ -56,7 +56,9 @@ def person_square(torso_boxes: np.ndarray, scale: float = PERSON_BOX_SCALE) -> t
     tb = np.asarray(torso_boxes, np.float64)
     return (tb[..., :2] + tb[..., 2:]) / 2, scale * np.max(tb[..., 2:] - tb[..., :2] + 1, axis=-1)
 
-def _resolve(path) -> tuple[Path, Path]:
+def resolve(path) -> tuple[Path, Path]:
+    """(examples.mat, the FLIC folder holding it and images/) of a FLIC folder or its examples.mat; InputError
+    when the file is missing."""
     p = Path(path)
     mat = p / "examples.mat" if p.is_dir() else p
     if not mat.is_file():
@@ -142,7 +144,7 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
       istrain, istest, poselet_hit_idx, isbad/isunchecked (FLIC-full).
     bbox: tight box of the labelled joints.
     """
-    mat, root = _resolve(path)
+    mat, root = resolve(path)
     m = _loadmat(mat)
     if "examples" not in m:
         raise InputError(mat, "examples", "a variable 'examples' (1 x N struct)", sorted(k for k in m if k[0] != "_"))

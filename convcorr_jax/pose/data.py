@@ -251,11 +251,11 @@ def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACT
 def _flic_stamp(root: str | os.PathLike) -> tuple:
     """What identifies a FLIC folder's annotations for `_flic_frames`: the resolved examples.mat (folder or the .mat
     itself) with its size and modification time, and the modification time of images/ beside it (None if absent)."""
-    p = Path(root)
-    mat = p / "examples.mat" if p.is_dir() else p
-    if not mat.is_file():
-        return (str(mat), None)  # load_flic raises its error; nothing is cached
-    st, images = mat.stat(), mat.parent / "images"
+    try:
+        mat, folder = flic.resolve(root)
+    except InputError:
+        return (str(root), None)  # load_flic raises its error; nothing is cached
+    st, images = mat.stat(), folder / "images"
     return (str(mat.resolve()), st.st_size, st.st_mtime_ns, images.stat().st_mtime_ns if images.is_dir() else None)
 
 
