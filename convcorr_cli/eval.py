@@ -170,8 +170,8 @@ def _flic_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--timing", action="store_true", help="also measure forward ms per image (Table 2, this CPU)")
     c.add_argument("--json", default=None, help="write the scores (fractions 0..1) here")
     c.add_argument("--figure", default=None, help="PNG of Figure 15 (wrist + elbow PCK against distance)")
-    add_set(c, "any other field of tompson2015.flic's Config (test_flip, test_scales, protocol, image_size, "
-               "second_pass, spatial_mode, spatial_kernel, ...)")
+    add_set(c, "any other field of tompson2015.flic's Config (test_flip, test_scales, test_merge, protocol, "
+               "image_size, second_pass, spatial_mode, spatial_kernel, ...)")
     _run_arguments(c)
 
 

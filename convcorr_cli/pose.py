@@ -1,20 +1,20 @@
 """`convcorr pose IMAGES... --run DIR [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
-[--readout R] [--flip] [--scales S1,S2,...] [--two-pass [--torso X,Y ...]]`: the joints of the person in each
+[--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`: the joints of the person in each
 image from a trained pose run (`convcorr train pose`), drawn as a skeleton.
 
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
 image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC run (the person
 crop of training) or the person's box for other runs. `--spatial` on/off: the run's spatial model (FLIC runs;
-default: on when the run has one). `--flip` and `--scales` are test-time flip and crop scales
-(`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.8,0.9,1`, chosen for FLIC person crops on the
-validation movies). `--two-pass` (FLIC runs trained on person crops): whole frames in two passes
+default: on when the run has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
+the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
+--merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC runs trained on person crops): whole frames in two passes
 (`convcorr_jax.pose.two_pass.estimate_frames` with `FRAME_READOUT`), the spatial model conditioned on `--torso`
 (one X,Y per image; default the image's centre). Writes:
   DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
                              `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
                              each limb in its colour
-  FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "two_pass", "names" [K], "skeleton"
-                             [[i, j]...], "images": [{"image", "width", "height", "box", "torso", "joints":
+  FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "merge", "two_pass", "names" [K],
+                             "skeleton" [[i, j]...], "images": [{"image", "width", "height", "box", "torso", "joints":
                              [{"name", "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based;
                              confidence in [0, 1]: the coarse heat-map's value at the joint)}], "png" [paths],
                              "seconds", "versions"}
@@ -35,6 +35,7 @@ from convcorr_jax import io, runinfo
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict
+from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import Poses, estimate, load
 from convcorr_jax.pose.run_folder import run_config
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
@@ -60,8 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true",
                    help="test-time horizontal flip, left and right joints swapped (FLIC crops: chosen on validation)")
     p.add_argument("--scales", default=None, metavar="S1,S2,...",
-                   help="test-time crop scales, their points averaged (default 1; FLIC crops with --box: 0.8,0.9,1 "
-                        "was chosen on the validation movies; with --two-pass: the second pass's, default 0.8,0.9,1)")
+                   help="test-time crop scales, their points merged by --merge (default 1; FLIC crops with --box: "
+                        "see convcorr_jax.pose.estimation.CROP_READOUT, chosen on the validation movies; with "
+                        "--two-pass: the second pass's, default FRAME_READOUT's)")
+    p.add_argument("--merge", choices=pose_scales.MERGES, default=None,
+                   help="how the scales' points are merged: mean, or median of x and of y (default: mean; with "
+                        "--two-pass: FRAME_READOUT's)")
     p.add_argument("--two-pass", action="store_true",
                    help="whole frames in two passes with a FLIC run trained on person crops (the paper's protocol, "
                         "settings chosen on the validation movies: convcorr_jax.pose.two_pass.FRAME_READOUT)")
@@ -175,14 +180,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, "--torso", "only with --two-pass (otherwise --box gives the person)", "--torso")
     default = FRAME_READOUT["scales"] if args.two_pass else (1.0,)
     scales = default if args.scales is None else _scales(args.scales)
+    merge = args.merge or (FRAME_READOUT["merge"] if args.two_pass else "mean")
     images = [read_image(p, "IMAGES") for p in args.images]
     spatial = None if args.spatial is None else args.spatial == "on"
     r = load(args.run)
     if args.two_pass:
-        poses: Poses = estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales))
+        poses: Poses = estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales, merge=merge))
     else:
         poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
-                         scales=scales)
+                         scales=scales, merge=merge)
     flip = bool(args.flip or (args.two_pass and FRAME_READOUT["flip"]))
     pngs = _png_paths(Path(args.out), args.images) if args.out else []
     records = []
@@ -197,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
               + (f"; wrote {pngs[i]}" if pngs else ""))
     if args.json:
         io.write_json(args.json, {"run": str(args.run), "readout": poses.readout, "spatial": poses.spatial,
-                                  "flip": flip, "scales": list(scales), "two_pass": bool(args.two_pass),
+                                  "flip": flip, "scales": list(scales), "merge": merge, "two_pass": bool(args.two_pass),
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
                                   "images": records, "png": [str(p) for p in pngs],
                                   "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})

@@ -104,6 +104,10 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert scaled["test_scales"] == [0.9, 1.1] and scaled["n"] == 4
     assert scaled["pck"]["0.2"]["cascade"] != off["pck"]["0.2"]["cascade"] or scaled["curve"] != off["curve"]
     assert main([*args, "--set", "test_scales=0,1"]) == 2 and "test_scales" in capsys.readouterr().err
+    assert main([*args, "--set", "test_scales=0.9,1,1.1", "--set", "test_merge=median", "--spatial", "off"]) == 0
+    med = _saved(_folder(out, "tompson2015.flic_pose_nospatial_scales0.9-1-1.1_median"), "tompson2015.flic")["metrics"]
+    assert med["test_merge"] == "median" and "(their median)" in capsys.readouterr().out
+    assert main([*args, "--set", "test_merge=max"]) == 2 and "test_merge" in capsys.readouterr().err
     framed_args = [*args, "--set", "protocol=frame", "--set", "image_size=64", "--spatial", "off"]
     assert main(framed_args) == 0  # the crop-trained run on whole frames: its own folder
     framed = _saved(_folder(out, "tompson2015.flic_pose_nospatial_frame_64px"), "tompson2015.flic")["metrics"]

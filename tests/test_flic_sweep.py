@@ -44,9 +44,9 @@ def test_frame_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
 
 def test_readout_grid_starts_plain_and_varies_flip_and_scales():
     rows = list(flic_sweep.READOUT_ROWS.values())
-    assert rows[0] == (False, (1.0,)) and rows[1] == (True, (1.0,))
-    assert all(1.0 in scales and list(scales) == sorted(scales) for _, scales in rows)
-    assert len(set(rows)) == len(rows)
+    assert rows[0] == (False, (1.0,), "mean") and rows[1] == (True, (1.0,), "mean")
+    assert all(1.0 in scales and list(scales) == sorted(scales) for _, scales, _ in rows)
+    assert {merge for *_, merge in rows} == {"mean", "median"} and len(set(rows)) == len(rows)
 
 
 def test_choose_readout_breaks_ties_by_all_joints_then_wrist_at_02():
@@ -72,14 +72,18 @@ def test_readout_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     train.train(cfg, progress=False)
     out = tmp_path / "sweep"
     assert flic_sweep.main(["--root", str(tiny_flic), "--grid", "readout", "--run", str(cfg.run_dir()), "--rows",
-                            "0,1,6", "--out", str(out), "--no-progress"]) == 0
+                            "0,1,6,16", "--out", str(out), "--no-progress"]) == 0
     rows = json.loads((out / "sweep_readout.json").read_text())["rows"]
-    assert [r["label"] for r in rows] == [list(flic_sweep.READOUT_ROWS)[i] for i in (0, 1, 6)]
+    assert [r["label"] for r in rows] == [list(flic_sweep.READOUT_ROWS)[i] for i in (0, 1, 6, 16)]
     tc, params = flic_scores.load_run(cfg.run_dir())
     ref = flic_scores.evaluate(tc, params, str(tiny_flic), "val", test_flip=True, test_scales=(0.8, 0.9, 1.0))
     t = ref["pck"]["0.05"]["cascade"]
     assert rows[2]["val"]["elbow"] == pytest.approx(100 * t["Elbow"])
     assert rows[2]["val"]["mean(elbow, wrist)"] == pytest.approx(50 * (t["Elbow"] + t["Wrist"]))
+    med = flic_scores.evaluate(tc, params, str(tiny_flic), "val", test_flip=True, test_scales=(0.7, 0.8, 0.9, 1.0, 1.1),
+                               test_merge="median")
+    assert rows[3]["test_merge"] == "median" and med["test_merge"] == "median"
+    assert rows[3]["val"]["all"] == pytest.approx(100 * med["pck"]["0.05"]["cascade"]["all"])
     chosen = [r for r in rows if r["chosen"]]
     assert len(chosen) == 1
     assert chosen[0]["val"]["mean(elbow, wrist)"] == max(r["val"]["mean(elbow, wrist)"] for r in rows)
@@ -93,7 +97,7 @@ def test_readout_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     assert [(r["protocol"], r["image_size"], r["test_flip"]) for r in rows] == [("frame", 256, False),
                                                                                  ("frame", 288, True),
                                                                                  ("frame", 288, True)]
-    assert rows[2]["second_pass"] == [0.9, [0.8, 0.9, 1.0]] and rows[1]["second_pass"] is None
+    assert rows[2]["second_pass"] == [0.9, [0.8, 0.9, 1.0], "mean"] and rows[1]["second_pass"] is None
     spatial2 = dataclasses.replace(flic_sweep.spatial_mrf.FLIC_VALIDATED, unary_power=2.0)
     ref2 = flic_scores.evaluate(flic_scores.with_input(tc, "frame", 288), params, str(tiny_flic), "val",
                                 spatial=spatial2, test_flip=True, test_scales=(0.8, 0.9, 1.0), second_pass=tc,
@@ -116,6 +120,7 @@ def test_frames_grid_lists_whole_frame_inputs():
     rows = list(flic_sweep.FRAME_ROWS.values())
     assert {p for p, *_ in rows} == {"frame", "native"} and all(size % 8 == 0 for _, size, *_ in rows)
     assert any(flip for _, _, flip, *_ in rows) and any(fields for *_, fields, _ in rows)
-    assert sorted(second[0] for *_, second in rows if second) == [0.9, 1.0, 1.0, 1.1]
+    assert sorted(second[0] for *_, second in rows if second) == [0.9, 0.9, 1.0, 1.0, 1.0, 1.1]
+    assert {second[2] for *_, second in rows if second} == {"mean", "median"}
     for *_, fields, _ in rows:
         dataclasses.replace(flic_sweep.spatial_mrf.FLIC_VALIDATED, **fields).validate()

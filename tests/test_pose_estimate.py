@@ -145,6 +145,8 @@ def test_test_time_scales_and_flip(synthetic_run):
             estimate(img, synthetic_run, scales=bad)
     with pytest.raises(InputError, match="flip"):
         estimate(img, synthetic_run, flip="yes")
+    with pytest.raises(InputError, match="merge"):
+        estimate(img, synthetic_run, scales=(0.9, 1.0), merge="max")
 
 
 def pose_affine(tc, img: np.ndarray) -> np.ndarray:
@@ -221,6 +223,15 @@ def test_cli_pose_writes_the_joints_and_a_drawing_per_image(synthetic_run, tmp_p
     assert res["flip"] is True and res["scales"] == [0.8, 1.0]
     both = estimate(np.asarray(Image.open(paths[0]).convert("RGB")), synthetic_run, flip=True, scales=(0.8, 1.0))
     np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], both.points[0], atol=1e-4)
+    assert main(["pose", str(paths[0]), "--run", str(synthetic_run), "--json", str(js), "--scales", "0.8,1,1.2",
+                 "--merge", "median"]) == 0
+    res = json.loads(js.read_text())
+    assert res["merge"] == "median" and res["scales"] == [0.8, 1.0, 1.2]
+    image = np.asarray(Image.open(paths[0]).convert("RGB"))
+    med = estimate(image, synthetic_run, scales=(0.8, 1.0, 1.2), merge="median")
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], med.points[0], atol=1e-4)
+    each = [estimate(image, synthetic_run, scales=(s,)).points[0] for s in (0.8, 1.0, 1.2)]
+    np.testing.assert_allclose(med.points[0], np.median(each, axis=0), atol=1e-3)  # per scale, in image pixels
 
 
 def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
@@ -323,3 +334,34 @@ def test_cli_pose_two_pass_is_estimate_frames(flic_run, flic_root, tmp_path):
     assert res["readout"] == "two-pass cascade" and res["spatial"] is True
     want = estimate_frames(np.asarray(Image.open(frame)), flic_run, torso=torso, **dict(FRAME_READOUT, scales=(1.0,)))
     np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], want.points[0], atol=1e-4)
+
+
+def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_run, flic_root, capsys):
+    """bench/pose_estimate_flic.py on the first 3 FLIC test people: one table row per library call, and its first
+    row (plain `estimate` with the torso boxes) equals PCK computed here in image pixels (PCK is invariant to the
+    uniform scale of the frame inputs the script scores in)."""
+    import importlib.util
+
+    from convcorr_jax.data.flic import load_flic
+    from convcorr_jax.pose import joints
+    from convcorr_jax.pose.data import flic_torso_norm
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "pose_estimate_flic.py"
+    spec = importlib.util.spec_from_file_location("pose_estimate_flic", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--run", str(flic_run), "--root", str(flic_root), "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.split("| call |")[-1].splitlines() if ln.startswith("| `")]
+    assert len(rows) == 4 and "wall time" in out
+    frames, boxes = _flic_test_people(flic_root, 3)
+    samples = load_flic(flic_root, split="test")[:3]
+    gt = np.stack([s.points for s in samples]).astype(np.float64)
+    labelled = [s.extras.get("labelled", s.visible) for s in samples]  # FLIC: annotated, possibly occluded
+    visible = np.isfinite(gt).all(-1) & np.stack([np.asarray(v, bool) for v in labelled])
+    pred = estimate(frames, flic_run, boxes=boxes, spatial=False).points
+    at = {a: joints.group_pck(pred, np.nan_to_num(gt), visible, flic_torso_norm(gt), joints.FLIC.groups, a)
+          for a in (0.05, 0.2)}
+    want = [at[0.05][g] for g in mod.GROUPS] + [at[0.2]["Wrist"]]
+    got = [float(v) for v in rows[0].split("|")[2:-2]]
+    np.testing.assert_allclose(got, want, atol=0.051)  # the table's one decimal

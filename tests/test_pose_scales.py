@@ -1,5 +1,5 @@
-"""Test-time crop scales (`pose.scales`): points carried between crops by hand-computed affine maps, the mean over
-scales, and bad input named."""
+"""Test-time crop scales (`pose.scales`): points carried between crops by hand-computed affine maps, the mean and
+the median over scales, and bad input named."""
 
 from __future__ import annotations
 
@@ -32,9 +32,25 @@ def test_combine_averages_the_scales_in_base_pixels():
     np.testing.assert_allclose(scales.combine([at_base], [base], base), at_base)
 
 
+def test_median_takes_x_and_y_apart_and_ignores_one_wrong_scale():
+    base = _affine(1.0, 0.0, 0.0)[None]
+    half = _affine(0.5, 0.0, 0.0)[None]  # base pixels = 2 x these
+    pts = [np.array([[[10.0, 20.0], [0.0, 0.0]]]), np.array([[[6.0, 11.0], [1.0, 1.0]]]),  # base (12, 22), (2, 2)
+           np.array([[[90.0, 21.0], [4.0, -6.0]]])]  # one scale on the wrong limb for joint 0
+    med = scales.combine(pts, [base, half, base], base, merge="median")
+    assert med.dtype == np.float32
+    np.testing.assert_allclose(med, [[[12.0, 21.0], [2.0, 0.0]]])  # x and y medians of different scales
+    np.testing.assert_allclose(scales.combine(pts, [base, half, base], base), [[[112 / 3, 21.0], [2.0, -4 / 3]]])
+    # an even number of scales: the mean of the two middle values
+    np.testing.assert_allclose(scales.combine(pts[:2], [base, half], base, merge="median"),
+                               [[[11.0, 21.0], [1.0, 1.0]]])
+
+
 def test_bad_input_is_named():
     a = _affine(1.0, 0.0, 0.0)[None]
     with pytest.raises(InputError, match="points"):
         scales.combine([], [], a)
     with pytest.raises(InputError, match="points"):
         scales.combine([np.zeros((1, 2, 2)), np.zeros((1, 3, 2))], [a, a], a)
+    with pytest.raises(InputError, match="merge"):
+        scales.combine([np.zeros((1, 2, 2))], [a], a, merge="max")

@@ -61,7 +61,7 @@ from convcorr_jax.pose.train_config import TrainConfig
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
 # `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
 # validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05; bench/RESULTS_pose.md)
-CROP_READOUT = {"flip": True, "scales": (0.8, 0.9, 1.0)}
+CROP_READOUT = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +240,7 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
 
 def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool | None = None,
              readout: str = "cascade", batch: int = BATCH, flip: bool = False,
-             scales: Sequence[float] = (1.0,)) -> Poses:
+             scales: Sequence[float] = (1.0,), merge: str = "mean") -> Poses:
     """Joints of the person in each image from a trained run (module docstring).
 
     images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -252,8 +252,9 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
     readout: one of `predict.READOUTS`.
     flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`).
     scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
-      scale's points mapped back into the scale-1 input and averaged (`pose.scales.combine`), the confidence the
-      mean of the scales' peaks. `CROP_READOUT` holds the settings chosen for FLIC person crops.
+      scale's points mapped back into the scale-1 input and merged (`pose.scales.combine`), the confidence the
+      mean of the scales' peaks. merge: "mean" or "median" (of x and of y over the scales).
+      `CROP_READOUT` holds the settings chosen for FLIC person crops.
     Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K]).
     """
     if readout not in predict.READOUTS:
@@ -261,6 +262,7 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
     if spatial not in (None, True, False):
         raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
     scales = pose_scales.check(scales, "estimate")
+    pose_scales.check_merge(merge, "estimate")
     if flip not in (True, False):
         raise InputError("estimate", "flip", "True or False", flip)
     imgs = _as_images(images)
@@ -282,7 +284,7 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
         points.append(preds[key])
         conf.append(preds[peak])
         affines.append(affine)
-    xy = points[0] if scales == (1.0,) else pose_scales.combine(points, affines, base)
+    xy = points[0] if scales == (1.0,) else pose_scales.combine(points, affines, base, merge)
     return Poses(predict.to_original(xy, base).astype(np.float32), np.mean(conf, axis=0).astype(np.float32),
                  r.names, key, model is not None, torso.astype(np.float32))
 

@@ -1,12 +1,15 @@
 """Test-time scales of the pose cascade: each person cropped at several scales around the same centre, every
-crop's prediction mapped back into the base crop and the predictions averaged.
+crop's prediction mapped back into the base crop and the predictions merged: averaged, or their coordinate-wise
+median.
 
     crops = [flic_crops(root, split, 128, crop_scale * s) for s in (0.9, 1.0, 1.1)]   # same people, same order
     preds = [predict.predict(params, c.arrays.images, cfg) for c in crops]
     xy = scales.combine([p["xy"] for p in preds], [c.affine for c in crops], crops[1].affine)   # base crop pixels
 
 A crop of scale s shows the person at 1 / s times the base crop's size, so the network sees each person at
-several sizes; averaging the mapped points is the multi-scale counterpart of `pose.flip`'s averaging.
+several sizes; averaging the mapped points is the multi-scale counterpart of `pose.flip`'s averaging. The median
+(`merge="median"`) ignores a minority of scales whose prediction lands on the wrong limb or the background, where
+the mean is pulled part of the way towards it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
+
+MERGES = ("mean", "median")  # how `combine` merges the scales' points
+
 
 
 def check(scales, source: str) -> tuple[float, ...]:
@@ -35,12 +41,23 @@ def to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndar
     return geometry.transform_points(np.asarray(points, np.float64), m)
 
 
-def combine(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray) -> np.ndarray:
-    """The mean over scales of points[i] [N, K, 2] (pixels of the crops made by affines[i] [N, 2, 3]), each mapped
-    into the base crops (`to_base`): float32 [N, K, 2]."""
+def check_merge(merge: str, source: str) -> str:
+    """merge if it is one of `MERGES`, else InputError from `source`."""
+    if merge not in MERGES:
+        raise InputError(source, "merge", f"one of {list(MERGES)}", merge)
+    return merge
+
+
+def combine(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray,
+            merge: str = "mean") -> np.ndarray:
+    """points[i] [N, K, 2] (pixels of the crops made by affines[i] [N, 2, 3]), each mapped into the base crops
+    (`to_base`), merged over the scales: their mean, or (merge="median") the median of x and of y separately (for
+    an even number of scales the mean of the two middle values): float32 [N, K, 2]."""
+    check_merge(merge, "scales.combine")
     if not points or len(points) != len(affines):
         raise InputError("scales.combine", "points", f"one point array per crop map ({len(affines)})", len(points))
     mapped = [to_base(p, a, base) for p, a in zip(points, affines)]
     if any(m.shape != mapped[0].shape for m in mapped):
         raise InputError("scales.combine", "points", "arrays of one shape [N, K, 2]", [m.shape for m in mapped])
-    return np.mean(mapped, axis=0).astype(np.float32)
+    reduce = np.mean if merge == "mean" else np.median
+    return reduce(np.stack(mapped), axis=0).astype(np.float32)

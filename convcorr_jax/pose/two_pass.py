@@ -35,7 +35,8 @@ from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.estimation import BATCH, PoseRun, Poses, _as_images, load, spatial_inputs_at, spatial_model
 
 TORSO = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]  # the joints that place the second-pass crop
-FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True, "scales": (0.8, 0.9, 1.0)}
+FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
+                 "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 
 
 @functools.lru_cache(maxsize=4)
@@ -67,7 +68,8 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
 
 def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_size: int = 288,
                     unary_power: float = 2.0, second_pass: float = 0.9, flip: bool = True,
-                    scales: Sequence[float] = (0.8, 0.9, 1.0), batch: int = BATCH) -> Poses:
+                    scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
+                    batch: int = BATCH) -> Poses:
     """Joints of the person in each whole frame, in two passes (module docstring).
 
     images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -77,7 +79,8 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_
       frames' centres.
     input_size: the first pass's input side (px, a multiple of the model's pool); unary_power: the spatial model's
       unary exponent (the run's spatial config otherwise); second_pass: the second crop's scale relative to the run's
-      crop scale; flip, scales: the second pass's test-time flip and crop scales.
+      crop scale; flip, scales: the second pass's test-time flip and crop scales; merge: how the scales' points
+      are merged, "mean" or "median" (`pose.scales.combine`).
     Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
     scales of the coarse heat-map's peak, readout "two-pass cascade", spatial True, torso [N, 2]).
     """
@@ -92,6 +95,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_
     if not second_pass > 0:
         raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
     scales = pose_scales.check(scales, "estimate_frames")
+    pose_scales.check_merge(merge, "estimate_frames")
     imgs = _as_images(images)
     sizes = [im.shape[:2] for im in imgs]
     points = _torso_points(torso, sizes)
@@ -118,7 +122,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_
         xy.append(preds["cascade"])
         peaks.append(preds["peak"])
         affines.append(affine)
-    in_frame = pose_scales.combine(xy, affines, frame_affine)
+    in_frame = pose_scales.combine(xy, affines, frame_affine, merge)
     return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
                  np.mean(peaks, axis=0).astype(np.float32), r.names, "two-pass cascade", True,
                  points.astype(np.float32))

@@ -3,6 +3,7 @@
     convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
                        [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out runs]
                        [--name N] [--force] [--set test_flip=true] [--set test_scales=0.8,0.9,1]
+                       [--set test_merge=median]
                        [--set protocol=frame --set image_size=288 [--set second_pass=0.9]]
     convcorr run tompson2015.flic --data-root FLIC_FOLDER --set run_dir=runs/pose_flic [--set split=val]
 
@@ -82,7 +83,8 @@ class Config(ExperimentConfig):
     unary_power, kernel, prior_sigma, prior_floor, torso_sigma of `spatial.SpatialConfig`, defaults from
     FLIC_VALIDATED); test_flip: test-time horizontal flip with left/right joints swapped (`pose.flip`);
     test_scales: test-time crop scales, relative to the run's crop scale (person crops only): each person is
-    cropped at each, predicted, and the predictions mapped back and averaged (`pose.scales`); (1,): one crop;
+    cropped at each, predicted, and the predictions mapped back and merged by test_merge ("mean" or "median",
+    `pose.scales.combine`); (1,): one crop;
     protocol, image_size: the input the run is scored on, None: the run's own (`with_input`; e.g. a person-crop
     run on whole frames: protocol "frame", image_size 288 puts FLIC's 360 x 240 frames at 0.8 x, about the scale
     of the 128 px crops of 2.5 x the torso box); second_pass: with whole frames and a run trained on person crops,
@@ -107,6 +109,7 @@ class Config(ExperimentConfig):
     timing: bool = False
     test_flip: bool = False
     test_scales: tuple[float, ...] = (1.0,)
+    test_merge: str = "mean"
     protocol: str | None = None
     image_size: int | None = None
     second_pass: float | None = None
@@ -122,6 +125,8 @@ class Config(ExperimentConfig):
                              self.image_size)
         if not self.test_scales or any(not s > 0 for s in self.test_scales):
             raise InputError("config", "test_scales", "one or more crop scales > 0", self.test_scales)
+        if self.test_merge not in pose_scales.MERGES:
+            raise InputError("config", "test_merge", f"one of {list(pose_scales.MERGES)}", self.test_merge)
         for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
                                       ("spatial", self.spatial, ("on", "off"))):
             if value not in allowed:
@@ -157,6 +162,7 @@ def run_name(cfg: Config) -> str:
             + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else "")
             + ("_flip" if cfg.test_flip else "")
             + ("" if tuple(cfg.test_scales) == (1.0,) else "_scales" + "-".join(f"{s:g}" for s in cfg.test_scales))
+            + ("" if cfg.test_merge == "mean" else f"_{cfg.test_merge}")
             + (f"_{cfg.protocol}" if cfg.protocol else "") + (f"_{cfg.image_size}px" if cfg.image_size else "")
             + (f"_pass2x{cfg.second_pass:g}" if cfg.second_pass is not None else ""))
 
@@ -196,11 +202,11 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
              timing: bool = False, spatial: spatial_mrf.SpatialConfig | None = None, test_flip: bool = False,
              page: str | Path | None = None, log_priors: np.ndarray | None = None,
              test_scales: tuple[float, ...] = (1.0,), second_pass: TrainConfig | None = None,
-             second_scale: float = 1.0) -> dict:
+             second_scale: float = 1.0, test_merge: str = "mean") -> dict:
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); test_scales: crop
-    scales relative to the run's (person crops only), predictions averaged in the run's crops (`pose.scales`,
-    `Config.test_scales`); page: where to draw
+    scales relative to the run's (person crops only), predictions mapped into the run's crops and merged by
+    test_merge ("mean" or "median", `pose.scales.combine`; `Config.test_scales`); page: where to draw
     the best and worst people (`page_figure`; None: not drawn); log_priors: the spatial model's priors
     [E, kh, kw] in place of the ground-truth histograms (e.g. `spatial.fit_priors`); second_pass: a person-crop
     config of the same params (the run's own) for the "two-pass" read-outs on whole frames (`second_pass_points`,
@@ -224,14 +230,14 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
         flip = joints.FLIC.flip if test_flip and second_pass is None else None
         by_scale.append((crops.affine, predict.predict(params, crops.arrays.images, tc.model, spatial=sp, flip=flip)))
     preds = by_scale[0][1] if len(by_scale) == 1 else {
-        k: pose_scales.combine([p[k] for _, p in by_scale], [a for a, _ in by_scale], base.affine)
+        k: pose_scales.combine([p[k] for _, p in by_scale], [a for a, _ in by_scale], base.affine, test_merge)
         for k in by_scale[0][1]}
     if second_pass is not None:
         first = preds[MAIN[refine]["cascade" if spatial is None else "cascade+spatial"]]
         preds.update(second_pass_points(second_pass, params, root, split, first, base.affine, second_scale,
-                                        test_flip, scales))
+                                        test_flip, scales, test_merge))
     res: dict = {"split": split, "n": len(data), "refine": refine, "test_flip": bool(test_flip),
-                 "test_scales": list(scales),
+                 "test_scales": list(scales), "test_merge": test_merge,
                  "second_pass": None if second_pass is None else {"crop_scale": second_pass.crop_scale * second_scale,
                                                                   "image_size": second_pass.model.image_size},
                  "pool": tc.model.pool, "protocol": tc.protocol,
@@ -257,12 +263,12 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
 
 def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: str, first: np.ndarray,
                        frame_affine: np.ndarray, scale: float = 1.0, test_flip: bool = False,
-                       test_scales: tuple[float, ...] = (1.0,)) -> dict[str, np.ndarray]:
+                       test_scales: tuple[float, ...] = (1.0,), merge: str = "mean") -> dict[str, np.ndarray]:
     """The "second_" read-outs [N, K, 2] in the frame inputs of frame_affine [N, 2, 3] (image -> input): each
     person of FLIC `split` cropped around the torso joints (`TORSO`) of first [N, K, 2] (the first pass, frame
     input pixels) at tc's input size and scale x tc.crop_scale x the train annotations' torso-box ratio
     (`recrop.box_ratio` on `prior_split(split)`), optionally at test_scales of it and mirrored, predicted by
-    params under tc (a person-crop config) and mapped back (`pose.scales.combine`)."""
+    params under tc (a person-crop config), mapped back and merged by merge (`pose.scales.combine`)."""
     prior = flic_split(root, prior_split(split))
     ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in prior]),
                              np.stack([s.points for s in prior]), TORSO)
@@ -274,7 +280,7 @@ def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: s
         preds.append(predict.predict(params, crop_images(samples, affine, size), tc.model,
                                      flip=joints.FLIC.flip if test_flip else None))
         affines.append(affine)
-    return {f"second_{k}": pose_scales.combine([p[k] for p in preds], affines, frame_affine) for k in READOUTS}
+    return {f"second_{k}": pose_scales.combine([p[k] for p in preds], affines, frame_affine, merge) for k in READOUTS}
 
 
 def markdown(res: dict, with_paper: bool = True) -> str:
@@ -291,6 +297,7 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(
         res.get("protocol", "person")) + (", test-time flip" if res.get("test_flip") else "") + (
         ", test-time crop scales " + " / ".join(f"{s:g}" for s in res["test_scales"])
+        + ("" if res.get("test_merge", "mean") == "mean" else f" (their {res['test_merge']})")
         if res.get("test_scales", [1.0]) != [1.0] else "") + (
         f" ({res['image_size']} px; the run trained on {res['trained_protocol']} inputs)"
         if res.get("trained_protocol", res.get("protocol")) != res.get("protocol") else "") + (
@@ -358,7 +365,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     tc = with_input(tc, cfg.protocol, cfg.image_size)
     res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
                    cfg.test_flip, page=ctx.figures / PAGE, test_scales=cfg.test_scales, second_pass=second,
-                   second_scale=cfg.second_pass or 1.0)
+                   second_scale=cfg.second_pass or 1.0, test_merge=cfg.test_merge)
     res["run"] = str(cfg.run_dir)
     res["trained_protocol"] = trained_on
     curve_figure(res, ctx.figures / FIGURE)

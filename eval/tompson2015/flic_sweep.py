@@ -20,13 +20,14 @@ coarse heat-maps of `PRIOR_PEOPLE` people of the train split, from the offset hi
 Every "frame" row is scored once more after training by `tompson2015.flic_scores.evaluate` on the validation movies with
 the validated spatial model (FLIC_VALIDATED): one table, a row per setting. Grid "readout" trains nothing: on a
 finished person-crop run (`--run`) it scores every test-time setting of `READOUT_ROWS` (flip with left / right
-joints swapped, crop scales: `flic_scores.evaluate`'s test_flip and test_scales) on the validation movies without
+joints swapped, crop scales and how their points are merged, mean or median: `flic_scores.evaluate`'s test_flip,
+test_scales and test_merge) on the validation movies without
 the spatial model, and marks the chosen row: the highest mean of elbow and wrist cascade PCK@0.05, ties broken by
 all joints, then by wrist PCK@0.2. Grid "frames" trains nothing either: a finished person-crop run (`--run`) on
 the paper's protocol, whole frames with the person picked by the spatial model from the torso, for each
 `FRAME_ROWS` setting (the input: letterboxed at a side, or native; test-time flip; the spatial model's settings
 from FLIC_VALIDATED; a second pass on a crop around the predicted torso, `flic_scores.second_pass_points`, where
-flip and the crop scales apply), chosen the same way on the cascade with the spatial model (the second pass's
+flip, the crop scales and their merge apply), chosen the same way on the cascade with the spatial model (the second pass's
 read-out on its rows). `--base` replaces every row's config and
 `--set` adds overrides to every row (a smoke run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
 The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
@@ -86,26 +87,35 @@ GRIDS["frame"] = {
 GRID = GRIDS["flic"]
 # evaluation-time settings tried on the first "frame" row's run: label -> (test-time flip, priors learned on train)
 EVAL_ROWS = {"+ test flip": (True, False), "+ learned priors": (False, True), "+ test flip, learned priors": (True, True)}
-# grid "readout": label -> (test-time flip, crop scales relative to the run's)
-READOUT_ROWS: dict[str, tuple[bool, tuple[float, ...]]] = {
-    "plain": (False, (1.0,)),
-    "flip": (True, (1.0,)),
-    "flip, scales 0.9 / 1 / 1.1": (True, (0.9, 1.0, 1.1)),
-    "flip, scales 0.8 / 1 / 1.2": (True, (0.8, 1.0, 1.2)),
-    "flip, scales 0.9 / 1": (True, (0.9, 1.0)),
-    "flip, scales 1 / 1.1": (True, (1.0, 1.1)),
-    "flip, scales 0.8 / 0.9 / 1": (True, (0.8, 0.9, 1.0)),
-    "flip, scales 0.85 / 1": (True, (0.85, 1.0)),
-    "flip, scales 0.9 / 0.95 / 1 / 1.05": (True, (0.9, 0.95, 1.0, 1.05)),
-    "flip, scales 0.8 / 0.9 / 1 / 1.1": (True, (0.8, 0.9, 1.0, 1.1)),
-    "flip, scales 0.7 / 0.8 / 0.9 / 1": (True, (0.7, 0.8, 0.9, 1.0)),
-    "flip, scales 0.75 / 0.875 / 1": (True, (0.75, 0.875, 1.0)),
+# grid "readout": label -> (test-time flip, crop scales relative to the run's, how the scales' points are merged)
+READOUT_ROWS: dict[str, tuple[bool, tuple[float, ...], str]] = {
+    "plain": (False, (1.0,), "mean"),
+    "flip": (True, (1.0,), "mean"),
+    "flip, scales 0.9 / 1 / 1.1": (True, (0.9, 1.0, 1.1), "mean"),
+    "flip, scales 0.8 / 1 / 1.2": (True, (0.8, 1.0, 1.2), "mean"),
+    "flip, scales 0.9 / 1": (True, (0.9, 1.0), "mean"),
+    "flip, scales 1 / 1.1": (True, (1.0, 1.1), "mean"),
+    "flip, scales 0.8 / 0.9 / 1": (True, (0.8, 0.9, 1.0), "mean"),
+    "flip, scales 0.85 / 1": (True, (0.85, 1.0), "mean"),
+    "flip, scales 0.9 / 0.95 / 1 / 1.05": (True, (0.9, 0.95, 1.0, 1.05), "mean"),
+    "flip, scales 0.8 / 0.9 / 1 / 1.1": (True, (0.8, 0.9, 1.0, 1.1), "mean"),
+    "flip, scales 0.7 / 0.8 / 0.9 / 1": (True, (0.7, 0.8, 0.9, 1.0), "mean"),
+    "flip, scales 0.75 / 0.875 / 1": (True, (0.75, 0.875, 1.0), "mean"),
+    "flip, scales 0.7 / 0.8 / 0.9 / 1 / 1.1": (True, (0.7, 0.8, 0.9, 1.0, 1.1), "mean"),
+    "flip, scales 0.8 / 0.9 / 1, median": (True, (0.8, 0.9, 1.0), "median"),
+    "flip, scales 0.8 / 0.9 / 1 / 1.1, median": (True, (0.8, 0.9, 1.0, 1.1), "median"),
+    "flip, scales 0.7 / 0.8 / 0.9 / 1, median": (True, (0.7, 0.8, 0.9, 1.0), "median"),
+    "flip, scales 0.7 / 0.8 / 0.9 / 1 / 1.1, median": (True, (0.7, 0.8, 0.9, 1.0, 1.1), "median"),
+    "flip, scales 0.7 / 0.8 / 0.9 / 1 / 1.1 / 1.2, median": (True, (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "median"),
+    "flip, scales 0.75 / 0.8 / 0.85 / 0.9 / 0.95 / 1, median": (True, (0.75, 0.8, 0.85, 0.9, 0.95, 1.0), "median"),
 }
 # grid "frames": label -> (protocol, input side px, test-time flip, spatial-model fields replacing FLIC_VALIDATED's,
-# second pass: None or (its crop scale factor, its crop scales)); the second-pass rows take the first pass of the
-# best row above them and the crop read-out chosen by grid "readout" (flip, scales 0.8 / 0.9 / 1)
+# second pass: None or (its crop scale factor, its crop scales, their merge)); the second-pass rows take the first
+# pass of the best row above them and crop read-outs of grid "readout"
 _P2 = {"unary_power": 2.0}
-FRAME_ROWS: dict[str, tuple[str, int, bool, dict, tuple[float, tuple[float, ...]] | None]] = {
+_S3 = (0.8, 0.9, 1.0)
+_S6 = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)  # grid "readout"'s choice for the `flic` run
+FRAME_ROWS: dict[str, tuple[str, int, bool, dict, tuple[float, tuple[float, ...], str] | None]] = {
     "letterbox 256": ("frame", 256, False, {}, None),
     "letterbox 288": ("frame", 288, False, {}, None),
     "letterbox 320": ("frame", 320, False, {}, None),
@@ -116,13 +126,17 @@ FRAME_ROWS: dict[str, tuple[str, int, bool, dict, tuple[float, tuple[float, ...]
     "letterbox 288, torso sigma 4": ("frame", 288, False, {"torso_sigma": 4.0}, None),
     "letterbox 288, kernel 21": ("frame", 288, False, {"kernel": 21}, None),
     "letterbox 288, unary power 2": ("frame", 288, False, _P2, None),
-    "letterbox 288, unary power 2; second pass x1": ("frame", 288, False, _P2, (1.0, (1.0,))),
+    "letterbox 288, unary power 2; second pass x1": ("frame", 288, False, _P2, (1.0, (1.0,), "mean")),
     "letterbox 288, unary power 2; second pass x0.9, flip, scales 0.8 / 0.9 / 1": ("frame", 288, True, _P2,
-                                                                                  (0.9, (0.8, 0.9, 1.0))),
+                                                                                  (0.9, _S3, "mean")),
     "letterbox 288, unary power 2; second pass x1, flip, scales 0.8 / 0.9 / 1": ("frame", 288, True, _P2,
-                                                                                (1.0, (0.8, 0.9, 1.0))),
+                                                                                (1.0, _S3, "mean")),
     "letterbox 288, unary power 2; second pass x1.1, flip, scales 0.8 / 0.9 / 1": ("frame", 288, True, _P2,
-                                                                                  (1.1, (0.8, 0.9, 1.0))),
+                                                                                  (1.1, _S3, "mean")),
+    "letterbox 288, unary power 2; second pass x0.9, flip, scales 0.7 / 0.8 / 0.9 / 1 / 1.1 / 1.2, median": (
+        "frame", 288, True, _P2, (0.9, _S6, "median")),
+    "letterbox 288, unary power 2; second pass x1, flip, scales 0.7 / 0.8 / 0.9 / 1 / 1.1 / 1.2, median": (
+        "frame", 288, True, _P2, (1.0, _S6, "median")),
 }
 PRIOR_PEOPLE, PRIOR_STEPS, PRIOR_LR = 512, 200, 0.05  # `spatial.fit_priors` on the train split's heat-maps
 
@@ -207,11 +221,14 @@ def run_readout_sweep(root: str, run: str, only: Sequence[int] | None = None, pr
     tc, params = flic_scores.load_run(run)
     rows = []
     items = [(i, kv) for i, kv in enumerate(READOUT_ROWS.items()) if only is None or i in only]
-    for _, (label, (flip, scales)) in progress_bar(items, desc="readout", unit="setting", disable=not progress):
+    for _, (label, (flip, scales, merge)) in progress_bar(items, desc="readout", unit="setting",
+                                                          disable=not progress):
         with runinfo.timed() as wall:
-            res = flic_scores.evaluate(tc, params, root, "val", "on", False, None, test_flip=flip, test_scales=scales)
+            res = flic_scores.evaluate(tc, params, root, "val", "on", False, None, test_flip=flip, test_scales=scales,
+                                       test_merge=merge)
         val = _readout_scores(res, "cascade")
-        rows.append({"label": label, "test_flip": flip, "test_scales": list(scales), "run": run, "n": res["n"],
+        rows.append({"label": label, "test_flip": flip, "test_scales": list(scales), "test_merge": merge,
+                     "run": run, "n": res["n"],
                      "val": val, "seconds": wall["seconds"], "chosen": False})
     rows[choose_readout([r["val"] for r in rows])]["chosen"] = True
     return rows
@@ -237,12 +254,13 @@ def run_frames_sweep(root: str, run: str, only: Sequence[int] | None = None, pro
                                                                            disable=not progress):
         tc = flic_scores.with_input(tc0, protocol, size)
         spatial = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, **fields)
-        scale, scales = second or (1.0, (1.0,))
+        scale, scales, merge = second or (1.0, (1.0,), "mean")
         with runinfo.timed() as wall:
             res = flic_scores.evaluate(tc, params, root, "val", "on", False, spatial, test_flip=flip,
-                                       test_scales=scales, second_pass=tc0 if second else None, second_scale=scale)
+                                       test_scales=scales, second_pass=tc0 if second else None, second_scale=scale,
+                                       test_merge=merge)
         rows.append({"label": label, "protocol": protocol, "image_size": size, "test_flip": flip,
-                     "spatial": fields, "second_pass": None if second is None else [scale, list(scales)],
+                     "spatial": fields, "second_pass": None if second is None else [scale, list(scales), merge],
                      "run": run, "n": res["n"],
                      "val": _readout_scores(res, "two-pass" if second else "cascade+spatial"),
                      "val_nospatial": _readout_scores(res, "cascade"), "seconds": wall["seconds"], "chosen": False})
