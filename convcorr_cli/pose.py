@@ -1,15 +1,15 @@
 """`convcorr pose IMAGES... --run DIR [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
-[--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`: the joints of the person in each
-image from a trained pose run (`convcorr train pose`), drawn as a skeleton.
+[--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`: the joints of
+the person in each image from a trained pose run (`convcorr train pose`), drawn as a skeleton.
 
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
 image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC run (the person
 crop of training) or the person's box for other runs. `--spatial` on/off: the run's spatial model (FLIC runs;
 default: on when the run has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
 the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
---merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC runs trained on person crops): whole frames in two passes
-(`convcorr_jax.pose.two_pass.estimate_frames` with `FRAME_READOUT`), the spatial model conditioned on `--torso`
-(one X,Y per image; default the image's centre). Writes:
+--merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC runs trained on
+person crops): whole frames in two passes (`convcorr_jax.pose.two_pass.estimate_frames` with `FRAME_READOUT`), the
+spatial model conditioned on `--torso` (one X,Y per image; default the image's centre). Writes:
   DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
                              `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
                              each limb in its colour
@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
               + (f"; wrote {pngs[i]}" if pngs else ""))
     if args.json:
         io.write_json(args.json, {"run": str(args.run), "readout": poses.readout, "spatial": poses.spatial,
-                                  "flip": flip, "scales": list(scales), "merge": merge, "two_pass": bool(args.two_pass),
+                                  "flip": flip, "scales": list(scales), "merge": merge,
+                                  "two_pass": bool(args.two_pass),
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
                                   "images": records, "png": [str(p) for p in pngs],
                                   "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})

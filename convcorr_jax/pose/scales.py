@@ -24,7 +24,6 @@ from convcorr_jax.errors import InputError
 MERGES = ("mean", "median")  # how `combine` merges the scales' points
 
 
-
 def check(scales, source: str) -> tuple[float, ...]:
     """Test-time crop scales (a number or a sequence) as a tuple of floats; InputError from `source` unless there is
     at least one and every one is finite and > 0."""
