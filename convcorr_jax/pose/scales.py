@@ -40,10 +40,10 @@ def to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndar
     return geometry.transform_points(np.asarray(points, np.float64), m)
 
 
-def check_merge(merge: str, source: str) -> str:
-    """merge if it is one of `MERGES`, else InputError from `source`."""
+def check_merge(merge: str, source: str, field: str = "merge") -> str:
+    """merge if it is one of `MERGES`, else InputError from `source` naming `field`."""
     if merge not in MERGES:
-        raise InputError(source, "merge", f"one of {list(MERGES)}", merge)
+        raise InputError(source, field, f"one of {list(MERGES)}", merge)
     return merge
 
 

@@ -66,8 +66,9 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
     return t
 
 
-def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_size: int = 288,
-                    unary_power: float = 2.0, second_pass: float = 0.9, flip: bool = True,
+def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
+                    input_size: int = FRAME_READOUT["input_size"], unary_power: float = FRAME_READOUT["unary_power"],
+                    second_pass: float = FRAME_READOUT["second_pass"], flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
                     batch: int = BATCH) -> Poses:
     """Joints of the person in each whole frame, in two passes (module docstring).
@@ -80,7 +81,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None, input_
     input_size: the first pass's input side (px, a multiple of the model's pool); unary_power: the spatial model's
       unary exponent (the run's spatial config otherwise); second_pass: the second crop's scale relative to the run's
       crop scale; flip, scales: the second pass's test-time flip and crop scales; merge: how the scales' points
-      are merged, "mean" or "median" (`pose.scales.combine`).
+      are merged, "mean" or "median" (`pose.scales.combine`). Their defaults are `FRAME_READOUT`'s.
     Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
     scales of the coarse heat-map's peak, readout "two-pass cascade", spatial True, torso [N, 2]).
     """

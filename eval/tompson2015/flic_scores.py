@@ -125,8 +125,7 @@ class Config(ExperimentConfig):
                              self.image_size)
         if not self.test_scales or any(not s > 0 for s in self.test_scales):
             raise InputError("config", "test_scales", "one or more crop scales > 0", self.test_scales)
-        if self.test_merge not in pose_scales.MERGES:
-            raise InputError("config", "test_merge", f"one of {list(pose_scales.MERGES)}", self.test_merge)
+        pose_scales.check_merge(self.test_merge, "config", "test_merge")
         for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
                                       ("spatial", self.spatial, ("on", "off"))):
             if value not in allowed:
