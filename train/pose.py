@@ -5,6 +5,7 @@ The command line parses and calls `main` once; the loop itself is `convcorr_jax.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -13,22 +14,41 @@ import numpy as np
 from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.pose import joints, train
-from convcorr_jax.pose.data import headline
+from convcorr_jax.pose.data import dataset_skeleton, headline
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_train.pose_configs import get_config
 
 
 def config(name: str, out: str | None = None, sets: Sequence[str] = (), logdir: str | None = None) -> TrainConfig:
-    """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins)."""
+    """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins); a
+    COCO-format dataset's skeleton then sets the joint count and the mirror permutation (`with_skeleton`)."""
     cfg = override(get_config(name), [*([f"out={out}"] if out is not None else []), *sets])
-    return override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg
+    return with_skeleton(override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg)
+
+
+def with_skeleton(cfg: TrainConfig) -> TrainConfig:
+    """cfg with model.num_joints and augment.flip_perm of its data's skeleton, for data that declares its own
+    skeleton (data=coco with a data_root); other configs unchanged.
+
+    Args:
+        cfg: the config.
+
+    Returns:
+        the config for the data's skeleton.
+    """
+    if cfg.data != "coco" or not cfg.data_root:
+        return cfg
+    sk = dataset_skeleton(cfg.data, cfg.data_root)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_joints=sk.num_joints),
+                               augment=dataclasses.replace(cfg.augment, flip_perm=sk.flip))
 
 
 def group_table(cfg: TrainConfig, ev: dict) -> str:
     """The headline score (PCK@0.05, MPII PCKh@0.5) per joint group (mean of the group's joints) of the coarse
     model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
-    groups = joints.joint_set(cfg.data, cfg.model.num_joints).groups
-    held = "validation movies" if cfg.data == "flic" else "held-out set"
+    groups = joints.joint_set(cfg.data, cfg.model.num_joints, cfg.data_root).groups
+    held = "validation movies" if cfg.data == "flic" else "val split" if cfg.data in ("coco", "lsp") else \
+        "held-out set"
     score, alpha = headline(cfg.data)
     lines = [f"{score}@{alpha:g} (%) per joint group ({held}, step {ev['step']}):",
              f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]

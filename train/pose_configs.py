@@ -66,6 +66,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from convcorr_jax.data import skeletons
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as pose_model
@@ -76,6 +78,9 @@ FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep);
 FLIC_TRUNK_STEPS = (6400, 2400, 1200)  # `flic`: chosen on the validation movies within the CPU budget
 FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same budget
 FLIC_NATIVE_STEPS = (300, 450, 90)  # `flic_native`: 384 px inputs, the budget (31.6 min on the 2-core CPU)
+COCO_STEPS = FLIC_TRUNK_STEPS  # `coco`: the `flic` recipe; `--set steps=A,B,C` for a smaller dataset or budget
+COCO_CROP_SCALE = 1.25  # `coco`: person-crop side / the annotation bbox's longer side
+LSP_STEPS = (3200, 1200, 600)  # `lsp`: set by the 45-minute CPU budget on LSPET (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 
@@ -129,6 +134,25 @@ def _flic_native() -> TrainConfig:
                                model=dataclasses.replace(base.model, image_size=NATIVE_SIZE), steps=FLIC_NATIVE_STEPS)
 
 
+def _recipe(name: str, data: str, skeleton: Skeleton, crop_scale: float, steps: tuple[int, int, int]
+            ) -> Callable[[], TrainConfig]:
+    """The validated `flic` recipe (ImageNet trunk + the paper's fine model) on another dataset's person crops."""
+
+    def build() -> TrainConfig:
+        base = _flic()
+        return dataclasses.replace(base, name=f"pose_{name}", data=data, crop_scale=crop_scale, steps=steps,
+                                   model=dataclasses.replace(base.model, num_joints=skeleton.num_joints),
+                                   augment=dataclasses.replace(base.augment, flip_perm=skeleton.flip))
+
+    return build
+
+
+def _coco_tiny() -> TrainConfig:
+    base = _recipe("coco_tiny", "coco", skeletons.COCO17, COCO_CROP_SCALE, (8, 4, 4))()
+    return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=base.model.num_joints),
+                               batch_size=8, checkpoint_every=8, eval_limit=64)
+
+
 def _flic_tiny() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_tiny"), model=dataclasses.replace(TINY_MODEL, num_joints=11),
                                batch_size=8, steps=(8, 4, 4), checkpoint_every=8, eval_limit=64)
@@ -155,6 +179,10 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "flic_paper": _flic_paper,
     "flic_tiny": _flic_tiny,
     "flic_full": _flic_full,
+    "coco": _recipe("coco", "coco", skeletons.COCO17, COCO_CROP_SCALE, COCO_STEPS),
+    "coco_tiny": _coco_tiny,
+    "lsp": _recipe("lsp", "lsp", skeletons.LSP, 1.0, LSP_STEPS),
+    "mpii": _recipe("mpii", "mpii", skeletons.MPII, 1.0, FLIC_TRUNK_STEPS),
 }
 NAMES = tuple(CONFIGS)
 

@@ -84,3 +84,74 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
         return s.with_image() if with_images else s
 
     return collect(range(len(coords)), parse, skip_bad, what="load_lsp")
+
+
+VAL_FRACTION = 0.15  # the validation part of the training images (seeded, `people`)
+
+
+def image_count(folder: Path, layout: str, n: int) -> int:
+    """How many of the n people's images are in `folder`: the length of the run im0..1, im0..2, ... present; an
+    image missing after a present one is an error (one line naming it), so is a folder without the first image."""
+    width = 4 if layout == "lsp" else 5
+    present = [(folder / f"im{i + 1:0{width}d}.jpg").is_file() for i in range(n)]
+    count = present.index(False) if False in present else n
+    if count == 0:
+        raise InputError(folder, "images", f"the {layout.upper()} images im{1:0{width}d}.jpg ...", "none found")
+    if any(present[count:]):
+        raise InputError(folder / f"im{count + 1:0{width}d}.jpg", "image", "an existing image file (the images "
+                         "present must be im..1 to im..N without a gap)", "missing file")
+    return count
+
+
+def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fraction: float = VAL_FRACTION,
+           seed: int = 0):
+    """The people of an LSP or LSPET folder (joints.mat + images/) as a `pose_sets.PersonSet`, one per image.
+
+    Splits: the first `train_images` images are train + val (val: a seeded random `val_fraction` of them), the
+    rest of the images present are test. train_images 0: LSP's standard split (the first 1,000 of LSP's 2,000 to
+    train, the last 1,000 to test); for LSPET all images present train (then `--set train_images=N` sets a test
+    part). Crops: the whole image (LSP's images are people cut out of photos); normaliser: the skeleton's torso.
+
+    Args:
+        root: the folder (or its joints.mat).
+        split: "train", "val" or "test".
+        train_images: how many leading images are train + val (0: the standard split).
+        val_fraction: the part of them held out as val.
+        seed: the seed of the val draw.
+
+    Returns:
+        the PersonSet.
+    """
+    from PIL import Image
+
+    from convcorr_jax.data.pose_sets import PersonSet, image_folder
+    from convcorr_jax.data.skeletons import LSP
+
+    p = Path(root)
+    mat = p / "joints.mat" if p.is_dir() else p
+    samples = load_lsp(mat)
+    layout = samples[0].extras["layout"]
+    folder = image_folder(mat.parent / "images", layout.upper())
+    n = image_count(folder, layout, len(samples))
+    n_train = train_images or (1000 if layout == "lsp" else n)
+    if not 0 < n_train <= n:
+        raise InputError("config", "train_images", f"1..{n} (the images present in {folder})", n_train)
+    order = np.random.default_rng(seed).permutation(n_train)
+    val = set(order[:int(round(val_fraction * n_train))].tolist())
+    keep = {"train": [i for i in range(n_train) if i not in val], "val": sorted(val),
+            "test": list(range(n_train, n))}[split]
+    if not keep:
+        raise InputError(mat, "split", f"people in split {split!r} (train_images={n_train} of {n} images)", 0)
+    chosen, empty = [], 0
+    for i in keep:
+        if samples[i].extras["labelled"].any():
+            chosen.append(samples[i])
+        else:
+            empty += 1
+    boxes = []
+    for s in chosen:
+        with Image.open(s.image_path) as im:
+            w, h = im.size
+        boxes.append((0.0, 0.0, w - 1.0, h - 1.0))
+    norm_boxes = np.stack([s.bbox for s in chosen]).astype(np.float64)
+    return PersonSet(chosen, LSP, np.asarray(boxes, np.float64), norm_boxes, os.fspath(mat), empty)

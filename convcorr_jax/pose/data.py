@@ -49,18 +49,22 @@ import jax
 import numpy as np
 
 from convcorr_jax import cache, geometry
-from convcorr_jax.data import flic, mpii
+from convcorr_jax.data import flic, mpii, pose_sets
 from convcorr_jax.data.flic_split import movie_split
+from convcorr_jax.data import skeletons
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.synthetic import load_people
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.errors import InputError
+from convcorr_jax.progress import LOG as progress_log
 
-KINDS = ("synthetic", "mpii", "flic")
+KINDS = ("synthetic", "mpii", "flic", *pose_sets.LOADERS)  # pose_sets.LOADERS: "coco" (any skeleton), "lsp"
 FLIC_SPLITS = ("train", "val", "trainval", "test")
 PROTOCOLS = ("person", "frame", "native")  # FLIC inputs: person crops, whole frames letterboxed or at native size
 VAL_FRACTION = 0.15
 VAL_SEED = 0
-TORSO_ENDS = {16: (13, 2), 11: (0, 7)}  # l shoulder, r hip of the 16 MPII-ordered and the 11 FLIC joints
+TORSO_ENDS = {16: (13, 2), 11: (0, 7)}  # l shoulder, r hip of the 16 MPII-ordered and the 11 FLIC joints (torso_size
+# without a skeleton, the old rule kept for callers that give none; the library passes the skeleton)
 READ_OPTIONS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)  # rows are in (mapped) memory
 _CHUNK = 64  # images decoded at a time while building crops
 
@@ -102,23 +106,26 @@ class PoseCrops:
 
 
 def headline(kind: str) -> tuple[str, float]:
-    """(name, alpha) of a dataset's headline score: ("PCKh", 0.5) for "mpii" (norm = head size), else
-    ("PCK", 0.05) (torso-normalised, Tompson et al. Table 3)."""
-    return ("PCKh", 0.5) if kind == "mpii" else ("PCK", 0.05)
+    """(name, alpha) of a dataset's headline score: ("PCKh", 0.5) for "mpii" (norm = head size), ("PCK", 0.2)
+    for the `pose_sets` datasets (the skeleton's normaliser), else ("PCK", 0.05) (torso-normalised, Tompson et al.
+    Table 3)."""
+    return ("PCKh", 0.5) if kind == "mpii" else ("PCK", 0.2) if kind in pose_sets.LOADERS else ("PCK", 0.05)
 
 
-def torso_size(points: np.ndarray, bbox: np.ndarray | None = None) -> float:
-    """||l shoulder - r hip|| (MODEC's FLIC torso) of one person's points [K, 2] (16 MPII-ordered or the 11 FLIC
-    joints, `TORSO_ENDS`), else the bbox diagonal (else 1)."""
-    ends = TORSO_ENDS.get(len(points))
+def torso_size(points: np.ndarray, bbox: np.ndarray | None = None, skeleton: Skeleton | None = None) -> float:
+    """||l shoulder - r hip|| (MODEC's FLIC torso) of one person's points [K, 2]: the skeleton's torso ends (without
+    a skeleton: those of the 16 MPII-ordered or the 11 FLIC joints, `TORSO_ENDS`), else the bbox diagonal (else 1)."""
+    ends = skeleton.torso if skeleton is not None else TORSO_ENDS.get(len(points))
     d = float(np.linalg.norm(points[ends[0]] - points[ends[1]])) if ends else float("nan")
     if not np.isfinite(d) or d <= 0:
         d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
     return d
 
 
-def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int) -> PoseArrays:
-    """KeypointSamples (square image_size images, loaded or on disk) -> PoseArrays, norm = `torso_size`."""
+def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int,
+                        skeleton: Skeleton | None = None) -> PoseArrays:
+    """KeypointSamples (square image_size images, loaded or on disk) -> PoseArrays, norm = `torso_size` (the
+    skeleton's torso ends)."""
     if not samples:
         raise InputError("samples", "samples", "at least one sample", 0)
     imgs, pts, vis, norm = [], [], [], []
@@ -130,7 +137,7 @@ def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int) -> P
         imgs.append(img)
         pts.append(np.nan_to_num(p))
         vis.append(_labelled(s, p))
-        norm.append(torso_size(p, np.asarray(s.bbox)))
+        norm.append(torso_size(p, np.asarray(s.bbox), skeleton))
     return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
 
 
@@ -142,13 +149,18 @@ def _labelled(sample: KeypointSample, points: np.ndarray) -> np.ndarray:
 
 
 def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
-         crop_scale: float = flic.PERSON_BOX_SCALE, protocol: str = "person") -> tuple[PoseArrays, PoseArrays]:
+         crop_scale: float = flic.PERSON_BOX_SCALE, protocol: str = "person",
+         options: dict | None = None) -> tuple[PoseArrays, PoseArrays]:
     """(train, held-out) arrays: "synthetic" (n_samples people, about 75 % train; seed), "mpii" (root: train.h5,
     valid.h5, images/), "flic" (root: examples.mat, images/; train minus the validation movies, and those movies;
-    the test split only through `flic_crops`; `protocol` person crops or whole frames)."""
+    the test split only through `flic_crops`; `protocol` person crops or whole frames), a `pose_sets` dataset
+    ("coco", "lsp": its train and val splits, `person_crops`; `options` the loader's)."""
     if kind == "synthetic":
         return tuple(arrays_from_samples(load_people(n=n_samples, seed=seed, split=split, image_size=image_size),
-                                         image_size) for split in ("train", "test"))
+                                         image_size, skeletons.MPII) for split in ("train", "test"))
+    if kind in pose_sets.LOADERS:
+        return tuple(person_crops(kind, root, split, image_size, crop_scale, **(options or {})).arrays
+                     for split in ("train", "val"))
     if kind == "flic":
         if not root:
             raise InputError("config", "data_root", "a folder with FLIC's examples.mat and images/")
@@ -161,7 +173,7 @@ def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: 
         root = Path(root)
         return tuple(mpii_crops(root / f"{split}.h5", root / "images", image_size).arrays
                      for split in ("train", "valid"))
-    raise InputError("config", "data", "'synthetic', 'mpii' or 'flic'", kind)
+    raise InputError("config", "data", f"one of {KINDS}", kind)
 
 
 # --- person crops --------------------------------------------------------------------------------------------
@@ -308,6 +320,47 @@ def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale:
     return _cached_crops("flic-crops", settings, image_size, build)
 
 
+def person_set(kind: str, root: str | os.PathLike | None, split: str, **options) -> pose_sets.PersonSet:
+    """`pose_sets.load_people` of (kind, root, split) with its one summary line on the progress log (the persons
+    left out without labelled keypoints are counted there)."""
+    people = pose_sets.load_people(kind, root, split, **options)
+    progress_log.info(people.summary(split))
+    return people
+
+
+def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
+                 crop_scale: float = 1.25, **options) -> PoseCrops:
+    """Person crops of one split of a `pose_sets` dataset ("coco", "lsp"): squares around each person's box (side
+    crop_scale x its longer side), resized to image_size px; norm: the skeleton's normaliser in crop pixels (NaN
+    where its joints are unlabelled: left out of PCK); torso: the box's centre. Built once, then cached (the
+    annotation file's size and time, the images folder, the split and options are the key)."""
+    people = person_set(kind, root, split, **options)
+    src = Path(people.source)
+    settings = {"kind": kind, **_file_key(src, "annotations"), "images": str(Path(people.samples[0].image_path).parent),
+                "split": split, "size": image_size, "crop_scale": float(crop_scale), "options": options}
+
+    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
+        centres = (people.boxes[:, :2] + people.boxes[:, 2:]) / 2
+        sides = crop_scale * np.max(people.boxes[:, 2:] - people.boxes[:, :2], axis=1)
+        affine = square_affines(centres, sides, image_size)
+        pts = np.stack([s.points for s in people.samples]).astype(np.float64)
+        labelled = np.stack([_labelled(s, p) for s, p in zip(people.samples, pts)])
+        norm = people.skeleton.normaliser_lengths(pts, labelled, people.norm_boxes) * affine[:, 0, 0]
+        torso = np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
+        return people.samples, affine, norm, torso
+
+    return _cached_crops(f"{kind}-crops", settings, image_size, build)
+
+
+def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options) -> Skeleton:
+    """The skeleton of a pose dataset kind: synthetic and "mpii" MPII's, "flic" FLIC's, a `pose_sets` dataset's
+    from its train split (a COCO-format file's own)."""
+    if kind in pose_sets.LOADERS:
+        return pose_sets.load_people(kind, root, "train", **options).skeleton
+    return {"synthetic": skeletons.MPII, "mpii": skeletons.MPII, "flic": skeletons.FLIC}[kind] if kind in KINDS \
+        else skeletons.get(kind)
+
+
 def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
     """Person crops of the people of an hourglass MPII h5 (module docstring); built once, then cached."""
     h5 = Path(h5)
@@ -360,7 +413,9 @@ def _cached_crops(kind: str, settings: dict, size: int,
             np.save(out / f"{name}.npy", arrays[name])
 
     version = cache.code_version(__name__, "convcorr_jax.data.flic", "convcorr_jax.data.flic_split",
-                                 "convcorr_jax.data.mpii", "convcorr_jax.geometry")
+                                 "convcorr_jax.data.mpii", "convcorr_jax.geometry", "convcorr_jax.data.pose_sets",
+                                 "convcorr_jax.data.coco_keypoints", "convcorr_jax.data.lsp",
+                                 "convcorr_jax.data.skeletons")
     path = cache.cached(kind, settings, version, write)
     z = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _CROP_FIELDS}
     arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))

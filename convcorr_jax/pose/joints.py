@@ -1,4 +1,5 @@
-"""Joint sets per dataset: names, the paper's joint groups (table columns), skeleton edges, left/right flip.
+"""Joint sets per dataset: names, the paper's joint groups (table columns), skeleton edges, left/right flip, made
+from the skeleton registry (`data.skeletons`, where the data lives; `from_skeleton` for any skeleton).
 
 MPII (16 joints, `data.mpii.MPII_JOINTS` order), FLIC (its 11 labelled joints, `data.flic.FLIC_LABELLED_NAMES`
 order: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose) and LSP (14, `data.lsp.LSP_JOINTS`). Synthetic
@@ -17,9 +18,8 @@ from typing import Mapping
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
-from convcorr_jax.data.lsp import LSP_JOINTS
-from convcorr_jax.data.mpii import MPII_JOINTS
+from convcorr_jax.data import skeletons
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 
 
@@ -40,39 +40,48 @@ class JointSet:
         return len(self.names)
 
 
-MPII = JointSet(
-    "MPII", MPII_JOINTS,
-    {"Head": (9,), "Shoulder": (12, 13), "Elbow": (11, 14), "Wrist": (10, 15), "Hip": (2, 3), "Knee": (1, 4),
-     "Ankle": (0, 5)},
-    ((0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7), (7, 13),
-     (13, 14), (14, 15)),
-    (3, 4, 5, 13, 14, 15),
-    (5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10),
-)
-FLIC = JointSet(
-    "FLIC", FLIC_LABELLED_NAMES,
-    {"Head": (8, 9, 10), "Shoulder": (0, 3), "Elbow": (1, 4), "Wrist": (2, 5), "Hip": (6, 7)},
-    ((0, 1), (1, 2), (3, 4), (4, 5), (0, 3), (0, 6), (3, 7), (6, 7), (8, 10), (9, 10)),
-    (0, 1, 2, 6, 8),
-    (3, 4, 5, 0, 1, 2, 7, 6, 9, 8, 10),
-)
-LSP = JointSet(
-    "LSP", LSP_JOINTS,
-    {"Head": (13,), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11), "Hip": (2, 3), "Knee": (1, 4),
-     "Ankle": (0, 5)},
-    ((0, 1), (1, 2), (3, 4), (4, 5), (2, 3), (6, 7), (7, 8), (9, 10), (10, 11), (8, 12), (9, 12), (12, 13),
-     (2, 8), (3, 9)),
-    (3, 4, 5, 9, 10, 11),
-    (5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13),
-)
+def from_skeleton(skeleton: Skeleton, dataset: str | None = None) -> JointSet:
+    """The JointSet of a skeleton (`data.skeletons`): its names, table groups (one per joint without groups),
+    links as edges, the first joint of each flip pair as the left side and its mirror permutation.
+
+    Args:
+        skeleton: the skeleton.
+        dataset: the name shown (default the skeleton's).
+
+    Returns:
+        the JointSet.
+    """
+    return JointSet(dataset or skeleton.name, skeleton.names, skeleton.column_groups, skeleton.links, skeleton.left,
+                    skeleton.flip)
+
+
+MPII = from_skeleton(skeletons.MPII, "MPII")
+FLIC = from_skeleton(skeletons.FLIC, "FLIC")
+LSP = from_skeleton(skeletons.LSP, "LSP")
 BY_DATA: dict[str, JointSet] = {"synthetic": MPII, "mpii": MPII, "flic": FLIC, "lsp": LSP}
 
 
-def joint_set(data: str, num_joints: int | None = None) -> JointSet:
-    """The joint set of dataset `data` (synthetic people: MPII); InputError when `num_joints` does not match."""
-    if data not in BY_DATA:
-        raise InputError("config", "data", f"one of {list(BY_DATA)} (a dataset with a pose joint set)", data)
-    js = BY_DATA[data]
+def joint_set(data: str, num_joints: int | None = None, root=None) -> JointSet:
+    """The joint set of dataset `data` (synthetic people: MPII; "coco": the skeleton of the COCO-format folder
+    `root`, `pose.data.dataset_skeleton`); InputError when `num_joints` does not match.
+
+    Args:
+        data: a TrainConfig's data kind.
+        num_joints: the model's joint count to check (None: no check).
+        root: the dataset folder (for a skeleton that the data declares).
+
+    Returns:
+        the JointSet.
+    """
+    if data == "coco":
+        from convcorr_jax.pose.data import dataset_skeleton
+
+        js = from_skeleton(dataset_skeleton(data, root))
+    elif data not in BY_DATA:
+        raise InputError("config", "data", f"one of {list(BY_DATA) + ['coco']} (a dataset with a pose joint set)",
+                         data)
+    else:
+        js = BY_DATA[data]
     if num_joints is not None and num_joints != js.num_joints:
         raise InputError("config", "num_joints", f"{js.num_joints} ({js.dataset} joints for data={data})", num_joints)
     return js

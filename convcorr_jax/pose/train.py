@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import numpy as np
 from tqdm import tqdm
 
 from convcorr_jax import interrupt, io, metrics, parallel
@@ -64,7 +65,7 @@ def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
     """(train, held-out) arrays of cfg.data (`data.load`): synthetic and MPII (train, test); FLIC (train,
     validation movies)."""
     return data.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
-                     crop_scale=cfg.crop_scale, protocol=cfg.protocol)
+                     crop_scale=cfg.crop_scale, protocol=cfg.protocol, options=cfg.data_options())
 
 
 def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
@@ -73,13 +74,14 @@ def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0
     per_joint_alpha. mesh: predictions sharded over its devices (`predict.predict`); every process gets the same
     numbers."""
     preds = predict.predict(params, arrays.images, cfg, mesh=mesh)
+    scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
     out = {}
     for name in ("coarse", "cascade"):
         p = preds[name]
         for a in alphas:
-            out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, arrays.points, arrays.visible, arrays.norm, a)
+            out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, arrays.points, scored, arrays.norm, a)
         out[f"{name}_per_joint@{per_joint_alpha:g}"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
-            p, arrays.points, arrays.visible, arrays.norm, per_joint_alpha)]
+            p, arrays.points, scored, arrays.norm, per_joint_alpha)]
     return out
 
 

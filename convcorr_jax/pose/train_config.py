@@ -24,7 +24,7 @@ CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "conv
         "convcorr_jax.metrics", "convcorr_jax.backbones")
 # settings added after training runs existed, with their defaults: left out of `settings_digest` at these values
 LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
-                "model.trunk_weights": "imagenet", "model.trunk_head": 128}
+                "model.trunk_weights": "imagenet", "model.trunk_head": 128, "train_images": 0}
 # fields that do not decide the parameters or the trajectory: not part of `settings_digest`
 NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir")
 
@@ -70,7 +70,8 @@ class TrainConfig:
     name: str = "pose_default"
     model: model.ModelConfig = dataclasses.field(default_factory=model.ModelConfig)
     augment: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
-    data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images)
+    data: str = "synthetic"  # "synthetic" (people), "mpii" (annot h5 + images), "flic" (examples.mat + images),
+    # "coco" (a COCO-format keypoint folder, any skeleton), "lsp" (LSP / LSPET joints.mat + images): `pose.data`
     data_root: str | None = None  # real data: a folder holding the annotation file(s) and images
     crop_scale: float = PERSON_BOX_SCALE  # FLIC: person-crop side / the torso box's longer side
     protocol: str = "person"  # FLIC input: "person" crops or whole "frame"s (`pose.data`)
@@ -89,11 +90,12 @@ class TrainConfig:
     logdir: str | None = None  # TensorBoard event files: None -> <run folder>/tb, "off" -> none
     trunk_train: str = "block7"  # with a trunk: first trained layer (stem, block1..block13) or "none" (frozen)
     trunk_lr: float = 0.1  # with a trunk: its learning rate / the stage's
+    train_images: int = 0  # data=lsp: the leading images that are train + val (0: the standard split; `data.lsp`)
 
     def __post_init__(self):
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
-                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit"))
+                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images"))
 
     def check(self) -> None:
         """Checks across fields (`config.validate`): the pyramid depth, the protocol against the data, the trained
@@ -106,6 +108,10 @@ class TrainConfig:
             raise InputError("config", "trunk_train", "'none' or a trunk layer (stem, block1..block13)",
                              self.trunk_train)
         self.model.validate(prefix="model.")
+
+    def data_options(self) -> dict:
+        """The options of the data's loader (`data.pose_sets`): {"train_images": N} for data=lsp, else {}."""
+        return {"train_images": self.train_images} if self.data == "lsp" else {}
 
     @property
     def total_steps(self) -> int:

@@ -1,0 +1,350 @@
+"""Skeletons as data: keypoint names, flip pairs, links, joint groups, the PCK normaliser and OKS sigmas, in one
+registry (FLIC, MPII, LSP, COCO-17), and the skeleton a COCO-format keypoint file declares (no code for a new one).
+
+    sk = get("lsp")                                   # a registered skeleton
+    sk = from_coco_category(category, "train.json")   # a COCO file's categories[i]: keypoints + skeleton (1-based)
+    norm = sk.normaliser_lengths(points, labelled, boxes)   # [N] the PCK normaliser in the points' pixels
+
+A skeleton's PCK normaliser is one of three, named by `normaliser`:
+  "torso"  the distance between its two `torso` joints (FLIC, LSP: l shoulder - r hip, MODEC's torso);
+  "head"   the length of its `head` segment (MPII: upper neck - head top; its h5 head box gives PCKh where present);
+  "bbox"   the longer side of the person's box (COCO-17 and every skeleton without torso ends).
+A person whose normaliser joints are not both labelled gets NaN: it is left out of PCK and counted (never a silent
+fallback to another normaliser). Nothing here chooses by the number of joints.
+
+COCO-format files may add, to a category, the optional fields `flip_pairs` ([[left, right], ...] names or 1-based
+ids), `torso` and `head` ([a, b], names or 1-based ids), `groups` ({name: [names or 1-based ids]}) and `sigmas`
+(OKS sigma per keypoint); without `flip_pairs`, names that differ only in a left/right word ("left_eye" /
+"right_eye", "l_knee" / "r_knee", "lsho" / "rsho") are paired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
+from convcorr_jax.data.lsp import LSP_JOINTS
+from convcorr_jax.data.mpii import MPII_JOINTS
+from convcorr_jax.errors import InputError
+
+Pairs = tuple[tuple[int, int], ...]
+NORMALISERS = ("torso", "head", "bbox")
+
+
+@dataclasses.dataclass(frozen=True)
+class Skeleton:
+    """A keypoint skeleton (module docstring).
+
+    name: short name ("flic", "lsp", or the COCO category's name).
+    names: the K keypoint names, in order.
+    links: pairs of joint ids joined by a bone (drawings; the spatial model's tree, `spatial_tree`).
+    flip_pairs: (left, right) joint ids swapped by a horizontal mirror.
+    groups: table column -> joint ids pooled in it (default: one column per joint).
+    normaliser: "torso", "head" or "bbox".
+    torso, head: the two joint ids of the torso and of the head segment (None: the skeleton has none).
+    sigmas: COCO's OKS sigma per keypoint (None: unknown).
+    tree: the spatial model's (parent, child) edges with the torso point as node K (None: `spatial_tree` derives
+      it from the links).
+    """
+
+    name: str
+    names: tuple[str, ...]
+    links: Pairs
+    flip_pairs: Pairs = ()
+    groups: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    normaliser: str = "bbox"
+    torso: tuple[int, int] | None = None
+    head: tuple[int, int] | None = None
+    sigmas: tuple[float, ...] | None = None
+    tree: Pairs | None = None
+
+    def __post_init__(self):
+        self.validate(f"skeleton {self.name}")
+
+    @property
+    def num_joints(self) -> int:
+        """K, the number of keypoints."""
+        return len(self.names)
+
+    @property
+    def flip(self) -> tuple[int, ...]:
+        """The joint permutation of a horizontal mirror: each joint's mirror partner (itself when unpaired)."""
+        perm = list(range(self.num_joints))
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return tuple(perm)
+
+    @property
+    def left(self) -> tuple[int, ...]:
+        """The ids drawn as the person's left side: the first joint of each flip pair, sorted."""
+        return tuple(sorted(a for a, _ in self.flip_pairs))
+
+    @property
+    def column_groups(self) -> Mapping[str, tuple[int, ...]]:
+        """`groups`, or one column per joint (named by the joint) when the skeleton has none."""
+        return self.groups or {n: (i,) for i, n in enumerate(self.names)}
+
+    def validate(self, source: str) -> Skeleton:
+        """Check every joint id, the normaliser and the sigmas; InputError naming `source` and the field."""
+        k = len(self.names)
+        if k == 0:
+            raise InputError(source, "keypoints", "at least one keypoint name", 0)
+        if len(set(self.names)) != k:
+            raise InputError(source, "keypoints", "distinct keypoint names", list(self.names))
+
+        def ids(field: str, values) -> None:
+            for v in values:
+                if not (isinstance(v, (int, np.integer)) and 0 <= v < k):
+                    raise InputError(source, field, f"joint ids of the skeleton's {k} keypoints", v)
+
+        for field, pairs in (("skeleton", self.links), ("flip_pairs", self.flip_pairs)):
+            for pair in pairs:
+                ids(field, pair)
+        flipped = [j for pair in self.flip_pairs for j in pair]
+        if len(set(flipped)) != len(flipped):
+            raise InputError(source, "flip_pairs", "each joint in at most one pair", list(self.flip_pairs))
+        for g, members in self.groups.items():
+            ids(f"groups.{g}", members)
+        if self.normaliser not in NORMALISERS:
+            raise InputError(source, "normaliser", f"one of {NORMALISERS}", self.normaliser)
+        for field in ("torso", "head"):
+            pair = getattr(self, field)
+            if pair is not None:
+                ids(field, pair)
+        if getattr(self, self.normaliser, ()) is None:
+            raise InputError(source, self.normaliser, f"two joints (the {self.normaliser} normaliser's ends)", None)
+        if self.sigmas is not None and (len(self.sigmas) != k or not all(s > 0 for s in self.sigmas)):
+            raise InputError(source, "sigmas", f"{k} positive OKS sigmas", list(self.sigmas))
+        if self.tree is not None:
+            for pair in self.tree:
+                if not all(0 <= v <= k for v in pair):
+                    raise InputError(source, "tree", f"node ids 0..{k} (node {k}: the torso point)", pair)
+        return self
+
+    def normaliser_lengths(self, points: np.ndarray, labelled: np.ndarray, boxes: np.ndarray | None = None
+                           ) -> np.ndarray:
+        """The PCK normaliser [N] (pixels) of people with points [N, K, 2], labelled [N, K] and boxes [N, 4]
+        (x0, y0, x1, y1; needed for "bbox"): NaN where the normaliser's joints are not both labelled.
+
+        Args:
+            points: keypoints [N, K, 2] in pixels.
+            labelled: bool [N, K], the keypoints that carry a coordinate.
+            boxes: person boxes [N, 4] (only for the "bbox" normaliser).
+
+        Returns:
+            float64 [N], the normaliser in the points' pixels.
+        """
+        pts = np.asarray(points, np.float64)
+        if self.normaliser == "bbox":
+            if boxes is None:
+                raise InputError(f"skeleton {self.name}", "bbox", "person boxes for the bbox normaliser")
+            b = np.asarray(boxes, np.float64).reshape(-1, 4)
+            return np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        a, b = getattr(self, self.normaliser)
+        ok = np.asarray(labelled, bool)[:, a] & np.asarray(labelled, bool)[:, b]
+        return np.where(ok, np.linalg.norm(pts[:, a] - pts[:, b], axis=-1), np.nan)
+
+    def head_lengths(self, points: np.ndarray, labelled: np.ndarray) -> np.ndarray | None:
+        """The head segment's length [N] (PCKh's normaliser; NaN where unlabelled), None without a head segment.
+
+        Args:
+            points: keypoints [N, K, 2].
+            labelled: bool [N, K].
+
+        Returns:
+            float64 [N] or None.
+        """
+        if self.head is None:
+            return None
+        return dataclasses.replace(self, normaliser="head").normaliser_lengths(points, labelled)
+
+    def normaliser_name(self) -> str:
+        """The normaliser in words, e.g. "torso (lsho - rhip)" or "bbox (the person box's longer side)"."""
+        if self.normaliser == "bbox":
+            return "bbox (the person box's longer side)"
+        a, b = getattr(self, self.normaliser)
+        return f"{self.normaliser} ({self.names[a]} - {self.names[b]})"
+
+    def spatial_tree(self) -> Pairs:
+        """The spatial model's tree: (parent, child) pairs over nodes 0..K-1 (joints) and K (the torso point, the
+        root). `tree` when given; else the torso point joined to the torso joints (or, without them, to the joint
+        with the most links, the lowest id on a tie), then a breadth-first spanning tree of the links, each part
+        the links do not reach joined to the torso point by its lowest id.
+
+        Returns:
+            the K edges, parents before their children.
+        """
+        if self.tree is not None:
+            return self.tree
+        k = self.num_joints
+        nbrs: dict[int, list[int]] = {i: [] for i in range(k)}
+        for a, b in self.links:
+            nbrs[a].append(b)
+            nbrs[b].append(a)
+        hubs = list(self.torso) if self.torso is not None else [max(range(k), key=lambda i: (len(nbrs[i]), -i))]
+        edges, seen = [], set()
+        for start in hubs + list(range(k)):
+            if start in seen:
+                continue
+            seen.add(start)
+            edges.append((k, start))
+            queue = [start]
+            while queue:
+                node = queue.pop(0)
+                for nxt in sorted(nbrs[node]):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        edges.append((node, nxt))
+                        queue.append(nxt)
+        return tuple(edges)
+
+
+def _pairs(values: Sequence[Sequence[int]]) -> Pairs:
+    return tuple((int(a), int(b)) for a, b in values)
+
+
+# FLIC's 11 labelled joints (lsho lelb lwri rsho relb rwri lhip rhip leye reye nose); the spatial tree: torso ->
+# shoulders -> elbows -> wrists; torso -> hips; torso -> nose -> eyes (node 11: the torso point).
+FLIC = Skeleton(
+    "flic", FLIC_LABELLED_NAMES,
+    _pairs(((0, 1), (1, 2), (3, 4), (4, 5), (0, 3), (0, 6), (3, 7), (6, 7), (8, 10), (9, 10))),
+    _pairs(((0, 3), (1, 4), (2, 5), (6, 7), (8, 9))),
+    {"Head": (8, 9, 10), "Shoulder": (0, 3), "Elbow": (1, 4), "Wrist": (2, 5), "Hip": (6, 7)},
+    "torso", torso=(0, 7),
+    tree=_pairs(((11, 0), (0, 1), (1, 2), (11, 3), (3, 4), (4, 5), (11, 6), (11, 7), (11, 10), (10, 8), (10, 9))),
+)
+MPII = Skeleton(
+    "mpii", MPII_JOINTS,
+    _pairs(((0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
+            (7, 13), (13, 14), (14, 15))),
+    _pairs(((3, 2), (4, 1), (5, 0), (13, 12), (14, 11), (15, 10))),
+    {"Head": (9,), "Shoulder": (12, 13), "Elbow": (11, 14), "Wrist": (10, 15), "Hip": (2, 3), "Knee": (1, 4),
+     "Ankle": (0, 5)},
+    "head", torso=(13, 2), head=(8, 9),
+)
+LSP = Skeleton(
+    "lsp", LSP_JOINTS,
+    _pairs(((0, 1), (1, 2), (3, 4), (4, 5), (2, 3), (6, 7), (7, 8), (9, 10), (10, 11), (8, 12), (9, 12), (12, 13),
+            (2, 8), (3, 9))),
+    _pairs(((3, 2), (4, 1), (5, 0), (9, 8), (10, 7), (11, 6))),
+    {"Head": (13,), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11), "Hip": (2, 3), "Knee": (1, 4),
+     "Ankle": (0, 5)},
+    "torso", torso=(9, 2), head=(12, 13),
+)
+COCO17_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                "right_knee", "left_ankle", "right_ankle")
+COCO17_LINKS_1BASED = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
+                       (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
+COCO17 = Skeleton(
+    "coco17", COCO17_NAMES, _pairs([(a - 1, b - 1) for a, b in COCO17_LINKS_1BASED]),
+    _pairs(((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))),
+    {"Head": (0, 1, 2, 3, 4), "Shoulder": (5, 6), "Elbow": (7, 8), "Wrist": (9, 10), "Hip": (11, 12),
+     "Knee": (13, 14), "Ankle": (15, 16)},
+    "bbox", torso=(5, 12),
+    sigmas=tuple(s / 10 for s in (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89,
+                                  .89)),
+)
+REGISTRY: dict[str, Skeleton] = {"flic": FLIC, "mpii": MPII, "lsp": LSP, "coco17": COCO17}
+
+
+def get(name: str) -> Skeleton:
+    """The registered skeleton `name` (`REGISTRY`).
+
+    Args:
+        name: "flic", "mpii", "lsp" or "coco17".
+
+    Returns:
+        the Skeleton; InputError for another name.
+    """
+    if name not in REGISTRY:
+        raise InputError("skeletons", "name", f"one of {list(REGISTRY)}", name)
+    return REGISTRY[name]
+
+
+_SIDE = re.compile(r"^(left|right|l|r)([ _\-]?)(.+)$|^(.+?)([ _\-]?)(left|right|l|r)$", re.IGNORECASE)
+
+
+def _side_key(name: str) -> tuple[str, str] | None:
+    """("l" or "r", the name without its side word) of a left/right keypoint name, else None."""
+    m = _SIDE.match(name)
+    if not m:
+        return None
+    side, rest = (m.group(1), m.group(2) + m.group(3)) if m.group(1) else (m.group(6), m.group(4) + m.group(5))
+    return side[0].lower(), rest.lower()
+
+
+def name_flip_pairs(names: Sequence[str]) -> Pairs:
+    """(left, right) id pairs of names that differ only in a side word (left/right, l/r as a prefix or suffix).
+
+    Args:
+        names: keypoint names.
+
+    Returns:
+        the pairs, in the order of their left joint.
+    """
+    keys = {i: _side_key(n) for i, n in enumerate(names)}
+    right = {k[1]: i for i, k in keys.items() if k and k[0] == "r"}
+    return tuple((i, right[k[1]]) for i, k in keys.items() if k and k[0] == "l" and k[1] in right)
+
+
+def from_coco_category(cat: Mapping, source: str) -> Skeleton:
+    """The skeleton a COCO-format category declares (module docstring): `keypoints` names, `skeleton` links
+    (1-based ids) and the optional fields; the registered skeleton when its names are a registry entry's.
+
+    Args:
+        cat: one element of the file's `categories`.
+        source: the file, for messages.
+
+    Returns:
+        the Skeleton; InputError naming the file and the field for a bad one.
+    """
+    names = cat.get("keypoints")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise InputError(source, "categories[].keypoints", "a non-empty list of keypoint names", names)
+    names = tuple(names)
+    k = len(names)
+
+    def joint(v, field: str) -> int:
+        if isinstance(v, str):
+            if v not in names:
+                raise InputError(source, f"categories[].{field}", f"a keypoint of {list(names)}", v)
+            return names.index(v)
+        if not isinstance(v, (int, np.integer)) or not 1 <= v <= k:
+            raise InputError(source, f"categories[].{field}", f"a keypoint name or 1-based id 1..{k}", v)
+        return int(v) - 1
+
+    def pairs(field: str, default) -> Pairs:
+        value = cat.get(field, default)
+        if not isinstance(value, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+            raise InputError(source, f"categories[].{field}", "a list of [a, b] pairs", value)
+        return tuple((joint(a, field), joint(b, field)) for a, b in value)
+
+    links = pairs("skeleton", [])
+    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else name_flip_pairs(names)
+    ends = {f: (joint(cat[f][0], f), joint(cat[f][1], f)) if f in cat else None for f in ("torso", "head")}
+    for f, v in ends.items():
+        if f in cat and (not isinstance(cat[f], list) or len(cat[f]) != 2):
+            raise InputError(source, f"categories[].{f}", "two keypoints [a, b]", cat[f])
+    groups = cat.get("groups", {})
+    if not isinstance(groups, dict):
+        raise InputError(source, "categories[].groups", "an object {column: [keypoints]}", groups)
+    groups = {str(g): tuple(joint(v, f"groups.{g}") for v in members) for g, members in groups.items()}
+    sigmas = cat.get("sigmas")
+    for reg in REGISTRY.values():
+        if reg.names == names and "flip_pairs" not in cat and not groups and sigmas is None:
+            return reg if (reg.links == links or not links) else dataclasses.replace(reg, links=links, tree=None)
+    normaliser = "torso" if ends["torso"] else "head" if ends["head"] else "bbox"
+    try:
+        sig = None if sigmas is None else tuple(float(s) for s in sigmas)
+    except (TypeError, ValueError):
+        raise InputError(source, "categories[].sigmas", f"{k} numbers", sigmas) from None
+    try:
+        return Skeleton(str(cat.get("name", "keypoints")), names, links, flip, groups, normaliser, ends["torso"],
+                        ends["head"], sig)
+    except InputError as e:
+        raise InputError(source, f"categories[].{e.field}", e.expected, e.got) from None
