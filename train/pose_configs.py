@@ -80,7 +80,7 @@ FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same bu
 FLIC_NATIVE_STEPS = (300, 450, 90)  # `flic_native`: 384 px inputs, the budget (31.6 min on the 2-core CPU)
 COCO_STEPS = FLIC_TRUNK_STEPS  # `coco`: the `flic` recipe; `--set steps=A,B,C` for a smaller dataset or budget
 COCO_CROP_SCALE = 1.25  # `coco`: person-crop side / the annotation bbox's longer side
-LSP_STEPS = (3200, 1200, 600)  # `lsp`: set by the 45-minute CPU budget on LSPET (bench/RESULTS_pose.md)
+LSP_STEPS = (1600, 600, 300)  # `lsp`: set by the 45-minute wall-clock budget on LSPET (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
 

@@ -56,15 +56,16 @@ def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, st
 
 
 def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = None, skip_bad: bool = False,
-             with_images: bool = False) -> Loaded:
+             with_images: bool = False, indices=None, joints: tuple | None = None) -> Loaded:
     """LSP or LSPET people (14 joints, `LSP_JOINTS`, 0-based), one per image.
 
     path: the joints.mat or its folder. image names: LSP `im0001.jpg`, LSPET `im00001.jpg` under
     `image_root` (default `images/` beside the .mat). extras: layout, flag (raw), labelled [14], index (0-based).
+    indices: the 0-based people to read (default all); joints: `read_lsp_joints(path)` when already read.
     """
     p = Path(path)
     mat = p / "joints.mat" if p.is_dir() else p
-    coords, flag, layout = read_lsp_joints(mat)
+    coords, flag, layout = joints if joints is not None else read_lsp_joints(mat)
     root = Path(image_root) if image_root is not None else mat.parent / "images"
     width = 4 if layout == "lsp" else 5
 
@@ -83,7 +84,7 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
                            extras={"layout": layout, "flag": flag[i].copy(), "labelled": labelled, "index": i})
         return s.with_image() if with_images else s
 
-    return collect(range(len(coords)), parse, skip_bad, what="load_lsp")
+    return collect(range(len(coords)) if indices is None else indices, parse, skip_bad, what="load_lsp")
 
 
 VAL_FRACTION = 0.15  # the validation part of the training images (seeded, `people`)
@@ -110,7 +111,8 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
     Splits: the first `train_images` images are train + val (val: a seeded random `val_fraction` of them), the
     rest of the images present are test. train_images 0: LSP's standard split (the first 1,000 of LSP's 2,000 to
     train, the last 1,000 to test); for LSPET all images present train (then `--set train_images=N` sets a test
-    part). Crops: the whole image (LSP's images are people cut out of photos); normaliser: the skeleton's torso.
+    part). Crops: the whole image (LSP's images are people cut out of photos); norm_boxes: the tight box around
+    each person's labelled joints (the LSP skeleton's "bbox" normaliser).
 
     Args:
         root: the folder (or its joints.mat).
@@ -129,10 +131,10 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
 
     p = Path(root)
     mat = p / "joints.mat" if p.is_dir() else p
-    samples = load_lsp(mat)
-    layout = samples[0].extras["layout"]
+    joints = read_lsp_joints(mat)
+    layout = joints[2]
     folder = image_folder(mat.parent / "images", layout.upper())
-    n = image_count(folder, layout, len(samples))
+    n = image_count(folder, layout, len(joints[0]))
     n_train = train_images or (1000 if layout == "lsp" else n)
     if not 0 < n_train <= n:
         raise InputError("config", "train_images", f"1..{n} (the images present in {folder})", n_train)
@@ -143,9 +145,9 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
     if not keep:
         raise InputError(mat, "split", f"people in split {split!r} (train_images={n_train} of {n} images)", 0)
     chosen, empty = [], 0
-    for i in keep:
-        if samples[i].extras["labelled"].any():
-            chosen.append(samples[i])
+    for s in load_lsp(mat, indices=keep, joints=joints):
+        if s.extras["labelled"].any():
+            chosen.append(s)
         else:
             empty += 1
     boxes = []

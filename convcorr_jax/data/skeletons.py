@@ -6,9 +6,11 @@ registry (FLIC, MPII, LSP, COCO-17), and the skeleton a COCO-format keypoint fil
     norm = sk.normaliser_lengths(points, labelled, boxes)   # [N] the PCK normaliser in the points' pixels
 
 A skeleton's PCK normaliser is one of three, named by `normaliser`:
-  "torso"  the distance between its two `torso` joints (FLIC, LSP: l shoulder - r hip, MODEC's torso);
+  "torso"  the distance between its two `torso` joints (FLIC: l shoulder - r hip, MODEC's torso);
   "head"   the length of its `head` segment (MPII: upper neck - head top; its h5 head box gives PCKh where present);
-  "bbox"   the longer side of the person's box (COCO-17 and every skeleton without torso ends).
+  "bbox"   the longer side of the person's box (COCO-17: the annotation's bbox; LSP: the tight box around the
+           person's labelled joints, Yang & Ramanan's PCK, which scores every person where LSPET leaves a torso
+           joint unlabelled for about a third of them; every skeleton without torso ends).
 A person whose normaliser joints are not both labelled gets NaN: it is left out of PCK and counted (never a silent
 fallback to another normaliser). Nothing here chooses by the number of joints.
 
@@ -233,7 +235,7 @@ LSP = Skeleton(
     _pairs(((3, 2), (4, 1), (5, 0), (9, 8), (10, 7), (11, 6))),
     {"Head": (13,), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11), "Hip": (2, 3), "Knee": (1, 4),
      "Ankle": (0, 5)},
-    "torso", torso=(9, 2), head=(12, 13),
+    "bbox", torso=(9, 2), head=(12, 13),
 )
 COCO17_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
                 "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -326,10 +328,10 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
 
     links = pairs("skeleton", [])
     flip = pairs("flip_pairs", None) if "flip_pairs" in cat else name_flip_pairs(names)
-    ends = {f: (joint(cat[f][0], f), joint(cat[f][1], f)) if f in cat else None for f in ("torso", "head")}
-    for f, v in ends.items():
+    for f in ("torso", "head"):
         if f in cat and (not isinstance(cat[f], list) or len(cat[f]) != 2):
             raise InputError(source, f"categories[].{f}", "two keypoints [a, b]", cat[f])
+    ends = {f: (joint(cat[f][0], f), joint(cat[f][1], f)) if f in cat else None for f in ("torso", "head")}
     groups = cat.get("groups", {})
     if not isinstance(groups, dict):
         raise InputError(source, "categories[].groups", "an object {column: [keypoints]}", groups)

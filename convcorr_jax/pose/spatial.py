@@ -9,7 +9,7 @@ share the tree, the kernel geometry and the config, so they are read (and change
     refined = apply_spatial_model(coarse_hm, torso_cells, log_priors, cfg)      # [N, H, W, K]
     save_model(run_dir, cfg, log_priors); cfg, log_priors = load_model(run_dir)  # spatial.json + spatial_priors.npy
 
-    edges = FLIC_EDGES                                                    # (parent, child) node pairs, torso = 11
+    edges = FLIC_EDGES                  # (parent, child) node pairs, torso = 11; any skeleton: for_skeleton(sk, cfg)
     pts, vis = with_torso(points_cells, visible, torso_cells)            # [N, 12, 2], [N, 12]
     log_priors = offset_priors(pts, vis, edges, kernel_size=31, sigma=1.0, floor=1e-4)   # [E, 31, 31]
     log_priors = priors_from_pixels(points_px, visible, torso_px, stride=8)              # the same from pixels
@@ -83,21 +83,18 @@ import numpy as np
 
 from convcorr_jax import config as config_tools
 from convcorr_jax import io
+from convcorr_jax.data import skeletons
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 
 Edges = tuple[tuple[int, int], ...]
 
-# FLIC's 11 labelled joints (`data.flic.FLIC_LABELLED_NAMES`: lsho lelb lwri rsho relb rwri lhip rhip leye reye
-# nose) plus the torso point as node 11, the root: torso -> shoulders -> elbows -> wrists; torso -> hips;
-# torso -> nose -> eyes.
-FLIC_TORSO = 11
-FLIC_EDGES: Edges = (
-    (11, 0), (0, 1), (1, 2),   # torso -> l shoulder -> l elbow -> l wrist
-    (11, 3), (3, 4), (4, 5),   # torso -> r shoulder -> r elbow -> r wrist
-    (11, 6), (11, 7),          # torso -> l hip, r hip
-    (11, 10), (10, 8), (10, 9),  # torso -> nose -> l eye, r eye
-)
+# The tree of a skeleton is data (`data.skeletons.Skeleton.spatial_tree`: the registry's tree, else one derived from
+# its links, rooted at the torso point, node K). FLIC's: torso -> shoulders -> elbows -> wrists; torso -> hips;
+# torso -> nose -> eyes (node 11 the torso point), the default of `SpatialConfig`.
+FLIC_EDGES: Edges = skeletons.FLIC.spatial_tree()
+FLIC_TORSO = skeletons.FLIC.num_joints
 MODES = ("sum", "max")
 METHODS = ("direct", "fft")
 OUTPUTS = ("prob", "log")
@@ -202,6 +199,19 @@ class SpatialConfig:
 # The setting chosen on FLIC's by-film validation split by `tompson2015.spatial_validation` (module docstring;
 # bench/RESULTS_pose.md): the default of `convcorr eval flic` and of the spatial model saved with a FLIC run.
 FLIC_VALIDATED = SpatialConfig(mode="max", unary_power=4.0, kernel=15, prior_floor=1e-2, torso_sigma=2.0)
+
+
+def for_skeleton(skeleton: Skeleton, cfg: SpatialConfig = FLIC_VALIDATED) -> SpatialConfig:
+    """cfg over the skeleton's tree (`Skeleton.spatial_tree`: nodes 0..K-1 its joints, node K the torso point).
+
+    Args:
+        skeleton: any skeleton.
+        cfg: the other settings (default the ones chosen on FLIC).
+
+    Returns:
+        the SpatialConfig.
+    """
+    return dataclasses.replace(cfg, edges=skeleton.spatial_tree()).validate()
 
 
 @dataclasses.dataclass(frozen=True)

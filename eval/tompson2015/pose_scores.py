@@ -1,0 +1,280 @@
+"""`convcorr eval pose`: one evaluation for any trained pose run, on any skeleton.
+
+    res = score_run("runs/pose_coco", "DIR", split="val")     # dict: the JSON `convcorr eval pose --json` writes
+    print(markdown(res))
+
+The run's own data kind reads `split` of the dataset folder `root` (COCO-format folders and LSP / LSPET through
+`data.pose_sets` as person crops, `pose.data.person_crops`; FLIC "val" / "test" through `pose.data.flic_crops`;
+MPII "val" = valid.h5 through `pose.data.mpii_crops`) with the run's crop settings. Scores:
+  PCK per joint and per joint group (`Skeleton.column_groups`) at alphas 0.05 / 0.1 / 0.2 / 0.5, normalised by the
+    skeleton's normaliser (torso ends, head segment, or the longer side of the person's box; named in the JSON),
+    of the cascade, the coarse model alone and the mean pose (the training split's mean keypoints in crop pixels,
+    the same for every person); people whose normaliser joints are unlabelled are not scored (counted);
+  PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, as `pose.data.mpii_crops`);
+  COCO's OKS AP (pycocotools, the reference implementation) for COCO-format data: the cascade's keypoints mapped
+    back to the image, one detection per annotated person with the mean coarse heat-map peak as its score, against
+    the split's annotation file; sigmas the file's (categories[].sigmas), else COCO-17's for COCO-17, else
+    `DEFAULT_SIGMA` each.
+JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the cascade), "normaliser": its name,
+"models": {"cascade" | "coarse" | "mean_pose": the same}, "pckh" (where a head segment exists), "oks" (COCO data),
+"people", "scored_people", ...}. Fractions in 0..1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax import metrics
+from convcorr_jax.data import pose_sets
+from convcorr_jax.data.skeletons import Skeleton
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import data as pose_data
+from convcorr_jax.pose import predict, run_folder
+from convcorr_jax.pose.train_config import TrainConfig
+
+ALPHAS = (0.05, 0.1, 0.2, 0.5)
+SPLITS = ("train", "val", "test")
+DEFAULT_SIGMA = 0.05  # OKS sigma of a keypoint whose file gives none
+MODELS = ("cascade", "coarse", "mean_pose")
+
+
+def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> pose_data.PoseCrops:
+    """The person crops of `split` of the dataset `root` as the run `cfg` reads them (module docstring).
+
+    Args:
+        cfg: the run's TrainConfig.
+        root: the dataset folder.
+        split: "train", "val" or "test".
+
+    Returns:
+        the PoseCrops.
+    """
+    if split not in SPLITS:
+        raise InputError("eval pose", "split", f"one of {SPLITS}", split)
+    size = cfg.model.image_size
+    if cfg.data in pose_sets.LOADERS:
+        return pose_data.person_crops(cfg.data, root, split, size, cfg.crop_scale, **cfg.data_options())
+    if cfg.data == "flic":
+        return pose_data.flic_crops(root, split, size, cfg.crop_scale, protocol=cfg.protocol)
+    if cfg.data == "mpii":
+        h5 = {"train": "train.h5", "val": "valid.h5"}.get(split)
+        if h5 is None:
+            raise InputError("eval pose", "split", "train or val (MPII's test annotations are not public)", split)
+        return pose_data.mpii_crops(Path(root) / h5, Path(root) / "images", size)
+    raise InputError("eval pose", "run data", f"a run trained on a dataset ({list(pose_sets.LOADERS)}, flic, mpii)",
+                     cfg.data)
+
+
+def pck_columns(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.ndarray, skeleton: Skeleton,
+                alphas=ALPHAS) -> dict[str, dict[str, float]]:
+    """{alpha: {"mean": fraction, joint: fraction, group: fraction}}: PCK pooled over all scored keypoints, per joint
+    and per joint group (the group's joints and people pooled).
+
+    Args:
+        pred: predictions [N, K, 2].
+        gt: ground truth [N, K, 2].
+        scored: bool [N, K], the keypoints scored.
+        norm: the normaliser [N] (pixels).
+        skeleton: names and groups.
+        alphas: the thresholds (fractions of the normaliser).
+
+    Returns:
+        the table, fractions 0..1 (NaN where nothing is scored).
+    """
+    out = {}
+    for a in alphas:
+        hits = metrics.pck_hits(pred, gt, scored, np.where(np.isfinite(norm), norm, 0.0), a)
+        row = {"mean": _mean(hits)}
+        row.update({n: _mean(hits[:, j]) for j, n in enumerate(skeleton.names)})
+        row.update({g: _mean(hits[:, list(js)]) for g, js in skeleton.column_groups.items()})
+        out[f"{a:g}"] = row
+    return out
+
+
+def _mean(hits: np.ndarray) -> float:
+    return float(np.nanmean(hits)) if np.isfinite(hits).any() else float("nan")
+
+
+def mean_pose(points: np.ndarray, labelled: np.ndarray, n: int) -> np.ndarray:
+    """The mean pose [n, K, 2]: each keypoint's mean over the people where it is labelled, repeated n times.
+
+    Args:
+        points: training points [M, K, 2].
+        labelled: bool [M, K].
+        n: how many people to predict for.
+
+    Returns:
+        the predictions.
+    """
+    w = np.asarray(labelled, np.float64)[..., None]
+    mean = (np.asarray(points, np.float64) * w).sum(0) / np.maximum(w.sum(0), 1)
+    return np.broadcast_to(mean, (n, *mean.shape)).copy()
+
+
+def coco_sigmas(skeleton: Skeleton) -> tuple[np.ndarray, str]:
+    """(OKS sigmas [K], where they come from): the skeleton's, else `DEFAULT_SIGMA` each."""
+    if skeleton.sigmas is not None:
+        return np.asarray(skeleton.sigmas, np.float64), f"skeleton {skeleton.name}"
+    return np.full(skeleton.num_joints, DEFAULT_SIGMA), f"{DEFAULT_SIGMA} each (the file gives no sigmas)"
+
+
+def coco_ground_truth(path: str | Path) -> dict:
+    """The annotation file as pycocotools reads it: every annotation with id, area, iscrowd and num_keypoints
+    (filled in from bbox and keypoints where the file leaves them out).
+
+    Args:
+        path: the COCO-format .json.
+
+    Returns:
+        the dataset dict.
+    """
+    obj = json.loads(Path(path).read_text())
+    for i, ann in enumerate(obj["annotations"]):
+        ann.setdefault("id", i + 1)
+        ann.setdefault("iscrowd", 0)
+        if "area" not in ann and "bbox" in ann:
+            ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
+        if "num_keypoints" not in ann and "keypoints" in ann:
+            ann["num_keypoints"] = int(np.sum(np.asarray(ann["keypoints"]).reshape(-1, 3)[:, 2] > 0))
+    obj.setdefault("info", {})
+    return obj
+
+
+def oks_ap(gt: dict, detections: list[dict], sigmas: np.ndarray) -> dict[str, float]:
+    """COCO's keypoint AP (pycocotools' COCOeval, iouType "keypoints") of `detections` against the dataset `gt`.
+
+    Args:
+        gt: a COCO-format dataset dict (`coco_ground_truth`).
+        detections: [{"image_id", "category_id", "keypoints": [x, y, v] * K, "score"}].
+        sigmas: the OKS sigma per keypoint [K].
+
+    Returns:
+        {"AP", "AP50", "AP75", "AP_M", "AP_L", "AR", "AR50", "AR75", "AR_M", "AR_L"}.
+    """
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it goes
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        res = coco.loadRes(detections)
+        ev = COCOeval(coco, res, "keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    names = ("AP", "AP50", "AP75", "AP_M", "AP_L", "AR", "AR50", "AR75", "AR_M", "AR_L")
+    return {n: float(v) for n, v in zip(names, ev.stats)}
+
+
+def coco_detections(points: np.ndarray, scores: np.ndarray, crops: pose_data.PoseCrops, gt: dict) -> list[dict]:
+    """One pycocotools detection per person: keypoints [N, K, 2] in image pixels, score [N], the annotation's
+    image and category (crops.index: the annotation's position in the file)."""
+    anns = gt["annotations"]
+    out = []
+    for p, s, i in zip(points, scores, crops.index):
+        ann = anns[int(i)]
+        kp = np.concatenate([p, np.ones((len(p), 1))], 1).ravel()
+        out.append({"image_id": ann["image_id"], "category_id": ann["category_id"],
+                    "keypoints": [float(v) for v in kp], "score": float(s)})
+    return out
+
+
+def skeleton_of(cfg: TrainConfig, root: str | Path) -> Skeleton:
+    """The skeleton of a run's data (`pose.data.dataset_skeleton`; a COCO-format folder's own)."""
+    return pose_data.dataset_skeleton(cfg.data, root, **cfg.data_options())
+
+
+def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool = False) -> dict:
+    """Score a trained pose run on `split` of the dataset `root` (module docstring).
+
+    Args:
+        run: the run folder (`convcorr train pose`).
+        root: the dataset folder, of the run's data kind.
+        split: "val" or "test" (or "train").
+        flip: test-time flip (each crop averaged with its mirror, `pose.flip`).
+
+    Returns:
+        the result dict (module docstring).
+    """
+    t0 = time.perf_counter()
+    cfg, params = run_folder.load_run(run)
+    sk = skeleton_of(cfg, root)
+    if sk.num_joints != cfg.model.num_joints:
+        raise InputError(root, "keypoints", f"{cfg.model.num_joints} keypoints as the run {run} was trained on",
+                         sk.num_joints)
+    crops = crops_of(cfg, root, split)
+    train = crops_of(cfg, root, "train") if split != "train" else crops
+    arr = crops.arrays
+    preds = predict.predict(params, arr.images, cfg.model, peaks=True, flip=sk.flip if flip else None)
+    preds["mean_pose"] = mean_pose(train.arrays.points, train.arrays.visible, len(arr))
+    norm = np.asarray(arr.norm, np.float64)
+    scored = np.asarray(arr.visible) & np.isfinite(norm)[:, None]
+    models = {m: pck_columns(preds[m], arr.points, scored, norm, sk) for m in MODELS}
+    res = {"run": str(run), "root": str(root), "split": split, "data": cfg.data, "skeleton": sk.name,
+           "keypoints": list(sk.names), "groups": {g: list(j) for g, j in sk.column_groups.items()},
+           "normaliser": sk.normaliser_name() if cfg.data != "mpii" else "head (0.6 x the head box's diagonal)",
+           "people": int(len(arr)), "scored_people": int(np.isfinite(norm).sum()), "flip": bool(flip),
+           "pck": models["cascade"], "models": models}
+    head = sk.head_lengths(arr.points, arr.visible) if cfg.data != "mpii" else norm
+    if head is not None:
+        ok = np.asarray(arr.visible) & np.isfinite(head)[:, None]
+        res["pckh"] = {"normaliser": "head segment" + (f" ({sk.names[sk.head[0]]} - {sk.names[sk.head[1]]})"
+                                                       if cfg.data != "mpii" else " (MPII head box)"),
+                       "models": {m: pck_columns(preds[m], arr.points, ok, head, sk, (0.5,)) for m in MODELS}}
+    if cfg.data == "coco":
+        people = pose_sets.load_people("coco", root, split)
+        gt = coco_ground_truth(people.source)
+        sigmas, where = coco_sigmas(sk)
+        image_pts = predict.to_original(preds["cascade"], crops.affine)
+        dets = coco_detections(image_pts, np.asarray(preds["peak"]).mean(1), crops, gt)
+        res["oks"] = {**oks_ap(gt, dets, sigmas), "sigmas": [float(s) for s in sigmas], "sigmas_from": where,
+                      "detections": len(dets), "score": "the mean coarse heat-map peak"}
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def markdown(res: dict, alpha: float = 0.2) -> str:
+    """The PCK table at `alpha` (percent): a row per model, a column per joint group and the mean; then PCKh and
+    OKS AP where present.
+
+    Args:
+        res: `score_run`'s result.
+        alpha: the threshold shown.
+
+    Returns:
+        markdown text.
+    """
+    a = f"{alpha:g}"
+    cols = list(res["groups"]) + ["mean"]
+    lines = [f"PCK@{a} (%), normaliser: {res['normaliser']}; {res['data']} {res['split']} split, "
+             f"{res['scored_people']} of {res['people']} people scored" + (", test-time flip" if res["flip"] else ""),
+             "", "| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for m, table in res["models"].items():
+        lines.append(f"| {m} | " + " | ".join(_pct(table[a][c]) for c in cols) + " |")
+    if "pckh" in res:
+        lines.append("")
+        lines.append(f"PCKh@0.5 (%), {res['pckh']['normaliser']}: " + ", ".join(
+            f"{m} {_pct(t['0.5']['mean'])}" for m, t in res["pckh"]["models"].items()))
+    if "oks" in res:
+        o = res["oks"]
+        lines.append("")
+        lines.append(f"OKS AP (pycocotools, sigmas {o['sigmas_from']}): AP {100 * o['AP']:.1f}, AP50 "
+                     f"{100 * o['AP50']:.1f}, AP75 {100 * o['AP75']:.1f} ({o['detections']} detections)")
+    return "\n".join(lines)
+
+
+def _pct(v: float) -> str:
+    return "-" if not np.isfinite(v) else f"{100 * v:.1f}"
+
+
+__all__ = ["ALPHAS", "DEFAULT_SIGMA", "coco_ground_truth", "crops_of", "markdown", "mean_pose", "oks_ap",
+           "pck_columns", "score_run"]

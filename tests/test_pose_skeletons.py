@@ -1,0 +1,258 @@
+"""Skeletons as data (`data.skeletons`), the pose dataset loaders behind one interface (`data.pose_sets`: COCO-format
+folders with a skeleton the project has no entry for, LSP / LSPET, MPII's annotations), their refusals, and the
+spatial model on a non-FLIC skeleton against brute-force tree inference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+from test_spatial import _brute_force
+
+from convcorr_jax.data import pose_sets, skeletons
+from convcorr_jax.data.skeletons import Skeleton, from_coco_category
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import joints
+from convcorr_jax.pose import spatial as spatial_mrf
+
+# a skeleton the project has no entry for: 5 keypoints, no torso ends, no head segment
+CAT = {"id": 1, "name": "lamp", "keypoints": ["base", "joint", "arm_left", "arm_right", "bulb"],
+       "skeleton": [[1, 2], [2, 3], [2, 4], [2, 5]]}
+
+
+def write_coco(root: Path, split: str = "train", n: int = 3, cat: dict | None = None, size: int = 40,
+               edit=None) -> Path:
+    """A COCO-format folder: n images (size px, one person each) and annotations/<split>.json; `edit(obj)` changes
+    the parsed file before it is written."""
+    cat = json.loads(json.dumps(cat or CAT))  # a copy: `edit` may change it
+    k = len(cat["keypoints"])
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    images, anns = [], []
+    for i in range(n):
+        name = f"{split}_{i}.png"
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / "images" / name)
+        pts = rng.uniform(5, size - 5, (k, 2))
+        v = np.full(k, 2)
+        v[0] = 1 if i % 2 else 2
+        kp = [float(x) for p, vis in zip(pts, v) for x in (*p, vis)]
+        images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
+        anns.append({"id": i + 1, "image_id": i + 1, "category_id": cat["id"], "keypoints": kp,
+                     "num_keypoints": k, "bbox": [2.0, 3.0, 30.0, 20.0 + i], "area": 600.0, "iscrowd": 0})
+    obj = {"images": images, "annotations": anns, "categories": [cat]}
+    if edit is not None:
+        edit(obj)
+    path = root / "annotations" / f"{split}.json"
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def test_registry_entries_and_flic_mpii_lsp_joint_sets_unchanged():
+    assert set(skeletons.REGISTRY) == {"flic", "mpii", "lsp", "coco17"}
+    for sk in skeletons.REGISTRY.values():
+        assert sk.validate(sk.name) is sk
+        assert sorted(sk.flip) == list(range(sk.num_joints)) and all(sk.flip[sk.flip[j]] == j for j in sk.flip)
+        tree = sk.spatial_tree()
+        spatial_mrf.tree_structure(tree, sk.num_joints + 1)  # a tree over the joints and the torso point
+        assert len(tree) == sk.num_joints
+    # the joint sets that FLIC, MPII and LSP had before the registry, literally
+    assert joints.FLIC.flip == (3, 4, 5, 0, 1, 2, 7, 6, 9, 8, 10) and joints.FLIC.left == (0, 1, 2, 6, 8)
+    assert joints.MPII.flip == (5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10)
+    assert joints.MPII.left == (3, 4, 5, 13, 14, 15) and joints.LSP.left == (3, 4, 5, 9, 10, 11)
+    assert joints.LSP.flip == (5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13)
+    assert spatial_mrf.FLIC_EDGES == ((11, 0), (0, 1), (1, 2), (11, 3), (3, 4), (4, 5), (11, 6), (11, 7), (11, 10),
+                                      (10, 8), (10, 9))
+    coco = skeletons.get("coco17")
+    assert [coco.names[a] for a, b in coco.flip_pairs] == [n for n in coco.names if n.startswith("left_")]
+    assert coco.sigmas[0] == pytest.approx(0.026) and len(coco.links) == 19
+    with pytest.raises(InputError, match="name"):
+        skeletons.get("cats")
+
+
+def test_normaliser_of_every_skeleton_by_hand():
+    boxes = np.array([[10.0, 20.0, 40.0, 100.0]])  # 30 wide, 80 tall
+    for sk in skeletons.REGISTRY.values():
+        pts = np.zeros((1, sk.num_joints, 2))
+        lab = np.ones((1, sk.num_joints), bool)
+        if sk.normaliser == "bbox":
+            want = 80.0
+        else:
+            a, b = getattr(sk, sk.normaliser)
+            pts[0, a], pts[0, b] = (3.0, 4.0), (6.0, 8.0)  # 3-4-5
+            want = 5.0
+        assert sk.normaliser_lengths(pts, lab, boxes)[0] == pytest.approx(want), sk.name
+    flic, mpii, lsp, coco = (skeletons.get(n) for n in ("flic", "mpii", "lsp", "coco17"))
+    assert (flic.normaliser, flic.names[flic.torso[0]], flic.names[flic.torso[1]]) == ("torso", "lsho", "rhip")
+    assert (mpii.normaliser, mpii.names[mpii.head[0]], mpii.names[mpii.head[1]]) == ("head", "upper neck",
+                                                                                     "head top")
+    assert lsp.normaliser == "bbox" and [lsp.names[j] for j in lsp.head] == ["neck", "head top"]
+    assert coco.normaliser == "bbox" and coco.normaliser_name() == "bbox (the person box's longer side)"
+    # a torso end unlabelled: NaN (not scored), never another normaliser
+    lab = np.ones((1, 11), bool)
+    lab[0, 7] = False
+    assert np.isnan(flic.normaliser_lengths(np.zeros((1, 11, 2)), lab)[0])
+    pts = np.zeros((1, 14, 2))
+    pts[0, 12], pts[0, 13] = (0, 0), (0, 7)
+    assert lsp.head_lengths(pts, np.ones((1, 14), bool))[0] == pytest.approx(7.0)
+    assert coco.head_lengths(np.zeros((1, 17, 2)), np.ones((1, 17), bool)) is None
+
+
+def test_a_coco_category_gives_a_new_skeleton_without_code():
+    sk = from_coco_category(CAT, "f.json")
+    assert sk.name == "lamp" and sk.num_joints == 5 and sk.links == ((0, 1), (1, 2), (1, 3), (1, 4))
+    assert sk.flip_pairs == ((2, 3),) and sk.flip == (0, 1, 3, 2, 4)  # arm_left <-> arm_right from the names
+    assert sk.normaliser == "bbox" and sk.torso is None and sk.head is None
+    assert dict(sk.column_groups) == {n: (i,) for i, n in enumerate(CAT["keypoints"])}
+    # the torso point joins the joint with the most links (joint), then breadth-first over the links
+    assert sk.spatial_tree() == ((5, 1), (1, 0), (1, 2), (1, 3), (1, 4))
+    rich = from_coco_category({**CAT, "torso": ["base", "bulb"], "flip_pairs": [[3, 4]], "sigmas": [0.1] * 5,
+                               "groups": {"Arms": ["arm_left", "arm_right"]}}, "f.json")
+    assert rich.normaliser == "torso" and rich.torso == (0, 4) and rich.flip_pairs == ((2, 3),)
+    assert dict(rich.groups) == {"Arms": (2, 3)} and rich.sigmas == (0.1,) * 5
+    # COCO-17's names: the registered skeleton
+    coco = {"id": 1, "keypoints": list(skeletons.COCO17_NAMES), "skeleton": [list(p) for p in
+                                                                           skeletons.COCO17_LINKS_1BASED]}
+    assert from_coco_category(coco, "f.json") is skeletons.COCO17
+    assert skeletons.name_flip_pairs(["lsho", "rsho", "l_knee", "r_knee", "nose"]) == ((0, 1), (2, 3))
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("skeleton", [[1, 9]], r"f.json: field 'categories\[\].skeleton'"),
+    ("flip_pairs", [["arm_left", "tail"]], r"f.json: field 'categories\[\].flip_pairs'"),
+    ("keypoints", [], r"categories\[\].keypoints"),
+    ("torso", ["base"], r"categories\[\].torso"),
+    ("sigmas", [0.1, 0.1], r"categories\[\].sigmas"),
+])
+def test_bad_skeletons_are_refused_naming_file_and_field(field, value, match):
+    with pytest.raises(InputError, match=match) as e:
+        from_coco_category({**CAT, field: value}, "f.json")
+    assert "\n" not in str(e.value)
+
+
+def test_coco_loader_on_a_file_with_a_skeleton_without_entry(tmp_path):
+    write_coco(tmp_path, "train", n=3, edit=lambda o: o["annotations"].append(
+        {"id": 9, "image_id": 1, "category_id": 1, "keypoints": [0] * 15, "num_keypoints": 0,
+         "bbox": [0, 0, 5, 5], "iscrowd": 0}))
+    people = pose_sets.load_people("coco", tmp_path, "train")
+    assert people.skeleton.name == "lamp" and len(people) == 3 and people.no_keypoints == 1
+    assert "1 person(s) without labelled keypoints left out" in people.summary("train")
+    s = people.samples[1]
+    obj = json.loads((tmp_path / "annotations" / "train.json").read_text())
+    kp = np.asarray(obj["annotations"][1]["keypoints"]).reshape(5, 3)
+    np.testing.assert_allclose(s.points, kp[:, :2], rtol=1e-6)
+    assert s.visible.tolist() == [False, True, True, True, True] and s.extras["labelled"].all()
+    np.testing.assert_allclose(people.boxes[1], [2, 3, 32, 24])  # x, y, w, h -> x0, y0, x1, y1
+    assert people.skeleton.normaliser_lengths(np.zeros((1, 5, 2)), np.ones((1, 5), bool), people.boxes[1:2])[0] == 30
+
+
+def _bad(field_edit, tmp_path, split="train"):
+    write_coco(tmp_path, split, edit=field_edit)
+    with pytest.raises(InputError) as e:
+        pose_sets.load_people("coco", tmp_path, split)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def test_every_bad_coco_input_is_one_line_naming_file_and_field(tmp_path):
+    ann = str(tmp_path / "annotations" / "train.json")
+
+    def kp_count(o):
+        o["annotations"][0]["keypoints"] = o["annotations"][0]["keypoints"][:12]
+
+    msg = _bad(kp_count, tmp_path)
+    assert msg.startswith(ann) and "annotations[0].keypoints" in msg and "15 numbers" in msg
+    msg = _bad(lambda o: o["annotations"][1].pop("bbox"), tmp_path)
+    assert msg.startswith(ann) and "annotations[1].bbox" in msg
+    msg = _bad(lambda o: o["images"][0].update(file_name="gone.png"), tmp_path)
+    assert "gone.png" in msg and "images[].file_name" in msg
+    msg = _bad(lambda o: o["categories"][0].update(skeleton=[[1, 7]]), tmp_path)
+    assert msg.startswith(ann) and "categories[].skeleton" in msg
+    msg = _bad(lambda o: o["categories"][0].update(flip_pairs=[["base", "nose"]]), tmp_path)
+    assert msg.startswith(ann) and "categories[].flip_pairs" in msg and "nose" in msg
+    msg = _bad(lambda o: o.update(annotations=[]), tmp_path)
+    assert msg.startswith(ann) and "'annotations'" in msg
+    (tmp_path / "annotations" / "train.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"train.json: field 'json'"):
+        pose_sets.load_people("coco", tmp_path, "train")
+    with pytest.raises(InputError, match=r"val.json: field 'file'"):
+        pose_sets.load_people("coco", tmp_path, "val")
+    write_coco(tmp_path, "train")
+    (tmp_path / "images" / "train_2.png").write_bytes(b"not a png")
+    from convcorr_jax.pose import data as pose_data
+
+    with pytest.raises(InputError, match="train_2.png") as e:  # decoding: when the crops are built, before training
+        pose_data.person_crops("coco", tmp_path, "train", 32)
+    assert "\n" not in str(e.value)
+    import shutil
+
+    shutil.rmtree(tmp_path / "images")
+    with pytest.raises(InputError, match=r"images: field 'images'.*missing folder"):
+        pose_sets.load_people("coco", tmp_path, "train")
+
+
+def test_spatial_model_on_a_non_flic_skeleton_matches_brute_force():
+    sk = from_coco_category(CAT, "f.json")
+    edges = sk.spatial_tree()  # 5 joints + the torso point: 6 nodes on a 3 x 3 grid
+    rng = np.random.default_rng(7)
+    for mode in ("sum", "max"):
+        u = rng.normal(0, 1.5, (6, 3, 3)).astype(np.float32)
+        pri = rng.normal(0, 1.5, (len(edges), 3, 3)).astype(np.float32)
+        want = _brute_force(u.astype(np.float64), pri.astype(np.float64), edges, mode)
+        got = np.asarray(spatial_mrf.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode))
+        np.testing.assert_allclose(got, want, atol=2e-4)
+    cfg = spatial_mrf.for_skeleton(sk)
+    assert cfg.edges == edges and cfg.mode == spatial_mrf.FLIC_VALIDATED.mode
+    pts = rng.uniform(0, 63, (20, 5, 2)).astype(np.float32)
+    pri = spatial_mrf.learn_priors(pts, np.ones((20, 5), bool), np.full((20, 2), 32.0, np.float32), 8, cfg, 8)
+    assert pri.shape == (5, 15, 15) and np.all(np.isfinite(pri))
+
+
+def test_lsp_and_lspet_loaders_on_the_real_files(real_data):
+    lsp_mat = real_data / "lsp" / "joints.mat"
+    lspet = real_data / "lspet"
+    if not lsp_mat.is_file() or not (lspet / "images").is_dir():
+        pytest.skip(f"LSP joints.mat or LSPET images/ not found under the real data folder {real_data}")
+    with pytest.raises(InputError, match=r"lsp/images: field 'images'.*missing folder"):
+        pose_sets.load_people("lsp", real_data / "lsp", "train")  # LSP's annotations without its images
+    test = pose_sets.load_people("lsp", lspet, "test", train_images=3000)
+    assert len(test) == 1000 and test.skeleton is skeletons.LSP and test.no_keypoints == 0
+    assert Path(test.samples[0].image_path).name == "im03001.jpg" and test.samples[0].extras["index"] == 3000
+    w, h = Image.open(test.samples[0].image_path).size
+    np.testing.assert_allclose(test.boxes[0], [0, 0, w - 1, h - 1])  # the whole image
+    val = pose_sets.load_people("lsp", lspet, "val", train_images=3000)
+    train = pose_sets.load_people("lsp", lspet, "train", train_images=3000)
+    ids = {s.extras["index"] for s in val.samples} | {s.extras["index"] for s in train.samples}
+    assert len(val) == 450 and len(train) == 2550 and ids == set(range(3000))
+    s = test.samples[0]
+    lab = s.extras["labelled"]
+    box = test.norm_boxes[0]
+    assert np.allclose(box, [np.nanmin(s.points[lab, 0]), np.nanmin(s.points[lab, 1]), np.nanmax(s.points[lab, 0]),
+                             np.nanmax(s.points[lab, 1])])
+    with pytest.raises(InputError, match="train_images"):
+        pose_sets.load_people("lsp", lspet, "test", train_images=5000)
+    with pytest.raises(InputError, match="split"):
+        pose_sets.load_people("lsp", lspet, "test")  # LSPET's standard: every image present trains
+
+
+def test_mpii_skeleton_on_the_real_annotations(real_data):
+    from convcorr_jax.data.mpii import load_mpii_h5
+
+    path = real_data / "mpii" / "hg_annot" / "valid.h5"
+    if not path.is_file():
+        pytest.skip(f"MPII valid.h5 not found under the real data folder {real_data}")
+    people = load_mpii_h5(path)
+    sk = skeletons.MPII
+    assert people[0].names == sk.names and len(people) == 2958
+    pts = np.stack([p.points for p in people])
+    lab = np.stack([p.visible | np.all(np.isfinite(p.points), -1) for p in people]) & np.all(np.isfinite(pts), -1)
+    seg = sk.head_lengths(np.nan_to_num(pts), lab)
+    head = np.array([p.extras["head_size"] for p in people])
+    ok = np.isfinite(seg)
+    assert ok.mean() > 0.9 and 0.8 < np.median(seg[ok] / head[ok]) < 1.6  # the head segment ~ PCKh's head size
+    left = [sk.names[a] for a, _ in sk.flip_pairs]
+    assert all(n.startswith("l ") for n in left) and all(sk.names[b].startswith("r ") for _, b in sk.flip_pairs)
