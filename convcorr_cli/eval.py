@@ -5,6 +5,7 @@
   convcorr eval pck --preds preds.npz --gt gt.npz [--alpha 0.05] [--json out.json]
   convcorr eval mpii --run RUN_DIR --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
   convcorr eval flic --run RUN_DIR --root FLIC_FOLDER [--json out.json] [--figure fig15.png] [--split test]
+  convcorr eval pose --run RUN_DIR --root DATASET [--split val|test] [--flip] [--json out.json]
   convcorr eval pf-willow --root PF-dataset-WILLOW [--method ot_rhm|rhm|ot|cos|bp] [--backbone B] [--taps T ...]
                           [--image-size 224] [--size tiny|default|full] [--features cnn|sift|none]
                           [--classes "car(S),duck(S)"] [--pairs 9] [--json out.json]
@@ -39,8 +40,11 @@ an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `vi
 trained pose run (`convcorr train pose --config flic`) on the FLIC test split: PCK per joint group at
 0.05/0.1/0.2 of the coarse model and the cascade (`convcorr_eval.tompson2015.flic_scores`). `mpii`: a pose run trained
 on MPII: its predictions written back in the MPII frame (1-based h5 `preds`) and scored by PCKh
-(`convcorr_eval.tompson2015.mpii`). A new protocol is a pair of functions (add its arguments, run it) in
-`SUBCOMMANDS`.
+(`convcorr_eval.tompson2015.mpii`). `pose`: any trained pose run (any skeleton: COCO-format folders, LSP/LSPET,
+FLIC, MPII) on `--split` of the dataset `--root`: PCK per joint group at the skeleton's normaliser (named) of the
+cascade, the coarse model and the mean pose, PCKh where a head segment exists, COCO's OKS AP (pycocotools) for
+COCO-format data (`convcorr_eval.tompson2015.pose_scores`). A new protocol is a pair of functions (add its
+arguments, run it) in `SUBCOMMANDS`.
 """
 
 from __future__ import annotations
@@ -222,6 +226,25 @@ def _run_mpii(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pose_arguments(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--run", required=True, help="a `convcorr train pose` run folder")
+    a.add_argument("--root", required=True, help="the dataset folder of the run's data kind (e.g. a COCO-format "
+                   "folder with annotations/ and images/)")
+    a.add_argument("--split", default="val", choices=("val", "test", "train"), help="the split scored")
+    a.add_argument("--flip", action="store_true", help="test-time flip (each crop averaged with its mirror)")
+    a.add_argument("--json", default=None, help="write the scores here")
+
+
+def _run_pose(args: argparse.Namespace) -> int:
+    from convcorr_eval.tompson2015 import pose_scores
+
+    res = pose_scores.score_run(args.run, args.root, args.split, flip=args.flip)
+    print(pose_scores.markdown(res))
+    print(f"{res['seconds']:.1f} s")
+    _write_outputs(args.json, res)
+    return 0
+
+
 def _pf_willow_arguments(a: argparse.ArgumentParser,
                          root_help: str = "the folder holding the PF-WILLOW sub-class folders") -> None:
     from convcorr_eval.long2014.pf_willow import METHODS
@@ -338,6 +361,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "pck": ("PCK normalised per instance (FLIC: torso size)", _pck_arguments, _run_pck),
     "mpii": ("a trained MPII pose run: predictions as an MPII h5, scored by PCKh", _mpii_arguments, _run_mpii),
     "flic": ("a trained pose run on FLIC: PCK per joint group (torso), coarse and cascade", _flic_arguments, _run_flic),
+    "pose": ("any trained pose run on any skeleton: PCK per joint group at the skeleton's normaliser, PCKh, COCO "
+             "OKS AP", _pose_arguments, _run_pose),
     "pf-willow": ("keypoint transfer on PF-WILLOW (Proposal Flow protocol), by default SCOT's optimal transport + "
                   "Hough matching on VGG-16 hyperpixels", _pf_willow_arguments, _run_pf_willow),
     "pf-pascal": ("keypoint transfer on PF-PASCAL (HPF/SCOT split, PCK at alpha x the target image's max side), "
