@@ -25,11 +25,12 @@ def _root(real_data):
 def test_real_pf_willow_samples(real_data):
     root = _root(real_data)
     classes = pf_willow_classes(root)
-    assert set(classes) >= {"car(S)", "duck(S)", "motorbike(S)", "winebottle(woC)"}
+    assert list(classes) == ["car(G)", "car(S)", "duck(S)", "motorbike(S)", "winebottle(wC)", "winebottle(woC)"]
     samples = load_pf_willow(root)
     assert len(samples) == 10 * len(classes) and not samples.skipped
     assert all(s.points.shape == (10, 2) and s.visible.all() and s.names == PF_WILLOW_PARTS for s in samples)
-    car = samples[0]
+    assert [s.extras["subclass"] for s in samples[::10]] == list(classes)  # sub-class-major, 10 images each
+    car = samples[10]
     assert car.id == "car(S)/Cars_000a" and car.category == "car" and car.extras["subclass"] == "car(S)"
     # raw pts_coord(:,1) = (77.63201872, 145.18716578), 1-based -> 0-based
     np.testing.assert_allclose(car.points[0], [76.63201872, 144.18716578], atol=1e-4)
