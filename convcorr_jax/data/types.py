@@ -138,9 +138,11 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
     dropped) with one warning on this module's logger naming the file and its mode; with `colour="require"` (a
     method that needs colour) a greyscale image is refused instead: InputError naming the file. Truncated, empty,
     unknown or unreadable files, and images declaring more than `max_pixels()` pixels (checked from the header,
-    before decoding), raise `InputError`. `expected_size` = (width, height) is checked when given.
+    before decoding), raise `InputError`. An EXIF orientation tag (a phone's photo stored sideways) is applied, so
+    the array is the image as it is displayed (`PIL.ImageOps.exif_transpose`; points are in its pixels).
+    `expected_size` = (width, height) is checked when given, after the orientation.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if path is None:
         raise InputError(None, "image_path", "a path to an image file", None)
@@ -154,7 +156,7 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
             if im.mode not in ("RGB", "L", "CMYK", "P", "RGBA", "I;16", "I", "LA", "PA"):
                 raise InputError(path, "image mode", "RGB, L, P, RGBA or CMYK", im.mode)
             _colour_notice(path, im.mode, colour)
-            rgb = im.convert("RGB")
+            rgb = (ImageOps.exif_transpose(im) or im).convert("RGB")
     except Image.DecompressionBombError as e:  # PIL's own limit, past 2 x its MAX_IMAGE_PIXELS, hit while opening
         raise InputError(path, "image", f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
                          f"larger: {e}") from None
