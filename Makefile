@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job) and `make test` (the whole test suite).
+# Two entry points: `make demo` (the main job) and `make test` (ruff, configured in pyproject.toml, then the whole
+# test suite).
 # Each creates the virtual environment on first use and installs everything it needs.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,5 +20,6 @@ demo: $(BIN)/.installed
 	$(BIN)/convcorr demo
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest -q -n 2 --dist worksteal; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc

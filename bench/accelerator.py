@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.minutes > 0:
         print(f"--minutes: expected > 0, got {a.minutes}", file=sys.stderr)
         return 2
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before JAX starts: the step timers share the device
+    # before JAX starts: the step timers share the device
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(a.runs).resolve() / "jax_cache"))
     from convcorr_train import pose_configs
 

@@ -115,7 +115,8 @@ def inputs() -> dict[str, np.ndarray]:
     """Preprocessed photos: "4 photos, 224 px" [4, 224, 224, 3] and "chelsea, 300 x 451" [1, 300, 451, 3]."""
     _, x = mg.mobilenet_inputs()
     chelsea = dict(mg.skimage_images())["chelsea"]
-    return {"4 photos, 224 px": x, f"chelsea, {chelsea.shape[0]} x {chelsea.shape[1]}": preprocess.torchvision(chelsea[None])}
+    return {"4 photos, 224 px": x,
+            f"chelsea, {chelsea.shape[0]} x {chelsea.shape[1]}": preprocess.torchvision(chelsea[None])}
 
 
 def parity(name: str, bb, params, model, xs: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

@@ -70,7 +70,8 @@ def main() -> None:
             variants.append(("", jax.jit(lambda v, s=op.step: layers.max_pool(v, s))))
         elif op.kind == "adapt":
             tfn = lambda t, n=op.out: torch.nn.functional.adaptive_avg_pool2d(t, n).permute(0, 2, 3, 1).flatten(1)
-            variants.append(("", jax.jit(lambda v, n=op.out: layers.adaptive_avg_pool(v, (n, n)).reshape(v.shape[0], -1))))
+            variants.append(("",
+                             jax.jit(lambda v, n=op.out: layers.adaptive_avg_pool(v, (n, n)).reshape(v.shape[0], -1))))
         else:
             w, b = params[op.name]["kernel"], params[op.name]["bias"]
             tm = torch.nn.Linear(*w.shape)

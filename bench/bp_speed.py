@@ -68,7 +68,9 @@ def main() -> None:
         labels = "31x31 window" if crop else "61x61"
         print(f"| {name} | {method} | {schedule} | {labels} | 1 | {t * 1e3:,.0f} |", flush=True)
     cfg = bp.BPConfig(iters=ITERS, levels=LEVELS)
-    for pairs, group, label in ((1, None, "1"), (args.batch, "auto", f"{args.batch} (groups of {bp.resolve_pairs_per_call('auto') or args.batch})"),
+    for pairs, group, label in ((1, None, "1"),
+                                (args.batch, "auto",
+                                 f"{args.batch} (groups of {bp.resolve_pairs_per_call('auto') or args.batch})"),
                                 (args.batch, None, f"{args.batch} (one vmap)")):
         fs, ft = (feats[0, 0], feats[1, 0]) if pairs == 1 else (feats[0], feats[1])
         t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, pairs_per_call=group).energy, fs, ft,

@@ -47,7 +47,8 @@ def main() -> None:
     rows = [(1, "auto"), (1, None)] + ([(args.devices, None)] if args.devices > 1 else [])
     for d, group in rows:
         mesh = parallel.make_mesh(d) if d > 1 else None
-        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft, reps=args.reps)
+        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft,
+                      reps=args.reps)
         per_call = min(args.batch, bp.resolve_pairs_per_call(group) or args.batch)
         print(f"| {d} | {args.batch} | {per_call if d == 1 else f'{-(-args.batch // d)} per device'} | {t:.2f} | {1e3 * t / args.batch:.0f} | {args.batch / t:.2f} |", flush=True)
     if args.compare:
@@ -61,7 +62,8 @@ def compare(args, bp, fs, ft) -> None:
     sys.modules["bp_compared"] = other
     spec.loader.exec_module(other)
     runs = {"this revision": (bp, bp.BPConfig(iters=10, levels=3), {}),
-            f"{args.compare} ({args.compare_method})": (other, other.BPConfig(iters=10, levels=3, dt_method=args.compare_method), {})}
+            f"{args.compare} ({args.compare_method})": (other, other.BPConfig(iters=10, levels=3,
+                                                                              dt_method=args.compare_method), {})}
     best = {}
     for mod, cfg, kw in runs.values():  # compile
         mod.align(fs, ft, cfg, 16.0, **kw).energy.block_until_ready()

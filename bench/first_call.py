@@ -44,7 +44,8 @@ def readme_example(name: str) -> str:
 
 
 def one_process(code: str, cache: str, export: bool = True) -> dict:
-    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PLATFORMS="cpu", CONVCORR_NO_EXPORT="0" if export else "1")
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PLATFORMS="cpu",
+               CONVCORR_NO_EXPORT="0" if export else "1")
     env.pop("CONVCORR_NO_COMPILE_CACHE", None)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", PRELUDE + code], capture_output=True, text=True, env=env, cwd=ROOT)

@@ -88,7 +88,8 @@ def main() -> None:
             subprocess.run(["bash", str(Path(args.siftflow) / "build.sh")], check=True, capture_output=True,
                            env=dict(os.environ, SIFTFLOW_BUILD_DIR=build))
         weights = str(work / "weights_cache")
-        convcorr(align + ["--out", str(work / "warm")], str(work / "jax_warm"), weights, work)  # fills the weights cache
+        # fills the weights cache
+        convcorr(align + ["--out", str(work / "warm")], str(work / "jax_warm"), weights, work)
         rows: list[tuple[str, dict]] = []
         peers: list[float] = []
         for i in range(args.reps):
@@ -97,7 +98,8 @@ def main() -> None:
             if args.siftflow:
                 peers.append(peer(args.siftflow, build, pa, pb, work))
             if args.pf_willow:
-                rows.append(("eval pf-willow car(S)", convcorr(["eval", "pf-willow", "--root", args.pf_willow, "--classes",
+                rows.append(("eval pf-willow car(S)",
+                             convcorr(["eval", "pf-willow", "--root", args.pf_willow, "--classes",
                                                                 "car(S)", "--out", str(work / f"pf{i}")],
                                                                str(work / f"jax_pf{i}"), weights, work)))
         rows.append(("align --dense, weights cache empty too", convcorr(align + ["--out", str(work / "cold")],

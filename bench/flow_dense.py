@@ -57,7 +57,8 @@ def motorcycle(side: int):
     ok = np.isfinite(disp)
     d = np.asarray(Image.fromarray(np.where(ok, disp, 0).astype(np.float32)).resize(hw[::-1], Image.NEAREST))
     valid = np.asarray(Image.fromarray(ok.astype(np.uint8)).resize(hw[::-1], Image.NEAREST)).astype(bool)
-    nocc = np.asarray(Image.fromarray((ok & ~occluded(disp)).astype(np.uint8)).resize(hw[::-1], Image.NEAREST)).astype(bool)
+    mask = Image.fromarray((ok & ~occluded(disp)).astype(np.uint8))
+    nocc = np.asarray(mask.resize(hw[::-1], Image.NEAREST)).astype(bool)
     d = d * (hw[1] / left.shape[1])
     return resize(left, hw), resize(right, hw), np.stack([-d, np.zeros_like(d)], -1), valid, nocc
 

@@ -45,7 +45,8 @@ def main() -> None:
     peer = load_peer(args.siftflow)
     backbone, params = load_backbone("mobilenet_v2", None)
     finest = cfg.finest_features or cfg.pixel_features
-    pix = jax.jit(functools.partial(dense.pixel_features, kind=finest, sift_bin=cfg.sift_bin, grad_sigma=cfg.grad_sigma))
+    pix = jax.jit(functools.partial(dense.pixel_features, kind=finest, sift_bin=cfg.sift_bin,
+                                    grad_sigma=cfg.grad_sigma))
     stages = [("top level (conv4 grid, whole-grid labels)", dataclasses.replace(cfg, conv_roles=(), fine_strides=())),
               ("+ conv levels", dataclasses.replace(cfg, fine_strides=())),
               ("+ 2 px level", dataclasses.replace(cfg, fine_strides=(2,))),

@@ -85,7 +85,8 @@ CANDIDATES: dict[str, dict] = {
     "paper's pairwise term (top beta 0.1), beta_fine 8": {"edge_sigma": None, "beta_fine": 8.0},
     "paper's pairwise term, top beta 0.3 and beta_fine 8": {"edge_sigma": None, "beta": 0.3, "beta_fine": 8.0},
     "paper's pairwise term, 16 BP iterations at the top": {"edge_sigma": None, "iters": 16},
-    "paper's pairwise term, 4 multigrid levels x 12 iterations at the top": {"edge_sigma": None, "levels": 4, "iters": 12},
+    "paper's pairwise term, 4 multigrid levels x 12 iterations at the top": {"edge_sigma": None, "levels": 4,
+                                                                             "iters": 12},
     "paper's pairwise term, conv taps at <= 256 px": {"edge_sigma": None, "top_side": 256},
     "paper's pairwise term, 7 x 7 labels above the 1 px level": {"edge_sigma": None, "radius": 3, "finest_radius": 2},
     "paper's pairwise term below the top (defaults before the contrast-sensitive one)": {"edge_sigma": None},
@@ -115,7 +116,8 @@ def validation_pairs(flic_root: str, n: int, side: int, seed: int):
     return out
 
 
-def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseConfig, peer=None, worst: int = 3) -> None:
+def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseConfig, peer=None,
+                 worst: int = 3) -> None:
     """Print the error of `base` (the defaults, or as changed by --set) stage by stage (EPE, % > 3 / 6 / 12 px over
     the non-occluded pixels; the peer's beside where given) and save a figure of the `worst` pairs: image a, ground-truth dx, dx after the conv
     levels, final error (capped at 15 px; occluded pixels grey)."""
@@ -162,7 +164,8 @@ def main() -> None:
     p.add_argument("--only", type=int, nargs="*", default=None, help="indices of the candidates to run (default: all)")
     p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
     p.add_argument("--errors", default=None, metavar="FIGURE", help="show where the defaults' error is (no candidates)")
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="with --errors: change DenseConfig fields")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="with --errors: change DenseConfig fields")
     args = p.parse_args()
     if not args.flic:
         raise SystemExit("give the FLIC folder with --flic DIR or FLIC_ROOT=DIR")

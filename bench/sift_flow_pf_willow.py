@@ -1,13 +1,13 @@
 """Our SIFT BP flow beside SIFT Flow C++ on the same PF-WILLOW validation pairs, plain and warped; seconds per pair.
 
     SIFTFLOW_BUILD_DIR=BUILD python bench/sift_flow_pf_willow.py --root PF-dataset-WILLOW --siftflow PEER_DIR \\
-        [--pairs-per-class 90] [--warped-per-class 30] [--set grid=16 --set beta=0.03 ...]
+        [--pairs-per-class 90] [--warped-per-class 30] [--set transfer.grid=16 --set transfer.beta=0.03 ...]
 
 Two sets from the sub-classes under `--root`: "PF-WILLOW", the first `--pairs-per-class` ordered pairs of each
 sub-class; "warped", `--warped-per-class` ordered pairs per sub-class whose target is warped and pasted onto another
 sub-class's image (`data.warped_pairs.warped_set`, seed `--seed`, its default `WarpConfig`: scale 0.5-2x, rotation
-+-30 degrees, tilt, flips). Ours: `correspondence.transfer_points` with `pf_willow.Config(features="sift",
-method="bp")` and the `--set` fields (the defaults: the validated SIFT BP row), one pair per call from the two images
++-30 degrees, tilt, flips). Ours: `correspondence.transfer_points` with `pf_willow.Config`'s transfer with
+features="sift", method="bp" and the `--set` fields (the defaults: the validated SIFT BP row), one pair per call from the two images
 to the moved keypoints; the first call (compilation) is timed apart. The peer: Ce Liu's SIFT Flow C++ (demo.m's
 settings, its dense SIFT included) on the two images at full size, a keypoint moved by the flow at its nearest pixel
 (Proposal Flow's `dense_flow_eva_WILLOW.m`, the protocol of the peer's published 0.510). PCK: `metrics.pf_pck`
@@ -17,7 +17,6 @@ settings, its dense SIFT included) on the two images at full size, a keypoint mo
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import time
 
@@ -55,8 +54,8 @@ def main() -> None:
     args = p.parse_args()
     if not args.root:
         raise SystemExit("give the PF-WILLOW folder with --root DIR or PF_WILLOW_ROOT=DIR")
-    cfg = override(dataclasses.replace(pf_willow.get_config("default"), data_root=args.root, features="sift",
-                                       method="bp"), args.set)
+    cfg = override(pf_willow.get_config("default"), [f"data_root={args.root}", "transfer.features=sift",
+                                                     "transfer.method=bp", *args.set])
     print(runinfo.header("bench: SIFT BP flow vs SIFT Flow C++ on PF-WILLOW validation, plain and warped",
                          {**vars(args), "config": pf_willow.setting_text(cfg)}), flush=True)
     peer = load_peer(args.siftflow)

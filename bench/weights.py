@@ -65,7 +65,8 @@ def main() -> None:
             Net = build(packed_data=True)
             data = caffe.read_bytes()
             peer = best(lambda: Net.FromString(data), args.repeats)
-            peer_conv = best(lambda: [np.asarray(b.data, np.float32) for l in Net.FromString(data).layer for b in l.blobs],
+            peer_conv = best(lambda: [np.asarray(b.data,
+                                                 np.float32) for l in Net.FromString(data).layer for b in l.blobs],
                              args.repeats)
         except ImportError:
             peer = peer_conv = float("nan")

@@ -1,4 +1,5 @@
-"""`convcorr align IMG_A IMG_B --features conv4|sift [--backbone B --weights W] --out DIR`: BP flow from image A (source) to image B.
+"""`convcorr align IMG_A IMG_B --features conv4|sift [--backbone B --weights W] --out DIR`: BP flow from image A
+(source) to image B.
 
 B is resized to A's size, features are computed on the grid of conv4 receptive-field centres of A (dense SIFT
 at the same centres for `--features sift`), and the flow is solved with `flow.bp` (`flow.pair.align_pair`). Writes:
@@ -53,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=None, help="max displacement in grid cells (default: whole grid)")
     p.add_argument("--iters", type=int, default=8)
     p.add_argument("--levels", type=int, default=3)
-    p.add_argument("--dense", action="store_true", help="per-pixel coarse-to-fine flow (flow.dense; --beta sets its conv4 level, "
+    p.add_argument("--dense", action="store_true",
+                   help="per-pixel coarse-to-fine flow (flow.dense; --beta sets its conv4 level, "
                    "--window/--iters/--levels apply to the grid flow only)")
     p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
                    help="finest levels' features with --dense")

@@ -150,7 +150,8 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _unpack(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out", kind="folder")
-    print(f"unpack-flic: {args.archive} verified, unpacked into {args.out} ({unpack_flic(args.archive, args.out, args.sha256)})")
+    done = unpack_flic(args.archive, args.out, args.sha256)
+    print(f"unpack-flic: {args.archive} verified, unpacked into {args.out} ({done})")
     return 0
 
 
@@ -163,7 +164,8 @@ def _sample_lines(s) -> str:
                  f"    bbox (0-based x0,y0,x1,y1) = {np.round(s.bbox.astype(float), 2).tolist()}",
                  f"    image_path = {s.image_path}" + (f"  image {s.image.shape}" if s.image is not None else "")]
         for i in range(min(k, 4)):
-            lines.append(f"    {s.names[i]:<14} {np.round(s.points[i].astype(float), 2).tolist()} visible={bool(s.visible[i])}")
+            xy = np.round(s.points[i].astype(float), 2).tolist()
+            lines.append(f"    {s.names[i]:<14} {xy} visible={bool(s.visible[i])}")
         if k > 4:
             lines.append(f"    ... {k - 4} more")
         ex = {key: (v if np.ndim(v) == 0 and not isinstance(v, (list, dict)) else f"<{type(v).__name__}>")

@@ -15,7 +15,8 @@
 `pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
 `tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
 writes a run folder OUT/NAME (`--out`, default runs; `--out-dir` is an old name for it; `--name`, default the
-experiment's readable name for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest of every setting:
+experiment's readable name for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest
+of every setting:
 `run_name`), so runs with other settings never share a folder and the same settings find their finished run.
 It holds config.json, metrics.json, report.md/html and figures/; an identical finished run is kept, one on
 changed data (a file added, removed or changed under `--root`) or older code runs again, and a named folder
@@ -63,7 +64,7 @@ from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.report import percent, score_about
 from convcorr_eval.runner import execute, make_config
-from convcorr_cli.options import add_out, add_set
+from convcorr_cli.options import add_backbone_module, add_out, add_set
 
 
 def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
@@ -82,7 +83,8 @@ def _pckh_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--preds", nargs="+", default=None, help="prediction file(s) with `preds` (.mat or .h5)")
     a.add_argument("--annot", default=None, help="ground truth: annot/valid.h5 (hourglass layout)")
     a.add_argument("--reference", default=None, metavar="MPII_FOLDER",
-                   help="evaluate the published files MPII_FOLDER/reference_preds/* against MPII_FOLDER/hg_annot/valid.h5")
+                   help="evaluate the published files MPII_FOLDER/reference_preds/* against "
+                        "MPII_FOLDER/hg_annot/valid.h5")
     a.add_argument("--json", default=None, help="write {'0.5': {...}, '0.1': {...}} (percent) here")
     a.add_argument("--figure", default=None, help="PNG of the PCKh-total curves")
 
@@ -269,8 +271,11 @@ def _pf_willow_arguments(a: argparse.ArgumentParser,
                    help="comma-separated sub-class folder names (default: every one under --root)")
     a.add_argument("--pairs", type=int, default=None, metavar="N",
                    help="the first N ordered pairs of each sub-class (default: all 90; --size tiny: 2)")
-    add_set(a, "any other field of long2014.pf_willow's Config (grid, normalise, beta, radius, ...)")
-    a.add_argument("--json", default=None, help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pck_about', 'pairs', "
+    add_set(a, "any other field of long2014.pf_willow's Config or of its transfer settings (transfer.grid, "
+               "transfer.normalise, transfer.beta, transfer.radius, ...)")
+    add_backbone_module(a)
+    a.add_argument("--json", default=None,
+                   help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pck_about', 'pairs', "
                    "'seconds'} (fractions 0..1; the console shows percent)")
     _run_arguments(a)
 
@@ -278,19 +283,19 @@ def _pf_willow_arguments(a: argparse.ArgumentParser,
 def _transfer_sets(args: argparse.Namespace) -> list[str]:
     """The `--set field=value` list of the transfer options of `pf-willow`, `pf-pascal` and `spair`. Features
     sift and none run BP flow (SIFT flow, zero flow) unless `--method` names another method (the config's
-    `method` None: `PointTransferConfig.matcher`)."""
+    `transfer.method` None: `PointTransferConfig.matcher`)."""
     from convcorr_eval.long2014.pf_willow import FEATURES
 
     if args.features not in FEATURES:  # a tap or role: hyperpixels of that one tap
         args.taps, args.features = [*(args.taps or []), args.features], "cnn"
-    sets = [f"features={args.features}"]
+    sets = [f"transfer.features={args.features}"]
     if args.method:
-        sets.append(f"method={args.method}")
+        sets.append(f"transfer.method={args.method}")
     if args.taps:
         taps = [t.strip() for item in args.taps for t in item.split(",") if t.strip()]
-        sets.append("taps=" + ",".join(taps))
+        sets.append("transfer.taps=" + ",".join(taps))
     if args.image_size is not None:
-        sets.append(f"image_size={args.image_size}")
+        sets.append(f"transfer.image_size={args.image_size}")
     if args.weights is not None:
         sets.append(f"weights={args.weights}")
     if args.classes is not None:
@@ -348,7 +353,8 @@ def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
             return 1
         res = result.metrics
         print(f"{pf_benchmarks.TITLES[data]} {cfg.split} keypoint transfer ({setting_text(cfg)}), PCK (fraction) at "
-              f"{pf_benchmarks.THRESHOLDS[pf_benchmarks.NORMS[data]]}, mean over {res['pairs']} pairs, {res['seconds']:.0f} s")
+              f"{pf_benchmarks.THRESHOLDS[pf_benchmarks.NORMS[data]]}, mean over {res['pairs']} pairs, "
+              f"{res['seconds']:.0f} s")
         print(pf_benchmarks.table(res["pck"]))
         _write_outputs(args.json, res)
         return 0

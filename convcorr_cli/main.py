@@ -31,7 +31,7 @@ import sys
 import time
 from typing import Callable, Sequence
 
-from convcorr_cli import profile
+from convcorr_cli import options, profile
 from convcorr_cli.options import HelpFormatter
 from convcorr_jax import interrupt
 from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
@@ -41,7 +41,8 @@ from convcorr_jax.progress import on_terminal
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("convcorr_cli.demo", "run every experiment of the three papers on the embedded default and write a report"),
+    "demo": ("convcorr_cli.demo",
+             "run every experiment of the three papers on the embedded default and write a report"),
     "run": ("convcorr_cli.run", "run one experiment (a config, a size, overrides) into runs/<name>/"),
     "classify": ("convcorr_cli.classify", "top-5 ImageNet classes of images"),
     "features": ("convcorr_cli.features", "write named activations and receptive-field centres to .npz"),
@@ -112,7 +113,8 @@ class Parser(argparse.ArgumentParser):
 def _overview() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
-    return f"usage: convcorr COMMAND [ARGS...]\n\ncommands:\n{rows}\n\n'convcorr COMMAND --help' for a command's options."
+    return (f"usage: convcorr COMMAND [ARGS...]\n\ncommands:\n{rows}\n\n"
+            "'convcorr COMMAND --help' for a command's options.")
 
 
 def _report_interrupt() -> None:
@@ -182,7 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(COMMANDS[name][0])
         imports = time.perf_counter() - t0
         parser = Parser(prog=f"convcorr {name}", description=COMMANDS[name][1])
+        options.import_extensions(rest)  # a user's backbone or matcher, registered before --backbone is read
         module.add_arguments(parser)
+        if "--backbone" in parser._option_string_actions:
+            options.add_backbone_module(parser)
         try:
             return run_parsed(name, module.run, parser.parse_args(rest), keep)
         finally:

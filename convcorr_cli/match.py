@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output JSON (default: next to P, <P's stem>_in_<B's stem>.json)")
     p.add_argument("--figure", default=None, metavar="FIG.png", help="output figure (default: OUT with .png)")
     p.add_argument("--method", default=None, choices=METHODS,
-                   help=f"matcher or BP flow (default: the validated one, {PointTransferConfig.DEFAULT_METHOD['cnn']} on conv features)")
+                   help=f"matcher or BP flow (default: the validated one, "
+                        f"{PointTransferConfig.DEFAULT_METHOD['cnn']} on conv features)")
     p.add_argument("--backbone", default=None, choices=NAMES,
                    help=f"feature network (default: the validated one, {PointTransferConfig.backbone})")
     p.add_argument("--weights", default=None,
@@ -135,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
            "points_a": pts.tolist(), "points_b": _listed(t.points), "confidence": conf,
-           "confidence_is": CONFIDENCE, "config": {**config.to_dict(used), "method": used.matcher}, "tap_names": list(used.tap_names),
+           "confidence_is": CONFIDENCE, "config": {**config.to_dict(used),
+                                                   "method": used.matcher}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
            "figure": str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)

@@ -6,13 +6,23 @@
   `=` or without a field name is one error line (exit code 2) naming the flag.
 - `add_out(parser, help, ...)`: `--out`, where a command writes; `old=("--out-dir",)` keeps former spellings as
   hidden aliases of it.
+- `--backbone-module MODULE|FILE.py` (`add_backbone_module`, on every command with `--backbone`): imports a
+  module or Python file that registers a user's backbone (`convcorr_jax.backbones.register`) or matcher before
+  the arguments are read, so `--backbone NAME` accepts its name (`import_extensions`).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib
+import importlib.util
 import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from convcorr_jax.errors import InputError
 
 SET_METAVAR = "FIELD=VALUE"
 # why align, features and classify default to MobileNetV2 (docs/commands.md, "Flags and defaults")
@@ -67,3 +77,43 @@ def add_out(p: argparse.ArgumentParser, help_: str, default: str | None = None, 
     p.add_argument("--out", default=default, required=required, metavar=metavar, help=help_)
     for name in old:
         p.add_argument(name, dest="out", default=argparse.SUPPRESS, metavar=metavar, help=argparse.SUPPRESS)
+
+
+BACKBONE_MODULE = "--backbone-module"
+
+
+def add_backbone_module(p: argparse.ArgumentParser) -> None:
+    """`--backbone-module MODULE|FILE.py`, repeatable (imported before parsing by `import_extensions`)."""
+    p.add_argument(BACKBONE_MODULE, action="append", default=[], metavar="MODULE|FILE.py",
+                   help="a module (dotted name) or Python file to import first, one that registers a backbone "
+                        "(convcorr_jax.backbones.register) or a matcher, so that --backbone / --method accept its "
+                        "name; repeat the flag for more")
+
+
+def import_extensions(argv: Sequence[str]) -> list[str]:
+    """Import every `--backbone-module` value of `argv` (a dotted module name or a .py file), in order; returns
+    them. InputError naming the flag for a module that cannot be found or fails to import."""
+    values = []
+    for i, a in enumerate(argv):
+        if a == BACKBONE_MODULE and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif a.startswith(BACKBONE_MODULE + "="):
+            values.append(a.partition("=")[2])
+    for v in values:
+        try:
+            if v.endswith(".py"):
+                path = Path(v)
+                if not path.is_file():
+                    raise InputError(None, BACKBONE_MODULE, "an existing .py file or a module name", v)
+                name = f"convcorr_user_{path.stem}"
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(v)
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 (the user's code: any failure is reported as the flag's)
+            raise InputError(None, BACKBONE_MODULE, "a module that imports", f"{v}: {type(e).__name__}: {e}") from None
+    return values

@@ -72,26 +72,31 @@ def check_writable(path: str | os.PathLike, what: str, kind: str = "file") -> Pa
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically (a temporary file renamed into place)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as indented JSON, keys sorted, to `path` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save `array` as .npy at `path` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, np.asarray(array))
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Save `arrays` as an .npz at `path` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})

@@ -58,7 +58,8 @@ def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
     return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
 
 
-def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
+def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
+                     visible: np.ndarray | None = None) -> np.ndarray:
     """Mean point-to-point distance per instance divided by `norm` [N] (e.g. inter-ocular distance). Returns [N]."""
     d = keypoint_distances(pred, gt)
     if visible is not None:
@@ -247,7 +248,8 @@ def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarr
         return hits / valid.sum(-1)
 
 
-def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list, alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
+def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
+           alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
     """PF benchmark PCK (0..1) per sub-class and their mean, at each alpha (keyed as text, e.g. "0.1").
 
     pred, gt: [P, K, 2] predicted and true target keypoints of P ordered pairs; subclass: [P] the pair's

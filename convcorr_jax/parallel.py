@@ -110,10 +110,12 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+    """The sharding that puts a full copy on every device of `mesh`."""
     return NamedSharding(mesh, P())
 
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
+    """The sharding that splits the leading (batch) axis over the `data` axis of `mesh`."""
     return NamedSharding(mesh, P(AXIS))
 
 
@@ -216,6 +218,7 @@ def pmean(tree):
 
 
 def psum(tree):
+    """Sum of `tree` over the `data` axis (inside a per-device step)."""
     return jax.lax.psum(tree, AXIS)
 
 

@@ -69,6 +69,7 @@ class LineBar(tqdm):
         self._logged_n, self._logged_t = self.n, self.start_t
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        """Log a plain line at most every tenth of the loop (and at the end) instead of drawing a bar."""
         if self._logged_n is None or self.n == self._logged_n:  # the opening refresh, or nothing new
             return True
         closing = self.disable  # close() sets it, then displays the last state

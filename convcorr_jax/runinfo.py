@@ -27,6 +27,7 @@ def versions() -> dict[str, str]:
 
 
 def devices() -> str:
+    """'N x KIND (backend)' of the JAX devices."""
     import jax
 
     devs = jax.devices()
@@ -34,6 +35,7 @@ def devices() -> str:
 
 
 def config_dict(config: Any) -> dict:
+    """A config (dataclass or mapping) as a plain dict."""
     if dataclasses.is_dataclass(config):
         return dataclasses.asdict(config)
     return dict(config)

@@ -94,13 +94,15 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
         metrics[name] = {"experiment": exp_id, "status": status, "seconds": seconds, "metrics": res.metrics}
     total = time.perf_counter() - t_all
     head = ["# convcorr-jax demo report", "",
-            "Embedded default: synthetic data written in the real dataset formats; Long et al.'s stages on torchvision's "
-            "AlexNet with real ImageNet conv weights (Table 1 on MobileNetV2), Razavian et al.'s on MobileNetV2 with "
-            "real ImageNet weights, Tompson et al.'s trained from scratch. Published numbers are shown beside ours for orientation only: the data differ.", "",
+            "Embedded default: synthetic data written in the real dataset formats; Long et al.'s stages on "
+            "torchvision's AlexNet with real ImageNet conv weights (Table 1 on MobileNetV2), Razavian et al.'s on "
+            "MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch. Published numbers are "
+            "shown beside ours for orientation only: the data differ.", "",
             "| stage | experiment | status | seconds | summary |", "|---|---|---|---|---|", *rows, ""]
     run = ["## Run", "", "```", runinfo.header("convcorr demo", {"size": size, "stages": names}, seed),
            f"wall time: {total:.1f} s", "```", ""]  # what ran, after the results
     write_report(out, "convcorr-jax demo report", "\n".join(head + sections + run))
     io.write_json(out / "metrics.json", runinfo.rounded(metrics))
-    print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {out / 'report.md'} and {out / 'report.html'}")
+    print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {out / 'report.md'} "
+          f"and {out / 'report.html'}")
     return failed

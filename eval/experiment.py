@@ -77,6 +77,17 @@ class ExperimentConfig:
             raise InputError("config", "data_root", f"the folder of the {self.data} dataset (--data-root DIR)")
 
 
+def nest_transfer(cfg: ExperimentConfig) -> None:
+    """For a config holding a `PointTransferConfig` as `cfg.transfer` (called from its `__post_init__`): InputError
+    unless it is one, and its `backbone` made the experiment's (one backbone per run: `backbone`)."""
+    from convcorr_jax.correspondence.point_config import PointTransferConfig
+
+    if not isinstance(cfg.transfer, PointTransferConfig):
+        raise InputError("config", "transfer", "a PointTransferConfig", type(cfg.transfer).__name__)
+    if cfg.transfer.backbone != cfg.backbone:
+        object.__setattr__(cfg, "transfer", dataclasses.replace(cfg.transfer, backbone=cfg.backbone))
+
+
 def sized(size: str, table: Mapping[str, T]) -> T:
     """`table[size]` for a {"tiny": ..., "default": ..., "full": ...} table; InputError for another size."""
     if size not in table:

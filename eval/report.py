@@ -161,7 +161,8 @@ def pretty_config(md: str) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4;color:#222}
 h1,h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
 .table-scroll{overflow-x:auto;max-width:100%;margin:1em 0}
-table{border-collapse:collapse;margin:0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}tr:nth-child(even) td{background:#fafafa}
 td:first-child{white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}

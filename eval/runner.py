@@ -237,7 +237,8 @@ def execute(command: str, exp_id: str, cfg: ExperimentConfig, out: str | Path, f
         print(f"convcorr {command}: failed{kept}", file=sys.stderr)
         return None
     state = "kept from an identical earlier run" if reused else f"ok in {seconds:.1f} s"
-    print(f"[{exp_id}] {state}: {result.summary}\nreport: {run_dir / 'report.md'} and {run_dir / 'report.html'}", flush=True)
+    print(f"[{exp_id}] {state}: {result.summary}\nreport: {run_dir / 'report.md'} and {run_dir / 'report.html'}",
+          flush=True)
     return result
 
 

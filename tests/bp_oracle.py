@@ -6,7 +6,8 @@ import numpy as np
 
 
 def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | None = None,
-                        truncation: float | None = None, edge_scale: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+                        truncation: float | None = None,
+                        edge_scale: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Exact minimum energy and labelling by enumeration, float64 (tests; tiny problems: L^(H*W) labellings);
     offsets, truncation and edge_scale as in `labelling_energy`."""
     cost = np.asarray(cost, np.float64)

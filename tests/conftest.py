@@ -133,8 +133,8 @@ def write_pose_run():
         params = model.init(jax.random.PRNGKey(cfg.seed), cfg.model)
         step = cfg.total_steps
         mgr = checkpoints.manager(run / "checkpoints")
-        checkpoints.save_checkpoint(mgr, step, {"params": params, "opt": train_step.init_opt(cfg, cfg.stage_of(step - 1), params)},
-                          cfg, {"next_index": step})
+        state = {"params": params, "opt": train_step.init_opt(cfg, cfg.stage_of(step - 1), params)}
+        checkpoints.save_checkpoint(mgr, step, state, cfg, {"next_index": step})
         mgr.close()
         return run
 

@@ -32,7 +32,8 @@ mg = _golden_module()
 # ------------------------------------------------------------------------------------------------ geometry
 def test_long_table1_caffenet_227():
     g = get("caffenet").geometry
-    paper = {"conv1": (11, 4), "conv2": (51, 8), "conv3": (99, 16), "conv4": (131, 16), "conv5": (163, 16), "pool5": (195, 32)}
+    paper = {"conv1": (11, 4), "conv2": (51, 8), "conv3": (99, 16), "conv4": (131, 16), "conv5": (163, 16),
+             "pool5": (195, 32)}
     assert {k: (g[k].size, g[k].stride) for k in paper} == paper
 
 
@@ -56,10 +57,12 @@ def test_alexnet_centres_and_map_sizes(name, centres, sizes):
 def test_caffe_ceil_pooling_sizes():
     # 500 px: Caffe pool5 15 x 15 vs PyTorch floor mode 14 x 14 (DATA_FORMATS 5.2).
     assert get("caffenet").grid_size("pool5", (500, 500)) == (15, 15)
-    assert receptive_field.grid_size([Step(11, 4, 0), Step(3, 2, 0), Step(5, 1, 2), Step(3, 2, 0), Step(3, 1, 1), Step(3, 2, 0)], (500, 500)) == (14, 14)
+    assert receptive_field.grid_size([Step(11, 4, 0), Step(3, 2, 0), Step(5, 1, 2), Step(3, 2, 0), Step(3, 1, 1),
+                                      Step(3, 2, 0)], (500, 500)) == (14, 14)
     # Caffe drops the last window when it would start in the right padding: n=4, k=2, s=3, p=1 -> 2 (not 3).
     assert receptive_field.output_size(4, Step(2, 3, 1, ceil=True)) == 2
-    assert receptive_field.output_size(5, Step(3, 2, 0, ceil=True)) == 2 and receptive_field.output_size(6, Step(3, 2, 0, ceil=True)) == 3
+    assert receptive_field.output_size(5, Step(3, 2, 0, ceil=True)) == 2
+    assert receptive_field.output_size(6, Step(3, 2, 0, ceil=True)) == 3
     x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(1, 6, 6, 2)
     y = np.asarray(layers.max_pool(x, Step(3, 2, 0, ceil=True)))
     assert y.shape == (1, 3, 3, 2)
@@ -199,7 +202,8 @@ def test_lrn_matches_naive_loop():
 
 
 @pytest.mark.parametrize("groups,kernel,stride,pad,hw", [(6, 3, 1, 1, (7, 9)), (6, 3, 2, 1, (8, 9)),
-                                                         (6, 5, 2, 0, (11, 10)), (2, 3, 1, 1, (7, 6)), (3, 5, 2, 2, (9, 8))])
+                                                         (6, 5, 2, 0, (11, 10)), (2, 3, 1, 1, (7, 6)),
+                                                         (3, 5, 2, 2, (9, 8))])
 def test_grouped_and_depthwise_conv_match_xla_grouped_conv(groups, kernel, stride, pad, hw):
     """`conv`'s per-group convolutions and `depthwise_conv` (groups == channels) against XLA's own grouped conv."""
     c, per = 6, 2
@@ -244,7 +248,8 @@ def test_alexnet_parity_with_torch(name):
         params = bb.convert_torch(sd)
     del sd
     x = bb.preprocess(mg.random_images(2, bb.default_input_size[0]))
-    pre = {k: np.asarray(v) for k, v in bb.apply(params, x, taps=("logits", "fc6", "fc7", "pool5", "conv3"), relu=False).items()}
+    pre = {k: np.asarray(v) for k,
+           v in bb.apply(params, x, taps=("logits", "fc6", "fc7", "pool5", "conv3"), relu=False).items()}
     assert _rel(pre["logits"], g["logits"]) < 2e-5 and _rel(pre["pool5"], g["pool5"]) < 2e-5
     for k in ("fc6", "fc7"):  # golden fc6/fc7 are post-ReLU: ours pre-ReLU, then ReLU
         assert pre[k].min() < 0 and _rel(np.maximum(pre[k], 0), g[k]) < 2e-5, k

@@ -73,7 +73,8 @@ def _torch_conv_state_dict(seed: int = 1) -> dict[str, np.ndarray]:
     for layer, s in alexnet.param_shapes(vgg16.OPS).items():
         if layer.startswith("conv"):
             kh, kw, i, o = s["kernel"]
-            sd[f"{vgg16.TORCH_KEYS[layer]}.weight"] = (rng.standard_normal((o, i, kh, kw)) * np.sqrt(2 / (9 * i))).astype(np.float32)
+            weight = rng.standard_normal((o, i, kh, kw)) * np.sqrt(2 / (9 * i))
+            sd[f"{vgg16.TORCH_KEYS[layer]}.weight"] = weight.astype(np.float32)
             sd[f"{vgg16.TORCH_KEYS[layer]}.bias"] = (rng.standard_normal(o) * 0.1).astype(np.float32)
     return sd
 
@@ -82,7 +83,8 @@ def _np_conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross-correlation, pad 1, torch weight `[O, I, 3, 3]`, NHWC float64."""
     h, wd = x.shape[1:3]
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    return sum(np.einsum("nhwi,oi->nhwo", xp[:, i : i + h, j : j + wd], w[:, :, i, j]) for i in range(3) for j in range(3)) + b
+    return sum(np.einsum("nhwi,oi->nhwo", xp[:, i : i + h, j : j + wd],
+                         w[:, :, i, j]) for i in range(3) for j in range(3)) + b
 
 
 def _np_pool2(x: np.ndarray) -> np.ndarray:
@@ -145,7 +147,8 @@ def test_conv_only_params_serve_taps_up_to_pool5(name):
         with pytest.raises(InputError, match=r"fc6, fc7, fc8") as e:
             bb.apply(params, x, taps=("pool5", tap))
         assert e.value.source == name and e.value.field == "taps" and e.value.got == tap
-        assert e.value.expected.startswith(FC_MESSAGE) and "use a conv/pool tap or weights with fc layers" in str(e.value)
+        assert e.value.expected.startswith(FC_MESSAGE)
+        assert "use a conv/pool tap or weights with fc layers" in str(e.value)
     missing = dict(params)
     del missing[bb.conv_keys[2]]
     with pytest.raises(InputError, match=bb.conv_keys[2]):

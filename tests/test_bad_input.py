@@ -241,13 +241,15 @@ RUN = [
      ("transfer.neighbours",)),
     ("box below the backbone's input", lambda f: ["run", "long2014.table2", "--size", "tiny", "--backbone", "caffenet",
                                                   "--set", "transfer.box=16"], ("box", "31")),
-    ("unknown transfer layer", lambda f: ["run", "long2014.table2", "--set", "transfer.layer=conv9"], ("layer", "conv9")),
+    ("unknown transfer layer", lambda f: ["run", "long2014.table2", "--set", "transfer.layer=conv9"],
+     ("layer", "conv9")),
     ("n_objects zero", lambda f: ["run", "long2014.table3", "--set", "n_objects=0"], ("n_objects",)),
     ("unknown role", lambda f: ["run", "long2014.table3", "--set", "roles=conv3,conv9"], ("roles", "conv9")),
     ("image size below the backbone's input", lambda f: ["run", "long2014.table3", "--backbone", "vgg16", "--set",
                                                          "image_size=4"], ("image_size",)),
     ("C zero", lambda f: ["run", "long2014.table3", "--set", "conv_C=0"], ("conv_C",)),
-    ("alpha out of range", lambda f: ["run", "long2014.table4", "--set", "prediction.alpha=1.5"], ("prediction.alpha",)),
+    ("alpha out of range", lambda f: ["run", "long2014.table4", "--set", "prediction.alpha=1.5"],
+     ("prediction.alpha",)),
     ("val fraction", lambda f: ["run", "long2014.table4", "--set", "val_fraction=1"], ("val_fraction",)),
     ("locality k zero", lambda f: ["run", "long2014.locality", "--set", "ks1=1,0"], ("ks1",)),
     ("data figures grid", lambda f: ["run", "long2014.data", "--set", "grid_cols=0"], ("grid_cols",)),
@@ -278,7 +280,8 @@ TRAIN = [
 EVAL = [
     ("pck missing preds", lambda f: ["eval", "pck", "--preds", f["dir"] / "nope.npz", "--gt", f["gt"]], ("nope.npz",)),
     ("pck preds folder", lambda f: ["eval", "pck", "--preds", f["dir"], "--gt", f["gt"]], ("is a folder",)),
-    ("pck wrong suffix", lambda f: ["eval", "pck", "--preds", f["preds_txt"], "--gt", f["gt"]], ("preds.txt", "suffix")),
+    ("pck wrong suffix", lambda f: ["eval", "pck", "--preds", f["preds_txt"], "--gt", f["gt"]],
+     ("preds.txt", "suffix")),
     ("pck garbage npz", lambda f: ["eval", "pck", "--preds", f["garbage_npz"], "--gt", f["gt"]], ("garbage.npz",)),
     ("pck string preds", lambda f: ["eval", "pck", "--preds", f["preds_str"], "--gt", f["gt"]], ("preds", "numeric")),
     ("pck wrong shape", lambda f: ["eval", "pck", "--preds", f["preds_shape"], "--gt", f["gt"]], ("preds", "shape")),
@@ -295,9 +298,9 @@ EVAL = [
     ("pckh no annot", lambda f: ["eval", "pckh", "--preds", f["preds"]], ("--annot",)),
 ]
 
-CASES = [(f"{cmd} {name}", argv, names) for cmd, table in (("align", ALIGN), ("features", FEATURES),
-                                                            ("classify", CLASSIFY), ("data", DATA), ("weights", WEIGHTS),
-                                                            ("run", RUN), ("train", TRAIN), ("eval", EVAL))
+TABLES = (("align", ALIGN), ("features", FEATURES), ("classify", CLASSIFY), ("data", DATA), ("weights", WEIGHTS),
+          ("run", RUN), ("train", TRAIN), ("eval", EVAL))
+CASES = [(f"{cmd} {name}", argv, names) for cmd, table in TABLES
          for name, argv, names in table]
 
 

@@ -148,7 +148,8 @@ def test_dense_window_scores_conv_equals_pixel_loop():
     rng = np.random.default_rng(1)
     tap = bb.roles["conv3"]
     d = bb.geometry[tap]
-    shifts = np.stack(np.meshgrid(np.arange(0, d.stride, 2), np.arange(0, d.stride, 2), indexing="xy"), -1).reshape(-1, 2)
+    steps = np.arange(0, d.stride, 2)
+    shifts = np.stack(np.meshgrid(steps, steps, indexing="xy"), -1).reshape(-1, 2)
     grids = np.stack(extract_grids(bb, params, list(cls.shifted_images(img, shifts)), [tap], 4)[tap])
     model = LinearSVM(rng.normal(size=(2, grids.shape[-1])), rng.normal(size=2), np.array([3, 7]))
     got = cls.dense_window_scores_conv(img, pts, labs, model, bb, params, "conv3", radius=4, step=2, batch_size=4)

@@ -42,7 +42,8 @@ def test_pascal_keypoint_xml_samples(real_data):
     assert aero.extras["voc_id"] == 1 and aero.extras["subcategory"] == "Passenger"
     assert aero.extras["labelled"].sum() == 14 and aero.names == KEYPOINT_NAMES["aeroplane"]
     missing = {n for n, ok in zip(aero.names, aero.extras["labelled"]) if not ok}
-    assert missing == {"Left_Engine_Back", "Right_Engine_Back"} and np.isnan(aero.points[~aero.extras["labelled"]]).all()
+    assert missing == {"Left_Engine_Back",
+                       "Right_Engine_Back"} and np.isnan(aero.points[~aero.extras["labelled"]]).all()
     assert cat.extras["labelled"].sum() == 10 and cat.visible.sum() == 10
     # person file: no voc_id, zorder present, R_Knee visible="0" x="224.74" y="148.31"
     assert person.extras["voc_id"] is None

@@ -92,7 +92,8 @@ def test_cache_is_reused_and_leaves_no_temporary_folders():
 
 
 @pytest.mark.parametrize(
-    "loader,n,size", [(synthetic_data.load_objects, 24, OBJ_SIZE), (synthetic_data.load_people, 16, PEOPLE_SIZE), (synthetic_data.load_faces, 16, FACE_SIZE)]
+    "loader,n,size", [(synthetic_data.load_objects, 24, OBJ_SIZE), (synthetic_data.load_people, 16, PEOPLE_SIZE),
+                      (synthetic_data.load_faces, 16, FACE_SIZE)]
 )
 def test_splits_are_disjoint_and_cover_the_set(loader, n, size, objects_all, people_all, faces_all):
     tr = loader(n=n, seed=3, split="train", image_size=size)

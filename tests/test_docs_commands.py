@@ -75,7 +75,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         TINY + ["--backbone", "caffenet", *RANDOM, "--json", "out.json"],
         ["out.json", "runs/long2014.pf_willow_*caffenet*/metrics.json"]),
     "eval pf-willow --root PF-dataset-WILLOW --backbone torchvision_alexnet --method bp --taps conv4 --set "
-    "grid=conv4 --set normalise=false --set beta=0.1": (
+    "transfer.grid=conv4 --set transfer.normalise=false --set transfer.beta=0.1": (
         TINY + RANDOM + ["--classes", "car(S)", "--pairs", "1"],
         ["runs/long2014.pf_willow_*torchvision_alexnet*/metrics.json"]),
     "run long2014.pf_willow_validation --data-root PF-dataset-WILLOW": (

@@ -18,6 +18,7 @@ import scipy.io as sio
 from PIL import Image
 
 from convcorr_cli.main import main
+from convcorr_jax.correspondence import PointTransferConfig
 from convcorr_jax.data.synthetic.datasets import write_dataset
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, mpii_files, run_folder
@@ -77,10 +78,12 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     args = ["eval", "flic", "--run", str(run), "--root", str(people), "--out-dir", str(out), "--no-progress"]
     assert main([*args, "--json", str(js), "--figure", str(fig)]) == 0
     printed = capsys.readouterr().out
-    assert "**Table 3: FLIC test PCK@0.05 (torso), 4 people" in printed and "FLIC test PCK@0.05 (torso): coarse" in printed
+    assert "**Table 3: FLIC test PCK@0.05 (torso), 4 people" in printed
+    assert "FLIC test PCK@0.05 (torso): coarse" in printed
     run_dir = _folder(out, "tompson2015.flic_pose")
     saved = _saved(run_dir, "tompson2015.flic")
-    assert saved["key"]["settings"]["run_dir"] == str(run) and saved["key"]["settings"]["trained"] == run_folder.run_state(run)
+    assert saved["key"]["settings"]["run_dir"] == str(run)
+    assert saved["key"]["settings"]["trained"] == run_folder.run_state(run)
     res = json.loads(js.read_text())
     assert res == saved["metrics"] and res["n"] == 4 and res["split"] == "test"
     assert fig.read_bytes() == (run_dir / "figures" / "flic_fig15.png").read_bytes()
@@ -188,7 +191,8 @@ def test_pf_willow_subset_selects_the_pairs(tmp_path):
     assert len(pairs) == 3 * 12 and sorted(set(groups)) == ["a(S)", "b(S)", "c(S)"]
     with pytest.raises(InputError, match=r"a\(S\), b\(S\), c\(S\).*got d\(S\)"):
         pf_willow_eval.pf_willow_set(root, None, ("a(S)", "d(S)"))
-    cfg = pf_willow_eval.Config(classes=("a(S)",), pairs_per_class=3, features="none", backbone="caffenet", weights="random")
+    cfg = pf_willow_eval.Config(classes=("a(S)",), pairs_per_class=3, transfer=PointTransferConfig(features="none"),
+                                backbone="caffenet", weights="random")
     assert pf_willow_eval.run_name(cfg) == "long2014.pf_willow_none_caffenet_random_aS_3pairs"
 
 
@@ -227,7 +231,7 @@ def test_eval_pf_willow_default_names_differ_by_settings(tmp_path, capsys):
     assert len(names) == 2 and all(re.fullmatch(r"long2014\.pf_willow_none_caffenet_random_[0-9a-f]{6}", n)
                                    for n in names), names
     assert _folder(out, "long2014.pf_willow_none_caffenet_160px_random_2pairs").is_dir()  # tiny's frame and pairs
-    methods = {json.loads((out / n / "config.json").read_text())["config"]["method"] for n in names}
+    methods = {json.loads((out / n / "config.json").read_text())["config"]["transfer"]["method"] for n in names}
     assert methods == {None, "rhm"}  # features none: the validated method (BP flow) unless --method names one
     assert main([*base, "--size", "tiny", "--image-size", "192"]) == 0
     printed = capsys.readouterr().out
@@ -254,17 +258,17 @@ def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
     (["train", "pose", "--config", "tiny", "--set", "lr=0,1e-3,1e-3"], "lr"),
     (["train", "pose", "--config", "tiny", "--set", "steps=-1,4,4"], "steps"),
     (["train", "pose", "--config", "tiny", "--set", "model.image_size=4"], "model.image_size"),
-    (["run", "long2014.pf_willow", "--set", "beta=0"], "beta"),
-    (["run", "long2014.pf_willow", "--set", "iters=0"], "iters"),
-    (["run", "long2014.pf_willow", "--set", "levels=0"], "levels"),
-    (["run", "long2014.pf_willow", "--set", "image_size=32"], "image_size"),
-    (["run", "long2014.pf_willow", "--set", "batch=0"], "batch"),
+    (["run", "long2014.pf_willow", "--set", "transfer.beta=0"], "transfer.beta"),
+    (["run", "long2014.pf_willow", "--set", "transfer.iters=0"], "transfer.iters"),
+    (["run", "long2014.pf_willow", "--set", "transfer.levels=0"], "transfer.levels"),
+    (["run", "long2014.pf_willow", "--set", "transfer.image_size=32"], "transfer.image_size"),
+    (["run", "long2014.pf_willow", "--set", "transfer.batch=0"], "transfer.batch"),
     (["run", "long2014.pf_willow", "--set", "pairs_per_class=0"], "pairs_per_class"),
     (["eval", "pf-willow", "--root", "PF", "--pairs", "0"], "pairs_per_class"),
-    (["eval", "pf-willow", "--root", "PF", "--image-size", "32"], "image_size"),
+    (["eval", "pf-willow", "--root", "PF", "--image-size", "32"], "transfer.image_size"),
     (["eval", "pf-willow", "--root", "PF", "--backbone", "vgg16", "--taps", "conv9"], "taps"),
-    (["run", "long2014.pf_willow", "--set", "radius=0"], "radius"),
-    (["run", "long2014.pf_willow", "--set", "method=sgd"], "method"),
+    (["run", "long2014.pf_willow", "--set", "transfer.radius=0"], "transfer.radius"),
+    (["run", "long2014.pf_willow", "--set", "transfer.method=sgd"], "transfer.method"),
     (["run", "tompson2015.flic", "--set", "split=train"], "split"),
     (["run", "tompson2015.flic", "--set", "spatial_mode=avg"], "spatial_mode"),
     (["run", "tompson2015.flic", "--set", "spatial_kernel=4"], "spatial_kernel"),

@@ -161,7 +161,8 @@ def test_demo_fails_when_its_claim_is_not_met_at_its_own_settings(cascade, setti
     at default size is `convcorr demo`'s to check (800 training steps); here a stand-in runs the stage."""
     def stand_in(exp_id, cfg, out, force=False, replace=False):
         metrics = {"score": "PCK@0.05", "pck@0.05": {"coarse": 1.7, "cascade": cascade}}
-        return experiment.Result(summary="stand-in", markdown="| a | b |\n|---|---|\n| 1 | 2 |", metrics=metrics), 0.1, False
+        return experiment.Result(summary="stand-in", markdown="| a | b |\n|---|---|\n| 1 | 2 |",
+                                 metrics=metrics), 0.1, False
 
     monkeypatch.setattr(demo, "run_experiment", stand_in)
     assert demo.run_demo(["tompson"], out=tmp_path, **settings) == failed

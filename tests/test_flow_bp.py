@@ -38,7 +38,8 @@ SHARDED = textwrap.dedent("""
 def _bp(cost, weight, **kw):
     # messages by the fused brute-force DT (what "auto" picks for short label axes; test_flow_dt proves every
     # method gives the same values bit for bit, and test_dt_methods_give_identical_solves checks it end to end)
-    return bp_solver.solve(np.asarray(cost, np.float32), weight, iters=kw.get("iters", 12), levels=kw.get("levels", 2), method="brute", crop=kw.get("crop", False))
+    return bp_solver.solve(np.asarray(cost, np.float32), weight, iters=kw.get("iters", 12), levels=kw.get("levels", 2),
+                           method="brute", crop=kw.get("crop", False))
 
 
 def _flow_cost(rng, hw, radius, depth=3):
@@ -146,9 +147,11 @@ def test_bad_features_raise(fs, ft):
         bp.align(fs, ft)
 
 
-@pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 1), ((1, 5), (2, 3), False, 1), ((3, 1), (5, 3), True, 2)])
+@pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 1),
+                                                   ((1, 5), (2, 3), False, 1), ((3, 1), (5, 3), True, 2)])
 def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
-    """Computing only the senders' messages (checkerboard classes stored apart, no gather) gives the masked schedule's messages and
+    """Computing only the senders' messages (checkerboard classes stored apart, no gather) gives the masked schedule's
+    messages and
     labellings bit for bit, at every multigrid level (odd and even widths, single rows and columns)."""
     rng = np.random.default_rng(6)
     if crop:
@@ -232,13 +235,16 @@ def test_target_indexed_costs_give_the_volume_solve():
         y, x = np.arange(hw[0]), np.arange(hw[1])
         np.testing.assert_array_equal(np.asarray(vol)[y[:, None, None, None], x[None, :, None, None],
                                                       hw[0] - 1 - y[:, None, None, None] + y[None, None, :, None],
-                                                      hw[1] - 1 - x[None, :, None, None] + x[None, None, None, :]], np.asarray(tc))
+                                                      hw[1] - 1 - x[None, :, None, None]
+                                                      + x[None, None, None, :]], np.asarray(tc))
         for k in range(4):
-            win = (*bp_solver._axis_windows(hw[0], 2 * hw[0] - 1, k, True), *bp_solver._axis_windows(hw[1], 2 * hw[1] - 1, k, True))
+            win = (*bp_solver._axis_windows(hw[0], 2 * hw[0] - 1, k, True),
+                   *bp_solver._axis_windows(hw[1], 2 * hw[1] - 1, k, True))
             np.testing.assert_array_equal(np.asarray(bp_solver._target_windows(tc, k, win)),
                                           np.asarray(bp_solver._crop_labels(bp_solver._block_sum(vol, k), *win)))
         lab = rng.integers(0, (2 * hw[0] - 1, 2 * hw[1] - 1), size=(*hw, 2)).astype(np.int32)  # some leave the grid
-        for got, want in zip(bp_solver.labelling_energy(tc, lab, 0.3, targets=True), bp_solver.labelling_energy(vol, lab, 0.3)):
+        for got, want in zip(bp_solver.labelling_energy(tc, lab, 0.3, targets=True),
+                             bp_solver.labelling_energy(vol, lab, 0.3)):
             assert float(got) == float(want)
         if hw not in solves:
             continue
@@ -279,7 +285,8 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
         padded = bp_solver.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=multiple)
         np.testing.assert_array_equal(np.asarray(padded.labels), np.asarray(plain.labels))
         np.testing.assert_array_equal(np.asarray(padded.trace), np.asarray(plain.trace))
-        msgs, labels = bp_solver._bp_level(bp_solver._pad_labels(ck, multiple, jnp.inf), tuple(bp_solver._pad_labels(m, multiple, 0.0) for m in m0),
+        msgs, labels = bp_solver._bp_level(bp_solver._pad_labels(ck, multiple, jnp.inf),
+                                           tuple(bp_solver._pad_labels(m, multiple, 0.0) for m in m0),
                                     np.float32(0.3), 3, win, "auto", schedule)
         np.testing.assert_array_equal(np.asarray(labels), np.asarray(ref_labels))
         for got, want in zip(msgs, ref_msgs):
@@ -289,7 +296,8 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
 def test_align_sharded_over_devices_equals_vmap():
     """bp.align(..., mesh=...) splits the pairs over 4 (forced CPU) devices, padding 6 pairs to 8: same labels and
     energies as the single-device vmap."""
-    r = subprocess.run([sys.executable, "-c", SHARDED], check=False, capture_output=True, text=True, timeout=600, cwd=TESTS.parent,
+    r = subprocess.run([sys.executable, "-c", SHARDED], check=False, capture_output=True, text=True, timeout=600,
+                       cwd=TESTS.parent,
                        env=_env({"XLA_FLAGS": xla_flags(4)}))
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr[-3000:]
 

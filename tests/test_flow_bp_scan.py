@@ -27,7 +27,8 @@ def _unrolled(cost, msgs, iters, win, schedule, offsets, cap, edge_scale):
     c = bp_solver._to_classes(cost)
     split = [bp_solver._to_classes(m) for m in msgs]
     ins = [tuple(s[k] for s in split) for k in (0, 1)]
-    cls = lambda xs, fill=0.0: None if xs is None else [tuple(bp_solver._to_classes(x, fill)[k] for x in xs) for k in (0, 1)]
+    cls = lambda xs, fill=0.0: (None if xs is None
+                                else [tuple(bp_solver._to_classes(x, fill)[k] for x in xs) for k in (0, 1)])
     tilt_cls, scale_cls = cls(tilts), cls(scales, 1.0)
     b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]
     lab = bp_solver._argmin_label(b)
@@ -68,7 +69,8 @@ def test_scanned_iterations_equal_unrolled(iters, extras):
     for schedule in ("masked", "active"):
         # both compiled with the same inputs (as in `solve`): run op by op, or with the offsets as constants, a
         # multiply-add can round apart from its fused form
-        ref_msgs, ref_labels = jax.jit(lambda c, m, o, e: _unrolled(c, m, iters, win, schedule, o, cap, e))(ck, m0, offsets, edge)
+        unrolled = jax.jit(lambda c, m, o, e: _unrolled(c, m, iters, win, schedule, o, cap, e))
+        ref_msgs, ref_labels = unrolled(ck, m0, offsets, edge)
         msgs, lab = jax.jit(lambda c, m, o, e: bp_solver._bp_level(c, m, jnp.float32(1.0), iters, win, "auto",
                                                                    schedule, o, cap, e))(ck, m0, offsets, edge)
         np.testing.assert_array_equal(np.asarray(lab), np.asarray(ref_labels))

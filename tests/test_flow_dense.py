@@ -1,4 +1,5 @@
-"""Dense coarse-to-fine flow: recovers known shifts and smooth warps to sub-pixel accuracy; CLI output shape and sign."""
+"""Dense coarse-to-fine flow: recovers known shifts and smooth warps to sub-pixel accuracy; CLI output shape and
+sign."""
 
 import json
 import subprocess
@@ -168,7 +169,8 @@ def test_level_grey_is_the_block_mean_at_the_node_centres(net):
     cfg = dense.DenseConfig(fine_strides=(2, 1))
     lv = dense._levels(net[0], dense._taps(net[0], cfg)[:1], [(3, 4)], (9, 10), (1.0, 1.0), cfg)
     for x in lv:
-        np.testing.assert_allclose(np.asarray(dense._level_grey(g, x)), np.asarray(dense.binned(g, int(x.stride[0]))), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(dense._level_grey(g, x)), np.asarray(dense.binned(g, int(x.stride[0]))),
+                                   rtol=1e-6)
     conv = dense.Level(tuple(4.0 * np.arange(3)), tuple(4.0 * np.arange(3)), (4.0, 4.0), (0.0, 0.0), False)
     b = np.asarray(dense.binned(g, 4))  # block centres 1.5, 5.5, 9.5
     want = 0.625 * (0.625 * b[1, 1] + 0.375 * b[1, 0]) + 0.375 * (0.625 * b[0, 1] + 0.375 * b[0, 0])

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.flow.distance_transform import AUTO_BRUTE_MAX, AUTO_TREE_MAX, dt1d, dt1d_brute, dt1d_min, dt2d, dt2d_brute_full, dt2d_values, resolve_method
+from convcorr_jax.flow.distance_transform import (AUTO_BRUTE_MAX, AUTO_TREE_MAX, dt1d, dt1d_brute, dt1d_min, dt2d,
+                                                  dt2d_brute_full, dt2d_values, resolve_method)
 
 
 def _random_f(rng, shape, inf_frac):
@@ -15,7 +16,8 @@ def _random_f(rng, shape, inf_frac):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.sampled_from([1, 2, 3, 5, 8, 17, 40]), w=st.floats(1e-3, 50.0), seed=st.integers(0, 2**31 - 1), inf_frac=st.sampled_from([0.0, 0.3, 0.9]))
+@given(n=st.sampled_from([1, 2, 3, 5, 8, 17, 40]), w=st.floats(1e-3, 50.0), seed=st.integers(0, 2**31 - 1),
+       inf_frac=st.sampled_from([0.0, 0.3, 0.9]))
 def test_dt1d_equals_brute_force(n, w, seed, inf_frac):
     f = _random_f(np.random.default_rng(seed), (3, n), inf_frac)
     v, a = map(np.asarray, dt1d(f, w))
@@ -53,7 +55,8 @@ def test_dt1d_other_axis():
     np.testing.assert_array_equal(a, ab)
 
 
-@pytest.mark.parametrize("shape,wy,wx", [((1, 1), 1.0, 1.0), ((5, 7), 0.3, 2.0), ((9, 4), 5.0, 0.05), ((1, 6), 1.0, 0.5)])
+@pytest.mark.parametrize("shape,wy,wx",
+                         [((1, 1), 1.0, 1.0), ((5, 7), 0.3, 2.0), ((9, 4), 5.0, 0.05), ((1, 6), 1.0, 0.5)])
 def test_dt2d_equals_nonseparable_brute_force(shape, wy, wx):
     f = _random_f(np.random.default_rng(2), (2, *shape), 0.3)
     v, a = map(np.asarray, dt2d(f, wy, wx))

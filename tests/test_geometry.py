@@ -58,7 +58,8 @@ def test_crop_uint8_and_identity():
     same = geometry.crop(img, geometry.box_to_affine(np.array([[0, 0, 7, 7]]), 8), 8)
     assert same.dtype == np.uint8
     np.testing.assert_array_equal(same, img)
-    each = geometry.crop_each([img[0], img[0, :6]], geometry.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5]]), 4), 4)
+    each = geometry.crop_each([img[0], img[0, :6]], geometry.box_to_affine(np.array([[0, 0, 7, 7], [0, 0, 7, 5]]), 4),
+                              4)
     assert each.shape == (2, 4, 4, 3)
     # images of one shape are cropped in one batch: same values as one by one, in the given order
     imgs = [img[0], img[0, :6], img[0, ::-1]]

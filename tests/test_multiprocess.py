@@ -32,7 +32,8 @@ from convcorr_train import pose_configs
 
 STEPS = (1, 1, 2)
 TINY = pose_configs.get_config("tiny")
-CFG = dataclasses.replace(TINY, name="mp", model=dataclasses.replace(TINY.model, image_size=32), steps=STEPS, checkpoint_every=sum(STEPS) - 1,
+CFG = dataclasses.replace(TINY, name="mp", model=dataclasses.replace(TINY.model, image_size=32), steps=STEPS,
+                          checkpoint_every=sum(STEPS) - 1,
                           optimizer="sgd",
                           lr=(0.05, 0.05, 0.05))
 
@@ -164,8 +165,10 @@ def test_launcher_stops_all_when_one_process_fails(tmp_path):
     """Process 1 fails at once; process 0 would run for a minute: the launcher stops it and names process 1."""
     code = ("import os, sys, time\n"
             "pid = int(os.environ['JAX_PROCESS_ID'])\n"
-            "assert os.environ['JAX_NUM_PROCESSES'] == '3' and os.environ['JAX_COORDINATOR_ADDRESS'].startswith('127.0.0.1:')\n"
-            "assert os.environ['JAX_NUM_CPU_DEVICES'] == '2' and os.environ['JAX_CPU_COLLECTIVES_IMPLEMENTATION'] == 'gloo'\n"
+            "assert os.environ['JAX_NUM_PROCESSES'] == '3'\n"
+            "assert os.environ['JAX_COORDINATOR_ADDRESS'].startswith('127.0.0.1:')\n"
+            "assert os.environ['JAX_NUM_CPU_DEVICES'] == '2'\n"
+            "assert os.environ['JAX_CPU_COLLECTIVES_IMPLEMENTATION'] == 'gloo'\n"
             "open(sys.argv[1] + f'/started{pid}', 'w').close()\n"
             "time.sleep(1) if pid == 1 else time.sleep(60)\n"
             "sys.exit(7 if pid == 1 else 0)\n")

@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
     from convcorr_jax.pose import train_step
     from convcorr_jax.pose.train_config import TrainConfig
     assert len(jax.devices()) == 8, jax.devices()
-    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4),
+                                  context=16)
     cfg = TrainConfig(model=tiny, batch_size=8, steps=(1, 1, 1), optimizer="sgd", lr=(0.05, 0.05, 0.05))
     data = stick_people(8, 32, 0)
     params = pose_model.init(jax.random.PRNGKey(0), tiny)
@@ -34,7 +35,8 @@ SCRIPT = textwrap.dedent("""
     for ndev in (1, 8):
         mesh = parallel.make_mesh(ndev)
         step = parallel.data_parallel_step(train_step.make_local_step(cfg, 3), mesh)
-        state = jax.device_put({{"params": params, "opt": train_step.init_opt(cfg, 3, params)}}, parallel.replicated(mesh))
+        state = jax.device_put({{"params": params, "opt": train_step.init_opt(cfg, 3, params)}},
+                               parallel.replicated(mesh))
         batch = parallel.shard_batch(pose_data.train_dataset(data, cfg.batch_size, 1, cfg.seed)[0], mesh)
         assert len(batch["image"].sharding.device_set) == ndev
         new, m = step(state, batch)

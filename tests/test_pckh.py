@@ -131,8 +131,10 @@ def test_bad_inputs(tmp_path):
 # Mean agree to 0.01 with these files read against valid.h5; Head and Ankle differ by up to 0.1 because that
 # port takes ground truth from another file (detections_our_format.mat) whose missing-joint flags differ.
 PUBLISHED = {
-    "bearpaw-hg_s2_b1.mat": {"Shoulder": 94.57, "Elbow": 88.12, "Wrist": 83.31, "Hip": 86.24, "Knee": 80.88, "Mean": 86.76},
-    "bearpaw-hg_s8_b1.mat": {"Shoulder": 95.19, "Elbow": 90.08, "Wrist": 85.32, "Hip": 87.48, "Knee": 84.26, "Mean": 88.64},
+    "bearpaw-hg_s2_b1.mat": {"Shoulder": 94.57, "Elbow": 88.12, "Wrist": 83.31, "Hip": 86.24, "Knee": 80.88,
+                             "Mean": 86.76},
+    "bearpaw-hg_s8_b1.mat": {"Shoulder": 95.19, "Elbow": 90.08, "Wrist": 85.32, "Hip": 87.48, "Knee": 84.26,
+                             "Mean": 88.64},
 }
 
 

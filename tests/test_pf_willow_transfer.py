@@ -28,6 +28,11 @@ def _sample(image, points):
                           bbox=np.r_[pts.min(0), pts.max(0)], category="x", id="x", image=image)
 
 
+def _tiny(**fields):
+    """long2014.pf_willow's tiny config with `fields` (its own or its transfer settings') replaced."""
+    return pf_willow_eval.replace_fields(pf_willow_eval.get_config("tiny"), **fields)
+
+
 def _boxes(*samples):
     return frame_boxes([s.image for s in samples])
 
@@ -39,7 +44,7 @@ def test_zero_flow_moves_points_by_the_image_scaling():
     pb = (pa + 0.5) * np.array([300 / 200, 50 / 100], np.float32) - 0.5
     a = _sample(np.zeros((100, 200, 3), np.uint8), pa)
     b = _sample(np.zeros((50, 300, 3), np.uint8), pb)
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), features="none", image_size=64)
+    cfg = _tiny(features="none", image_size=64)
     r = pf_willow_eval.evaluate_set([a, b], _boxes(a, b), np.array(["x", "x"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
     np.testing.assert_allclose(r["pred"][0], b.points, atol=1e-4)
@@ -61,8 +66,7 @@ def test_image_with_itself_transfers_exactly(pf_root):
     from convcorr_jax.data.pf_willow import load_pf_willow
 
     s = load_pf_willow(pf_root, classes=["car(S)"], with_images=True)[:1]
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", features="sift",
-                              method="bp", data_root=pf_root)
+    cfg = _tiny(backbone="caffenet", weights="random", features="sift", method="bp", data_root=pf_root)
     r = pf_willow_eval.evaluate_set([s[0], s[0]], _boxes(s[0], s[0]), np.array(["car(S)"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
     assert np.all(r["flows"] == 0)
@@ -73,8 +77,7 @@ def test_image_with_itself_transfers_exactly(pf_root):
 @pytest.mark.parametrize("features,method", [("cnn", "bp"), ("cnn", "ot_rhm"), ("cnn", "rhm"), ("sift", "cos"),
                                              ("none", "bp")])
 def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", features=features,
-                              method=method, data_root=pf_root)
+    cfg = _tiny(backbone="caffenet", weights="random", features=features, method=method, data_root=pf_root)
     res = pf_willow_eval.run(cfg, Context(tmp_path, progress=False))
     pck = res.metrics["pck"]
     subs = pf_willow_classes(pf_root)  # every sub-class in the folder
@@ -124,7 +127,7 @@ def _padded_pair():
 
 def test_padded_and_missing_keypoints_stay_out_of_the_box_and_pair_order_is_source_to_target():
     src, trg = _padded_pair()
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), features="none", image_size=64)
+    cfg = _tiny(features="none", image_size=64)
     # pair 0: src -> trg (group a); pair 1: trg -> src (group b)
     r = pf_willow_eval.evaluate_set([src, trg], _boxes(src, trg), np.array(["a", "b"]), cfg, get("caffenet"), None,
                        np.array([[0, 1], [1, 0]]))
@@ -142,7 +145,7 @@ def test_a_target_without_a_keypoint_box_is_refused():
     pts = np.full((10, 2), -1.0)
     pts[0] = [5, 5]
     lone = _sample(np.zeros((200, 200, 3), np.uint8), pts)
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), features="none", image_size=64)
+    cfg = _tiny(features="none", image_size=64)
     with pytest.raises(InputError, match="at least 2 valid keypoints"):
         pf_willow_eval.evaluate_set([src, lone], _boxes(src, lone), np.array(["a"]), cfg, get("caffenet"), None,
                        np.array([[0, 1]]))
@@ -157,8 +160,7 @@ def test_every_method_transfers_an_image_to_itself_exactly(method):
     img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     pts = np.stack([rng.uniform(5, 155, 10), rng.uniform(5, 115, 10)], -1)
     a = _sample(img, pts)
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", method=method,
-                              grid="conv4")
+    cfg = _tiny(backbone="caffenet", weights="random", method=method, grid="conv4")
     backbone, params = load_backbone("caffenet", "random")
     r = pf_willow_eval.evaluate_set([a, a], _boxes(a, a), np.array(["x"]), cfg, backbone, params, np.array([[0, 1]]))
     np.testing.assert_allclose(r["pred"][0], pts, atol=1e-3)
@@ -173,8 +175,7 @@ def test_single_tap_raw_row_is_the_tap_itself():
     rng = np.random.default_rng(1)
     imgs = [rng.integers(0, 255, (100, 130, 3), dtype=np.uint8) for _ in range(2)]
     samples = [_sample(im, [[10, 10], [90, 60]]) for im in imgs]
-    cfg = dataclasses.replace(pf_willow_eval.get_config("tiny"), backbone="caffenet", weights="random", taps=("conv4",),
-                              grid="conv4", normalise=False, method="bp")
+    cfg = _tiny(backbone="caffenet", weights="random", taps=("conv4",), grid="conv4", normalise=False, method="bp")
     backbone, params = load_backbone("caffenet", "random")
     images = [s.image for s in samples]
     fr = make_frames(images, frame_boxes(images), cfg.transfer, backbone, params)
@@ -184,8 +185,10 @@ def test_single_tap_raw_row_is_the_tap_itself():
 
 def test_validation_rows_parse_and_refuse_bad_ones():
     base = pf_willow_eval.get_config("tiny")
-    c = pf_willow_validation.parse_row("method=ot_rhm backbone=vgg16 taps=conv4_1+conv5_1 radius=2 image_size=320", base)
-    assert (c.method, c.backbone, c.taps, c.radius, c.image_size, c.grid_spec) == (
+    c = pf_willow_validation.parse_row("method=ot_rhm backbone=vgg16 taps=conv4_1+conv5_1 radius=2 image_size=320",
+                                       base)
+    t = c.transfer
+    assert (t.method, c.backbone, t.taps, t.radius, t.image_size, t.grid_spec) == (
         "ot_rhm", "vgg16", ("conv4_1", "conv5_1"), 2.0, 320, 8)
     for bad, field in (("method=sgd", "method"), ("beta", "rows"), ("backbone=vgg16 taps=conv9", "taps"),
                        ("colour=red", "colour")):
@@ -197,7 +200,8 @@ def test_validation_rows_parse_and_refuse_bad_ones():
 
 
 def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
-    cfg = dataclasses.replace(pf_willow_validation.get_config("tiny"), backbone="caffenet", weights="random", data_root=pf_root)
+    cfg = dataclasses.replace(pf_willow_validation.get_config("tiny"), backbone="caffenet", weights="random",
+                              data_root=pf_root)
     res = pf_willow_validation.run(cfg, Context(tmp_path, progress=False))
     rows = res.metrics["rows"]
     assert [r["method"] for r in rows[:3]] == ["bp", "ot_rhm", "rhm"] and rows[3]["features"] == "none"

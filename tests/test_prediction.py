@@ -76,7 +76,8 @@ def test_prior_combination_and_neighbour_choice():
     nan_mu = np.asarray(point_prediction._combine(scores, centres, jnp.full((1, 2), jnp.nan), 10.0, 0.1))
     assert int(np.argmax(nan_mu[:, 0])) == 0  # no neighbour has the keypoint: no prior
 
-    train = point_prediction.InstanceFeatures(np.zeros((3, 1, 1)), centres, np.array([[[1.0, 1]], [[2.0, 2]], [[3.0, 3]]]),
+    train = point_prediction.InstanceFeatures(np.zeros((3, 1, 1)), centres,
+                                              np.array([[[1.0, 1]], [[2.0, 2]], [[3.0, 3]]]),
                                np.array([[True], [False], [True]]), prior=np.array([[1.0, 0], [0, 1], [0.7, 0.7]]))
     test = dataclasses.replace(train, prior=np.array([[0.1, 1.0]]))
     m, nn = point_prediction.prior_means(train, test)
@@ -103,7 +104,8 @@ def _toy_instances(n, seed, box=32, stride=4):
 
 
 def test_detectors_localise_toy_keypoints():
-    cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=5, sigma=22.0)
+    cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=5,
+                                            sigma=22.0)
     tr_s, tr_x, centres = _toy_instances(30, 0)
     te_s, te_x, _ = _toy_instances(10, 1)
     ftr = point_prediction.instance_features(tr_s, tr_x, centres, tr_x.reshape(30, -1), cfg)

@@ -20,7 +20,7 @@ from convcorr_jax.paths import real_data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-PAGES = (README, ROOT / "docs" / "library.md")  # every page whose python blocks are runnable examples
+PAGES = (README, ROOT / "docs" / "library.md", ROOT / "docs" / "extending.md")  # pages of runnable examples
 EXAMPLE = re.compile(r"```python\n((?:[^`]|`(?!``))*)```\s*\nPrints\b[^\n]*:\s*\n```text\n((?:[^`]|`(?!``))*)```")
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 

@@ -9,8 +9,8 @@ from convcorr_eval.report import html, is_numeric, markdown_table, pretty_config
 CONFIG = {"backbone": "caffenet", "size": "tiny", "transfer": {"beta": 0.003, "window": None}}
 MD = "\n".join([
     "# exp", "", "```", "== exp (exp) ==", "config: " + json.dumps(CONFIG, sort_keys=True), "seed: 0", "```", "",
-    markdown_table(["method", "bird", "mean a=0.1", "note"], [["conv4 flow", 10.0, 24.9, "beta 0.1"],
-                                                              ["SIFT flow", None, 28.3, "x"]]), ""])
+    markdown_table(["method", "bird", "mean a=0.1", "note"],
+                   [["conv4 flow", 10.0, 24.9, "beta 0.1"], ["SIFT flow", None, 28.3, "x"]]), ""])
 
 
 def _cells(page):
@@ -43,7 +43,8 @@ def test_tables_scroll_sideways_on_their_own():
 def test_label_column_left_numbers_right():
     page = html(MD, "exp")
     css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
-    assert re.search(r"td,th\{[^}]*text-align:\s*left", css) and re.search(r"td\.num[^{]*\{[^}]*text-align:\s*right", css)
+    assert re.search(r"td,th\{[^}]*text-align:\s*left", css)
+    assert re.search(r"td\.num[^{]*\{[^}]*text-align:\s*right", css)
     cells = {body: attrs for _, attrs, body in _cells(page)}
     assert "num" not in cells["method"] and "num" not in cells["conv4 flow"] and "num" not in cells["SIFT flow"]
     assert "num" in cells["24.9"] and "num" in cells["mean a=0.1"] and "num" in cells["10.0"]

@@ -152,7 +152,8 @@ def test_constant_targets():
 
 @pytest.mark.parametrize(
     "case",
-    ["nan_x", "inf_y", "rows", "x_rank", "lam_zero", "lam_neg", "lam_shape", "folds_big", "folds_bad_idx", "dtype", "method"],
+    ["nan_x", "inf_y", "rows", "x_rank", "lam_zero", "lam_neg", "lam_shape", "folds_big", "folds_bad_idx", "dtype",
+     "method"],
 )
 def test_bad_input_raises_input_error(case):
     X, Y = _data(12, 3, 2)
@@ -189,7 +190,8 @@ ROUTES = ("eig", "chol", "dual", "dual-chol")
 
 
 def _check_all_routes(X, Y, lambdas, folds):
-    """Every route: CV errors equal to the brute-force refit loop and GridSearchCV, same choice, refit equal to Ridge."""
+    """Every route: CV errors equal to the brute-force refit loop and GridSearchCV, same choice, refit equal to
+    Ridge."""
     n = X.shape[0]
     brute = _brute_cv(X, Y, lambdas, folds)
     cv = [(np.setdiff1d(np.arange(n), v), v) for v in folds]

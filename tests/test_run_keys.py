@@ -39,7 +39,8 @@ def _run(cfg: FakeConfig, ctx: Context) -> Result:
 
 @pytest.fixture
 def fake(register_experiment) -> str:
-    return register_experiment("test.fake_data", FAKE, "A fake experiment that lists its data folder.", FakeConfig, _run)
+    return register_experiment("test.fake_data", FAKE, "A fake experiment that lists its data folder.", FakeConfig,
+                               _run)
 
 
 def _cli(capsys, out: Path, root: Path, *sets: str) -> tuple[int, str, str]:

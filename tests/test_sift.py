@@ -30,7 +30,8 @@ def test_dsift_matches_vlfeat(golden, case):
     diff = np.abs(ours - ref)
     corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
     frac_close = np.mean(diff <= 2e-4)
-    print(f"{case}: corr {corr:.8f}, max |diff| {diff.max():.2e}, mean {diff.mean():.1e}, entries within 2e-4: {frac_close:.6f}")
+    print(f"{case}: corr {corr:.8f}, max |diff| {diff.max():.2e}, mean {diff.mean():.1e}, "
+          f"entries within 2e-4: {frac_close:.6f}")
     assert corr > 0.99999
     assert frac_close > 0.9995  # all but the rare gradient whose orientation rounds into the other bin
     assert diff.max() < 0.05

@@ -48,7 +48,8 @@ def _points(image, k, seed=0):
 
 def test_the_experiment_reads_its_defaults_from_the_library():
     assert pf_willow.Config().transfer == PointTransferConfig()
-    assert pf_willow.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS and pf_willow.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
+    assert pf_willow.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS
+    assert pf_willow.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
     cfg = PointTransferConfig()
     assert (cfg.matcher, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
         "ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 2.0)
@@ -58,18 +59,19 @@ def test_the_experiment_reads_its_defaults_from_the_library():
 
 def test_sift_and_no_features_default_to_bp_flow_unless_a_method_is_named():
     """SIFT features mean SIFT flow (BP flow on dense SIFT) and no features the zero flow, in the library and in
-    `convcorr run long2014.pf_willow --set features=sift`; a named method is kept."""
+    `convcorr run long2014.pf_willow --set transfer.features=sift`; a named method is kept."""
     from convcorr_eval.runner import make_config
 
     assert [PointTransferConfig(features=f).matcher for f in ("cnn", "sift", "none")] == ["ot_rhm", "bp", "bp"]
     assert PointTransferConfig(features="sift").grid_spec == 16
     assert PointTransferConfig(features="sift", method="rhm").matcher == "rhm"
-    sift = make_config("long2014.pf_willow", "tiny", ["features=sift"])
-    assert sift.matcher == "bp" and sift.transfer.matcher == "bp"
+    sift = make_config("long2014.pf_willow", "tiny", ["transfer.features=sift"])
+    assert sift.transfer.matcher == "bp"
     assert "BP flow" in pf_willow.setting_text(sift) and sift.label == "SIFT features, BP flow"
     assert pf_willow.run_name(sift).startswith("long2014.pf_willow_sift_")
-    named = make_config("long2014.pf_willow", "tiny", ["features=sift", "method=ot_rhm"])
-    assert named.matcher == "ot_rhm" and pf_willow.run_name(named).startswith("long2014.pf_willow_sift_ot_rhm_")
+    named = make_config("long2014.pf_willow", "tiny", ["transfer.features=sift", "transfer.method=ot_rhm"])
+    assert named.transfer.matcher == "ot_rhm"
+    assert pf_willow.run_name(named).startswith("long2014.pf_willow_sift_ot_rhm_")
     with pytest.raises(InputError, match="method"):
         PointTransferConfig(method="sgd")
 
@@ -79,7 +81,8 @@ def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root)
     pairs, pair for pair: the experiment's predictions and PCK. VGG-16 with seeded random weights (the weights are
     not what is compared)."""
     backbone, params = load_backbone("vgg16", "random")
-    cfg = dataclasses.replace(pf_willow.get_config("default"), weights="random", data_root=pf_root, classes=("duck(S)",),
+    cfg = dataclasses.replace(pf_willow.get_config("default"), weights="random", data_root=pf_root,
+                              classes=("duck(S)",),
                               pairs_per_class=4)
     out = pf_willow.run_pf_willow(cfg, backbone, params)
     s, pairs = out["samples"], out["pairs"]
@@ -98,8 +101,9 @@ def test_every_method_gives_the_experiments_predictions(caffenet, method, featur
     images = _images()
     samples = [_sample(im, _points(im, 6, seed=k)) for k, im in enumerate(images)]
     pairs = np.array([[0, 1], [2, 0]])
-    cfg = dataclasses.replace(pf_willow.get_config("tiny"), backbone="caffenet", weights="random", method=method,
-                              features=features, **FAST)
+    tiny = pf_willow.get_config("tiny")
+    cfg = dataclasses.replace(tiny, backbone="caffenet", weights="random",
+                              transfer=dataclasses.replace(tiny.transfer, method=method, features=features, **FAST))
     boxes = np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], float)
     r = pf_willow.evaluate_set(samples, boxes, np.array(["x"] * 2), cfg, *caffenet, pairs)
     t = transfer_points([images[i] for i, _ in pairs], [images[j] for _, j in pairs],
@@ -150,13 +154,13 @@ def test_an_image_with_itself_maps_every_node_and_point_to_itself(caffenet, meth
 
 def test_the_backbone_is_loaded_once(monkeypatch):
     calls = []
-    points_module.load_model.cache_clear()
+    points_module._load_model.cache_clear()
     monkeypatch.setattr(points_module, "load_backbone", lambda *a: calls.append(a) or load_backbone(*a))
     img = _images(3, ((80, 80),))[0]
     for _ in range(2):
         transfer_points(img, img, [[10, 10]], "cos", "caffenet", weights="random", image_size=64)
     assert calls == [("caffenet", "random", 0)]
-    points_module.load_model.cache_clear()
+    points_module._load_model.cache_clear()
 
 
 GOOD = np.zeros((70, 80, 3), np.uint8)

@@ -29,7 +29,8 @@ GOLDEN = Path(__file__).parent / "golden" / "weights"
 def _net(rng):
     return {
         "conv1": [rng.standard_normal((4, 3, 3, 3)).astype(np.float32), rng.standard_normal(4).astype(np.float32)],
-        "fc6": ("InnerProduct", [rng.standard_normal((5, 36)).astype(np.float32), rng.standard_normal(5).astype(np.float32)]),
+        "fc6": ("InnerProduct",
+                [rng.standard_normal((5, 36)).astype(np.float32), rng.standard_normal(5).astype(np.float32)]),
         "fc7": [rng.standard_normal((2, 5)).astype(np.float32), rng.standard_normal(2).astype(np.float32)],
     }
 
@@ -85,7 +86,8 @@ def test_legacy_dims_hand_encoded(tmp_path):
     w = np.arange(6, dtype=np.float32) - 2.5
     blob_w = b"".join(varint(f << 3) + varint(d) for f, d in zip((1, 2, 3, 4), (1, 1, 2, 3)))
     blob_w += b"".join(varint(5 << 3 | 5) + x.tobytes() for x in w)
-    blob_b = b"".join(varint(f << 3) + varint(d) for f, d in zip((1, 2, 3, 4), (1, 1, 1, 2))) + ld(5, np.float32([7, 8]).tobytes())
+    blob_b = b"".join(varint(f << 3) + varint(d) for f,
+                      d in zip((1, 2, 3, 4), (1, 1, 1, 2))) + ld(5, np.float32([7, 8]).tobytes())
     layer = ld(4, b"ip") + varint(5 << 3) + varint(14) + ld(6, blob_w) + ld(6, blob_b)
     path = tmp_path / "hand.caffemodel"
     path.write_bytes(ld(1, b"hand") + ld(2, layer))

@@ -82,7 +82,8 @@ def test_cli_fetch_alexnet_reports_bad_hash(server, monkeypatch, tmp_path, capsy
     from convcorr_cli.main import main
 
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
-    rc = main(["weights", "fetch", "alexnet", "--url", f"{server}/ok/alexnet.pth", "--sha256", "1" * 64, "--no-progress"])
+    rc = main(["weights", "fetch", "alexnet", "--url", f"{server}/ok/alexnet.pth", "--sha256", "1" * 64,
+               "--no-progress"])
     assert rc == 2 and "sha256" in capsys.readouterr().err
     assert _leftovers(tmp_path / "downloads") == []
 

@@ -24,8 +24,9 @@ def _conv_tree(name: str, seed: int = 0) -> dict:
     bb = get(name)
     like = jax.eval_shape(lambda: bb.init(jax.random.key(0)))
     rng = np.random.default_rng(seed)
-    convs = {f"Conv_{i}": {leaf: rng.standard_normal(like[k][leaf].shape).astype(np.float32) for leaf in ("kernel", "bias")}
-             for i, k in enumerate(bb.conv_keys)}  # fmt: skip
+    convs = {f"Conv_{i}": {leaf: rng.standard_normal(like[k][leaf].shape).astype(np.float32)
+                           for leaf in ("kernel", "bias")}
+             for i, k in enumerate(bb.conv_keys)}
     head = {"Conv_0": {"kernel": np.ones((1, 1, 64, 1), np.float32)}}
     return {{"torchvision_alexnet": "AlexNet_0", "vgg16": "VGG16_0"}[name]: convs, "NetLinLayer_0": head}
 

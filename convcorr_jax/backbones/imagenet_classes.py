@@ -320,7 +320,7 @@ IMAGENET_CLASSES: tuple[str, ...] = (
     'cicada, cicala',
     'leafhopper',
     'lacewing, lacewing fly',
-    "dragonfly, darning needle, devil's darning needle, sewing needle, snake feeder, snake doctor, mosquito hawk, skeeter hawk",
+    "dragonfly, darning needle, devil's darning needle, sewing needle, snake feeder, snake doctor, mosquito hawk, skeeter hawk",  # noqa: E501
     'damselfly',
     'admiral',
     'ringlet, ringlet butterfly',
@@ -481,7 +481,7 @@ IMAGENET_CLASSES: tuple[str, ...] = (
     "carpenter's kit, tool kit",
     'carton',
     'car wheel',
-    'cash machine, cash dispenser, automated teller machine, automatic teller machine, automated teller, automatic teller, ATM',
+    'cash machine, cash dispenser, automated teller machine, automatic teller machine, automated teller, automatic teller, ATM',  # noqa: E501
     'cassette',
     'cassette player',
     'castle',

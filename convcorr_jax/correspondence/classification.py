@@ -153,7 +153,8 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
         feats_te.update(conv_features(test, kte, backbone, params, roles))
     results = {}
     for name in progress_bar(list(feats_tr), desc="table3 features", disable=not progress):
-        c = C.get(name, C.get(name.split()[0] if name.startswith("SIFT") else "conv", 1e-6)) if isinstance(C, dict) else C
+        fallback = C.get(name.split()[0] if name.startswith("SIFT") else "conv", 1e-6) if isinstance(C, dict) else C
+        c = C.get(name, fallback) if isinstance(C, dict) else C
         results[name] = classify(feats_tr[name], ktr, feats_te[name], kte, C=c, cv_Cs=cv_Cs, n_folds=n_folds,
                                  **svm_kw)
     skipped = {k: ktr.skipped[k] + kte.skipped[k] for k in ktr.skipped}

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -41,17 +42,66 @@ from convcorr_jax.backbones.base import jit_forward
 from convcorr_jax.config import check_fields
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.knn import l2_normalize
+from convcorr_jax.registry import Registry
 
-METHODS = ("cos", "rhm", "ot", "ot_rhm")
+@dataclasses.dataclass(frozen=True)
+class Matcher:
+    """One entry of the matcher table `MATCHERS`.
+
+    Fields:
+      scores: `scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights) -> [Ns, Nt]` float32
+        confidences (larger is better) from the clamped, powered cosines sim [Ns, Nt] (`config.cos_power`) of the
+        source nodes at src_xy [Ns, 2] and the target nodes at trg_xy [Nt, 2] ((x, y) pixels of images of src_hw /
+        trg_hw (h, w) pixels); weights [Ns] / [Nt] or None (uniform). Traceable (jit, vmap).
+      label: the name a table row prints ("OT + RHM").
+      cos_power: the exponent on the clamped cosine when `MatchConfig.power` is None.
+      grid: the node stride (frame pixels) point transfer uses with it when its `grid` is None.
+    """
+
+    scores: Callable[..., jax.Array]
+    label: str
+    cos_power: float = 3.0
+    grid: int = 8
+
+
+MATCHERS: Registry[Matcher] = Registry("matcher")  # name -> Matcher; filled at the end of this module
+METHODS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered later
+
+
+def register(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
+             replace: bool = False) -> Matcher:
+    """Add a matcher to `MATCHERS`: every caller (`match`, `transfer_points`, the PF-WILLOW experiments, the
+    command line's --method) reads the table.
+
+    Args:
+      name: the method name (`PointTransferConfig.method`, `--set transfer.method=NAME`).
+      scores: the confidence function (`Matcher.scores`).
+      label: a short name for tables.
+      cos_power: exponent on the clamped cosine given to `scores`.
+      grid: default node stride in frame pixels.
+      replace: replace a matcher of the same name.
+
+    Returns:
+      The `Matcher` registered.
+    """
+    return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid)), replace)
 
 
 @dataclasses.dataclass(frozen=True)
 class MatchConfig:
-    """Matcher settings. method: "cos" (appearance only), "rhm" (HPF), "ot" (SCOT's transport plan) or
-    "ot_rhm" (SCOT: the plan as RHM votes). power: exponent on the clamped cosine (None: 3 for cos/rhm as HPF,
-    1 for the OT cost as SCOT); eps: entropic regularisation (cost units); iters: Sinkhorn iterations (SCOT: 1);
-    exp2: exponent on the rescaled plan; ncells: Hough bins over the offset space; side: Gaussian filter width
-    in bins."""
+    """Matcher settings.
+
+    Fields:
+      method: a name of `MATCHERS`: "cos" (appearance only), "rhm" (HPF), "ot" (SCOT's transport plan) or
+        "ot_rhm" (SCOT: the plan as RHM votes).
+      power: exponent on the clamped cosine (None: the matcher's `cos_power`, 3 for cos / rhm as HPF, 1 for the OT
+        cost as SCOT).
+      eps: entropic regularisation (cost units).
+      iters: Sinkhorn iterations (SCOT: 1).
+      exp2: exponent on the rescaled plan.
+      ncells: Hough bins over the offset space.
+      side: Gaussian filter width in bins.
+    """
 
     method: str = "rhm"
     power: float | None = None
@@ -69,9 +119,10 @@ class MatchConfig:
 
     @property
     def cos_power(self) -> float:
+        """`power`, or the matcher's `cos_power` when None."""
         if self.power is not None:
             return float(self.power)
-        return 1.0 if self.method in ("ot", "ot_rhm") else 3.0
+        return MATCHERS[self.method].cos_power
 
 
 # --------------------------------------------------------------------------------------------- appearance
@@ -183,6 +234,45 @@ def ot_scores(sim: jax.Array, mu: jax.Array, nu: jax.Array, eps: float = 0.05, i
     return jnp.power(jnp.maximum(plan * sim.shape[0], 0.0), exp2)
 
 
+# ------------------------------------------------------------------------------------------- the table
+
+
+def _marginals(n_src: int, n_trg: int, src_weights: jax.Array | None, trg_weights: jax.Array | None
+               ) -> tuple[jax.Array, jax.Array]:
+    """OT marginals (mu [Ns], nu [Nt]) from node weights (None: uniform)."""
+    mu = marginal(jnp.ones(n_src) if src_weights is None else src_weights)
+    nu = marginal(jnp.ones(n_trg) if trg_weights is None else trg_weights)
+    return mu, nu
+
+
+def cos_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+    """The "cos" matcher (`Matcher.scores`): the powered cosines themselves, [Ns, Nt]."""
+    return sim
+
+
+def rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+    """The "rhm" matcher (`Matcher.scores`): the powered cosines as votes of `rhm`, [Ns, Nt]."""
+    return rhm(sim, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
+
+
+def ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+    """The "ot" matcher (`Matcher.scores`): SCOT's `ot_scores` with the node weights as marginals, [Ns, Nt]."""
+    mu, nu = _marginals(sim.shape[0], sim.shape[1], src_weights, trg_weights)
+    return ot_scores(sim, mu, nu, config.eps, config.iters, config.exp2)
+
+
+def ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+    """The "ot_rhm" matcher (`Matcher.scores`): SCOT's OT scores as votes of `rhm`, [Ns, Nt]."""
+    scores = ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+    return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
+
+
+register("cos", cos_matcher, "cosine nearest neighbour")
+register("rhm", rhm_matcher, "RHM")
+register("ot", ot_matcher, "OT", cos_power=1.0)
+register("ot_rhm", ot_rhm_matcher, "OT + RHM", cos_power=1.0)
+
+
 # ------------------------------------------------------------------------------------------------ matchers
 
 
@@ -200,16 +290,7 @@ def match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: t
                  trg_weights: jax.Array | None = None) -> jax.Array:
     """`match` from the cosine similarities cos [Ns, Nt] of the source and target columns. Traceable."""
     sim = jnp.power(jnp.maximum(cos, 0.0), config.cos_power)
-    if config.method == "cos":
-        return sim
-    if config.method == "rhm":
-        return rhm(sim, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
-    mu = marginal(jnp.ones(cos.shape[0]) if src_weights is None else src_weights)
-    nu = marginal(jnp.ones(cos.shape[1]) if trg_weights is None else trg_weights)
-    scores = ot_scores(sim, mu, nu, config.eps, config.iters, config.exp2)
-    if config.method == "ot":
-        return scores
-    return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
+    return MATCHERS[config.method].scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
 
 
 _unit_rows = jax.jit(lambda f: l2_normalize(f.astype(jnp.float32), COS_EPS))  # `cosine_similarity`'s rows

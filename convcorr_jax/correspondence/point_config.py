@@ -15,15 +15,44 @@ from types import MappingProxyType
 from typing import ClassVar, Mapping
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
-from convcorr_jax.backbones.registry import check_input_side, resolve_tap
+from convcorr_jax.backbones.registry import check_input_side, default_taps, resolve_tap
+from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence.matching import METHODS as MATCHERS
+from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.errors import InputError
 from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
+from convcorr_jax.registry import Names
 
-METHODS = ("bp",) + MATCHERS  # "bp", "cos", "rhm", "ot", "ot_rhm"
+BP_GRID = 16  # the node stride (frame pixels) of BP flow when `grid` is None; a matcher's is its `Matcher.grid`
+METHODS = Names(lambda: ("bp", *MATCHERS))  # "bp", "cos", "rhm", "ot", "ot_rhm", then registered matchers
 FEATURES = ("cnn", "sift", "none")
 MIN_IMAGE_SIZE = 64  # the smallest frame side (pixels) accepted
+
+
+class _TapDefaults(Mapping):
+    """backbone -> point transfer's taps when `taps` is None (`backbones.registry.default_taps`)."""
+
+    def __getitem__(self, backbone: str) -> tuple[str, ...]:
+        return default_taps(backbone, POINT_TRANSFER)
+
+    def __iter__(self):
+        return iter(BACKBONES)
+
+    def __len__(self) -> int:
+        return len(BACKBONES)
+
+
+class _GridDefaults(Mapping):
+    """method -> node stride (frame pixels) when `grid` is None: `BP_GRID` for "bp", each matcher's `grid`."""
+
+    def __getitem__(self, method: str) -> int:
+        return BP_GRID if method == "bp" else MATCHERS[method].grid
+
+    def __iter__(self):
+        return iter(METHODS)
+
+    def __len__(self) -> int:
+        return len(METHODS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,19 +126,13 @@ class PointTransferConfig:
     ot_eps: float = 0.05
     hough_side: int = 7
 
-    # The taps of each backbone when `taps` is None: chosen per backbone by the validation experiment's greedy
-    # tap search (RHM, PCK@0.1) and its OT + RHM rows; the AlexNet variants share torchvision AlexNet's.
-    DEFAULT_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({
-        "vgg16": ("conv4_1", "conv5_1", "conv5_2"),
-        "torchvision_alexnet": ("conv3", "conv4"),
-        "bvlc_alexnet": ("conv3", "conv4"),
-        "caffenet": ("conv3", "conv4"),
-        "mobilenet_v2": ("block12", "block13"),
-    })
+    # The taps of each backbone when `taps` is None: its spec's `default_taps` (`backbones.registry`), chosen per
+    # backbone by the validation experiment's greedy tap search (RHM, PCK@0.1) and its OT + RHM rows.
+    DEFAULT_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = _TapDefaults()
     # The method when `method` is None, per features.
     DEFAULT_METHOD: ClassVar[Mapping[str, str]] = MappingProxyType({"cnn": "ot_rhm", "sift": "bp", "none": "bp"})
     # The grid (stride in frame pixels) when `grid` is None, per method.
-    DEFAULT_GRID: ClassVar[Mapping[str, int]] = MappingProxyType({"bp": 16, "cos": 8, "rhm": 8, "ot": 8, "ot_rhm": 8})
+    DEFAULT_GRID: ClassVar[Mapping[str, int]] = _GridDefaults()
     # BP's smoothness weight when `beta` is None, per features.
     DEFAULT_BETA: ClassVar[Mapping[str, float]] = MappingProxyType({"cnn": 0.01, "sift": 0.1, "none": 0.01})
 
@@ -128,15 +151,14 @@ class PointTransferConfig:
     def tap_names(self) -> tuple[str, ...]:
         """`taps`, or the backbone's validated taps when None (roles as given; `hyperpixel.resolve_taps` maps
         them)."""
-        return self.taps if self.taps is not None else self.DEFAULT_TAPS.get(self.backbone, ("conv4",))
+        return self.taps if self.taps is not None else self.DEFAULT_TAPS[self.backbone]
 
     @property
     def extra_tap_names(self) -> tuple[str, ...]:
         """`extra_taps`, or `extra_backbone`'s validated taps when None; () without an extra backbone."""
         if self.extra_backbone is None:
             return ()
-        return self.extra_taps if self.extra_taps is not None else self.DEFAULT_TAPS.get(self.extra_backbone,
-                                                                                          ("conv4",))
+        return self.extra_taps if self.extra_taps is not None else self.DEFAULT_TAPS[self.extra_backbone]
 
     @property
     def matcher(self) -> str:
@@ -164,6 +186,11 @@ class PointTransferConfig:
         for field, name in fields:
             tap = resolve_tap(backbone, name, field)
             check_input_side(backbone, tap, self.image_size, source, "image_size")
+
+
+def method_label(method: str) -> str:
+    """The name a table row gives `method`: "BP flow", or the matcher's `Matcher.label` ("OT + RHM")."""
+    return "BP flow" if method == "bp" else MATCHERS[method].label
 
 
 def check_transfer_fields(cfg, source: str = "config") -> None:

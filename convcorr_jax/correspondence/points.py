@@ -22,6 +22,7 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.backbones.preprocess import check_images
 from convcorr_jax.backbones.registry import get as get_backbone
+from convcorr_jax.backbones.registry import spec as backbone_spec
 from convcorr_jax.correspondence.frame_transfer import predict, similarity_at
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTransferConfig
@@ -67,10 +68,23 @@ def valid_keypoints(points: np.ndarray, image_hw: tuple[int, int] | None = None)
     return ok
 
 
-@functools.cache
 def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[Any, Any]:
-    """`weights.load_backbone(name, weights, seed)`, loaded once per process and kept (a weight file is read
-    once: a file changed afterwards is not reloaded)."""
+    """`weights.load_backbone(name, weights, seed)`, loaded once per process and registration and kept (a weight
+    file is read once: a file changed afterwards is not reloaded; a backbone registered again is loaded again).
+
+    Args:
+      name: a backbone name (`backbones.NAMES`).
+      weights: None (its real pretrained weights), "random" or a weight file.
+      seed: the seed of random weights.
+
+    Returns:
+      (Backbone, params).
+    """
+    return _load_model(backbone_spec(name), name, weights, seed)
+
+
+@functools.cache
+def _load_model(spec, name: str, weights: str | None, seed: int) -> tuple[Any, Any]:
     return load_backbone(name, weights, seed)
 
 

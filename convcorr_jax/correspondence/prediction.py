@@ -144,6 +144,8 @@ def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> Inst
 
 
 def default_neg_half(backbone, cfg: PredictionConfig) -> float:
+    """Half-width (box pixels) of the region around a keypoint whose windows are not negatives: `cfg.neg_half`, else the
+    role's receptive field over the neighbourhood, at most Long et al.'s 97.5 px of a 500 px box."""
     if cfg.neg_half is not None:
         return float(cfg.neg_half)
     rf = backbone.geometry[resolve_tap(backbone, cfg.role, "role")]

@@ -136,7 +136,8 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
     conv = feats[conv_tap]
     rf = backbone.geometry[conv_tap]
     grid = grid_centers(rf, conv.shape[1:3])
-    check(conv.shape[1] * conv.shape[2] >= 2, desc, cfg.layer, f"a grid of >= 2 columns for box {cfg.box}", conv.shape[1:3])
+    check(conv.shape[1] * conv.shape[2] >= 2, desc, cfg.layer, f"a grid of >= 2 columns for box {cfg.box}",
+          conv.shape[1:3])
     grey = to_grey(crops)
     b = sift_bin_size(cfg, int(rf.stride))
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
@@ -149,7 +150,8 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferCo
 # ---------------------------------------------------------------------------------------------- prediction
 
 
-def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, top: int, fallback: np.ndarray) -> np.ndarray:
+def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, top: int,
+                    fallback: np.ndarray) -> np.ndarray:
     """Coordinate-wise median over the first `top` neighbours (in `order`) that label each keypoint.
 
     points [M, K, 2], visible [M, K], order [M] -> [K, 2]; keypoints no neighbour labels get `fallback` [2]."""
@@ -160,13 +162,15 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
     return out
 
 
-def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str], cfg: TransferConfig,
+def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str],
+                 cfg: TransferConfig,
                  progress: bool = False) -> dict:
     """Predictions [Q, K, 2] (box pixels of each query) for every method, plus neighbour indices and energies;
     `progress`: a bar over the queries."""
     q_cats, db_cats = np.asarray(q_cats), np.asarray(db_cats)
     nq, kmax = queries.points.shape[:2]
-    check(database.points.shape[1] == kmax, "database", "keypoints", f"{kmax} keypoint slots like the queries", database.points.shape[1])
+    check(database.points.shape[1] == kmax, "database", "keypoints", f"{kmax} keypoint slots like the queries",
+          database.points.shape[1])
     k = min(cfg.neighbours, min(int(np.sum(db_cats == c)) for c in set(q_cats)))
     check(k >= 1, "database", "category", "training instances for every query category")
     nbrs = np.zeros((nq, k), np.int64)
@@ -190,11 +194,14 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
             res = bp.align_frames(np.broadcast_to(fq, fd.shape), fd, bpcfg, queries.stride, cfg.box, cfg.paper_box)
             flow = np.asarray(res.flow)  # working-box pixels
             moved = np.stack([
-                np.asarray(transfer_points(jnp.asarray(database.points[j]), jnp.asarray(dense_flow_spline(flow[n], queries.grid_xy, (cfg.box, cfg.box)))))
+                np.asarray(transfer_points(jnp.asarray(database.points[j]),
+                                           jnp.asarray(dense_flow_spline(flow[n], queries.grid_xy,
+                                                                         (cfg.box, cfg.box)))))
                 for n, j in enumerate(nb)])
             e = np.asarray(res.deformation_energy)
             energies[method][i] = e
-            preds[method][i] = median_transfer(moved, database.visible[nb], np.argsort(e, kind="stable"), cfg.top, centre)
+            preds[method][i] = median_transfer(moved, database.visible[nb], np.argsort(e, kind="stable"), cfg.top,
+                                               centre)
     return {"pred": preds, "neighbours": nbrs, "energies": energies}
 
 
@@ -211,7 +218,8 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferCon
             vis = np.stack([samples[i].visible for i in idx])
             back = geometry.invert_affine(geometry.box_to_affine(np.stack([samples[i].bbox for i in idx]), cfg.box))
             pr = geometry.transform_points(np.asarray(pred[idx, :kc], np.float64), back)
-            norm = np.array([max(s.bbox[2] - s.bbox[0] + 1, s.bbox[3] - s.bbox[1] + 1) for s in (samples[i] for i in idx)])
+            norm = np.array([max(s.bbox[2] - s.bbox[0] + 1,
+                                 s.bbox[3] - s.bbox[1] + 1) for s in (samples[i] for i in idx)])
             for a in ALPHAS:
                 res[a][c] = 100 * float(np.nanmean(metrics.pck_per_keypoint(pr, gt, vis, norm, a)))
         out[m] = {a: dict(res[a], mean=float(np.mean(list(res[a].values())))) for a in ALPHAS}
@@ -220,7 +228,8 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferCon
 
 def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params, cfg: TransferConfig,
            progress: bool = False) -> dict:
-    """Run the whole protocol (`progress`: progress bars); returns {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`run_transfer`),
+    """Run the whole protocol (`progress`: progress bars); returns {"results" (`evaluate`), "n_targets", "seconds",
+    "transfer" (`run_transfer`),
     "targets", "database" (`Prepared`), "config" (with the chosen beta), "validation" ({beta: PCK} or None)}."""
     t0 = time.perf_counter()
     test = list(test)[: cfg.max_targets] if cfg.max_targets else list(test)
@@ -244,7 +253,8 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
 
 
 def _take(p: Prepared, idx: np.ndarray) -> Prepared:
-    return dataclasses.replace(p, crops=p.crops[idx], points=p.points[idx], visible=p.visible[idx], retrieval=p.retrieval[idx],
+    return dataclasses.replace(p, crops=p.crops[idx], points=p.points[idx], visible=p.visible[idx],
+                               retrieval=p.retrieval[idx],
                                conv=p.conv[idx], sift=p.sift[idx])
 
 

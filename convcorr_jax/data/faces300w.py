@@ -163,7 +163,8 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
 
     `subsets` keeps files whose relative path starts with one of them (e.g. "helen/testset", "ibug").
     extras: subset (first folder), split ("train" | "common" | "challenging" | "private" | None, the standard
-    300-W protocol; "train" | "test" for top-level trainset/ testset/ folders), interocular (outer-eye-corner distance). `bbox` is the landmarks' tight box. The image
+    300-W protocol; "train" | "test" for top-level trainset/ testset/ folders), interocular (outer-eye-corner
+    distance). `bbox` is the landmarks' tight box. The image
     beside the file (same stem, .jpg/.png) gives `image_path`; `require_images` makes a missing one an error.
     """
     r = Path(root)

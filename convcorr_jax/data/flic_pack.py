@@ -64,7 +64,8 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
               max_mib: float | None = MAX_MIB) -> dict:
     """Pack the FLIC folder `root` into the tar `out` and write `<out>.sha256` (module docstring). quality: None
     (copy the JPEGs) or 1..95 (re-encode); max_mib: refuse (InputError, nothing written) an archive larger than
-    this many MiB (None: no limit), checked before anything is written. Returns {"archive", "bytes", "sha256", "images", "quality"}."""
+    this many MiB (None: no limit), checked before anything is written. Returns {"archive", "bytes", "sha256",
+    "images", "quality"}."""
     root, out = Path(root), Path(out)
     mat = root / "examples.mat"
     if not mat.is_file() or not (root / "images").is_dir():

@@ -196,7 +196,8 @@ BUILDERS = {"voc_keypoints": ConvcorrVocKeypoints, "mpii": ConvcorrMpii, "faces3
 
 
 def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> dict:
-    """Prepare builder `name` ("voc_keypoints" | "mpii" | "faces300w" | "flic" | "pf_willow") from `manual_dir` into `data_dir`
+    """Prepare builder `name` ("voc_keypoints" | "mpii" | "faces300w" | "flic" | "pf_willow") from `manual_dir` into
+    `data_dir`
     (reused when already prepared) and return {split: data source} (random access, numpy records)."""
     if name not in BUILDERS:
         raise InputError("tfds build", "name", f"one of {sorted(BUILDERS)}", name)

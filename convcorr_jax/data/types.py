@@ -64,6 +64,7 @@ class KeypointSample:
 
     @property
     def num_keypoints(self) -> int:
+        """K, the number of keypoint slots."""
         return len(self.names)
 
     def with_image(self) -> "KeypointSample":
@@ -89,6 +90,7 @@ class SegSample:
     image_path: str | None = None
 
     def with_image(self) -> "SegSample":
+        """This sample with its image read from its path (itself when already loaded)."""
         if self.image is not None:
             return self
         return dataclasses.replace(self, image=load_image(self.image_path))

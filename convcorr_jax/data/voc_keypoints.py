@@ -109,7 +109,7 @@ def read_keypoint_xml(path: str | os.PathLike, names: Sequence[str] | None = Non
     category = _text(root, "category", path)
     if names is None:
         if category not in KEYPOINT_NAMES:
-            raise InputError(path, "category", f"one of the 20 VOC classes", category)
+            raise InputError(path, "category", "one of the 20 VOC classes", category)
         names = KEYPOINT_NAMES[category]
     index = {n: i for i, n in enumerate(names)}
     k = len(names)
@@ -331,7 +331,8 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
         p = Path(image_set)
         if not p.is_file():
             if voc is None:
-                raise InputError(root, "image_set", "voc_root given (ImageSets/Main/<set>.txt) or a file path", image_set)
+                raise InputError(root, "image_set", "voc_root given (ImageSets/Main/<set>.txt) or a file path",
+                                 image_set)
             p = voc / "ImageSets" / "Main" / f"{image_set}.txt"
         keep = set(read_image_set(p))
     files = [f for c in cats for f in sorted((root / c).glob("*.xml"))]

@@ -15,7 +15,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(-1, keepdims=True)
 
 
-def classify(backbone, params, images: np.ndarray, topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
+def classify(backbone, params, images: np.ndarray,
+             topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
     """uint8 `[N, h, w, 3]` (already cropped) -> (logits `[N, 1000]`, per image top-k (index, name, probability))."""
     logits = extract(backbone, params, images, ("logits",), batch_size=8)["logits"]
     probs = softmax(logits.astype(np.float64))

@@ -24,7 +24,8 @@ def stack_images(images, source: str = "images") -> np.ndarray:
         for i, im in enumerate(images):
             check_images(im, f"{source}[{i}]", rank=3)
             if im.shape != images[0].shape:
-                raise InputError(f"{source}[{i}]", "shape", f"the shape of {source}[0] {images[0].shape} (resize first)", im.shape)
+                raise InputError(f"{source}[{i}]", "shape",
+                                 f"the shape of {source}[0] {images[0].shape} (resize first)", im.shape)
         images = np.stack(images)
     return check_images(np.asarray(images), source)
 
@@ -46,7 +47,8 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     bs = min(batch_size, n)
     n_batches = -(-n // bs)
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in taps}
-    for b in progress_bar(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2, unit="batch"):
+    for b in progress_bar(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2,
+                          unit="batch"):
         batch = x[b * bs : (b + 1) * bs]
         batch, real = pad_rows(batch, bs)
         out = backbone.apply(params, backbone.preprocess(batch), taps=taps, relu=relu)

@@ -82,6 +82,7 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mo
         out[t] = acts[t][0]
         if t in backbone.geometry:
             rf = backbone.geometry[t]
-            out[f"{t}__centers"] = tf.to_original(receptive_field.grid_centers(rf, acts[t].shape[1:3])).astype(np.float32)
+            centres = receptive_field.grid_centers(rf, acts[t].shape[1:3])
+            out[f"{t}__centers"] = tf.to_original(centres).astype(np.float32)
             out[f"{t}__rf"] = np.array([rf.size, rf.stride, rf.offset], np.float32)
     return out

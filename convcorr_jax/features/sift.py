@@ -78,7 +78,8 @@ def gradient_channels(image: jax.Array) -> jax.Array:
     b0 = bint.astype(jnp.int32) % NUM_ORIENT
     b1 = (b0 + 1) % NUM_ORIENT
     t = jnp.arange(NUM_ORIENT)
-    return jnp.where(t == b0[..., None], ((1 - r) * mod)[..., None], 0.0) + jnp.where(t == b1[..., None], (r * mod)[..., None], 0.0)
+    return (jnp.where(t == b0[..., None], ((1 - r) * mod)[..., None], 0.0)
+            + jnp.where(t == b1[..., None], (r * mod)[..., None], 0.0))
 
 
 def _bin_kernel(bin_size: int, bin_index: int, window_size: float) -> np.ndarray:
@@ -215,7 +216,8 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
     _check_image(image, bin_size)
     h, w = np.shape(image)
     frame = bin_size * (NUM_BINS - 1) + 1
-    check(h >= frame and w >= frame, "image", "shape", f"at least {frame} x {frame} pixels for bin size {bin_size}", (h, w))
+    check(h >= frame and w >= frame, "image", "shape", f"at least {frame} x {frame} pixels for bin size {bin_size}",
+          (h, w))
     x0 = np.arange(0, w - frame + 1, step)
     y0 = np.arange(0, h - frame + 1, step)
     d = sift_grid(image, x0 + 1.5 * bin_size, y0 + 1.5 * bin_size, bin_size, window_size)

@@ -40,7 +40,8 @@ class BPConfig:
     window: tuple[int, int] | int | None = None  # (Ry, Rx) grid cells; None: whole target grid
     iters: int = 10  # BP iterations per level
     levels: int = 3  # multigrid levels (1 = plain BP)
-    dt_method: str = "auto"  # 1D DT of the messages: "auto" (by label-axis length), "tree", "brute" or "envelope"; same result
+    # 1D DT of the messages: "auto" (by label-axis length), "tree", "brute" or "envelope"; same result
+    dt_method: str = "auto"
 
     def __post_init__(self):
         check_fields(self, positive=("beta",), nonnegative=("window",), at_least_one=("iters", "levels"),

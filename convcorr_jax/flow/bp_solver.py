@@ -105,7 +105,8 @@ def _axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarr
     start = np.minimum(fine[last], num_labels - size)
     lo, hi = np.maximum(0, r - np.arange(nk) * s), np.minimum(num_labels - 1, r + n - 1 - last)  # finite labels
     if not (num_labels % 2 == 1 and np.all(start <= lo) and np.all(hi < start + size)):
-        raise InputError("bp.solve", "cost", "labels -R..R with +inf outside the target grid (crop=True)", (n, num_labels))
+        raise InputError("bp.solve", "cost", "labels -R..R with +inf outside the target grid (crop=True)",
+                         (n, num_labels))
     return start, size
 
 
@@ -267,7 +268,8 @@ def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale, par=None):
     c = scale[..., None, None]
     # the product rounded on its own: contracted into the belief's sums (FMA) in one fusion and not in another, one
     # belief would round two ways and its arg-min's equality test (`_argmin_label`) miss
-    return tuple(rounded_product(c[k], m) for k, m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap, par)))
+    return tuple(rounded_product(c[k], m) for k,
+                 m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap, par)))
 
 
 def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None, scales=None):
@@ -286,8 +288,12 @@ def _half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None
     th = None if tilts is None else jnp.stack(tilts[2:])
     sv = None if scales is None else jnp.stack(scales[:2])
     sh = None if scales is None else jnp.stack(scales[2:])
-    down, up = _scaled_dt(jnp.stack([belief - md, belief - mu]), weight, np.stack([_window_shifts(ys, yy + 1, yy), _window_shifts(ys, yy - 1, yy)]), -2, method, tv, cap, sv)
-    right, left = _scaled_dt(jnp.stack([belief - mr, belief - ml]), weight, np.stack([_window_shifts(xs, xx + 1, xx), _window_shifts(xs, xx - 1, xx)]), -1, method, th, cap, sh)
+    down, up = _scaled_dt(jnp.stack([belief - md, belief - mu]), weight,
+                          np.stack([_window_shifts(ys, yy + 1, yy),
+                                    _window_shifts(ys, yy - 1, yy)]), -2, method, tv, cap, sv)
+    right, left = _scaled_dt(jnp.stack([belief - mr, belief - ml]), weight,
+                             np.stack([_window_shifts(xs, xx + 1, xx),
+                                       _window_shifts(xs, xx - 1, xx)]), -1, method, th, cap, sh)
     send = np.stack([(yy + xx) % 2 == p for p in (0, 1)])  # [parity, h, w]
 
     def deliver(old, msg, axis, by):  # receiver at sender + by along axis
@@ -356,7 +362,9 @@ def _half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=
         return jnp.pad(m[:-1], [(1, 0)] + [(0, 0)] * 3) if by > 0 else jnp.pad(m[1:], [(0, 1)] + [(0, 0)] * 3)
 
     def slots(m, by):  # out[:, j] = m[:, j - by]
-        return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)]) if by > 0 else jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
+        if by > 0:
+            return jnp.pad(m[:, :-1], [(0, 0), (1, 0), (0, 0), (0, 0)])
+        return jnp.pad(m[:, 1:], [(0, 0), (0, 1), (0, 0), (0, 0)])
 
     even = pick(xr[:, :, :1] % 2 == 0)[..., None, None]  # [h, 1, 1, 1]: receivers at even x in this row
     down, up = dt(fd, _window_shifts(ys, y + 1, y), -2, 0), dt(fu, _window_shifts(ys, y - 1, y), -2, 1)
@@ -457,7 +465,8 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, ca
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `_pad_labels`
 
 
-@functools.partial(jax.jit, static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple", "targets"))
+@functools.partial(jax.jit,
+                   static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple", "targets"))
 def solve(
     cost: jax.Array,
     weight: float | jax.Array,
@@ -511,7 +520,8 @@ def solve(
     if edge_scale is not None:
         check(levels == 1 and not crop, "solve", "edge_scale", "levels=1 and crop=False with per-edge factors",
               (levels, crop))
-        check(tuple(edge_scale.shape) == (h, w, 2), "solve", "edge_scale", f"shape {(h, w, 2)}", tuple(edge_scale.shape))
+        check(tuple(edge_scale.shape) == (h, w, 2), "solve", "edge_scale", f"shape {(h, w, 2)}",
+              tuple(edge_scale.shape))
         edge_scale = jnp.asarray(edge_scale, cost.dtype)
     unit = cost / weight  # E / weight: same minimisers, unit pairwise weight (the DT's tables are constants)
     cap = None if truncation is None else jnp.square(jnp.asarray(truncation, cost.dtype))

@@ -24,13 +24,16 @@ def check_features(fs, ft, source: str = "features") -> None:
     """Raise InputError unless fs, ft are [H, W, C] (or [N, H, W, C]) grids of equal shape, H, W >= 2, finite."""
     fs_shape, ft_shape = tuple(np.shape(fs)), tuple(np.shape(ft))
     check(len(fs_shape) in (3, 4), source, "source features", "an [H, W, C] or [N, H, W, C] array", fs_shape)
-    check(fs_shape[-1] == ft_shape[-1], source, "feature depth", f"equal depth for source and target ({fs_shape[-1]})", ft_shape[-1])
+    check(fs_shape[-1] == ft_shape[-1], source, "feature depth", f"equal depth for source and target ({fs_shape[-1]})",
+          ft_shape[-1])
     check(fs_shape == ft_shape, source, "target features", f"the source's shape {fs_shape}", ft_shape)
     check(fs_shape[-3] * fs_shape[-2] >= 2, source, "grid", "at least 2 grid nodes", fs_shape[-3:-1])
     check(fs_shape[-1] >= 1, source, "feature depth", ">= 1 channel", fs_shape[-1])
     if not isinstance(fs, jax.core.Tracer) and not isinstance(ft, jax.core.Tracer):
-        check(bool(np.all(np.isfinite(np.asarray(fs)))), source, "source features", "finite values (no NaN/inf)", "non-finite")
-        check(bool(np.all(np.isfinite(np.asarray(ft)))), source, "target features", "finite values (no NaN/inf)", "non-finite")
+        check(bool(np.all(np.isfinite(np.asarray(fs)))), source, "source features", "finite values (no NaN/inf)",
+              "non-finite")
+        check(bool(np.all(np.isfinite(np.asarray(ft)))), source, "target features", "finite values (no NaN/inf)",
+              "non-finite")
 
 
 def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
@@ -38,7 +41,8 @@ def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
     h, w, c = fs.shape
     a = fs.reshape(h * w, c).astype(jnp.float32)
     b = ft.reshape(h * w, c).astype(jnp.float32)
-    d2 = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2 * jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
+    d2 = (jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :]
+          - 2 * jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST))
     return jnp.sqrt(jnp.maximum(d2, 0.0)).reshape(h, w, h, w)
 
 

@@ -84,8 +84,10 @@ class DenseConfig:
     sift_bin: int = 2
     grad_sigma: float = 1.5
     smooth: str = "flow"  # pairwise term below the top on the flow itself (the paper's), or "residual" labels
-    truncation: float | None = None  # px: below the top, beta_fine * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
-    edge_sigma: float | None = 0.1  # below the top: each edge's term times exp(-(g_p - g_q)^2 / (2 sigma^2)) (None: the paper's)
+    # px: below the top, beta_fine * min(||f_p - f_q||^2, truncation^2) (None: the paper's)
+    truncation: float | None = None
+    # below the top: each edge's term times exp(-(g_p - g_q)^2 / (2 sigma^2)) (None: the paper's)
+    edge_sigma: float | None = 0.1
 
     def __post_init__(self):
         check_fields(self, positive=("beta", "beta_fine", "grad_sigma", "truncation", "edge_sigma"),
@@ -168,7 +170,8 @@ def _levels(backbone, taps, shapes, hw, k: tuple[float, float], cfg: DenseConfig
     lv = []
     for t, (h, w) in zip(taps[1:], shapes[1:]):
         rf = backbone.geometry[t]
-        lv.append(Level(tuple(_centres(rf, w, k[0])), tuple(_centres(rf, h, k[1])), (rf.stride * k[0], rf.stride * k[1]),
+        lv.append(Level(tuple(_centres(rf, w, k[0])), tuple(_centres(rf, h, k[1])),
+                        (rf.stride * k[0], rf.stride * k[1]),
                         ((rf.offset + 0.5) * k[0] - 0.5, (rf.offset + 0.5) * k[1] - 0.5), False))
     strides = cfg.fine_strides
     if strides is None:
@@ -334,10 +337,12 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
         trunc = None if cfg.truncation is None else cfg.truncation / float(np.mean(lv.stride))  # labels
-        lab = bp_solver.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc, edge_scale=scale).labels
+        lab = bp_solver.solve(cost, weight, iters, cfg.fine_levels, offsets=origins, truncation=trunc,
+                              edge_scale=scale).labels
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and last:
-            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc, scale)
+            d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc,
+                              scale)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
     px, py = np.arange(hw[1], dtype=np.float64), np.arange(hw[0], dtype=np.float64)

@@ -52,7 +52,8 @@ def dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int,
     h, w = out_hw
     fx = np.interp(np.arange(w), xs, np.arange(len(xs)))  # fractional column of each pixel
     fy = np.interp(np.arange(h), ys, np.arange(len(ys)))
-    return bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32)[None, :], jnp.asarray(fy, jnp.float32)[:, None])
+    return bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32)[None, :],
+                           jnp.asarray(fy, jnp.float32)[:, None])
 
 
 def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:

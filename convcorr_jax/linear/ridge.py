@@ -125,7 +125,8 @@ def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     check(Y.ndim in (1, 2), "Y", "shape", "1-D [n] or 2-D [n, T]", Y.shape)
     check(Y.shape[0] == X.shape[0], "Y", "rows", f"{X.shape[0]} rows (as X)", Y.shape[0])
     check(X.shape[0] >= 2, "X", "rows", "at least 2 samples", X.shape[0])
-    check(X.shape[1] >= 1 and (Y.ndim == 1 or Y.shape[1] >= 1), "X/Y", "columns", "at least one column", (X.shape, Y.shape))
+    check(X.shape[1] >= 1 and (Y.ndim == 1 or Y.shape[1] >= 1), "X/Y", "columns", "at least one column",
+          (X.shape, Y.shape))
     for name, a in (("X", X), ("Y", Y)):
         check(np.issubdtype(a.dtype, np.number) or a.dtype == bool, name, "dtype", "numeric", a.dtype)
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))

@@ -4,7 +4,8 @@ A ridge regressor from descriptors to an attribute (e.g. head yaw) gives a direc
 length). A descriptor splits as f = (w^T f) w + f_perp (eq. 6); moving along the direction gives
 f' = f_perp + t w (eq. 7) for t in [t_min, t_max] (default: the 2nd..98th percentile range of w^T f over the
 training set, widened `extrapolate` = 3 times about its centre: the paper extrapolates along the direction, and
-within the observed range the decoded change is hard to see). The RGB regressors (rgb.py) map each f' back to a 46 x 46 image.
+within the observed range the decoded change is hard to see). The RGB regressors (rgb.py) map each f' back to a 46 x
+46 image.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
 @dataclasses.dataclass(frozen=True)
 class Direction:
+    """A semantic direction: unit vector w [d], its attribute regressor, the sweep range of w^T f, its CV error."""
     w: np.ndarray  # [d] unit direction
     model: ridge.RidgeModel  # the attribute regressor it came from
     t_range: tuple[float, float]  # range of w^T f to sweep
@@ -27,7 +29,8 @@ class Direction:
 
 
 def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[float] = LAMBDAS, folds: int = 4,
-                    seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98), extrapolate: float = 3.0) -> Direction:
+                    seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98),
+                    extrapolate: float = 3.0) -> Direction:
     """Direction of the ridge regressor F [N, d] -> attribute [N]."""
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     w = np.asarray(model.W, np.float64)

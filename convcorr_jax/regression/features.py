@@ -76,6 +76,7 @@ def gap_tap(backbone) -> tuple[str, bool]:
 
 
 def describe_gap(backbone) -> str:
+    """Words naming the global-average-pool descriptor of `backbone` (its tap)."""
     tap, mean = gap_tap(backbone)
     return f"global average pool of {tap}" if mean else f"global average pool ({tap})"
 

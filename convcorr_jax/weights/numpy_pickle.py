@@ -47,7 +47,8 @@ class _NumpyOnly(pickle.Unpickler):
             return _ALLOWED[(module, name)]
         except KeyError:
             raise InputError(self.source, "pickle global", "only numpy's array-rebuilding globals "
-                             "(numpy.core.multiarray._reconstruct, numpy.ndarray, numpy.dtype)", f"{module}.{name}") from None
+                             "(numpy.core.multiarray._reconstruct, numpy.ndarray, numpy.dtype)",
+                             f"{module}.{name}") from None
 
     def persistent_load(self, pid):
         raise InputError(self.source, "pickle", "a plain pickle without persistent ids", repr(pid)[:80])

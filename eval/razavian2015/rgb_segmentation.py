@@ -52,7 +52,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
     k = min(8, len(im_te))
     save_image(figdir / "razavian_fig4_rgb.png",
                image_grid([list(to_uint8(r.originals[:k])), list(to_uint8(r.recon[:k]))]), scale=2,
-               row_titles=("original", "reconstruction"), title="Fig. 4: test images rebuilt in RGB from their descriptors")
+               row_titles=("original",
+                           "reconstruction"), title="Fig. 4: test images rebuilt in RGB from their descriptors")
     C = len(class_names)
     lab_tr = np.stack([s.label for s in seg_tr])
     lab_te = np.stack([s.label for s in seg_te])

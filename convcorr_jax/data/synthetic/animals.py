@@ -11,6 +11,7 @@ from convcorr_jax.data.synthetic.scene import Layout, direction, point3, side_ya
 
 
 def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
+    """Layout and attributes of a random quadruped (a horse when `horse`, else a dog-like animal) drawn from `rng`."""
     u = rng.uniform
     body_length = 1.0
     leg_length = u(0.8, 1.0) if horse else u(0.4, 0.68)
@@ -51,11 +52,14 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
     an = u(np.deg2rad(35), np.deg2rad(80))
     hc2 = nb[:2] + neck_length * direction(an)
     hc = point3(hc2)
-    lay.limb("neck", nb, hc, body_height * 0.42 if not horse else body_height * 0.38, head_radius * 0.75, "coat", bias=0.01)
+    lay.limb("neck", nb, hc, body_height * 0.42 if not horse else body_height * 0.38, head_radius * 0.75, "coat",
+             bias=0.01)
     if horse:
-        lay.limb("mane", nb + point3((-0.04, body_height * 0.35)), hc + point3((-0.05, head_radius * 0.6)), 0.05, 0.03, "tail", bias=0.011)
+        lay.limb("mane", nb + point3((-0.04, body_height * 0.35)), hc + point3((-0.05, head_radius * 0.6)), 0.05, 0.03,
+                 "tail", bias=0.011)
     ah = u(np.deg2rad(-80), np.deg2rad(-5))
-    head = lay.oval("head", point3(hc2 - 0.4 * head_radius * direction(ah)), point3(hc2 + 0.4 * head_radius * direction(ah)), head_radius, "coat", bias=0.02)
+    head = lay.oval("head", point3(hc2 - 0.4 * head_radius * direction(ah)),
+                    point3(hc2 + 0.4 * head_radius * direction(ah)), head_radius, "coat", bias=0.02)
     nose2 = hc2 + (head_radius * 0.5 + muzzle_length) * direction(ah)
     muzzle = lay.limb(
         "muzzle",
@@ -66,7 +70,8 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
         "muzzle",
         bias=0.021,
     )
-    lay.decal("nose_tip", muzzle, render.ellipse(lay.proj(point3(nose2))[0], head_radius * 0.2, head_radius * 0.15, muzzle.axis), "dark")
+    lay.decal("nose_tip", muzzle,
+              render.ellipse(lay.proj(point3(nose2))[0], head_radius * 0.2, head_radius * 0.15, muzzle.axis), "dark")
     lay.kp("Nose", point3(nose2), ["muzzle", "nose_tip"])
     throat = hc2 + 0.9 * head_radius * direction(ah - np.deg2rad(115))
     lay.kp("Throat", point3(throat), ["head", "neck"])
@@ -78,13 +83,15 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
         n3 = np.array([0.55 * np.cos(ah), 0.2, s * 0.8])
         uv = lay.proj(e3)[0]
         # painted after the head and the muzzle whenever it faces the camera
-        lay.decal(f"eye_{pre}", head, render.ellipse(uv, head_radius * 0.16, head_radius * 0.12, head.axis), "eye", normal=n3, bias=0.06)
+        lay.decal(f"eye_{pre}", head, render.ellipse(uv, head_radius * 0.16, head_radius * 0.12, head.axis), "eye",
+                  normal=n3, bias=0.06)
         lay.kp(f"{pre}_Eye", e3, [f"eye_{pre}"])
         b3 = point3(hc2 + 0.75 * head_radius * direction(ah + np.deg2rad(120)), s * 0.4 * head_radius)
         ea = ah + (np.deg2rad(u(170, 230)) if floppy else np.deg2rad(u(80, 130)))
         t3 = point3(b3[:2] + el * direction(ea), s * 0.5 * head_radius)
         d = 0.03 if s > 0 else -0.03
-        lay.limb(f"ear_{pre}", b3, t3, head_radius * 0.32, head_radius * 0.08, "ear", bias=d, shade=1.0 if s > 0 else 0.8)
+        lay.limb(f"ear_{pre}", b3, t3, head_radius * 0.32, head_radius * 0.08, "ear", bias=d,
+                 shade=1.0 if s > 0 else 0.8)
         lay.kp(f"{pre}_EarBase", b3, [f"ear_{pre}", "head"])
     # legs: front/back, right (z > 0) / left
     l1, l2 = 0.52 * leg_length, 0.55 * leg_length
@@ -114,7 +121,8 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
         "muzzle": textures.random_texture(rng, c1=textures.shade(coat_c, u(0.6, 1.3)), **fur),
         "ear": textures.random_texture(rng, c1=textures.shade(coat_c, u(0.4, 1.1)), **fur),
         "leg": textures.random_texture(rng, c1=textures.shade(coat_c, u(0.5, 1.2)), **fur),
-        "tail": textures.random_texture(rng, c1=textures.shade(coat_c, u(0.2, 0.7)), kinds=("stripes", "noise"), period=(1.5, 3)),
+        "tail": textures.random_texture(rng, c1=textures.shade(coat_c, u(0.2, 0.7)), kinds=("stripes", "noise"),
+                                        period=(1.5, 3)),
         "hoof": textures.solid(textures.random_color(rng, sat=(0, 0.3), val=(0.05, 0.3))),
         "dark": textures.solid((0.05, 0.04, 0.04)),
         "eye": textures.Texture("rings", (0.02, 0.02, 0.02), textures.random_color(rng, hue=(0.05, 0.15)), period=2.0),
@@ -126,6 +134,7 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
 
 
 def bird(rng) -> tuple[Layout, dict]:
+    """Layout and attributes of a random bird drawn from `rng`."""
     u = rng.uniform
     lay = Layout(side_yaw(rng, 1.0), u(-0.1, 0.3))
     pitch = u(-0.2, 0.6)
@@ -144,7 +153,8 @@ def bird(rng) -> tuple[Layout, dict]:
             "plumage",
             shade=1.0 if s > 0 else 0.92,
         )
-    lay.oval("belly", to_object(-0.2, -body_height * 0.18, body_width * 0.3), to_object(0.35, -body_height * 0.12, body_width * 0.3), body_height * 0.28, "belly", bias=1e-3)
+    lay.oval("belly", to_object(-0.2, -body_height * 0.18, body_width * 0.3),
+             to_object(0.35, -body_height * 0.12, body_width * 0.3), body_height * 0.28, "belly", bias=1e-3)
     lnb = to_object(0.33, body_height * 0.28)
     hr = u(0.13, 0.2)
     an = u(np.deg2rad(30), np.deg2rad(100)) + pitch * 0.3
@@ -186,7 +196,8 @@ def bird(rng) -> tuple[Layout, dict]:
             wa = u(np.deg2rad(60), np.deg2rad(150))
             tip = point3(base[:2] + lw * direction(wa + pitch), s * u(0.1, 0.5))
         else:
-            tip = to_object(0.12 - lw * np.cos(u(0.0, 0.35)), body_height * 0.3 - lw * u(0.0, 0.25), s * body_width * 0.4)
+            tip = to_object(0.12 - lw * np.cos(u(0.0, 0.35)), body_height * 0.3 - lw * u(0.0, 0.25),
+                            s * body_width * 0.4)
         bias = 0.05 if s > 0 else -0.05
         sh = 1.0 if s > 0 else 0.75
         lay.oval(f"wing_{pre}", base, tip, lw * u(0.14, 0.22), "wing", bias=bias, shade=sh, extra=0.04)
@@ -200,7 +211,8 @@ def bird(rng) -> tuple[Layout, dict]:
     wdt = tl * u(0.15, 0.35)
     nrm = np.array([-np.sin(ta), np.cos(ta)])
     uvt = lay.proj(
-        np.stack([point3(tb[:2] + nrm * 0.08), point3(tt2 + nrm * wdt), point3(tt2 - nrm * wdt), point3(tb[:2] - nrm * 0.08)])
+        np.stack([point3(tb[:2] + nrm * 0.08), point3(tt2 + nrm * wdt), point3(tt2 - nrm * wdt),
+                  point3(tb[:2] - nrm * 0.08)])
     )[0]
     lay.add(scene.Part("tail", uvt, lay.proj(tb)[1] - 0.01, "wing", axis=float(ta)))
     lay.kp("Tail_Tip", point3(tt2), ["tail"])
@@ -210,7 +222,8 @@ def bird(rng) -> tuple[Layout, dict]:
     legl = u(0.2, 0.45)
     for s, pre in ((1, "Right"), (-1, "Left")):
         foot = point3(lc[:2] + legl * direction(-np.pi / 2 + u(-0.4, 0.4)), s * 0.08)
-        lay.limb(f"leg_{pre}", point3(lc[:2], s * 0.08), foot, 0.025, 0.02, "legs", bias=-0.02, shade=1.0 if s > 0 else 0.8)
+        lay.limb(f"leg_{pre}", point3(lc[:2], s * 0.08), foot, 0.025, 0.02, "legs", bias=-0.02,
+                 shade=1.0 if s > 0 else 0.8)
         lay.limb(f"foot_{pre}", foot, foot + point3((0.1, 0.0)), 0.02, 0.015, "legs", bias=-0.02)
     pl = textures.random_color(rng)
     palette = {

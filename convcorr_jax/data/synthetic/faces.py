@@ -113,6 +113,7 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 
 def sample_attributes(rng: np.random.Generator) -> dict:
+    """Random face attributes (pose, shape, colours) drawn from `rng`."""
     u = rng.uniform
     male = float(rng.random() < 0.5)
     return {

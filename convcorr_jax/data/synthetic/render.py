@@ -47,6 +47,7 @@ def capsule(p0, p1, r0: float, r1: float, n: int = 8) -> np.ndarray:
 
 
 def rotate(pts: np.ndarray, angle: float) -> np.ndarray:
+    """Points [N, 2] rotated by `angle` radians about the origin."""
     c, s = np.cos(angle), np.sin(angle)
     return np.asarray(pts, np.float64) @ np.array([[c, s], [-s, c]])
 
@@ -86,6 +87,7 @@ class Similarity:
         self.scale = scale * np.sqrt(abs(aspect))
 
     def __call__(self, pts) -> np.ndarray:
+        """Object-plane points [N, 2] mapped to image pixels [N, 2] float64."""
         return np.asarray(pts, np.float64) @ self.m.T + self.t
 
 

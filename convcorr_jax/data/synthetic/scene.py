@@ -17,6 +17,7 @@ from convcorr_jax.data.synthetic import render, textures as tx
 
 @dataclasses.dataclass
 class Part:
+    """One drawn part of an instance: its view-plane polygon, depth, texture key, shade, texture axis and lines."""
     name: str
     poly: np.ndarray  # [n, 2] view-plane polygon
     depth: float
@@ -38,22 +39,27 @@ class Layout:
 
     # -- projection
     def proj(self, p3) -> tuple[np.ndarray, np.ndarray]:
+        """(view-plane points [N, 2], depths [N]) of object points p3 [N, 3] under the layout's yaw and elevation."""
         return render.yaw_project(np.asarray(p3, np.float64), self.yaw, self.elev)
 
     def facing(self, normal) -> bool:
+        """Whether a surface with object-space `normal` faces the viewer."""
         return bool(self.proj(np.asarray(normal, np.float64))[1] > 1e-6)
 
     # -- parts
     def add(self, part: Part) -> Part:
+        """Append `part` to the layout; returns it."""
         self.parts.append(part)
         return part
 
     def limb(self, name, a3, b3, ra, rb, tex, bias=0.0, shade=1.0) -> Part:
+        """A limb from a3 to b3 (object space) tapering from radius ra to rb; added and returned."""
         uv, d = self.proj(np.stack([a3, b3]))
         axis = float(np.arctan2(*(uv[1] - uv[0])[::-1]))
         return self.add(Part(name, render.capsule(uv[0], uv[1], ra, rb), float(d.mean()) + bias, tex, shade, axis))
 
     def oval(self, name, a3, b3, r, tex, bias=0.0, shade=1.0, extra=0.0) -> Part:
+        """An oval part between a3 and b3 of half-width r; added and returned."""
         uv, d = self.proj(np.stack([a3, b3]))
         c = uv.mean(0)
         dd = uv[1] - uv[0]
@@ -62,6 +68,7 @@ class Layout:
         return self.add(Part(name, render.ellipse(c, rx, r, axis), float(d.mean()) + bias, tex, shade, axis))
 
     def disc(self, name, c3, r, tex, bias=0.0, shade=1.0) -> Part:
+        """A disc of radius r centred at c3; added and returned."""
         uv, d = self.proj(np.asarray(c3, np.float64))
         return self.add(Part(name, render.ellipse(uv, r, r, 0.0, n=16), float(d) + bias, tex, shade))
 
@@ -81,13 +88,16 @@ class Layout:
         return self.add(Part(name, np.asarray(poly_uv, np.float64), host.depth + bias, tex, shade, host.axis))
 
     def kp(self, name, p3, owners) -> None:
+        """Keypoint `name` at object point p3, visible when one of the parts `owners` is."""
         uv, _ = self.proj(np.asarray(p3, np.float64))
         self.kps[name] = (uv, list(owners))
 
     def kp_uv(self, name, uv, owners) -> None:
+        """Keypoint `name` at view-plane point uv, visible when one of the parts `owners` is."""
         self.kps[name] = (np.asarray(uv, np.float64), list(owners))
 
     def extent(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min, max) view-plane corners [2] of every part's polygon."""
         allp = np.concatenate([p.poly for p in self.parts], 0)
         return allp.min(0), allp.max(0)
 
@@ -190,6 +200,7 @@ def paint_layout(
 
 
 def keypoints(layout: Layout, sim, names, orders) -> tuple[np.ndarray, list[list[int]]]:
+    """(image points [K, 2] of the keypoints `names` under the map `sim`, their owners' draw orders per keypoint)."""
     pts = np.stack([sim(layout.kps[n][0][None])[0] for n in names])
     owners = [[orders.get(o, -1) for o in layout.kps[n][1]] for n in names]
     return pts, owners

@@ -18,6 +18,7 @@ KINDS = ("solid", "stripes", "checker", "dots", "noise", "gradient", "rings")
 
 @dataclasses.dataclass(frozen=True)
 class Texture:
+    """A procedural texture: pattern kind, two colours, period (px), angle (rad), origin, grain and seed."""
     kind: str
     c1: tuple[float, float, float]
     c2: tuple[float, float, float]
@@ -28,6 +29,7 @@ class Texture:
     seed: int = 0  # for noise patterns
 
     def render(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """RGB colours [..., 3] in [0, 1] of the texture at image pixels x, y."""
         x = np.asarray(x, np.float32) - self.origin[0]
         y = np.asarray(y, np.float32) - self.origin[1]
         c, s = np.cos(self.angle), np.sin(self.angle)
@@ -100,6 +102,7 @@ def random_color(rng: np.random.Generator, hue=None, sat=(0.2, 0.9), val=(0.2, 0
 
 
 def shade(c, f: float) -> tuple[float, float, float]:
+    """Colour c scaled by f, clipped to [0, 1]."""
     return tuple(float(np.clip(x * f, 0, 1)) for x in c)
 
 
@@ -131,4 +134,5 @@ def random_texture(
 
 
 def solid(c, grain: float = 0.02, seed: int = 0) -> Texture:
+    """A plain texture of colour c with fine grain."""
     return Texture("solid", tuple(c), tuple(c), grain=grain, seed=seed)

@@ -36,7 +36,8 @@ SKIMAGE_IMAGES = ("chelsea.png", "astronaut.png", "coffee.png", "rocket.jpg")
 EXTRA_SIZE = {"caffenet": 231, "bvlc_alexnet": 231, "torchvision_alexnet": 260}
 
 # (key, shape) of each variant's torch state_dict, in module order.
-_CAFFE = [("conv1", (96, 3, 11, 11)), ("conv2", (256, 48, 5, 5)), ("conv3", (384, 256, 3, 3)), ("conv4", (384, 192, 3, 3)),
+_CAFFE = [("conv1", (96, 3, 11, 11)), ("conv2", (256, 48, 5, 5)), ("conv3", (384, 256, 3, 3)),
+          ("conv4", (384, 192, 3, 3)),
           ("conv5", (256, 192, 3, 3)), ("fc6", (4096, 9216)), ("fc7", (4096, 4096)), ("fc8", (1000, 4096))]  # fmt: skip
 _TV = [("features.0", (64, 3, 11, 11)), ("features.3", (192, 64, 5, 5)), ("features.6", (384, 192, 3, 3)),
        ("features.8", (256, 384, 3, 3)), ("features.10", (256, 256, 3, 3)), ("classifier.1", (4096, 9216)),
@@ -107,7 +108,8 @@ def _torch_models():
 
     class ConvBNReLU(nn.Sequential):
         def __init__(self, cin, cout, k=3, s=1, groups=1):
-            super().__init__(nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=False))
+            super().__init__(nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU6(inplace=False))
 
     class InvertedResidual(nn.Module):
         def __init__(self, cin, cout, s, t):
@@ -115,7 +117,8 @@ def _torch_models():
             hid = cin * t
             self.use_res = s == 1 and cin == cout
             layers = [ConvBNReLU(cin, hid, 1)] if t != 1 else []
-            layers += [ConvBNReLU(hid, hid, 3, s, groups=hid), nn.Conv2d(hid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+            layers += [ConvBNReLU(hid, hid, 3, s, groups=hid), nn.Conv2d(hid, cout, 1, bias=False),
+                       nn.BatchNorm2d(cout)]
             self.conv = nn.Sequential(*layers)
 
         def forward(self, x):
@@ -125,7 +128,8 @@ def _torch_models():
         def __init__(self):
             super().__init__()
             feats, cin = [ConvBNReLU(3, 32, 3, 2)], 32
-            for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+            for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                               (6, 160, 3, 2), (6, 320, 1, 1)):
                 for i in range(n):
                     feats.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
                     cin = c
@@ -145,7 +149,8 @@ def _torch_models():
                 nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
                 nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))  # fmt: skip
             self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-            self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+            self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(),
+                                            nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
 
         def taps(self, x):
             out = {}
@@ -219,7 +224,10 @@ def main() -> None:
     # AlexNet variants, random weights.
     for variant in ("caffenet", "bvlc_alexnet", "torchvision_alexnet"):
         bb = get(variant)
-        net = TorchvisionAlexNet() if variant == "torchvision_alexnet" else CaffeAlexNet(norm_first=variant == "bvlc_alexnet")
+        if variant == "torchvision_alexnet":
+            net = TorchvisionAlexNet()
+        else:
+            net = CaffeAlexNet(norm_first=variant == "bvlc_alexnet")
         net.load_state_dict({k: torch.from_numpy(v) for k, v in random_state_dict(variant).items()}, strict=True)
         net.eval()
         size = bb.default_input_size[0]

@@ -19,9 +19,12 @@ from skimage.color import rgb2gray
 CASES = [
     ("camera_b4_s4", lambda: skimage.data.camera(), (100, 196, 150, 246), 4, 4),
     ("camera_sky_b4_s4", lambda: skimage.data.camera(), (110, 174, 40, 104), 4, 4),  # low contrast: 255 cap
-    ("astronaut_b3_s3", lambda: (rgb2gray(skimage.data.astronaut()) * 255).round().astype(np.uint8), (60, 140, 180, 280), 3, 3),
-    ("coffee_b8_s6", lambda: (rgb2gray(skimage.data.coffee()) * 255).round().astype(np.uint8), (150, 246, 200, 296), 8, 6),
-    ("chelsea_b5_s5", lambda: (rgb2gray(skimage.data.chelsea()) * 255).round().astype(np.uint8), (40, 120, 100, 190), 5, 5),
+    ("astronaut_b3_s3", lambda: (rgb2gray(skimage.data.astronaut()) * 255).round().astype(np.uint8),
+     (60, 140, 180, 280), 3, 3),
+    ("coffee_b8_s6", lambda: (rgb2gray(skimage.data.coffee()) * 255).round().astype(np.uint8), (150, 246, 200, 296), 8,
+     6),
+    ("chelsea_b5_s5", lambda: (rgb2gray(skimage.data.chelsea()) * 255).round().astype(np.uint8), (40, 120, 100, 190), 5,
+     5),
 ]
 
 

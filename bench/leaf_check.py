@@ -1,0 +1,93 @@
+"""Every experiment's numbers before and after a change, compared leaf by leaf.
+
+    python bench/leaf_check.py run OUT [IDS...]     # each experiment at tiny size, CaffeNet, seeded random weights
+    python bench/leaf_check.py compare BEFORE AFTER # every number of each metrics.json, leaf by leaf
+
+`run` runs the experiments of `convcorr_eval.registry` (all but those that score a trained pose run) at size tiny
+on CaffeNet with `weights=random` into OUT/<id>/, on the real bundled data where an experiment needs it, as
+tests/test_experiments.py does, plus the PF-WILLOW experiments on VGG-16 (their default backbone). Run it once with
+the code before a change (an exported tree on PYTHONPATH) and once after. `compare` walks both metrics.json trees
+and reports every leaf that differs (timings, paths and the run key's code version are left out), then one line:
+how many leaves were compared and how many differ. Exit status 1 when any differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+SKIP_KEYS = {"seconds", "seconds_per_pair", "wall_s", "time", "key", "versions", "created", "status", "figure",
+             "run_dir", "compile_seconds"}
+SCORERS = ("tompson2015.flic", "tompson2015.mpii")
+REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic", "pf_pascal": "pf_pascal/PF-PASCAL",
+                "spair": "spair/SPair-71k"}
+PF_WILLOW = ("long2014.pf_willow", "long2014.pf_willow_validation", "long2014.pf_willow_warped")
+
+
+def run(out: Path, ids: list[str]) -> None:
+    """Each experiment of `ids` (all when empty) at tiny size into out/<id>[_vgg16]/."""
+    from convcorr_jax.paths import real_data_root
+    from convcorr_eval import registry
+    from convcorr_eval.runner import make_config, run_experiment
+
+    real = real_data_root()
+    jobs = [(e, "caffenet") for e in (ids or registry.EXPERIMENTS) if e not in SCORERS]
+    jobs += [(e, "vgg16") for e in PF_WILLOW if not ids or e in ids]
+    for exp_id, backbone in jobs:
+        cfg = make_config(exp_id, "tiny", ["weights=random"], backbone=backbone)
+        if cfg.data != "synthetic":
+            folder = real / REAL_FOLDERS[cfg.data] if real is not None else None
+            if folder is None or not folder.is_dir():
+                print(f"{exp_id}: skipped, no real {cfg.data} data", flush=True)
+                continue
+            cfg = dataclasses.replace(cfg, data_root=str(folder))
+        name = exp_id if backbone == "caffenet" else f"{exp_id}_{backbone}"
+        cfg = dataclasses.replace(cfg, name=name)
+        _, seconds, _ = run_experiment(exp_id, cfg, out, progress=False, force=True)
+        print(f"{name}: {seconds:.0f} s", flush=True)
+
+
+def leaves(tree, path: str = ""):
+    """(path, value) of every leaf of a JSON tree, keys in SKIP_KEYS left out."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k not in SKIP_KEYS:
+                yield from leaves(v, f"{path}/{k}")
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            yield from leaves(v, f"{path}[{i}]")
+    else:
+        yield path, tree
+
+
+def compare(before: Path, after: Path) -> int:
+    """Print each differing leaf of every run's metrics.json under `before` and `after`; 1 if any differs."""
+    n = bad = 0
+    names = sorted({p.parent.name for p in before.glob("*/metrics.json")} |
+                   {p.parent.name for p in after.glob("*/metrics.json")})
+    for name in names:
+        a, b = (json.loads((d / name / "metrics.json").read_text())["metrics"]
+                if (d / name / "metrics.json").is_file() else None for d in (before, after))
+        if a is None or b is None:
+            print(f"{name}: only in {'after' if a is None else 'before'}")
+            bad += 1
+            continue
+        la, lb = dict(leaves(a)), dict(leaves(b))
+        for k in sorted(set(la) | set(lb)):
+            n += 1
+            if la.get(k, "<absent>") != lb.get(k, "<absent>"):
+                bad += 1
+                print(f"{name}{k}: {la.get(k, '<absent>')!r} -> {lb.get(k, '<absent>')!r}")
+    print(f"{len(names)} runs, {n} leaves compared, {bad} differ")
+    return int(bad > 0)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "run":
+        run(Path(sys.argv[2]), sys.argv[3:])
+    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
+        sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,120 @@
+"""Named tables users extend: `Registry` (name -> entry) and `Names` (a live, read-only view of its names).
+
+    MATCHERS = Registry("matcher")
+    MATCHERS.register("cos", cos_entry)
+    MATCHERS["cos"]                  # the entry; an unknown name raises InputError listing the known ones
+    METHODS = MATCHERS.names         # a tuple-like view that sees names registered later (argparse choices, `in`)
+
+Backbones (`backbones.registry`: `spec`, `register`) and matchers (`correspondence.matching.MATCHERS`) are the two
+tables.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, Iterator, Mapping, Sequence, TypeVar
+
+from convcorr_jax.errors import InputError
+
+T = TypeVar("T")
+
+
+class Names(Sequence[str]):
+    """A read-only tuple-like view of names computed on each use, so names registered later are seen.
+
+    Args:
+      names: a function returning the names, in order.
+    """
+
+    def __init__(self, names: Callable[[], tuple[str, ...]]):
+        self._names = names
+
+    def __getitem__(self, i):
+        """The name(s) at index or slice `i`, as a tuple does."""
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        """How many names there are now."""
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        """The names in order."""
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        """Whether `name` is one of the names now."""
+        return name in self._names()
+
+    def __add__(self, other) -> tuple[str, ...]:
+        """The names then `other`'s, as a tuple."""
+        return self._names() + tuple(other)
+
+    def __radd__(self, other) -> tuple[str, ...]:
+        """`other`'s names then these, as a tuple."""
+        return tuple(other) + self._names()
+
+    def __eq__(self, other) -> bool:
+        """Equal to a sequence holding the same names in the same order."""
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        """The hash of the names now (a view changes when a name is registered)."""
+        return hash(self._names())
+
+    def __repr__(self) -> str:
+        """The names as a tuple."""
+        return repr(self._names())
+
+
+class Registry(Mapping[str, T], Generic[T]):
+    """A name -> entry table: entries in registration order, unknown names refused with the known ones listed.
+
+    Args:
+      kind: what an entry is, for error messages ("backbone", "matcher").
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self.names = Names(lambda: tuple(self._items))
+
+    def register(self, name: str, entry: T, replace: bool = False) -> T:
+        """Add `entry` under `name`.
+
+        Args:
+          name: a non-empty string.
+          entry: what the table holds under it.
+          replace: allow replacing an entry of the same name (else InputError).
+
+        Returns:
+          `entry`.
+        """
+        if not isinstance(name, str) or not name:
+            raise InputError(self.kind, "name", "a non-empty string", name)
+        if name in self._items and not replace:
+            raise InputError(self.kind, "name", f"a name not yet registered (or replace=True); known: "
+                             f"{', '.join(self._items)}", name)
+        self._items[name] = entry
+        return entry
+
+    def unregister(self, name: str) -> None:
+        """Remove the entry under `name` (nothing when absent)."""
+        self._items.pop(name, None)
+
+    def __getitem__(self, name: str) -> T:
+        """The entry under `name`; InputError naming the known names for any other."""
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise InputError(self.kind, "name", f"one of {list(self._items)}", name) from None
+
+    def __contains__(self, name: object) -> bool:
+        """Whether `name` is registered."""
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        """The names in registration order."""
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        """How many entries there are."""
+        return len(self._items)

@@ -1,0 +1,157 @@
+"""Extending the library without editing it: a small Flax CNN defined here is registered as a backbone and used by
+`transfer_points`, `features.extract`, `convcorr match --backbone` (in this process, and through
+`--backbone-module FILE.py`) and an experiment; a matcher registered here is used by `transfer_points`; the tables
+(backbone specs, matchers) are what the callers read."""
+
+from __future__ import annotations
+
+import json
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from convcorr_cli.main import main
+from convcorr_jax import backbones
+from convcorr_jax.correspondence import PointTransferConfig, matching, transfer_points
+from convcorr_jax.correspondence.point_config import METHODS
+from convcorr_jax.errors import InputError
+
+NAME = "test_tiny_cnn"
+
+
+class TinyCNN(nn.Module):
+    """Two 3 x 3 convolutions, each followed by a 2 x 2 max pool: taps c1 (stride 2) and c2 (stride 4)."""
+
+    @nn.compact
+    def __call__(self, x):
+        c1 = nn.max_pool(nn.relu(nn.Conv(8, (3, 3))(x)), (2, 2), (2, 2))
+        c2 = nn.max_pool(nn.relu(nn.Conv(16, (3, 3))(c1)), (2, 2), (2, 2))
+        return {"c1": c1, "c2": c2}
+
+
+# receptive fields in input pixels: (size, stride, offset of unit (0, 0)'s centre)
+TAPS = {"c1": (4, 2, 0.5), "c2": (10, 4, 1.5)}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """TinyCNN registered as NAME with seeded parameters (removed afterwards)."""
+    params = TinyCNN().init(jax.random.key(0), np.zeros((1, 64, 64, 3), np.float32))
+    bb = backbones.register(NAME, TinyCNN(), params, taps=TAPS, preprocess="torchvision", input_size=(64, 64),
+                            default_taps={"point_transfer": ("c1", "c2")}, replace=True)
+    yield bb, params
+    backbones.unregister(NAME)
+
+
+def _images():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)
+    return a, np.ascontiguousarray(a[:, ::-1])
+
+
+def test_a_registered_flax_cnn_is_a_backbone(tiny):
+    bb, params = tiny
+    assert NAME in backbones.NAMES and backbones.get(NAME) is bb
+    assert bb.taps == ("c1", "c2") and bb.geometry["c2"].stride == 4 and bb.spatial_taps == ("c1", "c2")
+    assert bb.grid_size("c2", (64, 64)) == (16, 16)
+    x = bb.preprocess(np.zeros((1, 64, 64, 3), np.uint8))
+    out = bb.apply(params, x, taps=("c2",))
+    assert out["c2"].shape == (1, 16, 16, 16)
+    from convcorr_jax.backbones.registry import min_input_side, spec
+
+    assert spec(NAME).default_taps["point_transfer"] == ("c1", "c2") and min_input_side(NAME, "c2") == 4
+
+
+def test_transfer_points_runs_on_the_registered_cnn(tiny):
+    a, b = _images()
+    pts = np.array([[20.0, 30.0], [70.0, 40.0]])
+    t = transfer_points(a, b, pts, backbone=NAME, image_size=64)
+    assert t.points.shape == (2, 2) and np.all(np.isfinite(t.points)) and np.all(t.confidence <= 1 + 1e-6)
+    same = transfer_points(a, b, pts, config=PointTransferConfig(backbone=NAME, image_size=64),
+                           model=(tiny[0], tiny[1]))
+    np.testing.assert_array_equal(t.points, same.points)
+
+
+def test_convcorr_match_runs_on_the_registered_cnn(tiny, tmp_path, capsys):
+    a, b = _images()
+    Image.fromarray(a).save(tmp_path / "a.png")
+    Image.fromarray(b).save(tmp_path / "b.png")
+    (tmp_path / "p.json").write_text(json.dumps([[20, 30], [70, 40]]))
+    rc = main(["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", str(tmp_path / "p.json"),
+               "--backbone", NAME, "--set", "image_size=64"])
+    assert rc == 0, capsys.readouterr().err
+    out = json.loads((tmp_path / "p_in_b.json").read_text())
+    assert out["config"]["backbone"] == NAME and out["tap_names"] == ["c1", "c2"]
+    assert all(p is not None for p in out["points_b"])
+
+
+def test_backbone_module_flag_imports_a_file_that_registers(tmp_path, capsys):
+    """`--backbone-module FILE.py` registers the network before --backbone is read (a new name, a file outside the
+    package: its params drawn by the module's own init)."""
+    (tmp_path / "mine.py").write_text(
+        "import flax.linen as nn\nfrom convcorr_jax import backbones\n\n"
+        "class Net(nn.Module):\n    @nn.compact\n    def __call__(self, x):\n"
+        "        return {'f': nn.max_pool(nn.relu(nn.Conv(4, (3, 3))(x)), (4, 4), (4, 4))}\n\n"
+        "backbones.register('file_cnn', Net(), taps={'f': (6, 4, 1.5)}, replace=True)\n")
+    a, b = _images()
+    Image.fromarray(a).save(tmp_path / "a.png")
+    Image.fromarray(b).save(tmp_path / "b.png")
+    (tmp_path / "p.json").write_text(json.dumps([[20, 30]]))
+    try:
+        rc = main(["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", str(tmp_path / "p.json"),
+                   "--backbone-module", str(tmp_path / "mine.py"), "--backbone", "file_cnn", "--weights", "random",
+                   "--set", "image_size=64", "--method", "cos"])
+        assert rc == 0, capsys.readouterr().err
+        assert json.loads((tmp_path / "p_in_b.json").read_text())["tap_names"] == ["f"]
+    finally:
+        backbones.unregister("file_cnn")
+    assert main(["match", "x.png", "y.png", "--points", "p.json", "--backbone-module", "no_such_module_xyz"]) == 2
+    assert "--backbone-module" in capsys.readouterr().err
+
+
+def test_a_registered_backbone_reads_its_weight_file(tiny, tmp_path):
+    import flax.serialization
+
+    from convcorr_jax.weights import load_backbone
+    from convcorr_jax.weights.fetch import sha256_file
+
+    bb, params = tiny
+    f = tmp_path / "tiny.msgpack"
+    f.write_bytes(flax.serialization.to_bytes(params))
+    backbones.register("test_tiny_file", TinyCNN(), taps=TAPS, weights=str(f), sha256=sha256_file(f), replace=True)
+    try:
+        _, loaded = load_backbone("test_tiny_file")
+        assert jax.tree.all(jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), loaded, params))
+        backbones.register("test_tiny_file", TinyCNN(), taps=TAPS, weights=str(f), sha256="0" * 64, replace=True)
+        with pytest.raises(InputError, match="sha256"):
+            load_backbone("test_tiny_file")
+    finally:
+        backbones.unregister("test_tiny_file")
+
+
+def test_a_registered_matcher_is_read_by_every_caller(tiny):
+    def nearest_only(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None):
+        return sim * 2.0  # the same argmax as "cos"
+
+    matching.register("test_double_cos", nearest_only, "doubled cosine", grid=8, replace=True)
+    try:
+        assert "test_double_cos" in METHODS and PointTransferConfig.DEFAULT_GRID["test_double_cos"] == 8
+        a, b = _images()
+        pts = np.array([[20.0, 30.0]])
+        got = transfer_points(a, b, pts, "test_double_cos", NAME, image_size=64, flip_source=False, cycle=None)
+        want = transfer_points(a, b, pts, "cos", NAME, image_size=64, flip_source=False, cycle=None)
+        np.testing.assert_array_equal(got.points, want.points)
+    finally:
+        matching.MATCHERS.unregister("test_double_cos")
+    with pytest.raises(InputError, match="method"):
+        PointTransferConfig(method="test_double_cos")
+
+
+def test_registries_refuse_unknown_and_duplicate_names():
+    with pytest.raises(InputError, match="one of"):
+        backbones.get("no_such_backbone")
+    with pytest.raises(InputError, match="not yet registered"):
+        matching.register("cos", matching.cos_matcher, "again")
