@@ -14,7 +14,7 @@ from PIL import Image
 from test_spatial import _brute_force
 
 from convcorr_jax.data import pose_sets, skeletons
-from convcorr_jax.data.skeletons import Skeleton, from_coco_category
+from convcorr_jax.data.skeletons import from_coco_category
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import spatial as spatial_mrf
@@ -183,10 +183,10 @@ def test_every_bad_coco_input_is_one_line_naming_file_and_field(tmp_path):
         pose_sets.load_people("coco", tmp_path, "val")
     write_coco(tmp_path, "train")
     (tmp_path / "images" / "train_2.png").write_bytes(b"not a png")
-    from convcorr_jax.pose import data as pose_data
+    from convcorr_jax.pose.person_crops import person_crops
 
     with pytest.raises(InputError, match="train_2.png") as e:  # decoding: when the crops are built, before training
-        pose_data.person_crops("coco", tmp_path, "train", 32)
+        person_crops("coco", tmp_path, "train", 32)
     assert "\n" not in str(e.value)
     import shutil
 
@@ -256,3 +256,28 @@ def test_mpii_skeleton_on_the_real_annotations(real_data):
     assert ok.mean() > 0.9 and 0.8 < np.median(seg[ok] / head[ok]) < 1.6  # the head segment ~ PCKh's head size
     left = [sk.names[a] for a, _ in sk.flip_pairs]
     assert all(n.startswith("l ") for n in left) and all(sk.names[b].startswith("r ") for _, b in sk.flip_pairs)
+
+
+def test_coco_loader_on_a_real_coco_format_file(real_data, tmp_path):
+    # mmpose's 300-W test file: COCO's keypoint format with 68 face landmarks and no keypoint names: refused, naming
+    # the field; with names added, a skeleton the project has no entry for
+    src = real_data / "300w" / "mmpose_tests"
+    if not (src / "test_300w.json").is_file():
+        pytest.skip(f"300w/mmpose_tests/test_300w.json not found under the real data folder {real_data}")
+    (tmp_path / "annotations").mkdir()
+    ann = tmp_path / "annotations" / "val.json"
+    ann.write_bytes((src / "test_300w.json").read_bytes())
+    (tmp_path / "images").mkdir()
+    for png in src.glob("*.png"):
+        (tmp_path / "images" / png.name).symlink_to(png)
+    with pytest.raises(InputError, match=r"val.json: field 'categories\[\].keypoints'"):
+        pose_sets.load_people("coco", tmp_path, "val")
+    obj = json.loads(ann.read_text())
+    obj["categories"][0]["keypoints"] = [f"p{i + 1}" for i in range(68)]
+    ann.write_text(json.dumps(obj))
+    people = pose_sets.load_people("coco", tmp_path, "val")
+    assert len(people) == 2 and people.skeleton.num_joints == 68 and people.skeleton.normaliser == "bbox"
+    a = obj["annotations"][0]
+    np.testing.assert_allclose(people.samples[0].points, np.reshape(a["keypoints"], (68, 3))[:, :2], rtol=1e-6)
+    x, y, w, h = a["bbox"]
+    np.testing.assert_allclose(people.boxes[0], [x, y, x + w, y + h])

@@ -14,7 +14,8 @@ import numpy as np
 from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.pose import joints, train
-from convcorr_jax.pose.data import dataset_skeleton, headline
+from convcorr_jax.pose.data import headline
+from convcorr_jax.pose.person_crops import dataset_skeleton
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_train.pose_configs import get_config
 

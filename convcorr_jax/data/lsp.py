@@ -92,7 +92,16 @@ VAL_FRACTION = 0.15  # the validation part of the training images (seeded, `peop
 
 def image_count(folder: Path, layout: str, n: int) -> int:
     """How many of the n people's images are in `folder`: the length of the run im0..1, im0..2, ... present; an
-    image missing after a present one is an error (one line naming it), so is a folder without the first image."""
+    image missing after a present one is an error (one line naming it), so is a folder without the first image.
+
+    Args:
+        folder: the images folder.
+        layout: "lsp" (im0001.jpg) or "lspet" (im00001.jpg).
+        n: the people in joints.mat.
+
+    Returns:
+        the count.
+    """
     width = 4 if layout == "lsp" else 5
     present = [(folder / f"im{i + 1:0{width}d}.jpg").is_file() for i in range(n)]
     count = present.index(False) if False in present else n

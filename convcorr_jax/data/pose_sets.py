@@ -51,7 +51,14 @@ class PersonSet:
         return len(self.samples)
 
     def summary(self, split: str) -> str:
-        """One line: people read from which file, and the persons left out without labelled keypoints."""
+        """One line: people read from which file, and the persons left out without labelled keypoints.
+
+        Args:
+            split: the split's name, for the line.
+
+        Returns:
+            the line.
+        """
         return (f"{self.source} ({split}): {len(self)} people, {self.skeleton.num_joints} keypoints "
                 f"({self.skeleton.name}); {self.no_keypoints} person(s) without labelled keypoints left out")
 

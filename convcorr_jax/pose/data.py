@@ -49,14 +49,12 @@ import jax
 import numpy as np
 
 from convcorr_jax import cache, geometry
-from convcorr_jax.data import flic, mpii, pose_sets
+from convcorr_jax.data import flic, mpii, pose_sets, skeletons
 from convcorr_jax.data.flic_split import movie_split
-from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.synthetic import load_people
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.errors import InputError
-from convcorr_jax.progress import LOG as progress_log
 
 KINDS = ("synthetic", "mpii", "flic", *pose_sets.LOADERS)  # pose_sets.LOADERS: "coco" (any skeleton), "lsp"
 FLIC_SPLITS = ("train", "val", "trainval", "test")
@@ -159,8 +157,14 @@ def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: 
         return tuple(arrays_from_samples(load_people(n=n_samples, seed=seed, split=split, image_size=image_size),
                                          image_size, skeletons.MPII) for split in ("train", "test"))
     if kind in pose_sets.LOADERS:
-        return tuple(person_crops(kind, root, split, image_size, crop_scale, **(options or {})).arrays
-                     for split in ("train", "val"))
+        from convcorr_jax.pose.person_crops import person_crops, person_set
+
+        train, val = (person_set(kind, root, split, **(options or {})) for split in ("train", "val"))
+        if val.skeleton.names != train.skeleton.names:
+            raise InputError(val.source, "keypoints", f"the keypoints of {train.source} {list(train.skeleton.names)}",
+                             list(val.skeleton.names))
+        return tuple(person_crops(kind, root, split, image_size, crop_scale, people=people, **(options or {})).arrays
+                     for split, people in (("train", train), ("val", val)))
     if kind == "flic":
         if not root:
             raise InputError("config", "data_root", "a folder with FLIC's examples.mat and images/")
@@ -320,47 +324,6 @@ def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale:
     return _cached_crops("flic-crops", settings, image_size, build)
 
 
-def person_set(kind: str, root: str | os.PathLike | None, split: str, **options) -> pose_sets.PersonSet:
-    """`pose_sets.load_people` of (kind, root, split) with its one summary line on the progress log (the persons
-    left out without labelled keypoints are counted there)."""
-    people = pose_sets.load_people(kind, root, split, **options)
-    progress_log.info(people.summary(split))
-    return people
-
-
-def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
-                 crop_scale: float = 1.25, **options) -> PoseCrops:
-    """Person crops of one split of a `pose_sets` dataset ("coco", "lsp"): squares around each person's box (side
-    crop_scale x its longer side), resized to image_size px; norm: the skeleton's normaliser in crop pixels (NaN
-    where its joints are unlabelled: left out of PCK); torso: the box's centre. Built once, then cached (the
-    annotation file's size and time, the images folder, the split and options are the key)."""
-    people = person_set(kind, root, split, **options)
-    src = Path(people.source)
-    settings = {"kind": kind, **_file_key(src, "annotations"), "images": str(Path(people.samples[0].image_path).parent),
-                "split": split, "size": image_size, "crop_scale": float(crop_scale), "options": options}
-
-    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
-        centres = (people.boxes[:, :2] + people.boxes[:, 2:]) / 2
-        sides = crop_scale * np.max(people.boxes[:, 2:] - people.boxes[:, :2], axis=1)
-        affine = square_affines(centres, sides, image_size)
-        pts = np.stack([s.points for s in people.samples]).astype(np.float64)
-        labelled = np.stack([_labelled(s, p) for s, p in zip(people.samples, pts)])
-        norm = people.skeleton.normaliser_lengths(pts, labelled, people.norm_boxes) * affine[:, 0, 0]
-        torso = np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
-        return people.samples, affine, norm, torso
-
-    return _cached_crops(f"{kind}-crops", settings, image_size, build)
-
-
-def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options) -> Skeleton:
-    """The skeleton of a pose dataset kind: synthetic and "mpii" MPII's, "flic" FLIC's, a `pose_sets` dataset's
-    from its train split (a COCO-format file's own)."""
-    if kind in pose_sets.LOADERS:
-        return pose_sets.load_people(kind, root, "train", **options).skeleton
-    return {"synthetic": skeletons.MPII, "mpii": skeletons.MPII, "flic": skeletons.FLIC}[kind] if kind in KINDS \
-        else skeletons.get(kind)
-
-
 def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
     """Person crops of the people of an hourglass MPII h5 (module docstring); built once, then cached."""
     h5 = Path(h5)
@@ -415,7 +378,7 @@ def _cached_crops(kind: str, settings: dict, size: int,
     version = cache.code_version(__name__, "convcorr_jax.data.flic", "convcorr_jax.data.flic_split",
                                  "convcorr_jax.data.mpii", "convcorr_jax.geometry", "convcorr_jax.data.pose_sets",
                                  "convcorr_jax.data.coco_keypoints", "convcorr_jax.data.lsp",
-                                 "convcorr_jax.data.skeletons")
+                                 "convcorr_jax.data.skeletons", "convcorr_jax.pose.person_crops")
     path = cache.cached(kind, settings, version, write)
     z = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _CROP_FIELDS}
     arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))

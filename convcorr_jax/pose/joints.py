@@ -74,7 +74,7 @@ def joint_set(data: str, num_joints: int | None = None, root=None) -> JointSet:
         the JointSet.
     """
     if data == "coco":
-        from convcorr_jax.pose.data import dataset_skeleton
+        from convcorr_jax.pose.person_crops import dataset_skeleton
 
         js = from_skeleton(dataset_skeleton(data, root))
     elif data not in BY_DATA:

@@ -24,13 +24,14 @@ import numpy as np
 from convcorr_jax import cache, runinfo
 from convcorr_jax.config import from_dict
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data, spatial
+from convcorr_jax.pose import data, person_crops, spatial
 from convcorr_jax.pose.checkpoints import load_params
 from convcorr_jax.pose.train_config import TrainConfig, code_version, fix_old_record
 
 METRICS_KIND = "train.pose"
 RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
-SPATIAL_SPLIT = "train"  # the FLIC split a run trains on: the ground truth of its spatial priors
+SPATIAL_SPLIT = "train"  # the split a run trains on: the ground truth of its spatial priors
+SPATIAL_DATA = ("flic", *data.pose_sets.LOADERS)  # the runs that save a spatial model (real data read from a folder)
 
 
 class NotATrainingRun(InputError):
@@ -93,22 +94,42 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
                f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}" if last else
                f"{cfg.name}: no evaluation yet")
     alphas = sorted({float(k.split("@")[1]) for k in last if "_pck@" in k}) if last else []
-    about = runinfo.score_about("head segment" if score == "PCKh" else "torso", alphas, "percent",
+    norm = "head segment" if score == "PCKh" else "the skeleton's normaliser" if cfg.data in SPATIAL_DATA[1:] \
+        else "torso"
+    about = runinfo.score_about(norm, alphas, "percent",
                                 per_joint=f"at alpha {alpha:g}")  # what each evaluation's PCK is (train.evaluate)
     return runinfo.metrics_record(cache.key(METRICS_KIND, dataclasses.asdict(cfg), code_version()), finished, seconds,
                                   summary, "", {"evals": evals, "pck_about": about})
 
 
 def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(points [N, K, 2], visible [N, K], torso [N, 2]) of the people a FLIC run trains on (`SPATIAL_SPLIT` of
-    cfg.data_root: `data.flic_crops`, the crops training reads, cached), in the pixels of its inputs (person crops or
-    letterboxed frames); torso: each torso box's centre. InputError unless cfg is a FLIC run with a data_root."""
-    if cfg.data != "flic" or not cfg.data_root:
-        raise InputError("config", "data / data_root", "a FLIC run (data=flic) with its FLIC folder (data_root) "
-                         "to learn spatial priors from", f"{cfg.data} / {cfg.data_root}")
-    crops = data.flic_crops(cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
-                            protocol=cfg.protocol)
+    """(points [N, K, 2], visible [N, K], torso [N, 2]) of the people a run on real data trains on (`SPATIAL_SPLIT`
+    of cfg.data_root: FLIC's `data.flic_crops`, a `pose_sets` dataset's `data.person_crops`, the crops training
+    reads, cached), in the pixels of its inputs (person crops or letterboxed frames); torso: each torso box's (FLIC)
+    or person box's centre. InputError unless cfg is such a run with a data_root."""
+    if cfg.data not in SPATIAL_DATA or not cfg.data_root:
+        raise InputError("config", "data / data_root", f"a run on {SPATIAL_DATA} with its folder (data_root) to "
+                         "learn spatial priors from", f"{cfg.data} / {cfg.data_root}")
+    if cfg.data == "flic":
+        crops = data.flic_crops(cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
+                                protocol=cfg.protocol)
+    else:
+        crops = person_crops.person_crops(cfg.data, cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
+                                  **cfg.data_options())
     return np.asarray(crops.arrays.points), np.asarray(crops.arrays.visible), np.asarray(crops.torso)
+
+
+def spatial_config(cfg: TrainConfig) -> spatial.SpatialConfig:
+    """The spatial model saved with a run: `spatial.FLIC_VALIDATED`'s settings over the tree of the run's skeleton
+    (FLIC's own tree for FLIC runs, so FLIC's model is the validated one unchanged).
+
+    Args:
+        cfg: the run's TrainConfig.
+
+    Returns:
+        the SpatialConfig.
+    """
+    return spatial.for_skeleton(person_crops.dataset_skeleton(cfg.data, cfg.data_root, **cfg.data_options()))
 
 
 def learn_spatial(cfg: TrainConfig, config: spatial.SpatialConfig = spatial.FLIC_VALIDATED) -> np.ndarray:
@@ -118,14 +139,15 @@ def learn_spatial(cfg: TrainConfig, config: spatial.SpatialConfig = spatial.FLIC
     return spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)
 
 
-def write_spatial(run_dir: str | Path, cfg: TrainConfig,
-                  config: spatial.SpatialConfig = spatial.FLIC_VALIDATED) -> np.ndarray:
+def write_spatial(run_dir: str | Path, cfg: TrainConfig, config: spatial.SpatialConfig | None = None) -> np.ndarray:
     """Write a FLIC run's spatial model into its folder (`spatial.save_model`: spatial.json with `config` and
     where the priors come from, spatial_priors.npy with `learn_spatial(cfg, config)`), atomically; returns the
-    log-priors."""
+    log-priors. config None: `spatial_config(cfg)`."""
+    config = config if config is not None else spatial_config(cfg)
     pts, vis, torso = spatial_points(cfg)
     priors = spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)  # = learn_spatial
-    about = {"learned_from": f"FLIC {SPATIAL_SPLIT} split ground truth (train minus the validation movies)",
+    about = {"learned_from": f"FLIC {SPATIAL_SPLIT} split ground truth (train minus the validation movies)"
+             if cfg.data == "flic" else f"{cfg.data} {SPATIAL_SPLIT} split ground truth",
              "data_root": str(cfg.data_root), "people": int(len(pts)),
              "stride": int(cfg.model.pool), "map_size": int(cfg.model.map_size),
              "image_size": int(cfg.model.image_size), "protocol": cfg.protocol, "crop_scale": float(cfg.crop_scale)}

@@ -138,9 +138,9 @@ def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
 
 def write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: int) -> None:
     """Process 0, after the checkpoint check (so config.json never describes another config's checkpoints):
-    config.json, a FLIC run's spatial model when it reads its data itself, the resume line."""
+    config.json, the spatial model of a run on real data that it reads itself, the resume line."""
     io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
-    if reads_data and cfg.data == "flic":  # the people it reads: the spatial model's priors
+    if reads_data and cfg.data in run_folder.SPATIAL_DATA:  # the people it reads: the spatial model's priors
         run_folder.write_spatial(run_dir, cfg)
     if 0 < start < cfg.total_steps:
         progress_log.info(f"resuming {cfg.name} from step {start} of {cfg.total_steps} "

@@ -27,14 +27,33 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax import geometry
+from convcorr_jax.data import skeletons
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
-from convcorr_jax.pose import joints, predict, recrop, run_folder
+from convcorr_jax.pose import predict, recrop, run_folder
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.estimation import BATCH, PoseRun, Poses, _as_images, load, spatial_inputs_at, spatial_model
 
-TORSO = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]  # the joints that place the second-pass crop
+
+def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
+    """The joints that place the second-pass crop: the skeleton's "Shoulder" and "Hip" groups where it has both,
+    else its torso ends, else every joint.
+
+    Args:
+        skeleton: the run's skeleton.
+
+    Returns:
+        joint ids.
+    """
+    g = skeleton.groups
+    if "Shoulder" in g and "Hip" in g:
+        return tuple(g["Shoulder"]) + tuple(g["Hip"])
+    return tuple(skeleton.torso) if skeleton.torso is not None else tuple(range(skeleton.num_joints))
+
+
+TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
                  "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 
@@ -114,7 +133,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
     first = predict.predict(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
 
     size = tc.model.image_size
-    perm = joints.FLIC.flip if flip else None
+    perm = skeletons.FLIC.flip if flip else None  # the run's skeleton: FLIC's (the frame statistics are FLIC's)
     xy, peaks, affines = [], [], []
     for s in scales:
         affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * second_pass * s, ratio)

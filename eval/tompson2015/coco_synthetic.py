@@ -85,7 +85,14 @@ def write_split(root: Path, split: str, n: int, seed: int = 0, image_size: int =
 
 
 def main(argv=None) -> int:
-    """Write the dataset (module docstring); the exit code."""
+    """Write the dataset (module docstring).
+
+    Args:
+        argv: the command line (default sys.argv[1:]).
+
+    Returns:
+        the exit code.
+    """
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="the dataset folder to write")
     p.add_argument("--train", type=int, default=1200, help="training people")

@@ -33,7 +33,7 @@ from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
-from convcorr_jax.pose import predict, run_folder
+from convcorr_jax.pose import person_crops, predict, run_folder
 from convcorr_jax.pose.train_config import TrainConfig
 
 ALPHAS = (0.05, 0.1, 0.2, 0.5)
@@ -57,7 +57,7 @@ def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> pose_data.PoseCr
         raise InputError("eval pose", "split", f"one of {SPLITS}", split)
     size = cfg.model.image_size
     if cfg.data in pose_sets.LOADERS:
-        return pose_data.person_crops(cfg.data, root, split, size, cfg.crop_scale, **cfg.data_options())
+        return person_crops.person_crops(cfg.data, root, split, size, cfg.crop_scale, **cfg.data_options())
     if cfg.data == "flic":
         return pose_data.flic_crops(root, split, size, cfg.crop_scale, protocol=cfg.protocol)
     if cfg.data == "mpii":
@@ -116,7 +116,14 @@ def mean_pose(points: np.ndarray, labelled: np.ndarray, n: int) -> np.ndarray:
 
 
 def coco_sigmas(skeleton: Skeleton) -> tuple[np.ndarray, str]:
-    """(OKS sigmas [K], where they come from): the skeleton's, else `DEFAULT_SIGMA` each."""
+    """(OKS sigmas [K], where they come from): the skeleton's, else `DEFAULT_SIGMA` each.
+
+    Args:
+        skeleton: the skeleton.
+
+    Returns:
+        (sigmas, their source in words).
+    """
     if skeleton.sigmas is not None:
         return np.asarray(skeleton.sigmas, np.float64), f"skeleton {skeleton.name}"
     return np.full(skeleton.num_joints, DEFAULT_SIGMA), f"{DEFAULT_SIGMA} each (the file gives no sigmas)"
@@ -176,8 +183,17 @@ def oks_ap(gt: dict, detections: list[dict], sigmas: np.ndarray) -> dict[str, fl
 
 
 def coco_detections(points: np.ndarray, scores: np.ndarray, crops: pose_data.PoseCrops, gt: dict) -> list[dict]:
-    """One pycocotools detection per person: keypoints [N, K, 2] in image pixels, score [N], the annotation's
-    image and category (crops.index: the annotation's position in the file)."""
+    """One pycocotools detection per person, with the annotation's image and category.
+
+    Args:
+        points: keypoints [N, K, 2] in image pixels.
+        scores: [N] detection scores.
+        crops: the people's crops (crops.index: each annotation's position in the file).
+        gt: the annotation file's dataset dict.
+
+    Returns:
+        the detections.
+    """
     anns = gt["annotations"]
     out = []
     for p, s, i in zip(points, scores, crops.index):
@@ -189,8 +205,16 @@ def coco_detections(points: np.ndarray, scores: np.ndarray, crops: pose_data.Pos
 
 
 def skeleton_of(cfg: TrainConfig, root: str | Path) -> Skeleton:
-    """The skeleton of a run's data (`pose.data.dataset_skeleton`; a COCO-format folder's own)."""
-    return pose_data.dataset_skeleton(cfg.data, root, **cfg.data_options())
+    """The skeleton of a run's data (`pose.data.dataset_skeleton`; a COCO-format folder's own).
+
+    Args:
+        cfg: the run's TrainConfig.
+        root: the dataset folder.
+
+    Returns:
+        the Skeleton.
+    """
+    return person_crops.dataset_skeleton(cfg.data, root, **cfg.data_options())
 
 
 def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool = False) -> dict:

@@ -1,0 +1,136 @@
+"""`convcorr eval pose` (`tompson2015.pose_scores`): PCK against a hand computation, OKS AP against pycocotools on
+the same detections and against a hand-made OKS, and a tiny COCO-format run trained and scored end to end with
+`convcorr train pose --config coco_tiny` (a skeleton without a registry entry), with its refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from test_pose_skeletons import CAT, write_coco
+
+from convcorr_eval.tompson2015 import pose_scores
+from convcorr_jax.data.skeletons import from_coco_category
+
+pycocotools = pytest.importorskip("pycocotools", reason="pycocotools (the test extra) is not installed")
+
+
+def test_pck_columns_against_a_hand_computation():
+    sk = from_coco_category({**CAT, "groups": {"Arms": ["arm_left", "arm_right"]}}, "f.json")
+    gt = np.zeros((2, 5, 2))
+    pred = np.zeros((2, 5, 2))
+    pred[0, :, 0] = [1, 3, 5, 7, 9]   # person 0, norm 20: within 0.2 * 20 = 4 px: joints 0, 1
+    pred[1, :, 1] = [2, 2, 12, 2, 2]  # person 1, norm 50: within 10 px: all but joint 2
+    scored = np.ones((2, 5), bool)
+    scored[1, 4] = False              # not scored
+    norm = np.array([20.0, 50.0])
+    t = pose_scores.pck_columns(pred, gt, scored, norm, sk, (0.2,))["0.2"]
+    assert t["mean"] == pytest.approx(5 / 9)
+    assert t["base"] == 1.0 and t["arm_left"] == 0.0 and t["arm_right"] == 0.5 and t["bulb"] == 0.0
+    assert t["Arms"] == pytest.approx(1 / 4)
+    # a person whose normaliser is unknown (NaN) scores nothing when left out of `scored`
+    t2 = pose_scores.pck_columns(pred, gt, scored & np.array([[True], [False]]), np.array([20.0, np.nan]), sk, (0.2,))
+    assert t2["0.2"]["mean"] == pytest.approx(2 / 5)
+    mp = pose_scores.mean_pose(np.array([[[0, 0], [2, 2]], [[4, 4], [9, 9]]], float),
+                               np.array([[True, True], [True, False]]), 3)
+    np.testing.assert_allclose(mp, np.broadcast_to([[2, 2], [2, 2]], (3, 2, 2)))
+
+
+def _one_person_gt(area: float) -> dict:
+    kp = [10.0, 10.0, 2, 20.0, 10.0, 2, 30.0, 10.0, 2]
+    return {"images": [{"id": 1, "width": 64, "height": 64, "file_name": "a.png"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": kp, "num_keypoints": 3,
+                             "bbox": [0, 0, 40, 20], "area": area, "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "x", "keypoints": ["a", "b", "c"], "skeleton": []}], "info": {}}
+
+
+def test_oks_ap_against_a_hand_oks():
+    # every keypoint moved by d: OKS = exp(-d^2 / (2 area (2 sigma)^2)); OKS 0.62 passes the thresholds 0.5, 0.55,
+    # 0.6 of COCO's ten (0.5 .. 0.95), so AP = 3 / 10 (one person, one detection); AP50 = 1, AP75 = 0
+    area, sigma, oks = 400.0, 0.05, 0.62
+    d = math.sqrt(-math.log(oks) * 2 * area * (2 * sigma) ** 2)
+    det = {"image_id": 1, "category_id": 1, "score": 0.9,
+           "keypoints": [10 + d, 10.0, 1, 20 + d, 10.0, 1, 30 + d, 10.0, 1]}
+    res = pose_scores.oks_ap(_one_person_gt(area), [det], np.full(3, sigma))
+    assert res["AP"] == pytest.approx(0.3, abs=1e-6) and res["AP50"] == pytest.approx(1.0)
+    assert res["AP75"] == pytest.approx(0.0)
+    exact = {**det, "keypoints": [10.0, 10.0, 1, 20.0, 10.0, 1, 30.0, 10.0, 1]}
+    assert pose_scores.oks_ap(_one_person_gt(area), [exact], np.full(3, sigma))["AP"] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def coco_run(tmp_path_factory):
+    """A COCO-format folder with the 5-keypoint skeleton of `CAT` (train and val) and a coco_tiny run on it."""
+    from convcorr_jax.pose import train
+    from convcorr_train import pose
+
+    root = tmp_path_factory.mktemp("coco")
+    write_coco(root, "train", n=8, size=64)
+    write_coco(root, "val", n=4, size=64)
+    cfg = pose.config("coco_tiny", str(root / "runs"), [f"data_root={root}", "steps=2,1,0"])
+    assert cfg.model.num_joints == 5 and cfg.augment.flip_perm == (0, 1, 3, 2, 4)  # from the file's skeleton
+    train.train(cfg)
+    return root, cfg.run_dir()
+
+
+def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, capsys):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from convcorr_cli.main import main
+    from convcorr_jax.pose import predict, run_folder
+    from convcorr_jax.pose.person_crops import person_crops
+
+    root, run = coco_run
+    from convcorr_jax.pose import spatial as spatial_mrf
+
+    saved, priors = spatial_mrf.load_model(run)  # the spatial model over the file's skeleton, from its train split
+    assert saved.edges == from_coco_category(CAT, "f").spatial_tree() and priors.shape[0] == 5
+    out = root / "scores.json"
+    assert main(["eval", "pose", "--run", str(run), "--root", str(root), "--split", "val", "--json", str(out)]) == 0
+    assert "normaliser: bbox (the person box's longer side)" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["normaliser"].startswith("bbox") and res["people"] == 4 and set(res["pck"]) == {"0.05", "0.1", "0.2",
+                                                                                                 "0.5"}
+    assert set(res["pck"]["0.2"]) == {"mean", *CAT["keypoints"]} and "pckh" not in res
+    # PCK by hand: the run's cascade on the val crops, the bbox's longer side in crop pixels
+    cfg, params = run_folder.load_run(run)
+    crops = person_crops("coco", root, "val", cfg.model.image_size, cfg.crop_scale)
+    pred = predict.predict(params, crops.arrays.images, cfg.model, peaks=True)
+    obj = json.loads((root / "annotations" / "val.json").read_text())
+    side = np.array([max(a["bbox"][2:]) for a in obj["annotations"]]) * crops.affine[:, 0, 0]
+    gt = np.array([np.reshape(a["keypoints"], (5, 3))[:, :2] for a in obj["annotations"]])
+    gt_crop = np.einsum("nij,nkj->nki", crops.affine[:, :, :2], gt) + crops.affine[:, None, :, 2]
+    d = np.linalg.norm(pred["cascade"] - gt_crop, axis=-1)
+    assert res["pck"]["0.2"]["mean"] == pytest.approx(np.mean(d <= 0.2 * side[:, None]), abs=1e-5)
+    # OKS AP: pycocotools itself on the same detections (points back in the image, score the mean peak)
+    image_pts = predict.to_original(pred["cascade"], crops.affine)
+    dets = [{"image_id": a["image_id"], "category_id": 1, "score": float(s),
+             "keypoints": np.concatenate([p, np.ones((5, 1))], 1).ravel().tolist()}
+            for a, p, s in zip(obj["annotations"], image_pts, pred["peak"].mean(1))]
+    coco = COCO(str(root / "annotations" / "val.json"))
+    ev = COCOeval(coco, coco.loadRes(dets), "keypoints")
+    ev.params.kpt_oks_sigmas = np.full(5, pose_scores.DEFAULT_SIGMA)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert res["oks"]["AP"] == pytest.approx(ev.stats[0], abs=1e-6) and res["oks"]["detections"] == 4
+
+
+def test_bad_datasets_are_refused_in_one_line_before_the_first_step(tmp_path, capsys):
+    from convcorr_cli.main import main
+
+    write_coco(tmp_path, "train", n=4, size=64, edit=lambda o: o["annotations"][2].pop("bbox"))
+    write_coco(tmp_path, "val", n=2, size=64)
+    rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={tmp_path}", "--out",
+               str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "train.json: field 'annotations[2].bbox'" in err[-1]
+    assert not (tmp_path / "runs" / "pose_coco_tiny" / "checkpoints").exists()
+    write_coco(tmp_path, "train", n=4, size=64)
+    write_coco(tmp_path, "val", n=2, size=64, cat={**CAT, "keypoints": CAT["keypoints"][:4] + ["tip"]})
+    rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={tmp_path}", "--out",
+               str(tmp_path / "runs"), "--no-progress"])
+    assert rc == 2 and "val.json" in capsys.readouterr().err
