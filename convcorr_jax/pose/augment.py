@@ -21,6 +21,8 @@ FLIC_FLIP = joints.FLIC.flip  # ... of FLIC's 11 labelled joints
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
+    """Training-time augmentation: rotation (degrees), scale range and left-right flip with `flip_perm`."""
+
     rotation: float = 20.0  # degrees, uniform in [-rotation, rotation]
     scale: tuple[float, float] = (0.5, 1.5)
     flip: bool = True

@@ -80,6 +80,7 @@ class PoseArrays:
         return int(self.images.shape[0])
 
     def take(self, idx) -> PoseArrays:
+        """The rows `idx` (an index array, a slice or a boolean mask)."""
         return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
 
     def first(self, n: int | None) -> PoseArrays:

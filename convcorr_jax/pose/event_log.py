@@ -28,19 +28,23 @@ class EventLog:
             self._writer = SummaryWriter(str(folder), purge_step=purge_step, flush_secs=30)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
+        """Write each {tag: value} at `step` (1-based training step)."""
         if self._writer is not None:
             for tag, v in values.items():
                 self._writer.add_scalar(tag, float(v), step)
 
     def text(self, tag: str, text: str, step: int) -> None:
+        """Write `text` under `tag` at `step`."""
         if self._writer is not None:
             self._writer.add_text(tag, text, step)
 
     def flush(self) -> None:
+        """Write what is buffered to the event file."""
         if self._writer is not None:
             self._writer.flush()
 
     def close(self) -> None:
+        """Flush and close the writer; later calls do nothing."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -37,6 +37,7 @@ class JointSet:
 
     @property
     def num_joints(self) -> int:
+        """K, the number of joints."""
         return len(self.names)
 
 

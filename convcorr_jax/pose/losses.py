@@ -37,8 +37,30 @@ def fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) -
 
 
 def e1(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
+    """The paper's E1 (Sec. 4.2): squared error of the coarse heat-maps against Gaussians at the joints.
+
+    Args:
+        out: `model.apply`'s outputs; reads "coarse_hm" [N, S, S, K].
+        points: [N, K, 2] (x, y) input pixels, 0-based.
+        mask: [N, K] bool, the joints that count.
+        cfg: the `model.ModelConfig`.
+
+    Returns:
+        (sum of squared errors over the counted joints, the count), as `heatmap_sse`.
+    """
     return heatmap_sse(out["coarse_hm"], coarse_targets(points, cfg), mask)
 
 
 def e2(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
+    """The paper's E2 (Sec. 4.2): squared error of the fine heat-maps against Gaussians in each joint's window.
+
+    Args:
+        out: `model.apply`'s outputs; reads "fine_hm" [N, w0, w0, K] and "origin" [N, K, 2].
+        points: [N, K, 2] (x, y) input pixels, 0-based.
+        mask: [N, K] bool, the joints that count.
+        cfg: the `model.ModelConfig`.
+
+    Returns:
+        (sum of squared errors over the counted joints, the count), as `heatmap_sse`.
+    """
     return heatmap_sse(out["fine_hm"], fine_targets(points, out["origin"], cfg), mask)

@@ -120,6 +120,7 @@ class ModelConfig:
 
     @property
     def map_size(self) -> int:
+        """S, the side of the coarse heat-map: image_size / pool."""
         return self.image_size // self.pool
 
     @property
@@ -219,6 +220,8 @@ class Bank(nn.Module):
 
     @nn.compact
     def __call__(self, x):
+        """[N, H, W, C] -> (output [N, H / (4 * 2^extra_pools), ..., widths[3]], features [N, H / 2, W / 2,
+        widths[1]])."""
         k = (self.kernel, self.kernel)
         f1 = nn.relu(nn.Conv(self.widths[0], k, name="conv1")(x))
         f2 = nn.relu(nn.Conv(self.widths[1], k, name="conv2")(_pool2(f1)))
@@ -237,16 +240,22 @@ class FirstTwo(nn.Module):
 
     @nn.compact
     def __call__(self, x):
+        """[N, H, W, C] -> [N, H / 2, W / 2, widths[1]]."""
         k = (self.kernel, self.kernel)
         f1 = nn.relu(nn.Conv(self.widths[0], k, name="conv1")(x))
         return nn.relu(nn.Conv(self.widths[1], k, name="conv2")(_pool2(f1)))
 
 
 class Coarse(nn.Module):
+    """The coarse multi-resolution heat-map model (Sec. 3): one `Bank` per level, summed at the coarse stride."""
+
     cfg: ModelConfig
 
     @nn.compact
     def __call__(self, levels: list[jax.Array], drop_mask: jax.Array | None = None):
+        """The LCN pyramid (`preprocess`: level l [N, H / 2^l, W / 2^l, 3]) -> (heat-maps [N, S, S, K], each
+        level's first-two-layer features at stride 2 of its level). drop_mask: SpatialDropout's [N, 1, 1, C] of 0
+        and 1 / (1 - p), or None."""
         cfg = self.cfg
         extra = int(round(math.log2(cfg.pool))) - 2
         outs, feats = [], []
@@ -272,6 +281,8 @@ class TrunkHead(nn.Module):
 
     @nn.compact
     def __call__(self, mid: jax.Array, deep: jax.Array, drop_mask: jax.Array | None = None):
+        """mid: stride-8 features [N, S, S, C]; deep: stride-16 features, resized to S x S -> heat-maps
+        [N, S, S, K]; drop_mask as `Coarse`."""
         cfg = self.cfg
         n, s = mid.shape[0], cfg.map_size
         z = jnp.concatenate([jax.image.resize(deep, (n, s, s, deep.shape[-1]), "linear"), mid], axis=-1)
@@ -303,6 +314,7 @@ class Fine(nn.Module):
 
     @nn.compact
     def __call__(self, crops: list[jax.Array]):
+        """Crops [N, K, w_l, w_l, C_l] per level -> fine heat-maps [N, w0, w0, K]."""
         cfg = self.cfg
         n, k, w0 = crops[0].shape[0], crops[0].shape[1], cfg.window
         if cfg.variant == "standard":
@@ -497,4 +509,5 @@ def fine_target_points(points: jax.Array, origin: jax.Array) -> jax.Array:
 
 
 def count_params(tree) -> int:
+    """The number of scalars in a parameter tree."""
     return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(tree)))

@@ -135,6 +135,7 @@ class SpatialConfig:
     prior_floor: float = 1e-4
 
     def validate(self) -> "SpatialConfig":
+        """This config, or InputError naming the first field out of its range."""
         def bad(field, expected, got):
             raise InputError("spatial config", field, expected, got)
 

@@ -54,6 +54,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass
 class TrainResult:
+    """What `train` returns: final parameters, the evaluations, speed (steps/s, images/s), the run folder."""
+
     params: dict
     evals: list[dict]
     steps_per_s: float
@@ -111,10 +113,12 @@ class Run:
 
     @property
     def ckpt_dir(self) -> Path:
+        """The run's orbax checkpoint folder."""
         return self.run_dir / "checkpoints"
 
     @property
     def metrics_path(self) -> Path:
+        """The run's metrics.json."""
         return self.run_dir / "metrics.json"
 
 

@@ -115,6 +115,7 @@ class TrainConfig:
 
     @property
     def total_steps(self) -> int:
+        """Steps of the three stages together."""
         return int(sum(self.steps))
 
     def stage_of(self, step: int) -> int:
@@ -127,6 +128,7 @@ class TrainConfig:
         return {1: 0, 2: self.steps[0], 3: self.steps[0] + self.steps[1]}
 
     def run_dir(self) -> Path:
+        """The run folder: out / name."""
         return Path(self.out) / self.name
 
     def event_dir(self) -> Path | None:

@@ -36,6 +36,7 @@ def lr_schedule(cfg: TrainConfig, stage: int) -> optax.Schedule:
 
 
 def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
+    """The stage's optax optimiser (`cfg.optimizer`: adam, or sgd with momentum 0.9) on `lr_schedule`."""
     sched = lr_schedule(cfg, stage)
     if cfg.optimizer == "adam":
         return optax.adam(sched)
