@@ -7,7 +7,7 @@
 on CaffeNet with `weights=random` into OUT/<id>/, on the real bundled data where an experiment needs it, as
 tests/test_experiments.py does, plus the PF-WILLOW experiments on VGG-16 (their default backbone). Run it once with
 the code before a change (an exported tree on PYTHONPATH) and once after. `compare` walks both metrics.json trees
-and reports every leaf that differs (timings, paths and the run key's code version are left out), then one line:
+and reports every leaf that differs (wall times and rates, paths and the run key are left out; NaN equals NaN), then one line:
 how many leaves were compared and how many differ. Exit status 1 when any differs.
 """
 
@@ -18,8 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-SKIP_KEYS = {"seconds", "seconds_per_pair", "wall_s", "time", "key", "versions", "created", "status", "figure",
-             "run_dir", "compile_seconds"}
+SKIP_KEYS = {"time", "key", "versions", "created", "status", "figure", "run_dir"}
+
+
+def timing(key: str) -> bool:
+    """Whether a metrics key is a wall time or a rate (left out: it differs from run to run)."""
+    return "seconds" in key or key.endswith(("_s", "per_s", "per_pair"))
 SCORERS = ("tompson2015.flic", "tompson2015.mpii")
 REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic", "pf_pascal": "pf_pascal/PF-PASCAL",
                 "spair": "spair/SPair-71k"}
@@ -53,7 +57,7 @@ def leaves(tree, path: str = ""):
     """(path, value) of every leaf of a JSON tree, keys in SKIP_KEYS left out."""
     if isinstance(tree, dict):
         for k, v in tree.items():
-            if k not in SKIP_KEYS:
+            if k not in SKIP_KEYS and not timing(k):
                 yield from leaves(v, f"{path}/{k}")
     elif isinstance(tree, list):
         for i, v in enumerate(tree):
@@ -77,9 +81,10 @@ def compare(before: Path, after: Path) -> int:
         la, lb = dict(leaves(a)), dict(leaves(b))
         for k in sorted(set(la) | set(lb)):
             n += 1
-            if la.get(k, "<absent>") != lb.get(k, "<absent>"):
+            x, y = la.get(k, "<absent>"), lb.get(k, "<absent>")
+            if x != y and not (isinstance(x, float) and isinstance(y, float) and x != x and y != y):  # NaN == NaN
                 bad += 1
-                print(f"{name}{k}: {la.get(k, '<absent>')!r} -> {lb.get(k, '<absent>')!r}")
+                print(f"{name}{k}: {x!r} -> {y!r}")
     print(f"{len(names)} runs, {n} leaves compared, {bad} differ")
     return int(bad > 0)
 

@@ -122,33 +122,33 @@ def run(args: argparse.Namespace) -> int:
     if args.dense:
         out = dense_align_pair(a, b, backbone, params, cfg, args.max_side)
         d.mkdir(parents=True, exist_ok=True)
-        io.save_npy(d / "flow.npy", out["flow"])
-        summary = dict(header, dense=True, **info, work_scale=out["scale"], seconds=time.perf_counter() - t0)
+        io.save_npy(d / "flow.npy", out.flow)
+        summary = dict(header, dense=True, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
         io.write_json(d / "energy.json", summary)
-        _save_figure(d / "warp.png", a, out["b_resized"], out["warped"], out["flow"],
+        _save_figure(d / "warp.png", a, out.b_resized, out.warped, out.flow,
                      f"{Path(args.image_a).name} -> {Path(args.image_b).name}: dense flow ({backbone.name} + "
                      f"{args.pixel_features})")
         if args.json:
             outputs = [str(d / n) for n in ("flow.npy", "energy.json", "warp.png")]
             io.write_json(args.json, dict(summary, outputs=outputs))
         print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
-              f"flow {tuple(int(s) for s in out['flow'].shape)}; wrote {d}/flow.npy, energy.json, warp.png")
+              f"flow {tuple(int(s) for s in out.flow.shape)}; wrote {d}/flow.npy, energy.json, warp.png")
         return 0
     out = align_pair(a, b, backbone, params, args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels,
                      args.max_side)
     d.mkdir(parents=True, exist_ok=True)
-    io.save_npy(d / "flow.npy", out["flow"])
-    io.save_npy(d / "grid_xy.npy", out["grid_xy"])
-    summary = dict(out["energy"], **header, **info, work_scale=out["scale"], seconds=time.perf_counter() - t0)
+    io.save_npy(d / "flow.npy", out.flow)
+    io.save_npy(d / "grid_xy.npy", out.grid_xy)
+    summary = dict(out.energy, **header, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
     io.write_json(d / "energy.json", summary)
-    _save_figure(d / "warp.png", out["a_work"], out["b_resized"], out["warped"], out["flow"],
+    _save_figure(d / "warp.png", out.a_work, out.b_resized, out.warped, out.flow,
                  f"{Path(args.image_a).name} -> {Path(args.image_b).name}: BP flow on {args.features} "
-                 f"({backbone.name}), grid {' x '.join(map(str, out['energy']['grid_hw']))}", out["grid_xy"],
-                 out["scale"])
+                 f"({backbone.name}), grid {' x '.join(map(str, out.energy['grid_hw']))}", out.grid_xy,
+                 out.scale)
     if args.json:
         io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
                                                                             "warp.png")]))
-    e = out["energy"]
+    e = out.energy
     print(f"aligned {args.image_a} -> {args.image_b} ({args.features}, grid {e['grid_hw']}): data {e['data']:.1f}, "
           f"deformation {e['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")
     return 0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from convcorr_jax.correspondence import transfer
+from convcorr_jax.correspondence import retrieval_transfer
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 
@@ -20,7 +20,7 @@ def test_box_coordinates_round_trip_and_crop():
     img = np.zeros((50, 60, 3), np.uint8)
     img[20, 30] = 255  # a bright pixel that must land where its coordinate maps
     s = _sample((10, 5, 49, 44), [[30, 20], [10, 5], [49, 44]], img)  # 40 x 40 box
-    crops, M = transfer.box_crops([s], 80)
+    crops, M = retrieval_transfer.box_crops([s], 80)
     crop, pts = crops[0], transform_points(s.points, M[0])
     np.testing.assert_allclose(pts, [[40.5, 30.5], [0.5, 0.5], [78.5, 78.5]], atol=1e-5)
     np.testing.assert_allclose(transform_points(pts, invert_affine(M[0])), s.points, atol=1e-4)
@@ -31,9 +31,9 @@ def test_box_coordinates_round_trip_and_crop():
 def test_median_transfer_uses_order_and_visibility():
     pts = np.array([[[0, 0]], [[10, 10]], [[2, 4]], [[100, 100]]], np.float32)
     vis = np.array([[True], [True], [False], [True]])
-    out = transfer.median_transfer(pts, vis, np.array([2, 0, 1, 3]), 2, np.array([7, 7], np.float32))
+    out = retrieval_transfer.median_transfer(pts, vis, np.array([2, 0, 1, 3]), 2, np.array([7, 7], np.float32))
     np.testing.assert_array_equal(out, [[5, 5]])  # neighbour 2 skipped (not labelled), median of 0 and 1
-    out = transfer.median_transfer(pts, np.zeros_like(vis), np.arange(4), 2, np.array([7, 7], np.float32))
+    out = retrieval_transfer.median_transfer(pts, np.zeros_like(vis), np.arange(4), 2, np.array([7, 7], np.float32))
     np.testing.assert_array_equal(out, [[7, 7]])
 
 
@@ -44,7 +44,8 @@ def test_evaluate_perfect_and_pck():
     pred = np.stack([transform_points(x.points, box_to_affine(x.bbox, 64)) for x in s])
     off = pred.copy()
     off[:, 0] += [[64 * 12 / 100, 0]]  # 12 px error in image x for keypoint 0 of both: wrong at alpha 0.1 (10 px)
-    r = transfer.evaluate({"perfect": pred, "off": off}, s, transfer.TransferConfig(box=64))
+    r = retrieval_transfer.evaluate({"perfect": pred, "off": off}, s,
+                                    retrieval_transfer.RetrievalTransferConfig(box=64))
     assert r["perfect"][0.025]["mean"] == pytest.approx(100.0)
     assert r["off"][0.1]["thing"] == pytest.approx(50.0)  # keypoint 0: 0 %, keypoint 1: 100 %
 
@@ -65,11 +66,12 @@ def test_table2_end_to_end_random_backbone(mobilenet):
     from convcorr_jax.data.synthetic import load_objects
 
     train, test = load_objects(n=40, seed=0, split="train"), load_objects(n=40, seed=0, split="test")
-    cfg = transfer.TransferConfig(box=64, neighbours=3, top=2, iters=2, levels=1, window=2, max_targets=2,
+    cfg = retrieval_transfer.RetrievalTransferConfig(box=64, neighbours=3, top=2, iters=2, levels=1, window=2,
+                                                     max_targets=2,
                                   val_betas=(3e-3, 3e-2), val_targets=3)
-    out = transfer.table2(train, test, *mobilenet, cfg)
+    out = retrieval_transfer.table2(train, test, *mobilenet, cfg)
     r = out["results"]
-    assert set(r) == set(transfer.METHODS)
+    assert set(r) == set(retrieval_transfer.METHODS)
     for m in r:
         assert 0.0 <= r[m][0.1]["mean"] <= 100.0
         assert r[m][0.025]["mean"] <= r[m][0.05]["mean"] + 1e-9 <= r[m][0.1]["mean"] + 2e-9
@@ -90,12 +92,12 @@ def test_align_images_shapes_and_small_image(mobilenet):
     b = rng.integers(0, 255, size=(50, 70, 3), dtype=np.uint8)
     for feats in ("conv4", "sift"):
         out = align_images(a, b, *mobilenet, feats, iters=2, levels=1, window=2)
-        h, w = out["grid_xy"].shape[:2]
-        assert out["flow"].shape == (h, w, 2) and out["warped"].shape == a.shape
-        assert out["energy"]["total"] == pytest.approx(out["energy"]["data"] + out["energy"]["deformation"], rel=1e-5)
+        h, w = out.grid_xy.shape[:2]
+        assert out.flow.shape == (h, w, 2) and out.warped.shape == a.shape
+        assert out.energy["total"] == pytest.approx(out.energy["data"] + out.energy["deformation"], rel=1e-5)
         # flow lands inside A's frame (labels cover only the grid)
-        dst = out["grid_xy"] + out["flow"]
-        assert dst[..., 0].min() >= out["grid_xy"][..., 0].min() - 1e-3
-        assert dst[..., 0].max() <= out["grid_xy"][..., 0].max() + 1e-3
+        dst = out.grid_xy + out.flow
+        assert dst[..., 0].min() >= out.grid_xy[..., 0].min() - 1e-3
+        assert dst[..., 0].max() <= out.grid_xy[..., 0].max() + 1e-3
     with pytest.raises(InputError):
         align_images(a[:20, :20], b, *mobilenet, "conv4")

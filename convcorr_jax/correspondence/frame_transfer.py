@@ -205,7 +205,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     return out, flows.reshape(len(pairs), h, w, 2)
 
 
-def predict(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTransferConfig,
+def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTransferConfig,
             taps: Sequence[str] | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Source points [P, K, 2] (image i's pixels, one set per pair, NaN where invalid) moved into the target
     image j of each pair (i, j) [P, 2] by cfg.matcher on the frames' features (the parts `taps`; None: all).

@@ -17,7 +17,7 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.correspondence.point_config import PointTransferConfig
-from convcorr_jax.correspondence.transfer import TransferConfig, sift_bin_size
+from convcorr_jax.correspondence.retrieval_transfer import RetrievalTransferConfig, sift_bin_size
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import (
     hyperpixel_taps,
@@ -76,7 +76,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     if cfg.features == "none":
         return Frames(crops, M, None, grid, float(rf.stride))
     if cfg.features == "sift":
-        b = cfg.sift_bin or sift_bin_size(TransferConfig(box=size), int(rf.stride))
+        b = cfg.sift_bin or sift_bin_size(RetrievalTransferConfig(box=size), int(rf.stride))
         xs, ys = grid[0, :, 0], grid[:, 0, 1]
         feats = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in to_grey(crops)]).astype(np.float32)
         return Frames(crops, M, {"sift": feats}, grid, float(rf.stride))

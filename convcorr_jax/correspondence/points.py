@@ -23,7 +23,7 @@ from convcorr_jax import geometry
 from convcorr_jax.backbones.preprocess import check_images
 from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.registry import spec as backbone_spec
-from convcorr_jax.correspondence.frame_transfer import predict, similarity_at
+from convcorr_jax.correspondence.frame_transfer import move_points, similarity_at
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTransferConfig
 from convcorr_jax.errors import InputError
@@ -139,7 +139,7 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     if cfg.features == "cnn" and cfg.extra_backbone is not None:
         extra = load_model(cfg.extra_backbone, None if weights is None else str(weights))
     frames = make_frames(images, frame_boxes(images), cfg, bb, params, extra=extra, sources=pairs[:, 0])
-    pred, flows = predict(frames, src, pairs, cfg, progress=progress)
+    pred, flows = move_points(frames, src, pairs, cfg, progress=progress)
     feats = frames.features()
     if feats is None:
         confidence = np.full(pred.shape[:2], np.nan)

@@ -1,15 +1,17 @@
 """Align two images with a BP flow on conv4-role or dense SIFT features (Long et al. section 3's matcher).
 
     out = align_images(a, b, backbone, params, "conv4")   # a, b uint8 [H, W, 3]; b is resized to a's size
-    out["flow"]      [h, w, 2] displacement (dx, dy) in pixels of a at each grid node
-    out["grid_xy"]   [h, w, 2] (x, y) pixel of a of each node (the conv4 tap's receptive-field centres)
-    out["warped"]    uint8 [H, W, 3]: b warped into a's frame
+    out.flow      [h, w, 2] displacement (dx, dy) in pixels of a at each grid node
+    out.grid_xy   [h, w, 2] (x, y) pixel of a of each node (the conv4 tap's receptive-field centres)
+    out.warped    uint8 [H, W, 3]: b warped into a's frame
 
 Features are scaled so that their mean column norm is 512 (VLFeat's SIFT scale), and displacements in the
 smoothness term are measured in pixels of a 500 px image, so `beta` keeps the paper's meaning at any size.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -52,14 +54,45 @@ def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, ma
                              f"{w} x {h} px (width x height)")
 
 
+@dataclasses.dataclass(frozen=True)
+class Alignment:
+    """What `align_images` returns.
+
+    Fields:
+      flow: float32 [h, w, 2] displacement (dx, dy) in pixels of a at each grid node.
+      grid_xy: float32 [h, w, 2] (x, y) pixel of a of each node (the conv4 tap's receptive-field centres).
+      energy: {"data", "deformation", "total" (floats), "trace" (per iteration), "features", "beta", "grid_hw",
+        "units"}: the BP energy of the flow and the settings it was solved with.
+      dense_flow: float32 [H, W, 2] the grid flow interpolated to every pixel of a.
+      warped: uint8 [H, W, 3] b warped into a's frame.
+      b_resized: uint8 [H, W, 3] b resized to a's size.
+    """
+
+    flow: np.ndarray
+    grid_xy: np.ndarray
+    energy: dict
+    dense_flow: np.ndarray
+    warped: np.ndarray
+    b_resized: np.ndarray
+
+
 def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str = "conv4", beta: float = 3e-3,
                  window: int | None = None, iters: int = 8, levels: int = 3, sift_radius: float = 20.0,
-                 feature_norm: float = FEATURE_NORM) -> dict:
+                 feature_norm: float = FEATURE_NORM) -> Alignment:
     """Align uint8 RGB a [H, W, 3] to b (resized to a's size) on the grid of a's conv4-role columns.
 
-    sift_radius: SIFT descriptor radius in pixels of a 500 px image (scaled to a's longer side).
-    Returns {"flow", "grid_xy", "energy" (data, deformation, total, trace, settings), "dense_flow" [H, W, 2],
-    "warped", "b_resized"}.
+    Args:
+      a, b: uint8 RGB images [H, W, 3] and [H', W', 3].
+      backbone, params: the feature network (its conv4 role gives the grid).
+      features: "conv4" (the conv4-role activations) or "sift" (dense SIFT at the same nodes).
+      beta: BP smoothness weight, displacements in pixels of a 500 px image (`BPConfig.beta`, 3e-3: Long et al.'s
+        Table 2 setting; point transfer's BP uses `PointTransferConfig.DEFAULT_BETA`, chosen on PF-WILLOW).
+      window: BP label window in grid cells (None: the whole grid); iters, levels: BP iterations per level, levels.
+      sift_radius: SIFT descriptor radius in pixels of a 500 px image (scaled to a's longer side).
+      feature_norm: the mean feature-column norm BP sees.
+
+    Returns:
+      An `Alignment`.
     """
     check(features in FEATURES, "align", "features", f"one of {list(FEATURES)}", features)
     bp.BPConfig(beta, window, iters, levels)  # range checks before any work
@@ -90,5 +123,4 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params, features: str =
               "total": float(res.energy), "trace": np.asarray(res.trace).tolist(), "features": features,
               "beta": beta, "grid_hw": list(grid.shape[:2]),
               "units": f"deformation uses displacements in pixels of A scaled to a {FRAME_PX} px longer side"}
-    return {"flow": flow.astype(np.float32), "grid_xy": grid.astype(np.float32), "energy": energy,
-            "dense_flow": dense, "warped": warped, "b_resized": b}
+    return Alignment(flow.astype(np.float32), grid.astype(np.float32), energy, dense, warped, b)

@@ -1,7 +1,7 @@
 """Keypoint transfer on the pair-list benchmarks the field reports beside PF-WILLOW: PF-PASCAL and SPair-71k.
 
 The transfer is PF-WILLOW's (`long2014.pf_willow`: the same `Config` fields and defaults, the library's
-`frames.make_frames` and `frame_transfer.predict`); what differs is the pair list and the PCK of HPF and SCOT:
+`frames.make_frames` and `frame_transfer.move_points`); what differs is the pair list and the PCK of HPF and SCOT:
 
 - pairs: the release's split (`data.pf_pascal.load_pf_pascal`, `data.spair.load_spair`), each pair with the
   keypoints both images show;
@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.correspondence.frame_transfer import predict
+from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.data.keypoint_pairs import KeypointPairs, pair_norms
@@ -127,7 +127,7 @@ def evaluate_pairs(kp: KeypointPairs, cfg: Config, backbone, params, progress: b
     frames, hw = chunked_frames(kp.images, cfg, backbone, params)
     src, trg = valid_pair_keypoints(kp, hw)
     norm = pair_norms(kp, hw)
-    pred, _ = predict(frames, src, kp.pairs, cfg.transfer, progress=progress)
+    pred, _ = move_points(frames, src, kp.pairs, cfg.transfer, progress=progress)
     return {"pck": benchmark_pck(pred, trg, norm, kp.category, ALPHAS, kp.names), "pred": pred, "norm": norm,
             "seconds": time.perf_counter() - t0}
 

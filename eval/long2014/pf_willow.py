@@ -19,9 +19,8 @@ once a 1-based -1 is made 0-based) and NaN rows of the target are left out of th
 valid in the target but not in the source is a miss.
 
 The transfer itself is the library's (`convcorr_jax.correspondence`: `frames.make_frames`,
-`frame_transfer.predict`; `transfer_points` is the same on any images), with the settings of `Config.transfer` (a
-`PointTransferConfig`);
-this module keeps the protocol (pairs, ground truth, PCK), the report and the figure.
+`frame_transfer.move_points`; `transfer_points` is the same on any images), with the settings of `Config.transfer`
+(a `PointTransferConfig`); this module keeps the protocol (pairs, ground truth, PCK), the report and the figure.
 
 Frames: both images are resized (anisotropically, `geometry.box_to_affine` of the whole image) to `image_size` x
 `image_size`. Features (`features`): "cnn" = hyperpixels (`features.hyperpixel.hyperpixel_taps`): each tap of
@@ -57,7 +56,7 @@ import numpy as np
 
 from convcorr_jax import io, metrics, runinfo
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence.frame_transfer import predict
+from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMAGE_SIZE, PointTransferConfig,
@@ -74,9 +73,10 @@ from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, per
 
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
            "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs", "evaluate_set", "frame_boxes",
-           "get_config", "keypoint_table", "make_frames", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean",
-           "pf_willow_command", "pf_willow_set", "predict", "ran_on_subclasses", "replace_fields", "run", "run_name",
-           "score_frames", "scored_subclasses", "select_classes", "setting_text", "split_of", "valid_keypoints"]
+           "get_config", "keypoint_table", "make_frames", "move_points", "pair_ground_truth", "pck_about",
+           "pck_markdown", "peer_mean", "pf_willow_command", "pf_willow_set", "ran_on_subclasses", "replace_fields",
+           "run", "run_name", "score_frames", "scored_subclasses", "select_classes", "setting_text", "split_of",
+           "valid_keypoints"]
 
 ALPHAS = metrics.PF_ALPHAS
 # The taps of each backbone when `taps` is None, and the grid of each method when `grid` is None
@@ -191,11 +191,11 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 def score_frames(frames: Frames, samples: Sequence[KeypointSample], pairs: np.ndarray, groups: np.ndarray,
                  cfg: Config, progress: bool = False, taps: Sequence[str] | None = None) -> dict:
     """cfg.transfer's method along `pairs` on precomputed `frames` (the parts `taps`, resolved names; None: all),
-    PF PCK by `groups`. Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" (`frame_transfer.predict`),
+    PF PCK by `groups`. Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" (`frame_transfer.move_points`),
     "frames"}."""
     points, valid = keypoint_table(samples)
     gt = pair_ground_truth(points, valid, pairs, [s.id for s in samples])
-    pred, flows = predict(frames, points[pairs[:, 0]], pairs, cfg.transfer, taps, progress)
+    pred, flows = move_points(frames, points[pairs[:, 0]], pairs, cfg.transfer, taps, progress)
     return {"pck": metrics.pf_pck(pred, gt, groups, ALPHAS), "pred": pred, "flows": flows, "frames": frames}
 
 

@@ -43,7 +43,7 @@ from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 from convcorr_jax import metrics
 from convcorr_jax.config import check_fields, override
-from convcorr_jax.correspondence.frame_transfer import predict
+from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import (
     Frames,
     frame_boxes,
@@ -227,7 +227,7 @@ class Sets:
         out = {"row": row_text(row), "pck": {}, "per_class": {}, "features_s": round(t_feat, 1)}
         t0 = time.perf_counter()
         for k, (pairs, groups) in self.sets.items():
-            pred, _ = predict(frames, self.points[pairs[:, 0]], pairs, c, names)
+            pred, _ = move_points(frames, self.points[pairs[:, 0]], pairs, c, names)
             r = metrics.pf_pck(pred, self.gt[k], groups, pf_willow.ALPHAS)
             out["pck"][k] = {a: float(r[a]["mean"]) for a in r}
             out["per_class"][k] = {g: v for g, v in r["0.1"].items() if g != "mean"}

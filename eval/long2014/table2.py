@@ -8,7 +8,7 @@
     convcorr run long2014.table2 --set data=voc --data-root VOC2011    # annotations/ + JPEGImages/
 
 Prints the mean PCK@0.1 per method. Default backbone: torchvision's AlexNet with real ImageNet conv weights; its
-weights hold no fc7, so the neighbours are retrieved by the flattened pool5 map (`transfer.retrieval_tap`).
+weights hold no fc7, so the neighbours are retrieved by the flattened pool5 map (`retrieval_transfer.retrieval_tap`).
 Measured numbers and times: README and bench/RESULTS_flow.md.
 """
 
@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence import transfer
+from convcorr_jax.correspondence import retrieval_transfer
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
@@ -37,7 +37,9 @@ class Config(ExperimentConfig):
 
     backbone: str = common.BACKBONE
     n_objects: int = 400
-    transfer: transfer.TransferConfig = transfer.TransferConfig(max_targets=40, val_betas=(3e-3, 3e-2),
+    transfer: retrieval_transfer.RetrievalTransferConfig = retrieval_transfer.RetrievalTransferConfig(max_targets=40,
+                                                                                                      val_betas=(3e-3,
+                                                                                                                 3e-2),
                                                                 val_targets=12)
     figure_rows: int = 3
 
@@ -50,7 +52,7 @@ class Config(ExperimentConfig):
 
 
 def get_config(size: str = "default") -> Config:
-    T = transfer.TransferConfig
+    T = retrieval_transfer.RetrievalTransferConfig
     return sized(size, {
         "tiny": Config(size=size, n_objects=40, figure_rows=2,
                        transfer=T(box=96, neighbours=4, top=3, iters=3, levels=2, window=3, max_targets=5)),
@@ -60,7 +62,7 @@ def get_config(size: str = "default") -> Config:
     })
 
 
-def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, stride: int = 16,
+def table_markdown(results: dict, n_targets: int, cfg: retrieval_transfer.RetrievalTransferConfig, stride: int = 16,
                    run_cfg=None) -> str:
     """Per-category PCK@0.1 (%) and the means over those categories at each alpha, then the paper's means (over
     its 20 VOC categories). run_cfg: the run's config: each row says what it ran on (`report.ran_on`) and a tiny
@@ -78,12 +80,13 @@ def table_markdown(results: dict, n_targets: int, cfg: transfer.TransferConfig, 
                           "(%) over its 20 categories:", theirs), "",
              f"{n_targets} targets, {cfg.neighbours} nearest neighbours each (by fc7, or by the flattened pool5 map "
              f"for conv-only weights), top {cfg.top} by deformation energy, "
-             f"box {cfg.box} px, SIFT bin {transfer.sift_bin_size(cfg, stride)} px (radius {cfg.sift_radius:g} "
-             f"scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x {cfg.iters} iterations."]
+             f"box {cfg.box} px, SIFT bin {retrieval_transfer.sift_bin_size(cfg, stride)} px "
+             f"(radius {cfg.sift_radius:g} scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x "
+             f"{cfg.iters} iterations."]
     return "\n".join(lines)
 
 
-def figure(path, out: dict, test, cfg: transfer.TransferConfig, n_rows: int = 3) -> None:
+def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfig, n_rows: int = 3) -> None:
     """Targets with their 5 lowest-energy neighbours warped by conv4 flow: on each target its ground-truth keypoints
     and the ones transferred by conv4 flow, on each warped neighbour its own keypoints carried by the flow."""
     from matplotlib.lines import Line2D
@@ -138,9 +141,9 @@ def figure(path, out: dict, test, cfg: transfer.TransferConfig, n_rows: int = 3)
 
 def run(cfg: Config, ctx: Context) -> Result:
     train, test = load_train_test(cfg, cfg.n_objects, 192)
-    test = transfer.interleave(test)  # round-robin over categories: the first N targets cover every category
+    test = retrieval_transfer.interleave(test)  # round-robin over categories: the first N targets cover every category
     backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    out = transfer.table2(train, test, backbone, params, cfg.transfer, progress=ctx.progress)
+    out = retrieval_transfer.table2(train, test, backbone, params, cfg.transfer, progress=ctx.progress)
     used = out["config"]
     fig = ctx.figures / "keypoint_transfer.png"
     figure(fig, out, test[: out["n_targets"]], used, n_rows=cfg.figure_rows)

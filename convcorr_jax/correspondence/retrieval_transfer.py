@@ -48,7 +48,7 @@ ALPHAS = (0.1, 0.05, 0.025)
 
 
 @dataclasses.dataclass(frozen=True)
-class TransferConfig:
+class RetrievalTransferConfig:
     """Table 2 settings (paper: box 500, 25 neighbours, top 5, beta 3e-3, SIFT radius 20 at 500 px)."""
 
     box: int = 192  # square box side (px) every instance is warped to
@@ -72,13 +72,14 @@ class TransferConfig:
     def __post_init__(self):
         check_fields(self, positive=("box", "paper_box", "beta", "sift_radius", "feature_norm", "val_betas"),
                      nonnegative=("window",), at_least_one=("neighbours", "top", "iters", "levels", "max_targets",
-                                                            "val_targets"), source="TransferConfig")
-        check(self.sift_scale in SIFT_SCALES, "TransferConfig", "sift_scale", f"one of {list(SIFT_SCALES)}",
+                                                            "val_targets"), source="RetrievalTransferConfig")
+        check(self.sift_scale in SIFT_SCALES, "RetrievalTransferConfig", "sift_scale", f"one of {list(SIFT_SCALES)}",
               self.sift_scale)
 
     def check_backbone(self, backbone) -> None:
         """InputError unless `layer` is a role or tap of `backbone` and `box` is at least its smallest input."""
-        check_input_side(backbone, resolve_tap(backbone, self.layer, "layer"), self.box, "TransferConfig", "box")
+        check_input_side(backbone, resolve_tap(backbone, self.layer, "layer"), self.box, "RetrievalTransferConfig",
+                         "box")
 
 
 # --------------------------------------------------------------------------------------------------- boxes
@@ -107,7 +108,7 @@ class Prepared:
     stride: int
 
 
-def sift_bin_size(cfg: TransferConfig, stride: int = 16) -> int:
+def sift_bin_size(cfg: RetrievalTransferConfig, stride: int = 16) -> int:
     """SIFT bin size (px in the working box): radius / 2, scaled as `cfg.sift_scale` says."""
     factor = stride / 16 if cfg.sift_scale == "stride" else cfg.box / cfg.paper_box
     return max(1, int(round(cfg.sift_radius / 2 * factor)))
@@ -119,7 +120,7 @@ def retrieval_tap(backbone, params) -> str:
     return backbone.roles["pool5" if is_conv_only(backbone, params) else "fc7"]
 
 
-def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: TransferConfig, desc: str = "features",
+def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: RetrievalTransferConfig, desc: str = "features",
             progress: bool = False) -> Prepared:
     """Box crops, keypoints, retrieval descriptors, conv and dense SIFT grids of `samples`; `progress`: bars."""
     check(len(samples) > 0, desc, "samples", "at least one instance")
@@ -163,7 +164,7 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
 
 
 def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str],
-                 cfg: TransferConfig,
+                 cfg: RetrievalTransferConfig,
                  progress: bool = False) -> dict:
     """Predictions [Q, K, 2] (box pixels of each query) for every method, plus neighbour indices and energies;
     `progress`: a bar over the queries."""
@@ -205,7 +206,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     return {"pred": preds, "neighbours": nbrs, "energies": energies}
 
 
-def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferConfig) -> dict:
+def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTransferConfig) -> dict:
     """Per-category PCK (%) at each alpha (mean over keypoint types) and the category mean, for every method."""
     cats = sorted({s.category for s in samples})
     out = {}
@@ -226,7 +227,8 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: TransferCon
     return out
 
 
-def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params, cfg: TransferConfig,
+def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params,
+           cfg: RetrievalTransferConfig,
            progress: bool = False) -> dict:
     """Run the whole protocol (`progress`: progress bars); returns {"results" (`evaluate`), "n_targets", "seconds",
     "transfer" (`run_transfer`),
@@ -258,7 +260,7 @@ def _take(p: Prepared, idx: np.ndarray) -> Prepared:
                                conv=p.conv[idx], sift=p.sift[idx])
 
 
-def select_beta(db: Prepared, train: list[KeypointSample], cfg: TransferConfig) -> tuple[float, dict]:
+def select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransferConfig) -> tuple[float, dict]:
     """Pick beta among `cfg.val_betas` (same beta for both feature types, as the paper) on `cfg.val_targets`
     held-out training instances (round-robin over categories) aligned to the remaining training instances."""
     order = interleave_indices([s.category for s in train])
