@@ -38,6 +38,7 @@ from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  #
 from convcorr_jax.errors import InputError
 from convcorr_jax.progress import LOG as PROGRESS_LOG
 from convcorr_jax.progress import on_terminal
+from convcorr_jax.runinfo import package_version
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -113,7 +114,7 @@ class Parser(argparse.ArgumentParser):
 def _overview() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
-    return (f"usage: convcorr COMMAND [ARGS...]\n\ncommands:\n{rows}\n\n"
+    return (f"usage: convcorr COMMAND [ARGS...]\n       convcorr --version\n\ncommands:\n{rows}\n\n"
             "'convcorr COMMAND --help' for a command's options.")
 
 
@@ -172,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_to = argv.pop(0).partition("=")[2] or "-"
     if not argv or argv[0] in ("-h", "--help"):
         print(_overview())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"convcorr-jax {package_version()}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -7,9 +7,11 @@ import dataclasses
 import json
 import math
 import platform
+import subprocess
 import time
 from contextlib import contextmanager
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 _PACKAGES = ("convcorr-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scipy", "scikit-learn")
@@ -24,6 +26,27 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def package_version() -> str:
+    """The installed version of convcorr-jax, with the git commit (short hash, "+dirty" for uncommitted changes)
+    when the package is imported from a git checkout: "0.1.0" or "0.1.0 (git 1a2b3c4d)"."""
+    try:
+        version = metadata.version("convcorr-jax")
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return version
+    try:
+        git = ["git", "-C", str(root)]
+        commit = subprocess.run([*git, "rev-parse", "--short=8", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):  # no git, or not a repository git can read
+        return version
+    return f"{version} (git {commit}{'+dirty' if dirty else ''})"
 
 
 def devices() -> str:
