@@ -57,9 +57,10 @@ def test_a_registered_flax_cnn_is_a_backbone(tiny):
     assert NAME in backbones.NAMES and backbones.get(NAME) is bb
     assert bb.taps == ("c1", "c2") and bb.geometry["c2"].stride == 4 and bb.spatial_taps == ("c1", "c2")
     assert bb.grid_size("c2", (64, 64)) == (16, 16)
-    x = bb.preprocess(np.zeros((1, 64, 64, 3), np.uint8))
-    out = bb.apply(params, x, taps=("c2",))
-    assert out["c2"].shape == (1, 16, 16, 16)
+    from convcorr_jax.features.extract import extract
+
+    out = extract(bb, params, np.zeros((3, 64, 64, 3), np.uint8), ("c1", "c2"), batch_size=2)
+    assert out["c1"].shape == (3, 32, 32, 8) and out["c2"].shape == (3, 16, 16, 16)
     from convcorr_jax.backbones.registry import min_input_side, spec
 
     assert spec(NAME).default_taps["point_transfer"] == ("c1", "c2") and min_input_side(NAME, "c2") == 4
@@ -103,7 +104,7 @@ def test_backbone_module_flag_imports_a_file_that_registers(tmp_path, capsys):
     try:
         rc = main(["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", str(tmp_path / "p.json"),
                    "--backbone-module", str(tmp_path / "mine.py"), "--backbone", "file_cnn", "--weights", "random",
-                   "--set", "image_size=64", "--method", "cos"])
+                   "--set", "image_size=64", "--method", "cos", "--set", "flip_source=false", "--set", "cycle=none"])
         assert rc == 0, capsys.readouterr().err
         assert json.loads((tmp_path / "p_in_b.json").read_text())["tap_names"] == ["f"]
     finally:

@@ -327,11 +327,10 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
     Ns source nodes, confidence [P, Nt]) of matching the target to the source, `match(ft, fs, trg_xy, src_xy,
     trg_hw, src_hw, config, trg_weights, src_weights)`, from the same cosine matrix.
 
-    The rows are normalised by one compiled program and matched by another: compiled together, XLA:CPU fuses the
-    normalisation into the matrix product, which then runs about 4x slower. On a CPU a batch of several pairs is
-    matched by a program compiled without YNNPACK fusions (`backbones.base.jit_forward`; Eigen's batched matrix
-    product, 20 % faster at 8 pairs of 784 x 1536 columns, cosines equal to rounding), a single pair by XLA's
-    default program (there the YNNPACK product was as fast or faster)."""
+    The rows are normalised by one compiled program and matched by another (compiled together, XLA:CPU fuses the
+    normalisation into a slower matrix product); on a CPU a batch of several pairs is matched by a program compiled
+    without YNNPACK fusions (`backbones.base.jit_forward`), a single pair by XLA's default program. Timings:
+    bench/RESULTS.md."""
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
     best = _best_batched if fs.shape[0] > 1 else _best_single

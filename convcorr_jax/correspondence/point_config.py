@@ -57,47 +57,39 @@ class _GridDefaults(Mapping):
 
 @dataclasses.dataclass(frozen=True)
 class PointTransferConfig:
-    """How points of image a are moved into image b.
+    """How points of image a are moved into image b; the defaults are the setting validated on PF-WILLOW.
 
-    backbone: feature network (`backbones.registry.NAMES`); features: "cnn" (hyperpixels of `taps`), "sift"
-    (dense SIFT at the same grid nodes) or "none" (zero flow: points move by the scaling of the whole images);
-    method: "bp" (BP flow, `flow.bp`) or a matcher of `correspondence.matching` ("cos", "rhm", "ot", "ot_rhm"),
-    None: the features' validated method, `DEFAULT_METHOD[features]` (`matcher`: SCOT's OT + RHM on conv features,
-    BP flow on SIFT, i.e. SIFT flow, and on no features, the zero flow);
-    taps: tap names or roles of `backbone` concatenated in order (None: `DEFAULT_TAPS[backbone]`); grid: the node
-    grid, a stride in pixels of the frame or a tap name / role (None: `DEFAULT_GRID[matcher]`); normalise:
-    L2-normalise each tap per node (false: raw activations); image_size: side (px) of the square frame both
-    images are resized to (anisotropically); beta: BP smoothness weight (displacements in pixels of a
-    `paper_side` px image; None: `DEFAULT_BETA[features]`, `bp_beta`); radius: matchers move a point by the nodes
-    within radius x grid stride of it; window: BP label window in grid cells (None: the whole target grid);
-    iters, levels: BP iterations per level, pyramid levels; sift_bin: SIFT bin size in frame pixels (None: Long
-    et al.'s radius 20 at stride 16 scaled to the grid stride); paper_side: image side (px) in which BP
-    displacements are measured; feature_norm: mean feature-column norm BP sees; batch: pairs per vmapped BP
-    call; match_batch: pairs per matcher call.
-
-    Matcher steps (`frames`, `frame_transfer`; the matchers only, BP ignores them): scales: input-size factors of
-    the frame; the taps are computed on the frame resized to round(image_size x s) for each s other than 1 and
-    read at the same grid nodes, each (tap, scale) one L2-normalised part (multi-scale hyperpixels);
-    extra_backbone, extra_taps: a second network whose taps (None: its `DEFAULT_TAPS`) are read at the same nodes
-    and concatenated (hyperpixels of two backbones); flip_source: also match the horizontally mirrored source
-    frame and keep, per pair, the mirrored match when its mean best-match confidence exceeds the plain one's by
-    the factor 1 + `flip_margin` (a left-right symmetric object, whose keypoints are named by side, scores about
-    the same both ways); cycle: forward-backward consistency, a source node carries points only if the target's
-    best match of its best match lies within `cycle` grid strides of it (0: mutual nearest neighbours; None: off;
-    a point with no consistent node within `radius` takes the nearest consistent node); ot_iters, ot_eps:
-    Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm"; hough_side: the Gaussian kernel width of
-    RHM's vote smoothing (Hough bins, odd). Chosen by `long2014.pf_willow_warped` on the 4 sub-classes and on
-    warped pairs of them (table in bench/RESULTS_real.md): flip_source with flip_margin 0.1 and cycle 1 are on
-    (mean PCK@0.1 of the two sets 0.629 against 0.581 without them); scales, extra_backbone, ot_iters, ot_eps and
-    hough_side stay at SCOT's single-scale, single-backbone, one-iteration, eps 0.05, 7-bin setting (none beat
-    the defaults by more than 0.01 alone, and the row adding them all to flip and cycle scored 0.615).
-
-    Where the defaults come from: backbone, method, taps, grid, image_size and radius are the row with the
-    highest mean PCK@0.1 of `long2014.pf_willow_validation` on the 4 bundled PF-WILLOW sub-classes (PF-WILLOW's
-    validation set); `DEFAULT_BETA`: its best BP row per features (used with method="bp"; SIFT's chosen on those
-    sub-classes and their warped pairs, bench/RESULTS_flow.md); `DEFAULT_TAPS` and `DEFAULT_GRID`: the same
-    experiment per backbone and per method; normalise: its single-tap rows with and without; iters, levels,
-    window, paper_side, feature_norm: the BP settings of Long et al.'s Table 2 experiment, not tuned here."""
+    Fields (the defaults' provenance: `long2014.pf_willow_validation` and `long2014.pf_willow_warped`, tables in
+    bench/RESULTS_real.md and bench/RESULTS_flow.md):
+      backbone: feature network (`backbones.NAMES`, a user's included).
+      features: "cnn" (hyperpixels of `taps`), "sift" (dense SIFT at the same grid nodes) or "none" (zero flow:
+        points move by the scaling of the whole images).
+      method: "bp" (BP flow, `flow.bp`) or a matcher of `correspondence.matching.MATCHERS`; None: `DEFAULT_METHOD`
+        of the features (`matcher`).
+      taps: tap names or roles of `backbone`, concatenated in order; None: the backbone spec's default taps.
+      grid: the node grid, a stride in frame pixels or a tap name / role; None: `DEFAULT_GRID[matcher]`.
+      normalise: L2-normalise each tap per node (false: raw activations).
+      image_size: side (px) of the square frame both images are resized to (anisotropically).
+      beta: BP smoothness weight, displacements in pixels of a `paper_side` px image; None: `DEFAULT_BETA` of the
+        features (`bp_beta`).
+      radius: a matcher moves a point by the nodes within radius x grid stride of it.
+      window: BP label window in grid cells (None: the whole target grid).
+      iters, levels: BP iterations per level and pyramid levels (Long et al.'s Table 2 setting).
+      sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16, scaled to the stride).
+      paper_side: the image side (px) in which BP displacements are measured.
+      feature_norm: the mean feature-column norm BP sees.
+      batch: pairs per vmapped BP call; match_batch: pairs per matcher call.
+      scales: input-size factors of the frame; each (tap, scale) is one L2-normalised part (multi-scale
+        hyperpixels; matchers only).
+      extra_backbone, extra_taps: a second network whose taps (None: its default) are read at the same nodes and
+        concatenated (matchers only).
+      flip_source: also match the mirrored source frame and keep the mirrored match when its mean best-match
+        confidence exceeds the plain one's by the factor 1 + `flip_margin` (matchers only).
+      cycle: a source node carries points only if the target's best match of its best match lies within `cycle`
+        grid strides of it (0: mutual nearest neighbours; None: off; matchers only).
+      ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
+      hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing.
+    """
 
     backbone: str = "vgg16"
     features: str = "cnn"
