@@ -211,3 +211,9 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     pck = rows[0]["pck"]  # fractions in the JSON, percent with one decimal in the report
     assert " | ".join(f"{100 * pck[a]:.1f}" for a in ("0.05", "0.1", "0.2")) in res.markdown
     assert res.metrics["pck_about"]["normaliser"] == "target keypoint box" and "real pf_willow" in res.markdown
+    # leave one sub-class out: a fold per sub-class, each scored with its chosen row's own PCK@0.1 there
+    folds, subs = res.metrics["leave_one_out"], list(rows[0]["per_class"])
+    assert [f["left_out"] for f in folds] == subs and len(subs) >= 2
+    assert all(f["score"] == rows[f["row"]]["per_class"][f["left_out"]] for f in folds)
+    assert "**Leave one sub-class out**" in res.markdown and "worst sub-class @0.1" in res.markdown
+    assert "radius 2, flip on, cycle 1" in res.markdown

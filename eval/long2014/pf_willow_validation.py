@@ -5,9 +5,13 @@
         --set rows="method=bp beta=0.03,method=rhm backbone=mobilenet_v2 taps=block12+block13"
     convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW --set search=vgg16 --set rows=
 
-The 4 bundled sub-classes (car(S), duck(S), motorbike(S), winebottle(woC); 360 ordered pairs) are PF-WILLOW's
-validation set: every setting of the PF-WILLOW experiment is chosen here, and scores that count are measured on the
-other 6 sub-classes. A row is a set of `long2014.pf_willow` Config fields or fields of its `transfer`
+The bundled sub-classes (car(G), car(S), duck(S), motorbike(S), winebottle(wC), winebottle(woC); 90 ordered pairs
+each) are PF-WILLOW's validation set: every setting of the PF-WILLOW experiment is chosen here, and scores that
+count are measured on the other 4 sub-classes. Each row reports its mean over the sub-classes and its worst one;
+leave one sub-class out (`leave_one_out`) chooses on all but one sub-class and scores the choice on the one left
+out, in turn, so that a setting which wins on average by hurting one kind of object shows it.
+
+A row is a set of `long2014.pf_willow` Config fields or fields of its `transfer`
 (`PointTransferConfig`), space-separated `field=value` (taps joined by "+"), applied to `pf_willow.get_config(size)`;
 rows are separated by commas on the command line. Rows
 sharing (features, backbone, weights, frame size, grid, normalise) share one computation of the features (every
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+
+import numpy as np
 
 from convcorr_jax.config import check_fields, override
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
@@ -182,6 +188,7 @@ class Validation:
         return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features, "method": t.matcher,
                 "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
+                "flip": t.flip_source, "cycle": t.cycle,
                 "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
@@ -237,12 +244,52 @@ def best(rows: list[dict]) -> tuple[dict, dict[str, dict]]:
     return top, per
 
 
+def worst(r: dict) -> tuple[str, float]:
+    """(the sub-class with the lowest PCK@0.1 of row `r`, that PCK); ties: the first in sub-class order."""
+    return min(r["per_class"].items(), key=lambda kv: kv[1])
+
+
+def leave_one_out(rows: list[dict]) -> list[dict]:
+    """Leave-one-sub-class-out selection over `rows` (each with "per_class": {sub-class: PCK@0.1}).
+
+    For each sub-class c in turn: the row with the highest mean PCK@0.1 over the other sub-classes (ties: the
+    first row), and that row's PCK@0.1 on c, which played no part in choosing it.
+
+    Args:
+        rows: scored rows (`Validation.score`), every one over the same sub-classes (at least 2).
+
+    Returns:
+        One dict per left-out sub-class, in sub-class order: {"left_out": c, "row": index into `rows`,
+        "train": the chosen row's mean over the others, "score": its PCK@0.1 on c}.
+    """
+    subs = list(rows[0]["per_class"])
+    if len(subs) < 2 or any(list(r["per_class"]) != subs for r in rows):
+        raise InputError("rows", "per_class", "the same 2 or more sub-classes in every row",
+                         [list(r["per_class"]) for r in rows])
+    out = []
+    for c in subs:
+        train = [float(np.mean([r["per_class"][o] for o in subs if o != c])) for r in rows]
+        i = int(np.argmax(train))
+        out.append({"left_out": c, "row": i, "train": train[i], "score": float(rows[i]["per_class"][c])})
+    return out
+
+
 def setting(r: dict) -> str:
-    """beta for BP rows, the radius for matcher rows, and "raw" for un-normalised features."""
+    """beta for BP rows; the radius, the mirrored source (flip) and cycle consistency for matcher rows; "raw" for
+    un-normalised features."""
     if r["features"] == "none":
         return "-"
-    s = f"beta {r['beta']:g}" if r["method"] == "bp" else f"radius {r['radius']:g}"
+    if r["method"] == "bp":
+        s = f"beta {r['beta']:g}"
+    else:
+        cycle = "off" if r["cycle"] is None else f"{r['cycle']:g}"
+        s = f"radius {r['radius']:g}, flip {'on' if r['flip'] else 'off'}, cycle {cycle}"
     return s + ("" if r["normalise"] or r["features"] != "cnn" else ", raw")
+
+
+def _row_name(r: dict) -> str:
+    """A row in a few words: method, backbone, taps, frame size and `setting`."""
+    return f"{r['method']} {r['backbone']} {r['taps']} {r['size']} px, {setting(r)}"
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -251,23 +298,35 @@ def run(cfg: Config, ctx: Context) -> Result:
     table = [[r["method"] if r["features"] != "none" else "none", r["backbone"] if r["features"] == "cnn" else "-",
               r["taps"], str(r["size"]), str(r["grid"]) if r["features"] != "none" else "-", setting(r),
               *(100 * r["pck"][a] for a in ("0.05", "0.1", "0.2")),
-              f"{r['seconds']:.0f}", ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
-                                       else "search" if r["origin"] == "search" else "")] for r in rows]
+              f"{percent(worst(r)[1])} {worst(r)[0]}", f"{r['seconds']:.0f}",
+              ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
+               else "search" if r["origin"] == "search" else "")] for r in rows]
     n_pairs = len(pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)[1])
     on = ran_on(cfg, "validation", "backbone of each row")
     md = [f"**PF-WILLOW validation** ({on}; {n_pairs} ordered pairs of the validation sub-classes; PCK (%) at alpha "
           f"x the {pf_willow.PCK_NORMALISER}, mean over the sub-classes; seconds: the features where computed for the "
           "row, then matching and transfer)", "",
           markdown_table(["method", "backbone", "taps", "size", "grid", "setting", "PCK@0.05", "PCK@0.1", "PCK@0.2",
-                          "s", ""], table, "{:.1f}"), ""]
+                          "worst sub-class @0.1", "s", ""], table, "{:.1f}"), ""]
     md += [f"Chosen (highest mean PCK@0.1): {top['method']}, {top['backbone']} {top['taps']}, {top['size']} px, grid "
            f"{top['grid']}, {setting(top)} (PCK@0.1 {percent(top['pck']['0.1'])} %).", ""]
     md += [f"- {b}: {r['method']} {r['taps']}, {r['size']} px, grid {r['grid']}, {setting(r)} "
            f"(PCK@0.1 {percent(r['pck']['0.1'])} %)" for b, r in per.items()]
-    keep = ("backbone", "features", "method", "taps", "size", "grid", "normalise", "beta", "radius")
+    folds = leave_one_out(rows) if len(rows[0]["per_class"]) > 1 else []
+    if folds:
+        md += ["", "**Leave one sub-class out** (the row with the highest mean PCK@0.1 on the other sub-classes, "
+               "scored on the one left out):", "",
+               markdown_table(["left out", "chosen row", "mean PCK@0.1 of the others", "PCK@0.1 left out"],
+                              [[f["left_out"], _row_name(rows[f["row"]]), 100 * f["train"], 100 * f["score"]]
+                               for f in folds], "{:.1f}"), "",
+               f"Left-out PCK@0.1: mean {percent(np.mean([f['score'] for f in folds]))} %, worst "
+               f"{percent(min(f['score'] for f in folds))} % "
+               f"({min(folds, key=lambda f: f['score'])['left_out']})."]
+    keep = ("backbone", "features", "method", "taps", "size", "grid", "normalise", "beta", "radius", "flip", "cycle")
     metrics = {"pck_about": score_about(pf_willow.PCK_NORMALISER, pf_willow.ALPHAS,
                                         mean="unweighted mean over the validation sub-classes"),
                "rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
+               "leave_one_out": folds,
                "chosen": {k: top[k] for k in keep},
                "per_backbone": {b: {k: r[k] for k in keep} for b, r in per.items()}}
     return Result(f"PF-WILLOW validation, chosen: {top['method']} {top['backbone']} {top['taps']} {top['size']} px "
