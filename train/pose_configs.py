@@ -56,6 +56,15 @@ trained run to one's own images.
               spatial model picking the person), batch 32, 40000 / 10000 / 10000 steps: accelerator scale
               (`convcorr train pose --config flic_full --set data_root=FLIC`; `python bench/accelerator.py`
               trains it for a given number of minutes, docs/scaling.md).
+  coco        the `flic` recipe (trunk, schedule, learning rates, flip) on person crops (1.25 x each annotation's
+              bbox, 128 px) of a COCO-format keypoint folder with any skeleton, read from its files (joint count and
+              mirror permutation set from them): `convcorr train pose --config coco --set data_root=DIR [--set
+              steps=A,B,C]`, then `convcorr eval pose --run runs/pose_coco --root DIR` (docs/library.md).
+  coco_tiny   `coco` with the tiny model at 64 px, 8 / 4 / 4 steps: a smoke test (numbers meaningless).
+  lsp         the `flic` recipe on LSP / LSP-extended (joints.mat + images/; whole images letterboxed in 128 px),
+              1600 / 600 / 300 steps, set by the 45-minute budget on LSPET (`--set train_images=3000`: im00001-
+              im03000 train + validation, the rest test; bench/RESULTS_pose.md).
+  mpii        the `flic` recipe on MPII's person crops (train.h5, valid.h5, images/).
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Runtimes and measured numbers: bench/RESULTS_pose.md.
