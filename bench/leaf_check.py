@@ -9,6 +9,11 @@ tests/test_experiments.py does, plus the PF-WILLOW experiments on VGG-16 (their 
 the code before a change (an exported tree on PYTHONPATH) and once after. `compare` walks both metrics.json trees
 and reports every leaf that differs (wall times and rates, paths and the run key are left out; NaN equals NaN), then one line:
 how many leaves were compared and how many differ. Exit status 1 when any differs.
+
+Last use (the backbone and matcher registries, PF-WILLOW's nested transfer settings, the ruff wrapping, the renames):
+the tree before (4aa7b49) and that tree with only those commits applied, each exported and run with its own empty
+cache and the bundled real data (CONVCORR_REAL_DATA): 19 runs, 915 leaves compared, 0 differ. PF-PASCAL and SPair
+(no data here) were compared by their configs instead: every transfer setting, run name and setting line equal.
 """
 
 from __future__ import annotations
