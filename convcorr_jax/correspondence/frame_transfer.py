@@ -206,13 +206,22 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
 
 
 def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTransferConfig,
-            taps: Sequence[str] | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Source points [P, K, 2] (image i's pixels, one set per pair, NaN where invalid) moved into the target
-    image j of each pair (i, j) [P, 2] by cfg.matcher on the frames' features (the parts `taps`; None: all).
+                taps: Sequence[str] | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Move source points into the target image of each pair by cfg's method on the frames' features.
 
-    Returns (pred [P, K, 2] image j pixels, NaN where the source point is NaN; flows [P, h, w, 2] (dx, dy frame
-    pixels) of every node of frame i: BP's flow, the matcher's best match minus the node, or zero for
-    features="none")."""
+    Args:
+      frames: the frames of every image (`frames.make_frames`).
+      points: float [P, K, 2] source points in image i's pixels, one set per pair (i, j); NaN where invalid.
+      pairs: int [P, 2] (i, j) indices into the frames.
+      cfg: the settings; `cfg.matcher` is "bp" or a matcher of `matching.MATCHERS`.
+      taps: the parts of the frames' features used (resolved names; None: all).
+      progress: progress bars.
+
+    Returns:
+      (pred float64 [P, K, 2] in image j's pixels, NaN where the source point is NaN; flows float32 [P, h, w, 2]
+      (dx, dy) frame pixels of every node of frame i: BP's flow, the matcher's best match minus the node, or zero
+      for features="none").
+    """
     points = np.asarray(points, np.float64)
     missing = ~np.all(np.isfinite(points), -1)
     src = np.where(missing[..., None], 0.0, points)

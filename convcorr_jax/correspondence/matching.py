@@ -279,9 +279,18 @@ register("ot_rhm", ot_rhm_matcher, "OT + RHM", cos_power=1.0)
 def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
           trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
           trg_weights: jax.Array | None = None) -> jax.Array:
-    """Confidence [Ns, Nt] of matching source columns fs [Ns, C] at src_xy [Ns, 2] to target columns ft [Nt, C]
-    at trg_xy [Nt, 2] (pixels of src_hw / trg_hw images) by `config.method`; src/trg_weights [Ns] / [Nt]: OT
-    marginals up to scale (None: uniform). Traceable (jit / vmap with static sizes and config)."""
+    """Confidences of matching source feature columns to target ones by `config.method` (`MATCHERS`).
+
+    Args:
+      fs, ft: float feature columns [Ns, C] and [Nt, C].
+      src_xy, trg_xy: their node centres [Ns, 2], [Nt, 2], (x, y) pixels.
+      src_hw, trg_hw: (h, w) pixels of the source and target images (static).
+      config: the matcher and its settings (static).
+      src_weights, trg_weights: OT marginals [Ns] / [Nt] up to scale (None: uniform).
+
+    Returns:
+      float32 [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
+    """
     return match_cosine(cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
 
 

@@ -94,24 +94,30 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
                     **settings) -> Transfer:
     """Move points of image a to the corresponding places of image b (semantic correspondence).
 
-    image_a, image_b: uint8 RGB [H, W, 3] images, any sizes; points_a: [K, 2] (x, y) pixels of image a, 0-based,
-      pixel centres at integers. Or, for many pairs at once, lists of P images each and a list of P point arrays
-      [K_p, 2] (or arrays [P, H, W, 3] and [P, K, 2]): the pairs are matched in fixed-size batches (the last one
-      padded), so any number of pairs compiles one batch shape; an image given as the same array object in
-      several pairs has its features computed once; point sets of different sizes are padded with NaN to the
-      largest K.
-    method, backbone: override `config`'s (default: `PointTransferConfig()`, the validated setting); settings:
-      any other field of `PointTransferConfig` (taps=, grid=, radius=, image_size=, features=, beta=, ...).
-    weights: None (the backbone's real pretrained weights), "random" (seeded initialisation) or a weight file,
-      loaded once per process (`load_model`); model: a preloaded (backbone, params) used instead (its backbone
-      sets `backbone`).
-    with_field: also return the dense correspondence field (`Transfer.grid`, `Transfer.field`).
-    progress: progress bars over the batches.
+    Args:
+      image_a, image_b: uint8 RGB [H, W, 3] images, any sizes. Or, for many pairs at once, lists of P images each
+        (or arrays [P, H, W, 3]): the pairs are matched in fixed-size batches (the last one padded), so any number
+        of pairs compiles one batch shape; an image given as the same array object in several pairs has its
+        features computed once.
+      points_a: [K, 2] (x, y) pixels of image a, 0-based, pixel centres at integers; for pairs, a list of P arrays
+        [K_p, 2] (or [P, K, 2]), point sets of different sizes padded with NaN to the largest K.
+      method, backbone: override `config`'s (a method of `point_config.METHODS`, a backbone of
+        `backbones.NAMES`, a registered one included).
+      weights: None (the backbone's real pretrained weights, or a registered backbone's own), "random" (seeded
+        initialisation) or a weight file, loaded once per process (`load_model`).
+      model: a preloaded (backbone, params) used instead of loading one (its backbone sets `backbone`).
+      config: the settings (default: `PointTransferConfig()`, the validated setting).
+      with_field: also return the dense correspondence field (`Transfer.grid`, `Transfer.field`).
+      progress: progress bars over the batches.
+      **settings: any other field of `PointTransferConfig` (taps=, grid=, radius=, image_size=, features=, ...).
 
-    Returns a `Transfer` (points in image b's pixels, confidence per point; shapes [K, ...], or [P, K, ...] for
-    lists). A source point that is not finite or lies off image a gives NaN. Bad input (an image that is not
-    uint8 RGB [H, W, 3], points that are not [K, 2] numbers, lists of different lengths, an unknown method,
-    backbone or setting) raises one `InputError` naming the argument.
+    Returns:
+      A `Transfer`: points [K, 2] float64 in image b's pixels and confidence [K] (cosine similarity, 0..1), or
+      [P, K, ...] for lists. A source point that is not finite or lies off image a gives NaN.
+
+    Raises:
+      InputError naming the argument for bad input: an image that is not uint8 RGB [H, W, 3], points that are not
+      [K, 2] numbers, lists of different lengths, an unknown method, backbone or setting.
     """
     cfg = _config(config, method, backbone, model, settings)
     if model is not None and weights is not None:
