@@ -84,7 +84,8 @@ class PointTransferConfig:
       extra_backbone, extra_taps: a second network whose taps (None: its default) are read at the same nodes and
         concatenated (matchers only).
       flip_source: also match the mirrored source frame and keep the mirrored match when its mean best-match
-        confidence exceeds the plain one's by the factor 1 + `flip_margin` (matchers only).
+        confidence exceeds the plain one's by the factor 1 + `flip_margin` (matchers only; off by default: chosen
+        off by leaving one PF-WILLOW sub-class out, bench/RESULTS_real.md).
       cycle: a source node carries points only if the target's best match of its best match lies within `cycle`
         grid strides of it (0: mutual nearest neighbours; None: off; matchers only).
       ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
@@ -111,7 +112,7 @@ class PointTransferConfig:
     scales: tuple[float, ...] = (1.0,)
     extra_backbone: str | None = None
     extra_taps: tuple[str, ...] | None = None
-    flip_source: bool = True
+    flip_source: bool = False
     flip_margin: float = 0.1
     cycle: float | None = 1.0
     ot_iters: int = 1
