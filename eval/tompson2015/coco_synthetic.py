@@ -6,9 +6,11 @@ user's exported dataset takes through `convcorr train pose --config coco` and `c
 writes DIR/annotations/{train,val}.json and DIR/images/*.png: one rendered person per image (the project's
 synthetic people, `data.synthetic.people.render_person`, with clutter, distractor people and occluders), annotated
 with the 11 keypoints of `SKELETON` ("crown", "throat", "hand_left", ...; flip pairs from the names' side words, no
-torso ends and no head segment, so PCK's normaliser is the longer side of the annotation's bbox). A keypoint the
-render marks occluded is v = 1, a visible one v = 2. bbox: the keypoints' tight box grown by `BOX_MARGIN` of its
-longer side on each side.
+torso ends and no head segment, so PCK's normaliser is the longer side of the annotation's bbox). A seeded
+`UPSIDE_DOWN` share of the images is turned by 180 degrees (people upside down, as in gymnastics): inside a box
+around an upright person the mean pose alone is already close to every keypoint, so this is what makes the pose
+worth predicting. A keypoint the render marks occluded is v = 1, a visible one v = 2. bbox: the keypoints' tight
+box grown by `BOX_MARGIN` of its longer side on each side.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ LINKS = (("crown", "throat"), ("throat", "elbow_left"), ("elbow_left", "hand_lef
          ("elbow_right", "hand_right"), ("throat", "hip_centre"), ("hip_centre", "knee_left"),
          ("knee_left", "foot_left"), ("hip_centre", "knee_right"), ("knee_right", "foot_right"))
 BOX_MARGIN = 0.08
+UPSIDE_DOWN = 0.5  # the share of images turned by 180 degrees
 IMAGE_SIZE = 192
 SEED_OFFSET = {"train": 0, "val": 500_000}  # render indices of the two splits never overlap
 
@@ -68,8 +71,10 @@ def write_split(root: Path, split: str, n: int, seed: int = 0, image_size: int =
     for i in range(n):
         s = render_person(SEED_OFFSET[split] + i, seed=seed, image_size=image_size)
         name = f"{split}_{i:06d}.png"
-        Image.fromarray(s.image).save(root / "images" / name)
-        pts, vis = np.asarray(s.points, np.float64)[ids], np.asarray(s.visible, bool)[ids]
+        image, pts, vis = s.image, np.asarray(s.points, np.float64)[ids], np.asarray(s.visible, bool)[ids]
+        if np.random.default_rng([seed, SEED_OFFSET[split] + i]).random() < UPSIDE_DOWN:
+            image, pts = image[::-1, ::-1], (image_size - 1) - pts  # 180 degrees: (x, y) -> (W-1-x, H-1-y)
+        Image.fromarray(np.ascontiguousarray(image)).save(root / "images" / name)
         lo, hi = pts.min(0), pts.max(0)
         m = BOX_MARGIN * float(np.max(hi - lo))
         x0, y0 = lo - m
