@@ -91,7 +91,8 @@ COCO_STEPS = FLIC_TRUNK_STEPS  # `coco`: the `flic` recipe; `--set steps=A,B,C` 
 COCO_CROP_SCALE = 1.25  # `coco`: person-crop side / the annotation bbox's longer side
 LSP_STEPS = (1600, 600, 300)  # `lsp`: set by the 45-minute wall-clock budget on LSPET (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
-TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8), context=16)
+TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8),
+                                    context=16)
 
 
 def _default() -> TrainConfig:
@@ -116,7 +117,8 @@ def _full() -> TrainConfig:
 def _flic_base(name: str) -> TrainConfig:
     """FLIC's 11 joints and flip; trained on FLIC train minus the validation movies, evaluated on those movies
     during training (`convcorr_jax.pose.data`); the test split only through `convcorr eval flic`."""
-    return TrainConfig(name=f"pose_{name}", data="flic", model=dataclasses.replace(pose_model.ModelConfig(), num_joints=11),
+    return TrainConfig(name=f"pose_{name}", data="flic",
+                       model=dataclasses.replace(pose_model.ModelConfig(), num_joints=11),
                        augment=dataclasses.replace(TrainConfig().augment, flip_perm=joints.FLIC.flip))
 
 
@@ -169,7 +171,8 @@ def _flic_tiny() -> TrainConfig:
 
 def _flic_full() -> TrainConfig:
     return dataclasses.replace(_flic_base("flic_full"), protocol="native",
-                               model=pose_model.full_model(num_joints=11, pool=4, image_size=NATIVE_SIZE), batch_size=32,
+                               model=pose_model.full_model(num_joints=11, pool=4, image_size=NATIVE_SIZE),
+                               batch_size=32,
                                steps=(40000, 10000, 10000), lr=(1e-3, 5e-4, 2e-4), checkpoint_every=1000)
 
 

@@ -18,8 +18,9 @@ Person crops (cached, `convcorr_jax.cache`; read back memory-mapped, so a proces
         holds; protocol "native" (Tompson et al.'s input at its own resolution): the whole frame at its on-disk
         pixel size, centred in the image_size square (black around it, no resampling: a frame pixel is an input
         pixel, shifted by whole pixels when image_size - width and image_size - height are even); image_size must
-        be at least the frames' longer side (`frame_affines`). Splits "train" (FLIC train minus the validation movies), "val" (those movies: `data.flic_split`,
-        fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test". norm: the torso size |l shoulder - r hip|
+        be at least the frames' longer side (`frame_affines`). Splits "train" (FLIC train minus the validation
+        movies), "val" (those movies: `data.flic_split`, fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval",
+        "test". norm: the torso size |l shoulder - r hip|
         (MODEC) in crop pixels; torso: the torso box's centre in crop pixels (the point the spatial model is
         conditioned on; the crop's centre under "person").
   MPII  a square around the stored centre, side 200 x 1.25 x the stored scale (`data.mpii.person_square`) of

@@ -2,10 +2,11 @@
 parameters, evaluations), its metrics.json, and the spatial model saved with a FLIC run.
 
 Run folder: `config.json` (the TrainConfig), `checkpoints/` (`pose.checkpoints`), `tb/` (`pose.event_log`), for
-FLIC runs the spatial model (`spatial.json` + `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the
-runner's schema (`runinfo.metrics_record`, numbers to 6 significant digits): {"key": {"kind": "train.pose",
-"settings": config, "version": code version}, "status": "running" | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per
-evaluation: step, stage, loss, PCK of coarse and cascade]}, "versions"}.
+runs on real data (FLIC, COCO-format folders, LSP) the spatial model (`spatial.json` + `spatial_priors.npy`:
+`write_spatial`) and `metrics.json` in the runner's schema (`runinfo.metrics_record`, numbers to 6 significant
+digits): {"key": {"kind": "train.pose", "settings": config, "version": code version}, "status": "running" | "ok",
+"seconds", "summary", "markdown", "metrics": {"evals": [one dict per evaluation: step, stage, loss, PCK of coarse
+and cascade]}, "versions"}.
 
 Spatial model (Sec. 3.3, `pose.spatial`): a FLIC run that reads its data itself writes, before its first step, the
 spatial config `spatial.FLIC_VALIDATED` and offset priors learned from the ground truth of the people it trains on
