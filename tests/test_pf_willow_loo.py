@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.errors import InputError
-from convcorr_eval.long2014 import pf_willow_validation as v
+from convcorr_eval.long2014 import pf_willow_validation
 
 # Three rows over three sub-classes. Row 0 wins on average by a large margin on "a" alone; row 1 is even.
 ROWS = [{"per_class": {"a": 1.0, "b": 0.5, "c": 0.5}},
@@ -16,20 +16,20 @@ ROWS = [{"per_class": {"a": 1.0, "b": 0.5, "c": 0.5}},
 
 
 def test_leave_one_out_equals_a_hand_split():
-    folds = v.leave_one_out(ROWS)
+    folds = pf_willow_validation.leave_one_out(ROWS)
     # a left out: means over (b, c) = 0.5, 0.7, 0.8 -> row 2, scored 0.2 on a
     # b left out: means over (a, c) = 0.75, 0.65, 0.55 -> row 0, scored 0.5 on b
     # c left out: means over (a, b) = 0.75, 0.65, 0.45 -> row 0, scored 0.5 on c
     assert [(f["left_out"], f["row"]) for f in folds] == [("a", 2), ("b", 0), ("c", 0)]
     np.testing.assert_allclose([f["train"] for f in folds], [0.8, 0.75, 0.75])
     np.testing.assert_allclose([f["score"] for f in folds], [0.2, 0.5, 0.5])
-    assert v.worst(ROWS[0]) == ("b", 0.5) and v.worst(ROWS[2]) == ("a", 0.2)
+    assert pf_willow_validation.worst(ROWS[0]) == ("b", 0.5) and pf_willow_validation.worst(ROWS[2]) == ("a", 0.2)
 
 
 def test_ties_take_the_first_row_and_bad_rows_are_refused():
     tied = [{"per_class": {"a": 0.5, "b": 0.5}}, {"per_class": {"a": 0.5, "b": 0.5}}]
-    assert [f["row"] for f in v.leave_one_out(tied)] == [0, 0]
+    assert [f["row"] for f in pf_willow_validation.leave_one_out(tied)] == [0, 0]
     with pytest.raises(InputError, match="per_class"):
-        v.leave_one_out([{"per_class": {"a": 0.5}}])
+        pf_willow_validation.leave_one_out([{"per_class": {"a": 0.5}}])
     with pytest.raises(InputError, match="per_class"):
-        v.leave_one_out([{"per_class": {"a": 0.5, "b": 0.1}}, {"per_class": {"a": 0.5, "c": 0.1}}])
+        pf_willow_validation.leave_one_out([{"per_class": {"a": 0.5, "b": 0.1}}, {"per_class": {"a": 0.5, "c": 0.1}}])

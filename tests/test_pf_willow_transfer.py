@@ -216,4 +216,4 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     assert [f["left_out"] for f in folds] == subs and len(subs) >= 2
     assert all(f["score"] == rows[f["row"]]["per_class"][f["left_out"]] for f in folds)
     assert "**Leave one sub-class out**" in res.markdown and "worst sub-class @0.1" in res.markdown
-    assert "radius 2, flip on, cycle 1" in res.markdown
+    assert "radius 2, flip off, cycle 1" in res.markdown
