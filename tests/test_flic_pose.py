@@ -202,7 +202,8 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     from convcorr_cli.main import main
 
     folder = _mpii_folder(real_data, tmp_path)
-    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4),
+                                  context=16)
     cfg = TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
                         model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
     train(cfg, progress=False)
@@ -277,7 +278,8 @@ def test_flic_spatial_priors_from_train_annotations(flic_root):
     assert lsho[1] < 0 and rsho[1] < 0 and lsho[0] > rsho[0] and nose[1] < min(lsho[1], rsho[1])
     train = flic_spatial.flic_points(str(flic_root), "train", 128, 2.5)
     trainval = flic_spatial.flic_points(str(flic_root), "trainval", 128, 2.5)
-    assert len(train.points) + len(flic_spatial.flic_points(str(flic_root), "val", 128, 2.5).points) == len(trainval.points)
+    assert (len(train.points) + len(flic_spatial.flic_points(str(flic_root), "val", 128, 2.5).points)
+            == len(trainval.points))
 
 
 def test_frame_protocol_letterboxes_the_whole_frame(flic_root):

@@ -61,7 +61,8 @@ def test_each_process_reads_only_its_rows_and_the_rows_make_the_global_batch():
         parts = []
         for rows in (slice(0, 4), slice(4, 8)):
             rec = _Recorded(data.images)
-            part = pose_data.train_dataset(pose_data.PoseArrays(rec, data.points, data.visible, data.norm), 8, 3, seed=3,
+            part = pose_data.train_dataset(pose_data.PoseArrays(rec, data.points, data.visible, data.norm), 8, 3,
+                                           seed=3,
                                    shard=pose_data.shard_of(rows, 8))[step]
             assert rec.read == set(_old_rule(10, 8, step, 3)[rows].tolist())  # this process's rows, no others
             parts.append(part)

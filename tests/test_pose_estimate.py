@@ -28,7 +28,8 @@ from convcorr_train import pose_configs
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory, write_pose_run) -> Path:
     """A run of the `tiny` config (16 MPII joints, 64 px inputs, data=synthetic): no spatial model."""
-    return write_pose_run(dataclasses.replace(pose_configs.get_config("tiny"), out=str(tmp_path_factory.mktemp("runs"))))
+    return write_pose_run(dataclasses.replace(pose_configs.get_config("tiny"),
+                                              out=str(tmp_path_factory.mktemp("runs"))))
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +78,8 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     cfg, priors = spatial_mrf.load_model(flic_run)  # written on first use
     assert cfg == spatial_mrf.FLIC_VALIDATED and priors.shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
     train = flic_crops(flic_root, run_folder.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
-    hand = spatial_mrf.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool, spatial_mrf.FLIC_EDGES,
-                                15, cfg.prior_sigma, cfg.prior_floor)
+    hand = spatial_mrf.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool,
+                                          spatial_mrf.FLIC_EDGES, 15, cfg.prior_sigma, cfg.prior_floor)
     np.testing.assert_allclose(priors, hand, atol=1e-6)
     np.testing.assert_array_equal(spatial_model(load(flic_run))[1], priors)
     torso = np.asarray(hmap.image_to_map(crops.torso[:n], tc.model.pool), np.float32)
@@ -182,7 +183,8 @@ def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tm
     with pytest.raises(InputError) as e:
         estimate(img, run)
     msg = str(e.value)
-    assert len(msg.splitlines()) == 1 and spatial_mrf.CONFIG_FILE in msg and "write_spatial" in msg and "spatial=False" in msg
+    assert (len(msg.splitlines()) == 1 and spatial_mrf.CONFIG_FILE in msg and "write_spatial" in msg
+            and "spatial=False" in msg)
     got = estimate(img, run, spatial=False)
     assert got.points.shape == (1, 11, 2) and not got.spatial and not (run / spatial_mrf.CONFIG_FILE).exists()
 

@@ -63,7 +63,8 @@ def test_crop_matches_numpy_slice_and_gradient_is_local():
 
 
 def test_crop_levels_cover_same_image_area():
-    cfg = pose_model.ModelConfig(image_size=64, pool=4, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    cfg = pose_model.ModelConfig(image_size=64, pool=4, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4),
+                                 context=16)
     centers = jnp.array([[[20.0, 33.0], [50.0, 5.0], [0.0, 63.0]]])
     origin = pose_model.window_origin(centers, cfg)
     assert np.all(np.asarray(origin) % 4 == 0)
@@ -141,7 +142,8 @@ def test_loss_masks_invisible_and_all_invisible_is_zero():
 def test_spatial_dropout_masks_whole_maps():
     cfg = TINY
     keys = jax.random.split(jax.random.PRNGKey(0), 64)
-    m = np.asarray(pose_model.dropout_masks(keys, pose_model.ModelConfig(**{**TINY.__dict__, "bank": (4, 4, 4, 200), "spatial_dropout": 0.3})))
+    m = np.asarray(pose_model.dropout_masks(
+        keys, pose_model.ModelConfig(**{**TINY.__dict__, "bank": (4, 4, 4, 200), "spatial_dropout": 0.3})))
     assert m.shape == (64, 1, 1, 200)
     assert set(np.unique(m)) <= {0.0, np.float32(1 / 0.7)}
     assert 0.25 < (m == 0).mean() < 0.35
@@ -150,7 +152,8 @@ def test_spatial_dropout_masks_whole_maps():
 
 @pytest.mark.parametrize("pool", [4, 8, 16])
 def test_shapes_per_pool(pool):
-    cfg = pose_model.ModelConfig(image_size=64, pool=pool, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    cfg = pose_model.ModelConfig(image_size=64, pool=pool, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4),
+                                 context=16)
     p = pose_model.init(jax.random.PRNGKey(0), cfg)
     out = jax.jit(lambda p, x: pose_model.apply(p, x, cfg))(p, jnp.zeros((1, 64, 64, 3)))
     assert out["coarse_hm"].shape == (1, 64 // pool, 64 // pool, 16)
@@ -163,7 +166,8 @@ def test_shapes_per_pool(pool):
 def test_standard_cascade_matches_parameter_count():
     shared = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig())
     std = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig(variant="standard"))
-    first_two = sum(pose_model.count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items() if k in ("conv1", "conv2")})
+    first_two = sum(pose_model.count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items()
+                                             if k in ("conv1", "conv2")})
                     for lv in range(3))
     # fine path of the shared cascade = its fine net + the coarse layers it reads; standard has its own copies
     assert pose_model.count_params(std["fine"]) == pose_model.count_params(shared["fine"]) + first_two
@@ -234,7 +238,8 @@ def test_init_output_layers_start_near_zero():
     assert 0.5e-3 < np.asarray(p["fine"]["joint_w"]).std() < 2e-3
     fc1 = np.asarray(p["coarse"]["fc1"]["kernel"])
     assert abs(fc1.std() * np.sqrt(fc1.shape[-2]) - 1.0) < 0.1  # LeCun: std 1/sqrt(fan_in)
-    out = jax.jit(lambda p, x: pose_model.apply(p, x, cfg))(p, jax.random.uniform(jax.random.PRNGKey(1), (2, 128, 128, 3)))
+    out = jax.jit(lambda p, x: pose_model.apply(p, x, cfg))(p, jax.random.uniform(jax.random.PRNGKey(1),
+                                                                                   (2, 128, 128, 3)))
     assert float(jnp.abs(out["coarse_hm"]).max()) < 0.05
     assert float(jnp.abs(out["fine_hm"]).max()) < 0.05
     big = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig(out_init_std=1.0))

@@ -44,7 +44,8 @@ SCRIPT = textwrap.dedent("""
     setup_logging()  # the training messages on stderr, as the command shows them
     from convcorr_jax.pose.train_config import TrainConfig
     out, delay = sys.argv[1], float(sys.argv[2])
-    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
+    tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), \
+context=16)
     cfg = TrainConfig(name="r", out=out, model=tiny, batch_size=4, steps=(3, 3, 2), checkpoint_every=2,
                         eval_limit=0)
     r = train(cfg, (stick_people(12, 32, 0), stick_people(4, 32, 1)), progress=False,
@@ -63,8 +64,9 @@ def python_path(first: Path) -> str:
 def _env(extra=None):
     env = dict(os.environ)
     cache = Path(env.get("CONVCORR_CACHE", TESTS.parent / ".cache" / "tests")) / "jax_pose_compile"
-    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=python_path(TESTS.parent))
+    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+               PYTHONPATH=python_path(TESTS.parent))
     env["XLA_FLAGS"] = xla_flags()  # the suite's settings, without forced devices a caller's shell may have
     env.update(extra or {})
     return env
@@ -80,7 +82,8 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
     script.write_text(SCRIPT.format(tests=str(TESTS)))
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
-    r = subprocess.run([sys.executable, str(script), str(a), "0"], env=_env(), capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, str(script), str(a), "0"], env=_env(), capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "8 steps in" in r.stderr
     p = subprocess.Popen([sys.executable, str(script), str(b), "0.75"], env=_env(), stdout=subprocess.PIPE,
@@ -97,7 +100,8 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
     p.communicate(timeout=60)
     assert p.returncode == -signal.SIGKILL
     assert not (b / "final.npz").exists()
-    r2 = subprocess.run([sys.executable, str(script), str(b), "0"], env=_env(), capture_output=True, text=True, timeout=600)
+    r2 = subprocess.run([sys.executable, str(script), str(b), "0"], env=_env(), capture_output=True, text=True,
+                        timeout=600)
     assert r2.returncode == 0, r2.stderr[-3000:]
     done = int(r2.stderr.split(" steps in")[0].split()[-1])
     assert 1 <= done <= 4  # resumed from step >= 4, not from scratch
@@ -172,7 +176,8 @@ def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
     assert float(lr(25)) == pytest.approx(5.1e-3, rel=1e-4)
     assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
     assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
-    assert float(train_step.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)  # warm-up capped at half the stage
+    # warm-up capped at half the stage
+    assert float(train_step.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)
     from convcorr_train import pose_configs
 
     flic = dataclasses.replace(pose_configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
@@ -189,15 +194,18 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
 
     cfg = TrainConfig(name="v", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 1, 0), checkpoint_every=1,
                         eval_limit=2)
-    assert train_config.code_version() == cache.code_version(*train_config.CODE) and "convcorr_jax.pose" in train_config.CODE
+    assert (train_config.code_version() == cache.code_version(*train_config.CODE)
+            and "convcorr_jax.pose" in train_config.CODE)
     before, settings = cfg.fingerprint(), cfg.settings_digest()
     data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
     train(cfg, data, progress=False)
     saved = json.loads((tmp_path / "v" / "metrics.json").read_text())
     # the runner's metrics.json schema; the runner reads its key as that of a finished run
     assert set(saved) == {"key", "status", "seconds", "summary", "markdown", "metrics", "versions"}
-    assert saved["status"] == "ok" and saved["key"]["kind"] == "train.pose" and saved["key"]["version"] == train_config.code_version()
-    assert [e["step"] for e in saved["metrics"]["evals"]] == [1, 2] == [e["step"] for e in run_folder.read_evals(tmp_path / "v")]
+    assert (saved["status"] == "ok" and saved["key"]["kind"] == "train.pose"
+            and saved["key"]["version"] == train_config.code_version())
+    assert ([e["step"] for e in saved["metrics"]["evals"]] == [1, 2]
+            == [e["step"] for e in run_folder.read_evals(tmp_path / "v")])
     assert runner.finished_key(tmp_path / "v") == saved["key"]
 
     monkeypatch.setattr(train_config, "code_version", lambda: "0123456789abcdef")
@@ -309,12 +317,13 @@ def test_a_run_is_not_resumed_on_changed_data(tmp_path):
     cfg = TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0), data_root=str(root))
     params = pose_model.init(jax.random.PRNGKey(0), TINY)
     mgr = checkpoints.manager(tmp_path / "ckpt")
-    checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": train_step.init_opt(cfg, 1, params)}, cfg, {"next_index": 1},
-                      checkpoints.data_fingerprint(cfg))
+    checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": train_step.init_opt(cfg, 1, params)}, cfg,
+                                {"next_index": 1}, checkpoints.data_fingerprint(cfg))
     assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(cfg))[0] == 1
     (root / "b.txt").write_text("b")
     with pytest.raises(InputError, match="data_root") as e:
         checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(cfg))
     assert len(str(e.value).splitlines()) == 1 and "the files changed" in str(e.value)
-    assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1  # evaluation: parameters load whatever the data
+    # evaluation: parameters load whatever the data
+    assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1
     mgr.close()

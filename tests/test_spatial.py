@@ -232,8 +232,8 @@ def _flic_tiny_params():
 
     from convcorr_jax.pose import model as pose_model
 
-    cfg = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16,
-                        num_joints=11)
+    cfg = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4),
+                                 context=16, num_joints=11)
     params = pose_model.init(jax.random.PRNGKey(0), cfg)
     fc2 = params["coarse"]["fc2"]
     key = jax.random.PRNGKey(1)
@@ -256,7 +256,8 @@ def test_predict_with_a_flat_spatial_model_equals_without():
     torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
     hm = np.asarray(pose_model.apply_coarse(params, images.astype(np.float32) / 255.0, cfg)[0])
     assert 0 < hm.min() and hm.max() < 1
-    for sc in (spatial_mrf.SpatialConfig(torso_sigma=1e6), spatial_mrf.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
+    for sc in (spatial_mrf.SpatialConfig(torso_sigma=1e6),
+               spatial_mrf.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
                spatial_mrf.SpatialConfig(enabled=False)):
         got = pose_predict.predict(params, images, cfg, batch=4, spatial=pose_predict.SpatialInputs(flat, torso, sc))
         assert set(got) == set(pose_predict.READOUTS + pose_predict.SPATIAL_READOUTS)
@@ -289,8 +290,9 @@ def test_predict_crops_the_fine_model_at_the_spatially_refined_cells():
     for e, (p, c) in enumerate(spatial_mrf.FLIC_EDGES):  # parents come first in FLIC_EDGES
         cells[:, c] = cells[:, p] + offsets[e]
     want = np.asarray(hmap.map_to_image(cells[:, :11], cfg.pool))
-    got = pose_predict.predict(params, images, cfg, batch=4, spatial=pose_predict.SpatialInputs(pri, torso, spatial_mrf.SpatialConfig(
-        torso_sigma=0.0)))
+    got = pose_predict.predict(params, images, cfg, batch=4,
+                               spatial=pose_predict.SpatialInputs(pri, torso,
+                                                                  spatial_mrf.SpatialConfig(torso_sigma=0.0)))
     np.testing.assert_allclose(got["spatial_coarse"], want, atol=1e-5)
     fine = pose_model.apply(params, images.astype(np.float32) / 255.0, cfg, centers=want.astype(np.float32))
     np.testing.assert_allclose(got["spatial_cascade"], fine["xy"], atol=1e-4)
@@ -303,11 +305,15 @@ def test_predict_refuses_bad_spatial_inputs():
     cfg, params, images = _flic_tiny_params()
     pri = np.zeros((len(spatial_mrf.FLIC_EDGES), 3, 3), np.float32)
     with pytest.raises(InputError, match="torso"):
-        pose_predict.predict(params, images, cfg, spatial=pose_predict.SpatialInputs(pri, np.zeros((2, 2)), spatial_mrf.SpatialConfig()))
+        pose_predict.predict(params, images, cfg,
+                             spatial=pose_predict.SpatialInputs(pri, np.zeros((2, 2)), spatial_mrf.SpatialConfig()))
     with pytest.raises(InputError, match="log_priors"):
-        pose_predict.predict(params, images, cfg, spatial=pose_predict.SpatialInputs(pri[:3], np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
+        pose_predict.predict(params, images, cfg,
+                             spatial=pose_predict.SpatialInputs(pri[:3], np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
     with pytest.raises(InputError, match="mode"):
-        pose_predict.predict(params, images, cfg, spatial=pose_predict.SpatialInputs(pri, np.zeros((5, 2)), spatial_mrf.SpatialConfig(mode="avg")))
+        pose_predict.predict(params, images, cfg,
+                             spatial=pose_predict.SpatialInputs(pri, np.zeros((5, 2)),
+                                                                spatial_mrf.SpatialConfig(mode="avg")))
 
 
 def test_priors_from_pixels_are_the_priors_of_the_cells():
@@ -317,7 +323,8 @@ def test_priors_from_pixels_are_the_priors_of_the_cells():
     torso = rng.uniform(20, 40, (30, 2))
     got = spatial_mrf.priors_from_pixels(pts, vis, torso, 8, spatial_mrf.FLIC_EDGES, 9, 0.5, 1e-3)
     cells, v = spatial_mrf.with_torso(np.asarray(hm.image_to_map(pts, 8)), vis, np.asarray(hm.image_to_map(torso, 8)))
-    np.testing.assert_allclose(got, spatial_mrf.offset_priors(cells, v, spatial_mrf.FLIC_EDGES, 9, 0.5, 1e-3), atol=1e-6)
+    np.testing.assert_allclose(got, spatial_mrf.offset_priors(cells, v, spatial_mrf.FLIC_EDGES, 9, 0.5, 1e-3),
+                               atol=1e-6)
 
 
 def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(tmp_path):
@@ -340,7 +347,8 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
         cfg, params, images = _flic_tiny_params()
         rng = np.random.default_rng(0)
         pri = rng.normal(0, 1, (len(spatial_mrf.FLIC_EDGES), 5, 5)).astype(np.float32)
-        sp = pose_predict.SpatialInputs(pri, rng.uniform(2, 5, (5, 2)).astype(np.float32), spatial_mrf.SpatialConfig(mode="max"))
+        sp = pose_predict.SpatialInputs(pri, rng.uniform(2, 5, (5, 2)).astype(np.float32), \
+spatial_mrf.SpatialConfig(mode="max"))
         mesh = parallel.make_mesh()
         assert mesh.devices.size == 2
         a = pose_predict.predict(params, images, cfg, batch=3, spatial=sp)
@@ -380,9 +388,11 @@ def test_learn_priors_equal_the_hand_counted_histogram_and_priors_from_pixels():
     rng = np.random.default_rng(5)
     pts, vis, torso = rng.uniform(0, 64, (40, 11, 2)), rng.random((40, 11)) < 0.8, rng.uniform(24, 40, (40, 2))
     np.testing.assert_array_equal(spatial_mrf.learn_priors(pts, vis, torso, 8, spatial_mrf.FLIC_VALIDATED),
-                                  spatial_mrf.priors_from_pixels(pts, vis, torso, 8, spatial_mrf.FLIC_EDGES, 15, 1.0, 1e-2))
+                                  spatial_mrf.priors_from_pixels(pts, vis, torso, 8, spatial_mrf.FLIC_EDGES, 15, 1.0,
+                                                                 1e-2))
     whole = spatial_mrf.SpatialConfig()
-    assert spatial_mrf.learn_priors(pts, vis, torso, 8, whole, map_size=8).shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
+    assert (spatial_mrf.learn_priors(pts, vis, torso, 8, whole, map_size=8).shape
+            == (len(spatial_mrf.FLIC_EDGES), 15, 15))
     with pytest.raises(InputError, match="kernel"):
         spatial_mrf.learn_priors(pts, vis, torso, 8, whole)
     with pytest.raises(InputError, match="kernel"):
@@ -462,14 +472,16 @@ def test_fit_priors_recovers_offset():
     maps = np.asarray(peaks.max(-1, keepdims=True))  # one joint, two peaks
     cfg = spatial_mrf.SpatialConfig(edges=((1, 0),), kernel=9, mode="sum", unary_power=1.0, torso_sigma=0.5)
     flat = np.full((1, 9, 9), -np.log(81.0), np.float32)
-    fitted = spatial_mrf.fit_priors(flat, maps, torso, joint[:, None], np.ones((n, 1), bool), cfg, steps=60, lr=0.2, batch=16)
+    fitted = spatial_mrf.fit_priors(flat, maps, torso, joint[:, None], np.ones((n, 1), bool), cfg, steps=60, lr=0.2,
+                                    batch=16)
     assert fitted.shape == (1, 9, 9)
     np.testing.assert_allclose(np.exp(fitted).sum(), 1.0, rtol=1e-4)
     r = 4
     assert np.unravel_index(np.argmax(fitted[0]), (9, 9)) == (r + offset[1], r + offset[0])
     assert np.exp(fitted[0, r + offset[1], r + offset[0]]) > 0.3  # from 1/81
     # with the fitted prior the spatial model prefers the joint's peak over the distractor
-    refined = np.asarray(spatial_mrf.apply_spatial_model(jnp.asarray(maps), jnp.asarray(torso), jnp.asarray(fitted), cfg))
+    refined = np.asarray(spatial_mrf.apply_spatial_model(jnp.asarray(maps), jnp.asarray(torso), jnp.asarray(fitted),
+                                                         cfg))
     am = np.asarray(hm.argmax_2d(jnp.asarray(refined)))[:, 0]
     assert np.mean(np.all(am == joint, -1)) > 0.95
     with pytest.raises(InputError, match="log_priors"):

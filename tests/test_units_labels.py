@@ -110,7 +110,8 @@ def test_pf_willow_report_in_percent_with_same_subclass_means():
     assert cells == {"0.05": ["-", "-"], "0.1": ["50.6", "50.6"], "0.2": ["-", "-"]}
     assert "all 10 sub-classes" in one  # what the published means are over
 
-    four = pf_willow_eval.pck_markdown(_pck(dict.fromkeys(paper.PF_WILLOW_SIFTFLOW_CPP["subclasses"], 0.5)), cfg.label, cfg)
+    four = pf_willow_eval.pck_markdown(_pck(dict.fromkeys(paper.PF_WILLOW_SIFTFLOW_CPP["subclasses"], 0.5)), cfg.label,
+                                       cfg)
     peer = paper.PF_WILLOW_SIFTFLOW_CPP
     mean01 = percent(peer["pck"]["0.1"])  # its own mean over the same 4 sub-classes, as published
     lines = {ln.split("alpha ")[1].split(" ")[0]: ln for ln in four.splitlines()

@@ -241,8 +241,9 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
     Sample point names must be FLIC slot names (`FLIC_JOINTS`) or MPII names mapped by `MPII_TO_FLIC`;
     other slots are NaN. Points are written 1-based; `extras["torso_box"]` (0-based; default: the box of the
     shoulders and hips) becomes `torsobox`. Samples read by `load_flic` from downscaled images (extras
-    image_scale s != 1) are mapped back to their stored imgdims, so a read-write round trip keeps the file. `image_path`'s file name becomes `filepath`; extras moviename,
-    currframe, imgdims (default from `image`, else 480 x 720) are used when present. `istest = not istrain`.
+    image_scale s != 1) are mapped back to their stored imgdims, so a read-write round trip keeps the file.
+    `image_path`'s file name becomes `filepath`; extras moviename, currframe, imgdims (default from `image`, else
+    480 x 720) are used when present. `istest = not istrain`.
     `full=True` adds FLIC-full's isbad / isunchecked (0).
     """
     import scipy.io as sio

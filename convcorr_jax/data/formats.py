@@ -53,8 +53,8 @@ DATASET_OF_FORMAT = {"flic": "flic", "lsp": "lsp", "voc_keypoints_parent": "voc"
 def detect_dataset(root: str | Path) -> str | None:
     """The dataset name (`data=` of the experiments: "flic", "mpii", "lsp", "voc", "300w", "pf_willow") of a
     dataset root folder, from what it holds; None when nothing known is there. A FLIC root holds examples.mat,
-    MPII annot/*.h5 (or hg_annot/*.h5) or a RELEASE .mat, LSP joints.mat, VOC 2011 annotations/ or SegmentationClass/ (or
-    JPEGImages/ with ImageSets/), 300-W .pts files, PF-WILLOW sub-class folders of .png + .mat. Raises
+    MPII annot/*.h5 (or hg_annot/*.h5) or a RELEASE .mat, LSP joints.mat, VOC 2011 annotations/ or SegmentationClass/
+    (or JPEGImages/ with ImageSets/), 300-W .pts files, PF-WILLOW sub-class folders of .png + .mat. Raises
     InputError when `root` is missing or not a folder."""
     root = Path(root)
     if not root.exists():
@@ -143,7 +143,8 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
 
         root = path if fmt == "voc_keypoints" else path / "annotations"
         voc = voc_root
-        if voc is None and fmt == "voc_keypoints_parent" and any((path / d).is_dir() for d in ("JPEGImages", "VOC2011")):
+        if voc is None and fmt == "voc_keypoints_parent" and any(
+                (path / d).is_dir() for d in ("JPEGImages", "VOC2011")):
             voc = path  # a VOC-style tree with annotations/ beside JPEGImages/ (e.g. the synthetic objects)
         return load_voc_keypoints(root, voc_root=voc, **kw, **img), "PASCAL VOC 2011 keypoint XML folder"
     if fmt == "keypoint_xml":

@@ -7,10 +7,11 @@ synthetic / FLIC / MPII person crops, the grain training pipeline), `train` (con
 training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and cascade read-outs with and without
 sub-cell refinement, crop -> image map), `flip` and `scales` (test-time flip and crop scales), `recrop` (a
 second-pass person crop around a first pass's torso on whole frames), `spatial` (the tree MRF spatial model:
-config, priors, inference, files), `estimation` (a trained run on one's own images: `convcorr_jax.pose.estimate(images, run)`), `two_pass` (whole
-frames in two passes with a crop-trained FLIC run: `convcorr_jax.pose.estimate_frames(frames, run, torso)`),
-`mpii_files` (readers of MPII prediction and ground-truth files, writer of prediction files). Tables and figures:
-`convcorr_eval.tompson2015`; named training configs: `convcorr_train.pose_configs`.
+config, priors, inference, files), `estimation` (a trained run on one's own images:
+`convcorr_jax.pose.estimate(images, run)`), `two_pass` (whole frames in two passes with a crop-trained FLIC run:
+`convcorr_jax.pose.estimate_frames(frames, run, torso)`), `mpii_files` (readers of MPII prediction and ground-truth
+files, writer of prediction files). Tables and figures: `convcorr_eval.tompson2015`; named training configs:
+`convcorr_train.pose_configs`.
 """
 
 from convcorr_jax.pose.estimation import Poses, estimate

@@ -120,7 +120,8 @@ def _saved_spatial(path: str, stamp: tuple) -> tuple[spatial_mrf.SpatialConfig, 
 
 
 def _stamp(path: Path) -> tuple:
-    return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
+    return tuple(f.stat().st_mtime_ns if f.is_file() else None
+                 for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
 
 
 def load(run: str | os.PathLike | PoseRun) -> PoseRun:

@@ -43,7 +43,8 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
         head = np.asarray(f["normalize"][:], np.float64)
         n = part.shape[0]
         visible = np.asarray(f["visible"][:], bool) if "visible" in f else np.ones(part.shape[:2], bool)
-        names = tuple(x.decode() if isinstance(x, bytes) else str(x) for x in f["imgname"][:]) if "imgname" in f else ("",) * n
+        names = (tuple(x.decode() if isinstance(x, bytes) else str(x) for x in f["imgname"][:])
+                 if "imgname" in f else ("",) * n)
     check(part.ndim == 3 and part.shape[1:] == (NUM_JOINTS, 2), path, "part", "shape [N, 16, 2]", part.shape)
     check(head.shape == (n,), path, "normalize", f"shape [{n}]", head.shape)
     check(bool(np.all(head > 0)), path, "normalize", "positive head sizes", float(head.min()))

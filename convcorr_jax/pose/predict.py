@@ -82,18 +82,21 @@ def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=16)
-def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None, spatial: spatial_mrf.SpatialConfig | None = None,
-                  peaks: bool = False, flip: tuple[int, ...] | None = None) -> Callable:
+def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
+                  spatial: spatial_mrf.SpatialConfig | None = None, peaks: bool = False,
+                  flip: tuple[int, ...] | None = None) -> Callable:
     """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); with a
     spatial config (params, images, torso [B, 2] cells, log_priors [E, kh, kw]) -> the four and the four spatial
     read-outs (module docstring); with peaks also their confidences `PEAKS` [B, K] ("spatial_peak" with a spatial
     config). flip: a joint set's left/right permutation: test-time flip (`pose.flip.apply` in place of
-    `model.apply`). One per (cfg, mesh, spatial, peaks, flip), so repeated evaluations reuse its compilations (`predict` passes
-    `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded over its "data" axis
-    (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every process."""
+    `model.apply`). One per (cfg, mesh, spatial, peaks, flip), so repeated evaluations reuse its compilations
+    (`predict` passes `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded over its
+    "data" axis (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every
+    process."""
 
     def forward(params, x, centers=None):
-        return pose_model.apply(params, x, cfg, centers=centers) if flip is None else pose_flip.apply(params, x, cfg, flip, centers)
+        return (pose_model.apply(params, x, cfg, centers=centers) if flip is None
+                else pose_flip.apply(params, x, cfg, flip, centers))
 
     def plain(params, images):
         out = forward(params, images.astype(jnp.float32) / 255.0)

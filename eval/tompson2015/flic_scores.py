@@ -134,7 +134,8 @@ class Config(ExperimentConfig):
 
     def spatial_model(self) -> spatial_mrf.SpatialConfig:
         """`spatial.FLIC_VALIDATED` with the spatial_* fields, validated (InputError naming the spatial_ field)."""
-        cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, **{f: getattr(self, f"spatial_{f}") for f in SPATIAL_FIELDS})
+        cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED,
+                                  **{f: getattr(self, f"spatial_{f}") for f in SPATIAL_FIELDS})
         try:
             return cfg.validate()
         except InputError as e:
@@ -221,7 +222,8 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
     data = base.arrays
     by_scale = []
     for s in (1.0,) if second_pass is not None else scales:  # with a second pass, the scales are its own
-        crops = base if s == 1.0 else flic_crops(root, split, tc.model.image_size, tc.crop_scale * s, protocol=tc.protocol)
+        crops = base if s == 1.0 else flic_crops(root, split, tc.model.image_size, tc.crop_scale * s,
+                                                 protocol=tc.protocol)
         sp = None if spatial is None else spatial_inputs(root, tc.model.image_size, tc.model.pool, tc.crop_scale * s,
                                                           len(data), spatial, split, protocol=tc.protocol)
         if sp is not None and log_priors is not None:

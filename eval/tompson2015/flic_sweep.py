@@ -27,9 +27,9 @@ all joints, then by wrist PCK@0.2. Grid "frames" trains nothing either: a finish
 the paper's protocol, whole frames with the person picked by the spatial model from the torso, for each
 `FRAME_ROWS` setting (the input: letterboxed at a side, or native; test-time flip; the spatial model's settings
 from FLIC_VALIDATED; a second pass on a crop around the predicted torso, `flic_scores.second_pass_points`, where
-flip, the crop scales and their merge apply), chosen the same way on the cascade with the spatial model (the second pass's
-read-out on its rows). `--base` replaces every row's config and
-`--set` adds overrides to every row (a smoke run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
+flip, the crop scales and their merge apply), chosen the same way on the cascade with the spatial model (the second
+pass's read-out on its rows). `--base` replaces every row's config and `--set` adds overrides to every row (a smoke
+run: `--base flic_tiny --steps 2,1,1`); `--rows` keeps some rows.
 The results and the choices: bench/RESULTS_pose.md. Every number is PCK@0.05 (torso, all 11 joints) on the
 validation movies after each stage, from the training loop's own evaluations; the test split is never loaded.
 Runs resume when the command is repeated. Writes <out>/sweep.{json,md} (grid "flic") or <out>/sweep_<grid>.{json,md}
@@ -86,7 +86,8 @@ GRIDS["frame"] = {
 }
 GRID = GRIDS["flic"]
 # evaluation-time settings tried on the first "frame" row's run: label -> (test-time flip, priors learned on train)
-EVAL_ROWS = {"+ test flip": (True, False), "+ learned priors": (False, True), "+ test flip, learned priors": (True, True)}
+EVAL_ROWS = {"+ test flip": (True, False), "+ learned priors": (False, True),
+             "+ test flip, learned priors": (True, True)}
 # grid "readout": label -> (test-time flip, crop scales relative to the run's, how the scales' points are merged)
 READOUT_ROWS: dict[str, tuple[bool, tuple[float, ...], str]] = {
     "plain": (False, (1.0,), "mean"),
@@ -169,8 +170,8 @@ def _seconds(cfg) -> float:
     return float(json.loads((cfg.run_dir() / "metrics.json").read_text()).get("seconds", float("nan")))
 
 
-def learned_priors(tc, params, root: str, cfg: spatial_mrf.SpatialConfig = spatial_mrf.FLIC_VALIDATED, people: int = PRIOR_PEOPLE,
-                   steps: int = PRIOR_STEPS, lr: float = PRIOR_LR) -> np.ndarray:
+def learned_priors(tc, params, root: str, cfg: spatial_mrf.SpatialConfig = spatial_mrf.FLIC_VALIDATED,
+                   people: int = PRIOR_PEOPLE, steps: int = PRIOR_STEPS, lr: float = PRIOR_LR) -> np.ndarray:
     """The spatial model's priors learned on train for a run (config tc, params): `spatial.fit_priors` on the coarse
     heat-maps of the first `people` people of the train split (the validation movies never), from the offset
     histograms of the train split's ground truth (`tompson2015.flic_spatial.spatial_inputs` for "val")."""

@@ -7,9 +7,9 @@
 Experiment `tompson2015.mpii`: crops every annotated person from its centre and scale
 (`convcorr_jax.pose.data.mpii_person_crops`), runs the cascade, maps the predictions back to the original image,
 writes them 1-based as `preds` [N, 16, 2] (the frame of annot/valid.h5's `part`) to `preds.h5` in its run folder
-(`convcorr eval mpii`: runs/tompson2015.mpii_<training run>_<settings digest>, the file then copied to --out) and scores the file
-with the official PCKh definition (`convcorr eval pckh`), head size from the annotation's `normalize`. metrics.json
-holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc", "curve"}; prints them at 0.5 and 0.1.
+(`convcorr eval mpii`: runs/tompson2015.mpii_<training run>_<settings digest>, the file then copied to --out) and scores
+the file with the official PCKh definition (`convcorr eval pckh`), head size from the annotation's `normalize`.
+metrics.json holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc", "curve"}; prints them at 0.5 and 0.1.
 """
 
 from __future__ import annotations

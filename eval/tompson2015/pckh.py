@@ -17,7 +17,8 @@ from convcorr_jax.pose.mpii_files import read_eval_h5, read_preds
 from convcorr_eval.report import plt, save_figure, score_about
 
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
-REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat", "bearpaw-hg_s8_b1.mat")
+REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat",
+                        "bearpaw-hg_s8_b1.mat")
 
 
 def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -> dict:

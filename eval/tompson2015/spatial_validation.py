@@ -136,7 +136,8 @@ def refine(maps: np.ndarray, torso_cells: np.ndarray, priors: np.ndarray, cfg: s
     out = []
     for i in range(0, n, batch):
         idx = np.minimum(np.arange(i, i + batch), n - 1)
-        r = spatial_mrf.apply_spatial_model(jnp.asarray(maps[idx]), jnp.asarray(torso_cells[idx]), jnp.asarray(priors), cfg)
+        r = spatial_mrf.apply_spatial_model(jnp.asarray(maps[idx]), jnp.asarray(torso_cells[idx]), jnp.asarray(priors),
+                                            cfg)
         out.append(np.asarray(r)[: min(batch, n - i)])
     return np.concatenate(out)
 
@@ -286,7 +287,8 @@ def run(cfg: Config, ctx: Context) -> Result:
         res["run"] = validate_run(cfg.run_dir, cfg.data_root, TINY_SEARCH if cfg.size == "tiny" else SEARCH,
                                   ctx.progress)
     if cfg.simulate:
-        chosen = spatial_mrf.SpatialConfig.from_dict(res["run"]["chosen"]) if "run" in res else spatial_mrf.FLIC_VALIDATED
+        chosen = (spatial_mrf.SpatialConfig.from_dict(res["run"]["chosen"]) if "run" in res
+                  else spatial_mrf.FLIC_VALIDATED)
         sims = {"sum": dataclasses.replace(chosen, mode="sum"), "max": dataclasses.replace(chosen, mode="max")}
         res["simulated"] = evaluate_simulated(cfg.data_root, cfg.sim_image_size, cfg.sim_pool, sims, cfg.seed,
                                               cfg.limit)

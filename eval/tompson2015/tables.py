@@ -7,8 +7,8 @@
     convcorr run tompson2015.tables --set run_dir=runs/pose_default  # tables of a finished `convcorr train` run
 
 Prints "tompson: PCK@0.05 coarse C -> cascade F (S s)" (at tiny the numbers are meaningless), plus MPII PCKh@0.5
-of the published prediction files when the real annotation folder holds them (Table 4). The pose cascade is trained from scratch on the experiment's data:
-the `backbone` and `weights` fields are unused here.
+of the published prediction files when the real annotation folder holds them (Table 4). The pose cascade is trained
+from scratch on the experiment's data: the `backbone` and `weights` fields are unused here.
 
 Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised; a
 model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.data.headline`);
@@ -94,7 +94,8 @@ def forward_times(base: pose_model.ModelConfig, pools=(4, 8, 16), batch: int = 8
         hm, feats = coarse(params, x)
         origin = pose_model.window_origin(pose_model.coarse_points(hm, cfg), cfg)
         fine = None if cfg.variant == "standard" else jax.jit(
-            lambda p, f, o: pose_model.Fine(cfg).apply({"params": p["fine"]}, [pose_model.crop(fi, o, lv, cfg) for lv, fi in enumerate(f)]))
+            lambda p, f, o: pose_model.Fine(cfg).apply(
+                {"params": p["fine"]}, [pose_model.crop(fi, o, lv, cfg) for lv, fi in enumerate(f)]))
         res = {}
         for name, fn, args in (("Coarse-Model", coarse, (params, x)), ("Cascade", full, (params, x)),
                                ("Fine-Model", fine, (params, feats, origin))):
@@ -167,7 +168,8 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     if timing:
         ft = forward_times(tc.model)
         res["table2_ms"] = {str(k): v for k, v in ft.items()}
-        rows = {k: [ft.get(p, {}).get(k, float("nan")) for p in (4, 8, 16)] for k in ("Coarse-Model", "Fine-Model", "Cascade")}
+        rows = {k: [ft.get(p, {}).get(k, float("nan")) for p in (4, 8, 16)]
+                for k in ("Coarse-Model", "Fine-Model", "Cascade")}
         rows.update({f"paper K40 (FLIC 320x240): {k}": list(vals) for k, vals in paper.TABLE2.items() if with_paper})
         md += [f"**Table 2: forward ms per image ({tc.model.image_size}px, this CPU, batch 8)**", "",
                markdown_table(["model", "4x pool", "8x pool", "16x pool"], _rows(rows)), ""]

@@ -12,8 +12,8 @@ C = TypeVar("C")
 
 
 def with_trained_state(cfg: C, run_help: str | None) -> C:
-    """`cfg` with its `trained` field set to the state (`pose.run_folder.run_state`) of the run in `cfg.run_dir`, so that
-    a run trained further or again is scored again. `run_help`: what run_dir must be, for the InputError when it
+    """`cfg` with its `trained` field set to the state (`pose.run_folder.run_state`) of the run in `cfg.run_dir`, so
+    that a run trained further or again is scored again. `run_help`: what run_dir must be, for the InputError when it
     is None (None: a run is optional and `cfg` comes back unchanged); `pose.run_folder.NotATrainingRun` for a folder
     without a run."""
     if cfg.run_dir is None:
