@@ -34,6 +34,7 @@ NO_OUT = {
     "data inspect": "prints",
     "eval pckh": "--json, --figure",
     "eval pck": "--json",
+    "eval pose": "prints; --json",
     "launch": "the launched command's own flags",
 }
 
