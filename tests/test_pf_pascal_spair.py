@@ -16,7 +16,7 @@ from convcorr_jax.data.keypoint_pairs import pair_norms
 from convcorr_jax.data.pf_pascal import PF_PASCAL_CLASSES, load_pf_pascal
 from convcorr_jax.data.spair import load_spair
 from convcorr_jax.errors import InputError
-from convcorr_eval.long2014 import pf_benchmarks
+from convcorr_eval.long2014 import pf_benchmarks, pf_willow
 
 CAR, CAT = PF_PASCAL_CLASSES.index("car") + 1, PF_PASCAL_CLASSES.index("cat") + 1
 
@@ -195,8 +195,10 @@ def test_pf_pascal_pck_by_hand_with_the_image_threshold(tmp_path):
     """a -> b with the zero flow: a keypoint moves by the image scaling, x' = (x + 0.5) W_b / W_a - 0.5; distances to
     b's keypoints against 0.1 x max(h, w) of b = 12 px."""
     root = _pf_pascal(tmp_path / "PF-PASCAL")
-    cfg = pf_benchmarks.Config(data_root=str(root), data="pf_pascal", features="none", method="bp", backbone="caffenet",
-                   weights="random", image_size=64, classes=("car",), pairs_per_class=1)
+    cfg = pf_willow.replace_fields(
+        pf_benchmarks.Config(data_root=str(root), data="pf_pascal", backbone="caffenet", weights="random",
+                             classes=("car",), pairs_per_class=1),
+        features="none", method="bp", image_size=64)
     kp = pf_benchmarks.load_pairs(cfg)
     from convcorr_jax.weights import load_backbone
 
@@ -243,6 +245,7 @@ def test_sift_and_none_rows_keep_bp_flow_unless_a_method_is_named_and_say_which(
                         (["--features", "none"], "no features, zero flow")):
         assert main([*base, *extra]) == 0, capsys.readouterr().err
         assert says in capsys.readouterr().out, extra
-    assert pf_benchmarks.Config(features="sift", method="bp").transfer.bp_beta == 0.1
-    assert pf_benchmarks.Config(features="cnn", method="bp").transfer.bp_beta == 0.01
-    assert pf_benchmarks.Config(features="sift", method="bp", beta=0.03).transfer.bp_beta == 0.03
+    base = pf_benchmarks.Config()
+    assert pf_willow.replace_fields(base, features="sift", method="bp").transfer.bp_beta == 0.1
+    assert pf_willow.replace_fields(base, features="cnn", method="bp").transfer.bp_beta == 0.01
+    assert pf_willow.replace_fields(base, features="sift", method="bp", beta=0.03).transfer.bp_beta == 0.03

@@ -121,7 +121,7 @@ def benchmark_pck(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, category: 
 
 
 def evaluate_pairs(kp: KeypointPairs, cfg: Config, backbone, params, progress: bool = False) -> dict:
-    """cfg.matcher on every pair of `kp`. Returns {"pck" (`benchmark_pck`), "pred" [P, K, 2], "norm" [P],
+    """cfg.transfer's matcher on every pair of `kp`. Returns {"pck" (`benchmark_pck`), "pred" [P, K, 2], "norm" [P],
     "seconds"}."""
     t0 = time.perf_counter()
     frames, hw = chunked_frames(kp.images, cfg, backbone, params)
@@ -155,7 +155,7 @@ def run(cfg: Config, ctx: Context, supported: tuple[str, ...] = tuple(LOADERS)) 
     title = TITLES.get(cfg.data, cfg.data)
     m = out["pck"]
     norm = THRESHOLDS[NORMS[cfg.data]]
-    on = ran_on(cfg, cfg.split, cfg.backbone if cfg.features == "cnn" else "no network")
+    on = ran_on(cfg, cfg.split, cfg.backbone if cfg.transfer.features == "cnn" else "no network")
     md = [f"{title} {cfg.split} split ({on}), PCK (%) ({norm}; mean over pairs, as HPF and SCOT; per category beside "
           "it):", "",
           table(m), "", f"{out['pairs']} pairs; {pf_willow.setting_text(cfg)}; {out['seconds']:.0f} s.", ""]
