@@ -79,13 +79,25 @@ class ExperimentConfig:
 
 def nest_transfer(cfg: ExperimentConfig) -> None:
     """For a config holding a `PointTransferConfig` as `cfg.transfer` (called from its `__post_init__`): InputError
-    unless it is one, and its `backbone` made the experiment's (one backbone per run: `backbone`)."""
+    unless it is one, and one backbone per run. Where `cfg.backbone` and `cfg.transfer.backbone` differ, the one
+    that is not at its class default is set on both (`--set backbone=X` and `--set transfer.backbone=X` mean the
+    same); InputError where both were set to different networks."""
     from convcorr_jax.correspondence.point_config import PointTransferConfig
 
     if not isinstance(cfg.transfer, PointTransferConfig):
         raise InputError("config", "transfer", "a PointTransferConfig", type(cfg.transfer).__name__)
-    if cfg.transfer.backbone != cfg.backbone:
-        object.__setattr__(cfg, "transfer", dataclasses.replace(cfg.transfer, backbone=cfg.backbone))
+    own, nested = cfg.backbone, cfg.transfer.backbone
+    if own == nested:
+        return
+    own_default = type(cfg).__dataclass_fields__["backbone"].default
+    nested_default = PointTransferConfig.__dataclass_fields__["backbone"].default
+    if nested == nested_default:
+        object.__setattr__(cfg, "transfer", dataclasses.replace(cfg.transfer, backbone=own))
+    elif own == own_default:
+        object.__setattr__(cfg, "backbone", nested)
+    else:
+        raise InputError("config", "transfer.backbone", f"the run's backbone {own!r} (one backbone per run: set "
+                         "`backbone` alone)", nested)
 
 
 def sized(size: str, table: Mapping[str, T]) -> T:

@@ -217,3 +217,14 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     assert all(f["score"] == rows[f["row"]]["per_class"][f["left_out"]] for f in folds)
     assert "**Leave one sub-class out**" in res.markdown and "worst sub-class @0.1" in res.markdown
     assert "radius 2, flip off, cycle 1" in res.markdown
+
+
+def test_one_backbone_per_run_whichever_field_names_it():
+    from convcorr_jax.config import override
+
+    base = pf_willow_eval.get_config("tiny")
+    for key in ("backbone", "transfer.backbone"):
+        cfg = override(base, [f"{key}=torchvision_alexnet"])
+        assert (cfg.backbone, cfg.transfer.backbone) == ("torchvision_alexnet", "torchvision_alexnet"), key
+    with pytest.raises(InputError, match="transfer.backbone"):
+        override(base, ["backbone=torchvision_alexnet", "transfer.backbone=mobilenet_v2"])
