@@ -40,10 +40,36 @@ def real_data():
 @pytest.fixture(scope="session")
 def flic_root(real_data):
     """The FLIC folder of the real data (examples.mat + images/); skips with the reason when absent."""
+    return _flic_folder(real_data)
+
+
+def _flic_folder(real_data: Path) -> Path:
     root = real_data / "flic"
     if not (root / "examples.mat").is_file() or not (root / "images").is_dir():
         pytest.skip(f"FLIC (examples.mat and images/) not found under the real data folder {real_data}")
     return root
+
+
+@pytest.fixture(scope="session")
+def flic_subset(real_data, tmp_path_factory):
+    """A FLIC folder of real FLIC people: examples.mat with the first 6 examples of each of the first 10 training
+    movies (by name) and the first 24 test examples, images/ links to their real images. Returns (folder, number
+    of training people, number of test people)."""
+    from convcorr_jax.data.flic import load_flic, write_flic_mat
+
+    flic_root = _flic_folder(real_data)
+    samples = list(load_flic(flic_root))
+    movies = sorted({s.extras["moviename"] for s in samples if s.extras["istrain"]})[:10]
+    train = [s for m in movies for s in [s for s in samples if s.extras["istrain"] and s.extras["moviename"] == m][:6]]
+    test = [s for s in samples if s.extras["istest"]][:24]
+    root = tmp_path_factory.mktemp("flic_subset")
+    (root / "images").mkdir()
+    for s in train + test:
+        link = root / "images" / Path(s.image_path).name
+        if not link.exists():
+            link.symlink_to(flic_root / "images" / Path(s.image_path).name)
+    write_flic_mat(root / "examples.mat", train + test, [True] * len(train) + [False] * len(test))
+    return root, len(train), len(test)
 
 
 @pytest.fixture

@@ -91,14 +91,15 @@ def test_flic_split_parses_once_per_version_of_the_annotations(tiny_flic, monkey
 
 
 @pytest.mark.slow
-def test_flic_tiny_train_and_eval(flic_root, tmp_path):
+def test_flic_tiny_train_and_eval(flic_subset, tmp_path):
     """`convcorr train pose --config flic_tiny` (which saves the spatial model: the validated config and priors
     learned from the people it trains on) then `convcorr eval flic` on the FLIC test split (with the spatial
-    model's rows) and the spatial model's validation (`tompson2015.spatial_validation`, tiny search) on it."""
+    model's rows) and the spatial model's validation (`tompson2015.spatial_validation`, tiny search) on it; real
+    FLIC people (`flic_subset`: 10 training movies, 24 test people)."""
     from convcorr_cli.main import main
     from convcorr_jax.pose import spatial as spatial_mrf
 
-    root = flic_root
+    root, _, n_test = flic_subset
     assert main(["train", "pose", "--config", "flic_tiny", "--set", f"out={tmp_path}", "--set",
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
@@ -107,14 +108,18 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
     assert cfg == spatial_mrf.FLIC_VALIDATED
     np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder.run_config(run)))
     saved = json.loads((run / spatial_mrf.CONFIG_FILE).read_text())["priors"]
-    assert saved["file"] == spatial_mrf.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == 3390
+    from convcorr_jax.data.flic import load_flic
+
+    train_people = len(movie_split([p.extras["moviename"] for p in load_flic(root, "train")])[0])  # less val movies
+    assert 0 < train_people < flic_subset[1]
+    assert saved["file"] == spatial_mrf.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == train_people
     out = tmp_path / "flic.json"
     assert main(["eval", "flic", "--run", str(run), "--root", str(root), "--json", str(out), "--figure",
                  str(tmp_path / "fig15.png"), "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
     res = json.loads(out.read_text())
     saved = json.loads(next((tmp_path / "runs").glob("tompson2015.flic_pose_flic_tiny_*/metrics.json")).read_text())
     assert saved["status"] == "ok" and saved["metrics"] == res
-    assert res["split"] == "test" and res["n"] == 1016
+    assert res["split"] == "test" and res["n"] == n_test
     assert res["spatial"]["priors"] == "FLIC trainval ground truth"
     for a in ("0.05", "0.1", "0.2"):
         for model in ("coarse", "coarse+spatial", "cascade", "cascade+spatial"):
@@ -134,12 +139,13 @@ def test_flic_tiny_train_and_eval(flic_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_flic_trunk_model_on_whole_frames(flic_root, tmp_path):
+def test_flic_trunk_model_on_whole_frames(flic_subset, tmp_path):
     """The generic-feature model (pretrained MobileNetV2 trunk) on the whole-frame protocol through the commands:
     trained on letterboxed FLIC frames, scored on the test frames with the spatial model conditioned on each
     person's torso point; the report names the protocol and the trunk."""
     from convcorr_cli.main import main
 
+    flic_root, _, n_test = flic_subset  # real FLIC frames: 10 training movies, 24 test people
     sets = ["model.image_size=64", "model.context=16", "protocol=frame", "steps=2,1,1", "batch_size=4",
             "eval_limit=16", "checkpoint_every=2", f"out={tmp_path}", f"data_root={flic_root}"]
     assert main(["train", "pose", "--config", "flic_frame", *[a for s in sets for a in ("--set", s)],
@@ -152,7 +158,7 @@ def test_flic_trunk_model_on_whole_frames(flic_root, tmp_path):
     assert main(["eval", "flic", "--run", str(run), "--root", str(flic_root), "--json", str(out), "--out-dir",
                  str(tmp_path / "runs"), "--no-progress"]) == 0
     res = json.loads(out.read_text())
-    assert res["protocol"] == "frame" and res["trunk"] == "mobilenet_v2" and res["n"] == 1016
+    assert res["protocol"] == "frame" and res["trunk"] == "mobilenet_v2" and res["n"] == n_test
     assert set(res["pck"]["0.2"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial"}
     report = next((tmp_path / "runs").glob("tompson2015.flic_*/report.md")).read_text()
     assert "input: whole frames; pretrained trunk: mobilenet_v2" in report

@@ -2,10 +2,17 @@
 random weights; skipped where the real data folder (or its FLIC part) is absent."""
 
 import numpy as np
+import pytest
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic
 from convcorr_eval.long2014.common import flic_person_box, load_train_test
 from convcorr_eval.runner import make_config, run_experiment
+
+
+@pytest.fixture(scope="module")
+def flic_root(flic_subset):
+    """Real FLIC people, a few per movie (`conftest.flic_subset`): this module's runs need no more."""
+    return flic_subset[0]
 
 
 def _run(exp_id, flic_root, tmp_path, sets=()):

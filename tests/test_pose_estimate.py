@@ -26,6 +26,12 @@ from convcorr_train import pose_configs
 
 
 @pytest.fixture(scope="module")
+def flic_root(flic_subset):
+    """Real FLIC people, a few per movie (`conftest.flic_subset`): this module's runs need no more."""
+    return flic_subset[0]
+
+
+@pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory, write_pose_run) -> Path:
     """A run of the `tiny` config (16 MPII joints, 64 px inputs, data=synthetic): no spatial model."""
     return write_pose_run(dataclasses.replace(pose_configs.get_config("tiny"),

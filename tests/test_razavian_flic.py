@@ -2,8 +2,15 @@
 reports it against a hand-computed confusion matrix."""
 
 import numpy as np
+import pytest
 
 from convcorr_jax import metrics
+
+
+@pytest.fixture(scope="module")
+def flic_root(flic_subset):
+    """Real FLIC people, a few per movie (`conftest.flic_subset`): this module's runs need no more."""
+    return flic_subset[0]
 
 
 def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
