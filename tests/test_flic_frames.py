@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from convcorr_train import pose_configs
 
+from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data
-from convcorr_jax.pose import estimation
+from convcorr_jax.pose import data, estimation
 
 
 def test_native_frames_unresampled(tiny_flic, tmp_path, monkeypatch):
@@ -32,7 +32,7 @@ def test_native_frames_unresampled(tiny_flic, tmp_path, monkeypatch):
         box = s.extras["torso_box"]
         np.testing.assert_allclose(crops.torso[i], (box[:2] + box[2:]) / 2 + [ox, oy], atol=1e-4)
     # the torso normaliser is unscaled too
-    lsho, rhip = data.TORSO_ENDS[11]
+    lsho, rhip = skeletons.FLIC.torso
     np.testing.assert_allclose(crops.arrays.norm, [np.linalg.norm(s.points[lsho] - s.points[rhip]) for s in samples],
                                rtol=1e-5)
 

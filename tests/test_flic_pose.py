@@ -10,20 +10,19 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from convcorr_eval.tompson2015 import tables
 
-from convcorr_jax import metrics
+from convcorr_jax import geometry, metrics
+from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.synthetic import load_people
 from convcorr_jax.errors import InputError
-from convcorr_jax import geometry
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import mpii_files, predict
-from convcorr_jax.pose import run_folder
+from convcorr_jax.pose import mpii_files, predict, run_folder
 from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
-from convcorr_eval.tompson2015 import tables
 
 MPII_IMAGES = ("004645041.jpg", "005808361.jpg", "051423444.jpg", "052475643.jpg", "060754485.jpg")
 
@@ -184,8 +183,8 @@ def _mpii_folder(real_data, tmp_path) -> Path:
 
 def test_mpii_writeback_round_trip(real_data, tmp_path):
     """Ground truth mapped into the person crops and back, written as an MPII h5, scores PCKh 100."""
-    from convcorr_jax.data.mpii import load_mpii_h5
     from convcorr_cli.main import main
+    from convcorr_jax.data.mpii import load_mpii_h5
 
     folder = _mpii_folder(real_data, tmp_path)
     people = load_mpii_h5(folder / "valid.h5", image_root=folder / "images")
@@ -242,8 +241,8 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     # synthetic people carry MPII-style head sizes too, but are scored with the torso (PCK@0.05)
     people = load_people(n=8, seed=0, split="train", image_size=64)
     assert "head_size" in people[0].extras
-    torso = [pose_data.torso_size(np.asarray(p.points), np.asarray(p.bbox)) for p in people]
-    np.testing.assert_allclose(pose_data.arrays_from_samples(people, 64).norm, torso, rtol=1e-6)
+    torso = [pose_data.torso_size(np.asarray(p.points), skeletons.MPII, np.asarray(p.bbox)) for p in people]
+    np.testing.assert_allclose(pose_data.arrays_from_samples(people, 64, skeletons.MPII).norm, torso, rtol=1e-6)
     assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
     assert set(res["pckh@0.5"]) == {"coarse", "cascade"}
 
@@ -266,8 +265,9 @@ def test_flic_spatial_priors_from_train_annotations(flic_root):
     """The spatial model's inputs for FLIC crops (annotations only): the torso at the crop's centre cell, priors
     learned from FLIC train (minus the validation movies for val, all of it for test) whose likeliest offsets put
     the shoulders above the torso centre, left shoulder on the image's right, and the nose above the shoulders."""
-    from convcorr_jax.pose import spatial as spatial_mrf
     from convcorr_eval.tompson2015 import flic_spatial
+
+    from convcorr_jax.pose import spatial as spatial_mrf
 
     assert flic_spatial.prior_split("val") == "train" and flic_spatial.prior_split("test") == "trainval"
     sp = flic_spatial.spatial_inputs(flic_root, 128, 8, 2.5, 3, spatial_mrf.SpatialConfig(prior_sigma=0.0), split="val")
@@ -292,8 +292,9 @@ def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
     """protocol "frame": the frame's longer side spans the crop, the frame is centred (black bands above and below
     a landscape frame), every labelled joint lies inside, and the torso point is the torso box's centre (the
     spatial model's root); "person" keeps the torso at the crop's centre."""
-    from convcorr_jax.data.flic import load_flic
     from convcorr_eval.tompson2015 import flic_spatial
+
+    from convcorr_jax.data.flic import load_flic
 
     samples = load_flic(flic_root, split="test")[:4]
     w, h = samples[0].extras["image_size"] or samples[0].extras["imgdims"][1::-1]

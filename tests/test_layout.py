@@ -137,7 +137,7 @@ FRAME_LINE = re.compile(r"box|side|frame|paper|/ *$")
 NORM_LINE = re.compile(r"norm")
 # definitions with one home: (pattern, the one file allowed to hold it)
 ONE_HOME = {
-    r"^TORSO_ENDS\b|TORSO_ENDS\[11\]": "convcorr_jax/pose/data.py",  # FLIC's torso normaliser
+    r"torso=\(0, 7\)": "convcorr_jax/data/skeletons.py",  # FLIC's torso normaliser (lsho - rhip)
     r"^def split_indices\b": "convcorr_jax/pose/data.py",  # FLIC's train / validation split of the training frames
     r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
     r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model.py",  # the input-size multiple (`ModelConfig.size_multiple`)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from convcorr_jax.data import skeletons
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose.data import PoseArrays, torso_size
 
@@ -41,7 +42,7 @@ def stick_people(n: int, size: int = 32, seed: int = 0) -> PoseArrays:
         pts.append(p.astype(np.float32))
         v = np.ones(16, bool)
         vis.append(v)
-        norm.append(torso_size(p))
+        norm.append(torso_size(p, skeletons.MPII))
     return PoseArrays(np.stack(imgs), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
 
 
@@ -49,8 +50,9 @@ def test_train_cli_lists_every_config():
     """`--config` takes exactly the names of the one registry of pose configs, and each builds its TrainConfig."""
     import argparse
 
-    from convcorr_cli import train as cli
     from convcorr_train import pose_configs
+
+    from convcorr_cli import train as cli
 
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
@@ -103,10 +105,10 @@ def test_flic_tables_on_eleven_joints(tmp_path):
     import dataclasses
 
     import jax
-
-    from convcorr_jax.pose import model as pose_model
     from convcorr_eval.tompson2015 import tables
     from convcorr_train import pose_configs
+
+    from convcorr_jax.pose import model as pose_model
 
     tc = pose_configs.get_config("tiny")
     tc = dataclasses.replace(tc, data="flic", model=dataclasses.replace(tc.model, num_joints=11))

@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from convcorr_jax.data import skeletons
+from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
 from convcorr_jax.pose import model as pose_model
@@ -63,6 +65,10 @@ def test_torso_size_for_mpii_and_flic_orders():
     mpii[13], mpii[2] = (10, 10), (13, 14)  # l shoulder, r hip
     flic = np.zeros((11, 2), np.float32)
     flic[0], flic[7] = (0, 0), (6, 8)  # lsho, rhip
-    assert torso_size(mpii) == pytest.approx(5.0)
-    assert torso_size(flic) == pytest.approx(10.0)
-    assert torso_size(np.zeros((5, 2)), np.array([0, 0, 3, 4])) == pytest.approx(5.0)
+    assert torso_size(mpii, skeletons.MPII) == pytest.approx(5.0)
+    assert torso_size(flic, skeletons.FLIC) == pytest.approx(10.0)
+    box = np.array([0, 0, 3, 4])
+    assert torso_size(np.zeros((14, 2)), skeletons.LSP, box) == pytest.approx(5.0)  # lsho == rhip: the box
+    assert torso_size(np.zeros((14, 2)), skeletons.LSP) == pytest.approx(1.0)
+    with pytest.raises(InputError, match="points"):
+        torso_size(np.zeros((14, 2)), skeletons.FLIC)  # never chosen by the number of joints

@@ -18,16 +18,17 @@ import jax
 import numpy as np
 import pytest
 from conftest import xla_flags
+from convcorr_eval import runner
 
 from convcorr_jax import cache
 from convcorr_jax.config import override
+from convcorr_jax.data import skeletons
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
 from convcorr_jax.pose.train import TrainingDiverged, load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
-from convcorr_eval import runner
 
 TESTS = Path(__file__).resolve().parent
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -142,7 +143,7 @@ def test_bad_training_input(tmp_path):
     with pytest.raises(InputError, match="samples"):
         train(cfg, (empty, empty), progress=False)
     with pytest.raises(InputError, match="samples"):
-        pose_data.arrays_from_samples([], 32)
+        pose_data.arrays_from_samples([], 32, skeletons.MPII)
     with pytest.raises(InputError, match="data"):
         load_data(TrainConfig(data="coco"))
     with pytest.raises(InputError, match="data_root"):

@@ -62,8 +62,6 @@ FLIC_SPLITS = ("train", "val", "trainval", "test")
 PROTOCOLS = ("person", "frame", "native")  # FLIC inputs: person crops, whole frames letterboxed or at native size
 VAL_FRACTION = 0.15
 VAL_SEED = 0
-TORSO_ENDS = {16: (13, 2), 11: (0, 7)}  # l shoulder, r hip of the 16 MPII-ordered and the 11 FLIC joints (torso_size
-# without a skeleton, the old rule kept for callers that give none; the library passes the skeleton)
 READ_OPTIONS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)  # rows are in (mapped) memory
 _CHUNK = 64  # images decoded at a time while building crops
 
@@ -112,18 +110,19 @@ def headline(kind: str) -> tuple[str, float]:
     return ("PCKh", 0.5) if kind == "mpii" else ("PCK", 0.2) if kind in pose_sets.LOADERS else ("PCK", 0.05)
 
 
-def torso_size(points: np.ndarray, bbox: np.ndarray | None = None, skeleton: Skeleton | None = None) -> float:
-    """||l shoulder - r hip|| (MODEC's FLIC torso) of one person's points [K, 2]: the skeleton's torso ends (without
-    a skeleton: those of the 16 MPII-ordered or the 11 FLIC joints, `TORSO_ENDS`), else the bbox diagonal (else 1)."""
-    ends = skeleton.torso if skeleton is not None else TORSO_ENDS.get(len(points))
+def torso_size(points: np.ndarray, skeleton: Skeleton, bbox: np.ndarray | None = None) -> float:
+    """The distance between `skeleton`'s torso ends (FLIC: l shoulder - r hip, MODEC's torso) in one person's points
+    [K, 2]; where the skeleton has none or one is missing, the bbox [4] (x0, y0, x1, y1) diagonal (else 1)."""
+    if len(points) != skeleton.num_joints:
+        raise InputError("torso_size", "points", f"{skeleton.num_joints} joints ({skeleton.name})", len(points))
+    ends = skeleton.torso
     d = float(np.linalg.norm(points[ends[0]] - points[ends[1]])) if ends else float("nan")
     if not np.isfinite(d) or d <= 0:
         d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
     return d
 
 
-def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int,
-                        skeleton: Skeleton | None = None) -> PoseArrays:
+def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skeleton: Skeleton) -> PoseArrays:
     """KeypointSamples (square image_size images, loaded or on disk) -> PoseArrays, norm = `torso_size` (the
     skeleton's torso ends)."""
     if not samples:
@@ -137,7 +136,7 @@ def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int,
         imgs.append(img)
         pts.append(np.nan_to_num(p))
         vis.append(_labelled(s, p))
-        norm.append(torso_size(p, np.asarray(s.bbox), skeleton))
+        norm.append(torso_size(p, skeleton, np.asarray(s.bbox)))
     return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
 
 
@@ -299,7 +298,7 @@ def flic_split(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTI
 
 def flic_torso_norm(points: np.ndarray) -> np.ndarray:
     """FLIC's PCK normaliser [N] of points [N, 11, 2]: |l shoulder - r hip| (MODEC), in the points' pixels."""
-    ends = TORSO_ENDS[11]
+    ends = skeletons.FLIC.torso
     return np.linalg.norm(points[:, ends[0]] - points[:, ends[1]], axis=-1)
 
 
