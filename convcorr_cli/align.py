@@ -38,6 +38,7 @@ from convcorr_jax.flow.align import FEATURES, check_image_sizes
 from convcorr_jax.flow.bp import BPConfig
 from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig
 from convcorr_jax.flow.pair import align_pair, dense_align_pair
+from convcorr_jax.optional import require
 from convcorr_jax.weights import load_backbone
 
 FLAGS = {"beta": "--beta", "window": "--window", "iters": "--iters", "levels": "--levels"}
@@ -100,6 +101,7 @@ def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    require("matplotlib", "report", "the figure (warp.png)")
     io.check_writable(args.out, "--out", kind="folder")
     if args.json:
         io.check_writable(args.json, "--json")

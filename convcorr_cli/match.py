@@ -31,6 +31,7 @@ from convcorr_jax.correspondence import PointTransferConfig, transfer_points
 from convcorr_jax.correspondence.point_config import METHODS
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
+from convcorr_jax.optional import require
 
 CONFIDENCE = ("cosine similarity of the backbone features at the source point (A) and at the transferred point (B), "
               "0..1; null where a point has none")
@@ -123,6 +124,7 @@ def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarra
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    require("matplotlib", "report", "the figure (--figure)")
     out, fig = default_outputs(args.points, args.image_b, args.out, args.figure)
     io.check_writable(out, "--out")
     io.check_writable(fig, "--figure")

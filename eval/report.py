@@ -15,8 +15,11 @@ import os
 import re
 from typing import Any, Callable, Sequence
 
-import markdown as _markdown
-import matplotlib
+from convcorr_jax.optional import require
+
+_NEEDS = "writing reports and figures (convcorr eval, run, demo, match, align)"
+matplotlib = require("matplotlib", "report", _NEEDS)
+_markdown = require("markdown", "report", _NEEDS)
 
 matplotlib.use("Agg")  # no display: figures go to files
 import matplotlib.pyplot as plt  # noqa: E402

@@ -49,7 +49,7 @@ LONG_MODULES = {
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
     {"errors", "io", "config", "cache", "paths", "compile_cache", "exported", "interrupt", "runinfo", "parallel",
-     "progress", "geometry", "metrics", "knn", "long_frame", "registry", "__init__"},
+     "progress", "geometry", "metrics", "knn", "long_frame", "registry", "optional", "__init__"},
     {"backbones"},
     {"weights"},
     {"data"},

@@ -32,6 +32,7 @@ from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
+from convcorr_jax.optional import require
 from convcorr_jax.parallel import pad_rows
 from convcorr_jax.progress import bar as progress_bar
 
@@ -237,7 +238,7 @@ def contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> n
 
 def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut", "coffee", "rocket")) -> list:
     """scikit-image's bundled real photographs, centre-cropped square and resized to size x size (uint8)."""
-    from skimage import data  # optional peer: scikit-image's bundled photographs
+    data = require("skimage.data", "report", "query_images (scikit-image's bundled photographs)")
 
     out = []
     for name in names:

@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import tensorflow_datasets as tfds
 from etils import epath
-from tensorflow_datasets.core import utils as tfds_utils
-from tensorflow_datasets.core.utils import gcs_utils
 
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
+from convcorr_jax.optional import require
+
+_NEEDS = "convcorr_jax.data.tfds_builders"
+tfds = require("tensorflow_datasets", "tfds", _NEEDS)
+tfds_utils = require("tensorflow_datasets.core.utils", "tfds", _NEEDS)
+gcs_utils = require("tensorflow_datasets.core.utils.gcs_utils", "tfds", _NEEDS)
 
 gcs_utils._is_gcs_disabled = True  # never look datasets up on Google Cloud Storage
 

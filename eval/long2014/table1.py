@@ -11,7 +11,6 @@ from its layer list equal the paper's (11/4 ... 195/32), and the top-1 class of 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from convcorr_jax.backbones import get, preprocess
 from convcorr_jax.features.classify import classify
 from convcorr_jax.data.types import load_image
+from convcorr_jax.optional import require
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 from convcorr_eval.long2014.paper import TABLE1
@@ -66,8 +66,8 @@ def role_rows(backbone) -> list[list]:
 
 def skimage_images() -> list[tuple[str, np.ndarray]]:
     """scikit-image's bundled real photographs (uint8 RGB)."""
-    spec = importlib.util.find_spec("skimage")
-    folder = Path(spec.origin).parent / "data"
+    skimage = require("skimage", "report", "Table 1's photographs (scikit-image's bundled ones)")
+    folder = Path(skimage.__file__).parent / "data"
     return [(n.split(".")[0], load_image(folder / n)) for n in SKIMAGE_IMAGES if (folder / n).is_file()]
 
 

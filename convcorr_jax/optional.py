@@ -1,0 +1,50 @@
+"""Optional dependencies: the extras of convcorr-jax, imported where they are needed, with one error line naming the
+extra to install when one is missing.
+
+    tfds = require("tensorflow_datasets", "tfds", "convcorr_jax.data.tfds_builders")
+
+Extras (pyproject.toml): `report` (reports and figures of `convcorr eval`, `run`, `demo`, `match`, `align`),
+`tfds` (tensorflow-datasets: `convcorr_jax.data.tfds_builders`), `bench` (scikit-learn: the scripts in bench/),
+`test` (the test suite: pytest and the others), `cuda12` (JAX for NVIDIA GPUs).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from convcorr_jax.errors import InputError
+
+# import name -> the name pip installs it by, where they differ
+DISTRIBUTIONS = {"skimage": "scikit-image", "sklearn": "scikit-learn", "tensorflow_datasets": "tensorflow-datasets"}
+
+
+class MissingExtra(InputError, ImportError):
+    """An optional dependency is not installed. One line: what needs it, the package and the pip line of its extra,
+    "convcorr_jax.data.tfds_builders needs tensorflow-datasets: pip install 'convcorr-jax[tfds]'". An InputError
+    (the `convcorr` command prints it as one line, exit code 2) and an ImportError (`except ImportError` catches it).
+
+    Attributes: `name` (the module not found, as ImportError's), `package` (its pip name), `extra`."""
+
+    def __init__(self, module: str, extra: str, what: str):
+        top = module.partition(".")[0]
+        self.package, self.extra = DISTRIBUTIONS.get(top, top), extra
+        super().__init__(None, "extra", f"convcorr-jax[{extra}]",
+                         message=f"{what} needs {self.package}: pip install 'convcorr-jax[{extra}]'")
+        self.name = module
+
+
+def require(module: str, extra: str, what: str) -> ModuleType:
+    """The module `module` imported, or MissingExtra naming `what` needs it and the `extra` that installs it.
+    Only a missing `module` (or a package above it) is reported so; any other failure of its import is raised as
+    it is."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        parts = module.split(".")
+        if e.name not in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}:
+            raise
+        raise MissingExtra(module, extra, what) from None
+
+
+__all__ = ["DISTRIBUTIONS", "MissingExtra", "require"]
