@@ -50,7 +50,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]  # the reposito
 
 TRAIN_SHARE = 0.85  # of --minutes spent in training steps; the rest: evaluations after each stage, checkpoints
 # import name -> pip name of what the steps need beyond jax, flax, optax and orbax (docs/scaling.md)
-NEEDED = {"grain": "grain", "chex": "chex", "scipy": "scipy", "PIL": "pillow", "h5py": "h5py", "sklearn":
+NEEDED = {"grain": "grain", "scipy": "scipy", "PIL": "pillow", "h5py": "h5py", "sklearn":
           "scikit-learn", "threadpoolctl": "threadpoolctl", "tqdm": "tqdm", "tensorboardX": "tensorboardX",
           "matplotlib": "matplotlib", "markdown": "markdown", "skimage": "scikit-image"}
 TEST_NEEDED = {"pytest": "pytest", "hypothesis": "hypothesis"}
