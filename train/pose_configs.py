@@ -62,8 +62,9 @@ trained run to one's own images.
               steps=A,B,C]`, then `convcorr eval pose --run runs/pose_coco --root DIR` (docs/library.md).
   coco_tiny   `coco` with the tiny model at 64 px, 8 / 4 / 4 steps: a smoke test (numbers meaningless).
   lsp         the `flic` recipe on LSP / LSP-extended (joints.mat + images/; whole images letterboxed in 128 px),
-              1600 / 600 / 300 steps, set by the 45-minute budget on LSPET (`--set train_images=3000`: im00001-
-              im03000 train + validation, the rest test; bench/RESULTS_pose.md).
+              1600 / 900 / 600 steps (LSPET, `--set train_images=3000`: im00001-im03000 train + validation, the
+              rest test; the fine and joint stages lengthened after the validation part showed the cascade level
+              with the coarse model at 1600 / 600 / 300; bench/RESULTS_pose.md).
   mpii        the `flic` recipe on MPII's person crops (train.h5, valid.h5, images/).
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
@@ -89,7 +90,7 @@ FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same bu
 FLIC_NATIVE_STEPS = (300, 450, 90)  # `flic_native`: 384 px inputs, the budget (31.6 min on the 2-core CPU)
 COCO_STEPS = FLIC_TRUNK_STEPS  # `coco`: the `flic` recipe; `--set steps=A,B,C` for a smaller dataset or budget
 COCO_CROP_SCALE = 1.25  # `coco`: person-crop side / the annotation bbox's longer side
-LSP_STEPS = (1600, 600, 300)  # `lsp`: set by the 45-minute wall-clock budget on LSPET (bench/RESULTS_pose.md)
+LSP_STEPS = (1600, 900, 600)  # `lsp`: chosen on LSPET's validation part (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8),
                                     context=16)
