@@ -45,7 +45,8 @@ def _dependency_links(folder: Path) -> Path:
     folder.mkdir()
     for entry in sys.path:
         site = Path(entry)
-        if site.name not in ("site-packages", "dist-packages") or not site.is_dir() or site.is_relative_to(ROOT):
+        # a virtual environment inside the checkout (make's .venv) counts too: `_ours` leaves out convcorr-jax
+        if site.name not in ("site-packages", "dist-packages") or not site.is_dir():
             continue
         for item in site.iterdir():
             if not _ours(item.name) and not (folder / item.name).exists():
