@@ -1,33 +1,43 @@
-"""One command for a machine with an accelerator: test suite, `flic_full` trained for a number of minutes and scored
-on FLIC test with and without the spatial model, the benchmark workloads timed; writes bench/RESULTS_gpu.md.
+"""One command for a machine with an accelerator: `flic_gpu` (the `flic` recipe scaled for one GPU) trained for a
+number of minutes, scored on FLIC test three ways and on the validation movies, the benchmark workloads timed;
+writes bench/RESULTS_gpu.md.
 
-    python bench/accelerator.py --flic flic.tar [--minutes 20] [--pf-willow PF-dataset-WILLOW] [--skip-tests]
-        [--config flic_full] [--runs runs] [--out bench/RESULTS_gpu.md]
-    python bench/accelerator.py --flic FLIC --tiny --minutes 0.05 --skip-tests --out RESULTS.md   # CPU smoke run
+    python bench/accelerator.py --flic flic.tar [--minutes 5] [--pf-willow PF-dataset-WILLOW] [--skip-tests]
+        [--config flic_gpu] [--set field=value ...] [--runs runs] [--out bench/RESULTS_gpu.md]
+    python bench/accelerator.py --flic FLIC --tiny --minutes 0.002 --skip-tests --out RESULTS.md   # CPU smoke run
 
 Steps, in order (docs/scaling.md):
-  1. packages: the modules the steps import; a missing one stops the run at once, naming what to carry.
+  1. packages: the modules the steps import, and the config's pretrained trunk weights (`flic_gpu`: MobileNetV2's
+     ImageNet file, installed or in the weights cache, docs/weights.md); anything missing stops the run at once,
+     naming what to carry.
   2. tests: `python -m pytest -q -x` over tests/ (skipped with --skip-tests); its last line and wall time.
   3. FLIC: --flic is a FLIC folder or a `convcorr data pack-flic` archive (verified by its sha256 file, unpacked
      beside the runs).
-  4. the pose training step of each stage of --config (bench/pose.py's measurement, compile excluded, best of
-     --reps).
-  5. training: --config's schedule scaled so that its steps take --minutes at the measured step times (the
-     stages keep their proportions; TRAIN_SHARE of the time for the steps, the rest for the evaluations and
-     checkpoints); `train.train` resumes a killed run when the command is repeated.
-  6. scoring: `tompson2015.flic_scores.evaluate` on FLIC test with the validated spatial model (its rows with and
-     without it come from one pass).
-  7. benchmarks (compile excluded, best of --reps): backbone forward (AlexNet conv5, random weights: speed does not depend on
-     them), BP at the paper's scale (bench/bp_speed.py's setting: 31 x 31 x 384 features, 3 levels x 10
+  4. the pose training step of each stage of --config with the --set overrides (bench/pose.py's measurement,
+     compile excluded, best of --reps).
+  5. training: the config's schedule scaled so that its steps take --minutes at the measured step times (the
+     stages keep their proportions; TRAIN_SHARE of the time for the steps, the rest for the evaluations on the
+     validation movies and checkpoints); `train.train` resumes a killed run when the command is repeated.
+  6. scoring (`tompson2015.flic_scores.evaluate`, the validated spatial model's rows beside the rows without it),
+     in `SCORINGS`' order, cheapest first: the validation movies plain (one person crop, no flip: the run's settings
+     are judged there), FLIC test plain, FLIC test person crops with `CROP_READOUT` (flip and crop scales), FLIC test
+     whole frames in two passes with `FRAME_READOUT` (its input side scaled by the run's crop side over `flic`'s);
+     the last two only for a run trained on person crops.
+  7. benchmarks (compile excluded, best of --reps): backbone forward (AlexNet conv5, random weights: speed does not
+     depend on them), BP at the paper's scale (bench/bp_speed.py's setting: 31 x 31 x 384 features, 3 levels x 10
      iterations, `bp.align`), PF-WILLOW transfer per pair (`long2014.pf_willow`'s default method, backbone with
      random weights, given --pf-willow) and ridge CV (bench/ridge.py's problem A, `ridge.fit_cv`).
-  8. bench/RESULTS_gpu.md (--out), written atomically after scoring and again after the benchmarks, with every
-     number labelled by the device it ran on (a run stopped during the benchmarks keeps its training rows).
+  8. bench/RESULTS_gpu.md (--out), written atomically after each of steps 2, 4, 5, every scoring of 6, and 7,
+     every number labelled by the device it ran on: a run cut short keeps what it measured.
+Budget: the default --minutes 5 of training (steps, evaluations, checkpoints) leaves 3 of 8 minutes on one H100
+for loading the data, compiling (from the cache the step timing fills) and the four scorings; each part's seconds
+are in the RESULTS file.
 The processes share one device: JAX's preallocation is off (XLA_PYTHON_CLIENT_PREALLOCATE=false unless set), and
 the programs compiled by the step timing are kept in a persistent compilation cache under --runs (unless
 JAX_COMPILATION_CACHE_DIR is set) for the training to load.
---tiny shrinks every benchmark workload and times the pose step of stage 3 only (a CPU smoke test of the script;
-numbers meaningless).
+--tiny shrinks every benchmark workload, applies `TINY_SET` before the --set overrides (the config at 64 px, a
+batch of 8, a trunk with random weights and frozen) and times the pose step of stage 3 only (a CPU smoke test of the
+script; numbers meaningless).
 """
 
 from __future__ import annotations
@@ -42,8 +52,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported at run time only after the environment is set (JAX reads it on import)
+    from convcorr_jax.pose.model import ModelConfig
+    from convcorr_jax.pose.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]  # the repository and bench/ (its helpers)
@@ -54,12 +69,51 @@ NEEDED = {"grain": "grain", "scipy": "scipy", "PIL": "pillow", "h5py": "h5py", "
           "scikit-learn", "threadpoolctl": "threadpoolctl", "tqdm": "tqdm", "tensorboardX": "tensorboardX",
           "matplotlib": "matplotlib", "markdown": "markdown", "skimage": "scikit-image"}
 TEST_NEEDED = {"pytest": "pytest", "hypothesis": "hypothesis"}
+# --tiny: the config at a CPU smoke size (before the --set overrides): model.context and model.fine as `flic_tiny`'s;
+# a trunk keeps its architecture with seeded random weights, frozen (its backward pass would double the compile time)
+TINY_SET = ("model.image_size=64", "model.context=16", "model.sigma=1", "model.fine=4,4,8,8", "model.trunk_head=16",
+            "model.trunk_weights=random", "trunk_train=none", "batch_size=8", "checkpoint_every=8", "eval_limit=64")
+# the scorings, in the order run (cheapest first, so that a run cut short keeps the most): key -> (split, read-out)
+SCORINGS = {"val": ("val", "plain"), "test": ("test", "plain"), "test_crops": ("test", "CROP_READOUT"),
+            "test_frames": ("test", "FRAME_READOUT")}
+# bench/pose.py's step-timing child reads a config by name; this prelude applies the --set overrides (a JSON list,
+# the child's 4th argument) to the config it reads
+STEP_CHILD_PRELUDE = """import json, sys
+from convcorr_jax.config import override
+from convcorr_train import pose_configs
+_named = pose_configs.get_config
+pose_configs.get_config = lambda name: override(_named(name), json.loads(sys.argv[4]))
+"""
 
 
 def missing_packages(with_tests: bool) -> list[str]:
     """pip names of the packages this run needs that the interpreter cannot import."""
     need = {**NEEDED, **(TEST_NEEDED if with_tests else {})}
     return [pip for mod, pip in need.items() if importlib.util.find_spec(mod) is None]
+
+
+def missing_weights(cfg: TrainConfig) -> list[str]:
+    """What to carry for the pretrained weights a TrainConfig loads: [] when none or when they are installed or in
+    the weights cache (`weights.sources.package_file` without fetching), else one line naming the file."""
+    if not cfg.model.trunk or cfg.model.trunk_weights != "imagenet":
+        return []
+    from convcorr_jax.errors import InputError
+    from convcorr_jax.weights import sources
+
+    try:
+        sources.package_file(sources.MOBILENET_V2, fetch=False)
+    except InputError as e:
+        return [f"{cfg.model.trunk} ImageNet weights: {e.expected} (docs/weights.md, Offline)"]
+    return []
+
+
+def config_of(name: str, sets: tuple[str, ...]) -> TrainConfig:
+    """The named pose config with the `field=value` overrides applied (`config.override`)."""
+    from convcorr_train import pose_configs
+
+    from convcorr_jax.config import override
+
+    return override(pose_configs.get_config(name), sets)
 
 
 def run_tests() -> dict:
@@ -89,17 +143,19 @@ def flic_folder(path: str, work: Path) -> Path:
 
 # --- benchmarks ----------------------------------------------------------------------------------------------
 
-def pose_step_times(config: str, steps: int, stages: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
-    """Seconds per training step of each of `stages` of `config` (bench/pose.py's measurement in a subprocess:
-    random images at the config's input size, its global batch, compile excluded); a stage not timed takes the
-    time of the last one timed."""
+def pose_step_times(config: str, steps: int, stages: tuple[int, ...] = (1, 2, 3), sets: tuple[str, ...] = ()
+                    ) -> dict[int, float]:
+    """Seconds per training step of each of `stages` of `config` with the overrides `sets` (bench/pose.py's
+    measurement in a subprocess: random images at the config's input size, its global batch, compile excluded); a
+    stage not timed takes the time of the last one timed."""
     import pose as pose_bench
 
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = {}
     for stage in stages:
-        r = subprocess.run([sys.executable, "-c", pose_bench.CHILD, str(stage), str(steps), config], env=env,
-                           capture_output=True, text=True, cwd=ROOT, check=False)
+        r = subprocess.run([sys.executable, "-c", STEP_CHILD_PRELUDE + pose_bench.CHILD, str(stage), str(steps),
+                            config, json.dumps(list(sets))], env=env, capture_output=True, text=True, cwd=ROOT,
+                           check=False)
         if r.returncode:
             raise SystemExit(f"pose step benchmark, stage {stage}: {r.stderr.strip().splitlines()[-1:]}")
         out[stage] = float(json.loads(r.stdout.strip().splitlines()[-1])["step_s"])
@@ -182,25 +238,59 @@ def budget_steps(steps: tuple[int, int, int], step_s: dict[int, float], minutes:
     return tuple(max(1, round(s / total * units)) for s in steps)
 
 
-def train_and_score(config: str, root: Path, steps: tuple[int, int, int], runs: str) -> dict:
-    """Train `config` on FLIC with `steps`, then score it on FLIC test with the validated spatial model."""
-    from convcorr_eval.tompson2015 import flic_scores
-    from convcorr_train import pose_configs
-
-    from convcorr_jax.config import override
-    from convcorr_jax.pose import spatial as spatial_mrf
+def train_run(config: str, sets: tuple[str, ...], root: Path, steps: tuple[int, int, int], runs: str) -> dict:
+    """Train `config` with the overrides `sets` on FLIC with `steps`: {"config", "steps", "train_s", "run",
+    "last_eval"}."""
     from convcorr_jax.pose import train
 
-    cfg = override(pose_configs.get_config(config), (f"data_root={root}", f"out={runs}",
-                                                "steps=" + ",".join(str(s) for s in steps)))
+    cfg = config_of(config, (*sets, f"data_root={root}", f"out={runs}", "steps=" + ",".join(str(s) for s in steps)))
     t0 = time.perf_counter()
     res = train.train(cfg, progress=True)
-    wall = time.perf_counter() - t0
-    tc, params = flic_scores.load_run(cfg.run_dir())
+    return {"config": config, "steps": list(steps), "train_s": time.perf_counter() - t0, "run": str(cfg.run_dir()),
+            "last_eval": res.evals[-1] if res.evals else {}}
+
+
+def frame_input_size(model: ModelConfig) -> int:
+    """`FRAME_READOUT`'s whole-frame input side (chosen for `flic`'s crops) scaled by the run's crop side over
+    `flic`'s, so that people keep the scale the run trained on; a multiple of the model's input-size rule."""
+    from convcorr_train import pose_configs
+
+    from convcorr_jax.pose.two_pass import FRAME_READOUT
+
+    unit = model.size_multiple
+    scaled = FRAME_READOUT["input_size"] * model.image_size / pose_configs.get_config("flic").model.image_size
+    return unit * max(1, round(scaled / unit))
+
+
+def score(kind: str, run: str, root: Path) -> dict | None:
+    """The scoring `kind` of `SCORINGS` of the trained run folder `run` (`flic_scores.evaluate` with the validated
+    spatial model): its result with "seconds" and "readout" added; None for a read-out of person crops (crop scales,
+    second pass) when the run trained on whole frames."""
+    from convcorr_eval.tompson2015 import flic_scores
+
+    from convcorr_jax.pose import spatial as spatial_mrf
+    from convcorr_jax.pose.estimation import CROP_READOUT
+    from convcorr_jax.pose.two_pass import FRAME_READOUT
+
+    split, readout = SCORINGS[kind]
+    tc, params = flic_scores.load_run(run)
+    if readout != "plain" and tc.protocol != "person":
+        return None
+    spatial = spatial_mrf.FLIC_VALIDATED
     t0 = time.perf_counter()
-    scores = flic_scores.evaluate(tc, params, root, "test", "on", False, spatial_mrf.FLIC_VALIDATED)
-    return {"config": config, "steps": list(steps), "train_s": wall, "eval_s": time.perf_counter() - t0,
-            "run": str(cfg.run_dir()), "last_eval": res.evals[-1] if res.evals else {}, "scores": scores}
+    if readout == "CROP_READOUT":
+        res = flic_scores.evaluate(tc, params, root, split, "on", False, spatial, test_flip=CROP_READOUT["flip"],
+                                   test_scales=CROP_READOUT["scales"], test_merge=CROP_READOUT["merge"])
+    elif readout == "FRAME_READOUT":
+        frames = flic_scores.with_input(tc, "frame", frame_input_size(tc.model))
+        res = flic_scores.evaluate(frames, params, root, split, "on", False,
+                                   dataclasses.replace(spatial, unary_power=FRAME_READOUT["unary_power"]),
+                                   test_flip=FRAME_READOUT["flip"], test_scales=FRAME_READOUT["scales"],
+                                   second_pass=tc, second_scale=FRAME_READOUT["second_pass"],
+                                   test_merge=FRAME_READOUT["merge"])
+    else:
+        res = flic_scores.evaluate(tc, params, root, split, "on", False, spatial)
+    return {**res, "readout": readout, "seconds": time.perf_counter() - t0}
 
 
 # --- report --------------------------------------------------------------------------------------------------
@@ -212,34 +302,74 @@ def device_line() -> str:
     return f"{len(d)} x {d[0].device_kind} ({d[0].platform}), host {platform.machine()}, jax {jax.__version__}"
 
 
-def markdown(r: dict) -> str:
+def readout_label(readout: str) -> str:
+    """What a read-out of `SCORINGS` does, with the library's settings."""
+    from convcorr_jax.pose.estimation import CROP_READOUT
+    from convcorr_jax.pose.two_pass import FRAME_READOUT
+
+    def scales(d: dict) -> str:
+        return " / ".join(f"{v:g}" for v in d["scales"]) + f" ({d['merge']})"
+
+    return {"plain": "one person crop at the run's input, no flip, no crop scales",
+            "CROP_READOUT": f"person crops, flip, crop scales {scales(CROP_READOUT)}",
+            "FRAME_READOUT": (f"whole frames in two passes: letterboxed frames ({FRAME_READOUT['input_size']} px "
+                              "for `flic`'s crops, scaled by the run's crop side), spatial-model unary power "
+                              f"{FRAME_READOUT['unary_power']:g}, the person cropped again at "
+                              f"{FRAME_READOUT['second_pass']:g} x the crop scale around the predicted torso, flip, "
+                              f"crop scales {scales(FRAME_READOUT)}; its row: two-pass")}[readout]
+
+
+def score_lines(r: dict) -> list[str]:
+    """The PCK section: one table, a row per scoring and model read-out (PCK@0.05 per joint group, wrist PCK@0.2,
+    the scoring's seconds), the paper's rows, and a line for each scoring not reached or not applicable."""
     from convcorr_eval.tompson2015 import paper
 
+    cols = ["Head", "Shoulder", "Elbow", "Wrist", "Hip"]
+    lines = ["## FLIC PCK@0.05 (torso)", "", "Read-outs (the validated spatial model's rows beside the rows "
+             "without it; the run's settings are judged on the validation movies):"]
+    lines += [f"- {k}: {readout_label(k)}" for k in dict.fromkeys(v for _, v in SCORINGS.values())]
+    lines += ["", "| split | read-out | people | input | model | " + " | ".join(cols) + " | Wrist@0.2 | s |",
+              "|---" * (len(cols) + 7) + "|"]
+    notes = []
+    for kind, (split, readout) in SCORINGS.items():
+        if kind not in r.get("scores", {}):
+            notes.append(f"{split}, {readout}: not reached (the run stopped before it)")
+            continue
+        sc = r["scores"][kind]
+        if sc is None:
+            notes.append(f"{split}, {readout}: not applicable (the run trained on whole frames)")
+            continue
+        for m, v in sc["pck"]["0.05"].items():
+            lines.append(f"| {split} | {readout} | {sc['n']} | {sc['protocol']} {sc['image_size']} px | {m} | "
+                         + " | ".join(f"{100 * v[c]:.1f}" for c in cols)
+                         + f" | {100 * sc['pck']['0.2'][m]['Wrist']:.1f} | {sc['seconds']:.0f} |")
+    for k, v in paper.TABLE3.items():
+        lines.append(f"| test | paper | | | {k} | " + " | ".join(f"{x:.1f}" for x in v) + " | | | |")
+    return lines + ([""] + [f"- {n}" for n in notes] if notes else []) + [""]
+
+
+def markdown(r: dict) -> str:
+    """The RESULTS file of what `r` holds so far; a part not reached says so."""
     lines = ["# Accelerator run (bench/accelerator.py)", "", f"Device: {r['device']}.",
              f"Command: `{r['command']}`; wall time {r['wall_s']:.0f} s"
-             + (" (--tiny: every workload shrunk, numbers meaningless)" if r["tiny"] else "") + ".", ""]
+             + (" (--tiny: every workload shrunk, numbers meaningless)" if r["tiny"] else "")
+             + ("" if r.get("done") else " (so far: the run had not finished when this was written)") + ".", ""]
     t = r.get("tests")
     lines += ["## Test suite", "", "skipped (--skip-tests)" if t is None else
               f"`pytest -q -x tests`: exit {t['rc']}, {t['summary']} ({t['seconds']:.0f} s)", ""]
-    tr = r["train"]
-    times = ", ".join(f"{s}: {v:.3f} s" for s, v in r["step_s"].items())
-    lines += ["## Training", "",
-              (f"`{tr['config']}` on FLIC train (minus the validation movies), schedule {tr['steps']} steps (stage "
-               f"step times {times} measured first; {r['minutes']:g} min budget), training wall time "
-               f"{tr['train_s']:.0f} s, scoring {tr['eval_s']:.0f} s; run folder {tr['run']}."), ""]
-    sc = tr["scores"]
-    cols = ["Head", "Shoulder", "Elbow", "Wrist", "Hip"]
-    lines += [f"## FLIC test PCK@0.05 (torso), {sc['n']} people, input: {sc['protocol']} {sc['image_size']} px", "",
-              "| model | " + " | ".join(cols) + " | Wrist@0.2 |", "|---" * (len(cols) + 2) + "|"]
-    for m, v in sc["pck"]["0.05"].items():
-        w2 = sc["pck"]["0.2"][m]["Wrist"]
-        lines.append(f"| ours {tr['config']} {m} | " + " | ".join(f"{100 * v[c]:.1f}" for c in cols)
-                     + f" | {100 * w2:.1f} |")
-    for k, v in paper.TABLE3.items():
-        lines.append(f"| paper {k} | " + " | ".join(f"{x:.1f}" for x in v) + " | | |")
-    lines += ["", f"## Benchmarks ({r['device']})", "", "| workload | value |", "|---|---|"]
-    for s, v in r["step_s"].items():
-        lines.append(f"| pose training step, `{tr['config']}` stage {s} (global batch {r['batch']}): s | {v:.4f} |")
+    tr = r.get("train")
+    times = ", ".join(f"{s}: {v:.3f} s" for s, v in r.get("step_s", {}).items())
+    sets = f" with `--set {' '.join(r['sets'])}`" if r["sets"] else ""
+    lines += ["## Training", "", "not reached" if tr is None else
+              (f"`{tr['config']}`{sets} ({r['image_size']} px inputs, global batch {r['batch']}) on FLIC train "
+               f"(minus the validation movies), schedule {tr['steps']} steps (stage step times {times} measured "
+               f"first; {r['minutes']:g} min budget), training wall time {tr['train_s']:.0f} s; run folder "
+               f"{tr['run']}."), ""]
+    if tr is not None:
+        lines += score_lines(r)
+    lines += [f"## Benchmarks ({r['device']})", "", "| workload | value |", "|---|---|"]
+    for s, v in r.get("step_s", {}).items():
+        lines.append(f"| pose training step, `{r['config']}` stage {s} (global batch {r['batch']}): s | {v:.4f} |")
     if "bench" not in r:
         lines.append("| the other workloads | not reached (the run stopped before them) |")
     for label, v in r.get("bench", ()):
@@ -248,14 +378,26 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def write(r: dict, out: str, t_start: float, part: str) -> None:
+    """The RESULTS file of `r` so far, written atomically (`io.write_text`), after `part`."""
+    from convcorr_jax import io
+
+    r["wall_s"] = time.perf_counter() - t_start
+    io.write_text(out, markdown(r))
+    print(f"wrote {out} ({part})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--flic", required=True, help="FLIC folder, or its `convcorr data pack-flic` archive")
-    p.add_argument("--minutes", type=float, default=20.0, help="training budget (minutes)")
-    p.add_argument("--config", default="flic_full", help="the pose config trained")
+    p.add_argument("--minutes", type=float, default=5.0,
+                   help="training budget (minutes; 5 leaves 3 of 8 for loading, compiling and the four scorings)")
+    p.add_argument("--config", default="flic_gpu", help="the pose config trained")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the config (repeatable; after --tiny's TINY_SET)")
     p.add_argument("--pf-willow", default=None, help="PF-dataset-WILLOW folder (else that benchmark is skipped)")
     p.add_argument("--skip-tests", action="store_true", help="do not run the test suite")
-    p.add_argument("--tiny", action="store_true", help="shrink every benchmark workload (a smoke run)")
+    p.add_argument("--tiny", action="store_true", help="shrink the config and every benchmark workload (a smoke run)")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions per benchmark (best kept)")
     p.add_argument("--runs", default="runs", help="folder of the training run")
     p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_gpu.md"))
@@ -272,35 +414,41 @@ def main(argv: list[str] | None = None) -> int:
     # before JAX starts: the step timers share the device
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(a.runs).resolve() / "jax_cache"))
-    from convcorr_train import pose_configs
-
-    from convcorr_jax import io
-
+    sets = (*(TINY_SET if a.tiny else ()), *a.sets)
+    cfg = config_of(a.config, sets)
+    weights = missing_weights(cfg)
+    if weights:
+        print(f"missing weights: {'; '.join(weights)}", file=sys.stderr)
+        return 2
     t_start = time.perf_counter()
     r: dict = {"command": " ".join(["python bench/accelerator.py", *(argv if argv is not None else sys.argv[1:])]),
-               "tiny": a.tiny, "minutes": a.minutes, "device": device_line(),
-               "batch": pose_configs.get_config(a.config).batch_size}
+               "tiny": a.tiny, "minutes": a.minutes, "device": device_line(), "config": a.config, "sets": list(sets),
+               "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {}}
     print(f"device: {r['device']}", flush=True)
     r["tests"] = None if a.skip_tests else run_tests()
     if r["tests"] is not None:
         print(f"tests: {r['tests']['summary']}", flush=True)
+        write(r, a.out, t_start, "tests")
     root = flic_folder(a.flic, Path(a.runs))
-    r["step_s"] = pose_step_times(a.config, 1, (3,)) if a.tiny else pose_step_times(a.config, a.reps)
+    r["step_s"] = (pose_step_times(a.config, 1, (3,), sets) if a.tiny
+                   else pose_step_times(a.config, a.reps, sets=sets))
     print(f"pose step s per stage: {r['step_s']}", flush=True)
-    steps = budget_steps(pose_configs.get_config(a.config).steps, r["step_s"], a.minutes)
+    write(r, a.out, t_start, "step times")
+    steps = budget_steps(cfg.steps, r["step_s"], a.minutes)
     print(f"training {a.config} for {a.minutes:g} min: steps {steps}", flush=True)
-    r["train"] = train_and_score(a.config, root, steps, a.runs)
-    r["wall_s"] = time.perf_counter() - t_start
-    io.write_text(a.out, markdown(r))
-    print(f"wrote {a.out} (training and scoring)", flush=True)
+    r["train"] = train_run(a.config, sets, root, steps, a.runs)
+    write(r, a.out, t_start, "training")
+    for kind in SCORINGS:
+        r["scores"][kind] = score(kind, r["train"]["run"], root)
+        write(r, a.out, t_start, f"scoring {kind}")
     r["bench"] = [bench_backbone(a.tiny, a.reps), bench_bp(a.tiny, a.reps), bench_pf_willow(a.pf_willow, a.tiny),
                   bench_ridge(a.tiny)]
     for label, v in r["bench"]:
         print(f"{label}: {v}", flush=True)
-    r["wall_s"] = time.perf_counter() - t_start
-    io.write_text(a.out, markdown(r))
-    print(f"wrote {a.out}")
+    r["done"] = True
+    write(r, a.out, t_start, "benchmarks")
     return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

