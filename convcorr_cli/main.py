@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("convcorr_cli.data", "generate synthetic datasets, fetch real ones, inspect what a loader reads"),
     "align": ("convcorr_cli.align", "align two images with a BP flow on conv or SIFT features (grid or dense)"),
     "match": ("convcorr_cli.match", "move points of image A into image B (semantic correspondence) and draw them"),
-    "pose": ("convcorr_cli.pose", "joints of the people in images from a trained pose run, drawn as skeletons"),
+    "pose": ("convcorr_cli.pose", "joints of people in images or a video (a shipped pose model or a run), drawn"),
     "train": ("convcorr_cli.train", "train models (pose cascade, ...)"),
     "eval": ("convcorr_cli.eval", "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, PF-WILLOW)"),
     "launch": ("convcorr_cli.launch", "run a command as N JAX processes on this machine (CPU collectives)"),

@@ -1,13 +1,16 @@
-"""`convcorr pose IMAGES... --run DIR [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
-[--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`: the joints of
-the person in each image from a trained pose run (`convcorr train pose`), drawn as a skeleton.
+"""`convcorr pose IMAGES... [--model flic|RUN] [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
+[--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`,
+`convcorr pose CLIP.mp4 --out DIR [--every N] [...]` and `convcorr pose --list-models`: the joints of the person in
+each image or video frame from a trained pose model, drawn as a skeleton.
 
+`--model`: a shipped model by name (default `flic`, `convcorr_jax.pose.shipped`; `--list-models` names each with
+its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
-image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC run (the person
-crop of training) or the person's box for other runs. `--spatial` on/off: the run's spatial model (FLIC runs;
-default: on when the run has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
+image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC model (the person
+crop of training) or the person's box for other runs. `--spatial` on/off: the model's spatial model (FLIC models;
+default: on when the model has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
 the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
---merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC runs trained on
+--merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC models trained on
 person crops): whole frames in two passes (`convcorr_jax.pose.two_pass.estimate_frames` with `FRAME_READOUT`), the
 spatial model conditioned on `--torso` (one X,Y per image; default the image's centre). Writes:
   DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
@@ -18,8 +21,11 @@ spatial model conditioned on `--torso` (one X,Y per image; default the image's c
                              [{"name", "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based;
                              confidence in [0, 1]: the coarse heat-map's value at the joint)}], "png" [paths],
                              "seconds", "versions"}
-Prints one line per image (mean confidence, the PNG) and a summary line. The run, every image and the output paths
-are checked before any work; an error is one line.
+A video (`convcorr_cli.pose_video.SUFFIXES`; one per command, with --out) is read with PyAV in batches, every N-th
+frame (`--every`), each frame estimated as an image is (with --two-pass as a whole frame): DIR/<clip>_pose.mp4 with
+the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON line per frame (`convcorr_cli.pose_video`).
+Prints one line per image (mean confidence, the PNG) and a summary line. The model, every image and the output
+paths are checked before any work; an error is one line.
 """
 
 from __future__ import annotations
@@ -31,13 +37,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from convcorr_cli import pose_video
 from convcorr_jax import io, runinfo
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
-from convcorr_jax.pose import predict
+from convcorr_jax.pose import predict, shipped
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.estimation import Poses, estimate, load
-from convcorr_jax.pose.run_folder import run_config
+from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
 
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
@@ -46,9 +52,15 @@ PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+", help="image files (any size)")
-    p.add_argument("--run", required=True, help="a `convcorr train pose` run folder (config.json + checkpoints/)")
-    p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image")
+    p.add_argument("images", nargs="*", help="image files (any size), or one video (.mp4, .mov, .avi, ...)")
+    p.add_argument("--model", "--run", dest="model", default=DEFAULT_MODEL,
+                   help=f"a shipped model (default {DEFAULT_MODEL}; see --list-models) or a `convcorr train pose` "
+                        "run folder (config.json + checkpoints/); a folder named like a model: ./NAME")
+    p.add_argument("--list-models", action="store_true",
+                   help="name the shipped models, their scores and what each expects, and exit")
+    p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image (a video: "
+                                                "<clip>_pose.mp4 and <clip>_pose.jsonl; required)")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="a video's every N-th frame (default 1)")
     p.add_argument("--json", default=None, help="write the joints of every image here (JSON)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1",
                    help="the person's box in an image (pixels, 0-based inclusive; FLIC runs: the torso box), "
@@ -164,9 +176,49 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...],
     return out
 
 
+def list_models() -> int:
+    """Print each shipped model: its summary, what it expects and its scores."""
+    for name in shipped.names():
+        d = shipped.describe(name)
+        print(f"{name}: {d.get('summary', '')}")
+        print(f"  expects: {d.get('expects', '')}")
+        for what, scores in d.get("scores", {}).items():
+            print(f"  {what}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+        made = d.get("made_by", {})
+        print(f"  made by: {made.get('command', '?')} at commit {made.get('commit', '?')}")
+    return 0
+
+
+def _video(args: argparse.Namespace, r, scales, merge, spatial) -> int:
+    if len(args.images) != 1 or not args.out or args.box or args.torso or args.json:
+        raise InputError(None, "IMAGES", "one video per command, with --out and without --box, --torso or --json "
+                         "(the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
+    t0 = time.perf_counter()
+    io.check_writable(args.out, "--out", kind="folder")
+    pose_video.probe(args.images[0])
+    if args.two_pass:
+        def call(frames):
+            return estimate_frames(frames, r, **dict(FRAME_READOUT, scales=scales, merge=merge))
+    else:
+        def call(frames):
+            return estimate(frames, r, spatial=spatial, readout=args.readout, flip=args.flip, scales=scales,
+                            merge=merge)
+    video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call,
+                                           lambda img, pts: np.asarray(draw(img, pts, r.names, r.skeleton)))
+    print(f"pose: {n} frame(s) of {args.images[0]} (every {args.every}), model {args.model}; wrote {video} and "
+          f"{lines} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    run_config(args.run)  # a training run, or one line saying what was expected
+    if args.list_models:
+        return list_models()
+    if not args.images:
+        raise InputError(None, "IMAGES", "at least one image or video (or --list-models)", "none")
+    if args.every < 1:
+        raise InputError(None, "--every", "a frame stride >= 1", args.every)
+    r = load(args.model)  # a shipped model or a training run, or one line saying what was expected
     if args.out:
         io.check_writable(args.out, "--out", kind="folder")
     if args.json:
@@ -181,9 +233,12 @@ def run(args: argparse.Namespace) -> int:
     default = FRAME_READOUT["scales"] if args.two_pass else (1.0,)
     scales = default if args.scales is None else _scales(args.scales)
     merge = args.merge or (FRAME_READOUT["merge"] if args.two_pass else "mean")
-    images = [read_image(p, "IMAGES") for p in args.images]
     spatial = None if args.spatial is None else args.spatial == "on"
-    r = load(args.run)
+    if any(pose_video.is_video(p) for p in args.images):
+        return _video(args, r, scales, merge, spatial)
+    if args.every != 1:
+        raise InputError(None, "--every", "only with a video", args.every)
+    images = [read_image(p, "IMAGES") for p in args.images]
     if args.two_pass:
         poses: Poses = estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales, merge=merge))
     else:
@@ -202,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {len(poses.names)} joints, mean confidence {float(poses.confidence[i].mean()):.2f}"
               + (f"; wrote {pngs[i]}" if pngs else ""))
     if args.json:
-        io.write_json(args.json, {"run": str(args.run), "readout": poses.readout, "spatial": poses.spatial,
+        io.write_json(args.json, {"run": str(args.model), "readout": poses.readout, "spatial": poses.spatial,
                                   "flip": flip, "scales": list(scales), "merge": merge,
                                   "two_pass": bool(args.two_pass),
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],

@@ -1,21 +1,23 @@
 """Tompson et al. 2015, "Efficient Object Localization Using Convolutional Networks": the methods.
 
-Modules: `model` (coarse multi-resolution heat-map ConvNet, crop module, Siamese fine model, cascade; `init`/`apply`),
-`heatmaps` (targets, arg-max, sub-pixel refinement), `losses` (E1, E2), `augment` (on-device rotation/scale/flip),
-`joints` (joint names, groups, skeletons and flips of MPII, FLIC and LSP; PCK per group), `data` (the arrays,
-synthetic / FLIC / MPII person crops, the grain training pipeline), `train` (config, three-stage data-parallel
-training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and cascade read-outs with and without
-sub-cell refinement, crop -> image map), `flip` and `scales` (test-time flip and crop scales), `recrop` (a
-second-pass person crop around a first pass's torso on whole frames), `spatial` (the tree MRF spatial model:
-config, priors, inference, files), `estimation` (a trained run on one's own images:
-`convcorr_jax.pose.estimate(images, run)`), `two_pass` (whole frames in two passes with a crop-trained FLIC run:
-`convcorr_jax.pose.estimate_frames(frames, run, torso)`), `mpii_files` (readers of MPII prediction and ground-truth
-files, writer of prediction files). Tables and figures: `convcorr_eval.tompson2015`; named training configs:
-`convcorr_train.pose_configs`.
+Modules: `model` (coarse multi-resolution heat-map ConvNet, crop module, Siamese fine model, cascade;
+`init`/`apply`), `heatmaps` (targets, arg-max, sub-pixel refinement), `losses` (E1, E2), `augment` (on-device
+rotation/scale/flip), `joints` (joint names, groups, skeletons and flips of MPII, FLIC and LSP; PCK per group),
+`data` (the arrays, synthetic / FLIC / MPII person crops, the grain training pipeline), `train` (config, three-stage
+data-parallel training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and cascade read-outs
+with and without sub-cell refinement, crop -> image map), `flip` and `scales` (test-time flip and crop scales),
+`recrop` (a second-pass person crop around a first pass's torso on whole frames), `spatial` (the tree MRF spatial
+model: config, priors, inference, files), `estimation` (a trained model on one's own images:
+`convcorr_jax.pose.estimate(images, model="flic")`, `convcorr_jax.pose.load("flic" | run folder)`), `shipped` (the
+trained models that ship with the package, by name), `two_pass` (whole frames in two passes with a crop-trained FLIC
+model: `convcorr_jax.pose.estimate_frames(frames, model="flic", torso=...)`), `mpii_files` (readers of MPII
+prediction and ground-truth files, writer of prediction files). Tables and figures: `convcorr_eval.tompson2015`;
+named training configs: `convcorr_train.pose_configs`.
 """
 
-from convcorr_jax.pose.estimation import Poses, estimate
+from convcorr_jax.pose.estimation import PoseRun, Poses, estimate, load
 from convcorr_jax.pose.joints import FLIC, LSP, MPII, JointSet, group_pck, joint_set
 from convcorr_jax.pose.two_pass import estimate_frames
 
-__all__ = ["FLIC", "LSP", "MPII", "JointSet", "Poses", "estimate", "estimate_frames", "group_pck", "joint_set"]
+__all__ = ["FLIC", "LSP", "MPII", "JointSet", "PoseRun", "Poses", "estimate", "estimate_frames", "group_pck",
+           "joint_set", "load"]

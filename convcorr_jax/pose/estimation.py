@@ -1,19 +1,22 @@
-"""Joints of people in one's own images from a trained pose run (Tompson et al.'s cascade, `convcorr train pose`).
+"""Joints of people in one's own images from a trained pose model (Tompson et al.'s cascade): a shipped model by
+name (`pose.shipped`: "flic") or a `convcorr train pose` run folder.
 
-    poses = estimate(image, "runs/pose_flic")                   # image: uint8 RGB [H, W, 3], any size
-    poses = estimate([img_a, img_b], "runs/pose_flic", boxes=[torso_box_a, None])
+    poses = estimate(image)                                     # image: uint8 RGB [H, W, 3], any size; model "flic"
+    poses = estimate([img_a, img_b], "runs/my_run", boxes=[torso_box_a, None])
     poses.points[i]      # [K, 2] (x, y) in image i's pixels (0-based, pixel centres at integers)
     poses.confidence[i]  # [K] in [0, 1]: the coarse heat-map's value at the joint's cell
     poses.names          # the K joint names (FLIC: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose)
-    run = load("runs/pose_flic")                                # the loaded run (cached), e.g. run.skeleton
+    model = load("flic")                                        # the loaded model (cached), e.g. model.skeleton
 
-The run (`load`, cached in this process per run folder and trained state, so repeated calls do not reload it):
-config.json and the parameters of its last checkpoint (`run_folder.load_run`), the joint names and skeleton of its
-dataset (`joints.joint_set`), and its spatial model (`spatial.load_model`: spatial.json + spatial_priors.npy, which
-a FLIC run writes when trained, `run_folder.write_spatial`). A FLIC run trained before that learns the priors on
-first use from its config's data_root (`run_folder.learn_spatial`: the ground truth of the FLIC split it trained on,
-with `spatial.FLIC_VALIDATED`) and saves them into its folder when it can write there; without its FLIC folder it
-has no spatial model (`estimate(..., spatial=True)` then raises an InputError saying how to get one).
+The model (`load`, cached in this process, so repeated calls do not reload it) is a shipped model's files
+(`shipped.read`: parameters, spatial model and frame statistics, each checked against its sha256), or a run
+folder's config.json and the parameters of its last checkpoint (`run_folder.load_run`, cached per trained state),
+the joint names and skeleton of its dataset (`joints.joint_set`), and its spatial model (`spatial.load_model`:
+spatial.json + spatial_priors.npy, which a FLIC run writes when trained, `run_folder.write_spatial`). A FLIC run
+trained before that learns the priors on first use from its config's data_root (`run_folder.learn_spatial`: the
+ground truth of the FLIC split it trained on, with `spatial.FLIC_VALIDATED`) and saves them into its folder when
+it can write there; without its FLIC folder it has no spatial model (`estimate(..., spatial=True)` then raises an
+InputError saying how to get one).
 
 The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a square of the run's input size:
   no box            the whole image letterboxed: the square of its longer side centred on the image, black outside
@@ -54,10 +57,11 @@ from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose import run_folder
+from convcorr_jax.pose import run_folder, shipped
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.train_config import TrainConfig
 
+DEFAULT_MODEL = "flic"  # the shipped model `estimate` and `convcorr pose` use unless told otherwise
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
 # `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
 # validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05; bench/RESULTS_pose.md)
@@ -66,11 +70,13 @@ CROP_READOUT = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge":
 
 @dataclasses.dataclass(frozen=True)
 class PoseRun:
-    """A trained run loaded for `estimate` (`load`).
+    """A trained model loaded for `estimate` (`load`).
 
-    path: the run folder; config: its TrainConfig; params: the cascade's parameters; names [K] and skeleton
-    ((i, j) joint pairs) of its dataset's joints (`joints.joint_set`); spatial, log_priors: its saved spatial model
-    (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`)."""
+    path: the run or shipped model's folder; config: its TrainConfig; params: the cascade's parameters; names [K]
+    and skeleton ((i, j) joint pairs) of its dataset's joints (`joints.joint_set`); spatial, log_priors: its saved
+    spatial model (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`); name: the shipped model's name (None
+    for a run folder); frames: a shipped model's frame statistics for `estimate_frames` (`shipped.FrameStatistics`)
+    or None."""
 
     path: Path
     config: TrainConfig
@@ -79,6 +85,8 @@ class PoseRun:
     skeleton: tuple[tuple[int, int], ...]
     spatial: spatial_mrf.SpatialConfig | None = None
     log_priors: np.ndarray | None = None
+    name: str | None = None
+    frames: shipped.FrameStatistics | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,13 +132,30 @@ def _stamp(path: Path) -> tuple:
                  for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
 
 
-def load(run: str | os.PathLike | PoseRun) -> PoseRun:
-    """The trained run in folder `run` (module docstring): its parameters are read once per process and trained
-    state (`run_folder.run_state`), its spatial files once per version; a PoseRun is returned as it is.
-    `run_folder.NotATrainingRun` (an InputError, one line) for a folder without a run."""
-    if isinstance(run, PoseRun):
-        return run
-    path = Path(run).resolve()
+@functools.lru_cache(maxsize=4)
+def _shipped(name: str) -> PoseRun:
+    m = shipped.read(name)
+    js = joints.joint_set(m.config.data, m.config.model.num_joints)
+    cfg, priors = m.spatial if m.spatial is not None else (None, None)
+    return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(js.edges), cfg, priors, name, m.frames)
+
+
+def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
+    """The trained model (module docstring): a shipped model's name (`shipped.names()`; a run folder of the same
+    name is given as a path, "./flic"), a run folder, or a PoseRun (returned as it is). A run's parameters are read
+    once per process and trained state (`run_folder.run_state`), its spatial files once per version.
+
+    Raises:
+        InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
+            `run_folder.NotATrainingRun` for a folder without a run; naming the file of a damaged shipped model.
+    """
+    if isinstance(model, PoseRun):
+        return model
+    if shipped.is_name(model):
+        return _shipped(model)
+    path = Path(model).resolve()
+    if not path.exists():
+        raise shipped.unknown(model)
     base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))
     return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
@@ -239,13 +264,14 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
     return predict.SpatialInputs(log_priors, np.asarray(hmap.image_to_map(torso_in, pool), np.float32), cfg)
 
 
-def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool | None = None,
+def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=None, spatial: bool | None = None,
              readout: str = "cascade", batch: int = BATCH, flip: bool = False,
              scales: Sequence[float] = (1.0,), merge: str = "mean") -> Poses:
     """Joints of the person in each image from a trained run (module docstring).
 
     images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-    run: a `convcorr train pose` run folder (config.json + checkpoints/) or a `load`ed PoseRun.
+    model: a shipped model's name (default "flic"), a `convcorr train pose` run folder (config.json +
+      checkpoints/) or a `load`ed PoseRun.
     boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive pixels,
       FLIC runs: the person's torso box; other runs: the person's box.
     spatial: apply the run's spatial model (FLIC runs): None = when the run has one (FLIC runs), True = required,
@@ -268,7 +294,7 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
         raise InputError("estimate", "flip", "True or False", flip)
     imgs = _as_images(images)
     box_list = _as_boxes(boxes, len(imgs))
-    r = load(run)
+    r = load(model)
     tc = r.config
     model = None if spatial is False else spatial_model(r, required=spatial is True)
     sizes = [im.shape[:2] for im in imgs]
@@ -290,5 +316,5 @@ def estimate(images, run: str | os.PathLike | PoseRun, boxes=None, spatial: bool
                  r.names, key, model is not None, torso.astype(np.float32))
 
 
-__all__ = ["BATCH", "CROP_READOUT", "PoseRun", "Poses", "estimate", "input_affines", "load", "spatial_inputs_at",
-           "spatial_model"]
+__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "estimate", "input_affines", "load",
+           "spatial_inputs_at", "spatial_model"]

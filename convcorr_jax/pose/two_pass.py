@@ -1,6 +1,6 @@
 """Whole frames in two passes with a run trained on FLIC person crops (Tompson et al.'s protocol on one's own frames).
 
-    poses = estimate_frames(frames, "runs/pose_flic", torso=torso_points)   # frames: uint8 RGB, any size
+    poses = estimate_frames(frames, torso=torso_points)   # frames: uint8 RGB, any size; the shipped model "flic"
     poses.points[i]   # [11, 2] (x, y) pixels of frame i
 
 First pass: the whole frame letterboxed in an `input_size` px input (the crop-trained model is convolutional, so
@@ -11,7 +11,8 @@ scale around that box, times the median ratio of the annotated torso boxes to th
 with test-time flip and crop `scales` (`pose.flip`, `pose.scales`) by the run's own model at its input size.
 
 The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
-trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`), computed once per process. `FRAME_READOUT` holds the
+trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`), computed once per process; a shipped model carries
+them for its frame input size (`shipped.FrameStatistics`), so that no dataset is read. `FRAME_READOUT` holds the
 settings chosen on FLIC's validation movies (`flic_sweep --grid frames`, bench/RESULTS_pose.md), where `convcorr
 eval flic --set protocol=frame --set image_size=288 --set second_pass=0.9 ...` scores the same method with the
 annotated torso.
@@ -34,7 +35,8 @@ from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import predict, recrop, run_folder
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose.estimation import BATCH, PoseRun, Poses, _as_images, load, spatial_inputs_at, spatial_model
+from convcorr_jax.pose.estimation import (BATCH, DEFAULT_MODEL, PoseRun, Poses, _as_images, load, spatial_inputs_at,
+                                          spatial_model)
 
 
 def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
@@ -85,7 +87,25 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
     return t
 
 
-def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
+def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
+    """(log-priors [E, k, k], torso-box ratio) for `estimate_frames` with model `r` at input_size px: the shipped
+    model's own where they were learned for these settings, else `train_statistics` of its FLIC folder.
+
+    Raises:
+        InputError: naming data_root for a run without its FLIC folder and without statistics for these settings.
+    """
+    pool = r.config.model.pool
+    if r.frames is not None and r.frames.fits(input_size, pool, config):
+        return r.frames.log_priors, r.frames.ratio
+    root = r.config.data_root
+    if not root or not os.path.exists(root):
+        kept = "" if r.frames is None else f"; this model keeps them for input_size {r.frames.input_size}"
+        raise InputError(r.path, "data_root", "the run's FLIC folder (the frame priors and torso ratio are learned "
+                         f"from its training split{kept})", root)
+    return train_statistics(str(root), int(input_size), pool, config)
+
+
+def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, torso=None,
                     input_size: int = FRAME_READOUT["input_size"], unary_power: float = FRAME_READOUT["unary_power"],
                     second_pass: float = FRAME_READOUT["second_pass"], flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
@@ -93,8 +113,9 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
     """Joints of the person in each whole frame, in two passes (module docstring).
 
     images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-    run: a FLIC run trained on person crops (`convcorr train pose --config flic`) or its loaded PoseRun; its
-      data_root must hold its FLIC folder (the spatial priors and torso ratio are learned from it).
+    model: a shipped model's name (default "flic"), a FLIC run trained on person crops (`convcorr train pose
+      --config flic`; its data_root must hold its FLIC folder, which the frame priors and torso ratio are learned
+      from) or a loaded PoseRun (`frame_statistics`).
     torso: the person's torso point per frame [N, 2] (x, y pixels; FLIC: its torso box's centre); None: the
       frames' centres.
     input_size: the first pass's input side (px, a multiple of the model's pool); unary_power: the spatial model's
@@ -104,7 +125,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
     Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
     scales of the coarse heat-map's peak, readout "two-pass cascade", spatial True, torso [N, 2]).
     """
-    r = load(run)
+    r = load(model)
     tc = r.config
     if tc.data != "flic" or tc.protocol != "person":
         raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
@@ -121,10 +142,7 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
     points = _torso_points(torso, sizes)
     config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))
     config.validate()
-    if not tc.data_root or not os.path.exists(tc.data_root):
-        raise InputError(r.path, "data_root", "the run's FLIC folder (the frame priors and torso ratio are learned "
-                         "from its training split)", tc.data_root)
-    priors, ratio = train_statistics(str(tc.data_root), int(input_size), tc.model.pool, config)
+    priors, ratio = frame_statistics(r, int(input_size), config)
 
     frame_model = dataclasses.replace(tc.model, image_size=int(input_size))
     frame_affine = pose_data.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
@@ -148,4 +166,4 @@ def estimate_frames(images, run: str | os.PathLike | PoseRun, torso=None,
                  points.astype(np.float32))
 
 
-__all__ = ["FRAME_READOUT", "TORSO", "estimate_frames", "train_statistics"]
+__all__ = ["FRAME_READOUT", "TORSO", "estimate_frames", "frame_statistics", "train_statistics"]

@@ -1,0 +1,227 @@
+"""Trained pose models that ship with the package, loaded by name (`pose.load("flic")`): nothing at inference reads
+a dataset.
+
+A model is a folder `convcorr_jax/pose/models/<name>/`:
+    model.json          {"name", "summary", "expects", "config" (the TrainConfig, data_root null), "made_by"
+                        {"command", "commit", "code_version", "seconds", "machine"}, "scores" {what: {metric: %}},
+                        "frame_statistics" {"folder", "input_size", "pool", "ratio"} or null,
+                        "files" {relative path: sha256}}
+    params.npz          the cascade's parameters, float32, one array per parameter path ("a/b/kernel")
+    spatial.json, spatial_priors.npy
+                        the run's spatial model (`spatial.save_model`)
+    frames/spatial.json, frames/spatial_priors.npy
+                        the spatial model's priors on letterboxed whole frames of input_size px, for
+                        `estimate_frames` (`two_pass.train_statistics`), with the torso-box ratio in model.json
+Every file is checked against its sha256 in model.json when the model is read; a damaged file is named.
+
+`write` makes such a folder from a finished `convcorr train pose` run; `train/ship_model.py` is its command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io as io_bytes
+import json
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convcorr_jax import io
+from convcorr_jax.config import from_dict, to_dict
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import spatial
+from convcorr_jax.pose.train_config import TrainConfig
+
+MODELS = Path(__file__).resolve().parent / "models"
+MODEL_FILE = "model.json"
+PARAMS_FILE = "params.npz"
+FRAMES = "frames"  # the subfolder of the frame statistics
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameStatistics:
+    """What `estimate_frames` learns from a FLIC training split, kept with a model: the spatial model's log-priors
+    [E, k, k] float32 on letterboxed frames of `input_size` px at heat-map stride `pool`, learned with `config`
+    (its unary_power is not used by the priors), and the torso-box ratio (`recrop.box_ratio`)."""
+
+    input_size: int
+    pool: int
+    config: spatial.SpatialConfig
+    log_priors: np.ndarray
+    ratio: float
+
+    def fits(self, input_size: int, pool: int, config: spatial.SpatialConfig) -> bool:
+        """Whether these statistics are the ones learned for (input_size, pool, config)."""
+        same = dataclasses.replace(config, unary_power=self.config.unary_power) == self.config
+        return same and int(input_size) == self.input_size and int(pool) == self.pool
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippedModel:
+    """A shipped model read by `read`: its folder, model.json as a dict (`record`), the TrainConfig, the
+    parameters (nested dicts of float32 arrays), its spatial model (SpatialConfig, log-priors [E, k, k]) and its
+    frame statistics (None when it has none)."""
+
+    path: Path
+    record: dict
+    config: TrainConfig
+    params: dict
+    spatial: tuple[spatial.SpatialConfig, np.ndarray] | None
+    frames: FrameStatistics | None
+
+
+def names() -> tuple[str, ...]:
+    """The names of the shipped models, sorted."""
+    return tuple(sorted(p.parent.name for p in MODELS.glob(f"*/{MODEL_FILE}")))
+
+
+def is_name(text: Any) -> bool:
+    """Whether `text` names a shipped model: a string equal to one of `names()` (a run folder of the same name is
+    given as a path, e.g. "./flic")."""
+    return isinstance(text, str) and text in names()
+
+
+def unknown(text: Any) -> InputError:
+    """The one-line error for something that is neither a shipped model nor a run folder."""
+    return InputError(None, "model", f"a shipped model ({', '.join(names()) or 'none installed'}) or a "
+                      "`convcorr train pose` run folder (config.json + checkpoints/)", str(text),
+                      message=f"model {text!r}: expected a shipped model ({', '.join(names()) or 'none installed'}) "
+                              "or a `convcorr train pose` run folder (config.json + checkpoints/)")
+
+
+def describe(name: str) -> dict:
+    """model.json of the shipped model `name` (no file but model.json is read); `unknown` for another name."""
+    if not is_name(name):
+        raise unknown(name)
+    path = MODELS / name / MODEL_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(path, MODEL_FILE, "a shipped model's JSON record", str(e)) from None
+
+
+def _check_files(folder: Path, record: dict) -> None:
+    files = record.get("files")
+    if not isinstance(files, dict) or PARAMS_FILE not in files:
+        raise InputError(folder / MODEL_FILE, "files", f"{{relative path: sha256}} naming {PARAMS_FILE}", files)
+    for rel, want in files.items():
+        path = folder / rel
+        if not path.is_file():
+            raise InputError(path, rel, f"the model's file (sha256 {want})", "missing file")
+        got = io.sha256_file(path)
+        if got != want:
+            raise InputError(path, "sha256", f"{want} (model.json): the file is damaged; reinstall convcorr-jax",
+                             got)
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict:
+    tree: dict = {}
+    for key, value in flat.items():
+        node = tree
+        *parents, leaf = key.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for k, v in tree.items():
+        if "/" in str(k):
+            raise InputError("params", str(k), "parameter names without '/'", k)
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = np.asarray(v)
+    return out
+
+
+def _save_params(path: Path, flat: dict[str, np.ndarray]) -> None:
+    """A compressed .npz of float32 arrays, sorted, with fixed zip timestamps: the same parameters give the same
+    bytes (and sha256)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for key in sorted(flat):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            buf = io_bytes.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(flat[key], np.float32), allow_pickle=False)
+            z.writestr(info, buf.getvalue())
+
+
+@functools.lru_cache(maxsize=4)
+def read(name: str) -> ShippedModel:
+    """The shipped model `name`, every file checked against its sha256 (cached per process).
+
+    Raises:
+        InputError: `unknown` for a name that is not shipped; naming the file for a damaged or missing one.
+    """
+    record = describe(name)
+    folder = MODELS / name
+    _check_files(folder, record)
+    cfg = from_dict(TrainConfig, record["config"])
+    with np.load(folder / PARAMS_FILE, allow_pickle=False) as z:
+        params = _unflatten({k: z[k] for k in z.files})
+    fs = record.get("frame_statistics")
+    frames = None
+    if fs:
+        saved = spatial.load_model(folder / fs["folder"])
+        if saved is None:
+            raise InputError(folder / fs["folder"] / spatial.CONFIG_FILE, spatial.CONFIG_FILE,
+                             "the frame statistics' spatial model", "missing file")
+        frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]))
+    return ShippedModel(folder, record, cfg, params, spatial.load_model(folder), frames)
+
+
+def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
+          spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
+          about: dict) -> dict:
+    """Write a model folder `out` (module docstring) in one step (built aside, then swapped in).
+
+    Args:
+        out: the model folder, e.g. `MODELS / name`.
+        name: the model's name.
+        cfg: the run's TrainConfig (stored with data_root null).
+        params: the cascade's parameters (nested dicts of arrays; stored float32).
+        spatial_model: (SpatialConfig, log-priors) of the run, or None.
+        frames: the frame statistics, or None.
+        about: JSON-ready "summary", "expects", "made_by" and "scores".
+
+    Returns:
+        the model.json record written.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _save_params(tmp / PARAMS_FILE, _flatten(params))
+        files = [PARAMS_FILE]
+        if spatial_model is not None:
+            spatial.save_model(tmp, *spatial_model, about={"learned from": "the run's training split"})
+            files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
+        frame_record = None
+        if frames is not None:
+            spatial.save_model(tmp / FRAMES, frames.config, frames.log_priors,
+                               about={"input_size": frames.input_size, "pool": frames.pool})
+            files += [f"{FRAMES}/{spatial.CONFIG_FILE}", f"{FRAMES}/{spatial.PRIORS_FILE}"]
+            frame_record = {"folder": FRAMES, "input_size": frames.input_size, "pool": frames.pool,
+                            "ratio": float(frames.ratio)}
+        settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, out="runs")))
+        record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,
+                  "files": {rel: io.sha256_file(tmp / rel) for rel in files}}
+        io.write_json(tmp / MODEL_FILE, record)
+        io.replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    read.cache_clear()
+    return record
+
+
+__all__ = ["FRAMES", "MODELS", "MODEL_FILE", "PARAMS_FILE", "FrameStatistics", "ShippedModel", "describe",
+           "is_name", "names", "read", "unknown", "write"]

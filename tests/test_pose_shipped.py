@@ -1,0 +1,185 @@
+"""Shipped pose models (`convcorr_jax.pose.shipped`): written from a run, read back by name, checked by sha256, used
+by `estimate` / `estimate_frames` with no dataset on disk; `convcorr pose --model`, `--list-models`, videos."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from convcorr_jax import io
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import estimation, shipped, spatial, two_pass
+from convcorr_train import pose_configs, ship_model
+
+
+def _priors(cfg: spatial.SpatialConfig, size: int, pool: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(size * 0.2, size * 0.8, (40, 11, 2)).astype(np.float32)
+    torso = pts[:, [0, 3, 6, 7]].mean(1)
+    return spatial.learn_priors(pts, np.ones((40, 11), bool), torso, pool, cfg, size // pool)
+
+
+def _tiny_run(tmp_path, write_pose_run, data_root=None):
+    """A flic_tiny run folder (initial parameters) with a spatial model and a finished metrics.json."""
+    cfg = dataclasses.replace(pose_configs.get_config("flic_tiny"), out=str(tmp_path / "runs"), data_root=data_root)
+    run = write_pose_run(cfg)
+    sp = spatial.FLIC_VALIDATED
+    spatial.save_model(run, sp, _priors(sp, cfg.model.image_size, cfg.model.pool, 0))
+    io.write_json(run / "metrics.json", {"status": "ok", "key": {"kind": "train.pose", "version": "0" * 16},
+                                         "seconds": 1.0, "versions": {}, "metrics": {"evals": []}})
+    return run, cfg
+
+
+@pytest.fixture
+def tiny_run(tmp_path, write_pose_run):
+    return _tiny_run(tmp_path, write_pose_run)
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """An empty folder of shipped models, for this test only."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setattr(shipped, "MODELS", folder)
+    shipped.read.cache_clear()
+    estimation._shipped.cache_clear()
+    yield folder
+    shipped.read.cache_clear()
+    estimation._shipped.cache_clear()
+
+
+def _ship(run, cfg, models, frames=None, name="tiny"):
+    r = estimation.load(run)
+    return shipped.write(models / name, name, cfg, r.params, (r.spatial, r.log_priors), frames,
+                         {"summary": "a test model", "expects": "a person crop", "scores": {"test": {"Wrist": 1.0}},
+                          "made_by": {"command": "none", "commit": "none"}})
+
+
+def test_a_shipped_model_gives_the_runs_points_bit_for_bit_with_no_dataset(tiny_run, models):
+    run, cfg = tiny_run
+    size, pool = 96, cfg.model.pool
+    config = dataclasses.replace(spatial.FLIC_VALIDATED, unary_power=2.0)
+    frames = shipped.FrameStatistics(size, pool, config, _priors(config, size, pool, 1), 1.2)
+    record = _ship(run, cfg, models, frames)
+    assert shipped.names() == ("tiny",) and record["config"]["data_root"] is None
+    m = estimation.load("tiny")
+    assert m.name == "tiny" and m.config == dataclasses.replace(cfg, out="runs")
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (70, 50, 3), np.uint8), rng.integers(0, 256, (40, 90, 3), np.uint8)]
+    a, b = estimation.estimate(images, "tiny"), estimation.estimate(images, run)
+    assert a.spatial and a.readout == "spatial_cascade"
+    np.testing.assert_array_equal(a.points, b.points)
+    np.testing.assert_array_equal(a.confidence, b.confidence)
+    # whole frames: the shipped statistics, the same as handing them to the run's PoseRun
+    f = two_pass.estimate_frames(images, "tiny", input_size=size)
+    g = two_pass.estimate_frames(images, dataclasses.replace(estimation.load(run), frames=frames), input_size=size)
+    np.testing.assert_array_equal(f.points, g.points)
+    with pytest.raises(InputError, match="data_root.*keeps them for input_size 96"):
+        two_pass.estimate_frames(images, "tiny", input_size=size + pool)
+
+
+def test_the_same_parameters_give_the_same_bytes_and_a_damaged_file_is_named(tiny_run, models, tmp_path):
+    run, cfg = tiny_run
+    first = _ship(run, cfg, models)
+    again = _ship(run, cfg, models, name="again")
+    assert first["files"] == again["files"]
+    params = models / "tiny" / shipped.PARAMS_FILE
+    data = bytearray(params.read_bytes())
+    data[len(data) // 2] ^= 1
+    params.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"{params}: field 'sha256': expected {first['files']['params.npz']}"):
+        estimation.load("tiny")
+    (models / "again" / spatial.PRIORS_FILE).unlink()
+    with pytest.raises(InputError, match="spatial_priors.npy.*missing file"):
+        shipped.read("again")
+
+
+def test_an_unknown_model_is_one_line_naming_the_shipped_ones(models, tiny_run):
+    _ship(*tiny_run, models)
+    for bad in ("flc", "runs/none"):
+        with pytest.raises(InputError) as e:
+            estimation.load(bad)
+        assert str(e.value) == (f"model '{bad}': expected a shipped model (tiny) or a `convcorr train pose` run "
+                                "folder (config.json + checkpoints/)")
+
+
+def test_ship_model_writes_the_runs_frame_statistics_from_its_flic_folder(tmp_path, write_pose_run, models,
+                                                                         flic_subset):
+    root = flic_subset[0]
+    run, cfg = _tiny_run(tmp_path, write_pose_run, str(root))
+    assert ship_model.main(["--run", str(run), "--name", "flic_test", "--commit", "c0", "--command", "train it"]) == 0
+    record = shipped.describe("flic_test")
+    assert record["made_by"]["commit"] == "c0" and record["config"]["data_root"] is None
+    frames = shipped.read("flic_test").frames
+    config = dataclasses.replace(spatial.FLIC_VALIDATED, unary_power=two_pass.FRAME_READOUT["unary_power"])
+    priors, ratio = two_pass.train_statistics(str(root), two_pass.FRAME_READOUT["input_size"], cfg.model.pool, config)
+    np.testing.assert_array_equal(frames.log_priors, priors)
+    assert frames.ratio == ratio and frames.fits(two_pass.FRAME_READOUT["input_size"], cfg.model.pool, config)
+
+
+def test_convcorr_pose_lists_models_and_uses_one_by_name(tiny_run, models, tmp_path, capsys):
+    from PIL import Image
+
+    from convcorr_cli.main import main
+
+    _ship(*tiny_run, models)
+    assert main(["pose", "--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny: a test model" in out and "expects: a person crop" in out and "test: Wrist 1.0" in out
+    img = tmp_path / "person.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (60, 40, 3), np.uint8)).save(img)
+    assert main(["pose", str(img), "--model", "tiny", "--json", str(tmp_path / "p.json")]) == 0
+    got = json.loads((tmp_path / "p.json").read_text())
+    want = estimation.estimate(np.asarray(Image.open(img)), "tiny")
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in got["images"][0]["joints"]], want.points[0], rtol=0,
+                               atol=1e-4)
+    assert main(["pose", str(img), "--model", "nope"]) == 2
+    assert "model 'nope': expected a shipped model (tiny)" in capsys.readouterr().err
+
+
+def _write_clip(path, n: int, size=(48, 64)) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = size[1], size[0], "yuv420p"
+        for i in range(n):
+            img = np.zeros((*size, 3), np.uint8)
+            img[:, :, 0] = np.uint8(20 * i)
+            img[10:30, 5 + 3 * i:20 + 3 * i] = 255
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_convcorr_pose_on_a_video_writes_an_annotated_video_and_json_lines(tiny_run, models, tmp_path, capsys):
+    av = pytest.importorskip("av", reason="PyAV (the video extra) is not installed")
+    from convcorr_cli.main import main
+
+    _ship(*tiny_run, models)
+    clip = tmp_path / "clip.mp4"
+    _write_clip(clip, 9)
+    out = tmp_path / "out"
+    assert main(["pose", str(clip), "--model", "tiny", "--out", str(out), "--every", "2"]) == 0
+    lines = [json.loads(x) for x in (out / "clip_pose.jsonl").read_text().splitlines()]
+    assert [x["frame"] for x in lines] == [0, 2, 4, 6, 8]
+    assert all(len(x["joints"]) == 11 and (x["width"], x["height"]) == (64, 48) for x in lines)
+    with av.open(str(out / "clip_pose.mp4")) as c:
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+    assert len(decoded) == 5 and decoded[0].shape[1] >= 64 and decoded[0].shape[0] > 48  # the legend strip below
+    # the joints written are the ones `estimate` gives for those frames
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(c.streams.video[0])) if i % 2 == 0]
+    want = estimation.estimate(frames, "tiny")
+    np.testing.assert_allclose([[[j["x"], j["y"]] for j in x["joints"]] for x in lines], want.points, atol=1e-4)
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all" * 10)
+    capsys.readouterr()
+    assert main(["pose", str(bad), "--model", "tiny", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "a video PyAV (FFmpeg) can read" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["clip_pose.jsonl", "clip_pose.mp4"]
