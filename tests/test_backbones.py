@@ -156,6 +156,7 @@ def test_geometry_matches_empirical_receptive_field(name):
     assert checked > 100
 
 
+@pytest.mark.slow
 def test_mobilenet_gradient_receptive_fields():
     """Gradient of the centre unit of every MobileNetV2 tap w.r.t. the input: its support is exactly the predicted
     box (size and centre). Averaging kernels, identity BN and a small positive input keep every ReLU6 in its linear

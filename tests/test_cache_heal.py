@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from convcorr_jax import cache
 
@@ -49,6 +50,7 @@ def test_a_damaged_entry_is_rebuilt_with_one_line(tmp_path, monkeypatch, caplog)
     assert len(calls) == 7
 
 
+@pytest.mark.slow
 def test_a_command_heals_its_damaged_dataset_cache(tmp_path):
     """`convcorr run long2014.data` on a synthetic set whose cached image was cut short: one warning line, the set
     built again, the same numbers as before."""

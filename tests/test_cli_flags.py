@@ -285,6 +285,7 @@ def test_every_progress_bar_goes_through_the_one_helper():
     assert found and [line for line in found if not line.startswith(allowed)] == []
 
 
+@pytest.mark.slow
 def test_profile_splits_a_commands_wall_time(tmp_path, capsys):
     """`convcorr --profile=FILE COMMAND`: one stderr line and a JSON split whose parts add up to the wall time; an
     image size no other test uses, so that this process traces and lowers the command's programs anew."""

@@ -57,6 +57,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_killed_one_blocks_not
         pass
 
 
+@pytest.mark.slow
 def test_two_runs_started_together(tmp_path):
     """Both started at once: one runs; the other is refused in one line or, started after the first finished,
     finds its finished run. Never a traceback, and the folder holds one complete run."""

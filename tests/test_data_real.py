@@ -115,6 +115,7 @@ def test_300w_coco_json(real_data):
 
 
 # ------------------------------------------------------------------------------------------ FLIC
+@pytest.mark.slow
 def test_flic_examples(real_data):
     root = _need(real_data, "flic")
     allx = load_flic(root)

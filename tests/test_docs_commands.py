@@ -148,9 +148,16 @@ def _four_movies(path: Path) -> None:
 
 
 ORDER = sorted(RUNS, key=lambda c: c.startswith(("eval flic", "pose ")))  # after `train pose` wrote the run
+# The longest runs, marked slow (`make test-all`): the three demos; table3 and table4 on FLIC (tests/test_experiments.py
+# runs both at tiny size); `eval pf-willow` with BP on AlexNet's conv4 (the plain one stays); `align` (as
+# tests/test_flow_dense.py runs it); `train pose` and the two commands that read its run (each would train its own).
+SLOW = {c for c in RUNS if c.startswith(("demo ", "run long2014.table3 ", "run long2014.table4 ", "align ",
+                                         "train pose ", "eval flic ", "pose ",
+                                         "eval pf-willow --root PF-dataset-WILLOW --backbone "))}
 
 
-@pytest.mark.parametrize("command", ORDER, ids=[" ".join(c.split()[:3]) + f" ({i})" for i, c in enumerate(ORDER)])
+@pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in ORDER],
+                         ids=[" ".join(c.split()[:3]) + f" ({i})" for i, c in enumerate(ORDER)])
 def test_documented_command_runs_and_writes_what_the_docs_say(command, work, monkeypatch, capsys):
     extra, outputs = RUNS[command]
     monkeypatch.chdir(work)

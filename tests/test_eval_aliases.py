@@ -72,6 +72,7 @@ def _saved(run_dir: Path, exp_id: str) -> dict:
     return metrics
 
 
+@pytest.mark.slow
 def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     run = _trained(tmp_path / "train", "flic", 11)
     out, js, fig = tmp_path / "runs", tmp_path / "flic.json", tmp_path / "fig15.png"

@@ -75,6 +75,7 @@ def coco_run(tmp_path_factory):
     return root, cfg.run_dir()
 
 
+@pytest.mark.slow
 def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, capsys):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval

@@ -133,6 +133,7 @@ def test_diverged_run_leaves_a_readable_file_and_resume_purges(tmp_path):
     assert len(starts) == 1 and starts[0].step == 2 and starts[0].session_log.status == event_pb2.SessionLog.START
 
 
+@pytest.mark.slow
 def test_logdir_off_and_elsewhere(tmp_path):
     off = _cfg(tmp_path, logdir="off")
     assert off.event_dir() is None and off.settings_digest() == _cfg(tmp_path).settings_digest()

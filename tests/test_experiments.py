@@ -30,9 +30,14 @@ REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic", "pf_
                 "spair": "spair/SPair-71k"}
 # experiments that score a trained pose run given to them (run_dir)
 SCORERS = ("tompson2015.flic", "tompson2015.mpii")
+# the longest, marked slow (`make test-all`), each run at tiny size by a test that checks more: razavian2015.tables
+# (tests/test_regression_demo.py), long2014.pf_willow_validation (tests/test_pf_willow_transfer.py) and
+# tompson2015.spatial_validation (tests/test_flic_pose.py, itself slow)
+SLOW = ("razavian2015.tables", "long2014.pf_willow_validation", "tompson2015.spatial_validation")
 
 
-@pytest.mark.parametrize("exp_id", list(registry.EXPERIMENTS))
+@pytest.mark.parametrize("exp_id", [pytest.param(e, marks=pytest.mark.slow) if e in SLOW else e
+                                    for e in registry.EXPERIMENTS])
 def test_experiment_tiny_on_caffenet_random_weights(exp_id, tmp_path):
     cfg = make_config(exp_id, "tiny", ["weights=random"], backbone="caffenet")
     if exp_id in SCORERS:

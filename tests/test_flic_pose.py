@@ -202,6 +202,7 @@ def test_mpii_writeback_round_trip(real_data, tmp_path):
     assert json.loads((tmp_path / "p.json").read_text())["0.5"]["Total"] == pytest.approx(100.0)
 
 
+@pytest.mark.slow
 def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
     """A tiny model trained on the 5 MPII people; `convcorr eval mpii` writes its predictions and scores PCKh."""
     from convcorr_cli.main import main

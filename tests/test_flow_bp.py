@@ -222,6 +222,7 @@ def test_dt_methods_give_identical_solves():
         np.testing.assert_array_equal(np.asarray(a.trace), np.asarray(b.trace))
 
 
+@pytest.mark.slow
 def test_target_indexed_costs_give_the_volume_solve():
     """solve(target_cost, targets=True) is solve(cost_volume over the whole grid, crop=True) without the volume:
     bit-equal level costs in every label window (blocks that run past the grid edge included), the same labels
@@ -263,6 +264,7 @@ def test_target_indexed_costs_give_the_volume_solve():
     np.testing.assert_array_equal(np.asarray(whole.flow), np.asarray(explicit.flow))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crop,schedule", [(True, "masked"), (False, "active")])
 def test_padded_label_axes_give_identical_solves(crop, schedule):
     """Label axes padded with +inf-cost labels (to a multiple of `label_multiple`, where that adds <= 1/8)
@@ -326,6 +328,7 @@ def test_per_node_offsets_exact_on_chains_and_schedules_agree():
         bp_solver.solve(cost, 0.4, 5, 2, offsets=off)
 
 
+@pytest.mark.slow
 def test_truncated_quadratic_exact_on_chains_and_schedules_agree():
     """Truncated pairwise term weight * min(||d||^2, truncation^2) (with and without per-node offsets): exact on
     chains against enumeration (the truncation changes the minimum on most of these), active == masked bit for bit,

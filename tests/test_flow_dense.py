@@ -67,20 +67,24 @@ def batch(net):
     return flows, (a0, b0)
 
 
+@pytest.mark.slow
 def test_shift_recovered(batch):
     flows, _ = batch
     assert flows.shape == (3, H, W, 2) and flows.dtype == np.float32
     assert _epe(flows[0], _shift()) < 0.5
 
 
+@pytest.mark.slow
 def test_smooth_warp_recovered(batch):
     assert _epe(batch[0][1], _smooth()) < 0.5
 
 
+@pytest.mark.slow
 def test_reverse_pair_gives_the_opposite_flow(batch):
     assert _epe(batch[0][2], -_shift()) < 0.5
 
 
+@pytest.mark.slow
 def test_batch_matches_single(net, batch):
     """One pair is solved without vmap (`dense._batch`): the flow of the vmapped batch's pair bit for bit."""
     flows, (a, b) = batch
@@ -162,6 +166,7 @@ def test_pixel_levels_sit_on_binned_cell_centres(net):
     assert all(x.whole and x.offset[0] == x.xs[0] for x in lv)
 
 
+@pytest.mark.slow
 def test_level_grey_is_the_block_mean_at_the_node_centres(net):
     """A pixel level's grey is the binned image; a level whose node centres sit between block centres reads the
     block means bilinearly (node 4 of a stride-4 level: block index (4 - 1.5) / 4 = 0.625 along each axis)."""
@@ -177,6 +182,7 @@ def test_level_grey_is_the_block_mean_at_the_node_centres(net):
     np.testing.assert_allclose(np.asarray(dense._level_grey(g, conv))[1, 1], want, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_last_level_coarser_than_pixels_is_upsampled_to_every_pixel(net):
     """fine_strides=(2,): the flow of the 2 px level comes back at every pixel of a."""
     a, b = _pair(_shift())

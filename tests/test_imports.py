@@ -195,6 +195,7 @@ def test_script_entry_points_start(argv):
     assert r.returncode == 0 and r.stdout.startswith("usage: "), r.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_command_modules_compile_nothing_when_imported():
     """The dispatcher turns the cache on after importing the command's module: importing compiles nothing."""
     r = _python("""

@@ -72,6 +72,7 @@ def test_early_signal_stops_cleanly(sig, delay, cache, tmp_path):
     assert not (out / "long2014.table2").exists()
 
 
+@pytest.mark.slow
 def test_signal_mid_run_leaves_no_run_folder_and_a_second_one_exits_at_once(cache, tmp_path):
     for trial, signals in enumerate(([signal.SIGINT], [signal.SIGINT, signal.SIGINT])):
         out, logs = tmp_path / f"runs{trial}", tmp_path / f"logs{trial}"

@@ -69,6 +69,7 @@ def test_database_round_trip_and_figures(tmp_path):
         locality.load_database(tmp_path)
 
 
+@pytest.mark.slow
 def test_build_databases_one_pass_matches_single_role_builds(tmp_path):
     from convcorr_jax.backbones import get
 

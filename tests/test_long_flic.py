@@ -44,6 +44,7 @@ def test_load_train_test_flic_subsamples_each_split(flic_root):
     assert [s.id for s in again] == [s.id for s in train]  # seeded draw
 
 
+@pytest.mark.slow
 def test_table3_on_flic_tiny(flic_root, tmp_path):
     res = _run("long2014.table3", flic_root, tmp_path)
     for feat in ("conv5", "SIFT 20"):
@@ -52,6 +53,7 @@ def test_table3_on_flic_tiny(flic_root, tmp_path):
     assert "flic, 12 training / 6 test" in res.markdown
 
 
+@pytest.mark.slow
 def test_table4_on_flic_tiny_with_validation_C(flic_root, tmp_path):
     res = _run("long2014.table4", flic_root, tmp_path, ["n_train=10", "n_test=4", "val_Cs=1e-4,1e-3",
                                                         "val_sift_Cs=0.1,1"])

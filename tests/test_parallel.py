@@ -53,6 +53,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_one_vs_eight_devices_same_step(tmp_path):
     script = tmp_path / "dp.py"
     script.write_text(SCRIPT.format(tests=str(TESTS)))

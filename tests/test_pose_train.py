@@ -240,6 +240,7 @@ def test_runs_trained_before_later_fields_keep_their_settings_digest():
     assert moved.settings_digest() != TrainConfig().settings_digest()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog, monkeypatch, recwarn):
     """Every file of the newest checkpoint cut to half its length in turn (and the step's folder deleted):
     restoring never fails; it gives that step with the saved values or, where the cut file is needed, one warning

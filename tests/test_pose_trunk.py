@@ -27,6 +27,7 @@ def _leaves(tree) -> dict:
     return {jax.tree_util.keystr(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(tree)}
 
 
+@pytest.mark.slow
 def test_trunk_features_are_the_backbones_taps_and_feed_the_crops():
     params = pose_model.init(jax.random.PRNGKey(0), TRUNK)
     assert set(params) == {"coarse", "fine", "trunk"} and set(params["trunk"]) == set(pose_model.TRUNK_LAYERS)
@@ -74,6 +75,7 @@ def _one_step(cfg: TrainConfig, stage: int, params: dict) -> dict:
     return jax.device_get(new["params"])
 
 
+@pytest.mark.slow
 def test_training_moves_only_the_trained_trunk_layers_scaled_by_trunk_lr():
     params = pose_model.init(jax.random.PRNGKey(0), TRUNK)
     base = TrainConfig(model=TRUNK, batch_size=4, steps=(1, 1, 1), warmup=0, trunk_train="block7", trunk_lr=1.0)

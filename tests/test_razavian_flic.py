@@ -29,6 +29,7 @@ def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
     assert np.isclose(np.nanmean(iou), (0.5 + 0.5 + 1 / 3) / 3)  # VOC: the mean over classes incl. background
 
 
+@pytest.mark.slow
 def test_flic_tiny_through_the_runner(flic_root, tmp_path):
     from convcorr_eval.runner import make_config, run_experiment
 

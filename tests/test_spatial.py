@@ -243,6 +243,7 @@ def _flic_tiny_params():
     return cfg, params, images
 
 
+@pytest.mark.slow
 def test_predict_with_a_flat_spatial_model_equals_without():
     """Uniform priors over every offset of the map and a flat torso unary: each joint's marginal is its own
     normalised unary, a monotone map of the heat-map, so every spatial read-out equals the plain one; disabled,
@@ -327,6 +328,7 @@ def test_priors_from_pixels_are_the_priors_of_the_cells():
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(tmp_path):
     """The spatial read-outs of `predict(mesh=...)` over 2 forced host devices (batch, torso sharded; priors
     replicated) equal the single-device ones."""

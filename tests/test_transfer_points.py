@@ -76,6 +76,7 @@ def test_sift_and_no_features_default_to_bp_flow_unless_a_method_is_named():
         PointTransferConfig(method="sgd")
 
 
+@pytest.mark.slow
 def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root):
     """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2, 224 px, grid 8, radius 2) on real PF-WILLOW
     pairs, pair for pair: the experiment's predictions and PCK. VGG-16 with seeded random weights (the weights are
