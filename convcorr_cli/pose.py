@@ -46,6 +46,7 @@ from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
 
+GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
@@ -183,7 +184,8 @@ def list_models() -> int:
         print(f"{name}: {d.get('summary', '')}")
         print(f"  expects: {d.get('expects', '')}")
         for what, scores in d.get("scores", {}).items():
-            print(f"  {what}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+            order = sorted(scores, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else len(GROUP_ORDER), k))
+            print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))
         made = d.get("made_by", {})
         print(f"  made by: {made.get('command', '?')} at commit {made.get('commit', '?')}")
     return 0

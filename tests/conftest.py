@@ -167,6 +167,26 @@ def write_pose_run():
     return write
 
 
+@pytest.fixture(scope="session")
+def write_clip():
+    """`write(path, frames)`: an H.264 video of frames (uint8 [T, H, W, 3], even sides) at 10 frames per second,
+    written with PyAV (the video extra)."""
+    import av
+    import numpy as np
+
+    def write(path: Path, frames) -> None:
+        with av.open(str(path), "w") as c:
+            s = c.add_stream("libx264", rate=10)
+            s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+            for f in frames:
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                    c.mux(p)
+            for p in s.encode():
+                c.mux(p)
+
+    return write
+
+
 @pytest.fixture
 def register_experiment(monkeypatch):
     """`register(exp_id, module_name, doc, config_cls, run) -> exp_id`: a fake experiment module (get_config ->

@@ -94,7 +94,9 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["runs/pose_flic/config.json", "runs/pose_flic/checkpoints", "runs/pose_flic/metrics.json"]),
     "eval flic --run runs/pose_flic --root FLIC --json flic.json --figure fig15.png": (["--no-progress"],
                                                                                      ["flic.json", "fig15.png"]),
-    "pose photo.jpg --run runs/pose_flic --out poses/": ([], ["poses/photo_pose.png"]),
+    "pose photo.jpg --out poses/": ([], ["poses/photo_pose.png"]),  # the shipped model
+    "pose photo.jpg --model runs/pose_flic --out poses/": ([], ["poses/photo_pose.png"]),
+    "pose clip.mp4 --out poses/ --every 2": ([], ["poses/clip_pose.mp4", "poses/clip_pose.jsonl"]),
     "match car_a.png car_b.png --points car_a.json": (
         ["--backbone", "caffenet", *RANDOM, "--set", "image_size=96"], ["car_a_in_car_b.json", "car_a_in_car_b.png"]),
     "align LEFT.png RIGHT.png --dense --out DIR": (
@@ -122,7 +124,7 @@ def test_placeholders_name_real_commands():
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory, write_pf_willow):
+def work(tmp_path_factory, write_pf_willow, write_clip):
     """The working folder: PF-WILLOW, FLIC (synthetic people) and the images and points the docs name."""
     from convcorr_jax.data.synthetic.datasets import write_dataset
 
@@ -136,6 +138,7 @@ def work(tmp_path_factory, write_pf_willow):
     for name in ("LEFT.png", "RIGHT.png"):  # test_flow_dense's working size (96 x 128): its compiled programs
         Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(d / name)
     (d / "car_a.json").write_text("[[20, 30], [60, 40]]")
+    write_clip(d / "clip.mp4", rng.integers(0, 255, (5, 48, 64, 3), dtype=np.uint8))
     return d
 
 
@@ -147,12 +150,12 @@ def _four_movies(path: Path) -> None:
     sio.savemat(path, {"examples": ex})
 
 
-ORDER = sorted(RUNS, key=lambda c: c.startswith(("eval flic", "pose ")))  # after `train pose` wrote the run
+ORDER = sorted(RUNS, key=lambda c: "runs/pose_flic" in c)  # after `train pose` wrote the run
 # The longest runs, marked slow (`make test-all`): the three demos; table3 and table4 on FLIC (tests/test_experiments.py
 # runs both at tiny size); `eval pf-willow` with BP on AlexNet's conv4 (the plain one stays); `align` (as
 # tests/test_flow_dense.py runs it); `train pose` and the two commands that read its run (each would train its own).
 SLOW = {c for c in RUNS if c.startswith(("demo ", "run long2014.table3 ", "run long2014.table4 ", "align ",
-                                         "train pose ", "eval flic ", "pose ",
+                                         "train pose ", "eval flic ", "pose photo.jpg --model runs/pose_flic",
                                          "eval pf-willow --root PF-dataset-WILLOW --backbone "))}
 
 
@@ -170,7 +173,7 @@ def test_documented_command_runs_and_writes_what_the_docs_say(command, work, mon
         args = p.parse_args(argv[1:])
         assert (args.action, args.name) == ("fetch", "vgg16")
         return
-    if command.startswith(("eval flic", "pose ")) and not (work / "runs" / "pose_flic").is_dir():
+    if "runs/pose_flic" in command and not (work / "runs" / "pose_flic").is_dir():
         _train_flic_run(work)
     if argv[0] == "features":
         monkeypatch.setattr("convcorr_cli.features.load_backbone", _fetched_like)

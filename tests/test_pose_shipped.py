@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,29 +141,19 @@ def test_convcorr_pose_lists_models_and_uses_one_by_name(tiny_run, models, tmp_p
     assert "model 'nope': expected a shipped model (tiny)" in capsys.readouterr().err
 
 
-def _write_clip(path, n: int, size=(48, 64)) -> None:
+def test_convcorr_pose_on_a_video_writes_an_annotated_video_and_json_lines(tiny_run, models, tmp_path, capsys,
+                                                                           write_clip):
     import av
 
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = size[1], size[0], "yuv420p"
-        for i in range(n):
-            img = np.zeros((*size, 3), np.uint8)
-            img[:, :, 0] = np.uint8(20 * i)
-            img[10:30, 5 + 3 * i:20 + 3 * i] = 255
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
-def test_convcorr_pose_on_a_video_writes_an_annotated_video_and_json_lines(tiny_run, models, tmp_path, capsys):
-    av = pytest.importorskip("av", reason="PyAV (the video extra) is not installed")
     from convcorr_cli.main import main
 
     _ship(*tiny_run, models)
     clip = tmp_path / "clip.mp4"
-    _write_clip(clip, 9)
+    frames = np.zeros((9, 48, 64, 3), np.uint8)
+    for i in range(9):  # a bright square moving right over a darkening background
+        frames[i, :, :, 0] = 20 * i
+        frames[i, 10:30, 5 + 3 * i:20 + 3 * i] = 255
+    write_clip(clip, frames)
     out = tmp_path / "out"
     assert main(["pose", str(clip), "--model", "tiny", "--out", str(out), "--every", "2"]) == 0
     lines = [json.loads(x) for x in (out / "clip_pose.jsonl").read_text().splitlines()]
@@ -183,3 +174,30 @@ def test_convcorr_pose_on_a_video_writes_an_annotated_video_and_json_lines(tiny_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "a video PyAV (FFmpeg) can read" in err[0]
     assert sorted(p.name for p in out.iterdir()) == ["clip_pose.jsonl", "clip_pose.mp4"]
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "pose_flic_cli.json"
+
+
+def test_the_shipped_flic_model_is_listed_with_its_scores():
+    assert "flic" in shipped.names()
+    d = shipped.describe("flic")
+    crops = d["scores"]["person crops (torso boxes), CROP_READOUT"]
+    assert crops["Elbow"] > 50 and crops["Wrist"] > 50 and d["config"]["data_root"] is None
+    assert d["made_by"]["command"].startswith("convcorr train pose --config flic")
+
+
+def test_convcorr_pose_gives_the_stored_points_on_flic_test_frames(flic_root, tmp_path):
+    """`convcorr pose` with the shipped model (the default), FLIC test frames by absolute path and their torso
+    boxes, CROP_READOUT's flags: the points `bench/pose_cli_flic.py --golden` stored from the same command."""
+    from convcorr_cli.main import main
+
+    g = json.loads(GOLDEN.read_text())
+    paths = [str((flic_root / "images" / p["image"]).resolve()) for p in g["people"]]
+    boxes = ["--box=" + ",".join(repr(v) for v in p["box"]) for p in g["people"]]
+    assert main(["pose", *paths, *boxes, *g["flags"], "--json", str(tmp_path / "p.json")]) == 0
+    got = json.loads((tmp_path / "p.json").read_text())["images"]
+    assert [Path(im["image"]).name for im in got] == [p["image"] for p in g["people"]]
+    for im, want in zip(got, g["people"]):
+        xy = [[j["x"], j["y"]] for j in im["joints"]]
+        np.testing.assert_allclose(xy, [[j["x"], j["y"]] for j in want["joints"]], rtol=0, atol=1e-3)

@@ -6,7 +6,6 @@ the page's within 2 % (or 0.02 absolute): the page rounds them; everything else 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -66,16 +65,14 @@ FILES = {"car_a.png": "pf_willow/PF-dataset-WILLOW/car(S)/Cars_000a.png",
          "car_b.png": "pf_willow/PF-dataset-WILLOW/car(S)/Cars_001b.png"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("code,want", examples(), ids=[_name(c) for c, _ in examples()])
-def test_example(code, want, tmp_path, request):
-    if '"runs/pose_flic"' in code:  # a FLIC run as training leaves it (untrained parameters: shapes are checked)
-        from convcorr_train import pose_configs
+def _tier(code: str) -> list:
+    """The README's example of the shipped pose model runs in `make test`; the others are slow (`make test-all`)."""
+    return [] if "convcorr_jax.pose.estimate(image)" in code else [pytest.mark.slow]
 
-        cfg = dataclasses.replace(pose_configs.get_config("flic_tiny"), out=str(tmp_path / "train"),
-                                  data_root=str(request.getfixturevalue("flic_root")))
-        (tmp_path / "runs").mkdir()
-        shutil.move(request.getfixturevalue("write_pose_run")(cfg), tmp_path / "runs" / "pose_flic")
+
+@pytest.mark.parametrize("code,want", [pytest.param(c, w, marks=_tier(c)) for c, w in examples()],
+                         ids=[_name(c) for c, _ in examples()])
+def test_example(code, want, tmp_path):
     for name, rel in FILES.items():
         if f'"{name}"' in code:
             src = real_data_root() / rel if real_data_root() is not None else None

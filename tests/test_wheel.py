@@ -108,3 +108,8 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     out = json.loads((work / "points_in_b.json").read_text())
     assert len(out["points_b"]) == 2 and all(p is not None for p in out["points_b"])
     assert (work / "points_in_b.png").is_file()
+    # the shipped pose model is in the wheel (package data) and is the command's default
+    listed = _run([convcorr, "pose", "--list-models"], work).stdout
+    assert listed.startswith("flic: ") and "CROP_READOUT: Head 90.6" in listed, listed
+    _run([convcorr, "pose", "a.png", "--json", "pose.json"], work)
+    assert len(json.loads((work / "pose.json").read_text())["images"][0]["joints"]) == 11

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--command", required=True, help="the training command, as a user types it")
     p.add_argument("--scores", default=None, help="JSON {what: {metric: percent}} of the model's scores")
     p.add_argument("--out", default=None, help="the model folder (default: the package's models/<name>)")
+    p.add_argument("--machine", default=f"{platform.machine()} CPU",
+                   help="what the run trained on, e.g. '2-core AMD EPYC CPU, AVX2' (CPU floating point differs by "
+                        "vector instruction set, so a retrain matches bit for bit only on the same kind)")
     a = p.parse_args(argv)
     run = estimation.load(Path(a.run))
     metrics = run_folder.read_metrics(a.run) or {}
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     about = {"summary": SUMMARY.get(a.name, ""), "expects": EXPECTS.get(a.name, ""), "scores": scores,
              "made_by": {"command": a.command, "commit": a.commit, "code_version": metrics["key"]["version"],
                          "seconds": metrics.get("seconds"), "versions": metrics.get("versions"),
-                         "machine": f"{platform.machine()} CPU"}}
+                         "machine": a.machine}}
     out = Path(a.out) if a.out else shipped.MODELS / a.name
     record = shipped.write(out, a.name, run.config, run.params, spatial, frames, about)
     for rel, sha in sorted(record["files"].items()):

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import io as io_bytes
 import json
+import os
 import shutil
 import tempfile
 import zipfile
@@ -198,7 +199,10 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder a plain mkdir would make
         _save_params(tmp / PARAMS_FILE, _flatten(params))
         files = [PARAMS_FILE]
         if spatial_model is not None:
@@ -206,6 +210,7 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
             files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
         frame_record = None
         if frames is not None:
+            (tmp / FRAMES).mkdir()
             spatial.save_model(tmp / FRAMES, frames.config, frames.log_priors,
                                about={"input_size": frames.input_size, "pool": frames.pool})
             files += [f"{FRAMES}/{spatial.CONFIG_FILE}", f"{FRAMES}/{spatial.PRIORS_FILE}"]
