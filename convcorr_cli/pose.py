@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -191,20 +192,24 @@ def list_models() -> int:
     return 0
 
 
-def _video(args: argparse.Namespace, r, scales, merge, spatial) -> int:
+def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[..., Poses]:
+    """The command's one estimation call, `call(images, boxes=None, torso=None) -> Poses`: `estimate_frames` with
+    `FRAME_READOUT` under --two-pass, else `estimate` with the read-out flags."""
+    def call(images, boxes=None, torso=None) -> Poses:
+        if args.two_pass:
+            return estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales, merge=merge))
+        return estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
+                        scales=scales, merge=merge)
+
+    return call
+
+
+def _video(args: argparse.Namespace, r, call: Callable[..., Poses]) -> int:
     if len(args.images) != 1 or not args.out or args.box or args.torso or args.json:
         raise InputError(None, "IMAGES", "one video per command, with --out and without --box, --torso or --json "
                          "(the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
     t0 = time.perf_counter()
     io.check_writable(args.out, "--out", kind="folder")
-    pose_video.probe(args.images[0])
-    if args.two_pass:
-        def call(frames):
-            return estimate_frames(frames, r, **dict(FRAME_READOUT, scales=scales, merge=merge))
-    else:
-        def call(frames):
-            return estimate(frames, r, spatial=spatial, readout=args.readout, flip=args.flip, scales=scales,
-                            merge=merge)
     video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call,
                                            lambda img, pts: np.asarray(draw(img, pts, r.names, r.skeleton)))
     print(f"pose: {n} frame(s) of {args.images[0]} (every {args.every}), model {args.model}; wrote {video} and "
@@ -236,16 +241,13 @@ def run(args: argparse.Namespace) -> int:
     scales = default if args.scales is None else _scales(args.scales)
     merge = args.merge or (FRAME_READOUT["merge"] if args.two_pass else "mean")
     spatial = None if args.spatial is None else args.spatial == "on"
+    call = _estimator(args, r, scales, merge, spatial)
     if any(pose_video.is_video(p) for p in args.images):
-        return _video(args, r, scales, merge, spatial)
+        return _video(args, r, call)
     if args.every != 1:
         raise InputError(None, "--every", "only with a video", args.every)
     images = [read_image(p, "IMAGES") for p in args.images]
-    if args.two_pass:
-        poses: Poses = estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales, merge=merge))
-    else:
-        poses = estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
-                         scales=scales, merge=merge)
+    poses = call(images, boxes=boxes, torso=torso)
     flip = bool(args.flip or (args.two_pass and FRAME_READOUT["flip"]))
     pngs = _png_paths(Path(args.out), args.images) if args.out else []
     records = []

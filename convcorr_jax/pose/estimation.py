@@ -296,24 +296,24 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     box_list = _as_boxes(boxes, len(imgs))
     r = load(model)
     tc = r.config
-    model = None if spatial is False else spatial_model(r, required=spatial is True)
+    sp_model = None if spatial is False else spatial_model(r, required=spatial is True)
     sizes = [im.shape[:2] for im in imgs]
     perm = joints.joint_set(tc.data, tc.model.num_joints).flip if flip else None
-    key = ("spatial_" if model is not None else "") + readout
-    peak = "spatial_peak" if model is not None else "peak"
+    key = ("spatial_" if sp_model is not None else "") + readout
+    peak = "spatial_peak" if sp_model is not None else "peak"
     base, torso = input_affines(tc, sizes, box_list)
     points, conf, affines = [], [], []
     for s in scales:
         affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s)[0]
         crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
-        sp = None if model is None else spatial_inputs_at(model[1], model[0], torso, affine, tc.model.pool)
+        sp = None if sp_model is None else spatial_inputs_at(sp_model[1], sp_model[0], torso, affine, tc.model.pool)
         preds = predict.predict(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)
         points.append(preds[key])
         conf.append(preds[peak])
         affines.append(affine)
     xy = points[0] if scales == (1.0,) else pose_scales.combine(points, affines, base, merge)
     return Poses(predict.to_original(xy, base).astype(np.float32), np.mean(conf, axis=0).astype(np.float32),
-                 r.names, key, model is not None, torso.astype(np.float32))
+                 r.names, key, sp_model is not None, torso.astype(np.float32))
 
 
 __all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "estimate", "input_affines", "load",
