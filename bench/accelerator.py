@@ -4,6 +4,7 @@ writes bench/RESULTS_gpu.md.
 
     python bench/accelerator.py --flic flic.tar [--minutes 5] [--pf-willow PF-dataset-WILLOW] [--skip-tests]
         [--config flic_gpu] [--set field=value ...] [--runs runs] [--out bench/RESULTS_gpu.md]
+        [--export MODEL_DIR] [--scorings val,test,test_crops,test_frames]
     python bench/accelerator.py --flic FLIC --tiny --minutes 0.002 --skip-tests --out RESULTS.md   # CPU smoke run
 
 Steps, in order (docs/scaling.md):
@@ -29,6 +30,11 @@ Steps, in order (docs/scaling.md):
      random weights, given --pf-willow) and ridge CV (bench/ridge.py's problem A, `ridge.fit_cv`).
   8. bench/RESULTS_gpu.md (--out), written atomically after each of steps 2, 4, 5, every scoring of 6, and 7,
      every number labelled by the device it ran on: a run cut short keeps what it measured.
+With --export DIR the trained model is written there as a model folder (`pose.shipped` format: float32 parameters
+in one npz, the spatial model, model.json with the command, device and code version) right after training, before
+any scoring: a few MiB that come back from a device whose images were re-encoded, so that the test rows are scored
+on the original images elsewhere (`convcorr eval flic --run DIR`). --scorings picks which of `SCORINGS` run (e.g.
+`val` alone with a pack of the training images, `convcorr data pack-flic --split train`).
 Budget: the default --minutes 5 of training (steps, evaluations, checkpoints) leaves 3 of 8 minutes on one H100
 for loading the data, compiling (from the cache the step timing fills) and the four scorings; each part's seconds
 are in the RESULTS file.
@@ -250,6 +256,23 @@ def train_run(config: str, sets: tuple[str, ...], root: Path, steps: tuple[int, 
             "last_eval": res.evals[-1] if res.evals else {}}
 
 
+def export_model(run: str, out: str, command: str, device: str) -> dict:
+    """The trained run folder `run` written as a model folder `out` (`pose.shipped.write`: float32 parameters, the
+    spatial model, model.json naming the command, the device and the code version); returns its record."""
+    from convcorr_eval.tompson2015 import flic_scores
+
+    from convcorr_jax.pose import run_folder, shipped
+    from convcorr_jax.pose import spatial as spatial_mrf
+
+    tc, params = flic_scores.load_run(run)
+    metrics = run_folder.read_metrics(run) or {}
+    about = {"summary": f"`{tc.name.removeprefix('pose_')}` trained by bench/accelerator.py", "expects": "",
+             "scores": {}, "made_by": {"command": command, "machine": device,
+                                       "code_version": metrics.get("key", {}).get("version"),
+                                       "seconds": metrics.get("seconds"), "versions": metrics.get("versions")}}
+    return shipped.write(out, Path(out).name, tc, params, spatial_mrf.load_model(run), None, about)
+
+
 def frame_input_size(model: ModelConfig) -> int:
     """`FRAME_READOUT`'s whole-frame input side (chosen for `flic`'s crops) scaled by the run's crop side over
     `flic`'s, so that people keep the scale the run trained on; a multiple of the model's input-size rule."""
@@ -333,7 +356,8 @@ def score_lines(r: dict) -> list[str]:
     notes = []
     for kind, (split, readout) in SCORINGS.items():
         if kind not in r.get("scores", {}):
-            notes.append(f"{split}, {readout}: not reached (the run stopped before it)")
+            notes.append(f"{split}, {readout}: not run here (--scorings)" if kind not in r.get("scorings", SCORINGS)
+                         else f"{split}, {readout}: not reached (the run stopped before it)")
             continue
         sc = r["scores"][kind]
         if sc is None:
@@ -401,7 +425,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3, help="timed repetitions per benchmark (best kept)")
     p.add_argument("--runs", default="runs", help="folder of the training run")
     p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_gpu.md"))
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="write the trained model there (a model folder) right after training")
+    p.add_argument("--scorings", default=",".join(SCORINGS),
+                   help=f"which scorings run, comma-separated among {','.join(SCORINGS)}")
     a = p.parse_args(argv)
+    scorings = [k for k in a.scorings.split(",") if k]
+    if not scorings or any(k not in SCORINGS for k in scorings):
+        print(f"--scorings: expected names among {','.join(SCORINGS)}, got {a.scorings!r}", file=sys.stderr)
+        return 2
     missing = missing_packages(not a.skip_tests)
     if missing:
         print(f"missing packages: {' '.join(missing)}; carry their wheels (pip download {' '.join(missing)} -d "
@@ -438,7 +470,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {a.config} for {a.minutes:g} min: steps {steps}", flush=True)
     r["train"] = train_run(a.config, sets, root, steps, a.runs)
     write(r, a.out, t_start, "training")
-    for kind in SCORINGS:
+    if a.export:
+        rec = export_model(r["train"]["run"], a.export, r["command"], r["device"])
+        print(f"exported {a.export}: {', '.join(sorted(rec['files']))}", flush=True)
+    r["scorings"] = scorings
+    for kind in scorings:
         r["scores"][kind] = score(kind, r["train"]["run"], root)
         write(r, a.out, t_start, f"scoring {kind}")
     r["bench"] = [bench_backbone(a.tiny, a.reps), bench_bp(a.tiny, a.reps), bench_pf_willow(a.pf_willow, a.tiny),

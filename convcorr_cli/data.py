@@ -4,7 +4,7 @@ what a loader reads from a real-format file or folder.
   convcorr data synth objects|people|faces --n 200 --seed 0 --out DIR [--image-size S]
   convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images] [--voc-root DIR]
   convcorr data fetch pf-willow|flic --out DIR [--sha256 H] [--url URL] [--archive-dir DIR]
-  convcorr data pack-flic --root FLIC --out flic.tar [--quality 70 | --copy] [--max-mib 60]
+  convcorr data pack-flic --root FLIC --out flic.tar [--quality 70 | --copy] [--max-mib 60] [--split all|train]
   convcorr data unpack-flic flic.tar --out DIR [--sha256 H]
 
 `synth` writes the set in its real format (VOC folders, MPII h5 + FLIC mat, 300-W folder) with a progress bar and
@@ -24,7 +24,7 @@ import numpy as np
 
 from convcorr_jax import io
 from convcorr_jax.data.fetch import DATASETS, fetch_dataset
-from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, pack_flic, unpack_flic
+from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, SPLITS, pack_flic, unpack_flic
 from convcorr_jax.data.formats import FORMATS, read_format
 from convcorr_jax.data.synthetic.datasets import DEFAULT_SIZE, KINDS, write_dataset
 from convcorr_jax.data.types import KeypointSample
@@ -69,6 +69,8 @@ def _pack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality", type=int, default=QUALITY, help="re-encode the JPEGs at this JPEG quality")
     p.add_argument("--copy", action="store_true", help="copy the JPEGs as they are instead")
     p.add_argument("--max-mib", type=float, default=MAX_MIB, help="refuse a larger archive (MiB)")
+    p.add_argument("--split", choices=SPLITS, default="all",
+                   help="the images packed: all, or the training examples' alone (test scored elsewhere)")
 
 
 def _unpack_arguments(p: argparse.ArgumentParser) -> None:
@@ -141,9 +143,9 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _pack(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out")
-    info = pack_flic(args.root, args.out, None if args.copy else args.quality, args.max_mib)
+    info = pack_flic(args.root, args.out, None if args.copy else args.quality, args.max_mib, args.split)
     how = "copied" if info["quality"] is None else f"JPEG quality {info['quality']}"
-    print(f"pack-flic: {info['images']} images ({how}) + examples.mat, {info['bytes'] / 2**20:.1f} MiB, "
+    print(f"pack-flic: {info['images']} {info['split']} images ({how}) + examples.mat, {info['bytes'] / 2**20:.1f} MiB, "
           f"sha256 {info['sha256']} -> {info['archive']} (+ .sha256)")
     return 0
 

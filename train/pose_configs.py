@@ -24,7 +24,9 @@ trained run to one's own images.
   flic        the best FLIC configuration within the CPU budget (45 min on 2 cores): the generic-feature
               variant (beyond the paper). The coarse model reads a pretrained MobileNetV2 trunk (ImageNet weights;
               block7..block13 fine-tuned at the stage's learning rate, stem..block6 and the batch-norm statistics
-              frozen; `convcorr_jax.pose.model`), the paper's fine model crops the trunk's shared features; FLIC's
+              frozen; `convcorr_jax.pose.model`), the paper's fine model crops the trunk's shared features and,
+              beyond the paper, its joint's coarse heat-map (`model.fine_coarse`: the fine model alone lost to the
+              refined coarse read-out on elbows, bench/RESULTS_pose.md); FLIC's
               11 joints, flip; 128 px person crops of 2.5 x the torso box's longer side; learning rates 2e-3 / 5e-3
               / 1e-3, 6400 / 2400 / 1200 steps. Trunk settings chosen on the validation movies by
               `python -m convcorr_eval.tompson2015.flic_sweep --grid trunk --root FLIC`, the schedule there too
@@ -144,7 +146,7 @@ def _flic_paper() -> TrainConfig:
 
 def _flic() -> TrainConfig:
     base = _flic_base("flic")
-    return dataclasses.replace(base, model=dataclasses.replace(base.model, trunk="mobilenet_v2"),
+    return dataclasses.replace(base, model=dataclasses.replace(base.model, trunk="mobilenet_v2", fine_coarse=True),
                                steps=FLIC_TRUNK_STEPS, lr=FLIC_LR, trunk_train="block7", trunk_lr=1.0,
                                checkpoint_every=200)
 
@@ -175,8 +177,10 @@ def _recipe(name: str, data: str, skeleton: Skeleton, crop_scale: float, steps: 
 
     def build() -> TrainConfig:
         base = _flic()
+        # fine_coarse off: these recipes were validated without it (it was chosen on FLIC's validation movies)
         return dataclasses.replace(base, name=f"pose_{name}", data=data, crop_scale=crop_scale, steps=steps,
-                                   model=dataclasses.replace(base.model, num_joints=skeleton.num_joints),
+                                   model=dataclasses.replace(base.model, num_joints=skeleton.num_joints,
+                                                             fine_coarse=False),
                                    augment=dataclasses.replace(base.augment, flip_perm=skeleton.flip))
 
     return build

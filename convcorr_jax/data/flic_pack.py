@@ -21,6 +21,8 @@ import os
 import tarfile
 from pathlib import Path
 
+import numpy as np
+
 from convcorr_jax import io
 from convcorr_jax.data.fetch import DATASETS, check_empty_out, install_archive
 from convcorr_jax.errors import InputError
@@ -30,12 +32,17 @@ MAX_MIB = 60.0  # the archive's size limit by default (a file that travels with 
 QUALITY = 70  # default JPEG quality: FLIC as shipped (360 x 240) fits MAX_MIB
 
 
-def _image_names(root: Path) -> list[str]:
-    """Sorted image file names examples.mat refers to (its `filepath` field)."""
+SPLITS = ("all", "train")  # the images packed: every example's, or the training examples' alone
+
+
+def _image_names(root: Path, split: str = "all") -> list[str]:
+    """Sorted image file names examples.mat refers to (its `filepath` field), of every example or (split "train")
+    of the examples with `istrain` set."""
     from convcorr_jax.data.flic import _loadmat
 
     ex = _loadmat(root / "examples.mat")["examples"].ravel()
-    return sorted({str(e["filepath"].ravel()[0]) for e in ex})
+    keep = [e for e in ex if split == "all" or bool(np.asarray(e["istrain"]).ravel()[0])]
+    return sorted({str(e["filepath"].ravel()[0]) for e in keep})
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -61,18 +68,22 @@ def checksum_path(archive: str | os.PathLike) -> Path:
 
 
 def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | None = QUALITY,
-              max_mib: float | None = MAX_MIB) -> dict:
+              max_mib: float | None = MAX_MIB, split: str = "all") -> dict:
     """Pack the FLIC folder `root` into the tar `out` and write `<out>.sha256` (module docstring). quality: None
     (copy the JPEGs) or 1..95 (re-encode); max_mib: refuse (InputError, nothing written) an archive larger than
-    this many MiB (None: no limit), checked before anything is written. Returns {"archive", "bytes", "sha256",
-    "images", "quality"}."""
+    this many MiB (None: no limit), checked before anything is written; split: "all" (every image) or "train"
+    (the images of the training examples alone, validation movies included: a pack for training whose test split
+    is scored elsewhere; examples.mat is kept whole). Returns {"archive", "bytes", "sha256", "images", "quality",
+    "split"}."""
     root, out = Path(root), Path(out)
     mat = root / "examples.mat"
     if not mat.is_file() or not (root / "images").is_dir():
         raise InputError(root, "FLIC folder", "examples.mat and images/", "missing")
     if quality is not None and not 1 <= int(quality) <= 95:
         raise InputError("pack_flic", "quality", "a JPEG quality in 1..95 (or None: copy)", quality)
-    names = _image_names(root)
+    if split not in SPLITS:
+        raise InputError("pack_flic", "split", f"one of {SPLITS}", split)
+    names = _image_names(root, split)
     missing = [n for n in names if not (root / "images" / n).is_file()]
     if missing:
         raise InputError(root / "images", "images", f"the {len(names)} images examples.mat names",
@@ -88,7 +99,8 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
                              f"{size / 2**20:.1f} MiB")
         digest = io.sha256_file(tmp)
     io.write_text(checksum_path(out), f"{digest}  {out.name}\n")
-    return {"archive": str(out), "bytes": size, "sha256": digest, "images": len(names), "quality": quality}
+    return {"archive": str(out), "bytes": size, "sha256": digest, "images": len(names), "quality": quality,
+            "split": split}
 
 
 def read_checksum(archive: str | os.PathLike) -> str:

@@ -59,7 +59,7 @@ def average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: 
 
 def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Sequence[int],
           centers: jax.Array | None = None) -> dict:
-    """`model.apply` with test-time flip (module docstring): the same keys; "coarse_hm" and "xy" flip-averaged,
+    """`model.apply` with test-time flip (module docstring): the same keys; "coarse_hm", "xy" and "xy_product" flip-averaged,
     "coarse_xy" the averaged maps' integer arg-max cell centre. centers: crop centres [N, K, 2] in pixels (default
     that arg-max); the mirror image's fine windows are centred on their mirror points."""
     perm = check_perm(perm, cfg.num_joints)
@@ -70,4 +70,5 @@ def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Se
     out = pose_model.apply(params, images, cfg, centers=c)
     mirrored = pose_model.apply(params, flip_images(images), cfg, centers=mirror_points(c, cfg.image_size, perm))
     xy = (out["xy"] + mirror_points(mirrored["xy"], cfg.image_size, perm)) / 2
-    return {**out, "coarse_hm": hm, "coarse_xy": cxy, "xy": xy}
+    product = (out["xy_product"] + mirror_points(mirrored["xy_product"], cfg.image_size, perm)) / 2
+    return {**out, "coarse_hm": hm, "coarse_xy": cxy, "xy": xy, "xy_product": product}

@@ -58,6 +58,9 @@ TRUNKS = ("", "mobilenet_v2")  # "": the paper's multi-resolution banks
 TRUNK_FINE_TAPS = ("block1", "block3", "block6")  # strides 2, 4, 8: crop-module levels 0, 1, 2
 TRUNK_DEEP_TAP = "block13"  # stride 16
 TRUNK_LAYERS = ("stem",) + tuple(f"block{i}" for i in range(1, 14))  # the trunk's parameters, network order
+# the product read-out ("xy_product"): fine map x coarse map ** this, both clipped at 0; chosen on FLIC's validation
+# movies (bench/RESULTS_pose.md, bench/cascade_diagnosis.py)
+PRODUCT_POWER = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +86,8 @@ class ModelConfig:
     out_init_std: float = 1e-3  # std of the heat-map output layers' initial weights (coarse fc2, fine joint_w):
     # near-zero initial heat-maps start E1/E2 at the all-zero value, so the first Adam steps do not silence most
     # ReLU units
+    fine_coarse: bool = False  # the fine model also reads its joint's coarse heat-map (no gradient), cropped
+    # with its coarsest level: the coarse evidence enters the fine map (beyond the paper; `fine_inputs`)
 
     def validate(self, prefix: str = "") -> "ModelConfig":
         """self, or InputError naming the first bad field (as `prefix` + name, e.g. "model.pool" in a config)."""
@@ -101,6 +106,8 @@ class ModelConfig:
             bad("trunk", "'' (the paper's banks) or 'mobilenet_v2'", self.trunk)
         if self.trunk_weights not in ("imagenet", "random"):
             bad("trunk_weights", "'imagenet' or 'random'", self.trunk_weights)
+        if self.fine_coarse and self.variant != "shared":
+            bad("fine_coarse", "False with variant 'standard' (its fine model reads image crops)", self.fine_coarse)
         if self.trunk:
             for field, want in (("pool", 8), ("levels", 3), ("variant", "shared")):
                 if getattr(self, field) != want:
@@ -382,6 +389,23 @@ def image_crops_levels(levels: list[jax.Array], origin0: jax.Array, cfg: ModelCo
     return out
 
 
+def fine_inputs(feats: list[jax.Array], hm: jax.Array, origin0: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
+    """The fine model's windows per level [N, K, w_L, w_L, C_L] of the shared features `feats` at level-0 origins
+    [N, K, 2]; with `cfg.fine_coarse`, each joint's window of the coarsest level also holds that joint's coarse
+    heat-map hm [N, S, S, K] (resized to the level's grid, gradient stopped) as one more channel."""
+    crops = [crop(f, origin0, lv, cfg) for lv, f in enumerate(feats)]
+    if not cfg.fine_coarse:
+        return crops
+    last = feats[-1]
+    n, h, w = last.shape[:3]
+    maps = jax.lax.stop_gradient(hm)
+    if maps.shape[1:3] != (h, w):
+        maps = jax.image.resize(maps, (n, h, w, maps.shape[-1]), "linear")
+    own = jnp.diagonal(crop(maps, origin0, len(feats) - 1, cfg), axis1=1, axis2=4)  # [N, wL, wL, K]
+    own = jnp.moveaxis(own, -1, 1)[..., None]  # [N, K, wL, wL, 1]
+    return crops[:-1] + [jnp.concatenate([crops[-1], own], axis=-1)]
+
+
 # --- public functional API -----------------------------------------------------------------------------------
 
 def init(key: jax.Array, cfg: ModelConfig) -> dict:
@@ -445,14 +469,13 @@ def _init_jit(key: jax.Array, cfg: ModelConfig) -> dict:
         t = trunk_features(trunk, levels[0])
         pc = TrunkHead(cfg).init(kc, t["block6"], t[TRUNK_DEEP_TAP])["params"]
         feats = [t[k] for k in TRUNK_FINE_TAPS]
-        pf = Fine(cfg).init(kf, [crop(f, jnp.zeros((1, cfg.num_joints, 2), jnp.int32), lv, cfg)
-                                 for lv, f in enumerate(feats)])["params"]
+        hm = jnp.zeros((1, cfg.map_size, cfg.map_size, cfg.num_joints), jnp.float32)
+        pf = Fine(cfg).init(kf, fine_inputs(feats, hm, jnp.zeros((1, cfg.num_joints, 2), jnp.int32), cfg))["params"]
         return {"coarse": pc, "fine": pf, "trunk": trunk}
     pc = Coarse(cfg).init(kc, levels)["params"]
-    _, feats = Coarse(cfg).apply({"params": pc}, levels)
+    hm, feats = Coarse(cfg).apply({"params": pc}, levels)
     o = jnp.zeros((1, cfg.num_joints, 2), jnp.int32)
-    crops = image_crops_levels(levels, o, cfg) if cfg.variant == "standard" else [
-        crop(f, o, lv, cfg) for lv, f in enumerate(feats)]
+    crops = image_crops_levels(levels, o, cfg) if cfg.variant == "standard" else fine_inputs(feats, hm, o, cfg)
     pf = Fine(cfg).init(kf, crops)["params"]
     return {"coarse": pc, "fine": pf}
 
@@ -485,7 +508,9 @@ def coarse_points(hm: jax.Array, cfg: ModelConfig) -> jax.Array:
 
 def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, centers: jax.Array | None = None) -> dict:
     """Full cascade. Returns {"coarse_hm" [N,S,S,K], "fine_hm" [N,w0,w0,K], "origin" int [N,K,2] (level-0 window
-    origin, stride-2 cells), "coarse_xy" [N,K,2], "xy" [N,K,2] (cascade prediction, pixels)}.
+    origin, stride-2 cells), "coarse_xy" [N,K,2], "xy" [N,K,2] (cascade prediction, pixels), "xy_product" [N,K,2]
+    (the sub-cell arg-max of the fine map times the coarse map ** `PRODUCT_POWER` in each window, both clipped at
+    0: the coarse evidence weighs the fine map's candidates)}.
 
     centers: crop centres in pixels [N, K, 2]; default the coarse arg-max (the paper's inference and training).
     """
@@ -496,11 +521,30 @@ def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, cen
     if cfg.variant == "standard":
         crops = image_crops_levels(levels, origin, cfg)
     else:
-        crops = [crop(f, origin, lv, cfg) for lv, f in enumerate(feats)]
+        crops = fine_inputs(feats, hm, origin, cfg)
     fine = Fine(cfg).apply({"params": params["fine"]}, crops)
     local = hmap.subpixel_argmax(fine)  # [N, K, 2] cells in the window
     xy = hmap.map_to_image(origin.astype(jnp.float32) + local, 2.0)
-    return {"coarse_hm": hm, "fine_hm": fine, "origin": origin, "coarse_xy": cxy, "xy": xy}
+    prior = jnp.maximum(coarse_in_windows(hm, origin, cfg), 0.0) ** PRODUCT_POWER
+    product = hmap.subpixel_argmax(jnp.maximum(fine, 0.0) * prior)
+    return {"coarse_hm": hm, "fine_hm": fine, "origin": origin, "coarse_xy": cxy, "xy": xy,
+            "xy_product": hmap.map_to_image(origin.astype(jnp.float32) + product, 2.0)}
+
+
+def coarse_in_windows(hm: jax.Array, origin0: jax.Array, cfg: ModelConfig) -> jax.Array:
+    """The coarse heat-maps hm [N, S, S, K] sampled bilinearly (edge-clamped) at the image position of every fine
+    cell of each joint's own window (level-0 origins [N, K, 2], stride 2): [N, w0, w0, K]."""
+    u = jnp.arange(cfg.window, dtype=jnp.float32)
+    s = hm.shape[1]
+
+    def one(m, o):  # m [S, S] one joint's map, o [2] its window origin -> [w0, w0]
+        cx = hmap.image_to_map(hmap.map_to_image(o[0] + u, 2.0), cfg.pool)
+        cy = hmap.image_to_map(hmap.map_to_image(o[1] + u, 2.0), cfg.pool)
+        yy, xx = jnp.meshgrid(jnp.clip(cy, 0, s - 1), jnp.clip(cx, 0, s - 1), indexing="ij")
+        return jax.scipy.ndimage.map_coordinates(m, [yy, xx], order=1)
+
+    per = jax.vmap(jax.vmap(one, in_axes=(-1, 0), out_axes=-1), in_axes=(0, 0))
+    return per(hm, origin0.astype(jnp.float32))
 
 
 def fine_target_points(points: jax.Array, origin: jax.Array) -> jax.Array:

@@ -6,7 +6,7 @@ prediction loop of training's evaluation and of the Tompson et al. scorers.
     preds = predict(params, images_uint8, cfg, spatial=SpatialInputs(log_priors, torso_cells, SpatialConfig()))
     # ... the four read-outs above plus the same four with the spatial model: "spatial_coarse", ...
 
-One forward pass gives four read-outs (image pixels of the network input, 0-based):
+One forward pass gives five read-outs (image pixels of the network input, 0-based):
   coarse          the coarse heat-map's integer arg-max cell centre (the paper's coarse model, quantised to
                   `pool` pixels);
   coarse_refined  the same arg-max refined by the parabola fit of `heatmaps.subpixel_argmax` (not in the paper;
@@ -14,7 +14,9 @@ One forward pass gives four read-outs (image pixels of the network input, 0-base
                   also go below its cell size);
   cascade_raw     fine window origin + the fine heat-map's integer arg-max (the paper's "coarse location + (dx, dy)"
                   at the fine model's stride 2);
-  cascade         cascade_raw with the parabola refinement (the model's default read-out, `model.apply`'s "xy").
+  cascade         cascade_raw with the parabola refinement (the paper's read-out, `model.apply`'s "xy");
+  cascade_product the sub-cell arg-max of the fine map times the coarse map ** `model.PRODUCT_POWER` in each
+                  window (`model.apply`'s "xy_product": the coarse evidence weighs the fine map's candidates).
 With `spatial` (Tompson et al. 2015 Sec. 3.3: the tree MRF of `pose.spatial`, conditioned on the torso) the same
 pass also gives the four read-outs of the spatially refined coarse heat-maps, in the paper's order: the coarse
 heat-maps [N, S, S, K] go through `spatial.apply_spatial_model` (log-priors [E, kh, kw], each image's torso point in
@@ -22,7 +24,8 @@ heat-map cells [N, 2]) before the fine model, which then crops at the refined ma
   spatial_coarse          the refined maps' integer arg-max cell centre;
   spatial_coarse_refined  that cell refined on the coarse heat-map (`spatial.select_peaks`);
   spatial_cascade_raw     fine window origin (around spatial_coarse) + the fine heat-map's integer arg-max;
-  spatial_cascade         spatial_cascade_raw with the parabola refinement.
+  spatial_cascade         spatial_cascade_raw with the parabola refinement;
+  spatial_cascade_product the product read-out in the windows around spatial_coarse.
 With `peaks=True` it also gives each read-out's confidence, [N, K]:
   peak            the coarse heat-map's value at its arg-max cell (the cell `coarse` reads), clipped to [0, 1];
   spatial_peak    the coarse heat-map's value at the spatially refined maps' arg-max cell (`spatial_coarse`'s),
@@ -50,7 +53,7 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import spatial as spatial_mrf
 
-READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade")
+READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade", "cascade_product")
 SPATIAL_READOUTS = tuple(f"spatial_{k}" for k in READOUTS)
 PEAKS = ("peak", "spatial_peak")  # confidences [N, K] of `predict(..., peaks=True)` (module docstring)
 
@@ -71,7 +74,7 @@ def _readouts(out: dict, pool: float, prefix: str = "") -> dict:
     return {prefix + "coarse": out["coarse_xy"],
             prefix + "coarse_refined": hmap.map_to_image(hmap.subpixel_argmax(hm), pool),
             prefix + "cascade_raw": hmap.map_to_image(origin + hmap.argmax_2d(fine).astype(jnp.float32), 2.0),
-            prefix + "cascade": out["xy"]}
+            prefix + "cascade": out["xy"], prefix + "cascade_product": out["xy_product"]}
 
 
 def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:

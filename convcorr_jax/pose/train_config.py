@@ -24,7 +24,8 @@ CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "conv
         "convcorr_jax.metrics", "convcorr_jax.backbones")
 # settings added after training runs existed, with their defaults: left out of `settings_digest` at these values
 LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
-                "model.trunk_weights": "imagenet", "model.trunk_head": 128, "train_images": 0}
+                "model.trunk_weights": "imagenet", "model.trunk_head": 128, "train_images": 0,
+                "model.fine_coarse": False}
 # fields that do not decide the parameters or the trajectory: not part of `settings_digest`
 NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir")
 

@@ -61,7 +61,8 @@ ALPHAS = ("0.05", "0.1", "0.2")
 CURVE_ALPHAS = np.round(np.linspace(0.0, 0.2, 21), 3)
 HEAD = "Head = mean over the face points l eye, r eye, nose (the paper's Face column)"
 MAIN = {"on": {"coarse": "coarse_refined", "coarse+spatial": "spatial_coarse_refined", "cascade": "cascade",
-               "cascade+spatial": "spatial_cascade", "two-pass": "second_cascade"},
+               "cascade+spatial": "spatial_cascade", "product": "cascade_product",
+               "product+spatial": "spatial_cascade_product", "two-pass": "second_cascade"},
         "off": {"coarse": "coarse", "coarse+spatial": "spatial_coarse", "cascade": "cascade_raw",
                 "cascade+spatial": "spatial_cascade_raw", "two-pass": "second_cascade_raw"}}
 SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (bench/RESULTS_pose.md)
