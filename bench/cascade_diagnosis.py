@@ -46,7 +46,7 @@ def forward(params, images: np.ndarray, cfg: pose_model.ModelConfig, centers: np
 
     fn = jax.jit(lambda p, x, c: pose_model.apply(p, x.astype("float32") / 255.0, cfg, centers=c))
     fn0 = jax.jit(lambda p, x: pose_model.apply(p, x.astype("float32") / 255.0, cfg))
-    keys = ("coarse_hm", "fine_hm", "origin", "coarse_xy", "xy")
+    keys = ("coarse_hm", "fine_hm", "origin", "coarse_xy", "xy", "xy_product")
     parts: dict[str, list] = {k: [] for k in keys}
     n = len(images)
     for i in range(0, n, batch):
@@ -94,8 +94,8 @@ def pck(pred: np.ndarray, data) -> dict[str, float]:
 
 def diagnose(run: str, root: str, split: str) -> dict:
     t0 = time.perf_counter()
-    if shipped.is_name(run):
-        m = shipped.read(run)
+    if shipped.is_name(run) or (Path(run) / shipped.MODEL_FILE).is_file():
+        m = shipped.read(run) if shipped.is_name(run) else shipped.read_folder(run)
         tc, params = m.config, m.params
     else:
         tc, params = load_run(run)
@@ -108,6 +108,7 @@ def diagnose(run: str, root: str, split: str) -> dict:
     raw = lambda o: np.asarray(hmap.map_to_image(o["origin"] + hmap.argmax_2d(o["fine_hm"]), 2.0))  # noqa: E731
     rows = {"coarse_refined": pck(coarse_ref, data), "coarse (integer)": pck(at_coarse["coarse_xy"], data),
             "cascade (window at coarse arg-max)": pck(at_coarse["xy"], data),
+            f"cascade, product read-out (coarse^{pose_model.PRODUCT_POWER:g})": pck(at_coarse["xy_product"], data),
             "cascade, no sub-cell refinement": pck(raw(at_coarse), data),
             "fine at the true joint": pck(at_truth["xy"], data),
             "fine at the true joint, no sub-cell refinement": pck(raw(at_truth), data)}
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a run folder or a shipped model's name")
     p.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--split", default="val", choices=("val", "test"))
+    p.add_argument("--split", default="val", choices=("val", "test", "train"))
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     res = diagnose(a.run, a.root, a.split)

@@ -162,8 +162,19 @@ def read(name: str) -> ShippedModel:
     Raises:
         InputError: `unknown` for a name that is not shipped; naming the file for a damaged or missing one.
     """
-    record = describe(name)
-    folder = MODELS / name
+    return read_folder(MODELS / name, describe(name))
+
+
+def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
+    """The model folder `folder` (as `write` makes it, shipped or not), every file checked against its sha256;
+    record: its model.json when already read."""
+    folder = Path(folder)
+    if record is None:
+        path = folder / MODEL_FILE
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
     _check_files(folder, record)
     cfg = from_dict(TrainConfig, record["config"])
     with np.load(folder / PARAMS_FILE, allow_pickle=False) as z:
@@ -229,4 +240,4 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
 
 
 __all__ = ["FRAMES", "MODELS", "MODEL_FILE", "PARAMS_FILE", "FrameStatistics", "ShippedModel", "describe",
-           "is_name", "names", "read", "unknown", "write"]
+           "is_name", "names", "read", "read_folder", "unknown", "write"]
