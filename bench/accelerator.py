@@ -261,6 +261,7 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
     spatial model, model.json naming the command, the device and the code version); returns its record."""
     from convcorr_eval.tompson2015 import flic_scores
 
+    from convcorr_jax.pose import readout as pose_readout
     from convcorr_jax.pose import run_folder, shipped
     from convcorr_jax.pose import spatial as spatial_mrf
 
@@ -270,7 +271,8 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
              "scores": {}, "made_by": {"command": command, "machine": device,
                                        "code_version": metrics.get("key", {}).get("version"),
                                        "seconds": metrics.get("seconds"), "versions": metrics.get("versions")}}
-    return shipped.write(out, Path(out).name, tc, params, spatial_mrf.load_model(run), None, about)
+    return shipped.write(out, Path(out).name, tc, params, spatial_mrf.load_model(run), None, about,
+                         pose_readout.load(run))
 
 
 def frame_input_size(model: ModelConfig) -> int:

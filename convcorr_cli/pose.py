@@ -43,6 +43,7 @@ from convcorr_jax import io, runinfo
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict, shipped
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
@@ -70,8 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--box=-5,0,40,60 for a negative X0")
     p.add_argument("--spatial", choices=("on", "off"), default=None,
                    help="the run's spatial model (FLIC runs); default: on when the run has one")
-    p.add_argument("--readout", choices=predict.READOUTS, default="cascade",
-                   help="the prediction read-out (default: cascade, the fine model's refined arg-max)")
+    p.add_argument("--readout", choices=predict.READOUTS, default=None,
+                   help="the prediction read-out (default: the model's own, chosen on its validation split; see "
+                        "--list-models; cascade for a model without one)")
     p.add_argument("--flip", action="store_true",
                    help="test-time horizontal flip, left and right joints swapped (FLIC crops: chosen on validation)")
     p.add_argument("--scales", default=None, metavar="S1,S2,...",
@@ -187,6 +189,10 @@ def list_models() -> int:
         for what, scores in d.get("scores", {}).items():
             order = sorted(scores, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else len(GROUP_ORDER), k))
             print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))
+        saved = pose_readout.load(shipped.MODELS / name)
+        if saved is not None:
+            print(f"  read-out: {saved[0].label()} (chosen on the {saved[1].get('split', 'validation split')}: "
+                  f"{saved[1].get('rule', '')})")
         made = d.get("made_by", {})
         print(f"  made by: {made.get('command', '?')} at commit {made.get('commit', '?')}")
     return 0
@@ -232,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         io.check_writable(args.json, "--json")
     boxes = _boxes(args.box, len(args.images))
     torso = _torso(args.torso, len(args.images))
-    if args.two_pass and (boxes is not None or args.flip or args.readout != "cascade" or args.spatial == "off"):
+    if args.two_pass and (boxes is not None or args.flip or args.readout is not None or args.spatial == "off"):
         raise InputError(None, "--two-pass", "whole frames with --torso points only (no --box, --flip, --readout or "
                          "--spatial off: the two passes' settings are FRAME_READOUT's)", "other flags too")
     if torso is not None and not args.two_pass:

@@ -4,7 +4,8 @@
         --command "convcorr train pose --config flic --set data_root=FLIC" [--scores SCORES.json] [--out DIR]
 
 Writes `convcorr_jax/pose/models/<name>/` (or --out): the run's last parameters (float32, byte-reproducible),
-its spatial model, and for a FLIC person-crop run the frame statistics `estimate_frames` needs (learned from the
+its spatial model, its validated read-out (readout.json, written by `convcorr eval flic --split val`), and for a
+FLIC person-crop run the frame statistics `estimate_frames` needs (learned from the
 run's data_root at `two_pass.FRAME_READOUT`'s input size), with model.json naming the command, the commit, the
 run's code version and wall time, and the scores in SCORES.json ({what: {metric: percent}}, as
 `bench/pose_cli_flic.py --json` writes them). Prints the files and their sha256.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import estimation, run_folder, shipped
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.two_pass import FRAME_READOUT, train_statistics
 
 EXPECTS = {"flic": "a person crop: the person's torso box (shoulders to hips, as FLIC labels it) with --box, or an "
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds": metrics.get("seconds"), "versions": metrics.get("versions"),
                          "machine": a.machine}}
     out = Path(a.out) if a.out else shipped.MODELS / a.name
-    record = shipped.write(out, a.name, run.config, run.params, spatial, frames, about)
+    record = shipped.write(out, a.name, run.config, run.params, spatial, frames, about, pose_readout.load(a.run))
     for rel, sha in sorted(record["files"].items()):
         print(f"{out / rel}  {(out / rel).stat().st_size} bytes  sha256 {sha}")
     return 0

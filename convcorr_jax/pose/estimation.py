@@ -34,8 +34,9 @@ The spatial model (FLIC runs) is conditioned on a torso point: the box's centre 
 centre, as in training), else the image's centre (right for a person-crop run on an image of one centred person; a
 guess for a whole scene, where `spatial=False` or a box is the better choice).
 
-Read-out (`readout`, one of `predict.READOUTS`; default "cascade": the fine model's refined arg-max, the model's
-own read-out), with the spatial model its "spatial_" twin, mapped back to the image's pixels (`predict.to_original`).
+Read-out (`readout`, one of `predict.READOUTS`; default: the model's validated read-out, readout.json chosen on
+its validation split by `pose.readout`'s rule, else "cascade", the fine model's refined arg-max), with the spatial
+model its "spatial_" twin, mapped back to the image's pixels (`predict.to_original`).
 Confidence: `predict`'s "peak" (or "spatial_peak"): the coarse heat-map's value at the cell the read-out starts
 from, clipped to [0, 1]; the coarse model regresses Gaussians of peak 1 on each joint, so about 1 means a clearly
 seen joint and about 0 none (occluded, outside the image, or another person's).
@@ -56,6 +57,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose import run_folder, shipped
 from convcorr_jax.pose import scales as pose_scales
@@ -76,7 +78,7 @@ class PoseRun:
     and skeleton ((i, j) joint pairs) of its dataset's joints (`joints.joint_set`); spatial, log_priors: its saved
     spatial model (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`); name: the shipped model's name (None
     for a run folder); frames: a shipped model's frame statistics for `estimate_frames` (`shipped.FrameStatistics`)
-    or None."""
+    or None; readout: the read-out chosen on the model's validation split (`pose.readout`, readout.json) or None."""
 
     path: Path
     config: TrainConfig
@@ -87,6 +89,7 @@ class PoseRun:
     log_priors: np.ndarray | None = None
     name: str | None = None
     frames: shipped.FrameStatistics | None = None
+    readout: pose_readout.Readout | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +140,9 @@ def _shipped(name: str) -> PoseRun:
     m = shipped.read(name)
     js = joints.joint_set(m.config.data, m.config.model.num_joints)
     cfg, priors = m.spatial if m.spatial is not None else (None, None)
-    return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(js.edges), cfg, priors, name, m.frames)
+    saved = pose_readout.load(m.path)
+    return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(js.edges), cfg, priors, name, m.frames,
+                   None if saved is None else saved[0])
 
 
 def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
@@ -158,6 +163,8 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
         raise shipped.unknown(model)
     base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))
+    chosen = pose_readout.load(path)
+    base = base if chosen is None else dataclasses.replace(base, readout=chosen[0])
     return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
 
 
@@ -265,7 +272,7 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
 
 
 def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=None, spatial: bool | None = None,
-             readout: str = "cascade", batch: int = BATCH, flip: bool = False,
+             readout: str | None = None, batch: int = BATCH, flip: bool = False,
              scales: Sequence[float] = (1.0,), merge: str = "mean") -> Poses:
     """Joints of the person in each image from a trained run (module docstring).
 
@@ -274,9 +281,10 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       checkpoints/) or a `load`ed PoseRun.
     boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive pixels,
       FLIC runs: the person's torso box; other runs: the person's box.
-    spatial: apply the run's spatial model (FLIC runs): None = when the run has one (FLIC runs), True = required,
-      False = never.
-    readout: one of `predict.READOUTS`.
+    spatial: apply the run's spatial model (FLIC runs): None = as the model's validated read-out says, else when
+      the run has one (FLIC runs); True = required, False = never.
+    readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
+      validation split), else "cascade".
     flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`).
     scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
       scale's points mapped back into the scale-1 input and merged (`pose.scales.combine`), the confidence the
@@ -284,8 +292,8 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       `CROP_READOUT` holds the settings chosen for FLIC person crops.
     Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K]).
     """
-    if readout not in predict.READOUTS:
-        raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)}", readout)
+    if readout is not None and readout not in predict.READOUTS:
+        raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)} or None (the model's)", readout)
     if spatial not in (None, True, False):
         raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
     scales = pose_scales.check(scales, "estimate")
@@ -296,6 +304,10 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     box_list = _as_boxes(boxes, len(imgs))
     r = load(model)
     tc = r.config
+    if readout is None:
+        readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
+        if spatial is None and r.readout is not None:
+            spatial = None if r.readout.spatial else False
     sp_model = None if spatial is False else spatial_model(r, required=spatial is True)
     sizes = [im.shape[:2] for im in imgs]
     perm = joints.joint_set(tc.data, tc.model.num_joints).flip if flip else None

@@ -35,6 +35,7 @@ import numpy as np
 from convcorr_jax import io
 from convcorr_jax.config import from_dict, to_dict
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -192,7 +193,7 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
 
 def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
           spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
-          about: dict) -> dict:
+          about: dict, readout: tuple[pose_readout.Readout, dict] | None = None) -> dict:
     """Write a model folder `out` (module docstring) in one step (built aside, then swapped in).
 
     Args:
@@ -203,6 +204,8 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
         spatial_model: (SpatialConfig, log-priors) of the run, or None.
         frames: the frame statistics, or None.
         about: JSON-ready "summary", "expects", "made_by" and "scores".
+        readout: the read-out chosen on the run's validation split and its record (`pose.readout.load`), kept as
+            readout.json; None: none.
 
     Returns:
         the model.json record written.
@@ -219,6 +222,9 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
         if spatial_model is not None:
             spatial.save_model(tmp, *spatial_model, about={"learned from": "the run's training split"})
             files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
+        if readout is not None:
+            pose_readout.save(tmp, *readout)
+            files.append(pose_readout.FILE)
         frame_record = None
         if frames is not None:
             (tmp / FRAMES).mkdir()

@@ -123,7 +123,8 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
       crop scale; flip, scales: the second pass's test-time flip and crop scales; merge: how the scales' points
       are merged, "mean" or "median" (`pose.scales.combine`). Their defaults are `FRAME_READOUT`'s.
     Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
-    scales of the coarse heat-map's peak, readout "two-pass cascade", spatial True, torso [N, 2]).
+    scales of the coarse heat-map's peak, readout "two-pass " + the second pass's read-out (the model's validated
+    one, `pose.readout`, else cascade), spatial True, torso [N, 2]).
     """
     r = load(model)
     tc = r.config
@@ -151,18 +152,19 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     first = predict.predict(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
 
     size = tc.model.image_size
+    name = r.readout.name if r.readout is not None else "cascade"  # the second pass: the model's validated read-out
     perm = skeletons.FLIC.flip if flip else None  # the run's skeleton: FLIC's (the frame statistics are FLIC's)
     xy, peaks, affines = [], [], []
     for s in scales:
         affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * second_pass * s, ratio)
         crops = geometry.crop_each(imgs, affine, size, border="constant")
         preds = predict.predict(r.params, crops, tc.model, batch=batch, peaks=True, flip=perm)
-        xy.append(preds["cascade"])
+        xy.append(preds[name])
         peaks.append(preds["peak"])
         affines.append(affine)
     in_frame = pose_scales.combine(xy, affines, frame_affine, merge)
     return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
-                 np.mean(peaks, axis=0).astype(np.float32), r.names, "two-pass cascade", True,
+                 np.mean(peaks, axis=0).astype(np.float32), r.names, f"two-pass {name}", True,
                  points.astype(np.float32))
 
 

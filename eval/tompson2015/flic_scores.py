@@ -44,6 +44,7 @@ import numpy as np
 from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, predict, recrop
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crops, flic_split
@@ -92,8 +93,10 @@ class Config(ExperimentConfig):
     the "two-pass" row: every person cropped again around the torso joints the first pass predicted (cascade with
     the spatial model), at second_pass x the run's crop scale (`pose.recrop`), and scored by the run's own model;
     test_flip and test_scales then apply to the second pass only; None: no second pass;
-    timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused
-    (the cascade has its own weights)."""
+    timing: Table 2 forward ms per image on this machine; save_readout: on the validation split with the run's
+    own input, one crop and no flip, write the read-out that `pose.readout`'s rule chooses into the run folder
+    (readout.json; `convcorr pose` and the test split's "validated" row use it). The backbone and weights fields
+    are unused (the cascade has its own weights)."""
 
     data: str = "flic"
     run_dir: str | None = None
@@ -114,6 +117,7 @@ class Config(ExperimentConfig):
     protocol: str | None = None
     image_size: int | None = None
     second_pass: float | None = None
+    save_readout: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -285,6 +289,32 @@ def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: s
     return {f"second_{k}": pose_scales.combine([p[k] for p in preds], affines, frame_affine, merge) for k in READOUTS}
 
 
+def readout_choice(res: dict, with_spatial: bool) -> tuple[pose_readout.Readout, dict]:
+    """The read-out `pose.readout`'s rule chooses from an `evaluate` result on the validation split (its
+    "ablation" at PCK@0.05, FLIC's elbows and wrists), and the record readout.json keeps: the rule, the split, the
+    people, and every candidate's PCK@0.05 per joint group (percent)."""
+    groups = ("Elbow", "Wrist")
+    scores = {r: res["ablation"][r.key][str(pose_readout.ALPHA)] for r in pose_readout.candidates(with_spatial)}
+    choice = pose_readout.choose(scores, groups)
+    record = {"rule": pose_readout.RULE.format(groups="FLIC's elbows and wrists"), "split": "FLIC validation movies",
+              "people": res["n"], "input": f"{res['protocol']} {res['image_size']} px, one crop, no flip",
+              "scores": {r.key: {g: round(100 * v[g], 1) for g in (*paper.TABLE3_COLUMNS, "all")}
+                         for r, v in scores.items()}}
+    return choice, record
+
+
+def with_validated(res: dict, saved: tuple[pose_readout.Readout, dict] | None) -> dict:
+    """res with "validated" (the run's stored read-out choice: key, label, where it was chosen) and its row first in
+    "pck" ("validated"), when the run has a choice whose read-out this scoring computed."""
+    if saved is None or saved[0].key not in res["ablation"]:
+        return res
+    choice, record = saved
+    res["validated"] = {"readout": choice.key, "label": choice.label(), "chosen_on": record.get("split"),
+                        "rule": record.get("rule")}
+    res["pck"] = {a: {"validated": res["ablation"][choice.key][a], **res["pck"][a]} for a in ALPHAS}
+    return res
+
+
 def markdown(res: dict, with_paper: bool = True) -> str:
     """Table 3 (PCK@0.05 in percent, the paper's rows beside ours), the PCK tables at 0.05/0.1/0.2, the ablation
     and (if measured) Table 2."""
@@ -307,8 +337,11 @@ def markdown(res: dict, with_paper: bool = True) -> str:
         f"{res['second_pass']['crop_scale']:g} x the torso box; flip and scales apply to this pass)"
         if res.get("second_pass") else "")
     trunk = res.get("trunk", "none (the paper's banks)")
+    v = res.get("validated")
+    chosen = (f"; validated: the run's read-out {v['readout']} ({v['label']}), chosen on the {v['chosen_on']} by "
+              f"the rule: {v['rule']}" if v else "")
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
-          f"{trunk}; {res['head']}{with_sm}**", "",
+          f"{trunk}; {res['head']}{with_sm}{chosen}**", "",
           markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), ""]
     rows = [[f"{m} @{a}", *[100 * res["pck"][a][m][c] for c in groups + ["all"]]] for a in ALPHAS
             for m in res["pck"][a]]
@@ -362,6 +395,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.run_dir is None:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
+    saved = pose_readout.load(cfg.run_dir)
     trained_on = tc.protocol
     second = None if cfg.second_pass is None else tc
     tc = with_input(tc, cfg.protocol, cfg.image_size)
@@ -370,6 +404,15 @@ def run(cfg: Config, ctx: Context) -> Result:
                    second_scale=cfg.second_pass or 1.0, test_merge=cfg.test_merge)
     res["run"] = str(cfg.run_dir)
     res["trained_protocol"] = trained_on
+    plain = (cfg.protocol in (None, trained_on) and cfg.image_size in (None, tc.model.image_size)
+             and cfg.second_pass is None and not cfg.test_flip and tuple(cfg.test_scales) == (1.0,)
+             and cfg.refine == "on" and cfg.spatial == "on")
+    if cfg.split == "val" and plain and cfg.save_readout:
+        choice, record = readout_choice(res, with_spatial=True)
+        pose_readout.save(cfg.run_dir, choice, record)
+        saved = (choice, record)
+        res["readout_saved"] = str(Path(cfg.run_dir) / pose_readout.FILE)
+    res = with_validated(res, saved)
     curve_figure(res, ctx.figures / FIGURE)
     md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"
           f"![best and worst people: ground truth beside prediction](figures/{PAGE})\n")

@@ -1,0 +1,103 @@
+"""A trained model's validated read-out: which prediction it reports, chosen on its validation split by a fixed rule
+and stored with the model (readout.json in a run or model folder).
+
+    choice = choose({Readout("cascade", True): {"Elbow": 0.61, "Wrist": 0.58, ...}, ...}, ("Elbow", "Wrist"))
+    save(run_dir, choice, record)          # readout.json, written atomically
+    saved = load(run_dir)                  # (Readout, record) or None when the folder has none
+
+Candidates (`candidates`): each read-out of `NAMES` (`pose.predict`: the refined coarse arg-max, the paper's
+cascade, the product of the fine and coarse maps), with and without the spatial model when the model has one.
+Test-time flip and crop scales are not part of the choice: they stay the caller's settings
+(`estimation.CROP_READOUT` for FLIC person crops).
+Rule (`RULE`), fixed before any run is scored: the highest mean PCK@0.05 over the rule's joint groups (FLIC:
+elbows and wrists, the joints the paper's cascade is for) on the validation split; a tie (to 0.1 point) goes to
+the earlier candidate in `candidates`' order (the cheaper read-out, without the spatial model first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from convcorr_jax import io
+from convcorr_jax.errors import InputError
+
+FILE = "readout.json"
+NAMES = ("coarse_refined", "cascade", "cascade_product")  # the read-outs a model chooses among (`pose.predict`)
+DEFAULT_NAME = "cascade"  # the read-out of a model with no validated choice (the paper's)
+ALPHA = 0.05
+RULE = ("the highest mean PCK@0.05 over {groups} on the validation split; a tie to 0.1 point goes to the earlier "
+        "candidate (coarse_refined, cascade, cascade_product; without the spatial model before with it)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Readout:
+    """name: one of `NAMES`; spatial: the model's spatial model applied (`pose.spatial`) before the read-out."""
+
+    name: str = DEFAULT_NAME
+    spatial: bool = True
+
+    def __post_init__(self):
+        if self.name not in NAMES:
+            raise InputError("readout", "name", f"one of {list(NAMES)}", self.name)
+        if self.spatial not in (True, False):
+            raise InputError("readout", "spatial", "true or false", self.spatial)
+
+    @property
+    def key(self) -> str:
+        """The `pose.predict` read-out key: the name, "spatial_" + name with the spatial model."""
+        return ("spatial_" if self.spatial else "") + self.name
+
+    def label(self) -> str:
+        return f"{self.name}, spatial model {'on' if self.spatial else 'off'}"
+
+
+def candidates(with_spatial: bool) -> list[Readout]:
+    """The read-outs a model chooses among, in the rule's order (module docstring)."""
+    return [Readout(n, s) for s in ((False, True) if with_spatial else (False,)) for n in NAMES]
+
+
+def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str]) -> Readout:
+    """The candidate with the highest mean of `groups` (PCK as fractions 0..1), a tie to 0.001 (0.1 point) to the
+    earliest in `scores`' order (module docstring). InputError when a candidate lacks a group."""
+    if not scores:
+        raise InputError("choose", "scores", "at least one candidate read-out", "none")
+    best, best_v = None, None
+    for r, s in scores.items():
+        missing = [g for g in groups if g not in s]
+        if missing:
+            raise InputError("choose", f"scores[{r.key}]", f"the groups {list(groups)}", f"missing {missing}")
+        v = sum(float(s[g]) for g in groups) / len(groups)
+        if best_v is None or v > best_v + 0.001 + 1e-12:
+            best, best_v = r, v
+    return best
+
+
+def save(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
+    """Write folder/readout.json: {"readout": {"name", "spatial"}, **record} (record: JSON-ready, e.g. "rule",
+    "split", "scores"), atomically; returns its path."""
+    path = Path(folder) / FILE
+    io.write_json(path, {"readout": dataclasses.asdict(choice), **dict(record)})
+    return path
+
+
+def load(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
+    """(Readout, the whole record) of folder/readout.json, None when there is none; InputError naming the file for
+    a malformed one."""
+    path = Path(folder) / FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        r = record["readout"]
+        return Readout(str(r["name"]), bool(r["spatial"])), record
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(path, "readout", 'a JSON object {"readout": {"name", "spatial"}, ...}', str(e)) from None
+    except InputError as e:
+        raise InputError(path, f"readout.{e.field}", e.expected, e.got) from None
+
+
+__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RULE", "Readout", "candidates", "choose", "load", "save"]
