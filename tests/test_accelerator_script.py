@@ -50,7 +50,8 @@ def test_flic_gpu_differs_from_flic_where_intended(monkeypatch):
     a, b = _flat(flic), _flat(gpu)
     changed = {k for k in a if a[k] != b[k]}
     assert changed == {"name", "batch_size", "steps", "checkpoint_every", "model.image_size", "model.context",
-                       "model.sigma", "model.fine"}
+                       "model.sigma", "model.fine", "model.fine_coarse"}
+    assert flic.model.fine_coarse and not gpu.model.fine_coarse
     s = pose_configs.GPU_SCALE
     assert (gpu.model.image_size, gpu.model.context, gpu.model.sigma) == (s * 128, s * 40, s * 1.0) == (256, 80, 2.0)
     assert gpu.crop_scale == flic.crop_scale and gpu.model.pool == flic.model.pool == 8  # same person-relative window

@@ -311,21 +311,27 @@ def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog
 
 
 def test_a_run_is_not_resumed_on_changed_data(tmp_path):
-    """A checkpoint keeps the fingerprint of the files under data_root; restoring it for training on other files
-    is refused in one line naming data_root; the same files, or no fingerprint, restore."""
-    root = tmp_path / "data"
-    root.mkdir()
-    (root / "a.txt").write_text("a")
-    cfg = TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0), data_root=str(root))
+    """A checkpoint keeps the content digest of the training data (`checkpoints.data_fingerprint`); restoring it for
+    training on other data is refused in one line naming data_root; the same data (from any folder), or no
+    fingerprint, restore."""
+    rng = np.random.default_rng(0)
+    arrays = pose_data.PoseArrays(rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8),
+                                  rng.random((3, 2, 2)).astype(np.float32), np.ones((3, 2), bool),
+                                  np.ones(3, np.float32))
+    cfg = TrainConfig(name="d", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 0, 0),
+                      data_root=str(tmp_path / "a"))
     params = pose_model.init(jax.random.PRNGKey(0), TINY)
     mgr = checkpoints.manager(tmp_path / "ckpt")
     checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": train_step.init_opt(cfg, 1, params)}, cfg,
-                                {"next_index": 1}, checkpoints.data_fingerprint(cfg))
-    assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(cfg))[0] == 1
-    (root / "b.txt").write_text("b")
+                                {"next_index": 1}, checkpoints.data_fingerprint(arrays))
+    moved = dataclasses.replace(cfg, data_root=str(tmp_path / "elsewhere"))  # the same data at another path
+    same = checkpoints.data_fingerprint(arrays)
+    assert checkpoints.restore_checkpoint(mgr, moved, tmp_path / "ckpt", data=same)[0] == 1
+    changed = dataclasses.replace(arrays, images=arrays.images.copy())
+    changed.images[0, 0, 0, 0] ^= 1
     with pytest.raises(InputError, match="data_root") as e:
-        checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(cfg))
-    assert len(str(e.value).splitlines()) == 1 and "the files changed" in str(e.value)
+        checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt", data=checkpoints.data_fingerprint(changed))
+    assert len(str(e.value).splitlines()) == 1 and "other data" in str(e.value)
     # evaluation: parameters load whatever the data
     assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1
     mgr.close()

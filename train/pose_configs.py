@@ -63,7 +63,8 @@ trained run to one's own images.
               the trunk's stride 8, 32 x 32 cells), the fine window (`model.context` 80 px) and the heat-map
               sigma (2 cells) doubled with them, so that the fine model sees the same person-relative window and
               the targets keep their validated width relative to the person; the fine model twice as wide
-              (32 / 32 / 48 / 48) for the compute the device has to spare; batch 64 (4 x: the device's
+              (32 / 32 / 48 / 48) for the compute the device has to spare, without `flic`'s fine_coarse
+              (validated at 256 px: the product read-out of the plain fine model scored higher); batch 64 (4 x: the device's
               throughput); a schedule of 12800 / 4800 / 2400 steps (`flic`'s proportions, twice as long, 8 x the
               images) that `python bench/accelerator.py` scales at run time to the minutes it is given from the
               step times it measures (docs/scaling.md). Trunk, learning rates and flip are `flic`'s. On the CPU
@@ -106,6 +107,9 @@ COCO_CROP_SCALE = 1.25  # `coco`: person-crop side / the annotation bbox's longe
 GPU_SCALE = 2  # `flic_gpu`: crop side, fine window and heat-map sigma x this, same crop scale (person-relative)
 GPU_FINE = (32, 32, 48, 48)  # `flic_gpu`: the fine model's widths (`flic`'s default: 16 / 16 / 24 / 24)
 GPU_BATCH = 64  # `flic_gpu`: global batch
+# `flic_gpu`: the fine model without the coarse map: at 256 px the plain fine model with the product read-out beat
+# the one that reads the coarse map on the validation movies (bench/RESULTS_pose.md, "Why the fine model lost")
+GPU_FINE_COARSE = False
 GPU_STEPS = (12800, 4800, 2400)  # `flic_gpu`: `flic`'s proportions, 2 x; bench/accelerator.py fits it to its budget
 LSP_STEPS = (1600, 900, 600)  # `lsp`: chosen on LSPET's validation part (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
@@ -168,7 +172,8 @@ def _flic_gpu() -> TrainConfig:
     m = base.model
     return dataclasses.replace(base, name="pose_flic_gpu", batch_size=GPU_BATCH, steps=GPU_STEPS, checkpoint_every=500,
                                model=dataclasses.replace(m, image_size=GPU_SCALE * m.image_size, fine=GPU_FINE,
-                                                         context=GPU_SCALE * m.context, sigma=GPU_SCALE * m.sigma))
+                                                         context=GPU_SCALE * m.context, sigma=GPU_SCALE * m.sigma,
+                                                         fine_coarse=GPU_FINE_COARSE))
 
 
 def _recipe(name: str, data: str, skeleton: Skeleton, crop_scale: float, steps: tuple[int, int, int]

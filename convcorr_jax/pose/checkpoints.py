@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import logging
 import sys
@@ -20,9 +21,10 @@ import warnings
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
-from convcorr_jax import io, parallel
+from convcorr_jax import parallel
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import model
 from convcorr_jax.pose.train_config import TrainConfig, fix_old_record
@@ -40,10 +42,16 @@ def manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
 
 
-def data_fingerprint(cfg: TrainConfig) -> dict | None:
-    """`io.folder_fingerprint` of the files under cfg.data_root (None for generated data): kept in every
-    checkpoint, so that a run is never resumed on data other than the data it was trained on."""
-    return io.folder_fingerprint(cfg.data_root) if cfg.data_root else None
+def data_fingerprint(arrays) -> dict:
+    """{"people": N, "digest": sha256 hex} of the training data's content, `PoseArrays` (images uint8 [N, S, S, 3],
+    points, visible): the exact inputs training reads, whatever folder they came from. Kept in every checkpoint,
+    so that a run is never resumed on other data, and is resumed on the same data at another path."""
+    h = hashlib.sha256()
+    for a in (arrays.images, arrays.points, arrays.visible):
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return {"people": int(len(arrays.images)), "digest": h.hexdigest()}
 
 
 def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict,
@@ -61,18 +69,28 @@ def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConf
 def _check_meta(meta: dict, cfg: TrainConfig, ckpt_dir: Path, step: int, same_code: bool, data: dict | None) -> None:
     """InputError unless the checkpoint `meta` (`fix_old_record`ed) was written by cfg (its fingerprint, or with
     `same_code=False` its settings), on `data` (when both name their data) and holds the input iterator at `step`."""
-    if meta.get("fingerprint") != cfg.fingerprint() and (same_code or meta["settings_digest"] != cfg.settings_digest()):
+    if meta.get("fingerprint") != cfg.fingerprint() and (same_code or not _same_settings(meta, cfg)):
         raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint "
                          f"{cfg.fingerprint()}); train under another name (--set name=NEW) or out folder "
                          "(--out DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
-    if data is not None and meta.get("data") is not None and meta["data"] != data:
+    saved = meta.get("data")
+    if data is not None and isinstance(saved, dict) and "people" in saved and saved != data:
         raise InputError(cfg.data_root, "data_root", f"the data run {cfg.name} was trained on "
-                         f"({meta['data'].get('files')} files, digest {meta['data'].get('digest')}); train under "
+                         f"({saved.get('people')} people, content digest {saved.get('digest')}); train under "
                          "another name (--set name=NEW) to train on the new data",
-                         f"{data.get('files')} files, digest {data.get('digest')}: the files changed")
+                         f"{data.get('people')} people, digest {data.get('digest')}: other data")
     if meta["data_iterator"].get("next_index") != step:
         raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}",
                          meta["data_iterator"])
+
+
+def _same_settings(meta: dict, cfg: TrainConfig) -> bool:
+    """Whether a checkpoint's settings digest is cfg's: today's path-free one, or that of a run written before
+    it was path-free (data_root, as the checkpoint's own config names it, included)."""
+    if meta["settings_digest"] == cfg.settings_digest():
+        return True
+    old_root = (meta.get("config") or {}).get("data_root")
+    return meta["settings_digest"] == dataclasses.replace(cfg, data_root=old_root).settings_digest(legacy=True)
 
 
 def _abstract_state(cfg: TrainConfig, step: int, mesh) -> dict:

@@ -59,9 +59,9 @@ def average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: 
 
 def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Sequence[int],
           centers: jax.Array | None = None) -> dict:
-    """`model.apply` with test-time flip (module docstring): the same keys; "coarse_hm", "xy" and "xy_product" flip-averaged,
-    "coarse_xy" the averaged maps' integer arg-max cell centre. centers: crop centres [N, K, 2] in pixels (default
-    that arg-max); the mirror image's fine windows are centred on their mirror points."""
+    """`model.apply` with test-time flip (module docstring): the same keys; "coarse_hm", "xy" and "xy_product"
+    flip-averaged, "coarse_xy" the averaged maps' integer arg-max cell centre. centers: crop centres [N, K, 2] in
+    pixels (default that arg-max); the mirror image's fine windows are centred on their mirror points."""
     perm = check_perm(perm, cfg.num_joints)
     hm = average_maps(lambda x: pose_model.apply_coarse(params, x, cfg)[0], images, perm)
     cxy = pose_model.coarse_points(hm, cfg)

@@ -52,6 +52,7 @@ class Readout:
         return ("spatial_" if self.spatial else "") + self.name
 
     def label(self) -> str:
+        """"<name>, spatial model on|off"."""
         return f"{self.name}, spatial model {'on' if self.spatial else 'off'}"
 
 

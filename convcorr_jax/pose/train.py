@@ -170,7 +170,7 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
     the restored step, the progress bar and the event log."""
     prior = run_folder.read_metrics(run_dir)
     mgr = checkpoints.manager(run_dir / "checkpoints")
-    data_print = checkpoints.data_fingerprint(cfg) if arrays is None else None  # data given as arrays: the caller's
+    data_print = checkpoints.data_fingerprint(train_set) if arrays is None else None  # arrays given: the caller's
     start, state, data_state = checkpoints.restore_checkpoint(mgr, cfg, run_dir / "checkpoints", mesh,
                                                               discard_unreadable=True, data=data_print)
     if main:

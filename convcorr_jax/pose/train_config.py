@@ -26,8 +26,10 @@ CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "conv
 LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
                 "model.trunk_weights": "imagenet", "model.trunk_head": 128, "train_images": 0,
                 "model.fine_coarse": False}
-# fields that do not decide the parameters or the trajectory: not part of `settings_digest`
-NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir")
+# fields that do not decide the parameters or the trajectory: not part of `settings_digest` (data_root: a path; the
+# data itself is identified by its content, `checkpoints.data_fingerprint`)
+NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root")
+LEGACY_SETTINGS = ("data_root",)  # in the settings digest of runs written before it was path-free
 
 
 def code_version() -> str:
@@ -138,12 +140,14 @@ class TrainConfig:
             return None
         return self.run_dir() / "tb" if self.logdir is None else Path(self.logdir)
 
-    def settings_digest(self) -> str:
+    def settings_digest(self, legacy: bool = False) -> str:
         """`cache.digest` of everything that decides the parameter shapes and trajectory (not the `NOT_SETTINGS`:
-        name, out, checkpointing, device count, evaluation size, event files); older runs' rules: `fix_old_record`."""
+        name, out, checkpointing, device count, evaluation size, event files, the data's path); older runs' rules:
+        `fix_old_record`. legacy: the digest of runs written before it was path-free (data_root included)."""
         settings = dataclasses.asdict(self)
         for field in NOT_SETTINGS:
-            settings.pop(field)
+            if not (legacy and field in LEGACY_SETTINGS):
+                settings.pop(field)
         return cache.digest(fix_old_record("settings", settings))
 
     def fingerprint(self) -> str:

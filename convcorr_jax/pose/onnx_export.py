@@ -1,0 +1,119 @@
+"""A trained pose model's coarse heat-map network as an ONNX file, for runtimes without JAX (onnxruntime, ...).
+
+    run = convcorr_jax.pose.load("flic")                     # a shipped model, a model folder or a run folder
+    info = export_onnx(run, "flic_coarse.onnx", batch=4)     # {"inputs", "outputs", "stride", "names", ...}
+
+The file computes `model.apply_coarse(params, images, cfg)[0]` with the parameters baked in as constants:
+  input  "images"     float32 [batch, S, S, 3], RGB in [0, 1], NHWC (S = cfg.image_size; the batch is fixed)
+  output "coarse_hm"  float32 [batch, S / pool, S / pool, K], one heat-map per joint (`info["names"]`, in order)
+Heat-map cell (i, j) of joint k is centred on input pixel (x, y) = `heatmaps.map_to_image((j, i), pool)`; the
+points are read out in the library: `heatmaps.map_to_image(heatmaps.subpixel_argmax(hm), pool)` gives the sub-cell
+arg-max (x, y) of each joint in the input's pixels [batch, K, 2] (`predict`'s "coarse_refined" read-out).
+
+Not exported, and why (`NOT_EXPORTED`): the fine model ("fine_hm", "origin" of `model.apply`). Its crop module cuts
+a window around each joint's coarse arg-max with `jax.lax.dynamic_slice`, which `vmap` turns into a batched gather
+that jax2onnx 0.17 cannot lower. The read-outs (arg-max, sub-cell refinement, the spatial model) stay in the
+library too.
+
+The network is traced by JAX first (`jax.make_jaxpr`) and jax2onnx converts that trace, so it sees JAX's own
+primitives: `jax.image.resize` (the coarse models' upsampling), which jax2onnx's own resize lowering refuses with
+`antialias=True`, arrives as the matrix products JAX computes it with. Every step of the trace that depends on the
+parameters alone (batch-norm folding, kernel reshapes, ...) is computed once before the conversion (`_fold`): the
+file holds its results, and jax2onnx, whose time grows with the square of the number of steps, converts the rest.
+jax2onnx is an optional dependency (the `onnx` extra), imported only when a file is exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import ClosedJaxpr, JaxprEqn, Literal
+
+from convcorr_jax import io
+from convcorr_jax.errors import InputError
+from convcorr_jax.optional import require
+from convcorr_jax.pose import model as pose_model
+from convcorr_jax.pose.estimation import PoseRun
+
+OPSET = 17  # ONNX opset of the file: onnxruntime >= 1.11 and most other runtimes read it
+INPUT, OUTPUT = "images", "coarse_hm"
+NOT_EXPORTED = ("fine model (fine_hm, origin) not exported: its crop module (jax.lax.dynamic_slice at each joint's "
+                "coarse arg-max, batched by vmap into a gather) has no jax2onnx 0.17 lowering")
+
+
+@contextmanager
+def _quiet(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Logger `name` shows only records of `level` and above inside the block (its level restored after)."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def _bind(eqn: JaxprEqn, read: Callable[[Any], Any]) -> list[Any]:
+    """The outputs of one step of a trace, its inputs read by `read` (as `jax.core.eval_jaxpr` runs a step)."""
+    out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.primitive.get_bind_params(eqn.params))
+    return list(out) if eqn.primitive.multiple_results else [out]
+
+
+def _fold(traced: ClosedJaxpr) -> Callable[..., list[Any]]:
+    """`traced` as a function of its inputs, the steps that read only its constants computed now (constant
+    folding): the function runs the other steps alone, on the values computed here."""
+    jaxpr = traced.jaxpr
+    known: dict[Any, Any] = dict(zip(jaxpr.constvars, traced.consts))
+    live = []
+    for eqn in jaxpr.eqns:
+        if all(isinstance(v, Literal) or v in known for v in eqn.invars):
+            known.update(zip(eqn.outvars, _bind(eqn, lambda v: v.val if isinstance(v, Literal) else known[v])))
+        else:
+            live.append(eqn)
+
+    def run(*args: Any) -> list[Any]:
+        env = {**known, **dict(zip(jaxpr.invars, args))}
+        read = lambda v: v.val if isinstance(v, Literal) else env[v]
+        for eqn in live:
+            env.update(zip(eqn.outvars, _bind(eqn, read)))
+        return [read(v) for v in jaxpr.outvars]
+
+    return run
+
+
+def export_onnx(run: PoseRun, path: str | os.PathLike, batch: int = 1) -> dict[str, Any]:
+    """Write `run`'s coarse heat-map network to `path` as ONNX (atomically; module docstring for the graph) and
+    describe it: {"path", "model" (the run's name or folder), "opset", "batch", "image_size" (S, pixels), "stride"
+    (pool: input pixels per heat-map cell), "names" [K], "inputs" {"images": [batch, S, S, 3]}, "outputs"
+    {"coarse_hm": [batch, S / pool, S / pool, K]}, "dtype" ("float32"), "bytes" (the file's size), "not_exported"
+    [one line per part left out, with the reason]}. batch: the file's fixed batch size (>= 1).
+    Raises InputError for a bad batch or path, and `optional.MissingExtra` (an InputError) without jax2onnx."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise InputError(None, "batch", "an integer >= 1 (the file's fixed batch size)", batch)
+    io.check_writable(path, "path")
+    j2o = require("jax2onnx", "onnx", "convcorr_jax.pose.onnx_export")
+    cfg = run.config.model
+    params = jax.tree_util.tree_map(jnp.asarray, run.params)
+    spec = jax.ShapeDtypeStruct((batch, cfg.image_size, cfg.image_size, 3), jnp.float32)
+    traced = jax.make_jaxpr(lambda images: pose_model.apply_coarse(params, images, cfg)[0])(spec)
+    network = _fold(traced)
+    with _quiet("onnx_ir"):  # warnings about the types of constants it does not serialise
+        proto = j2o.to_onnx(lambda images: network(images)[0], [spec], model_name="convcorr_pose_coarse",
+                            opset=OPSET, input_names=[INPUT], output_names=[OUTPUT])
+    data = proto.SerializeToString()
+    with io.atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    s = cfg.map_size
+    return {"path": str(path), "model": run.name or str(run.path), "opset": OPSET, "batch": batch,
+            "image_size": cfg.image_size, "stride": cfg.pool, "names": list(run.names),
+            "inputs": {INPUT: [batch, cfg.image_size, cfg.image_size, 3]},
+            "outputs": {OUTPUT: [batch, s, s, cfg.num_joints]}, "dtype": "float32", "bytes": len(data),
+            "not_exported": [NOT_EXPORTED]}
+
+
+__all__ = ["INPUT", "NOT_EXPORTED", "OPSET", "OUTPUT", "export_onnx"]
