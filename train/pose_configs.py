@@ -64,9 +64,9 @@ trained run to one's own images.
               sigma (2 cells) doubled with them, so that the fine model sees the same person-relative window and
               the targets keep their validated width relative to the person; the fine model twice as wide
               (32 / 32 / 48 / 48) for the compute the device has to spare, without `flic`'s fine_coarse
-              (validated at 256 px: the product read-out of the plain fine model scored higher); batch 64 (4 x: the device's
-              throughput); a schedule of 12800 / 4800 / 2400 steps (`flic`'s proportions, twice as long, 8 x the
-              images) that `python bench/accelerator.py` scales at run time to the minutes it is given from the
+              (validated at 256 px: the product read-out of the plain fine model scored higher); batch 64
+              (4 x: the device's throughput); a schedule of 12800 / 4800 / 2400 steps (`flic`'s proportions,
+              twice as long, 8 x the images) that `python bench/accelerator.py` scales at run time to the minutes it is given from the
               step times it measures (docs/scaling.md). Trunk, learning rates and flip are `flic`'s. On the CPU
               at a tiny size with `--set` overrides (bench/accelerator.py's `TINY_SET`, which its `--tiny` applies:
               64 px, batch 8, the trunk's weights random and frozen; steps from its budget).

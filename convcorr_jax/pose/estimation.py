@@ -9,14 +9,12 @@ name (`pose.shipped`: "flic") or a `convcorr train pose` run folder.
     model = load("flic")                                        # the loaded model (cached), e.g. model.skeleton
 
 The model (`load`, cached in this process, so repeated calls do not reload it) is a shipped model's files
-(`shipped.read`: parameters, spatial model and frame statistics, each checked against its sha256), or a run
-folder's config.json and the parameters of its last checkpoint (`run_folder.load_run`, cached per trained state),
-the joint names and skeleton of its dataset (`joints.joint_set`), and its spatial model (`spatial.load_model`:
-spatial.json + spatial_priors.npy, which a FLIC run writes when trained, `run_folder.write_spatial`). A FLIC run
-trained before that learns the priors on first use from its config's data_root (`run_folder.learn_spatial`: the
-ground truth of the FLIC split it trained on, with `spatial.FLIC_VALIDATED`) and saves them into its folder when
-it can write there; without its FLIC folder it has no spatial model (`estimate(..., spatial=True)` then raises an
-InputError saying how to get one).
+(`shipped.read`: parameters, spatial model, frame statistics, skeleton and validated read-out, each file checked
+against its sha256), a model folder (the same files: a run's own folder once it has trained, or an export,
+`shipped.read_folder`), or, for a run written before runs were models, its config.json and the parameters of its
+last checkpoint (`run_folder.load_run`, cached per trained state) with the joints of its dataset kind
+(`joints.joint_set`) and the spatial model saved beside them. Inference never reads a dataset and never writes into
+the model's folder: what an older run lacks is made once by `EXPORT_COMMAND`, which the error says.
 
 The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a square of the run's input size:
   no box            the whole image letterboxed: the square of its longer side centred on the image, black outside
@@ -64,6 +62,8 @@ from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.train_config import TrainConfig
 
 DEFAULT_MODEL = "flic"  # the shipped model `estimate` and `convcorr pose` use unless told otherwise
+# how a run written before runs were models gets what inference needs (made once from its data)
+EXPORT_COMMAND = "python -m convcorr_train.ship_model --run RUN --root DATA --out MODEL_DIR"
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
 # `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
 # validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05; bench/RESULTS_pose.md)
@@ -135,14 +135,27 @@ def _stamp(path: Path) -> tuple:
                  for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
 
 
+def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseRun:
+    """The PoseRun of a read model folder: its own skeleton (else its dataset kind's built-in joint set)."""
+    if m.skeleton is not None:
+        names, edges = m.skeleton.names, m.skeleton.links
+    else:
+        js = joints.joint_set(m.config.data, m.config.model.num_joints)
+        names, edges = js.names, js.edges
+    cfg, priors = m.spatial if m.spatial is not None else (None, None)
+    return PoseRun(m.path, m.config, m.params, tuple(names), tuple(tuple(e) for e in edges), cfg, priors, name,
+                   m.frames, m.readout)
+
+
 @functools.lru_cache(maxsize=4)
 def _shipped(name: str) -> PoseRun:
-    m = shipped.read(name)
-    js = joints.joint_set(m.config.data, m.config.model.num_joints)
-    cfg, priors = m.spatial if m.spatial is not None else (None, None)
-    saved = pose_readout.load(m.path)
-    return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(js.edges), cfg, priors, name, m.frames,
-                   None if saved is None else saved[0])
+    return _from_model(shipped.read(name), name)
+
+
+@functools.lru_cache(maxsize=4)
+def _model_folder(path: str, stamp: int) -> PoseRun:
+    del stamp  # part of the cache key only (model.json's modification time)
+    return _from_model(shipped.read_folder(path), None)
 
 
 def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
@@ -161,6 +174,8 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
     path = Path(model).resolve()
     if not path.exists():
         raise shipped.unknown(model)
+    if (path / shipped.MODEL_FILE).is_file():  # a model folder: an export, or a run that wrote its model files
+        return _model_folder(str(path), (path / shipped.MODEL_FILE).stat().st_mtime_ns)
     base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))
     chosen = pose_readout.load(path)
@@ -168,20 +183,11 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
     return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
 
 
-@functools.lru_cache(maxsize=4)
-def _learned(path: str, state: str, cfg: TrainConfig) -> np.ndarray:
-    del state
-    try:  # the run folder keeps them for next time when it can be written
-        return run_folder.write_spatial(path, cfg)
-    except OSError:
-        return run_folder.learn_spatial(cfg)
-
-
 def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
-    """(config, log-priors) of a run's spatial model: the saved one, or for a FLIC run without it (trained before
-    runs saved it) `spatial.FLIC_VALIDATED` with priors learned from its data_root (module docstring). None for a
-    run whose joints the spatial tree does not cover (not FLIC's 11). InputError, saying how to get one, for a FLIC
-    run without a saved model or its FLIC folder, and (required) for a run without a spatial tree."""
+    """(config, log-priors) of a run's saved spatial model. None for a run whose joints the spatial tree does not
+    cover (not FLIC's 11). InputError, naming the export command (`EXPORT_COMMAND`, which learns it from the run's
+    data once), for a FLIC run without a saved model, and (required) for a run without a spatial tree. Nothing is
+    read from a dataset or written into the model's folder."""
     if run.spatial is not None:
         return run.spatial, run.log_priors
     tc = run.config
@@ -190,14 +196,9 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.Spa
             raise InputError(run.path, "spatial", "a FLIC run (the spatial model's tree is FLIC's 11 joints); "
                              "estimate(..., spatial=False) for this run", f"data={tc.data}")
         return None
-    root = Path(tc.data_root) if tc.data_root else None
-    if root is None or not ((root / "examples.mat").is_file() or root.is_file()):
-        raise InputError(run.path / spatial_mrf.CONFIG_FILE, spatial_mrf.CONFIG_FILE,
-                         "the spatial model saved with the run (FLIC runs write it when trained; for an older run "
-                         "call convcorr_jax.pose.run_folder.write_spatial(run_dir, cfg), cfg = the run's config "
-                         "(train.run_config) with data_root set to its FLIC folder), or spatial=False",
-                         f"missing file, and no FLIC folder at data_root={tc.data_root}")
-    return spatial_mrf.FLIC_VALIDATED, _learned(str(run.path), run_folder.run_state(run.path), tc)
+    raise InputError(run.path / spatial_mrf.CONFIG_FILE, spatial_mrf.CONFIG_FILE,
+                     f"the spatial model saved with the run (FLIC runs write it when trained); for a run trained "
+                     f"before, export it once with its data: {EXPORT_COMMAND}; or spatial=False", "missing file")
 
 
 def _as_images(images) -> list[np.ndarray]:

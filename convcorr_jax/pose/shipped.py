@@ -5,6 +5,7 @@ A model is a folder `convcorr_jax/pose/models/<name>/`:
     model.json          {"name", "summary", "expects", "config" (the TrainConfig, data_root null), "made_by"
                         {"command", "commit", "code_version", "seconds", "machine"}, "scores" {what: {metric: %}},
                         "frame_statistics" {"folder", "input_size", "pool", "ratio"} or null,
+                        "skeleton" (the joints: names, links, flip pairs, groups, normaliser, ...) or null,
                         "files" {relative path: sha256}}
     params.npz          the cascade's parameters, float32, one array per parameter path ("a/b/kernel")
     spatial.json, spatial_priors.npy
@@ -12,9 +13,12 @@ A model is a folder `convcorr_jax/pose/models/<name>/`:
     frames/spatial.json, frames/spatial_priors.npy
                         the spatial model's priors on letterboxed whole frames of input_size px, for
                         `estimate_frames` (`two_pass.train_statistics`), with the torso-box ratio in model.json
+    readout.json        the read-out chosen on the run's validation split (`pose.readout`)
 Every file is checked against its sha256 in model.json when the model is read; a damaged file is named.
 
-`write` makes such a folder from a finished `convcorr train pose` run; `train/ship_model.py` is its command.
+A training run writes the same files into its own folder when it ends (`write_files`), so a run folder is a model
+(`read_folder`); `write` makes a separate model folder (a shipped model, an export of any run:
+`train/ship_model.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 
 from convcorr_jax import io
 from convcorr_jax.config import from_dict, to_dict
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
@@ -65,9 +70,9 @@ class FrameStatistics:
 
 @dataclasses.dataclass(frozen=True)
 class ShippedModel:
-    """A shipped model read by `read`: its folder, model.json as a dict (`record`), the TrainConfig, the
-    parameters (nested dicts of float32 arrays), its spatial model (SpatialConfig, log-priors [E, k, k]) and its
-    frame statistics (None when it has none)."""
+    """A model folder read by `read` / `read_folder`: its folder, model.json as a dict (`record`), the TrainConfig,
+    the parameters (nested dicts of float32 arrays), its spatial model (SpatialConfig, log-priors [E, k, k]), its
+    frame statistics, its skeleton and its validated read-out (each None when it has none)."""
 
     path: Path
     record: dict
@@ -75,6 +80,8 @@ class ShippedModel:
     params: dict
     spatial: tuple[spatial.SpatialConfig, np.ndarray] | None
     frames: FrameStatistics | None
+    skeleton: Skeleton | None = None
+    readout: pose_readout.Readout | None = None
 
 
 def names() -> tuple[str, ...]:
@@ -144,10 +151,34 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+def skeleton_record(skeleton: Skeleton) -> dict:
+    """A Skeleton as JSON-ready dict (model.json's "skeleton")."""
+    return json.loads(json.dumps(dataclasses.asdict(skeleton)))
+
+
+def skeleton_from(record: dict, source: str | Path) -> Skeleton:
+    """The Skeleton of a `skeleton_record`; InputError naming `source` for a malformed one."""
+    def pairs(v):
+        return None if v is None else tuple(tuple(int(i) for i in p) for p in v)
+
+    try:
+        return Skeleton(name=str(record["name"]), names=tuple(record["names"]), links=pairs(record["links"]),
+                        flip_pairs=pairs(record.get("flip_pairs", ())),
+                        groups={k: tuple(int(i) for i in v) for k, v in record.get("groups", {}).items()},
+                        normaliser=str(record.get("normaliser", "bbox")),
+                        torso=None if record.get("torso") is None else tuple(record["torso"]),
+                        head=None if record.get("head") is None else tuple(record["head"]),
+                        sigmas=None if record.get("sigmas") is None else tuple(record["sigmas"]),
+                        tree=pairs(record.get("tree")), title=str(record.get("title", "")))
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(source, "skeleton", "a skeleton record (names, links, flip_pairs, groups, ...)",
+                         str(e)) from None
+
+
 def _save_params(path: Path, flat: dict[str, np.ndarray]) -> None:
     """A compressed .npz of float32 arrays, sorted, with fixed zip timestamps: the same parameters give the same
-    bytes (and sha256)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    bytes (and sha256); written atomically."""
+    with io.atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for key in sorted(flat):
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -188,16 +219,22 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
             raise InputError(folder / fs["folder"] / spatial.CONFIG_FILE, spatial.CONFIG_FILE,
                              "the frame statistics' spatial model", "missing file")
         frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]))
-    return ShippedModel(folder, record, cfg, params, spatial.load_model(folder), frames)
+    sk = record.get("skeleton")
+    chosen = pose_readout.load(folder)
+    return ShippedModel(folder, record, cfg, params, spatial.load_model(folder), frames,
+                        None if sk is None else skeleton_from(sk, folder / MODEL_FILE),
+                        None if chosen is None else chosen[0])
 
 
-def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
-          spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
-          about: dict, readout: tuple[pose_readout.Readout, dict] | None = None) -> dict:
-    """Write a model folder `out` (module docstring) in one step (built aside, then swapped in).
+def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
+                spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
+                about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
+                skeleton: Skeleton | None = None) -> dict:
+    """Write a model's files (module docstring) into the existing folder `folder`, each atomically, model.json
+    last (so a folder with a model.json holds every file it names): a training run's folder, or `write`'s.
 
     Args:
-        out: the model folder, e.g. `MODELS / name`.
+        folder: where the files go (other files there are left alone: a run's checkpoints).
         name: the model's name.
         cfg: the run's TrainConfig (stored with data_root null).
         params: the cascade's parameters (nested dicts of arrays; stored float32).
@@ -206,10 +243,43 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
         about: JSON-ready "summary", "expects", "made_by" and "scores".
         readout: the read-out chosen on the run's validation split and its record (`pose.readout.load`), kept as
             readout.json; None: none.
+        skeleton: the run's skeleton (kept in model.json), or None.
 
     Returns:
         the model.json record written.
     """
+    folder = Path(folder)
+    _save_params(folder / PARAMS_FILE, _flatten(params))
+    files = [PARAMS_FILE]
+    if spatial_model is not None:
+        spatial.save_model(folder, *spatial_model, about={"learned from": "the run's training split"})
+        files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
+    if readout is not None:
+        pose_readout.save(folder, *readout)
+        files.append(pose_readout.FILE)
+    frame_record = None
+    if frames is not None:
+        (folder / FRAMES).mkdir(exist_ok=True)
+        spatial.save_model(folder / FRAMES, frames.config, frames.log_priors,
+                           about={"input_size": frames.input_size, "pool": frames.pool})
+        files += [f"{FRAMES}/{spatial.CONFIG_FILE}", f"{FRAMES}/{spatial.PRIORS_FILE}"]
+        frame_record = {"folder": FRAMES, "input_size": frames.input_size, "pool": frames.pool,
+                        "ratio": float(frames.ratio)}
+    settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, out="runs")))
+    record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,
+              "skeleton": None if skeleton is None else skeleton_record(skeleton),
+              "files": {rel: io.sha256_file(folder / rel) for rel in files}}
+    io.write_json(folder / MODEL_FILE, record)
+    read.cache_clear()
+    return record
+
+
+def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
+          spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
+          about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
+          skeleton: Skeleton | None = None) -> dict:
+    """Write a model folder `out` (module docstring; `write_files`' arguments) in one step: built aside, then
+    swapped in. Returns the model.json record written."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -217,26 +287,7 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     os.umask(umask)
     try:
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder a plain mkdir would make
-        _save_params(tmp / PARAMS_FILE, _flatten(params))
-        files = [PARAMS_FILE]
-        if spatial_model is not None:
-            spatial.save_model(tmp, *spatial_model, about={"learned from": "the run's training split"})
-            files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
-        if readout is not None:
-            pose_readout.save(tmp, *readout)
-            files.append(pose_readout.FILE)
-        frame_record = None
-        if frames is not None:
-            (tmp / FRAMES).mkdir()
-            spatial.save_model(tmp / FRAMES, frames.config, frames.log_priors,
-                               about={"input_size": frames.input_size, "pool": frames.pool})
-            files += [f"{FRAMES}/{spatial.CONFIG_FILE}", f"{FRAMES}/{spatial.PRIORS_FILE}"]
-            frame_record = {"folder": FRAMES, "input_size": frames.input_size, "pool": frames.pool,
-                            "ratio": float(frames.ratio)}
-        settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, out="runs")))
-        record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,
-                  "files": {rel: io.sha256_file(tmp / rel) for rel in files}}
-        io.write_json(tmp / MODEL_FILE, record)
+        record = write_files(tmp, name, cfg, params, spatial_model, frames, about, readout, skeleton)
         io.replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -246,4 +297,5 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
 
 
 __all__ = ["FRAMES", "MODELS", "MODEL_FILE", "PARAMS_FILE", "FrameStatistics", "ShippedModel", "describe",
-           "is_name", "names", "read", "read_folder", "unknown", "write"]
+           "is_name", "names", "read", "read_folder", "skeleton_from", "skeleton_record", "unknown", "write",
+           "write_files"]

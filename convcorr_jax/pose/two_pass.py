@@ -11,11 +11,11 @@ scale around that box, times the median ratio of the annotated torso boxes to th
 with test-time flip and crop `scales` (`pose.flip`, `pose.scales`) by the run's own model at its input size.
 
 The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
-trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`), computed once per process; a shipped model carries
-them for its frame input size (`shipped.FrameStatistics`), so that no dataset is read. `FRAME_READOUT` holds the
-settings chosen on FLIC's validation movies (`flic_sweep --grid frames`, bench/RESULTS_pose.md), where `convcorr
-eval flic --set protocol=frame --set image_size=288 --set second_pass=0.9 ...` scores the same method with the
-annotated torso.
+trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `train_statistics`), learned when the run is trained or
+exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read at inference.
+`FRAME_READOUT` holds the settings chosen on FLIC's validation movies (`flic_sweep --grid frames`,
+bench/RESULTS_pose.md), where `convcorr eval flic --set protocol=frame --set image_size=288 --set second_pass=0.9
+...` scores the same method with the annotated torso.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import predict, recrop, run_folder
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose.estimation import (BATCH, DEFAULT_MODEL, PoseRun, Poses, _as_images, load, spatial_inputs_at,
-                                          spatial_model)
+from convcorr_jax.pose.estimation import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, PoseRun, Poses, _as_images, load,
+                                          spatial_inputs_at, spatial_model)
 
 
 def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
@@ -88,21 +88,19 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
 
 
 def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
-    """(log-priors [E, k, k], torso-box ratio) for `estimate_frames` with model `r` at input_size px: the shipped
-    model's own where they were learned for these settings, else `train_statistics` of its FLIC folder.
+    """(log-priors [E, k, k], torso-box ratio) for `estimate_frames` with model `r` at input_size px: the model's
+    own, learned when it was trained or exported (`train_statistics` of its FLIC training split). No dataset is
+    read here.
 
     Raises:
-        InputError: naming data_root for a run without its FLIC folder and without statistics for these settings.
+        InputError: naming the export command for a model without statistics for these settings.
     """
     pool = r.config.model.pool
     if r.frames is not None and r.frames.fits(input_size, pool, config):
         return r.frames.log_priors, r.frames.ratio
-    root = r.config.data_root
-    if not root or not os.path.exists(root):
-        kept = "" if r.frames is None else f"; this model keeps them for input_size {r.frames.input_size}"
-        raise InputError(r.path, "data_root", "the run's FLIC folder (the frame priors and torso ratio are learned "
-                         f"from its training split{kept})", root)
-    return train_statistics(str(root), int(input_size), pool, config)
+    kept = "none" if r.frames is None else f"statistics for input_size {r.frames.input_size}"
+    raise InputError(r.path, "frame statistics", f"the statistics of whole frames at input_size {input_size} (made "
+                     f"once from the run's FLIC folder: {EXPORT_COMMAND})", kept)
 
 
 def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, torso=None,
