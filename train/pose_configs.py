@@ -67,9 +67,10 @@ trained run to one's own images.
               (validated at 256 px: the product read-out of the plain fine model scored higher); batch 64
               (4 x: the device's throughput); a schedule of 12800 / 4800 / 2400 steps (`flic`'s proportions,
               twice as long, 8 x the images) that `python bench/accelerator.py` scales at run time to the
-              minutes it is given from the step times it measures (docs/scaling.md). Trunk, learning rates and flip are `flic`'s. On the CPU
-              at a tiny size with `--set` overrides (bench/accelerator.py's `TINY_SET`, which its `--tiny` applies:
-              64 px, batch 8, the trunk's weights random and frozen; steps from its budget).
+              minutes it is given from the step times it measures (docs/scaling.md). Trunk, learning rates and
+              flip are `flic`'s. On the CPU at a tiny size with `--set` overrides (bench/accelerator.py's
+              `TINY_SET`, which its `--tiny` applies: 64 px, batch 8, the trunk's weights random and frozen; steps
+              from its budget).
   coco        the `flic` recipe (trunk, schedule, learning rates, flip) on person crops (1.25 x each annotation's
               bbox, 128 px) of a COCO-format keypoint folder with any skeleton, read from its files (joint count and
               mirror permutation set from them): `convcorr train pose --config coco --set data_root=DIR [--set
