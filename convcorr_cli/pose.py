@@ -1,7 +1,9 @@
 """`convcorr pose IMAGES... [--model flic|RUN] [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
 [--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`,
 `convcorr pose CLIP.mp4 --out DIR [--every N] [...]` and `convcorr pose --list-models`: the joints of the person in
-each image or video frame from a trained pose model, drawn as a skeleton.
+each image or video frame from a trained pose model, drawn as a skeleton. `convcorr pose --export-onnx FILE [--model
+flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes without JAX
+(`convcorr_jax.pose.onnx_export`, the `onnx` extra): prints the file's input and output and what it leaves out.
 
 `--model`: a shipped model by name (default `flic`, `convcorr_jax.pose.shipped`; `--list-models` names each with
 its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
@@ -46,6 +48,7 @@ from convcorr_jax.pose import predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load
+from convcorr_jax.pose.onnx_export import export_onnx
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
 
 GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
@@ -61,6 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "run folder (config.json + checkpoints/); a folder named like a model: ./NAME")
     p.add_argument("--list-models", action="store_true",
                    help="name the shipped models, their scores and what each expects, and exit")
+    p.add_argument("--export-onnx", default=None, metavar="FILE",
+                   help="write the model's coarse heat-map network (images float32 [N, S, S, 3] in [0, 1] -> heat-maps "
+                        "[N, S/pool, S/pool, K]) to FILE as ONNX and exit (the onnx extra; no IMAGES)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="with --export-onnx: the file's fixed batch size N (default 1)")
     p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image (a video: "
                                                 "<clip>_pose.mp4 and <clip>_pose.jsonl; required)")
     p.add_argument("--every", type=int, default=1, metavar="N", help="a video's every N-th frame (default 1)")
@@ -198,6 +206,30 @@ def list_models() -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    """`--export-onnx FILE`: the model's coarse network as ONNX (`onnx_export.export_onnx`); prints what it holds."""
+    estimating = {"IMAGES": args.images, "--out": args.out, "--json": args.json, "--box": args.box,
+                  "--torso": args.torso, "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip,
+                  "--scales": args.scales, "--merge": args.merge, "--two-pass": args.two_pass,
+                  "--every": args.every != 1, "--list-models": args.list_models}
+    given = [name for name, value in estimating.items() if value]
+    if given:
+        raise InputError(None, "--export-onnx", "the model alone (--model, --batch)", " ".join(given))
+    batch = 1 if args.batch is None else args.batch
+    if batch < 1:
+        raise InputError(None, "--batch", "the file's batch size, an integer >= 1", batch)
+    io.check_writable(args.export_onnx, "--export-onnx")
+    t0 = time.perf_counter()
+    info = export_onnx(load(args.model), args.export_onnx, batch=batch)
+    (name, shape_in), (out, shape_out) = next(iter(info["inputs"].items())), next(iter(info["outputs"].items()))
+    print(f"pose: wrote {info['path']} ({info['bytes'] / 2**20:.1f} MiB, ONNX opset {info['opset']}), model "
+          f"{info['model']}: {name} float32 {shape_in} (RGB in [0, 1]) -> {out} float32 {shape_out} (stride "
+          f"{info['stride']}; joints {' '.join(info['names'])}) ({time.perf_counter() - t0:.1f} s)")
+    for line in info["not_exported"]:
+        print(f"pose: {line}")
+    return 0
+
+
 def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[..., Poses]:
     """The command's one estimation call, `call(images, boxes=None, torso=None) -> Poses`: `estimate_frames` with
     `FRAME_READOUT` under --two-pass, else `estimate` with the read-out flags."""
@@ -225,6 +257,10 @@ def _video(args: argparse.Namespace, r, call: Callable[..., Poses]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if args.export_onnx is not None:
+        return export(args)
+    if args.batch is not None:
+        raise InputError(None, "--batch", "only with --export-onnx", args.batch)
     if args.list_models:
         return list_models()
     if not args.images:

@@ -106,8 +106,7 @@ def export_onnx(run: PoseRun, path: str | os.PathLike, batch: int = 1) -> dict[s
         proto = j2o.to_onnx(lambda images: network(images)[0], [spec], model_name="convcorr_pose_coarse",
                             opset=OPSET, input_names=[INPUT], output_names=[OUTPUT])
     data = proto.SerializeToString()
-    with io.atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    io.write_bytes(path, data)  # atomically (`io.atomic_path`): no half-written file at `path`
     s = cfg.map_size
     return {"path": str(path), "model": run.name or str(run.path), "opset": OPSET, "batch": batch,
             "image_size": cfg.image_size, "stride": cfg.pool, "names": list(run.names),
