@@ -63,7 +63,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # imported at run time only after the environment is set (JAX reads it on import)
-    from convcorr_jax.pose.model import ModelConfig
     from convcorr_jax.pose.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,18 +274,6 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
                          pose_readout.load(run))
 
 
-def frame_input_size(model: ModelConfig) -> int:
-    """`FRAME_READOUT`'s whole-frame input side (chosen for `flic`'s crops) scaled by the run's crop side over
-    `flic`'s, so that people keep the scale the run trained on; a multiple of the model's input-size rule."""
-    from convcorr_train import pose_configs
-
-    from convcorr_jax.pose.two_pass import FRAME_READOUT
-
-    unit = model.size_multiple
-    scaled = FRAME_READOUT["input_size"] * model.image_size / pose_configs.get_config("flic").model.image_size
-    return unit * max(1, round(scaled / unit))
-
-
 def score(kind: str, run: str, root: Path) -> dict | None:
     """The scoring `kind` of `SCORINGS` of the trained run folder `run` (`flic_scores.evaluate` with the validated
     spatial model): its result with "seconds" and "readout" added; None for a read-out of person crops (crop scales,
@@ -295,7 +282,7 @@ def score(kind: str, run: str, root: Path) -> dict | None:
 
     from convcorr_jax.pose import spatial as spatial_mrf
     from convcorr_jax.pose.estimation import CROP_READOUT
-    from convcorr_jax.pose.two_pass import FRAME_READOUT
+    from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size
 
     split, readout = SCORINGS[kind]
     tc, params = flic_scores.load_run(run)

@@ -235,7 +235,8 @@ def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[
     `FRAME_READOUT` under --two-pass, else `estimate` with the read-out flags."""
     def call(images, boxes=None, torso=None) -> Poses:
         if args.two_pass:
-            return estimate_frames(images, r, torso=torso, **dict(FRAME_READOUT, scales=scales, merge=merge))
+            settings = {k: v for k, v in FRAME_READOUT.items() if k != "input_size"}  # the model's own input size
+            return estimate_frames(images, r, torso=torso, **dict(settings, scales=scales, merge=merge))
         return estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
                         scales=scales, merge=merge)
 

@@ -63,7 +63,8 @@ def test_flic_gpu_differs_from_flic_where_intended(monkeypatch):
     tiny = acc.config_of("flic_gpu", acc.TINY_SET)
     validate(tiny)
     assert (tiny.model.image_size, tiny.model.trunk, tiny.batch_size) == (64, "mobilenet_v2", 8)
-    assert acc.frame_input_size(gpu.model) == 576 and acc.frame_input_size(flic.model) == 288
+    from convcorr_jax.pose.two_pass import frame_input_size
+    assert frame_input_size(gpu.model) == 576 and frame_input_size(flic.model) == 288
     from convcorr_jax.errors import InputError
     from convcorr_jax.weights import sources
 

@@ -1,28 +1,28 @@
-"""Make a shipped pose model (`convcorr_jax.pose.shipped`) from a finished `convcorr train pose` run.
+"""Export a `convcorr train pose` run as a model folder (`convcorr_jax.pose.shipped`'s format), for any skeleton;
+with --name and no --out, a model shipped in the package.
 
-    python -m convcorr_train.ship_model --run runs/pose_flic --name flic --commit COMMIT \\
-        --command "convcorr train pose --config flic --set data_root=FLIC" [--scores SCORES.json] [--out DIR]
+    python -m convcorr_train.ship_model --run runs/pose_flic --out MODEL_DIR [--root DATA] [--name NAME]
+        [--commit COMMIT] [--command "convcorr train pose --config flic --set data_root=FLIC"] [--scores S.json]
+    python -m convcorr_train.ship_model --run runs/pose_flic --name flic --commit COMMIT --command ...
 
-Writes `convcorr_jax/pose/models/<name>/` (or --out): the run's last parameters (float32, byte-reproducible),
-its spatial model, its validated read-out (readout.json, written by `convcorr eval flic --split val`), and for a
-FLIC person-crop run the frame statistics `estimate_frames` needs (learned from the
-run's data_root at `two_pass.FRAME_READOUT`'s input size), with model.json naming the command, the commit, the
-run's code version and wall time, and the scores in SCORES.json ({what: {metric: percent}}, as
-`bench/pose_cli_flic.py --json` writes them). Prints the files and their sha256.
+Writes (`pose.run_export.export`) the run's last parameters (float32, byte-reproducible), its skeleton, its spatial
+model, its validated read-out (readout.json: the run's own, else chosen on its validation split now), and for a
+FLIC person-crop run the frame statistics `estimate_frames` needs, with model.json naming the command, the commit,
+the run's code version and wall time, and the scores in SCORES.json ({what: {metric: percent}}, as
+`bench/pose_cli_flic.py --json` writes them). What the run lacks is made from its data: --root gives the data's
+folder when the run's data_root is not on this machine (a run trained elsewhere). Prints the files and their
+sha256. The model then loads anywhere: `convcorr pose --model MODEL_DIR`, `pose.estimate(..., model=MODEL_DIR)`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 from pathlib import Path
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import estimation, run_folder, shipped
-from convcorr_jax.pose import readout as pose_readout
-from convcorr_jax.pose.two_pass import FRAME_READOUT, train_statistics
+from convcorr_jax.pose import run_export, run_folder, shipped
 
 EXPECTS = {"flic": "a person crop: the person's torso box (shoulders to hips, as FLIC labels it) with --box, or an "
                    "image showing one person about as a 2.5 x torso-box square does; or a whole frame with one "
@@ -35,33 +35,32 @@ SUMMARY = {"flic": "Tompson et al.'s cascade (coarse heat-map model + fine model
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a finished `convcorr train pose` run folder")
-    p.add_argument("--name", required=True, help="the model's name, e.g. flic")
-    p.add_argument("--commit", required=True, help="the commit the run was trained at")
-    p.add_argument("--command", required=True, help="the training command, as a user types it")
+    p.add_argument("--out", default=None, help="the model folder (default with --name: the package's models/NAME)")
+    p.add_argument("--name", default=None, help="the model's name (default: --out's folder name)")
+    p.add_argument("--root", default=None, help="the run's dataset folder here, when its data_root is elsewhere")
+    p.add_argument("--commit", default="", help="the commit the run was trained at")
+    p.add_argument("--command", default="", help="the training command, as a user types it")
     p.add_argument("--scores", default=None, help="JSON {what: {metric: percent}} of the model's scores")
-    p.add_argument("--out", default=None, help="the model folder (default: the package's models/<name>)")
+    p.add_argument("--summary", default=None, help="one line on what the model is")
+    p.add_argument("--expects", default=None, help="one line on the input the model expects")
     p.add_argument("--machine", default=f"{platform.machine()} CPU",
                    help="what the run trained on, e.g. '2-core AMD EPYC CPU, AVX2' (CPU floating point differs by "
                         "vector instruction set, so a retrain matches bit for bit only on the same kind)")
     a = p.parse_args(argv)
-    run = estimation.load(Path(a.run))
+    if a.out is None and a.name is None:
+        raise InputError(None, "--out", "a model folder (or --name NAME for the package's models/NAME)", "none")
+    name = a.name or Path(a.out).name
+    out = Path(a.out) if a.out else shipped.MODELS / name
     metrics = run_folder.read_metrics(a.run) or {}
     if metrics.get("status") != "ok":
         raise InputError(a.run, "metrics.json status", "a finished run (\"ok\")", metrics.get("status"))
-    frames = None
-    spatial = estimation.spatial_model(run)
-    if run.config.data == "flic" and run.config.protocol == "person" and spatial is not None:
-        config = dataclasses.replace(spatial[0], unary_power=float(FRAME_READOUT["unary_power"]))
-        priors, ratio = train_statistics(str(run.config.data_root), FRAME_READOUT["input_size"],
-                                         run.config.model.pool, config)
-        frames = shipped.FrameStatistics(FRAME_READOUT["input_size"], run.config.model.pool, config, priors, ratio)
     scores = json.loads(Path(a.scores).read_text()) if a.scores else {}
-    about = {"summary": SUMMARY.get(a.name, ""), "expects": EXPECTS.get(a.name, ""), "scores": scores,
+    about = {"summary": a.summary if a.summary is not None else SUMMARY.get(name, ""),
+             "expects": a.expects if a.expects is not None else EXPECTS.get(name, ""), "scores": scores,
              "made_by": {"command": a.command, "commit": a.commit, "code_version": metrics["key"]["version"],
                          "seconds": metrics.get("seconds"), "versions": metrics.get("versions"),
                          "machine": a.machine}}
-    out = Path(a.out) if a.out else shipped.MODELS / a.name
-    record = shipped.write(out, a.name, run.config, run.params, spatial, frames, about, pose_readout.load(a.run))
+    record = run_export.export(a.run, out, a.root, about, name)
     for rel, sha in sorted(record["files"].items()):
         print(f"{out / rel}  {(out / rel).stat().st_size} bytes  sha256 {sha}")
     return 0

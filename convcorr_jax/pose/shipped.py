@@ -274,6 +274,19 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
     return record
 
 
+def refresh_hashes(folder: str | Path, rels: tuple[str, ...]) -> None:
+    """Record the current sha256 of the files `rels` (relative paths) in folder/model.json, adding them to its
+    "files" (a file replaced by a later step, e.g. a read-out chosen again); nothing when the folder has no
+    model.json."""
+    path = Path(folder) / MODEL_FILE
+    if not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    record["files"] = {**record.get("files", {}), **{rel: io.sha256_file(Path(folder) / rel) for rel in rels}}
+    io.write_json(path, record)
+    read.cache_clear()
+
+
 def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
           spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
           about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
@@ -297,5 +310,5 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
 
 
 __all__ = ["FRAMES", "MODELS", "MODEL_FILE", "PARAMS_FILE", "FrameStatistics", "ShippedModel", "describe",
-           "is_name", "names", "read", "read_folder", "skeleton_from", "skeleton_record", "unknown", "write",
-           "write_files"]
+           "is_name", "names", "read", "read_folder", "refresh_hashes", "skeleton_from", "skeleton_record", "unknown",
+           "write", "write_files"]

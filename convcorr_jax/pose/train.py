@@ -34,13 +34,13 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from convcorr_jax import interrupt, io, metrics, parallel
+from convcorr_jax import interrupt, io, metrics, parallel, runinfo
 from convcorr_jax.config import validate
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import checkpoints, data, model, predict, run_folder
+from convcorr_jax.pose import checkpoints, data, model, predict, run_export, run_folder
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.event_log import EventLog, eval_scalars
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.train_config import TrainConfig, code_version
 from convcorr_jax.pose.train_step import init_opt, lr_schedule, make_local_step
 from convcorr_jax.progress import LOG as progress_log
 from convcorr_jax.progress import bar as progress_bar
@@ -250,10 +250,27 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
         seconds = run.prior_seconds + time.perf_counter() - run.t0
         io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, seconds, False))
     coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
+    if run.main and run.data_print is not None:  # a run on the data it read: its folder is a model (run_export)
+        write_model(run, n, held_out, ev)
     log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha, coarse, cascade)
     if progress and run.main:
         progress_log.info(f"[{cfg.name}] step {n} stage {run.stage}: loss {run.loss:.4f}  {score}@{alpha:g} coarse "
                           f"{coarse:.1f}  cascade {cascade:.1f}")
+
+
+def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict) -> None:
+    """The run folder's model files at step n (`run_export.write_run_model`: parameters, skeleton, spatial model,
+    frame statistics, the read-out chosen on the held-out people), so that inference needs nothing else."""
+    cfg = run.cfg
+    score, alpha = data.headline(cfg.data)
+    about = {"summary": f"`{cfg.name.removeprefix('pose_')}` trained by `convcorr train pose`, step {n} of "
+                        f"{cfg.total_steps}", "expects": "",
+             "scores": {f"held-out {score}@{alpha:g}, step {n}": {"coarse": round(ev[f"coarse_pck@{alpha:g}"], 1),
+                                                                   "cascade": round(ev[f"cascade_pck@{alpha:g}"], 1)}},
+             "made_by": {"command": "convcorr train pose", "code_version": code_version(), "step": n,
+                         "versions": runinfo.versions()}}
+    run_export.write_run_model(run.run_dir, cfg, jax.device_get(run.state["params"]), held_out, about, run.mesh,
+                               "the held-out split" + (" (FLIC's validation movies)" if cfg.data == "flic" else ""))
 
 
 def stop_if_asked(run: Run, n: int) -> None:

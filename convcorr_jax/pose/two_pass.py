@@ -35,6 +35,7 @@ from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import predict, recrop, run_folder
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
+from convcorr_jax.pose.model import ModelConfig
 from convcorr_jax.pose.estimation import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, PoseRun, Poses, _as_images, load,
                                           spatial_inputs_at, spatial_model)
 
@@ -58,6 +59,15 @@ def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
 TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
                  "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
+FRAME_READOUT_CROP = 128  # the crop side FRAME_READOUT's input_size was chosen for (`flic`'s)
+
+
+def frame_input_size(model: ModelConfig) -> int:
+    """`FRAME_READOUT`'s whole-frame input side scaled by a model's crop side over `FRAME_READOUT_CROP`, so that
+    people keep the scale the model trained on: a multiple of the model's input-size rule (288 for 128 px crops,
+    576 for 256 px)."""
+    unit = model.size_multiple
+    return unit * max(1, round(FRAME_READOUT["input_size"] * model.image_size / FRAME_READOUT_CROP / unit))
 
 
 @functools.lru_cache(maxsize=4)
@@ -104,7 +114,7 @@ def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialCon
 
 
 def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, torso=None,
-                    input_size: int = FRAME_READOUT["input_size"], unary_power: float = FRAME_READOUT["unary_power"],
+                    input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
                     second_pass: float = FRAME_READOUT["second_pass"], flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
                     batch: int = BATCH) -> Poses:
@@ -116,7 +126,8 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
       from) or a loaded PoseRun (`frame_statistics`).
     torso: the person's torso point per frame [N, 2] (x, y pixels; FLIC: its torso box's centre); None: the
       frames' centres.
-    input_size: the first pass's input side (px, a multiple of the model's pool); unary_power: the spatial model's
+    input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
+      model, FRAME_READOUT's 288 for 128 px crops); unary_power: the spatial model's
       unary exponent (the run's spatial config otherwise); second_pass: the second crop's scale relative to the run's
       crop scale; flip, scales: the second pass's test-time flip and crop scales; merge: how the scales' points
       are merged, "mean" or "median" (`pose.scales.combine`). Their defaults are `FRAME_READOUT`'s.
@@ -126,6 +137,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     """
     r = load(model)
     tc = r.config
+    input_size = frame_input_size(tc.model) if input_size is None else int(input_size)
     if tc.data != "flic" or tc.protocol != "person":
         raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
                          f"data={tc.data}, protocol={tc.protocol}")
@@ -166,4 +178,5 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
                  points.astype(np.float32))
 
 
-__all__ = ["FRAME_READOUT", "TORSO", "estimate_frames", "frame_statistics", "train_statistics"]
+__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "TORSO", "estimate_frames", "frame_input_size", "frame_statistics",
+           "train_statistics"]

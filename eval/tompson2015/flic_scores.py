@@ -45,6 +45,7 @@ from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, predict, recrop
 from convcorr_jax.pose import readout as pose_readout
+from convcorr_jax.pose import run_export
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crops, flic_split
@@ -409,7 +410,7 @@ def run(cfg: Config, ctx: Context) -> Result:
              and cfg.refine == "on" and cfg.spatial == "on")
     if cfg.split == "val" and plain and cfg.save_readout:
         choice, record = readout_choice(res, with_spatial=True)
-        pose_readout.save(cfg.run_dir, choice, record)
+        run_export.set_readout(cfg.run_dir, choice, record)
         saved = (choice, record)
         res["readout_saved"] = str(Path(cfg.run_dir) / pose_readout.FILE)
     res = with_validated(res, saved)

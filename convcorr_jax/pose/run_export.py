@@ -1,0 +1,135 @@
+"""Everything inference needs, made from a training run and its data once: a run folder becomes a model folder
+(`pose.shipped`'s format), so that `pose.load(folder)` never opens a dataset.
+
+    write_run_model(run_dir, cfg, params, held_out)       # training, at each stage's end: the run's own folder
+    export(run_dir, out, root="FLIC")                     # any run, also one written before runs were models
+
+What is made : the skeleton of the run's dataset (`person_crops.dataset_skeleton`), its spatial model (the one saved
+in the run folder, else learned from the data, `run_folder.learn_spatial`), for a FLIC person-crop run the frame
+statistics `two_pass.estimate_frames` needs (`two_pass.train_statistics` at the model's
+`two_pass.frame_input_size`), and the read-out chosen on the held-out (validation) people by `pose.readout`'s rule
+among the read-outs without the spatial model (`choose_readout`; `convcorr eval flic --split val` also weighs the
+spatial model's read-outs and updates the choice, `set_readout`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax.data.skeletons import Skeleton
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import predict, run_folder, shipped, spatial
+from convcorr_jax.pose import readout as pose_readout
+from convcorr_jax.pose.data import PoseArrays
+from convcorr_jax.pose.joints import group_pck
+from convcorr_jax.pose.person_crops import dataset_skeleton
+from convcorr_jax.pose.train_config import TrainConfig
+
+RULE_GROUPS = ("Elbow", "Wrist")  # the rule's joint groups where a skeleton has both (else every joint)
+
+
+def skeleton_of(cfg: TrainConfig) -> Skeleton:
+    """The skeleton of a run's dataset (synthetic people: MPII's; a folder's own for COCO-format data)."""
+    return dataset_skeleton(cfg.data, cfg.data_root, **cfg.data_options())
+
+
+def rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
+    """({group: joint ids} the read-out rule averages, their description): the skeleton's elbows and wrists where
+    it has both groups, else all its joints as one group "all"."""
+    g = skeleton.groups
+    if all(k in g for k in RULE_GROUPS):
+        return {k: tuple(g[k]) for k in RULE_GROUPS}, "elbows and wrists"
+    return {"all": tuple(range(len(skeleton.names)))}, "all joints"
+
+
+def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Skeleton, mesh=None,
+                   split: str = "held-out") -> tuple[pose_readout.Readout, dict]:
+    """The read-out `pose.readout`'s rule chooses on the held-out people (one crop at the run's input, no flip,
+    without the spatial model), and readout.json's record (rule, split, people, each candidate's PCK@0.05 per
+    group in percent)."""
+    preds = predict.predict(params, np.asarray(held_out.images), cfg.model, mesh=mesh)
+    groups, about = rule_groups(skeleton)
+    scored = held_out.visible & np.isfinite(held_out.norm)[:, None]
+    scores = {r: {k: v / 100 for k, v in group_pck(preds[r.key], held_out.points, scored, held_out.norm, groups,
+                                                    pose_readout.ALPHA).items()}
+              for r in pose_readout.candidates(with_spatial=False)}
+    choice = pose_readout.choose(scores, tuple(groups))
+    record = {"rule": pose_readout.RULE.format(groups=about), "split": split, "people": int(len(held_out)),
+              "input": f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip",
+              "scores": {r.key: {k: round(100 * v, 1) for k, v in s.items()} for r, s in scores.items()}}
+    return choice, record
+
+
+def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None
+                     ) -> shipped.FrameStatistics | None:
+    """The frame statistics of a FLIC person-crop run with its FLIC folder (`two_pass.train_statistics` at
+    `FRAME_READOUT`'s input size and unary power); None for other runs."""
+    from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size, train_statistics  # imports estimation
+
+    if cfg.data != "flic" or cfg.protocol != "person" or spatial_model is None or not cfg.data_root:
+        return None
+    config = dataclasses.replace(spatial_model[0], unary_power=float(FRAME_READOUT["unary_power"]))
+    size = frame_input_size(cfg.model)
+    priors, ratio = train_statistics(str(cfg.data_root), size, cfg.model.pool, config)
+    return shipped.FrameStatistics(size, cfg.model.pool, config, priors, ratio)
+
+
+def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_out: PoseArrays, about: dict,
+                    mesh=None, split: str = "held-out") -> dict:
+    """Write the model files into the run's own folder (`shipped.write_files`, in place: checkpoints stay), with
+    the read-out chosen on `held_out` (`choose_readout`), the saved spatial model and the frame statistics;
+    returns model.json's record. cfg must name the run's data (data_root)."""
+    skeleton = skeleton_of(cfg)
+    sp = spatial.load_model(run_dir)
+    chosen = choose_readout(cfg, params, held_out, skeleton, mesh, split)
+    return shipped.write_files(run_dir, cfg.name.removeprefix("pose_"), cfg, params, sp, frame_statistics(cfg, sp),
+                               about, chosen, skeleton)
+
+
+def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.PathLike | None = None,
+           about: dict | None = None, name: str | None = None) -> dict:
+    """Write the model folder `out` (`shipped.write`) of the training run in `run_dir`: its last parameters and
+    the parts of `write_run_model`, made from the data at `root` (default the run's data_root) where the run
+    lacks them; a read-out the run already chose (readout.json) is kept. Returns model.json's record.
+
+    Raises:
+        InputError: naming --root when the run's data is needed and absent.
+    """
+    run_dir = Path(run_dir)
+    cfg, params = run_folder.load_run(run_dir)
+    if root is not None:
+        cfg = dataclasses.replace(cfg, data_root=str(root))
+    needs_data = cfg.data != "synthetic"
+    if needs_data and not (cfg.data_root and os.path.exists(cfg.data_root)):
+        raise InputError(run_dir, "--root", f"the run's {cfg.data} folder (its skeleton, spatial model, frame "
+                         "statistics and validation split are made from it once)", cfg.data_root)
+    skeleton = skeleton_of(cfg)
+    sp = spatial.load_model(run_dir)
+    if sp is None and cfg.data in run_folder.SPATIAL_DATA:
+        config = run_folder.spatial_config(cfg)
+        sp = (config, run_folder.learn_spatial(cfg, config))
+    chosen = pose_readout.load(run_dir)
+    if chosen is None:
+        from convcorr_jax.pose.train import load_data  # the run's held-out split, as training evaluates it
+
+        chosen = choose_readout(cfg, params, load_data(cfg)[1], skeleton)
+    record = dict(about or {})
+    record.setdefault("made_by", {})
+    return shipped.write(out, name or Path(out).name, cfg, params, sp, frame_statistics(cfg, sp),
+                         {"summary": "", "expects": "", "scores": {}, **record}, chosen, skeleton)
+
+
+def set_readout(folder: str | os.PathLike, choice: pose_readout.Readout, record: dict) -> None:
+    """Replace a run or model folder's read-out (readout.json) and, where the folder is a model (model.json), the
+    file's sha256 there, so that the folder still reads (`shipped.read_folder`)."""
+    folder = Path(folder)
+    pose_readout.save(folder, choice, record)
+    shipped.refresh_hashes(folder, (pose_readout.FILE,))
+
+
+__all__ = ["RULE_GROUPS", "choose_readout", "export", "frame_statistics", "rule_groups", "set_readout",
+           "skeleton_of", "write_run_model"]
