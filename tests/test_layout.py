@@ -123,6 +123,70 @@ def test_no_upward_import_of_any_kind():
     assert not bad, "\n".join(sorted(set(bad)))
 
 
+def _module_files() -> dict[str, Path]:
+    """Every module of the four packages by its dotted name (a package by its own name)."""
+    out = {}
+    for name, folder in PACKAGE_DIRS.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = [name, *path.relative_to(ROOT / folder).with_suffix("").parts]
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of the four packages it imports, at any depth of its code (function bodies included):
+    `from P import m` is the module P.m where m is one, else P. A module's import of a package holding it is no
+    edge: Python has initialised that package before the module runs."""
+    import ast
+
+    files = _module_files()
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                targets.update(f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names)
+        graph[name] = {t for t in targets if t in files and t != name and not name.startswith(f"{t}.")}
+    return graph
+
+
+def test_no_import_cycle_at_any_depth():
+    """No two modules import each other through any chain, counting the imports inside functions (lazy imports
+    hide a cycle until the function runs; tests/test_imports.py checks those that run at import time)."""
+    graph = _import_graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def strongly_connected(m: str) -> None:  # Tarjan's algorithm: every cycle lies in one component
+        index[m] = low[m] = len(index)
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if t not in index:
+                strongly_connected(t)
+                low[m] = min(low[m], low[t])
+            elif t in stack:
+                low[m] = min(low[m], index[t])
+        if low[m] == index[m]:
+            part = stack[stack.index(m):]
+            del stack[stack.index(m):]
+            if len(part) > 1:
+                cycles.append(" <-> ".join(sorted(part)))
+
+    for m in sorted(graph):
+        if m not in index:
+            strongly_connected(m)
+    assert not cycles, "import cycles (modules that import each other, lazily or not):\n" + "\n".join(cycles)
+
+
 def test_no_console_output_in_the_library():
     """No print and no tqdm.write in the library: messages go through `logging` (or a callback the command
     line supplies)."""
@@ -138,7 +202,7 @@ NORM_LINE = re.compile(r"norm")
 # definitions with one home: (pattern, the one file allowed to hold it)
 ONE_HOME = {
     r"torso=\(0, 7\)": "convcorr_jax/data/skeletons.py",  # FLIC's torso normaliser (lsho - rhip)
-    r"^def split_indices\b": "convcorr_jax/pose/data.py",  # FLIC's train / validation split of the training frames
+    r"^def split_indices\b": "convcorr_jax/data/flic_people.py",  # FLIC's train / validation split of its frames
     r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
     r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model.py",  # the input-size multiple (`ModelConfig.size_multiple`)
     r"repeat\(\w+\[-1:\]": "convcorr_jax/parallel.py",  # last-batch padding (`parallel.pad_rows`)

@@ -138,6 +138,7 @@ def test_coco_loader_on_a_file_with_a_skeleton_without_entry(tmp_path):
     write_coco(tmp_path, "train", n=3, edit=lambda o: o["annotations"].append(
         {"id": 9, "image_id": 1, "category_id": 1, "keypoints": [0] * 15, "num_keypoints": 0,
          "bbox": [0, 0, 5, 5], "iscrowd": 0}))
+    write_coco(tmp_path, "val", n=1)  # a val file of its own: train is the whole train file
     people = pose_sets.load_people("coco", tmp_path, "train")
     assert people.skeleton.name == "lamp" and len(people) == 3 and people.no_keypoints == 1
     assert "1 person(s) without labelled keypoints left out" in people.summary("train")
@@ -179,9 +180,10 @@ def test_every_bad_coco_input_is_one_line_naming_file_and_field(tmp_path):
     (tmp_path / "annotations" / "train.json").write_text("{not json")
     with pytest.raises(InputError, match=r"train.json: field 'json'"):
         pose_sets.load_people("coco", tmp_path, "train")
-    with pytest.raises(InputError, match=r"val.json: field 'file'"):
-        pose_sets.load_people("coco", tmp_path, "val")
+    with pytest.raises(InputError, match=r"test.json: field 'file'"):
+        pose_sets.load_people("coco", tmp_path, "test")
     write_coco(tmp_path, "train")
+    write_coco(tmp_path, "val", n=1)
     (tmp_path / "images" / "train_2.png").write_bytes(b"not a png")
     from convcorr_jax.pose.person_crops import person_crops
 

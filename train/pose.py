@@ -13,23 +13,24 @@ import numpy as np
 
 from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
+from convcorr_jax.data import pose_sets
 from convcorr_jax.pose import joints, train
-from convcorr_jax.pose.data import headline
-from convcorr_jax.pose.person_crops import dataset_skeleton
+from convcorr_jax.pose.person_crops import loader_options
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_train.pose_configs import get_config
 
 
 def config(name: str, out: str | None = None, sets: Sequence[str] = (), logdir: str | None = None) -> TrainConfig:
-    """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins); a
-    COCO-format dataset's skeleton then sets the joint count and the mirror permutation (`with_skeleton`)."""
+    """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins); the
+    data's skeleton then sets the joint count and the mirror permutation (`with_skeleton`)."""
     cfg = override(get_config(name), [*([f"out={out}"] if out is not None else []), *sets])
     return with_skeleton(override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg)
 
 
 def with_skeleton(cfg: TrainConfig) -> TrainConfig:
-    """cfg with model.num_joints and augment.flip_perm of its data's skeleton, for data that declares its own
-    skeleton (data=coco with a data_root); other configs unchanged.
+    """cfg with model.num_joints and augment.flip_perm of its data's skeleton (`joints.joint_set`: any registered
+    pose dataset kind; one whose files declare the skeleton, as COCO-format folders, read from data_root when
+    given). The built-in configs already hold their data's, so they come back unchanged.
 
     Args:
         cfg: the config.
@@ -37,21 +38,21 @@ def with_skeleton(cfg: TrainConfig) -> TrainConfig:
     Returns:
         the config for the data's skeleton.
     """
-    if cfg.data != "coco" or not cfg.data_root:
+    sk = joints.joint_set(cfg.data, root=cfg.data_root, **loader_options(cfg.data, cfg))
+    if (cfg.model.num_joints, cfg.augment.flip_perm) == (sk.num_joints, sk.flip):
         return cfg
-    sk = dataset_skeleton(cfg.data, cfg.data_root)
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_joints=sk.num_joints),
                                augment=dataclasses.replace(cfg.augment, flip_perm=sk.flip))
 
 
 def group_table(cfg: TrainConfig, ev: dict) -> str:
-    """The headline score (PCK@0.05, MPII PCKh@0.5) per joint group (mean of the group's joints) of the coarse
-    model and the cascade at the last evaluation (FLIC: the validation movies; synthetic/MPII: the test people)."""
-    groups = joints.joint_set(cfg.data, cfg.model.num_joints, cfg.data_root).groups
-    held = "validation movies" if cfg.data == "flic" else "val split" if cfg.data in ("coco", "lsp") else \
-        "held-out set"
-    score, alpha = headline(cfg.data)
-    lines = [f"{score}@{alpha:g} (%) per joint group ({held}, step {ev['step']}):",
+    """The headline score (PCK@0.05, MPII PCKh@0.5, PCK@0.2 for COCO-format and LSP data) per joint group (mean of
+    the group's joints) of the coarse model and the cascade at the last evaluation (the data's held-out split:
+    FLIC's validation movies, the val split, synthetic people's held-out set)."""
+    groups = joints.joint_set(cfg.data, cfg.model.num_joints, cfg.data_root, **loader_options(cfg.data, cfg)).groups
+    entry = pose_sets.dataset(cfg.data)
+    score, alpha = entry.headline
+    lines = [f"{score}@{alpha:g} (%) per joint group ({entry.held_out_about}, step {ev['step']}):",
              f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
     for m in ("coarse", "cascade"):
         per = np.asarray(ev[f"{m}_per_joint@{alpha:g}"])
@@ -76,7 +77,7 @@ def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
     if res.evals and is_main:
         e = res.evals[-1]
         print(group_table(cfg, e))
-        score, alpha = headline(cfg.data)
+        score, alpha = pose_sets.dataset(cfg.data).headline
         print(f"final {score}@{alpha:g} (%): coarse {e[f'coarse_pck@{alpha:g}']:.1f}  "
               f"cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
               f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")

@@ -91,8 +91,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from convcorr_jax.data import skeletons
-from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as pose_model
@@ -177,11 +175,13 @@ def _flic_gpu() -> TrainConfig:
                                                          fine_coarse=GPU_FINE_COARSE))
 
 
-def _recipe(name: str, data: str, skeleton: Skeleton, crop_scale: float, steps: tuple[int, int, int]
-            ) -> Callable[[], TrainConfig]:
-    """The validated `flic` recipe (ImageNet trunk + the paper's fine model) on another dataset's person crops."""
+def _recipe(name: str, data: str, crop_scale: float, steps: tuple[int, int, int]) -> Callable[[], TrainConfig]:
+    """The validated `flic` recipe (ImageNet trunk + the paper's fine model) on another dataset's person crops, with
+    the joint count and mirror permutation of the data kind's skeleton (`joints.joint_set`; COCO-format folders:
+    COCO-17 until `with_skeleton` reads the folder's own)."""
 
     def build() -> TrainConfig:
+        skeleton = joints.joint_set(data)
         base = _flic()
         # fine_coarse off: these recipes were validated without it (it was chosen on FLIC's validation movies)
         return dataclasses.replace(base, name=f"pose_{name}", data=data, crop_scale=crop_scale, steps=steps,
@@ -193,7 +193,7 @@ def _recipe(name: str, data: str, skeleton: Skeleton, crop_scale: float, steps: 
 
 
 def _coco_tiny() -> TrainConfig:
-    base = _recipe("coco_tiny", "coco", skeletons.COCO17, COCO_CROP_SCALE, (8, 4, 4))()
+    base = _recipe("coco_tiny", "coco", COCO_CROP_SCALE, (8, 4, 4))()
     return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=base.model.num_joints),
                                batch_size=8, checkpoint_every=8, eval_limit=64)
 
@@ -226,10 +226,10 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "flic_tiny": _flic_tiny,
     "flic_full": _flic_full,
     "flic_gpu": _flic_gpu,
-    "coco": _recipe("coco", "coco", skeletons.COCO17, COCO_CROP_SCALE, COCO_STEPS),
+    "coco": _recipe("coco", "coco", COCO_CROP_SCALE, COCO_STEPS),
     "coco_tiny": _coco_tiny,
-    "lsp": _recipe("lsp", "lsp", skeletons.LSP, 1.0, LSP_STEPS),
-    "mpii": _recipe("mpii", "mpii", skeletons.MPII, 1.0, FLIC_TRUNK_STEPS),
+    "lsp": _recipe("lsp", "lsp", 1.0, LSP_STEPS),
+    "mpii": _recipe("mpii", "mpii", 1.0, FLIC_TRUNK_STEPS),
 }
 NAMES = tuple(CONFIGS)
 

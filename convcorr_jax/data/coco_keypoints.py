@@ -1,4 +1,9 @@
-"""COCO-format person-keypoint folders: DIR/annotations/{train,val,test}.json and DIR/images/, any skeleton.
+"""COCO-format person-keypoint folders, any skeleton, in either of two layouts (`LAYOUTS`):
+  COCO's own:  DIR/annotations/person_keypoints_{train,val}2017.json with the images in DIR/{train,val}2017/;
+  flat:        DIR/annotations/{train,val,test}.json with the images in DIR/images/.
+A folder without a val file gets a val split carved from its train file: a seeded `VAL_FRACTION` of the train
+file's images (`VAL_SEED`), their people val and the others train; `PersonSet.carved` records it and its summary
+line says so. A folder in neither layout is one InputError naming the folder and both layouts.
 
 The format of COCO's person_keypoints files, which annotation tools (CVAT, Label Studio) and other libraries export:
 `images` [{id, file_name, width, height}], `annotations` [{id, image_id, category_id, keypoints [3 K] as (x, y, v)
@@ -17,19 +22,63 @@ annotations (iscrowd 1) and persons without a labelled keypoint are left out and
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.data.pose_sets import PersonSet, image_folder
-from convcorr_jax.data.skeletons import Skeleton, from_coco_category
+from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
+from convcorr_jax.data.skeletons import COCO17, Skeleton, from_coco_category
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 
+LAYOUTS = {"coco": "DIR/annotations/person_keypoints_{train,val}2017.json + DIR/{train,val}2017/ (COCO's own)",
+           "flat": "DIR/annotations/{train,val,test}.json + DIR/images/"}
+SPLITS = ("train", "val", "test")
+VAL_FRACTION = 0.1  # the part of the train file's images carved out as val where the folder has no val file
+VAL_SEED = 0
+log = logging.getLogger(__name__)
+
+
+def layout(root: str | os.PathLike) -> str:
+    """The layout of a COCO-format folder: "coco" (COCO's own file names) or "flat" (`LAYOUTS`); InputError naming the
+    folder and both layouts when it holds neither.
+
+    Args:
+        root: the dataset folder.
+
+    Returns:
+        "coco" or "flat".
+    """
+    ann = Path(root) / "annotations"
+    if any((ann / f"person_keypoints_{s}2017.json").is_file() for s in SPLITS):
+        return "coco"
+    if any((ann / f"{s}.json").is_file() for s in SPLITS):
+        return "flat"
+    raise InputError(root, "annotations", f"a COCO-format keypoint folder in one of two layouts: {LAYOUTS['coco']}; "
+                     f"or {LAYOUTS['flat']}", "neither")
+
+
+def split_files(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
+    """(annotation file, images folder) of a split of a COCO-format folder in its layout (`layout`); either may be
+    missing.
+
+    Args:
+        root: the dataset folder.
+        split: "train", "val" or "test".
+
+    Returns:
+        the two paths.
+    """
+    root = Path(root)
+    if layout(root) == "coco":
+        return root / "annotations" / f"person_keypoints_{split}2017.json", root / f"{split}2017"
+    return root / "annotations" / f"{split}.json", root / "images"
+
 
 def annotation_file(root: str | os.PathLike, split: str) -> Path:
-    """DIR/annotations/<split>.json; InputError naming it when it is missing.
+    """The annotation file of a split (`split_files`); InputError naming it when it is missing.
 
     Args:
         root: the dataset folder.
@@ -38,7 +87,7 @@ def annotation_file(root: str | os.PathLike, split: str) -> Path:
     Returns:
         the path.
     """
-    path = Path(root) / "annotations" / f"{split}.json"
+    path = split_files(root, split)[0]
     if not path.is_file():
         raise InputError(path, "file", f"the COCO-format annotations of split {split!r}", "missing file")
     return path
@@ -99,20 +148,67 @@ def _bbox(ann: dict, path: Path, i: int) -> np.ndarray:
 
 
 def people(root: str | os.PathLike, split: str) -> PersonSet:
-    """The people of a COCO-format folder's split (module docstring), one sample per annotation.
+    """The people of a COCO-format folder's split (module docstring), one sample per annotation; "val" (and
+    "train") carved from the train file where the folder has no val file.
 
     Args:
-        root: the folder holding annotations/ and images/.
-        split: "train", "val" or "test" (annotations/<split>.json).
+        root: the folder in one of `LAYOUTS`.
+        split: "train", "val" or "test".
 
     Returns:
         the PersonSet: boxes and norm_boxes the annotations' bboxes; extras: labelled [K], index (position in
-        `annotations`), image_id, annotation id, area.
+        `annotations`), image_id, annotation id, area; carved: how the split was carved (None: the file's own).
     """
-    path = annotation_file(root, split)
+    if split not in SPLITS:
+        raise InputError(root, "split", f"one of {SPLITS}", split)
+    if split == "test" or split_files(root, "val")[0].is_file():
+        return read_people(annotation_file(root, split), split_files(root, split)[1])
+    return carve(annotation_file(root, "train"), split_files(root, "train")[1], split)
+
+
+def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PersonSet:
+    """The train or val part of a train file split by image: a seeded `fraction` of the images of its people (at
+    least one) are val, the others train; the split is logged and recorded in `PersonSet.carved`.
+
+    Args:
+        path: the train annotation file.
+        folder: its images folder.
+        split: "train" or "val".
+        fraction: the part of the images that is val.
+        seed: the seed of the draw.
+
+    Returns:
+        the PersonSet of the part.
+    """
+    everyone = read_people(path, folder)
+    ids = sorted({s.extras["image_id"] for s in everyone.samples}, key=lambda v: (isinstance(v, str), v))
+    if len(ids) < 2:
+        raise InputError(path, "images", "people in at least 2 images (to carve a val split from the train file, "
+                         "which a folder without a val file needs)", len(ids))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    val = {ids[i] for i in order[:max(1, int(round(fraction * len(ids))))]}
+    keep = np.array([(s.extras["image_id"] in val) == (split == "val") for s in everyone.samples])
+    carved = {"from": os.fspath(path), "val_fraction": float(fraction), "seed": int(seed), "images": len(val),
+              "of_images": len(ids)}
+    log.info("%s: no val file: val carved from %s (seed %d, %d of its %d images)", path.parent.parent, path.name,
+             seed, len(val), len(ids))
+    return PersonSet([s for s, k in zip(everyone.samples, keep) if k], everyone.skeleton, everyone.boxes[keep],
+                     everyone.norm_boxes[keep], everyone.source, everyone.no_keypoints, carved)
+
+
+def read_people(path: Path, images: Path) -> PersonSet:
+    """The people of one COCO-format annotation file (module docstring), one sample per annotation.
+
+    Args:
+        path: the annotation file.
+        images: the folder its `file_name`s are in.
+
+    Returns:
+        the PersonSet.
+    """
     obj = read_json(path)
     sk, cat_ids = file_skeleton(obj, path)
-    folder = image_folder(Path(root) / "images", f"{path.name}'s")
+    folder = image_folder(images, f"{path.name}'s")
     images = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
     k = sk.num_joints
     samples, boxes, empty = [], [], 0
@@ -151,3 +247,8 @@ def people(root: str | os.PathLike, split: str) -> PersonSet:
                          f"({empty} without any)", 0)
     b = np.stack(boxes)
     return PersonSet(samples, sk, b, b, os.fspath(path), empty)
+
+
+# the pose dataset kind "coco" (`data.pose_sets`): COCO-17 until a folder's file declares its own skeleton; OKS AP
+DATASET = PoseDataset(people, COCO17, reads_skeleton=True, oks=True,
+                      root_about=f"a COCO-format keypoint folder ({LAYOUTS['coco']}; or {LAYOUTS['flat']})")

@@ -9,6 +9,8 @@ files differ in layout and in the meaning of the flag (checked on the real files
   missing/outside the image (e.g. image 1's right ankle at (0, -26.1)), and MobilePose's CSV writes them -1.
 Hence: visible = (flag == 0) for the 3 x 14 x N layout, (flag == 1) for the 14 x 3 x N layout. For LSPET,
 flag-0 joints are also marked unlabelled (extras["labelled"]) and their points NaN.
+
+`people` reads a folder's train / val / test split as a pose dataset (`DATASET`, kind "lsp" of `data.pose_sets`).
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from PIL import Image
+
 from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
+from convcorr_jax.data.skeletons import LSP, LSP_JOINTS
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
-
-LSP_JOINTS: tuple[str, ...] = (
-    "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "r wrist", "r elbow", "r shoulder",
-    "l shoulder", "l elbow", "l wrist", "neck", "head top",
-)
 
 
 def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
@@ -114,8 +115,8 @@ def image_count(folder: Path, layout: str, n: int) -> int:
 
 
 def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fraction: float = VAL_FRACTION,
-           seed: int = 0):
-    """The people of an LSP or LSPET folder (joints.mat + images/) as a `pose_sets.PersonSet`, one per image.
+           seed: int = 0) -> PersonSet:
+    """The people of an LSP or LSPET folder (joints.mat + images/) as a `PersonSet`, one per image.
 
     Splits: the first `train_images` images are train + val (val: a seeded random `val_fraction` of them), the
     rest of the images present are test. train_images 0: LSP's standard split (the first 1,000 of LSP's 2,000 to
@@ -133,11 +134,6 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
     Returns:
         the PersonSet.
     """
-    from PIL import Image
-
-    from convcorr_jax.data.pose_sets import PersonSet, image_folder
-    from convcorr_jax.data.skeletons import LSP
-
     p = Path(root)
     mat = p / "joints.mat" if p.is_dir() else p
     joints = read_lsp_joints(mat)
@@ -166,3 +162,7 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
         boxes.append((0.0, 0.0, w - 1.0, h - 1.0))
     norm_boxes = np.stack([s.bbox for s in chosen]).astype(np.float64)
     return PersonSet(chosen, LSP, np.asarray(boxes, np.float64), norm_boxes, os.fspath(mat), empty)
+
+
+# the pose dataset kind "lsp" (`data.pose_sets`): person crops of the whole image, the "bbox" PCK normaliser
+DATASET = PoseDataset(people, LSP, options=("train_images",), root_about="a folder with LSP's joints.mat and images/")

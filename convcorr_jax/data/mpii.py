@@ -21,13 +21,10 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.skeletons import MPII_JOINTS
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 
-MPII_JOINTS: tuple[str, ...] = (
-    "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "pelvis", "thorax", "upper neck", "head top",
-    "r wrist", "r elbow", "r shoulder", "l shoulder", "l elbow", "l wrist",
-)
 MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
                                "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
 HEAD_SIZE_FACTOR = 0.6  # PCKh head size = 0.6 * head-box diagonal (SC_BIAS of the official toolkit)

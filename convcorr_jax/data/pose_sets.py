@@ -1,114 +1,133 @@
-"""The one loader interface of pose datasets: a dataset kind's people of one split, with their skeleton and the boxes
-their person crops are built around.
+"""The one registry of pose datasets: every kind of pose data is one `PoseDataset` entry of `DATASETS`, which gives
+its people, skeleton, PCK normaliser, crop protocol, headline score and options (`data.pose_dataset`).
 
-    people = load_people("coco", root, "train")    # PersonSet: samples, skeleton, boxes, norm_boxes, counts
+    people = load_people("coco", root, "train")    # PersonSet: samples, skeleton, boxes, norm_boxes, source
     people = load_people("lsp", root, "test", train_images=1000)
+    sk = skeleton("coco", root)                    # the kind's skeleton (a COCO-format folder's own)
+    DATASETS.register("hands", PoseDataset(people_of_my_format, HANDS))   # a new format: docs/extending.md
 
-Each dataset is one module with a function `people(root, split, **options) -> PersonSet` registered in `LOADERS`:
-a COCO-format keypoint folder (`coco_keypoints`: DIR/annotations/{train,val}.json + DIR/images/, any skeleton) and
-LSP / LSP-extended (`lsp`). Adding a dataset in COCO format takes no code; a new file format takes one module (and
-its line in `LOADERS`). Samples carry points [K, 2] (0-based pixels, NaN where unlabelled) and extras["labelled"]
-[K] (annotated, possibly occluded) and extras["index"] (the person's position in the annotation file).
+Kinds: "synthetic" (generated people with MPII's joints, `data.synthetic`), "mpii" (`data.mpii_people`), "flic"
+(`data.flic_people`), "coco" (any COCO-format keypoint folder, any skeleton: `data.coco_keypoints`) and "lsp"
+(LSP / LSP-extended: `data.lsp`). Every caller (training, `convcorr eval pose`, the run's skeleton) reads the entry;
+none branches on a kind's name.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from convcorr_jax.data import coco_keypoints, flic_people, lsp, mpii_people, skeletons
+from convcorr_jax.data import synthetic as synthetic_data
+from convcorr_jax.data.pose_dataset import (SPLITS, Inputs, PersonSet, PoseDataset, box_inputs, image_folder,
+                                            torso_size)
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
+from convcorr_jax.registry import Names, Registry
 
-SPLITS = ("train", "val", "test")
-
-
-@dataclasses.dataclass(frozen=True)
-class PersonSet:
-    """The people of one split of a pose dataset.
-
-    samples: one KeypointSample per person (module docstring).
-    skeleton: their Skeleton.
-    boxes: float64 [N, 4] (x0, y0, x1, y1) the box each person crop is a square around (side: crop_scale x its
-      longer side).
-    norm_boxes: float64 [N, 4] the person's box of the "bbox" PCK normaliser.
-    source: the annotation file.
-    no_keypoints: persons of the split without any labelled keypoint, left out (counted, never silently dropped).
-    """
-
-    samples: list[KeypointSample]
-    skeleton: Skeleton
-    boxes: np.ndarray
-    norm_boxes: np.ndarray
-    source: str
-    no_keypoints: int = 0
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def summary(self, split: str) -> str:
-        """One line: people read from which file, and the persons left out without labelled keypoints.
-
-        Args:
-            split: the split's name, for the line.
-
-        Returns:
-            the line.
-        """
-        return (f"{self.source} ({split}): {len(self)} people, {self.skeleton.num_joints} keypoints "
-                f"({self.skeleton.name}); {self.no_keypoints} person(s) without labelled keypoints left out")
+__all__ = ["DATASETS", "KINDS", "LOADERS", "SPLITS", "Inputs", "PersonSet", "PoseDataset", "box_inputs", "dataset",
+           "image_folder", "load_people", "skeleton"]
 
 
-def image_folder(folder: Path, what: str) -> Path:
-    """`folder` when it is a directory; else InputError, one line naming the folder (`what`: the dataset).
+def synthetic_people(root, split: str, n_samples: int = 1000, seed: int = 0, input_size: int = 128) -> PersonSet:
+    """Synthetic people (`data.synthetic.load_people`, MPII's 16 joints) of split "train" or "test", drawn at
+    input_size px (no folder).
 
     Args:
-        folder: the images folder.
-        what: what it should hold, for the message.
+        root: unused (the people are generated).
+        split: "train" or "test" (about 75 % / 25 % of n_samples).
+        n_samples: people generated.
+        seed: their seed.
+        input_size: their images' side (pixels): the model's input size.
 
     Returns:
-        the folder.
+        the PersonSet.
     """
-    if not folder.is_dir():
-        raise InputError(folder, "images", f"a folder with the {what} images", "missing folder")
-    return folder
+    samples = synthetic_data.load_people(n=n_samples, seed=seed, split=split, image_size=input_size)
+    boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
+    return PersonSet(samples, skeletons.MPII, boxes, boxes, f"synthetic people (n={n_samples}, seed={seed})")
 
 
-def _coco(root, split, **options) -> PersonSet:
-    from convcorr_jax.data import coco_keypoints
+def synthetic_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person"
+                     ) -> Inputs:
+    """Synthetic people are their images (no crop); norm: `torso_size` (the torso ends, else the box diagonal).
 
-    return coco_keypoints.people(root, split, **options)
+    Args:
+        people: synthetic people drawn at image_size px.
+        image_size: their side (pixels).
+        crop_scale: unused.
+        protocol: "person".
+
+    Returns:
+        the Inputs (identity affines, resample False).
+    """
+    n = len(people)
+    norm = [torso_size(np.asarray(s.points, np.float32), people.skeleton, np.asarray(s.bbox)) for s in people.samples]
+    affine = np.broadcast_to(np.eye(2, 3), (n, 2, 3)).copy()
+    return Inputs(affine, np.asarray(norm, np.float32), (people.boxes[:, :2] + people.boxes[:, 2:]) / 2, False)
 
 
-def _lsp(root, split, **options) -> PersonSet:
-    from convcorr_jax.data import lsp
+SYNTHETIC = PoseDataset(synthetic_people, skeletons.MPII, inputs=synthetic_inputs, headline=("PCK", 0.05),
+                        normaliser="torso (l shoulder - r hip; the box's diagonal where one is missing)",
+                        splits=("train", "test"), held_out="test", held_out_about="held-out set",
+                        options=("n_samples", "seed", "input_size"), root_about="")
 
-    return lsp.people(root, split, **options)
+DATASETS: Registry[PoseDataset] = Registry("pose dataset")
+for _kind, _entry in (("synthetic", SYNTHETIC), ("mpii", mpii_people.DATASET), ("flic", flic_people.DATASET),
+                      ("coco", coco_keypoints.DATASET), ("lsp", lsp.DATASET)):
+    DATASETS.register(_kind, _entry)
+KINDS = DATASETS.names  # a live view: kinds registered later are in it
+LOADERS = Names(lambda: tuple(k for k, d in DATASETS.items() if d.inputs is box_inputs))  # kinds cropped at boxes
 
 
-LOADERS: dict[str, Callable[..., PersonSet]] = {"coco": _coco, "lsp": _lsp}
+def dataset(kind: str) -> PoseDataset:
+    """The entry of pose dataset `kind`; InputError naming the registered kinds for another.
+
+    Args:
+        kind: a registered kind (`DATASETS`).
+
+    Returns:
+        the PoseDataset.
+    """
+    if kind not in DATASETS:
+        raise InputError("config", "data", f"one of {list(DATASETS)} (a registered pose dataset)", kind)
+    return DATASETS[kind]
 
 
 def load_people(kind: str, root: str | os.PathLike | None, split: str, **options) -> PersonSet:
-    """The people of `split` of the dataset `kind` (`LOADERS`) in the folder `root`.
+    """The people of `split` of the dataset `kind` in the folder `root`.
 
     Args:
-        kind: "coco" or "lsp".
-        root: the dataset folder.
-        split: "train", "val" or "test".
-        **options: the loader's options (LSP: train_images, val_fraction, seed).
+        kind: a registered kind.
+        root: the dataset folder (None for a kind that reads none).
+        split: one of the kind's splits.
+        **options: the loader's options (LSP: train_images; synthetic: n_samples, seed, input_size).
 
     Returns:
         the PersonSet; InputError for a bad kind, root or split, or a bad annotation.
     """
-    if kind not in LOADERS:
-        raise InputError("config", "data", f"one of {list(LOADERS)}", kind)
-    if not root:
-        raise InputError("config", "data_root", f"the {kind} dataset's folder")
-    if split not in SPLITS:
-        raise InputError(f"{kind} dataset", "split", f"one of {SPLITS}", split)
-    return LOADERS[kind](Path(root), split, **options)
+    entry = dataset(kind)
+    if entry.root_about and not root:
+        raise InputError("config", "data_root", f"{entry.root_about} (data={kind})")
+    if split not in entry.splits:
+        raise InputError(f"{kind} dataset", "split", f"one of {entry.splits}", split)
+    return entry.people(root, split, **options)
+
+
+def skeleton(kind: str, root: str | os.PathLike | None = None, **options) -> Skeleton:
+    """The skeleton of a pose dataset kind: its entry's, or (a kind whose files declare it) its train split's when
+    `root` is given.
+
+    Args:
+        kind: a registered kind.
+        root: the dataset folder.
+        **options: the loader's options.
+
+    Returns:
+        the Skeleton.
+    """
+    entry = dataset(kind)
+    if entry.reads_skeleton and root:
+        return load_people(kind, root, "train", **options).skeleton
+    return entry.skeleton

@@ -1,7 +1,9 @@
 """Skeletons as data: keypoint names, flip pairs, links, joint groups, the PCK normaliser and OKS sigmas, in one
 registry (FLIC, MPII, LSP, COCO-17), and the skeleton a COCO-format keypoint file declares (no code for a new one).
+The joint names of MPII and LSP live here (`data.mpii` and `data.lsp` read their files in this order).
 
     sk = get("lsp")                                   # a registered skeleton
+    sk.names, sk.edges, sk.flip, sk.groups            # K names, bones (i, j), mirror permutation, table columns
     sk = from_coco_category(category, "train.json")   # a COCO file's categories[i]: keypoints + skeleton (1-based)
     norm = sk.normaliser_lengths(points, labelled, boxes)   # [N] the PCK normaliser in the points' pixels
 
@@ -29,28 +31,35 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
-from convcorr_jax.data.lsp import LSP_JOINTS
-from convcorr_jax.data.mpii import MPII_JOINTS
 from convcorr_jax.errors import InputError
 
 Pairs = tuple[tuple[int, int], ...]
 NORMALISERS = ("torso", "head", "bbox")
+MPII_JOINTS: tuple[str, ...] = (
+    "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "pelvis", "thorax", "upper neck", "head top",
+    "r wrist", "r elbow", "r shoulder", "l shoulder", "l elbow", "l wrist",
+)
+LSP_JOINTS: tuple[str, ...] = (
+    "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "r wrist", "r elbow", "r shoulder",
+    "l shoulder", "l elbow", "l wrist", "neck", "head top",
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Skeleton:
-    """A keypoint skeleton (module docstring).
+    """A keypoint skeleton (module docstring), the joint set of a pose dataset.
 
     name: short name ("flic", "lsp", or the COCO category's name).
     names: the K keypoint names, in order.
-    links: pairs of joint ids joined by a bone (drawings; the spatial model's tree, `spatial_tree`).
+    links: pairs of joint ids joined by a bone (drawings; the spatial model's tree, `spatial_tree`); also `edges`.
     flip_pairs: (left, right) joint ids swapped by a horizontal mirror.
-    groups: table column -> joint ids pooled in it (default: one column per joint).
+    groups: table column -> joint ids pooled in it (given as {}: one column per joint, named by the joint).
     normaliser: "torso", "head" or "bbox".
     torso, head: the two joint ids of the torso and of the head segment (None: the skeleton has none).
     sigmas: COCO's OKS sigma per keypoint (None: unknown).
     tree: the spatial model's (parent, child) edges with the torso point as node K (None: `spatial_tree` derives
       it from the links).
+    title: the name shown in tables ("FLIC"; "": `name`), also `dataset`.
     """
 
     name: str
@@ -63,8 +72,11 @@ class Skeleton:
     head: tuple[int, int] | None = None
     sigmas: tuple[float, ...] | None = None
     tree: Pairs | None = None
+    title: str = ""
 
     def __post_init__(self):
+        if not self.groups:
+            object.__setattr__(self, "groups", {n: (i,) for i, n in enumerate(self.names)})
         self.validate(f"skeleton {self.name}")
 
     @property
@@ -81,14 +93,24 @@ class Skeleton:
         return tuple(perm)
 
     @property
+    def edges(self) -> Pairs:
+        """The bones (i, j) drawn between joints: `links`."""
+        return self.links
+
+    @property
+    def dataset(self) -> str:
+        """The name shown in tables: `title`, else `name`."""
+        return self.title or self.name
+
+    @property
     def left(self) -> tuple[int, ...]:
         """The ids drawn as the person's left side: the first joint of each flip pair, sorted."""
         return tuple(sorted(a for a, _ in self.flip_pairs))
 
     @property
     def column_groups(self) -> Mapping[str, tuple[int, ...]]:
-        """`groups`, or one column per joint (named by the joint) when the skeleton has none."""
-        return self.groups or {n: (i,) for i, n in enumerate(self.names)}
+        """The table's columns: `groups` (one column per joint where none were given)."""
+        return self.groups
 
     def validate(self, source: str) -> Skeleton:
         """Check every joint id, the normaliser and the sigmas; InputError naming `source` and the field."""
@@ -218,6 +240,7 @@ FLIC = Skeleton(
     {"Head": (8, 9, 10), "Shoulder": (0, 3), "Elbow": (1, 4), "Wrist": (2, 5), "Hip": (6, 7)},
     "torso", torso=(0, 7),
     tree=_pairs(((11, 0), (0, 1), (1, 2), (11, 3), (3, 4), (4, 5), (11, 6), (11, 7), (11, 10), (10, 8), (10, 9))),
+    title="FLIC",
 )
 MPII = Skeleton(
     "mpii", MPII_JOINTS,
@@ -226,7 +249,7 @@ MPII = Skeleton(
     _pairs(((3, 2), (4, 1), (5, 0), (13, 12), (14, 11), (15, 10))),
     {"Head": (9,), "Shoulder": (12, 13), "Elbow": (11, 14), "Wrist": (10, 15), "Hip": (2, 3), "Knee": (1, 4),
      "Ankle": (0, 5)},
-    "head", torso=(13, 2), head=(8, 9),
+    "head", torso=(13, 2), head=(8, 9), title="MPII",
 )
 LSP = Skeleton(
     "lsp", LSP_JOINTS,
@@ -235,7 +258,7 @@ LSP = Skeleton(
     _pairs(((3, 2), (4, 1), (5, 0), (9, 8), (10, 7), (11, 6))),
     {"Head": (13,), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11), "Hip": (2, 3), "Knee": (1, 4),
      "Ankle": (0, 5)},
-    "bbox", torso=(9, 2), head=(12, 13),
+    "bbox", torso=(9, 2), head=(12, 13), title="LSP",
 )
 COCO17_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
                 "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",

@@ -1,5 +1,6 @@
-"""Pose data: the arrays a pose model trains and is scored on, their loading (synthetic people, FLIC and MPII
-person crops) and the training input pipeline (grain).
+"""Pose data: the arrays a pose model trains and is scored on, their loading for any registered pose dataset
+(`data.pose_sets`: synthetic people, FLIC, MPII, COCO-format folders, LSP, and kinds users register) and the
+training input pipeline (grain).
 
     train, held_out = load("flic", root, image_size=128)          # PoseArrays (FLIC: train / validation movies)
     crops = flic_crops(root, "test", 128)                           # PoseCrops: arrays + image -> crop affines
@@ -7,26 +8,16 @@ person crops) and the training input pipeline (grain).
     ds[t]                                                           # this process's rows of step t's batch
     it = iter(ds.to_iter_dataset(READ_OPTIONS)); it.set_state({"next_index": t})   # the same, as an iterator
 
-Arrays (`PoseArrays`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2] (0-based (x, y) pixels, 0 where
-missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm
-float32 [N] (the PCK normaliser in pixels, see `headline`).
+Arrays (`PoseArrays`, `pose.person_crops`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2] (0-based
+(x, y) pixels, 0 where missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated
+joints too), norm float32 [N] (the PCK normaliser in pixels, see `headline`).
 
-Person crops (cached, `convcorr_jax.cache`; read back memory-mapped, so a process reads only the rows it uses):
-  FLIC  protocol "person": a square around the torso box FLIC gives for the person to be evaluated, side
-        `crop_scale` x the box's longer side (`data.flic.person_square`); protocol "frame" (Tompson et al.'s input):
-        the whole frame, letterboxed in a square of its longer side (black above and below), whatever people it
-        holds; protocol "native" (Tompson et al.'s input at its own resolution): the whole frame at its on-disk
-        pixel size, centred in the image_size square (black around it, no resampling: a frame pixel is an input
-        pixel, shifted by whole pixels when image_size - width and image_size - height are even); image_size must
-        be at least the frames' longer side (`frame_affines`). Splits "train" (FLIC train minus the validation
-        movies), "val" (those movies: `data.flic_split`, fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval",
-        "test". norm: the torso size |l shoulder - r hip|
-        (MODEC) in crop pixels; torso: the torso box's centre in crop pixels (the point the spatial model is
-        conditioned on; the crop's centre under "person").
-  MPII  a square around the stored centre, side 200 x 1.25 x the stored scale (`data.mpii.person_square`) of
-        train.h5 / valid.h5; norm: the head size (0.6 x head-box diagonal) in crop pixels, so PCK@0.5 is PCKh@0.5.
-Crops are bilinear, black outside the image (`geometry.crop_each`); `to_original` in `pose.predict` maps crop
-pixels back through the stored affines.
+`load` reads a kind's train split and its held-out split (`PoseDataset.held_out`: FLIC's validation movies, MPII's
+valid.h5, the val split of COCO-format folders and LSP, synthetic people's test part) as the kind's crop protocol
+makes them (`pose.person_crops`: cached, memory-mapped). FLIC's protocols and splits: `data.flic_people` ("person"
+crops around the torso box, whole "frame"s letterboxed, "native" frames at their pixel size; norm the torso size
+|l shoulder - r hip|); MPII's: `data.mpii_people` (squares of 200 x 1.25 x the stored scale; norm the head size, so
+PCK@0.5 is PCKh@0.5). `to_original` in `pose.predict` maps crop pixels back through the stored affines.
 
 Training pipeline (`train_dataset`, a grain `MapDataset`): element t is this process's rows of step t's global
 batch: image uint8 [R, S, S, 3], points [R, K, 2], visible [R, K], key uint32 [R, 2] (the sample's PRNG key:
@@ -39,87 +30,36 @@ state is {"next_index": t} on every process, so a checkpointed state resumes in 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import grain
 import jax
 import numpy as np
 
-from convcorr_jax import cache, geometry
-from convcorr_jax.data import flic, mpii, pose_sets, skeletons
-from convcorr_jax.data.flic_split import movie_split
+from convcorr_jax.data import flic, mpii, pose_sets
+from convcorr_jax.data.flic_people import (FLIC_SPLITS, PROTOCOLS, VAL_FRACTION, VAL_SEED, flic_affines,  # noqa: F401
+                                           flic_ground_truth, flic_sample_affines, flic_split, flic_torso_norm,
+                                           frame_affines, split_indices)
+from convcorr_jax.data.mpii_people import h5_people
+from convcorr_jax.data.pose_dataset import PersonSet, square_affines, torso_size  # noqa: F401
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.data.synthetic import load_people
-from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
+from convcorr_jax.pose.person_crops import (PoseArrays, PoseCrops, crop_images, loader_options,  # noqa: F401
+                                            person_crops, person_set)
 
-KINDS = ("synthetic", "mpii", "flic", *pose_sets.LOADERS)  # pose_sets.LOADERS: "coco" (any skeleton), "lsp"
-FLIC_SPLITS = ("train", "val", "trainval", "test")
-PROTOCOLS = ("person", "frame", "native")  # FLIC inputs: person crops, whole frames letterboxed or at native size
-VAL_FRACTION = 0.15
-VAL_SEED = 0
+KINDS = pose_sets.KINDS  # the registered kinds (a live view)
 READ_OPTIONS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)  # rows are in (mapped) memory
-_CHUNK = 64  # images decoded at a time while building crops
-
-
-@dataclasses.dataclass(frozen=True)
-class PoseArrays:
-    """A pose dataset (see the module docstring): images, points, visible, norm, one row per person."""
-
-    images: np.ndarray
-    points: np.ndarray
-    visible: np.ndarray
-    norm: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def take(self, idx) -> PoseArrays:
-        """The rows `idx` (an index array, a slice or a boolean mask)."""
-        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
-
-    def first(self, n: int | None) -> PoseArrays:
-        """The first n rows (all when n is None or n >= len)."""
-        return self if n is None or n >= len(self) else self.take(slice(0, n))
-
-
-@dataclasses.dataclass(frozen=True)
-class PoseCrops:
-    """Person crops: arrays (points in crop pixels), affine [N, 2, 3] (image -> crop), index [N] (0-based row of
-    the annotation file: FLIC's examples.mat, MPII's h5), movie: N FLIC movie names (empty strings for MPII),
-    torso [N, 2]: the person's centre in crop pixels (FLIC: the torso box's centre; MPII: the stored centre)."""
-
-    arrays: PoseArrays
-    affine: np.ndarray
-    index: np.ndarray
-    movie: tuple[str, ...]
-    torso: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.arrays)
 
 
 def headline(kind: str) -> tuple[str, float]:
-    """(name, alpha) of a dataset's headline score: ("PCKh", 0.5) for "mpii" (norm = head size), ("PCK", 0.2)
-    for the `pose_sets` datasets (the skeleton's normaliser), else ("PCK", 0.05) (torso-normalised, Tompson et al.
-    Table 3)."""
-    return ("PCKh", 0.5) if kind == "mpii" else ("PCK", 0.2) if kind in pose_sets.LOADERS else ("PCK", 0.05)
-
-
-def torso_size(points: np.ndarray, skeleton: Skeleton, bbox: np.ndarray | None = None) -> float:
-    """The distance between `skeleton`'s torso ends (FLIC: l shoulder - r hip, MODEC's torso) in one person's points
-    [K, 2]; where the skeleton has none or one is missing, the bbox [4] (x0, y0, x1, y1) diagonal (else 1)."""
-    if len(points) != skeleton.num_joints:
-        raise InputError("torso_size", "points", f"{skeleton.num_joints} joints ({skeleton.name})", len(points))
-    ends = skeleton.torso
-    d = float(np.linalg.norm(points[ends[0]] - points[ends[1]])) if ends else float("nan")
-    if not np.isfinite(d) or d <= 0:
-        d = float(np.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1])) if bbox is not None else 1.0
-    return d
+    """(name, alpha) of a dataset kind's headline score (`PoseDataset.headline`): ("PCKh", 0.5) for "mpii" (norm =
+    head size), ("PCK", 0.05) for FLIC and synthetic people (torso-normalised, Tompson et al. Table 3), ("PCK", 0.2)
+    for COCO-format folders, LSP and, by default, registered kinds (the skeleton's normaliser)."""
+    return pose_sets.dataset(kind).headline
 
 
 def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skeleton: Skeleton) -> PoseArrays:
@@ -127,109 +67,56 @@ def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skel
     skeleton's torso ends)."""
     if not samples:
         raise InputError("samples", "samples", "at least one sample", 0)
-    imgs, pts, vis, norm = [], [], [], []
-    for s in samples:
-        img = s.image if s.image is not None else s.with_image().image
-        if img.shape[:2] != (image_size, image_size):
-            raise InputError(s.image_path or s.id, "image", f"{image_size}x{image_size} RGB", img.shape)
-        p = np.asarray(s.points, np.float32)
-        imgs.append(img)
-        pts.append(np.nan_to_num(p))
-        vis.append(_labelled(s, p))
-        norm.append(torso_size(p, skeleton, np.asarray(s.bbox)))
-    return PoseArrays(np.stack(imgs).astype(np.uint8), np.stack(pts), np.stack(vis), np.asarray(norm, np.float32))
-
-
-def _labelled(sample: KeypointSample, points: np.ndarray) -> np.ndarray:
-    """bool [K]: annotated (extras "labelled", possibly occluded: still a valid target; else `visible`) and finite."""
-    lab = sample.extras.get("labelled")
-    ok = np.asarray(lab, bool) if lab is not None else np.asarray(sample.visible, bool)
-    return ok & np.all(np.isfinite(points), -1)
+    boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
+    people = PersonSet(list(samples), skeleton, boxes, boxes, "samples")
+    return person_crops("synthetic", None, "train", image_size, people=people).arrays
 
 
 def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
          crop_scale: float = flic.PERSON_BOX_SCALE, protocol: str = "person",
          options: dict | None = None) -> tuple[PoseArrays, PoseArrays]:
-    """(train, held-out) arrays: "synthetic" (n_samples people, about 75 % train; seed), "mpii" (root: train.h5,
-    valid.h5, images/), "flic" (root: examples.mat, images/; train minus the validation movies, and those movies;
-    the test split only through `flic_crops`; `protocol` person crops or whole frames), a `pose_sets` dataset
-    ("coco", "lsp": its train and val splits, `person_crops`; `options` the loader's)."""
-    if kind == "synthetic":
-        return tuple(arrays_from_samples(load_people(n=n_samples, seed=seed, split=split, image_size=image_size),
-                                         image_size, skeletons.MPII) for split in ("train", "test"))
-    if kind in pose_sets.LOADERS:
-        from convcorr_jax.pose.person_crops import person_crops, person_set
+    """(train, held-out) arrays of a registered dataset kind (module docstring): its "train" split and its
+    `held_out` split under its crop protocol (`protocol`: FLIC's person crops or whole frames).
 
-        train, val = (person_set(kind, root, split, **(options or {})) for split in ("train", "val"))
-        if val.skeleton.names != train.skeleton.names:
-            raise InputError(val.source, "keypoints", f"the keypoints of {train.source} {list(train.skeleton.names)}",
-                             list(val.skeleton.names))
-        return tuple(person_crops(kind, root, split, image_size, crop_scale, people=people, **(options or {})).arrays
-                     for split, people in (("train", train), ("val", val)))
-    if kind == "flic":
-        if not root:
-            raise InputError("config", "data_root", "a folder with FLIC's examples.mat and images/")
-        return tuple(flic_crops(root, split, image_size, crop_scale, protocol=protocol).arrays
-                     for split in ("train", "val"))
-    if kind == "mpii":
-        if not root:
-            raise InputError("config", "data_root",
-                             "a folder with the MPII annotations (train.h5, valid.h5) and images")
-        root = Path(root)
-        return tuple(mpii_crops(root / f"{split}.h5", root / "images", image_size).arrays
-                     for split in ("train", "valid"))
-    raise InputError("config", "data", f"one of {KINDS}", kind)
+    Args:
+        kind: a registered kind (`KINDS`).
+        root: the dataset folder (synthetic people: none).
+        image_size: the inputs' side (pixels).
+        n_samples: synthetic people: how many are generated.
+        seed: synthetic people: their seed.
+        crop_scale: person-crop side / the person box's longer side.
+        protocol: one of the kind's protocols.
+        options: the loader's other options (LSP: train_images).
+
+    Returns:
+        (train, held-out) PoseArrays; InputError for a bad kind, folder or annotation, or a held-out split whose
+        keypoints differ from train's.
+    """
+    entry = pose_sets.dataset(kind)
+    given = {"n_samples": n_samples, "seed": seed, "input_size": image_size, **(options or {})}
+    opts = {name: given[name] for name in entry.options if name in given}
+    train, held = (person_set(kind, root, split, **opts) for split in ("train", entry.held_out))
+    if held.skeleton.names != train.skeleton.names:
+        raise InputError(held.source, "keypoints", f"the keypoints of {train.source} {list(train.skeleton.names)}",
+                         list(held.skeleton.names))
+    return tuple(person_crops(kind, root, split, image_size, crop_scale, people=people, protocol=protocol,
+                              **opts).arrays for split, people in (("train", train), (entry.held_out, held)))
 
 
-# --- person crops --------------------------------------------------------------------------------------------
+# --- the crops of FLIC and MPII by their files ---------------------------------------------------------------
 
-def square_affines(centres: np.ndarray, sides: np.ndarray, size: int) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of size x size crops of squares (centres [N, 2], sides [N], pixels)."""
-    return geometry.box_to_affine(geometry.square_box(centres, sides), size)
-
-
-def flic_affines(torso_boxes: np.ndarray, size: int, scale: float = flic.PERSON_BOX_SCALE) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of FLIC person crops (`data.flic.person_square`) around torso boxes [N, 4]."""
-    return square_affines(*flic.person_square(np.asarray(torso_boxes, np.float64).reshape(-1, 4), scale), size)
+def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+               fraction: float = VAL_FRACTION, seed: int = VAL_SEED, protocol: str = "person") -> PoseCrops:
+    """Person crops (or, with protocol "frame" / "native", whole frames) of one FLIC split (`data.flic_people`),
+    resized to image_size px; built once, then cached (`person_crops`)."""
+    opts = {} if (fraction, seed) == (VAL_FRACTION, VAL_SEED) else {"fraction": fraction, "seed": seed}
+    return person_crops("flic", root, split, image_size, crop_scale, protocol=protocol, **opts)
 
 
-def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
-                        protocol: str = "person") -> tuple[np.ndarray, np.ndarray]:
-    """(image -> crop affines [N, 2, 3], torso box centres in crop pixels [N, 2]) of FLIC samples (`load_flic`)
-    under `protocol` (module docstring): "person" crops (`flic_affines`) or whole "frame"s (the square of the
-    frame's longer side, centred on the frame; frame size from extras image_size, else imgdims)."""
-    boxes = np.stack([s.extras["torso_box"] for s in samples]).astype(np.float64)
-    if protocol == "person":
-        affine = flic_affines(boxes, size, scale)
-    elif protocol in ("frame", "native"):
-        wh = np.array([s.extras.get("image_size") or s.extras["imgdims"][1::-1] for s in samples], np.float64)
-        if protocol == "native" and wh.max() > size:
-            raise InputError("FLIC frames", "model.image_size", f">= the frames' longer side {int(wh.max())} "
-                             "(protocol 'native' never downscales)", size)
-        affine = frame_affines(wh, size, native=protocol == "native")
-    else:
-        raise InputError("FLIC crops", "protocol", f"one of {PROTOCOLS}", protocol)
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    return affine, np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
-
-
-def flic_ground_truth(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
-                      protocol: str = "person") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """FLIC samples' annotations in the inputs of `flic_sample_affines` (annotations only, no image read):
-    (points float64 [N, K, 2] input pixels, NaN where missing; visible bool [N, K]: labelled and finite; torso box
-    centres float32 [N, 2] input pixels)."""
-    affine, torso = flic_sample_affines(samples, size, scale, protocol)
-    pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
-    return pts, np.stack([_labelled(s, p) for s, p in zip(samples, pts)]), np.asarray(torso, np.float32)
-
-
-def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray:
-    """Image -> input affines [N, 2, 3] of whole frames of sizes wh [N, 2] (width, height) centred in a size x size
-    input: letterboxed (the square of the frame's longer side scaled to size) or, `native`, at the frame's own
-    pixel scale (the square of side max(size, longer side): a frame larger than the input is still letterboxed)."""
-    wh = np.asarray(wh, np.float64).reshape(-1, 2)
-    side = wh.max(axis=1)
-    return square_affines((wh - 1) / 2, np.maximum(side, size) if native else side, size)
+def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
+    """Person crops of the people of an hourglass MPII h5 (`data.mpii_people`); built once, then cached."""
+    people = h5_people(h5, image_root)
+    return person_crops("mpii", Path(h5).parent, Path(h5).stem, image_size, people=people)
 
 
 def mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:
@@ -243,148 +130,6 @@ def mpii_person_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.
     affine = mpii_affines(np.stack([s.extras["center"] for s in samples]),
                           np.array([s.extras["scale"] for s in samples]), size)
     return crop_images(samples, affine, size), affine
-
-
-def crop_images(samples: Sequence[KeypointSample], affine: np.ndarray, size: int) -> np.ndarray:
-    """Crops uint8 [N, size, size, 3] of the samples' images (loaded, or read _CHUNK at a time) under affines
-    [N, 2, 3]: bilinear, black outside the image."""
-    out = np.zeros((len(samples), size, size, 3), np.uint8)
-    for i in range(0, len(samples), _CHUNK):
-        part = samples[i:i + _CHUNK]
-        imgs = [s.image if s.image is not None else load_image(s.image_path) for s in part]
-        out[i:i + len(part)] = geometry.crop_each(imgs, affine[i:i + len(part)], size, border="constant")
-    return out
-
-
-def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACTION,
-                  seed: int = VAL_SEED) -> np.ndarray:
-    """Positions (into FLIC train's frames, one movie name each) of split "train", "val" or "trainval"."""
-    if split == "trainval":
-        return np.arange(len(movies), dtype=np.int64)
-    tr, va = movie_split(movies, fraction, seed)
-    return {"train": tr, "val": va}[split]
-
-
-def _flic_stamp(root: str | os.PathLike) -> tuple:
-    """What identifies a FLIC folder's annotations for `_flic_frames`: the resolved examples.mat (folder or the .mat
-    itself) with its size and modification time, and the modification time of images/ beside it (None if absent)."""
-    try:
-        mat, folder = flic.resolve(root)
-    except InputError:
-        return (str(root), None)  # load_flic raises its error; nothing is cached
-    st, images = mat.stat(), folder / "images"
-    return (str(mat.resolve()), st.st_size, st.st_mtime_ns, images.stat().st_mtime_ns if images.is_dir() else None)
-
-
-@functools.lru_cache(maxsize=8)
-def _flic_frames(root: str, stamp: tuple, part: str) -> tuple[KeypointSample, ...]:
-    del stamp  # part of the cache key only: examples.mat or images/ changed -> read again
-    return tuple(flic.load_flic(root, split=part))
-
-
-def flic_split(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION,
-               seed: int = VAL_SEED) -> list[KeypointSample]:
-    """The frames of a FLIC split ("train", "val", "trainval": FLIC train by movie, `split_indices`; "test") of the
-    FLIC folder `root`; InputError when the split has none. The annotations are parsed once per process and
-    version of examples.mat and images/ (`_flic_stamp`); each call returns a new list of the (frozen) samples."""
-    samples = list(_flic_frames(str(root), _flic_stamp(root), "test" if split == "test" else "train"))
-    if split != "test":
-        keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)
-        samples = [samples[i] for i in keep]
-    if not samples:
-        raise InputError(root, "split", f"frames in FLIC split {split!r}", 0)
-    return samples
-
-
-def flic_torso_norm(points: np.ndarray) -> np.ndarray:
-    """FLIC's PCK normaliser [N] of points [N, 11, 2]: |l shoulder - r hip| (MODEC), in the points' pixels."""
-    ends = skeletons.FLIC.torso
-    return np.linalg.norm(points[:, ends[0]] - points[:, ends[1]], axis=-1)
-
-
-def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
-               fraction: float = VAL_FRACTION, seed: int = VAL_SEED, protocol: str = "person") -> PoseCrops:
-    """Person crops (or, with protocol "frame", whole frames) of one FLIC split (module docstring), resized to
-    image_size px; built once, then cached."""
-    if split not in FLIC_SPLITS:
-        raise InputError("flic_crops", "split", f"one of {FLIC_SPLITS}", split)
-    root = Path(root)
-    mat = root / "examples.mat" if root.is_dir() else root
-    if not mat.is_file():
-        raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
-    if protocol not in PROTOCOLS:
-        raise InputError("FLIC crops", "protocol", f"one of {PROTOCOLS}", protocol)
-    settings = {**_file_key(mat, "mat"), "split": split, "size": image_size, "fraction": fraction, "seed": seed,
-                "crop_scale": float(crop_scale), "protocol": protocol}
-
-    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
-        samples = flic_split(mat.parent, split, fraction, seed)
-        affine, torso = flic_sample_affines(samples, image_size, crop_scale, protocol)
-        return samples, affine, flic_torso_norm(_crop_points(samples, affine)), torso
-
-    return _cached_crops("flic-crops", settings, image_size, build)
-
-
-def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
-    """Person crops of the people of an hourglass MPII h5 (module docstring); built once, then cached."""
-    h5 = Path(h5)
-    if not h5.is_file():
-        raise InputError(h5, "file", "an existing MPII .h5 annotation file", "missing file")
-    settings = {**_file_key(h5, "h5"), "images": str(Path(image_root).resolve()), "size": image_size}
-
-    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
-        samples = mpii.load_mpii_h5(h5, image_root=image_root)
-        centres, sides = mpii.person_square(np.stack([s.extras["center"] for s in samples]),
-                                            np.array([s.extras["scale"] for s in samples]))
-        heads = np.array([s.extras["head_size"] for s in samples])
-        affine = square_affines(centres, sides, image_size)
-        torso = np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
-        return samples, affine, heads * image_size / sides, torso  # crop pixels
-
-    return _cached_crops("mpii-crops", settings, image_size, build)
-
-
-def _file_key(path: Path, name: str) -> dict:
-    st = path.stat()
-    return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime": int(st.st_mtime)}
-
-
-def _crop_points(samples: Sequence[KeypointSample], affine: np.ndarray) -> np.ndarray:
-    """The samples' points in crop pixels, float32 [N, K, 2] (NaN stays NaN)."""
-    pts = geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine)
-    return np.asarray(pts, np.float32)
-
-
-_CROP_FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "torso")
-
-
-def _cached_crops(kind: str, settings: dict, size: int,
-                  build: Callable[[], tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]]
-                  ) -> PoseCrops:
-    """PoseCrops from the cache entry (kind, settings), made by `build() -> (samples, affines, norm in crop
-    pixels, torso in crop pixels)` on the first call; every array is a .npy file, read memory-mapped."""
-
-    def write(out: Path) -> None:
-        samples, affine, norm, torso = build()
-        pts = _crop_points(samples, affine)
-        arrays = {"images": crop_images(samples, affine, size), "points": np.nan_to_num(pts),
-                  "visible": np.stack([_labelled(s, p) for s, p in zip(samples, pts)]),
-                  "norm": np.asarray(norm, np.float32), "affine": affine,
-                  "index": np.array([s.extras["index"] for s in samples], np.int64),
-                  "movie": np.array([s.extras.get("moviename", "") for s in samples]),
-                  "torso": np.asarray(torso, np.float32)}
-        for name in _CROP_FIELDS:
-            np.save(out / f"{name}.npy", arrays[name])
-
-    version = cache.code_version(__name__, "convcorr_jax.data.flic", "convcorr_jax.data.flic_split",
-                                 "convcorr_jax.data.mpii", "convcorr_jax.geometry", "convcorr_jax.data.pose_sets",
-                                 "convcorr_jax.data.coco_keypoints", "convcorr_jax.data.lsp",
-                                 "convcorr_jax.data.skeletons", "convcorr_jax.pose.person_crops")
-    path = cache.cached(kind, settings, version, write)
-    z = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _CROP_FIELDS}
-    arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))
-    return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]),
-                     np.asarray(z["torso"]))
 
 
 # --- training pipeline ---------------------------------------------------------------------------------------

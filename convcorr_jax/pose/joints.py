@@ -1,88 +1,48 @@
-"""Joint sets per dataset: names, the paper's joint groups (table columns), skeleton edges, left/right flip, made
-from the skeleton registry (`data.skeletons`, where the data lives; `from_skeleton` for any skeleton).
+"""Joint sets per dataset: a pose dataset kind's skeleton (`data.skeletons.Skeleton`: names, the paper's joint
+groups as table columns, skeleton edges, left/right flip), from the dataset registry (`data.pose_sets`).
 
-MPII (16 joints, `data.mpii.MPII_JOINTS` order), FLIC (its 11 labelled joints, `data.flic.FLIC_LABELLED_NAMES`
-order: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose) and LSP (14, `data.lsp.LSP_JOINTS`). Synthetic
-people carry the MPII joints. FLIC has no head joint: its "Head" group (the paper's "Face") pools the three face
-points l eye, r eye and nose, each scored on its own like the two joints of the other groups.
+MPII (16 joints, `data.skeletons.MPII_JOINTS` order), FLIC (its 11 labelled joints, `data.flic.FLIC_LABELLED_NAMES`
+order: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose) and LSP (14, `data.skeletons.LSP_JOINTS`).
+Synthetic people carry the MPII joints. FLIC has no head joint: its "Head" group (the paper's "Face") pools the
+three face points l eye, r eye and nose, each scored on its own like the two joints of the other groups.
 
-    js = joint_set("flic", 11)
+    js = joint_set("flic", 11)                                     # the Skeleton: names, edges, flip, groups
     pck = group_pck(pred, gt, visible, norm, js.groups, 0.05)      # {"Head": .., "Shoulder": .., ...} percent
 """
 
 from __future__ import annotations
 
-import dataclasses
+import os
 from typing import Mapping
 
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.data import skeletons
+from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 
-
-@dataclasses.dataclass(frozen=True)
-class JointSet:
-    """names [K]; groups: column name -> joint ids (pooled); edges: skeleton bones (i, j); left: ids drawn as the
-    person's left side; flip: the joint permutation of a horizontal mirror (left <-> right)."""
-
-    dataset: str
-    names: tuple[str, ...]
-    groups: Mapping[str, tuple[int, ...]]
-    edges: tuple[tuple[int, int], ...]
-    left: tuple[int, ...]
-    flip: tuple[int, ...]
-
-    @property
-    def num_joints(self) -> int:
-        """K, the number of joints."""
-        return len(self.names)
+JointSet = Skeleton  # a dataset's joint set is its skeleton
+MPII = skeletons.MPII
+FLIC = skeletons.FLIC
+LSP = skeletons.LSP
 
 
-def from_skeleton(skeleton: Skeleton, dataset: str | None = None) -> JointSet:
-    """The JointSet of a skeleton (`data.skeletons`): its names, table groups (one per joint without groups),
-    links as edges, the first joint of each flip pair as the left side and its mirror permutation.
+def joint_set(data: str, num_joints: int | None = None, root: str | os.PathLike | None = None,
+              **options) -> Skeleton:
+    """The skeleton of dataset kind `data` (`data.pose_sets.skeleton`: synthetic people MPII's; a kind whose files
+    declare it, the folder `root`'s, else its default); InputError when `num_joints` does not match.
 
     Args:
-        skeleton: the skeleton.
-        dataset: the name shown (default the skeleton's).
-
-    Returns:
-        the JointSet.
-    """
-    return JointSet(dataset or skeleton.name, skeleton.names, skeleton.column_groups, skeleton.links, skeleton.left,
-                    skeleton.flip)
-
-
-MPII = from_skeleton(skeletons.MPII, "MPII")
-FLIC = from_skeleton(skeletons.FLIC, "FLIC")
-LSP = from_skeleton(skeletons.LSP, "LSP")
-BY_DATA: dict[str, JointSet] = {"synthetic": MPII, "mpii": MPII, "flic": FLIC, "lsp": LSP}
-
-
-def joint_set(data: str, num_joints: int | None = None, root=None) -> JointSet:
-    """The joint set of dataset `data` (synthetic people: MPII; "coco": the skeleton of the COCO-format folder
-    `root`, `pose.data.dataset_skeleton`); InputError when `num_joints` does not match.
-
-    Args:
-        data: a TrainConfig's data kind.
+        data: a registered pose dataset kind (a TrainConfig's `data`).
         num_joints: the model's joint count to check (None: no check).
         root: the dataset folder (for a skeleton that the data declares).
+        **options: the loader's options.
 
     Returns:
-        the JointSet.
+        the Skeleton (names, edges, flip, groups, left).
     """
-    if data == "coco":
-        from convcorr_jax.pose.person_crops import dataset_skeleton
-
-        js = from_skeleton(dataset_skeleton(data, root))
-    elif data not in BY_DATA:
-        raise InputError("config", "data", f"one of {list(BY_DATA) + ['coco']} (a dataset with a pose joint set)",
-                         data)
-    else:
-        js = BY_DATA[data]
+    js = pose_sets.skeleton(data, root, **options)
     if num_joints is not None and num_joints != js.num_joints:
         raise InputError("config", "num_joints", f"{js.num_joints} ({js.dataset} joints for data={data})", num_joints)
     return js

@@ -1,34 +1,93 @@
-"""Person crops of the pose datasets behind `data.pose_sets` (COCO-format folders, LSP / LSPET): their people with
-a summary line, their cached crops, and any data kind's skeleton.
+"""The inputs a pose model reads, for any registered pose dataset (`data.pose_sets`): a split's people (with a
+summary line) made into person crops by the kind's crop protocol, cached.
 
     people = person_set("coco", root, "train")                 # pose_sets.PersonSet, its summary line logged
     crops = person_crops("lsp", root, "test", 128, 1.0, train_images=3000)   # PoseCrops, cached
+    crops = person_crops("flic", root, "val", 256, 2.5, protocol="frame")   # FLIC's whole frames
     sk = dataset_skeleton("coco", root)                        # the file's own skeleton
+
+Arrays (`PoseArrays`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2] (0-based (x, y) input pixels, 0
+where missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm
+float32 [N] (the PCK normaliser in input pixels, NaN where unknown). Crops are bilinear, black outside the image
+(`geometry.crop_each`); built once per (kind, annotation file, images folder, split, size, crop scale, protocol,
+options) and code version, then read back memory-mapped (`convcorr_jax.cache`), so a process reads only the rows it
+uses. A kind whose people are their own inputs (`Inputs.resample` False: synthetic people) is not cached.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.data import pose_sets, skeletons
+from convcorr_jax import cache, geometry
+from convcorr_jax.data import pose_sets
+from convcorr_jax.data.pose_dataset import Inputs, PersonSet, crop_points, labelled
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.pose.data import KINDS, PoseCrops, _cached_crops, _file_key, _labelled, square_affines
+from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.errors import InputError
 from convcorr_jax.progress import LOG as progress_log
 
+_CHUNK = 64  # images decoded at a time while building crops
+_FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "torso")
+# the code the crops depend on (with the kind's own modules): its version is part of the cache key
+_CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convcorr_jax.data.skeletons",
+         "convcorr_jax.data.flic", "convcorr_jax.data.flic_split", "convcorr_jax.data.flic_people",
+         "convcorr_jax.data.mpii", "convcorr_jax.data.mpii_people", "convcorr_jax.data.coco_keypoints",
+         "convcorr_jax.data.lsp", "convcorr_jax.geometry")
 
-def person_set(kind: str, root: str | os.PathLike | None, split: str, **options) -> pose_sets.PersonSet:
+
+@dataclasses.dataclass(frozen=True)
+class PoseArrays:
+    """A pose dataset's inputs (module docstring): images, points, visible, norm, one row per person."""
+
+    images: np.ndarray
+    points: np.ndarray
+    visible: np.ndarray
+    norm: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, idx) -> PoseArrays:
+        """The rows `idx` (an index array, a slice or a boolean mask)."""
+        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
+
+    def first(self, n: int | None) -> PoseArrays:
+        """The first n rows (all when n is None or n >= len)."""
+        return self if n is None or n >= len(self) else self.take(slice(0, n))
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseCrops:
+    """Person crops: arrays (points in crop pixels), affine [N, 2, 3] (image -> crop), index [N] (the person's
+    position in the annotation file: extras "index", else in the split), movie: N FLIC movie names (empty strings
+    elsewhere), torso [N, 2]: the person's centre in crop pixels (FLIC: the torso box's centre; MPII: the stored
+    centre; else the person box's); carved: how the split was carved (`PersonSet.carved`; None: its own file)."""
+
+    arrays: PoseArrays
+    affine: np.ndarray
+    index: np.ndarray
+    movie: tuple[str, ...]
+    torso: np.ndarray
+    carved: dict | None = None
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+
+def person_set(kind: str, root: str | os.PathLike | None, split: str, **options) -> PersonSet:
     """`pose_sets.load_people` of (kind, root, split) with its one summary line on the progress log (the persons
-    left out without labelled keypoints are counted there).
+    left out without labelled keypoints are counted there, a carved split is named).
 
     Args:
-        kind: a `pose_sets.LOADERS` kind ("coco", "lsp").
+        kind: a registered pose dataset kind.
         root: the dataset folder.
-        split: "train", "val" or "test".
+        split: one of the kind's splits.
         **options: the loader's options.
 
     Returns:
@@ -39,56 +98,149 @@ def person_set(kind: str, root: str | os.PathLike | None, split: str, **options)
     return people
 
 
-def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
-                 crop_scale: float = 1.25, people: pose_sets.PersonSet | None = None, **options) -> PoseCrops:
-    """Person crops of one split of a `pose_sets` dataset ("coco", "lsp"): squares around each person's box (side
-    crop_scale x its longer side), resized to image_size px; norm: the skeleton's normaliser in crop pixels (NaN
-    where its joints are unlabelled: left out of PCK); torso: the box's centre. Built once, then cached (the
-    annotation file's size and time, the images folder, the split and options are the key).
-
-    Args:
-        kind: "coco" or "lsp".
-        root: the dataset folder.
-        split: "train", "val" or "test".
-        image_size: the crops' side (pixels).
-        crop_scale: crop side / the person box's longer side.
-        people: the split's `person_set` when already read.
-        **options: the loader's options.
-
-    Returns:
-        the PoseCrops (cached arrays, image -> crop affines, annotation positions, box centres).
-    """
-    people = people if people is not None else person_set(kind, root, split, **options)
-    src = Path(people.source)
-    settings = {"kind": kind, **_file_key(src, "annotations"), "images": str(Path(people.samples[0].image_path).parent),
-                "split": split, "size": image_size, "crop_scale": float(crop_scale), "options": options}
-
-    def build() -> tuple[list[KeypointSample], np.ndarray, np.ndarray, np.ndarray]:
-        centres = (people.boxes[:, :2] + people.boxes[:, 2:]) / 2
-        sides = crop_scale * np.max(people.boxes[:, 2:] - people.boxes[:, :2], axis=1)
-        affine = square_affines(centres, sides, image_size)
-        pts = np.stack([s.points for s in people.samples]).astype(np.float64)
-        labelled = np.stack([_labelled(s, p) for s, p in zip(people.samples, pts)])
-        norm = people.skeleton.normaliser_lengths(pts, labelled, people.norm_boxes) * affine[:, 0, 0]
-        torso = np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
-        return people.samples, affine, norm, torso
-
-    return _cached_crops(f"{kind}-crops", settings, image_size, build)
-
-
 def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options) -> Skeleton:
-    """The skeleton of a pose dataset kind: synthetic and "mpii" MPII's, "flic" FLIC's, a `pose_sets` dataset's
-    from its train split (a COCO-format file's own).
+    """The skeleton of a pose dataset kind (`pose_sets.skeleton`; a COCO-format folder's own), or of a registered
+    skeleton's name ("coco17").
 
     Args:
-        kind: a data kind (`KINDS`) or a registered skeleton's name.
-        root: the dataset folder (for a `pose_sets` kind).
+        kind: a registered kind or skeleton name.
+        root: the dataset folder (for a kind whose files declare the skeleton).
         **options: the loader's options.
 
     Returns:
         the Skeleton.
     """
-    if kind in pose_sets.LOADERS:
-        return pose_sets.load_people(kind, root, "train", **options).skeleton
-    return {"synthetic": skeletons.MPII, "mpii": skeletons.MPII, "flic": skeletons.FLIC}[kind] if kind in KINDS \
-        else skeletons.get(kind)
+    if kind not in pose_sets.DATASETS and kind in pose_sets.skeletons.REGISTRY:
+        return pose_sets.skeletons.get(kind)
+    return pose_sets.skeleton(kind, root, **options)
+
+
+def loader_options(kind: str, cfg) -> dict:
+    """The options of `kind`'s loader taken from a training config (`PoseDataset.options`: fields of the same
+    name; "input_size": cfg.model.image_size).
+
+    Args:
+        kind: a registered kind.
+        cfg: a TrainConfig.
+
+    Returns:
+        {option: value}.
+    """
+    fields = {**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, "input_size": cfg.model.image_size}
+    return {name: fields[name] for name in pose_sets.dataset(kind).options}
+
+
+def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
+                 crop_scale: float = 1.25, people: PersonSet | None = None, protocol: str = "person",
+                 **options) -> PoseCrops:
+    """The model inputs of one split of a pose dataset under its crop protocol (`PoseDataset.inputs`), resized to
+    image_size px: person crops, or whole frames for FLIC's "frame" / "native" protocols; built once, then cached.
+
+    Args:
+        kind: a registered kind.
+        root: the dataset folder.
+        split: one of the kind's splits.
+        image_size: the crops' side (pixels).
+        crop_scale: crop side / the person box's longer side.
+        people: the split's `person_set` when already read.
+        protocol: one of the kind's protocols.
+        **options: the loader's options.
+
+    Returns:
+        the PoseCrops (arrays, image -> crop affines, annotation positions, person centres).
+    """
+    entry = pose_sets.dataset(kind)
+    if protocol not in entry.protocols:
+        raise InputError(f"{kind} crops", "protocol", f"one of {entry.protocols}", protocol)
+    people = people if people is not None else person_set(kind, root, split, **options)
+    if not people.samples:
+        raise InputError(people.source, "samples", "at least one person", 0)
+
+    inputs = entry.inputs(people, image_size, crop_scale, protocol)  # annotations only: no image read
+    if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
+        return _crops(_arrays(people, inputs, image_size), people.carved)
+    settings = {"kind": kind, **file_key(Path(people.source), "annotations"),
+                "images": str(Path(people.samples[0].image_path).parent), "split": split, "size": image_size,
+                "crop_scale": float(crop_scale), "protocol": protocol, "options": options}
+    code = (*_CODE, __name__, entry.people.__module__, entry.inputs.__module__)
+    return cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
+
+
+def file_key(path: Path, name: str) -> dict:
+    """{name: resolved path, name_size: bytes, name_mtime: seconds} of a file: what identifies it in a cache key."""
+    st = path.stat()
+    return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime": int(st.st_mtime)}
+
+
+def crop_images(samples: Sequence[KeypointSample], affine: np.ndarray, size: int) -> np.ndarray:
+    """Crops uint8 [N, size, size, 3] of the samples' images (loaded, or read _CHUNK at a time) under affines
+    [N, 2, 3]: bilinear, black outside the image."""
+    out = np.zeros((len(samples), size, size, 3), np.uint8)
+    for i in range(0, len(samples), _CHUNK):
+        part = samples[i:i + _CHUNK]
+        imgs = [s.image if s.image is not None else load_image(s.image_path) for s in part]
+        out[i:i + len(part)] = geometry.crop_each(imgs, affine[i:i + len(part)], size, border="constant")
+    return out
+
+
+def _arrays(people: PersonSet, inputs: Inputs, size: int) -> dict[str, np.ndarray]:
+    """Every field of `_FIELDS` of the people's inputs (crops, or the images themselves without resampling)."""
+    samples = people.samples
+    if inputs.resample:
+        pts, images = crop_points(samples, inputs.affine), crop_images(samples, inputs.affine, size)
+    else:
+        pts = np.stack([np.asarray(s.points, np.float32) for s in samples])
+        images = [s.image if s.image is not None else s.with_image().image for s in samples]
+        for s, img in zip(samples, images):
+            if img.shape[:2] != (size, size):
+                raise InputError(s.image_path or s.id, "image", f"{size}x{size} RGB", img.shape)
+        images = np.stack(images).astype(np.uint8)
+    return {"images": images, "points": np.nan_to_num(pts),
+            "visible": np.stack([labelled(s, p) for s, p in zip(samples, pts)]),
+            "norm": np.asarray(inputs.norm, np.float32), "affine": inputs.affine,
+            "index": np.array([s.extras.get("index", i) for i, s in enumerate(samples)], np.int64),
+            "movie": np.array([s.extras.get("moviename", "") for s in samples]),
+            "torso": np.asarray(inputs.torso, np.float32)}
+
+
+def _crops(z: dict[str, np.ndarray], carved: dict | None = None) -> PoseCrops:
+    arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))
+    return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]),
+                     np.asarray(z["torso"]), dict(carved) if carved else None)
+
+
+def cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tuple[PersonSet, Inputs]],
+                 code: Sequence[str] = (*_CODE, __name__), carved: dict | None = None) -> PoseCrops:
+    """PoseCrops from the cache entry (kind, settings), made by `build() -> (people, their Inputs)` on the first
+    call; every array is a .npy file, read memory-mapped.
+
+    Args:
+        kind: the cache entry's kind.
+        settings: what identifies the crops (the files read, the split, size, crop scale, protocol, options).
+        size: the crops' side (pixels).
+        build: the people and their inputs (called only when the entry is missing).
+        code: the modules whose source versions the entry (those `cache.code_version` cannot read are left out).
+        carved: the split's carve record (`PersonSet.carved`).
+
+    Returns:
+        the PoseCrops.
+    """
+
+    def write(out: Path) -> None:
+        for name, value in _arrays(*build(), size).items():
+            np.save(out / f"{name}.npy", value)
+
+    path = cache.cached(kind, settings, cache.code_version(*_importable(code)), write)
+    return _crops({name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _FIELDS}, carved)
+
+
+def _importable(modules: Sequence[str]) -> list[str]:
+    """The modules whose source `cache.code_version` can read, once each (a kind defined in `__main__` has none)."""
+    out = []
+    for m in dict.fromkeys(modules):
+        try:
+            if importlib.util.find_spec(m) is not None:
+                out.append(m)
+        except (ValueError, ModuleNotFoundError):
+            pass
+    return out

@@ -3,21 +3,23 @@
     res = score_run("runs/pose_coco", "DIR", split="val")     # dict: the JSON `convcorr eval pose --json` writes
     print(markdown(res))
 
-The run's own data kind reads `split` of the dataset folder `root` (COCO-format folders and LSP / LSPET through
-`data.pose_sets` as person crops, `pose.data.person_crops`; FLIC "val" / "test" through `pose.data.flic_crops`;
-MPII "val" = valid.h5 through `pose.data.mpii_crops`) with the run's crop settings. Scores:
+The run's own data kind (any registered in `data.pose_sets`: COCO-format folders, LSP / LSPET, FLIC, MPII's "val" =
+valid.h5, and kinds users register) reads `split` of the dataset folder `root` as its crop protocol makes the
+inputs (`pose.person_crops`), with the run's crop settings. Scores:
   PCK per joint and per joint group (`Skeleton.column_groups`) at alphas 0.05 / 0.1 / 0.2 / 0.5, normalised by the
-    skeleton's normaliser (torso ends, head segment, or the longer side of the person's box; named in the JSON),
+    kind's normaliser (the skeleton's torso ends, head segment or the longer side of the person's box, or the one
+    its entry names, as MPII's head box; named in the JSON),
     of the cascade, the coarse model alone and the mean pose (the training split's mean keypoints in crop pixels,
     the same for every person); people whose normaliser joints are unlabelled are not scored (counted);
-  PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, as `pose.data.mpii_crops`);
-  COCO's OKS AP (pycocotools, the reference implementation) for COCO-format data: the cascade's keypoints mapped
-    back to the image, one detection per annotated person with the mean coarse heat-map peak as its score, against
-    the split's annotation file; sigmas the file's (categories[].sigmas), else COCO-17's for COCO-17, else
-    `DEFAULT_SIGMA` each.
+  PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, `PoseDataset.head_norm`);
+  COCO's OKS AP (pycocotools, the reference implementation) for kinds read from COCO-format files
+    (`PoseDataset.oks`): the cascade's keypoints mapped back to the image, one detection per annotated person with
+    the mean coarse heat-map peak as its score, against the split's annotation file (restricted to the split's
+    images: a val split carved from the train file is scored on its own images); sigmas the file's
+    (categories[].sigmas), else COCO-17's for COCO-17, else `DEFAULT_SIGMA` each.
 JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the cascade), "normaliser": its name,
 "models": {"cascade" | "coarse" | "mean_pose": the same}, "pckh" (where a head segment exists), "oks" (COCO data),
-"people", "scored_people", ...}. Fractions in 0..1.
+"people", "scored_people", "carved" (how a carved split was made), ...}. Fractions in 0..1.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from convcorr_jax import metrics
 from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import person_crops, predict, run_folder
+from convcorr_jax.pose.person_crops import PoseCrops, loader_options
 from convcorr_jax.pose.train_config import TrainConfig
 
 ALPHAS = (0.05, 0.1, 0.2, 0.5)
@@ -42,7 +44,7 @@ DEFAULT_SIGMA = 0.05  # OKS sigma of a keypoint whose file gives none
 MODELS = ("cascade", "coarse", "mean_pose")
 
 
-def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> pose_data.PoseCrops:
+def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> PoseCrops:
     """The person crops of `split` of the dataset `root` as the run `cfg` reads them (module docstring).
 
     Args:
@@ -55,18 +57,8 @@ def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> pose_data.PoseCr
     """
     if split not in SPLITS:
         raise InputError("eval pose", "split", f"one of {SPLITS}", split)
-    size = cfg.model.image_size
-    if cfg.data in pose_sets.LOADERS:
-        return person_crops.person_crops(cfg.data, root, split, size, cfg.crop_scale, **cfg.data_options())
-    if cfg.data == "flic":
-        return pose_data.flic_crops(root, split, size, cfg.crop_scale, protocol=cfg.protocol)
-    if cfg.data == "mpii":
-        h5 = {"train": "train.h5", "val": "valid.h5"}.get(split)
-        if h5 is None:
-            raise InputError("eval pose", "split", "train or val (MPII's test annotations are not public)", split)
-        return pose_data.mpii_crops(Path(root) / h5, Path(root) / "images", size)
-    raise InputError("eval pose", "run data", f"a run trained on a dataset ({list(pose_sets.LOADERS)}, flic, mpii)",
-                     cfg.data)
+    return person_crops.person_crops(cfg.data, root, split, cfg.model.image_size, cfg.crop_scale,
+                                     protocol=cfg.protocol, **loader_options(cfg.data, cfg))
 
 
 def pck_columns(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.ndarray, skeleton: Skeleton,
@@ -129,17 +121,22 @@ def coco_sigmas(skeleton: Skeleton) -> tuple[np.ndarray, str]:
     return np.full(skeleton.num_joints, DEFAULT_SIGMA), f"{DEFAULT_SIGMA} each (the file gives no sigmas)"
 
 
-def coco_ground_truth(path: str | Path) -> dict:
+def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
     """The annotation file as pycocotools reads it: every annotation with id, area, iscrowd and num_keypoints
     (filled in from bbox and keypoints where the file leaves them out).
 
     Args:
         path: the COCO-format .json.
+        image_ids: the images scored (None: all): the others are left out of `images`, so they are not evaluated
+            (`annotations` keep their positions, which the detections name).
 
     Returns:
         the dataset dict.
     """
     obj = json.loads(Path(path).read_text())
+    if image_ids is not None:
+        keep = set(image_ids)
+        obj["images"] = [im for im in obj["images"] if im.get("id") in keep]
     for i, ann in enumerate(obj["annotations"]):
         ann.setdefault("id", i + 1)
         ann.setdefault("iscrowd", 0)
@@ -182,7 +179,7 @@ def oks_ap(gt: dict, detections: list[dict], sigmas: np.ndarray) -> dict[str, fl
     return {n: float(v) for n, v in zip(names, ev.stats)}
 
 
-def coco_detections(points: np.ndarray, scores: np.ndarray, crops: pose_data.PoseCrops, gt: dict) -> list[dict]:
+def coco_detections(points: np.ndarray, scores: np.ndarray, crops: PoseCrops, gt: dict) -> list[dict]:
     """One pycocotools detection per person, with the annotation's image and category.
 
     Args:
@@ -205,7 +202,7 @@ def coco_detections(points: np.ndarray, scores: np.ndarray, crops: pose_data.Pos
 
 
 def skeleton_of(cfg: TrainConfig, root: str | Path) -> Skeleton:
-    """The skeleton of a run's data (`pose.data.dataset_skeleton`; a COCO-format folder's own).
+    """The skeleton of a run's data (`data.pose_sets.skeleton`; a COCO-format folder's own).
 
     Args:
         cfg: the run's TrainConfig.
@@ -214,7 +211,7 @@ def skeleton_of(cfg: TrainConfig, root: str | Path) -> Skeleton:
     Returns:
         the Skeleton.
     """
-    return person_crops.dataset_skeleton(cfg.data, root, **cfg.data_options())
+    return pose_sets.skeleton(cfg.data, root, **loader_options(cfg.data, cfg))
 
 
 def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool = False) -> dict:
@@ -235,6 +232,7 @@ def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool 
     if sk.num_joints != cfg.model.num_joints:
         raise InputError(root, "keypoints", f"{cfg.model.num_joints} keypoints as the run {run} was trained on",
                          sk.num_joints)
+    entry = pose_sets.dataset(cfg.data)
     crops = crops_of(cfg, root, split)
     train = crops_of(cfg, root, "train") if split != "train" else crops
     arr = crops.arrays
@@ -245,18 +243,20 @@ def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool 
     models = {m: pck_columns(preds[m], arr.points, scored, norm, sk) for m in MODELS}
     res = {"run": str(run), "root": str(root), "split": split, "data": cfg.data, "skeleton": sk.name,
            "keypoints": list(sk.names), "groups": {g: list(j) for g, j in sk.column_groups.items()},
-           "normaliser": sk.normaliser_name() if cfg.data != "mpii" else "head (0.6 x the head box's diagonal)",
+           "normaliser": entry.normaliser or sk.normaliser_name(),
            "people": int(len(arr)), "scored_people": int(np.isfinite(norm).sum()), "flip": bool(flip),
            "pck": models["cascade"], "models": models}
-    head = sk.head_lengths(arr.points, arr.visible) if cfg.data != "mpii" else norm
+    if crops.carved:
+        res["carved"] = crops.carved
+    head = norm if entry.head_norm else sk.head_lengths(arr.points, arr.visible)
     if head is not None:
         ok = np.asarray(arr.visible) & np.isfinite(head)[:, None]
-        res["pckh"] = {"normaliser": "head segment" + (f" ({sk.names[sk.head[0]]} - {sk.names[sk.head[1]]})"
-                                                       if cfg.data != "mpii" else " (MPII head box)"),
+        res["pckh"] = {"normaliser": "head segment" + (f" ({entry.head_norm})" if entry.head_norm else
+                                                       f" ({sk.names[sk.head[0]]} - {sk.names[sk.head[1]]})"),
                        "models": {m: pck_columns(preds[m], arr.points, ok, head, sk, (0.5,)) for m in MODELS}}
-    if cfg.data == "coco":
-        people = pose_sets.load_people("coco", root, split)
-        gt = coco_ground_truth(people.source)
+    if entry.oks:
+        people = pose_sets.load_people(cfg.data, root, split, **loader_options(cfg.data, cfg))
+        gt = coco_ground_truth(people.source, {s.extras.get("image_id") for s in people.samples})
         sigmas, where = coco_sigmas(sk)
         image_pts = predict.to_original(preds["cascade"], crops.affine)
         dets = coco_detections(image_pts, np.asarray(preds["peak"]).mean(1), crops, gt)
