@@ -69,8 +69,8 @@ class PersonSet:
                 f"({self.skeleton.name}); {self.no_keypoints} person(s) without labelled keypoints left out")
         if self.carved:
             c = self.carved
-            line += (f"; no {split} file: {split} carved from {c['from']} (seed {c['seed']}, "
-                     f"{c['images']} of its {c['of_images']} images, fraction {c['val_fraction']:g})")
+            line += (f"; no val file: val carved from {Path(c['from']).name} (seed {c['seed']}, {c['images']} of "
+                     f"its {c['of_images']} images, fraction {c['val_fraction']:g})")
         return line
 
 

@@ -1,0 +1,199 @@
+"""One pose-dataset interface (`data.pose_sets.DATASETS`): every kind is one registered entry, a new format is one
+file (a 2-joint format written here is registered, trained on with the tiny model and scored), COCO-format folders
+in COCO's own layout or the flat one, a val split carved from train where a folder has none (trained on, scored,
+and reported), and one error for a folder in neither layout."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_pose_skeletons import CAT, write_coco
+
+from convcorr_jax.data import pose_sets, skeletons
+from convcorr_jax.data.pose_dataset import PoseDataset, box_inputs
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import joints
+from convcorr_jax.pose import data as pose_data
+from convcorr_jax.pose.person_crops import person_crops
+
+# a dataset in a new format, as a user writes it: this one file (docs/extending.md shows the same)
+HANDS_FORMAT = '''
+"""Two hands per person: DIR/<split>.csv rows `image, x0, y0, x1, y1, lx, ly, rx, ry` (the person's box, then
+the left and right hand; 0-based pixels), the images in DIR/images/."""
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax.data.pose_sets import DATASETS, PersonSet, PoseDataset
+from convcorr_jax.data.skeletons import Skeleton
+from convcorr_jax.data.types import KeypointSample
+
+HANDS = Skeleton("hands", ("left_hand", "right_hand"), links=((0, 1),), flip_pairs=((0, 1),))
+
+
+def people(root, split):
+    path = Path(root) / f"{split}.csv"
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    boxes = np.array([row[1:5] for row in rows], np.float64)
+    samples = [KeypointSample(np.array(row[5:], np.float32).reshape(2, 2), np.ones(2, bool), HANDS.names,
+                              box.astype(np.float32), "person", f"{split}/{i}",
+                              image_path=str(Path(root) / "images" / row[0]))
+               for i, (row, box) in enumerate(zip(rows, boxes))]
+    return PersonSet(samples, HANDS, boxes, boxes, str(path))
+
+
+DATASETS.register("hands", PoseDataset(people, HANDS), replace=True)
+'''
+
+
+def write_hands(root: Path, n_train: int = 8, n_val: int = 3, size: int = 64) -> Path:
+    """A folder of the hands format: random images, one person each."""
+    rng = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("val", n_val)):
+        rows = []
+        for i in range(n):
+            name = f"{split}{i}.png"
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / "images" / name)
+            x0, y0 = rng.uniform(2, 12, 2)
+            hands = rng.uniform(16, 44, 4)
+            rows.append(",".join(str(v) for v in (name, x0, y0, x0 + 44, y0 + 40, *hands)))
+        (root / f"{split}.csv").write_text("\n".join(rows))
+    return root
+
+
+@pytest.fixture()
+def hands(tmp_path, monkeypatch):
+    """The hands format registered from its own file (unregistered afterwards)."""
+    (tmp_path / "hands_format.py").write_text(HANDS_FORMAT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("hands_format")
+    yield module
+    pose_sets.DATASETS.unregister("hands")
+    sys.modules.pop("hands_format", None)
+
+
+def coco_layout(root: Path, splits=("train", "val"), n: int = 8) -> Path:
+    """A COCO-format folder in COCO's own layout: annotations/person_keypoints_<split>2017.json + <split>2017/."""
+    flat = root / "flat"
+    for split in splits:
+        write_coco(flat, split, n=n if split == "train" else 3, size=64)
+        (root / "annotations").mkdir(parents=True, exist_ok=True)
+        (flat / "annotations" / f"{split}.json").rename(root / "annotations" / f"person_keypoints_{split}2017.json")
+        (root / f"{split}2017").mkdir()
+        for png in (flat / "images").glob(f"{split}_*.png"):
+            png.rename(root / f"{split}2017" / png.name)
+    return root
+
+
+def test_every_kind_is_one_entry_of_one_registry():
+    assert list(pose_sets.DATASETS) == ["synthetic", "mpii", "flic", "coco", "lsp"] == list(pose_data.KINDS)
+    assert all(isinstance(e, PoseDataset) for e in pose_sets.DATASETS.values())
+    assert list(pose_sets.LOADERS) == ["coco", "lsp"]  # the kinds cropped around their people's boxes
+    heads = {k: pose_data.headline(k) for k in pose_sets.DATASETS}
+    assert heads == {"synthetic": ("PCK", 0.05), "mpii": ("PCKh", 0.5), "flic": ("PCK", 0.05), "coco": ("PCK", 0.2),
+                     "lsp": ("PCK", 0.2)}
+    for kind, sk in (("synthetic", skeletons.MPII), ("mpii", skeletons.MPII), ("flic", skeletons.FLIC),
+                     ("lsp", skeletons.LSP), ("coco", skeletons.COCO17)):
+        js = joints.joint_set(kind)
+        assert js is sk and js.edges == sk.links and js.flip == sk.flip and js.groups == sk.column_groups
+    assert joints.JointSet is skeletons.Skeleton and joints.FLIC.dataset == "FLIC"
+    lamp = skeletons.from_coco_category(CAT, "f.json")
+    assert dict(lamp.groups) == {n: (i,) for i, n in enumerate(CAT["keypoints"])}  # one column per joint
+    with pytest.raises(InputError, match=r"config: field 'data'.*registered pose dataset"):
+        pose_sets.dataset("cats")
+    with pytest.raises(InputError, match="data_root"):
+        pose_sets.load_people("lsp", None, "train")
+    with pytest.raises(InputError, match="split"):
+        pose_sets.load_people("mpii", "somewhere", "test")
+
+
+def test_a_new_format_is_one_file(hands, tmp_path):
+    root = write_hands(tmp_path / "data")
+    people = pose_sets.load_people("hands", root, "train")
+    assert len(people) == 8 and people.skeleton.num_joints == 2 and "index" not in people.samples[0].extras
+    crops = person_crops("hands", root, "val", 32, 1.25)
+    assert crops.arrays.images.shape == (3, 32, 32, 3) and crops.index.tolist() == [0, 1, 2]  # no extras["index"]
+    # the "bbox" normaliser: the person box's longer side (44 px) in crop pixels
+    np.testing.assert_allclose(crops.arrays.norm, 44 * crops.affine[:, 0, 0], rtol=1e-5)
+    assert pose_sets.dataset("hands").inputs is box_inputs and "hands" in pose_sets.LOADERS
+    js = joints.joint_set("hands", 2)
+    assert js.names == ("left_hand", "right_hand") and js.flip == (1, 0)
+    with pytest.raises(InputError, match="num_joints"):
+        joints.joint_set("hands", 16)
+
+
+def test_coco_layouts_and_their_refusal(tmp_path):
+    own = coco_layout(tmp_path / "own")
+    train, val = (pose_sets.load_people("coco", own, s) for s in ("train", "val"))
+    assert len(train) == 8 and len(val) == 3 and train.carved is None and val.carved is None
+    assert Path(val.samples[0].image_path).parent.name == "val2017"
+    assert Path(val.source).name == "person_keypoints_val2017.json"
+    with pytest.raises(InputError, match=r"person_keypoints_test2017.json: field 'file'"):
+        pose_sets.load_people("coco", own, "test")
+    (tmp_path / "neither" / "annotations").mkdir(parents=True)
+    (tmp_path / "neither" / "annotations" / "instances_train2017.json").write_text("{}")
+    with pytest.raises(InputError) as e:
+        pose_sets.load_people("coco", tmp_path / "neither", "train")
+    msg = str(e.value)
+    assert msg.startswith(str(tmp_path / "neither")) and "person_keypoints_{train,val}2017.json" in msg
+    assert "annotations/{train,val,test}.json" in msg and "\n" not in msg
+
+
+def test_a_folder_without_a_val_file_carves_one_by_image(tmp_path, caplog):
+    write_coco(tmp_path, "train", n=20, size=48, edit=lambda o: o["annotations"].append(
+        {**o["annotations"][0], "id": 99}))  # image 1 holds two people: they stay on one side
+    caplog.set_level(logging.INFO)
+    train, val = (pose_sets.load_people("coco", tmp_path, s) for s in ("train", "val"))
+    assert len(train) + len(val) == 21 and train.carved == val.carved
+    assert val.carved["images"] == 2 and val.carved["of_images"] == 20 and val.carved["seed"] == 0
+    ids = {s.extras["image_id"] for s in val.samples}
+    assert len(ids) == 2 and not ids & {s.extras["image_id"] for s in train.samples}  # by image
+    assert [s.extras["image_id"] for s in pose_sets.load_people("coco", tmp_path, "val").samples] == \
+        [s.extras["image_id"] for s in val.samples]  # seeded: the same split every time
+    assert "no val file: val carved from train.json (seed 0, 2 of its 20 images" in val.summary("val")
+    assert any("val carved from train.json" in r.getMessage() for r in caplog.records)
+    crops = person_crops("coco", tmp_path, "val", 32)
+    assert crops.carved == val.carved and len(crops) == len(val)
+    write_coco(tmp_path, "val", n=2, size=48)  # a val file of its own: train is the whole train file
+    assert len(pose_sets.load_people("coco", tmp_path, "train")) == 21
+
+
+def test_the_new_format_trains_and_scores(hands, tmp_path):
+    from convcorr_eval.tompson2015 import pose_scores
+    from convcorr_jax.pose import train
+    from convcorr_train import pose
+
+    root = write_hands(tmp_path / "data")
+    cfg = pose.config("coco_tiny", str(tmp_path / "runs"), ["data=hands", f"data_root={root}", "steps=2,1,0"])
+    assert cfg.model.num_joints == 2 and cfg.augment.flip_perm == (1, 0)  # from the kind's skeleton
+    train.train(cfg)
+    res = pose_scores.score_run(cfg.run_dir(), root, "val")
+    assert res["data"] == "hands" and res["people"] == 3 and res["keypoints"] == ["left_hand", "right_hand"]
+    assert res["normaliser"].startswith("bbox") and "oks" not in res and set(res["pck"]["0.2"]) >= {"left_hand"}
+
+
+def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(tmp_path, caplog):
+    from convcorr_eval.tompson2015 import pose_scores
+    from convcorr_jax.pose import train
+    from convcorr_train import pose
+
+    root = coco_layout(tmp_path / "coco", splits=("train",), n=10)
+    caplog.set_level(logging.INFO)
+    cfg = pose.config("coco_tiny", str(tmp_path / "runs"), [f"data_root={root}", "steps=2,1,0"])
+    assert cfg.model.num_joints == 5  # the file's own skeleton
+    train.train(cfg)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("person_keypoints_train2017.json (val): 1 people" in m and "val carved from" in m for m in lines)
+    res = pose_scores.score_run(cfg.run_dir(), root, "val")
+    assert res["people"] == 1 and res["carved"]["images"] == 1 and res["carved"]["of_images"] == 10
+    assert res["oks"]["detections"] == 1 and 0 <= res["oks"]["AP"] <= 1  # against the carved images only
+    saved = json.loads((cfg.run_dir() / "config.json").read_text())
+    assert saved["data"] == "coco" and saved["model"]["num_joints"] == 5
