@@ -189,6 +189,8 @@ def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(
     caplog.set_level(logging.INFO)
     cfg = pose.config("coco_tiny", str(tmp_path / "runs"), [f"data_root={root}", "steps=2,1,0"])
     assert cfg.model.num_joints == 5  # the file's own skeleton
+    held_out = train.load_data(cfg)[1]
+    assert len(held_out) == 1 and held_out.carved["from"].endswith("person_keypoints_train2017.json")
     train.train(cfg)
     lines = [r.getMessage() for r in caplog.records]
     assert any("person_keypoints_train2017.json (val): 1 people" in m and "val carved from" in m for m in lines)

@@ -89,8 +89,8 @@ def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: 
         options: the loader's other options (LSP: train_images).
 
     Returns:
-        (train, held-out) PoseArrays; InputError for a bad kind, folder or annotation, or a held-out split whose
-        keypoints differ from train's.
+        (train, held-out) PoseArrays (`carved`: how a split carved from another was made, also logged);
+        InputError for a bad kind, folder or annotation, or a held-out split whose keypoints differ from train's.
     """
     entry = pose_sets.dataset(kind)
     given = {"n_samples": n_samples, "seed": seed, "input_size": image_size, **(options or {})}

@@ -43,12 +43,14 @@ _CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convc
 
 @dataclasses.dataclass(frozen=True)
 class PoseArrays:
-    """A pose dataset's inputs (module docstring): images, points, visible, norm, one row per person."""
+    """A pose dataset's inputs (module docstring): images, points, visible, norm, one row per person; carved: how
+    the split was carved from another (`PersonSet.carved`: a run logs it; None: the dataset's own split)."""
 
     images: np.ndarray
     points: np.ndarray
     visible: np.ndarray
     norm: np.ndarray
+    carved: dict | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -67,17 +69,21 @@ class PoseCrops:
     """Person crops: arrays (points in crop pixels), affine [N, 2, 3] (image -> crop), index [N] (the person's
     position in the annotation file: extras "index", else in the split), movie: N FLIC movie names (empty strings
     elsewhere), torso [N, 2]: the person's centre in crop pixels (FLIC: the torso box's centre; MPII: the stored
-    centre; else the person box's); carved: how the split was carved (`PersonSet.carved`; None: its own file)."""
+    centre; else the person box's)."""
 
     arrays: PoseArrays
     affine: np.ndarray
     index: np.ndarray
     movie: tuple[str, ...]
     torso: np.ndarray
-    carved: dict | None = None
 
     def __len__(self) -> int:
         return len(self.arrays)
+
+    @property
+    def carved(self) -> dict | None:
+        """How the split was carved (`PersonSet.carved`; None: the dataset's own split)."""
+        return self.arrays.carved
 
 
 def person_set(kind: str, root: str | os.PathLike | None, split: str, **options) -> PersonSet:
@@ -204,9 +210,10 @@ def _arrays(people: PersonSet, inputs: Inputs, size: int) -> dict[str, np.ndarra
 
 
 def _crops(z: dict[str, np.ndarray], carved: dict | None = None) -> PoseCrops:
-    arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]))
+    arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]),
+                        dict(carved) if carved else None)
     return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]),
-                     np.asarray(z["torso"]), dict(carved) if carved else None)
+                     np.asarray(z["torso"]))
 
 
 def cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tuple[PersonSet, Inputs]],
