@@ -64,7 +64,7 @@ def headline(kind: str) -> tuple[str, float]:
 
 def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skeleton: Skeleton) -> PoseArrays:
     """KeypointSamples (square image_size images, loaded or on disk) -> PoseArrays, norm = `torso_size` (the
-    skeleton's torso ends)."""
+    skeleton's torso ends): the inputs of the "synthetic" kind's protocol (its images as they are)."""
     if not samples:
         raise InputError("samples", "samples", "at least one sample", 0)
     boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax import cache, geometry
-from convcorr_jax.data import pose_sets
+from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.pose_dataset import Inputs, PersonSet, crop_points, labelled
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample, load_image
@@ -116,8 +116,8 @@ def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options
     Returns:
         the Skeleton.
     """
-    if kind not in pose_sets.DATASETS and kind in pose_sets.skeletons.REGISTRY:
-        return pose_sets.skeletons.get(kind)
+    if kind not in pose_sets.DATASETS and kind in skeletons.REGISTRY:
+        return skeletons.get(kind)
     return pose_sets.skeleton(kind, root, **options)
 
 
@@ -161,7 +161,6 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     people = people if people is not None else person_set(kind, root, split, **options)
     if not people.samples:
         raise InputError(people.source, "samples", "at least one person", 0)
-
     inputs = entry.inputs(people, image_size, crop_scale, protocol)  # annotations only: no image read
     if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
         return _crops(_arrays(people, inputs, image_size), people.carved)
