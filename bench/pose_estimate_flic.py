@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             lambda: estimate(frames, run, boxes=boxes, spatial=False),
         "`estimate(..., spatial=False, **CROP_READOUT)`": lambda: estimate(frames, run, boxes=boxes, spatial=False,
                                                                            **CROP_READOUT),
-        "`estimate_frames(frames, run, torso=torso_centres, **FRAME_READOUT)`":
-            lambda: estimate_frames(frames, run, torso=centres, **FRAME_READOUT),
-        "`estimate_frames(frames, run, **FRAME_READOUT)` (torso point: the frame's centre)":
-            lambda: estimate_frames(frames, run, **FRAME_READOUT),
+        "`estimate_frames(frames, run, torso=torso_centres)` (FRAME_READOUT at the model's input size)":
+            lambda: estimate_frames(frames, run, torso=centres),
+        "`estimate_frames(frames, run)` (torso point: the frame's centre)":
+            lambda: estimate_frames(frames, run),
     }
     lines = ["| call | " + " | ".join(GROUPS) + " | Wrist@0.2 | s |", "|---" * (len(GROUPS) + 3) + "|"]
     with runinfo.timed() as total:

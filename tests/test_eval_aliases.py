@@ -90,7 +90,8 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert fig.read_bytes() == (run_dir / "figures" / "flic_fig15.png").read_bytes()
     assert main(args) == 0  # identical: kept
     assert "kept from an identical earlier run" in capsys.readouterr().out
-    assert set(res["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial"}  # spatial on
+    assert set(res["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial", "product",
+                                       "product+spatial"}  # spatial on
     assert res["pck"]["0.05"]["cascade+spatial"] == res["ablation"]["spatial_cascade"]["0.05"]
     assert "| ours cascade+spatial 4x (real flic, test split, 4 people) |" in printed and res["spatial"]["label"]
     assert res["pck_about"] == {"unit": "fraction in [0, 1]", "normaliser": "torso", "alphas": [0.05, 0.1, 0.2]}
@@ -122,7 +123,8 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert main([*args, "--set", "protocol=frame", "--set", "image_size=64", "--set", "second_pass=1.2"]) == 0
     two = _saved(_folder(out, "tompson2015.flic_pose_frame_64px_pass2x1.2"), "tompson2015.flic")["metrics"]
     assert two["second_pass"] == {"crop_scale": pytest.approx(1.2 * 2.5), "image_size": 32}
-    assert set(two["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial", "two-pass"}
+    assert set(two["pck"]["0.05"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial", "product",
+                                       "product+spatial", "two-pass"}
     assert two["curve"]["second_cascade"] != two["curve"]["spatial_cascade"]
     assert "two-pass: each person cropped again around the predicted torso" in capsys.readouterr().out
     assert main([*args, "--set", "second_pass=1"]) == 2  # person crops: nothing to crop again

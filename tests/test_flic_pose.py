@@ -158,7 +158,8 @@ def test_flic_trunk_model_on_whole_frames(flic_subset, tmp_path):
                  str(tmp_path / "runs"), "--no-progress"]) == 0
     res = json.loads(out.read_text())
     assert res["protocol"] == "frame" and res["trunk"] == "mobilenet_v2" and res["n"] == n_test
-    assert set(res["pck"]["0.2"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial"}
+    assert set(res["pck"]["0.2"]) == {"coarse", "coarse+spatial", "cascade", "cascade+spatial", "product",
+                                      "product+spatial"}
     report = next((tmp_path / "runs").glob("tompson2015.flic_*/report.md")).read_text()
     assert "input: whole frames; pretrained trunk: mobilenet_v2" in report
 

@@ -40,11 +40,24 @@ def synthetic_run(tmp_path_factory, write_pose_run) -> Path:
 
 @pytest.fixture(scope="module")
 def flic_run(tmp_path_factory, flic_root, write_pose_run) -> Path:
-    """A `flic_tiny` run (FLIC's 11 joints, 64 px person crops) on the real FLIC folder, as trained before runs
-    saved their spatial model (no spatial.json)."""
+    """A `flic_tiny` run (FLIC's 11 joints, 64 px person crops) on the real FLIC folder with the spatial model that
+    training saves (`run_folder.write_spatial`), written before runs were models (no model.json)."""
     cfg = dataclasses.replace(pose_configs.get_config("flic_tiny"), out=str(tmp_path_factory.mktemp("runs")),
                               data_root=str(flic_root))
-    return write_pose_run(cfg)
+    run = write_pose_run(cfg)
+    run_folder.write_spatial(run, cfg)
+    return run
+
+
+@pytest.fixture(scope="module")
+def flic_model(flic_run, flic_root, tmp_path_factory) -> Path:
+    """`flic_run` exported once with its FLIC folder (`run_export.export`): a model folder with its frame
+    statistics (at `two_pass.frame_input_size`, 144 px for 64 px crops) and a validated read-out."""
+    from convcorr_jax.pose import run_export
+
+    out = tmp_path_factory.mktemp("models") / "flic_tiny"
+    run_export.export(flic_run, out, flic_root)
+    return out
 
 
 def _flic_test_people(flic_root, n: int):
@@ -59,16 +72,16 @@ def _flic_test_people(flic_root, n: int):
 def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(flic_run, flic_root):
     """With each person's torso box, `estimate` on the whole frame gives the points `convcorr eval flic` scores
     (`predict.predict` on the cached test crops, read-out "cascade", mapped back by `to_original`), with and
-    without the spatial model; its confidence is the coarse heat-map's peak. The run had no spatial model: the
-    first use learned its priors from the run's FLIC training split and saved them, equal to `priors_from_pixels`
-    of those people's points with FLIC_VALIDATED's settings."""
+    without the spatial model; its confidence is the coarse heat-map's peak. The spatial model saved with the run
+    has priors learned from the run's FLIC training split, equal to `priors_from_pixels` of those people's points
+    with FLIC_VALIDATED's settings."""
     from convcorr_jax.pose.data import flic_crops
 
     n = 3
     frames, boxes = _flic_test_people(flic_root, n)
     run = load(flic_run)
     tc = run.config
-    assert run.spatial is None and not (flic_run / spatial_mrf.CONFIG_FILE).exists()
+    assert run.spatial is not None and run.readout is None  # no read-out chosen: the paper's cascade
     crops = flic_crops(flic_root, "test", tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     images = np.asarray(crops.arrays.images[:n])
 
@@ -81,7 +94,7 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
 
     got = estimate(frames, flic_run, boxes=boxes)  # spatial=None: on for a FLIC run
     assert got.spatial and got.readout == "spatial_cascade"
-    cfg, priors = spatial_mrf.load_model(flic_run)  # written on first use
+    cfg, priors = spatial_mrf.load_model(flic_run)
     assert cfg == spatial_mrf.FLIC_VALIDATED and priors.shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
     train = flic_crops(flic_root, run_folder.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     hand = spatial_mrf.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool,
@@ -189,7 +202,7 @@ def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tm
     with pytest.raises(InputError) as e:
         estimate(img, run)
     msg = str(e.value)
-    assert (len(msg.splitlines()) == 1 and spatial_mrf.CONFIG_FILE in msg and "write_spatial" in msg
+    assert (len(msg.splitlines()) == 1 and spatial_mrf.CONFIG_FILE in msg and "ship_model" in msg
             and "spatial=False" in msg)
     got = estimate(img, run, spatial=False)
     assert got.points.shape == (1, 11, 2) and not got.spatial and not (run / spatial_mrf.CONFIG_FILE).exists()
@@ -265,7 +278,7 @@ def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
     assert not (tmp_path / "j.json").exists()
 
 
-def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_run, flic_root):
+def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_root):
     """`pose.two_pass.estimate_frames` on whole FLIC frames with their annotated torso points: the frame priors are
     the eval's (`flic_spatial.spatial_inputs` of the validation split, learned on train), the torso ratio the
     eval's, the first pass `predict` on the letterboxed frames with the spatial model, the second pass the crops of
@@ -276,13 +289,13 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_run, flic_roo
     from convcorr_jax.pose import joints, recrop
     from convcorr_jax.pose import scales as pose_scales
     from convcorr_jax.pose.data import crop_images, flic_sample_affines, flic_split
-    from convcorr_jax.pose.two_pass import TORSO, _torso_points, estimate_frames, train_statistics
+    from convcorr_jax.pose.two_pass import TORSO, _torso_points, estimate_frames, frame_input_size, train_statistics
 
-    run = load(flic_run)
+    run = dataclasses.replace(load(flic_model), readout=None)  # the second pass's read-out: the paper's cascade
     tc = run.config
-    spatial_model(run)  # the run's spatial config (learned on first use)
-    cfg = dataclasses.replace(run.spatial or spatial_mrf.FLIC_VALIDATED, unary_power=2.0)
-    size = 2 * tc.model.image_size
+    cfg = dataclasses.replace(run.spatial, unary_power=2.0)
+    size = frame_input_size(tc.model)
+    assert size == 144 and run.frames.input_size == size
     n = 3
     priors, ratio = train_statistics(str(flic_root), size, tc.model.pool, cfg)
     sp = spatial_inputs(flic_root, size, tc.model.pool, tc.crop_scale, n, cfg, split="val", protocol="frame")
@@ -296,7 +309,7 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_run, flic_roo
     people = flic_split(flic_root, "val")[:n]
     frames = [load_image(s.image_path) for s in people]
     torso = np.stack([(s.extras["torso_box"][:2] + s.extras["torso_box"][2:]) / 2 for s in people])
-    got = estimate_frames(frames, flic_run, torso=torso, input_size=size, scales=(0.9, 1.0))
+    got = estimate_frames(frames, run, torso=torso, scales=(0.9, 1.0))  # input_size: the model's
     frame_affine = flic_sample_affines(people, size, protocol="frame")[0]  # the eval's frame inputs
     first = predict.predict(run.params, crop_images(people, frame_affine, size),
                             dataclasses.replace(tc.model, image_size=size), spatial=sp)["spatial_cascade"]
@@ -326,7 +339,7 @@ def test_estimate_frames_refuses_other_runs_and_bad_settings(synthetic_run, flic
             estimate_frames(img, flic_run, **kw)
 
 
-def test_cli_pose_two_pass_is_estimate_frames(flic_run, flic_root, tmp_path):
+def test_cli_pose_two_pass_is_estimate_frames(flic_model, flic_root, tmp_path):
     from convcorr_cli.main import main
     from convcorr_jax.pose.data import flic_split
     from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
@@ -335,16 +348,17 @@ def test_cli_pose_two_pass_is_estimate_frames(flic_run, flic_root, tmp_path):
     frame, js = tmp_path / "frame.png", tmp_path / "j.json"
     Image.open(person.image_path).convert("RGB").save(frame)
     torso = (person.extras["torso_box"][:2] + person.extras["torso_box"][2:]) / 2
-    assert main(["pose", str(frame), "--run", str(flic_run), "--two-pass", "--torso", f"{torso[0]},{torso[1]}",
+    assert main(["pose", str(frame), "--run", str(flic_model), "--two-pass", "--torso", f"{torso[0]},{torso[1]}",
                  "--scales", "1", "--json", str(js)]) == 0
     res = json.loads(js.read_text())
     assert res["two_pass"] is True and res["flip"] is True and res["scales"] == [1.0]
-    assert res["readout"] == "two-pass cascade" and res["spatial"] is True
-    want = estimate_frames(np.asarray(Image.open(frame)), flic_run, torso=torso, **dict(FRAME_READOUT, scales=(1.0,)))
+    assert res["readout"] == f"two-pass {load(flic_model).readout.name}" and res["spatial"] is True
+    settings = {k: v for k, v in FRAME_READOUT.items() if k != "input_size"}  # the model's own input size
+    want = estimate_frames(np.asarray(Image.open(frame)), flic_model, torso=torso, **dict(settings, scales=(1.0,)))
     np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], want.points[0], atol=1e-4)
 
 
-def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_run, flic_root, capsys):
+def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_model, flic_root, capsys):
     """bench/pose_estimate_flic.py on the first 3 FLIC test people: one table row per library call, and its first
     row (plain `estimate` with the torso boxes) equals PCK computed here in image pixels (PCK is invariant to the
     uniform scale of the frame inputs the script scores in)."""
@@ -358,7 +372,7 @@ def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_run, flic_r
     spec = importlib.util.spec_from_file_location("pose_estimate_flic", script)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.main(["--run", str(flic_run), "--root", str(flic_root), "--limit", "3"]) == 0
+    assert mod.main(["--run", str(flic_model), "--root", str(flic_root), "--limit", "3"]) == 0
     out = capsys.readouterr().out
     rows = [ln for ln in out.split("| call |")[-1].splitlines() if ln.startswith("| `")]
     assert len(rows) == 4 and "wall time" in out
@@ -367,7 +381,7 @@ def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_run, flic_r
     gt = np.stack([s.points for s in samples]).astype(np.float64)
     labelled = [s.extras.get("labelled", s.visible) for s in samples]  # FLIC: annotated, possibly occluded
     visible = np.isfinite(gt).all(-1) & np.stack([np.asarray(v, bool) for v in labelled])
-    pred = estimate(frames, flic_run, boxes=boxes, spatial=False).points
+    pred = estimate(frames, flic_model, boxes=boxes, spatial=False).points
     at = {a: joints.group_pck(pred, np.nan_to_num(gt), visible, flic_torso_norm(gt), joints.FLIC.groups, a)
           for a in (0.05, 0.2)}
     want = [at[0.05][g] for g in mod.GROUPS] + [at[0.2]["Wrist"]]

@@ -78,7 +78,7 @@ def test_a_shipped_model_gives_the_runs_points_bit_for_bit_with_no_dataset(tiny_
     f = two_pass.estimate_frames(images, "tiny", input_size=size)
     g = two_pass.estimate_frames(images, dataclasses.replace(estimation.load(run), frames=frames), input_size=size)
     np.testing.assert_array_equal(f.points, g.points)
-    with pytest.raises(InputError, match="data_root.*keeps them for input_size 96"):
+    with pytest.raises(InputError, match="frame statistics.*ship_model.*input_size 96"):
         two_pass.estimate_frames(images, "tiny", input_size=size + pool)
 
 
@@ -116,9 +116,10 @@ def test_ship_model_writes_the_runs_frame_statistics_from_its_flic_folder(tmp_pa
     assert record["made_by"]["commit"] == "c0" and record["config"]["data_root"] is None
     frames = shipped.read("flic_test").frames
     config = dataclasses.replace(spatial.FLIC_VALIDATED, unary_power=two_pass.FRAME_READOUT["unary_power"])
-    priors, ratio = two_pass.train_statistics(str(root), two_pass.FRAME_READOUT["input_size"], cfg.model.pool, config)
+    size = two_pass.frame_input_size(cfg.model)  # FRAME_READOUT's 288 at 128 px crops, scaled to the model's
+    priors, ratio = two_pass.train_statistics(str(root), size, cfg.model.pool, config)
     np.testing.assert_array_equal(frames.log_priors, priors)
-    assert frames.ratio == ratio and frames.fits(two_pass.FRAME_READOUT["input_size"], cfg.model.pool, config)
+    assert frames.ratio == ratio and frames.fits(size, cfg.model.pool, config)
 
 
 def test_convcorr_pose_lists_models_and_uses_one_by_name(tiny_run, models, tmp_path, capsys):

@@ -231,13 +231,17 @@ def test_train_config_ranges(setting, field):
 def test_runs_trained_before_later_fields_keep_their_settings_digest():
     """Settings added later (`LATER_FIELDS`: the protocol, the trunk) are left out of the digest at their
     defaults: the default and `flic` configs keep the digests they had before those fields existed (computed by
-    that code), so their runs still load; a non-default value changes the digest."""
+    that code; `legacy=True`: the digest with data_root, as runs written before it was path-free have it), so their
+    runs still load; a non-default value changes the digest; the data's path does not."""
     from convcorr_train import pose_configs
 
-    assert TrainConfig().settings_digest() == "47402775ee8f38bf"
-    assert pose_configs.get_config("flic_paper").settings_digest() == "3035cb5ff4bbb10e"
+    assert TrainConfig().settings_digest(legacy=True) == "47402775ee8f38bf"
+    assert pose_configs.get_config("flic_paper").settings_digest(legacy=True) == "3035cb5ff4bbb10e"
     moved = dataclasses.replace(TrainConfig(), trunk_lr=0.5)
     assert moved.settings_digest() != TrainConfig().settings_digest()
+    elsewhere = dataclasses.replace(TrainConfig(), data_root="/elsewhere")
+    assert elsewhere.settings_digest() == TrainConfig().settings_digest()
+    assert elsewhere.settings_digest(legacy=True) != TrainConfig().settings_digest(legacy=True)
 
 
 @pytest.mark.slow

@@ -114,9 +114,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
         sp = (config, run_folder.learn_spatial(cfg, config))
     chosen = pose_readout.load(run_dir)
     if chosen is None:
-        from convcorr_jax.pose.train import load_data  # the run's held-out split, as training evaluates it
-
-        chosen = choose_readout(cfg, params, load_data(cfg)[1], skeleton)
+        chosen = choose_readout(cfg, params, run_folder.load_data(cfg)[1], skeleton)  # as training evaluates
     record = dict(about or {})
     record.setdefault("made_by", {})
     return shipped.write(out, name or Path(out).name, cfg, params, sp, frame_statistics(cfg, sp),

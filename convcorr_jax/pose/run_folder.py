@@ -70,6 +70,13 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
     return cfg, load_params(run_dir, cfg)
 
 
+def load_data(cfg: TrainConfig) -> tuple[data.PoseArrays, data.PoseArrays]:
+    """(train, held-out) arrays of a run's data (`data.load`): synthetic and MPII (train, test); FLIC (train,
+    validation movies); a `pose_sets` dataset (train, val)."""
+    return data.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
+                     crop_scale=cfg.crop_scale, protocol=cfg.protocol, options=cfg.data_options())
+
+
 def read_metrics(run_dir: str | Path) -> dict | None:
     """A training run's metrics.json (`fix_old_record`ed), None without the file."""
     path = Path(run_dir) / "metrics.json"

@@ -39,6 +39,7 @@ from convcorr_jax.config import validate
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import checkpoints, data, model, predict, run_export, run_folder
 from convcorr_jax.pose.data import PoseArrays
+from convcorr_jax.pose.run_folder import load_data
 from convcorr_jax.pose.event_log import EventLog, eval_scalars
 from convcorr_jax.pose.train_config import TrainConfig, code_version
 from convcorr_jax.pose.train_step import init_opt, lr_schedule, make_local_step
@@ -61,13 +62,6 @@ class TrainResult:
     steps_per_s: float
     images_per_s: float
     run_dir: Path
-
-
-def load_data(cfg: TrainConfig) -> tuple[PoseArrays, PoseArrays]:
-    """(train, held-out) arrays of cfg.data (`data.load`): synthetic and MPII (train, test); FLIC (train,
-    validation movies)."""
-    return data.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
-                     crop_scale=cfg.crop_scale, protocol=cfg.protocol, options=cfg.data_options())
 
 
 def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,

@@ -305,14 +305,14 @@ def readout_choice(res: dict, with_spatial: bool) -> tuple[pose_readout.Readout,
 
 
 def with_validated(res: dict, saved: tuple[pose_readout.Readout, dict] | None) -> dict:
-    """res with "validated" (the run's stored read-out choice: key, label, where it was chosen) and its row first in
-    "pck" ("validated"), when the run has a choice whose read-out this scoring computed."""
+    """res with "validated": the run's stored read-out choice (readout, label, where it was chosen, the rule) and its
+    scores ("pck": {alpha: {group: fraction}}), when the run has a choice whose read-out this scoring computed; the
+    tables show it first."""
     if saved is None or saved[0].key not in res["ablation"]:
         return res
     choice, record = saved
     res["validated"] = {"readout": choice.key, "label": choice.label(), "chosen_on": record.get("split"),
-                        "rule": record.get("rule")}
-    res["pck"] = {a: {"validated": res["ablation"][choice.key][a], **res["pck"][a]} for a in ALPHAS}
+                        "rule": record.get("rule"), "pck": {a: res["ablation"][choice.key][a] for a in ALPHAS}}
     return res
 
 
@@ -323,6 +323,10 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     t3 = res["pck"]["0.05"]
     on = f"real flic, {res['split']} split, {res['n']} people"  # what our rows ran on
     rows = [[f"ours {m} {res['pool']}x ({on})", *[100 * t3[m][c] for c in paper.TABLE3_COLUMNS]] for m in t3]
+    if res.get("validated"):
+        v = res["validated"]
+        rows.insert(0, [f"ours validated: {v['readout']} {res['pool']}x ({on})",
+                        *[100 * v["pck"]["0.05"][c] for c in paper.TABLE3_COLUMNS]])
     if with_paper:
         rows += [[f"paper {k}", *v] for k, v in paper.TABLE3.items()]
     sm = res.get("spatial")
@@ -387,6 +391,8 @@ def summary_line(res: dict) -> str:
     """FLIC <split> PCK@0.05 (torso) of the coarse model and the cascade (and each with the spatial model) per
     joint group, in percent."""
     t = res["pck"]["0.05"]
+    if res.get("validated"):
+        t = {f"validated ({res['validated']['readout']})": res["validated"]["pck"]["0.05"], **t}
     return f"FLIC {res['split']} PCK@0.05 (torso): " + " | ".join(
         f"{m} " + " ".join(f"{c} {percent(v)}" for c, v in t[m].items()) for m in t)
 
