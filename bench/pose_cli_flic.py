@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     paths = [str(Path(s.image_path).resolve()) for s in samples]
     boxes = [np.asarray(s.extras["torso_box"], np.float64) for s in samples]
-    box_args = [["--box=" + ",".join(f"{v:.17g}" for v in b)] for b in boxes]
+    box_args = [["--torso-box=" + ",".join(f"{v:.17g}" for v in b)] for b in boxes]
     torso_args = [["--torso=" + ",".join(f"{v:.17g}" for v in (b[:2] + b[2:]) / 2)] for b in boxes]
     gt, visible, _ = pose_data.flic_ground_truth(samples, SIZE, protocol="frame")
     affine, _ = pose_data.flic_sample_affines(samples, SIZE, protocol="frame")

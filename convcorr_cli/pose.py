@@ -1,5 +1,5 @@
-"""`convcorr pose IMAGES... [--model flic|RUN] [--out DIR] [--json FILE] [--box X0,Y0,X1,Y1 ...] [--spatial on|off]
-[--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`,
+"""`convcorr pose IMAGES... [--model flic|RUN] [--out DIR] [--json FILE] [--torso-box X0,Y0,X1,Y1 ...]
+[--spatial on|off] [--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`,
 `convcorr pose CLIP.mp4 --out DIR [--every N] [...]` and `convcorr pose --list-models`: the joints of the person in
 each image or video frame from a trained pose model, drawn as a skeleton. `convcorr pose --export-onnx FILE [--model
 flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes without JAX
@@ -8,7 +8,7 @@ flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes
 `--model`: a shipped model by name (default `flic`, `convcorr_jax.pose.shipped`; `--list-models` names each with
 its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
-image letterboxed, or with `--box` (one per image, in order) the person's torso box for a FLIC model (the person
+image letterboxed, or with `--torso-box` (one per image, in order) the person's torso box for a FLIC model (the person
 crop of training) or the person's box for other runs. `--spatial` on/off: the model's spatial model (FLIC models;
 default: on when the model has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
 the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
@@ -73,10 +73,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                 "<clip>_pose.mp4 and <clip>_pose.jsonl; required)")
     p.add_argument("--every", type=int, default=1, metavar="N", help="a video's every N-th frame (default 1)")
     p.add_argument("--json", default=None, help="write the joints of every image here (JSON)")
-    p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1",
-                   help="the person's box in an image (pixels, 0-based inclusive; FLIC runs: the torso box), "
-                        "given once per image in order, or not at all (the whole images); "
-                        "--box=-5,0,40,60 for a negative X0")
+    p.add_argument("--torso-box", "--box", dest="box", action="append", default=[], metavar="X0,Y0,X1,Y1",
+                   help="the person's torso box in an image (pixels, 0-based inclusive; shoulders to hips, as FLIC "
+                        "labels it; other skeletons' runs: the person's box), given once per image in order, or "
+                        "not at all (the whole images); --torso-box=-5,0,40,60 for a negative X0; --box: its "
+                        "former name, still accepted")
     p.add_argument("--spatial", choices=("on", "off"), default=None,
                    help="the run's spatial model (FLIC runs); default: on when the run has one")
     p.add_argument("--readout", choices=predict.READOUTS, default=None,
@@ -85,9 +86,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true",
                    help="test-time horizontal flip, left and right joints swapped (FLIC crops: chosen on validation)")
     p.add_argument("--scales", default=None, metavar="S1,S2,...",
-                   help="test-time crop scales, their points merged by --merge (default 1; FLIC crops with --box: "
-                        "see convcorr_jax.pose.estimation.CROP_READOUT, chosen on the validation movies; with "
-                        "--two-pass: the second pass's, default FRAME_READOUT's)")
+                   help="test-time crop scales, their points merged by --merge (default 1; FLIC crops with "
+                        "--torso-box: see convcorr_jax.pose.estimation.CROP_READOUT, chosen on the validation "
+                        "movies; with --two-pass: the second pass's, default FRAME_READOUT's)")
     p.add_argument("--merge", choices=pose_scales.MERGES, default=None,
                    help="how the scales' points are merged: mean, or median of x and of y (default: mean; with "
                         "--two-pass: FRAME_READOUT's)")
@@ -124,7 +125,7 @@ def _per_image(texts: list[str], n: int, flag: str, width: int, expected: str, o
 
 
 def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
-    return _per_image(texts, n, "--box", 4, "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1",
+    return _per_image(texts, n, "--torso-box", 4, "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1",
                       lambda v: v[2] >= v[0] and v[3] >= v[1])
 
 
@@ -208,7 +209,7 @@ def list_models() -> int:
 
 def export(args: argparse.Namespace) -> int:
     """`--export-onnx FILE`: the model's coarse network as ONNX (`onnx_export.export_onnx`); prints what it holds."""
-    estimating = {"IMAGES": args.images, "--out": args.out, "--json": args.json, "--box": args.box,
+    estimating = {"IMAGES": args.images, "--out": args.out, "--json": args.json, "--torso-box": args.box,
                   "--torso": args.torso, "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip,
                   "--scales": args.scales, "--merge": args.merge, "--two-pass": args.two_pass,
                   "--every": args.every != 1, "--list-models": args.list_models}
@@ -245,7 +246,7 @@ def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[
 
 def _video(args: argparse.Namespace, r, call: Callable[..., Poses]) -> int:
     if len(args.images) != 1 or not args.out or args.box or args.torso or args.json:
-        raise InputError(None, "IMAGES", "one video per command, with --out and without --box, --torso or --json "
+        raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --torso or --json "
                          "(the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
     t0 = time.perf_counter()
     io.check_writable(args.out, "--out", kind="folder")
@@ -276,10 +277,10 @@ def run(args: argparse.Namespace) -> int:
     boxes = _boxes(args.box, len(args.images))
     torso = _torso(args.torso, len(args.images))
     if args.two_pass and (boxes is not None or args.flip or args.readout is not None or args.spatial == "off"):
-        raise InputError(None, "--two-pass", "whole frames with --torso points only (no --box, --flip, --readout or "
-                         "--spatial off: the two passes' settings are FRAME_READOUT's)", "other flags too")
+        raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --flip, "
+                         "--readout or --spatial off: the two passes' settings are FRAME_READOUT's)", "other flags too")
     if torso is not None and not args.two_pass:
-        raise InputError(None, "--torso", "only with --two-pass (otherwise --box gives the person)", "--torso")
+        raise InputError(None, "--torso", "only with --two-pass (otherwise --torso-box gives the person)", "--torso")
     default = FRAME_READOUT["scales"] if args.two_pass else (1.0,)
     scales = default if args.scales is None else _scales(args.scales)
     merge = args.merge or (FRAME_READOUT["merge"] if args.two_pass else "mean")

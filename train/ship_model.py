@@ -24,8 +24,8 @@ from pathlib import Path
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import run_export, run_folder, shipped
 
-EXPECTS = {"flic": "a person crop: the person's torso box (shoulders to hips, as FLIC labels it) with --box, or an "
-                   "image showing one person about as a 2.5 x torso-box square does; or a whole frame with one "
+EXPECTS = {"flic": "a person crop: the person's torso box (shoulders to hips, as FLIC labels it) with --torso-box, "
+                   "or an image showing one person about as a 2.5 x torso-box square does; or a whole frame with one "
                    "person and --two-pass (a torso point with --torso, else the frame's centre); one person per "
                    "box or frame"}
 SUMMARY = {"flic": "Tompson et al.'s cascade (coarse heat-map model + fine model) on a MobileNetV2 ImageNet trunk, "
