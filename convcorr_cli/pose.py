@@ -195,6 +195,10 @@ def list_models() -> int:
         d = shipped.describe(name)
         print(f"{name}: {d.get('summary', '')}")
         print(f"  expects: {d.get('expects', '')}")
+        size = d.get("config", {}).get("model", {}).get("image_size")
+        speed = d.get("speed") or {}
+        print(f"  input: {size} px" + (f"; {speed['ms_per_crop']:.1f} ms per crop on {speed['machine']} "
+                                      f"({speed['how']})" if speed.get("ms_per_crop") else ""))
         for what, scores in d.get("scores", {}).items():
             order = sorted(scores, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else len(GROUP_ORDER), k))
             print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))

@@ -101,3 +101,18 @@ def test_an_old_run_names_the_export_and_the_export_makes_what_it_lacks(tiny_fli
     m = shipped.read_folder(tmp_path / "model")
     assert m.frames is not None and m.readout is not None and m.skeleton is not None and m.spatial is not None
     assert estimate_frames(frames, str(tmp_path / "model"), scales=(1.0,)).points.shape == (1, 11, 2)
+
+
+def test_loading_a_model_and_estimating_imports_no_training_module():
+    """`import convcorr_jax.pose`, `pose.load("flic")` and `pose.estimate` bring in neither grain nor orbax nor
+    optax, nor any training module (checked in a new interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\nimport convcorr_jax.pose as pose\n"
+            "pose.estimate(np.zeros((64, 48, 3), np.uint8), pose.load('flic'))\n"
+            "bad = ('grain', 'orbax', 'optax', 'tensorboardX', 'convcorr_jax.pose.train', "
+            "'convcorr_jax.pose.checkpoints', 'convcorr_jax.pose.data', 'convcorr_jax.pose.train_step')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in bad or m in bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out

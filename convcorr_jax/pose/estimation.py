@@ -52,12 +52,13 @@ import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as pose_data
+from convcorr_jax.data import flic_people
+from convcorr_jax.data.pose_dataset import square_affines
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose import run_folder, shipped
+from convcorr_jax.pose import shipped
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -119,6 +120,8 @@ class Poses:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, state: str) -> PoseRun:
     del state  # part of the cache key only (`run_folder.run_state`: settings and checkpoint steps)
+    from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
+
     tc, params = run_folder.load_run(path)
     js = joints.joint_set(tc.data, tc.model.num_joints)
     return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges))
@@ -176,6 +179,8 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
         raise shipped.unknown(model)
     if (path / shipped.MODEL_FILE).is_file():  # a model folder: an export, or a run that wrote its model files
         return _model_folder(str(path), (path / shipped.MODEL_FILE).stat().st_mtime_ns)
+    from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
+
     base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))
     chosen = pose_readout.load(path)
@@ -250,15 +255,15 @@ def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Seq
         frame_centre = np.array([(w - 1) / 2, (h - 1) / 2])
         point = frame_centre if box is None else (box[:2] + box[2:]) / 2
         if box is not None and cfg.data == "flic" and cfg.protocol == "person":
-            a = pose_data.flic_affines(box[None], size, cfg.crop_scale * scale)[0]  # training's and `eval flic`'s
+            a = flic_people.flic_affines(box[None], size, cfg.crop_scale * scale)[0]  # training's and `eval flic`'s
         elif box is not None and cfg.data != "flic":
-            a = pose_data.square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1)) * scale]),
+            a = square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1)) * scale]),
                                          size)[0]
         elif scale == 1.0:  # no box, or a whole-frame run: the whole image as `data.flic_sample_affines`
-            a = pose_data.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
+            a = flic_people.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
         else:  # the same square about the frame's centre, scale x its side
             side = max(max(w, h), size) if cfg.protocol == "native" else max(w, h)
-            a = pose_data.square_affines(frame_centre[None], np.array([float(side) * scale]), size)[0]
+            a = square_affines(frame_centre[None], np.array([float(side) * scale]), size)[0]
         affine.append(a)
         torso.append(point)
     return np.stack(affine), np.stack(torso).astype(np.float64)

@@ -22,7 +22,7 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.data.flic import person_square
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose.data import flic_affines
+from convcorr_jax.data.flic_people import flic_affines
 
 
 def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:

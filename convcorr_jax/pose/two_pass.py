@@ -31,8 +31,8 @@ from convcorr_jax import geometry
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data as pose_data
-from convcorr_jax.pose import predict, recrop, run_folder
+from convcorr_jax.data import flic_people
+from convcorr_jax.pose import predict, recrop
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
@@ -76,8 +76,10 @@ def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.
     """(log-priors [E, k, k] of the spatial model on letterboxed frames of input_size px, torso-box ratio) from the
     ground truth of FLIC's `run_folder.SPATIAL_SPLIT` under `root` (annotations only): `spatial.learn_priors` of
     the joints in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes."""
-    samples = pose_data.flic_split(root, run_folder.SPATIAL_SPLIT)
-    pts, visible, torso = pose_data.flic_ground_truth(samples, input_size, protocol="frame")
+    from convcorr_jax.pose.run_folder import SPATIAL_SPLIT  # training's module: only when statistics are made
+
+    samples = flic_people.flic_split(root, SPATIAL_SPLIT)
+    pts, visible, torso = flic_people.flic_ground_truth(samples, input_size, protocol="frame")
     priors = spatial_mrf.learn_priors(np.nan_to_num(pts).astype(np.float32), visible, torso, pool, config,
                                       input_size // pool)
     ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in samples]),
@@ -156,7 +158,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     priors, ratio = frame_statistics(r, int(input_size), config)
 
     frame_model = dataclasses.replace(tc.model, image_size=int(input_size))
-    frame_affine = pose_data.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
+    frame_affine = flic_people.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
     frames = geometry.crop_each(imgs, frame_affine, int(input_size), border="constant")
     sp = spatial_inputs_at(priors, config, points, frame_affine, tc.model.pool)
     first = predict.predict(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
