@@ -177,26 +177,35 @@ def test_convcorr_pose_on_a_video_writes_an_annotated_video_and_json_lines(tiny_
     assert sorted(p.name for p in out.iterdir()) == ["clip_pose.jsonl", "clip_pose.mp4"]
 
 
-GOLDEN = Path(__file__).resolve().parent / "golden" / "pose_flic_cli.json"
+GOLDEN = {"flic": Path(__file__).resolve().parent / "golden" / "pose_flic_cli.json",
+          "flic_256": Path(__file__).resolve().parent / "golden" / "pose_flic_256_cli.json"}
 
 
-def test_the_shipped_flic_model_is_listed_with_its_scores():
-    assert "flic" in shipped.names()
+def test_the_shipped_flic_models_are_listed_with_their_scores():
+    assert {"flic", "flic_256"} <= set(shipped.names())
     d = shipped.describe("flic")
     crops = d["scores"]["person crops (torso boxes), CROP_READOUT"]
     assert crops["Elbow"] > 50 and crops["Wrist"] > 50 and d["config"]["data_root"] is None
     assert d["made_by"]["command"].startswith("convcorr train pose --config flic")
+    big = shipped.read("flic_256")
+    crops = big.record["scores"]["person crops (torso boxes), CROP_READOUT"]
+    assert big.config.model.image_size == 256 and crops["Elbow"] > 60 and crops["Wrist"] > 60
+    assert big.readout.name == "cascade_product" and not big.readout.spatial  # chosen on the validation movies
+    assert big.frames.input_size == 576 and big.skeleton.names[0] == "lsho"
 
 
-def test_convcorr_pose_gives_the_stored_points_on_flic_test_frames(flic_root, tmp_path):
-    """`convcorr pose` with the shipped model (the default), FLIC test frames by absolute path and their torso
+@pytest.mark.parametrize("model", sorted(GOLDEN))
+def test_convcorr_pose_gives_the_stored_points_on_flic_test_frames(flic_root, tmp_path, model):
+    """`convcorr pose` with a shipped model (`flic` the default), FLIC test frames by absolute path and their torso
     boxes, CROP_READOUT's flags: the points `bench/pose_cli_flic.py --golden` stored from the same command."""
     from convcorr_cli.main import main
 
-    g = json.loads(GOLDEN.read_text())
+    g = json.loads(GOLDEN[model].read_text())
+    assert g["model"] == model
     paths = [str((flic_root / "images" / p["image"]).resolve()) for p in g["people"]]
-    boxes = ["--box=" + ",".join(repr(v) for v in p["box"]) for p in g["people"]]
-    assert main(["pose", *paths, *boxes, *g["flags"], "--json", str(tmp_path / "p.json")]) == 0
+    boxes = ["--torso-box=" + ",".join(repr(v) for v in p["box"]) for p in g["people"]]
+    chosen = [] if model == "flic" else ["--model", model]
+    assert main(["pose", *paths, *boxes, *g["flags"], *chosen, "--json", str(tmp_path / "p.json")]) == 0
     got = json.loads((tmp_path / "p.json").read_text())["images"]
     assert [Path(im["image"]).name for im in got] == [p["image"] for p in g["people"]]
     for im, want in zip(got, g["people"]):
