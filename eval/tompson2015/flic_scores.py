@@ -416,9 +416,12 @@ def run(cfg: Config, ctx: Context) -> Result:
              and cfg.refine == "on" and cfg.spatial == "on")
     if cfg.split == "val" and plain and cfg.save_readout:
         choice, record = readout_choice(res, with_spatial=True)
-        run_export.set_readout(cfg.run_dir, choice, record)
         saved = (choice, record)
-        res["readout_saved"] = str(Path(cfg.run_dir) / pose_readout.FILE)
+        try:
+            run_export.set_readout(cfg.run_dir, choice, record)
+            res["readout_saved"] = str(Path(cfg.run_dir) / pose_readout.FILE)
+        except OSError as e:  # a run folder one may not write (shared, read-only): the choice is still reported
+            res["readout_saved"] = f"not written ({e.strerror or e}); --set save_readout=false to not try"
     res = with_validated(res, saved)
     curve_figure(res, ctx.figures / FIGURE)
     md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"
