@@ -199,3 +199,6 @@ def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(
     assert res["oks"]["detections"] == 1 and 0 <= res["oks"]["AP"] <= 1  # against the carved images only
     saved = json.loads((cfg.run_dir() / "config.json").read_text())
     assert saved["data"] == "coco" and saved["model"]["num_joints"] == 5
+    model = json.loads((cfg.run_dir() / "model.json").read_text())  # the run is a model that says how it split
+    assert model["held_out"]["images"] == 1 and model["held_out"]["from"].endswith("person_keypoints_train2017.json")
+    assert "carved from train" in json.loads((cfg.run_dir() / "readout.json").read_text())["split"]

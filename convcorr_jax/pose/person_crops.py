@@ -57,7 +57,7 @@ class PoseArrays:
 
     def take(self, idx) -> PoseArrays:
         """The rows `idx` (an index array, a slice or a boolean mask)."""
-        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx])
+        return PoseArrays(self.images[idx], self.points[idx], self.visible[idx], self.norm[idx], self.carved)
 
     def first(self, n: int | None) -> PoseArrays:
         """The first n rows (all when n is None or n >= len)."""
