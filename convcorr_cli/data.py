@@ -145,7 +145,8 @@ def _pack(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out")
     info = pack_flic(args.root, args.out, None if args.copy else args.quality, args.max_mib, args.split)
     how = "copied" if info["quality"] is None else f"JPEG quality {info['quality']}"
-    print(f"pack-flic: {info['images']} {info['split']} images ({how}) + examples.mat, "
+    which = "" if info["split"] == "all" else "; the training examples' alone"
+    print(f"pack-flic: {info['images']} images ({how}{which}) + examples.mat, "
           f"{info['bytes'] / 2**20:.1f} MiB, sha256 {info['sha256']} -> {info['archive']} (+ .sha256)")
     return 0
 

@@ -77,3 +77,22 @@ def test_real_flic_pack_size(flic_root, tmp_path):
     unpack_flic(tmp_path / "flic.tar", tmp_path / "FLIC")
     test = load_flic(tmp_path / "FLIC", split="test")
     assert len(test) == 1016 and {s.extras["image_size"] for s in test} == {(360, 240)}
+
+
+def test_pack_the_training_images_alone(tiny_flic, tmp_path):
+    """split="train" packs the images of the examples with istrain set (the validation movies included, the test
+    frames left out for scoring elsewhere), examples.mat whole; the unpacked folder loads its train split."""
+    import tarfile
+
+    from convcorr_jax.errors import InputError
+
+    info = pack_flic(tiny_flic, tmp_path / "train.tar", quality=None, split="train")
+    train_names = sorted({Path(s.image_path).name for s in load_flic(tiny_flic, split="train")})
+    assert info["images"] == len(train_names) == 2 and info["split"] == "train"
+    with tarfile.open(tmp_path / "train.tar") as tar:
+        assert sorted(m.name for m in tar.getmembers()) == ["FLIC/examples.mat"] + [f"FLIC/images/{n}"
+                                                                                     for n in train_names]
+    unpack_flic(tmp_path / "train.tar", tmp_path / "out")
+    assert len(load_flic(tmp_path / "out", split="train")) == 2
+    with pytest.raises(InputError, match="split"):
+        pack_flic(tiny_flic, tmp_path / "x.tar", split="test")

@@ -263,8 +263,8 @@ def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
     text.write_text("not an image")
     for argv, what in (([str(paths[0]), "--run", str(tmp_path)], "run folder"),
                        ([str(text), "--run", str(synthetic_run)], "IMAGES"),
-                       ([*map(str, paths), "--run", str(synthetic_run), "--box", "0,0,10,10"], "--box"),
-                       ([str(paths[0]), "--run", str(synthetic_run), "--box", "0,0,10"], "--box"),
+                       ([*map(str, paths), "--run", str(synthetic_run), "--box", "0,0,10,10"], "--torso-box"),
+                       ([str(paths[0]), "--run", str(synthetic_run), "--torso-box", "0,0,10"], "--torso-box"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--spatial", "on"], "FLIC run"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0.8,x"], "--scales"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--scales", "0"], "--scales"),
