@@ -77,6 +77,16 @@ def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str])
     return best
 
 
+def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str], described: str, split: str,
+           people: int, inputs: str) -> tuple[Readout, dict]:
+    """(`choose`'s read-out, readout.json's record): the rule with its groups `described` in words, the split and
+    its number of people, the input the candidates were scored on, and every candidate's scores (percent, one
+    decimal; scores as fractions 0..1, as `choose` takes them)."""
+    record = {"rule": RULE.format(groups=described), "split": split, "people": int(people), "input": inputs,
+              "scores": {r.key: {g: round(100 * float(v), 1) for g, v in s.items()} for r, s in scores.items()}}
+    return choose(scores, groups), record
+
+
 def save(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
     """Write folder/readout.json: {"readout": {"name", "spatial"}, **record} (record: JSON-ready, e.g. "rule",
     "split", "scores"), atomically; returns its path."""
@@ -101,4 +111,5 @@ def load(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
         raise InputError(path, f"readout.{e.field}", e.expected, e.got) from None
 
 
-__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RULE", "Readout", "candidates", "choose", "load", "save"]
+__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RULE", "Readout", "candidates", "choose", "decide", "load",
+           "save"]

@@ -47,21 +47,19 @@ def rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
 
 
 def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Skeleton, mesh=None,
-                   split: str = "held-out") -> tuple[pose_readout.Readout, dict]:
+                   split: str = "held-out", preds: dict | None = None) -> tuple[pose_readout.Readout, dict]:
     """The read-out `pose.readout`'s rule chooses on the held-out people (one crop at the run's input, no flip,
-    without the spatial model), and readout.json's record (rule, split, people, each candidate's PCK@0.05 per
-    group in percent)."""
-    preds = predict.predict(params, np.asarray(held_out.images), cfg.model, mesh=mesh)
+    without the spatial model), and readout.json's record (`pose_readout.decide`). preds: `predict.predict`'s
+    read-outs of held_out when the caller has them (training's evaluation), else predicted here."""
+    if preds is None:
+        preds = predict.predict(params, np.asarray(held_out.images), cfg.model, mesh=mesh)
     groups, about = rule_groups(skeleton)
     scored = held_out.visible & np.isfinite(held_out.norm)[:, None]
     scores = {r: {k: v / 100 for k, v in group_pck(preds[r.key], held_out.points, scored, held_out.norm, groups,
                                                     pose_readout.ALPHA).items()}
               for r in pose_readout.candidates(with_spatial=False)}
-    choice = pose_readout.choose(scores, tuple(groups))
-    record = {"rule": pose_readout.RULE.format(groups=about), "split": split, "people": int(len(held_out)),
-              "input": f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip",
-              "scores": {r.key: {k: round(100 * v, 1) for k, v in s.items()} for r, s in scores.items()}}
-    return choice, record
+    return pose_readout.decide(scores, tuple(groups), about, split, len(held_out),
+                               f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip")
 
 
 def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None
@@ -79,13 +77,13 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
 
 
 def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_out: PoseArrays, about: dict,
-                    mesh=None, split: str = "held-out") -> dict:
+                    mesh=None, split: str = "held-out", preds: dict | None = None) -> dict:
     """Write the model files into the run's own folder (`shipped.write_files`, in place: checkpoints stay), with
     the read-out chosen on `held_out` (`choose_readout`), the saved spatial model and the frame statistics;
-    returns model.json's record. cfg must name the run's data (data_root)."""
+    returns model.json's record. cfg must name the run's data (data_root); preds as `choose_readout`'s."""
     skeleton = skeleton_of(cfg)
     sp = spatial.load_model(run_dir)
-    chosen = choose_readout(cfg, params, held_out, skeleton, mesh, split)
+    chosen = choose_readout(cfg, params, held_out, skeleton, mesh, split, preds)
     return shipped.write_files(run_dir, cfg.name.removeprefix("pose_"), cfg, params, sp, frame_statistics(cfg, sp),
                                about, chosen, skeleton)
 

@@ -65,11 +65,11 @@ class TrainResult:
 
 
 def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
-             per_joint_alpha: float = 0.05) -> dict:
+             per_joint_alpha: float = 0.05, preds: dict | None = None) -> dict:
     """PCK (percent, normalised by arrays.norm) of the coarse model and the cascade at several alphas, per joint at
     per_joint_alpha. mesh: predictions sharded over its devices (`predict.predict`); every process gets the same
-    numbers."""
-    preds = predict.predict(params, arrays.images, cfg, mesh=mesh)
+    numbers. preds: `predict.predict`'s read-outs of arrays when the caller has them (else predicted here)."""
+    preds = predict.predict(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
     scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
     out = {}
     for name in ("coarse", "cascade"):
@@ -236,8 +236,9 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
     if n not in bounds or not len(held_out) or (run.evals and run.evals[-1]["step"] >= n):
         return
     score, alpha = data.headline(cfg.data)
+    preds = predict.predict(run.state["params"], held_out.images, cfg.model, mesh=run.mesh)  # scores and read-out
     ev = {"step": n, "stage": run.stage, "loss": run.loss,
-          **evaluate(run.state["params"], held_out, cfg.model, mesh=run.mesh, per_joint_alpha=alpha)}
+          **evaluate(run.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
     run.evals.append(ev)
     run.events.scalars(eval_scalars(ev), n)
     if run.main:
@@ -245,16 +246,17 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
         io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, seconds, False))
     coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
     if run.main and run.data_print is not None:  # a run on the data it read: its folder is a model (run_export)
-        write_model(run, n, held_out, ev)
+        write_model(run, n, held_out, ev, preds)
     log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha, coarse, cascade)
     if progress and run.main:
         progress_log.info(f"[{cfg.name}] step {n} stage {run.stage}: loss {run.loss:.4f}  {score}@{alpha:g} coarse "
                           f"{coarse:.1f}  cascade {cascade:.1f}")
 
 
-def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict) -> None:
+def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict, preds: dict) -> None:
     """The run folder's model files at step n (`run_export.write_run_model`: parameters, skeleton, spatial model,
-    frame statistics, the read-out chosen on the held-out people), so that inference needs nothing else."""
+    frame statistics, the read-out chosen on the held-out people from their predictions `preds`, the ones `ev`
+    scored), so that inference needs nothing else."""
     cfg = run.cfg
     score, alpha = data.headline(cfg.data)
     about = {"summary": f"`{cfg.name.removeprefix('pose_')}` trained by `convcorr train pose`, step {n} of "
@@ -268,8 +270,8 @@ def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict) -> None:
         about["held_out"] = carved
     split = "the held-out split" + (" (FLIC's validation movies)" if cfg.data == "flic" else "") + (
         f" (carved from train: {carved})" if carved else "")
-    run_export.write_run_model(run.run_dir, cfg, jax.device_get(run.state["params"]), held_out, about, run.mesh,
-                               split)
+    run_export.write_run_model(run.run_dir, cfg, jax.device_get(run.state["params"]), held_out, about, split=split,
+                               preds=preds)
 
 
 def stop_if_asked(run: Run, n: int) -> None:

@@ -294,14 +294,11 @@ def readout_choice(res: dict, with_spatial: bool) -> tuple[pose_readout.Readout,
     """The read-out `pose.readout`'s rule chooses from an `evaluate` result on the validation split (its
     "ablation" at PCK@0.05, FLIC's elbows and wrists), and the record readout.json keeps: the rule, the split, the
     people, and every candidate's PCK@0.05 per joint group (percent)."""
-    groups = ("Elbow", "Wrist")
-    scores = {r: res["ablation"][r.key][str(pose_readout.ALPHA)] for r in pose_readout.candidates(with_spatial)}
-    choice = pose_readout.choose(scores, groups)
-    record = {"rule": pose_readout.RULE.format(groups="FLIC's elbows and wrists"), "split": "FLIC validation movies",
-              "people": res["n"], "input": f"{res['protocol']} {res['image_size']} px, one crop, no flip",
-              "scores": {r.key: {g: round(100 * v[g], 1) for g in (*paper.TABLE3_COLUMNS, "all")}
-                         for r, v in scores.items()}}
-    return choice, record
+    columns = (*paper.TABLE3_COLUMNS, "all")
+    scores = {r: {g: res["ablation"][r.key][str(pose_readout.ALPHA)][g] for g in columns}
+              for r in pose_readout.candidates(with_spatial)}
+    return pose_readout.decide(scores, ("Elbow", "Wrist"), "FLIC's elbows and wrists", "FLIC validation movies",
+                               res["n"], f"{res['protocol']} {res['image_size']} px, one crop, no flip")
 
 
 def with_validated(res: dict, saved: tuple[pose_readout.Readout, dict] | None) -> dict:
