@@ -59,27 +59,10 @@ def forward(params, images: np.ndarray, cfg: pose_model.ModelConfig, centers: np
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def coarse_on_fine_grid(coarse_hm: np.ndarray, origin: np.ndarray, pool: int, window: int) -> np.ndarray:
-    """The coarse heat-maps [N, S, S, K] sampled bilinearly at every fine cell's image position: [N, w, w, K]."""
-    n, s, _, k = coarse_hm.shape
-    u = np.arange(window, dtype=np.float32)
-    gx = (origin[:, :, 0, None] + u) * 2.0 + 0.5  # [N, K, w] image pixels (stride 2 cell centres)
-    gy = (origin[:, :, 1, None] + u) * 2.0 + 0.5
-    cx = np.clip(np.asarray(hmap.image_to_map(gx, pool)), 0, s - 1)
-    cy = np.clip(np.asarray(hmap.image_to_map(gy, pool)), 0, s - 1)
-    x0, y0 = np.floor(cx).astype(int), np.floor(cy).astype(int)
-    x1, y1 = np.minimum(x0 + 1, s - 1), np.minimum(y0 + 1, s - 1)
-    fx, fy = cx - x0, cy - y0
-    hm = np.moveaxis(coarse_hm, -1, 1)  # [N, K, S, S]
-    ni, ki = np.arange(n)[:, None, None, None], np.arange(k)[None, :, None, None]
-
-    def at(yy, xx):
-        return hm[ni, ki, yy[:, :, :, None], xx[:, :, None, :]]  # [N, K, w, w]
-
-    top = at(y0, x0) * (1 - fx[:, :, None, :]) + at(y0, x1) * fx[:, :, None, :]
-    bot = at(y1, x0) * (1 - fx[:, :, None, :]) + at(y1, x1) * fx[:, :, None, :]
-    out = top * (1 - fy[:, :, :, None]) + bot * fy[:, :, :, None]
-    return np.moveaxis(out, 1, -1)
+def coarse_on_fine_grid(coarse_hm: np.ndarray, origin: np.ndarray, cfg: pose_model.ModelConfig) -> np.ndarray:
+    """The coarse heat-maps [N, S, S, K] sampled bilinearly at every fine cell's image position: [N, w, w, K]
+    (`model.coarse_in_windows`, the product read-out's sampling)."""
+    return np.asarray(pose_model.coarse_in_windows(coarse_hm, origin, cfg))
 
 
 def window_points(maps: np.ndarray, origin: np.ndarray) -> np.ndarray:
@@ -130,7 +113,7 @@ def diagnose(run: str, root: str, split: str) -> dict:
     errors["coarse wrong, cascade right at 0.05"] = round(float(np.mean((err > thr) & (casc_err <= thr))), 3)
     # combinations
     fine = np.maximum(at_coarse["fine_hm"], 0)
-    cgrid = np.maximum(coarse_on_fine_grid(at_coarse["coarse_hm"], at_coarse["origin"], cfg.pool, cfg.window), 0)
+    cgrid = np.maximum(coarse_on_fine_grid(at_coarse["coarse_hm"], at_coarse["origin"], cfg), 0)
     combos = {}
     for p in POWERS:
         combos[f"product fine x coarse^{p:g}"] = pck(window_points(fine * cgrid ** p, at_coarse["origin"]), data)
@@ -138,15 +121,15 @@ def diagnose(run: str, root: str, split: str) -> dict:
     again = forward(params, data.images, cfg, at_coarse["xy"])
     combos["cascade, window re-centred on the first cascade point"] = pck(again["xy"], data)
     fine2 = np.maximum(again["fine_hm"], 0)
-    cgrid2 = np.maximum(coarse_on_fine_grid(again["coarse_hm"], again["origin"], cfg.pool, cfg.window), 0)
+    cgrid2 = np.maximum(coarse_on_fine_grid(again["coarse_hm"], again["origin"], cfg), 0)
     for p in (1.0, 2.0, 4.0):
         combos[f"re-centred, product fine x coarse^{p:g}"] = pck(window_points(fine2 * cgrid2 ** p, again["origin"]),
                                                                  data)
     prod = window_points(fine * cgrid ** 2, at_coarse["origin"])
     third = forward(params, data.images, cfg, prod)
+    cgrid3 = np.maximum(coarse_on_fine_grid(third["coarse_hm"], third["origin"], cfg), 0)
     combos["re-centred on the product^2 point, product^2"] = pck(window_points(
-        np.maximum(third["fine_hm"], 0) * np.maximum(coarse_on_fine_grid(third["coarse_hm"], third["origin"], cfg.pool,
-                                                                         cfg.window), 0) ** 2, third["origin"]), data)
+        np.maximum(third["fine_hm"], 0) * cgrid3 ** 2, third["origin"]), data)
     combos["sum fine + coarse"] = pck(window_points(fine + cgrid, at_coarse["origin"]), data)
     peak = fine.max(axis=(1, 2))  # [N, K]
     for g in GATES:

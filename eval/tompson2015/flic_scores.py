@@ -400,7 +400,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
     saved = pose_readout.load(cfg.run_dir)
-    trained_on = tc.protocol
+    trained_on, trained_size = tc.protocol, tc.model.image_size
     second = None if cfg.second_pass is None else tc
     tc = with_input(tc, cfg.protocol, cfg.image_size)
     res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
@@ -408,7 +408,7 @@ def run(cfg: Config, ctx: Context) -> Result:
                    second_scale=cfg.second_pass or 1.0, test_merge=cfg.test_merge)
     res["run"] = str(cfg.run_dir)
     res["trained_protocol"] = trained_on
-    plain = (cfg.protocol in (None, trained_on) and cfg.image_size in (None, tc.model.image_size)
+    plain = (cfg.protocol in (None, trained_on) and cfg.image_size in (None, trained_size)
              and cfg.second_pass is None and not cfg.test_flip and tuple(cfg.test_scales) == (1.0,)
              and cfg.refine == "on" and cfg.spatial == "on")
     if cfg.split == "val" and plain and cfg.save_readout:
