@@ -252,7 +252,9 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
     _save_params(folder / PARAMS_FILE, _flatten(params))
     files = [PARAMS_FILE]
     if spatial_model is not None:
-        spatial.save_model(folder, *spatial_model, about={"learned from": "the run's training split"})
+        held = spatial.load_model(folder)  # a run's own folder already holds it, with where its priors came from
+        if held is None or held[0] != spatial_model[0] or not np.array_equal(held[1], spatial_model[1]):
+            spatial.save_model(folder, *spatial_model, about={"learned from": "the run's training split"})
         files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
     if readout is not None:
         pose_readout.save(folder, *readout)
