@@ -99,7 +99,7 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert (_folder(out, "tompson2015.flic_pose_raw") / "metrics.json").is_file()
     assert main([*args, "--spatial", "off"]) == 0  # without the spatial model: its own folder, without its rows
     off = _saved(_folder(out, "tompson2015.flic_pose_nospatial"), "tompson2015.flic")["metrics"]
-    assert set(off["pck"]["0.05"]) == {"coarse", "cascade"} and off["spatial"] is None
+    assert set(off["pck"]["0.05"]) == {"coarse", "cascade", "product"} and off["spatial"] is None
     assert off["pck"]["0.05"]["cascade"] == pytest.approx(res["pck"]["0.05"]["cascade"])
     assert main([*args, "--set", "test_flip=true", "--spatial", "off"]) == 0  # any other field: its own folder
     flip = _saved(_folder(out, "tompson2015.flic_pose_nospatial_flip"), "tompson2015.flic")
