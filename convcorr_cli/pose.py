@@ -1,4 +1,5 @@
-"""`convcorr pose IMAGES... [--model flic|RUN] [--out DIR] [--json FILE] [--torso-box X0,Y0,X1,Y1 ...]
+"""`convcorr pose IMAGES... [--model flic|RUN] [--out DIR] [--json FILE] [--person-box X0,Y0,X1,Y1 ... |
+--torso-box X0,Y0,X1,Y1 ...]
 [--spatial on|off] [--readout R] [--flip] [--scales S1,S2,...] [--merge mean|median] [--two-pass [--torso X,Y ...]]`,
 `convcorr pose CLIP.mp4 --out DIR [--every N] [...]` and `convcorr pose --list-models`: the joints of the person in
 each image or video frame from a trained pose model, drawn as a skeleton. `convcorr pose --export-onnx FILE [--model
@@ -8,8 +9,10 @@ flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes
 `--model`: a shipped model by name (default `flic`, `convcorr_jax.pose.shipped`; `--list-models` names each with
 its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
-image letterboxed, or with `--torso-box` (one per image, in order) the person's torso box for a FLIC model (the person
-crop of training) or the person's box for other runs. `--spatial` on/off: the model's spatial model (FLIC models;
+image letterboxed; with `--person-box` (one per image, in order) a box around the whole visible person, as
+detectors draw it (a FLIC model finds the torso inside it, `convcorr_jax.pose.person_boxes`); with `--torso-box`
+the person's torso box for a FLIC model (the person crop of training) or the person's box for other runs.
+`--spatial` on/off: the model's spatial model (FLIC models;
 default: on when the model has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
 the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
 --merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC models trained on
@@ -19,14 +22,17 @@ spatial model conditioned on `--torso` (one X,Y per image; default the image's c
                              `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
                              each limb in its colour
   FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "merge", "two_pass", "names" [K],
-                             "skeleton" [[i, j]...], "images": [{"image", "width", "height", "box", "torso", "joints":
-                             [{"name", "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based;
-                             confidence in [0, 1]: the coarse heat-map's value at the joint)}], "png" [paths],
-                             "seconds", "versions"}
+                             "skeleton" [[i, j]...], "warn_below", "images": [{"image", "width", "height", "box",
+                             "person_box", "torso", "torso_box" (the crop's, given or found), "joints": [{"name",
+                             "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based; confidence in
+                             [0, 1]: the coarse heat-map's value at the joint), "mean_confidence", "warning" (a line
+                             when the mean confidence is below the model's threshold "warn_below", chosen on its
+                             validation split; else null)}], "png" [paths], "seconds", "versions"}
 A video (`convcorr_cli.pose_video.SUFFIXES`; one per command, with --out) is read with PyAV in batches, every N-th
 frame (`--every`), each frame estimated as an image is (with --two-pass as a whole frame): DIR/<clip>_pose.mp4 with
 the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON line per frame (`convcorr_cli.pose_video`).
-Prints one line per image (mean confidence, the PNG) and a summary line. The model, every image and the output
+Prints one line per image (mean confidence, the PNG), one more for each image whose person is below the model's
+confidence threshold (`Poses.warned`), and a summary line. The model, every image and the output
 paths are checked before any work; an error is one line.
 """
 
@@ -73,6 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                 "<clip>_pose.mp4 and <clip>_pose.jsonl; required)")
     p.add_argument("--every", type=int, default=1, metavar="N", help="a video's every N-th frame (default 1)")
     p.add_argument("--json", default=None, help="write the joints of every image here (JSON)")
+    p.add_argument("--person-box", dest="person_box", action="append", default=[], metavar="X0,Y0,X1,Y1",
+                   help="a box around the whole visible person in an image (pixels, 0-based inclusive), as detectors "
+                        "draw it, given once per image in order; a FLIC model finds the torso inside it; "
+                        "--person-box=-5,0,40,60 for a negative X0")
     p.add_argument("--torso-box", "--box", dest="box", action="append", default=[], metavar="X0,Y0,X1,Y1",
                    help="the person's torso box in an image (pixels, 0-based inclusive; shoulders to hips, as FLIC "
                         "labels it; other skeletons' runs: the person's box), given once per image in order, or "
@@ -124,8 +134,8 @@ def _per_image(texts: list[str], n: int, flag: str, width: int, expected: str, o
     return out
 
 
-def _boxes(texts: list[str], n: int) -> list[np.ndarray] | None:
-    return _per_image(texts, n, "--torso-box", 4, "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1",
+def _boxes(texts: list[str], n: int, flag: str = "--torso-box") -> list[np.ndarray] | None:
+    return _per_image(texts, n, flag, 4, "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1",
                       lambda v: v[2] >= v[0] and v[3] >= v[1])
 
 
@@ -214,6 +224,7 @@ def list_models() -> int:
 def export(args: argparse.Namespace) -> int:
     """`--export-onnx FILE`: the model's coarse network as ONNX (`onnx_export.export_onnx`); prints what it holds."""
     estimating = {"IMAGES": args.images, "--out": args.out, "--json": args.json, "--torso-box": args.box,
+                  "--person-box": args.person_box,
                   "--torso": args.torso, "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip,
                   "--scales": args.scales, "--merge": args.merge, "--two-pass": args.two_pass,
                   "--every": args.every != 1, "--list-models": args.list_models}
@@ -236,22 +247,22 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[..., Poses]:
-    """The command's one estimation call, `call(images, boxes=None, torso=None) -> Poses`: `estimate_frames` with
-    `FRAME_READOUT` under --two-pass, else `estimate` with the read-out flags."""
-    def call(images, boxes=None, torso=None) -> Poses:
+    """The command's one estimation call, `call(images, boxes=None, torso=None, person_boxes=None) -> Poses`:
+    `estimate_frames` with `FRAME_READOUT` under --two-pass, else `estimate` with the read-out flags."""
+    def call(images, boxes=None, torso=None, person_boxes=None) -> Poses:
         if args.two_pass:
             settings = {k: v for k, v in FRAME_READOUT.items() if k != "input_size"}  # the model's own input size
             return estimate_frames(images, r, torso=torso, **dict(settings, scales=scales, merge=merge))
         return estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
-                        scales=scales, merge=merge)
+                        scales=scales, merge=merge, person_boxes=person_boxes)
 
     return call
 
 
 def _video(args: argparse.Namespace, r, call: Callable[..., Poses]) -> int:
-    if len(args.images) != 1 or not args.out or args.box or args.torso or args.json:
-        raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --torso or --json "
-                         "(the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
+    if len(args.images) != 1 or not args.out or args.box or args.person_box or args.torso or args.json:
+        raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --person-box, "
+                         "--torso or --json (the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
     t0 = time.perf_counter()
     io.check_writable(args.out, "--out", kind="folder")
     video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call,
@@ -279,10 +290,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         io.check_writable(args.json, "--json")
     boxes = _boxes(args.box, len(args.images))
+    person = _boxes(args.person_box, len(args.images), "--person-box")
+    if boxes is not None and person is not None:
+        raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
     torso = _torso(args.torso, len(args.images))
-    if args.two_pass and (boxes is not None or args.flip or args.readout is not None or args.spatial == "off"):
-        raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --flip, "
-                         "--readout or --spatial off: the two passes' settings are FRAME_READOUT's)", "other flags too")
+    if args.two_pass and (boxes is not None or person is not None or args.flip or args.readout is not None
+                          or args.spatial == "off"):
+        raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --person-box, "
+                         "--flip, --readout or --spatial off: the two passes' settings are FRAME_READOUT's)",
+                         "other flags too")
     if torso is not None and not args.two_pass:
         raise InputError(None, "--torso", "only with --two-pass (otherwise --torso-box gives the person)", "--torso")
     default = FRAME_READOUT["scales"] if args.two_pass else (1.0,)
@@ -295,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     if args.every != 1:
         raise InputError(None, "--every", "only with a video", args.every)
     images = [read_image(p, "IMAGES") for p in args.images]
-    poses = call(images, boxes=boxes, torso=torso)
+    poses = call(images, boxes=boxes, torso=torso, person_boxes=person)
     flip = bool(args.flip or (args.two_pass and FRAME_READOUT["flip"]))
     pngs = _png_paths(Path(args.out), args.images) if args.out else []
     records = []
@@ -305,14 +321,18 @@ def run(args: argparse.Namespace) -> int:
                 draw(img, poses.points[i], poses.names, r.skeleton).save(tmp, format="PNG")
         records.append({"image": str(path), "width": int(img.shape[1]), "height": int(img.shape[0]),
                         "box": None if boxes is None else [float(v) for v in boxes[i]],
+                        "person_box": None if person is None else [float(v) for v in person[i]],
                         "torso": [float(v) for v in poses.torso[i]], **poses.as_dicts()[i]})
         print(f"{path}: {len(poses.names)} joints, mean confidence {float(poses.confidence[i].mean()):.2f}"
               + (f"; wrote {pngs[i]}" if pngs else ""))
+        if poses.warned[i]:
+            print(f"{path}: warning: {poses.warning(i)}")
     if args.json:
         io.write_json(args.json, {"run": str(args.model), "readout": poses.readout, "spatial": poses.spatial,
                                   "flip": flip, "scales": list(scales), "merge": merge,
                                   "two_pass": bool(args.two_pass),
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
+                                  "warn_below": poses.warn_below,
                                   "images": records, "png": [str(p) for p in pngs],
                                   "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})
     print(f"pose: {len(images)} image(s), read-out {poses.readout}"

@@ -289,7 +289,8 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     from convcorr_jax.pose import joints, recrop
     from convcorr_jax.pose import scales as pose_scales
     from convcorr_jax.pose.data import crop_images, flic_sample_affines, flic_split
-    from convcorr_jax.pose.two_pass import TORSO, _torso_points, estimate_frames, frame_input_size, train_statistics
+    from convcorr_jax.pose.recrop import TORSO
+    from convcorr_jax.pose.two_pass import _torso_points, estimate_frames, frame_input_size, train_statistics
 
     run = dataclasses.replace(load(flic_model), readout=None)  # the second pass's read-out: the paper's cascade
     tc = run.config
@@ -387,3 +388,97 @@ def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_model, flic
     want = [at[0.05][g] for g in mod.GROUPS] + [at[0.2]["Wrist"]]
     got = [float(v) for v in rows[0].split("|")[2:-2]]
     np.testing.assert_allclose(got, want, atol=0.051)  # the table's one decimal
+
+
+def test_person_boxes_find_the_torso_with_the_models_first_pass_then_crop_as_torso_boxes(flic_model, flic_root):
+    """`estimate(person_boxes=...)` on a FLIC model: the torso boxes are `person_boxes.torso_boxes` of one first
+    pass (PERSON_BOX, the model's torso ratio and read-out), and the joints are `estimate` on those torso boxes; a
+    None entry is the whole image; boxes and person_boxes together, or a model without its ratio, are refused."""
+    from convcorr_jax.pose import person_boxes as pb
+    from convcorr_jax.pose.recrop import TORSO
+
+    frames, boxes = _flic_test_people(flic_root, 3)
+    person = [np.array([b[0] - 30, b[1] - 40, b[2] + 30, b[3] + 60]) for b in boxes]
+    got = estimate(frames, flic_model, person_boxes=[person[0], person[1], None])
+    run = load(flic_model)
+    whole = np.array([0, 0, frames[2].shape[1] - 1, frames[2].shape[0] - 1], np.float64)
+    torso = pb.torso_boxes(run.params, run.config.model, frames, np.stack([person[0], person[1], whole]),
+                           run.frames.ratio, run.readout.name, TORSO)
+    np.testing.assert_allclose(got.torso_boxes, torso, atol=1e-3)
+    want = estimate(frames, flic_model, boxes=list(torso))
+    np.testing.assert_allclose(got.points, want.points, atol=1e-4)
+    with pytest.raises(InputError, match="not both"):
+        estimate(frames, flic_model, boxes=boxes, person_boxes=person)
+    with pytest.raises(InputError, match=r"person_boxes\[1\]"):
+        estimate(frames[:2], flic_model, person_boxes=[person[0], (5, 0, 4, 4)])
+    no_ratio = dataclasses.replace(run, frames=None)
+    with pytest.raises(InputError, match="ship_model"):
+        estimate(frames[0], no_ratio, person_boxes=[person[0]])
+
+
+def test_person_boxes_are_the_box_of_runs_not_trained_on_flic_torso_crops(synthetic_run):
+    img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    box = np.array([4.0, 6.0, 40.0, 44.0])
+    a, b = estimate(img, synthetic_run, person_boxes=[box]), estimate(img, synthetic_run, boxes=[box])
+    np.testing.assert_array_equal(a.points, b.points)
+    np.testing.assert_array_equal(a.torso_boxes[0], box.astype(np.float32))
+
+
+def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and_cli(flic_model, flic_root,
+                                                                                      tmp_path, capsys):
+    """A model's warn_below (readout.json) flags each person whose mean confidence is below it: `Poses.warned`,
+    the JSON's per-person "warning" and one CLI line per warned image; a threshold of 0 flags nobody."""
+    from convcorr_cli.main import main
+    from convcorr_jax.pose import readout as pose_readout
+    from convcorr_jax.pose import run_export
+
+    frames, boxes = _flic_test_people(flic_root, 2)
+    plain = estimate(frames, flic_model, boxes=boxes)
+    mean = plain.confidence.mean(-1)
+    choice, record = pose_readout.load(flic_model)
+    folder = tmp_path / "warned"
+    import shutil
+
+    shutil.copytree(flic_model, folder)
+    cut = float(mean.max() + mean.min()) / 2  # between the two people: the lower one is warned
+    run_export.set_readout(folder, dataclasses.replace(choice, warn_below=cut), record)
+    got = estimate(frames, folder, boxes=boxes)
+    assert got.warn_below == pytest.approx(cut)
+    np.testing.assert_array_equal(got.warned, mean < cut)
+    d = got.as_dicts()
+    low = int(np.argmin(mean))
+    assert d[low]["warning"].startswith("low confidence") and d[1 - low]["warning"] is None
+    assert d[low]["mean_confidence"] == pytest.approx(float(mean[low]), abs=1e-6)
+    paths = []
+    for i, f in enumerate(frames):
+        paths.append(tmp_path / f"f{i}.png")
+        Image.fromarray(f).save(paths[-1])
+    js = tmp_path / "p.json"
+    capsys.readouterr()
+    assert main(["pose", *map(str, paths), "--model", str(folder), "--json", str(js),
+                 *[f"--torso-box={','.join(map(str, b))}" for b in boxes]]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [ln for ln in out if "warning:" in ln] == [f"{paths[low]}: warning: {d[low]['warning']}"]
+    res = json.loads(js.read_text())
+    assert res["warn_below"] == pytest.approx(cut) and res["images"][low]["warning"] == d[low]["warning"]
+    run_export.set_readout(folder, dataclasses.replace(choice, warn_below=0.0), record)
+    assert not estimate(frames, folder, boxes=boxes).warned.any()
+
+
+def test_cli_person_box_is_estimate_with_person_boxes(flic_model, flic_root, tmp_path, capsys):
+    from convcorr_cli.main import main
+
+    frames, boxes = _flic_test_people(flic_root, 1)
+    person = np.array([boxes[0][0] - 20, boxes[0][1] - 30, boxes[0][2] + 20, boxes[0][3] + 50])
+    path, js = tmp_path / "f.png", tmp_path / "p.json"
+    Image.fromarray(frames[0]).save(path)
+    flag = "--person-box=" + ",".join(repr(float(v)) for v in person)
+    assert main(["pose", str(path), "--model", str(flic_model), flag, "--json", str(js)]) == 0
+    res = json.loads(js.read_text())["images"][0]
+    want = estimate(frames[0], flic_model, person_boxes=[person])
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in res["joints"]], want.points[0], atol=1e-3)
+    assert res["person_box"] == [float(v) for v in person] and len(res["torso_box"]) == 4
+    capsys.readouterr()
+    assert main(["pose", str(path), "--model", str(flic_model), flag, "--torso-box=1,2,30,40"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--person-box" in err[0] and "not both" in err[0]

@@ -55,10 +55,11 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.data import flic_people
 from convcorr_jax.data.pose_dataset import square_affines
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose import joints, person_boxes, predict
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose import shipped
+from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -98,7 +99,9 @@ class Poses:
     """Joints of N images: points float32 [N, K, 2] ((x, y) pixels of each input image), confidence float32 [N, K]
     (in [0, 1], module docstring), names [K], readout (the `predict` read-out used, e.g. "spatial_cascade"),
     spatial (whether the spatial model was applied), torso float32 [N, 2] (its conditioning point in image pixels:
-    the box's or the image's centre)."""
+    the box's or the image's centre); torso_boxes float32 [N, 4] or None: the torso boxes the crops were placed
+    around, given or found inside person boxes (NaN rows: none); warn_below: the model's warning threshold on a
+    person's mean confidence (`pose.readout.warning_threshold`, chosen on its validation split) or None."""
 
     points: np.ndarray
     confidence: np.ndarray
@@ -106,15 +109,38 @@ class Poses:
     readout: str
     spatial: bool
     torso: np.ndarray
+    torso_boxes: np.ndarray | None = None
+    warn_below: float | None = None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
 
+    @property
+    def warned(self) -> np.ndarray:
+        """bool [N]: the people whose mean joint confidence is below `warn_below` (all False without one)."""
+        if self.warn_below is None:
+            return np.zeros(len(self), bool)
+        return self.confidence.mean(-1) < self.warn_below
+
+    def warning(self, i: int) -> str | None:
+        """One line for person i when it is `warned`, else None."""
+        if not self.warned[i]:
+            return None
+        return (f"low confidence: mean {float(self.confidence[i].mean()):.2f} below {self.warn_below:.2f}, the "
+                "model's threshold (chosen on its validation split); the person may be unlike its training people")
+
     def as_dicts(self) -> list[dict[str, Any]]:
-        """One JSON-ready dict per image: {"joints": [{"name", "x", "y", "confidence"}, ...]}."""
-        return [{"joints": [{"name": n, "x": float(p[0]), "y": float(p[1]), "confidence": float(c)}
-                            for n, p, c in zip(self.names, pts, conf)]}
-                for pts, conf in zip(self.points, self.confidence)]
+        """One JSON-ready dict per image: {"joints": [{"name", "x", "y", "confidence"}, ...], "mean_confidence",
+        "warning" (`warning`: a line, or None)}, with "torso_box" [4] where the crops had one."""
+        out = []
+        for i, (pts, conf) in enumerate(zip(self.points, self.confidence)):
+            d: dict[str, Any] = {"joints": [{"name": n, "x": float(p[0]), "y": float(p[1]), "confidence": float(c)}
+                                            for n, p, c in zip(self.names, pts, conf)],
+                                 "mean_confidence": float(conf.mean()), "warning": self.warning(i)}
+            if self.torso_boxes is not None and np.all(np.isfinite(self.torso_boxes[i])):
+                d["torso_box"] = [float(v) for v in self.torso_boxes[i]]
+            out.append(d)
+        return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -222,14 +248,14 @@ def _as_images(images) -> list[np.ndarray]:
     return out
 
 
-def _as_boxes(boxes, n: int) -> list[np.ndarray | None]:
+def _as_boxes(boxes, n: int, name: str = "boxes") -> list[np.ndarray | None]:
     if boxes is None:
         return [None] * n
     if isinstance(boxes, np.ndarray) and boxes.ndim == 1:
         boxes = [boxes]
     boxes = list(boxes)
     if len(boxes) != n:
-        raise InputError("boxes", "boxes", f"{n} boxes (one per image, None for the whole image)", len(boxes))
+        raise InputError("estimate", name, f"{n} boxes (one per image, None for the whole image)", len(boxes))
     out = []
     for i, b in enumerate(boxes):
         if b is None:
@@ -237,10 +263,24 @@ def _as_boxes(boxes, n: int) -> list[np.ndarray | None]:
             continue
         a = np.asarray(b, np.float64)
         if a.shape != (4,) or not np.all(np.isfinite(a)) or a[2] < a[0] or a[3] < a[1]:
-            raise InputError("boxes", f"boxes[{i}]", "(x0, y0, x1, y1) pixels with x0 <= x1, y0 <= y1",
+            raise InputError("estimate", f"{name}[{i}]", "(x0, y0, x1, y1) pixels with x0 <= x1, y0 <= y1",
                              np.asarray(b).tolist() if np.ndim(b) else b)
         out.append(a)
     return out
+
+
+def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
+    """The torso box [4] inside each person box (None: the whole image) of a FLIC person-crop model
+    (`person_boxes.torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its frame
+    statistics); InputError naming `EXPORT_COMMAND` for a model without them."""
+    if run.frames is None:
+        raise InputError(run.path, "frame statistics", f"the model's torso-box ratio (made once from its FLIC "
+                         f"folder: {EXPORT_COMMAND})", "none")
+    whole = [np.array([0.0, 0.0, im.shape[1] - 1.0, im.shape[0] - 1.0]) for im in images]
+    person = np.stack([w if b is None else b for b, w in zip(boxes, whole)])
+    name = run.readout.name if run.readout is not None else pose_readout.DEFAULT_NAME
+    return list(person_boxes.torso_boxes(run.params, run.config.model, images, person, run.frames.ratio, name,
+                                         TORSO))
 
 
 def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
@@ -279,7 +319,7 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
 
 def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=None, spatial: bool | None = None,
              readout: str | None = None, batch: int = BATCH, flip: bool = False,
-             scales: Sequence[float] = (1.0,), merge: str = "mean") -> Poses:
+             scales: Sequence[float] = (1.0,), merge: str = "mean", person_boxes=None) -> Poses:
     """Joints of the person in each image from a trained run (module docstring).
 
     images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -287,6 +327,10 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       checkpoints/) or a `load`ed PoseRun.
     boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive pixels,
       FLIC runs: the person's torso box; other runs: the person's box.
+    person_boxes: instead of boxes: one box around the whole visible person per image (None entries: the whole
+      image), as detectors draw them. FLIC person-crop models find the torso inside it
+      (`pose.person_boxes`, settings chosen on FLIC's validation movies) and crop around that as training did;
+      other runs take it as their box.
     spatial: apply the run's spatial model (FLIC runs): None = as the model's validated read-out says, else when
       the run has one (FLIC runs); True = required, False = never.
     readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
@@ -296,8 +340,11 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       scale's points mapped back into the scale-1 input and merged (`pose.scales.combine`), the confidence the
       mean of the scales' peaks. merge: "mean" or "median" (of x and of y over the scales).
       `CROP_READOUT` holds the settings chosen for FLIC person crops.
-    Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K]).
+    Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K], the torso boxes used,
+    and `Poses.warned`: the people below the model's confidence threshold).
     """
+    if boxes is not None and person_boxes is not None:
+        raise InputError("estimate", "person_boxes", "boxes (torso boxes) or person_boxes, not both", "both")
     if readout is not None and readout not in predict.READOUTS:
         raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)} or None (the model's)", readout)
     if spatial not in (None, True, False):
@@ -310,6 +357,10 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     box_list = _as_boxes(boxes, len(imgs))
     r = load(model)
     tc = r.config
+    if person_boxes is not None:
+        box_list = _as_boxes(person_boxes, len(imgs), "person_boxes")
+        if tc.data == "flic" and tc.protocol == "person":
+            box_list = torso_inside(r, imgs, box_list)
     if readout is None:
         readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
         if spatial is None and r.readout is not None:
@@ -330,9 +381,11 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
         conf.append(preds[peak])
         affines.append(affine)
     xy = points[0] if scales == (1.0,) else pose_scales.combine(points, affines, base, merge)
+    used = np.array([np.full(4, np.nan) if b is None else b for b in box_list], np.float32)
     return Poses(predict.to_original(xy, base).astype(np.float32), np.mean(conf, axis=0).astype(np.float32),
-                 r.names, key, sp_model is not None, torso.astype(np.float32))
+                 r.names, key, sp_model is not None, torso.astype(np.float32), used,
+                 None if r.readout is None else r.readout.warn_below)
 
 
 __all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "estimate", "input_affines", "load",
-           "spatial_inputs_at", "spatial_model"]
+           "spatial_inputs_at", "spatial_model", "torso_inside"]

@@ -12,6 +12,9 @@ Test-time flip and crop scales are not part of the choice: they stay the caller'
 Rule (`RULE`), fixed before any run is scored: the highest mean PCK@0.05 over the rule's joint groups (FLIC:
 elbows and wrists, the joints the paper's cascade is for) on the validation split; a tie (to 0.1 point) goes to
 the earlier candidate in `candidates`' order (the cheaper read-out, without the spatial model first).
+Warning threshold (`warning_threshold`, `WARN_RULE`), chosen on the same people: a person whose mean joint
+confidence falls below it is flagged by `estimate` (`Poses.warned`): the 5th percentile of the mean confidence of
+the validation people the model gets right, so about one in twenty of the people it was made for is flagged.
 """
 
 from __future__ import annotations
@@ -22,29 +25,40 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from convcorr_jax import io
+import numpy as np
+
+from convcorr_jax import io, metrics
 from convcorr_jax.errors import InputError
 
 FILE = "readout.json"
 NAMES = ("coarse_refined", "cascade", "cascade_product")  # the read-outs a model chooses among (`pose.predict`)
 DEFAULT_NAME = "cascade"  # the read-out of a model with no validated choice (the paper's)
 ALPHA = 0.05
+WARN_QUANTILE = 0.05  # of the right people's mean confidence: the warning threshold
+RIGHT_ALPHA = 0.2  # a person is right when every scored joint of the rule's groups is within PCK@0.2
+WARN_RULE = ("the 5th percentile of the mean joint confidence (one crop, no flip, spatial model off) of the "
+             "validation people the model gets right (every scored joint of {groups} within PCK@0.2)")
 RULE = ("the highest mean PCK@0.05 over {groups} on the validation split; a tie to 0.1 point goes to the earlier "
         "candidate (coarse_refined, cascade, cascade_product; without the spatial model before with it)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Readout:
-    """name: one of `NAMES`; spatial: the model's spatial model applied (`pose.spatial`) before the read-out."""
+    """name: one of `NAMES`; spatial: the model's spatial model applied (`pose.spatial`) before the read-out;
+    warn_below: the warning threshold on a person's mean joint confidence (`warning_threshold`), None: no warning
+    (not part of the read-out's identity)."""
 
     name: str = DEFAULT_NAME
     spatial: bool = True
+    warn_below: float | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         if self.name not in NAMES:
             raise InputError("readout", "name", f"one of {list(NAMES)}", self.name)
         if self.spatial not in (True, False):
             raise InputError("readout", "spatial", "true or false", self.spatial)
+        if self.warn_below is not None and not 0 <= self.warn_below <= 1:
+            raise InputError("readout", "warn_below", "a confidence in [0, 1] or null", self.warn_below)
 
     @property
     def key(self) -> str:
@@ -77,21 +91,45 @@ def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str])
     return best
 
 
+def right_people(points: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.ndarray,
+                 joints: Sequence[int]) -> np.ndarray:
+    """bool [N]: the people whose every scored joint of `joints` is within `RIGHT_ALPHA` x norm (points, gt
+    [N, K, 2], scored [N, K], norm [N]); a person with none of them scored is not right."""
+    hits = metrics.pck_hits(points, gt, scored, norm, RIGHT_ALPHA)[:, list(joints)]
+    return np.all(np.nan_to_num(hits, nan=1.0) == 1.0, -1) & np.any(np.isfinite(hits), -1)
+
+
+def warning_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
+    """`WARN_QUANTILE` of the mean joint confidence (confidence [N, K] in [0, 1]) of the right people (right
+    [N] bool, `right_people`). InputError when no person is right."""
+    c = np.asarray(confidence, np.float64).mean(-1)[np.asarray(right, bool)]
+    if not c.size:
+        raise InputError("warning_threshold", "right", "at least one person the model gets right", 0)
+    return float(np.quantile(c, WARN_QUANTILE))
+
+
 def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str], described: str, split: str,
-           people: int, inputs: str) -> tuple[Readout, dict]:
+           people: int, inputs: str, warning: tuple[float, int] | None = None) -> tuple[Readout, dict]:
     """(`choose`'s read-out, readout.json's record): the rule with its groups `described` in words, the split and
     its number of people, the input the candidates were scored on, and every candidate's scores (percent, one
-    decimal; scores as fractions 0..1, as `choose` takes them)."""
+    decimal; scores as fractions 0..1, as `choose` takes them). warning: (`warning_threshold`, the number of right
+    people it came from), kept as the read-out's warn_below and the record's "warning"."""
     record = {"rule": RULE.format(groups=described), "split": split, "people": int(people), "input": inputs,
               "scores": {r.key: {g: round(100 * float(v), 1) for g, v in s.items()} for r, s in scores.items()}}
-    return choose(scores, groups), record
+    choice = choose(scores, groups)
+    if warning is not None:
+        record["warning"] = {"threshold": round(float(warning[0]), 4), "rule": WARN_RULE.format(groups=described),
+                             "right_people": int(warning[1])}
+        choice = dataclasses.replace(choice, warn_below=round(float(warning[0]), 4))
+    return choice, record
 
 
 def save(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
     """Write folder/readout.json: {"readout": {"name", "spatial"}, **record} (record: JSON-ready, e.g. "rule",
     "split", "scores"), atomically; returns its path."""
     path = Path(folder) / FILE
-    io.write_json(path, {"readout": dataclasses.asdict(choice), **dict(record)})
+    # the choice last: a record read back from readout.json has its old choice replaced
+    io.write_json(path, {**dict(record), "readout": dataclasses.asdict(choice)})
     return path
 
 
@@ -104,12 +142,13 @@ def load(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
     try:
         record = json.loads(path.read_text())
         r = record["readout"]
-        return Readout(str(r["name"]), bool(r["spatial"])), record
+        warn = r.get("warn_below")
+        return Readout(str(r["name"]), bool(r["spatial"]), None if warn is None else float(warn)), record
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(path, "readout", 'a JSON object {"readout": {"name", "spatial"}, ...}', str(e)) from None
     except InputError as e:
         raise InputError(path, f"readout.{e.field}", e.expected, e.got) from None
 
 
-__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RULE", "Readout", "candidates", "choose", "decide", "load",
-           "save"]
+__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
+           "candidates", "choose", "decide", "load", "right_people", "save", "warning_threshold"]

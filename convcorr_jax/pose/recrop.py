@@ -22,7 +22,28 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.data.flic import person_square
 from convcorr_jax.errors import InputError
+from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic_people import flic_affines
+from convcorr_jax.data.skeletons import Skeleton
+
+
+def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
+    """The joints that place the second-pass crop: the skeleton's "Shoulder" and "Hip" groups where it has both,
+    else its torso ends, else every joint.
+
+    Args:
+        skeleton: the run's skeleton.
+
+    Returns:
+        joint ids.
+    """
+    g = skeleton.groups
+    if "Shoulder" in g and "Hip" in g:
+        return tuple(g["Shoulder"]) + tuple(g["Hip"])
+    return tuple(skeleton.torso) if skeleton.torso is not None else tuple(range(skeleton.num_joints))
+
+
+TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 
 
 def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:

@@ -49,17 +49,22 @@ def rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
 def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Skeleton, mesh=None,
                    split: str = "held-out", preds: dict | None = None) -> tuple[pose_readout.Readout, dict]:
     """The read-out `pose.readout`'s rule chooses on the held-out people (one crop at the run's input, no flip,
-    without the spatial model), and readout.json's record (`pose_readout.decide`). preds: `predict.predict`'s
-    read-outs of held_out when the caller has them (training's evaluation), else predicted here."""
-    if preds is None:
-        preds = predict.predict(params, np.asarray(held_out.images), cfg.model, mesh=mesh)
+    without the spatial model), with its warning threshold (`pose_readout.warning_threshold` of the people the
+    chosen read-out gets right), and readout.json's record (`pose_readout.decide`). preds: `predict.predict`'s
+    read-outs and peaks of held_out when the caller has them (training's evaluation), else predicted here."""
+    if preds is None or "peak" not in preds:
+        preds = predict.predict(params, np.asarray(held_out.images), cfg.model, mesh=mesh, peaks=True)
     groups, about = rule_groups(skeleton)
     scored = held_out.visible & np.isfinite(held_out.norm)[:, None]
     scores = {r: {k: v / 100 for k, v in group_pck(preds[r.key], held_out.points, scored, held_out.norm, groups,
                                                     pose_readout.ALPHA).items()}
               for r in pose_readout.candidates(with_spatial=False)}
+    chosen = pose_readout.choose(scores, tuple(groups))
+    right = pose_readout.right_people(preds[chosen.key], held_out.points, scored, held_out.norm,
+                                      sorted({j for ids in groups.values() for j in ids}))
+    warning = (pose_readout.warning_threshold(preds["peak"], right), int(right.sum())) if right.any() else None
     return pose_readout.decide(scores, tuple(groups), about, split, len(held_out),
-                               f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip")
+                               f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip", warning)
 
 
 def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None

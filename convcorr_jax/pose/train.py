@@ -236,7 +236,8 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
     if n not in bounds or not len(held_out) or (run.evals and run.evals[-1]["step"] >= n):
         return
     score, alpha = data.headline(cfg.data)
-    preds = predict.predict(run.state["params"], held_out.images, cfg.model, mesh=run.mesh)  # scores and read-out
+    # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
+    preds = predict.predict(run.state["params"], held_out.images, cfg.model, mesh=run.mesh, peaks=True)
     ev = {"step": n, "stage": run.stage, "loss": run.loss,
           **evaluate(run.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
     run.evals.append(ev)

@@ -29,10 +29,10 @@ import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.data import skeletons
-from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.data import flic_people
 from convcorr_jax.pose import predict, recrop
+from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
@@ -40,23 +40,6 @@ from convcorr_jax.pose.estimation import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, 
                                           spatial_inputs_at, spatial_model)
 
 
-def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
-    """The joints that place the second-pass crop: the skeleton's "Shoulder" and "Hip" groups where it has both,
-    else its torso ends, else every joint.
-
-    Args:
-        skeleton: the run's skeleton.
-
-    Returns:
-        joint ids.
-    """
-    g = skeleton.groups
-    if "Shoulder" in g and "Hip" in g:
-        return tuple(g["Shoulder"]) + tuple(g["Hip"])
-    return tuple(skeleton.torso) if skeleton.torso is not None else tuple(range(skeleton.num_joints))
-
-
-TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
                  "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 FRAME_READOUT_CROP = 128  # the crop side FRAME_READOUT's input_size was chosen for (`flic`'s)
@@ -180,5 +163,5 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
                  points.astype(np.float32))
 
 
-__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "TORSO", "estimate_frames", "frame_input_size", "frame_statistics",
+__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "frame_input_size", "frame_statistics",
            "train_statistics"]

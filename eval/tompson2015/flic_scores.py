@@ -52,7 +52,7 @@ from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crop
 from convcorr_jax.pose.predict import READOUTS
 from convcorr_jax.pose.run_folder import load_run
 from convcorr_jax.pose.train_config import TrainConfig
-from convcorr_jax.pose.two_pass import TORSO
+from convcorr_jax.pose.recrop import TORSO
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table, percent, save_figure, score_about
 from convcorr_eval.tompson2015 import figures, paper
@@ -290,15 +290,22 @@ def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: s
     return {f"second_{k}": pose_scales.combine([p[k] for p in preds], affines, frame_affine, merge) for k in READOUTS}
 
 
-def readout_choice(res: dict, with_spatial: bool) -> tuple[pose_readout.Readout, dict]:
+def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Readout, dict] | None = None
+                   ) -> tuple[pose_readout.Readout, dict]:
     """The read-out `pose.readout`'s rule chooses from an `evaluate` result on the validation split (its
     "ablation" at PCK@0.05, FLIC's elbows and wrists), and the record readout.json keeps: the rule, the split, the
-    people, and every candidate's PCK@0.05 per joint group (percent)."""
+    people, and every candidate's PCK@0.05 per joint group (percent). saved: the run's stored choice, whose warning
+    threshold (chosen when the run was trained, `run_export.choose_readout`) is kept."""
     columns = (*paper.TABLE3_COLUMNS, "all")
     scores = {r: {g: res["ablation"][r.key][str(pose_readout.ALPHA)][g] for g in columns}
               for r in pose_readout.candidates(with_spatial)}
-    return pose_readout.decide(scores, ("Elbow", "Wrist"), "FLIC's elbows and wrists", "FLIC validation movies",
-                               res["n"], f"{res['protocol']} {res['image_size']} px, one crop, no flip")
+    choice, record = pose_readout.decide(scores, ("Elbow", "Wrist"), "FLIC's elbows and wrists",
+                                         "FLIC validation movies", res["n"],
+                                         f"{res['protocol']} {res['image_size']} px, one crop, no flip")
+    if saved is not None and "warning" in saved[1]:
+        record["warning"] = saved[1]["warning"]
+        choice = dataclasses.replace(choice, warn_below=saved[0].warn_below)
+    return choice, record
 
 
 def with_validated(res: dict, saved: tuple[pose_readout.Readout, dict] | None) -> dict:
@@ -412,7 +419,7 @@ def run(cfg: Config, ctx: Context) -> Result:
              and cfg.second_pass is None and not cfg.test_flip and tuple(cfg.test_scales) == (1.0,)
              and cfg.refine == "on" and cfg.spatial == "on")
     if cfg.split == "val" and plain and cfg.save_readout:
-        choice, record = readout_choice(res, with_spatial=True)
+        choice, record = readout_choice(res, with_spatial=True, saved=saved)
         saved = (choice, record)
         try:
             run_export.set_readout(cfg.run_dir, choice, record)

@@ -1,0 +1,152 @@
+"""Low-confidence warnings of a FLIC pose model (`Poses.warned`): the threshold chosen on FLIC's validation movies,
+and how often it fires and how warned people score against unwarned ones on FLIC test and on LSP-extended.
+
+  python bench/pose_warnings.py --flic FLIC --lspet LSPET [--model flic] [--write] [--limit N]
+
+Threshold (`pose.readout.warning_threshold`, the rule `WARN_RULE`): the 5th percentile of the mean joint confidence
+of the validation people the model gets right (both elbows and wrists within PCK@0.2), from `estimate` on their
+torso boxes, one crop, with the model's validated read-out: the input a run's training evaluates, so the threshold
+is the one `convcorr train pose` writes for new runs. `--write` stores it in the model folder's readout.json
+(`run_export.set_readout`). FLIC test is scored with torso boxes and with person boxes drawn from the joints
+(`person_boxes.boxes_from_joints`); LSP-extended (LSPET/images/im%05d.jpg with LSPET/joints.mat, LSP's 14 joints:
+whole bodies in sports, which the upper-body model never saw) with person boxes drawn the same way from every
+labelled joint, its shoulders, elbows, wrists and hips scored against the model's and normalised as FLIC's
+(|left shoulder - right hip|). Prints, per input: people, warned %, and for unwarned and warned people PCK@0.2 of
+elbows and wrists and PCK@0.05 of every scored joint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from convcorr_jax import geometry, metrics, runinfo
+from convcorr_jax.data.flic_people import flic_torso_norm
+from convcorr_jax.data.lsp import read_lsp_joints
+from convcorr_jax.data.skeletons import FLIC
+from convcorr_jax.data.types import load_image
+from convcorr_jax.pose import data as pose_data
+from convcorr_jax.pose import person_boxes as pb
+from convcorr_jax.pose import readout as pose_readout
+from convcorr_jax.pose import run_export
+from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
+
+SIZE = 288  # FLIC's points are scored in the frame inputs of this side (PCK is invariant to the uniform scale)
+ARMS = tuple(FLIC.groups["Elbow"]) + tuple(FLIC.groups["Wrist"])
+# FLIC joint -> LSP joint (lsho lelb lwri rsho relb rwri lhip rhip; LSP has no eyes or nose)
+LSP_OF_FLIC = {0: 9, 1: 10, 2: 11, 3: 8, 4: 7, 5: 6, 6: 3, 7: 2}
+
+
+@dataclasses.dataclass
+class People:
+    """Images with their ground truth in FLIC's joint order: gt [N, 11, 2] and visible [N, 11] in the pixels the
+    predictions are mapped into by `affine` [N, 2, 3] (identity: image pixels), norm [N], torso / person boxes."""
+
+    frames: list
+    gt: np.ndarray
+    visible: np.ndarray
+    norm: np.ndarray
+    affine: np.ndarray
+    torso: list | None
+    person: np.ndarray
+
+
+def flic_people(root: str, split: str, limit: int | None) -> People:
+    samples = pose_data.flic_split(root, split)[:limit]
+    gt, visible, _ = pose_data.flic_ground_truth(samples, SIZE, protocol="frame")
+    affine, _ = pose_data.flic_sample_affines(samples, SIZE, protocol="frame")
+    return People([load_image(s.image_path) for s in samples], np.nan_to_num(gt), visible, flic_torso_norm(gt),
+                  affine, [np.asarray(s.extras["torso_box"], np.float64) for s in samples],
+                  pb.boxes_from_joints(np.stack([s.points for s in samples])))
+
+
+def lspet_people(root: str, limit: int | None) -> People:
+    coords, flag, layout = read_lsp_joints(Path(root) / "joints.mat")
+    paths = sorted((Path(root) / "images").glob("im*.jpg"))[:limit]
+    n = len(paths)
+    pts = coords[:n] - 1.0  # 1-based -> 0-based
+    seen = flag[:n] == 1 if layout == "lspet" else flag[:n] == 0
+    pts = np.where(seen[..., None], pts, np.nan)
+    gt = np.full((n, FLIC.num_joints, 2), np.nan)
+    for f, j in LSP_OF_FLIC.items():
+        gt[:, f] = pts[:, j]
+    visible = np.all(np.isfinite(gt), -1)
+    return People([load_image(p) for p in paths], np.nan_to_num(gt), visible, flic_torso_norm(gt),
+                  np.tile(np.eye(2, 3), (n, 1, 1)), None, pb.boxes_from_joints(pts))
+
+
+def in_frames(people: People, points: np.ndarray) -> np.ndarray:
+    return np.asarray(geometry.transform_points(np.asarray(points, np.float64), people.affine))
+
+
+def threshold(model: str, val: People, write: bool) -> float:
+    run = load(model)
+    poses = estimate(val.frames, run, boxes=val.torso)
+    scored = val.visible & np.isfinite(val.norm)[:, None]
+    right = pose_readout.right_people(in_frames(val, poses.points), val.gt, scored, val.norm, ARMS)
+    t = pose_readout.warning_threshold(poses.confidence, right)
+    print(f"threshold {t:.4f} from {int(right.sum())} right people of {len(right)} (stored: {run.readout.warn_below})",
+          flush=True)
+    if write:
+        choice, record = pose_readout.load(run.path)
+        record = {k: v for k, v in record.items() if k != "readout"}
+        record["warning"] = {"threshold": round(t, 4), "rule": pose_readout.WARN_RULE.format(
+            groups="FLIC's elbows and wrists"), "right_people": int(right.sum()),
+            "input": "FLIC validation movies, torso boxes, one crop, no flip"}
+        run_export.set_readout(run.path, dataclasses.replace(choice, warn_below=round(t, 4)), record)
+        print(f"wrote {run.path / pose_readout.FILE}", flush=True)
+    return t
+
+
+def report(label: str, people: People, poses, warn_below: float) -> str:
+    pred = in_frames(people, poses.points)
+    scored = people.visible & np.isfinite(people.norm)[:, None]
+    warned = poses.confidence.mean(-1) < warn_below
+    cells = []
+    for group in (~warned, warned):
+        at2 = metrics.pck_hits(pred[group], people.gt[group], scored[group], people.norm[group], 0.2)
+        at05 = metrics.pck_hits(pred[group], people.gt[group], scored[group], people.norm[group], 0.05)
+        if not group.any():
+            cells += ["-", "-", "-"]
+            continue
+        cells += [f"{100 * np.nanmean(at2[:, list(FLIC.groups['Elbow'])]):.1f}",
+                  f"{100 * np.nanmean(at2[:, list(FLIC.groups['Wrist'])]):.1f}", f"{100 * np.nanmean(at05):.1f}"]
+    return (f"| {label} | {len(warned)} | {100 * warned.mean():.1f} | {np.mean(poses.confidence):.2f} | "
+            + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--flic", required=True, help="FLIC folder (examples.mat + images/)")
+    p.add_argument("--lspet", required=True, help="LSP-extended folder (joints.mat + images/)")
+    p.add_argument("--model", default="flic", help="a shipped model or a FLIC person-crop model folder")
+    p.add_argument("--write", action="store_true", help="store the threshold in the model folder's readout.json")
+    p.add_argument("--limit", type=int, default=None, help="the first N people of each set only (a smoke run)")
+    a = p.parse_args(argv)
+    with runinfo.timed() as total:
+        print(runinfo.header("pose warnings", {"model": a.model, "limit": a.limit, "margin": pb.JOINTS_MARGIN,
+                                               "PERSON_BOX": pb.PERSON_BOX, "quantile": pose_readout.WARN_QUANTILE},
+                             0), flush=True)
+        t = threshold(a.model, flic_people(a.flic, "val", a.limit), a.write)
+        run = load(a.model)
+        lines = ["| input | people | warned % | mean confidence | unwarned Elbow@0.2 | Wrist@0.2 | all@0.05 | "
+                 "warned Elbow@0.2 | Wrist@0.2 | all@0.05 |", "|---" * 10 + "|"]
+        test = flic_people(a.flic, "test", a.limit)
+        lspet = lspet_people(a.lspet, a.limit)
+        for label, people, kw in (("FLIC test, torso boxes", test, {"boxes": test.torso}),
+                                  ("FLIC test, torso boxes, CROP_READOUT", test, {"boxes": test.torso,
+                                                                                  **CROP_READOUT}),
+                                  ("FLIC test, person boxes", test, {"person_boxes": list(test.person)}),
+                                  ("LSP-extended, person boxes", lspet, {"person_boxes": list(lspet.person)})):
+            lines.append(report(label, people, estimate(people.frames, run, **kw), t))
+            print(lines[-1], flush=True)
+    print("\n".join(lines))
+    print(f"wall time {total['seconds']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

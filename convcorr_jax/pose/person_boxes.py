@@ -1,0 +1,96 @@
+"""The torso inside a person box, for models trained on FLIC person crops (Tompson et al.'s crops around the torso).
+
+A person box is drawn around the whole visible person, as detectors and annotation tools draw it; FLIC's models
+crop around the *torso* box (shoulders to hips). `torso_boxes` finds the torso inside each person box in one pass
+of the model itself, then `estimate` crops around it exactly as training did:
+
+    torso = torso_boxes(run, images, person_boxes)   # [N, 4] (x0, y0, x1, y1) pixels of each image
+    poses = estimate(images, run, boxes=torso)        # what `estimate(images, run, person_boxes=...)` does
+
+First pass (`first_affines`): the square of `side` x the person box's longer side, centred on the box's centre
+moved down by `shift` x its height, read at the model's input size with its validated read-out (spatial model off).
+Torso box (`torso_from_points`): the tight box of the predicted shoulders and hips (`recrop.TORSO`'s joints),
+scaled about its centre by the model's torso-box ratio (`recrop.box_ratio` of its training people, kept with its
+frame statistics) x `scale`: the size of the torso boxes the model was trained around.
+`PERSON_BOX` holds the settings chosen on FLIC's validation movies with person boxes made from each person's
+labelled joints (`bench/pose_person_boxes.py`, bench/RESULTS_pose.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.data.pose_dataset import square_affines
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import predict, recrop
+
+# chosen on FLIC's validation movies (bench/pose_person_boxes.py; the rule: the highest mean of elbow and wrist
+# PCK@0.05 of the final estimate with the model's plain read-out, one crop)
+PERSON_BOX = {"side": 1.25, "shift": 0.0, "scale": 1.0}
+# how bench/pose_person_boxes.py draws a person box from a person's labelled joints: their tight box, each side
+# moved out by this fraction of its longer side (detector boxes hold the whole head and some margin)
+JOINTS_MARGIN = 0.15
+
+
+def check_settings(side: float, shift: float, scale: float) -> None:
+    """InputError naming the first setting out of range: side > 0, |shift| < 1, scale > 0 (all finite)."""
+    for name, value, ok, expected in (("side", side, side > 0, "> 0"), ("shift", shift, abs(shift) < 1, "in (-1, 1)"),
+                                      ("scale", scale, scale > 0, "> 0")):
+        if not (np.isfinite(value) and ok):
+            raise InputError("person_boxes", name, f"a finite number {expected}", value)
+
+
+def first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float) -> np.ndarray:
+    """Image -> first-pass input affines float64 [N, 2, 3]: squares of side x each box's longer side (pixels,
+    x1 - x0 + 1 or y1 - y0 + 1) centred on the box's centre + (0, shift x its height), resized to size px.
+    person_boxes [N, 4] (x0, y0, x1, y1, 0-based inclusive pixels)."""
+    b = np.asarray(person_boxes, np.float64).reshape(-1, 4)
+    wh = b[:, 2:] - b[:, :2] + 1
+    centres = (b[:, :2] + b[:, 2:]) / 2 + np.stack([np.zeros(len(b)), shift * wh[:, 1]], -1)
+    return square_affines(centres, side * wh.max(-1), size)
+
+
+def torso_from_points(points: np.ndarray, torso: tuple[int, ...], ratio: float, scale: float) -> np.ndarray:
+    """Torso boxes float64 [N, 4]: the tight box of points[:, torso] (points [N, K, 2] image pixels) scaled about
+    its centre by ratio x scale, so that its longer side is ratio x scale x the joints' box's (`recrop.box_ratio`:
+    annotated torso boxes over their joints' boxes)."""
+    box = recrop.torso_boxes(points, torso)
+    centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2] + 1) / 2 * (ratio * scale)
+    return np.concatenate([centre - half + 0.5, centre + half - 0.5], -1)
+
+
+def torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.ndarray, ratio: float, readout: str,
+                torso: tuple[int, ...], side: float = PERSON_BOX["side"], shift: float = PERSON_BOX["shift"],
+                scale: float = PERSON_BOX["scale"], batch: int = 8) -> np.ndarray:
+    """The torso box float64 [N, 4] inside each person box (module docstring).
+
+    Args:
+        params, cfg: a FLIC person-crop model's parameters and `ModelConfig`.
+        images: N uint8 RGB images [H, W, 3] (any sizes).
+        person_boxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels, one around each image's person.
+        ratio: the model's torso-box ratio (`shipped.FrameStatistics.ratio`).
+        readout: the `predict` read-out of the first pass (without the spatial model).
+        torso: the joints whose tight box is the torso (`recrop.TORSO`).
+        side, shift, scale: the first pass's square and the torso box's scale (`PERSON_BOX`).
+
+    Returns:
+        [N, 4] torso boxes in image pixels, to crop around as training did (`data.flic_affines`).
+    """
+    check_settings(side, shift, scale)
+    affine = first_affines(person_boxes, cfg.image_size, side, shift)
+    crops = geometry.crop_each(images, affine, cfg.image_size, border="constant")
+    first = predict.predict(params, crops, cfg, batch=batch)[readout]
+    return torso_from_points(predict.to_original(first, affine), torso, ratio, scale)
+
+
+def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.ndarray:
+    """Person boxes float64 [N, 4] drawn from labelled joints [N, K, 2] (NaN: unlabelled) as a detector would draw
+    them: the joints' tight box, each side moved out by margin x its longer side."""
+    box = geometry.points_box(np.asarray(points, np.float64))
+    pad = margin * np.max(box[:, 2:] - box[:, :2], -1, keepdims=True)
+    return np.concatenate([box[:, :2] - pad, box[:, 2:] + pad], -1)
+
+
+__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "check_settings", "first_affines",
+           "torso_boxes", "torso_from_points"]

@@ -1,0 +1,91 @@
+"""`pose.person_boxes` (the torso inside a whole-person box) and `pose.readout`'s warning threshold, against
+hand-computed values."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from convcorr_jax import geometry
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import person_boxes as pb
+from convcorr_jax.pose import readout as pose_readout
+from convcorr_jax.pose.estimation import Poses
+
+
+def test_first_affines_are_squares_of_side_times_the_longer_side_about_the_shifted_centre():
+    box = np.array([[10.0, 20.0, 49.0, 99.0]])  # 40 x 80 px
+    a = pb.first_affines(box, 64, side=1.5, shift=0.25)
+    # centre (29.5, 59.5) + (0, 0.25 * 80) = (29.5, 79.5); side 1.5 * 80 = 120
+    corners = geometry.transform_points(np.array([[[29.5 - 60, 79.5 - 60], [29.5 + 60, 79.5 + 60]]]), a)
+    np.testing.assert_allclose(np.asarray(corners)[0], [[-0.5, -0.5], [63.5, 63.5]], atol=1e-9)
+
+
+def test_torso_from_points_scales_the_torso_joints_box_about_its_centre():
+    pts = np.full((1, 11, 2), np.nan)
+    pts[0, [0, 3, 6, 7]] = [[10, 10], [30, 10], [12, 50], [28, 50]]  # shoulders and hips; the rest unlabelled
+    got = pb.torso_from_points(pts, (0, 3, 6, 7), ratio=1.0, scale=1.0)
+    np.testing.assert_allclose(got, [[10, 10, 30, 50]])  # the tight box itself
+    got = pb.torso_from_points(pts, (0, 3, 6, 7), ratio=0.5, scale=2.0)
+    np.testing.assert_allclose(got, [[10, 10, 30, 50]])
+    got = pb.torso_from_points(pts, (0, 3, 6, 7), ratio=1.0, scale=2.0)
+    # centre (20, 30), extent (21, 41) -> (42, 82): inclusive bounds centre -/+ (extent - 1) / 2
+    np.testing.assert_allclose(got, [[20 - 20.5, 30 - 40.5, 20 + 20.5, 30 + 40.5]])
+
+
+def test_boxes_from_joints_move_each_side_out_by_the_margin_of_the_longer_side():
+    pts = np.array([[[0.0, 0.0], [20.0, 100.0], [np.nan, np.nan]]])
+    np.testing.assert_allclose(pb.boxes_from_joints(pts, 0.1), [[-10, -10, 30, 110]])
+
+
+@pytest.mark.parametrize("bad", [{"side": 0.0}, {"shift": 1.0}, {"scale": -1.0}, {"side": float("nan")}])
+def test_bad_settings_are_one_error_naming_the_setting(bad):
+    settings = {**pb.PERSON_BOX, **bad}
+    name = next(iter(bad))
+    with pytest.raises(InputError, match=name):
+        pb.check_settings(settings["side"], settings["shift"], settings["scale"])
+
+
+def test_right_people_need_every_scored_arm_joint_within_02():
+    gt = np.zeros((3, 2, 2))
+    norm = np.array([10.0, 10.0, 10.0])
+    pred = gt.copy()
+    pred[1, 1] = [2.5, 0]  # 0.25 x norm: wrong
+    pred[2, 1] = [9.0, 9.0]  # unscored
+    scored = np.array([[True, True], [True, True], [True, False]])
+    np.testing.assert_array_equal(pose_readout.right_people(pred, gt, scored, norm, (0, 1)), [True, False, True])
+    none = np.zeros((3, 2), bool)
+    assert not pose_readout.right_people(pred, gt, none, norm, (0, 1)).any()
+
+
+def test_warning_threshold_is_the_5th_percentile_of_the_right_peoples_mean_confidence():
+    conf = np.stack([np.full(4, v) for v in np.linspace(0, 1, 101)])
+    right = np.ones(101, bool)
+    right[:50] = False  # the right people's means: 0.50 ... 1.00
+    assert pose_readout.warning_threshold(conf, right) == pytest.approx(np.quantile(np.linspace(0.5, 1, 51), 0.05))
+    with pytest.raises(InputError, match="right"):
+        pose_readout.warning_threshold(conf, np.zeros(101, bool))
+
+
+def test_decide_keeps_the_threshold_in_the_readout_and_its_record(tmp_path):
+    scores = {pose_readout.Readout("cascade", False): {"Elbow": 0.5, "Wrist": 0.4}}
+    choice, record = pose_readout.decide(scores, ("Elbow", "Wrist"), "elbows and wrists", "val", 10, "crops",
+                                         (0.31234, 7))
+    assert choice.warn_below == 0.3123 and record["warning"]["right_people"] == 7
+    assert choice == pose_readout.Readout("cascade", False)  # the threshold is not part of the read-out's identity
+    pose_readout.save(tmp_path, choice, record)
+    loaded, rec = pose_readout.load(tmp_path)
+    assert loaded.warn_below == 0.3123 and rec["warning"]["threshold"] == 0.3123
+    with pytest.raises(InputError, match="warn_below"):
+        pose_readout.Readout("cascade", False, 1.5)
+
+
+def test_poses_warn_only_below_the_threshold():
+    conf = np.array([[0.2, 0.4], [0.6, 0.8]], np.float32)
+    p = Poses(np.zeros((2, 2, 2), np.float32), conf, ("a", "b"), "cascade", False, np.zeros((2, 2), np.float32))
+    assert not p.warned.any() and p.as_dicts()[0]["warning"] is None  # no threshold: no warning
+    p = dataclasses.replace(p, warn_below=0.5)
+    np.testing.assert_array_equal(p.warned, [True, False])
+    assert "0.30 below 0.50" in p.warning(0) and p.warning(1) is None
