@@ -56,12 +56,12 @@ class Scorer:
         return [at05[g] for g in GROUPS] + [at2["Elbow"], at2["Wrist"]]
 
 
-def grid(s: Scorer, run) -> list[str]:
+def grid(s: Scorer, run, values: dict) -> list[str]:
     readout = run.readout.name if run.readout is not None else "cascade"
     lines = ["| side | shift | scale | " + " | ".join(GROUPS) + " | Elbow@0.2 | Wrist@0.2 | rule |",
              "|---" * (len(GROUPS) + 6) + "|"]
     best, best_v = None, -1.0
-    for side, shift, scale in itertools.product(GRID["side"], GRID["shift"], GRID["scale"]):
+    for side, shift, scale in itertools.product(values["side"], values["shift"], values["scale"]):
         torso = pb.torso_boxes(run.params, run.config.model, s.frames, s.person, run.frames.ratio, readout, TORSO,
                                side, shift, scale)
         v = s.row(estimate(s.frames, run, boxes=list(torso)).points)
@@ -75,7 +75,7 @@ def grid(s: Scorer, run) -> list[str]:
     return lines
 
 
-def score(s: Scorer, run) -> list[str]:
+def score(s: Scorer, run, one_crop: bool) -> list[str]:
     calls = {
         "torso boxes, one crop": lambda: estimate(s.frames, run, boxes=s.torso),
         "person boxes, one crop": lambda: estimate(s.frames, run, person_boxes=list(s.person)),
@@ -84,6 +84,8 @@ def score(s: Scorer, run) -> list[str]:
     }
     lines = ["| input | " + " | ".join(GROUPS) + " | Elbow@0.2 | Wrist@0.2 | s |", "|---" * (len(GROUPS) + 4) + "|"]
     for label, call in calls.items():
+        if one_crop and "CROP_READOUT" in label:
+            continue
         with runinfo.timed() as wall:
             poses = call()
         lines.append(f"| {label} | " + " | ".join(f"{x:.1f}" for x in s.row(poses.points))
@@ -99,17 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--grid", action="store_true", help="choose the settings (validation movies only)")
     p.add_argument("--limit", type=int, default=None, help="the first N people only (a smoke run)")
+    p.add_argument("--one-crop", action="store_true", help="score the one-crop rows only (not CROP_READOUT's)")
+    for k in GRID:
+        p.add_argument(f"--{k}", default=None, metavar="V1,V2,...", help=f"the grid's {k} values (default {GRID[k]})")
     a = p.parse_args(argv)
+    values = {k: GRID[k] if getattr(a, k) is None else tuple(float(v) for v in getattr(a, k).split(","))
+              for k in GRID}
     if a.grid and a.split != "val":
         p.error("--grid chooses settings: on the validation movies only (--split val)")
     run = load(a.model)
     with runinfo.timed() as total:
         s = Scorer(a.root, a.split, a.limit)
         print(runinfo.header("person boxes on FLIC", {"model": a.model, "split": a.split, "people": len(s.samples),
-                                                      "margin": pb.JOINTS_MARGIN, "grid": GRID if a.grid else None,
+                                                      "margin": pb.JOINTS_MARGIN, "grid": values if a.grid else None,
                                                       "PERSON_BOX": pb.PERSON_BOX, "CROP_READOUT": CROP_READOUT}, 0),
               flush=True)
-        lines = grid(s, run) if a.grid else score(s, run)
+        lines = grid(s, run, values) if a.grid else score(s, run, a.one_crop)
     print("\n".join(lines))
     print(f"wall time {total['seconds']:.1f} s")
     return 0

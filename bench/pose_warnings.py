@@ -11,8 +11,8 @@ is the one `convcorr train pose` writes for new runs. `--write` stores it in the
 (`person_boxes.boxes_from_joints`); LSP-extended (LSPET/images/im%05d.jpg with LSPET/joints.mat, LSP's 14 joints:
 whole bodies in sports, which the upper-body model never saw) with person boxes drawn the same way from every
 labelled joint, its shoulders, elbows, wrists and hips scored against the model's and normalised as FLIC's
-(|left shoulder - right hip|). Prints, per input: people, warned %, and for unwarned and warned people PCK@0.2 of
-elbows and wrists and PCK@0.05 of every scored joint.
+(|left shoulder - right hip|). Prints, per input: people, warned %, and for all, unwarned and warned people PCK@0.2
+of elbows and wrists and PCK@0.05 of every scored joint.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def report(label: str, people: People, poses, warn_below: float) -> str:
     scored = people.visible & np.isfinite(people.norm)[:, None]
     warned = poses.confidence.mean(-1) < warn_below
     cells = []
-    for group in (~warned, warned):
+    for group in (np.ones_like(warned), ~warned, warned):
         at2 = metrics.pck_hits(pred[group], people.gt[group], scored[group], people.norm[group], 0.2)
         at05 = metrics.pck_hits(pred[group], people.gt[group], scored[group], people.norm[group], 0.05)
         if not group.any():
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="flic", help="a shipped model or a FLIC person-crop model folder")
     p.add_argument("--write", action="store_true", help="store the threshold in the model folder's readout.json")
     p.add_argument("--limit", type=int, default=None, help="the first N people of each set only (a smoke run)")
+    p.add_argument("--lspet-limit", type=int, default=None, help="the first N LSP-extended images only")
+    p.add_argument("--one-crop", action="store_true", help="leave out the CROP_READOUT row")
     a = p.parse_args(argv)
     with runinfo.timed() as total:
         print(runinfo.header("pose warnings", {"model": a.model, "limit": a.limit, "margin": pb.JOINTS_MARGIN,
@@ -132,15 +134,18 @@ def main(argv: list[str] | None = None) -> int:
                              0), flush=True)
         t = threshold(a.model, flic_people(a.flic, "val", a.limit), a.write)
         run = load(a.model)
-        lines = ["| input | people | warned % | mean confidence | unwarned Elbow@0.2 | Wrist@0.2 | all@0.05 | "
-                 "warned Elbow@0.2 | Wrist@0.2 | all@0.05 |", "|---" * 10 + "|"]
+        lines = ["| input | people | warned % | mean confidence | all: Elbow@0.2 | Wrist@0.2 | all@0.05 | "
+                 "unwarned: Elbow@0.2 | Wrist@0.2 | all@0.05 | warned: Elbow@0.2 | Wrist@0.2 | all@0.05 |",
+                 "|---" * 13 + "|"]
         test = flic_people(a.flic, "test", a.limit)
-        lspet = lspet_people(a.lspet, a.limit)
+        lspet = lspet_people(a.lspet, a.lspet_limit or a.limit)
         for label, people, kw in (("FLIC test, torso boxes", test, {"boxes": test.torso}),
                                   ("FLIC test, torso boxes, CROP_READOUT", test, {"boxes": test.torso,
                                                                                   **CROP_READOUT}),
                                   ("FLIC test, person boxes", test, {"person_boxes": list(test.person)}),
                                   ("LSP-extended, person boxes", lspet, {"person_boxes": list(lspet.person)})):
+            if a.one_crop and "CROP_READOUT" in label:
+                continue
             lines.append(report(label, people, estimate(people.frames, run, **kw), t))
             print(lines[-1], flush=True)
     print("\n".join(lines))

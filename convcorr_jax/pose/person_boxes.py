@@ -27,7 +27,7 @@ from convcorr_jax.pose import predict, recrop
 
 # chosen on FLIC's validation movies (bench/pose_person_boxes.py; the rule: the highest mean of elbow and wrist
 # PCK@0.05 of the final estimate with the model's plain read-out, one crop)
-PERSON_BOX = {"side": 1.25, "shift": 0.0, "scale": 1.0}
+PERSON_BOX = {"side": 1.0, "shift": 0.0, "scale": 0.8}
 # how bench/pose_person_boxes.py draws a person box from a person's labelled joints: their tight box, each side
 # moved out by this fraction of its longer side (detector boxes hold the whole head and some margin)
 JOINTS_MARGIN = 0.15
