@@ -140,3 +140,18 @@ def test_every_built_in_backbone_declares_the_geometry_of_its_trace(name):
     traced = registry.check(name)
     assert traced == {t: bb.geometry.get(t) for t in bb.taps}
     assert set(bb.spatial_taps) == {t for t, rf in traced.items() if rf is not None}
+
+
+def test_calls_are_read_through_and_loops_are_not_guessed():
+    """A max pool 3/2 as lax.reduce_window (its initial value another operand): (3, 2, 1); the same map through
+    jax.checkpoint: read through; through a loop of shifts: unreadable, though its stride still comes from shapes."""
+    from jax import lax
+
+    def forward(params, x):
+        y = lax.reduce_window(x, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "VALID")
+        shifted = lax.fori_loop(0, 3, lambda i, v: jnp.pad(v, ((0, 0), (1, 1), (1, 1), (0, 0)))[:, :-2, :-2], y)
+        return {"pool": y, "remat": jax.checkpoint(lambda v: v * 2)(y), "loop": shifted}
+
+    t = trace("loops", forward, {}, (32, 32))
+    assert t["pool"].rf == t["remat"].rf == RF(3, 2, 1.0)
+    assert t["loop"].rf is None and t["loop"].stride == 2 and t["loop"].shape == (1, 15, 15, 3)

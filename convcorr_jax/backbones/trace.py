@@ -40,6 +40,8 @@ ELEMENTWISE = frozenset(
     "logistic lt max min mul ne neg nextafter not or pow real reduce_precision rem round rsqrt select_n sign sin "
     "sinh sqrt square stop_gradient sub tan tanh xor".split())
 TRACED = "traced"  # a tap declared by its name alone: map or vector, stride and receptive field all from the trace
+CALLS = frozenset("jit pjit closed_call core_call custom_jvp_call custom_vjp_call custom_vjp_call_jaxpr checkpoint "
+                  "remat remat2".split())
 REDUCTIONS = frozenset("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin".split())
 
 
@@ -162,10 +164,14 @@ def _dot(eqn, deps: list[_Dep | None]) -> _Dep:
 
 
 def _inner(eqn):
-    """The nested program of a call-like operation (jit, custom_jvp_call, ...) taking the same operands."""
+    """The nested program of a call (jit, custom derivatives, remat) taking the same operands; None for any other
+    operation (a loop's body is not one pass)."""
+    if eqn.primitive.name not in CALLS:
+        return None
     for v in eqn.params.values():
         inner = getattr(v, "jaxpr", v)
-        if hasattr(inner, "eqns") and len(inner.invars) == len(eqn.invars):
+        if hasattr(inner, "eqns") and len(inner.invars) == len(eqn.invars) and len(inner.outvars) == len(
+                eqn.outvars):
             return inner
     return None
 
@@ -187,8 +193,8 @@ def _walk(jaxpr, deps_in: list[_Dep | None]) -> list[_Dep | None]:
             out = _walk(inner, deps)
         elif name == "conv_general_dilated":
             out = [_conv(eqn, deps)]
-        elif name.startswith("reduce_window") and len(live) == len(deps) == 1 and live[0].axes is not None:
-            out = [_reduce_window(eqn, live[0])]
+        elif name.startswith("reduce_window") and len(live) == 1 and deps[0] is not None and live[0].axes:
+            out = [_reduce_window(eqn, live[0])]  # its other operands: the initial values
         elif name in ("slice", "pad") and deps[0] is not None and deps[0].rf is not None:
             out = [_slice_or_pad(eqn, deps[0])]
         elif name == "dot_general":
