@@ -10,7 +10,8 @@ Writes:
             null for a point off A), "confidence" (cosine similarity of the features at both ends, 0..1, null
             where none), the images, config, backbone, weights, versions, seconds}
   FIG.png   (default: OUT.json with .png) A and B side by side, each point's source and transferred position in
-            one colour, joined by a line, with a legend.
+            one colour, joined by a line, with a legend. Without matplotlib (the `report` extra) the JSON is still
+            written, its "figure" null, and one line on stderr says the figure was skipped and what to install.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from convcorr_jax.correspondence import PointTransferConfig, transfer_points
 from convcorr_jax.correspondence.point_config import METHODS
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
-from convcorr_jax.optional import require
+from convcorr_jax.optional import MissingExtra, require
 
 CONFIDENCE = ("cosine similarity of the backbone features at the source point (A) and at the transferred point (B), "
               "0..1; null where a point has none")
@@ -124,7 +126,6 @@ def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarra
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    require("matplotlib", "report", "the figure (--figure)")
     out, fig = default_outputs(args.points, args.image_b, args.out, args.figure)
     io.check_writable(out, "--out")
     io.check_writable(fig, "--figure")
@@ -133,18 +134,24 @@ def run(args: argparse.Namespace) -> int:
     pts = read_points(args.points)
     a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
     t = transfer_points(a, b, pts, weights=args.weights, config=used)
-    draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
-         f"{len(pts)} points transferred ({used.matcher}, {used.backbone})")
+    try:
+        require("matplotlib", "report", str(fig))
+    except MissingExtra as e:
+        print(f"convcorr match: figure skipped: {e}", file=sys.stderr)
+        fig = None
+    else:
+        draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
+             f"{len(pts)} points transferred ({used.matcher}, {used.backbone})")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
            "points_a": pts.tolist(), "points_b": _listed(t.points), "confidence": conf,
            "confidence_is": CONFIDENCE, "config": {**config.to_dict(used),
                                                    "method": used.matcher}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
-           "figure": str(fig), "seconds": round(time.perf_counter() - t0, 2)}
+           "figure": None if fig is None else str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)
     moved = sum(v is not None for v in res["points_b"])
     print(f"matched {len(pts)} points of {args.image_a} into {args.image_b} ({used.matcher}, {used.backbone} "
-          f"{'+'.join(used.tap_names) if used.features == 'cnn' else used.features}): {moved} moved; wrote {out}, "
-          f"{fig}")
+          f"{'+'.join(used.tap_names) if used.features == 'cnn' else used.features}): {moved} moved; wrote {out}"
+          f"{'' if fig is None else f', {fig}'}")
     return 0

@@ -4,6 +4,7 @@ output paths, the points file formats and one-line errors for a bad points file.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -56,6 +57,24 @@ def test_match_csv_points_with_a_header_and_chosen_outputs(pair, tmp_path):
     res = json.loads(out.read_text())
     assert res["points_a"] == [[60.0, 80.0], [120.5, 100.0]] and res["config"]["method"] == "cos"
     assert all(p is not None for p in res["points_b"])
+
+
+def test_match_without_matplotlib_writes_its_json_and_says_the_figure_was_skipped(pair, tmp_path, monkeypatch,
+                                                                               capsys):
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import matplotlib` fails as when it is not installed
+    (tmp_path / "kp.json").write_text(json.dumps([[60, 80], [120.5, 100]]))
+    rc = main(["match", str(pair / "a.png"), str(pair / "b.png"), "--points", str(tmp_path / "kp.json"), *FAST,
+               "--method", "cos"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    res = json.loads((tmp_path / "kp_in_b.json").read_text())
+    assert res["points_a"] == [[60, 80], [120.5, 100]] and len(res["points_b"]) == 2 and res["figure"] is None
+    assert not (tmp_path / "kp_in_b.png").exists()
+    lines = [line for line in err.splitlines() if line.startswith("convcorr match")]
+    assert lines == [f"convcorr match: figure skipped: {tmp_path / 'kp_in_b.png'} needs matplotlib: "
+                     "pip install 'convcorr-jax[report]'"], err
+    assert "wrote" in out and "kp_in_b.png" not in out
 
 
 @pytest.mark.parametrize("name,text,field", [

@@ -84,8 +84,7 @@ COMMANDS_WITHOUT_REPORT = """
     for name in ("matplotlib", "markdown"):
         sys.modules[name] = None
     from convcorr_cli.main import main
-    codes = [main(argv) for argv in (["eval", "pckh", "--help"], ["run", "--list"], ["demo"],
-                                     ["match", "a.png", "b.png", "--points", "p.json"])]
+    codes = [main(argv) for argv in (["eval", "pckh", "--help"], ["run", "--list"], ["demo"])]
     print(json.dumps(codes))
 """
 
@@ -94,9 +93,9 @@ def test_commands_without_the_report_extra_say_which_to_install(tmp_path):
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(COMMANDS_WITHOUT_REPORT)], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads(r.stdout.splitlines()[-1]) == [2, 2, 2, 2]
+    assert json.loads(r.stdout.splitlines()[-1]) == [2, 2, 2]
     lines = [line for line in r.stderr.splitlines() if line.startswith("convcorr ")]
-    assert [line.split(":")[0] for line in lines] == ["convcorr eval", "convcorr run", "convcorr demo",
-                                                      "convcorr match"], r.stderr[-3000:]
+    assert [line.split(":")[0] for line in lines] == ["convcorr eval", "convcorr run", "convcorr demo"], \
+        r.stderr[-3000:]
     assert all(line.endswith("needs matplotlib: pip install 'convcorr-jax[report]'") for line in lines), lines
     assert "Traceback" not in r.stderr

@@ -1,0 +1,53 @@
+"""docs/commands.md lists every command: each command and subcommand the parsers of `convcorr` expose (built from
+the parser objects, `test_cli_flags.parsers`) has a row in its "Command line" table, and every `convcorr A [B]`
+the page names, anywhere, is a command (and subcommand) the parsers have."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from test_cli_flags import PARSERS
+
+from convcorr_cli.main import COMMANDS
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+# `convcorr WORD [WORD]`: a command and what follows it (a subcommand, or `a\|b` alternatives of one)
+NAMED = re.compile(r"(?<![\w-])convcorr ([a-z][\w-]*)(?: ([a-z][\w.-]*(?:\\\|[a-z][\w.-]*)*))?")
+WITH_SUBCOMMANDS = {name.split()[0] for name in PARSERS if " " in name}
+
+
+def named(text: str) -> set[str]:
+    """The commands `text` names: 'match', 'eval pose', ...; alternatives `eval pf-pascal\\|spair` give each."""
+    out = set()
+    for command, after in NAMED.findall(text):
+        if command in WITH_SUBCOMMANDS and after:
+            out.update(f"{command} {sub}" for sub in after.split("\\|"))
+        else:
+            out.add(command)
+    return out
+
+
+def table(text: str) -> str:
+    """The first column of the "Command line" table, one row a line."""
+    section = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line.split(" | ")[0] for line in section.splitlines() if line.startswith("| `convcorr "))
+
+
+def test_named_reads_commands_subcommands_and_alternatives():
+    text = "| `convcorr eval pf-pascal\\|spair --root DIR` / `convcorr weights import FILE` | `convcorr run x.t`"
+    assert named(text) == {"eval pf-pascal", "eval spair", "weights import", "run"}
+    assert named("the `convcorr` command, convcorr-jax 0.1.0, .venv/bin/convcorr demo --only x") == {"demo"}
+
+
+def test_every_command_of_the_parsers_has_a_row():
+    assert {"eval pose", "eval pck", "weights inspect", "data unpack-flic", "match", "launch"} <= set(PARSERS)
+    missing = sorted(set(PARSERS) - named(table(DOC.read_text())))
+    assert missing == [], f"commands without a row in docs/commands.md's command table: {missing}"
+
+
+def test_every_command_the_page_names_exists():
+    names = named(DOC.read_text())
+    assert len(names) >= len(COMMANDS)
+    unknown = sorted(n for n in names if n not in PARSERS and n not in WITH_SUBCOMMANDS)
+    assert unknown == [], f"docs/commands.md names commands the parsers do not have: {unknown}"
