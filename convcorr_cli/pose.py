@@ -216,6 +216,9 @@ def list_models() -> int:
         if saved is not None:
             print(f"  read-out: {saved[0].label()} (chosen on the {saved[1].get('split', 'validation split')}: "
                   f"{saved[1].get('rule', '')})")
+            if saved[0].warn_below is not None:
+                print(f"  warns below a mean confidence of {saved[0].warn_below:.2f} "
+                      f"({saved[1].get('warning', {}).get('rule', 'chosen on its validation split')})")
         made = d.get("made_by", {})
         print(f"  made by: {made.get('command', '?')} at commit {made.get('commit', '?')}")
     return 0
