@@ -47,7 +47,20 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
 
 
 def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float = 0.1) -> float:
-    """Fraction (0..1) of evaluated keypoints within alpha * norm; pooled over all instances and keypoints."""
+    """Fraction (0..1) of evaluated keypoints within alpha * norm; pooled over all instances and keypoints.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels; visible: bool [N, K]; norm: [N] pixels (e.g. the person's torso size).
+        alpha: the fraction of norm a prediction may be off.
+
+    Returns:
+        the pooled fraction; NaN when no keypoint is evaluated.
+
+    >>> gt = np.zeros((1, 3, 2))
+    >>> pred = np.array([[[1.0, 0.0], [0.0, 3.0], [9.0, 9.0]]])
+    >>> pck(pred, gt, np.array([[True, True, False]]), np.array([20.0]), alpha=0.1)  # within 2 px: 1 of 2 scored
+    0.5
+    """
     return float(np.nanmean(pck_hits(pred, gt, visible, norm, alpha)))
 
 

@@ -342,6 +342,11 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       `CROP_READOUT` holds the settings chosen for FLIC person crops.
     Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K], the torso boxes used,
     and `Poses.warned`: the people below the model's confidence threshold).
+
+    >>> photo = np.zeros((240, 320, 3), np.uint8)                        # no one there
+    >>> poses = estimate(photo, "flic", person_boxes=[(60, 10, 260, 239)])
+    >>> poses.points.shape, poses.names[:3], bool(poses.warned[0])
+    ((1, 11, 2), ('lsho', 'lelb', 'lwri'), True)
     """
     if boxes is not None and person_boxes is not None:
         raise InputError("estimate", "person_boxes", "boxes (torso boxes) or person_boxes, not both", "both")

@@ -86,7 +86,11 @@ def torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.ndarray,
 
 def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.ndarray:
     """Person boxes float64 [N, 4] drawn from labelled joints [N, K, 2] (NaN: unlabelled) as a detector would draw
-    them: the joints' tight box, each side moved out by margin x its longer side."""
+    them: the joints' tight box, each side moved out by margin x its longer side.
+
+    >>> boxes_from_joints(np.array([[[10.0, 20.0], [30.0, 120.0], [np.nan, np.nan]]]), margin=0.1).tolist()
+    [[0.0, 10.0, 40.0, 130.0]]
+    """
     box = geometry.points_box(np.asarray(points, np.float64))
     pad = margin * np.max(box[:, 2:] - box[:, :2], -1, keepdims=True)
     return np.concatenate([box[:, :2] - pad, box[:, 2:] + pad], -1)

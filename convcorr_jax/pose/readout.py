@@ -101,7 +101,12 @@ def right_people(points: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: n
 
 def warning_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
     """`WARN_QUANTILE` of the mean joint confidence (confidence [N, K] in [0, 1]) of the right people (right
-    [N] bool, `right_people`). InputError when no person is right."""
+    [N] bool, `right_people`). InputError when no person is right.
+
+    >>> conf = np.linspace(0, 1, 101)[:, None].repeat(2, 1)          # 101 people, two joints each
+    >>> round(warning_threshold(conf, conf[:, 0] >= 0.5), 3)          # the right ones: 0.50 ... 1.00
+    0.525
+    """
     c = np.asarray(confidence, np.float64).mean(-1)[np.asarray(right, bool)]
     if not c.size:
         raise InputError("warning_threshold", "right", "at least one person the model gets right", 0)

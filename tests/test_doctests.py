@@ -1,0 +1,20 @@
+"""The examples in the library's docstrings run (`>>>` lines, doctest) and print what they say
+(`convcorr_jax.geometry`'s: tests/test_geometry.py)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ("convcorr_jax.metrics", "convcorr_jax.pose.person_boxes",
+           "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no example"
+    assert result.failed == 0
