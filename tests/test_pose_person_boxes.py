@@ -89,3 +89,29 @@ def test_poses_warn_only_below_the_threshold():
     p = dataclasses.replace(p, warn_below=0.5)
     np.testing.assert_array_equal(p.warned, [True, False])
     assert "0.30 below 0.50" in p.warning(0) and p.warning(1) is None
+
+
+def test_training_chooses_the_readout_and_its_threshold_from_the_held_out_predictions():
+    """`run_export.choose_readout` with the predictions training made: the rule's read-out (here the cascade,
+    exact on 8 of 10 people) and the threshold from the peaks of the people it gets right, by hand."""
+    from convcorr_jax.data.skeletons import FLIC
+    from convcorr_jax.pose import run_export
+    from convcorr_jax.pose.person_crops import PoseArrays
+    from convcorr_train import pose_configs
+
+    rng = np.random.default_rng(0)
+    n, k = 10, FLIC.num_joints
+    gt = rng.uniform(10, 50, (n, k, 2))
+    held = PoseArrays(np.zeros((n, 8, 8, 3), np.uint8), gt, np.ones((n, k), bool), np.full(n, 20.0))
+    cascade = gt.copy()
+    cascade[[3, 7], FLIC.groups["Wrist"][0]] += 10.0  # 0.5 x norm: those two people are wrong
+    preds = {name: gt + 6.0 for name in pose_readout.NAMES}  # 0.42 x norm: every joint wrong
+    preds["cascade"] = cascade
+    preds["peak"] = rng.uniform(0, 1, (n, k))
+    cfg = pose_configs.get_config("flic_tiny")
+    choice, record = run_export.choose_readout(cfg, None, held, FLIC, preds=preds)
+    right = np.ones(n, bool)
+    right[[3, 7]] = False
+    want = float(np.quantile(preds["peak"].mean(-1)[right], pose_readout.WARN_QUANTILE))
+    assert choice.name == "cascade" and not choice.spatial
+    assert choice.warn_below == round(want, 4) and record["warning"]["right_people"] == 8
