@@ -255,3 +255,16 @@ def tiny_flic(tmp_path):
                                                                "torso_box": box, "moviename": "ab"[i % 2]}))
     write_flic_mat(root / "examples.mat", [dataclasses.replace(s) for s in samples], istrain=[True, True, False, False])
     return root
+
+
+@pytest.fixture
+def nan_loss_at(monkeypatch):
+    """nan_loss_at(step): pose training reads its loss as NaN at that 0-based step (`pose.train.step_loss`)."""
+    from convcorr_jax.pose import train as pose_train
+
+    def poison(at: int) -> None:
+        real = pose_train.step_loss
+        monkeypatch.setattr(pose_train, "step_loss", lambda metrics, step: float("nan") if step == at
+                            else real(metrics, step))
+
+    return poison

@@ -115,10 +115,12 @@ def test_event_file_holds_loss_per_stage_lr_and_validation_pck(tmp_path, capsys,
     assert any(t.startswith("config") for t in texts)
 
 
-def test_diverged_run_leaves_a_readable_file_and_resume_purges(tmp_path):
+def test_diverged_run_leaves_a_readable_file_and_resume_purges(tmp_path, monkeypatch, nan_loss_at):
     cfg = _cfg(tmp_path)
+    nan_loss_at(2)  # 0-based step 2: after the checkpoint of step 2
     with pytest.raises(TrainingDiverged):
-        train(cfg, DATA, progress=False, nan_at_step=2)  # 0-based step 2: after the checkpoint of step 2
+        train(cfg, DATA, progress=False)
+    monkeypatch.undo()
     tb = tmp_path / "tb" / "tb"
     first = sorted(tb.glob("events.out.tfevents.*"))
     assert len(first) == 1

@@ -112,14 +112,15 @@ def test_resume_after_kill9_matches_uninterrupted(tmp_path):
         np.testing.assert_array_equal(fa[k], fb[k], err_msg=k)
 
 
-def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tmp_path):
+def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tmp_path, nan_loss_at):
     from test_pose_helpers import stick_people
 
     cfg = TrainConfig(name="n", out=str(tmp_path), model=TINY, batch_size=4, steps=(4, 0, 0), checkpoint_every=1,
                         eval_limit=0)
     data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
+    nan_loss_at(2)
     with pytest.raises(TrainingDiverged, match=r"at step 2 .*Last good checkpoint: step 2"):
-        train(cfg, data, progress=False, nan_at_step=2)
+        train(cfg, data, progress=False)
     steps = sorted(int(x.name) for x in (tmp_path / "n" / "checkpoints").iterdir() if x.name.isdigit())
     assert steps[-1] == 2  # the poisoned step 3 was never saved
     mgr = checkpoints.manager(tmp_path / "n" / "checkpoints")

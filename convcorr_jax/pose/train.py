@@ -184,7 +184,13 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
                float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar)
 
 
-def take_step(run: Run, step: int, nan_at_step: int | None) -> dict:
+def step_loss(step_metrics: dict, step: int) -> float:
+    """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here)."""
+    del step
+    return float(step_metrics["loss"])
+
+
+def take_step(run: Run, step: int) -> dict:
     """One optimisation step (0-based `step`): a fresh optimiser at a stage's start, the stage's jitted step
     compiled once; the step's metrics. TrainingDiverged, with nothing saved, when the loss is not finite."""
     cfg, stage = run.cfg, run.cfg.stage_of(step)
@@ -195,7 +201,7 @@ def take_step(run: Run, step: int, nan_at_step: int | None) -> dict:
         run.step_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), run.mesh)
     batch = parallel.shard_batch(next(run.batches), run.mesh, cfg.batch_size)
     new_state, step_metrics = run.step_fns[stage](run.state, batch)
-    loss = float(step_metrics["loss"]) if nan_at_step is None or step != nan_at_step else float("nan")
+    loss = step_loss(step_metrics, step)
     if not math.isfinite(loss):
         run.bar.close()
         where = f"step {run.last_good} in {run.ckpt_dir}" if run.last_good is not None else "none (no checkpoint yet)"
@@ -312,12 +318,12 @@ def finish_run(run: Run) -> TrainResult:
 
 
 def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = False,
-          nan_at_step: int | None = None, on_step: Callable[[int], None] | None = None) -> TrainResult:
+          on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
 
-    arrays: (train, test) arrays (default: `load_data(cfg)`). nan_at_step: testing hook that poisons the loss;
-    on_step(step): called after each completed step (e.g. to throttle a test run). With several processes every
-    process calls this with the same config and data; only process 0 writes config/metrics and prints.
+    arrays: (train, test) arrays (default: `load_data(cfg)`). on_step(step): called after each completed step
+    (e.g. to throttle a test run). With several processes every process calls this with the same config and data;
+    only process 0 writes config/metrics and prints.
     """
     train_set, test_set = arrays if arrays is not None else load_data(cfg)
     mesh = check_inputs(cfg, train_set)
@@ -331,7 +337,7 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
         held_out = test_set.first(cfg.eval_limit)
         try:
             for step in run.bar:
-                step_metrics = take_step(run, step, nan_at_step)
+                step_metrics = take_step(run, step)
                 record_step(run, step, step_metrics)
                 checkpoint_if_due(run, step + 1)
                 if on_step is not None:
