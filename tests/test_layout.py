@@ -41,7 +41,6 @@ MAX_LINES = 450
 # modules allowed over MAX_LINES, each with its reason
 LONG_MODULES = {
     "backbones/imagenet_classes.py": "a data table: the 1000 ImageNet class names",
-    "flow/bp_solver.py": "one algorithm (schedule, multigrid and messages share their layouts; its docstring says so)",
     "pose/model.py": "one network: the coarse model, the crop module and the fine model share their layers",
     "pose/spatial.py": "one model: the spatial model's priors, inference and files",
 }
