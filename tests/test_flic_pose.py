@@ -103,7 +103,7 @@ def test_flic_tiny_train_and_eval(flic_subset, tmp_path):
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
     assert [e["step"] for e in run_folder.read_evals(run)] == [8, 12, 16]
-    cfg, priors = spatial_mrf.load_model(run)
+    cfg, priors = spatial_mrf.load_spatial_model(run)
     assert cfg == spatial_mrf.FLIC_VALIDATED
     np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder.run_config(run)))
     saved = json.loads((run / spatial_mrf.CONFIG_FILE).read_text())["priors"]

@@ -42,7 +42,6 @@ MAX_LINES = 450
 LONG_MODULES = {
     "backbones/imagenet_classes.py": "a data table: the 1000 ImageNet class names",
     "pose/model.py": "one network: the coarse model, the crop module and the fine model share their layers",
-    "pose/spatial.py": "one model: the spatial model's priors, inference and files",
 }
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
