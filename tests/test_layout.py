@@ -41,7 +41,6 @@ MAX_LINES = 450
 # modules allowed over MAX_LINES, each with its reason
 LONG_MODULES = {
     "backbones/imagenet_classes.py": "a data table: the 1000 ImageNet class names",
-    "pose/model.py": "one network: the coarse model, the crop module and the fine model share their layers",
 }
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
@@ -201,7 +200,7 @@ ONE_HOME = {
     r"torso=\(0, 7\)": "convcorr_jax/data/skeletons.py",  # FLIC's torso normaliser (lsho - rhip)
     r"^def split_indices\b": "convcorr_jax/data/flic_people.py",  # FLIC's train / validation split of its frames
     r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
-    r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model.py",  # the input-size multiple (`ModelConfig.size_multiple`)
+    r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model_config.py",  # the input-size multiple (`ModelConfig.size_multiple`)
     r"repeat\(\w+\[-1:\]": "convcorr_jax/parallel.py",  # last-batch padding (`parallel.pad_rows`)
 }
 CODE_FOLDERS = ("convcorr_jax", "eval", "convcorr_cli")
