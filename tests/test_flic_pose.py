@@ -16,7 +16,7 @@ from convcorr_jax import geometry, metrics
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
-from convcorr_jax.data.synthetic import load_people
+from convcorr_jax.data.synthetic import load_synthetic_people
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
@@ -241,7 +241,7 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     params = pose_model.init(jax.random.PRNGKey(0), cfg.model)
     md, res = tables.evaluate_run(cfg, params, test, timing=False)
     # synthetic people carry MPII-style head sizes too, but are scored with the torso (PCK@0.05)
-    people = load_people(n=8, seed=0, split="train", image_size=64)
+    people = load_synthetic_people(n=8, seed=0, split="train", image_size=64)
     assert "head_size" in people[0].extras
     torso = [pose_data.torso_size(np.asarray(p.points), skeletons.MPII, np.asarray(p.bbox)) for p in people]
     np.testing.assert_allclose(pose_data.arrays_from_samples(people, 64, skeletons.MPII).norm, torso, rtol=1e-6)

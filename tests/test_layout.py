@@ -253,3 +253,40 @@ def test_no_single_letter_module_aliases():
                           "--", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
     out = [line for line in out if "PartitionSpec as P" not in line]  # a class, in JAX's own spelling
     assert not out, "\n".join(out)
+
+
+# --- one name, one thing ---------------------------------------------------------------------------------------
+
+# names that each once named two things in the four packages (the synthetic and the registry's people, a pose
+# checkpoint's and an Orbax file's parameters, a backbone and the spatial model, PF benchmarks' and pose datasets'
+# loaders, point transfer between images and through a flow)
+ONCE_TWO_THINGS = ("load_people", "load_params", "load_model", "LOADERS", "transfer_points")
+LOADER_NAME = re.compile(r"^(load|save|read|write)_\w+$|LOADERS$")
+
+
+def _top_level_definitions() -> dict[str, list[str]]:
+    """Every name a module of the four packages defines at its top level (a function, a class or an assignment;
+    imports are not definitions) -> the modules that define it."""
+    import ast
+
+    out: dict[str, list[str]] = {}
+    for name, path in _module_files().items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for defined in names:
+                out.setdefault(defined, []).append(name)
+    return out
+
+
+def test_loaders_and_renamed_names_name_one_thing():
+    """A loader or writer (`load_*`, `save_*`, `read_*`, `write_*`, a `*LOADERS` table) and each name of
+    ONCE_TWO_THINGS is defined by one module of the four packages at most."""
+    shared = {name: modules for name, modules in _top_level_definitions().items()
+              if len(modules) > 1 and (LOADER_NAME.match(name) or name in ONCE_TWO_THINGS)}
+    assert not shared, f"one name, two things (rename one of each): {shared}"
