@@ -95,6 +95,53 @@ def test_library_modules_are_short_or_named():
     assert not stale, f"named long modules that are no longer long (drop them from LONG_MODULES): {stale}"
 
 
+MAX_FUNCTION_LINES = 60  # a function's lines, its docstring not counted
+# folders whose functions may be longer, each with its reason
+LONG_FUNCTION_FOLDERS = {
+    "data/synthetic/": "drawing recipes: a figure's parts drawn one after another, and the writers of its files",
+}
+# functions allowed over MAX_FUNCTION_LINES elsewhere ("module.py:function"), each with its reason
+LONG_FUNCTIONS = {
+    "data/flic.py:load_flic": "one reader: examples.mat's fields, its splits, joints and image scales in file order",
+    "data/formats.py:read_format": "one dispatch: each annotation format's loader with the options it takes",
+    "data/mpii.py:load_mpii_release": "one reader: the release .mat's struct quirks, handled where they are read",
+    "data/voc_keypoints.py:load_voc_keypoints": "one reader: the class folders, VOC boxes and image sets together",
+    "data/voc_keypoints.py:read_keypoint_xml": "one reader: the fields of a Bourdev keypoint XML file in file order",
+    "weights/fetch.py:_fetch": "one transfer: resume, stream, verify and rename share the partial file's state",
+    "weights/torch_pickle.py:_read_legacy": "one reader: the legacy torch format's records in the order they come",
+}
+
+
+def _function_lengths() -> dict[str, int]:
+    """"module.py:function" -> its lines without its docstring, for every function of the library (nested ones
+    under their own name)."""
+    import ast
+
+    out = {}
+    for path in _library_files():
+        rel = str(path.relative_to(LIBRARY))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+                        isinstance(first.value.value, str):
+                    n -= first.end_lineno - first.lineno + 1
+                key = f"{rel}:{node.name}"
+                out[key] = max(n, out.get(key, 0))
+    return out
+
+
+def test_library_functions_are_short_or_named():
+    long = {k: n for k, n in _function_lengths().items() if n > MAX_FUNCTION_LINES}
+    unnamed = {k: n for k, n in long.items()
+               if k not in LONG_FUNCTIONS and not k.startswith(tuple(LONG_FUNCTION_FOLDERS))}
+    assert not unnamed, (f"library functions over {MAX_FUNCTION_LINES} lines without their docstring (shorten them, "
+                         f"or name them with a reason): {unnamed}")
+    stale = set(LONG_FUNCTIONS) - set(long)
+    assert not stale, f"named long functions that are no longer long (drop them from LONG_FUNCTIONS): {stale}"
+
+
 def test_no_upward_import_of_any_kind():
     """The library never imports the experiments or the command line; within it, no unit imports a layer above its
     own, and the methods (correspondence, regression, pose) never import each other. The experiments never import
