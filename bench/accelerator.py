@@ -270,7 +270,7 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
              "scores": {}, "made_by": {"command": command, "machine": device,
                                        "code_version": metrics.get("key", {}).get("version"),
                                        "seconds": metrics.get("seconds"), "versions": metrics.get("versions")}}
-    return shipped.write(out, Path(out).name, tc, params, spatial_mrf.load_model(run), None, about,
+    return shipped.write(out, Path(out).name, tc, params, spatial_mrf.load_spatial_model(run), None, about,
                          pose_readout.load(run))
 
 

@@ -10,10 +10,11 @@ the code before a change (an exported tree on PYTHONPATH) and once after. `compa
 and reports every leaf that differs (wall times and rates, paths and the run key are left out; NaN equals NaN), then one line:
 how many leaves were compared and how many differ. Exit status 1 when any differs.
 
-Last use (the backbone and matcher registries, PF-WILLOW's nested transfer settings, the ruff wrapping, the renames):
-the tree before (4aa7b49) and that tree with only those commits applied, each exported and run with its own empty
-cache and the bundled real data (CONVCORR_REAL_DATA): 19 runs, 915 leaves compared, 0 differ. PF-PASCAL and SPair
-(no data here) were compared by their configs instead: every transfer setting, run name and setting line equal.
+Last use (ridge, the BP solver, the spatial and pose models split into modules; the renamed loaders): the tree
+before (245a1f6) and after (c149103), each exported and run with its own empty cache on the experiments that run what moved,
+razavian2015.landmarks, .keypoints, .directions (ridge), long2014.table2 (BP flow, the flow's point transfer) and
+long2014.data (the synthetic people): 5 runs, 124 leaves compared, 0 differ. The pose models are covered by their
+tests (tests/test_pose_model.py, tests/test_spatial.py, tests/test_pose_shipped.py).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def objects_all():
 
 @pytest.fixture(scope="module")
 def people_all():
-    return synthetic_data.load_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE)
+    return synthetic_data.load_synthetic_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,8 @@ def test_cache_is_reused_and_leaves_no_temporary_folders():
 
 
 @pytest.mark.parametrize(
-    "loader,n,size", [(synthetic_data.load_objects, 24, OBJ_SIZE), (synthetic_data.load_people, 16, PEOPLE_SIZE),
+    "loader,n,size", [(synthetic_data.load_objects, 24, OBJ_SIZE),
+                      (synthetic_data.load_synthetic_people, 16, PEOPLE_SIZE),
                       (synthetic_data.load_faces, 16, FACE_SIZE)]
 )
 def test_splits_are_disjoint_and_cover_the_set(loader, n, size, objects_all, people_all, faces_all):
@@ -218,7 +219,8 @@ def test_masks_agree_with_keypoint_categories(objects_all):
 
 
 def test_people_round_trip_through_mpii_and_flic(people_all):
-    flic = {s.id: s for s in synthetic_data.load_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE, view="flic")}
+    flic = {s.id: s for s in synthetic_data.load_synthetic_people(n=16, seed=3, split=None, image_size=PEOPLE_SIZE,
+                                                                  view="flic")}
     assert set(flic) == {s.id for s in people_all}
     for s in people_all:
         m, _ = _memory("people", s.extras["index"], 3, PEOPLE_SIZE)
@@ -382,7 +384,7 @@ def test_bad_arguments_raise_input_error():
     with pytest.raises(InputError):
         synthetic_data.load_objects(n=4, split="val")
     with pytest.raises(InputError):
-        synthetic_data.load_people(n=4, view="lsp")
+        synthetic_data.load_synthetic_people(n=4, view="lsp")
 
 
 def test_demo_stage_tiny(tmp_path):

@@ -87,7 +87,7 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
     root, run = coco_run
     from convcorr_jax.pose import spatial as spatial_mrf
 
-    saved, priors = spatial_mrf.load_model(run)  # the spatial model over the file's skeleton, from its train split
+    saved, priors = spatial_mrf.load_spatial_model(run)  # the spatial model over the file's skeleton, its train split
     assert saved.edges == from_coco_category(CAT, "f").spatial_tree() and priors.shape[0] == 5
     out = root / "scores.json"
     assert main(["eval", "pose", "--run", str(run), "--root", str(root), "--split", "val", "--json", str(out)]) == 0

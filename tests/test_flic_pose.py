@@ -16,7 +16,7 @@ from convcorr_jax import geometry, metrics
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
-from convcorr_jax.data.synthetic import load_people
+from convcorr_jax.data.synthetic import load_synthetic_people
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
@@ -103,7 +103,7 @@ def test_flic_tiny_train_and_eval(flic_subset, tmp_path):
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
     assert [e["step"] for e in run_folder.read_evals(run)] == [8, 12, 16]
-    cfg, priors = spatial_mrf.load_model(run)
+    cfg, priors = spatial_mrf.load_spatial_model(run)
     assert cfg == spatial_mrf.FLIC_VALIDATED
     np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder.run_config(run)))
     saved = json.loads((run / spatial_mrf.CONFIG_FILE).read_text())["priors"]
@@ -241,7 +241,7 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     params = pose_model.init(jax.random.PRNGKey(0), cfg.model)
     md, res = tables.evaluate_run(cfg, params, test, timing=False)
     # synthetic people carry MPII-style head sizes too, but are scored with the torso (PCK@0.05)
-    people = load_people(n=8, seed=0, split="train", image_size=64)
+    people = load_synthetic_people(n=8, seed=0, split="train", image_size=64)
     assert "head_size" in people[0].extras
     torso = [pose_data.torso_size(np.asarray(p.points), skeletons.MPII, np.asarray(p.bbox)) for p in people]
     np.testing.assert_allclose(pose_data.arrays_from_samples(people, 64, skeletons.MPII).norm, torso, rtol=1e-6)

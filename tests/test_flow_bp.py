@@ -13,7 +13,7 @@ from conftest import xla_flags
 from test_pose_train import TESTS, _env
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.flow import bp, bp_solver
+from convcorr_jax.flow import bp, bp_solver, bp_windows
 from convcorr_jax.flow.cost_volume import cost_volume, target_cost
 
 SHARDED = textwrap.dedent("""
@@ -159,8 +159,8 @@ def test_active_half_schedule_equals_masked(hw, labels, crop, levels):
     else:
         cost = rng.uniform(0, 3, size=(*hw, *labels)).astype(np.float32)
     for k in range(levels):
-        win = (*bp_solver._axis_windows(hw[0], labels[0], k, crop), *bp_solver._axis_windows(hw[1], labels[1], k, crop))
-        ck = bp_solver._crop_labels(bp_solver._block_sum(cost, k), *win)
+        win = (*bp_windows.axis_windows(hw[0], labels[0], k, crop), *bp_windows.axis_windows(hw[1], labels[1], k, crop))
+        ck = bp_windows.crop_labels(bp_windows.block_sum(cost, k), *win)
         m0 = tuple(rng.uniform(0, 2, size=ck.shape).astype(np.float32) for _ in range(4))
         a = bp_solver._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "masked")
         b = bp_solver._bp_level(ck, m0, np.float32(0.4), 5, win, "auto", "active")
@@ -196,8 +196,8 @@ def test_label_windows_are_exact():
         for radius in (0, 1, 3, n_nodes - 1, n_nodes + 2):
             num = 2 * radius + 1
             for k in range(3):
-                start, size = bp_solver._axis_windows(n_nodes, num, k, True)
-                parent, psize = bp_solver._axis_windows(n_nodes, num, k + 1, True)
+                start, size = bp_windows.axis_windows(n_nodes, num, k, True)
+                parent, psize = bp_windows.axis_windows(n_nodes, num, k + 1, True)
                 j = np.arange(len(start)) // 2
                 assert np.all(start >= parent[j]) and np.all(start + size <= parent[j] + psize)
 
@@ -239,10 +239,10 @@ def test_target_indexed_costs_give_the_volume_solve():
                                                       hw[1] - 1 - x[None, :, None, None]
                                                       + x[None, None, None, :]], np.asarray(tc))
         for k in range(4):
-            win = (*bp_solver._axis_windows(hw[0], 2 * hw[0] - 1, k, True),
-                   *bp_solver._axis_windows(hw[1], 2 * hw[1] - 1, k, True))
-            np.testing.assert_array_equal(np.asarray(bp_solver._target_windows(tc, k, win)),
-                                          np.asarray(bp_solver._crop_labels(bp_solver._block_sum(vol, k), *win)))
+            win = (*bp_windows.axis_windows(hw[0], 2 * hw[0] - 1, k, True),
+                   *bp_windows.axis_windows(hw[1], 2 * hw[1] - 1, k, True))
+            np.testing.assert_array_equal(np.asarray(bp_windows.target_windows(tc, k, win)),
+                                          np.asarray(bp_windows.crop_labels(bp_windows.block_sum(vol, k), *win)))
         lab = rng.integers(0, (2 * hw[0] - 1, 2 * hw[1] - 1), size=(*hw, 2)).astype(np.int32)  # some leave the grid
         for got, want in zip(bp_solver.labelling_energy(tc, lab, 0.3, targets=True),
                              bp_solver.labelling_energy(vol, lab, 0.3)):
@@ -275,20 +275,20 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
         cost = _flow_cost(rng, (9, 7), (8, 6))
     else:
         cost = rng.uniform(0, 3, size=(4, 5, 17, 9)).astype(np.float32)
-    assert bp_solver._pad_labels(jnp.zeros((1, 1, 9, 17)), 5, 0.0).shape[2:] == (10, 17)  # 9 -> 10; 17 -> 20 adds > 1/8
-    assert bp_solver._pad_labels(jnp.zeros((1, 1, 17, 4)), 6, 0.0).shape[2:] == (18, 4)  # short axes stay
+    assert bp_windows.pad_labels(jnp.zeros((1, 1, 9, 17)), 5, 0.0).shape[2:] == (10, 17)  # 9 -> 10; 17 -> 20 adds > 1/8
+    assert bp_windows.pad_labels(jnp.zeros((1, 1, 17, 4)), 6, 0.0).shape[2:] == (18, 4)  # short axes stay
     plain = bp_solver.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=1)
     h, w, ly, lx = cost.shape
-    win = (*bp_solver._axis_windows(h, ly, 0, crop), *bp_solver._axis_windows(w, lx, 0, crop))
-    ck = bp_solver._crop_labels(jnp.asarray(cost), *win)
+    win = (*bp_windows.axis_windows(h, ly, 0, crop), *bp_windows.axis_windows(w, lx, 0, crop))
+    ck = bp_windows.crop_labels(jnp.asarray(cost), *win)
     m0 = tuple(jnp.asarray(rng.uniform(0, 2, size=ck.shape), jnp.float32) for _ in range(4))
     ref_msgs, ref_labels = bp_solver._bp_level(ck, m0, np.float32(0.3), 3, win, "auto", schedule)
     for multiple in (3, 5):  # pads 8 -> 9 / 9 -> 10 (crop) and 17 -> 18 / 9 -> 10 (full labels) at some level
         padded = bp_solver.solve(cost, 0.3, 2, 3, "auto", crop, schedule, label_multiple=multiple)
         np.testing.assert_array_equal(np.asarray(padded.labels), np.asarray(plain.labels))
         np.testing.assert_array_equal(np.asarray(padded.trace), np.asarray(plain.trace))
-        msgs, labels = bp_solver._bp_level(bp_solver._pad_labels(ck, multiple, jnp.inf),
-                                           tuple(bp_solver._pad_labels(m, multiple, 0.0) for m in m0),
+        msgs, labels = bp_solver._bp_level(bp_windows.pad_labels(ck, multiple, jnp.inf),
+                                           tuple(bp_windows.pad_labels(m, multiple, 0.0) for m in m0),
                                     np.float32(0.3), 3, win, "auto", schedule)
         np.testing.assert_array_equal(np.asarray(labels), np.asarray(ref_labels))
         for got, want in zip(msgs, ref_msgs):

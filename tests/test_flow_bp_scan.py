@@ -8,40 +8,40 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax.flow import bp_solver
+from convcorr_jax.flow import bp_messages, bp_solver, bp_windows
 from convcorr_jax.flow.cost_volume import cost_volume
 
 
 def _unrolled(cost, msgs, iters, win, schedule, offsets, cap, edge_scale):
     """Both schedules unrolled in Python, parity t % 2 a constant at iteration t: (msgs, labels [iters, h, w, 2])."""
-    tilts = None if offsets is None else bp_solver.neighbour_differences(offsets)
-    scales = None if edge_scale is None else bp_solver.edge_factors(edge_scale)
+    tilts = None if offsets is None else bp_messages.neighbour_differences(offsets)
+    scales = None if edge_scale is None else bp_messages.edge_factors(edge_scale)
     ys, _, xs, _ = win
     base = jnp.asarray(np.stack(np.broadcast_arrays(ys[:, None], xs[None, :]), -1), jnp.int32)
     one, w, labels = jnp.float32(1.0), cost.shape[1], []
     if schedule == "masked":
         for t in range(iters):
-            msgs = bp_solver._half_step_masked(cost, msgs, one, t % 2, win, "auto", tilts, cap, scales)
-            labels.append(bp_solver._argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
+            msgs = bp_messages.half_step_masked(cost, msgs, one, t % 2, win, "auto", tilts, cap, scales)
+            labels.append(bp_messages.argmin_label(cost + msgs[0] + msgs[1] + msgs[2] + msgs[3]) + base)
         return msgs, jnp.stack(labels)
-    c = bp_solver._to_classes(cost)
-    split = [bp_solver._to_classes(m) for m in msgs]
+    c = bp_messages.to_classes(cost)
+    split = [bp_messages.to_classes(m) for m in msgs]
     ins = [tuple(s[k] for s in split) for k in (0, 1)]
     cls = lambda xs, fill=0.0: (None if xs is None
-                                else [tuple(bp_solver._to_classes(x, fill)[k] for x in xs) for k in (0, 1)])
+                                else [tuple(bp_messages.to_classes(x, fill)[k] for x in xs) for k in (0, 1)])
     tilt_cls, scale_cls = cls(tilts), cls(scales, 1.0)
     b = c[0] + ins[0][0] + ins[0][1] + ins[0][2] + ins[0][3]
-    lab = bp_solver._argmin_label(b)
+    lab = bp_messages.argmin_label(b)
     for t in range(iters):
         par = t % 2
-        m = ins[1 - par] = bp_solver._half_step_classes(b, ins[par], one, par, win, "auto", w,
+        m = ins[1 - par] = bp_messages.half_step_classes(b, ins[par], one, par, win, "auto", w,
                                                         None if tilts is None else tilt_cls[par], cap,
                                                         None if scales is None else scale_cls[par])
         b = c[1 - par] + m[0] + m[1] + m[2] + m[3]
-        lab_r = bp_solver._argmin_label(b)
-        labels.append(bp_solver._from_classes(*((lab, lab_r) if par == 0 else (lab_r, lab)), w) + base)
+        lab_r = bp_messages.argmin_label(b)
+        labels.append(bp_messages.from_classes(*((lab, lab_r) if par == 0 else (lab_r, lab)), w) + base)
         lab = lab_r
-    return tuple(bp_solver._from_classes(m0, m1, w) for m0, m1 in zip(*ins)), jnp.stack(labels)
+    return tuple(bp_messages.from_classes(m0, m1, w) for m0, m1 in zip(*ins)), jnp.stack(labels)
 
 
 @pytest.mark.parametrize("iters", [1, 5])  # one step; several, both parities, ending on an odd one
@@ -63,8 +63,8 @@ def test_scanned_iterations_equal_unrolled(iters, extras):
         cost = np.asarray(cost_volume(fs, ft, (hw[0] - 1, hw[1] - 1)))
         labels = cost.shape[2:]
         offsets = edge = cap = None
-    win = (*bp_solver._axis_windows(hw[0], labels[0], k, crop), *bp_solver._axis_windows(hw[1], labels[1], k, crop))
-    ck = bp_solver._crop_labels(bp_solver._block_sum(jnp.asarray(cost), k), *win)
+    win = (*bp_windows.axis_windows(hw[0], labels[0], k, crop), *bp_windows.axis_windows(hw[1], labels[1], k, crop))
+    ck = bp_windows.crop_labels(bp_windows.block_sum(jnp.asarray(cost), k), *win)
     m0 = tuple(jnp.asarray(rng.uniform(0, 2, size=ck.shape), jnp.float32) for _ in range(4))
     for schedule in ("masked", "active"):
         # both compiled with the same inputs (as in `solve`): run op by op, or with the offsets as constants, a

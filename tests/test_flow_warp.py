@@ -30,10 +30,10 @@ def test_warp_image_constant_shift():
     np.testing.assert_allclose(out[2:, :21], target[:-2, 3:], atol=1e-4)
 
 
-def test_transfer_points_inverts_flow():
+def test_carry_points_inverts_flow():
     dense = np.zeros((30, 30, 2), np.float32)
     dense[..., 0], dense[..., 1] = 4, 1  # source p corresponds to target p + (4, 1)
     pts = np.array([[10.0, 12.0], [25.0, 5.0], [np.nan, np.nan]], np.float32)
-    out = np.asarray(warp.transfer_points(pts, dense))
+    out = np.asarray(warp.carry_points(pts, dense))
     np.testing.assert_array_equal(out[:2], [[6.0, 11.0], [21.0, 4.0]])
     assert np.all(np.isnan(out[2]))

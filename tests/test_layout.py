@@ -41,10 +41,6 @@ MAX_LINES = 450
 # modules allowed over MAX_LINES, each with its reason
 LONG_MODULES = {
     "backbones/imagenet_classes.py": "a data table: the 1000 ImageNet class names",
-    "flow/bp_solver.py": "one algorithm (schedule, multigrid and messages share their layouts; its docstring says so)",
-    "linear/ridge.py": "one solver: the ridge fits, their cross-validation and the jitted kernels they share",
-    "pose/model.py": "one network: the coarse model, the crop module and the fine model share their layers",
-    "pose/spatial.py": "one model: the spatial model's priors, inference and files",
 }
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
@@ -97,6 +93,53 @@ def test_library_modules_are_short_or_named():
     assert not unnamed, f"library modules over {MAX_LINES} lines (split them, or name them with a reason): {unnamed}"
     stale = set(LONG_MODULES) - set(long)
     assert not stale, f"named long modules that are no longer long (drop them from LONG_MODULES): {stale}"
+
+
+MAX_FUNCTION_LINES = 60  # a function's lines, its docstring not counted
+# folders whose functions may be longer, each with its reason
+LONG_FUNCTION_FOLDERS = {
+    "data/synthetic/": "drawing recipes: a figure's parts drawn one after another, and the writers of its files",
+}
+# functions allowed over MAX_FUNCTION_LINES elsewhere ("module.py:function"), each with its reason
+LONG_FUNCTIONS = {
+    "data/flic.py:load_flic": "one reader: examples.mat's fields, its splits, joints and image scales in file order",
+    "data/formats.py:read_format": "one dispatch: each annotation format's loader with the options it takes",
+    "data/mpii.py:load_mpii_release": "one reader: the release .mat's struct quirks, handled where they are read",
+    "data/voc_keypoints.py:load_voc_keypoints": "one reader: the class folders, VOC boxes and image sets together",
+    "data/voc_keypoints.py:read_keypoint_xml": "one reader: the fields of a Bourdev keypoint XML file in file order",
+    "weights/fetch.py:_fetch": "one transfer: resume, stream, verify and rename share the partial file's state",
+    "weights/torch_pickle.py:_read_legacy": "one reader: the legacy torch format's records in the order they come",
+}
+
+
+def _function_lengths() -> dict[str, int]:
+    """"module.py:function" -> its lines without its docstring, for every function of the library (nested ones
+    under their own name)."""
+    import ast
+
+    out = {}
+    for path in _library_files():
+        rel = str(path.relative_to(LIBRARY))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+                        isinstance(first.value.value, str):
+                    n -= first.end_lineno - first.lineno + 1
+                key = f"{rel}:{node.name}"
+                out[key] = max(n, out.get(key, 0))
+    return out
+
+
+def test_library_functions_are_short_or_named():
+    long = {k: n for k, n in _function_lengths().items() if n > MAX_FUNCTION_LINES}
+    unnamed = {k: n for k, n in long.items()
+               if k not in LONG_FUNCTIONS and not k.startswith(tuple(LONG_FUNCTION_FOLDERS))}
+    assert not unnamed, (f"library functions over {MAX_FUNCTION_LINES} lines without their docstring (shorten them, "
+                         f"or name them with a reason): {unnamed}")
+    stale = set(LONG_FUNCTIONS) - set(long)
+    assert not stale, f"named long functions that are no longer long (drop them from LONG_FUNCTIONS): {stale}"
 
 
 def test_no_upward_import_of_any_kind():
@@ -204,7 +247,7 @@ ONE_HOME = {
     r"torso=\(0, 7\)": "convcorr_jax/data/skeletons.py",  # FLIC's torso normaliser (lsho - rhip)
     r"^def split_indices\b": "convcorr_jax/data/flic_people.py",  # FLIC's train / validation split of its frames
     r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
-    r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model.py",  # the input-size multiple (`ModelConfig.size_multiple`)
+    r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model_config.py",  # the input-size multiple (`ModelConfig.size_multiple`)
     r"repeat\(\w+\[-1:\]": "convcorr_jax/parallel.py",  # last-batch padding (`parallel.pad_rows`)
 }
 CODE_FOLDERS = ("convcorr_jax", "eval", "convcorr_cli")
@@ -257,3 +300,40 @@ def test_no_single_letter_module_aliases():
                           "--", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
     out = [line for line in out if "PartitionSpec as P" not in line]  # a class, in JAX's own spelling
     assert not out, "\n".join(out)
+
+
+# --- one name, one thing ---------------------------------------------------------------------------------------
+
+# names that each once named two things in the four packages (the synthetic and the registry's people, a pose
+# checkpoint's and an Orbax file's parameters, a backbone and the spatial model, PF benchmarks' and pose datasets'
+# loaders, point transfer between images and through a flow)
+ONCE_TWO_THINGS = ("load_people", "load_params", "load_model", "LOADERS", "transfer_points")
+LOADER_NAME = re.compile(r"^(load|save|read|write)_\w+$|LOADERS$")
+
+
+def _top_level_definitions() -> dict[str, list[str]]:
+    """Every name a module of the four packages defines at its top level (a function, a class or an assignment;
+    imports are not definitions) -> the modules that define it."""
+    import ast
+
+    out: dict[str, list[str]] = {}
+    for name, path in _module_files().items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for defined in names:
+                out.setdefault(defined, []).append(name)
+    return out
+
+
+def test_loaders_and_renamed_names_name_one_thing():
+    """A loader or writer (`load_*`, `save_*`, `read_*`, `write_*`, a `*LOADERS` table) and each name of
+    ONCE_TWO_THINGS is defined by one module of the four packages at most."""
+    shared = {name: modules for name, modules in _top_level_definitions().items()
+              if len(modules) > 1 and (LOADER_NAME.match(name) or name in ONCE_TWO_THINGS)}
+    assert not shared, f"one name, two things (rename one of each): {shared}"

@@ -94,7 +94,7 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
 
     got = estimate(frames, flic_run, boxes=boxes)  # spatial=None: on for a FLIC run
     assert got.spatial and got.readout == "spatial_cascade"
-    cfg, priors = spatial_mrf.load_model(flic_run)
+    cfg, priors = spatial_mrf.load_spatial_model(flic_run)
     assert cfg == spatial_mrf.FLIC_VALIDATED and priors.shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
     train = flic_crops(flic_root, run_folder.SPATIAL_SPLIT, tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     hand = spatial_mrf.priors_from_pixels(train.arrays.points, train.arrays.visible, train.torso, tc.model.pool,

@@ -12,6 +12,7 @@ from convcorr_jax.pose import augment as aug
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
 from convcorr_jax.pose import model as pose_model
+from convcorr_jax.pose import networks as pose_networks
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 
@@ -212,8 +213,8 @@ def test_pool2_is_max_pool_with_its_gradient():
     import flax.linen as nn
 
     x = jax.random.normal(jax.random.PRNGKey(2), (2, 7, 6, 3))  # odd height: last row dropped (VALID)
-    np.testing.assert_array_equal(pose_model._pool2(x), nn.max_pool(x, (2, 2), (2, 2)))
-    ga = jax.grad(lambda z: jnp.sum(pose_model._pool2(z) ** 2))(x)
+    np.testing.assert_array_equal(pose_networks._pool2(x), nn.max_pool(x, (2, 2), (2, 2)))
+    ga = jax.grad(lambda z: jnp.sum(pose_networks._pool2(z) ** 2))(x)
     gb = jax.grad(lambda z: jnp.sum(nn.max_pool(z, (2, 2), (2, 2)) ** 2))(x)
     np.testing.assert_allclose(ga, gb, rtol=1e-6)
 

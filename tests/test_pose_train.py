@@ -127,7 +127,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tm
     step, _, data_state = checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "n" / "checkpoints")
     mgr.close()
     assert step == 2 and data_state == {"next_index": 2}  # the input iterator's state is saved with the step
-    params = checkpoints.load_params(tmp_path / "n", cfg)
+    params = checkpoints.checkpoint_params(tmp_path / "n", cfg)
     assert np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
     other = TrainConfig(name="n", out=str(tmp_path), model=pose_model.ModelConfig(**{**TINY.__dict__, "head": 12}),
                           batch_size=4, steps=(4, 0, 0))

@@ -10,7 +10,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.linear import ridge
+from convcorr_jax.linear import ridge, ridge_kernels
 from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 
 
@@ -247,7 +247,7 @@ def test_cholesky_breakdown_falls_back_to_eigen(monkeypatch):
     def broken(*a, **k):
         raise NotPositiveDefinite("leading minor of order 1 is not positive")
 
-    monkeypatch.setattr(ridge, "solve_shifted", broken)
+    monkeypatch.setattr(ridge_kernels, "solve_shifted", broken)
     np.testing.assert_allclose(ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="chol"), ref, rtol=1e-10)
     m = ridge.fit(X, Y, 0.5, dtype="float64")
     assert _relerr(m.W, Ridge(alpha=0.5).fit(X, Y).coef_.T) < 1e-8
@@ -302,10 +302,10 @@ def test_threaded_cholesky_cv_equals_one_thread(dtype, monkeypatch):
     a pool smaller than, equal to and larger than the number of folds; and match the eigen route."""
     X, Y = _data(120, 30, 4, seed=13, noise=1.0)
     lambdas, folds = np.logspace(-2, 3, 6), ridge.make_folds(120, 5, seed=3)
-    monkeypatch.setattr(ridge, "_cores", lambda: 1)
+    monkeypatch.setattr(ridge_kernels, "_cores", lambda: 1)
     one = ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="chol")
     for cores in (2, 5, 64):
-        monkeypatch.setattr(ridge, "_cores", lambda c=cores: c)
+        monkeypatch.setattr(ridge_kernels, "_cores", lambda c=cores: c)
         assert np.array_equal(ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="chol"), one), cores
     eig = ridge.cv_errors(X, Y, lambdas, folds, dtype=dtype, method="eig")
     assert _relerr(one, eig) < (1e-4 if dtype == "float32" else 1e-10)
@@ -318,15 +318,15 @@ def test_per_target_fit_by_one_cholesky_per_distinct_lambda(n, d, monkeypatch):
     X, Y = _data(n, d, 7, seed=14, noise=1.0)
     lam = np.array([0.3, 2.0, 0.3, 50.0, 2.0, 0.3, 7.0])
     calls = []
-    real = ridge.solve_shifted
-    monkeypatch.setattr(ridge, "solve_shifted", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    real = ridge_kernels.solve_shifted
+    monkeypatch.setattr(ridge_kernels, "solve_shifted", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     m = ridge.fit(X, Y, lam, dtype="float64")
     assert sorted(calls) == [0.3, 2.0, 7.0, 50.0]
     for t in range(Y.shape[1]):
         sk = Ridge(alpha=lam[t]).fit(X, Y[:, t])
         assert _relerr(m.W[:, t], sk.coef_) < 1e-8 and abs(m.b[t] - sk.intercept_) < 1e-8 * max(1, abs(sk.intercept_))
-    eig = ridge._eig_solve(X.T @ X, X.T @ Y, lam, False)  # the eigen route on the same system, uncentred
-    assert _relerr(ridge._solve(X.T @ X, X.T @ Y, lam), eig) < 1e-9
+    eig = ridge_kernels._eig_solve(X.T @ X, X.T @ Y, lam, False)  # the eigen route on the same system, uncentred
+    assert _relerr(ridge_kernels.shifted_solve(X.T @ X, X.T @ Y, lam), eig) < 1e-9
     calls.clear()
     many = np.linspace(0.5, 6.0, 12)
     Y12 = np.repeat(Y, 2, axis=1)[:, :12]
@@ -338,13 +338,13 @@ def test_per_target_fit_by_one_cholesky_per_distinct_lambda(n, d, monkeypatch):
 
 def test_pool_size_follows_cores_tasks_and_free_memory(monkeypatch):
     """One thread per core, no more than the tasks, and no more buffers than a quarter of the free memory holds."""
-    monkeypatch.setattr(ridge, "_cores", lambda: 16)
-    monkeypatch.setattr(ridge, "_free_memory", lambda: 8 << 30)
-    assert ridge._threads(32, 64 << 20) == 16  # d = 4,096 float32: 16 buffers of 64 MiB
-    assert ridge._threads(3, 64 << 20) == 3
-    assert ridge._threads(32, 1 << 30) == 2  # d = 16,384 float32: 1 GiB each, 2 GiB allowed
-    assert ridge._threads(32, 64 << 30) == 1
-    monkeypatch.setattr(ridge, "_free_memory", lambda: 0)
+    monkeypatch.setattr(ridge_kernels, "_cores", lambda: 16)
+    monkeypatch.setattr(ridge_kernels, "_free_memory", lambda: 8 << 30)
+    assert ridge_kernels._threads(32, 64 << 20) == 16  # d = 4,096 float32: 16 buffers of 64 MiB
+    assert ridge_kernels._threads(3, 64 << 20) == 3
+    assert ridge_kernels._threads(32, 1 << 30) == 2  # d = 16,384 float32: 1 GiB each, 2 GiB allowed
+    assert ridge_kernels._threads(32, 64 << 30) == 1
+    monkeypatch.setattr(ridge_kernels, "_free_memory", lambda: 0)
     X, Y = _data(60, 14, 3, seed=15, noise=1.0)  # a pool of one thread gives the same errors
     lambdas = np.logspace(-2, 2, 4)
     np.testing.assert_allclose(ridge.cv_errors(X, Y, lambdas, 4, dtype="float64", method="chol"),
@@ -356,16 +356,16 @@ def test_an_error_in_a_fold_cancels_the_queued_factorisations(monkeypatch):
     (each solve sleeps 20 ms, so run to the end the other folds' 18 would all happen)."""
     X, Y = _data(80, 10, 2, seed=16, noise=1.0)
     calls = []
-    real = ridge.solve_shifted
+    real = ridge_kernels.solve_shifted
 
     def slow(*a, **k):
         calls.append(1)
         time.sleep(0.02)
         return real(*a, **k)
 
-    monkeypatch.setattr(ridge, "_cores", lambda: 1)
-    monkeypatch.setattr(ridge, "solve_shifted", slow)
-    prep = ridge._prep_primal
+    monkeypatch.setattr(ridge_kernels, "_cores", lambda: 1)
+    monkeypatch.setattr(ridge_kernels, "solve_shifted", slow)
+    prep = ridge_kernels.prep_primal
     seen = []
 
     def failing(*a, **k):  # the second fold's preparation fails, the others work
@@ -374,7 +374,7 @@ def test_an_error_in_a_fold_cancels_the_queued_factorisations(monkeypatch):
             raise MemoryError("fold 1")
         return prep(*a, **k)
 
-    monkeypatch.setattr(ridge, "_prep_primal", failing)
+    monkeypatch.setattr(ridge, "prep_primal", failing)
     with pytest.raises(MemoryError, match="fold 1"):
         ridge.cv_errors(X, Y, np.logspace(-2, 2, 6), 4, dtype="float64", method="chol")
     assert 6 <= len(calls) < 18

@@ -402,7 +402,7 @@ def test_learn_priors_equal_the_hand_counted_histogram_and_priors_from_pixels():
 
 
 def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
-    """`save_model` / `load_model`: the config (every field, edges as tuples again) and the priors come back
+    """`save_model` / `load_spatial_model`: the config (every field, edges as tuples again) and the priors come back
     exactly; a folder without spatial.json has none; a malformed file, an unknown field, missing or mismatched
     priors are InputErrors naming the file."""
     import json
@@ -410,9 +410,9 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
     cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, method="fft", output="log")
     assert spatial_mrf.SpatialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     pri = np.random.default_rng(0).normal(size=(len(spatial_mrf.FLIC_EDGES), 15, 15)).astype(np.float32)
-    assert spatial_mrf.load_model(tmp_path) is None
+    assert spatial_mrf.load_spatial_model(tmp_path) is None
     spatial_mrf.save_model(tmp_path, cfg, pri, {"learned_from": "test"})
-    got_cfg, got_pri = spatial_mrf.load_model(tmp_path)
+    got_cfg, got_pri = spatial_mrf.load_spatial_model(tmp_path)
     assert got_cfg == cfg and isinstance(got_cfg.edges[0], tuple) and hash(got_cfg) == hash(cfg)
     np.testing.assert_array_equal(got_pri, pri)
     saved = json.loads((tmp_path / spatial_mrf.CONFIG_FILE).read_text())
@@ -421,20 +421,20 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
         spatial_mrf.save_model(tmp_path, cfg, pri[:, :9, :9])  # kernel 15
     (tmp_path / spatial_mrf.CONFIG_FILE).write_text(json.dumps({"config": {**cfg.to_dict(), "kernal": 3}}))
     with pytest.raises(InputError, match=f"{spatial_mrf.CONFIG_FILE}.*kernal"):
-        spatial_mrf.load_model(tmp_path)
+        spatial_mrf.load_spatial_model(tmp_path)
     (tmp_path / spatial_mrf.CONFIG_FILE).write_text(json.dumps({"config": {"mode": "avg"}}))
     with pytest.raises(InputError, match="mode"):
-        spatial_mrf.load_model(tmp_path)
+        spatial_mrf.load_spatial_model(tmp_path)
     (tmp_path / spatial_mrf.CONFIG_FILE).write_text("{")
     with pytest.raises(InputError, match=spatial_mrf.CONFIG_FILE):
-        spatial_mrf.load_model(tmp_path)
+        spatial_mrf.load_spatial_model(tmp_path)
     spatial_mrf.save_model(tmp_path, cfg, pri)
     np.save(tmp_path / spatial_mrf.PRIORS_FILE, pri[:3])
     with pytest.raises(InputError, match=spatial_mrf.PRIORS_FILE):
-        spatial_mrf.load_model(tmp_path)
+        spatial_mrf.load_spatial_model(tmp_path)
     (tmp_path / spatial_mrf.PRIORS_FILE).unlink()
     with pytest.raises(InputError, match="missing file"):
-        spatial_mrf.load_model(tmp_path)
+        spatial_mrf.load_spatial_model(tmp_path)
 
 
 def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_maxima():

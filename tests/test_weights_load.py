@@ -12,7 +12,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.weights import (
     check_tree,
     convert_file,
-    load_params,
+    load_orbax_params,
     load_pretrained,
     read_torch_state_dict,
     save_params,
@@ -33,7 +33,7 @@ def test_orbax_round_trip_and_atomic_replace(tmp_path):
     path = tmp_path / "ckpt"
     save_params(path, _tree(0))
     save_params(path, _tree(1))  # replaces the first tree
-    got = load_params(path, like=_tree())
+    got = load_orbax_params(path, like=_tree())
     want = _tree(1)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
         np.testing.assert_array_equal(np.asarray(a), b)
@@ -46,14 +46,14 @@ def test_orbax_mismatch_names_the_key(tmp_path):
     other = _tree()
     other["fc"]["bias"] = np.zeros(2, np.float32)
     with pytest.raises(InputError, match="fc/bias") as e:
-        load_params(path, like=other)
+        load_orbax_params(path, like=other)
     assert "missing" in str(e.value.got)
     other = _tree()
     other["conv"]["kernel"] = np.zeros((5, 5, 2, 4), np.float32)
     with pytest.raises(InputError, match=r"conv/kernel.*shape \(5, 5, 2, 4\).*\(3, 3, 2, 4\)"):
-        load_params(path, like=other)
+        load_orbax_params(path, like=other)
     with pytest.raises(InputError, match="not found"):
-        load_params(tmp_path / "nothing")
+        load_orbax_params(tmp_path / "nothing")
 
 
 def test_load_pretrained_mobilenet_equals_direct_conversion(monkeypatch, tmp_path):
@@ -152,7 +152,7 @@ def test_params_of_another_architecture_are_refused(tmp_path):
     save_params(path, params)
     like = jax.eval_shape(lambda: get("torchvision_alexnet").init(jax.random.key(0)))
     with pytest.raises(InputError, match="conv1/bias") as e:
-        load_params(path, like=like)
+        load_orbax_params(path, like=like)
     assert str(path) in str(e.value)
 
 

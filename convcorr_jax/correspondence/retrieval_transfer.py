@@ -36,7 +36,7 @@ from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract_fitted
 from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
-from convcorr_jax.flow.warp import dense_flow_spline, transfer_points
+from convcorr_jax.flow.warp import carry_points, dense_flow_spline
 from convcorr_jax.knn import topk_cosine
 from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 from convcorr_jax.progress import bar as progress_bar
@@ -195,9 +195,9 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
             res = bp.align_frames(np.broadcast_to(fq, fd.shape), fd, bpcfg, queries.stride, cfg.box, cfg.paper_box)
             flow = np.asarray(res.flow)  # working-box pixels
             moved = np.stack([
-                np.asarray(transfer_points(jnp.asarray(database.points[j]),
-                                           jnp.asarray(dense_flow_spline(flow[n], queries.grid_xy,
-                                                                         (cfg.box, cfg.box)))))
+                np.asarray(carry_points(jnp.asarray(database.points[j]),
+                                        jnp.asarray(dense_flow_spline(flow[n], queries.grid_xy,
+                                                                      (cfg.box, cfg.box)))))
                 for n, j in enumerate(nb)])
             e = np.asarray(res.deformation_energy)
             energies[method][i] = e

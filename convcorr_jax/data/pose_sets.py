@@ -31,7 +31,7 @@ __all__ = ["DATASETS", "KINDS", "LOADERS", "SPLITS", "Inputs", "PersonSet", "Pos
 
 
 def synthetic_people(root, split: str, n_samples: int = 1000, seed: int = 0, input_size: int = 128) -> PersonSet:
-    """Synthetic people (`data.synthetic.load_people`, MPII's 16 joints) of split "train" or "test", drawn at
+    """Synthetic people (`data.synthetic.load_synthetic_people`, MPII's 16 joints) of split "train" or "test", drawn at
     input_size px (no folder).
 
     Args:
@@ -44,7 +44,7 @@ def synthetic_people(root, split: str, n_samples: int = 1000, seed: int = 0, inp
     Returns:
         the PersonSet.
     """
-    samples = synthetic_data.load_people(n=n_samples, seed=seed, split=split, image_size=input_size)
+    samples = synthetic_data.load_synthetic_people(n=n_samples, seed=seed, split=split, image_size=input_size)
     boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
     return PersonSet(samples, skeletons.MPII, boxes, boxes, f"synthetic people (n={n_samples}, seed={seed})")
 

@@ -49,7 +49,7 @@ from convcorr_jax.config import check_fields
 from convcorr_jax.errors import check
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import gradient_channels, sift_dense, to_grey
-from convcorr_jax.flow import bp, bp_solver
+from convcorr_jax.flow import bp, bp_messages, bp_solver
 from convcorr_jax.flow.warp import bilinear_sample
 from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 
@@ -285,15 +285,15 @@ def _subpixel(cost: jax.Array, lab: jax.Array, flow: jax.Array, weight: float, i
     y, x = np.arange(h)[:, None, None], np.arange(w)[None, :, None]
     edges = [jnp.asarray(e, flow.dtype) for e in (y < h - 1, y > 0, x < w - 1, x > 0)]  # neighbour below, above, ...
     if edge_scale is not None:
-        edges = [e * f[..., None] for e, f in zip(edges, bp_solver.edge_factors(edge_scale))]
+        edges = [e * f[..., None] for e, f in zip(edges, bp_messages.edge_factors(edge_scale))]
     if truncation is not None:
         t2 = jnp.square(jnp.asarray(truncation, flow.dtype))
         edges = [e * (jnp.sum(jnp.square(d), -1, keepdims=True) < t2)
-                 for e, d in zip(edges, bp_solver.neighbour_differences(flow))]
+                 for e, d in zip(edges, bp_messages.neighbour_differences(flow))]
     count = sum(edges)  # neighbours in the quadratic [h, w, 1]
 
     def sweep(_, t):  # d/dt_p: b + a t_p + 2 weight sum_q (f_p + t_p - f_q - t_q) = 0
-        diffs = bp_solver.neighbour_differences(flow + t)
+        diffs = bp_messages.neighbour_differences(flow + t)
         pull = sum(e * d for e, d in zip(edges, diffs)) + count * t  # sum_q (f_q + t_q) - n f_p
         return jnp.clip((2 * weight * pull - b) / jnp.maximum(a + 2 * weight * count, 1e-12), -0.5, 0.5)
 

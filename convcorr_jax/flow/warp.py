@@ -82,7 +82,7 @@ def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def transfer_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
+def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """Carry target keypoints [..., K, 2] (x, y) into the source frame through a dense flow [H, W, 2]: each point
     goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint).
     Returns [..., K, 2] float32 (NaN stays NaN)."""

@@ -183,7 +183,7 @@ def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, erro
         mgr.delete(step)
 
 
-def load_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
+def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
     """Final parameters of a finished (or the latest checkpoint of an unfinished) run, replicated over mesh
     (default: all devices); the checkpoint must hold cfg's settings (written by any code version)."""
     ckpt = Path(run_dir) / "checkpoints"

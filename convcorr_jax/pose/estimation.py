@@ -156,7 +156,7 @@ def _load(path: str, state: str) -> PoseRun:
 @functools.lru_cache(maxsize=4)
 def _saved_spatial(path: str, stamp: tuple) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
     del stamp  # part of the cache key only (the files' modification times)
-    return spatial_mrf.load_model(path)
+    return spatial_mrf.load_spatial_model(path)
 
 
 def _stamp(path: Path) -> tuple:

@@ -87,7 +87,7 @@ def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_o
     the read-out chosen on `held_out` (`choose_readout`), the saved spatial model and the frame statistics;
     returns model.json's record. cfg must name the run's data (data_root); preds as `choose_readout`'s."""
     skeleton = skeleton_of(cfg)
-    sp = spatial.load_model(run_dir)
+    sp = spatial.load_spatial_model(run_dir)
     chosen = choose_readout(cfg, params, held_out, skeleton, mesh, split, preds)
     return shipped.write_files(run_dir, cfg.name.removeprefix("pose_"), cfg, params, sp, frame_statistics(cfg, sp),
                                about, chosen, skeleton)
@@ -111,7 +111,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
         raise InputError(run_dir, "--root", f"the run's {cfg.data} folder (its skeleton, spatial model, frame "
                          "statistics and validation split are made from it once)", cfg.data_root)
     skeleton = skeleton_of(cfg)
-    sp = spatial.load_model(run_dir)
+    sp = spatial.load_spatial_model(run_dir)
     if sp is None and cfg.data in run_folder.SPATIAL_DATA:
         config = run_folder.spatial_config(cfg)
         sp = (config, run_folder.learn_spatial(cfg, config))

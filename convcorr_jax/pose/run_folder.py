@@ -26,7 +26,7 @@ from convcorr_jax import cache, runinfo
 from convcorr_jax.config import from_dict
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data, person_crops, spatial
-from convcorr_jax.pose.checkpoints import load_params
+from convcorr_jax.pose.checkpoints import checkpoint_params
 from convcorr_jax.pose.train_config import TrainConfig, code_version, fix_old_record
 
 METRICS_KIND = "train.pose"
@@ -67,7 +67,7 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
     """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run;
     `NotATrainingRun` for a folder without one (`run_config`)."""
     cfg = run_config(run_dir)
-    return cfg, load_params(run_dir, cfg)
+    return cfg, checkpoint_params(run_dir, cfg)
 
 
 def load_data(cfg: TrainConfig) -> tuple[data.PoseArrays, data.PoseArrays]:

@@ -214,14 +214,14 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
     fs = record.get("frame_statistics")
     frames = None
     if fs:
-        saved = spatial.load_model(folder / fs["folder"])
+        saved = spatial.load_spatial_model(folder / fs["folder"])
         if saved is None:
             raise InputError(folder / fs["folder"] / spatial.CONFIG_FILE, spatial.CONFIG_FILE,
                              "the frame statistics' spatial model", "missing file")
         frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]))
     sk = record.get("skeleton")
     chosen = pose_readout.load(folder)
-    return ShippedModel(folder, record, cfg, params, spatial.load_model(folder), frames,
+    return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames,
                         None if sk is None else skeleton_from(sk, folder / MODEL_FILE),
                         None if chosen is None else chosen[0])
 
@@ -252,7 +252,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
     _save_params(folder / PARAMS_FILE, _flatten(params))
     files = [PARAMS_FILE]
     if spatial_model is not None:
-        held = spatial.load_model(folder)  # a run's own folder already holds it, with where its priors came from
+        held = spatial.load_spatial_model(folder)  # a run's own folder already holds it, with its priors' source
         if held is None or held[0] != spatial_model[0] or not np.array_equal(held[1], spatial_model[1]):
             spatial.save_model(folder, *spatial_model, about={"learned from": "the run's training split"})
         files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]

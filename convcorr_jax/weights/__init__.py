@@ -29,12 +29,12 @@ from convcorr_jax.weights.load import (
     load_pretrained,
 )
 from convcorr_jax.weights.numpy_pickle import read_numpy_pickle
-from convcorr_jax.weights.orbax_io import check_tree, load_params, save_params
+from convcorr_jax.weights.orbax_io import check_tree, load_orbax_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
 __all__ = [
     "load_backbone", "load_pretrained", "is_conv_only", "convert_file", "converted_cache_dir", "read_torch_state_dict",
     "read_caffemodel", "read_caffemodel_layers", "read_alexnet_npy", "read_numpy_pickle", "npy_to_caffe_blobs",
     "write_caffemodel", "save_params",
-    "load_params", "check_tree", "ARCHS", "TORCH_SUFFIXES",
+    "load_orbax_params", "check_tree", "ARCHS", "TORCH_SUFFIXES",
 ]

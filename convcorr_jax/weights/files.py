@@ -21,7 +21,7 @@ from convcorr_jax.registry import Names
 from convcorr_jax.weights.fetch import sha256_file
 from convcorr_jax.weights.load import ALIASES, TORCH_SUFFIXES, _code_version, cached_convert, convert_file
 from convcorr_jax.weights.numpy_pickle import flatten, read_numpy_pickle
-from convcorr_jax.weights.orbax_io import load_params, save_params
+from convcorr_jax.weights.orbax_io import load_orbax_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
 def _fetchable() -> tuple[str, ...]:
@@ -98,7 +98,7 @@ def inspect_lines(path: Path) -> list[str]:
     if path.is_dir():
         import jax
 
-        flat, _ = jax.tree_util.tree_flatten_with_path(load_params(path))
+        flat, _ = jax.tree_util.tree_flatten_with_path(load_orbax_params(path))
         rows = [(jax.tree_util.keystr(k, simple=True, separator="/"), np.shape(v), v.dtype) for k, v in flat]
     elif suffix in TORCH_SUFFIXES:
         rows = [(k, v.shape, v.dtype) for k, v in read_torch_state_dict(path).items()]

@@ -16,7 +16,7 @@ from convcorr_jax.backbones.base import param_shapes
 from convcorr_jax.backbones.registry import NAMES as ARCHS
 from convcorr_jax.weights.caffemodel import npy_to_caffe_blobs, read_alexnet_npy, read_caffemodel
 from convcorr_jax.weights.numpy_pickle import lpips_to_params, read_numpy_pickle
-from convcorr_jax.weights.orbax_io import check_tree, load_params, save_params
+from convcorr_jax.weights.orbax_io import check_tree, load_orbax_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
 ALIASES = {"alexnet": "torchvision_alexnet"}
@@ -90,11 +90,11 @@ def cached_convert(file: Path, arch: str, digest: str) -> Any:
     entry = cache.cached("weights", settings, version, build)
     like = param_shapes(get(arch), conv_only=file.suffix.lower() == ".ckpt")
     try:
-        return load_params(entry / "params", like=like)
+        return load_orbax_params(entry / "params", like=like)
     except InputError as e:  # a damaged entry: convert again rather than trust it
         log.warning("converted weights unusable (%s); converting again", e)
         shutil.rmtree(entry, ignore_errors=True)
-        return load_params(cache.cached("weights", settings, version, build) / "params", like=like)
+        return load_orbax_params(cache.cached("weights", settings, version, build) / "params", like=like)
 
 
 def load_pretrained(name: str = "mobilenet_v2", path: str | os.PathLike | None = None, *,
@@ -143,7 +143,7 @@ def _read_local(backbone, path: str | os.PathLike) -> Any:
     (`.msgpack`, a user's backbone), or a weight file `convert_file` reads; checked against the backbone's tree."""
     path = Path(path)
     if path.is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
-        tree = load_params(path)
+        tree = load_orbax_params(path)
     elif path.suffix.lower() == ".msgpack":
         import flax.serialization
 

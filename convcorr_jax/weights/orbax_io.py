@@ -49,7 +49,7 @@ def save_params(path: str | os.PathLike, params: Any) -> Path:
     return path
 
 
-def load_params(path: str | os.PathLike, like: Any = None) -> Any:
+def load_orbax_params(path: str | os.PathLike, like: Any = None) -> Any:
     """Read a tree written by `save_params` (leaves as jax arrays on the default device).
 
     With `like` (e.g. `backbone.init(key)` or `jax.eval_shape` of it), the stored tree must have exactly the

@@ -162,7 +162,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         grid(kind, cfg.grid_n, cfg.seed, None, cfg.grid_cols, ctx.figures / f"synthetic_{kind}.png",
              ctx.figures / "synthetic_objects_masks.png" if kind == "objects" else None)
     objs = synthetic_data.load_objects(n=cfg.n_objects, seed=cfg.seed, split=None)
-    ppl = synthetic_data.load_people(n=cfg.n_people, seed=cfg.seed, split=None)
+    ppl = synthetic_data.load_synthetic_people(n=cfg.n_people, seed=cfg.seed, split=None)
     fcs = synthetic_data.load_faces(n=cfg.n_faces, seed=cfg.seed, split=None)
     gen = {kind: json.loads((synthetic_data.dataset_dir(kind, n, cfg.seed) / "synthetic.json").read_text())
            for kind, n in (("objects", cfg.n_objects), ("people", cfg.n_people), ("faces", cfg.n_faces))}

@@ -39,7 +39,7 @@ from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 ALPHAS = (0.05, 0.1, 0.15)
 IMAGES_PER_CHUNK = 64
-LOADERS = {"pf_pascal": load_pf_pascal, "spair": load_spair}
+PF_LOADERS = {"pf_pascal": load_pf_pascal, "spair": load_spair}
 TITLES = {"pf_pascal": "PF-PASCAL", "spair": "SPair-71k"}
 NORMS = {"pf_pascal": "image", "spair": "box"}  # which L each benchmark's PCK uses (`keypoint_pairs.pair_norms`)
 THRESHOLDS = {"image": "alpha x max(h, w) of the target image", "box": "alpha x max(w, h) of the target's object box"}
@@ -70,7 +70,7 @@ def benchmark_config(data: str, size: str = "default") -> Config:
 
 def load_pairs(cfg: Config) -> KeypointPairs:
     """The split's pairs under cfg.data_root, restricted to cfg.classes and cfg.pairs_per_class."""
-    kp = LOADERS[cfg.data](cfg.data_root, cfg.split)
+    kp = PF_LOADERS[cfg.data](cfg.data_root, cfg.split)
     return kp.first_per_category(cfg.pairs_per_class, cfg.classes)
 
 
@@ -132,7 +132,7 @@ def evaluate_pairs(kp: KeypointPairs, cfg: Config, backbone, params, progress: b
             "seconds": time.perf_counter() - t0}
 
 
-def run_benchmark(cfg: Config, progress: bool = False, supported: tuple[str, ...] = tuple(LOADERS)) -> dict:
+def run_benchmark(cfg: Config, progress: bool = False, supported: tuple[str, ...] = tuple(PF_LOADERS)) -> dict:
     """`evaluate_pairs` on the split under cfg.data_root (cfg.data one of `supported`); adds "pairs" (count) and
     "categories" {name: pairs}."""
     require_data(cfg, supported)
@@ -149,7 +149,7 @@ def table(pck: dict) -> str:
                           [[a, *(pck[a][c] for c in cats), pck[a]["mean"]] for a in pck], percent)
 
 
-def run(cfg: Config, ctx: Context, supported: tuple[str, ...] = tuple(LOADERS)) -> Result:
+def run(cfg: Config, ctx: Context, supported: tuple[str, ...] = tuple(PF_LOADERS)) -> Result:
     """The experiment of `long2014.pf_pascal` and `long2014.spair` (cfg.data one of `supported`)."""
     out = run_benchmark(cfg, ctx.progress, supported)
     title = TITLES.get(cfg.data, cfg.data)

@@ -91,7 +91,7 @@ def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfi
     and the ones transferred by conv4 flow, on each warped neighbour its own keypoints carried by the flow."""
     from matplotlib.lines import Line2D
 
-    from convcorr_jax.flow.warp import transfer_points
+    from convcorr_jax.flow.warp import carry_points
 
     qs, db, tr = out["targets"], out["database"], out["transfer"]
     n_rows = min(n_rows, len(qs.crops))
@@ -120,7 +120,7 @@ def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfi
             dense = dense_flow_spline(np.asarray(res.flow), qs.grid_xy, (cfg.box, cfg.box))
             ax = axes[r, c + 1]
             ax.imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
-            moved = np.asarray(transfer_points(db.points[nb[j]], dense))[db.visible[nb[j]]]
+            moved = np.asarray(carry_points(db.points[nb[j]], dense))[db.visible[nb[j]]]
             ax.scatter(moved[:, 0], moved[:, 1], **nb_style)
             ax.set_title(f"neighbour {c + 1} (deformation {float(res.deformation_energy):.0f})", fontsize=9)
     for a in axes.ravel():

@@ -3,7 +3,7 @@
 Three sets, deterministic by (seed, index), cached under `paths.cache_dir("synthetic", ...)`:
 * objects (Long et al., Razavian et al. keypoints and segmentation): six articulated categories with PASCAL VOC
   keypoint names, VOC-style folders; `load_objects`, `load_objects_segmentation`, `OBJECT_CATEGORIES`.
-* people (Tompson et al.): 16 MPII joints, MPII h5 and FLIC mat views; `load_people`.
+* people (Tompson et al.): 16 MPII joints, MPII h5 and FLIC mat views; `load_synthetic_people`.
 * faces (Razavian et al. landmarks and semantic directions): 68 iBUG points in a 300-W folder; `load_faces`.
 Splits: ~75% train / 25% test, decided per sample from (seed, index).
 """
@@ -14,7 +14,7 @@ from convcorr_jax.data.synthetic.datasets import (
     load_faces,
     load_objects,
     load_objects_segmentation,
-    load_people,
+    load_synthetic_people,
     render_sample,
     write_dataset,
 )
@@ -28,7 +28,7 @@ __all__ = [
     "KINDS",
     "load_objects",
     "load_objects_segmentation",
-    "load_people",
+    "load_synthetic_people",
     "load_faces",
     "render_sample",
     "write_dataset",

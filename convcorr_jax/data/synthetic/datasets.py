@@ -358,7 +358,7 @@ def load_objects_segmentation(
     return sorted(out, key=lambda s: s.id)
 
 
-def load_people(
+def load_synthetic_people(
     n: int = 1000,
     seed: int = 0,
     split: str | None = "train",
@@ -373,7 +373,7 @@ def load_people(
     """
     _check("people", n, seed, image_size, split)
     if view not in ("mpii", "flic"):
-        raise InputError("load_people", "view", "'mpii' or 'flic'", view)
+        raise InputError("load_synthetic_people", "view", "'mpii' or 'flic'", view)
     root = dataset_dir("people", n, seed, image_size, noise_sigma)
     out = []
     if view == "flic":

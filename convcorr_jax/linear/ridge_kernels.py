@@ -1,0 +1,255 @@
+"""The linear-algebra kernels of the ridge fits and their cross-validation (`convcorr_jax.linear.ridge`), on two
+engines: NumPy/SciPy on a CPU backend, jitted JAX functions otherwise.
+
+Engines. On a CPU backend (`jax.default_backend() == "cpu"`) every step runs through NumPy/SciPy (OpenBLAS GEMM and
+syrk, LAPACK `potrf`/`potrs` and `syevd`), which are 2-2.5x faster than XLA:CPU's GEMM and eigh
+(bench/RESULTS_ridge.md); the Cholesky and eigen factorisations run on one BLAS thread, because OpenBLAS's
+multithreaded potrf/syevd synchronise at every block step and ran up to 10x slower than one thread whenever another
+process shared the cores (GEMMs keep all threads). The Cholesky routes instead factorise several (fold, lambda)
+systems at once, one per core, on a thread pool: `convcorr_jax.linear.cholesky.solve_shifted` calls LAPACK with the
+GIL released and without the transposing copy of a C-ordered matrix. The errors are those of one fold at a time, bit
+for bit. On accelerators the same routes run as jitted JAX functions.
+A Cholesky that breaks down numerically (float32 with a lambda below the Gram's rounding level) falls back to the
+eigen route for that fold, whose eigenvalues are clipped at 0.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg as sl
+from threadpoolctl import ThreadpoolController
+
+from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
+from convcorr_jax.linear.ridge_routes import EIGH_FLOPS_PER_CUBE
+
+_BLAS = ThreadpoolController()  # the factorisations run on one BLAS thread (see the module docstring)
+
+
+# ------------------------------------------------------------------ kernels (NumPy/SciPy on CPU, jitted JAX otherwise)
+
+
+def _eigh(S, xla: bool):
+    """Eigenvalues [r] (clipped at 0) and eigenvectors [r, r] of a symmetric matrix S [r, r]."""
+    if xla:
+        s, V = jnp.linalg.eigh(S)
+        return jnp.maximum(s, 0.0), V
+    with _BLAS.limit(limits=1, user_api="blas"):
+        s, V = sl.eigh(S, driver="evd", check_finite=False)
+    return np.maximum(s, 0.0), V
+
+
+def _chol_solve(S, lam, B, xla: bool):
+    """(S + lam I)^{-1} B for symmetric positive semi-definite S [r, r], B [r, T]; NaN (JAX) or NotPositiveDefinite
+    (NumPy) when the factorisation breaks down. The NumPy engine runs on one BLAS thread with the GIL released."""
+    if xla:
+        A = S + lam * jnp.eye(S.shape[0], dtype=S.dtype)
+        return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), B)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return solve_shifted(S, lam, B)
+
+
+def errors_eig(S, C, A, R, lambdas, xla: bool):
+    """[L, T] mean squared error of A (S + lam I)^{-1} C against R per lambda, from one eigen-decomposition of S.
+
+    S [r, r] symmetric PSD, C [r, T], A [n_val, r], R [n_val, T] (validation residual targets), lambdas [L]."""
+    xp = jnp if xla else np
+    s, V = _eigh(S, xla)
+    AV, B = A @ V, V.T @ C
+    return xp.stack([xp.mean(xp.square(R - AV @ (B / (s + lambdas[i])[:, None])), axis=0)
+                     for i in range(lambdas.shape[0])])
+
+
+def errors_chol(S, C, A, R, lambdas, xla: bool):
+    """As `errors_eig` with one Cholesky factorisation of S + lam I per lambda."""
+    xp = jnp if xla else np
+    return xp.stack([xp.mean(xp.square(R - A @ _chol_solve(S, lambdas[i], C, xla)), axis=0)
+                     for i in range(lambdas.shape[0])])
+
+
+def errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambdas: np.ndarray,
+                          order_bytes: int) -> list[np.ndarray | None]:
+    """`errors_chol` of every fold on the NumPy engine, one (fold, lambda) factorisation per task on a pool of one
+    thread per core, each on one BLAS thread with the GIL released (`solve_shifted`). `fold_parts(i)` gives fold i's
+    (S, C, A, R); it runs on the pool one fold ahead of that fold's solves, so about two folds are held at a time.
+    Each thread factorises in a buffer of its own of `order_bytes` (the system's [r, r]), so the pool is sized by
+    `_threads`. Returns [L, T] errors per fold, None for a fold whose factorisation broke down."""
+    local = threading.local()
+
+    def solve(parts: Future, lam) -> np.ndarray | None:
+        S, C, A, R = parts.result()
+        if getattr(local, "work", None) is None or local.work.shape != S.shape:
+            local.work = np.empty(S.shape, S.dtype, order="F")
+        try:
+            W = solve_shifted(S, lam, C, work=local.work)
+        except NotPositiveDefinite:
+            return None
+        return np.mean(np.square(R - A @ W), axis=0)
+
+    with _BLAS.limit(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(_threads(n_folds * lambdas.size, order_bytes)) as pool:
+        # First in, first out, with each fold's preparation queued one fold ahead of its solves: a solve only waits
+        # for a preparation that has started, and the next fold is prepared while this one's solves run.
+        parts = [pool.submit(fold_parts, 0)]
+        tasks = []
+        for i in range(n_folds):
+            if i + 1 < n_folds:
+                parts.append(pool.submit(fold_parts, i + 1))
+            tasks.append([pool.submit(solve, parts[i], lam) for lam in lambdas])
+            parts[i] = None  # held by its solves only, so freed after them
+        out = []
+        try:
+            for row in tasks:
+                errs = [t.result() for t in row]
+                out.append(None if any(e is None for e in errs) else np.stack(errs))
+        except BaseException:  # an error or Ctrl-C: drop the queued tasks instead of running them to the end
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return out
+
+
+def fold_blocks(X0: np.ndarray, Y0: np.ndarray, fsets: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each fold's Gram block Xv^T Xv [d, d] and cross product Xv^T Yv [d, T] on the NumPy engine: the Grams (syrk) one
+    fold per task on a pool of one thread per core, each on one BLAS thread (the same bits as on all threads), the
+    cross products after them on all threads (OpenBLAS's GEMM rounds differently on one thread)."""
+
+    def gram(v: np.ndarray) -> np.ndarray:
+        Xv = X0[v]
+        return Xv.T @ Xv
+
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), len(fsets))) as pool:
+        grams = list(pool.map(gram, fsets))
+    return [(Gv, X0[v].T @ Y0[v]) for Gv, v in zip(grams, fsets)]
+
+
+def _threads(n_tasks: int, task_bytes: int) -> int:
+    """Pool size for n_tasks tasks that each hold task_bytes of working memory while they run: one thread per core,
+    at most n_tasks, and no more than a quarter of the free physical memory holds (at least one)."""
+    return max(1, min(_cores(), n_tasks, _free_memory() // 4 // max(task_bytes, 1)))
+
+
+def _free_memory() -> int:
+    """Free physical memory in bytes (Linux's `sysconf`; unbounded where it is not available)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 62
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
+    """A fold's training Gram S [d, d] and cross product [d, T] centred on the training mean, the centred validation
+    features A [n_val, d] and residual targets R [n_val, T] (X0, Y0 globally centred so their full sums are 0)."""
+    xp = jnp if xla else np
+    Xv, Yv = X0[val], Y0[val]
+    ntr = X0.shape[0] - val.shape[0]
+    m, my = -Xv.sum(0) / ntr, -Yv.sum(0) / ntr  # training means of the globally centred data
+    if xla:
+        S = G - Gv - ntr * jnp.outer(m, m)
+    else:  # the same operations in place: two [d, d] temporaries fewer
+        S, mm = G - Gv, np.outer(m, m)
+        mm *= ntr
+        S -= mm
+    Ctr = C - Cv - ntr * xp.outer(m, my)
+    return S, Ctr, Xv - m, Yv - my
+
+
+def prep_dual(K, Y0, tr, val, xla: bool):
+    """A fold's centred training kernel Kc [n_tr, n_tr], centred training targets [n_tr, T], centred validation
+    kernel Kvc [n_val, n_tr] and validation residual targets [n_val, T] (sub-blocks of the full kernel K)."""
+    Ktt, Kvt = K[tr][:, tr], K[val][:, tr]
+    rt = Ktt.mean(1)  # x_i . m for training rows (m = training mean)
+    rv = Kvt.mean(1)  # x_v . m for validation rows
+    mm = rt.mean()  # m . m
+    Kc = Ktt - rt[:, None] - rt[None, :] + mm
+    Kvc = Kvt - rv[:, None] - rt[None, :] + mm
+    Ytr, Yv = Y0[tr], Y0[val]
+    my = Ytr.mean(0)
+    return Kc, Ytr - my, Kvc, Yv - my
+
+
+def _eig_solve(S, C, lam, xla: bool):
+    """(S + lam I)^{-1} C [r, T] from one eigen-decomposition of S [r, r]; lam scalar or [T] (one per column)."""
+    s, V = _eigh(S, xla)
+    return V @ ((V.T @ C) / (s[:, None] + lam))
+
+
+def shifted_solve(S, C, lam):
+    """(S + lam I)^{-1} C [r, T] for S [r, r] symmetric PSD (NumPy/SciPy): Cholesky for a scalar lam; for per-column
+    lambdas lam [T], one Cholesky per distinct value (on a thread pool, `_solve_per_value`) while they cost less than
+    one eigen-decomposition by `route_costs`' count (fewer than 3 * EIGH_FLOPS_PER_CUBE values), else one
+    eigen-decomposition. Any Cholesky breakdown falls back to the eigen route."""
+    try:
+        if np.ndim(lam) == 0:
+            return _chol_solve(S, lam, C, False)
+        values = np.unique(lam)
+        if values.size < 3 * EIGH_FLOPS_PER_CUBE:
+            return _solve_per_value(S, C, lam, values)
+    except NotPositiveDefinite:
+        pass
+    return _eig_solve(S, C, lam, False)
+
+
+def _solve_per_value(S: np.ndarray, C: np.ndarray, lam: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Column t of the result [r, T] is (S + lam[t] I)^{-1} C[:, t]: one `solve_shifted` per value of `values` (the
+    distinct lambdas) on its columns, the values on a pool of one thread per core (one BLAS thread each)."""
+    W = np.empty(C.shape, C.dtype)
+    cols = [np.flatnonzero(lam == v) for v in values]
+
+    def one(i: int) -> None:
+        W[:, cols[i]] = solve_shifted(S, values[i], np.ascontiguousarray(C[:, cols[i]]))
+
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(_threads(values.size, S.nbytes)) as pool:
+        list(pool.map(one, range(values.size)))
+    return W
+
+
+def fit_numpy(X, Y, lam):
+    """W [d, T], b [T] of the ridge fit with intercept on the NumPy/SciPy engine (primal d x d system if d <= n,
+    else dual n x n)."""
+    mx, my = X.mean(0), Y.mean(0)
+    Xc, Yc = X - mx, Y - my
+    if X.shape[0] < X.shape[1]:
+        W = Xc.T @ shifted_solve(Xc @ Xc.T, Yc, lam)
+    else:
+        W = shifted_solve(Xc.T @ Xc, Xc.T @ Yc, lam)
+    return W, my - mx @ W
+
+
+# The JAX engine: the kernels above jitted (one compilation per shape), plus the products done once per call.
+JITTED = {name: jax.jit(partial(f, xla=True)) for name, f in (
+    ("errors_eig", errors_eig), ("errors_chol", errors_chol), ("prep_primal", prep_primal),
+    ("prep_dual", prep_dual), ("chol_solve", _chol_solve), ("eig_solve", _eig_solve))}
+JITTED["kernel"] = jax.jit(lambda X0: X0 @ X0.T)
+JITTED["center"] = jax.jit(lambda X, Y: (X.mean(0), Y.mean(0), X - X.mean(0), Y - Y.mean(0)))
+JITTED["block"] = jax.jit(lambda X0, Y0, val: (X0[val].T @ X0[val], X0[val].T @ Y0[val]))
+JITTED["cross"] = jax.jit(lambda X0, Y0: (X0.T @ X0, X0.T @ Y0))
+
+
+def fit_jax(X, Y, lam):
+    """`fit_numpy` on the JAX engine (the Cholesky breakdown check runs outside the jitted functions)."""
+    mx, my, Xc, Yc = JITTED["center"](X, Y)
+    dual = X.shape[0] < X.shape[1]
+    S, C = (JITTED["kernel"](Xc), Yc) if dual else JITTED["cross"](Xc, Yc)
+    W = None
+    if np.ndim(lam) == 0:
+        W = JITTED["chol_solve"](S, lam, C)
+        if not bool(jnp.all(jnp.isfinite(W))):
+            W = None
+    if W is None:
+        W = JITTED["eig_solve"](S, C, lam)
+    if dual:
+        W = Xc.T @ W
+    return W, my - mx @ W
+

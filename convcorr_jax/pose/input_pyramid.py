@@ -1,0 +1,74 @@
+"""The pose model's fixed preprocessing (`convcorr_jax.pose.model`): an RGB Gaussian pyramid (stride-2 binomial
+blur), each level local-contrast-normalised with the same kernel; ImageNet normalisation for a trunk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.backbones.preprocess import TORCH_MEAN_RGB, TORCH_STD_RGB
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose.model_config import ModelConfig
+
+def _separable(x: jax.Array, mh: np.ndarray, mw: np.ndarray) -> jax.Array:
+    """Per-channel separable linear filter as two matrix products: x [N, H, W, C] -> [N, h, w, C] with
+    out[n, i, j, c] = sum_{y, x'} mh[i, y] x[n, y, x', c] mw[j, x']. A banded matrix is a zero-padded convolution
+    (with a stride if it has fewer rows than columns), used in place of a depthwise convolution, which XLA:CPU
+    runs slowly (timings: bench/RESULTS_pose.md)."""
+    return jnp.einsum("iy,nyxc,jx->nijc", jnp.asarray(mh, x.dtype), x, jnp.asarray(mw, x.dtype))
+
+
+def _band(m: int, taps: np.ndarray, stride: int = 1, offset: int = 0, edge: bool = False) -> np.ndarray:
+    """[ceil(m / stride), m] matrix of the 1-D filter `taps`: row i holds taps[t] at column
+    stride * i + t - offset. Columns outside 0..m-1 are dropped (zero padding) or, with `edge`, moved to the
+    nearest edge (edge-replicated borders)."""
+    rows = np.arange(0, m, stride)
+    out = np.zeros((len(rows), m))
+    for t, v in enumerate(taps):
+        cols = rows + t - offset
+        keep = np.full(len(rows), True) if edge else (cols >= 0) & (cols < m)
+        np.add.at(out, (np.arange(len(rows))[keep], np.clip(cols, 0, m - 1)[keep]), v)
+    return out
+
+
+def pyramid(images: jax.Array, levels: int) -> list[jax.Array]:
+    """Gaussian pyramid [N, H/2^L, W/2^L, 3]: binomial [1,3,3,1]/8 blur, stride 2 (level-L pixel k is centred on
+    level-0 pixel 2^L k + (2^L - 1)/2), edge-replicated borders."""
+    b = np.array([1.0, 3.0, 3.0, 1.0]) / 8.0
+    out = [images]
+    for _ in range(levels - 1):
+        h, w = out[-1].shape[1:3]
+        out.append(_separable(out[-1], _band(h, b, 2, 1, edge=True), _band(w, b, 2, 1, edge=True)))
+    return out
+
+
+def lcn(x: jax.Array, sigma: float = 2.0) -> jax.Array:
+    """Local contrast normalisation per channel: subtract the Gaussian-weighted local mean, divide by
+    max(local std, its image mean). Border weights are renormalised. x: [N, H, W, C]."""
+    r = int(math.ceil(2 * sigma))
+    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
+    g = g / g.sum()
+    h, w = x.shape[1:3]
+    bh, bw = _band(h, g, offset=r), _band(w, g, offset=r)
+    # border renormaliser: the kernel mass inside the image (fixed, computed on the host)
+    norm = jnp.asarray(np.outer(bh.sum(1), bw.sum(1))[None, :, :, None], x.dtype)
+    mean = _separable(x, bh, bw) / norm
+    v = x - mean
+    std = jnp.sqrt(_separable(v * v, bh, bw) / norm + 1e-8)
+    floor = jnp.mean(std, axis=(1, 2), keepdims=True)
+    return v / jnp.maximum(std, jnp.maximum(floor, 1e-4))
+
+
+def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
+    """Images [N, H, W, 3] in [0, 1] -> list of LCN'd pyramid levels; with a trunk, [the ImageNet-normalised
+    image] (torchvision's mean and std)."""
+    if images.ndim != 4 or images.shape[1:] != (cfg.image_size, cfg.image_size, 3):
+        raise InputError("images", "shape", f"[N, {cfg.image_size}, {cfg.image_size}, 3]", tuple(images.shape))
+    x = images.astype(jnp.float32)
+    if cfg.trunk:
+        return [(x - jnp.asarray(TORCH_MEAN_RGB)) / jnp.asarray(TORCH_STD_RGB)]
+    return [lcn(v, cfg.lcn_sigma) for v in pyramid(x, cfg.levels)]
