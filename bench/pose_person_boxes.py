@@ -62,7 +62,7 @@ def grid(s: Scorer, run, values: dict) -> list[str]:
              "|---" * (len(GROUPS) + 6) + "|"]
     best, best_v = None, -1.0
     for side, shift, scale in itertools.product(values["side"], values["shift"], values["scale"]):
-        torso = pb.torso_boxes(run.params, run.config.model, s.frames, s.person, run.frames.ratio, readout, TORSO,
+        torso = pb.find_torso_boxes(run.params, run.config.model, s.frames, s.person, run.frames.ratio, readout, TORSO,
                                side, shift, scale)
         v = s.row(estimate(s.frames, run, boxes=list(torso)).points)
         rule = (v[2] + v[3]) / 2

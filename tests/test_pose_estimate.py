@@ -391,7 +391,7 @@ def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_model, flic
 
 
 def test_person_boxes_find_the_torso_with_the_models_first_pass_then_crop_as_torso_boxes(flic_model, flic_root):
-    """`estimate(person_boxes=...)` on a FLIC model: the torso boxes are `person_boxes.torso_boxes` of one first
+    """`estimate(person_boxes=...)` on a FLIC model: the torso boxes are `person_boxes.find_torso_boxes` of one first
     pass (PERSON_BOX, the model's torso ratio and read-out), and the joints are `estimate` on those torso boxes; a
     None entry is the whole image; boxes and person_boxes together, or a model without its ratio, are refused."""
     from convcorr_jax.pose import person_boxes as pb
@@ -402,7 +402,7 @@ def test_person_boxes_find_the_torso_with_the_models_first_pass_then_crop_as_tor
     got = estimate(frames, flic_model, person_boxes=[person[0], person[1], None])
     run = load(flic_model)
     whole = np.array([0, 0, frames[2].shape[1] - 1, frames[2].shape[0] - 1], np.float64)
-    torso = pb.torso_boxes(run.params, run.config.model, frames, np.stack([person[0], person[1], whole]),
+    torso = pb.find_torso_boxes(run.params, run.config.model, frames, np.stack([person[0], person[1], whole]),
                            run.frames.ratio, run.readout.name, TORSO)
     np.testing.assert_allclose(got.torso_boxes, torso, atol=1e-3)
     want = estimate(frames, flic_model, boxes=list(torso))

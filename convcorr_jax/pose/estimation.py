@@ -271,7 +271,7 @@ def _as_boxes(boxes, n: int, name: str = "boxes") -> list[np.ndarray | None]:
 
 def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
     """The torso box [4] inside each person box (None: the whole image) of a FLIC person-crop model
-    (`person_boxes.torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its frame
+    (`person_boxes.find_torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its frame
     statistics); InputError naming `EXPORT_COMMAND` for a model without them."""
     if run.frames is None:
         raise InputError(run.path, "frame statistics", f"the model's torso-box ratio (made once from its FLIC "
@@ -279,7 +279,7 @@ def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray 
     whole = [np.array([0.0, 0.0, im.shape[1] - 1.0, im.shape[0] - 1.0]) for im in images]
     person = np.stack([w if b is None else b for b, w in zip(boxes, whole)])
     name = run.readout.name if run.readout is not None else pose_readout.DEFAULT_NAME
-    return list(person_boxes.torso_boxes(run.params, run.config.model, images, person, run.frames.ratio, name,
+    return list(person_boxes.find_torso_boxes(run.params, run.config.model, images, person, run.frames.ratio, name,
                                          TORSO))
 
 

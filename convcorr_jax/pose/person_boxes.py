@@ -1,11 +1,11 @@
 """The torso inside a person box, for models trained on FLIC person crops (Tompson et al.'s crops around the torso).
 
 A person box is drawn around the whole visible person, as detectors and annotation tools draw it; FLIC's models
-crop around the *torso* box (shoulders to hips). `torso_boxes` finds the torso inside each person box in one pass
-of the model itself, then `estimate` crops around it exactly as training did:
+crop around the *torso* box (shoulders to hips). `find_torso_boxes` finds the torso inside each person box in one
+pass of the model itself, then `estimate` crops around it exactly as training did:
 
-    torso = torso_boxes(run, images, person_boxes)   # [N, 4] (x0, y0, x1, y1) pixels of each image
-    poses = estimate(images, run, boxes=torso)        # what `estimate(images, run, person_boxes=...)` does
+    torso = find_torso_boxes(run.params, run.config.model, images, person_boxes, run.frames.ratio, "cascade", TORSO)
+    poses = estimate(images, run, boxes=torso)   # [N, 4] torso boxes: what estimate(..., person_boxes=...) does
 
 First pass (`first_affines`): the square of `side` x the person box's longer side, centred on the box's centre
 moved down by `shift` x its height, read at the model's input size with its validated read-out (spatial model off).
@@ -60,7 +60,7 @@ def torso_from_points(points: np.ndarray, torso: tuple[int, ...], ratio: float, 
     return np.concatenate([centre - half + 0.5, centre + half - 0.5], -1)
 
 
-def torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.ndarray, ratio: float, readout: str,
+def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.ndarray, ratio: float, readout: str,
                 torso: tuple[int, ...], side: float = PERSON_BOX["side"], shift: float = PERSON_BOX["shift"],
                 scale: float = PERSON_BOX["scale"], batch: int = 8) -> np.ndarray:
     """The torso box float64 [N, 4] inside each person box (module docstring).
@@ -96,5 +96,5 @@ def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.n
     return np.concatenate([box[:, :2] - pad, box[:, 2:] + pad], -1)
 
 
-__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "check_settings", "first_affines",
-           "torso_boxes", "torso_from_points"]
+__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "check_settings", "find_torso_boxes", "first_affines",
+           "torso_from_points"]
