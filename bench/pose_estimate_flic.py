@@ -1,4 +1,4 @@
-"""The pose library's calls for one's own images (`pose.estimate`, `pose.estimate_frames`) scored on FLIC test with
+"""The pose library's calls for one's own images (`pose.estimate`, with and without two_pass) scored on FLIC test with
 a trained `flic` run: person crops around the annotated torso boxes, plain and with `CROP_READOUT`; whole frames
 in two passes with `FRAME_READOUT`, conditioned on the annotated torso centres or on the frames' centres (no
 annotation at all). Nothing is chosen here: the read-outs are the ones chosen on the validation movies.

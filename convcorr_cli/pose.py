@@ -16,7 +16,7 @@ the person's torso box for a FLIC model (the person crop of training) or the per
 default: on when the model has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
 the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
 --merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC models trained on
-person crops): whole frames in two passes (`convcorr_jax.pose.two_pass.estimate_frames` with `FRAME_READOUT`), the
+person crops): whole frames in two passes (`convcorr_jax.pose.estimate(..., two_pass=True)` with `FRAME_READOUT`), the
 spatial model conditioned on `--torso` (one X,Y per image; default the image's centre). Writes:
   DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
                              `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
@@ -55,7 +55,7 @@ from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load
 from convcorr_jax.pose.onnx_export import export_onnx
-from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
+from convcorr_jax.pose.two_pass import FRAME_READOUT
 
 GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
@@ -251,11 +251,11 @@ def export(args: argparse.Namespace) -> int:
 
 def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[..., Poses]:
     """The command's one estimation call, `call(images, boxes=None, torso=None, person_boxes=None) -> Poses`:
-    `estimate_frames` with `FRAME_READOUT` under --two-pass, else `estimate` with the read-out flags."""
+    `estimate` with the read-out flags, in two passes (`FRAME_READOUT`'s settings) under --two-pass."""
     def call(images, boxes=None, torso=None, person_boxes=None) -> Poses:
         if args.two_pass:
-            settings = {k: v for k, v in FRAME_READOUT.items() if k != "input_size"}  # the model's own input size
-            return estimate_frames(images, r, torso=torso, **dict(settings, scales=scales, merge=merge))
+            return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_READOUT["flip"], scales=scales,
+                            merge=merge)
         return estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
                         scales=scales, merge=merge, person_boxes=person_boxes)
 

@@ -2,7 +2,7 @@
 one JSON line per frame.
 
 Frames are decoded by PyAV (the `video` extra) in batches of `BATCH_FRAMES`, each batch estimated by one call
-(`pose.estimate`, or `pose.estimate_frames` with --two-pass), drawn (`convcorr_cli.pose.draw`) and encoded as
+(`pose.estimate`, with two_pass=True under --two-pass), drawn (`convcorr_cli.pose.draw`) and encoded as
 H.264 (yuv420p, even sides) at the clip's frame rate / N. Writes, each atomically:
   DIR/<clip name>_pose.mp4     the frames with the skeleton and the legend strip below
   DIR/<clip name>_pose.jsonl   one line per frame read: {"frame" (0-based index in the clip), "time" (s), "width",

@@ -482,3 +482,19 @@ def test_cli_person_box_is_estimate_with_person_boxes(flic_model, flic_root, tmp
     assert main(["pose", str(path), "--model", str(flic_model), flag, "--torso-box=1,2,30,40"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--person-box" in err[0] and "not both" in err[0]
+
+
+def test_one_call_for_crops_and_whole_frames(flic_model, flic_root):
+    """`estimate(..., two_pass=True)` is the whole-frame estimate (`two_pass.estimate_frames`); settings the two
+    passes fix, or a torso point without them, are one error naming the argument."""
+    from convcorr_jax.pose.two_pass import estimate_frames
+
+    frames, boxes = _flic_test_people(flic_root, 1)
+    got = estimate(frames, flic_model, two_pass=True, scales=(1.0,))
+    np.testing.assert_array_equal(got.points, estimate_frames(frames, flic_model, scales=(1.0,)).points)
+    for bad, name in (({"boxes": boxes}, "boxes"), ({"readout": "cascade"}, "readout"),
+                      ({"spatial": False}, "spatial")):
+        with pytest.raises(InputError, match=name):
+            estimate(frames, flic_model, two_pass=True, **bad)
+    with pytest.raises(InputError, match="torso"):
+        estimate(frames, flic_model, torso=[[10.0, 20.0]])

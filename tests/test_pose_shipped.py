@@ -12,7 +12,7 @@ import pytest
 
 from convcorr_jax import io
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import estimation, shipped, spatial, two_pass
+from convcorr_jax.pose import estimation, loaded_model, shipped, spatial, two_pass
 from convcorr_train import pose_configs, ship_model
 
 
@@ -46,10 +46,10 @@ def models(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(shipped, "MODELS", folder)
     shipped.read.cache_clear()
-    estimation._shipped.cache_clear()
+    loaded_model._shipped.cache_clear()
     yield folder
     shipped.read.cache_clear()
-    estimation._shipped.cache_clear()
+    loaded_model._shipped.cache_clear()
 
 
 def _ship(run, cfg, models, frames=None, name="tiny"):

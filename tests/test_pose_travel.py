@@ -1,6 +1,7 @@
 """Trained models travel: a run folder is a model (`pose.run_export`), so that after its dataset is deleted and the
-folder moved, `pose.estimate`, `estimate_frames` and `convcorr pose` give the same joints as before, and inference
-leaves the folder's bytes unchanged; an older run without its model files is exported once with its data."""
+folder moved, `pose.estimate` (crops, and whole frames with two_pass) and `convcorr pose` give the same joints as
+before, and inference leaves the folder's bytes unchanged; an older run without its model files is exported once
+with its data."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from test_pose_skeletons import write_coco
 
 from convcorr_cli.main import main
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import estimate, estimate_frames, readout, run_export, shipped
+from convcorr_jax.pose import estimate, readout, run_export, shipped
 
 
 def _bytes(folder: Path) -> dict[str, str]:
@@ -75,12 +76,12 @@ def test_a_flic_run_estimates_whole_frames_after_its_folder_is_deleted(tiny_flic
     assert record["frame_statistics"]["input_size"] == 144  # FRAME_READOUT's 288 for 128 px crops, at 64 px
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tiny_flic / "images").glob("*.jpg"))[:2]]
     torso = np.array([[140.0, 100.0], [150.0, 110.0]])
-    before = estimate_frames(frames, str(run), torso=torso, scales=(1.0,))
+    before = estimate(frames, str(run), two_pass=True, torso=torso, scales=(1.0,))
     moved = tmp_path / "moved"
     shutil.move(str(run), moved)
     shutil.rmtree(tiny_flic)
     files = _bytes(moved)
-    after = estimate_frames(frames, str(moved), torso=torso, scales=(1.0,))
+    after = estimate(frames, str(moved), two_pass=True, torso=torso, scales=(1.0,))
     np.testing.assert_array_equal(after.points, before.points)
     assert _bytes(moved) == files
 
@@ -92,7 +93,7 @@ def test_an_old_run_names_the_export_and_the_export_makes_what_it_lacks(tiny_fli
     run = write_pose_run(cfg)  # config.json + a checkpoint: a run written before runs were models
     frames = [np.zeros((240, 360, 3), np.uint8)]
     with pytest.raises(InputError, match="ship_model") as e:
-        estimate_frames(frames, str(run))
+        estimate(frames, str(run), two_pass=True)
     assert len(str(e.value).splitlines()) == 1
     with pytest.raises(InputError, match="--root"):
         run_export.export(run, tmp_path / "m", tmp_path / "absent")
@@ -100,7 +101,7 @@ def test_an_old_run_names_the_export_and_the_export_makes_what_it_lacks(tiny_fli
     assert ship_model.main(["--run", str(run), "--out", str(tmp_path / "model"), "--root", str(tiny_flic)]) == 0
     m = shipped.read_folder(tmp_path / "model")
     assert m.frames is not None and m.readout is not None and m.skeleton is not None and m.spatial is not None
-    assert estimate_frames(frames, str(tmp_path / "model"), scales=(1.0,)).points.shape == (1, 11, 2)
+    assert estimate(frames, str(tmp_path / "model"), two_pass=True, scales=(1.0,)).points.shape == (1, 11, 2)
 
 
 def test_loading_a_model_and_estimating_imports_no_training_module():

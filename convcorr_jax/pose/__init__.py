@@ -7,17 +7,17 @@ rotation/scale/flip), `joints` (joint names, groups, skeletons and flips of MPII
 data-parallel training, orbax checkpoints, resume), `predict` (the prediction loop: coarse and cascade read-outs
 with and without sub-cell refinement, crop -> image map), `flip` and `scales` (test-time flip and crop scales),
 `recrop` (a second-pass person crop around a first pass's torso on whole frames), `spatial` (the tree MRF spatial
-model: config, priors, inference, files), `estimation` (a trained model on one's own images:
-`convcorr_jax.pose.estimate(images, model="flic")`, `convcorr_jax.pose.load("flic" | run folder)`), `shipped` (the
-trained models that ship with the package, by name), `two_pass` (whole frames in two passes with a crop-trained FLIC
-model: `convcorr_jax.pose.estimate_frames(frames, model="flic", torso=...)`), `mpii_files` (readers of MPII
-prediction and ground-truth files, writer of prediction files). Tables and figures: `convcorr_eval.tompson2015`;
-named training configs: `convcorr_train.pose_configs`.
+model: config, priors, inference, files), `estimation` (the one call for a trained model on one's own images,
+person crops and whole frames: `convcorr_jax.pose.estimate(images, model="flic", person_boxes=... | boxes=... |
+two_pass=True)`), `loaded_model` (`convcorr_jax.pose.load("flic" | model or run folder)`, `Poses`), `person_boxes`
+(the torso inside a whole-person box), `shipped` (the trained models that ship with the package, by name),
+`two_pass` (whole frames in two passes with a crop-trained FLIC model, `estimate(..., two_pass=True)`),
+`mpii_files` (readers of MPII prediction and ground-truth files, writer of prediction files). Tables and figures:
+`convcorr_eval.tompson2015`; named training configs: `convcorr_train.pose_configs`.
 """
 
-from convcorr_jax.pose.estimation import PoseRun, Poses, estimate, load
+from convcorr_jax.pose.estimation import estimate
 from convcorr_jax.pose.joints import FLIC, LSP, MPII, JointSet, group_pck, joint_set
-from convcorr_jax.pose.two_pass import estimate_frames
+from convcorr_jax.pose.loaded_model import PoseRun, Poses, load
 
-__all__ = ["FLIC", "LSP", "MPII", "JointSet", "PoseRun", "Poses", "estimate", "estimate_frames", "group_pck",
-           "joint_set", "load"]
+__all__ = ["FLIC", "LSP", "MPII", "JointSet", "PoseRun", "Poses", "estimate", "group_pck", "joint_set", "load"]

@@ -36,8 +36,8 @@ from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
-from convcorr_jax.pose.estimation import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, PoseRun, Poses, _as_images, load,
-                                          spatial_inputs_at, spatial_model)
+from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
+                                            spatial_inputs_at, spatial_model)
 
 
 FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
@@ -133,7 +133,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
         raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
     scales = pose_scales.check(scales, "estimate_frames")
     pose_scales.check_merge(merge, "estimate_frames")
-    imgs = _as_images(images)
+    imgs = as_images(images)
     sizes = [im.shape[:2] for im in imgs]
     points = _torso_points(torso, sizes)
     config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))

@@ -1,0 +1,226 @@
+"""A trained pose model loaded for inference, and what every inference call shares.
+
+    run = load("flic")            # a shipped model by name, a model folder or a `convcorr train pose` run folder
+    run.config, run.names, run.readout, run.frames
+
+`load` (cached in this process) reads a shipped model's files (`shipped.read`: parameters, spatial model, frame
+statistics, skeleton and validated read-out, each file checked against its sha256), a model folder (the same files:
+a run's own folder once it has trained, or an export, `shipped.read_folder`), or, for a run written before runs were
+models, its config.json and the parameters of its last checkpoint (`run_folder.load_run`, cached per trained state)
+with the joints of its dataset kind (`joints.joint_set`) and the spatial model saved beside them. Nothing here reads
+a dataset or writes into the model's folder: what an older run lacks is made once by `EXPORT_COMMAND`, which the
+errors say. `Poses` is what every estimation call returns (`estimation.estimate`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convcorr_jax import geometry
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import heatmaps as hmap
+from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose import readout as pose_readout
+from convcorr_jax.pose import shipped
+from convcorr_jax.pose import spatial as spatial_mrf
+from convcorr_jax.pose.train_config import TrainConfig
+
+DEFAULT_MODEL = "flic"  # the shipped model `estimate` and `convcorr pose` use unless told otherwise
+# how a run written before runs were models gets what inference needs (made once from its data)
+EXPORT_COMMAND = "python -m convcorr_train.ship_model --run RUN --root DATA --out MODEL_DIR"
+BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
+
+@dataclasses.dataclass(frozen=True)
+class PoseRun:
+    """A trained model loaded for `estimate` (`load`).
+
+    path: the run or shipped model's folder; config: its TrainConfig; params: the cascade's parameters; names [K]
+    and skeleton ((i, j) joint pairs) of its dataset's joints (`joints.joint_set`); spatial, log_priors: its saved
+    spatial model (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`); name: the shipped model's name (None
+    for a run folder); frames: a shipped model's frame statistics for `estimate_frames` (`shipped.FrameStatistics`)
+    or None; readout: the read-out chosen on the model's validation split (`pose.readout`, readout.json) or None."""
+
+    path: Path
+    config: TrainConfig
+    params: Any
+    names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    spatial: spatial_mrf.SpatialConfig | None = None
+    log_priors: np.ndarray | None = None
+    name: str | None = None
+    frames: shipped.FrameStatistics | None = None
+    readout: pose_readout.Readout | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Poses:
+    """Joints of N images: points float32 [N, K, 2] ((x, y) pixels of each input image), confidence float32 [N, K]
+    (in [0, 1], module docstring), names [K], readout (the `predict` read-out used, e.g. "spatial_cascade"),
+    spatial (whether the spatial model was applied), torso float32 [N, 2] (its conditioning point in image pixels:
+    the box's or the image's centre); torso_boxes float32 [N, 4] or None: the torso boxes the crops were placed
+    around, given or found inside person boxes (NaN rows: none); warn_below: the model's warning threshold on a
+    person's mean confidence (`pose.readout.warning_threshold`, chosen on its validation split) or None."""
+
+    points: np.ndarray
+    confidence: np.ndarray
+    names: tuple[str, ...]
+    readout: str
+    spatial: bool
+    torso: np.ndarray
+    torso_boxes: np.ndarray | None = None
+    warn_below: float | None = None
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def warned(self) -> np.ndarray:
+        """bool [N]: the people whose mean joint confidence is below `warn_below` (all False without one)."""
+        if self.warn_below is None:
+            return np.zeros(len(self), bool)
+        return self.confidence.mean(-1) < self.warn_below
+
+    def warning(self, i: int) -> str | None:
+        """One line for person i when it is `warned`, else None."""
+        if not self.warned[i]:
+            return None
+        return (f"low confidence: mean {float(self.confidence[i].mean()):.2f} below {self.warn_below:.2f}, the "
+                "model's threshold (chosen on its validation split); the person may be unlike its training people")
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per image: {"joints": [{"name", "x", "y", "confidence"}, ...], "mean_confidence",
+        "warning" (`warning`: a line, or None)}, with "torso_box" [4] where the crops had one."""
+        out = []
+        for i, (pts, conf) in enumerate(zip(self.points, self.confidence)):
+            d: dict[str, Any] = {"joints": [{"name": n, "x": float(p[0]), "y": float(p[1]), "confidence": float(c)}
+                                            for n, p, c in zip(self.names, pts, conf)],
+                                 "mean_confidence": float(conf.mean()), "warning": self.warning(i)}
+            if self.torso_boxes is not None and np.all(np.isfinite(self.torso_boxes[i])):
+                d["torso_box"] = [float(v) for v in self.torso_boxes[i]]
+            out.append(d)
+        return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, state: str) -> PoseRun:
+    del state  # part of the cache key only (`run_folder.run_state`: settings and checkpoint steps)
+    from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
+
+    tc, params = run_folder.load_run(path)
+    js = joints.joint_set(tc.data, tc.model.num_joints)
+    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges))
+
+
+@functools.lru_cache(maxsize=4)
+def _saved_spatial(path: str, stamp: tuple) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
+    del stamp  # part of the cache key only (the files' modification times)
+    return spatial_mrf.load_spatial_model(path)
+
+
+def _stamp(path: Path) -> tuple:
+    return tuple(f.stat().st_mtime_ns if f.is_file() else None
+                 for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
+
+
+def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseRun:
+    """The PoseRun of a read model folder: its own skeleton (else its dataset kind's built-in joint set)."""
+    if m.skeleton is not None:
+        names, edges = m.skeleton.names, m.skeleton.links
+    else:
+        js = joints.joint_set(m.config.data, m.config.model.num_joints)
+        names, edges = js.names, js.edges
+    cfg, priors = m.spatial if m.spatial is not None else (None, None)
+    return PoseRun(m.path, m.config, m.params, tuple(names), tuple(tuple(e) for e in edges), cfg, priors, name,
+                   m.frames, m.readout)
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped(name: str) -> PoseRun:
+    return _from_model(shipped.read(name), name)
+
+
+@functools.lru_cache(maxsize=4)
+def _model_folder(path: str, stamp: int) -> PoseRun:
+    del stamp  # part of the cache key only (model.json's modification time)
+    return _from_model(shipped.read_folder(path), None)
+
+
+def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
+    """The trained model (module docstring): a shipped model's name (`shipped.names()`; a run folder of the same
+    name is given as a path, "./flic"), a run folder, or a PoseRun (returned as it is). A run's parameters are read
+    once per process and trained state (`run_folder.run_state`), its spatial files once per version.
+
+    Raises:
+        InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
+            `run_folder.NotATrainingRun` for a folder without a run; naming the file of a damaged shipped model.
+    """
+    if isinstance(model, PoseRun):
+        return model
+    if shipped.is_name(model):
+        return _shipped(model)
+    path = Path(model).resolve()
+    if not path.exists():
+        raise shipped.unknown(model)
+    if (path / shipped.MODEL_FILE).is_file():  # a model folder: an export, or a run that wrote its model files
+        return _model_folder(str(path), (path / shipped.MODEL_FILE).stat().st_mtime_ns)
+    from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
+
+    base = _load(str(path), run_folder.run_state(path))
+    saved = _saved_spatial(str(path), _stamp(path))
+    chosen = pose_readout.load(path)
+    base = base if chosen is None else dataclasses.replace(base, readout=chosen[0])
+    return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
+
+
+def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
+    """(config, log-priors) of a run's saved spatial model. None for a run whose joints the spatial tree does not
+    cover (not FLIC's 11). InputError, naming the export command (`EXPORT_COMMAND`, which learns it from the run's
+    data once), for a FLIC run without a saved model, and (required) for a run without a spatial tree. Nothing is
+    read from a dataset or written into the model's folder."""
+    if run.spatial is not None:
+        return run.spatial, run.log_priors
+    tc = run.config
+    if tc.data != "flic":
+        if required:
+            raise InputError(run.path, "spatial", "a FLIC run (the spatial model's tree is FLIC's 11 joints); "
+                             "estimate(..., spatial=False) for this run", f"data={tc.data}")
+        return None
+    raise InputError(run.path / spatial_mrf.CONFIG_FILE, spatial_mrf.CONFIG_FILE,
+                     f"the spatial model saved with the run (FLIC runs write it when trained); for a run trained "
+                     f"before, export it once with its data: {EXPORT_COMMAND}; or spatial=False", "missing file")
+
+
+def as_images(images) -> list[np.ndarray]:
+    """images (one uint8 RGB [H, W, 3], a list of them, or [N, H, W, 3]) as a list of [H, W, 3] arrays; one
+    InputError naming the first bad one."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    elif isinstance(images, np.ndarray) or not isinstance(images, (list, tuple)):
+        images = [images]
+    if not images:
+        raise InputError("images", "images", "at least one uint8 RGB image [H, W, 3]", "none")
+    out = []
+    for i, im in enumerate(images):
+        a = np.asarray(im)
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3 or min(a.shape[:2]) < 1:
+            raise InputError("images", f"images[{i}]", "a uint8 RGB image [H, W, 3]", f"{a.dtype} {a.shape}")
+        out.append(a)
+    return out
+
+
+def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, torso: np.ndarray, affine: np.ndarray,
+                   pool: int) -> predict.SpatialInputs:
+    """`predict.SpatialInputs` of the spatial model (log_priors [E, k, k], cfg) conditioned on torso points [N, 2]
+    in image pixels, mapped into the inputs made by affine [N, 2, 3] and onto the heat-map cells of stride pool."""
+    torso_in = np.asarray(geometry.transform_points(np.asarray(torso)[:, None], affine), np.float32)[:, 0]
+    return predict.SpatialInputs(log_priors, np.asarray(hmap.image_to_map(torso_in, pool), np.float32), cfg)
+
+
+__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "PoseRun", "Poses", "as_images", "load", "spatial_inputs_at",
+           "spatial_model"]
