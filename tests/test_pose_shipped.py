@@ -211,3 +211,42 @@ def test_convcorr_pose_gives_the_stored_points_on_flic_test_frames(flic_root, tm
     for im, want in zip(got, g["people"]):
         xy = [[j["x"], j["y"]] for j in im["joints"]]
         np.testing.assert_allclose(xy, [[j["x"], j["y"]] for j in want["joints"]], rtol=0, atol=1e-3)
+
+
+def _bench(name: str):
+    import importlib.util
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # the script's dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_person_box_and_warning_benches_score_what_estimate_gives(flic_root, real_data, capsys):
+    """bench/pose_person_boxes.py and bench/pose_warnings.py on the first 3 people of each set with the shipped
+    `flic`: their rows are `estimate`'s points scored as PCK, and the warnings bench flags exactly the people
+    whose mean confidence is below the model's stored threshold."""
+    from convcorr_jax.pose import estimate, person_boxes as pb
+
+    boxes_bench = _bench("pose_person_boxes")
+    assert boxes_bench.main(["--root", str(flic_root), "--split", "test", "--limit", "3", "--one-crop"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith("| person boxes") or ln.startswith("| torso boxes")]
+    assert len(rows) == 4 and rows[:2] == rows[2:]  # printed as they come, then as one table
+    s = boxes_bench.Scorer(str(flic_root), "test", 3)
+    want = s.row(estimate(s.frames, "flic", person_boxes=list(pb.boxes_from_joints(
+        np.stack([x.points for x in s.samples])))).points)
+    np.testing.assert_allclose([float(v) for v in rows[3].split("|")[2:8]], want, atol=0.051)
+    lspet = real_data / "lspet"
+    if not (lspet / "joints.mat").is_file():
+        pytest.skip(f"LSP-extended is not at {lspet}")
+    warn_bench = _bench("pose_warnings")
+    assert warn_bench.main(["--flic", str(flic_root), "--lspet", str(lspet), "--limit", "3", "--one-crop"]) == 0
+    out = capsys.readouterr().out
+    row = next(ln for ln in out.splitlines() if ln.startswith("| FLIC test, torso boxes |"))
+    poses = estimate(s.frames, "flic", boxes=s.torso)
+    warned = poses.confidence.mean(-1) < shipped.read("flic").readout.warn_below
+    assert float(row.split("|")[3]) == pytest.approx(100 * warned.mean(), abs=0.05)
