@@ -19,6 +19,7 @@ from convcorr_jax.backbones.registry import check_input_side, default_taps, reso
 from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence.matching import MATCHERS
+from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.errors import InputError
 from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 from convcorr_jax.registry import Names
@@ -90,6 +91,11 @@ class PointTransferConfig:
         grid strides of it (0: mutual nearest neighbours; None: off; matchers only).
       ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
       hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing.
+      prior: None (uniform OT marginals) or a backbone with a pooled ImageNet classifier (`features.cam.CAM_TAPS`,
+        "mobilenet_v2"): the OT marginals of "ot" / "ot_rhm" are proportional to `prior_floor` + the class
+        activation map of its `prior_top_k` top classes at the nodes (SCOT's foreground prior,
+        `features.cam.cam_prior`).
+      prior_top_k: classes whose maps are combined (max); prior_floor: weight > 0 every node keeps.
     """
 
     backbone: str = "vgg16"
@@ -118,6 +124,9 @@ class PointTransferConfig:
     ot_iters: int = 1
     ot_eps: float = 0.05
     hough_side: int = 7
+    prior: str | None = None
+    prior_top_k: int = 2
+    prior_floor: float = 0.1
 
     # The taps of each backbone when `taps` is None: its spec's `default_taps` (`backbones.registry`), chosen per
     # backbone by the validation experiment's greedy tap search (RHM, PCK@0.1) and its OT + RHM rows.
@@ -210,11 +219,13 @@ def check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "scales", "input-size factors > 0 (a tuple)", cfg.scales)
     if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
         raise InputError(source, "extra_backbone", f"none or one of {list(BACKBONES)}", cfg.extra_backbone)
+    if has("prior") and cfg.prior is not None and cfg.prior not in CAM_TAPS:
+        raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
-    check_fields(cfg, positive=tuple(f for f in ("ot_eps",) if has(f)),
+    check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
-                 at_least_one=tuple(f for f in ("ot_iters", "hough_side") if has(f)), source=source)
+                 at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
     if has("hough_side") and cfg.hough_side % 2 != 1:
         raise InputError(source, "hough_side", "an odd kernel width >= 1 (Hough bins)", cfg.hough_side)
     if cfg.taps is not None and (not cfg.taps or not all(isinstance(t, str) and t for t in cfg.taps)):

@@ -144,7 +144,11 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     extra = None
     if cfg.features == "cnn" and cfg.extra_backbone is not None:
         extra = load_model(cfg.extra_backbone, None if weights is None else str(weights))
-    frames = make_frames(images, frame_boxes(images), cfg, bb, params, extra=extra, sources=pairs[:, 0])
+    prior = None
+    if cfg.features == "cnn" and cfg.prior is not None:
+        prior = load_model(cfg.prior)  # its real ImageNet classifier, whatever `weights` the features use
+    frames = make_frames(images, frame_boxes(images), cfg, bb, params, extra=extra, sources=pairs[:, 0],
+                         prior=prior)
     pred, flows = move_points(frames, src, pairs, cfg, progress=progress)
     feats = frames.features()
     if feats is None:
