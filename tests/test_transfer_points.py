@@ -116,6 +116,32 @@ def test_every_method_gives_the_experiments_predictions(caffenet, method, featur
         assert np.all((t.confidence >= 0) & (t.confidence <= 1 + 1e-6))
 
 
+def test_the_cam_prior_gives_the_experiments_predictions(caffenet):
+    """prior="mobilenet_v2" (its real ImageNet classifier, loaded once): transfer_points equals the experiment's
+    frames and transfer, and the prior moves some point against uniform marginals."""
+    try:
+        points_module.load_model("mobilenet_v2")
+    except InputError as e:
+        if "not found" in str(e) or "download" in str(e):
+            pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")
+        raise
+    images = _images()
+    samples = [_sample(im, _points(im, 12, seed=k)) for k, im in enumerate(images)]
+    pairs = np.array([[0, 1], [2, 0]])
+    tiny = pf_willow.get_config("tiny")
+    got = {}
+    for prior in (None, "mobilenet_v2"):
+        cfg = dataclasses.replace(tiny, backbone="caffenet", weights="random", transfer=dataclasses.replace(
+            tiny.transfer, method="ot_rhm", prior=prior, prior_floor=0.01, **FAST))
+        boxes = np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], float)
+        r = pf_willow.evaluate_set(samples, boxes, np.array(["x"] * 2), cfg, *caffenet, pairs)
+        t = transfer_points([images[i] for i, _ in pairs], [images[j] for _, j in pairs],
+                            [samples[i].points for i, _ in pairs], model=caffenet, config=cfg.transfer)
+        np.testing.assert_allclose(t.points, r["pred"], atol=1e-3)
+        got[prior] = t.points
+    assert np.abs(got[None] - got["mobilenet_v2"]).max() > 1.0
+
+
 @pytest.mark.parametrize("method", ["ot_rhm", "bp"])
 def test_a_batch_of_pairs_equals_the_pairs_one_at_a_time(caffenet, method):
     """Three pairs of different image sizes and point counts, the matchers in batches of 2 (the last one padded):

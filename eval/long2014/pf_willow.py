@@ -61,7 +61,7 @@ from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMAGE_SIZE, PointTransferConfig,
                                                        method_label)
-from convcorr_jax.correspondence.points import valid_keypoints
+from convcorr_jax.correspondence.points import side_models, valid_keypoints
 from convcorr_jax.data.pf_willow import load_pf_willow, ordered_pairs, pf_willow_classes
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
@@ -184,7 +184,8 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 
     Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" [P, h, w, 2], "frames", "seconds"}."""
     t0 = time.perf_counter()
-    frames = make_frames([s.image for s in samples], boxes, cfg.transfer, backbone, params)
+    frames = make_frames([s.image for s in samples], boxes, cfg.transfer, backbone, params,
+                         **side_models(cfg.transfer, cfg.weights))
     return dict(score_frames(frames, samples, pairs, groups, cfg, progress), seconds=time.perf_counter() - t0)
 
 
