@@ -68,11 +68,11 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
                 sources: Sequence[int] | None = None, prior: tuple | None = None) -> Frames:
     """Crop each uint8 RGB image's box (`boxes` [N, 4], e.g. `frame_boxes(images)`) to cfg.image_size and
     compute cfg.features on cfg's grid: hyperpixel parts of `taps` (default cfg's taps; the validation experiment
-    passes the union of its rows' taps) at every factor of cfg.scales, and of cfg.extra_backbone's taps (`extra`:
-    its (backbone, params), required then); mirrored parts too when cfg.flip_source (matchers only), computed for
-    the frames `sources` (the images used as sources; None: all) and zero for the others; the OT marginal weights
-    of cfg.prior (`prior`: the classifier's (backbone, params), required then; `node_prior`), of the mirrored
-    frames too. `backbone` only sets the grid of features "sift" and "none"."""
+    passes the union of its rows' taps), and for matchers (not BP flow) at every factor of cfg.scales, and of
+    cfg.extra_backbone's taps (`extra`: its (backbone, params), required then); mirrored parts too when
+    cfg.flip_source, computed for the frames `sources` (the images used as sources; None: all) and zero for the
+    others; the OT marginal weights of cfg.prior (`prior`: the classifier's (backbone, params), required then;
+    `node_prior`), of the mirrored frames too. `backbone` only sets the grid of features "sift" and "none"."""
     size = cfg.image_size
     M = geometry.box_to_affine(boxes, size)
     crops = geometry.crop_each(list(images), M, size, border="edge")
@@ -88,6 +88,8 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         return Frames(crops, M, {"sift": feats}, grid, float(rf.stride))
     parts, centres, _ = hyperpixel_taps(backbone, params, crops, names, cfg.grid_spec, cfg.normalise, batch_size=8)
     frames = Frames(crops, M, parts, centres, float(rf.stride))
+    if cfg.matcher == "bp":  # BP flow: one network at one scale, never mirrored, no marginals
+        return frames
     if cfg.extra_backbone is not None and extra is None:
         raise InputError("make_frames", "extra", f"the (backbone, params) of extra_backbone {cfg.extra_backbone}",
                          None)
@@ -102,7 +104,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         for s in cfg.scales:
             if s != 1.0 or prefix:
                 parts.update(scale_parts(images, boxes, cfg, net, p, taps_, frames, s, False, prefix))
-    if cfg.flip_source and cfg.matcher != "bp":  # BP never mirrors
+    if cfg.flip_source:
         idx = np.arange(len(images)) if sources is None else np.unique(np.asarray(sources, np.int64))
         sub = Frames(crops[idx], M[idx], None, frames.grid_xy, frames.stride)
         ims = [images[i] for i in idx]

@@ -86,8 +86,8 @@ def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[An
 def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
     """The networks `frames.make_frames` needs beside the backbone, loaded once (`load_model`): {"extra": the
     (backbone, params) of cfg.extra_backbone with `weights`, "prior": cfg.prior's classifier with its real ImageNet
-    weights}, each None when unused (features other than "cnn" use neither)."""
-    cnn = cfg.features == "cnn"
+    weights}, each None when unused (features other than "cnn" and BP flow use neither)."""
+    cnn = cfg.features == "cnn" and cfg.matcher != "bp"
     return {"extra": load_model(cfg.extra_backbone, None if weights is None else str(weights))
             if cnn and cfg.extra_backbone is not None else None,
             "prior": load_model(cfg.prior) if cnn and cfg.prior is not None else None}

@@ -52,8 +52,9 @@ class PartStore:
         if c.features != "cnn":
             return base, None, time.perf_counter() - t0
         src = Frames(base.crops[:self.n_sources], base.M[:self.n_sources], None, base.grid_xy, base.stride)
-        groups = [(bb, params, tuple(names), s, "") for s in c.scales]
-        if c.extra_backbone is not None:
+        matcher = c.matcher != "bp"  # BP flow: one network at one scale (`make_frames`)
+        groups = [(bb, params, tuple(names), s, "") for s in (c.scales if matcher else (1.0,))]
+        if matcher and c.extra_backbone is not None:
             xb, xp = self.model(c.extra_backbone)
             groups += [(xb, xp, tuple(resolve_taps(xb, c.extra_tap_names)), s, f"{xb.name}:") for s in c.scales]
         parts, flipped, used = {}, {}, []

@@ -213,7 +213,7 @@ class Validation:
         return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features, "method": t.matcher,
                 "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
-                "flip": t.flip_source, "cycle": t.cycle, "extra": _extra_text(t),
+                "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
                 "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
@@ -355,19 +355,6 @@ def setting(r: dict) -> str:
         cycle = "off" if r["cycle"] is None else f"{r['cycle']:g}"
         s = f"radius {r['radius']:g}, flip {'on' if r['flip'] else 'off'}, cycle {cycle}{r.get('extra', '')}"
     return s + ("" if r["normalise"] or r["features"] != "cnn" else ", raw")
-
-
-def _extra_text(t: PointTransferConfig) -> str:
-    """The steps beyond one backbone at one scale with uniform marginals: ", + NET taps, scales a+b, CAM prior NET
-    top k floor f" ("" for none)."""
-    out = ""
-    if t.extra_backbone is not None:
-        out += f", + {t.extra_backbone} {'+'.join(t.extra_tap_names)}"
-    if t.scales != (1.0,):
-        out += ", scales " + "+".join(f"{v:g}" for v in t.scales)
-    if t.prior is not None:
-        out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
-    return out
 
 
 def _row_name(r: dict) -> str:
