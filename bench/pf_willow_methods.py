@@ -1,14 +1,17 @@
 """PF-WILLOW transfer per pair: `long2014.pf_willow`'s default method beside SIFT Flow C++, same run and pairs.
 
-    SIFTFLOW_BUILD_DIR=BUILD python bench/pf_willow_methods.py --root PF-dataset-WILLOW --siftflow PEER_DIR [--pairs 20]
+    SIFTFLOW_BUILD_DIR=BUILD python bench/pf_willow_methods.py --root PF-dataset-WILLOW --siftflow PEER_DIR [--pairs 20] \
+        [--also "extra_backbone=mobilenet_v2 prior=mobilenet_v2" ...]
 
 Pairs: the first `--pairs` / (number of sub-classes) ordered pairs of each sub-class (Proposal Flow order, source i
 -> target j). Ours: `correspondence.transfer_points` with `pf_willow.Config()`'s settings (the library's validated
 defaults: features of both images, matching and transfer), one pair per call; the first pair compiles (its time is
 printed apart) and the time per pair is the mean over the pairs after it. The peer: Ce Liu's SIFT Flow C++ (demo.m's
 settings, its own dense SIFT included) on both images resized to `--side` x `--side`, its flow read bilinearly at the
-keypoint and mapped back (as bench/flow_dense_pf_willow.py). Prints the PF PCK of both on these pairs and the ratio
-of the times per pair (ours / peer).
+keypoint and mapped back (as bench/flow_dense_pf_willow.py). `--also`: more settings of ours, each a row of
+`PointTransferConfig` fields applied to the default ("field=value ...", tuple items joined by "+", as
+`long2014.pf_willow_warped` rows), timed the same way in the same run. Prints the PF PCK of each on these pairs and
+the ratio of each of ours' time per pair to the peer's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014.pf_willow_warped import parse_row
 from flow_dense import load_peer
 from flow_dense_pf_willow import moved
 
@@ -35,6 +39,7 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=20, help="pairs in all, split evenly over the sub-classes")
     p.add_argument("--side", type=int, default=256, help="the peer's frame side (pixels)")
     p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
+    p.add_argument("--also", action="append", default=[], help="another setting of ours: 'field=value ...'")
     args = p.parse_args()
     if not args.root:
         raise SystemExit("give the PF-WILLOW folder with --root DIR or PF_WILLOW_ROOT=DIR")
@@ -49,15 +54,19 @@ def main() -> None:
     points, valid = pf_willow.keypoint_table(samples)
     gt = pf_willow.pair_ground_truth(points, valid, pairs)
 
-    ours, times = [], []
-    for i, j in pairs:
-        t0 = time.perf_counter()
-        moved_ij = transfer_points(samples[i].image, samples[j].image, points[i], model=(backbone, params),
-                                   config=cfg.transfer).points
-        times.append(time.perf_counter() - t0)
-        ours.append(moved_ij)
-    compile_s, warm = times[0], float(np.mean(times[1:]))
-    rows = [("ours: " + pf_willow.setting_text(cfg), np.stack(ours), warm)]
+    rows, first = [], []
+    for k, also in enumerate(["", *args.also]):
+        c = dataclasses.replace(cfg, transfer=parse_row(also, cfg.transfer))
+        ours, times = [], []
+        for i, j in pairs:
+            t0 = time.perf_counter()
+            moved_ij = transfer_points(samples[i].image, samples[j].image, points[i], model=(backbone, params),
+                                       config=c.transfer).points
+            times.append(time.perf_counter() - t0)
+            ours.append(moved_ij)
+        first.append(times[0])
+        name = "ours" + (f", default + {also}" if k else " (the default)")
+        rows.append((f"{name}: " + pf_willow.setting_text(c), np.stack(ours), float(np.mean(times[1:]))))
 
     if peer is not None:
         theirs, secs = [], []
@@ -73,13 +82,15 @@ def main() -> None:
         rows.append((f"SIFT Flow C++ ({args.side} x {args.side}, demo.m's settings)", np.stack(theirs),
                      float(np.mean(secs))))
 
-    print(f"\n{len(pairs)} pairs ({per} per sub-class); ours: first pair (compiles) {compile_s:.2f} s")
+    print(f"\n{len(pairs)} pairs ({per} per sub-class); ours: first pair (compiles) "
+          + ", ".join(f"{s:.2f} s" for s in first))
     print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|")
     for name, pred, s in rows:
         r = metrics.pf_pck(pred, gt, groups)
         print(f"| {name} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | {s:.3f} |")
     if peer is not None:
-        print(f"time ratio ours / SIFT Flow C++: {rows[0][2] / rows[1][2]:.2f}")
+        for name, _, s in rows[:-1]:
+            print(f"time ratio ours / SIFT Flow C++: {s / rows[-1][2]:.2f} ({name.partition(':')[0]})")
 
 
 if __name__ == "__main__":

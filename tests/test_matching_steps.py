@@ -164,7 +164,7 @@ def test_scale_parts_read_the_resized_frame_at_the_mapped_nodes(caffenet):
     images = [rng.integers(0, 255, (70, 90, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 89, 69]] * 2, np.float64)
     cfg = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, scales=(1.0, 2.0),
-                              flip_source=False)
+                              flip_source=False, extra_backbone=None, prior=None)
     fr = make_frames(images, boxes, cfg, bb, params)
     assert list(fr.parts) == ["conv3", "conv3@2"] and fr.flipped is None
     one = scale_parts(images, boxes, cfg, bb, params, ("conv3",), fr, 1.0)["conv3"]
@@ -186,7 +186,7 @@ def test_extra_backbone_and_mirrored_parts(caffenet):
     images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 63, 63]] * 2, np.float64)
     cfg = PointTransferConfig(backbone="caffenet", taps=("conv3", "conv4"), grid=8, image_size=64,
-                              extra_backbone="caffenet", extra_taps=("conv3",), flip_source=True)
+                              extra_backbone="caffenet", extra_taps=("conv3",), flip_source=True, prior=None)
     fr = make_frames(images, boxes, cfg, bb, params, extra=(bb, params))
     assert list(fr.parts) == ["conv3", "conv4", "caffenet:conv3"]
     np.testing.assert_allclose(fr.parts["caffenet:conv3"], fr.parts["conv3"], atol=1e-6)

@@ -78,9 +78,10 @@ def test_sift_and_no_features_default_to_bp_flow_unless_a_method_is_named():
 
 @pytest.mark.slow
 def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root):
-    """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2, 224 px, grid 8, radius 2) on real PF-WILLOW
-    pairs, pair for pair: the experiment's predictions and PCK. VGG-16 with seeded random weights (the weights are
-    not what is compared)."""
+    """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2 with MobileNetV2 block13+block14, the CAM
+    prior, 224 px, grid 8, radius 2) on real PF-WILLOW pairs, pair for pair: the experiment's predictions and PCK.
+    VGG-16 and the second network with seeded random weights (the weights are not what is compared); the prior's
+    classifier has its real weights in both."""
     backbone, params = load_backbone("vgg16", "random")
     cfg = dataclasses.replace(pf_willow.get_config("default"), weights="random", data_root=pf_root,
                               classes=("duck(S)",),
@@ -88,7 +89,7 @@ def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root)
     out = pf_willow.run_pf_willow(cfg, backbone, params)
     s, pairs = out["samples"], out["pairs"]
     t = transfer_points([s[i].image for i, _ in pairs], [s[j].image for _, j in pairs],
-                        [s[i].points for i, _ in pairs], model=(backbone, params))
+                        [s[i].points for i, _ in pairs], weights="random")
     np.testing.assert_allclose(t.points, out["pred"], atol=1e-3)
     gt = np.stack([s[j].points for _, j in pairs])
     assert metrics.pf_pck(t.points, gt, out["groups"]) == out["pck"]
@@ -108,12 +109,38 @@ def test_every_method_gives_the_experiments_predictions(caffenet, method, featur
     boxes = np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], float)
     r = pf_willow.evaluate_set(samples, boxes, np.array(["x"] * 2), cfg, *caffenet, pairs)
     t = transfer_points([images[i] for i, _ in pairs], [images[j] for _, j in pairs],
-                        [samples[i].points for i, _ in pairs], model=caffenet, config=cfg.transfer)
+                        [samples[i].points for i, _ in pairs], weights="random", config=cfg.transfer)
     np.testing.assert_allclose(t.points, r["pred"], atol=1e-3)
     if features == "none":
         assert np.isnan(t.confidence).all()
     else:
         assert np.all((t.confidence >= 0) & (t.confidence <= 1 + 1e-6))
+
+
+def test_the_cam_prior_gives_the_experiments_predictions(caffenet):
+    """prior="mobilenet_v2" (its real ImageNet classifier, loaded once): transfer_points equals the experiment's
+    frames and transfer, and the prior moves some point against uniform marginals."""
+    try:
+        points_module.load_model("mobilenet_v2")
+    except InputError as e:
+        if "not found" in str(e) or "download" in str(e):
+            pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")
+        raise
+    images = _images()
+    samples = [_sample(im, _points(im, 12, seed=k)) for k, im in enumerate(images)]
+    pairs = np.array([[0, 1], [2, 0]])
+    tiny = pf_willow.get_config("tiny")
+    got = {}
+    for prior in (None, "mobilenet_v2"):
+        cfg = dataclasses.replace(tiny, backbone="caffenet", weights="random", transfer=dataclasses.replace(
+            tiny.transfer, method="ot_rhm", prior=prior, prior_floor=0.01, **FAST))
+        boxes = np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], float)
+        r = pf_willow.evaluate_set(samples, boxes, np.array(["x"] * 2), cfg, *caffenet, pairs)
+        t = transfer_points([images[i] for i, _ in pairs], [images[j] for _, j in pairs],
+                            [samples[i].points for i, _ in pairs], weights="random", config=cfg.transfer)
+        np.testing.assert_allclose(t.points, r["pred"], atol=1e-3)
+        got[prior] = t.points
+    assert np.abs(got[None] - got["mobilenet_v2"]).max() > 1.0
 
 
 @pytest.mark.parametrize("method", ["ot_rhm", "bp"])
@@ -160,7 +187,8 @@ def test_the_backbone_is_loaded_once(monkeypatch):
     img = _images(3, ((80, 80),))[0]
     for _ in range(2):
         transfer_points(img, img, [[10, 10]], "cos", "caffenet", weights="random", image_size=64)
-    assert calls == [("caffenet", "random", 0)]
+    # the backbone, the second network (the same weights) and the CAM prior's classifier (its real weights), once each
+    assert calls == [("caffenet", "random", 0), ("mobilenet_v2", "random", 0), ("mobilenet_v2", None, 0)]
     points_module._load_model.cache_clear()
 
 

@@ -4,11 +4,11 @@ Methods (`cfg.matcher`): "bp" = BP flow (`flow.bp.align_frames`, features scaled
 `cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
 `cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
 interpolation between the 4 nearest nodes, edge values held outside the grid (`flow_at_points`). "cos", "rhm",
-"ot", "ot_rhm" = `correspondence.matching` (each source node's best target node, uniform OT marginals); a point
-moves by the mean match of the source nodes within `cfg.radius` grid strides of it (HPF's transfer,
-`matching.transfer_keypoints`). Without features (features="none") the flow is zero: points move by the
-image-to-image scaling of the frames. Points are given and returned in image pixels: each is mapped into frame
-i by M[i], moved, and mapped back to image j's pixels by the inverse of M[j].
+"ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; OT marginals uniform, or the
+CAM weights of `cfg.prior`); a point moves by the mean match of the source nodes within `cfg.radius` grid strides
+of it (HPF's transfer, `matching.transfer_keypoints`). Without features (features="none") the flow is zero:
+points move by the image-to-image scaling of the frames. Points are given and returned in image pixels: each is
+mapped into frame i by M[i], moved, and mapped back to image j's pixels by the inverse of M[j].
 
 Batches: BP runs `cfg.batch` pairs per vmapped call and the matchers `cfg.match_batch`; when there are more pairs
 than one batch, the last batch is padded, so any number of pairs compiles one batch shape.
@@ -94,10 +94,11 @@ def mirror_x(points: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _matches(fs, ft, xy, cfg: PointTransferConfig, backward: bool) -> tuple[np.ndarray, ...]:
-    """`matching.match_best` of one batch fs [B, Ns, C] -> ft [B, Nt, C] with cfg's matcher, as NumPy arrays."""
+def _matches(fs, ft, xy, cfg: PointTransferConfig, backward: bool, ws=None, wt=None) -> tuple[np.ndarray, ...]:
+    """`matching.match_best` of one batch fs [B, Ns, C] -> ft [B, Nt, C] with cfg's matcher and the OT marginal
+    weights ws [B, Ns] / wt [B, Nt] (None: uniform), as NumPy arrays."""
     size = (cfg.image_size, cfg.image_size)
-    return tuple(np.asarray(r) for r in matching.match_best(fs, ft, xy, xy, size, size, match_config(cfg),
+    return tuple(np.asarray(r) for r in matching.match_best(fs, ft, xy, xy, size, size, match_config(cfg), ws, wt,
                                                             backward=backward))
 
 
@@ -116,23 +117,25 @@ def _mean_rows(conf: np.ndarray) -> np.ndarray:
     return np.asarray(jnp.mean(jnp.asarray(conf), axis=1))
 
 
-def _match_batch(fs, ft, xy, q, cfg: PointTransferConfig, stride: float):
-    """(moved [B, K, 2] frame-j pixels, best [B, Ns], mean best confidence [B]) of one batch: the matcher, the
-    cycle-consistency mask when cfg.cycle is set, HPF's transfer of the frame-i points q [B, K, 2]."""
+def _match_batch(fs, ft, xy, q, cfg: PointTransferConfig, stride: float, ws=None, wt=None):
+    """(moved [B, K, 2] frame-j pixels, best [B, Ns], mean best confidence [B]) of one batch: the matcher (OT
+    marginal weights ws [B, Ns] / wt [B, Nt] or None), the cycle-consistency mask when cfg.cycle is set, HPF's
+    transfer of the frame-i points q [B, K, 2]."""
     if cfg.cycle is None:
-        best, conf = _matches(fs, ft, xy, cfg, False)
+        best, conf = _matches(fs, ft, xy, cfg, False, ws, wt)
         back = None
     else:
-        best, conf, back, _ = _matches(fs, ft, xy, cfg, True)
+        best, conf, back, _ = _matches(fs, ft, xy, cfg, True, ws, wt)
     return _carry(best, back, xy, q, cfg, stride), best, _mean_rows(conf)
 
 
-def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: bool = False
+def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: bool = False, w=None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each pair's (best [P, Ns], confidence [P, Ns], the target's best source nodes [P, Nt]) from one match of
     each unordered pair {i, j} with its backward direction (`matching.match_best(backward=True)`): the backward
     match of (i, j) is the forward match of (j, i), from the same cosines transposed, so an ordered pair whose
-    reverse is also scored costs no second match. f [N, Ns, C] (square frames: Ns = Nt)."""
+    reverse is also scored costs no second match. f [N, Ns, C] (square frames: Ns = Nt); w [N, Ns] the nodes' OT
+    marginal weights (None: uniform)."""
     lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
     undirected, which = np.unique(np.stack([lo, hi], 1), axis=0, return_inverse=True)
     which = which.reshape(-1)
@@ -144,7 +147,8 @@ def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: boo
         real = len(chunk)
         if len(undirected) > batch:  # one compiled batch shape
             chunk, real = pad_rows(chunk, batch)
-        out = _matches(f[jnp.asarray(chunk[:, 0])], f[jnp.asarray(chunk[:, 1])], xy, cfg, True)
+        pick = (lambda a, k: None if a is None else a[jnp.asarray(chunk[:, k])])
+        out = _matches(pick(f, 0), pick(f, 1), xy, cfg, True, pick(w, 0), pick(w, 1))
         for acc, r in zip((fwd, cf, bwd, cb), out):
             acc.append(r[:real])
     fwd, cf, bwd, cb = (np.concatenate(v)[which] for v in (fwd, cf, bwd, cb))
@@ -153,16 +157,18 @@ def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: boo
 
 
 def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs: np.ndarray,
-                   cfg: PointTransferConfig, progress: bool = False, mirrored: np.ndarray | None = None
+                   cfg: PointTransferConfig, progress: bool = False, mirrored: np.ndarray | None = None,
+                   prior: np.ndarray | None = None, mirrored_prior: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Source points [P, K, 2] (image i's pixels, one set per pair) of each pair (i, j) [P, 2] moved into image
-    j's pixels by the matcher cfg.matcher on feats [N, h, w, C] (`matching.match_best`, uniform OT marginals,
+    j's pixels by the matcher cfg.matcher on feats [N, h, w, C] (`matching.match_best`, OT marginals `prior`,
     `match_config`), optionally only through forward-backward consistent nodes (cfg.cycle,
     `matching.cycle_consistent`), and HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius
     grid strides). mirrored [N, h, w, C]: the features of the mirrored frames (cfg.flip_source): the mirrored
     source is matched too, its points mirrored into it, and per pair the mirrored match is kept when its mean best
     confidence over the source nodes exceeds the plain match's by the factor 1 + cfg.flip_margin. With cfg.cycle
-    the plain matches come from one match per unordered pair (`_both_ways`).
+    the plain matches come from one match per unordered pair (`_both_ways`). prior, mirrored_prior [N, h, w]: the
+    OT marginal weights of the nodes of the frames and of the mirrored frames (cfg.prior; None: uniform).
 
     Returns (moved points [P, K, 2] image j pixels; matches [P, h, w, 2]: each source node's best target node
     minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of the
@@ -172,13 +178,14 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     batch = cfg.match_batch
     f = jnp.asarray(feats.reshape(n, h * w, c))
     fm = None if mirrored is None else jnp.asarray(mirrored.reshape(n, h * w, c))
+    w_, wm = (None if v is None else jnp.asarray(v.reshape(n, h * w), jnp.float32) for v in (prior, mirrored_prior))
     xy = jnp.asarray(frames.grid_xy.reshape(-1, 2), jnp.float32)
     inv = geometry.invert_affine(frames.M)
     out = np.empty((len(pairs), points.shape[1], 2))
     flows = np.empty((len(pairs), h * w, 2), np.float32)
     grid = np.asarray(xy)
     twin = np.argmin(((mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
-    plain = None if cfg.cycle is None or not len(pairs) else _both_ways(f, xy, pairs, cfg, progress)
+    plain = None if cfg.cycle is None or not len(pairs) else _both_ways(f, xy, pairs, cfg, progress, w_)
     for s in progress_bar(range(0, len(pairs), batch), desc=cfg.matcher, disable=not progress, leave=False):
         chunk = pairs[s:s + batch]
         pts = points[s:s + batch]
@@ -187,8 +194,10 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
             (chunk, pts), real = pad_rows((chunk, pts), batch)
         q = geometry.transform_points(pts, frames.M[chunk[:, 0]])
         ft = f[jnp.asarray(chunk[:, 1])]
+        wt = None if w_ is None else w_[jnp.asarray(chunk[:, 1])]
         if plain is None:
-            moved, best, score = _match_batch(f[jnp.asarray(chunk[:, 0])], ft, xy, q, cfg, frames.stride)
+            moved, best, score = _match_batch(f[jnp.asarray(chunk[:, 0])], ft, xy, q, cfg, frames.stride,
+                                              None if w_ is None else w_[jnp.asarray(chunk[:, 0])], wt)
         else:
             best, conf, back = (pad_rows(v[s:s + batch], batch)[0] if len(pairs) > batch else v[s:s + batch]
                                 for v in plain)
@@ -196,7 +205,8 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
         flow = grid[best] - grid[None]
         if fm is not None:
             moved_m, best_m, score_m = _match_batch(fm[jnp.asarray(chunk[:, 0])], ft, xy,
-                                                    mirror_x(q, cfg.image_size), cfg, frames.stride)
+                                                    mirror_x(q, cfg.image_size), cfg, frames.stride,
+                                                    None if wm is None else wm[jnp.asarray(chunk[:, 0])], wt)
             use = score_m > score * (1.0 + cfg.flip_margin)
             moved = np.where(use[:, None, None], moved_m, moved)
             flow = np.where(use[:, None, None], grid[best_m[:, twin]] - grid[None], flow)
@@ -233,7 +243,9 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
     else:
         mirrored = frames.features(None if taps is None else resolve_names(frames, taps), mirrored=True) \
             if cfg.flip_source and frames.flipped is not None else None
-        pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress, mirrored=mirrored)
+        pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress, mirrored=mirrored,
+                                     prior=frames.prior, mirrored_prior=frames.flipped_prior if mirrored is not None
+                                     else None)
     pred[missing] = np.nan
     return pred, flows
 

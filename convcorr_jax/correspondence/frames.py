@@ -25,6 +25,7 @@ from convcorr_jax.features.hyperpixel import (
     resolve_taps,
     target_grid,
 )
+from convcorr_jax.features.cam import cam_prior
 from convcorr_jax.features.sift import sift_grid, to_grey
 
 
@@ -34,7 +35,9 @@ class Frames:
 
     M [N, 2, 3] image -> frame affine; crops uint8 [N, S, S, 3]; parts {name: [N, h, w, C_t]} the features of
     each tap (or {"sift": ...}; None for features="none"), concatenated by `features`; grid_xy [h, w, 2] frame
-    pixels of the nodes; stride: frame pixels per grid cell."""
+    pixels of the nodes; stride: frame pixels per grid cell; flipped: the parts of the mirrored frames (or None);
+    prior, flipped_prior: [N, h, w] OT marginal weights of the nodes of the frames and of the mirrored frames
+    (cfg.prior, `node_prior`; None: uniform)."""
 
     crops: np.ndarray
     M: np.ndarray
@@ -42,6 +45,8 @@ class Frames:
     grid_xy: np.ndarray
     stride: float
     flipped: dict | None = None
+    prior: np.ndarray | None = None
+    flipped_prior: np.ndarray | None = None
 
     def features(self, names: Sequence[str] | None = None, mirrored: bool = False) -> np.ndarray | None:
         """The parts `names` (None: all, in order) concatenated along channels [N, h, w, C] (those of the mirrored
@@ -60,13 +65,14 @@ def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
 
 def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
                 taps: Sequence[str] | None = None, extra: tuple | None = None,
-                sources: Sequence[int] | None = None) -> Frames:
+                sources: Sequence[int] | None = None, prior: tuple | None = None) -> Frames:
     """Crop each uint8 RGB image's box (`boxes` [N, 4], e.g. `frame_boxes(images)`) to cfg.image_size and
     compute cfg.features on cfg's grid: hyperpixel parts of `taps` (default cfg's taps; the validation experiment
-    passes the union of its rows' taps) at every factor of cfg.scales, and of cfg.extra_backbone's taps (`extra`:
-    its (backbone, params), required then); mirrored parts too when cfg.flip_source (matchers only), computed for
-    the frames `sources` (the images used as sources; None: all) and zero for the others. `backbone` only sets the
-    grid of features "sift" and "none"."""
+    passes the union of its rows' taps), and for matchers (not BP flow) at every factor of cfg.scales, and of
+    cfg.extra_backbone's taps (`extra`: its (backbone, params), required then); mirrored parts too when
+    cfg.flip_source, computed for the frames `sources` (the images used as sources; None: all) and zero for the
+    others; the OT marginal weights of cfg.prior (`prior`: the classifier's (backbone, params), required then;
+    `node_prior`), of the mirrored frames too. `backbone` only sets the grid of features "sift" and "none"."""
     size = cfg.image_size
     M = geometry.box_to_affine(boxes, size)
     crops = geometry.crop_each(list(images), M, size, border="edge")
@@ -82,9 +88,15 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         return Frames(crops, M, {"sift": feats}, grid, float(rf.stride))
     parts, centres, _ = hyperpixel_taps(backbone, params, crops, names, cfg.grid_spec, cfg.normalise, batch_size=8)
     frames = Frames(crops, M, parts, centres, float(rf.stride))
+    if cfg.matcher == "bp":  # BP flow: one network at one scale, never mirrored, no marginals
+        return frames
     if cfg.extra_backbone is not None and extra is None:
         raise InputError("make_frames", "extra", f"the (backbone, params) of extra_backbone {cfg.extra_backbone}",
                          None)
+    if cfg.prior is not None and prior is None:
+        raise InputError("make_frames", "prior", f"the (backbone, params) of prior {cfg.prior}", None)
+    if cfg.prior is not None:
+        frames.prior = node_prior(crops, cfg, prior, rf, hw)
     nets = [(backbone, params, names, "")]
     if cfg.extra_backbone is not None:
         nets.append((extra[0], extra[1], resolve_taps(extra[0], cfg.extra_tap_names), f"{extra[0].name}:"))
@@ -92,7 +104,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         for s in cfg.scales:
             if s != 1.0 or prefix:
                 parts.update(scale_parts(images, boxes, cfg, net, p, taps_, frames, s, False, prefix))
-    if cfg.flip_source and cfg.matcher != "bp":  # BP never mirrors
+    if cfg.flip_source:
         idx = np.arange(len(images)) if sources is None else np.unique(np.asarray(sources, np.int64))
         sub = Frames(crops[idx], M[idx], None, frames.grid_xy, frames.stride)
         ims = [images[i] for i in idx]
@@ -103,7 +115,17 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         frames.flipped = {k: np.zeros_like(parts[k]) for k in parts}
         for k, v in flipped.items():
             frames.flipped[k][idx] = v
+        if cfg.prior is not None:
+            frames.flipped_prior = np.ones_like(frames.prior)
+            frames.flipped_prior[idx] = node_prior(np.ascontiguousarray(crops[idx, :, ::-1]), cfg, prior, rf, hw)
     return frames
+
+
+def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf, hw: tuple[int, int]) -> np.ndarray:
+    """OT marginal weights [N, h, w] of the frames crops uint8 [N, S, S, 3] on the node grid (rf, hw):
+    cfg.prior_floor + the CAM foreground prior of the classifier `prior` (backbone, params) and its
+    cfg.prior_top_k top classes (`features.cam.cam_prior`, in [0, 1])."""
+    return cfg.prior_floor + cam_prior(prior[0], prior[1], crops, rf, hw, cfg.prior_top_k)
 
 
 def part_name(tap: str, scale: float = 1.0, prefix: str = "") -> str:

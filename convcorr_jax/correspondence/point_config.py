@@ -3,8 +3,10 @@
 One frozen dataclass, `PointTransferConfig`, holds every setting with the default chosen on PF-WILLOW's
 validation sub-classes (the `long2014.pf_willow_validation` experiment; its table is in bench/RESULTS_real.md):
 SCOT's optimal transport + regularised Hough matching ("ot_rhm") on VGG-16 hyperpixels conv4_1 + conv5_1 +
-conv5_2, both images resized to 224 x 224 px, a node every 8 px, keypoints carried by the nodes within 2 grid
-strides. The PF-WILLOW experiment reads its defaults from here.
+conv5_2 with MobileNetV2's block13 + block14 beside them, the OT marginals weighted by MobileNetV2's class
+activation map (SCOT's foreground prior), both images resized to 224 x 224 px, a node every 8 px, keypoints
+carried by the forward-backward consistent nodes within 2 grid strides. The PF-WILLOW experiment reads its
+defaults from here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from convcorr_jax.backbones.registry import check_input_side, default_taps, reso
 from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.config import check_fields
 from convcorr_jax.correspondence.matching import MATCHERS
+from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.errors import InputError
 from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
 from convcorr_jax.registry import Names
@@ -81,8 +84,9 @@ class PointTransferConfig:
       batch: pairs per vmapped BP call; match_batch: pairs per matcher call.
       scales: input-size factors of the frame; each (tap, scale) is one L2-normalised part (multi-scale
         hyperpixels; matchers only).
-      extra_backbone, extra_taps: a second network whose taps (None: its default) are read at the same nodes and
-        concatenated (matchers only).
+      extra_backbone, extra_taps: a second network (None: none) whose taps (None: `DEFAULT_EXTRA_TAPS`, else its
+        default) are read at the same nodes and concatenated (matchers only; MobileNetV2 block13 + block14 by
+        default: chosen with one PF-WILLOW sub-class left out in turn, bench/RESULTS_real.md).
       flip_source: also match the mirrored source frame and keep the mirrored match when its mean best-match
         confidence exceeds the plain one's by the factor 1 + `flip_margin` (matchers only; off by default: chosen
         off by leaving one PF-WILLOW sub-class out, bench/RESULTS_real.md).
@@ -90,6 +94,11 @@ class PointTransferConfig:
         grid strides of it (0: mutual nearest neighbours; None: off; matchers only).
       ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
       hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing.
+      prior: None (uniform OT marginals) or a backbone with a pooled ImageNet classifier (`features.cam.CAM_TAPS`,
+        "mobilenet_v2", loaded with its real weights): the OT marginals of "ot" / "ot_rhm" are proportional to
+        `prior_floor` + the class activation map of its `prior_top_k` top classes at the nodes (SCOT's foreground
+        prior, `features.cam.cam_prior`; on by default, top 2, floor 0.03: chosen as `extra_backbone`).
+      prior_top_k: classes whose maps are combined (max); prior_floor: weight > 0 every node keeps.
     """
 
     backbone: str = "vgg16"
@@ -110,7 +119,7 @@ class PointTransferConfig:
     batch: int = 30
     match_batch: int = 8
     scales: tuple[float, ...] = (1.0,)
-    extra_backbone: str | None = None
+    extra_backbone: str | None = "mobilenet_v2"
     extra_taps: tuple[str, ...] | None = None
     flip_source: bool = False
     flip_margin: float = 0.1
@@ -118,10 +127,17 @@ class PointTransferConfig:
     ot_iters: int = 1
     ot_eps: float = 0.05
     hough_side: int = 7
+    prior: str | None = "mobilenet_v2"
+    prior_top_k: int = 2
+    prior_floor: float = 0.03
 
     # The taps of each backbone when `taps` is None: its spec's `default_taps` (`backbones.registry`), chosen per
     # backbone by the validation experiment's greedy tap search (RHM, PCK@0.1) and its OT + RHM rows.
     DEFAULT_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = _TapDefaults()
+    # The taps of a second network when `extra_taps` is None, where they were chosen beside VGG-16's (the greedy
+    # search nested in the leave-one-out of `long2014.pf_willow_validation`); other networks: `DEFAULT_TAPS`.
+    DEFAULT_EXTRA_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+        {"mobilenet_v2": ("block13", "block14")})
     # The method when `method` is None, per features.
     DEFAULT_METHOD: ClassVar[Mapping[str, str]] = MappingProxyType({"cnn": "ot_rhm", "sift": "bp", "none": "bp"})
     # The grid (stride in frame pixels) when `grid` is None, per method.
@@ -151,7 +167,9 @@ class PointTransferConfig:
         """`extra_taps`, or `extra_backbone`'s validated taps when None; () without an extra backbone."""
         if self.extra_backbone is None:
             return ()
-        return self.extra_taps if self.extra_taps is not None else self.DEFAULT_TAPS[self.extra_backbone]
+        if self.extra_taps is not None:
+            return self.extra_taps
+        return self.DEFAULT_EXTRA_TAPS.get(self.extra_backbone) or self.DEFAULT_TAPS[self.extra_backbone]
 
     @property
     def matcher(self) -> str:
@@ -210,11 +228,13 @@ def check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "scales", "input-size factors > 0 (a tuple)", cfg.scales)
     if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
         raise InputError(source, "extra_backbone", f"none or one of {list(BACKBONES)}", cfg.extra_backbone)
+    if has("prior") and cfg.prior is not None and cfg.prior not in CAM_TAPS:
+        raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
-    check_fields(cfg, positive=tuple(f for f in ("ot_eps",) if has(f)),
+    check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
-                 at_least_one=tuple(f for f in ("ot_iters", "hough_side") if has(f)), source=source)
+                 at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
     if has("hough_side") and cfg.hough_side % 2 != 1:
         raise InputError(source, "hough_side", "an odd kernel width >= 1 (Hough bins)", cfg.hough_side)
     if cfg.taps is not None and (not cfg.taps or not all(isinstance(t, str) and t for t in cfg.taps)):

@@ -83,6 +83,16 @@ def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[An
     return _load_model(backbone_spec(name), name, weights, seed)
 
 
+def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
+    """The networks `frames.make_frames` needs beside the backbone, loaded once (`load_model`): {"extra": the
+    (backbone, params) of cfg.extra_backbone with `weights`, "prior": cfg.prior's classifier with its real ImageNet
+    weights}, each None when unused (features other than "cnn" and BP flow use neither)."""
+    cnn = cfg.features == "cnn" and cfg.matcher != "bp"
+    return {"extra": load_model(cfg.extra_backbone, None if weights is None else str(weights))
+            if cnn and cfg.extra_backbone is not None else None,
+            "prior": load_model(cfg.prior) if cnn and cfg.prior is not None else None}
+
+
 @functools.cache
 def _load_model(spec, name: str, weights: str | None, seed: int) -> tuple[Any, Any]:
     return load_backbone(name, weights, seed)
@@ -141,10 +151,8 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     src = np.where(np.stack([valid_keypoints(p, im.shape[:2]) for p, im in zip(points, images_a)])[..., None],
                    points, np.nan)
 
-    extra = None
-    if cfg.features == "cnn" and cfg.extra_backbone is not None:
-        extra = load_model(cfg.extra_backbone, None if weights is None else str(weights))
-    frames = make_frames(images, frame_boxes(images), cfg, bb, params, extra=extra, sources=pairs[:, 0])
+    frames = make_frames(images, frame_boxes(images), cfg, bb, params, sources=pairs[:, 0],
+                         **side_models(cfg, weights))
     pred, flows = move_points(frames, src, pairs, cfg, progress=progress)
     feats = frames.features()
     if feats is None:

@@ -26,7 +26,7 @@ import numpy as np
 from convcorr_jax import metrics
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
-from convcorr_jax.correspondence.points import valid_keypoints
+from convcorr_jax.correspondence.points import side_models, valid_keypoints
 from convcorr_jax.data.keypoint_pairs import KeypointPairs, pair_norms
 from convcorr_jax.data.pf_pascal import SPLITS, load_pf_pascal
 from convcorr_jax.data.spair import load_spair
@@ -81,7 +81,8 @@ def chunked_frames(paths: tuple[str, ...], cfg: Config, backbone, params) -> tup
     for s in range(0, len(paths), IMAGES_PER_CHUNK):
         images = [load_image(p) for p in paths[s:s + IMAGES_PER_CHUNK]]
         hw += [im.shape[:2] for im in images]
-        parts.append(make_frames(images, frame_boxes(images), cfg.transfer, backbone, params))
+        parts.append(make_frames(images, frame_boxes(images), cfg.transfer, backbone, params,
+                                 **side_models(cfg.transfer, cfg.weights)))
     first = parts[0]
     feats = None if first.parts is None else {k: np.concatenate([p.parts[k] for p in parts]) for k in first.parts}
     frames = Frames(np.concatenate([p.crops for p in parts]), np.concatenate([p.M for p in parts]), feats,

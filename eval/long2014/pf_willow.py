@@ -61,7 +61,7 @@ from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMAGE_SIZE, PointTransferConfig,
                                                        method_label)
-from convcorr_jax.correspondence.points import valid_keypoints
+from convcorr_jax.correspondence.points import side_models, valid_keypoints
 from convcorr_jax.data.pf_willow import load_pf_willow, ordered_pairs, pf_willow_classes
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
@@ -76,7 +76,7 @@ __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN
            "get_config", "keypoint_table", "make_frames", "move_points", "pair_ground_truth", "pck_about",
            "pck_markdown", "peer_mean", "pf_willow_command", "pf_willow_set", "ran_on_subclasses", "replace_fields",
            "run", "run_name", "score_frames", "scored_subclasses", "select_classes", "setting_text", "split_of",
-           "valid_keypoints"]
+           "steps_text", "valid_keypoints"]
 
 ALPHAS = metrics.PF_ALPHAS
 # The taps of each backbone when `taps` is None, and the grid of each method when `grid` is None
@@ -129,7 +129,7 @@ class Config(ExperimentConfig):
         if t.features == "none":
             return "no features, zero flow"
         what = "SIFT" if t.features == "sift" else "+".join(t.tap_names)
-        return f"{what} features, {method_label(t.matcher)}"
+        return f"{what} features, {method_label(t.matcher)}{steps_text(t)}"
 
 
 def replace_fields(cfg: Config, **fields) -> Config:
@@ -184,7 +184,8 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 
     Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" [P, h, w, 2], "frames", "seconds"}."""
     t0 = time.perf_counter()
-    frames = make_frames([s.image for s in samples], boxes, cfg.transfer, backbone, params)
+    frames = make_frames([s.image for s in samples], boxes, cfg.transfer, backbone, params,
+                         **side_models(cfg.transfer, cfg.weights))
     return dict(score_frames(frames, samples, pairs, groups, cfg, progress), seconds=time.perf_counter() - t0)
 
 
@@ -271,7 +272,20 @@ def setting_text(cfg: Config) -> str:
            if t.matcher == "bp" else f"{method_label(t.matcher)} ({t.matcher}), radius {t.radius:g} grid strides"
            + (f", mirrored source too (margin {t.flip_margin:g})" if t.flip_source else "")
            + (f", cycle consistency {t.cycle:g}" if t.cycle is not None else ""))
-    return f"{feats}, grid {t.grid_spec}, frame {t.image_size} px, {how}"
+    return f"{feats}, grid {t.grid_spec}, frame {t.image_size} px, {how}{steps_text(t)}"
+
+
+def steps_text(t: PointTransferConfig) -> str:
+    """The steps beyond one backbone at one scale with uniform OT marginals: ", + NET taps, scales a+b, CAM prior
+    NET top k floor f" ("" for none)."""
+    out = ""
+    if t.features == "cnn" and t.extra_backbone is not None:
+        out += f", + {t.extra_backbone} {'+'.join(t.extra_tap_names)}"
+    if t.features == "cnn" and t.scales != (1.0,):
+        out += ", scales " + "+".join(f"{v:g}" for v in t.scales)
+    if t.features == "cnn" and t.matcher != "bp" and t.prior is not None:
+        out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
+    return out
 
 
 # PF-WILLOW's validation set: the 6 bundled sub-classes settings are chosen on; the other 4 are the test set

@@ -14,9 +14,10 @@ out, in turn, so that a setting which wins on average by hurting one kind of obj
 A row is a set of `long2014.pf_willow` Config fields or fields of its `transfer`
 (`PointTransferConfig`), space-separated `field=value` (taps joined by "+"), applied to `pf_willow.get_config(size)`;
 rows are separated by commas on the command line. Rows
-sharing (features, backbone, weights, frame size, grid, normalise) share one computation of the features (every
-tap any of them needs, `correspondence.frames.make_frames`); each row is then matched and scored on them
-(`pf_willow.score_frames`).
+sharing (features, backbone, weights, frame size, grid, normalise) share one computation of the base features
+(every tap any of them needs, `correspondence.frames.make_frames`), and every part a row adds (other scales, an
+extra backbone, mirrored sources, a CAM prior) is computed once (`pf_parts.PartStore`); each row is then matched
+and scored on exactly its own parts (`pf_willow.score_frames`).
 
 `search`: backbones whose taps are chosen by greedy forward selection as Hyperpixel Flow's search (Min et al.
 2019): the single candidate tap (`CANDIDATES`) with the highest mean PCK@0.1 under `search_method`, then taps
@@ -33,7 +34,7 @@ import time
 import numpy as np
 
 from convcorr_jax.config import check_fields, override
-from convcorr_jax.correspondence.frames import frame_boxes, make_frames
+from convcorr_jax.correspondence.frames import frame_boxes
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import resolve_taps
@@ -41,6 +42,7 @@ from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 # Candidate taps of the greedy search per backbone (tap names; roles are accepted too).
@@ -97,8 +99,11 @@ def parse_row(row: str, base: pf_willow.Config) -> pf_willow.Config:
 class Config(ExperimentConfig):
     """rows: `pf_willow.Config` settings, one string per row (module docstring); search: backbones whose taps are
     chosen greedily (`CANDIDATES`, `search_method` at `search_grid`, `pf_willow`'s default frame size), before the
-    rows; pairs_per_class: the first N ordered pairs of each sub-class (None: all 90). backbone and weights are the
-    rows' defaults."""
+    rows; extra_search: a second network whose taps are chosen per fold by greedy forward selection nested in the
+    leave-one-out (`nested_extra_search`, at most `extra_search_max_taps`, on the first row's setting); steps:
+    "NAME:i+j+..." groups of row indices (0-based, into `rows`), each given its own leave-one-out over those rows;
+    pairs_per_class: the first N ordered pairs of each sub-class (None: all 90). backbone and weights are the rows'
+    defaults."""
 
     data: str = "pf_willow"
     backbone: str = pf_willow.Config.backbone
@@ -107,11 +112,18 @@ class Config(ExperimentConfig):
     search_method: str = "rhm"
     search_grid: int = 8
     search_max_taps: int = 5
+    extra_search: str | None = None
+    extra_search_max_taps: int = 3
+    steps: tuple[str, ...] = ()
     pairs_per_class: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
-        check_fields(self, at_least_one=("pairs_per_class", "search_grid", "search_max_taps"))
+        check_fields(self, at_least_one=("pairs_per_class", "search_grid", "search_max_taps",
+                                         "extra_search_max_taps"))
+        if self.extra_search is not None and (self.extra_search not in CANDIDATES or not self.rows):
+            raise InputError("config", "extra_search", f"a backbone with candidate taps {list(CANDIDATES)} and rows",
+                             self.extra_search)
         if self.search_method not in pf_willow.METHODS:
             raise InputError("config", "search_method", f"one of {list(pf_willow.METHODS)}", self.search_method)
         for b in self.search:
@@ -120,6 +132,7 @@ class Config(ExperimentConfig):
         if not self.rows and not self.search:
             raise InputError("config", "rows", "at least one row (or a search)", "none")
         self.row_configs()  # every row parses
+        self.step_rows()
 
     def base(self) -> pf_willow.Config:
         """`pf_willow.get_config(size)` with this config's data, backbone, weights, seed and pairs."""
@@ -129,6 +142,20 @@ class Config(ExperimentConfig):
 
     def row_configs(self) -> list[pf_willow.Config]:
         return [parse_row(r, self.base()) for r in self.rows]
+
+    def step_rows(self) -> dict[str, list[int]]:
+        """{step name: its row indices} of `steps`; InputError naming `steps` for a malformed group."""
+        out = {}
+        for step in self.steps:
+            name, sep, idx = step.rpartition(":")
+            try:
+                rows = [int(i) for i in idx.replace(",", "+").split("+")]
+            except ValueError:
+                rows = []
+            if not sep or not name or not rows or not all(0 <= i < len(self.rows) for i in rows):
+                raise InputError("config", "steps", f"NAME:i+j+... with row indices in [0, {len(self.rows)})", step)
+            out[name] = rows
+        return out
 
 
 def get_config(size: str = "default") -> Config:
@@ -141,7 +168,7 @@ def get_config(size: str = "default") -> Config:
 
 
 def frames_key(c: pf_willow.Config) -> tuple:
-    """Rows with the same key share their features."""
+    """Rows with the same key share their base features (the parts other settings add are shared by `PartStore`)."""
     t = c.transfer
     return (t.features, c.backbone, c.weights, t.image_size, t.grid_spec, t.normalise)
 
@@ -157,24 +184,22 @@ class Validation:
         self.images = [s.image for s in self.samples]
         self.boxes = frame_boxes(self.images)
         self.models: dict = {}
-        self.cached: tuple | None = None  # (frames key, taps held, frames)
+        self.stores: dict = {}  # (weights, seed) -> PartStore
 
-    def model(self, c: pf_willow.Config):
-        key = (c.backbone, c.weights, c.seed)
+    def model(self, c: pf_willow.Config, name: str | None = None):
+        """(Backbone, params) of `name` (None: the row's backbone) with the row's weights and seed."""
+        key = (name or c.backbone, c.weights, c.seed)
         if key not in self.models:
-            self.models[key] = load_backbone(c.backbone, c.weights, c.seed)
+            self.models[key] = load_backbone(*key)
         return self.models[key]
 
     def frames(self, c: pf_willow.Config, taps: tuple[str, ...]):
-        """(frames holding at least `taps`, seconds spent computing them now)."""
-        key = frames_key(c)
-        if self.cached and self.cached[0] == key and set(taps) <= set(self.cached[1]):
-            return self.cached[2], 0.0
-        backbone, params = self.model(c)
-        t0 = time.perf_counter()
-        frames = make_frames(self.images, self.boxes, c.transfer, backbone, params, taps)
-        self.cached = (key, taps, frames)
-        return frames, time.perf_counter() - t0
+        """(frames holding the parts row `c` uses, their names (None: all), seconds spent computing now); taps: the
+        backbone's taps worth computing with the first base frames."""
+        key = (c.weights, c.seed)
+        if key not in self.stores:
+            self.stores[key] = PartStore(self.images, self.boxes, lambda name, c=c: self.model(c, name))
+        return self.stores[key].frames(c.transfer, taps)
 
     def score(self, c: pf_willow.Config, taps_needed: tuple[str, ...] | None = None, origin: str = "row") -> dict:
         """One row: {"config", "label" fields..., "pck": {alpha: mean}, "per_class" (PCK@0.1), "seconds"
@@ -182,13 +207,13 @@ class Validation:
         backbone, _ = self.model(c)
         t = c.transfer
         taps = resolve_taps(backbone, t.tap_names)
-        frames, t_frames = self.frames(c, taps_needed or taps)
+        frames, used, t_frames = self.frames(c, taps_needed or taps)
         t0 = time.perf_counter()
-        r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=taps)
+        r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=used)
         return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features, "method": t.matcher,
                 "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
-                "flip": t.flip_source, "cycle": t.cycle,
+                "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
                 "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
@@ -214,9 +239,10 @@ class Validation:
         return rows
 
 
-def validate(cfg: Config, progress: bool = False) -> list[dict]:
+def validate(cfg: Config, progress: bool = False) -> tuple[list[dict], dict[str, int]]:
     """The search rows, then the rows of `cfg.rows` (features shared by rows with the same `frames_key`; rows
-    reported in the given order)."""
+    reported in the given order), then the rows of `cfg.extra_search` (`nested_extra_search` on the first row);
+    and {sub-class: index of that fold's searched row} ({} without the nested search)."""
     v = Validation(cfg, progress)
     out = []
     for b in progress_bar(cfg.search, desc="tap search", disable=not progress):
@@ -231,7 +257,49 @@ def validate(cfg: Config, progress: bool = False) -> list[dict]:
         need = tuple(dict.fromkeys(t for o in configs if frames_key(o) == key
                                    for t in resolve_taps(backbone, o.transfer.tap_names)))
         rows[i] = v.score(c, need)
-    return out + [rows[i] for i in range(len(configs))]
+    out += [rows[i] for i in range(len(configs))]
+    if cfg.extra_search is None:
+        return out, {}
+    found, chosen = nested_extra_search(v, configs[0], cfg.extra_search, cfg.extra_search_max_taps)
+    return out + found, {c: len(out) + i for c, i in chosen.items()}
+
+
+def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_taps: int
+                        ) -> tuple[list[dict], dict[str, int]]:
+    """Greedy forward selection of a second network's taps (`CANDIDATES[net]`, read beside `base`'s hyperpixels
+    as `extra_backbone`), nested in the leave-one-out: for each sub-class c, starting from `base` alone, add the
+    candidate tap that gives the highest mean PCK@0.1 over the sub-classes other than c, while that mean rises (at
+    most `max_taps` taps). Each tap set is scored once (`Validation.score`) and shared by the folds.
+
+    Returns (the rows scored, base's first; {sub-class: index into those rows of the fold's chosen row}).
+    """
+    cands = resolve_taps(v.model(base, net)[0], CANDIDATES[net])
+    rows = [v.score(base, origin="extra search")]
+    seen: dict[tuple, int] = {(): 0}
+
+    def row(taps: tuple) -> int:
+        if taps not in seen:
+            c = dataclasses.replace(base, transfer=dataclasses.replace(base.transfer, extra_backbone=net,
+                                                                         extra_taps=taps))
+            rows.append(v.score(c, origin="extra search"))
+            seen[taps] = len(rows) - 1
+        return seen[taps]
+
+    chosen_rows = {}
+    for c in rows[0]["per_class"]:
+        def others(i: int) -> float:
+            return float(np.mean([p for k, p in rows[i]["per_class"].items() if k != c]))
+
+        chosen, at = (), 0
+        while len(chosen) < min(max_taps, len(cands)):
+            trials = {row(taps): taps for taps in (tuple(sorted(chosen + (t,), key=cands.index))
+                                                   for t in cands if t not in chosen)}
+            top = max(trials, key=others)  # ties: the first candidate
+            if others(top) <= others(at):
+                break
+            at, chosen = top, trials[top]
+        chosen_rows[c] = at
+    return rows, chosen_rows
 
 
 def best(rows: list[dict]) -> tuple[dict, dict[str, dict]]:
@@ -249,7 +317,7 @@ def worst(r: dict) -> tuple[str, float]:
     return min(r["per_class"].items(), key=lambda kv: kv[1])
 
 
-def leave_one_out(rows: list[dict]) -> list[dict]:
+def leave_one_out(rows: list[dict], allowed: dict[str, list[int]] | None = None) -> list[dict]:
     """Leave-one-sub-class-out selection over `rows` (each with "per_class": {sub-class: PCK@0.1}).
 
     For each sub-class c in turn: the row with the highest mean PCK@0.1 over the other sub-classes (ties: the
@@ -257,6 +325,7 @@ def leave_one_out(rows: list[dict]) -> list[dict]:
 
     Args:
         rows: scored rows (`Validation.score`), every one over the same sub-classes (at least 2).
+        allowed: {sub-class: the row indices its fold chooses among} (None: every row).
 
     Returns:
         One dict per left-out sub-class, in sub-class order: {"left_out": c, "row": index into `rows`,
@@ -269,7 +338,8 @@ def leave_one_out(rows: list[dict]) -> list[dict]:
     out = []
     for c in subs:
         train = [float(np.mean([r["per_class"][o] for o in subs if o != c])) for r in rows]
-        i = int(np.argmax(train))
+        ok = range(len(rows)) if allowed is None else allowed[c]
+        i = max(ok, key=lambda k: (train[k], -k))
         out.append({"left_out": c, "row": i, "train": train[i], "score": float(rows[i]["per_class"][c])})
     return out
 
@@ -283,7 +353,7 @@ def setting(r: dict) -> str:
         s = f"beta {r['beta']:g}"
     else:
         cycle = "off" if r["cycle"] is None else f"{r['cycle']:g}"
-        s = f"radius {r['radius']:g}, flip {'on' if r['flip'] else 'off'}, cycle {cycle}"
+        s = f"radius {r['radius']:g}, flip {'on' if r['flip'] else 'off'}, cycle {cycle}{r.get('extra', '')}"
     return s + ("" if r["normalise"] or r["features"] != "cnn" else ", raw")
 
 
@@ -292,8 +362,19 @@ def _row_name(r: dict) -> str:
     return f"{r['method']} {r['backbone']} {r['taps']} {r['size']} px, {setting(r)}"
 
 
+def _folds_md(title: str, rows: list[dict], folds: list[dict]) -> list[str]:
+    """A leave-one-out table (`leave_one_out`'s folds) with its mean and worst left-out PCK@0.1."""
+    worst_fold = min(folds, key=lambda f: f["score"])
+    return ["", title, "",
+            markdown_table(["left out", "chosen row", "mean PCK@0.1 of the others", "PCK@0.1 left out"],
+                           [[f["left_out"], _row_name(rows[f["row"]]), 100 * f["train"], 100 * f["score"]]
+                            for f in folds], "{:.1f}"), "",
+            f"Left-out PCK@0.1: mean {percent(np.mean([f['score'] for f in folds]))} %, worst "
+            f"{percent(worst_fold['score'])} % ({worst_fold['left_out']})."]
+
+
 def run(cfg: Config, ctx: Context) -> Result:
-    rows = validate(cfg, ctx.progress)
+    rows, searched = validate(cfg, ctx.progress)
     top, per = best(rows)
     table = [[r["method"] if r["features"] != "none" else "none", r["backbone"] if r["features"] == "cnn" else "-",
               r["taps"], str(r["size"]), str(r["grid"]) if r["features"] != "none" else "-", setting(r),
@@ -312,21 +393,32 @@ def run(cfg: Config, ctx: Context) -> Result:
            f"{top['grid']}, {setting(top)} (PCK@0.1 {percent(top['pck']['0.1'])} %).", ""]
     md += [f"- {b}: {r['method']} {r['taps']}, {r['size']} px, grid {r['grid']}, {setting(r)} "
            f"(PCK@0.1 {percent(r['pck']['0.1'])} %)" for b, r in per.items()]
-    folds = leave_one_out(rows) if len(rows[0]["per_class"]) > 1 else []
-    if folds:
-        md += ["", "**Leave one sub-class out** (the row with the highest mean PCK@0.1 on the other sub-classes, "
-               "scored on the one left out):", "",
-               markdown_table(["left out", "chosen row", "mean PCK@0.1 of the others", "PCK@0.1 left out"],
-                              [[f["left_out"], _row_name(rows[f["row"]]), 100 * f["train"], 100 * f["score"]]
-                               for f in folds], "{:.1f}"), "",
-               f"Left-out PCK@0.1: mean {percent(np.mean([f['score'] for f in folds]))} %, worst "
-               f"{percent(min(f['score'] for f in folds))} % "
-               f"({min(folds, key=lambda f: f['score'])['left_out']})."]
+    folds, steps = [], {}
+    if len(rows[0]["per_class"]) > 1:
+        listed = [i for i, r in enumerate(rows) if r["origin"] != "extra search"]
+        allowed = {c: listed + ([searched[c]] if c in searched else []) for c in rows[0]["per_class"]}
+        folds = leave_one_out(rows, allowed)
+        n_search = sum(r["origin"] == "search" for r in rows)
+        for name, idx in cfg.step_rows().items():
+            steps[name] = leave_one_out(rows, {c: [n_search + i for i in idx] for c in allowed})
+            md += _folds_md(f"**Leave one sub-class out, {name}** (rows {', '.join(str(i) for i in idx)} of "
+                            "`rows` only):", rows, steps[name])
+        if searched:
+            steps["extra search"] = [{"left_out": c, "row": i, "score": float(rows[i]["per_class"][c]),
+                                      "train": float(np.mean([p for k, p in rows[i]["per_class"].items() if k != c]))}
+                                     for c, i in searched.items()]
+            md += _folds_md(f"**Leave one sub-class out, {cfg.extra_search} taps searched per fold** (greedy "
+                            "forward selection on the other sub-classes, `nested_extra_search`):", rows,
+                            steps["extra search"])
+        md += _folds_md("**Leave one sub-class out** (the row with the highest mean PCK@0.1 on the other "
+                        "sub-classes, scored on the one left out; the rows of `rows`"
+                        + (", and each fold's own searched row" if searched else "") + "):", rows, folds)
     keep = ("backbone", "features", "method", "taps", "size", "grid", "normalise", "beta", "radius", "flip", "cycle")
     metrics = {"pck_about": score_about(pf_willow.PCK_NORMALISER, pf_willow.ALPHAS,
                                         mean="unweighted mean over the validation sub-classes"),
                "rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
                "leave_one_out": folds,
+               "steps": steps,
                "chosen": {k: top[k] for k in keep},
                "per_backbone": {b: {k: r[k] for k in keep} for b, r in per.items()}}
     return Result(f"PF-WILLOW validation, chosen: {top['method']} {top['backbone']} {top['taps']} {top['size']} px "

@@ -39,6 +39,7 @@ from convcorr_eval.experiment import (
     sized,
 )
 from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 from convcorr_jax import metrics
@@ -47,14 +48,10 @@ from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import (
     Frames,
     frame_boxes,
-    make_frames,
-    part_name,
-    scale_parts,
 )
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.data.warped_pairs import WarpConfig, warped_set
 from convcorr_jax.errors import InputError
-from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 
@@ -170,8 +167,7 @@ class Sets:
         scales = [warp_scale(self.samples[j].extras["homography"]) for j in warped_pairs[:, 1]]
         self.scale_bin = np.array([scale_bin(v) for v in scales])
         self.models: dict = {}
-        self.base: dict = {}  # (backbone, size, grid, normalise) -> Frames of the base taps
-        self.parts: dict = {}  # (frames key, part name, mirrored) -> [N, h, w, C]
+        self.store = PartStore(self.images, self.boxes, self.model, self.n_sources, log)
 
     def model(self, name: str):
         if name not in self.models:
@@ -180,44 +176,8 @@ class Sets:
 
     def frames(self, c: PointTransferConfig) -> tuple[Frames, list[str], float]:
         """(frames holding every part row `c` uses (mirrored parts on the source images only), their names,
-        seconds spent computing parts now)."""
-        t0 = time.perf_counter()
-        bb, params = self.model(c.backbone)
-        names = resolve_taps(bb, c.tap_names)
-        key = (c.backbone, c.image_size, c.grid_spec, c.normalise)
-        plain = dataclasses.replace(c, scales=(1.0,), extra_backbone=None, flip_source=False)
-        if key not in self.base:
-            self.log(f"features: {c.backbone} {'+'.join(names)} at {c.image_size} px on {len(self.images)} images")
-            self.base[key] = make_frames(self.images, self.boxes, plain, bb, params, names)
-        base = self.base[key]
-        src = Frames(base.crops[:self.n_sources], base.M[:self.n_sources], None, base.grid_xy, base.stride)
-        groups = [(bb, params, tuple(names), s, "") for s in c.scales]
-        if c.extra_backbone is not None:
-            xb, xp = self.model(c.extra_backbone)
-            groups += [(xb, xp, tuple(resolve_taps(xb, c.extra_tap_names)), s, f"{xb.name}:") for s in c.scales]
-        parts, flipped, used = {}, {}, []
-        for net, p, taps, s, prefix in groups:
-            used += [part_name(t, s, prefix) for t in taps]
-            for mirror in (False, True) if c.flip_source else (False,):
-                if not mirror and s == 1.0 and not prefix:
-                    for t in taps:
-                        self.parts.setdefault((key, t, False), base.parts[t])
-                missing = [t for t in taps if (key, part_name(t, s, prefix), mirror) not in self.parts]
-                if missing:
-                    self.log(f"features: {prefix}{'+'.join(missing)} at scale {s:g}{' mirrored' if mirror else ''}")
-                    ims = self.images[:self.n_sources] if mirror else self.images
-                    got = scale_parts(ims, self.boxes[:len(ims)], plain, net, p, tuple(missing),
-                                      src if mirror else base, s, mirror, prefix)
-                    self.parts.update({(key, name, mirror): v for name, v in got.items()})
-                for t in taps:
-                    name = part_name(t, s, prefix)
-                    (flipped if mirror else parts)[name] = self.parts[(key, name, mirror)]
-        if flipped:  # mirrored parts exist for the sources only: zero for the warped targets (never sources)
-            n = len(self.images)
-            flipped = {k: np.concatenate([v, np.zeros((n - len(v), *v.shape[1:]), v.dtype)]) for k, v in
-                       flipped.items()}
-        return (Frames(base.crops, base.M, parts, base.grid_xy, base.stride, flipped or None), used,
-                time.perf_counter() - t0)
+        seconds spent computing parts now; `pf_parts.PartStore`)."""
+        return self.store.frames(c)
 
     def score(self, row: str) -> dict:
         """One row on both sets: {"row", "pck": {set: {alpha: mean}}, "per_class": {set: {sub-class: PCK@0.1}},

@@ -1,0 +1,47 @@
+"""`long2014.pf_parts.PartStore`: each validation row is scored on exactly its own parts (other scales, a second
+network, mirrored sources, a CAM prior), equal to `make_frames` of the row, each part computed once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from convcorr_jax.correspondence.frames import make_frames
+from convcorr_jax.correspondence.point_config import PointTransferConfig
+from convcorr_jax.weights import load_backbone
+from convcorr_eval.long2014.pf_parts import PartStore
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: load_backbone(name, "random") for name in ("caffenet", "mobilenet_v2")}
+
+
+def test_rows_get_their_own_parts_once(models):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (64, 72, 3), dtype=np.uint8) for _ in range(3)]
+    boxes = np.array([[0, 0, 71, 63]] * 3, np.float64)
+    log: list[str] = []
+    store = PartStore(images, boxes, models.__getitem__, log=log.append)
+    plain = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone=None,
+                                prior=None)
+    full = dataclasses.replace(plain, scales=(1.0, 2.0), extra_backbone="caffenet", extra_taps=("conv4",),
+                               flip_source=True, prior="mobilenet_v2", prior_top_k=1)
+    fr, used, _ = store.frames(plain)
+    assert used == ["conv3"] and fr.flipped is None and fr.prior is None
+    fr, used, _ = store.frames(full)
+    assert used == ["conv3", "conv3@2", "caffenet:conv4", "caffenet:conv4@2"]
+    want = make_frames(images, boxes, full, *models["caffenet"], extra=models["caffenet"], prior=models["mobilenet_v2"])
+    for k in used:
+        np.testing.assert_allclose(fr.parts[k], want.parts[k], atol=1e-5)
+        np.testing.assert_allclose(fr.flipped[k], want.flipped[k], atol=1e-5)
+    np.testing.assert_allclose(fr.prior, want.prior, atol=1e-5)
+    np.testing.assert_allclose(fr.flipped_prior, want.flipped_prior, atol=1e-5)
+    n_logged = len(log)
+    again, _, _ = store.frames(full)  # nothing new to compute
+    assert len(log) == n_logged and again.parts.keys() == fr.parts.keys()
+    # a row without the prior or the extra network does not see them
+    fr, used, _ = store.frames(dataclasses.replace(full, prior=None, extra_backbone=None))
+    assert used == ["conv3", "conv3@2"] and fr.prior is None
