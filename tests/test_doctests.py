@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 
-MODULES = ("convcorr_jax.metrics", "convcorr_jax.pose.person_boxes",
+MODULES = ("convcorr_jax.metrics", "convcorr_jax.features.sift", "convcorr_jax.pose.person_boxes",
            "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
 
 

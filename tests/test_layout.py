@@ -200,6 +200,26 @@ def _import_graph() -> dict[str, set[str]]:
     return graph
 
 
+POINT_TRANSFER = ("points", "point_config", "frames", "frame_transfer", "matching")  # correspondence/: the method
+LONG_PROTOCOLS = ("retrieval_transfer", "locality", "classification", "prediction")  # correspondence/: Long et al.'s
+
+
+def test_point_transfer_imports_nothing_of_long_et_als_protocols():
+    """The general point-transfer method reaches none of Long et al.'s protocol modules through any chain of
+    imports (function bodies included); shared helpers live below both (e.g. `features.sift.sift_bin_size`)."""
+    graph = _import_graph()
+    protocols = {f"convcorr_jax.correspondence.{m}" for m in LONG_PROTOCOLS}
+    bad = []
+    for m in POINT_TRANSFER:
+        seen, todo = set(), [f"convcorr_jax.correspondence.{m}"]
+        while todo:
+            for t in graph[todo.pop()] - seen:
+                seen.add(t)
+                todo.append(t)
+        bad += [f"{m} -> {t}" for t in sorted(seen & protocols)]
+    assert not bad, "point transfer imports Long et al.'s protocols:\n" + "\n".join(bad)
+
+
 def test_no_import_cycle_at_any_depth():
     """No two modules import each other through any chain, counting the imports inside functions (lazy imports
     hide a cycle until the function runs; tests/test_imports.py checks those that run at import time)."""

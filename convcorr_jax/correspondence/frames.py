@@ -4,7 +4,7 @@ Every image is mapped by an affine M (image pixels -> frame pixels, `geometry.bo
 image by default: an anisotropic resize) to a `cfg.image_size` x `cfg.image_size` frame, and its features are
 read at the nodes of one grid of the frame (`cfg.grid_spec`: a stride in pixels or a tap's receptive-field
 centres): hyperpixels of `cfg.tap_names` (`features.hyperpixel`), dense SIFT at the nodes, or none.
-`cfg` is a `point_config.PointTransferConfig` (or any config with its field names and properties).
+`cfg` is a `point_config.PointTransferConfig` (`make_frames` refuses anything else).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.correspondence.point_config import PointTransferConfig
-from convcorr_jax.correspondence.retrieval_transfer import RetrievalTransferConfig, sift_bin_size
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.hyperpixel import (
     hyperpixel_taps,
@@ -26,7 +25,7 @@ from convcorr_jax.features.hyperpixel import (
     target_grid,
 )
 from convcorr_jax.features.cam import cam_prior
-from convcorr_jax.features.sift import sift_grid, to_grey
+from convcorr_jax.features.sift import sift_bin_size, sift_grid, to_grey
 
 
 @dataclasses.dataclass
@@ -73,6 +72,8 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     cfg.flip_source, computed for the frames `sources` (the images used as sources; None: all) and zero for the
     others; the OT marginal weights of cfg.prior (`prior`: the classifier's (backbone, params), required then;
     `node_prior`), of the mirrored frames too. `backbone` only sets the grid of features "sift" and "none"."""
+    if not isinstance(cfg, PointTransferConfig):
+        raise InputError("make_frames", "cfg", "a PointTransferConfig", type(cfg).__name__)
     size = cfg.image_size
     M = geometry.box_to_affine(boxes, size)
     crops = geometry.crop_each(list(images), M, size, border="edge")
@@ -82,7 +83,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     if cfg.features == "none":
         return Frames(crops, M, None, grid, float(rf.stride))
     if cfg.features == "sift":
-        b = cfg.sift_bin or sift_bin_size(RetrievalTransferConfig(box=size), int(rf.stride))
+        b = cfg.sift_bin or sift_bin_size(stride=int(rf.stride))  # Long et al.'s radius at this grid's stride
         xs, ys = grid[0, :, 0], grid[:, 0, 1]
         feats = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in to_grey(crops)]).astype(np.float32)
         return Frames(crops, M, {"sift": feats}, grid, float(rf.stride))

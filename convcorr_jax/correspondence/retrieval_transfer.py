@@ -34,7 +34,7 @@ from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract_fitted
-from convcorr_jax.features.sift import sift_grid, to_grey
+from convcorr_jax.features.sift import LONG_SIFT_RADIUS, SIFT_SCALES, sift_bin_size, sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import carry_points, dense_flow_spline
 from convcorr_jax.knn import topk_cosine
@@ -43,7 +43,6 @@ from convcorr_jax.progress import bar as progress_bar
 from convcorr_jax.weights import is_conv_only
 
 METHODS = ("conv4 flow", "SIFT flow", "NN transfer")
-SIFT_SCALES = ("stride", "box")
 ALPHAS = (0.1, 0.05, 0.025)
 
 
@@ -56,7 +55,7 @@ class RetrievalTransferConfig:
     neighbours: int = 25
     top: int = 5
     beta: float = 3e-3
-    sift_radius: float = 20.0  # paper: descriptor radius 20 px on the 500 px box (bin size = radius / 2)
+    sift_radius: float = LONG_SIFT_RADIUS  # paper: descriptor radius 20 px on the 500 px box (bin = radius / 2)
     sift_scale: str = "stride"  # "stride": radius keeps its ratio to the conv4 stride (16 px in the paper);
     # "box": radius scaled with the box (box / paper_box)
     feature_norm: float = FEATURE_NORM
@@ -108,10 +107,10 @@ class Prepared:
     stride: int
 
 
-def sift_bin_size(cfg: RetrievalTransferConfig, stride: int = 16) -> int:
-    """SIFT bin size (px in the working box): radius / 2, scaled as `cfg.sift_scale` says."""
-    factor = stride / 16 if cfg.sift_scale == "stride" else cfg.box / cfg.paper_box
-    return max(1, int(round(cfg.sift_radius / 2 * factor)))
+def sift_bin(cfg: RetrievalTransferConfig, stride: int) -> int:
+    """The SIFT bin size (px in the working box) of these settings: `features.sift.sift_bin_size` of their radius,
+    scaling and box, at a feature grid of `stride` px."""
+    return sift_bin_size(cfg.sift_radius, stride, cfg.sift_scale, cfg.box, cfg.paper_box)
 
 
 def retrieval_tap(backbone, params) -> str:
@@ -140,7 +139,7 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: RetrievalT
     check(conv.shape[1] * conv.shape[2] >= 2, desc, cfg.layer, f"a grid of >= 2 columns for box {cfg.box}",
           conv.shape[1:3])
     grey = to_grey(crops)
-    b = sift_bin_size(cfg, int(rf.stride))
+    b = sift_bin(cfg, int(rf.stride))
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
     bar = progress_bar(grey, desc=f"{desc}: dense SIFT", leave=False, disable=not progress)
     sift = np.stack([np.asarray(sift_grid(g, xs, ys, b)) for g in bar])

@@ -27,9 +27,13 @@ import numpy as np
 from jax import lax
 
 from convcorr_jax.errors import check
+from convcorr_jax.long_frame import FRAME_PX
 
 NUM_BINS = 4
 NUM_ORIENT = 8
+LONG_SIFT_RADIUS = 20.0  # Long et al.: the descriptor radius, 20 px on their 500 px frame (bin size = radius / 2)
+LONG_CONV4_STRIDE = 16  # px: conv4's stride in the paper, which "stride" scaling keeps the radius's ratio to
+SIFT_SCALES = ("stride", "box")  # how `sift_bin_size` scales the paper's radius
 _EPS_F = np.float32(np.finfo(np.float32).eps)  # VL_EPSILON_F
 _TWO_PI_F = np.float32(2 * np.pi)
 
@@ -224,3 +228,17 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
     fy, fx = np.meshgrid(y0 + 1.5 * bin_size, x0 + 1.5 * bin_size, indexing="ij")
     frames = np.stack([fx.ravel(), fy.ravel()], -1).astype(np.float32)
     return frames, d.reshape(-1, d.shape[-1])
+
+
+def sift_bin_size(radius: float = LONG_SIFT_RADIUS, stride: int = LONG_CONV4_STRIDE, scale: str = "stride",
+                  box: float = FRAME_PX, paper_box: float = FRAME_PX) -> int:
+    """SIFT bin size in pixels of the working frame: radius / 2 (radius in pixels of a `paper_box` frame), scaled
+    with the feature grid's stride (scale "stride": the radius keeps its ratio to `LONG_CONV4_STRIDE`) or with the frame
+    (scale "box": box / paper_box); at least 1.
+
+    >>> sift_bin_size(stride=8), sift_bin_size(stride=16), sift_bin_size(scale="box", box=250)
+    (5, 10, 5)
+    """
+    check(scale in SIFT_SCALES, "sift_bin_size", "scale", f"one of {list(SIFT_SCALES)}", scale)
+    factor = stride / LONG_CONV4_STRIDE if scale == "stride" else box / paper_box
+    return max(1, int(round(radius / 2 * factor)))

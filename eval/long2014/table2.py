@@ -80,7 +80,7 @@ def table_markdown(results: dict, n_targets: int, cfg: retrieval_transfer.Retrie
                           "(%) over its 20 categories:", theirs), "",
              f"{n_targets} targets, {cfg.neighbours} nearest neighbours each (by fc7, or by the flattened pool5 map "
              f"for conv-only weights), top {cfg.top} by deformation energy, "
-             f"box {cfg.box} px, SIFT bin {retrieval_transfer.sift_bin_size(cfg, stride)} px "
+             f"box {cfg.box} px, SIFT bin {retrieval_transfer.sift_bin(cfg, stride)} px "
              f"(radius {cfg.sift_radius:g} scaled by {cfg.sift_scale}), beta {cfg.beta}, BP {cfg.levels} levels x "
              f"{cfg.iters} iterations."]
     return "\n".join(lines)
