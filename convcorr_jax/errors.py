@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 
 class InputError(ValueError):
     """Malformed or unexpected input (file, array or argument).
@@ -52,3 +54,34 @@ def check(condition: bool, source, field: str, expected: str, got: object = None
     """Raise `InputError(source, field, expected, got)` unless `condition` holds."""
     if not condition:
         raise InputError(source, field, expected, got)
+
+
+def check_shape(x, spec: str, source, field: str, dims: dict[str, int] | None = None) -> dict[str, int]:
+    """One-line shape check (kornia's `KORNIA_CHECK_SHAPE` habit): `x`'s shape against `spec`, space-separated
+    axes, each a number (that size), a name (any size, the same wherever the name recurs, in this call and in
+    `dims`), or "*" (any number of leading axes, first only). Returns the names' sizes (with `dims`'), so that
+    several arrays of one call agree; InputError naming `field` otherwise.
+
+    >>> check_shape(np.zeros((2, 5, 2)), "N K 2", "pck", "pred")
+    {'N': 2, 'K': 5}
+    >>> check_shape(np.zeros((3, 5, 2)), "N K 2", "pck", "gt", {"N": 2, "K": 5})
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.errors.InputError: pck: field 'gt': expected shape [N=2, K=5, 2], got (3, 5, 2)
+    """
+    axes = spec.split()
+    shape = tuple(int(v) for v in np.shape(x))
+    lead = axes[:1] == ["*"]
+    axes = axes[1:] if lead else axes
+    sizes = dict(dims or {})
+    ok = len(shape) >= len(axes) if lead else len(shape) == len(axes)
+    for axis, n in zip(axes, shape[len(shape) - len(axes):] if ok else ()):
+        if axis.isdigit():
+            ok = ok and n == int(axis)
+        else:
+            ok = ok and sizes.setdefault(axis, n) == n
+    if not ok:
+        known = {**(dims or {})}
+        want = ", ".join(f"{a}={known[a]}" if a in known else a for a in axes)
+        raise InputError(source, field, f"shape [{'..., ' if lead else ''}{want}]", shape)
+    return {k: v for k, v in sizes.items()}

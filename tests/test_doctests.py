@@ -8,8 +8,8 @@ import importlib
 
 import pytest
 
-MODULES = ("convcorr_jax.metrics", "convcorr_jax.features.sift", "convcorr_jax.pose.person_boxes",
-           "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
+MODULES = ("convcorr_jax.errors", "convcorr_jax.metrics", "convcorr_jax.features.sift",
+           "convcorr_jax.pose.person_boxes", "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -115,3 +115,22 @@ def test_training_chooses_the_readout_and_its_threshold_from_the_held_out_predic
     want = float(np.quantile(preds["peak"].mean(-1)[right], pose_readout.WARN_QUANTILE))
     assert choice.name == "cascade" and not choice.spatial
     assert choice.warn_below == round(want, 4) and record["warning"]["right_people"] == 8
+
+
+def test_check_shape_names_the_field_and_the_sizes_it_expected():
+    from convcorr_jax.errors import check_shape
+
+    dims = check_shape(np.zeros((4, 3, 2)), "N K 2", "f", "points")
+    assert dims == {"N": 4, "K": 3}
+    assert check_shape(np.zeros((7, 5, 4, 3, 2)), "* K 2", "f", "x", {"K": 3}) == {"K": 3}
+    for bad, spec, known, msg in (
+            (np.zeros((4, 3)), "N K 2", None, "expected shape [N, K, 2], got (4, 3)"),
+            (np.zeros((5, 3, 2)), "N K 2", dims, "expected shape [N=4, K=3, 2], got (5, 3, 2)"),
+            (np.zeros((4, 2, 2)), "N N 2", None, "expected shape [N, N, 2], got (4, 2, 2)")):
+        with pytest.raises(InputError) as e:
+            check_shape(bad, spec, "f", "points", known)
+        assert str(e.value) == f"f: field 'points': {msg}"
+    with pytest.raises(InputError, match=r"person_boxes.*\[N, 4\]"):
+        pb.first_affines(np.zeros((2, 3)), 64, 1.0, 0.0)
+    with pytest.raises(InputError, match=r"field 'right': expected shape \[N=3\]"):
+        pose_readout.warning_threshold(np.zeros((3, 2)), np.ones(4, bool))

@@ -22,7 +22,7 @@ import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.data.pose_dataset import square_affines
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.pose import predict, recrop
 
 # chosen on FLIC's validation movies (bench/pose_person_boxes.py; the rule: the highest mean of elbow and wrist
@@ -45,7 +45,8 @@ def first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float
     """Image -> first-pass input affines float64 [N, 2, 3]: squares of side x each box's longer side (pixels,
     x1 - x0 + 1 or y1 - y0 + 1) centred on the box's centre + (0, shift x its height), resized to size px.
     person_boxes [N, 4] (x0, y0, x1, y1, 0-based inclusive pixels)."""
-    b = np.asarray(person_boxes, np.float64).reshape(-1, 4)
+    check_shape(person_boxes, "N 4", "person_boxes", "person_boxes")
+    b = np.asarray(person_boxes, np.float64)
     wh = b[:, 2:] - b[:, :2] + 1
     centres = (b[:, :2] + b[:, 2:]) / 2 + np.stack([np.zeros(len(b)), shift * wh[:, 1]], -1)
     return square_affines(centres, side * wh.max(-1), size)
@@ -55,6 +56,7 @@ def torso_from_points(points: np.ndarray, torso: tuple[int, ...], ratio: float, 
     """Torso boxes float64 [N, 4]: the tight box of points[:, torso] (points [N, K, 2] image pixels) scaled about
     its centre by ratio x scale, so that its longer side is ratio x scale x the joints' box's (`recrop.box_ratio`:
     annotated torso boxes over their joints' boxes)."""
+    check_shape(points, "N K 2", "person_boxes", "points")
     box = recrop.torso_boxes(points, torso)
     centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2] + 1) / 2 * (ratio * scale)
     return np.concatenate([centre - half + 0.5, centre + half - 0.5], -1)
@@ -91,6 +93,7 @@ def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.n
     >>> boxes_from_joints(np.array([[[10.0, 20.0], [30.0, 120.0], [np.nan, np.nan]]]), margin=0.1).tolist()
     [[0.0, 10.0, 40.0, 130.0]]
     """
+    check_shape(points, "N K 2", "boxes_from_joints", "points")
     box = geometry.points_box(np.asarray(points, np.float64))
     pad = margin * np.max(box[:, 2:] - box[:, :2], -1, keepdims=True)
     return np.concatenate([box[:, :2] - pad, box[:, 2:] + pad], -1)

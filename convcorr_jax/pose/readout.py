@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from convcorr_jax import io, metrics
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 
 FILE = "readout.json"
 NAMES = ("coarse_refined", "cascade", "cascade_product")  # the read-outs a model chooses among (`pose.predict`)
@@ -95,6 +95,10 @@ def right_people(points: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: n
                  joints: Sequence[int]) -> np.ndarray:
     """bool [N]: the people whose every scored joint of `joints` is within `RIGHT_ALPHA` x norm (points, gt
     [N, K, 2], scored [N, K], norm [N]); a person with none of them scored is not right."""
+    dims = check_shape(points, "N K 2", "right_people", "points")
+    check_shape(gt, "N K 2", "right_people", "gt", dims)
+    check_shape(scored, "N K", "right_people", "scored", dims)
+    check_shape(norm, "N", "right_people", "norm", dims)
     hits = metrics.pck_hits(points, gt, scored, norm, RIGHT_ALPHA)[:, list(joints)]
     return np.all(np.nan_to_num(hits, nan=1.0) == 1.0, -1) & np.any(np.isfinite(hits), -1)
 
@@ -107,6 +111,8 @@ def warning_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
     >>> round(warning_threshold(conf, conf[:, 0] >= 0.5), 3)          # the right ones: 0.50 ... 1.00
     0.525
     """
+    check_shape(right, "N", "warning_threshold", "right", check_shape(confidence, "N K", "warning_threshold",
+                                                                      "confidence"))
     c = np.asarray(confidence, np.float64).mean(-1)[np.asarray(right, bool)]
     if not c.size:
         raise InputError("warning_threshold", "right", "at least one person the model gets right", 0)

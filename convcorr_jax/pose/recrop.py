@@ -21,7 +21,7 @@ import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.data.flic import person_square
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic_people import flic_affines
 from convcorr_jax.data.skeletons import Skeleton
@@ -49,9 +49,8 @@ TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
     """Tight boxes float64 [N, 4] (x0, y0, x1, y1) of points[:, torso] (points [N, K, 2], x, y pixels; non-finite
     points ignored); InputError when a person has no finite torso joint."""
+    check_shape(points, "N K 2", "recrop", "points")
     p = np.asarray(points, np.float64)
-    if p.ndim != 3 or p.shape[-1] != 2:
-        raise InputError("recrop", "points", "[N, K, 2] (x, y) pixels", p.shape)
     box = geometry.points_box(p[:, list(torso)])
     if not np.all(np.isfinite(box)):
         raise InputError("recrop", "points", "at least one finite torso joint per person",
