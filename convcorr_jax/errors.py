@@ -81,7 +81,7 @@ def check_shape(x, spec: str, source, field: str, dims: dict[str, int] | None = 
         else:
             ok = ok and sizes.setdefault(axis, n) == n
     if not ok:
-        known = {**(dims or {})}
+        known = dims or {}
         want = ", ".join(f"{a}={known[a]}" if a in known else a for a in axes)
         raise InputError(source, field, f"shape [{'..., ' if lead else ''}{want}]", shape)
-    return {k: v for k, v in sizes.items()}
+    return sizes

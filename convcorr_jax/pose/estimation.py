@@ -99,7 +99,7 @@ def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray 
     person = np.stack([w if b is None else b for b, w in zip(boxes, whole)])
     name = run.readout.name if run.readout is not None else pose_readout.DEFAULT_NAME
     return list(person_boxes.find_torso_boxes(run.params, run.config.model, images, person, run.frames.ratio, name,
-                                         TORSO))
+                                              TORSO))
 
 
 def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
@@ -196,13 +196,12 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     if flip not in (True, False):
         raise InputError("estimate", "flip", "True or False", flip)
     imgs = as_images(images)
-    box_list = _as_boxes(boxes, len(imgs))
+    box_list = (_as_boxes(boxes, len(imgs)) if person_boxes is None
+                else _as_boxes(person_boxes, len(imgs), "person_boxes"))
     r = load(model)
     tc = r.config
-    if person_boxes is not None:
-        box_list = _as_boxes(person_boxes, len(imgs), "person_boxes")
-        if tc.data == "flic" and tc.protocol == "person":
-            box_list = torso_inside(r, imgs, box_list)
+    if person_boxes is not None and tc.data == "flic" and tc.protocol == "person":
+        box_list = torso_inside(r, imgs, box_list)
     if readout is None:
         readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
         if spatial is None and r.readout is not None:

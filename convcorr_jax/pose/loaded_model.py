@@ -88,9 +88,10 @@ class Poses:
 
     def warning(self, i: int) -> str | None:
         """One line for person i when it is `warned`, else None."""
-        if not self.warned[i]:
+        mean = float(self.confidence[i].mean())  # person i alone: `as_dicts` asks for every person
+        if self.warn_below is None or not mean < self.warn_below:
             return None
-        return (f"low confidence: mean {float(self.confidence[i].mean()):.2f} below {self.warn_below:.2f}, the "
+        return (f"low confidence: mean {mean:.2f} below {self.warn_below:.2f}, the "
                 "model's threshold (chosen on its validation split); the person may be unlike its training people")
 
     def as_dicts(self) -> list[dict[str, Any]]:

@@ -56,15 +56,14 @@ def torso_from_points(points: np.ndarray, torso: tuple[int, ...], ratio: float, 
     """Torso boxes float64 [N, 4]: the tight box of points[:, torso] (points [N, K, 2] image pixels) scaled about
     its centre by ratio x scale, so that its longer side is ratio x scale x the joints' box's (`recrop.box_ratio`:
     annotated torso boxes over their joints' boxes)."""
-    check_shape(points, "N K 2", "person_boxes", "points")
-    box = recrop.torso_boxes(points, torso)
+    box = recrop.torso_boxes(points, torso)  # checks points [N, K, 2]
     centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2] + 1) / 2 * (ratio * scale)
     return np.concatenate([centre - half + 0.5, centre + half - 0.5], -1)
 
 
 def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.ndarray, ratio: float, readout: str,
-                torso: tuple[int, ...], side: float = PERSON_BOX["side"], shift: float = PERSON_BOX["shift"],
-                scale: float = PERSON_BOX["scale"], batch: int = 8) -> np.ndarray:
+                     torso: tuple[int, ...], side: float = PERSON_BOX["side"], shift: float = PERSON_BOX["shift"],
+                     scale: float = PERSON_BOX["scale"], batch: int = 8) -> np.ndarray:
     """The torso box float64 [N, 4] inside each person box (module docstring).
 
     Args:
