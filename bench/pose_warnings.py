@@ -19,22 +19,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from convcorr_jax import geometry, metrics, runinfo
 from convcorr_jax.data.flic_people import flic_torso_norm
-from convcorr_jax.data.lsp import read_lsp_joints
+from convcorr_jax.data.lsp import image_count, load_lsp, read_lsp_joints
 from convcorr_jax.data.skeletons import FLIC
 from convcorr_jax.data.types import load_image
-from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import person_boxes as pb
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import run_export
 from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
 
-SIZE = 288  # FLIC's points are scored in the frame inputs of this side (PCK is invariant to the uniform scale)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pose_person_boxes import Scorer  # noqa: E402  (FLIC people, as the person-box bench reads them)
+
 ARMS = tuple(FLIC.groups["Elbow"]) + tuple(FLIC.groups["Wrist"])
 # FLIC joint -> LSP joint (lsho lelb lwri rsho relb rwri lhip rhip; LSP has no eyes or nose)
 LSP_OF_FLIC = {0: 9, 1: 10, 2: 11, 3: 8, 4: 7, 5: 6, 6: 3, 7: 2}
@@ -55,27 +57,23 @@ class People:
 
 
 def flic_people(root: str, split: str, limit: int | None) -> People:
-    samples = pose_data.flic_split(root, split)[:limit]
-    gt, visible, _ = pose_data.flic_ground_truth(samples, SIZE, protocol="frame")
-    affine, _ = pose_data.flic_sample_affines(samples, SIZE, protocol="frame")
-    return People([load_image(s.image_path) for s in samples], np.nan_to_num(gt), visible, flic_torso_norm(gt),
-                  affine, [np.asarray(s.extras["torso_box"], np.float64) for s in samples],
-                  pb.boxes_from_joints(np.stack([s.points for s in samples])))
+    """FLIC's people of a split in its frame inputs (`pose_person_boxes.Scorer`)."""
+    f = Scorer(root, split, limit)
+    return People(f.frames, f.gt, f.visible, f.norm, f.affine, f.torso, f.person)
 
 
 def lspet_people(root: str, limit: int | None) -> People:
-    coords, flag, layout = read_lsp_joints(Path(root) / "joints.mat")
-    paths = sorted((Path(root) / "images").glob("im*.jpg"))[:limit]
-    n = len(paths)
-    pts = coords[:n] - 1.0  # 1-based -> 0-based
-    seen = flag[:n] == 1 if layout == "lspet" else flag[:n] == 0
-    pts = np.where(seen[..., None], pts, np.nan)
-    gt = np.full((n, FLIC.num_joints, 2), np.nan)
+    """The first LSP-extended people whose images are present (`data.lsp.load_lsp`), LSP's joints in FLIC's."""
+    joints = read_lsp_joints(Path(root) / "joints.mat")
+    n = image_count(Path(root) / "images", joints[2], len(joints[0]))
+    samples = load_lsp(root, indices=range(min(n, limit or n)), joints=joints)
+    pts = np.stack([s.points for s in samples]).astype(np.float64)  # 0-based; NaN where not labelled
+    gt = np.full((len(pts), FLIC.num_joints, 2), np.nan)
     for f, j in LSP_OF_FLIC.items():
         gt[:, f] = pts[:, j]
     visible = np.all(np.isfinite(gt), -1)
-    return People([load_image(p) for p in paths], np.nan_to_num(gt), visible, flic_torso_norm(gt),
-                  np.tile(np.eye(2, 3), (n, 1, 1)), None, pb.boxes_from_joints(pts))
+    return People([load_image(s.image_path) for s in samples], np.nan_to_num(gt), visible, flic_torso_norm(gt),
+                  np.tile(np.eye(2, 3), (len(pts), 1, 1)), None, pb.boxes_from_joints(pts))
 
 
 def in_frames(people: People, points: np.ndarray) -> np.ndarray:
