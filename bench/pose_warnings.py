@@ -89,12 +89,10 @@ def threshold(model: str, val: People, write: bool) -> float:
     print(f"threshold {t:.4f} from {int(right.sum())} right people of {len(right)} (stored: {run.readout.warn_below})",
           flush=True)
     if write:
-        choice, record = pose_readout.load(run.path)
-        record = {k: v for k, v in record.items() if k != "readout"}
-        record["warning"] = {"threshold": round(t, 4), "rule": pose_readout.WARN_RULE.format(
-            groups="FLIC's elbows and wrists"), "right_people": int(right.sum()),
-            "input": "FLIC validation movies, torso boxes, one crop, no flip"}
-        run_export.set_readout(run.path, dataclasses.replace(choice, warn_below=round(t, 4)), record)
+        choice, record = pose_readout.with_warning(*pose_readout.load(run.path), t, int(right.sum()),
+                                                   "FLIC's elbows and wrists")
+        record["warning"]["input"] = "FLIC validation movies, torso boxes, one crop, no flip"
+        run_export.set_readout(run.path, choice, record)
         print(f"wrote {run.path / pose_readout.FILE}", flush=True)
     return t
 

@@ -128,11 +128,16 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
     record = {"rule": RULE.format(groups=described), "split": split, "people": int(people), "input": inputs,
               "scores": {r.key: {g: round(100 * float(v), 1) for g, v in s.items()} for r, s in scores.items()}}
     choice = choose(scores, groups)
-    if warning is not None:
-        record["warning"] = {"threshold": round(float(warning[0]), 4), "rule": WARN_RULE.format(groups=described),
-                             "right_people": int(warning[1])}
-        choice = dataclasses.replace(choice, warn_below=round(float(warning[0]), 4))
-    return choice, record
+    return (choice, record) if warning is None else with_warning(choice, record, *warning, described)
+
+
+def with_warning(choice: Readout, record: Mapping[str, Any], threshold: float, right_people: int,
+                 described: str) -> tuple[Readout, dict]:
+    """(choice, record) with the warning threshold (`warning_threshold`, from `right_people` right people; the
+    rule's groups `described` in words): the read-out's warn_below and the record's "warning", rounded alike."""
+    t = round(float(threshold), 4)
+    warning = {"threshold": t, "rule": WARN_RULE.format(groups=described), "right_people": int(right_people)}
+    return dataclasses.replace(choice, warn_below=t), {**dict(record), "warning": warning}
 
 
 def save(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
@@ -162,4 +167,4 @@ def load(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
 
 
 __all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
-           "candidates", "choose", "decide", "load", "right_people", "save", "warning_threshold"]
+           "candidates", "choose", "decide", "load", "right_people", "save", "warning_threshold", "with_warning"]
