@@ -26,7 +26,7 @@ Steps, in order (docs/scaling.md):
      the last two only for a run trained on person crops.
   7. benchmarks (compile excluded, best of --reps): backbone forward (AlexNet conv5, random weights: speed does not
      depend on them), BP at the paper's scale (bench/bp_speed.py's setting: 31 x 31 x 384 features, 3 levels x 10
-     iterations, `bp.align`), PF-WILLOW transfer per pair (`long2014.pf_willow`'s default method, backbone with
+     iterations, `bp.solve_flow`), PF-WILLOW transfer per pair (`long2014.pf_willow`'s default method, backbone with
      random weights, given --pf-willow) and ridge CV (bench/ridge.py's problem A, `ridge.fit_cv`).
   8. bench/RESULTS_gpu.md (--out), written atomically after each of steps 2, 4, 5, every scoring of 6, and 7,
      every number labelled by the device it ran on: a run cut short keeps what it measured.
@@ -191,8 +191,8 @@ def bench_bp(tiny: bool, reps: int) -> tuple[str, float]:
     grid, depth = (8, 16) if tiny else (GRID, DEPTH)
     f = np.random.default_rng(0).normal(size=(2, grid, grid, depth)).astype(np.float32)
     cfg = bp.BPConfig(iters=ITERS, levels=LEVELS)
-    t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0).energy, f[0], f[1], reps=reps)
-    return f"BP flow (`bp.align`), {grid} x {grid} x {depth} features, {LEVELS} levels x {ITERS} iterations: ms per pair", 1e3 * t
+    t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0).energy, f[0], f[1], reps=reps)
+    return f"BP flow (`bp.solve_flow`), {grid} x {grid} x {depth} features, {LEVELS} levels x {ITERS} iterations: ms per pair", 1e3 * t
 
 
 def bench_pf_willow(root: str | None, tiny: bool) -> tuple[str, float | None]:
@@ -271,7 +271,7 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
                                        "code_version": metrics.get("key", {}).get("version"),
                                        "seconds": metrics.get("seconds"), "versions": metrics.get("versions")}}
     return shipped.write(out, Path(out).name, tc, params, spatial_mrf.load_spatial_model(run), None, about,
-                         pose_readout.load(run))
+                         pose_readout.load_readout(run))
 
 
 def score(kind: str, run: str, root: Path) -> dict | None:

@@ -10,7 +10,7 @@ target grid (61 x 61 displacements), 3 multigrid levels x 10 BP iterations. Rows
   node-iterations of the full solve (10 x (1 + 1/4 + 1/16) fine-iteration equivalents), marked "est.".
 * ablations, one change at a time on the new code, each one jit of cost volume + `bp_solver.solve`: fused brute-force
   DT with masked schedule and all labels; + active half; + label windows (crop).
-* `bp.align` with `BPConfig()` (what users call: target-indexed costs, `solve(..., targets=True)`, never the
+* `bp.solve_flow` with `BPConfig()` (what users call: target-indexed costs, `solve(..., targets=True)`, never the
   61 x 61-label volume) at batch 1, at batch N in its default CPU groups of pairs per call, and as one vmap.
 
 Each time is the best of `--reps` runs after a warm-up call that compiles.
@@ -32,7 +32,7 @@ GRID, DEPTH, LEVELS, ITERS = 31, 384, 3, 10
 
 
 def _solver(levels, iters, method, crop, schedule):
-    """Batched solve on features [N, H, W, C] -> energies [N] (cost volume included, as in `bp.align`)."""
+    """Batched solve on features [N, H, W, C] -> energies [N] (cost volume included, as in `bp.solve_flow`)."""
 
     def one(fs, ft):
         r = (GRID - 1, GRID - 1)
@@ -73,9 +73,9 @@ def main() -> None:
                                  f"{args.batch} (groups of {bp.resolve_pairs_per_call('auto') or args.batch})"),
                                 (args.batch, None, f"{args.batch} (one vmap)")):
         fs, ft = (feats[0, 0], feats[1, 0]) if pairs == 1 else (feats[0], feats[1])
-        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, pairs_per_call=group).energy, fs, ft,
+        t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0, pairs_per_call=group).energy, fs, ft,
                       reps=args.reps if pairs == 1 else max(1, args.reps - 1))
-        print(f"| `bp.align` default (+ target-indexed costs) | auto | active | 31x31 window | {label} | {t / pairs * 1e3:,.0f} |", flush=True)
+        print(f"| `bp.solve_flow` default (+ target-indexed costs) | auto | active | 31x31 window | {label} | {t / pairs * 1e3:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

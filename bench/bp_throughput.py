@@ -2,9 +2,9 @@
 
     python bench/bp_throughput.py [--batch 8] [--devices 2] [--reps 2] [--compare OLD_BP_PY --compare-method brute]
 
-`bp.align` on N random 31 x 31 x 384 feature pairs (labels = the whole target grid, 3 levels x 10 iterations,
+`bp.solve_flow` on N random 31 x 31 x 384 feature pairs (labels = the whole target grid, 3 levels x 10 iterations,
 beta 3e-3 at 16 px per cell) on one device, in its default groups of pairs per compiled call (vmap within a
-group) and as one vmap over all N, then `bp.align(..., mesh=make_mesh(D))` over D devices. On a CPU the devices are forced host devices (XLA_FLAGS, set here before JAX starts) sharing the same
+group) and as one vmap over all N, then `bp.solve_flow(..., mesh=make_mesh(D))` over D devices. On a CPU the devices are forced host devices (XLA_FLAGS, set here before JAX starts) sharing the same
 cores, so the second row measures the sharding's overhead and XLA:CPU's use of the cores, not more hardware.
 Best of `--reps` calls after a compiling warm-up.
 
@@ -47,7 +47,7 @@ def main() -> None:
     rows = [(1, "auto"), (1, None)] + ([(args.devices, None)] if args.devices > 1 else [])
     for d, group in rows:
         mesh = parallel.make_mesh(d) if d > 1 else None
-        t = best_time(lambda a, b: bp.align(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft,
+        t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft,
                       reps=args.reps)
         per_call = min(args.batch, bp.resolve_pairs_per_call(group) or args.batch)
         print(f"| {d} | {args.batch} | {per_call if d == 1 else f'{-(-args.batch // d)} per device'} | {t:.2f} | {1e3 * t / args.batch:.0f} | {args.batch / t:.2f} |", flush=True)
@@ -56,7 +56,7 @@ def main() -> None:
 
 
 def compare(args, bp, fs, ft) -> None:
-    """Time this bp.align and another revision's, alternating (best of --reps each), same pairs, one device."""
+    """Time this bp.solve_flow and another revision's, alternating (best of --reps each), same pairs, one device."""
     spec = importlib.util.spec_from_file_location("bp_compared", args.compare)
     other = importlib.util.module_from_spec(spec)
     sys.modules["bp_compared"] = other

@@ -7,7 +7,7 @@ truth flow (-disparity, 0) scaled with the image. The file marks pixels without 
 pixels (no visible match in the right image: off its edge, or hidden behind a nearer pixel of the row) are
 derived from the disparities. Prints per pair and method: EPE (px) and % of pixels with error > 3 px over the
 non-occluded pixels with ground truth (and over all pixels with ground truth), and time per pair (images in, flow out, after compilation; best of --reps), then the
-throughput of `dense_align_batch` over --batch copies of the 256 px pair.
+throughput of `dense_flows` over --batch copies of the 256 px pair.
 
 The peer is the folder holding `siftflow.py` (built with its build.sh; `SIFTFLOW_BUILD_DIR` names the build
 folder), given by --siftflow or the env var SIFTFLOW_PEER; without it the peer rows are skipped.
@@ -113,9 +113,10 @@ def main() -> None:
     for side in args.sizes:
         a, b, gt, valid, nocc = motorcycle(side)
         t0 = time.perf_counter()
-        dense.dense_align(a, b, backbone, params, cfg)
+        np.asarray(dense.dense_flows(a[None], b[None], backbone, params, cfg))[0]
         compile_s = time.perf_counter() - t0
-        flow, t = best_time(lambda: dense.dense_align(a, b, backbone, params, cfg), args.reps)
+        flow, t = best_time(lambda: np.asarray(dense.dense_flows(a[None], b[None], backbone, params, cfg))[0],
+                            args.reps)
         (epe, bad), (epe_all, bad_all) = scores(flow, gt, (nocc, valid))
         rows.append((side, a.shape[:2], "ours (dense, conv4 top)", epe, bad, epe_all, bad_all, t))
         print(f"{side}: ours EPE {epe:.2f} px, >3px {bad:.1f}% (all with GT: {epe_all:.2f}, {bad_all:.1f}%), "
@@ -140,8 +141,8 @@ def main() -> None:
     if args.batch:
         a, b, *_ = motorcycle(256)
         A, B = np.stack([a] * args.batch), np.stack([b] * args.batch)
-        dense.dense_align_batch(A, B, backbone, params, cfg).block_until_ready()
-        _, t = best_time(lambda: dense.dense_align_batch(A, B, backbone, params, cfg).block_until_ready(), args.reps)
+        dense.dense_flows(A, B, backbone, params, cfg).block_until_ready()
+        _, t = best_time(lambda: dense.dense_flows(A, B, backbone, params, cfg).block_until_ready(), args.reps)
         print(f"\nbatched ({args.batch} pairs of {a.shape[1]}x{a.shape[0]} per call): {args.batch / t:.2f} pairs/s "
               f"({t / args.batch * 1e3:.0f} ms / pair)")
 

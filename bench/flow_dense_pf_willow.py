@@ -64,7 +64,10 @@ def main() -> None:
         back = np.array([b.shape[1] / hw[1], b.shape[0] / hw[0]], np.float32)
         for m in methods:
             t0 = time.perf_counter()
-            flow = dense.dense_align(ra, rb, backbone, params, cfg) if m == "ours" else peer.siftflow(ra, rb)[0]
+            if m == "ours":
+                flow = np.asarray(dense.dense_flows(ra[None], rb[None], backbone, params, cfg))[0]
+            else:
+                flow = peer.siftflow(ra, rb)[0]
             secs[m] += time.perf_counter() - t0
             pred[m].append(moved(np.asarray(flow, np.float32), pa) * back)
         gts.append(dst.points)

@@ -5,7 +5,7 @@
 Pair: scikit-image's Middlebury motorcycle (as `flow_dense.py`). For each size, after compilation, best of --reps:
   - the backbone's forward pass over both images (the conv taps `flow.dense` reads);
   - the finest level's pixel features (dense SIFT at 1 px with the defaults) of both images, one call per image;
-  - `dense_align` stopped after the top level, after the conv levels, after the 2 px level, and whole (each a
+  - `dense_flows` on one pair stopped after the top level, after the conv levels, after the 2 px level, and whole (each a
     `DenseConfig` with fewer levels; every row includes the forward pass and its pixel features), with its EPE;
   - the peer: its whole call, and its own timers of its dense SIFT (both images) and of its coarse-to-fine solve.
 Then the issue's budget (1/10 of the peer's time) beside the cost of the stages every accurate setting measured on
@@ -60,7 +60,7 @@ def main() -> None:
         grey = [jnp.asarray(g) for g in to_grey(ab)]
         rows.append((f"{finest} at 1 px, both images", best_time(lambda: [pix(g) for g in grey], reps=args.reps), None))
         for name, c in stages:
-            fn = lambda c=c: dense.dense_align(a, b, backbone, params, c)
+            fn = lambda c=c: np.asarray(dense.dense_flows(a[None], b[None], backbone, params, c))[0]
             rows.append((f"dense flow to {name}", best_time(fn, reps=args.reps), scores(fn(), gt, [nocc])[0][0]))
         if peer is not None:
             runs = []

@@ -9,7 +9,7 @@ ground-truth dx, dx after the conv levels, final error).
 
 Validation pairs: `stereo_pairs.layered_pair` scenes textured with FLIC training images (letterbox bars cropped),
 seeded. Each candidate is `flow.dense.DenseConfig()` with the listed fields changed (the first: the defaults
-before this search; the last: the defaults it chose); all pairs run in one `dense_align_batch` call per
+before this search; the last: the defaults it chose); all pairs run in one `dense_flows` call per
 candidate. Prints, per candidate, the mean EPE (px) and % > 3 px over the
 non-occluded pixels, and the time per pair of the batch; the peer (SIFT Flow C++) on the same pairs where given.
 """
@@ -127,7 +127,7 @@ def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseCo
     for name in [*stages, *(["SIFT Flow C++ (peer)"] if peer is not None else [])]:
         if name in stages:
             cfg = dataclasses.replace(base, **stages[name])
-            flows[name] = np.asarray(dense.dense_align_batch(A, B, backbone, params, cfg))
+            flows[name] = np.asarray(dense.dense_flows(A, B, backbone, params, cfg))
         else:
             flows[name] = np.stack([peer.siftflow(q[0], q[1])[0] for q in pairs])
         err = errors[name] = [np.linalg.norm(f - q[2], axis=-1)[q[3]] for f, q in zip(flows[name], pairs)]
@@ -181,9 +181,9 @@ def main() -> None:
         if args.only and i not in args.only:
             continue
         cfg = dataclasses.replace(dense.DenseConfig(), **change)
-        dense.dense_align_batch(A, B, backbone, params, cfg).block_until_ready()  # compile
+        dense.dense_flows(A, B, backbone, params, cfg).block_until_ready()  # compile
         t0 = time.perf_counter()
-        flows = np.asarray(dense.dense_align_batch(A, B, backbone, params, cfg))
+        flows = np.asarray(dense.dense_flows(A, B, backbone, params, cfg))
         t = (time.perf_counter() - t0) / len(pairs)
         s = np.array([scores(f, q[2], [q[3]])[0] for f, q in zip(flows, pairs)])
         rows.append((name, s[:, 0].mean(), s[:, 1].mean(), t))

@@ -8,7 +8,7 @@ process each time, JAX's persistent compilation cache in a new empty folder: the
 it, the later ones load from it. Wall time from interpreter start to exit.
 Part 2 (this process, the cache off): `pose.estimate` on 64 crops of 128 px (the model's input; random content, as
 speed does not depend on it) in one call: the first call (tracing + compilation + running) and the best of `reps`
-later calls; the network alone (`predict.predict` on the 64 inputs at once, batch 64) best of `reps`.
+later calls; the network alone (`predict.predict_crops` on the 64 inputs at once, batch 64) best of `reps`.
 The paper's Table 2: forward-propagation of one image on an NVIDIA K40, FLIC models: cascade 94.2 ms (8x pooling:
 coarse 74.9 + fine 19.3), 157.2 ms (4x), 70.6 ms (16x).
 """
@@ -73,18 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         estimation.estimate(list(crops), m, spatial=False)
         later.append(time.perf_counter() - t0)
-    predict.predict(m.params, crops, m.config.model, batch=64)  # compile
+    predict.predict_crops(m.params, crops, m.config.model, batch=64)  # compile
     net = []
     for _ in range(a.reps):
         t0 = time.perf_counter()
-        predict.predict(m.params, crops, m.config.model, batch=64)
+        predict.predict_crops(m.params, crops, m.config.model, batch=64)
         net.append(time.perf_counter() - t0)
     best, best_net = min(later), min(net)
     rows.append(f"| `pose.estimate` of 64 crops ({size} px), first call (compiles) | {first:.1f} s | "
                 f"{64 / first:.1f} |")
     rows.append(f"| the same, later calls (best of {a.reps}) | {best:.2f} s = {1000 * best / 64:.1f} ms per image | "
                 f"{64 / best:.1f} |")
-    rows.append(f"| the network alone (`predict.predict`, batch 64) | {1000 * best_net / 64:.1f} ms per image | "
+    rows.append(f"| the network alone (`predict.predict_crops`, batch 64) | {1000 * best_net / 64:.1f} ms per image | "
                 f"{64 / best_net:.1f} |")
     for k, v in PAPER_MS.items():
         rows.append(f"| paper, Table 2: cascade {k}, one image on an NVIDIA K40 | {v} ms per image | "

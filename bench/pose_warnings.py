@@ -89,7 +89,7 @@ def threshold(model: str, val: People, write: bool) -> float:
     print(f"threshold {t:.4f} from {int(right.sum())} right people of {len(right)} (stored: {run.readout.warn_below})",
           flush=True)
     if write:
-        choice, record = pose_readout.with_warning(*pose_readout.load(run.path), t, int(right.sum()),
+        choice, record = pose_readout.with_warning(*pose_readout.load_readout(run.path), t, int(right.sum()),
                                                    "FLIC's elbows and wrists")
         record["warning"]["input"] = "FLIC validation movies, torso boxes, one crop, no flip"
         run_export.set_readout(run.path, choice, record)

@@ -2,7 +2,7 @@
 (source) to image B.
 
 B is resized to A's size, features are computed on the grid of conv4 receptive-field centres of A (dense SIFT
-at the same centres for `--features sift`), and the flow is solved with `flow.bp` (`flow.pair.align_pair`). Writes:
+at the same centres for `--features sift`), and the flow is solved with `flow.bp` (`flow.align.align_images`). Writes:
   DIR/flow.npy     [h, w, 2] float32: displacement (dx, dy) in pixels of A for each grid point
   DIR/grid_xy.npy  [h, w, 2] float32: (x, y) pixel of A at which each grid point sits
   DIR/energy.json  data, deformation and total energy, per-iteration trace, settings, with the config, backbone,
@@ -10,7 +10,7 @@ at the same centres for `--features sift`), and the flow is solved with `flow.bp
   DIR/warp.png     A, B, B warped onto A; |B - A| before and |B warped - A| after the alignment (one colour
                    bar); the flow in the Middlebury colour code with its key (`convcorr_eval.figures.alignment_figure`)
 
-With `--dense` (`flow.pair.dense_align_pair`, coarse to fine from the conv4 grid down to pixels) the flow is per
+With `--dense` (`align_images` with a `DenseConfig`, coarse to fine from the conv4 grid down to pixels) the flow is per
 pixel instead:
   DIR/flow.npy     [H, W, 2] float32 at A's size as given: pixel p = (x, y) of A corresponds to p + flow[p] in B
                    (B's pixels after B is resized to A's size)
@@ -34,10 +34,9 @@ from convcorr_jax import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
-from convcorr_jax.flow.align import FEATURES, check_image_sizes
+from convcorr_jax.flow.align import FEATURES, GridConfig, align_images, check_image_sizes
 from convcorr_jax.flow.bp import BPConfig
 from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig
-from convcorr_jax.flow.pair import align_pair, dense_align_pair
 from convcorr_jax.optional import require
 from convcorr_jax.weights import load_backbone
 
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                              max_side=args.max_side, weights=args.weights or "pretrained"),
               "backbone": backbone.name, "versions": runinfo.versions()}
     if args.dense:
-        out = dense_align_pair(a, b, backbone, params, cfg, args.max_side)
+        out = align_images(a, b, backbone, params, cfg, args.max_side)
         d.mkdir(parents=True, exist_ok=True)
         io.save_npy(d / "flow.npy", out.flow)
         summary = dict(header, dense=True, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
@@ -136,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
               f"flow {tuple(int(s) for s in out.flow.shape)}; wrote {d}/flow.npy, energy.json, warp.png")
         return 0
-    out = align_pair(a, b, backbone, params, args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels,
-                     args.max_side)
+    grid = GridConfig(args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels)
+    out = align_images(a, b, backbone, params, grid, args.max_side)
     d.mkdir(parents=True, exist_ok=True)
     io.save_npy(d / "flow.npy", out.flow)
     io.save_npy(d / "grid_xy.npy", out.grid_xy)

@@ -212,7 +212,7 @@ def list_models() -> int:
         for what, scores in d.get("scores", {}).items():
             order = sorted(scores, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else len(GROUP_ORDER), k))
             print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))
-        saved = pose_readout.load(shipped.MODELS / name)
+        saved = pose_readout.load_readout(shipped.MODELS / name)
         if saved is not None:
             print(f"  read-out: {saved[0].label()} (chosen on the {saved[1].get('split', 'validation split')}: "
                   f"{saved[1].get('rule', '')})")

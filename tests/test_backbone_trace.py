@@ -1,5 +1,5 @@
 """A backbone's declared taps checked against its traced network (`backbones.trace`, `registry.register`,
-`registry.check`): a tiny conv net's strides, receptive-field sizes and offsets as computed by hand; a wrong
+`registry.check_trace`): a tiny conv net's strides, receptive-field sizes and offsets as computed by hand; a wrong
 stride, size, offset or tap name, and an output that is not a dict of taps, each refused in one line naming the
 backbone and the tap; every built-in backbone's declared geometry equal to its trace."""
 
@@ -60,7 +60,7 @@ def test_a_tiny_conv_net_registered_by_its_tap_names_gets_the_hand_computed_geom
     assert bb.geometry == TINY  # a stride alone: size and offset traced; (size, stride): the offset traced
     bb = backbones.register(NAME, Mixed(), taps=tuple(MIXED), input_size=(60, 60), replace=True)
     assert {t: bb.geometry.get(t) for t in bb.taps} == MIXED and bb.spatial_taps == ("a", "b", "res", "pool")
-    assert registry.check(NAME) == MIXED
+    assert registry.check_trace(NAME) == MIXED
 
 
 def test_the_traced_receptive_field_is_what_an_impulse_reaches():
@@ -137,7 +137,7 @@ def test_a_receptive_field_the_trace_cannot_read_must_be_declared(clean):
 @pytest.mark.parametrize("name", ["caffenet", "bvlc_alexnet", "torchvision_alexnet", "vgg16", "mobilenet_v2"])
 def test_every_built_in_backbone_declares_the_geometry_of_its_trace(name):
     bb = registry.get(name)
-    traced = registry.check(name)
+    traced = registry.check_trace(name)
     assert traced == {t: bb.geometry.get(t) for t in bb.taps}
     assert set(bb.spatial_taps) == {t for t, rf in traced.items() if rf is not None}
 

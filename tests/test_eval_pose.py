@@ -99,7 +99,7 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
     # PCK by hand: the run's cascade on the val crops, the bbox's longer side in crop pixels
     cfg, params = run_folder.load_run(run)
     crops = person_crops("coco", root, "val", cfg.model.image_size, cfg.crop_scale)
-    pred = predict.predict(params, crops.arrays.images, cfg.model, peaks=True)
+    pred = predict.predict_crops(params, crops.arrays.images, cfg.model, peaks=True)
     obj = json.loads((root / "annotations" / "val.json").read_text())
     side = np.array([max(a["bbox"][2:]) for a in obj["annotations"]]) * crops.affine[:, 0, 0]
     gt = np.array([np.reshape(a["keypoints"], (5, 3))[:, :2] for a in obj["annotations"]])

@@ -137,7 +137,7 @@ def test_a_registered_matcher_is_read_by_every_caller(tiny):
     def nearest_only(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None):
         return sim * 2.0  # the same argmax as "cos"
 
-    matching.register("test_double_cos", nearest_only, "doubled cosine", grid=8, replace=True)
+    matching.register_matcher("test_double_cos", nearest_only, "doubled cosine", grid=8, replace=True)
     try:
         assert "test_double_cos" in METHODS and PointTransferConfig.DEFAULT_GRID["test_double_cos"] == 8
         a, b = _images()
@@ -155,4 +155,4 @@ def test_registries_refuse_unknown_and_duplicate_names():
     with pytest.raises(InputError, match="one of"):
         backbones.get("no_such_backbone")
     with pytest.raises(InputError, match="not yet registered"):
-        matching.register("cos", matching.cos_matcher, "again")
+        matching.register_matcher("cos", matching.cos_matcher, "again")

@@ -24,8 +24,8 @@ SHARDED = textwrap.dedent("""
     rng = np.random.default_rng(0)
     fs, ft = rng.normal(size=(2, 6, 7, 8, 5)).astype(np.float32)  # 6 pairs: padded to 8 over 4 devices
     cfg = bp.BPConfig(beta=0.05, window=3, iters=3, levels=2)
-    one = bp.align(fs, ft, cfg, pixel_scale=2.0)
-    four = bp.align(fs, ft, cfg, pixel_scale=2.0, mesh=parallel.make_mesh(4))
+    one = bp.solve_flow(fs, ft, cfg, pixel_scale=2.0)
+    four = bp.solve_flow(fs, ft, cfg, pixel_scale=2.0, mesh=parallel.make_mesh(4))
     assert four.flow.shape == (6, 7, 8, 2) and len(four.energy) == 6, four.flow.shape
     np.testing.assert_array_equal(np.asarray(one.labels), np.asarray(four.labels))
     np.testing.assert_allclose(np.asarray(one.energy), np.asarray(four.energy), rtol=1e-6)
@@ -43,7 +43,7 @@ def _bp(cost, weight, **kw):
 
 
 def _flow_cost(rng, hw, radius, depth=3):
-    """A cost volume as bp.align builds it: labels are displacements -R..R, +inf off the target grid."""
+    """A cost volume as bp.solve_flow builds it: labels are displacements -R..R, +inf off the target grid."""
     fs, ft = rng.normal(size=(2, *hw, depth)).astype(np.float32)
     return np.asarray(cost_volume(fs, ft, radius))
 
@@ -95,7 +95,7 @@ def test_translated_pair_is_recovered():
     big = rng.normal(size=(14, 14, 6)).astype(np.float32)
     fs = big[2:12, 2:12]
     ft = big[3:13, 0:10]  # ft[y, x] = big[y + 3, x]; fs[y, x] = big[y + 2, x + 2] = ft[y - 1, x + 2]
-    res = bp.align(fs, ft, bp.BPConfig(iters=8, levels=3), pixel_scale=4.0)  # dt_method "auto", label windows
+    res = bp.solve_flow(fs, ft, bp.BPConfig(iters=8, levels=3), pixel_scale=4.0)  # dt_method "auto", label windows
     flow = np.asarray(res.flow)
     # interior nodes whose match lies inside the target grid
     inner = flow[1:, :8]
@@ -110,23 +110,23 @@ def test_batched_equals_single():
     fs = rng.normal(size=(3, 5, 6, 4)).astype(np.float32)
     ft = rng.normal(size=(3, 5, 6, 4)).astype(np.float32)
     cfg = bp.BPConfig(beta=0.05, iters=4, levels=2, window=2, dt_method="brute")
-    ones = [bp.align(fs[i], ft[i], cfg) for i in range(3)]
+    ones = [bp.solve_flow(fs[i], ft[i], cfg) for i in range(3)]
     assert len({np.asarray(o.flow).tobytes() for o in ones}) == 3  # the pairs differ
     for group in (None, 2):
-        batch = bp.align(fs, ft, cfg, pairs_per_call=group)
+        batch = bp.solve_flow(fs, ft, cfg, pairs_per_call=group)
         assert batch.flow.shape == (3, 5, 6, 2) and batch.energy.shape == (3,)
         for i, one in enumerate(ones):
             np.testing.assert_array_equal(np.asarray(batch.flow[i]), np.asarray(one.flow))
             assert float(batch.energy[i]) == pytest.approx(float(one.energy), rel=1e-5)
     for bad in (0, 1.5, "all"):
         with pytest.raises(InputError, match="pairs_per_call"):
-            bp.align(fs, ft, cfg, pairs_per_call=bad)
+            bp.solve_flow(fs, ft, cfg, pairs_per_call=bad)
 
 
 def test_window_limits_displacements():
     rng = np.random.default_rng(5)
     fs, ft = rng.normal(size=(2, 6, 6, 3)).astype(np.float32)
-    res = bp.align(fs, ft, bp.BPConfig(beta=1e-4, iters=3, levels=1, window=(1, 2), dt_method="brute"))
+    res = bp.solve_flow(fs, ft, bp.BPConfig(beta=1e-4, iters=3, levels=1, window=(1, 2), dt_method="brute"))
     lab = np.asarray(res.labels)
     assert np.abs(lab[..., 0]).max() <= 1 and np.abs(lab[..., 1]).max() <= 2
 
@@ -144,7 +144,7 @@ def test_window_limits_displacements():
 )
 def test_bad_features_raise(fs, ft):
     with pytest.raises(InputError):
-        bp.align(fs, ft)
+        bp.solve_flow(fs, ft)
 
 
 @pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 1),
@@ -259,8 +259,9 @@ def test_target_indexed_costs_give_the_volume_solve():
     with pytest.raises(InputError, match="offsets"):
         bp_solver.solve(tc, 0.3, 3, 1, targets=True, offsets=np.zeros((*hw, 2), np.float32))
     cfg = bp.BPConfig(beta=0.05, iters=3, levels=2)  # on the last size, 7 x 9
-    whole = bp.align(fs, ft, cfg)  # window None: the target-indexed path
-    explicit = bp.align(fs, ft, dataclasses.replace(cfg, window=(hw[0], hw[1])))  # a window past the grid: the volume
+    whole = bp.solve_flow(fs, ft, cfg)  # window None: the target-indexed path
+    # a window past the grid: the volume
+    explicit = bp.solve_flow(fs, ft, dataclasses.replace(cfg, window=(hw[0], hw[1])))
     np.testing.assert_array_equal(np.asarray(whole.flow), np.asarray(explicit.flow))
 
 
@@ -296,7 +297,7 @@ def test_padded_label_axes_give_identical_solves(crop, schedule):
 
 
 def test_align_sharded_over_devices_equals_vmap():
-    """bp.align(..., mesh=...) splits the pairs over 4 (forced CPU) devices, padding 6 pairs to 8: same labels and
+    """bp.solve_flow(..., mesh=...) splits the pairs over 4 (forced CPU) devices, padding 6 pairs to 8: same labels and
     energies as the single-device vmap."""
     r = subprocess.run([sys.executable, "-c", SHARDED], check=False, capture_output=True, text=True, timeout=600,
                        cwd=TESTS.parent,

@@ -63,7 +63,7 @@ def _smooth():
 def batch(net):
     """Three pairs in one batched call (one compile): shift, smooth warp, the shift's reverse (b -> a)."""
     (a0, b0), (a1, b1) = _pair(_shift()), _pair(_smooth())
-    flows = np.asarray(dense.dense_align_batch(np.stack([a0, a1, b0]), np.stack([b0, b1, a0]), *net))
+    flows = np.asarray(dense.dense_flows(np.stack([a0, a1, b0]), np.stack([b0, b1, a0]), *net))
     return flows, (a0, b0)
 
 
@@ -88,7 +88,7 @@ def test_reverse_pair_gives_the_opposite_flow(batch):
 def test_batch_matches_single(net, batch):
     """One pair is solved without vmap (`dense._batch`): the flow of the vmapped batch's pair bit for bit."""
     flows, (a, b) = batch
-    one = dense.dense_align(a, b, *net)  # same shapes as the CLI test below: compiled once for both
+    one = np.asarray(dense.dense_flows(a[None], b[None], *net))[0]  # the CLI test's shapes: compiled once for both
     assert one.shape == (H, W, 2)
     np.testing.assert_array_equal(one, flows[0])
 
@@ -130,8 +130,8 @@ a = rng.integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)
 b = np.roll(a, (2, -3), axis=(1, 2))
 net = load_backbone("caffenet", "random", 0)
 cfg = dense.DenseConfig(iters=2, levels=1, fine_iters=2, fine_strides=(2,))
-one = np.asarray(dense.dense_align_batch(a, b, *net, cfg=cfg))
-two = np.asarray(dense.dense_align_batch(a, b, *net, cfg=cfg, mesh=parallel.make_mesh(2)))
+one = np.asarray(dense.dense_flows(a, b, *net, cfg=cfg))
+two = np.asarray(dense.dense_flows(a, b, *net, cfg=cfg, mesh=parallel.make_mesh(2)))
 assert two.shape == (3, 48, 64, 2) and parallel._row_sharded.cache_info().currsize == 1
 np.testing.assert_allclose(one, two, atol=1e-4)
 print("OK")
@@ -140,7 +140,7 @@ print("OK")
 
 @pytest.mark.slow
 def test_dense_batch_sharded_over_devices_equals_vmap():
-    """dense_align_batch(..., mesh=...) over 2 forced CPU devices (3 pairs, padded to 4) gives the vmap's flow
+    """dense_flows(..., mesh=...) over 2 forced CPU devices (3 pairs, padded to 4) gives the vmap's flow
     (the last level at 2 px, upsampled to every pixel inside the sharded program)."""
     r = subprocess.run([sys.executable, "-c", DENSE_SHARDED], check=False, capture_output=True, text=True, timeout=900,
                        cwd=TESTS.parent, env=_env({"XLA_FLAGS": xla_flags(2)}))
@@ -187,7 +187,7 @@ def test_last_level_coarser_than_pixels_is_upsampled_to_every_pixel(net):
     """fine_strides=(2,): the flow of the 2 px level comes back at every pixel of a."""
     a, b = _pair(_shift())
     cfg = dense.DenseConfig(iters=2, levels=1, fine_iters=4, fine_strides=(2,))
-    flow = dense.dense_align(a, b, *net, cfg)
+    flow = np.asarray(dense.dense_flows(a[None], b[None], *net, cfg))[0]
     assert flow.shape == (H, W, 2)
     assert _epe(flow, _shift()) < 0.5
 

@@ -357,3 +357,36 @@ def test_loaders_and_renamed_names_name_one_thing():
     shared = {name: modules for name, modules in _top_level_definitions().items()
               if len(modules) > 1 and (LOADER_NAME.match(name) or name in ONCE_TWO_THINGS)}
     assert not shared, f"one name, two things (rename one of each): {shared}"
+
+
+# the module-function convention (`init(key, ...) -> params`, `apply(params, x)`) is shared on purpose
+CONVENTION = ("init", "apply")
+
+
+def _documented_names() -> set[str]:
+    """Every library name docs/library.md and the README name: `module.name` in text or code, and the names their
+    examples import from `convcorr_jax`."""
+    text = "".join((ROOT / page).read_text() for page in ("docs/library.md", "README.md"))
+    names = set(re.findall(r"(?<=\w)\.([A-Za-z_]\w*)", text))
+    for imported in re.findall(r"from convcorr_jax[\w.]* import ([\w, ]+)", text):
+        names |= {n.strip() for n in imported.split(",")}
+    return names
+
+
+def test_entry_points_the_docs_name_have_one_home():
+    """No two library modules define a public function or class of a name that docs/library.md or the README names
+    (`ridge.predict` and a pose `predict` would be two things under one name); `init` / `apply` are the modules'
+    convention, not a collision."""
+    import ast
+
+    defined: dict[str, list[str]] = {}
+    for name, path in _module_files().items():
+        if not name.startswith("convcorr_jax"):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                defined.setdefault(node.name, []).append(name)
+    documented = _documented_names()
+    assert {"align_images", "transfer_points", "estimate", "predict"} <= documented  # the parse finds them
+    shared = {n: m for n, m in defined.items() if n in documented and len(m) > 1 and n not in CONVENTION}
+    assert not shared, f"names the docs give, defined in more than one module (rename one of each): {shared}"

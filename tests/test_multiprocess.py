@@ -53,7 +53,7 @@ SCRIPT = textwrap.dedent("""
         cfg = dataclasses.replace(pickle.load(f), out=out)
     train_set, test_set = load_data(cfg)
     r = train(cfg, (train_set, test_set), progress=False)
-    pred = predict.predict(r.params, test_set.images, cfg.model, mesh=parallel.make_mesh())
+    pred = predict.predict_crops(r.params, test_set.images, cfg.model, mesh=parallel.make_mesh())
     coarse, cascade = pred["coarse"], pred["cascade"]
     if parallel.is_main_process():
         leaves = jax.tree_util.tree_leaves_with_path(r.params)
@@ -139,7 +139,7 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     # (c) prediction sharded over 2 processes x 2 devices == one device, same parameters
     pred = _npz(two / "pred.npz")
     params = jax.tree_util.tree_map(np.asarray, _params_from(p2))
-    one = predict.predict(params, test_set.images, CFG.model)
+    one = predict.predict_crops(params, test_set.images, CFG.model)
     coarse, cascade = one["coarse"], one["cascade"]
     assert pred["coarse"].shape == coarse.shape == (len(test_set), CFG.model.num_joints, 2)
     np.testing.assert_allclose(pred["coarse"], coarse, atol=1e-4)

@@ -71,7 +71,7 @@ def _flic_test_people(flic_root, n: int):
 
 def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(flic_run, flic_root):
     """With each person's torso box, `estimate` on the whole frame gives the points `convcorr eval flic` scores
-    (`predict.predict` on the cached test crops, read-out "cascade", mapped back by `to_original`), with and
+    (`predict.predict_crops` on the cached test crops, read-out "cascade", mapped back by `to_original`), with and
     without the spatial model; its confidence is the coarse heat-map's peak. The spatial model saved with the run
     has priors learned from the run's FLIC training split, equal to `priors_from_pixels` of those people's points
     with FLIC_VALIDATED's settings."""
@@ -86,7 +86,7 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     images = np.asarray(crops.arrays.images[:n])
 
     got = estimate(frames, flic_run, boxes=boxes, spatial=False)
-    want = predict.predict(run.params, images, tc.model)
+    want = predict.predict_crops(run.params, images, tc.model)
     np.testing.assert_allclose(got.points, predict.to_original(want["cascade"], crops.affine[:n]), atol=1e-3)
     assert got.readout == "cascade" and not got.spatial and got.names[0] == "lsho" and len(got.names) == 11
     hm = np.asarray(pose_model.apply_coarse(run.params, images.astype(np.float32) / 255.0, tc.model)[0])
@@ -102,7 +102,7 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     np.testing.assert_allclose(priors, hand, atol=1e-6)
     np.testing.assert_array_equal(spatial_model(load(flic_run))[1], priors)
     torso = np.asarray(hmap.image_to_map(crops.torso[:n], tc.model.pool), np.float32)
-    want = predict.predict(run.params, images, tc.model, spatial=predict.SpatialInputs(priors, torso, cfg))
+    want = predict.predict_crops(run.params, images, tc.model, spatial=predict.SpatialInputs(priors, torso, cfg))
     np.testing.assert_allclose(got.points, predict.to_original(want["spatial_cascade"], crops.affine[:n]),
                                atol=1e-3)
     np.testing.assert_allclose(got.torso, [(b[:2] + b[2:]) / 2 for b in boxes], atol=1e-4)
@@ -157,7 +157,7 @@ def test_test_time_scales_and_flip(synthetic_run):
     flipped = estimate(img, synthetic_run, flip=True)
     affine = pose_affine(tc, img)
     crops = geometry.crop_each([img], affine, tc.model.image_size, border="constant")
-    want = predict.predict(run.params, crops, tc.model, flip=joints.joint_set(tc.data, tc.model.num_joints).flip)
+    want = predict.predict_crops(run.params, crops, tc.model, flip=joints.joint_set(tc.data, tc.model.num_joints).flip)
     np.testing.assert_allclose(flipped.points, predict.to_original(want["cascade"], affine), atol=1e-3)
     assert np.abs(flipped.points - estimate(img, synthetic_run).points).max() > 0.1  # flip changes the read-out
     for bad in ((), (0.0,), (1.0, -2.0), (float("nan"),)):
@@ -282,7 +282,7 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     """`pose.two_pass.estimate_frames` on whole FLIC frames with their annotated torso points: the frame priors are
     the eval's (`flic_spatial.spatial_inputs` of the validation split, learned on train), the torso ratio the
     eval's, the first pass `predict` on the letterboxed frames with the spatial model, the second pass the crops of
-    `recrop.crop_affines` around the first pass's torso at each scale with flip, averaged (`scales.combine`) and
+    `recrop.crop_affines` around the first pass's torso at each scale with flip, averaged (`scales.merge_scales`) and
     mapped back to the frame."""
     from convcorr_eval.tompson2015.flic_spatial import spatial_inputs
 
@@ -312,15 +312,15 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     torso = np.stack([(s.extras["torso_box"][:2] + s.extras["torso_box"][2:]) / 2 for s in people])
     got = estimate_frames(frames, run, torso=torso, scales=(0.9, 1.0))  # input_size: the model's
     frame_affine = flic_sample_affines(people, size, protocol="frame")[0]  # the eval's frame inputs
-    first = predict.predict(run.params, crop_images(people, frame_affine, size),
+    first = predict.predict_crops(run.params, crop_images(people, frame_affine, size),
                             dataclasses.replace(tc.model, image_size=size), spatial=sp)["spatial_cascade"]
     xy, affines = [], []
     for s in (0.9, 1.0):
         a = recrop.crop_affines(first, frame_affine, TORSO, tc.model.image_size, tc.crop_scale * 0.9 * s, ratio)
-        xy.append(predict.predict(run.params, crop_images(people, a, tc.model.image_size), tc.model,
+        xy.append(predict.predict_crops(run.params, crop_images(people, a, tc.model.image_size), tc.model,
                                   flip=joints.FLIC.flip)["cascade"])
         affines.append(a)
-    want = predict.to_original(pose_scales.combine(xy, affines, frame_affine), frame_affine)
+    want = predict.to_original(pose_scales.merge_scales(xy, affines, frame_affine), frame_affine)
     np.testing.assert_allclose(got.points, want, atol=1e-3)
     assert got.readout == "two-pass cascade" and got.spatial and got.points.shape == (n, 11, 2)
     np.testing.assert_allclose(got.torso, torso, atol=1e-4)
@@ -435,7 +435,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
     frames, boxes = _flic_test_people(flic_root, 2)
     plain = estimate(frames, flic_model, boxes=boxes)
     mean = plain.confidence.mean(-1)
-    choice, record = pose_readout.load(flic_model)
+    choice, record = pose_readout.load_readout(flic_model)
     folder = tmp_path / "warned"
     import shutil
 

@@ -87,11 +87,11 @@ def test_cascade_flip_equivariant(tiny):
 
 def test_predict_with_flip(tiny):
     cfg, params, images = tiny
-    out = predict.predict(params, images, cfg, flip=PERM)
+    out = predict.predict_crops(params, images, cfg, flip=PERM)
     direct = pose_flip.apply(params, jnp.asarray(images, jnp.float32) / 255, cfg, PERM)
     np.testing.assert_allclose(out["cascade"], direct["xy"], atol=1e-4)
     np.testing.assert_allclose(out["coarse"], direct["coarse_xy"])
-    plain = predict.predict(params, images, cfg)
+    plain = predict.predict_crops(params, images, cfg)
     assert set(out) == set(plain)
     with pytest.raises(InputError, match="perm"):
-        predict.predict(params, images, cfg, flip=(0, 1))
+        predict.predict_crops(params, images, cfg, flip=(0, 1))

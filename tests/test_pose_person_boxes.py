@@ -75,8 +75,8 @@ def test_decide_keeps_the_threshold_in_the_readout_and_its_record(tmp_path):
                                          (0.31234, 7))
     assert choice.warn_below == 0.3123 and record["warning"]["right_people"] == 7
     assert choice == pose_readout.Readout("cascade", False)  # the threshold is not part of the read-out's identity
-    pose_readout.save(tmp_path, choice, record)
-    loaded, rec = pose_readout.load(tmp_path)
+    pose_readout.save_readout(tmp_path, choice, record)
+    loaded, rec = pose_readout.load_readout(tmp_path)
     assert loaded.warn_below == 0.3123 and rec["warning"]["threshold"] == 0.3123
     with pytest.raises(InputError, match="warn_below"):
         pose_readout.Readout("cascade", False, 1.5)

@@ -26,10 +26,10 @@ def test_combine_averages_the_scales_in_base_pixels():
     other = np.stack([_affine(4.0, -3.0, 0.0), _affine(0.5, 10.0, 10.0)])
     at_base = np.array([[[7.0, 2.0]], [[4.0, 6.0]]])
     at_other = np.array([[[5.0, 8.0]], [[12.0, 14.0]]])  # base pixels (5, 0) and (4, 8)
-    out = scales.combine([at_base, at_other], [base, other], base)
+    out = scales.merge_scales([at_base, at_other], [base, other], base)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[[6.0, 1.0]], [[4.0, 7.0]]])
-    np.testing.assert_allclose(scales.combine([at_base], [base], base), at_base)
+    np.testing.assert_allclose(scales.merge_scales([at_base], [base], base), at_base)
 
 
 def test_median_takes_x_and_y_apart_and_ignores_one_wrong_scale():
@@ -37,20 +37,20 @@ def test_median_takes_x_and_y_apart_and_ignores_one_wrong_scale():
     half = _affine(0.5, 0.0, 0.0)[None]  # base pixels = 2 x these
     pts = [np.array([[[10.0, 20.0], [0.0, 0.0]]]), np.array([[[6.0, 11.0], [1.0, 1.0]]]),  # base (12, 22), (2, 2)
            np.array([[[90.0, 21.0], [4.0, -6.0]]])]  # one scale on the wrong limb for joint 0
-    med = scales.combine(pts, [base, half, base], base, merge="median")
+    med = scales.merge_scales(pts, [base, half, base], base, merge="median")
     assert med.dtype == np.float32
     np.testing.assert_allclose(med, [[[12.0, 21.0], [2.0, 0.0]]])  # x and y medians of different scales
-    np.testing.assert_allclose(scales.combine(pts, [base, half, base], base), [[[112 / 3, 21.0], [2.0, -4 / 3]]])
+    np.testing.assert_allclose(scales.merge_scales(pts, [base, half, base], base), [[[112 / 3, 21.0], [2.0, -4 / 3]]])
     # an even number of scales: the mean of the two middle values
-    np.testing.assert_allclose(scales.combine(pts[:2], [base, half], base, merge="median"),
+    np.testing.assert_allclose(scales.merge_scales(pts[:2], [base, half], base, merge="median"),
                                [[[11.0, 21.0], [1.0, 1.0]]])
 
 
 def test_bad_input_is_named():
     a = _affine(1.0, 0.0, 0.0)[None]
     with pytest.raises(InputError, match="points"):
-        scales.combine([], [], a)
+        scales.merge_scales([], [], a)
     with pytest.raises(InputError, match="points"):
-        scales.combine([np.zeros((1, 2, 2)), np.zeros((1, 3, 2))], [a, a], a)
+        scales.merge_scales([np.zeros((1, 2, 2)), np.zeros((1, 3, 2))], [a, a], a)
     with pytest.raises(InputError, match="merge"):
-        scales.combine([np.zeros((1, 2, 2))], [a], a, merge="max")
+        scales.merge_scales([np.zeros((1, 2, 2))], [a], a, merge="max")

@@ -37,7 +37,7 @@ def test_a_coco_run_moved_without_its_data_estimates_the_same(tmp_path, capsys):
     run = cfg.run_dir()
     record = json.loads((run / shipped.MODEL_FILE).read_text())
     assert len(record["skeleton"]["names"]) == cfg.model.num_joints == 5  # the file's own skeleton
-    chosen = readout.load(run)
+    chosen = readout.load_readout(run)
     assert chosen is not None and chosen[0].spatial is False and chosen[1]["people"] == 4
     images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / "images").glob("val_*.png"))]
     before = estimate(images, model=str(run))

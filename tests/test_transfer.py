@@ -85,13 +85,13 @@ def test_table2_end_to_end_random_backbone(mobilenet):
 
 @pytest.mark.slow
 def test_align_images_shapes_and_small_image(mobilenet):
-    from convcorr_jax.flow.align import align_images
+    from convcorr_jax.flow.align import GridConfig, align_images
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, size=(64, 80, 3), dtype=np.uint8)
     b = rng.integers(0, 255, size=(50, 70, 3), dtype=np.uint8)
     for feats in ("conv4", "sift"):
-        out = align_images(a, b, *mobilenet, feats, iters=2, levels=1, window=2)
+        out = align_images(a, b, *mobilenet, GridConfig(feats, iters=2, levels=1, window=2))
         h, w = out.grid_xy.shape[:2]
         assert out.flow.shape == (h, w, 2) and out.warped.shape == a.shape
         assert out.energy["total"] == pytest.approx(out.energy["data"] + out.energy["deformation"], rel=1e-5)
@@ -100,4 +100,8 @@ def test_align_images_shapes_and_small_image(mobilenet):
         assert dst[..., 0].min() >= out.grid_xy[..., 0].min() - 1e-3
         assert dst[..., 0].max() <= out.grid_xy[..., 0].max() + 1e-3
     with pytest.raises(InputError):
-        align_images(a[:20, :20], b, *mobilenet, "conv4")
+        align_images(a[:20, :20], b, *mobilenet)
+    with pytest.raises(InputError, match="GridConfig or a DenseConfig"):
+        align_images(a, b, *mobilenet, "conv4")
+    with pytest.raises(InputError, match="features"):
+        GridConfig("pixels")

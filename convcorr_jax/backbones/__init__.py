@@ -1,6 +1,6 @@
 """Backbones with named taps and receptive-field geometry: `get(name) -> Backbone`, `spec(name) -> BackboneSpec`
 (maker, weight sources with sha256, default taps per method), `register(...)` for a user's own network (traced:
-its taps' strides and receptive fields read and checked), `check(name)`: a backbone's geometry against its trace.
+its taps' strides and receptive fields read and checked), `check_trace(name)`: a backbone's geometry against its trace.
 
 Names: "caffenet", "bvlc_alexnet", "torchvision_alexnet" (AlexNet family, `alexnet.py`), "vgg16" (torchvision
 layout, `vgg16.py`) and "mobilenet_v2" (torchvision layout, the embedded default with real ImageNet weights;
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.backbones.registry import NAMES, check, get, register, spec, unregister
+from convcorr_jax.backbones.registry import NAMES, check_trace, get, register, spec, unregister
 from convcorr_jax.backbones.spec import BackboneSpec
 
-__all__ = ["Backbone", "BackboneSpec", "RF", "NAMES", "check", "get", "register", "spec", "unregister"]
+__all__ = ["Backbone", "BackboneSpec", "RF", "NAMES", "check_trace", "get", "register", "spec", "unregister"]

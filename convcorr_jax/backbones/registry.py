@@ -1,5 +1,5 @@
 """The backbone registry: one `BackboneSpec` per network (`spec`), `get(name) -> Backbone`, a user's own network
-in one call (`register`), a backbone's declared taps checked against its traced network (`check`), tap names from
+in one call (`register`), a backbone's declared taps checked against its traced network (`check_trace`), tap names from
 paper role names (`resolve_tap`), and the smallest input a tap can be computed on (`min_input_side`).
 
 Built-in networks are found, not listed: every module of this package that declares `SPECS` (a tuple of
@@ -7,7 +7,7 @@ Built-in networks are found, not listed: every module of this package that decla
 mobilenet_v2.py). A new built-in backbone is one new module with its `SPECS`; a user's is one `register` call.
 
 A user's network is traced when it is registered (`trace.trace`: shapes only, nothing computed); built-in ones are
-not traced on import or use, only by `check(name)` (the tests check every one: 0.1 to 0.7 s each on a CPU).
+not traced on import or use, only by `check_trace(name)` (the tests check every one: 0.1 to 0.7 s each on a CPU).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def _traced_geometry(name: str, model, params: Params | None, taps: dict[str, An
     return geometry(name, taps, trace(name, model.apply if is_module else model, params, input_size))
 
 
-def check(name: str) -> dict[str, RF | None]:
+def check_trace(name: str) -> dict[str, RF | None]:
     """Backbone `name`'s taps and receptive fields checked against its traced network (`trace.trace` on its
     default input size; parameter shapes from its registered params or its init: nothing drawn or read).
 

@@ -1,5 +1,5 @@
-"""A network's taps and their geometry read from its trace: what `registry.register` and `registry.check` compare a
-backbone's declared taps with.
+"""A network's taps and their geometry read from its trace: what `registry.register` and `registry.check_trace`
+compare a backbone's declared taps with.
 
 `trace(name, forward, params, input_size)` traces `forward(params, x)` on abstract inputs (`jax.make_jaxpr`:
 shapes only, nothing computed, no parameters needed) and returns a `Traced` per tap:

@@ -1,6 +1,6 @@
 """Moving points from frame i to frame j of `frames.Frames` for pairs (i, j): BP flow or a hyperpixel matcher.
 
-Methods (`cfg.matcher`): "bp" = BP flow (`flow.bp.align_frames`, features scaled to a mean column norm of
+Methods (`cfg.matcher`): "bp" = BP flow (`flow.bp.solve_flow_in_frame`, features scaled to a mean column norm of
 `cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
 `cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
 interpolation between the 4 nearest nodes, edge values held outside the grid (`flow_at_points`). "cos", "rhm",
@@ -60,7 +60,7 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     for s in progress_bar(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
         chunk = pairs[s: s + cfg.batch]
         idx = pad_rows(chunk, cfg.batch)[0] if n > cfg.batch else chunk  # one compiled batch shape
-        res = bp.align_frames(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride, cfg.image_size,
+        res = bp.solve_flow_in_frame(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride, cfg.image_size,
                               cfg.paper_side)
         out.append(np.asarray(res.flow)[: len(chunk)])
     return np.concatenate(out)

@@ -68,7 +68,7 @@ MATCHERS: Registry[Matcher] = Registry("matcher")  # name -> Matcher; filled at 
 METHODS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered later
 
 
-def register(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
+def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
              replace: bool = False) -> Matcher:
     """Add a matcher to `MATCHERS`: every caller (`match`, `transfer_points`, the PF-WILLOW experiments, the
     command line's --method) reads the table.
@@ -267,10 +267,10 @@ def ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None
     return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
-register("cos", cos_matcher, "cosine nearest neighbour")
-register("rhm", rhm_matcher, "RHM")
-register("ot", ot_matcher, "OT", cos_power=1.0)
-register("ot_rhm", ot_rhm_matcher, "OT + RHM", cos_power=1.0)
+register_matcher("cos", cos_matcher, "cosine nearest neighbour")
+register_matcher("rhm", rhm_matcher, "RHM")
+register_matcher("ot", ot_matcher, "OT", cos_power=1.0)
+register_matcher("ot_rhm", ot_rhm_matcher, "OT + RHM", cos_power=1.0)
 
 
 # ------------------------------------------------------------------------------------------------ matchers

@@ -226,7 +226,8 @@ def _combine(scores, centres, mu, sigma, eta):
     return (1 - eta) * jax.nn.log_sigmoid(scores) + eta * logp
 
 
-def predict(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None, cfg: PredictionConfig) -> np.ndarray:
+def predict_keypoints(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None,
+                      cfg: PredictionConfig) -> np.ndarray:
     """Predicted keypoints [n, K, 2] in box pixels: arg-max of the detector (with the prior when mu is given)."""
     out = np.zeros(f.keypoints.shape)
     sigma = cfg.sigma * cfg.box_size / FRAME_PX
@@ -263,7 +264,7 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
     """Train + predict for one category and one feature kind; returns PCK hits with and without the prior."""
     model, info = train_detectors(ftr, kind, cfg, neg_half, key)
     mu, nn = prior_means(ftr, fte)
-    p0, p1 = predict(model, fte, None, cfg), predict(model, fte, mu, cfg)
+    p0, p1 = predict_keypoints(model, fte, None, cfg), predict_keypoints(model, fte, mu, cfg)
     return {"hits": evaluate(test_s, p0, cfg), "hits_prior": evaluate(test_s, p1, cfg), "pred": p0,
             "pred_prior": p1, "info": info, "neighbour": nn}
 

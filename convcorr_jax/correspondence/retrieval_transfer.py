@@ -191,7 +191,8 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
         for method, feats, scale in (("conv4 flow", "conv", s_conv), ("SIFT flow", "sift", s_sift)):
             fq = getattr(queries, feats)[i] * scale
             fd = getattr(database, feats)[nb] * scale
-            res = bp.align_frames(np.broadcast_to(fq, fd.shape), fd, bpcfg, queries.stride, cfg.box, cfg.paper_box)
+            res = bp.solve_flow_in_frame(np.broadcast_to(fq, fd.shape), fd, bpcfg, queries.stride, cfg.box,
+                                         cfg.paper_box)
             flow = np.asarray(res.flow)  # working-box pixels
             moved = np.stack([
                 np.asarray(carry_points(jnp.asarray(database.points[j]),

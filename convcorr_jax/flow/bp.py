@@ -1,6 +1,6 @@
-"""Dense flow between two feature grids by BP (Long et al. 2014, section 3): the settings (`BPConfig`), `align` of one
-pair or a batch of pairs (split into groups per call and over devices), and `align_frames`, the scaling of the
-smoothness term to Long et al.'s frame.
+"""Dense flow between two feature grids by BP (Long et al. 2014, section 3): the settings (`BPConfig`),
+`solve_flow` of one pair or a batch of pairs (split into groups per call and over devices), and
+`solve_flow_in_frame`, the scaling of the smoothness term to Long et al.'s frame. Two images: `flow.align`.
 
 Energy of a displacement field w on the source grid (4-connected, H x W nodes):
 
@@ -88,20 +88,20 @@ def _flow_from_costs(cost, config: BPConfig, pixel_scale, targets: bool):
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
 
 
-CPU_PAIRS_PER_CALL = 1  # batched `align` on a CPU solves this many pairs per call (see there)
+CPU_PAIRS_PER_CALL = 1  # batched `solve_flow` on a CPU solves this many pairs per call (see there)
 
 
 def resolve_pairs_per_call(pairs_per_call: int | str | None) -> int | None:
-    """`align`'s pairs per compiled call: "auto" is `CPU_PAIRS_PER_CALL` on a CPU backend, None (one vmap) on
+    """`solve_flow`'s pairs per compiled call: "auto" is `CPU_PAIRS_PER_CALL` on a CPU backend, None (one vmap) on
     accelerators; an integer >= 1 or None as given. Raises InputError otherwise."""
     if pairs_per_call == "auto":
         return CPU_PAIRS_PER_CALL if jax.default_backend() == "cpu" else None
-    check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.align",
+    check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.solve_flow",
           "pairs_per_call", "an integer >= 1, None or 'auto'", pairs_per_call)
     return pairs_per_call
 
 
-def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
+def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
           mesh: Mesh | None = None, pairs_per_call: int | str | None = "auto") -> FlowResult:
     """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C]). `pixel_scale`:
     pixels per grid cell (the feature stride).
@@ -133,15 +133,15 @@ def align(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_sca
     return _align(fs, ft, config, scale)
 
 
-def align_frames(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: float, frame_side: float,
+def solve_flow_in_frame(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: float, frame_side: float,
                  paper_side: float = FRAME_PX, **kwargs) -> FlowResult:
-    """`align` of features on a grid of `stride` frame pixels per cell, with the smoothness term on displacements
+    """`solve_flow` of features on a grid of `stride` frame pixels per cell, with the smoothness term on displacements
     in pixels of a `paper_side` frame (so that beta keeps the paper's meaning at any frame size): the one place
     where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made. frame_side: the frame's
     side in pixels (its longer side for a non-square one). Returns the flow [..., H, W, 2] in frame pixels;
-    energies in paper units. `kwargs`: `align`'s mesh and pairs_per_call."""
+    energies in paper units. `kwargs`: `solve_flow`'s mesh and pairs_per_call."""
     scale = paper_side / frame_side
-    res = align(fs, ft, config, stride * scale, **kwargs)
+    res = solve_flow(fs, ft, config, stride * scale, **kwargs)
     return res._replace(flow=res.flow / scale)
 
 

@@ -17,8 +17,8 @@ classes of nodes are stored apart, so a step reads one class and writes the othe
 multigrid (level k groups 2^k x 2^k nodes that share a label; its data cost is the block sum; fine messages
 start from the parent's). Messages are passed on cost / weight with a unit pairwise weight (E / weight has the
 same minimisers; the DT's tables of (p - q)^2 become compile-time constants) and shifted to min 0 over the
-sender's labels; a node with no neighbour on a side gets 0 from it. `flow.bp.align` solves each node on the window of
-labels whose target lies in the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which
+sender's labels; a node with no neighbour on a side gets 0 from it. `flow.bp.solve_flow` solves each node on the
+window of labels whose target lies in the grid (at most H x W of the (2R+1)^2 labels; the others have +inf cost), which
 is the same minimisation; with the whole-grid window (the default) it starts from each node's cost at every
 target cell (`target_cost`, `solve(..., targets=True)`) and never builds the (2H-1)(2W-1)-label volume.
 After every iteration the labelling (argmin of beliefs, coarse ones copied to their blocks) is scored on the

@@ -1,13 +1,13 @@
 """Dense coarse-to-fine flow over a feature pyramid, solved by `flow.bp` at every level (beyond Long et al.).
 
-    flow = dense_align(a, b, backbone, params)            # a, b uint8 [H, W, 3] (b resized to a) -> [H, W, 2]
-    flows = dense_align_batch(A, B, backbone, params)     # A, B uint8 [N, H, W, 3] -> [N, H, W, 2] (vmap)
+    flows = dense_flows(A, B, backbone, params)     # A, B uint8 [N, H, W, 3] -> [N, H, W, 2] (vmap over pairs)
+    out = flow.align.align_images(a, b, backbone, params, DenseConfig())   # one pair of any sizes: out.flow [H, W, 2]
 
 Flow (dx, dy) in pixels of a: pixel p of a corresponds to p + flow[p] in b.
 
 The conv taps run on the images resized to a longer side of at most `top_side` px (the coarse levels look at
 the same image content at every input size); the pixel levels run on the images as given. Levels, coarse to fine:
-  1. the conv4-role tap of the backbone on its grid, labels = the whole target grid (`bp.align`, the paper's
+  1. the conv4-role tap of the backbone on its grid, labels = the whole target grid (`bp.solve_flow`, the paper's
      matcher and energy);
   2. the finer conv roles (one per distinct stride below conv4's, e.g. conv2 at 8 px and conv1 at 4 px);
   3. pixel features (`"sift"`, the default: dense SIFT per pixel, 128 channels, `features.sift.sift_dense`; or
@@ -317,7 +317,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
     fa, fb = _scaled(feats_a[0], feats_b[0])
     kx, ky = top_grid[3]
     # the tap's image has a longer side of max(hw) / max(kx, ky) pixels; its flow scaled by (kx, ky) into a's
-    res = bp.align_frames(fa, fb, bp.BPConfig(cfg.beta, None, cfg.iters, cfg.levels), top_grid[2],
+    res = bp.solve_flow_in_frame(fa, fb, bp.BPConfig(cfg.beta, None, cfg.iters, cfg.levels), top_grid[2],
                           max(hw) / max(kx, ky))
     flow = res.flow * jnp.asarray([kx, ky], jnp.float32)
     prev = top_grid[:2]
@@ -379,7 +379,7 @@ def _pixel_batch(grey: jax.Array, s: int, kind: str, sift_bin: int, grad_sigma: 
     return jax.vmap(lambda g: pixel_features(binned(g, s), kind, sift_bin, grad_sigma))(grey)
 
 
-def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
+def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
                       cfg: DenseConfig = DenseConfig(), mesh: Mesh | None = None) -> jax.Array:
     """Dense flow of N pairs: uint8 [N, H, W, 3] each (same size) -> float32 [N, H, W, 2] (dx, dy) pixels,
     pixel p of images_a[i] -> p + flow[i, p] in images_b[i]. One forward pass over the 2N images; the BP
@@ -420,8 +420,3 @@ def dense_align_batch(images_a: np.ndarray, images_b: np.ndarray, backbone, para
         return parallel.shard_rows(_pairs(top_grid, levels, cfg, (h, w)), mesh, fa, fb, pa, pb, grey_a)
     return _batch(fa, fb, tuple(pix), grey_a, top_grid, levels, cfg, (h, w))
 
-
-def dense_align(a: np.ndarray, b: np.ndarray, backbone, params, cfg: DenseConfig = DenseConfig()) -> np.ndarray:
-    """Dense flow [H, W, 2] float32 (dx, dy) from uint8 a [H, W, 3] to b (resized to a's size)."""
-    b = resize(b, a.shape[:2])
-    return np.asarray(dense_align_batch(a[None], b[None], backbone, params, cfg))[0]

@@ -2,7 +2,7 @@
 (`data.pose_sets`: synthetic people, FLIC, MPII, COCO-format folders, LSP, and kinds users register) and the
 training input pipeline (grain).
 
-    train, held_out = load("flic", root, image_size=128)          # PoseArrays (FLIC: train / validation movies)
+    train, held_out = load_pose_arrays("flic", root, image_size=128)  # PoseArrays (FLIC: train / validation movies)
     crops = flic_crops(root, "test", 128)                           # PoseCrops: arrays + image -> crop affines
     ds = train_dataset(train, batch_size=16, steps=6000, seed=0, shard=shard_of(rows, 16))
     ds[t]                                                           # this process's rows of step t's batch
@@ -12,12 +12,13 @@ Arrays (`PoseArrays`, `pose.person_crops`): images uint8 [N, S, S, 3] (NHWC), po
 (x, y) pixels, 0 where missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated
 joints too), norm float32 [N] (the PCK normaliser in pixels, see `headline`).
 
-`load` reads a kind's train split and its held-out split (`PoseDataset.held_out`: FLIC's validation movies, MPII's
-valid.h5, the val split of COCO-format folders and LSP, synthetic people's test part) as the kind's crop protocol
-makes them (`pose.person_crops`: cached, memory-mapped). FLIC's protocols and splits: `data.flic_people` ("person"
-crops around the torso box, whole "frame"s letterboxed, "native" frames at their pixel size; norm the torso size
-|l shoulder - r hip|); MPII's: `data.mpii_people` (squares of 200 x 1.25 x the stored scale; norm the head size, so
-PCK@0.5 is PCKh@0.5). `to_original` in `pose.predict` maps crop pixels back through the stored affines.
+`load_pose_arrays` reads a kind's train split and its held-out split (`PoseDataset.held_out`: FLIC's validation
+movies, MPII's valid.h5, the val split of COCO-format folders and LSP, synthetic people's test part) as the kind's
+crop protocol makes them (`pose.person_crops`: cached, memory-mapped). FLIC's protocols and splits:
+`data.flic_people` ("person" crops around the torso box, whole "frame"s letterboxed, "native" frames at their pixel
+size; norm the torso size |l shoulder - r hip|); MPII's: `data.mpii_people` (squares of 200 x 1.25 x the stored
+scale; norm the head size, so PCK@0.5 is PCKh@0.5). `to_original` in `pose.predict` maps crop pixels back through the
+stored affines.
 
 Training pipeline (`train_dataset`, a grain `MapDataset`): element t is this process's rows of step t's global
 batch: image uint8 [R, S, S, 3], points [R, K, 2], visible [R, K], key uint32 [R, 2] (the sample's PRNG key:
@@ -72,7 +73,7 @@ def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skel
     return person_crops("synthetic", None, "train", image_size, people=people).arrays
 
 
-def load(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
+def load_pose_arrays(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
          crop_scale: float = flic.PERSON_BOX_SCALE, protocol: str = "person",
          options: dict | None = None) -> tuple[PoseArrays, PoseArrays]:
     """(train, held-out) arrays of a registered dataset kind (module docstring): its "train" split and its

@@ -162,7 +162,7 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: off
       (two_pass: `two_pass.FRAME_READOUT`'s).
     scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
-      scale's points mapped back into the scale-1 input and merged (`pose.scales.combine`), the confidence the
+      scale's points mapped back into the scale-1 input and merged (`pose.scales.merge_scales`), the confidence the
       mean of the scales' peaks; None: (1.0,). merge: "mean" or "median" (of x and of y over the scales); None:
       "mean". `CROP_READOUT` holds the settings chosen for FLIC person crops.
     two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
@@ -191,7 +191,7 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
         raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)} or None (the model's)", readout)
     if spatial not in (None, True, False):
         raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
-    scales = pose_scales.check(scales, "estimate")
+    scales = pose_scales.check_scales(scales, "estimate")
     pose_scales.check_merge(merge, "estimate")
     if flip not in (True, False):
         raise InputError("estimate", "flip", "True or False", flip)
@@ -217,11 +217,11 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
         affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s)[0]
         crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
         sp = None if sp_model is None else spatial_inputs_at(sp_model[1], sp_model[0], torso, affine, tc.model.pool)
-        preds = predict.predict(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)
+        preds = predict.predict_crops(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)
         points.append(preds[key])
         conf.append(preds[peak])
         affines.append(affine)
-    xy = points[0] if scales == (1.0,) else pose_scales.combine(points, affines, base, merge)
+    xy = points[0] if scales == (1.0,) else pose_scales.merge_scales(points, affines, base, merge)
     used = np.array([np.full(4, np.nan) if b is None else b for b in box_list], np.float32)
     return Poses(predict.to_original(xy, base).astype(np.float32), np.mean(conf, axis=0).astype(np.float32),
                  r.names, key, sp_model is not None, torso.astype(np.float32), used,

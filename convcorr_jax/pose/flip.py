@@ -2,7 +2,7 @@
 answers are mirrored back with left and right joints swapped, and the two are averaged.
 
     out = flip.apply(params, images, cfg, joints.FLIC.flip)      # `model.apply`'s dict, flip-averaged
-    preds = predict.predict(params, images, cfg, flip=joints.FLIC.flip)
+    preds = predict.predict_crops(params, images, cfg, flip=joints.FLIC.flip)
 
 `perm` is a joint set's `flip` permutation (`pose.joints`): joint k of a person is joint perm[k] of its mirror
 image (left <-> right), an involution. A W-pixel-wide image's column x is column W - 1 - x of its mirror (pixel

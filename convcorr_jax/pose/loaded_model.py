@@ -174,7 +174,7 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
 
     base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))
-    chosen = pose_readout.load(path)
+    chosen = pose_readout.load_readout(path)
     base = base if chosen is None else dataclasses.replace(base, readout=chosen[0])
     return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
 

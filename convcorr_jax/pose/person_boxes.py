@@ -81,7 +81,7 @@ def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.nda
     check_settings(side, shift, scale)
     affine = first_affines(person_boxes, cfg.image_size, side, shift)
     crops = geometry.crop_each(images, affine, cfg.image_size, border="constant")
-    first = predict.predict(params, crops, cfg, batch=batch)[readout]
+    first = predict.predict_crops(params, crops, cfg, batch=batch)[readout]
     return torso_from_points(predict.to_original(first, affine), torso, ratio, scale)
 
 

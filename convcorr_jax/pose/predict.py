@@ -1,9 +1,9 @@
 """Predictions of a trained cascade with and without sub-cell refinement, and their map back to the image: the one
 prediction loop of training's evaluation and of the Tompson et al. scorers.
 
-    preds = predict(params, images_uint8, cfg)   # {"coarse", "coarse_refined", "cascade", "cascade_raw"} [N, K, 2]
-    preds = predict(params, images_uint8, cfg, mesh=parallel.make_mesh())   # sharded over every device
-    preds = predict(params, images_uint8, cfg, spatial=SpatialInputs(log_priors, torso_cells, SpatialConfig()))
+    preds = predict_crops(params, images_uint8, cfg)  # {"coarse", "coarse_refined", "cascade", "cascade_raw"} [N, K, 2]
+    preds = predict_crops(params, images_uint8, cfg, mesh=parallel.make_mesh())   # sharded over every device
+    preds = predict_crops(params, images_uint8, cfg, spatial=SpatialInputs(log_priors, torso_cells, SpatialConfig()))
     # ... the four read-outs above plus the same four with the spatial model: "spatial_coarse", ...
 
 One forward pass gives five read-outs (image pixels of the network input, 0-based):
@@ -55,12 +55,12 @@ from convcorr_jax.pose import spatial as spatial_mrf
 
 READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade", "cascade_product")
 SPATIAL_READOUTS = tuple(f"spatial_{k}" for k in READOUTS)
-PEAKS = ("peak", "spatial_peak")  # confidences [N, K] of `predict(..., peaks=True)` (module docstring)
+PEAKS = ("peak", "spatial_peak")  # confidences [N, K] of `predict_crops(..., peaks=True)` (module docstring)
 
 
 @dataclasses.dataclass(frozen=True)
 class SpatialInputs:
-    """The spatial model's inputs to `predict`: log_priors [E, kh, kw] over child - parent offsets in heat-map
+    """The spatial model's inputs to `predict_crops`: log_priors [E, kh, kw] over child - parent offsets in heat-map
     cells (`spatial.offset_priors` / `priors_from_pixels` on the model's heat-map grid), torso [N, 2] (x, y) in
     heat-map cells, one per image, and its settings `cfg` (the tree's nodes: the model's K joints, then the torso)."""
 
@@ -93,8 +93,8 @@ def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
     read-outs (module docstring); with peaks also their confidences `PEAKS` [B, K] ("spatial_peak" with a spatial
     config). flip: a joint set's left/right permutation: test-time flip (`pose.flip.apply` in place of
     `model.apply`). One per (cfg, mesh, spatial, peaks, flip), so repeated evaluations reuse its compilations
-    (`predict` passes `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded over its
-    "data" axis (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every
+    (`predict_crops` passes `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded
+    over its "data" axis (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every
     process."""
 
     def forward(params, x, centers=None):
@@ -131,7 +131,7 @@ def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
     return jax.jit(fn, in_shardings=shard, out_shardings=rep)
 
 
-def predict(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
+def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
             spatial: SpatialInputs | None = None, peaks: bool = False,
             flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """The four read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3] (fixed batch shape, the last batch

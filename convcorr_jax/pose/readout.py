@@ -2,8 +2,8 @@
 and stored with the model (readout.json in a run or model folder).
 
     choice = choose({Readout("cascade", True): {"Elbow": 0.61, "Wrist": 0.58, ...}, ...}, ("Elbow", "Wrist"))
-    save(run_dir, choice, record)          # readout.json, written atomically
-    saved = load(run_dir)                  # (Readout, record) or None when the folder has none
+    save_readout(run_dir, choice, record)          # readout.json, written atomically
+    saved = load_readout(run_dir)                  # (Readout, record) or None when the folder has none
 
 Candidates (`candidates`): each read-out of `NAMES` (`pose.predict`: the refined coarse arg-max, the paper's
 cascade, the product of the fine and coarse maps), with and without the spatial model when the model has one.
@@ -140,7 +140,7 @@ def with_warning(choice: Readout, record: Mapping[str, Any], threshold: float, r
     return dataclasses.replace(choice, warn_below=t), {**dict(record), "warning": warning}
 
 
-def save(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
+def save_readout(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
     """Write folder/readout.json: {"readout": {"name", "spatial"}, **record} (record: JSON-ready, e.g. "rule",
     "split", "scores"), atomically; returns its path."""
     path = Path(folder) / FILE
@@ -149,7 +149,7 @@ def save(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) 
     return path
 
 
-def load(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
+def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
     """(Readout, the whole record) of folder/readout.json, None when there is none; InputError naming the file for
     a malformed one."""
     path = Path(folder) / FILE
@@ -167,4 +167,5 @@ def load(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
 
 
 __all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
-           "candidates", "choose", "decide", "load", "right_people", "save", "warning_threshold", "with_warning"]
+           "candidates", "choose", "decide", "load_readout", "right_people", "save_readout", "warning_threshold",
+           "with_warning"]

@@ -2,7 +2,7 @@
 on the whole frame predicted, and scored by a model trained on person crops.
 
     torso = joints.FLIC.groups["Shoulder"] + joints.FLIC.groups["Hip"]
-    first = predict.predict(params, frames, frame_cfg, spatial=sp)["spatial_cascade"]   # frame input pixels
+    first = predict.predict_crops(params, frames, frame_cfg, spatial=sp)["spatial_cascade"]   # frame input pixels
     ratio = recrop.box_ratio(train_torso_boxes, train_points, torso)                     # annotations of train
     affine = recrop.crop_affines(first, frame_affine, torso, 128, 2.5, ratio)            # image -> crop
     crops = pose.data.crop_images(samples, affine, 128)

@@ -50,10 +50,10 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
                    split: str = "held-out", preds: dict | None = None) -> tuple[pose_readout.Readout, dict]:
     """The read-out `pose.readout`'s rule chooses on the held-out people (one crop at the run's input, no flip,
     without the spatial model), with its warning threshold (`pose_readout.warning_threshold` of the people the
-    chosen read-out gets right), and readout.json's record (`pose_readout.decide`). preds: `predict.predict`'s
+    chosen read-out gets right), and readout.json's record (`pose_readout.decide`). preds: `predict.predict_crops`'s
     read-outs and peaks of held_out when the caller has them (training's evaluation), else predicted here."""
     if preds is None or "peak" not in preds:
-        preds = predict.predict(params, np.asarray(held_out.images), cfg.model, mesh=mesh, peaks=True)
+        preds = predict.predict_crops(params, np.asarray(held_out.images), cfg.model, mesh=mesh, peaks=True)
     groups, about = rule_groups(skeleton)
     scored = held_out.visible & np.isfinite(held_out.norm)[:, None]
     scores = {r: {k: v / 100 for k, v in group_pck(preds[r.key], held_out.points, scored, held_out.norm, groups,
@@ -115,7 +115,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
     if sp is None and cfg.data in run_folder.SPATIAL_DATA:
         config = run_folder.spatial_config(cfg)
         sp = (config, run_folder.learn_spatial(cfg, config))
-    chosen = pose_readout.load(run_dir)
+    chosen = pose_readout.load_readout(run_dir)
     if chosen is None:
         chosen = choose_readout(cfg, params, run_folder.load_data(cfg)[1], skeleton)  # as training evaluates
     record = dict(about or {})
@@ -128,7 +128,7 @@ def set_readout(folder: str | os.PathLike, choice: pose_readout.Readout, record:
     """Replace a run or model folder's read-out (readout.json) and, where the folder is a model (model.json), the
     file's sha256 there, so that the folder still reads (`shipped.read_folder`)."""
     folder = Path(folder)
-    pose_readout.save(folder, choice, record)
+    pose_readout.save_readout(folder, choice, record)
     shipped.refresh_hashes(folder, (pose_readout.FILE,))
 
 

@@ -73,7 +73,7 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
 def load_data(cfg: TrainConfig) -> tuple[data.PoseArrays, data.PoseArrays]:
     """(train, held-out) arrays of a run's data (`data.load`): synthetic and MPII (train, test); FLIC (train,
     validation movies); a `pose_sets` dataset (train, val)."""
-    return data.load(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
+    return data.load_pose_arrays(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
                      crop_scale=cfg.crop_scale, protocol=cfg.protocol, options=cfg.data_options())
 
 

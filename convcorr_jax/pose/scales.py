@@ -3,8 +3,8 @@ crop's prediction mapped back into the base crop and the predictions merged: ave
 median.
 
     crops = [flic_crops(root, split, 128, crop_scale * s) for s in (0.9, 1.0, 1.1)]   # same people, same order
-    preds = [predict.predict(params, c.arrays.images, cfg) for c in crops]
-    xy = scales.combine([p["xy"] for p in preds], [c.affine for c in crops], crops[1].affine)   # base crop pixels
+    preds = [predict.predict_crops(params, c.arrays.images, cfg) for c in crops]
+    xy = scales.merge_scales([p["xy"] for p in preds], [c.affine for c in crops], crops[1].affine)   # base crop pixels
 
 A crop of scale s shows the person at 1 / s times the base crop's size, so the network sees each person at
 several sizes; averaging the mapped points is the multi-scale counterpart of `pose.flip`'s averaging. The median
@@ -21,10 +21,10 @@ import numpy as np
 from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
 
-MERGES = ("mean", "median")  # how `combine` merges the scales' points
+MERGES = ("mean", "median")  # how `merge_scales` merges the scales' points
 
 
-def check(scales, source: str) -> tuple[float, ...]:
+def check_scales(scales, source: str) -> tuple[float, ...]:
     """Test-time crop scales (a number or a sequence) as a tuple of floats; InputError from `source` unless there is
     at least one and every one is finite and > 0."""
     out = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
@@ -47,16 +47,16 @@ def check_merge(merge: str, source: str, field: str = "merge") -> str:
     return merge
 
 
-def combine(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray,
+def merge_scales(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray,
             merge: str = "mean") -> np.ndarray:
     """points[i] [N, K, 2] (pixels of the crops made by affines[i] [N, 2, 3]), each mapped into the base crops
     (`to_base`), merged over the scales: their mean, or (merge="median") the median of x and of y separately (for
     an even number of scales the mean of the two middle values): float32 [N, K, 2]."""
-    check_merge(merge, "scales.combine")
+    check_merge(merge, "scales.merge_scales")
     if not points or len(points) != len(affines):
-        raise InputError("scales.combine", "points", f"one point array per crop map ({len(affines)})", len(points))
+        raise InputError("scales.merge_scales", "points", f"one point array per crop map ({len(affines)})", len(points))
     mapped = [to_base(p, a, base) for p, a in zip(points, affines)]
     if any(m.shape != mapped[0].shape for m in mapped):
-        raise InputError("scales.combine", "points", "arrays of one shape [N, K, 2]", [m.shape for m in mapped])
+        raise InputError("scales.merge_scales", "points", "arrays of one shape [N, K, 2]", [m.shape for m in mapped])
     reduce = np.mean if merge == "mean" else np.median
     return reduce(np.stack(mapped), axis=0).astype(np.float32)

@@ -220,7 +220,7 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
                              "the frame statistics' spatial model", "missing file")
         frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]))
     sk = record.get("skeleton")
-    chosen = pose_readout.load(folder)
+    chosen = pose_readout.load_readout(folder)
     return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames,
                         None if sk is None else skeleton_from(sk, folder / MODEL_FILE),
                         None if chosen is None else chosen[0])
@@ -241,7 +241,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
         spatial_model: (SpatialConfig, log-priors) of the run, or None.
         frames: the frame statistics, or None.
         about: JSON-ready "summary", "expects", "made_by" and "scores".
-        readout: the read-out chosen on the run's validation split and its record (`pose.readout.load`), kept as
+        readout: the read-out chosen on the run's validation split and its record (`pose.readout.load_readout`), kept as
             readout.json; None: none.
         skeleton: the run's skeleton (kept in model.json), or None.
 
@@ -257,7 +257,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
             spatial.save_model(folder, *spatial_model, about={"learned from": "the run's training split"})
         files += [spatial.CONFIG_FILE, spatial.PRIORS_FILE]
     if readout is not None:
-        pose_readout.save(folder, *readout)
+        pose_readout.save_readout(folder, *readout)
         files.append(pose_readout.FILE)
     frame_record = None
     if frames is not None:

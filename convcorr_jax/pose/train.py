@@ -67,9 +67,9 @@ class TrainResult:
 def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
              per_joint_alpha: float = 0.05, preds: dict | None = None) -> dict:
     """PCK (percent, normalised by arrays.norm) of the coarse model and the cascade at several alphas, per joint at
-    per_joint_alpha. mesh: predictions sharded over its devices (`predict.predict`); every process gets the same
-    numbers. preds: `predict.predict`'s read-outs of arrays when the caller has them (else predicted here)."""
-    preds = predict.predict(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
+    per_joint_alpha. mesh: predictions sharded over its devices (`predict.predict_crops`); every process gets the same
+    numbers. preds: `predict.predict_crops`'s read-outs of arrays when the caller has them (else predicted here)."""
+    preds = predict.predict_crops(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
     scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
     out = {}
     for name in ("coarse", "cascade"):
@@ -221,7 +221,7 @@ def record_step(run: Run, step: int, step_metrics: dict) -> None:
                         "lr": lr}, step + 1)
 
 
-def save(run: Run, n: int) -> None:
+def save_step(run: Run, n: int) -> None:
     """Checkpoint the state after step n (every process)."""
     checkpoints.save_checkpoint(run.mgr, n, run.state, run.cfg, run.batches.get_state(), run.data_print)
 
@@ -229,7 +229,7 @@ def save(run: Run, n: int) -> None:
 def checkpoint_if_due(run: Run, n: int) -> None:
     """Checkpoint after step n every `checkpoint_every` steps and at the last step."""
     if n % run.cfg.checkpoint_every == 0 or n == run.cfg.total_steps:
-        save(run, n)
+        save_step(run, n)
         run.events.flush()
         run.last_good = n
         log.info("%s: step %d saved (loss %.4f)", run.cfg.name, n, run.loss)
@@ -243,7 +243,7 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
         return
     score, alpha = data.headline(cfg.data)
     # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
-    preds = predict.predict(run.state["params"], held_out.images, cfg.model, mesh=run.mesh, peaks=True)
+    preds = predict.predict_crops(run.state["params"], held_out.images, cfg.model, mesh=run.mesh, peaks=True)
     ev = {"step": n, "stage": run.stage, "loss": run.loss,
           **evaluate(run.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
     run.evals.append(ev)
@@ -287,7 +287,7 @@ def stop_if_asked(run: Run, n: int) -> None:
     if n >= run.cfg.total_steps or not interrupt.stop_at(n):
         return
     if run.last_good != n:
-        save(run, n)
+        save_step(run, n)
     run.bar.close()
     run.mgr.close()
     if run.main:

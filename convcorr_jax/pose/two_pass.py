@@ -115,7 +115,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
       model, FRAME_READOUT's 288 for 128 px crops); unary_power: the spatial model's
       unary exponent (the run's spatial config otherwise); second_pass: the second crop's scale relative to the run's
       crop scale; flip, scales: the second pass's test-time flip and crop scales; merge: how the scales' points
-      are merged, "mean" or "median" (`pose.scales.combine`). Their defaults are `FRAME_READOUT`'s.
+      are merged, "mean" or "median" (`pose.scales.merge_scales`). Their defaults are `FRAME_READOUT`'s.
     Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
     scales of the coarse heat-map's peak, readout "two-pass " + the second pass's read-out (the model's validated
     one, `pose.readout`, else cascade), spatial True, torso [N, 2]).
@@ -131,7 +131,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
                          input_size)
     if not second_pass > 0:
         raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
-    scales = pose_scales.check(scales, "estimate_frames")
+    scales = pose_scales.check_scales(scales, "estimate_frames")
     pose_scales.check_merge(merge, "estimate_frames")
     imgs = as_images(images)
     sizes = [im.shape[:2] for im in imgs]
@@ -144,7 +144,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     frame_affine = flic_people.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
     frames = geometry.crop_each(imgs, frame_affine, int(input_size), border="constant")
     sp = spatial_inputs_at(priors, config, points, frame_affine, tc.model.pool)
-    first = predict.predict(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
+    first = predict.predict_crops(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
 
     size = tc.model.image_size
     name = r.readout.name if r.readout is not None else "cascade"  # the second pass: the model's validated read-out
@@ -153,11 +153,11 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     for s in scales:
         affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * second_pass * s, ratio)
         crops = geometry.crop_each(imgs, affine, size, border="constant")
-        preds = predict.predict(r.params, crops, tc.model, batch=batch, peaks=True, flip=perm)
+        preds = predict.predict_crops(r.params, crops, tc.model, batch=batch, peaks=True, flip=perm)
         xy.append(preds[name])
         peaks.append(preds["peak"])
         affines.append(affine)
-    in_frame = pose_scales.combine(xy, affines, frame_affine, merge)
+    in_frame = pose_scales.merge_scales(xy, affines, frame_affine, merge)
     return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
                  np.mean(peaks, axis=0).astype(np.float32), r.names, f"two-pass {name}", True,
                  points.astype(np.float32))

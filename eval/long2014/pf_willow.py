@@ -29,7 +29,7 @@ Frames: both images are resized (anisotropically, `geometry.box_to_affine` of th
 move by the image-to-image scaling of the whole images; no label of the target is used).
 
 Methods (`method`; None, the default: OT + RHM on conv features, BP flow on SIFT and on no features): "bp" = BP flow
-(`flow.bp.align`, features scaled to a mean column norm of `feature_norm`, whole target grid as the label window,
+(`flow.bp.solve_flow`, features scaled to a mean column norm of `feature_norm`, whole target grid as the label window,
 displacements in pixels of a `paper_side` px image as Long et al. so beta keeps the paper's meaning; the grid flow
 is read at the keypoint by bilinear interpolation between the 4 nearest nodes, edge values held outside the grid).
 "cos", "rhm", "ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; a keypoint moves by

@@ -115,7 +115,7 @@ def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfi
         axes[r, 0].scatter(p[:, 0], p[:, 1], **tr_style)
         axes[r, 0].set_title(f"target {r + 1}: {test[r].category}", fontsize=10, fontweight="bold")
         for c, j in enumerate(order):
-            res = bp.align_frames(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride, cfg.box,
+            res = bp.solve_flow_in_frame(qs.conv[r] * s_conv, db.conv[nb[j]] * s_conv, bpcfg, qs.stride, cfg.box,
                                   cfg.paper_box)
             dense = dense_flow_spline(np.asarray(res.flow), qs.grid_xy, (cfg.box, cfg.box))
             ax = axes[r, c + 1]

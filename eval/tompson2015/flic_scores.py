@@ -87,7 +87,7 @@ class Config(ExperimentConfig):
     FLIC_VALIDATED); test_flip: test-time horizontal flip with left/right joints swapped (`pose.flip`);
     test_scales: test-time crop scales, relative to the run's crop scale (person crops only): each person is
     cropped at each, predicted, and the predictions mapped back and merged by test_merge ("mean" or "median",
-    `pose.scales.combine`); (1,): one crop;
+    `pose.scales.merge_scales`); (1,): one crop;
     protocol, image_size: the input the run is scored on, None: the run's own (`with_input`; e.g. a person-crop
     run on whole frames: protocol "frame", image_size 288 puts FLIC's 360 x 240 frames at 0.8 x, about the scale
     of the 128 px crops of 2.5 x the torso box); second_pass: with whole frames and a run trained on person crops,
@@ -212,7 +212,7 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
     """Scores of trained params on a FLIC split (see the module docstring); spatial: the spatial model's settings
     (None: without it); test_flip: test-time flip with left/right joints swapped (`pose.flip`); test_scales: crop
     scales relative to the run's (person crops only), predictions mapped into the run's crops and merged by
-    test_merge ("mean" or "median", `pose.scales.combine`; `Config.test_scales`); page: where to draw
+    test_merge ("mean" or "median", `pose.scales.merge_scales`; `Config.test_scales`); page: where to draw
     the best and worst people (`page_figure`; None: not drawn); log_priors: the spatial model's priors
     [E, kh, kw] in place of the ground-truth histograms (e.g. `spatial.fit_priors`); second_pass: a person-crop
     config of the same params (the run's own) for the "two-pass" read-outs on whole frames (`second_pass_points`,
@@ -235,9 +235,10 @@ def evaluate(tc: TrainConfig, params: dict, root: str | Path, split: str = "test
         if sp is not None and log_priors is not None:
             sp = dataclasses.replace(sp, log_priors=np.asarray(log_priors, np.float32))
         flip = joints.FLIC.flip if test_flip and second_pass is None else None
-        by_scale.append((crops.affine, predict.predict(params, crops.arrays.images, tc.model, spatial=sp, flip=flip)))
+        preds = predict.predict_crops(params, crops.arrays.images, tc.model, spatial=sp, flip=flip)
+        by_scale.append((crops.affine, preds))
     preds = by_scale[0][1] if len(by_scale) == 1 else {
-        k: pose_scales.combine([p[k] for _, p in by_scale], [a for a, _ in by_scale], base.affine, test_merge)
+        k: pose_scales.merge_scales([p[k] for _, p in by_scale], [a for a, _ in by_scale], base.affine, test_merge)
         for k in by_scale[0][1]}
     if second_pass is not None:
         first = preds[MAIN[refine]["cascade" if spatial is None else "cascade+spatial"]]
@@ -275,7 +276,7 @@ def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: s
     person of FLIC `split` cropped around the torso joints (`TORSO`) of first [N, K, 2] (the first pass, frame
     input pixels) at tc's input size and scale x tc.crop_scale x the train annotations' torso-box ratio
     (`recrop.box_ratio` on `prior_split(split)`), optionally at test_scales of it and mirrored, predicted by
-    params under tc (a person-crop config), mapped back and merged by merge (`pose.scales.combine`)."""
+    params under tc (a person-crop config), mapped back and merged by merge (`pose.scales.merge_scales`)."""
     prior = flic_split(root, prior_split(split))
     ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in prior]),
                              np.stack([s.points for s in prior]), TORSO)
@@ -284,10 +285,11 @@ def second_pass_points(tc: TrainConfig, params: dict, root: str | Path, split: s
     affines, preds = [], []
     for s in test_scales:
         affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * scale * s, ratio)
-        preds.append(predict.predict(params, crop_images(samples, affine, size), tc.model,
+        preds.append(predict.predict_crops(params, crop_images(samples, affine, size), tc.model,
                                      flip=joints.FLIC.flip if test_flip else None))
         affines.append(affine)
-    return {f"second_{k}": pose_scales.combine([p[k] for p in preds], affines, frame_affine, merge) for k in READOUTS}
+    return {f"second_{k}": pose_scales.merge_scales([p[k] for p in preds], affines, frame_affine, merge)
+            for k in READOUTS}
 
 
 def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Readout, dict] | None = None
@@ -406,7 +408,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.run_dir is None:
         raise InputError("config", "run_dir", RUN_HELP)
     tc, params = load_run(cfg.run_dir)
-    saved = pose_readout.load(cfg.run_dir)
+    saved = pose_readout.load_readout(cfg.run_dir)
     trained_on, trained_size = tc.protocol, tc.model.image_size
     second = None if cfg.second_pass is None else tc
     tc = with_input(tc, cfg.protocol, cfg.image_size)

@@ -89,7 +89,7 @@ def predict_people(params, people: Sequence[KeypointSample], cfg: pose_model.Mod
     """(predictions [N, K, 2] of one read-out (`predict.READOUTS`) in original-image pixels (0-based), the person
     crops uint8 [N, S, S, 3] they were made on, the image -> crop affines [N, 2, 3])."""
     crops, affine = mpii_person_crops(people, cfg.image_size)
-    return predict.to_original(predict.predict(params, crops, cfg)[readout], affine), crops, affine
+    return predict.to_original(predict.predict_crops(params, crops, cfg)[readout], affine), crops, affine
 
 
 def page_figure(people: Sequence[KeypointSample], pred: np.ndarray, crops: np.ndarray, affine: np.ndarray,

@@ -236,7 +236,7 @@ def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool 
     crops = crops_of(cfg, root, split)
     train = crops_of(cfg, root, "train") if split != "train" else crops
     arr = crops.arrays
-    preds = predict.predict(params, arr.images, cfg.model, peaks=True, flip=sk.flip if flip else None)
+    preds = predict.predict_crops(params, arr.images, cfg.model, peaks=True, flip=sk.flip if flip else None)
     preds["mean_pose"] = mean_pose(train.arrays.points, train.arrays.visible, len(arr))
     norm = np.asarray(arr.norm, np.float64)
     scored = np.asarray(arr.visible) & np.isfinite(norm)[:, None]

@@ -21,7 +21,7 @@ read for them (the same affines as `flic_crops`, no image decoding): `tompson201
 Search (`SEARCH`, coordinate-wise over fields of `spatial.SpatialConfig` from its defaults): mode x unary_power
 together, then the prior's smoothing sigma (prior_sigma), its floor (prior_floor), its kernel side (kernel), the
 torso unary's sigma (torso_sigma), each keeping the best so far. Score: the mean of elbow
-and wrist PCK (torso-normalised) at 0.05 and 0.2 of the cascade with the spatial model (`predict.predict`'s
+and wrist PCK (torso-normalised) at 0.05 and 0.2 of the cascade with the spatial model (`predict.predict_crops`'s
 "spatial_cascade": the coarse heat-maps refined by the model, the fine model cropped at the refined maps' arg-max);
 ties keep the earlier setting. Rows also give the coarse read-out with the model ("spatial_coarse_refined":
 `spatial.select_peaks`) and both read-outs without it.
@@ -180,13 +180,13 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     data = flic_crops(root, "val", mc.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     n = len(data)
     tried: dict[spatial_mrf.SpatialConfig, dict] = {}
-    base = predict.predict(params, data.images, mc)
+    base = predict.predict_crops(params, data.images, mc)
     without = {k: arm_pck(base[k], data) for k in ("coarse_refined", "cascade")}
 
     def evaluate(s: spatial_mrf.SpatialConfig) -> dict:
         if s not in tried:
             sp = spatial_inputs(root, mc.image_size, mc.pool, tc.crop_scale, n, s, protocol=tc.protocol)
-            p = predict.predict(params, data.images, mc, spatial=sp)
+            p = predict.predict_crops(params, data.images, mc, spatial=sp)
             pck = {k: arm_pck(p[f"spatial_{k}"], data) for k in ("coarse_refined", "cascade")}
             tried[s] = {"settings": s.to_dict(), "label": label(s), "score": score(pck["cascade"]),
                         "pck": pck}

@@ -124,7 +124,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     with_paper: False leaves the paper's rows out (a tiny run, `report.comparable`)."""
     js = joints.joint_set(tc.data, tc.model.num_joints)
     title = "synthetic people (MPII joints)" if tc.data == "synthetic" else f"{js.dataset} people"
-    out = predict.predict(params, test.images, tc.model)
+    out = predict.predict_crops(params, test.images, tc.model)
     coarse, casc = out["coarse"], out["cascade"]
     g, v, n = test.points, test.visible, test.norm
     preds = {"coarse": coarse, "cascade": casc}
