@@ -111,17 +111,38 @@ FC_FREE = ("taps up to pool5: these weights hold no fully connected layers (fc6,
 
 
 def fc_side(ops: tuple[Op, ...]) -> int:
-    """Side of the square map that fc6 flattens: the adaptive pool's output, else 6 (Caffe pool5 at 227 px)."""
+    """Side of the square map that fc6 flattens: the adaptive pool's output, else 6 (Caffe pool5 at 227 px).
+
+    Args:
+      ops: the layer list.
+
+    Returns:
+      int side (the "adapt" op's `out`, else 6).
+    """
     return next((op.out for op in ops if op.kind == "adapt"), 6)
 
 
 def taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
-    """Every tap name of the layer list `ops`, in network order."""
+    """Every tap name of the layer list `ops`, in network order.
+
+    Args:
+      ops: the layer list.
+
+    Returns:
+      tuple[str, ...]: every op's name except the adaptive pool's, then "logits".
+    """
     return tuple(op.name for op in ops if op.kind != "adapt") + ("logits",)
 
 
 def geometry_of(ops: tuple[Op, ...]) -> dict:
-    """tap -> `RF` (size, stride, offset in input pixels) of every spatial tap of `ops`."""
+    """tap -> `RF` (size, stride, offset in input pixels) of every spatial tap of `ops`.
+
+    Args:
+      ops: the layer list.
+
+    Returns:
+      {tap: RF} for the conv, pool and LRN taps (fc taps are global and absent).
+    """
     return rf_table([(op.name, op.step) for op in ops if op.kind in ("conv", "pool", "lrn")])
 
 
@@ -136,8 +157,14 @@ def _steps_to(ops: tuple[Op, ...], tap: str) -> list[Step]:
 
 
 def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
-    """Parameter shapes (HWIO kernels, [in, out] dense) of each parameterised layer; the first dense layer takes
-    the flattened `fc_side x fc_side x C` map."""
+    """Parameter shapes (HWIO kernels, [in, out] dense) of each parameterised layer of `ops`.
+
+    Args:
+      ops: the layer list; the first dense layer takes the flattened `fc_side x fc_side x C` map.
+
+    Returns:
+      {layer: {"kernel": (kh, kw, C/groups, O) or (D_in, D_out), "bias": (O,)}} of shape tuples.
+    """
     shapes, c, spatial = {}, 3, True
     for op in ops:
         if op.kind == "conv":
@@ -152,7 +179,15 @@ def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
 
 
 def init(ops: tuple[Op, ...], key: jax.Array, input_size=None) -> dict:
-    """He-normal kernels, zero biases. `input_size` is accepted for API symmetry (parameters do not depend on it)."""
+    """He-normal kernels, zero biases.
+
+    Args:
+      ops, key: the layer list and a `jax.random` key.
+      input_size: accepted for API symmetry (parameters do not depend on it).
+
+    Returns:
+      {layer: {"kernel", "bias"}} float32 jax arrays of `param_shapes(ops)`.
+    """
     return _init(ops, key)
 
 
@@ -163,7 +198,18 @@ def _init(ops: tuple[Op, ...], key: jax.Array) -> dict:
 
 def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tuple[str, ...],
             relu: bool = True) -> dict:
-    """Run the layer list up to the last requested tap. x: preprocessed `[N, H, W, 3]` float32."""
+    """Run the layer list up to the last requested tap.
+
+    Args:
+      ops, name: the layer list and the network's name (for errors).
+      params: {layer: {"kernel", "bias"}}, holding every layer up to the last tap.
+      x: preprocessed float32 `[N, H, W, 3]`; taps: tap names of `taps_of(ops)` ("logits" is fc8).
+      relu: conv*/fc6/fc7 taps after (True) or before (False) their ReLU.
+
+    Returns:
+      {tap: array} in `taps` order: spatial taps float32 [N, h, w, C], fc taps [N, D]. InputError for x not float
+      [N, H, W, 3], or for an fc layer on a pool5 that is not fc_side x fc_side.
+    """
     check_input(x)
     want = set("fc8" if t == "logits" else t for t in taps)
     out: dict[str, jax.Array] = {}
@@ -199,11 +245,18 @@ def convert_torch(ops: tuple[Op, ...], keys: Mapping[str, str] | None, state_dic
                   source: str = "state_dict") -> dict:
     """torch state_dict (numpy arrays, torch key names) -> params.
 
-    `keys`: layer -> torch key prefix; torchvision's models use `features.i` / `classifier.i`
-    (`TORCHVISION_KEYS`, `vgg16.TORCH_KEYS`), None means layer-named keys (`conv1.weight`, ..., `fc8.bias`, the
-    Caffe models' torch port). Conv weights OIHW -> HWIO (grouped convs: `[O, C/groups, kh, kw]`), dense
-    `[out, in]` -> `[in, out]`, fc6 columns CHW -> rows HWC. A state_dict without any fc key converts to conv-only
-    params (the `conv_keys` layers: taps up to pool5).
+    Conv weights OIHW -> HWIO (grouped convs: `[O, C/groups, kh, kw]`), dense `[out, in]` -> `[in, out]`, fc6 columns
+    CHW -> rows HWC.
+
+    Args:
+      ops, source: the layer list and the name errors give to the weights.
+      keys: layer -> torch key prefix (torchvision's `features.i` / `classifier.i`: `TORCHVISION_KEYS`,
+        `vgg16.TORCH_KEYS`); None: layer-named keys (`conv1.weight`, ..., `fc8.bias`, the Caffe models' torch port).
+      state_dict: {torch key: np.ndarray} (`num_batches_tracked` keys ignored); one without any fc key converts to
+        conv-only params (the `conv_keys` layers: taps up to pool5).
+
+    Returns:
+      {layer: {"kernel", "bias"}} float32 jax arrays; InputError for a missing key, a wrong shape or an extra key.
     """
     sd = StateDict(state_dict, source, ignore_suffixes=("num_batches_tracked",))
     shapes = param_shapes(ops)
@@ -219,8 +272,17 @@ def convert_torch(ops: tuple[Op, ...], keys: Mapping[str, str] | None, state_dic
 
 
 def convert_caffe(ops: tuple[Op, ...], blobs: Mapping[str, list], source: str = "caffemodel") -> dict:
-    """Caffe blobs `{layer: [weight OIHW / [out, in], bias]}` -> params. Legacy 4-D blob shapes (`1 x 1 x O x I`
-    for InnerProduct weights, `1 x 1 x 1 x O` for biases) are squeezed; layers without blobs are ignored."""
+    """Caffe blobs `{layer: [weight OIHW / [out, in], bias]}` -> params.
+
+    Args:
+      ops, source: the layer list and the name errors give to the weights.
+      blobs: {Caffe layer name: [weight, bias]}; legacy 4-D blob shapes (`1 x 1 x O x I` for InnerProduct weights,
+        `1 x 1 x 1 x O` for biases) are squeezed; layers without blobs are ignored.
+
+    Returns:
+      {layer: {"kernel", "bias"}} float32 jax arrays; InputError for a missing layer, not 2 blobs, a wrong shape or
+      an extra layer with blobs.
+    """
     out = {}
     for layer, s in param_shapes(ops).items():
         if layer not in blobs:
@@ -255,8 +317,14 @@ def _torch_shape(kernel_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def fc_rows_hwc(w: np.ndarray, side: int) -> np.ndarray:
-    """A torch/Caffe fc6 weight `[out, C*side*side]` (columns in CHW order) -> our kernel `[side*side*C, out]`
-    (rows in HWC order: row `(h*side + w)*C + c`)."""
+    """A torch/Caffe fc6 weight (columns in CHW order) -> our kernel (rows in HWC order: row `(h*side + w)*C + c`).
+
+    Args:
+      w, side: the [out, C*side*side] weight and the side of the flattened map.
+
+    Returns:
+      [side*side*C, out], `w`'s dtype.
+    """
     c = w.shape[1] // (side * side)
     return w.reshape(w.shape[0], c, side, side).transpose(2, 3, 1, 0).reshape(side * side * c, w.shape[0])
 
@@ -275,8 +343,17 @@ def _from_oihw(ops: tuple[Op, ...], blobs: dict) -> dict:
 
 
 def check_params(name: str, ops: tuple[Op, ...], params: Mapping, taps: tuple[str, ...]) -> None:
-    """Every parameterised layer up to each requested tap must be in `params`: a conv-only tree (no fc layers)
-    serves taps up to pool5; an fc tap on it is one InputError naming the tap."""
+    """Every parameterised layer up to each requested tap must be in `params`.
+
+    Args:
+      name, ops: the network's name (for errors) and its layer list.
+      params: the parameter tree (its top-level keys are read).
+      taps: the requested tap names ("logits" is fc8).
+
+    Returns:
+      None. A conv-only tree (no fc layers) serves taps up to pool5; an fc tap on it is one InputError naming the tap
+      (`FC_FREE`), another missing layer one InputError naming the layer.
+    """
     for t in taps:
         target = "fc8" if t == "logits" else t
         for op in ops:
@@ -292,15 +369,30 @@ ROLES = {r: r for r in ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "f
 
 
 def make(name: str) -> Backbone:
-    """One of the AlexNet variants "caffenet", "bvlc_alexnet", "torchvision_alexnet"."""
+    """One of the AlexNet variants "caffenet", "bvlc_alexnet", "torchvision_alexnet".
+
+    Args:
+      name: the variant (a key of `OPS`).
+
+    Returns:
+      Its `Backbone` (Caffe conventions for the first two, torchvision's for the third).
+    """
     caffe = name != "torchvision_alexnet"
     return build(name, OPS[name], None if caffe else TORCHVISION_KEYS, ROLES, caffe=caffe)
 
 
 def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, roles: Mapping[str, str],
           caffe: bool) -> Backbone:
-    """The Backbone record of a layer list: Caffe conventions (227 px, BGR 0-255, `convert_caffe`) or
-    torchvision's (224 px, normalised RGB). `torch_keys` as in `convert_torch`."""
+    """The Backbone record of a layer list: Caffe conventions or torchvision's.
+
+    Args:
+      name, ops, torch_keys, roles: the network's name, its layer list, `keys` of `convert_torch`, role -> tap name.
+      caffe: Caffe conventions (227 px, BGR 0-255, resize 256 / crop 227, `convert_caffe`), else torchvision's (224 px,
+        normalised RGB, resize 256 keeping the aspect / crop 224).
+
+    Returns:
+      A `Backbone` whose `apply` checks taps and params, then runs the jit-compiled `forward`.
+    """
     taps_all = taps_of(ops)
 
     def _forward(params, x, taps, relu):

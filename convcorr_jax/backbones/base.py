@@ -20,10 +20,19 @@ CPU_FORWARD_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 def jit_forward(fn: Callable, static_argnames: tuple[str, ...]) -> Callable:
-    """`jax.jit(fn, static_argnames=static_argnames)`, compiled with `CPU_FORWARD_OPTIONS` when the default backend
-    is a CPU (the outputs differ from XLA:CPU's default kernels' by rounding, about 1e-6 relative). Called on traced
-    values (inside another jit, grad or vmap) it is traced into the enclosing computation, compiled with that
-    computation's options."""
+    """`jax.jit(fn, static_argnames=static_argnames)`, compiled with `CPU_FORWARD_OPTIONS` on a CPU backend.
+
+    When the default backend is a CPU the outputs differ from XLA:CPU's default kernels' by rounding (about 1e-6
+    relative). Called on traced values (inside another jit, grad or vmap) it is traced into the enclosing computation,
+    compiled with that computation's options.
+
+    Args:
+      fn: the forward function to compile.
+      static_argnames: names of `fn`'s arguments that are static (hashed into the compilation key).
+
+    Returns:
+      A callable with `fn`'s signature (wrapped with `functools.wraps`) returning `fn`'s outputs.
+    """
     plain = jax.jit(fn, static_argnames=static_argnames)
     eigen = jax.jit(fn, static_argnames=static_argnames, compiler_options=CPU_FORWARD_OPTIONS)
 
@@ -83,8 +92,15 @@ class Backbone:
 
 
 def param_shapes(backbone: Backbone, conv_only: bool = False) -> Params:
-    """Shapes (`jax.ShapeDtypeStruct`) of `backbone`'s parameter tree, traced without computing; with `conv_only`,
-    only its convolution layers (`conv_keys`)."""
+    """Shapes of `backbone`'s parameter tree, traced without computing.
+
+    Args:
+      backbone: the network whose `init` is traced (`jax.eval_shape`, no arrays allocated).
+      conv_only: keep only its convolution layers (the top-level keys `backbone.conv_keys`).
+
+    Returns:
+      The parameter tree with `jax.ShapeDtypeStruct` leaves (float32), all top-level keys or only `conv_keys`.
+    """
     import jax
 
     like = jax.eval_shape(lambda: backbone.init(jax.random.key(0)))
@@ -92,7 +108,19 @@ def param_shapes(backbone: Backbone, conv_only: bool = False) -> Params:
 
 
 def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, ...]:
-    """`taps` (one name or a sequence) as a tuple; InputError naming `backbone_name` for a name not in `known`."""
+    """`taps` (one name or a sequence) as a tuple of checked names.
+
+    Args:
+      backbone_name: the network's name, used in the error.
+      taps: one tap name or a sequence of names.
+      known: the names allowed.
+
+    Returns:
+      tuple[str, ...] of the names, in the order given.
+
+    Raises:
+      InputError: naming `backbone_name` for a name not in `known`.
+    """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     for t in taps:
         if t not in known:
@@ -101,7 +129,18 @@ def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, .
 
 
 def check_input(x, source: str = "x") -> None:
-    """Network input must be float `[N, H, W, 3]` (already preprocessed)."""
+    """Network input must be float `[N, H, W, 3]` (already preprocessed).
+
+    Args:
+      x: the network input (numpy or jax array), NHWC.
+      source: the name the error gives to `x`.
+
+    Returns:
+      None; it only checks.
+
+    Raises:
+      InputError: for another rank or channel count, or a non-float dtype (uint8 images not yet preprocessed).
+    """
     if x.ndim != 4 or x.shape[-1] != 3:
         raise InputError(source, "shape", "a preprocessed float array [N, H, W, 3] (NHWC)", tuple(x.shape))
     if not np.issubdtype(x.dtype, np.floating):
@@ -136,5 +175,12 @@ class StateDict:
 
 
 def oihw_to_hwio(w: np.ndarray) -> np.ndarray:
-    """A convolution kernel [O, I, H, W] (torch, Caffe) as [H, W, I, O] (Flax), contiguous."""
+    """A convolution kernel [O, I, H, W] (torch, Caffe) as [H, W, I, O] (Flax), contiguous.
+
+    Args:
+      w: [O, I, kh, kw] kernel.
+
+    Returns:
+      [kh, kw, I, O] C-contiguous numpy array, `w`'s dtype.
+    """
     return np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)))

@@ -15,10 +15,20 @@ from convcorr_jax.backbones.receptive_field import Step, output_size
 
 
 def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
-    """2-D convolution (cross-correlation, like Caffe/PyTorch) with symmetric zero padding. The number of groups
-    is `C / I` of the HWIO kernel: groups split input and output channels into contiguous blocks (Caffe `group`,
-    PyTorch `groups`). Depthwise (I = 1) runs as `depthwise_conv`, other groups as one convolution each,
-    concatenated, in place of XLA's grouped convolution (slower on XLA:CPU; timings in bench/RESULTS_flow.md)."""
+    """2-D convolution (cross-correlation, like Caffe/PyTorch) with symmetric zero padding.
+
+    The number of groups is `C / I` of the HWIO kernel: groups split input and output channels into contiguous blocks
+    (Caffe `group`, PyTorch `groups`). Depthwise (I = 1) runs as `depthwise_conv`, other groups as one convolution each,
+    concatenated, in place of XLA's grouped convolution (slower on XLA:CPU; timings in bench/RESULTS_flow.md).
+
+    Args:
+      p: {"kernel": [kh, kw, C / groups, O] HWIO, optional "bias": [O]}.
+      x: float32 [N, H, W, C] features.
+      step: kernel size, stride and padding (`step.pad` zeros each side).
+
+    Returns:
+      float32 [N, H', W', O], H' = `output_size(H, step)` (floor mode), likewise W'.
+    """
     k = p["kernel"]
     groups = x.shape[-1] // k.shape[2]
     if groups > 1 and k.shape[2] == 1 and k.shape[3] == x.shape[-1]:
@@ -37,10 +47,20 @@ def _dense_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
-    """Depthwise convolution of x `[N, H, W, C]` with kernel `[kh, kw, C]` (one filter per channel), zero
-    padding `step.pad`, stride `step.stride`: the sum over the kh * kw taps of strided slices times the tap's
-    weights, one elementwise XLA fusion, in place of a grouped `conv_general_dilated` with C groups (slower on
-    XLA:CPU, bench/RESULTS_flow.md); the result differs from it only by float summation order."""
+    """Depthwise convolution of x with one filter per channel, zero padding `step.pad`, stride `step.stride`.
+
+    The sum over the kh * kw taps of strided slices times the tap's weights, one elementwise XLA fusion, in place of a
+    grouped `conv_general_dilated` with C groups (slower on XLA:CPU, bench/RESULTS_flow.md); the result differs from it
+    only by float summation order. No bias.
+
+    Args:
+      x: float32 [N, H, W, C] features.
+      kernel: [kh, kw, C] weights.
+      step: stride and padding (the kernel size comes from `kernel`).
+
+    Returns:
+      float32 [N, H', W', C], H' = `output_size(H, step)`, likewise W'.
+    """
     kh, kw = kernel.shape[:2]
     n, h, w, c = x.shape
     oh, ow = output_size(h, step), output_size(w, step)
@@ -55,7 +75,15 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
 
 
 def max_pool(x: jax.Array, step: Step) -> jax.Array:
-    """Max pooling; `step.ceil` gives Caffe's round-up output size (windows clipped at the border)."""
+    """Max pooling; `step.ceil` gives Caffe's round-up output size (windows clipped at the border).
+
+    Args:
+      x: float32 [N, H, W, C] features.
+      step: window, stride, padding (-inf each side) and rounding mode.
+
+    Returns:
+      [N, H', W', C], H' = `output_size(H, step)`, likewise W'.
+    """
     h, w = x.shape[1:3]
     oh, ow = output_size(h, step), output_size(w, step)
     # Extra -inf padding at the bottom/right so that the last (clipped) window exists.
@@ -73,8 +101,19 @@ def max_pool(x: jax.Array, step: Step) -> jax.Array:
 
 
 def lrn(x: jax.Array, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> jax.Array:
-    """Caffe ACROSS_CHANNELS local response normalisation: `x * (k + alpha/size * sum_window x^2) ** -beta`,
-    window of `size` channels centred on each channel (zero beyond the ends); equals `torch.nn.LocalResponseNorm`."""
+    """Caffe ACROSS_CHANNELS local response normalisation; equals `torch.nn.LocalResponseNorm`.
+
+    `x * (k + alpha/size * sum_window x^2) ** -beta`, window of `size` channels centred on each channel (zero beyond
+    the ends).
+
+    Args:
+      x: float32 [N, H, W, C] features.
+      size: window width in channels.
+      alpha, beta, k: the normalisation's scale, exponent and additive constant.
+
+    Returns:
+      x's shape and dtype.
+    """
     sq = lax.reduce_window(
         x * x, 0.0, lax.add, (1, 1, 1, size), (1, 1, 1, 1), ((0, 0), (0, 0), (0, 0), (size // 2, (size - 1) // 2))
     )
@@ -82,8 +121,17 @@ def lrn(x: jax.Array, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k:
 
 
 def adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
-    """PyTorch adaptive average pooling as an `[n_out, n_in]` averaging matrix: bin i covers
-    `[floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))`."""
+    """PyTorch adaptive average pooling as an averaging matrix.
+
+    Bin i covers `[floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))`.
+
+    Args:
+      n_in: input length.
+      n_out: number of bins.
+
+    Returns:
+      float32 [n_out, n_in]; row i holds 1 / (bin length) over bin i, 0 elsewhere.
+    """
     a = np.zeros((n_out, n_in), np.float32)
     for i in range(n_out):
         s, e = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
@@ -92,26 +140,62 @@ def adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
 
 
 def adaptive_avg_pool(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
-    """`torch.nn.AdaptiveAvgPool2d(out_hw)` on NHWC (exact bins, static shapes)."""
+    """`torch.nn.AdaptiveAvgPool2d(out_hw)` on NHWC (exact bins, static shapes).
+
+    Args:
+      x: float32 [N, H, W, C] features.
+      out_hw: (h, w) of the output.
+
+    Returns:
+      float32 [N, h, w, C], each cell the mean of its `adaptive_bins` window (computed at HIGHEST precision).
+    """
     ah = jnp.asarray(adaptive_bins(x.shape[1], out_hw[0]))
     aw = jnp.asarray(adaptive_bins(x.shape[2], out_hw[1]))
     return jnp.einsum("ih,jw,nhwc->nijc", ah, aw, x, precision=lax.Precision.HIGHEST)
 
 
 def dense(p: dict, x: jax.Array) -> jax.Array:
-    """Fully connected layer: x [N, D_in] @ p['kernel'] [D_in, D_out] + p['bias'] -> [N, D_out]."""
+    """Fully connected layer: x @ p['kernel'] + p['bias'].
+
+    Args:
+      p: {"kernel": [D_in, D_out], "bias": [D_out]}.
+      x: float32 [N, D_in].
+
+    Returns:
+      float32 [N, D_out].
+    """
     return x @ p["kernel"] + p["bias"]
 
 
 def batch_norm(p: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
-    """Inference-mode batch norm with running statistics (`scale`, `bias`, `mean`, `var`)."""
+    """Inference-mode batch norm with running statistics (`scale`, `bias`, `mean`, `var`).
+
+    Args:
+      p: {"scale", "bias", "mean", "var"}: [C] each.
+      x: float32 [..., C] features (channels last).
+      eps: added to the variance.
+
+    Returns:
+      x's shape: `(x - mean) * scale / sqrt(var + eps) + bias`.
+    """
     inv = p["scale"] * lax.rsqrt(p["var"] + eps)
     return x * inv + (p["bias"] - p["mean"] * inv)
 
 
 def init_tree(key: jax.Array, shapes, ones: tuple[str, ...] = ("scale", "var")):
-    """Random parameters for a pytree of shape tuples: leaves named "kernel" He-normal (fan_in = prod of all but the
-    last axis), leaves named in `ones` 1, others 0. One RNG draw for all kernels (fast to compile)."""
+    """Random parameters for a pytree of shape tuples.
+
+    Leaves named "kernel" are He-normal (fan_in = prod of all but the last axis), leaves named in `ones` 1, others 0.
+    One RNG draw for all kernels (fast to compile).
+
+    Args:
+      key: a `jax.random` key.
+      shapes: a pytree (nested dicts) whose leaves are shape tuples.
+      ones: leaf names filled with 1.
+
+    Returns:
+      The same tree with float32 jax arrays of those shapes as leaves.
+    """
     flat, treedef = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=lambda s: isinstance(s, tuple))
     sizes = [int(np.prod(s)) for p, s in flat if p[-1].key == "kernel"]
     z = jax.random.normal(key, (sum(sizes),), jnp.float32)

@@ -30,7 +30,11 @@ SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3
 
 
 def blocks() -> list[tuple[int, int, int, int]]:
-    """Per block 1..17: (in channels, hidden channels, out channels, stride)."""
+    """Per inverted-residual block 1..17: (in channels, hidden channels, out channels, stride), from `SETTING`.
+
+    Returns:
+      list of 17 int 4-tuples (c_in, c_in * t, c_out, stride); stride s on a group's first block, else 1.
+    """
     out, c_in = [], 32
     for t, c, n, s in SETTING:
         for i in range(n):
@@ -56,7 +60,13 @@ def _conv_bn_shapes(k: int, c_in: int, c_out: int, depthwise: bool = False) -> d
 
 
 def param_shapes() -> dict:
-    """Shapes of the parameter tree (tuples per leaf), as `init` draws it."""
+    """Shapes of the parameter tree (tuples per leaf), as `init` draws it.
+
+    Returns:
+      {"stem", "block1".."block17", "conv_last": conv + BN shapes ("kernel" HWIO, depthwise [3, 3, 1, C]; "bn":
+      {"scale", "bias", "mean", "var"} [C]), "classifier": {"kernel": (1280, 1000), "bias": (1000,)}}; a block has
+      "expand" (absent when t = 1), "dw" and "project".
+    """
     shapes = {"stem": _conv_bn_shapes(3, 3, 32)}
     for i, (c_in, hid, c_out, _) in enumerate(BLOCKS, 1):
         b = {}
@@ -72,7 +82,14 @@ def param_shapes() -> dict:
 
 def init(key: jax.Array, input_size=None) -> dict:
     """He-normal kernels, identity batch norm (scale 1, bias 0, mean 0, var 1), zero classifier bias.
-    `input_size` is accepted for API symmetry (parameters do not depend on it)."""
+
+    Args:
+      key: a `jax.random` key.
+      input_size: accepted for API symmetry (parameters do not depend on it).
+
+    Returns:
+      The tree of `param_shapes()` with float32 jax arrays as leaves.
+    """
     return _init(key)
 
 
@@ -96,7 +113,17 @@ def _block(p: dict, x: jax.Array, spec: tuple[int, int, int, int]) -> jax.Array:
 
 
 def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True) -> dict:
-    """x: preprocessed `[N, H, W, 3]` float32 -> {tap: NHWC map or [N, D] vector}."""
+    """Preprocessed images -> {tap: NHWC map or [N, D] vector}, run only as far as the last requested tap.
+
+    Args:
+      params: the parameter tree (`init`, `convert_torch`).
+      x: preprocessed float32 `[N, H, W, 3]`.
+      taps: names of `TAPS`.
+      relu: "stem" and "conv_last" after (True) or before (False) their ReLU6; other taps are unaffected.
+
+    Returns:
+      {tap: array} in `taps` order: spatial taps float32 [N, h, w, C], "pool" [N, 1280], "logits" [N, 1000].
+    """
     check_input(x)
     want, out = set(taps), {}
 
@@ -126,7 +153,16 @@ def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True
 
 
 def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dict") -> dict:
-    """torchvision `mobilenet_v2` state_dict (numpy arrays) -> params (OIHW -> HWIO, BN running stats kept)."""
+    """torchvision `mobilenet_v2` state_dict (numpy arrays) -> params (OIHW -> HWIO, BN running stats kept).
+
+    Args:
+      state_dict: {torch key: np.ndarray} (`features.i...`, `classifier.1.*`; `num_batches_tracked` ignored).
+      source: the name errors give to the weights.
+
+    Returns:
+      The tree of `param_shapes()` with float32 jax arrays; InputError for a missing key, a wrong shape or an extra
+      key.
+    """
     sd = StateDict(state_dict, source, ignore_suffixes=("num_batches_tracked",))
 
     def conv_bn(conv_key: str, bn_key: str, shapes: dict) -> dict:
@@ -164,7 +200,11 @@ def _steps_to(tap: str) -> list[Step]:
 
 
 def make() -> Backbone:
-    """The MobileNetV2 `Backbone` (torchvision layout and preprocessing, 224 px)."""
+    """The MobileNetV2 `Backbone` (torchvision layout and preprocessing, 224 px).
+
+    Returns:
+      The `Backbone` "mobilenet_v2": default tap "pool", resize 256 keeping the aspect, crop 224.
+    """
     _apply = jit_forward(forward, ("taps", "relu"))
 
     def apply(params, x, taps=("pool",), relu: bool = True) -> dict:

@@ -23,7 +23,19 @@ TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def check_images(images, source: str = "images", rank: int = 4) -> np.ndarray:
-    """Validate uint8 RGB images `[N, H, W, 3]` (or `[H, W, 3]` with rank=3); raise InputError otherwise."""
+    """Validate uint8 RGB images `[N, H, W, 3]` (or `[H, W, 3]` with rank=3); raise InputError otherwise.
+
+    Args:
+      images: an array (returned as is) or array-like (converted with `np.asarray`).
+      source: the name the error gives to `images`.
+      rank: 4 for a batch `[N, H, W, 3]`, 3 for one image `[H, W, 3]`.
+
+    Returns:
+      The images as an array, not copied.
+
+    Raises:
+      InputError: for another rank, a last axis other than 3, or a dtype other than uint8.
+    """
     a = np.asarray(images) if not hasattr(images, "dtype") else images
     if a.ndim != rank:
         want = "[N, H, W, 3]" if rank == 4 else "[H, W, 3]"
@@ -36,13 +48,28 @@ def check_images(images, source: str = "images", rank: int = 4) -> np.ndarray:
 
 
 def caffe(images) -> np.ndarray:
-    """uint8 RGB `[N, H, W, 3]` -> float32 BGR, 0-255, mean-subtracted `[N, H, W, 3]`."""
+    """uint8 RGB -> float32 BGR, 0-255, mean-subtracted (`CAFFE_MEAN_BGR`), for the Caffe models.
+
+    Args:
+      images: uint8 RGB `[N, H, W, 3]`.
+
+    Returns:
+      float32 BGR `[N, H, W, 3]` (no resizing). InputError for images that are not uint8 `[N, H, W, 3]`.
+    """
     x = check_images(images)
     return np.asarray(x, np.float32)[..., ::-1] - CAFFE_MEAN_BGR
 
 
 def torchvision(images) -> np.ndarray:
-    """uint8 RGB `[N, H, W, 3]` -> float32 RGB normalised by ImageNet mean/std `[N, H, W, 3]`."""
+    """uint8 RGB -> float32 RGB normalised by ImageNet mean/std, for the torchvision models.
+
+    Args:
+      images: uint8 RGB `[N, H, W, 3]`.
+
+    Returns:
+      float32 RGB `[N, H, W, 3]`: `(x / 255 - TORCH_MEAN_RGB) / TORCH_STD_RGB` (no resizing). InputError for images
+      that are not uint8 `[N, H, W, 3]`.
+    """
     x = check_images(images)
     return (np.asarray(x, np.float32) / 255.0 - TORCH_MEAN_RGB) / TORCH_STD_RGB
 
@@ -71,7 +98,15 @@ class Transform:
 
 
 def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize (PIL, antialiased, as torchvision does on PIL images) of uint8 `[H, W, 3]` to `hw`."""
+    """Bilinear resize (PIL, antialiased, as torchvision does on PIL images) of one uint8 image to `hw`.
+
+    Args:
+      image: uint8 RGB `[H, W, 3]`.
+      hw: target (h, w) in pixels.
+
+    Returns:
+      uint8 RGB `[h, w, 3]`; `image` itself when it already has that size.
+    """
     from PIL import Image
 
     image = check_images(image, rank=3)
@@ -83,9 +118,23 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,
                     keep_aspect: bool = True) -> tuple[np.ndarray, Transform]:
-    """Resize (shorter side to `resize_to` when `keep_aspect`, torchvision `Resize(256)`; else to a square, Caffe)
-    then centre crop `crop x crop` (torchvision `CenterCrop` rounding). Returns (uint8 `[crop, crop, 3]`,
-    Transform back to the original pixels)."""
+    """Resize then centre crop `crop x crop`, as the standard evaluation transform does.
+
+    Resize the shorter side to `resize_to` when `keep_aspect` (torchvision `Resize(256)`; the longer side truncated to
+    an int), else to a `resize_to` square (Caffe); then centre crop (torchvision `CenterCrop` rounding).
+
+    Args:
+      image: uint8 RGB `[H, W, 3]`.
+      resize_to: the shorter side (or the square side) after resizing, pixels.
+      crop: side of the square crop, pixels.
+      keep_aspect: keep the aspect ratio (torchvision) or resize to a square (Caffe).
+
+    Returns:
+      (uint8 `[crop, crop, 3]` (a view of the resized image), `Transform` back to the original pixels).
+
+    Raises:
+      InputError: for an image that is not uint8 `[H, W, 3]`, or `crop` larger than the resized image's shorter side.
+    """
     image = check_images(image, rank=3)
     h, w = image.shape[:2]
     if keep_aspect:

@@ -59,6 +59,12 @@ def rf_table(layers: Sequence[tuple[str | None, Step | None]]) -> dict[str, RF]:
     """Per-tap receptive fields from a layer list of `(tap_name or None, Step or None)` in network order.
 
     A `None` step is a layer without geometry (ReLU, LRN, BN); a tap name records the RF after that layer.
+
+    Args:
+      layers: `(tap_name or None, Step or None)` pairs, input to output.
+
+    Returns:
+      {tap_name: RF} for every named layer, in layer order (a name given twice keeps its last RF).
     """
     rf, out = IDENTITY, {}
     for name, step in layers:
@@ -70,8 +76,18 @@ def rf_table(layers: Sequence[tuple[str | None, Step | None]]) -> dict[str, RF]:
 
 
 def output_size(n: int, step: Step) -> int:
-    """Output length of one layer on `n` input pixels: floor mode (PyTorch/XLA), or Caffe's ceil mode, which
-    drops the last window when it would start inside the right padding (`pooling_layer.cpp`)."""
+    """Output length of one layer on `n` input pixels.
+
+    Floor mode (PyTorch/XLA), or Caffe's ceil mode (`step.ceil`), which drops the last window when it would start
+    inside the right padding (`pooling_layer.cpp`).
+
+    Args:
+      n: input length in pixels (or feature columns) along one axis.
+      step: the layer's kernel, stride, padding and rounding mode.
+
+    Returns:
+      int output length (0 when the padded input is shorter than the kernel).
+    """
     span = n + 2 * step.pad - step.kernel
     if span < 0:
         return 0
@@ -84,7 +100,15 @@ def output_size(n: int, step: Step) -> int:
 
 
 def grid_size(steps: Iterable[Step], hw: tuple[int, int]) -> tuple[int, int]:
-    """Feature-map size `(h, w)` after `steps` for an input of `hw` pixels."""
+    """Feature-map size `(h, w)` after `steps` for an input of `hw` pixels.
+
+    Args:
+      steps: the layers' geometric steps, input to output (`output_size` applied to h and w for each).
+      hw: input (h, w) in pixels.
+
+    Returns:
+      (h, w) of the feature map, ints.
+    """
     h, w = hw
     for s in steps:
         h, w = output_size(h, s), output_size(w, s)
@@ -92,26 +116,59 @@ def grid_size(steps: Iterable[Step], hw: tuple[int, int]) -> tuple[int, int]:
 
 
 def grid_to_pixel(rf: RF, grid: np.ndarray) -> np.ndarray:
-    """Grid coordinates `[..., 2]` (col, row), integer or fractional -> pixel centres `[..., 2]` (x, y)."""
+    """Grid coordinates (col, row), integer or fractional -> pixel centres (x, y).
+
+    Args:
+      rf: the tap's receptive field (`offset + index * stride`).
+      grid: [..., 2] (col, row) grid coordinates, any numeric dtype.
+
+    Returns:
+      float64 [..., 2] (x, y) 0-based pixel centres.
+    """
     return rf.offset + np.asarray(grid, np.float64) * rf.stride
 
 
 def pixel_to_grid(rf: RF, points: np.ndarray) -> np.ndarray:
-    """Pixel points `[..., 2]` (x, y) -> fractional grid coordinates `[..., 2]` (col, row); inverse of
-    `grid_to_pixel`."""
+    """Pixel points (x, y) -> fractional grid coordinates (col, row); inverse of `grid_to_pixel`.
+
+    Args:
+      rf: the tap's receptive field.
+      points: [..., 2] (x, y) 0-based pixel points.
+
+    Returns:
+      float64 [..., 2] fractional (col, row) grid coordinates (not clipped to any grid).
+    """
     return (np.asarray(points, np.float64) - rf.offset) / rf.stride
 
 
 def grid_centers(rf: RF, grid_hw: tuple[int, int]) -> np.ndarray:
-    """Receptive-field centres of every column of an `(h, w)` grid: `[h, w, 2]` float32 (x, y) pixels."""
+    """Receptive-field centres of every column of an `(h, w)` grid.
+
+    Args:
+      rf: the tap's receptive field.
+      grid_hw: (h, w) of the feature map.
+
+    Returns:
+      float32 [h, w, 2] (x, y) pixel centres; entry [row, col] is column (col, row)'s centre.
+    """
     h, w = grid_hw
     cols, rows = np.meshgrid(np.arange(w), np.arange(h))
     return grid_to_pixel(rf, np.stack([cols, rows], -1)).astype(np.float32)
 
 
 def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray:
-    """The column whose receptive-field centre is nearest to each point: `[..., 2]` (x, y) -> `[..., 2]` int32
-    (col, row), clipped to the `(h, w)` grid. Ties round half to even (numpy's `rint`)."""
+    """The column whose receptive-field centre is nearest to each point, clipped to the `(h, w)` grid.
+
+    Ties round half to even (numpy's `rint`).
+
+    Args:
+      rf: the tap's receptive field.
+      points: [..., 2] (x, y) 0-based pixel points.
+      grid_hw: (h, w) of the feature map.
+
+    Returns:
+      int32 [..., 2] (col, row) with 0 <= col < w, 0 <= row < h.
+    """
     h, w = grid_hw
     g = np.rint(pixel_to_grid(rf, points))
     g = np.clip(g, 0, np.array([w - 1, h - 1]))
@@ -119,8 +176,16 @@ def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.n
 
 
 def rf_box(rf: RF, grid: np.ndarray) -> np.ndarray:
-    """Receptive-field box of columns `[..., 2]` (col, row) -> `[..., 4]` (x0, y0, x1, y1), inclusive pixel bounds
-    (may lie outside the image for padded layers)."""
+    """Receptive-field box of grid columns, inclusive pixel bounds.
+
+    Args:
+      rf: the tap's receptive field.
+      grid: [..., 2] (col, row) grid coordinates.
+
+    Returns:
+      float64 [..., 4] (x0, y0, x1, y1) inclusive pixel bounds, `size` pixels wide around each column's centre (may lie
+      outside the image for padded layers).
+    """
     c = grid_to_pixel(rf, grid)
     half = (rf.size - 1) / 2
     return np.concatenate([c - half, c + half], -1)

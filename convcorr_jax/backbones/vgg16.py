@@ -28,7 +28,12 @@ BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512
 
 
 def layout() -> tuple[tuple[Op, ...], dict[str, str]]:
-    """The layer list and each parameterised layer's torchvision state_dict prefix (`features.i`, `classifier.i`)."""
+    """The layer list and each parameterised layer's torchvision state_dict prefix (`features.i`, `classifier.i`).
+
+    Returns:
+      (ops, keys): the `alexnet.Op` tuple of `BLOCKS` (conv + ReLU, 2x2/2 pools), adaptive pool 7, fc6, fc7, fc8;
+      {layer: prefix}, e.g. "conv1_1" -> "features.0", "fc6" -> "classifier.0".
+    """
     ops, keys, i = [], {}, 0
     for b, widths in enumerate(BLOCKS, 1):
         for j, c in enumerate(widths, 1):
@@ -50,7 +55,11 @@ ROLES = {**{f"conv{b}": f"conv{b}_{len(w)}" for b, w in enumerate(BLOCKS, 1)},
 
 
 def make() -> Backbone:
-    """The VGG-16 `Backbone` (torchvision layout and preprocessing, 224 px)."""
+    """The VGG-16 `Backbone` (torchvision layout and preprocessing, 224 px).
+
+    Returns:
+      The `Backbone` "vgg16", built by `alexnet.build` (torchvision conventions).
+    """
     return build("vgg16", OPS, TORCH_KEYS, ROLES, caffe=False)
 
 

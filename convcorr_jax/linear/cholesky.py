@@ -45,12 +45,24 @@ class NotPositiveDefinite(ArithmeticError):
 
 
 def solve_shifted(S: np.ndarray, lam: float, B: np.ndarray, work: np.ndarray | None = None) -> np.ndarray:
-    """X [r, T] = (S + lam I)^{-1} B for a symmetric positive semi-definite S [r, r] (float32 or float64, any
-    memory order; its upper triangle S[i, j], i <= j, is read) and B [r, T] of the same dtype.
+    """X = (S + lam I)^{-1} B for a symmetric positive semi-definite S, by Cholesky (LAPACK potrf/potrs).
 
-    `work`: an optional Fortran-ordered [r, r] buffer of the same dtype for the factor (overwritten; saves allocating
-    one per call). Raises `NotPositiveDefinite` when the factorisation breaks down. Releases the GIL while LAPACK
-    runs; the number of BLAS threads it uses is the caller's (threadpoolctl)."""
+    Releases the GIL while LAPACK runs; the number of BLAS threads it uses is the caller's (threadpoolctl).
+
+    Args:
+      S: float32 or float64 [r, r], any memory order; its upper triangle S[i, j], i <= j, is read.
+      lam: the shift added to S's diagonal.
+      B: [r, T] right-hand sides, S's dtype.
+      work: an optional Fortran-ordered [r, r] buffer of S's dtype for the factor (overwritten; saves allocating one
+        per call).
+
+    Returns:
+      X [r, T], S's dtype, Fortran-ordered (a new array; B is not changed).
+
+    Raises:
+      NotPositiveDefinite: when the factorisation breaks down.
+      TypeError: for S, B not [r, r], [r, T] of one float32/float64 dtype, or a `work` of another shape, dtype or order.
+    """
     dtype = np.dtype(S.dtype)
     if dtype not in _ROUTINES or B.dtype != dtype or S.ndim != 2 or S.shape[0] != S.shape[1] or B.ndim != 2 \
             or B.shape[0] != S.shape[0]:

@@ -80,7 +80,15 @@ class RidgeModel(NamedTuple):
 
 
 def predict(model: RidgeModel, X) -> np.ndarray:
-    """Predictions [n, T] (or [n] for a 1-D target) for features X [n, d]."""
+    """Predictions X @ W + b of a fitted model.
+
+    Args:
+      model: a `RidgeModel` (`fit`, `fit_cv`).
+      X: [n, d] features, d = model.W.shape[0] (InputError otherwise).
+
+    Returns:
+      [n, T] predictions (or [n] for a model fitted on a 1-D target), numpy, X's and the model's dtypes promoted.
+    """
     check(np.ndim(X) == 2 and X.shape[1] == model.W.shape[0], "X", "shape", f"[n, {model.W.shape[0]}]", np.shape(X))
     return X @ model.W + model.b
 
@@ -120,7 +128,16 @@ def make_folds(n: int, folds: int = 4, seed: int = 0, key: jax.Array | None = No
     """Split range(n) into `folds` validation index sets of near-equal size after a seeded random permutation.
 
     With a JAX `key` the permutation is `jax.random.permutation(key, n)`; otherwise numpy's
-    `default_rng(seed).permutation(n)`. Each returned array is sorted.
+    `default_rng(seed).permutation(n)`.
+
+    Args:
+      n: number of samples.
+      folds: number of folds, an int in [2, n] (InputError otherwise).
+      seed: numpy seed, used when `key` is None.
+      key: an optional `jax.random` key.
+
+    Returns:
+      A list of `folds` int index arrays partitioning range(n) (sizes differ by at most 1), each sorted.
     """
     check(isinstance(folds, (int, np.integer)) and 2 <= folds <= n, "ridge", "folds", f"an int in [2, n={n}]", folds)
     perm = np.asarray(jax.random.permutation(key, n)) if key is not None else np.random.default_rng(seed).permutation(n)
@@ -153,11 +170,23 @@ def _as(a, dtype: str, xla: bool):
 
 
 def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
-    """Ridge fit with intercept. X [n, d], Y [n, T] or [n]; lam > 0 scalar, or [T] for one lambda per target.
+    """Ridge fit with intercept.
 
     Uses the primal d x d system when d <= n, else the dual n x n system. A scalar lambda is solved by Cholesky
     (falling back to the eigen path if Cholesky breaks down numerically); per-target lambdas by one Cholesky per
     distinct value when there are fewer than 12 (the CPU engine), else by one eigen-decomposition.
+
+    Args:
+      X: [n, d] finite numbers (n >= 2).
+      Y: [n, T] or [n] finite numbers.
+      lam: lam > 0 scalar, or [T] for one lambda per target.
+      dtype: "float32" or "float64", the precision of every step.
+
+    Returns:
+      `RidgeModel(W [d, T], b [T], lam)` (W [d], b scalar for a 1-D Y), numpy arrays in `dtype`; lam as given, float64.
+
+    Raises:
+      InputError: for bad shapes, non-finite values, lambdas not > 0 and finite, or another dtype.
     """
     X, Y, squeeze = _check_xy(X, Y)
     lam = _check_lambdas(lam)
@@ -234,11 +263,20 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
 
 def cv_errors(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
               dtype: str = "float32", method: str = "auto") -> np.ndarray:
-    """Cross-validated mean squared error [L, T]: mean over folds of each fold's validation MSE per target.
+    """Cross-validated mean squared error: mean over folds of each fold's validation MSE per target.
 
-    `folds` is the number of folds (random split by `seed` or JAX `key`) or explicit validation index sets.
-    `method`: "auto" (the cheapest route by `route_costs`) or one of ROUTES ("eig", "chol", "dual", "dual-chol");
-    all give the same errors up to rounding.
+    Args:
+      X: [n, d] features; Y: [n, T] or [n] targets (finite numbers).
+      lambdas: [L] grid of lambdas > 0.
+      folds: the number of folds (random split by `seed` or JAX `key`, `make_folds`) or explicit validation index
+        sets (each leaving at least 2 training rows).
+      seed, key: as in `make_folds`.
+      dtype: "float32" or "float64".
+      method: "auto" (the cheapest route by `route_costs`) or one of ROUTES ("eig", "chol", "dual", "dual-chol");
+        all give the same errors up to rounding.
+
+    Returns:
+      float64 [L, T] errors (T = 1 for a 1-D Y), rows in the order of `lambdas`.
     """
     X, Y, _ = _check_xy(X, Y)
     lambdas = _check_lambdas(lambdas, "lambdas").ravel()
@@ -256,11 +294,17 @@ def _choose(lambdas: np.ndarray, err: np.ndarray, per_target: bool) -> tuple[np.
 
 def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
               per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Choose lambda by k-fold CV. Returns (best, errors).
+    """Choose lambda by k-fold CV.
 
-    Shared lambda (default, the paper's setting): best is a scalar, errors [L] = CV MSE averaged over targets.
-    per_target=True: best [T], errors [L, T]. Ties go to the first (smallest, if the grid is sorted) lambda.
-    `method` as in `cv_errors`.
+    Ties go to the first (smallest, if the grid is sorted) lambda.
+
+    Args:
+      X, Y, lambdas, folds, seed, key, dtype, method: as in `cv_errors`.
+      per_target: one lambda per target column instead of one shared by all (the paper's setting).
+
+    Returns:
+      (best, errors). Shared lambda (default): best is a scalar (0-d float64 array), errors [L] = CV MSE averaged over
+      targets. per_target=True: best [T], errors [L, T].
     """
     lambdas = _check_lambdas(lambdas, "lambdas").ravel()
     return _choose(lambdas, cv_errors(X, Y, lambdas, folds, seed, key, dtype, method), per_target)
@@ -277,9 +321,17 @@ class CVErrors(NamedTuple):
 
 def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
            per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[RidgeModel, CVErrors]:
-    """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s). Returns (model, `CVErrors`: the lambda
-    grid with its CV errors and the choice). On the CPU engine a primal route's full Gram is reused for the refit
-    (equal to `fit` up to rounding). `method` as in `cv_errors`."""
+    """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s).
+
+    On the CPU engine a primal route's full Gram is reused for the refit (equal to `fit` up to rounding).
+
+    Args:
+      X, Y, lambdas, folds, seed, key, per_target, dtype: as in `cv_lambda`; `method` as in `cv_errors`.
+
+    Returns:
+      (model, `CVErrors`): the `RidgeModel` fitted with the chosen lambda(s), and the lambda grid with its CV errors
+      and the choice.
+    """
     X, Yc, squeeze = _check_xy(X, Y)
     grid = _check_lambdas(lambdas, "lambdas").ravel()
     check_method(method)
@@ -298,10 +350,20 @@ def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int 
 
 
 def cross_val_predict(X, Y, lam, folds=4, seed: int = 0, key=None, dtype: str = "float32") -> np.ndarray:
-    """Out-of-fold predictions [n, T] (or [n]): each fold predicted by a model fitted on the other folds with `lam`.
+    """Out-of-fold predictions: each fold predicted by a model fitted on the other folds with `lam`.
 
     Used where a later stage must see first-stage predictions as noisy as on unseen data (look-back crops, the
-    segmentation class-mixing matrix)."""
+    segmentation class-mixing matrix).
+
+    Args:
+      X: [n, d] features; Y: [n, T] or [n] targets.
+      lam: as in `fit` (scalar or [T]).
+      folds, seed, key: as in `cv_errors`.
+      dtype: "float32" or "float64", also the output's dtype.
+
+    Returns:
+      [n, T] (or [n] for a 1-D Y) predictions in `dtype`; row i from the model that did not see row i.
+    """
     X, Yc, squeeze = _check_xy(X, Y)
     fsets = _resolve_folds(X.shape[0], folds, seed, key)
     out = np.zeros(Yc.shape, np.float64 if dtype == "float64" else np.float32)

@@ -57,9 +57,21 @@ def _chol_solve(S, lam, B, xla: bool):
 
 
 def errors_eig(S, C, A, R, lambdas, xla: bool):
-    """[L, T] mean squared error of A (S + lam I)^{-1} C against R per lambda, from one eigen-decomposition of S.
+    """Mean squared error of A (S + lam I)^{-1} C against R per lambda, from one eigen-decomposition of S.
 
-    S [r, r] symmetric PSD, C [r, T], A [n_val, r], R [n_val, T] (validation residual targets), lambdas [L]."""
+    Eigenvalues are clipped at 0.
+
+    Args:
+      S: [r, r] symmetric PSD (a fold's training Gram or kernel).
+      C: [r, T] training cross product (or centred training targets).
+      A: [n_val, r] validation features (or validation kernel rows).
+      R: [n_val, T] validation residual targets.
+      lambdas: [L] ridge penalties.
+      xla: the JAX engine (jnp) rather than NumPy/SciPy.
+
+    Returns:
+      [L, T] mean over validation rows of the squared error, S's float dtype (a jax array when `xla`).
+    """
     xp = jnp if xla else np
     s, V = _eigh(S, xla)
     AV, B = A @ V, V.T @ C
@@ -68,7 +80,15 @@ def errors_eig(S, C, A, R, lambdas, xla: bool):
 
 
 def errors_chol(S, C, A, R, lambdas, xla: bool):
-    """As `errors_eig` with one Cholesky factorisation of S + lam I per lambda."""
+    """As `errors_eig` with one Cholesky factorisation of S + lam I per lambda.
+
+    Args:
+      S, C, A, R, lambdas, xla: as in `errors_eig`.
+
+    Returns:
+      [L, T] mean squared errors. A factorisation that breaks down gives NaN on the JAX engine and raises
+      `NotPositiveDefinite` on the NumPy engine.
+    """
     xp = jnp if xla else np
     return xp.stack([xp.mean(xp.square(R - A @ _chol_solve(S, lambdas[i], C, xla)), axis=0)
                      for i in range(lambdas.shape[0])])
@@ -76,11 +96,21 @@ def errors_chol(S, C, A, R, lambdas, xla: bool):
 
 def errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambdas: np.ndarray,
                           order_bytes: int) -> list[np.ndarray | None]:
-    """`errors_chol` of every fold on the NumPy engine, one (fold, lambda) factorisation per task on a pool of one
-    thread per core, each on one BLAS thread with the GIL released (`solve_shifted`). `fold_parts(i)` gives fold i's
-    (S, C, A, R); it runs on the pool one fold ahead of that fold's solves, so about two folds are held at a time.
-    Each thread factorises in a buffer of its own of `order_bytes` (the system's [r, r]), so the pool is sized by
-    `_threads`. Returns [L, T] errors per fold, None for a fold whose factorisation broke down."""
+    """`errors_chol` of every fold on the NumPy engine, one (fold, lambda) factorisation per task on a thread pool.
+
+    The pool has one thread per core, each on one BLAS thread with the GIL released (`solve_shifted`). `fold_parts(i)`
+    runs on the pool one fold ahead of that fold's solves, so about two folds are held at a time. Each thread factorises
+    in a buffer of its own, so the pool is sized by `_threads`.
+
+    Args:
+      fold_parts: i -> fold i's (S [r, r], C [r, T], A [n_val, r], R [n_val, T]) NumPy arrays, as in `errors_eig`.
+      n_folds: number of folds.
+      lambdas: [L] ridge penalties.
+      order_bytes: bytes of one factorisation buffer (the system's [r, r]).
+
+    Returns:
+      A list of n_folds entries: [L, T] errors per fold, None for a fold whose factorisation broke down (at any lambda).
+    """
     local = threading.local()
 
     def solve(parts: Future, lam) -> np.ndarray | None:
@@ -116,9 +146,18 @@ def errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambd
 
 
 def fold_blocks(X0: np.ndarray, Y0: np.ndarray, fsets: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each fold's Gram block Xv^T Xv [d, d] and cross product Xv^T Yv [d, T] on the NumPy engine: the Grams (syrk) one
-    fold per task on a pool of one thread per core, each on one BLAS thread (the same bits as on all threads), the
-    cross products after them on all threads (OpenBLAS's GEMM rounds differently on one thread)."""
+    """Each fold's Gram block Xv^T Xv and cross product Xv^T Yv on the NumPy engine.
+
+    The Grams (syrk) run one fold per task on a pool of one thread per core, each on one BLAS thread (the same bits as
+    on all threads), the cross products after them on all threads (OpenBLAS's GEMM rounds differently on one thread).
+
+    Args:
+      X0: [n, d] features; Y0: [n, T] targets.
+      fsets: each fold's validation row indices (int arrays).
+
+    Returns:
+      A list, one (Gv [d, d], Cv [d, T]) pair per fold, in `fsets` order.
+    """
 
     def gram(v: np.ndarray) -> np.ndarray:
         Xv = X0[v]
@@ -149,8 +188,22 @@ def _cores() -> int:
 
 
 def prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
-    """A fold's training Gram S [d, d] and cross product [d, T] centred on the training mean, the centred validation
-    features A [n_val, d] and residual targets R [n_val, T] (X0, Y0 globally centred so their full sums are 0)."""
+    """A fold's training system and validation data from the full and validation cross products.
+
+    The training Gram and cross product are centred on the training mean (X0, Y0 globally centred so their full sums
+    are 0).
+
+    Args:
+      X0, Y0: [n, d] features and [n, T] targets, globally centred.
+      G, C: the full Gram X0^T X0 [d, d] and cross product X0^T Y0 [d, T].
+      Gv, Cv: the same of the fold's validation rows.
+      val: [n_val] int indices of the validation rows.
+      xla: the JAX engine (jnp) rather than NumPy.
+
+    Returns:
+      (S [d, d] training Gram, C [d, T] training cross product, A [n_val, d] centred validation features, R [n_val, T]
+      residual validation targets), all centred on the training mean.
+    """
     xp = jnp if xla else np
     Xv, Yv = X0[val], Y0[val]
     ntr = X0.shape[0] - val.shape[0]
@@ -166,8 +219,18 @@ def prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
 
 
 def prep_dual(K, Y0, tr, val, xla: bool):
-    """A fold's centred training kernel Kc [n_tr, n_tr], centred training targets [n_tr, T], centred validation
-    kernel Kvc [n_val, n_tr] and validation residual targets [n_val, T] (sub-blocks of the full kernel K)."""
+    """A fold's centred kernel blocks and targets (sub-blocks of the full kernel K).
+
+    Args:
+      K: [n, n] full kernel X0 X0^T.
+      Y0: [n, T] globally centred targets.
+      tr, val: int indices of the training [n_tr] and validation [n_val] rows.
+      xla: accepted for the engines' common signature (the same operations on both).
+
+    Returns:
+      (Kc [n_tr, n_tr] centred training kernel, [n_tr, T] centred training targets, Kvc [n_val, n_tr] centred
+      validation kernel, [n_val, T] validation residual targets), centred on the training mean.
+    """
     Ktt, Kvt = K[tr][:, tr], K[val][:, tr]
     rt = Ktt.mean(1)  # x_i . m for training rows (m = training mean)
     rv = Kvt.mean(1)  # x_v . m for validation rows
@@ -186,10 +249,20 @@ def _eig_solve(S, C, lam, xla: bool):
 
 
 def shifted_solve(S, C, lam):
-    """(S + lam I)^{-1} C [r, T] for S [r, r] symmetric PSD (NumPy/SciPy): Cholesky for a scalar lam; for per-column
-    lambdas lam [T], one Cholesky per distinct value (on a thread pool, `_solve_per_value`) while they cost less than
-    one eigen-decomposition by `route_costs`' count (fewer than 3 * EIGH_FLOPS_PER_CUBE values), else one
-    eigen-decomposition. Any Cholesky breakdown falls back to the eigen route."""
+    """(S + lam I)^{-1} C for S symmetric PSD (NumPy/SciPy).
+
+    Cholesky for a scalar lam; for per-column lambdas lam [T], one Cholesky per distinct value (on a thread pool,
+    `_solve_per_value`) while they cost less than one eigen-decomposition by `route_costs`' count (fewer than
+    3 * EIGH_FLOPS_PER_CUBE values), else one eigen-decomposition. Any Cholesky breakdown falls back to the eigen route.
+
+    Args:
+      S: [r, r] symmetric PSD, float32 or float64.
+      C: [r, T], S's dtype.
+      lam: a scalar, or [T] one per column of C.
+
+    Returns:
+      [r, T] solution, S's dtype.
+    """
     try:
         if np.ndim(lam) == 0:
             return _chol_solve(S, lam, C, False)
@@ -216,8 +289,15 @@ def _solve_per_value(S: np.ndarray, C: np.ndarray, lam: np.ndarray, values: np.n
 
 
 def fit_numpy(X, Y, lam):
-    """W [d, T], b [T] of the ridge fit with intercept on the NumPy/SciPy engine (primal d x d system if d <= n,
-    else dual n x n)."""
+    """The ridge fit with intercept on the NumPy/SciPy engine (primal d x d system if d <= n, else dual n x n).
+
+    Args:
+      X: [n, d] features; Y: [n, T] targets (one float dtype).
+      lam: a scalar penalty, or [T] one per target.
+
+    Returns:
+      (W [d, T], b [T]): predictions are X @ W + b.
+    """
     mx, my = X.mean(0), Y.mean(0)
     Xc, Yc = X - mx, Y - my
     if X.shape[0] < X.shape[1]:
@@ -238,7 +318,17 @@ JITTED["cross"] = jax.jit(lambda X0, Y0: (X0.T @ X0, X0.T @ Y0))
 
 
 def fit_jax(X, Y, lam):
-    """`fit_numpy` on the JAX engine (the Cholesky breakdown check runs outside the jitted functions)."""
+    """`fit_numpy` on the JAX engine (the Cholesky breakdown check runs outside the jitted functions).
+
+    A scalar lam is solved by Cholesky, falling back to one eigen-decomposition when it is not finite; per-target lam
+    [T] always by the eigen-decomposition.
+
+    Args:
+      X, Y, lam: as in `fit_numpy`.
+
+    Returns:
+      (W [d, T], b [T]) jax arrays.
+    """
     mx, my, Xc, Yc = JITTED["center"](X, Y)
     dual = X.shape[0] < X.shape[1]
     S, C = (JITTED["kernel"](Xc), Yc) if dual else JITTED["cross"](Xc, Yc)

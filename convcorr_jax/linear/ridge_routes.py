@@ -29,7 +29,14 @@ EIGH_FLOPS_PER_CUBE = 4.0  # flops of a symmetric eigen-decomposition with eigen
 
 
 def check_method(method: str) -> str:
-    """`method` itself when it is one of METHODS; InputError otherwise."""
+    """`method` itself when it is one of METHODS; InputError otherwise.
+
+    Args:
+      method: "auto" or a route of ROUTES.
+
+    Returns:
+      str `method`, unchanged.
+    """
     check(method in METHODS, "ridge", "method", f"one of {METHODS}", method)
     return method
 
@@ -38,8 +45,16 @@ def check_method(method: str) -> str:
 
 
 def route_costs(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Sequence[int]) -> dict[str, float]:
-    """Flop count of each CV route (see the module docstring) for n samples, d features, n_targets targets,
-    n_lambdas lambdas and folds with `val_sizes` validation rows each. Returns {route: flops}."""
+    """Flop count of each CV route (see the module docstring).
+
+    Args:
+      n, d: samples and features.
+      n_targets, n_lambdas: targets T and lambdas L.
+      val_sizes: each fold's number of validation rows.
+
+    Returns:
+      {route: flops} as floats, for every route of ROUTES.
+    """
     t, L, e = float(n_targets), float(n_lambdas), EIGH_FLOPS_PER_CUBE
     n, d = float(n), float(d)
     primal, dual = n * d * d + 2 * n * d * t, n * n * d  # Gram and cross product / full kernel, once
@@ -55,8 +70,17 @@ def route_costs(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Seque
 
 
 def choose_route(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Sequence[int], method: str = "auto") -> str:
-    """The CV route `cv_errors` takes: `method` itself unless "auto", else the cheapest by `route_costs` (ties to the
-    earlier route in ROUTES)."""
+    """The CV route `cv_errors` takes: `method` itself unless "auto", else the cheapest by `route_costs`.
+
+    Ties go to the earlier route in ROUTES.
+
+    Args:
+      n, d, n_targets, n_lambdas, val_sizes: as in `route_costs`.
+      method: "auto" or a route of ROUTES (InputError for another).
+
+    Returns:
+      str, one of ROUTES.
+    """
     if check_method(method) != "auto":
         return method
     cost = route_costs(n, d, n_targets, n_lambdas, val_sizes)

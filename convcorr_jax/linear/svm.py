@@ -55,7 +55,16 @@ class LinearSVM:
 
 @jax.jit
 def decision_function(W: jax.Array, b: jax.Array, X: jax.Array) -> jax.Array:
-    """X [N, D] -> scores [N, M]."""
+    """X [N, D] -> scores [N, M] (jit-compiled, HIGHEST matmul precision).
+
+    Args:
+      W: [M, D] weights, one row per problem.
+      b: [M] biases (already multiplied by bias_scale).
+      X: [N, D] features.
+
+    Returns:
+      jax [N, M] scores X @ W.T + b.
+    """
     return jnp.dot(X, W.T, precision=_HI) + b[None, :]
 
 
@@ -244,7 +253,22 @@ def _ova_labels(labels, classes):
 
 
 def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
-    """One-vs-all SVMs for integer/str labels [N], all classes solved at once. kw: see `fit_binary`."""
+    """One-vs-all SVMs for integer/str labels [N], all classes solved at once.
+
+    Args:
+      X: [N, D] features (cast to float32).
+      labels: [N] class labels (ints or strings).
+      C: scalar, or [K] one per class.
+      classes: the K classes, one problem each, in this order (default: the sorted distinct labels; at least 2).
+        Samples whose label is not among them are negatives of every problem.
+      **kw: see `fit_binary` (mask, loss, solver, tol, max_iter, bias_scale, key).
+
+    Returns:
+      `LinearSVM` with W [K, D], b [K] and `classes` [K] (so `predict` works).
+
+    Raises:
+      InputError: for labels not [N], fewer than 2 classes, or `fit_binary`'s checks.
+    """
     labels = np.asarray(labels)
     check(labels.ndim == 1 and labels.shape[0] == np.shape(X)[0], "labels", "shape", f"[N = {np.shape(X)[0]}]",
           labels.shape)
@@ -255,7 +279,19 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
 
 
 def stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
-    """Fold id [N] in 0..n_folds-1: each class's samples shuffled and dealt round-robin."""
+    """Fold id [N] in 0..n_folds-1: each class's samples shuffled and dealt round-robin.
+
+    The dealing continues across classes (in sorted class order), so fold sizes differ by at most 1 and each class's
+    count per fold by at most 1.
+
+    Args:
+      labels: [N] class labels.
+      n_folds: number of folds (>= 1).
+      key: a `jax.random` key; it seeds the numpy shuffle.
+
+    Returns:
+      int32 [N] fold id of each sample.
+    """
     labels = np.asarray(labels)
     rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
     fold = np.empty(len(labels), np.int32)
@@ -272,10 +308,22 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
                    source: str = "training set", **kw) -> dict:
     """k-fold CV accuracy of one-vs-all SVMs for each C; all folds x Cs x classes in one batched solve.
 
-    Fallback when a class has fewer than `n_folds` samples: the folds drop to the smallest class count
-    (at least 2), with a warning; with a class of a single sample CV is impossible and InputError is raised
-    (callers then keep their default C).
-    Returns {"C": [nC], "accuracy": [nC] mean over folds, "fold_accuracy": [nC, folds], "best_C", "n_folds"}.
+    Fallback when a class has fewer than `n_folds` samples: the folds drop to the smallest class count (at least 2),
+    with a warning; with a class of a single sample CV is impossible and InputError is raised (callers then keep their
+    default C).
+
+    Args:
+      X: [N, D] features (cast to float32).
+      labels: [N] class labels (at least 2 classes).
+      Cs: [nC] the C values to compare.
+      n_folds: number of stratified folds (`stratified_folds`).
+      key: `jax.random` key of the fold split (default PRNGKey(0)); `fit_binary`'s DCD key goes in `kw`.
+      source: the name warnings and errors give to the data.
+      **kw: passed to `fit_binary` (loss, solver, tol, max_iter, bias_scale, key).
+
+    Returns:
+      {"C": float32 [nC], "accuracy": [nC] mean over folds, "fold_accuracy": [nC, folds] (fraction of the fold's
+      samples classified correctly), "best_C": float, the first C of highest mean accuracy, "n_folds": the folds used}.
     """
     X = jnp.asarray(X, jnp.float32)
     labels = np.asarray(labels)
@@ -315,11 +363,27 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
                         max_negatives: int | None = None, key: jax.Array | None = None, **kw):
     """Train M detectors with hard-negative mining over a shared candidate matrix X [N, D].
 
-    positives, negatives: bool [M, N] (a sample may be neither: ignored). Round 0 trains on all positives and a
-    random subset of `initial_negatives` negatives per problem; each round adds every negative not yet in the
-    working set whose score is > -1 (inside the margin: a hard negative), the highest scores first under the cap;
-    stops when a round adds none (converged), after `max_rounds`, or when `max_negatives` are in use.
-    Returns (LinearSVM with M rows, info dict: rounds, negatives used [M], new hard negatives per round).
+    Round 0 trains on all positives and a random subset of `initial_negatives` negatives per problem; each round adds
+    every negative not yet in the working set whose score is > -1 (inside the margin: a hard negative), the highest
+    scores first under the cap; stops when a round adds none (converged), after `max_rounds`, or when `max_negatives`
+    are in use.
+
+    Args:
+      X: [N, D] candidate features (cast to float32).
+      positives, negatives: bool [M, N] (a sample may be neither: ignored; a positive is never a negative).
+      C: scalar or [M], as in `fit_binary`.
+      initial_negatives: negatives per problem in round 0 (all when fewer).
+      max_rounds: mining rounds after round 0 (at most max_rounds + 1 fits).
+      max_negatives: cap on a problem's working negatives that rounds add to (None: no cap; round 0 is not capped).
+      key: `jax.random` key seeding round 0's subset (None: seed 0).
+      **kw: passed to `fit_binary` (loss, solver, tol, max_iter, bias_scale; its DCD key stays the default).
+
+    Returns:
+      (LinearSVM with M rows, info dict: "rounds": mining rounds run, "negatives_used": int [M] working negatives,
+      "new_hard_negatives": list of hard negatives added per round, all problems together).
+
+    Raises:
+      InputError: for positives/negatives not [M, N], or a detector without positives.
     """
     X = jnp.asarray(X, jnp.float32)
     pos = np.asarray(positives, bool)

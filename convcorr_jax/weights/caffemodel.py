@@ -171,7 +171,18 @@ def _v0_type(s: str) -> str:
 
 
 def read_caffemodel_layers(path: str | os.PathLike) -> list[CaffeLayer]:
-    """All layers of a `.caffemodel` in file order (V2 `layer` or V1 `layers`), with their blobs."""
+    """All layers of a `.caffemodel` in file order (V2 `layer` or V1 `layers`), with their blobs.
+
+    Args:
+      path: the .caffemodel file.
+
+    Returns:
+      list of `CaffeLayer` (a nameless layer is "layer<i>", an untyped one "Unknown"); blobs float32 (float64 from
+      `double_data`), shaped by the module's blob-shape rule.
+
+    Raises:
+      InputError: for a missing file, a truncated or malformed message, or a file without layers.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file", "an existing .caffemodel file", "not found")
@@ -196,7 +207,14 @@ def read_caffemodel_layers(path: str | os.PathLike) -> list[CaffeLayer]:
 def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     """Layer name -> blobs ([weights, bias], Caffe layout: conv OIHW with I per group, fc (out, in)).
 
-    Only layers that carry blobs are returned; a duplicated layer name with blobs raises `InputError`.
+    Args:
+      path: the .caffemodel file.
+
+    Returns:
+      {layer name: blob arrays (float32; float64 from `double_data`)} in file order, only layers that carry blobs.
+
+    Raises:
+      InputError: for a duplicated layer name with blobs, or as `read_caffemodel_layers`.
     """
     out: dict[str, list[np.ndarray]] = {}
     for layer in read_caffemodel_layers(path):
@@ -253,9 +271,17 @@ def encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Seq
                       double: Sequence[str] = ()) -> bytes:
     """Serialise layers as a `caffe.NetParameter` (V2 `layer`/`shape`, or V1 `layers`/enum/legacy dims).
 
-    `layers`: name -> blobs, name -> (type, blobs) or a list of `CaffeLayer`; without a type, a layer whose
-    first blob is 4-D is a Convolution, otherwise an InnerProduct. Layers named in `unpacked` store `data` as
-    unpacked floats (wire type 5), those in `double` as `double_data`.
+    Args:
+      layers: name -> blobs, name -> (type, blobs) or a list of `CaffeLayer`; without a type, a layer whose first blob
+        is 4-D is a Convolution, otherwise an InnerProduct.
+      v1: write V1 `layers` (type as the V1 enum, blob dims as legacy num/channels/height/width, at most 4 axes,
+        left-padded with 1) instead of V2 `layer` with `shape`.
+      name: the net's name.
+      unpacked: layers whose `data` is stored as unpacked floats (wire type 5).
+      double: layers whose blobs are stored as `double_data` (float64).
+
+    Returns:
+      The serialised message as bytes (blobs as float32 unless in `double`).
     """
     if isinstance(layers, Mapping):
         items = []
@@ -282,7 +308,15 @@ def encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Seq
 
 
 def write_caffemodel(path: str | os.PathLike, layers, v1: bool = False, **kwargs) -> None:
-    """Write `encode_caffemodel(layers, v1, **kwargs)` atomically to `path` (fixtures, round trips)."""
+    """Write `encode_caffemodel(layers, v1, **kwargs)` atomically to `path` (fixtures, round trips).
+
+    Args:
+      path: the file written (replaced whole).
+      layers, v1, **kwargs: as in `encode_caffemodel`.
+
+    Returns:
+      None; the file is written.
+    """
     write_bytes(path, encode_caffemodel(layers, v1=v1, **kwargs))
 
 
@@ -311,9 +345,18 @@ class _NpyUnpickler(pickle._Unpickler):  # pure Python (bounded memory on corrup
 def read_alexnet_npy(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     """Read a caffe-tensorflow / Guerzhoy `bvlc_alexnet.npy`: layer -> [weights, biases] in the FILE's layout.
 
-    Accepts `{'conv1': [w, b], ...}` and the newer `{'conv1': {'weights': w, 'biases': b}, ...}`. Conv weights
-    are HWIO (per-group I), fc weights (in, out) with fc6 rows in (H, W, C) order; see `npy_to_caffe_blobs`.
-    The pickle inside is read with a restricted unpickler (numpy arrays only).
+    Accepts `{'conv1': [w, b], ...}` and the newer `{'conv1': {'weights': w, 'biases': b}, ...}`. The pickle inside is
+    read with a restricted unpickler (numpy arrays only).
+
+    Args:
+      path: the .npy file (a pickled 0-d object array holding the dict).
+
+    Returns:
+      {layer: [weights, biases]} numpy arrays in file order (biases absent when the dict form has none). Conv weights
+      are HWIO (per-group I), fc weights (in, out) with fc6 rows in (H, W, C) order; see `npy_to_caffe_blobs`.
+
+    Raises:
+      InputError: for a missing or malformed file, a pickle global other than numpy's, or content of another form.
     """
     path = Path(path)
     if not path.is_file():
@@ -350,8 +393,18 @@ def read_alexnet_npy(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
 def npy_to_caffe_blobs(layers: dict[str, list[np.ndarray]], source: str = "npy") -> dict[str, list[np.ndarray]]:
     """caffe-tensorflow layout -> Caffe blob layout (what `read_caffemodel` returns for the same net).
 
-    Conv HWIO -> OIHW; fc (in, out) -> (out, in); the first fc after a 4-D layer has rows in (H, W, C) order
-    and is rewired to Caffe's (C, H, W) flatten, with C = the preceding conv's output channels.
+    Conv HWIO -> OIHW; fc (in, out) -> (out, in); the first fc after a 4-D layer has rows in (H, W, C) order and is
+    rewired to Caffe's (C, H, W) flatten, with C = the preceding conv's output channels.
+
+    Args:
+      layers: {layer: [weights, *rest]} as `read_alexnet_npy` returns, in network order.
+      source: the name errors give to the weights.
+
+    Returns:
+      {layer: [weights, *rest]}: weights contiguous OIHW [O, I, kh, kw] or [out, in], the other blobs unchanged.
+
+    Raises:
+      InputError: for weights neither 4-D nor 2-D, or a first fc whose rows are not H*W*C with H = W.
     """
     out: dict[str, list[np.ndarray]] = {}
     last_conv_out = None

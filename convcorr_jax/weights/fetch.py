@@ -34,7 +34,20 @@ NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, Val
 
 def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str | None = None,
                  source: str | None = None) -> str:
-    """Return the file's sha256; raise `InputError` unless it equals `sha256` / starts with `prefix`."""
+    """Return the file's sha256; raise `InputError` unless it equals `sha256` / starts with `prefix`.
+
+    Args:
+      path: the file hashed.
+      sha256: the full expected hex digest (any case), or None to skip that check.
+      prefix: an expected leading part of the hex digest (e.g. from a file name), or None.
+      source: the name the error gives to the file (default: `path`).
+
+    Returns:
+      The file's sha256 as 64 lowercase hex characters.
+
+    Raises:
+      InputError: field "sha256", for a digest that differs from `sha256` or does not start with `prefix`.
+    """
     digest = sha256_file(path)
     _check_digest(source or os.fspath(path), digest, sha256, prefix)
     return digest
@@ -48,7 +61,14 @@ def _check_digest(source: str, digest: str, sha256: str | None, prefix: str | No
 
 
 def partial_path(dest: str | os.PathLike) -> Path:
-    """Where `download(..., resume=True)` keeps the bytes of an interrupted transfer to `dest`."""
+    """Where `download(..., resume=True)` keeps the bytes of an interrupted transfer to `dest`.
+
+    Args:
+      dest: the download's target file.
+
+    Returns:
+      `.<name>.part` in dest's folder, as a Path.
+    """
     dest = Path(dest)
     return dest.with_name(f".{dest.name}.part")
 
@@ -65,16 +85,30 @@ def _is_valid(dest: Path, sha256: str | None, prefix: str | None) -> bool:
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha256_prefix: str | None = None,
              progress: bool = False, timeout: float = 60.0, size: int | None = None, resume: bool = False) -> Path:
-    """Download `url` to `dest` unless a file with the right hash is already there; returns `dest`.
+    """Download `url` to `dest` unless a file with the right hash is already there.
 
-    The body streams (with a progress bar when `progress`, `convcorr_jax.progress`) into a temporary file in
-    dest's folder while being hashed; the file is renamed onto `dest` only if its length matches Content-Length (and
-    `size`, bytes, when given) and its sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g.
-    torchvision's 8-hex suffix in the file name, starts with it). `timeout`: seconds per connection attempt and
-    read. `resume`: keep the bytes of a transfer cut by the network in `partial_path(dest)` and continue from
-    there next time (a server that ignores Range sends the whole file again); concurrent calls for one `dest`
-    wait for each other (POSIX file lock). Every failure raises `InputError(url, field, expected, got)`: field
-    "download" for the network (HTTP errors, refused connections, a body cut short), "sha256" or "size".
+    The body streams (with a progress bar when `progress`, `convcorr_jax.progress`) into a temporary file in dest's
+    folder while being hashed; the file is renamed onto `dest` only if its length matches Content-Length (and `size`,
+    when given) and its sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g. torchvision's 8-hex suffix
+    in the file name, starts with it). Concurrent calls for one `dest` with `resume` wait for each other (POSIX file
+    lock).
+
+    Args:
+      url: the address fetched.
+      dest: the target file (its folder is created).
+      sha256, sha256_prefix: the full expected hex digest, or a known prefix of it; at least one is required.
+      progress: show a progress bar.
+      timeout: seconds per connection attempt and read.
+      size: the expected length in bytes, or None.
+      resume: keep the bytes of a transfer cut by the network in `partial_path(dest)` and continue from there next
+        time (a server that ignores Range sends the whole file again).
+
+    Returns:
+      `dest` as a Path, holding the verified file.
+
+    Raises:
+      InputError: `InputError(url, field, expected, got)` for every failure: field "download" for the network (HTTP
+        errors, refused connections, a body cut short), "sha256" or "size"; also when neither hash is given.
     """
     if not sha256 and not sha256_prefix:
         raise InputError(url, "sha256", "a full sha256 or a known hash prefix to verify the download", "none")

