@@ -34,7 +34,19 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def code_version(*modules: str) -> str:
-    """sha256 (16 hex) over the source of the given modules or packages (every .py file below a package)."""
+    """sha256 (16 hex) over the source of the given modules or packages (every .py file below a package).
+
+    Memoised per process (`functools.cache`): edits made after the first call are not seen.
+
+    Args:
+      *modules: importable module or package names (order does not matter).
+
+    Returns:
+      16 lowercase hex digits.
+
+    Raises:
+      ModuleNotFoundError: a name that cannot be found.
+    """
     h = hashlib.sha256()
     for name in sorted(modules):
         spec = importlib.util.find_spec(name)
@@ -54,23 +66,55 @@ def code_version(*modules: str) -> str:
 
 def digest(obj: Any, length: int = 16) -> str:
     """sha256 (the first `length` hex digits) of `obj` as sorted-key JSON (values JSON cannot hold as their str):
-    the one content hash of cache entries, run keys and training fingerprints."""
+    the one content hash of cache entries, run keys and training fingerprints.
+
+    Args:
+      obj: any JSON-like value.
+      length: hex digits kept (at most 64).
+
+    Returns:
+      `length` lowercase hex digits.
+    """
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
 def key(kind: str, settings: Mapping[str, Any], version: str) -> dict:
-    """The full key of an entry, as stored in its KEY.json."""
+    """The full key of an entry, as stored in its KEY.json.
+
+    Args:
+      kind: what the artefact is (e.g. "synthetic-objects").
+      settings: the settings that produced it.
+      version: the producing code's version (`code_version`).
+
+    Returns:
+      {"kind", "settings", "version"} after a JSON round trip (tuples become lists, other values JSON cannot hold
+      their str).
+    """
     return json.loads(json.dumps({"kind": kind, "settings": settings, "version": version}, sort_keys=True,
                                  default=str))
 
 
 def entry_path(kind: str, settings: Mapping[str, Any], version: str) -> Path:
-    """Where the entry for this key lives (whether or not it exists yet)."""
+    """Where the entry for this key lives (whether or not it exists yet).
+
+    Args:
+      kind, settings, version: the key (`key`).
+
+    Returns:
+      `<cache root>/<kind>/<digest>`, the digest 20 hex digits of the key.
+    """
     return cache_dir(kind) / digest(key(kind, settings, version), 20)
 
 
 def file_sums(folder: Path) -> dict[str, list]:
-    """{relative path: [size in bytes, sha256 hex]} of every file below `folder` but KEY.json and SUMS.json."""
+    """{relative path: [size in bytes, sha256 hex]} of every file below `folder` but KEY.json and SUMS.json.
+
+    Args:
+      folder: the entry (or build) folder.
+
+    Returns:
+      dict keyed by POSIX paths relative to folder, in sorted order.
+    """
     out = {}
     for f in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         rel = f.relative_to(folder).as_posix()
@@ -88,7 +132,15 @@ def _read_json(path: Path):
 
 
 def is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -> bool:
-    """True if `path` is a complete entry for exactly this key whose files match its SUMS.json."""
+    """True if `path` is a complete entry for exactly this key whose files match its SUMS.json.
+
+    Args:
+      path: an entry folder.
+      kind, settings, version: the key it should hold (`key`).
+
+    Returns:
+      bool.
+    """
     return _check(Path(path), key(kind, settings, version)) is None
 
 
@@ -115,7 +167,15 @@ def _check(path: Path, want: dict) -> str | None:
 
 def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable[[Path], Any]) -> Path:
     """The entry folder for (kind, settings, version), built by `build(folder)` first if it is missing, stale or
-    damaged (its files checked against SUMS.json on every call; a damaged entry is reported in one warning line)."""
+    damaged (its files checked against SUMS.json on every call; a damaged entry is reported in one warning line).
+
+    Args:
+      kind, settings, version: the key (`key`).
+      build: writes the artefact into the empty temporary folder it is given; its return value is ignored.
+
+    Returns:
+      Path of the complete entry (`entry_path`).
+    """
     path = entry_path(kind, settings, version)
     want = key(kind, settings, version)
     problem = _check(path, want)

@@ -25,8 +25,14 @@ NO_COMPILE_CACHE = "CONVCORR_NO_COMPILE_CACHE"
 def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
     """Turn on JAX's persistent compilation cache in `path` (None: `<cache>/jax`, or the folder JAX already has).
 
-    Returns the cache folder, or None when `CONVCORR_NO_COMPILE_CACHE` is set to anything but "" or "0". Call it
-    before the first jit-compiled call of the process; calling it again is harmless."""
+    Call it before the first jit-compiled call of the process; calling it again is harmless.
+
+    Args:
+      path: the cache folder (created if missing), or None.
+
+    Returns:
+      The cache folder as a str, or None when `CONVCORR_NO_COMPILE_CACHE` is set to anything but "" or "0".
+    """
     if os.environ.get(NO_COMPILE_CACHE, "") not in ("", "0"):
         return None
     import jax

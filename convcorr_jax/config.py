@@ -24,7 +24,15 @@ T = TypeVar("T")
 
 
 def to_dict(cfg: Any) -> dict:
-    """A JSON-ready dict of a (nested) dataclass config; tuples become lists."""
+    """A JSON-ready dict of a (nested) dataclass config.
+
+    Args:
+      cfg: a dataclass instance.
+
+    Returns:
+      dict of field name -> value, nested configs as dicts (`dataclasses.asdict`: tuples stay tuples, which JSON
+      writes as lists).
+    """
     return dataclasses.asdict(cfg)
 
 
@@ -94,7 +102,18 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
 
 def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
     """A dataclass `cls` built from a (nested) dict, every value checked against its annotation; unknown keys
-    are errors, missing keys take the defaults."""
+    are errors, missing keys take the defaults.
+
+    Args:
+      cls: the config dataclass.
+      d: field name -> JSON value or command-line string (nested dicts for nested configs).
+
+    Returns:
+      A `cls` instance (its own `__post_init__` checks run).
+
+    Raises:
+      InputError: an unknown key or a value that does not fit its annotation.
+    """
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
@@ -111,9 +130,25 @@ def _values(value: Any) -> list:
 
 def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = (),
                  at_least_one: Sequence[str] = (), fraction: Sequence[str] = (), source: str = "config") -> None:
-    """InputError naming the first field of `cfg` out of its range: `positive` (> 0), `nonnegative` (>= 0),
-    `at_least_one` (>= 1), `fraction` (in (0, 1]). Tuple fields are checked item by item; None passes (optional
-    fields); values that are not real numbers (arrays, traced values) are left to the annotation's check."""
+    """InputError naming the first field of `cfg` out of its range.
+
+    Tuple fields are checked item by item; None passes (optional fields); values that are not real numbers
+    (arrays, traced values) are left to the annotation's check.
+
+    Args:
+      cfg: the config (usually `self` in `__post_init__`).
+      positive: fields that must be > 0.
+      nonnegative: fields that must be >= 0.
+      at_least_one: fields that must be >= 1.
+      fraction: fields that must lie in (0, 1].
+      source: the name InputError gives the config.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: a field out of its range (NaN included).
+    """
     rules = ((positive, lambda v: v > 0, "> 0"), (nonnegative, lambda v: v >= 0, ">= 0"),
              (at_least_one, lambda v: v >= 1, ">= 1"), (fraction, lambda v: 0 < v <= 1, "a value in (0, 1]"))
     for names, ok, expected in rules:
@@ -128,8 +163,17 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
 
 
 def validate(cfg: T) -> T:
-    """Call `check()` of `cfg` and of every nested dataclass config that defines one (innermost first); returns
-    `cfg`."""
+    """Call `check()` of `cfg` and of every nested dataclass config that defines one (innermost first).
+
+    Args:
+      cfg: a dataclass config.
+
+    Returns:
+      `cfg` itself.
+
+    Raises:
+      InputError: whatever a `check()` raises.
+    """
     for f in dataclasses.fields(cfg):
         sub = getattr(cfg, f.name)
         if dataclasses.is_dataclass(sub) and not isinstance(sub, type):
@@ -144,8 +188,18 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
     """Apply "field=value" and "sub.field=value" assignments to a (nested) frozen dataclass config.
 
     Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples, "none" for an
-    optional field. An unknown field, an unparsable value or one out of its range raises InputError naming it
-    (its path, e.g. "transfer.beta"). The result is checked by `validate`.
+    optional field. The result is checked by `validate`.
+
+    Args:
+      cfg: a frozen dataclass config.
+      assignments: "field=value" strings, dotted paths for nested configs, applied in order.
+
+    Returns:
+      A new config (`dataclasses.replace`); cfg is unchanged.
+
+    Raises:
+      InputError: an unknown field, an unparsable value or one out of its range, naming it (its path, e.g.
+        "transfer.beta").
     """
     for a in assignments:
         if "=" not in a:

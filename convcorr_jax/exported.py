@@ -61,8 +61,19 @@ def _options(cpu_options: dict | None) -> dict | None:
 def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu_options: dict | None = None
         ) -> Callable:
     """`jax.jit(fun, static_argnames=...)` whose programs are exported to, and read back from, the compilation
-    cache's `exported/` folder, compiled with `cpu_options` on a CPU (see the module doc). Call it with the static
-    arguments by name or position."""
+    cache's `exported/` folder, compiled with `cpu_options` on a CPU (see the module doc).
+
+    Call the result with the static arguments by name or position.
+
+    Args:
+      fun: the function to compile, or None to use `jit(...)` as a decorator with arguments.
+      static_argnames: names of fun's static (hashable, compile-time) arguments.
+      cpu_options: XLA compiler options on the CPU backend (e.g. `QUICK_CPU`), or None: the defaults.
+
+    Returns:
+      The wrapped function (its plain `jax.jit` as `.jitted`, for transformations and tests); with fun None, a
+      decorator that makes one.
+    """
     if fun is None:
         return functools.partial(jit, static_argnames=static_argnames, cpu_options=cpu_options)
     static = tuple(static_argnames)

@@ -41,29 +41,55 @@ class Interrupted(BaseException):
 
 
 def requested() -> bool:
-    """True once SIGINT or SIGTERM came (or `request()` was called)."""
+    """True once SIGINT or SIGTERM came (or `request()` was called).
+
+    Returns:
+      bool: whether a stop was requested.
+    """
     return _flag.is_set()
 
 
 def request(signum: int = signal.SIGINT) -> None:
-    """Set the flag as the signal `signum` would (tests, programs embedding a command)."""
+    """Set the flag as the signal `signum` would (tests, programs embedding a command).
+
+    Args:
+      signum: the signal to report (`check` names it in `Interrupted`).
+
+    Returns:
+      None; the stop flag is set.
+    """
     _state["signal"] = signum
     _flag.set()
 
 
 def check() -> None:
-    """Raise Interrupted if a stop was requested; in another thread than the main one, do nothing."""
+    """Raise Interrupted if a stop was requested; in another thread than the main one, do nothing.
+
+    Returns:
+      None.
+
+    Raises:
+      Interrupted: naming the signal (e.g. "SIGINT"), in the main thread once a stop was requested.
+    """
     if _flag.is_set() and threading.current_thread() is threading.main_thread():
         raise Interrupted(signal.Signals(_state["signal"] or signal.SIGINT).name)
 
 
 def message() -> str:
-    """The one line a stopped command prints."""
+    """The one line a stopped command prints.
+
+    Returns:
+      "<command>: interrupted; run the same command to resume", command as given to `handling`.
+    """
     return f"{_state['command']}: interrupted; run the same command to resume"
 
 
 def claim_report() -> bool:
-    """True the first time it is called per stop: the caller (the command line) then prints `message()`."""
+    """True the first time it is called per stop: the caller (the command line) then prints `message()`.
+
+    Returns:
+      bool; later calls return False until the outermost `handling` block ends.
+    """
     if _state["reported"]:
         return False
     _state["reported"] = True
@@ -86,11 +112,21 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 @contextlib.contextmanager
 def handling(command: str = "convcorr", restore: bool = True) -> Iterator[None]:
     """Within the block: SIGINT (unless the process was started with it ignored, as a background job) and SIGTERM
-    set the flag; tqdm progress bars are safe points; `command` starts the message. Nested blocks only rename the
-    command. On leaving the outermost block the flag is cleared and, with `restore`, the previous handlers come
-    back. Without `restore` (a process that exits after the block) these stay, and after the exit handlers of the
-    libraries have run SIGINT and SIGTERM are ignored: the command is over, and a signal during the interpreter's
-    shutdown (where Python drops its handlers) must not kill the process. Outside the main thread: nothing."""
+    set the flag; tqdm progress bars are safe points; `command` starts the message.
+
+    Nested blocks only rename the command. On leaving the outermost block the flag is cleared and, with `restore`,
+    the previous handlers come back. Without `restore` (a process that exits after the block) these stay, and after
+    the exit handlers of the libraries have run SIGINT and SIGTERM are ignored: the command is over, and a signal
+    during the interpreter's shutdown (where Python drops its handlers) must not kill the process. Outside the main
+    thread: nothing.
+
+    Args:
+      command: the name `message()` starts with.
+      restore: put the previous signal handlers back on leaving the outermost block.
+
+    Returns:
+      A context manager (yields None) that installs the handlers.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -125,9 +161,17 @@ def _ignore_signals() -> None:
 
 
 def stop_at(step: int) -> bool:
-    """Whether a training loop stops after `step`; every process must call it after every step. One process: its
-    flag. Several: True on all of them at the step JAX's preemption service agrees on once any got SIGTERM
-    (`jax.experimental.multihost_utils.reached_preemption_sync_point`); a SIGINT is passed on as SIGTERM."""
+    """Whether a training loop stops after `step`; every process must call it after every step.
+
+    One process: its flag. Several: True on all of them at the step JAX's preemption service agrees on once any got
+    SIGTERM (`jax.experimental.multihost_utils.reached_preemption_sync_point`); a SIGINT is passed on as SIGTERM.
+
+    Args:
+      step: the training step just finished.
+
+    Returns:
+      bool: stop now.
+    """
     import jax  # here: the dispatcher imports this module before anything heavy
     from jax.experimental import multihost_utils
 
@@ -143,7 +187,14 @@ def stop_at(step: int) -> bool:
 
 
 def unchecked(bar):
-    """`bar` (a tqdm progress bar), exempt from the tqdm safe point: its loop stops at safe points of its own."""
+    """`bar` (a tqdm progress bar), exempt from the tqdm safe point: its loop stops at safe points of its own.
+
+    Args:
+      bar: a tqdm progress bar.
+
+    Returns:
+      The same bar, marked `interrupt_unchecked`.
+    """
     bar.interrupt_unchecked = True
     return bar
 

@@ -28,7 +28,15 @@ KINDS = ("file", "folder")
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the same folder; rename it onto `path` only if the block succeeds.
 
-    The temporary name keeps the final suffix, so writers that infer the format from it still work.
+    The temporary name keeps the final suffix, so writers that infer the format from it still work. The folder is
+    created if missing; the file gets the permissions a plain open() would; on failure the temporary file is
+    removed and `path` is untouched.
+
+    Args:
+      path: the final file path.
+
+    Returns:
+      A context manager yielding the temporary Path to write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,9 +55,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_writable(path: str | os.PathLike, what: str, kind: str = "file") -> Path:
-    """Raise InputError (source `path`, field `what`, e.g. "--out") unless `path` can be written as a `kind`
-    ("file" or "folder"): a file must not be an existing folder, a folder not an existing file; the nearest
-    existing ancestor must be a writable folder (not a file). Creates nothing; returns `path` as a Path."""
+    """Raise InputError (source `path`, field `what`, e.g. "--out") unless `path` can be written as a `kind`.
+
+    A file must not be an existing folder, a folder not an existing file; the nearest existing ancestor must be a
+    writable folder (not a file). Creates nothing.
+
+    Args:
+      path: the output path.
+      what: the name InputError gives it (e.g. "--out").
+      kind: "file" or "folder".
+
+    Returns:
+      `path` as a Path.
+
+    Raises:
+      InputError: an unknown kind, an empty path, or a path that cannot be written as a `kind`.
+    """
     if kind not in KINDS:
         raise InputError("check_writable", "kind", f"one of {list(KINDS)}", kind)
     p = Path(path)
@@ -72,40 +93,89 @@ def check_writable(path: str | os.PathLike, what: str, kind: str = "file") -> Pa
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically (a temporary file renamed into place)."""
+    """Write `data` to `path` atomically (a temporary file renamed into place).
+
+    Args:
+      path: the file to write (its folder is created if missing).
+      data: the contents.
+
+    Returns:
+      None; `path` holds data.
+    """
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` atomically."""
+    """Write `text` to `path` atomically.
+
+    Args:
+      path: the file to write (its folder is created if missing).
+      text: the contents, written in the locale's default encoding.
+
+    Returns:
+      None; `path` holds text.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write `obj` as indented JSON, keys sorted, to `path` atomically."""
+    """Write `obj` as indented JSON, keys sorted, to `path` atomically.
+
+    Args:
+      path: the file to write.
+      obj: a JSON value; numpy scalars and arrays, dataclasses and Paths are converted.
+
+    Returns:
+      None; `path` holds the JSON, 2-space indented, ending in a newline.
+    """
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Save `array` as .npy at `path` atomically."""
+    """Save `array` as .npy at `path` atomically.
+
+    Args:
+      path: the file to write.
+      array: any array-like (saved as `np.asarray(array)`).
+
+    Returns:
+      None; `path` holds the .npy.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, np.asarray(array))
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    """Save `arrays` as an .npz at `path` atomically."""
+    """Save `arrays` as an .npz at `path` atomically.
+
+    Args:
+      path: the file to write.
+      **arrays: name -> array-like, stored uncompressed under these names.
+
+    Returns:
+      None; `path` holds the .npz.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Move the folder `src` to `dst` (same file system), deleting what `dst` held. On Linux the two are exchanged
-    in one atomic step (renameat2 RENAME_EXCHANGE), so `dst` is never missing nor mixed; elsewhere the old `dst`
-    is renamed aside first (a moment without `dst`)."""
+    """Move the folder `src` to `dst` (same file system), deleting what `dst` held.
+
+    On Linux the two are exchanged in one atomic step (renameat2 RENAME_EXCHANGE), so `dst` is never missing nor
+    mixed; elsewhere the old `dst` is renamed aside first (a moment without `dst`).
+
+    Args:
+      src: the finished folder.
+      dst: where it goes (may not exist yet).
+
+    Returns:
+      None; `src` is gone and `dst` holds its contents.
+    """
     src, dst = Path(src), Path(dst)
     if not dst.exists():
         os.rename(src, dst)
@@ -132,7 +202,14 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 (hex) of a file's contents, read in 1 MiB blocks."""
+    """sha256 (hex) of a file's contents, read in 1 MiB blocks.
+
+    Args:
+      path: the file.
+
+    Returns:
+      64 lowercase hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -141,11 +218,22 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def folder_fingerprint(root: str | os.PathLike) -> dict:
-    """{"files": n, "bytes": b, "digest": hex} of the files under `root` (a folder, or one file): sha256 of the
-    sorted (relative path, size, modification time in ns) of every file, found by an `os.scandir` walk that follows
-    links to folders (each folder once) and skips hidden names and `__pycache__`. File contents are not read, so a
-    folder of thousands of images takes milliseconds; adding, removing, resizing or touching a file changes the
-    digest. InputError when `root` does not exist."""
+    """{"files": n, "bytes": b, "digest": hex} of the files under `root` (a folder, or one file).
+
+    The digest is the sha256 of the sorted (relative path, size, modification time in ns) of every file, found by
+    an `os.scandir` walk that follows links to folders (each folder once) and skips hidden names and `__pycache__`.
+    File contents are not read, so a folder of thousands of images takes milliseconds; adding, removing, resizing
+    or touching a file changes the digest.
+
+    Args:
+      root: a folder or one file.
+
+    Returns:
+      {"files": int count, "bytes": int total size, "digest": 16 hex digits}.
+
+    Raises:
+      InputError: `root` does not exist, or a folder below it cannot be read.
+    """
     root = Path(root)
     try:
         top = root.stat()
@@ -200,9 +288,22 @@ class FolderBusy(InputError):
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Path]:
     """Hold an exclusive OS lock (`fcntl.flock`) on `<parent>/.<name>.lock` while the block runs: one writer per
-    folder. A second process is refused at once with `FolderBusy` naming the holder's process id (it does not
-    wait: a run that waited for another with the same folder would then find its result, or overwrite it). The
-    operating system drops the lock when its holder exits, killed or not, so a stale lock file never blocks."""
+    folder.
+
+    A second process is refused at once with `FolderBusy` naming the holder's process id (it does not wait: a run
+    that waited for another with the same folder would then find its result, or overwrite it). The operating system
+    drops the lock when its holder exits, killed or not, so a stale lock file never blocks.
+
+    Args:
+      folder: the run folder (it need not exist; the lock file sits beside it).
+      what: the name `FolderBusy` gives the folder.
+
+    Returns:
+      A context manager yielding `folder` as a Path.
+
+    Raises:
+      FolderBusy: another process holds the lock.
+    """
     folder = Path(folder)
     lock = folder.with_name(f".{folder.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)

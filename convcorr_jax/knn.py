@@ -32,7 +32,15 @@ _NEG = -jnp.inf
 
 
 def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-    """Rows of x [..., D] scaled to unit l2 norm; zero rows stay zero."""
+    """Rows of x [..., D] scaled to unit l2 norm; zero rows stay zero.
+
+    Args:
+      x: float [..., D] (jax or numpy).
+      eps: floor on the norm a row is divided by.
+
+    Returns:
+      jax array [..., D], x's dtype.
+    """
     n = jnp.linalg.norm(x, axis=-1, keepdims=True)
     return x / jnp.maximum(n, eps)
 
@@ -225,8 +233,12 @@ def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 102
 def topk_l2(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
     """Exact k nearest neighbours in Euclidean distance.
 
-    Returns squared distances [Q, k] float32 (ascending, clipped at 0) and indices [Q, k] int32.
-    Same arguments as `topk_cosine`.
+    Args:
+      queries, database, k, block, qblock, devices: as `topk_cosine`.
+
+    Returns:
+      squared distances [Q, k] float32 (ascending, clipped at 0) and indices [Q, k] int32 into the database, as
+      jax arrays.
     """
     return _topk(queries, database, k, "l2", block, qblock, devices=devices)
 
@@ -285,19 +297,53 @@ def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int 
                      progress: bool = False):
     """Exact top-k cosine similarity against a `.npy` database [N, D] read chunk by chunk (memory-mapped).
 
-    Only `chunk` rows are in memory at a time. Returns scores [Q, k] and int32 indices [Q, k] as `topk_cosine`.
+    Only `chunk` rows are in memory at a time.
+
+    Args:
+      queries: [Q, D] float.
+      npy_path: a float `.npy` file holding the database [N, D].
+      k: neighbours per query (1 <= k <= N).
+      chunk: database rows read per step.
+      block, qblock: as `topk_cosine`.
+      progress: draw a progress bar over the chunks.
+
+    Returns:
+      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32, as `topk_cosine`.
+
+    Raises:
+      InputError: an unreadable file, a database that is not a float [N, D], mismatched D, or k out of range.
     """
     return _stream(queries, npy_path, k, "cosine", chunk, block, qblock, progress)
 
 
 def topk_l2_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
                  progress: bool = False):
-    """`topk_l2` against a memory-mapped `.npy` database (squared distances ascending, int32 indices)."""
+    """`topk_l2` against a memory-mapped `.npy` database [N, D].
+
+    Args:
+      queries, npy_path, k, chunk, block, qblock, progress: as `topk_cosine_mmap`.
+
+    Returns:
+      squared distances [Q, k] float32 (ascending, clipped at 0) and indices [Q, k] int32.
+
+    Raises:
+      InputError: as `topk_cosine_mmap`.
+    """
     return _stream(queries, npy_path, k, "l2", chunk, block, qblock, progress)
 
 
 def brute_force_topk(queries: np.ndarray, database: np.ndarray, k: int, metric: str = "cosine"):
-    """NumPy reference (float64, full score matrix; small inputs only) with the same tie rule."""
+    """NumPy reference (float64, full score matrix; small inputs only) with the same tie rule.
+
+    Args:
+      queries: [Q, D]; database: [N, D].
+      k: neighbours per query.
+      metric: "cosine"; any other value means squared L2.
+
+    Returns:
+      (scores float64 [Q, k]: cosine similarities descending, or squared distances ascending (not clipped at 0),
+      indices int64 [Q, k]).
+    """
     q = np.asarray(queries, np.float64)
     d = np.asarray(database, np.float64)
     if metric == "cosine":

@@ -14,19 +14,42 @@ from convcorr_jax.errors import InputError
 
 
 def keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Euclidean distances [..., K] between pred and gt [..., K, 2]."""
+    """Euclidean distances [..., K] between pred and gt [..., K, 2].
+
+    Args:
+        pred, gt: [..., K, 2] (x, y) pixels (broadcastable).
+
+    Returns:
+        float64 [..., K] pixels (NaN where either point is NaN).
+    """
     return np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
 
 
 def evaluated(gt: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
-    """Bool [..., K]: the keypoints an average counts (finite ground truth, and visible where `visible` is given)."""
+    """Bool [..., K]: the keypoints an average counts (finite ground truth, and visible where `visible` is given).
+
+    Args:
+        gt: [..., K, 2] (x, y) pixels; NaN marks an unlabelled point.
+        visible: bool [..., K], or None.
+
+    Returns:
+        bool [..., K].
+    """
     ok = np.all(np.isfinite(np.asarray(gt, np.float64)), axis=-1)
     return ok if visible is None else ok & np.asarray(visible, bool)
 
 
 def count_nonfinite(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = None) -> int:
-    """Number of evaluated keypoints (`evaluated(gt, visible)`) whose prediction [..., K, 2] has a NaN or inf
-    coordinate; every metric here scores them as misses."""
+    """Number of evaluated keypoints (`evaluated(gt, visible)`) whose prediction has a NaN or inf coordinate;
+    every metric here scores them as misses.
+
+    Args:
+        pred, gt: [..., K, 2] (x, y) pixels.
+        visible: bool [..., K], or None.
+
+    Returns:
+        An int count.
+    """
     bad = ~np.all(np.isfinite(np.asarray(pred, np.float64)), axis=-1)
     return int(np.sum(bad & evaluated(gt, visible)))
 
@@ -34,9 +57,17 @@ def count_nonfinite(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None
 def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float) -> np.ndarray:
     """Correct-keypoint indicator [N, K] (float, NaN where not evaluated).
 
-    A keypoint is correct when ||pred - gt|| <= alpha * norm, with `norm` [N] per instance
-    (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC). A non-finite prediction is a miss (0);
+    A keypoint is correct when ||pred - gt|| <= alpha * norm. A non-finite prediction is a miss (0);
     `count_nonfinite` counts them.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K] (None: every keypoint with finite gt).
+        norm: [N] pixels per instance (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC).
+        alpha: the fraction of norm a prediction may be off.
+
+    Returns:
+        float64 [N, K]: 1.0 hit, 0.0 miss, NaN not evaluated (`evaluated`).
     """
     gt = np.asarray(gt, np.float64)
     pred = np.asarray(pred, np.float64)
@@ -65,7 +96,14 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
 
 
 def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
-    """PCK [K] (0..1) per keypoint type; NaN for a type never evaluated."""
+    """PCK [K] (0..1) per keypoint type; NaN for a type never evaluated.
+
+    Args:
+        pred, gt, visible, norm, alpha: as `pck_hits`.
+
+    Returns:
+        float64 [K].
+    """
     hits = pck_hits(pred, gt, visible, norm, alpha)
     counts = np.sum(np.isfinite(hits), axis=0)
     return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
@@ -73,7 +111,16 @@ def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
 
 def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
                      visible: np.ndarray | None = None) -> np.ndarray:
-    """Mean point-to-point distance per instance divided by `norm` [N] (e.g. inter-ocular distance). Returns [N]."""
+    """Mean point-to-point distance per instance divided by `norm` [N] (e.g. inter-ocular distance).
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        norm: [N] pixels.
+        visible: bool [N, K]; points where it is False are left out of the mean (None: all points).
+
+    Returns:
+        float64 [N]; NaN for an instance with no point counted.
+    """
     d = keypoint_distances(pred, gt)
     if visible is not None:
         d = np.where(np.asarray(visible, bool), d, np.nan)
@@ -101,7 +148,14 @@ PCKH_SC_BIAS = 0.6  # head size = 0.6 x head-box diagonal (util_get_head_size)
 
 
 def head_size(head_box: np.ndarray) -> np.ndarray:
-    """MPII head segment length [N] = 0.6 * ||(x2, y2) - (x1, y1)|| from head boxes [N, 4] (x1, y1, x2, y2)."""
+    """MPII head segment length [N] = 0.6 * ||(x2, y2) - (x1, y1)|| from head boxes [N, 4] (x1, y1, x2, y2).
+
+    Args:
+        head_box: [N, 4] (x1, y1, x2, y2) pixels (any leading shape [..., 4]).
+
+    Returns:
+        float64 [N] pixels.
+    """
     b = np.asarray(head_box, np.float64)
     return PCKH_SC_BIAS * np.linalg.norm(b[..., 2:4] - b[..., 0:2], axis=-1)
 
@@ -109,9 +163,16 @@ def head_size(head_box: np.ndarray) -> np.ndarray:
 def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
     """Head-normalised distances [N, K] as getDistPCKh: NaN where the ground truth is missing.
 
-    pred, gt: [N, K, 2] pixels; head: [N] head sizes; missing: bool [N, K] (default: non-finite gt).
     A non-finite prediction counts as infinitely far ("only gt is allowed to have NaN"). Visibility is not
     used: occluded but annotated joints are evaluated.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        head: [N] head sizes in pixels (`head_size`).
+        missing: bool [N, K], added to the non-finite gt (default: non-finite gt only).
+
+    Returns:
+        float64 [N, K] distances in head sizes (inf for non-finite predictions, NaN where missing).
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
@@ -134,8 +195,14 @@ def _pct_within(d: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.ndarray]:
     """computePCK on MPII-ordered distances [N, 16]: percent curves over `thresholds` [T].
 
-    Returns {"joints": [T, 16] per MPII joint id (pelvis/thorax included for reference), "UBody": [T],
-    "Total": [T] (pooled over the toolkit's 14 joints), and one [T] curve per group of PCKH_GROUPS}.
+    Args:
+        dist: [N, 16] head-normalised distances in MPII joint order (`pckh_distances`), NaN where missing.
+        thresholds: [T] thresholds in head sizes.
+
+    Returns:
+        {"joints": [T, 16] per MPII joint id (pelvis/thorax included for reference), "UBody": [T],
+        "Total": [T] (pooled over the toolkit's 14 joints), and one [T] curve per group of PCKH_GROUPS}, float64
+        percent (0..100; NaN where nothing is evaluated).
     """
     t = np.asarray(thresholds, np.float64)
     joints = _pct_within(np.asarray(dist, np.float64).T, t)  # [T, 16]
@@ -152,6 +219,13 @@ def pckh_table(pred, gt, head, missing=None, thresholds=(0.5, 0.1)) -> dict[str,
 
     Follows the official MPII toolkit: d <= t, groups are means of the left/right (neck/head-top) per-joint
     values, Total pools every non-missing joint except pelvis and thorax.
+
+    Args:
+        pred, gt, head, missing: as `pckh_distances` (K = 16, MPII joint order).
+        thresholds: thresholds in head sizes.
+
+    Returns:
+        {threshold text: {group of PCKH_GROUPS, "UBody", "Total": percent 0..100}}.
     """
     curves = pckh_curves(pckh_distances(pred, gt, head, missing), thresholds)
     names = list(PCKH_GROUPS) + ["UBody", "Total"]
@@ -159,7 +233,15 @@ def pckh_table(pred, gt, head, missing=None, thresholds=(0.5, 0.1)) -> dict[str,
 
 
 def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
-    """Area under a PCKh curve, normalised to the threshold range (the toolkit's area_under_curve(scale01))."""
+    """Area under a PCKh curve, normalised to the threshold range (the toolkit's area_under_curve(scale01)).
+
+    Args:
+        total_curve: [T] percent values (e.g. `pckh_curves(...)["Total"]`).
+        thresholds: [T] thresholds, at least two distinct.
+
+    Returns:
+        A float in the curve's units (0..100 for percent curves), trapezoidal.
+    """
     t = np.asarray(thresholds, np.float64)
     x = (t - t.min()) / (t.max() - t.min())
     y = np.asarray(total_curve, np.float64)
@@ -167,9 +249,18 @@ def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
 
 
 def pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> dict[str, float]:
-    """The widely copied Python/MATLAB port of Tompson et al. (eval_PCKh in pose repositories): d < t, "Head"
-    is the head top alone, "Mean" the unweighted mean of the 14 per-joint values. For comparison with
-    numbers published that way; `pckh_table` is the official definition."""
+    """The widely copied Python/MATLAB port of Tompson et al. (eval_PCKh in pose repositories).
+
+    There d < t, "Head" is the head top alone, "Mean" the unweighted mean of the 14 per-joint values. For
+    comparison with numbers published that way; `pckh_table` is the official definition.
+
+    Args:
+        pred, gt, head, missing: as `pckh_distances` (K = 16, MPII joint order).
+        threshold: in head sizes.
+
+    Returns:
+        {"Head", the other groups of PCKH_GROUPS, "Mean": percent 0..100}.
+    """
     d = pckh_distances(pred, gt, head, missing)
     valid = ~np.isnan(d)
     per = 100.0 * ((d < threshold) & valid).sum(0) / valid.sum(0)
@@ -182,7 +273,15 @@ def pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> 
 
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     """Average precision (area under the step precision-recall curve, scikit-learn's definition: sum over
-    distinct score thresholds of (recall step) x precision). NaN when there is no positive."""
+    distinct score thresholds of (recall step) x precision). NaN when there is no positive.
+
+    Args:
+        scores: any shape (flattened); higher means more likely positive.
+        positive: bool of the same size.
+
+    Returns:
+        A float in 0..1, or NaN.
+    """
     s = np.asarray(scores, np.float64).ravel()
     y = np.asarray(positive, bool).ravel()
     if not y.any():
@@ -197,8 +296,17 @@ def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void: int = 255) -> np.ndarray:
-    """Per-class pixel average precision [C] (0..1): scores [N, H, W, C] rank all non-void pixels of all images for
-    class c against labels [N, H, W] == c. NaN for a class with no pixel."""
+    """Per-class pixel average precision [C] (0..1): scores rank all non-void pixels of all images for class c
+    against labels == c. NaN for a class with no pixel.
+
+    Args:
+        scores: [N, H, W, C] class scores.
+        labels: int [N, H, W] class ids.
+        void: the label of ignored pixels.
+
+    Returns:
+        float64 [C].
+    """
     scores = np.asarray(scores)
     labels = np.asarray(labels)
     keep = labels != void
@@ -207,8 +315,18 @@ def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void:
 
 
 def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, void: int = 255) -> np.ndarray:
-    """Per-class intersection over union [C] (0..1) of predicted class maps vs labels [N, H, W], void pixels
-    ignored, counts pooled over images. NaN for a class absent from both."""
+    """Per-class intersection over union [C] (0..1) of predicted class maps vs labels, void pixels ignored, counts
+    pooled over images. NaN for a class absent from both.
+
+    Args:
+        pred: int [N, H, W] predicted classes in 0..C-1.
+        labels: int [N, H, W] class ids (void pixels ignored).
+        num_classes: C.
+        void: the label of ignored pixels.
+
+    Returns:
+        float64 [C].
+    """
     pred = np.asarray(pred).ravel()
     labels = np.asarray(labels).ravel()
     keep = labels != void
@@ -231,8 +349,15 @@ PF_ALPHAS = (0.05, 0.1, 0.2)
 
 
 def pf_box_size(gt: np.ndarray) -> np.ndarray:
-    """max(w, h) [P] of the tight box around each target's finite keypoints gt [P, K, 2], with w = x1 - x0 and
-    h = y1 - y0 (pixels; no +1, as the PF benchmark's reference code)."""
+    """max(w, h) [P] of the tight box around each target's finite keypoints, with w = x1 - x0 and h = y1 - y0
+    (pixels; no +1, as the PF benchmark's reference code).
+
+    Args:
+        gt: [P, K, 2] (x, y) pixels; NaN marks padding.
+
+    Returns:
+        float64 [P] pixels (-inf for a pair with no finite keypoint).
+    """
     g = np.asarray(gt, np.float64)
     ok = np.all(np.isfinite(g), axis=-1)[..., None]
     lo = np.min(np.where(ok, g, np.inf), axis=-2)
@@ -243,9 +368,19 @@ def pf_box_size(gt: np.ndarray) -> np.ndarray:
 def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarray:
     """Per-pair PCK [A, P] (0..1): the fraction of a pair's keypoints with ||pred - gt|| / L < alpha.
 
-    pred: predicted target keypoints [P, K, 2]; gt: the target's keypoints [P, K, 2] (pixels, any common
-    origin); L = `pf_box_size(gt)`. Keypoints with non-finite gt (padding: loaders mark it NaN) are left out of
-    the box and of the count; a non-finite prediction is a miss. A pair with no finite gt keypoint: InputError.
+    Keypoints with non-finite gt (padding: loaders mark it NaN) are left out of the box and of the count; a
+    non-finite prediction is a miss.
+
+    Args:
+        pred: predicted target keypoints [P, K, 2].
+        gt: the target's keypoints [P, K, 2] (pixels, any common origin); L = `pf_box_size(gt)`.
+        alphas: [A] thresholds, fractions of L.
+
+    Returns:
+        float64 [A, P].
+
+    Raises:
+        InputError: a pair with no finite gt keypoint.
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
@@ -265,10 +400,19 @@ def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
            alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
     """PF benchmark PCK (0..1) per sub-class and their mean, at each alpha (keyed as text, e.g. "0.1").
 
-    pred, gt: [P, K, 2] predicted and true target keypoints of P ordered pairs; subclass: [P] the pair's
-    sub-class name. Per pair the fraction of keypoints within alpha * L (`pf_pck_pairs`); mean over the pairs of
-    each sub-class; "mean" = the unweighted mean over sub-classes.
-    Returns {"0.05": {"car(S)": ..., ..., "mean": ...}, "0.1": {...}, "0.2": {...}}.
+    Per pair the fraction of keypoints within alpha * L (`pf_pck_pairs`); mean over the pairs of each sub-class;
+    "mean" = the unweighted mean over sub-classes.
+
+    Args:
+        pred, gt: [P, K, 2] predicted and true target keypoints of P ordered pairs.
+        subclass: [P] the pair's sub-class name.
+        alphas: thresholds, fractions of L.
+
+    Returns:
+        {"0.05": {"car(S)": ..., ..., "mean": ...}, "0.1": {...}, "0.2": {...}}.
+
+    Raises:
+        InputError: not one sub-class per pair, or a pair with no finite gt keypoint.
     """
     per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
     names, inv = np.unique(np.asarray(subclass).astype(str), return_inverse=True)

@@ -37,8 +37,21 @@ class MissingExtra(InputError, ImportError):
 
 def require(module: str, extra: str, what: str) -> ModuleType:
     """The module `module` imported, or MissingExtra naming `what` needs it and the `extra` that installs it.
+
     Only a missing `module` (or a package above it) is reported so; any other failure of its import is raised as
-    it is."""
+    it is.
+
+    Args:
+      module: the dotted import name (e.g. "tensorflow_datasets").
+      extra: the convcorr-jax extra that installs it (e.g. "tfds").
+      what: what needs it, for the message (e.g. "convcorr_jax.data.tfds_builders").
+
+    Returns:
+      The imported module.
+
+    Raises:
+      MissingExtra: module (or a package above it) is not installed.
+    """
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:

@@ -44,7 +44,12 @@ def _int_env(name: str, default: int = 0) -> int:
 def cluster_detected() -> str | None:
     """Name of a multi-process cluster environment JAX can auto-detect ("slurm", "ompi", "auto"), or None.
 
-    SLURM counts only with more than one task (a one-task `srun`/`sbatch` stays single-process)."""
+    SLURM counts only with more than one task (a one-task `srun`/`sbatch` stays single-process); "auto" is
+    CONVCORR_DISTRIBUTED=1 (or true / yes).
+
+    Returns:
+      "slurm", "ompi", "auto" or None.
+    """
     slurm = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
     if all(v in os.environ for v in slurm) and _int_env("SLURM_NTASKS") > 1:
         return "slurm"
@@ -64,7 +69,11 @@ def initialize_distributed() -> bool:
        JAX_COORDINATOR_ADDRESS set): `jax.distributed.initialize()` without arguments;
     3. else nothing: a single process.
     Must run before any other JAX call. Idempotent. When joined, INFO logs of `convcorr_jax` go to stderr
-    prefixed with the process index, so every process logs."""
+    prefixed with the process index, so every process logs.
+
+    Returns:
+      bool: True if the runtime is (now) initialised, False for a single process.
+    """
     if jax.distributed.is_initialized():
         return True
     addr = os.environ.get(ENV_COORDINATOR)
@@ -92,14 +101,28 @@ def _log_per_process() -> None:
 
 
 def is_main_process() -> bool:
-    """True on process 0 (the one that prints, writes files and shows progress bars)."""
+    """True on process 0 (the one that prints, writes files and shows progress bars).
+
+    Returns:
+      bool.
+    """
     return jax.process_index() == 0
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
     """A 1-D mesh named "data" over the first `num_devices` devices (default: all, across processes).
 
-    With several processes the mesh must hold every device (each process feeds its own devices)."""
+    With several processes the mesh must hold every device (each process feeds its own devices).
+
+    Args:
+      num_devices: 1 .. len(jax.devices()), or None: all.
+
+    Returns:
+      A `Mesh` with the one axis "data".
+
+    Raises:
+      ValueError: num_devices out of range, or not all devices with several processes.
+    """
     devs = jax.devices()
     n = len(devs) if num_devices is None else num_devices
     if not 1 <= n <= len(devs):
@@ -110,18 +133,39 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
-    """The sharding that puts a full copy on every device of `mesh`."""
+    """The sharding that puts a full copy on every device of `mesh`.
+
+    Args:
+      mesh: the mesh.
+
+    Returns:
+      NamedSharding(mesh, P()).
+    """
     return NamedSharding(mesh, P())
 
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
-    """The sharding that splits the leading (batch) axis over the `data` axis of `mesh`."""
+    """The sharding that splits the leading (batch) axis over the `data` axis of `mesh`.
+
+    Args:
+      mesh: the mesh.
+
+    Returns:
+      NamedSharding(mesh, P("data")).
+    """
     return NamedSharding(mesh, P(AXIS))
 
 
 def replicate(tree, mesh: Mesh):
-    """Replicate host values (identical on every process: numpy, single-device or already replicated arrays)
-    over every device of the mesh, as global arrays."""
+    """Replicate host values over every device of the mesh, as global arrays.
+
+    Args:
+      tree: pytree of host values identical on every process (numpy, single-device or already replicated arrays).
+      mesh: the mesh.
+
+    Returns:
+      The same pytree of global jax.Arrays with the `replicated` sharding (leaves already so are kept).
+    """
     s = replicated(mesh)
 
     def put(x):
@@ -134,8 +178,18 @@ def replicate(tree, mesh: Mesh):
 
 
 def local_rows(mesh: Mesh, global_batch: int) -> slice:
-    """Rows of a global batch [global_batch, ...] sharded over "data" that this process's devices hold (one
-    contiguous slice; all rows on a single process)."""
+    """Rows of a global batch [global_batch, ...] sharded over "data" that this process's devices hold.
+
+    Args:
+      mesh: the "data" mesh.
+      global_batch: rows of the global batch, a multiple of the mesh's device count.
+
+    Returns:
+      One contiguous slice (all rows on a single process).
+
+    Raises:
+      ValueError: global_batch not divisible by the device count, or this process's rows not contiguous.
+    """
     n = mesh.devices.size
     if global_batch % n:
         raise ValueError(f"global batch {global_batch} is not divisible by {n} devices")
@@ -151,8 +205,18 @@ def local_rows(mesh: Mesh, global_batch: int) -> slice:
 def shard_batch(batch, mesh: Mesh, global_batch: int | None = None):
     """Place a batch (pytree of arrays with a leading batch axis) on the mesh, sharded over "data".
 
-    global_batch None: `batch` is the whole global batch (every process holds it; each keeps its
-    `local_rows`). Otherwise `batch` holds only this process's `local_rows(mesh, global_batch)`."""
+    Args:
+      batch: pytree of arrays [B, ...]: the whole global batch when global_batch is None (every process holds it;
+        each keeps its `local_rows`), else only this process's `local_rows(mesh, global_batch)`.
+      mesh: the "data" mesh.
+      global_batch: the global batch size, or None.
+
+    Returns:
+      The pytree of global jax.Arrays [global_batch, ...] with the `batch_sharded` sharding.
+
+    Raises:
+      ValueError: leaves that disagree on the batch size, or a local batch of the wrong row count.
+    """
     whole = global_batch is None
     if whole:
         sizes = {x.shape[0] for x in jax.tree_util.tree_leaves(batch)}
@@ -178,6 +242,14 @@ def data_parallel_step(local_step: Callable, mesh: Mesh, donate: bool = False) -
 
     Inside `local_step`, the batch is the device's shard; average gradients with `pmean(grads)` (and metrics)
     before the update so the replicated state stays identical on every device.
+
+    Args:
+      local_step: the per-device step (state replicated, batch split over "data").
+      mesh: the "data" mesh.
+      donate: donate the state argument's buffers to the step.
+
+    Returns:
+      jitted step(state, batch) -> (state, metrics), both outputs replicated.
     """
     fn = jax.shard_map(local_step, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=False)
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
@@ -185,18 +257,38 @@ def data_parallel_step(local_step: Callable, mesh: Mesh, donate: bool = False) -
 
 def shard_rows(fn: Callable, mesh: Mesh, *args):
     """fn(*args) with every array of `args` (pytrees, leading axis N) split by rows over the mesh's devices, on one
-    process: jit(shard_map(fn)). fn must treat rows independently (e.g. a `vmap`) and be hashable and stable (it
-    keys the compiled function). N is padded to a multiple of the device count by repeating the last row; the
-    padding is dropped from every output leaf."""
+    process: jit(shard_map(fn)).
+
+    fn must treat rows independently (e.g. a `vmap`) and be hashable and stable (it keys the compiled function).
+    N is padded to a multiple of the device count by repeating the last row; the padding is dropped from every
+    output leaf.
+
+    Args:
+      fn: the row-wise function.
+      mesh: the "data" mesh.
+      *args: pytrees of arrays sharing the leading axis N.
+
+    Returns:
+      fn's output pytree, every leaf [N, ...].
+    """
     padded, n = pad_rows(args, mesh.devices.size)
     out = _row_sharded(fn, mesh)(*shard_batch(padded, mesh))
     return jax.tree_util.tree_map(lambda x: x[:n], out)
 
 
 def pad_rows(tree, multiple: int):
-    """Every array of `tree` (leading axis N) padded to a multiple of `multiple` rows by repeating its last row (the
-last batch of a batched loop keeps the compiled shape; the padded rows' outputs are dropped). NumPy arrays stay
-NumPy arrays. Returns (padded tree, N)."""
+    """Every array of `tree` (leading axis N) padded to a multiple of `multiple` rows by repeating its last row.
+
+    The last batch of a batched loop keeps the compiled shape; the padded rows' outputs are dropped. NumPy arrays
+    stay NumPy arrays.
+
+    Args:
+      tree: pytree of arrays sharing the leading axis N (N >= 1).
+      multiple: the row multiple (>= 1).
+
+    Returns:
+      (padded tree, N).
+    """
     n = jax.tree_util.tree_leaves(tree)[0].shape[0]
     pad = -n % multiple
 
@@ -213,15 +305,33 @@ def _row_sharded(fn: Callable, mesh: Mesh) -> Callable:
 
 
 def pmean(tree):
-    """Mean across the "data" axis (call inside a data-parallel step)."""
+    """Mean across the "data" axis (call inside a data-parallel step).
+
+    Args:
+      tree: pytree of per-device arrays.
+
+    Returns:
+      The same pytree, each leaf averaged over the devices.
+    """
     return jax.lax.pmean(tree, AXIS)
 
 
 def psum(tree):
-    """Sum of `tree` over the `data` axis (inside a per-device step)."""
+    """Sum of `tree` over the `data` axis (inside a per-device step).
+
+    Args:
+      tree: pytree of per-device arrays.
+
+    Returns:
+      The same pytree, each leaf summed over the devices.
+    """
     return jax.lax.psum(tree, AXIS)
 
 
 def num_shards() -> int:
-    """Number of devices along "data" (inside a data-parallel step)."""
+    """Number of devices along "data" (inside a data-parallel step).
+
+    Returns:
+      The number of devices on the "data" axis.
+    """
     return jax.lax.psum(1, AXIS)

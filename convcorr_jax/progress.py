@@ -30,7 +30,11 @@ LINES = 10  # lines per bar with a known total (and one when it closes)
 
 
 def on_terminal() -> bool:
-    """Whether stderr is a terminal (progress as a bar) rather than a file or pipe (progress as log lines)."""
+    """Whether stderr is a terminal (progress as a bar) rather than a file or pipe (progress as log lines).
+
+    Returns:
+      bool; False also when stderr is None, closed or has no isatty.
+    """
     stream = sys.stderr
     try:
         return bool(stream is not None and stream.isatty())
@@ -85,9 +89,19 @@ class LineBar(tqdm):
 
 def bar(iterable: Iterable | None = None, *, disable: bool = False, every: int | None = None,
         seconds: float = SECONDS, gap: float = GAP, **kwargs: Any) -> tqdm:
-    """A progress bar over `iterable` (or for `update(n)` calls, given `total=`), with tqdm's arguments (`desc`,
-    `total`, `unit`, `initial`, `leave`, `unit_scale`, ...): tqdm's bar on a terminal, a `LineBar` elsewhere
-    (`every`, `seconds`, `gap`: when it logs a line). `disable`: neither, a silent pass-through."""
+    """A progress bar over `iterable` (or for `update(n)` calls, given `total=`): tqdm's bar on a terminal, a
+    `LineBar` elsewhere.
+
+    Args:
+      iterable: what to iterate, or None (drive it with `update(n)`).
+      disable: neither bar nor lines, a silent pass-through.
+      every, seconds, gap: when a `LineBar` logs a line (every `every` steps, at most one per `gap` seconds; at
+        least every `seconds` seconds while the loop advances).
+      **kwargs: tqdm's arguments (`desc`, `total`, `unit`, `initial`, `leave`, `unit_scale`, ...).
+
+    Returns:
+      A tqdm object (a `LineBar` when stderr is not a terminal).
+    """
     if disable or on_terminal():
         return tqdm(iterable, disable=disable, **kwargs)
     return LineBar(iterable, every=every, seconds=seconds, gap=gap, **kwargs)

@@ -18,7 +18,12 @@ _PACKAGES = ("convcorr-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint
 
 
 def versions() -> dict[str, str]:
-    """Installed versions of the packages that decide numerical results."""
+    """Installed versions of the packages that decide numerical results.
+
+    Returns:
+      {"python": version, then each of convcorr-jax, jax, jaxlib, flax, optax, orbax-checkpoint, numpy, scipy,
+      scikit-learn: its version or "not installed"}.
+    """
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
@@ -30,7 +35,12 @@ def versions() -> dict[str, str]:
 
 def package_version() -> str:
     """The installed version of convcorr-jax, with the git commit (short hash, "+dirty" for uncommitted changes)
-    when the package is imported from a git checkout: "0.1.0" or "0.1.0 (git 1a2b3c4d)"."""
+    when the package is imported from a git checkout.
+
+    Returns:
+      A str: "0.1.0" or "0.1.0 (git 1a2b3c4d)" ("unknown (not installed)" when the distribution is not installed;
+      no git part when git cannot be run).
+    """
     try:
         version = metadata.version("convcorr-jax")
     except metadata.PackageNotFoundError:
@@ -50,7 +60,11 @@ def package_version() -> str:
 
 
 def devices() -> str:
-    """'N x KIND (backend)' of the JAX devices."""
+    """'N x KIND (backend)' of the JAX devices.
+
+    Returns:
+      A str, e.g. "1 x cpu (cpu)": the device count, the first device's kind and the default backend.
+    """
     import jax
 
     devs = jax.devices()
@@ -58,14 +72,30 @@ def devices() -> str:
 
 
 def config_dict(config: Any) -> dict:
-    """A config (dataclass or mapping) as a plain dict."""
+    """A config (dataclass or mapping) as a plain dict.
+
+    Args:
+      config: a dataclass instance or a mapping.
+
+    Returns:
+      dict (`dataclasses.asdict` for a dataclass, else `dict(config)`).
+    """
     if dataclasses.is_dataclass(config):
         return dataclasses.asdict(config)
     return dict(config)
 
 
 def header(title: str, config: Any = None, seed: int | None = None) -> str:
-    """A block of text stating what ran: title, config, seed, versions, devices."""
+    """A block of text stating what ran: title, config, seed, versions, devices.
+
+    Args:
+      title: the first line, "== title ==".
+      config: a dataclass or mapping (one JSON line, keys sorted), or None: no config line.
+      seed: the seed, or None: no seed line.
+
+    Returns:
+      The lines joined by newlines (no trailing newline).
+    """
     lines = [f"== {title} =="]
     if config is not None:
         lines.append("config: " + json.dumps(config_dict(config), sort_keys=True, default=str))
@@ -78,7 +108,14 @@ def header(title: str, config: Any = None, seed: int | None = None) -> str:
 
 @contextmanager
 def timed(label: str = "wall time") -> Iterator[dict]:
-    """Context manager that measures wall time: `info['seconds']` is set on exit (the caller reports it)."""
+    """Context manager that measures wall time: `info['seconds']` is set on exit (the caller reports it).
+
+    Args:
+      label: a name for the measurement (not used by the function).
+
+    Returns:
+      A context manager yielding the dict `info`, whose "seconds" (float, `time.perf_counter`) is set on exit.
+    """
     info: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
@@ -92,7 +129,15 @@ SIGNIFICANT_DIGITS = 6  # numbers in metrics.json and a command's JSON output: 0
 
 def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
     """`value` with every float (numpy scalars and arrays too) rounded to `digits` significant digits, in nested
-    dicts, lists and tuples (tuples become lists); NaN and infinities unchanged, ints and text as they are."""
+    dicts, lists and tuples (tuples become lists); NaN and infinities unchanged, ints and text as they are.
+
+    Args:
+      value: any JSON-like value, numpy scalars and arrays included.
+      digits: significant digits kept.
+
+    Returns:
+      A new value of plain Python types (numpy arrays become nested lists).
+    """
     if isinstance(value, dict):
         return {k: rounded(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -106,9 +151,18 @@ def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
 
 def score_about(normaliser: str, alpha: float | Sequence[float], unit: str = "fraction in [0, 1]",
                 **more: Any) -> dict:
-    """What a PCK-like score in a run's JSON is, written beside it: its unit, normaliser (e.g. "target keypoint
-    box", "torso", "head segment", "object box"), "alpha" (one) or "alphas" (several), and any other notes
-    (`more`, e.g. what a mean is over)."""
+    """What a PCK-like score in a run's JSON is, written beside it.
+
+    Args:
+      normaliser: what distances are divided by (e.g. "target keypoint box", "torso", "head segment", "object
+        box").
+      alpha: one threshold, or several.
+      unit: the score's unit.
+      **more: any other notes (e.g. what a mean is over).
+
+    Returns:
+      {"unit", "normaliser", "alpha" (one) or "alphas" (a list of several), and the keys of `more`}.
+    """
     which = {"alpha": alpha} if isinstance(alpha, (int, float)) else {"alphas": list(alpha)}
     return {"unit": unit, "normaliser": normaliser, **which, **more}
 
@@ -116,13 +170,22 @@ def score_about(normaliser: str, alpha: float | Sequence[float], unit: str = "fr
 def metrics_record(key: dict, finished: bool, seconds: float, summary: str, markdown: str = "",
                    metrics: dict | None = None) -> dict:
     """The one schema of a run folder's `metrics.json` (experiments, `convcorr_eval.runner`; training,
-    `convcorr_jax.pose.train`):
+    `convcorr_jax.pose.train`).
 
         {"key": {"kind", "settings", "version" (code version, `cache.code_version`)[, "data"]},
          "status": "ok" | "running", "seconds", "summary", "markdown", "metrics", "versions"}
 
-    `key` as `cache.key` builds it (kept exact: a later run compares it); every number of the results rounded to
-    `SIGNIFICANT_DIGITS` significant digits (`rounded`); "versions" the installed packages (`versions`)."""
+    Args:
+      key: as `cache.key` builds it (kept exact: a later run compares it).
+      finished: True gives status "ok", False "running".
+      seconds: wall time of the run.
+      summary, markdown: one-line and Markdown reports.
+      metrics: the results (None: {}).
+
+    Returns:
+      The record dict: every number of seconds, summary, markdown and metrics rounded to `SIGNIFICANT_DIGITS`
+      significant digits (`rounded`); "versions" the installed packages (`versions`).
+    """
     return {"key": key, "status": "ok" if finished else "running",
             **rounded({"seconds": seconds, "summary": summary, "markdown": markdown, "metrics": metrics or {}}),
             "versions": versions()}

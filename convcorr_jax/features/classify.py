@@ -10,14 +10,30 @@ from convcorr_jax.features.extract import extract
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis (float64 for exact small probabilities)."""
+    """Softmax over the last axis.
+
+    Args:
+      logits: float [..., K] (`classify` passes float64 for exact small probabilities).
+
+    Returns:
+      [..., K] probabilities summing to 1 along the last axis, in the dtype of logits.
+    """
     z = np.exp(logits - logits.max(-1, keepdims=True))
     return z / z.sum(-1, keepdims=True)
 
 
 def classify(backbone, params, images: np.ndarray,
              topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
-    """uint8 `[N, h, w, 3]` (already cropped) -> (logits `[N, 1000]`, per image top-k (index, name, probability))."""
+    """ImageNet top-k classes of already-cropped images.
+
+    Args:
+      backbone, params: a backbone with a "logits" tap and its parameters.
+      images: uint8 RGB [N, h, w, 3] (or a list of equal-size [h, w, 3]), already cropped to the network input.
+      topk: classes listed per image, highest probability first.
+
+    Returns:
+      (logits float32 [N, 1000], per image a list of topk (class index, class name, softmax probability)).
+    """
     logits = extract(backbone, params, images, ("logits",), batch_size=8)["logits"]
     probs = softmax(logits.astype(np.float64))
     top = np.argsort(-logits, axis=1)[:, :topk]

@@ -41,8 +41,16 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
 def neighbourhood_concat(grid, size: int = 3):
     """Concatenate each column with its size x size neighbours, zero-padded at the borders.
 
-    grid [..., H, W, C] -> [..., H, W, size * size * C], channel blocks ordered row-major over offsets
-    (dy, dx) from (-r, -r) to (r, r), r = size // 2; the centre column is block size*size // 2.
+    Channel blocks are ordered row-major over offsets (dy, dx) from (-r, -r) to (r, r), r = size // 2; the centre
+    column is block size*size // 2.
+
+    Args:
+      grid: [..., H, W, C] feature grid (numpy or jax).
+      size: neighbourhood side in columns, odd (>= 1).
+    Returns:
+      jax array [..., H, W, size * size * C], grid's dtype.
+    Raises:
+      InputError: size not an odd integer >= 1.
     """
     check(size >= 1 and size % 2 == 1, "size", "value", "an odd integer >= 1", size)
     x = jnp.asarray(grid)
@@ -59,6 +67,16 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
 
     Images are grouped by shape (one compiled function per shape) and run through
     `convcorr_jax.features.extract.extract`; the result keeps the input order.
+
+    Args:
+      backbone, params: the feature network and its parameters.
+      images: uint8 RGB [H, W, 3] images, sizes may differ.
+      taps: tap names of the backbone.
+      batch_size: images per forward pass.
+    Returns:
+      {tap: list of N float32 arrays}, one per image in input order: [h, w, C] for spatial taps, [D] for vector taps.
+    Raises:
+      InputError: an image that is not uint8 RGB [H, W, 3].
     """
     try:
         from convcorr_jax.features.extract import extract
@@ -95,6 +113,13 @@ def _apply_batched(backbone, params, images, taps, batch_size=16):
 
 
 def feature_scale(x: np.ndarray, target: float) -> float:
-    """Factor making the mean column L2 norm of x [..., C] equal to `target` (1 for all-zero features)."""
+    """Factor making the mean column L2 norm of x [..., C] equal to `target` (1 for all-zero features).
+
+    Args:
+      x: [..., C] feature columns.
+      target: the wanted mean column norm.
+    Returns:
+      A float: target / mean ||x[..., :]||_2, or 1.0 when that mean is 0.
+    """
     m = float(np.mean(np.linalg.norm(np.asarray(x), axis=-1)))
     return target / m if m > 0 else 1.0

@@ -17,7 +17,18 @@ from convcorr_jax.progress import bar as progress_bar
 
 
 def stack_images(images, source: str = "images") -> np.ndarray:
-    """uint8 `[N, H, W, 3]` array, or a list of equal-size uint8 `[H, W, 3]` images -> `[N, H, W, 3]`."""
+    """uint8 `[N, H, W, 3]` array, or a list of equal-size uint8 `[H, W, 3]` images -> `[N, H, W, 3]`.
+
+    Args:
+      images: uint8 RGB [N, H, W, 3], or a non-empty list / tuple of uint8 RGB [H, W, 3] of one shape.
+      source: the name InputError gives the images.
+
+    Returns:
+      uint8 [N, H, W, 3] numpy array (the array itself when one was given).
+
+    Raises:
+      InputError: an empty list, images of different shapes, or not uint8 RGB of the right rank.
+    """
     if isinstance(images, (list, tuple)):
         if not images:
             raise InputError(source, "length", "at least one image", 0)
@@ -32,12 +43,25 @@ def stack_images(images, source: str = "images") -> np.ndarray:
 
 def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16, relu: bool = True,
             progress: bool = False) -> dict[str, np.ndarray]:
-    """Run `backbone` on uint8 RGB images and return `{tap: np.ndarray}` (spatial taps `[N, h, w, C]`, vector taps
-    `[N, D]`, float32).
+    """Run `backbone` on uint8 RGB images and return `{tap: np.ndarray}`.
 
     Images are preprocessed in the backbone's convention (no resizing). Batches have a fixed size (the last one is
-    padded), so the forward pass compiles once per image shape. `progress`: draw a progress bar over the batches
-    (command lines pass it; the library never draws one on its own).
+    padded), so the forward pass compiles once per image shape.
+
+    Args:
+      backbone, params: the feature network and its parameters.
+      images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3], `stack_images`).
+      taps: a tap name or tap names of the backbone.
+      batch_size: images per forward pass (>= 1; capped at N).
+      relu: post-activation (True) or pre-activation (False) values for taps followed by a ReLU.
+      progress: draw a progress bar over the batches (command lines pass it; the library never draws one on its
+        own).
+
+    Returns:
+      {tap: float32 array}: spatial taps [N, h, w, C], vector taps [N, D].
+
+    Raises:
+      InputError: bad images (`stack_images`) or batch_size < 1.
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     x = stack_images(images)
@@ -63,7 +87,18 @@ _RUNS_AT: dict[tuple, bool] = {}
 
 def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) -> tuple[int, int]:
     """`hw` if `tap` can be computed on images of that size, else the backbone's `default_input_size`
-    (AlexNet's fc6/fc7 need the 227 / 224 px input their flattened pool5 was trained on). Shape check only."""
+    (AlexNet's fc6/fc7 need the 227 / 224 px input their flattened pool5 was trained on). Shape check only.
+
+    The answer is memoised per backbone, tap, size and parameter shapes.
+
+    Args:
+      backbone, params: the feature network and its parameters (only their shapes are used).
+      tap: a tap name of the backbone.
+      hw: (h, w) input size in pixels.
+
+    Returns:
+      (h, w) ints: the input size to compute `tap` at.
+    """
     hw = (int(hw[0]), int(hw[1]))
     abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
     key = (backbone.name, tap, hw, str(jax.tree_util.tree_structure(abstract)),
@@ -81,7 +116,15 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
 def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16,
                    relu: bool = True, progress: bool = False) -> dict[str, np.ndarray]:
     """`extract`, with each tap that needs a fixed input size (`input_size_for`) computed on the images resized
-    to it; the other taps on the images as they are (one forward pass per input size)."""
+    to it; the other taps on the images as they are (one forward pass per input size).
+
+    Args:
+      backbone, params, images, taps, batch_size, relu, progress: as `extract`.
+
+    Returns:
+      {tap: float32 array} in the order of taps: spatial taps [N, h, w, C] (h, w of the input size the tap ran
+      at), vector taps [N, D].
+    """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     x = stack_images(images)
     by_size: dict[tuple[int, int], list[str]] = {}

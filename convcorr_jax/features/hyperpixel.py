@@ -34,7 +34,18 @@ NORM_EPS = 1e-6  # columns with a smaller L2 norm are divided by this instead (a
 
 def resolve_taps(backbone: Backbone, taps: Sequence[str] | str) -> tuple[str, ...]:
     """Tap names of `backbone` for `taps`, each a raw spatial tap name or an AlexNet role (conv1..conv5, pool5)
-    mapped through `backbone.roles`. Raises InputError for unknown, non-spatial or repeated taps."""
+    mapped through `backbone.roles`.
+
+    Args:
+      backbone: the feature network.
+      taps: a tap name or role, or several.
+
+    Returns:
+      tuple of spatial tap names, in the order given.
+
+    Raises:
+      InputError: no taps, or unknown, non-spatial or repeated taps.
+    """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     check(len(taps) >= 1, backbone.name, "taps", "at least one tap", taps)
     out = []
@@ -49,8 +60,18 @@ def resolve_taps(backbone: Backbone, taps: Sequence[str] | str) -> tuple[str, ..
 
 
 def stride_rf(stride: int) -> RF:
-    """Receptive-field record of a plain grid of `stride`-pixel cells: node i at pixel (stride - 1) / 2 + i * stride
-    (the centre of the i-th cell)."""
+    """Receptive-field record of a plain grid of `stride`-pixel cells.
+
+    Args:
+      stride: cell side in pixels, an integer >= 1.
+
+    Returns:
+      RF(size=stride, stride=stride, offset=(stride - 1) / 2): node i at pixel (stride - 1) / 2 + i * stride (the
+      centre of the i-th cell).
+
+    Raises:
+      InputError: stride not an integer >= 1.
+    """
     check(isinstance(stride, (int, np.integer)) and stride >= 1, "hyperpixel", "stride", "an integer >= 1", stride)
     return RF(int(stride), int(stride), (int(stride) - 1) / 2)
 
@@ -59,8 +80,19 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
                 grid: str | int | None = None) -> tuple[RF, tuple[int, int]]:
     """(RF, (h, w)) of the hyperpixel grid on images of `image_hw` pixels.
 
-    grid: None (the grid of the first of `taps`), a tap name or role (that tap's grid) or an integer stride in
-    pixels (`stride_rf`, image_hw // stride nodes)."""
+    Args:
+      backbone: the feature network.
+      taps: the hyperpixel's taps or roles (the first gives the default grid).
+      image_hw: (H, W) image size in pixels.
+      grid: None (the grid of the first of `taps`), a tap name or role (that tap's grid) or an integer stride in
+        pixels (`stride_rf`, image_hw // stride nodes).
+
+    Returns:
+      (RF of the grid's nodes, (h, w) node counts).
+
+    Raises:
+      InputError: unknown taps, a bad stride, or a grid with no node on these images.
+    """
     image_hw = (int(image_hw[0]), int(image_hw[1]))
     if grid is None:
         grid = resolve_taps(backbone, taps)[0]
@@ -75,9 +107,21 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
 
 
 def interpolation_matrix(src_rf: RF, src_n: int, dst_rf: RF, dst_n: int) -> np.ndarray:
-    """[dst_n, src_n] float32 bilinear weights along one axis: row i reads the source grid at the fractional
-    coordinate of destination node i's centre, (dst_offset + i * dst_stride - src_offset) / src_stride, clamped
-    to [0, src_n - 1]. Each row has at most two non-zero weights summing to 1."""
+    """Bilinear weights along one axis from a source grid to a destination grid.
+
+    Row i reads the source grid at the fractional coordinate of destination node i's centre,
+    (dst_offset + i * dst_stride - src_offset) / src_stride, clamped to [0, src_n - 1].
+
+    Args:
+      src_rf, src_n: the source grid's receptive field and its node count along the axis.
+      dst_rf, dst_n: the same for the destination grid.
+
+    Returns:
+      float32 [dst_n, src_n]; each row has at most two non-zero weights summing to 1.
+
+    Raises:
+      InputError: a grid with no node.
+    """
     check(src_n >= 1 and dst_n >= 1, "interpolation_matrix", "sizes", "at least one node per grid", (src_n, dst_n))
     centres = dst_rf.offset + np.arange(dst_n, dtype=np.float64) * dst_rf.stride
     g = np.clip(pixel_to_grid(src_rf, centres), 0, src_n - 1)
@@ -93,15 +137,31 @@ def interpolation_matrix(src_rf: RF, src_n: int, dst_rf: RF, dst_n: int) -> np.n
 
 @jax.jit
 def resample(x: jax.Array, wy: jax.Array, wx: jax.Array) -> jax.Array:
-    """Separable bilinear resampling of grids x [N, h_t, w_t, C] with row weights wy [h, h_t] and column weights
-    wx [w, w_t] (`interpolation_matrix`) -> [N, h, w, C]."""
+    """Separable bilinear resampling of grids x [N, h_t, w_t, C] onto a target grid.
+
+    Args:
+      x: [N, h_t, w_t, C] grids (cast to float32).
+      wy: [h, h_t] row weights (`interpolation_matrix`).
+      wx: [w, w_t] column weights.
+
+    Returns:
+      float32 jax array [N, h, w, C].
+    """
     hi = jax.lax.Precision.HIGHEST
     y = jnp.einsum("yi,nijc->nyjc", wy, x.astype(jnp.float32), precision=hi)
     return jnp.einsum("xj,nyjc->nyxc", wx, y, precision=hi)
 
 
 def l2_normalise(x: jax.Array, eps: float = NORM_EPS) -> jax.Array:
-    """x [..., C] divided by max(||x||_2, eps) along the last axis."""
+    """x [..., C] divided by max(||x||_2, eps) along the last axis.
+
+    Args:
+      x: [..., C] columns (jax or numpy).
+      eps: floor on the norm (`NORM_EPS`: all-zero columns stay zero).
+
+    Returns:
+      jax array [..., C].
+    """
     n = jnp.sqrt(jnp.sum(jnp.square(x), -1, keepdims=True))
     return x / jnp.maximum(n, eps)
 
@@ -111,10 +171,17 @@ def combine(grids: tuple, wys: tuple, wxs: tuple, weights: jax.Array, normalise:
             ) -> tuple[jax.Array, jax.Array]:
     """Hyperpixels from per-tap grids.
 
-    grids: tuple of [N, h_t, w_t, C_t]; wys / wxs: their interpolation matrices [h, h_t] / [w, w_t];
-    weights: [T] per-tap factors. Returns (features [N, h, w, sum C_t]: each tap resampled, L2-normalised per
-    column when `normalise`, times its weight, concatenated in tap order; norms [N, h, w, T]: the L2 norm of each
-    resampled tap's column before normalising)."""
+    Args:
+      grids: tuple of T grids [N, h_t, w_t, C_t].
+      wys, wxs: their interpolation matrices [h, h_t] / [w, w_t].
+      weights: [T] per-tap factors.
+      normalise: L2-normalise each tap's resampled columns.
+
+    Returns:
+      (features float32 [N, h, w, sum C_t]: each tap resampled, L2-normalised per column when `normalise`, times its
+      weight, concatenated in tap order; norms float32 [N, h, w, T]: the L2 norm of each resampled tap's column
+      before normalising).
+    """
     parts, norms = [], []
     for t, (x, wy, wx) in enumerate(zip(grids, wys, wxs)):
         r = resample(x, wy, wx)
@@ -131,10 +198,18 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
     """Each tap of `taps` resampled onto one hyperpixel grid, kept apart (the parts `hyperpixel_features`
     concatenates; any subset of taps can be concatenated later without running the backbone again).
 
-    images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3]); taps, grid, normalise, batch_size, relu:
-    as `hyperpixel_features`. Returns (parts {tap name: [N, h, w, C_t] float32} in tap order, centres [h, w, 2]
-    float32 (x, y) image pixels of the grid nodes, norms {tap name: [N, h, w]} each column's L2 norm before
-    normalising)."""
+    Args:
+      backbone, params: the feature network and its parameters.
+      images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3]).
+      taps, grid, normalise, batch_size, relu: as `hyperpixel_features`.
+
+    Returns:
+      (parts {tap name: [N, h, w, C_t] float32} in tap order, centres [h, w, 2] float32 (x, y) image pixels of the
+      grid nodes, norms {tap name: [N, h, w] float32} each column's L2 norm before normalising).
+
+    Raises:
+      InputError: bad images or taps, or an empty grid (`resolve_taps`, `target_grid`).
+    """
     x = stack_images(images)
     names = resolve_taps(backbone, taps)
     image_hw = tuple(x.shape[1:3])
@@ -165,12 +240,25 @@ def hyperpixel_features(backbone: Backbone, params, images, taps: Sequence[str] 
                         with_norms: bool = False):
     """Hyperpixel features of uint8 RGB images [N, H, W, 3] (or a list of equal-size [H, W, 3]).
 
-    taps: tap names or roles (`resolve_taps`), in concatenation order; grid: see `target_grid`; weights: one
-    factor per tap (default 1); normalise: L2-normalise each tap's columns (else raw activations); the backbone
-    runs `batch_size` images at a time and only the hyperpixels are kept.
+    Args:
+      backbone, params: the feature network and its parameters.
+      images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3]).
+      taps: tap names or roles (`resolve_taps`), in concatenation order.
+      grid: see `target_grid`.
+      weights: one finite factor per tap (default 1).
+      normalise: L2-normalise each tap's columns (else raw activations).
+      batch_size: the backbone runs `batch_size` images at a time and only the hyperpixels are kept.
+      relu: post-activation (True) or pre-activation (False) values (`extract`).
+      with_norms: also return each tap's column norms.
 
-    Returns (features [N, h, w, C] float32, centres [h, w, 2] float32 (x, y) image pixels of the grid nodes);
-    with `with_norms` also norms [N, h, w, T], each tap's column norm before normalising."""
+    Returns:
+      (features [N, h, w, C] float32 (C = sum of the taps' channels), centres [h, w, 2] float32 (x, y) image pixels
+      of the grid nodes); with `with_norms` also norms [N, h, w, T] float32, each tap's column norm before
+      normalising.
+
+    Raises:
+      InputError: bad images, taps or grid, or weights not T finite factors.
+    """
     names = resolve_taps(backbone, taps)
     w = np.ones(len(names), np.float32) if weights is None else np.asarray(weights, np.float32)
     check(w.shape == (len(names),), backbone.name, "weights", f"{len(names)} per-tap factors", w.shape)

@@ -34,9 +34,22 @@ MAX_ASPECT = 100.0  # longer side / shorter side of an image read for a network 
 
 def read_image(path: str | os.PathLike, field: str = "image", min_side: int = MIN_IMAGE_SIDE,
                max_aspect: float = MAX_ASPECT) -> np.ndarray:
-    """The image file at `path` as uint8 RGB `[H, W, 3]`; InputError naming `field` for a missing path, a folder,
-    an unreadable or truncated file, or a thin image: shorter side below `min_side` px or longer / shorter side
-    above `max_aspect` (reported with its original size, width x height)."""
+    """The image file at `path` as uint8 RGB `[H, W, 3]`.
+
+    Args:
+      path: an image file (`data.types.load_image`).
+      field: the name InputError gives the file.
+      min_side: the shortest accepted side in pixels.
+      max_aspect: the largest accepted longer side / shorter side.
+
+    Returns:
+      uint8 RGB [H, W, 3].
+
+    Raises:
+      InputError: naming `field`, for a missing path, a folder, an unreadable or truncated file, or a thin image:
+        shorter side below `min_side` px or longer / shorter side above `max_aspect` (reported with its original
+        size, width x height).
+    """
     p = Path(path)
     if p.is_dir():
         raise InputError(p, field, "an image file", "a folder",
@@ -55,7 +68,19 @@ def read_image(path: str | os.PathLike, field: str = "image", min_side: int = MI
 
 
 def input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np.ndarray, preprocess.Transform]:
-    """The network input (uint8 `[h, w, 3]`) for `mode` and the transform back to the original pixels."""
+    """The network input for `mode` and the transform back to the original pixels.
+
+    Args:
+      backbone: the feature network (its `resize` and `default_input_size`).
+      image: uint8 RGB [H, W, 3].
+      mode: "standard" (resize + centre crop), "none" (as is) or "square" (resize to the default input size).
+
+    Returns:
+      (uint8 [h, w, 3] network input, `preprocess.Transform` mapping its (x, y) pixels to the original's).
+
+    Raises:
+      InputError: an unknown mode.
+    """
     check(mode in MODES, "input_image", "mode", f"one of {list(MODES)}", mode)
     if mode == "standard":
         resize_to, crop, keep = backbone.resize
@@ -67,14 +92,41 @@ def input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np
 
 
 def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, list[preprocess.Transform]]:
-    """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms."""
+    """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms.
+
+    Args:
+      backbone: the feature network (`input_image`, mode "standard").
+      paths: N image files (`read_image`).
+
+    Returns:
+      (uint8 [N, h, w, 3] network inputs, N `preprocess.Transform`s back to each original image's pixels).
+
+    Raises:
+      InputError: a file `read_image` refuses.
+    """
     inputs = [input_image(backbone, read_image(p, "image")) for p in paths]
     return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
 
 
 def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mode: str = "standard",
              relu: bool = True) -> dict[str, np.ndarray]:
-    """Activations and original-image receptive-field centres of one uint8 image `[H, W, 3]` (see module doc)."""
+    """Activations and original-image receptive-field centres of one uint8 image `[H, W, 3]` (see module doc).
+
+    Args:
+      backbone, params: the feature network and its parameters.
+      image: uint8 RGB [H, W, 3].
+      taps: tap names of the backbone.
+      mode: the network input (`input_image`).
+      relu: post-activation (True) or pre-activation (False) values (`extract`).
+
+    Returns:
+      dict: per tap T, `T` float32 activations ([h, w, C] spatial, [D] vector); for spatial taps `T__centers`
+      float32 [h, w, 2] (x, y) original-image pixels and `T__rf` float32 [3] (size, stride, offset) in input
+      pixels; `image_size` and `input_size` int [2] (h, w).
+
+    Raises:
+      InputError: image not uint8 RGB [H, W, 3] or an unknown mode.
+    """
     x, tf = input_image(backbone, preprocess.check_images(image, "image", rank=3), mode)
     acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
     out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}

@@ -39,7 +39,14 @@ _TWO_PI_F = np.float32(2 * np.pi)
 
 
 def fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
-    """VLFeat's `vl_fast_atan2_f` (cubic approximation, max error ~6e-3 rad)."""
+    """VLFeat's `vl_fast_atan2_f` (cubic approximation, max error ~6e-3 rad).
+
+    Args:
+      y, x: float32 arrays of one shape (or broadcastable).
+
+    Returns:
+      float32 angle of (x, y) in radians, in about [-pi, pi].
+    """
     c3, c1 = jnp.float32(0.1821), jnp.float32(0.9675)
     abs_y = jnp.abs(y) + _EPS_F
     pos = x >= 0
@@ -50,7 +57,14 @@ def fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def fast_sqrt(x: jax.Array) -> jax.Array:
-    """VLFeat's `vl_fast_sqrt_f`: x * resqrt(x), the 0x5f3759df guess plus two Newton steps; 0 below 1e-8."""
+    """VLFeat's `vl_fast_sqrt_f`: x * resqrt(x), the 0x5f3759df guess plus two Newton steps; 0 below 1e-8.
+
+    Args:
+      x: array of non-negative values (cast to float32).
+
+    Returns:
+      float32 array of x's shape, approximately sqrt(x).
+    """
     x = x.astype(jnp.float32)
     i = lax.bitcast_convert_type(x, jnp.int32)
     y = lax.bitcast_convert_type(jnp.int32(0x5F3759DF) - (i >> 1), jnp.float32)
@@ -61,7 +75,15 @@ def fast_sqrt(x: jax.Array) -> jax.Array:
 
 
 def gradient_channels(image: jax.Array) -> jax.Array:
-    """Orientation-binned gradient magnitudes [H, W, 8] of a grey image [H, W] (H, W >= 2), as vl_dsift."""
+    """Orientation-binned gradient magnitudes [H, W, 8] of a grey image [H, W] (H, W >= 2), as vl_dsift.
+
+    Args:
+      image: grey [H, W] (cast to float32), H, W >= 2.
+
+    Returns:
+      float32 [H, W, 8]: each pixel's gradient modulus split linearly between its two nearest orientation bins
+      (bin t at angle 2 pi t / 8 from +x towards +y).
+    """
     im = image.astype(jnp.float32)
 
     def diff(a, axis):
@@ -130,8 +152,16 @@ def _descriptors(image: jax.Array, ay: jax.Array, ax: jax.Array, bin_size: int, 
 
 
 def vlfeat_output(descriptors) -> np.ndarray:
-    """What `vl_dsift` / cyvlfeat return for our unit-norm descriptors: min(512 d, 255) (float32; cast to uint8
-    for the default integer output). The 255 cap only bites on low-contrast patches with a dominant bin."""
+    """What `vl_dsift` / cyvlfeat return for our unit-norm descriptors: min(512 d, 255).
+
+    The 255 cap only bites on low-contrast patches with a dominant bin.
+
+    Args:
+      descriptors: unit-norm descriptors [..., 128] (`sift_grid`, `sift_dense`, `dsift`).
+
+    Returns:
+      float32 [..., 128] in [0, 255] (cast to uint8 for the default integer output).
+    """
     return np.minimum(512.0 * np.asarray(descriptors, np.float32), 255.0)
 
 
@@ -143,7 +173,14 @@ def _check_image(image, bin_size, source="image"):
 
 
 def to_grey(images: np.ndarray) -> np.ndarray:
-    """uint8 RGB [..., H, W, 3] -> float32 grey [..., H, W] in [0, 1] (ITU-R 601 luma, as MATLAB rgb2gray)."""
+    """uint8 RGB [..., H, W, 3] -> float32 grey [..., H, W] in [0, 1] (ITU-R 601 luma, as MATLAB rgb2gray).
+
+    Args:
+      images: uint8 RGB [..., H, W, 3].
+
+    Returns:
+      float32 [..., H, W] in [0, 1].
+    """
     x = np.asarray(images, np.float32) / 255.0
     return x @ np.array([0.2989, 0.5870, 0.1140], np.float32)
 
@@ -151,7 +188,19 @@ def to_grey(images: np.ndarray) -> np.ndarray:
 def sift_grid(image: jax.Array, xs: np.ndarray, ys: np.ndarray, bin_size: int, window_size: float = 2.0) -> jax.Array:
     """Descriptors [len(ys), len(xs), 128] centred (nearest pixel) at the points (xs[j], ys[i]).
 
-    image: grey [H, W] float. Bin centres outside the image read edge-replicated gradients.
+    Bin centres outside the image read edge-replicated gradients.
+
+    Args:
+      image: grey [H, W] float (e.g. `to_grey`), at least 2 x 2.
+      xs, ys: [nx] and [ny] descriptor centres, 0-based x and y pixels (rounded to the nearest pixel).
+      bin_size: spatial bin side in pixels, an integer >= 1 (descriptor radius = 2 bin_size).
+      window_size: Gaussian window sigma in bins.
+
+    Returns:
+      float32 jax array [ny, nx, 128], unit-norm, VLFeat C layout.
+
+    Raises:
+      InputError: image not [H, W] of at least 2 x 2, or a bad bin_size.
     """
     _check_image(image, bin_size)
     h, w = np.shape(image)
@@ -163,9 +212,23 @@ def sift_grid(image: jax.Array, xs: np.ndarray, ys: np.ndarray, bin_size: int, w
 
 
 def sift_dense(image: jax.Array, bin_size: int, window_size: float = 2.0) -> jax.Array:
-    """Descriptors [H, W, 128] at every pixel of a grey image [H, W]: `sift_grid(image, arange(W), arange(H),
-    bin_size)` computed as separable sums of shifted gradient maps (2 x 4 x (2 bin_size - 1) slices) instead of
-    binning matrices, so the cost grows with H * W * bin_size rather than (H * W)^(3/2)."""
+    """Descriptors [H, W, 128] at every pixel of a grey image [H, W].
+
+    Equal to `sift_grid(image, arange(W), arange(H), bin_size)`, computed as separable sums of shifted gradient
+    maps (2 x 4 x (2 bin_size - 1) slices) instead of binning matrices, so the cost grows with H * W * bin_size
+    rather than (H * W)^(3/2).
+
+    Args:
+      image: grey [H, W] float, at least 2 x 2.
+      bin_size: spatial bin side in pixels, an integer >= 1.
+      window_size: Gaussian window sigma in bins.
+
+    Returns:
+      float32 jax array [H, W, 128], unit-norm, VLFeat C layout.
+
+    Raises:
+      InputError: image not [H, W] of at least 2 x 2, or a bad bin_size.
+    """
     _check_image(image, bin_size)
     return _dense_descriptors(jnp.asarray(image, jnp.float32), bin_size, float(window_size))
 
@@ -215,8 +278,21 @@ def _dense_descriptors(image: jax.Array, bin_size: int, window_size: float) -> j
 
 
 def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float = 2.0) -> tuple[np.ndarray, jax.Array]:
-    """`vl_dsift(image, 'Size', bin_size, 'Step', step)` on the whole image: frames [N, 2] (x, y) 0-based
-    descriptor centres in row-major order (x fastest) and unit-norm descriptors [N, 128] (VLFeat C layout)."""
+    """`vl_dsift(image, 'Size', bin_size, 'Step', step)` on the whole image.
+
+    Args:
+      image: grey [H, W] float, at least (3 bin_size + 1) px on each side.
+      bin_size: spatial bin side in pixels, an integer >= 1.
+      step: pixels between neighbouring frames.
+      window_size: Gaussian window sigma in bins.
+
+    Returns:
+      (frames float32 [N, 2]: (x, y) 0-based descriptor centres in row-major order (x fastest), descriptors float32
+      [N, 128]: unit-norm, VLFeat C layout).
+
+    Raises:
+      InputError: image too small for bin_size, or a bad bin_size.
+    """
     _check_image(image, bin_size)
     h, w = np.shape(image)
     frame = bin_size * (NUM_BINS - 1) + 1
@@ -232,12 +308,23 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
 
 def sift_bin_size(radius: float = LONG_SIFT_RADIUS, stride: int = LONG_CONV4_STRIDE, scale: str = "stride",
                   box: float = FRAME_PX, paper_box: float = FRAME_PX) -> int:
-    """SIFT bin size in pixels of the working frame: radius / 2 (radius in pixels of a `paper_box` frame), scaled
-    with the feature grid's stride (scale "stride": the radius keeps its ratio to `LONG_CONV4_STRIDE`) or with the frame
-    (scale "box": box / paper_box); at least 1.
+    """SIFT bin size in pixels of the working frame: radius / 2, scaled to the working frame; at least 1.
 
     >>> sift_bin_size(stride=8), sift_bin_size(stride=16), sift_bin_size(scale="box", box=250)
     (5, 10, 5)
+
+    Args:
+      radius: descriptor radius in pixels of a `paper_box` frame.
+      stride: the feature grid's stride in pixels (scale "stride": the radius keeps its ratio to
+        `LONG_CONV4_STRIDE`).
+      scale: "stride" or "box" (scaled with the frame: box / paper_box).
+      box, paper_box: the working frame's and the paper's frame size in pixels.
+
+    Returns:
+      int >= 1, the bin size in pixels.
+
+    Raises:
+      InputError: an unknown scale.
     """
     check(scale in SIFT_SCALES, "sift_bin_size", "scale", f"one of {list(SIFT_SCALES)}", scale)
     factor = stride / LONG_CONV4_STRIDE if scale == "stride" else box / paper_box

@@ -31,7 +31,20 @@ class Direction:
 def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[float] = LAMBDAS, folds: int = 4,
                     seed: int = 0, quantiles: tuple[float, float] = (0.02, 0.98),
                     extrapolate: float = 3.0) -> Direction:
-    """Direction of the ridge regressor F [N, d] -> attribute [N]."""
+    """Direction of the ridge regressor F [N, d] -> attribute [N].
+
+    Args:
+      F: float [N, d] descriptors (e.g. l2-normalised, `features.l2_normalise`).
+      attribute: [N] attribute values (e.g. head yaw), fitted as float64.
+      lambdas, folds, seed: the ridge lambda grid, CV folds and fold seed (`ridge.fit_cv`).
+      quantiles: (low, high) quantiles of w^T f over F bounding the observed range.
+      extrapolate: factor (> 0) by which the observed range is widened about its centre.
+
+    Returns:
+      A `Direction`: w float32 [d] (the regressor's weights scaled to unit length), the attribute regressor, t_range
+      (centre -+ extrapolate x half the quantile range of w^T f) and cv_error, the smallest CV mean squared error
+      over the lambda grid.
+    """
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     w = np.asarray(model.W, np.float64)
     w = w / max(np.linalg.norm(w), 1e-12)
@@ -43,7 +56,17 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
 
 def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Sequence[float] | None = None
                ) -> np.ndarray:
-    """Eq. 7: [N, S, d] descriptors f_perp + t w for each row of F [N, d] and each of S values of t."""
+    """Eq. 7: [N, S, d] descriptors f_perp + t w for each row of F [N, d] and each of S values of t.
+
+    Args:
+      direction: the `Direction` (its unit w [d] and t_range).
+      F: float [N, d] descriptors.
+      steps: S, the number of evenly spaced t values across `direction.t_range` (used when t_values is None).
+      t_values: explicit values of t (S = their number), overriding steps.
+
+    Returns:
+      float32 [N, S, d]: row n, step s is F[n] with its component along w replaced by t_s w.
+    """
     w = np.asarray(direction.w, np.float64)
     F = np.asarray(F, np.float64)
     t = np.linspace(*direction.t_range, steps) if t_values is None else np.asarray(t_values, np.float64)

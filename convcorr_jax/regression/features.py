@@ -22,7 +22,15 @@ Featurizer = Callable[[np.ndarray], np.ndarray]
 
 
 def l2_normalise(F, eps: float = 1e-12) -> np.ndarray:
-    """Rows of F [N, D] scaled to unit Euclidean norm (all-zero rows stay zero)."""
+    """Rows of F [N, D] scaled to unit Euclidean norm (all-zero rows stay zero).
+
+    Args:
+      F: [N, D] descriptors (array-like, any float or int dtype).
+      eps: floor on the norm a row is divided by.
+
+    Returns:
+      float32 [N, D], each nonzero row of unit norm.
+    """
     F = np.asarray(F, np.float32)
     return F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), eps)
 
@@ -34,7 +42,18 @@ def _resize_batch(images: jax.Array, size: tuple[int, int]) -> jax.Array:
 
 
 def resize_images(images, size: tuple[int, int]) -> np.ndarray:
-    """Antialiased bilinear resize of uint8 images [N, H, W, 3] to [N, h, w, 3] uint8."""
+    """Antialiased bilinear resize of uint8 images [N, H, W, 3] to [N, h, w, 3] uint8.
+
+    Args:
+      images: uint8 RGB [N, H, W, 3] (array-like), one size for the batch.
+      size: (h, w) output size in pixels.
+
+    Returns:
+      uint8 [N, h, w, 3], rounded and clipped to 0..255; the images unchanged (as uint8) when already (h, w).
+
+    Raises:
+      InputError: images not [N, H, W, 3].
+    """
     images = np.asarray(images)
     check(images.ndim == 4 and images.shape[-1] == 3, "images", "shape", "[N, H, W, 3]", images.shape)
     if tuple(images.shape[1:3]) == tuple(size):
@@ -44,7 +63,14 @@ def resize_images(images, size: tuple[int, int]) -> np.ndarray:
 
 
 def pixel_featurizer(size: tuple[int, int] = (32, 32)) -> Featurizer:
-    """The "RGB + ridge" baseline: images resized to `size`, pixels scaled to [0, 1], flattened [N, h*w*3]."""
+    """The "RGB + ridge" baseline: images resized to `size`, pixels scaled to [0, 1], flattened [N, h*w*3].
+
+    Args:
+      size: (h, w) the images are resized to (`resize_images`).
+
+    Returns:
+      A `Featurizer`: uint8 RGB [N, H, W, 3] -> float32 [N, h*w*3] in [0, 1] (no l2 normalisation).
+    """
 
     def featurize(images):
         return resize_images(images, size).reshape(len(images), -1).astype(np.float32) / 255.0
@@ -54,7 +80,16 @@ def pixel_featurizer(size: tuple[int, int] = (32, 32)) -> Featurizer:
 
 def input_size(backbone, taps: Sequence[str], hw: tuple[int, int]) -> tuple[int, int]:
     """`hw` if every spatial tap of `taps` has a non-empty map at that input size, else the backbone's
-    `default_input_size` (e.g. CaffeNet's pool5 is empty below 67 px)."""
+    `default_input_size` (e.g. CaffeNet's pool5 is empty below 67 px).
+
+    Args:
+      backbone: the feature network (its `geometry` names the spatial taps).
+      taps: tap names; those without geometry (e.g. fc layers) are not checked.
+      hw: (h, w) input size in pixels.
+
+    Returns:
+      (h, w) ints: the input size to feed.
+    """
     hw = (int(hw[0]), int(hw[1]))
     ok = all(min(backbone.grid_size(t, hw)) >= 1 for t in taps if t in backbone.geometry)
     return hw if ok else tuple(backbone.default_input_size)
@@ -69,14 +104,28 @@ GAP = "gap"  # pseudo-role: the network's global average pool (see `backbone_fea
 
 def gap_tap(backbone) -> tuple[str, bool]:
     """(tap, average over space?) of the "gap" role: the network's own global-average-pool tap where it has one
-    (MobileNetV2's `pool`, 1280-d), else the pool5-role map averaged over its rows and columns."""
+    (MobileNetV2's `pool`, 1280-d), else the pool5-role map averaged over its rows and columns.
+
+    Args:
+      backbone: the feature network (its `taps`, `geometry` and `roles`).
+
+    Returns:
+      (tap name, mean): mean is True when the tap's [h, w, C] map is to be averaged over rows and columns.
+    """
     if "pool" in backbone.taps and "pool" not in backbone.geometry:
         return "pool", False
     return backbone.roles["pool5"], True
 
 
 def describe_gap(backbone) -> str:
-    """Words naming the global-average-pool descriptor of `backbone` (its tap)."""
+    """Words naming the global-average-pool descriptor of `backbone` (its tap).
+
+    Args:
+      backbone: the feature network (`gap_tap`).
+
+    Returns:
+      A str, "global average pool of <tap>" (averaged here) or "global average pool (<tap>)" (the network's own).
+    """
     tap, mean = gap_tap(backbone)
     return f"global average pool of {tap}" if mean else f"global average pool ({tap})"
 
@@ -96,6 +145,15 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
     map; "pool5" (the flattened map, e.g. AlexNet 6 x 6 x 256 at 224 px) is its input and the honest stand-in
     when no fc weights are at hand. "gap" (`gap_tap`) averages the layout away by construction; "fc6" is the
     network's fc6 where its weights hold one (MobileNetV2: its global average pool).
+
+    Args:
+      backbone, params: the feature network and its parameters.
+      roles: AlexNet role names (keys of `backbone.roles`, e.g. "pool5", "fc6") or "gap".
+      batch_size: images per network pass.
+
+    Returns:
+      dict role -> `Featurizer`: uint8 RGB [N, H, W, 3] (one size per call) -> float32 [N, D] unit rows, D the
+      tap's flattened size (its channels for "gap").
     """
     roles = tuple(roles)
     spec = {r: gap_tap(backbone) if r == GAP else (backbone.roles[r], False) for r in roles}

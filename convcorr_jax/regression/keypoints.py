@@ -24,21 +24,41 @@ ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.round(np.linspace(0.0, 0.
 
 
 def instance_boxes(bboxes: np.ndarray, context: float = 1.1) -> np.ndarray:
-    """Square crop boxes [N, 4] around bboxes [N, 4] (x0, y0, x1, y1 inclusive): same centre, side = `context` x
-    the box's longer side."""
+    """Square crop boxes [N, 4] around bboxes [N, 4]: same centre, side = `context` x the box's longer side.
+
+    Args:
+      bboxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels.
+      context: crop side over the box's longer side (`bbox_norm`).
+
+    Returns:
+      float64 [N, 4] (x_min, y_min, x_max, y_max) inclusive pixels (`geometry.square_box`), for `box_to_affine`.
+    """
     b = np.asarray(bboxes, np.float64)
     return square_box((b[:, :2] + b[:, 2:]) / 2, context * bbox_norm(b))
 
 
 def bbox_norm(bboxes: np.ndarray) -> np.ndarray:
-    """PCK normaliser [N]: max(box width, box height) in pixels."""
+    """PCK normaliser [N]: max(box width, box height) in pixels.
+
+    Args:
+      bboxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels.
+
+    Returns:
+      float64 [N]: max(x1 - x0 + 1, y1 - y0 + 1).
+    """
     b = np.asarray(bboxes, np.float64)
     return np.maximum(b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1)
 
 
 def pck_per_type(hits: np.ndarray) -> float:
-    """Mean over keypoint types of the fraction of correct evaluated instances, from hits [N, K] (NaN where not
-    evaluated, as `metrics.pck_hits` gives); types never evaluated are left out (NaN when none is evaluated)."""
+    """Mean over keypoint types of the fraction of correct evaluated instances.
+
+    Args:
+      hits: [N, K] 1/0 per instance and keypoint type, NaN where not evaluated (as `metrics.pck_hits` gives).
+
+    Returns:
+      A float in 0..1; types never evaluated are left out (NaN when none is evaluated).
+    """
     hits = np.asarray(hits, np.float64)
     evaluated = ~np.all(np.isnan(hits), axis=0)
     return float(np.mean(np.nanmean(hits[:, evaluated], axis=0))) if evaluated.any() else float("nan")
@@ -69,8 +89,21 @@ class KeypointResult:
 def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, context: float = 1.1,
                    lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0,
                    alphas: Sequence[float] = ALPHAS) -> KeypointResult:
-    """Per-category regressors on `train` (KeypointSample list), PCK on `test`. All instances are cropped and
-    described in one batch per split."""
+    """Per-category regressors on `train`, PCK on `test`.
+
+    All instances are cropped and described in one batch per split. Only categories present in both splits count.
+
+    Args:
+      train, test: `KeypointSample` lists (bbox, points, visible, category; images loaded by `with_image`).
+      featurize: uint8 RGB crops [N, crop_size, crop_size, 3] -> descriptors [N, d].
+      crop_size: side in pixels of the square instance crops.
+      context: crop side over the box's longer side (`instance_boxes`).
+      lambdas, folds, seed: ridge lambda grid, CV folds (capped at a category's training instances) and fold seed.
+      alphas: PCK thresholds for the curves, fractions of max(box width, box height).
+
+    Returns:
+      A `KeypointResult`: PCK@0.1 per category and "mean", PCK curves [len(alphas)], test instances per category.
+    """
     cats = sorted({s.category for s in train} & {s.category for s in test})
     train = [s for s in train if s.category in cats]
     test = [s for s in test if s.category in cats]

@@ -39,7 +39,18 @@ class PointsModel:
 
 
 def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images uint8 [N, H, W, 3], points float32 [N, K, 2], visible bool [N, K]) of equal-size samples."""
+    """Stacked images, points and visibility of equal-size samples.
+
+    Args:
+      samples: non-empty `KeypointSample` sequence, all images one size (loaded by `with_image`).
+
+    Returns:
+      (images uint8 [N, H, W, 3], points float32 [N, K, 2] (x, y) pixels, visible bool [N, K]); visible is False
+      where a point has a non-finite coordinate.
+
+    Raises:
+      InputError: no samples.
+    """
     check(len(samples) > 0, "samples", "length", "at least one sample", 0)
     images = np.stack([s.with_image().image for s in samples])
     points = np.stack([s.points for s in samples]).astype(np.float32)
@@ -53,7 +64,21 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
 
     All visible: one multi-target fit with one shared lambda. Otherwise each keypoint is fitted (x and y
     together, own CV lambda) on the rows where it is visible; a keypoint with fewer than `min_rows` visible rows
-    predicts the mean of its visible positions (or NaN when it is never visible).
+    (or fewer than `folds`) predicts the mean of its visible positions (or NaN when it is never visible).
+
+    Args:
+      F: float [N, d] descriptors.
+      points: [N, K, 2] (x, y) pixel targets (fitted in float64).
+      visible: bool [N, K], or None: all visible.
+      lambdas, folds, seed: ridge lambda grid, CV folds and fold seed (`ridge.fit_cv`).
+      min_rows: fewest visible rows for a keypoint's own regressors.
+
+    Returns:
+      A `PointsModel`: W [d, 2K] and b [2K] (float64 from the shared fit, float32 from per-keypoint fits), lam [K]
+      (NaN for keypoints without regressors).
+
+    Raises:
+      InputError: F's rows differ from N.
     """
     F = np.asarray(F)
     points = np.asarray(points, np.float64)
@@ -76,25 +101,61 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
 
 
 def predict_points(model: PointsModel, F: np.ndarray) -> np.ndarray:
-    """Predicted points [N, K, 2] for descriptors F [N, d]."""
+    """Predicted points [N, K, 2] for descriptors F [N, d].
+
+    Args:
+      model: a `PointsModel` (`fit_points`).
+      F: [N, d] descriptors, described as the model's training rows were.
+
+    Returns:
+      [N, K, 2] (x, y) pixels in the frame the model was fitted in (dtype of F @ W).
+    """
     return (np.asarray(F) @ model.W + model.b).reshape(len(F), model.num_points, 2)
 
 
 def oof_points(F: np.ndarray, points: np.ndarray, lam: float, folds: int = 4, seed: int = 0) -> np.ndarray:
-    """Out-of-fold predictions [N, K, 2] with a fixed lambda (realistic first-stage errors on training data)."""
+    """Out-of-fold predictions [N, K, 2] with a fixed lambda (realistic first-stage errors on training data).
+
+    Args:
+      F: float [N, d] descriptors.
+      points: [N, K, 2] (x, y) pixel targets.
+      lam: the ridge lambda (e.g. the one `fit_points` chose).
+      folds, seed: CV folds and fold seed.
+
+    Returns:
+      float64 [N, K, 2]: each row predicted by a model fitted on the other folds.
+    """
     n, k = points.shape[:2]
     return ridge.cross_val_predict(F, points.reshape(n, 2 * k), lam, folds, seed, dtype=DTYPE).reshape(n, k, 2)
 
 
 def face_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Per-face mean landmark distance / inter-ocular (outer eye corners 36, 45) distance [N] (Table 1)."""
+    """Per-face mean landmark distance / inter-ocular (outer eye corners 36, 45) distance [N] (Table 1).
+
+    Args:
+      pred, gt: [N, 68, 2] (x, y) pixels (iBUG 68-point order).
+
+    Returns:
+      float64 [N] normalised mean errors.
+
+    Raises:
+      InputError: gt not [..., 68, 2].
+    """
     from convcorr_jax.data.faces300w import interocular_distance
 
     return normalised_error(pred, gt, interocular_distance(gt))
 
 
 def mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
-    """The "dataset bias" baseline: the training mean shape [K, 2] repeated for n images [n, K, 2]."""
+    """The "dataset bias" baseline: the training mean shape [K, 2] repeated for n images.
+
+    Args:
+      points_train: array [N, K, 2] (x, y) pixels.
+      n: number of copies.
+
+    Returns:
+      float64 [n, K, 2] (a writable copy).
+    """
     return np.broadcast_to(np.asarray(points_train, np.float64).mean(0), (n,) + points_train.shape[1:]).copy()
 
 
@@ -109,7 +170,18 @@ class LandmarkResult:
 
 def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, lambdas=LAMBDAS, folds=4,
                    seed=0) -> LandmarkResult:
-    """Table 1 on one dataset: dataset bias, RGB + ridge (if pixel descriptors R_* are given), ConvNet + ridge."""
+    """Table 1 on one dataset: dataset bias, RGB + ridge (if pixel descriptors R_* are given), ConvNet + ridge.
+
+    Args:
+      F_train, F_test: float [N, d] and [M, d] ConvNet descriptors.
+      P_train, P_test: [N, 68, 2] and [M, 68, 2] (x, y) pixel landmarks.
+      R_train, R_test: pixel descriptors [N, d'] and [M, d'] (e.g. `pixel_featurizer`), or None: no RGB row.
+      lambdas, folds, seed: ridge lambda grid, CV folds and fold seed.
+
+    Returns:
+      A `LandmarkResult` keyed "Dataset Bias", "RGB + ridge" (when given), "ConvNet + ridge"; lam is the ConvNet
+      model's lambda.
+    """
     pred = {"Dataset Bias": mean_shape(P_train, len(P_test))}
     if R_train is not None:
         pred["RGB + ridge"] = predict_points(fit_points(R_train, P_train, None, lambdas, folds, seed), R_test)

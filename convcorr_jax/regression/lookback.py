@@ -48,8 +48,18 @@ MIN_SIDE = 8.0
 
 
 def subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.ndarray:
-    """Square boxes [N, 4] (x_min, y_min, x_max, y_max) around predicted points pred[:, idx]: centred on the
-    points' tight box, side = its longer extent + 2 * margin pixels (at least `MIN_SIDE`)."""
+    """Square boxes [N, 4] around predicted points pred[:, idx].
+
+    Centred on the points' tight box, side = its longer extent + 2 * margin pixels (at least `MIN_SIDE`).
+
+    Args:
+      pred: [N, K, 2] (x, y) pixel points.
+      idx: the subset's point indices into K.
+      margin: pixels added on each side.
+
+    Returns:
+      float64 [N, 4] (x_min, y_min, x_max, y_max) inclusive pixels.
+    """
     tight = points_box(np.asarray(pred)[:, list(idx)])
     side = np.maximum(np.max(tight[:, 2:] - tight[:, :2], axis=1) + 2 * float(margin), MIN_SIDE)
     return square_box((tight[:, :2] + tight[:, 2:]) / 2, side)
@@ -58,8 +68,24 @@ def subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.ndar
 def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
                  subsets: dict[str, tuple[int, ...]] = FACE68_SUBSETS, crop_size: int = 96,
                  margin_quantile: float = 1.0, lambdas=LAMBDAS, folds: int = 4, seed: int = 0) -> LookbackModel:
-    """Second-stage regressors. images [N, H, W, 3], points (ground truth) and stage1_oof (out-of-fold
-    first-stage predictions) [N, K, 2]."""
+    """Second-stage regressors, one `PointsModel` per subset in crop coordinates.
+
+    Args:
+      images: uint8 RGB [N, H, W, 3].
+      points: [N, K, 2] (x, y) pixel ground truth.
+      stage1_oof: [N, K, 2] out-of-fold first-stage predictions (`landmarks.oof_points`).
+      featurize: uint8 crops [N, crop_size, crop_size, 3] -> descriptors [N, d].
+      subsets: subset name -> point indices.
+      crop_size: side in pixels of the square crops.
+      margin_quantile: quantile (0..1) of a subset's out-of-fold point errors used as its margin (1.0: maximum).
+      lambdas, folds, seed: ridge lambda grid, CV folds and fold seed.
+
+    Returns:
+      A `LookbackModel` (margins in pixels per subset).
+
+    Raises:
+      InputError: stage1_oof's shape differs from points'.
+    """
     check(points.shape == stage1_oof.shape, "stage1_oof", "shape", f"{points.shape} (as points)", stage1_oof.shape)
     margins, models = {}, {}
     for name, idx in subsets.items():
@@ -74,8 +100,18 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
 
 def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray, featurize: Featurizer
                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Refined points [N, K, 2] (points in no subset keep their first-stage value; points in several subsets get
-    the mean) and the boxes used, per subset [N, 4] (x_min, y_min, x_max, y_max)."""
+    """Refined points and the crop boxes used, per subset.
+
+    Args:
+      model: a `LookbackModel` (`fit_lookback`).
+      images: uint8 RGB [N, H, W, 3].
+      stage1: [N, K, 2] first-stage (x, y) pixel predictions.
+      featurize: the descriptor the model was fitted with.
+
+    Returns:
+      (refined float64 [N, K, 2] (x, y) pixels: points in no subset keep their first-stage value, points in
+      several subsets get the mean; boxes: subset name -> float64 [N, 4] (x_min, y_min, x_max, y_max)).
+    """
     acc = np.zeros(stage1.shape, np.float64)
     cnt = np.zeros(stage1.shape[:2], np.float64)
     boxes_out = {}

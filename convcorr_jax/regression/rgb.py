@@ -20,12 +20,29 @@ SIZE = 46
 
 
 def rgb_targets(images: np.ndarray, size: int = SIZE) -> np.ndarray:
-    """[N, size*size*3] pixel values in [0, 1] of the images resized to size x size."""
+    """Pixel values in [0, 1] of the images resized to size x size.
+
+    Args:
+      images: uint8 RGB [N, H, W, 3].
+      size: side in pixels of the resized images.
+
+    Returns:
+      float32 [N, size*size*3], each row a flattened [size, size, 3] image.
+    """
     return resize_images(images, (size, size)).reshape(len(images), -1).astype(np.float32) / 255.0
 
 
 def decode(model: ridge.RidgeModel, F: np.ndarray, size: int = SIZE) -> np.ndarray:
-    """Reconstructions [N, size, size, 3] in [0, 1] (clipped) from descriptors F [N, d]."""
+    """Reconstructions in [0, 1] (clipped) from descriptors F [N, d].
+
+    Args:
+      model: ridge model from descriptors to `rgb_targets`.
+      F: [N, d] descriptors.
+      size: side in pixels of the targets the model was fitted on.
+
+    Returns:
+      [N, size, size, 3] RGB in [0, 1] (dtype of the model's weights).
+    """
     return np.clip(np.asarray(ridge.predict(model, np.asarray(F, np.float32))), 0, 1).reshape(len(F), size, size, 3)
 
 
@@ -41,7 +58,18 @@ class RGBResult:
 
 def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequence[float] = LAMBDAS,
                        folds: int = 4, seed: int = 0, size: int = SIZE) -> RGBResult:
-    """Fit the 3 x size x size regressors and evaluate on the test images."""
+    """Fit the 3 x size x size regressors and evaluate on the test images.
+
+    Args:
+      F_train, F_test: float [N, d] and [M, d] descriptors.
+      images_train, images_test: uint8 RGB [N, H, W, 3] and [M, H', W', 3].
+      lambdas, folds, seed: ridge lambda grid (one shared lambda), CV folds and fold seed.
+      size: side in pixels of the reconstructions.
+
+    Returns:
+      An `RGBResult`: held-out MAE and the training-mean-image baseline's ([0, 1] units), the model, recon and
+      originals [M, size, size, 3].
+    """
     Y_tr = rgb_targets(images_train, size)
     Y_te = rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
     model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed, dtype=DTYPE)

@@ -28,7 +28,15 @@ VOID = 255
 
 
 def area_matrix(size: int, grid: int) -> np.ndarray:
-    """[grid, size] box-filter weights: cell i averages pixels over [i * size / grid, (i + 1) * size / grid)."""
+    """Box-filter weights: cell i averages pixels over [i * size / grid, (i + 1) * size / grid).
+
+    Args:
+      size: pixels along the axis.
+      grid: cells along the axis.
+
+    Returns:
+      float32 [grid, size]; each row sums to 1 (partly covered pixels weighted by their overlap).
+    """
     edges = np.arange(grid + 1) * size / grid
     lo, hi = edges[:-1, None], edges[1:, None]
     p = np.arange(size)[None, :]
@@ -48,7 +56,16 @@ def _fractions(labels, num_classes, Ah, Aw):
 
 
 def label_fractions(labels: np.ndarray, num_classes: int, grid: int = GRID) -> np.ndarray:
-    """[N, grid, grid, C] class fractions of the non-void pixels per cell (rows sum to 1)."""
+    """Class fractions of the non-void pixels per grid cell (rows sum to 1).
+
+    Args:
+      labels: int [N, H, W] label maps (0 background, 1..C-1 classes, `VOID` = 255 ignored).
+      num_classes: C, background included.
+      grid: cells per side.
+
+    Returns:
+      float32 [N, grid, grid, C]; a cell that is all void is all background ([1, 0, ..., 0]).
+    """
     labels = np.asarray(labels, np.int32)
     Ah, Aw = area_matrix(labels.shape[1], grid), area_matrix(labels.shape[2], grid)
     Ah, Aw = jnp.asarray(Ah), jnp.asarray(Aw)
@@ -84,7 +101,18 @@ class SegModel:
 
 def fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: int = GRID,
                      lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0) -> SegModel:
-    """Both stages from descriptors F [N, d] and label maps [N, H, W]."""
+    """Both stages from descriptors F [N, d] and label maps [N, H, W].
+
+    Args:
+      F: float [N, d] descriptors.
+      labels: int [N, H, W] label maps (0 background, 1..C-1 classes, 255 void).
+      num_classes: C, background included.
+      grid: cells per side of the first-stage response map.
+      lambdas, folds, seed: ridge lambda grid, CV folds and fold seed (both stages).
+
+    Returns:
+      A `SegModel`: stage1 descriptors -> [grid * grid * C], mix (fitted on out-of-fold responses) [C] -> [C].
+    """
     n = len(F)
     T = label_fractions(labels, num_classes, grid)
     Y = T.reshape(n, -1)
@@ -113,7 +141,18 @@ class SegResult:
 
 def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: int, grid: int = GRID,
                        lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0) -> SegResult:
-    """Fit on the training descriptors/labels, evaluate AP, IoU and pixel accuracy on the test set."""
+    """Fit on the training descriptors/labels, evaluate AP, IoU and pixel accuracy on the test set.
+
+    Args:
+      F_train, F_test: float [N, d] and [M, d] descriptors.
+      labels_train, labels_test: int [N, H, W] and [M, H', W'] label maps (0 background, 255 void).
+      num_classes: C, background included.
+      grid, lambdas, folds, seed: as in `fit_segmentation`.
+
+    Returns:
+      A `SegResult`: per-class AP and IoU [C] (0..1), pixel accuracy over non-void pixels, the model, scores
+      [M, H', W', C] upsampled to the label size, and their arg-max [M, H', W'].
+    """
     model = fit_segmentation(F_train, labels_train, num_classes, grid, lambdas, folds, seed)
     labels_test = np.asarray(labels_test)
     scores = model.scores(F_test, labels_test.shape[1:3])
