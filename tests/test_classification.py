@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.correspondence import classification as cls
+from convcorr_jax.long2014 import classification as cls
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.columns import columns_at_points, neighbourhood_concat

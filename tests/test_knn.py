@@ -154,7 +154,7 @@ def test_sharded_over_eight_devices_matches_brute_force():
 
 def test_real_mobilenet_features_match_brute_force():
     """Columns of real ImageNet MobileNetV2 features (conv3 role) of scikit-image's photographs."""
-    from convcorr_jax.correspondence.locality import query_images
+    from convcorr_jax.long2014.locality import query_images
     from convcorr_jax.features.columns import extract_grids
     from convcorr_jax.weights import load_pretrained
 

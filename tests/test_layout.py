@@ -51,7 +51,7 @@ LAYERS = (
     {"data"},
     {"features"},
     {"flow", "linear"},
-    {"correspondence", "regression", "pose"},
+    {"correspondence", "long2014", "regression", "pose"},
 )
 ABOVE_LIBRARY = ("convcorr_eval", "convcorr_cli", "eval", "train", "convcorr_train")
 
@@ -144,8 +144,8 @@ def test_library_functions_are_short_or_named():
 
 def test_no_upward_import_of_any_kind():
     """The library never imports the experiments or the command line; within it, no unit imports a layer above its
-    own, and the methods (correspondence, regression, pose) never import each other. The experiments never import
-    the command line; training (train/) imports neither the experiments nor the command line."""
+    own, and the methods (correspondence, long2014, regression, pose) never import each other. The experiments never
+    import the command line; training (train/) imports neither the experiments nor the command line."""
     bad = []
     for path in _library_files():
         rel = path.relative_to(LIBRARY)
@@ -201,14 +201,14 @@ def _import_graph() -> dict[str, set[str]]:
 
 
 POINT_TRANSFER = ("points", "point_config", "frames", "frame_transfer", "matching")  # correspondence/: the method
-LONG_PROTOCOLS = ("retrieval_transfer", "locality", "classification", "prediction")  # correspondence/: Long et al.'s
+LONG_PROTOCOLS = ("retrieval_transfer", "locality", "classification", "prediction")  # long2014/: Long et al.'s
 
 
 def test_point_transfer_imports_nothing_of_long_et_als_protocols():
     """The general point-transfer method reaches none of Long et al.'s protocol modules through any chain of
     imports (function bodies included); shared helpers live below both (e.g. `features.sift.sift_bin_size`)."""
     graph = _import_graph()
-    protocols = {f"convcorr_jax.correspondence.{m}" for m in LONG_PROTOCOLS}
+    protocols = {f"convcorr_jax.long2014.{m}" for m in LONG_PROTOCOLS} | {"convcorr_jax.long2014"}
     bad = []
     for m in POINT_TRANSFER:
         seen, todo = set(), [f"convcorr_jax.correspondence.{m}"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax import knn
-from convcorr_jax.correspondence import locality
+from convcorr_jax.long2014 import locality
 from convcorr_jax.errors import InputError
 
 

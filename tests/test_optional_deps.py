@@ -60,7 +60,7 @@ def test_tfds_builders_without_tensorflow_datasets_names_the_tfds_extra(monkeypa
 
 
 def test_query_images_without_scikit_image_names_the_report_extra(monkeypatch):
-    from convcorr_jax.correspondence.locality import query_images
+    from convcorr_jax.long2014.locality import query_images
 
     _hide(monkeypatch, "skimage")
     with pytest.raises(MissingExtra, match=r"needs scikit-image: pip install 'convcorr-jax\[report\]'$"):

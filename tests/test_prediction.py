@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax.correspondence import prediction as point_prediction
+from convcorr_jax.long2014 import prediction as point_prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.columns import neighbourhood_concat

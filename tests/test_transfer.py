@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from convcorr_jax.correspondence import retrieval_transfer
+from convcorr_jax.long2014 import retrieval_transfer
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from convcorr_jax import cache
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence import locality
+from convcorr_jax.long2014 import locality
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
@@ -73,7 +73,7 @@ def patch_databases(images: np.ndarray, backbone, params, cfg: Config, progress:
     settings = {"backbone": backbone.name, "weights": cfg.weights, "seed": cfg.seed, "roles": list(cfg.roles),
                 "images": hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()[:20],
                 "shape": list(images.shape)}
-    version = cache.code_version("convcorr_jax.correspondence.locality", "convcorr_jax.backbones",
+    version = cache.code_version("convcorr_jax.long2014.locality", "convcorr_jax.backbones",
                                  "convcorr_jax.features", "convcorr_jax.weights")
     root = cache.cached("patchdb", settings, version, lambda tmp: locality.build_databases(
         images, backbone, params, {r: tmp / r for r in cfg.roles}, progress=progress))

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence import retrieval_transfer
+from convcorr_jax.long2014 import retrieval_transfer
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image

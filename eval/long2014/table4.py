@@ -25,7 +25,7 @@ import numpy as np
 
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence import prediction as point_prediction
+from convcorr_jax.long2014 import prediction as point_prediction
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.errors import InputError
 from convcorr_jax.long_frame import FRAME_PX
@@ -38,7 +38,7 @@ from convcorr_eval.report import markdown_table, ours, paper_block, percent, plt
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """`prediction`: the protocol's settings (see `convcorr_jax.correspondence.prediction`; C fixed unless
+    """`prediction`: the protocol's settings (see `convcorr_jax.long2014.prediction`; C fixed unless
     `val_Cs` / `val_sift_Cs` choose it on a validation split of train); `sift`: also the dense SIFT rows."""
 
     backbone: str = common.BACKBONE

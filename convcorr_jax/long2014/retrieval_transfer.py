@@ -29,7 +29,7 @@ from convcorr_jax import geometry, metrics
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.config import check_fields
-from convcorr_jax.correspondence import prediction
+from convcorr_jax.long2014 import prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import check
 from convcorr_jax.features.columns import feature_scale
