@@ -34,8 +34,19 @@ class Loaded(list):
 def collect(records: Iterable[T], parse: Callable[[T], object], skip_bad: bool, what: str = "") -> Loaded:
     """Apply `parse` to each record. An `InputError` propagates, or with `skip_bad` is recorded and skipped.
 
-    `parse` may return one sample, a list of samples, or None (nothing to add). When records are skipped a
-    summary line goes to stderr, so nothing is dropped silently.
+    When records are skipped a summary line goes to stderr (a logging warning), so nothing is dropped silently.
+
+    Args:
+        records: the raw records, in order.
+        parse: record -> one sample, a list of samples (all added), or None (nothing to add).
+        skip_bad: record and skip a record whose `parse` raises `InputError` (else the error propagates).
+        what: the loader's name for the warning line ("loader" when empty).
+
+    Returns:
+        A `Loaded` list of the samples in record order; its `skipped` holds the skipped records' errors.
+
+    Raises:
+        InputError: from `parse`, when `skip_bad` is False.
     """
     out = Loaded()
     for rec in records:
@@ -59,8 +70,19 @@ def collect(records: Iterable[T], parse: Callable[[T], object], skip_bad: bool, 
 
 
 def load_mat(path: str | os.PathLike, what: str) -> dict:
-    """The variables of a MATLAB v5 .mat file (`scipy.io.loadmat`); InputError naming the file for a missing one
-    (`what`: what the file should hold, for the message) or an unreadable one."""
+    """The variables of a MATLAB v5 .mat file (`scipy.io.loadmat`).
+
+    Args:
+        path: the .mat file.
+        what: what the file should hold, for the message of a missing file.
+
+    Returns:
+        dict of variable name -> value as `scipy.io.loadmat` gives it (arrays at least 2-D, plus its `__header__`
+        entries).
+
+    Raises:
+        InputError: naming the file, for a missing or unreadable one.
+    """
     import scipy.io as sio
 
     path = Path(path)
@@ -73,7 +95,18 @@ def load_mat(path: str | os.PathLike, what: str) -> dict:
 
 
 def as_float(value: object, source, field: str) -> float:
-    """Parse a float (string or number), raising `InputError` naming the field otherwise."""
+    """Parse a float (string or number), raising `InputError` naming the field otherwise.
+
+    Args:
+        value: a number or a string that `float` parses.
+        source, field: the file (or record) and field named in the error.
+
+    Returns:
+        The value as a Python float.
+
+    Raises:
+        InputError: naming source and field, for a value `float` rejects.
+    """
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -81,7 +114,15 @@ def as_float(value: object, source, field: str) -> float:
 
 
 def points_bbox(points: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Tight box (x0, y0, x1, y1) float32 around the finite (and masked) points; NaNs when there are none."""
+    """Tight box (x0, y0, x1, y1) float32 around the finite (and masked) points; NaNs when there are none.
+
+    Args:
+        points: [K, 2] (x, y) pixel points (any float dtype; NaN or inf rows are left out).
+        mask: optional bool [K]: only points True here count.
+
+    Returns:
+        float32 [4] (x0, y0, x1, y1), the points' min and max x and y; all NaN when no point counts.
+    """
     p = np.asarray(points, np.float64)
     ok = np.all(np.isfinite(p), axis=-1)
     if mask is not None:

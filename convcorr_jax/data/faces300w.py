@@ -41,7 +41,17 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def interocular_distance(points: np.ndarray) -> np.ndarray:
-    """Outer-eye-corner distance [...] of 68-point shapes [..., 68, 2] (the 300-W NME normaliser)."""
+    """Outer-eye-corner distance [...] of 68-point shapes [..., 68, 2] (the 300-W NME normaliser).
+
+    Args:
+        points: [..., 68, 2] (x, y) pixel points in iBUG order (any leading shape).
+
+    Returns:
+        float64 [...]: the distance in pixels between points 36 and 45 (`OUTER_EYE_CORNERS`) of each shape.
+
+    Raises:
+        InputError: for points whose last two axes are not (68, 2).
+    """
     p = np.asarray(points, np.float64)
     if p.shape[-2:] != (68, 2):
         raise InputError("points", "shape", "[..., 68, 2]", p.shape)
@@ -49,8 +59,22 @@ def interocular_distance(points: np.ndarray) -> np.ndarray:
 
 
 def read_pts(path: str | os.PathLike, n_points: int | None = None) -> np.ndarray:
-    """Read an iBUG `.pts` file -> float32 [N, 2] 0-based (x, y). Checks the header's `n_points` against
-    the listed points (and `n_points` when given). Tolerates CRLF line ends and extra spaces."""
+    """Read an iBUG `.pts` file -> float32 [N, 2] 0-based (x, y).
+
+    Checks the header's `n_points` against the listed points (and `n_points` when given). Tolerates CRLF line ends
+    and extra spaces.
+
+    Args:
+        path: the `.pts` file ('key: value' header lines, then '{', one 'x y' line per point, '}').
+        n_points: the number of points the file must hold (None: any).
+
+    Returns:
+        float32 [N, 2] 0-based (x, y) pixels (the file's 1-based values minus 1).
+
+    Raises:
+        InputError: for an unreadable file, missing braces or `n_points` header, a point count that differs from the
+            header (or from `n_points`), or non-numeric or non-finite coordinates.
+    """
     p = Path(path)
     try:
         lines = [ln.strip() for ln in p.read_text(errors="strict").splitlines()]
@@ -91,7 +115,18 @@ def read_pts(path: str | os.PathLike, n_points: int | None = None) -> np.ndarray
 
 
 def write_pts(path: str | os.PathLike, points: np.ndarray) -> None:
-    """Write 0-based points [N, 2] as an iBUG `.pts` file (1-based, `%.6f`), atomically."""
+    """Write 0-based points [N, 2] as an iBUG `.pts` file (1-based, `%.6f`), atomically.
+
+    Args:
+        path: the `.pts` file to write.
+        points: finite [N, 2] 0-based (x, y) pixel points.
+
+    Returns:
+        None; writes the file (header "version: 1", "n_points:  N", then the points between braces).
+
+    Raises:
+        InputError: for points not a finite [N, 2] array.
+    """
     p = np.asarray(points, np.float64)
     if p.ndim != 2 or p.shape[1] != 2 or not np.all(np.isfinite(p)):
         raise InputError(path, "points", "finite [N, 2] array", p.shape)
@@ -100,7 +135,18 @@ def write_pts(path: str | os.PathLike, points: np.ndarray) -> None:
 
 
 def read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
-    """Helen annotation file -> (image stem, float32 [194, 2] as stored): line 1 the stem, then 'x , y' lines."""
+    """Helen annotation file -> (image stem, float32 [194, 2] as stored): line 1 the stem, then 'x , y' lines.
+
+    Args:
+        path: a Helen `.txt` annotation file (195 non-blank lines).
+
+    Returns:
+        (stem, points): the image's file name without extension, and float32 [194, 2] (x, y) as stored (no base
+        shift).
+
+    Raises:
+        InputError: for an unreadable file, a line count other than 195, or non-numeric or non-finite points.
+    """
     p = Path(path)
     try:
         lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
@@ -118,7 +164,19 @@ def read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
 
 
 def write_helen_txt(path: str | os.PathLike, stem: str, points: np.ndarray) -> None:
-    """Write a Helen 194-point annotation file (values as given)."""
+    """Write a Helen 194-point annotation file (values as given).
+
+    Args:
+        path: the `.txt` file to write.
+        stem: the image name written on line 1.
+        points: [194, 2] (x, y), written as 'x , y' lines with `%.6f`.
+
+    Returns:
+        None; writes the file.
+
+    Raises:
+        InputError: for points not of shape [194, 2].
+    """
     p = np.asarray(points, np.float64)
     if p.shape != (194, 2):
         raise InputError(path, "points", "[194, 2]", p.shape)
@@ -158,14 +216,27 @@ def _face_sample(points: np.ndarray, names, sid: str, image_path, extras) -> Key
 
 def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, require_images: bool = False,
               skip_bad: bool = False, with_images: bool = False) -> Loaded:
-    """Every `.pts` file under `root` (300-W: helen/{trainset,testset}, lfpw/{trainset,testset}, afw, ibug, and
-    300-VW `<video>/annot/*.pts`) as 68-point face samples, sorted by relative path.
+    """Every `.pts` file under `root` as a 68-point face sample, sorted by relative path.
 
-    `subsets` keeps files whose relative path starts with one of them (e.g. "helen/testset", "ibug").
-    extras: subset (first folder), split ("train" | "common" | "challenging" | "private" | None, the standard
-    300-W protocol; "train" | "test" for top-level trainset/ testset/ folders), interocular (outer-eye-corner
-    distance). `bbox` is the landmarks' tight box. The image
-    beside the file (same stem, .jpg/.png) gives `image_path`; `require_images` makes a missing one an error.
+    Layouts: 300-W (helen/{trainset,testset}, lfpw/{trainset,testset}, afw, ibug) and 300-VW
+    `<video>/annot/*.pts` (images in `<video>/imgs/`). `bbox` is the landmarks' tight box; every point is visible.
+
+    Args:
+        root: the dataset folder.
+        subsets: keep only files whose relative path starts with one of these (e.g. "helen/testset", "ibug");
+            None keeps all.
+        require_images: make a missing image (same stem beside the file, .jpg/.jpeg/.png/.bmp) an error.
+        skip_bad: skip bad files (recorded in `Loaded.skipped`) instead of raising.
+        with_images: load each image into `image` (a missing one is then an error too).
+
+    Returns:
+        `Loaded` of `KeypointSample`s: points float32 [68, 2] 0-based (x, y), category "face", id the relative path
+        without ".pts", `image_path` the image beside the file (or None). extras: subset (first folder), split
+        ("train" | "common" | "challenging" | "private" | None, the standard 300-W protocol; "train" | "test" for
+        top-level trainset/ testset/ folders), interocular (outer-eye-corner distance, pixels), pts_path.
+
+    Raises:
+        InputError: for a missing `root`, or (without `skip_bad`) a bad file or missing required image.
     """
     r = Path(root)
     if not r.is_dir():
@@ -189,9 +260,24 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
 
 
 def load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bool = False) -> Loaded:
-    """Helen with its original 194 points: `root/annotation/*.txt` and images anywhere under `root`
-    (helen_1..5, train_1..4, test). `trainnames.txt` / `testnames.txt` in `root`, when present, set
-    extras["split"]."""
+    """Helen with its original 194 points: `root/annotation/*.txt` and images anywhere under `root`.
+
+    Images may sit in any folder (helen_1..5, train_1..4, test); they are found by stem. `trainnames.txt` /
+    `testnames.txt` in `root`, when present, set extras["split"].
+
+    Args:
+        root: the Helen folder, holding annotation/.
+        skip_bad: skip bad files (recorded in `Loaded.skipped`) instead of raising.
+        with_images: load each image into `image` (a missing one is then an error).
+
+    Returns:
+        `Loaded` of `KeypointSample`s, in annotation-file order (shorter names first, then by name): points float32
+        [194, 2] as stored, all visible, category "face", id the image stem. extras: split ("train" | "test" |
+        None), txt_path.
+
+    Raises:
+        InputError: for a missing annotation/ folder, or (without `skip_bad`) a bad file or missing image.
+    """
     r = Path(root)
     ann = r / "annotation"
     if not ann.is_dir():
@@ -216,9 +302,26 @@ def load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: boo
 def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
                              coordinate_base: int = 0, names: Sequence[str] | None = None,
                              skip_bad: bool = False) -> Loaded:
-    """COCO-style keypoint json (mmpose's 300-W/300-VW test files): `images` + `annotations` with
-    `keypoints` [x, y, v] * K. `coordinate_base` (0 or 1) is subtracted. v > 0 means labelled and visible.
-    extras: image_size (w, h), center, scale, coco_bbox (x, y, w, h as stored)."""
+    """COCO-style keypoint json (mmpose's 300-W/300-VW test files): `images` + `annotations` with `keypoints`
+    [x, y, v] * K.
+
+    Args:
+        path: the json file.
+        image_root: folder the images' `file_name`s are relative to (None: the json's folder).
+        coordinate_base: 0 or 1, subtracted from the stored coordinates.
+        names: the K keypoint names (None: `IBUG_68_NAMES` for K = 68, else "p0", "p1", ...).
+        skip_bad: skip bad annotations (recorded in `Loaded.skipped`) instead of raising.
+
+    Returns:
+        `Loaded` of `KeypointSample`s, one per annotation: points float32 [K, 2] 0-based (x, y), NaN where v = 0;
+        visible bool [K] (v > 0 means labelled and visible); category "face"; id the image's file name without
+        extension. extras: image_size (w, h), center, scale, coco_bbox (x, y, w, h as stored), annotation_id, and
+        for K = 68 interocular (pixels).
+
+    Raises:
+        InputError: for an unreadable json or missing `images`/`annotations`, or (without `skip_bad`) a bad
+            annotation.
+    """
     p = Path(path)
     try:
         d = json.loads(p.read_text())

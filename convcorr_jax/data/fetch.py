@@ -85,7 +85,19 @@ def _members_safe(names: list[str], archive: Path) -> None:
 
 
 def unpack_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
-    """Extract a .zip or .tar(.gz|.bz2|.xz) into the existing folder `dest`; absolute or '..' members are refused."""
+    """Extract a .zip or .tar(.gz|.bz2|.xz) into the existing folder `dest`; absolute or '..' members are refused.
+
+    Args:
+        archive: the archive file (its type is read from its content, not its name).
+        dest: an existing folder to extract into.
+
+    Returns:
+        None; writes the archive's members under `dest`.
+
+    Raises:
+        InputError: for a file that is neither zip nor tar, a truncated or unreadable archive, or a member with an
+            absolute or '..' path.
+    """
     archive, dest = Path(archive), Path(dest)
     try:
         if zipfile.is_zipfile(archive):
@@ -115,9 +127,21 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
                   progress: bool = True, timeout: float = 60.0) -> Path:
     """Download dataset `name` ("pf-willow" | "flic"), verify it and unpack it atomically into `out`.
 
-    url / sha256 / size override the registered source (`DATASETS`); a source without a published sha256
-    needs `sha256`. The archive is kept in `archive_dir` (default: the cache's `downloads/`) and reused when
-    its hash matches. `out` must not exist yet or be empty. Returns `out`, the loader's root.
+    Args:
+        name: a key of `DATASETS`.
+        out: the folder to create; it must not exist yet or be empty.
+        url, sha256, size: override the registered source (`DATASETS`); size in bytes. The registered sha256 and
+            size apply only to the registered url; a source without a published sha256 needs `sha256`.
+        archive_dir: where the archive is kept (default: the cache's `downloads/`); reused when its hash matches.
+        progress: show download progress.
+        timeout: network timeout in seconds.
+
+    Returns:
+        `out` as a Path: the loader's root.
+
+    Raises:
+        InputError: for an unknown name, no sha256 to check against, a non-empty `out`, or an archive whose layout
+            fails the dataset's check.
     """
     if name not in DATASETS:
         raise InputError("data fetch", "dataset", f"one of {sorted(DATASETS)}", name)
@@ -136,7 +160,17 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
 
 
 def check_empty_out(out: str | os.PathLike) -> Path:
-    """`out` as a Path, or InputError unless it is absent or an empty folder (the place to unpack into)."""
+    """`out` as a Path, or InputError unless it is absent or an empty folder (the place to unpack into).
+
+    Args:
+        out: the folder to unpack into.
+
+    Returns:
+        `out` as a Path.
+
+    Raises:
+        InputError: when `out` exists and is a file or a non-empty folder.
+    """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(out, "out", "a new or empty folder to unpack into", "an existing non-empty path")
@@ -145,7 +179,24 @@ def check_empty_out(out: str | os.PathLike) -> Path:
 
 def install_archive(archive: Path, out: Path, name: str, top: str, check: Callable[[Path], str]) -> str:
     """Unpack `archive` into a temporary folder beside `out`, check the layout of its folder `top` (`check`), and
-    rename that folder onto `out` (absent or empty): nothing half-unpacked is left behind. Returns check's line."""
+    rename that folder onto `out` (absent or empty): nothing half-unpacked is left behind.
+
+    The folder taken is `top` when the archive holds it, else the archive's single top-level folder, else the whole
+    unpacked tree.
+
+    Args:
+        archive: the downloaded archive.
+        out: the destination folder, absent or empty (its parents are created).
+        name: the dataset's name, for the error message.
+        top: the archive's top folder, which becomes `out`.
+        check: verifies the unpacked layout and returns a one-line summary; raises InputError otherwise.
+
+    Returns:
+        check's one-line summary (str).
+
+    Raises:
+        InputError: from `unpack_archive`, or naming the archive when `check` refuses the layout.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:

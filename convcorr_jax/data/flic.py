@@ -49,16 +49,34 @@ _FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "cur
 
 
 def person_square(torso_boxes: np.ndarray, scale: float = PERSON_BOX_SCALE) -> tuple[np.ndarray, np.ndarray]:
-    """The person box of FLIC people as (centres [..., 2], sides [...]), pixels: a square centred on the torso box
-    [..., 4] (x0, y0, x1, y1, 0-based inclusive: extras["torso_box"] of `load_flic`) with side `scale` x the torso
-    box's longer pixel extent (x1 - x0 + 1 or y1 - y0 + 1). `geometry.square_box(*person_square(boxes))` is the
-    box: the Long et al. and Razavian et al. FLIC experiments' object box and the pose cascade's person crop."""
+    """The person box of FLIC people as (centres [..., 2], sides [...]), pixels.
+
+    A square centred on the torso box with side `scale` x the torso box's longer pixel extent (x1 - x0 + 1 or
+    y1 - y0 + 1). `geometry.square_box(*person_square(boxes))` is the box: the Long et al. and Razavian et al. FLIC
+    experiments' object box and the pose cascade's person crop.
+
+    Args:
+        torso_boxes: [..., 4] (x0, y0, x1, y1), 0-based inclusive pixels (extras["torso_box"] of `load_flic`).
+        scale: the square's side over the torso box's longer extent (`PERSON_BOX_SCALE`, 2.5).
+
+    Returns:
+        (centres, sides): float64 [..., 2] (x, y) box centres and float64 [...] square sides, in pixels.
+    """
     tb = np.asarray(torso_boxes, np.float64)
     return (tb[..., :2] + tb[..., 2:]) / 2, scale * np.max(tb[..., 2:] - tb[..., :2] + 1, axis=-1)
 
 def resolve(path) -> tuple[Path, Path]:
-    """(examples.mat, the FLIC folder holding it and images/) of a FLIC folder or its examples.mat; InputError
-    when the file is missing."""
+    """(examples.mat, the FLIC folder holding it and images/) of a FLIC folder or its examples.mat.
+
+    Args:
+        path: a FLIC folder or its examples.mat.
+
+    Returns:
+        (mat, root): the examples.mat Path and its parent folder.
+
+    Raises:
+        InputError: when the file is missing.
+    """
     p = Path(path)
     mat = p / "examples.mat" if p.is_dir() else p
     if not mat.is_file():
@@ -90,7 +108,17 @@ def _string(v, src, field) -> str:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
-    """(width, height) of an image file from its header (PIL, no pixel decoding); None if the file is missing."""
+    """(width, height) of an image file from its header (PIL, no pixel decoding); None if the file is missing.
+
+    Args:
+        path: an image file.
+
+    Returns:
+        (width, height) in pixels as ints, or None when the file does not exist.
+
+    Raises:
+        InputError: for a file PIL cannot open.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -107,8 +135,18 @@ def image_scale(size: tuple[int, int], imgdims: Sequence[int], source,
                 scales: Sequence[float] = FLIC_IMAGE_SCALES) -> float:
     """The uniform scale s of an on-disk image `size` (width, height) relative to `imgdims` (h, w, ...).
 
-    s is one of `scales` with round(w * s) == width and round(h * s) == height; a different ratio, or one that
-    differs between x and y, raises `InputError` naming `source` (field "image size")."""
+    Args:
+        size: (width, height) of the image on disk, pixels.
+        imgdims: the stored (h, w, ...) the coordinates refer to.
+        source: the file named in the error.
+        scales: the accepted ratios (`FLIC_IMAGE_SCALES`).
+
+    Returns:
+        s as a float: the first of `scales` with round(w * s) == width and round(h * s) == height.
+
+    Raises:
+        InputError: naming `source` (field "image size") for a different ratio, or one that differs between x and y.
+    """
     h, w = int(imgdims[0]), int(imgdims[1])
     for s in scales:
         if (round(w * s), round(h * s)) == tuple(size):
@@ -120,8 +158,17 @@ def image_scale(size: tuple[int, int], imgdims: Sequence[int], source,
 
 
 def scale_points(points: np.ndarray, s: float) -> np.ndarray:
-    """0-based (x, y) pixel coordinates [..., 2] of an image mapped onto the same image resized by s:
-    (p + 0.5) * s - 0.5 (pixel centres at integers; the image's outer corner -0.5 stays fixed)."""
+    """0-based (x, y) pixel coordinates [..., 2] of an image mapped onto the same image resized by s.
+
+    The map is (p + 0.5) * s - 0.5 (pixel centres at integers; the image's outer corner -0.5 stays fixed).
+
+    Args:
+        points: [..., 2] 0-based (x, y) pixels (NaN stays NaN).
+        s: the resize factor (new size / old size).
+
+    Returns:
+        float64 [..., 2] points in the resized image's pixels.
+    """
     return (np.asarray(points, np.float64) + 0.5) * s - 0.5
 
 
@@ -130,19 +177,33 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
               with_images: bool = False, scales: Sequence[float] = FLIC_IMAGE_SCALES) -> Loaded:
     """FLIC examples as person samples (0-based coordinates).
 
-    path: a FLIC folder (with examples.mat and images/) or the .mat itself.
-    split: None (all), "train" (istrain) or "test" (istest).
-    joints: "labelled" -> the 11 FLIC joints (`FLIC_LABELLED_NAMES`; NaN there is an error); "all" -> the 29
-      MODEC slots (NaN where unlabelled, visible False).
-    indices: 0-based example indices to keep (e.g. `read_plus_indices(...)`), applied before `split`.
-    scales: accepted on-disk size / imgdims ratios (`FLIC_IMAGE_SCALES`). Each image's size is read from its
-      header; points and torso box are mapped to it with `scale_points` (s = 1 for full-size images). An image
-      whose size is not imgdims scaled uniformly by one of `scales` raises `InputError` (field "image size").
-      Where the image file is absent the coordinates stay at imgdims (s = 1, extras image_size None).
-    extras: index (0-based), labelled [K], torso_box [4] (0-based), torso_size (|lsho - rhip|, MODEC's normaliser),
-      moviename, currframe, imgdims (h, w, c) as stored, image_size (w, h) on disk or None, image_scale (s),
-      istrain, istest, poselet_hit_idx, isbad/isunchecked (FLIC-full).
-    bbox: tight box of the labelled joints.
+    Each image's size is read from its header; points and torso box are mapped to it with `scale_points` (s = 1
+    for full-size images). Where the image file is absent the coordinates stay at imgdims (s = 1, extras
+    image_size None).
+
+    Args:
+        path: a FLIC folder (with examples.mat and images/) or the .mat itself.
+        split: None (all), "train" (istrain) or "test" (istest).
+        joints: "labelled" -> the 11 FLIC joints (`FLIC_LABELLED_NAMES`; NaN there is an error); "all" -> the 29
+            MODEC slots (NaN where unlabelled, visible False).
+        indices: 0-based example indices to keep, in this order (e.g. `read_plus_indices(...)`), applied before
+            `split`.
+        skip_bad: skip bad examples (recorded in `Loaded.skipped`) instead of raising.
+        with_images: load each image into `image` (its size checked against the header's, else imgdims).
+        scales: accepted on-disk size / imgdims ratios (`FLIC_IMAGE_SCALES`).
+
+    Returns:
+        `Loaded` of `KeypointSample`s, category "person", id "flic/<index:05d>": points float32 [K, 2] (K = 11 or
+        29) in on-disk image pixels; visible bool [K] (finite coordinates); bbox the tight box of the labelled
+        joints; image_path root/images/<filepath>. extras: index (0-based), labelled [K], torso_box float32 [4]
+        (0-based), torso_size (|lsho - rhip|, MODEC's normaliser), moviename, currframe, imgdims (h, w, c) as
+        stored, image_size (w, h) on disk or None, image_scale (s), istrain, istest, poselet_hit_idx (int64),
+        isbad/isunchecked (FLIC-full).
+
+    Raises:
+        InputError: for a missing or malformed examples.mat, bad `joints`/`split`/`indices`, or (without
+            `skip_bad`) a bad example, including an image whose size is not imgdims scaled uniformly by one of
+            `scales` (field "image size").
     """
     mat, root = resolve(path)
     m = _loadmat(mat)
@@ -220,7 +281,16 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
 def read_plus_indices(path: str | os.PathLike) -> np.ndarray:
     """FLIC-plus `tr_plus_indices.mat` / `ts_plus_indices.mat` -> 0-based int64 indices into FLIC-full.
 
-    The stored values are 1-based (MATLAB): the test list's maximum is 20,928 = len(FLIC-full)."""
+    Args:
+        path: the .mat file, holding one numeric N x 1 or 1 x N variable.
+
+    Returns:
+        int64 [N] 0-based indices. The stored values are 1-based (MATLAB): the test list's maximum is 20,928 =
+        len(FLIC-full).
+
+    Raises:
+        InputError: for an unreadable file, not exactly one variable, a non-vector, or a value below 1.
+    """
     m = _loadmat(path)
     keys = [k for k in m if not k.startswith("__")]
     if len(keys) != 1:
@@ -238,13 +308,24 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
                    full: bool = False) -> None:
     """Write samples as a FLIC `examples.mat` (scipy.io.savemat, the MODEC struct layout), atomically.
 
-    Sample point names must be FLIC slot names (`FLIC_JOINTS`) or MPII names mapped by `MPII_TO_FLIC`;
-    other slots are NaN. Points are written 1-based; `extras["torso_box"]` (0-based; default: the box of the
-    shoulders and hips) becomes `torsobox`. Samples read by `load_flic` from downscaled images (extras
-    image_scale s != 1) are mapped back to their stored imgdims, so a read-write round trip keeps the file.
-    `image_path`'s file name becomes `filepath`; extras moviename, currframe, imgdims (default from `image`, else
-    480 x 720) are used when present. `istest = not istrain`.
-    `full=True` adds FLIC-full's isbad / isunchecked (0).
+    Sample point names must be FLIC slot names (`FLIC_JOINTS`) or MPII names mapped by `MPII_TO_FLIC`; other
+    slots are NaN. Points are written 1-based; `extras["torso_box"]` (0-based; default: the box of the shoulders
+    and hips) becomes `torsobox`. Samples read by `load_flic` from downscaled images (extras image_scale s != 1)
+    are mapped back to their stored imgdims, so a read-write round trip keeps the file. `image_path`'s file name
+    becomes `filepath`; extras moviename, currframe, imgdims (default from `image`, else 480 x 720) are used when
+    present.
+
+    Args:
+        path: the .mat file to write.
+        samples: N person samples, points [K, 2] 0-based (x, y) pixels.
+        istrain: N flags; `istest = not istrain`.
+        full: add FLIC-full's isbad / isunchecked (0).
+
+    Returns:
+        None; writes the file.
+
+    Raises:
+        InputError: when `istrain` does not hold one flag per sample.
     """
     import scipy.io as sio
 

@@ -63,18 +63,38 @@ def _encoded(path: Path, quality: int | None) -> bytes:
 
 
 def checksum_path(archive: str | os.PathLike) -> Path:
-    """The checksum file beside an archive: <archive>.sha256."""
+    """The checksum file beside an archive: <archive>.sha256.
+
+    Args:
+        archive: the archive's path.
+
+    Returns:
+        Path "<archive>.sha256".
+    """
     return Path(f"{archive}.sha256")
 
 
 def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | None = QUALITY,
               max_mib: float | None = MAX_MIB, split: str = "all") -> dict:
-    """Pack the FLIC folder `root` into the tar `out` and write `<out>.sha256` (module docstring). quality: None
-    (copy the JPEGs) or 1..95 (re-encode); max_mib: refuse (InputError, nothing written) an archive larger than
-    this many MiB (None: no limit), checked before anything is written; split: "all" (every image) or "train"
-    (the images of the training examples alone, validation movies included: a pack for training whose test split
-    is scored elsewhere; examples.mat is kept whole). Returns {"archive", "bytes", "sha256", "images", "quality",
-    "split"}."""
+    """Pack the FLIC folder `root` into the tar `out` and write `<out>.sha256` (module docstring).
+
+    Args:
+        root: a FLIC folder holding examples.mat and images/.
+        out: the tar to write.
+        quality: None (copy the JPEGs) or 1..95 (re-encode as JPEG at this quality).
+        max_mib: refuse (InputError, nothing written) an archive larger than this many MiB (None: no limit),
+            checked before anything is written.
+        split: "all" (every image) or "train" (the images of the training examples alone, validation movies
+            included: a pack for training whose test split is scored elsewhere; examples.mat is kept whole).
+
+    Returns:
+        {"archive": str path, "bytes": the archive's size, "sha256": its hex digest, "images": number of images
+        packed, "quality", "split"}.
+
+    Raises:
+        InputError: for a folder without examples.mat and images/, a bad quality or split, images examples.mat
+            names that are missing, or an archive over `max_mib`.
+    """
     root, out = Path(root), Path(out)
     mat = root / "examples.mat"
     if not mat.is_file() or not (root / "images").is_dir():
@@ -104,7 +124,17 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
 
 
 def read_checksum(archive: str | os.PathLike) -> str:
-    """The sha256 hex recorded in `<archive>.sha256`; InputError when it is missing or malformed."""
+    """The sha256 hex recorded in `<archive>.sha256`; InputError when it is missing or malformed.
+
+    Args:
+        archive: the archive whose checksum file is read.
+
+    Returns:
+        The lower-case 64-digit sha256 hex (the file's first word).
+
+    Raises:
+        InputError: when the checksum file is missing or its first word is not 64 hex digits.
+    """
     path = checksum_path(archive)
     if not path.is_file():
         raise InputError(path, "checksum file", "the archive's <archive>.sha256 (or pass the sha256)", "missing")
@@ -115,8 +145,19 @@ def read_checksum(archive: str | os.PathLike) -> str:
 
 
 def unpack_flic(archive: str | os.PathLike, out: str | os.PathLike, sha256: str | None = None) -> str:
-    """Verify `archive` (sha256 given, else `read_checksum`) and unpack its FLIC folder into `out` (absent or
-    empty) atomically; returns a one-line summary of the layout. InputError (one line) for a wrong checksum."""
+    """Verify `archive` and unpack its FLIC folder into `out` (absent or empty) atomically.
+
+    Args:
+        archive: a tar written by `pack_flic`.
+        out: the folder to unpack into, absent or empty.
+        sha256: the expected hex digest (None: `read_checksum(archive)`).
+
+    Returns:
+        A one-line summary of the layout (str), from FLIC's layout check.
+
+    Raises:
+        InputError: (one line) for a missing archive, a non-empty `out`, a wrong checksum, or a bad layout.
+    """
     archive = Path(archive)
     if not archive.is_file():
         raise InputError(archive, "archive", "an existing FLIC archive (convcorr data pack-flic)", "missing file")

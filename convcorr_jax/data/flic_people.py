@@ -37,14 +37,33 @@ VAL_SEED = 0
 
 
 def flic_affines(torso_boxes: np.ndarray, size: int, scale: float = flic.PERSON_BOX_SCALE) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of FLIC person crops (`data.flic.person_square`) around torso boxes [N, 4]."""
+    """Image -> crop affines [N, 2, 3] of FLIC person crops (`data.flic.person_square`) around torso boxes [N, 4].
+
+    Args:
+        torso_boxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels (reshaped to [N, 4]).
+        size: the crop's side, pixels.
+        scale: the square's side over the torso box's longer extent.
+
+    Returns:
+        float64 [N, 2, 3]: image pixels -> crop pixels.
+    """
     return square_affines(*flic.person_square(np.asarray(torso_boxes, np.float64).reshape(-1, 4), scale), size)
 
 
 def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray:
-    """Image -> input affines [N, 2, 3] of whole frames of sizes wh [N, 2] (width, height) centred in a size x size
-    input: letterboxed (the square of the frame's longer side scaled to size) or, `native`, at the frame's own
-    pixel scale (the square of side max(size, longer side): a frame larger than the input is still letterboxed)."""
+    """Image -> input affines [N, 2, 3] of whole frames centred in a size x size input.
+
+    Letterboxed: the square of the frame's longer side scaled to size; or, `native`, at the frame's own pixel scale
+    (the square of side max(size, longer side): a frame larger than the input is still letterboxed).
+
+    Args:
+        wh: [N, 2] (width, height) frame sizes, pixels.
+        size: the input's side, pixels.
+        native: keep the frames' pixel scale where they fit.
+
+    Returns:
+        float64 [N, 2, 3]: image pixels -> input pixels.
+    """
     wh = np.asarray(wh, np.float64).reshape(-1, 2)
     side = wh.max(axis=1)
     return square_affines((wh - 1) / 2, np.maximum(side, size) if native else side, size)
@@ -52,9 +71,24 @@ def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray
 
 def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
                         protocol: str = "person") -> tuple[np.ndarray, np.ndarray]:
-    """(image -> crop affines [N, 2, 3], torso box centres in crop pixels [N, 2]) of FLIC samples (`load_flic`)
-    under `protocol` (module docstring): "person" crops (`flic_affines`) or whole "frame"s (the square of the
-    frame's longer side, centred on the frame; frame size from extras image_size, else imgdims)."""
+    """(image -> crop affines, torso box centres in crop pixels) of FLIC samples (`load_flic`) under `protocol`.
+
+    Protocols (module docstring): "person" crops (`flic_affines`), whole "frame"s (the square of the frame's longer
+    side, centred on the frame) or "native" frames; frame size from extras image_size, else imgdims.
+
+    Args:
+        samples: N FLIC samples (extras torso_box, image_size or imgdims).
+        size: the inputs' side, pixels.
+        scale: the person square's side over the torso box's longer extent ("person" only).
+        protocol: "person", "frame" or "native".
+
+    Returns:
+        (affine, torso): float64 [N, 2, 3] image -> input pixels, and float32 [N, 2] torso box centres in input
+        pixels.
+
+    Raises:
+        InputError: for an unknown protocol, or "native" with a frame longer than `size`.
+    """
     boxes = np.stack([s.extras["torso_box"] for s in samples]).astype(np.float64)
     if protocol == "person":
         affine = flic_affines(boxes, size, scale)
@@ -72,23 +106,46 @@ def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: flo
 
 def flic_ground_truth(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
                       protocol: str = "person") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """FLIC samples' annotations in the inputs of `flic_sample_affines` (annotations only, no image read):
-    (points float64 [N, K, 2] input pixels, NaN where missing; visible bool [N, K]: labelled and finite; torso box
-    centres float32 [N, 2] input pixels)."""
+    """FLIC samples' annotations in the inputs of `flic_sample_affines` (annotations only, no image read).
+
+    Args:
+        samples: N FLIC samples with K points each.
+        size, scale, protocol: as `flic_sample_affines`.
+
+    Returns:
+        (points, visible, torso): points float64 [N, K, 2] input pixels, NaN where missing; visible bool [N, K]:
+        labelled and finite; torso box centres float32 [N, 2] input pixels.
+    """
     affine, torso = flic_sample_affines(samples, size, scale, protocol)
     pts = np.asarray(geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine))
     return pts, np.stack([labelled(s, p) for s, p in zip(samples, pts)]), np.asarray(torso, np.float32)
 
 
 def flic_torso_norm(points: np.ndarray) -> np.ndarray:
-    """FLIC's PCK normaliser [N] of points [N, 11, 2]: |l shoulder - r hip| (MODEC), in the points' pixels."""
+    """FLIC's PCK normaliser [N] of points [N, 11, 2]: |l shoulder - r hip| (MODEC), in the points' pixels.
+
+    Args:
+        points: [N, 11, 2] (x, y) pixels in FLIC's labelled-joint order.
+
+    Returns:
+        [N] torso sizes, the points' dtype (NaN where an end is missing).
+    """
     ends = FLIC.torso
     return np.linalg.norm(points[:, ends[0]] - points[:, ends[1]], axis=-1)
 
 
 def split_indices(movies: Sequence[str], split: str, fraction: float = VAL_FRACTION,
                   seed: int = VAL_SEED) -> np.ndarray:
-    """Positions (into FLIC train's frames, one movie name each) of split "train", "val" or "trainval"."""
+    """Positions (into FLIC train's frames, one movie name each) of split "train", "val" or "trainval".
+
+    Args:
+        movies: the movie name of each FLIC train frame.
+        split: "train", "val" (by movie, `data.flic_split.movie_split`) or "trainval" (every frame).
+        fraction, seed: the validation movies' part of the frames and the seed of their draw.
+
+    Returns:
+        int64 [M] sorted positions into `movies`.
+    """
     if split == "trainval":
         return np.arange(len(movies), dtype=np.int64)
     tr, va = movie_split(movies, fraction, seed)
@@ -114,9 +171,22 @@ def _flic_frames(root: str, stamp: tuple, part: str) -> tuple[KeypointSample, ..
 
 def flic_split(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION,
                seed: int = VAL_SEED) -> list[KeypointSample]:
-    """The frames of a FLIC split ("train", "val", "trainval": FLIC train by movie, `split_indices`; "test") of the
-    FLIC folder `root`; InputError when the split has none. The annotations are parsed once per process and
-    version of examples.mat and images/ (`_flic_stamp`); each call returns a new list of the (frozen) samples."""
+    """The frames of a FLIC split of the FLIC folder `root`; InputError when the split has none.
+
+    The annotations are parsed once per process and version of examples.mat and images/ (`_flic_stamp`); each
+    call returns a new list of the (frozen) samples.
+
+    Args:
+        root: the FLIC folder (or its examples.mat).
+        split: "train", "val", "trainval" (FLIC train by movie, `split_indices`) or "test".
+        fraction, seed: the validation movies' part of FLIC train and the seed of their draw.
+
+    Returns:
+        list of `KeypointSample`s (`load_flic`, 11 labelled joints), in file order.
+
+    Raises:
+        InputError: from `load_flic`, or when the split has no frames.
+    """
     samples = list(_flic_frames(str(root), _flic_stamp(root), "test" if split == "test" else "train"))
     if split != "test":
         keep = split_indices([s.extras["moviename"] for s in samples], split, fraction, seed)

@@ -18,7 +18,20 @@ from convcorr_jax.errors import InputError
 
 
 def movie_split(movies: Sequence[str], fraction: float = 0.15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices) int64 into `movies` (one movie name per frame), split by movie."""
+    """(train indices, validation indices) int64 into `movies` (one movie name per frame), split by movie.
+
+    Args:
+        movies: N movie names, one per frame.
+        fraction: the validation side's largest share of the frames, in (0, 1) (the first movie is taken even when
+            it alone exceeds it).
+        seed: seed of the random movie order.
+
+    Returns:
+        (train, val): int64 [N_train] and int64 [N_val] sorted frame indices; together they cover 0..N-1 once.
+
+    Raises:
+        InputError: for a fraction outside (0, 1) or fewer than two movies.
+    """
     if not 0.0 < fraction < 1.0:
         raise InputError("movie_split", "fraction", "a number in (0, 1)", fraction)
     movies = np.asarray(list(movies), dtype=object)

@@ -51,11 +51,21 @@ DATASET_OF_FORMAT = {"flic": "flic", "lsp": "lsp", "voc_keypoints_parent": "voc"
 
 
 def detect_dataset(root: str | Path) -> str | None:
-    """The dataset name (`data=` of the experiments: "flic", "mpii", "lsp", "voc", "300w", "pf_willow") of a
-    dataset root folder, from what it holds; None when nothing known is there. A FLIC root holds examples.mat,
-    MPII annot/*.h5 (or hg_annot/*.h5) or a RELEASE .mat, LSP joints.mat, VOC 2011 annotations/ or SegmentationClass/
-    (or JPEGImages/ with ImageSets/), 300-W .pts files, PF-WILLOW sub-class folders of .png + .mat. Raises
-    InputError when `root` is missing or not a folder."""
+    """The dataset name (`data=` of the experiments) of a dataset root folder, from what it holds.
+
+    A FLIC root holds examples.mat, MPII annot/*.h5 (or hg_annot/*.h5) or a RELEASE .mat (mpii_human_pose*.mat),
+    LSP joints.mat, VOC 2011 annotations/ or SegmentationClass/ (or JPEGImages/ with ImageSets/), 300-W .pts
+    files, PF-WILLOW sub-class folders of .png + .mat.
+
+    Args:
+        root: the dataset's root folder.
+
+    Returns:
+        "flic", "mpii", "lsp", "voc", "300w" or "pf_willow"; None when nothing known is there.
+
+    Raises:
+        InputError: when `root` is missing or not a folder.
+    """
     root = Path(root)
     if not root.exists():
         raise InputError(root, "data_root", "an existing dataset folder", "no such folder")
@@ -74,7 +84,18 @@ def detect_dataset(root: str | Path) -> str | None:
 
 
 def detect_format(path: str | Path) -> str:
-    """The format name (one of `FORMATS`) of a file or folder, from its contents, file names and suffix."""
+    """The format name (one of `FORMATS`) of a file or folder, from its contents, file names and suffix.
+
+    Args:
+        path: a file or folder. Folders are told by what they hold, .mat files by their variables
+            (`MAT_VARIABLES`), other files by suffix (`SUFFIXES`; anything else is "image").
+
+    Returns:
+        The format name (str).
+
+    Raises:
+        InputError: for a missing path, or an unreadable .mat or one holding none of the known variables.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "path", "an existing file or folder", "missing")
@@ -101,8 +122,21 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
                 voc_root: str | Path | None = None, coordinate_base: int = 0) -> tuple[object, str]:
     """(what the loader of `fmt` reads from `path`, a one-line description); `fmt` None: `detect_format(path)`.
 
-    skip_bad / with_images: passed to the loaders that take them; voc_root: the VOC2011 devkit folder for keypoint
-    XML folders; coordinate_base: 0 (COCO) or 1 (copied .pts) for COCO json.
+    Args:
+        path: the file or folder.
+        fmt: one of `FORMATS`, or None to detect it.
+        skip_bad, with_images: passed to the loaders that take them.
+        voc_root: the VOC2011 devkit folder for keypoint XML folders.
+        coordinate_base: 0 (COCO) or 1 (copied .pts) for COCO json.
+
+    Returns:
+        (data, what): the loader's result (a `Loaded` of samples; a list of one sample for "keypoint_xml"; int64
+        indices for "flic_plus"; float32 [N, 2] points for "pts"; the `read_pts_coord` array for "pf_willow_mat";
+        the label array for "label_png"; the joints for "joints_csv"; a uint8 RGB [H, W, 3] image for "image") and a
+        one-line description of the format.
+
+    Raises:
+        InputError: for an unknown format, or from the loader.
     """
     path = Path(path)
     fmt = detect_format(path) if fmt is None else fmt

@@ -73,7 +73,14 @@ class KeypointPairs:
 
 
 def pad_points(rows: list[np.ndarray]) -> np.ndarray:
-    """Point sets [K_i, 2] -> float64 [P, max K_i, 2], NaN rows after each set's own points."""
+    """Point sets [K_i, 2] -> float64 [P, max K_i, 2], NaN rows after each set's own points.
+
+    Args:
+        rows: P arrays [K_i, 2] of (x, y) pixel points.
+
+    Returns:
+        float64 [P, K, 2], K = max K_i (0 when there are no rows): row p holds set p's points first, NaN after.
+    """
     k = max((len(r) for r in rows), default=0)
     out = np.full((len(rows), k, 2), np.nan)
     for p, r in enumerate(rows):
@@ -82,9 +89,19 @@ def pad_points(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def pair_norms(pairs: KeypointPairs, image_hw: np.ndarray) -> np.ndarray:
-    """L [P] in target pixels: max(h, w) of the target image (norm "image"; image_hw [N, 2] (height, width) of
-    `pairs.images`) or max(x1 - x0, y1 - y0) of the target's object box (norm "box"; no +1, as HPF and SCOT).
-    InputError for a pair whose L is not a positive finite number."""
+    """L [P] in target pixels, the PCK threshold size of each pair (module docstring).
+
+    Args:
+        pairs: the benchmark's pairs. Norm "image": L = max(h, w) of the target image; norm "box": L = max(x1 - x0,
+            y1 - y0) of `pairs.trg_box` (no +1, as HPF and SCOT).
+        image_hw: [N, 2] (height, width) of `pairs.images` (used for norm "image" only).
+
+    Returns:
+        float64 [P] L, one per pair.
+
+    Raises:
+        InputError: for a pair whose L is not a positive finite number.
+    """
     if pairs.norm == "image":
         L = np.max(np.asarray(image_hw, np.float64)[pairs.pairs[:, 1]], axis=-1)
     else:

@@ -30,8 +30,18 @@ from convcorr_jax.errors import InputError
 
 
 def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
-    """joints.mat -> (coords float64 [N, 14, 2] as stored (1-based), flag [N, 14] in {0, 1}, layout
-    "lsp" (3 x 14 x N, flag = occluded) or "lspet" (14 x 3 x N, flag = visible))."""
+    """joints.mat -> (coords as stored (1-based), flags, layout).
+
+    Args:
+        path: an LSP or LSPET joints.mat.
+
+    Returns:
+        (coords, flag, layout): coords float64 [N, 14, 2] (x, y) as stored (1-based); flag int8 [N, 14] in {0, 1};
+        layout "lsp" (3 x 14 x N, flag = occluded) or "lspet" (14 x 3 x N, flag = visible).
+
+    Raises:
+        InputError: for a missing or unreadable file, no `joints` variable, another shape, or flags other than 0/1.
+    """
     import scipy.io as sio
 
     p = Path(path)
@@ -60,9 +70,22 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
              with_images: bool = False, indices=None, joints: tuple | None = None) -> Loaded:
     """LSP or LSPET people (14 joints, `LSP_JOINTS`, 0-based), one per image.
 
-    path: the joints.mat or its folder. image names: LSP `im0001.jpg`, LSPET `im00001.jpg` under
-    `image_root` (default `images/` beside the .mat). extras: layout, flag (raw), labelled [14], index (0-based).
-    indices: the 0-based people to read (default all); joints: `read_lsp_joints(path)` when already read.
+    Args:
+        path: the joints.mat or its folder.
+        image_root: the images' folder (default `images/` beside the .mat); image names: LSP `im0001.jpg`, LSPET
+            `im00001.jpg`.
+        skip_bad: skip people with non-finite coordinates (recorded in `Loaded.skipped`) instead of raising.
+        with_images: load each image into `image`.
+        indices: the 0-based people to read, in this order (default all).
+        joints: `read_lsp_joints(path)` when already read.
+
+    Returns:
+        `Loaded` of `KeypointSample`s, category "person", id "<layout>/im0001" style: points float32 [14, 2] 0-based
+        (x, y), NaN where unlabelled (LSPET flag 0); visible bool [14] (module docstring); bbox the labelled joints'
+        tight box. extras: layout, flag (raw, int8 [14]), labelled bool [14], index (0-based).
+
+    Raises:
+        InputError: from `read_lsp_joints`, or (without `skip_bad`) for non-finite stored coordinates.
     """
     p = Path(path)
     mat = p / "joints.mat" if p.is_dir() else p

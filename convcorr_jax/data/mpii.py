@@ -34,7 +34,14 @@ _H5_KEYS = ("center", "imgname", "index", "normalize", "part", "person", "scale"
 
 
 def open_h5(path: str | os.PathLike):
-    """Open an MPII annotation .h5 read-only; a missing or unreadable file raises InputError naming it."""
+    """Open an MPII annotation .h5 read-only; a missing or unreadable file raises InputError naming it.
+
+    Args:
+        path: the .h5 file.
+
+    Returns:
+        The open `h5py.File` (mode "r"; close it, e.g. `with open_h5(p) as f:`).
+    """
     import h5py
 
     p = Path(path)
@@ -48,9 +55,16 @@ def open_h5(path: str | os.PathLike):
 
 
 def person_square(centers: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The person crop of MPII people as (centres [..., 2], sides [...]), pixels: a square of side
-    `PERSON_SIDE_PER_SCALE` x scale around the centre, both as `load_mpii_h5` stores them in extras (the hourglass
-    h5's crop-adjusted `center`, 0-based, and `scale`). `geometry.square_box(*person_square(c, s))` is the box."""
+    """The person crop of MPII people as (centres [..., 2], sides [...]), pixels.
+
+    Args:
+        centers, scales: [..., 2] and [...] as `load_mpii_h5` stores them in extras (the hourglass h5's
+            crop-adjusted `center`, 0-based, and `scale`).
+
+    Returns:
+        (centres, sides): float64 [..., 2] the centres as given and float64 [...] `PERSON_SIDE_PER_SCALE` x scale: a
+        square around the centre. `geometry.square_box(*person_square(c, s))` is the box.
+    """
     return np.asarray(centers, np.float64), PERSON_SIDE_PER_SCALE * np.asarray(scales, np.float64)
 
 def _h5_array(f, key: str, path, shape_tail: tuple, n: int | None) -> np.ndarray:
@@ -67,11 +81,17 @@ def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None =
                  with_images: bool = False) -> Loaded:
     """People of an hourglass-style MPII h5 file, 16 joints in `MPII_JOINTS` order, 0-based.
 
-    points: NaN where the joint has no annotation; visible: annotated and visible. image_path:
-    `image_root/imgname` (default: an `images/` folder beside the h5's parent, as in `mpii/annot/..`).
-    extras: labelled [16], center [2] (0-based, as stored: crop-adjusted), scale (as stored), center_raw,
-    scale_raw (MPII objpos/scale), normalize (= head_size, PCKh unit), torsoangle, index, person, imgname,
-    head_box [4] when the file has `headbox`. bbox: tight box of the labelled joints.
+    Args:
+        path: the .h5 file.
+        image_root: the images' folder (default: an `images/` folder beside the h5's parent, as in `mpii/annot/..`).
+        skip_bad, with_images: skip bad people (`Loaded.skipped`) instead of raising; load each image into `image`.
+
+    Returns:
+        `Loaded` of `KeypointSample`s, id "<image stem>_<person>": points float32 [16, 2], NaN where the joint has no
+        annotation; visible: annotated and visible; image_path: `image_root/imgname`; bbox: tight box of the labelled
+        joints. extras: labelled [16], center [2] (0-based, as stored: crop-adjusted), scale (as stored), center_raw,
+        scale_raw (MPII objpos/scale), normalize (= head_size, PCKh unit), torsoangle, index, person, imgname,
+        head_box [4] when the file has `headbox`.
     """
     p = Path(path)
     with open_h5(p) as f:
@@ -120,14 +140,20 @@ def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None =
 
 
 def write_mpii_h5(path: str | os.PathLike, samples: Sequence[KeypointSample], head_box: bool = True) -> None:
-    """Write people as an hourglass-style MPII h5 (the real valid.h5's keys and dtypes: float64 arrays,
-    fixed-length bytes `imgname`), atomically. Points are written 1-based, missing joints as (0, 0).
+    """Write people as an hourglass-style MPII h5 (the real valid.h5's keys and dtypes: float64 arrays, fixed-length
+    bytes `imgname`), atomically. Points are written 1-based, missing joints as (0, 0).
 
-    Per sample (16 joints in `MPII_JOINTS` order) from extras: `head_box` [4] (0-based; gives normalize =
-    0.6 * diagonal unless `normalize` is given), `center` [2] 0-based and `scale` in the *stored* (crop-adjusted)
-    convention, or `center_raw`/`scale_raw` (MPII objpos/scale, adjusted here), defaulting to the joints' box
-    centre and height/200; `index`, `person`, `torsoangle`; imgname = `image_path`'s file name or `<id>.jpg`.
-    `head_box=True` adds the non-standard `headbox` [N,2,2] dataset (ignored by other readers).
+    Args:
+        path: the .h5 file to write.
+        samples: N people, 16 joints in `MPII_JOINTS` order (else InputError). Read from extras: `head_box` [4]
+            (0-based; gives normalize = 0.6 * diagonal unless `normalize` is given; one of the two is required),
+            `center` [2] 0-based and `scale` in the *stored* (crop-adjusted) convention, or `center_raw`/`scale_raw`
+            (MPII objpos/scale, adjusted here), defaulting to the joints' box centre and height/200; `index`,
+            `person`, `torsoangle`; imgname = `image_path`'s file name or `<id>.jpg`.
+        head_box: add the non-standard `headbox` [N, 2, 2] dataset (ignored by other readers).
+
+    Returns:
+        None; writes the file.
     """
     import h5py
 
@@ -229,11 +255,20 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
 
     Handles the struct quirks: a single annorect/point is not wrapped in an array; `annopoints`, `is_visible`,
     head-box fields may be missing or empty; `is_visible` may be a number or a string '0'/'1' (missing or empty
-    -> visible, as pose-hg-train does). `annotated_only` keeps rects with joints (training people); False also
-    yields test-set rects (objpos/scale only; all points NaN).
-    extras: img_train, imgidx, ridx (0-based), labelled [16], head_box [4] (0-based; NaN if absent),
-    head_size (0.6 * head diagonal), scale, center (objpos, 0-based), single_person, act_name, cat_name, act_id.
-    image_path: `image_root/<name>` (default: `images/` beside the .mat).
+    -> visible, as pose-hg-train does).
+
+    Args:
+        path: the RELEASE .mat.
+        image_root: the images' folder (default: `images/` beside the .mat).
+        annotated_only: keep rects with joints (training people); False also yields test-set rects (objpos/scale
+            only; all points NaN).
+        skip_bad, with_images: skip bad images (`Loaded.skipped`) instead of raising; load each image into `image`.
+
+    Returns:
+        `Loaded` of `KeypointSample`s, id "<image stem>_<ridx>": points float32 [16, 2] (NaN where absent), visible
+        bool [16]; image_path: `image_root/<name>`. extras: img_train, imgidx, ridx (0-based), labelled [16],
+        head_box [4] (0-based; NaN if absent), head_size (0.6 * head diagonal), scale, center (objpos, 0-based),
+        single_person, act_name, cat_name, act_id.
     """
     import scipy.io as sio
 
@@ -314,10 +349,15 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
 def write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None:
     """Write a small RELEASE .mat in the official layout (for fixtures and synthetic sets), atomically.
 
-    Each image dict: name, train (bool), rects: list of dicts with optional head_box [4] (0-based),
-    points {joint id: (x, y, is_visible)} (0-based; is_visible may be 0/1, '0'/'1' or None for empty),
-    scale, center (0-based objpos); optional single_person (0-based rect indices), act_name, cat_name, act_id.
-    Written 1-based; a rect without `points` gets no annopoints field value (the test-set form).
+    Args:
+        path: the .mat file to write.
+        images: one dict per image: name, train (bool), rects: list of dicts with optional head_box [4] (0-based),
+            points {joint id: (x, y, is_visible)} (0-based; is_visible may be 0/1, '0'/'1' or None for empty), scale,
+            center (0-based objpos); optional single_person (0-based rect indices), act_name, cat_name, act_id.
+            Written 1-based; a rect without `points` gets no annopoints field value (the test-set form).
+
+    Returns:
+        None; writes the file.
     """
     import scipy.io as sio
 
@@ -380,7 +420,14 @@ def write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None:
 # ---------------------------------------------------------------- joints CSV (MobilePose-style)
 
 def read_joints_csv(path: str | os.PathLike, n_joints: int) -> tuple[list[str], np.ndarray]:
-    """CSV rows `image, x1, y1, ..., xK, yK` -> (image names, float32 [N, K, 2] as stored, -1 -> NaN)."""
+    """CSV rows `image, x1, y1, ..., xK, yK` -> (image names, float32 [N, K, 2] as stored, -1 -> NaN).
+
+    Args:
+        path, n_joints: the CSV file (blank lines skipped) and K, the joints per row.
+
+    Returns:
+        (names, joints): N image names and float32 [N, K, 2] (x, y) as stored; a joint written (-1, -1) is NaN.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "file", "an existing joints CSV", "missing file")

@@ -34,7 +34,15 @@ COLUMNS = ("source_image", "target_image", "class")
 
 
 def split_csv(root: str | os.PathLike, split: str) -> Path:
-    """The pair list `<root>/<split>_pairs.csv`; InputError for an unknown split or a missing file."""
+    """The pair list `<root>/<split>_pairs.csv`; InputError for an unknown split or a missing file.
+
+    Args:
+        root: the PF-PASCAL folder.
+        split: "trn", "val" or "test".
+
+    Returns:
+        The csv's Path.
+    """
     if split not in SPLITS:
         raise InputError("pf_pascal", "split", f"one of {list(SPLITS)}", split)
     path = Path(root) / f"{split}_pairs.csv"
@@ -45,7 +53,18 @@ def split_csv(root: str | os.PathLike, split: str) -> Path:
 
 
 def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
-    """(source file name, target file name, class name) per row of a PF-PASCAL pair list."""
+    """(source file name, target file name, class name) per row of a PF-PASCAL pair list.
+
+    Args:
+        path: a pair list whose header starts source_image,target_image,class (further columns are not read).
+
+    Returns:
+        list of (source, target, class) str triples in row order (blank rows skipped): the image paths reduced to
+        their file names, the 1-based class index mapped to its `PF_PASCAL_CLASSES` name.
+
+    Raises:
+        InputError: for a wrong header, a short row, a class outside 1..20, or no pair after the header.
+    """
     path = Path(path)
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
@@ -72,8 +91,18 @@ def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
 
 
 def read_annotation(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """A PF-PASCAL annotation .mat -> (kps float64 [K, 2] 0-based (x, y) pixels (`kps` minus 1, NaN rows kept),
-    bbox float64 [4] 0-based (x0, y0, x1, y1); NaN when the file has no `bbox`)."""
+    """A PF-PASCAL annotation .mat -> (keypoints, object box), 0-based.
+
+    Args:
+        path: an Annotations/<class>/<stem>.mat file.
+
+    Returns:
+        (kps, bbox): kps float64 [K, 2] 0-based (x, y) pixels (`kps` minus 1, NaN rows kept); bbox float64 [4]
+        0-based (x0, y0, x1, y1), NaN when the file has no `bbox`.
+
+    Raises:
+        InputError: for a missing or unreadable file, no numeric K x 2 `kps`, or a `bbox` that is not 4 numbers.
+    """
     path = Path(path)
     m = load_mat(path, "the image's keypoint annotation (Annotations/<class>/<stem>.mat)")
     if "kps" not in m:
@@ -89,9 +118,21 @@ def read_annotation(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_pf_pascal(root: str | os.PathLike, split: str = "test") -> KeypointPairs:
-    """The pairs of `split` ("trn", "val" or "test") under `root` in csv order (`KeypointPairs`, norm "image",
-    trg_box the target's annotated object box, 0-based). InputError naming the file and field for a missing or
-    malformed pair list or annotation, or a pair sharing no keypoint."""
+    """The pairs of `split` under `root` in csv order, as `KeypointPairs` (norm "image").
+
+    Args:
+        root: the PF-PASCAL folder (module docstring).
+        split: "trn", "val" or "test".
+
+    Returns:
+        `KeypointPairs`: images the JPEGImages/ paths, each once; pairs int64 [P, 2]; src, trg float64 [P, K, 2]
+        0-based (x, y) of the parts annotated in both images (NaN rows pad to the longest pair); category [P] class
+        names; names "<split>:<source>-<target>"; trg_box float64 [P, 4] the target's annotated object box, 0-based.
+
+    Raises:
+        InputError: naming the file and field for a missing or malformed pair list or annotation, source and target
+            annotations of different lengths, or a pair sharing no keypoint.
+    """
     root = Path(root)
     rows = read_pairs_csv(split_csv(root, split))
     images: dict[str, int] = {}

@@ -31,7 +31,17 @@ PF_WILLOW_PARTS: tuple[str, ...] = tuple(f"part_{chr(65 + i)}" for i in range(PF
 
 
 def pf_willow_classes(root: str | os.PathLike) -> tuple[str, ...]:
-    """Sub-class folder names under `root` that hold PNG images, sorted (e.g. ("car(S)", "duck(S)"))."""
+    """Sub-class folder names under `root` that hold PNG images, sorted (e.g. ("car(S)", "duck(S)")).
+
+    Args:
+        root: the folder holding the sub-class folders.
+
+    Returns:
+        Tuple of folder names (str), sorted.
+
+    Raises:
+        InputError: when `root` is missing or holds no folder of PNG images.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "root", "a PF-WILLOW folder holding sub-class folders (e.g. 'car(S)/')", "missing")
@@ -43,7 +53,18 @@ def pf_willow_classes(root: str | os.PathLike) -> tuple[str, ...]:
 
 
 def read_pts_coord(path: str | os.PathLike, num_keypoints: int = PF_WILLOW_NUM_KEYPOINTS) -> np.ndarray:
-    """A PF-WILLOW `.mat` -> float32 [K, 2] 0-based (x, y) pixels (`pts_coord` [2 x K] 1-based, minus 1)."""
+    """A PF-WILLOW `.mat` -> float32 [K, 2] 0-based (x, y) pixels (`pts_coord` [2 x K] 1-based, minus 1).
+
+    Args:
+        path: the keypoint .mat beside an image.
+        num_keypoints: K, the points the file must hold (10).
+
+    Returns:
+        float32 [K, 2] 0-based (x, y) pixels.
+
+    Raises:
+        InputError: for a missing or unreadable file, no numeric 2 x K `pts_coord`, or non-finite coordinates.
+    """
     path = Path(path)
     m = load_mat(path, "an existing PF-WILLOW keypoint .mat beside the image")
     if "pts_coord" not in m:
@@ -62,11 +83,21 @@ def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None
                    with_images: bool = False) -> Loaded:
     """PF-WILLOW images as keypoint samples, sub-class by sub-class, images in file-name order.
 
-    root: the folder holding the sub-class folders (e.g. `PF-dataset-WILLOW/`).
-    classes: sub-class folder names to read (default: every one present, `pf_willow_classes(root)`).
-    Each sample: points float32 [10, 2] 0-based (x, y); visible all True; names `PF_WILLOW_PARTS`;
-    bbox = tight box of the 10 keypoints (0-based, inclusive); category = object class ("car");
-    id = "<sub-class>/<stem>"; extras: subclass ("car(S)"), index (position within its sub-class).
+    Args:
+        root: the folder holding the sub-class folders (e.g. `PF-dataset-WILLOW/`).
+        classes: sub-class folder names to read, in this order (default: every one present,
+            `pf_willow_classes(root)`).
+        skip_bad: skip images whose .mat is bad (recorded in `Loaded.skipped`) instead of raising.
+        with_images: load each PNG into `image`.
+
+    Returns:
+        `Loaded` of `KeypointSample`s: points float32 [10, 2] 0-based (x, y); visible all True; names
+        `PF_WILLOW_PARTS`; bbox = tight box of the 10 keypoints (0-based, inclusive); category = object class
+        ("car"); id = "<sub-class>/<stem>"; image_path the PNG; extras: subclass ("car(S)"), index (position within
+        its sub-class).
+
+    Raises:
+        InputError: for a missing sub-class folder or one without PNGs, or (without `skip_bad`) a bad .mat.
     """
     root = Path(root)
     classes = tuple(classes) if classes is not None else pf_willow_classes(root)
@@ -94,8 +125,14 @@ def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None
 
 
 def ordered_pairs(n: int) -> np.ndarray:
-    """All ordered pairs (source i, target j), i != j, of n items: int64 [n (n - 1), 2], source-major
-    (the release's loop order: for each source, every other image as target)."""
+    """All ordered pairs (source i, target j), i != j, of n items, source-major.
+
+    Args:
+        n: the number of items.
+
+    Returns:
+        int64 [n (n - 1), 2] (i, j) rows in the release's loop order: for each source, every other image as target.
+    """
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     keep = i != j
     return np.stack([i[keep], j[keep]], axis=-1).astype(np.int64)
@@ -103,6 +140,15 @@ def ordered_pairs(n: int) -> np.ndarray:
 
 def pf_willow_pairs(root: str | os.PathLike, subclass: str,
                     with_images: bool = False) -> list[tuple[KeypointSample, KeypointSample]]:
-    """The benchmark's ordered (source, target) sample pairs of one sub-class: 90 for 10 images."""
+    """The benchmark's ordered (source, target) sample pairs of one sub-class: 90 for 10 images.
+
+    Args:
+        root: the folder holding the sub-class folders.
+        subclass: one sub-class folder name, e.g. "car(S)".
+        with_images: load the images into the samples.
+
+    Returns:
+        list of (source, target) `KeypointSample` pairs in `ordered_pairs` order.
+    """
     samples = load_pf_willow(root, classes=[subclass], with_images=with_images)
     return [(samples[a], samples[b]) for a, b in ordered_pairs(len(samples))]

@@ -94,20 +94,45 @@ Crop = Callable[[PersonSet, int, float, str], Inputs]  # (people, image_size px,
 
 
 def square_affines(centres: np.ndarray, sides: np.ndarray, size: int) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of size x size crops of squares (centres [N, 2], sides [N], pixels)."""
+    """Image -> crop affines [N, 2, 3] of size x size crops of squares (centres [N, 2], sides [N], pixels).
+
+    Args:
+        centres: [N, 2] (x, y) square centres, image pixels.
+        sides: [N] square sides, image pixels.
+        size: the crop's side, pixels.
+
+    Returns:
+        float64 [N, 2, 3]: image pixels -> crop pixels; each square's outer pixel edges go to the crop's.
+    """
     return geometry.box_to_affine(geometry.square_box(centres, sides), size)
 
 
 def labelled(sample: KeypointSample, points: np.ndarray) -> np.ndarray:
-    """bool [K]: annotated (extras "labelled", possibly occluded: still a valid target; else `visible`) and finite
-    in `points` [K, 2]."""
+    """bool [K]: annotated (extras "labelled", possibly occluded: still a valid target; else `visible`) and finite in
+    `points` [K, 2].
+
+    Args:
+        sample: the person.
+        points: [K, 2] its points in any pixel frame (e.g. input pixels), NaN where missing.
+
+    Returns:
+        bool [K]: the points that are a training target and scored.
+    """
     lab = sample.extras.get("labelled")
     ok = np.asarray(lab, bool) if lab is not None else np.asarray(sample.visible, bool)
     return ok & np.all(np.isfinite(points), -1)
 
 
 def crop_points(samples: Sequence[KeypointSample], affine: np.ndarray) -> np.ndarray:
-    """The samples' points in crop pixels, float32 [N, K, 2] (NaN stays NaN), under affines [N, 2, 3]."""
+    """The samples' points in crop pixels, float32 [N, K, 2] (NaN stays NaN), under affines [N, 2, 3].
+
+    Args:
+        samples: N samples, each with points [K, 2] (the same K).
+        affine: [N, 2, 3] image pixels -> crop pixels, one per sample.
+
+    Returns:
+        float32 [N, K, 2] (x, y) crop pixels.
+    """
     pts = geometry.transform_points(np.stack([s.points for s in samples]).astype(np.float64), affine)
     return np.asarray(pts, np.float32)
 
@@ -137,8 +162,22 @@ def box_inputs(people: PersonSet, image_size: int, crop_scale: float, protocol: 
 
 
 def torso_size(points: np.ndarray, skeleton: Skeleton, bbox: np.ndarray | None = None) -> float:
-    """The distance between `skeleton`'s torso ends (FLIC: l shoulder - r hip, MODEC's torso) in one person's points
-    [K, 2]; where the skeleton has none or one is missing, the bbox [4] (x0, y0, x1, y1) diagonal (else 1)."""
+    """The distance between `skeleton`'s torso ends (FLIC: l shoulder - r hip, MODEC's torso) in one person's points.
+
+    Where the skeleton has no torso ends, or the distance is not finite and positive (an end missing), the bbox
+    diagonal is used instead (else 1).
+
+    Args:
+        points: [K, 2] (x, y) pixels of one person, K = `skeleton.num_joints`.
+        skeleton: the points' skeleton.
+        bbox: optional [4] (x0, y0, x1, y1) pixels, the fallback.
+
+    Returns:
+        The size in the points' pixels, a float.
+
+    Raises:
+        InputError: when len(points) is not the skeleton's number of joints.
+    """
     if len(points) != skeleton.num_joints:
         raise InputError("torso_size", "points", f"{skeleton.num_joints} joints ({skeleton.name})", len(points))
     ends = skeleton.torso

@@ -45,8 +45,18 @@ def _numbers(value, path: Path, field: str, shape: tuple) -> np.ndarray:
 
 
 def read_pair(path: str | os.PathLike) -> dict:
-    """One SPair-71k pair annotation -> {"src", "trg": image names, "category", "src_kps", "trg_kps": float64
-    [K, 2], "trg_bndbox": float64 [4]}; InputError naming the file and field when one is missing or malformed."""
+    """One SPair-71k pair annotation -> its images, category, keypoints and target box.
+
+    Args:
+        path: a PairAnnotation/<split>/<pair>.json file.
+
+    Returns:
+        {"src", "trg": image names (str), "category": str, "src_kps", "trg_kps": float64 [K, 2] (x, y) 0-based
+        pixels as given (K >= 1, the same in both), "trg_bndbox": float64 [4] (x0, y0, x1, y1)}.
+
+    Raises:
+        InputError: naming the file and field when one is missing or malformed, or the category is unknown.
+    """
     path = Path(path)
     try:
         d = json.loads(path.read_text())
@@ -68,8 +78,20 @@ def read_pair(path: str | os.PathLike) -> dict:
 
 
 def load_spair(root: str | os.PathLike, split: str = "test") -> KeypointPairs:
-    """The pairs of `split` ("trn", "val" or "test") under `root` (`KeypointPairs`, norm "box", trg_box the
-    target's `trg_bndbox`). InputError naming the file and field for a missing folder or a malformed annotation."""
+    """The pairs of `split` under `root` in json file-name order, as `KeypointPairs` (norm "box").
+
+    Args:
+        root: the SPair-71k folder (module docstring).
+        split: "trn", "val" or "test".
+
+    Returns:
+        `KeypointPairs`: images the JPEGImages/<category>/ paths, each once; pairs int64 [P, 2]; src, trg float64
+        [P, K, 2] (NaN rows pad to the longest pair); category [P]; names the json file stems; trg_box float64 [P, 4]
+        the target's `trg_bndbox`.
+
+    Raises:
+        InputError: naming the file and field for an unknown split, a missing folder or a malformed annotation.
+    """
     if split not in SPLITS:
         raise InputError("spair", "split", f"one of {list(SPLITS)}", split)
     root = Path(root)

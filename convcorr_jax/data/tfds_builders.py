@@ -199,9 +199,19 @@ BUILDERS = {"voc_keypoints": ConvcorrVocKeypoints, "mpii": ConvcorrMpii, "faces3
 
 
 def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> dict:
-    """Prepare builder `name` ("voc_keypoints" | "mpii" | "faces300w" | "flic" | "pf_willow") from `manual_dir` into
-    `data_dir`
-    (reused when already prepared) and return {split: data source} (random access, numpy records)."""
+    """Prepare builder `name` from `manual_dir` into `data_dir` (reused when already prepared).
+
+    Args:
+        name: "voc_keypoints" | "mpii" | "faces300w" | "flic" | "pf_willow" (`BUILDERS`).
+        manual_dir: the dataset's files in the builder's layout (module docstring).
+        data_dir: where the prepared array_record files go.
+
+    Returns:
+        {split: data source} (random access, numpy records; `to_sample` turns one into a `KeypointSample`).
+
+    Raises:
+        InputError: for an unknown name, or from the dataset's loader.
+    """
     if name not in BUILDERS:
         raise InputError("tfds build", "name", f"one of {sorted(BUILDERS)}", name)
     b = BUILDERS[name](data_dir=os.fspath(data_dir))
@@ -211,12 +221,27 @@ def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike)
 
 
 def load_prepared(path: str | os.PathLike) -> dict:
-    """{split: data source} of a prepared dataset folder (`<data_dir>/<name>/<version>`), no builder code."""
+    """{split: data source} of a prepared dataset folder (`<data_dir>/<name>/<version>`), no builder code.
+
+    Args:
+        path: the prepared dataset's version folder.
+
+    Returns:
+        {split name: data source} (random access, numpy records).
+    """
     return dict(tfds.builder_from_directory(os.fspath(path)).as_data_source())
 
 
 def to_sample(rec: dict) -> KeypointSample:
-    """A data-source record back as a `KeypointSample` (extras = the remaining features)."""
+    """A data-source record back as a `KeypointSample` (extras = the remaining features).
+
+    Args:
+        rec: one record: image uint8 [H, W, 3], points float32 [K, 2], visible bool [K], bbox float32 [4], names
+            (comma-joined), category, id, image_path (text, bytes or str), plus the builder's extras.
+
+    Returns:
+        The `KeypointSample`, with `image` loaded and image_path None where stored empty; text extras decoded to str.
+    """
     txt = lambda v: v.decode() if isinstance(v, bytes) else str(v)
     core = {"image", "points", "visible", "bbox", "names", "category", "id", "image_path"}
     return KeypointSample(points=np.asarray(rec["points"], np.float32), visible=np.asarray(rec["visible"], bool),
@@ -227,6 +252,13 @@ def to_sample(rec: dict) -> KeypointSample:
 
 
 def iter_samples(source) -> Iterator[KeypointSample]:
-    """Every record of a data source as `KeypointSample`s."""
+    """Every record of a data source as `KeypointSample`s.
+
+    Args:
+        source: a data source of `build` or `load_prepared` (len and integer indexing).
+
+    Returns:
+        An iterator of `KeypointSample`s (`to_sample`), in record order.
+    """
     for i in range(len(source)):
         yield to_sample(source[i])

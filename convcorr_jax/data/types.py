@@ -97,8 +97,15 @@ class SegSample:
 
 
 def max_pixels() -> int:
-    """The largest image (declared width x height, pixels) a reader decodes: $CONVCORR_MAX_PIXELS, else
-    `MAX_PIXELS` (50 megapixels)."""
+    """The largest image (declared width x height, pixels) a reader decodes: $CONVCORR_MAX_PIXELS, else `MAX_PIXELS`
+    (50 megapixels).
+
+    Returns:
+        The limit in pixels, an int >= 1.
+
+    Raises:
+        InputError: when $CONVCORR_MAX_PIXELS is set but not a whole number >= 1.
+    """
     raw = os.environ.get(MAX_PIXELS_ENV, "")
     try:
         value = int(raw) if raw else MAX_PIXELS
@@ -110,8 +117,21 @@ def max_pixels() -> int:
 
 
 def check_declared_size(path: Path, im, field: str = "image") -> None:
-    """InputError unless the size an opened PIL image declares in its header is within `max_pixels()`: checked
-    before decoding, so a file claiming 30,000 x 30,000 pixels is refused without allocating them."""
+    """InputError unless the size an opened PIL image declares in its header is within `max_pixels()`.
+
+    Checked before decoding, so a file claiming 30,000 x 30,000 pixels is refused without allocating them.
+
+    Args:
+        path: the image file, named in the error.
+        im: the opened (not yet loaded) PIL image.
+        field: the field named in the error.
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: when width x height exceeds `max_pixels()`.
+    """
     w, h = im.size
     if w * h > max_pixels():
         raise InputError(path, field, f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
@@ -137,12 +157,23 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
 
     Palette and CMYK images are converted to RGB (PIL's documented conversions). A greyscale image (`GREY_MODES`)
     or one with an alpha channel (`ALPHA_MODES`) is converted too (grey copied to the three channels, alpha
-    dropped) with one warning on this module's logger naming the file and its mode; with `colour="require"` (a
-    method that needs colour) a greyscale image is refused instead: InputError naming the file. Truncated, empty,
-    unknown or unreadable files, and images declaring more than `max_pixels()` pixels (checked from the header,
-    before decoding), raise `InputError`. An EXIF orientation tag (a phone's photo stored sideways) is applied, so
-    the array is the image as it is displayed (`PIL.ImageOps.exif_transpose`; points are in its pixels).
-    `expected_size` = (width, height) is checked when given, after the orientation.
+    dropped) with one warning on this module's logger naming the file and its mode. An EXIF orientation tag (a
+    phone's photo stored sideways) is applied, so the array is the image as it is displayed
+    (`PIL.ImageOps.exif_transpose`; points are in its pixels).
+
+    Args:
+        path: the image file.
+        expected_size: (width, height) checked when given, after the orientation.
+        colour: "convert" (the default) or "require" (a method that needs colour): a greyscale image is then refused
+            instead, InputError naming the file.
+
+    Returns:
+        uint8 [H, W, 3] RGB, as displayed.
+
+    Raises:
+        InputError: for a None path; a missing, truncated, empty, unknown or unreadable file; an unsupported mode;
+            an image declaring more than `max_pixels()` pixels (checked from the header, before decoding); a size
+            other than `expected_size`; a bad `colour`, or greyscale with `colour="require"`.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 

@@ -96,11 +96,14 @@ def _parse_xml(path) -> ET.Element:
 def read_keypoint_xml(path: str | os.PathLike, names: Sequence[str] | None = None) -> KeypointSample:
     """Read one Bourdev keypoint XML file into a `KeypointSample` (0-based coordinates).
 
-    Points follow `names` (default `KEYPOINT_NAMES[category]`); keypoints absent from the file are NaN with
-    visible False. `bbox` is the 0-based `visible_bounds` box (see `load_voc_keypoints` for the VOC box).
-    extras: image_id, voc_id (int or None), annotation_id (person root id or None), subcategory,
-    visible_bounds [4], labelled [K] (listed in the file), z [K], zorder [K] (-1 where absent),
-    foreground_polygons (list of [M, 2] 0-based arrays), xml_path.
+    Args:
+        path: the XML file; names: the point order (default `KEYPOINT_NAMES[category]`).
+
+    Returns:
+        `KeypointSample`: points float32 [K, 2], NaN with visible False for keypoints absent from the file; `bbox` the
+        0-based `visible_bounds` box (see `load_voc_keypoints` for the VOC box). extras: image_id, voc_id (int or None),
+        annotation_id (person root id or None), subcategory, visible_bounds [4], labelled [K] (listed in the file),
+        z [K], zorder [K] (-1 where absent), foreground_polygons (list of [M, 2] 0-based arrays), xml_path, bbox_source.
     """
     root = _parse_xml(path)
     if root.tag != "annotation":
@@ -183,10 +186,17 @@ def write_keypoint_xml(path: str | os.PathLike, sample: KeypointSample, image_id
     """Write `sample` as a Bourdev keypoint XML file (1-based coordinates, `%.2f`), atomically.
 
     NaN points are left out (absent keypoints); `visible` gives the `visible` attribute. `visible_bounds` is
-    `sample.extras["visible_bounds"]` if present, else `sample.bbox`. `person_style` (default: category is
-    person) writes the person flavour: root `id` (when known), no `<voc_id>`, `zorder` attributes,
-    standalone="no". A real file read with `read_keypoint_xml` is written back with the same lines (keypoints
-    in `names` order).
+    `sample.extras["visible_bounds"]` if present, else `sample.bbox`. A real file read with `read_keypoint_xml` is
+    written back with the same lines (keypoints in `names` order).
+
+    Args:
+        path, sample: the file to write and the object, points [K, 2] 0-based (x, y) pixels.
+        image_id, voc_id, subcategory, annotation_id: override the sample's extras (image_id default: its id).
+        person_style: write the person flavour (default: category is person): root `id` (when known), no
+            `<voc_id>`, `zorder` attributes, standalone="no".
+
+    Returns:
+        None; writes the file.
     """
     image_id = image_id or sample.extras.get("image_id") or sample.id
     person = sample.category == "person" if person_style is None else person_style
@@ -236,8 +246,15 @@ def write_keypoint_xml(path: str | os.PathLike, sample: KeypointSample, image_id
 
 def write_voc_annotation(path: str | os.PathLike, image_id: str, size_wh: tuple[int, int],
                          objects: Iterable[dict]) -> None:
-    """Write a VOC `Annotations/<id>.xml`. Each object: name, bbox (0-based inclusive x0,y0,x1,y1; written
-    1-based), optional pose, truncated, occluded, difficult (0/1)."""
+    """Write a VOC `Annotations/<id>.xml` (boxes written 1-based).
+
+    Args:
+        path, image_id, size_wh: the file to write, the image's id (filename `<id>.jpg`) and (width, height) pixels.
+        objects: dicts: name, bbox (0-based inclusive x0,y0,x1,y1), optional pose, truncated, occluded, difficult (0/1).
+
+    Returns:
+        None; writes the file.
+    """
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = "VOC2011"
     ET.SubElement(root, "filename").text = f"{image_id}.jpg"
@@ -260,7 +277,14 @@ def write_voc_annotation(path: str | os.PathLike, image_id: str, size_wh: tuple[
 
 
 def read_voc_annotation(path: str | os.PathLike) -> list[dict]:
-    """Objects of a VOC `Annotations/<id>.xml`: name, bbox (0-based float32 [4]), truncated, occluded, difficult."""
+    """Objects of a VOC `Annotations/<id>.xml`: name, bbox (0-based float32 [4]), truncated, occluded, difficult.
+
+    Args:
+        path: the XML file.
+
+    Returns:
+        list of those dicts, in file order; bbox (x0, y0, x1, y1); the flags int, 0 where absent.
+    """
     root = _parse_xml(path)
     out = []
     for i, ob in enumerate(root.findall("object")):
@@ -277,12 +301,26 @@ def read_voc_annotation(path: str | os.PathLike) -> list[dict]:
 
 
 def write_image_set(path: str | os.PathLike, ids: Iterable[str]) -> None:
-    """Write an `ImageSets/.../<set>.txt` (one id a line)."""
+    """Write an `ImageSets/.../<set>.txt` (one id a line).
+
+    Args:
+        path, ids: the file to write and the image ids, in order.
+
+    Returns:
+        None; writes the file.
+    """
     write_text(path, "".join(f"{i}\n" for i in ids))
 
 
 def read_image_set(path: str | os.PathLike) -> list[str]:
-    """Ids of an ImageSets file (first column; per-class files' flags are ignored)."""
+    """Ids of an ImageSets file (first column; per-class files' flags are ignored).
+
+    Args:
+        path: an `ImageSets/.../<set>.txt` file (InputError when missing).
+
+    Returns:
+        list of image ids (str), in file order, blank lines skipped.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "image set", "an existing ImageSets/.../<set>.txt file", "missing file")
@@ -312,11 +350,17 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
                        skip_bad: bool = False, with_images: bool = False) -> Loaded:
     """All keypoint objects under `annotations_root/<class>/*.xml`, sorted by class then file name.
 
-    With `voc_root` (the VOC2011 folder or a parent of it) each sample gets `image_path`
-    (JPEGImages/<id>.jpg), and `bbox` becomes the VOC ground-truth box (extras bbox_source="voc", plus
-    truncated/occluded/difficult), found by `voc_id` or, for person files, by best IoU with `visible_bounds`.
-    `image_set` ("train", "val", "trainval", or a path) keeps only the ids of ImageSets/Main/<set>.txt.
-    Returns a `Loaded` list; `skip_bad` records bad files in `.skipped` instead of raising.
+    Args:
+        annotations_root: the folder of class folders (`<class>/<image>_<k>.xml`).
+        categories: the classes to read (default: every VOC class with a folder there).
+        voc_root: the VOC2011 folder or a parent of it. Each sample then gets `image_path` (JPEGImages/<id>.jpg),
+            and `bbox` becomes the VOC ground-truth box (extras bbox_source="voc", voc_object_index, plus
+            truncated/occluded/difficult), found by `voc_id` or, for person files, by best IoU with `visible_bounds`.
+        image_set: "train", "val", "trainval", or a path: keep only the ids of ImageSets/Main/<set>.txt.
+        skip_bad, with_images: record bad files in `.skipped` instead of raising; load each image into `image`.
+
+    Returns:
+        A `Loaded` list of `KeypointSample`s (`read_keypoint_xml`).
     """
     root = Path(annotations_root)
     if not root.is_dir():
@@ -383,11 +427,16 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
 def load_voc_train_test(voc_root: str | os.PathLike | None, annotations: str | os.PathLike | None = None,
                         train_set: str = "train", test_set: str = "val"
                         ) -> tuple[list[KeypointSample], list[KeypointSample]]:
-    """The protocol split of Long et al.: keypoint instances of the VOC 2011 `train` image set (training) and of
-    the `val` image set (testing), images loaded.
+    """The protocol split of Long et al.: keypoint instances of the VOC 2011 `train` image set (training) and of the
+    `val` image set (testing), images loaded.
 
-    voc_root: the VOC2011 folder (JPEGImages/, ImageSets/Main/); annotations: the keypoint XML folder
-    (`<class>/<image>_<k>.xml`), default `voc_root/annotations`.
+    Args:
+        voc_root: the VOC2011 folder (JPEGImages/, ImageSets/Main/); None is an InputError.
+        annotations: the keypoint XML folder (`<class>/<image>_<k>.xml`), default `voc_root/annotations`.
+        train_set, test_set: the image sets of the two sides.
+
+    Returns:
+        (train, test): lists of `KeypointSample`s (`load_voc_keypoints`) with `image` uint8 RGB [H, W, 3].
     """
     if voc_root is None:
         raise InputError(annotations, "voc_root", "the VOC2011 folder holding JPEGImages/ and ImageSets/", None)

@@ -21,7 +21,14 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".
 
 
 def voc_palette(n: int = 256) -> np.ndarray:
-    """The VOC colour map uint8 [n, 3] (bit-interleaved: class 1 = (128, 0, 0), 255 = (224, 224, 192))."""
+    """The VOC colour map uint8 [n, 3] (bit-interleaved: class 1 = (128, 0, 0), 255 = (224, 224, 192)).
+
+    Args:
+        n: the number of colours (256 covers every uint8 class index).
+
+    Returns:
+        uint8 [n, 3] RGB colour of each class index.
+    """
     pal = np.zeros((n, 3), np.uint8)
     for i in range(n):
         c, r, g, b = i, 0, 0, 0
@@ -38,7 +45,18 @@ VOC_PALETTE = voc_palette()
 
 
 def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
-    """Write a class-index map uint8 [H, W] as a VOC palette PNG, atomically."""
+    """Write a class-index map uint8 [H, W] as a VOC palette PNG, atomically.
+
+    Args:
+        path: the PNG to write.
+        label: uint8 [H, W] class indices (0 background, 255 void); the palette is `VOC_PALETTE`.
+
+    Returns:
+        None; writes the file.
+
+    Raises:
+        InputError: for a label that is not uint8 [H, W].
+    """
     from PIL import Image
 
     lab = np.asarray(label)
@@ -51,8 +69,20 @@ def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
 
 
 def read_label_png(path: str | os.PathLike, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a VOC label PNG -> uint8 [H, W] class indices (palette 'P' or single-channel 'L' only: an RGB
-    rendering would need colour -> class decoding and is refused). `expected_size` = (width, height)."""
+    """Read a VOC label PNG -> uint8 [H, W] class indices.
+
+    Palette 'P' or single-channel 'L' only: an RGB rendering would need colour -> class decoding and is refused.
+
+    Args:
+        path: the label PNG.
+        expected_size: (width, height) the label must have (the image's), checked when given.
+
+    Returns:
+        uint8 [H, W] class indices as stored (0 background, 255 void).
+
+    Raises:
+        InputError: for a missing, unreadable or oversized file, another mode, or a size other than `expected_size`.
+    """
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
@@ -79,9 +109,24 @@ def load_voc_segmentation(voc_root: str | os.PathLike, image_set: str | None = N
                           label_dir: str = "SegmentationClass", num_classes: int = 21, skip_bad: bool = False,
                           with_images: bool = False) -> Loaded:
     """`SegSample`s of a VOC folder (VOC2012 or the synthetic objects): `<label_dir>/<id>.png` and
-    `JPEGImages/<id>.jpg`. `image_set` ("train", "val", ... or a path) reads ImageSets/Segmentation/<set>.txt;
-    otherwise every PNG in `label_dir`. Labels outside 0..num_classes-1 and 255 are an error. With
-    `with_images` the image is read and its size must equal the label's."""
+    `JPEGImages/<id>.jpg`.
+
+    Args:
+        voc_root: the VOC folder.
+        image_set: "train", "val", ... or a path: the ids of ImageSets/Segmentation/<set>.txt (or of that file);
+            None: every PNG in `label_dir`, sorted.
+        label_dir: the folder of label PNGs.
+        num_classes: labels outside 0..num_classes-1 and 255 are an error.
+        skip_bad: skip bad labels (recorded in `Loaded.skipped`) instead of raising.
+        with_images: read each image; its size must equal the label's.
+
+    Returns:
+        `Loaded` of `SegSample`s: label uint8 [H, W], id, image_path `JPEGImages/<id>.jpg`, image uint8 RGB
+        [H, W, 3] or None.
+
+    Raises:
+        InputError: for a missing `label_dir`, or (without `skip_bad`) a bad label or image.
+    """
     r = Path(voc_root)
     if not (r / label_dir).is_dir():
         raise InputError(r, label_dir, f"a {label_dir}/ folder of palette PNGs", "missing")
@@ -110,8 +155,17 @@ def load_image_folder(root: str | os.PathLike, size: tuple[int, int] | None = No
                       skip_bad: bool = False) -> Loaded:
     """Every image under `root` (sorted by relative path) as (relative path, uint8 [H, W, 3]) pairs.
 
-    `size` = (width, height) resizes each image (bilinear) so a batch can be stacked; None keeps each size.
-    Grayscale and CMYK images are converted to RGB; unreadable files raise (or are skipped with `skip_bad`)."""
+    Grayscale and CMYK images are converted to RGB (`load_image`).
+
+    Args:
+        root: the folder; files with a suffix in `IMAGE_EXTENSIONS` are read.
+        size: (width, height) to resize each image to (bilinear) so a batch can be stacked; None keeps each size.
+        recursive: also read sub-folders.
+        skip_bad: skip unreadable files (recorded in `Loaded.skipped`); otherwise they raise InputError.
+
+    Returns:
+        `Loaded` list of (POSIX relative path, uint8 RGB [H, W, 3]) tuples.
+    """
     from PIL import Image
 
     r = Path(root)

@@ -71,12 +71,28 @@ class WarpConfig:
 
 
 def translation(dx: float, dy: float) -> np.ndarray:
-    """3 x 3 homography x -> x + (dx, dy)."""
+    """3 x 3 homography x -> x + (dx, dy).
+
+    Args:
+        dx, dy: the shift in pixels.
+
+    Returns:
+        float64 [3, 3].
+    """
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
 
 
 def similarity(scale: float, degrees: float, flip: bool = False) -> np.ndarray:
-    """3 x 3 homography about the origin: R(degrees) . S(scale) . F (F: x -> -x when `flip`)."""
+    """3 x 3 homography about the origin: R(degrees) . S(scale) . F (F: x -> -x when `flip`).
+
+    Args:
+        scale: isotropic scale.
+        degrees: rotation angle, from +x towards +y.
+        flip: mirror x (before the scale and rotation).
+
+    Returns:
+        float64 [3, 3].
+    """
     t = np.deg2rad(degrees)
     c, s = np.cos(t), np.sin(t)
     f = -1.0 if flip else 1.0
@@ -84,12 +100,28 @@ def similarity(scale: float, degrees: float, flip: bool = False) -> np.ndarray:
 
 
 def tilt(px: float, py: float) -> np.ndarray:
-    """3 x 3 perspective [[1, 0, 0], [0, 1, 0], [px, py, 1]] (identity at the origin)."""
+    """3 x 3 perspective [[1, 0, 0], [0, 1, 0], [px, py, 1]] (identity at the origin).
+
+    Args:
+        px, py: the perspective terms (per pixel).
+
+    Returns:
+        float64 [3, 3].
+    """
     return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [px, py, 1.0]])
 
 
 def apply_homography(points, H) -> tuple[np.ndarray, np.ndarray]:
-    """(points [..., 2] mapped by H [3, 3] (float64), homogeneous weight [...]); NaN in, NaN out."""
+    """Points [..., 2] mapped by H [3, 3], with their homogeneous weights; NaN in, NaN out.
+
+    Args:
+        points: [..., 2] (x, y) pixels.
+        H: float [3, 3] homography.
+
+    Returns:
+        (mapped, weight): float64 [..., 2] mapped (x, y) (inf or NaN where the weight is 0) and float64 [...]
+        homogeneous weight.
+    """
     p = np.asarray(points, np.float64)
     q = p @ H[:2, :2].T + H[:2, 2]
     w = p @ H[2, :2] + H[2, 2]
@@ -98,7 +130,15 @@ def apply_homography(points, H) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keypoint_box(points, visible) -> np.ndarray:
-    """(x0, y0, x1, y1) of the finite visible points [K, 2]; InputError for fewer than 2."""
+    """(x0, y0, x1, y1) of the finite visible points [K, 2]; InputError for fewer than 2.
+
+    Args:
+        points: [K, 2] (x, y) pixels.
+        visible: bool [K].
+
+    Returns:
+        float64 [4] (x0, y0, x1, y1) tight box of the finite visible points.
+    """
     p = np.asarray(points, np.float64)
     ok = np.asarray(visible, bool) & np.all(np.isfinite(p), -1)
     if ok.sum() < 2:
@@ -109,9 +149,19 @@ def keypoint_box(points, visible) -> np.ndarray:
 
 def random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[int, int],
                       cfg: WarpConfig = WarpConfig()) -> np.ndarray:
-    """A random viewpoint-like warp H [3, 3] (module docstring) of an object whose keypoints are points [K, 2]
-    (visible [K]) onto an output canvas of out_hw (h, w) pixels. Draws, in order: scale, rotation, flip, tilt,
-    shift."""
+    """A random viewpoint-like warp H [3, 3] (module docstring) of an object onto an output canvas.
+
+    Draws, in order: scale, rotation, flip, tilt, shift.
+
+    Args:
+        rng: the numpy Generator (the only randomness).
+        points, visible: the object's keypoints [K, 2] (x, y) pixels and bool [K] (at least 2 finite visible).
+        out_hw: (h, w) of the output canvas, pixels.
+        cfg: the ranges (`WarpConfig`).
+
+    Returns:
+        float64 [3, 3] H: input pixels -> output pixels.
+    """
     x0, y0, x1, y1 = keypoint_box(points, visible)
     side = max(x1 - x0, y1 - y0, 1.0)
     s = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
@@ -125,8 +175,19 @@ def random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[i
 
 
 def warp_points(points, H, out_hw: tuple[int, int], valid=None) -> tuple[np.ndarray, np.ndarray]:
-    """(points [K, 2] moved by H (float64; coordinates kept even where invalid, NaN where the input is NaN),
-    valid [K]: `valid` (default: finite inputs) and a positive homogeneous weight and on the out_hw canvas)."""
+    """Points moved by H, with their validity on the out_hw canvas.
+
+    Args:
+        points: [K, 2] (x, y) input pixels.
+        H: [3, 3] input -> output pixels.
+        out_hw: (h, w) of the output canvas.
+        valid: bool [K] of the input keypoints (default: finite inputs).
+
+    Returns:
+        (points, valid): float64 [K, 2] moved points (coordinates kept even where invalid, NaN where the input is
+        NaN); bool [K]: `valid` and a positive homogeneous weight and on the canvas ([-0.5, w - 0.5] x
+        [-0.5, h - 0.5]).
+    """
     q, w = apply_homography(points, H)
     ok = np.all(np.isfinite(np.asarray(points, np.float64)), -1) if valid is None else np.asarray(valid, bool)
     with np.errstate(invalid="ignore"):
@@ -161,10 +222,24 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int], region=None,
                background: np.ndarray | None = None) -> np.ndarray:
-    """Image [h, w, C] (out_hw) whose pixel q is `image` [H, W, C] read bilinearly at H^-1 q (edge values held
-    within half a pixel). Where H^-1 q lies off the input (beyond [-0.5, W - 0.5] x [-0.5, H - 0.5]), outside
-    `region` (x0, y0, x1, y1) of the input when given, or behind the horizon: `background` [h, w, C] (zero when
-    None). Same dtype as `image` (uint8 rounded)."""
+    """Image [h, w, C] (out_hw) whose pixel q is `image` [H, W, C] read bilinearly at H^-1 q.
+
+    Edge values are held within half a pixel. Where H^-1 q lies off the input (beyond [-0.5, W - 0.5] x
+    [-0.5, H - 0.5]), outside `region` of the input when given, or behind the horizon, the pixel is `background`'s.
+
+    Args:
+        image: [H, W, C] input, any numeric dtype (uint8 RGB for the datasets).
+        H: [3, 3] input -> output pixels.
+        out_hw: (h, w) of the output.
+        region: optional (x0, y0, x1, y1) input pixels, the part of the input that is shown.
+        background: [h, w, C] (zero when None).
+
+    Returns:
+        [h, w, C], same dtype as `image` (uint8 rounded and clipped).
+
+    Raises:
+        InputError: for a background of another shape.
+    """
     out, src = _sample(image, H, out_hw)
     ih, iw = image.shape[:2]
     x0, y0, x1, y1 = (-0.5, -0.5, iw - 0.5, ih - 0.5) if region is None else region
@@ -179,7 +254,16 @@ def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int], region
 
 
 def resize_to(image: np.ndarray, out_hw: tuple[int, int], flip: bool = False) -> np.ndarray:
-    """`image` stretched onto out_hw (h, w) pixels (bilinear, pixel extents aligned), mirrored when `flip`."""
+    """`image` stretched onto out_hw (h, w) pixels (bilinear, pixel extents aligned), mirrored when `flip`.
+
+    Args:
+        image: [H, W, C] (uint8 RGB for the datasets).
+        out_hw: (h, w) of the output.
+        flip: mirror left-right.
+
+    Returns:
+        [h, w, C], same dtype as `image`.
+    """
     ih, iw = image.shape[:2]
     sx, sy = out_hw[1] / iw, out_hw[0] / ih
     H = translation(-0.5, -0.5) @ np.diag([sx, sy, 1.0]) @ translation(0.5, 0.5)
@@ -189,8 +273,16 @@ def resize_to(image: np.ndarray, out_hw: tuple[int, int], flip: bool = False) ->
 
 
 def object_region(points, visible, image_hw: tuple[int, int], margin: float) -> tuple[float, ...]:
-    """The keypoint box grown by `margin` x its side (max of width and height) on each side, clipped to the
-    image's pixel extent: (x0, y0, x1, y1)."""
+    """The keypoint box grown by `margin` x its side on each side, clipped to the image's pixel extent.
+
+    Args:
+        points, visible: [K, 2] (x, y) pixels and bool [K] (at least 2 finite visible, `keypoint_box`).
+        image_hw: (h, w) of the image.
+        margin: the growth per side, a fraction of the box's side (max of width and height, at least 1 px).
+
+    Returns:
+        (x0, y0, x1, y1) floats, within [-0.5, w - 0.5] x [-0.5, h - 0.5].
+    """
     x0, y0, x1, y1 = keypoint_box(points, visible)
     g = margin * max(x1 - x0, y1 - y0, 1.0)
     h, w = image_hw
@@ -199,10 +291,23 @@ def object_region(points, visible, image_hw: tuple[int, int], margin: float) -> 
 
 def warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], background: np.ndarray | None,
               cfg: WarpConfig = WarpConfig(), id_suffix: str = "warped") -> KeypointSample:
-    """`sample` (with its image) warped by H onto out_hw, its object region pasted onto `background` (an image
-    already out_hw, or None: the sample's own pixels, zero off it). Keypoints carried by H (`warp_points`):
-    `visible` is False for those that leave the image (coordinates kept); bbox is the box of the valid ones;
-    extras gain "homography" (H) and "source_id"."""
+    """`sample` (with its image) warped by H onto out_hw, its object region pasted onto `background`.
+
+    Keypoints are carried by H (`warp_points`).
+
+    Args:
+        sample: a `KeypointSample` with `image` loaded (else InputError).
+        H: [3, 3] input -> output pixels.
+        out_hw: (h, w) of the output.
+        background: uint8 [h, w, 3], an image already out_hw; None: the sample's own pixels, zero off it.
+        cfg: its `margin` sets the object region (`object_region`).
+        id_suffix: the new id is "<id>@<id_suffix>".
+
+    Returns:
+        The warped `KeypointSample`: image [h, w, 3] (the input's dtype), points float32 [K, 2]; `visible` is False
+        for those that leave the image (coordinates kept); bbox float32 [4] the box of the valid ones; image_path
+        None; extras gain "homography" (H) and "source_id".
+    """
     if sample.image is None:
         raise InputError(sample.id, "image", "a loaded image (with_images=True)", None)
     vis = np.asarray(sample.visible, bool)
@@ -223,15 +328,27 @@ def warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], ba
 def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Sequence[str], per_group: int,
                seed: int, cfg: WarpConfig = WarpConfig(), min_valid: int = 2
                ) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
-    """Warped pairs from ordered pairs (i, j) [P, 2] of `samples` (with images) labelled by `groups` [P]:
-    `per_group` pairs drawn per group without replacement (Generator seeded with `seed`), in each the target j
-    warped by `random_homography` (Generator seeded with (seed, pair index)) onto a canvas of its own size and
-    pasted onto a background: a sample of another group (drawn by the same Generator) stretched to the canvas,
-    mirrored with probability 1/2 (one group only: the sample's own pixels). The source stays as it is. A warp
-    that leaves fewer than `min_valid` valid keypoints is drawn again (up to 20 times, then InputError).
+    """Warped pairs from ordered pairs (i, j) of `samples` (with images), a set per group.
 
-    Returns (samples: the inputs followed by the warped targets, pairs [Q, 2] (source index, warped target index)
-    into them, groups [Q])."""
+    `per_group` pairs drawn per group without replacement (Generator seeded with `seed`), in each the target j warped
+    by `random_homography` (Generator seeded with (seed, n), n the drawn pair's position in the output) onto a
+    canvas of its own size and pasted onto a background: a sample of another group (drawn by the same Generator)
+    stretched to the canvas, mirrored with probability 1/2 (one group only: the sample's own pixels). The source
+    stays as it is. A warp that leaves fewer than `min_valid` valid keypoints is drawn again (up to 20 times, then
+    InputError).
+
+    Args:
+        samples: N `KeypointSample`s with images loaded.
+        pairs: int [P, 2] (source, target) indices into `samples`.
+        groups: [P] the group (e.g. class) of each pair.
+        per_group, seed: pairs drawn per group and the seed.
+        cfg: the warp ranges; `cfg.background` False: no background image.
+        min_valid: the fewest valid warped keypoints accepted.
+
+    Returns:
+        (samples, pairs, groups): the inputs followed by the warped targets (N + Q samples), int64 [Q, 2] (source
+        index, warped target index) into them, and str [Q] groups.
+    """
     pairs = np.asarray(pairs, np.int64)
     groups = np.asarray(groups).astype(str)
     pick = np.random.default_rng(seed)

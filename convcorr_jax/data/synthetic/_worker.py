@@ -14,6 +14,17 @@ import sys
 
 
 def main(argv: list[str]) -> int:
+    """Render and write one shard of a synthetic set (module docstring); N is read from stdin.
+
+    Args:
+        argv: the 8 command-line strings KIND SEED SIZE ROOT NOISE WORKERS SHARD OUT.pkl: dataset kind, seed, image
+            side (px), the set's root folder, annotation noise sigma (px, people), number of workers, this worker's
+            shard, the pickle to write.
+
+    Returns:
+        0, the exit status. Writes the per-sample files of indices i < N with i % WORKERS == SHARD, one stdout line
+        (i) per finished sample, and the pickled list of their annotations to OUT.pkl (atomically).
+    """
     from convcorr_jax.data.synthetic.datasets import _write_one
     from convcorr_jax.io import atomic_path
 

@@ -11,7 +11,16 @@ from convcorr_jax.data.synthetic.scene import Layout, direction, point3, side_ya
 
 
 def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
-    """Layout and attributes of a random quadruped (a horse when `horse`, else a dog-like animal) drawn from `rng`."""
+    """Layout and part palette of a random quadruped (a horse when `horse`, else a dog-like animal) drawn from `rng`.
+
+    Args:
+        rng: the sample's Generator (proportions, articulation, view and colours are drawn from it).
+        horse: draw a horse (long legs and neck, mane, hooves) instead of a dog-like animal.
+
+    Returns:
+        (layout, palette): the `Layout` in the object frame's view plane, with the 16 animal keypoints of VOC's
+        quadrupeds (`objects.OBJECT_KEYPOINTS["dog"]`), and dict texture key -> `Texture` of its parts.
+    """
     u = rng.uniform
     body_length = 1.0
     leg_length = u(0.8, 1.0) if horse else u(0.4, 0.68)
@@ -134,7 +143,15 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
 
 
 def bird(rng) -> tuple[Layout, dict]:
-    """Layout and attributes of a random bird drawn from `rng`."""
+    """Layout and part palette of a random bird drawn from `rng`.
+
+    Args:
+        rng: the sample's Generator (proportions, pose, view and colours are drawn from it).
+
+    Returns:
+        (layout, palette): the `Layout` with the 12 bird keypoints (`objects.OBJECT_KEYPOINTS["bird"]`), and dict
+        texture key -> `Texture` of its parts.
+    """
     u = rng.uniform
     lay = Layout(side_yaw(rng, 1.0), u(-0.1, 0.3))
     pitch = u(-0.2, 0.6)

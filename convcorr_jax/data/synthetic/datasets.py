@@ -203,8 +203,16 @@ def write_dataset(
     noise_sigma: float = 0.0,
     progress: bool = False,
 ) -> dict:
-    """Generate n samples of `kind` into `root` in the real formats; returns the summary written to synthetic.json.
-    `progress`: draw a progress bar (command lines)."""
+    """Generate n samples of `kind` into `root` in the real formats (module docstring).
+
+    Args:
+        kind, root, n, seed: one of `KINDS`, the folder (created), the number of samples and the seed.
+        image_size, workers, noise_sigma: side px (None: `DEFAULT_SIZE`), worker processes, people's noise (px).
+        progress: draw a progress bar (command lines).
+
+    Returns:
+        dict, the summary also written to synthetic.json (kind, n, seed, image_size, train/test/per-class counts, ...).
+    """
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
     _check(kind, n, seed, size, None)
     root = Path(root)
@@ -319,7 +327,12 @@ def load_objects(
 ) -> list[KeypointSample]:
     """Synthetic objects (see `objects.render_object`) read back with `load_voc_keypoints`, images loaded.
 
-    extras add: index, split, class_id (1..C), mask_path (the SegmentationClass PNG).
+    Args:
+        n, seed, image_size, split: the set (`dataset_dir`; S = image_size), its split "train", "test" or None (both).
+
+    Returns:
+        list of `KeypointSample`s sorted by index, image uint8 RGB [S, S, 3]; extras add: index, split, class_id
+        (1..C), mask_path (the SegmentationClass PNG).
     """
     _check("objects", n, seed, image_size, split)
     from convcorr_jax.data.voc_keypoints import load_voc_keypoints
@@ -411,7 +424,12 @@ def load_faces(
 ) -> list[KeypointSample]:
     """Synthetic faces read back with `load_300w` (68 iBUG points; visible = inside the image).
 
-    extras add: attributes (dict of floats, `faces.ATTRIBUTE_NAMES`), index, split.
+    Args:
+        n, seed, image_size, split: the set (`dataset_dir`; S = image_size), its split "train", "test" or None (both).
+
+    Returns:
+        list of `KeypointSample`s sorted by index, images loaded; extras add: attributes (dict of floats,
+        `faces.ATTRIBUTE_NAMES`), index, split.
     """
     _check("faces", n, seed, image_size, split)
     from convcorr_jax.data.faces300w import load_300w

@@ -35,7 +35,15 @@ ATTRIBUTE_NAMES: tuple[str, ...] = (
 
 
 def face_template(p: dict) -> np.ndarray:
-    """68 landmarks [68, 3] in the face frame for identity/expression parameters `p`."""
+    """68 landmarks [68, 3] in the face frame for identity/expression parameters `p`.
+
+    Args:
+        p: `sample_attributes`' dict (uses face_width, chin, jaw_q, mouth_open, brow_y, brow_raise, brow_arch,
+            nose_len, nose_w, eye_spacing, eye_w, eye_h, mouth_w, smile, lip).
+
+    Returns:
+        float64 [68, 3] (x, y, z) in the face frame (module docstring), iBUG order.
+    """
     P = np.zeros((68, 3))
     jw, jh, y0, q = p["face_width"], p["chin"], -0.15, p["jaw_q"]
     a = np.linspace(0, np.pi, 17)
@@ -113,7 +121,16 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 
 def sample_attributes(rng: np.random.Generator) -> dict:
-    """Random face attributes (pose, shape, colours) drawn from `rng`."""
+    """Random face attributes (pose, shape, colours) drawn from `rng`.
+
+    Args:
+        rng: the sample's Generator.
+
+    Returns:
+        dict name -> float: the `ATTRIBUTE_NAMES` (pose in radians, scale as a fraction of the image side, flags
+        0/1, the rest in 0..1 or face units) plus the identity details `face_template` reads (chin, jaw_q, brow_y,
+        brow_arch, nose_len, nose_w, eye_w, eye_h, mouth_w, lip).
+    """
     u = rng.uniform
     male = float(rng.random() < 0.5)
     return {
@@ -146,7 +163,18 @@ def sample_attributes(rng: np.random.Generator) -> dict:
 
 
 def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSample:
-    """One face image with its 68 landmarks (visible = inside the image) and attributes in extras."""
+    """One face image with its 68 landmarks (visible = inside the image) and attributes in extras.
+
+    Args:
+        index: the sample's index; seed: the dataset's seed.
+        image_size: S, the image side in pixels.
+
+    Returns:
+        `KeypointSample`, category "face", id "face_<index:06d>": image uint8 RGB [S, S, 3]; points float32 [68, 2]
+        (x, y) pixels in iBUG order (`IBUG_68_NAMES`), rounded to 1e-4; visible bool [68]; bbox the points' tight
+        box. extras: attributes (dict of the `ATTRIBUTE_NAMES` floats), index, split ("train" | "test"), normal
+        (float32 [3], the face normal in camera coordinates).
+    """
     rng = render.sample_rng(seed, KIND, index)
     size = int(image_size)
     at = sample_attributes(rng)

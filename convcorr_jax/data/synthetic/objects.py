@@ -325,7 +325,14 @@ KIND = 1  # dataset code in the per-sample seed
 
 
 def object_category(index: int) -> str:
-    """Categories cycle with the index, so every prefix of the dataset is balanced."""
+    """Categories cycle with the index, so every prefix of the dataset is balanced.
+
+    Args:
+        index: the sample's index (>= 0).
+
+    Returns:
+        The category name, `OBJECT_CATEGORIES[index % 6]`.
+    """
     return OBJECT_CATEGORIES[index % len(OBJECT_CATEGORIES)]
 
 
@@ -335,6 +342,17 @@ def render_object(index: int, seed: int = 0, image_size: int = 192) -> tuple[Key
     The annotated object is the category's template under a random view, articulation and similarity, over a
     cluttered background, with 0-2 occluders in front. Keypoints covered by occluders or by nearer parts of
     the object itself, or outside the image, are invisible (their coordinates are still given).
+
+    Args:
+        index: the sample's index (sets the category, `object_category`); seed: the dataset's seed.
+        image_size: S, the image side in pixels.
+
+    Returns:
+        (sample, label): a `KeypointSample` with image uint8 RGB [S, S, 3], points float32 [K, 2] (x, y) pixels
+        rounded to 0.01 (K and names: `OBJECT_KEYPOINTS[category]`), visible bool [K], bbox float32 [4] the object's
+        label pixels' inclusive box before the occluders, id "<category>/synth_<index:06d>_1", extras image_id,
+        index, class_id, split ("train" | "test", `render.is_test`), yaw, occluders (count); and label uint8 [S, S]
+        (class 1..C as `OBJECT_CATEGORIES`, 0 background, 255 the void band of `render.void_border`).
     """
     rng = render.sample_rng(seed, KIND, index)
     cat = object_category(index)

@@ -48,7 +48,16 @@ def _random_perp(rng, d):
 
 
 def skeleton(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """3-D joint positions (person height ~1) of a random pose: MPII joints plus head centre, eyes, nose."""
+    """3-D joint positions (person height ~1) of a random pose: MPII joints plus head centre, eyes, nose.
+
+    Args:
+        rng: the sample's Generator.
+
+    Returns:
+        dict name -> float64 array, person frame (x forward, y up, z toward the person's right): the 16
+        `MPII_JOINTS`, "head centre", "r eye", "l eye", "nose", "r toe", "l toe" (points [3]); "face" and "head_dir"
+        (unit directions [3]); "widths" [5] (upper arm, forearm, thigh, shin, head radius).
+    """
     u = rng.uniform
     f = u(0.9, 1.1, 12)
     thigh, shin, torso, neck, head = 0.24 * f[0], 0.24 * f[1], 0.3 * f[2], 0.055 * f[3], 0.13 * f[4]
@@ -98,7 +107,16 @@ def skeleton(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layout, dict, dict]:
-    """(layout with parts and the MPII + FLIC keypoints, palette, skeleton) of one random person."""
+    """(layout with parts and the MPII + FLIC keypoints, palette, skeleton) of one random person.
+
+    Args:
+        rng: the sample's Generator (view, clothing and colours; the pose too when `J` is None).
+        J: a `skeleton` to dress (None: draw one).
+
+    Returns:
+        (layout, palette, J): the `Layout` with the 16 MPII joints and "leye", "reye", "nose" as keypoints, dict
+        texture key -> `Texture`, and the skeleton used.
+    """
     u = rng.uniform
     J = skeleton(rng) if J is None else J
     lay = Layout(u(0, 2 * np.pi), u(-0.1, 0.3))
@@ -181,7 +199,14 @@ def person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layo
 
 
 def torso_box(points: np.ndarray) -> np.ndarray:
-    """Box (x0, y0, x1, y1) of the shoulders and hips of MPII-ordered points [16, 2] (FLIC's torso box)."""
+    """Box (x0, y0, x1, y1) of the shoulders and hips of MPII-ordered points [16, 2] (FLIC's torso box).
+
+    Args:
+        points: [16, 2] (x, y) pixels in `MPII_JOINTS` order.
+
+    Returns:
+        float32 [4] (x0, y0, x1, y1): the tight box of the two hips and two shoulders.
+    """
     t = points[[2, 3, 12, 13]]
     return np.array([t[:, 0].min(), t[:, 1].min(), t[:, 0].max(), t[:, 1].max()], np.float32)
 
@@ -189,10 +214,18 @@ def torso_box(points: np.ndarray) -> np.ndarray:
 def render_person(index: int, seed: int = 0, image_size: int = 128, noise_sigma: float = 0.0) -> KeypointSample:
     """One image with a target person and its MPII annotation (sample with image).
 
-    extras: head_box [4], torso_box [4], center [2] and scale (MPII objpos and person height / 200 px; also as
-    center_raw/scale_raw, the names `load_mpii_h5` uses), normalize (PCKh head size), flic_points
-    [11, 2] (`FLIC_NAMES`), flic_visible, split, index. `noise_sigma` > 0 adds Gaussian annotation noise (px)
-    to the stored joints (the image is unchanged).
+    Args:
+        index: the sample's index; seed: the dataset's seed.
+        image_size: S, the image side in pixels.
+        noise_sigma: > 0 adds Gaussian annotation noise (px) to the stored joints (the image is unchanged; the
+            torso box, bbox and FLIC points are taken from the noisy joints).
+
+    Returns:
+        `KeypointSample`, category "person", id "synth_<index:06d>_0": image uint8 RGB [S, S, 3]; points float32
+        [16, 2] (x, y) pixels in `MPII_JOINTS` order, rounded to 0.01; visible bool [16]; bbox the joints' tight box.
+        extras: head_box [4], torso_box [4], center [2] and scale (MPII objpos and person height / 200 px; also as
+        center_raw/scale_raw, the names `load_mpii_h5` uses), normalize (PCKh head size, 0.6 head-box diagonal),
+        flic_points [11, 2] (`FLIC_NAMES`), flic_visible [11], split, index, yaw, distractors (count).
     """
     rng = render.sample_rng(seed, KIND, index)
     size = int(image_size)

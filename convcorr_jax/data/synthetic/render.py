@@ -15,12 +15,26 @@ from convcorr_jax.data.synthetic import textures
 
 
 def sample_rng(seed: int, kind: int, index: int) -> np.random.Generator:
-    """The generator of one sample: a function of (seed, dataset kind, index) only."""
+    """The generator of one sample: a function of (seed, dataset kind, index) only.
+
+    Args:
+        seed: the dataset's seed; kind: the dataset kind's number; index: the sample's index.
+
+    Returns:
+        A `np.random.Generator` seeded with [seed, kind, index].
+    """
     return np.random.default_rng([int(seed), int(kind), int(index)])
 
 
 def is_test(seed: int, index: int) -> bool:
-    """Deterministic ~25% test split from (seed, index)."""
+    """Deterministic ~25% test split from (seed, index).
+
+    Args:
+        seed: the dataset's seed; index: the sample's index.
+
+    Returns:
+        True for a test sample (probability 0.25, the same for every call with these arguments).
+    """
     return bool(np.random.default_rng([int(seed), 97, int(index)]).random() < 0.25)
 
 
@@ -28,14 +42,33 @@ def is_test(seed: int, index: int) -> bool:
 
 
 def ellipse(center, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np.ndarray:
-    """Polygon [n, 2] approximating an ellipse with radii (rx, ry), rotated by `angle` radians."""
+    """Polygon [n, 2] approximating an ellipse with radii (rx, ry), rotated by `angle` radians.
+
+    Args:
+        center: (x, y) pixels.
+        rx, ry: radii along the ellipse's own axes, pixels.
+        angle: rotation in radians (`rotate`).
+        n: the number of vertices.
+
+    Returns:
+        float64 [n, 2] (x, y) vertices.
+    """
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     pts = np.stack([rx * np.cos(t), ry * np.sin(t)], -1)
     return rotate(pts, angle) + np.asarray(center, np.float64)
 
 
 def capsule(p0, p1, r0: float, r1: float, n: int = 8) -> np.ndarray:
-    """Polygon of a tapered limb from p0 (radius r0) to p1 (radius r1) with round ends."""
+    """Polygon of a tapered limb from p0 (radius r0) to p1 (radius r1) with round ends.
+
+    Args:
+        p0, p1: (x, y) ends of the limb's axis, pixels.
+        r0, r1: the radius at each end, pixels.
+        n: vertices per round end.
+
+    Returns:
+        float64 [2 n, 2] (x, y) vertices: p1's half-circle, then p0's.
+    """
     p0, p1 = np.asarray(p0, np.float64), np.asarray(p1, np.float64)
     d = p1 - p0
     a = np.arctan2(d[1], d[0])
@@ -47,13 +80,32 @@ def capsule(p0, p1, r0: float, r1: float, n: int = 8) -> np.ndarray:
 
 
 def rotate(pts: np.ndarray, angle: float) -> np.ndarray:
-    """Points [N, 2] rotated by `angle` radians about the origin."""
+    """Points [N, 2] rotated by `angle` radians about the origin.
+
+    Args:
+        pts: [N, 2] (x, y) points.
+        angle: radians, from +x towards +y.
+
+    Returns:
+        float64 [N, 2] rotated points.
+    """
     c, s = np.cos(angle), np.sin(angle)
     return np.asarray(pts, np.float64) @ np.array([[c, s], [-s, c]])
 
 
 def random_blob(rng: np.random.Generator, center, radius: float, n: int = 10, irregular: float = 0.35) -> np.ndarray:
-    """An irregular star-convex polygon (clutter and occluders)."""
+    """An irregular star-convex polygon (clutter and occluders).
+
+    Args:
+        rng: the sample's Generator.
+        center: (x, y) pixels.
+        radius: mean vertex distance from the centre, pixels.
+        n: the number of vertices.
+        irregular: each vertex's radius varies uniformly by +- this fraction.
+
+    Returns:
+        float64 [n, 2] (x, y) vertices in angular order.
+    """
     t = np.sort(rng.uniform(0, 2 * np.pi, n))
     r = radius * (1 + irregular * rng.uniform(-1, 1, n))
     return np.stack([r * np.cos(t), r * np.sin(t)], -1) + np.asarray(center, np.float64)
@@ -66,7 +118,14 @@ def yaw_project(p3: np.ndarray, yaw: float, elev: float) -> tuple[np.ndarray, np
     """Orthographic view of object points p3[..., 3] = (x forward, y up, z toward the object's right).
 
     The object turns by `yaw` about its vertical axis and the camera looks down by `elev` (radians).
-    Returns (uv[..., 2] with v pointing down, depth[...] larger = nearer the camera).
+
+    Args:
+        p3: [..., 3] object-frame points.
+        yaw, elev: radians.
+
+    Returns:
+        (uv, depth): uv [..., 2] with v pointing down (object units, before any `Similarity`), depth [...] larger =
+        nearer the camera.
     """
     x, y, z = p3[..., 0], p3[..., 1], p3[..., 2]
     xr = x * np.cos(yaw) - z * np.sin(yaw)
@@ -222,7 +281,15 @@ def _dilate(m: np.ndarray, width: int) -> np.ndarray:
 
 def void_border(label: np.ndarray, width: int = 1) -> np.ndarray:
     """VOC-style void band: background pixels within `width` of an object, and pixels where two classes meet,
-    become 255."""
+    become 255.
+
+    Args:
+        label: uint8 [H, W] class map (0 background).
+        width: the band's width in pixels (a (2 width + 1)^2 square neighbourhood).
+
+    Returns:
+        uint8 [H, W]: a copy of `label` with the band set to 255.
+    """
     out = label.copy()
     obj = label != 0
     out[_dilate(obj, width) & ~obj] = 255

@@ -103,22 +103,58 @@ class Layout:
 
 
 def direction(a: float) -> np.ndarray:
-    """The unit 2D vector at angle a (radians)."""
+    """The unit 2D vector at angle a (radians).
+
+    Args:
+        a: the angle in radians, from +x towards +y.
+
+    Returns:
+        float64 [2] (cos a, sin a).
+    """
     return np.array([np.cos(a), np.sin(a)])
 
 
 def point3(xy, z=0.0) -> np.ndarray:
-    """The 3D object-frame point (x, y, z) of a 2D side-view point xy at depth z."""
+    """The 3D object-frame point (x, y, z) of a 2D side-view point xy at depth z.
+
+    Args:
+        xy: (x forward, y up) in the side view, object units.
+        z: depth toward the object's right.
+
+    Returns:
+        float64 [3] (x, y, z).
+    """
     return np.array([xy[0], xy[1], z], np.float64)
 
 
 def side_yaw(rng, spread=0.9) -> float:
-    """Mostly side views of either side (yaw near 0 or pi), sometimes oblique."""
+    """Mostly side views of either side (yaw near 0 or pi), sometimes oblique.
+
+    Args:
+        rng: the sample's Generator.
+        spread: the yaw's uniform spread (+- radians) around 0 or pi.
+
+    Returns:
+        The yaw in radians (float), in [-spread, spread] or pi + that, each side with probability 1/2.
+    """
     return float(rng.uniform(-spread, spread) + (np.pi if rng.random() < 0.5 else 0.0))
 
 
 def place(rng, layout: Layout, size: int, frac=(0.45, 0.85), rot=0.35, aspect=0.12, shift=0.22) -> render.Similarity:
-    """A random similarity putting the layout's extent at `frac` of the image size around the centre."""
+    """A random similarity putting the layout's extent at `frac` of the image size around the centre.
+
+    Args:
+        rng: the sample's Generator.
+        layout: the instance (its `extent()` is scaled).
+        size: the image side, pixels.
+        frac: (lo, hi) range of the extent's longer side over `size`.
+        rot: in-plane rotation range (+- radians).
+        aspect: log range (+-) of the y/x aspect stretch.
+        shift: centre shift range per axis (+- fraction of `size`).
+
+    Returns:
+        A `render.Similarity`: view plane -> image pixels.
+    """
     lo, hi = layout.extent()
     ext = float(max(hi - lo))
     scale = rng.uniform(*frac) * size / ext
@@ -131,7 +167,18 @@ def place(rng, layout: Layout, size: int, frac=(0.45, 0.85), rot=0.35, aspect=0.
 
 
 def clutter(canvas: render.Canvas, rng: np.random.Generator, n: int, size: int, max_r: float = 0.25) -> None:
-    """Background: a textured ground plus `n` random textured shapes (blobs, ellipses, bars)."""
+    """Background: a textured ground plus `n` random textured shapes (blobs, ellipses, bars).
+
+    Args:
+        canvas: the canvas to paint on.
+        rng: the sample's Generator.
+        n: the number of shapes.
+        size: the image side, pixels.
+        max_r: largest shape radius, a fraction of `size`.
+
+    Returns:
+        None; paints the canvas (label 0).
+    """
     canvas.background(
         tx.random_texture(
             rng, kinds=("noise", "gradient", "stripes", "solid", "noise"), period=(3.0, 20.0), contrast=(0.2, 0.7)
@@ -151,7 +198,18 @@ def clutter(canvas: render.Canvas, rng: np.random.Generator, n: int, size: int, 
 
 
 def occluders(canvas, rng, n: int, box, size: int) -> None:
-    """`n` shapes painted over the object's box (label 0: they are not the object)."""
+    """`n` shapes painted over the object's box (label 0: they are not the object).
+
+    Args:
+        canvas: the `render.Canvas` to paint on.
+        rng: the sample's Generator.
+        n: the number of shapes.
+        box: (x0, y0, x1, y1) the object's box, image pixels.
+        size: the image side, pixels (unused by the drawing).
+
+    Returns:
+        None; paints the canvas.
+    """
     x0, y0, x1, y1 = box
     for _ in range(n):
         side = rng.integers(4)
@@ -175,7 +233,18 @@ def occluders(canvas, rng, n: int, box, size: int) -> None:
 def paint_layout(
     canvas: render.Canvas, layout: Layout, sim: render.Similarity, palette: dict[str, tx.Texture], label: int | None
 ) -> dict[str, int]:
-    """Paint parts in depth order; returns part name -> draw-order number (hidden parts -> -1)."""
+    """Paint parts in depth order; returns part name -> draw-order number (hidden parts -> -1).
+
+    Args:
+        canvas: the canvas to paint on.
+        layout: the instance's parts.
+        sim: view plane -> image pixels.
+        palette: texture key -> `Texture` (shaded per part, anchored at the part and turned with it).
+        label: the class written to the label map (None: leave it).
+
+    Returns:
+        dict part name -> draw-order number (-1 for parts culled as facing away).
+    """
     orders = {name: -1 for name in layout.hidden}
     rot = float(np.arctan2(sim.m[1, 0], sim.m[0, 0]))
     for part in sorted(layout.parts, key=lambda p: p.depth):
@@ -200,14 +269,33 @@ def paint_layout(
 
 
 def keypoints(layout: Layout, sim, names, orders) -> tuple[np.ndarray, list[list[int]]]:
-    """(image points [K, 2] of the keypoints `names` under the map `sim`, their owners' draw orders per keypoint)."""
+    """(image points [K, 2] of the keypoints `names` under the map `sim`, their owners' draw orders per keypoint).
+
+    Args:
+        layout: the instance (its `kps`).
+        sim: view plane -> image pixels.
+        names: the K keypoint names, in order.
+        orders: part name -> draw-order number (`paint_layout`).
+
+    Returns:
+        (points, owners): float64 [K, 2] (x, y) image pixels, and per keypoint the list of its owner parts' draw
+        orders (-1 for parts not painted), for `render.Canvas.visible`.
+    """
     pts = np.stack([sim(layout.kps[n][0][None])[0] for n in names])
     owners = [[orders.get(o, -1) for o in layout.kps[n][1]] for n in names]
     return pts, owners
 
 
 def int_box(polys, size: int) -> np.ndarray:
-    """Integer 0-based inclusive box around polygons, clipped to the image."""
+    """Integer 0-based inclusive box around polygons, clipped to the image.
+
+    Args:
+        polys: polygons [n_i, 2] (x, y) image pixels.
+        size: the image side, pixels.
+
+    Returns:
+        float32 [4] (x0, y0, x1, y1) with integer values: the extreme coordinates rounded, clipped to 0..size-1.
+    """
     allp = np.concatenate([np.asarray(p).reshape(-1, 2) for p in polys], 0)
     lo = np.clip(np.floor(allp.min(0) + 0.5), 0, size - 1)
     hi = np.clip(np.floor(allp.max(0) + 0.5), 0, size - 1)

@@ -91,7 +91,16 @@ def _value_noise(u: np.ndarray, v: np.ndarray, p: float, seed: int) -> np.ndarra
 
 
 def random_color(rng: np.random.Generator, hue=None, sat=(0.2, 0.9), val=(0.2, 0.95)) -> tuple[float, float, float]:
-    """An RGB colour in [0, 1]; `hue` may fix the hue (0..1) or give a (lo, hi) range."""
+    """An RGB colour in [0, 1]; `hue` may fix the hue (0..1) or give a (lo, hi) range.
+
+    Args:
+        rng: the sample's Generator.
+        hue: None (uniform), a float in 0..1, or a (lo, hi) tuple (wrapped into 0..1).
+        sat, val: (lo, hi) ranges of HSV saturation and value.
+
+    Returns:
+        (r, g, b) floats in [0, 1].
+    """
     if hue is None:
         h = rng.uniform()
     elif isinstance(hue, tuple):
@@ -102,7 +111,15 @@ def random_color(rng: np.random.Generator, hue=None, sat=(0.2, 0.9), val=(0.2, 0
 
 
 def shade(c, f: float) -> tuple[float, float, float]:
-    """Colour c scaled by f, clipped to [0, 1]."""
+    """Colour c scaled by f, clipped to [0, 1].
+
+    Args:
+        c: (r, g, b) in [0, 1].
+        f: the factor (< 1 darker, > 1 lighter).
+
+    Returns:
+        (r, g, b) floats in [0, 1].
+    """
     return tuple(float(np.clip(x * f, 0, 1)) for x in c)
 
 
@@ -115,7 +132,20 @@ def random_texture(
     origin=(0.0, 0.0),
     angle=None,
 ) -> Texture:
-    """A random pattern around base colour c1 (random when None); period in final-image pixels."""
+    """A random pattern around base colour c1 (random when None); period in final-image pixels.
+
+    Args:
+        rng: the sample's Generator.
+        c1: the base (r, g, b) in [0, 1], or None for a random one.
+        kinds: the pattern kinds to draw from (`KINDS`).
+        period: (lo, hi) range of the pattern period, final-image pixels.
+        contrast: (lo, hi) range of how far the second colour moves from c1 towards a random colour.
+        origin: the pattern's anchor (x, y) in image pixels.
+        angle: orientation in radians (None: uniform in [0, pi)).
+
+    Returns:
+        A `Texture`.
+    """
     c1 = random_color(rng) if c1 is None else tuple(c1)
     kind = str(rng.choice(kinds))
     k = rng.uniform(*contrast)
@@ -134,5 +164,14 @@ def random_texture(
 
 
 def solid(c, grain: float = 0.02, seed: int = 0) -> Texture:
-    """A plain texture of colour c with fine grain."""
+    """A plain texture of colour c with fine grain.
+
+    Args:
+        c: (r, g, b) in [0, 1].
+        grain: amplitude of the per-pixel grain.
+        seed: the grain's seed.
+
+    Returns:
+        A "solid" `Texture`.
+    """
     return Texture("solid", tuple(c), tuple(c), grain=grain, seed=seed)
