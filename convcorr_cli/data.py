@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax import io
-from convcorr_jax.data.fetch import DATASETS, fetch_dataset
+from convcorr_jax.data.fetch import DOWNLOADS, fetch_dataset
 from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, SPLITS, pack_flic, unpack_flic
 from convcorr_jax.data.formats import FORMATS, read_format
 from convcorr_jax.data.synthetic.datasets import DEFAULT_SIZE, KINDS, write_dataset
@@ -54,7 +54,7 @@ def _inspect_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fetch_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("dataset", choices=sorted(DOWNLOADS))
     p.add_argument("--out", type=Path, required=True, help="new or empty folder to unpack into")
     p.add_argument("--sha256", default=None, help="expected sha256 of the archive (required where none is known)")
     p.add_argument("--size", type=int, default=None, help="expected archive size in bytes")
@@ -137,7 +137,7 @@ def _fetch(args: argparse.Namespace) -> int:
         raise InputError("convcorr data fetch", "--size", "a size in bytes >= 1", args.size)
     out = fetch_dataset(args.dataset, args.out, url=args.url, sha256=args.sha256, size=args.size,
                         archive_dir=args.archive_dir, progress=not args.no_progress)
-    print(f"{args.dataset}: unpacked into {out} ({DATASETS[args.dataset].check(out)})")
+    print(f"{args.dataset}: unpacked into {out} ({DOWNLOADS[args.dataset].check(out)})")
     return 0
 
 

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def list_text(width: int = 100) -> str:
     """`convcorr run --list`: each experiment id, then its description (the first paragraph of its docstring) and
-    the datasets it accepts (`registry.DATASETS`), wrapped to `width` columns beside the ids."""
+    the datasets it accepts (`registry.ACCEPTED_DATA`), wrapped to `width` columns beside the ids."""
     docs = experiments()
     column = max(map(len, docs)) + 2
     wrap = textwrap.TextWrapper(width=max(width, column + 40), subsequent_indent=" " * column,
@@ -52,8 +52,8 @@ def list_text(width: int = 100) -> str:
     lines = []
     for exp_id, doc in docs.items():
         lines.append(wrap.fill(f"{exp_id:{column}s}{doc}"))
-        if exp_id in registry.DATASETS:
-            data = ", ".join(registry.DATASETS[exp_id]) or "none (reads no dataset)"
+        if exp_id in registry.ACCEPTED_DATA:
+            data = ", ".join(registry.ACCEPTED_DATA[exp_id]) or "none (reads no dataset)"
             lines.append(wrap.fill(f"{'':{column}s}data: {data}"))
     return "\n".join(lines)
 

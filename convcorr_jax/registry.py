@@ -5,8 +5,11 @@
     MATCHERS["cos"]                  # the entry; an unknown name raises InputError listing the known ones
     METHODS = MATCHERS.names         # a tuple-like view that sees names registered later (argparse choices, `in`)
 
-Backbones (`backbones.registry`: `spec`, `register`) and matchers (`correspondence.matching.MATCHERS`) are the two
-tables.
+Every name table of the project is one: backbones (`backbones.registry`: `spec`, `register`), matchers
+(`correspondence.matching.MATCHERS`), pose datasets (`data.pose_sets.DATASETS`), skeletons
+(`data.skeletons.SKELETONS`), downloadable datasets (`data.fetch.DOWNLOADS`), TFDS builders
+(`data.tfds_builders.BUILDERS`) and the experiments (`convcorr_eval.registry.EXPERIMENTS`); tests/test_layout.py
+checks that no module keeps a name table of its own.
 """
 
 from __future__ import annotations
@@ -70,12 +73,17 @@ class Registry(Mapping[str, T], Generic[T]):
 
     Args:
       kind: what an entry is, for error messages ("backbone", "matcher").
+      entries: the first entries, name -> entry, in order (each registered as by `register`).
+      field: what the errors call a name ("name"; an experiment's "id").
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, entries: Mapping[str, T] | None = None, field: str = "name"):
         self.kind = kind
+        self.field = field
         self._items: dict[str, T] = {}
         self.names = Names(lambda: tuple(self._items))
+        for name, entry in (entries or {}).items():
+            self.register(name, entry)
 
     def register(self, name: str, entry: T, replace: bool = False) -> T:
         """Add `entry` under `name`.
@@ -89,9 +97,9 @@ class Registry(Mapping[str, T], Generic[T]):
           `entry`.
         """
         if not isinstance(name, str) or not name:
-            raise InputError(self.kind, "name", "a non-empty string", name)
+            raise InputError(self.kind, self.field, "a non-empty string", name)
         if name in self._items and not replace:
-            raise InputError(self.kind, "name", f"a name not yet registered (or replace=True); known: "
+            raise InputError(self.kind, self.field, f"a name not yet registered (or replace=True); known: "
                              f"{', '.join(self._items)}", name)
         self._items[name] = entry
         return entry
@@ -105,7 +113,7 @@ class Registry(Mapping[str, T], Generic[T]):
         try:
             return self._items[name]
         except (KeyError, TypeError):
-            raise InputError(self.kind, "name", f"one of {list(self._items)}", name) from None
+            raise InputError(self.kind, self.field, f"one of {list(self._items)}", name) from None
 
     def __contains__(self, name: object) -> bool:
         """Whether `name` is registered."""

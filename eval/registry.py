@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.registry import Registry
 
-EXPERIMENTS: dict[str, str] = {
+EXPERIMENTS: Registry[str] = Registry("experiment", {
     "long2014.table1": "convcorr_eval.long2014.table1",
     "long2014.data": "convcorr_eval.long2014.data_figures",
     "long2014.locality": "convcorr_eval.long2014.locality",
@@ -29,11 +29,11 @@ EXPERIMENTS: dict[str, str] = {
     "tompson2015.flic": "convcorr_eval.tompson2015.flic_scores",  # a trained run on FLIC (`convcorr eval flic`)
     "tompson2015.mpii": "convcorr_eval.tompson2015.mpii",  # a trained run on MPII (`convcorr eval mpii`)
     "tompson2015.spatial_validation": "convcorr_eval.tompson2015.spatial_validation",  # spatial model on FLIC val
-}
+}, field="id")
 
 # The values of the `data` field each experiment accepts: what its run checks with `experiment.require_data`
 # (tests/test_experiments.py captures that check for every experiment and compares). Empty: it reads no dataset.
-DATASETS: dict[str, tuple[str, ...]] = {
+ACCEPTED_DATA: dict[str, tuple[str, ...]] = {
     "long2014.table1": (),
     "long2014.data": ("synthetic",),
     "long2014.locality": ("synthetic", "flic"),
@@ -59,6 +59,4 @@ DATASETS: dict[str, tuple[str, ...]] = {
 
 def load(exp_id: str) -> ModuleType:
     """The experiment module registered under `exp_id`."""
-    if exp_id not in EXPERIMENTS:
-        raise InputError("experiment", "id", f"one of {list(EXPERIMENTS)}", exp_id)
     return importlib.import_module(EXPERIMENTS[exp_id])

@@ -26,6 +26,7 @@ from typing import Callable
 import pytest
 
 from convcorr_jax.paths import real_data_root
+from convcorr_jax.registry import Registry
 
 
 @pytest.fixture(scope="session")
@@ -201,7 +202,8 @@ def register_experiment(monkeypatch):
         mod.get_config = lambda size="default": config_cls(size=size)
         mod.run = run
         monkeypatch.setitem(sys.modules, module_name, mod)
-        monkeypatch.setitem(registry.EXPERIMENTS, exp_id, module_name)
+        extended = Registry("experiment", {**registry.EXPERIMENTS, exp_id: module_name}, field="id")
+        monkeypatch.setattr(registry, "EXPERIMENTS", extended)
         return exp_id
 
     return register

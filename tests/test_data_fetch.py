@@ -13,7 +13,7 @@ import scipy.io as sio
 from PIL import Image
 
 from convcorr_cli.main import main
-from convcorr_jax.data.fetch import DATASETS, fetch_dataset
+from convcorr_jax.data.fetch import DOWNLOADS, fetch_dataset
 from convcorr_jax.data.pf_willow import load_pf_willow
 from convcorr_jax.errors import InputError
 
@@ -109,7 +109,7 @@ def test_fetch_needs_a_checksum_and_knows_flic(tmp_path):
         fetch_dataset("pf-willow", tmp_path / "x", progress=False)
     assert e.value.field == "sha256" and "PF-dataset.zip" in e.value.source
     assert not (tmp_path / "x").exists()
-    flic = DATASETS["flic"]
+    flic = DOWNLOADS["flic"]
     assert flic.size == 300257553 and len(flic.sha256) == 64 and flic.top == "FLIC"
     with pytest.raises(InputError, match="one of"):
         fetch_dataset("mnist", tmp_path / "x")

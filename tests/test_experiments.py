@@ -81,9 +81,9 @@ class _WorkBegan(Exception):
 
 @pytest.mark.parametrize("exp_id", list(registry.EXPERIMENTS))
 def test_registry_datasets_are_what_each_experiment_checks(exp_id, tmp_path, monkeypatch):
-    """`registry.DATASETS` (printed by `run --list`) against the experiment's own `require_data` call, captured
+    """`registry.ACCEPTED_DATA` (printed by `run --list`) against the experiment's own `require_data` call, captured
     by running it with a stand-in that stops there; an experiment that loads its backbone first reads no dataset."""
-    assert set(registry.DATASETS) == set(registry.EXPERIMENTS)
+    assert set(registry.ACCEPTED_DATA) == set(registry.EXPERIMENTS)
     mod = registry.load(exp_id)
 
     def checked(cfg, supported):
@@ -102,7 +102,7 @@ def test_registry_datasets_are_what_each_experiment_checks(exp_id, tmp_path, mon
     with pytest.raises((_DataChecked, _WorkBegan)) as stopped:
         mod.run(mod.get_config("tiny"), experiment.Context(tmp_path, progress=False))
     found = stopped.value.args[0] if isinstance(stopped.value, _DataChecked) else ()
-    assert registry.DATASETS[exp_id] == found
+    assert registry.ACCEPTED_DATA[exp_id] == found
 
 
 def test_run_list_prints_whole_descriptions_and_datasets(capsys, monkeypatch):
@@ -115,7 +115,8 @@ def test_run_list_prints_whole_descriptions_and_datasets(capsys, monkeypatch):
     for block, (exp_id, doc) in zip(blocks, experiments().items()):
         text = " ".join(block.split()[1:])
         assert text.startswith(doc) and len(doc) > 40 and doc.endswith("."), exp_id  # whole: to its full stop
-        assert text[len(doc):].strip() == "data: " + (", ".join(registry.DATASETS[exp_id]) or "none (reads no dataset)")
+        accepted = ", ".join(registry.ACCEPTED_DATA[exp_id]) or "none (reads no dataset)"
+        assert text[len(doc):].strip() == "data: " + accepted
     assert "Hyperpixel Flow and SCOT on the same features. data: pf_willow" in " ".join(out.split())
 
 

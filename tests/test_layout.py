@@ -5,6 +5,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"convcorr_jax": "convcorr_jax", "convcorr_train": "train", "convcorr_eval": "eval",
                 "convcorr_cli": "convcorr_cli"}
@@ -390,3 +392,28 @@ def test_entry_points_the_docs_name_have_one_home():
     assert {"align_images", "transfer_points", "estimate", "predict"} <= documented  # the parse finds them
     shared = {n: m for n, m in defined.items() if n in documented and len(m) > 1 and n not in CONVENTION}
     assert not shared, f"names the docs give, defined in more than one module (rename one of each): {shared}"
+
+
+NAME_TABLES = ("convcorr_jax.backbones.registry:_SPECS", "convcorr_jax.correspondence.matching:MATCHERS",
+               "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.data.skeletons:SKELETONS",
+               "convcorr_jax.data.fetch:DOWNLOADS", "convcorr_jax.data.tfds_builders:BUILDERS",
+               "convcorr_eval.registry:EXPERIMENTS")
+
+
+def test_every_name_table_is_one_registry():
+    """The project's name tables (a name a user types or registers -> its entry) are each a `registry.Registry`:
+    one way to register, one error for an unknown name listing the known ones; the registry module's docstring
+    names each of them."""
+    import importlib
+
+    from convcorr_jax.errors import InputError
+    from convcorr_jax.registry import Registry
+
+    doc = importlib.import_module("convcorr_jax.registry").__doc__
+    for entry in NAME_TABLES:
+        module, name = entry.split(":")
+        table = getattr(importlib.import_module(module), name)
+        assert isinstance(table, Registry), f"{entry} is a {type(table).__name__}, not a Registry"
+        assert name.lstrip("_") in doc or "backbones.registry" in doc, f"registry.py's docstring misses {entry}"
+        with pytest.raises(InputError, match="one of"):
+            table["no such name"]

@@ -53,8 +53,8 @@ def write_coco(root: Path, split: str = "train", n: int = 3, cat: dict | None = 
 
 
 def test_registry_entries_and_flic_mpii_lsp_joint_sets_unchanged():
-    assert set(skeletons.REGISTRY) == {"flic", "mpii", "lsp", "coco17"}
-    for sk in skeletons.REGISTRY.values():
+    assert set(skeletons.SKELETONS) == {"flic", "mpii", "lsp", "coco17"}
+    for sk in skeletons.SKELETONS.values():
         assert sk.validate(sk.name) is sk
         assert sorted(sk.flip) == list(range(sk.num_joints)) and all(sk.flip[sk.flip[j]] == j for j in sk.flip)
         tree = sk.spatial_tree()
@@ -76,7 +76,7 @@ def test_registry_entries_and_flic_mpii_lsp_joint_sets_unchanged():
 
 def test_normaliser_of_every_skeleton_by_hand():
     boxes = np.array([[10.0, 20.0, 40.0, 100.0]])  # 30 wide, 80 tall
-    for sk in skeletons.REGISTRY.values():
+    for sk in skeletons.SKELETONS.values():
         pts = np.zeros((1, sk.num_joints, 2))
         lab = np.ones((1, sk.num_joints), bool)
         if sk.normaliser == "bbox":

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
+from convcorr_jax.registry import Registry
 from convcorr_jax.weights.fetch import download
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class DatasetSource:
     cite: str
 
 
-DATASETS: dict[str, DatasetSource] = {
+DOWNLOADS: Registry[DatasetSource] = Registry("data fetch", {
     "pf-willow": DatasetSource(
         url="https://www.di.ens.fr/willow/research/proposalflow/dataset/PF-dataset.zip",
         filename="PF-dataset.zip", sha256=None, size=None, top="PF-dataset", check=_check_pf_willow,
@@ -74,7 +75,7 @@ DATASETS: dict[str, DatasetSource] = {
         sha256="778a4847f068592af40e959381c153838e4f68bb1d798e3824a9d88e5b881955", top="FLIC", check=_check_flic,
         cite="the FLIC page (bensapp.github.io/flic-dataset.html) links this file; size and sha256 are the ones "
              "TensorFlow Datasets registers (tensorflow_datasets/url_checksums/flic.txt)"),
-}
+}, field="dataset")
 
 
 def _members_safe(names: list[str], archive: Path) -> None:
@@ -128,9 +129,9 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
     """Download dataset `name` ("pf-willow" | "flic"), verify it and unpack it atomically into `out`.
 
     Args:
-        name: a key of `DATASETS`.
+        name: a key of `DOWNLOADS`.
         out: the folder to create; it must not exist yet or be empty.
-        url, sha256, size: override the registered source (`DATASETS`); size in bytes. The registered sha256 and
+        url, sha256, size: override the registered source (`DOWNLOADS`); size in bytes. The registered sha256 and
             size apply only to the registered url; a source without a published sha256 needs `sha256`.
         archive_dir: where the archive is kept (default: the cache's `downloads/`); reused when its hash matches.
         progress: show download progress.
@@ -143,9 +144,7 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
         InputError: for an unknown name, no sha256 to check against, a non-empty `out`, or an archive whose layout
             fails the dataset's check.
     """
-    if name not in DATASETS:
-        raise InputError("data fetch", "dataset", f"one of {sorted(DATASETS)}", name)
-    src = DATASETS[name]
+    src = DOWNLOADS[name]
     url = url or src.url
     sha256 = sha256 or (src.sha256 if url == src.url else None)
     size = size if size is not None else (src.size if url == src.url else None)

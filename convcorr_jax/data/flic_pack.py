@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax import io
-from convcorr_jax.data.fetch import DATASETS, check_empty_out, install_archive
+from convcorr_jax.data.fetch import DOWNLOADS, check_empty_out, install_archive
 from convcorr_jax.errors import InputError
 
 TOP = "FLIC"
@@ -166,4 +166,4 @@ def unpack_flic(archive: str | os.PathLike, out: str | os.PathLike, sha256: str 
     got = io.sha256_file(archive)
     if got != want:
         raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")
-    return install_archive(archive, out, "flic", TOP, DATASETS["flic"].check)
+    return install_archive(archive, out, "flic", TOP, DOWNLOADS["flic"].check)

@@ -32,6 +32,7 @@ import numpy as np
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
 from convcorr_jax.errors import InputError
+from convcorr_jax.registry import Registry
 
 Pairs = tuple[tuple[int, int], ...]
 NORMALISERS = ("torso", "head", "bbox")
@@ -274,11 +275,11 @@ COCO17 = Skeleton(
     sigmas=tuple(s / 10 for s in (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89,
                                   .89)),
 )
-REGISTRY: dict[str, Skeleton] = {"flic": FLIC, "mpii": MPII, "lsp": LSP, "coco17": COCO17}
+SKELETONS: Registry[Skeleton] = Registry("skeletons", {"flic": FLIC, "mpii": MPII, "lsp": LSP, "coco17": COCO17})
 
 
 def get(name: str) -> Skeleton:
-    """The registered skeleton `name` (`REGISTRY`).
+    """The registered skeleton `name` (`SKELETONS`).
 
     Args:
         name: "flic", "mpii", "lsp" or "coco17".
@@ -286,9 +287,7 @@ def get(name: str) -> Skeleton:
     Returns:
         the Skeleton; InputError for another name.
     """
-    if name not in REGISTRY:
-        raise InputError("skeletons", "name", f"one of {list(REGISTRY)}", name)
-    return REGISTRY[name]
+    return SKELETONS[name]
 
 
 _SIDE = re.compile(r"^(left|right|l|r)([ _\-]?)(.+)$|^(.+?)([ _\-]?)(left|right|l|r)$", re.IGNORECASE)
@@ -360,7 +359,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
         raise InputError(source, "categories[].groups", "an object {column: [keypoints]}", groups)
     groups = {str(g): tuple(joint(v, f"groups.{g}") for v in members) for g, members in groups.items()}
     sigmas = cat.get("sigmas")
-    for reg in REGISTRY.values():
+    for reg in SKELETONS.values():
         if reg.names == names and "flip_pairs" not in cat and not groups and sigmas is None:
             return reg if (reg.links == links or not links) else dataclasses.replace(reg, links=links, tree=None)
     normaliser = "torso" if ends["torso"] else "head" if ends["head"] else "bbox"

@@ -31,6 +31,7 @@ from etils import epath
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.optional import require
+from convcorr_jax.registry import Registry
 
 _NEEDS = "convcorr_jax.data.tfds_builders"
 tfds = require("tensorflow_datasets", "tfds", _NEEDS)
@@ -194,8 +195,9 @@ class ConvcorrPfWillow(_KeypointBuilder):
         return {"index": np.int64(s.extras["index"]), "subclass": s.extras["subclass"]}
 
 
-BUILDERS = {"voc_keypoints": ConvcorrVocKeypoints, "mpii": ConvcorrMpii, "faces300w": ConvcorrFaces300w,
-            "flic": ConvcorrFlic, "pf_willow": ConvcorrPfWillow}
+BUILDERS: Registry[type] = Registry("tfds build", {
+    "voc_keypoints": ConvcorrVocKeypoints, "mpii": ConvcorrMpii, "faces300w": ConvcorrFaces300w, "flic": ConvcorrFlic,
+    "pf_willow": ConvcorrPfWillow})
 
 
 def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> dict:
@@ -212,8 +214,6 @@ def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike)
     Raises:
         InputError: for an unknown name, or from the dataset's loader.
     """
-    if name not in BUILDERS:
-        raise InputError("tfds build", "name", f"one of {sorted(BUILDERS)}", name)
     b = BUILDERS[name](data_dir=os.fspath(data_dir))
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
                                                                         try_download_gcs=False))

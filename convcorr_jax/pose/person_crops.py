@@ -116,7 +116,7 @@ def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options
     Returns:
         the Skeleton.
     """
-    if kind not in pose_sets.DATASETS and kind in skeletons.REGISTRY:
+    if kind not in pose_sets.DATASETS and kind in skeletons.SKELETONS:
         return skeletons.get(kind)
     return pose_sets.skeleton(kind, root, **options)
 
