@@ -181,7 +181,7 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
         the run has one (FLIC runs); True = required, False = never.
       readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
         validation split), else "cascade".
-      batch: crops per network call.
+      batch: images per forward pass (the last batch padded).
       flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: off
         (two_pass: `two_pass.FRAME_READOUT`'s).
       scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
