@@ -30,7 +30,16 @@ class AugmentConfig:
 
 
 def sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(angle radians, scale, flip bool) for one sample."""
+    """(angle radians, scale, flip bool) for one sample.
+
+    Args:
+      key: one PRNG key (per sample).
+      cfg: the ranges: angle uniform in +-`cfg.rotation` degrees, scale uniform in `cfg.scale`, flip with
+        probability 0.5 when `cfg.flip`.
+
+    Returns:
+      (ang, sc, fl): float32 scalar angle in radians, float32 scalar scale factor, bool scalar mirror flag.
+    """
     ka, ks, kf = jax.random.split(key, 3)
     ang = jnp.deg2rad(jax.random.uniform(ka, (), minval=-cfg.rotation, maxval=cfg.rotation))
     sc = jax.random.uniform(ks, (), minval=cfg.scale[0], maxval=cfg.scale[1])
@@ -39,8 +48,18 @@ def sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.Ar
 
 
 def affine(ang, sc, fl, size: int) -> jax.Array:
-    """The augmentation as an affine map [2, 3] (image -> augmented image): scale and rotate about the centre of
-    a size x size image, then mirror x when `fl`."""
+    """The augmentation as an affine map [2, 3] (image -> augmented image).
+
+    Scales and rotates about the centre ((size - 1) / 2, (size - 1) / 2) of a size x size image, then mirrors x
+    when `fl`.
+
+    Args:
+      ang, sc, fl: angle in radians, scale factor, mirror flag (scalars, as from `sample_params`).
+      size: the side of the square image in pixels.
+
+    Returns:
+      float32 [2, 3] affine map of (x, y) pixels, image -> augmented image.
+    """
     c = (size - 1) / 2.0
     a = sc * jnp.array([[jnp.cos(ang), -jnp.sin(ang)], [jnp.sin(ang), jnp.cos(ang)]])
     a = jnp.where(fl, a * jnp.array([[-1.0], [1.0]]), a)
@@ -48,13 +67,33 @@ def affine(ang, sc, fl, size: int) -> jax.Array:
 
 
 def transform_points(points: jax.Array, ang, sc, fl, size: int, flip_perm) -> jax.Array:
-    """Forward map of points [K, 2] (`affine`); joints re-labelled L<->R when mirrored."""
+    """Forward map of points [K, 2] (`affine`); joints re-labelled L<->R when mirrored.
+
+    Args:
+      points: [K, 2] (x, y) pixels in the size x size image.
+      ang, sc, fl: angle in radians, scale factor, mirror flag (as from `sample_params`).
+      size: the side of the square image in pixels.
+      flip_perm: [K] left <-> right joint permutation, applied when `fl`.
+
+    Returns:
+      float32 [K, 2] (x, y) pixels in the augmented image, rows permuted by `flip_perm` when mirrored.
+    """
     q = geometry.transform_points(jnp.asarray(points), affine(ang, sc, fl, size))
     return jnp.where(fl, q[jnp.asarray(flip_perm)], q)
 
 
 def warp_image(image: jax.Array, ang, sc, fl) -> jax.Array:
-    """Resample image [H, W, C] (float) with the same transform (bilinear, zeros outside)."""
+    """Resample image [H, W, C] (float) with the same transform (bilinear, zeros outside).
+
+    The centre used is ((W - 1) / 2, (W - 1) / 2), so it matches `affine` for a square image.
+
+    Args:
+      image: float [H, W, C].
+      ang, sc, fl: angle in radians, scale factor, mirror flag (as from `sample_params`).
+
+    Returns:
+      float [H, W, C] augmented image; pixels whose source falls outside the image are 0.
+    """
     h, w = image.shape[:2]
     c = (w - 1) / 2.0
     ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
@@ -66,7 +105,15 @@ def warp_image(image: jax.Array, ang, sc, fl) -> jax.Array:
 
 
 def bilinear(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """Bilinear samples [h, w, C] of image [H, W, C] at float pixel coordinates x, y [h, w]; zeros outside."""
+    """Bilinear samples [h, w, C] of image [H, W, C] at float pixel coordinates x, y [h, w]; zeros outside.
+
+    Args:
+      image: [H, W, C] (numeric; used as float).
+      x, y: float [h, w] 0-based pixel coordinates to sample at.
+
+    Returns:
+      float [h, w, C] samples; each of the four corner taps outside the image contributes 0.
+    """
     h, w = image.shape[:2]
     x0, y0 = jnp.floor(x), jnp.floor(y)
     flat = image.reshape(h * w, -1)
@@ -82,8 +129,21 @@ def bilinear(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
-    """One sample: image [H, W, 3] float, points [K, 2], visible bool [K] -> augmented triple. Joints that leave
-    the image become not visible."""
+    """One sample: image [H, W, 3] float, points [K, 2], visible bool [K] -> augmented triple.
+
+    Joints that leave the image become not visible.
+
+    Args:
+      key: one PRNG key for this sample.
+      image: float [H, W, 3] square crop (H == W; H is taken as the size).
+      points: [K, 2] (x, y) pixels in the crop.
+      visible: bool [K].
+      cfg: the augmentation ranges and flip permutation.
+
+    Returns:
+      (image float [H, W, 3], points float32 [K, 2], visible bool [K]): the augmented crop, its joints
+      (re-labelled L<->R when mirrored) and their visibility, False for joints now outside [0, H - 1].
+    """
     ang, sc, fl = sample_params(key, cfg)
     size = image.shape[0]
     img = warp_image(image, ang, sc, fl)
@@ -94,5 +154,16 @@ def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Ar
 
 
 def augment_batch(keys, images, points, visible, cfg: AugmentConfig):
-    """vmap of `augment` over a batch with per-sample keys [N]."""
+    """vmap of `augment` over a batch with per-sample keys [N].
+
+    Args:
+      keys: [N] PRNG keys, one per sample.
+      images: float [N, H, H, 3] square crops.
+      points: [N, K, 2] (x, y) pixels.
+      visible: bool [N, K].
+      cfg: the augmentation ranges and flip permutation.
+
+    Returns:
+      (images float [N, H, H, 3], points float32 [N, K, 2], visible bool [N, K]), as `augment` per sample.
+    """
     return jax.vmap(lambda k, i, p, v: augment(k, i, p, v, cfg))(keys, images, points, visible)

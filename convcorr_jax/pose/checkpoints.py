@@ -34,18 +34,37 @@ log = logging.getLogger(__name__)
 
 
 def manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
-    """Synchronous orbax manager. Every process must create it and take part in each save and restore; orbax
-    writes each step to a temporary folder renamed when complete, so a step killed mid-write is never latest (and
-    its leftover temporary folder is deleted when the next manager starts)."""
+    """Synchronous orbax manager.
+
+    Every process must create it and take part in each save and restore; orbax writes each step to a temporary
+    folder renamed when complete, so a step killed mid-write is never latest (and its leftover temporary folder is
+    deleted when the next manager starts).
+
+    Args:
+      ckpt_dir: the checkpoint folder (`<run folder>/checkpoints`), created when missing.
+      keep: how many of the newest steps to keep on disk.
+
+    Returns:
+      An `ocp.CheckpointManager` with items "state" and "meta", no async writes.
+    """
     opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True,
                                         cleanup_tmp_directories=True)
     return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
 
 
 def data_fingerprint(arrays) -> dict:
-    """{"people": N, "digest": sha256 hex} of the training data's content, `PoseArrays` (images uint8 [N, S, S, 3],
-    points, visible): the exact inputs training reads, whatever folder they came from. Kept in every checkpoint,
-    so that a run is never resumed on other data, and is resumed on the same data at another path."""
+    """{"people": N, "digest": sha256 hex} of the training data's content.
+
+    The digest covers the exact inputs training reads, whatever folder they came from. Kept in every checkpoint,
+    so that a run is never resumed on other data, and is resumed on the same data at another path.
+
+    Args:
+      arrays: `PoseArrays`: images uint8 [N, S, S, 3], points [N, K, 2], visible [N, K]; each array's dtype,
+        shape and bytes enter the digest.
+
+    Returns:
+      {"people": N (int), "digest": sha256 hex str}.
+    """
     h = hashlib.sha256()
     for a in (arrays.images, arrays.points, arrays.visible):
         a = np.ascontiguousarray(np.asarray(a))
@@ -56,9 +75,19 @@ def data_fingerprint(arrays) -> dict:
 
 def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict,
                     data: dict | None = None) -> None:
-    """Save the (replicated, possibly multi-process) state and, in "meta", the input iterator's state
-    (`data_state`, grain's `get_state()`: the same on every process) and the fingerprint of the training data
-    (`data`, `data_fingerprint`); called by every process."""
+    """Save the (replicated, possibly multi-process) state and its "meta"; called by every process.
+
+    Args:
+      mgr: the run's `manager`.
+      step: the training step the state is at.
+      state: {"params", "opt"} pytree (replicated).
+      cfg: the run's config; its fingerprint, settings digest and fields go into "meta".
+      data_state: the input iterator's state (grain's `get_state()`: the same on every process).
+      data: the fingerprint of the training data (`data_fingerprint`), or None.
+
+    Returns:
+      None. Writes step `step` under the manager's folder and waits until it is finished.
+    """
     meta = {"step": step, "fingerprint": cfg.fingerprint(), "settings_digest": cfg.settings_digest(),
             "data_iterator": data_state, "data": data,
             "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}
@@ -104,18 +133,34 @@ def _abstract_state(cfg: TrainConfig, step: int, mesh) -> dict:
 
 def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
                        same_code: bool = True, discard_unreadable: bool = False, data: dict | None = None):
-    """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None). A checkpoint of
-    another fingerprint (`TrainConfig.fingerprint`: settings and code version) raises InputError; `same_code=False`
-    (loading parameters to evaluate them) needs only the same settings (`TrainConfig.settings_digest`).
+    """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None).
 
     A step that cannot be read (a file cut short or missing: a crash outside orbax's atomic rename, a damaged
-    disk) is reported in one warning line on this module's logger and skipped for the next older one;
-    `discard_unreadable` (training, which will write that step again) also deletes it.
+    disk) is reported in one warning line on this module's logger and skipped for the next older one.
+    A checkpoint that holds no iterator state resumes the input at its step.
 
-    The state comes back replicated over `mesh` (default: all devices), whatever process and device count wrote
-    it. A checkpoint that holds no iterator state resumes the input at its step. `data` (training: the
-    `data_fingerprint` of the data it is about to read): a checkpoint trained on other data raises InputError (a
-    run is never resumed, or served as finished, on data that changed); checkpoints without one pass."""
+    Args:
+      mgr: the run's `manager`.
+      cfg: the config the checkpoint must have been written by.
+      ckpt_dir: the checkpoint folder (named in errors and warnings).
+      mesh: the state comes back replicated over it (default: all devices), whatever process and device count
+        wrote it.
+      same_code: True: the checkpoint must have cfg's fingerprint (`TrainConfig.fingerprint`: settings and code
+        version); False (loading parameters to evaluate them): only the same settings
+        (`TrainConfig.settings_digest`).
+      discard_unreadable: also delete an unreadable step (training, which will write that step again).
+      data: training: the `data_fingerprint` of the data it is about to read; a checkpoint trained on other data
+        is refused (a run is never resumed, or served as finished, on data that changed); checkpoints without one
+        pass. None: no check.
+
+    Returns:
+      (step int, state {"params", "opt"} replicated, the input iterator's state dict), or (0, None, None) when
+      no step is readable.
+
+    Raises:
+      InputError: a checkpoint of another fingerprint (or settings), other data, or an iterator state not at its
+        step.
+    """
     for step in sorted(mgr.all_steps(), reverse=True):
         got, error = _try_restore(mgr, step, ocp.args.Composite(meta=ocp.args.JsonRestore()))
         meta = None if got is None else got["meta"]
@@ -184,8 +229,19 @@ def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, erro
 
 
 def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
-    """Final parameters of a finished (or the latest checkpoint of an unfinished) run, replicated over mesh
-    (default: all devices); the checkpoint must hold cfg's settings (written by any code version)."""
+    """Final parameters of a finished (or the latest checkpoint of an unfinished) run.
+
+    Args:
+      run_dir: the run folder (its `checkpoints/` is read).
+      cfg: the run's config; the checkpoint must hold cfg's settings (written by any code version).
+      mesh: the parameters come back replicated over it (default: all devices).
+
+    Returns:
+      The model parameter pytree (`state["params"]`).
+
+    Raises:
+      InputError: no readable checkpoint, or one of other settings or data.
+    """
     ckpt = Path(run_dir) / "checkpoints"
     mgr = manager(ckpt)
     _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh, same_code=False)

@@ -57,15 +57,35 @@ READ_OPTIONS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)  # rows 
 
 
 def headline(kind: str) -> tuple[str, float]:
-    """(name, alpha) of a dataset kind's headline score (`PoseDataset.headline`): ("PCKh", 0.5) for "mpii" (norm =
-    head size), ("PCK", 0.05) for FLIC and synthetic people (torso-normalised, Tompson et al. Table 3), ("PCK", 0.2)
-    for COCO-format folders, LSP and, by default, registered kinds (the skeleton's normaliser)."""
+    """(name, alpha) of a dataset kind's headline score (`PoseDataset.headline`).
+
+    Args:
+        kind: a registered pose dataset kind (`KINDS`).
+
+    Returns:
+        (score name, alpha): ("PCKh", 0.5) for "mpii" (norm = head size), ("PCK", 0.05) for FLIC and synthetic
+        people (torso-normalised, Tompson et al. Table 3), ("PCK", 0.2) for COCO-format folders, LSP and, by
+        default, registered kinds (the skeleton's normaliser).
+    """
     return pose_sets.dataset(kind).headline
 
 
 def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skeleton: Skeleton) -> PoseArrays:
-    """KeypointSamples (square image_size images, loaded or on disk) -> PoseArrays, norm = `torso_size` (the
-    skeleton's torso ends): the inputs of the "synthetic" kind's protocol (its images as they are)."""
+    """KeypointSamples -> PoseArrays: the inputs of the "synthetic" kind's protocol (its images as they are).
+
+    Args:
+        samples: KeypointSamples with square image_size x image_size uint8 RGB images (loaded or on disk) and
+            person boxes (`bbox`).
+        image_size: the images' side (pixels).
+        skeleton: the samples' skeleton (its torso ends give the norm).
+
+    Returns:
+        PoseArrays: images uint8 [N, S, S, 3], points float32 [N, K, 2] (0-based (x, y) pixels, 0 where missing),
+        visible bool [N, K], norm float32 [N] = `torso_size` (the skeleton's torso ends).
+
+    Raises:
+        InputError: no samples, or an image not image_size x image_size.
+    """
     if not samples:
         raise InputError("samples", "samples", "at least one sample", 0)
     boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
@@ -108,26 +128,67 @@ def load_pose_arrays(kind: str, root: str | os.PathLike | None, image_size: int,
 
 def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
                fraction: float = VAL_FRACTION, seed: int = VAL_SEED, protocol: str = "person") -> PoseCrops:
-    """Person crops (or, with protocol "frame" / "native", whole frames) of one FLIC split (`data.flic_people`),
-    resized to image_size px; built once, then cached (`person_crops`)."""
+    """Person crops (or, with protocol "frame" / "native", whole frames) of one FLIC split (`data.flic_people`).
+
+    Resized to image_size px; built once, then cached (`person_crops`).
+
+    Args:
+        root: the FLIC folder.
+        split: one of FLIC's splits (`FLIC_SPLITS`).
+        image_size: the crops' side (pixels).
+        crop_scale: person-crop side / the person box's longer side.
+        fraction, seed: the validation movies' fraction and seed (only non-default values enter the cache key).
+        protocol: "person", "frame" or "native" (`PROTOCOLS`).
+
+    Returns:
+        PoseCrops: arrays (images uint8 [N, S, S, 3], points in crop pixels, norm the torso size), image -> crop
+        affines [N, 2, 3], annotation positions, movie names, torso centres.
+    """
     opts = {} if (fraction, seed) == (VAL_FRACTION, VAL_SEED) else {"fraction": fraction, "seed": seed}
     return person_crops("flic", root, split, image_size, crop_scale, protocol=protocol, **opts)
 
 
 def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
-    """Person crops of the people of an hourglass MPII h5 (`data.mpii_people`); built once, then cached."""
+    """Person crops of the people of an hourglass MPII h5 (`data.mpii_people`); built once, then cached.
+
+    Args:
+        h5: the hourglass annotation file (e.g. train.h5, valid.h5); its stem names the split.
+        image_root: the folder of MPII's images.
+        image_size: the crops' side (pixels).
+
+    Returns:
+        PoseCrops: arrays (images uint8 [N, S, S, 3], points in crop pixels, norm the head size), image -> crop
+        affines [N, 2, 3], annotation positions, stored centres in crop pixels.
+    """
     people = h5_people(h5, image_root)
     return person_crops("mpii", Path(h5).parent, Path(h5).stem, image_size, people=people)
 
 
 def mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of MPII person crops (`data.mpii.person_square`) from the stored centres
-    [N, 2] (0-based) and scales [N]."""
+    """Image -> crop affines [N, 2, 3] of MPII person crops (`data.mpii.person_square`).
+
+    Args:
+        centers: [N, 2] the stored (x, y) centres, 0-based image pixels.
+        scales: [N] the stored scales (the square's side is `mpii.PERSON_SIDE_PER_SCALE` x scale).
+        size: the crops' side (pixels).
+
+    Returns:
+        float64 [N, 2, 3] affines, image pixels -> crop pixels.
+    """
     return square_affines(*mpii.person_square(centers, scales), size)
 
 
 def mpii_person_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(crops uint8 [N, size, size, 3], image -> crop affines [N, 2, 3]) of MPII people (`load_mpii_h5` samples)."""
+    """(crops uint8 [N, size, size, 3], image -> crop affines [N, 2, 3]) of MPII people (`load_mpii_h5` samples).
+
+    Args:
+        samples: MPII KeypointSamples with extras "center" [2] and "scale" (images loaded or on disk).
+        size: the crops' side (pixels).
+
+    Returns:
+        (crops uint8 RGB [N, size, size, 3], bilinear and black outside the image; float64 [N, 2, 3] image -> crop
+        affines).
+    """
     affine = mpii_affines(np.stack([s.extras["center"] for s in samples]),
                           np.array([s.extras["scale"] for s in samples]), size)
     return crop_images(samples, affine, size), affine
@@ -136,9 +197,21 @@ def mpii_person_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.
 # --- training pipeline ---------------------------------------------------------------------------------------
 
 def shard_of(rows: slice, batch_size: int) -> grain.sharding.ShardOptions:
-    """The grain shard of a process that feeds `rows` (`parallel.local_rows`) of every global batch: shard_count =
-    batch_size / len(rows), shard_index = rows.start / len(rows). One process: (0, 1), `NoSharding`; processes
-    that feed their rows in process order: `ShardByJaxProcess`'s (process index, process count)."""
+    """The grain shard of a process that feeds `rows` (`parallel.local_rows`) of every global batch.
+
+    One process: (0, 1), `NoSharding`; processes that feed their rows in process order: `ShardByJaxProcess`'s
+    (process index, process count).
+
+    Args:
+        rows: the process's rows of each global batch (step 1), a block aligned to its length.
+        batch_size: the global batch size.
+
+    Returns:
+        ShardOptions with shard_index = rows.start / len(rows), shard_count = batch_size / len(rows).
+
+    Raises:
+        InputError: rows empty or not an aligned block of the batch.
+    """
     n = rows.stop - rows.start
     if n <= 0 or batch_size % n or rows.start % n:
         raise InputError("shard_of", "rows", f"an aligned block of rows of a batch of {batch_size}", rows)
@@ -146,7 +219,16 @@ def shard_of(rows: slice, batch_size: int) -> grain.sharding.ShardOptions:
 
 
 def sample_keys(seed: int, step: int, batch_size: int) -> np.ndarray:
-    """Raw PRNG keys uint32 [batch_size, 2] of the samples of a step's global batch (augmentation, dropout)."""
+    """Raw PRNG keys uint32 [batch_size, 2] of the samples of a step's global batch (augmentation, dropout).
+
+    Args:
+        seed: the run's seed.
+        step: the training step (folded into the seed's key).
+        batch_size: the global batch size.
+
+    Returns:
+        uint32 [batch_size, 2] numpy keys, row r for the batch's row r.
+    """
     return np.asarray(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), step), batch_size))
 
 
@@ -161,16 +243,39 @@ def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def record_index(n: int, seed: int, position: int) -> int:
-    """Dataset row at `position` (step * batch + row) of the training stream: epoch e = position // n is one
-    permutation of the n rows, seeded by (seed, e)."""
+    """Dataset row at `position` (step * batch + row) of the training stream.
+
+    Args:
+        n: the dataset's row count.
+        seed: the run's seed.
+        position: the stream position, step * batch + row (>= 0).
+
+    Returns:
+        int row in [0, n): epoch e = position // n is one permutation of the n rows, seeded by (seed, e).
+    """
     epoch, pos = divmod(int(position), n)
     return int(_epoch_order(n, seed, epoch)[pos])
 
 
 def train_dataset(data: PoseArrays, batch_size: int, steps: int, seed: int,
                   shard: grain.sharding.ShardOptions = grain.sharding.NoSharding()) -> grain.MapDataset:
-    """The training batches (module docstring) of `steps` steps: element t = the shard's rows of global batch t,
-    read from `data` only at those rows."""
+    """The training batches (module docstring) of `steps` steps.
+
+    Args:
+        data: the training PoseArrays (images uint8 [N, S, S, 3], points [N, K, 2], visible [N, K]).
+        batch_size: the global batch size B.
+        steps: how many batches.
+        seed: the run's seed (sample order and keys).
+        shard: this process's shard (`shard_of`).
+
+    Returns:
+        grain MapDataset of `steps` elements: element t = the shard's R = B / shard_count rows of global batch t,
+        read from `data` only at those rows, {"image": uint8 [R, S, S, 3], "points": [R, K, 2], "visible":
+        [R, K], "key": uint32 [R, 2]}.
+
+    Raises:
+        InputError: no training rows, or batch_size not a multiple of the shard count.
+    """
     if len(data) == 0:
         raise InputError("training data", "samples", "at least one training sample", 0)
     if batch_size % shard.shard_count:

@@ -89,9 +89,23 @@ def _as_boxes(boxes, n: int, name: str = "boxes") -> list[np.ndarray | None]:
 
 
 def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
-    """The torso box [4] inside each person box (None: the whole image) of a FLIC person-crop model
-    (`person_boxes.find_torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its frame
-    statistics); InputError naming `EXPORT_COMMAND` for a model without them."""
+    """The torso box [4] inside each person box of a FLIC person-crop model.
+
+    `person_boxes.find_torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its
+    frame statistics.
+
+    Args:
+      run: the loaded FLIC person-crop model (its frame statistics are needed).
+      images: N uint8 RGB images [H, W, 3] (any sizes).
+      boxes: one person box per image, float [4] (x0, y0, x1, y1) 0-based inclusive pixels, or None: the whole
+        image.
+
+    Returns:
+      N torso boxes, each [4] (x0, y0, x1, y1) in the image's pixels.
+
+    Raises:
+      InputError: a model without frame statistics (the message names `EXPORT_COMMAND`).
+    """
     if run.frames is None:
         raise InputError(run.path, "frame statistics", f"the model's torso-box ratio (made once from its FLIC "
                          f"folder: {EXPORT_COMMAND})", "none")
@@ -104,10 +118,20 @@ def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray 
 
 def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
                   scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) of images of sizes
-    [(H, W), ...] under a run's protocol with optional boxes (module docstring). scale: each input square's side
-    times this about its centre (a test-time crop scale; FLIC person crops: `data.flic_affines` at scale x the
-    run's crop_scale, as `convcorr eval flic --set test_scales=...`)."""
+    """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) under a run's protocol.
+
+    Args:
+      cfg: the run's config (data kind, protocol, crop_scale, model.image_size).
+      sizes: N image sizes (H, W).
+      boxes: N boxes (module docstring), each float [4] (x0, y0, x1, y1) 0-based inclusive pixels, or None: the
+        whole image.
+      scale: each input square's side times this about its centre (a test-time crop scale; FLIC person crops:
+        `data.flic_affines` at scale x the run's crop_scale, as `convcorr eval flic --set test_scales=...`).
+
+    Returns:
+      (affines float64 [N, 2, 3] image pixels -> input pixels; torso points float64 [N, 2] (x, y): each box's
+      centre, else the image's centre).
+    """
     size = cfg.model.image_size
     affine, torso = [], []
     for (h, w), box in zip(sizes, boxes):
@@ -143,34 +167,46 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
              readout: str | None = None, batch: int = BATCH, flip: bool | None = None,
              scales: Sequence[float] | None = None, merge: str | None = None, person_boxes=None,
              two_pass: bool = False, torso=None) -> Poses:
-    """Joints of the person in each image from a trained run (module docstring): the one call for photos, person
-    crops (boxes) and whole frames (two_pass).
+    """Joints of the person in each image from a trained run (module docstring).
 
-    images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-    model: a shipped model's name (default "flic"), a `convcorr train pose` run folder (config.json +
-      checkpoints/) or a `load`ed PoseRun.
-    boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive pixels,
-      FLIC runs: the person's torso box; other runs: the person's box.
-    person_boxes: instead of boxes: one box around the whole visible person per image (None entries: the whole
-      image), as detectors draw them. FLIC person-crop models find the torso inside it
-      (`pose.person_boxes`, settings chosen on FLIC's validation movies) and crop around that as training did;
-      other runs take it as their box.
-    spatial: apply the run's spatial model (FLIC runs): None = as the model's validated read-out says, else when
-      the run has one (FLIC runs); True = required, False = never.
-    readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
-      validation split), else "cascade".
-    flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: off
-      (two_pass: `two_pass.FRAME_READOUT`'s).
-    scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
-      scale's points mapped back into the scale-1 input and merged (`pose.scales.merge_scales`), the confidence the
-      mean of the scales' peaks; None: (1.0,). merge: "mean" or "median" (of x and of y over the scales); None:
-      "mean". `CROP_READOUT` holds the settings chosen for FLIC person crops.
-    two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
-      (`two_pass.estimate_frames`, its settings `two_pass.FRAME_READOUT` where flip, scales and merge are None);
-      torso: then the person's torso point per frame [N, 2] (x, y pixels; None: the frames' centres). Boxes,
-      readout and spatial are the two passes' own there.
-    Returns `Poses` (points [N, K, 2] in each image's pixels, confidence [N, K], names [K], the torso boxes used,
-    and `Poses.warned`: the people below the model's confidence threshold).
+    The one call for photos, person crops (boxes) and whole frames (two_pass).
+
+    Args:
+      images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
+      model: a shipped model's name (default "flic"), a `convcorr train pose` run folder (config.json +
+        checkpoints/) or a `load`ed PoseRun.
+      boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive
+        pixels, FLIC runs: the person's torso box; other runs: the person's box.
+      spatial: apply the run's spatial model (FLIC runs): None = as the model's validated read-out says, else when
+        the run has one (FLIC runs); True = required, False = never.
+      readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
+        validation split), else "cascade".
+      batch: images per forward pass (the last batch padded).
+      flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: off
+        (two_pass: `two_pass.FRAME_READOUT`'s).
+      scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
+        scale's points mapped back into the scale-1 input and merged (`pose.scales.merge_scales`), the confidence
+        the mean of the scales' peaks; None: (1.0,). `CROP_READOUT` holds the settings chosen for FLIC person
+        crops.
+      merge: "mean" or "median" (of x and of y over the scales); None: "mean".
+      person_boxes: instead of boxes: one box around the whole visible person per image (None entries: the whole
+        image), as detectors draw them. FLIC person-crop models find the torso inside it
+        (`pose.person_boxes`, settings chosen on FLIC's validation movies) and crop around that as training did;
+        other runs take it as their box.
+      two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
+        (`two_pass.estimate_frames`, its settings `two_pass.FRAME_READOUT` where flip, scales and merge are
+        None). Boxes, readout and spatial are the two passes' own there.
+      torso: with two_pass only: the person's torso point per frame [N, 2] (x, y pixels; None: the frames'
+        centres).
+
+    Returns:
+      `Poses`: points float32 [N, K, 2] (x, y) in each image's pixels, confidence float32 [N, K] in [0, 1],
+      names [K], the torso points float32 [N, 2] and torso boxes float32 [N, 4] used (NaN rows: none), and
+      `Poses.warned`: the people below the model's confidence threshold.
+
+    Raises:
+      InputError: bad images, boxes, readout, spatial, flip, scales or merge; boxes and person_boxes both given;
+        torso without two_pass; a model that cannot be loaded or lacks a required spatial model.
 
     >>> photo = np.zeros((240, 320, 3), np.uint8)                        # no one there
     >>> poses = estimate(photo, "flic", person_boxes=[(60, 10, 260, 239)])

@@ -51,6 +51,13 @@ class EventLog:
 
 
 def eval_scalars(ev: dict) -> dict[str, float]:
-    """An evaluation's numbers as `val/<metric>` tags ("@" -> "_"; per-joint lists and step/stage/loss left out)."""
+    """An evaluation's numbers as `val/<metric>` tags ("@" -> "_"; per-joint lists and step/stage/loss left out).
+
+    Args:
+      ev: an evaluation's {metric: value} (numbers, lists, step, stage, loss).
+
+    Returns:
+      {"val/<metric>": float} for every int or float value (bools left out).
+    """
     return {"val/" + k.replace("@", "_"): float(v) for k, v in ev.items()
             if k not in ("step", "stage", "loss") and isinstance(v, (int, float)) and not isinstance(v, bool)}

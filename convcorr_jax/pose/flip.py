@@ -26,7 +26,18 @@ from convcorr_jax.pose import model as pose_model
 
 
 def check_perm(perm: Sequence[int], num_joints: int) -> tuple[int, ...]:
-    """perm as a tuple, or InputError unless it is an involution of 0..num_joints-1 (a left/right swap)."""
+    """perm as a tuple, or InputError unless it is an involution of 0..num_joints-1 (a left/right swap).
+
+    Args:
+      perm: [K] a joint set's `flip` permutation.
+      num_joints: K, the model's joint count.
+
+    Returns:
+      perm as a tuple of K ints.
+
+    Raises:
+      InputError: perm not a permutation of 0..num_joints-1, or not its own inverse.
+    """
     p = tuple(int(v) for v in perm)
     if sorted(p) != list(range(num_joints)) or any(p[p[k]] != k for k in range(num_joints)):
         raise InputError("flip", "perm", f"a left/right swap (an involution) of the {num_joints} joints", p)
@@ -34,34 +45,83 @@ def check_perm(perm: Sequence[int], num_joints: int) -> tuple[int, ...]:
 
 
 def flip_images(images: jax.Array) -> jax.Array:
-    """Images (or heat-maps) [N, H, W, C] mirrored left-right."""
+    """Images (or heat-maps) [N, H, W, C] mirrored left-right.
+
+    Args:
+      images: [N, H, W, C] any dtype.
+
+    Returns:
+      [N, H, W, C], the same dtype: column x is the input's column W - 1 - x.
+    """
     return images[:, :, ::-1]
 
 
 def unflip_maps(maps: jax.Array, perm: Sequence[int]) -> jax.Array:
-    """Heat-maps [N, H, W, K] of mirrored images -> maps of the original images: columns reversed, channel k taken
-    from channel perm[k]. Its own inverse."""
+    """Heat-maps [N, H, W, K] of mirrored images -> maps of the original images. Its own inverse.
+
+    Args:
+      maps: [N, H, W, K] heat-maps of mirrored images.
+      perm: [K] the left/right joint permutation (an involution).
+
+    Returns:
+      [N, H, W, K]: columns reversed, channel k taken from channel perm[k].
+    """
     return flip_images(maps)[..., jnp.asarray(perm)]
 
 
 def mirror_points(points: jax.Array, width: int, perm: Sequence[int]) -> jax.Array:
-    """Points [N, K, 2] (x, y pixels, 0-based) of the joints of images `width` pixels wide -> the same joints in the
-    mirror images: x -> width - 1 - x, joint k from joint perm[k]. Its own inverse."""
+    """Points [N, K, 2] of the joints of images `width` pixels wide -> the same joints in the mirror images.
+
+    Its own inverse.
+
+    Args:
+      points: [N, K, 2] (x, y) pixels, 0-based (any leading axes).
+      width: the images' width W in pixels.
+      perm: [K] the left/right joint permutation (an involution).
+
+    Returns:
+      [N, K, 2] (x, y) pixels: x -> width - 1 - x, joint k from joint perm[k].
+    """
     p = points[..., jnp.asarray(perm), :]
     return jnp.stack([width - 1 - p[..., 0], p[..., 1]], axis=-1)
 
 
 def average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: Sequence[int]) -> jax.Array:
-    """(fn(images) + unflip_maps(fn(flip_images(images)), perm)) / 2 for a heat-map function fn: [N, H, W, 3] ->
-    [N, h, w, K]. Exactly flip-equivariant: average_maps(fn, flip_images(x)) == unflip_maps(average_maps(fn, x))."""
+    """(fn(images) + unflip_maps(fn(flip_images(images)), perm)) / 2 for a heat-map function fn.
+
+    Exactly flip-equivariant: average_maps(fn, flip_images(x)) == unflip_maps(average_maps(fn, x)).
+
+    Args:
+      fn: a heat-map function, [N, H, W, 3] -> [N, h, w, K].
+      images: float [N, H, W, 3] (NHWC).
+      perm: [K] the left/right joint permutation (an involution).
+
+    Returns:
+      float [N, h, w, K] flip-averaged heat-maps.
+    """
     return (fn(images) + unflip_maps(fn(flip_images(images)), perm)) / 2
 
 
 def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Sequence[int],
           centers: jax.Array | None = None) -> dict:
-    """`model.apply` with test-time flip (module docstring): the same keys; "coarse_hm", "xy" and "xy_product"
-    flip-averaged, "coarse_xy" the averaged maps' integer arg-max cell centre. centers: crop centres [N, K, 2] in
-    pixels (default that arg-max); the mirror image's fine windows are centred on their mirror points."""
+    """`model.apply` with test-time flip (module docstring).
+
+    Args:
+      params: the cascade's parameters (`model.init`).
+      images: float32 [N, S, S, 3] in [0, 1] (NHWC), S = cfg.image_size.
+      cfg: the model's settings.
+      perm: [K] the joint set's left/right permutation (checked by `check_perm`).
+      centers: crop centres [N, K, 2] in pixels (default the averaged maps' arg-max); the mirror image's fine
+        windows are centred on their mirror points.
+
+    Returns:
+      `model.apply`'s dict with the same keys: "coarse_hm" [N, S', S', K], "xy" and "xy_product" [N, K, 2] (x, y)
+      pixels flip-averaged, "coarse_xy" [N, K, 2] the averaged maps' integer arg-max cell centre; "fine_hm" and
+      "origin" those of the unflipped images.
+
+    Raises:
+      InputError: perm not a left/right swap of cfg.num_joints joints.
+    """
     perm = check_perm(perm, cfg.num_joints)
     hm = average_maps(lambda x: pose_model.apply_coarse(params, x, cfg)[0], images, perm)
     cxy = pose_model.coarse_points(hm, cfg)

@@ -12,12 +12,28 @@ import jax.numpy as jnp
 
 
 def image_to_map(points: jax.Array, stride: float) -> jax.Array:
-    """Image pixels (x, y) [..., 2] -> heat-map cell coordinates [..., 2] for a map of this stride."""
+    """Image pixels (x, y) [..., 2] -> heat-map cell coordinates [..., 2] for a map of this stride.
+
+    Args:
+      points: float [..., 2] (x, y) 0-based image pixels.
+      stride: the map's stride s in image pixels (its pooling factor).
+
+    Returns:
+      float [..., 2] (x, y) cell coordinates: (p - (s - 1) / 2) / s (module docstring).
+    """
     return (points - (stride - 1) / 2) / stride
 
 
 def map_to_image(cells: jax.Array, stride: float) -> jax.Array:
-    """Heat-map cell coordinates (x, y) [..., 2] -> image pixels [..., 2]."""
+    """Heat-map cell coordinates (x, y) [..., 2] -> image pixels [..., 2]; the inverse of `image_to_map`.
+
+    Args:
+      cells: float [..., 2] (x, y) cell coordinates (column, row).
+      stride: the map's stride s in image pixels.
+
+    Returns:
+      float [..., 2] (x, y) 0-based image pixels: c * s + (s - 1) / 2.
+    """
     return cells * stride + (stride - 1) / 2
 
 
@@ -25,6 +41,14 @@ def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1
     """2D Gaussians (peak 1, std `sigma` cells) at map coordinates points [K, 2]: returns [H, W, K].
 
     Points far outside the map give an all-zero map (the Gaussian's tail is cut at the border).
+
+    Args:
+      points: [K, 2] (x, y) map cell coordinates (`image_to_map`); non-finite points give all-zero maps.
+      shape: (H, W) of the map in cells.
+      sigma: the Gaussians' std in cells.
+
+    Returns:
+      float32 [H, W, K] targets, exp(-d^2 / (2 sigma^2)) of each cell's distance d to the joint.
     """
     h, w = shape
     ys = jnp.arange(h, dtype=jnp.float32)[:, None, None]
@@ -35,7 +59,14 @@ def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1
 
 
 def argmax_2d(heatmaps: jax.Array) -> jax.Array:
-    """Integer arg-max (x, y) [..., K, 2] of heat-maps [..., H, W, K] (first maximum in row-major order)."""
+    """Integer arg-max (x, y) [..., K, 2] of heat-maps [..., H, W, K] (first maximum in row-major order).
+
+    Args:
+      heatmaps: [..., H, W, K] one map per joint (channels last).
+
+    Returns:
+      int [..., K, 2] (x, y) = (column, row) cell of each map's maximum.
+    """
     h, w, k = heatmaps.shape[-3:]
     flat = jnp.moveaxis(heatmaps.reshape(heatmaps.shape[:-3] + (h * w, k)), -1, -2)
     idx = jnp.argmax(flat, axis=-1)
@@ -45,10 +76,16 @@ def argmax_2d(heatmaps: jax.Array) -> jax.Array:
 def subpixel_argmax(heatmaps: jax.Array, select: jax.Array | None = None) -> jax.Array:
     """Arg-max (x, y) [..., K, 2] float of heatmaps [..., H, W, K], refined to sub-cell precision.
 
-    select: maps [..., H, W, K] whose arg-max cell is taken instead (e.g. the spatial model's marginals, which
-    pick the person); the refinement is still on `heatmaps` around that cell. Refinement (documented choice): a
-    1D parabola through the cell and its two neighbours, separately in x and y; the shift is clipped to +-0.5
-    cell, and is 0 at the border, on a flat top or where the parabola has no maximum.
+    Refinement (documented choice): a 1D parabola through the cell and its two neighbours, separately in x and y;
+    the shift is clipped to +-0.5 cell, and is 0 at the border, on a flat top or where the parabola has no maximum.
+
+    Args:
+      heatmaps: [..., H, W, K] one map per joint (channels last).
+      select: maps [..., H, W, K] whose arg-max cell is taken instead (e.g. the spatial model's marginals, which
+        pick the person); the refinement is still on `heatmaps` around that cell. None: `heatmaps`' own arg-max.
+
+    Returns:
+      float32 [..., K, 2] (x, y) cell coordinates (to image pixels: `map_to_image`).
     """
     h, w, k = heatmaps.shape[-3:]
     am = argmax_2d(heatmaps if select is None else select)

@@ -36,8 +36,17 @@ def _band(m: int, taps: np.ndarray, stride: int = 1, offset: int = 0, edge: bool
 
 
 def pyramid(images: jax.Array, levels: int) -> list[jax.Array]:
-    """Gaussian pyramid [N, H/2^L, W/2^L, 3]: binomial [1,3,3,1]/8 blur, stride 2 (level-L pixel k is centred on
-    level-0 pixel 2^L k + (2^L - 1)/2), edge-replicated borders."""
+    """Gaussian pyramid [N, H/2^L, W/2^L, 3]: binomial [1,3,3,1]/8 blur, stride 2, edge-replicated borders.
+
+    Level-L pixel k is centred on level-0 pixel 2^L k + (2^L - 1)/2.
+
+    Args:
+      images: float [N, H, W, C] (NHWC; the model passes RGB, C = 3).
+      levels: the number of levels (>= 1).
+
+    Returns:
+      `levels` arrays, level L [N, ceil(H / 2^L), ceil(W / 2^L), C] in images' dtype; level 0 is `images`.
+    """
     b = np.array([1.0, 3.0, 3.0, 1.0]) / 8.0
     out = [images]
     for _ in range(levels - 1):
@@ -47,8 +56,18 @@ def pyramid(images: jax.Array, levels: int) -> list[jax.Array]:
 
 
 def lcn(x: jax.Array, sigma: float = 2.0) -> jax.Array:
-    """Local contrast normalisation per channel: subtract the Gaussian-weighted local mean, divide by
-    max(local std, its image mean). Border weights are renormalised. x: [N, H, W, C]."""
+    """Local contrast normalisation per channel.
+
+    Subtracts the Gaussian-weighted local mean, divides by max(local std, its image mean, 1e-4). Border weights
+    are renormalised.
+
+    Args:
+      x: float [N, H, W, C].
+      sigma: the Gaussian's std in pixels (taps out to ceil(2 sigma)).
+
+    Returns:
+      [N, H, W, C] in x's dtype, normalised.
+    """
     r = int(math.ceil(2 * sigma))
     g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
     g = g / g.sum()
@@ -65,7 +84,19 @@ def lcn(x: jax.Array, sigma: float = 2.0) -> jax.Array:
 
 def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
     """Images [N, H, W, 3] in [0, 1] -> list of LCN'd pyramid levels; with a trunk, [the ImageNet-normalised
-    image] (torchvision's mean and std)."""
+    image] (torchvision's mean and std).
+
+    Args:
+      images: [N, S, S, 3] RGB in [0, 1] (cast to float32), S = cfg.image_size.
+      cfg: the model's settings (`image_size`, `levels`, `lcn_sigma`, `trunk`).
+
+    Returns:
+      float32 arrays: cfg.levels of them, level L [N, S / 2^L, S / 2^L, 3] (`pyramid`, then `lcn`); with a trunk
+      one, [N, S, S, 3].
+
+    Raises:
+      InputError: images not [N, S, S, 3].
+    """
     if images.ndim != 4 or images.shape[1:] != (cfg.image_size, cfg.image_size, 3):
         raise InputError("images", "shape", f"[N, {cfg.image_size}, {cfg.image_size}, 3]", tuple(images.shape))
     x = images.astype(jnp.float32)

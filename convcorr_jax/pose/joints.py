@@ -49,21 +49,50 @@ def joint_set(data: str, num_joints: int | None = None, root: str | os.PathLike 
 
 
 def group_pck(pred, gt, visible, norm, groups: Mapping[str, tuple[int, ...]], alpha: float = 0.05) -> dict[str, float]:
-    """PCK (percent) per joint group, pooled over the group's joints and instances (pred, gt [N, K, 2], visible
-    [N, K], norm [N])."""
+    """PCK (percent) per joint group, pooled over the group's joints and instances.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K] the joints scored (`metrics.pck_hits`).
+        norm: [N] the PCK normaliser per instance, pixels.
+        groups: {group name: joint indices} (a Skeleton's `groups`).
+        alpha: a hit is within alpha * norm of gt.
+
+    Returns:
+        {group: float percent in [0, 100]} (NaN for a group with no scored joint).
+    """
     hits = metrics.pck_hits(pred, gt, visible, norm, alpha)
     return {g: float(100 * np.nanmean(hits[:, list(j)])) for g, j in groups.items()}
 
 
 def x_errors(pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:
-    """Signed x errors (pixels) of the given joints over labelled instances, flattened."""
+    """Signed x errors (pixels) of the given joints over labelled instances, flattened.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K] the labelled joints.
+        joints: the joint indices to take.
+
+    Returns:
+        [M] pred x - gt x of the visible (instance, joint) pairs, M <= N * len(joints).
+    """
     j = list(joints)
     e = np.asarray(pred)[:, j, 0] - np.asarray(gt)[:, j, 0]
     return e[np.asarray(visible)[:, j]]
 
 
 def x_sigma(pred, gt, visible, joints: tuple[int, ...], outlier: float = 20.0) -> float:
-    """Std of the x error (pixels) after removing |error| > outlier (Tompson et al. Table 1 footnote)."""
+    """Std of the x error (pixels) after removing |error| > outlier (Tompson et al. Table 1 footnote).
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K] the labelled joints.
+        joints: the joint indices to pool.
+        outlier: errors beyond this many pixels (absolute) are left out.
+
+    Returns:
+        float std in pixels of the `x_errors` kept; NaN when none is left.
+    """
     e = x_errors(pred, gt, visible, joints)
     e = e[np.abs(e) <= outlier]
     return float(np.std(e)) if e.size else float("nan")

@@ -153,9 +153,18 @@ def _model_folder(path: str, stamp: int) -> PoseRun:
 
 
 def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
-    """The trained model (module docstring): a shipped model's name (`shipped.names()`; a run folder of the same
-    name is given as a path, "./flic"), a run folder, or a PoseRun (returned as it is). A run's parameters are read
-    once per process and trained state (`run_folder.run_state`), its spatial files once per version.
+    """The trained model (module docstring).
+
+    A run's parameters are read once per process and trained state (`run_folder.run_state`), its spatial files
+    once per version.
+
+    Args:
+        model: a shipped model's name (`shipped.names()`; a run folder of the same name is given as a path,
+            "./flic"), a model folder, a run folder, or a PoseRun (returned as it is).
+
+    Returns:
+        The PoseRun: config, parameters, joint names [K] and skeleton edges, and what the model has of spatial
+        model, frame statistics and validated read-out.
 
     Raises:
         InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
@@ -180,10 +189,22 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
 
 
 def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
-    """(config, log-priors) of a run's saved spatial model. None for a run whose joints the spatial tree does not
-    cover (not FLIC's 11). InputError, naming the export command (`EXPORT_COMMAND`, which learns it from the run's
-    data once), for a FLIC run without a saved model, and (required) for a run without a spatial tree. Nothing is
-    read from a dataset or written into the model's folder."""
+    """(config, log-priors) of a run's saved spatial model.
+
+    Nothing is read from a dataset or written into the model's folder.
+
+    Args:
+        run: the loaded model (`load`).
+        required: raise for a run without a spatial tree instead of returning None.
+
+    Returns:
+        (SpatialConfig, log-priors [E, kh, kw]) as saved with the model, or None for a run whose joints the
+        spatial tree does not cover (not FLIC's 11) when not `required`.
+
+    Raises:
+        InputError: naming the export command (`EXPORT_COMMAND`, which learns it from the run's data once), for a
+            FLIC run without a saved model, and (required) for a run without a spatial tree.
+    """
     if run.spatial is not None:
         return run.spatial, run.log_priors
     tc = run.config
@@ -198,8 +219,17 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.Spa
 
 
 def as_images(images) -> list[np.ndarray]:
-    """images (one uint8 RGB [H, W, 3], a list of them, or [N, H, W, 3]) as a list of [H, W, 3] arrays; one
-    InputError naming the first bad one."""
+    """images as a list of uint8 RGB [H, W, 3] arrays.
+
+    Args:
+        images: one uint8 RGB [H, W, 3], a list or tuple of them (any sizes), or an array [N, H, W, 3].
+
+    Returns:
+        N uint8 arrays [H, W, 3] (not copied where already numpy).
+
+    Raises:
+        InputError: no image, or one not uint8 [H, W, 3] with H, W >= 1 (one error naming the first bad one).
+    """
     if isinstance(images, np.ndarray) and images.ndim == 4:
         images = list(images)
     elif isinstance(images, np.ndarray) or not isinstance(images, (list, tuple)):
@@ -217,8 +247,18 @@ def as_images(images) -> list[np.ndarray]:
 
 def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, torso: np.ndarray, affine: np.ndarray,
                    pool: int) -> predict.SpatialInputs:
-    """`predict.SpatialInputs` of the spatial model (log_priors [E, k, k], cfg) conditioned on torso points [N, 2]
-    in image pixels, mapped into the inputs made by affine [N, 2, 3] and onto the heat-map cells of stride pool."""
+    """`predict.SpatialInputs` of the spatial model conditioned on torso points.
+
+    Args:
+        log_priors: [E, k, k] the spatial model's log-priors.
+        cfg: its SpatialConfig.
+        torso: [N, 2] (x, y) torso points in image pixels.
+        affine: [N, 2, 3] image -> network input affines.
+        pool: the coarse heat-map's stride in input pixels.
+
+    Returns:
+        `predict.SpatialInputs`(log_priors, torso float32 [N, 2] in heat-map cells (x, y) of stride pool, cfg).
+    """
     torso_in = np.asarray(geometry.transform_points(np.asarray(torso)[:, None], affine), np.float32)[:, 0]
     return predict.SpatialInputs(log_priors, np.asarray(hmap.image_to_map(torso_in, pool), np.float32), cfg)
 

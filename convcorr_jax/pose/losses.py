@@ -15,22 +15,47 @@ from convcorr_jax.pose import model
 
 
 def heatmap_sse(pred: jax.Array, target: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Masked squared error: pred/target [N, H, W, K], mask bool [N, K] -> (sum over pixels and labelled joints,
-    number of labelled joints)."""
+    """Masked squared error of heat-maps.
+
+    Args:
+        pred, target: float [N, H, W, K] heat-maps.
+        mask: bool [N, K], the joints that count.
+
+    Returns:
+        (sum of squared errors over pixels and labelled joints, number of labelled joints): two scalars in
+        pred's dtype.
+    """
     per_joint = jnp.sum((pred - target) ** 2, axis=(1, 2))  # [N, K]
     m = mask.astype(pred.dtype)
     return jnp.sum(per_joint * m), jnp.sum(m)
 
 
 def coarse_targets(points: jax.Array, cfg: model.ModelConfig) -> jax.Array:
-    """Gaussian targets [N, S, S, K] at image points [N, K, 2] (sigma in heat-map cells)."""
+    """Gaussian targets [N, S, S, K] at image points [N, K, 2] (sigma in heat-map cells).
+
+    Args:
+        points: [N, K, 2] (x, y) input pixels, 0-based.
+        cfg: the `model.ModelConfig` (`pool`, `map_size` S, `sigma`).
+
+    Returns:
+        float32 [N, S, S, K] Gaussians of peak 1 (`heatmaps.gaussian_targets`).
+    """
     cells = hmap.image_to_map(points, cfg.pool)
     s = cfg.map_size
     return jax.vmap(lambda p: hmap.gaussian_targets(p, (s, s), cfg.sigma))(cells)
 
 
 def fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) -> jax.Array:
-    """Gaussian targets [N, w0, w0, K] in each joint's fine window (all zero if the joint lies outside it)."""
+    """Gaussian targets [N, w0, w0, K] in each joint's fine window (all zero if the joint lies outside it).
+
+    Args:
+        points: [N, K, 2] (x, y) input pixels, 0-based.
+        origin: int [N, K, 2] level-0 window origins in stride-2 cells (`model.apply`'s "origin").
+        cfg: the `model.ModelConfig` (`window` w0, `sigma`).
+
+    Returns:
+        float32 [N, w0, w0, K]: joint k's Gaussian in its own window (stride 2), channel k.
+    """
     cells = model.fine_target_points(points, origin)
     w = cfg.window
     return jax.vmap(lambda p: hmap.gaussian_targets(p, (w, w), cfg.sigma))(cells)

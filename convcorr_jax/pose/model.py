@@ -70,6 +70,14 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
     normal of std 1/sqrt(fan_in) truncated at 2 std (LeCun normal), biases zero, except the heat-map output
     layers (coarse fc2, fine joint_w): normal of std `cfg.out_init_std`. Host drawing avoids compiling the
     random-number kernels of a Flax `init`, which dominates start-up time on CPU.
+
+    Args:
+      key: a PRNG key (typed or raw uint32 [2]); seeds the host draws.
+      cfg: the model's settings.
+
+    Returns:
+      The parameter tree {"coarse": ..., "fine": ...} (+ "trunk"), its leaves of the shapes and dtypes of
+      `param_shapes(cfg)`.
     """
     shapes = param_shapes(cfg)
     pretrained = bool(cfg.trunk) and cfg.trunk_weights == "imagenet"
@@ -100,13 +108,25 @@ def init(key: jax.Array, cfg: ModelConfig) -> dict:
 
 
 def param_shapes(cfg: ModelConfig) -> dict:
-    """Shapes and dtypes (`jax.ShapeDtypeStruct`) of the tree `init` returns for `cfg`, traced without computing
-    and without reading any weights."""
+    """Shapes and dtypes (`jax.ShapeDtypeStruct`) of the tree `init` returns for `cfg`.
+
+    Traced without computing and without reading any weights.
+
+    Args:
+      cfg: the model's settings (validated: InputError naming a bad field).
+
+    Returns:
+      {"coarse", "fine"} (+ "trunk" with a trunk) of `jax.ShapeDtypeStruct` leaves.
+    """
     return jax.eval_shape(_init_jit, jax.random.PRNGKey(0), cfg.validate())
 
 
 def trunk_shapes() -> dict:
-    """Shapes of the trunk's parameters (stem..block13 of MobileNetV2) as zero arrays (traced, never filled)."""
+    """Shapes of the trunk's parameters (stem..block13 of MobileNetV2) as zero arrays (traced, never filled).
+
+    Returns:
+      {"stem", "block1".."block13"}: trees of float32 zero arrays of MobileNetV2's parameter shapes.
+    """
     shapes = mnv2.param_shapes()
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s, jnp.float32), {k: shapes[k] for k in TRUNK_LAYERS},
                                   is_leaf=lambda s: isinstance(s, tuple))
@@ -134,7 +154,15 @@ def _init_jit(key: jax.Array, cfg: ModelConfig) -> dict:
 
 
 def dropout_masks(keys: jax.Array, cfg: ModelConfig) -> jax.Array | None:
-    """Per-sample SpatialDropout masks [N, 1, 1, C] (inverted scaling) from per-sample keys [N]."""
+    """Per-sample SpatialDropout masks [N, 1, 1, C] (inverted scaling) from per-sample keys [N].
+
+    Args:
+      keys: [N] PRNG keys, one per sample.
+      cfg: the model's settings (`spatial_dropout` p, `drop_channels` C).
+
+    Returns:
+      float32 [N, 1, 1, C]: 0 (dropped channel) or 1 / (1 - p); None when p <= 0 (dropout off).
+    """
     p = cfg.spatial_dropout
     if p <= 0:
         return None
@@ -143,8 +171,18 @@ def dropout_masks(keys: jax.Array, cfg: ModelConfig) -> jax.Array | None:
 
 
 def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None):
-    """Coarse heat-maps [N, S, S, K] (S = image_size / pool), the features the fine model crops (per level) and
-    the preprocessed input (`preprocess`)."""
+    """Coarse heat-maps [N, S, S, K] (S = image_size / pool), the features the fine model crops and the input.
+
+    Args:
+      params: the cascade's parameters (`init`).
+      images: float32 [N, image_size, image_size, 3] RGB in [0, 1].
+      cfg: the model's settings.
+      drop_mask: SpatialDropout masks [N, 1, 1, C] (`dropout_masks`), or None: no dropout.
+
+    Returns:
+      (hm float32 [N, S, S, K], the features per crop level (level L at stride 2^(L+1)), the preprocessed input
+      levels (`preprocess`)).
+    """
     levels = preprocess(images, cfg)
     if cfg.trunk:
         t = trunk_features(params["trunk"], levels[0])
@@ -155,17 +193,33 @@ def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=No
 
 
 def coarse_points(hm: jax.Array, cfg: ModelConfig) -> jax.Array:
-    """Coarse prediction: integer arg-max cell centre in image pixels [N, K, 2] (quantised, as in the paper)."""
+    """Coarse prediction: integer arg-max cell centre in image pixels [N, K, 2] (quantised, as in the paper).
+
+    Args:
+      hm: [N, S, S, K] coarse heat-maps.
+      cfg: the model's settings (`pool`, the maps' stride).
+
+    Returns:
+      float32 [N, K, 2] (x, y) image pixels of each map's arg-max cell centre.
+    """
     return hmap.map_to_image(hmap.argmax_2d(hm).astype(jnp.float32), cfg.pool)
 
 
 def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, centers: jax.Array | None = None) -> dict:
-    """Full cascade. Returns {"coarse_hm" [N,S,S,K], "fine_hm" [N,w0,w0,K], "origin" int [N,K,2] (level-0 window
-    origin, stride-2 cells), "coarse_xy" [N,K,2], "xy" [N,K,2] (cascade prediction, pixels), "xy_product" [N,K,2]
-    (the sub-cell arg-max of the fine map times the coarse map ** `PRODUCT_POWER` in each window, both clipped at
-    0: the coarse evidence weighs the fine map's candidates)}.
+    """Full cascade.
 
-    centers: crop centres in pixels [N, K, 2]; default the coarse arg-max (the paper's inference and training).
+    Args:
+      params: the cascade's parameters (`init`).
+      images: float32 [N, image_size, image_size, 3] RGB in [0, 1].
+      cfg: the model's settings.
+      drop_mask: SpatialDropout masks [N, 1, 1, C] (`dropout_masks`), or None: no dropout.
+      centers: crop centres in pixels [N, K, 2]; default the coarse arg-max (the paper's inference and training).
+
+    Returns:
+      {"coarse_hm" [N,S,S,K], "fine_hm" [N,w0,w0,K], "origin" int [N,K,2] (level-0 window origin, stride-2
+      cells), "coarse_xy" [N,K,2], "xy" [N,K,2] (cascade prediction, pixels), "xy_product" [N,K,2] (the sub-cell
+      arg-max of the fine map times the coarse map ** `PRODUCT_POWER` in each window, both clipped at 0: the coarse
+      evidence weighs the fine map's candidates)}; points are float32 (x, y) image pixels.
     """
     hm, feats, levels = apply_coarse(params, images, cfg, drop_mask)
     cxy = coarse_points(hm, cfg)
@@ -185,8 +239,17 @@ def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, cen
 
 
 def coarse_in_windows(hm: jax.Array, origin0: jax.Array, cfg: ModelConfig) -> jax.Array:
-    """The coarse heat-maps hm [N, S, S, K] sampled bilinearly (edge-clamped) at the image position of every fine
-    cell of each joint's own window (level-0 origins [N, K, 2], stride 2): [N, w0, w0, K]."""
+    """The coarse heat-maps sampled bilinearly (edge-clamped) at the image position of every fine cell of each
+    joint's own window.
+
+    Args:
+      hm: [N, S, S, K] coarse heat-maps.
+      origin0: int [N, K, 2] (x, y) level-0 window origins in stride-2 cells.
+      cfg: the model's settings (`window` w0, `pool`).
+
+    Returns:
+      float32 [N, w0, w0, K]: channel k is joint k's coarse map over joint k's window.
+    """
     u = jnp.arange(cfg.window, dtype=jnp.float32)
     s = hm.shape[1]
 
@@ -201,10 +264,25 @@ def coarse_in_windows(hm: jax.Array, origin0: jax.Array, cfg: ModelConfig) -> ja
 
 
 def fine_target_points(points: jax.Array, origin: jax.Array) -> jax.Array:
-    """Ground-truth pixels [N, K, 2] -> coordinates in the fine window (stride-2 cells from the origin)."""
+    """Ground-truth pixels [N, K, 2] -> coordinates in the fine window (stride-2 cells from the origin).
+
+    Args:
+      points: float [N, K, 2] (x, y) input pixels, 0-based.
+      origin: int [N, K, 2] (x, y) level-0 window origins in stride-2 cells.
+
+    Returns:
+      float32 [N, K, 2] (x, y) cells of each joint's own window.
+    """
     return hmap.image_to_map(points, 2.0) - origin.astype(jnp.float32)
 
 
 def count_params(tree) -> int:
-    """The number of scalars in a parameter tree."""
+    """The number of scalars in a parameter tree.
+
+    Args:
+      tree: a pytree of arrays (or anything with `.shape`, e.g. `param_shapes`' leaves).
+
+    Returns:
+      int, the sum of the leaves' sizes.
+    """
     return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(tree)))

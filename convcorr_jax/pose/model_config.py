@@ -92,7 +92,14 @@ class ModelConfig:
 
 def full_model(**kw) -> ModelConfig:
     """Widths close to the paper's FLIC model (128-feature banks, 512-wide 1x1), 256x256 input, the paper's target
-    sigma of 1.5 heat-map pixels."""
+    sigma of 1.5 heat-map pixels.
+
+    Args:
+      **kw: `ModelConfig` fields that override these (context defaults to 72 image pixels, 80 with pool=16).
+
+    Returns:
+      The ModelConfig (not validated).
+    """
     base = dict(image_size=256, bank=(128, 128, 128, 512), head=256, fine=(128, 128, 128, 128), kernel=5, sigma=1.5,
                 context=72 if kw.get("pool", 8) != 16 else 80)
     base.update(kw)

@@ -32,7 +32,19 @@ class MPIIEvalSet:
 
 
 def read_eval_h5(path: str | Path) -> MPIIEvalSet:
-    """Read `annot/valid.h5` (stacked-hourglass layout: part, visible, normalize, imgname, ...)."""
+    """Read `annot/valid.h5` (stacked-hourglass layout: part, visible, normalize, imgname, ...).
+
+    Args:
+      path: the h5 file; "part" and "normalize" are required, "visible" (default all True) and "imgname"
+        (default empty names) optional.
+
+    Returns:
+      MPIIEvalSet: part float64 [N, 16, 2] (x, y) as stored (NaN where missing), missing bool [N, 16] (stored as
+      (0, 0) or non-finite), visible bool [N, 16], head float64 [N], imgname N strings.
+
+    Raises:
+      InputError: a missing dataset, part not [N, 16, 2], normalize not [N] or not all positive.
+    """
     from convcorr_jax.data.mpii import open_h5
 
     path = Path(path)
@@ -63,7 +75,16 @@ def _numeric(value, path: str | Path) -> np.ndarray:
 def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
     """Read `preds` from a .mat/.h5 prediction file as float64 [N, 16, 2] (x, y).
 
-    num: expected N (the ground-truth count); a mismatch raises InputError naming the file.
+    Args:
+      path: the prediction file: HDF5 or MATLAB .mat (v5 or v7.3) holding `preds` of MATLAB size [N x 16 x 2] or
+        [2 x 16 x N] (module docstring).
+      num: expected N (the ground-truth count); None: no check.
+
+    Returns:
+      float64 [N, 16, 2] (x, y) in the MPII frame, as stored (no 1-based shift).
+
+    Raises:
+      InputError: naming the file: missing, not HDF5 or .mat, no numeric `preds` of those shapes, or N != num.
     """
     path = Path(path)
     if not path.is_file():
@@ -97,8 +118,19 @@ def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
 
 
 def write_preds(path: str | Path, preds: np.ndarray) -> None:
-    """Write predictions [N, 16, 2] (0-based pixels of the original MPII images) as an HDF5 `preds` file in the
-    MPII frame (1-based, as `part` in annot/valid.h5), readable by `read_preds` and `convcorr eval pckh`."""
+    """Write predictions as an HDF5 `preds` file in the MPII frame.
+
+    Args:
+      path: the file to write (written atomically: a temporary file renamed when complete).
+      preds: [N, 16, 2] (x, y) 0-based pixels of the original MPII images.
+
+    Returns:
+      None. Writes float64 `preds` [N, 16, 2] = preds + 1 (1-based, as `part` in annot/valid.h5), readable by
+      `read_preds` and `convcorr eval pckh`.
+
+    Raises:
+      InputError: preds not [N, 16, 2].
+    """
     import h5py
 
     from convcorr_jax.io import atomic_path

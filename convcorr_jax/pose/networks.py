@@ -106,8 +106,17 @@ class TrunkHead(nn.Module):
 
 
 def trunk_features(trunk: dict, x: jax.Array) -> dict:
-    """The trunk's taps {block1, block3, block6, block13} of normalised images x [N, H, W, 3]; the batch-norm
-    running statistics are constants (no gradient)."""
+    """The trunk's taps {block1, block3, block6, block13} of normalised images x [N, H, W, 3].
+
+    The batch-norm running statistics are constants (no gradient).
+
+    Args:
+      trunk: MobileNetV2's parameters stem..block13 (`params["trunk"]`).
+      x: float32 [N, H, W, 3] ImageNet-normalised RGB (`preprocess` with a trunk).
+
+    Returns:
+      {"block1", "block3", "block6", "block13"}: float32 [N, h, w, C] feature maps at strides 2, 4, 8 and 16.
+    """
     return mnv2.forward(_stop_bn_stats(trunk), x, TRUNK_FINE_TAPS + (TRUNK_DEEP_TAP,))
 
 

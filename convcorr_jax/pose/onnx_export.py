@@ -88,11 +88,22 @@ def _fold(traced: ClosedJaxpr) -> Callable[..., list[Any]]:
 
 def export_onnx(run: PoseRun, path: str | os.PathLike, batch: int = 1) -> dict[str, Any]:
     """Write `run`'s coarse heat-map network to `path` as ONNX (atomically; module docstring for the graph) and
-    describe it: {"path", "model" (the run's name or folder), "opset", "batch", "image_size" (S, pixels), "stride"
-    (pool: input pixels per heat-map cell), "names" [K], "inputs" {"images": [batch, S, S, 3]}, "outputs"
-    {"coarse_hm": [batch, S / pool, S / pool, K]}, "dtype" ("float32"), "bytes" (the file's size), "not_exported"
-    [one line per part left out, with the reason]}. batch: the file's fixed batch size (>= 1).
-    Raises InputError for a bad batch or path, and `optional.MissingExtra` (an InputError) without jax2onnx."""
+    describe it.
+
+    Args:
+      run: the loaded model (`load`); its parameters are baked into the file as constants.
+      path: the .onnx file to write.
+      batch: the file's fixed batch size (>= 1).
+
+    Returns:
+      {"path", "model" (the run's name or folder), "opset", "batch", "image_size" (S, pixels), "stride" (pool:
+      input pixels per heat-map cell), "names" [K], "inputs" {"images": [batch, S, S, 3]}, "outputs"
+      {"coarse_hm": [batch, S / pool, S / pool, K]}, "dtype" ("float32"), "bytes" (the file's size),
+      "not_exported" [one line per part left out, with the reason]}.
+
+    Raises:
+      InputError: a bad batch or path, and `optional.MissingExtra` (an InputError) without jax2onnx.
+    """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InputError(None, "batch", "an integer >= 1 (the file's fixed batch size)", batch)
     io.check_writable(path, "path")

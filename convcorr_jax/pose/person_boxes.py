@@ -34,7 +34,17 @@ JOINTS_MARGIN = 0.15
 
 
 def check_settings(side: float, shift: float, scale: float) -> None:
-    """InputError naming the first setting out of range: side > 0, |shift| < 1, scale > 0 (all finite)."""
+    """InputError naming the first setting out of range: side > 0, |shift| < 1, scale > 0 (all finite).
+
+    Args:
+        side, shift, scale: the first pass's square and the torso box's scale (`PERSON_BOX`).
+
+    Returns:
+        None (the settings are valid).
+
+    Raises:
+        InputError: naming the first setting that is not finite or out of range.
+    """
     for name, value, ok, expected in (("side", side, side > 0, "> 0"), ("shift", shift, abs(shift) < 1, "in (-1, 1)"),
                                       ("scale", scale, scale > 0, "> 0")):
         if not (np.isfinite(value) and ok):
@@ -42,9 +52,20 @@ def check_settings(side: float, shift: float, scale: float) -> None:
 
 
 def first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float) -> np.ndarray:
-    """Image -> first-pass input affines float64 [N, 2, 3]: squares of side x each box's longer side (pixels,
-    x1 - x0 + 1 or y1 - y0 + 1) centred on the box's centre + (0, shift x its height), resized to size px.
-    person_boxes [N, 4] (x0, y0, x1, y1, 0-based inclusive pixels)."""
+    """Image -> first-pass input affines float64 [N, 2, 3].
+
+    Args:
+        person_boxes: [N, 4] (x0, y0, x1, y1, 0-based inclusive pixels).
+        size: the model's input side (pixels).
+        side: the square's side over each box's longer side (pixels, x1 - x0 + 1 or y1 - y0 + 1).
+        shift: the square's centre is the box's centre + (0, shift x its height).
+
+    Returns:
+        float64 [N, 2, 3] image -> input pixels: the squares resized to size px.
+
+    Raises:
+        InputError: person_boxes not [N, 4].
+    """
     check_shape(person_boxes, "N 4", "person_boxes", "person_boxes")
     b = np.asarray(person_boxes, np.float64)
     wh = b[:, 2:] - b[:, :2] + 1
@@ -53,9 +74,21 @@ def first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float
 
 
 def torso_from_points(points: np.ndarray, torso: tuple[int, ...], ratio: float, scale: float) -> np.ndarray:
-    """Torso boxes float64 [N, 4]: the tight box of points[:, torso] (points [N, K, 2] image pixels) scaled about
-    its centre by ratio x scale, so that its longer side is ratio x scale x the joints' box's (`recrop.box_ratio`:
-    annotated torso boxes over their joints' boxes)."""
+    """Torso boxes float64 [N, 4]: the tight box of points[:, torso] scaled about its centre by ratio x scale.
+
+    Args:
+        points: [N, K, 2] (x, y) image pixels (non-finite points ignored).
+        torso: the joints whose tight box is the torso (`recrop.TORSO`).
+        ratio: the model's torso-box ratio (`recrop.box_ratio`: annotated torso boxes over their joints' boxes).
+        scale: a further factor on the box's sides.
+
+    Returns:
+        float64 [N, 4] (x0, y0, x1, y1) inclusive pixels; each side (x1 - x0 + 1, y1 - y0 + 1), so its longer
+        side too, is ratio x scale x the joints' box's.
+
+    Raises:
+        InputError: points not [N, K, 2], or a person with no finite torso joint.
+    """
     box = recrop.torso_boxes(points, torso)  # checks points [N, K, 2]
     centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2] + 1) / 2 * (ratio * scale)
     return np.concatenate([centre - half + 0.5, centre + half - 0.5], -1)
@@ -88,6 +121,16 @@ def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.nda
 def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.ndarray:
     """Person boxes float64 [N, 4] drawn from labelled joints [N, K, 2] (NaN: unlabelled) as a detector would draw
     them: the joints' tight box, each side moved out by margin x its longer side.
+
+    Args:
+        points: [N, K, 2] (x, y) image pixels, NaN where unlabelled.
+        margin: each side moves out by this fraction of the tight box's longer side (x1 - x0 or y1 - y0).
+
+    Returns:
+        float64 [N, 4] (x0, y0, x1, y1) pixels (not clipped to the image).
+
+    Raises:
+        InputError: points not [N, K, 2].
 
     >>> boxes_from_joints(np.array([[[10.0, 20.0], [30.0, 120.0], [np.nan, np.nan]]]), margin=0.1).tolist()
     [[0.0, 10.0, 40.0, 130.0]]

@@ -172,14 +172,30 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
 
 
 def file_key(path: Path, name: str) -> dict:
-    """{name: resolved path, name_size: bytes, name_mtime: seconds} of a file: what identifies it in a cache key."""
+    """{name: resolved path, name_size: bytes, name_mtime: seconds} of a file: what identifies it in a cache key.
+
+    Args:
+        path: an existing file.
+        name: the key's prefix (e.g. "annotations").
+
+    Returns:
+        {name: str resolved path, f"{name}_size": int bytes, f"{name}_mtime": int seconds (truncated)}.
+    """
     st = path.stat()
     return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime": int(st.st_mtime)}
 
 
 def crop_images(samples: Sequence[KeypointSample], affine: np.ndarray, size: int) -> np.ndarray:
-    """Crops uint8 [N, size, size, 3] of the samples' images (loaded, or read _CHUNK at a time) under affines
-    [N, 2, 3]: bilinear, black outside the image."""
+    """Crops uint8 [N, size, size, 3] of the samples' images (loaded, or read _CHUNK at a time) under affines.
+
+    Args:
+        samples: N KeypointSamples (image loaded, or its image_path read).
+        affine: [N, 2, 3] image pixels -> crop pixels.
+        size: the crops' side (pixels).
+
+    Returns:
+        uint8 RGB [N, size, size, 3] crops: bilinear, black outside the image.
+    """
     out = np.zeros((len(samples), size, size, 3), np.uint8)
     for i in range(0, len(samples), _CHUNK):
         part = samples[i:i + _CHUNK]

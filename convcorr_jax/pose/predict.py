@@ -88,14 +88,23 @@ def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
 def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
                   spatial: spatial_mrf.SpatialConfig | None = None, peaks: bool = False,
                   flip: tuple[int, ...] | None = None) -> Callable:
-    """jitted (params, images uint8 [B, S, S, 3]) -> dict of the four read-outs [B, K, 2] (pixels); with a
-    spatial config (params, images, torso [B, 2] cells, log_priors [E, kh, kw]) -> the four and the four spatial
-    read-outs (module docstring); with peaks also their confidences `PEAKS` [B, K] ("spatial_peak" with a spatial
-    config). flip: a joint set's left/right permutation: test-time flip (`pose.flip.apply` in place of
-    `model.apply`). One per (cfg, mesh, spatial, peaks, flip), so repeated evaluations reuse its compilations
-    (`predict_crops` passes `spatial.inference()`: settings of the priors alone share one). mesh: the batch sharded
-    over its "data" axis (params, priors replicated), the read-outs replicated on every device, i.e. gathered to every
-    process."""
+    """The jitted read-out function of a model: one per (cfg, mesh, spatial, peaks, flip), so repeated evaluations
+    reuse its compilations (`predict_crops` passes `spatial.inference()`: settings of the priors alone share one).
+
+    Args:
+      cfg: the model's settings.
+      mesh: the batch sharded over its "data" axis (params, priors replicated), the read-outs replicated on every
+        device, i.e. gathered to every process; None: one device.
+      spatial: the spatial model's settings, or None: no spatial read-outs.
+      peaks: also return the confidences `PEAKS` [B, K] ("spatial_peak" with a spatial config).
+      flip: a joint set's left/right permutation: test-time flip (`pose.flip.apply` in place of `model.apply`);
+        None: off.
+
+    Returns:
+      jitted (params, images uint8 [B, S, S, 3]) -> dict of the read-outs `READOUTS` float32 [B, K, 2] ((x, y)
+      input pixels); with a spatial config (params, images, torso float32 [B, 2] cells, log_priors [E, kh, kw]) ->
+      those and `SPATIAL_READOUTS` (module docstring); with peaks also "peak" (and "spatial_peak") [B, K].
+    """
 
     def forward(params, x, centers=None):
         return (pose_model.apply(params, x, cfg, centers=centers) if flip is None
@@ -134,14 +143,30 @@ def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
 def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
             spatial: SpatialInputs | None = None, peaks: bool = False,
             flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
-    """The four read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3] (fixed batch shape, the last batch
-    padded by repeating the last image), and with `spatial` also the four spatial read-outs (module docstring;
-    spatial.torso [N, 2] heat-map cells, one per image; `spatial.cfg.enabled` False gives the spatial read-outs
-    equal to the plain ones). peaks: also the confidences [N, K] "peak" (and with `spatial` "spatial_peak").
-    flip: a joint set's left/right permutation (`joints.JointSet.flip`): test-time flip (`pose.flip`).
+    """The read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3], and with `spatial` also the spatial
+    read-outs (module docstring); fixed batch shape, the last batch padded by repeating the last image.
 
-    mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
-    count, each process reads and feeds only its rows of each batch, and every process gets all predictions."""
+    Args:
+      params: the cascade's parameters.
+      images: uint8 RGB [N, S, S, 3] network inputs (S = cfg.image_size; numpy or memory-mapped, read a batch at
+        a time).
+      cfg: the model's settings.
+      batch: images per forward pass.
+      mesh: sharded over all its devices (of every process): the batch is rounded up to a multiple of the device
+        count, each process reads and feeds only its rows of each batch, and every process gets all predictions.
+      spatial: the spatial model's inputs: spatial.torso [N, 2] heat-map cells, one per image, log_priors
+        [E, kh, kw]; `spatial.cfg.enabled` False gives the spatial read-outs equal to the plain ones.
+      peaks: also the confidences [N, K] "peak" (and with `spatial` "spatial_peak").
+      flip: a joint set's left/right permutation (`joints.JointSet.flip`): test-time flip (`pose.flip`).
+
+    Returns:
+      {read-out: float32 [N, K, 2] (x, y) 0-based pixels of the network input} for `READOUTS` (+
+      `SPATIAL_READOUTS` with spatial), plus {"peak", "spatial_peak": float32 [N, K] in [0, 1]} with peaks.
+
+    Raises:
+      InputError: a bad spatial config, torso shape, log-priors shape or tree, or a flip that is not a left/right
+        swap of the K joints.
+    """
     n = len(images)
     names = READOUTS
     if spatial is not None:
@@ -190,7 +215,17 @@ def _coarse_fn(cfg: pose_model.ModelConfig) -> Callable:
 
 def coarse_heatmaps(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32) -> np.ndarray:
     """The coarse heat-maps float32 [N, S, S, K] of images uint8 [N, S, S, 3] (fixed batch shape, the last batch
-    padded by repeating the last image), e.g. the unaries `spatial.fit_priors` trains the priors on."""
+    padded by repeating the last image), e.g. the unaries `spatial.fit_priors` trains the priors on.
+
+    Args:
+      params: the cascade's parameters.
+      images: uint8 RGB [N, S, S, 3] network inputs (S = cfg.image_size).
+      cfg: the model's settings.
+      batch: images per forward pass.
+
+    Returns:
+      float32 [N, S / pool, S / pool, K] coarse heat-maps (`model.apply_coarse`).
+    """
     fn, n = _coarse_fn(cfg), len(images)
     parts = [np.asarray(fn(params, np.asarray(images[np.minimum(np.arange(i, i + batch), n - 1)])))[:n - i]
              for i in range(0, n, batch)]
@@ -199,5 +234,13 @@ def coarse_heatmaps(params, images: np.ndarray, cfg: pose_model.ModelConfig, bat
 
 def to_original(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Crop pixels [N, K, 2] -> original-image pixels [N, K, 2] (0-based) through the inverse of each crop's
-    image -> crop affine [N, 2, 3]."""
+    image -> crop affine.
+
+    Args:
+      points: [N, K, 2] (x, y) crop pixels.
+      affine: [N, 2, 3] each crop's image -> crop affine.
+
+    Returns:
+      float64 [N, K, 2] (x, y) 0-based pixels of the original images.
+    """
     return np.asarray(geometry.transform_points(np.asarray(points, np.float64), geometry.invert_affine(affine)))
