@@ -224,7 +224,7 @@ def step_loss(step_metrics: dict, step: int) -> float:
     """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here).
 
     Args:
-        step_metrics, step: the step's metrics {"loss", "e1", "e2"}; its 0-based index (unused).
+        step_metrics, step: the step's metrics {"loss", "e1", "e2", "joints"}; its 0-based index (unused).
 
     Returns:
         The loss, a float.
@@ -240,7 +240,7 @@ def take_step(run: Run, step: int) -> dict:
         run, step: the loop's state (updated in place); the 0-based step.
 
     Returns:
-        The step's metrics {"loss", "e1", "e2"}; TrainingDiverged, with nothing saved, when the loss is not finite.
+        The step's metrics {"loss", "e1", "e2", "joints"}; TrainingDiverged, nothing saved, if the loss is not finite.
     """
     cfg, stage = run.cfg, run.cfg.stage_of(step)
     if stage != run.stage:
@@ -264,7 +264,7 @@ def record_step(run: Run, step: int, step_metrics: dict) -> None:
     """The progress bar's line and the step's event-log scalars (1-based step).
 
     Args:
-        run, step, step_metrics: the loop's state; the 0-based step; its metrics {"loss", "e1", "e2"}.
+        run, step, step_metrics: the loop's state; the 0-based step; its metrics {"loss", "e1", "e2", "joints"}.
 
     Returns:
         None; the bar shows stage, loss, steps/s; the event log gets loss, e1, e2, lr.
