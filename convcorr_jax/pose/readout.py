@@ -71,13 +71,30 @@ class Readout:
 
 
 def candidates(with_spatial: bool) -> list[Readout]:
-    """The read-outs a model chooses among, in the rule's order (module docstring)."""
+    """The read-outs a model chooses among, in the rule's order (module docstring).
+
+    Args:
+        with_spatial: the model has a spatial model: each read-out of `NAMES` comes again with it.
+
+    Returns:
+        `Readout`s: every name of `NAMES` without the spatial model, then (with_spatial) every name with it.
+    """
     return [Readout(n, s) for s in ((False, True) if with_spatial else (False,)) for n in NAMES]
 
 
 def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str]) -> Readout:
-    """The candidate with the highest mean of `groups` (PCK as fractions 0..1), a tie to 0.001 (0.1 point) to the
-    earliest in `scores`' order (module docstring). InputError when a candidate lacks a group."""
+    """The candidate with the highest mean of `groups`, a tie to 0.001 (0.1 point) to the earliest (module docstring).
+
+    Args:
+        scores: {candidate `Readout`: {group name: PCK as a fraction 0..1}}, in the rule's order (`candidates`).
+        groups: the rule's joint groups; each must be in every candidate's scores.
+
+    Returns:
+        The chosen `Readout` (one of scores' keys).
+
+    Raises:
+        InputError: scores empty, or a candidate lacks a group.
+    """
     if not scores:
         raise InputError("choose", "scores", "at least one candidate read-out", "none")
     best, best_v = None, None
@@ -93,8 +110,20 @@ def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str])
 
 def right_people(points: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.ndarray,
                  joints: Sequence[int]) -> np.ndarray:
-    """bool [N]: the people whose every scored joint of `joints` is within `RIGHT_ALPHA` x norm (points, gt
-    [N, K, 2], scored [N, K], norm [N]); a person with none of them scored is not right."""
+    """The people whose every scored joint of `joints` is within `RIGHT_ALPHA` x norm.
+
+    Args:
+        points, gt: float [N, K, 2] (x, y) pixels, predicted and annotated.
+        scored: bool [N, K], the joints scored (a joint with non-finite gt is not).
+        norm: [N] pixels per person (the PCK normaliser).
+        joints: joint ids of the rule's groups.
+
+    Returns:
+        bool [N]; a person with none of `joints` scored is not right.
+
+    Raises:
+        InputError: arrays of other shapes.
+    """
     dims = check_shape(points, "N K 2", "right_people", "points")
     check_shape(gt, "N K 2", "right_people", "gt", dims)
     check_shape(scored, "N K", "right_people", "scored", dims)
@@ -104,12 +133,21 @@ def right_people(points: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: n
 
 
 def warning_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
-    """`WARN_QUANTILE` of the mean joint confidence (confidence [N, K] in [0, 1]) of the right people (right
-    [N] bool, `right_people`). InputError when no person is right.
+    """`WARN_QUANTILE` of the mean joint confidence of the right people.
 
     >>> conf = np.linspace(0, 1, 101)[:, None].repeat(2, 1)          # 101 people, two joints each
     >>> round(warning_threshold(conf, conf[:, 0] >= 0.5), 3)          # the right ones: 0.50 ... 1.00
     0.525
+
+    Args:
+        confidence: float [N, K] joint confidences in [0, 1].
+        right: bool [N], the people the model gets right (`right_people`).
+
+    Returns:
+        The threshold, a float in [0, 1].
+
+    Raises:
+        InputError: no person is right, or arrays of other shapes.
     """
     check_shape(right, "N", "warning_threshold", "right", check_shape(confidence, "N K", "warning_threshold",
                                                                       "confidence"))
@@ -121,10 +159,27 @@ def warning_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
 
 def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str], described: str, split: str,
            people: int, inputs: str, warning: tuple[float, int] | None = None) -> tuple[Readout, dict]:
-    """(`choose`'s read-out, readout.json's record): the rule with its groups `described` in words, the split and
-    its number of people, the input the candidates were scored on, and every candidate's scores (percent, one
-    decimal; scores as fractions 0..1, as `choose` takes them). warning: (`warning_threshold`, the number of right
-    people it came from), kept as the read-out's warn_below and the record's "warning"."""
+    """(`choose`'s read-out, readout.json's record) for a model's validation scores.
+
+    The record holds the rule with its groups `described` in words, the split and its number of people, the input the
+    candidates were scored on, and every candidate's scores (percent, one decimal).
+
+    Args:
+        scores: {`Readout`: {group: PCK as a fraction 0..1}}, as `choose` takes them.
+        groups: the rule's joint groups.
+        described: the groups in words, for the rule's text.
+        split: the split scored (e.g. "val").
+        people: its number of people.
+        inputs: the input the candidates were scored on, in words.
+        warning: (`warning_threshold`, the number of right people it came from), kept as the read-out's warn_below and
+            the record's "warning" (`with_warning`); None: no warning.
+
+    Returns:
+        (Readout, record): the record a JSON-ready dict {"rule", "split", "people", "input", "scores"[, "warning"]}.
+
+    Raises:
+        InputError: as `choose`.
+    """
     record = {"rule": RULE.format(groups=described), "split": split, "people": int(people), "input": inputs,
               "scores": {r.key: {g: round(100 * float(v), 1) for g, v in s.items()} for r, s in scores.items()}}
     choice = choose(scores, groups)
@@ -133,16 +188,35 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
 
 def with_warning(choice: Readout, record: Mapping[str, Any], threshold: float, right_people: int,
                  described: str) -> tuple[Readout, dict]:
-    """(choice, record) with the warning threshold (`warning_threshold`, from `right_people` right people; the
-    rule's groups `described` in words): the read-out's warn_below and the record's "warning", rounded alike."""
+    """(choice, record) with the warning threshold: the read-out's warn_below and the record's "warning", rounded alike.
+
+    Args:
+        choice: the chosen `Readout`.
+        record: readout.json's record so far (`decide`).
+        threshold: the warning threshold (`warning_threshold`), a confidence in [0, 1].
+        right_people: how many right people it came from.
+        described: the rule's groups in words.
+
+    Returns:
+        (Readout with warn_below = threshold rounded to 4 decimals, a copy of record with "warning": {"threshold",
+        "rule", "right_people"}).
+    """
     t = round(float(threshold), 4)
     warning = {"threshold": t, "rule": WARN_RULE.format(groups=described), "right_people": int(right_people)}
     return dataclasses.replace(choice, warn_below=t), {**dict(record), "warning": warning}
 
 
 def save_readout(folder: str | os.PathLike, choice: Readout, record: Mapping[str, Any]) -> Path:
-    """Write folder/readout.json: {"readout": {"name", "spatial"}, **record} (record: JSON-ready, e.g. "rule",
-    "split", "scores"), atomically; returns its path."""
+    """Write folder/readout.json: {"readout": {"name", "spatial", "warn_below"}, **record}, atomically.
+
+    Args:
+        folder: a run or model folder (must exist).
+        choice: the chosen `Readout`; it replaces any "readout" in record.
+        record: JSON-ready, e.g. "rule", "split", "scores" (`decide`).
+
+    Returns:
+        The path of readout.json.
+    """
     path = Path(folder) / FILE
     # the choice last: a record read back from readout.json has its old choice replaced
     io.write_json(path, {**dict(record), "readout": dataclasses.asdict(choice)})
@@ -150,8 +224,17 @@ def save_readout(folder: str | os.PathLike, choice: Readout, record: Mapping[str
 
 
 def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
-    """(Readout, the whole record) of folder/readout.json, None when there is none; InputError naming the file for
-    a malformed one."""
+    """(Readout, the whole record) of folder/readout.json.
+
+    Args:
+        folder: a run or model folder.
+
+    Returns:
+        (Readout, the record as a dict), None when the folder has no readout.json.
+
+    Raises:
+        InputError: naming the file, for a malformed one.
+    """
     path = Path(folder) / FILE
     if not path.is_file():
         return None

@@ -47,8 +47,18 @@ TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 
 
 def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
-    """Tight boxes float64 [N, 4] (x0, y0, x1, y1) of points[:, torso] (points [N, K, 2], x, y pixels; non-finite
-    points ignored); InputError when a person has no finite torso joint."""
+    """Tight boxes float64 [N, 4] (x0, y0, x1, y1) of points[:, torso].
+
+    Args:
+        points: [N, K, 2] (x, y) pixels; non-finite points are ignored.
+        torso: the joint ids whose box is taken (`TORSO`, `torso_joints`).
+
+    Returns:
+        float64 [N, 4] (x0, y0, x1, y1) pixels, the extreme torso joints on the box.
+
+    Raises:
+        InputError: points not [N, K, 2], or a person with no finite torso joint.
+    """
     check_shape(points, "N K 2", "recrop", "points")
     p = np.asarray(points, np.float64)
     box = geometry.points_box(p[:, list(torso)])
@@ -59,8 +69,21 @@ def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
 
 
 def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> float:
-    """Median over people of (annotated box's longer side) / (longer side of the tight box of the annotated torso
-    joints): boxes [N, 4] (0-based inclusive pixels), points [N, K, 2]."""
+    """Median over people of (annotated box's longer side) / (longer side of the annotated torso joints' tight box).
+
+    Sides are inclusive pixel extents (x1 - x0 + 1, as `data.flic.person_square` takes them).
+
+    Args:
+        boxes: [N, 4] (x0, y0, x1, y1) annotated torso boxes, 0-based inclusive pixels (reshaped to [N, 4]).
+        points: [N, K, 2] (x, y) annotated joints, pixels.
+        torso: the joint ids of the torso (`TORSO`).
+
+    Returns:
+        The ratio, a float (the `ratio` of `crop_affines`).
+
+    Raises:
+        InputError: not one box per person, no people, or a person with no finite torso joint.
+    """
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     jb = torso_boxes(points, torso)
     if len(b) != len(jb) or not len(b):
@@ -70,10 +93,25 @@ def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> fl
 
 def crop_affines(first: np.ndarray, frame_affine: np.ndarray, torso: Sequence[int], size: int, scale: float,
                  ratio: float = 1.0) -> np.ndarray:
-    """Image -> crop affines float64 [N, 2, 3] of size x size second-pass crops: first [N, K, 2] are the first
-    pass's points in the frame inputs made by frame_affine [N, 2, 3] (image -> input); each crop is the square
-    centred on the tight box of the predicted torso joints (in image pixels), side scale x ratio x its longer
-    side: the training crop (`pose.data.flic_affines`) with that box as the torso box."""
+    """Image -> crop affines float64 [N, 2, 3] of size x size second-pass crops.
+
+    Each crop is the square centred on the tight box of the predicted torso joints (in image pixels), side
+    scale x ratio x its longer side: the training crop (`pose.data.flic_affines`) with that box as the torso box.
+
+    Args:
+        first: [N, K, 2] (x, y) the first pass's points, in pixels of the frame inputs made by frame_affine.
+        frame_affine: [N, 2, 3] image -> frame input affines.
+        torso: the joint ids whose predicted box places the crop (`TORSO`).
+        size: the crop's side, pixels.
+        scale: the crop square's side over the torso box's longer side (> 0).
+        ratio: annotated torso box over the torso joints' box (`box_ratio`, > 0).
+
+    Returns:
+        float64 [N, 2, 3]: image pixels -> crop pixels.
+
+    Raises:
+        InputError: scale or ratio not > 0, or a person with no finite predicted torso joint.
+    """
     if not (scale > 0 and ratio > 0):
         raise InputError("recrop", "scale", "scale > 0 and ratio > 0", (scale, ratio))
     image_pts = geometry.transform_points(np.asarray(first, np.float64), geometry.invert_affine(frame_affine))

@@ -33,13 +33,27 @@ RULE_GROUPS = ("Elbow", "Wrist")  # the rule's joint groups where a skeleton has
 
 
 def skeleton_of(cfg: TrainConfig) -> Skeleton:
-    """The skeleton of a run's dataset (synthetic people: MPII's; a folder's own for COCO-format data)."""
+    """The skeleton of a run's dataset (synthetic people: MPII's; a folder's own for COCO-format data).
+
+    Args:
+        cfg: the run's TrainConfig (its data, data_root and data options).
+
+    Returns:
+        The `Skeleton`.
+    """
     return dataset_skeleton(cfg.data, cfg.data_root, **cfg.data_options())
 
 
 def rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
-    """({group: joint ids} the read-out rule averages, their description): the skeleton's elbows and wrists where
-    it has both groups, else all its joints as one group "all"."""
+    """({group: joint ids} the read-out rule averages, their description in words).
+
+    Args:
+        skeleton: the run's skeleton.
+
+    Returns:
+        ({"Elbow": ids, "Wrist": ids}, "elbows and wrists") where the skeleton has both groups, else
+        ({"all": every joint id}, "all joints").
+    """
     g = skeleton.groups
     if all(k in g for k in RULE_GROUPS):
         return {k: tuple(g[k]) for k in RULE_GROUPS}, "elbows and wrists"
@@ -48,10 +62,25 @@ def rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
 
 def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Skeleton, mesh=None,
                    split: str = "held-out", preds: dict | None = None) -> tuple[pose_readout.Readout, dict]:
-    """The read-out `pose.readout`'s rule chooses on the held-out people (one crop at the run's input, no flip,
-    without the spatial model), with its warning threshold (`pose_readout.warning_threshold` of the people the
-    chosen read-out gets right), and readout.json's record (`pose_readout.decide`). preds: `predict.predict_crops`'s
-    read-outs and peaks of held_out when the caller has them (training's evaluation), else predicted here."""
+    """The read-out `pose.readout`'s rule chooses on the held-out people, with its warning threshold and record.
+
+    Candidates are scored with one crop at the run's input, no flip, without the spatial model; the warning threshold is
+    `pose_readout.warning_threshold` of the people the chosen read-out gets right (none when it gets no one right).
+
+    Args:
+        cfg: the run's TrainConfig.
+        params: the cascade's parameters.
+        held_out: the held-out (validation) people: uint8 RGB crops [N, S, S, 3], points [N, K, 2] (x, y) crop pixels,
+            visible bool [N, K], norm [N] pixels (a person with non-finite norm is not scored).
+        skeleton: the run's skeleton (`rule_groups`).
+        mesh: a device mesh to shard prediction over, or None.
+        split: the split's name for the record.
+        preds: `predict.predict_crops`'s read-outs [N, K, 2] and peaks "peak" [N, K] of held_out when the caller has
+            them (training's evaluation); else (or without "peak") predicted here.
+
+    Returns:
+        (Readout, readout.json's record) (`pose_readout.decide`).
+    """
     if preds is None or "peak" not in preds:
         preds = predict.predict_crops(params, np.asarray(held_out.images), cfg.model, mesh=mesh, peaks=True)
     groups, about = rule_groups(skeleton)
@@ -69,8 +98,17 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
 
 def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None
                      ) -> shipped.FrameStatistics | None:
-    """The frame statistics of a FLIC person-crop run with its FLIC folder (`two_pass.train_statistics` at
-    `FRAME_READOUT`'s input size and unary power); None for other runs."""
+    """The frame statistics of a FLIC person-crop run with its FLIC folder.
+
+    `two_pass.train_statistics` at `two_pass.frame_input_size` of the model, with `FRAME_READOUT`'s unary power.
+
+    Args:
+        cfg: the run's TrainConfig (data "flic", protocol "person", data_root set, for statistics).
+        spatial_model: (SpatialConfig, log-priors [E, k, k]) of the run, or None.
+
+    Returns:
+        `shipped.FrameStatistics`; None for other runs, without a spatial model or without data_root.
+    """
     from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size, train_statistics  # imports estimation
 
     if cfg.data != "flic" or cfg.protocol != "person" or spatial_model is None or not cfg.data_root:
@@ -83,9 +121,22 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
 
 def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_out: PoseArrays, about: dict,
                     mesh=None, split: str = "held-out", preds: dict | None = None) -> dict:
-    """Write the model files into the run's own folder (`shipped.write_files`, in place: checkpoints stay), with
-    the read-out chosen on `held_out` (`choose_readout`), the saved spatial model and the frame statistics;
-    returns model.json's record. cfg must name the run's data (data_root); preds as `choose_readout`'s."""
+    """Write the model files into the run's own folder (`shipped.write_files`, in place: checkpoints stay).
+
+    The files hold the read-out chosen on `held_out` (`choose_readout`), the saved spatial model and the frame
+    statistics.
+
+    Args:
+        run_dir: the training run's folder.
+        cfg: the run's TrainConfig; it must name the run's data (data_root).
+        params: the cascade's parameters.
+        held_out: the held-out people (`choose_readout`).
+        about: JSON-ready "summary", "expects", "made_by" and "scores" of model.json.
+        mesh, split, preds: as `choose_readout`'s.
+
+    Returns:
+        The model.json record written.
+    """
     skeleton = skeleton_of(cfg)
     sp = spatial.load_spatial_model(run_dir)
     chosen = choose_readout(cfg, params, held_out, skeleton, mesh, split, preds)
@@ -95,9 +146,20 @@ def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_o
 
 def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.PathLike | None = None,
            about: dict | None = None, name: str | None = None) -> dict:
-    """Write the model folder `out` (`shipped.write`) of the training run in `run_dir`: its last parameters and
-    the parts of `write_run_model`, made from the data at `root` (default the run's data_root) where the run
-    lacks them; a read-out the run already chose (readout.json) is kept. Returns model.json's record.
+    """Write the model folder `out` (`shipped.write`) of the training run in `run_dir`.
+
+    The folder holds the run's last parameters and the parts of `write_run_model`, made from the data at `root` where
+    the run lacks them; a read-out the run already chose (readout.json) is kept.
+
+    Args:
+        run_dir: the training run's folder (config.json + checkpoints/).
+        out: the model folder to write (replaced as a whole).
+        root: the run's dataset folder (None: the run's data_root).
+        about: model.json's "summary", "expects", "scores", "made_by" (None: empty).
+        name: the model's name (None: out's folder name).
+
+    Returns:
+        The model.json record written.
 
     Raises:
         InputError: naming --root when the run's data is needed and absent.
@@ -125,8 +187,17 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
 
 
 def set_readout(folder: str | os.PathLike, choice: pose_readout.Readout, record: dict) -> None:
-    """Replace a run or model folder's read-out (readout.json) and, where the folder is a model (model.json), the
-    file's sha256 there, so that the folder still reads (`shipped.read_folder`)."""
+    """Replace a run or model folder's read-out (readout.json) and, in a model folder, its sha256 in model.json.
+
+    Args:
+        folder: a run or model folder.
+        choice: the new `Readout`.
+        record: readout.json's record (`pose_readout.decide`).
+
+    Returns:
+        None; readout.json is rewritten and, where the folder has a model.json, the file's sha256 there too, so
+        that the folder still reads (`shipped.read_folder`).
+    """
     folder = Path(folder)
     pose_readout.save_readout(folder, choice, record)
     shipped.refresh_hashes(folder, (pose_readout.FILE,))

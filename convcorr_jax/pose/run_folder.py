@@ -44,8 +44,17 @@ class NotATrainingRun(InputError):
 
 
 def run_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig of the training run in `run_dir`; `NotATrainingRun` (one line) unless the folder holds a
-    `convcorr train pose` run: a config.json of a TrainConfig and a checkpoints/ folder."""
+    """The TrainConfig of the training run in `run_dir`.
+
+    Args:
+        run_dir: a `convcorr train pose` run folder: a config.json of a TrainConfig and a checkpoints/ folder.
+
+    Returns:
+        The run's TrainConfig.
+
+    Raises:
+        NotATrainingRun: (one line) the folder holds no such run.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoints").is_dir():
         raise NotATrainingRun(run_dir)
@@ -56,29 +65,66 @@ def run_config(run_dir: str | Path) -> TrainConfig:
 
 
 def run_state(run_dir: str | Path) -> str:
-    """Identity of the trained state in `run_dir`: its settings digest and the saved checkpoint steps ("s@1,2");
-    it changes when the run trains on or is trained again with other settings."""
+    """Identity of the trained state in `run_dir`: its settings digest and the saved checkpoint steps.
+
+    It changes when the run trains on or is trained again with other settings.
+
+    Args:
+        run_dir: a training run folder.
+
+    Returns:
+        "<settings digest>@<steps, comma-separated, ascending>", e.g. "s@1,2".
+
+    Raises:
+        NotATrainingRun: as `run_config`.
+    """
     cfg = run_config(run_dir)
     steps = sorted(int(p.name) for p in (Path(run_dir) / "checkpoints").iterdir() if p.name.isdigit())
     return f"{cfg.settings_digest()}@{','.join(map(str, steps))}"
 
 
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
-    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run;
-    `NotATrainingRun` for a folder without one (`run_config`)."""
+    """(TrainConfig, params) of a finished (or the latest checkpoint of an unfinished) training run.
+
+    Args:
+        run_dir: a training run folder.
+
+    Returns:
+        (the run's TrainConfig, its parameters as nested dicts of arrays, `checkpoints.checkpoint_params`).
+
+    Raises:
+        NotATrainingRun: for a folder without a run (`run_config`); InputError when it has no saved step.
+    """
     cfg = run_config(run_dir)
     return cfg, checkpoint_params(run_dir, cfg)
 
 
 def load_data(cfg: TrainConfig) -> tuple[data.PoseArrays, data.PoseArrays]:
-    """(train, held-out) arrays of a run's data (`data.load`): synthetic and MPII (train, test); FLIC (train,
-    validation movies); a `pose_sets` dataset (train, val)."""
+    """(train, held-out) arrays of a run's data (`data.load_pose_arrays`).
+
+    Args:
+        cfg: the run's TrainConfig (data, data_root, image size, samples, seed, crop scale, protocol, options).
+
+    Returns:
+        (train, held-out) `PoseArrays`: synthetic and MPII (train, test); FLIC (train, validation movies); a
+        `pose_sets` dataset (train, val). Images uint8 RGB [N, S, S, 3], points [N, K, 2] input pixels.
+    """
     return data.load_pose_arrays(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
                      crop_scale=cfg.crop_scale, protocol=cfg.protocol, options=cfg.data_options())
 
 
 def read_metrics(run_dir: str | Path) -> dict | None:
-    """A training run's metrics.json (`fix_old_record`ed), None without the file."""
+    """A training run's metrics.json (`fix_old_record`ed).
+
+    Args:
+        run_dir: a training run folder.
+
+    Returns:
+        The record as a dict (module docstring), None without the file.
+
+    Raises:
+        InputError: a record without a list of evaluations ("metrics.evals").
+    """
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         return None
@@ -89,13 +135,30 @@ def read_metrics(run_dir: str | Path) -> dict | None:
 
 
 def read_evals(run_dir: str | Path) -> list[dict]:
-    """The evaluations in a training run's metrics.json (`metrics.evals`; [] without the file)."""
+    """The evaluations in a training run's metrics.json (`metrics.evals`).
+
+    Args:
+        run_dir: a training run folder.
+
+    Returns:
+        One dict per evaluation (step, stage, loss, PCK of coarse and cascade); [] without the file.
+    """
     saved = read_metrics(run_dir)
     return [] if saved is None else saved["metrics"]["evals"]
 
 
 def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished: bool) -> dict:
-    """metrics.json of a training run in the runner's schema (see the module docstring)."""
+    """metrics.json of a training run in the runner's schema (see the module docstring).
+
+    Args:
+        cfg: the run's TrainConfig (its settings form the record's key).
+        evals: one dict per evaluation so far (the last one gives the summary).
+        seconds: the run's wall time.
+        finished: the run has ended (status "ok", else "running").
+
+    Returns:
+        The JSON-ready record (`runinfo.metrics_record`): "metrics" {"evals", "pck_about"}.
+    """
     score, alpha = data.headline(cfg.data)
     last = evals[-1] if evals else None
     summary = (f"{cfg.name}: step {last['step']} of {cfg.total_steps}, {score}@{alpha:g} coarse "
@@ -111,10 +174,21 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
 
 
 def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(points [N, K, 2], visible [N, K], torso [N, 2]) of the people a run on real data trains on (`SPATIAL_SPLIT`
-    of cfg.data_root: FLIC's `data.flic_crops`, a `pose_sets` dataset's `data.person_crops`, the crops training
-    reads, cached), in the pixels of its inputs (person crops or letterboxed frames); torso: each torso box's (FLIC)
-    or person box's centre. InputError unless cfg is such a run with a data_root."""
+    """(points, visible, torso) of the people a run on real data trains on, in the pixels of its inputs.
+
+    The people of `SPATIAL_SPLIT` of cfg.data_root: FLIC's `data.flic_crops`, a `pose_sets` dataset's
+    `data.person_crops`: the crops training reads (cached), in person crops or letterboxed frames.
+
+    Args:
+        cfg: the run's TrainConfig (data one of `SPATIAL_DATA`, data_root set).
+
+    Returns:
+        (points [N, K, 2] (x, y) input pixels, visible bool [N, K], torso [N, 2] each torso box's (FLIC) or person
+        box's centre, input pixels).
+
+    Raises:
+        InputError: cfg is not such a run with a data_root.
+    """
     if cfg.data not in SPATIAL_DATA or not cfg.data_root:
         raise InputError("config", "data / data_root", f"a run on {SPATIAL_DATA} with its folder (data_root) to "
                          "learn spatial priors from", f"{cfg.data} / {cfg.data_root}")
@@ -141,16 +215,38 @@ def spatial_config(cfg: TrainConfig) -> spatial.SpatialConfig:
 
 
 def learn_spatial(cfg: TrainConfig, config: spatial.SpatialConfig = spatial.FLIC_VALIDATED) -> np.ndarray:
-    """Log-priors [E, k, k] of a FLIC run's spatial model: `spatial.learn_priors` of `spatial_points(cfg)` on the
-    run's heat-map grid (stride model.pool, model.map_size cells)."""
+    """Log-priors [E, k, k] of a FLIC run's spatial model (also a `SPATIAL_DATA` run's).
+
+    `spatial.learn_priors` of `spatial_points(cfg)` on the run's heat-map grid (stride model.pool, model.map_size
+    cells).
+
+    Args:
+        cfg: the run's TrainConfig (as `spatial_points`).
+        config: the spatial model's settings and tree (E edges, kernel side k).
+
+    Returns:
+        float32 [E, k, k] log-priors over child - parent offsets in heat-map cells.
+
+    Raises:
+        InputError: as `spatial_points`.
+    """
     pts, vis, torso = spatial_points(cfg)
     return spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)
 
 
 def write_spatial(run_dir: str | Path, cfg: TrainConfig, config: spatial.SpatialConfig | None = None) -> np.ndarray:
-    """Write a FLIC run's spatial model into its folder (`spatial.save_model`: spatial.json with `config` and
-    where the priors come from, spatial_priors.npy with `learn_spatial(cfg, config)`), atomically; returns the
-    log-priors. config None: `spatial_config(cfg)`."""
+    """Write a FLIC run's spatial model into its folder, atomically (`spatial.save_model`).
+
+    spatial.json holds `config` and where the priors come from; spatial_priors.npy `learn_spatial(cfg, config)`.
+
+    Args:
+        run_dir: the run's folder.
+        cfg: the run's TrainConfig (as `spatial_points`).
+        config: the spatial model's settings (None: `spatial_config(cfg)`).
+
+    Returns:
+        The log-priors, float32 [E, k, k].
+    """
     config = config if config is not None else spatial_config(cfg)
     pts, vis, torso = spatial_points(cfg)
     priors = spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)  # = learn_spatial

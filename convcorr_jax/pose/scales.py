@@ -25,8 +25,18 @@ MERGES = ("mean", "median")  # how `merge_scales` merges the scales' points
 
 
 def check_scales(scales, source: str) -> tuple[float, ...]:
-    """Test-time crop scales (a number or a sequence) as a tuple of floats; InputError from `source` unless there is
-    at least one and every one is finite and > 0."""
+    """Test-time crop scales as a tuple of floats.
+
+    Args:
+        scales: a number or a sequence of numbers, each a crop side over the base crop's side.
+        source: what the error names as its source.
+
+    Returns:
+        The scales, a tuple of one or more floats.
+
+    Raises:
+        InputError: from `source` unless there is at least one and every one is finite and > 0.
+    """
     out = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
     if not out or not all(np.isfinite(v) and v > 0 for v in out):
         raise InputError(source, "scales", "one or more crop scales > 0", out)
@@ -34,14 +44,33 @@ def check_scales(scales, source: str) -> tuple[float, ...]:
 
 
 def to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Points [N, K, 2] (x, y pixels of crops made by the image -> crop maps affine [N, 2, 3]) in the crops made
-    by base [N, 2, 3] of the same images: float64 [N, K, 2]."""
+    """Points in crops of the same images mapped into the base crops.
+
+    Args:
+        points: [N, K, 2] (x, y) pixels of crops made by the image -> crop maps `affine`.
+        affine: [N, 2, 3] image -> crop affines of those crops.
+        base: [N, 2, 3] image -> crop affines of the base crops of the same images.
+
+    Returns:
+        float64 [N, K, 2] (x, y) base-crop pixels.
+    """
     m = geometry.compose_affine(np.asarray(base, np.float64), geometry.invert_affine(affine))
     return geometry.transform_points(np.asarray(points, np.float64), m)
 
 
 def check_merge(merge: str, source: str, field: str = "merge") -> str:
-    """merge if it is one of `MERGES`, else InputError from `source` naming `field`."""
+    """merge if it is one of `MERGES`.
+
+    Args:
+        merge: "mean" or "median".
+        source, field: what the error names as its source and field.
+
+    Returns:
+        merge, unchanged.
+
+    Raises:
+        InputError: from `source` naming `field` for another value.
+    """
     if merge not in MERGES:
         raise InputError(source, field, f"one of {list(MERGES)}", merge)
     return merge
@@ -49,9 +78,21 @@ def check_merge(merge: str, source: str, field: str = "merge") -> str:
 
 def merge_scales(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray,
             merge: str = "mean") -> np.ndarray:
-    """points[i] [N, K, 2] (pixels of the crops made by affines[i] [N, 2, 3]), each mapped into the base crops
-    (`to_base`), merged over the scales: their mean, or (merge="median") the median of x and of y separately (for
-    an even number of scales the mean of the two middle values): float32 [N, K, 2]."""
+    """Points of several crop scales, each mapped into the base crops (`to_base`), merged over the scales.
+
+    Args:
+        points: one [N, K, 2] (x, y) array per scale, pixels of the crops made by affines[i].
+        affines: one [N, 2, 3] image -> crop affine array per scale.
+        base: [N, 2, 3] image -> crop affines of the base crops.
+        merge: "mean", or "median": the median of x and of y separately (for an even number of scales the mean of
+            the two middle values).
+
+    Returns:
+        float32 [N, K, 2] (x, y) base-crop pixels.
+
+    Raises:
+        InputError: an unknown merge, no points or not one array per affine, or arrays of different shapes.
+    """
     check_merge(merge, "scales.merge_scales")
     if not points or len(points) != len(affines):
         raise InputError("scales.merge_scales", "points", f"one point array per crop map ({len(affines)})", len(points))

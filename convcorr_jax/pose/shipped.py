@@ -85,18 +85,35 @@ class ShippedModel:
 
 
 def names() -> tuple[str, ...]:
-    """The names of the shipped models, sorted."""
+    """The names of the shipped models, sorted.
+
+    Returns:
+        The names of the folders under `MODELS` that hold a model.json, sorted.
+    """
     return tuple(sorted(p.parent.name for p in MODELS.glob(f"*/{MODEL_FILE}")))
 
 
 def is_name(text: Any) -> bool:
-    """Whether `text` names a shipped model: a string equal to one of `names()` (a run folder of the same name is
-    given as a path, e.g. "./flic")."""
+    """Whether `text` names a shipped model.
+
+    Args:
+        text: anything; a run folder of a shipped model's name is given as a path, e.g. "./flic".
+
+    Returns:
+        True for a string equal to one of `names()`.
+    """
     return isinstance(text, str) and text in names()
 
 
 def unknown(text: Any) -> InputError:
-    """The one-line error for something that is neither a shipped model nor a run folder."""
+    """The one-line error for something that is neither a shipped model nor a run folder.
+
+    Args:
+        text: what was given as the model.
+
+    Returns:
+        An InputError (not raised) naming the shipped models and what a run folder holds.
+    """
     return InputError(None, "model", f"a shipped model ({', '.join(names()) or 'none installed'}) or a "
                       "`convcorr train pose` run folder (config.json + checkpoints/)", str(text),
                       message=f"model {text!r}: expected a shipped model ({', '.join(names()) or 'none installed'}) "
@@ -104,7 +121,17 @@ def unknown(text: Any) -> InputError:
 
 
 def describe(name: str) -> dict:
-    """model.json of the shipped model `name` (no file but model.json is read); `unknown` for another name."""
+    """model.json of the shipped model `name` (no file but model.json is read).
+
+    Args:
+        name: a shipped model's name (`names`).
+
+    Returns:
+        The model.json record as a dict (module docstring).
+
+    Raises:
+        InputError: `unknown` for another name; naming the file for an unreadable model.json.
+    """
     if not is_name(name):
         raise unknown(name)
     path = MODELS / name / MODEL_FILE
@@ -152,12 +179,30 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def skeleton_record(skeleton: Skeleton) -> dict:
-    """A Skeleton as JSON-ready dict (model.json's "skeleton")."""
+    """A Skeleton as JSON-ready dict (model.json's "skeleton").
+
+    Args:
+        skeleton: the skeleton.
+
+    Returns:
+        Its fields as a dict of JSON values (tuples as lists).
+    """
     return json.loads(json.dumps(dataclasses.asdict(skeleton)))
 
 
 def skeleton_from(record: dict, source: str | Path) -> Skeleton:
-    """The Skeleton of a `skeleton_record`; InputError naming `source` for a malformed one."""
+    """The Skeleton of a `skeleton_record`.
+
+    Args:
+        record: a `skeleton_record` (names, links, flip pairs, groups, ...; absent optional fields take defaults).
+        source: what the error names (the file it came from).
+
+    Returns:
+        The `Skeleton`.
+
+    Raises:
+        InputError: naming `source` for a malformed record.
+    """
     def pairs(v):
         return None if v is None else tuple(tuple(int(i) for i in p) for p in v)
 
@@ -191,6 +236,12 @@ def _save_params(path: Path, flat: dict[str, np.ndarray]) -> None:
 def read(name: str) -> ShippedModel:
     """The shipped model `name`, every file checked against its sha256 (cached per process).
 
+    Args:
+        name: a shipped model's name (`names`).
+
+    Returns:
+        The `ShippedModel`.
+
     Raises:
         InputError: `unknown` for a name that is not shipped; naming the file for a damaged or missing one.
     """
@@ -198,8 +249,18 @@ def read(name: str) -> ShippedModel:
 
 
 def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
-    """The model folder `folder` (as `write` makes it, shipped or not), every file checked against its sha256;
-    record: its model.json when already read."""
+    """The model folder `folder` (as `write` makes it, shipped or not), every file checked against its sha256.
+
+    Args:
+        folder: a model folder, or a run folder that is a model (`write_files`).
+        record: its model.json when already read (None: read here).
+
+    Returns:
+        The `ShippedModel`.
+
+    Raises:
+        InputError: naming the file for an unreadable model.json or a damaged or missing file.
+    """
     folder = Path(folder)
     if record is None:
         path = folder / MODEL_FILE
@@ -277,9 +338,17 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
 
 
 def refresh_hashes(folder: str | Path, rels: tuple[str, ...]) -> None:
-    """Record the current sha256 of the files `rels` (relative paths) in folder/model.json, adding them to its
-    "files" (a file replaced by a later step, e.g. a read-out chosen again); nothing when the folder has no
-    model.json."""
+    """Record the current sha256 of the files `rels` in folder/model.json, adding them to its "files".
+
+    For a file replaced by a later step, e.g. a read-out chosen again.
+
+    Args:
+        folder: a model folder (or a run folder that is one).
+        rels: the files, as paths relative to folder.
+
+    Returns:
+        None; model.json is rewritten; nothing when the folder has no model.json.
+    """
     path = Path(folder) / MODEL_FILE
     if not path.is_file():
         return
@@ -293,8 +362,15 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
           spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
           about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
           skeleton: Skeleton | None = None) -> dict:
-    """Write a model folder `out` (module docstring; `write_files`' arguments) in one step: built aside, then
-    swapped in. Returns the model.json record written."""
+    """Write a model folder `out` (module docstring) in one step: built aside, then swapped in.
+
+    Args:
+        out: the model folder (its parents are made; an existing one is replaced).
+        name, cfg, params, spatial_model, frames, about, readout, skeleton: as `write_files`' arguments.
+
+    Returns:
+        The model.json record written.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -161,8 +161,19 @@ class Tree:
 
 @functools.lru_cache(maxsize=64)
 def tree_structure(edges: Edges, num_nodes: int) -> Tree:
-    """Root, breadth-first order and adjacency of a tree given as (parent, child) pairs over nodes 0..num_nodes-1;
-    InputError unless the edges form one tree spanning every node, directed away from a single root."""
+    """Root, breadth-first order and adjacency of a tree given as (parent, child) pairs (cached).
+
+    Args:
+        edges: (parent, child) node pairs over nodes 0..num_nodes-1 (hashable: a tuple of pairs).
+        num_nodes: V, the number of nodes (K joints + the torso point).
+
+    Returns:
+        The `Tree`: its root, the nodes in breadth-first order from it, each child's edge index and each node's
+        (child, edge index) pairs.
+
+    Raises:
+        InputError: unless the edges form one tree spanning every node, directed away from a single root.
+    """
     src = "spatial edges"
     if len(edges) != num_nodes - 1:
         raise InputError(src, "edges", f"{num_nodes - 1} (parent, child) pairs for a tree over {num_nodes} nodes",
@@ -192,7 +203,17 @@ def tree_structure(edges: Edges, num_nodes: int) -> Tree:
 
 
 def kernel_shape(kernel_size: int | Sequence[int]) -> tuple[int, int]:
-    """(kh, kw) of a prior kernel side given as an int or a pair; InputError unless both are odd and >= 1."""
+    """(kh, kw) of a prior kernel side given as an int or a pair.
+
+    Args:
+        kernel_size: one side (a square kernel) or (kh, kw), cells.
+
+    Returns:
+        (kh, kw) as ints.
+
+    Raises:
+        InputError: unless both are odd and >= 1.
+    """
     kh, kw = (kernel_size, kernel_size) if np.ndim(kernel_size) == 0 else tuple(kernel_size)
     if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
         raise InputError("spatial prior", "kernel_size", "odd sizes >= 1 (offsets -r..r)", (kh, kw))

@@ -24,9 +24,21 @@ PRIORS_FILE = "spatial_priors.npy"
 
 def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors, about: Mapping[str, Any] | None = None
                ) -> None:
-    """Write the spatial model into `folder` (module docstring, "Files"): spatial_priors.npy (log_priors float32
-    [E, kh, kw] for cfg.edges) then spatial.json ({"config": cfg.to_dict(), "priors": {"file", "shape", **about}};
-    about: JSON-ready notes, e.g. what the priors were learned from), each atomically."""
+    """Write the spatial model into `folder` (module docstring, "Files"): spatial_priors.npy then spatial.json.
+
+    Args:
+        folder: an existing folder (a training run's, or a model's).
+        cfg: the spatial model's settings (validated).
+        log_priors: float [E, kh, kw] log-priors for cfg.edges (stored float32; kh = kw = cfg.kernel where it is set).
+        about: JSON-ready notes, e.g. what the priors were learned from (None: none).
+
+    Returns:
+        None; spatial_priors.npy holds the log-priors, then spatial.json {"config": cfg.to_dict(), "priors": {"file",
+        "shape", **about}}, each written atomically.
+
+    Raises:
+        InputError: a bad config, or log-priors of another shape or dtype.
+    """
     cfg.validate()
     pri = np.asarray(log_priors, np.float32)
     _check_priors(pri, cfg, "log_priors")
@@ -38,8 +50,17 @@ def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors, about:
 
 
 def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.ndarray] | None:
-    """(config, log-priors [E, kh, kw] float32) saved in `folder` by `save_model`; None when it holds no
-    spatial.json; InputError naming the file for a malformed spatial.json or missing / mismatched priors."""
+    """(config, log-priors) saved in `folder` by `save_model`.
+
+    Args:
+        folder: a folder that may hold spatial.json and spatial_priors.npy.
+
+    Returns:
+        (SpatialConfig, float32 [E, kh, kw] log-priors); None when it holds no spatial.json.
+
+    Raises:
+        InputError: naming the file for a malformed spatial.json or missing / mismatched priors.
+    """
     folder = Path(folder)
     path = folder / CONFIG_FILE
     if not path.is_file():

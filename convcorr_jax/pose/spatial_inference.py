@@ -101,13 +101,24 @@ def _check_inputs(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mod
 @functools.partial(jax.jit, static_argnames=("edges", "mode", "method"))
 def tree_messages(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mode: str = "sum",
                   method: str = "direct") -> tuple[jax.Array, jax.Array]:
-    """The messages of exact belief propagation on the tree: (up [E, H, W], down [E, H, W]), up[e] from edge e's
-    child to its parent (a function of the parent's cell), down[e] from the parent to the child (a function of the
-    child's cell); each max-shifted to 0.
+    """The messages of exact belief propagation on the tree, each max-shifted to 0.
 
-    log_unary: [V, H, W] log-unaries of the V nodes; log_priors: [E, kh, kw] (odd kh, kw) log psi_e over offsets
-    child - parent, entry [e, r_y + d_y, r_x + d_x]; edges: static (parent, child) pairs forming one tree over the
-    V nodes; mode: "sum" or "max"; method: sum-product convolution, "direct" or "fft".
+    up[e] goes from edge e's child to its parent (a function of the parent's cell), down[e] from the parent to the
+    child (a function of the child's cell).
+
+    Args:
+        log_unary: float [V, H, W] log-unaries of the V nodes.
+        log_priors: float [E, kh, kw] (odd kh, kw) log psi_e over offsets child - parent, entry
+            [e, r_y + d_y, r_x + d_x].
+        edges: static (parent, child) pairs forming one tree over the V nodes.
+        mode: "sum" or "max".
+        method: sum-product convolution, "direct" or "fft".
+
+    Returns:
+        (up, down): float32 [E, H, W] each.
+
+    Raises:
+        InputError: arrays of other shapes, an unknown mode or method, edges that are not one tree.
     """
     log_unary = jnp.asarray(log_unary, jnp.float32)
     log_priors = jnp.asarray(log_priors, jnp.float32)
@@ -141,8 +152,18 @@ def tree_messages(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mod
 @functools.partial(jax.jit, static_argnames=("edges", "mode", "method"))
 def marginals(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mode: str = "sum",
               method: str = "direct") -> jax.Array:
-    """Log-marginals [V, H, W] of every node (sum-product: log p(x_v), logsumexp over the map 0; max-product: the
-    log max-marginal shifted to maximum 0). Arguments as `tree_messages`."""
+    """Log-marginals of every node of the tree.
+
+    Args:
+        log_unary, log_priors, edges, mode, method: as `tree_messages`.
+
+    Returns:
+        float32 [V, H, W]: sum-product: log p(x_v), logsumexp over the map 0; max-product: the log max-marginal shifted
+        to maximum 0.
+
+    Raises:
+        InputError: as `tree_messages`.
+    """
     log_unary = jnp.asarray(log_unary, jnp.float32)
     tree = _check_inputs(log_unary, jnp.asarray(log_priors), edges, mode, method)
     up, down = tree_messages(log_unary, log_priors, edges, mode, method)
@@ -162,15 +183,32 @@ def marginals(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mode: s
 
 
 def heatmap_log_unary(heatmaps: jax.Array, floor: float = 1e-3, power: float = 1.0) -> jax.Array:
-    """Coarse heat-maps (MSE-regressed Gaussians of peak 1) [..., H, W, K] -> log-unaries [..., K, H, W]:
-    power * log(clip(h, 0, 1) + floor)."""
+    """Coarse heat-maps (MSE-regressed Gaussians of peak 1) -> log-unaries: power * log(clip(h, 0, 1) + floor).
+
+    Args:
+        heatmaps: float [..., H, W, K].
+        floor: added to every clipped value (> 0), so every cell stays possible.
+        power: the inverse temperature (> 0): how much the heat-map is trusted against the prior.
+
+    Returns:
+        float [..., K, H, W] log-unaries, one map per joint.
+    """
     u = power * jnp.log(jnp.clip(heatmaps, 0.0, 1.0) + floor)
     return jnp.moveaxis(u, -1, -3)
 
 
 def torso_log_unary(torso: jax.Array, shape: tuple[int, int], sigma: float = 0.5) -> jax.Array:
-    """Log-unary [..., H, W] of the torso node at points torso [..., 2] (x, y cells): a Gaussian of std `sigma`
-    cells, or for sigma = 0 a delta (0 at the nearest cell inside the map, -1e4 elsewhere)."""
+    """Log-unary of the torso node at the given points.
+
+    Args:
+        torso: [..., 2] (x, y) heat-map cells.
+        shape: (H, W) of the heat-map, cells.
+        sigma: std of the Gaussian, cells; 0 gives a delta.
+
+    Returns:
+        float32 [..., H, W]: -(squared distance) / (2 sigma^2), or for sigma = 0 0 at the nearest cell inside the map
+        and -1e4 (`IMPOSSIBLE_LOG`) elsewhere.
+    """
     h, w = shape
     ys = jnp.arange(h, dtype=jnp.float32)[:, None]
     xs = jnp.arange(w, dtype=jnp.float32)[None, :]
@@ -183,8 +221,16 @@ def torso_log_unary(torso: jax.Array, shape: tuple[int, int], sigma: float = 0.5
 
 
 def node_log_unaries(heatmaps: jax.Array, torso: jax.Array, cfg: SpatialConfig) -> jax.Array:
-    """Log-unaries [N, K+1, H, W] of the tree's nodes: the K heat-maps [N, H, W, K] (`heatmap_log_unary`) and the
-    torso [N, 2] (cells, `torso_log_unary`) as node K."""
+    """Log-unaries of the tree's nodes: the K heat-maps, and the torso as node K.
+
+    Args:
+        heatmaps: float [N, H, W, K] coarse heat-maps (`heatmap_log_unary`).
+        torso: [N, 2] (x, y) heat-map cells (`torso_log_unary`).
+        cfg: its unary_floor, unary_power and torso_sigma are used.
+
+    Returns:
+        float32 [N, K+1, H, W].
+    """
     _, h, w, _ = heatmaps.shape
     u = heatmap_log_unary(heatmaps, cfg.unary_floor, cfg.unary_power)
     t = torso_log_unary(torso, (h, w), cfg.torso_sigma)
@@ -201,10 +247,21 @@ def _apply(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.Array, cfg: Sp
 
 def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.Array,
                         cfg: SpatialConfig = SpatialConfig()) -> jax.Array:
-    """Refined heat-maps [N, H, W, K] of coarse heat-maps [N, H, W, K] conditioned on the torso [N, 2] ((x, y)
-    heat-map cells): each joint's marginal in the tree MRF (module docstring; `cfg.output`), or the input
-    unchanged when `cfg.enabled` is False. log_priors [E, kh, kw] for cfg.edges (nodes 0..K-1 the joints, K the
-    torso; e.g. `learn_priors`); cfg's prior fields are not used here."""
+    """Refined heat-maps of coarse heat-maps conditioned on the torso: each joint's marginal in the tree MRF.
+
+    Args:
+        heatmaps: float [N, H, W, K] coarse heat-maps.
+        torso: [N, 2] (x, y) heat-map cells.
+        log_priors: float [E, kh, kw] for cfg.edges (nodes 0..K-1 the joints, K the torso; e.g. `learn_priors`).
+        cfg: the inference settings (module docstring; `cfg.output`); its prior fields are not used here.
+
+    Returns:
+        float32 [N, H, W, K] marginals ("prob") or log-marginals ("log"); the input unchanged when `cfg.enabled` is
+        False.
+
+    Raises:
+        InputError: a bad config, arrays of other shapes, or edges that are not one tree over K + 1 nodes.
+    """
     if not cfg.enabled:
         return heatmaps
     cfg.validate()
@@ -220,7 +277,16 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
 
 @jax.jit
 def select_peaks(heatmaps: jax.Array, refined: jax.Array) -> jax.Array:
-    """Points (x, y) [..., K, 2] in cells: the arg-max cell of the refined maps [..., H, W, K] (the spatial model
-    selects the person), refined to sub-cell precision on the original heat-maps [..., H, W, K] around that cell
-    (the heat-map localises; the marginal's peak is broadened by the priors): `heatmaps.subpixel_argmax`."""
+    """Points at the arg-max cell of the refined maps, refined to sub-cell precision on the original heat-maps.
+
+    The spatial model selects the person; the heat-map localises (the marginal's peak is broadened by the priors):
+    `heatmaps.subpixel_argmax`.
+
+    Args:
+        heatmaps: float [..., H, W, K] the original (coarse) heat-maps.
+        refined: [..., H, W, K] the refined maps (`apply_spatial_model`).
+
+    Returns:
+        float [..., K, 2] (x, y) heat-map cells.
+    """
     return hmap.subpixel_argmax(heatmaps, refined)

@@ -31,10 +31,21 @@ def _gaussian_1d(sigma: float) -> np.ndarray:
 
 
 def offset_histograms(points, visible, edges: Edges, kernel_size: int | Sequence[int]) -> np.ndarray:
-    """Counts [E, kh, kw] of the rounded offsets rint(child) - rint(parent) (cells) of each edge over the instances
-    where both ends are visible; entry [e, r_y + d_y, r_x + d_x]. Offsets outside the kernel are not counted.
+    """Counts of the rounded offsets rint(child) - rint(parent) (cells) of each edge where both ends are visible.
 
-    points: [N, V, 2] (x, y) heat-map cells (all V nodes, the torso included, e.g. `with_torso`); visible [N, V].
+    Offsets outside the kernel are not counted; a point with a non-finite coordinate is not counted.
+
+    Args:
+        points: [N, V, 2] (x, y) heat-map cells (all V nodes, the torso included, e.g. `with_torso`).
+        visible: bool [N, V].
+        edges: (parent, child) pairs forming one tree over the V nodes.
+        kernel_size: odd side, an int or (kh, kw), cells.
+
+    Returns:
+        float64 [E, kh, kw] counts; entry [e, r_y + d_y, r_x + d_x] for offset (d_x, d_y), r_y = kh // 2, r_x = kw // 2.
+
+    Raises:
+        InputError: arrays of other shapes, edges that are not one tree, an even or non-positive kernel side.
     """
     pts = np.asarray(points, np.float64)
     vis = np.asarray(visible, bool)
@@ -56,10 +67,25 @@ def offset_histograms(points, visible, edges: Edges, kernel_size: int | Sequence
 
 def offset_priors(points, visible, edges: Edges, kernel_size: int | Sequence[int] = 31, sigma: float = 1.0,
                   floor: float = 1e-4) -> np.ndarray:
-    """Log-priors [E, kh, kw] float32 over child - parent offsets from the offsets of training data (module
-    docstring): normalised histogram (`offset_histograms`), Gaussian smoothing of std `sigma` cells (0: none),
-    `floor` added at every offset, renormalised, log. points [N, V, 2] heat-map cells, visible [N, V]; kernel_size
-    odd (an int or (kh, kw)): 2 * map size - 1 covers every offset on the map."""
+    """Log-priors over child - parent offsets from the offsets of training data (module docstring).
+
+    Normalised histogram (`offset_histograms`), Gaussian smoothing of std `sigma` cells, `floor` added at every offset,
+    renormalised, log.
+
+    Args:
+        points: [N, V, 2] (x, y) heat-map cells.
+        visible: bool [N, V].
+        edges: (parent, child) pairs forming one tree over the V nodes.
+        kernel_size: odd, an int or (kh, kw): 2 * map size - 1 covers every offset on the map.
+        sigma: std of the smoothing, cells (>= 0; 0: none).
+        floor: probability added at every offset (>= 0).
+
+    Returns:
+        float32 [E, kh, kw] log-priors; an edge without data gets the uniform kernel.
+
+    Raises:
+        InputError: sigma or floor < 0, or as `offset_histograms`.
+    """
     if not sigma >= 0:
         raise InputError("spatial prior", "sigma", ">= 0 (cells)", sigma)
     if not floor >= 0:
@@ -80,8 +106,19 @@ def offset_priors(points, visible, edges: Edges, kernel_size: int | Sequence[int
 
 
 def with_torso(points, visible, torso) -> tuple[np.ndarray, np.ndarray]:
-    """Appends the torso point as the last node: points [N, K, 2], visible [N, K], torso [N, 2] -> [N, K+1, 2],
-    [N, K+1] (the torso always visible)."""
+    """Appends the torso point as the last node (the torso always visible).
+
+    Args:
+        points: [N, K, 2] (x, y).
+        visible: bool [N, K].
+        torso: [N, 2] (x, y), in the points' units.
+
+    Returns:
+        (float32 [N, K+1, 2] points, bool [N, K+1] visible).
+
+    Raises:
+        InputError: torso not [N, 2].
+    """
     pts = np.asarray(points, np.float32)
     tor = np.asarray(torso, np.float32)
     if tor.shape != (pts.shape[0], 2):
@@ -93,9 +130,23 @@ def with_torso(points, visible, torso) -> tuple[np.ndarray, np.ndarray]:
 
 def priors_from_pixels(points, visible, torso, stride: float, edges: Edges = FLIC_EDGES,
                        kernel_size: int | Sequence[int] = 31, sigma: float = 1.0, floor: float = 1e-4) -> np.ndarray:
-    """Log-priors [E, kh, kw] (`offset_priors`) of training ground truth given in image pixels: points [N, K, 2]
-    (x, y), visible [N, K], torso [N, 2] (the conditioning point, node K), mapped to the cells of a heat-map of
-    this stride (`heatmaps.image_to_map`)."""
+    """Log-priors (`offset_priors`) of training ground truth given in image pixels.
+
+    The points are mapped to the cells of a heat-map of this stride (`heatmaps.image_to_map`).
+
+    Args:
+        points: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K].
+        torso: [N, 2] (x, y) pixels, the conditioning point (node K).
+        stride: pixels per heat-map cell.
+        edges, kernel_size, sigma, floor: as `offset_priors`.
+
+    Returns:
+        float32 [E, kh, kw] log-priors.
+
+    Raises:
+        InputError: as `offset_priors` and `with_torso`.
+    """
     pts = np.asarray(points, np.float64)
     cells = (pts - (stride - 1) / 2) / stride
     tor = (np.asarray(torso, np.float64) - (stride - 1) / 2) / stride
@@ -105,11 +156,25 @@ def priors_from_pixels(points, visible, torso, stride: float, edges: Edges = FLI
 
 def learn_priors(points, visible, torso, stride: float, cfg: SpatialConfig = FLIC_VALIDATED,
                  map_size: int | None = None) -> np.ndarray:
-    """Log-priors [E, k, k] float32 of cfg's tree learned from training ground truth in image pixels (the pixels of
-    the network's input): points [N, K, 2] (x, y), visible [N, K] (the labelled joints), torso [N, 2] (each
-    person's conditioning point, node K), on the cells of a heat-map of this stride: `priors_from_pixels` with
-    cfg.edges, side `cfg.kernel_size(map_size)` (map_size: the heat-map's side in cells, needed for kernel 0),
-    cfg.prior_sigma and cfg.prior_floor."""
+    """Log-priors of cfg's tree learned from training ground truth in image pixels (the pixels of the network's input).
+
+    `priors_from_pixels` on the cells of a heat-map of this stride, with cfg.edges, side `cfg.kernel_size(map_size)`,
+    cfg.prior_sigma and cfg.prior_floor.
+
+    Args:
+        points: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K], the labelled joints.
+        torso: [N, 2] (x, y) pixels, each person's conditioning point (node K).
+        stride: pixels per heat-map cell.
+        cfg: the spatial model's settings (validated).
+        map_size: the heat-map's side in cells, needed for kernel 0.
+
+    Returns:
+        float32 [E, k, k] log-priors, k = `cfg.kernel_size(map_size)`.
+
+    Raises:
+        InputError: a bad config, points not [N, K, 2], cfg.edges not one tree over K + 1 nodes.
+    """
     cfg.validate()
     pts = np.asarray(points)
     if pts.ndim != 3 or pts.shape[-1] != 2:
@@ -121,9 +186,19 @@ def learn_priors(points, visible, torso, stride: float, cfg: SpatialConfig = FLI
 
 def marginal_nll(log_priors: jax.Array, log_unary: jax.Array, targets: jax.Array, mask: jax.Array, edges: Edges,
                  method: str = "direct") -> jax.Array:
-    """Mean negative sum-product log-marginal of the target cells, a differentiable loss for learning the
-    log-priors further. log_unary [N, V, H, W]; targets int [N, V, 2] (x, y cells); mask bool [N, V] (the nodes
-    scored). Returns a scalar (0 when nothing is masked in)."""
+    """Mean negative sum-product log-marginal of the target cells, a differentiable loss for learning the log-priors.
+
+    Args:
+        log_priors: float [E, kh, kw].
+        log_unary: float [N, V, H, W].
+        targets: int [N, V, 2] (x, y) cells (clipped into the map).
+        mask: bool [N, V], the nodes scored.
+        edges: (parent, child) pairs forming one tree over the V nodes.
+        method: sum-product convolution, "direct" or "fft".
+
+    Returns:
+        A float32 scalar (0 when nothing is masked in).
+    """
     lm = jax.vmap(lambda u: marginals(u, log_priors, edges, "sum", method))(log_unary)  # [N, V, H, W]
     _, _, h, w = lm.shape
     x = jnp.clip(targets[..., 0], 0, w - 1)
@@ -136,14 +211,30 @@ def marginal_nll(log_priors: jax.Array, log_unary: jax.Array, targets: jax.Array
 
 def fit_priors(log_priors, heatmaps, torso, targets, visible, cfg: SpatialConfig = FLIC_VALIDATED,
                steps: int = 100, lr: float = 0.05, batch: int = 64, key: jax.Array | None = None) -> np.ndarray:
-    """Log-priors [E, kh, kw] float32 trained as the paper trains its pairwise potentials: starting from
-    `log_priors` (e.g. `learn_priors`' histograms), `steps` Adam steps (learning rate `lr`) on `marginal_nll`, the
-    mean negative sum-product log-marginal of the ground-truth cells given the network's heat-maps (each edge's
-    kernel a log-softmax of free logits, so it stays a distribution).
+    """Log-priors trained as the paper trains its pairwise potentials.
 
-    heatmaps [N, H, W, K] (the coarse model's on training images), torso [N, 2] and targets [N, K, 2] (x, y cells,
-    rounded to the nearest cell), visible [N, K] (the joints scored); unaries as inference makes them
-    (`node_log_unaries` with cfg). Each step reads `batch` rows drawn with `key` (default PRNGKey(0))."""
+    Starting from `log_priors` (e.g. `learn_priors`' histograms), `steps` Adam steps (learning rate `lr`) on
+    `marginal_nll`, the mean negative sum-product log-marginal of the ground-truth cells given the network's heat-maps
+    (each edge's kernel a log-softmax of free logits, so it stays a distribution); unaries as inference makes them
+    (`node_log_unaries` with cfg).
+
+    Args:
+        log_priors: float [E, kh, kw], the starting point.
+        heatmaps: float [N, H, W, K], the coarse model's on training images.
+        torso: [N, 2] (x, y) cells.
+        targets: [N, K, 2] (x, y) cells, rounded to the nearest cell (non-finite: not scored).
+        visible: bool [N, K], the joints scored.
+        cfg: the spatial model's settings: its edges, unary settings and method (sum-product whatever cfg.mode).
+        steps, lr: the number of Adam steps and their learning rate.
+        batch: rows read per step (at most N), drawn without replacement.
+        key: the PRNG key of the draws (default PRNGKey(0)).
+
+    Returns:
+        float32 [E, kh, kw] log-priors.
+
+    Raises:
+        InputError: a bad config, or arrays of other shapes.
+    """
     import optax
 
     cfg.validate()

@@ -66,9 +66,19 @@ class TrainResult:
 
 def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
              per_joint_alpha: float = 0.05, preds: dict | None = None) -> dict:
-    """PCK (percent, normalised by arrays.norm) of the coarse model and the cascade at several alphas, per joint at
-    per_joint_alpha. mesh: predictions sharded over its devices (`predict.predict_crops`); every process gets the same
-    numbers. preds: `predict.predict_crops`'s read-outs of arrays when the caller has them (else predicted here)."""
+    """PCK (percent) of the coarse model and the cascade at several alphas, and per joint at per_joint_alpha.
+
+    Args:
+        params, cfg: the cascade's parameters and its ModelConfig.
+        arrays: the people: uint8 RGB crops [N, S, S, 3], points [N, K, 2] pixels, visible [N, K], norm [N] pixels
+            (PCK's normaliser; a person without a finite norm is not scored).
+        alphas, per_joint_alpha: the thresholds, fractions of norm.
+        mesh: predictions sharded over its devices (`predict.predict_crops`); every process gets the same numbers.
+        preds: `predict.predict_crops`'s read-outs of arrays when the caller has them (else predicted here).
+
+    Returns:
+        {"<coarse|cascade>_pck@<a>": percent per alpha, "<coarse|cascade>_per_joint@<a>": K percents}.
+    """
     preds = predict.predict_crops(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
     scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
     out = {}
@@ -117,8 +127,14 @@ class Run:
 
 
 def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
-    """The config (`config.validate`) and the training data against each other; returns the device mesh, whose
-    device count must divide the batch."""
+    """The config (`config.validate`) and the training data checked against each other; the device mesh.
+
+    Args:
+        cfg, train_set: the run's TrainConfig and its training arrays (points [N, K, 2], K = model.num_joints).
+
+    Returns:
+        The device mesh (`parallel.make_mesh`), whose device count must divide the batch; else InputError.
+    """
     validate(cfg)
     if len(train_set) == 0:
         raise InputError("training data", "samples", "at least one training sample", 0)
@@ -135,8 +151,14 @@ def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
 
 
 def write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: int) -> None:
-    """Process 0, after the checkpoint check (so config.json never describes another config's checkpoints):
-    config.json, the spatial model of a run on real data that it reads itself, the resume line."""
+    """Process 0, after the checkpoint check (so config.json never describes another config's checkpoints).
+
+    Args:
+        cfg, run_dir, reads_data, start: the run's TrainConfig and folder; it reads its data itself; the steps done.
+
+    Returns:
+        None; writes config.json, the spatial model of a run on real data that it reads itself, the resume line.
+    """
     io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
     if reads_data and cfg.data in run_folder.SPATIAL_DATA:  # the people it reads: the spatial model's priors
         run_folder.write_spatial(run_dir, cfg)
@@ -146,7 +168,14 @@ def write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: in
 
 
 def open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None):
-    """The grain iterator of this process's rows of every global batch, at `data_state` (None: step 0)."""
+    """The grain iterator of this process's rows of every global batch, at `data_state` (None: step 0).
+
+    Args:
+        cfg, train_set, mesh, data_state: the run's TrainConfig, training arrays, device mesh, checkpointed input state.
+
+    Returns:
+        The iterator; each item this process's rows of one global batch.
+    """
     rows = parallel.local_rows(mesh, cfg.batch_size)
     batches = iter(data.train_dataset(train_set, cfg.batch_size, cfg.total_steps, cfg.seed,
                                       data.shard_of(rows, cfg.batch_size)).to_iter_dataset(data.READ_OPTIONS))
@@ -160,8 +189,15 @@ def open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict
 
 def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
               progress: bool) -> Run:
-    """Restore the newest checkpoint (or draw the initial parameters), write the run's files, open the input at
-    the restored step, the progress bar and the event log."""
+    """Restore the newest checkpoint (or draw the initial parameters) and set the loop up.
+
+    Args:
+        cfg, train_set, mesh, main: the run's TrainConfig, training arrays, device mesh; this is process 0.
+        arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
+
+    Returns:
+        The `Run`, after writing the run's files and opening the input at the restored step, the bar and event log.
+    """
     prior = run_folder.read_metrics(run_dir)
     mgr = checkpoints.manager(run_dir / "checkpoints")
     data_print = checkpoints.data_fingerprint(train_set) if arrays is None else None  # arrays given: the caller's
@@ -185,14 +221,27 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
 
 
 def step_loss(step_metrics: dict, step: int) -> float:
-    """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here)."""
+    """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here).
+
+    Args:
+        step_metrics, step: the step's metrics {"loss", "e1", "e2", "joints"}; its 0-based index (unused).
+
+    Returns:
+        The loss, a float.
+    """
     del step
     return float(step_metrics["loss"])
 
 
 def take_step(run: Run, step: int) -> dict:
-    """One optimisation step (0-based `step`): a fresh optimiser at a stage's start, the stage's jitted step
-    compiled once; the step's metrics. TrainingDiverged, with nothing saved, when the loss is not finite."""
+    """One optimisation step: a fresh optimiser at a stage's start, the stage's jitted step compiled once.
+
+    Args:
+        run, step: the loop's state (updated in place); the 0-based step.
+
+    Returns:
+        The step's metrics {"loss", "e1", "e2", "joints"}; TrainingDiverged, nothing saved, if the loss is not finite.
+    """
     cfg, stage = run.cfg, run.cfg.stage_of(step)
     if stage != run.stage:
         opt = parallel.replicate(init_opt(cfg, stage, run.state["params"]), run.mesh)
@@ -212,7 +261,14 @@ def take_step(run: Run, step: int) -> dict:
 
 
 def record_step(run: Run, step: int, step_metrics: dict) -> None:
-    """The progress bar's line and the step's event-log scalars (1-based step)."""
+    """The progress bar's line and the step's event-log scalars (1-based step).
+
+    Args:
+        run, step, step_metrics: the loop's state; the 0-based step; its metrics {"loss", "e1", "e2", "joints"}.
+
+    Returns:
+        None; the bar shows stage, loss, steps/s; the event log gets loss, e1, e2, lr.
+    """
     stage = run.stage
     run.bar.set_postfix(stage=stage, loss=f"{run.loss:.4f}",
                         steps_s=f"{run.done / max(time.perf_counter() - run.t0, 1e-9):.2f}")
@@ -222,12 +278,26 @@ def record_step(run: Run, step: int, step_metrics: dict) -> None:
 
 
 def save_step(run: Run, n: int) -> None:
-    """Checkpoint the state after step n (every process)."""
+    """Checkpoint the state after step n (every process).
+
+    Args:
+        run, n: the loop's state; the steps done.
+
+    Returns:
+        None; run_dir/checkpoints/<n> holds the state, input iterator state and data fingerprint.
+    """
     checkpoints.save_checkpoint(run.mgr, n, run.state, run.cfg, run.batches.get_state(), run.data_print)
 
 
 def checkpoint_if_due(run: Run, n: int) -> None:
-    """Checkpoint after step n every `checkpoint_every` steps and at the last step."""
+    """Checkpoint after step n every `checkpoint_every` steps and at the last step.
+
+    Args:
+        run, n: the loop's state; the steps done.
+
+    Returns:
+        None; on a save the event log is flushed and run.last_good is n.
+    """
     if n % run.cfg.checkpoint_every == 0 or n == run.cfg.total_steps:
         save_step(run, n)
         run.events.flush()
@@ -236,7 +306,14 @@ def checkpoint_if_due(run: Run, n: int) -> None:
 
 
 def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> None:
-    """At each stage's end: evaluate on the held-out samples, log it, write metrics.json."""
+    """At each stage's end: evaluate on the held-out samples, log it, write metrics.json.
+
+    Args:
+        run, n, held_out, progress: the loop's state; steps done (once per n); held-out arrays (empty: skip); print.
+
+    Returns:
+        None; appends to run.evals; process 0 writes metrics.json and, for a run on data it read, the model files.
+    """
     cfg = run.cfg
     bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
     if n not in bounds or not len(held_out) or (run.evals and run.evals[-1]["step"] >= n):
@@ -261,9 +338,15 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
 
 
 def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict, preds: dict) -> None:
-    """The run folder's model files at step n (`run_export.write_run_model`: parameters, skeleton, spatial model,
-    frame statistics, the read-out chosen on the held-out people from their predictions `preds`, the ones `ev`
-    scored), so that inference needs nothing else."""
+    """The run folder's model files at step n (`run_export.write_run_model`), so that inference needs nothing else.
+
+    Args:
+        run, n, held_out, ev, preds: the loop's state; steps done; the held-out people, their evaluation and the
+            predictions it scored, from which the read-out is chosen (`predict.predict_crops`, with peaks).
+
+    Returns:
+        None; parameters, skeleton, spatial model, frame statistics and the read-out chosen on held_out are written.
+    """
     cfg = run.cfg
     score, alpha = data.headline(cfg.data)
     about = {"summary": f"`{cfg.name.removeprefix('pose_')}` trained by `convcorr train pose`, step {n} of "
@@ -282,8 +365,14 @@ def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict, preds: dict) -
 
 
 def stop_if_asked(run: Run, n: int) -> None:
-    """At the safe point after step n (every process after the same step): when a stop was asked
-    (`interrupt.stop_at`), save a checkpoint and raise `interrupt.Interrupted`."""
+    """At the safe point after step n (every process after the same step): stop when a stop was asked.
+
+    Args:
+        run, n: the loop's state; the steps done.
+
+    Returns:
+        None when no stop was asked (`interrupt.stop_at`); else saves a checkpoint and raises `interrupt.Interrupted`.
+    """
     if n >= run.cfg.total_steps or not interrupt.stop_at(n):
         return
     if run.last_good != n:
@@ -297,7 +386,14 @@ def stop_if_asked(run: Run, n: int) -> None:
 
 
 def finish_run(run: Run) -> TrainResult:
-    """The closing line, the final metrics.json, the parameters fetched to the host."""
+    """The closing line, the final metrics.json, the parameters fetched to the host.
+
+    Args:
+        run: the loop's state.
+
+    Returns:
+        The `TrainResult` (steps/s and images/s of this call; 0.0 when it took no step).
+    """
     cfg = run.cfg
     run.bar.close()
     elapsed = time.perf_counter() - run.t0
@@ -321,9 +417,13 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
           on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
 
-    arrays: (train, test) arrays (default: `load_data(cfg)`). on_step(step): called after each completed step
-    (e.g. to throttle a test run). With several processes every process calls this with the same config and data;
-    only process 0 writes config/metrics and prints.
+    Args:
+        cfg, arrays: the run's TrainConfig (folder: cfg.run_dir()); (train, test) arrays (default: `load_data(cfg)`);
+            with several processes every process passes the same ones (only process 0 writes config/metrics, prints).
+        progress, on_step: show the bar and evaluation lines; on_step(step) runs after each step (e.g. to throttle).
+
+    Returns:
+        The `TrainResult`: host parameters, evaluations, speed, run folder.
     """
     train_set, test_set = arrays if arrays is not None else load_data(cfg)
     mesh = check_inputs(cfg, train_set)

@@ -33,19 +33,35 @@ LEGACY_SETTINGS = ("data_root",)  # in the settings digest of runs written befor
 
 
 def code_version() -> str:
-    """Version (16 hex) of the source of `CODE`, the modules training depends on (`cache.code_version`)."""
+    """Version (16 hex) of the source of `CODE`, the modules training depends on (`cache.code_version`).
+
+    The raw bytes of every .py file are hashed, docstrings and comments included; memoised per process.
+
+    Returns:
+        16 lowercase hex digits.
+    """
     return cache.code_version(*CODE)
 
 
 def fix_old_record(kind: str, record: Any, step: int | None = None) -> Any:
     """`record` as today's code reads it, whatever code version wrote it: every compatibility rule of training runs.
 
-    kind "settings": the dict of `TrainConfig.settings_digest`; fields added after runs existed (`LATER_FIELDS`) are
-    removed where they hold their defaults, so that a run trained before them keeps its digest.
-    kind "metrics": a run's metrics.json as parsed; the layout before the runner's schema (the list of evaluations
-    itself) comes back as {"metrics": {"evals": list}}.
-    kind "meta": a checkpoint's "meta" at `step`; without "settings_digest" (its "fingerprint" was the settings'
-    digest) it gets the fingerprint, without "data_iterator" the input iterator's state at `step`.
+    Args:
+        kind: "settings": the dict of `TrainConfig.settings_digest`; fields added after runs existed (`LATER_FIELDS`)
+            are removed (in place) where they hold their defaults, so that a run trained before them keeps its digest.
+            "metrics": a run's metrics.json as parsed; the layout before the runner's schema (the list of evaluations
+            itself) comes back as {"metrics": {"evals": list}}.
+            "meta": a checkpoint's "meta" at `step`; without "settings_digest" (its "fingerprint" was the settings'
+            digest) it gets the fingerprint, without "data_iterator" the input iterator's state at `step`.
+        record: the parsed JSON value of that kind.
+        step: the checkpoint's step (kind "meta" only).
+
+    Returns:
+        The record in today's layout (kind "settings": the same dict; "meta": a new dict
+        {..., "settings_digest", "data_iterator": {"next_index": step}}).
+
+    Raises:
+        ValueError: another kind.
     """
     if kind == "settings":
         for path, default in LATER_FIELDS.items():

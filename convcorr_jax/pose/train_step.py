@@ -25,8 +25,18 @@ STAGE_PARAMS = {1: ("coarse",), 2: ("fine",), 3: ("coarse", "fine")}
 
 
 def lr_schedule(cfg: TrainConfig, stage: int) -> optax.Schedule:
-    """Learning rate of each step of a stage: linear warm-up from lr / w to lr over w = min(warmup, steps // 2)
-    steps, then cosine decay to 5 % of lr at the stage's last step."""
+    """Learning rate of each step of a stage.
+
+    Linear warm-up from lr / w to lr over w = min(warmup, steps // 2) steps, then cosine decay to 5 % of lr at the
+    stage's last step (no warm-up when w is 0).
+
+    Args:
+        cfg: the run's TrainConfig (the stage's lr and steps, and warmup).
+        stage: 1, 2 or 3.
+
+    Returns:
+        An optax schedule: the 0-based step within the stage -> learning rate.
+    """
     n = max(1, cfg.steps[stage - 1])
     warm = min(cfg.warmup, n // 2)
     peak = cfg.lr[stage - 1]
@@ -36,7 +46,18 @@ def lr_schedule(cfg: TrainConfig, stage: int) -> optax.Schedule:
 
 
 def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
-    """The stage's optax optimiser (`cfg.optimizer`: adam, or sgd with momentum 0.9) on `lr_schedule`."""
+    """The stage's optax optimiser on `lr_schedule`.
+
+    Args:
+        cfg: the run's TrainConfig (`cfg.optimizer`: "adam", or "sgd" with momentum 0.9).
+        stage: 1, 2 or 3.
+
+    Returns:
+        The optax GradientTransformation.
+
+    Raises:
+        InputError: another optimizer.
+    """
     sched = lr_schedule(cfg, stage)
     if cfg.optimizer == "adam":
         return optax.adam(sched)
@@ -46,7 +67,16 @@ def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation
 
 
 def stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[str, ...]]:
-    """(weight of E1, weight of E2, trained parameter groups) of a stage."""
+    """(weight of E1, weight of E2, trained parameter groups) of a stage.
+
+    Args:
+        cfg: the run's TrainConfig (model.variant, lambda_fine).
+        stage: 1, 2 or 3.
+
+    Returns:
+        (1, 0, ("coarse",)) for stage 1; (0, 1, ("fine",)) for stage 2 and the "standard" variant's stage 3;
+        (1, lambda_fine, ("coarse", "fine")) otherwise.
+    """
     if stage == 1:
         return 1.0, 0.0, STAGE_PARAMS[1]
     if stage == 2 or cfg.model.variant == "standard":
@@ -55,15 +85,31 @@ def stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[
 
 
 def trunk_trained_layers(cfg: TrainConfig) -> tuple[str, ...]:
-    """The trunk layers that train (with the coarse model); () without a trunk or when it is frozen."""
+    """The trunk layers that train (with the coarse model).
+
+    Args:
+        cfg: the run's TrainConfig (model.trunk, trunk_train).
+
+    Returns:
+        The names of `model.TRUNK_LAYERS` from trunk_train on; () without a trunk or when it is frozen ("none").
+    """
     if not cfg.model.trunk or cfg.trunk_train == "none":
         return ()
     return model.TRUNK_LAYERS[model.TRUNK_LAYERS.index(cfg.trunk_train):]
 
 
 def select_trained(cfg: TrainConfig, stage: int, params: dict) -> dict:
-    """The sub-tree of `params` that a stage trains: its groups and, with the coarse model, the trained trunk
-    layers (`trunk_trained_layers`)."""
+    """The sub-tree of `params` that a stage trains.
+
+    Args:
+        cfg: the run's TrainConfig.
+        stage: 1, 2 or 3.
+        params: the model's parameters {"coarse", "fine"[, "trunk"]}.
+
+    Returns:
+        {group: params[group]} for the stage's groups and, with the coarse model, "trunk": the trained trunk layers
+        (`trunk_trained_layers`).
+    """
     groups = stage_loss_terms(cfg, stage)[2]
     out = {g: params[g] for g in groups}
     layers = trunk_trained_layers(cfg)
@@ -73,7 +119,15 @@ def select_trained(cfg: TrainConfig, stage: int, params: dict) -> dict:
 
 
 def merge_trained(params: dict, trained: dict) -> dict:
-    """`params` with the leaves of `trained` (`select_trained`'s layout) put back."""
+    """`params` with the leaves of `trained` (`select_trained`'s layout) put back.
+
+    Args:
+        params: the model's parameters.
+        trained: a (possibly updated) `select_trained` sub-tree.
+
+    Returns:
+        A new parameter dict (params itself is not changed).
+    """
     out = {**params, **{k: v for k, v in trained.items() if k != "trunk"}}
     if "trunk" in trained:
         out["trunk"] = {**params["trunk"], **trained["trunk"]}
@@ -81,15 +135,34 @@ def merge_trained(params: dict, trained: dict) -> dict:
 
 
 def init_opt(cfg: TrainConfig, stage: int, params: dict):
-    """The optimiser state of a stage's start for the parameters it trains."""
+    """The optimiser state of a stage's start for the parameters it trains.
+
+    Args:
+        cfg: the run's TrainConfig.
+        stage: 1, 2 or 3.
+        params: the model's parameters.
+
+    Returns:
+        The optax state of `make_optimizer(cfg, stage)` over `select_trained(cfg, stage, params)`.
+    """
     return make_optimizer(cfg, stage).init(select_trained(cfg, stage, params))
 
 
 def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
     """Per-device step (state, batch shard) -> (state, metrics); gradients pmean'ed over "data".
 
-    The local loss is (local squared-error sum) * n_devices / (global labelled-joint count), so the pmean of
-    local gradients is exactly the gradient of the global-batch loss."""
+    The local loss is (local squared-error sum) * n_devices / (global labelled-joint count), so the pmean of local
+    gradients is exactly the gradient of the global-batch loss.
+
+    Args:
+        cfg: the run's TrainConfig.
+        stage: 1, 2 or 3.
+
+    Returns:
+        local_step(state, batch): state {"params", "opt"}; batch {"image": uint8 [B, S, S, 3], "points": [B, K, 2]
+        pixels, "visible": bool [B, K], "key": uint32 [B, 2] raw PRNG keys} (this device's shard); it returns the
+        new state and metrics {"loss", "e1", "e2" (per labelled joint of the global batch), "joints" (their count)}.
+    """
     mcfg = cfg.model
     w1, w2, _ = stage_loss_terms(cfg, stage)
     tx = make_optimizer(cfg, stage)

@@ -46,9 +46,16 @@ FRAME_READOUT_CROP = 128  # the crop side FRAME_READOUT's input_size was chosen 
 
 
 def frame_input_size(model: ModelConfig) -> int:
-    """`FRAME_READOUT`'s whole-frame input side scaled by a model's crop side over `FRAME_READOUT_CROP`, so that
-    people keep the scale the model trained on: a multiple of the model's input-size rule (288 for 128 px crops,
-    576 for 256 px)."""
+    """`FRAME_READOUT`'s whole-frame input side scaled by a model's crop side over `FRAME_READOUT_CROP`.
+
+    So that people keep the scale the model trained on.
+
+    Args:
+        model: the crop model's ModelConfig (image_size, size_multiple).
+
+    Returns:
+        The side in pixels, a positive multiple of the model's input-size rule (288 for 128 px crops, 576 for 256 px).
+    """
     unit = model.size_multiple
     return unit * max(1, round(FRAME_READOUT["input_size"] * model.image_size / FRAME_READOUT_CROP / unit))
 
@@ -56,9 +63,20 @@ def frame_input_size(model: ModelConfig) -> int:
 @functools.lru_cache(maxsize=4)
 def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.SpatialConfig
                      ) -> tuple[np.ndarray, float]:
-    """(log-priors [E, k, k] of the spatial model on letterboxed frames of input_size px, torso-box ratio) from the
-    ground truth of FLIC's `run_folder.SPATIAL_SPLIT` under `root` (annotations only): `spatial.learn_priors` of
-    the joints in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes."""
+    """(log-priors of the spatial model on letterboxed frames, torso-box ratio) from FLIC ground truth (cached).
+
+    From the annotations only of FLIC's `run_folder.SPATIAL_SPLIT` under `root`: `spatial.learn_priors` of the joints
+    in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes.
+
+    Args:
+        root: the FLIC folder.
+        input_size: the frame input's side, pixels (the heat-map side is input_size // pool cells).
+        pool: the heat-map stride, pixels per cell.
+        config: the spatial model's settings (its tree and prior fields).
+
+    Returns:
+        (float32 [E, k, k] log-priors, the ratio as a float).
+    """
     from convcorr_jax.pose.run_folder import SPATIAL_SPLIT  # training's module: only when statistics are made
 
     samples = flic_people.flic_split(root, SPATIAL_SPLIT)
@@ -83,9 +101,17 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
 
 
 def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
-    """(log-priors [E, k, k], torso-box ratio) for `estimate_frames` with model `r` at input_size px: the model's
-    own, learned when it was trained or exported (`train_statistics` of its FLIC training split). No dataset is
-    read here.
+    """(log-priors, torso-box ratio) for `estimate_frames` with model `r` at input_size px. No dataset is read here.
+
+    They are the model's own, learned when it was trained or exported (`train_statistics` of its FLIC training split).
+
+    Args:
+        r: a loaded model (`PoseRun`).
+        input_size: the first pass's input side, pixels.
+        config: the spatial model's settings the statistics must fit (`FrameStatistics.fits`).
+
+    Returns:
+        (float32 [E, k, k] log-priors, the ratio as a float).
 
     Raises:
         InputError: naming the export command for a model without statistics for these settings.
@@ -105,20 +131,31 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
                     batch: int = BATCH) -> Poses:
     """Joints of the person in each whole frame, in two passes (module docstring).
 
-    images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-    model: a shipped model's name (default "flic"), a FLIC run trained on person crops (`convcorr train pose
-      --config flic`; its data_root must hold its FLIC folder, which the frame priors and torso ratio are learned
-      from) or a loaded PoseRun (`frame_statistics`).
-    torso: the person's torso point per frame [N, 2] (x, y pixels; FLIC: its torso box's centre); None: the
-      frames' centres.
-    input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
-      model, FRAME_READOUT's 288 for 128 px crops); unary_power: the spatial model's
-      unary exponent (the run's spatial config otherwise); second_pass: the second crop's scale relative to the run's
-      crop scale; flip, scales: the second pass's test-time flip and crop scales; merge: how the scales' points
-      are merged, "mean" or "median" (`pose.scales.merge_scales`). Their defaults are `FRAME_READOUT`'s.
-    Returns `Poses` (points [N, 11, 2] in each frame's pixels, confidence [N, 11]: the mean over the second pass's
-    scales of the coarse heat-map's peak, readout "two-pass " + the second pass's read-out (the model's validated
-    one, `pose.readout`, else cascade), spatial True, torso [N, 2]).
+    The defaults of unary_power, second_pass, flip, scales and merge are `FRAME_READOUT`'s.
+
+    Args:
+        images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
+        model: a shipped model's name (default "flic"), a FLIC run trained on person crops (`convcorr train pose
+            --config flic`; its data_root must hold its FLIC folder, which the frame priors and torso ratio are learned
+            from) or a loaded PoseRun (`frame_statistics`).
+        torso: the person's torso point per frame [N, 2] (or one [2]) (x, y pixels; FLIC: its torso box's centre);
+            None: the frames' centres.
+        input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
+            model, FRAME_READOUT's 288 for 128 px crops).
+        unary_power: the spatial model's unary exponent (its other settings: the run's spatial config).
+        second_pass: the second crop's scale relative to the run's crop scale (> 0).
+        flip, scales: the second pass's test-time flip and crop scales.
+        merge: how the scales' points are merged, "mean" or "median" (`pose.scales.merge_scales`).
+        batch: images per forward pass.
+
+    Returns:
+        `Poses`: points float32 [N, 11, 2] (x, y) in each frame's pixels, confidence float32 [N, 11] (the mean over the
+        second pass's scales of the coarse heat-map's peak), readout "two-pass " + the second pass's read-out (the
+        model's validated one, `pose.readout`, else cascade), spatial True, torso float32 [N, 2].
+
+    Raises:
+        InputError: a model that is not a FLIC person-crop run or has no frame statistics or spatial model, a bad
+            input_size, second_pass, scales, merge or torso.
     """
     r = load(model)
     tc = r.config
