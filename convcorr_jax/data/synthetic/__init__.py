@@ -8,15 +8,12 @@ Three sets, deterministic by (seed, index), cached under `paths.cache_dir("synth
 Splits: ~75% train / 25% test, decided per sample from (seed, index).
 """
 
-from convcorr_jax.data.synthetic.datasets import (
-    KINDS,
-    dataset_dir,
+from convcorr_jax.data.synthetic.datasets import KINDS, dataset_dir, render_sample, write_dataset
+from convcorr_jax.data.synthetic.loaders import (
     load_faces,
     load_objects,
     load_objects_segmentation,
     load_synthetic_people,
-    render_sample,
-    write_dataset,
 )
 from convcorr_jax.data.synthetic.faces import ATTRIBUTE_NAMES
 from convcorr_jax.data.synthetic.objects import OBJECT_CATEGORIES, OBJECT_KEYPOINTS

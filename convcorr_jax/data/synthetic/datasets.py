@@ -12,7 +12,6 @@ Samples depend only on (seed, index): the first m samples of a set of n equal th
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -25,7 +24,7 @@ from PIL import Image
 
 from convcorr_jax import cache
 from convcorr_jax.data.synthetic import faces, objects, people
-from convcorr_jax.data.types import KeypointSample, SegSample
+from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.io import atomic_path, write_json
 
@@ -35,7 +34,16 @@ FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-def _check(kind: str, n: int, seed: int, image_size: int, split) -> None:
+def check_set(kind: str, n: int, seed: int, image_size: int, split) -> None:
+    """InputError naming the first setting of a requested set out of range.
+
+    Args:
+      kind: one of `KINDS`; n: samples (>= 1); seed: the set's seed; image_size: side in px (32..2048).
+      split: None, "train" or "test".
+
+    Returns:
+      None (raises InputError otherwise).
+    """
     if kind not in KINDS:
         raise InputError("synthetic", "kind", f"one of {KINDS}", kind)
     if not (isinstance(n, (int, np.integer)) and n >= 1):
@@ -50,7 +58,16 @@ def _check(kind: str, n: int, seed: int, image_size: int, split) -> None:
 
 
 def render_sample(kind: str, index: int, seed: int = 0, image_size: int | None = None, noise_sigma: float = 0.0):
-    """In-memory sample `index` of a set, with its image (objects: (sample, label map)). Ids equal the loaded ones."""
+    """In-memory sample `index` of a set, with its image (objects: (sample, label map)). Ids equal the loaded ones.
+
+    Args:
+        kind, index, seed: one of `KINDS`, the sample's index and the set's seed.
+        image_size, noise_sigma: image side in px (None: `DEFAULT_SIZE[kind]`); people's annotation noise (px).
+
+    Returns:
+        A `KeypointSample` with image uint8 RGB [S, S, 3] (`render_person`, `render_face`: id "<split>set/..."), or
+        for objects (sample, label uint8 [S, S]) (`render_object`).
+    """
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
     if kind == "objects":
         return objects.render_object(index, seed, size)
@@ -214,7 +231,7 @@ def write_dataset(
         dict, the summary also written to synthetic.json (kind, n, seed, image_size, train/test/per-class counts, ...).
     """
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
-    _check(kind, n, seed, size, None)
+    check_set(kind, n, seed, size, None)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -303,9 +320,16 @@ def dataset_dir(
     workers: int | None = None,
 ) -> Path:
     """The cached folder of a set, generated once. Keyed by its settings, FORMAT_VERSION and the source of the
-    generators (`convcorr_jax.cache`), so a changed generator never serves an old set."""
+    generators (`convcorr_jax.cache`), so a changed generator never serves an old set.
+
+    Args:
+        kind, n, seed, image_size, noise_sigma: as `write_dataset`; workers: its processes (None: 2 from n = 400).
+
+    Returns:
+        The folder's Path (`write_dataset`'s layout).
+    """
     size = DEFAULT_SIZE[kind] if image_size is None else int(image_size)
-    _check(kind, n, seed, size, None)
+    check_set(kind, n, seed, size, None)
     settings = {"kind": kind, "n": int(n), "seed": int(seed), "size": size, "noise_sigma": float(noise_sigma),
                 "format_version": FORMAT_VERSION}
 
@@ -316,135 +340,3 @@ def dataset_dir(
                  info["test"], info["seconds"])
 
     return cache.cached("synthetic", settings, cache.code_version("convcorr_jax.data.synthetic"), build)
-
-
-def _by_split(split):
-    return ("train", "test") if split is None else (split,)
-
-
-def load_objects(
-    n: int = 400, seed: int = 0, split: str | None = "train", image_size: int = 192
-) -> list[KeypointSample]:
-    """Synthetic objects (see `objects.render_object`) read back with `load_voc_keypoints`, images loaded.
-
-    Args:
-        n, seed, image_size, split: the set (`dataset_dir`; S = image_size), its split "train", "test" or None (both).
-
-    Returns:
-        list of `KeypointSample`s sorted by index, image uint8 RGB [S, S, 3]; extras add: index, split, class_id
-        (1..C), mask_path (the SegmentationClass PNG).
-    """
-    _check("objects", n, seed, image_size, split)
-    from convcorr_jax.data.voc_keypoints import load_voc_keypoints
-
-    root = dataset_dir("objects", n, seed, image_size)
-    out = []
-    for sp in _by_split(split):
-        for s in load_voc_keypoints(
-            root / "annotations", voc_root=root, categories=objects.OBJECT_CATEGORIES, image_set=sp
-        ):
-            iid = s.extras["image_id"]
-            extras = dict(
-                s.extras,
-                index=int(iid.split("_")[-1]),
-                split=sp,
-                class_id=objects.OBJECT_CATEGORIES.index(s.category) + 1,
-                mask_path=os.fspath(root / "SegmentationClass" / f"{iid}.png"),
-            )
-            out.append(dataclasses.replace(s, extras=extras).with_image())
-    return sorted(out, key=lambda s: s.extras["index"])
-
-
-def load_objects_segmentation(
-    n: int = 400, seed: int = 0, split: str | None = "train", image_size: int = 192
-) -> list[SegSample]:
-    """Label maps of the synthetic objects (class 1..C as `OBJECT_CATEGORIES`, 0 background, 255 void)."""
-    _check("objects", n, seed, image_size, split)
-    from convcorr_jax.data.voc_segmentation import load_voc_segmentation
-
-    root = dataset_dir("objects", n, seed, image_size)
-    out = []
-    for sp in _by_split(split):
-        out += load_voc_segmentation(
-            root, image_set=sp, num_classes=len(objects.OBJECT_CATEGORIES) + 1, with_images=True
-        )
-    return sorted(out, key=lambda s: s.id)
-
-
-def load_synthetic_people(
-    n: int = 1000,
-    seed: int = 0,
-    split: str | None = "train",
-    image_size: int = 128,
-    noise_sigma: float = 0.0,
-    view: str = "mpii",
-) -> list[KeypointSample]:
-    """Synthetic people read back with `load_mpii_h5` (view="mpii", 16 MPII joints) or `load_flic` (view="flic",
-    the 11 FLIC joints incl. eyes and nose). MPII extras: head_box, torso_box, center/scale (= center_raw/scale_raw:
-    MPII objpos and person height / 200 px), center_h5/scale_h5 (the h5's stored crop-adjusted values: centre
-    y + 15 s, 1.25 s), normalize (PCKh head size = 0.6 head-box diagonal), index, split.
-    """
-    _check("people", n, seed, image_size, split)
-    if view not in ("mpii", "flic"):
-        raise InputError("load_synthetic_people", "view", "'mpii' or 'flic'", view)
-    root = dataset_dir("people", n, seed, image_size, noise_sigma)
-    out = []
-    if view == "flic":
-        from convcorr_jax.data.flic import load_flic
-
-        for s in load_flic(root, split=split):
-            idx = int(Path(s.image_path).stem.split("_")[-1])
-            out.append(
-                dataclasses.replace(
-                    s,
-                    id=f"synth_{idx:06d}_0",
-                    extras=dict(s.extras, index=idx, split="train" if s.extras["istrain"] else "test"),
-                ).with_image()
-            )
-    else:
-        from convcorr_jax.data.mpii import load_mpii_h5
-
-        for sp in _by_split(split):
-            for s in load_mpii_h5(root / "annot" / ("train.h5" if sp == "train" else "valid.h5")):
-                ex = dict(
-                    s.extras,
-                    split=sp,
-                    torso_box=people.torso_box(s.points),
-                    center_h5=s.extras["center"],
-                    scale_h5=s.extras["scale"],
-                    center=s.extras["center_raw"],
-                    scale=s.extras["scale_raw"],
-                )
-                out.append(dataclasses.replace(s, extras=ex).with_image())
-    return sorted(out, key=lambda s: s.extras["index"])
-
-
-def load_faces(
-    n: int = 1000, seed: int = 0, split: str | None = "train", image_size: int = 128
-) -> list[KeypointSample]:
-    """Synthetic faces read back with `load_300w` (68 iBUG points; visible = inside the image).
-
-    Args:
-        n, seed, image_size, split: the set (`dataset_dir`; S = image_size), its split "train", "test" or None (both).
-
-    Returns:
-        list of `KeypointSample`s sorted by index, images loaded; extras add: attributes (dict of floats,
-        `faces.ATTRIBUTE_NAMES`), index, split.
-    """
-    _check("faces", n, seed, image_size, split)
-    from convcorr_jax.data.faces300w import load_300w
-
-    root = dataset_dir("faces", n, seed, image_size)
-    attrs = json.loads((root / "attributes.json").read_text())
-    subsets = None if split is None else [f"{split}set"]
-    out = []
-    for s in load_300w(root, subsets=subsets, with_images=True):
-        p = s.points
-        vis = np.all((p > -0.5) & (p < image_size - 0.5), axis=1)
-        sp = s.id.split("/")[0][:-3]
-        out.append(
-            dataclasses.replace(
-                s, visible=vis, extras=dict(s.extras, attributes=attrs[s.id], index=int(s.id.split("_")[-1]), split=sp)
-            )
-        )
-    return sorted(out, key=lambda s: s.extras["index"])
