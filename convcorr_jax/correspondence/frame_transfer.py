@@ -39,8 +39,16 @@ from convcorr_jax.progress import bar as progress_bar
 
 
 def flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Grid flow [h, w, 2] read at points [K, 2] (frame pixels) by bilinear interpolation between grid nodes
-    (points beyond the outermost nodes take the edge values) -> [K, 2]."""
+    """Grid flow read at points by bilinear interpolation between the 4 nearest grid nodes.
+
+    Args:
+      flow: [h, w, 2] (dx, dy) frame pixels at the nodes.
+      grid_xy: [h, w, 2] (x, y) frame pixels of the nodes (a separable grid).
+      points: [K, 2] (x, y) frame pixels; points beyond the outermost nodes take the edge values.
+
+    Returns:
+      float32 [K, 2] (dx, dy) frame pixels.
+    """
     fx, fy = grid_coordinates(grid_xy, points)
     return np.asarray(bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32),
                                       jnp.asarray(fy, jnp.float32)))
@@ -48,8 +56,18 @@ def flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) ->
 
 def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
                progress: bool = False) -> np.ndarray:
-    """BP flow [P, h, w, 2] (dx, dy frame pixels) from frame i to frame j for each pair (i, j) [P, 2] on feats
-    [N, h, w, C] (scaled to a mean column norm of cfg.feature_norm here); zero flow when feats is None."""
+    """BP flow from frame i to frame j for each pair (i, j).
+
+    Args:
+      feats: [N, h, w, C] features of the frames (scaled to a mean column norm of cfg.feature_norm here), or None.
+      frames: the frames (`frames.make_frames`): their grid and stride.
+      pairs: int [P, 2] (i, j) frame indices.
+      cfg: the settings (BP: bp_beta, window, iters, levels; batch pairs per vmapped call; image_size, paper_side).
+      progress: show a progress bar.
+
+    Returns:
+      float32 [P, h, w, 2] (dx, dy) frame pixels at frame i's nodes; zero flow when feats is None.
+    """
     h, w = frames.grid_xy.shape[:2]
     if feats is None:
         return np.zeros((len(pairs), h, w, 2), np.float32)
@@ -67,8 +85,17 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
 
 
 def transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows: np.ndarray) -> np.ndarray:
-    """Source points [P, K, 2] (image i's pixels, one set per pair) moved through flows [P, h, w, 2] into image
-    j's pixels for each pair (i, j) [P, 2] -> [P, K, 2]."""
+    """Source points moved through each pair's flow into image j's pixels.
+
+    Args:
+      frames: the frames (their affines M and grid).
+      points: [P, K, 2] (x, y) source points in image i's pixels, one set per pair (finite).
+      pairs: int [P, 2] (i, j) frame indices.
+      flows: [P, h, w, 2] (dx, dy) frame pixels, frame i -> frame j (`pair_flows`).
+
+    Returns:
+      float64 [P, K, 2] (x, y) in image j's pixels.
+    """
     inv = geometry.invert_affine(frames.M)
     out = np.empty((len(pairs), points.shape[1], 2), np.float64)
     for p, (i, j) in enumerate(pairs):
@@ -83,12 +110,27 @@ _consistent_batch = jax.jit(matching.cycle_consistent)
 
 
 def match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
-    """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width."""
+    """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width.
+
+    Args:
+      cfg: the point-transfer settings.
+
+    Returns:
+      A `matching.MatchConfig` (method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side).
+    """
     return matching.MatchConfig(method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side)
 
 
 def mirror_x(points: np.ndarray, size: int) -> np.ndarray:
-    """Points [..., 2] of a size x size frame in its left-right mirror image: x -> size - 1 - x."""
+    """Points of a size x size frame in its left-right mirror image: x -> size - 1 - x.
+
+    Args:
+      points: [..., 2] (x, y) frame pixels.
+      size: the frame's side in pixels.
+
+    Returns:
+      float64 [..., 2] (a copy; y unchanged).
+    """
     out = np.array(points, np.float64, copy=True)
     out[..., 0] = size - 1 - out[..., 0]
     return out
@@ -160,19 +202,31 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
                    cfg: PointTransferConfig, progress: bool = False, mirrored: np.ndarray | None = None,
                    prior: np.ndarray | None = None, mirrored_prior: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Source points [P, K, 2] (image i's pixels, one set per pair) of each pair (i, j) [P, 2] moved into image
-    j's pixels by the matcher cfg.matcher on feats [N, h, w, C] (`matching.match_best`, OT marginals `prior`,
-    `match_config`), optionally only through forward-backward consistent nodes (cfg.cycle,
-    `matching.cycle_consistent`), and HPF's transfer (`matching.transfer_keypoints`, carriers within cfg.radius
-    grid strides). mirrored [N, h, w, C]: the features of the mirrored frames (cfg.flip_source): the mirrored
-    source is matched too, its points mirrored into it, and per pair the mirrored match is kept when its mean best
-    confidence over the source nodes exceeds the plain match's by the factor 1 + cfg.flip_margin. With cfg.cycle
-    the plain matches come from one match per unordered pair (`_both_ways`). prior, mirrored_prior [N, h, w]: the
-    OT marginal weights of the nodes of the frames and of the mirrored frames (cfg.prior; None: uniform).
+    """Source points of each pair (i, j) moved into image j's pixels by a matcher and HPF's transfer.
 
-    Returns (moved points [P, K, 2] image j pixels; matches [P, h, w, 2]: each source node's best target node
-    minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of the
-    mirrored node nearest to it)."""
+    The matcher is cfg.matcher on the features (`matching.match_best`, OT marginals `prior`, `match_config`),
+    optionally only through forward-backward consistent nodes (cfg.cycle, `matching.cycle_consistent`), and HPF's
+    transfer (`matching.transfer_keypoints`, carriers within cfg.radius grid strides). With mirrored features
+    (cfg.flip_source) the mirrored source is matched too, its points mirrored into it, and per pair the mirrored match
+    is kept when its mean best confidence over the source nodes exceeds the plain match's by the factor
+    1 + cfg.flip_margin. With cfg.cycle the plain matches come from one match per unordered pair (`_both_ways`).
+
+    Args:
+      feats: [N, h, w, C] features of the frames.
+      frames: the frames (affines M, grid, stride).
+      points: [P, K, 2] (x, y) source points in image i's pixels, one set per pair (finite).
+      pairs: int [P, 2] (i, j) frame indices.
+      cfg: the settings (matcher, cycle, radius, match_batch, image_size, flip_margin).
+      progress: show progress bars.
+      mirrored: [N, h, w, C] the features of the mirrored frames (cfg.flip_source), or None.
+      prior, mirrored_prior: [N, h, w] the OT marginal weights of the nodes of the frames and of the mirrored frames
+        (cfg.prior; None: uniform).
+
+    Returns:
+      (moved points float64 [P, K, 2] in image j's pixels; matches float32 [P, h, w, 2]: each source node's best
+      target node minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of
+      the mirrored node nearest to it).
+    """
     n, h, w, c = feats.shape
     pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
     batch = cfg.match_batch
@@ -252,10 +306,19 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
 
 def similarity_at(feats: np.ndarray, grid_xy: np.ndarray, pairs: np.ndarray, src: np.ndarray,
                   dst: np.ndarray) -> np.ndarray:
-    """Cosine similarity [P, K] between the feature column of frame i at src [P, K, 2] and of frame j at dst
-    [P, K, 2] (frame pixels) for each pair (i, j) [P, 2]; columns read bilinearly between the nodes of grid_xy
-    [h, w, 2] (edge nodes held outside) from feats [N, h, w, C]. NaN where a point is not finite; 0 for an
-    all-zero column."""
+    """Cosine similarity between the feature column of frame i at src and of frame j at dst for each pair (i, j).
+
+    Columns are read bilinearly between the nodes of grid_xy (edge nodes held outside).
+
+    Args:
+      feats: [N, h, w, C] features of the frames.
+      grid_xy: [h, w, 2] (x, y) frame pixels of the nodes.
+      pairs: int [P, 2] (i, j) frame indices.
+      src, dst: [P, K, 2] (x, y) frame pixels in frame i and frame j.
+
+    Returns:
+      float64 [P, K]; NaN where a point is not finite; 0 for an all-zero column.
+    """
     out = np.full(src.shape[:2], np.nan)
     for p, (i, j) in enumerate(pairs):
         ok = np.all(np.isfinite(src[p]), -1) & np.all(np.isfinite(dst[p]), -1)

@@ -58,20 +58,44 @@ class Frames:
 
 
 def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
-    """The whole of each image [H, W, ...] as a box [N, 4] (x0, y0, x1, y1 inclusive pixel bounds)."""
+    """The whole of each image as a box.
+
+    Args:
+      images: N arrays [H, W, ...] (any sizes).
+
+    Returns:
+      float64 [N, 4] (x0, y0, x1, y1) inclusive pixel bounds: (0, 0, W - 1, H - 1).
+    """
     return np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], np.float64).reshape(-1, 4)
 
 
 def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
                 taps: Sequence[str] | None = None, extra: tuple | None = None,
                 sources: Sequence[int] | None = None, prior: tuple | None = None) -> Frames:
-    """Crop each uint8 RGB image's box (`boxes` [N, 4], e.g. `frame_boxes(images)`) to cfg.image_size and
-    compute cfg.features on cfg's grid: hyperpixel parts of `taps` (default cfg's taps; the validation experiment
-    passes the union of its rows' taps), and for matchers (not BP flow) at every factor of cfg.scales, and of
-    cfg.extra_backbone's taps (`extra`: its (backbone, params), required then); mirrored parts too when
-    cfg.flip_source, computed for the frames `sources` (the images used as sources; None: all) and zero for the
-    others; the OT marginal weights of cfg.prior (`prior`: the classifier's (backbone, params), required then;
-    `node_prior`), of the mirrored frames too. `backbone` only sets the grid of features "sift" and "none"."""
+    """Crop each image's box to cfg.image_size and compute cfg.features on cfg's grid.
+
+    Hyperpixel parts of `taps`, and for matchers (not BP flow) at every factor of cfg.scales, and of
+    cfg.extra_backbone's taps; mirrored parts too when cfg.flip_source, computed for the frames `sources` and zero for
+    the others; the OT marginal weights of cfg.prior (`node_prior`), of the mirrored frames too.
+
+    Args:
+      images: N uint8 RGB images [H, W, 3] (any sizes).
+      boxes: float [N, 4] (x0, y0, x1, y1) inclusive pixel boxes, e.g. `frame_boxes(images)`.
+      cfg: a `PointTransferConfig`.
+      backbone, params: the feature network (for features "sift" and "none" `backbone` only sets the grid).
+      taps: the taps of the hyperpixel parts (default cfg's taps; the validation experiment passes the union of its
+        rows' taps).
+      extra: cfg.extra_backbone's (backbone, params), required then.
+      sources: the images used as sources, whose mirrored parts are computed (None: all).
+      prior: the classifier's (backbone, params) of cfg.prior, required then.
+
+    Returns:
+      `Frames`: crops uint8 [N, S, S, 3] (S = cfg.image_size), M [N, 2, 3], parts {name: [N, h, w, C_t]} (None for
+      features "none"), grid_xy [h, w, 2], stride, and the mirrored parts and priors where asked.
+
+    Raises:
+      InputError: cfg not a `PointTransferConfig`; `extra` or `prior` missing where cfg needs them.
+    """
     if not isinstance(cfg, PointTransferConfig):
         raise InputError("make_frames", "cfg", "a PointTransferConfig", type(cfg).__name__)
     size = cfg.image_size
@@ -123,24 +147,57 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
 
 
 def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf, hw: tuple[int, int]) -> np.ndarray:
-    """OT marginal weights [N, h, w] of the frames crops uint8 [N, S, S, 3] on the node grid (rf, hw):
-    cfg.prior_floor + the CAM foreground prior of the classifier `prior` (backbone, params) and its
-    cfg.prior_top_k top classes (`features.cam.cam_prior`, in [0, 1])."""
+    """OT marginal weights of the frames' nodes: cfg.prior_floor + the CAM foreground prior (`features.cam.cam_prior`).
+
+    Args:
+      crops: uint8 RGB frames [N, S, S, 3].
+      cfg: the settings (prior_floor; prior_top_k: the classifier's top classes the CAM sums).
+      prior: the classifier's (backbone, params).
+      rf, hw: the node grid (receptive field and (h, w)).
+
+    Returns:
+      float32 [N, h, w] weights: cfg.prior_floor + a prior in [0, 1].
+    """
     return cfg.prior_floor + cam_prior(prior[0], prior[1], crops, rf, hw, cfg.prior_top_k)
 
 
 def part_name(tap: str, scale: float = 1.0, prefix: str = "") -> str:
-    """The name of a hyperpixel part: "<prefix><tap>", with "@<scale>" for a scale other than 1."""
+    """The name of a hyperpixel part.
+
+    Args:
+      tap: the tap's resolved name.
+      scale: the frame's scale factor.
+      prefix: e.g. "<backbone name>:" for the extra backbone's taps.
+
+    Returns:
+      "<prefix><tap>", with "@<scale>" for a scale other than 1.
+    """
     return f"{prefix}{tap}" + ("" if scale == 1.0 else f"@{scale:g}")
 
 
 def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
                 names: Sequence[str], frames: Frames, scale: float, mirror: bool = False, prefix: str = "") -> dict:
-    """Parts {`part_name(tap, scale, prefix)`: [N, h, w, C]} of `backbone`'s taps `names` (resolved) on the
-    boxes cropped to round(cfg.image_size x scale) px (mirrored left-right when `mirror`), on that frame's grid
-    (the base stride x scale, at least 1 px) and read at `frames`' nodes mapped into it (`columns_at`),
-    L2-normalised again per node when cfg.normalise. Equals `hyperpixel_taps` on the base frame at scale 1 with
-    the same grid."""
+    """Hyperpixel parts of `backbone`'s taps on the boxes cropped at a scale, read at `frames`' nodes.
+
+    The boxes are cropped to round(cfg.image_size x scale) px (mirrored left-right when `mirror`), the features
+    computed on that frame's grid (the base stride x scale, at least 1 px) and read at `frames`' nodes mapped into it
+    (`columns_at`), L2-normalised again per node when cfg.normalise. Equals `hyperpixel_taps` on the base frame at
+    scale 1 with the same grid.
+
+    Args:
+      images: N uint8 RGB images [H, W, 3].
+      boxes: [N, 4] (x0, y0, x1, y1) inclusive pixel boxes.
+      cfg: the settings (image_size, normalise).
+      backbone, params: the feature network.
+      names: resolved tap names.
+      frames: the base frames (crops, M, grid_xy, stride).
+      scale: the frame's scale factor.
+      mirror: mirror the crops left-right.
+      prefix: the parts' name prefix (`part_name`).
+
+    Returns:
+      {`part_name(tap, scale, prefix)`: float32 [N, h, w, C]} on `frames`' grid.
+    """
     size = max(round(cfg.image_size * scale), 1)
     M = geometry.box_to_affine(boxes, size)
     crops = frames.crops if size == cfg.image_size else geometry.crop_each(list(images), M, size, border="edge")
@@ -165,15 +222,30 @@ def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
 
 
 def grid_coordinates(grid_xy: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional (column, row) grid coordinates [K] of points [K, 2] (frame pixels) on a separable node grid
-    grid_xy [h, w, 2]; points beyond the outermost nodes are clamped to them."""
+    """Fractional grid coordinates of points on a separable node grid.
+
+    Args:
+      grid_xy: [h, w, 2] (x, y) frame pixels of the nodes.
+      points: [K, 2] (x, y) frame pixels; points beyond the outermost nodes are clamped to them.
+
+    Returns:
+      (column float64 [K], row float64 [K]) in 0..w - 1 and 0..h - 1.
+    """
     xs, ys = grid_xy[0, :, 0], grid_xy[:, 0, 1]
     return np.interp(points[:, 0], xs, np.arange(len(xs))), np.interp(points[:, 1], ys, np.arange(len(ys)))
 
 
 def columns_at(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Feature columns of one grid feats [h, w, C] (nodes grid_xy [h, w, 2]) at points [K, 2] (frame pixels),
-    bilinear between the 4 nearest nodes, edge nodes held outside -> [K, C] float64."""
+    """Feature columns of one grid at points, bilinear between the 4 nearest nodes, edge nodes held outside.
+
+    Args:
+      feats: [h, w, C] features at the nodes.
+      grid_xy: [h, w, 2] (x, y) frame pixels of the nodes.
+      points: [K, 2] (x, y) frame pixels.
+
+    Returns:
+      float64 [K, C].
+    """
     fx, fy = grid_coordinates(grid_xy, points)
     h, w = feats.shape[:2]
     x0 = np.clip(np.floor(fx).astype(int), 0, max(w - 2, 0))
@@ -187,7 +259,18 @@ def columns_at(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np
 
 
 def resolve_names(frames: Frames, taps: Sequence[str]) -> list[str]:
-    """The part names of `frames` for `taps` (already resolved tap names, as `make_frames` stores them)."""
+    """The part names of `frames` for `taps`.
+
+    Args:
+      frames: frames with parts.
+      taps: already resolved tap names, as `make_frames` stores them.
+
+    Returns:
+      list of the names, as given.
+
+    Raises:
+      InputError: a tap not computed for these frames.
+    """
     unknown = [t for t in taps if t not in frames.parts]
     if unknown:
         raise InputError("frames", "taps", f"taps computed for these frames ({', '.join(frames.parts)})",

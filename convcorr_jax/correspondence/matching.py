@@ -132,7 +132,14 @@ COS_EPS = 1e-8  # the smallest row norm divided by: an all-zero row stays 0
 
 
 def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = COS_EPS) -> jax.Array:
-    """Cosine similarity [Ns, Nt] of the rows of fs [Ns, C] and ft [Nt, C] (0 for an all-zero row)."""
+    """Cosine similarity of the rows of fs and ft.
+
+    Args:
+      fs, ft, eps: [Ns, C] and [Nt, C] feature rows; the smallest row norm divided by.
+
+    Returns:
+      float32 [Ns, Nt] (0 for an all-zero row).
+    """
     a = l2_normalize(fs.astype(jnp.float32), eps)
     b = l2_normalize(ft.astype(jnp.float32), eps)
     return jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
@@ -187,9 +194,15 @@ def hough_votes(votes: jax.Array, bins: jax.Array, shape: tuple[int, int], side:
 @functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "ncells", "side"))
 def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
         trg_hw: tuple[int, int], ncells: int = 8192, side: int = 7) -> jax.Array:
-    """Regularised Hough matching: votes [Ns, Nt] times the smoothed vote total of each match's offset bin
-    (module docstring). src_xy [Ns, 2], trg_xy [Nt, 2]: node centres (x, y) in pixels of images of src_hw /
-    trg_hw (h, w) pixels. Returns the confidences [Ns, Nt]."""
+    """Regularised Hough matching: votes times the smoothed vote total of each match's offset bin (module docstring).
+
+    Args:
+      votes, src_xy, trg_xy: [Ns, Nt] votes; node centres [Ns, 2], [Nt, 2] (x, y) pixels.
+      src_hw, trg_hw, ncells, side: (h, w) image pixels; Hough bins; Gaussian width in bins (static).
+
+    Returns:
+      The confidences [Ns, Nt].
+    """
     ny, nx, _ = hough_space(src_hw, trg_hw, ncells)
     bins = offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
     space = hough_votes(votes, bins, (ny, nx), side)
@@ -202,9 +215,16 @@ def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[in
 @functools.partial(jax.jit, static_argnames=("iters",))
 def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax.Array, iters: int = 1
                  ) -> jax.Array:
-    """Entropic transport plan [Ns, Nt] for cost [Ns, Nt] and marginals mu [Ns], nu [Nt] (each summing to 1):
-    `iters` Sinkhorn iterations in log space from log a = -log Ns, each b = nu / K^T a then a = mu / K b,
-    K = exp(-cost / eps); P = diag(a) K diag(b) (its rows sum to mu; its columns approach nu as iters grows)."""
+    """Entropic transport plan by `iters` Sinkhorn iterations in log space from log a = -log Ns.
+
+    Args:
+      cost, eps: [Ns, Nt] transport costs; the entropic regularisation (cost units).
+      mu, nu, iters: marginals [Ns], [Nt] (each summing to 1); Sinkhorn iterations.
+
+    Returns:
+      float32 [Ns, Nt] P = diag(a) K diag(b), K = exp(-cost / eps), each iteration b = nu / K^T a then a = mu / K b
+      (its rows sum to mu; its columns approach nu as iters grows).
+    """
     logk = -cost.astype(jnp.float32) / eps
     lmu = jnp.log(mu.astype(jnp.float32))
     lnu = jnp.log(nu.astype(jnp.float32))
@@ -228,8 +248,15 @@ def marginal(weights: jax.Array) -> jax.Array:
 
 def ot_scores(sim: jax.Array, mu: jax.Array, nu: jax.Array, eps: float = 0.05, iters: int = 1,
               exp2: float = 0.5) -> jax.Array:
-    """SCOT's scores [Ns, Nt] from similarities sim [Ns, Nt] in [0, 1]: (Ns * P)^exp2, P the entropic plan
-    (`sinkhorn_log`) for the cost 1 - sim and marginals mu, nu."""
+    """SCOT's scores (Ns * P)^exp2, P the entropic plan (`sinkhorn_log`) for the cost 1 - sim.
+
+    Args:
+      sim, mu, nu: similarities [Ns, Nt] in [0, 1]; marginals [Ns], [Nt].
+      eps, iters, exp2: the entropic regularisation, Sinkhorn iterations, the exponent on the rescaled plan.
+
+    Returns:
+      float32 [Ns, Nt] scores.
+    """
     plan = sinkhorn_log(1.0 - sim, mu, nu, eps, iters)
     return jnp.power(jnp.maximum(plan * sim.shape[0], 0.0), exp2)
 
@@ -297,7 +324,15 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
 def match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
                  trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
                  trg_weights: jax.Array | None = None) -> jax.Array:
-    """`match` from the cosine similarities cos [Ns, Nt] of the source and target columns. Traceable."""
+    """`match` from the cosine similarities of the source and target columns. Traceable.
+
+    Args:
+      cos: [Ns, Nt] cosine similarities (clamped at 0 and raised to `config.cos_power` here).
+      src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights: as `match`.
+
+    Returns:
+      [Ns, Nt] confidences, larger is better.
+    """
     sim = jnp.power(jnp.maximum(cos, 0.0), config.cos_power)
     return MATCHERS[config.method].scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
 
@@ -330,16 +365,23 @@ _best_single = jax.jit(_best_on_unit_rows, static_argnames=_BEST_STATIC)
 def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
                trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
                trg_weights: jax.Array | None = None, backward: bool = False) -> tuple[jax.Array, ...]:
-    """Best target node of every source node for a batch of pairs: fs [P, Ns, C], ft [P, Nt, C], optional
-    weights [P, Ns] / [P, Nt]; node centres shared by the batch. Returns (index [P, Ns] int32 into the Nt target
-    nodes, confidence [P, Ns]) of `match`'s argmax over the targets. backward=True appends (index [P, Nt] into the
-    Ns source nodes, confidence [P, Nt]) of matching the target to the source, `match(ft, fs, trg_xy, src_xy,
-    trg_hw, src_hw, config, trg_weights, src_weights)`, from the same cosine matrix.
+    """Best target node of every source node for a batch of pairs, by `match`'s argmax over the targets.
 
     The rows are normalised by one compiled program and matched by another (compiled together, XLA:CPU fuses the
     normalisation into a slower matrix product); on a CPU a batch of several pairs is matched by a program compiled
     without YNNPACK fusions (`backbones.base.jit_forward`), a single pair by XLA's default program. Timings:
-    bench/RESULTS.md."""
+    bench/RESULTS.md.
+
+    Args:
+      fs, ft: feature columns [P, Ns, C] and [P, Nt, C].
+      src_xy, trg_xy, src_hw, trg_hw, config: as `match` (node centres shared by the batch).
+      src_weights, trg_weights: optional OT weights [P, Ns] / [P, Nt] (None: uniform).
+      backward: also match the target to the source (`match` with every pair of arguments swapped), same cosines.
+
+    Returns:
+      (index int32 [P, Ns] into the Nt target nodes, confidence float32 [P, Ns]); backward=True appends (index
+      [P, Nt] into the Ns source nodes, confidence [P, Nt]).
+    """
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
     best = _best_batched if fs.shape[0] > 1 else _best_single
@@ -352,11 +394,18 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
 @jax.jit
 def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
                        radius: float | jax.Array, keep: jax.Array | None = None) -> jax.Array:
-    """Move source keypoints points [K, 2] into the target by the matches best [Ns] (target node of each source
-    node; nodes at src_xy [Ns, 2], trg_xy [Nt, 2]): the mean over the carrier nodes i (|p - src_xy[i]| <= radius
-    in x and in y, else the single nearest node) of trg_xy[best[i]] + p - src_xy[i]. keep [Ns] bool: only these
-    nodes carry (the nearest kept node when none is within radius; every node when none is kept). Returns
-    [K, 2] pixels."""
+    """Move source keypoints into the target by the matches of their carrier nodes (HPF's transfer).
+
+    Args:
+      best: int [Ns] the target node of each source node.
+      src_xy, trg_xy: [Ns, 2], [Nt, 2] (x, y) pixels of the nodes.
+      points: [K, 2] (x, y) source pixels.
+      radius: p's carriers: the nodes i with |p - src_xy[i]| <= radius px in x and in y, else the nearest node.
+      keep: bool [Ns] the nodes that carry (nearest kept node if none within radius; all if none kept; None: all).
+
+    Returns:
+      float32 [K, 2] pixels: the mean over the carriers i of trg_xy[best[i]] + p - src_xy[i].
+    """
     p = points.astype(jnp.float32)
     s = src_xy.astype(jnp.float32)
     ok = jnp.ones(s.shape[0], bool) if keep is None else keep
@@ -372,9 +421,15 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
 
 def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array, tolerance: float | jax.Array
                      ) -> jax.Array:
-    """Forward-backward consistency [..., Ns] bool: source node i's best target forward[..., i] (into Nt target
-    nodes) has a best source backward[..., forward[i]] (into the Ns source nodes, at src_xy [Ns, 2] pixels) within
-    `tolerance` pixels of node i (Euclidean). Tolerance 0: mutual nearest neighbours."""
+    """Forward-backward consistency of each source node's best match.
+
+    Args:
+      forward, backward: int [..., Ns] the best target of each source node; int [..., Nt] the reverse.
+      src_xy, tolerance: [Ns, 2] (x, y) pixels of the source nodes; pixels (Euclidean; 0: mutual nearest neighbours).
+
+    Returns:
+      bool [..., Ns]: backward[..., forward[i]] lies within `tolerance` pixels of node i.
+    """
     back = jnp.take_along_axis(backward, forward, axis=-1)
     s = src_xy.astype(jnp.float32)
     d = jnp.linalg.norm(s[back] - s, axis=-1)
@@ -383,6 +438,13 @@ def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array,
 
 def transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
                          radius: float | jax.Array) -> jax.Array:
-    """`transfer_keypoints` with each source node's best target the argmax of its row of a correlation /
-    transport / confidence matrix [Ns, Nt]. Returns [K, 2] pixels."""
+    """`transfer_keypoints` with each source node's best target the argmax of its row of a matrix.
+
+    Args:
+      confidence: [Ns, Nt] correlation / transport / confidence matrix, larger is better.
+      src_xy, trg_xy, points, radius: as `transfer_keypoints`.
+
+    Returns:
+      float32 [K, 2] pixels.
+    """
     return transfer_keypoints(jnp.argmax(confidence, axis=1), src_xy, trg_xy, points, radius)

@@ -200,13 +200,30 @@ class PointTransferConfig:
 
 
 def method_label(method: str) -> str:
-    """The name a table row gives `method`: "BP flow", or the matcher's `Matcher.label` ("OT + RHM")."""
+    """The name a table row gives a point-transfer method.
+
+    Args:
+      method: "bp" or a matcher name of `matching.MATCHERS`.
+
+    Returns:
+      "BP flow", or the matcher's `Matcher.label` ("OT + RHM").
+    """
     return "BP flow" if method == "bp" else MATCHERS[method].label
 
 
 def check_transfer_fields(cfg, source: str = "config") -> None:
-    """InputError (naming `source` and the field) for a point-transfer setting of `cfg` out of range; `cfg` is a
-    `PointTransferConfig` or any config with the same field names (fields it lacks are skipped)."""
+    """Check the point-transfer settings of `cfg` for range.
+
+    Args:
+      cfg: a `PointTransferConfig` or any config with the same field names (fields it lacks are skipped).
+      source: the source named in the error.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: naming `source` and the field, for a setting out of range.
+    """
     def has(name):
         return hasattr(cfg, name)
 

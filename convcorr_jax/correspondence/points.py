@@ -56,9 +56,18 @@ class Transfer(NamedTuple):
 
 
 def valid_keypoints(points: np.ndarray, image_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """bool [..., K]: keypoints points [..., K, 2] (x, y pixels) with finite coordinates on the image, i.e. within
-    the pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5] (only the lower bound when `image_hw` is None). Padded rows
-    (-1, or -2 for a 1-based -1) and NaN rows are invalid."""
+    """Keypoints with finite coordinates on the image.
+
+    Padded rows (-1, or -2 for a 1-based -1) and NaN rows are invalid.
+
+    Args:
+      points: [..., K, 2] (x, y) pixels, 0-based.
+      image_hw: (h, w) of the image: points must lie within the pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5]
+        (None: only the lower bound).
+
+    Returns:
+      bool [..., K].
+    """
     p = np.asarray(points, np.float64)
     ok = np.all(np.isfinite(p), -1)
     with np.errstate(invalid="ignore"):
@@ -84,9 +93,16 @@ def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[An
 
 
 def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
-    """The networks `frames.make_frames` needs beside the backbone, loaded once (`load_model`): {"extra": the
-    (backbone, params) of cfg.extra_backbone with `weights`, "prior": cfg.prior's classifier with its real ImageNet
-    weights}, each None when unused (features other than "cnn" and BP flow use neither)."""
+    """The networks `frames.make_frames` needs beside the backbone, loaded once (`load_model`).
+
+    Args:
+      cfg: the point-transfer settings.
+      weights: the weights of cfg.extra_backbone (None: its real pretrained ones, "random" or a weight file).
+
+    Returns:
+      {"extra": the (backbone, params) of cfg.extra_backbone with `weights`, "prior": cfg.prior's classifier with its
+      real ImageNet weights}, each None when unused (features other than "cnn" and BP flow use neither).
+    """
     cnn = cfg.features == "cnn" and cfg.matcher != "bp"
     return {"extra": load_model(cfg.extra_backbone, None if weights is None else str(weights))
             if cnn and cfg.extra_backbone is not None else None,

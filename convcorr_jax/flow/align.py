@@ -39,8 +39,15 @@ MIN_GRID = 2  # the conv4 grid of an image must be at least this many columns on
 
 
 def min_image_side(backbone) -> int:
-    """Smallest side (px) of an image that `align_images` accepts: MIN_GRID conv4-role strides, and at least the
-    backbone's smallest conv4 input (`backbones.registry.min_input_side`)."""
+    """Smallest side (px) of an image that `align_images` accepts.
+
+    Args:
+      backbone: the feature network.
+
+    Returns:
+      int: the larger of MIN_GRID conv4-role strides and the backbone's smallest conv4 input
+      (`backbones.registry.min_input_side`).
+    """
     from convcorr_jax.backbones.registry import min_input_side
 
     return max(MIN_GRID * int(backbone.geometry[backbone.roles["conv4"]].stride), min_input_side(backbone, "conv4"))
@@ -48,9 +55,24 @@ def min_image_side(backbone) -> int:
 
 def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, max_side: int | None = None,
                       sources: tuple = (None, None), fields: tuple[str, str] = ("image_a", "image_b")) -> None:
-    """InputError naming the image (`fields`, `sources`) and its original size (width x height) unless both images
-    are large enough for `align_images`: each side >= `min_image_side(backbone)`, for image A also after it is
-    resized to a longer side of `max_side` (`align_images`' working size; None: as given)."""
+    """Check that both images are large enough for `align_images`.
+
+    Each side must be >= `min_image_side(backbone)`, for image A also after it is resized to a longer side of
+    `max_side` (`align_images`' working size).
+
+    Args:
+      a_hw, b_hw: (height, width) of images A and B in pixels.
+      backbone: the feature network.
+      max_side: A's working longer side (None: as given).
+      sources, fields: the source and field named in the error for A and B.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: naming the image (`fields`, `sources`) and its original size (width x height); or max_side below
+        the minimum side.
+    """
     need = min_image_side(backbone)
     if max_side is not None and max_side < need:
         raise InputError("align", "max_side", f">= {need} px (two conv4 strides of {backbone.name})", max_side)

@@ -92,8 +92,18 @@ CPU_PAIRS_PER_CALL = 1  # batched `solve_flow` on a CPU solves this many pairs p
 
 
 def resolve_pairs_per_call(pairs_per_call: int | str | None) -> int | None:
-    """`solve_flow`'s pairs per compiled call: "auto" is `CPU_PAIRS_PER_CALL` on a CPU backend, None (one vmap) on
-    accelerators; an integer >= 1 or None as given. Raises InputError otherwise."""
+    """`solve_flow`'s pairs per compiled call.
+
+    Args:
+      pairs_per_call: "auto" (`CPU_PAIRS_PER_CALL` on a CPU backend, None (one vmap) on accelerators), an integer
+        >= 1 or None (as given).
+
+    Returns:
+      int >= 1 pairs per call, or None for one vmap over all pairs.
+
+    Raises:
+      InputError: any other value.
+    """
     if pairs_per_call == "auto":
         return CPU_PAIRS_PER_CALL if jax.default_backend() == "cpu" else None
     check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.solve_flow",
@@ -103,18 +113,32 @@ def resolve_pairs_per_call(pairs_per_call: int | str | None) -> int | None:
 
 def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
           mesh: Mesh | None = None, pairs_per_call: int | str | None = "auto") -> FlowResult:
-    """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C]). `pixel_scale`:
-    pixels per grid cell (the feature stride).
+    """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C]) by BP.
 
     Batched pairs are solved `pairs_per_call` at a time, vmapped within a call; the calls are dispatched without
     waiting and N is padded to a multiple by repeating the last pair (one compile; the padding is dropped).
     Small groups keep BP's working set in cache, and XLA:CPU already spreads one pair's messages over the cores
-    (group sizes compared at the paper's scale: bench/RESULTS_flow.md). None: one vmap over all N; "auto":
-    `CPU_PAIRS_PER_CALL` on a CPU backend, None on accelerators. Same labels either way.
+    (group sizes compared at the paper's scale: bench/RESULTS_flow.md). Same labels either way.
 
-    mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
-    each device solving its pairs with `vmap`; N is padded to a multiple of the device count by repeating the
-    last pair, and the padding is dropped. Same result as without a mesh."""
+    Args:
+      fs, ft: source and target feature grids of equal shape, [H, W, C] or [N, H, W, C] (cast to float32), finite,
+        at least 2 nodes each.
+      config: the BP settings (`BPConfig`).
+      pixel_scale: pixels per grid cell (the feature stride): the smoothness term's unit.
+      mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
+        each device solving its pairs with `vmap`; N is padded to a multiple of the device count by repeating the
+        last pair, and the padding is dropped. Same result as without a mesh.
+      pairs_per_call: an integer >= 1; None: one vmap over all N; "auto": `CPU_PAIRS_PER_CALL` on a CPU backend,
+        None on accelerators.
+
+    Returns:
+      A `FlowResult` ([N, ...] leading where batched): flow float32 [H, W, 2] (dx, dy) in pixels (grid cells x
+      pixel_scale), labels int32 [H, W, 2] (dy, dx) displacements in grid cells, data / deformation / total energy
+      scalars and the energy trace [levels * iters].
+
+    Raises:
+      InputError: features of mismatched shapes or not finite, an unknown `config.dt_method`, a bad pairs_per_call.
+    """
     check_features(fs, ft)
     if config.dt_method not in ("auto", *METHODS):
         raise InputError("BPConfig", "dt_method", "'auto', 'tree', 'brute' or 'envelope'", config.dt_method)
@@ -135,11 +159,21 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
 
 def solve_flow_in_frame(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: float, frame_side: float,
                  paper_side: float = FRAME_PX, **kwargs) -> FlowResult:
-    """`solve_flow` of features on a grid of `stride` frame pixels per cell, with the smoothness term on displacements
-    in pixels of a `paper_side` frame (so that beta keeps the paper's meaning at any frame size): the one place
-    where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made. frame_side: the frame's
-    side in pixels (its longer side for a non-square one). Returns the flow [..., H, W, 2] in frame pixels;
-    energies in paper units. `kwargs`: `solve_flow`'s mesh and pairs_per_call."""
+    """`solve_flow` with the smoothness term in pixels of a `paper_side` frame (beta keeps the paper's meaning).
+
+    The one place where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made.
+
+    Args:
+      fs, ft: source and target features [H, W, C] or [N, H, W, C] (as `solve_flow`).
+      config: the BP settings (`BPConfig`).
+      stride: frame pixels per grid cell.
+      frame_side: the frame's side in pixels (its longer side for a non-square one).
+      paper_side: the side (px) of the frame the paper's beta is meant in (`FRAME_PX`).
+      **kwargs: `solve_flow`'s mesh and pairs_per_call.
+
+    Returns:
+      A `FlowResult`: flow float32 [..., H, W, 2] (dx, dy) in frame pixels; energies in paper units.
+    """
     scale = paper_side / frame_side
     res = solve_flow(fs, ft, config, stride * scale, **kwargs)
     return res._replace(flow=res.flow / scale)

@@ -14,8 +14,16 @@ from convcorr_jax.flow.distance_transform import dt1d_min, rounded_product
 
 
 def argmin_label(belief: jax.Array) -> jax.Array:
-    """belief [..., Ly, Lx] -> [..., 2] (y, x) of its first minimum, as `jnp.argmin` of the flattened labels (a
-    minimum, then the smallest index holding it: two plain reductions, which XLA:CPU vectorises)."""
+    """(y, x) label of each belief's first minimum, as `jnp.argmin` of the flattened labels.
+
+    A minimum, then the smallest index holding it: two plain reductions, which XLA:CPU vectorises.
+
+    Args:
+      belief: [..., Ly, Lx] beliefs over 2D labels.
+
+    Returns:
+      int32 [..., 2] (y, x) label indices (an all-NaN belief gives the last label).
+    """
     ly, lx = belief.shape[-2:]
     low = jnp.min(belief, axis=(-2, -1), keepdims=True)
     flat = jnp.asarray(np.arange(ly * lx, dtype=np.int32).reshape(ly, lx))
@@ -93,11 +101,23 @@ def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale, par=None):
 
 def half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None, scales=None):
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
-    cost, msgs [h, w, ny, nx] (msgs arriving from up, down, left, right); a receiver with no neighbour on a side
-    gets 0 from it. tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent
-    down, up, right, left (`neighbour_differences`). cap: None or the truncation of the pairwise term. scales:
-    None, or the 4 [h, w] factors of the pairwise term on the edges those messages cross (`edge_factors`).
-    par: 0 / 1, or a traced parity (the masks of both parities are constants, the step picks its own)."""
+
+    Args:
+      cost: [h, w, ny, nx] data costs in the nodes' label windows.
+      msgs: 4 x [h, w, ny, nx] messages arriving from up, down, left, right.
+      weight: the pairwise weight (the solver passes 1).
+      par: 0 / 1, or a traced parity (the masks of both parities are constants, the step picks its own).
+      win: (ys, ny, xs, nx) the label windows (`bp_windows.axis_windows`).
+      method: the 1D DT method (`distance_transform.dt1d_min`).
+      tilts: None, or the 4 [h, w, 2] receiver-minus-sender label origins of the messages sent down, up, right, left
+        (`neighbour_differences`).
+      cap: None or the truncation of the pairwise term.
+      scales: None, or the 4 [h, w] factors of the pairwise term on the edges those messages cross (`edge_factors`).
+
+    Returns:
+      4 x [h, w, ny, nx] messages from up, down, left, right: the senders' new messages at their receivers, the
+      senders' own incoming ones kept; a receiver with no neighbour on a side gets 0 from it.
+    """
     ys, ny, xs, nx = win
     h, w = len(ys), len(xs)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -136,29 +156,59 @@ def _class_slots(h: int, j2: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_classes(x: jax.Array, fill: float = 0.0) -> tuple[jax.Array, jax.Array]:
-    """[h, w, ...] -> the two checkerboard classes, each [h, ceil(w / 2), ...] (see `_class_slots`; a dummy node for
-    odd w holds `fill`)."""
+    """Split a grid into its two checkerboard classes (see `_class_slots`).
+
+    Args:
+      x: [h, w, ...] per-node values.
+      fill: the value of the dummy node for odd w.
+
+    Returns:
+      (class 0, class 1), each [h, ceil(w / 2), ...].
+    """
     p = _to_pairs(x, fill)
     odd = jnp.asarray(np.arange(x.shape[0]) % 2 == 1).reshape(-1, *[1] * (p.ndim - 2))
     return jnp.where(odd, p[:, :, 1], p[:, :, 0]), jnp.where(odd, p[:, :, 0], p[:, :, 1])
 
 
 def from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
-    """Inverse of `to_classes`: two classes [h, J, ...] -> [h, w, ...]."""
+    """Inverse of `to_classes`.
+
+    Args:
+      x0, x1: the two classes [h, J, ...].
+      w: the grid's width (dummy nodes dropped).
+
+    Returns:
+      [h, w, ...] per-node values.
+    """
     odd = jnp.asarray(np.arange(x0.shape[0]) % 2 == 1).reshape(-1, *[1] * (x0.ndim - 1))
     return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
 
 
 def half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=None, scales_s=None):
-    """Checkerboard step computing only the senders' messages, on the class layout of `to_classes`: the senders
-    (class par, belief b [h, J, ny, nx], incoming messages ins_s) send to class 1 - par: returns its new incoming
-    messages (from up, down, left, right; 0 where it has no neighbour). A neighbour is the same slot one row up
-    or down, or (left / right) the same or the next slot, by the row's parity: shifts and a per-row `where`, no
-    gather, and nothing is copied between the classes. One DT per message (not a stacked batch of them): XLA then
-    fuses b - m into the DT's first pass instead of writing the stack to memory. tilts_s: None, or the senders'
-    4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`); cap: as there; scales_s: None, or
-    the senders' 4 edge factors [h, J] (`_scaled_dt`). par: 0 / 1, or a traced parity: what depends on it (slots,
-    masks, window shifts) is a constant for each parity, of which the step picks its own (one program for both)."""
+    """Checkerboard step computing only the senders' messages, on the class layout of `to_classes`.
+
+    The senders (class par) send to class 1 - par. A neighbour is the same slot one row up or down, or (left / right)
+    the same or the next slot, by the row's parity: shifts and a per-row `where`, no gather, and nothing is copied
+    between the classes. One DT per message (not a stacked batch of them): XLA then fuses b - m into the DT's first
+    pass instead of writing the stack to memory.
+
+    Args:
+      b: the senders' belief [h, J, ny, nx].
+      ins_s: the senders' 4 incoming messages [h, J, ny, nx] (from up, down, left, right).
+      weight: the pairwise weight.
+      par: 0 / 1, or a traced parity: what depends on it (slots, masks, window shifts) is a constant for each parity,
+        of which the step picks its own (one program for both).
+      win: (ys, ny, xs, nx) the label windows.
+      method: the 1D DT method.
+      w: the grid's width.
+      tilts_s: None, or the senders' 4 tilts [h, J, 2] (messages sent down, up, right, left; see `_shifted_dt`).
+      cap: None or the pairwise term's truncation (as `_shifted_dt`).
+      scales_s: None, or the senders' 4 edge factors [h, J] (`_scaled_dt`).
+
+    Returns:
+      Class 1 - par's new incoming messages, 4 x [h, J, ny, nx] (from up, down, left, right; 0 where it has no
+      neighbour).
+    """
     ys, ny, xs, nx = win
     h, j2 = b.shape[:2]
     xa = np.stack(_class_slots(h, j2))  # sender x [parity, h, J]
@@ -211,8 +261,16 @@ def _from_pairs(x: jax.Array, w: int) -> jax.Array:
 
 
 def neighbour_differences(x: jax.Array) -> tuple[jax.Array, ...]:
-    """x [h, w, C] at each node's 4-neighbour below, above, right and left, minus x: 4 x [h, w, C], 0 where there
-    is no neighbour. On per-node label origins: the receiver-minus-sender tilts of the messages each node sends."""
+    """x at each node's 4-neighbour below, above, right and left, minus x.
+
+    On per-node label origins: the receiver-minus-sender tilts of the messages each node sends.
+
+    Args:
+      x: [h, w, C] per-node values.
+
+    Returns:
+      4 x [h, w, C] differences (below, above, right, left), 0 where there is no neighbour.
+    """
     def nb(axis, by):  # value at the neighbour (node + by along axis), held at the edge
         n = x.shape[axis]
         idx = np.clip(np.arange(n) + by, 0, n - 1)
@@ -221,8 +279,14 @@ def neighbour_differences(x: jax.Array) -> tuple[jax.Array, ...]:
 
 
 def edge_factors(edge_scale: jax.Array) -> tuple[jax.Array, ...]:
-    """edge_scale [h, w, 2] (edge to the node below, to the node right) -> the factor on the edge each node's
-    message down, up, right and left crosses: 4 x [h, w] (1 where there is no neighbour)."""
+    """The factor on the edge each node's message down, up, right and left crosses.
+
+    Args:
+      edge_scale: [h, w, 2] factors of the edge to the node below and to the node right.
+
+    Returns:
+      4 x [h, w] (down, up, right, left), 1 where there is no neighbour.
+    """
     v, r = edge_scale[..., 0], edge_scale[..., 1]
     one_row, one_col = jnp.ones_like(v[:1]), jnp.ones_like(r[:, :1])
     return (jnp.concatenate([v[:-1], one_row]), jnp.concatenate([one_row, v[:-1]]),

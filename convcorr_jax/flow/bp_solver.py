@@ -59,12 +59,21 @@ class BPResult(NamedTuple):
 def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float, offsets: jax.Array | None = None,
                      targets: bool = False, truncation: float | jax.Array | None = None,
                      edge_scale: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-    """(data, deformation) energy of `labels` [H, W, 2] (indices into the last two axes of cost [H, W, Ly, Lx]);
-    the deformation is on labels + offsets [H, W, 2] (per-node label origins, label units) where given, each
-    pair's term weight * min(||l_p - l_q||^2, truncation^2) where a truncation (labels) is given, times the pair's
-    factor in edge_scale [H, W, 2] (edge to the node below, edge to the node right) where given.
-    targets=True: cost [H, W, H, W] is indexed by target cell and labels are whole-grid displacement labels
-    (as `solve(..., targets=True)` returns them); a label whose target leaves the grid costs +inf."""
+    """(data, deformation) energy of a labelling on costs [H, W, Ly, Lx].
+
+    Args:
+      cost: [H, W, Ly, Lx] costs, or with targets=True [H, W, H, W] indexed by target cell.
+      labels: int [H, W, 2] indices into the last two axes of cost; with targets=True whole-grid displacement labels
+        (as `solve(..., targets=True)` returns them), a label whose target leaves the grid costing +inf.
+      weight: the pairwise weight.
+      offsets: per-node label origins [H, W, 2] (label units): the deformation is on labels + offsets (None: none).
+      targets: whether cost is target-indexed (above).
+      truncation: each pair's term becomes weight * min(||l_p - l_q||^2, truncation^2) (labels; None: none).
+      edge_scale: [H, W, 2] per-pair factors (edge to the node below, edge to the node right; None: none).
+
+    Returns:
+      (data, deformation) scalars in the cost's dtype; the deformation includes the weight.
+    """
     h, w = cost.shape[:2]
     flat = cost.reshape(h, w, -1)
     if targets:
@@ -175,29 +184,45 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
           crop: bool = False, schedule: str = "active", label_multiple: int = LABEL_MULTIPLE,
           offsets: jax.Array | None = None, targets: bool = False, truncation: float | jax.Array | None = None,
           edge_scale: jax.Array | None = None) -> BPResult:
-    """Min-sum loopy BP on a 4-connected grid: cost [H, W, Ly, Lx] (+inf allowed), pairwise
-    `weight * ||l_p - l_q||^2` on label indices. Batch over pairs with `jax.vmap(solve, (0, None))`.
+    """Min-sum loopy BP on a 4-connected grid with pairwise `weight * ||l_p - l_q||^2` on label indices.
 
-    method: 1D DT of the messages ("auto", "tree", "brute", "envelope"; same values). crop=True when the labels are
-    displacements -R..R with +inf wherever the target leaves the grid (as `cost_volume` makes them): each node
-    then works on the window of labels that can be finite (<= H x W instead of (2R+1)^2; same minimisation).
-    schedule: "active" computes only the sending half of the checkerboard; "masked" computes every node's
-    messages and keeps the sending half (reference; same messages). label_multiple: each level's label axes
-    are padded with +inf-cost labels to a multiple of it where that adds at most 1/8 (`pad_labels`), which the
-    DT's vectorised loops run faster on; same messages on the real labels, bit for bit (1: no padding).
-    offsets: per-node label origins [H, W, 2] (dy, dx) in labels: the pairwise term becomes
-    `weight * ||(l_p + o_p) - (l_q + o_q)||^2` (each node's labels are a window placed at its own origin, e.g.
-    around an upsampled flow), still with exact DT messages (`_shifted_dt`'s tilt); one level, no crop.
-    targets=True: cost [H, W, H, W] holds each node's cost at every target cell (`target_cost`), i.e. the labels
-    are all displacements that stay on the grid: the same solve as crop=True on the volume
-    `cost_volume(fs, ft, (H - 1, W - 1))`, with the same labels (indices into its -(H-1)..H-1 displacement
-    labels), without building its (2H - 1)(2W - 1) labels per node. The coarser levels' block sums may add in
-    another order than the volume's (on a 17 x 15 grid, level 3: up to 1.5e-5 apart), so level costs and
-    labels equal the volume's up to float rounding, not always bit for bit.
-    truncation: the pairwise term becomes `weight * min(||l_p - l_q||^2, truncation^2)` (labels; a truncated
-    quadratic, beyond the paper's energy), still with exact messages (min of the DT and the sender's min + cap).
-    edge_scale: [H, W, 2] factors > 0 of the pairwise term per edge (to the node below, to the node right; e.g.
-    contrast-sensitive smoothness, beyond the paper's energy), exact messages (`_scaled_dt`); one level, no crop."""
+    Batch over pairs with `jax.vmap(solve, (0, None))`.
+
+    Args:
+      cost: [H, W, Ly, Lx] data costs (+inf allowed).
+      weight: the pairwise weight.
+      iters, levels: BP iterations per level and multigrid levels (capped at ceil(log2(max(H, W))) + 1).
+      method: 1D DT of the messages ("auto", "tree", "brute", "envelope"; same values).
+      crop: True when the labels are displacements -R..R with +inf wherever the target leaves the grid (as
+        `cost_volume` makes them): each node then works on the window of labels that can be finite (<= H x W instead
+        of (2R+1)^2; same minimisation).
+      schedule: "active" computes only the sending half of the checkerboard; "masked" computes every node's
+        messages and keeps the sending half (reference; same messages).
+      label_multiple: each level's label axes are padded with +inf-cost labels to a multiple of it where that adds at
+        most 1/8 (`pad_labels`), which the DT's vectorised loops run faster on; same messages on the real labels, bit
+        for bit (1: no padding).
+      offsets: per-node label origins [H, W, 2] (dy, dx) in labels: the pairwise term becomes
+        `weight * ||(l_p + o_p) - (l_q + o_q)||^2` (each node's labels are a window placed at its own origin, e.g.
+        around an upsampled flow), still with exact DT messages (`_shifted_dt`'s tilt); one level, no crop.
+      targets: True: cost [H, W, H, W] holds each node's cost at every target cell (`target_cost`), i.e. the labels
+        are all displacements that stay on the grid: the same solve as crop=True on the volume
+        `cost_volume(fs, ft, (H - 1, W - 1))`, with the same labels (indices into its -(H-1)..H-1 displacement
+        labels), without building its (2H - 1)(2W - 1) labels per node. The coarser levels' block sums may add in
+        another order than the volume's (on a 17 x 15 grid, level 3: up to 1.5e-5 apart), so level costs and
+        labels equal the volume's up to float rounding, not always bit for bit.
+      truncation: the pairwise term becomes `weight * min(||l_p - l_q||^2, truncation^2)` (labels; a truncated
+        quadratic, beyond the paper's energy), still with exact messages (min of the DT and the sender's min + cap).
+      edge_scale: [H, W, 2] factors > 0 of the pairwise term per edge (to the node below, to the node right; e.g.
+        contrast-sensitive smoothness, beyond the paper's energy), exact messages (`_scaled_dt`); one level, no crop.
+
+    Returns:
+      A `BPResult`: labels int32 [H, W, 2] (dy, dx) label indices of the lowest-energy labelling seen, its data,
+      deformation and total energy, and the trace [levels * iters] (coarsest level first).
+
+    Raises:
+      InputError: targets=True on costs not [H, W, H, W]; offsets or edge_scale not [H, W, 2], or with levels > 1
+        or crop.
+    """
     h, w = cost.shape[:2]
     check(not targets or tuple(cost.shape[2:]) == (h, w), "solve", "cost",
           f"target-indexed costs of shape {(h, w, h, w)}", tuple(cost.shape))

@@ -13,11 +13,24 @@ from convcorr_jax.errors import InputError
 
 
 def axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarray, int]:
-    """Label window of each level-k node along one axis: (first label index [ceil(n / 2^k)], window size).
+    """Label window of each level-k node along one axis.
 
     crop=False: the whole label axis. crop=True (labels are displacements -R..R, cost +inf where the target
     leaves the n-node grid): the smallest fixed-size windows that hold every finite-cost label of the node's
-    2^k block and, for exact coarse-to-fine message transfer, the windows of its children."""
+    2^k block and, for exact coarse-to-fine message transfer, the windows of its children.
+
+    Args:
+      n: fine-grid nodes along the axis.
+      num_labels: labels along the axis (2R + 1 with crop=True).
+      k: the multigrid level (nodes group 2^k fine nodes).
+      crop: whether to window the labels (above).
+
+    Returns:
+      (first label index int64 [ceil(n / 2^k)] of each level-k node, window size int).
+
+    Raises:
+      InputError: crop=True on labels that are not -R..R with +inf outside the target grid.
+    """
     s = 2**k
     nk = -(-n // s)
     if not crop:
@@ -58,11 +71,20 @@ def _node_windows(x: jax.Array, oy: np.ndarray, ny: int, ox: np.ndarray, nx: int
 
 
 def target_windows(t: jax.Array, k: int, win: tuple) -> jax.Array:
-    """Level-k costs [h_k, w_k, ny, nx] in the label windows `win` of the whole-grid displacement labels
-    (-(H-1)..H-1, -(W-1)..W-1) from target-indexed costs t [H, W, H, W]: what `crop_labels(block_sum(v, k),
-    *win)` gives on the volume v = `cost_volume(fs, ft, (H - 1, W - 1))`, without building v's (2H-1)(2W-1)
-    labels. Node y of block y // 2^k reads labels ys[y // 2^k] + i, i.e. target rows y + ys[y // 2^k] + i - (H-1)
-    (+inf off the grid)."""
+    """Level-k costs in label windows of the whole-grid displacement labels, from target-indexed costs.
+
+    The labels are (-(H-1)..H-1, -(W-1)..W-1); the result is what `crop_labels(block_sum(v, k), *win)` gives on the
+    volume v = `cost_volume(fs, ft, (H - 1, W - 1))`, without building v's (2H-1)(2W-1) labels. Node y of block
+    y // 2^k reads labels ys[y // 2^k] + i, i.e. target rows y + ys[y // 2^k] + i - (H-1) (+inf off the grid).
+
+    Args:
+      t: target-indexed costs [H, W, H, W] (`target_cost`).
+      k: the multigrid level.
+      win: (ys, ny, xs, nx): the level's window starts [h_k], [w_k] and sizes (`axis_windows`).
+
+    Returns:
+      Costs [h_k, w_k, ny, nx], block sums over 2^k x 2^k nodes.
+    """
     ys, ny, xs, nx = win
     h, w = t.shape[:2]
     oy = np.arange(h) + ys[np.arange(h) >> k] - (h - 1)
@@ -73,15 +95,35 @@ def target_windows(t: jax.Array, k: int, win: tuple) -> jax.Array:
 
 
 def crop_labels(x: jax.Array, ys: np.ndarray, ny: int, xs: np.ndarray, nx: int) -> jax.Array:
-    """x [h, w, Ly, Lx] -> [h, w, ny, nx]: node (y, x) keeps labels ys[y] + i, xs[x] + j (i < ny, j < nx)."""
+    """Per-node label windows of x: node (y, x) keeps labels ys[y] + i, xs[x] + j (i < ny, j < nx).
+
+    Args:
+      x: costs or messages [h, w, Ly, Lx].
+      ys, xs: int window starts [h] and [w].
+      ny, nx: window sizes.
+
+    Returns:
+      [h, w, ny, nx] (x itself where (ny, nx) is already its label shape).
+    """
     if (ny, nx) == x.shape[2:]:
         return x
     return _node_windows(x, ys, ny, xs, nx)
 
 
 def expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int]) -> jax.Array:
-    """Parent messages m [h', w', >= ny', >= nx'] (parent windows, maybe padded) -> children [h, w, ny, nx]
-    (children's windows, which lie inside their parents')."""
+    """Parent messages copied to their children's label windows (which lie inside their parents').
+
+    Args:
+      m: parent messages [h', w', >= ny', >= nx'] (parent windows, maybe padded).
+      win, win_parent: (starts_y, ny, starts_x, nx) of the children's and the parents' level (`axis_windows`).
+      hw: (h, w) the children's grid.
+
+    Returns:
+      Children's messages [h, w, ny, nx].
+
+    Raises:
+      AssertionError: a child's window leaves its parent's.
+    """
     (ys, ny, xs, nx), (ps, pny, px, pnx) = win, win_parent
     y, x = np.arange(hw[0]), np.arange(hw[1])
     oy, ox = ys[y] - ps[y // 2], xs[x] - px[x // 2]
@@ -91,16 +133,33 @@ def expand_msgs(m: jax.Array, win: tuple, win_parent: tuple, hw: tuple[int, int]
 
 
 def pad_labels(x: jax.Array, multiple: int, value: float) -> jax.Array:
-    """Pad the label axes of x [h, w, ny, nx] with `value` up to a multiple of `multiple` where that adds at most
-    1/8 of the axis; shorter axes, and those it would grow more, stay as they are (the rule and its timings:
-    bench/RESULTS_flow.md)."""
+    """Pad the label axes of x up to a multiple of `multiple` where that adds at most 1/8 of the axis.
+
+    Shorter axes, and those it would grow more, stay as they are (the rule and its timings: bench/RESULTS_flow.md).
+
+    Args:
+      x: [h, w, ny, nx] costs or messages.
+      multiple: the label multiple (the vector width).
+      value: the fill (+inf for costs, 0 for messages).
+
+    Returns:
+      [h, w, ny', nx'] with ny' >= ny, nx' >= nx.
+    """
     size = [-(-n // multiple) * multiple for n in x.shape[2:]]
     size = [m if n >= multiple and 8 * (m - n) <= n else n for m, n in zip(size, x.shape[2:])]
     return jnp.pad(x, [(0, 0), (0, 0)] + [(0, m - n) for m, n in zip(size, x.shape[2:])], constant_values=value)
 
 
 def block_sum(cost: jax.Array, k: int) -> jax.Array:
-    """Sum of cost [H, W, ...] over 2^k x 2^k blocks (zero-padded at the far edges)."""
+    """Sum of cost over 2^k x 2^k blocks of nodes (zero-padded at the far edges).
+
+    Args:
+      cost: [H, W, ...] per-node values.
+      k: the level (k = 0: cost as given).
+
+    Returns:
+      [ceil(H / 2^k), ceil(W / 2^k), ...] block sums.
+    """
     if k == 0:
         return cost
     s = 2**k
@@ -111,7 +170,16 @@ def block_sum(cost: jax.Array, k: int) -> jax.Array:
 
 
 def expand_blocks(x: jax.Array, k: int, hw: tuple[int, int]) -> jax.Array:
-    """Copy coarse per-node values x [h, w, ...] to the 2^k-finer grid of size hw."""
+    """Copy coarse per-node values to the 2^k-finer grid.
+
+    Args:
+      x: [h, w, ...] per-node values of level k.
+      k: the level (k = 0: x as given).
+      hw: (H, W) the fine grid's size (the repeated grid is cut to it).
+
+    Returns:
+      [H, W, ...]: each fine node holds its block's value.
+    """
     if k == 0:
         return x
     s = 2**k

@@ -16,8 +16,13 @@ SEGMENTS = (15, 6, 4, 11, 13, 6)
 
 
 def colour_wheel() -> np.ndarray:
-    """The 55 wheel colours [55, 3] float64 in 0..255 (red -> yellow -> green -> cyan -> blue -> magenta), each
-    segment a linear ramp of one channel in floor(255 * i / n) steps."""
+    """The 55 wheel colours (red -> yellow -> green -> cyan -> blue -> magenta).
+
+    Each segment is a linear ramp of one channel in floor(255 * i / n) steps.
+
+    Returns:
+      float64 [55, 3] RGB in 0..255.
+    """
     rows = []
     for seg, n in enumerate(SEGMENTS):
         ramp = np.floor(255 * np.arange(n) / n)
@@ -28,9 +33,18 @@ def colour_wheel() -> np.ndarray:
 
 
 def flow_to_colour(flow: np.ndarray, max_flow: float | None = None) -> np.ndarray:
-    """Colour-code a flow field [..., 2] (dx, dy) as uint8 [..., 3] RGB. Vectors are divided by `max_flow` (None:
-    the longest finite vector); a normalised length r <= 1 blends the wheel colour of the direction towards white
-    (1 - r (1 - c)), longer ones are the wheel colour darkened to 0.75. Non-finite vectors are black."""
+    """Colour-code a flow field (dx, dy) as RGB.
+
+    Vectors are divided by `max_flow`; a normalised length r <= 1 blends the wheel colour of the direction towards
+    white (1 - r (1 - c)), longer ones are the wheel colour darkened to 0.75. Non-finite vectors are black.
+
+    Args:
+      flow: [..., 2] (dx, dy) displacements in pixels, e.g. [H, W, 2].
+      max_flow: the length drawn fully saturated (None: the longest finite vector).
+
+    Returns:
+      uint8 [..., 3] RGB.
+    """
     flow = np.asarray(flow, np.float64)
     ok = np.all(np.isfinite(flow), axis=-1)
     u, v = np.where(ok, flow[..., 0], 0.0), np.where(ok, flow[..., 1], 0.0)
@@ -50,8 +64,16 @@ def flow_to_colour(flow: np.ndarray, max_flow: float | None = None) -> np.ndarra
 
 
 def colour_key(size: int = 101) -> np.ndarray:
-    """The colour code's key: uint8 [size, size, 3], the colour of the flow from the centre to each pixel (the
-    longest, to the rim, fully saturated; image coordinates, y down); white outside the disc."""
+    """The colour code's key: the colour of the flow from the centre to each pixel.
+
+    The longest, to the rim, is fully saturated (image coordinates, y down).
+
+    Args:
+      size: the key's side in pixels.
+
+    Returns:
+      uint8 RGB [size, size, 3]; white outside the disc.
+    """
     c = (size - 1) / 2
     y, x = np.mgrid[0:size, 0:size].astype(np.float64) - c
     key = flow_to_colour(np.stack([x, y], -1), max_flow=c)

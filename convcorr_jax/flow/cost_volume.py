@@ -11,7 +11,15 @@ from convcorr_jax.errors import check
 
 
 def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) -> tuple[int, int]:
-    """(Ry, Rx) of a `BPConfig.window` on an [H, W] grid: None is the whole target grid (H - 1, W - 1)."""
+    """(Ry, Rx) of a `BPConfig.window` on an [H, W] grid.
+
+    Args:
+      window: (Ry, Rx) grid cells, an int for both, or None: the whole target grid.
+      hw: (H, W) the grid's size.
+
+    Returns:
+      (Ry, Rx) ints; (H - 1, W - 1) for None.
+    """
     h, w = hw
     if window is None:
         return h - 1, w - 1
@@ -21,7 +29,19 @@ def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) ->
 
 
 def check_features(fs, ft, source: str = "features") -> None:
-    """Raise InputError unless fs, ft are [H, W, C] (or [N, H, W, C]) grids of equal shape, H, W >= 2, finite."""
+    """Raise InputError unless fs, ft are finite feature grids of equal shape fit for BP.
+
+    Args:
+      fs, ft: source and target features [H, W, C] or [N, H, W, C] with H x W >= 2 nodes and C >= 1 (the
+        finiteness check is skipped for traced arrays).
+      source: the source named in the error.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: another rank, unequal shapes or depths, fewer than 2 nodes, no channel, NaN / inf.
+    """
     fs_shape, ft_shape = tuple(np.shape(fs)), tuple(np.shape(ft))
     check(len(fs_shape) in (3, 4), source, "source features", "an [H, W, C] or [N, H, W, C] array", fs_shape)
     check(fs_shape[-1] == ft_shape[-1], source, "feature depth", f"equal depth for source and target ({fs_shape[-1]})",
@@ -37,7 +57,14 @@ def check_features(fs, ft, source: str = "features") -> None:
 
 
 def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
-    """Data cost of every target cell [H, W, H, W]: ||fs[y, x] - ft[y', x']||_2 (float32)."""
+    """Data cost of every target cell: ||fs[y, x] - ft[y', x']||_2.
+
+    Args:
+      fs, ft: source and target features [H, W, C].
+
+    Returns:
+      float32 [H, W, H, W]: source node (y, x) against target node (y', x').
+    """
     h, w, c = fs.shape
     a = fs.reshape(h * w, c).astype(jnp.float32)
     b = ft.reshape(h * w, c).astype(jnp.float32)
@@ -48,7 +75,15 @@ def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
 
 
 def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Array:
-    """Data cost [H, W, 2Ry+1, 2Rx+1]: ||fs[y, x] - ft[y + dy, x + dx]||_2, +inf outside the target grid."""
+    """Data cost of a window of displacements: ||fs[y, x] - ft[y + dy, x + dx]||_2.
+
+    Args:
+      fs, ft: source and target features [H, W, C].
+      window: (Ry, Rx) grid cells (`resolve_window`).
+
+    Returns:
+      float32 [H, W, 2Ry+1, 2Rx+1], label (Ry + dy, Rx + dx); +inf where the target leaves the grid.
+    """
     h, w = fs.shape[:2]
     ry, rx = window
     dist = target_cost(fs, ft)

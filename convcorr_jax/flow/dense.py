@@ -146,8 +146,15 @@ def _blur(x: jax.Array, sigma: float) -> jax.Array:
 
 
 def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_sigma: float = 1.5) -> jax.Array:
-    """Per-pixel features of a grey image [H, W] in [0, 1]: "grad" [H, W, 8] (gradient magnitudes in 8
-    orientation bins, Gaussian-smoothed) or "sift" [H, W, 128] (dense SIFT, bin size `sift_bin`)."""
+    """Per-pixel features of a grey image [H, W] in [0, 1].
+
+    Args:
+      grey, kind: the image; "grad" (gradient magnitudes in 8 orientation bins, Gaussian-smoothed) or "sift".
+      sift_bin, grad_sigma: dense SIFT's bin size (px); the gradients' smoothing sigma (px).
+
+    Returns:
+      "grad" [H, W, 8] or "sift" [H, W, 128] (dense SIFT, bin size `sift_bin`).
+    """
     check(kind in PIXEL_FEATURES, "dense", "pixel_features", f"one of {list(PIXEL_FEATURES)}", kind)
     if kind == "sift":
         return sift_dense(grey, sift_bin)
@@ -156,9 +163,14 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
 
 
 def contrast_factors(grey: jax.Array, sigma: float) -> jax.Array:
-    """Contrast-sensitive factors of the pairwise term, [h, w, 2] (edge to the node below, to the node right; 1 on
-    the last row / column): exp(-(g_p - g_q)^2 / (2 sigma^2)) of a grey image [h, w] in [0, 1], at least
-    `MIN_FACTOR` (BP divides by them)."""
+    """Contrast-sensitive factors exp(-(g_p - g_q)^2 / (2 sigma^2)) of the pairwise term, >= `MIN_FACTOR` (BP divides).
+
+    Args:
+      grey, sigma: a grey image [h, w] in [0, 1] (one value per node); sigma in grey levels.
+
+    Returns:
+      [h, w, 2] (edge to the node below, to the node right; 1 on the last row / column).
+    """
     dv = jnp.pad(grey[1:] - grey[:-1], ((0, 1), (0, 0)))
     dh = jnp.pad(grey[:, 1:] - grey[:, :-1], ((0, 0), (0, 1)))
     return jnp.maximum(jnp.exp(-jnp.square(jnp.stack([dv, dh], -1)) / (2 * sigma**2)), MIN_FACTOR)
@@ -185,8 +197,14 @@ def _levels(backbone, taps, shapes, hw, k: tuple[float, float], cfg: DenseConfig
 
 
 def binned(grey: jax.Array, s: int) -> jax.Array:
-    """Grey image [H, W] -> [ceil(H / s), ceil(W / s)]: means of s x s pixel blocks (edge-replicated to a
-    multiple of s)."""
+    """Means of s x s pixel blocks of a grey image (edge-replicated to a multiple of s).
+
+    Args:
+      grey, s: [H, W] grey image; the block side in pixels (1: grey as given).
+
+    Returns:
+      [ceil(H / s), ceil(W / s)] block means.
+    """
     if s == 1:
         return grey
     h, w = grey.shape
@@ -381,10 +399,18 @@ def _pixel_batch(grey: jax.Array, s: int, kind: str, sift_bin: int, grad_sigma: 
 
 def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
                       cfg: DenseConfig = DenseConfig(), mesh: Mesh | None = None) -> jax.Array:
-    """Dense flow of N pairs: uint8 [N, H, W, 3] each (same size) -> float32 [N, H, W, 2] (dx, dy) pixels,
-    pixel p of images_a[i] -> p + flow[i, p] in images_b[i]. One forward pass over the 2N images; the BP
-    levels are vmapped over pairs (one compile per image size and config). mesh: the pairs' BP levels are also
-    split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process; `parallel.shard_rows`)."""
+    """Dense flow of N pairs: pixel p of images_a[i] -> p + flow[i, p] in images_b[i].
+
+    One forward pass over the 2N images; the BP levels are vmapped over pairs (one compile per image size and config).
+
+    Args:
+      images_a, images_b: uint8 RGB [N, H, W, 3] each (same size).
+      backbone, params, cfg: the feature network (conv4 and finer conv roles); the settings (`DenseConfig`).
+      mesh: the pairs' BP levels are also split over this 1-D mesh's devices (`parallel.make_mesh()`, one process).
+
+    Returns:
+      float32 [N, H, W, 2] (dx, dy) pixels.
+    """
     a, b = np.asarray(images_a), np.asarray(images_b)
     check(a.ndim == 4 and a.shape == b.shape, "dense", "images", "two uint8 [N, H, W, 3] arrays of equal shape",
           (a.shape, b.shape))

@@ -46,10 +46,19 @@ def _check_weight(w, name="w"):
 
 
 def rounded_product(w: jax.Array, x: jax.Array) -> jax.Array:
-    """w * x (w >= 0) rounded to the dtype on its own. XLA:CPU contracts a multiply feeding an add into one FMA in
-    some fusions (elementwise loops) and not in others (reductions), so the same sum would round two ways; OR-ing
-    the product's bits with a zero known only at run time (w < 0 is false for every valid weight) hides the
-    multiply from the contraction."""
+    """w * x (w >= 0) rounded to the dtype on its own.
+
+    XLA:CPU contracts a multiply feeding an add into one FMA in some fusions (elementwise loops) and not in others
+    (reductions), so the same sum would round two ways; OR-ing the product's bits with a zero known only at run time
+    (w < 0 is false for every valid weight) hides the multiply from the contraction.
+
+    Args:
+      w: weight(s) >= 0, broadcastable against x.
+      x: float32 values (the bit trick reads 32-bit floats).
+
+    Returns:
+      w * x in x's dtype, broadcast shape.
+    """
     t = w * x
     bits = lax.bitcast_convert_type(t, jnp.int32) | (w < 0).astype(jnp.int32)
     return lax.bitcast_convert_type(bits, t.dtype)
@@ -128,7 +137,16 @@ def _move(f, axis):
 
 @functools.partial(jax.jit, static_argnames=("axis",))
 def dt1d(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.Array, jax.Array]:
-    """Exact 1D DT along `axis` of f [..., n, ...]: (values like f, arg-min int32 indices along `axis`)."""
+    """Exact 1D DT along `axis` of f (O(n) lower envelope).
+
+    Args:
+      f: costs [..., n, ...] (non-float input is cast to float32; +inf never wins).
+      w: the weight > 0 of (p - q)^2 (not checked here).
+      axis: the axis the transform runs along.
+
+    Returns:
+      (values like f, arg-min int32 indices along `axis`).
+    """
     f = jnp.asarray(f)
     if not jnp.issubdtype(f.dtype, jnp.floating):
         f = f.astype(jnp.float32)
@@ -143,7 +161,16 @@ def dt1d(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.
 
 @functools.partial(jax.jit, static_argnames=("axis",))
 def dt1d_brute(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.Array, jax.Array]:
-    """Brute-force O(n^2) reference of `dt1d` (arg-min: smallest minimiser)."""
+    """Brute-force O(n^2) reference of `dt1d` (arg-min: smallest minimiser).
+
+    Args:
+      f: costs [..., n, ...] (non-float input is cast to float32).
+      w: the weight > 0 of (p - q)^2.
+      axis: the axis the transform runs along.
+
+    Returns:
+      (values like f, arg-min int32 indices along `axis`).
+    """
     f = jnp.asarray(f)
     if not jnp.issubdtype(f.dtype, jnp.floating):
         f = f.astype(jnp.float32)
@@ -163,8 +190,19 @@ METHODS = ("tree", "brute", "envelope")
 
 
 def resolve_method(n: int, method: str = "auto") -> str:
-    """The 1D DT method used for rows of length n: "tree", "brute" or "envelope" ("auto": tree iff n <=
-    AUTO_TREE_MAX, else brute iff n <= AUTO_BRUTE_MAX, else envelope)."""
+    """The 1D DT method used for rows of length n.
+
+    Args:
+      n: the row length.
+      method: "auto" (tree iff n <= AUTO_TREE_MAX, else brute iff n <= AUTO_BRUTE_MAX, else envelope), "tree",
+        "brute" or "envelope".
+
+    Returns:
+      "tree", "brute" or "envelope".
+
+    Raises:
+      InputError: another method name.
+    """
     if method == "auto":
         return "tree" if n <= AUTO_TREE_MAX else "brute" if n <= AUTO_BRUTE_MAX else "envelope"
     if method not in METHODS:
@@ -185,9 +223,23 @@ def _tree_min(terms: list[jax.Array]) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("axis", "pad", "method"))
 def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int = 0, method: str = "auto") -> jax.Array:
-    """Values of the exact 1D DT along `axis` of f [..., n, ...], evaluated at p = -pad .. n - 1 + pad (the
-    result has n + 2 pad entries along `axis`). Bit for bit the values of `dt1d_brute` (pad = 0) with every
-    method ("auto", "tree", "brute", "envelope"; see `resolve_method`)."""
+    """Values of the exact 1D DT along `axis` of f, evaluated at p = -pad .. n - 1 + pad.
+
+    Bit for bit the values of `dt1d_brute` (pad = 0) with every method.
+
+    Args:
+      f: costs [..., n, ...] (non-float input is cast to float32).
+      w: the weight > 0 of (p - q)^2.
+      axis: the axis the transform runs along.
+      pad: extra positions evaluated on both sides (>= 0).
+      method: "auto", "tree", "brute" or "envelope" (see `resolve_method`).
+
+    Returns:
+      Values like f but with n + 2 pad entries along `axis`.
+
+    Raises:
+      InputError: an unknown method.
+    """
     f = jnp.asarray(f)
     if not jnp.issubdtype(f.dtype, jnp.floating):
         f = f.astype(jnp.float32)
@@ -219,10 +271,18 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
 
 
 def dt2d(f: jax.Array, wy: float = 1.0, wx: float = 1.0, method: str = "envelope") -> tuple[jax.Array, jax.Array]:
-    """Separable 2D DT over the last two axes of f [..., H, W].
+    """Separable 2D DT over the last two axes of f.
 
-    Returns (values [..., H, W], arg-min [..., H, W, 2] int32 as (y', x')). `method`: "envelope" (exact
-    O(HW)) or "brute" (two brute-force 1D passes, O(HW(H+W))).
+    Args:
+      f: costs [..., H, W].
+      wy, wx: the weights > 0 of (y - y')^2 and (x - x')^2.
+      method: "envelope" (exact O(HW)) or "brute" (two brute-force 1D passes, O(HW(H+W))).
+
+    Returns:
+      (values [..., H, W], arg-min [..., H, W, 2] int32 as (y', x')).
+
+    Raises:
+      InputError: a weight not > 0 (checked where it is concrete).
     """
     _check_weight(wy, "wy")
     _check_weight(wx, "wx")
@@ -234,12 +294,29 @@ def dt2d(f: jax.Array, wy: float = 1.0, wx: float = 1.0, method: str = "envelope
 
 
 def dt2d_values(f: jax.Array, wy: float, wx: float, method: str = "auto") -> jax.Array:
-    """Values only of `dt2d` (what BP messages need); `method` as in `dt1d_min`."""
+    """Values only of `dt2d` (what BP messages need).
+
+    Args:
+      f: costs [..., H, W].
+      wy, wx: the weights > 0 of (y - y')^2 and (x - x')^2.
+      method: as in `dt1d_min`.
+
+    Returns:
+      Values [..., H, W] (float32 for non-float f).
+    """
     return dt1d_min(dt1d_min(f, wx, axis=-1, method=method), wy, axis=-2, method=method)
 
 
 def dt2d_brute_full(f, wy: float = 1.0, wx: float = 1.0):
-    """Non-separable brute force over all (y', x') in numpy float64 (test reference): (values, argmin (y', x'))."""
+    """Non-separable brute force over all (y', x') in numpy float64 (test reference).
+
+    Args:
+      f: costs [..., H, W].
+      wy, wx: the weights of (y - y')^2 and (x - x')^2.
+
+    Returns:
+      (values float64 [..., H, W], arg-min int [..., H, W, 2] as (y', x')).
+    """
     f = np.asarray(f, np.float64)
     h, w = f.shape[-2:]
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")

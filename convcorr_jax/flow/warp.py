@@ -25,8 +25,20 @@ def _axes(grid_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, int], k: int = 3) -> np.ndarray:
-    """Flow [h, w, 2] on the grid -> [H, W, 2] at every pixel by RectBivariateSpline (degree min(k, n - 1) per
-    axis); pixels outside the grid's span take the nearest grid position's spline value."""
+    """Grid flow interpolated to every pixel by RectBivariateSpline.
+
+    Args:
+      flow: [h, w, 2] (dx, dy) pixels at the grid nodes.
+      grid_xy: [h, w, 2] (x, y) pixels of the nodes (a separable grid).
+      out_hw: (H, W) the output's size in pixels.
+      k: the spline degree, min(k, n - 1) per axis (a grid of one row or column: linear interpolation).
+
+    Returns:
+      float32 [H, W, 2] (dx, dy) pixels; pixels outside the grid's span take the nearest grid position's spline value.
+
+    Raises:
+      InputError: grid_xy not [h, w, 2], or flow not of its shape.
+    """
     from scipy.interpolate import RectBivariateSpline
 
     xs, ys = _axes(grid_xy)
@@ -47,7 +59,19 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
 
 
 def dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int, int]) -> jax.Array:
-    """Pure-JAX bilinear version of `dense_flow_spline` (edge values held constant outside the grid)."""
+    """Pure-JAX bilinear version of `dense_flow_spline`.
+
+    Args:
+      flow: [h, w, 2] (dx, dy) pixels at the grid nodes.
+      grid_xy: [h, w, 2] (x, y) pixels of the nodes (a separable grid).
+      out_hw: (H, W) the output's size in pixels.
+
+    Returns:
+      float32 [H, W, 2] (dx, dy) pixels; edge values held constant outside the grid.
+
+    Raises:
+      InputError: grid_xy not [h, w, 2].
+    """
     xs, ys = _axes(grid_xy)
     h, w = out_hw
     fx = np.interp(np.arange(w), xs, np.arange(len(xs)))  # fractional column of each pixel
@@ -57,7 +81,15 @@ def dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int,
 
 
 def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """image [H, W, C] sampled at fractional pixel coords x, y (broadcastable), border-clamped -> [..., C]."""
+    """image sampled at fractional pixel coords x, y, bilinear, border-clamped.
+
+    Args:
+      image: [H, W, C] (e.g. a feature map or a flow).
+      x, y: fractional 0-based pixel coordinates, broadcastable against each other to [...].
+
+    Returns:
+      [..., C] samples (float for a float image).
+    """
     h, w = image.shape[:2]
     x = jnp.clip(x, 0, w - 1)
     y = jnp.clip(y, 0, h - 1)
@@ -73,8 +105,15 @@ def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 
 @jax.jit
 def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
-    """Warp target [H, W, C] into the source frame: out[p] = target(p + flow(p)), bilinear; dense_flow [H, W, 2]
-    (dx, dy) pixels on the source's pixel grid (target assumed the same size). Returns float32 [H, W, C]."""
+    """Warp target into the source frame: out[p] = target(p + flow(p)), bilinear.
+
+    Args:
+      target: [H, W, C] image (e.g. uint8 RGB), assumed the source's size.
+      dense_flow: [H, W, 2] (dx, dy) pixels on the source's pixel grid.
+
+    Returns:
+      float32 [H, W, C].
+    """
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     img = jnp.asarray(target, jnp.float32)
@@ -83,9 +122,17 @@ def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
 
 @jax.jit
 def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
-    """Carry target keypoints [..., K, 2] (x, y) into the source frame through a dense flow [H, W, 2]: each point
-    goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint).
-    Returns [..., K, 2] float32 (NaN stays NaN)."""
+    """Carry target keypoints into the source frame through a dense flow.
+
+    Each point goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint).
+
+    Args:
+      points: [..., K, 2] (x, y) pixels in the target.
+      dense_flow: [H, W, 2] (dx, dy) pixels, source -> target.
+
+    Returns:
+      float32 [..., K, 2] (x, y) source pixels (NaN stays NaN).
+    """
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     src = jnp.stack([xx, yy], -1).reshape(-1, 2)

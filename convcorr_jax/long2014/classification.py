@@ -46,7 +46,18 @@ class KeypointSet:
 
 
 def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
-    """The usable keypoints of `samples` (visible, finite, inside the image if `require_in_image`)."""
+    """The usable keypoints of `samples`: visible, finite, inside the image if `require_in_image`.
+
+    Args:
+      samples: `KeypointSample`s (images loaded when `require_in_image`).
+      require_in_image: also drop keypoints outside the pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5].
+
+    Returns:
+      A `KeypointSet`, one row per used keypoint; its `skipped` counts "not visible" and "outside image".
+
+    Raises:
+      InputError: require_in_image with a sample whose image is not loaded.
+    """
     rows, skipped = [], {"not visible": 0, "outside image": 0}
     for i, s in enumerate(samples):
         pts = np.asarray(s.points, np.float64)
@@ -68,7 +79,21 @@ def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
 
 def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[str] = ROLES,
                   batch_size: int = 16) -> dict[str, np.ndarray]:
-    """{role: X [M, C]}: the column of each role's tap nearest to each keypoint (whole images through the net)."""
+    """The column of each role's tap nearest to each keypoint (whole images through the net).
+
+    Args:
+      samples: the `KeypointSample`s `kps` indexes, images loaded.
+      kps: the keypoints (`collect_keypoints(samples)`).
+      backbone, params: the network.
+      roles: conv roles (or tap names) of the backbone, each a spatial tap.
+      batch_size: images per forward pass.
+
+    Returns:
+      {role: X float32 [M, C]}, one row per keypoint of kps.
+
+    Raises:
+      InputError: a role that is not a spatial tap of the backbone.
+    """
     taps = [resolve_tap(backbone, r, "roles") for r in roles]
     for r, t in zip(roles, taps):
         check(t in backbone.geometry, backbone.name, "roles", f"a spatial tap for role {r!r}", t)
@@ -85,8 +110,16 @@ def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[s
 
 
 def sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII) -> dict[str, np.ndarray]:
-    """{"SIFT r": X [M, 128]}: VLFeat-style SIFT descriptors centred (nearest pixel) on the keypoints, descriptor
-    radius r pixels (bin size r / 2, 4 x 4 bins), upright (`convcorr_jax.features.sift.sift_grid`)."""
+    """VLFeat-style SIFT descriptors centred (nearest pixel) on the keypoints, upright (`features.sift.sift_grid`).
+
+    Args:
+      samples: the `KeypointSample`s `kps` indexes, images loaded.
+      kps: the keypoints (`collect_keypoints(samples)`).
+      radii: descriptor radii r in pixels (bin size r / 2, 4 x 4 bins).
+
+    Returns:
+      {"SIFT r": X float32 [M, 128]}, one row per keypoint of kps.
+    """
     out = {f"SIFT {r}": np.zeros((len(kps), 128), np.float32) for r in radii}
     for i in np.unique(kps.sample):
         sel = np.flatnonzero(kps.sample == i)
@@ -104,9 +137,22 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
     """Per-category one-vs-all keypoint classification accuracy.
 
     With `cv_Cs`, C is picked per category by `n_folds`-fold CV on the training rows (fallback documented in
-    `svm.cross_validate`; a category whose CV is impossible keeps `C` with a warning).
-    Returns {"accuracy": {category: acc (0..1)}, "mean": mean over categories, "C": {category: C used},
-    "cv": {category: cv dict}}.
+    `svm.cross_validate`; a category whose CV is impossible keeps `C` with a warning). A category with a single
+    keypoint type in training predicts that type (with a warning).
+
+    Args:
+      train_X, test_X: features [M_train, D], [M_test, D], one row per keypoint of train / test.
+      train, test: the `KeypointSet`s (labels, categories).
+      C: the SVM's C when not cross-validated.
+      cv_Cs, n_folds: the candidate Cs (None: no CV) and the folds.
+      **svm_kw: passed to `svm.fit_ova` and `svm.cross_validate`.
+
+    Returns:
+      {"accuracy": {category: acc (0..1)}, "mean": mean over categories (NaN for none), "C": {category: C used},
+      "cv": {category: cv dict}}.
+
+    Raises:
+      InputError: a test category without training keypoints.
     """
     acc, used, cvs = {}, {}, {}
     for cat in sorted(set(test.category.tolist())):
@@ -138,9 +184,20 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
                **svm_kw) -> dict:
     """Table 3: keypoint classification accuracy per feature (SIFT radii, conv roles) and category.
 
-    C: one value, or {feature name ("SIFT 20", "conv3", ...) or kind ("SIFT", "conv"): C}.
-    Returns {"results": {feature: classify(...) output}, "skipped": {reason: count} (train + test), "n_train",
-    "n_test" (keypoints)}.
+    Args:
+      train, test: `KeypointSample`s with images loaded.
+      backbone, params: the network of the conv features.
+      roles, radii: the conv roles and SIFT radii (px) to compare (empty: none of that kind).
+      C: one value, or {feature name ("SIFT 20", "conv3", ...) or kind ("SIFT", "conv"): C} (missing: 1e-6).
+      cv_Cs, n_folds, **svm_kw: as `classify`.
+      progress: a progress bar over the features.
+
+    Returns:
+      {"results": {feature: classify(...) output}, "skipped": {reason: count} (train + test), "n_train", "n_test"
+      (keypoints)}.
+
+    Raises:
+      InputError: no usable keypoint in train or test.
     """
     ktr, kte = collect_keypoints(train), collect_keypoints(test)
     check(len(ktr) > 0 and len(kte) > 0, "samples", "keypoints", "visible keypoints inside the images", 0)
@@ -162,8 +219,15 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
 
 
 def shifted_images(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """image uint8 [H, W, 3] translated by integer shifts [S, 2] (tx, ty) >= 0: out[s][y, x] = image[y - ty, x - tx]
-    (edge pixels repeated). Returns [S, H, W, 3]."""
+    """An image translated by integer shifts: out[s][y, x] = image[y - ty, x - tx] (edge pixels repeated).
+
+    Args:
+      image: uint8 [H, W, 3].
+      shifts: int [S, 2] (tx, ty) >= 0 pixels.
+
+    Returns:
+      uint8 [S, H, W, 3].
+    """
     h, w = image.shape[:2]
     p = int(np.max(shifts)) if len(shifts) else 0
     padded = np.pad(image, ((p, p), (p, p), (0, 0)), mode="edge")
@@ -172,11 +236,24 @@ def shifted_images(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbone, params, role: str,
                              radius: int = 10, step: int = 1, batch_size: int = 16) -> np.ndarray:
-    """Figure 4 (conv): the one-vs-all score of each keypoint's own class at every pixel of a (2r+1)^2 window
-    around it, [P, 2r+1, 2r+1] (NaN where `step` skips a pixel).
+    """Figure 4 (conv): the one-vs-all score of each keypoint's own class at every pixel of a window around it.
 
     Pixel-exact evaluation: the image is translated by every (tx, ty) in [0, stride)^2 (every `step`), so that
     each window pixel lands exactly on a column's receptive-field centre in one of the translated copies.
+
+    Args:
+      image: uint8 RGB [H, W, 3].
+      points: [P, 2] (x, y) pixels (rounded to the nearest pixel).
+      labels: int [P] each keypoint's class (one of `model.classes`).
+      model: the one-vs-all SVM on the role's columns.
+      backbone, params, role: the network and the conv role of the features.
+      radius: window half-width r in pixels.
+      step: the translation step in pixels.
+      batch_size: images per forward pass.
+
+    Returns:
+      float [P, 2r+1, 2r+1] scores, row = y offset, column = x offset; NaN where `step` skips a pixel (or the
+      window leaves the feature grid).
     """
     tap = resolve_tap(backbone, role, "role")
     rf = backbone.geometry[tap]
@@ -208,7 +285,19 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
 
 def dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius_px: int,
                              radius: int = 10) -> np.ndarray:
-    """Figure 4 (SIFT): the same window scores with SIFT descriptors computed at every window pixel."""
+    """Figure 4 (SIFT): the same window scores with SIFT descriptors computed at every window pixel.
+
+    Args:
+      image: uint8 RGB [H, W, 3].
+      points: [P, 2] (x, y) pixels (rounded to the nearest pixel).
+      labels: int [P] each keypoint's class (one of `model.classes`).
+      model: the one-vs-all SVM on SIFT descriptors of radius `radius_px`.
+      radius_px: the descriptor radius in pixels (bin size radius_px / 2).
+      radius: window half-width r in pixels.
+
+    Returns:
+      float64 [P, 2r+1, 2r+1] scores, row = y offset, column = x offset.
+    """
     grey = sift.to_grey(image)
     size = 2 * radius + 1
     out = np.full((len(points), size, size), np.nan)
@@ -222,8 +311,14 @@ def dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius
 
 
 def argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
-    """Figure 4 histogram: counts [2r+1, 2r+1] of each window's arg-max (NaN ignored), maxima on the window
-    boundary excluded (as in the paper); also returns how many were excluded."""
+    """Figure 4 histogram: counts of each window's arg-max, maxima on the window boundary excluded (as in the paper).
+
+    Args:
+      score_maps: [N, 2r+1, 2r+1] window scores (NaN ignored; all-NaN windows skipped).
+
+    Returns:
+      (counts int64 [2r+1, 2r+1], how many maxima were excluded).
+    """
     size = score_maps.shape[-1]
     hist = np.zeros((size, size), np.int64)
     excluded = 0
@@ -241,10 +336,25 @@ def argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
 def run_figure4(train, test, backbone, params, category: str, keypoint_names: Sequence[str],
                 role: str = "conv4", sift_radius: int = 20, C: float = 1e-6, sift_C: float = 1e-6,
                 n_images: int = 8, step: int = 1, radius: int = 10) -> dict:
-    """Figure 4: arg-max histograms of the keypoint classifiers (conv `role` and SIFT) over 21 x 21 windows
-    around the ground-truth keypoints `keypoint_names` of `category` in up to `n_images` test images.
+    """Figure 4: arg-max histograms of the keypoint classifiers (conv `role` and SIFT) around ground-truth keypoints.
 
-    Returns {"histograms": {panel name: counts [2r+1, 2r+1]}, "excluded": {panel name: boundary maxima}}."""
+    Args:
+      train, test: `KeypointSample`s with images loaded (those of `category` are used).
+      backbone, params: the network.
+      category: the object category.
+      keypoint_names: the keypoints (names of the category) whose windows are scored.
+      role, sift_radius: the conv role and the SIFT radius (px) of the two classifiers.
+      C, sift_C: the SVMs' C.
+      n_images: test images used (the first ones of the category).
+      step: the translation step (`dense_window_scores_conv`).
+      radius: window half-width r in pixels (10: 21 x 21 windows).
+
+    Returns:
+      {"histograms": {panel name: counts [2r+1, 2r+1]}, "excluded": {panel name: boundary maxima}}.
+
+    Raises:
+      InputError: no train or test instance of the category, a keypoint name not of it or never visible in training.
+    """
     tr = [s for s in train if s.category == category]
     te = [s for s in test if s.category == category][:n_images]
     check(len(tr) > 0 and len(te) > 0, "samples", "category", f"train and test instances of {category!r}", category)

@@ -41,20 +41,43 @@ log = logging.getLogger(__name__)
 
 def build_database(images: np.ndarray, backbone, params, role: str, out_dir, batch_size: int = 16,
                    progress: bool = False) -> Path:
-    """Dense features of `role` for images uint8 [n, H, W, 3] written to `out_dir` (format in module doc).
+    """Dense features of `role` for the images written to `out_dir` (format in module doc).
 
     Features are written batch by batch into a memory-mapped .npy (renamed into place when complete).
-    Returns out_dir.
+
+    Args:
+      images: uint8 RGB [n, H, W, 3].
+      backbone, params: the network.
+      role: a conv role (or tap name) of a spatial tap.
+      out_dir: the database folder (created or overwritten).
+      batch_size: images per forward pass.
+      progress: a progress bar over the batches.
+
+    Returns:
+      out_dir, as a Path.
     """
     return build_databases(images, backbone, params, {role: out_dir}, batch_size, progress)[role]
 
 
 def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_size: int = 16,
                     progress: bool = False) -> dict[str, Path]:
-    """One database per role ({role: folder}) from a single forward pass per batch over all the roles' taps.
+    """One database per role from a single forward pass per batch over all the roles' taps.
 
-    images uint8 [n, H, W, 3]. Each folder gets the module-doc format; images.npy is written once and hard-linked
-    into the other folders (copied where links are unsupported). Returns {role: folder}.
+    Each folder gets the module-doc format; images.npy is written once and hard-linked into the other folders (copied
+    where links are unsupported).
+
+    Args:
+      images: uint8 RGB [n, H, W, 3].
+      backbone, params: the network.
+      out_dirs: {role: folder}, each role a conv role (or tap name) of a spatial tap.
+      batch_size: images per forward pass.
+      progress: a progress bar over the batches.
+
+    Returns:
+      {role: folder Path}.
+
+    Raises:
+      InputError: images not uint8 [n, H, W, 3], a role that is not a spatial tap.
     """
     images = np.asarray(images)
     check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "images", "array",
@@ -115,7 +138,18 @@ def _store_images(path: Path, images: np.ndarray, existing: Path | None) -> None
 
 
 def load_database(path) -> dict:
-    """Open a database folder: {"features" (memmap), "where", "images" (memmap), "meta", "path"}."""
+    """Open a database folder.
+
+    Args:
+      path: the folder (`build_database`).
+
+    Returns:
+      {"features": float32 [N, C] memmap, "where": int32 [N, 3] (image index, col, row), "images": uint8
+      [n_img, H, W, 3] memmap, "meta": the meta.json dict, "path": Path}.
+
+    Raises:
+      InputError: no meta.json in the folder.
+    """
     path = Path(path)
     meta_file = path / "meta.json"
     check(meta_file.is_file(), path, "meta.json", "a patch database folder (build_database)", "missing")
@@ -130,8 +164,17 @@ def _centre(meta, col_row) -> np.ndarray:
 
 
 def extract_patches(images, img_idx, centres, size: int) -> np.ndarray:
-    """size x size patches [M, size, size, 3] float32 centred (nearest pixel) at centres [M, 2] (x, y) of
-    images[img_idx]; pixels outside the image repeat the edge."""
+    """size x size patches centred (nearest pixel) at the given points of the images; pixels outside repeat the edge.
+
+    Args:
+      images: uint8 [n, H, W, 3] (an array or a memmap).
+      img_idx: int [M] the image of each patch.
+      centres: [M, 2] (x, y) pixels.
+      size: the patch side in pixels.
+
+    Returns:
+      float32 [M, size, size, 3] in 0..255.
+    """
     images = np.asarray(images)
     h, w = images.shape[1:3]
     half = size // 2
@@ -146,15 +189,39 @@ def extract_patches(images, img_idx, centres, size: int) -> np.ndarray:
 
 def reconstruct(query: np.ndarray, db: dict, backbone, params, k: int, batch_size: int = 8,
                 progress: bool = False) -> np.ndarray:
-    """Figure 1: query uint8 [H, W, 3] rebuilt from stride-sized centre patches of its k nearest database
-    features (cosine). Returns float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0)."""
+    """Figure 1: a query rebuilt from stride-sized centre patches of its k nearest database features (cosine).
+
+    Args:
+      query: uint8 RGB [H, W, 3].
+      db: an open database (`load_database`).
+      backbone, params: the network of the database.
+      k: neighbours averaged per patch.
+      batch_size: images per forward pass.
+      progress: a progress bar over the kNN pass.
+
+    Returns:
+      float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0).
+    """
     return reconstruct_many([query], db, backbone, params, (k,), batch_size, progress)[k][0]
 
 
 def reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, ks: Sequence[int],
                      batch_size: int = 8, progress: bool = False) -> dict[int, list]:
-    """`reconstruct` for several query images and several k with one streamed kNN pass over the database
-    (top-max(ks); the top-k list is a prefix of it). Returns {k: [float32 [H, W, 3] per query]}."""
+    """`reconstruct` for several query images and several k with one streamed kNN pass over the database.
+
+    The pass finds the top max(ks); each top-k list is a prefix of it.
+
+    Args:
+      queries: uint8 RGB images [H, W, 3].
+      db: an open database (`load_database`).
+      backbone, params: the network of the database.
+      ks: the neighbour counts k.
+      batch_size: images per forward pass.
+      progress: a progress bar over the kNN pass.
+
+    Returns:
+      {k: [float32 [H, W, 3] in 0..255 per query]}.
+    """
     meta = db["meta"]
     tap, stride = meta["tap"], meta["rf"]["stride"]
     grids = extract_grids(backbone, params, list(queries), [tap], batch_size)[tap]
@@ -178,8 +245,20 @@ def reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, 
 
 
 def uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0):
-    """The "uniform rf" column: each stride-sized patch replaced by the mean of k patches whose centres are
-    drawn uniformly from the rf_size x rf_size neighbourhood around it (same image)."""
+    """The "uniform rf" column: each stride-sized patch replaced by the mean of k patches of the same image.
+
+    The k patch centres are drawn uniformly from the rf_size x rf_size neighbourhood around the patch.
+
+    Args:
+      query: uint8 RGB [H, W, 3].
+      rf_size: the neighbourhood side in pixels.
+      stride, offset: the patch grid (pixels): centres offset + i * stride.
+      k: patches averaged per patch.
+      seed: the random seed.
+
+    Returns:
+      float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0).
+    """
     rng = np.random.default_rng(seed)
     h, w = query.shape[:2]
     gw = int(np.floor((w - 1 - offset) / stride)) + 1
@@ -207,8 +286,18 @@ def _paste(shape, centres, patches) -> np.ndarray:
 
 
 def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
-    """Figure 2: for seed rows of the database, the mean receptive field (rf_size^2 pixels) of the k nearest
-    neighbours (the seed itself included, as rank 1), contrast-stretched to 0..1. Returns [S, len(ks), r, r, 3]."""
+    """Figure 2: for seed rows of the database, the mean receptive field of their k nearest neighbours.
+
+    The seed itself is included, as rank 1; each mean is contrast-stretched to 0..1 (`contrast_stretch`).
+
+    Args:
+      db: an open database (`load_database`).
+      seeds: int [S] rows of the database.
+      ks: neighbour counts k (capped at the database's size).
+
+    Returns:
+      float32 [S, len(ks), r, r, 3] in 0..1, r the receptive-field size (pixels).
+    """
     meta = db["meta"]
     size = int(meta["rf"]["size"])
     q = np.asarray(db["features"][np.asarray(seeds)], np.float32)
@@ -229,7 +318,15 @@ def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
 
 
 def contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
-    """Linear stretch of the [low, high] percentiles to [0, 1] (clipped); a flat image maps to 0.5."""
+    """Linear stretch of the [low, high] percentiles to [0, 1] (clipped); a flat image maps to 0.5.
+
+    Args:
+      img: an image of any shape.
+      low, high: the percentiles mapped to 0 and 1.
+
+    Returns:
+      float32 like img.
+    """
     lo, hi = np.percentile(img, [low, high])
     if hi - lo < 1e-9:
         return np.full_like(img, 0.5, dtype=np.float32)
@@ -237,7 +334,15 @@ def contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> n
 
 
 def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut", "coffee", "rocket")) -> list:
-    """scikit-image's bundled real photographs, centre-cropped square and resized to size x size (uint8)."""
+    """scikit-image's bundled real photographs, centre-cropped square and resized to size x size.
+
+    Args:
+      size: the side in pixels.
+      names: the `skimage.data` images (grey ones are made RGB).
+
+    Returns:
+      A list of uint8 RGB [size, size, 3] images.
+    """
     data = require("skimage.data", "report", "query_images (scikit-image's bundled photographs)")
 
     out = []
@@ -255,9 +360,21 @@ def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut"
 
 def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 5), ks2=(5, 50, 500),
                  n_seeds: int = 3, seed: int = 0, progress: bool = False) -> dict:
-    """Figures 1 and 2 from one patch database per role ({role: folder}, `build_databases`), first role's grid for
-    the uniform-rf control. Returns {"sizes": {role: patches}, "seconds": {phase: s}, "panels": {panel name:
-    [float32 [H, W, 3] per query]} (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}."""
+    """Figures 1 and 2 from one patch database per role.
+
+    Args:
+      dbs: {role: folder} (`build_databases`); the first role's grid is the uniform-rf control's.
+      queries: uint8 RGB images [H, W, 3] (Figure 1).
+      backbone, params: the network of the databases.
+      ks1, ks2: the k of Figure 1's panels and of Figure 2's averages.
+      n_seeds: random seed features per role (Figure 2).
+      seed: the random seed (seed rows, the control's draws).
+      progress: progress bars over the kNN passes.
+
+    Returns:
+      {"sizes": {role: patches}, "seconds": {phase: s}, "panels": {panel name: [float32 [H, W, 3] per query]}
+      (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}.
+    """
     roles = list(dbs)
     dbs = {role: load_database(d) for role, d in dbs.items()}
     seconds: dict[str, float] = {}

@@ -87,8 +87,18 @@ class InstanceFeatures:
 
 
 def box_maps(samples, size: int) -> np.ndarray:
-    """Image -> resampled-box affine maps [n, 2, 3] (`geometry.box_to_affine`); InputError for a box that is not
-    finite with x1 > x0 and y1 > y0."""
+    """Image -> resampled-box affine maps (`geometry.box_to_affine`).
+
+    Args:
+      samples: n `KeypointSample`s (their bbox: (x0, y0, x1, y1) 0-based inclusive pixels).
+      size: the resampled box's side in pixels.
+
+    Returns:
+      [n, 2, 3] affines, image pixels -> box pixels.
+
+    Raises:
+      InputError: a box that is not finite with x1 > x0 and y1 > y0.
+    """
     for s in samples:
         b = np.asarray(s.bbox, np.float64)
         check(bool(np.all(np.isfinite(b))) and b[2] > b[0] and b[3] > b[1], s.image_path or s.id, "bbox",
@@ -97,15 +107,36 @@ def box_maps(samples, size: int) -> np.ndarray:
 
 
 def box_crops(samples, size: int, border: str = "edge") -> np.ndarray:
-    """Every sample's box (`box_maps`) resampled to uint8 [N, size, size, 3], bilinear; outside the image `border`
-    (`geometry.crop`: "edge" repeats the edge pixels, as Table 4 does; "constant" is black, as Table 2 does)."""
+    """Every sample's box (`box_maps`) resampled, bilinear.
+
+    Args:
+      samples: N `KeypointSample`s with images loaded.
+      size: the crop's side in pixels.
+      border: outside the image (`geometry.crop`): "edge" repeats the edge pixels, as Table 4 does; "constant" is
+        black, as Table 2 does.
+
+    Returns:
+      uint8 RGB [N, size, size, 3].
+
+    Raises:
+      InputError: an image not loaded, or a bad box.
+    """
     for s in samples:
         check(s.image is not None, s.image_path or s.id, "image", "a loaded image")
     return geometry.crop_each([s.image for s in samples], box_maps(samples, size), size, border=border)
 
 
 def box_keypoints(samples, size: int):
-    """Keypoints [n, K, 2] in box pixels, visible [n, K] and trainable [n, K] (visible and inside the box)."""
+    """The samples' keypoints in box pixels, with their visibility and trainability.
+
+    Args:
+      samples: n `KeypointSample`s with K keypoints each.
+      size: the resampled box's side in pixels.
+
+    Returns:
+      (keypoints float64 [n, K, 2] (x, y) box pixels, visible bool [n, K] (and finite), trainable bool [n, K]
+      (visible and inside the box)).
+    """
     kp = geometry.transform_points(np.stack([np.asarray(s.points, np.float64) for s in samples]),
                                    box_maps(samples, size))
     vis = np.stack([np.asarray(s.visible, bool) for s in samples]) & np.all(np.isfinite(kp), -1)
@@ -114,8 +145,16 @@ def box_keypoints(samples, size: int):
 
 
 def dense_conv(samples, backbone, params, cfg: PredictionConfig):
-    """conv5 3x3-concatenated features X [n, L, D], their centres [L, 2] (box px) and pool5 vectors [n, P]
-    of every sample's resampled box."""
+    """conv5 3x3-concatenated features, their centres and pool5 vectors of every sample's resampled box.
+
+    Args:
+      samples: n `KeypointSample`s with images loaded.
+      backbone, params: the network (its `cfg.role` and `cfg.prior_role` taps).
+      cfg: the settings (box_size, role, prior_role, neighbourhood, batch_size).
+
+    Returns:
+      (X [n, L, D] over the L grid locations, centres [L, 2] (x, y) box pixels, pool5 vectors [n, P]).
+    """
     tap, ptap = resolve_tap(backbone, cfg.role, "role"), resolve_tap(backbone, cfg.prior_role, "prior_role")
     crops = box_crops(samples, cfg.box_size)
     g = extract_grids(backbone, params, crops, sorted({tap, ptap}), cfg.batch_size)
@@ -127,7 +166,15 @@ def dense_conv(samples, backbone, params, cfg: PredictionConfig):
 
 
 def dense_sift(samples, cfg: PredictionConfig):
-    """Dense SIFT (stride `sift_step`, bin `sift_bin`) of every resampled box: X [n, L, 128], centres [L, 2]."""
+    """Dense SIFT (stride `sift_step`, bin `sift_bin`) of every resampled box.
+
+    Args:
+      samples: n `KeypointSample`s with images loaded.
+      cfg: the settings (box_size, sift_step, sift_bin).
+
+    Returns:
+      (X float32 [n, L, 128], centres float32 [L, 2] (x, y) box pixels).
+    """
     feats, centres = [], None
     for crop in box_crops(samples, cfg.box_size):
         frames, desc = sift.dsift(sift.to_grey(crop), bin_size=cfg.sift_bin,
@@ -138,14 +185,30 @@ def dense_sift(samples, cfg: PredictionConfig):
 
 
 def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> InstanceFeatures:
-    """Bundle dense features of one category's samples with their keypoints in box pixels."""
+    """Bundle dense features of one category's samples with their keypoints in box pixels.
+
+    Args:
+      samples: the category's n `KeypointSample`s.
+      X, centres: features [n, L, D] and their centres [L, 2] box pixels (`dense_conv`, `dense_sift`).
+      prior, cfg: pool5 vectors [n, P] (or None); the settings (box_size).
+
+    Returns:
+      `InstanceFeatures` (keypoints [n, K, 2] box pixels, trainable [n, K]).
+    """
     kp, _, trainable = box_keypoints(samples, cfg.box_size)
     return InstanceFeatures(X, centres, kp, trainable, prior)
 
 
 def default_neg_half(backbone, cfg: PredictionConfig) -> float:
-    """Half-width (box pixels) of the region around a keypoint whose windows are not negatives: `cfg.neg_half`, else the
-    role's receptive field over the neighbourhood, at most Long et al.'s 97.5 px of a 500 px box."""
+    """Half-width (box pixels) of the region around a keypoint whose windows are not negatives.
+
+    Args:
+      backbone: the network (its `cfg.role` tap's receptive field).
+      cfg: the settings (neg_half, role, neighbourhood, box_size).
+
+    Returns:
+      cfg.neg_half, else the role's receptive field over the neighbourhood, at most Long et al.'s 97.5 * box_size / 500.
+    """
     if cfg.neg_half is not None:
         return float(cfg.neg_half)
     rf = backbone.geometry[resolve_tap(backbone, cfg.role, "role")]
@@ -154,11 +217,19 @@ def default_neg_half(backbone, cfg: PredictionConfig) -> float:
 
 
 def training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0):
-    """positives, negatives: bool [K, n * L] for one category's training instances.
+    """Positive and negative locations per keypoint type for one category's training instances.
 
-    kind "conv": positives = the `n_positives` locations nearest to the keypoint, negatives = locations whose
-    field (half width `neg_half`, Chebyshev) excludes it. kind "sift": positives within 2 bins, negatives at
-    least 4 bins away (Euclidean).
+    kind "conv": positives = the `n_positives` locations nearest to the keypoint, negatives = locations whose field
+    (half width `neg_half`, Chebyshev) excludes it. kind "sift": positives within 2 bins (else the nearest location),
+    negatives at least 4 bins away (Euclidean).
+
+    Args:
+      f: the category's training `InstanceFeatures` (n instances, L locations, K types).
+      kind, cfg: "conv" or "sift"; the settings (n_positives, sift_bin).
+      neg_half: box pixels (kind "conv").
+
+    Returns:
+      (positives, negatives): bool [K, n * L] each.
     """
     n, L, _ = f.X.shape
     K = f.keypoints.shape[1]
@@ -181,9 +252,16 @@ def training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_ha
 
 def train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0,
                     key: jax.Array | None = None):
-    """Hard-negative-mined SVMs for the K keypoint types of one category -> (LinearSVM [K], info).
+    """Hard-negative-mined SVMs for the K keypoint types of one category (`svm.mine_hard_negatives`).
 
     Keypoint types without any training positive get a zero detector (score 0 everywhere; info['missing']).
+
+    Args:
+      f, kind, cfg, neg_half: as `training_masks` (cfg also sets C / sift_C and the mining).
+      key: `jax.random` key of the mining's first negative subset (None: seed 0).
+
+    Returns:
+      (LinearSVM with W float32 [K, D], b [K]; info: {"missing": [type indices]} and the mining's info).
     """
     pos, neg = training_masks(f, kind, cfg, neg_half)
     have = pos.any(1)
@@ -201,8 +279,15 @@ def train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_h
 
 
 def prior_means(train: InstanceFeatures, test: InstanceFeatures, n_neighbours: int = 10):
-    """Per test instance and keypoint type, the keypoint of the nearest training instance (pool5 cosine) that
-    has it: [n_test, K, 2] box pixels (NaN where no neighbour has it); also the first-neighbour indices [n_test]."""
+    """Per test instance and keypoint type, the keypoint of the nearest training instance (pool5 cosine) that has it.
+
+    Args:
+      train, test: `InstanceFeatures` with pool5 priors [n, P].
+      n_neighbours: training neighbours searched, nearest first.
+
+    Returns:
+      (means float64 [n_test, K, 2] box pixels (NaN where no neighbour has it), first-neighbour indices [n_test]).
+    """
     k = min(n_neighbours, train.prior.shape[0])
     _, idx = knn.topk_cosine(test.prior, train.prior, k)
     idx = np.asarray(idx)
@@ -228,7 +313,17 @@ def _combine(scores, centres, mu, sigma, eta):
 
 def predict_keypoints(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None,
                       cfg: PredictionConfig) -> np.ndarray:
-    """Predicted keypoints [n, K, 2] in box pixels: arg-max of the detector (with the prior when mu is given)."""
+    """Predicted keypoints: the arg-max location of each detector (with the prior when mu is given).
+
+    Args:
+      model: the K detectors (`train_detectors`).
+      f: the test `InstanceFeatures` (n instances).
+      mu: prior means [n, K, 2] box pixels (`prior_means`; NaN: no prior for that type), or None.
+      cfg: the settings (sigma, box_size, eta).
+
+    Returns:
+      float64 [n, K, 2] (x, y) box pixels.
+    """
     out = np.zeros(f.keypoints.shape)
     sigma = cfg.sigma * cfg.box_size / FRAME_PX
     for i in range(f.X.shape[0]):
@@ -241,7 +336,16 @@ def predict_keypoints(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray 
 
 
 def evaluate(samples, pred_box: np.ndarray, cfg: PredictionConfig) -> np.ndarray:
-    """PCK hits [n, K] (NaN where not evaluated) at alpha * max(box w, h) in image pixels."""
+    """PCK hits at alpha * max(box w, h) in image pixels.
+
+    Args:
+      samples: the n test `KeypointSample`s.
+      pred_box: [n, K, 2] predictions in box pixels (mapped back to the image).
+      cfg: the settings (box_size, alpha).
+
+    Returns:
+      float [n, K] hits (1 / 0; NaN where not evaluated).
+    """
     pred = geometry.transform_points(np.asarray(pred_box, np.float64),
                                      geometry.invert_affine(box_maps(samples, cfg.box_size)))
     gt = np.stack([np.asarray(s.points, np.float64) for s in samples])
@@ -252,8 +356,14 @@ def evaluate(samples, pred_box: np.ndarray, cfg: PredictionConfig) -> np.ndarray
 
 
 def per_type_pck(hits: np.ndarray) -> float:
-    """A category's PCK: the mean over keypoint types of each type's PCK (Long et al. section 3), from hits [n, K]
-    (NaN where not evaluated); types never evaluated are left out (NaN if none is evaluated)."""
+    """A category's PCK: the mean over keypoint types of each type's PCK (Long et al. section 3).
+
+    Args:
+      hits: [n, K] (NaN where not evaluated); types never evaluated are left out.
+
+    Returns:
+      float in 0..1 (NaN if no type is evaluated).
+    """
     counts = np.sum(np.isfinite(hits), axis=0)
     seen = counts > 0
     return float(np.mean(np.nansum(hits, axis=0)[seen] / counts[seen])) if seen.any() else float("nan")
@@ -261,7 +371,17 @@ def per_type_pck(hits: np.ndarray) -> float:
 
 def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str, cfg: PredictionConfig,
                  neg_half: float = 0.0, key=None) -> dict:
-    """Train + predict for one category and one feature kind; returns PCK hits with and without the prior."""
+    """Train + predict for one category and one feature kind; PCK hits with and without the prior.
+
+    Args:
+      ftr, fte: the category's training and test `InstanceFeatures`.
+      test_s: the test `KeypointSample`s.
+      kind, cfg, neg_half, key: as `train_detectors`.
+
+    Returns:
+      {"hits", "hits_prior": [n, K] (`evaluate`), "pred", "pred_prior": [n, K, 2] box pixels, "info" (the
+      detectors'), "neighbour": [n] first prior neighbours}.
+    """
     model, info = train_detectors(ftr, kind, cfg, neg_half, key)
     mu, nn = prior_means(ftr, fte)
     p0, p1 = predict_keypoints(model, fte, None, cfg), predict_keypoints(model, fte, mu, cfg)
@@ -271,12 +391,25 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
 
 def run_table4(train, test, backbone, params, cfg: PredictionConfig = PredictionConfig(), sift: bool = True,
                key: jax.Array | None = None, progress: bool = False) -> dict:
-    """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean};
-    a category's PCK averages its keypoint types (`per_type_pck`), the mean averages the categories.
+    """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean}.
 
-    The prior for both features comes from pool5 nearest neighbours (as in the paper). Returns
-    {"rows", "hits" {row: {cat: [n, K]}}, "pred" {row: {cat: [n, K, 2] box px}}, "test" {cat: samples},
-    "skipped" (keypoints excluded from training), "info"}.
+    A category's PCK averages its keypoint types (`per_type_pck`), the mean averages the categories. The prior for
+    both features comes from pool5 nearest neighbours (as in the paper).
+
+    Args:
+      train, test: `KeypointSample`s with images loaded.
+      backbone, params: the network.
+      cfg: the settings.
+      sift: also the SIFT rows.
+      key: `jax.random` key of the mining (None: PRNGKey(0)).
+      progress: a progress bar over the categories.
+
+    Returns:
+      {"rows", "hits" {row: {cat: [n, K]}}, "pred" {row: {cat: [n, K, 2] box px}}, "test" {cat: samples},
+      "skipped" (keypoints excluded from training), "neg_half" (box px), "info"}.
+
+    Raises:
+      InputError: a test category without training instances.
     """
     key = jax.random.PRNGKey(0) if key is None else key
     neg_half = default_neg_half(backbone, cfg)

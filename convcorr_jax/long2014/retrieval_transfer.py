@@ -85,8 +85,15 @@ class RetrievalTransferConfig:
 
 
 def box_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Instances warped to size x size boxes, black outside the image (`prediction.box_crops`): uint8
-    [N, size, size, 3] and the image -> box affine maps [N, 2, 3] (`prediction.box_maps`)."""
+    """Instances warped to size x size boxes, black outside the image (`prediction.box_crops`).
+
+    Args:
+      samples: N `KeypointSample`s with images loaded.
+      size: the box side in pixels.
+
+    Returns:
+      (crops uint8 RGB [N, size, size, 3], the image -> box affine maps [N, 2, 3] (`prediction.box_maps`)).
+    """
     return prediction.box_crops(samples, size, border="constant"), prediction.box_maps(samples, size)
 
 
@@ -108,20 +115,49 @@ class Prepared:
 
 
 def sift_bin(cfg: RetrievalTransferConfig, stride: int) -> int:
-    """The SIFT bin size (px in the working box) of these settings: `features.sift.sift_bin_size` of their radius,
-    scaling and box, at a feature grid of `stride` px."""
+    """The SIFT bin size of these settings: `features.sift.sift_bin_size` of their radius, scaling and box.
+
+    Args:
+      cfg: the settings (sift_radius, sift_scale, box, paper_box).
+      stride: the feature grid's stride in box pixels.
+
+    Returns:
+      int bin size in pixels of the working box.
+    """
     return sift_bin_size(cfg.sift_radius, stride, cfg.sift_scale, cfg.box, cfg.paper_box)
 
 
 def retrieval_tap(backbone, params) -> str:
-    """The tap whose descriptor picks the neighbours: the fc7 role, or the pool5 role (its map flattened) when
-    `params` hold no fully connected layers (`weights.is_conv_only`)."""
+    """The tap whose descriptor picks the neighbours.
+
+    Args:
+      backbone, params: the network and its weights.
+
+    Returns:
+      The fc7 role's tap name, or the pool5 role's (its map flattened) when `params` hold no fully connected layers
+      (`weights.is_conv_only`).
+    """
     return backbone.roles["pool5" if is_conv_only(backbone, params) else "fc7"]
 
 
 def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: RetrievalTransferConfig, desc: str = "features",
             progress: bool = False) -> Prepared:
-    """Box crops, keypoints, retrieval descriptors, conv and dense SIFT grids of `samples`; `progress`: bars."""
+    """Box crops, keypoints, retrieval descriptors, conv and dense SIFT grids of `samples`.
+
+    Args:
+      samples: N `KeypointSample`s with images loaded (K = their most keypoints).
+      backbone, params: the network.
+      cfg: the settings (box, layer, SIFT radius).
+      desc: the name of the set in errors and progress bars.
+      progress: progress bars.
+
+    Returns:
+      `Prepared`: crops uint8 [N, S, S, 3], points float32 [N, K, 2] box pixels (NaN pad), visible bool [N, K],
+      retrieval [N, D], conv [N, h, w, C], sift [N, h, w, 128], grid_xy [h, w, 2] box pixels, stride.
+
+    Raises:
+      InputError: no sample, or a conv grid of fewer than 2 columns.
+    """
     check(len(samples) > 0, desc, "samples", "at least one instance")
     kmax = max(s.num_keypoints for s in samples)
     crops, M = box_crops(samples, cfg.box)
@@ -154,7 +190,16 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
                     fallback: np.ndarray) -> np.ndarray:
     """Coordinate-wise median over the first `top` neighbours (in `order`) that label each keypoint.
 
-    points [M, K, 2], visible [M, K], order [M] -> [K, 2]; keypoints no neighbour labels get `fallback` [2]."""
+    Args:
+      points: [M, K, 2] (x, y) positions of the keypoints from each neighbour.
+      visible: bool [M, K] which neighbours label which keypoint.
+      order: int [M] the neighbours, best first.
+      top: neighbours used per keypoint.
+      fallback: [2] the position of keypoints no neighbour labels.
+
+    Returns:
+      float32 [K, 2].
+    """
     out = np.empty(points.shape[1:], np.float32)
     for k in range(points.shape[1]):
         sel = [j for j in order if visible[j, k]][:top]
@@ -165,8 +210,22 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
 def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str],
                  cfg: RetrievalTransferConfig,
                  progress: bool = False) -> dict:
-    """Predictions [Q, K, 2] (box pixels of each query) for every method, plus neighbour indices and energies;
-    `progress`: a bar over the queries."""
+    """Predictions (box pixels of each query) for every method, plus neighbour indices and energies.
+
+    Args:
+      queries, database: the `Prepared` targets (Q instances) and training instances, with the same K slots.
+      q_cats, db_cats: the category of each query and database instance.
+      cfg: the settings (neighbours, top, BP settings, feature_norm, box, paper_box).
+      progress: a bar over the queries.
+
+    Returns:
+      {"pred": {method: float32 [Q, K, 2] box pixels}, "neighbours": int64 [Q, k] database indices (k = neighbours,
+      at most the smallest query category's database count), "energies": {flow method: float32 [Q, k] deformation
+      energies}}.
+
+    Raises:
+      InputError: unequal keypoint slots, a query category without database instances.
+    """
     q_cats, db_cats = np.asarray(q_cats), np.asarray(db_cats)
     nq, kmax = queries.points.shape[:2]
     check(database.points.shape[1] == kmax, "database", "keypoints", f"{kmax} keypoint slots like the queries",
@@ -207,7 +266,16 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
 
 
 def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTransferConfig) -> dict:
-    """Per-category PCK (%) at each alpha (mean over keypoint types) and the category mean, for every method."""
+    """Per-category PCK (%) at each alpha (mean over keypoint types) and the category mean, for every method.
+
+    Args:
+      pred_box: {method: [Q, K, 2] predictions in box pixels}.
+      samples: the Q target `KeypointSample`s.
+      cfg: the settings (box).
+
+    Returns:
+      {method: {alpha: {category: PCK %, "mean": mean over categories}}} for alpha in `ALPHAS`.
+    """
     cats = sorted({s.category for s in samples})
     out = {}
     for m, pred in pred_box.items():
@@ -230,9 +298,21 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTr
 def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params,
            cfg: RetrievalTransferConfig,
            progress: bool = False) -> dict:
-    """Run the whole protocol (`progress`: progress bars); returns {"results" (`evaluate`), "n_targets", "seconds",
-    "transfer" (`run_transfer`),
-    "targets", "database" (`Prepared`), "config" (with the chosen beta), "validation" ({beta: PCK} or None)}."""
+    """Run the whole protocol.
+
+    Args:
+      train, test: `KeypointSample`s with images loaded (test cut to cfg.max_targets).
+      backbone, params: the network.
+      cfg: the settings (with val_betas: beta is chosen by `select_beta`).
+      progress: progress bars.
+
+    Returns:
+      {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`run_transfer`), "targets", "database"
+      (`Prepared`), "config" (with the chosen beta), "validation" ({beta: PCK} or None)}.
+
+    Raises:
+      InputError: an empty train or test set.
+    """
     t0 = time.perf_counter()
     test = list(test)[: cfg.max_targets] if cfg.max_targets else list(test)
     check(len(test) > 0 and len(train) > 0, "table2", "instances", "non-empty train and test sets")
@@ -261,8 +341,19 @@ def _take(p: Prepared, idx: np.ndarray) -> Prepared:
 
 
 def select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransferConfig) -> tuple[float, dict]:
-    """Pick beta among `cfg.val_betas` (same beta for both feature types, as the paper) on `cfg.val_targets`
-    held-out training instances (round-robin over categories) aligned to the remaining training instances."""
+    """Pick beta among `cfg.val_betas` (same beta for both feature types, as the paper).
+
+    Held-out training instances (`cfg.val_targets`, round-robin over categories) are aligned to the remaining
+    training instances; ties go to the beta nearest 3e-3 (log scale).
+
+    Args:
+      db: the `Prepared` training instances.
+      train: their `KeypointSample`s.
+      cfg: the settings.
+
+    Returns:
+      (the chosen beta, {beta: mean PCK (%) at alpha 0.1 of the two flow methods}).
+    """
     order = interleave_indices([s.category for s in train])
     val = np.array(order[: cfg.val_targets])
     rest = np.setdiff1d(np.arange(len(train)), val)
@@ -279,7 +370,14 @@ def select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransfe
 
 
 def interleave_indices(cats: Sequence[str]) -> list[int]:
-    """Indices in round-robin order over categories (each category's own order kept)."""
+    """Indices in round-robin order over categories (each category's own order kept).
+
+    Args:
+      cats: the category of each item.
+
+    Returns:
+      list of int indices into cats.
+    """
     by: dict[str, list[int]] = {}
     for i, c in enumerate(cats):
         by.setdefault(c, []).append(i)
@@ -288,5 +386,12 @@ def interleave_indices(cats: Sequence[str]) -> list[int]:
 
 
 def interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:
-    """Round-robin over categories, so that the first N targets cover every category."""
+    """Round-robin over categories, so that the first N targets cover every category.
+
+    Args:
+      samples: `KeypointSample`s.
+
+    Returns:
+      list of the same samples, reordered (`interleave_indices`).
+    """
     return [samples[i] for i in interleave_indices([s.category for s in samples])]
