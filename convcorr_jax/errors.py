@@ -38,7 +38,14 @@ class InputError(ValueError):
 
 
 def plain(value: object) -> str:
-    """`value` as a user reads it: numpy scalars as plain numbers, tuples/lists of them as (3, 4) / [3, 4]."""
+    """`value` as a user reads it: numpy scalars as plain numbers, tuples / lists of them as (3, 4) / [3, 4].
+
+    Args:
+      value: any value.
+
+    Returns:
+      Its text.
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, (tuple, list)):
@@ -51,16 +58,43 @@ def plain(value: object) -> str:
 
 
 def check(condition: bool, source, field: str, expected: str, got: object = None) -> None:
-    """Raise `InputError(source, field, expected, got)` unless `condition` holds."""
+    """Raise `InputError(source, field, expected, got)` unless `condition` holds.
+
+    Args:
+      condition: what must hold.
+      source: the file, function or config the value came from (None: the command line).
+      field: the argument or field name.
+      expected: what was expected, in words.
+      got: the value given.
+
+    Returns:
+      None.
+
+    >>> check(3 > 0, "pck", "alpha", "a number > 0", 3)
+    >>> check(-1 > 0, "pck", "alpha", "a number > 0", -1)
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.errors.InputError: pck: field 'alpha': expected a number > 0, got -1
+    """
     if not condition:
         raise InputError(source, field, expected, got)
 
 
 def check_shape(x, spec: str, source, field: str, dims: dict[str, int] | None = None) -> dict[str, int]:
-    """One-line shape check (kornia's `KORNIA_CHECK_SHAPE` habit): `x`'s shape against `spec`, space-separated
-    axes, each a number (that size), a name (any size, the same wherever the name recurs, in this call and in
-    `dims`), or "*" (any number of leading axes, first only). Returns the names' sizes (with `dims`'), so that
-    several arrays of one call agree; InputError naming `field` otherwise.
+    """One-line shape check (kornia's `KORNIA_CHECK_SHAPE` habit): `x`'s shape against `spec`.
+
+    Args:
+      x: an array (anything with `.shape`, or array-like).
+      spec: space-separated axes, each a number (that size), a name (any size, the same wherever the name recurs,
+        in this call and in `dims`), or "*" (any number of leading axes, first only).
+      source, field: where `x` came from, for the error.
+      dims: sizes already bound by earlier checks of the same call.
+
+    Returns:
+      The names' sizes (with `dims`'), so that several arrays of one call agree.
+
+    Raises:
+      InputError: naming `field`, with the expected and the actual shape.
 
     >>> check_shape(np.zeros((2, 5, 2)), "N K 2", "pck", "pred")
     {'N': 2, 'K': 5}

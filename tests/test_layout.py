@@ -202,7 +202,8 @@ def _import_graph() -> dict[str, set[str]]:
     return graph
 
 
-POINT_TRANSFER = ("points", "point_config", "frames", "frame_transfer", "matching")  # correspondence/: the method
+# correspondence/: the method
+POINT_TRANSFER = ("points", "point_config", "frames", "frame_transfer", "matching", "hough", "optimal_transport")
 LONG_PROTOCOLS = ("retrieval_transfer", "locality", "classification", "prediction")  # long2014/: Long et al.'s
 
 
@@ -417,3 +418,21 @@ def test_every_name_table_is_one_registry():
         assert name.lstrip("_") in doc or "backbones.registry" in doc, f"registry.py's docstring misses {entry}"
         with pytest.raises(InputError, match="one of"):
             table["no such name"]
+
+
+def test_every_public_function_documents_its_arguments_and_result():
+    """Every public top-level function of the library has a docstring with `Args:` (when it takes any) and
+    `Returns:` sections: the reference a reader looks up, with shapes and units."""
+    import ast
+
+    bad = []
+    for path in _library_files():
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            doc = ast.get_docstring(node) or ""
+            args = node.args.args + node.args.kwonlyargs + node.args.posonlyargs
+            takes = any(a.arg not in ("self", "cls") for a in args) or node.args.vararg or node.args.kwarg
+            if "Returns:" not in doc or (takes and "Args:" not in doc):
+                bad.append(f"{path.relative_to(LIBRARY)}:{node.name}")
+    assert not bad, f"public functions without Args / Returns: {bad}"

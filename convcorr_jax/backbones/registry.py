@@ -49,14 +49,34 @@ NAMES = Names(lambda: tuple(_discover()))  # every registered name, built-in fir
 
 
 def spec(name: str) -> BackboneSpec:
-    """The `BackboneSpec` registered under `name`; InputError listing the names for any other."""
+    """The `BackboneSpec` registered under `name`.
+
+    Args:
+      name: a registered backbone name (`NAMES`).
+
+    Returns:
+      Its `BackboneSpec` (maker, weight sources with sha256, default taps per method).
+
+    Raises:
+      InputError: listing the names, for any other name.
+    """
     if name not in NAMES:
         raise InputError("backbone", "name", f"one of {list(NAMES)}", name)
     return _SPECS[name]
 
 
 def get(name: str) -> Backbone:
-    """The backbone registered under `name` (one of NAMES), made once; raises InputError for an unknown name."""
+    """The backbone registered under `name`, made once per registration.
+
+    Args:
+      name: one of `NAMES`.
+
+    Returns:
+      The `Backbone` (init, apply, taps, geometry, roles, preprocessing).
+
+    Raises:
+      InputError: for an unknown name.
+    """
     s = spec(name)
     if name not in _BUILT:
         _BUILT[name] = s.make()
@@ -64,8 +84,15 @@ def get(name: str) -> Backbone:
 
 
 def default_taps(name: str, method: str = POINT_TRANSFER) -> tuple[str, ...]:
-    """The taps `method` reads on backbone `name` when its config leaves them unset: the spec's `default_taps`,
-    else the backbone's last spatial tap."""
+    """The taps `method` reads on backbone `name` when its config leaves them unset.
+
+    Args:
+      name: a registered backbone name.
+      method: the method whose default is wanted (`POINT_TRANSFER`, ...).
+
+    Returns:
+      The spec's `default_taps[method]`, else a 1-tuple of the backbone's last spatial tap.
+    """
     s = spec(name)
     return tuple(s.default_taps[method]) if method in s.default_taps else get(name).spatial_taps[-1:]
 
@@ -152,10 +179,15 @@ def check_trace(name: str) -> dict[str, RF | None]:
     """Backbone `name`'s taps and receptive fields checked against its traced network (`trace.trace` on its
     default input size; parameter shapes from its registered params or its init: nothing drawn or read).
 
+    Args:
+      name: a registered backbone name.
+
     Returns:
-      tap -> its traced `RF` (None for a vector tap), equal to `get(name).geometry`. Raises InputError naming the
-      backbone and the tap for any mismatch (`trace.geometry`), and for a user's apply function registered with a
-      weight file alone (no init to take shapes from).
+      tap -> its traced `RF` (None for a vector tap), equal to `get(name).geometry`.
+
+    Raises:
+      InputError: naming the backbone and the tap for any mismatch (`trace.geometry`), and for a user's apply
+        function registered with a weight file alone (no init to take shapes from).
     """
     import jax
 
@@ -166,7 +198,14 @@ def check_trace(name: str) -> dict[str, RF | None]:
 
 
 def unregister(name: str) -> None:
-    """Remove a user's backbone (a built-in one comes back on the next lookup only in a new process)."""
+    """Remove a user's backbone (a built-in one comes back on the next lookup only in a new process).
+
+    Args:
+      name: the registered name (nothing happens for an unknown one).
+
+    Returns:
+      None.
+    """
     _SPECS.unregister(name)
     _BUILT.pop(name, None)
 
@@ -176,9 +215,19 @@ def _backbone(backbone: Backbone | str) -> Backbone:
 
 
 def resolve_tap(backbone: Backbone | str, name: str, field: str = "tap") -> str:
-    """The tap of `backbone` for `name`: a paper role name (conv1..conv5, pool5, fc6, fc7, mapped through
-    `backbone.roles`) or one of the backbone's own tap names. Raises InputError naming `field`, listing the
-    roles and taps, for any other name."""
+    """The tap of `backbone` for `name`: a paper role name mapped through `backbone.roles`, or one of its own taps.
+
+    Args:
+      backbone: a `Backbone` or a registered name.
+      name: a role (conv1..conv5, pool5, fc6, fc7) or one of the backbone's tap names.
+      field: the field errors name.
+
+    Returns:
+      The backbone's tap name.
+
+    Raises:
+      InputError: naming `field` and listing the roles and taps, for any other name.
+    """
     bb = _backbone(backbone)
     if name in bb.roles:
         return bb.roles[name]
@@ -189,8 +238,16 @@ def resolve_tap(backbone: Backbone | str, name: str, field: str = "tap") -> str:
 
 
 def resolve_taps(backbone: Backbone | str, names, field: str = "taps") -> tuple[str, ...]:
-    """`resolve_tap` for each of `names` (a sequence, or one comma-separated string); order kept, duplicates
-    removed."""
+    """`resolve_tap` for each of `names`; order kept, duplicates removed.
+
+    Args:
+      backbone: a `Backbone` or a registered name.
+      names: a sequence of role or tap names, or one comma-separated string.
+      field: the field errors name.
+
+    Returns:
+      The backbone's tap names, in order, each once.
+    """
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
     taps = tuple(dict.fromkeys(resolve_tap(backbone, n.strip(), field) for n in names))
@@ -223,15 +280,34 @@ def _min_side(bb: Backbone, tap: str) -> int:
 
 
 def min_input_side(backbone: Backbone | str, tap: str) -> int:
-    """Smallest input side (px, square input) on which `tap` (a tap or role name) gives at least a 1 x 1 map; for
-    a vector tap, that of the last spatial tap before it. Fixed-size layers (Caffe fc6 on a 227 px flattened
-    pool5) are not accounted for. Geometry only: nothing is compiled."""
+    """Smallest input side on which `tap` gives at least a 1 x 1 map (geometry only: nothing is compiled).
+
+    For a vector tap, that of the last spatial tap before it. Fixed-size layers (Caffe fc6 on a 227 px flattened
+    pool5) are not accounted for.
+
+    Args:
+      backbone: a `Backbone` or a registered name.
+      tap: a tap or role name.
+
+    Returns:
+      The side in pixels of a square input.
+    """
     bb = _backbone(backbone)
     return _min_side(bb, resolve_tap(bb, tap))
 
 
 def check_input_side(backbone: Backbone | str, tap: str, side: int, source: str, field: str) -> None:
-    """InputError naming `source`/`field` unless a `side` px input is at least `min_input_side(backbone, tap)`."""
+    """InputError naming `source` / `field` unless a `side` px input is at least `min_input_side(backbone, tap)`.
+
+    Args:
+      backbone: a `Backbone` or a registered name.
+      tap: a tap or role name.
+      side: the input side in pixels.
+      source, field: where the side came from, for the error.
+
+    Returns:
+      None.
+    """
     bb = _backbone(backbone)
     need = min_input_side(bb, tap)
     if int(side) < need:

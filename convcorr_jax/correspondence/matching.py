@@ -29,17 +29,15 @@ back within a tolerance of it; tolerance 0 is mutual nearest neighbours).
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.scipy.special import logsumexp
 
 from convcorr_jax.backbones.base import jit_forward
 from convcorr_jax.config import check_fields
+from convcorr_jax.correspondence.hough import rhm
+from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
 from convcorr_jax.errors import InputError, check
 from convcorr_jax.knn import l2_normalize
 from convcorr_jax.registry import Registry
@@ -145,122 +143,6 @@ def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = COS_EPS) -> jax
     return jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
 
 
-# ------------------------------------------------------------------------------------------------- Hough
-
-
-def hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 8192) -> tuple[int, int, float]:
-    """(bins_y, bins_x, cell side in pixels) of the offset space for source / target images of (h, w) pixels:
-    cell = sqrt((w_s + w_t)(h_s + h_t) / ncells), bins = int(extent / cell) + 1 per axis (HPF)."""
-    width = src_hw[1] + trg_hw[1]
-    height = src_hw[0] + trg_hw[0]
-    cell = math.sqrt(width * height / ncells)
-    return int(height / cell) + 1, int(width / cell) + 1, cell
-
-
-def offset_bins(src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int], trg_hw: tuple[int, int],
-                ncells: int = 8192) -> jax.Array:
-    """Flat Hough bin [Ns, Nt] int32 of every match: the vote position (w_s - x_s + x_t, h_s - y_s + y_t)
-    divided by the cell side and truncated (clipped to the space), row-major over (bin_y, bin_x)."""
-    ny, nx, cell = hough_space(src_hw, trg_hw, ncells)
-    ref = jnp.array([src_hw[1], src_hw[0]], jnp.float32)
-    vote = (ref - src_xy.astype(jnp.float32))[:, None, :] + trg_xy.astype(jnp.float32)[None, :, :]
-    b = jnp.floor(vote / cell).astype(jnp.int32)
-    bx = jnp.clip(b[..., 0], 0, nx - 1)
-    by = jnp.clip(b[..., 1], 0, ny - 1)
-    return by * nx + bx
-
-
-def gaussian_filter(side: int = 7) -> np.ndarray:
-    """Normalised 2D Gaussian [side, side], sigma = side / (2 * 2.354) (HPF's `gaussian2d`)."""
-    r = (side - 1) / 2
-    sig2 = (side / 2 / 2.354) ** 2
-    a = np.arange(-r, r + 1)
-    g = np.exp(-(a[None, :] ** 2 + a[:, None] ** 2) / (2 * sig2))
-    return (g / g.sum()).astype(np.float32)
-
-
-def hough_votes(votes: jax.Array, bins: jax.Array, shape: tuple[int, int], side: int = 7) -> jax.Array:
-    """Vote map [bins_y, bins_x]: the sum of votes [Ns, Nt] per bin [Ns, Nt], then smoothed by
-    `gaussian_filter(side)` with zero padding."""
-    space = jnp.zeros(shape[0] * shape[1], jnp.float32).at[bins.reshape(-1)].add(
-        votes.reshape(-1).astype(jnp.float32))
-    space = space.reshape(shape)
-    if side > 1:
-        space = jax.scipy.signal.convolve2d(space, jnp.asarray(gaussian_filter(side)), mode="same",
-                                            precision=jax.lax.Precision.HIGHEST)
-    return space
-
-
-@functools.partial(jax.jit, static_argnames=("src_hw", "trg_hw", "ncells", "side"))
-def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
-        trg_hw: tuple[int, int], ncells: int = 8192, side: int = 7) -> jax.Array:
-    """Regularised Hough matching: votes times the smoothed vote total of each match's offset bin (module docstring).
-
-    Args:
-      votes, src_xy, trg_xy: [Ns, Nt] votes; node centres [Ns, 2], [Nt, 2] (x, y) pixels.
-      src_hw, trg_hw, ncells, side: (h, w) image pixels; Hough bins; Gaussian width in bins (static).
-
-    Returns:
-      The confidences [Ns, Nt].
-    """
-    ny, nx, _ = hough_space(src_hw, trg_hw, ncells)
-    bins = offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
-    space = hough_votes(votes, bins, (ny, nx), side)
-    return votes * space.reshape(-1)[bins]
-
-
-# ---------------------------------------------------------------------------------------------------- OT
-
-
-@functools.partial(jax.jit, static_argnames=("iters",))
-def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax.Array, iters: int = 1
-                 ) -> jax.Array:
-    """Entropic transport plan by `iters` Sinkhorn iterations in log space from log a = -log Ns.
-
-    Args:
-      cost, eps: [Ns, Nt] transport costs; the entropic regularisation (cost units).
-      mu, nu, iters: marginals [Ns], [Nt] (each summing to 1); Sinkhorn iterations.
-
-    Returns:
-      float32 [Ns, Nt] P = diag(a) K diag(b), K = exp(-cost / eps), each iteration b = nu / K^T a then a = mu / K b
-      (its rows sum to mu; its columns approach nu as iters grows).
-    """
-    logk = -cost.astype(jnp.float32) / eps
-    lmu = jnp.log(mu.astype(jnp.float32))
-    lnu = jnp.log(nu.astype(jnp.float32))
-    la0 = jnp.full(cost.shape[0], -jnp.log(cost.shape[0]), jnp.float32)
-
-    def step(_, ab):
-        la, _lb = ab
-        lb = lnu - logsumexp(logk + la[:, None], axis=0)
-        la = lmu - logsumexp(logk + lb[None, :], axis=1)
-        return la, lb
-
-    la, lb = jax.lax.fori_loop(0, iters, step, (la0, jnp.zeros(cost.shape[1], jnp.float32)))
-    return jnp.exp(la[:, None] + logk + lb[None, :])
-
-
-def marginal(weights: jax.Array) -> jax.Array:
-    """Node weights [N] (>= 0, not all 0) -> a probability vector [N]."""
-    w = jnp.maximum(weights.astype(jnp.float32), 0.0)
-    return w / jnp.sum(w)
-
-
-def ot_scores(sim: jax.Array, mu: jax.Array, nu: jax.Array, eps: float = 0.05, iters: int = 1,
-              exp2: float = 0.5) -> jax.Array:
-    """SCOT's scores (Ns * P)^exp2, P the entropic plan (`sinkhorn_log`) for the cost 1 - sim.
-
-    Args:
-      sim, mu, nu: similarities [Ns, Nt] in [0, 1]; marginals [Ns], [Nt].
-      eps, iters, exp2: the entropic regularisation, Sinkhorn iterations, the exponent on the rescaled plan.
-
-    Returns:
-      float32 [Ns, Nt] scores.
-    """
-    plan = sinkhorn_log(1.0 - sim, mu, nu, eps, iters)
-    return jnp.power(jnp.maximum(plan * sim.shape[0], 0.0), exp2)
-
-
 # ------------------------------------------------------------------------------------------- the table
 
 
@@ -273,23 +155,51 @@ def _marginals(n_src: int, n_trg: int, src_weights: jax.Array | None, trg_weight
 
 
 def cos_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
-    """The "cos" matcher (`Matcher.scores`): the powered cosines themselves, [Ns, Nt]."""
+    """The "cos" matcher (`Matcher.scores`): the powered cosines themselves.
+
+    Args:
+      sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights: as `Matcher.scores`.
+
+    Returns:
+      sim, [Ns, Nt].
+    """
     return sim
 
 
 def rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
-    """The "rhm" matcher (`Matcher.scores`): the powered cosines as votes of `rhm`, [Ns, Nt]."""
+    """The "rhm" matcher (`Matcher.scores`): the powered cosines as votes of `rhm`.
+
+    Args:
+      sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights: as `Matcher.scores`.
+
+    Returns:
+      [Ns, Nt] confidences.
+    """
     return rhm(sim, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
 def ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
-    """The "ot" matcher (`Matcher.scores`): SCOT's `ot_scores` with the node weights as marginals, [Ns, Nt]."""
+    """The "ot" matcher (`Matcher.scores`): SCOT's `ot_scores` with the node weights as marginals.
+
+    Args:
+      sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights: as `Matcher.scores`.
+
+    Returns:
+      float32 [Ns, Nt] scores.
+    """
     mu, nu = _marginals(sim.shape[0], sim.shape[1], src_weights, trg_weights)
     return ot_scores(sim, mu, nu, config.eps, config.iters, config.exp2)
 
 
 def ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
-    """The "ot_rhm" matcher (`Matcher.scores`): SCOT's OT scores as votes of `rhm`, [Ns, Nt]."""
+    """The "ot_rhm" matcher (`Matcher.scores`): SCOT's OT scores as votes of `rhm`.
+
+    Args:
+      sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights: as `Matcher.scores`.
+
+    Returns:
+      [Ns, Nt] confidences.
+    """
     scores = ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
     return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
