@@ -129,7 +129,7 @@ def _watch(procs: list[subprocess.Popen], timeout: float | None, poll: float) ->
     """Wait for all processes; stop the rest when one fails or on timeout; returns the launcher's exit code."""
     t0 = time.monotonic()
     while True:
-        interrupt.check()
+        interrupt.stop_if_requested()
         codes = [p.poll() for p in procs]
         failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
         if failed:

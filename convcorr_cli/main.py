@@ -133,7 +133,7 @@ def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> 
     with interrupt.handling(f"convcorr {name}", restore=not keep_handlers):
         try:
             code = body()
-            interrupt.check()
+            interrupt.stop_if_requested()
             return code
         except (interrupt.Interrupted, KeyboardInterrupt):
             _report_interrupt()
@@ -152,7 +152,7 @@ def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = F
     """`run(args)` of command `name` with the compilation cache on, `guarded`."""
 
     def body() -> int:
-        interrupt.check()
+        interrupt.stop_if_requested()
         undo = setup_logging()
         try:
             setup_compile_cache()

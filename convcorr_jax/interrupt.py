@@ -2,16 +2,16 @@
 
     with interrupt.handling("convcorr run"):     # the `convcorr` dispatcher, around a whole command
         for batch in batches:
-            interrupt.check()                    # raises Interrupted once a signal came, else nothing
+            interrupt.stop_if_requested()        # raises Interrupted once a signal came, else nothing
     ... except interrupt.Interrupted: print interrupt.message() once (claim_report()); exit code 130
 
 Why a flag: a KeyboardInterrupt raised wherever the main thread happens to be when the signal lands (a JAX/XLA
 callback, a garbage-collection callback, a C++ frame) crashes the process or is swallowed ("Exception ignored in
-...") and the work goes on (jax-ml/jax#18246, #15810). Safe points: `check()` calls (the runner, the dispatcher)
-and every iteration or update of a tqdm progress bar in the main thread (`handling` hooks tqdm; `unchecked(bar)`
-exempts a loop with its own safe points, such as the training loop's `stop_at`). A second signal ends the process
-at once (the same line, exit 130): files are written atomically (`convcorr_jax.io`) and orbax never takes a
-half-written checkpoint step as the latest.
+...") and the work goes on (jax-ml/jax#18246, #15810). Safe points: `stop_if_requested()` calls (the runner, the
+dispatcher) and every iteration or update of a tqdm progress bar in the main thread (`handling` hooks tqdm;
+`unchecked(bar)` exempts a loop with its own safe points, such as the training loop's `stop_at`). A second signal
+ends the process at once (the same line, exit 130): files are written atomically (`convcorr_jax.io`) and orbax never
+takes a half-written checkpoint step as the latest.
 
 Several JAX processes (`jax.distributed`): JAX's preemption service takes SIGTERM over (its own handler) and
 agrees on a step at which every process stops; `stop_at(step)` asks it, and passes a SIGINT on to it.
@@ -53,7 +53,7 @@ def request(signum: int = signal.SIGINT) -> None:
     """Set the flag as the signal `signum` would (tests, programs embedding a command).
 
     Args:
-      signum: the signal to report (`check` names it in `Interrupted`).
+      signum: the signal to report (`stop_if_requested` names it in `Interrupted`).
 
     Returns:
       None; the stop flag is set.
@@ -62,7 +62,7 @@ def request(signum: int = signal.SIGINT) -> None:
     _flag.set()
 
 
-def check() -> None:
+def stop_if_requested() -> None:
     """Raise Interrupted if a stop was requested; in another thread than the main one, do nothing.
 
     Returns:
@@ -213,12 +213,12 @@ def _hook_tqdm() -> None:
     def __iter__(self):
         for obj in plain_iter(self):
             if not getattr(self, "interrupt_unchecked", False):
-                check()
+                stop_if_requested()
             yield obj
 
     def update(self, n=1):
         if not getattr(self, "interrupt_unchecked", False):
-            check()
+            stop_if_requested()
         return plain_update(self, n)
 
     cls.__iter__, cls.update, cls.interrupt_hooked = __iter__, update, True

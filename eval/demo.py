@@ -83,7 +83,7 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
                 status, failed = "claim not met", failed + [name]
                 print(f"[{name}] claim not met: {broken}", flush=True)
         except Exception as e:  # one stage's failure must not stop the others
-            interrupt.check()  # ... but an error after a signal is the interrupt's doing: stop
+            interrupt.stop_if_requested()  # ... but an error after a signal is the interrupt's doing: stop
             traceback.print_exc()
             seconds, status, failed = time.perf_counter() - t0, "failed", failed + [name]
             res = type("R", (), {"summary": f"FAILED: {type(e).__name__}: {e}", "markdown": "", "metrics": {}})()

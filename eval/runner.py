@@ -203,7 +203,7 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     if _check_folder(run_dir, key, force, replace) == "keep":
         prev = json.loads((run_dir / "metrics.json").read_text())
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
-    interrupt.check()
+    interrupt.stop_if_requested()
     stage = _stage(run_dir, (key["kind"], key["settings"], key.get("data")))
     data = {"data": key["data"]} if "data" in key else {}
     io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"],
@@ -231,7 +231,7 @@ def execute(command: str, exp_id: str, cfg: ExperimentConfig, out: str | Path, f
     except InputError:
         raise
     except Exception:
-        interrupt.check()  # an error after a signal is the interrupt's doing: stop, not "failed"
+        interrupt.stop_if_requested()  # an error after a signal is the interrupt's doing: stop, not "failed"
         traceback.print_exc()
         kept = f"; {run_dir} is as it was" if run_dir.exists() else ""
         print(f"convcorr {command}: failed{kept}", file=sys.stderr)

@@ -34,7 +34,7 @@ def _run(cfg: FakeConfig, ctx: Context) -> Result:
         raise RuntimeError("failed on purpose")
     if cfg.stop:
         interrupt.request()
-        interrupt.check()
+        interrupt.stop_if_requested()
     return Result(f"beta {cfg.beta}, attempt {attempts}", "| beta |\n|---|\n| 1 |\n", {"beta": cfg.beta,
                                                                                        "attempts": attempts})
 

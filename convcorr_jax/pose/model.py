@@ -6,7 +6,7 @@ modules in `pose.networks` and the crop module in `pose.crop_module`; this modul
 
 Functional API (Flax Linen inside):
   params = init(key, cfg)                                   # {"coarse": ..., "fine": ...}
-  out = apply(params, images, cfg, drop_masks=None)         # dict of heat-maps and (x, y) predictions
+  out = apply(params, images, cfg, drop_mask=None)         # dict of heat-maps and (x, y) predictions
 Images are float32 [N, H, W, 3] in [0, 1] (NHWC). Points are image pixels (x, y), 0-based, centres at integers.
 
 Architecture (Sections 3.1, 4.1):

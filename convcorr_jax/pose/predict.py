@@ -1,10 +1,10 @@
 """Predictions of a trained cascade with and without sub-cell refinement, and their map back to the image: the one
 prediction loop of training's evaluation and of the Tompson et al. scorers.
 
-    preds = predict_crops(params, images_uint8, cfg)  # {"coarse", "coarse_refined", "cascade", "cascade_raw"} [N, K, 2]
+    preds = predict_crops(params, images_uint8, cfg)  # {name: [N, K, 2]} for each name of READOUTS
     preds = predict_crops(params, images_uint8, cfg, mesh=parallel.make_mesh())   # sharded over every device
     preds = predict_crops(params, images_uint8, cfg, spatial=SpatialInputs(log_priors, torso_cells, SpatialConfig()))
-    # ... the four read-outs above plus the same four with the spatial model: "spatial_coarse", ...
+    # ... the read-outs above plus those with the spatial model (SPATIAL_READOUTS): "spatial_coarse", ...
 
 One forward pass gives five read-outs (image pixels of the network input, 0-based):
   coarse          the coarse heat-map's integer arg-max cell centre (the paper's coarse model, quantised to

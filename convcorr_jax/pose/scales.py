@@ -4,7 +4,7 @@ median.
 
     crops = [flic_crops(root, split, 128, crop_scale * s) for s in (0.9, 1.0, 1.1)]   # same people, same order
     preds = [predict.predict_crops(params, c.arrays.images, cfg) for c in crops]
-    xy = scales.merge_scales([p["xy"] for p in preds], [c.affine for c in crops], crops[1].affine)   # base crop pixels
+    xy = scales.merge_scales([p["cascade"] for p in preds], [c.affine for c in crops], crops[1].affine)  # base crop
 
 A crop of scale s shows the person at 1 / s times the base crop's size, so the network sees each person at
 several sizes; averaging the mapped points is the multi-scale counterpart of `pose.flip`'s averaging. The median
