@@ -10,9 +10,14 @@ import numpy as np
 class InputError(ValueError):
     """Malformed or unexpected input (file, array or argument).
 
+    One convention for the first two arguments, everywhere:
+
     Attributes:
-      source: the file path, or a short description of the in-memory input (e.g. "images").
-      field: the field, key, layer or argument that is wrong.
+      source: where the value came from: the file path or URL it was read from; for a value passed in memory,
+        the function or config that received it ("transfer_points", "BPConfig"; a private helper names its
+        module, "knn"); None for the command line, whose fields are its flags ("--out").
+      field: the field, key, layer or argument that is wrong (an item of a list argument as "points_a[2]"),
+        never a word such as "shape" or "dtype": the shape or dtype wanted goes into `expected`.
       expected: what was expected there.
       got: what was found (optional).
       message: the text after "source: " when the standard "field 'F': expected E, got G" reads worse (optional;

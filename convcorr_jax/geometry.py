@@ -64,7 +64,7 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
     """
     b = np.asarray(boxes, np.float64)
     if b.shape[-1:] != (4,):
-        raise InputError("boxes", "shape", "[..., 4] (x_min, y_min, x_max, y_max)", b.shape)
+        raise InputError("box_to_affine", "boxes", "shape [..., 4] (x_min, y_min, x_max, y_max)", b.shape)
     h, w = _hw(size)
     bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
     if not np.all((bw > 0) & (bh > 0)):
@@ -183,10 +183,10 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
     x = np.asarray(images) if not isinstance(images, jax.Array) else images
     if x.ndim != 4:
-        raise InputError("images", "shape", "[N, H, W, C]", tuple(x.shape))
+        raise InputError("crop", "images", "shape [N, H, W, C]", tuple(x.shape))
     Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
     if len(Minv) != x.shape[0]:
-        raise InputError("M", "shape", f"[{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))
+        raise InputError("crop", "M", f"shape [{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))
     out = _crop(jnp.asarray(x, jnp.float32), jnp.asarray(Minv, jnp.float32), _hw(size), BORDERS[border],
                 float(cval))
     if x.dtype == np.uint8:
@@ -211,7 +211,7 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     """
     M = np.asarray(M, np.float64).reshape(-1, 2, 3)
     if len(M) != len(images):
-        raise InputError("M", "shape", f"[{len(images)}, 2, 3] (one map per image)", M.shape)
+        raise InputError("crop_each", "M", f"shape [{len(images)}, 2, 3] (one map per image)", M.shape)
     images = [np.asarray(im) for im in images]
     if border == "edge" or (border == "constant" and all(_padding_exact(im.dtype, cval) for im in images)):
         images = [_pad_to_bucket(im, cval, border) for im in images]

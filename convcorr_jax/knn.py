@@ -152,8 +152,8 @@ def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
 
 
 def _check_inputs(queries, database, k):
-    check(queries.ndim == 2, "queries", "shape", "[Q, D]", queries.shape)
-    check(database.ndim == 2, "database", "shape", "[N, D]", database.shape)
+    check(queries.ndim == 2, "knn", "queries", "shape [Q, D]", queries.shape)
+    check(database.ndim == 2, "knn", "database", "shape [N, D]", database.shape)
     check(queries.shape[1] == database.shape[1], "queries", "feature dimension",
           f"D = {database.shape[1]} (the database's)", queries.shape[1])
     check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "k", "value",
@@ -249,8 +249,8 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
         db = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise InputError(path, "file", "a readable .npy array [N, D]", f"{type(e).__name__}: {e}") from e
-    check(db.ndim == 2, path, "shape", "[N, D]", db.shape)
-    check(np.issubdtype(db.dtype, np.floating), path, "dtype", "a float array", db.dtype)
+    check(db.ndim == 2, path, "array", "shape [N, D]", db.shape)
+    check(np.issubdtype(db.dtype, np.floating), path, "array", "a float dtype", db.dtype)
     queries = jnp.asarray(queries, jnp.float32)
     _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
     check(1 <= k <= db.shape[0], "k", "value", f"an integer in [1, N = {db.shape[0]}]", k)

@@ -436,3 +436,31 @@ def test_every_public_function_documents_its_arguments_and_result():
             if "Returns:" not in doc or (takes and "Args:" not in doc):
                 bad.append(f"{path.relative_to(LIBRARY)}:{node.name}")
     assert not bad, f"public functions without Args / Returns: {bad}"
+
+
+GENERIC_FIELDS = ("shape", "dtype", "ndim", "length", "channels", "rank")
+
+
+def test_input_errors_name_the_argument_not_a_property():
+    """`InputError(source, field, ...)` and `errors.check(cond, source, field, ...)`: the field names the argument,
+    key or field that is wrong, never "shape" or "dtype" (what it should be goes into `expected`), unless the
+    function has an argument of that name; the source is the file, or the function or config that received it."""
+    import ast
+
+    bad = []
+    for path in _code_files():
+        tree = ast.parse(path.read_text())
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            own = {a.arg for a in fn.args.args + fn.args.kwonlyargs + fn.args.posonlyargs}
+            for call in ast.walk(fn):
+                name = getattr(call, "func", None)
+                name = getattr(name, "id", getattr(name, "attr", None))
+                if not isinstance(call, ast.Call) or name not in ("InputError", "check"):
+                    continue
+                at = 1 if name == "InputError" else 2
+                field = call.args[at] if len(call.args) > at else None
+                if isinstance(field, ast.Constant) and field.value in GENERIC_FIELDS and field.value not in own:
+                    bad.append(f"{path.relative_to(ROOT)}:{call.lineno}: field {field.value!r}")
+    assert not bad, "InputError fields that name a property, not the argument:\n" + "\n".join(sorted(set(bad)))

@@ -128,12 +128,12 @@ def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, .
     return taps
 
 
-def check_input(x, source: str = "x") -> None:
+def check_input(x, source: str = "Backbone.apply", field: str = "x") -> None:
     """Network input must be float `[N, H, W, 3]` (already preprocessed).
 
     Args:
       x: the network input (numpy or jax array), NHWC.
-      source: the name the error gives to `x`.
+      source, field: the function that received `x` and the argument it came in, for the error.
 
     Returns:
       None; it only checks.
@@ -142,9 +142,9 @@ def check_input(x, source: str = "x") -> None:
       InputError: for another rank or channel count, or a non-float dtype (uint8 images not yet preprocessed).
     """
     if x.ndim != 4 or x.shape[-1] != 3:
-        raise InputError(source, "shape", "a preprocessed float array [N, H, W, 3] (NHWC)", tuple(x.shape))
+        raise InputError(source, field, "a preprocessed float array of shape [N, H, W, 3] (NHWC)", tuple(x.shape))
     if not np.issubdtype(x.dtype, np.floating):
-        raise InputError(source, "dtype", "float32 (use backbone.preprocess on uint8 images first)", str(x.dtype))
+        raise InputError(source, field, "dtype float32 (use backbone.preprocess on uint8 images first)", str(x.dtype))
 
 
 class StateDict:

@@ -22,12 +22,12 @@ TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def check_images(images, source: str = "images", rank: int = 4) -> np.ndarray:
+def check_images(images, source: str = "preprocess", field: str = "images", rank: int = 4) -> np.ndarray:
     """Validate uint8 RGB images `[N, H, W, 3]` (or `[H, W, 3]` with rank=3); raise InputError otherwise.
 
     Args:
       images: an array (returned as is) or array-like (converted with `np.asarray`).
-      source: the name the error gives to `images`.
+      source, field: the function that received `images` and the argument they came in, for the error.
       rank: 4 for a batch `[N, H, W, 3]`, 3 for one image `[H, W, 3]`.
 
     Returns:
@@ -39,11 +39,11 @@ def check_images(images, source: str = "images", rank: int = 4) -> np.ndarray:
     a = np.asarray(images) if not hasattr(images, "dtype") else images
     if a.ndim != rank:
         want = "[N, H, W, 3]" if rank == 4 else "[H, W, 3]"
-        raise InputError(source, "shape", f"a rank-{rank} array {want}", tuple(a.shape))
+        raise InputError(source, field, f"a rank-{rank} array of shape {want}", tuple(a.shape))
     if a.shape[-1] != 3:
-        raise InputError(source, "channels", "3 (RGB) in the last axis (NHWC)", a.shape[-1])
+        raise InputError(source, field, "3 channels (RGB) in the last axis (NHWC)", a.shape[-1])
     if a.dtype != np.uint8:
-        raise InputError(source, "dtype", "uint8 RGB in [0, 255]", str(a.dtype))
+        raise InputError(source, field, "dtype uint8 (RGB in [0, 255])", str(a.dtype))
     return a
 
 
@@ -56,7 +56,7 @@ def caffe(images) -> np.ndarray:
     Returns:
       float32 BGR `[N, H, W, 3]` (no resizing). InputError for images that are not uint8 `[N, H, W, 3]`.
     """
-    x = check_images(images)
+    x = check_images(images, "caffe")
     return np.asarray(x, np.float32)[..., ::-1] - CAFFE_MEAN_BGR
 
 
@@ -70,7 +70,7 @@ def torchvision(images) -> np.ndarray:
       float32 RGB `[N, H, W, 3]`: `(x / 255 - TORCH_MEAN_RGB) / TORCH_STD_RGB` (no resizing). InputError for images
       that are not uint8 `[N, H, W, 3]`.
     """
-    x = check_images(images)
+    x = check_images(images, "torchvision")
     return (np.asarray(x, np.float32) / 255.0 - TORCH_MEAN_RGB) / TORCH_STD_RGB
 
 
@@ -109,7 +109,7 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """
     from PIL import Image
 
-    image = check_images(image, rank=3)
+    image = check_images(image, "resize", "image", rank=3)
     h, w = hw
     if (h, w) == image.shape[:2]:
         return image
@@ -135,7 +135,7 @@ def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,
     Raises:
       InputError: for an image that is not uint8 `[H, W, 3]`, or `crop` larger than the resized image's shorter side.
     """
-    image = check_images(image, rank=3)
+    image = check_images(image, "resize_and_crop", "image", rank=3)
     h, w = image.shape[:2]
     if keep_aspect:
         if h <= w:
@@ -146,6 +146,7 @@ def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,
         nh = nw = resize_to
     out = resize(image, (nh, nw))
     if crop > min(nh, nw):
-        raise InputError("image", "size", f"at least {crop} pixels after resizing to {resize_to}", (nh, nw))
+        raise InputError("resize_and_crop", "image", f"at least {crop} px on each side after resizing to {resize_to}",
+                         (nh, nw))
     top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
     return out[top : top + crop, left : left + crop], Transform(nw / w, nh / h, left, top)

@@ -200,7 +200,7 @@ def custom_backbone(name: str, model, taps: Mapping[str, Any], preprocess="torch
         return {t: out[t] for t in taps}
 
     def apply(params, x, taps=(names[-1],), relu: bool = True) -> dict:
-        check_input(x, name)
+        check_input(x, name, "x")
         return _apply(params, jnp.asarray(x, jnp.float32), taps=check_taps(name, taps, names))
 
     def init(key, input_size_=None):

@@ -223,7 +223,7 @@ def _pairs(image_a, image_b, points_a, batched: bool) -> tuple[list, list, np.nd
         if not isinstance(image_b, (list, tuple)) and getattr(image_b, "ndim", 0) != 4:
             raise InputError(SOURCE, "image_b", "a list of images (image_a is a list)", type(image_b).__name__)
         if isinstance(points_a, np.ndarray) and points_a.ndim != 3:
-            raise InputError("points_a", "shape", "[P, K, 2] or a list of [K, 2] (image_a is a list)",
+            raise InputError(SOURCE, "points_a", "shape [P, K, 2] or a list of [K, 2] (image_a is a list)",
                              points_a.shape)
         n = len(image_a)
         if n < 1:
@@ -235,14 +235,14 @@ def _pairs(image_a, image_b, points_a, batched: bool) -> tuple[list, list, np.nd
     images_a, images_b, pts = [], [], []
     for p, (a, b, q) in enumerate(zip(image_a, image_b, points_a)):
         at = (lambda s: s) if names else (lambda s: f"{s}[{p}]")
-        images_a.append(check_images(a if hasattr(a, "dtype") else np.asarray(a), at("image_a"), rank=3))
-        images_b.append(check_images(b if hasattr(b, "dtype") else np.asarray(b), at("image_b"), rank=3))
+        images_a.append(check_images(a if hasattr(a, "dtype") else np.asarray(a), SOURCE, at("image_a"), 3))
+        images_b.append(check_images(b if hasattr(b, "dtype") else np.asarray(b), SOURCE, at("image_b"), 3))
         try:
             q = np.asarray(q, np.float64)
         except (TypeError, ValueError):
-            raise InputError(at("points_a"), "dtype", "numbers (x, y pixels)", type(q).__name__) from None
+            raise InputError(SOURCE, at("points_a"), "numbers (x, y pixels)", type(q).__name__) from None
         if q.ndim != 2 or q.shape[1] != 2 or len(q) < 1:
-            raise InputError(at("points_a"), "shape", "[K, 2] (x, y) pixels, K >= 1", q.shape)
+            raise InputError(SOURCE, at("points_a"), "shape [K, 2] (x, y) pixels, K >= 1", q.shape)
         pts.append(q)
     k = max(len(q) for q in pts)
     padded = np.full((len(pts), k, 2), np.nan)

@@ -54,7 +54,7 @@ def interocular_distance(points: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(points, np.float64)
     if p.shape[-2:] != (68, 2):
-        raise InputError("points", "shape", "[..., 68, 2]", p.shape)
+        raise InputError("interocular_distance", "points", "shape [..., 68, 2]", p.shape)
     return np.linalg.norm(p[..., OUTER_EYE_CORNERS[0], :] - p[..., OUTER_EYE_CORNERS[1], :], axis=-1)
 
 

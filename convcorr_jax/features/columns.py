@@ -26,8 +26,8 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
     """
     grid = np.asarray(grid)
     points = np.asarray(points, np.float64)
-    check(grid.ndim in (3, 4), "grid", "shape", "[H, W, C] or [N, H, W, C]", grid.shape)
-    check(points.shape[-1] == 2 and points.ndim == grid.ndim - 1, "points", "shape",
+    check(grid.ndim in (3, 4), "columns_at_points", "grid", "shape [H, W, C] or [N, H, W, C]", grid.shape)
+    check(points.shape[-1] == 2 and points.ndim == grid.ndim - 1, "columns_at_points", "points",
           "[K, 2] for [H, W, C] or [N, K, 2] for [N, H, W, C]", points.shape)
     check(bool(np.all(np.isfinite(points))), "points", "values", "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]

@@ -16,12 +16,12 @@ from convcorr_jax.parallel import pad_rows
 from convcorr_jax.progress import bar as progress_bar
 
 
-def stack_images(images, source: str = "images") -> np.ndarray:
+def stack_images(images, source: str = "extract", field: str = "images") -> np.ndarray:
     """uint8 `[N, H, W, 3]` array, or a list of equal-size uint8 `[H, W, 3]` images -> `[N, H, W, 3]`.
 
     Args:
       images: uint8 RGB [N, H, W, 3], or a non-empty list / tuple of uint8 RGB [H, W, 3] of one shape.
-      source: the name InputError gives the images.
+      source, field: the function that received the images and the argument they came in, for the error.
 
     Returns:
       uint8 [N, H, W, 3] numpy array (the array itself when one was given).
@@ -31,14 +31,14 @@ def stack_images(images, source: str = "images") -> np.ndarray:
     """
     if isinstance(images, (list, tuple)):
         if not images:
-            raise InputError(source, "length", "at least one image", 0)
+            raise InputError(source, field, "at least one image", 0)
         for i, im in enumerate(images):
-            check_images(im, f"{source}[{i}]", rank=3)
+            check_images(im, source, f"{field}[{i}]", rank=3)
             if im.shape != images[0].shape:
-                raise InputError(f"{source}[{i}]", "shape",
-                                 f"the shape of {source}[0] {images[0].shape} (resize first)", im.shape)
+                raise InputError(source, f"{field}[{i}]", f"the shape of {field}[0] {images[0].shape} (resize first)",
+                                 im.shape)
         images = np.stack(images)
-    return check_images(np.asarray(images), source)
+    return check_images(np.asarray(images), source, field)
 
 
 def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16, relu: bool = True,
@@ -64,7 +64,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
       InputError: bad images (`stack_images`) or batch_size < 1.
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
-    x = stack_images(images)
+    x = stack_images(images, "extract")
     n = len(x)
     if batch_size < 1:
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
@@ -126,7 +126,7 @@ def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str
       at), vector taps [N, D].
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
-    x = stack_images(images)
+    x = stack_images(images, "extract_fitted")
     by_size: dict[tuple[int, int], list[str]] = {}
     for t in taps:
         by_size.setdefault(input_size_for(backbone, params, t, x.shape[1:3]), []).append(t)

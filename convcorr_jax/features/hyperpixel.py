@@ -210,7 +210,7 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
     Raises:
       InputError: bad images or taps, or an empty grid (`resolve_taps`, `target_grid`).
     """
-    x = stack_images(images)
+    x = stack_images(images, "hyperpixel_taps")
     names = resolve_taps(backbone, taps)
     image_hw = tuple(x.shape[1:3])
     rf, hw = target_grid(backbone, names, image_hw, grid)

@@ -127,7 +127,7 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mo
     Raises:
       InputError: image not uint8 RGB [H, W, 3] or an unknown mode.
     """
-    x, tf = input_image(backbone, preprocess.check_images(image, "image", rank=3), mode)
+    x, tf = input_image(backbone, preprocess.check_images(image, "features", "image", rank=3), mode)
     acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
     out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}
     for t in taps:

@@ -165,11 +165,11 @@ def vlfeat_output(descriptors) -> np.ndarray:
     return np.minimum(512.0 * np.asarray(descriptors, np.float32), 255.0)
 
 
-def _check_image(image, bin_size, source="image"):
+def _check_image(image, bin_size, source: str):
     shape = np.shape(image)
-    check(len(shape) == 2, source, "shape", "a grey image [H, W]", shape)
+    check(len(shape) == 2, source, "image", "a grey image of shape [H, W]", shape)
     check(isinstance(bin_size, (int, np.integer)) and bin_size >= 1, source, "bin_size", "an integer >= 1", bin_size)
-    check(min(shape) >= 2, source, "shape", "at least 2 x 2 pixels", shape)
+    check(min(shape) >= 2, source, "image", "at least 2 x 2 pixels", shape)
 
 
 def to_grey(images: np.ndarray) -> np.ndarray:
@@ -202,7 +202,7 @@ def sift_grid(image: jax.Array, xs: np.ndarray, ys: np.ndarray, bin_size: int, w
     Raises:
       InputError: image not [H, W] of at least 2 x 2, or a bad bin_size.
     """
-    _check_image(image, bin_size)
+    _check_image(image, bin_size, "sift_grid")
     h, w = np.shape(image)
     ox = np.rint(np.asarray(xs, np.float64) - 1.5 * bin_size).astype(np.int64)
     oy = np.rint(np.asarray(ys, np.float64) - 1.5 * bin_size).astype(np.int64)
@@ -229,7 +229,7 @@ def sift_dense(image: jax.Array, bin_size: int, window_size: float = 2.0) -> jax
     Raises:
       InputError: image not [H, W] of at least 2 x 2, or a bad bin_size.
     """
-    _check_image(image, bin_size)
+    _check_image(image, bin_size, "sift_dense")
     return _dense_descriptors(jnp.asarray(image, jnp.float32), bin_size, float(window_size))
 
 
@@ -293,10 +293,10 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
     Raises:
       InputError: image too small for bin_size, or a bad bin_size.
     """
-    _check_image(image, bin_size)
+    _check_image(image, bin_size, "dsift")
     h, w = np.shape(image)
     frame = bin_size * (NUM_BINS - 1) + 1
-    check(h >= frame and w >= frame, "image", "shape", f"at least {frame} x {frame} pixels for bin size {bin_size}",
+    check(h >= frame and w >= frame, "dsift", "image", f"at least {frame} x {frame} pixels for bin size {bin_size}",
           (h, w))
     x0 = np.arange(0, w - frame + 1, step)
     y0 = np.arange(0, h - frame + 1, step)

@@ -20,7 +20,7 @@ from convcorr_jax.errors import check
 
 def _axes(grid_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     g = np.asarray(grid_xy, np.float64)
-    check(g.ndim == 3 and g.shape[-1] == 2, "grid_xy", "shape", "[h, w, 2]", g.shape)
+    check(g.ndim == 3 and g.shape[-1] == 2, "flow.warp", "grid_xy", "shape [h, w, 2]", g.shape)
     return g[0, :, 0], g[:, 0, 1]
 
 
@@ -43,7 +43,8 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
 
     xs, ys = _axes(grid_xy)
     flow = np.asarray(flow, np.float64)
-    check(flow.shape == (len(ys), len(xs), 2), "flow", "shape", f"({len(ys)}, {len(xs)}, 2) like grid_xy", flow.shape)
+    check(flow.shape == (len(ys), len(xs), 2), "dense_flow_spline", "flow",
+          f"shape ({len(ys)}, {len(xs)}, 2) like grid_xy", flow.shape)
     h, w = out_hw
     px = np.clip(np.arange(w, dtype=np.float64), xs[0], xs[-1])
     py = np.clip(np.arange(h, dtype=np.float64), ys[0], ys[-1])

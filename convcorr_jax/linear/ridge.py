@@ -89,7 +89,8 @@ def predict(model: RidgeModel, X) -> np.ndarray:
     Returns:
       [n, T] predictions (or [n] for a model fitted on a 1-D target), numpy, X's and the model's dtypes promoted.
     """
-    check(np.ndim(X) == 2 and X.shape[1] == model.W.shape[0], "X", "shape", f"[n, {model.W.shape[0]}]", np.shape(X))
+    check(np.ndim(X) == 2 and X.shape[1] == model.W.shape[0], "ridge.predict", "X",
+          f"shape [n, {model.W.shape[0]}]", np.shape(X))
     return X @ model.W + model.b
 
 
@@ -104,14 +105,14 @@ def _precision(dtype: str):
 def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     X = np.asarray(X)
     Y = np.asarray(Y)
-    check(X.ndim == 2, "X", "shape", "2-D [n, d]", X.shape)
-    check(Y.ndim in (1, 2), "Y", "shape", "1-D [n] or 2-D [n, T]", Y.shape)
+    check(X.ndim == 2, "ridge", "X", "2-D shape [n, d]", X.shape)
+    check(Y.ndim in (1, 2), "ridge", "Y", "1-D shape [n] or 2-D [n, T]", Y.shape)
     check(Y.shape[0] == X.shape[0], "Y", "rows", f"{X.shape[0]} rows (as X)", Y.shape[0])
     check(X.shape[0] >= 2, "X", "rows", "at least 2 samples", X.shape[0])
     check(X.shape[1] >= 1 and (Y.ndim == 1 or Y.shape[1] >= 1), "X/Y", "columns", "at least one column",
           (X.shape, Y.shape))
     for name, a in (("X", X), ("Y", Y)):
-        check(np.issubdtype(a.dtype, np.number) or a.dtype == bool, name, "dtype", "numeric", a.dtype)
+        check(np.issubdtype(a.dtype, np.number) or a.dtype == bool, "ridge", name, "a numeric dtype", a.dtype)
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
         check(bad == 0, name, "values", "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
     squeeze = Y.ndim == 1

@@ -197,11 +197,11 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
       (iterations [M], final residual [M]).
     """
     X = np.asarray(X, np.float32)
-    check(X.ndim == 2, "X", "shape", "[N, D]", X.shape)
+    check(X.ndim == 2, "fit_binary", "X", "shape [N, D]", X.shape)
     Y = np.asarray(Y, np.float32)
     if Y.ndim == 1:
         Y = Y[None]
-    check(Y.ndim == 2 and Y.shape[1] == X.shape[0], "Y", "shape", f"[M, N = {X.shape[0]}]", Y.shape)
+    check(Y.ndim == 2 and Y.shape[1] == X.shape[0], "fit_binary", "Y", f"shape [M, N = {X.shape[0]}]", Y.shape)
     check(bool(np.all(np.abs(Y) == 1)), "Y", "values", "labels in {-1, +1}")
     m = Y.shape[0]
     mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
@@ -270,7 +270,7 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
       InputError: for labels not [N], fewer than 2 classes, or `fit_binary`'s checks.
     """
     labels = np.asarray(labels)
-    check(labels.ndim == 1 and labels.shape[0] == np.shape(X)[0], "labels", "shape", f"[N = {np.shape(X)[0]}]",
+    check(labels.ndim == 1 and labels.shape[0] == np.shape(X)[0], "fit_ova", "labels", f"shape [N = {np.shape(X)[0]}]",
           labels.shape)
     classes = np.unique(labels) if classes is None else np.asarray(classes)
     check(len(classes) >= 2, "labels", "classes", "at least 2 distinct classes", len(classes))
@@ -388,8 +388,8 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
     X = jnp.asarray(X, jnp.float32)
     pos = np.asarray(positives, bool)
     neg = np.asarray(negatives, bool) & ~pos
-    check(pos.shape == neg.shape and pos.shape[1] == X.shape[0], "positives", "shape", f"[M, N = {X.shape[0]}]",
-          pos.shape)
+    check(pos.shape == neg.shape and pos.shape[1] == X.shape[0], "mine_hard_negatives", "positives",
+          f"shape [M, N = {X.shape[0]}]", pos.shape)
     n_pos = pos.sum(1)
     check(bool(np.all(n_pos > 0)), "positives", "count", "at least one positive per detector",
           np.flatnonzero(n_pos == 0).tolist())

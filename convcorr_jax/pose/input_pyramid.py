@@ -98,7 +98,8 @@ def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
       InputError: images not [N, S, S, 3].
     """
     if images.ndim != 4 or images.shape[1:] != (cfg.image_size, cfg.image_size, 3):
-        raise InputError("images", "shape", f"[N, {cfg.image_size}, {cfg.image_size}, 3]", tuple(images.shape))
+        s = cfg.image_size
+        raise InputError("preprocess", "images", f"shape [N, {s}, {s}, 3]", tuple(images.shape))
     x = images.astype(jnp.float32)
     if cfg.trunk:
         return [(x - jnp.asarray(TORCH_MEAN_RGB)) / jnp.asarray(TORCH_STD_RGB)]

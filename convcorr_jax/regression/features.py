@@ -55,7 +55,7 @@ def resize_images(images, size: tuple[int, int]) -> np.ndarray:
       InputError: images not [N, H, W, 3].
     """
     images = np.asarray(images)
-    check(images.ndim == 4 and images.shape[-1] == 3, "images", "shape", "[N, H, W, 3]", images.shape)
+    check(images.ndim == 4 and images.shape[-1] == 3, "resize_images", "images", "shape [N, H, W, 3]", images.shape)
     if tuple(images.shape[1:3]) == tuple(size):
         return images.astype(np.uint8)
     out = np.asarray(_resize_batch(jnp.asarray(images), tuple(int(s) for s in size)))

@@ -51,7 +51,7 @@ def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Raises:
       InputError: no samples.
     """
-    check(len(samples) > 0, "samples", "length", "at least one sample", 0)
+    check(len(samples) > 0, "stack_samples", "samples", "at least one sample", 0)
     images = np.stack([s.with_image().image for s in samples])
     points = np.stack([s.points for s in samples]).astype(np.float32)
     visible = np.stack([s.visible for s in samples]) & np.all(np.isfinite(points), axis=-1)

@@ -86,7 +86,8 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
     Raises:
       InputError: stage1_oof's shape differs from points'.
     """
-    check(points.shape == stage1_oof.shape, "stage1_oof", "shape", f"{points.shape} (as points)", stage1_oof.shape)
+    check(points.shape == stage1_oof.shape, "fit_lookback", "stage1_oof", f"shape {points.shape} (as points)",
+          stage1_oof.shape)
     margins, models = {}, {}
     for name, idx in subsets.items():
         idx = list(idx)
