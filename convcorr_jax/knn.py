@@ -226,6 +226,12 @@ def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 102
       devices: devices to shard the database over (default: all local devices).
     Returns:
       scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32 into the database.
+
+    Examples:
+      >>> db = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+      >>> sims, idx = topk_cosine(np.array([[1, 0.1]], np.float32), db, 2)
+      >>> np.round(np.asarray(sims, np.float64), 3).tolist(), np.asarray(idx).tolist()
+      ([[0.995, 0.774]], [[0, 2]])
     """
     return _topk(queries, database, k, "cosine", block, qblock, devices=devices)
 

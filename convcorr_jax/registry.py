@@ -75,6 +75,15 @@ class Registry(Mapping[str, T], Generic[T]):
       kind: what an entry is, for error messages ("backbone", "matcher").
       entries: the first entries, name -> entry, in order (each registered as by `register`).
       field: what the errors call a name ("name"; an experiment's "id").
+
+    Examples:
+      >>> colours = Registry("colour", {"red": (255, 0, 0)})
+      >>> colours.register("green", (0, 255, 0))
+      (0, 255, 0)
+      >>> colours["blue"]
+      Traceback (most recent call last):
+      ...
+      convcorr_jax.errors.InputError: colour: field 'name': expected one of ['red', 'green'], got blue
     """
 
     def __init__(self, kind: str, entries: Mapping[str, T] | None = None, field: str = "name"):

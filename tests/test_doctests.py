@@ -8,7 +8,8 @@ import importlib
 
 import pytest
 
-MODULES = ("convcorr_jax.errors", "convcorr_jax.metrics", "convcorr_jax.features.sift",
+MODULES = ("convcorr_jax.errors", "convcorr_jax.metrics", "convcorr_jax.registry", "convcorr_jax.knn",
+           "convcorr_jax.features.sift", "convcorr_jax.linear.ridge", "convcorr_jax.flow.bp",
            "convcorr_jax.pose.person_boxes", "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
 
 

@@ -138,6 +138,14 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
 
     Raises:
       InputError: features of mismatched shapes or not finite, an unknown `config.dt_method`, a bad pairs_per_call.
+
+    Examples:
+      >>> import numpy as np
+      >>> fs = np.random.default_rng(0).normal(size=(4, 5, 8)).astype(np.float32)
+      >>> ft = np.roll(fs, 1, axis=1)   # the target: the source moved one cell (16 px) right
+      >>> res = solve_flow(fs, ft, BPConfig(beta=1e-3, iters=4, levels=1), pixel_scale=16.0)
+      >>> np.asarray(res.flow)[1, :4].tolist()   # (dx, dy) pixels of four nodes
+      [[16.0, 0.0], [16.0, 0.0], [16.0, 0.0], [16.0, 0.0]]
     """
     check_features(fs, ft)
     if config.dt_method not in ("auto", *METHODS):

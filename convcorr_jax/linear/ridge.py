@@ -188,6 +188,12 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
 
     Raises:
       InputError: for bad shapes, non-finite values, lambdas not > 0 and finite, or another dtype.
+
+    Examples:
+      >>> X = np.arange(12.0).reshape(6, 2)
+      >>> model = fit(X, X @ np.array([[1.0], [2.0]]) + 3.0, lam=1e-6)   # y = x0 + 2 x1 + 3
+      >>> np.round(predict(model, X[:2]), 3).tolist()
+      [[5.0], [11.0]]
     """
     X, Y, squeeze = _check_xy(X, Y)
     lam = _check_lambdas(lam)
