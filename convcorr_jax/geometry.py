@@ -68,7 +68,8 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
     h, w = _hw(size)
     bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
     if not np.all((bw > 0) & (bh > 0)):
-        raise InputError("boxes", "extent", "x_max >= x_min - 1 and y_max >= y_min - 1 (non-empty boxes)", b.tolist())
+        raise InputError("box_to_affine", "boxes", "x_max >= x_min - 1 and y_max >= y_min - 1 (non-empty boxes)",
+                         b.tolist())
     sx, sy = w / bw, h / bh
     M = np.zeros(b.shape[:-1] + (2, 3))
     M[..., 0, 0], M[..., 1, 1] = sx, sy

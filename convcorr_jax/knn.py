@@ -154,9 +154,9 @@ def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
 def _check_inputs(queries, database, k):
     check(queries.ndim == 2, "knn", "queries", "shape [Q, D]", queries.shape)
     check(database.ndim == 2, "knn", "database", "shape [N, D]", database.shape)
-    check(queries.shape[1] == database.shape[1], "queries", "feature dimension",
-          f"D = {database.shape[1]} (the database's)", queries.shape[1])
-    check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "k", "value",
+    check(queries.shape[1] == database.shape[1], "knn", "queries",
+          f"feature dimension D = {database.shape[1]} (the database's)", queries.shape[1])
+    check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "knn", "k",
           f"an integer in [1, N = {database.shape[0]}]", k)
 
 
@@ -259,7 +259,7 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
     check(np.issubdtype(db.dtype, np.floating), path, "array", "a float dtype", db.dtype)
     queries = jnp.asarray(queries, jnp.float32)
     _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
-    check(1 <= k <= db.shape[0], "k", "value", f"an integer in [1, N = {db.shape[0]}]", k)
+    check(1 <= k <= db.shape[0], "knn", "k", f"an integer in [1, N = {db.shape[0]}]", k)
     if metric == "cosine":
         queries = l2_normalize(queries)
     n = db.shape[0]

@@ -444,7 +444,8 @@ GENERIC_FIELDS = ("shape", "dtype", "ndim", "length", "channels", "rank")
 def test_input_errors_name_the_argument_not_a_property():
     """`InputError(source, field, ...)` and `errors.check(cond, source, field, ...)`: the field names the argument,
     key or field that is wrong, never "shape" or "dtype" (what it should be goes into `expected`), unless the
-    function has an argument of that name; the source is the file, or the function or config that received it."""
+    function has an argument of that name; the source is the file, or the function or config that received it,
+    never one of the function's own arguments' names."""
     import ast
 
     bad = []
@@ -461,6 +462,9 @@ def test_input_errors_name_the_argument_not_a_property():
                     continue
                 at = 1 if name == "InputError" else 2
                 field = call.args[at] if len(call.args) > at else None
+                source = call.args[at - 1] if len(call.args) >= at else None
                 if isinstance(field, ast.Constant) and field.value in GENERIC_FIELDS and field.value not in own:
                     bad.append(f"{path.relative_to(ROOT)}:{call.lineno}: field {field.value!r}")
+                if isinstance(source, ast.Constant) and source.value in own:
+                    bad.append(f"{path.relative_to(ROOT)}:{call.lineno}: source {source.value!r} is an argument")
     assert not bad, "InputError fields that name a property, not the argument:\n" + "\n".join(sorted(set(bad)))

@@ -273,6 +273,6 @@ def resolve_names(frames: Frames, taps: Sequence[str]) -> list[str]:
     """
     unknown = [t for t in taps if t not in frames.parts]
     if unknown:
-        raise InputError("frames", "taps", f"taps computed for these frames ({', '.join(frames.parts)})",
-                         ", ".join(unknown))
+        raise InputError("resolve_names", "frames.taps",
+                         f"taps computed for these frames ({', '.join(frames.parts)})", ", ".join(unknown))
     return list(taps)

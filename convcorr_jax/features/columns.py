@@ -29,7 +29,8 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
     check(grid.ndim in (3, 4), "columns_at_points", "grid", "shape [H, W, C] or [N, H, W, C]", grid.shape)
     check(points.shape[-1] == 2 and points.ndim == grid.ndim - 1, "columns_at_points", "points",
           "[K, 2] for [H, W, C] or [N, K, 2] for [N, H, W, C]", points.shape)
-    check(bool(np.all(np.isfinite(points))), "points", "values", "finite coordinates (drop unlabelled points first)")
+    check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
+          "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]
     cr = nearest_column(rf, points, (h, w))
     if grid.ndim == 3:
@@ -52,7 +53,7 @@ def neighbourhood_concat(grid, size: int = 3):
     Raises:
       InputError: size not an odd integer >= 1.
     """
-    check(size >= 1 and size % 2 == 1, "size", "value", "an odd integer >= 1", size)
+    check(size >= 1 and size % 2 == 1, "neighbourhood_concat", "size", "an odd integer >= 1", size)
     x = jnp.asarray(grid)
     r = size // 2
     pad = [(0, 0)] * (x.ndim - 3) + [(r, r), (r, r), (0, 0)]

@@ -107,8 +107,8 @@ def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     Y = np.asarray(Y)
     check(X.ndim == 2, "ridge", "X", "2-D shape [n, d]", X.shape)
     check(Y.ndim in (1, 2), "ridge", "Y", "1-D shape [n] or 2-D [n, T]", Y.shape)
-    check(Y.shape[0] == X.shape[0], "Y", "rows", f"{X.shape[0]} rows (as X)", Y.shape[0])
-    check(X.shape[0] >= 2, "X", "rows", "at least 2 samples", X.shape[0])
+    check(Y.shape[0] == X.shape[0], "ridge", "Y", f"{X.shape[0]} rows (as X)", Y.shape[0])
+    check(X.shape[0] >= 2, "ridge", "X", "at least 2 rows (samples)", X.shape[0])
     check(X.shape[1] >= 1 and (Y.ndim == 1 or Y.shape[1] >= 1), "X/Y", "columns", "at least one column",
           (X.shape, Y.shape))
     for name, a in (("X", X), ("Y", Y)):

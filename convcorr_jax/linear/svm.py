@@ -202,15 +202,15 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     if Y.ndim == 1:
         Y = Y[None]
     check(Y.ndim == 2 and Y.shape[1] == X.shape[0], "fit_binary", "Y", f"shape [M, N = {X.shape[0]}]", Y.shape)
-    check(bool(np.all(np.abs(Y) == 1)), "Y", "values", "labels in {-1, +1}")
+    check(bool(np.all(np.abs(Y) == 1)), "fit_binary", "Y", "labels in {-1, +1}")
     m = Y.shape[0]
     mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
     Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
-    check(bool(np.all(Cs > 0)), "C", "value", "C > 0", np.asarray(C))
-    check(loss in ("squared_hinge", "hinge"), "loss", "value", "'squared_hinge' or 'hinge'", loss)
+    check(bool(np.all(Cs > 0)), "fit_binary", "C", "C > 0", np.asarray(C))
+    check(loss in ("squared_hinge", "hinge"), "fit_binary", "loss", "'squared_hinge' or 'hinge'", loss)
     solver = solver or ("newton" if loss == "squared_hinge" else "dcd")
-    check(solver in ("newton", "dcd"), "solver", "value", "'newton' or 'dcd'", solver)
-    check(not (solver == "newton" and loss == "hinge"), "solver", "value", "'dcd' for the hinge loss", solver)
+    check(solver in ("newton", "dcd"), "fit_binary", "solver", "'newton' or 'dcd'", solver)
+    check(not (solver == "newton" and loss == "hinge"), "fit_binary", "solver", "'dcd' for the hinge loss", solver)
     Xa = X if bias_scale == 0 else np.concatenate([X, np.full((X.shape[0], 1), bias_scale, np.float32)], 1)
     # pad problems and samples to bucketed sizes (masked out) so that repeated calls reuse one compilation
     n0, m0 = X.shape[0], m
@@ -273,7 +273,7 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
     check(labels.ndim == 1 and labels.shape[0] == np.shape(X)[0], "fit_ova", "labels", f"shape [N = {np.shape(X)[0]}]",
           labels.shape)
     classes = np.unique(labels) if classes is None else np.asarray(classes)
-    check(len(classes) >= 2, "labels", "classes", "at least 2 distinct classes", len(classes))
+    check(len(classes) >= 2, "fit_ova", "labels", "at least 2 distinct classes", len(classes))
     model = fit_binary(X, _ova_labels(labels, classes), C=C, **kw)
     return dataclasses.replace(model, classes=classes)
 
@@ -391,7 +391,7 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
     check(pos.shape == neg.shape and pos.shape[1] == X.shape[0], "mine_hard_negatives", "positives",
           f"shape [M, N = {X.shape[0]}]", pos.shape)
     n_pos = pos.sum(1)
-    check(bool(np.all(n_pos > 0)), "positives", "count", "at least one positive per detector",
+    check(bool(np.all(n_pos > 0)), "mine_hard_negatives", "positives", "at least one positive per detector",
           np.flatnonzero(n_pos == 0).tolist())
     rng = np.random.default_rng(0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1)))
     work = np.zeros_like(neg)

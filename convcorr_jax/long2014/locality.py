@@ -80,7 +80,7 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
       InputError: images not uint8 [n, H, W, 3], a role that is not a spatial tap.
     """
     images = np.asarray(images)
-    check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "images", "array",
+    check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "build_databases", "images",
           "uint8 [n, H, W, 3]", (images.shape, str(images.dtype)))
     taps = {role: resolve_tap(backbone, role, "roles") for role in out_dirs}
     for role, tap in taps.items():

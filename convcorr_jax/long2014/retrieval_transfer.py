@@ -228,10 +228,10 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     """
     q_cats, db_cats = np.asarray(q_cats), np.asarray(db_cats)
     nq, kmax = queries.points.shape[:2]
-    check(database.points.shape[1] == kmax, "database", "keypoints", f"{kmax} keypoint slots like the queries",
-          database.points.shape[1])
+    check(database.points.shape[1] == kmax, "run_transfer", "database.keypoints",
+          f"{kmax} keypoint slots like the queries", database.points.shape[1])
     k = min(cfg.neighbours, min(int(np.sum(db_cats == c)) for c in set(q_cats)))
-    check(k >= 1, "database", "category", "training instances for every query category")
+    check(k >= 1, "run_transfer", "database.category", "training instances for every query category")
     nbrs = np.zeros((nq, k), np.int64)
     for c in sorted(set(q_cats)):
         qi, di = np.flatnonzero(q_cats == c), np.flatnonzero(db_cats == c)

@@ -87,7 +87,7 @@ def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skel
         InputError: no samples, or an image not image_size x image_size.
     """
     if not samples:
-        raise InputError("samples", "samples", "at least one sample", 0)
+        raise InputError("arrays_from_samples", "samples", "at least one sample", 0)
     boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
     people = PersonSet(list(samples), skeleton, boxes, boxes, "samples")
     return person_crops("synthetic", None, "train", image_size, people=people).arrays

@@ -235,12 +235,12 @@ def as_images(images) -> list[np.ndarray]:
     elif isinstance(images, np.ndarray) or not isinstance(images, (list, tuple)):
         images = [images]
     if not images:
-        raise InputError("images", "images", "at least one uint8 RGB image [H, W, 3]", "none")
+        raise InputError("as_images", "images", "at least one uint8 RGB image [H, W, 3]", "none")
     out = []
     for i, im in enumerate(images):
         a = np.asarray(im)
         if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3 or min(a.shape[:2]) < 1:
-            raise InputError("images", f"images[{i}]", "a uint8 RGB image [H, W, 3]", f"{a.dtype} {a.shape}")
+            raise InputError("as_images", f"images[{i}]", "a uint8 RGB image [H, W, 3]", f"{a.dtype} {a.shape}")
         out.append(a)
     return out
 

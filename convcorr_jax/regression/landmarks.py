@@ -83,7 +83,7 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     F = np.asarray(F)
     points = np.asarray(points, np.float64)
     n, k = points.shape[:2]
-    check(F.shape[0] == n, "F", "rows", f"{n} (one descriptor per sample)", F.shape[0])
+    check(F.shape[0] == n, "fit_points", "F", f"{n} rows (one descriptor per sample)", F.shape[0])
     if visible is None or np.all(visible):
         model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE)
         return PointsModel(model.W, model.b, np.full(k, float(model.lam)))

@@ -333,7 +333,7 @@ def leave_one_out(rows: list[dict], allowed: dict[str, list[int]] | None = None)
     """
     subs = list(rows[0]["per_class"])
     if len(subs) < 2 or any(list(r["per_class"]) != subs for r in rows):
-        raise InputError("rows", "per_class", "the same 2 or more sub-classes in every row",
+        raise InputError("leave_one_out", "rows", "the same 2 or more sub-classes in every row's per_class",
                          [list(r["per_class"]) for r in rows])
     out = []
     for c in subs:
