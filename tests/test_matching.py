@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 import scipy.signal
 
-from convcorr_jax.correspondence.matching import (MatchConfig, gaussian_filter, hough_space, match, match_best,
-                                                  offset_bins, ot_scores, rhm, sinkhorn_log, transfer_from_matrix,
+from convcorr_jax.correspondence.hough import gaussian_filter, hough_space, offset_bins, rhm
+from convcorr_jax.correspondence.matching import (MatchConfig, match, match_best, transfer_from_matrix,
                                                   transfer_keypoints)
+from convcorr_jax.correspondence.optimal_transport import ot_scores, sinkhorn_log
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.correspondence import matching
 from convcorr_jax.errors import InputError

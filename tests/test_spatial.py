@@ -260,11 +260,12 @@ def test_predict_with_a_flat_spatial_model_equals_without():
     for sc in (spatial_mrf.SpatialConfig(torso_sigma=1e6),
                spatial_mrf.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
                spatial_mrf.SpatialConfig(enabled=False)):
-        got = pose_predict.predict(params, images, cfg, batch=4, spatial=pose_predict.SpatialInputs(flat, torso, sc))
+        got = pose_predict.predict_crops(params, images, cfg, batch=4,
+                                         spatial=pose_predict.SpatialInputs(flat, torso, sc))
         assert set(got) == set(pose_predict.READOUTS + pose_predict.SPATIAL_READOUTS)
         for k in pose_predict.READOUTS:
             np.testing.assert_allclose(got["spatial_" + k], got[k], atol=1e-5, err_msg=f"{sc} {k}")
-    plain = pose_predict.predict(params, images, cfg, batch=4)
+    plain = pose_predict.predict_crops(params, images, cfg, batch=4)
     assert set(plain) == set(pose_predict.READOUTS)
     for k in pose_predict.READOUTS:
         np.testing.assert_allclose(plain[k], got[k], atol=1e-5)
@@ -291,7 +292,7 @@ def test_predict_crops_the_fine_model_at_the_spatially_refined_cells():
     for e, (p, c) in enumerate(spatial_mrf.FLIC_EDGES):  # parents come first in FLIC_EDGES
         cells[:, c] = cells[:, p] + offsets[e]
     want = np.asarray(hmap.map_to_image(cells[:, :11], cfg.pool))
-    got = pose_predict.predict(params, images, cfg, batch=4,
+    got = pose_predict.predict_crops(params, images, cfg, batch=4,
                                spatial=pose_predict.SpatialInputs(pri, torso,
                                                                   spatial_mrf.SpatialConfig(torso_sigma=0.0)))
     np.testing.assert_allclose(got["spatial_coarse"], want, atol=1e-5)
@@ -306,13 +307,13 @@ def test_predict_refuses_bad_spatial_inputs():
     cfg, params, images = _flic_tiny_params()
     pri = np.zeros((len(spatial_mrf.FLIC_EDGES), 3, 3), np.float32)
     with pytest.raises(InputError, match="torso"):
-        pose_predict.predict(params, images, cfg,
+        pose_predict.predict_crops(params, images, cfg,
                              spatial=pose_predict.SpatialInputs(pri, np.zeros((2, 2)), spatial_mrf.SpatialConfig()))
     with pytest.raises(InputError, match="log_priors"):
-        pose_predict.predict(params, images, cfg,
+        pose_predict.predict_crops(params, images, cfg,
                              spatial=pose_predict.SpatialInputs(pri[:3], np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
     with pytest.raises(InputError, match="mode"):
-        pose_predict.predict(params, images, cfg,
+        pose_predict.predict_crops(params, images, cfg,
                              spatial=pose_predict.SpatialInputs(pri, np.zeros((5, 2)),
                                                                 spatial_mrf.SpatialConfig(mode="avg")))
 
@@ -353,8 +354,8 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
 spatial_mrf.SpatialConfig(mode="max"))
         mesh = parallel.make_mesh()
         assert mesh.devices.size == 2
-        a = pose_predict.predict(params, images, cfg, batch=3, spatial=sp)
-        b = pose_predict.predict(params, images, cfg, batch=3, spatial=sp, mesh=mesh)
+        a = pose_predict.predict_crops(params, images, cfg, batch=3, spatial=sp)
+        b = pose_predict.predict_crops(params, images, cfg, batch=3, spatial=sp, mesh=mesh)
         assert set(a) == set(b) == set(pose_predict.READOUTS + pose_predict.SPATIAL_READOUTS)
         for k in a:
             np.testing.assert_allclose(a[k], b[k], atol=1e-4, err_msg=k)
@@ -452,12 +453,13 @@ def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_max
     s = cfg.map_size
     flat = np.zeros((len(spatial_mrf.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
     torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
-    got = pose_predict.predict(params, images, cfg, batch=4, peaks=True,
+    got = pose_predict.predict_crops(params, images, cfg, batch=4, peaks=True,
                     spatial=pose_predict.SpatialInputs(flat, torso, spatial_mrf.SpatialConfig(torso_sigma=1e6)))
     hmaps = np.asarray(pose_model.apply_coarse(params, jnp.asarray(images, jnp.float32) / 255.0, cfg)[0])
     np.testing.assert_allclose(got["peak"], hmaps.max(axis=(1, 2)), atol=1e-6)
     np.testing.assert_allclose(got["spatial_peak"], got["peak"], atol=1e-6)
-    assert set(pose_predict.predict(params, images, cfg, batch=4, peaks=True)) == set(pose_predict.READOUTS) | {"peak"}
+    plain = pose_predict.predict_crops(params, images, cfg, batch=4, peaks=True)
+    assert set(plain) == set(pose_predict.READOUTS) | {"peak"}
 
 
 def test_fit_priors_recovers_offset():
