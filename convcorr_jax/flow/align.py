@@ -206,8 +206,6 @@ def _grid(a: np.ndarray, b: np.ndarray, backbone, params: Any, cfg: GridConfig) 
     b = resize(b, (h, w))
     tap = backbone.roles["conv4"]
     rf = backbone.geometry[tap]
-    check(min(h, w) >= rf.stride * 2, "image_a", "size",
-          f"at least {rf.stride * 2} px on each side (conv4 stride {rf.stride})", (h, w))
     conv = extract(backbone, params, np.stack([a, b]), (tap,), batch_size=2)[tap]
     check(conv.shape[1] * conv.shape[2] >= 2, "image_a", "size", "an image giving a conv4 grid of >= 2 columns",
           conv.shape[1:3])
