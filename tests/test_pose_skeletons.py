@@ -53,7 +53,7 @@ def write_coco(root: Path, split: str = "train", n: int = 3, cat: dict | None = 
 
 
 def test_registry_entries_and_flic_mpii_lsp_joint_sets_unchanged():
-    assert set(skeletons.SKELETONS) == {"flic", "mpii", "lsp", "coco17"}
+    assert set(skeletons.SKELETONS) == {"flic", "mpii", "lsp", "coco17", "person"}
     for sk in skeletons.SKELETONS.values():
         assert sk.validate(sk.name) is sk
         assert sorted(sk.flip) == list(range(sk.num_joints)) and all(sk.flip[sk.flip[j]] == j for j in sk.flip)

@@ -138,21 +138,26 @@ def image_count(folder: Path, layout: str, n: int) -> int:
 
 
 def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fraction: float = VAL_FRACTION,
-           seed: int = 0) -> PersonSet:
+           seed: int = 0, val_images: int = 0, test_images: int = 0) -> PersonSet:
     """The people of an LSP or LSPET folder (joints.mat + images/) as a `PersonSet`, one per image.
 
     Splits: the first `train_images` images are train + val (val: a seeded random `val_fraction` of them), the
     rest of the images present are test. train_images 0: LSP's standard split (the first 1,000 of LSP's 2,000 to
     train, the last 1,000 to test); for LSPET all images present train (then `--set train_images=N` sets a test
-    part). Crops: the whole image (LSP's images are people cut out of photos); norm_boxes: the tight box around
-    each person's labelled joints (the LSP skeleton's "bbox" normaliser).
+    part). With `val_images` M > 0 the parts are fixed instead: train the first N images, val the next M, test
+    the `test_images` after them (0: all the rest); e.g. N, M, T = 5000, 500, 500 on LSP-extended: train
+    im00001-im05000, val im05001-im05500, test im05501-im06000 (`LSPET_PARTS`). Crops: the whole image (LSP's
+    images are people cut out of photos); norm_boxes: the tight box around each person's labelled joints (the LSP
+    skeleton's "bbox" normaliser).
 
     Args:
         root: the folder (or its joints.mat).
         split: "train", "val" or "test".
-        train_images: how many leading images are train + val (0: the standard split).
-        val_fraction: the part of them held out as val.
-        seed: the seed of the val draw.
+        train_images: how many leading images are train + val (0: the standard split); with val_images, train.
+        val_fraction: the part of them held out as val (without val_images).
+        seed: the seed of the val draw (without val_images).
+        val_images: 0, or the images after the train part that are val.
+        test_images: with val_images, the images after val that are test (0: all the rest).
 
     Returns:
         the PersonSet.
@@ -166,10 +171,7 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
     n_train = train_images or (1000 if layout == "lsp" else n)
     if not 0 < n_train <= n:
         raise InputError("config", "train_images", f"1..{n} (the images present in {folder})", n_train)
-    order = np.random.default_rng(seed).permutation(n_train)
-    val = set(order[:int(round(val_fraction * n_train))].tolist())
-    keep = {"train": [i for i in range(n_train) if i not in val], "val": sorted(val),
-            "test": list(range(n_train, n))}[split]
+    keep = _split_indices(split, n, n_train, val_fraction, seed, val_images, test_images, folder)
     if not keep:
         raise InputError(mat, "split", f"people in split {split!r} (train_images={n_train} of {n} images)", 0)
     chosen, empty = [], 0
@@ -187,5 +189,28 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
     return PersonSet(chosen, LSP, np.asarray(boxes, np.float64), norm_boxes, os.fspath(mat), empty)
 
 
+def _split_indices(split: str, n: int, n_train: int, val_fraction: float, seed: int, val_images: int,
+                   test_images: int, folder: Path) -> list[int]:
+    """The 0-based image positions of `split` (`people`)."""
+    if val_images < 0 or test_images < 0:
+        raise InputError("config", "val_images / test_images", ">= 0", (val_images, test_images))
+    if not val_images:
+        order = np.random.default_rng(seed).permutation(n_train)
+        val = set(order[:int(round(val_fraction * n_train))].tolist())
+        return {"train": [i for i in range(n_train) if i not in val], "val": sorted(val),
+                "test": list(range(n_train, n))}[split]
+    end = n_train + val_images + (test_images or max(n - n_train - val_images, 0))
+    if end > n or n_train + val_images >= n:
+        raise InputError("config", "val_images / test_images", f"train + val + test parts within the {n} images "
+                         f"present in {folder}", (n_train, val_images, test_images))
+    return {"train": list(range(n_train)), "val": list(range(n_train, n_train + val_images)),
+            "test": list(range(n_train + val_images, end))}[split]
+
+
+# LSP-extended's fixed parts of its first 6,000 images: train im00001-im05000, val im05001-im05500, test
+# im05501-im06000 (the options of `people`)
+LSPET_PARTS = {"train_images": 5000, "val_images": 500, "test_images": 500}
+
 # the pose dataset kind "lsp" (`data.pose_sets`): person crops of the whole image, the "bbox" PCK normaliser
-DATASET = PoseDataset(people, LSP, options=("train_images",), root_about="a folder with LSP's joints.mat and images/")
+DATASET = PoseDataset(people, LSP, options=("train_images", "val_images", "test_images"),
+                      root_about="a folder with LSP's joints.mat and images/")

@@ -275,7 +275,22 @@ COCO17 = Skeleton(
     sigmas=tuple(s / 10 for s in (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89,
                                   .89)),
 )
-SKELETONS: Registry[Skeleton] = Registry("skeletons", {"flic": FLIC, "mpii": MPII, "lsp": LSP, "coco17": COCO17})
+# the skeleton of a model for people of every kind: every joint of FLIC (its 11, in FLIC's order, so its torso ends
+# and groups keep their ids), LSP and MPII (legs, neck, head top) and COCO-17's eyes and nose; left and right from
+# the person's view, as FLIC, LSP and MPII label them
+PERSON_NAMES = ("l shoulder", "l elbow", "l wrist", "r shoulder", "r elbow", "r wrist", "l hip", "r hip", "l eye",
+                "r eye", "nose", "l knee", "r knee", "l ankle", "r ankle", "neck", "head top")
+PERSON = Skeleton(
+    "person", PERSON_NAMES,
+    _pairs(((0, 1), (1, 2), (3, 4), (4, 5), (0, 3), (0, 6), (3, 7), (6, 7), (8, 10), (9, 10), (6, 11), (11, 13),
+            (7, 12), (12, 14), (15, 0), (15, 3), (15, 16))),
+    _pairs(((0, 3), (1, 4), (2, 5), (6, 7), (8, 9), (11, 12), (13, 14))),
+    {"Head": (8, 9, 10, 16), "Neck": (15,), "Shoulder": (0, 3), "Elbow": (1, 4), "Wrist": (2, 5), "Hip": (6, 7),
+     "Knee": (11, 12), "Ankle": (13, 14)},
+    "torso", torso=(0, 7), head=(15, 16), title="person",
+)
+SKELETONS: Registry[Skeleton] = Registry("skeletons", {"flic": FLIC, "mpii": MPII, "lsp": LSP, "coco17": COCO17,
+                                                       "person": PERSON})
 
 
 def get(name: str) -> Skeleton:
@@ -293,8 +308,15 @@ def get(name: str) -> Skeleton:
 _SIDE = re.compile(r"^(left|right|l|r)([ _\-]?)(.+)$|^(.+?)([ _\-]?)(left|right|l|r)$", re.IGNORECASE)
 
 
-def _side_key(name: str) -> tuple[str, str] | None:
-    """("l" or "r", the name without its side word) of a left/right keypoint name, else None."""
+def side_key(name: str) -> tuple[str, str] | None:
+    """The side and the rest of a left/right keypoint name.
+
+    Args:
+        name: a keypoint name ("lsho", "left_eye", "r knee", ...).
+
+    Returns:
+        ("l" or "r", the name without its side word, lower case), or None for a name without a side word.
+    """
     m = _SIDE.match(name)
     if not m:
         return None
@@ -311,7 +333,7 @@ def name_flip_pairs(names: Sequence[str]) -> Pairs:
     Returns:
         the pairs, in the order of their left joint.
     """
-    keys = {i: _side_key(n) for i, n in enumerate(names)}
+    keys = {i: side_key(n) for i, n in enumerate(names)}
     right = {k[1]: i for i, k in keys.items() if k and k[0] == "r"}
     return tuple((i, right[k[1]]) for i, k in keys.items() if k and k[0] == "l" and k[1] in right)
 

@@ -1,6 +1,11 @@
 """On-device data augmentation (Tompson et al. Sec. 3.3): random rotation in [-20, 20] degrees, scale in
 [0.5, 1.5] about the image centre, and a horizontal flip with probability 0.5 that swaps left/right joints.
 
+For photos of every kind, off by default (`AugmentConfig`): a shift of the crop (a detector's loose or tight box),
+half-body crops (mmpose's RandomHalfBody: the crop about the upper or the lower body's labelled joints), colour
+(brightness, contrast, saturation), Gaussian blur, low resolution (a small person: the crop down-scaled and back)
+and occlusion (a grey rectangle). With all of them off, `augment` is the paper's, bit for bit.
+
 All functions are pure and jit/vmap friendly; one PRNG key per sample makes a sample's augmentation independent
 of the batch it is in and of the number of devices.
 """
@@ -27,6 +32,18 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.5, 1.5)
     flip: bool = True
     flip_perm: tuple[int, ...] = MPII_FLIP
+    shift: float = 0.0  # translation in x and y, each uniform in +-shift x the crop's side
+    half_body: float = 0.0  # probability of a crop about the upper or the lower body's labelled joints
+    upper: tuple[int, ...] = ()  # the upper body's joint ids (half_body; the rest are the lower body)
+    colour: float = 0.0  # brightness, contrast and saturation factors, each uniform in [1 - colour, 1 + colour]
+    blur: float = 0.0  # probability of a Gaussian blur, sigma uniform in [0.5, 2] pixels
+    low_res: float = 0.0  # probability of a down-scaled copy, factor uniform in [2, 4] (blurred, then pixelated)
+    occlusion: float = 0.0  # probability of a mid-grey rectangle, each side uniform in [0.1, 0.4] x the crop's side
+
+    @property
+    def paper_only(self) -> bool:
+        """True when every augmentation beyond the paper's rotation, scale and flip is off."""
+        return not (self.shift or self.half_body or self.colour or self.blur or self.low_res or self.occlusion)
 
 
 def sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -144,6 +161,8 @@ def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Ar
       (image float [H, W, 3], points float32 [K, 2], visible bool [K]): the augmented crop, its joints
       (re-labelled L<->R when mirrored) and their visibility, False for joints now outside [0, H - 1].
     """
+    if not cfg.paper_only:
+        return photo_augment(key, image, points, visible, cfg)
     ang, sc, fl = sample_params(key, cfg)
     size = image.shape[0]
     img = warp_image(image, ang, sc, fl)
@@ -167,3 +186,137 @@ def augment_batch(keys, images, points, visible, cfg: AugmentConfig):
       (images float [N, H, H, 3], points float32 [N, K, 2], visible bool [N, K]), as `augment` per sample.
     """
     return jax.vmap(lambda k, i, p, v: augment(k, i, p, v, cfg))(keys, images, points, visible)
+
+
+def photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
+    """`augment` with the augmentations for photos of every kind (module docstring) on top of the paper's.
+
+    Args:
+      key: one PRNG key for this sample.
+      image: float [H, H, 3] square crop, values in [0, 1].
+      points: [K, 2] (x, y) pixels in the crop.
+      visible: bool [K].
+      cfg: the ranges and probabilities.
+
+    Returns:
+      (image float [H, H, 3] in [0, 1], points float32 [K, 2], visible bool [K]), as `augment`.
+    """
+    kg, kp = jax.random.split(key)
+    size = image.shape[0]
+    fwd, fl = sample_affine(kg, points, visible, cfg, size)
+    img = warp_affine(image, fwd)
+    pts = geometry.transform_points(jnp.asarray(points, jnp.float32), fwd)
+    perm = jnp.asarray(cfg.flip_perm)
+    pts, vis = jnp.where(fl, pts[perm], pts), jnp.where(fl, visible[perm], visible)
+    img = photometric(kp, img, cfg)
+    inside = jnp.all((pts >= 0) & (pts <= size - 1), axis=-1)
+    return img, pts, vis & inside
+
+
+def sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig, size: int):
+    """The geometric augmentation of `photo_augment`: rotation, scale, flip, shift and the half-body crop.
+
+    The half-body crop (with probability cfg.half_body, where the chosen half has two labelled joints or more)
+    centres the crop on the half's labelled joints and zooms so that their box, grown 1.5 times, fills it.
+
+    Args:
+      key: one PRNG key.
+      points: [K, 2] (x, y) pixels in the size x size crop.
+      visible: bool [K].
+      cfg: the ranges.
+      size: the crop's side in pixels.
+
+    Returns:
+      (float32 [2, 3] affine, crop -> augmented crop; bool scalar: mirrored).
+    """
+    kp, kt, kh, ku = jax.random.split(key, 4)
+    ang, sc, fl = sample_params(kp, cfg)
+    c = (size - 1) / 2.0
+    centre, zoom = jnp.array([c, c], jnp.float32), jnp.float32(1.0)
+    if cfg.half_body and cfg.upper:
+        upper = jnp.zeros(visible.shape, bool).at[jnp.asarray(cfg.upper)].set(True)
+        half = visible & jnp.where(jax.random.bernoulli(ku, 0.5), upper, ~upper)
+        use = jax.random.bernoulli(kh, cfg.half_body) & (jnp.sum(half) >= 2)
+        p = jnp.where(half[:, None], points, jnp.nan)
+        lo, hi = jnp.nanmin(p, 0), jnp.nanmax(p, 0)
+        extent = jnp.maximum(jnp.max(hi - lo) * 1.5, 0.2 * size)
+        centre = jnp.where(use, (lo + hi) / 2, centre)
+        zoom = jnp.where(use, jnp.minimum(size / extent, 3.0), zoom)
+    a = sc * zoom * jnp.array([[jnp.cos(ang), -jnp.sin(ang)], [jnp.sin(ang), jnp.cos(ang)]])
+    a = jnp.where(fl, a * jnp.array([[-1.0], [1.0]]), a)
+    t = jax.random.uniform(kt, (2,), minval=-cfg.shift, maxval=cfg.shift) * size if cfg.shift else jnp.zeros(2)
+    return jnp.concatenate([a, (c + t - a @ centre)[:, None]], 1).astype(jnp.float32), fl
+
+
+def warp_affine(image: jax.Array, fwd: jax.Array) -> jax.Array:
+    """Resample image [H, W, C] under the forward affine `fwd` [2, 3] (bilinear, zeros outside).
+
+    Args:
+      image: float [H, W, C].
+      fwd: [2, 3] (x, y) pixels of `image` -> pixels of the result.
+
+    Returns:
+      float [H, W, C]: result pixel p holds image at fwd^-1(p).
+    """
+    h, w = image.shape[:2]
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    inv = jnp.linalg.inv(fwd[:, :2])
+    q = (jnp.stack([xs, ys], -1) - fwd[:, 2]) @ inv.T
+    return bilinear(image, q[..., 0], q[..., 1])
+
+
+def gaussian_blur(image: jax.Array, sigma) -> jax.Array:
+    """Separable Gaussian blur of image [H, W, C] (9 taps, edges repeated) with a traced sigma in pixels.
+
+    Args:
+      image: float [H, W, C].
+      sigma: scalar sigma in pixels (> 0).
+
+    Returns:
+      float [H, W, C] blurred image.
+    """
+    offsets = jnp.arange(-4, 5, dtype=jnp.float32)
+    wgt = jnp.exp(-0.5 * (offsets / sigma) ** 2)
+    wgt = wgt / jnp.sum(wgt)
+    h, w = image.shape[:2]
+    out = sum(wgt[i] * image[jnp.clip(jnp.arange(h) + d, 0, h - 1)] for i, d in enumerate(range(-4, 5)))
+    return sum(wgt[i] * out[:, jnp.clip(jnp.arange(w) + d, 0, w - 1)] for i, d in enumerate(range(-4, 5)))
+
+
+def photometric(key: jax.Array, image: jax.Array, cfg: AugmentConfig) -> jax.Array:
+    """Colour, blur, low resolution and occlusion (`AugmentConfig`) of one crop, each drawn from `key`.
+
+    Args:
+      key: one PRNG key.
+      image: float [H, H, 3] in [0, 1].
+      cfg: the ranges and probabilities.
+
+    Returns:
+      float [H, H, 3] in [0, 1].
+    """
+    kc, kb, ks, kl, kf, ko, kr = jax.random.split(key, 7)
+    size = image.shape[0]
+    if cfg.colour:
+        b, con, sat = 1.0 + jax.random.uniform(kc, (3,), minval=-cfg.colour, maxval=cfg.colour)
+        grey = jnp.mean(image, -1, keepdims=True)
+        image = grey + (image - grey) * sat
+        image = (image - jnp.mean(image)) * con + jnp.mean(image)
+        image = jnp.clip(image * b, 0.0, 1.0)
+    if cfg.blur:
+        sigma = jax.random.uniform(ks, (), minval=0.5, maxval=2.0)
+        image = jnp.where(jax.random.bernoulli(kb, cfg.blur), gaussian_blur(image, sigma), image)
+    if cfg.low_res:
+        f = jax.random.uniform(kf, (), minval=2.0, maxval=4.0)
+        grid = (jnp.floor(jnp.arange(size, dtype=jnp.float32) / f) + 0.5) * f - 0.5
+        ys, xs = jnp.meshgrid(jnp.clip(grid, 0, size - 1), jnp.clip(grid, 0, size - 1), indexing="ij")
+        low = bilinear(gaussian_blur(image, f / 2), xs, ys)
+        image = jnp.where(jax.random.bernoulli(kl, cfg.low_res), low, image)
+    if cfg.occlusion:
+        lo_hi = jax.random.uniform(kr, (4,))
+        side = (0.1 + 0.3 * lo_hi[:2]) * size
+        corner = lo_hi[2:] * (size - side)
+        ax = jnp.arange(size, dtype=jnp.float32)
+        box = ((ax[None, :] >= corner[0]) & (ax[None, :] < corner[0] + side[0])
+               & (ax[:, None] >= corner[1]) & (ax[:, None] < corner[1] + side[1]))
+        image = jnp.where(jax.random.bernoulli(ko, cfg.occlusion) & box[..., None], 0.5, image)
+    return image

@@ -25,7 +25,8 @@ CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "conv
 # settings added after training runs existed, with their defaults: left out of `settings_digest` at these values
 LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
                 "model.trunk_weights": "imagenet", "model.trunk_head": 128, "train_images": 0,
-                "model.fine_coarse": False}
+                "model.fine_coarse": False, "augment.shift": 0.0, "augment.half_body": 0.0, "augment.upper": (),
+                "augment.colour": 0.0, "augment.blur": 0.0, "augment.low_res": 0.0, "augment.occlusion": 0.0}
 # fields that do not decide the parameters or the trajectory: not part of `settings_digest` (data_root: a path; the
 # data itself is identified by its content, `checkpoints.data_fingerprint`)
 NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root")
@@ -68,8 +69,8 @@ def fix_old_record(kind: str, record: Any, step: int | None = None) -> Any:
             *parents, leaf = path.split(".")
             node = record
             for name in parents:
-                node = node[name]
-            if node.get(leaf) == default:
+                node = node.get(name, {})
+            if leaf in node and node[leaf] == default:
                 node.pop(leaf)
         return record
     if kind == "metrics":
