@@ -3,6 +3,7 @@ LSP-extended's fixed parts, and the augmentations for photos of every kind."""
 
 from pathlib import Path
 
+import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 
 from convcorr_jax.data import joint_map, lsp, pose_sets, skeletons
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import augment
+from convcorr_jax.pose import augment, mixture
+from convcorr_jax.pose.person_crops import PoseArrays
 
 
 def test_person_skeleton_holds_every_joint_of_flic_lsp_mpii_and_coco_by_name():
@@ -118,3 +120,69 @@ def test_photometric_augmentations_stay_in_range_and_change_the_image():
     const = np.asarray(augment.gaussian_blur(jnp.full((16, 16, 3), 0.3), 1.5))
     np.testing.assert_allclose(const, 0.3, atol=1e-6)  # the kernel sums to one
     assert blurred.shape == img.shape
+
+
+def _arrays(n: int, value: int, k: int = 17) -> PoseArrays:
+    images = np.full((n, 8, 8, 3), value, np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)  # the row's id
+    return PoseArrays(images, np.zeros((n, k, 2), np.float32), np.ones((n, k), bool), np.ones(n, np.float32))
+
+
+def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoch():
+    assert mixture.batch_rows(np.array([0.75, 0.25]), 8).tolist() == [6, 2]
+    assert mixture.batch_rows(mixture.shares([mixture.DataPart("lsp", share=2), mixture.DataPart("lsp")]),
+                              16).tolist() == [11, 5]
+    parts = [_arrays(12, 10), _arrays(5, 200)]
+    ds = mixture.mixed_dataset(parts, np.array([0.75, 0.25]), batch_size=8, steps=10, seed=3)
+    seen = {10: [], 200: []}
+    for t in range(10):
+        b = ds[t]
+        assert b["image"].shape == (8, 8, 8, 3) and b["key"].shape == (8, 2)
+        assert (b["image"][:6, 1, 1, 0] == 10).all() and (b["image"][6:, 1, 1, 0] == 200).all()
+        for img in b["image"]:
+            seen[int(img[1, 1, 0])].append(int(img[0, 0, 0]))
+    # part 0: 60 rows = 5 epochs of 12, each a permutation; part 1: 20 rows = 4 epochs of 5
+    for value, n in ((10, 12), (200, 5)):
+        rows = seen[value]
+        for e in range(len(rows) // n):
+            assert sorted(rows[e * n:(e + 1) * n]) == list(range(n))
+    # sharded: two processes' rows put together are the one process's batch
+    halves = [mixture.mixed_dataset(parts, np.array([0.75, 0.25]), 8, 10, 3,
+                                    grain.sharding.ShardOptions(i, 2))[4]["image"] for i in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate(halves), ds[4]["image"])
+    with pytest.raises(InputError, match="one image size and one skeleton"):
+        mixture.mixed_dataset([_arrays(3, 1), _arrays(3, 1, k=14)], np.array([0.5, 0.5]), 4, 1, 0)
+    with pytest.raises(InputError, match="share"):
+        mixture.DataPart("lsp", share=0).check()
+    with pytest.raises(InputError, match="options of lsp"):
+        mixture.DataPart("lsp", options=(("n_samples", 3),)).check()
+
+
+def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data, flic_subset):
+    lspet = real_data / "lspet"
+    if not (lspet / "images" / "im00040.jpg").is_file():
+        pytest.skip(f"LSP-extended images not found under {real_data}")
+    flic_root, n_train, _ = flic_subset
+    parts = (mixture.DataPart("flic", str(flic_root), 0.5),
+             mixture.DataPart("lsp", str(lspet), 0.5, options=(("train_images", 30), ("val_images", 10),
+                                                                ("test_images", 10))))
+    person = skeletons.PERSON
+    flic_people = mixture.mapped_people(parts[0], person, "train")
+    knee, wrist = person.names.index("l knee"), person.names.index("l wrist")
+    assert not any(s.extras["labelled"][knee] for s in flic_people.samples)
+    s = flic_people.samples[0]
+    lab = s.extras["labelled"]
+    box = flic_people.boxes[0]
+    tight = np.array([s.points[lab, 0].min(), s.points[lab, 1].min(), s.points[lab, 0].max(), s.points[lab, 1].max()])
+    pad = 0.15 * np.max(tight[2:] - tight[:2])
+    np.testing.assert_allclose(box, np.concatenate([tight[:2] - pad, tight[2:] + pad]), rtol=1e-5)
+    train, held = mixture.load_parts(parts, person, 64)
+    assert [len(a) for a in held] == [len(mixture.mapped_people(parts[0], person, "val")), 10]
+    assert all(a.points.shape[1:] == (17, 2) and a.images.shape[1:] == (64, 64, 3) for a in train + held)
+    assert not train[0].visible[:, knee].any() and train[1].visible[:, knee].any()
+    assert train[0].visible[:, wrist].any() and train[1].visible[:, wrist].any()
+    for a in train:  # every labelled joint inside its crop (the person box holds them all, with margin)
+        p = a.points[a.visible]
+        assert (p > 0).all() and (p < 63).all()
+    again = mixture.part_crops(parts[1], person, "train", 64)  # cached: the same arrays
+    np.testing.assert_array_equal(np.asarray(again.arrays.images), np.asarray(train[1].images))

@@ -26,7 +26,7 @@ import numpy as np
 
 from convcorr_jax import cache, geometry
 from convcorr_jax.data import pose_sets, skeletons
-from convcorr_jax.data.pose_dataset import Inputs, PersonSet, crop_points, labelled
+from convcorr_jax.data.pose_dataset import Crop, Inputs, PersonSet, crop_points, labelled
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.errors import InputError
@@ -138,7 +138,7 @@ def loader_options(kind: str, cfg) -> dict:
 
 def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
                  crop_scale: float = 1.25, people: PersonSet | None = None, protocol: str = "person",
-                 **options) -> PoseCrops:
+                 crop: Crop | None = None, **options) -> PoseCrops:
     """The model inputs of one split of a pose dataset under its crop protocol (`PoseDataset.inputs`), resized to
     image_size px: person crops, or whole frames for FLIC's "frame" / "native" protocols; built once, then cached.
 
@@ -150,7 +150,8 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
         crop_scale: crop side / the person box's longer side.
         people: the split's `person_set` when already read.
         protocol: one of the kind's protocols.
-        **options: the loader's options.
+        crop: a crop protocol instead of the kind's own (e.g. `box_inputs` on person boxes: `pose.mixture`).
+        **options: the loader's options (with `people` given: what else identifies them in the cache key).
 
     Returns:
         the PoseCrops (arrays, image -> crop affines, annotation positions, person centres).
@@ -161,13 +162,15 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     people = people if people is not None else person_set(kind, root, split, **options)
     if not people.samples:
         raise InputError(people.source, "samples", "at least one person", 0)
-    inputs = entry.inputs(people, image_size, crop_scale, protocol)  # annotations only: no image read
+    crop = crop or entry.inputs
+    inputs = crop(people, image_size, crop_scale, protocol)  # annotations only: no image read
     if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
         return _crops(_arrays(people, inputs, image_size), people.carved)
     settings = {"kind": kind, **file_key(Path(people.source), "annotations"),
                 "images": str(Path(people.samples[0].image_path).parent), "split": split, "size": image_size,
-                "crop_scale": float(crop_scale), "protocol": protocol, "options": options}
-    code = (*_CODE, __name__, entry.people.__module__, entry.inputs.__module__)
+                "crop_scale": float(crop_scale), "protocol": protocol, "options": options,
+                **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
+    code = (*_CODE, __name__, entry.people.__module__, crop.__module__)
     return cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
 
 

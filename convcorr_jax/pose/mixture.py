@@ -1,0 +1,269 @@
+"""One pose model from several datasets and skeletons (mmpose's CombinedDataset with its KeypointConverter): each
+dataset's people mapped onto the model's skeleton by joint name, cropped from a person box as detectors draw it,
+and mixed in every training batch by fixed shares.
+
+    parts = (DataPart("flic", FLIC, 0.5), DataPart("lsp", LSPET, 0.5, options=(("train_images", 5000),
+             ("val_images", 500), ("test_images", 500))))
+    train = mixture_arrays(parts, skeletons.PERSON, "train", 128)        # [PoseArrays] one per part
+    ds = mixed_dataset(train, shares(parts), batch_size=16, steps=1000, seed=0)   # grain MapDataset
+
+A part's people (`data.pose_sets`) keep their dataset's splits; their joints are carried onto the model's skeleton
+(`data.joint_map`: by name, or by the part's `joints` pairs), a joint the dataset lacks is unlabelled (out of the
+loss and the scores). Every person is cropped the same way, at training and at inference (`estimate(...,
+person_boxes=...)`): a square about the person box (`person_boxes.boxes_from_joints`: the labelled joints' tight
+box, each side moved out by `JOINTS_MARGIN` of its longer side), side crop_scale x the box's longer side
+(`data.pose_dataset.box_inputs`); box jitter is the augmentation's shift and scale (`pose.augment`). The PCK
+normaliser is the model skeleton's (the person skeleton: the torso, l shoulder - r hip).
+
+Batch t holds round(share_i x B) rows of part i (the largest remainders get the rows rounding leaves), each part
+read as its own stream of epochs (`data.record_index` with the seed folded with the part's position), so a part's
+share of every batch is fixed whatever its size; keys are `data.sample_keys(seed, t, B)` as for one dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+import numpy as np
+
+from convcorr_jax.data import joint_map, pose_sets
+from convcorr_jax.data.pose_dataset import PersonSet, box_inputs
+from convcorr_jax.data.skeletons import Skeleton
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.errors import InputError
+from convcorr_jax.pose import data
+from convcorr_jax.pose.person_boxes import JOINTS_MARGIN, boxes_from_joints
+from convcorr_jax.pose.person_crops import PoseArrays, PoseCrops, person_crops, person_set
+
+
+@dataclasses.dataclass(frozen=True)
+class DataPart:
+    """One dataset of a mixture.
+
+    kind: a registered pose dataset kind (`data.pose_sets.DATASETS`).
+    root: its folder (None for a kind that reads none).
+    share: its part of every training batch (the shares of a mixture are normalised to sum to one).
+    joints: (dataset joint, model joint) name pairs; () maps every joint by name (`data.joint_map.joint_index`).
+    options: (name, value) pairs of the kind's loader options (e.g. LSP's train_images).
+    """
+
+    kind: str
+    root: str | None = None
+    share: float = 1.0
+    joints: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def check(self, where: str = "datasets") -> None:
+        """Raise InputError for an unregistered kind, a share that is not a positive finite number, or an option
+        the kind's loader does not take.
+
+        Args:
+            where: the config field, for the message.
+
+        Returns:
+            None.
+        """
+        entry = pose_sets.dataset(self.kind)
+        if not (isinstance(self.share, (int, float)) and np.isfinite(self.share) and self.share > 0):
+            raise InputError("config", f"{where}.share", "a positive number (its part of every batch)", self.share)
+        for name, _ in self.options:
+            if name not in entry.options:
+                raise InputError("config", f"{where}.options", f"options of {self.kind}: {list(entry.options)}",
+                                 name)
+
+
+def shares(parts: Sequence[DataPart]) -> np.ndarray:
+    """The parts' shares of every batch, float64 [P] summing to one.
+
+    Args:
+        parts: the mixture.
+
+    Returns:
+        the normalised shares.
+    """
+    s = np.array([p.share for p in parts], np.float64)
+    return s / s.sum()
+
+
+def mapped_people(part: DataPart, skeleton: Skeleton, split: str) -> PersonSet:
+    """A part's people of `split` on the model's skeleton, with person boxes drawn from their labelled joints.
+
+    Args:
+        part: the dataset.
+        skeleton: the model's skeleton.
+        split: one of the kind's splits.
+
+    Returns:
+        a PersonSet: samples with points [K_model, 2] (NaN where the dataset lacks the joint) and
+        extras["labelled"]; boxes and norm_boxes the person boxes (module docstring).
+
+    Raises:
+        InputError: a bad part, or no person with a labelled joint of the model's skeleton.
+    """
+    part.check()
+    people = person_set(part.kind, part.root, split, **dict(part.options))
+    index = joint_map.joint_index(people.skeleton, skeleton, dict(part.joints) if part.joints else None)
+    samples = []
+    for s in people.samples:
+        lab = np.asarray(s.extras.get("labelled", s.visible), bool)
+        pts, ok = joint_map.map_joints(np.asarray(s.points, np.float64), lab, index)
+        samples.append(KeypointSample(pts.astype(np.float32), vis_of(s.visible, index), skeleton.names, s.bbox,
+                                      s.category, s.id, s.image, s.image_path,
+                                      {**s.extras, "labelled": ok}))
+    keep = [i for i, s in enumerate(samples) if s.extras["labelled"].any()]
+    if not keep:
+        raise InputError(people.source, "keypoints", f"people with a joint of the {skeleton.name} skeleton", 0)
+    samples = [samples[i] for i in keep]
+    pts = np.stack([np.where(s.extras["labelled"][:, None], s.points, np.nan) for s in samples])
+    boxes = boxes_from_joints(pts, JOINTS_MARGIN)
+    return PersonSet(samples, skeleton, boxes, boxes, people.source, people.no_keypoints + len(people) - len(keep),
+                     people.carved)
+
+
+def vis_of(visible: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """A dataset's visibility flags on the model's joints (`map_joints`' labels, for `visible`).
+
+    Args:
+        visible: bool [K_src].
+        index: int [K_model] from `joint_map.joint_index`.
+
+    Returns:
+        bool [K_model], False where the dataset lacks the joint.
+    """
+    return joint_map.map_joints(np.zeros((len(visible), 2)), visible, index)[1]
+
+
+def part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int, crop_scale: float = 1.0
+               ) -> PoseCrops:
+    """A part's person crops of `split` on the model's skeleton (module docstring); built once, then cached.
+
+    Args:
+        part: the dataset.
+        skeleton: the model's skeleton.
+        split: one of the kind's splits.
+        image_size: the crops' side (pixels).
+        crop_scale: crop side / the person box's longer side.
+
+    Returns:
+        the PoseCrops (arrays with K_model joints, image -> crop affines, annotation positions, box centres).
+    """
+    people = mapped_people(part, skeleton, split)
+    key = {**dict(part.options), "skeleton": skeleton.name, "joints": [list(p) for p in part.joints],
+           "names": list(skeleton.names), "person_box_margin": JOINTS_MARGIN}
+    return person_crops(part.kind, part.root, split, image_size, crop_scale, people=people, crop=box_inputs,
+                        **key)
+
+
+def mixture_arrays(parts: Sequence[DataPart], skeleton: Skeleton, split: str, image_size: int,
+                   crop_scale: float = 1.0) -> list[PoseArrays]:
+    """Every part's arrays of `split` (`part_crops`), in the parts' order.
+
+    Args:
+        parts: the mixture (at least one part).
+        skeleton: the model's skeleton.
+        split: "train", or each part's held-out split with "held_out" (`PoseDataset.held_out`).
+        image_size: the crops' side (pixels).
+        crop_scale: crop side / the person box's longer side.
+
+    Returns:
+        one PoseArrays per part (points [N_i, K_model, 2], visible [N_i, K_model]).
+    """
+    if not parts:
+        raise InputError("config", "datasets", "at least one dataset", 0)
+    out = []
+    for p in parts:
+        s = pose_sets.dataset(p.kind).held_out if split == "held_out" else split
+        out.append(part_crops(p, skeleton, s, image_size, crop_scale).arrays)
+    return out
+
+
+def batch_rows(weights: np.ndarray, batch_size: int) -> np.ndarray:
+    """Rows of every batch per part: round(w_i x B), the rows rounding leaves to the largest remainders.
+
+    Args:
+        weights: float [P] summing to one.
+        batch_size: B.
+
+    Returns:
+        int [P] summing to B.
+
+    >>> batch_rows(np.array([0.5, 0.3, 0.2]), 16).tolist()
+    [8, 5, 3]
+    """
+    raw = np.asarray(weights, np.float64) * batch_size
+    rows = np.floor(raw).astype(np.int64)
+    rows[np.argsort(-(raw - rows), kind="stable")[:batch_size - rows.sum()]] += 1
+    return rows
+
+
+def mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size: int, steps: int, seed: int,
+                  shard: grain.sharding.ShardOptions = grain.sharding.NoSharding()) -> grain.MapDataset:
+    """Training batches mixing the parts by fixed shares (module docstring); as `data.train_dataset` otherwise.
+
+    Args:
+        parts: one PoseArrays per part, all with the same joints and image size.
+        weights: float [P] shares summing to one.
+        batch_size: the global batch size B.
+        steps: how many batches.
+        seed: the run's seed.
+        shard: this process's shard (`data.shard_of`).
+
+    Returns:
+        grain MapDataset of `steps` elements {"image", "points", "visible", "key"} of this shard's rows.
+
+    Raises:
+        InputError: a part without rows, parts with other joints or sizes, or B not a multiple of the shard count.
+    """
+    if any(len(p) == 0 for p in parts):
+        raise InputError("mixed_dataset", "parts", "at least one person in every part", [len(p) for p in parts])
+    shapes = {(p.images.shape[1:], p.points.shape[1:]) for p in parts}
+    if len(shapes) != 1:
+        raise InputError("mixed_dataset", "parts", "parts of one image size and one skeleton", sorted(shapes))
+    if batch_size % shard.shard_count:
+        raise InputError("mixed_dataset", "batch_size", f"a multiple of the shard count {shard.shard_count}",
+                         batch_size)
+    rows = batch_rows(weights, batch_size)
+    owner = np.repeat(np.arange(len(parts)), rows)  # the part of each row of a batch
+    offset = np.concatenate([[0], np.cumsum(rows)])[:-1]
+    local = batch_size // shard.shard_count
+
+    def element(i: int) -> dict[str, np.ndarray]:
+        step, j = divmod(i, local)
+        row = shard.shard_index * local + j
+        k = int(owner[row])
+        r = data.record_index(len(parts[k]), seed * 1009 + k, step * int(rows[k]) + row - int(offset[k]))
+        p = parts[k]
+        return {"image": p.images[r], "points": p.points[r], "visible": p.visible[r],
+                "key": _keys(seed, step, batch_size)[row]}
+
+    return grain.MapDataset.range(steps * local).map(element).batch(local, drop_remainder=True)
+
+
+@functools.lru_cache(maxsize=2)
+def _keys(seed: int, step: int, batch_size: int) -> np.ndarray:
+    return data.sample_keys(seed, step, batch_size)
+
+
+def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, crop_scale: float = 1.0
+               ) -> tuple[list[PoseArrays], list[PoseArrays]]:
+    """(train, held-out) arrays of every part (`mixture_arrays`).
+
+    Args:
+        parts: the mixture.
+        skeleton: the model's skeleton.
+        image_size: the crops' side (pixels).
+        crop_scale: crop side / the person box's longer side.
+
+    Returns:
+        (train arrays per part, held-out arrays per part).
+    """
+    return (mixture_arrays(parts, skeleton, "train", image_size, crop_scale),
+            mixture_arrays(parts, skeleton, "held_out", image_size, crop_scale))
+
+
+__all__ = ["DataPart", "batch_rows", "load_parts", "mapped_people", "mixed_dataset", "mixture_arrays", "part_crops",
+           "shares", "vis_of"]
