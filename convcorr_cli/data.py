@@ -110,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _synth(args: argparse.Namespace) -> int:
     out = io.check_writable(args.out, "--out", kind="folder")
-    if out.exists() and any(out.iterdir()):
-        raise InputError(out, "--out", "an empty or absent folder", "a non-empty folder")
+    io.check_replaceable(out, None, "--out")  # absent or empty: nothing is written among someone's files
     if args.n < 1:
         raise InputError("convcorr data synth", "--n", "an integer >= 1", args.n)
     if args.image_size is not None and not 32 <= args.image_size <= 2048:
@@ -131,6 +130,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out", kind="folder")
+    io.check_replaceable(args.out, None, "--out")  # before the download
     if args.archive_dir is not None:
         io.check_writable(args.archive_dir, "--archive-dir", kind="folder")
     if args.size is not None and args.size < 1:
@@ -153,6 +153,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _unpack(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out", kind="folder")
+    io.check_replaceable(args.out, None, "--out")
     done = unpack_flic(args.archive, args.out, args.sha256)
     print(f"unpack-flic: {args.archive} verified, unpacked into {args.out} ({done})")
     return 0

@@ -2,6 +2,9 @@
 (`convcorr_eval.demo`).
 
     convcorr demo [--only table1,table2] [--size tiny|default|full] [--out runs/demo] [--backbone B] [--weights W]
+
+`--out` is absent, empty, or a demo's folder (its report, metrics.json, stage folders and the runner's hidden files
+beside them: `DEMO_FOLDER`); a folder holding anything else is refused in one line naming it, before any stage runs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.errors import InputError
 from convcorr_eval.demo import STAGES, run_demo
 from convcorr_eval.experiment import SIZES
+
+# what the demo writes into --out: its report, its metrics and one run folder per stage (each checked by the runner),
+# with the runner's lock and partial folders beside them
+DEMO_FOLDER = io.FolderKind("a demo folder", ("report.md", "report.html", "metrics.json", *STAGES, ".*.lock",
+                                             ".*.partial", ".*.seeding", ".*.old-*"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if args.backbone is not None and args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
     io.check_writable(args.out, "--out", kind="folder")
+    io.check_replaceable(args.out, DEMO_FOLDER, "--out")  # written into, never among someone's files
     failed = run_demo(only or list(STAGES), args.size, args.out, args.seed, args.backbone, args.weights, args.force)
     return 1 if failed else 0

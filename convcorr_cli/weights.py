@@ -3,7 +3,11 @@
     convcorr weights fetch mobilenet_v2|torchvision_alexnet|vgg16
     convcorr weights fetch alexnet --url URL [--sha256 H]       # torchvision's full .pth (fc layers included)
     convcorr weights import FILE --arch caffenet|bvlc_alexnet|torchvision_alexnet|vgg16|mobilenet_v2 [--out DIR]
+        [--force]
     convcorr weights inspect FILE
+
+`import --out DIR` makes DIR, or replaces a tree an earlier import wrote there with --force; a folder holding
+anything else is refused in one line naming what is there, before the file is read.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import converted_cache_dir, is_conv_only
 from convcorr_jax.weights.files import FETCH_NAMES, fetch_named, import_file, inspect_lines, param_summary
+from convcorr_jax.weights.orbax_io import PARAMS_FOLDER
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     i.add_argument("file", type=Path)
     i.add_argument("--arch", required=True, choices=ARCH_CHOICES)
     i.add_argument("--out", type=Path, help="output orbax directory (default: <cache>/weights/<arch>-<sha8>)")
+    i.add_argument("--force", action="store_true", help="replace the converted tree already at --out (one an "
+                   "import wrote); a folder holding anything else is refused all the same")
     n = sub.add_parser("inspect", help="list the keys/layers and shapes of a weight file or converted tree")
     n.add_argument("file", type=Path)
 
@@ -55,6 +62,9 @@ def _import(args: argparse.Namespace) -> int:
     _check_file(args.file)
     if args.out is not None:
         io.check_writable(args.out, "--out", kind="folder")
+        if io.check_replaceable(args.out, PARAMS_FOLDER, "--out") and not args.force:
+            raise InputError(args.out, "--out", "a new or empty folder, or --force to replace the converted tree "
+                             "there", "an orbax parameter folder")
     out, params = import_file(args.file, args.arch, args.out)
     print(f"{args.file} ({args.arch}) -> {out} ({param_summary(params)})")
     return 0

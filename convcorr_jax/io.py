@@ -1,5 +1,6 @@
 """Atomic file output: a reader never sees a half-written file, a killed writer leaves none; `replace_dir` puts a
-finished folder in place of another in one step; `check_writable` refuses an output path before any work;
+finished folder in place of another in one step, and only in place of one the project wrote (`check_replaceable`: a
+folder of a `FolderKind`, else refused naming what is there); `check_writable` refuses an output path before any work;
 `folder_fingerprint` tells whether the files under a folder changed (the run key of an experiment on real data);
 `folder_lock` gives one writer at a time to a run folder."""
 
@@ -7,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
+import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -163,20 +168,29 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Move the folder `src` to `dst` (same file system), deleting what `dst` held.
+def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, kind: FolderKind | None = None,
+                field: str = "--out") -> None:
+    """Move the folder `src` to `dst` (same file system), deleting what `dst` held, which must be a `kind` folder.
 
-    On Linux the two are exchanged in one atomic step (renameat2 RENAME_EXCHANGE), so `dst` is never missing nor
-    mixed; elsewhere the old `dst` is renamed aside first (a moment without `dst`).
+    `dst` is checked first (`check_replaceable`): absent, empty, or a folder of `kind` holding nothing else; any
+    other folder is refused and nothing moves. On Linux the two are then exchanged in one atomic step (renameat2
+    RENAME_EXCHANGE), so `dst` is never missing nor mixed; elsewhere the old `dst` is renamed aside first (a moment
+    without `dst`).
 
     Args:
       src: the finished folder.
       dst: where it goes (may not exist yet).
+      kind: what `dst` may be when it holds anything (None: only an absent or empty folder is replaced).
+      field: the name the error gives `dst` (e.g. "--out").
 
     Returns:
       None; `src` is gone and `dst` holds its contents.
+
+    Raises:
+      NotOwned: `dst` holds something a `kind` folder does not (`src` is left in place).
     """
     src, dst = Path(src), Path(dst)
+    check_replaceable(dst, kind, field)
     if not dst.exists():
         os.rename(src, dst)
         return
@@ -186,6 +200,108 @@ def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         os.rename(src, dst)
         src = old
     shutil.rmtree(src)  # the old folder, now at src
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderKind:
+    """A kind of folder the project makes or replaces as a whole, as `check_replaceable` knows it.
+
+    name: what the kind is called in errors, with its article ("a model folder"). names: fnmatch patterns of the
+    relative paths the kind writes ("model.json", "frames/spatial.json"); an entry matching one is the kind's with all
+    it holds, a folder named by the start of a longer pattern ("frames" of "frames/x") is checked entry by entry.
+    marker: whether a folder carries the kind's mark (a model.json that parses); None: the names alone decide.
+    recorded: more names a folder records as its own (the entries an experiment run listed when it finished).
+    """
+
+    name: str
+    names: tuple[str, ...]
+    marker: Callable[[Path], bool] | None = None
+    recorded: Callable[[Path], Iterable[str]] | None = None
+
+
+class NotOwned(InputError):
+    """A folder a command would make, replace or write into holds files the project did not write; the message is one
+    line naming the folder and the first few of them (`check_replaceable`)."""
+
+    def __init__(self, folder: Path, field: str, kind: FolderKind | None, foreign: list[str], is_kind: bool):
+        self.foreign = foreign
+        shown = ", ".join(foreign[:SHOWN]) + (f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else "")
+        self.described = (f"holds {shown} besides the files of {kind.name}" if is_kind and kind is not None else
+                          f"is not {kind.name} (it holds {shown})" if kind is not None else
+                          f"is a non-empty folder (it holds {shown})")
+        super().__init__(folder, field, f"a new or empty folder{'' if kind is None else ' or ' + kind.name}", shown,
+                         message=f"{field} {self.described}; nothing was changed: give another {field}, or move "
+                                 "those files out")
+
+
+SHOWN = 3  # foreign entries named in a NotOwned message
+# a temporary file `atomic_path` left behind by a killed writer: .<stem>.<8 random characters>.part[<suffix>]
+LEFTOVER = re.compile(r"\..*\.[a-z0-9_]{8}\.part(\.[^.]+)?")
+
+
+def foreign_entries(folder: str | os.PathLike, kind: FolderKind | None) -> list[str]:
+    """The entries under `folder` that a `kind` folder does not hold (`FolderKind.names`, its record, the temporary
+    files of a killed atomic write).
+
+    Args:
+      folder: an existing folder.
+      kind: the kind (None: every entry is foreign).
+
+    Returns:
+      Their paths relative to `folder`, sorted, a folder's with a trailing "/".
+    """
+    folder = Path(folder)
+    names = () if kind is None else (*kind.names, *(kind.recorded(folder) if kind.recorded else ()))
+    return _foreign(folder, tuple(names), "")
+
+
+def _foreign(folder: Path, names: tuple[str, ...], prefix: str) -> list[str]:
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        rel, is_dir = prefix + entry.name, entry.is_dir(follow_symlinks=False)
+        if any(fnmatch.fnmatchcase(rel, p) for p in names) or LEFTOVER.fullmatch(entry.name):
+            continue
+        if is_dir and any(p.startswith(rel + "/") for p in names):
+            out += _foreign(Path(entry.path), names, rel + "/")
+        else:
+            out.append(rel + ("/" if is_dir else ""))
+    return out
+
+
+def check_replaceable(folder: str | os.PathLike, kind: FolderKind | None, field: str = "--out") -> bool:
+    """Refuse, before any work, a folder a command would make or replace (or write into) that holds anything the
+    project did not write there.
+
+    The rule: an absent or empty folder is fine; an existing one must carry `kind`'s marker and hold nothing but
+    the names `kind` writes (`foreign_entries`). Anything else, a file, or a link is refused; nothing is touched.
+
+    Args:
+      folder: the folder.
+      kind: what it may be when it holds anything (None: it must be absent or empty).
+      field: the name the error gives it (e.g. "--out").
+
+    Returns:
+      True for an existing `kind` folder (to be replaced, or written into), False for an absent or empty one.
+
+    Raises:
+      InputError: a file or a link; NotOwned: a folder holding anything else (one line naming the first entries).
+    """
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise InputError(folder, field, "a folder path (not a link)", f"a link to {os.readlink(folder)}")
+    if not folder.exists():
+        return False
+    if not folder.is_dir():
+        raise InputError(folder, field, "a folder path", "an existing file")
+    if not any(folder.iterdir()):
+        return False
+    marked = kind is not None and (kind.marker is None or kind.marker(folder))
+    foreign = foreign_entries(folder, kind) if marked else _foreign(folder, (), "")
+    if foreign:  # "besides the files of" where the folder holds some of the kind's
+        tops = {f.split("/")[0] for f in foreign}
+        ours = marked and (kind.marker is not None or bool(set(os.listdir(folder)) - tops))
+        raise NotOwned(folder, field, kind, foreign, ours)
+    return True
 
 
 def _exchange(a: Path, b: Path) -> bool:

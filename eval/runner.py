@@ -21,15 +21,19 @@ the same folder is refused at once in one line naming the first one's process id
 
 Atomic run folders: a run works in `runs/.<name>.partial/` and, finished, is swapped into `runs/<name>/` in one
 step (`io.replace_dir`), so a run folder never mixes two runs and a failed or interrupted run leaves the previous
-one untouched. The partial folder is kept for the next attempt with the same settings and data (state such as
-training checkpoints resumes from it) and begins from the finished run's state when the settings and data are
-those of that run.
+one untouched. Only a run folder is replaced (`RUN_FOLDER`: a config.json naming its experiment, and nothing but
+the published files and the entries the run listed in it as its "outputs" when it finished); a folder holding
+anything else, someone's notes or a sub-folder, is refused in one line naming them (`RunExists`), before any work,
+and so is a partial folder without a run's config.json. The partial folder is kept for the next attempt with the
+same settings and data (state such as training checkpoints resumes from it) and begins from the finished run's
+state when the settings and data are those of that run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import time
@@ -77,6 +81,34 @@ class RunExists(InputError):
     def __init__(self, run_dir: Path, what: str, way_out: str):
         super().__init__(run_dir, "run folder", way_out, what)
         self.args = (f"{run_dir} {what}; {way_out}",)
+
+
+def _is_run(folder: Path) -> bool:
+    """Whether `folder` holds a run's config.json (a JSON object naming its experiment)."""
+    c = _read_json(folder / "config.json")
+    return isinstance(c, dict) and isinstance(c.get("experiment"), str)
+
+
+def _outputs(folder: Path) -> list[str]:
+    """The entries a finished run listed as its own in its config.json ("outputs"), [] without the list."""
+    c = _read_json(folder / "config.json")
+    names = c.get("outputs") if isinstance(c, dict) else None
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+# what a run replaces: a run folder holding nothing but its published files and the entries it listed; and what
+# it deletes beside it: its partial folders (anything below a run's config.json, the state of an unfinished attempt)
+RUN_FOLDER = io.FolderKind("a run folder", PUBLISHED, marker=_is_run, recorded=_outputs)
+PARTIAL = io.FolderKind("a partial run folder", ("*",), marker=_is_run)
+
+
+def _check_owned(folder: Path, kind: io.FolderKind) -> bool:
+    """`io.check_replaceable` of a run's folder, refused as `RunExists` (one line naming what is there)."""
+    try:
+        return io.check_replaceable(folder, kind, "run folder")
+    except io.NotOwned as e:
+        raise RunExists(folder, e.described, "nothing was changed: write this run elsewhere with --set name=NEW or "
+                        "--out DIR, or move those files out") from None
 
 
 def data_paths(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
@@ -133,16 +165,13 @@ def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
     """What to do with `run_dir`: "keep" (an identical finished run), "run"; raises RunExists where a run may not
-    replace what is there."""
-    is_run = any((run_dir / f).is_file() for f in ("config.json", "metrics.json"))
-    if run_dir.exists() and not is_run and not (run_dir.is_dir() and not any(run_dir.iterdir())):
-        raise RunExists(run_dir, "exists and is not a run folder",
-                        "write this run elsewhere with --set name=NEW or --out DIR")
+    replace what is there (a folder that is not a run folder, or holds files no run wrote: `RUN_FOLDER`)."""
     prev = finished_key(run_dir)
+    if prev is not None and prev == key and not force:
+        return "keep"
+    _check_owned(run_dir, RUN_FOLDER)
     if prev is None or force:
         return "run"
-    if prev == key:
-        return "keep"
     changes = _changes({"experiment": prev.get("kind"), **prev.get("settings", {})},
                        {"experiment": key["kind"], **key["settings"]})
     if changes and not replace:
@@ -156,23 +185,29 @@ def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
     return "run"
 
 
-def _stage(run_dir: Path, settings: tuple) -> Path:
-    """The attempt's folder `.<name>.partial` beside `run_dir`: the previous attempt's with these settings
-    (experiment, config, data), else a new one holding the finished run's state when that run has these settings;
-    without published files."""
+def _stage(run_dir: Path, record: dict) -> Path:
+    """The attempt's folder `.<name>.partial` beside `run_dir`: the previous attempt's with the settings of the run's
+    config.json `record` (experiment, config, data), else a new one holding `record` and the finished run's state when
+    that run has these settings; without published files but config.json. A partial folder of other settings is
+    deleted only when it is a run's (`PARTIAL`), else refused."""
+    settings = (record["experiment"], record["config"], record.get("data"))
     stage = run_dir.with_name(f".{run_dir.name}.partial")
     if stage.exists() and _settings(stage) != settings:
+        _check_owned(stage, PARTIAL)
         shutil.rmtree(stage)
     if not stage.exists():
         fresh = run_dir.with_name(f".{run_dir.name}.seeding")
-        shutil.rmtree(fresh, ignore_errors=True)
+        if fresh.exists():  # a seeding cut short
+            _check_owned(fresh, PARTIAL)
+            shutil.rmtree(fresh)
         fresh.mkdir(parents=True)
+        io.write_json(fresh / "config.json", record)  # a partial folder carries a run's config.json from the start
         if run_dir.is_dir() and _settings(run_dir) == settings:
             for entry in run_dir.iterdir():
                 if entry.name not in PUBLISHED:
                     (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, fresh / entry.name)
         fresh.rename(stage)
-    for name in PUBLISHED:
+    for name in PUBLISHED[1:]:  # all but config.json, which the caller writes again
         if (stage / name).is_dir():
             shutil.rmtree(stage / name)
         else:
@@ -204,10 +239,10 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
         prev = json.loads((run_dir / "metrics.json").read_text())
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
     interrupt.stop_if_requested()
-    stage = _stage(run_dir, (key["kind"], key["settings"], key.get("data")))
     data = {"data": key["data"]} if "data" in key else {}
-    io.write_json(stage / "config.json", {"experiment": exp_id, "config": key["settings"], "code": key["version"],
-                                          **data})
+    record = {"experiment": exp_id, "config": key["settings"], "code": key["version"], **data}
+    stage = _stage(run_dir, record)
+    io.write_json(stage / "config.json", record)
     header = runinfo.header(f"{exp_id} ({cfg.name})", cfg, cfg.seed) + _inputs_line(key)
     print(header, flush=True)
     t0 = time.perf_counter()
@@ -216,7 +251,9 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     write_report(stage, exp_id, report_markdown(exp_id, header, seconds, result))
     io.write_json(stage / "metrics.json", runinfo.metrics_record(key, True, seconds, result.summary, result.markdown,
                                                                  result.metrics))
-    io.replace_dir(stage, run_dir)
+    io.write_json(stage / "config.json", {**record, "outputs": sorted(os.listdir(stage))})  # what the run wrote
+    _check_owned(run_dir, RUN_FOLDER)  # again: nothing else arrived while it ran
+    io.replace_dir(stage, run_dir, RUN_FOLDER, "run folder")
     return result, seconds, False
 
 

@@ -133,7 +133,9 @@ def test_replace_dir(tmp_path):
     (new / "a").write_text("new")
     (dst / "a").write_text("old")
     (dst / "b").write_text("old only")
-    io.replace_dir(new, dst)
+    with pytest.raises(io.NotOwned, match="it holds a, b"):  # no kind: only an absent or empty folder is replaced
+        io.replace_dir(new, dst)
+    io.replace_dir(new, dst, io.FolderKind("a test folder", ("a", "b")))
     assert not new.exists() and sorted(p.name for p in dst.iterdir()) == ["a"] and (dst / "a").read_text() == "new"
     io.replace_dir(dst, tmp_path / "moved")
     assert (tmp_path / "moved" / "a").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["moved"]

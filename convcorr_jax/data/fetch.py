@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
 from convcorr_jax.registry import Registry
@@ -168,11 +169,11 @@ def check_empty_out(out: str | os.PathLike) -> Path:
         `out` as a Path.
 
     Raises:
-        InputError: when `out` exists and is a file or a non-empty folder.
+        InputError: when `out` is a file or a link; `io.NotOwned` (one line naming what is there) when it is a
+            non-empty folder.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(out, "out", "a new or empty folder to unpack into", "an existing non-empty path")
+    io.check_replaceable(out, None, "out")  # nothing is unpacked among someone's files
     return out
 
 
@@ -205,8 +206,9 @@ def install_archive(archive: Path, out: Path, name: str, top: str, check: Callab
             summary = check(root)
         except InputError as e:
             raise InputError(archive, "layout", f"{name}'s files: {e.field} ({e.expected})", e.got) from None
+        check_empty_out(out)  # again: nothing arrived while it downloaded and unpacked
         if out.exists():
-            out.rmdir()  # empty (checked above)
+            out.rmdir()  # empty: rmdir removes nothing else
         os.replace(root, out)
     finally:
         if tmp.exists():

@@ -243,6 +243,8 @@ def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
       InputError: no readable checkpoint, or one of other settings or data.
     """
     ckpt = Path(run_dir) / "checkpoints"
+    if not ckpt.is_dir():  # the manager would make one: nothing is written into a folder that holds no run
+        raise InputError(ckpt, "checkpoint", "at least one saved step", "no checkpoints folder")
     mgr = manager(ckpt)
     _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh, same_code=False)
     mgr.close()

@@ -8,6 +8,10 @@ digits): {"key": {"kind": "train.pose", "settings": config, "version": code vers
 "seconds", "summary", "markdown", "metrics": {"evals": [one dict per evaluation: step, stage, loss, PCK of coarse
 and cascade]}, "versions"}.
 
+Training writes only into a folder that is absent, empty, or a run of its own settings holding nothing but what
+training writes (`TRAINING_RUN`, `check_run_folder`): any other folder is refused in one line before any work,
+and left as it was.
+
 Spatial model (Sec. 3.3, `pose.spatial`): a FLIC run that reads its data itself writes, before its first step, the
 spatial config `spatial.FLIC_VALIDATED` and offset priors learned from the ground truth of the people it trains on
 (its FLIC "train" split, in the pixels of its inputs, rooted at each torso box's centre; `learn_spatial`), so that
@@ -22,17 +26,35 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import cache, runinfo
+from convcorr_jax import cache, io, runinfo
 from convcorr_jax.config import from_dict
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data, person_crops, spatial
+from convcorr_jax.pose import data, person_crops, shipped, spatial
 from convcorr_jax.pose.checkpoints import checkpoint_params
-from convcorr_jax.pose.train_config import TrainConfig, code_version, fix_old_record
+from convcorr_jax.pose.train_config import NOT_SETTINGS, TrainConfig, code_version, fix_old_record
 
 METRICS_KIND = "train.pose"
 RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
 SPATIAL_SPLIT = "train"  # the split a run trains on: the ground truth of its spatial priors
 SPATIAL_DATA = ("flic", *data.pose_sets.LOADERS)  # the runs that save a spatial model (real data read from a folder)
+
+
+def _is_training_run(folder: Path) -> bool:
+    """Whether `folder` holds a training run's mark: its checkpoints/, or a config.json of TrainConfig fields."""
+    if (folder / "checkpoints").is_dir():
+        return True
+    try:
+        saved = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return isinstance(saved, dict) and "model" in saved and set(saved) <= fields
+
+
+# what training writes into its run folder: config.json, checkpoints/, tb/, metrics.json and the model's files
+TRAINING_RUN = io.FolderKind("a training run", ("config.json", "checkpoints", "tb", "metrics.json",
+                                                 *shipped.MODEL_FOLDER.names), marker=_is_training_run)
+WAY_OUT = "nothing was changed: train under another name (--set name=NEW) or out folder (--out DIR)"
 
 
 class NotATrainingRun(InputError):
@@ -62,6 +84,44 @@ def run_config(run_dir: str | Path) -> TrainConfig:
         return from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text()))
     except (ValueError, TypeError):  # InputError is a ValueError: another kind of config.json
         raise NotATrainingRun(run_dir) from None
+
+
+def check_run_folder(cfg: TrainConfig) -> None:
+    """Refuse, before any work, a run folder that training may not write into; creates nothing.
+
+    The folder `cfg.run_dir()` must be absent, empty, or a training run holding nothing but what training writes
+    (`TRAINING_RUN`, `io.check_replaceable`). Without a saved step its config.json, when there, must be a TrainConfig
+    of cfg's settings (with saved steps, the checkpoints' own check decides: settings, code and data).
+
+    Args:
+        cfg: the run's TrainConfig.
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: one line naming the folder and what is in it: a folder of someone else's files, another kind of
+            config.json, or a run of other settings.
+    """
+    run_dir = cfg.run_dir()
+    try:
+        io.check_replaceable(run_dir, TRAINING_RUN, "run folder")
+    except io.NotOwned as e:
+        raise InputError(run_dir, "run folder", "a new or empty folder, or a run of this config", e.foreign,
+                         message=f"the run folder {e.described}; {WAY_OUT}") from None
+    ckpt, saved = run_dir / "checkpoints", run_dir / "config.json"
+    if not saved.is_file() or (ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())):
+        return
+    try:
+        other = from_dict(TrainConfig, json.loads(saved.read_text()))
+    except (ValueError, TypeError, AttributeError):  # InputError is a ValueError
+        raise InputError(run_dir, "run folder", RUN_EXPECTED, "another kind of config.json",
+                         message=f"the run folder's config.json is not a training run's; {WAY_OUT}") from None
+    if other.settings_digest() != cfg.settings_digest():
+        was, now = dataclasses.asdict(other), dataclasses.asdict(cfg)
+        changed = [k for k in now if k not in NOT_SETTINGS and was.get(k) != now[k]] or ["settings"]
+        raise InputError(run_dir, "run folder", "a run of this config", f"a run of other settings ({changed})",
+                         message=f"the run folder holds a run of other settings ({', '.join(changed[:3])}); {WAY_OUT}")
 
 
 def run_state(run_dir: str | Path) -> str:

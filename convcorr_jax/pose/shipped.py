@@ -18,7 +18,8 @@ Every file is checked against its sha256 in model.json when the model is read; a
 
 A training run writes the same files into its own folder when it ends (`write_files`), so a run folder is a model
 (`read_folder`); `write` makes a separate model folder (a shipped model, an export of any run:
-`train/ship_model.py`).
+`train/ship_model.py`), replacing only a model folder (`MODEL_FOLDER`: model.json and the files above, nothing
+else); a folder holding anything else is refused in one line naming it (`io.check_replaceable`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ MODELS = Path(__file__).resolve().parent / "models"
 MODEL_FILE = "model.json"
 PARAMS_FILE = "params.npz"
 FRAMES = "frames"  # the subfolder of the frame statistics
+
+
+def _is_model(folder: Path) -> bool:
+    """Whether `folder` holds a model.json that is a model's record (a JSON object with "files")."""
+    try:
+        record = json.loads((folder / MODEL_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("files"), dict)
+
+
+# what `write` replaces: a folder with a model's model.json holding nothing but a model's files
+MODEL_FOLDER = io.FolderKind("a model folder", (MODEL_FILE, PARAMS_FILE, spatial.CONFIG_FILE, spatial.PRIORS_FILE,
+                                                pose_readout.FILE, f"{FRAMES}/{spatial.CONFIG_FILE}",
+                                                f"{FRAMES}/{spatial.PRIORS_FILE}"), marker=_is_model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,13 +381,18 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     """Write a model folder `out` (module docstring) in one step: built aside, then swapped in.
 
     Args:
-        out: the model folder (its parents are made; an existing one is replaced).
+        out: the model folder (its parents are made); an existing one is replaced only when it is a model folder
+            (`MODEL_FOLDER`); any other non-empty folder is refused before anything is written.
         name, cfg, params, spatial_model, frames, about, readout, skeleton: as `write_files`' arguments.
 
     Returns:
         The model.json record written.
+
+    Raises:
+        InputError: `out` is a file, or (`io.NotOwned`) a folder holding anything a model folder does not.
     """
     out = Path(out)
+    io.check_replaceable(out, MODEL_FOLDER, "out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
@@ -379,7 +400,7 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     try:
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder a plain mkdir would make
         record = write_files(tmp, name, cfg, params, spatial_model, frames, about, readout, skeleton)
-        io.replace_dir(tmp, out)
+        io.replace_dir(tmp, out, MODEL_FOLDER, "out")  # checked again: nothing foreign arrived meanwhile
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -387,6 +408,6 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     return record
 
 
-__all__ = ["FRAMES", "MODELS", "MODEL_FILE", "PARAMS_FILE", "FrameStatistics", "ShippedModel", "describe",
-           "is_name", "names", "read", "read_folder", "refresh_hashes", "skeleton_from", "skeleton_record", "unknown",
-           "write", "write_files"]
+__all__ = ["FRAMES", "MODELS", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "FrameStatistics", "ShippedModel",
+           "describe", "is_name", "names", "read", "read_folder", "refresh_hashes", "skeleton_from", "skeleton_record",
+           "unknown", "write", "write_files"]

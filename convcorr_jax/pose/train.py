@@ -423,8 +423,9 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
         progress, on_step: show the bar and evaluation lines; on_step(step) runs after each step (e.g. to throttle).
 
     Returns:
-        The `TrainResult`: host parameters, evaluations, speed, run folder.
+        The `TrainResult`: host parameters, evaluations, speed, run folder (`run_folder.check_run_folder` first).
     """
+    run_folder.check_run_folder(cfg)  # before any work: a folder of other files, or of another run, is refused
     train_set, test_set = arrays if arrays is not None else load_data(cfg)
     mesh = check_inputs(cfg, train_set)
     main = parallel.is_main_process()

