@@ -8,37 +8,57 @@ flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes
 
 `--model`: a shipped model by name (default `flic`, `convcorr_jax.pose.shipped`; `--list-models` names each with
 its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
-The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: the whole
-image letterboxed; with `--person-box` (one per image, in order) a box around the whole visible person, as
-detectors draw it (a FLIC model finds the torso inside it, `convcorr_jax.pose.person_boxes`); with `--torso-box`
-the person's torso box for a FLIC model (the person crop of training) or the person's box for other runs.
-`--spatial` on/off: the model's spatial model (FLIC models;
-default: on when the model has one). `--flip`, `--scales` and `--merge` are test-time flip, crop scales and how
-the scales' points are merged (`convcorr_jax.pose.estimation.CROP_READOUT`: `--flip --scales 0.7,0.8,0.9,1,1.1,1.2
---merge median`, chosen for FLIC person crops on the validation movies). `--two-pass` (FLIC models trained on
-person crops): whole frames in two passes (`convcorr_jax.pose.estimate(..., two_pass=True)` with `FRAME_READOUT`), the
-spatial model conditioned on `--torso` (one X,Y per image; default the image's centre). Writes:
-  DIR/<image name>_pose.png  the image with the skeleton: one colour per limb (the joint set's bones, e.g. FLIC's
-                             `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, a legend strip below naming
-                             each limb in its colour
-  FILE                       JSON: {"run", "readout", "spatial", "flip", "scales", "merge", "two_pass", "names" [K],
-                             "skeleton" [[i, j]...], "warn_below", "images": [{"image", "width", "height", "box",
-                             "person_box", "torso", "torso_box" (the crop's, given or found), "joints": [{"name",
-                             "x", "y", "confidence"}] (K of them; (x, y) pixels of the image, 0-based; confidence in
-                             [0, 1]: the coarse heat-map's value at the joint), "mean_confidence", "warning" (a line
-                             when the mean confidence is below the model's threshold "warn_below", chosen on its
-                             validation split; else null)}], "png" [paths], "seconds", "versions"}
+The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: with
+`--person-box` (one per image, in order) a box around the whole visible person, as detectors draw it (a FLIC model
+finds the torso inside it, `convcorr_jax.pose.person_boxes`); with `--torso-box` the person's torso box for a FLIC
+model (the person crop of training) or the person's box for other runs (`--box`, its former name, still works and
+says once on stderr that it means the torso box). Every box is checked against its image before any work
+(`convcorr_jax.geometry.check_box`): finite, X0 <= X1 and Y0 <= Y1 (0-based inclusive pixels), overlapping the
+image (partly outside is fine); a `--torso` point must lie inside its image. With no box, a FLIC model trained on
+person crops runs whole frames in two passes from each frame's centre (`--two-pass` without `--torso`): on FLIC's
+validation movies elbow / wrist PCK@0.2 79.2 / 75.8, against 58.4 / 52.3 with the whole image as the person box
+and 30.7 / 29.0 letterboxed (bench/pose_no_box.py, bench/RESULTS_pose.md); other runs (or a model without frame
+statistics) take the whole image letterboxed. The printed summary and the JSON's "input" say which ran.
+`--spatial` on/off: the model's spatial model on crops (FLIC models; default: as the model's validated read-out
+says, off for the shipped models; always on in two passes). `--flip`, `--scales` and `--merge` are test-time flip,
+crop scales and how the scales' points are merged (off, 1 and mean unless given; for FLIC person crops
+`convcorr_jax.pose.estimation.CROP_READOUT`, `--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median`, was chosen on
+the validation movies). `--two-pass` (FLIC models trained on person crops): whole frames in two passes
+(`convcorr_jax.pose.estimate(..., two_pass=True)` with `FRAME_READOUT`), the spatial model conditioned on `--torso`
+(one X,Y per image; default the image's centre). Images need `--out` or `--json` (or both): a command that would
+write nothing is refused before any work. Writes:
+  DIR/<image name>_pose.png  the image with the person box given (white), the torso box given or found (black) and
+                             the torso point of two passes (a black cross), the skeleton: one colour per limb (the
+                             joint set's bones, e.g. FLIC's `convcorr_jax.pose.joints.FLIC.edges`), joints as dots,
+                             and a legend strip below naming each limb and box in its colour
+  FILE                       JSON: {"model": {"name", "kind" (shipped, model folder, run folder), "path", "digest"
+                             ("sha256:..."), "digest_of" (params.npz as model.json records it, or a run folder's
+                             parameters), "given" (the --model text)}, "input" (what ran, as printed), "no_box" (what
+                             ran without a box, or null), "readout", "spatial", "flip", "scales", "merge",
+                             "two_pass", "summary" (the printed summary line), "names" [K], "skeleton" [[i, j]...],
+                             "warn_below", "images": [{"image", "width", "height", "person_box" (given, or null),
+                             "torso_box" (the box the crops were placed around, or null), "torso_box_from" ("given",
+                             "found inside the person box", "the person box", "found by the first pass"), "torso"
+                             [x, y] (the spatial model's point), "torso_from" ("given", "the frame's centre", "the
+                             torso box's centre", "the image's centre"), "joints": [{"name", "x", "y",
+                             "confidence"}] (K of them; (x, y) pixels of the image, 0-based; confidence in [0, 1]:
+                             the coarse heat-map's value at the joint), "mean_confidence", "warning" (a line when the
+                             mean confidence is below the model's threshold "warn_below", chosen on its validation
+                             split, two passes included; else null)}], "png" [paths], "seconds", "versions"}
 A video (`convcorr_cli.pose_video.SUFFIXES`; one per command, with --out) is read with PyAV in batches, every N-th
-frame (`--every`), each frame estimated as an image is (with --two-pass as a whole frame): DIR/<clip>_pose.mp4 with
-the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON line per frame (`convcorr_cli.pose_video`).
-Prints one line per image (mean confidence, the PNG), one more for each image whose person is below the model's
-confidence threshold (`Poses.warned`), and a summary line. The model, every image and the output
-paths are checked before any work; an error is one line.
+frame (`--every`), each frame estimated as an image is with no box (two passes for a FLIC crop model):
+DIR/<clip>_pose.mp4 with the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON line per frame
+(`convcorr_cli.pose_video`).
+Prints one line per image (mean confidence, the boxes and torso point used, the PNG), one more for each image whose
+person is below the model's confidence threshold (`Poses.warned`), and a summary line (the model and its digest,
+what ran, the read-out). The model, every image, box and point and the output paths are checked before any work;
+an error is one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,13 +67,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from convcorr_cli import pose_video
-from convcorr_jax import io, runinfo
+from convcorr_jax import geometry, io, runinfo
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load
+from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load, model_identity
 from convcorr_jax.pose.onnx_export import export_onnx
 from convcorr_jax.pose.two_pass import FRAME_READOUT
 
@@ -61,9 +81,21 @@ GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
+# the boxes drawn under the skeleton, colours no limb has, each edged in the other
+BOX_COLOURS = {"person box": (255, 255, 255), "torso box": (0, 0, 0)}
+
+
+class _TorsoBoxFlag(argparse.Action):
+    """--torso-box and its former name --box: one list, in the order given; --box also marks `legacy_box`."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), values])
+        if option_string == "--box":
+            namespace.legacy_box = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(legacy_box=False)
     p.add_argument("images", nargs="*", help="image files (any size), or one video (.mp4, .mov, .avi, ...)")
     p.add_argument("--model", "--run", dest="model", default=DEFAULT_MODEL,
                    help=f"a shipped model (default {DEFAULT_MODEL}; see --list-models) or a `convcorr train pose` "
@@ -76,38 +108,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="with --export-onnx: the file's fixed batch size N (default 1)")
     p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image (a video: "
-                                                "<clip>_pose.mp4 and <clip>_pose.jsonl; required)")
+                                                "<clip>_pose.mp4 and <clip>_pose.jsonl; required); images need "
+                                                "--out or --json, or both")
     p.add_argument("--every", type=int, default=1, metavar="N", help="a video's every N-th frame (default 1)")
-    p.add_argument("--json", default=None, help="write the joints of every image here (JSON)")
+    p.add_argument("--json", default=None, help="write the joints of every image and what was used here (JSON)")
     p.add_argument("--person-box", dest="person_box", action="append", default=[], metavar="X0,Y0,X1,Y1",
-                   help="a box around the whole visible person in an image (pixels, 0-based inclusive), as detectors "
-                        "draw it, given once per image in order; a FLIC model finds the torso inside it; "
-                        "--person-box=-5,0,40,60 for a negative X0")
-    p.add_argument("--torso-box", "--box", dest="box", action="append", default=[], metavar="X0,Y0,X1,Y1",
-                   help="the person's torso box in an image (pixels, 0-based inclusive; shoulders to hips, as FLIC "
-                        "labels it; other skeletons' runs: the person's box), given once per image in order, or "
-                        "not at all (the whole images); --torso-box=-5,0,40,60 for a negative X0; --box: its "
-                        "former name, still accepted")
+                   help="a box around the whole visible person in an image (pixels, 0-based inclusive, overlapping "
+                        "the image), as detectors draw it, given once per image in order; a FLIC model finds the "
+                        "torso inside it; --person-box=-5,0,40,60 for a negative X0")
+    p.add_argument("--torso-box", "--box", dest="box", action=_TorsoBoxFlag, default=[], metavar="X0,Y0,X1,Y1",
+                   help="the person's torso box in an image (pixels, 0-based inclusive, overlapping the image; "
+                        "shoulders to hips, as FLIC labels it; other skeletons' runs: the person's box), given once "
+                        "per image in order; --torso-box=-5,0,40,60 for a negative X0; --box: its former name, "
+                        "still accepted with a note (a box around the whole person is --person-box)")
     p.add_argument("--spatial", choices=("on", "off"), default=None,
-                   help="the run's spatial model (FLIC runs); default: on when the run has one")
+                   help="the model's spatial model on crops (FLIC models); default: as the model's validated "
+                        "read-out says (readout.json; the shipped models: off), else on where the model has one; "
+                        "always on in two passes")
     p.add_argument("--readout", choices=predict.READOUTS, default=None,
-                   help="the prediction read-out (default: the model's own, chosen on its validation split; see "
-                        "--list-models; cascade for a model without one)")
+                   help="the prediction read-out on crops (default: the model's own, chosen on its validation split; "
+                        "see --list-models; cascade for a model without one); two passes use the model's own")
     p.add_argument("--flip", action="store_true",
-                   help="test-time horizontal flip, left and right joints swapped (FLIC crops: chosen on validation)")
+                   help="test-time horizontal flip on crops, left and right joints swapped (default off; in two "
+                        "passes always on, FRAME_READOUT's)")
     p.add_argument("--scales", default=None, metavar="S1,S2,...",
-                   help="test-time crop scales, their points merged by --merge (default 1; FLIC crops with "
-                        "--torso-box: see convcorr_jax.pose.estimation.CROP_READOUT, chosen on the validation "
-                        "movies; with --two-pass: the second pass's, default FRAME_READOUT's)")
+                   help="test-time crop scales, their points merged by --merge (default 1, one crop; FLIC crops: "
+                        "--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median is the choice on the validation "
+                        "movies, convcorr_jax.pose.estimation.CROP_READOUT, used only when given; in two passes: "
+                        "the second pass's, default FRAME_READOUT's 0.7,0.8,0.9,1,1.1,1.2)")
     p.add_argument("--merge", choices=pose_scales.MERGES, default=None,
-                   help="how the scales' points are merged: mean, or median of x and of y (default: mean; with "
-                        "--two-pass: FRAME_READOUT's)")
+                   help="how the scales' points are merged: mean, or median of x and of y (default: mean; in two "
+                        "passes: FRAME_READOUT's median)")
     p.add_argument("--two-pass", action="store_true",
-                   help="whole frames in two passes with a FLIC run trained on person crops (the paper's protocol, "
-                        "settings chosen on the validation movies: convcorr_jax.pose.two_pass.FRAME_READOUT)")
+                   help="whole frames in two passes with a FLIC model trained on person crops (the paper's protocol, "
+                        "settings chosen on the validation movies: convcorr_jax.pose.two_pass.FRAME_READOUT); "
+                        "what such a model does with no box anyway")
     p.add_argument("--torso", action="append", default=[], metavar="X,Y",
-                   help="with --two-pass: the person's torso point in an image (pixels), once per image in order, "
-                        "or not at all (the images' centres)")
+                   help="in two passes: the person's torso point in an image (pixels, inside the image), once per "
+                        "image in order, or not at all (the images' centres)")
 
 
 def _numbers(text: str) -> np.ndarray:
@@ -118,30 +156,31 @@ def _numbers(text: str) -> np.ndarray:
         return np.zeros(0)
 
 
-def _per_image(texts: list[str], n: int, flag: str, width: int, expected: str, ok=None) -> list[np.ndarray] | None:
-    """One value of `width` finite numbers per image from a repeated flag (None when not given); one InputError
-    naming the flag otherwise (`ok`: a further check of each value)."""
+def _count(texts: list[str], n: int, flag: str) -> None:
+    if texts and len(texts) != n:
+        raise InputError(None, flag, f"one per image ({n}), or none", f"{len(texts)} given")
+
+
+def parse_boxes(texts: list[str], paths: list[str], sizes: list[tuple[int, int]],
+                flag: str) -> list[np.ndarray] | None:
+    """One box per image from a repeated box flag (None when not given), each checked against its image by
+    `geometry.check_box` (finite, X0 <= X1, Y0 <= Y1, overlapping the image; partly outside is fine): one
+    InputError naming the flag, the image, what was expected and the text given otherwise."""
     if not texts:
         return None
-    if len(texts) != n:
-        raise InputError(None, flag, f"one per image ({n}), or none", f"{len(texts)} given")
-    out = []
-    for t in texts:
-        v = _numbers(t)
-        if v.shape != (width,) or not np.all(np.isfinite(v)) or (ok is not None and not ok(v)):
-            raise InputError(None, flag, expected, t)
-        out.append(v)
-    return out
+    _count(texts, len(paths), flag)
+    return [geometry.check_box(_numbers(t), size, None, flag, str(path), got=t)
+            for t, path, size in zip(texts, paths, sizes)]
 
 
-def _boxes(texts: list[str], n: int, flag: str = "--torso-box") -> list[np.ndarray] | None:
-    return _per_image(texts, n, flag, 4, "X0,Y0,X1,Y1 pixels with X0 <= X1 and Y0 <= Y1",
-                      lambda v: v[2] >= v[0] and v[3] >= v[1])
-
-
-def _torso(texts: list[str], n: int) -> np.ndarray | None:
-    points = _per_image(texts, n, "--torso", 2, "X,Y pixels")
-    return None if points is None else np.stack(points)
+def parse_torso(texts: list[str], paths: list[str], sizes: list[tuple[int, int]]) -> np.ndarray | None:
+    """One torso point per image from --torso (None when not given), each finite and inside its image
+    (`geometry.check_point`); one InputError naming --torso, the image and the text otherwise."""
+    if not texts:
+        return None
+    _count(texts, len(paths), "--torso")
+    return np.stack([geometry.check_point(_numbers(t), size, None, "--torso", str(path), got=t)
+                     for t, path, size in zip(texts, paths, sizes)])
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -162,37 +201,72 @@ def _png_paths(out: Path, images: list[str]) -> list[Path]:
     return paths
 
 
-def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...],
-         skeleton: tuple[tuple[int, int], ...]) -> Image.Image:
-    """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, and a legend strip
-    below naming each limb in its colour."""
+def boxes_to_draw(person_box, torso_box, torso, torso_box_from: str | None, torso_from: str | None
+                  ) -> list[tuple[str, np.ndarray, tuple[int, int, int]]]:
+    """(legend label, box [4] or point [2], colour) for `draw`: the person box given, the torso box given or found
+    and the torso point, each where there is one."""
+    out = []
+    if person_box is not None:
+        out.append(("person box (given)", np.asarray(person_box, np.float64), BOX_COLOURS["person box"]))
+    if torso_box is not None and np.all(np.isfinite(torso_box)):
+        out.append((f"torso box ({torso_box_from})", np.asarray(torso_box, np.float64), BOX_COLOURS["torso box"]))
+    if torso is not None and torso_from is not None:
+        out.append((f"torso point ({torso_from})", np.asarray(torso, np.float64), BOX_COLOURS["torso box"]))
+    return out
+
+
+def _legend(d: ImageDraw.ImageDraw, width: int, labels: list[tuple[str, tuple, bool]]) -> Image.Image:
+    """The legend strip: each (text, colour, outlined) as a swatch and its text, wrapped at `width`."""
+    rows, row, x = [], [], 4
+    for text, colour, outline in labels:
+        tw = int(d.textlength(text)) + 20
+        if row and x + tw > width:
+            rows.append(row)
+            row, x = [], 4
+        row.append((x, text, colour, outline))
+        x += tw
+    if row:
+        rows.append(row)
+    legend = Image.new("RGB", (width, 14 * len(rows) + 4), "white")
+    ld = ImageDraw.Draw(legend)
+    for k, items in enumerate(rows):
+        for x0, text, colour, outline in items:
+            ld.rectangle([x0, 4 + 14 * k, x0 + 8, 12 + 14 * k], fill=colour, outline="black" if outline else None)
+            ld.text((x0 + 11, 2 + 14 * k), text, fill="black")
+    return legend
+
+
+def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton: tuple[tuple[int, int], ...],
+         boxes: list[tuple[str, np.ndarray, tuple[int, int, int]]] = ()) -> Image.Image:
+    """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box
+    [4] as an outline or point [2] as a cross, colour; `boxes_to_draw`: the person and torso boxes in
+    `BOX_COLOURS`, white edged in black and black in white), and a legend strip below naming each limb and box in
+    its colour."""
     h, w = image.shape[:2]
     width = max(2, round(max(h, w) / 150))
     canvas = Image.fromarray(image).convert("RGB")
     d = ImageDraw.Draw(canvas)
+    for _, v, colour in boxes:
+        edge = "black" if sum(colour) > 382 else "white"
+        if len(v) == 4:  # inclusive pixels: the outer edges are half a pixel out
+            edges = [float(v[0]) - 0.5, float(v[1]) - 0.5, float(v[2]) + 0.5, float(v[3]) + 0.5]
+            d.rectangle([edges[0] - 1, edges[1] - 1, edges[2] + 1, edges[3] + 1], outline=edge,
+                        width=width + 2)  # 1 px either side
+            d.rectangle(edges, outline=colour, width=width)
+        else:  # a cross, edged as the boxes are
+            r = 3 * width
+            for fill, w_line, out in ((edge, width + 2, r + 1), (colour, width, r)):
+                for line in ([v[0] - out, v[1], v[0] + out, v[1]], [v[0], v[1] - out, v[0], v[1] + out]):
+                    d.line([float(c) for c in line], fill=fill, width=w_line)
     for e, (i, j) in enumerate(skeleton):
         d.line([tuple(map(float, points[i])), tuple(map(float, points[j]))], fill=PALETTE[e % len(PALETTE)],
                width=width)
     r = width + 1
     for x, y in points:
         d.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
-    labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)]) for e, (i, j) in enumerate(skeleton)]
-    rows, row, x = [], [], 4
-    for text, colour in labels:  # wrap the legend at the image's width
-        tw = int(d.textlength(text)) + 20
-        if row and x + tw > max(w, 160):
-            rows.append(row)
-            row, x = [], 4
-        row.append((x, text, colour))
-        x += tw
-    if row:
-        rows.append(row)
-    legend = Image.new("RGB", (max(w, 160), 14 * len(rows) + 4), "white")
-    ld = ImageDraw.Draw(legend)
-    for k, items in enumerate(rows):
-        for x0, text, colour in items:
-            ld.rectangle([x0, 4 + 14 * k, x0 + 8, 12 + 14 * k], fill=colour)
-            ld.text((x0 + 11, 2 + 14 * k), text, fill="black")
+    labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)], False) for e, (i, j) in enumerate(skeleton)]
+    labels += [(label, colour, True) for label, _, colour in boxes]
+    legend = _legend(d, max(w, 160), labels)
     out = Image.new("RGB", (max(w, legend.width), h + legend.height), "white")
     out.paste(canvas, (0, 0))
     out.paste(legend, (0, h))
@@ -249,98 +323,197 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _estimator(args: argparse.Namespace, r, scales, merge, spatial) -> Callable[..., Poses]:
+def _plan(args: argparse.Namespace, r) -> dict:
+    """What the command runs, decided from the flags and the model before any work: {"two_pass", "input" (the
+    line the output and the JSON give), "no_box" (what was done without a box, or None), "flip", "scales",
+    "merge", "spatial" (None: the model's)}. Flags that cannot apply are one InputError."""
+    if args.box and args.person_box:
+        raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
+    crop_model = r.config.data == "flic" and r.config.protocol == "person"
+    no_box = not (args.box or args.person_box or args.two_pass)
+    two_pass = args.two_pass or (no_box and crop_model and r.frames is not None)
+    if two_pass:
+        fixed = [f for f, on in (("--torso-box", args.box), ("--person-box", args.person_box), ("--flip", args.flip),
+                                 ("--readout", args.readout is not None), ("--spatial off", args.spatial == "off"))
+                 if on]
+        if fixed and args.two_pass:
+            raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --person-"
+                             "box, --flip, --readout or --spatial off: the two passes' settings are FRAME_READOUT's)",
+                             "other flags too")
+        if fixed:
+            raise InputError(None, fixed[0].split()[0], f"{fixed[0]} with a box (--person-box or --torso-box): with "
+                             f"no box the model {r.name or r.path} runs whole frames in two passes (FRAME_READOUT's "
+                             "settings: flip on, the model's read-out, spatial model on)", fixed[0])
+    elif args.torso:
+        raise InputError(None, "--torso", "only in two passes (--two-pass, or no box with a FLIC model trained on "
+                         "person crops); --torso-box gives the person's torso", "--torso")
+    if two_pass:
+        source = "the torso points given" if args.torso else "each frame's centre"
+        text = f"whole frames in two passes from {source}" + ("" if args.two_pass else " (no box given)")
+    elif args.person_box:
+        text = "the person boxes given" + ("; the torso found inside each by a first pass" if crop_model else "")
+    elif args.box:
+        text = "the torso boxes given" if crop_model else "the boxes given (--torso-box: this run's person box)"
+    else:
+        text = "the whole image letterboxed (no box given)" + (
+            "; the model has no frame statistics for two passes" if crop_model else "")
+    default_scales = FRAME_READOUT["scales"] if two_pass else (1.0,)
+    return {"two_pass": two_pass, "input": text,
+            "no_box": (("two passes from each frame's centre" if two_pass else "the whole image letterboxed")
+                       if no_box else None),
+            "flip": bool(args.flip or (two_pass and FRAME_READOUT["flip"])),
+            "scales": default_scales if args.scales is None else _scales(args.scales),
+            "merge": args.merge or (FRAME_READOUT["merge"] if two_pass else "mean"),
+            "spatial": None if args.spatial is None else args.spatial == "on"}
+
+
+def _estimator(args: argparse.Namespace, r, plan: dict) -> Callable[..., Poses]:
     """The command's one estimation call, `call(images, boxes=None, torso=None, person_boxes=None) -> Poses`:
-    `estimate` with the read-out flags, in two passes (`FRAME_READOUT`'s settings) under --two-pass."""
+    `estimate` with the read-out flags, in two passes (`FRAME_READOUT`'s settings) where `plan` says so."""
     def call(images, boxes=None, torso=None, person_boxes=None) -> Poses:
-        if args.two_pass:
-            return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_READOUT["flip"], scales=scales,
-                            merge=merge)
-        return estimate(images, r, boxes=boxes, spatial=spatial, readout=args.readout, flip=args.flip,
-                        scales=scales, merge=merge, person_boxes=person_boxes)
+        if plan["two_pass"]:
+            return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_READOUT["flip"], scales=plan["scales"],
+                            merge=plan["merge"])
+        return estimate(images, r, boxes=boxes, spatial=plan["spatial"], readout=args.readout, flip=args.flip,
+                        scales=plan["scales"], merge=plan["merge"], person_boxes=person_boxes)
 
     return call
 
 
-def _video(args: argparse.Namespace, r, call: Callable[..., Poses]) -> int:
+def _sources(plan: dict, given: dict, torso_found: bool) -> tuple[str | None, str]:
+    """(where the torso box came from or None, where the torso point came from), as the JSON and PNG say."""
+    if given["torso_box"]:
+        box = "given"
+    elif given["person_box"]:
+        box = "found inside the person box" if torso_found else "the person box"
+    else:
+        box = "found by the first pass" if plan["two_pass"] else None
+    if plan["two_pass"]:
+        point = "given" if given["torso"] else "the frame's centre"
+    else:
+        point = "the torso box's centre" if box else "the image's centre"
+    return box, point
+
+
+def _record(path: str, img: np.ndarray, i: int, poses: Poses, person, sources: tuple[str | None, str]) -> dict:
+    """The JSON record of image i: its size, the boxes and torso point given or found, the joints."""
+    d = poses.as_dicts()[i]
+    box = poses.torso_boxes[i] if poses.torso_boxes is not None else None
+    box = None if box is None or not np.all(np.isfinite(box)) else [float(v) for v in box]
+    d.pop("torso_box", None)
+    return {"image": str(path), "width": int(img.shape[1]), "height": int(img.shape[0]),
+            "person_box": None if person is None else [float(v) for v in person[i]], "torso_box": box,
+            "torso_box_from": sources[0] if box is not None else None,
+            "torso": [float(v) for v in poses.torso[i]], "torso_from": sources[1], **d}
+
+
+def _numbers_text(v) -> str:
+    return ",".join(f"{x:.1f}" for x in v)
+
+
+def _video(args: argparse.Namespace, r, call: Callable[..., Poses], plan: dict, model: dict) -> int:
     if len(args.images) != 1 or not args.out or args.box or args.person_box or args.torso or args.json:
         raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --person-box, "
                          "--torso or --json (the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
     t0 = time.perf_counter()
     io.check_writable(args.out, "--out", kind="folder")
-    video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call,
-                                           lambda img, pts: np.asarray(draw(img, pts, r.names, r.skeleton)))
-    print(f"pose: {n} frame(s) of {args.images[0]} (every {args.every}), model {args.model}; wrote {video} and "
-          f"{lines} ({time.perf_counter() - t0:.1f} s)")
+    sources = _sources(plan, {"torso_box": False, "person_box": False, "torso": False}, False)
+
+    def drawn(img, poses, i):
+        record = _record("", img, i, poses, None, sources)
+        boxes = boxes_to_draw(None, record["torso_box"], record["torso"] if plan["two_pass"] else None,
+                              record["torso_box_from"], record["torso_from"])
+        return np.asarray(draw(img, poses.points[i], r.names, r.skeleton, boxes))
+
+    video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call, drawn)
+    print(f"pose: {n} frame(s) of {args.images[0]} (every {args.every}), model {model['name']} "
+          f"({model['digest'][:19]}), input: {plan['input']}; wrote {video} and {lines} "
+          f"({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def _note_box(args: argparse.Namespace) -> None:
+    if args.legacy_box:
+        print("pose: note: --box is the torso box (shoulders to hips; now named --torso-box); for a box around the "
+              "whole person use --person-box", file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> bool:
+    """The flags that need no model or image; whether the command reads a video."""
+    if args.batch is not None:
+        raise InputError(None, "--batch", "only with --export-onnx", args.batch)
+    if not args.images:
+        raise InputError(None, "IMAGES", "at least one image or video (or --list-models)", "none")
+    if args.every < 1:
+        raise InputError(None, "--every", "a frame stride >= 1", args.every)
+    video = any(pose_video.is_video(p) for p in args.images)
+    if not video and args.every != 1:
+        raise InputError(None, "--every", "only with a video", args.every)
+    return video
+
+
+def _summary(n: int, model: dict, plan: dict, poses: Poses) -> str:
+    return (f"pose: {n} image(s), model {model['name']} ({model['digest'][:19]}), input: {plan['input']}, "
+            f"read-out {poses.readout}" + (", test-time flip" if plan["flip"] else "")
+            + (f", crop scales {'/'.join(f'{v:g}' for v in plan['scales'])} ({plan['merge']})"
+               if plan["scales"] != (1.0,) else "")
+            + f", spatial model {'on' if poses.spatial else 'off'}")
 
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.export_onnx is not None:
         return export(args)
-    if args.batch is not None:
-        raise InputError(None, "--batch", "only with --export-onnx", args.batch)
-    if args.list_models:
+    if args.list_models and args.batch is None:
         return list_models()
-    if not args.images:
-        raise InputError(None, "IMAGES", "at least one image or video (or --list-models)", "none")
-    if args.every < 1:
-        raise InputError(None, "--every", "a frame stride >= 1", args.every)
+    video = _check(args)
     r = load(args.model)  # a shipped model or a training run, or one line saying what was expected
+    if not video and not (args.out or args.json):
+        raise InputError(None, "--out", "--out DIR (a drawing per image) or --json FILE (the joints), or both: "
+                         "without either nothing would be written", "neither")
+    model = {**model_identity(r), "given": str(args.model)}
     if args.out:
         io.check_writable(args.out, "--out", kind="folder")
     if args.json:
         io.check_writable(args.json, "--json")
-    boxes = _boxes(args.box, len(args.images))
-    person = _boxes(args.person_box, len(args.images), "--person-box")
-    if boxes is not None and person is not None:
-        raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
-    torso = _torso(args.torso, len(args.images))
-    if args.two_pass and (boxes is not None or person is not None or args.flip or args.readout is not None
-                          or args.spatial == "off"):
-        raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --person-box, "
-                         "--flip, --readout or --spatial off: the two passes' settings are FRAME_READOUT's)",
-                         "other flags too")
-    if torso is not None and not args.two_pass:
-        raise InputError(None, "--torso", "only with --two-pass (otherwise --torso-box gives the person)", "--torso")
-    default = FRAME_READOUT["scales"] if args.two_pass else (1.0,)
-    scales = default if args.scales is None else _scales(args.scales)
-    merge = args.merge or (FRAME_READOUT["merge"] if args.two_pass else "mean")
-    spatial = None if args.spatial is None else args.spatial == "on"
-    call = _estimator(args, r, scales, merge, spatial)
-    if any(pose_video.is_video(p) for p in args.images):
-        return _video(args, r, call)
-    if args.every != 1:
-        raise InputError(None, "--every", "only with a video", args.every)
+    plan = _plan(args, r)
+    call = _estimator(args, r, plan)
+    if video:
+        return _video(args, r, call, plan, model)
     images = [read_image(p, "IMAGES") for p in args.images]
+    sizes = [im.shape[:2] for im in images]
+    boxes = parse_boxes(args.box, args.images, sizes, "--torso-box")
+    person = parse_boxes(args.person_box, args.images, sizes, "--person-box")
+    torso = parse_torso(args.torso, args.images, sizes)
+    _note_box(args)
     poses = call(images, boxes=boxes, torso=torso, person_boxes=person)
-    flip = bool(args.flip or (args.two_pass and FRAME_READOUT["flip"]))
+    found = person is not None and r.config.data == "flic" and r.config.protocol == "person"
+    sources = _sources(plan, {"torso_box": boxes is not None, "person_box": person is not None,
+                              "torso": torso is not None}, found)
     pngs = _png_paths(Path(args.out), args.images) if args.out else []
     records = []
     for i, (path, img) in enumerate(zip(args.images, images)):
+        records.append(_record(path, img, i, poses, person, sources))
+        rec = records[-1]
+        shown = boxes_to_draw(rec["person_box"], rec["torso_box"], rec["torso"] if poses.spatial else None,
+                              rec["torso_box_from"], rec["torso_from"])
         if pngs:
             with io.atomic_path(pngs[i]) as tmp:
-                draw(img, poses.points[i], poses.names, r.skeleton).save(tmp, format="PNG")
-        records.append({"image": str(path), "width": int(img.shape[1]), "height": int(img.shape[0]),
-                        "box": None if boxes is None else [float(v) for v in boxes[i]],
-                        "person_box": None if person is None else [float(v) for v in person[i]],
-                        "torso": [float(v) for v in poses.torso[i]], **poses.as_dicts()[i]})
-        print(f"{path}: {len(poses.names)} joints, mean confidence {float(poses.confidence[i].mean()):.2f}"
+                draw(img, poses.points[i], poses.names, r.skeleton, shown).save(tmp, format="PNG")
+        print(f"{path}: {len(poses.names)} joints, mean confidence {rec['mean_confidence']:.2f}"
+              + "".join(f"; {label} {_numbers_text(v)}" for label, v, _ in shown)
               + (f"; wrote {pngs[i]}" if pngs else ""))
         if poses.warned[i]:
             print(f"{path}: warning: {poses.warning(i)}")
+    line = _summary(len(images), model, plan, poses)
     if args.json:
-        io.write_json(args.json, {"run": str(args.model), "readout": poses.readout, "spatial": poses.spatial,
-                                  "flip": flip, "scales": list(scales), "merge": merge,
-                                  "two_pass": bool(args.two_pass),
+        io.write_json(args.json, {"model": model, "input": plan["input"], "no_box": plan["no_box"],
+                                  "readout": poses.readout, "spatial": poses.spatial, "flip": plan["flip"],
+                                  "scales": list(plan["scales"]), "merge": plan["merge"],
+                                  "two_pass": plan["two_pass"], "summary": line,
                                   "names": list(poses.names), "skeleton": [list(e) for e in r.skeleton],
                                   "warn_below": poses.warn_below,
                                   "images": records, "png": [str(p) for p in pngs],
                                   "seconds": time.perf_counter() - t0, "versions": runinfo.versions()})
-    print(f"pose: {len(images)} image(s), read-out {poses.readout}"
-          + (", test-time flip" if flip else "")
-          + (f", crop scales {'/'.join(f'{v:g}' for v in scales)}" if scales != (1.0,) else "")
-          + f", spatial model {'on' if poses.spatial else 'off'}"
-          f" ({time.perf_counter() - t0:.1f} s)" + (f"; wrote {args.json}" if args.json else ""))
+    print(f"{line} ({time.perf_counter() - t0:.1f} s)" + (f"; wrote {args.json}" if args.json else ""))
     return 0

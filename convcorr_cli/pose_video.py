@@ -2,11 +2,13 @@
 one JSON line per frame.
 
 Frames are decoded by PyAV (the `video` extra) in batches of `BATCH_FRAMES`, each batch estimated by one call
-(`pose.estimate`, with two_pass=True under --two-pass), drawn (`convcorr_cli.pose.draw`) and encoded as
-H.264 (yuv420p, even sides) at the clip's frame rate / N. Writes, each atomically:
+(`pose.estimate`: with two_pass=True under --two-pass, and with no box for a FLIC model trained on person crops, as
+for images), drawn (`convcorr_cli.pose.draw`, with the torso box the second pass found) and encoded as H.264
+(yuv420p, even sides) at the clip's frame rate / N. Writes, each atomically:
   DIR/<clip name>_pose.mp4     the frames with the skeleton and the legend strip below
   DIR/<clip name>_pose.jsonl   one line per frame read: {"frame" (0-based index in the clip), "time" (s), "width",
-                               "height", "joints": [{"name", "x", "y", "confidence"}]}
+                               "height", "torso" [x, y] (the spatial model's point), "joints": [{"name", "x", "y",
+                               "confidence"}], "mean_confidence", "warning", "torso_box" [4] (where one was found)}
 """
 
 from __future__ import annotations
@@ -82,9 +84,10 @@ def _even(img: np.ndarray) -> np.ndarray:
 
 
 def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndarray]], Poses],
-              draw: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[Path, Path, int]:
+              draw: Callable[[np.ndarray, Poses, int], np.ndarray]) -> tuple[Path, Path, int]:
     """Estimate, draw and write one clip (module docstring): `estimate` maps a list of frames to Poses, `draw` a
-    frame and its points [K, 2] to the annotated RGB image. Returns (video path, JSON lines path, frames written)."""
+    frame, the batch's Poses and the frame's index in it to the annotated RGB image. Returns (video path, JSON lines
+    path, frames written)."""
     av = _av()
     rate, total = probe(path)
     stem = Path(path).stem
@@ -98,8 +101,8 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
             with open(tmp_lines, "w") as lines:
                 for batch in _batches(frames(path, every), BATCH_FRAMES):
                     poses = estimate([f for _, _, f in batch])
-                    for (index, t, frame), record, pts in zip(batch, poses.as_dicts(), poses.points):
-                        img = _even(np.asarray(draw(frame, pts)))
+                    for i, ((index, t, frame), record) in enumerate(zip(batch, poses.as_dicts())):
+                        img = _even(np.asarray(draw(frame, poses, i)))
                         if stream is None:
                             stream = container.add_stream(CODEC, rate=rate / every)
                             stream.width, stream.height, stream.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
@@ -109,7 +112,8 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
                         for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                             container.mux(packet)
                         lines.write(json.dumps({"frame": index, "time": round(t, 6), "width": int(frame.shape[1]),
-                                                "height": int(frame.shape[0]), **record}) + "\n")
+                                                "height": int(frame.shape[0]),
+                                                "torso": [float(v) for v in poses.torso[i]], **record}) + "\n")
                         n += 1
                     bar.update(len(batch))
             if stream is None:

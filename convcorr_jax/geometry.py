@@ -110,6 +110,101 @@ def points_box(points, visible=None) -> np.ndarray:
     return np.concatenate([lo, hi], -1)
 
 
+def _numbers(value, k: int) -> np.ndarray | None:
+    """value as float64 [k], or None when it is not k numbers."""
+    try:
+        a = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a if a.shape == (k,) else None
+
+
+def _shown(value):
+    """value as an error shows it: an array or sequence as a list, anything else as it is."""
+    try:
+        return np.asarray(value).tolist() if np.ndim(value) else value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _extent(size: Sequence[int], image: str) -> str:
+    h, w = (int(v) for v in size)
+    return f"{image} ({w} x {h} px: x 0..{w - 1}, y 0..{h - 1})"
+
+
+def check_box(box, size: Sequence[int], source, field: str, image: str = "the image", got=None) -> np.ndarray:
+    """A box given for an image, checked where it enters (the one check of every box a caller gives).
+
+    Four finite numbers (x0, y0, x1, y1), 0-based inclusive pixels (module docstring), x0 <= x1 and y0 <= y1,
+    overlapping the image: the box's outer edges x0 - 0.5 .. x1 + 0.5 share some area with the image's, -0.5 ..
+    W - 0.5 (x0 < W, x1 > -1, and the same in y). A box partly outside the image is accepted: people are cut by
+    the frame.
+
+    Args:
+      box: four numbers (a sequence or an array [4]).
+      size: the image's (H, W) in pixels.
+      source: the function or file that received the box (None: the command line).
+      field: the argument it came in ("boxes[1]", "--person-box").
+      image: the image's name in the error ("photo.png", "images[1]").
+      got: what the error shows as given (None: the box itself).
+
+    Returns:
+      float64 [4]: the box.
+
+    Raises:
+      InputError: one line naming the field, the image and its size, what was expected and the value given.
+
+    >>> check_box([-5, 0, 40, 60], (240, 320), "f", "box").tolist()
+    [-5.0, 0.0, 40.0, 60.0]
+    >>> check_box([1000, 1000, 1100, 1100], (240, 320), "f", "box", "photo.png")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.errors.InputError: f: field 'box': expected a box overlapping photo.png (320 x 240 px: ...
+    """
+    h, w = (int(v) for v in size)
+    b = _numbers(box, 4)
+    if b is None or not np.all(np.isfinite(b)):
+        problem = "four finite numbers"
+    elif b[2] < b[0] or b[3] < b[1]:
+        problem = "x0 <= x1 and y0 <= y1"
+    elif not (b[0] < w and b[1] < h and b[2] > -1 and b[3] > -1):
+        problem = f"a box overlapping {_extent(size, image)}"
+    else:
+        return b
+    shown = _shown(box) if got is None else got
+    where = "" if problem.startswith("a box overlapping") else f" for {_extent(size, image)}"
+    raise InputError(source, field, f"{problem}{where}: (x0, y0, x1, y1) 0-based inclusive pixels", shown)
+
+
+def check_point(point, size: Sequence[int], source, field: str, image: str = "the image", got=None) -> np.ndarray:
+    """A point given for an image, checked where it enters: two finite numbers (x, y), 0-based pixels, inside the
+    image (0 <= x <= W - 1, 0 <= y <= H - 1: on or between its outer pixel centres).
+
+    Args:
+      point: two numbers (a sequence or an array [2]).
+      size: the image's (H, W) in pixels.
+      source: the function or file that received the point (None: the command line).
+      field: the argument it came in ("torso[0]", "--torso").
+      image: the image's name in the error.
+      got: what the error shows as given (None: the point itself).
+
+    Returns:
+      float64 [2]: the point.
+
+    Raises:
+      InputError: one line naming the field, the image and its size, what was expected and the value given.
+
+    >>> check_point([10, 20.5], (240, 320), "f", "torso").tolist()
+    [10.0, 20.5]
+    """
+    h, w = (int(v) for v in size)
+    p = _numbers(point, 2)
+    if p is not None and np.all(np.isfinite(p)) and 0 <= p[0] <= w - 1 and 0 <= p[1] <= h - 1:
+        return p
+    shown = _shown(point) if got is None else got
+    raise InputError(source, field, f"a point (x, y) inside {_extent(size, image)}, 0-based pixels", shown)
+
+
 def invert_affine(M) -> np.ndarray:
     """Inverse affine maps.
 

@@ -479,7 +479,7 @@ def test_cli_person_box_is_estimate_with_person_boxes(flic_model, flic_root, tmp
     np.testing.assert_allclose([[j["x"], j["y"]] for j in res["joints"]], want.points[0], atol=1e-3)
     assert res["person_box"] == [float(v) for v in person] and len(res["torso_box"]) == 4
     capsys.readouterr()
-    assert main(["pose", str(path), "--model", str(flic_model), flag, "--torso-box=1,2,30,40"]) == 2
+    assert main(["pose", str(path), "--model", str(flic_model), flag, "--torso-box=1,2,30,40", "--json", str(js)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--person-box" in err[0] and "not both" in err[0]
 

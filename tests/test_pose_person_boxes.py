@@ -40,6 +40,20 @@ def test_boxes_from_joints_move_each_side_out_by_the_margin_of_the_longer_side()
     np.testing.assert_allclose(pb.boxes_from_joints(pts, 0.1), [[-10, -10, 30, 110]])
 
 
+def test_person_boxes_are_checked_against_their_images():
+    """`check_person_boxes`: one box per image, each finite, ordered and overlapping its image (partly outside is
+    fine); one error naming person_boxes[i] and images[i]."""
+    images = [np.zeros((40, 60, 3), np.uint8), np.zeros((80, 30, 3), np.uint8)]
+    ok = pb.check_person_boxes([(-10, -10, 5, 5), (29, 79, 100, 200)], images)
+    np.testing.assert_array_equal(ok, [[-10, -10, 5, 5], [29, 79, 100, 200]])
+    for bad, field in (([(0, 0, 5, 5)], "person_boxes"), ([(0, 0, 5, 5), (30, 0, 40, 10)], r"person_boxes\[1\]"),
+                       ([(5, 0, 4, 4), (0, 0, 1, 1)], r"person_boxes\[0\]"),
+                       ([(0, 0, 5, 5), (0, 0, 1, np.inf)], r"person_boxes\[1\]")):
+        with pytest.raises(InputError, match=field) as e:
+            pb.check_person_boxes(bad, images, "f")
+        assert len(str(e.value).splitlines()) == 1
+
+
 @pytest.mark.parametrize("bad", [{"side": 0.0}, {"shift": 1.0}, {"scale": -1.0}, {"side": float("nan")}])
 def test_bad_settings_are_one_error_naming_the_setting(bad):
     settings = {**pb.PERSON_BOX, **bad}

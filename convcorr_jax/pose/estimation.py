@@ -24,7 +24,11 @@ The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a sq
                     (the "frame" protocol's input; "native" runs: at the image's own pixel scale when it fits
                     the input, `data.frame_affines`). A run trained on person crops then treats the whole image as
                     the person's square: it works best on images that show one person about as the training crops
-                    did (FLIC: the person's square is 2.5 x the torso box's longer side).
+                    did (FLIC: the person's square is 2.5 x the torso box's longer side). For a whole frame with
+                    no box, such a model does far better in two passes (`two_pass=True`, from the frame's centre):
+                    on FLIC's validation movies elbow / wrist PCK@0.2 79.2 / 75.8 against 30.7 / 29.0 letterboxed
+                    and 58.4 / 52.3 with the whole image as the person box (bench/pose_no_box.py); `convcorr pose`
+                    does that with no box.
   a box (x0, y0, x1, y1, 0-based inclusive pixels) for a FLIC run: the person's torso box, as FLIC labels it
                     (shoulders to hips). Person-crop runs crop the square of `crop_scale` x its longer side around
                     its centre, exactly as training and `convcorr eval flic` do (`data.flic_affines`); whole-frame
@@ -34,6 +38,10 @@ The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a sq
 The spatial model (FLIC runs) is conditioned on a torso point: the box's centre with a box (FLIC's torso box
 centre, as in training), else the image's centre (right for a person-crop run on an image of one centred person; a
 guess for a whole scene, where `spatial=False` or a box is the better choice).
+
+Every box and torso point given is checked where it enters (`geometry.check_box`, `geometry.check_point`): finite,
+x0 <= x1 and y0 <= y1, overlapping its image (a box partly outside is fine: people are cut by the frame; a torso
+point inside its frame); one InputError names the argument, the image and what was expected.
 
 Read-out (`readout`, one of `predict.READOUTS`; default: the model's validated read-out, readout.json chosen on
 its validation split by `pose.readout`'s rule, else "cascade", the fine model's refined arg-max), with the spatial
@@ -45,16 +53,20 @@ seen joint and about 0 none (occluded, outside the image, or another person's).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Sequence
 
+import jax
 import numpy as np
 
 from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
 from convcorr_jax.data import flic_people
 from convcorr_jax.data.pose_dataset import square_affines
-from convcorr_jax.pose import joints, person_boxes, predict
+from convcorr_jax.pose import joints, person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
@@ -67,7 +79,10 @@ from convcorr_jax.pose.two_pass import estimate_frames
 CROP_READOUT = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 
 
-def _as_boxes(boxes, n: int, name: str = "boxes") -> list[np.ndarray | None]:
+def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.ndarray | None]:
+    """One checked box per image (`geometry.check_box`: finite, x0 <= x1, y0 <= y1, overlapping the image), or
+    None entries (the whole image); InputError naming boxes[i] and images[i] otherwise."""
+    n = len(imgs)
     if boxes is None:
         return [None] * n
     if isinstance(boxes, np.ndarray) and boxes.ndim == 1:
@@ -75,17 +90,8 @@ def _as_boxes(boxes, n: int, name: str = "boxes") -> list[np.ndarray | None]:
     boxes = list(boxes)
     if len(boxes) != n:
         raise InputError("estimate", name, f"{n} boxes (one per image, None for the whole image)", len(boxes))
-    out = []
-    for i, b in enumerate(boxes):
-        if b is None:
-            out.append(None)
-            continue
-        a = np.asarray(b, np.float64)
-        if a.shape != (4,) or not np.all(np.isfinite(a)) or a[2] < a[0] or a[3] < a[1]:
-            raise InputError("estimate", f"{name}[{i}]", "(x0, y0, x1, y1) pixels with x0 <= x1, y0 <= y1",
-                             np.asarray(b).tolist() if np.ndim(b) else b)
-        out.append(a)
-    return out
+    return [None if b is None else geometry.check_box(b, im.shape[:2], "estimate", f"{name}[{i}]", f"images[{i}]")
+            for i, (b, im) in enumerate(zip(boxes, imgs))]
 
 
 def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -114,6 +120,38 @@ def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray 
     name = run.readout.name if run.readout is not None else pose_readout.DEFAULT_NAME
     return list(person_boxes.find_torso_boxes(run.params, run.config.model, images, person, run.frames.ratio, name,
                                               TORSO))
+
+
+def model_identity(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> dict:
+    """What identifies a model, for the record of what ran.
+
+    Args:
+      model: a shipped model's name, a model or run folder, or a `load`ed PoseRun.
+
+    Returns:
+      {"name": the shipped model's name, else model.json's "name", else the folder's name; "kind": "shipped",
+      "model folder" or "run folder" (a run written before runs were models); "path": the folder; "digest":
+      "sha256:<hex>"; "digest_of": what was hashed: params.npz as model.json records it (checked when the model
+      was read; `sha256sum params.npz` gives it) for a shipped model or a model folder, else the parameters
+      (each array's path and float32 bytes, in path order)}.
+
+    Raises:
+      InputError: as `load`.
+    """
+    r = load(model)
+    record_file = Path(r.path) / shipped.MODEL_FILE
+    if record_file.is_file():
+        record = json.loads(record_file.read_text())
+        return {"name": r.name or str(record.get("name") or Path(r.path).name),
+                "kind": "shipped" if r.name else "model folder", "path": str(r.path),
+                "digest": f"sha256:{record['files'][shipped.PARAMS_FILE]}",
+                "digest_of": f"{shipped.PARAMS_FILE} (as {shipped.MODEL_FILE} records it)"}
+    h = hashlib.sha256()
+    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(r.params), key=lambda x: jax.tree_util.keystr(x[0])):
+        h.update(jax.tree_util.keystr(path).encode())
+        h.update(np.ascontiguousarray(np.asarray(leaf), np.float32).tobytes())
+    return {"name": Path(r.path).name, "kind": "run folder", "path": str(r.path), "digest": f"sha256:{h.hexdigest()}",
+            "digest_of": "the parameters (each array's path and float32 bytes, in path order)"}
 
 
 def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
@@ -176,7 +214,8 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       model: a shipped model's name (default "flic"), a `convcorr train pose` run folder (config.json +
         checkpoints/) or a `load`ed PoseRun.
       boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive
-        pixels, FLIC runs: the person's torso box; other runs: the person's box.
+        pixels, finite, x0 <= x1, y0 <= y1, overlapping the image (partly outside is fine); FLIC runs: the
+        person's torso box; other runs: the person's box.
       spatial: apply the run's spatial model (FLIC runs): None = as the model's validated read-out says, else when
         the run has one (FLIC runs); True = required, False = never.
       readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
@@ -196,8 +235,8 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
         (`two_pass.estimate_frames`, its settings `two_pass.FRAME_READOUT` where flip, scales and merge are
         None). Boxes, readout and spatial are the two passes' own there.
-      torso: with two_pass only: the person's torso point per frame [N, 2] (x, y pixels; None: the frames'
-        centres).
+      torso: with two_pass only: the person's torso point per frame [N, 2] (x, y pixels inside the frame; None:
+        the frames' centres).
 
     Returns:
       `Poses`: points float32 [N, K, 2] (x, y) in each image's pixels, confidence float32 [N, K] in [0, 1],
@@ -205,8 +244,10 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       `Poses.warned`: the people below the model's confidence threshold.
 
     Raises:
-      InputError: bad images, boxes, readout, spatial, flip, scales or merge; boxes and person_boxes both given;
-        torso without two_pass; a model that cannot be loaded or lacks a required spatial model.
+      InputError: bad images, readout, spatial, flip, scales or merge; a box not finite, inverted or wholly
+        outside its image, or a torso point outside its frame (naming boxes[i] / person_boxes[i] / torso[i] and
+        images[i]); boxes and person_boxes both given; torso without two_pass; a model that cannot be loaded or
+        lacks a required spatial model.
 
     >>> photo = np.zeros((240, 320, 3), np.uint8)                        # no one there
     >>> poses = estimate(photo, "flic", person_boxes=[(60, 10, 260, 239)])
@@ -232,8 +273,7 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     if flip not in (True, False):
         raise InputError("estimate", "flip", "True or False", flip)
     imgs = as_images(images)
-    box_list = (_as_boxes(boxes, len(imgs)) if person_boxes is None
-                else _as_boxes(person_boxes, len(imgs), "person_boxes"))
+    box_list = _as_boxes(boxes, imgs) if person_boxes is None else _as_boxes(person_boxes, imgs, "person_boxes")
     r = load(model)
     tc = r.config
     if person_boxes is not None and tc.data == "flic" and tc.protocol == "person":
@@ -265,4 +305,4 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
 
 
 __all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "estimate", "input_affines", "load",
-           "spatial_inputs_at", "spatial_model", "torso_inside"]
+           "model_identity", "spatial_inputs_at", "spatial_model", "torso_inside"]

@@ -51,6 +51,28 @@ def check_settings(side: float, shift: float, scale: float) -> None:
             raise InputError("person_boxes", name, f"a finite number {expected}", value)
 
 
+def check_person_boxes(person_boxes, images: list[np.ndarray], source: str = "person_boxes") -> np.ndarray:
+    """One person box per image, each checked by `geometry.check_box` (finite, x0 <= x1, y0 <= y1, overlapping its
+    image; partly outside is fine).
+
+    Args:
+        person_boxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels, or N boxes of 4 numbers.
+        images: the N images [H, W, 3] the boxes are drawn on.
+        source: the function that received them (the error's source).
+
+    Returns:
+        float64 [N, 4]: the boxes.
+
+    Raises:
+        InputError: not one box per image, or naming person_boxes[i] and images[i] for the first bad box.
+    """
+    boxes = list(person_boxes)
+    if len(boxes) != len(images):
+        raise InputError(source, "person_boxes", f"one box per image ({len(images)})", len(boxes))
+    return np.stack([geometry.check_box(b, im.shape[:2], source, f"person_boxes[{i}]", f"images[{i}]")
+                     for i, (b, im) in enumerate(zip(boxes, images))]) if boxes else np.zeros((0, 4))
+
+
 def first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float) -> np.ndarray:
     """Image -> first-pass input affines float64 [N, 2, 3].
 
@@ -110,8 +132,13 @@ def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.nda
 
     Returns:
         [N, 4] torso boxes in image pixels, to crop around as training did (`data.flic_affines`).
+
+    Raises:
+        InputError: bad settings, or a person box that is not [4] finite numbers with x0 <= x1 and y0 <= y1
+            overlapping its image (`check_person_boxes`).
     """
     check_settings(side, shift, scale)
+    check_person_boxes(person_boxes, images, "find_torso_boxes")
     affine = first_affines(person_boxes, cfg.image_size, side, shift)
     crops = geometry.crop_each(images, affine, cfg.image_size, border="constant")
     first = predict.predict_crops(params, crops, cfg, batch=batch)[readout]
@@ -141,5 +168,5 @@ def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.n
     return np.concatenate([box[:, :2] - pad, box[:, 2:] + pad], -1)
 
 
-__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "check_settings", "find_torso_boxes", "first_affines",
-           "torso_from_points"]
+__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "check_person_boxes", "check_settings",
+           "find_torso_boxes", "first_affines", "torso_from_points"]

@@ -31,7 +31,7 @@ from convcorr_jax import geometry
 from convcorr_jax.data import skeletons
 from convcorr_jax.errors import InputError
 from convcorr_jax.data import flic_people
-from convcorr_jax.pose import predict, recrop
+from convcorr_jax.pose import person_boxes, predict, recrop
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
@@ -89,15 +89,17 @@ def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.
 
 
 def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Torso points [N, 2] float64: given ([N, 2] or one [2]), or each frame's centre."""
+    """Torso points [N, 2] float64: given ([N, 2] or one [2]), each finite and inside its frame
+    (`geometry.check_point`), or each frame's centre."""
     if torso is None:
         return np.array([[(w - 1) / 2, (h - 1) / 2] for h, w in sizes], np.float64)
-    t = np.asarray(torso, np.float64)
+    t = np.asarray(torso, np.float64) if np.ndim(torso) else np.zeros(0)
     t = t[None] if t.shape == (2,) else t
-    if t.shape != (len(sizes), 2) or not np.all(np.isfinite(t)):
-        raise InputError("estimate_frames", "torso", f"one finite (x, y) point per frame [{len(sizes)}, 2]",
+    if t.shape != (len(sizes), 2):
+        raise InputError("estimate_frames", "torso", f"one (x, y) point per frame [{len(sizes)}, 2]",
                          np.shape(torso))
-    return t
+    return np.stack([geometry.check_point(p, size, "estimate_frames", f"torso[{i}]", f"images[{i}]")
+                     for i, (p, size) in enumerate(zip(t, sizes))])
 
 
 def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
@@ -151,11 +153,17 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     Returns:
         `Poses`: points float32 [N, 11, 2] (x, y) in each frame's pixels, confidence float32 [N, 11] (the mean over the
         second pass's scales of the coarse heat-map's peak), readout "two-pass " + the second pass's read-out (the
-        model's validated one, `pose.readout`, else cascade), spatial True, torso float32 [N, 2].
+        model's validated one, `pose.readout`, else cascade), spatial True, torso float32 [N, 2] (the points the
+        spatial model was conditioned on), torso_boxes float32 [N, 4]: the torso box each second-pass crop was
+        placed around (the first pass's shoulders and hips, their tight box x the ratio x second_pass; the crop at
+        scale s is the run's training crop of that box x s), and warn_below: the model's confidence threshold
+        (readout.json, chosen on torso-box crops), applied to the second pass's mean confidence: on FLIC's
+        validation movies with no torso point, the people above it score 90.5 and those below it 43.6 (mean of
+        elbow and wrist PCK@0.2; bench/pose_no_box.py, bench/RESULTS_pose.md).
 
     Raises:
         InputError: a model that is not a FLIC person-crop run or has no frame statistics or spatial model, a bad
-            input_size, second_pass, scales, merge or torso.
+            input_size, second_pass, scales, merge or torso (a point not finite or outside its frame).
     """
     r = load(model)
     tc = r.config
@@ -195,9 +203,13 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
         peaks.append(preds["peak"])
         affines.append(affine)
     in_frame = pose_scales.merge_scales(xy, affines, frame_affine, merge)
+    # the torso box the second pass's crops are placed around (at scale 1: `recrop.crop_affines` is
+    # `data.flic_affines` of this box at the run's crop scale x s)
+    found = person_boxes.torso_from_points(predict.to_original(first, frame_affine), TORSO, ratio, second_pass)
     return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
                  np.mean(peaks, axis=0).astype(np.float32), r.names, f"two-pass {name}", True,
-                 points.astype(np.float32))
+                 points.astype(np.float32), found.astype(np.float32),
+                 None if r.readout is None else r.readout.warn_below)
 
 
 __all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "frame_input_size", "frame_statistics",
