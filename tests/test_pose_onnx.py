@@ -1,9 +1,10 @@
 """ONNX export of a pose model's coarse heat-map network (`convcorr_jax.pose.onnx_export`, `convcorr pose
 --export-onnx`): the file run by onnxruntime gives JAX's heat-maps."""
 
-import contextlib
-import io as pyio
+import logging
+import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import jax
@@ -46,18 +47,18 @@ def _jax_heatmaps(run: PoseRun, images: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def flic_export(tmp_path_factory):
-    """The shipped model flic exported at batch 4 by `convcorr pose --export-onnx` (one export for the module's
-    tests): (file, stdout, exit code)."""
+    """The shipped model flic exported at batch 4 by `convcorr pose --export-onnx` in a fresh process, as a user
+    runs it (one export for the module's tests; jax2onnx's plugin loader runs in that process): (file, stdout,
+    exit code, stderr)."""
     path = tmp_path_factory.mktemp("onnx") / "flic_coarse.onnx"
-    out = pyio.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["pose", "--model", "flic", "--export-onnx", str(path), "--batch", str(BATCH)])
-    return path, out.getvalue(), code
+    r = subprocess.run([sys.executable, "-m", "convcorr_cli", "pose", "--export-onnx", str(path), "--model", "flic",
+                        "--batch", str(BATCH)], capture_output=True, text=True, timeout=600)
+    return path, r.stdout, r.returncode, r.stderr
 
 
 def test_flic_onnx_heatmaps_match_jax(flic_export):
-    path, _, code = flic_export
-    assert code == 0
+    path, _, code, err = flic_export
+    assert code == 0, err
     run = load("flic")
     cfg = run.config.model
     images = _images(BATCH, cfg.image_size)
@@ -73,11 +74,14 @@ def test_flic_onnx_heatmaps_match_jax(flic_export):
 
 
 def test_cli_writes_the_file_and_prints_what_was_exported(flic_export):
-    path, stdout, code = flic_export
+    path, stdout, code, stderr = flic_export
     assert code == 0 and path.is_file() and path.stat().st_size > 1_000_000
     assert not list(path.parent.glob(".*part*"))  # written atomically: no temporary file left
+    # the command's own two lines and nothing else: none of jax2onnx's plugin-loader tracebacks or log lines
+    assert stderr == "", stderr[:2000]
     lines = stdout.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 2, stdout[:2000]
+    assert all(line.startswith("pose: ") for line in lines) and "Traceback" not in stdout + stderr
     assert f"wrote {path}" in lines[0] and "images float32 [4, 128, 128, 3]" in lines[0]
     assert "coarse_hm float32 [4, 16, 16, 11]" in lines[0] and "stride 8" in lines[0] and "lsho" in lines[0]
     assert lines[1] == f"pose: {NOT_EXPORTED}"
@@ -92,10 +96,16 @@ def _tiny_run() -> PoseRun:
                    skeleton=((0, 1), (1, 2)))
 
 
-def test_export_onnx_paper_model_and_description(tmp_path):
+def test_export_onnx_paper_model_and_description(tmp_path, capsys, caplog):
     run = _tiny_run()
     path = tmp_path / "sub" / "tiny.onnx"
-    info = export_onnx(run, path, batch=2)
+    root_handlers = list(logging.getLogger().handlers)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        info = export_onnx(run, path, batch=2)
+    # a Python caller hears nothing from jax2onnx either, and its logging is as it was
+    assert capsys.readouterr() == ("", "") and not caplog.records and not warned
+    assert logging.getLogger().handlers == root_handlers and logging.root.manager.disable == logging.NOTSET
     assert info == {"path": str(path), "model": "tiny", "opset": 17, "batch": 2, "image_size": 32, "stride": 8,
                     "names": ["a", "b", "c"], "inputs": {"images": [2, 32, 32, 3]},
                     "outputs": {"coarse_hm": [2, 4, 4, 3]}, "dtype": "float32", "bytes": path.stat().st_size,
@@ -114,6 +124,25 @@ def test_the_fine_model_crop_has_no_jax2onnx_lowering():
     with pytest.raises(AssertionError) as failed:  # in jax2onnx's lowering of the batched gather
         jax2onnx.to_onnx(lambda f, o: model.crop(f, o, 0, cfg), [feats, origin])
     assert any("gather" in entry.path.name for entry in failed.traceback)
+
+
+def test_a_failed_conversion_is_one_line_and_the_library_noise_stays_quiet(tmp_path, monkeypatch, capsys):
+    def failing(*args, **kwargs):
+        print("plugin noise on stdout")
+        print("Traceback (most recent call last): noise", file=sys.stderr)
+        logging.getLogger("jax2onnx.plugins.plugin_system").warning("Skipping import of x")
+        warnings.warn("a foreign warning", stacklevel=1)
+        raise AssertionError("no lowering for gather\nsecond line")
+
+    monkeypatch.setattr(jax2onnx, "to_onnx", failing)
+    with pytest.raises(InputError) as e:
+        export_onnx(_tiny_run(), tmp_path / "x.onnx")
+    msg = str(e.value)
+    assert msg.startswith("export_onnx: field 'run': expected a coarse network jax2onnx can convert, got "
+                          "AssertionError: no lowering for gather (raised at ")
+    assert "\n" not in msg and "second line" not in msg and isinstance(e.value.__cause__, AssertionError)
+    assert capsys.readouterr() == ("", "") and not (tmp_path / "x.onnx").exists()
+    assert logging.root.manager.disable == logging.NOTSET
 
 
 def test_bad_batch_and_path(tmp_path):

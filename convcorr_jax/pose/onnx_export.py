@@ -20,14 +20,21 @@ primitives: `jax.image.resize` (the coarse models' upsampling), which jax2onnx's
 `antialias=True`, arrives as the matrix products JAX computes it with. Every step of the trace that depends on the
 parameters alone (batch-norm folding, kernel reshapes, ...) is computed once before the conversion (`_fold`): the
 file holds its results, and jax2onnx, whose time grows with the square of the number of steps, converts the rest.
-jax2onnx is an optional dependency (the `onnx` extra), imported only when a file is exported.
+jax2onnx is an optional dependency (the `onnx` extra), imported only when a file is exported. What it says while
+it loads and converts (its plugin loader logs a traceback for each example plugin whose own dependencies, equinox or
+dm_pix, are absent: hundreds of lines) never reaches the user (`_foreign_quiet`); a conversion that fails is one
+InputError line naming the exception and where in jax2onnx it was raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import traceback
+import warnings
 from contextlib import contextmanager
+from io import StringIO
 from typing import Any, Callable, Iterator
 
 import jax
@@ -47,15 +54,38 @@ NOT_EXPORTED = ("fine model (fine_hm, origin) not exported: its crop module (jax
 
 
 @contextmanager
-def _quiet(name: str, level: int = logging.ERROR) -> Iterator[None]:
-    """Logger `name` shows only records of `level` and above inside the block (its level restored after)."""
-    logger = logging.getLogger(name)
-    before = logger.level
-    logger.setLevel(level)
+def _foreign_quiet() -> Iterator[StringIO]:
+    """Inside the block nothing reaches the user from another library: what is written to sys.stdout and sys.stderr
+    goes to the yielded buffer, warnings are ignored, logging is off (every logger, in every thread, for the block's
+    seconds), and a handler the block adds to the root logger (jax2onnx's `logging.info` calls
+    `logging.basicConfig`) is removed after it. Python's own streams only: output of native code to the file
+    descriptors is not caught (jax2onnx's conversion has none)."""
+    said, root = StringIO(), logging.getLogger()
+    handlers, disabled = list(root.handlers), logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
-        yield
+        with warnings.catch_warnings(), contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            warnings.simplefilter("ignore")
+            yield said
     finally:
-        logger.setLevel(before)
+        logging.disable(disabled)
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+
+
+def _failure(e: Exception) -> InputError:
+    """A conversion's exception as one line: its type, its message's first line and where in jax2onnx it was
+    raised."""
+    frames = traceback.extract_tb(e.__traceback__)
+    inside = [f for f in frames if "jax2onnx" in f.filename] or frames
+    where = ""
+    if inside:
+        f = inside[-1]
+        name = f.filename[f.filename.rfind("jax2onnx"):] if "jax2onnx" in f.filename else os.path.basename(f.filename)
+        where = f" (raised at {name}:{f.lineno})"
+    first = (str(e).strip().splitlines() or [""])[0][:200]
+    return InputError("export_onnx", "run", "a coarse network jax2onnx can convert",
+                      f"{type(e).__name__}{': ' + first if first else ''}{where}")
 
 
 def _bind(eqn: JaxprEqn, read: Callable[[Any], Any]) -> list[Any]:
@@ -102,20 +132,25 @@ def export_onnx(run: PoseRun, path: str | os.PathLike, batch: int = 1) -> dict[s
       "not_exported" [one line per part left out, with the reason]}.
 
     Raises:
-      InputError: a bad batch or path, and `optional.MissingExtra` (an InputError) without jax2onnx.
+      InputError: a bad batch or path; a network jax2onnx fails to convert (one line: the exception, where in
+        jax2onnx; the exception chained); `optional.MissingExtra` (an InputError) without jax2onnx.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InputError(None, "batch", "an integer >= 1 (the file's fixed batch size)", batch)
     io.check_writable(path, "path")
-    j2o = require("jax2onnx", "onnx", "convcorr_jax.pose.onnx_export")
+    with _foreign_quiet():
+        j2o = require("jax2onnx", "onnx", "convcorr_jax.pose.onnx_export")
     cfg = run.config.model
     params = jax.tree_util.tree_map(jnp.asarray, run.params)
     spec = jax.ShapeDtypeStruct((batch, cfg.image_size, cfg.image_size, 3), jnp.float32)
     traced = jax.make_jaxpr(lambda images: pose_model.apply_coarse(params, images, cfg)[0])(spec)
     network = _fold(traced)
-    with _quiet("onnx_ir"):  # warnings about the types of constants it does not serialise
-        proto = j2o.to_onnx(lambda images: network(images)[0], [spec], model_name="convcorr_pose_coarse",
-                            opset=OPSET, input_names=[INPUT], output_names=[OUTPUT])
+    try:
+        with _foreign_quiet():  # jax2onnx's plugin loader, onnx_ir's warnings about constants it does not serialise
+            proto = j2o.to_onnx(lambda images: network(images)[0], [spec], model_name="convcorr_pose_coarse",
+                                opset=OPSET, input_names=[INPUT], output_names=[OUTPUT])
+    except Exception as e:  # noqa: BLE001 (whatever the foreign library raises: one line, the cause chained)
+        raise _failure(e) from e
     data = proto.SerializeToString()
     io.write_bytes(path, data)  # atomically (`io.atomic_path`): no half-written file at `path`
     s = cfg.map_size
