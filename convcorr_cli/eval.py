@@ -1,23 +1,29 @@
-"""`convcorr eval`: evaluate prediction files against ground truth, and score trained runs. One subcommand each:
+"""`convcorr eval`: evaluate prediction files against ground truth, and score pose models. One subcommand each:
 
   convcorr eval pckh --preds preds.h5 [more.mat ...] --annot annot/valid.h5 [--json out.json] [--figure f.png]
   convcorr eval pckh --reference MPII_FOLDER        # the published files in MPII_FOLDER/reference_preds/
   convcorr eval pck --preds preds.npz --gt gt.npz [--alpha 0.05] [--json out.json]
-  convcorr eval mpii --run RUN_DIR --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
-  convcorr eval flic --run RUN_DIR --root FLIC_FOLDER [--json out.json] [--figure fig15.png] [--split test]
-  convcorr eval pose --run RUN_DIR --root DATASET [--split val|test] [--flip] [--json out.json]
+  convcorr eval mpii --model MODEL --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
+  convcorr eval flic --model MODEL --root FLIC_FOLDER [--json out.json] [--figure fig15.png] [--split test]
+  convcorr eval pose --model MODEL --root DATASET [--split val|test] [--flip] [--json out.json]
   convcorr eval pf-willow --root PF-dataset-WILLOW [--method ot_rhm|rhm|ot|cos|bp] [--backbone B] [--taps T ...]
                           [--image-size 224] [--size tiny|default|full] [--features cnn|sift|none]
                           [--classes "car(S),duck(S)"] [--pairs 9] [--json out.json]
   convcorr eval pf-pascal --root PF-PASCAL [--split test] [the options of pf-willow]
   convcorr eval spair --root SPair-71k [--split test] [the options of pf-willow]
 
+MODEL (`--model`; `--run` is the same flag): a shipped model's name (`flic`, `flic_256`), a model folder (an export
+of `python -m convcorr_train.ship_model`) or a `convcorr train pose` run folder, read by `convcorr_jax.pose.load` and
+scored with its stored read-out (readout.json, chosen on its validation split); scoring never writes into it
+(`python -m convcorr_train.choose_readout` chooses a FLIC model's read-out again).
+
 `pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
 `tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
 writes a run folder OUT/NAME (`--out`, default runs; `--out-dir` is an old name for it; `--name`, default the
 experiment's readable name for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest
-of every setting:
-`run_name`), so runs with other settings never share a folder and the same settings find their finished run.
+of every setting and of the scored model's identity (its model.json's sha256, `tompson2015.trained.model_state`):
+`run_name`), so runs with other settings or of other models never share a folder and the same settings find their
+finished run.
 It holds config.json, metrics.json, report.md/html and figures/; an identical finished run is kept, one on
 changed data (a file added, removed or changed under `--root`) or older code runs again, and a named folder
 holding a run with other settings is refused unless `--force` (as `convcorr run`). Then it prints its tables and
@@ -38,14 +44,15 @@ or of the target's object box (SPair-71k), mean over pairs, with each category's
 `pckh`: MPII PCKh (official toolkit definition) at 0.5 and 0.1, and the AUC. `pck` reads `preds` [N, K, 2] from
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
 (e.g. torso size for FLIC); it prints PCK per joint at alpha and the curve (`convcorr_eval.pck`). `flic`: a
-trained pose run (`convcorr train pose --config flic`) on the FLIC test split: PCK per joint group at
-0.05/0.1/0.2 of the coarse model and the cascade (`convcorr_eval.tompson2015.flic_scores`). `mpii`: a pose run trained
-on MPII: its predictions written back in the MPII frame (1-based h5 `preds`) and scored by PCKh
-(`convcorr_eval.tompson2015.mpii`). `pose`: any trained pose run (any skeleton: COCO-format folders, LSP/LSPET,
-FLIC, MPII) on `--split` of the dataset `--root`: PCK per joint group at the skeleton's normaliser (named) of the
-cascade, the coarse model and the mean pose, PCKh where a head segment exists, COCO's OKS AP (pycocotools) for
-COCO-format data (`convcorr_eval.tompson2015.pose_scores`). A new protocol is a pair of functions (add its
-arguments, run it) in `SUBCOMMANDS`.
+FLIC pose model (`flic`, or `convcorr train pose --config flic`) on the FLIC test split: PCK per joint group at
+0.05/0.1/0.2 of the model's validated read-out, the coarse model and the cascade
+(`convcorr_eval.tompson2015.flic_scores`). `mpii`: a pose model trained on MPII: its predictions written back in the
+MPII frame (1-based h5 `preds`) and scored by PCKh (`convcorr_eval.tompson2015.mpii`). `pose`: any trained pose model
+(any skeleton: COCO-format folders, LSP/LSPET, FLIC, MPII) on `--split` of the dataset `--root`: PCK per joint group
+at the skeleton's normaliser (named) of its validated read-out, the cascade, the coarse model and the mean pose,
+PCKh where a head segment exists, COCO's OKS AP (pycocotools) for COCO-format data
+(`convcorr_eval.tompson2015.pose_scores`). A new protocol is a pair of functions (add its arguments, run it) in
+`SUBCOMMANDS`.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from convcorr_jax import cache, io, runinfo
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.config import to_dict
 from convcorr_jax.errors import InputError, check
+from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.report import percent, score_about
@@ -140,17 +148,21 @@ def _run_arguments(a: argparse.ArgumentParser) -> None:
 
 def run_name(readable: str, cfg: ExperimentConfig) -> str:
     """The default run folder name of an alias: `readable` (the experiment's name for its inputs), `_`, and the
-    first 6 hex digits of `cache.digest` of every setting of `cfg` but its name. Different settings get different
-    folders; the same settings the same one (a finished run is found again and kept)."""
+    first 6 hex digits of `cache.digest` of every setting of `cfg` but its name (with the identity of a scored model,
+    `trained`, set by the experiment's `identify`). Different settings or models get different folders; the same
+    settings the same one (a finished run is found again and kept)."""
     return f"{readable}_{cache.digest({k: v for k, v in to_dict(cfg).items() if k != 'name'}, 6)}"
 
 
 def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
          outputs: tuple[str | None, ...] = ()) -> tuple[Result | None, Path]:
-    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`) under `--out`: (result
-    or None when it failed, run folder). The output paths in `outputs` are checked before the run."""
+    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`, after the experiment's
+    `identify`: the scored model's identity is part of the digest) under `--out`: (result or None when it failed, run
+    folder). The output paths in `outputs` are checked before the run."""
     for path in (p for p in outputs if p):
         io.check_writable(path, "output")
+    identify = getattr(registry.load(exp_id), "identify", None)
+    cfg = identify(cfg) if identify is not None else cfg
     cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))
     result = execute(f"eval {args.metric}", exp_id, cfg, args.out, args.force, not args.no_progress)
     return result, Path(args.out) / cfg.name
@@ -163,8 +175,16 @@ def _copy(src: Path, dst: str | None) -> None:
         print(f"wrote {dst}")
 
 
+MODEL_HELP = ("the model scored: a shipped model's name (flic, flic_256), a model folder (model.json: an export) or "
+              "a `convcorr train pose` run folder; read only (--run is the same flag)")
+
+
+def _add_model(a: argparse.ArgumentParser, what: str = "") -> None:
+    a.add_argument("--model", "--run", dest="model", required=True, metavar="MODEL", help=MODEL_HELP + what)
+
+
 def _flic_arguments(c: argparse.ArgumentParser) -> None:
-    c.add_argument("--run", required=True, help="a `convcorr train pose` run folder (config.json + checkpoints/)")
+    _add_model(c, "; scored with its stored read-out (the tables' validated row)")
     c.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
     c.add_argument("--split", default="test", choices=("test", "val"),
                    help="test (final numbers) or the by-movie validation split (choices)")
@@ -184,7 +204,7 @@ def _flic_arguments(c: argparse.ArgumentParser) -> None:
 def _run_flic(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import flic_scores
 
-    flags = [f"run_dir={args.run}", f"split={args.split}", f"refine={args.refine}", f"timing={args.timing}"]
+    flags = [f"model={args.model}", f"split={args.split}", f"refine={args.refine}", f"timing={args.timing}"]
     flags += [f"spatial={args.spatial}"] if args.spatial is not None else []
     cfg = make_config("tompson2015.flic", sets=[*flags, *args.set], data_root=args.root)  # --set last: it wins
     result, run_dir = _run("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args, (args.json, args.figure))
@@ -199,7 +219,8 @@ def _run_flic(args: argparse.Namespace) -> int:
 
 
 def _mpii_arguments(d: argparse.ArgumentParser) -> None:
-    d.add_argument("--run", required=True, help="a `convcorr train pose --set data=mpii` run folder")
+    _add_model(d, "; trained on MPII (`convcorr train pose --set data=mpii`), scored with its stored read-out "
+                  "(--set readout=NAME another)")
     d.add_argument("--annot", required=True, help="annotation h5 (hourglass layout, e.g. annot/valid.h5)")
     d.add_argument("--images", default=None, help="image folder (default: images/ beside the annot folder)")
     d.add_argument("--h5", default=None, metavar="FILE",
@@ -213,7 +234,7 @@ def _mpii_arguments(d: argparse.ArgumentParser) -> None:
 def _run_mpii(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import mpii, pckh
 
-    flags = [f"run_dir={args.run}", f"annot={args.annot}"] + ([f"images={args.images}"] if args.images else [])
+    flags = [f"model={args.model}", f"annot={args.annot}"] + ([f"images={args.images}"] if args.images else [])
     cfg = make_config("tompson2015.mpii", sets=[*flags, *args.set])  # --set last: it wins
     if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
         raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)
@@ -229,8 +250,9 @@ def _run_mpii(args: argparse.Namespace) -> int:
 
 
 def _pose_arguments(a: argparse.ArgumentParser) -> None:
-    a.add_argument("--run", required=True, help="a `convcorr train pose` run folder")
-    a.add_argument("--root", required=True, help="the dataset folder of the run's data kind (e.g. a COCO-format "
+    _add_model(a, "; scored with its stored read-out (the validated row) beside the cascade, coarse model and "
+                  "mean pose")
+    a.add_argument("--root", required=True, help="the dataset folder of the model's data kind (e.g. a COCO-format "
                    "folder with annotations/ and images/)")
     a.add_argument("--split", default="val", choices=("val", "test", "train"), help="the split scored")
     a.add_argument("--flip", action="store_true", help="test-time flip (each crop averaged with its mirror)")
@@ -240,7 +262,7 @@ def _pose_arguments(a: argparse.ArgumentParser) -> None:
 def _run_pose(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import pose_scores
 
-    res = pose_scores.score_run(args.run, args.root, args.split, flip=args.flip)
+    res = pose_scores.score_run(args.model, args.root, args.split, flip=args.flip)
     print(pose_scores.markdown(res))
     print(f"{res['seconds']:.1f} s")
     _write_outputs(args.json, res)
@@ -365,9 +387,10 @@ def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "pckh": ("PCKh (MPII toolkit definition) of prediction files against annot/valid.h5", _pckh_arguments, _run_pckh),
     "pck": ("PCK normalised per instance (FLIC: torso size)", _pck_arguments, _run_pck),
-    "mpii": ("a trained MPII pose run: predictions as an MPII h5, scored by PCKh", _mpii_arguments, _run_mpii),
-    "flic": ("a trained pose run on FLIC: PCK per joint group (torso), coarse and cascade", _flic_arguments, _run_flic),
-    "pose": ("any trained pose run on any skeleton: PCK per joint group at the skeleton's normaliser, PCKh, COCO "
+    "mpii": ("a trained MPII pose model: predictions as an MPII h5, scored by PCKh", _mpii_arguments, _run_mpii),
+    "flic": ("a pose model on FLIC: PCK per joint group (torso), its validated read-out, coarse and cascade",
+             _flic_arguments, _run_flic),
+    "pose": ("any trained pose model on any skeleton: PCK per joint group at the skeleton's normaliser, PCKh, COCO "
              "OKS AP", _pose_arguments, _run_pose),
     "pf-willow": ("keypoint transfer on PF-WILLOW (Proposal Flow protocol), by default SCOT's optimal transport + "
                   "Hough matching on VGG-16 hyperpixels", _pf_willow_arguments, _run_pf_willow),

@@ -2,6 +2,7 @@
 
     convcorr run long2014.table2 --size tiny --backbone caffenet --set weights=random
     convcorr run long2014.table3 --set data=flic --data-root DIR
+    convcorr run tompson2015.flic --data-root FLIC --set model=flic --set split=val  # score a pose model
     convcorr run --list        # every experiment: the first paragraph of its docstring and the datasets it accepts
 
 writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`, all at once when the
@@ -11,6 +12,9 @@ the files under data_root) equals this one's is kept, not run again (`--force` r
 settings but other code or data is run again; a finished run with other settings is not overwritten: the command
 refuses, naming `--set name=NEW` (another folder) and `--force` (replace it). `convcorr_eval.runner.execute` is the
 same for `convcorr eval flic`, `mpii` and `pf-willow` (whose default names hold a digest of their settings instead).
+The experiments that score a pose model (`tompson2015.flic`, `tompson2015.mpii`, `tompson2015.tables`) take it as
+`--set model=M`: a shipped model's name, a model folder or a training run folder (`run_dir` is its older name); its
+identity (model.json's sha256) is part of the run key, and scoring never writes into it.
 """
 
 from __future__ import annotations

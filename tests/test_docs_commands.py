@@ -92,8 +92,9 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["--set", "model.trunk_weights=random", "--set", "steps=1,0,0", "--set", "batch_size=2", "--set",
          "eval_limit=0", "--set", "checkpoint_every=1", "--logdir", "off", "--no-progress"],
         ["runs/pose_flic/config.json", "runs/pose_flic/checkpoints", "runs/pose_flic/metrics.json"]),
-    "eval flic --run runs/pose_flic --root FLIC --json flic.json --figure fig15.png": (["--no-progress"],
-                                                                                     ["flic.json", "fig15.png"]),
+    "eval flic --model runs/pose_flic --root FLIC --json flic.json --figure fig15.png": (["--no-progress"],
+                                                                                       ["flic.json", "fig15.png"]),
+    "eval flic --model flic --root FLIC --split val": (["--no-progress"], []),  # the shipped model, read only
     "pose photo.jpg --out poses/": ([], ["poses/photo_pose.png"]),  # the shipped model
     "pose photo.jpg --person-box 40,10,470,511 --model flic_256 --json photo.json": ([], ["photo.json"]),
     "pose photo.jpg --person-box 15,15,370,511 --model flic_256 --out poses/": ([], ["poses/photo_pose.png"]),

@@ -1,8 +1,9 @@
 """`convcorr eval flic|mpii|pf-willow` are the runner's experiments `tompson2015.flic`, `tompson2015.mpii` and
 `long2014.pf_willow`: each writes a run folder (config.json + metrics.json + report), keeps an identical finished
-run, copies its outputs where asked; the PF-WILLOW subset options pick the right pairs; bad input and out-of-range
-settings are one error line and exit code 2. Data: synthetic people written in the FLIC and MPII formats, a
-PF-WILLOW fixture folder, and (where present) the real PF-WILLOW folder."""
+run, gives another model (a run trained again) its own folder, copies its outputs where asked; the PF-WILLOW subset
+options pick the right pairs; bad input and out-of-range settings are one error line and exit code 2. Data:
+synthetic people written in the FLIC and MPII formats, a PF-WILLOW fixture folder, and (where present) the real
+PF-WILLOW folder."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.train import train
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.long2014 import pf_willow as pf_willow_eval
+from convcorr_eval.tompson2015 import trained
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 RUN_FILES = ("config.json", "metrics.json", "report.md", "report.html")
-NOT_A_RUN = "expected a `convcorr train pose` run (config.json + checkpoints/)"
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,8 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert "FLIC test PCK@0.05 (torso): coarse" in printed
     run_dir = _folder(out, "tompson2015.flic_pose")
     saved = _saved(run_dir, "tompson2015.flic")
-    assert saved["key"]["settings"]["run_dir"] == str(run)
-    assert saved["key"]["settings"]["trained"] == run_folder.run_state(run)
+    assert saved["key"]["settings"]["model"] == str(run) and saved["key"]["settings"]["run_dir"] is None  # --run
+    assert saved["key"]["settings"]["trained"] == run_folder.run_state(run)  # a run without model files: its state
     res = json.loads(js.read_text())
     assert res == saved["metrics"] and res["n"] == 4 and res["split"] == "test"
     assert fig.read_bytes() == (run_dir / "figures" / "flic_fig15.png").read_bytes()
@@ -133,10 +134,13 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert main([*args, "--timing", "--name", run_dir.name]) == 2  # other settings in a named folder: refused ...
     assert "--force" in capsys.readouterr().err
     shutil.rmtree(run)
-    _trained(tmp_path / "train", "flic", 11, seed=1)  # trained again in the same folder: not taken for the scored
-    assert main(args) == 2  # run: its state is a setting (refused as any other change) ...
+    _trained(tmp_path / "train", "flic", 11, seed=1)  # trained again in the same folder: another model, whose
+    assert main(args) == 0  # identity is part of the folder name's digest: scored into its own folder ...
+    assert "ok in" in capsys.readouterr().out
+    assert len([p for p in out.iterdir() if re.fullmatch(r"tompson2015\.flic_pose_[0-9a-f]{6}", p.name)]) == 2
+    assert main([*args, "--name", run_dir.name]) == 2  # ... and in the first model's folder refused as any change
     assert "holds a finished run with other settings (trained: " in capsys.readouterr().err
-    assert main([*args, "--force"]) == 0  # ... and scored on request
+    assert main([*args, "--name", run_dir.name, "--force"]) == 0  # ... unless asked
     assert "ok in" in capsys.readouterr().out
 
 
@@ -158,18 +162,21 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert tables["0.5"]["Total"] == pytest.approx(saved["metrics"]["0.5"]["Total"], abs=1e-4)
 
 
-@pytest.mark.parametrize("command", ["flic", "mpii"])
-def test_eval_of_a_folder_without_a_training_run_is_one_line(command, people, tmp_path, capsys):
-    extra = {"flic": ["--root", str(people)], "mpii": ["--annot", str(people / "annot" / "valid.h5"), "--h5",
-                                                      str(tmp_path / "p.h5")]}[command]
+@pytest.mark.parametrize("command", ["flic", "mpii", "pose"])
+def test_eval_of_a_folder_without_a_model_is_one_line(command, people, tmp_path, capsys):
+    extra = {"flic": ["--root", str(people)], "pose": ["--root", str(people)],
+             "mpii": ["--annot", str(people / "annot" / "valid.h5"), "--h5", str(tmp_path / "p.h5")]}[command]
     other = tmp_path / "experiment_run"  # a `convcorr run` folder: config.json of another kind, no checkpoints
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"experiment": "long2014.table1", "config": {}, "code": "x"}))
     (other / "checkpoints").mkdir()
+    out = [] if command == "pose" else ["--out-dir", str(tmp_path / "runs")]
     for folder in (tmp_path / "missing", other):
-        rc = main(["eval", command, "--run", str(folder), *extra, "--out-dir", str(tmp_path / "runs")])
-        err = capsys.readouterr().err.strip()
-        assert rc == 2 and err == f"convcorr eval {command}: error: run folder {folder}: {NOT_A_RUN}"
+        for flag in ("--model", "--run"):
+            rc = main(["eval", command, flag, str(folder), *extra, *out])
+            err = capsys.readouterr().err.strip()
+            assert rc == 2 and err == f"convcorr eval {command}: error: model {folder}: expected {trained.model_help()}"
+            assert "model folder (model.json" in err and "flic" in err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "p.h5").exists()
 
 

@@ -90,13 +90,19 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
     saved, priors = spatial_mrf.load_spatial_model(run)  # the spatial model over the file's skeleton, its train split
     assert saved.edges == from_coco_category(CAT, "f").spatial_tree() and priors.shape[0] == 5
     out = root / "scores.json"
-    assert main(["eval", "pose", "--run", str(run), "--root", str(root), "--split", "val", "--json", str(out)]) == 0
-    assert "normaliser: bbox (the person box's longer side)" in capsys.readouterr().out
+    assert main(["eval", "pose", "--model", str(run), "--root", str(root), "--split", "val", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "normaliser: bbox (the person box's longer side)" in printed
+    from convcorr_jax.pose import readout
+
+    key = readout.load_readout(run)[0].key  # the read-out the run chose when it trained: the validated row
+    assert f"validated: the model's stored read-out, {key}" in printed
     res = json.loads(out.read_text())
     assert res["normaliser"].startswith("bbox") and res["people"] == 4 and set(res["pck"]) == {"0.05", "0.1", "0.2",
                                                                                                  "0.5"}
     assert set(res["pck"]["0.2"]) == {"mean", *CAT["keypoints"]} and "pckh" not in res
-    # PCK by hand: the run's cascade on the val crops, the bbox's longer side in crop pixels
+    assert res["readout"] == key and res["pck"] == res["models"]["validated"] and res["model"] == str(run)
+    # PCK by hand: the run's validated read-out on the val crops, the bbox's longer side in crop pixels
     cfg, params = run_folder.load_run(run)
     crops = person_crops("coco", root, "val", cfg.model.image_size, cfg.crop_scale)
     pred = predict.predict_crops(params, crops.arrays.images, cfg.model, peaks=True)
@@ -104,10 +110,10 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
     side = np.array([max(a["bbox"][2:]) for a in obj["annotations"]]) * crops.affine[:, 0, 0]
     gt = np.array([np.reshape(a["keypoints"], (5, 3))[:, :2] for a in obj["annotations"]])
     gt_crop = np.einsum("nij,nkj->nki", crops.affine[:, :, :2], gt) + crops.affine[:, None, :, 2]
-    d = np.linalg.norm(pred["cascade"] - gt_crop, axis=-1)
+    d = np.linalg.norm(pred[key] - gt_crop, axis=-1)
     assert res["pck"]["0.2"]["mean"] == pytest.approx(np.mean(d <= 0.2 * side[:, None]), abs=1e-5)
     # OKS AP: pycocotools itself on the same detections (points back in the image, score the mean peak)
-    image_pts = predict.to_original(pred["cascade"], crops.affine)
+    image_pts = predict.to_original(pred[key], crops.affine)
     dets = [{"image_id": a["image_id"], "category_id": 1, "score": float(s),
              "keypoints": np.concatenate([p, np.ones((5, 1))], 1).ravel().tolist()}
             for a, p, s in zip(obj["annotations"], image_pts, pred["peak"].mean(1))]

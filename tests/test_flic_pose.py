@@ -113,7 +113,7 @@ def test_flic_tiny_train_and_eval(flic_subset, tmp_path):
     assert 0 < train_people < flic_subset[1]
     assert saved["file"] == spatial_mrf.PRIORS_FILE and saved["stride"] == 4 and saved["people"] == train_people
     out = tmp_path / "flic.json"
-    assert main(["eval", "flic", "--run", str(run), "--root", str(root), "--json", str(out), "--figure",
+    assert main(["eval", "flic", "--model", str(run), "--root", str(root), "--json", str(out), "--figure",
                  str(tmp_path / "fig15.png"), "--out-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
     res = json.loads(out.read_text())
     saved = json.loads(next((tmp_path / "runs").glob("tompson2015.flic_pose_flic_tiny_*/metrics.json")).read_text())

@@ -12,6 +12,9 @@ Test-time flip and crop scales are not part of the choice: they stay the caller'
 Rule (`RULE`), fixed before any run is scored: the highest mean PCK@0.05 over the rule's joint groups (FLIC:
 elbows and wrists, the joints the paper's cascade is for) on the validation split; a tie (to 0.1 point) goes to
 the earlier candidate in `candidates`' order (the cheaper read-out, without the spatial model first).
+Who chooses: training, on its held-out people among the read-outs without the spatial model (which it does not run);
+for a FLIC model, again with the spatial read-outs, the explicit step `python -m convcorr_train.choose_readout`.
+Scoring a model (`convcorr eval`) reads its choice and never writes it.
 Warning threshold (`warning_threshold`, `WARN_RULE`), chosen on the same people: a person whose mean joint
 confidence falls below it is flagged by `estimate` (`Poses.warned`): the 5th percentile of the mean confidence of
 the validation people the model gets right, so about one in twenty of the people it was made for is flagged.

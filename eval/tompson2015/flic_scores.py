@@ -1,16 +1,19 @@
 """Tompson et al. 2015 on FLIC: score a trained run (Table 3, Figure 15, Table 2 on this CPU, refinement ablation).
 
-    convcorr eval flic --run runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure fig15.png]
+    convcorr eval flic --model flic|MODEL_DIR|runs/pose_flic --root FLIC_FOLDER [--json out.json] [--figure f.png]
                        [--split test|val] [--refine on|off] [--spatial on|off] [--timing] [--out runs]
                        [--name N] [--force] [--set test_flip=true] [--set test_scales=0.8,0.9,1]
                        [--set test_merge=median]
                        [--set protocol=frame --set image_size=288 [--set second_pass=0.9]]
-    convcorr run tompson2015.flic --data-root FLIC_FOLDER --set run_dir=runs/pose_flic [--set split=val]
+    convcorr run tompson2015.flic --data-root FLIC_FOLDER --set model=runs/pose_flic [--set split=val]
 
-Experiment `tompson2015.flic`: its run folder (`convcorr eval flic`: runs/tompson2015.flic_<training run>, with
-_val / _raw / _nospatial for --split val / --refine off / --spatial off) holds config.json, metrics.json (the
-scores below), report.md/html and figures/flic_fig15.png. Prints the tables of `markdown` and the line of
-`summary_line`.
+Experiment `tompson2015.flic`: scores a pose model (`Config.model`: a shipped model's name, an exported model folder
+or a training run folder, `trained.scored_model`; `--run` / `run_dir` are older names) and never writes into it. Its
+run folder (`convcorr eval flic`: runs/tompson2015.flic_<model>, with _val / _raw / _nospatial for --split val /
+--refine off / --spatial off, then a digest of the settings and of the model's identity, `trained.model_state`)
+holds config.json, metrics.json (the scores below), report.md/html and figures/flic_fig15.png. Prints the tables of
+`markdown` and the line of `summary_line`; the "validated" row is the model's stored read-out (readout.json, chosen on
+its validation split: `python -m convcorr_train.choose_readout` chooses it again with the spatial model's read-outs).
 
 FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the run's inputs (`convcorr_jax.pose.data`: person
 crops, or whole frames with `TrainConfig.protocol="frame"`, or another input with `Config.protocol` and
@@ -45,19 +48,18 @@ from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, predict, recrop
 from convcorr_jax.pose import readout as pose_readout
-from convcorr_jax.pose import run_export
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crops, flic_split
 from convcorr_jax.pose.predict import READOUTS
-from convcorr_jax.pose.run_folder import load_run
+from convcorr_jax.pose.run_folder import load_run  # noqa: F401  (flic_sweep and the benches read runs through it)
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table, percent, save_figure, score_about
 from convcorr_eval.tompson2015 import figures, paper
 from convcorr_eval.tompson2015.flic_spatial import prior_split, spatial_inputs, spatial_label
-from convcorr_eval.tompson2015.trained import with_trained_state
+from convcorr_eval.tompson2015.trained import scored_model, model_help, model_name, take_old_name, with_model_state
 
 ALPHAS = ("0.05", "0.1", "0.2")
 CURVE_ALPHAS = np.round(np.linspace(0.0, 0.2, 21), 3)
@@ -71,16 +73,16 @@ SPATIAL = "on"  # the default of --spatial, chosen on the validation movies (ben
 SPLITS = ("test", "val")
 FIGURE = "flic_fig15.png"
 PAGE = "flic_best_worst.png"  # the best and worst people, ground truth beside prediction
-RUN_HELP = "a `convcorr train pose` run folder (config.json + checkpoints/)"
 # the experiment's spatial_* fields: each is the SpatialConfig field of the same name without the prefix
 SPATIAL_FIELDS = ("mode", "unary_power", "kernel", "prior_sigma", "prior_floor", "torso_sigma")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """data_root: the FLIC folder (examples.mat + images/); run_dir: the training run scored; trained: that run's
-    state (`pose.run_folder.run_state`, set by `identify`), part of the run key so that a run trained further is scored
-    again; split: test (final numbers) or val (the validation movies); refine: the main table's read-out (on:
+    """data_root: the FLIC folder (examples.mat + images/); model: the model scored (a shipped model's name, a model
+    folder or a training run folder; run_dir: its older name, `trained.take_old_name`); trained: the model's identity
+    (`trained.model_state`, set by `identify`), part of the run key so that another model, or a run trained further,
+    is scored again; split: test (final numbers) or val (the validation movies); refine: the main table's read-out (on:
     parabola sub-cell refinement of both arg-maxes, off: integer arg-maxes); spatial: on adds the rows with the
     spatial model, whose settings are `spatial.FLIC_VALIDATED` with the spatial_* fields (`SPATIAL_FIELDS`: mode,
     unary_power, kernel, prior_sigma, prior_floor, torso_sigma of `spatial.SpatialConfig`, defaults from
@@ -94,12 +96,11 @@ class Config(ExperimentConfig):
     the "two-pass" row: every person cropped again around the torso joints the first pass predicted (cascade with
     the spatial model), at second_pass x the run's crop scale (`pose.recrop`), and scored by the run's own model;
     test_flip and test_scales then apply to the second pass only; None: no second pass;
-    timing: Table 2 forward ms per image on this machine; save_readout: on the validation split with the run's
-    own input, one crop and no flip, write the read-out that `pose.readout`'s rule chooses into the run folder
-    (readout.json; `convcorr pose` and the test split's "validated" row use it). The backbone and weights fields
-    are unused (the cascade has its own weights)."""
+    timing: Table 2 forward ms per image on this machine. The backbone and weights fields are unused (the cascade
+    has its own weights)."""
 
     data: str = "flic"
+    model: str | None = None
     run_dir: str | None = None
     trained: str | None = None
     split: str = "test"
@@ -118,10 +119,10 @@ class Config(ExperimentConfig):
     protocol: str | None = None
     image_size: int | None = None
     second_pass: float | None = None
-    save_readout: bool = True
 
     def __post_init__(self):
         super().__post_init__()
+        take_old_name(self)
         if self.second_pass is not None and not self.second_pass > 0:
             raise InputError("config", "second_pass", "a crop scale factor > 0 or none", self.second_pass)
         if self.protocol is not None and self.protocol not in PROTOCOLS:
@@ -158,13 +159,13 @@ def get_config(size: str = "default") -> Config:
 
 
 def identify(cfg: Config) -> Config:
-    """cfg with `trained` set from its run folder (`trained.with_trained_state`; the runner calls it)."""
-    return with_trained_state(cfg, RUN_HELP)
+    """cfg with `trained` set to its model's identity (`trained.with_model_state`; the runner calls it)."""
+    return with_model_state(cfg)
 
 
 def run_name(cfg: Config) -> str:
-    """The run folder name of `convcorr eval flic`: tompson2015.flic_<training run>[_val][_raw][_nospatial]."""
-    return ("tompson2015.flic_" + Path(cfg.run_dir or "run").resolve().name + ("_val" if cfg.split == "val" else "")
+    """The readable run folder name of `convcorr eval flic`: tompson2015.flic_<model>[_val][_raw][_nospatial]..."""
+    return ("tompson2015.flic_" + model_name(cfg.model) + ("_val" if cfg.split == "val" else "")
             + ("_raw" if cfg.refine == "off" else "") + ("_nospatial" if cfg.spatial == "off" else "")
             + ("_flip" if cfg.test_flip else "")
             + ("" if tuple(cfg.test_scales) == (1.0,) else "_scales" + "-".join(f"{s:g}" for s in cfg.test_scales))
@@ -296,8 +297,10 @@ def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Read
                    ) -> tuple[pose_readout.Readout, dict]:
     """The read-out `pose.readout`'s rule chooses from an `evaluate` result on the validation split (its
     "ablation" at PCK@0.05, FLIC's elbows and wrists), and the record readout.json keeps: the rule, the split, the
-    people, and every candidate's PCK@0.05 per joint group (percent). saved: the run's stored choice, whose warning
-    threshold (chosen when the run was trained, `run_export.choose_readout`) is kept."""
+    people, and every candidate's PCK@0.05 per joint group (percent). saved: the model's stored choice, whose
+    warning threshold (chosen when the model was trained, `run_export.choose_readout`) is kept. Nothing is written:
+    `python -m convcorr_train.choose_readout` stores the same choice, made from the same scores
+    (tests/test_eval_any_model.py)."""
     columns = (*paper.TABLE3_COLUMNS, "all")
     scores = {r: {g: res["ablation"][r.key][str(pose_readout.ALPHA)][g] for g in columns}
               for r in pose_readout.candidates(with_spatial)}
@@ -311,8 +314,8 @@ def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Read
 
 
 def with_validated(res: dict, saved: tuple[pose_readout.Readout, dict] | None) -> dict:
-    """res with "validated": the run's stored read-out choice (readout, label, where it was chosen, the rule) and its
-    scores ("pck": {alpha: {group: fraction}}), when the run has a choice whose read-out this scoring computed; the
+    """res with "validated": the model's stored read-out choice (readout, label, where it was chosen, the rule) and its
+    scores ("pck": {alpha: {group: fraction}}), when the model has a choice whose read-out this scoring computed; the
     tables show it first."""
     if saved is None or saved[0].key not in res["ablation"]:
         return res
@@ -349,8 +352,8 @@ def markdown(res: dict, with_paper: bool = True) -> str:
         if res.get("second_pass") else "")
     trunk = res.get("trunk", "none (the paper's banks)")
     v = res.get("validated")
-    chosen = (f"; validated: the run's read-out {v['readout']} ({v['label']}), chosen on the {v['chosen_on']} by "
-              f"the rule: {v['rule']}" if v else "")
+    chosen = (f"; validated: the model's stored read-out {v['readout']} ({v['label']}), chosen on the "
+              f"{v['chosen_on']} by the rule: {v['rule']}" if v else "")
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}{chosen}**", "",
           markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), ""]
@@ -405,29 +408,21 @@ def summary_line(res: dict) -> str:
 
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("flic",))
-    if cfg.run_dir is None:
-        raise InputError("config", "run_dir", RUN_HELP)
-    tc, params = load_run(cfg.run_dir)
-    saved = pose_readout.load_readout(cfg.run_dir)
-    trained_on, trained_size = tc.protocol, tc.model.image_size
+    if cfg.model is None:
+        raise InputError("config", "model", model_help())
+    model, saved = scored_model(cfg.model)  # read only: scoring never writes into the model
+    tc, params = model.config, model.params
+    if tc.model.num_joints != joints.FLIC.num_joints:
+        raise InputError(cfg.model, "joints", f"a model of FLIC's {joints.FLIC.num_joints} joints",
+                         f"{tc.model.num_joints} joints ({tc.data})")
+    trained_on = tc.protocol
     second = None if cfg.second_pass is None else tc
     tc = with_input(tc, cfg.protocol, cfg.image_size)
     res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
                    cfg.test_flip, page=ctx.figures / PAGE, test_scales=cfg.test_scales, second_pass=second,
                    second_scale=cfg.second_pass or 1.0, test_merge=cfg.test_merge)
-    res["run"] = str(cfg.run_dir)
+    res["model"] = str(cfg.model)
     res["trained_protocol"] = trained_on
-    plain = (cfg.protocol in (None, trained_on) and cfg.image_size in (None, trained_size)
-             and cfg.second_pass is None and not cfg.test_flip and tuple(cfg.test_scales) == (1.0,)
-             and cfg.refine == "on" and cfg.spatial == "on")
-    if cfg.split == "val" and plain and cfg.save_readout:
-        choice, record = readout_choice(res, with_spatial=True, saved=saved)
-        saved = (choice, record)
-        try:
-            run_export.set_readout(cfg.run_dir, choice, record)
-            res["readout_saved"] = str(Path(cfg.run_dir) / pose_readout.FILE)
-        except OSError as e:  # a run folder one may not write (shared, read-only): the choice is still reported
-            res["readout_saved"] = f"not written ({e.strerror or e}); --set save_readout=false to not try"
     res = with_validated(res, saved)
     curve_figure(res, ctx.figures / FIGURE)
     md = (f"{markdown(res)}\n![Figure 15: wrist + elbow PCK](figures/{FIGURE})\n\n"

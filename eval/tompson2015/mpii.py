@@ -1,15 +1,18 @@
-"""A trained MPII pose run on an MPII annotation file: predictions written back in the MPII frame, scored by PCKh.
+"""A trained MPII pose model on an MPII annotation file: predictions written back in the MPII frame, scored by PCKh.
 
-    convcorr eval mpii --run runs/pose_mpii --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
+    convcorr eval mpii --model runs/pose_mpii --annot annot/valid.h5 [--images DIR] [--h5 preds.h5] [--json out.json]
                        [--out runs] [--name N] [--force]
-    convcorr run tompson2015.mpii --set run_dir=runs/pose_mpii --set annot=annot/valid.h5
+    convcorr run tompson2015.mpii --set model=runs/pose_mpii --set annot=annot/valid.h5
 
-Experiment `tompson2015.mpii`: crops every annotated person from its centre and scale
-(`convcorr_jax.pose.data.mpii_person_crops`), runs the cascade, maps the predictions back to the original image,
-writes them 1-based as `preds` [N, 16, 2] (the frame of annot/valid.h5's `part`) to `preds.h5` in its run folder
-(`convcorr eval mpii`: runs/tompson2015.mpii_<training run>_<settings digest>, the file then copied to --out) and scores
-the file with the official PCKh definition (`convcorr eval pckh`), head size from the annotation's `normalize`.
-metrics.json holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc", "curve"}; prints them at 0.5 and 0.1.
+Experiment `tompson2015.mpii`: the model (`Config.model`: a training run folder, an exported model folder or a
+shipped model's name, read by `trained.scored_model` and never written into; `--run` / `run_dir` are older names)
+crops every annotated person from its centre and scale (`convcorr_jax.pose.data.mpii_person_crops`), runs the
+cascade with the model's stored read-out (readout.json; `Config.readout` another), maps the predictions back to the
+original image, writes them 1-based as `preds` [N, 16, 2] (the frame of annot/valid.h5's `part`) to `preds.h5` in its
+run folder (`convcorr eval mpii`: runs/tompson2015.mpii_<model>_<digest of the settings and the model's identity>, the
+file then copied to --h5) and scores the file with the official PCKh definition (`convcorr eval pckh`), head size from
+the annotation's `normalize`. metrics.json holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc",
+"curve"}; prints them at 0.5 and 0.1.
 """
 
 from __future__ import annotations
@@ -27,35 +30,38 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints, mpii_files, predict
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.data import mpii_person_crops
-from convcorr_jax.pose.run_folder import load_run
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import save_figure
 from convcorr_eval.tompson2015 import figures, pckh
-from convcorr_eval.tompson2015.trained import with_trained_state
+from convcorr_eval.tompson2015.trained import scored_model, model_help, model_name, take_old_name, with_model_state
 
 PREDS = "preds.h5"
 PAGE = "mpii_best_worst.png"  # the best and worst people, ground truth beside prediction
-RUN_HELP = "a `convcorr train pose --set data=mpii` run folder (config.json + checkpoints/)"
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """run_dir: the training run scored; trained: its state (`pose.run_folder.run_state`, set by `identify`), part of
-    the run key; annot: the annotation h5 (hourglass layout, e.g. annot/valid.h5); images: the image folder
-    (None: images/ beside the annot folder); readout: `predict.READOUTS`. The backbone, weights and data_root
-    fields are unused."""
+    """model: the model scored (a training run folder, a model folder or a shipped model's name; run_dir: its older
+    name, `trained.take_old_name`); trained: its identity (`trained.model_state`, set by `identify`), part of the run
+    key; annot: the annotation h5 (hourglass layout, e.g. annot/valid.h5); images: the image folder (None: images/
+    beside the annot folder); readout: one of `predict.READOUTS`, None: the model's stored read-out (without the
+    spatial model, which MPII scoring does not run), else "cascade". The backbone, weights and data_root fields are
+    unused."""
 
     data: str = "mpii"
+    model: str | None = None
     run_dir: str | None = None
     trained: str | None = None
     annot: str | None = None
     images: str | None = None
-    readout: str = "cascade"
+    readout: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
-        if self.readout not in predict.READOUTS:
-            raise InputError("config", "readout", f"one of {list(predict.READOUTS)}", self.readout)
+        take_old_name(self)
+        if self.readout is not None and self.readout not in predict.READOUTS:
+            raise InputError("config", "readout", f"one of {list(predict.READOUTS)} or none (the model's)",
+                             self.readout)
 
     def check_data_root(self) -> None:
         """The annotation file stands for the dataset folder: InputError without it."""
@@ -69,8 +75,8 @@ def get_config(size: str = "default") -> Config:
 
 
 def identify(cfg: Config) -> Config:
-    """cfg with `trained` set from its run folder (`trained.with_trained_state`; the runner calls it)."""
-    return with_trained_state(cfg, RUN_HELP)
+    """cfg with `trained` set to its model's identity (`trained.with_model_state`; the runner calls it)."""
+    return with_model_state(cfg)
 
 
 def data_paths(cfg: Config) -> dict[str, str | None]:
@@ -80,8 +86,8 @@ def data_paths(cfg: Config) -> dict[str, str | None]:
 
 
 def run_name(cfg: Config) -> str:
-    """The run folder name of `convcorr eval mpii`: tompson2015.mpii_<training run>."""
-    return "tompson2015.mpii_" + Path(cfg.run_dir or "run").resolve().name
+    """The readable run folder name of `convcorr eval mpii`: tompson2015.mpii_<model>."""
+    return "tompson2015.mpii_" + model_name(cfg.model)
 
 
 def predict_people(params, people: Sequence[KeypointSample], cfg: pose_model.ModelConfig,
@@ -105,29 +111,34 @@ def page_figure(people: Sequence[KeypointSample], pred: np.ndarray, crops: np.nd
                                           f"PCKh@{threshold:g} of their annotated joints"), path)
 
 
-def predict_file(run_dir: str | Path, annot: str | Path, out: str | Path, images: str | Path | None = None,
-                 readout: str = "cascade", page: str | Path | None = None) -> dict:
-    """Write the run's predictions for every person of `annot` to `out` (h5) and return its PCKh tables
-    (`pckh.evaluate_file`) with "people": the number of people. page: where to draw the best and worst people
-    (`page_figure`; None: not drawn)."""
-    tc, params = load_run(run_dir)
+def predict_file(model: str | Path, annot: str | Path, out: str | Path, images: str | Path | None = None,
+                 readout: str | None = None, page: str | Path | None = None) -> dict:
+    """Write the model's predictions for every person of `annot` to `out` (h5) and return its PCKh tables
+    (`pckh.evaluate_file`) with "people": the number of people and "readout": the read-out used. model: a training
+    run folder, a model folder or a shipped model's name (`trained.scored_model`); readout: None: the model's stored
+    read-out's name, else "cascade"; page: where to draw the best and worst people (`page_figure`; None: not
+    drawn)."""
+    run, _ = scored_model(model)
+    tc, params = run.config, run.params
+    if readout is None:
+        readout = run.readout.name if run.readout is not None else "cascade"
     js = joints.joint_set("mpii", tc.model.num_joints)
     people = load_mpii_h5(annot, image_root=images)
     pred, crops, affine = predict_people(params, people, tc.model, readout)
     mpii_files.write_preds(out, pred)
     if page is not None:
         page_figure(people, pred, crops, affine, js, f"MPII {Path(annot).name}, {readout}", page)
-    return dict(pckh.evaluate_file(out, annot), people=len(people))
+    return dict(pckh.evaluate_file(out, annot), people=len(people), readout=readout)
 
 
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("mpii",))
-    if cfg.run_dir is None:
-        raise InputError("config", "run_dir", RUN_HELP)
-    r = predict_file(cfg.run_dir, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout, ctx.figures / PAGE)
-    md = "\n\n".join(pckh.format_table({Path(cfg.run_dir).name: r}, t, markdown=True) for t in ("0.5", "0.1"))
-    md += f"\n\nPredictions ({cfg.readout}, 1-based MPII frame): `{PREDS}`.\n"
+    if cfg.model is None:
+        raise InputError("config", "model", model_help())
+    r = predict_file(cfg.model, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout, ctx.figures / PAGE)
+    md = "\n\n".join(pckh.format_table({model_name(cfg.model): r}, t, markdown=True) for t in ("0.5", "0.1"))
+    md += f"\n\nPredictions ({r['readout']}, 1-based MPII frame): `{PREDS}`.\n"
     md += f"\n![best and worst people: ground truth beside prediction](figures/{PAGE})\n"
     summary = (f"MPII PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f} ({r['people']} people, "
-               f"{cfg.readout})")
-    return Result(summary, md, dict(r, run=str(cfg.run_dir)))
+               f"{r['readout']})")
+    return Result(summary, md, dict(r, model=str(cfg.model)))

@@ -1,25 +1,30 @@
-"""`convcorr eval pose`: one evaluation for any trained pose run, on any skeleton.
+"""`convcorr eval pose`: one evaluation for any trained pose model, on any skeleton.
 
     res = score_run("runs/pose_coco", "DIR", split="val")     # dict: the JSON `convcorr eval pose --json` writes
     print(markdown(res))
 
-The run's own data kind (any registered in `data.pose_sets`: COCO-format folders, LSP / LSPET, FLIC, MPII's "val" =
-valid.h5, and kinds users register) reads `split` of the dataset folder `root` as its crop protocol makes the
-inputs (`pose.person_crops`), with the run's crop settings. Scores:
+The model: a training run folder, an exported model folder or a shipped model's name (`trained.scored_model`: read
+only, nothing is written into it). The model's own data kind (any registered in `data.pose_sets`: COCO-format
+folders, LSP / LSPET, FLIC, MPII's "val" = valid.h5, and kinds users register) reads `split` of the dataset folder
+`root` as its crop protocol makes the inputs (`pose.person_crops`), with the model's crop settings. Scores:
   PCK per joint and per joint group (`Skeleton.column_groups`) at alphas 0.05 / 0.1 / 0.2 / 0.5, normalised by the
     kind's normaliser (the skeleton's torso ends, head segment or the longer side of the person's box, or the one
     its entry names, as MPII's head box; named in the JSON),
-    of the cascade, the coarse model alone and the mean pose (the training split's mean keypoints in crop pixels,
-    the same for every person); people whose normaliser joints are unlabelled are not scored (counted);
+    of the model's stored read-out ("validated": readout.json, chosen on its validation split; with the spatial
+    model saved with it where the choice says so, conditioned on each crop's person centre; the cascade for a model
+    without one), the cascade, the coarse model alone and the mean pose (the training split's mean keypoints in
+    crop pixels, the same for every person); people whose normaliser joints are unlabelled are not scored
+    (counted);
   PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, `PoseDataset.head_norm`);
   COCO's OKS AP (pycocotools, the reference implementation) for kinds read from COCO-format files
-    (`PoseDataset.oks`): the cascade's keypoints mapped back to the image, one detection per annotated person with
-    the mean coarse heat-map peak as its score, against the split's annotation file (restricted to the split's
-    images: a val split carved from the train file is scored on its own images); sigmas the file's
+    (`PoseDataset.oks`): the validated read-out's keypoints mapped back to the image, one detection per annotated
+    person with the mean coarse heat-map peak as its score, against the split's annotation file (restricted to the
+    split's images: a val split carved from the train file is scored on its own images); sigmas the file's
     (categories[].sigmas), else COCO-17's for COCO-17, else `DEFAULT_SIGMA` each.
-JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the cascade), "normaliser": its name,
-"models": {"cascade" | "coarse" | "mean_pose": the same}, "pckh" (where a head segment exists), "oks" (COCO data),
-"people", "scored_people", "carved" (how a carved split was made), ...}. Fractions in 0..1.
+JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the validated read-out), "readout": its
+`predict` key, "normaliser": its name, "models": {"validated" | "cascade" | "coarse" | "mean_pose": the same},
+"pckh" (where a head segment exists), "oks" (COCO data), "people", "scored_people", "carved" (how a carved split
+was made), ...}. Fractions in 0..1.
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ from convcorr_jax import metrics
 from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import person_crops, predict, run_folder
+from convcorr_jax.pose import heatmaps, person_crops, predict
 from convcorr_jax.pose.person_crops import PoseCrops, loader_options
+from convcorr_jax.pose.loaded_model import PoseRun
 from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_eval.tompson2015.trained import scored_model
 
 ALPHAS = (0.05, 0.1, 0.2, 0.5)
 SPLITS = ("train", "val", "test")
 DEFAULT_SIGMA = 0.05  # OKS sigma of a keypoint whose file gives none
-MODELS = ("cascade", "coarse", "mean_pose")
+MODELS = ("validated", "cascade", "coarse", "mean_pose")
 
 
 def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> PoseCrops:
@@ -214,12 +221,34 @@ def skeleton_of(cfg: TrainConfig, root: str | Path) -> Skeleton:
     return pose_sets.skeleton(cfg.data, root, **loader_options(cfg.data, cfg))
 
 
-def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool = False) -> dict:
-    """Score a trained pose run on `split` of the dataset `root` (module docstring).
+def validated_predictions(run: PoseRun, crops: PoseCrops, flip: tuple[int, ...] | None) -> tuple[dict, str]:
+    """The model's read-outs of the crops, with its stored read-out as "validated".
 
     Args:
-        run: the run folder (`convcorr train pose`).
-        root: the dataset folder, of the run's data kind.
+        run: the loaded model.
+        crops: the person crops (their `torso`: each person's centre, conditions the spatial model).
+        flip: the skeleton's left/right permutation for test-time flip, or None.
+
+    Returns:
+        (`predict.predict_crops`'s read-outs with peaks, plus "validated" [N, K, 2]; the validated read-out's key).
+    """
+    tc, chosen = run.config, run.readout
+    sp = None
+    if chosen is not None and chosen.spatial and run.spatial is not None:
+        sp = predict.SpatialInputs(run.log_priors, np.asarray(heatmaps.image_to_map(crops.torso, tc.model.pool),
+                                                             np.float32), run.spatial)
+    preds = predict.predict_crops(run.params, crops.arrays.images, tc.model, peaks=True, flip=flip, spatial=sp)
+    key = "cascade" if chosen is None else ("spatial_" if sp is not None else "") + chosen.name
+    preds["validated"] = preds[key]
+    return preds, key
+
+
+def score_run(model: str | Path, root: str | Path, split: str = "val", flip: bool = False) -> dict:
+    """Score a trained pose model on `split` of the dataset `root` (module docstring).
+
+    Args:
+        model: a training run folder, a model folder or a shipped model's name (read only).
+        root: the dataset folder, of the model's data kind.
         split: "val" or "test" (or "train").
         flip: test-time flip (each crop averaged with its mirror, `pose.flip`).
 
@@ -227,25 +256,26 @@ def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool 
         the result dict (module docstring).
     """
     t0 = time.perf_counter()
-    cfg, params = run_folder.load_run(run)
+    run, _ = scored_model(model)
+    cfg = run.config
     sk = skeleton_of(cfg, root)
     if sk.num_joints != cfg.model.num_joints:
-        raise InputError(root, "keypoints", f"{cfg.model.num_joints} keypoints as the run {run} was trained on",
+        raise InputError(root, "keypoints", f"{cfg.model.num_joints} keypoints as the model {model} was trained on",
                          sk.num_joints)
     entry = pose_sets.dataset(cfg.data)
     crops = crops_of(cfg, root, split)
     train = crops_of(cfg, root, "train") if split != "train" else crops
     arr = crops.arrays
-    preds = predict.predict_crops(params, arr.images, cfg.model, peaks=True, flip=sk.flip if flip else None)
+    preds, key = validated_predictions(run, crops, sk.flip if flip else None)
     preds["mean_pose"] = mean_pose(train.arrays.points, train.arrays.visible, len(arr))
     norm = np.asarray(arr.norm, np.float64)
     scored = np.asarray(arr.visible) & np.isfinite(norm)[:, None]
     models = {m: pck_columns(preds[m], arr.points, scored, norm, sk) for m in MODELS}
-    res = {"run": str(run), "root": str(root), "split": split, "data": cfg.data, "skeleton": sk.name,
+    res = {"model": str(model), "root": str(root), "split": split, "data": cfg.data, "skeleton": sk.name,
            "keypoints": list(sk.names), "groups": {g: list(j) for g, j in sk.column_groups.items()},
            "normaliser": entry.normaliser or sk.normaliser_name(),
            "people": int(len(arr)), "scored_people": int(np.isfinite(norm).sum()), "flip": bool(flip),
-           "pck": models["cascade"], "models": models}
+           "readout": key, "pck": models["validated"], "models": models}
     if crops.carved:
         res["carved"] = crops.carved
     head = norm if entry.head_norm else sk.head_lengths(arr.points, arr.visible)
@@ -258,10 +288,11 @@ def score_run(run: str | Path, root: str | Path, split: str = "val", flip: bool 
         people = pose_sets.load_people(cfg.data, root, split, **loader_options(cfg.data, cfg))
         gt = coco_ground_truth(people.source, {s.extras.get("image_id") for s in people.samples})
         sigmas, where = coco_sigmas(sk)
-        image_pts = predict.to_original(preds["cascade"], crops.affine)
-        dets = coco_detections(image_pts, np.asarray(preds["peak"]).mean(1), crops, gt)
+        image_pts = predict.to_original(preds["validated"], crops.affine)
+        peak = preds["spatial_peak" if key.startswith("spatial_") else "peak"]
+        dets = coco_detections(image_pts, np.asarray(peak).mean(1), crops, gt)
         res["oks"] = {**oks_ap(gt, dets, sigmas), "sigmas": [float(s) for s in sigmas], "sigmas_from": where,
-                      "detections": len(dets), "score": "the mean coarse heat-map peak"}
+                      "detections": len(dets), "score": "the mean coarse heat-map peak", "readout": key}
     res["seconds"] = time.perf_counter() - t0
     return res
 
@@ -280,7 +311,8 @@ def markdown(res: dict, alpha: float = 0.2) -> str:
     a = f"{alpha:g}"
     cols = list(res["groups"]) + ["mean"]
     lines = [f"PCK@{a} (%), normaliser: {res['normaliser']}; {res['data']} {res['split']} split, "
-             f"{res['scored_people']} of {res['people']} people scored" + (", test-time flip" if res["flip"] else ""),
+             f"{res['scored_people']} of {res['people']} people scored" + (", test-time flip" if res["flip"] else "")
+             + f"; validated: the model's stored read-out, {res['readout']}",
              "", "| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for m, table in res["models"].items():
         lines.append(f"| {m} | " + " | ".join(_pct(table[a][c]) for c in cols) + " |")
@@ -301,4 +333,4 @@ def _pct(v: float) -> str:
 
 
 __all__ = ["ALPHAS", "DEFAULT_SIGMA", "coco_ground_truth", "crops_of", "markdown", "mean_pose", "oks_ap",
-           "pck_columns", "score_run"]
+           "pck_columns", "score_run", "validated_predictions"]

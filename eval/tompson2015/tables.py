@@ -4,7 +4,8 @@
     convcorr run tompson2015.tables                                  # default: 300 / 450 / 50 steps
     convcorr run tompson2015.tables --set data=flic --data-root DIR  # FLIC's 11 joints (examples.mat + images):
                                      # trained on FLIC train minus the validation movies, scored on FLIC test
-    convcorr run tompson2015.tables --set run_dir=runs/pose_default  # tables of a finished `convcorr train` run
+    convcorr run tompson2015.tables --set model=runs/pose_default    # tables of a trained model: a run folder,
+    convcorr run tompson2015.tables --set model=flic --data-root FLIC  # a model folder or a shipped model's name
 
 Prints "tompson: PCK@0.05 coarse C -> cascade F (S s)" (at tiny the numbers are meaningless), plus MPII PCKh@0.5
 of the published prediction files when the real annotation folder holds them (Table 4). The pose cascade is trained
@@ -29,13 +30,14 @@ from convcorr_jax import metrics
 from convcorr_jax.paths import real_data_root
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import run_folder
 from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
+from convcorr_jax.errors import InputError
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import comparable, markdown_table, ran_on, score_about
 from convcorr_eval.tompson2015 import figures, paper, pckh
+from convcorr_eval.tompson2015.trained import scored_model, take_old_name, with_model_state
 from convcorr_train import pose_configs
 
 DATA = ("synthetic", "flic", "mpii")
@@ -55,17 +57,30 @@ class Config(ExperimentConfig):
     """train: the cascade's TrainConfig (`--set train.steps=8,4,4`, `--set train.model.pool=16`); its data,
     data_root, seed, out and name come from this config and the run folder, and its joint count and flip
     permutation from `data`. timing: Table 2. reference_pckh: Table 4 when the real MPII folder
-    (`convcorr_jax.paths.real_data_root()/mpii`) holds the published prediction files. run_dir: score the
-    finished training run in this folder (config.json + checkpoints/) instead of training."""
+    (`convcorr_jax.paths.real_data_root()/mpii`) holds the published prediction files. model: score this trained
+    model instead of training (a training run folder, a model folder or a shipped model's name, read only; its test
+    split read from `data_root`, else the run's own; run_dir: its older name); trained: its identity
+    (`trained.model_state`, set by `identify`), part of the run key."""
 
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     timing: bool = True
     reference_pckh: bool = True
+    model: str | None = None
     run_dir: str | None = None
+    trained: str | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        take_old_name(self)
 
 
 def get_config(size: str = "default") -> Config:
     return Config(size=size, train=_train_config(size), timing=size != "tiny")
+
+
+def identify(cfg: Config) -> Config:
+    """cfg with `trained` set to the identity of the model it scores, where it scores one (the runner calls it)."""
+    return with_model_state(cfg, required=False)
 
 
 def train_config(cfg: Config, ctx: Context) -> TrainConfig:
@@ -198,10 +213,15 @@ def _test_set(tc: TrainConfig) -> PoseArrays:
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, DATA)
     t0 = time.time()
-    if cfg.run_dir is not None:  # a finished `convcorr train pose` run
-        tc, params = run_folder.load_run(cfg.run_dir)
+    if cfg.model is not None:  # a trained model: read, never written into
+        model, _ = scored_model(cfg.model)
+        tc, params = model.config, model.params
+        tc = dataclasses.replace(tc, data_root=cfg.data_root or tc.data_root)
+        if tc.data != "synthetic" and not tc.data_root:
+            raise InputError("config", "data_root", f"the model's {tc.data} folder (--data-root DIR): its test "
+                             "split is scored", None)
         test_set = _test_set(tc)
-        head, images_per_s = f"Run {cfg.run_dir} ({tc.steps} steps, pool {tc.model.pool}x).\n\n", None
+        head, images_per_s = f"Model {cfg.model} ({tc.steps} steps, pool {tc.model.pool}x).\n\n", None
     else:
         tc = train_config(cfg, ctx)
         train_set, test_set = load_data(tc)
@@ -223,7 +243,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     metrics_["wall_s"] = time.time() - t0
     score = metrics_["score"]
     c, f = metrics_[score.lower()]["coarse"], metrics_[score.lower()]["cascade"]
-    if cfg.run_dir is None:
+    if cfg.model is None:
         head += f"; test {score}: coarse {c:.1f}, cascade {f:.1f}.\n\n"
     summary = f"tompson: {score} (%) coarse {c:.1f} -> cascade {f:.1f} ({metrics_['wall_s']:.0f} s)"
     if "table4_pckh" in metrics_:
