@@ -16,6 +16,9 @@ pixel instead:
                    (B's pixels after B is resized to A's size)
   DIR/energy.json  settings;  DIR/warp.png  as above
 `--json FILE` also writes the summary (config, backbone, versions, seconds, energies, outputs) to FILE.
+The printed line, the figure's title and the summary's "ran" are one text (`describe`): the flow, the backbone
+and the taps that ran (its conv4-role tap, e.g. MobileNetV2's block12; dense: the finer taps too) and the pixel
+features of the settings that ran (`--set` included).
 
 Every argument, both images (readable, each side at least two conv4 strides, A also at its working size) and the
 output paths are checked before any work.
@@ -34,6 +37,7 @@ from convcorr_jax import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
 from convcorr_jax.errors import InputError
 from convcorr_jax.features.image import read_image
+from convcorr_jax.flow import dense
 from convcorr_jax.flow.align import FEATURES, GridConfig, align_images, check_image_sizes
 from convcorr_jax.flow.bp import BPConfig
 from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig
@@ -98,6 +102,31 @@ def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:
         raise
 
 
+def describe(args: argparse.Namespace, cfg: BPConfig | DenseConfig, backbone) -> str:
+    """What `convcorr align` runs, in one line (printed, the figure's title, the summary's "ran").
+
+    Args:
+      args: the parsed arguments (--dense, --features).
+      cfg: the flow settings that run (`_settings`: the flags and --set applied).
+      backbone: the feature network.
+
+    Returns:
+      e.g. "BP flow on mobilenet_v2 block12 (its conv4 tap)", "BP flow on dense SIFT at mobilenet_v2 block12's
+      grid (stride 16 px)" or "dense flow, coarse to fine: mobilenet_v2 block12 + block6 + block3, then sift pixel
+      features".
+    """
+    tap = backbone.roles["conv4"]
+    if isinstance(cfg, DenseConfig):
+        taps = dense._taps(backbone, cfg)  # the conv levels dense_flows runs: conv4's tap, one per finer stride
+        finest = cfg.finest_features or cfg.pixel_features
+        last = "" if finest == cfg.pixel_features else f" ({finest} at the finest level)"
+        return (f"dense flow, coarse to fine: {backbone.name} {' + '.join(taps)}, then {cfg.pixel_features} pixel "
+                f"features{last}")
+    if args.features == "sift":
+        return f"BP flow on dense SIFT at {backbone.name} {tap}'s grid (stride {backbone.geometry[tap].stride} px)"
+    return f"BP flow on {backbone.name} {tap} (its conv4 tap)"
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     require("matplotlib", "report", "the figure (warp.png)")
@@ -115,25 +144,24 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(None, "--max-side", e.expected, e.got) from None
         raise
     backbone, params = load_backbone(args.backbone, args.weights)
+    ran, names = describe(args, cfg, backbone), f"{Path(args.image_a).name} -> {Path(args.image_b).name}"
     d = Path(args.out)
     info = dict(image_a=args.image_a, image_b=args.image_b, a_size=[int(v) for v in a.shape[:2]])
     header = {"config": dict(config.to_dict(cfg), features=args.features if not args.dense else "dense",
                              max_side=args.max_side, weights=args.weights or "pretrained"),
-              "backbone": backbone.name, "versions": runinfo.versions()}
+              "backbone": backbone.name, "ran": ran, "versions": runinfo.versions()}
     if args.dense:
         out = align_images(a, b, backbone, params, cfg, args.max_side)
         d.mkdir(parents=True, exist_ok=True)
         io.save_npy(d / "flow.npy", out.flow)
         summary = dict(header, dense=True, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
         io.write_json(d / "energy.json", summary)
-        _save_figure(d / "warp.png", a, out.b_resized, out.warped, out.flow,
-                     f"{Path(args.image_a).name} -> {Path(args.image_b).name}: dense flow ({backbone.name} + "
-                     f"{args.pixel_features})")
+        _save_figure(d / "warp.png", a, out.b_resized, out.warped, out.flow, f"{names}: {ran}")
         if args.json:
             outputs = [str(d / n) for n in ("flow.npy", "energy.json", "warp.png")]
             io.write_json(args.json, dict(summary, outputs=outputs))
-        print(f"aligned {args.image_a} -> {args.image_b} (dense, {args.pixel_features} at the finest levels): "
-              f"flow {tuple(int(s) for s in out.flow.shape)}; wrote {d}/flow.npy, energy.json, warp.png")
+        print(f"aligned {args.image_a} -> {args.image_b} ({ran}): flow {tuple(int(s) for s in out.flow.shape)}; "
+              f"wrote {d}/flow.npy, energy.json, warp.png")
         return 0
     grid = GridConfig(args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels)
     out = align_images(a, b, backbone, params, grid, args.max_side)
@@ -143,13 +171,11 @@ def run(args: argparse.Namespace) -> int:
     summary = dict(out.energy, **header, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
     io.write_json(d / "energy.json", summary)
     _save_figure(d / "warp.png", out.a_work, out.b_resized, out.warped, out.flow,
-                 f"{Path(args.image_a).name} -> {Path(args.image_b).name}: BP flow on {args.features} "
-                 f"({backbone.name}), grid {' x '.join(map(str, out.energy['grid_hw']))}", out.grid_xy,
-                 out.scale)
+                 f"{names}: {ran}, grid {' x '.join(map(str, out.energy['grid_hw']))}", out.grid_xy, out.scale)
     if args.json:
         io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
                                                                             "warp.png")]))
     e = out.energy
-    print(f"aligned {args.image_a} -> {args.image_b} ({args.features}, grid {e['grid_hw']}): data {e['data']:.1f}, "
+    print(f"aligned {args.image_a} -> {args.image_b} ({ran}, grid {e['grid_hw']}): data {e['data']:.1f}, "
           f"deformation {e['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")
     return 0

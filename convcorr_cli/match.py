@@ -1,14 +1,23 @@
 """`convcorr match A B --points P [--out OUT.json] [--figure FIG.png]`: move points of image A to the corresponding
 places of image B (semantic correspondence, `convcorr_jax.correspondence.transfer_points`) and draw them.
 
-P: a JSON file (a list of [x, y], or {"points": [[x, y], ...]}) or a CSV file (one "x,y" per line, an optional
-header line), (x, y) pixels of A, 0-based, pixel centres at integers. Defaults: the validated method (SCOT's OT +
-Hough matching on VGG-16 hyperpixels, `PointTransferConfig`); `--method`, `--backbone`, `--weights` and `--set
-FIELD=VALUE` (any other field of PointTransferConfig: taps, grid, radius, image_size, features, ...) change it.
+P (`convcorr_jax.correspondence.point_files.read_points`): a JSON file (a list of [x, y], or {"points": [[x, y],
+...]}), a CSV file (one "x,y" per line, an optional header line), PF-WILLOW's keypoint .mat (`pts_coord` 2 x K,
+MATLAB's 1-based pixels, read 0-based) or this command's own OUT.json, whose "points_b" (the points transferred
+into B) are read, so `convcorr match B C --points OUT.json` carries them on from B (a null point stays null, in its
+place); (x, y) pixels of A, 0-based, pixel centres at integers. Any other file is refused in one line naming it
+and these formats. Defaults: the validated method (`PointTransferConfig`: SCOT's OT + Hough matching on VGG-16 +
+MobileNetV2 hyperpixels, MobileNetV2's CAM foreground prior); `--method`, `--backbone`, `--weights` and `--set
+FIELD=VALUE` (any other field of PointTransferConfig: taps, extra_backbone, prior, grid, radius, image_size,
+features, ...) change it. The printed line, the figure's title and OUT.json's "ran" are one text,
+`PointTransferConfig.describe()` of the settings that ran (the method, each network and its taps, the prior, the
+frame and the grid).
 Writes:
-  OUT.json  (default: P's folder, <P's stem>_in_<B's stem>.json) {"points_a", "points_b" ([x, y] pixels of B,
-            null for a point off A), "confidence" (cosine similarity of the features at both ends, 0..1, null
-            where none), the images, config, backbone, weights, versions, seconds}
+  OUT.json  (default: P's folder, <P's stem>_in_<B's stem>.json) {"points_a" (null for a null point of P),
+            "points_b" ([x, y] pixels of B, null for a point off A), "confidence" (cosine similarity of the
+            features at both ends, 0..1, null where none), "ran", "networks" ([{"backbone", "taps"}] whose
+            features were matched), the images, points_file and points_format, config, weights, versions,
+            seconds}
   FIG.png   (default: OUT.json with .png) A and B side by side, each point's source and transferred position in
             one colour, joined by a line, with a legend. Without matplotlib (the `report` extra) the JSON is still
             written, its "figure" null, and one line on stderr says the figure was skipped and what to install.
@@ -17,9 +26,7 @@ Writes:
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,7 +38,7 @@ from convcorr_jax import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.correspondence import PointTransferConfig, transfer_points
 from convcorr_jax.correspondence.point_config import METHODS
-from convcorr_jax.errors import InputError
+from convcorr_jax.correspondence.point_files import read_points
 from convcorr_jax.features.image import read_image
 from convcorr_jax.optional import MissingExtra, require
 
@@ -43,8 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image_a", help="source image (any size)")
     p.add_argument("image_b", help="target image (any size)")
     p.add_argument("--points", required=True, metavar="P",
-                   help="points of A: JSON (a list of [x, y] or {\"points\": [[x, y], ...]}) or CSV (x,y per line, "
-                        "optional header); pixels, 0-based")
+                   help="points of A, (x, y) pixels: JSON (a list of [x, y] or {\"points\": [[x, y], ...]}), CSV "
+                        "(x,y per line, optional header), PF-WILLOW's .mat (pts_coord, 1-based: read 0-based) or "
+                        "this command's OUT.json (its points_b, the points transferred into its B: match B C "
+                        "--points OUT.json carries them on)")
     p.add_argument("--out", default=None, metavar="OUT.json",
                    help="output JSON (default: next to P, <P's stem>_in_<B's stem>.json)")
     p.add_argument("--figure", default=None, metavar="FIG.png", help="output figure (default: OUT with .png)")
@@ -52,54 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"matcher or BP flow (default: the validated one, "
                         f"{PointTransferConfig.DEFAULT_METHOD['cnn']} on conv features)")
     p.add_argument("--backbone", default=None, choices=NAMES,
-                   help=f"feature network (default: the validated one, {PointTransferConfig.backbone})")
+                   help=f"feature network (default: the validated one, {PointTransferConfig.backbone}, with "
+                        f"{PointTransferConfig.extra_backbone}'s taps beside it: --set extra_backbone=none for "
+                        f"one network)")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
     add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
-
-
-def read_points(path: str | Path) -> np.ndarray:
-    """Points [K, 2] float64 of a JSON or CSV points file (module docstring); InputError naming the file and field
-    for anything else."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "points", "an existing JSON or CSV file", "no such file")
-    text = p.read_text(errors="replace")
-    if p.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(p, "points", "JSON", f"invalid JSON at line {e.lineno}") from None
-        if isinstance(data, dict):
-            if "points" not in data:
-                raise InputError(p, "points", "a list of [x, y] or an object with a 'points' list",
-                                 f"keys {sorted(data)}")
-            data = data["points"]
-        rows, where = data, "points"
-    else:
-        rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
-        if rows and not _numeric(rows[0]):
-            rows = rows[1:]  # header
-        where = "x,y rows"
-    if not isinstance(rows, list) or not rows:
-        raise InputError(p, where, "at least one [x, y] point", rows if not isinstance(rows, list) else "none")
-    out = []
-    for i, r in enumerate(rows):
-        if not isinstance(r, (list, tuple)) or len(r) != 2 or not _numeric(r):
-            raise InputError(p, f"{where}[{i}]", "two numbers x, y (pixels)", r)
-        out.append([float(v) for v in r])
-    pts = np.asarray(out, np.float64)
-    if not np.all(np.isfinite(pts)):
-        raise InputError(p, where, "finite x, y", "a NaN or infinite value")
-    return pts
-
-
-def _numeric(row) -> bool:
-    try:
-        [float(v) for v in row]
-    except (TypeError, ValueError):
-        return False
-    return not any(isinstance(v, bool) for v in row)
 
 
 def default_outputs(points: str, image_b: str, out: str | None, fig: str | None) -> tuple[Path, Path]:
@@ -131,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     io.check_writable(fig, "--figure")
     flags = {k: v for k, v in (("method", args.method), ("backbone", args.backbone)) if v is not None}
     used = dataclasses.replace(config.override(PointTransferConfig(), args.set), **flags)
-    pts = read_points(args.points)
+    pf = read_points(args.points)
+    pts, ran = pf.points, used.describe()
     a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
     t = transfer_points(a, b, pts, weights=args.weights, config=used)
     try:
@@ -141,17 +109,17 @@ def run(args: argparse.Namespace) -> int:
         fig = None
     else:
         draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
-             f"{len(pts)} points transferred ({used.matcher}, {used.backbone})")
+             f"{len(pts)} points transferred: {ran}")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
-           "points_a": pts.tolist(), "points_b": _listed(t.points), "confidence": conf,
-           "confidence_is": CONFIDENCE, "config": {**config.to_dict(used),
-                                                   "method": used.matcher}, "tap_names": list(used.tap_names),
+           "points_format": pf.format, "points_a": _listed(pts), "points_b": _listed(t.points), "confidence": conf,
+           "confidence_is": CONFIDENCE, "ran": ran,
+           "networks": [{"backbone": n, "taps": list(taps)} for n, taps in used.networks],
+           "config": {**config.to_dict(used), "method": used.matcher}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
            "figure": None if fig is None else str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)
     moved = sum(v is not None for v in res["points_b"])
-    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b} ({used.matcher}, {used.backbone} "
-          f"{'+'.join(used.tap_names) if used.features == 'cnn' else used.features}): {moved} moved; wrote {out}"
+    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b}: {moved} moved; {ran}; wrote {out}"
           f"{'' if fig is None else f', {fig}'}")
     return 0

@@ -1,8 +1,11 @@
 """`convcorr match A B --points P`: the JSON it writes (points, confidences, settings), the figure, the default
-output paths, the points file formats and one-line errors for a bad points file."""
+output paths, the points file formats and one-line errors for a bad points file; the printed line, the figure's
+title and the JSON's "ran" describe the settings that ran (`PointTransferConfig.describe`), as `convcorr align`'s
+do (tests/test_match_points.py: every points format)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -10,8 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convcorr_cli import align as align_cli
+from convcorr_cli import match as match_cli
 from convcorr_cli.main import main
-from convcorr_cli.match import read_points
+from convcorr_jax.backbones.registry import get as get_backbone
+from convcorr_jax.correspondence import PointTransferConfig, Transfer
+from convcorr_jax.correspondence.point_files import read_points
 from convcorr_jax.errors import InputError
 
 FAST = ["--backbone", "caffenet", "--weights", "random", "--set", "image_size=64"]
@@ -101,3 +108,102 @@ def test_bad_points_file_exits_2_before_any_work(pair, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and str(bad) in err and "points[0]" in err
     assert not (tmp_path / "bad_in_b.json").exists()
+
+
+def _spy(monkeypatch, fake: bool):
+    """Record the config `convcorr match` hands transfer_points and the title it gives the figure; `fake`: the
+    transfer returns the points unmoved (no network runs)."""
+    seen = {}
+    real, real_draw = match_cli.transfer_points, match_cli.draw
+
+    def transfer(a, b, pts, weights=None, config=None):
+        seen["config"] = config
+        if fake:
+            return Transfer(np.asarray(pts, np.float64), np.ones(len(pts)))
+        return real(a, b, pts, weights=weights, config=config)
+
+    def draw(path, a, b, pa, pb, names=("A", "B"), title=""):
+        seen["title"] = title
+        real_draw(path, a, b, pa, pb, names, title)
+
+    monkeypatch.setattr(match_cli, "transfer_points", transfer)
+    monkeypatch.setattr(match_cli, "draw", draw)
+    return seen
+
+
+@pytest.mark.parametrize("argv, says, not_said", [
+    ([], ("OT + RHM (ot_rhm)", "vgg16 conv4_1+conv5_1+conv5_2", "mobilenet_v2 block13+block14",
+          "mobilenet_v2 CAM prior (top 2)", "224 px frames, grid 8 px"), ()),  # the default: two networks
+    (["--set", "extra_backbone=none", "--set", "prior=none"], ("vgg16 conv4_1+conv5_1+conv5_2 hyperpixels",),
+     ("mobilenet", "prior")),
+    (["--method", "bp"], ("BP flow (bp) on vgg16 conv4_1+conv5_1+conv5_2 hyperpixels", "grid 16 px"),
+     ("mobilenet", "prior")),  # BP flow: one network, no prior
+    (["--set", "features=sift"], ("BP flow (bp) on dense SIFT",), ("vgg16", "mobilenet", "prior")),
+])
+def test_match_says_what_runs_in_its_line_figure_title_and_json(pair, tmp_path, monkeypatch, capsys, argv, says,
+                                                               not_said):
+    seen = _spy(monkeypatch, fake=True)
+    (tmp_path / "kp.json").write_text(json.dumps([[60, 80], [120.5, 100]]))
+    assert main(["match", str(pair / "a.png"), str(pair / "b.png"), "--points", str(tmp_path / "kp.json"),
+                 *argv]) == 0
+    ran = seen["config"].describe()
+    line = capsys.readouterr().out.strip()
+    res = json.loads((tmp_path / "kp_in_b.json").read_text())
+    assert f"; {ran}; wrote" in line and seen["title"] == f"2 points transferred: {ran}" and res["ran"] == ran
+    assert res["networks"] == [{"backbone": n, "taps": list(t)} for n, t in seen["config"].networks]
+    for text in (line, seen["title"], res["ran"]):
+        assert all(s in text for s in says) and not any(s in text for s in not_said), text
+
+
+def test_match_describes_the_config_that_ran_with_a_real_transfer(pair, tmp_path, monkeypatch, capsys):
+    seen = _spy(monkeypatch, fake=False)
+    (tmp_path / "kp.csv").write_text("60,80\n120.5,100\n")
+    assert main(["match", str(pair / "a.png"), str(pair / "b.png"), "--points", str(tmp_path / "kp.csv"),
+                 *FAST]) == 0
+    cfg = seen["config"]
+    assert cfg.backbone == "caffenet" and cfg.extra_backbone == "mobilenet_v2" and cfg.prior == "mobilenet_v2"
+    ran = cfg.describe()
+    assert ran == ("OT + RHM (ot_rhm) on caffenet conv3+conv4 + mobilenet_v2 block13+block14 hyperpixels, "
+                   "mobilenet_v2 CAM prior (top 2), 64 px frames, grid 8 px")
+    res = json.loads((tmp_path / "kp_in_b.json").read_text())
+    assert res["ran"] == ran and seen["title"].endswith(ran) and ran in capsys.readouterr().out
+    assert res["points_format"] == "csv"
+
+
+def test_the_default_config_names_both_networks_and_the_prior():
+    ran = PointTransferConfig().describe()
+    assert ran.startswith("OT + RHM (ot_rhm) on vgg16 ") and "+ mobilenet_v2 block13+block14" in ran
+    assert "mobilenet_v2 CAM prior" in ran
+    cos = PointTransferConfig(method="cos", scales=(0.5, 1.0), flip_source=True).describe()
+    assert "at scales 0.5/1" in cos and "(top 2, unused by cos)" in cos and "mirrored source tried" in cos
+    assert PointTransferConfig(features="none").describe().startswith("zero flow (features none)")
+
+
+@pytest.mark.parametrize("extra, says", [
+    ([], "BP flow on caffenet conv4 (its conv4 tap)"),
+    (["--features", "sift"], "BP flow on dense SIFT at caffenet conv4's grid (stride 16 px)"),
+])
+def test_align_says_what_runs(pair, tmp_path, monkeypatch, capsys, extra, says):
+    seen = {}
+    real = align_cli._save_figure
+
+    def save(path, *a, **k):
+        seen["title"] = a[4]
+        real(path, *a, **k)
+
+    monkeypatch.setattr(align_cli, "_save_figure", save)
+    assert main(["align", str(pair / "a.png"), str(pair / "b.png"), "--out", str(tmp_path / "o"), "--backbone",
+                 "caffenet", "--weights", "random", "--max-side", "90", "--iters", "2", *extra]) == 0
+    summary = json.loads((tmp_path / "o" / "energy.json").read_text())
+    assert summary["ran"] == says and seen["title"].startswith(f"a.png -> b.png: {says}, grid ")
+    assert f"({says}, grid " in capsys.readouterr().out
+
+
+def test_align_dense_names_the_pixel_features_set_not_the_flag():
+    p = argparse.ArgumentParser()
+    align_cli.add_arguments(p)
+    parsed = p.parse_args(["a.png", "b.png", "--out", "o", "--dense", "--set", "pixel_features=grad"])
+    cfg = align_cli._settings(parsed)
+    ran = align_cli.describe(parsed, cfg, get_backbone("mobilenet_v2"))
+    assert cfg.pixel_features == "grad" and parsed.pixel_features == "sift"
+    assert ran == "dense flow, coarse to fine: mobilenet_v2 block12 + block6 + block3, then grad pixel features"

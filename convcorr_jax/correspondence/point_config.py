@@ -30,6 +30,8 @@ BP_GRID = 16  # the node stride (frame pixels) of BP flow when `grid` is None; a
 METHODS = Names(lambda: ("bp", *MATCHERS))  # "bp", "cos", "rhm", "ot", "ot_rhm", then registered matchers
 FEATURES = ("cnn", "sift", "none")
 MIN_IMAGE_SIZE = 64  # the smallest frame side (pixels) accepted
+# matchers of the table that ignore the node weights (the CAM prior weights OT's marginals only)
+WEIGHTLESS_MATCHERS = ("cos", "rhm")
 
 
 class _TapDefaults(Mapping):
@@ -185,6 +187,45 @@ class PointTransferConfig:
     def grid_spec(self) -> int | str:
         """`grid`, or the method's validated stride when None."""
         return self.grid if self.grid is not None else self.DEFAULT_GRID[self.matcher]
+
+    @property
+    def networks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The networks whose features are matched, each with its taps, in order: (backbone, taps), then
+        (extra_backbone, extra taps) for a matcher on conv features; () for SIFT or no features (the backbone
+        then only places the grid)."""
+        if self.features != "cnn":
+            return ()
+        nets = ((self.backbone, self.tap_names),)
+        if self.matcher != "bp" and self.extra_backbone is not None:
+            nets += ((self.extra_backbone, self.extra_tap_names),)
+        return nets
+
+    def describe(self) -> str:
+        """What runs with these settings, in one line: the method, each network and its taps (or the other
+        features), the foreground prior, the frame and the grid; parts the method does not run are left out (BP
+        flow: one network, no prior). `convcorr match` prints it, titles its figure with it and records it.
+
+        Returns:
+          e.g. "OT + RHM (ot_rhm) on vgg16 conv4_1+conv5_1+conv5_2 + mobilenet_v2 block13+block14 hyperpixels,
+          mobilenet_v2 CAM prior (top 2), 224 px frames, grid 8 px".
+        """
+        if self.features == "none":  # no flow is solved, whatever the method
+            return f"zero flow (features none): points move with the images' scaling, {self.image_size} px frames"
+        matcher_on_cnn = self.features == "cnn" and self.matcher != "bp"
+        feats = " + ".join(f"{net} {'+'.join(taps)}" for net, taps in self.networks) + " hyperpixels"
+        if self.features == "sift":
+            feats = "dense SIFT"
+        elif matcher_on_cnn and self.scales != (1.0,):
+            feats += f" at scales {'/'.join(f'{v:g}' for v in self.scales)}"
+        parts = [f"{method_label(self.matcher)} ({self.matcher}) on {feats}"]
+        if matcher_on_cnn and self.prior is not None:
+            unused = f", unused by {self.matcher}" if self.matcher in WEIGHTLESS_MATCHERS else ""
+            parts.append(f"{self.prior} CAM prior (top {self.prior_top_k}{unused})")
+        if matcher_on_cnn and self.flip_source:
+            parts.append("mirrored source tried")
+        grid = self.grid_spec
+        parts.append(f"{self.image_size} px frames, grid {grid}{' px' if isinstance(grid, int) else ''}")
+        return ", ".join(parts)
 
     def check_backbone(self, backbone, source: str = "PointTransferConfig") -> None:
         """InputError naming the field unless the taps (and a tap grid) are taps or roles of `backbone` (a

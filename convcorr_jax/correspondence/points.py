@@ -4,11 +4,12 @@
     t.points       # [K, 2] (x, y) pixels of image b
     t.confidence   # [K] cosine similarity of the features at the source point and at the transferred point
 
-The default method is the one validated on PF-WILLOW (`point_config.PointTransferConfig`): SCOT's optimal
-transport + Hough matching on VGG-16 hyperpixels conv4_1 + conv5_1 + conv5_2, images resized to 224 x 224 px, a
-node every 8 px, a point carried by the nodes within 2 grid strides. Every method of the PF-WILLOW experiment
-works here ("ot_rhm", "rhm", "ot", "cos", "bp"; features "cnn", "sift", "none"): `frames` resizes and computes
-features, `frame_transfer` moves the points.
+The default method is the one validated on PF-WILLOW (`point_config.PointTransferConfig`; `describe()` says what
+a config runs): SCOT's optimal transport + Hough matching on VGG-16 hyperpixels conv4_1 + conv5_1 + conv5_2 with
+MobileNetV2's block13 + block14 beside them, OT marginals from MobileNetV2's CAM foreground prior, images resized
+to 224 x 224 px, a node every 8 px, a point carried by the nodes within 2 grid strides. Every method of the
+PF-WILLOW experiment works here ("ot_rhm", "rhm", "ot", "cos", "bp"; features "cnn", "sift", "none"): `frames`
+resizes and computes features, `frame_transfer` moves the points.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -52,12 +52,12 @@ def pf_willow_classes(root: str | os.PathLike) -> tuple[str, ...]:
     return found
 
 
-def read_pts_coord(path: str | os.PathLike, num_keypoints: int = PF_WILLOW_NUM_KEYPOINTS) -> np.ndarray:
+def read_pts_coord(path: str | os.PathLike, num_keypoints: int | None = PF_WILLOW_NUM_KEYPOINTS) -> np.ndarray:
     """A PF-WILLOW `.mat` -> float32 [K, 2] 0-based (x, y) pixels (`pts_coord` [2 x K] 1-based, minus 1).
 
     Args:
         path: the keypoint .mat beside an image.
-        num_keypoints: K, the points the file must hold (10).
+        num_keypoints: K, the points the file must hold (10); None: any K >= 1.
 
     Returns:
         float32 [K, 2] 0-based (x, y) pixels.
@@ -67,15 +67,36 @@ def read_pts_coord(path: str | os.PathLike, num_keypoints: int = PF_WILLOW_NUM_K
     """
     path = Path(path)
     m = load_mat(path, "an existing PF-WILLOW keypoint .mat beside the image")
-    if "pts_coord" not in m:
-        raise InputError(path, "pts_coord", "a variable 'pts_coord' [2 x K]", sorted(k for k in m if k[0] != "_"))
-    c = np.asarray(m["pts_coord"])
-    if not np.issubdtype(c.dtype, np.number) or c.shape != (2, num_keypoints):
-        raise InputError(path, "pts_coord", f"a numeric 2 x {num_keypoints} array (row 0 x, row 1 y)",
-                         f"{c.dtype} {c.shape}")
+    return pts_coord_points(m, path, num_keypoints)
+
+
+def pts_coord_points(variables: Mapping, source: str | os.PathLike,
+                     num_keypoints: int | None = PF_WILLOW_NUM_KEYPOINTS) -> np.ndarray:
+    """The points of a loaded PF-WILLOW `.mat`: its `pts_coord` [2 x K] (row 0 x, row 1 y, MATLAB's 1-based
+    pixels) as 0-based (x, y) rows, the one place the 1 is subtracted.
+
+    Args:
+        variables: the file's variables (`_common.load_mat`, `scipy.io.loadmat`).
+        source: the file, named in an error.
+        num_keypoints: K, the points it must hold; None: any K >= 1.
+
+    Returns:
+        float32 [K, 2] 0-based (x, y) pixels.
+
+    Raises:
+        InputError: naming `source`, for no numeric 2 x K `pts_coord` or non-finite coordinates.
+    """
+    if "pts_coord" not in variables:
+        raise InputError(source, "pts_coord", "a variable 'pts_coord' [2 x K]",
+                         sorted(k for k in variables if k[0] != "_"))
+    c = np.asarray(variables["pts_coord"])
+    k_ok = c.ndim == 2 and (c.shape[1] == num_keypoints if num_keypoints is not None else c.shape[1] >= 1)
+    if not np.issubdtype(c.dtype, np.number) or c.shape[0] != 2 or not k_ok:
+        k = "K (K >= 1)" if num_keypoints is None else num_keypoints
+        raise InputError(source, "pts_coord", f"a numeric 2 x {k} array (row 0 x, row 1 y)", f"{c.dtype} {c.shape}")
     pts = c.T.astype(np.float64) - 1.0
     if not np.all(np.isfinite(pts)):
-        raise InputError(path, "pts_coord", "finite coordinates", "NaN or inf")
+        raise InputError(source, "pts_coord", "finite coordinates", "NaN or inf")
     return pts.astype(np.float32)
 
 
