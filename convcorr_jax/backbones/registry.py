@@ -4,7 +4,8 @@ paper role names (`resolve_tap`), and the smallest input a tap can be computed o
 
 Built-in networks are found, not listed: every module of this package that declares `SPECS` (a tuple of
 `BackboneSpec`) is read on first use (alexnet.py: caffenet, bvlc_alexnet, torchvision_alexnet; vgg16.py;
-mobilenet_v2.py). A new built-in backbone is one new module with its `SPECS`; a user's is one `register` call.
+mobilenet_v2.py; efficientnet_lite.py: efficientnet_lite2). A new built-in backbone is one new module with its
+`SPECS`; a user's is one `register` call.
 
 A user's network is traced when it is registered (`trace.trace`: shapes only, nothing computed); built-in ones are
 not traced on import or use, only by `check_trace(name)` (the tests check every one: 0.1 to 0.7 s each on a CPU).

@@ -31,7 +31,8 @@ from convcorr_jax.features.hyperpixel import interpolation_matrix, resample
 
 # backbone -> (the spatial tap whose global average feeds the classifier, the classifier's parameter key with
 # "kernel" [C, K] and "bias" [K])
-CAM_TAPS: Mapping[str, tuple[str, str]] = {"mobilenet_v2": ("conv_last", "classifier")}
+CAM_TAPS: Mapping[str, tuple[str, str]] = {"mobilenet_v2": ("conv_last", "classifier"),
+                                          "efficientnet_lite2": ("conv_last", "classifier")}
 
 
 @functools.partial(jax.jit, static_argnames=("top_k",))

