@@ -61,7 +61,7 @@ def _stopped(p: subprocess.Popen, logs: Path, command: str, within: float = 60.0
     return (logs / "out.txt").read_text()
 
 
-@pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 0.5), (signal.SIGTERM, 1.5)])
+@pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 1.0), (signal.SIGTERM, 1.5)])
 def test_early_signal_stops_cleanly(sig, delay, cache, tmp_path):
     """During the imports and the first compilations: nothing is written."""
     out = tmp_path / "runs"

@@ -94,14 +94,14 @@ def coco_layout(root: Path, splits=("train", "val"), n: int = 8) -> Path:
 
 
 def test_every_kind_is_one_entry_of_one_registry():
-    assert list(pose_sets.DATASETS) == ["synthetic", "mpii", "flic", "coco", "lsp"] == list(pose_data.KINDS)
+    assert list(pose_sets.DATASETS) == ["synthetic", "mpii", "flic", "coco", "lsp", "person"] == list(pose_data.KINDS)
     assert all(isinstance(e, PoseDataset) for e in pose_sets.DATASETS.values())
     assert list(pose_sets.LOADERS) == ["coco", "lsp"]  # the kinds cropped around their people's boxes
     heads = {k: pose_data.headline(k) for k in pose_sets.DATASETS}
     assert heads == {"synthetic": ("PCK", 0.05), "mpii": ("PCKh", 0.5), "flic": ("PCK", 0.05), "coco": ("PCK", 0.2),
-                     "lsp": ("PCK", 0.2)}
+                     "lsp": ("PCK", 0.2), "person": ("PCK", 0.2)}
     for kind, sk in (("synthetic", skeletons.MPII), ("mpii", skeletons.MPII), ("flic", skeletons.FLIC),
-                     ("lsp", skeletons.LSP), ("coco", skeletons.COCO17)):
+                     ("lsp", skeletons.LSP), ("coco", skeletons.COCO17), ("person", skeletons.PERSON)):
         js = joints.joint_set(kind)
         assert js is sk and js.edges == sk.links and js.flip == sk.flip and js.groups == sk.column_groups
     assert joints.JointSet is skeletons.Skeleton and joints.FLIC.dataset == "FLIC"

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from convcorr_jax.data import joint_map, lsp, pose_sets, skeletons
 from convcorr_jax.errors import InputError
@@ -186,3 +187,36 @@ def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data
         assert (p > 0).all() and (p < 63).all()
     again = mixture.part_crops(parts[1], person, "train", 64)  # cached: the same arrays
     np.testing.assert_array_equal(np.asarray(again.arrays.images), np.asarray(train[1].images))
+
+
+def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, flic_subset, tmp_path):
+    """`--config person` at the tiny size: FLIC and LSP-extended from one config (a small LSP part here), mixed by
+    share, 17 joints; the run is a model that estimates a full-body skeleton from a person box."""
+    import dataclasses
+
+    from convcorr_jax.pose import estimate, load
+    from convcorr_jax.pose.train import train
+    from convcorr_train.pose_configs import get_config
+
+    lspet = real_data / "lspet"
+    if not (lspet / "images" / "im00050.jpg").is_file():
+        pytest.skip(f"LSP-extended images not found under {real_data}")
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    (data_root / "flic").symlink_to(flic_subset[0])
+    (data_root / "lspet").symlink_to(lspet)
+    cfg = get_config("person_tiny")
+    small = (("train_images", 30), ("val_images", 10), ("test_images", 10))
+    cfg = dataclasses.replace(cfg, data_root=str(data_root), out=str(tmp_path / "runs"),
+                              datasets=(cfg.datasets[0], dataclasses.replace(cfg.datasets[1], options=small)))
+    assert cfg.data == "person" and [p.kind for p in cfg.datasets] == ["flic", "lsp"]
+    result = train(cfg, progress=False)
+    assert result.evals and result.evals[-1]["step"] == cfg.total_steps  # scored on both val parts together
+    model = load(cfg.run_dir())
+    assert model.names == skeletons.PERSON.names
+    img = np.asarray(Image.open(lspet / "images" / "im00001.jpg").convert("RGB"))
+    h, w = img.shape[:2]
+    poses = estimate(img, model, person_boxes=[(0, 0, w - 1, h - 1)])
+    assert poses.points.shape == (1, 17, 2) and np.isfinite(poses.points).all()
+    with pytest.raises(InputError, match="datasets exactly when data=person"):
+        dataclasses.replace(cfg, datasets=()).check()

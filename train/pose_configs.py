@@ -81,6 +81,11 @@ trained run to one's own images.
               rest test; the fine and joint stages lengthened after the validation part showed the cascade level
               with the coarse model at 1600 / 600 / 300; bench/RESULTS_pose.md).
   mpii        the `flic` recipe on MPII's person crops (train.h5, valid.h5, images/).
+  person      people of every kind from several datasets and skeletons (`pose.mixture`): FLIC and LSP-extended's
+              train part (im00001-im05000) on the person skeleton (FLIC's 11 joints, legs, neck, head top), half of
+              every batch each, person-box crops at 128 px, the augmentations for photos of every kind; evaluated on
+              FLIC's validation movies and LSP-extended's im05001-im05500: `convcorr train pose --config person
+              --set data_root=DIR` (DIR/flic, DIR/lspet). `person_tiny`: its smoke test (numbers meaningless).
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Runtimes and measured numbers: bench/RESULTS_pose.md.
@@ -94,6 +99,8 @@ from collections.abc import Callable
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as pose_model
+from convcorr_jax.data import lsp, skeletons
+from convcorr_jax.pose.mixture import DataPart
 from convcorr_jax.pose.train_config import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
@@ -110,6 +117,12 @@ GPU_BATCH = 64  # `flic_gpu`: global batch
 # the one that reads the coarse map on the validation movies (bench/RESULTS_pose.md, "Why the fine model lost")
 GPU_FINE_COARSE = False
 GPU_STEPS = (12800, 4800, 2400)  # `flic_gpu`: `flic`'s proportions, 2 x; bench/accelerator.py fits it to its budget
+PERSON_SHARES = (0.5, 0.5)  # `person`: FLIC's and LSP-extended's parts of every batch
+PERSON_STEPS = (6400, 2400, 1200)  # `person`: `flic`'s schedule
+# `person`: rotation up to 40 degrees (LSP-extended has people upside down), scale 0.65-1.35, box shift, half-body
+# crops, colour, blur, low resolution and occlusion (mmpose's top-down ranges; not yet chosen on validation)
+PERSON_AUGMENT = {"rotation": 40.0, "scale": (0.65, 1.35), "shift": 0.1, "half_body": 0.3, "colour": 0.3,
+                  "blur": 0.1, "low_res": 0.1, "occlusion": 0.2}
 LSP_STEPS = (1600, 900, 600)  # `lsp`: chosen on LSPET's validation part (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8),
@@ -192,6 +205,29 @@ def _recipe(name: str, data: str, crop_scale: float, steps: tuple[int, int, int]
     return build
 
 
+def _person() -> TrainConfig:
+    """People of every kind: FLIC and LSP-extended's fixed train part (`data.lsp.LSPET_PARTS`) mapped onto the
+    person skeleton, half of every batch each, cropped from person boxes drawn from the labelled joints
+    (`pose.mixture`), with the augmentations for photos of every kind (ranges: mmpose's top-down defaults, to be
+    chosen on the validation parts). `--set data_root=DIR`, DIR holding flic/ (examples.mat + images/) and lspet/
+    (joints.mat + images/)."""
+    base = _flic()
+    sk = skeletons.PERSON
+    upper = tuple(i for i, n in enumerate(sk.names) if not n.endswith(("hip", "knee", "ankle")))
+    parts = (DataPart("flic", "flic", PERSON_SHARES[0]),
+             DataPart("lsp", "lspet", PERSON_SHARES[1], options=tuple(lsp.LSPET_PARTS.items())))
+    aug = dataclasses.replace(base.augment, flip_perm=sk.flip, upper=upper, **PERSON_AUGMENT)
+    return dataclasses.replace(base, name="pose_person", data="person", datasets=parts, crop_scale=1.0,
+                               steps=PERSON_STEPS, augment=aug,
+                               model=dataclasses.replace(base.model, num_joints=sk.num_joints, fine_coarse=False))
+
+
+def _person_tiny() -> TrainConfig:
+    base = _person()
+    return dataclasses.replace(base, name="pose_person_tiny", batch_size=8, steps=(8, 4, 4), checkpoint_every=8,
+                               eval_limit=64, model=dataclasses.replace(TINY_MODEL, num_joints=base.model.num_joints))
+
+
 def _coco_tiny() -> TrainConfig:
     base = _recipe("coco_tiny", "coco", COCO_CROP_SCALE, (8, 4, 4))()
     return dataclasses.replace(base, model=dataclasses.replace(TINY_MODEL, num_joints=base.model.num_joints),
@@ -230,6 +266,8 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "coco_tiny": _coco_tiny,
     "lsp": _recipe("lsp", "lsp", 1.0, LSP_STEPS),
     "mpii": _recipe("mpii", "mpii", 1.0, FLIC_TRUNK_STEPS),
+    "person": _person,
+    "person_tiny": _person_tiny,
 }
 NAMES = tuple(CONFIGS)
 

@@ -73,9 +73,41 @@ SYNTHETIC = PoseDataset(synthetic_people, skeletons.MPII, inputs=synthetic_input
                         splits=("train", "test"), held_out="test", held_out_about="held-out set",
                         options=("n_samples", "seed", "input_size"), root_about="")
 
+def person_people(root, split: str) -> PersonSet:
+    """The "person" kind has no folder of its own: its people are several datasets' (`TrainConfig.datasets`,
+    read by `pose.mixture`); InputError says so.
+
+    Args:
+        root: unused.
+        split: unused.
+
+    Returns:
+        never.
+    """
+    raise InputError("config", "datasets", "the datasets of a person model (TrainConfig.datasets, read by "
+                     "pose.mixture), not one folder", root)
+
+
+def person_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person") -> Inputs:
+    """A person model's crops: `box_inputs` about person boxes drawn from the labelled joints (`pose.mixture`).
+
+    Args:
+        people, image_size, crop_scale, protocol: as `box_inputs`'.
+
+    Returns:
+        the Inputs.
+    """
+    return box_inputs(people, image_size, crop_scale, protocol)
+
+
+# people of every kind, from several datasets mapped onto one skeleton (`pose.mixture`, `TrainConfig.datasets`)
+PERSON = PoseDataset(person_people, skeletons.PERSON, inputs=person_inputs, headline=("PCK", 0.2),
+                     normaliser="torso (l shoulder - r hip)", held_out="val", held_out_about="the datasets' val parts",
+                     root_about="")
+
 DATASETS: Registry[PoseDataset] = Registry("pose dataset")
 for _kind, _entry in (("synthetic", SYNTHETIC), ("mpii", mpii_people.DATASET), ("flic", flic_people.DATASET),
-                      ("coco", coco_keypoints.DATASET), ("lsp", lsp.DATASET)):
+                      ("coco", coco_keypoints.DATASET), ("lsp", lsp.DATASET), ("person", PERSON)):
     DATASETS.register(_kind, _entry)
 KINDS = DATASETS.names  # a live view: kinds registered later are in it
 LOADERS = Names(lambda: tuple(k for k, d in DATASETS.items() if d.inputs is box_inputs))  # kinds cropped at boxes

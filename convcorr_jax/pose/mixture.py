@@ -248,6 +248,63 @@ def _keys(seed: int, step: int, batch_size: int) -> np.ndarray:
     return data.sample_keys(seed, step, batch_size)
 
 
+@dataclasses.dataclass(frozen=True)
+class MixedArrays(PoseArrays):
+    """The parts' training arrays one after another (a `PoseArrays`), with where each part starts and its share of
+    every batch: what the training loop mixes (`mixed_dataset` over `parts()`).
+
+    sizes: each part's row count, in order.
+    weights: each part's share of every batch (summing to one).
+    """
+
+    sizes: tuple[int, ...] = ()
+    weights: tuple[float, ...] = ()
+
+    def parts(self) -> list[PoseArrays]:
+        """Each part's rows as a PoseArrays view.
+
+        Returns:
+            one PoseArrays per part.
+        """
+        ends = np.cumsum(self.sizes)
+        return [self.take(slice(int(e - n), int(e))) for n, e in zip(self.sizes, ends)]
+
+
+def concat(arrays: Sequence[PoseArrays], weights: Sequence[float] | None = None) -> PoseArrays:
+    """The parts' arrays one after another: a `MixedArrays` with the parts' shares when `weights` are given, else
+    a plain PoseArrays (held-out people, scored together).
+
+    Args:
+        arrays: one PoseArrays per part, all with the same joints and image size.
+        weights: the parts' shares of every batch, or None.
+
+    Returns:
+        the concatenation (images, points, visible, norm).
+    """
+    fields = [np.concatenate([np.asarray(getattr(a, f)) for a in arrays]) for f in
+              ("images", "points", "visible", "norm")]
+    if weights is None:
+        return PoseArrays(*fields)
+    return MixedArrays(*fields, None, tuple(len(a) for a in arrays), tuple(float(w) for w in weights))
+
+
+def batches(train_set: PoseArrays, batch_size: int, steps: int, seed: int,
+            shard: grain.sharding.ShardOptions = grain.sharding.NoSharding()) -> grain.MapDataset:
+    """The training batches of a run: `mixed_dataset` over the parts of a `MixedArrays`, else
+    `data.train_dataset`.
+
+    Args:
+        train_set: the training arrays (a MixedArrays: several datasets, each its share of every batch).
+        batch_size, steps, seed, shard: as `data.train_dataset`'s.
+
+    Returns:
+        the grain MapDataset of `steps` batches.
+    """
+    if isinstance(train_set, MixedArrays):
+        return mixed_dataset(train_set.parts(), np.asarray(train_set.weights), batch_size, steps, seed, shard)
+    return data.train_dataset(train_set, batch_size, steps, seed, shard)
+
+
 def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, crop_scale: float = 1.0
                ) -> tuple[list[PoseArrays], list[PoseArrays]]:
     """(train, held-out) arrays of every part (`mixture_arrays`).
@@ -265,5 +322,5 @@ def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, c
             mixture_arrays(parts, skeleton, "held_out", image_size, crop_scale))
 
 
-__all__ = ["DataPart", "batch_rows", "load_parts", "mapped_people", "mixed_dataset", "mixture_arrays", "part_crops",
-           "shares", "vis_of"]
+__all__ = ["DataPart", "MixedArrays", "batch_rows", "batches", "concat", "load_parts", "mapped_people", "mixed_dataset",
+           "mixture_arrays", "part_crops", "shares", "vis_of"]

@@ -29,7 +29,8 @@ import numpy as np
 from convcorr_jax import cache, io, runinfo
 from convcorr_jax.config import from_dict
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import data, person_crops, shipped, spatial
+from convcorr_jax.data import pose_sets
+from convcorr_jax.pose import data, mixture, person_crops, shipped, spatial
 from convcorr_jax.pose.checkpoints import checkpoint_params
 from convcorr_jax.pose.train_config import NOT_SETTINGS, TrainConfig, code_version, fix_old_record
 
@@ -169,6 +170,11 @@ def load_data(cfg: TrainConfig) -> tuple[data.PoseArrays, data.PoseArrays]:
         (train, held-out) `PoseArrays`: synthetic and MPII (train, test); FLIC (train, validation movies); a
         `pose_sets` dataset (train, val). Images uint8 RGB [N, S, S, 3], points [N, K, 2] input pixels.
     """
+    if cfg.datasets:  # several datasets on one skeleton, mixed by share (`pose.mixture`)
+        parts = cfg.part_roots()
+        train, held = mixture.load_parts(parts, pose_sets.dataset(cfg.data).skeleton, cfg.model.image_size,
+                                         cfg.crop_scale)
+        return mixture.concat(train, mixture.shares(parts)), mixture.concat(held)
     return data.load_pose_arrays(cfg.data, cfg.data_root, cfg.model.image_size, n_samples=cfg.n_samples, seed=cfg.seed,
                      crop_scale=cfg.crop_scale, protocol=cfg.protocol, options=cfg.data_options())
 

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from convcorr_jax import interrupt, io, metrics, parallel, runinfo
 from convcorr_jax.config import validate
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import checkpoints, data, model, predict, run_export, run_folder
+from convcorr_jax.pose import checkpoints, data, mixture, model, predict, run_export, run_folder
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.run_folder import load_data
 from convcorr_jax.pose.event_log import EventLog, eval_scalars
@@ -177,8 +177,8 @@ def open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict
         The iterator; each item this process's rows of one global batch.
     """
     rows = parallel.local_rows(mesh, cfg.batch_size)
-    batches = iter(data.train_dataset(train_set, cfg.batch_size, cfg.total_steps, cfg.seed,
-                                      data.shard_of(rows, cfg.batch_size)).to_iter_dataset(data.READ_OPTIONS))
+    ds = mixture.batches(train_set, cfg.batch_size, cfg.total_steps, cfg.seed, data.shard_of(rows, cfg.batch_size))
+    batches = iter(ds.to_iter_dataset(data.READ_OPTIONS))
     if data_state is not None:
         batches.set_state(data_state)
     log.info("%s: %s at step %d of %d; %d device(s) over %d process(es), this one feeds batch rows %d:%d",

@@ -17,6 +17,7 @@ from convcorr_jax.config import check_fields
 from convcorr_jax.data.flic import PERSON_BOX_SCALE
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment, model
+from convcorr_jax.pose.mixture import DataPart
 from convcorr_jax.data.flic_people import PROTOCOLS
 
 # the code a training trajectory depends on: its version is part of the checkpoint fingerprint
@@ -26,7 +27,8 @@ CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "conv
 LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, "model.trunk": "",
                 "model.trunk_weights": "imagenet", "model.trunk_head": 128, "train_images": 0,
                 "model.fine_coarse": False, "augment.shift": 0.0, "augment.half_body": 0.0, "augment.upper": (),
-                "augment.colour": 0.0, "augment.blur": 0.0, "augment.low_res": 0.0, "augment.occlusion": 0.0}
+                "augment.colour": 0.0, "augment.blur": 0.0, "augment.low_res": 0.0, "augment.occlusion": 0.0,
+                "datasets": ()}
 # fields that do not decide the parameters or the trajectory: not part of `settings_digest` (data_root: a path; the
 # data itself is identified by its content, `checkpoints.data_fingerprint`)
 NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root")
@@ -111,6 +113,9 @@ class TrainConfig:
     trunk_train: str = "block7"  # with a trunk: first trained layer (stem, block1..block13) or "none" (frozen)
     trunk_lr: float = 0.1  # with a trunk: its learning rate / the stage's
     train_images: int = 0  # data=lsp: the leading images that are train + val (0: the standard split; `data.lsp`)
+    # data=person: the datasets mixed in every batch (`pose.mixture.DataPart`: kind, folder relative to data_root,
+    # share, joint names, loader options)
+    datasets: tuple[DataPart, ...] = ()
 
     def __post_init__(self):
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
@@ -124,10 +129,21 @@ class TrainConfig:
             raise InputError("config", "model.levels", ">= 1", self.model.levels)
         if self.protocol not in PROTOCOLS or (self.protocol != "person" and self.data != "flic"):
             raise InputError("config", "protocol", f"one of {PROTOCOLS} ('frame' with data=flic)", self.protocol)
+        if (self.data == "person") != bool(self.datasets):
+            raise InputError("config", "datasets", "datasets exactly when data=person (a model of several datasets)",
+                             f"data={self.data}, {len(self.datasets)} dataset(s)")
+        for i, part in enumerate(self.datasets):
+            part.check(f"datasets[{i}]")
         if self.trunk_train not in ("none",) + model.TRUNK_LAYERS:
             raise InputError("config", "trunk_train", "'none' or a trunk layer (stem, block1..block13)",
                              self.trunk_train)
         self.model.validate(prefix="model.")
+
+    def part_roots(self) -> tuple[DataPart, ...]:
+        """`datasets` with each folder resolved against data_root (a relative folder is data_root's sub-folder)."""
+        base = Path(self.data_root or ".")
+        return tuple(dataclasses.replace(p, root=None if p.root is None else str(base / p.root))
+                     for p in self.datasets)
 
     def data_options(self) -> dict:
         """The options of the data's loader (`data.pose_sets`): {"train_images": N} for data=lsp, else {}."""
@@ -162,6 +178,8 @@ class TrainConfig:
         name, out, checkpointing, device count, evaluation size, event files, the data's path); older runs' rules:
         `fix_old_record`. legacy: the digest of runs written before it was path-free (data_root included)."""
         settings = dataclasses.asdict(self)
+        for part in settings["datasets"]:  # path-free, as data_root
+            part.pop("root")
         for field in NOT_SETTINGS:
             if not (legacy and field in LEGACY_SETTINGS):
                 settings.pop(field)
