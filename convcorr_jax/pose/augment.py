@@ -279,8 +279,10 @@ def gaussian_blur(image: jax.Array, sigma) -> jax.Array:
     wgt = jnp.exp(-0.5 * (offsets / sigma) ** 2)
     wgt = wgt / jnp.sum(wgt)
     h, w = image.shape[:2]
-    out = sum(wgt[i] * image[jnp.clip(jnp.arange(h) + d, 0, h - 1)] for i, d in enumerate(range(-4, 5)))
-    return sum(wgt[i] * out[:, jnp.clip(jnp.arange(w) + d, 0, w - 1)] for i, d in enumerate(range(-4, 5)))
+    pad = jnp.pad(image, ((4, 4), (0, 0), (0, 0)), mode="edge")
+    out = sum(wgt[i] * pad[i:i + h] for i in range(9))
+    pad = jnp.pad(out, ((0, 0), (4, 4), (0, 0)), mode="edge")
+    return sum(wgt[i] * pad[:, i:i + w] for i in range(9))
 
 
 def photometric(key: jax.Array, image: jax.Array, cfg: AugmentConfig) -> jax.Array:
