@@ -8,8 +8,8 @@ What is made : the skeleton of the run's dataset (`person_crops.dataset_skeleton
 in the run folder, else learned from the data, `run_folder.learn_spatial`), for a FLIC person-crop run the frame
 statistics `two_pass.estimate_frames` needs (`two_pass.train_statistics` at the model's
 `two_pass.frame_input_size`), and the read-out chosen on the held-out (validation) people by `pose.readout`'s rule
-among the read-outs without the spatial model (`choose_readout`; `convcorr eval flic --split val` also weighs the
-spatial model's read-outs and updates the choice, `set_readout`).
+among the read-outs without the spatial model (`choose_readout`; `python -m convcorr_train.choose_readout` also
+weighs the spatial model's read-outs and updates the choice, `set_readout`; evaluating never writes into a model).
 """
 
 from __future__ import annotations
