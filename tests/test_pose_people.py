@@ -13,6 +13,7 @@ from PIL import Image
 from convcorr_jax.data import joint_map, lsp, pose_sets, skeletons
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment, mixture
+from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.person_crops import PoseArrays
 
 
@@ -137,7 +138,7 @@ def _arrays(n: int, value: int, k: int = 17) -> PoseArrays:
 
 def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoch():
     assert mixture.batch_rows(np.array([0.75, 0.25]), 8).tolist() == [6, 2]
-    assert mixture.batch_rows(mixture.shares([mixture.DataPart("lsp", share=2), mixture.DataPart("lsp")]),
+    assert mixture.batch_rows(mixture.shares([DataPart("lsp", share=2), DataPart("lsp")]),
                               16).tolist() == [11, 5]
     parts = [_arrays(12, 10), _arrays(5, 200)]
     ds = mixture.mixed_dataset(parts, np.array([0.75, 0.25]), batch_size=8, steps=10, seed=3)
@@ -160,9 +161,9 @@ def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoc
     with pytest.raises(InputError, match="one image size and one skeleton"):
         mixture.mixed_dataset([_arrays(3, 1), _arrays(3, 1, k=14)], np.array([0.5, 0.5]), 4, 1, 0)
     with pytest.raises(InputError, match="share"):
-        mixture.DataPart("lsp", share=0).check()
+        DataPart("lsp", share=0).check()
     with pytest.raises(InputError, match="options of lsp"):
-        mixture.DataPart("lsp", options=(("n_samples", 3),)).check()
+        DataPart("lsp", options=(("n_samples", 3),)).check()
 
 
 def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data, flic_subset):
@@ -170,8 +171,8 @@ def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data
     if not (lspet / "images" / "im00040.jpg").is_file():
         pytest.skip(f"LSP-extended images not found under {real_data}")
     flic_root, n_train, _ = flic_subset
-    parts = (mixture.DataPart("flic", str(flic_root), 0.5),
-             mixture.DataPart("lsp", str(lspet), 0.5, options=(("train_images", 30), ("val_images", 10),
+    parts = (DataPart("flic", str(flic_root), 0.5),
+             DataPart("lsp", str(lspet), 0.5, options=(("train_images", 30), ("val_images", 10),
                                                                 ("test_images", 10))))
     person = skeletons.PERSON
     flic_people = mixture.mapped_people(parts[0], person, "train")

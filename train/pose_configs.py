@@ -100,7 +100,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.data import lsp, skeletons
-from convcorr_jax.pose.mixture import DataPart
+from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.train_config import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies

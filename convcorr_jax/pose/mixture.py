@@ -2,8 +2,8 @@
 dataset's people mapped onto the model's skeleton by joint name, cropped from a person box as detectors draw it,
 and mixed in every training batch by fixed shares.
 
-    parts = (DataPart("flic", FLIC, 0.5), DataPart("lsp", LSPET, 0.5, options=(("train_images", 5000),
-             ("val_images", 500), ("test_images", 500))))
+    parts = (DataPart("flic", FLIC, 0.5),                               # pose.data_part.DataPart
+             DataPart("lsp", LSPET, 0.5, options=tuple(lsp.LSPET_PARTS.items())))
     train = mixture_arrays(parts, skeletons.PERSON, "train", 128)        # [PoseArrays] one per part
     ds = mixed_dataset(train, shares(parts), batch_size=16, steps=1000, seed=0)   # grain MapDataset
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import grain
 import numpy as np
@@ -36,44 +35,9 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data
+from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.person_boxes import JOINTS_MARGIN, boxes_from_joints
 from convcorr_jax.pose.person_crops import PoseArrays, PoseCrops, person_crops, person_set
-
-
-@dataclasses.dataclass(frozen=True)
-class DataPart:
-    """One dataset of a mixture.
-
-    kind: a registered pose dataset kind (`data.pose_sets.DATASETS`).
-    root: its folder (None for a kind that reads none).
-    share: its part of every training batch (the shares of a mixture are normalised to sum to one).
-    joints: (dataset joint, model joint) name pairs; () maps every joint by name (`data.joint_map.joint_index`).
-    options: (name, value) pairs of the kind's loader options (e.g. LSP's train_images).
-    """
-
-    kind: str
-    root: str | None = None
-    share: float = 1.0
-    joints: tuple[tuple[str, str], ...] = ()
-    options: tuple[tuple[str, Any], ...] = ()
-
-    def check(self, where: str = "datasets") -> None:
-        """Raise InputError for an unregistered kind, a share that is not a positive finite number, or an option
-        the kind's loader does not take.
-
-        Args:
-            where: the config field, for the message.
-
-        Returns:
-            None.
-        """
-        entry = pose_sets.dataset(self.kind)
-        if not (isinstance(self.share, (int, float)) and np.isfinite(self.share) and self.share > 0):
-            raise InputError("config", f"{where}.share", "a positive number (its part of every batch)", self.share)
-        for name, _ in self.options:
-            if name not in entry.options:
-                raise InputError("config", f"{where}.options", f"options of {self.kind}: {list(entry.options)}",
-                                 name)
 
 
 def shares(parts: Sequence[DataPart]) -> np.ndarray:
@@ -322,5 +286,5 @@ def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, c
             mixture_arrays(parts, skeleton, "held_out", image_size, crop_scale))
 
 
-__all__ = ["DataPart", "MixedArrays", "batch_rows", "batches", "concat", "load_parts", "mapped_people", "mixed_dataset",
+__all__ = ["MixedArrays", "batch_rows", "batches", "concat", "load_parts", "mapped_people", "mixed_dataset",
            "mixture_arrays", "part_crops", "shares", "vis_of"]

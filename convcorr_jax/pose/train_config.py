@@ -17,7 +17,7 @@ from convcorr_jax.config import check_fields
 from convcorr_jax.data.flic import PERSON_BOX_SCALE
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment, model
-from convcorr_jax.pose.mixture import DataPart
+from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.data.flic_people import PROTOCOLS
 
 # the code a training trajectory depends on: its version is part of the checkpoint fingerprint
