@@ -196,6 +196,7 @@ def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data
     np.testing.assert_array_equal(np.asarray(again.arrays.images), np.asarray(train[1].images))
 
 
+@pytest.mark.slow  # 28 s: a tiny training run on real images (make test-all)
 def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, flic_subset, tmp_path):
     """`--config person` at the tiny size: FLIC and LSP-extended from one config (a small LSP part here), mixed by
     share, 17 joints; the run is a model that estimates a full-body skeleton from a person box."""
