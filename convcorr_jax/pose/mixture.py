@@ -74,10 +74,9 @@ def mapped_people(part: DataPart, skeleton: Skeleton, split: str) -> PersonSet:
     samples = []
     for s in people.samples:
         lab = np.asarray(s.extras.get("labelled", s.visible), bool)
-        pts, ok = joint_map.map_joints(np.asarray(s.points, np.float64), lab, index)
-        samples.append(KeypointSample(pts.astype(np.float32), vis_of(s.visible, index), skeleton.names, s.bbox,
-                                      s.category, s.id, s.image, s.image_path,
-                                      {**s.extras, "labelled": ok}))
+        pts, (ok, vis) = joint_map.map_joints(np.asarray(s.points, np.float64), np.stack([lab, s.visible]), index)
+        samples.append(KeypointSample(pts.astype(np.float32), vis, skeleton.names, s.bbox, s.category, s.id, s.image,
+                                      s.image_path, {**s.extras, "labelled": ok}))
     keep = [i for i, s in enumerate(samples) if s.extras["labelled"].any()]
     if not keep:
         raise InputError(people.source, "keypoints", f"people with a joint of the {skeleton.name} skeleton", 0)
@@ -86,19 +85,6 @@ def mapped_people(part: DataPart, skeleton: Skeleton, split: str) -> PersonSet:
     boxes = boxes_from_joints(pts, JOINTS_MARGIN)
     return PersonSet(samples, skeleton, boxes, boxes, people.source, people.no_keypoints + len(people) - len(keep),
                      people.carved)
-
-
-def vis_of(visible: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """A dataset's visibility flags on the model's joints (`map_joints`' labels, for `visible`).
-
-    Args:
-        visible: bool [K_src].
-        index: int [K_model] from `joint_map.joint_index`.
-
-    Returns:
-        bool [K_model], False where the dataset lacks the joint.
-    """
-    return joint_map.map_joints(np.zeros((len(visible), 2)), visible, index)[1]
 
 
 def part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int, crop_scale: float = 1.0
@@ -287,4 +273,4 @@ def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, c
 
 
 __all__ = ["MixedArrays", "batch_rows", "batches", "concat", "load_parts", "mapped_people", "mixed_dataset",
-           "mixture_arrays", "part_crops", "shares", "vis_of"]
+           "mixture_arrays", "part_crops", "shares"]
