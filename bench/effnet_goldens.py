@@ -1,15 +1,15 @@
 """Parity of our efficientnet_lite2 with its reference PyTorch code on real photographs with the real ImageNet
 weights, and the goldens tests/test_backbones_effnet.py compares against.
 
-    .venv/bin/python bench/effnet_goldens.py --torch-python /tmp/effnet-venv/bin/python
+    .venv/bin/python bench/effnet_goldens.py --torch-python TORCH_ENV/bin/python   # TORCH_ENV: the venv below
 
 The reference runs in a separate Python environment of its own that has torch (CPU is enough) and
 `efficientnet-lite-pytorch==0.1.0` (its `EfficientNet.from_pretrained("efficientnet-lite2", weights_path=...)`, as
 its README loads it, static SAME padding built for 260 px), e.g.
 
-    python -m venv /tmp/effnet-venv
-    /tmp/effnet-venv/bin/pip install torch numpy
-    /tmp/effnet-venv/bin/pip install --no-deps efficientnet-lite-pytorch==0.1.0
+    python -m venv TORCH_ENV
+    TORCH_ENV/bin/pip install torch numpy
+    TORCH_ENV/bin/pip install --no-deps efficientnet-lite-pytorch==0.1.0
 
 This script (in the project's environment) writes the preprocessed inputs to a temporary .npz, runs itself in that
 environment with `--reference IN OUT` (numpy, torch and the reference package only: nothing of this project is
