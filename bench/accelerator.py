@@ -6,14 +6,16 @@ writes bench/RESULTS_gpu.md.
         [--config flic_gpu] [--set field=value ...] [--runs runs] [--out bench/RESULTS_gpu.md]
         [--export MODEL_DIR] [--scorings val,test,test_crops,test_frames]
     python bench/accelerator.py --flic FLIC --tiny --minutes 0.002 --skip-tests --out RESULTS.md   # CPU smoke run
+    python bench/accelerator.py --people person.zip --config person_gpu --scorings "" --export OUT/model ...
 
 Steps, in order (docs/scaling.md):
   1. packages: the modules the steps import, and the config's pretrained trunk weights (`flic_gpu`: MobileNetV2's
      ImageNet file, installed or in the weights cache, docs/weights.md); anything missing stops the run at once,
      naming what to carry.
   2. tests: `python -m pytest -q -x` over tests/ (skipped with --skip-tests); its last line and wall time.
-  3. FLIC: --flic is a FLIC folder or a `convcorr data pack-flic` archive (verified by its sha256 file, unpacked
-     beside the runs).
+  3. data: --flic is a FLIC folder or a `convcorr data pack-flic` archive (verified by its sha256 file, unpacked
+     beside the runs); or --people, a mixture's archive (`pose.mixture_pack.pack_mixture`, e.g. of `person_gpu`'s
+     FLIC and LSP-extended train and validation people), unpacked beside the runs as the config's data_root.
   4. the pose training step of each stage of --config with the --set overrides (bench/pose.py's measurement,
      compile excluded, best of --reps).
   5. training: the config's schedule scaled so that its steps take --minutes at the measured step times (the
@@ -131,6 +133,20 @@ def run_tests() -> dict:
     lines = [ln for ln in r.stdout.strip().splitlines() if ln.strip()]
     return {"rc": r.returncode, "summary": lines[-1] if lines else r.stderr.strip()[-300:],
             "seconds": time.perf_counter() - t0}
+
+
+def people_folder(path: str, work: Path) -> Path:
+    """The data root of a mixture: `path` itself, or its `pack_mixture` archive verified and unpacked under work/
+    (once)."""
+    from convcorr_jax.pose.mixture_pack import unpack_mixture
+
+    p = Path(path)
+    if p.is_dir():
+        return p
+    dest = work / "people"
+    if not dest.is_dir():
+        print(f"unpack {p}: {unpack_mixture(p, dest)}", flush=True)
+    return dest
 
 
 def flic_folder(path: str, work: Path) -> Path:
@@ -374,8 +390,8 @@ def markdown(r: dict) -> str:
     times = ", ".join(f"{s}: {v:.3f} s" for s, v in r.get("step_s", {}).items())
     sets = f" with `--set {' '.join(r['sets'])}`" if r["sets"] else ""
     lines += ["## Training", "", "not reached" if tr is None else
-              (f"`{tr['config']}`{sets} ({r['image_size']} px inputs, global batch {r['batch']}) on FLIC train "
-               f"(minus the validation movies), schedule {tr['steps']} steps (stage step times {times} measured "
+              (f"`{tr['config']}`{sets} ({r['image_size']} px inputs, global batch {r['batch']}) on {r['data']}, "
+               f"schedule {tr['steps']} steps (stage step times {times} measured "
                f"first; {r['minutes']:g} min budget), training wall time {tr['train_s']:.0f} s; run folder "
                f"{tr['run']}."), ""]
     if tr is not None:
@@ -402,7 +418,9 @@ def write(r: dict, out: str, t_start: float, part: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--flic", required=True, help="FLIC folder, or its `convcorr data pack-flic` archive")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--flic", help="FLIC folder, or its `convcorr data pack-flic` archive")
+    data.add_argument("--people", help="a mixture's data root, or its `pose.mixture_pack` archive (--scorings \"\")")
     p.add_argument("--minutes", type=float, default=5.0,
                    help="training budget (minutes; 5 leaves 3 of 8 for loading, compiling and the four scorings)")
     p.add_argument("--config", default="flic_gpu", help="the pose config trained")
@@ -420,8 +438,9 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"which scorings run, comma-separated among {','.join(SCORINGS)}")
     a = p.parse_args(argv)
     scorings = [k for k in a.scorings.split(",") if k]
-    if not scorings or any(k not in SCORINGS for k in scorings):
-        print(f"--scorings: expected names among {','.join(SCORINGS)}, got {a.scorings!r}", file=sys.stderr)
+    if (not scorings and not a.people) or any(k not in SCORINGS for k in scorings) or (a.people and scorings):
+        print(f"--scorings: expected names among {','.join(SCORINGS)} (none with --people: the FLIC scorings read "
+              f"FLIC test), got {a.scorings!r}", file=sys.stderr)
         return 2
     missing = missing_packages(not a.skip_tests)
     if missing:
@@ -444,13 +463,15 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     r: dict = {"command": " ".join(["python bench/accelerator.py", *(argv if argv is not None else sys.argv[1:])]),
                "tiny": a.tiny, "minutes": a.minutes, "device": device_line(), "config": a.config, "sets": list(sets),
-               "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {}}
+               "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {},
+               "data": ("FLIC train (minus the validation movies)" if a.flic else "the train parts of "
+                        + ", ".join(f"{p.kind} ({p.root}, share {p.share:g})" for p in cfg.datasets))}
     print(f"device: {r['device']}", flush=True)
     r["tests"] = None if a.skip_tests else run_tests()
     if r["tests"] is not None:
         print(f"tests: {r['tests']['summary']}", flush=True)
         write(r, a.out, t_start, "tests")
-    root = flic_folder(a.flic, Path(a.runs))
+    root = flic_folder(a.flic, Path(a.runs)) if a.flic else people_folder(a.people, Path(a.runs))
     r["step_s"] = (pose_step_times(a.config, 1, (3,), sets) if a.tiny
                    else pose_step_times(a.config, a.reps, sets=sets))
     print(f"pose step s per stage: {r['step_s']}", flush=True)

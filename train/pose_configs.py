@@ -86,6 +86,8 @@ trained run to one's own images.
               every batch each, person-box crops at 128 px, the augmentations for photos of every kind; evaluated on
               FLIC's validation movies and LSP-extended's im05001-im05500: `convcorr train pose --config person
               --set data_root=DIR` (DIR/flic, DIR/lspet). `person_tiny`: its smoke test (numbers meaningless).
+  person_gpu  `person` at `flic_gpu`'s global batch and schedule (same 128 px crops: the CPU cost per person stays
+              `flic`'s), for bench/accelerator.py --people (a `pose.mixture_pack` archive).
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Runtimes and measured numbers: bench/RESULTS_pose.md.
@@ -222,6 +224,12 @@ def _person() -> TrainConfig:
                                model=dataclasses.replace(base.model, num_joints=sk.num_joints, fine_coarse=False))
 
 
+def _person_gpu() -> TrainConfig:
+    base = _person()
+    return dataclasses.replace(base, name="pose_person_gpu", batch_size=GPU_BATCH, steps=GPU_STEPS,
+                               checkpoint_every=500)
+
+
 def _person_tiny() -> TrainConfig:
     base = _person()
     return dataclasses.replace(base, name="pose_person_tiny", batch_size=8, steps=(8, 4, 4), checkpoint_every=8,
@@ -267,6 +275,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "lsp": _recipe("lsp", "lsp", 1.0, LSP_STEPS),
     "mpii": _recipe("mpii", "mpii", 1.0, FLIC_TRUNK_STEPS),
     "person": _person,
+    "person_gpu": _person_gpu,
     "person_tiny": _person_tiny,
 }
 NAMES = tuple(CONFIGS)

@@ -200,9 +200,11 @@ def _split_indices(split: str, n: int, n_train: int, val_fraction: float, seed: 
         return {"train": [i for i in range(n_train) if i not in val], "val": sorted(val),
                 "test": list(range(n_train, n))}[split]
     end = n_train + val_images + (test_images or max(n - n_train - val_images, 0))
-    if end > n or n_train + val_images >= n:
-        raise InputError("config", "val_images / test_images", f"train + val + test parts within the {n} images "
-                         f"present in {folder}", (n_train, val_images, test_images))
+    # only the split read must be present (a folder packed for training holds no test part)
+    need = {"train": n_train, "val": n_train + val_images, "test": max(end, n_train + val_images + 1)}[split]
+    if need > n:
+        raise InputError("config", "val_images / test_images", f"the {split} part within the {n} images present in "
+                         f"{folder}", (n_train, val_images, test_images))
     return {"train": list(range(n_train)), "val": list(range(n_train, n_train + val_images)),
             "test": list(range(n_train + val_images, end))}[split]
 
