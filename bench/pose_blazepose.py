@@ -77,10 +77,10 @@ print(json.dumps({"mediapipe": mp.__version__, "numpy": np.__version__}))
 """
 
 
-def people(kind: str, root: str, limit: int | None) -> dict:
-    """The test people of a set on the person skeleton: images, gt [N, 17, 2], scored [N, 17], norm [N], boxes."""
+def people(kind: str, root: str, limit: int | None, split: str = "test") -> dict:
+    """The people of a set's split ("val": FLIC's validation movies, LSP-extended's val part) on the person skeleton: images, gt [N, 17, 2], scored [N, 17], norm [N], boxes."""
     opts = tuple(lsp.LSPET_PARTS.items()) if kind == "lsp" else ()
-    ps = mapped_people(DataPart(kind, root, options=opts), PERSON, "test")
+    ps = mapped_people(DataPart(kind, root, options=opts), PERSON, split)
     samples, boxes = ps.samples[:limit], ps.boxes[:limit]
     gt = np.stack([s.points for s in samples]).astype(np.float64)
     labelled = np.stack([s.extras["labelled"] for s in samples])
@@ -176,29 +176,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="the first N people of each set only (a rehearsal)")
     p.add_argument("--mediapipe-python", default=str(VENV / "bin" / "python"),
                    help=f"the python of an environment with {MEDIAPIPE} (default bench/.venv_mediapipe)")
+    p.add_argument("--split", default="test", choices=("val", "test"),
+                   help="the people scored: test, or the validation parts (FLIC's validation movies, LSP-extended "
+                   "im05001-im05500) where read-outs and settings are chosen")
+    p.add_argument("--no-blazepose", action="store_true", help="our models alone (e.g. choosing on val)")
     p.add_argument("--out", default=None, help="write the markdown here (default: stdout only)")
     a = p.parse_args(argv)
-    if not Path(a.mediapipe_python).is_file():
+    if not a.no_blazepose and not Path(a.mediapipe_python).is_file():
         p.error(f"no {a.mediapipe_python}: python3 -m venv bench/.venv_mediapipe && "
                 f"bench/.venv_mediapipe/bin/pip install {MEDIAPIPE}")
     models = [m for m in a.models.split(",") if m]
-    config = {"models": models, "limit": a.limit, "margin": pb.JOINTS_MARGIN, "alphas": ALPHAS,
+    config = {"models": models, "split": a.split, "limit": a.limit, "margin": pb.JOINTS_MARGIN, "alphas": ALPHAS,
               "machine": f"{platform.platform()}, {cpu_name()}, {os.cpu_count()} CPUs",
               "load average": round(os.getloadavg()[0], 1)}
     with runinfo.timed() as total:
-        sets = {"FLIC test": people("flic", a.flic, a.limit),
-                "LSP-extended test (im05501-im06000)": people("lsp", a.lspet, a.limit)}
+        part = {"test": "im05501-im06000", "val": "im05001-im05500"}[a.split]
+        sets = {f"FLIC {a.split}": people("flic", a.flic, a.limit, a.split),
+                f"LSP-extended {a.split} ({part})": people("lsp", a.lspet, a.limit, a.split)}
         results, blaze, found, versions = {}, {}, {}, {}
         for label, ps in sets.items():
             for m in models:
                 (pred, has), ms = ours(m, ps)
                 results[label, m] = (scores(ps, pred, has), ms)
                 print(row(label, f"`{m}`", *results[label, m]), flush=True)
+            if a.no_blazepose:
+                continue
             (pred, has), ms, versions = blazepose(a.mediapipe_python, ps)
             found[label] = np.isfinite(pred).all(-1).any(-1)
             blaze[label] = {"as returned": (scores(ps, pred, has), float(ms.mean())),
                             "swapped": (scores(ps, pred[:, PERSON.flip], has), float(ms.mean()))}
             print(row(label, "BlazePose full, L/R as returned", *blaze[label]["as returned"]), flush=True)
+        if a.no_blazepose:  # the rows above are the result
+            print(runinfo.header("our pose models, person boxes", config))
+            return 0
         rule = {c: np.nanmean([v for label in sets for k, v in blaze[label][c][0].items() if k[1] == 0.2])
                 for c in ("as returned", "swapped")}
         used = max(rule, key=rule.get)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import io as _io
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -222,12 +224,17 @@ def unpack_mixture(archive: str | os.PathLike, out: str | os.PathLike, sha256: s
     got = io.sha256_file(archive)
     if got != want:
         raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")
-    tmp = out.parent / f".{out.name}.partial"
-    tmp.mkdir(parents=True, exist_ok=False)
-    unpack_archive(archive, tmp)
-    tmp.rename(out) if not out.exists() else [c.rename(out / c.name) for c in tmp.iterdir()]
-    if tmp.exists():
-        tmp.rmdir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:  # nothing half-unpacked is left behind
+        unpack_archive(archive, tmp)
+        check_empty_out(out)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out
 
 
