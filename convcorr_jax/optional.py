@@ -2,6 +2,7 @@
 extra to install when one is missing.
 
     tfds = require("tensorflow_datasets", "tfds", "convcorr_jax.data.tfds_builders")
+    __getattr__ = lazy_exports(__name__, {"load_flic": "flic"})   # a package's re-exports, imported on first use
 
 Extras (pyproject.toml): `report` (reports and figures of `convcorr eval`, `run`, `demo`, `match`, `align`),
 `tfds` (tensorflow-datasets: `convcorr_jax.data.tfds_builders`), `bench` (scikit-learn: the scripts in bench/),
@@ -12,7 +13,9 @@ NVIDIA GPUs).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
 from convcorr_jax.errors import InputError
 
@@ -61,4 +64,25 @@ def require(module: str, extra: str, what: str) -> ModuleType:
         raise MissingExtra(module, extra, what) from None
 
 
-__all__ = ["DISTRIBUTIONS", "MissingExtra", "require"]
+def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """A package's module `__getattr__` that imports the module of each name it re-exports on first use, so that
+    importing one of its modules imports none of the others.
+
+    Args:
+      package: the package's dotted name (its `__name__`).
+      homes: re-exported name -> the package's module that defines it (e.g. {"load_flic": "flic"}).
+
+    Returns:
+      A function name -> the name's value from its module; AttributeError for a name not in `homes` (so that
+      `from package import submodule` still imports the submodule).
+    """
+
+    def attribute(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
+
+    return attribute
+
+
+__all__ = ["DISTRIBUTIONS", "MissingExtra", "lazy_exports", "require"]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from convcorr_train import pose_configs
 
+from convcorr_jax import crop_geometry
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
@@ -51,7 +52,7 @@ def test_letterbox_frame_differs_from_native(tiny_flic, tmp_path, monkeypatch):
 
 
 def test_frame_affines_large_image_letterboxed():
-    a = data.frame_affines(np.array([[720, 480], [100, 50]]), 384, native=True)
+    a = crop_geometry.frame_affines(np.array([[720, 480], [100, 50]]), 384, native=True)
     np.testing.assert_allclose(a[0, 0, 0], 384 / 720)
     np.testing.assert_allclose(a[1, :, :2], np.eye(2))
     np.testing.assert_allclose(a[1, :, 2], [142, 167])

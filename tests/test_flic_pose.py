@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from convcorr_eval.tompson2015 import tables
 
-from convcorr_jax import geometry, metrics
+from convcorr_jax import crop_geometry, geometry, metrics
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
@@ -256,7 +256,7 @@ def test_crop_scale_sets_the_person_crop_side():
     ends = np.array([[[30.0, 19.5], [30.0, 100.5], [30.0, 60.0]]])  # top edge, bottom edge, centre
     centres = []
     for scale in (2.0, 2.5, 3.0):
-        q = np.asarray(geometry.transform_points(ends, pose_data.flic_affines(box, 128, scale)))[0]
+        q = np.asarray(geometry.transform_points(ends, crop_geometry.flic_affines(box, 128, scale)))[0]
         assert np.linalg.norm(q[1] - q[0]) == pytest.approx(128 / scale, rel=1e-6)
         centres.append(q[2])
     np.testing.assert_allclose(centres, [centres[0]] * 3, atol=1e-6)

@@ -208,3 +208,26 @@ def test_command_modules_compile_nothing_when_imported():
         print([e for e in events if "compil" in e])
         """)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr[-3000:]
+
+
+# the modules of data/ pose inference may import: the package itself and the skeleton definitions (names, flips and
+# links of the joints: definitions, not readers); never a dataset's reader or adapter (flic, flic_people,
+# pose_dataset, pose_sets, lsp, ...)
+INFERENCE_DATA_MODULES = {"convcorr_jax.data", "convcorr_jax.data.skeletons"}
+
+
+def test_pose_inference_imports_no_dataset_reader():
+    """Estimating from a shipped model (`pose.estimation`, `pose.two_pass` and what they import, the model loaded)
+    imports no dataset reader or adapter of data/: what inference needs of a dataset kind travels with the model
+    (its skeleton) or is known from its config (`crop_geometry.crop_of`)."""
+    r = _python("""
+        import sys
+        import convcorr_jax.pose.estimation, convcorr_jax.pose.two_pass
+        from convcorr_jax.pose import load
+        run = load("flic")
+        assert run.torso_crops and run.flip is not None
+        print(sorted(m for m in sys.modules if m.startswith("convcorr_jax.data")))
+        """)
+    assert r.returncode == 0, r.stderr[-3000:]
+    imported = set(ast.literal_eval(r.stdout.strip().splitlines()[-1]))
+    assert imported <= INFERENCE_DATA_MODULES, sorted(imported - INFERENCE_DATA_MODULES)

@@ -47,7 +47,7 @@ LONG_MODULES = {
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
     {"errors", "io", "config", "cache", "paths", "compile_cache", "exported", "interrupt", "runinfo", "parallel",
-     "progress", "geometry", "metrics", "knn", "long_frame", "registry", "optional", "__init__"},
+     "progress", "geometry", "crop_geometry", "metrics", "knn", "long_frame", "registry", "optional", "__init__"},
     {"backbones"},
     {"weights"},
     {"data"},
@@ -395,8 +395,35 @@ def test_entry_points_the_docs_name_have_one_home():
     assert not shared, f"names the docs give, defined in more than one module (rename one of each): {shared}"
 
 
+POSE_KINDS = ("synthetic", "mpii", "flic", "coco", "lsp", "person")  # the built-in pose dataset kinds
+
+
+def test_no_pose_module_checks_a_dataset_kind_by_its_name():
+    """What a pose dataset kind means is its entry's (`data.pose_sets.DATASETS`; its crop geometry
+    `crop_geometry.CROPS`), looked up by the kind, never a comparison of a config's `data` or a `kind` with a kind's
+    name; `pose/mixture_pack.py` packs the files of two named formats on purpose."""
+    import ast
+
+    bad = []
+    for path in sorted((LIBRARY / "pose").glob("*.py")):
+        if path.name == "mixture_pack.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            named = {getattr(side, "attr", getattr(side, "id", None)) for side in sides}
+            values = {side.value for side in sides if isinstance(side, ast.Constant)}
+            values |= {e.value for side in sides if isinstance(side, (ast.Tuple, ast.List, ast.Set))
+                       for e in side.elts if isinstance(e, ast.Constant)}
+            if named & {"data", "kind"} and values & set(POSE_KINDS):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert not bad, "dataset kinds checked by name:\n" + "\n".join(bad)
+
+
 NAME_TABLES = ("convcorr_jax.backbones.registry:_SPECS", "convcorr_jax.correspondence.matching:MATCHERS",
-               "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.data.skeletons:SKELETONS",
+               "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.crop_geometry:CROPS",
+               "convcorr_jax.data.skeletons:SKELETONS",
                "convcorr_jax.data.fetch:DOWNLOADS", "convcorr_jax.data.tfds_builders:BUILDERS",
                "convcorr_eval.registry:EXPERIMENTS")
 

@@ -136,7 +136,7 @@ def test_estimate_refuses_bad_boxes_and_points_in_one_line():
 def test_the_found_torso_box_of_two_passes_is_the_one_their_crops_are_placed_around():
     """`flic_affines` of the recorded torso box at the run's crop scale x s is `recrop.crop_affines` of the first
     pass's points at crop scale x second_pass x s (the second pass's crop at scale s)."""
-    from convcorr_jax.data.flic_people import flic_affines, frame_affines
+    from convcorr_jax.crop_geometry import flic_affines, frame_affines
     from convcorr_jax.pose import person_boxes as pb
     from convcorr_jax.pose import predict, recrop
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_pose_helpers import stick_people
 
-from convcorr_jax import geometry
-from convcorr_jax.data import flic, mpii
+from convcorr_jax import crop_geometry, geometry
+from convcorr_jax.data import mpii
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
 
@@ -112,12 +112,12 @@ def test_training_batches_match_the_keys_of_the_step():
 def test_flic_person_square_is_the_torso_box_extent_times_the_scale():
     """One FLIC box rule: centred on the torso box, side 2.5 x its longer pixel extent (x1 - x0 + 1)."""
     tb = np.array([[10.0, 20.0, 49.0, 99.0]])  # 40 x 80 pixels
-    centres, sides = flic.person_square(tb)
+    centres, sides = crop_geometry.person_square(tb)
     np.testing.assert_allclose(centres, [[29.5, 59.5]])
     np.testing.assert_allclose(sides, [2.5 * 80])
     box = geometry.square_box(centres, sides)[0]
     assert box[2] - box[0] + 1 == pytest.approx(200.0) and box[3] - box[1] + 1 == pytest.approx(200.0)
-    q = geometry.transform_points(np.array([[29.5, 59.5]]), pose_data.flic_affines(tb, 128)[0])
+    q = geometry.transform_points(np.array([[29.5, 59.5]]), crop_geometry.flic_affines(tb, 128)[0])
     np.testing.assert_allclose(q, [[63.5, 63.5]], atol=1e-9)  # the torso centre is the crop centre
 
 
@@ -125,7 +125,7 @@ def test_long_and_tompson_flic_experiments_share_the_person_box():
     from convcorr_eval.long2014.common import flic_person_box
 
     tb = np.array([[10.0, 20.0, 49.0, 99.0], [3.2, 4.5, 30.1, 12.0]])
-    np.testing.assert_allclose(geometry.box_to_affine(flic_person_box(tb), 128), pose_data.flic_affines(tb, 128))
+    np.testing.assert_allclose(geometry.box_to_affine(flic_person_box(tb), 128), crop_geometry.flic_affines(tb, 128))
 
 
 def test_mpii_person_square_is_250_pixels_per_stored_scale():

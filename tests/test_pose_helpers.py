@@ -134,7 +134,8 @@ def test_person_crop_points_follow_the_image():
     """Person crops (geometry.crop_each under square_affines): a marked pixel lands where its point is mapped."""
     from convcorr_jax import geometry
     from convcorr_jax.data.types import KeypointSample
-    from convcorr_jax.pose.data import crop_images, square_affines
+    from convcorr_jax.crop_geometry import square_affines
+    from convcorr_jax.pose.data import crop_images
 
     img = np.zeros((90, 120, 3), np.uint8)
     img[40:43, 70:73] = 255  # a 3x3 white square centred on (71, 41)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from convcorr_jax import geometry
+from convcorr_jax.crop_geometry import square_affines
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import recrop
-from convcorr_jax.pose.data import square_affines
 
 TORSO = (0, 1, 2, 3)
 

@@ -18,17 +18,10 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect, points_bbox
+# FLIC's 29 joint slots and the 11 it labels live with every dataset's joint names (`data.skeletons`)
+from convcorr_jax.data.skeletons import FLIC_JOINTS, FLIC_LABELLED, FLIC_LABELLED_NAMES  # noqa: F401
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.errors import InputError
-
-# The 29 MODEC joint slots (lookupPart.m), 0-based column order.
-FLIC_JOINTS: tuple[str, ...] = (
-    "lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "lkne", "lank", "rhip", "rkne", "rank", "leye", "reye",
-    "lear", "rear", "nose", "msho", "mhip", "mear", "mtorso", "mluarm", "mruarm", "mllarm", "mrlarm", "mluleg",
-    "mruleg", "mllleg", "mrlleg",
-)
-FLIC_LABELLED: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)  # the 11 slots FLIC labels
-FLIC_LABELLED_NAMES: tuple[str, ...] = tuple(FLIC_JOINTS[i] for i in FLIC_LABELLED)
 
 # MPII joint name -> FLIC slot, for writing a FLIC view of MPII-style people (MPII has no eyes/nose).
 MPII_TO_FLIC: dict[str, str] = {
@@ -40,30 +33,9 @@ MPII_TO_FLIC: dict[str, str] = {
 # On-disk size / imgdims ratios accepted: full size and the 2x / 4x downscaled copies.
 FLIC_IMAGE_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25)
 
-# Side of the FLIC person box / the torso box's longer side: 99 % of FLIC train's labelled joints fall inside.
-PERSON_BOX_SCALE = 2.5
-
 _FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox", "istrain",
            "istest")
 
-
-
-def person_square(torso_boxes: np.ndarray, scale: float = PERSON_BOX_SCALE) -> tuple[np.ndarray, np.ndarray]:
-    """The person box of FLIC people as (centres [..., 2], sides [...]), pixels.
-
-    A square centred on the torso box with side `scale` x the torso box's longer pixel extent (x1 - x0 + 1 or
-    y1 - y0 + 1). `geometry.square_box(*person_square(boxes))` is the box: the Long et al. and Razavian et al. FLIC
-    experiments' object box and the pose cascade's person crop.
-
-    Args:
-        torso_boxes: [..., 4] (x0, y0, x1, y1), 0-based inclusive pixels (extras["torso_box"] of `load_flic`).
-        scale: the square's side over the torso box's longer extent (`PERSON_BOX_SCALE`, 2.5).
-
-    Returns:
-        (centres, sides): float64 [..., 2] (x, y) box centres and float64 [...] square sides, in pixels.
-    """
-    tb = np.asarray(torso_boxes, np.float64)
-    return (tb[..., :2] + tb[..., 2:]) / 2, scale * np.max(tb[..., 2:] - tb[..., :2] + 1, axis=-1)
 
 def resolve(path) -> tuple[Path, Path]:
     """(examples.mat, the FLIC folder holding it and images/) of a FLIC folder or its examples.mat.

@@ -6,7 +6,7 @@
 
 Splits: "train" (FLIC train minus the validation movies), "val" (those movies: `data.flic_split.movie_split`,
 fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test". Protocols: "person" (a square around the torso box
-FLIC gives for the person to be evaluated, side crop_scale x the box's longer side, `data.flic.person_square`),
+FLIC gives for the person to be evaluated, side crop_scale x the box's longer side, `crop_geometry.person_square`),
 "frame" (Tompson et al.'s input: the whole frame letterboxed in a square of its longer side, black above and below)
 and "native" (the whole frame at its on-disk pixel size centred in the image_size square, black around it, no
 resampling: image_size must be at least the frames' longer side). norm: the torso size |l shoulder - r hip| (MODEC)
@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax import geometry
+from convcorr_jax.crop_geometry import PERSON_BOX_SCALE, flic_affines, frame_affines
 from convcorr_jax.data import flic
 from convcorr_jax.data.flic_split import movie_split
-from convcorr_jax.data.pose_dataset import Inputs, PersonSet, PoseDataset, crop_points, labelled, square_affines
+from convcorr_jax.data.pose_dataset import Inputs, PersonSet, PoseDataset, crop_points, labelled
 from convcorr_jax.data.skeletons import FLIC
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
@@ -36,40 +37,7 @@ VAL_FRACTION = 0.15
 VAL_SEED = 0
 
 
-def flic_affines(torso_boxes: np.ndarray, size: int, scale: float = flic.PERSON_BOX_SCALE) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of FLIC person crops (`data.flic.person_square`) around torso boxes [N, 4].
-
-    Args:
-        torso_boxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels (reshaped to [N, 4]).
-        size: the crop's side, pixels.
-        scale: the square's side over the torso box's longer extent.
-
-    Returns:
-        float64 [N, 2, 3]: image pixels -> crop pixels.
-    """
-    return square_affines(*flic.person_square(np.asarray(torso_boxes, np.float64).reshape(-1, 4), scale), size)
-
-
-def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray:
-    """Image -> input affines [N, 2, 3] of whole frames centred in a size x size input.
-
-    Letterboxed: the square of the frame's longer side scaled to size; or, `native`, at the frame's own pixel scale
-    (the square of side max(size, longer side): a frame larger than the input is still letterboxed).
-
-    Args:
-        wh: [N, 2] (width, height) frame sizes, pixels.
-        size: the input's side, pixels.
-        native: keep the frames' pixel scale where they fit.
-
-    Returns:
-        float64 [N, 2, 3]: image pixels -> input pixels.
-    """
-    wh = np.asarray(wh, np.float64).reshape(-1, 2)
-    side = wh.max(axis=1)
-    return square_affines((wh - 1) / 2, np.maximum(side, size) if native else side, size)
-
-
-def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
+def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: float = PERSON_BOX_SCALE,
                         protocol: str = "person") -> tuple[np.ndarray, np.ndarray]:
     """(image -> crop affines, torso box centres in crop pixels) of FLIC samples (`load_flic`) under `protocol`.
 
@@ -104,7 +72,7 @@ def flic_sample_affines(samples: Sequence[KeypointSample], size: int, scale: flo
     return affine, np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
 
 
-def flic_ground_truth(samples: Sequence[KeypointSample], size: int, scale: float = flic.PERSON_BOX_SCALE,
+def flic_ground_truth(samples: Sequence[KeypointSample], size: int, scale: float = PERSON_BOX_SCALE,
                       protocol: str = "person") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FLIC samples' annotations in the inputs of `flic_sample_affines` (annotations only, no image read).
 
@@ -220,7 +188,7 @@ def people(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION, 
     return PersonSet(samples, FLIC, boxes, boxes, os.fspath(mat))
 
 
-def flic_inputs(people: PersonSet, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+def flic_inputs(people: PersonSet, image_size: int, crop_scale: float = PERSON_BOX_SCALE,
                 protocol: str = "person") -> Inputs:
     """FLIC's crop protocols (module docstring): `flic_sample_affines`, the torso size in input pixels.
 
@@ -241,4 +209,5 @@ def flic_inputs(people: PersonSet, image_size: int, crop_scale: float = flic.PER
 
 DATASET = PoseDataset(people, FLIC, inputs=flic_inputs, protocols=PROTOCOLS, headline=("PCK", 0.05),
                       splits=FLIC_SPLITS, held_out_about="validation movies",
-                      root_about="a folder with FLIC's examples.mat and images/")
+                      root_about="a folder with FLIC's examples.mat and images/", label="FLIC",
+                      train_about="train minus the validation movies")

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax import geometry
+from convcorr_jax.crop_geometry import square_affines
 from convcorr_jax.data import mpii
-from convcorr_jax.data.pose_dataset import Inputs, PersonSet, PoseDataset, square_affines
+from convcorr_jax.data.pose_dataset import Inputs, PersonSet, PoseDataset
 from convcorr_jax.data.skeletons import MPII
 from convcorr_jax.errors import InputError
 

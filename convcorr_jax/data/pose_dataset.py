@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax import geometry
+from convcorr_jax.crop_geometry import square_affines
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
@@ -91,20 +92,6 @@ class Inputs:
 
 
 Crop = Callable[[PersonSet, int, float, str], Inputs]  # (people, image_size px, crop_scale, protocol) -> Inputs
-
-
-def square_affines(centres: np.ndarray, sides: np.ndarray, size: int) -> np.ndarray:
-    """Image -> crop affines [N, 2, 3] of size x size crops of squares (centres [N, 2], sides [N], pixels).
-
-    Args:
-        centres: [N, 2] (x, y) square centres, image pixels.
-        sides: [N] square sides, image pixels.
-        size: the crop's side, pixels.
-
-    Returns:
-        float64 [N, 2, 3]: image pixels -> crop pixels; each square's outer pixel edges go to the crop's.
-    """
-    return geometry.box_to_affine(geometry.square_box(centres, sides), size)
 
 
 def labelled(sample: KeypointSample, points: np.ndarray) -> np.ndarray:
@@ -222,6 +209,12 @@ class PoseDataset:
     root_about: what the dataset folder holds, for messages ("": the loader needs no folder).
     oks: the people come from a COCO-format file (`source`; extras "index": the position in its annotations,
       "image_id": its image), so OKS AP scores them too.
+    label: the dataset's name where what a run records names it ("FLIC": "the held-out split (FLIC's validation
+      movies)"); "": the kind's name, and the split is not described.
+    train_about: its train split in words where it is not a file's own ("train minus the validation movies").
+    mixture: its people are several datasets' mapped onto its skeleton (`TrainConfig.datasets`, `pose.mixture`),
+      not one folder's.
+    A kind's crop geometry (torso or person boxes) is `crop_geometry.crop_of(kind)`, known without this entry.
     """
 
     people: Callable[..., PersonSet]
@@ -238,3 +231,6 @@ class PoseDataset:
     options: tuple[str, ...] = ()
     root_about: str = "the dataset's folder"
     oks: bool = False
+    label: str = ""
+    train_about: str = ""
+    mixture: bool = False

@@ -103,7 +103,7 @@ def person_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, p
 # people of every kind, from several datasets mapped onto one skeleton (`pose.mixture`, `TrainConfig.datasets`)
 PERSON = PoseDataset(person_people, skeletons.PERSON, inputs=person_inputs, headline=("PCK", 0.2),
                      normaliser="torso (l shoulder - r hip)", held_out="val", held_out_about="the datasets' val parts",
-                     root_about="")
+                     root_about="", mixture=True)
 
 DATASETS: Registry[PoseDataset] = Registry("pose dataset")
 for _kind, _entry in (("synthetic", SYNTHETIC), ("mpii", mpii_people.DATASET), ("flic", flic_people.DATASET),

@@ -1,6 +1,7 @@
 """Skeletons as data: keypoint names, flip pairs, links, joint groups, the PCK normaliser and OKS sigmas, in one
 registry (FLIC, MPII, LSP, COCO-17), and the skeleton a COCO-format keypoint file declares (no code for a new one).
-The joint names of MPII and LSP live here (`data.mpii` and `data.lsp` read their files in this order).
+The joint names of FLIC, MPII and LSP live here (`data.flic`, `data.mpii` and `data.lsp` read their files in this
+order).
 
     sk = get("lsp")                                   # a registered skeleton
     sk.names, sk.edges, sk.flip, sk.groups            # K names, bones (i, j), mirror permutation, table columns
@@ -30,7 +31,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
 from convcorr_jax.errors import InputError
 from convcorr_jax.registry import Registry
 
@@ -44,6 +44,14 @@ LSP_JOINTS: tuple[str, ...] = (
     "r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "r wrist", "r elbow", "r shoulder",
     "l shoulder", "l elbow", "l wrist", "neck", "head top",
 )
+# The 29 MODEC joint slots (lookupPart.m), 0-based column order.
+FLIC_JOINTS: tuple[str, ...] = (
+    "lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "lkne", "lank", "rhip", "rkne", "rank", "leye", "reye",
+    "lear", "rear", "nose", "msho", "mhip", "mear", "mtorso", "mluarm", "mruarm", "mllarm", "mrlarm", "mluleg",
+    "mruleg", "mllleg", "mrlleg",
+)
+FLIC_LABELLED: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)  # the 11 slots FLIC labels
+FLIC_LABELLED_NAMES: tuple[str, ...] = tuple(FLIC_JOINTS[i] for i in FLIC_LABELLED)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax import geometry
-from convcorr_jax.pose import joints
+from convcorr_jax.data import skeletons
 
-MPII_FLIP = joints.MPII.flip  # left <-> right permutation of the 16 MPII joints
-FLIC_FLIP = joints.FLIC.flip  # ... of FLIC's 11 labelled joints
+MPII_FLIP = skeletons.MPII.flip  # left <-> right permutation of the 16 MPII joints
+FLIC_FLIP = skeletons.FLIC.flip  # ... of FLIC's 11 labelled joints
 
 
 @dataclasses.dataclass(frozen=True)

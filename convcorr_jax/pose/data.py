@@ -40,12 +40,13 @@ import grain
 import jax
 import numpy as np
 
-from convcorr_jax.data import flic, mpii, pose_sets
-from convcorr_jax.data.flic_people import (FLIC_SPLITS, PROTOCOLS, VAL_FRACTION, VAL_SEED, flic_affines,  # noqa: F401
+from convcorr_jax.crop_geometry import PERSON_BOX_SCALE, square_affines
+from convcorr_jax.data import mpii, pose_sets
+from convcorr_jax.data.flic_people import (FLIC_SPLITS, PROTOCOLS, VAL_FRACTION, VAL_SEED,  # noqa: F401
                                            flic_ground_truth, flic_sample_affines, flic_split, flic_torso_norm,
-                                           frame_affines, split_indices)
+                                           split_indices)
 from convcorr_jax.data.mpii_people import h5_people
-from convcorr_jax.data.pose_dataset import PersonSet, square_affines, torso_size  # noqa: F401
+from convcorr_jax.data.pose_dataset import PersonSet, torso_size  # noqa: F401
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
@@ -94,7 +95,7 @@ def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skel
 
 
 def load_pose_arrays(kind: str, root: str | os.PathLike | None, image_size: int, n_samples: int = 1000, seed: int = 0,
-         crop_scale: float = flic.PERSON_BOX_SCALE, protocol: str = "person",
+         crop_scale: float = PERSON_BOX_SCALE, protocol: str = "person",
          options: dict | None = None) -> tuple[PoseArrays, PoseArrays]:
     """(train, held-out) arrays of a registered dataset kind (module docstring): its "train" split and its
     `held_out` split under its crop protocol (`protocol`: FLIC's person crops or whole frames).
@@ -126,7 +127,7 @@ def load_pose_arrays(kind: str, root: str | os.PathLike | None, image_size: int,
 
 # --- the crops of FLIC and MPII by their files ---------------------------------------------------------------
 
-def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale: float = PERSON_BOX_SCALE,
                fraction: float = VAL_FRACTION, seed: int = VAL_SEED, protocol: str = "person") -> PoseCrops:
     """Person crops (or, with protocol "frame" / "native", whole frames) of one FLIC split (`data.flic_people`).
 

@@ -1,6 +1,7 @@
 """One dataset of a pose model trained on several (`DataPart`, an entry of `TrainConfig.datasets`): its kind, folder,
 share of every batch, joint names and loader options. Read by `pose.mixture`; light, so that a training config
-can be read where no training module is imported (loading a model)."""
+can be read where no training module is imported (loading a model): the dataset registry is imported only to check
+a part."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax.data import pose_sets
 from convcorr_jax.errors import InputError
 
 
@@ -40,6 +40,8 @@ class DataPart:
         Returns:
             None.
         """
+        from convcorr_jax.data import pose_sets  # the dataset readers: when a training config is checked
+
         entry = pose_sets.dataset(self.kind)
         if not (isinstance(self.share, (int, float)) and np.isfinite(self.share) and self.share > 0):
             raise InputError("config", f"{where}.share", "a positive number (its part of every batch)", self.share)

@@ -22,19 +22,20 @@ the model's folder: what an older run lacks is made once by `EXPORT_COMMAND`, wh
 The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a square of the run's input size:
   no box            the whole image letterboxed: the square of its longer side centred on the image, black outside
                     (the "frame" protocol's input; "native" runs: at the image's own pixel scale when it fits
-                    the input, `data.frame_affines`). A run trained on person crops then treats the whole image as
-                    the person's square: it works best on images that show one person about as the training crops
-                    did (FLIC: the person's square is 2.5 x the torso box's longer side). For a whole frame with
-                    no box, such a model does far better in two passes (`two_pass=True`, from the frame's centre):
-                    on FLIC's validation movies elbow / wrist PCK@0.2 79.2 / 75.8 against 30.7 / 29.0 letterboxed
-                    and 58.4 / 52.3 with the whole image as the person box (bench/pose_no_box.py); `convcorr pose`
-                    does that with no box.
-  a box (x0, y0, x1, y1, 0-based inclusive pixels) for a FLIC run: the person's torso box, as FLIC labels it
-                    (shoulders to hips). Person-crop runs crop the square of `crop_scale` x its longer side around
-                    its centre, exactly as training and `convcorr eval flic` do (`data.flic_affines`); whole-frame
-                    runs still letterbox the whole image.
-  a box for other runs (MPII, synthetic): the person's box; the input is the square of its longer side around
-                    its centre.
+                    the input, `crop_geometry.frame_affines`). A run trained on person crops then treats the
+                    whole image as the person's square: it works best on images that show one person about as the
+                    training crops did (FLIC: the person's square is 2.5 x the torso box's longer side). For a
+                    whole frame with no box, such a model does far better in two passes (`two_pass=True`, from the
+                    frame's centre): on FLIC's validation movies elbow / wrist PCK@0.2 79.2 / 75.8 against 30.7 /
+                    29.0 letterboxed and 58.4 / 52.3 with the whole image as the person box (bench/pose_no_box.py);
+                    `convcorr pose` does that with no box.
+  a box (x0, y0, x1, y1, 0-based inclusive pixels) for a run of torso-box crops (FLIC's kind,
+                    `PoseRun.crop`): the person's torso box, as FLIC labels it (shoulders to hips). Person-crop runs
+                    crop the square of `crop_scale` x its longer side around its centre, exactly as training and
+                    `convcorr eval flic` do (`crop_geometry.flic_affines`); whole-frame runs still letterbox the
+                    whole image.
+  a box for other runs (MPII, synthetic, person): the person's box; the input is the square of its longer side
+                    around its centre (`crop_geometry.box_affines`).
 The spatial model (FLIC runs) is conditioned on a torso point: the box's centre with a box (FLIC's torso box
 centre, as in training), else the image's centre (right for a person-crop run on an image of one centred person; a
 guess for a whole scene, where `spatial=False` or a box is the better choice).
@@ -62,11 +63,9 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax import crop_geometry, geometry
 from convcorr_jax.errors import InputError
-from convcorr_jax.data import flic_people
-from convcorr_jax.data.pose_dataset import square_affines
-from convcorr_jax.pose import joints, person_boxes, predict, shipped
+from convcorr_jax.pose import person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
@@ -159,32 +158,31 @@ def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Seq
     """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) under a run's protocol.
 
     Args:
-      cfg: the run's config (data kind, protocol, crop_scale, model.image_size).
+      cfg: the run's config (data kind, whose crop geometry `crop_geometry.crop_of` gives; protocol, crop_scale,
+        model.image_size).
       sizes: N image sizes (H, W).
       boxes: N boxes (module docstring), each float [4] (x0, y0, x1, y1) 0-based inclusive pixels, or None: the
         whole image.
-      scale: each input square's side times this about its centre (a test-time crop scale; FLIC person crops:
-        `data.flic_affines` at scale x the run's crop_scale, as `convcorr eval flic --set test_scales=...`).
+      scale: each input square's side times this about its centre (a test-time crop scale; torso-box person crops:
+        `crop_geometry.flic_affines` at scale x the run's crop_scale, as `convcorr eval flic --set test_scales=...`).
 
     Returns:
       (affines float64 [N, 2, 3] image pixels -> input pixels; torso points float64 [N, 2] (x, y): each box's
       centre, else the image's centre).
     """
     size = cfg.model.image_size
+    crop = crop_geometry.crop_of(cfg.data)
     affine, torso = [], []
     for (h, w), box in zip(sizes, boxes):
         frame_centre = np.array([(w - 1) / 2, (h - 1) / 2])
         point = frame_centre if box is None else (box[:2] + box[2:]) / 2
-        if box is not None and cfg.data == "flic" and cfg.protocol == "person":
-            a = flic_people.flic_affines(box[None], size, cfg.crop_scale * scale)[0]  # training's and `eval flic`'s
-        elif box is not None and cfg.data != "flic":
-            a = square_affines(point[None], np.array([float(np.max(box[2:] - box[:2] + 1)) * scale]),
-                                         size)[0]
+        if box is not None and (cfg.protocol == "person" or not crop.torso):  # training's and `eval flic`'s crops
+            a = crop.affines(box[None], size, cfg.crop_scale, scale)[0]
         elif scale == 1.0:  # no box, or a whole-frame run: the whole image as `data.flic_sample_affines`
-            a = flic_people.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
+            a = crop_geometry.frame_affines(np.array([w, h]), size, native=cfg.protocol == "native")[0]
         else:  # the same square about the frame's centre, scale x its side
             side = max(max(w, h), size) if cfg.protocol == "native" else max(w, h)
-            a = square_affines(frame_centre[None], np.array([float(side) * scale]), size)[0]
+            a = crop_geometry.square_affines(frame_centre[None], np.array([float(side) * scale]), size)[0]
         affine.append(a)
         torso.append(point)
     return np.stack(affine), np.stack(torso).astype(np.float64)
@@ -276,7 +274,7 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     box_list = _as_boxes(boxes, imgs) if person_boxes is None else _as_boxes(person_boxes, imgs, "person_boxes")
     r = load(model)
     tc = r.config
-    if person_boxes is not None and tc.data == "flic" and tc.protocol == "person":
+    if person_boxes is not None and r.torso_crops:
         box_list = torso_inside(r, imgs, box_list)
     if readout is None:
         readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
@@ -284,7 +282,9 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
             spatial = None if r.readout.spatial else False
     sp_model = None if spatial is False else spatial_model(r, required=spatial is True)
     sizes = [im.shape[:2] for im in imgs]
-    perm = joints.joint_set(tc.data, tc.model.num_joints).flip if flip else None
+    if flip and r.flip is None:
+        raise InputError(r.path, "flip", "a model whose skeleton gives its left/right joints", "none")
+    perm = r.flip if flip else None
     key = ("spatial_" if sp_model is not None else "") + readout
     peak = "spatial_peak" if sp_model is not None else "peak"
     base, torso = input_affines(tc, sizes, box_list)

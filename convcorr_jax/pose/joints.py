@@ -1,8 +1,9 @@
 """Joint sets per dataset: a pose dataset kind's skeleton (`data.skeletons.Skeleton`: names, the paper's joint
 groups as table columns, skeleton edges, left/right flip), from the dataset registry (`data.pose_sets`).
 
-MPII (16 joints, `data.skeletons.MPII_JOINTS` order), FLIC (its 11 labelled joints, `data.flic.FLIC_LABELLED_NAMES`
-order: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose) and LSP (14, `data.skeletons.LSP_JOINTS`).
+MPII (16 joints, `data.skeletons.MPII_JOINTS` order), FLIC (its 11 labelled joints,
+`data.skeletons.FLIC_LABELLED_NAMES` order: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose) and LSP (14,
+`data.skeletons.LSP_JOINTS`).
 Synthetic people carry the MPII joints. FLIC has no head joint: its "Head" group (the paper's "Face") pools the
 three face points l eye, r eye and nose, each scored on its own like the two joints of the other groups.
 
@@ -18,7 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from convcorr_jax import metrics
-from convcorr_jax.data import pose_sets, skeletons
+from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 
@@ -42,6 +43,8 @@ def joint_set(data: str, num_joints: int | None = None, root: str | os.PathLike 
     Returns:
         the Skeleton (names, edges, flip, groups, left).
     """
+    from convcorr_jax.data import pose_sets  # the dataset readers: only where a kind's skeleton is asked for
+
     js = pose_sets.skeleton(data, root, **options)
     if num_joints is not None and num_joints != js.num_joints:
         raise InputError("config", "num_joints", f"{js.num_joints} ({js.dataset} joints for data={data})", num_joints)

@@ -10,6 +10,11 @@ models, its config.json and the parameters of its last checkpoint (`run_folder.l
 with the joints of its dataset kind (`joints.joint_set`) and the spatial model saved beside them. Nothing here reads
 a dataset or writes into the model's folder: what an older run lacks is made once by `EXPORT_COMMAND`, which the
 errors say. `Poses` is what every estimation call returns (`estimation.estimate`).
+
+What inference needs of the model's dataset kind is resolved here and kept with the model, never asked of the
+dataset: its joints and their left/right flip (the model's own skeleton), and its crop geometry (`PoseRun.crop`,
+`crop_geometry.crop_of`: torso boxes or person boxes). A shipped model or a model folder imports no dataset module;
+a run folder written before runs were models imports the training modules (`run_folder`) it is read with.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax import crop_geometry, geometry
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import joints, predict
+from convcorr_jax.pose import predict
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import shipped
 from convcorr_jax.pose import spatial as spatial_mrf
@@ -41,10 +46,12 @@ class PoseRun:
     """A trained model loaded for `estimate` (`load`).
 
     path: the run or shipped model's folder; config: its TrainConfig; params: the cascade's parameters; names [K]
-    and skeleton ((i, j) joint pairs) of its dataset's joints (`joints.joint_set`); spatial, log_priors: its saved
-    spatial model (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`); name: the shipped model's name (None
-    for a run folder); frames: a shipped model's frame statistics for `estimate_frames` (`shipped.FrameStatistics`)
-    or None; readout: the read-out chosen on the model's validation split (`pose.readout`, readout.json) or None."""
+    and skeleton ((i, j) joint pairs) of its joints (the model's skeleton, else its dataset's: `joints.joint_set`);
+    spatial, log_priors: its saved spatial model (SpatialConfig, [E, kh, kw]) or None (see `spatial_model`); name:
+    the shipped model's name (None for a run folder); frames: a shipped model's frame statistics for
+    `estimate_frames` (`shipped.FrameStatistics`) or None; readout: the read-out chosen on the model's validation
+    split (`pose.readout`, readout.json) or None; flip [K]: each joint's left/right mirror partner (the skeleton's
+    `flip`; None: unknown, no test-time flip)."""
 
     path: Path
     config: TrainConfig
@@ -56,6 +63,18 @@ class PoseRun:
     name: str | None = None
     frames: shipped.FrameStatistics | None = None
     readout: pose_readout.Readout | None = None
+    flip: tuple[int, ...] | None = None
+
+    @property
+    def crop(self) -> crop_geometry.CropGeometry:
+        """How the model's people are cropped about a box (`crop_geometry.crop_of` of its data kind)."""
+        return crop_geometry.crop_of(self.config.data)
+
+    @property
+    def torso_crops(self) -> bool:
+        """The model reads person crops about torso boxes (FLIC's protocol "person"): a box it is given is a torso
+        box, a person box is first narrowed to the torso inside it, whole frames are read in two passes."""
+        return self.crop.torso and self.config.protocol == "person"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,9 +132,11 @@ def _load(path: str, state: str) -> PoseRun:
     del state  # part of the cache key only (`run_folder.run_state`: settings and checkpoint steps)
     from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
 
+    from convcorr_jax.pose import joints  # the dataset registry: such a run keeps no skeleton of its own
+
     tc, params = run_folder.load_run(path)
     js = joints.joint_set(tc.data, tc.model.num_joints)
-    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges))
+    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges), flip=js.flip)
 
 
 @functools.lru_cache(maxsize=4)
@@ -130,15 +151,16 @@ def _stamp(path: Path) -> tuple:
 
 
 def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseRun:
-    """The PoseRun of a read model folder: its own skeleton (else its dataset kind's built-in joint set)."""
-    if m.skeleton is not None:
-        names, edges = m.skeleton.names, m.skeleton.links
-    else:
+    """The PoseRun of a read model folder: its own skeleton (else, a folder written before models kept theirs, its
+    dataset kind's built-in joint set)."""
+    js = m.skeleton
+    if js is None:
+        from convcorr_jax.pose import joints  # the dataset registry: only for a model without its skeleton
+
         js = joints.joint_set(m.config.data, m.config.model.num_joints)
-        names, edges = js.names, js.edges
     cfg, priors = m.spatial if m.spatial is not None else (None, None)
-    return PoseRun(m.path, m.config, m.params, tuple(names), tuple(tuple(e) for e in edges), cfg, priors, name,
-                   m.frames, m.readout)
+    return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(tuple(e) for e in js.links), cfg, priors, name,
+                   m.frames, m.readout, js.flip)
 
 
 @functools.lru_cache(maxsize=4)
@@ -203,12 +225,13 @@ def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.Spa
 
     Raises:
         InputError: naming the export command (`EXPORT_COMMAND`, which learns it from the run's data once), for a
-            FLIC run without a saved model, and (required) for a run without a spatial tree.
+            run of a torso-box kind (FLIC's runs always keep their spatial model) without a saved model, and
+            (required) for a run without a spatial tree.
     """
     if run.spatial is not None:
         return run.spatial, run.log_priors
     tc = run.config
-    if tc.data != "flic":
+    if not run.crop.torso:
         if required:
             raise InputError(run.path, "spatial", "a FLIC run (the spatial model's tree is FLIC's 11 joints); "
                              "estimate(..., spatial=False) for this run", f"data={tc.data}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcorr_jax import geometry
-from convcorr_jax.data.pose_dataset import square_affines
+from convcorr_jax.crop_geometry import square_affines
 from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.pose import predict, recrop
 
@@ -131,7 +131,7 @@ def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.nda
         side, shift, scale: the first pass's square and the torso box's scale (`PERSON_BOX`).
 
     Returns:
-        [N, 4] torso boxes in image pixels, to crop around as training did (`data.flic_affines`).
+        [N, 4] torso boxes in image pixels, to crop around as training did (`crop_geometry.flic_affines`).
 
     Raises:
         InputError: bad settings, or a person box that is not [4] finite numbers with x0 <= x1 and y0 <= y1

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from convcorr_jax import geometry
-from convcorr_jax.data.flic import person_square
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.crop_geometry import flic_affines, person_square
 from convcorr_jax.data import skeletons
-from convcorr_jax.data.flic_people import flic_affines
 from convcorr_jax.data.skeletons import Skeleton
+from convcorr_jax.errors import InputError, check_shape
 
 
 def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
@@ -71,7 +70,7 @@ def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
 def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> float:
     """Median over people of (annotated box's longer side) / (longer side of the annotated torso joints' tight box).
 
-    Sides are inclusive pixel extents (x1 - x0 + 1, as `data.flic.person_square` takes them).
+    Sides are inclusive pixel extents (x1 - x0 + 1, as `crop_geometry.person_square` takes them).
 
     Args:
         boxes: [N, 4] (x0, y0, x1, y1) annotated torso boxes, 0-based inclusive pixels (reshaped to [N, 4]).
@@ -96,7 +95,7 @@ def crop_affines(first: np.ndarray, frame_affine: np.ndarray, torso: Sequence[in
     """Image -> crop affines float64 [N, 2, 3] of size x size second-pass crops.
 
     Each crop is the square centred on the tight box of the predicted torso joints (in image pixels), side
-    scale x ratio x its longer side: the training crop (`pose.data.flic_affines`) with that box as the torso box.
+    scale x ratio x its longer side: the training crop (`crop_geometry.flic_affines`) with that box as the torso box.
 
     Args:
         first: [N, K, 2] (x, y) the first pass's points, in pixels of the frame inputs made by frame_affine.

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convcorr_jax.crop_geometry import crop_of
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import predict, run_folder, shipped, spatial
@@ -98,7 +99,8 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
 
 def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None
                      ) -> shipped.FrameStatistics | None:
-    """The frame statistics of a FLIC person-crop run with its FLIC folder.
+    """The frame statistics of a person-crop run of a torso-box kind (FLIC's, `crop_geometry.crop_of`) with its FLIC
+    folder.
 
     `two_pass.train_statistics` at `two_pass.frame_input_size` of the model, with `FRAME_READOUT`'s unary power.
 
@@ -111,7 +113,7 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
     """
     from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size, train_statistics  # imports estimation
 
-    if cfg.data != "flic" or cfg.protocol != "person" or spatial_model is None or not cfg.data_root:
+    if not crop_of(cfg.data).torso or cfg.protocol != "person" or spatial_model is None or not cfg.data_root:
         return None
     config = dataclasses.replace(spatial_model[0], unary_power=float(FRAME_READOUT["unary_power"]))
     size = frame_input_size(cfg.model)
@@ -168,7 +170,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
     cfg, params = run_folder.load_run(run_dir)
     if root is not None:
         cfg = dataclasses.replace(cfg, data_root=str(root))
-    needs_data = cfg.data != "synthetic"
+    needs_data = bool(cfg.dataset().root_about or cfg.datasets)  # a folder, or the mixture's (not generated people)
     if needs_data and not (cfg.data_root and os.path.exists(cfg.data_root)):
         raise InputError(run_dir, "--root", f"the run's {cfg.data} folder (its skeleton, spatial model, frame "
                          "statistics and validation split are made from it once)", cfg.data_root)

@@ -28,8 +28,10 @@ import numpy as np
 
 from convcorr_jax import cache, io, runinfo
 from convcorr_jax.config import from_dict
+from convcorr_jax.crop_geometry import crop_of
 from convcorr_jax.errors import InputError
 from convcorr_jax.data import pose_sets
+from convcorr_jax.registry import Names
 from convcorr_jax.pose import data, mixture, person_crops, shipped, spatial
 from convcorr_jax.pose.checkpoints import checkpoint_params
 from convcorr_jax.pose.train_config import NOT_SETTINGS, TrainConfig, code_version, fix_old_record
@@ -37,7 +39,10 @@ from convcorr_jax.pose.train_config import NOT_SETTINGS, TrainConfig, code_versi
 METRICS_KIND = "train.pose"
 RUN_EXPECTED = "a `convcorr train pose` run (config.json + checkpoints/)"
 SPATIAL_SPLIT = "train"  # the split a run trains on: the ground truth of its spatial priors
-SPATIAL_DATA = ("flic", *data.pose_sets.LOADERS)  # the runs that save a spatial model (real data read from a folder)
+# the runs that save a spatial model (real data read from a folder): kinds of torso-box crops (FLIC's validated model)
+# and those cropped at person boxes (`pose_sets.LOADERS`), in registration order; a live view
+SPATIAL_DATA = Names(lambda: tuple(k for k, d in pose_sets.DATASETS.items()
+                                   if crop_of(k).torso or d.inputs is pose_sets.box_inputs))
 
 
 def _is_training_run(folder: Path) -> bool:
@@ -231,7 +236,7 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
                f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}" if last else
                f"{cfg.name}: no evaluation yet")
     alphas = sorted({float(k.split("@")[1]) for k in last if "_pck@" in k}) if last else []
-    norm = "head segment" if score == "PCKh" else "the skeleton's normaliser" if cfg.data in SPATIAL_DATA[1:] \
+    norm = "head segment" if score == "PCKh" else "the skeleton's normaliser" if cfg.data in pose_sets.LOADERS \
         else "torso"
     about = runinfo.score_about(norm, alphas, "percent",
                                 per_joint=f"at alpha {alpha:g}")  # what each evaluation's PCK is (train.evaluate)
@@ -242,8 +247,8 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
 def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(points, visible, torso) of the people a run on real data trains on, in the pixels of its inputs.
 
-    The people of `SPATIAL_SPLIT` of cfg.data_root: FLIC's `data.flic_crops`, a `pose_sets` dataset's
-    `data.person_crops`: the crops training reads (cached), in person crops or letterboxed frames.
+    The people of `SPATIAL_SPLIT` of cfg.data_root: `person_crops.person_crops` under the run's protocol (FLIC's:
+    `data.flic_crops`), the crops training reads (cached), in person crops or letterboxed frames.
 
     Args:
         cfg: the run's TrainConfig (data one of `SPATIAL_DATA`, data_root set).
@@ -258,12 +263,8 @@ def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if cfg.data not in SPATIAL_DATA or not cfg.data_root:
         raise InputError("config", "data / data_root", f"a run on {SPATIAL_DATA} with its folder (data_root) to "
                          "learn spatial priors from", f"{cfg.data} / {cfg.data_root}")
-    if cfg.data == "flic":
-        crops = data.flic_crops(cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
-                                protocol=cfg.protocol)
-    else:
-        crops = person_crops.person_crops(cfg.data, cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
-                                  **cfg.data_options())
+    crops = person_crops.person_crops(cfg.data, cfg.data_root, SPATIAL_SPLIT, cfg.model.image_size, cfg.crop_scale,
+                                      protocol=cfg.protocol, **cfg.data_options())
     return np.asarray(crops.arrays.points), np.asarray(crops.arrays.visible), np.asarray(crops.torso)
 
 
@@ -316,8 +317,9 @@ def write_spatial(run_dir: str | Path, cfg: TrainConfig, config: spatial.Spatial
     config = config if config is not None else spatial_config(cfg)
     pts, vis, torso = spatial_points(cfg)
     priors = spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)  # = learn_spatial
-    about = {"learned_from": f"FLIC {SPATIAL_SPLIT} split ground truth (train minus the validation movies)"
-             if cfg.data == "flic" else f"{cfg.data} {SPATIAL_SPLIT} split ground truth",
+    entry = cfg.dataset()
+    about = {"learned_from": f"{entry.label or cfg.data} {SPATIAL_SPLIT} split ground truth"
+             + (f" ({entry.train_about})" if entry.train_about else ""),
              "data_root": str(cfg.data_root), "people": int(len(pts)),
              "stride": int(cfg.model.pool), "map_size": int(cfg.model.map_size),
              "image_size": int(cfg.model.image_size), "protocol": cfg.protocol, "crop_scale": float(cfg.crop_scale)}

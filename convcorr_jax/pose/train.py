@@ -355,10 +355,10 @@ def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict, preds: dict) -
                                                                    "cascade": round(ev[f"cascade_pck@{alpha:g}"], 1)}},
              "made_by": {"command": "convcorr train pose", "code_version": code_version(), "step": n,
                          "versions": runinfo.versions()}}
-    carved = getattr(held_out, "carved", None)  # a validation part carved from train (no validation file)
-    if carved:
+    if carved := getattr(held_out, "carved", None):  # a validation part carved from train (no validation file)
         about["held_out"] = carved
-    split = "the held-out split" + (" (FLIC's validation movies)" if cfg.data == "flic" else "") + (
+    entry = cfg.dataset()
+    split = "the held-out split" + (f" ({entry.label}'s {entry.held_out_about})" if entry.label else "") + (
         f" (carved from train: {carved})" if carved else "")
     run_export.write_run_model(run.run_dir, cfg, jax.device_get(run.state["params"]), held_out, about, split=split,
                                preds=preds)

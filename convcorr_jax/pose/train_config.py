@@ -14,11 +14,10 @@ from typing import Any
 
 from convcorr_jax import cache
 from convcorr_jax.config import check_fields
-from convcorr_jax.data.flic import PERSON_BOX_SCALE
+from convcorr_jax.crop_geometry import PERSON_BOX_SCALE
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import augment, model
 from convcorr_jax.pose.data_part import DataPart
-from convcorr_jax.data.flic_people import PROTOCOLS
 
 # the code a training trajectory depends on: its version is part of the checkpoint fingerprint
 CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.geometry", "convcorr_jax.parallel",
@@ -123,13 +122,16 @@ class TrainConfig:
                      nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images"))
 
     def check(self) -> None:
-        """Checks across fields (`config.validate`): the pyramid depth, the protocol against the data, the trained
-        trunk layer, then the model's own (`ModelConfig.validate`, which holds the input-size rule)."""
+        """Checks across fields (`config.validate`): the pyramid depth, the protocol against the data's entry
+        (`data.pose_sets`: its protocols; datasets exactly for a mixture), the trained trunk layer, then the model's
+        own (`ModelConfig.validate`, which holds the input-size rule)."""
         if self.model.levels < 1:
             raise InputError("config", "model.levels", ">= 1", self.model.levels)
-        if self.protocol not in PROTOCOLS or (self.protocol != "person" and self.data != "flic"):
-            raise InputError("config", "protocol", f"one of {PROTOCOLS} ('frame' with data=flic)", self.protocol)
-        if (self.data == "person") != bool(self.datasets):
+        entry = self.dataset()
+        if self.protocol not in entry.protocols:
+            raise InputError("config", "protocol", f"one of {entry.protocols} (the protocols of data={self.data})",
+                             self.protocol)
+        if entry.mixture != bool(self.datasets):
             raise InputError("config", "datasets", "datasets exactly when data=person (a model of several datasets)",
                              f"data={self.data}, {len(self.datasets)} dataset(s)")
         for i, part in enumerate(self.datasets):
@@ -145,9 +147,21 @@ class TrainConfig:
         return tuple(dataclasses.replace(p, root=None if p.root is None else str(base / p.root))
                      for p in self.datasets)
 
+    def dataset(self):
+        """The entry of the data's kind (`data.pose_sets.dataset`: InputError naming the registered kinds for
+        another), imported here, so that reading a config (loading a model) imports no dataset reader.
+
+        Returns:
+            the `data.pose_dataset.PoseDataset`.
+        """
+        from convcorr_jax.data import pose_sets
+
+        return pose_sets.dataset(self.data)
+
     def data_options(self) -> dict:
-        """The options of the data's loader (`data.pose_sets`): {"train_images": N} for data=lsp, else {}."""
-        return {"train_images": self.train_images} if self.data == "lsp" else {}
+        """The options of the data's loader (`data.pose_sets`): {"train_images": N} for a kind whose loader takes
+        it (LSP), else {}."""
+        return {"train_images": self.train_images} if "train_images" in self.dataset().options else {}
 
     @property
     def total_steps(self) -> int:

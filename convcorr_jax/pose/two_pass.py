@@ -12,7 +12,8 @@ with test-time flip and crop `scales` (`pose.flip`, `pose.scales`) by the run's 
 
 The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
 trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `train_statistics`), learned when the run is trained or
-exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read at inference.
+exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read, nor its reader imported,
+at inference.
 `FRAME_READOUT` holds the settings chosen on FLIC's validation movies (`flic_sweep --grid frames`,
 bench/RESULTS_pose.md), where `convcorr eval flic --set protocol=frame --set image_size=288 --set second_pass=0.9
 ...` scores the same method with the annotated torso.
@@ -27,10 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.data import skeletons
+from convcorr_jax import crop_geometry, geometry
 from convcorr_jax.errors import InputError
-from convcorr_jax.data import flic_people
 from convcorr_jax.pose import person_boxes, predict, recrop
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
@@ -77,7 +76,8 @@ def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.
     Returns:
         (float32 [E, k, k] log-priors, the ratio as a float).
     """
-    from convcorr_jax.pose.run_folder import SPATIAL_SPLIT  # training's module: only when statistics are made
+    from convcorr_jax.data import flic_people  # FLIC's reader and the training modules: only when statistics are made
+    from convcorr_jax.pose.run_folder import SPATIAL_SPLIT
 
     samples = flic_people.flic_split(root, SPATIAL_SPLIT)
     pts, visible, torso = flic_people.flic_ground_truth(samples, input_size, protocol="frame")
@@ -138,8 +138,8 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     Args:
         images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
         model: a shipped model's name (default "flic"), a FLIC run trained on person crops (`convcorr train pose
-            --config flic`; its data_root must hold its FLIC folder, which the frame priors and torso ratio are learned
-            from) or a loaded PoseRun (`frame_statistics`).
+            --config flic`; `PoseRun.torso_crops`; its data_root must hold its FLIC folder, which the frame priors and
+            torso ratio are learned from) or a loaded PoseRun (`frame_statistics`).
         torso: the person's torso point per frame [N, 2] (or one [2]) (x, y pixels; FLIC: its torso box's centre);
             None: the frames' centres.
         input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
@@ -168,7 +168,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     r = load(model)
     tc = r.config
     input_size = frame_input_size(tc.model) if input_size is None else int(input_size)
-    if tc.data != "flic" or tc.protocol != "person":
+    if not r.torso_crops:
         raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
                          f"data={tc.data}, protocol={tc.protocol}")
     if input_size <= 0 or input_size % tc.model.pool:
@@ -186,14 +186,14 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
     priors, ratio = frame_statistics(r, int(input_size), config)
 
     frame_model = dataclasses.replace(tc.model, image_size=int(input_size))
-    frame_affine = flic_people.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
+    frame_affine = crop_geometry.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
     frames = geometry.crop_each(imgs, frame_affine, int(input_size), border="constant")
     sp = spatial_inputs_at(priors, config, points, frame_affine, tc.model.pool)
     first = predict.predict_crops(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
 
     size = tc.model.image_size
     name = r.readout.name if r.readout is not None else "cascade"  # the second pass: the model's validated read-out
-    perm = skeletons.FLIC.flip if flip else None  # the run's skeleton: FLIC's (the frame statistics are FLIC's)
+    perm = r.flip if flip else None  # the run's skeleton's: FLIC's (the frame statistics are FLIC's)
     xy, peaks, affines = [], [], []
     for s in scales:
         affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * second_pass * s, ratio)
@@ -204,7 +204,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, 
         affines.append(affine)
     in_frame = pose_scales.merge_scales(xy, affines, frame_affine, merge)
     # the torso box the second pass's crops are placed around (at scale 1: `recrop.crop_affines` is
-    # `data.flic_affines` of this box at the run's crop scale x s)
+    # `crop_geometry.flic_affines` of this box at the run's crop scale x s)
     found = person_boxes.torso_from_points(predict.to_original(first, frame_affine), TORSO, ratio, second_pass)
     return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
                  np.mean(peaks, axis=0).astype(np.float32), r.names, f"two-pass {name}", True,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.data import flic
+from convcorr_jax.crop_geometry import PERSON_BOX_SCALE
 from convcorr_jax.pose import heatmaps, predict, spatial
 from convcorr_jax.pose.data import flic_ground_truth, flic_split, flic_torso_norm
 
@@ -28,7 +28,7 @@ class FlicPoints:
 
 
 @functools.lru_cache(maxsize=8)
-def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = flic.PERSON_BOX_SCALE,
+def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = PERSON_BOX_SCALE,
                 protocol: str = "person") -> FlicPoints:
     """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
     `pose.data.flic_crops` (annotations only)."""
