@@ -6,7 +6,8 @@ each image or video frame from a trained pose model, drawn as a skeleton. `convc
 flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes without JAX
 (`convcorr_jax.pose.onnx_export`, the `onnx` extra): prints the file's input and output and what it leaves out.
 
-`--model`: a shipped model by name (default `flic`, `convcorr_jax.pose.shipped`; `--list-models` names each with
+`--model`: a shipped model by name (default `person`, people of every kind from person boxes; `flic` with
+`--torso-box` or `--two-pass`, FLIC's protocol; `convcorr_jax.pose.shipped`, `--list-models` names each with
 its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: with
 `--person-box` (one per image, in order) a box around the whole visible person, as detectors draw it (a FLIC model
@@ -73,7 +74,8 @@ from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.estimation import DEFAULT_MODEL, Poses, estimate, load, model_identity
+from convcorr_jax.pose.estimation import (DEFAULT_MODEL, TORSO_MODEL, Poses, default_model, estimate, load,
+                                          model_identity)
 from convcorr_jax.pose.onnx_export import export_onnx
 from convcorr_jax.pose.two_pass import FRAME_READOUT
 
@@ -97,9 +99,10 @@ class _TorsoBoxFlag(argparse.Action):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(legacy_box=False)
     p.add_argument("images", nargs="*", help="image files (any size), or one video (.mp4, .mov, .avi, ...)")
-    p.add_argument("--model", "--run", dest="model", default=DEFAULT_MODEL,
-                   help=f"a shipped model (default {DEFAULT_MODEL}; see --list-models) or a `convcorr train pose` "
-                        "run folder (config.json + checkpoints/); a folder named like a model: ./NAME")
+    p.add_argument("--model", "--run", dest="model", default=None,
+                   help=f"a shipped model (default {DEFAULT_MODEL}; {TORSO_MODEL} with --torso-box or --two-pass; see "
+                        "--list-models) or a `convcorr train pose` run folder (config.json + checkpoints/); a folder "
+                        "named like a model: ./NAME")
     p.add_argument("--list-models", action="store_true",
                    help="name the shipped models, their scores and what each expects, and exit")
     p.add_argument("--export-onnx", default=None, metavar="FILE",
@@ -129,10 +132,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the prediction read-out on crops (default: the model's own, chosen on its validation split; "
                         "see --list-models; cascade for a model without one); two passes use the model's own")
     p.add_argument("--flip", action="store_true",
-                   help="test-time horizontal flip on crops, left and right joints swapped (default off; in two "
-                        "passes always on, FRAME_READOUT's)")
+                   help="test-time horizontal flip on crops, left and right joints swapped (default: the model's own, "
+                        "see --list-models, else off; in two passes always on, FRAME_READOUT's)")
     p.add_argument("--scales", default=None, metavar="S1,S2,...",
-                   help="test-time crop scales, their points merged by --merge (default 1, one crop; FLIC crops: "
+                   help="test-time crop scales, their points merged by --merge (default: the model's own, see "
+                        "--list-models, else 1, one crop; FLIC crops: "
                         "--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median is the choice on the validation "
                         "movies, convcorr_jax.pose.estimation.CROP_READOUT, used only when given; in two passes: "
                         "the second pass's, default FRAME_READOUT's 0.7,0.8,0.9,1,1.1,1.2)")
@@ -274,10 +278,11 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
 
 
 def list_models() -> int:
-    """Print each shipped model: its summary, what it expects and its scores."""
+    """Print each shipped model: its summary, the people it was made for, what it expects and its scores."""
     for name in shipped.names():
         d = shipped.describe(name)
         print(f"{name}: {d.get('summary', '')}")
+        print(f"  made for: {d.get('made_for') or 'not stated'}")
         print(f"  expects: {d.get('expects', '')}")
         size = d.get("config", {}).get("model", {}).get("image_size")
         speed = d.get("speed") or {}
@@ -313,7 +318,7 @@ def export(args: argparse.Namespace) -> int:
         raise InputError(None, "--batch", "the file's batch size, an integer >= 1", batch)
     io.check_writable(args.export_onnx, "--export-onnx")
     t0 = time.perf_counter()
-    info = export_onnx(load(args.model), args.export_onnx, batch=batch)
+    info = export_onnx(load(args.model or DEFAULT_MODEL), args.export_onnx, batch=batch)
     (name, shape_in), (out, shape_out) = next(iter(info["inputs"].items())), next(iter(info["outputs"].items()))
     print(f"pose: wrote {info['path']} ({info['bytes'] / 2**20:.1f} MiB, ONNX opset {info['opset']}), model "
           f"{info['model']}: {name} float32 {shape_in} (RGB in [0, 1]) -> {out} float32 {shape_out} (stride "
@@ -329,7 +334,7 @@ def _plan(args: argparse.Namespace, r) -> dict:
     "merge", "spatial" (None: the model's)}. Flags that cannot apply are one InputError."""
     if args.box and args.person_box:
         raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
-    crop_model = r.config.data == "flic" and r.config.protocol == "person"
+    crop_model = r.torso_crops
     no_box = not (args.box or args.person_box or args.two_pass)
     two_pass = args.two_pass or (no_box and crop_model and r.frames is not None)
     if two_pass:
@@ -357,11 +362,12 @@ def _plan(args: argparse.Namespace, r) -> dict:
     else:
         text = "the whole image letterboxed (no box given)" + (
             "; the model has no frame statistics for two passes" if crop_model else "")
-    default_scales = FRAME_READOUT["scales"] if two_pass else (1.0,)
+    own = r.readout or pose_readout.Readout(spatial=False)  # the model's own test-time flip and scales
+    default_scales = FRAME_READOUT["scales"] if two_pass else own.scales
     return {"two_pass": two_pass, "input": text,
             "no_box": (("two passes from each frame's centre" if two_pass else "the whole image letterboxed")
                        if no_box else None),
-            "flip": bool(args.flip or (two_pass and FRAME_READOUT["flip"])),
+            "flip": bool(args.flip or (FRAME_READOUT["flip"] if two_pass else own.flip)),
             "scales": default_scales if args.scales is None else _scales(args.scales),
             "merge": args.merge or (FRAME_READOUT["merge"] if two_pass else "mean"),
             "spatial": None if args.spatial is None else args.spatial == "on"}
@@ -374,7 +380,7 @@ def _estimator(args: argparse.Namespace, r, plan: dict) -> Callable[..., Poses]:
         if plan["two_pass"]:
             return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_READOUT["flip"], scales=plan["scales"],
                             merge=plan["merge"])
-        return estimate(images, r, boxes=boxes, spatial=plan["spatial"], readout=args.readout, flip=args.flip,
+        return estimate(images, r, boxes=boxes, spatial=plan["spatial"], readout=args.readout, flip=plan["flip"],
                         scales=plan["scales"], merge=plan["merge"], person_boxes=person_boxes)
 
     return call
@@ -467,11 +473,12 @@ def run(args: argparse.Namespace) -> int:
     if args.list_models and args.batch is None:
         return list_models()
     video = _check(args)
-    r = load(args.model)  # a shipped model or a training run, or one line saying what was expected
+    given = args.model or default_model(torso_boxes=bool(args.box), two_pass=args.two_pass)
+    r = load(given)  # a shipped model or a training run, or one line saying what was expected
     if not video and not (args.out or args.json):
         raise InputError(None, "--out", "--out DIR (a drawing per image) or --json FILE (the joints), or both: "
                          "without either nothing would be written", "neither")
-    model = {**model_identity(r), "given": str(args.model)}
+    model = {**model_identity(r), "given": str(given)}
     if args.out:
         io.check_writable(args.out, "--out", kind="folder")
     if args.json:
@@ -487,7 +494,7 @@ def run(args: argparse.Namespace) -> int:
     torso = parse_torso(args.torso, args.images, sizes)
     _note_box(args)
     poses = call(images, boxes=boxes, torso=torso, person_boxes=person)
-    found = person is not None and r.config.data == "flic" and r.config.protocol == "person"
+    found = person is not None and r.torso_crops
     sources = _sources(plan, {"torso_box": boxes is not None, "person_box": person is not None,
                               "torso": torso is not None}, found)
     pngs = _png_paths(Path(args.out), args.images) if args.out else []

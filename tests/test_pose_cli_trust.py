@@ -179,8 +179,24 @@ def no_box_run(tmp_path_factory):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["pose", str(tmp / "img.png"), "--out", str(tmp / "out"), "--json", str(tmp / "j.json"),
-                     "--scales", "1"]) == 0
+                     "--scales", "1", "--model", "flic"]) == 0
     return json.loads((tmp / "j.json").read_text()), out.getvalue(), tmp
+
+
+def test_the_default_model_is_person_for_photos_and_flic_for_flics_protocol(tmp_path):
+    """No --model: `person` with a person box or none (the whole image is the box), `flic` with a torso box."""
+    img = np.zeros((H, W, 3), np.uint8)
+    img[20:80, 50:80] = 200
+    Image.fromarray(img).save(tmp_path / "img.png")
+    got = {}
+    for name, flags in (("none", []), ("person", ["--person-box", "40,10,90,90"]),
+                        ("torso", ["--torso-box", "50,20,80,60"])):
+        assert main(["pose", str(tmp_path / "img.png"), *flags, "--json", str(tmp_path / f"{name}.json")]) == 0
+        got[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert [got[k]["model"]["name"] for k in ("none", "person", "torso")] == ["person", "person", "flic"]
+    assert got["none"]["input"] == "the whole image letterboxed (no box given)" and got["none"]["two_pass"] is False
+    assert len(got["person"]["images"][0]["joints"]) == 17 and len(got["torso"]["images"][0]["joints"]) == 11
+    assert got["person"]["flip"] is True  # the person model's own test-time flip (readout.json)
 
 
 def test_no_box_runs_two_passes_from_the_frames_centre_and_says_so(no_box_run):
@@ -236,8 +252,8 @@ def test_png_shows_the_boxes_given_and_found(tmp_path, capsys):
     img = _image(tmp_path)
     box = [-20.0, 10.0, 90.0, 150.0]  # partly outside: people are cut by the frame
     js, out = tmp_path / "j.json", tmp_path / "out"
-    assert main(["pose", str(img), "--person-box=" + ",".join(map(str, box)), "--out", str(out), "--json",
-                 str(js)]) == 0
+    assert main(["pose", str(img), "--person-box=" + ",".join(map(str, box)), "--model", "flic", "--out", str(out),
+                 "--json", str(js)]) == 0
     res = json.loads(js.read_text())
     im = res["images"][0]
     assert res["input"].startswith("the person boxes given") and res["no_box"] is None and res["two_pass"] is False

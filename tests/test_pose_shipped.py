@@ -250,3 +250,47 @@ def test_person_box_and_warning_benches_score_what_estimate_gives(flic_root, rea
     poses = estimate(s.frames, "flic", boxes=s.torso)
     warned = poses.confidence.mean(-1) < shipped.read("flic").readout.warn_below
     assert float(row.split("|")[3]) == pytest.approx(100 * warned.mean(), abs=0.05)
+
+
+PERSON_GOLDEN = Path(__file__).resolve().parent / "golden" / "pose_person_cli.json"
+
+
+def test_the_person_model_gives_a_full_body_skeleton_with_no_dataset(tmp_path, capsys):
+    """`convcorr pose PHOTO --person-box ... --model person` from the package alone: the 17 joints of the person
+    skeleton, legs included, inside the frame near the box; --list-models names the people it was made for."""
+    import importlib.util
+
+    from convcorr_cli.main import main
+
+    img = Path(importlib.util.find_spec("skimage").origin).parent / "data" / "astronaut.png"  # public domain (NASA)
+    assert main(["pose", str(img), "--person-box", "60,20,460,511", "--model", "person", "--json",
+                 str(tmp_path / "p.json")]) == 0
+    joints = json.loads((tmp_path / "p.json").read_text())["images"][0]["joints"]
+    names = [j["name"] for j in joints]
+    assert len(names) == 17 and {"l knee", "r knee", "l ankle", "r ankle", "neck", "head top"} <= set(names)
+    xy = np.array([[j["x"], j["y"]] for j in joints])
+    assert np.isfinite(xy).all() and (xy > -60).all() and (xy < 572).all()
+    capsys.readouterr()
+    assert main(["pose", "--list-models"]) == 0
+    listed = capsys.readouterr().out
+    assert "person: people of every kind" in listed and "LSP-extended" in listed
+    assert listed.count("made for:") == len(shipped.names())
+
+
+def test_the_person_model_gives_the_stored_points_on_lsp_extended_validation_people(real_data, tmp_path):
+    """`convcorr pose` with `person` on four LSP-extended validation people (im05001-im05004) and their person boxes
+    (the labelled joints' box, 15 % added): the points stored from the same command when the model shipped."""
+    from convcorr_cli.main import main
+
+    g = json.loads(PERSON_GOLDEN.read_text())
+    root = real_data / "lspet" / "images"
+    if not (root / g["people"][0]["image"]).is_file():
+        pytest.skip(f"LSP-extended's validation images not found under {root}")
+    paths = [str((root / p["image"]).resolve()) for p in g["people"]]
+    boxes = ["--person-box=" + ",".join(repr(v) for v in p["box"]) for p in g["people"]]
+    assert main(["pose", *paths, *boxes, "--model", "person", "--json", str(tmp_path / "p.json")]) == 0
+    got = json.loads((tmp_path / "p.json").read_text())["images"]
+    for im, want in zip(got, g["people"]):
+        assert [j["name"] for j in im["joints"]] == [j["name"] for j in want["joints"]]
+        np.testing.assert_allclose([[j["x"], j["y"]] for j in im["joints"]],
+                                   [[j["x"], j["y"]] for j in want["joints"]], rtol=0, atol=1e-3)

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scores", default=None, help="JSON {what: {metric: percent}} of the model's scores")
     p.add_argument("--summary", default=None, help="one line on what the model is")
     p.add_argument("--expects", default=None, help="one line on the input the model expects")
+    p.add_argument("--made-for", default="", help="one line on the people the model was made for (--list-models)")
     p.add_argument("--machine", default=f"{platform.machine()} CPU",
                    help="what the run trained on, e.g. '2-core AMD EPYC CPU, AVX2' (CPU floating point differs by "
                         "vector instruction set, so a retrain matches bit for bit only on the same kind)")
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = json.loads(Path(a.scores).read_text()) if a.scores else {}
     about = {"summary": a.summary if a.summary is not None else SUMMARY.get(name, ""),
              "expects": a.expects if a.expects is not None else EXPECTS.get(name, ""), "scores": scores,
+             "made_for": a.made_for,
              "made_by": {"command": a.command, "commit": a.commit, "code_version": metrics["key"]["version"],
                          "seconds": metrics.get("seconds"), "versions": metrics.get("versions"),
                          "machine": a.machine}}

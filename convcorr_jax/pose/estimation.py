@@ -69,8 +69,8 @@ from convcorr_jax.pose import person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
-                                            spatial_inputs_at, spatial_model)
+from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, TORSO_MODEL, PoseRun, Poses,
+                                            as_images, default_model, load, spatial_inputs_at, spatial_model)
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.two_pass import estimate_frames
 # `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
@@ -199,7 +199,7 @@ def _two_pass(images, model, batch: int, flip, scales, merge, torso, others: dic
     return estimate_frames(images, model, torso=torso, batch=batch, **settings)
 
 
-def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=None, spatial: bool | None = None,
+def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=None, spatial: bool | None = None,
              readout: str | None = None, batch: int = BATCH, flip: bool | None = None,
              scales: Sequence[float] | None = None, merge: str | None = None, person_boxes=None,
              two_pass: bool = False, torso=None) -> Poses:
@@ -209,8 +209,9 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
 
     Args:
       images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-      model: a shipped model's name (default "flic"), a `convcorr train pose` run folder (config.json +
-        checkpoints/) or a `load`ed PoseRun.
+      model: a shipped model's name, a `convcorr train pose` run folder (config.json + checkpoints/) or a
+        `load`ed PoseRun; None: `default_model` (`flic` for torso boxes given as boxes and for two passes, else
+        `person`).
       boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive
         pixels, finite, x0 <= x1, y0 <= y1, overlapping the image (partly outside is fine); FLIC runs: the
         person's torso box; other runs: the person's box.
@@ -219,12 +220,12 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
       readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
         validation split), else "cascade".
       batch: images per forward pass (the last batch padded).
-      flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: off
-        (two_pass: `two_pass.FRAME_READOUT`'s).
+      flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: the
+        model's own (`Readout.flip`, off for a model without one; two_pass: `two_pass.FRAME_READOUT`'s).
       scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
         scale's points mapped back into the scale-1 input and merged (`pose.scales.merge_scales`), the confidence
-        the mean of the scales' peaks; None: (1.0,). `CROP_READOUT` holds the settings chosen for FLIC person
-        crops.
+        the mean of the scales' peaks; None: the model's own (`Readout.scales`, (1.0,) for a model without them;
+        two_pass: `FRAME_READOUT`'s). `CROP_READOUT` holds the settings chosen for FLIC person crops.
       merge: "mean" or "median" (of x and of y over the scales); None: "mean".
       person_boxes: instead of boxes: one box around the whole visible person per image (None entries: the whole
         image), as detectors draw them. FLIC person-crop models find the torso inside it
@@ -252,13 +253,13 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
     >>> poses.points.shape, poses.names[:3], bool(poses.warned[0])
     ((1, 11, 2), ('lsho', 'lelb', 'lwri'), True)
     """
+    model = default_model(torso_boxes=boxes is not None, two_pass=two_pass) if model is None else model
     if two_pass:
         return _two_pass(images, model, batch, flip, scales, merge, torso,
                          {"boxes": boxes, "person_boxes": person_boxes, "readout": readout, "spatial": spatial})
     if torso is not None:
         raise InputError("estimate", "torso", "only with two_pass=True (boxes or person_boxes give the person)",
                          "a torso point")
-    flip, scales = False if flip is None else flip, (1.0,) if scales is None else scales
     merge = "mean" if merge is None else merge
     if boxes is not None and person_boxes is not None:
         raise InputError("estimate", "person_boxes", "boxes (torso boxes) or person_boxes, not both", "both")
@@ -266,14 +267,16 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
         raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)} or None (the model's)", readout)
     if spatial not in (None, True, False):
         raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
-    scales = pose_scales.check_scales(scales, "estimate")
+    scales = None if scales is None else pose_scales.check_scales(scales, "estimate")
     pose_scales.check_merge(merge, "estimate")
-    if flip not in (True, False):
-        raise InputError("estimate", "flip", "True or False", flip)
+    if flip not in (None, True, False):
+        raise InputError("estimate", "flip", "None (the model's), True or False", flip)
     imgs = as_images(images)
     box_list = _as_boxes(boxes, imgs) if person_boxes is None else _as_boxes(person_boxes, imgs, "person_boxes")
     r = load(model)
     tc = r.config
+    own = r.readout or pose_readout.Readout(spatial=False)
+    flip, scales = own.flip if flip is None else flip, own.scales if scales is None else scales
     if person_boxes is not None and r.torso_crops:
         box_list = torso_inside(r, imgs, box_list)
     if readout is None:
@@ -304,5 +307,5 @@ def estimate(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, boxes=N
                  None if r.readout is None else r.readout.warn_below)
 
 
-__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "estimate", "input_affines", "load",
-           "model_identity", "spatial_inputs_at", "spatial_model", "torso_inside"]
+__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "TORSO_MODEL", "default_model", "estimate",
+           "input_affines", "load", "model_identity", "spatial_inputs_at", "spatial_model", "torso_inside"]

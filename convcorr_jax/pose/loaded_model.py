@@ -36,7 +36,11 @@ from convcorr_jax.pose import shipped
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.train_config import TrainConfig
 
-DEFAULT_MODEL = "flic"  # the shipped model `estimate` and `convcorr pose` use unless told otherwise
+# the shipped models `estimate` and `convcorr pose` use unless told otherwise (`default_model`): `person` for photos
+# (person boxes or none; on FLIC test with person boxes it is ahead of `flic` at PCK@0.2, bench/RESULTS_pose.md),
+# `flic` for FLIC's protocol (torso boxes, whole frames in two passes), which only a torso-box model reads
+DEFAULT_MODEL = "person"
+TORSO_MODEL = "flic"
 # how a run written before runs were models gets what inference needs (made once from its data)
 EXPORT_COMMAND = "python -m convcorr_train.ship_model --run RUN --root DATA --out MODEL_DIR"
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
@@ -51,7 +55,8 @@ class PoseRun:
     the shipped model's name (None for a run folder); frames: a shipped model's frame statistics for
     `estimate_frames` (`shipped.FrameStatistics`) or None; readout: the read-out chosen on the model's validation
     split (`pose.readout`, readout.json) or None; flip [K]: each joint's left/right mirror partner (the skeleton's
-    `flip`; None: unknown, no test-time flip)."""
+    `flip`; None: unknown, no test-time flip); crop_saved: the crop geometry its model.json records, None for a
+    run folder or an older model (then its data kind's, `crop`)."""
 
     path: Path
     config: TrainConfig
@@ -64,11 +69,13 @@ class PoseRun:
     frames: shipped.FrameStatistics | None = None
     readout: pose_readout.Readout | None = None
     flip: tuple[int, ...] | None = None
+    crop_saved: crop_geometry.CropGeometry | None = None
 
     @property
     def crop(self) -> crop_geometry.CropGeometry:
-        """How the model's people are cropped about a box (`crop_geometry.crop_of` of its data kind)."""
-        return crop_geometry.crop_of(self.config.data)
+        """How the model's people are cropped about a box: as its model.json records it, else
+        (`crop_geometry.crop_of`) as its data kind's."""
+        return self.crop_saved or crop_geometry.crop_of(self.config.data)
 
     @property
     def torso_crops(self) -> bool:
@@ -160,7 +167,7 @@ def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseRun:
         js = joints.joint_set(m.config.data, m.config.model.num_joints)
     cfg, priors = m.spatial if m.spatial is not None else (None, None)
     return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(tuple(e) for e in js.links), cfg, priors, name,
-                   m.frames, m.readout, js.flip)
+                   m.frames, m.readout, js.flip, m.crop)
 
 
 @functools.lru_cache(maxsize=4)
@@ -172,6 +179,20 @@ def _shipped(name: str) -> PoseRun:
 def _model_folder(path: str, stamp: int) -> PoseRun:
     del stamp  # part of the cache key only (model.json's modification time)
     return _from_model(shipped.read_folder(path), None)
+
+
+def default_model(torso_boxes: bool = False, two_pass: bool = False) -> str:
+    """The shipped model used when none is named: `TORSO_MODEL` for torso boxes or whole frames in two passes
+    (FLIC's protocol), else `DEFAULT_MODEL`.
+
+    Args:
+        torso_boxes: the boxes given are torso boxes (`estimate(boxes=...)`, `--torso-box`).
+        two_pass: whole frames in two passes.
+
+    Returns:
+        The model's name.
+    """
+    return TORSO_MODEL if torso_boxes or two_pass else DEFAULT_MODEL
 
 
 def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
@@ -286,5 +307,5 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
     return predict.SpatialInputs(log_priors, np.asarray(hmap.image_to_map(torso_in, pool), np.float32), cfg)
 
 
-__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "PoseRun", "Poses", "as_images", "load", "spatial_inputs_at",
-           "spatial_model"]
+__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "PoseRun", "Poses", "TORSO_MODEL", "as_images", "default_model",
+           "load", "spatial_inputs_at", "spatial_model"]

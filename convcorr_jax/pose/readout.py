@@ -7,7 +7,8 @@ and stored with the model (readout.json in a run or model folder).
 
 Candidates (`candidates`): each read-out of `NAMES` (`pose.predict`: the refined coarse arg-max, the paper's
 cascade, the product of the fine and coarse maps), with and without the spatial model when the model has one.
-Test-time flip and crop scales are not part of the choice: they stay the caller's settings
+Test-time flip and crop scales are not part of the choice: a model may keep its own, chosen on validation after the
+read-out (`Readout.flip`, `Readout.scales`: the person-box model `person`), else they stay the caller's settings
 (`estimation.CROP_READOUT` for FLIC person crops).
 Rule (`RULE`), fixed before any run is scored: the highest mean PCK@0.05 over the rule's joint groups (FLIC:
 elbows and wrists, the joints the paper's cascade is for) on the validation split; a tie (to 0.1 point) goes to
@@ -48,12 +49,17 @@ RULE = ("the highest mean PCK@0.05 over {groups} on the validation split; a tie 
 @dataclasses.dataclass(frozen=True)
 class Readout:
     """name: one of `NAMES`; spatial: the model's spatial model applied (`pose.spatial`) before the read-out;
-    warn_below: the warning threshold on a person's mean joint confidence (`warning_threshold`), None: no warning
-    (not part of the read-out's identity)."""
+    warn_below: the warning threshold on a person's mean joint confidence (`warning_threshold`), None: no warning;
+    flip, scales: the model's own test-time flip and crop scales (each input square scaled about its centre), what
+    `estimate` applies unless told otherwise, chosen on validation after the read-out (a person-box model:
+    bench/pose_person_readout.py); off and (1.0,) for a model without them. The last three are not part of the
+    read-out's identity."""
 
     name: str = DEFAULT_NAME
     spatial: bool = True
     warn_below: float | None = dataclasses.field(default=None, compare=False)
+    flip: bool = dataclasses.field(default=False, compare=False)
+    scales: tuple[float, ...] = dataclasses.field(default=(1.0,), compare=False)
 
     def __post_init__(self):
         if self.name not in NAMES:
@@ -62,6 +68,15 @@ class Readout:
             raise InputError("readout", "spatial", "true or false", self.spatial)
         if self.warn_below is not None and not 0 <= self.warn_below <= 1:
             raise InputError("readout", "warn_below", "a confidence in [0, 1] or null", self.warn_below)
+        if self.flip not in (True, False):
+            raise InputError("readout", "flip", "true or false", self.flip)
+        try:
+            scales = tuple(float(v) for v in self.scales)
+        except (TypeError, ValueError):
+            scales = ()
+        if not scales or not all(np.isfinite(v) and v > 0 for v in scales):
+            raise InputError("readout", "scales", "a list of crop scales > 0", self.scales)
+        object.__setattr__(self, "scales", scales)
 
     @property
     def key(self) -> str:
@@ -69,8 +84,11 @@ class Readout:
         return ("spatial_" if self.spatial else "") + self.name
 
     def label(self) -> str:
-        """"<name>, spatial model on|off"."""
-        return f"{self.name}, spatial model {'on' if self.spatial else 'off'}"
+        """"<name>, spatial model on|off", then the model's own test-time flip and crop scales where it has them."""
+        own = (["test-time flip"] if self.flip else []) + (
+            [] if self.scales == (1.0,) else ["crop scale" + ("s " if len(self.scales) > 1 else " ")
+                                             + ", ".join(f"{v:g}" for v in self.scales)])
+        return f"{self.name}, spatial model {'on' if self.spatial else 'off'}" + "".join(f", {x}" for x in own)
 
 
 def candidates(with_spatial: bool) -> list[Readout]:
@@ -245,7 +263,8 @@ def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
         record = json.loads(path.read_text())
         r = record["readout"]
         warn = r.get("warn_below")
-        return Readout(str(r["name"]), bool(r["spatial"]), None if warn is None else float(warn)), record
+        return Readout(str(r["name"]), bool(r["spatial"]), None if warn is None else float(warn),
+                       r.get("flip", False), r.get("scales", (1.0,))), record
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(path, "readout", 'a JSON object {"readout": {"name", "spatial"}, ...}', str(e)) from None
     except InputError as e:

@@ -2,9 +2,12 @@
 a dataset.
 
 A model is a folder `convcorr_jax/pose/models/<name>/`:
-    model.json          {"name", "summary", "expects", "config" (the TrainConfig, data_root null), "made_by"
+    model.json          {"name", "summary", "made_for" (the people it was made for), "expects", "config" (the
+                        TrainConfig, data_root null), "made_by"
                         {"command", "commit", "code_version", "seconds", "machine"}, "scores" {what: {metric: %}},
                         "frame_statistics" {"folder", "input_size", "pool", "ratio"} or null,
+                        "crop" {"name", "torso"}: the crop geometry about the boxes it is given
+                        (`crop_geometry`; absent in models written before),
                         "skeleton" (the joints: names, links, flip pairs, groups, normaliser, ...) or null,
                         "files" {relative path: sha256}}
     params.npz          the cascade's parameters, float32, one array per parameter path ("a/b/kernel")
@@ -37,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax import io
+from convcorr_jax import crop_geometry, io
 from convcorr_jax.config import from_dict, to_dict
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
@@ -98,6 +101,7 @@ class ShippedModel:
     frames: FrameStatistics | None
     skeleton: Skeleton | None = None
     readout: pose_readout.Readout | None = None
+    crop: crop_geometry.CropGeometry | None = None
 
 
 def names() -> tuple[str, ...]:
@@ -236,6 +240,28 @@ def skeleton_from(record: dict, source: str | Path) -> Skeleton:
                          str(e)) from None
 
 
+def crop_from(record: dict, source: str | Path) -> crop_geometry.CropGeometry | None:
+    """The crop geometry a model.json records ("crop": {"name", "torso"}), None for a model written before models
+    kept theirs.
+
+    Args:
+        record: model.json as a dict.
+        source: the file, for the message.
+
+    Returns:
+        The CropGeometry, or None.
+
+    Raises:
+        InputError: a "crop" that is not {"name": str, "torso": bool}.
+    """
+    c = record.get("crop")
+    if c is None:
+        return None
+    if not (isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("torso"), bool)):
+        raise InputError(source, "crop", '{"name": "person box" | "torso box", "torso": true | false}', c)
+    return crop_geometry.CropGeometry(c["name"], torso=c["torso"])
+
+
 def _save_params(path: Path, flat: dict[str, np.ndarray]) -> None:
     """A compressed .npz of float32 arrays, sorted, with fixed zip timestamps: the same parameters give the same
     bytes (and sha256); written atomically."""
@@ -300,7 +326,7 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
     chosen = pose_readout.load_readout(folder)
     return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames,
                         None if sk is None else skeleton_from(sk, folder / MODEL_FILE),
-                        None if chosen is None else chosen[0])
+                        None if chosen is None else chosen[0], crop_from(record, folder / MODEL_FILE))
 
 
 def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
@@ -317,7 +343,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
         params: the cascade's parameters (nested dicts of arrays; stored float32).
         spatial_model: (SpatialConfig, log-priors) of the run, or None.
         frames: the frame statistics, or None.
-        about: JSON-ready "summary", "expects", "made_by" and "scores".
+        about: JSON-ready "summary", "made_for", "expects", "made_by" and "scores".
         readout: the read-out chosen on the run's validation split and its record (`pose.readout.load_readout`), kept as
             readout.json; None: none.
         skeleton: the run's skeleton (kept in model.json), or None.
@@ -345,7 +371,9 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
         frame_record = {"folder": FRAMES, "input_size": frames.input_size, "pool": frames.pool,
                         "ratio": float(frames.ratio)}
     settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, out="runs")))
+    crop = crop_geometry.crop_of(cfg.data)
     record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,
+              "crop": {"name": crop.name, "torso": crop.torso},
               "skeleton": None if skeleton is None else skeleton_record(skeleton),
               "files": {rel: io.sha256_file(folder / rel) for rel in files}}
     io.write_json(folder / MODEL_FILE, record)

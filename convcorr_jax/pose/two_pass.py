@@ -35,7 +35,7 @@ from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
-from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
+from convcorr_jax.pose.loaded_model import (BATCH, TORSO_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
                                             spatial_inputs_at, spatial_model)
 
 
@@ -126,7 +126,7 @@ def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialCon
                      f"once from the run's FLIC folder: {EXPORT_COMMAND})", kept)
 
 
-def estimate_frames(images, model: str | os.PathLike | PoseRun = DEFAULT_MODEL, torso=None,
+def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=None,
                     input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
                     second_pass: float = FRAME_READOUT["second_pass"], flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
