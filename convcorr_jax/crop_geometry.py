@@ -70,7 +70,7 @@ def flic_affines(torso_boxes: np.ndarray, size: int, scale: float = PERSON_BOX_S
     Returns:
         float64 [N, 2, 3]: image pixels -> crop pixels.
     """
-    return square_affines(*person_square(np.asarray(torso_boxes, np.float64).reshape(-1, 4), scale), size)
+    return box_affines(torso_boxes, size, scale)
 
 
 def box_affines(boxes: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
@@ -85,8 +85,7 @@ def box_affines(boxes: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
     Returns:
         float64 [N, 2, 3]: image pixels -> input pixels.
     """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return square_affines((b[:, :2] + b[:, 2:]) / 2, np.max(b[:, 2:] - b[:, :2] + 1, axis=-1) * scale, size)
+    return square_affines(*person_square(np.asarray(boxes, np.float64).reshape(-1, 4), scale), size)
 
 
 def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray:

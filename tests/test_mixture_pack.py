@@ -44,7 +44,8 @@ def test_packed_lsp_folder_reads_back_scaled(small_lspet, tmp_path):
     part = DataPart("lsp", str(small_lspet), options=tuple(PARTS.items()))
     info = mixture_pack.pack_mixture([part], tmp_path / "p.zip", quality=90, max_side=60, keep=1.25)
     assert info["images"] == {"lspet": 8}  # train + val; the test part never travels
-    out = mixture_pack.unpack_mixture(tmp_path / "p.zip", tmp_path / "data")
+    assert mixture_pack.unpack_mixture(tmp_path / "p.zip", tmp_path / "data") == "lspet: 8 images"
+    out = tmp_path / "data"
     assert sorted(p.name for p in (out / "lspet" / "images").iterdir())[-1] == "im00008.jpg"
     for split in ("train", "val"):
         before = pose_sets.load_people("lsp", small_lspet, split, **PARTS)

@@ -144,6 +144,30 @@ def read_checksum(archive: str | os.PathLike) -> str:
     return word
 
 
+def verify_archive(archive: str | os.PathLike, about: str, sha256: str | None = None) -> Path:
+    """`archive` as a Path once it exists and its sha256 is the expected one.
+
+    Args:
+        archive: the archive file.
+        about: what it should be, for the message (e.g. "an existing FLIC archive (convcorr data pack-flic)").
+        sha256: the expected hex digest (None: `read_checksum(archive)`).
+
+    Returns:
+        The archive's Path.
+
+    Raises:
+        InputError: (one line) for a missing archive or a wrong checksum.
+    """
+    archive = Path(archive)
+    if not archive.is_file():
+        raise InputError(archive, "archive", about, "missing file")
+    want = (sha256 or read_checksum(archive)).lower()
+    got = io.sha256_file(archive)
+    if got != want:
+        raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")
+    return archive
+
+
 def unpack_flic(archive: str | os.PathLike, out: str | os.PathLike, sha256: str | None = None) -> str:
     """Verify `archive` and unpack its FLIC folder into `out` (absent or empty) atomically.
 
@@ -158,12 +182,6 @@ def unpack_flic(archive: str | os.PathLike, out: str | os.PathLike, sha256: str 
     Raises:
         InputError: (one line) for a missing archive, a non-empty `out`, a wrong checksum, or a bad layout.
     """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise InputError(archive, "archive", "an existing FLIC archive (convcorr data pack-flic)", "missing file")
     out = check_empty_out(out)
-    want = (sha256 or read_checksum(archive)).lower()
-    got = io.sha256_file(archive)
-    if got != want:
-        raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")
+    archive = verify_archive(archive, "an existing FLIC archive (convcorr data pack-flic)", sha256)
     return install_archive(archive, out, "flic", TOP, DOWNLOADS["flic"].check)

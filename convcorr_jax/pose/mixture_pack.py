@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import io as _io
 import os
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,8 +31,8 @@ from PIL import Image
 
 from convcorr_jax import io
 from convcorr_jax.data import pose_sets, skeletons
-from convcorr_jax.data.fetch import check_empty_out, unpack_archive
-from convcorr_jax.data.flic_pack import checksum_path, read_checksum
+from convcorr_jax.data.fetch import check_empty_out, install_archive
+from convcorr_jax.data.flic_pack import checksum_path, verify_archive
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.mixture import mapped_people
@@ -202,8 +200,9 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
             "max_side": max_side, "keep": keep}
 
 
-def unpack_mixture(archive: str | os.PathLike, out: str | os.PathLike, sha256: str | None = None) -> Path:
-    """Verify `archive` (`pack_mixture`) and unpack it into `out` (absent or empty): the data root of the mixture.
+def unpack_mixture(archive: str | os.PathLike, out: str | os.PathLike, sha256: str | None = None) -> str:
+    """Verify `archive` (`pack_mixture`) and unpack it into `out` (absent or empty), the mixture's data root, in one
+    step (`fetch.install_archive`: nothing half-unpacked is left behind).
 
     Args:
         archive: the zip.
@@ -211,31 +210,22 @@ def unpack_mixture(archive: str | os.PathLike, out: str | os.PathLike, sha256: s
         sha256: the expected hex digest (None: the checksum file beside the archive).
 
     Returns:
-        `out` as a Path.
+        A one-line summary: each folder and its images.
 
     Raises:
-        InputError: a missing archive, a non-empty `out`, or a wrong checksum.
+        InputError: a missing archive, a non-empty `out`, a wrong checksum, or an archive without images.
     """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise InputError(archive, "archive", "an existing mixture archive (pack_mixture)", "missing file")
     out = check_empty_out(out)
-    want = (sha256 or read_checksum(archive)).lower()
-    got = io.sha256_file(archive)
-    if got != want:
-        raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:  # nothing half-unpacked is left behind
-        unpack_archive(archive, tmp)
-        check_empty_out(out)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    archive = verify_archive(archive, "an existing mixture archive (pose.mixture_pack.pack_mixture)", sha256)
+    return install_archive(archive, out, "mixture", "", _layout)
+
+
+def _layout(root: Path) -> str:
+    """"<folder>: N images, ..." of an unpacked mixture; InputError when no folder holds images/."""
+    counts = {p.parent.name: sum(1 for _ in p.glob("*.jpg")) for p in sorted(root.glob("*/images"))}
+    if not counts:
+        raise InputError(root, "images", "one folder per dataset, each with images/", "none")
+    return ", ".join(f"{k}: {v} images" for k, v in counts.items())
 
 
 __all__ = ["GREY", "KEEP", "KINDS", "MAX_SIDE", "QUALITY", "image_boxes", "masked", "pack_mixture", "packed_image",
