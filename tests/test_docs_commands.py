@@ -98,6 +98,8 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "pose photo.jpg --out poses/": ([], ["poses/photo_pose.png"]),  # the shipped model
     "pose photo.jpg --person-box 40,10,470,511 --model flic_256 --json photo.json": ([], ["photo.json"]),
     "pose photo.jpg --person-box 15,15,370,511 --model flic_256 --out poses/": ([], ["poses/photo_pose.png"]),
+    "pose photo.jpg --person-box 15,15,370,511 --out poses/": ([], ["poses/photo_pose.png"]),  # the default, person
+    "pose photo.jpg --torso-box 40,60,350,511 --out poses/": ([], ["poses/photo_pose.png"]),  # flic, torso box
     "pose photo.jpg --model runs/pose_flic --out poses/": ([], ["poses/photo_pose.png"]),
     "pose clip.mp4 --out poses/ --every 2": ([], ["poses/clip_pose.mp4", "poses/clip_pose.jsonl"]),
     "match car_a.png car_b.png --points car_a.json": (

@@ -36,6 +36,7 @@ from convcorr_jax.data.flic_pack import checksum_path, verify_archive
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.mixture import mapped_people
+from convcorr_jax.progress import bar
 
 GREY = 128  # the value outside the kept squares
 KEEP = 1.25  # kept square side / the person box's longer side (crop_scale 1 plus room for resampling)
@@ -165,7 +166,7 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
         quality: JPEG quality 1..95.
         max_side: rewritable kinds: the longest person box side kept (pixels; None: no downscaling).
         keep: kept square side / the person box's longer side (>= the crop_scale trained with).
-        progress: a progress bar per part (tqdm).
+        progress: a progress bar per part (`progress.bar`).
 
     Returns:
         {"archive", "bytes", "sha256", "images": {folder: count}, "quality", "max_side", "keep"}.
@@ -173,8 +174,6 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
     Raises:
         InputError: a kind not among `KINDS`, a bad quality, or a part whose people cannot be read.
     """
-    from tqdm import tqdm
-
     for p in parts:
         if p.kind not in KINDS:
             raise InputError("pack_mixture", "datasets.kind", f"one of {KINDS}", p.kind)
@@ -188,8 +187,8 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
         with zipfile.ZipFile(tmp, "w") as tar:
             for p in parts:
                 top = Path(p.root).resolve().relative_to(base).as_posix()
-                members = tqdm(_part_members(p, top, quality, max_side, keep), desc=f"pack {top}",
-                               disable=not progress)
+                members = bar(_part_members(p, top, quality, max_side, keep), desc=f"pack {top}",
+                              disable=not progress)
                 for name, data in members:
                     _add(tar, name, data)
                     counts[top] = counts.get(top, 0) + name.endswith(".jpg")
