@@ -362,12 +362,12 @@ def _plan(args: argparse.Namespace, r) -> dict:
     else:
         text = "the whole image letterboxed (no box given)" + (
             "; the model has no frame statistics for two passes" if crop_model else "")
-    own = r.readout or pose_readout.Readout(spatial=False)  # the model's own test-time flip and scales
-    default_scales = FRAME_READOUT["scales"] if two_pass else own.scales
+    own_flip, own_scales = r.test_time  # the model's own test-time flip and scales
+    default_scales = FRAME_READOUT["scales"] if two_pass else own_scales
     return {"two_pass": two_pass, "input": text,
             "no_box": (("two passes from each frame's centre" if two_pass else "the whole image letterboxed")
                        if no_box else None),
-            "flip": bool(args.flip or (FRAME_READOUT["flip"] if two_pass else own.flip)),
+            "flip": bool(args.flip or (FRAME_READOUT["flip"] if two_pass else own_flip)),
             "scales": default_scales if args.scales is None else _scales(args.scales),
             "merge": args.merge or (FRAME_READOUT["merge"] if two_pass else "mean"),
             "spatial": None if args.spatial is None else args.spatial == "on"}

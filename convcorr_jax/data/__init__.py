@@ -21,11 +21,4 @@ HOMES = {
 }
 __getattr__ = lazy_exports(__name__, HOMES)
 
-__all__ = [
-    "KeypointSample", "SegSample", "load_image", "Loaded",
-    "KEYPOINT_NAMES", "load_voc_keypoints", "read_keypoint_xml", "write_keypoint_xml",
-    "load_voc_segmentation", "read_label_png", "write_label_png", "load_image_folder",
-    "read_pts", "write_pts", "load_300w", "interocular_distance",
-    "load_flic", "write_flic_mat", "MPII_JOINTS", "load_mpii_h5", "write_mpii_h5", "load_mpii_release", "load_lsp",
-    "load_pf_willow", "pf_willow_pairs",
-]
+__all__ = list(HOMES)

@@ -154,7 +154,8 @@ def model_identity(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> dict:
 
 
 def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
-                  scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  scale: float = 1.0, crop: crop_geometry.CropGeometry | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) under a run's protocol.
 
     Args:
@@ -165,13 +166,15 @@ def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Seq
         whole image.
       scale: each input square's side times this about its centre (a test-time crop scale; torso-box person crops:
         `crop_geometry.flic_affines` at scale x the run's crop_scale, as `convcorr eval flic --set test_scales=...`).
+      crop: the model's crop geometry (`PoseRun.crop`: as its model.json records it); None: its data kind's
+        (`crop_geometry.crop_of`).
 
     Returns:
       (affines float64 [N, 2, 3] image pixels -> input pixels; torso points float64 [N, 2] (x, y): each box's
       centre, else the image's centre).
     """
     size = cfg.model.image_size
-    crop = crop_geometry.crop_of(cfg.data)
+    crop = crop_geometry.crop_of(cfg.data) if crop is None else crop
     affine, torso = [], []
     for (h, w), box in zip(sizes, boxes):
         frame_centre = np.array([(w - 1) / 2, (h - 1) / 2])
@@ -275,8 +278,7 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
     box_list = _as_boxes(boxes, imgs) if person_boxes is None else _as_boxes(person_boxes, imgs, "person_boxes")
     r = load(model)
     tc = r.config
-    own = r.readout or pose_readout.Readout(spatial=False)
-    flip, scales = own.flip if flip is None else flip, own.scales if scales is None else scales
+    flip, scales = r.test_time[0] if flip is None else flip, r.test_time[1] if scales is None else scales
     if person_boxes is not None and r.torso_crops:
         box_list = torso_inside(r, imgs, box_list)
     if readout is None:
@@ -290,10 +292,10 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
     perm = r.flip if flip else None
     key = ("spatial_" if sp_model is not None else "") + readout
     peak = "spatial_peak" if sp_model is not None else "peak"
-    base, torso = input_affines(tc, sizes, box_list)
+    base, torso = input_affines(tc, sizes, box_list, crop=r.crop)
     points, conf, affines = [], [], []
     for s in scales:
-        affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s)[0]
+        affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s, r.crop)[0]
         crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
         sp = None if sp_model is None else spatial_inputs_at(sp_model[1], sp_model[0], torso, affine, tc.model.pool)
         preds = predict.predict_crops(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)

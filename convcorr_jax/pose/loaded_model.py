@@ -78,6 +78,12 @@ class PoseRun:
         return self.crop_saved or crop_geometry.crop_of(self.config.data)
 
     @property
+    def test_time(self) -> tuple[bool, tuple[float, ...]]:
+        """(flip, crop scales): the model's own test-time settings (`Readout.flip`, `Readout.scales`), off and (1.0,)
+        for a model without a read-out."""
+        return (self.readout.flip, self.readout.scales) if self.readout is not None else (False, (1.0,))
+
+    @property
     def torso_crops(self) -> bool:
         """The model reads person crops about torso boxes (FLIC's protocol "person"): a box it is given is a torso
         box, a person box is first narrowed to the torso inside it, whole frames are read in two passes."""

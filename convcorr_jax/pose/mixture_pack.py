@@ -184,13 +184,13 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
     counts = {}
     out = Path(out)
     with io.atomic_path(out) as tmp:
-        with zipfile.ZipFile(tmp, "w") as tar:
+        with zipfile.ZipFile(tmp, "w") as zf:
             for p in parts:
                 top = Path(p.root).resolve().relative_to(base).as_posix()
                 members = bar(_part_members(p, top, quality, max_side, keep), desc=f"pack {top}",
                               disable=not progress)
                 for name, data in members:
-                    _add(tar, name, data)
+                    _add(zf, name, data)
                     counts[top] = counts.get(top, 0) + name.endswith(".jpg")
         size = tmp.stat().st_size
         digest = io.sha256_file(tmp)

@@ -40,8 +40,9 @@ DEFAULT_NAME = "cascade"  # the read-out of a model with no validated choice (th
 ALPHA = 0.05
 WARN_QUANTILE = 0.05  # of the right people's mean confidence: the warning threshold
 RIGHT_ALPHA = 0.2  # a person is right when every scored joint of the rule's groups is within PCK@0.2
-WARN_RULE = ("the 5th percentile of the mean joint confidence (one crop, no flip, spatial model off) of the "
-             "validation people the model gets right (every scored joint of {groups} within PCK@0.2)")
+WARN_RULE = ("the 5th percentile of the mean joint confidence ({settings}) of the validation people the model gets "
+             "right (every scored joint of {groups} within PCK@0.2)")
+WARN_SETTINGS = "one crop, no flip, spatial model off"  # what training's threshold is measured with
 RULE = ("the highest mean PCK@0.05 over {groups} on the validation split; a tie to 0.1 point goes to the earlier "
         "candidate (coarse_refined, cascade, cascade_product; without the spatial model before with it)")
 
@@ -208,7 +209,7 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
 
 
 def with_warning(choice: Readout, record: Mapping[str, Any], threshold: float, right_people: int,
-                 described: str) -> tuple[Readout, dict]:
+                 described: str, settings: str = WARN_SETTINGS) -> tuple[Readout, dict]:
     """(choice, record) with the warning threshold: the read-out's warn_below and the record's "warning", rounded alike.
 
     Args:
@@ -217,13 +218,15 @@ def with_warning(choice: Readout, record: Mapping[str, Any], threshold: float, r
         threshold: the warning threshold (`warning_threshold`), a confidence in [0, 1].
         right_people: how many right people it came from.
         described: the rule's groups in words.
+        settings: what the confidences were measured with, in words (`WARN_SETTINGS`: one crop, no flip).
 
     Returns:
         (Readout with warn_below = threshold rounded to 4 decimals, a copy of record with "warning": {"threshold",
         "rule", "right_people"}).
     """
     t = round(float(threshold), 4)
-    warning = {"threshold": t, "rule": WARN_RULE.format(groups=described), "right_people": int(right_people)}
+    warning = {"threshold": t, "rule": WARN_RULE.format(groups=described, settings=settings),
+               "right_people": int(right_people)}
     return dataclasses.replace(choice, warn_below=t), {**dict(record), "warning": warning}
 
 
@@ -272,5 +275,6 @@ def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
 
 
 __all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
+           "WARN_SETTINGS",
            "candidates", "choose", "decide", "load_readout", "right_people", "save_readout", "warning_threshold",
            "with_warning"]
