@@ -7,9 +7,10 @@
 
 Every name table of the project is one: backbones (`backbones.registry`: `spec`, `register`), matchers
 (`correspondence.matching.MATCHERS`), pose datasets (`data.pose_sets.DATASETS`) and the crop geometry of those
-cropped about torso boxes (`crop_geometry.CROPS`), skeletons (`data.skeletons.SKELETONS`), downloadable datasets
-(`data.fetch.DOWNLOADS`), TFDS builders (`data.tfds_builders.BUILDERS`) and the experiments
-(`convcorr_eval.registry.EXPERIMENTS`); tests/test_layout.py checks that no module keeps a name table of its own.
+cropped about torso boxes (`crop_geometry.CROPS`), skeletons (`data.skeletons.SKELETONS`), the readers of each
+annotation format (`data.formats.READERS`), downloadable datasets (`data.fetch.DOWNLOADS`), TFDS builders
+(`data.tfds_builders.BUILDERS`) and the experiments (`convcorr_eval.registry.EXPERIMENTS`); tests/test_layout.py
+checks that no module keeps a name table of its own.
 """
 
 from __future__ import annotations

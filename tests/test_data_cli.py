@@ -44,3 +44,31 @@ def test_synth_then_inspect(tmp_path, capsys):
     capsys.readouterr()
     assert main(["data", "inspect", str(tmp_path / "f"), "--show", "0", "--with-images"]) == 0
     assert "3 samples read, 0 skipped" in capsys.readouterr().out
+
+
+def test_every_format_has_a_reader_and_unknown_formats_are_refused(tmp_path):
+    """`data.formats.READERS`: each format's reader is a function of its module (imported on first read); an unknown
+    format is one InputError naming the path, the field and the known formats; a format of one's own is read."""
+    import importlib
+
+    import pytest
+
+    from convcorr_jax.data.formats import FORMATS, READERS, Reader, read_format
+    from convcorr_jax.errors import InputError
+
+    assert list(FORMATS) == list(READERS) and len(FORMATS) == 18
+    for name, reader in READERS.items():
+        assert callable(getattr(importlib.import_module(f"convcorr_jax.data.{reader.module}"), reader.function)), name
+    (tmp_path / "x.csv").write_text("a.jpg,1,2,-1,-1\n\nb.jpg,3,4,5,6\n")
+    joints, what = read_format(tmp_path / "x.csv")
+    assert what == "joints CSV (2 rows, 2 images, 2 joints, as stored)" and joints.shape == (2, 2, 2)
+    with pytest.raises(InputError, match=r"x\.csv: field 'format': expected one of \['flic', 'flic_plus', .*"
+                                         r"'pf_willow_mat'\], got nope$"):
+        read_format(tmp_path / "x.csv", "nope")
+    READERS.register("csv_names", Reader("convcorr_jax.data.mpii", "read_joints_csv", "names", (),
+                                         lambda read, path, options, what: (read(path, 2)[0], what)))
+    try:
+        assert read_format(tmp_path / "x.csv", "csv_names") == (["a.jpg", "b.jpg"], "names")
+        assert "csv_names" in FORMATS
+    finally:
+        READERS.unregister("csv_names")

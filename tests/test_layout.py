@@ -105,7 +105,6 @@ LONG_FUNCTION_FOLDERS = {
 # functions allowed over MAX_FUNCTION_LINES elsewhere ("module.py:function"), each with its reason
 LONG_FUNCTIONS = {
     "data/flic.py:load_flic": "one reader: examples.mat's fields, its splits, joints and image scales in file order",
-    "data/formats.py:read_format": "one dispatch: each annotation format's loader with the options it takes",
     "data/mpii.py:load_mpii_release": "one reader: the release .mat's struct quirks, handled where they are read",
     "data/voc_keypoints.py:load_voc_keypoints": "one reader: the class folders, VOC boxes and image sets together",
     "data/voc_keypoints.py:read_keypoint_xml": "one reader: the fields of a Bourdev keypoint XML file in file order",
@@ -423,7 +422,7 @@ def test_no_pose_module_checks_a_dataset_kind_by_its_name():
 
 NAME_TABLES = ("convcorr_jax.backbones.registry:_SPECS", "convcorr_jax.correspondence.matching:MATCHERS",
                "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.crop_geometry:CROPS",
-               "convcorr_jax.data.skeletons:SKELETONS",
+               "convcorr_jax.data.skeletons:SKELETONS", "convcorr_jax.data.formats:READERS",
                "convcorr_jax.data.fetch:DOWNLOADS", "convcorr_jax.data.tfds_builders:BUILDERS",
                "convcorr_eval.registry:EXPERIMENTS")
 

@@ -2,6 +2,7 @@
 
     fmt = detect_format(path)                     # e.g. "flic", "mpii_h5", "300w", "image_folder"
     data, what = read_format(path, fmt)           # the loader's result and a one-line description
+    READERS.register("hands", Reader("my_pkg.hands", "load_hands", "hand keypoints"))  # a format of one's own
     name = detect_dataset(root)                   # the experiments' dataset name of a root folder, or None
 
 Formats: FLIC examples.mat (+ the FLIC-plus index files), MPII .h5 / RELEASE .mat, LSP joints.mat, PASCAL keypoint
@@ -11,13 +12,14 @@ segmentation folder or label PNG, joints CSV, PF-WILLOW folder or pts_coord .mat
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from pathlib import Path
+from typing import Callable
 
+from convcorr_jax.data.voc_keypoints import VOC_CLASSES
 from convcorr_jax.errors import InputError
-
-FORMATS = ("flic", "flic_plus", "lsp", "mpii_h5", "mpii_release", "voc_keypoints", "voc_keypoints_parent",
-           "keypoint_xml", "300w", "pts", "coco_json", "voc_segmentation", "label_png", "joints_csv",
-           "image_folder", "image", "pf_willow", "pf_willow_mat")
+from convcorr_jax.registry import Registry
 
 # variable of a MATLAB file -> its format, in the order they are looked for
 MAT_VARIABLES = (("examples", "flic"), ("RELEASE", "mpii_release"), ("joints", "lsp"),
@@ -30,8 +32,6 @@ def _detect_folder(path: Path) -> str:
         return "flic"
     if (path / "joints.mat").is_file():
         return "lsp"
-    from convcorr_jax.data.voc_keypoints import VOC_CLASSES
-
     if any((path / c).is_dir() and any((path / c).glob("*.xml")) for c in VOC_CLASSES):
         return "voc_keypoints"
     if (path / "annotations").is_dir():
@@ -105,7 +105,7 @@ def detect_format(path: str | Path) -> str:
     if suf == ".h5":
         return "mpii_h5"
     if suf == ".mat":
-        import scipy.io as sio
+        import scipy.io as sio  # lazily: the experiments' runner imports this module for `detect_dataset`
 
         try:
             names = {n for n, _shape, _cls in sio.whosmat(path)}
@@ -116,6 +116,95 @@ def detect_format(path: str | Path) -> str:
                 return fmt
         raise InputError(path, "variables", "examples, RELEASE, joints, *_plus_indices or pts_coord", sorted(names))
     return SUFFIXES.get(suf, "image")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """How one format is read: `convcorr_jax.data.<module>.<function>(path, ...)` and a line that describes it.
+
+    Attributes:
+      module: the module holding the reader: a module of `convcorr_jax.data` by its name ("flic"), or any module
+        by its dotted path; imported on the first read of its format (the readers bring their own dependencies,
+        h5py, scipy.io, PIL; detecting a format needs none of them).
+      function: the reader's name in `module`.
+      what: the one-line description of the format.
+      options: the `read_format` options the reader takes, as keywords (of "skip_bad", "with_images",
+        "voc_root", "coordinate_base").
+      call: for a reader that needs more than `reader(path, **options)`: `call(reader, path, options, what)` ->
+        (data, what); None: `(reader(path, **options), what)`.
+    """
+
+    module: str
+    function: str
+    what: str
+    options: tuple[str, ...] = ()
+    call: Callable[[Callable, Path, dict, str], tuple[object, str]] | None = None
+
+    def read(self, path: Path, options: dict) -> tuple[object, str]:
+        """(what the reader reads from `path`, the description of the format).
+
+        Args:
+          path: the file or folder.
+          options: every `read_format` option by name; the reader gets those of `self.options`.
+
+        Returns:
+          (data, what) as `read_format` returns them.
+        """
+        module = self.module if "." in self.module else f"convcorr_jax.data.{self.module}"
+        reader = getattr(importlib.import_module(module), self.function)
+        taken = {name: options[name] for name in self.options}
+        if self.call is None:
+            return reader(path, **taken), self.what
+        return self.call(reader, path, taken, self.what)
+
+
+def _one_sample(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
+    """A single keypoint XML file as a list of its one sample."""
+    return [reader(path, **options)], what
+
+
+def _voc_tree(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
+    """A tree with annotations/ read as its keypoint XML folder; the tree itself is the VOC root when it holds the
+    images (JPEGImages/ or VOC2011/, e.g. the synthetic objects) and no `voc_root` is given."""
+    if options["voc_root"] is None and any((path / d).is_dir() for d in ("JPEGImages", "VOC2011")):
+        options = {**options, "voc_root": path}
+    return reader(path / "annotations", **options), what
+
+
+def _joints_csv(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
+    """A joints CSV (name, x1, y1, x2, y2, ...): the joint count read from its first row, its rows described."""
+    first = next((ln for ln in path.read_text().splitlines() if ln.strip()), "")
+    k = (len(first.split(",")) - 1) // 2
+    names, joints = reader(path, k)
+    return joints, f"{what} ({len(names)} rows, {len(set(names))} images, {k} joints, as stored)"
+
+
+_LOAD = ("skip_bad", "with_images")  # the options of the loaders of whole datasets
+# format name -> its reader, in the order `FORMATS` lists them
+READERS: Registry[Reader] = Registry("format", {
+    "flic": Reader("flic", "load_flic", "FLIC examples.mat", _LOAD),
+    "flic_plus": Reader("flic", "read_plus_indices", "FLIC-plus index file (printed 0-based)"),
+    "lsp": Reader("lsp", "load_lsp", "LSP/LSPET joints.mat", _LOAD),
+    "mpii_h5": Reader("mpii", "load_mpii_h5", "MPII hourglass h5", _LOAD),
+    "mpii_release": Reader("mpii", "load_mpii_release", "MPII RELEASE .mat", _LOAD),
+    "voc_keypoints": Reader("voc_keypoints", "load_voc_keypoints", "PASCAL VOC 2011 keypoint XML folder",
+                            ("voc_root", *_LOAD)),
+    "voc_keypoints_parent": Reader("voc_keypoints", "load_voc_keypoints", "PASCAL VOC 2011 keypoint XML folder",
+                                   ("voc_root", *_LOAD), _voc_tree),
+    "keypoint_xml": Reader("voc_keypoints", "read_keypoint_xml", "PASCAL keypoint XML", (), _one_sample),
+    "300w": Reader("faces300w", "load_300w", "300-W style folder of .pts files", _LOAD),
+    "pts": Reader("faces300w", "read_pts", "iBUG .pts (printed 0-based)"),
+    "coco_json": Reader("faces300w", "load_coco_landmarks_json", "COCO-style keypoint json",
+                        ("coordinate_base", "skip_bad")),
+    "voc_segmentation": Reader("voc_segmentation", "load_voc_segmentation", "VOC segmentation folder", _LOAD),
+    "label_png": Reader("voc_segmentation", "read_label_png", "VOC label PNG"),
+    "joints_csv": Reader("mpii", "read_joints_csv", "joints CSV", (), _joints_csv),
+    "image_folder": Reader("voc_segmentation", "load_image_folder", "image folder", ("skip_bad",)),
+    "image": Reader("types", "load_image", "image"),
+    "pf_willow": Reader("pf_willow", "load_pf_willow", "PF-WILLOW folder of sub-classes", _LOAD),
+    "pf_willow_mat": Reader("pf_willow", "read_pts_coord", "PF-WILLOW pts_coord (printed 0-based, K x 2)"),
+})
+FORMATS = READERS.names  # the format names, a live view (a format registered later is seen)
 
 
 def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False, with_images: bool = False,
@@ -140,82 +229,8 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
     """
     path = Path(path)
     fmt = detect_format(path) if fmt is None else fmt
-    if fmt not in FORMATS:
+    if fmt not in READERS:
         raise InputError(path, "format", f"one of {list(FORMATS)}", fmt)
-    kw = {"skip_bad": skip_bad}
-    img = {"with_images": with_images}
-    if fmt == "flic":
-        from convcorr_jax.data.flic import load_flic
-
-        return load_flic(path, **kw, **img), "FLIC examples.mat"
-    if fmt == "flic_plus":
-        from convcorr_jax.data.flic import read_plus_indices
-
-        return read_plus_indices(path), "FLIC-plus index file (printed 0-based)"
-    if fmt == "pf_willow":
-        from convcorr_jax.data.pf_willow import load_pf_willow
-
-        return load_pf_willow(path, **kw, **img), "PF-WILLOW folder of sub-classes"
-    if fmt == "pf_willow_mat":
-        from convcorr_jax.data.pf_willow import read_pts_coord
-
-        return read_pts_coord(path), "PF-WILLOW pts_coord (printed 0-based, K x 2)"
-    if fmt == "lsp":
-        from convcorr_jax.data.lsp import load_lsp
-
-        return load_lsp(path, **kw, **img), "LSP/LSPET joints.mat"
-    if fmt == "mpii_h5":
-        from convcorr_jax.data.mpii import load_mpii_h5
-
-        return load_mpii_h5(path, **kw, **img), "MPII hourglass h5"
-    if fmt == "mpii_release":
-        from convcorr_jax.data.mpii import load_mpii_release
-
-        return load_mpii_release(path, **kw, **img), "MPII RELEASE .mat"
-    if fmt in ("voc_keypoints", "voc_keypoints_parent"):
-        from convcorr_jax.data.voc_keypoints import load_voc_keypoints
-
-        root = path if fmt == "voc_keypoints" else path / "annotations"
-        voc = voc_root
-        if voc is None and fmt == "voc_keypoints_parent" and any(
-                (path / d).is_dir() for d in ("JPEGImages", "VOC2011")):
-            voc = path  # a VOC-style tree with annotations/ beside JPEGImages/ (e.g. the synthetic objects)
-        return load_voc_keypoints(root, voc_root=voc, **kw, **img), "PASCAL VOC 2011 keypoint XML folder"
-    if fmt == "keypoint_xml":
-        from convcorr_jax.data.voc_keypoints import read_keypoint_xml
-
-        return [read_keypoint_xml(path)], "PASCAL keypoint XML"
-    if fmt == "300w":
-        from convcorr_jax.data.faces300w import load_300w
-
-        return load_300w(path, **kw, **img), "300-W style folder of .pts files"
-    if fmt == "pts":
-        from convcorr_jax.data.faces300w import read_pts
-
-        return read_pts(path), "iBUG .pts (printed 0-based)"
-    if fmt == "coco_json":
-        from convcorr_jax.data.faces300w import load_coco_landmarks_json
-
-        return load_coco_landmarks_json(path, coordinate_base=coordinate_base, **kw), "COCO-style keypoint json"
-    if fmt == "voc_segmentation":
-        from convcorr_jax.data.voc_segmentation import load_voc_segmentation
-
-        return load_voc_segmentation(path, **kw, **img), "VOC segmentation folder"
-    if fmt == "label_png":
-        from convcorr_jax.data.voc_segmentation import read_label_png
-
-        return read_label_png(path), "VOC label PNG"
-    if fmt == "joints_csv":
-        from convcorr_jax.data.mpii import read_joints_csv
-
-        first = next((ln for ln in path.read_text().splitlines() if ln.strip()), "")
-        k = (len(first.split(",")) - 1) // 2
-        names, joints = read_joints_csv(path, k)
-        return joints, f"joints CSV ({len(names)} rows, {len(set(names))} images, {k} joints, as stored)"
-    if fmt == "image_folder":
-        from convcorr_jax.data.voc_segmentation import load_image_folder
-
-        return load_image_folder(path, skip_bad=skip_bad), "image folder"
-    from convcorr_jax.data.types import load_image
-
-    return load_image(path), "image"
+    options = {"skip_bad": skip_bad, "with_images": with_images, "voc_root": voc_root,
+               "coordinate_base": coordinate_base}
+    return READERS[fmt].read(path, options)
