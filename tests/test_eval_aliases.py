@@ -20,9 +20,10 @@ from PIL import Image
 
 from convcorr_cli.main import main
 from convcorr_jax.correspondence import PointTransferConfig
+from convcorr_jax.data import mpii_eval_files
 from convcorr_jax.data.synthetic.datasets import write_dataset
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import joints, mpii_files, run_folder
+from convcorr_jax.pose import joints, run_folder
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.augment import AugmentConfig
 from convcorr_jax.pose.data import PoseArrays
@@ -156,7 +157,7 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     saved = _saved(run_dir, "tompson2015.mpii")
     assert (run_dir / "preds.h5").read_bytes() == preds.read_bytes()
     n = json.loads((people / "synthetic.json").read_text())["test"]  # the people of valid.h5
-    assert mpii_files.read_preds(preds).shape == (n, 16, 2) and saved["metrics"]["people"] == n
+    assert mpii_eval_files.read_preds(preds).shape == (n, 16, 2) and saved["metrics"]["people"] == n
     tables = json.loads(js.read_text())
     assert set(tables) == {"0.5", "0.1", "about"}
     assert tables["0.5"]["Total"] == pytest.approx(saved["metrics"]["0.5"]["Total"], abs=1e-4)

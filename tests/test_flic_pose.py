@@ -13,14 +13,14 @@ import pytest
 from convcorr_eval.tompson2015 import tables
 
 from convcorr_jax import crop_geometry, geometry, metrics
-from convcorr_jax.data import skeletons
+from convcorr_jax.data import mpii_eval_files, skeletons
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.synthetic import load_synthetic_people
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import mpii_files, predict, run_folder
+from convcorr_jax.pose import predict, run_folder
 from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -196,8 +196,8 @@ def test_mpii_writeback_round_trip(real_data, tmp_path):
     back = predict.to_original(in_crop, affine)
     np.testing.assert_allclose(back, gt, atol=1e-3)
     out = tmp_path / "gt_preds.h5"
-    mpii_files.write_preds(out, np.nan_to_num(back))
-    np.testing.assert_allclose(mpii_files.read_preds(out), np.nan_to_num(gt) + 1.0, atol=1e-3)
+    mpii_eval_files.write_preds(out, np.nan_to_num(back))
+    np.testing.assert_allclose(mpii_eval_files.read_preds(out), np.nan_to_num(gt) + 1.0, atol=1e-3)
     assert main(["eval", "pckh", "--preds", str(out), "--annot", str(folder / "valid.h5"), "--json",
                  str(tmp_path / "p.json")]) == 0
     assert json.loads((tmp_path / "p.json").read_text())["0.5"]["Total"] == pytest.approx(100.0)
@@ -220,7 +220,7 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
                  "--out", str(tmp_path / "eval_runs"), "--no-progress"]) == 0
     kept = next((tmp_path / "eval_runs").glob("tompson2015.mpii_mpii_tiny_*/preds.h5"))  # the run folder's copy
     assert kept.read_bytes() == preds.read_bytes()
-    p = mpii_files.read_preds(preds)
+    p = mpii_eval_files.read_preds(preds)
     assert p.shape == (5, 16, 2) and np.all(np.isfinite(p))
     assert 0.0 <= json.loads((tmp_path / "pckh.json").read_text())["0.5"]["Total"] <= 100.0
 

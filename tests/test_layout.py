@@ -494,3 +494,26 @@ def test_input_errors_name_the_argument_not_a_property():
                 if isinstance(source, ast.Constant) and source.value in own:
                     bad.append(f"{path.relative_to(ROOT)}:{call.lineno}: source {source.value!r} is an argument")
     assert not bad, "InputError fields that name a property, not the argument:\n" + "\n".join(sorted(set(bad)))
+
+
+# modules moved, kept one release as deprecated re-exports: old file (under convcorr_jax/) -> the new module
+DEPRECATED_MODULES = {"pose/mpii_files.py": "convcorr_jax.data.mpii_eval_files"}
+
+
+def test_deprecated_modules_only_reexport_and_nothing_imports_them():
+    """A moved module's old file defines nothing (it imports its names from the new home and warns with a
+    DeprecationWarning on import), and no module of the four packages imports it."""
+    import ast
+
+    bad, graph = [], _import_graph()
+    for old, new in DEPRECATED_MODULES.items():
+        tree = ast.parse((LIBRARY / old).read_text())
+        if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body):
+            bad.append(f"{old} defines code")
+        if not any(isinstance(n, ast.ImportFrom) and n.module == new for n in tree.body):
+            bad.append(f"{old} does not re-export {new}")
+        if "DeprecationWarning" not in ast.unparse(tree):
+            bad.append(f"{old} does not warn")
+        dotted = "convcorr_jax." + old.removesuffix(".py").replace("/", ".")
+        bad += [f"{name} imports {dotted}" for name, targets in graph.items() if dotted in targets and name != dotted]
+    assert not bad, "\n".join(bad)

@@ -13,7 +13,7 @@ import scipy.io
 
 from convcorr_jax import metrics
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose.mpii_files import read_eval_h5, read_preds
+from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
 from convcorr_eval.tompson2015 import pckh as pckh_report
 
 # annolist2matrix: toolkit column c (1-based) <- MPII joint id
@@ -198,3 +198,20 @@ def test_string_preds_are_refused(tmp_path):
     for name in ("s.h5", "s.mat"):
         with pytest.raises(InputError, match=rf"{name}.*'preds'.*numbers"):
             read_preds(tmp_path / name)
+
+
+def test_the_old_home_of_the_mpii_files_warns_and_reexports():
+    """`convcorr_jax.pose.mpii_files` moved to `convcorr_jax.data.mpii_eval_files`; the old name still imports, for
+    one release, with a DeprecationWarning naming the new home."""
+    import importlib
+    import sys
+
+    import pytest
+
+    from convcorr_jax.data import mpii_eval_files
+
+    sys.modules.pop("convcorr_jax.pose.mpii_files", None)
+    with pytest.warns(DeprecationWarning, match="convcorr_jax.data.mpii_eval_files"):
+        old = importlib.import_module("convcorr_jax.pose.mpii_files")
+    assert old.read_preds is read_preds is mpii_eval_files.read_preds and old.write_preds is mpii_eval_files.write_preds
+    assert old.read_eval_h5 is read_eval_h5 and old.MPIIEvalSet is mpii_eval_files.MPIIEvalSet

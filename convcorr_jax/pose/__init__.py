@@ -11,9 +11,10 @@ model: config, priors, inference, files), `estimation` (the one call for a train
 person crops and whole frames: `convcorr_jax.pose.estimate(images, model="flic", person_boxes=... | boxes=... |
 two_pass=True)`), `loaded_model` (`convcorr_jax.pose.load("flic" | model or run folder)`, `Poses`), `person_boxes`
 (the torso inside a whole-person box), `shipped` (the trained models that ship with the package, by name),
-`two_pass` (whole frames in two passes with a crop-trained FLIC model, `estimate(..., two_pass=True)`),
-`mpii_files` (readers of MPII prediction and ground-truth files, writer of prediction files). Tables and figures:
-`convcorr_eval.tompson2015`; named training configs: `convcorr_train.pose_configs`.
+`two_pass` (whole frames in two passes with a crop-trained FLIC model, `estimate(..., two_pass=True)`). MPII's
+prediction and ground-truth files: `convcorr_jax.data.mpii_eval_files` (`pose.mpii_files`, deprecated, re-exports it
+for one release). Tables and figures: `convcorr_eval.tompson2015`; named training configs:
+`convcorr_train.pose_configs`.
 """
 
 from convcorr_jax.pose.estimation import estimate

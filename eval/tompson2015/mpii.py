@@ -24,10 +24,11 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax import geometry, metrics
+from convcorr_jax.data import mpii_eval_files
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import joints, mpii_files, predict
+from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
@@ -125,7 +126,7 @@ def predict_file(model: str | Path, annot: str | Path, out: str | Path, images: 
     js = joints.joint_set("mpii", tc.model.num_joints)
     people = load_mpii_h5(annot, image_root=images)
     pred, crops, affine = predict_people(params, people, tc.model, readout)
-    mpii_files.write_preds(out, pred)
+    mpii_eval_files.write_preds(out, pred)
     if page is not None:
         page_figure(people, pred, crops, affine, js, f"MPII {Path(annot).name}, {readout}", page)
     return dict(pckh.evaluate_file(out, annot), people=len(people), readout=readout)
