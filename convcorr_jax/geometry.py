@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 
 BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
 
@@ -63,8 +63,7 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
       float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`).
     """
     b = np.asarray(boxes, np.float64)
-    if b.shape[-1:] != (4,):
-        raise InputError("box_to_affine", "boxes", "shape [..., 4] (x_min, y_min, x_max, y_max)", b.shape)
+    check_shape(b, "* 4", "box_to_affine", "boxes", note="(x_min, y_min, x_max, y_max)")
     h, w = _hw(size)
     bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
     if not np.all((bw > 0) & (bh > 0)):
@@ -278,8 +277,7 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     if border not in BORDERS:
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
     x = np.asarray(images) if not isinstance(images, jax.Array) else images
-    if x.ndim != 4:
-        raise InputError("crop", "images", "shape [N, H, W, C]", tuple(x.shape))
+    check_shape(x, "N H W C", "crop", "images")
     Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
     if len(Minv) != x.shape[0]:
         raise InputError("crop", "M", f"shape [{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))

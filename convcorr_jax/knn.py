@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.errors import InputError, check, check_shape
 
 _NEG = -jnp.inf
 
@@ -152,10 +152,8 @@ def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
 
 
 def _check_inputs(queries, database, k):
-    check(queries.ndim == 2, "knn", "queries", "shape [Q, D]", queries.shape)
-    check(database.ndim == 2, "knn", "database", "shape [N, D]", database.shape)
-    check(queries.shape[1] == database.shape[1], "knn", "queries",
-          f"feature dimension D = {database.shape[1]} (the database's)", queries.shape[1])
+    dims = check_shape(database, "N D", "knn", "database")
+    check_shape(queries, "Q D", "knn", "queries", dims, note="(D: the database's feature dimension)")
     check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "knn", "k",
           f"an integer in [1, N = {database.shape[0]}]", k)
 
@@ -255,8 +253,7 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
         db = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise InputError(path, "file", "a readable .npy array [N, D]", f"{type(e).__name__}: {e}") from e
-    check(db.ndim == 2, path, "array", "shape [N, D]", db.shape)
-    check(np.issubdtype(db.dtype, np.floating), path, "array", "a float dtype", db.dtype)
+    check_shape(db, "N D", path, "array", dtype="float")
     queries = jnp.asarray(queries, jnp.float32)
     _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
     check(1 <= k <= db.shape[0], "knn", "k", f"an integer in [1, N = {db.shape[0]}]", k)

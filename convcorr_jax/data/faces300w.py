@@ -17,7 +17,7 @@ import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.io import write_text
 
 
@@ -53,8 +53,7 @@ def interocular_distance(points: np.ndarray) -> np.ndarray:
         InputError: for points whose last two axes are not (68, 2).
     """
     p = np.asarray(points, np.float64)
-    if p.shape[-2:] != (68, 2):
-        raise InputError("interocular_distance", "points", "shape [..., 68, 2]", p.shape)
+    check_shape(p, "* 68 2", "interocular_distance", "points")
     return np.linalg.norm(p[..., OUTER_EYE_CORNERS[0], :] - p[..., OUTER_EYE_CORNERS[1], :], axis=-1)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data.mpii import open_h5
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.errors import InputError, check, check_shape
 from convcorr_jax.io import atomic_path
 
 NUM_JOINTS = 16
@@ -58,8 +58,8 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
         visible = np.asarray(f["visible"][:], bool) if "visible" in f else np.ones(part.shape[:2], bool)
         names = (tuple(x.decode() if isinstance(x, bytes) else str(x) for x in f["imgname"][:])
                  if "imgname" in f else ("",) * n)
-    check(part.ndim == 3 and part.shape[1:] == (NUM_JOINTS, 2), path, "part", "shape [N, 16, 2]", part.shape)
-    check(head.shape == (n,), path, "normalize", f"shape [{n}]", head.shape)
+    dims = check_shape(part, f"N {NUM_JOINTS} 2", path, "part")
+    check_shape(head, "N", path, "normalize", dims)
     check(bool(np.all(head > 0)), path, "normalize", "positive head sizes", float(head.min()))
     missing = np.all(part == 0, axis=-1) | ~np.all(np.isfinite(part), axis=-1)
     part = np.where(missing[..., None], np.nan, part)
@@ -135,7 +135,7 @@ def write_preds(path: str | Path, preds: np.ndarray) -> None:
     import h5py  # lazily, as in data.mpii: importing the module (the experiments do) loads no HDF5
 
     p = np.asarray(preds, np.float64)
-    check(p.ndim == 3 and p.shape[1:] == (NUM_JOINTS, 2), path, "preds", "shape [N, 16, 2]", p.shape)
+    check_shape(p, f"N {NUM_JOINTS} 2", path, "preds")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f["preds"] = p + 1.0

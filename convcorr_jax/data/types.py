@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,10 @@ class KeypointSample:
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        k = len(self.names)
-        if self.points.shape != (k, 2):
-            raise InputError(self.image_path or self.id, "points", f"shape ({k}, 2) for {k} names", self.points.shape)
-        if self.visible.shape != (k,):
-            raise InputError(self.image_path or self.id, "visible", f"shape ({k},)", self.visible.shape)
-        if self.bbox.shape != (4,):
-            raise InputError(self.image_path or self.id, "bbox", "shape (4,)", self.bbox.shape)
+        source = self.image_path or self.id
+        dims = check_shape(self.points, "K 2", source, "points", {"K": len(self.names)}, note="(one row per name)")
+        check_shape(self.visible, "K", source, "visible", dims)
+        check_shape(self.bbox, "4", source, "bbox")
 
     @property
     def num_keypoints(self) -> int:

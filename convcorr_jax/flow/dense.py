@@ -46,7 +46,7 @@ from jax.sharding import Mesh
 from convcorr_jax import exported, parallel
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.config import check_fields
-from convcorr_jax.errors import check
+from convcorr_jax.errors import check, check_shape
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import gradient_channels, sift_dense, to_grey
 from convcorr_jax.flow import bp, bp_messages, bp_solver
@@ -412,8 +412,8 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
       float32 [N, H, W, 2] (dx, dy) pixels.
     """
     a, b = np.asarray(images_a), np.asarray(images_b)
-    check(a.ndim == 4 and a.shape == b.shape, "dense", "images", "two uint8 [N, H, W, 3] arrays of equal shape",
-          (a.shape, b.shape))
+    dims = check_shape(a, "N H W C", "dense_flows", "images_a", note="(uint8 RGB)")
+    check_shape(b, "N H W C", "dense_flows", "images_b", dims, note="(as images_a)")
     check(cfg.smooth in SMOOTHNESS, "DenseConfig", "smooth", f"one of {list(SMOOTHNESS)}", cfg.smooth)
     check(cfg.edge_sigma is None or cfg.edge_sigma > 0, "DenseConfig", "edge_sigma", "a number > 0 or None",
           cfg.edge_sigma)

@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.errors import check_shape
 
 
 def _axes(grid_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     g = np.asarray(grid_xy, np.float64)
-    check(g.ndim == 3 and g.shape[-1] == 2, "flow.warp", "grid_xy", "shape [h, w, 2]", g.shape)
+    check_shape(g, "h w 2", "flow.warp", "grid_xy")
     return g[0, :, 0], g[:, 0, 1]
 
 
@@ -43,8 +43,7 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
 
     xs, ys = _axes(grid_xy)
     flow = np.asarray(flow, np.float64)
-    check(flow.shape == (len(ys), len(xs), 2), "dense_flow_spline", "flow",
-          f"shape ({len(ys)}, {len(xs)}, 2) like grid_xy", flow.shape)
+    check_shape(flow, "h w 2", "dense_flow_spline", "flow", {"h": len(ys), "w": len(xs)}, note="(like grid_xy)")
     h, w = out_hw
     px = np.clip(np.arange(w, dtype=np.float64), xs[0], xs[-1])
     py = np.clip(np.arange(h, dtype=np.float64), ys[0], ys[-1])

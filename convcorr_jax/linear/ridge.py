@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.errors import check, check_shape
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
 from convcorr_jax.linear.ridge_routes import METHODS, ROUTES, check_method, choose_route, route_costs
@@ -89,8 +89,7 @@ def predict(model: RidgeModel, X) -> np.ndarray:
     Returns:
       [n, T] predictions (or [n] for a model fitted on a 1-D target), numpy, X's and the model's dtypes promoted.
     """
-    check(np.ndim(X) == 2 and X.shape[1] == model.W.shape[0], "ridge.predict", "X",
-          f"shape [n, {model.W.shape[0]}]", np.shape(X))
+    check_shape(X, "n d", "ridge.predict", "X", {"d": model.W.shape[0]})
     return X @ model.W + model.b
 
 
@@ -105,14 +104,12 @@ def _precision(dtype: str):
 def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     X = np.asarray(X)
     Y = np.asarray(Y)
-    check(X.ndim == 2, "ridge", "X", "2-D shape [n, d]", X.shape)
-    check(Y.ndim in (1, 2), "ridge", "Y", "1-D shape [n] or 2-D [n, T]", Y.shape)
-    check(Y.shape[0] == X.shape[0], "ridge", "Y", f"{X.shape[0]} rows (as X)", Y.shape[0])
+    dims = check_shape(X, "n d", "ridge", "X", dtype="number | bool")
+    check_shape(Y, "n | n T", "ridge", "Y", {"n": dims["n"]}, dtype="number | bool", note="(a row per row of X)")
     check(X.shape[0] >= 2, "ridge", "X", "at least 2 rows (samples)", X.shape[0])
     check(X.shape[1] >= 1 and (Y.ndim == 1 or Y.shape[1] >= 1), "X/Y", "columns", "at least one column",
           (X.shape, Y.shape))
     for name, a in (("X", X), ("Y", Y)):
-        check(np.issubdtype(a.dtype, np.number) or a.dtype == bool, "ridge", name, "a numeric dtype", a.dtype)
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
         check(bad == 0, name, "values", "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
     squeeze = Y.ndim == 1

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.errors import check, check_shape
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -197,11 +197,11 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
       (iterations [M], final residual [M]).
     """
     X = np.asarray(X, np.float32)
-    check(X.ndim == 2, "fit_binary", "X", "shape [N, D]", X.shape)
+    check_shape(X, "N D", "fit_binary", "X")
     Y = np.asarray(Y, np.float32)
     if Y.ndim == 1:
         Y = Y[None]
-    check(Y.ndim == 2 and Y.shape[1] == X.shape[0], "fit_binary", "Y", f"shape [M, N = {X.shape[0]}]", Y.shape)
+    check_shape(Y, "M N", "fit_binary", "Y", {"N": X.shape[0]})
     check(bool(np.all(np.abs(Y) == 1)), "fit_binary", "Y", "labels in {-1, +1}")
     m = Y.shape[0]
     mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
@@ -270,8 +270,7 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
       InputError: for labels not [N], fewer than 2 classes, or `fit_binary`'s checks.
     """
     labels = np.asarray(labels)
-    check(labels.ndim == 1 and labels.shape[0] == np.shape(X)[0], "fit_ova", "labels", f"shape [N = {np.shape(X)[0]}]",
-          labels.shape)
+    check_shape(labels, "N", "fit_ova", "labels", {"N": np.shape(X)[0]})
     classes = np.unique(labels) if classes is None else np.asarray(classes)
     check(len(classes) >= 2, "fit_ova", "labels", "at least 2 distinct classes", len(classes))
     model = fit_binary(X, _ova_labels(labels, classes), C=C, **kw)
@@ -388,8 +387,8 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
     X = jnp.asarray(X, jnp.float32)
     pos = np.asarray(positives, bool)
     neg = np.asarray(negatives, bool) & ~pos
-    check(pos.shape == neg.shape and pos.shape[1] == X.shape[0], "mine_hard_negatives", "positives",
-          f"shape [M, N = {X.shape[0]}]", pos.shape)
+    dims = check_shape(pos, "M N", "mine_hard_negatives", "positives", {"N": X.shape[0]})
+    check_shape(neg, "M N", "mine_hard_negatives", "negatives", dims)
     n_pos = pos.sum(1)
     check(bool(np.all(n_pos > 0)), "mine_hard_negatives", "positives", "at least one positive per detector",
           np.flatnonzero(n_pos == 0).tolist())

@@ -29,7 +29,7 @@ from PIL import Image
 
 from convcorr_jax import io, knn
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.errors import check
+from convcorr_jax.errors import check, check_shape
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
 from convcorr_jax.optional import require
@@ -80,8 +80,7 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
       InputError: images not uint8 [n, H, W, 3], a role that is not a spatial tap.
     """
     images = np.asarray(images)
-    check(images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8, "build_databases", "images",
-          "uint8 [n, H, W, 3]", (images.shape, str(images.dtype)))
+    check_shape(images, "n H W 3", "build_databases", "images", dtype="uint8")
     taps = {role: resolve_tap(backbone, role, "roles") for role in out_dirs}
     for role, tap in taps.items():
         check(tap in backbone.geometry, backbone.name, "role", "a spatial tap", role)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones.preprocess import TORCH_MEAN_RGB, TORCH_STD_RGB
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import check_shape
 from convcorr_jax.pose.model_config import ModelConfig
 
 def _separable(x: jax.Array, mh: np.ndarray, mw: np.ndarray) -> jax.Array:
@@ -97,9 +97,7 @@ def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
     Raises:
       InputError: images not [N, S, S, 3].
     """
-    if images.ndim != 4 or images.shape[1:] != (cfg.image_size, cfg.image_size, 3):
-        s = cfg.image_size
-        raise InputError("preprocess", "images", f"shape [N, {s}, {s}, 3]", tuple(images.shape))
+    check_shape(images, "N S S 3", "preprocess", "images", {"S": cfg.image_size})
     x = images.astype(jnp.float32)
     if cfg.trunk:
         return [(x - jnp.asarray(TORCH_MEAN_RGB)) / jnp.asarray(TORCH_STD_RGB)]

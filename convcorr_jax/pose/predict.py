@@ -47,7 +47,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax import geometry, parallel
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import check_shape
 from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as pose_model
@@ -171,12 +171,10 @@ def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch
     names = READOUTS
     if spatial is not None:
         spatial.cfg.validate()
-        if np.shape(spatial.torso) != (n, 2):
-            raise InputError("predict", "spatial.torso", f"shape {(n, 2)} (x, y heat-map cells, one per image)",
-                             np.shape(spatial.torso))
+        check_shape(spatial.torso, "N 2", "predict", "spatial.torso", {"N": n},
+                    note="(x, y heat-map cells, one per image)")
         pri = np.asarray(spatial.log_priors, np.float32)
-        if pri.ndim != 3 or pri.shape[0] != len(spatial.cfg.edges):
-            raise InputError("predict", "spatial.log_priors", f"[E={len(spatial.cfg.edges)}, kh, kw]", pri.shape)
+        check_shape(pri, "E kh kw", "predict", "spatial.log_priors", {"E": len(spatial.cfg.edges)})
         spatial_mrf.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
         names = READOUTS + SPATIAL_READOUTS
     if peaks:

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose.spatial_config import METHODS, MODES, Edges, SpatialConfig, Tree, kernel_shape, tree_structure
 
@@ -86,10 +86,8 @@ def _max_message(belief: jax.Array, log_kernel: jax.Array, upward: bool) -> jax.
 
 
 def _check_inputs(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mode: str, method: str) -> Tree:
-    if log_unary.ndim != 3:
-        raise InputError("spatial model", "log_unary", "[V, H, W] (one map per tree node)", log_unary.shape)
-    if log_priors.ndim != 3 or log_priors.shape[0] != len(edges):
-        raise InputError("spatial model", "log_priors", f"[E={len(edges)}, kh, kw]", log_priors.shape)
+    check_shape(log_unary, "V H W", "spatial model", "log_unary", note="(one map per tree node)")
+    check_shape(log_priors, "E kh kw", "spatial model", "log_priors", {"E": len(edges)})
     kernel_shape(log_priors.shape[1:])
     if mode not in MODES:
         raise InputError("spatial model", "mode", f"one of {MODES}", mode)
@@ -266,11 +264,9 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
         return heatmaps
     cfg.validate()
     heatmaps = jnp.asarray(heatmaps, jnp.float32)
-    if heatmaps.ndim != 4:
-        raise InputError("spatial model", "heatmaps", "[N, H, W, K]", heatmaps.shape)
-    n, _, _, k = heatmaps.shape
-    if np.shape(torso) != (n, 2):
-        raise InputError("spatial model", "torso", f"shape {(n, 2)} (x, y cells)", np.shape(torso))
+    dims = check_shape(heatmaps, "N H W K", "spatial model", "heatmaps")
+    check_shape(torso, "N 2", "spatial model", "torso", dims, note="(x, y cells)")
+    k = dims["K"]
     tree_structure(cfg.edges, k + 1)
     return _apply(heatmaps, jnp.asarray(torso, jnp.float32), jnp.asarray(log_priors, jnp.float32), cfg.inference())
 

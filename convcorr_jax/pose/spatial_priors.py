@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.pose.spatial_config import (FLIC_EDGES, FLIC_VALIDATED, Edges, SpatialConfig, kernel_shape,
                                               tree_structure)
 from convcorr_jax.pose.spatial_inference import IMPOSSIBLE_LOG, marginals, node_log_unaries
@@ -49,10 +49,8 @@ def offset_histograms(points, visible, edges: Edges, kernel_size: int | Sequence
     """
     pts = np.asarray(points, np.float64)
     vis = np.asarray(visible, bool)
-    if pts.ndim != 3 or pts.shape[-1] != 2:
-        raise InputError("spatial prior", "points", "[N, V, 2] (x, y) in heat-map cells", pts.shape)
-    if vis.shape != pts.shape[:2]:
-        raise InputError("spatial prior", "visible", f"shape {pts.shape[:2]}", vis.shape)
+    dims = check_shape(pts, "N V 2", "spatial prior", "points", note="(x, y) in heat-map cells")
+    check_shape(vis, "N V", "spatial prior", "visible", dims)
     tree_structure(tuple(tuple(int(v) for v in e) for e in edges), pts.shape[1])
     kh, kw = kernel_shape(kernel_size)
     ry, rx = kh // 2, kw // 2
@@ -121,8 +119,7 @@ def with_torso(points, visible, torso) -> tuple[np.ndarray, np.ndarray]:
     """
     pts = np.asarray(points, np.float32)
     tor = np.asarray(torso, np.float32)
-    if tor.shape != (pts.shape[0], 2):
-        raise InputError("spatial prior", "torso", f"shape {(pts.shape[0], 2)} (x, y)", tor.shape)
+    check_shape(tor, "N 2", "spatial prior", "torso", {"N": pts.shape[0]}, note="(x, y)")
     vis = np.asarray(visible, bool)
     return (np.concatenate([pts, tor[:, None]], axis=1),
             np.concatenate([vis, np.ones((len(vis), 1), bool)], axis=1))
@@ -177,8 +174,7 @@ def learn_priors(points, visible, torso, stride: float, cfg: SpatialConfig = FLI
     """
     cfg.validate()
     pts = np.asarray(points)
-    if pts.ndim != 3 or pts.shape[-1] != 2:
-        raise InputError("spatial prior", "points", "[N, K, 2] (x, y) pixels", pts.shape)
+    check_shape(pts, "N K 2", "spatial prior", "points", note="(x, y) pixels")
     tree_structure(cfg.edges, pts.shape[1] + 1)
     return priors_from_pixels(points, visible, torso, stride, cfg.edges, cfg.kernel_size(map_size),
                               cfg.prior_sigma, cfg.prior_floor)
@@ -239,16 +235,14 @@ def fit_priors(log_priors, heatmaps, torso, targets, visible, cfg: SpatialConfig
 
     cfg.validate()
     hm = np.asarray(heatmaps, np.float32)
-    if hm.ndim != 4:
-        raise InputError("spatial prior", "heatmaps", "[N, H, W, K]", hm.shape)
-    n, _, _, k = hm.shape
+    dims = check_shape(hm, "N H W K", "spatial prior", "heatmaps")
     tgt, vis, tor = np.asarray(targets, np.float32), np.asarray(visible, bool), np.asarray(torso, np.float32)
-    if tgt.shape != (n, k, 2) or vis.shape != (n, k) or tor.shape != (n, 2):
-        raise InputError("spatial prior", "targets, visible, torso", f"[{n}, {k}, 2], [{n}, {k}], [{n}, 2]",
-                         (tgt.shape, vis.shape, tor.shape))
+    check_shape(tgt, "N K 2", "spatial prior", "targets", dims)
+    check_shape(vis, "N K", "spatial prior", "visible", dims)
+    check_shape(tor, "N 2", "spatial prior", "torso", dims)
     pri = jnp.asarray(log_priors, jnp.float32)
-    if pri.ndim != 3 or pri.shape[0] != len(cfg.edges):
-        raise InputError("spatial prior", "log_priors", f"[E={len(cfg.edges)}, kh, kw]", pri.shape)
+    check_shape(pri, "E kh kw", "spatial prior", "log_priors", {"E": len(cfg.edges)})
+    n, k = dims["N"], dims["K"]
     tree_structure(cfg.edges, k + 1)
     cells = np.rint(np.nan_to_num(tgt)).astype(np.int32)
     cells = np.concatenate([cells, np.rint(tor)[:, None].astype(np.int32)], axis=1)  # torso: never scored

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.errors import check_shape
 from convcorr_jax.parallel import pad_rows
 from convcorr_jax.features.extract import extract_fitted, input_size_for
 
@@ -55,7 +55,7 @@ def resize_images(images, size: tuple[int, int]) -> np.ndarray:
       InputError: images not [N, H, W, 3].
     """
     images = np.asarray(images)
-    check(images.ndim == 4 and images.shape[-1] == 3, "resize_images", "images", "shape [N, H, W, 3]", images.shape)
+    check_shape(images, "N H W 3", "resize_images", "images")
     if tuple(images.shape[1:3]) == tuple(size):
         return images.astype(np.uint8)
     out = np.asarray(_resize_batch(jnp.asarray(images), tuple(int(s) for s in size)))

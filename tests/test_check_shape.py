@@ -1,0 +1,64 @@
+"""`errors.check_shape`: one-line checks of an array's axes (named, numbered, "*", alternatives) and dtype, each
+failure one InputError naming the source, the field, what was expected and what was given."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from convcorr_jax.errors import InputError, check_shape
+
+
+def _error(*args, **kw) -> InputError:
+    with pytest.raises(InputError) as e:
+        check_shape(*args, **kw)
+    return e.value
+
+
+def test_axes_as_a_list_like_kornia():
+    assert check_shape(np.zeros((2, 3, 8, 9)), ["B", "C", "H", "W"], "f", "x") == {"B": 2, "C": 3, "H": 8, "W": 9}
+    assert check_shape(np.zeros((5, 2)), ["N", 2], "f", "points") == {"N": 5}
+    e = _error(np.zeros((5, 3)), ["N", 2], "f", "points", {"N": 4})
+    assert (e.source, e.field, e.expected, e.got) == ("f", "points", "shape [N=4, 2]", (5, 3))
+
+
+def test_alternatives_bind_the_first_that_fits():
+    assert check_shape(np.zeros(4), "N | N T", "ridge", "Y") == {"N": 4}
+    assert check_shape(np.zeros((4, 3)), "N | N T", "ridge", "Y") == {"N": 4, "T": 3}
+    assert check_shape(np.zeros((4, 3)), "N | N T", "ridge", "Y", {"N": 4, "T": 3}) == {"N": 4, "T": 3}
+    e = _error(np.zeros((4, 3, 2)), "N | N T", "ridge", "Y", {"N": 4})
+    assert str(e) == "ridge: field 'Y': expected shape [N=4] or [N=4, T], got (4, 3, 2)"
+
+
+def test_leading_axes_and_a_note():
+    assert check_shape(np.zeros((2, 3, 68, 2)), "* 68 2", "f", "points") == {}
+    e = _error(np.zeros((68, 3)), "* 68 2", "f", "points", note="(x, y) pixels")
+    assert str(e) == "f: field 'points': expected shape [..., 68, 2] (x, y) pixels, got (68, 3)"
+
+
+@pytest.mark.parametrize("dtype, good, bad", [
+    ("float", [np.float32, np.float64, np.float16], [np.int32, np.uint8, bool]),
+    ("int", [np.int8, np.int64, np.uint8], [np.float32, bool]),
+    ("uint", [np.uint8, np.uint16], [np.int8, np.float32]),
+    ("bool", [bool], [np.uint8, np.float32]),
+    ("number", [np.int32, np.uint8, np.float32, np.complex64], [bool]),
+    ("uint8", [np.uint8], [np.int8, np.uint16, np.float32]),
+    ("float32", [np.float32], [np.float64]),
+    ("uint8 | float", [np.uint8, np.float32, np.float64], [np.int32, np.uint16, bool]),
+])
+def test_dtypes_by_kind_or_by_name(dtype, good, bad):
+    for t in good:
+        check_shape(np.zeros((2, 3), t), "N 3", "f", "x", dtype=dtype)
+    for t in bad:
+        e = _error(np.zeros((2, 3), t), "N 3", "f", "x", dtype=dtype)
+        assert e.field == "x" and e.got == str(np.dtype(t))
+        assert e.expected == f"a {dtype.replace(' | ', ' or ')} array"
+
+
+def test_the_shape_is_checked_before_the_dtype_and_jax_arrays_and_lists_are_read():
+    assert "shape [N, 3]" in str(_error(np.zeros((2, 2), np.int32), "N 3", "f", "x", dtype="float"))
+    assert check_shape(jnp.zeros((2, 3), jnp.bfloat16), "N 3", "f", "x", dtype="float") == {"N": 2}
+    assert check_shape([[1, 2], [3, 4]], "N 2", "f", "x", dtype="int") == {"N": 2}
+    assert "a uint8 array, got float32" in str(_error(jnp.zeros((1, 2, 2, 3)), "N H W 3", "f", "images",
+                                                         dtype="uint8"))
