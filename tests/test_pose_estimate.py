@@ -310,7 +310,7 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     people = flic_split(flic_root, "val")[:n]
     frames = [load_image(s.image_path) for s in people]
     torso = np.stack([(s.extras["torso_box"][:2] + s.extras["torso_box"][2:]) / 2 for s in people])
-    got = estimate_frames(frames, run, torso=torso, scales=(0.9, 1.0))  # input_size: the model's
+    got = estimate_frames(frames, run, torso=torso, scales=(0.9, 1.0), refine=0)  # input_size: the model's
     frame_affine = flic_sample_affines(people, size, protocol="frame")[0]  # the eval's frame inputs
     first = predict.predict_crops(run.params, crop_images(people, frame_affine, size),
                             dataclasses.replace(tc.model, image_size=size), spatial=sp)["spatial_cascade"]
@@ -335,9 +335,35 @@ def test_estimate_frames_refuses_other_runs_and_bad_settings(synthetic_run, flic
         estimate_frames(img, synthetic_run)
     for kw, field in (({"torso": [[1.0, 2.0], [3.0, 4.0]]}, "torso"), ({"torso": [np.nan, 1.0]}, "torso"),
                       ({"input_size": 30}, "input_size"), ({"scales": ()}, "scales"),
-                      ({"second_pass": 0.0}, "second_pass")):
+                      ({"second_pass": 0.0}, "second_pass"), ({"refine": -1}, "refine"), ({"refine": True}, "refine"),
+                      ({"refine_scales": (0.0,)}, "scales")):
         with pytest.raises(InputError, match=field):
             estimate_frames(img, flic_run, **kw)
+
+
+def test_estimate_frames_refine_recrops_about_the_pass_before(flic_model, flic_root):
+    """With refine=1 the last pass's torso box is the one the two-pass call's points give (their shoulders and
+    hips x the model's ratio x second_pass), and its points are `estimate`'s crop read-out about that box; the first
+    pass alone (`first_pass`) places the two-pass box."""
+    from convcorr_jax.data.types import load_image
+    from convcorr_jax.pose.data import flic_split
+    from convcorr_jax.pose.person_boxes import torso_from_points
+    from convcorr_jax.pose.recrop import TORSO
+    from convcorr_jax.pose.two_pass import estimate_frames, first_pass
+
+    people = flic_split(flic_root, "val")[:2]
+    frames = [load_image(s.image_path) for s in people]
+    torso = np.stack([(s.extras["torso_box"][:2] + s.extras["torso_box"][2:]) / 2 for s in people])
+    ratio, kw = load(flic_model).frames.ratio, {"torso": torso, "scales": (1.0,), "second_pass": 0.9}
+    two = estimate_frames(frames, flic_model, refine=0, **kw)
+    np.testing.assert_allclose(two.torso_boxes, torso_from_points(first_pass(frames, flic_model, torso=torso), TORSO,
+                                                                  ratio, 0.9), atol=1e-3)
+    three = estimate_frames(frames, flic_model, refine=1, refine_scales=(1.0,), **kw)
+    box = torso_from_points(two.points, TORSO, ratio, 0.9)
+    np.testing.assert_allclose(three.torso_boxes, box, atol=1e-3)
+    want = estimate(frames, flic_model, boxes=list(box), flip=True, scales=(1.0,))
+    np.testing.assert_allclose(three.points, want.points, atol=0.05)
+    assert three.readout == two.readout and not np.allclose(three.torso_boxes, two.torso_boxes)
 
 
 def test_cli_pose_two_pass_is_estimate_frames(flic_model, flic_root, tmp_path):

@@ -40,7 +40,7 @@ from convcorr_jax.pose.loaded_model import (BATCH, TORSO_MODEL, EXPORT_COMMAND, 
 
 
 FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
-                 "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
+                 "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median", "refine": 0, "refine_scales": (1.0,)}
 FRAME_READOUT_CROP = 128  # the crop side FRAME_READOUT's input_size was chosen for (`flic`'s)
 
 
@@ -126,14 +126,65 @@ def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialCon
                      f"once from the run's FLIC folder: {EXPORT_COMMAND})", kept)
 
 
+def _frame_inputs(images, model, torso, input_size: int | None, unary_power: float):
+    """(loaded model, images, torso points [N, 2], input side, spatial config, frame log-priors), checked."""
+    r = load(model)
+    tc = r.config
+    input_size = frame_input_size(tc.model) if input_size is None else int(input_size)
+    if not r.torso_crops:
+        raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
+                         f"data={tc.data}, protocol={tc.protocol}")
+    if input_size <= 0 or input_size % tc.model.pool:
+        raise InputError("estimate_frames", "input_size", f"a positive multiple of the model's pool {tc.model.pool}",
+                         input_size)
+    imgs = as_images(images)
+    points = _torso_points(torso, [im.shape[:2] for im in imgs])
+    config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))
+    config.validate()
+    priors, _ = frame_statistics(r, input_size, config)
+    return r, imgs, points, input_size, config, priors
+
+
+def _first_pass(r: PoseRun, imgs: list[np.ndarray], points: np.ndarray, input_size: int,
+                config: spatial_mrf.SpatialConfig, priors: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass: (points float64 [N, K, 2] in frame-input pixels, image -> frame-input affines [N, 2, 3])."""
+    frame_model = dataclasses.replace(r.config.model, image_size=input_size)
+    sizes = np.array([[im.shape[1], im.shape[0]] for im in imgs], np.float64)
+    frame_affine = crop_geometry.frame_affines(sizes, input_size)
+    frames = geometry.crop_each(imgs, frame_affine, input_size, border="constant")
+    sp = spatial_inputs_at(priors, config, points, frame_affine, r.config.model.pool)
+    first = predict.predict_crops(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
+    return np.asarray(first, np.float64), frame_affine
+
+
+def first_pass(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=None, input_size: int | None = None,
+               unary_power: float = FRAME_READOUT["unary_power"], batch: int = BATCH) -> np.ndarray:
+    """The first pass of `estimate_frames` alone: each whole frame letterboxed, the spatial model conditioned on its
+    torso point.
+
+    Args:
+        images, model, torso, input_size, unary_power, batch: as `estimate_frames`.
+
+    Returns:
+        float64 [N, K, 2] (x, y) points in each frame's pixels (the cascade with the spatial model).
+
+    Raises:
+        InputError: as `estimate_frames`.
+    """
+    r, imgs, points, input_size, config, priors = _frame_inputs(images, model, torso, input_size, unary_power)
+    first, frame_affine = _first_pass(r, imgs, points, input_size, config, priors, batch)
+    return predict.to_original(first, frame_affine)
+
+
 def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=None,
                     input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
                     second_pass: float = FRAME_READOUT["second_pass"], flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
-                    batch: int = BATCH) -> Poses:
+                    refine: int = FRAME_READOUT["refine"],
+                    refine_scales: Sequence[float] = FRAME_READOUT["refine_scales"], batch: int = BATCH) -> Poses:
     """Joints of the person in each whole frame, in two passes (module docstring).
 
-    The defaults of unary_power, second_pass, flip, scales and merge are `FRAME_READOUT`'s.
+    The defaults of unary_power, second_pass, flip, scales, merge, refine and refine_scales are `FRAME_READOUT`'s.
 
     Args:
         images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -146,16 +197,19 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, to
             model, FRAME_READOUT's 288 for 128 px crops).
         unary_power: the spatial model's unary exponent (its other settings: the run's spatial config).
         second_pass: the second crop's scale relative to the run's crop scale (> 0).
-        flip, scales: the second pass's test-time flip and crop scales.
+        flip, scales: the last pass's test-time flip and crop scales (flip: the refining passes' too).
         merge: how the scales' points are merged, "mean" or "median" (`pose.scales.merge_scales`).
+        refine: further passes between the first and the last (0, 1, 2 or 3; 0: two passes): each crops about the
+            torso box of the pass before (at `refine_scales`) and places the next box on its shoulders and hips.
+        refine_scales: the refining passes' crop scales.
         batch: images per forward pass.
 
     Returns:
         `Poses`: points float32 [N, 11, 2] (x, y) in each frame's pixels, confidence float32 [N, 11] (the mean over the
         second pass's scales of the coarse heat-map's peak), readout "two-pass " + the second pass's read-out (the
         model's validated one, `pose.readout`, else cascade), spatial True, torso float32 [N, 2] (the points the
-        spatial model was conditioned on), torso_boxes float32 [N, 4]: the torso box each second-pass crop was
-        placed around (the first pass's shoulders and hips, their tight box x the ratio x second_pass; the crop at
+        spatial model was conditioned on), torso_boxes float32 [N, 4]: the torso box each last-pass crop was
+        placed around (the pass before's shoulders and hips, their tight box x the ratio x second_pass; the crop at
         scale s is the run's training crop of that box x s), and warn_below: the model's confidence threshold
         (readout.json, chosen on torso-box crops), applied to the second pass's mean confidence: on FLIC's
         validation movies with no torso point, the people above it score 90.5 and those below it 43.6 (mean of
@@ -163,54 +217,48 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, to
 
     Raises:
         InputError: a model that is not a FLIC person-crop run or has no frame statistics or spatial model, a bad
-            input_size, second_pass, scales, merge or torso (a point not finite or outside its frame).
+            input_size, second_pass, scales, merge, refine, refine_scales or torso (a point not finite or outside
+            its frame).
     """
-    r = load(model)
-    tc = r.config
-    input_size = frame_input_size(tc.model) if input_size is None else int(input_size)
-    if not r.torso_crops:
-        raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
-                         f"data={tc.data}, protocol={tc.protocol}")
-    if input_size <= 0 or input_size % tc.model.pool:
-        raise InputError("estimate_frames", "input_size", f"a positive multiple of the model's pool {tc.model.pool}",
-                         input_size)
     if not second_pass > 0:
         raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
     scales = pose_scales.check_scales(scales, "estimate_frames")
+    refine_scales = pose_scales.check_scales(refine_scales, "estimate_frames")
     pose_scales.check_merge(merge, "estimate_frames")
-    imgs = as_images(images)
-    sizes = [im.shape[:2] for im in imgs]
-    points = _torso_points(torso, sizes)
-    config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))
-    config.validate()
-    priors, ratio = frame_statistics(r, int(input_size), config)
+    if refine not in range(0, 4) or isinstance(refine, bool):
+        raise InputError("estimate_frames", "refine", "0, 1, 2 or 3 further passes", refine)
+    r, imgs, points, input_size, config, priors = _frame_inputs(images, model, torso, input_size, unary_power)
+    ratio = r.frames.ratio
+    first, frame_affine = _first_pass(r, imgs, points, int(input_size), config, priors, batch)
 
-    frame_model = dataclasses.replace(tc.model, image_size=int(input_size))
-    frame_affine = crop_geometry.frame_affines(np.array([[w, h] for h, w in sizes], np.float64), int(input_size))
-    frames = geometry.crop_each(imgs, frame_affine, int(input_size), border="constant")
-    sp = spatial_inputs_at(priors, config, points, frame_affine, tc.model.pool)
-    first = predict.predict_crops(r.params, frames, frame_model, batch=batch, spatial=sp)["spatial_cascade"]
-
-    size = tc.model.image_size
-    name = r.readout.name if r.readout is not None else "cascade"  # the second pass: the model's validated read-out
+    name = r.readout.name if r.readout is not None else "cascade"  # the later passes: the model's validated read-out
     perm = r.flip if flip else None  # the run's skeleton's: FLIC's (the frame statistics are FLIC's)
-    xy, peaks, affines = [], [], []
-    for s in scales:
-        affine = recrop.crop_affines(first, frame_affine, TORSO, size, tc.crop_scale * second_pass * s, ratio)
-        crops = geometry.crop_each(imgs, affine, size, border="constant")
-        preds = predict.predict_crops(r.params, crops, tc.model, batch=batch, peaks=True, flip=perm)
-        xy.append(preds[name])
-        peaks.append(preds["peak"])
-        affines.append(affine)
-    in_frame = pose_scales.merge_scales(xy, affines, frame_affine, merge)
-    # the torso box the second pass's crops are placed around (at scale 1: `recrop.crop_affines` is
-    # `crop_geometry.flic_affines` of this box at the run's crop scale x s)
     found = person_boxes.torso_from_points(predict.to_original(first, frame_affine), TORSO, ratio, second_pass)
-    return Poses(predict.to_original(in_frame, frame_affine).astype(np.float32),
-                 np.mean(peaks, axis=0).astype(np.float32), r.names, f"two-pass {name}", True,
+    for _ in range(int(refine)):  # each further pass re-places the torso box on the last pass's shoulders and hips
+        xy, _ = _crop_pass(r, imgs, found, refine_scales, perm, merge, name, frame_affine, batch)
+        found = person_boxes.torso_from_points(predict.to_original(xy, frame_affine), TORSO, ratio, second_pass)
+    xy, peaks = _crop_pass(r, imgs, found, scales, perm, merge, name, frame_affine, batch)
+    return Poses(predict.to_original(xy, frame_affine).astype(np.float32), peaks, r.names, f"two-pass {name}", True,
                  points.astype(np.float32), found.astype(np.float32),
                  None if r.readout is None else r.readout.warn_below)
 
 
-__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "frame_input_size", "frame_statistics",
-           "train_statistics"]
+def _crop_pass(r: PoseRun, imgs: list[np.ndarray], boxes: np.ndarray, scales: Sequence[float], perm, merge: str,
+               name: str, frame_affine: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pass on crops about torso boxes [N, 4] (image pixels): the run's training crop of each box x s for s in
+    scales, flipped with `perm` unless None; (read-out `name`'s points merged over the scales in frame-input pixels
+    float32 [N, K, 2], the mean over the scales of the coarse peak float32 [N, K])."""
+    size = r.config.model.image_size
+    xy, peaks, affines = [], [], []
+    for s in scales:
+        affine = crop_geometry.flic_affines(boxes, size, r.config.crop_scale * s)
+        crops = geometry.crop_each(imgs, affine, size, border="constant")
+        preds = predict.predict_crops(r.params, crops, r.config.model, batch=batch, peaks=True, flip=perm)
+        xy.append(preds[name])
+        peaks.append(preds["peak"])
+        affines.append(affine)
+    return pose_scales.merge_scales(xy, affines, frame_affine, merge), np.mean(peaks, axis=0).astype(np.float32)
+
+
+__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "first_pass", "frame_input_size",
+           "frame_statistics", "train_statistics"]
