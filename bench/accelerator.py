@@ -262,11 +262,11 @@ def budget_steps(steps: tuple[int, int, int], step_s: dict[int, float], minutes:
 def train_run(config: str, sets: tuple[str, ...], root: Path, steps: tuple[int, int, int], runs: str) -> dict:
     """Train `config` with the overrides `sets` on FLIC with `steps`: {"config", "steps", "train_s", "run",
     "last_eval"}."""
-    from convcorr_jax.pose import train
+    from convcorr_jax.pose import run_export, train
 
     cfg = config_of(config, (*sets, f"data_root={root}", f"out={runs}", "steps=" + ",".join(str(s) for s in steps)))
     t0 = time.perf_counter()
-    res = train.train(cfg, progress=True)
+    res = train.train(cfg, progress=True, on_stage=run_export.write_stage)
     return {"config": config, "steps": list(steps), "train_s": time.perf_counter() - t0, "run": str(cfg.run_dir()),
             "last_eval": res.evals[-1] if res.evals else {}}
 

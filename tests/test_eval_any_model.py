@@ -47,11 +47,11 @@ def _without(d: dict, *keys: str) -> dict:
 def flic_run(tiny_flic, tmp_path):
     """A flic_tiny run trained on `tiny_flic` (a run folder that is a model: it chose its read-out on the validation
     movie) and its export, a model folder made by `convcorr_train.ship_model`: (FLIC folder, run, export)."""
-    from convcorr_jax.pose import train
+    from convcorr_jax.pose import run_export, train
     from convcorr_train import pose, ship_model
 
     cfg = pose.config("flic_tiny", str(tmp_path / "runs"), [f"data_root={tiny_flic}", "steps=2,1,1"])
-    train.train(cfg)
+    train.train(cfg, on_stage=run_export.write_stage)
     run = cfg.run_dir()
     export = tmp_path / "exported" / "my_flic"
     assert ship_model.main(["--run", str(run), "--out", str(export), "--root", str(tiny_flic)]) == 0

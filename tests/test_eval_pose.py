@@ -63,7 +63,7 @@ def test_oks_ap_against_a_hand_oks():
 @pytest.fixture(scope="module")
 def coco_run(tmp_path_factory):
     """A COCO-format folder with the 5-keypoint skeleton of `CAT` (train and val) and a coco_tiny run on it."""
-    from convcorr_jax.pose import train
+    from convcorr_jax.pose import run_export, train
     from convcorr_train import pose
 
     root = tmp_path_factory.mktemp("coco")
@@ -71,7 +71,7 @@ def coco_run(tmp_path_factory):
     write_coco(root, "val", n=4, size=64)
     cfg = pose.config("coco_tiny", str(root / "runs"), [f"data_root={root}", "steps=2,1,0"])
     assert cfg.model.num_joints == 5 and cfg.augment.flip_perm == (0, 1, 3, 2, 4)  # from the file's skeleton
-    train.train(cfg)
+    train.train(cfg, on_stage=run_export.write_stage)
     return root, cfg.run_dir()
 
 

@@ -20,7 +20,7 @@ from convcorr_jax.data.synthetic import load_synthetic_people
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import predict, run_folder
+from convcorr_jax.pose import predict, run_export, run_folder
 from convcorr_jax.pose.train import load_data, train
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -213,7 +213,7 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
                                   context=16)
     cfg = TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
                         model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
-    train(cfg, progress=False)
+    train(cfg, progress=False, on_stage=run_export.write_stage)
     preds = tmp_path / "preds.h5"
     assert main(["eval", "mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot", str(folder / "valid.h5"),
                  "--images", str(folder / "images"), "--h5", str(preds), "--json", str(tmp_path / "pckh.json"),

@@ -222,6 +222,33 @@ def test_point_transfer_imports_nothing_of_long_et_als_protocols():
     assert not bad, "point transfer imports Long et al.'s protocols:\n" + "\n".join(bad)
 
 
+# pose/: the training modules (the loop writes checkpoints) and the inference modules (export, loading, estimation,
+# whole frames); the forward pass (`predict`), the model, its data and the spatial model are shared below both
+POSE_TRAINING = ("train", "train_config", "train_step", "checkpoints", "event_log", "run_folder")
+POSE_INFERENCE = ("two_pass", "run_export", "estimation", "loaded_model", "shipped", "onnx_export")
+
+
+def _reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` reaches through any chain of imports."""
+    seen, todo = set(), [start]
+    while todo:
+        for t in graph[todo.pop()] - seen:
+            seen.add(t)
+            todo.append(t)
+    return seen
+
+
+def test_pose_training_imports_no_inference_module():
+    """No pose training module reaches an inference module through any chain of imports (function bodies
+    included): the export step that makes a run folder a model (`run_export.write_stage`) is passed to the loop by
+    its caller (`convcorr train pose`), and a training run never reads its data again through inference code."""
+    graph = _import_graph()
+    inference = {f"convcorr_jax.pose.{m}" for m in POSE_INFERENCE}
+    assert inference <= set(graph), sorted(inference - set(graph))
+    bad = [f"{m} -> {t}" for m in POSE_TRAINING for t in sorted(_reached(graph, f"convcorr_jax.pose.{m}") & inference)]
+    assert not bad, "pose training imports inference modules:\n" + "\n".join(bad)
+
+
 def test_no_import_cycle_at_any_depth():
     """No two modules import each other through any chain, counting the imports inside functions (lazy imports
     hide a cycle until the function runs; tests/test_imports.py checks those that run at import time)."""

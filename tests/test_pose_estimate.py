@@ -290,7 +290,8 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     from convcorr_jax.pose import scales as pose_scales
     from convcorr_jax.pose.data import crop_images, flic_sample_affines, flic_split
     from convcorr_jax.pose.recrop import TORSO
-    from convcorr_jax.pose.two_pass import _torso_points, estimate_frames, frame_input_size, train_statistics
+    from convcorr_jax.pose.run_export import train_statistics
+    from convcorr_jax.pose.two_pass import _torso_points, estimate_frames, frame_input_size
 
     run = dataclasses.replace(load(flic_model), readout=None)  # the second pass's read-out: the paper's cascade
     tc = run.config

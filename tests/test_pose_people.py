@@ -203,6 +203,7 @@ def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, fl
     import dataclasses
 
     from convcorr_jax.pose import estimate, load
+    from convcorr_jax.pose import run_export
     from convcorr_jax.pose.train import train
     from convcorr_train.pose_configs import get_config
 
@@ -218,7 +219,7 @@ def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, fl
     cfg = dataclasses.replace(cfg, data_root=str(data_root), out=str(tmp_path / "runs"),
                               datasets=(cfg.datasets[0], dataclasses.replace(cfg.datasets[1], options=small)))
     assert cfg.data == "person" and [p.kind for p in cfg.datasets] == ["flic", "lsp"]
-    result = train(cfg, progress=False)
+    result = train(cfg, progress=False, on_stage=run_export.write_stage)
     assert result.evals and result.evals[-1]["step"] == cfg.total_steps  # scored on both val parts together
     model = load(cfg.run_dir())
     assert model.names == skeletons.PERSON.names

@@ -26,14 +26,14 @@ def _bytes(folder: Path) -> dict[str, str]:
 
 
 def test_a_coco_run_moved_without_its_data_estimates_the_same(tmp_path, capsys):
-    from convcorr_jax.pose import train
     from convcorr_train import pose
 
     root = tmp_path / "coco"
     write_coco(root, "train", n=8, size=64)
     write_coco(root, "val", n=4, size=64)
     cfg = pose.config("coco_tiny", str(tmp_path / "runs"), [f"data_root={root}", "steps=2,1,1"])
-    train.train(cfg)
+    assert pose.main("coco_tiny", cfg, progress=False) == 0  # `convcorr train pose`: the loop, then the export step
+    capsys.readouterr()
     run = cfg.run_dir()
     record = json.loads((run / shipped.MODEL_FILE).read_text())
     assert len(record["skeleton"]["names"]) == cfg.model.num_joints == 5  # the file's own skeleton
@@ -70,7 +70,7 @@ def test_a_flic_run_estimates_whole_frames_after_its_folder_is_deleted(tiny_flic
     from convcorr_train import pose
 
     cfg = pose.config("flic_tiny", str(tmp_path / "runs"), [f"data_root={tiny_flic}", "steps=2,1,1"])
-    train.train(cfg)
+    train.train(cfg, on_stage=run_export.write_stage)
     run = cfg.run_dir()
     record = json.loads((run / shipped.MODEL_FILE).read_text())
     assert record["frame_statistics"]["input_size"] == 144  # FRAME_READOUT's 288 for 128 px crops, at 64 px

@@ -1,6 +1,8 @@
 """`convcorr train pose`'s entry point: a named config with its overrides, one training run, its read-out.
 
-The command line parses and calls `main` once; the loop itself is `convcorr_jax.pose.train.train`.
+The command line parses and calls `main` once; the loop itself is `convcorr_jax.pose.train.train`, which writes
+checkpoints; the export step at each stage's end (`convcorr_jax.pose.run_export.write_stage`, passed as its
+`on_stage`) makes the run folder a model after each stage.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from convcorr_jax import parallel, runinfo
 from convcorr_jax.config import override
 from convcorr_jax.data import pose_sets
-from convcorr_jax.pose import joints, run_folder, train
+from convcorr_jax.pose import joints, run_export, run_folder, train
 from convcorr_jax.pose.person_crops import loader_options
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_train.pose_configs import get_config
@@ -71,7 +73,7 @@ def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
             print(f"event files: {cfg.event_dir()} (tensorboard --logdir {cfg.event_dir()})", flush=True)
     with runinfo.timed() as wall:
         try:
-            res = train.train(cfg, progress=progress)
+            res = train.train(cfg, progress=progress, on_stage=run_export.write_stage)
         except train.TrainingDiverged as e:
             print(f"convcorr train pose: {e}", file=sys.stderr)
             return 3

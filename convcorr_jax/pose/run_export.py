@@ -1,13 +1,16 @@
 """Everything inference needs, made from a training run and its data once: a run folder becomes a model folder
-(`pose.shipped`'s format), so that `pose.load(folder)` never opens a dataset.
+(`pose.shipped`'s format), so that `pose.load(folder)` never opens a dataset. The export step of training: the loop
+(`pose.train`) writes checkpoints and imports nothing of this module; its caller passes `write_stage` to run here
+at each stage's end.
 
-    write_run_model(run_dir, cfg, params, held_out)       # training, at each stage's end: the run's own folder
+    train.train(cfg, on_stage=write_stage)                # at each stage's end: the run's own folder is a model
+    write_run_model(run_dir, cfg, params, held_out)       # the same files for given parameters
     export(run_dir, out, root="FLIC")                     # any run, also one written before runs were models
 
 What is made : the skeleton of the run's dataset (`person_crops.dataset_skeleton`), its spatial model (the one saved
 in the run folder, else learned from the data, `run_folder.learn_spatial`), for a FLIC person-crop run the frame
-statistics `two_pass.estimate_frames` needs (`two_pass.train_statistics` at the model's
-`two_pass.frame_input_size`), and the read-out chosen on the held-out (validation) people by `pose.readout`'s rule
+statistics `two_pass.estimate_frames` needs (`train_statistics` at the model's `two_pass.frame_input_size`, from
+FLIC's ground truth), and the read-out chosen on the held-out (validation) people by `pose.readout`'s rule
 among the read-outs without the spatial model (`choose_readout`; `python -m convcorr_train.choose_readout` also
 weighs the spatial model's read-outs and updates the choice, `set_readout`; evaluating never writes into a model).
 """
@@ -15,20 +18,25 @@ weighs the spatial model's read-outs and updates the choice, `set_readout`; eval
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
 
+from convcorr_jax import runinfo
 from convcorr_jax.crop_geometry import crop_of
+from convcorr_jax.data import flic_people
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import predict, run_folder, shipped, spatial
+from convcorr_jax.pose import data, predict, recrop, run_folder, shipped, spatial
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.joints import group_pck
 from convcorr_jax.pose.person_crops import dataset_skeleton
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.train import StageEnd
+from convcorr_jax.pose.train_config import TrainConfig, code_version
+from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size
 
 RULE_GROUPS = ("Elbow", "Wrist")  # the rule's joint groups where a skeleton has both (else every joint)
 
@@ -97,12 +105,38 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
                                f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip", warning)
 
 
+@functools.lru_cache(maxsize=4)
+def train_statistics(root: str, input_size: int, pool: int, config: spatial.SpatialConfig
+                     ) -> tuple[np.ndarray, float]:
+    """(log-priors of the spatial model on letterboxed frames, torso-box ratio) from FLIC ground truth (cached).
+
+    From the annotations only of FLIC's `run_folder.SPATIAL_SPLIT` under `root`: `spatial.learn_priors` of the joints
+    in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes.
+
+    Args:
+        root: the FLIC folder.
+        input_size: the frame input's side, pixels (the heat-map side is input_size // pool cells).
+        pool: the heat-map stride, pixels per cell.
+        config: the spatial model's settings (its tree and prior fields).
+
+    Returns:
+        (float32 [E, k, k] log-priors, the ratio as a float).
+    """
+    samples = flic_people.flic_split(root, run_folder.SPATIAL_SPLIT)
+    pts, visible, torso = flic_people.flic_ground_truth(samples, input_size, protocol="frame")
+    priors = spatial.learn_priors(np.nan_to_num(pts).astype(np.float32), visible, torso, pool, config,
+                                  input_size // pool)
+    ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in samples]),
+                             np.stack([s.points for s in samples]), recrop.TORSO)
+    return priors, ratio
+
+
 def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None
                      ) -> shipped.FrameStatistics | None:
     """The frame statistics of a person-crop run of a torso-box kind (FLIC's, `crop_geometry.crop_of`) with its FLIC
     folder.
 
-    `two_pass.train_statistics` at `two_pass.frame_input_size` of the model, with `FRAME_READOUT`'s unary power.
+    `train_statistics` at `two_pass.frame_input_size` of the model, with `two_pass.FRAME_READOUT`'s unary power.
 
     Args:
         cfg: the run's TrainConfig (data "flic", protocol "person", data_root set, for statistics).
@@ -111,8 +145,6 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
     Returns:
         `shipped.FrameStatistics`; None for other runs, without a spatial model or without data_root.
     """
-    from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size, train_statistics  # imports estimation
-
     if not crop_of(cfg.data).torso or cfg.protocol != "person" or spatial_model is None or not cfg.data_root:
         return None
     config = dataclasses.replace(spatial_model[0], unary_power=float(FRAME_READOUT["unary_power"]))
@@ -144,6 +176,47 @@ def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_o
     chosen = choose_readout(cfg, params, held_out, skeleton, mesh, split, preds)
     return shipped.write_files(run_dir, cfg.name.removeprefix("pose_"), cfg, params, sp, frame_statistics(cfg, sp),
                                about, chosen, skeleton)
+
+
+def stage_about(end: StageEnd) -> tuple[dict, str]:
+    """model.json's "summary", "expects", "scores", "made_by" (and "held_out" for a carved validation part) of a run
+    at a stage's end, and the split its read-out is chosen on, in words.
+
+    Args:
+        end: the stage's end (`train.StageEnd`).
+
+    Returns:
+        (about, split).
+    """
+    cfg, n, ev = end.cfg, end.step, end.evaluation
+    score, alpha = data.headline(cfg.data)
+    about = {"summary": f"`{cfg.name.removeprefix('pose_')}` trained by `convcorr train pose`, step {n} of "
+                        f"{cfg.total_steps}", "expects": "",
+             "scores": {f"held-out {score}@{alpha:g}, step {n}": {"coarse": round(ev[f"coarse_pck@{alpha:g}"], 1),
+                                                                   "cascade": round(ev[f"cascade_pck@{alpha:g}"], 1)}},
+             "made_by": {"command": "convcorr train pose", "code_version": code_version(), "step": n,
+                         "versions": runinfo.versions()}}
+    if carved := getattr(end.held_out, "carved", None):  # a validation part carved from train (no validation file)
+        about["held_out"] = carved
+    entry = cfg.dataset()
+    split = "the held-out split" + (f" ({entry.label}'s {entry.held_out_about})" if entry.label else "") + (
+        f" (carved from train: {carved})" if carved else "")
+    return about, split
+
+
+def write_stage(end: StageEnd) -> dict:
+    """The export step at a stage's end: the run folder's model files (`write_run_model`), so that the run is a model
+    after each stage and inference needs nothing else. `train.train`'s `on_stage` (`convcorr train pose` passes it).
+
+    Args:
+        end: the stage's end (`train.StageEnd`): the run's folder, config, host parameters, held-out people, their
+            evaluation and the predictions it scored, from which the read-out is chosen.
+
+    Returns:
+        The model.json record written: parameters, skeleton, spatial model, frame statistics and the read-out.
+    """
+    about, split = stage_about(end)
+    return write_run_model(end.run_dir, end.cfg, end.params, end.held_out, about, split=split, preds=end.preds)
 
 
 def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.PathLike | None = None,
@@ -206,4 +279,4 @@ def set_readout(folder: str | os.PathLike, choice: pose_readout.Readout, record:
 
 
 __all__ = ["RULE_GROUPS", "choose_readout", "export", "frame_statistics", "rule_groups", "set_readout",
-           "skeleton_of", "write_run_model"]
+           "skeleton_of", "stage_about", "train_statistics", "write_run_model", "write_stage"]

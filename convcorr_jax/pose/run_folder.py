@@ -32,7 +32,8 @@ from convcorr_jax.crop_geometry import crop_of
 from convcorr_jax.errors import InputError
 from convcorr_jax.data import pose_sets
 from convcorr_jax.registry import Names
-from convcorr_jax.pose import data, mixture, person_crops, shipped, spatial
+from convcorr_jax.pose import data, mixture, person_crops, spatial
+from convcorr_jax.pose.model_files import MODEL_FOLDER
 from convcorr_jax.pose.checkpoints import checkpoint_params
 from convcorr_jax.pose.train_config import NOT_SETTINGS, TrainConfig, code_version, fix_old_record
 
@@ -59,7 +60,7 @@ def _is_training_run(folder: Path) -> bool:
 
 # what training writes into its run folder: config.json, checkpoints/, tb/, metrics.json and the model's files
 TRAINING_RUN = io.FolderKind("a training run", ("config.json", "checkpoints", "tb", "metrics.json",
-                                                 *shipped.MODEL_FOLDER.names), marker=_is_training_run)
+                                                 *MODEL_FOLDER.names), marker=_is_training_run)
 WAY_OUT = "nothing was changed: train under another name (--set name=NEW) or out folder (--out DIR)"
 
 

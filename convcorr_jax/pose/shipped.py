@@ -15,14 +15,15 @@ A model is a folder `convcorr_jax/pose/models/<name>/`:
                         the run's spatial model (`spatial.save_model`)
     frames/spatial.json, frames/spatial_priors.npy
                         the spatial model's priors on letterboxed whole frames of input_size px, for
-                        `estimate_frames` (`two_pass.train_statistics`), with the torso-box ratio in model.json
+                        `estimate_frames` (`run_export.train_statistics`), with the torso-box ratio in model.json
     readout.json        the read-out chosen on the run's validation split (`pose.readout`)
 Every file is checked against its sha256 in model.json when the model is read; a damaged file is named.
 
-A training run writes the same files into its own folder when it ends (`write_files`), so a run folder is a model
-(`read_folder`); `write` makes a separate model folder (a shipped model, an export of any run:
-`train/ship_model.py`), replacing only a model folder (`MODEL_FOLDER`: model.json and the files above, nothing
-else); a folder holding anything else is refused in one line naming it (`io.check_replaceable`).
+Training's export step writes the same files into a run's own folder at each stage's end (`write_files`, called by
+`run_export.write_stage`), so a run folder is a model (`read_folder`); `write` makes a separate model folder (a
+shipped model, an export of any run: `train/ship_model.py`), replacing only a model folder (`MODEL_FOLDER`: model.json
+and the files above, nothing else; their names: `pose.model_files`); a folder holding anything else is refused in one
+line naming it (`io.check_replaceable`).
 """
 
 from __future__ import annotations
@@ -46,27 +47,10 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
+from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE
 from convcorr_jax.pose.train_config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
-MODEL_FILE = "model.json"
-PARAMS_FILE = "params.npz"
-FRAMES = "frames"  # the subfolder of the frame statistics
-
-
-def _is_model(folder: Path) -> bool:
-    """Whether `folder` holds a model.json that is a model's record (a JSON object with "files")."""
-    try:
-        record = json.loads((folder / MODEL_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and isinstance(record.get("files"), dict)
-
-
-# what `write` replaces: a folder with a model's model.json holding nothing but a model's files
-MODEL_FOLDER = io.FolderKind("a model folder", (MODEL_FILE, PARAMS_FILE, spatial.CONFIG_FILE, spatial.PRIORS_FILE,
-                                                pose_readout.FILE, f"{FRAMES}/{spatial.CONFIG_FILE}",
-                                                f"{FRAMES}/{spatial.PRIORS_FILE}"), marker=_is_model)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,9 @@ step `take_step` (`pose.train_step`), `record_step`, `checkpoint_if_due`, `evalu
 at the end `finish_run`. The parts: config and digests `pose.train_config`, the step and the optimiser
 `pose.train_step`, checkpoints `pose.checkpoints`, event files `pose.event_log`, the run folder's other files
 (metrics.json, the spatial model, readers) `pose.run_folder`. Data: `pose.data` (arrays, person crops, the grain
-input pipeline); evaluation: `pose.predict`.
+input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at each stage's end it hands
+a `StageEnd` to its caller's `on_stage`, the export step (`run_export.write_stage`, which `convcorr train pose`
+passes), and imports none of the inference modules (`tests/test_layout.py`).
 
 Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
 (seed, t) only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends
@@ -34,14 +36,14 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from convcorr_jax import interrupt, io, metrics, parallel, runinfo
+from convcorr_jax import interrupt, io, metrics, parallel
 from convcorr_jax.config import validate
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import checkpoints, data, mixture, model, predict, run_export, run_folder
+from convcorr_jax.pose import checkpoints, data, mixture, model, predict, run_folder
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.run_folder import load_data
 from convcorr_jax.pose.event_log import EventLog, eval_scalars
-from convcorr_jax.pose.train_config import TrainConfig, code_version
+from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.train_step import init_opt, lr_schedule, make_local_step
 from convcorr_jax.progress import LOG as progress_log
 from convcorr_jax.progress import bar as progress_bar
@@ -51,6 +53,21 @@ log = logging.getLogger(__name__)
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the run stopped and its last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StageEnd:
+    """What the loop hands `train`'s on_stage at a stage's end: the run's folder and config, the steps done, the
+    parameters fetched to the host, the held-out people, their evaluation (`evaluate`) and the predictions it scored
+    (`predict.predict_crops` with peaks). The export step (`run_export.write_stage`) makes the folder a model."""
+
+    run_dir: Path
+    cfg: TrainConfig
+    step: int
+    params: dict
+    held_out: PoseArrays
+    evaluation: dict
+    preds: dict
 
 
 @dataclasses.dataclass
@@ -305,14 +322,16 @@ def checkpoint_if_due(run: Run, n: int) -> None:
         log.info("%s: step %d saved (loss %.4f)", run.cfg.name, n, run.loss)
 
 
-def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> None:
-    """At each stage's end: evaluate on the held-out samples, log it, write metrics.json.
+def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool,
+                    on_stage: Callable[[StageEnd], object] | None = None) -> None:
+    """At each stage's end: evaluate on the held-out samples, log it, write metrics.json, call on_stage.
 
     Args:
         run, n, held_out, progress: the loop's state; steps done (once per n); held-out arrays (empty: skip); print.
+        on_stage: called on process 0 with the `StageEnd`, for a run on the data it read itself (None: not called).
 
     Returns:
-        None; appends to run.evals; process 0 writes metrics.json and, for a run on data it read, the model files.
+        None; appends to run.evals; process 0 writes metrics.json and calls on_stage (the export step).
     """
     cfg = run.cfg
     bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
@@ -329,39 +348,12 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool) -> N
         seconds = run.prior_seconds + time.perf_counter() - run.t0
         io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, seconds, False))
     coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
-    if run.main and run.data_print is not None:  # a run on the data it read: its folder is a model (run_export)
-        write_model(run, n, held_out, ev, preds)
+    if run.main and run.data_print is not None and on_stage is not None:  # a run on the data it read: the export
+        on_stage(StageEnd(run.run_dir, cfg, n, jax.device_get(run.state["params"]), held_out, ev, preds))
     log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha, coarse, cascade)
     if progress and run.main:
         progress_log.info(f"[{cfg.name}] step {n} stage {run.stage}: loss {run.loss:.4f}  {score}@{alpha:g} coarse "
                           f"{coarse:.1f}  cascade {cascade:.1f}")
-
-
-def write_model(run: Run, n: int, held_out: PoseArrays, ev: dict, preds: dict) -> None:
-    """The run folder's model files at step n (`run_export.write_run_model`), so that inference needs nothing else.
-
-    Args:
-        run, n, held_out, ev, preds: the loop's state; steps done; the held-out people, their evaluation and the
-            predictions it scored, from which the read-out is chosen (`predict.predict_crops`, with peaks).
-
-    Returns:
-        None; parameters, skeleton, spatial model, frame statistics and the read-out chosen on held_out are written.
-    """
-    cfg = run.cfg
-    score, alpha = data.headline(cfg.data)
-    about = {"summary": f"`{cfg.name.removeprefix('pose_')}` trained by `convcorr train pose`, step {n} of "
-                        f"{cfg.total_steps}", "expects": "",
-             "scores": {f"held-out {score}@{alpha:g}, step {n}": {"coarse": round(ev[f"coarse_pck@{alpha:g}"], 1),
-                                                                   "cascade": round(ev[f"cascade_pck@{alpha:g}"], 1)}},
-             "made_by": {"command": "convcorr train pose", "code_version": code_version(), "step": n,
-                         "versions": runinfo.versions()}}
-    if carved := getattr(held_out, "carved", None):  # a validation part carved from train (no validation file)
-        about["held_out"] = carved
-    entry = cfg.dataset()
-    split = "the held-out split" + (f" ({entry.label}'s {entry.held_out_about})" if entry.label else "") + (
-        f" (carved from train: {carved})" if carved else "")
-    run_export.write_run_model(run.run_dir, cfg, jax.device_get(run.state["params"]), held_out, about, split=split,
-                               preds=preds)
 
 
 def stop_if_asked(run: Run, n: int) -> None:
@@ -414,13 +406,17 @@ def finish_run(run: Run) -> TrainResult:
 
 
 def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = False,
-          on_step: Callable[[int], None] | None = None) -> TrainResult:
+          on_step: Callable[[int], None] | None = None,
+          on_stage: Callable[[StageEnd], object] | None = None) -> TrainResult:
     """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
 
     Args:
         cfg, arrays: the run's TrainConfig (folder: cfg.run_dir()); (train, test) arrays (default: `load_data(cfg)`);
             with several processes every process passes the same ones (only process 0 writes config/metrics, prints).
         progress, on_step: show the bar and evaluation lines; on_step(step) runs after each step (e.g. to throttle).
+        on_stage: the export step, called on process 0 at each stage's end with its `StageEnd` when the run reads its
+            own data (arrays None): `run_export.write_stage` makes the run folder a model (`convcorr train pose`
+            passes it); None: checkpoints and metrics.json only.
 
     Returns:
         The `TrainResult`: host parameters, evaluations, speed, run folder (`run_folder.check_run_folder` first).
@@ -443,7 +439,7 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
                 checkpoint_if_due(run, step + 1)
                 if on_step is not None:
                     on_step(step + 1)
-                evaluate_if_due(run, step + 1, held_out, progress)
+                evaluate_if_due(run, step + 1, held_out, progress, on_stage)
                 stop_if_asked(run, step + 1)
         finally:
             run.events.close()

@@ -22,7 +22,6 @@ bench/RESULTS_pose.md), where `convcorr eval flic --set protocol=frame --set ima
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from typing import Sequence
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from convcorr_jax import crop_geometry, geometry
 from convcorr_jax.errors import InputError
-from convcorr_jax.pose import person_boxes, predict, recrop
+from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
@@ -57,35 +56,6 @@ def frame_input_size(model: ModelConfig) -> int:
     """
     unit = model.size_multiple
     return unit * max(1, round(FRAME_READOUT["input_size"] * model.image_size / FRAME_READOUT_CROP / unit))
-
-
-@functools.lru_cache(maxsize=4)
-def train_statistics(root: str, input_size: int, pool: int, config: spatial_mrf.SpatialConfig
-                     ) -> tuple[np.ndarray, float]:
-    """(log-priors of the spatial model on letterboxed frames, torso-box ratio) from FLIC ground truth (cached).
-
-    From the annotations only of FLIC's `run_folder.SPATIAL_SPLIT` under `root`: `spatial.learn_priors` of the joints
-    in the frame inputs (heat-map stride `pool`), `recrop.box_ratio` of the torso boxes.
-
-    Args:
-        root: the FLIC folder.
-        input_size: the frame input's side, pixels (the heat-map side is input_size // pool cells).
-        pool: the heat-map stride, pixels per cell.
-        config: the spatial model's settings (its tree and prior fields).
-
-    Returns:
-        (float32 [E, k, k] log-priors, the ratio as a float).
-    """
-    from convcorr_jax.data import flic_people  # FLIC's reader and the training modules: only when statistics are made
-    from convcorr_jax.pose.run_folder import SPATIAL_SPLIT
-
-    samples = flic_people.flic_split(root, SPATIAL_SPLIT)
-    pts, visible, torso = flic_people.flic_ground_truth(samples, input_size, protocol="frame")
-    priors = spatial_mrf.learn_priors(np.nan_to_num(pts).astype(np.float32), visible, torso, pool, config,
-                                      input_size // pool)
-    ratio = recrop.box_ratio(np.stack([s.extras["torso_box"] for s in samples]),
-                             np.stack([s.points for s in samples]), TORSO)
-    return priors, ratio
 
 
 def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -261,4 +231,4 @@ def _crop_pass(r: PoseRun, imgs: list[np.ndarray], boxes: np.ndarray, scales: Se
 
 
 __all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "first_pass", "frame_input_size",
-           "frame_statistics", "train_statistics"]
+           "frame_statistics"]
