@@ -178,7 +178,7 @@ def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_o
                                about, chosen, skeleton)
 
 
-def stage_about(end: StageEnd) -> tuple[dict, str]:
+def _stage_about(end: StageEnd) -> tuple[dict, str]:
     """model.json's "summary", "expects", "scores", "made_by" (and "held_out" for a carved validation part) of a run
     at a stage's end, and the split its read-out is chosen on, in words.
 
@@ -215,7 +215,7 @@ def write_stage(end: StageEnd) -> dict:
     Returns:
         The model.json record written: parameters, skeleton, spatial model, frame statistics and the read-out.
     """
-    about, split = stage_about(end)
+    about, split = _stage_about(end)
     return write_run_model(end.run_dir, end.cfg, end.params, end.held_out, about, split=split, preds=end.preds)
 
 
@@ -279,4 +279,4 @@ def set_readout(folder: str | os.PathLike, choice: pose_readout.Readout, record:
 
 
 __all__ = ["RULE_GROUPS", "choose_readout", "export", "frame_statistics", "rule_groups", "set_readout",
-           "skeleton_of", "stage_about", "train_statistics", "write_run_model", "write_stage"]
+           "skeleton_of", "train_statistics", "write_run_model", "write_stage"]
