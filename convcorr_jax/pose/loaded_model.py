@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from convcorr_jax import crop_geometry, geometry
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check, check_shape
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import readout as pose_readout
@@ -289,8 +289,8 @@ def as_images(images) -> list[np.ndarray]:
     out = []
     for i, im in enumerate(images):
         a = np.asarray(im)
-        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3 or min(a.shape[:2]) < 1:
-            raise InputError("as_images", f"images[{i}]", "a uint8 RGB image [H, W, 3]", f"{a.dtype} {a.shape}")
+        check_shape(a, "H W 3", "as_images", f"images[{i}]", dtype="uint8", note="(a uint8 RGB image)")
+        check(min(a.shape[:2]) >= 1, "as_images", f"images[{i}]", "a uint8 RGB image of at least 1 x 1 pixels", a.shape)
         out.append(a)
     return out
 

@@ -23,7 +23,7 @@ from convcorr_jax import geometry
 from convcorr_jax.crop_geometry import flic_affines, person_square
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.errors import InputError, check, check_shape
 
 
 def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
@@ -73,7 +73,7 @@ def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> fl
     Sides are inclusive pixel extents (x1 - x0 + 1, as `crop_geometry.person_square` takes them).
 
     Args:
-        boxes: [N, 4] (x0, y0, x1, y1) annotated torso boxes, 0-based inclusive pixels (reshaped to [N, 4]).
+        boxes: [N, 4] (x0, y0, x1, y1) annotated torso boxes, 0-based inclusive pixels.
         points: [N, K, 2] (x, y) annotated joints, pixels.
         torso: the joint ids of the torso (`TORSO`).
 
@@ -83,10 +83,10 @@ def box_ratio(boxes: np.ndarray, points: np.ndarray, torso: Sequence[int]) -> fl
     Raises:
         InputError: not one box per person, no people, or a person with no finite torso joint.
     """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
     jb = torso_boxes(points, torso)
-    if len(b) != len(jb) or not len(b):
-        raise InputError("recrop", "boxes", f"one box per person ({len(jb)})", len(b))
+    check_shape(boxes, "N 4", "recrop", "boxes", {"N": len(jb)}, note="(x0, y0, x1, y1): one box per person")
+    check(len(jb) > 0, "recrop", "boxes", "at least one person's box", 0)
+    b = np.asarray(boxes, np.float64)
     return float(np.median(person_square(b, 1.0)[1] / person_square(jb, 1.0)[1]))
 
 
