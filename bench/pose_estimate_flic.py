@@ -13,6 +13,7 @@ is invariant to that uniform scale.
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 
@@ -39,11 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
     p.add_argument("--split", default="test", choices=("test", "val"))
     p.add_argument("--limit", type=int, default=None, help="the first N people only (a smoke run)")
+    p.add_argument("--calls", default="crops,crops_readout,frames,frames_no_torso",
+                   help="which calls to score (comma-separated; default all four)")
+    p.add_argument("--frame-settings", default="{}", help="JSON keyword arguments of estimate_frames for the frame "
+                   "calls (default: the model's own, else FRAME_READOUT)")
     a = p.parse_args(argv)
     samples = pose_data.flic_split(a.root, a.split)[:a.limit]
+    frame_kw = json.loads(a.frame_settings)
     print(runinfo.header("pose library calls on FLIC", {"run": a.run, "root": a.root, "split": a.split,
                                                          "people": len(samples), "CROP_READOUT": CROP_READOUT,
-                                                         "FRAME_READOUT": FRAME_READOUT}, 0), flush=True)
+                                                         "FRAME_READOUT": FRAME_READOUT,
+                                                         "frame_settings": frame_kw}, 0), flush=True)
     frames = [load_image(s.image_path) for s in samples]
     boxes = [np.asarray(s.extras["torso_box"], np.float64) for s in samples]
     centres = np.stack([(b[:2] + b[2:]) / 2 for b in boxes])
@@ -53,15 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     gt = np.nan_to_num(gt)  # as `convcorr eval flic` (unlabelled joints are not scored)
     run = load(a.run)
     calls = {
-        "`estimate(frames, run, boxes=torso_boxes, spatial=False)`":
-            lambda: estimate(frames, run, boxes=boxes, spatial=False),
-        "`estimate(..., spatial=False, **CROP_READOUT)`": lambda: estimate(frames, run, boxes=boxes, spatial=False,
-                                                                           **CROP_READOUT),
-        "`estimate_frames(frames, run, torso=torso_centres)` (FRAME_READOUT at the model's input size)":
-            lambda: estimate_frames(frames, run, torso=centres),
-        "`estimate_frames(frames, run)` (torso point: the frame's centre)":
-            lambda: estimate_frames(frames, run),
+        "crops": ("`estimate(frames, run, boxes=torso_boxes, spatial=False)`",
+                  lambda: estimate(frames, run, boxes=boxes, spatial=False)),
+        "crops_readout": ("`estimate(..., spatial=False, **CROP_READOUT)`",
+                          lambda: estimate(frames, run, boxes=boxes, spatial=False, **CROP_READOUT)),
+        "frames": ("`estimate_frames(frames, run, torso=torso_centres)` (the model's frame settings)" + (
+            f" with {frame_kw}" if frame_kw else ""), lambda: estimate_frames(frames, run, torso=centres, **frame_kw)),
+        "frames_no_torso": ("`estimate_frames(frames, run)` (torso point: the frame's centre)",
+                            lambda: estimate_frames(frames, run, **frame_kw)),
     }
+    calls = {label: call for key, (label, call) in calls.items() if key in a.calls.split(",")}
     lines = ["| call | " + " | ".join(GROUPS) + " | Wrist@0.2 | s |", "|---" * (len(GROUPS) + 3) + "|"]
     with runinfo.timed() as total:
         for label, call in calls.items():

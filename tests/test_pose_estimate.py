@@ -525,3 +525,32 @@ def test_one_call_for_crops_and_whole_frames(flic_model, flic_root):
             estimate(frames, flic_model, two_pass=True, **bad)
     with pytest.raises(InputError, match="torso"):
         estimate(frames, flic_model, torso=[[10.0, 20.0]])
+
+
+def test_a_models_own_frame_settings_are_estimate_frames_defaults(flic_model, flic_root, tmp_path):
+    """model.json's frame_statistics.settings replace FRAME_READOUT's second_pass / refine / refine_scales as
+    `estimate_frames`'s defaults (an explicit argument still wins); a key outside `FRAME_SETTINGS` is refused
+    naming the field."""
+    import shutil
+
+    from convcorr_jax.data.types import load_image
+    from convcorr_jax.pose.data import flic_split
+    from convcorr_jax.pose.two_pass import estimate_frames
+
+    folder = tmp_path / "own"
+    shutil.copytree(flic_model, folder)
+    record = json.loads((folder / "model.json").read_text())
+    record["frame_statistics"]["settings"] = {"second_pass": 1.0, "refine": 1}
+    (folder / "model.json").write_text(json.dumps(record))
+    people = flic_split(flic_root, "val")[:1]
+    frames = [load_image(s.image_path) for s in people]
+    own = estimate_frames(frames, folder, scales=(1.0,))
+    want = estimate_frames(frames, flic_model, scales=(1.0,), second_pass=1.0, refine=1)
+    np.testing.assert_allclose(own.points, want.points, atol=1e-4)
+    plain = estimate_frames(frames, folder, scales=(1.0,), second_pass=0.9, refine=0)
+    np.testing.assert_allclose(plain.points, estimate_frames(frames, flic_model, scales=(1.0,)).points, atol=1e-4)
+    assert not np.allclose(own.torso_boxes, plain.torso_boxes)
+    record["frame_statistics"]["settings"] = {"scales": [1.0]}
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match="frame_statistics.settings"):
+        load(str(folder) + "/")

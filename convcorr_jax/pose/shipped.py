@@ -5,7 +5,8 @@ A model is a folder `convcorr_jax/pose/models/<name>/`:
     model.json          {"name", "summary", "made_for" (the people it was made for), "expects", "config" (the
                         TrainConfig, data_root null), "made_by"
                         {"command", "commit", "code_version", "seconds", "machine"}, "scores" {what: {metric: %}},
-                        "frame_statistics" {"folder", "input_size", "pool", "ratio"} or null,
+                        "frame_statistics" {"folder", "input_size", "pool", "ratio", "settings" (optional: the
+                        model's own whole-frame settings, `FrameStatistics.settings`)} or null,
                         "crop" {"name", "torso"}: the crop geometry about the boxes it is given
                         (`crop_geometry`; absent in models written before),
                         "skeleton" (the joints: names, links, flip pairs, groups, normaliser, ...) or null,
@@ -51,19 +52,23 @@ from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARA
 from convcorr_jax.pose.train_config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
+FRAME_SETTINGS = ("second_pass", "refine", "refine_scales")  # what a model may set of `two_pass.FRAME_READOUT`
 
 
 @dataclasses.dataclass(frozen=True)
 class FrameStatistics:
     """What `estimate_frames` learns from a FLIC training split, kept with a model: the spatial model's log-priors
     [E, k, k] float32 on letterboxed frames of `input_size` px at heat-map stride `pool`, learned with `config`
-    (its unary_power is not used by the priors), and the torso-box ratio (`recrop.box_ratio`)."""
+    (its unary_power is not used by the priors), and the torso-box ratio (`recrop.box_ratio`); settings: the
+    model's own whole-frame settings among `FRAME_SETTINGS` (chosen on its validation split; model.json's
+    frame_statistics.settings), {} where it keeps `two_pass.FRAME_READOUT`'s."""
 
     input_size: int
     pool: int
     config: spatial.SpatialConfig
     log_priors: np.ndarray
     ratio: float
+    settings: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def fits(self, input_size: int, pool: int, config: spatial.SpatialConfig) -> bool:
         """Whether these statistics are the ones learned for (input_size, pool, config)."""
@@ -305,7 +310,12 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
         if saved is None:
             raise InputError(folder / fs["folder"] / spatial.CONFIG_FILE, spatial.CONFIG_FILE,
                              "the frame statistics' spatial model", "missing file")
-        frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]))
+        settings = fs.get("settings") or {}
+        if not isinstance(settings, dict) or set(settings) - set(FRAME_SETTINGS):
+            raise InputError(folder / MODEL_FILE, "frame_statistics.settings",
+                             f"an object with keys among {list(FRAME_SETTINGS)}", settings)
+        frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]),
+                                 dict(settings))
     sk = record.get("skeleton")
     chosen = pose_readout.load_readout(folder)
     return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames,
@@ -353,7 +363,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
                            about={"input_size": frames.input_size, "pool": frames.pool})
         files += [f"{FRAMES}/{spatial.CONFIG_FILE}", f"{FRAMES}/{spatial.PRIORS_FILE}"]
         frame_record = {"folder": FRAMES, "input_size": frames.input_size, "pool": frames.pool,
-                        "ratio": float(frames.ratio)}
+                        "ratio": float(frames.ratio), **({"settings": frames.settings} if frames.settings else {})}
     settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, out="runs")))
     crop = crop_geometry.crop_of(cfg.data)
     record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,

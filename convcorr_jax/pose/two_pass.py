@@ -31,6 +31,7 @@ from convcorr_jax import crop_geometry, geometry
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
+from convcorr_jax.pose.shipped import FRAME_SETTINGS
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
@@ -115,6 +116,25 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
     return r, imgs, points, input_size, config, priors
 
 
+def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, int | None, tuple[float, ...] | None]:
+    """(second_pass, refine, refine_scales) checked where given (None passes through)."""
+    if second_pass is not None and not (isinstance(second_pass, (int, float)) and second_pass > 0):
+        raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
+    if refine is not None and (isinstance(refine, bool) or refine not in range(0, 4)):
+        raise InputError("estimate_frames", "refine", "0, 1, 2 or 3 further passes", refine)
+    if refine_scales is not None:
+        refine_scales = pose_scales.check_scales(refine_scales, "estimate_frames")
+    return (None if second_pass is None else float(second_pass), None if refine is None else int(refine),
+            refine_scales)
+
+
+def _own_settings(r: PoseRun, given: tuple) -> tuple[float, int, tuple[float, ...]]:
+    """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_READOUT's."""
+    own = {**{k: FRAME_READOUT[k] for k in FRAME_SETTINGS}, **r.frames.settings}
+    full = _check_settings(*(own[k] if v is None else v for k, v in zip(FRAME_SETTINGS, given)))
+    return full[0], full[1], full[2]
+
+
 def _first_pass(r: PoseRun, imgs: list[np.ndarray], points: np.ndarray, input_size: int,
                 config: spatial_mrf.SpatialConfig, priors: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """The first pass: (points float64 [N, K, 2] in frame-input pixels, image -> frame-input affines [N, 2, 3])."""
@@ -148,13 +168,15 @@ def first_pass(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=N
 
 def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=None,
                     input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
-                    second_pass: float = FRAME_READOUT["second_pass"], flip: bool = FRAME_READOUT["flip"],
+                    second_pass: float | None = None, flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
-                    refine: int = FRAME_READOUT["refine"],
-                    refine_scales: Sequence[float] = FRAME_READOUT["refine_scales"], batch: int = BATCH) -> Poses:
+                    refine: int | None = None, refine_scales: Sequence[float] | None = None,
+                    batch: int = BATCH) -> Poses:
     """Joints of the person in each whole frame, in two passes (module docstring).
 
-    The defaults of unary_power, second_pass, flip, scales, merge, refine and refine_scales are `FRAME_READOUT`'s.
+    The defaults of unary_power, flip, scales and merge are `FRAME_READOUT`'s; those of second_pass, refine and
+    refine_scales (None) the model's own (`shipped.FrameStatistics.settings`, chosen on its validation split), else
+    `FRAME_READOUT`'s.
 
     Args:
         images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -190,14 +212,11 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, to
             input_size, second_pass, scales, merge, refine, refine_scales or torso (a point not finite or outside
             its frame).
     """
-    if not second_pass > 0:
-        raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
+    given = _check_settings(second_pass, refine, refine_scales)
     scales = pose_scales.check_scales(scales, "estimate_frames")
-    refine_scales = pose_scales.check_scales(refine_scales, "estimate_frames")
     pose_scales.check_merge(merge, "estimate_frames")
-    if refine not in range(0, 4) or isinstance(refine, bool):
-        raise InputError("estimate_frames", "refine", "0, 1, 2 or 3 further passes", refine)
     r, imgs, points, input_size, config, priors = _frame_inputs(images, model, torso, input_size, unary_power)
+    second_pass, refine, refine_scales = _own_settings(r, given)
     ratio = r.frames.ratio
     first, frame_affine = _first_pass(r, imgs, points, int(input_size), config, priors, batch)
 
