@@ -74,8 +74,8 @@ from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.estimation import (DEFAULT_MODEL, TORSO_MODEL, Poses, default_model, estimate, load,
-                                          model_identity)
+from convcorr_jax.pose.estimation import (DEFAULT_MODEL, FRAME_MODEL, TORSO_MODEL, Poses, default_model, estimate,
+                                          load, model_identity)
 from convcorr_jax.pose.onnx_export import export_onnx
 from convcorr_jax.pose.two_pass import FRAME_READOUT
 
@@ -100,9 +100,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(legacy_box=False)
     p.add_argument("images", nargs="*", help="image files (any size), or one video (.mp4, .mov, .avi, ...)")
     p.add_argument("--model", "--run", dest="model", default=None,
-                   help=f"a shipped model (default {DEFAULT_MODEL}; {TORSO_MODEL} with --torso-box or --two-pass; see "
-                        "--list-models) or a `convcorr train pose` run folder (config.json + checkpoints/); a folder "
-                        "named like a model: ./NAME")
+                   help=f"a shipped model (default {DEFAULT_MODEL}; {TORSO_MODEL} with --torso-box, {FRAME_MODEL} with "
+                        "--two-pass; see --list-models) or a `convcorr train pose` run folder (config.json + "
+                        "checkpoints/); a folder named like a model: ./NAME")
     p.add_argument("--list-models", action="store_true",
                    help="name the shipped models, their scores and what each expects, and exit")
     p.add_argument("--export-onnx", default=None, metavar="FILE",
@@ -277,6 +277,17 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
     return out
 
 
+def _frame_line(frames: dict, speed: dict) -> str:
+    """How a model reads whole frames in two passes (its own settings, else FRAME_READOUT's) and its time per frame."""
+    own = {**{k: FRAME_READOUT[k] for k in ("second_pass", "refine")}, **(frames.get("settings") or {})}
+    passes = 2 + int(own["refine"])
+    text = (f"first pass letterboxed in {frames['input_size']} px, {passes} passes in all, crops at "
+            f"{own['second_pass']:g} x the found torso's" + ("" if frames.get("settings") else " (FRAME_READOUT's)"))
+    if speed.get("s_per_frame_two_pass"):
+        text += f"; {speed['s_per_frame_two_pass']:.2f} s per frame on {speed['machine']} ({speed['two_pass_how']})"
+    return text
+
+
 def list_models() -> int:
     """Print each shipped model: its summary, the people it was made for, what it expects and its scores."""
     for name in shipped.names():
@@ -288,6 +299,8 @@ def list_models() -> int:
         speed = d.get("speed") or {}
         print(f"  input: {size} px" + (f"; {speed['ms_per_crop']:.1f} ms per crop on {speed['machine']} "
                                       f"({speed['how']})" if speed.get("ms_per_crop") else ""))
+        if d.get("frame_statistics"):
+            print(f"  whole frames (--two-pass): {_frame_line(d['frame_statistics'], speed)}")
         for what, scores in d.get("scores", {}).items():
             order = sorted(scores, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else len(GROUP_ORDER), k))
             print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))

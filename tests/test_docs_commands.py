@@ -101,6 +101,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "pose photo.jpg --person-box 15,15,370,511 --out poses/": ([], ["poses/photo_pose.png"]),  # the default, person
     "pose photo.jpg --torso-box 40,60,350,511 --out poses/": ([], ["poses/photo_pose.png"]),  # flic, torso box
     "pose photo.jpg --model runs/pose_flic --out poses/": ([], ["poses/photo_pose.png"]),
+    "pose photo.jpg --two-pass --torso 48,36 --json frame.json": ([], ["frame.json"]),  # flic_256, three passes
     "pose clip.mp4 --out poses/ --every 2": ([], ["poses/clip_pose.mp4", "poses/clip_pose.jsonl"]),
     "match car_a.png car_b.png --points car_a.json": (
         ["--backbone", "caffenet", *RANDOM, "--set", "image_size=96"], ["car_a_in_car_b.json", "car_a_in_car_b.png"]),

@@ -25,6 +25,7 @@ from convcorr_jax import geometry
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import shipped
 from convcorr_jax.pose.estimation import estimate, load, model_identity
+from convcorr_jax.pose.two_pass import estimate_frames
 
 H, W = 96, 128  # the synthetic images' size
 
@@ -184,16 +185,22 @@ def no_box_run(tmp_path_factory):
 
 
 def test_the_default_model_is_person_for_photos_and_flic_for_flics_protocol(tmp_path):
-    """No --model: `person` with a person box or none (the whole image is the box), `flic` with a torso box."""
+    """No --model: `person` with a person box or none (the whole image is the box), `flic` with a torso box,
+    `flic_256` in its own three passes for a whole frame (--two-pass)."""
     img = np.zeros((H, W, 3), np.uint8)
     img[20:80, 50:80] = 200
     Image.fromarray(img).save(tmp_path / "img.png")
     got = {}
     for name, flags in (("none", []), ("person", ["--person-box", "40,10,90,90"]),
-                        ("torso", ["--torso-box", "50,20,80,60"])):
+                        ("torso", ["--torso-box", "50,20,80,60"]), ("frame", ["--two-pass", "--scales", "1"])):
         assert main(["pose", str(tmp_path / "img.png"), *flags, "--json", str(tmp_path / f"{name}.json")]) == 0
         got[name] = json.loads((tmp_path / f"{name}.json").read_text())
-    assert [got[k]["model"]["name"] for k in ("none", "person", "torso")] == ["person", "person", "flic"]
+    assert [got[k]["model"]["name"] for k in ("none", "person", "torso", "frame")] == ["person", "person", "flic",
+                                                                                       "flic_256"]
+    want = estimate(img, "flic_256", two_pass=True, scales=(1.0,), torso=[((W - 1) / 2, (H - 1) / 2)])
+    np.testing.assert_allclose(got["frame"]["images"][0]["torso_box"], want.torso_boxes[0], atol=1e-3)
+    own = estimate_frames(img, "flic_256", scales=(1.0,), refine=1, second_pass=1.0)  # its own settings
+    np.testing.assert_allclose(want.torso_boxes, own.torso_boxes, atol=1e-3)
     assert got["none"]["input"] == "the whole image letterboxed (no box given)" and got["none"]["two_pass"] is False
     assert len(got["person"]["images"][0]["joints"]) == 17 and len(got["torso"]["images"][0]["joints"]) == 11
     assert got["person"]["flip"] is True  # the person model's own test-time flip (readout.json)

@@ -69,8 +69,8 @@ from convcorr_jax.pose import person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, TORSO_MODEL, PoseRun, Poses,
-                                            as_images, default_model, load, spatial_inputs_at, spatial_model)
+from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, FRAME_MODEL, TORSO_MODEL, PoseRun,
+                                            Poses, as_images, default_model, load, spatial_inputs_at, spatial_model)
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.two_pass import estimate_frames
 # `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
@@ -309,5 +309,5 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
                  None if r.readout is None else r.readout.warn_below)
 
 
-__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "PoseRun", "Poses", "TORSO_MODEL", "default_model", "estimate",
-           "input_affines", "load", "model_identity", "spatial_inputs_at", "spatial_model", "torso_inside"]
+__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "FRAME_MODEL", "PoseRun", "Poses", "TORSO_MODEL", "default_model",
+           "estimate", "input_affines", "load", "model_identity", "spatial_inputs_at", "spatial_model", "torso_inside"]

@@ -1,22 +1,27 @@
-"""Whole frames in two passes with a run trained on FLIC person crops (Tompson et al.'s protocol on one's own frames).
+"""Whole frames in two or more passes with a run trained on FLIC person crops (Tompson et al.'s protocol on one's
+own frames).
 
-    poses = estimate_frames(frames, torso=torso_points)   # frames: uint8 RGB, any size; the shipped model "flic"
+    poses = estimate_frames(frames, torso=torso_points)   # frames: uint8 RGB, any size; the shipped model "flic_256"
     poses.points[i]   # [11, 2] (x, y) pixels of frame i
 
 First pass: the whole frame letterboxed in an `input_size` px input (the crop-trained model is convolutional, so
 the same weights read it) and the spatial model, conditioned on a torso point (the person's torso centre, as FLIC
 labels it; default the frame's centre), picks the person. Second pass: the person cropped again around the
-shoulders and hips the first pass predicted (`pose.recrop`: the training crop of `second_pass` x the run's crop
-scale around that box, times the median ratio of the annotated torso boxes to the torso joints' boxes), predicted
-with test-time flip and crop `scales` (`pose.flip`, `pose.scales`) by the run's own model at its input size.
+shoulders and hips the first pass predicted (the training crop of `second_pass` x the run's crop scale around that
+box, times the median ratio of the annotated torso boxes to the torso joints' boxes, `recrop.box_ratio`), predicted
+by the run's own model at its input size. With `refine` > 0, each further pass crops again about the shoulders and
+hips of the pass before (at `refine_scales`); the last pass reads with test-time flip and crop `scales`
+(`pose.flip`, `pose.scales`). The first pass's torso is off by a median 0.15 torso box on FLIC's validation movies
+(more for large people, whom a fixed letterbox shows bigger than training did); a crop about the second pass's
+torso recovers most of what crops about the annotated torso box score (bench/RESULTS_pose.md).
 
 The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
-trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `train_statistics`), learned when the run is trained or
+trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `run_export.train_statistics`), learned when the run is
 exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read, nor its reader imported,
-at inference.
-`FRAME_READOUT` holds the settings chosen on FLIC's validation movies (`flic_sweep --grid frames`,
-bench/RESULTS_pose.md), where `convcorr eval flic --set protocol=frame --set image_size=288 --set second_pass=0.9
-...` scores the same method with the annotated torso.
+at inference. `FRAME_READOUT` holds the settings chosen on FLIC's validation movies for the 128 px `flic`
+(`flic_sweep --grid frames`, bench/RESULTS_pose.md); a model may keep its own second_pass, refine and
+refine_scales, chosen on its validation split (`shipped.FrameStatistics.settings`: `flic_256` reads frames in three
+passes, bench/pose_frames_diagnosis.py).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from convcorr_jax.pose.shipped import FRAME_SETTINGS
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
-from convcorr_jax.pose.loaded_model import (BATCH, TORSO_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
+from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
                                             spatial_inputs_at, spatial_model)
 
 
@@ -76,7 +81,8 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
 def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
     """(log-priors, torso-box ratio) for `estimate_frames` with model `r` at input_size px. No dataset is read here.
 
-    They are the model's own, learned when it was trained or exported (`train_statistics` of its FLIC training split).
+    They are the model's own, learned when it was exported (`run_export.train_statistics` of its FLIC training
+    split).
 
     Args:
         r: a loaded model (`PoseRun`).
@@ -147,7 +153,7 @@ def _first_pass(r: PoseRun, imgs: list[np.ndarray], points: np.ndarray, input_si
     return np.asarray(first, np.float64), frame_affine
 
 
-def first_pass(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=None, input_size: int | None = None,
+def first_pass(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, torso=None, input_size: int | None = None,
                unary_power: float = FRAME_READOUT["unary_power"], batch: int = BATCH) -> np.ndarray:
     """The first pass of `estimate_frames` alone: each whole frame letterboxed, the spatial model conditioned on its
     torso point.
@@ -166,7 +172,7 @@ def first_pass(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=N
     return predict.to_original(first, frame_affine)
 
 
-def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, torso=None,
+def estimate_frames(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, torso=None,
                     input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
                     second_pass: float | None = None, flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
@@ -180,9 +186,9 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = TORSO_MODEL, to
 
     Args:
         images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-        model: a shipped model's name (default "flic"), a FLIC run trained on person crops (`convcorr train pose
-            --config flic`; `PoseRun.torso_crops`; its data_root must hold its FLIC folder, which the frame priors and
-            torso ratio are learned from) or a loaded PoseRun (`frame_statistics`).
+        model: a shipped model's name (default `FRAME_MODEL`, "flic_256"), a FLIC run trained on person crops
+            (`convcorr train pose --config flic`; `PoseRun.torso_crops`; its data_root must hold its FLIC folder,
+            which the frame priors and torso ratio are learned from) or a loaded PoseRun (`frame_statistics`).
         torso: the person's torso point per frame [N, 2] (or one [2]) (x, y pixels; FLIC: its torso box's centre);
             None: the frames' centres.
         input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
