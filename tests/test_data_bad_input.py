@@ -11,7 +11,7 @@ import scipy.io as sio
 from PIL import Image
 
 from convcorr_jax.data import KeypointSample
-from convcorr_jax.data.faces300w import load_300w, read_helen_txt, read_pts, write_pts
+from convcorr_jax.data.faces300w import load_300w, _read_helen_txt, read_pts, write_pts
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic, read_plus_indices, write_flic_mat
 from convcorr_jax.data.lsp import load_lsp
 from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release, write_mpii_h5
@@ -123,7 +123,7 @@ def test_pts_expected_count_and_skip(tmp_path):
 def test_bad_helen_file(tmp_path):
     f = tmp_path / "1.txt"
     f.write_text("stem\n" + "1.0 , 2.0\n" * 193)
-    _raises(read_helen_txt, f, field="lines")
+    _raises(_read_helen_txt, f, field="lines")
 
 
 def test_300w_missing_image_when_required(tmp_path):

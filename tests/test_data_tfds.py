@@ -42,7 +42,7 @@ def _kp(names, rng, category, w=40, h=30):
 
 
 def test_voc_keypoints_builder(tmp_path, no_network):
-    from convcorr_jax.data.tfds_builders import build, iter_samples, load_prepared
+    from convcorr_jax.data.tfds_builders import build, _iter_samples, _load_prepared
 
     rng = np.random.default_rng(0)
     man = tmp_path / "manual"
@@ -57,17 +57,17 @@ def test_voc_keypoints_builder(tmp_path, no_network):
     write_image_set(man / "VOC2011" / "ImageSets" / "Main" / "val.txt", ids[2:])
     ds = build("voc_keypoints", man, tmp_path / "tfds")
     assert sorted(ds) == ["train", "validation"] and len(ds["train"]) == 2 and len(ds["validation"]) == 1
-    got = list(iter_samples(ds["validation"]))[0]
+    got = list(_iter_samples(ds["validation"]))[0]
     assert got.id == "cat/2008_000003_1" and got.names == KEYPOINT_NAMES["cat"]
     assert got.image.shape == (30, 40, 3) and abs(int(got.image.mean()) - 80) <= 2
     np.testing.assert_allclose(got.bbox, [0, 1, 38, 28])
     # read back from the prepared folder alone (a second process would do this)
-    again = load_prepared(tmp_path / "tfds" / "convcorr_voc_keypoints" / "1.0.0")
+    again = _load_prepared(tmp_path / "tfds" / "convcorr_voc_keypoints" / "1.0.0")
     assert len(again["train"]) == 2
 
 
 def test_mpii_builder(tmp_path, no_network):
-    from convcorr_jax.data.tfds_builders import build, to_sample
+    from convcorr_jax.data.tfds_builders import build, _to_sample
 
     rng = np.random.default_rng(1)
     man = tmp_path / "manual"
@@ -81,7 +81,7 @@ def test_mpii_builder(tmp_path, no_network):
     write_mpii_h5(man / "annot" / "valid.h5", people[2:])
     ds = build("mpii", man, tmp_path / "tfds")
     assert len(ds["train"]) == 2 and len(ds["validation"]) == 1
-    rec = to_sample(ds["validation"][0])
+    rec = _to_sample(ds["validation"][0])
     np.testing.assert_allclose(rec.points, people[2].points, atol=1e-5)
     assert float(rec.extras["normalize"]) == pytest.approx(0.6 * np.hypot(10, 12), rel=1e-6)
     np.testing.assert_allclose(rec.extras["head_box"], [5, 5, 15, 17])
@@ -92,7 +92,7 @@ def test_mpii_builder(tmp_path, no_network):
 
 
 def test_faces300w_builder(tmp_path, no_network):
-    from convcorr_jax.data.tfds_builders import build, to_sample
+    from convcorr_jax.data.tfds_builders import build, _to_sample
 
     rng = np.random.default_rng(2)
     man = tmp_path / "manual"
@@ -102,7 +102,7 @@ def test_faces300w_builder(tmp_path, no_network):
             _img(man / sub / f"f{i}.jpg", 32, 32, 5 * i)
     ds = build("faces300w", man, tmp_path / "tfds")
     assert {k: len(v) for k, v in ds.items()} == {"train": 2, "common": 1, "challenging": 1}
-    s = to_sample(ds["challenging"][0])
+    s = _to_sample(ds["challenging"][0])
     assert s.points.shape == (68, 2) and s.image.shape == (32, 32, 3)
     assert float(s.extras["interocular"]) == pytest.approx(float(np.linalg.norm(s.points[36] - s.points[45])), rel=1e-5)
 
@@ -110,7 +110,7 @@ def test_faces300w_builder(tmp_path, no_network):
 def test_pf_willow_builder(tmp_path, no_network):
     import scipy.io as sio
 
-    from convcorr_jax.data.tfds_builders import build, iter_samples
+    from convcorr_jax.data.tfds_builders import build, _iter_samples
 
     man = tmp_path / "manual"
     for sub in ("car(S)", "duck(S)"):
@@ -120,7 +120,7 @@ def test_pf_willow_builder(tmp_path, no_network):
             sio.savemat(man / "PF-dataset" / sub / f"im{k}.mat", {"pts_coord": coords})
     ds = build("pf_willow", man, tmp_path / "tfds")
     assert sorted(ds) == ["test"] and len(ds["test"]) == 6
-    got = {s.id: s for s in iter_samples(ds["test"])}
+    got = {s.id: s for s in _iter_samples(ds["test"])}
     s = got["duck(S)/im2"]
     assert s.extras["subclass"] == "duck(S)" and int(s.extras["index"]) == 2 and s.category == "duck"
     np.testing.assert_allclose(s.points[0], [2, 2])  # 1-based (3, 3) -> 0-based
@@ -139,7 +139,7 @@ def test_builders_on_synthetic_sets(tmp_path, no_network):
     """The synthetic sets are written in the real formats, so the same builders prepare them."""
     from convcorr_jax.data import synthetic as synth
 
-    from convcorr_jax.data.tfds_builders import build, to_sample
+    from convcorr_jax.data.tfds_builders import build, _to_sample
 
     for kind, builder in (("objects", "voc_keypoints"), ("people", "mpii"), ("people", "flic"), ("faces", "faces300w")):
         if not (tmp_path / kind).exists():
@@ -147,5 +147,5 @@ def test_builders_on_synthetic_sets(tmp_path, no_network):
         ds = build(builder, tmp_path / kind, tmp_path / "tfds" / builder)
         assert sum(len(v) for v in ds.values()) == 6, kind
         assert len(ds["train"]) == info["train"]
-        s = to_sample(ds["train"][0])
+        s = _to_sample(ds["train"][0])
         assert s.image.shape == (64, 64, 3) and np.isfinite(s.points).any(), kind

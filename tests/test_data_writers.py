@@ -11,10 +11,10 @@ import scipy.io as sio
 from PIL import Image
 
 from convcorr_jax.data import KeypointSample
-from convcorr_jax.data.faces300w import (IBUG_68_NAMES, load_300w, read_helen_txt, read_pts, write_helen_txt,
+from convcorr_jax.data.faces300w import (IBUG_68_NAMES, load_300w, _read_helen_txt, read_pts, _write_helen_txt,
                                          write_pts)
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic, write_flic_mat
-from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release, write_mpii_h5, write_mpii_release
+from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release, write_mpii_h5, _write_mpii_release
 from convcorr_jax.data.voc_keypoints import (KEYPOINT_NAMES, load_voc_keypoints, read_keypoint_xml,
                                              write_image_set, write_keypoint_xml, write_voc_annotation)
 from convcorr_jax.data.voc_segmentation import (VOC_PALETTE, load_voc_segmentation, read_label_png,
@@ -94,8 +94,8 @@ def test_pts_and_helen_round_trip(tmp_path):
     faces = load_300w(tmp_path, with_images=True)
     assert faces[0].extras["split"] == "common" and faces[0].names == IBUG_68_NAMES and faces[0].image is not None
     h = rng.uniform(0, 200, size=(194, 2))
-    write_helen_txt(tmp_path / "h.txt", "100032540_1", h)
-    stem, got = read_helen_txt(tmp_path / "h.txt")
+    _write_helen_txt(tmp_path / "h.txt", "100032540_1", h)
+    stem, got = _read_helen_txt(tmp_path / "h.txt")
     assert stem == "100032540_1"
     np.testing.assert_allclose(got, h, atol=1e-5)
 
@@ -155,7 +155,7 @@ def test_mpii_release_round_trip_with_quirks(tmp_path):
         {"name": "b.jpg", "train": False, "rects": [{"scale": 2.0, "center": (5, 6)},  # test image
                                                     {"scale": 1.0, "center": (7, 8), "points": {}}]},  # empty struct
     ]
-    write_mpii_release(tmp_path / "rel.mat", images)
+    _write_mpii_release(tmp_path / "rel.mat", images)
     got = load_mpii_release(tmp_path / "rel.mat")
     assert [s.id for s in got] == ["a_0", "a_1"]
     a = got[0]
@@ -172,17 +172,17 @@ def test_mpii_release_round_trip_with_quirks(tmp_path):
 
 
 def test_helen_folder_and_image_folder(tmp_path):
-    from convcorr_jax.data.faces300w import HELEN_194_NAMES, load_helen
+    from convcorr_jax.data.faces300w import HELEN_194_NAMES, _load_helen
     from convcorr_jax.data.voc_segmentation import load_image_folder
 
     rng = np.random.default_rng(5)
     for stem in ("10_1", "2_1"):
-        write_helen_txt(tmp_path / "annotation" / f"{stem}.txt", stem, rng.uniform(0, 50, (194, 2)))
+        _write_helen_txt(tmp_path / "annotation" / f"{stem}.txt", stem, rng.uniform(0, 50, (194, 2)))
         (tmp_path / "helen_1").mkdir(exist_ok=True)
         Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save(tmp_path / "helen_1" / f"{stem}.jpg")
     (tmp_path / "trainnames.txt").write_text("2_1\n")
     (tmp_path / "testnames.txt").write_text("10_1\n")
-    faces = load_helen(tmp_path, with_images=True)
+    faces = _load_helen(tmp_path, with_images=True)
     assert [f.id for f in faces] == ["2_1", "10_1"] and [f.extras["split"] for f in faces] == ["train", "test"]
     assert faces[0].names == HELEN_194_NAMES and faces[0].image.shape == (50, 60, 3)
     got = load_image_folder(tmp_path / "helen_1", size=(16, 8))

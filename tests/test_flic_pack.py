@@ -13,7 +13,7 @@ import pytest
 from convcorr_cli.main import main
 from convcorr_jax import io
 from convcorr_jax.data.flic import load_flic
-from convcorr_jax.data.flic_pack import pack_flic, read_checksum, unpack_flic
+from convcorr_jax.data.flic_pack import pack_flic, _read_checksum, unpack_flic
 from convcorr_jax.data.types import load_image
 from convcorr_jax.errors import InputError
 
@@ -22,12 +22,12 @@ def test_pack_unpack_roundtrip(tiny_flic, tmp_path, capsys):
     tar = tmp_path / "out" / "flic.tar"
     assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--copy"]) == 0
     assert "4 images (copied)" in capsys.readouterr().out
-    assert read_checksum(tar) == io.sha256_file(tar)
+    assert _read_checksum(tar) == io.sha256_file(tar)
     assert (tmp_path / "out" / "flic.tar.sha256").read_text() == f"{io.sha256_file(tar)}  flic.tar\n"
     assert sorted(os.listdir(tar.parent)) == ["flic.tar", "flic.tar.sha256"]  # no temporary file left
     # the same folder packs to the same bytes
     again = pack_flic(tiny_flic, tmp_path / "again.tar", quality=None)
-    assert again["sha256"] == read_checksum(tar) and again["images"] == 4
+    assert again["sha256"] == _read_checksum(tar) and again["images"] == 4
     dest = tmp_path / "copy"
     assert main(["data", "unpack-flic", str(tar), "--out", str(dest)]) == 0
     assert "verified" in capsys.readouterr().out

@@ -26,7 +26,7 @@ def test_person_skeleton_holds_every_joint_of_flic_lsp_mpii_and_coco_by_name():
         assert len(set(index[index >= 0])) == int((index >= 0).sum())  # one source joint per joint
         for j, i in enumerate(index):  # a mapped joint has the same name in one spelling
             if i >= 0:
-                assert joint_map.canonical_name(src.names[i]) == person.names[j]
+                assert joint_map._canonical_name(src.names[i]) == person.names[j]
         missing[name] = {person.names[j] for j in np.flatnonzero(index < 0)}
     assert missing["flic"] == {"l knee", "r knee", "l ankle", "r ankle", "neck", "head top"}
     assert missing["lsp"] == missing["mpii"] == {"l eye", "r eye", "nose"}

@@ -118,7 +118,7 @@ def test_a_coco_category_gives_a_new_skeleton_without_code():
     coco = {"id": 1, "keypoints": list(skeletons.COCO17_NAMES), "skeleton": [list(p) for p in
                                                                            skeletons.COCO17_LINKS_1BASED]}
     assert from_coco_category(coco, "f.json") is skeletons.COCO17
-    assert skeletons.name_flip_pairs(["lsho", "rsho", "l_knee", "r_knee", "nose"]) == ((0, 1), (2, 3))
+    assert skeletons._name_flip_pairs(["lsho", "rsho", "l_knee", "r_knee", "nose"]) == ((0, 1), (2, 3))
 
 
 @pytest.mark.parametrize("field, value, match", [

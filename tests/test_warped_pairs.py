@@ -45,9 +45,9 @@ def test_dots_land_where_the_keypoints_go(seed):
     keypoint moved by the same H (random scale, rotation, tilt, flip; no background)."""
     img, p = dot_image(POINTS)
     cfg = wp.WarpConfig(scale_min=1.0, scale_max=2.0)  # no shrinking: a dot stays a few pixels wide
-    H = wp.random_homography(np.random.default_rng(seed), p, np.ones(len(p), bool), img.shape[:2], cfg)
+    H = wp._random_homography(np.random.default_rng(seed), p, np.ones(len(p), bool), img.shape[:2], cfg)
     out = wp.warp_image(img, H, img.shape[:2])
-    q, ok = wp.warp_points(p, H, img.shape[:2])
+    q, ok = wp._warp_points(p, H, img.shape[:2])
     for k in np.flatnonzero(ok & np.all((q > 5) & (q < np.array(img.shape[1::-1]) - 6), -1)):
         assert np.linalg.norm(bright_centroid(out, q[k]) - q[k]) < 0.5, (seed, k)
 
@@ -57,7 +57,7 @@ def test_flip_mirrors_pixels_and_keypoints_exactly():
     img, p = dot_image(POINTS)
     cx = (p[:, 0].min() + p[:, 0].max()) / 2
     H = wp.translation(cx, 0) @ wp.similarity(1.0, 0.0, flip=True) @ wp.translation(-cx, 0)
-    q, ok = wp.warp_points(p, H, img.shape[:2])
+    q, ok = wp._warp_points(p, H, img.shape[:2])
     assert ok.all()
     np.testing.assert_allclose(q[:, 0], 2 * cx - p[:, 0])
     np.testing.assert_allclose(q[:, 1], p[:, 1])
@@ -69,11 +69,11 @@ def test_flip_mirrors_pixels_and_keypoints_exactly():
 def test_composition_and_inverse():
     rng = np.random.default_rng(3)
     p = rng.uniform(0, 100, (20, 2))
-    A = wp.random_homography(rng, p, np.ones(20, bool), (100, 100))
-    B = wp.random_homography(rng, p, np.ones(20, bool), (100, 100))
-    ab, _ = wp.apply_homography(wp.apply_homography(p, A)[0], B)
-    np.testing.assert_allclose(ab, wp.apply_homography(p, B @ A)[0], atol=1e-9)
-    back, _ = wp.apply_homography(wp.apply_homography(p, A)[0], np.linalg.inv(A))
+    A = wp._random_homography(rng, p, np.ones(20, bool), (100, 100))
+    B = wp._random_homography(rng, p, np.ones(20, bool), (100, 100))
+    ab, _ = wp._apply_homography(wp._apply_homography(p, A)[0], B)
+    np.testing.assert_allclose(ab, wp._apply_homography(p, B @ A)[0], atol=1e-9)
+    back, _ = wp._apply_homography(wp._apply_homography(p, A)[0], np.linalg.inv(A))
     np.testing.assert_allclose(back, p, atol=1e-9)
     # warping by A then by A^-1 returns the image where both maps stay on the canvas (bilinear twice: blur only)
     img = np.tile(np.linspace(0, 255, 100)[None, :, None], (100, 1, 3)).astype(np.uint8)
@@ -83,18 +83,18 @@ def test_composition_and_inverse():
 
 
 def test_parts_of_the_warp():
-    """random_homography's ranges: scale (ratio of distances), rotation, flip (orientation sign), centre."""
+    """_random_homography's ranges: scale (ratio of distances), rotation, flip (orientation sign), centre."""
     p = np.array([[10.0, 10.0], [90.0, 10.0], [10.0, 70.0], [90.0, 70.0]])
     for seed in range(20):
         cfg = wp.WarpConfig(perspective=0.0, shift=0.0)
-        H = wp.random_homography(np.random.default_rng(seed), p, np.ones(4, bool), (80, 100), cfg)
+        H = wp._random_homography(np.random.default_rng(seed), p, np.ones(4, bool), (80, 100), cfg)
         A = H[:2, :2]
         s = np.sqrt(abs(np.linalg.det(A)))
         assert 0.5 - 1e-9 <= s <= 2.0 + 1e-9
         assert abs(np.degrees(np.arctan2(A[1, 0], A[0, 0] * np.sign(np.linalg.det(A))))) <= 30 + 1e-6
-        centre, _ = wp.apply_homography(np.array([50.0, 40.0]), H)
+        centre, _ = wp._apply_homography(np.array([50.0, 40.0]), H)
         np.testing.assert_allclose(centre, [49.5, 39.5], atol=1e-9)
-    flips = [np.linalg.det(wp.random_homography(np.random.default_rng(s), p, np.ones(4, bool), (80, 100))[:2, :2])
+    flips = [np.linalg.det(wp._random_homography(np.random.default_rng(s), p, np.ones(4, bool), (80, 100))[:2, :2])
              < 0 for s in range(40)]
     assert 5 < sum(flips) < 35
 
@@ -102,13 +102,13 @@ def test_parts_of_the_warp():
 def test_keypoints_leaving_the_image_are_flagged_not_dropped():
     p = np.array([[10.0, 10.0], [50.0, 50.0], [90.0, 90.0]])
     H = wp.translation(40.0, 0.0)
-    q, ok = wp.warp_points(p, H, (100, 100))
+    q, ok = wp._warp_points(p, H, (100, 100))
     assert q.shape == (3, 2) and ok.tolist() == [True, True, False]
     np.testing.assert_allclose(q[2], [130.0, 90.0])
-    q, ok = wp.warp_points(np.array([[np.nan, 1.0], [1.0, 1.0]]), np.eye(3), (10, 10))
+    q, ok = wp._warp_points(np.array([[np.nan, 1.0], [1.0, 1.0]]), np.eye(3), (10, 10))
     assert ok.tolist() == [False, True]
     # behind the horizon (negative weight): invalid
-    q, ok = wp.warp_points(np.array([[5.0, 5.0]]), wp.tilt(-1.0, 0.0), (10, 10))
+    q, ok = wp._warp_points(np.array([[5.0, 5.0]]), wp.tilt(-1.0, 0.0), (10, 10))
     assert not ok[0]
 
 
@@ -116,7 +116,7 @@ def test_warp_onto_pastes_background_outside_the_object_and_carries_points():
     s = sample_at(POINTS)
     bg = np.full((120, 160, 3), 77, np.uint8)
     H = wp.translation(5.0, -3.0)
-    out = wp.warp_onto(s, H, (120, 160), bg, wp.WarpConfig(margin=0.1))
+    out = wp._warp_onto(s, H, (120, 160), bg, wp.WarpConfig(margin=0.1))
     np.testing.assert_allclose(out.points, np.asarray(POINTS) + [5, -3])
     assert out.visible.all() and out.extras["source_id"] == "s" and out.id == "s@warped"
     assert out.image[0, 0, 0] == 77 and out.image[119, 159, 0] == 77  # far from the object: background
@@ -143,7 +143,7 @@ def test_warped_set_is_deterministic_and_labelled():
     for (i, j), g in zip(one[1], one[2]):  # the source is untouched, the target a warp of a same-group sample
         assert one[0][i] is samples[i]
         src = next(s for s in samples if s.id == one[0][j].extras["source_id"])
-        q, ok = wp.warp_points(src.points, one[0][j].extras["homography"], (120, 160))
+        q, ok = wp._warp_points(src.points, one[0][j].extras["homography"], (120, 160))
         np.testing.assert_allclose(one[0][j].points, q, atol=1e-4)
         assert (one[0][j].visible == ok).all() and ok.sum() >= 2
 
@@ -154,7 +154,7 @@ def test_bad_settings():
     with pytest.raises(InputError, match="flip"):
         wp.WarpConfig(flip=1.5)
     with pytest.raises(InputError, match="keypoints"):
-        wp.random_homography(np.random.default_rng(0), [[1.0, 1.0]], [True], (10, 10))
+        wp._random_homography(np.random.default_rng(0), [[1.0, 1.0]], [True], (10, 10))
 
 
 def test_scale_of_a_warp_for_the_scale_bins():

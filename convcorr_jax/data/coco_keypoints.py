@@ -60,7 +60,7 @@ def layout(root: str | os.PathLike) -> str:
                      f"or {LAYOUTS['flat']}", "neither")
 
 
-def split_files(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
+def _split_files(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
     """(annotation file, images folder) of a split of a COCO-format folder in its layout (`layout`); either may be
     missing.
 
@@ -77,8 +77,8 @@ def split_files(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
     return root / "annotations" / f"{split}.json", root / "images"
 
 
-def annotation_file(root: str | os.PathLike, split: str) -> Path:
-    """The annotation file of a split (`split_files`); InputError naming it when it is missing.
+def _annotation_file(root: str | os.PathLike, split: str) -> Path:
+    """The annotation file of a split (`_split_files`); InputError naming it when it is missing.
 
     Args:
         root: the dataset folder.
@@ -87,13 +87,13 @@ def annotation_file(root: str | os.PathLike, split: str) -> Path:
     Returns:
         the path.
     """
-    path = split_files(root, split)[0]
+    path = _split_files(root, split)[0]
     if not path.is_file():
         raise InputError(path, "file", f"the COCO-format annotations of split {split!r}", "missing file")
     return path
 
 
-def read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict:
     """The parsed COCO-format file with its three lists checked; InputError naming the file and the field.
 
     Args:
@@ -114,7 +114,7 @@ def read_json(path: Path) -> dict:
     return obj
 
 
-def file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[int]]:
+def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[int]]:
     """(the skeleton, the ids of the categories that carry it) of a parsed file: every category with keypoints
     must declare the same skeleton.
 
@@ -161,9 +161,9 @@ def people(root: str | os.PathLike, split: str) -> PersonSet:
     """
     if split not in SPLITS:
         raise InputError(root, "split", f"one of {SPLITS}", split)
-    if split == "test" or split_files(root, "val")[0].is_file():
-        return read_people(annotation_file(root, split), split_files(root, split)[1])
-    return carve(annotation_file(root, "train"), split_files(root, "train")[1], split)
+    if split == "test" or _split_files(root, "val")[0].is_file():
+        return _read_people(_annotation_file(root, split), _split_files(root, split)[1])
+    return carve(_annotation_file(root, "train"), _split_files(root, "train")[1], split)
 
 
 def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PersonSet:
@@ -180,7 +180,7 @@ def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, 
     Returns:
         the PersonSet of the part.
     """
-    everyone = read_people(path, folder)
+    everyone = _read_people(path, folder)
     ids = sorted({s.extras["image_id"] for s in everyone.samples}, key=lambda v: (isinstance(v, str), v))
     if len(ids) < 2:
         raise InputError(path, "images", "people in at least 2 images (to carve a val split from the train file, "
@@ -196,7 +196,7 @@ def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, 
                      everyone.norm_boxes[keep], everyone.source, everyone.no_keypoints, carved)
 
 
-def read_people(path: Path, images: Path) -> PersonSet:
+def _read_people(path: Path, images: Path) -> PersonSet:
     """The people of one COCO-format annotation file (module docstring), one sample per annotation.
 
     Args:
@@ -206,8 +206,8 @@ def read_people(path: Path, images: Path) -> PersonSet:
     Returns:
         the PersonSet.
     """
-    obj = read_json(path)
-    sk, cat_ids = file_skeleton(obj, path)
+    obj = _read_json(path)
+    sk, cat_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
     images = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
     k = sk.num_joints

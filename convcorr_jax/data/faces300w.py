@@ -133,7 +133,7 @@ def write_pts(path: str | os.PathLike, points: np.ndarray) -> None:
     write_text(path, f"version: 1\nn_points:  {len(p)}\n{{\n{body}}}\n")
 
 
-def read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
+def _read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
     """Helen annotation file -> (image stem, float32 [194, 2] as stored): line 1 the stem, then 'x , y' lines.
 
     Args:
@@ -162,7 +162,7 @@ def read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
     return lines[0], arr.astype(np.float32)
 
 
-def write_helen_txt(path: str | os.PathLike, stem: str, points: np.ndarray) -> None:
+def _write_helen_txt(path: str | os.PathLike, stem: str, points: np.ndarray) -> None:
     """Write a Helen 194-point annotation file (values as given).
 
     Args:
@@ -258,7 +258,7 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
     return collect(files, parse, skip_bad, what="load_300w")
 
 
-def load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bool = False) -> Loaded:
+def _load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bool = False) -> Loaded:
     """Helen with its original 194 points: `root/annotation/*.txt` and images anywhere under `root`.
 
     Images may sit in any folder (helen_1..5, train_1..4, test); they are found by stem. `trainnames.txt` /
@@ -288,7 +288,7 @@ def load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: boo
             split.update({ln.strip(): tag for ln in (r / name).read_text().splitlines() if ln.strip()})
 
     def parse(f: Path):
-        stem, pts = read_helen_txt(f)
+        stem, pts = _read_helen_txt(f)
         img = images.get(stem)
         if img is None and with_images:
             raise InputError(f, "image", f"an image named {stem}.jpg under {r}", "missing")

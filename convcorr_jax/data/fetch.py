@@ -86,7 +86,7 @@ def _members_safe(names: list[str], archive: Path) -> None:
             raise InputError(archive, "member", "relative paths inside the archive", n)
 
 
-def unpack_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
+def _unpack_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
     """Extract a .zip or .tar(.gz|.bz2|.xz) into the existing folder `dest`; absolute or '..' members are refused.
 
     Args:
@@ -195,12 +195,12 @@ def install_archive(archive: Path, out: Path, name: str, top: str, check: Callab
         check's one-line summary (str).
 
     Raises:
-        InputError: from `unpack_archive`, or naming the archive when `check` refuses the layout.
+        InputError: from `_unpack_archive`, or naming the archive when `check` refuses the layout.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        unpack_archive(archive, tmp)
+        _unpack_archive(archive, tmp)
         root = _content_root(tmp, top)
         try:
             summary = check(root)

@@ -103,7 +103,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         raise InputError(path, "image", "a readable image file", f"{type(e).__name__}: {e}") from None
 
 
-def image_scale(size: tuple[int, int], imgdims: Sequence[int], source,
+def _image_scale(size: tuple[int, int], imgdims: Sequence[int], source,
                 scales: Sequence[float] = FLIC_IMAGE_SCALES) -> float:
     """The uniform scale s of an on-disk image `size` (width, height) relative to `imgdims` (h, w, ...).
 
@@ -129,7 +129,7 @@ def image_scale(size: tuple[int, int], imgdims: Sequence[int], source,
                      f"(width, height) = {tuple(size)}: {kind} ratio x {rx:.4g}, y {ry:.4g}")
 
 
-def scale_points(points: np.ndarray, s: float) -> np.ndarray:
+def _scale_points(points: np.ndarray, s: float) -> np.ndarray:
     """0-based (x, y) pixel coordinates [..., 2] of an image mapped onto the same image resized by s.
 
     The map is (p + 0.5) * s - 0.5 (pixel centres at integers; the image's outer corner -0.5 stays fixed).
@@ -149,7 +149,7 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
               with_images: bool = False, scales: Sequence[float] = FLIC_IMAGE_SCALES) -> Loaded:
     """FLIC examples as person samples (0-based coordinates).
 
-    Each image's size is read from its header; points and torso box are mapped to it with `scale_points` (s = 1
+    Each image's size is read from its header; points and torso box are mapped to it with `_scale_points` (s = 1
     for full-size images). Where the image file is absent the coordinates stay at imgdims (s = 1, extras
     image_size None).
 
@@ -227,9 +227,9 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
         if fp not in sizes:
             sizes[fp] = image_size(img_path)
         size = sizes[fp]
-        s = 1.0 if size is None else image_scale(size, dims, img_path, scales)
-        pts = scale_points(pts, s).astype(np.float32)
-        box = scale_points((tb - 1.0).reshape(2, 2), s).reshape(4).astype(np.float32)
+        s = 1.0 if size is None else _image_scale(size, dims, img_path, scales)
+        pts = _scale_points(pts, s).astype(np.float32)
+        box = _scale_points((tb - 1.0).reshape(2, 2), s).reshape(4).astype(np.float32)
         extras = {
             "index": int(i), "labelled": ok, "torso_box": box,
             "torso_size": float(np.linalg.norm(pts[lsho] - pts[rhip])),
@@ -309,7 +309,7 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
     ex = np.empty((1, len(samples)), dtype=[(f, object) for f in fields])
     for i, s in enumerate(samples):
         inv = 1.0 / float(s.extras.get("image_scale", 1.0))  # on-disk image -> imgdims
-        pts = scale_points(s.points, inv)
+        pts = _scale_points(s.points, inv)
         coords = np.full((2, 29), np.nan)
         for j, n in enumerate(s.names):
             slot = n if n in FLIC_JOINTS else MPII_TO_FLIC.get(n)
@@ -321,7 +321,7 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
             t = coords[:, [0, 3, 6, 9]] - 1.0
             tb = [np.nanmin(t[0]), np.nanmin(t[1]), np.nanmax(t[0]), np.nanmax(t[1])]
         else:
-            tb = scale_points(np.asarray(tb, np.float64).reshape(2, 2), inv).reshape(4)
+            tb = _scale_points(np.asarray(tb, np.float64).reshape(2, 2), inv).reshape(4)
         if "image_scale" in s.extras and "imgdims" in s.extras:
             dims = list(s.extras["imgdims"])
         elif s.image is not None:

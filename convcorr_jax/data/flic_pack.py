@@ -123,7 +123,7 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
             "split": split}
 
 
-def read_checksum(archive: str | os.PathLike) -> str:
+def _read_checksum(archive: str | os.PathLike) -> str:
     """The sha256 hex recorded in `<archive>.sha256`; InputError when it is missing or malformed.
 
     Args:
@@ -150,7 +150,7 @@ def verify_archive(archive: str | os.PathLike, about: str, sha256: str | None = 
     Args:
         archive: the archive file.
         about: what it should be, for the message (e.g. "an existing FLIC archive (convcorr data pack-flic)").
-        sha256: the expected hex digest (None: `read_checksum(archive)`).
+        sha256: the expected hex digest (None: `_read_checksum(archive)`).
 
     Returns:
         The archive's Path.
@@ -161,7 +161,7 @@ def verify_archive(archive: str | os.PathLike, about: str, sha256: str | None = 
     archive = Path(archive)
     if not archive.is_file():
         raise InputError(archive, "archive", about, "missing file")
-    want = (sha256 or read_checksum(archive)).lower()
+    want = (sha256 or _read_checksum(archive)).lower()
     got = io.sha256_file(archive)
     if got != want:
         raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")
@@ -174,7 +174,7 @@ def unpack_flic(archive: str | os.PathLike, out: str | os.PathLike, sha256: str 
     Args:
         archive: a tar written by `pack_flic`.
         out: the folder to unpack into, absent or empty.
-        sha256: the expected hex digest (None: `read_checksum(archive)`).
+        sha256: the expected hex digest (None: `_read_checksum(archive)`).
 
     Returns:
         A one-line summary of the layout (str), from FLIC's layout check.

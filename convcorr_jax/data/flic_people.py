@@ -2,7 +2,7 @@
 
     samples = flic_split(root, "val")                         # the frames of a split (parsed once per process)
     people = people(root, "train")                            # PersonSet: boxes = the torso boxes
-    inputs = flic_inputs(people, 128, 2.5, "person")          # Inputs: affines, torso size, torso box centres
+    inputs = DATASET.inputs(people, 128, 2.5, "person")       # Inputs: affines, torso size, torso box centres
 
 Splits: "train" (FLIC train minus the validation movies), "val" (those movies: `data.flic_split.movie_split`,
 fraction `VAL_FRACTION`, seed `VAL_SEED`), "trainval", "test". Protocols: "person" (a square around the torso box
@@ -188,7 +188,7 @@ def people(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION, 
     return PersonSet(samples, FLIC, boxes, boxes, os.fspath(mat))
 
 
-def flic_inputs(people: PersonSet, image_size: int, crop_scale: float = PERSON_BOX_SCALE,
+def _flic_inputs(people: PersonSet, image_size: int, crop_scale: float = PERSON_BOX_SCALE,
                 protocol: str = "person") -> Inputs:
     """FLIC's crop protocols (module docstring): `flic_sample_affines`, the torso size in input pixels.
 
@@ -207,7 +207,7 @@ def flic_inputs(people: PersonSet, image_size: int, crop_scale: float = PERSON_B
     return Inputs(affine, flic_torso_norm(crop_points(people.samples, affine)), torso)
 
 
-DATASET = PoseDataset(people, FLIC, inputs=flic_inputs, protocols=PROTOCOLS, headline=("PCK", 0.05),
+DATASET = PoseDataset(people, FLIC, inputs=_flic_inputs, protocols=PROTOCOLS, headline=("PCK", 0.05),
                       splits=FLIC_SPLITS, held_out_about="validation movies",
                       root_about="a folder with FLIC's examples.mat and images/", label="FLIC",
                       train_about="train minus the validation movies")

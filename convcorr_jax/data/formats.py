@@ -1,7 +1,7 @@
 """Which real format a file or folder is in, and what its loader reads from it.
 
-    fmt = detect_format(path)                     # e.g. "flic", "mpii_h5", "300w", "image_folder"
-    data, what = read_format(path, fmt)           # the loader's result and a one-line description
+    data, what = read_format(path)                # the loader's result and a one-line description; the format
+                                                  # ("flic", "mpii_h5", "300w", "image_folder", ...) detected, or fmt=
     READERS.register("hands", Reader("my_pkg.hands", "load_hands", "hand keypoints"))  # a format of one's own
     name = detect_dataset(root)                   # the experiments' dataset name of a root folder, or None
 
@@ -83,7 +83,7 @@ def detect_dataset(root: str | Path) -> str | None:
     return DATASET_OF_FORMAT.get(fmt)
 
 
-def detect_format(path: str | Path) -> str:
+def _detect_format(path: str | Path) -> str:
     """The format name (one of `FORMATS`) of a file or folder, from its contents, file names and suffix.
 
     Args:
@@ -209,7 +209,7 @@ FORMATS = READERS.names  # the format names, a live view (a format registered la
 
 def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False, with_images: bool = False,
                 voc_root: str | Path | None = None, coordinate_base: int = 0) -> tuple[object, str]:
-    """(what the loader of `fmt` reads from `path`, a one-line description); `fmt` None: `detect_format(path)`.
+    """(what the loader of `fmt` reads from `path`, a one-line description); `fmt` None: `_detect_format(path)`.
 
     Args:
         path: the file or folder.
@@ -228,7 +228,7 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
         InputError: for an unknown format, or from the loader.
     """
     path = Path(path)
-    fmt = detect_format(path) if fmt is None else fmt
+    fmt = _detect_format(path) if fmt is None else fmt
     if fmt not in READERS:
         raise InputError(path, "format", f"one of {list(FORMATS)}", fmt)
     options = {"skip_bad": skip_bad, "with_images": with_images, "voc_root": voc_root,

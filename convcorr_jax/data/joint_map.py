@@ -1,5 +1,5 @@
 """Joints of one skeleton on another, by name (mmpose's KeypointConverter): one spelling of every keypoint name
-(`canonical_name`: "lsho", "left_shoulder" and "l shoulder" are one joint), which joint of a dataset's skeleton each
+(`_canonical_name`: "lsho", "left_shoulder" and "l shoulder" are one joint), which joint of a dataset's skeleton each
 joint of a model's skeleton is (`joint_index`), and the points and labels carried over (`map_joints`), NaN and not
 labelled where the dataset lacks the joint.
 
@@ -16,12 +16,12 @@ import numpy as np
 from convcorr_jax.data.skeletons import Skeleton, side_key
 from convcorr_jax.errors import InputError
 
-# the words of keypoint names that mean the same joint (`canonical_name`): FLIC's abbreviations, MPII's upper neck
+# the words of keypoint names that mean the same joint (`_canonical_name`): FLIC's abbreviations, MPII's upper neck
 NAME_WORDS = {"sho": "shoulder", "elb": "elbow", "wri": "wrist", "kne": "knee", "ank": "ankle", "upper neck": "neck",
               "upper_neck": "neck", "head_top": "head top", "headtop": "head top"}
 
 
-def canonical_name(name: str) -> str:
+def _canonical_name(name: str) -> str:
     """A keypoint name in one spelling: "l"/"r" and the joint's word ("lsho", "left_shoulder", "l shoulder" ->
     "l shoulder"; "upper neck" -> "neck"), so that the joints of two skeletons can be matched by name.
 
@@ -39,7 +39,7 @@ def canonical_name(name: str) -> str:
 
 def joint_index(src: Skeleton, dst: Skeleton, names: Mapping[str, str] | None = None) -> np.ndarray:
     """Which joint of `src` each joint of `dst` is (KeypointConverter's mapping): by `names` (src name -> dst
-    name) where given, else by `canonical_name`.
+    name) where given, else by `_canonical_name`.
 
     Args:
         src: the dataset's skeleton.
@@ -53,13 +53,13 @@ def joint_index(src: Skeleton, dst: Skeleton, names: Mapping[str, str] | None = 
         InputError: a name of `names` not in its skeleton, or two src joints mapped onto one dst joint.
     """
     pairs = dict(names) if names is not None else {n: n for n in src.names}
-    dst_ids = {canonical_name(n): i for i, n in enumerate(dst.names)}
+    dst_ids = {_canonical_name(n): i for i, n in enumerate(dst.names)}
     src_ids = {n: i for i, n in enumerate(src.names)}
     index = np.full(dst.num_joints, -1, np.int64)
     for a, b in pairs.items():
         if a not in src_ids:
             raise InputError("joint_index", "names", f"joints of {src.name} {list(src.names)}", a)
-        j = dst_ids.get(canonical_name(b))
+        j = dst_ids.get(_canonical_name(b))
         if j is None:
             if names is not None:
                 raise InputError("joint_index", "names", f"joints of {dst.name} {list(dst.names)}", b)

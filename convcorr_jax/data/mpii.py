@@ -346,7 +346,7 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
     return collect(range(len(annolist)), parse, skip_bad, what="load_mpii_release")
 
 
-def write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None:
+def _write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None:
     """Write a small RELEASE .mat in the official layout (for fixtures and synthetic sets), atomically.
 
     Args:

@@ -3,7 +3,7 @@
 code crops them (`data.mpii.person_square`), the PCK normaliser the head size (PCKh).
 
     people = h5_people("MPII/valid.h5", "MPII/images")       # PersonSet
-    inputs = mpii_inputs(people, 256, 1.0)                  # Inputs: crop affines, head size in crop pixels
+    inputs = DATASET.inputs(people, 256, 1.0)                # Inputs: crop affines, head size in crop pixels
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def people(root: str | os.PathLike, split: str) -> PersonSet:
     return h5_people(Path(root) / FILES[split], Path(root) / "images")
 
 
-def mpii_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person") -> Inputs:
+def _mpii_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person") -> Inputs:
     """MPII's crop protocol: squares of side 200 x 1.25 x the stored scale around the stored centre (crop_scale
     unused); norm: the head size (0.6 x head-box diagonal) in crop pixels, so PCK@0.5 is PCKh@0.5; torso: the
     stored centre.
@@ -79,6 +79,6 @@ def mpii_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, pro
     return Inputs(affine, heads * image_size / sides, torso)  # crop pixels
 
 
-DATASET = PoseDataset(people, MPII, inputs=mpii_inputs, headline=("PCKh", 0.5),
+DATASET = PoseDataset(people, MPII, inputs=_mpii_inputs, headline=("PCKh", 0.5),
                       normaliser="head (0.6 x the head box's diagonal)", head_norm="MPII head box", splits=tuple(FILES),
                       options=(), root_about="a folder with the MPII annotations (train.h5, valid.h5) and images")

@@ -33,7 +33,7 @@ SPLITS = ("trn", "val", "test")
 COLUMNS = ("source_image", "target_image", "class")
 
 
-def split_csv(root: str | os.PathLike, split: str) -> Path:
+def _split_csv(root: str | os.PathLike, split: str) -> Path:
     """The pair list `<root>/<split>_pairs.csv`; InputError for an unknown split or a missing file.
 
     Args:
@@ -52,7 +52,7 @@ def split_csv(root: str | os.PathLike, split: str) -> Path:
     return path
 
 
-def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
+def _read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
     """(source file name, target file name, class name) per row of a PF-PASCAL pair list.
 
     Args:
@@ -90,7 +90,7 @@ def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
     return out
 
 
-def read_annotation(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def _read_annotation(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """A PF-PASCAL annotation .mat -> (keypoints, object box), 0-based.
 
     Args:
@@ -134,7 +134,7 @@ def load_pf_pascal(root: str | os.PathLike, split: str = "test") -> KeypointPair
             annotations of different lengths, or a pair sharing no keypoint.
     """
     root = Path(root)
-    rows = read_pairs_csv(split_csv(root, split))
+    rows = _read_pairs_csv(_split_csv(root, split))
     images: dict[str, int] = {}
     pairs, src, trg, boxes, names = [], [], [], [], []
     cache: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
@@ -142,7 +142,7 @@ def load_pf_pascal(root: str | os.PathLike, split: str = "test") -> KeypointPair
     def annotation(name: str, cls: str) -> tuple[np.ndarray, np.ndarray]:
         path = root / "Annotations" / cls / (Path(name).stem + ".mat")
         if path not in cache:
-            cache[path] = read_annotation(path)
+            cache[path] = _read_annotation(path)
         return cache[path]
 
     for s_name, t_name, cls in rows:

@@ -49,7 +49,7 @@ def synthetic_people(root, split: str, n_samples: int = 1000, seed: int = 0, inp
     return PersonSet(samples, skeletons.MPII, boxes, boxes, f"synthetic people (n={n_samples}, seed={seed})")
 
 
-def synthetic_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person"
+def _synthetic_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person"
                      ) -> Inputs:
     """Synthetic people are their images (no crop); norm: `torso_size` (the torso ends, else the box diagonal).
 
@@ -68,12 +68,12 @@ def synthetic_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0
     return Inputs(affine, np.asarray(norm, np.float32), (people.boxes[:, :2] + people.boxes[:, 2:]) / 2, False)
 
 
-SYNTHETIC = PoseDataset(synthetic_people, skeletons.MPII, inputs=synthetic_inputs, headline=("PCK", 0.05),
+SYNTHETIC = PoseDataset(synthetic_people, skeletons.MPII, inputs=_synthetic_inputs, headline=("PCK", 0.05),
                         normaliser="torso (l shoulder - r hip; the box's diagonal where one is missing)",
                         splits=("train", "test"), held_out="test", held_out_about="held-out set",
                         options=("n_samples", "seed", "input_size"), root_about="")
 
-def person_people(root, split: str) -> PersonSet:
+def _person_people(root, split: str) -> PersonSet:
     """The "person" kind has no folder of its own: its people are several datasets' (`TrainConfig.datasets`,
     read by `pose.mixture`); InputError says so.
 
@@ -88,7 +88,7 @@ def person_people(root, split: str) -> PersonSet:
                      "pose.mixture), not one folder", root)
 
 
-def person_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person") -> Inputs:
+def _person_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person") -> Inputs:
     """A person model's crops: `box_inputs` about person boxes drawn from the labelled joints (`pose.mixture`).
 
     Args:
@@ -101,7 +101,7 @@ def person_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, p
 
 
 # people of every kind, from several datasets mapped onto one skeleton (`pose.mixture`, `TrainConfig.datasets`)
-PERSON = PoseDataset(person_people, skeletons.PERSON, inputs=person_inputs, headline=("PCK", 0.2),
+PERSON = PoseDataset(_person_people, skeletons.PERSON, inputs=_person_inputs, headline=("PCK", 0.2),
                      normaliser="torso (l shoulder - r hip)", held_out="val", held_out_about="the datasets' val parts",
                      root_about="", mixture=True)
 

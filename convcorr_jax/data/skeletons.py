@@ -332,7 +332,7 @@ def side_key(name: str) -> tuple[str, str] | None:
     return side[0].lower(), rest.lower()
 
 
-def name_flip_pairs(names: Sequence[str]) -> Pairs:
+def _name_flip_pairs(names: Sequence[str]) -> Pairs:
     """(left, right) id pairs of names that differ only in a side word (left/right, l/r as a prefix or suffix).
 
     Args:
@@ -379,7 +379,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
         return tuple((joint(a, field), joint(b, field)) for a, b in value)
 
     links = pairs("skeleton", [])
-    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else name_flip_pairs(names)
+    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else _name_flip_pairs(names)
     for f in ("torso", "head"):
         if f in cat and (not isinstance(cat[f], list) or len(cat[f]) != 2):
             raise InputError(source, f"categories[].{f}", "two keypoints [a, b]", cat[f])

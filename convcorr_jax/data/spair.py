@@ -44,7 +44,7 @@ def _numbers(value, path: Path, field: str, shape: tuple) -> np.ndarray:
     return a
 
 
-def read_pair(path: str | os.PathLike) -> dict:
+def _read_pair(path: str | os.PathLike) -> dict:
     """One SPair-71k pair annotation -> its images, category, keypoints and target box.
 
     Args:
@@ -101,7 +101,7 @@ def load_spair(root: str | os.PathLike, split: str = "test") -> KeypointPairs:
         raise InputError(folder, "pair annotations", f"SPair-71k's PairAnnotation/{split}/*.json (see docs/data.md)",
                          "missing" if not folder.is_dir() else "no .json file")
     images: dict[str, int] = {}
-    rows = [read_pair(f) for f in files]
+    rows = [_read_pair(f) for f in files]
     pairs = [[images.setdefault(os.fspath(root / "JPEGImages" / r["category"] / r[k]), len(images))
               for k in ("src", "trg")] for r in rows]
     return KeypointPairs(images=tuple(images), pairs=np.array(pairs, np.int64).reshape(-1, 2),

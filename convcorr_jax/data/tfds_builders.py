@@ -209,7 +209,7 @@ def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike)
         data_dir: where the prepared array_record files go.
 
     Returns:
-        {split: data source} (random access, numpy records; `to_sample` turns one into a `KeypointSample`).
+        {split: data source} (random access, numpy records; `_to_sample` turns one into a `KeypointSample`).
 
     Raises:
         InputError: for an unknown name, or from the dataset's loader.
@@ -220,7 +220,7 @@ def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike)
     return dict(b.as_data_source())
 
 
-def load_prepared(path: str | os.PathLike) -> dict:
+def _load_prepared(path: str | os.PathLike) -> dict:
     """{split: data source} of a prepared dataset folder (`<data_dir>/<name>/<version>`), no builder code.
 
     Args:
@@ -232,7 +232,7 @@ def load_prepared(path: str | os.PathLike) -> dict:
     return dict(tfds.builder_from_directory(os.fspath(path)).as_data_source())
 
 
-def to_sample(rec: dict) -> KeypointSample:
+def _to_sample(rec: dict) -> KeypointSample:
     """A data-source record back as a `KeypointSample` (extras = the remaining features).
 
     Args:
@@ -251,14 +251,14 @@ def to_sample(rec: dict) -> KeypointSample:
                           extras={k: txt(v) if isinstance(v, bytes) else v for k, v in rec.items() if k not in core})
 
 
-def iter_samples(source) -> Iterator[KeypointSample]:
+def _iter_samples(source) -> Iterator[KeypointSample]:
     """Every record of a data source as `KeypointSample`s.
 
     Args:
-        source: a data source of `build` or `load_prepared` (len and integer indexing).
+        source: a data source of `build` or `_load_prepared` (len and integer indexing).
 
     Returns:
-        An iterator of `KeypointSample`s (`to_sample`), in record order.
+        An iterator of `KeypointSample`s (`_to_sample`), in record order.
     """
     for i in range(len(source)):
-        yield to_sample(source[i])
+        yield _to_sample(source[i])

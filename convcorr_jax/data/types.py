@@ -93,7 +93,7 @@ class SegSample:
         return dataclasses.replace(self, image=load_image(self.image_path))
 
 
-def max_pixels() -> int:
+def _max_pixels() -> int:
     """The largest image (declared width x height, pixels) a reader decodes: $CONVCORR_MAX_PIXELS, else `MAX_PIXELS`
     (50 megapixels).
 
@@ -114,7 +114,7 @@ def max_pixels() -> int:
 
 
 def check_declared_size(path: Path, im, field: str = "image") -> None:
-    """InputError unless the size an opened PIL image declares in its header is within `max_pixels()`.
+    """InputError unless the size an opened PIL image declares in its header is within `_max_pixels()`.
 
     Checked before decoding, so a file claiming 30,000 x 30,000 pixels is refused without allocating them.
 
@@ -127,11 +127,11 @@ def check_declared_size(path: Path, im, field: str = "image") -> None:
         None.
 
     Raises:
-        InputError: when width x height exceeds `max_pixels()`.
+        InputError: when width x height exceeds `_max_pixels()`.
     """
     w, h = im.size
-    if w * h > max_pixels():
-        raise InputError(path, field, f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
+    if w * h > _max_pixels():
+        raise InputError(path, field, f"an image of at most {_max_pixels():,} pixels (${MAX_PIXELS_ENV})",
                          f"{w} x {h} = {w * h:,} pixels declared in its header")
 
 
@@ -169,7 +169,7 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
 
     Raises:
         InputError: for a None path; a missing, truncated, empty, unknown or unreadable file; an unsupported mode;
-            an image declaring more than `max_pixels()` pixels (checked from the header, before decoding); a size
+            an image declaring more than `_max_pixels()` pixels (checked from the header, before decoding); a size
             other than `expected_size`; a bad `colour`, or greyscale with `colour="require"`.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -188,7 +188,7 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
             _colour_notice(path, im.mode, colour)
             rgb = (ImageOps.exif_transpose(im) or im).convert("RGB")
     except Image.DecompressionBombError as e:  # PIL's own limit, past 2 x its MAX_IMAGE_PIXELS, hit while opening
-        raise InputError(path, "image", f"an image of at most {max_pixels():,} pixels (${MAX_PIXELS_ENV})",
+        raise InputError(path, "image", f"an image of at most {_max_pixels():,} pixels (${MAX_PIXELS_ENV})",
                          f"larger: {e}") from None
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise InputError(path, "image", "a complete, readable image file", f"{type(e).__name__}: {e}") from e

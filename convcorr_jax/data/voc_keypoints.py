@@ -276,7 +276,7 @@ def write_voc_annotation(path: str | os.PathLike, image_id: str, size_wh: tuple[
     write_text(path, ET.tostring(root, encoding="unicode") + "\n")
 
 
-def read_voc_annotation(path: str | os.PathLike) -> list[dict]:
+def _read_voc_annotation(path: str | os.PathLike) -> list[dict]:
     """Objects of a VOC `Annotations/<id>.xml`: name, bbox (0-based float32 [4]), truncated, occluded, difficult.
 
     Args:
@@ -396,7 +396,7 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
         bbox = s.bbox
         if ann.is_file():
             if img not in voc_cache:
-                voc_cache[img] = read_voc_annotation(ann)
+                voc_cache[img] = _read_voc_annotation(ann)
             objs = voc_cache[img]
             match = None
             if extras["voc_id"] is not None:

@@ -1,9 +1,9 @@
 """Viewpoint-like warps of annotated images, keypoints carried exactly: a harder validation set for semantic
 correspondence built from the images one has.
 
-    H = random_homography(np.random.default_rng(seed), points, visible, (h, w), WarpConfig())
+    H = _random_homography(np.random.default_rng(seed), points, visible, (h, w), WarpConfig())
     image2 = warp_image(image, H, (h, w))                   # output pixel q shows input pixel H^-1 q
-    points2, valid2 = warp_points(points, H, (h, w))         # exact: the same H moves the keypoints
+    points2, valid2 = _warp_points(points, H, (h, w))         # exact: the same H moves the keypoints
 
 A warp is one 3 x 3 homography H (input pixels -> output pixels, (x, y) 0-based, pixel centres at integers):
 
@@ -19,7 +19,7 @@ A warp is one 3 x 3 homography H (input pixels -> output pixels, (x, y) 0-based,
 - R(theta): an in-plane rotation, uniform in +-`rotation` degrees;
 - T(d): the centre to the output canvas centre shifted by uniform +-`shift` x the canvas side per axis.
 
-Output pixels are sampled bilinearly at H^-1 q. Clutter (`warp_onto`): output pixels whose preimage falls outside
+Output pixels are sampled bilinearly at H^-1 q. Clutter (`_warp_onto`): output pixels whose preimage falls outside
 the object region (the keypoint box grown by `margin` x its side on each side, clipped to the image) or outside
 the input image show a background image instead (another image's content, resized to the canvas): the object is
 pasted onto a cluttered scene. A warped keypoint is valid when its input keypoint was valid, its homogeneous
@@ -111,7 +111,7 @@ def tilt(px: float, py: float) -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [px, py, 1.0]])
 
 
-def apply_homography(points, H) -> tuple[np.ndarray, np.ndarray]:
+def _apply_homography(points, H) -> tuple[np.ndarray, np.ndarray]:
     """Points [..., 2] mapped by H [3, 3], with their homogeneous weights; NaN in, NaN out.
 
     Args:
@@ -129,7 +129,7 @@ def apply_homography(points, H) -> tuple[np.ndarray, np.ndarray]:
         return q / w[..., None], w
 
 
-def keypoint_box(points, visible) -> np.ndarray:
+def _keypoint_box(points, visible) -> np.ndarray:
     """(x0, y0, x1, y1) of the finite visible points [K, 2]; InputError for fewer than 2.
 
     Args:
@@ -147,7 +147,7 @@ def keypoint_box(points, visible) -> np.ndarray:
     return np.concatenate([p[ok].min(0), p[ok].max(0)])
 
 
-def random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[int, int],
+def _random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[int, int],
                       cfg: WarpConfig = WarpConfig()) -> np.ndarray:
     """A random viewpoint-like warp H [3, 3] (module docstring) of an object onto an output canvas.
 
@@ -162,7 +162,7 @@ def random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[i
     Returns:
         float64 [3, 3] H: input pixels -> output pixels.
     """
-    x0, y0, x1, y1 = keypoint_box(points, visible)
+    x0, y0, x1, y1 = _keypoint_box(points, visible)
     side = max(x1 - x0, y1 - y0, 1.0)
     s = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
     theta = float(rng.uniform(-cfg.rotation, cfg.rotation))
@@ -174,7 +174,7 @@ def random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[i
             @ translation(-(x0 + x1) / 2, -(y0 + y1) / 2))
 
 
-def warp_points(points, H, out_hw: tuple[int, int], valid=None) -> tuple[np.ndarray, np.ndarray]:
+def _warp_points(points, H, out_hw: tuple[int, int], valid=None) -> tuple[np.ndarray, np.ndarray]:
     """Points moved by H, with their validity on the out_hw canvas.
 
     Args:
@@ -188,7 +188,7 @@ def warp_points(points, H, out_hw: tuple[int, int], valid=None) -> tuple[np.ndar
         NaN); bool [K]: `valid` and a positive homogeneous weight and on the canvas ([-0.5, w - 0.5] x
         [-0.5, h - 0.5]).
     """
-    q, w = apply_homography(points, H)
+    q, w = _apply_homography(points, H)
     ok = np.all(np.isfinite(np.asarray(points, np.float64)), -1) if valid is None else np.asarray(valid, bool)
     with np.errstate(invalid="ignore"):
         ok = ok & (w > 0) & np.all(np.isfinite(q), -1)
@@ -201,7 +201,7 @@ def _sample(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int]) -> tuple[
     positions [h, w, 2] (NaN where the weight is not positive))."""
     h, w = out_hw
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    src, wt = apply_homography(np.stack([xs, ys], -1), np.linalg.inv(H))
+    src, wt = _apply_homography(np.stack([xs, ys], -1), np.linalg.inv(H))
     src[wt <= 0] = np.nan
     ih, iw = image.shape[:2]
     x = np.clip(np.nan_to_num(src[..., 0], nan=-1.0), 0, iw - 1)
@@ -272,35 +272,35 @@ def resize_to(image: np.ndarray, out_hw: tuple[int, int], flip: bool = False) ->
     return warp_image(image, H, out_hw)
 
 
-def object_region(points, visible, image_hw: tuple[int, int], margin: float) -> tuple[float, ...]:
+def _object_region(points, visible, image_hw: tuple[int, int], margin: float) -> tuple[float, ...]:
     """The keypoint box grown by `margin` x its side on each side, clipped to the image's pixel extent.
 
     Args:
-        points, visible: [K, 2] (x, y) pixels and bool [K] (at least 2 finite visible, `keypoint_box`).
+        points, visible: [K, 2] (x, y) pixels and bool [K] (at least 2 finite visible, `_keypoint_box`).
         image_hw: (h, w) of the image.
         margin: the growth per side, a fraction of the box's side (max of width and height, at least 1 px).
 
     Returns:
         (x0, y0, x1, y1) floats, within [-0.5, w - 0.5] x [-0.5, h - 0.5].
     """
-    x0, y0, x1, y1 = keypoint_box(points, visible)
+    x0, y0, x1, y1 = _keypoint_box(points, visible)
     g = margin * max(x1 - x0, y1 - y0, 1.0)
     h, w = image_hw
     return (max(x0 - g, -0.5), max(y0 - g, -0.5), min(x1 + g, w - 0.5), min(y1 + g, h - 0.5))
 
 
-def warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], background: np.ndarray | None,
+def _warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], background: np.ndarray | None,
               cfg: WarpConfig = WarpConfig(), id_suffix: str = "warped") -> KeypointSample:
     """`sample` (with its image) warped by H onto out_hw, its object region pasted onto `background`.
 
-    Keypoints are carried by H (`warp_points`).
+    Keypoints are carried by H (`_warp_points`).
 
     Args:
         sample: a `KeypointSample` with `image` loaded (else InputError).
         H: [3, 3] input -> output pixels.
         out_hw: (h, w) of the output.
         background: uint8 [h, w, 3], an image already out_hw; None: the sample's own pixels, zero off it.
-        cfg: its `margin` sets the object region (`object_region`).
+        cfg: its `margin` sets the object region (`_object_region`).
         id_suffix: the new id is "<id>@<id_suffix>".
 
     Returns:
@@ -311,10 +311,10 @@ def warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], ba
     if sample.image is None:
         raise InputError(sample.id, "image", "a loaded image (with_images=True)", None)
     vis = np.asarray(sample.visible, bool)
-    region = object_region(sample.points, vis, sample.image.shape[:2], cfg.margin) if background is not None \
+    region = _object_region(sample.points, vis, sample.image.shape[:2], cfg.margin) if background is not None \
         else None
     image = warp_image(sample.image, H, out_hw, region, background)
-    pts, ok = warp_points(sample.points, H, out_hw, vis & np.all(np.isfinite(sample.points), -1))
+    pts, ok = _warp_points(sample.points, H, out_hw, vis & np.all(np.isfinite(sample.points), -1))
     good = pts[ok] if ok.any() else np.zeros((1, 2))
     bbox = np.concatenate([good.min(0), good.max(0)]).astype(np.float32)
     return dataclasses.replace(sample, points=pts.astype(np.float32), visible=ok, bbox=bbox, image=image,
@@ -331,7 +331,7 @@ def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Seq
     """Warped pairs from ordered pairs (i, j) of `samples` (with images), a set per group.
 
     `per_group` pairs drawn per group without replacement (Generator seeded with `seed`), in each the target j warped
-    by `random_homography` (Generator seeded with (seed, n), n the drawn pair's position in the output) onto a
+    by `_random_homography` (Generator seeded with (seed, n), n the drawn pair's position in the output) onto a
     canvas of its own size and pasted onto a background: a sample of another group (drawn by the same Generator)
     stretched to the canvas, mirrored with probability 1/2 (one group only: the sample's own pixels). The source
     stays as it is. A warp that leaves fewer than `min_valid` valid keypoints is drawn again (up to 20 times, then
@@ -370,14 +370,14 @@ def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Seq
             k = others[int(rng.integers(len(others)))]
             bg = resize_to(samples[k].image, hw, bool(rng.uniform() < 0.5))
         for _ in range(20):
-            H = random_homography(rng, tgt.points, tgt.visible, hw, cfg)
-            _, ok = warp_points(tgt.points, H, hw, np.asarray(tgt.visible, bool))
+            H = _random_homography(rng, tgt.points, tgt.visible, hw, cfg)
+            _, ok = _warp_points(tgt.points, H, hw, np.asarray(tgt.visible, bool))
             if ok.sum() >= min_valid:
                 break
         else:
             raise InputError(tgt.id, "keypoints", f"a warp keeping {min_valid} keypoints on the image in 20 draws",
                              int(ok.sum()))
-        out.append(warp_onto(tgt, H, hw, bg, cfg, f"warp{n}"))
+        out.append(_warp_onto(tgt, H, hw, bg, cfg, f"warp{n}"))
         new_pairs.append((i, len(out) - 1))
         new_groups.append(groups[p])
     return out, np.array(new_pairs, np.int64).reshape(-1, 2), np.array(new_groups)

@@ -34,11 +34,11 @@ ATTRIBUTE_NAMES: tuple[str, ...] = (
 )
 
 
-def face_template(p: dict) -> np.ndarray:
+def _face_template(p: dict) -> np.ndarray:
     """68 landmarks [68, 3] in the face frame for identity/expression parameters `p`.
 
     Args:
-        p: `sample_attributes`' dict (uses face_width, chin, jaw_q, mouth_open, brow_y, brow_raise, brow_arch,
+        p: `_sample_attributes`' dict (uses face_width, chin, jaw_q, mouth_open, brow_y, brow_raise, brow_arch,
             nose_len, nose_w, eye_spacing, eye_w, eye_h, mouth_w, smile, lip).
 
     Returns:
@@ -120,7 +120,7 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return Rz @ Rx @ Ry
 
 
-def sample_attributes(rng: np.random.Generator) -> dict:
+def _sample_attributes(rng: np.random.Generator) -> dict:
     """Random face attributes (pose, shape, colours) drawn from `rng`.
 
     Args:
@@ -128,7 +128,7 @@ def sample_attributes(rng: np.random.Generator) -> dict:
 
     Returns:
         dict name -> float: the `ATTRIBUTE_NAMES` (pose in radians, scale as a fraction of the image side, flags
-        0/1, the rest in 0..1 or face units) plus the identity details `face_template` reads (chin, jaw_q, brow_y,
+        0/1, the rest in 0..1 or face units) plus the identity details `_face_template` reads (chin, jaw_q, brow_y,
         brow_arch, nose_len, nose_w, eye_w, eye_h, mouth_w, lip).
     """
     u = rng.uniform
@@ -177,9 +177,9 @@ def render_face(index: int, seed: int = 0, image_size: int = 128) -> KeypointSam
     """
     rng = render.sample_rng(seed, KIND, index)
     size = int(image_size)
-    at = sample_attributes(rng)
+    at = _sample_attributes(rng)
     R = _rotation(at["yaw"], at["pitch"], at["roll"])
-    P3 = face_template(at)
+    P3 = _face_template(at)
     s = at["scale"] * size
     centre = np.array([size / 2, size * 0.47]) + rng.uniform(-0.08, 0.08, 2) * size
 

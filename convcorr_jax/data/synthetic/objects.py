@@ -324,7 +324,7 @@ _TEMPLATES = {
 KIND = 1  # dataset code in the per-sample seed
 
 
-def object_category(index: int) -> str:
+def _object_category(index: int) -> str:
     """Categories cycle with the index, so every prefix of the dataset is balanced.
 
     Args:
@@ -344,7 +344,7 @@ def render_object(index: int, seed: int = 0, image_size: int = 192) -> tuple[Key
     the object itself, or outside the image, are invisible (their coordinates are still given).
 
     Args:
-        index: the sample's index (sets the category, `object_category`); seed: the dataset's seed.
+        index: the sample's index (sets the category, `_object_category`); seed: the dataset's seed.
         image_size: S, the image side in pixels.
 
     Returns:
@@ -355,7 +355,7 @@ def render_object(index: int, seed: int = 0, image_size: int = 192) -> tuple[Key
         (class 1..C as `OBJECT_CATEGORIES`, 0 background, 255 the void band of `render.void_border`).
     """
     rng = render.sample_rng(seed, KIND, index)
-    cat = object_category(index)
+    cat = _object_category(index)
     cls = OBJECT_CATEGORIES.index(cat) + 1
     lay, palette = _TEMPLATES[cat](rng)
     size = int(image_size)

@@ -106,7 +106,7 @@ def skeleton(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return J
 
 
-def person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layout, dict, dict]:
+def _person_layout(rng: np.random.Generator, J: dict | None = None) -> tuple[Layout, dict, dict]:
     """(layout with parts and the MPII + FLIC keypoints, palette, skeleton) of one random person.
 
     Args:
@@ -229,14 +229,14 @@ def render_person(index: int, seed: int = 0, image_size: int = 128, noise_sigma:
     """
     rng = render.sample_rng(seed, KIND, index)
     size = int(image_size)
-    lay, palette, J = person_layout(rng)
+    lay, palette, J = _person_layout(rng)
     sim = scene.place(rng, lay, size, frac=(0.55, 0.92), rot=0.3, aspect=0.08, shift=0.1)
     canvas = render.Canvas(size, ss=2)
     scene.clutter(canvas, rng, int(rng.integers(3, 10)), size)
     n_dis = int(rng.choice([0, 1, 1, 2]))
     front = []
     for k in range(n_dis):
-        dl, dp, _ = person_layout(rng)
+        dl, dp, _ = _person_layout(rng)
         dsim = scene.place(rng, dl, size, frac=(0.4, 1.0), rot=0.3, shift=0.45)
         if rng.random() < 0.3:
             front.append((dl, dsim, dp))

@@ -47,7 +47,7 @@ def ellipse(center, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np
     Args:
         center: (x, y) pixels.
         rx, ry: radii along the ellipse's own axes, pixels.
-        angle: rotation in radians (`rotate`).
+        angle: rotation in radians (`_rotate`).
         n: the number of vertices.
 
     Returns:
@@ -55,7 +55,7 @@ def ellipse(center, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np
     """
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     pts = np.stack([rx * np.cos(t), ry * np.sin(t)], -1)
-    return rotate(pts, angle) + np.asarray(center, np.float64)
+    return _rotate(pts, angle) + np.asarray(center, np.float64)
 
 
 def capsule(p0, p1, r0: float, r1: float, n: int = 8) -> np.ndarray:
@@ -79,7 +79,7 @@ def capsule(p0, p1, r0: float, r1: float, n: int = 8) -> np.ndarray:
     return np.concatenate([end1, end0], 0)
 
 
-def rotate(pts: np.ndarray, angle: float) -> np.ndarray:
+def _rotate(pts: np.ndarray, angle: float) -> np.ndarray:
     """Points [N, 2] rotated by `angle` radians about the origin.
 
     Args:
