@@ -106,7 +106,7 @@ def entry_path(kind: str, settings: Mapping[str, Any], version: str) -> Path:
     return cache_dir(kind) / digest(key(kind, settings, version), 20)
 
 
-def file_sums(folder: Path) -> dict[str, list]:
+def _file_sums(folder: Path) -> dict[str, list]:
     """{relative path: [size in bytes, sha256 hex]} of every file below `folder` but KEY.json and SUMS.json.
 
     Args:
@@ -131,7 +131,7 @@ def _read_json(path: Path):
         return None
 
 
-def is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -> bool:
+def _is_valid(path: Path, kind: str, settings: Mapping[str, Any], version: str) -> bool:
     """True if `path` is a complete entry for exactly this key whose files match its SUMS.json.
 
     Args:
@@ -154,7 +154,7 @@ def _check(path: Path, want: dict) -> str | None:
     sums = _read_json(path / SUMS_FILE)
     if not isinstance(sums, dict):
         return f"{SUMS_FILE} unreadable"
-    have = file_sums(path)
+    have = _file_sums(path)
     for rel in sorted(set(sums) | set(have)):
         if rel not in have:
             return f"{rel} missing"
@@ -191,7 +191,7 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
     tmp.mkdir(parents=True)
     try:
         build(tmp)
-        (tmp / SUMS_FILE).write_text(json.dumps(file_sums(tmp), indent=1, sort_keys=True) + "\n")
+        (tmp / SUMS_FILE).write_text(json.dumps(_file_sums(tmp), indent=1, sort_keys=True) + "\n")
         (tmp / KEY_FILE).write_text(json.dumps(want, indent=1, sort_keys=True) + "\n")
         if _check(path, want) is None:  # a concurrent builder finished first: keep its entry
             return path

@@ -239,7 +239,7 @@ SHOWN = 3  # foreign entries named in a NotOwned message
 LEFTOVER = re.compile(r"\..*\.[a-z0-9_]{8}\.part(\.[^.]+)?")
 
 
-def foreign_entries(folder: str | os.PathLike, kind: FolderKind | None) -> list[str]:
+def _foreign_entries(folder: str | os.PathLike, kind: FolderKind | None) -> list[str]:
     """The entries under `folder` that a `kind` folder does not hold (`FolderKind.names`, its record, the temporary
     files of a killed atomic write).
 
@@ -273,7 +273,7 @@ def check_replaceable(folder: str | os.PathLike, kind: FolderKind | None, field:
     project did not write there.
 
     The rule: an absent or empty folder is fine; an existing one must carry `kind`'s marker and hold nothing but
-    the names `kind` writes (`foreign_entries`). Anything else, a file, or a link is refused; nothing is touched.
+    the names `kind` writes (`_foreign_entries`). Anything else, a file, or a link is refused; nothing is touched.
 
     Args:
       folder: the folder.
@@ -296,7 +296,7 @@ def check_replaceable(folder: str | os.PathLike, kind: FolderKind | None, field:
     if not any(folder.iterdir()):
         return False
     marked = kind is not None and (kind.marker is None or kind.marker(folder))
-    foreign = foreign_entries(folder, kind) if marked else _foreign(folder, (), "")
+    foreign = _foreign_entries(folder, kind) if marked else _foreign(folder, (), "")
     if foreign:  # "besides the files of" where the folder holds some of the kind's
         tops = {f.split("/")[0] for f in foreign}
         ours = marked and (kind.marker is not None or bool(set(os.listdir(folder)) - tops))

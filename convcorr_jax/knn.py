@@ -13,7 +13,7 @@ Ties: scores are compared exactly; among equal scores the smaller database index
 rule as a stable sort of `-score`). Different blockings may round dot products differently in the last bit,
 so near-ties (|score gap| ~ 1e-7 relative) can swap order against another implementation.
 
-Cosine: rows are l2-normalised (a zero row gets score 0 against everything). L2: `topk_l2` returns squared
+Cosine: rows are l2-normalised (a zero row gets score 0 against everything). L2: `_topk_l2` returns squared
 Euclidean distances, smallest first.
 """
 
@@ -234,7 +234,7 @@ def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 102
     return _topk(queries, database, k, "cosine", block, qblock, devices=devices)
 
 
-def topk_l2(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
+def _topk_l2(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
     """Exact k nearest neighbours in Euclidean distance.
 
     Args:
@@ -319,9 +319,9 @@ def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int 
     return _stream(queries, npy_path, k, "cosine", chunk, block, qblock, progress)
 
 
-def topk_l2_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
+def _topk_l2_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
                  progress: bool = False):
-    """`topk_l2` against a memory-mapped `.npy` database [N, D].
+    """`_topk_l2` against a memory-mapped `.npy` database [N, D].
 
     Args:
       queries, npy_path, k, chunk, block, qblock, progress: as `topk_cosine_mmap`.
@@ -333,28 +333,3 @@ def topk_l2_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16
       InputError: as `topk_cosine_mmap`.
     """
     return _stream(queries, npy_path, k, "l2", chunk, block, qblock, progress)
-
-
-def brute_force_topk(queries: np.ndarray, database: np.ndarray, k: int, metric: str = "cosine"):
-    """NumPy reference (float64, full score matrix; small inputs only) with the same tie rule.
-
-    Args:
-      queries: [Q, D]; database: [N, D].
-      k: neighbours per query.
-      metric: "cosine"; any other value means squared L2.
-
-    Returns:
-      (scores float64 [Q, k]: cosine similarities descending, or squared distances ascending (not clipped at 0),
-      indices int64 [Q, k]).
-    """
-    q = np.asarray(queries, np.float64)
-    d = np.asarray(database, np.float64)
-    if metric == "cosine":
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
-        s = q @ d.T
-        idx = np.argsort(-s, axis=1, kind="stable")[:, :k]
-    else:
-        s = (q * q).sum(1)[:, None] - 2 * q @ d.T + (d * d).sum(1)[None]
-        idx = np.argsort(s, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(s, idx, 1), idx

@@ -13,7 +13,7 @@ import numpy as np
 from convcorr_jax.errors import InputError
 
 
-def keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+def _keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Euclidean distances [..., K] between pred and gt [..., K, 2].
 
     Args:
@@ -71,7 +71,7 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
     """
     gt = np.asarray(gt, np.float64)
     pred = np.asarray(pred, np.float64)
-    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)
     ok = evaluated(gt, visible)
     hits = (d <= alpha * np.asarray(norm, np.float64)[:, None]).astype(np.float64)
     return np.where(ok, hits, np.nan)
@@ -121,7 +121,7 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
     Returns:
         float64 [N]; NaN for an instance with no point counted.
     """
-    d = keypoint_distances(pred, gt)
+    d = _keypoint_distances(pred, gt)
     if visible is not None:
         d = np.where(np.asarray(visible, bool), d, np.nan)
     return np.nanmean(d, axis=-1) / np.asarray(norm, np.float64)
@@ -176,7 +176,7 @@ def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: 
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
-    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / np.asarray(head, np.float64)[:, None]
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / np.asarray(head, np.float64)[:, None]
     miss = ~np.all(np.isfinite(gt), axis=-1)
     if missing is not None:
         miss |= np.asarray(missing, bool)
@@ -248,7 +248,7 @@ def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
 
-def pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> dict[str, float]:
+def _pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> dict[str, float]:
     """The widely copied Python/MATLAB port of Tompson et al. (eval_PCKh in pose repositories).
 
     There d < t, "Head" is the head top alone, "Mean" the unweighted mean of the 14 per-joint values. For
@@ -271,7 +271,7 @@ def pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> 
     return out
 
 
-def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     """Average precision (area under the step precision-recall curve, scikit-learn's definition: sum over
     distinct score thresholds of (recall step) x precision). NaN when there is no positive.
 
@@ -311,7 +311,7 @@ def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void:
     labels = np.asarray(labels)
     keep = labels != void
     flat, lab = scores[keep], labels[keep]
-    return np.array([average_precision(flat[:, c], lab == c) for c in range(scores.shape[-1])])
+    return np.array([_average_precision(flat[:, c], lab == c) for c in range(scores.shape[-1])])
 
 
 def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, void: int = 255) -> np.ndarray:
@@ -389,7 +389,7 @@ def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarr
     if empty.size:
         raise InputError("pf_pck", "gt", "at least one finite target keypoint per pair",
                          f"none in pair {int(empty[0])} ({empty.size} such pairs)")
-    d = keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
     a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
     hits = ((d[None] < a) & valid[None]).sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):

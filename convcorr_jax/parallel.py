@@ -41,7 +41,7 @@ def _int_env(name: str, default: int = 0) -> int:
         return default
 
 
-def cluster_detected() -> str | None:
+def _cluster_detected() -> str | None:
     """Name of a multi-process cluster environment JAX can auto-detect ("slurm", "ompi", "auto"), or None.
 
     SLURM counts only with more than one task (a one-task `srun`/`sbatch` stays single-process); "auto" is
@@ -82,7 +82,7 @@ def initialize_distributed() -> bool:
         if int(n) <= 1:
             return False
         jax.distributed.initialize(coordinator_address=addr, num_processes=int(n), process_id=int(pid))
-    elif addr or cluster_detected():
+    elif addr or _cluster_detected():
         jax.distributed.initialize()
     else:
         return False

@@ -71,7 +71,7 @@ def devices() -> str:
     return f"{len(devs)} x {devs[0].device_kind} ({jax.default_backend()})"
 
 
-def config_dict(config: Any) -> dict:
+def _config_dict(config: Any) -> dict:
     """A config (dataclass or mapping) as a plain dict.
 
     Args:
@@ -98,7 +98,7 @@ def header(title: str, config: Any = None, seed: int | None = None) -> str:
     """
     lines = [f"== {title} =="]
     if config is not None:
-        lines.append("config: " + json.dumps(config_dict(config), sort_keys=True, default=str))
+        lines.append("config: " + json.dumps(_config_dict(config), sort_keys=True, default=str))
     if seed is not None:
         lines.append(f"seed: {seed}")
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))

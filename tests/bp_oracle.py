@@ -9,7 +9,7 @@ def brute_force_minimum(cost: np.ndarray, weight: float, offsets: np.ndarray | N
                         truncation: float | None = None,
                         edge_scale: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Exact minimum energy and labelling by enumeration, float64 (tests; tiny problems: L^(H*W) labellings);
-    offsets, truncation and edge_scale as in `labelling_energy`."""
+    offsets, truncation and edge_scale as in `bp_solver._labelling_energy`."""
     cost = np.asarray(cost, np.float64)
     h, w, ly, lx = cost.shape
     n, nl = h * w, ly * lx

@@ -65,7 +65,7 @@ def _pixel_features(samples, kps):
 
 def test_classify_learns_colour_cue_and_counts_skipped():
     train, test = _toy(40, 0), _toy(20, 1)
-    ktr, kte = cls.collect_keypoints(train), cls.collect_keypoints(test)
+    ktr, kte = cls._collect_keypoints(train), cls._collect_keypoints(test)
     assert ktr.skipped["outside image"] == 1 and len(ktr) == 40 * 4 - 1
     res = cls.classify(_pixel_features(train, ktr), ktr, _pixel_features(test, kte), kte, C=1e-3)
     assert set(res["accuracy"]) == {"toy", "toy2"}
@@ -93,13 +93,13 @@ def test_classify_learns_colour_cue_and_counts_skipped():
 def test_classify_rejects_category_without_training_data():
     train, test = _toy(6, 0), _toy(6, 1)
     train = [s for s in train if s.category == "toy"]
-    ktr, kte = cls.collect_keypoints(train), cls.collect_keypoints(test)
+    ktr, kte = cls._collect_keypoints(train), cls._collect_keypoints(test)
     with pytest.raises(InputError, match="toy2"):
         cls.classify(_pixel_features(train, ktr), ktr, _pixel_features(test, kte), kte)
 
 
 def test_conv_features_use_the_backbone_geometry():
-    """conv_features == columns of the backbone's own activations at the nearest rf centre."""
+    """_conv_features == columns of the backbone's own activations at the nearest rf centre."""
     import jax
 
     from convcorr_jax.backbones import get
@@ -107,8 +107,8 @@ def test_conv_features_use_the_backbone_geometry():
     bb = get("mobilenet_v2")
     params = bb.init(jax.random.PRNGKey(0))
     samples = _toy(2, 3)
-    kps = cls.collect_keypoints(samples)
-    feats = cls.conv_features(samples, kps, bb, params, roles=("conv3",), batch_size=2)
+    kps = cls._collect_keypoints(samples)
+    feats = cls._conv_features(samples, kps, bb, params, roles=("conv3",), batch_size=2)
     tap = bb.roles["conv3"]
     act = np.asarray(bb.apply(params, bb.preprocess(np.stack([s.image for s in samples])), taps=(tap,))[tap])
     rf = bb.geometry[tap]
@@ -119,7 +119,7 @@ def test_conv_features_use_the_backbone_geometry():
 
 def test_figure4_helpers():
     img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
-    sh = cls.shifted_images(img, np.array([[0, 0], [2, 1]]))
+    sh = cls._shifted_images(img, np.array([[0, 0], [2, 1]]))
     np.testing.assert_array_equal(sh[0], img)
     np.testing.assert_array_equal(sh[1][1:, 2:], img[:-1, :-2])  # out[y, x] = image[y - 1, x - 2]
     np.testing.assert_array_equal(sh[1][0, 2:], img[0, :-2])  # edge row repeated
@@ -128,7 +128,7 @@ def test_figure4_helpers():
     maps[1, 0, 2] = 1  # boundary maximum -> excluded
     maps[2, 2, 3] = 5
     maps[3] = np.nan  # not evaluated -> ignored
-    hist, excluded = cls.argmax_histogram(maps)
+    hist, excluded = cls._argmax_histogram(maps)
     assert excluded == 1 and hist.sum() == 2 and hist[2, 3] == 2
 
 
@@ -150,9 +150,9 @@ def test_dense_window_scores_conv_equals_pixel_loop():
     d = bb.geometry[tap]
     steps = np.arange(0, d.stride, 2)
     shifts = np.stack(np.meshgrid(steps, steps, indexing="xy"), -1).reshape(-1, 2)
-    grids = np.stack(extract_grids(bb, params, list(cls.shifted_images(img, shifts)), [tap], 4)[tap])
+    grids = np.stack(extract_grids(bb, params, list(cls._shifted_images(img, shifts)), [tap], 4)[tap])
     model = LinearSVM(rng.normal(size=(2, grids.shape[-1])), rng.normal(size=2), np.array([3, 7]))
-    got = cls.dense_window_scores_conv(img, pts, labs, model, bb, params, "conv3", radius=4, step=2, batch_size=4)
+    got = cls._dense_window_scores_conv(img, pts, labs, model, bb, params, "conv3", radius=4, step=2, batch_size=4)
     want = np.full((2, 9, 9), np.nan)
     lut = {tuple(t): i for i, t in enumerate(shifts)}
     for j, (p, lab) in enumerate(zip(np.rint(pts).astype(int), labs)):

@@ -77,7 +77,7 @@ def test_cache_failed_build_leaves_no_entry(tmp_path, monkeypatch):
 
     with pytest.raises(RuntimeError):
         cache.cached("thing", {"n": 1}, "v1", boom)
-    assert not cache.is_valid(cache.entry_path("thing", {"n": 1}, "v1"), "thing", {"n": 1}, "v1")
+    assert not cache._is_valid(cache.entry_path("thing", {"n": 1}, "v1"), "thing", {"n": 1}, "v1")
     assert list((tmp_path / "thing").iterdir()) == []
 
 

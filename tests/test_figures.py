@@ -11,7 +11,7 @@ from PIL import Image
 from convcorr_cli.main import main
 from convcorr_jax.data.pf_willow import load_pf_willow
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.flow.colour import colour_key, colour_wheel, flow_to_colour
+from convcorr_jax.flow.colour import colour_key, _colour_wheel, flow_to_colour
 from convcorr_jax.pose import joints
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_eval import figures
@@ -33,7 +33,7 @@ def legend_labels(fig) -> list[str]:
 # ------------------------------------------------------------------------------------------ flow colour code
 
 def test_colour_wheel_segments_by_hand():
-    w = colour_wheel()
+    w = _colour_wheel()
     assert w.shape == (55, 3)
     # segment starts: red, yellow, green, cyan, blue, magenta (RY 15, YG 6, GC 4, CB 11, BM 13, MR 6)
     starts = {0: (255, 0, 0), 15: (255, 255, 0), 21: (0, 255, 0), 25: (0, 255, 255), 36: (0, 0, 255),

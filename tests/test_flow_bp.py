@@ -70,7 +70,7 @@ def test_tiny_loopy_grids_near_exact():
         weight = float(rng.uniform(0.1, 1.5))
         res = _bp(cost, weight)
         e, _ = brute_force_minimum(cost, weight)
-        d, s = bp_solver.labelling_energy(np.asarray(cost, np.float32), res.labels, weight)
+        d, s = bp_solver._labelling_energy(np.asarray(cost, np.float32), res.labels, weight)
         assert float(res.energy) == pytest.approx(float(d + s), rel=1e-6)
         assert float(res.energy) >= e - 1e-4
         hits += abs(float(res.energy) - e) < 1e-4
@@ -244,8 +244,8 @@ def test_target_indexed_costs_give_the_volume_solve():
             np.testing.assert_array_equal(np.asarray(bp_windows.target_windows(tc, k, win)),
                                           np.asarray(bp_windows.crop_labels(bp_windows.block_sum(vol, k), *win)))
         lab = rng.integers(0, (2 * hw[0] - 1, 2 * hw[1] - 1), size=(*hw, 2)).astype(np.int32)  # some leave the grid
-        for got, want in zip(bp_solver.labelling_energy(tc, lab, 0.3, targets=True),
-                             bp_solver.labelling_energy(vol, lab, 0.3)):
+        for got, want in zip(bp_solver._labelling_energy(tc, lab, 0.3, targets=True),
+                             bp_solver._labelling_energy(vol, lab, 0.3)):
             assert float(got) == float(want)
         if hw not in solves:
             continue

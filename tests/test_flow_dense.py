@@ -290,8 +290,8 @@ def test_subpixel_sweeps_weigh_each_edge():
 def test_contrast_factors_by_hand():
     """exp(-(g_p - g_q)^2 / (2 sigma^2)) on the edges below and right; 1 past the last row / column."""
     g = jnp.asarray([[0.0, 0.1, 0.4], [0.2, 0.2, 0.2]], jnp.float32)
-    f = np.asarray(dense.contrast_factors(g, 0.1))
+    f = np.asarray(dense._contrast_factors(g, 0.1))
     e = lambda d: np.exp(-d * d / 0.02)
     np.testing.assert_allclose(f[..., 0], [[e(0.2), e(0.1), e(0.2)], [1, 1, 1]], rtol=1e-5)
     np.testing.assert_allclose(f[..., 1], [[e(0.1), e(0.3), 1], [1, 1, 1]], rtol=1e-5)
-    assert float(np.min(dense.contrast_factors(g, 1e-3))) == pytest.approx(dense.MIN_FACTOR)
+    assert float(np.min(dense._contrast_factors(g, 1e-3))) == pytest.approx(dense.MIN_FACTOR)

@@ -5,8 +5,28 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from convcorr_jax.errors import InputError
-from convcorr_jax.flow.distance_transform import (AUTO_BRUTE_MAX, AUTO_TREE_MAX, dt1d, dt1d_brute, dt1d_min, dt2d,
-                                                  dt2d_brute_full, dt2d_values, resolve_method)
+from convcorr_jax.flow.distance_transform import (AUTO_BRUTE_MAX, AUTO_TREE_MAX, dt1d, dt1d_brute, dt1d_min, _dt2d,
+                                                  _dt2d_values, _resolve_method)
+
+
+def dt2d_brute_full(f, wy: float = 1.0, wx: float = 1.0):
+    """Non-separable brute force over all (y', x') in numpy float64 (the reference of `_dt2d`).
+
+    Args:
+      f: costs [..., H, W].
+      wy, wx: the weights of (y - y')^2 and (x - x')^2.
+
+    Returns:
+      (values float64 [..., H, W], arg-min int [..., H, W, 2] as (y', x')).
+    """
+    f = np.asarray(f, np.float64)
+    h, w = f.shape[-2:]
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    d = wy * (yy.reshape(-1, 1) - yy.reshape(1, -1)) ** 2 + wx * (xx.reshape(-1, 1) - xx.reshape(1, -1)) ** 2
+    cost = f.reshape(*f.shape[:-2], 1, h * w) + d  # [..., p, q]
+    vals = cost.min(-1).reshape(f.shape)
+    arg = cost.argmin(-1).reshape(f.shape)
+    return vals, np.stack([arg // w, arg % w], -1)
 
 
 def _random_f(rng, shape, inf_frac):
@@ -59,7 +79,7 @@ def test_dt1d_other_axis():
                          [((1, 1), 1.0, 1.0), ((5, 7), 0.3, 2.0), ((9, 4), 5.0, 0.05), ((1, 6), 1.0, 0.5)])
 def test_dt2d_equals_nonseparable_brute_force(shape, wy, wx):
     f = _random_f(np.random.default_rng(2), (2, *shape), 0.3)
-    v, a = map(np.asarray, dt2d(f, wy, wx))
+    v, a = map(np.asarray, _dt2d(f, wy, wx))
     vb, ab = dt2d_brute_full(f, wy, wx)
     np.testing.assert_allclose(v, vb, rtol=1e-6, atol=1e-5)
     # the 2D arg-min achieves the value
@@ -68,14 +88,14 @@ def test_dt2d_equals_nonseparable_brute_force(shape, wy, wx):
     got = got + wy * (yy - a[..., 0]) ** 2 + wx * (xx - a[..., 1]) ** 2
     np.testing.assert_allclose(got, v, rtol=1e-6, atol=1e-5)
     # brute-force separable passes give the same values bit for bit
-    v2, a2 = map(np.asarray, dt2d(f, wy, wx, method="brute"))
+    v2, a2 = map(np.asarray, _dt2d(f, wy, wx, method="brute"))
     np.testing.assert_array_equal(v, v2)
     np.testing.assert_array_equal(a, a2)
 
 
 def test_dt_rejects_nonpositive_weight():
     with pytest.raises(InputError):
-        dt2d(np.zeros((3, 3), np.float32), 0.0, 1.0)
+        _dt2d(np.zeros((3, 3), np.float32), 0.0, 1.0)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 31, 32, AUTO_TREE_MAX, AUTO_TREE_MAX + 1, AUTO_BRUTE_MAX, AUTO_BRUTE_MAX + 1])
@@ -83,7 +103,7 @@ def test_dt1d_min_every_auto_size_class_equals_brute_force(n):
     """`auto` picks the unrolled tree up to AUTO_TREE_MAX, the fused reduction up to AUTO_BRUTE_MAX and the
     envelope above; every choice (and every explicit method) gives the brute-force values bit for bit, also on a
     range extended by `pad`."""
-    assert resolve_method(n) == ("tree" if n <= AUTO_TREE_MAX else "brute" if n <= AUTO_BRUTE_MAX else "envelope")
+    assert _resolve_method(n) == ("tree" if n <= AUTO_TREE_MAX else "brute" if n <= AUTO_BRUTE_MAX else "envelope")
     rng = np.random.default_rng(n)
     f = _random_f(rng, (2, n), 0.3)
     f[1, : n // 2] = np.inf  # a long +inf run (labels off the target grid)
@@ -101,9 +121,9 @@ def test_dt1d_min_every_auto_size_class_equals_brute_force(n):
 
 def test_dt2d_values_equals_separable_brute_force():
     f = _random_f(np.random.default_rng(7), (3, 6, 9), 0.3)
-    want = np.asarray(dt2d(f, 0.3, 2.0, method="brute")[0])
+    want = np.asarray(_dt2d(f, 0.3, 2.0, method="brute")[0])
     for method in ("auto", "tree", "brute", "envelope"):
-        np.testing.assert_array_equal(np.asarray(dt2d_values(f, 0.3, 2.0, method=method)), want)
+        np.testing.assert_array_equal(np.asarray(_dt2d_values(f, 0.3, 2.0, method=method)), want)
 
 
 def test_dt_rejects_unknown_method():

@@ -18,7 +18,7 @@ def test_spline_and_bilinear_reproduce_affine_flow():
     xc, yc = np.clip(xx, 3, 43), np.clip(yy, 3, 35)  # constant beyond the grid's span
     ref = np.stack([0.5 * xc - 0.2 * yc + 3, 0.1 * xc + 2], -1)
     np.testing.assert_allclose(warp.dense_flow_spline(flow, g, out_hw), ref, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(warp.dense_flow_bilinear(flow, g, out_hw)), ref, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(warp._dense_flow_bilinear(flow, g, out_hw)), ref, atol=1e-4)
 
 
 def test_warp_image_constant_shift():

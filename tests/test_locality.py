@@ -11,7 +11,7 @@ from convcorr_jax.errors import InputError
 
 def test_extract_patches_and_paste_hand_values():
     img = np.arange(6 * 7 * 3, dtype=np.uint8).reshape(1, 6, 7, 3)
-    p = locality.extract_patches(img, [0], np.array([[0.0, 5.0]]), 3)
+    p = locality._extract_patches(img, [0], np.array([[0.0, 5.0]]), 3)
     # centre (x=0, y=5): columns -1..1 clipped to 0..1, rows 4..6 clipped to 4..5
     np.testing.assert_array_equal(p[0, :, :, 0], img[0][[4, 5, 5]][:, [0, 0, 1], 0])
     out = locality._paste((6, 7, 3), np.array([[1.0, 1.0]]), np.ones((1, 3, 3, 3), np.float32))
@@ -20,15 +20,15 @@ def test_extract_patches_and_paste_hand_values():
 
 def test_contrast_stretch():
     x = np.linspace(0, 10, 101).reshape(1, -1, 1).repeat(3, -1)
-    y = locality.contrast_stretch(x, 0, 100)
+    y = locality._contrast_stretch(x, 0, 100)
     assert y.min() == 0 and y.max() == 1
-    assert np.all(locality.contrast_stretch(np.ones((2, 2, 3))) == 0.5)
+    assert np.all(locality._contrast_stretch(np.ones((2, 2, 3))) == 0.5)
 
 
 def test_uniform_rf_control_k_large_is_local_mean():
     img = np.zeros((32, 32, 3), np.uint8)
     img[:, 16:] = 200
-    out = locality.uniform_rf_control(img, rf_size=5, stride=8, offset=4.0, k=1)
+    out = locality._uniform_rf_control(img, rf_size=5, stride=8, offset=4.0, k=1)
     # rf of 5 px around centres 4, 12 (left half) and 20, 28 (right): patches stay on their own side
     assert out[:, :8].max() == 0 and out[:, 24:].min() == 200
 
@@ -40,8 +40,8 @@ def test_database_round_trip_and_figures(tmp_path):
     params = bb.init(jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (3, 64, 64, 3)).astype(np.uint8)
-    d = locality.build_database(images, bb, params, "conv3", tmp_path / "db", batch_size=3, progress=False)
-    db = locality.load_database(d)
+    d = locality._build_database(images, bb, params, "conv3", tmp_path / "db", batch_size=3, progress=False)
+    db = locality._load_database(d)
     tap = bb.roles["conv3"]
     act = np.asarray(bb.apply(params, bb.preprocess(images), taps=(tap,))[tap])
     n, gh, gw, c = act.shape
@@ -54,7 +54,7 @@ def test_database_round_trip_and_figures(tmp_path):
     s, idx = knn.topk_cosine_mmap(np.asarray(db["features"][5:6]), d / "features.npy", 1)
     assert float(s[0, 0]) == pytest.approx(1.0, abs=1e-5)
     # a query that is a database image is rebuilt exactly from its own patches (k = 1, interior pixels)
-    rec = locality.reconstruct(images[1], db, bb, params, k=1)
+    rec = locality._reconstruct(images[1], db, bb, params, k=1)
     stride = db["meta"]["rf"]["stride"]
     inner = slice(stride, 64 - stride)
     assert np.abs(rec[inner, inner] - images[1][inner, inner]).mean() < 1.0
@@ -66,7 +66,7 @@ def test_database_round_trip_and_figures(tmp_path):
     figure1([images[1]], {"conv3 k=1": [rec]}, tmp_path / "f1.png")
     assert (tmp_path / "f1.png").stat().st_size > 1000 and (tmp_path / "f2.png").stat().st_size > 1000
     with pytest.raises(InputError, match="meta.json"):
-        locality.load_database(tmp_path)
+        locality._load_database(tmp_path)
 
 
 @pytest.mark.slow
@@ -79,17 +79,17 @@ def test_build_databases_one_pass_matches_single_role_builds(tmp_path):
     dirs = locality.build_databases(images, bb, params, {"conv3": tmp_path / "a3", "conv5": tmp_path / "a5"},
                                     batch_size=2, progress=False)  # 5 images: the last batch is padded
     for role in ("conv3", "conv5"):
-        one = locality.load_database(locality.build_database(images, bb, params, role, tmp_path / f"b{role}",
+        one = locality._load_database(locality._build_database(images, bb, params, role, tmp_path / f"b{role}",
                                                              batch_size=5, progress=False))
-        both = locality.load_database(dirs[role])
+        both = locality._load_database(dirs[role])
         assert both["meta"] == one["meta"]
         # batches of 2 (padded) and of 5 are different float32 programs: sums in another order
         np.testing.assert_allclose(both["features"], one["features"], rtol=1e-5, atol=5e-5)
         np.testing.assert_array_equal(both["where"], one["where"])
         np.testing.assert_array_equal(both["images"], images)
     # several query images and several k from one kNN pass = one call per (query, k)
-    db = locality.load_database(dirs["conv3"])
-    many = locality.reconstruct_many([images[0], images[3]], db, bb, params, (1, 3))
+    db = locality._load_database(dirs["conv3"])
+    many = locality._reconstruct_many([images[0], images[3]], db, bb, params, (1, 3))
     for k in (1, 3):
         for j, q in enumerate([images[0], images[3]]):
-            np.testing.assert_array_equal(many[k][j], locality.reconstruct(q, db, bb, params, k))
+            np.testing.assert_array_equal(many[k][j], locality._reconstruct(q, db, bb, params, k))

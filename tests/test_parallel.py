@@ -85,7 +85,7 @@ def test_initialize_distributed_explicit_autodetect_or_single(monkeypatch):
     assert calls == [{"coordinator_address": "127.0.0.1:1234", "num_processes": 2, "process_id": 1}]
     slurm = {"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-2]", "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}
     calls = _dist_env(monkeypatch, SLURM_NTASKS="4", **slurm)
-    assert parallel.cluster_detected() == "slurm" and parallel.initialize_distributed() is True and calls == [{}]
+    assert parallel._cluster_detected() == "slurm" and parallel.initialize_distributed() is True and calls == [{}]
     calls = _dist_env(monkeypatch, OMPI_MCA_orte_hnp_uri="x", OMPI_COMM_WORLD_SIZE="2")
     assert parallel.initialize_distributed() is True and calls == [{}]
     calls = _dist_env(monkeypatch, SLURM_NTASKS="1", **slurm)
@@ -93,7 +93,7 @@ def test_initialize_distributed_explicit_autodetect_or_single(monkeypatch):
     calls = _dist_env(monkeypatch, JAX_COORDINATOR_ADDRESS="127.0.0.1:1", JAX_NUM_PROCESSES="1", JAX_PROCESS_ID="0")
     assert parallel.initialize_distributed() is False and calls == []
     calls = _dist_env(monkeypatch)
-    assert parallel.cluster_detected() is None and parallel.initialize_distributed() is False and calls == []
+    assert parallel._cluster_detected() is None and parallel.initialize_distributed() is False and calls == []
 
 
 def test_single_process_rows_and_shard_batch():

@@ -151,7 +151,7 @@ def test_published_numbers_tompson_port(mpii):
     assert gt.part.shape == (2958, 16, 2)
     for name, pub in PUBLISHED.items():
         pred = read_preds(mpii / "reference_preds" / name, num=2958)
-        ours = metrics.pckh_table_tompson_port(pred, gt.part, gt.head, gt.missing)
+        ours = metrics._pckh_table_tompson_port(pred, gt.part, gt.head, gt.missing)
         for k, v in pub.items():
             assert round(ours[k], 2) == pytest.approx(v, abs=0.0100001), (name, k, ours[k])
 

@@ -49,7 +49,7 @@ def test_training_masks_positives_and_negatives():
     centres = np.stack([cx.ravel(), cy.ravel()], 1)
     kp = np.array([[[17.0, 16.0], [0.0, 0.0]]])
     f = point_prediction.InstanceFeatures(np.zeros((1, 64, 2), np.float32), centres, kp, np.array([[True, False]]))
-    pos, neg = point_prediction.training_masks(f, "conv", cfg, neg_half=20.0)
+    pos, neg = point_prediction._training_masks(f, "conv", cfg, neg_half=20.0)
     assert pos.shape == (2, 64) and not pos[1].any() and not neg[1].any()  # untrainable keypoint: nothing
     chosen = centres[pos[0]]
     nearest = centres[np.argsort(np.linalg.norm(centres - kp[0, 0], axis=1), kind="stable")[:3]]
@@ -57,7 +57,7 @@ def test_training_masks_positives_and_negatives():
     assert (16.0, 16.0) in set(map(tuple, chosen))
     cheb = np.abs(centres - kp[0, 0]).max(1)
     np.testing.assert_array_equal(neg[0], cheb > 20.0)
-    pos_s, neg_s = point_prediction.training_masks(f, "sift", cfg)
+    pos_s, neg_s = point_prediction._training_masks(f, "sift", cfg)
     d = np.linalg.norm(centres - kp[0, 0], axis=1)
     np.testing.assert_array_equal(pos_s[0], d <= 8)
     np.testing.assert_array_equal(neg_s[0], d >= 16)
@@ -80,7 +80,7 @@ def test_prior_combination_and_neighbour_choice():
                                               np.array([[[1.0, 1]], [[2.0, 2]], [[3.0, 3]]]),
                                np.array([[True], [False], [True]]), prior=np.array([[1.0, 0], [0, 1], [0.7, 0.7]]))
     test = dataclasses.replace(train, prior=np.array([[0.1, 1.0]]))
-    m, nn = point_prediction.prior_means(train, test)
+    m, nn = point_prediction._prior_means(train, test)
     assert nn[0] == 1  # nearest by cosine ...
     np.testing.assert_array_equal(m[0, 0], [3.0, 3.0])  # ... lacks the keypoint: the next one (index 2) is used
 

@@ -54,7 +54,7 @@ def test_crop_coordinates_round_trip_and_pixels():
     np.testing.assert_array_equal(c[0, int(round(y)), int(round(x))], im[0, 11, 7])
     outside = geometry.crop(im, geometry.box_to_affine(geometry.square_box([[-30.0, -30.0]], [10.0]), 4), 4)
     assert outside.max() == 0
-    b = lookback.subset_boxes(np.array([[[0.0, 0.0], [10.0, 4.0]]]), (0, 1), 2.0)
+    b = lookback._subset_boxes(np.array([[[0.0, 0.0], [10.0, 4.0]]]), (0, 1), 2.0)
     np.testing.assert_allclose(b, geometry.square_box([[5.0, 2.0]], [14.0]))
 
 
@@ -95,7 +95,7 @@ def test_face_error_and_mean_shape_by_hand():
     gt[0, 36, 0] = 36.0
     pred = gt + np.array([3.0, 4.0])  # every point 5 px off
     np.testing.assert_allclose(landmarks.face_errors(pred, gt), [0.5])
-    ms = landmarks.mean_shape(np.stack([gt[0], gt[0] + 2]), 3)
+    ms = landmarks._mean_shape(np.stack([gt[0], gt[0] + 2]), 3)
     assert ms.shape == (3, 68, 2)
     np.testing.assert_allclose(ms[2], gt[0] + 1)
 
@@ -142,7 +142,7 @@ def test_keypoint_table_with_exact_descriptor():
     assert set(res.pck) == {"a", "b", "mean"}
     assert res.pck["mean"] == pytest.approx(1.0)
     assert res.curves["a"].shape == (len(keypoints.ALPHAS),) and res.counts == {"a": 12, "b": 12}
-    np.testing.assert_allclose(keypoints.bbox_norm(np.array([[0, 0, 9, 4]])), [10.0])
+    np.testing.assert_allclose(keypoints._bbox_norm(np.array([[0, 0, 9, 4]])), [10.0])
 
 
 def test_keypoint_pck_averages_per_keypoint_type():
@@ -150,8 +150,8 @@ def test_keypoint_pck_averages_per_keypoint_type():
     4/5, the per-type mean (1 + 0) / 2."""
     hits = np.array([[1.0, 0.0, np.nan], [1.0, np.nan, np.nan], [1.0, np.nan, np.nan], [1.0, np.nan, np.nan]])
     assert np.nanmean(hits) == pytest.approx(0.8)
-    assert keypoints.pck_per_type(hits) == pytest.approx(0.5)
-    assert np.isnan(keypoints.pck_per_type(np.full((2, 3), np.nan)))
+    assert keypoints._pck_per_type(hits) == pytest.approx(0.5)
+    assert np.isnan(keypoints._pck_per_type(np.full((2, 3), np.nan)))
 
 
 def test_rgb_reconstruction_is_exact_for_linear_images():
@@ -166,12 +166,12 @@ def test_rgb_reconstruction_is_exact_for_linear_images():
 
 
 def test_label_fractions_and_area_matrix():
-    A = segmentation.area_matrix(5, 2)
+    A = segmentation._area_matrix(5, 2)
     np.testing.assert_allclose(A, [[0.4, 0.4, 0.2, 0, 0], [0, 0, 0.2, 0.4, 0.4]], atol=1e-7)
     lab = np.zeros((1, 60, 60), np.uint8)
     lab[0, :, 30:] = 2
     lab[0, :20, :] = 255  # void top third
-    fr = segmentation.label_fractions(lab, 3, 3)
+    fr = segmentation._label_fractions(lab, 3, 3)
     np.testing.assert_allclose(fr[0, 0], [[1, 0, 0]] * 3)  # all void -> background
     np.testing.assert_allclose(fr[0, 1, :, 2], [0, 0.5, 1], atol=1e-6)
     np.testing.assert_allclose(fr.sum(-1), 1.0, atol=1e-6)
@@ -181,8 +181,8 @@ def test_average_precision_matches_sklearn_and_iou_by_hand():
     rng = np.random.default_rng(8)
     y = rng.random(500) < 0.3
     s = np.round(rng.random(500) + 0.5 * y, 2)  # with ties
-    assert metrics.average_precision(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
-    assert np.isnan(metrics.average_precision(s, np.zeros(500, bool)))
+    assert metrics._average_precision(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
+    assert np.isnan(metrics._average_precision(s, np.zeros(500, bool)))
     labels = np.array([[[0, 1], [1, 255]]])
     scores = np.zeros((1, 2, 2, 2))
     scores[..., 1] = [[0.1, 0.9], [0.8, 0.99]]

@@ -62,7 +62,7 @@ def test_cross_validation_prefers_a_sensible_C_and_matches_manual_folds():
     assert cv["best_C"] != 1e-6 and cv["accuracy"][0] < cv["accuracy"].max()
     import jax
 
-    fold = svm.stratified_folds(y, 5, jax.random.PRNGKey(0))
+    fold = svm._stratified_folds(y, 5, jax.random.PRNGKey(0))
     f = 2
     m = svm.fit_ova(X[fold != f], y[fold != f], C=1e-3)
     assert cv["fold_accuracy"][1, f] == pytest.approx((m.predict(X[fold == f]) == y[fold == f]).mean(), abs=1e-6)

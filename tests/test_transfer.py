@@ -31,9 +31,9 @@ def test_box_coordinates_round_trip_and_crop():
 def test_median_transfer_uses_order_and_visibility():
     pts = np.array([[[0, 0]], [[10, 10]], [[2, 4]], [[100, 100]]], np.float32)
     vis = np.array([[True], [True], [False], [True]])
-    out = retrieval_transfer.median_transfer(pts, vis, np.array([2, 0, 1, 3]), 2, np.array([7, 7], np.float32))
+    out = retrieval_transfer._median_transfer(pts, vis, np.array([2, 0, 1, 3]), 2, np.array([7, 7], np.float32))
     np.testing.assert_array_equal(out, [[5, 5]])  # neighbour 2 skipped (not labelled), median of 0 and 1
-    out = retrieval_transfer.median_transfer(pts, np.zeros_like(vis), np.arange(4), 2, np.array([7, 7], np.float32))
+    out = retrieval_transfer._median_transfer(pts, np.zeros_like(vis), np.arange(4), 2, np.array([7, 7], np.float32))
     np.testing.assert_array_equal(out, [[7, 7]])
 
 

@@ -75,7 +75,7 @@ def test_check_replaceable_rule(tmp_path):
     (own / "out.json").write_text("{}")
     (own / "parts" / "a.bin").write_bytes(b"1")
     (own / ".out.k3j_x9ab.part.json").write_text("a killed atomic write")  # `atomic_path`'s leftover
-    assert io.check_replaceable(own, KIND) is True and io.foreign_entries(own, KIND) == []
+    assert io.check_replaceable(own, KIND) is True and io._foreign_entries(own, KIND) == []
     (own / "parts" / "b.bin").write_bytes(b"2")  # nested: named by path
     with pytest.raises(io.NotOwned) as e:
         io.check_replaceable(own, KIND, "--out")

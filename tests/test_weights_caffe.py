@@ -15,7 +15,7 @@ import pytest
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights.caffemodel import (
     CaffeLayer,
-    encode_caffemodel,
+    _encode_caffemodel,
     npy_to_caffe_blobs,
     read_alexnet_npy,
     read_caffemodel,
@@ -113,7 +113,7 @@ def test_every_truncation_is_an_error_or_a_layer_prefix(tmp_path):
     rng = np.random.default_rng(3)
     net = {"conv1": [rng.standard_normal((2, 1, 2, 2)).astype(np.float32), np.ones(2, np.float32)],
            "fc6": ("InnerProduct", [rng.standard_normal((3, 2)).astype(np.float32), np.zeros(3, np.float32)])}
-    full = encode_caffemodel(net, v1=True)
+    full = _encode_caffemodel(net, v1=True)
     path = tmp_path / "cut.caffemodel"
     reference = {k: (v[1] if isinstance(v, tuple) else v) for k, v in net.items()}
     n_prefix = 0
@@ -134,7 +134,7 @@ def test_every_truncation_is_an_error_or_a_layer_prefix(tmp_path):
 
 
 def test_corrupt_bytes_only_raise_input_error(tmp_path):
-    full = encode_caffemodel(_net(np.random.default_rng(4)), v1=False)
+    full = _encode_caffemodel(_net(np.random.default_rng(4)), v1=False)
     rng = np.random.default_rng(0)
     path = tmp_path / "bad.caffemodel"
     errors = 0
@@ -155,13 +155,13 @@ def test_bad_files(tmp_path):
     p.write_bytes(b"")
     with pytest.raises(InputError, match="at least one layer"):
         read_caffemodel(p)
-    p.write_bytes(encode_caffemodel({"a": [np.zeros((2, 2), np.float32)]})[:-3])
+    p.write_bytes(_encode_caffemodel({"a": [np.zeros((2, 2), np.float32)]})[:-3])
     with pytest.raises(InputError, match="runs past the end"):
         read_caffemodel(p)
     # shape says 6 values, data holds 4
     layer = CaffeLayer("fc", "InnerProduct", [np.zeros((2, 3), np.float32)])
-    data = bytearray(encode_caffemodel([layer]))
-    bad = encode_caffemodel([CaffeLayer("fc", "InnerProduct", [np.zeros((2, 2), np.float32)])])
+    data = bytearray(_encode_caffemodel([layer]))
+    bad = _encode_caffemodel([CaffeLayer("fc", "InnerProduct", [np.zeros((2, 2), np.float32)])])
     assert bytes([0x0A, 2, 2, 2]) in bad  # BlobShape.dim packed (2, 2)
     bad = bad.replace(bytes([0x0A, 2, 2, 2]), bytes([0x0A, 2, 2, 3]))  # -> (2, 3)
     assert bad != bytes(data)
@@ -170,7 +170,7 @@ def test_bad_files(tmp_path):
         read_caffemodel(p)
     with pytest.raises(InputError, match="not found"):
         read_caffemodel(tmp_path / "nope.caffemodel")
-    twice = encode_caffemodel([layer, layer])
+    twice = _encode_caffemodel([layer, layer])
     p.write_bytes(twice)
     with pytest.raises(InputError, match="duplicate"):
         read_caffemodel(p)

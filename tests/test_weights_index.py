@@ -162,7 +162,7 @@ def test_sdist_and_json_index(server, cache):
     src = _source(None, dists=(SDIST_NAME,))
     path = sources.package_file(src, progress=False, index_urls=[f"{server.base}/json"])
     assert path.read_bytes() == PAYLOAD and _files(cache) == [f"pkgs/fake-weights-1.0/{NAME}"]
-    links = sources.index_links(f"{server.base}/simple", "Fake_Weights")  # PEP 503 name normalisation
+    links = sources._index_links(f"{server.base}/simple", "Fake_Weights")  # PEP 503 name normalisation
     assert links[WHEEL_NAME] == f"{server.base}/files/{WHEEL_NAME}"
 
 
@@ -232,12 +232,12 @@ def test_index_urls_follow_pip_configuration(tmp_path):
     conf.write_text("[global]\nindex-url = http://127.0.0.1:9/a\nextra-index-url =\n  http://127.0.0.1:9/b\n"
                     "  http://127.0.0.1:9/c\n")
     env = {"PIP_CONFIG_FILE": str(conf), "HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(tmp_path / "none")}
-    assert sources.pip_config_files(env)[-1] == conf
-    assert sources.pip_index_urls(env, [conf]) == [f"http://127.0.0.1:9/{c}" for c in "abc"]
-    assert sources.pip_index_urls(env)[0] == "http://127.0.0.1:9/a"  # the file named by PIP_CONFIG_FILE wins
+    assert sources._pip_config_files(env)[-1] == conf
+    assert sources._pip_index_urls(env, [conf]) == [f"http://127.0.0.1:9/{c}" for c in "abc"]
+    assert sources._pip_index_urls(env)[0] == "http://127.0.0.1:9/a"  # the file named by PIP_CONFIG_FILE wins
     env["PIP_INDEX_URL"] = "http://127.0.0.1:9/env"
-    assert sources.pip_index_urls(env, [conf])[:2] == ["http://127.0.0.1:9/env", "http://127.0.0.1:9/b"]
+    assert sources._pip_index_urls(env, [conf])[:2] == ["http://127.0.0.1:9/env", "http://127.0.0.1:9/b"]
     conf.write_text("[global]\nindex-url = http://127.0.0.1:9/a\n[install]\nindex_url = http://127.0.0.1:9/i\n")
-    assert sources.pip_index_urls({}, [conf]) == ["http://127.0.0.1:9/i"]
-    assert sources.pip_index_urls({}, []) == [sources.PYPI]
-    assert sources.pip_config_files({"PIP_CONFIG_FILE": os.devnull}) == []
+    assert sources._pip_index_urls({}, [conf]) == ["http://127.0.0.1:9/i"]
+    assert sources._pip_index_urls({}, []) == [sources.PYPI]
+    assert sources._pip_config_files({"PIP_CONFIG_FILE": os.devnull}) == []

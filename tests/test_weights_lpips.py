@@ -149,7 +149,7 @@ def test_sdist_source_from_an_index(loopback_http, monkeypatch, tmp_path):
 def test_pip_index_urls_follow_pip_configuration(monkeypatch):
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://127.0.0.1:9/extra")
-    urls = sources.pip_index_urls()
+    urls = sources._pip_index_urls()
     assert urls[0] == "http://127.0.0.1:9/simple" and "http://127.0.0.1:9/extra" in urls
 
 

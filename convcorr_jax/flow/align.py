@@ -38,7 +38,7 @@ FEATURES = ("conv4", "sift")
 MIN_GRID = 2  # the conv4 grid of an image must be at least this many columns on each side
 
 
-def min_image_side(backbone) -> int:
+def _min_image_side(backbone) -> int:
     """Smallest side (px) of an image that `align_images` accepts.
 
     Args:
@@ -57,7 +57,7 @@ def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, ma
                       sources: tuple = (None, None), fields: tuple[str, str] = ("image_a", "image_b")) -> None:
     """Check that both images are large enough for `align_images`.
 
-    Each side must be >= `min_image_side(backbone)`, for image A also after it is resized to a longer side of
+    Each side must be >= `_min_image_side(backbone)`, for image A also after it is resized to a longer side of
     `max_side` (`align_images`' working size).
 
     Args:
@@ -73,7 +73,7 @@ def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, ma
       InputError: naming the image (`fields`, `sources`) and its original size (width x height); or max_side below
         the minimum side.
     """
-    need = min_image_side(backbone)
+    need = _min_image_side(backbone)
     if max_side is not None and max_side < need:
         raise InputError("align", "max_side", f">= {need} px (two conv4 strides of {backbone.name})", max_side)
     for (h, w), source, field, first in ((a_hw, sources[0], fields[0], True), (b_hw, sources[1], fields[1], False)):
@@ -144,7 +144,7 @@ class Alignment:
     a_work: np.ndarray | None = None
 
 
-def work_image(a: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+def _work_image(a: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """a resized to a longer side of at most `max_side`.
 
     Args:
@@ -165,7 +165,7 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
     """Flow from uint8 RGB a [H, W, 3] to b [H', W', 3] (b resized to a's working size).
 
     Args:
-      a, b: uint8 RGB images [H, W, 3] and [H', W', 3], each side at least `min_image_side(backbone)`.
+      a, b: uint8 RGB images [H, W, 3] and [H', W', 3], each side at least `_min_image_side(backbone)`.
       backbone, params: the feature network (its conv4 role gives the grid).
       config: `GridConfig` (BP flow on a's conv4-role grid, Long et al.) or `DenseConfig` (per-pixel flow, coarse
         to fine, `flow.dense`).
@@ -180,7 +180,7 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
     if not isinstance(config, (GridConfig, DenseConfig)):
         raise InputError("align_images", "config", "a GridConfig or a DenseConfig", type(config).__name__)
     check_image_sizes(a.shape[:2], b.shape[:2], backbone, max_side)
-    a_work, scale = work_image(a, max_side)
+    a_work, scale = _work_image(a, max_side)
     if isinstance(config, DenseConfig):
         return _dense(a, a_work, b, scale, backbone, params, config)
     out = _grid(a_work, b, backbone, params, config)

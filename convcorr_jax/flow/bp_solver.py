@@ -1,5 +1,5 @@
 """Min-sum loopy belief propagation on a 4-connected grid of nodes with 2D labels (Long et al. 2014, section 3):
-`solve` and `labelling_energy`.
+`solve` and `_labelling_energy`.
 
 Energy of a displacement field w on the source grid (4-connected, H x W nodes):
 
@@ -56,7 +56,7 @@ class BPResult(NamedTuple):
     trace: jax.Array
 
 
-def labelling_energy(cost: jax.Array, labels: jax.Array, weight: float, offsets: jax.Array | None = None,
+def _labelling_energy(cost: jax.Array, labels: jax.Array, weight: float, offsets: jax.Array | None = None,
                      targets: bool = False, truncation: float | jax.Array | None = None,
                      edge_scale: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """(data, deformation) energy of a labelling on costs [H, W, Ly, Lx].
@@ -242,10 +242,11 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
         msgs, labels = _bp_level(ck, msgs, one, iters, win, method, schedule, offsets, cap, edge_scale)
         prev = win
         fine = jax.vmap(lambda lab: expand_blocks(lab, k, (h, w)))(labels)  # [iters, H, W, 2]
-        d, s = jax.vmap(lambda lab: labelling_energy(cost, lab, weight, offsets, targets, truncation, edge_scale))(fine)
+        d, s = jax.vmap(lambda lab: _labelling_energy(cost, lab, weight, offsets, targets, truncation,
+                                                      edge_scale))(fine)
         traces.append(d + s)
         cands.append(fine)
     trace = jnp.concatenate(traces)
     labels = jnp.concatenate(cands)[jnp.argmin(jnp.where(jnp.isnan(trace), jnp.inf, trace))]  # the lowest energy's
-    d, s = labelling_energy(cost, labels, weight, offsets, targets, truncation, edge_scale)
+    d, s = _labelling_energy(cost, labels, weight, offsets, targets, truncation, edge_scale)
     return BPResult(labels, d, s, d + s, trace)

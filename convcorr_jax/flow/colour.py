@@ -15,7 +15,7 @@ import numpy as np
 SEGMENTS = (15, 6, 4, 11, 13, 6)
 
 
-def colour_wheel() -> np.ndarray:
+def _colour_wheel() -> np.ndarray:
     """The 55 wheel colours (red -> yellow -> green -> cyan -> blue -> magenta).
 
     Each segment is a linear ramp of one channel in floor(255 * i / n) steps.
@@ -51,7 +51,7 @@ def flow_to_colour(flow: np.ndarray, max_flow: float | None = None) -> np.ndarra
     rad = np.hypot(u, v)
     scale = float(rad.max(initial=0.0)) if max_flow is None else float(max_flow)
     u, v = u / (scale + 1e-5) + 0.0, v / (scale + 1e-5) + 0.0  # + 0.0: -0.0 -> 0.0, so -0.0 dy is +x's red
-    wheel = colour_wheel() / 255.0
+    wheel = _colour_wheel() / 255.0
     n = len(wheel)
     fk = (np.arctan2(-v, -u) / np.pi + 1) / 2 * (n - 1)  # 0 at +x (a = -1), (n - 1) / 2 at -x
     k0 = np.floor(fk).astype(int)

@@ -25,7 +25,7 @@ exact DT messages. `smooth="residual"` penalises the labels only (the upsampled 
 free; compared with the default on the validation pairs in bench/RESULTS_flow.md).
 Contrast-sensitive smoothness (`edge_sigma`, on by default; beyond the paper's energy, `edge_sigma=None` restores
 it): below the top, each edge's pairwise term is multiplied by exp(-(g_p - g_q)^2 / (2 sigma^2)), g = image a's
-grey (0..1) averaged over the level's cell at the node centres (`contrast_factors`), so the flow can jump where
+grey (0..1) averaged over the level's cell at the node centres (`_contrast_factors`), so the flow can jump where
 the image has an edge; messages stay exact (`bp_solver.solve(..., edge_scale=)`).
 
 The defaults were chosen on validation pairs (`bench/flow_dense_validation.py`: layered stereo scenes textured
@@ -162,7 +162,7 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
     return _blur(g, grad_sigma)
 
 
-def contrast_factors(grey: jax.Array, sigma: float) -> jax.Array:
+def _contrast_factors(grey: jax.Array, sigma: float) -> jax.Array:
     """Contrast-sensitive factors exp(-(g_p - g_q)^2 / (2 sigma^2)) of the pairwise term, >= `MIN_FACTOR` (BP divides).
 
     Args:
@@ -344,7 +344,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
             fa, fb = _scaled(feats_a[i + 1], feats_b[i + 1])
         else:
             fa, fb = _scaled(pix_a[i + 1 - len(feats_a)], pix_b[i + 1 - len(feats_a)])
-        scale = None if cfg.edge_sigma is None else contrast_factors(_level_grey(grey_a, lv), cfg.edge_sigma)
+        scale = None if cfg.edge_sigma is None else _contrast_factors(_level_grey(grey_a, lv), cfg.edge_sigma)
         xs, ys = np.asarray(lv.xs), np.asarray(lv.ys)
         init = _upsample(flow, prev, xs, ys)
         last = i == len(levels) - 1

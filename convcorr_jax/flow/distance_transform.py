@@ -189,7 +189,7 @@ AUTO_BRUTE_MAX = 1024  # fused reduction up to this one, envelope above
 METHODS = ("tree", "brute", "envelope")
 
 
-def resolve_method(n: int, method: str = "auto") -> str:
+def _resolve_method(n: int, method: str = "auto") -> str:
     """The 1D DT method used for rows of length n.
 
     Args:
@@ -232,7 +232,7 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
       w: the weight > 0 of (p - q)^2.
       axis: the axis the transform runs along.
       pad: extra positions evaluated on both sides (>= 0).
-      method: "auto", "tree", "brute" or "envelope" (see `resolve_method`).
+      method: "auto", "tree", "brute" or "envelope" (see `_resolve_method`).
 
     Returns:
       Values like f but with n + 2 pad entries along `axis`.
@@ -246,7 +246,7 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
     w = jnp.asarray(w, f.dtype)
     axis = axis % f.ndim
     n = f.shape[axis]
-    chosen = resolve_method(n, method)
+    chosen = _resolve_method(n, method)
     if chosen == "tree":
         # out[..., p, rest] = min over the n slices f[..., q, rest] + w (p - q)^2 (a row of P constants each)
         p = np.arange(-pad, n + pad)
@@ -270,7 +270,7 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
     return jnp.moveaxis(vals, -1, axis)
 
 
-def dt2d(f: jax.Array, wy: float = 1.0, wx: float = 1.0, method: str = "envelope") -> tuple[jax.Array, jax.Array]:
+def _dt2d(f: jax.Array, wy: float = 1.0, wx: float = 1.0, method: str = "envelope") -> tuple[jax.Array, jax.Array]:
     """Separable 2D DT over the last two axes of f.
 
     Args:
@@ -293,8 +293,8 @@ def dt2d(f: jax.Array, wy: float = 1.0, wx: float = 1.0, method: str = "envelope
     return vy, jnp.stack([ay, ax_sel], axis=-1)
 
 
-def dt2d_values(f: jax.Array, wy: float, wx: float, method: str = "auto") -> jax.Array:
-    """Values only of `dt2d` (what BP messages need).
+def _dt2d_values(f: jax.Array, wy: float, wx: float, method: str = "auto") -> jax.Array:
+    """Values only of `_dt2d` (what BP messages need).
 
     Args:
       f: costs [..., H, W].
@@ -305,23 +305,3 @@ def dt2d_values(f: jax.Array, wy: float, wx: float, method: str = "auto") -> jax
       Values [..., H, W] (float32 for non-float f).
     """
     return dt1d_min(dt1d_min(f, wx, axis=-1, method=method), wy, axis=-2, method=method)
-
-
-def dt2d_brute_full(f, wy: float = 1.0, wx: float = 1.0):
-    """Non-separable brute force over all (y', x') in numpy float64 (test reference).
-
-    Args:
-      f: costs [..., H, W].
-      wy, wx: the weights of (y - y')^2 and (x - x')^2.
-
-    Returns:
-      (values float64 [..., H, W], arg-min int [..., H, W, 2] as (y', x')).
-    """
-    f = np.asarray(f, np.float64)
-    h, w = f.shape[-2:]
-    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    d = wy * (yy.reshape(-1, 1) - yy.reshape(1, -1)) ** 2 + wx * (xx.reshape(-1, 1) - xx.reshape(1, -1)) ** 2
-    cost = f.reshape(*f.shape[:-2], 1, h * w) + d  # [..., p, q]
-    vals = cost.min(-1).reshape(f.shape)
-    arg = cost.argmin(-1).reshape(f.shape)
-    return vals, np.stack([arg // w, arg % w], -1)

@@ -58,7 +58,7 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
     return out
 
 
-def dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int, int]) -> jax.Array:
+def _dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int, int]) -> jax.Array:
     """Pure-JAX bilinear version of `dense_flow_spline`.
 
     Args:

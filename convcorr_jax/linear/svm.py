@@ -277,7 +277,7 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
     return dataclasses.replace(model, classes=classes)
 
 
-def stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
+def _stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
     """Fold id [N] in 0..n_folds-1: each class's samples shuffled and dealt round-robin.
 
     The dealing continues across classes (in sorted class order), so fold sizes differ by at most 1 and each class's
@@ -315,7 +315,7 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
       X: [N, D] features (cast to float32).
       labels: [N] class labels (at least 2 classes).
       Cs: [nC] the C values to compare.
-      n_folds: number of stratified folds (`stratified_folds`).
+      n_folds: number of stratified folds (`_stratified_folds`).
       key: `jax.random` key of the fold split (default PRNGKey(0)); `fit_binary`'s DCD key goes in `kw`.
       source: the name warnings and errors give to the data.
       **kw: passed to `fit_binary` (loss, solver, tol, max_iter, bias_scale, key).
@@ -336,7 +336,7 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
                       f"using {counts.min()}-fold cross-validation", stacklevel=2)
         n_folds = int(counts.min())
     key = jax.random.PRNGKey(0) if key is None else key
-    fold = stratified_folds(labels, n_folds, key)
+    fold = _stratified_folds(labels, n_folds, key)
     Cs = np.asarray(Cs, np.float32)
     ylab = _ova_labels(labels, classes)  # [K, N]
     k = len(classes)

@@ -45,7 +45,7 @@ class KeypointSet:
         return len(self.sample)
 
 
-def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
+def _collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
     """The usable keypoints of `samples`: visible, finite, inside the image if `require_in_image`.
 
     Args:
@@ -77,13 +77,13 @@ def collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
                        np.array([r[2] for r in rows]), np.stack([r[3] for r in rows]), skipped)
 
 
-def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[str] = ROLES,
+def _conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[str] = ROLES,
                   batch_size: int = 16) -> dict[str, np.ndarray]:
     """The column of each role's tap nearest to each keypoint (whole images through the net).
 
     Args:
       samples: the `KeypointSample`s `kps` indexes, images loaded.
-      kps: the keypoints (`collect_keypoints(samples)`).
+      kps: the keypoints (`_collect_keypoints(samples)`).
       backbone, params: the network.
       roles: conv roles (or tap names) of the backbone, each a spatial tap.
       batch_size: images per forward pass.
@@ -109,12 +109,12 @@ def conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[s
     return out
 
 
-def sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII) -> dict[str, np.ndarray]:
+def _sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII) -> dict[str, np.ndarray]:
     """VLFeat-style SIFT descriptors centred (nearest pixel) on the keypoints, upright (`features.sift.sift_grid`).
 
     Args:
       samples: the `KeypointSample`s `kps` indexes, images loaded.
-      kps: the keypoints (`collect_keypoints(samples)`).
+      kps: the keypoints (`_collect_keypoints(samples)`).
       radii: descriptor radii r in pixels (bin size r / 2, 4 x 4 bins).
 
     Returns:
@@ -199,15 +199,15 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
     Raises:
       InputError: no usable keypoint in train or test.
     """
-    ktr, kte = collect_keypoints(train), collect_keypoints(test)
+    ktr, kte = _collect_keypoints(train), _collect_keypoints(test)
     check(len(ktr) > 0 and len(kte) > 0, "samples", "keypoints", "visible keypoints inside the images", 0)
     feats_tr, feats_te = {}, {}
     if radii:
-        feats_tr.update(sift_features(train, ktr, radii))
-        feats_te.update(sift_features(test, kte, radii))
+        feats_tr.update(_sift_features(train, ktr, radii))
+        feats_te.update(_sift_features(test, kte, radii))
     if roles:
-        feats_tr.update(conv_features(train, ktr, backbone, params, roles))
-        feats_te.update(conv_features(test, kte, backbone, params, roles))
+        feats_tr.update(_conv_features(train, ktr, backbone, params, roles))
+        feats_te.update(_conv_features(test, kte, backbone, params, roles))
     results = {}
     for name in progress_bar(list(feats_tr), desc="table3 features", disable=not progress):
         fallback = C.get(name.split()[0] if name.startswith("SIFT") else "conv", 1e-6) if isinstance(C, dict) else C
@@ -218,7 +218,7 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
     return {"results": results, "skipped": skipped, "n_train": len(ktr), "n_test": len(kte)}
 
 
-def shifted_images(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+def _shifted_images(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """An image translated by integer shifts: out[s][y, x] = image[y - ty, x - tx] (edge pixels repeated).
 
     Args:
@@ -234,7 +234,7 @@ def shifted_images(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return np.stack([padded[p - ty:p - ty + h, p - tx:p - tx + w] for tx, ty in shifts])
 
 
-def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbone, params, role: str,
+def _dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbone, params, role: str,
                              radius: int = 10, step: int = 1, batch_size: int = 16) -> np.ndarray:
     """Figure 4 (conv): the one-vs-all score of each keypoint's own class at every pixel of a window around it.
 
@@ -260,7 +260,7 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
     stride, off = rf.stride, rf.offset
     ts = np.arange(0, stride, step)
     shifts = np.stack(np.meshgrid(ts, ts, indexing="xy"), -1).reshape(-1, 2)
-    grids = np.stack(extract_grids(backbone, params, list(shifted_images(image, shifts)), [tap], batch_size)[tap])
+    grids = np.stack(extract_grids(backbone, params, list(_shifted_images(image, shifts)), [tap], batch_size)[tap])
     gh, gw = grids.shape[1:3]
     which = np.full((int(stride), int(stride)), -1)  # [tx, ty] -> index of that translated copy, -1 if skipped
     which[shifts[:, 0], shifts[:, 1]] = np.arange(len(shifts))
@@ -283,7 +283,7 @@ def dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backbo
     return out
 
 
-def dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius_px: int,
+def _dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius_px: int,
                              radius: int = 10) -> np.ndarray:
     """Figure 4 (SIFT): the same window scores with SIFT descriptors computed at every window pixel.
 
@@ -310,7 +310,7 @@ def dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radius
     return out
 
 
-def argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
+def _argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
     """Figure 4 histogram: counts of each window's arg-max, maxima on the window boundary excluded (as in the paper).
 
     Args:
@@ -346,7 +346,7 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
       role, sift_radius: the conv role and the SIFT radius (px) of the two classifiers.
       C, sift_C: the SVMs' C.
       n_images: test images used (the first ones of the category).
-      step: the translation step (`dense_window_scores_conv`).
+      step: the translation step (`_dense_window_scores_conv`).
       radius: window half-width r in pixels (10: 21 x 21 windows).
 
     Returns:
@@ -361,9 +361,9 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
     names = list(tr[0].names)
     for k in keypoint_names:
         check(k in names, category, "keypoint_names", f"names from {names}", k)
-    ktr, kte = collect_keypoints(tr), collect_keypoints(te)
-    conv_model = svm.fit_ova(conv_features(tr, ktr, backbone, params, (role,))[role], ktr.label, C=C)
-    sift_model = svm.fit_ova(sift_features(tr, ktr, (sift_radius,))[f"SIFT {sift_radius}"], ktr.label, C=sift_C)
+    ktr, kte = _collect_keypoints(tr), _collect_keypoints(te)
+    conv_model = svm.fit_ova(_conv_features(tr, ktr, backbone, params, (role,))[role], ktr.label, C=C)
+    sift_model = svm.fit_ova(_sift_features(tr, ktr, (sift_radius,))[f"SIFT {sift_radius}"], ktr.label, C=sift_C)
     want = [names.index(k) for k in keypoint_names]
     seen = set(np.asarray(ktr.label).tolist())
     for k in want:
@@ -375,13 +375,13 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
         if not sel.any():
             continue
         pts, labs = kte.points[sel], kte.label[sel]
-        conv = dense_window_scores_conv(s.image, pts, labs, conv_model, backbone, params, role, radius, step)
-        sft = dense_window_scores_sift(s.image, pts, labs, sift_model, sift_radius, radius)
+        conv = _dense_window_scores_conv(s.image, pts, labs, conv_model, backbone, params, role, radius, step)
+        sft = _dense_window_scores_sift(s.image, pts, labs, sift_model, sift_radius, radius)
         for j, lab in enumerate(labs):
             maps[("conv", lab)].append(conv[j])
             maps[("sift", lab)].append(sft[j])
     hists, excluded = {}, {}
     for (kind, k), m in maps.items():
         name = f"{'SIFT ' + str(sift_radius) if kind == 'sift' else role}: {names[k]} (n={len(m)})"
-        hists[name], excluded[name] = argmax_histogram(np.array(m).reshape(-1, 2 * radius + 1, 2 * radius + 1))
+        hists[name], excluded[name] = _argmax_histogram(np.array(m).reshape(-1, 2 * radius + 1, 2 * radius + 1))
     return {"histograms": hists, "excluded": excluded}

@@ -39,7 +39,7 @@ from convcorr_jax.progress import bar as progress_bar
 log = logging.getLogger(__name__)
 
 
-def build_database(images: np.ndarray, backbone, params, role: str, out_dir, batch_size: int = 16,
+def _build_database(images: np.ndarray, backbone, params, role: str, out_dir, batch_size: int = 16,
                    progress: bool = False) -> Path:
     """Dense features of `role` for the images written to `out_dir` (format in module doc).
 
@@ -136,11 +136,11 @@ def _store_images(path: Path, images: np.ndarray, existing: Path | None) -> None
     io.save_npy(path, images)
 
 
-def load_database(path) -> dict:
+def _load_database(path) -> dict:
     """Open a database folder.
 
     Args:
-      path: the folder (`build_database`).
+      path: the folder (`_build_database`).
 
     Returns:
       {"features": float32 [N, C] memmap, "where": int32 [N, 3] (image index, col, row), "images": uint8
@@ -162,7 +162,7 @@ def _centre(meta, col_row) -> np.ndarray:
     return rf["offset"] + np.asarray(col_row, np.float64) * rf["stride"]
 
 
-def extract_patches(images, img_idx, centres, size: int) -> np.ndarray:
+def _extract_patches(images, img_idx, centres, size: int) -> np.ndarray:
     """size x size patches centred (nearest pixel) at the given points of the images; pixels outside repeat the edge.
 
     Args:
@@ -186,13 +186,13 @@ def extract_patches(images, img_idx, centres, size: int) -> np.ndarray:
     return out
 
 
-def reconstruct(query: np.ndarray, db: dict, backbone, params, k: int, batch_size: int = 8,
+def _reconstruct(query: np.ndarray, db: dict, backbone, params, k: int, batch_size: int = 8,
                 progress: bool = False) -> np.ndarray:
     """Figure 1: a query rebuilt from stride-sized centre patches of its k nearest database features (cosine).
 
     Args:
       query: uint8 RGB [H, W, 3].
-      db: an open database (`load_database`).
+      db: an open database (`_load_database`).
       backbone, params: the network of the database.
       k: neighbours averaged per patch.
       batch_size: images per forward pass.
@@ -201,18 +201,18 @@ def reconstruct(query: np.ndarray, db: dict, backbone, params, k: int, batch_siz
     Returns:
       float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0).
     """
-    return reconstruct_many([query], db, backbone, params, (k,), batch_size, progress)[k][0]
+    return _reconstruct_many([query], db, backbone, params, (k,), batch_size, progress)[k][0]
 
 
-def reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, ks: Sequence[int],
+def _reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, ks: Sequence[int],
                      batch_size: int = 8, progress: bool = False) -> dict[int, list]:
-    """`reconstruct` for several query images and several k with one streamed kNN pass over the database.
+    """`_reconstruct` for several query images and several k with one streamed kNN pass over the database.
 
     The pass finds the top max(ks); each top-k list is a prefix of it.
 
     Args:
       queries: uint8 RGB images [H, W, 3].
-      db: an open database (`load_database`).
+      db: an open database (`_load_database`).
       backbone, params: the network of the database.
       ks: the neighbour counts k.
       batch_size: images per forward pass.
@@ -238,12 +238,12 @@ def reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params, 
         centres = _centre(meta, np.stack([cols.ravel(), rows.ravel()], 1))
         for k in ks:
             where = db["where"][rows_idx[:, :k].ravel()]
-            patches = extract_patches(db["images"], where[:, 0], _centre(meta, where[:, 1:]), stride)
+            patches = _extract_patches(db["images"], where[:, 0], _centre(meta, where[:, 1:]), stride)
             out[k].append(_paste(q.shape, centres, patches.reshape(gh * gw, k, stride, stride, 3).mean(1)))
     return out
 
 
-def uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0):
+def _uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0):
     """The "uniform rf" column: each stride-sized patch replaced by the mean of k patches of the same image.
 
     The k patch centres are drawn uniformly from the rf_size x rf_size neighbourhood around the patch.
@@ -266,7 +266,7 @@ def uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: flo
     centres = offset + np.stack([cols.ravel(), rows.ravel()], 1) * float(stride)
     half = (rf_size - 1) / 2
     draws = centres[:, None, :] + rng.uniform(-half, half, (len(centres), k, 2))
-    patches = extract_patches(query[None], np.zeros(len(centres) * k, int), draws.reshape(-1, 2), stride)
+    patches = _extract_patches(query[None], np.zeros(len(centres) * k, int), draws.reshape(-1, 2), stride)
     return _paste(query.shape, centres, patches.reshape(len(centres), k, stride, stride, 3).mean(1))
 
 
@@ -287,10 +287,10 @@ def _paste(shape, centres, patches) -> np.ndarray:
 def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
     """Figure 2: for seed rows of the database, the mean receptive field of their k nearest neighbours.
 
-    The seed itself is included, as rank 1; each mean is contrast-stretched to 0..1 (`contrast_stretch`).
+    The seed itself is included, as rank 1; each mean is contrast-stretched to 0..1 (`_contrast_stretch`).
 
     Args:
-      db: an open database (`load_database`).
+      db: an open database (`_load_database`).
       seeds: int [S] rows of the database.
       ks: neighbour counts k (capped at the database's size).
 
@@ -311,12 +311,12 @@ def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
             kk = min(k, kmax)
             acc = np.zeros((size, size, 3), np.float64)
             for a in range(0, kk, 256):  # bounded memory for large k and rf
-                acc += extract_patches(db["images"], where[a:kk][:256, 0], cen[a:kk][:256], size).sum(0)
-            out[s, j] = contrast_stretch(acc / kk)
+                acc += _extract_patches(db["images"], where[a:kk][:256, 0], cen[a:kk][:256], size).sum(0)
+            out[s, j] = _contrast_stretch(acc / kk)
     return out
 
 
-def contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+def _contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
     """Linear stretch of the [low, high] percentiles to [0, 1] (clipped); a flat image maps to 0.5.
 
     Args:
@@ -375,12 +375,12 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
       (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}.
     """
     roles = list(dbs)
-    dbs = {role: load_database(d) for role, d in dbs.items()}
+    dbs = {role: _load_database(d) for role, d in dbs.items()}
     seconds: dict[str, float] = {}
     panels: dict[str, list] = {}
     for role in roles:
         t0 = time.perf_counter()
-        rec = reconstruct_many(queries, dbs[role], backbone, params, ks1, progress=progress)
+        rec = _reconstruct_many(queries, dbs[role], backbone, params, ks1, progress=progress)
         seconds[f"figure1 {role}"] = time.perf_counter() - t0
         for k in ks1:
             panels[f"{role} k={k}"] = rec[k]
@@ -388,7 +388,7 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
     c3_tap = backbone.roles.get("conv3", "conv3")
     ctl_size = backbone.geometry[c3_tap].size if c3_tap in backbone.geometry else ref["size"]
     for k in ks1:
-        panels[f"uniform rf k={k}"] = [uniform_rf_control(q, ctl_size, ref["stride"], ref["offset"], k, seed)
+        panels[f"uniform rf k={k}"] = [_uniform_rf_control(q, ctl_size, ref["stride"], ref["offset"], k, seed)
                                        for q in queries]
     rng = np.random.default_rng(seed)
     averages = {}

@@ -216,7 +216,7 @@ def default_neg_half(backbone, cfg: PredictionConfig) -> float:
     return float(min(97.5 * cfg.box_size / FRAME_PX, (field - 1) / 2.0))
 
 
-def training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0):
+def _training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0):
     """Positive and negative locations per keypoint type for one category's training instances.
 
     kind "conv": positives = the `n_positives` locations nearest to the keypoint, negatives = locations whose field
@@ -250,20 +250,20 @@ def training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_ha
     return pos.reshape(K, n * L), neg.reshape(K, n * L)
 
 
-def train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0,
+def _train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_half: float = 0.0,
                     key: jax.Array | None = None):
     """Hard-negative-mined SVMs for the K keypoint types of one category (`svm.mine_hard_negatives`).
 
     Keypoint types without any training positive get a zero detector (score 0 everywhere; info['missing']).
 
     Args:
-      f, kind, cfg, neg_half: as `training_masks` (cfg also sets C / sift_C and the mining).
+      f, kind, cfg, neg_half: as `_training_masks` (cfg also sets C / sift_C and the mining).
       key: `jax.random` key of the mining's first negative subset (None: seed 0).
 
     Returns:
       (LinearSVM with W float32 [K, D], b [K]; info: {"missing": [type indices]} and the mining's info).
     """
-    pos, neg = training_masks(f, kind, cfg, neg_half)
+    pos, neg = _training_masks(f, kind, cfg, neg_half)
     have = pos.any(1)
     X = f.X.reshape(-1, f.X.shape[-1])
     C = cfg.C if kind == "conv" else cfg.sift_C
@@ -278,7 +278,7 @@ def train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_h
     return svm.LinearSVM(W, b), info
 
 
-def prior_means(train: InstanceFeatures, test: InstanceFeatures, n_neighbours: int = 10):
+def _prior_means(train: InstanceFeatures, test: InstanceFeatures, n_neighbours: int = 10):
     """Per test instance and keypoint type, the keypoint of the nearest training instance (pool5 cosine) that has it.
 
     Args:
@@ -311,14 +311,14 @@ def _combine(scores, centres, mu, sigma, eta):
     return (1 - eta) * jax.nn.log_sigmoid(scores) + eta * logp
 
 
-def predict_keypoints(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None,
+def _predict_keypoints(model: svm.LinearSVM, f: InstanceFeatures, mu: np.ndarray | None,
                       cfg: PredictionConfig) -> np.ndarray:
     """Predicted keypoints: the arg-max location of each detector (with the prior when mu is given).
 
     Args:
-      model: the K detectors (`train_detectors`).
+      model: the K detectors (`_train_detectors`).
       f: the test `InstanceFeatures` (n instances).
-      mu: prior means [n, K, 2] box pixels (`prior_means`; NaN: no prior for that type), or None.
+      mu: prior means [n, K, 2] box pixels (`_prior_means`; NaN: no prior for that type), or None.
       cfg: the settings (sigma, box_size, eta).
 
     Returns:
@@ -376,15 +376,15 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
     Args:
       ftr, fte: the category's training and test `InstanceFeatures`.
       test_s: the test `KeypointSample`s.
-      kind, cfg, neg_half, key: as `train_detectors`.
+      kind, cfg, neg_half, key: as `_train_detectors`.
 
     Returns:
       {"hits", "hits_prior": [n, K] (`evaluate`), "pred", "pred_prior": [n, K, 2] box pixels, "info" (the
       detectors'), "neighbour": [n] first prior neighbours}.
     """
-    model, info = train_detectors(ftr, kind, cfg, neg_half, key)
-    mu, nn = prior_means(ftr, fte)
-    p0, p1 = predict_keypoints(model, fte, None, cfg), predict_keypoints(model, fte, mu, cfg)
+    model, info = _train_detectors(ftr, kind, cfg, neg_half, key)
+    mu, nn = _prior_means(ftr, fte)
+    p0, p1 = _predict_keypoints(model, fte, None, cfg), _predict_keypoints(model, fte, mu, cfg)
     return {"hits": evaluate(test_s, p0, cfg), "hits_prior": evaluate(test_s, p1, cfg), "pred": p0,
             "pred_prior": p1, "info": info, "neighbour": nn}
 

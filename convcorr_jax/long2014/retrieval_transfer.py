@@ -140,7 +140,7 @@ def retrieval_tap(backbone, params) -> str:
     return backbone.roles["pool5" if is_conv_only(backbone, params) else "fc7"]
 
 
-def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: RetrievalTransferConfig, desc: str = "features",
+def _prepare(samples: Sequence[KeypointSample], backbone, params, cfg: RetrievalTransferConfig, desc: str = "features",
             progress: bool = False) -> Prepared:
     """Box crops, keypoints, retrieval descriptors, conv and dense SIFT grids of `samples`.
 
@@ -186,7 +186,7 @@ def prepare(samples: Sequence[KeypointSample], backbone, params, cfg: RetrievalT
 # ---------------------------------------------------------------------------------------------- prediction
 
 
-def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, top: int,
+def _median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, top: int,
                     fallback: np.ndarray) -> np.ndarray:
     """Coordinate-wise median over the first `top` neighbours (in `order`) that label each keypoint.
 
@@ -207,7 +207,7 @@ def median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray, 
     return out
 
 
-def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str],
+def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str],
                  cfg: RetrievalTransferConfig,
                  progress: bool = False) -> dict:
     """Predictions (box pixels of each query) for every method, plus neighbour indices and energies.
@@ -246,7 +246,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
     for i in progress_bar(range(nq), desc="keypoint transfer", leave=False, disable=not progress):
         nb = nbrs[i]
         # NN transfer: first neighbour labelling each keypoint, copied in box coordinates
-        preds["NN transfer"][i] = median_transfer(database.points[nb], database.visible[nb], np.arange(k), 1, centre)
+        preds["NN transfer"][i] = _median_transfer(database.points[nb], database.visible[nb], np.arange(k), 1, centre)
         for method, feats, scale in (("conv4 flow", "conv", s_conv), ("SIFT flow", "sift", s_sift)):
             fq = getattr(queries, feats)[i] * scale
             fd = getattr(database, feats)[nb] * scale
@@ -260,7 +260,7 @@ def run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], d
                 for n, j in enumerate(nb)])
             e = np.asarray(res.deformation_energy)
             energies[method][i] = e
-            preds[method][i] = median_transfer(moved, database.visible[nb], np.argsort(e, kind="stable"), cfg.top,
+            preds[method][i] = _median_transfer(moved, database.visible[nb], np.argsort(e, kind="stable"), cfg.top,
                                                centre)
     return {"pred": preds, "neighbours": nbrs, "energies": energies}
 
@@ -303,11 +303,11 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
     Args:
       train, test: `KeypointSample`s with images loaded (test cut to cfg.max_targets).
       backbone, params: the network.
-      cfg: the settings (with val_betas: beta is chosen by `select_beta`).
+      cfg: the settings (with val_betas: beta is chosen by `_select_beta`).
       progress: progress bars.
 
     Returns:
-      {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`run_transfer`), "targets", "database"
+      {"results" (`evaluate`), "n_targets", "seconds", "transfer" (`_run_transfer`), "targets", "database"
       (`Prepared`), "config" (with the chosen beta), "validation" ({beta: PCK} or None)}.
 
     Raises:
@@ -316,8 +316,8 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
     t0 = time.perf_counter()
     test = list(test)[: cfg.max_targets] if cfg.max_targets else list(test)
     check(len(test) > 0 and len(train) > 0, "table2", "instances", "non-empty train and test sets")
-    db = prepare(train, backbone, params, cfg, "database", progress)
-    qs = prepare(test, backbone, params, cfg, "targets", progress)
+    db = _prepare(train, backbone, params, cfg, "database", progress)
+    qs = _prepare(test, backbone, params, cfg, "targets", progress)
     kmax = max(db.points.shape[1], qs.points.shape[1])
     for p in (db, qs):
         pad = kmax - p.points.shape[1]
@@ -326,9 +326,9 @@ def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], back
             p.visible = np.concatenate([p.visible, np.zeros((len(p.visible), pad), bool)], 1)
     validation = None
     if cfg.val_betas:
-        beta, validation = select_beta(db, list(train), cfg)
+        beta, validation = _select_beta(db, list(train), cfg)
         cfg = dataclasses.replace(cfg, beta=beta)
-    out = run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg, progress)
+    out = _run_transfer(qs, db, [s.category for s in test], [s.category for s in train], cfg, progress)
     results = evaluate(out["pred"], test, cfg)
     return {"results": results, "n_targets": len(test), "seconds": time.perf_counter() - t0,
             "transfer": out, "targets": qs, "database": db, "config": cfg, "validation": validation}
@@ -340,7 +340,7 @@ def _take(p: Prepared, idx: np.ndarray) -> Prepared:
                                conv=p.conv[idx], sift=p.sift[idx])
 
 
-def select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransferConfig) -> tuple[float, dict]:
+def _select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransferConfig) -> tuple[float, dict]:
     """Pick beta among `cfg.val_betas` (same beta for both feature types, as the paper).
 
     Held-out training instances (`cfg.val_targets`, round-robin over categories) are aligned to the remaining
@@ -354,14 +354,14 @@ def select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransfe
     Returns:
       (the chosen beta, {beta: mean PCK (%) at alpha 0.1 of the two flow methods}).
     """
-    order = interleave_indices([s.category for s in train])
+    order = _interleave_indices([s.category for s in train])
     val = np.array(order[: cfg.val_targets])
     rest = np.setdiff1d(np.arange(len(train)), val)
     cats = np.array([s.category for s in train])
     scores = {}
     for beta in cfg.val_betas:
         c = dataclasses.replace(cfg, beta=beta)
-        out = run_transfer(_take(db, val), _take(db, rest), cats[val], cats[rest], c)
+        out = _run_transfer(_take(db, val), _take(db, rest), cats[val], cats[rest], c)
         preds = {m: out["pred"][m] for m in METHODS[:2]}
         r = evaluate(preds, [train[i] for i in val], c)
         scores[float(beta)] = float(np.mean([r[m][0.1]["mean"] for m in preds]))
@@ -369,7 +369,7 @@ def select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransfe
     return best, scores
 
 
-def interleave_indices(cats: Sequence[str]) -> list[int]:
+def _interleave_indices(cats: Sequence[str]) -> list[int]:
     """Indices in round-robin order over categories (each category's own order kept).
 
     Args:
@@ -392,6 +392,6 @@ def interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:
       samples: `KeypointSample`s.
 
     Returns:
-      list of the same samples, reordered (`interleave_indices`).
+      list of the same samples, reordered (`_interleave_indices`).
     """
-    return [samples[i] for i in interleave_indices([s.category for s in samples])]
+    return [samples[i] for i in _interleave_indices([s.category for s in samples])]

@@ -102,7 +102,7 @@ def _digest(images: np.ndarray) -> tuple:
 GAP = "gap"  # pseudo-role: the network's global average pool (see `backbone_featurizers`)
 
 
-def gap_tap(backbone) -> tuple[str, bool]:
+def _gap_tap(backbone) -> tuple[str, bool]:
     """(tap, average over space?) of the "gap" role: the network's own global-average-pool tap where it has one
     (MobileNetV2's `pool`, 1280-d), else the pool5-role map averaged over its rows and columns.
 
@@ -121,12 +121,12 @@ def describe_gap(backbone) -> str:
     """Words naming the global-average-pool descriptor of `backbone` (its tap).
 
     Args:
-      backbone: the feature network (`gap_tap`).
+      backbone: the feature network (`_gap_tap`).
 
     Returns:
       A str, "global average pool of <tap>" (averaged here) or "global average pool (<tap>)" (the network's own).
     """
-    tap, mean = gap_tap(backbone)
+    tap, mean = _gap_tap(backbone)
     return f"global average pool of {tap}" if mean else f"global average pool ({tap})"
 
 
@@ -143,7 +143,7 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
 
     Razavian et al.'s descriptor is fc6 = ReLU(W vec(pool5)), a position-dependent map of the flattened pool5
     map; "pool5" (the flattened map, e.g. AlexNet 6 x 6 x 256 at 224 px) is its input and the honest stand-in
-    when no fc weights are at hand. "gap" (`gap_tap`) averages the layout away by construction; "fc6" is the
+    when no fc weights are at hand. "gap" (`_gap_tap`) averages the layout away by construction; "fc6" is the
     network's fc6 where its weights hold one (MobileNetV2: its global average pool).
 
     Args:
@@ -156,7 +156,7 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
       tap's flattened size (its channels for "gap").
     """
     roles = tuple(roles)
-    spec = {r: gap_tap(backbone) if r == GAP else (backbone.roles[r], False) for r in roles}
+    spec = {r: _gap_tap(backbone) if r == GAP else (backbone.roles[r], False) for r in roles}
     taps = tuple(dict.fromkeys(t for t, _ in spec.values()))
     memo: dict[tuple, np.ndarray] = {}
 

@@ -5,7 +5,7 @@ box's longer side, centred on the box; the image is padded with black where the 
 set of ridge regressors is learnt per category, each keypoint fitted on the training instances where it is
 visible. PCK(alpha): a visible keypoint is correct when its error is <= alpha * max(box width, box height); a
 category's PCK is the mean over its keypoint types of each type's fraction of correct visible instances
-(`pck_per_type`), so that often-visible keypoints do not outweigh rarely visible ones.
+(`_pck_per_type`), so that often-visible keypoints do not outweigh rarely visible ones.
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from convcorr_jax.regression.landmarks import LAMBDAS, fit_points, predict_point
 ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.round(np.linspace(0.0, 0.5, 26), 3))
 
 
-def instance_boxes(bboxes: np.ndarray, context: float = 1.1) -> np.ndarray:
+def _instance_boxes(bboxes: np.ndarray, context: float = 1.1) -> np.ndarray:
     """Square crop boxes [N, 4] around bboxes [N, 4]: same centre, side = `context` x the box's longer side.
 
     Args:
       bboxes: [N, 4] (x0, y0, x1, y1) 0-based inclusive pixels.
-      context: crop side over the box's longer side (`bbox_norm`).
+      context: crop side over the box's longer side (`_bbox_norm`).
 
     Returns:
       float64 [N, 4] (x_min, y_min, x_max, y_max) inclusive pixels (`geometry.square_box`), for `box_to_affine`.
     """
     b = np.asarray(bboxes, np.float64)
-    return square_box((b[:, :2] + b[:, 2:]) / 2, context * bbox_norm(b))
+    return square_box((b[:, :2] + b[:, 2:]) / 2, context * _bbox_norm(b))
 
 
-def bbox_norm(bboxes: np.ndarray) -> np.ndarray:
+def _bbox_norm(bboxes: np.ndarray) -> np.ndarray:
     """PCK normaliser [N]: max(box width, box height) in pixels.
 
     Args:
@@ -50,7 +50,7 @@ def bbox_norm(bboxes: np.ndarray) -> np.ndarray:
     return np.maximum(b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1)
 
 
-def pck_per_type(hits: np.ndarray) -> float:
+def _pck_per_type(hits: np.ndarray) -> float:
     """Mean over keypoint types of the fraction of correct evaluated instances.
 
     Args:
@@ -97,7 +97,7 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
       train, test: `KeypointSample` lists (bbox, points, visible, category; images loaded by `with_image`).
       featurize: uint8 RGB crops [N, crop_size, crop_size, 3] -> descriptors [N, d].
       crop_size: side in pixels of the square instance crops.
-      context: crop side over the box's longer side (`instance_boxes`).
+      context: crop side over the box's longer side (`_instance_boxes`).
       lambdas, folds, seed: ridge lambda grid, CV folds (capped at a category's training instances) and fold seed.
       alphas: PCK thresholds for the curves, fractions of max(box width, box height).
 
@@ -109,8 +109,8 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
     test = [s for s in test if s.category in cats]
     b_tr = np.stack([s.bbox for s in train]).astype(np.float64)
     b_te = np.stack([s.bbox for s in test]).astype(np.float64)
-    M_tr = box_to_affine(instance_boxes(b_tr, context), crop_size)
-    M_te = box_to_affine(instance_boxes(b_te, context), crop_size)
+    M_tr = box_to_affine(_instance_boxes(b_tr, context), crop_size)
+    M_te = box_to_affine(_instance_boxes(b_te, context), crop_size)
     F_tr = _describe([s.with_image().image for s in train], M_tr, featurize, crop_size)
     F_te = _describe([s.with_image().image for s in test], M_te, featurize, crop_size)
     pck, curves, counts = {}, {}, {}
@@ -122,9 +122,9 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
         model = fit_points(F_tr[tr], transform_points(p_tr, M_tr[tr]), v_tr, lambdas, min(folds, int(tr.sum())),
                            seed)
         pred = transform_points(predict_points(model, F_te[te]), invert_affine(M_te[te]))
-        norm = bbox_norm(b_te[te])
-        curves[cat] = np.array([pck_per_type(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
-        pck[cat] = pck_per_type(pck_hits(pred, p_te, v_te, norm, 0.1))
+        norm = _bbox_norm(b_te[te])
+        curves[cat] = np.array([_pck_per_type(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
+        pck[cat] = _pck_per_type(pck_hits(pred, p_te, v_te, norm, 0.1))
         counts[cat] = int(te.sum())
     pck["mean"] = float(np.mean([pck[c] for c in cats])) if cats else float("nan")
     return KeypointResult(pck, curves, tuple(alphas), counts)

@@ -146,7 +146,7 @@ def face_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return normalised_error(pred, gt, interocular_distance(gt))
 
 
-def mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
+def _mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
     """The "dataset bias" baseline: the training mean shape [K, 2] repeated for n images.
 
     Args:
@@ -182,7 +182,7 @@ def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, 
       A `LandmarkResult` keyed "Dataset Bias", "RGB + ridge" (when given), "ConvNet + ridge"; lam is the ConvNet
       model's lambda.
     """
-    pred = {"Dataset Bias": mean_shape(P_train, len(P_test))}
+    pred = {"Dataset Bias": _mean_shape(P_train, len(P_test))}
     if R_train is not None:
         pred["RGB + ridge"] = predict_points(fit_points(R_train, P_train, None, lambdas, folds, seed), R_test)
     model = fit_points(F_train, P_train, None, lambdas, folds, seed)

@@ -47,7 +47,7 @@ MIN_SIDE = 8.0
 """Smallest crop side in pixels."""
 
 
-def subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.ndarray:
+def _subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.ndarray:
     """Square boxes [N, 4] around predicted points pred[:, idx].
 
     Centred on the points' tight box, side = its longer extent + 2 * margin pixels (at least `MIN_SIDE`).
@@ -93,7 +93,7 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
         idx = list(idx)
         err = np.linalg.norm(stage1_oof[:, idx] - points[:, idx], axis=-1)
         margins[name] = float(np.quantile(err, margin_quantile))
-        M = box_to_affine(subset_boxes(stage1_oof, idx, margins[name]), crop_size)
+        M = box_to_affine(_subset_boxes(stage1_oof, idx, margins[name]), crop_size)
         F = featurize(crop(images, M, crop_size, border="constant"))
         models[name] = fit_points(F, transform_points(points[:, idx], M), None, lambdas, folds, seed)
     return LookbackModel(dict(subsets), margins, models, crop_size)
@@ -118,7 +118,7 @@ def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray,
     boxes_out = {}
     for name, idx in model.subsets.items():
         idx = list(idx)
-        boxes = subset_boxes(stage1, idx, model.margins[name])
+        boxes = _subset_boxes(stage1, idx, model.margins[name])
         M = box_to_affine(boxes, model.crop_size)
         F = featurize(crop(images, M, model.crop_size, border="constant"))
         p = transform_points(predict_points(model.models[name], F), invert_affine(M))

@@ -19,7 +19,7 @@ from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 SIZE = 46
 
 
-def rgb_targets(images: np.ndarray, size: int = SIZE) -> np.ndarray:
+def _rgb_targets(images: np.ndarray, size: int = SIZE) -> np.ndarray:
     """Pixel values in [0, 1] of the images resized to size x size.
 
     Args:
@@ -36,7 +36,7 @@ def decode(model: ridge.RidgeModel, F: np.ndarray, size: int = SIZE) -> np.ndarr
     """Reconstructions in [0, 1] (clipped) from descriptors F [N, d].
 
     Args:
-      model: ridge model from descriptors to `rgb_targets`.
+      model: ridge model from descriptors to `_rgb_targets`.
       F: [N, d] descriptors.
       size: side in pixels of the targets the model was fitted on.
 
@@ -70,8 +70,8 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
       An `RGBResult`: held-out MAE and the training-mean-image baseline's ([0, 1] units), the model, recon and
       originals [M, size, size, 3].
     """
-    Y_tr = rgb_targets(images_train, size)
-    Y_te = rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
+    Y_tr = _rgb_targets(images_train, size)
+    Y_te = _rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
     model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed, dtype=DTYPE)
     recon = decode(model, F_test, size)
     return RGBResult(float(np.mean(np.abs(recon - Y_te))),

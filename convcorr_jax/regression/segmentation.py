@@ -27,7 +27,7 @@ GRID = 30
 VOID = 255
 
 
-def area_matrix(size: int, grid: int) -> np.ndarray:
+def _area_matrix(size: int, grid: int) -> np.ndarray:
     """Box-filter weights: cell i averages pixels over [i * size / grid, (i + 1) * size / grid).
 
     Args:
@@ -55,7 +55,7 @@ def _fractions(labels, num_classes, Ah, Aw):
     return jnp.where(den > 1e-3, frac, bg)
 
 
-def label_fractions(labels: np.ndarray, num_classes: int, grid: int = GRID) -> np.ndarray:
+def _label_fractions(labels: np.ndarray, num_classes: int, grid: int = GRID) -> np.ndarray:
     """Class fractions of the non-void pixels per grid cell (rows sum to 1).
 
     Args:
@@ -67,7 +67,7 @@ def label_fractions(labels: np.ndarray, num_classes: int, grid: int = GRID) -> n
       float32 [N, grid, grid, C]; a cell that is all void is all background ([1, 0, ..., 0]).
     """
     labels = np.asarray(labels, np.int32)
-    Ah, Aw = area_matrix(labels.shape[1], grid), area_matrix(labels.shape[2], grid)
+    Ah, Aw = _area_matrix(labels.shape[1], grid), _area_matrix(labels.shape[2], grid)
     Ah, Aw = jnp.asarray(Ah), jnp.asarray(Aw)
     return np.concatenate([np.asarray(_fractions(jnp.asarray(labels[i:i + 32]), int(num_classes), Ah, Aw))
                            for i in range(0, len(labels), 32)])
@@ -99,7 +99,7 @@ class SegModel:
         return np.asarray(_upsample(jnp.asarray(s, jnp.float32), tuple(image_hw))) if image_hw else np.asarray(s)
 
 
-def fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: int = GRID,
+def _fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: int = GRID,
                      lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0) -> SegModel:
     """Both stages from descriptors F [N, d] and label maps [N, H, W].
 
@@ -114,7 +114,7 @@ def fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: 
       A `SegModel`: stage1 descriptors -> [grid * grid * C], mix (fitted on out-of-fold responses) [C] -> [C].
     """
     n = len(F)
-    T = label_fractions(labels, num_classes, grid)
+    T = _label_fractions(labels, num_classes, grid)
     Y = T.reshape(n, -1)
     stage1, _ = ridge.fit_cv(F, Y, lambdas, folds, seed, dtype=DTYPE)
     R = ridge.cross_val_predict(F, Y, float(stage1.lam), folds, seed, dtype=DTYPE).reshape(-1, num_classes)
@@ -147,13 +147,13 @@ def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: 
       F_train, F_test: float [N, d] and [M, d] descriptors.
       labels_train, labels_test: int [N, H, W] and [M, H', W'] label maps (0 background, 255 void).
       num_classes: C, background included.
-      grid, lambdas, folds, seed: as in `fit_segmentation`.
+      grid, lambdas, folds, seed: as in `_fit_segmentation`.
 
     Returns:
       A `SegResult`: per-class AP and IoU [C] (0..1), pixel accuracy over non-void pixels, the model, scores
       [M, H', W', C] upsampled to the label size, and their arg-max [M, H', W'].
     """
-    model = fit_segmentation(F_train, labels_train, num_classes, grid, lambdas, folds, seed)
+    model = _fit_segmentation(F_train, labels_train, num_classes, grid, lambdas, folds, seed)
     labels_test = np.asarray(labels_test)
     scores = model.scores(F_test, labels_test.shape[1:3])
     pred = scores.argmax(-1)

