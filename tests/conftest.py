@@ -265,8 +265,8 @@ def nan_loss_at(monkeypatch):
     from convcorr_jax.pose import train as pose_train
 
     def poison(at: int) -> None:
-        real = pose_train.step_loss
-        monkeypatch.setattr(pose_train, "step_loss", lambda metrics, step: float("nan") if step == at
+        real = pose_train._step_loss
+        monkeypatch.setattr(pose_train, "_step_loss", lambda metrics, step: float("nan") if step == at
                             else real(metrics, step))
 
     return poison

@@ -102,10 +102,10 @@ def test_flic_tiny_train_and_eval(flic_subset, tmp_path):
     assert main(["train", "pose", "--config", "flic_tiny", "--set", f"out={tmp_path}", "--set",
                  f"data_root={root}", "--no-progress"]) == 0
     run = tmp_path / "pose_flic_tiny"
-    assert [e["step"] for e in run_folder.read_evals(run)] == [8, 12, 16]
+    assert [e["step"] for e in run_folder._read_evals(run)] == [8, 12, 16]
     cfg, priors = spatial_mrf.load_spatial_model(run)
     assert cfg == spatial_mrf.FLIC_VALIDATED
-    np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder.run_config(run)))
+    np.testing.assert_array_equal(priors, run_folder.learn_spatial(run_folder._run_config(run)))
     saved = json.loads((run / spatial_mrf.CONFIG_FILE).read_text())["priors"]
     from convcorr_jax.data.flic import load_flic
 
@@ -150,9 +150,9 @@ def test_flic_trunk_model_on_whole_frames(flic_subset, tmp_path):
     assert main(["train", "pose", "--config", "flic_frame", *[a for s in sets for a in ("--set", s)],
                  "--no-progress"]) == 0
     run = tmp_path / "pose_flic_frame"
-    tc = run_folder.run_config(run)
+    tc = run_folder._run_config(run)
     assert tc.protocol == "frame" and tc.model.trunk == "mobilenet_v2" and tc.trunk_train == "block7"
-    assert [e["step"] for e in run_folder.read_evals(run)] == [2, 3, 4]
+    assert [e["step"] for e in run_folder._read_evals(run)] == [2, 3, 4]
     out = tmp_path / "frame.json"
     assert main(["eval", "flic", "--run", str(run), "--root", str(flic_root), "--json", str(out), "--out-dir",
                  str(tmp_path / "runs"), "--no-progress"]) == 0
@@ -244,7 +244,7 @@ def test_mpii_people_are_scored_with_pckh(real_data, tmp_path):
     people = load_synthetic_people(n=8, seed=0, split="train", image_size=64)
     assert "head_size" in people[0].extras
     torso = [pose_data.torso_size(np.asarray(p.points), skeletons.MPII, np.asarray(p.bbox)) for p in people]
-    np.testing.assert_allclose(pose_data.arrays_from_samples(people, 64, skeletons.MPII).norm, torso, rtol=1e-6)
+    np.testing.assert_allclose(pose_data._arrays_from_samples(people, 64, skeletons.MPII).norm, torso, rtol=1e-6)
     assert res["score"] == "PCKh@0.5" and "**Table 3: PCKh@0.5 (head-normalised), MPII people" in md
     assert set(res["pckh@0.5"]) == {"coarse", "cascade"}
 

@@ -120,7 +120,7 @@ def test_two_processes_train_resume_and_evaluate_like_one(tmp_path):
     # (a) 2 processes x 2 devices == 1 process x 4 devices
     _assert_same_params(p2, p1, "2x2 vs 1x4")
     assert _steps(two / "mp") == [total - 1, total] and (two / "mp" / "metrics.json").is_file()
-    m2, m1 = run_folder.read_evals(two / "mp"), run_folder.read_evals(one / "mp")
+    m2, m1 = run_folder._read_evals(two / "mp"), run_folder._read_evals(one / "mp")
     assert [e["step"] for e in m2] == [1, 2, total]
     for e2, e1 in zip(m2, m1):
         for k in e1:

@@ -131,5 +131,5 @@ def test_long_and_tompson_flic_experiments_share_the_person_box():
 def test_mpii_person_square_is_250_pixels_per_stored_scale():
     centres, sides = mpii.person_square(np.array([[100.0, 50.0]]), np.array([1.6]))
     np.testing.assert_allclose(sides, [400.0])
-    a = pose_data.mpii_affines(centres, np.array([1.6]), 64)[0]
+    a = pose_data._mpii_affines(centres, np.array([1.6]), 64)[0]
     np.testing.assert_allclose(a[0, 0], 64 / 400.0)

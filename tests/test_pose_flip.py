@@ -36,11 +36,11 @@ def test_involutions_exact():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, 6, 10, 11)), jnp.float32)
     p = jnp.asarray(rng.integers(0, 40, (2, 11, 2)) / 4, jnp.float32)  # quarter pixels: exact in float32
-    np.testing.assert_array_equal(pose_flip.flip_images(pose_flip.flip_images(x)), x)
-    np.testing.assert_array_equal(pose_flip.unflip_maps(pose_flip.unflip_maps(x, PERM), PERM), x)
-    np.testing.assert_array_equal(pose_flip.mirror_points(pose_flip.mirror_points(p, 10, PERM), 10, PERM), p)
+    np.testing.assert_array_equal(pose_flip._flip_images(pose_flip._flip_images(x)), x)
+    np.testing.assert_array_equal(pose_flip._unflip_maps(pose_flip._unflip_maps(x, PERM), PERM), x)
+    np.testing.assert_array_equal(pose_flip._mirror_points(pose_flip._mirror_points(p, 10, PERM), 10, PERM), p)
     # a point and a heat-map cell mirror together: cell j of stride 2 over 20 px is centred on 2j + 0.5
-    q = pose_flip.mirror_points(jnp.array([[[2 * 3 + 0.5, 1.0]] * 11]), 20, PERM)
+    q = pose_flip._mirror_points(jnp.array([[[2 * 3 + 0.5, 1.0]] * 11]), 20, PERM)
     np.testing.assert_allclose(q[0, :, 0], 2 * (10 - 1 - 3) + 0.5)
 
 
@@ -56,12 +56,12 @@ def test_average_maps_hand_built_asymmetric_model():
 
     img = np.zeros((1, 8, w, 3), np.float32)
     img[0, 5, 3] = 1.0
-    avg = np.asarray(pose_flip.average_maps(fn, jnp.asarray(img), (1, 0)))
+    avg = np.asarray(pose_flip._average_maps(fn, jnp.asarray(img), (1, 0)))
     want = np.zeros((1, 8, w, 2), np.float32)
     want[0, 5, 3, 0] = 1.0
     np.testing.assert_array_equal(avg, want)
     # without the joint swap the two passes disagree: half the evidence lands on the wrong joint
-    no_swap = np.asarray(pose_flip.average_maps(fn, jnp.asarray(img), (0, 1)))
+    no_swap = np.asarray(pose_flip._average_maps(fn, jnp.asarray(img), (0, 1)))
     np.testing.assert_array_equal(no_swap[0, 5, 3], [0.5, 0.5])
 
 
@@ -77,12 +77,12 @@ def test_cascade_flip_equivariant(tiny):
     cfg, params, images = tiny
     x = jnp.asarray(images, jnp.float32) / 255
     a = pose_flip.apply(params, x, cfg, PERM)
-    b = pose_flip.apply(params, pose_flip.flip_images(x), cfg, PERM)
+    b = pose_flip.apply(params, pose_flip._flip_images(x), cfg, PERM)
     plain = pose_model.apply(params, x, cfg)
     assert float(jnp.abs(plain["coarse_hm"] - a["coarse_hm"]).max()) > 1e-6  # the model is not mirror-symmetric
-    np.testing.assert_allclose(pose_flip.unflip_maps(b["coarse_hm"], PERM), a["coarse_hm"], atol=1e-6)
-    np.testing.assert_allclose(pose_flip.mirror_points(b["xy"], cfg.image_size, PERM), a["xy"], atol=1e-4)
-    np.testing.assert_allclose(pose_flip.mirror_points(b["coarse_xy"], cfg.image_size, PERM), a["coarse_xy"])
+    np.testing.assert_allclose(pose_flip._unflip_maps(b["coarse_hm"], PERM), a["coarse_hm"], atol=1e-6)
+    np.testing.assert_allclose(pose_flip._mirror_points(b["xy"], cfg.image_size, PERM), a["xy"], atol=1e-4)
+    np.testing.assert_allclose(pose_flip._mirror_points(b["coarse_xy"], cfg.image_size, PERM), a["coarse_xy"])
 
 
 def test_predict_with_flip(tiny):

@@ -94,7 +94,7 @@ def test_augment_moves_points_with_image_and_swaps_sides():
     vis = np.ones(16, bool)
     cfg = aug.AugmentConfig()
     hits = 0
-    run = jax.jit(lambda k: (aug.sample_params(k, cfg), aug.augment(k, jnp.asarray(img), jnp.asarray(pts),
+    run = jax.jit(lambda k: (aug._sample_params(k, cfg), aug.augment(k, jnp.asarray(img), jnp.asarray(pts),
                                                                       jnp.asarray(vis), cfg)))
     for s in range(12):
         (ang, sc, fl), (o_img, o_pts, o_vis) = run(jax.random.PRNGKey(s))
@@ -167,11 +167,11 @@ def test_shapes_per_pool(pool):
 def test_standard_cascade_matches_parameter_count():
     shared = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig())
     std = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig(variant="standard"))
-    first_two = sum(pose_model.count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items()
+    first_two = sum(pose_model._count_params({k: v for k, v in shared["coarse"][f"bank{lv}"].items()
                                              if k in ("conv1", "conv2")})
                     for lv in range(3))
     # fine path of the shared cascade = its fine net + the coarse layers it reads; standard has its own copies
-    assert pose_model.count_params(std["fine"]) == pose_model.count_params(shared["fine"]) + first_two
+    assert pose_model._count_params(std["fine"]) == pose_model._count_params(shared["fine"]) + first_two
 
 
 def test_lcn_invariant_to_gain_and_offset():

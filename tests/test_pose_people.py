@@ -110,16 +110,16 @@ def test_photometric_augmentations_stay_in_range_and_change_the_image():
     rng = np.random.default_rng(1)
     img = jnp.asarray(rng.uniform(0, 1, (32, 32, 3)).astype(np.float32))
     cfg = augment.AugmentConfig(colour=0.4, blur=1.0, low_res=1.0, occlusion=1.0)
-    out = np.asarray(jax.jit(lambda k: augment.photometric(k, img, cfg))(jax.random.PRNGKey(0)))
+    out = np.asarray(jax.jit(lambda k: augment._photometric(k, img, cfg))(jax.random.PRNGKey(0)))
     assert out.shape == img.shape and 0.0 <= out.min() and out.max() <= 1.0
     assert np.std(out) < np.std(np.asarray(img))  # blurred and pixelated: smoother
-    occlude = jax.jit(lambda k: augment.photometric(k, img, augment.AugmentConfig(occlusion=1.0)))
+    occlude = jax.jit(lambda k: augment._photometric(k, img, augment.AugmentConfig(occlusion=1.0)))
     occluded = np.asarray(occlude(jax.random.PRNGKey(2)))
     grey = (occluded == 0.5).all(axis=-1)
     ys, xs = np.nonzero(grey)
     assert 3 * 3 <= grey.sum() == (np.ptp(ys) + 1) * (np.ptp(xs) + 1)  # one rectangle, sides >= 10 % of 32 px
     np.testing.assert_array_equal(occluded[~grey], np.asarray(img)[~grey])
-    blur = jax.jit(augment.gaussian_blur)
+    blur = jax.jit(augment._gaussian_blur)
     const = np.asarray(blur(jnp.full((32, 32, 3), 0.3), 1.5))
     np.testing.assert_allclose(const, 0.3, atol=1e-6)  # the kernel sums to one
     blurred = np.asarray(blur(img, 1.0))
@@ -137,11 +137,11 @@ def _arrays(n: int, value: int, k: int = 17) -> PoseArrays:
 
 
 def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoch():
-    assert mixture.batch_rows(np.array([0.75, 0.25]), 8).tolist() == [6, 2]
-    assert mixture.batch_rows(mixture.shares([DataPart("lsp", share=2), DataPart("lsp")]),
+    assert mixture._batch_rows(np.array([0.75, 0.25]), 8).tolist() == [6, 2]
+    assert mixture._batch_rows(mixture.shares([DataPart("lsp", share=2), DataPart("lsp")]),
                               16).tolist() == [11, 5]
     parts = [_arrays(12, 10), _arrays(5, 200)]
-    ds = mixture.mixed_dataset(parts, np.array([0.75, 0.25]), batch_size=8, steps=10, seed=3)
+    ds = mixture._mixed_dataset(parts, np.array([0.75, 0.25]), batch_size=8, steps=10, seed=3)
     seen = {10: [], 200: []}
     for t in range(10):
         b = ds[t]
@@ -155,11 +155,11 @@ def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoc
         for e in range(len(rows) // n):
             assert sorted(rows[e * n:(e + 1) * n]) == list(range(n))
     # sharded: two processes' rows put together are the one process's batch
-    halves = [mixture.mixed_dataset(parts, np.array([0.75, 0.25]), 8, 10, 3,
+    halves = [mixture._mixed_dataset(parts, np.array([0.75, 0.25]), 8, 10, 3,
                                     grain.sharding.ShardOptions(i, 2))[4]["image"] for i in (0, 1)]
     np.testing.assert_array_equal(np.concatenate(halves), ds[4]["image"])
     with pytest.raises(InputError, match="one image size and one skeleton"):
-        mixture.mixed_dataset([_arrays(3, 1), _arrays(3, 1, k=14)], np.array([0.5, 0.5]), 4, 1, 0)
+        mixture._mixed_dataset([_arrays(3, 1), _arrays(3, 1, k=14)], np.array([0.5, 0.5]), 4, 1, 0)
     with pytest.raises(InputError, match="share"):
         DataPart("lsp", share=0).check()
     with pytest.raises(InputError, match="options of lsp"):
@@ -192,7 +192,7 @@ def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data
     for a in train:  # every labelled joint inside its crop (the person box holds them all, with margin)
         p = a.points[a.visible]
         assert (p > 0).all() and (p < 63).all()
-    again = mixture.part_crops(parts[1], person, "train", 64)  # cached: the same arrays
+    again = mixture._part_crops(parts[1], person, "train", 64)  # cached: the same arrays
     np.testing.assert_array_equal(np.asarray(again.arrays.images), np.asarray(train[1].images))
 
 

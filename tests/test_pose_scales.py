@@ -18,7 +18,7 @@ def test_points_go_back_into_the_base_crop_by_hand():
     base = _affine(2.0, 1.0, -4.0)[None]  # image -> base crop: x_b = 2x + 1, y_b = 2y - 4
     other = _affine(4.0, -3.0, 0.0)[None]  # image -> other crop: x_o = 4x - 3, y_o = 4y
     pts = np.array([[[5.0, 8.0], [-3.0, 0.0]]])  # other crop: image (2, 2) and (0, 0)
-    np.testing.assert_allclose(scales.to_base(pts, other, base), [[[5.0, 0.0], [1.0, -4.0]]])
+    np.testing.assert_allclose(scales._to_base(pts, other, base), [[[5.0, 0.0], [1.0, -4.0]]])
 
 
 def test_combine_averages_the_scales_in_base_pixels():

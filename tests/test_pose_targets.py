@@ -37,7 +37,7 @@ def test_fine_target_in_window_decodes_to_the_joint():
     pts = _points(seed=1)
     centres = pts + np.random.default_rng(2).uniform(-6, 6, pts.shape).astype(np.float32)  # a coarse guess
     origin = pose_model.window_origin(jnp.asarray(centres), CFG)
-    t = losses.fine_targets(jnp.asarray(pts), origin, CFG)  # [N, w0, w0, K]
+    t = losses._fine_targets(jnp.asarray(pts), origin, CFG)  # [N, w0, w0, K]
     xy = np.asarray(hm.map_to_image(origin.astype(jnp.float32) + hm.subpixel_argmax(t), 2.0))
     assert np.abs(xy - pts).max() < 0.15 * 2  # the cascade's decoding of its own target: < 0.3 px
 

@@ -144,7 +144,7 @@ def test_bad_training_input(tmp_path):
     with pytest.raises(InputError, match="samples"):
         train(cfg, (empty, empty), progress=False)
     with pytest.raises(InputError, match="samples"):
-        pose_data.arrays_from_samples([], 32, skeletons.MPII)
+        pose_data._arrays_from_samples([], 32, skeletons.MPII)
     with pytest.raises(InputError, match="data"):
         load_data(TrainConfig(data="coco"))
     with pytest.raises(InputError, match="data_root"):
@@ -207,7 +207,7 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
     assert (saved["status"] == "ok" and saved["key"]["kind"] == "train.pose"
             and saved["key"]["version"] == train_config.code_version())
     assert ([e["step"] for e in saved["metrics"]["evals"]] == [1, 2]
-            == [e["step"] for e in run_folder.read_evals(tmp_path / "v")])
+            == [e["step"] for e in run_folder._read_evals(tmp_path / "v")])
     assert runner.finished_key(tmp_path / "v") == saved["key"]
 
     monkeypatch.setattr(train_config, "code_version", lambda: "0123456789abcdef")

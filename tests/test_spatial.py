@@ -440,7 +440,7 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
 
 def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_maxima():
     """Configs that differ only in how their priors were learned map to one inference config (one compilation
-    of `make_readouts`); `predict(peaks=True)`'s "peak" is each coarse heat-map's maximum, and with a flat model
+    of `_make_readouts`); `predict(peaks=True)`'s "peak" is each coarse heat-map's maximum, and with a flat model
     "spatial_peak" equals it."""
     import jax.numpy as jnp
 

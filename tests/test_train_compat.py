@@ -12,7 +12,7 @@ def test_old_metrics_layout_reads_as_the_runners_schema(tmp_path):
     evals = [{"step": 1, "stage": 1, "loss": 0.5}]
     (tmp_path / "metrics.json").write_text(json.dumps(evals))  # the layout before the runner's schema: the list
     assert fix_old_record("metrics", evals) == {"metrics": {"evals": evals}}
-    assert run_folder.read_evals(tmp_path) == evals
+    assert run_folder._read_evals(tmp_path) == evals
     assert run_folder.read_metrics(tmp_path).get("seconds", 0.0) == 0.0
     new = {"metrics": {"evals": evals}, "seconds": 3.0}
     assert fix_old_record("metrics", new) is new

@@ -46,7 +46,7 @@ class AugmentConfig:
         return not (self.shift or self.half_body or self.colour or self.blur or self.low_res or self.occlusion)
 
 
-def sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(angle radians, scale, flip bool) for one sample.
 
     Args:
@@ -71,7 +71,7 @@ def affine(ang, sc, fl, size: int) -> jax.Array:
     when `fl`.
 
     Args:
-      ang, sc, fl: angle in radians, scale factor, mirror flag (scalars, as from `sample_params`).
+      ang, sc, fl: angle in radians, scale factor, mirror flag (scalars, as from `_sample_params`).
       size: the side of the square image in pixels.
 
     Returns:
@@ -88,7 +88,7 @@ def transform_points(points: jax.Array, ang, sc, fl, size: int, flip_perm) -> ja
 
     Args:
       points: [K, 2] (x, y) pixels in the size x size image.
-      ang, sc, fl: angle in radians, scale factor, mirror flag (as from `sample_params`).
+      ang, sc, fl: angle in radians, scale factor, mirror flag (as from `_sample_params`).
       size: the side of the square image in pixels.
       flip_perm: [K] left <-> right joint permutation, applied when `fl`.
 
@@ -106,7 +106,7 @@ def warp_image(image: jax.Array, ang, sc, fl) -> jax.Array:
 
     Args:
       image: float [H, W, C].
-      ang, sc, fl: angle in radians, scale factor, mirror flag (as from `sample_params`).
+      ang, sc, fl: angle in radians, scale factor, mirror flag (as from `_sample_params`).
 
     Returns:
       float [H, W, C] augmented image; pixels whose source falls outside the image are 0.
@@ -162,8 +162,8 @@ def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Ar
       (re-labelled L<->R when mirrored) and their visibility, False for joints now outside [0, H - 1].
     """
     if not cfg.paper_only:
-        return photo_augment(key, image, points, visible, cfg)
-    ang, sc, fl = sample_params(key, cfg)
+        return _photo_augment(key, image, points, visible, cfg)
+    ang, sc, fl = _sample_params(key, cfg)
     size = image.shape[0]
     img = warp_image(image, ang, sc, fl)
     pts = transform_points(points, ang, sc, fl, size, cfg.flip_perm)
@@ -188,7 +188,7 @@ def augment_batch(keys, images, points, visible, cfg: AugmentConfig):
     return jax.vmap(lambda k, i, p, v: augment(k, i, p, v, cfg))(keys, images, points, visible)
 
 
-def photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
+def _photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
     """`augment` with the augmentations for photos of every kind (module docstring) on top of the paper's.
 
     Args:
@@ -203,18 +203,18 @@ def photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: 
     """
     kg, kp = jax.random.split(key)
     size = image.shape[0]
-    fwd, fl = sample_affine(kg, points, visible, cfg, size)
-    img = warp_affine(image, fwd)
+    fwd, fl = _sample_affine(kg, points, visible, cfg, size)
+    img = _warp_affine(image, fwd)
     pts = geometry.transform_points(jnp.asarray(points, jnp.float32), fwd)
     perm = jnp.asarray(cfg.flip_perm)
     pts, vis = jnp.where(fl, pts[perm], pts), jnp.where(fl, visible[perm], visible)
-    img = photometric(kp, img, cfg)
+    img = _photometric(kp, img, cfg)
     inside = jnp.all((pts >= 0) & (pts <= size - 1), axis=-1)
     return img, pts, vis & inside
 
 
-def sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig, size: int):
-    """The geometric augmentation of `photo_augment`: rotation, scale, flip, shift and the half-body crop.
+def _sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig, size: int):
+    """The geometric augmentation of `_photo_augment`: rotation, scale, flip, shift and the half-body crop.
 
     The half-body crop (with probability cfg.half_body, where the chosen half has two labelled joints or more)
     centres the crop on the half's labelled joints and zooms so that their box, grown 1.5 times, fills it.
@@ -230,7 +230,7 @@ def sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: Au
       (float32 [2, 3] affine, crop -> augmented crop; bool scalar: mirrored).
     """
     kp, kt, kh, ku = jax.random.split(key, 4)
-    ang, sc, fl = sample_params(kp, cfg)
+    ang, sc, fl = _sample_params(kp, cfg)
     c = (size - 1) / 2.0
     centre, zoom = jnp.array([c, c], jnp.float32), jnp.float32(1.0)
     if cfg.half_body and cfg.upper:
@@ -248,7 +248,7 @@ def sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: Au
     return jnp.concatenate([a, (c + t - a @ centre)[:, None]], 1).astype(jnp.float32), fl
 
 
-def warp_affine(image: jax.Array, fwd: jax.Array) -> jax.Array:
+def _warp_affine(image: jax.Array, fwd: jax.Array) -> jax.Array:
     """Resample image [H, W, C] under the forward affine `fwd` [2, 3] (bilinear, zeros outside).
 
     Args:
@@ -265,7 +265,7 @@ def warp_affine(image: jax.Array, fwd: jax.Array) -> jax.Array:
     return bilinear(image, q[..., 0], q[..., 1])
 
 
-def gaussian_blur(image: jax.Array, sigma) -> jax.Array:
+def _gaussian_blur(image: jax.Array, sigma) -> jax.Array:
     """Separable Gaussian blur of image [H, W, C] (9 taps, edges repeated) with a traced sigma in pixels.
 
     Args:
@@ -285,7 +285,7 @@ def gaussian_blur(image: jax.Array, sigma) -> jax.Array:
     return sum(wgt[i] * pad[:, i:i + w] for i in range(9))
 
 
-def photometric(key: jax.Array, image: jax.Array, cfg: AugmentConfig) -> jax.Array:
+def _photometric(key: jax.Array, image: jax.Array, cfg: AugmentConfig) -> jax.Array:
     """Colour, blur, low resolution and occlusion (`AugmentConfig`) of one crop, each drawn from `key`.
 
     Args:
@@ -306,12 +306,12 @@ def photometric(key: jax.Array, image: jax.Array, cfg: AugmentConfig) -> jax.Arr
         image = jnp.clip(image * b, 0.0, 1.0)
     if cfg.blur:
         sigma = jax.random.uniform(ks, (), minval=0.5, maxval=2.0)
-        image = jnp.where(jax.random.bernoulli(kb, cfg.blur), gaussian_blur(image, sigma), image)
+        image = jnp.where(jax.random.bernoulli(kb, cfg.blur), _gaussian_blur(image, sigma), image)
     if cfg.low_res:
         f = jax.random.uniform(kf, (), minval=2.0, maxval=4.0)
         grid = (jnp.floor(jnp.arange(size, dtype=jnp.float32) / f) + 0.5) * f - 0.5
         ys, xs = jnp.meshgrid(jnp.clip(grid, 0, size - 1), jnp.clip(grid, 0, size - 1), indexing="ij")
-        low = bilinear(gaussian_blur(image, f / 2), xs, ys)
+        low = bilinear(_gaussian_blur(image, f / 2), xs, ys)
         image = jnp.where(jax.random.bernoulli(kl, cfg.low_res), low, image)
     if cfg.occlusion:
         lo_hi = jax.random.uniform(kr, (4,))

@@ -71,7 +71,7 @@ def headline(kind: str) -> tuple[str, float]:
     return pose_sets.dataset(kind).headline
 
 
-def arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skeleton: Skeleton) -> PoseArrays:
+def _arrays_from_samples(samples: Sequence[KeypointSample], image_size: int, skeleton: Skeleton) -> PoseArrays:
     """KeypointSamples -> PoseArrays: the inputs of the "synthetic" kind's protocol (its images as they are).
 
     Args:
@@ -149,7 +149,7 @@ def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale:
     return person_crops("flic", root, split, image_size, crop_scale, protocol=protocol, **opts)
 
 
-def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
+def _mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size: int) -> PoseCrops:
     """Person crops of the people of an hourglass MPII h5 (`data.mpii_people`); built once, then cached.
 
     Args:
@@ -165,7 +165,7 @@ def mpii_crops(h5: str | os.PathLike, image_root: str | os.PathLike, image_size:
     return person_crops("mpii", Path(h5).parent, Path(h5).stem, image_size, people=people)
 
 
-def mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:
+def _mpii_affines(centers: np.ndarray, scales: np.ndarray, size: int) -> np.ndarray:
     """Image -> crop affines [N, 2, 3] of MPII person crops (`data.mpii.person_square`).
 
     Args:
@@ -190,7 +190,7 @@ def mpii_person_crops(samples: Sequence[KeypointSample], size: int) -> tuple[np.
         (crops uint8 RGB [N, size, size, 3], bilinear and black outside the image; float64 [N, 2, 3] image -> crop
         affines).
     """
-    affine = mpii_affines(np.stack([s.extras["center"] for s in samples]),
+    affine = _mpii_affines(np.stack([s.extras["center"] for s in samples]),
                           np.array([s.extras["scale"] for s in samples]), size)
     return crop_images(samples, affine, size), affine
 

@@ -44,7 +44,7 @@ def check_perm(perm: Sequence[int], num_joints: int) -> tuple[int, ...]:
     return p
 
 
-def flip_images(images: jax.Array) -> jax.Array:
+def _flip_images(images: jax.Array) -> jax.Array:
     """Images (or heat-maps) [N, H, W, C] mirrored left-right.
 
     Args:
@@ -56,7 +56,7 @@ def flip_images(images: jax.Array) -> jax.Array:
     return images[:, :, ::-1]
 
 
-def unflip_maps(maps: jax.Array, perm: Sequence[int]) -> jax.Array:
+def _unflip_maps(maps: jax.Array, perm: Sequence[int]) -> jax.Array:
     """Heat-maps [N, H, W, K] of mirrored images -> maps of the original images. Its own inverse.
 
     Args:
@@ -66,10 +66,10 @@ def unflip_maps(maps: jax.Array, perm: Sequence[int]) -> jax.Array:
     Returns:
       [N, H, W, K]: columns reversed, channel k taken from channel perm[k].
     """
-    return flip_images(maps)[..., jnp.asarray(perm)]
+    return _flip_images(maps)[..., jnp.asarray(perm)]
 
 
-def mirror_points(points: jax.Array, width: int, perm: Sequence[int]) -> jax.Array:
+def _mirror_points(points: jax.Array, width: int, perm: Sequence[int]) -> jax.Array:
     """Points [N, K, 2] of the joints of images `width` pixels wide -> the same joints in the mirror images.
 
     Its own inverse.
@@ -86,10 +86,10 @@ def mirror_points(points: jax.Array, width: int, perm: Sequence[int]) -> jax.Arr
     return jnp.stack([width - 1 - p[..., 0], p[..., 1]], axis=-1)
 
 
-def average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: Sequence[int]) -> jax.Array:
-    """(fn(images) + unflip_maps(fn(flip_images(images)), perm)) / 2 for a heat-map function fn.
+def _average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: Sequence[int]) -> jax.Array:
+    """(fn(images) + _unflip_maps(fn(_flip_images(images)), perm)) / 2 for a heat-map function fn.
 
-    Exactly flip-equivariant: average_maps(fn, flip_images(x)) == unflip_maps(average_maps(fn, x)).
+    Exactly flip-equivariant: _average_maps(fn, _flip_images(x)) == _unflip_maps(_average_maps(fn, x)).
 
     Args:
       fn: a heat-map function, [N, H, W, 3] -> [N, h, w, K].
@@ -99,7 +99,7 @@ def average_maps(fn: Callable[[jax.Array], jax.Array], images: jax.Array, perm: 
     Returns:
       float [N, h, w, K] flip-averaged heat-maps.
     """
-    return (fn(images) + unflip_maps(fn(flip_images(images)), perm)) / 2
+    return (fn(images) + _unflip_maps(fn(_flip_images(images)), perm)) / 2
 
 
 def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Sequence[int],
@@ -123,12 +123,12 @@ def apply(params: dict, images: jax.Array, cfg: pose_model.ModelConfig, perm: Se
       InputError: perm not a left/right swap of cfg.num_joints joints.
     """
     perm = check_perm(perm, cfg.num_joints)
-    hm = average_maps(lambda x: pose_model.apply_coarse(params, x, cfg)[0], images, perm)
+    hm = _average_maps(lambda x: pose_model.apply_coarse(params, x, cfg)[0], images, perm)
     cxy = pose_model.coarse_points(hm, cfg)
     c = jax.lax.stop_gradient(cxy if centers is None else centers)
     # the coarse network runs again inside model.apply: the same computation on the same inputs, shared by XLA's CSE
     out = pose_model.apply(params, images, cfg, centers=c)
-    mirrored = pose_model.apply(params, flip_images(images), cfg, centers=mirror_points(c, cfg.image_size, perm))
-    xy = (out["xy"] + mirror_points(mirrored["xy"], cfg.image_size, perm)) / 2
-    product = (out["xy_product"] + mirror_points(mirrored["xy_product"], cfg.image_size, perm)) / 2
+    mirrored = pose_model.apply(params, _flip_images(images), cfg, centers=_mirror_points(c, cfg.image_size, perm))
+    xy = (out["xy"] + _mirror_points(mirrored["xy"], cfg.image_size, perm)) / 2
+    product = (out["xy_product"] + _mirror_points(mirrored["xy_product"], cfg.image_size, perm)) / 2
     return {**out, "coarse_hm": hm, "coarse_xy": cxy, "xy": xy, "xy_product": product}

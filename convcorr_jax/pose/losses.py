@@ -45,7 +45,7 @@ def coarse_targets(points: jax.Array, cfg: model.ModelConfig) -> jax.Array:
     return jax.vmap(lambda p: hmap.gaussian_targets(p, (s, s), cfg.sigma))(cells)
 
 
-def fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) -> jax.Array:
+def _fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) -> jax.Array:
     """Gaussian targets [N, w0, w0, K] in each joint's fine window (all zero if the joint lies outside it).
 
     Args:
@@ -88,4 +88,4 @@ def e2(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
     Returns:
         (sum of squared errors over the counted joints, the count), as `heatmap_sse`.
     """
-    return heatmap_sse(out["fine_hm"], fine_targets(points, out["origin"], cfg), mask)
+    return heatmap_sse(out["fine_hm"], _fine_targets(points, out["origin"], cfg), mask)

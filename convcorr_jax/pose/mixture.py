@@ -4,8 +4,8 @@ and mixed in every training batch by fixed shares.
 
     parts = (DataPart("flic", FLIC, 0.5),                               # pose.data_part.DataPart
              DataPart("lsp", LSPET, 0.5, options=tuple(lsp.LSPET_PARTS.items())))
-    train = mixture_arrays(parts, skeletons.PERSON, "train", 128)        # [PoseArrays] one per part
-    ds = mixed_dataset(train, shares(parts), batch_size=16, steps=1000, seed=0)   # grain MapDataset
+    train = _mixture_arrays(parts, skeletons.PERSON, "train", 128)        # [PoseArrays] one per part
+    ds = _mixed_dataset(train, shares(parts), batch_size=16, steps=1000, seed=0)   # grain MapDataset
 
 A part's people (`data.pose_sets`) keep their dataset's splits; their joints are carried onto the model's skeleton
 (`data.joint_map`: by name, or by the part's `joints` pairs), a joint the dataset lacks is unlabelled (out of the
@@ -87,7 +87,7 @@ def mapped_people(part: DataPart, skeleton: Skeleton, split: str) -> PersonSet:
                      people.carved)
 
 
-def part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int, crop_scale: float = 1.0
+def _part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int, crop_scale: float = 1.0
                ) -> PoseCrops:
     """A part's person crops of `split` on the model's skeleton (module docstring); built once, then cached.
 
@@ -108,9 +108,9 @@ def part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int, 
                         **key)
 
 
-def mixture_arrays(parts: Sequence[DataPart], skeleton: Skeleton, split: str, image_size: int,
+def _mixture_arrays(parts: Sequence[DataPart], skeleton: Skeleton, split: str, image_size: int,
                    crop_scale: float = 1.0) -> list[PoseArrays]:
-    """Every part's arrays of `split` (`part_crops`), in the parts' order.
+    """Every part's arrays of `split` (`_part_crops`), in the parts' order.
 
     Args:
         parts: the mixture (at least one part).
@@ -127,11 +127,11 @@ def mixture_arrays(parts: Sequence[DataPart], skeleton: Skeleton, split: str, im
     out = []
     for p in parts:
         s = pose_sets.dataset(p.kind).held_out if split == "held_out" else split
-        out.append(part_crops(p, skeleton, s, image_size, crop_scale).arrays)
+        out.append(_part_crops(p, skeleton, s, image_size, crop_scale).arrays)
     return out
 
 
-def batch_rows(weights: np.ndarray, batch_size: int) -> np.ndarray:
+def _batch_rows(weights: np.ndarray, batch_size: int) -> np.ndarray:
     """Rows of every batch per part: round(w_i x B), the rows rounding leaves to the largest remainders.
 
     Args:
@@ -141,7 +141,7 @@ def batch_rows(weights: np.ndarray, batch_size: int) -> np.ndarray:
     Returns:
         int [P] summing to B.
 
-    >>> batch_rows(np.array([0.5, 0.3, 0.2]), 16).tolist()
+    >>> _batch_rows(np.array([0.5, 0.3, 0.2]), 16).tolist()
     [8, 5, 3]
     """
     raw = np.asarray(weights, np.float64) * batch_size
@@ -150,7 +150,7 @@ def batch_rows(weights: np.ndarray, batch_size: int) -> np.ndarray:
     return rows
 
 
-def mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size: int, steps: int, seed: int,
+def _mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size: int, steps: int, seed: int,
                   shard: grain.sharding.ShardOptions = grain.sharding.NoSharding()) -> grain.MapDataset:
     """Training batches mixing the parts by fixed shares (module docstring); as `data.train_dataset` otherwise.
 
@@ -176,7 +176,7 @@ def mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size: 
     if batch_size % shard.shard_count:
         raise InputError("mixed_dataset", "batch_size", f"a multiple of the shard count {shard.shard_count}",
                          batch_size)
-    rows = batch_rows(weights, batch_size)
+    rows = _batch_rows(weights, batch_size)
     owner = np.repeat(np.arange(len(parts)), rows)  # the part of each row of a batch
     offset = np.concatenate([[0], np.cumsum(rows)])[:-1]
     local = batch_size // shard.shard_count
@@ -201,7 +201,7 @@ def _keys(seed: int, step: int, batch_size: int) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class MixedArrays(PoseArrays):
     """The parts' training arrays one after another (a `PoseArrays`), with where each part starts and its share of
-    every batch: what the training loop mixes (`mixed_dataset` over `parts()`).
+    every batch: what the training loop mixes (`_mixed_dataset` over `parts()`).
 
     sizes: each part's row count, in order.
     weights: each part's share of every batch (summing to one).
@@ -240,7 +240,7 @@ def concat(arrays: Sequence[PoseArrays], weights: Sequence[float] | None = None)
 
 def batches(train_set: PoseArrays, batch_size: int, steps: int, seed: int,
             shard: grain.sharding.ShardOptions = grain.sharding.NoSharding()) -> grain.MapDataset:
-    """The training batches of a run: `mixed_dataset` over the parts of a `MixedArrays`, else
+    """The training batches of a run: `_mixed_dataset` over the parts of a `MixedArrays`, else
     `data.train_dataset`.
 
     Args:
@@ -251,13 +251,13 @@ def batches(train_set: PoseArrays, batch_size: int, steps: int, seed: int,
         the grain MapDataset of `steps` batches.
     """
     if isinstance(train_set, MixedArrays):
-        return mixed_dataset(train_set.parts(), np.asarray(train_set.weights), batch_size, steps, seed, shard)
+        return _mixed_dataset(train_set.parts(), np.asarray(train_set.weights), batch_size, steps, seed, shard)
     return data.train_dataset(train_set, batch_size, steps, seed, shard)
 
 
 def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, crop_scale: float = 1.0
                ) -> tuple[list[PoseArrays], list[PoseArrays]]:
-    """(train, held-out) arrays of every part (`mixture_arrays`).
+    """(train, held-out) arrays of every part (`_mixture_arrays`).
 
     Args:
         parts: the mixture.
@@ -268,9 +268,8 @@ def load_parts(parts: Sequence[DataPart], skeleton: Skeleton, image_size: int, c
     Returns:
         (train arrays per part, held-out arrays per part).
     """
-    return (mixture_arrays(parts, skeleton, "train", image_size, crop_scale),
-            mixture_arrays(parts, skeleton, "held_out", image_size, crop_scale))
+    return (_mixture_arrays(parts, skeleton, "train", image_size, crop_scale),
+            _mixture_arrays(parts, skeleton, "held_out", image_size, crop_scale))
 
 
-__all__ = ["MixedArrays", "batch_rows", "batches", "concat", "load_parts", "mapped_people", "mixed_dataset",
-           "mixture_arrays", "part_crops", "shares"]
+__all__ = ["MixedArrays", "batches", "concat", "load_parts", "mapped_people", "shares"]

@@ -45,7 +45,7 @@ QUALITY = 50
 KINDS = ("flic", "lsp")  # the kinds packed (their annotation files are copied or rewritten here)
 
 
-def image_boxes(part: DataPart) -> dict[str, np.ndarray]:
+def _image_boxes(part: DataPart) -> dict[str, np.ndarray]:
     """Image path -> person boxes float64 [P, 4] (x0, y0, x1, y1) of a part's train and held-out people.
 
     Args:
@@ -85,7 +85,7 @@ def masked(image: np.ndarray, boxes: np.ndarray, keep: float = KEEP) -> np.ndarr
     return out
 
 
-def packed_image(path: str | os.PathLike, boxes: np.ndarray, quality: int, max_side: float | None,
+def _packed_image(path: str | os.PathLike, boxes: np.ndarray, quality: int, max_side: float | None,
                  keep: float = KEEP) -> tuple[bytes, np.ndarray]:
     """One image masked (`masked`), downscaled so no box is longer than max_side (None: kept), as JPEG.
 
@@ -141,11 +141,11 @@ def _lsp_joints(mat: Path, scales: dict[int, np.ndarray]) -> bytes:
 def _part_members(part: DataPart, top: str, quality: int, max_side: float | None, keep: float):
     """Yield (member name, bytes) of one part's folder."""
     root = Path(part.root)
-    boxes = image_boxes(part)
+    boxes = _image_boxes(part)
     rescale = part.kind == "lsp"
     scales = {}
     for path, b in sorted(boxes.items()):
-        data, s = packed_image(path, b, quality, max_side if rescale else None, keep)
+        data, s = _packed_image(path, b, quality, max_side if rescale else None, keep)
         if rescale:
             scales[int(Path(path).stem[2:]) - 1] = s
         yield f"{top}/images/{Path(path).name}", data
@@ -227,5 +227,5 @@ def _layout(root: Path) -> str:
     return ", ".join(f"{k}: {v} images" for k, v in counts.items())
 
 
-__all__ = ["GREY", "KEEP", "KINDS", "MAX_SIDE", "QUALITY", "image_boxes", "masked", "pack_mixture", "packed_image",
+__all__ = ["GREY", "KEEP", "KINDS", "MAX_SIDE", "QUALITY", "masked", "pack_mixture",
            "unpack_mixture"]

@@ -56,9 +56,8 @@ from convcorr_jax.weights.load import load_pretrained
 
 __all__ = ["PRODUCT_POWER", "TRUNKS", "TRUNK_DEEP_TAP", "TRUNK_FINE_TAPS", "TRUNK_LAYERS", "Bank", "Coarse", "Fine",
            "FirstTwo", "ModelConfig", "TrunkHead", "apply", "apply_coarse", "coarse_in_windows", "coarse_points",
-           "count_params", "crop", "dropout_masks", "fine_inputs", "fine_target_points", "full_model",
-           "image_crops_levels", "init", "lcn", "param_shapes", "preprocess", "pyramid", "trunk_features",
-           "trunk_shapes", "window_origin"]
+           "crop", "dropout_masks", "fine_inputs", "fine_target_points", "full_model", "image_crops_levels", "init",
+           "lcn", "param_shapes", "preprocess", "pyramid", "trunk_features", "window_origin"]
 
 
 def init(key: jax.Array, cfg: ModelConfig) -> dict:
@@ -121,7 +120,7 @@ def param_shapes(cfg: ModelConfig) -> dict:
     return jax.eval_shape(_init_jit, jax.random.PRNGKey(0), cfg.validate())
 
 
-def trunk_shapes() -> dict:
+def _trunk_shapes() -> dict:
     """Shapes of the trunk's parameters (stem..block13 of MobileNetV2) as zero arrays (traced, never filled).
 
     Returns:
@@ -138,7 +137,7 @@ def _init_jit(key: jax.Array, cfg: ModelConfig) -> dict:
     x = jnp.zeros((1, cfg.image_size, cfg.image_size, 3), jnp.float32)
     levels = preprocess(x, cfg)
     if cfg.trunk:
-        trunk = trunk_shapes()
+        trunk = _trunk_shapes()
         t = trunk_features(trunk, levels[0])
         pc = TrunkHead(cfg).init(kc, t["block6"], t[TRUNK_DEEP_TAP])["params"]
         feats = [t[k] for k in TRUNK_FINE_TAPS]
@@ -276,7 +275,7 @@ def fine_target_points(points: jax.Array, origin: jax.Array) -> jax.Array:
     return hmap.image_to_map(points, 2.0) - origin.astype(jnp.float32)
 
 
-def count_params(tree) -> int:
+def _count_params(tree) -> int:
     """The number of scalars in a parameter tree.
 
     Args:

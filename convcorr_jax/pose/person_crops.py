@@ -166,15 +166,15 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     inputs = crop(people, image_size, crop_scale, protocol)  # annotations only: no image read
     if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
         return _crops(_arrays(people, inputs, image_size), people.carved)
-    settings = {"kind": kind, **file_key(Path(people.source), "annotations"),
+    settings = {"kind": kind, **_file_key(Path(people.source), "annotations"),
                 "images": str(Path(people.samples[0].image_path).parent), "split": split, "size": image_size,
                 "crop_scale": float(crop_scale), "protocol": protocol, "options": options,
                 **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
     code = (*_CODE, __name__, entry.people.__module__, crop.__module__)
-    return cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
+    return _cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
 
 
-def file_key(path: Path, name: str) -> dict:
+def _file_key(path: Path, name: str) -> dict:
     """{name: resolved path, name_size: bytes, name_mtime: seconds} of a file: what identifies it in a cache key.
 
     Args:
@@ -234,7 +234,7 @@ def _crops(z: dict[str, np.ndarray], carved: dict | None = None) -> PoseCrops:
                      np.asarray(z["torso"]))
 
 
-def cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tuple[PersonSet, Inputs]],
+def _cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tuple[PersonSet, Inputs]],
                  code: Sequence[str] = (*_CODE, __name__), carved: dict | None = None) -> PoseCrops:
     """PoseCrops from the cache entry (kind, settings), made by `build() -> (people, their Inputs)` on the first
     call; every array is a .npy file, read memory-mapped.

@@ -85,7 +85,7 @@ def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=16)
-def make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
+def _make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
                   spatial: spatial_mrf.SpatialConfig | None = None, peaks: bool = False,
                   flip: tuple[int, ...] | None = None) -> Callable:
     """The jitted read-out function of a model: one per (cfg, mesh, spatial, peaks, flip), so repeated evaluations
@@ -180,7 +180,7 @@ def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch
     if peaks:
         names = names + (PEAKS if spatial is not None else PEAKS[:1])
     flip = None if flip is None else pose_flip.check_perm(flip, cfg.num_joints)
-    fn = make_readouts(cfg, mesh, None if spatial is None else spatial.cfg.inference(), bool(peaks), flip)
+    fn = _make_readouts(cfg, mesh, None if spatial is None else spatial.cfg.inference(), bool(peaks), flip)
     rows = slice(0, batch)
     if mesh is not None:
         batch = -(-batch // mesh.devices.size) * mesh.devices.size

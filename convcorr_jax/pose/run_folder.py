@@ -72,7 +72,7 @@ class NotATrainingRun(InputError):
         self.args = (f"run folder {run_dir}: expected {RUN_EXPECTED}",)
 
 
-def run_config(run_dir: str | Path) -> TrainConfig:
+def _run_config(run_dir: str | Path) -> TrainConfig:
     """The TrainConfig of the training run in `run_dir`.
 
     Args:
@@ -143,9 +143,9 @@ def run_state(run_dir: str | Path) -> str:
         "<settings digest>@<steps, comma-separated, ascending>", e.g. "s@1,2".
 
     Raises:
-        NotATrainingRun: as `run_config`.
+        NotATrainingRun: as `_run_config`.
     """
-    cfg = run_config(run_dir)
+    cfg = _run_config(run_dir)
     steps = sorted(int(p.name) for p in (Path(run_dir) / "checkpoints").iterdir() if p.name.isdigit())
     return f"{cfg.settings_digest()}@{','.join(map(str, steps))}"
 
@@ -160,9 +160,9 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:
         (the run's TrainConfig, its parameters as nested dicts of arrays, `checkpoints.checkpoint_params`).
 
     Raises:
-        NotATrainingRun: for a folder without a run (`run_config`); InputError when it has no saved step.
+        NotATrainingRun: for a folder without a run (`_run_config`); InputError when it has no saved step.
     """
-    cfg = run_config(run_dir)
+    cfg = _run_config(run_dir)
     return cfg, checkpoint_params(run_dir, cfg)
 
 
@@ -206,7 +206,7 @@ def read_metrics(run_dir: str | Path) -> dict | None:
     return saved
 
 
-def read_evals(run_dir: str | Path) -> list[dict]:
+def _read_evals(run_dir: str | Path) -> list[dict]:
     """The evaluations in a training run's metrics.json (`metrics.evals`).
 
     Args:
@@ -245,7 +245,7 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
                                   summary, "", {"evals": evals, "pck_about": about})
 
 
-def spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(points, visible, torso) of the people a run on real data trains on, in the pixels of its inputs.
 
     The people of `SPATIAL_SPLIT` of cfg.data_root: `person_crops.person_crops` under the run's protocol (FLIC's:
@@ -285,20 +285,20 @@ def spatial_config(cfg: TrainConfig) -> spatial.SpatialConfig:
 def learn_spatial(cfg: TrainConfig, config: spatial.SpatialConfig = spatial.FLIC_VALIDATED) -> np.ndarray:
     """Log-priors [E, k, k] of a FLIC run's spatial model (also a `SPATIAL_DATA` run's).
 
-    `spatial.learn_priors` of `spatial_points(cfg)` on the run's heat-map grid (stride model.pool, model.map_size
+    `spatial.learn_priors` of `_spatial_points(cfg)` on the run's heat-map grid (stride model.pool, model.map_size
     cells).
 
     Args:
-        cfg: the run's TrainConfig (as `spatial_points`).
+        cfg: the run's TrainConfig (as `_spatial_points`).
         config: the spatial model's settings and tree (E edges, kernel side k).
 
     Returns:
         float32 [E, k, k] log-priors over child - parent offsets in heat-map cells.
 
     Raises:
-        InputError: as `spatial_points`.
+        InputError: as `_spatial_points`.
     """
-    pts, vis, torso = spatial_points(cfg)
+    pts, vis, torso = _spatial_points(cfg)
     return spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)
 
 
@@ -309,14 +309,14 @@ def write_spatial(run_dir: str | Path, cfg: TrainConfig, config: spatial.Spatial
 
     Args:
         run_dir: the run's folder.
-        cfg: the run's TrainConfig (as `spatial_points`).
+        cfg: the run's TrainConfig (as `_spatial_points`).
         config: the spatial model's settings (None: `spatial_config(cfg)`).
 
     Returns:
         The log-priors, float32 [E, k, k].
     """
     config = config if config is not None else spatial_config(cfg)
-    pts, vis, torso = spatial_points(cfg)
+    pts, vis, torso = _spatial_points(cfg)
     priors = spatial.learn_priors(pts, vis, torso, cfg.model.pool, config, cfg.model.map_size)  # = learn_spatial
     entry = cfg.dataset()
     about = {"learned_from": f"{entry.label or cfg.data} {SPATIAL_SPLIT} split ground truth"

@@ -43,7 +43,7 @@ def check_scales(scales, source: str) -> tuple[float, ...]:
     return out
 
 
-def to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndarray:
+def _to_base(points: np.ndarray, affine: np.ndarray, base: np.ndarray) -> np.ndarray:
     """Points in crops of the same images mapped into the base crops.
 
     Args:
@@ -78,7 +78,7 @@ def check_merge(merge: str, source: str, field: str = "merge") -> str:
 
 def merge_scales(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], base: np.ndarray,
             merge: str = "mean") -> np.ndarray:
-    """Points of several crop scales, each mapped into the base crops (`to_base`), merged over the scales.
+    """Points of several crop scales, each mapped into the base crops (`_to_base`), merged over the scales.
 
     Args:
         points: one [N, K, 2] (x, y) array per scale, pixels of the crops made by affines[i].
@@ -96,7 +96,7 @@ def merge_scales(points: Sequence[np.ndarray], affines: Sequence[np.ndarray], ba
     check_merge(merge, "scales.merge_scales")
     if not points or len(points) != len(affines):
         raise InputError("scales.merge_scales", "points", f"one point array per crop map ({len(affines)})", len(points))
-    mapped = [to_base(p, a, base) for p, a in zip(points, affines)]
+    mapped = [_to_base(p, a, base) for p, a in zip(points, affines)]
     if any(m.shape != mapped[0].shape for m in mapped):
         raise InputError("scales.merge_scales", "points", "arrays of one shape [N, K, 2]", [m.shape for m in mapped])
     reduce = np.mean if merge == "mean" else np.median

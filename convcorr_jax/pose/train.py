@@ -1,9 +1,9 @@
 """Three-stage, data-parallel training of the Tompson et al. cascade, with orbax checkpoints and resume: the loop.
 
 `train` wires small steps, in the order a run takes them: check the inputs (`check_inputs`), take the run folder
-(`io.folder_lock`), restore or start the state (`start_run`), write the run's files (`write_run_files`), then per
-step `take_step` (`pose.train_step`), `record_step`, `checkpoint_if_due`, `evaluate_if_due`, `stop_if_asked`, and
-at the end `finish_run`. The parts: config and digests `pose.train_config`, the step and the optimiser
+(`io.folder_lock`), restore or start the state (`_start_run`), write the run's files (`_write_run_files`), then per
+step `take_step` (`pose.train_step`), `_record_step`, `_checkpoint_if_due`, `_evaluate_if_due`, `_stop_if_asked`, and
+at the end `_finish_run`. The parts: config and digests `pose.train_config`, the step and the optimiser
 `pose.train_step`, checkpoints `pose.checkpoints`, event files `pose.event_log`, the run folder's other files
 (metrics.json, the spatial model, readers) `pose.run_folder`. Data: `pose.data` (arrays, person crops, the grain
 input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at each stage's end it hands
@@ -167,7 +167,7 @@ def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
     return mesh
 
 
-def write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: int) -> None:
+def _write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: int) -> None:
     """Process 0, after the checkpoint check (so config.json never describes another config's checkpoints).
 
     Args:
@@ -184,7 +184,7 @@ def write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: in
                           f"({run_dir / 'checkpoints' / str(start)})")
 
 
-def open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None):
+def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None):
     """The grain iterator of this process's rows of every global batch, at `data_state` (None: step 0).
 
     Args:
@@ -204,7 +204,7 @@ def open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict
     return batches
 
 
-def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
+def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
               progress: bool) -> Run:
     """Restore the newest checkpoint (or draw the initial parameters) and set the loop up.
 
@@ -221,8 +221,8 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
     start, state, data_state = checkpoints.restore_checkpoint(mgr, cfg, run_dir / "checkpoints", mesh,
                                                               discard_unreadable=True, data=data_print)
     if main:
-        write_run_files(cfg, run_dir, arrays is None, start)
-    batches = open_batches(cfg, train_set, mesh, data_state)
+        _write_run_files(cfg, run_dir, arrays is None, start)
+    batches = _open_batches(cfg, train_set, mesh, data_state)
     if state is None:
         params = model.init(jax.random.PRNGKey(cfg.seed), cfg.model)
         state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
@@ -237,7 +237,7 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
                float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar)
 
 
-def step_loss(step_metrics: dict, step: int) -> float:
+def _step_loss(step_metrics: dict, step: int) -> float:
     """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here).
 
     Args:
@@ -267,7 +267,7 @@ def take_step(run: Run, step: int) -> dict:
         run.step_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), run.mesh)
     batch = parallel.shard_batch(next(run.batches), run.mesh, cfg.batch_size)
     new_state, step_metrics = run.step_fns[stage](run.state, batch)
-    loss = step_loss(step_metrics, step)
+    loss = _step_loss(step_metrics, step)
     if not math.isfinite(loss):
         run.bar.close()
         where = f"step {run.last_good} in {run.ckpt_dir}" if run.last_good is not None else "none (no checkpoint yet)"
@@ -277,7 +277,7 @@ def take_step(run: Run, step: int) -> dict:
     return step_metrics
 
 
-def record_step(run: Run, step: int, step_metrics: dict) -> None:
+def _record_step(run: Run, step: int, step_metrics: dict) -> None:
     """The progress bar's line and the step's event-log scalars (1-based step).
 
     Args:
@@ -294,7 +294,7 @@ def record_step(run: Run, step: int, step_metrics: dict) -> None:
                         "lr": lr}, step + 1)
 
 
-def save_step(run: Run, n: int) -> None:
+def _save_step(run: Run, n: int) -> None:
     """Checkpoint the state after step n (every process).
 
     Args:
@@ -306,7 +306,7 @@ def save_step(run: Run, n: int) -> None:
     checkpoints.save_checkpoint(run.mgr, n, run.state, run.cfg, run.batches.get_state(), run.data_print)
 
 
-def checkpoint_if_due(run: Run, n: int) -> None:
+def _checkpoint_if_due(run: Run, n: int) -> None:
     """Checkpoint after step n every `checkpoint_every` steps and at the last step.
 
     Args:
@@ -316,13 +316,13 @@ def checkpoint_if_due(run: Run, n: int) -> None:
         None; on a save the event log is flushed and run.last_good is n.
     """
     if n % run.cfg.checkpoint_every == 0 or n == run.cfg.total_steps:
-        save_step(run, n)
+        _save_step(run, n)
         run.events.flush()
         run.last_good = n
         log.info("%s: step %d saved (loss %.4f)", run.cfg.name, n, run.loss)
 
 
-def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool,
+def _evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool,
                     on_stage: Callable[[StageEnd], object] | None = None) -> None:
     """At each stage's end: evaluate on the held-out samples, log it, write metrics.json, call on_stage.
 
@@ -356,7 +356,7 @@ def evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool,
                           f"{coarse:.1f}  cascade {cascade:.1f}")
 
 
-def stop_if_asked(run: Run, n: int) -> None:
+def _stop_if_asked(run: Run, n: int) -> None:
     """At the safe point after step n (every process after the same step): stop when a stop was asked.
 
     Args:
@@ -368,7 +368,7 @@ def stop_if_asked(run: Run, n: int) -> None:
     if n >= run.cfg.total_steps or not interrupt.stop_at(n):
         return
     if run.last_good != n:
-        save_step(run, n)
+        _save_step(run, n)
     run.bar.close()
     run.mgr.close()
     if run.main:
@@ -377,7 +377,7 @@ def stop_if_asked(run: Run, n: int) -> None:
     raise interrupt.Interrupted(f"after step {n}")
 
 
-def finish_run(run: Run) -> TrainResult:
+def _finish_run(run: Run) -> TrainResult:
     """The closing line, the final metrics.json, the parameters fetched to the host.
 
     Args:
@@ -430,17 +430,17 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
     with contextlib.ExitStack() as held:
         if main:  # one writer per run folder (`io.folder_lock`); the other processes of a multi-process run join it
             held.enter_context(io.folder_lock(run_dir, "training run folder"))
-        run = start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
+        run = _start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
         held_out = test_set.first(cfg.eval_limit)
         try:
             for step in run.bar:
                 step_metrics = take_step(run, step)
-                record_step(run, step, step_metrics)
-                checkpoint_if_due(run, step + 1)
+                _record_step(run, step, step_metrics)
+                _checkpoint_if_due(run, step + 1)
                 if on_step is not None:
                     on_step(step + 1)
-                evaluate_if_due(run, step + 1, held_out, progress, on_stage)
-                stop_if_asked(run, step + 1)
+                _evaluate_if_due(run, step + 1, held_out, progress, on_stage)
+                _stop_if_asked(run, step + 1)
         finally:
             run.events.close()
-        return finish_run(run)
+        return _finish_run(run)

@@ -45,7 +45,7 @@ def lr_schedule(cfg: TrainConfig, stage: int) -> optax.Schedule:
     return optax.cosine_decay_schedule(peak, n, alpha=0.05)
 
 
-def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
+def _make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation:
     """The stage's optax optimiser on `lr_schedule`.
 
     Args:
@@ -66,7 +66,7 @@ def make_optimizer(cfg: TrainConfig, stage: int) -> optax.GradientTransformation
     raise InputError("config", "optimizer", "'adam' or 'sgd'", cfg.optimizer)
 
 
-def stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[str, ...]]:
+def _stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[str, ...]]:
     """(weight of E1, weight of E2, trained parameter groups) of a stage.
 
     Args:
@@ -84,7 +84,7 @@ def stage_loss_terms(cfg: TrainConfig, stage: int) -> tuple[float, float, tuple[
     return 1.0, cfg.lambda_fine, STAGE_PARAMS[3]
 
 
-def trunk_trained_layers(cfg: TrainConfig) -> tuple[str, ...]:
+def _trunk_trained_layers(cfg: TrainConfig) -> tuple[str, ...]:
     """The trunk layers that train (with the coarse model).
 
     Args:
@@ -98,7 +98,7 @@ def trunk_trained_layers(cfg: TrainConfig) -> tuple[str, ...]:
     return model.TRUNK_LAYERS[model.TRUNK_LAYERS.index(cfg.trunk_train):]
 
 
-def select_trained(cfg: TrainConfig, stage: int, params: dict) -> dict:
+def _select_trained(cfg: TrainConfig, stage: int, params: dict) -> dict:
     """The sub-tree of `params` that a stage trains.
 
     Args:
@@ -108,22 +108,22 @@ def select_trained(cfg: TrainConfig, stage: int, params: dict) -> dict:
 
     Returns:
         {group: params[group]} for the stage's groups and, with the coarse model, "trunk": the trained trunk layers
-        (`trunk_trained_layers`).
+        (`_trunk_trained_layers`).
     """
-    groups = stage_loss_terms(cfg, stage)[2]
+    groups = _stage_loss_terms(cfg, stage)[2]
     out = {g: params[g] for g in groups}
-    layers = trunk_trained_layers(cfg)
+    layers = _trunk_trained_layers(cfg)
     if layers and "coarse" in groups:
         out["trunk"] = {k: params["trunk"][k] for k in layers}
     return out
 
 
-def merge_trained(params: dict, trained: dict) -> dict:
-    """`params` with the leaves of `trained` (`select_trained`'s layout) put back.
+def _merge_trained(params: dict, trained: dict) -> dict:
+    """`params` with the leaves of `trained` (`_select_trained`'s layout) put back.
 
     Args:
         params: the model's parameters.
-        trained: a (possibly updated) `select_trained` sub-tree.
+        trained: a (possibly updated) `_select_trained` sub-tree.
 
     Returns:
         A new parameter dict (params itself is not changed).
@@ -143,9 +143,9 @@ def init_opt(cfg: TrainConfig, stage: int, params: dict):
         params: the model's parameters.
 
     Returns:
-        The optax state of `make_optimizer(cfg, stage)` over `select_trained(cfg, stage, params)`.
+        The optax state of `_make_optimizer(cfg, stage)` over `_select_trained(cfg, stage, params)`.
     """
-    return make_optimizer(cfg, stage).init(select_trained(cfg, stage, params))
+    return _make_optimizer(cfg, stage).init(_select_trained(cfg, stage, params))
 
 
 def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
@@ -164,8 +164,8 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
         new state and metrics {"loss", "e1", "e2" (per labelled joint of the global batch), "joints" (their count)}.
     """
     mcfg = cfg.model
-    w1, w2, _ = stage_loss_terms(cfg, stage)
-    tx = make_optimizer(cfg, stage)
+    w1, w2, _ = _stage_loss_terms(cfg, stage)
+    tx = _make_optimizer(cfg, stage)
 
     def local_step(state, batch):
         params = state["params"]
@@ -180,7 +180,7 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
         n_dev = parallel.num_shards()
 
         def loss_fn(trained):
-            p = merge_trained(params, trained)
+            p = _merge_trained(params, trained)
             if w2 == 0.0:
                 hm, _, _ = model.apply_coarse(p, imgs, mcfg, masks)
                 s1 = losses.heatmap_sse(hm, losses.coarse_targets(pts, mcfg), vis)[0]
@@ -192,7 +192,7 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
             total = w1 * s1 + w2 * s2
             return total * n_dev / denom, (total, s1, s2)
 
-        trained = select_trained(cfg, stage, params)
+        trained = _select_trained(cfg, stage, params)
         (_, (total, s1, s2)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)
         grads = parallel.pmean(grads)
         updates, opt = tx.update(grads, state["opt"], trained)
@@ -201,6 +201,6 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
         new = optax.apply_updates(trained, updates)
         sums = parallel.psum(jnp.stack([total, s1, s2]))
         metrics = {"loss": sums[0] / denom, "e1": sums[1] / denom, "e2": sums[2] / denom, "joints": count}
-        return {"params": merge_trained(params, new), "opt": opt}, metrics
+        return {"params": _merge_trained(params, new), "opt": opt}, metrics
 
     return local_step
