@@ -544,3 +544,76 @@ def test_deprecated_modules_only_reexport_and_nothing_imports_them():
         dotted = "convcorr_jax." + old.removesuffix(".py").replace("/", ".")
         bad += [f"{name} imports {dotted}" for name, targets in graph.items() if dotted in targets and name != dotted]
     assert not bad, "\n".join(bad)
+
+
+# --- a public surface one can read ------------------------------------------------------------------------------
+
+# where a library function counts as named: the other library modules, the command line, the experiments, training,
+# the benchmarks and the docs (tests alone do not count)
+USER_FOLDERS = ("convcorr_cli", "eval", "train", "bench")
+
+
+def _user_texts() -> dict[Path, str]:
+    """The text of every file that can name a library function: each library module, the `.py` and `.md` files of
+    USER_FOLDERS (bench's own virtual environments left out), docs/*.md and the README."""
+    paths = list(_library_files())
+    for folder in USER_FOLDERS:
+        paths += [p for pattern in ("*.py", "*.md") for p in (ROOT / folder).rglob(pattern)
+                  if not p.relative_to(ROOT / folder).parts[0].startswith(".venv")]
+    paths += sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+    return {p: p.read_text() for p in paths}
+
+
+def _unnamed_public_functions() -> set[str]:
+    """"module.py:function" for every public top-level function of the library whose name (a whole word) appears
+    in no file but its own module and the tests: a re-export in an `__init__.py` counts as naming it, the module's
+    own `__all__` does not."""
+    import ast
+
+    texts = _user_texts()
+    out = set()
+    for path in _library_files():
+        for node in ast.parse(texts[path]).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                word = re.compile(rf"\b{node.name}\b")
+                if not any(word.search(text) for other, text in texts.items() if other != path):
+                    out.add(f"{path.relative_to(LIBRARY)}:{node.name}")
+    return out
+
+
+# public functions that nothing but their own module and the tests name: this list only shrinks (the aim is none;
+# make each private, or name it where it is used); a function it holds that is named elsewhere again must leave it
+UNNAMED_PUBLIC_FUNCTIONS = {
+    "backbones/alexnet.py:check_params", "backbones/alexnet.py:fc_rows_hwc", "backbones/alexnet.py:fc_side",
+    "backbones/alexnet.py:geometry_of", "backbones/alexnet.py:taps_of",
+    "backbones/efficientnet_lite.py:preprocess_lite", "backbones/efficientnet_lite.py:same_pads",
+    "backbones/layers.py:adaptive_bins", "backbones/layers.py:depthwise_conv",
+    "backbones/receptive_field.py:grid_to_pixel", "backbones/receptive_field.py:rf_box",
+    "correspondence/frame_transfer.py:flow_at_points", "correspondence/frame_transfer.py:match_config",
+    "correspondence/frame_transfer.py:mirror_x", "correspondence/frame_transfer.py:pair_flows",
+    "correspondence/frame_transfer.py:transfer_pairs", "correspondence/frames.py:side_networks",
+    "correspondence/hough.py:gaussian_filter", "correspondence/hough.py:hough_space",
+    "correspondence/hough.py:hough_votes", "correspondence/hough.py:offset_bins",
+    "correspondence/matching.py:cos_matcher", "correspondence/matching.py:cosine_similarity",
+    "correspondence/matching.py:match_cosine", "correspondence/matching.py:ot_matcher",
+    "correspondence/matching.py:ot_rhm_matcher", "correspondence/matching.py:rhm_matcher",
+    "correspondence/matching.py:transfer_from_matrix", "correspondence/point_config.py:check_transfer_fields",
+    "correspondence/points.py:load_model", "features/cam.py:class_activation_maps",
+    "features/hyperpixel.py:hyperpixel_features", "features/hyperpixel.py:stride_rf", "features/image.py:input_image",
+    "features/sift.py:fast_atan2", "features/sift.py:fast_sqrt", "pose/estimation.py:input_affines",
+    "pose/estimation.py:torso_inside", "pose/person_boxes.py:check_person_boxes", "pose/person_boxes.py:check_settings",
+    "pose/person_boxes.py:first_affines", "pose/recrop.py:torso_joints", "pose/run_export.py:rule_groups",
+    "pose/run_export.py:write_run_model", "pose/shipped.py:crop_from", "pose/shipped.py:skeleton_from",
+    "pose/shipped.py:skeleton_record",
+}
+
+
+def test_public_functions_are_named_outside_their_module():
+    """A public library function is one that another library module, the command line, the experiments, training,
+    the benchmarks or the docs name (tests alone do not count): the rest are private (`_name`), and a helper only
+    tests use lives in tests/. UNNAMED_PUBLIC_FUNCTIONS holds the ones not yet made private."""
+    unnamed = _unnamed_public_functions()
+    new = sorted(unnamed - UNNAMED_PUBLIC_FUNCTIONS)
+    assert not new, f"public functions that only their own module and the tests name (make them private): {new}"
+    stale = sorted(UNNAMED_PUBLIC_FUNCTIONS - unnamed)
+    assert not stale, f"UNNAMED_PUBLIC_FUNCTIONS entries now private, gone or named elsewhere (drop them): {stale}"
