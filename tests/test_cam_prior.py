@@ -126,7 +126,8 @@ def test_make_frames_prior_is_floor_plus_cam(mobilenet):
     images = [rng.integers(0, 255, (70, 80, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 79, 69]] * 2, np.float64)
     cfg = PointTransferConfig(backbone="mobilenet_v2", taps=("block6",), grid=16, image_size=64, prior="mobilenet_v2",
-                              prior_top_k=1, prior_floor=0.25, flip_source=True, extra_backbone=None)
+                              prior_top_k=1, prior_floor=0.25, flip_source=True, extra_backbone=None,
+                              third_backbone=None)
     fr = make_frames(images, boxes, cfg, bb, params, prior=(bb, params))
     assert fr.prior.shape == (2, 4, 4) and fr.flipped_prior.shape == (2, 4, 4)
     acts = extract(bb, params, fr.crops, ("conv_last", "logits"))

@@ -133,12 +133,13 @@ def _spy(monkeypatch, fake: bool):
 
 @pytest.mark.parametrize("argv, says, not_said", [
     ([], ("OT + RHM (ot_rhm)", "vgg16 conv4_1+conv5_1+conv5_2", "mobilenet_v2 block13+block14",
-          "mobilenet_v2 CAM prior (top 2)", "224 px frames, grid 8 px"), ()),  # the default: two networks
-    (["--set", "extra_backbone=none", "--set", "prior=none"], ("vgg16 conv4_1+conv5_1+conv5_2 hyperpixels",),
-     ("mobilenet", "prior")),
+          "efficientnet_lite2 block14+block18", "mobilenet_v2 CAM prior (top 2)", "224 px frames, grid 8 px"),
+     ()),  # the default: three networks
+    (["--set", "extra_backbone=none", "--set", "third_backbone=none", "--set", "prior=none"],
+     ("vgg16 conv4_1+conv5_1+conv5_2 hyperpixels",), ("mobilenet", "efficientnet", "prior")),
     (["--method", "bp"], ("BP flow (bp) on vgg16 conv4_1+conv5_1+conv5_2 hyperpixels", "grid 16 px"),
-     ("mobilenet", "prior")),  # BP flow: one network, no prior
-    (["--set", "features=sift"], ("BP flow (bp) on dense SIFT",), ("vgg16", "mobilenet", "prior")),
+     ("mobilenet", "efficientnet", "prior")),  # BP flow: one network, no prior
+    (["--set", "features=sift"], ("BP flow (bp) on dense SIFT",), ("vgg16", "mobilenet", "efficientnet", "prior")),
 ])
 def test_match_says_what_runs_in_its_line_figure_title_and_json(pair, tmp_path, monkeypatch, capsys, argv, says,
                                                                not_said):
@@ -162,17 +163,19 @@ def test_match_describes_the_config_that_ran_with_a_real_transfer(pair, tmp_path
                  *FAST]) == 0
     cfg = seen["config"]
     assert cfg.backbone == "caffenet" and cfg.extra_backbone == "mobilenet_v2" and cfg.prior == "mobilenet_v2"
+    assert cfg.third_backbone == "efficientnet_lite2"
     ran = cfg.describe()
-    assert ran == ("OT + RHM (ot_rhm) on caffenet conv3+conv4 + mobilenet_v2 block13+block14 hyperpixels, "
-                   "mobilenet_v2 CAM prior (top 2), 64 px frames, grid 8 px")
+    assert ran == ("OT + RHM (ot_rhm) on caffenet conv3+conv4 + mobilenet_v2 block13+block14 + efficientnet_lite2 "
+                   "block14+block18 hyperpixels, mobilenet_v2 CAM prior (top 2), 64 px frames, grid 8 px")
     res = json.loads((tmp_path / "kp_in_b.json").read_text())
     assert res["ran"] == ran and seen["title"].endswith(ran) and ran in capsys.readouterr().out
     assert res["points_format"] == "csv"
 
 
-def test_the_default_config_names_both_networks_and_the_prior():
+def test_the_default_config_names_the_three_networks_and_the_prior():
     ran = PointTransferConfig().describe()
     assert ran.startswith("OT + RHM (ot_rhm) on vgg16 ") and "+ mobilenet_v2 block13+block14" in ran
+    assert "+ efficientnet_lite2 block14+block18 hyperpixels" in ran
     assert "mobilenet_v2 CAM prior" in ran
     cos = PointTransferConfig(method="cos", scales=(0.5, 1.0), flip_source=True).describe()
     assert "at scales 0.5/1" in cos and "(top 2, unused by cos)" in cos and "mirrored source tried" in cos

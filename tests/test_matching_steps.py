@@ -164,7 +164,7 @@ def test_scale_parts_read_the_resized_frame_at_the_mapped_nodes(caffenet):
     images = [rng.integers(0, 255, (70, 90, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 89, 69]] * 2, np.float64)
     cfg = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, scales=(1.0, 2.0),
-                              flip_source=False, extra_backbone=None, prior=None)
+                              flip_source=False, extra_backbone=None, third_backbone=None, prior=None)
     fr = make_frames(images, boxes, cfg, bb, params)
     assert list(fr.parts) == ["conv3", "conv3@2"] and fr.flipped is None
     one = scale_parts(images, boxes, cfg, bb, params, ("conv3",), fr, 1.0)["conv3"]
@@ -186,7 +186,8 @@ def test_extra_backbone_and_mirrored_parts(caffenet):
     images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 63, 63]] * 2, np.float64)
     cfg = PointTransferConfig(backbone="caffenet", taps=("conv3", "conv4"), grid=8, image_size=64,
-                              extra_backbone="caffenet", extra_taps=("conv3",), flip_source=True, prior=None)
+                              extra_backbone="caffenet", extra_taps=("conv3",), third_backbone=None, flip_source=True,
+                              prior=None)
     fr = make_frames(images, boxes, cfg, bb, params, extra=(bb, params))
     assert list(fr.parts) == ["conv3", "conv4", "caffenet:conv3"]
     np.testing.assert_allclose(fr.parts["caffenet:conv3"], fr.parts["conv3"], atol=1e-6)
@@ -204,9 +205,35 @@ def test_extra_backbone_and_mirrored_parts(caffenet):
     assert bp.flipped is None  # BP flow never matches a mirrored source
 
 
+def test_third_backbone_parts(caffenet):
+    """A third network's taps are parts "<name>:<tap>" after the second's, on the same nodes: here caffenet's conv4
+    beside a random MobileNetV2's block13, each equal to that network's own hyperpixels read as the only extra
+    backbone; matching concatenates them in `networks` order."""
+    bb, params = caffenet
+    mnv2 = load_backbone("mobilenet_v2", "random")
+    rng = np.random.default_rng(6)
+    images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    boxes = np.array([[0, 0, 63, 63]] * 2, np.float64)
+    cfg = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone="caffenet",
+                              extra_taps=("conv4",), third_backbone="mobilenet_v2", third_taps="block13", prior=None)
+    assert cfg.third_taps == ("block13",)
+    assert cfg.networks == (("caffenet", ("conv3",)), ("caffenet", ("conv4",)), ("mobilenet_v2", ("block13",)))
+    assert "+ mobilenet_v2 block13 hyperpixels" in cfg.describe()
+    fr = make_frames(images, boxes, cfg, bb, params, extra=(bb, params), third=mnv2)
+    assert list(fr.parts) == ["conv3", "caffenet:conv4", "mobilenet_v2:block13"]
+    alone = make_frames(images, boxes, dataclasses.replace(cfg, extra_backbone="mobilenet_v2", extra_taps=("block13",),
+                                                           third_backbone=None), bb, params, extra=mnv2)
+    np.testing.assert_allclose(fr.parts["mobilenet_v2:block13"], alone.parts["mobilenet_v2:block13"], atol=1e-6)
+    with pytest.raises(InputError, match="third"):
+        make_frames(images, boxes, cfg, bb, params, extra=(bb, params))
+    bp = dataclasses.replace(cfg, method="bp")
+    assert bp.networks == (("caffenet", ("conv3",)),)  # BP flow reads one network
+
+
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),
                                           ("hough_side", 4), ("ot_iters", 0), ("ot_eps", 0.0), ("flip_margin", -0.1),
-                                          ("extra_backbone", "nope")])
+                                          ("extra_backbone", "nope"), ("third_backbone", "nope"),
+                                          ("third_backbone", PointTransferConfig.extra_backbone)])
 def test_bad_matcher_settings(field, value):
     with pytest.raises(InputError, match=field):
         PointTransferConfig(**{field: value})

@@ -26,7 +26,7 @@ def test_rows_get_their_own_parts_once(models):
     log: list[str] = []
     store = PartStore(images, boxes, models.__getitem__, log=log.append)
     plain = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone=None,
-                                prior=None)
+                                third_backbone=None, prior=None)
     full = dataclasses.replace(plain, scales=(1.0, 2.0), extra_backbone="caffenet", extra_taps=("conv4",),
                                flip_source=True, prior="mobilenet_v2", prior_top_k=1)
     fr, used, _ = store.frames(plain)
@@ -45,3 +45,21 @@ def test_rows_get_their_own_parts_once(models):
     # a row without the prior or the extra network does not see them
     fr, used, _ = store.frames(dataclasses.replace(full, prior=None, extra_backbone=None))
     assert used == ["conv3", "conv3@2"] and fr.prior is None
+
+
+def test_third_network_row(models):
+    """A row with a third network gets its parts after the second's, equal to `make_frames` with all three."""
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    boxes = np.array([[0, 0, 63, 63]] * 2, np.float64)
+    store = PartStore(images, boxes, models.__getitem__)
+    row = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone="caffenet",
+                              extra_taps=("conv4",), third_backbone="mobilenet_v2", third_taps=("block13",),
+                              prior=None)
+    fr, used, _ = store.frames(row)
+    assert used == ["conv3", "caffenet:conv4", "mobilenet_v2:block13"]
+    want = make_frames(images, boxes, row, *models["caffenet"], extra=models["caffenet"], third=models["mobilenet_v2"])
+    for k in used:
+        np.testing.assert_allclose(fr.parts[k], want.parts[k], atol=1e-5)
+    fr, used, _ = store.frames(dataclasses.replace(row, third_backbone=None))
+    assert used == ["conv3", "caffenet:conv4"]

@@ -78,10 +78,10 @@ def test_sift_and_no_features_default_to_bp_flow_unless_a_method_is_named():
 
 @pytest.mark.slow
 def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root):
-    """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2 with MobileNetV2 block13+block14, the CAM
-    prior, 224 px, grid 8, radius 2) on real PF-WILLOW pairs, pair for pair: the experiment's predictions and PCK.
-    VGG-16 and the second network with seeded random weights (the weights are not what is compared); the prior's
-    classifier has its real weights in both."""
+    """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2 with MobileNetV2 block13+block14 and
+    EfficientNet-Lite2 block14+block18, the CAM prior, 224 px, grid 8, radius 2) on real PF-WILLOW pairs, pair for
+    pair: the experiment's predictions and PCK. VGG-16 and the second and third networks with seeded random weights
+    (the weights are not what is compared); the prior's classifier has its real weights in both."""
     backbone, params = load_backbone("vgg16", "random")
     cfg = dataclasses.replace(pf_willow.get_config("default"), weights="random", data_root=pf_root,
                               classes=("duck(S)",),
@@ -187,8 +187,10 @@ def test_the_backbone_is_loaded_once(monkeypatch):
     img = _images(3, ((80, 80),))[0]
     for _ in range(2):
         transfer_points(img, img, [[10, 10]], "cos", "caffenet", weights="random", image_size=64)
-    # the backbone, the second network (the same weights) and the CAM prior's classifier (its real weights), once each
-    assert calls == [("caffenet", "random", 0), ("mobilenet_v2", "random", 0), ("mobilenet_v2", None, 0)]
+    # the backbone, the second and third networks (the same weights) and the CAM prior's classifier (its real
+    # weights), once each
+    assert calls == [("caffenet", "random", 0), ("mobilenet_v2", "random", 0), ("efficientnet_lite2", "random", 0),
+                     ("mobilenet_v2", None, 0)]
     points_module._load_model.cache_clear()
 
 

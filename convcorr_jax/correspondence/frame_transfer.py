@@ -110,15 +110,18 @@ _consistent_batch = jax.jit(matching.cycle_consistent)
 
 
 def match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
-    """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width.
+    """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width, soft mutual
+    nearest neighbours.
 
     Args:
       cfg: the point-transfer settings.
 
     Returns:
-      A `matching.MatchConfig` (method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side).
+      A `matching.MatchConfig` (method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side,
+      soft_mnn=cfg.soft_mnn).
     """
-    return matching.MatchConfig(method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side)
+    return matching.MatchConfig(method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side,
+                                soft_mnn=bool(cfg.soft_mnn))
 
 
 def mirror_x(points: np.ndarray, size: int) -> np.ndarray:

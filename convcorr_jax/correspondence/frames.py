@@ -71,12 +71,13 @@ def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
 
 def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
                 taps: Sequence[str] | None = None, extra: tuple | None = None,
-                sources: Sequence[int] | None = None, prior: tuple | None = None) -> Frames:
+                sources: Sequence[int] | None = None, prior: tuple | None = None, third: tuple | None = None) -> Frames:
     """Crop each image's box to cfg.image_size and compute cfg.features on cfg's grid.
 
     Hyperpixel parts of `taps`, and for matchers (not BP flow) at every factor of cfg.scales, and of
-    cfg.extra_backbone's taps; mirrored parts too when cfg.flip_source, computed for the frames `sources` and zero for
-    the others; the OT marginal weights of cfg.prior (`node_prior`), of the mirrored frames too.
+    cfg.extra_backbone's and cfg.third_backbone's taps; mirrored parts too when cfg.flip_source, computed for the
+    frames `sources` and zero for the others; the OT marginal weights of cfg.prior (`node_prior`), of the mirrored
+    frames too.
 
     Args:
       images: N uint8 RGB images [H, W, 3] (any sizes).
@@ -88,13 +89,14 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
       extra: cfg.extra_backbone's (backbone, params), required then.
       sources: the images used as sources, whose mirrored parts are computed (None: all).
       prior: the classifier's (backbone, params) of cfg.prior, required then.
+      third: cfg.third_backbone's (backbone, params), required then.
 
     Returns:
       `Frames`: crops uint8 [N, S, S, 3] (S = cfg.image_size), M [N, 2, 3], parts {name: [N, h, w, C_t]} (None for
       features "none"), grid_xy [h, w, 2], stride, and the mirrored parts and priors where asked.
 
     Raises:
-      InputError: cfg not a `PointTransferConfig`; `extra` or `prior` missing where cfg needs them.
+      InputError: cfg not a `PointTransferConfig`; `extra`, `third` or `prior` missing where cfg needs them.
     """
     if not isinstance(cfg, PointTransferConfig):
         raise InputError("make_frames", "cfg", "a PointTransferConfig", type(cfg).__name__)
@@ -115,16 +117,11 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     frames = Frames(crops, M, parts, centres, float(rf.stride))
     if cfg.matcher == "bp":  # BP flow: one network at one scale, never mirrored, no marginals
         return frames
-    if cfg.extra_backbone is not None and extra is None:
-        raise InputError("make_frames", "extra", f"the (backbone, params) of extra_backbone {cfg.extra_backbone}",
-                         None)
     if cfg.prior is not None and prior is None:
         raise InputError("make_frames", "prior", f"the (backbone, params) of prior {cfg.prior}", None)
+    nets = [(backbone, params, names, ""), *side_networks(cfg, extra, third)]
     if cfg.prior is not None:
         frames.prior = node_prior(crops, cfg, prior, rf, hw)
-    nets = [(backbone, params, names, "")]
-    if cfg.extra_backbone is not None:
-        nets.append((extra[0], extra[1], resolve_taps(extra[0], cfg.extra_tap_names), f"{extra[0].name}:"))
     for net, p, taps_, prefix in nets:
         for s in cfg.scales:
             if s != 1.0 or prefix:
@@ -144,6 +141,30 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
             frames.flipped_prior = np.ones_like(frames.prior)
             frames.flipped_prior[idx] = node_prior(np.ascontiguousarray(crops[idx, :, ::-1]), cfg, prior, rf, hw)
     return frames
+
+
+def side_networks(cfg: PointTransferConfig, extra: tuple | None, third: tuple | None) -> list[tuple]:
+    """The networks read beside the backbone by a matcher: cfg.extra_backbone's, then cfg.third_backbone's.
+
+    Args:
+      cfg: the settings (extra_backbone, third_backbone and their taps).
+      extra, third: their (backbone, params), each required when cfg names that network.
+
+    Returns:
+      [(backbone, params, resolved taps, part-name prefix "<name>:")] for the networks cfg names, in that order.
+
+    Raises:
+      InputError: a network cfg names without its (backbone, params).
+    """
+    out = []
+    for field, name, model, taps in (("extra", cfg.extra_backbone, extra, cfg.extra_tap_names),
+                                     ("third", cfg.third_backbone, third, cfg.third_tap_names)):
+        if name is None:
+            continue
+        if model is None:
+            raise InputError("make_frames", field, f"the (backbone, params) of {field}_backbone {name}", None)
+        out.append((model[0], model[1], resolve_taps(model[0], taps), f"{model[0].name}:"))
+    return out
 
 
 def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf, hw: tuple[int, int]) -> np.ndarray:

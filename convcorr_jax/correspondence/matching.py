@@ -23,7 +23,9 @@ nodes whose box [x - r, x + r] x [y - r, y + r] around their centre contains p (
 half the receptive field of its first layer), or by the nearest node when none does; each carrier i moves p by
 its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers. Optionally
 only forward-backward consistent nodes carry (`cycle_consistent`: the best match of a node's best match lies
-back within a tolerance of it; tolerance 0 is mutual nearest neighbours).
+back within a tolerance of it; tolerance 0 is mutual nearest neighbours). Soft mutual nearest neighbours
+(`soft_mutual`, NCNet, Rocco et al. 2018) instead reweights every confidence by how close it is to the best of its
+row and of its column, conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l conf_il), before the argmax.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class MatchConfig:
       exp2: exponent on the rescaled plan.
       ncells: Hough bins over the offset space.
       side: Gaussian filter width in bins.
+      soft_mnn: reweight the confidences by soft mutual nearest neighbours (`soft_mutual`) before any argmax.
     """
 
     method: str = "rhm"
@@ -108,6 +111,7 @@ class MatchConfig:
     exp2: float = 0.5
     ncells: int = 8192
     side: int = 7
+    soft_mnn: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -244,7 +248,25 @@ def match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: t
       [Ns, Nt] confidences, larger is better.
     """
     sim = jnp.power(jnp.maximum(cos, 0.0), config.cos_power)
-    return MATCHERS[config.method].scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+    conf = MATCHERS[config.method].scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+    return soft_mutual(conf) if config.soft_mnn else conf
+
+
+def soft_mutual(conf: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """Soft mutual nearest-neighbour filtering of a confidence matrix (NCNet, Rocco et al. 2018).
+
+    Args:
+      conf: [Ns, Nt] confidences >= 0 (larger is better).
+      eps: the smallest row / column maximum divided by (an all-zero row or column stays 0).
+
+    Returns:
+      float32 [Ns, Nt]: conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l conf_il); 1 x conf_ij exactly
+      where ij is the best of both its row and its column.
+    """
+    c = conf.astype(jnp.float32)
+    col = jnp.maximum(jnp.max(c, axis=0, keepdims=True), eps)
+    row = jnp.maximum(jnp.max(c, axis=1, keepdims=True), eps)
+    return c * (c / col) * (c / row)
 
 
 _unit_rows = jax.jit(lambda f: l2_normalize(f.astype(jnp.float32), COS_EPS))  # `cosine_similarity`'s rows

@@ -3,10 +3,10 @@
 One frozen dataclass, `PointTransferConfig`, holds every setting with the default chosen on PF-WILLOW's
 validation sub-classes (the `long2014.pf_willow_validation` experiment; its table is in bench/RESULTS_real.md):
 SCOT's optimal transport + regularised Hough matching ("ot_rhm") on VGG-16 hyperpixels conv4_1 + conv5_1 +
-conv5_2 with MobileNetV2's block13 + block14 beside them, the OT marginals weighted by MobileNetV2's class
-activation map (SCOT's foreground prior), both images resized to 224 x 224 px, a node every 8 px, keypoints
-carried by the forward-backward consistent nodes within 2 grid strides. The PF-WILLOW experiment reads its
-defaults from here.
+conv5_2 with MobileNetV2's block13 + block14 and EfficientNet-Lite2's block14 + block18 beside them, the OT
+marginals weighted by MobileNetV2's class activation map (SCOT's foreground prior), both images resized to
+224 x 224 px, a node every 8 px, keypoints carried by the forward-backward consistent nodes within 2 grid strides.
+The PF-WILLOW experiment reads its defaults from here.
 """
 
 from __future__ import annotations
@@ -89,11 +89,17 @@ class PointTransferConfig:
       extra_backbone, extra_taps: a second network (None: none) whose taps (None: `DEFAULT_EXTRA_TAPS`, else its
         default) are read at the same nodes and concatenated (matchers only; MobileNetV2 block13 + block14 by
         default: chosen with one PF-WILLOW sub-class left out in turn, bench/RESULTS_real.md).
+      third_backbone, third_taps: one more network (None: none; not `extra_backbone`) whose taps (None:
+        `DEFAULT_EXTRA_TAPS`, else its default) are read at the same nodes and concatenated after the extra
+        backbone's (matchers only; EfficientNet-Lite2 block14 + block18 by default: its taps searched beside the
+        two others with one PF-WILLOW sub-class left out in turn, bench/RESULTS_real.md).
       flip_source: also match the mirrored source frame and keep the mirrored match when its mean best-match
         confidence exceeds the plain one's by the factor 1 + `flip_margin` (matchers only; off by default: chosen
         off by leaving one PF-WILLOW sub-class out, bench/RESULTS_real.md).
       cycle: a source node carries points only if the target's best match of its best match lies within `cycle`
         grid strides of it (0: mutual nearest neighbours; None: off; matchers only).
+      soft_mnn: reweight the matcher's confidences by soft mutual nearest neighbours (`matching.soft_mutual`,
+        NCNet) before the best matches are taken (matchers only; off by default).
       ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
       hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing.
       prior: None (uniform OT marginals) or a backbone with a pooled ImageNet classifier (`features.cam.CAM_TAPS`,
@@ -123,9 +129,12 @@ class PointTransferConfig:
     scales: tuple[float, ...] = (1.0,)
     extra_backbone: str | None = "mobilenet_v2"
     extra_taps: tuple[str, ...] | None = None
+    third_backbone: str | None = "efficientnet_lite2"
+    third_taps: tuple[str, ...] | None = None
     flip_source: bool = False
     flip_margin: float = 0.1
     cycle: float | None = 1.0
+    soft_mnn: bool = False
     ot_iters: int = 1
     ot_eps: float = 0.05
     hough_side: int = 7
@@ -136,10 +145,11 @@ class PointTransferConfig:
     # The taps of each backbone when `taps` is None: its spec's `default_taps` (`backbones.registry`), chosen per
     # backbone by the validation experiment's greedy tap search (RHM, PCK@0.1) and its OT + RHM rows.
     DEFAULT_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = _TapDefaults()
-    # The taps of a second network when `extra_taps` is None, where they were chosen beside VGG-16's (the greedy
-    # search nested in the leave-one-out of `long2014.pf_willow_validation`); other networks: `DEFAULT_TAPS`.
+    # The taps of a second or third network when `extra_taps` / `third_taps` is None, where they were chosen beside
+    # VGG-16's (the greedy search nested in the leave-one-out of `long2014.pf_willow_validation`: MobileNetV2's
+    # beside VGG-16's, then EfficientNet-Lite2's beside both); other networks: `DEFAULT_TAPS`.
     DEFAULT_EXTRA_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-        {"mobilenet_v2": ("block13", "block14")})
+        {"mobilenet_v2": ("block13", "block14"), "efficientnet_lite2": ("block14", "block18")})
     # The method when `method` is None, per features.
     DEFAULT_METHOD: ClassVar[Mapping[str, str]] = MappingProxyType({"cnn": "ot_rhm", "sift": "bp", "none": "bp"})
     # The grid (stride in frame pixels) when `grid` is None, per method.
@@ -150,9 +160,10 @@ class PointTransferConfig:
     def __post_init__(self):
         if isinstance(self.taps, str):
             object.__setattr__(self, "taps", tuple(t for t in self.taps.replace("+", ",").split(",") if t))
-        if isinstance(self.extra_taps, str):
-            object.__setattr__(self, "extra_taps",
-                               tuple(t for t in self.extra_taps.replace("+", ",").split(",") if t))
+        for field in ("extra_taps", "third_taps"):
+            value = getattr(self, field)
+            if isinstance(value, str):
+                object.__setattr__(self, field, tuple(t for t in value.replace("+", ",").split(",") if t))
         if isinstance(self.scales, (list, numbers.Real)):
             object.__setattr__(self, "scales", tuple(self.scales) if isinstance(self.scales, list)
                                else (self.scales,))
@@ -174,6 +185,15 @@ class PointTransferConfig:
         return self.DEFAULT_EXTRA_TAPS.get(self.extra_backbone) or self.DEFAULT_TAPS[self.extra_backbone]
 
     @property
+    def third_tap_names(self) -> tuple[str, ...]:
+        """`third_taps`, or `third_backbone`'s validated taps when None; () without a third backbone."""
+        if self.third_backbone is None:
+            return ()
+        if self.third_taps is not None:
+            return self.third_taps
+        return self.DEFAULT_EXTRA_TAPS.get(self.third_backbone) or self.DEFAULT_TAPS[self.third_backbone]
+
+    @property
     def matcher(self) -> str:
         """`method`, or the features' validated method when None (`DEFAULT_METHOD`): "bp" or a matcher name."""
         return self.method if self.method is not None else self.DEFAULT_METHOD[self.features]
@@ -191,13 +211,15 @@ class PointTransferConfig:
     @property
     def networks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The networks whose features are matched, each with its taps, in order: (backbone, taps), then
-        (extra_backbone, extra taps) for a matcher on conv features; () for SIFT or no features (the backbone
-        then only places the grid)."""
+        (extra_backbone, extra taps) and (third_backbone, third taps) for a matcher on conv features; () for SIFT or
+        no features (the backbone then only places the grid)."""
         if self.features != "cnn":
             return ()
         nets = ((self.backbone, self.tap_names),)
         if self.matcher != "bp" and self.extra_backbone is not None:
             nets += ((self.extra_backbone, self.extra_tap_names),)
+        if self.matcher != "bp" and self.third_backbone is not None:
+            nets += ((self.third_backbone, self.third_tap_names),)
         return nets
 
     def describe(self) -> str:
@@ -206,8 +228,8 @@ class PointTransferConfig:
         flow: one network, no prior). `convcorr match` prints it, titles its figure with it and records it.
 
         Returns:
-          e.g. "OT + RHM (ot_rhm) on vgg16 conv4_1+conv5_1+conv5_2 + mobilenet_v2 block13+block14 hyperpixels,
-          mobilenet_v2 CAM prior (top 2), 224 px frames, grid 8 px".
+          e.g. "OT + RHM (ot_rhm) on vgg16 conv4_1+conv5_1+conv5_2 + mobilenet_v2 block13+block14 +
+          efficientnet_lite2 block14+block18 hyperpixels, mobilenet_v2 CAM prior (top 2), 224 px frames, grid 8 px".
         """
         if self.features == "none":  # no flow is solved, whatever the method
             return f"zero flow (features none): points move with the images' scaling, {self.image_size} px frames"
@@ -223,6 +245,8 @@ class PointTransferConfig:
             parts.append(f"{self.prior} CAM prior (top {self.prior_top_k}{unused})")
         if matcher_on_cnn and self.flip_source:
             parts.append("mirrored source tried")
+        if matcher_on_cnn and self.soft_mnn:
+            parts.append("soft mutual nearest neighbours")
         grid = self.grid_spec
         parts.append(f"{self.image_size} px frames, grid {grid}{' px' if isinstance(grid, int) else ''}")
         return ", ".join(parts)
@@ -286,6 +310,10 @@ def check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "scales", "input-size factors > 0 (a tuple)", cfg.scales)
     if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
         raise InputError(source, "extra_backbone", f"none or one of {list(BACKBONES)}", cfg.extra_backbone)
+    if has("third_backbone") and cfg.third_backbone is not None and (
+            cfg.third_backbone not in BACKBONES or cfg.third_backbone == cfg.extra_backbone):
+        raise InputError(source, "third_backbone", f"none or one of {list(BACKBONES)} other than extra_backbone",
+                         cfg.third_backbone)
     if has("prior") and cfg.prior is not None and cfg.prior not in CAM_TAPS:
         raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):

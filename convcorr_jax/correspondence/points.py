@@ -6,10 +6,10 @@
 
 The default method is the one validated on PF-WILLOW (`point_config.PointTransferConfig`; `describe()` says what
 a config runs): SCOT's optimal transport + Hough matching on VGG-16 hyperpixels conv4_1 + conv5_1 + conv5_2 with
-MobileNetV2's block13 + block14 beside them, OT marginals from MobileNetV2's CAM foreground prior, images resized
-to 224 x 224 px, a node every 8 px, a point carried by the nodes within 2 grid strides. Every method of the
-PF-WILLOW experiment works here ("ot_rhm", "rhm", "ot", "cos", "bp"; features "cnn", "sift", "none"): `frames`
-resizes and computes features, `frame_transfer` moves the points.
+MobileNetV2's block13 + block14 and EfficientNet-Lite2's block14 + block18 beside them, OT marginals from
+MobileNetV2's CAM foreground prior, images resized to 224 x 224 px, a node every 8 px, a point carried by the
+nodes within 2 grid strides. Every method of the PF-WILLOW experiment works here ("ot_rhm", "rhm", "ot", "cos",
+"bp"; features "cnn", "sift", "none"): `frames` resizes and computes features, `frame_transfer` moves the points.
 """
 
 from __future__ import annotations
@@ -98,15 +98,19 @@ def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
 
     Args:
       cfg: the point-transfer settings.
-      weights: the weights of cfg.extra_backbone (None: its real pretrained ones, "random" or a weight file).
+      weights: the weights of cfg.extra_backbone and cfg.third_backbone (None: their real pretrained ones, "random"
+        or a weight file).
 
     Returns:
-      {"extra": the (backbone, params) of cfg.extra_backbone with `weights`, "prior": cfg.prior's classifier with its
-      real ImageNet weights}, each None when unused (features other than "cnn" and BP flow use neither).
+      {"extra": the (backbone, params) of cfg.extra_backbone with `weights`, "third": cfg.third_backbone's with
+      `weights`, "prior": cfg.prior's classifier with its real ImageNet weights}, each None when unused (features
+      other than "cnn" and BP flow use none).
     """
     cnn = cfg.features == "cnn" and cfg.matcher != "bp"
     return {"extra": load_model(cfg.extra_backbone, None if weights is None else str(weights))
             if cnn and cfg.extra_backbone is not None else None,
+            "third": load_model(cfg.third_backbone, None if weights is None else str(weights))
+            if cnn and cfg.third_backbone is not None else None,
             "prior": load_model(cfg.prior) if cnn and cfg.prior is not None else None}
 
 

@@ -1,10 +1,10 @@
 """Feature parts of PF-WILLOW frames computed once and shared by the rows of the validation experiments.
 
 A row (`PointTransferConfig`) uses parts: its backbone's taps at each factor of `scales`, the taps of its
-`extra_backbone` at each factor, those of the mirrored source frames when `flip_source`, and the CAM prior of
-its `prior` classifier (`correspondence.frames.node_prior`, of the mirrored sources too). `PartStore.frames`
-computes the parts a row needs that no earlier row computed and returns frames holding exactly the row's parts,
-so that rows differing in any of these settings are scored on their own features
+`extra_backbone` and `third_backbone` at each factor, those of the mirrored source frames when `flip_source`, and
+the CAM prior of its `prior` classifier (`correspondence.frames.node_prior`, of the mirrored sources too).
+`PartStore.frames` computes the parts a row needs that no earlier row computed and returns frames holding exactly
+the row's parts, so that rows differing in any of these settings are scored on their own features
 (`long2014.pf_willow_validation`, `long2014.pf_willow_warped`).
 """
 
@@ -42,7 +42,8 @@ class PartStore:
         key = (c.features, c.backbone, c.image_size, c.grid_spec, c.normalise)
         bb, params = self.model(c.backbone)
         names = list(resolve_taps(bb, c.tap_names)) if c.features == "cnn" else []
-        plain = dataclasses.replace(c, scales=(1.0,), extra_backbone=None, flip_source=False, prior=None)
+        plain = dataclasses.replace(c, scales=(1.0,), extra_backbone=None, third_backbone=None, flip_source=False,
+                                    prior=None)
         if key not in self.base:
             first = list(dict.fromkeys([*names, *need]))
             self.log(f"features: {c.backbone} {c.features} {'+'.join(first)} at {c.image_size} px on "
@@ -54,9 +55,10 @@ class PartStore:
         src = Frames(base.crops[:self.n_sources], base.M[:self.n_sources], None, base.grid_xy, base.stride)
         matcher = c.matcher != "bp"  # BP flow: one network at one scale (`make_frames`)
         groups = [(bb, params, tuple(names), s, "") for s in (c.scales if matcher else (1.0,))]
-        if matcher and c.extra_backbone is not None:
-            xb, xp = self.model(c.extra_backbone)
-            groups += [(xb, xp, tuple(resolve_taps(xb, c.extra_tap_names)), s, f"{xb.name}:") for s in c.scales]
+        for side, side_taps in ((c.extra_backbone, c.extra_tap_names), (c.third_backbone, c.third_tap_names)):
+            if matcher and side is not None:
+                xb, xp = self.model(side)
+                groups += [(xb, xp, tuple(resolve_taps(xb, side_taps)), s, f"{xb.name}:") for s in c.scales]
         parts, flipped, used = {}, {}, []
         mirrors = (False, True) if c.flip_source and c.matcher != "bp" else (False,)
         for net, p, taps, s, prefix in groups:

@@ -277,14 +277,18 @@ def setting_text(cfg: Config) -> str:
 
 def steps_text(t: PointTransferConfig) -> str:
     """The steps beyond one backbone at one scale with uniform OT marginals: ", + NET taps, scales a+b, CAM prior
-    NET top k floor f" ("" for none)."""
+    NET top k floor f, soft MNN" ("" for none)."""
     out = ""
     if t.features == "cnn" and t.extra_backbone is not None:
         out += f", + {t.extra_backbone} {'+'.join(t.extra_tap_names)}"
+    if t.features == "cnn" and t.third_backbone is not None:
+        out += f", + {t.third_backbone} {'+'.join(t.third_tap_names)}"
     if t.features == "cnn" and t.scales != (1.0,):
         out += ", scales " + "+".join(f"{v:g}" for v in t.scales)
     if t.features == "cnn" and t.matcher != "bp" and t.prior is not None:
         out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
+    if t.features == "cnn" and t.matcher != "bp" and t.soft_mnn:
+        out += ", soft MNN"
     return out
 
 

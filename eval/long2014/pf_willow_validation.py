@@ -52,6 +52,7 @@ CANDIDATES = {
     "caffenet": ("conv2", "conv3", "conv4", "conv5"),
     "vgg16": ("conv3_3", "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"),
     "mobilenet_v2": ("block6", "block8", "block10", "block11", "block12", "block13", "block14"),
+    "efficientnet_lite2": ("block7", "block10", "block12", "block13", "block14", "block15", "block16", "block18"),
 }
 
 # The rows behind `pf_willow.Config`'s defaults: the single-tap conv flow (raw activations as Long et al., and
@@ -267,7 +268,8 @@ def validate(cfg: Config, progress: bool = False) -> tuple[list[dict], dict[str,
 def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_taps: int
                         ) -> tuple[list[dict], dict[str, int]]:
     """Greedy forward selection of a second network's taps (`CANDIDATES[net]`, read beside `base`'s hyperpixels
-    as `extra_backbone`), nested in the leave-one-out: for each sub-class c, starting from `base` alone, add the
+    as `extra_backbone`, or as `third_backbone` when `base` already reads another extra backbone), nested in the
+    leave-one-out: for each sub-class c, starting from `base` alone, add the
     candidate tap that gives the highest mean PCK@0.1 over the sub-classes other than c, while that mean rises (at
     most `max_taps` taps). Each tap set is scored once (`Validation.score`) and shared by the folds.
 
@@ -277,16 +279,18 @@ def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_tap
     rows = [v.score(base, origin="extra search")]
     seen: dict[tuple, int] = {(): 0}
 
+    side = "extra" if base.transfer.extra_backbone in (None, net) else "third"
+
     def row(taps: tuple) -> int:
         if taps not in seen:
-            c = dataclasses.replace(base, transfer=dataclasses.replace(base.transfer, extra_backbone=net,
-                                                                         extra_taps=taps))
+            c = dataclasses.replace(base, transfer=dataclasses.replace(
+                base.transfer, **{f"{side}_backbone": net, f"{side}_taps": taps}))
             rows.append(v.score(c, origin="extra search"))
             seen[taps] = len(rows) - 1
         return seen[taps]
 
     chosen_rows = {}
-    for c in rows[0]["per_class"]:
+    for c in progress_bar(list(rows[0]["per_class"]), desc=f"{net} taps per fold", disable=not v.progress):
         def others(i: int) -> float:
             return float(np.mean([p for k, p in rows[i]["per_class"].items() if k != c]))
 
