@@ -62,7 +62,7 @@ def test_native_config_and_estimation_input():
     cfg = pose_configs.get_config("flic_native")
     assert cfg.protocol == "native" and cfg.model.image_size >= 360
     cfg.check()
-    affine, _ = estimation.input_affines(cfg, [(240, 360)], [None])
+    affine, _ = estimation._input_affines(cfg, [(240, 360)], [None])
     np.testing.assert_allclose(affine[0], [[1, 0, (cfg.model.image_size - 360) / 2],
                                            [0, 1, (cfg.model.image_size - 240) / 2]])
 

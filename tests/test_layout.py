@@ -600,11 +600,7 @@ UNNAMED_PUBLIC_FUNCTIONS = {
     "correspondence/matching.py:transfer_from_matrix", "correspondence/point_config.py:check_transfer_fields",
     "correspondence/points.py:load_model", "features/cam.py:class_activation_maps",
     "features/hyperpixel.py:hyperpixel_features", "features/hyperpixel.py:stride_rf", "features/image.py:input_image",
-    "features/sift.py:fast_atan2", "features/sift.py:fast_sqrt", "pose/estimation.py:input_affines",
-    "pose/estimation.py:torso_inside", "pose/person_boxes.py:check_person_boxes", "pose/person_boxes.py:check_settings",
-    "pose/person_boxes.py:first_affines", "pose/recrop.py:torso_joints", "pose/run_export.py:rule_groups",
-    "pose/run_export.py:write_run_model", "pose/shipped.py:crop_from", "pose/shipped.py:skeleton_from",
-    "pose/shipped.py:skeleton_record",
+    "features/sift.py:fast_atan2", "features/sift.py:fast_sqrt",
 }
 
 

@@ -109,10 +109,10 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     # a test-time crop scale s: the crops `convcorr eval flic --set test_scales=...` makes at s x the crop scale
     from convcorr_jax.data.flic import load_flic
     from convcorr_jax.pose.data import flic_sample_affines
-    from convcorr_jax.pose.estimation import input_affines
+    from convcorr_jax.pose.estimation import _input_affines
 
     people = load_flic(flic_root, split="test")[:n]
-    np.testing.assert_allclose(input_affines(tc, [f.shape[:2] for f in frames], boxes, 0.8)[0],
+    np.testing.assert_allclose(_input_affines(tc, [f.shape[:2] for f in frames], boxes, 0.8)[0],
                                flic_sample_affines(people, tc.model.image_size, tc.crop_scale * 0.8)[0], atol=1e-9)
 
 
@@ -170,10 +170,10 @@ def test_test_time_scales_and_flip(synthetic_run):
 
 
 def pose_affine(tc, img: np.ndarray) -> np.ndarray:
-    """The whole-image input affine of `estimate` without a box (`input_affines`)."""
-    from convcorr_jax.pose.estimation import input_affines
+    """The whole-image input affine of `estimate` without a box (`_input_affines`)."""
+    from convcorr_jax.pose.estimation import _input_affines
 
-    return input_affines(tc, [img.shape[:2]], [None])[0]
+    return _input_affines(tc, [img.shape[:2]], [None])[0]
 
 
 def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path):

@@ -17,7 +17,7 @@ from convcorr_jax.pose.estimation import Poses
 
 def test_first_affines_are_squares_of_side_times_the_longer_side_about_the_shifted_centre():
     box = np.array([[10.0, 20.0, 49.0, 99.0]])  # 40 x 80 px
-    a = pb.first_affines(box, 64, side=1.5, shift=0.25)
+    a = pb._first_affines(box, 64, side=1.5, shift=0.25)
     # centre (29.5, 59.5) + (0, 0.25 * 80) = (29.5, 79.5); side 1.5 * 80 = 120
     corners = geometry.transform_points(np.array([[[29.5 - 60, 79.5 - 60], [29.5 + 60, 79.5 + 60]]]), a)
     np.testing.assert_allclose(np.asarray(corners)[0], [[-0.5, -0.5], [63.5, 63.5]], atol=1e-9)
@@ -41,16 +41,16 @@ def test_boxes_from_joints_move_each_side_out_by_the_margin_of_the_longer_side()
 
 
 def test_person_boxes_are_checked_against_their_images():
-    """`check_person_boxes`: one box per image, each finite, ordered and overlapping its image (partly outside is
+    """`_check_person_boxes`: one box per image, each finite, ordered and overlapping its image (partly outside is
     fine); one error naming person_boxes[i] and images[i]."""
     images = [np.zeros((40, 60, 3), np.uint8), np.zeros((80, 30, 3), np.uint8)]
-    ok = pb.check_person_boxes([(-10, -10, 5, 5), (29, 79, 100, 200)], images)
+    ok = pb._check_person_boxes([(-10, -10, 5, 5), (29, 79, 100, 200)], images)
     np.testing.assert_array_equal(ok, [[-10, -10, 5, 5], [29, 79, 100, 200]])
     for bad, field in (([(0, 0, 5, 5)], "person_boxes"), ([(0, 0, 5, 5), (30, 0, 40, 10)], r"person_boxes\[1\]"),
                        ([(5, 0, 4, 4), (0, 0, 1, 1)], r"person_boxes\[0\]"),
                        ([(0, 0, 5, 5), (0, 0, 1, np.inf)], r"person_boxes\[1\]")):
         with pytest.raises(InputError, match=field) as e:
-            pb.check_person_boxes(bad, images, "f")
+            pb._check_person_boxes(bad, images, "f")
         assert len(str(e.value).splitlines()) == 1
 
 
@@ -59,7 +59,7 @@ def test_bad_settings_are_one_error_naming_the_setting(bad):
     settings = {**pb.PERSON_BOX, **bad}
     name = next(iter(bad))
     with pytest.raises(InputError, match=name):
-        pb.check_settings(settings["side"], settings["shift"], settings["scale"])
+        pb._check_settings(settings["side"], settings["shift"], settings["scale"])
 
 
 def test_right_people_need_every_scored_arm_joint_within_02():
@@ -145,6 +145,6 @@ def test_check_shape_names_the_field_and_the_sizes_it_expected():
             check_shape(bad, spec, "f", "points", known)
         assert str(e.value) == f"f: field 'points': {msg}"
     with pytest.raises(InputError, match=r"person_boxes.*\[N, 4\]"):
-        pb.first_affines(np.zeros((2, 3)), 64, 1.0, 0.0)
+        pb._first_affines(np.zeros((2, 3)), 64, 1.0, 0.0)
     with pytest.raises(InputError, match=r"field 'right': expected shape \[N=3\]"):
         pose_readout.warning_threshold(np.zeros((3, 2)), np.ones(4, bool))

@@ -93,7 +93,7 @@ def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.nda
             for i, (b, im) in enumerate(zip(boxes, imgs))]
 
 
-def torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
+def _torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
     """The torso box [4] inside each person box of a FLIC person-crop model.
 
     `person_boxes.find_torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its
@@ -153,7 +153,7 @@ def model_identity(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> dict:
             "digest_of": "the parameters (each array's path and float32 bytes, in path order)"}
 
 
-def input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
+def _input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Sequence[np.ndarray | None],
                   scale: float = 1.0, crop: crop_geometry.CropGeometry | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(image -> network input affines [N, 2, 3], torso points [N, 2] in image pixels) under a run's protocol.
@@ -225,7 +225,7 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
       batch: images per forward pass (the last batch padded).
       flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: the
         model's own (`Readout.flip`, off for a model without one; two_pass: `two_pass.FRAME_READOUT`'s).
-      scales: test-time crop scales: each input square scaled by s about its centre (`input_affines`), every
+      scales: test-time crop scales: each input square scaled by s about its centre (`_input_affines`), every
         scale's points mapped back into the scale-1 input and merged (`pose.scales.merge_scales`), the confidence
         the mean of the scales' peaks; None: the model's own (`Readout.scales`, (1.0,) for a model without them;
         two_pass: `FRAME_READOUT`'s). `CROP_READOUT` holds the settings chosen for FLIC person crops.
@@ -280,7 +280,7 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
     tc = r.config
     flip, scales = r.test_time[0] if flip is None else flip, r.test_time[1] if scales is None else scales
     if person_boxes is not None and r.torso_crops:
-        box_list = torso_inside(r, imgs, box_list)
+        box_list = _torso_inside(r, imgs, box_list)
     if readout is None:
         readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
         if spatial is None and r.readout is not None:
@@ -292,10 +292,10 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
     perm = r.flip if flip else None
     key = ("spatial_" if sp_model is not None else "") + readout
     peak = "spatial_peak" if sp_model is not None else "peak"
-    base, torso = input_affines(tc, sizes, box_list, crop=r.crop)
+    base, torso = _input_affines(tc, sizes, box_list, crop=r.crop)
     points, conf, affines = [], [], []
     for s in scales:
-        affine = base if s == 1.0 else input_affines(tc, sizes, box_list, s, r.crop)[0]
+        affine = base if s == 1.0 else _input_affines(tc, sizes, box_list, s, r.crop)[0]
         crops = geometry.crop_each(imgs, affine, tc.model.image_size, border="constant")
         sp = None if sp_model is None else spatial_inputs_at(sp_model[1], sp_model[0], torso, affine, tc.model.pool)
         preds = predict.predict_crops(r.params, crops, tc.model, batch=batch, spatial=sp, peaks=True, flip=perm)
@@ -310,4 +310,4 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
 
 
 __all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "FRAME_MODEL", "PoseRun", "Poses", "TORSO_MODEL", "default_model",
-           "estimate", "input_affines", "load", "model_identity", "spatial_inputs_at", "spatial_model", "torso_inside"]
+           "estimate", "load", "model_identity", "spatial_inputs_at", "spatial_model"]

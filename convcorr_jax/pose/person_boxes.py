@@ -7,7 +7,7 @@ pass of the model itself, then `estimate` crops around it exactly as training di
     torso = find_torso_boxes(run.params, run.config.model, images, person_boxes, run.frames.ratio, "cascade", TORSO)
     poses = estimate(images, run, boxes=torso)   # [N, 4] torso boxes: what estimate(..., person_boxes=...) does
 
-First pass (`first_affines`): the square of `side` x the person box's longer side, centred on the box's centre
+First pass (`_first_affines`): the square of `side` x the person box's longer side, centred on the box's centre
 moved down by `shift` x its height, read at the model's input size with its validated read-out (spatial model off).
 Torso box (`torso_from_points`): the tight box of the predicted shoulders and hips (`recrop.TORSO`'s joints),
 scaled about its centre by the model's torso-box ratio (`recrop.box_ratio` of its training people, kept with its
@@ -33,7 +33,7 @@ PERSON_BOX = {"side": 1.0, "shift": 0.0, "scale": 0.8}
 JOINTS_MARGIN = 0.15
 
 
-def check_settings(side: float, shift: float, scale: float) -> None:
+def _check_settings(side: float, shift: float, scale: float) -> None:
     """InputError naming the first setting out of range: side > 0, |shift| < 1, scale > 0 (all finite).
 
     Args:
@@ -51,7 +51,7 @@ def check_settings(side: float, shift: float, scale: float) -> None:
             raise InputError("person_boxes", name, f"a finite number {expected}", value)
 
 
-def check_person_boxes(person_boxes, images: list[np.ndarray], source: str = "person_boxes") -> np.ndarray:
+def _check_person_boxes(person_boxes, images: list[np.ndarray], source: str = "person_boxes") -> np.ndarray:
     """One person box per image, each checked by `geometry.check_box` (finite, x0 <= x1, y0 <= y1, overlapping its
     image; partly outside is fine).
 
@@ -73,7 +73,7 @@ def check_person_boxes(person_boxes, images: list[np.ndarray], source: str = "pe
                      for i, (b, im) in enumerate(zip(boxes, images))]) if boxes else np.zeros((0, 4))
 
 
-def first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float) -> np.ndarray:
+def _first_affines(person_boxes: np.ndarray, size: int, side: float, shift: float) -> np.ndarray:
     """Image -> first-pass input affines float64 [N, 2, 3].
 
     Args:
@@ -135,11 +135,11 @@ def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.nda
 
     Raises:
         InputError: bad settings, or a person box that is not [4] finite numbers with x0 <= x1 and y0 <= y1
-            overlapping its image (`check_person_boxes`).
+            overlapping its image (`_check_person_boxes`).
     """
-    check_settings(side, shift, scale)
-    check_person_boxes(person_boxes, images, "find_torso_boxes")
-    affine = first_affines(person_boxes, cfg.image_size, side, shift)
+    _check_settings(side, shift, scale)
+    _check_person_boxes(person_boxes, images, "find_torso_boxes")
+    affine = _first_affines(person_boxes, cfg.image_size, side, shift)
     crops = geometry.crop_each(images, affine, cfg.image_size, border="constant")
     first = predict.predict_crops(params, crops, cfg, batch=batch)[readout]
     return torso_from_points(predict.to_original(first, affine), torso, ratio, scale)
@@ -168,5 +168,4 @@ def boxes_from_joints(points: np.ndarray, margin: float = JOINTS_MARGIN) -> np.n
     return np.concatenate([box[:, :2] - pad, box[:, 2:] + pad], -1)
 
 
-__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "check_person_boxes", "check_settings",
-           "find_torso_boxes", "first_affines", "torso_from_points"]
+__all__ = ["JOINTS_MARGIN", "PERSON_BOX", "boxes_from_joints", "find_torso_boxes", "torso_from_points"]

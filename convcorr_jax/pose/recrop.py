@@ -26,7 +26,7 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError, check, check_shape
 
 
-def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
+def _torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
     """The joints that place the second-pass crop: the skeleton's "Shoulder" and "Hip" groups where it has both,
     else its torso ends, else every joint.
 
@@ -42,7 +42,7 @@ def torso_joints(skeleton: Skeleton) -> tuple[int, ...]:
     return tuple(skeleton.torso) if skeleton.torso is not None else tuple(range(skeleton.num_joints))
 
 
-TORSO = torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
+TORSO = _torso_joints(skeletons.FLIC)  # FLIC's: the shoulders and hips
 
 
 def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
@@ -50,7 +50,7 @@ def torso_boxes(points: np.ndarray, torso: Sequence[int]) -> np.ndarray:
 
     Args:
         points: [N, K, 2] (x, y) pixels; non-finite points are ignored.
-        torso: the joint ids whose box is taken (`TORSO`, `torso_joints`).
+        torso: the joint ids whose box is taken (`TORSO`, `_torso_joints`).
 
     Returns:
         float64 [N, 4] (x0, y0, x1, y1) pixels, the extreme torso joints on the box.

@@ -4,7 +4,7 @@
 at each stage's end.
 
     train.train(cfg, on_stage=write_stage)                # at each stage's end: the run's own folder is a model
-    write_run_model(run_dir, cfg, params, held_out)       # the same files for given parameters
+    _write_run_model(run_dir, cfg, params, held_out)       # the same files for given parameters
     export(run_dir, out, root="FLIC")                     # any run, also one written before runs were models
 
 What is made : the skeleton of the run's dataset (`person_crops.dataset_skeleton`), its spatial model (the one saved
@@ -53,7 +53,7 @@ def skeleton_of(cfg: TrainConfig) -> Skeleton:
     return dataset_skeleton(cfg.data, cfg.data_root, **cfg.data_options())
 
 
-def rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
+def _rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
     """({group: joint ids} the read-out rule averages, their description in words).
 
     Args:
@@ -81,7 +81,7 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
         params: the cascade's parameters.
         held_out: the held-out (validation) people: uint8 RGB crops [N, S, S, 3], points [N, K, 2] (x, y) crop pixels,
             visible bool [N, K], norm [N] pixels (a person with non-finite norm is not scored).
-        skeleton: the run's skeleton (`rule_groups`).
+        skeleton: the run's skeleton (`_rule_groups`).
         mesh: a device mesh to shard prediction over, or None.
         split: the split's name for the record.
         preds: `predict.predict_crops`'s read-outs [N, K, 2] and peaks "peak" [N, K] of held_out when the caller has
@@ -92,7 +92,7 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
     """
     if preds is None or "peak" not in preds:
         preds = predict.predict_crops(params, np.asarray(held_out.images), cfg.model, mesh=mesh, peaks=True)
-    groups, about = rule_groups(skeleton)
+    groups, about = _rule_groups(skeleton)
     scored = held_out.visible & np.isfinite(held_out.norm)[:, None]
     scores = {r: {k: v / 100 for k, v in group_pck(preds[r.key], held_out.points, scored, held_out.norm, groups,
                                                     pose_readout.ALPHA).items()}
@@ -153,7 +153,7 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
     return shipped.FrameStatistics(size, cfg.model.pool, config, priors, ratio)
 
 
-def write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_out: PoseArrays, about: dict,
+def _write_run_model(run_dir: str | os.PathLike, cfg: TrainConfig, params, held_out: PoseArrays, about: dict,
                     mesh=None, split: str = "held-out", preds: dict | None = None) -> dict:
     """Write the model files into the run's own folder (`shipped.write_files`, in place: checkpoints stay).
 
@@ -205,7 +205,7 @@ def _stage_about(end: StageEnd) -> tuple[dict, str]:
 
 
 def write_stage(end: StageEnd) -> dict:
-    """The export step at a stage's end: the run folder's model files (`write_run_model`), so that the run is a model
+    """The export step at a stage's end: the run folder's model files (`_write_run_model`), so that the run is a model
     after each stage and inference needs nothing else. `train.train`'s `on_stage` (`convcorr train pose` passes it).
 
     Args:
@@ -216,14 +216,14 @@ def write_stage(end: StageEnd) -> dict:
         The model.json record written: parameters, skeleton, spatial model, frame statistics and the read-out.
     """
     about, split = _stage_about(end)
-    return write_run_model(end.run_dir, end.cfg, end.params, end.held_out, about, split=split, preds=end.preds)
+    return _write_run_model(end.run_dir, end.cfg, end.params, end.held_out, about, split=split, preds=end.preds)
 
 
 def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.PathLike | None = None,
            about: dict | None = None, name: str | None = None) -> dict:
     """Write the model folder `out` (`shipped.write`) of the training run in `run_dir`.
 
-    The folder holds the run's last parameters and the parts of `write_run_model`, made from the data at `root` where
+    The folder holds the run's last parameters and the parts of `_write_run_model`, made from the data at `root` where
     the run lacks them; a read-out the run already chose (readout.json) is kept.
 
     Args:
@@ -278,5 +278,5 @@ def set_readout(folder: str | os.PathLike, choice: pose_readout.Readout, record:
     shipped.refresh_hashes(folder, (pose_readout.FILE,))
 
 
-__all__ = ["RULE_GROUPS", "choose_readout", "export", "frame_statistics", "rule_groups", "set_readout",
-           "skeleton_of", "train_statistics", "write_run_model", "write_stage"]
+__all__ = ["RULE_GROUPS", "choose_readout", "export", "frame_statistics", "set_readout", "skeleton_of",
+           "train_statistics", "write_stage"]

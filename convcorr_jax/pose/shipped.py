@@ -187,7 +187,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
-def skeleton_record(skeleton: Skeleton) -> dict:
+def _skeleton_record(skeleton: Skeleton) -> dict:
     """A Skeleton as JSON-ready dict (model.json's "skeleton").
 
     Args:
@@ -199,11 +199,11 @@ def skeleton_record(skeleton: Skeleton) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(skeleton)))
 
 
-def skeleton_from(record: dict, source: str | Path) -> Skeleton:
-    """The Skeleton of a `skeleton_record`.
+def _skeleton_from(record: dict, source: str | Path) -> Skeleton:
+    """The Skeleton of a `_skeleton_record`.
 
     Args:
-        record: a `skeleton_record` (names, links, flip pairs, groups, ...; absent optional fields take defaults).
+        record: a `_skeleton_record` (names, links, flip pairs, groups, ...; absent optional fields take defaults).
         source: what the error names (the file it came from).
 
     Returns:
@@ -229,7 +229,7 @@ def skeleton_from(record: dict, source: str | Path) -> Skeleton:
                          str(e)) from None
 
 
-def crop_from(record: dict, source: str | Path) -> crop_geometry.CropGeometry | None:
+def _crop_from(record: dict, source: str | Path) -> crop_geometry.CropGeometry | None:
     """The crop geometry a model.json records ("crop": {"name", "torso"}), None for a model written before models
     kept theirs.
 
@@ -319,8 +319,8 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
     sk = record.get("skeleton")
     chosen = pose_readout.load_readout(folder)
     return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames,
-                        None if sk is None else skeleton_from(sk, folder / MODEL_FILE),
-                        None if chosen is None else chosen[0], crop_from(record, folder / MODEL_FILE))
+                        None if sk is None else _skeleton_from(sk, folder / MODEL_FILE),
+                        None if chosen is None else chosen[0], _crop_from(record, folder / MODEL_FILE))
 
 
 def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
@@ -368,7 +368,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
     crop = crop_geometry.crop_of(cfg.data)
     record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,
               "crop": {"name": crop.name, "torso": crop.torso},
-              "skeleton": None if skeleton is None else skeleton_record(skeleton),
+              "skeleton": None if skeleton is None else _skeleton_record(skeleton),
               "files": {rel: io.sha256_file(folder / rel) for rel in files}}
     io.write_json(folder / MODEL_FILE, record)
     read.cache_clear()
@@ -431,5 +431,4 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
 
 
 __all__ = ["FRAMES", "MODELS", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "FrameStatistics", "ShippedModel",
-           "describe", "is_name", "names", "read", "read_folder", "refresh_hashes", "skeleton_from", "skeleton_record",
-           "unknown", "write", "write_files"]
+           "describe", "is_name", "names", "read", "read_folder", "refresh_hashes", "unknown", "write", "write_files"]
