@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     gt = np.nan_to_num(gt)  # as `convcorr eval flic` (unlabelled joints are not scored)
     run = load(a.run)
     calls = {
-        "crops": ("`estimate(frames, run, boxes=torso_boxes, spatial=False)`",
-                  lambda: estimate(frames, run, boxes=boxes, spatial=False)),
+        "crops": ("`estimate(frames, run, torso_boxes=torso_boxes, spatial=False)`",
+                  lambda: estimate(frames, run, torso_boxes=boxes, spatial=False)),
         "crops_readout": ("`estimate(..., spatial=False, **CROP_READOUT)`",
-                          lambda: estimate(frames, run, boxes=boxes, spatial=False, **CROP_READOUT)),
+                          lambda: estimate(frames, run, torso_boxes=boxes, spatial=False, **CROP_READOUT)),
         "frames": ("`estimate_frames(frames, run, torso=torso_centres)` (the model's frame settings)" + (
             f" with {frame_kw}" if frame_kw else ""), lambda: estimate_frames(frames, run, torso=centres, **frame_kw)),
         "frames_no_torso": ("`estimate_frames(frames, run)` (torso point: the frame's centre)",

@@ -5,8 +5,9 @@ a third pass about the second pass's torso.
   python bench/pose_frames_diagnosis.py --root FLIC --split val --model flic_256 [--limit N]
       [--scales 0.7,0.8,0.9,1,1.1,1.2] [--first-sizes 480,576,672] [--cache FILE.npz]
 
-Every second pass is the model's crop read-out about a torso box (`estimate(frames, model, boxes=...)`, test-time
-flip, each scale once, merged by the median, as `two_pass.FRAME_READOUT` does); the rows differ only in the box:
+Every second pass is the model's crop read-out about a torso box (`estimate(frames, model, torso_boxes=...)`,
+test-time flip, each scale once, merged by the median, as `two_pass.FRAME_READOUT` does); the rows differ only in the
+box:
 
 - annotated: the annotated torso box (what `CROP_READOUT` reads on crops: the ceiling);
 - found x f: the first pass's shoulders and hips, their tight box x the model's torso ratio x f (f = 0.9: today's
@@ -87,7 +88,7 @@ def second_pass(frames, model, boxes: np.ndarray, scales: tuple[float, ...], cac
     for s in scales:
         k = f"{key}@{s}"
         if k not in cache:
-            cache[k] = estimate(frames, model, boxes=list(boxes), flip=True, scales=(s,)).points
+            cache[k] = estimate(frames, model, torso_boxes=list(boxes), flip=True, scales=(s,)).points
         out.append(cache[k])
     return np.stack(out)
 

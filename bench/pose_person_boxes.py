@@ -64,7 +64,7 @@ def grid(s: Scorer, run, values: dict) -> list[str]:
     for side, shift, scale in itertools.product(values["side"], values["shift"], values["scale"]):
         torso = pb.find_torso_boxes(run.params, run.config.model, s.frames, s.person, run.frames.ratio, readout, TORSO,
                                side, shift, scale)
-        v = s.row(estimate(s.frames, run, boxes=list(torso)).points)
+        v = s.row(estimate(s.frames, run, torso_boxes=list(torso)).points)
         rule = (v[2] + v[3]) / 2
         if rule > best_v + 0.1:
             best, best_v = (side, shift, scale), rule
@@ -77,9 +77,9 @@ def grid(s: Scorer, run, values: dict) -> list[str]:
 
 def score(s: Scorer, run, one_crop: bool) -> list[str]:
     calls = {
-        "torso boxes, one crop": lambda: estimate(s.frames, run, boxes=s.torso),
+        "torso boxes, one crop": lambda: estimate(s.frames, run, torso_boxes=s.torso),
         "person boxes, one crop": lambda: estimate(s.frames, run, person_boxes=list(s.person)),
-        "torso boxes, CROP_READOUT": lambda: estimate(s.frames, run, boxes=s.torso, **CROP_READOUT),
+        "torso boxes, CROP_READOUT": lambda: estimate(s.frames, run, torso_boxes=s.torso, **CROP_READOUT),
         "person boxes, CROP_READOUT": lambda: estimate(s.frames, run, person_boxes=list(s.person), **CROP_READOUT),
     }
     lines = ["| input | " + " | ".join(GROUPS) + " | Elbow@0.2 | Wrist@0.2 | s |", "|---" * (len(GROUPS) + 4) + "|"]

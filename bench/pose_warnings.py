@@ -82,7 +82,7 @@ def in_frames(people: People, points: np.ndarray) -> np.ndarray:
 
 def threshold(model: str, val: People, write: bool) -> float:
     run = load(model)
-    poses = estimate(val.frames, run, boxes=val.torso)
+    poses = estimate(val.frames, run, torso_boxes=val.torso)
     scored = val.visible & np.isfinite(val.norm)[:, None]
     right = pose_readout.right_people(in_frames(val, poses.points), val.gt, scored, val.norm, ARMS)
     t = pose_readout.warning_threshold(poses.confidence, right)
@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                  "|---" * 13 + "|"]
         test = flic_people(a.flic, "test", a.limit)
         lspet = lspet_people(a.lspet, a.lspet_limit or a.limit)
-        for label, people, kw in (("FLIC test, torso boxes", test, {"boxes": test.torso}),
-                                  ("FLIC test, torso boxes, CROP_READOUT", test, {"boxes": test.torso,
-                                                                                  **CROP_READOUT}),
+        for label, people, kw in (("FLIC test, torso boxes", test, {"torso_boxes": test.torso}),
+                                  ("FLIC test, torso boxes, CROP_READOUT", test, {"torso_boxes": test.torso,
+                                                                                        **CROP_READOUT}),
                                   ("FLIC test, person boxes", test, {"person_boxes": list(test.person)}),
                                   ("LSP-extended, person boxes", lspet, {"person_boxes": list(lspet.person)})):
             if a.one_crop and "CROP_READOUT" in label:

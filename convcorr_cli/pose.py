@@ -387,14 +387,18 @@ def _plan(args: argparse.Namespace, r) -> dict:
 
 
 def _estimator(args: argparse.Namespace, r, plan: dict) -> Callable[..., Poses]:
-    """The command's one estimation call, `call(images, boxes=None, torso=None, person_boxes=None) -> Poses`:
-    `estimate` with the read-out flags, in two passes (`FRAME_READOUT`'s settings) where `plan` says so."""
-    def call(images, boxes=None, torso=None, person_boxes=None) -> Poses:
+    """The command's one estimation call, `call(images, torso_boxes=None, torso=None, person_boxes=None) ->
+    Poses`: `estimate` with the read-out flags, in two passes (`FRAME_READOUT`'s settings) where `plan` says so.
+    `torso_boxes` (`--torso-box`) are torso boxes for a torso-crop model (`PoseModel.torso_crops`), else (as the flag
+    says) the person's boxes."""
+    def call(images, torso_boxes=None, torso=None, person_boxes=None) -> Poses:
         if plan["two_pass"]:
             return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_READOUT["flip"], scales=plan["scales"],
                             merge=plan["merge"])
-        return estimate(images, r, boxes=boxes, spatial=plan["spatial"], readout=args.readout, flip=plan["flip"],
-                        scales=plan["scales"], merge=plan["merge"], person_boxes=person_boxes)
+        if torso_boxes is not None and not r.torso_crops:  # `--torso-box` to a model without torso crops
+            torso_boxes, person_boxes = None, torso_boxes
+        return estimate(images, r, torso_boxes=torso_boxes, spatial=plan["spatial"], readout=args.readout,
+                        flip=plan["flip"], scales=plan["scales"], merge=plan["merge"], person_boxes=person_boxes)
 
     return call
 
@@ -506,7 +510,7 @@ def run(args: argparse.Namespace) -> int:
     person = parse_boxes(args.person_box, args.images, sizes, "--person-box")
     torso = parse_torso(args.torso, args.images, sizes)
     _note_box(args)
-    poses = call(images, boxes=boxes, torso=torso, person_boxes=person)
+    poses = call(images, torso_boxes=boxes, torso=torso, person_boxes=person)
     found = person is not None and r.torso_crops
     sources = _sources(plan, {"torso_box": boxes is not None, "person_box": person is not None,
                               "torso": torso is not None}, found)

@@ -47,7 +47,8 @@ LONG_MODULES = {
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
     {"errors", "io", "config", "cache", "paths", "compile_cache", "exported", "interrupt", "runinfo", "parallel",
-     "progress", "geometry", "crop_geometry", "metrics", "knn", "long_frame", "registry", "optional", "__init__"},
+     "progress", "geometry", "crop_geometry", "metrics", "knn", "long_frame", "registry", "optional", "deprecation",
+     "__init__"},
     {"backbones"},
     {"weights"},
     {"data"},
@@ -543,6 +544,78 @@ def test_deprecated_modules_only_reexport_and_nothing_imports_them():
             bad.append(f"{old} does not warn")
         dotted = "convcorr_jax." + old.removesuffix(".py").replace("/", ".")
         bad += [f"{name} imports {dotted}" for name, targets in graph.items() if dotted in targets and name != dotted]
+    assert not bad, "\n".join(bad)
+
+
+# names renamed, kept one release as deprecated aliases (`convcorr_jax.deprecation.renamed`, a module `__getattr__`):
+# "module:former name" -> the new name, for every module that answers the former name
+DEPRECATED_NAMES = {
+    "convcorr_jax.pose.loaded_model:PoseRun": "PoseModel",  # a loaded model is a model, not a run
+    "convcorr_jax.pose.estimation:PoseRun": "PoseModel",
+    "convcorr_jax.pose:PoseRun": "PoseModel",
+}
+# keyword arguments renamed, kept one release with a DeprecationWarning: function -> its former keywords
+DEPRECATED_KEYWORDS = {"estimate": ("boxes",)}  # torso_boxes= or person_boxes=, one meaning each
+
+
+def test_deprecated_names_warn_and_nothing_uses_them():
+    """A former name gives the new object with a DeprecationWarning naming the new name, is no attribute of its
+    module (only its `__getattr__` answers it) nor in its `__all__`; no file of the four packages, the benchmarks,
+    the docs or the README names it, but in the alias itself (the modules that answer it: their docstrings may say
+    it is the former name)."""
+    import ast
+    import importlib
+
+    bad = []
+    homes = {}
+    for entry, new in DEPRECATED_NAMES.items():
+        module, old = entry.split(":")
+        mod = importlib.import_module(module)
+        homes.setdefault(old, set()).add(_module_files()[module])
+        if old in vars(mod) or old in getattr(mod, "__all__", ()):
+            bad.append(f"{entry} is an attribute of its module or in its __all__ (only `__getattr__` may answer it)")
+        with pytest.warns(DeprecationWarning, match=new):
+            got = getattr(mod, old)
+        if got is not getattr(mod, new):
+            bad.append(f"{entry} is not {module}.{new}")
+    texts = _user_texts()
+    texts.update({p: p.read_text() for p in _module_files().values() if p not in texts})
+    for old, alias_modules in homes.items():
+        word = re.compile(rf"\b{old}\b")
+        for path, text in texts.items():
+            if path in alias_modules:
+                tree = ast.parse(text)
+                used = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == old
+                        or isinstance(n, ast.Attribute) and n.attr == old]
+                bad += [f"{path.relative_to(ROOT)}:{line} uses {old}" for line in used]
+            elif word.search(text):
+                bad.append(f"{path.relative_to(ROOT)} names {old}")
+    assert not bad, "\n".join(bad)
+
+
+def test_deprecated_keywords_are_passed_nowhere():
+    """No call in the four packages or the benchmarks passes a deprecated keyword (`estimate(..., boxes=...)`,
+    directly or as a literal dict's key), and no doc or README example writes one."""
+    import ast
+
+    bad = []
+    paths = [p for p in _user_texts() if p.suffix == ".py"] + list(_module_files().values())
+    for path in sorted(set(paths)):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = getattr(node, "func", None)
+            name = getattr(name, "id", getattr(name, "attr", None))
+            if not isinstance(node, ast.Call) or name not in DEPRECATED_KEYWORDS:
+                continue
+            passed = {k.arg for k in node.keywords if k.arg}
+            passed |= {key.value for k in node.keywords if k.arg is None and isinstance(k.value, ast.Dict)
+                       for key in k.value.keys if isinstance(key, ast.Constant)}
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {name}({kw}=...)"
+                    for kw in sorted(passed & set(DEPRECATED_KEYWORDS[name]))]
+    for page in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for name, keywords in DEPRECATED_KEYWORDS.items():
+            for kw in keywords:
+                calls = re.findall(rf"\b{name}\([^)]*(?<![\w.]){kw}=", page.read_text())
+                bad += [f"{page.relative_to(ROOT)}: {name}({kw}=...)"] * bool(calls)
     assert not bad, "\n".join(bad)
 
 

@@ -118,7 +118,7 @@ def test_cli_refuses_a_torso_point_outside_its_frame(tmp_path, capsys):
 
 def test_estimate_refuses_bad_boxes_and_points_in_one_line():
     img = np.full((H, W, 3), 128, np.uint8)
-    for name in ("boxes", "person_boxes"):
+    for name in ("torso_boxes", "person_boxes"):
         for bad in ((50, 10, 20, 60), (0, 0, np.nan, 60), (1000, 1000, 1100, 1100), (0, 0, 1, 2, 3)):
             with pytest.raises(InputError) as e:
                 estimate([img, img], "flic", **{name: [(0, 0, 10, 10), bad]})

@@ -85,14 +85,14 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     crops = flic_crops(flic_root, "test", tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     images = np.asarray(crops.arrays.images[:n])
 
-    got = estimate(frames, flic_run, boxes=boxes, spatial=False)
+    got = estimate(frames, flic_run, torso_boxes=boxes, spatial=False)
     want = predict.predict_crops(run.params, images, tc.model)
     np.testing.assert_allclose(got.points, predict.to_original(want["cascade"], crops.affine[:n]), atol=1e-3)
     assert got.readout == "cascade" and not got.spatial and got.names[0] == "lsho" and len(got.names) == 11
     hm = np.asarray(pose_model.apply_coarse(run.params, images.astype(np.float32) / 255.0, tc.model)[0])
     np.testing.assert_allclose(got.confidence, np.clip(hm.max(axis=(1, 2)), 0, 1), atol=1e-5)
 
-    got = estimate(frames, flic_run, boxes=boxes)  # spatial=None: on for a FLIC run
+    got = estimate(frames, flic_run, torso_boxes=boxes)  # spatial=None: on for a FLIC run
     assert got.spatial and got.readout == "spatial_cascade"
     cfg, priors = spatial_mrf.load_spatial_model(flic_run)
     assert cfg == spatial_mrf.FLIC_VALIDATED and priors.shape == (len(spatial_mrf.FLIC_EDGES), 15, 15)
@@ -146,10 +146,10 @@ def test_test_time_scales_and_flip(synthetic_run):
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
     box, half = np.array([10.0, 10.0, 49.0, 49.0]), np.array([20.0, 20.0, 39.0, 39.0])  # sides 40 and 20, centre 29.5
-    at_half = estimate(img, synthetic_run, boxes=[box], scales=(0.5,))
-    np.testing.assert_allclose(at_half.points, estimate(img, synthetic_run, boxes=[half]).points, atol=1e-3)
-    one = estimate(img, synthetic_run, boxes=[box])
-    both = estimate(img, synthetic_run, boxes=[box], scales=[0.5, 1.0])
+    at_half = estimate(img, synthetic_run, person_boxes=[box], scales=(0.5,))
+    np.testing.assert_allclose(at_half.points, estimate(img, synthetic_run, person_boxes=[half]).points, atol=1e-3)
+    one = estimate(img, synthetic_run, person_boxes=[box])
+    both = estimate(img, synthetic_run, person_boxes=[box], scales=[0.5, 1.0])
     np.testing.assert_allclose(both.points, (at_half.points + one.points) / 2, atol=1e-3)
     np.testing.assert_allclose(both.confidence, (at_half.confidence + one.confidence) / 2, atol=1e-6)
     run = load(synthetic_run)
@@ -183,9 +183,9 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
         with pytest.raises(InputError, match=field.replace("[", r"\[")):
             estimate(bad, synthetic_run)
     with pytest.raises(InputError, match="boxes"):
-        estimate([img, img], synthetic_run, boxes=[(0, 0, 4, 4)])
-    with pytest.raises(InputError, match=r"boxes\[0\]"):
-        estimate(img, synthetic_run, boxes=[(5, 0, 4, 4)])
+        estimate([img, img], synthetic_run, person_boxes=[(0, 0, 4, 4)])
+    with pytest.raises(InputError, match=r"person_boxes\[0\]"):
+        estimate(img, synthetic_run, person_boxes=[(5, 0, 4, 4)])
     with pytest.raises(InputError, match="readout"):
         estimate(img, synthetic_run, readout="best")
     with pytest.raises(run_folder.NotATrainingRun) as e:
@@ -362,7 +362,7 @@ def test_estimate_frames_refine_recrops_about_the_pass_before(flic_model, flic_r
     three = estimate_frames(frames, flic_model, refine=1, refine_scales=(1.0,), **kw)
     box = torso_from_points(two.points, TORSO, ratio, 0.9)
     np.testing.assert_allclose(three.torso_boxes, box, atol=1e-3)
-    want = estimate(frames, flic_model, boxes=list(box), flip=True, scales=(1.0,))
+    want = estimate(frames, flic_model, torso_boxes=list(box), flip=True, scales=(1.0,))
     np.testing.assert_allclose(three.points, want.points, atol=0.05)
     assert three.readout == two.readout and not np.allclose(three.torso_boxes, two.torso_boxes)
 
@@ -409,7 +409,7 @@ def test_library_bench_scores_estimate_like_pck_in_image_pixels(flic_model, flic
     gt = np.stack([s.points for s in samples]).astype(np.float64)
     labelled = [s.extras.get("labelled", s.visible) for s in samples]  # FLIC: annotated, possibly occluded
     visible = np.isfinite(gt).all(-1) & np.stack([np.asarray(v, bool) for v in labelled])
-    pred = estimate(frames, flic_model, boxes=boxes, spatial=False).points
+    pred = estimate(frames, flic_model, torso_boxes=boxes, spatial=False).points
     at = {a: joints.group_pck(pred, np.nan_to_num(gt), visible, flic_torso_norm(gt), joints.FLIC.groups, a)
           for a in (0.05, 0.2)}
     want = [at[0.05][g] for g in mod.GROUPS] + [at[0.2]["Wrist"]]
@@ -432,10 +432,13 @@ def test_person_boxes_find_the_torso_with_the_models_first_pass_then_crop_as_tor
     torso = pb.find_torso_boxes(run.params, run.config.model, frames, np.stack([person[0], person[1], whole]),
                            run.frames.ratio, run.readout.name, TORSO)
     np.testing.assert_allclose(got.torso_boxes, torso, atol=1e-3)
-    want = estimate(frames, flic_model, boxes=list(torso))
+    want = estimate(frames, flic_model, torso_boxes=list(torso))
     np.testing.assert_allclose(got.points, want.points, atol=1e-4)
+    with pytest.warns(DeprecationWarning, match="torso_boxes"):  # the former name: torso boxes for this model
+        old = estimate(frames, flic_model, boxes=list(torso))
+    np.testing.assert_array_equal(old.points, want.points)
     with pytest.raises(InputError, match="not both"):
-        estimate(frames, flic_model, boxes=boxes, person_boxes=person)
+        estimate(frames, flic_model, torso_boxes=boxes, person_boxes=person)
     with pytest.raises(InputError, match=r"person_boxes\[1\]"):
         estimate(frames[:2], flic_model, person_boxes=[person[0], (5, 0, 4, 4)])
     no_ratio = dataclasses.replace(run, frames=None)
@@ -443,12 +446,34 @@ def test_person_boxes_find_the_torso_with_the_models_first_pass_then_crop_as_tor
         estimate(frames[0], no_ratio, person_boxes=[person[0]])
 
 
-def test_person_boxes_are_the_box_of_runs_not_trained_on_flic_torso_crops(synthetic_run):
+def test_person_boxes_are_the_box_of_runs_not_trained_on_flic_torso_crops(synthetic_run, tmp_path):
+    """A model without torso crops takes a person box as its box; torso_boxes are refused, naming person_boxes;
+    `boxes=` (deprecated) means person_boxes for it and says so; `convcorr pose --torso-box` gives such a model
+    the box as its person box, as the flag says, without a warning."""
+    import warnings
+
+    from convcorr_cli.main import main
+
     img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
     box = np.array([4.0, 6.0, 40.0, 44.0])
-    a, b = estimate(img, synthetic_run, person_boxes=[box]), estimate(img, synthetic_run, boxes=[box])
+    a = estimate(img, synthetic_run, person_boxes=[box])
+    with pytest.warns(DeprecationWarning, match="person_boxes") as caught:
+        b = estimate(img, synthetic_run, boxes=[box])
+    assert caught[0].filename == __file__  # points at the caller's line
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.torso_boxes[0], box.astype(np.float32))
+    with pytest.raises(InputError, match="torso_boxes.*person_boxes") as e:
+        estimate(img, synthetic_run, torso_boxes=[box])
+    assert len(str(e.value).splitlines()) == 1
+    with pytest.raises(InputError, match="not both"):
+        estimate(img, synthetic_run, boxes=[box], person_boxes=[box])
+    path, js = tmp_path / "person.png", tmp_path / "joints.json"
+    Image.fromarray(img).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        assert main(["pose", str(path), "--run", str(synthetic_run), "--torso-box=4,6,40,44", "--json", str(js)]) == 0
+    joints = json.loads(js.read_text())["images"][0]["joints"]
+    np.testing.assert_allclose([[j["x"], j["y"]] for j in joints], a.points[0], atol=1e-4)
 
 
 def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and_cli(flic_model, flic_root,
@@ -460,7 +485,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
     from convcorr_jax.pose import run_export
 
     frames, boxes = _flic_test_people(flic_root, 2)
-    plain = estimate(frames, flic_model, boxes=boxes)
+    plain = estimate(frames, flic_model, torso_boxes=boxes)
     mean = plain.confidence.mean(-1)
     choice, record = pose_readout.load_readout(flic_model)
     folder = tmp_path / "warned"
@@ -469,7 +494,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
     shutil.copytree(flic_model, folder)
     cut = float(mean.max() + mean.min()) / 2  # between the two people: the lower one is warned
     run_export.set_readout(folder, dataclasses.replace(choice, warn_below=cut), record)
-    got = estimate(frames, folder, boxes=boxes)
+    got = estimate(frames, folder, torso_boxes=boxes)
     assert got.warn_below == pytest.approx(cut)
     np.testing.assert_array_equal(got.warned, mean < cut)
     d = got.as_dicts()
@@ -489,7 +514,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
     res = json.loads(js.read_text())
     assert res["warn_below"] == pytest.approx(cut) and res["images"][low]["warning"] == d[low]["warning"]
     run_export.set_readout(folder, dataclasses.replace(choice, warn_below=0.0), record)
-    assert not estimate(frames, folder, boxes=boxes).warned.any()
+    assert not estimate(frames, folder, torso_boxes=boxes).warned.any()
 
 
 def test_cli_person_box_is_estimate_with_person_boxes(flic_model, flic_root, tmp_path, capsys):
@@ -519,7 +544,7 @@ def test_one_call_for_crops_and_whole_frames(flic_model, flic_root):
     frames, boxes = _flic_test_people(flic_root, 1)
     got = estimate(frames, flic_model, two_pass=True, scales=(1.0,))
     np.testing.assert_array_equal(got.points, estimate_frames(frames, flic_model, scales=(1.0,)).points)
-    for bad, name in (({"boxes": boxes}, "boxes"), ({"readout": "cascade"}, "readout"),
+    for bad, name in (({"torso_boxes": boxes}, "torso_boxes"), ({"readout": "cascade"}, "readout"),
                       ({"spatial": False}, "spatial")):
         with pytest.raises(InputError, match=name):
             estimate(frames, flic_model, two_pass=True, **bad)

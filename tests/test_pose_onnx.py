@@ -17,7 +17,7 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.optional import MissingExtra
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model
-from convcorr_jax.pose.estimation import PoseRun, load
+from convcorr_jax.pose.estimation import PoseModel, load
 from convcorr_jax.pose.onnx_export import NOT_EXPORTED, export_onnx
 from convcorr_jax.pose.train_config import TrainConfig
 
@@ -40,7 +40,7 @@ def _onnx_heatmaps(path: Path, images: np.ndarray) -> np.ndarray:
     return session.run(["coarse_hm"], {"images": images})[0]
 
 
-def _jax_heatmaps(run: PoseRun, images: np.ndarray) -> np.ndarray:
+def _jax_heatmaps(run: PoseModel, images: np.ndarray) -> np.ndarray:
     cfg = run.config.model
     return np.asarray(jax.jit(lambda x: model.apply_coarse(run.params, x, cfg)[0])(images))
 
@@ -87,12 +87,12 @@ def test_cli_writes_the_file_and_prints_what_was_exported(flic_export):
     assert lines[1] == f"pose: {NOT_EXPORTED}"
 
 
-def _tiny_run() -> PoseRun:
+def _tiny_run() -> PoseModel:
     """A random paper-architecture model (LCN pyramid, three banks, bilinear upsampling), 32 px input, 3 joints."""
     cfg = model.ModelConfig(num_joints=3, image_size=32, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16,
                             out_init_std=1.0)
     params = model.init(jax.random.PRNGKey(0), cfg)
-    return PoseRun(path=Path("tiny"), config=TrainConfig(model=cfg), params=params, names=("a", "b", "c"),
+    return PoseModel(path=Path("tiny"), config=TrainConfig(model=cfg), params=params, names=("a", "b", "c"),
                    skeleton=((0, 1), (1, 2)))
 
 

@@ -74,7 +74,7 @@ def test_a_shipped_model_gives_the_runs_points_bit_for_bit_with_no_dataset(tiny_
     assert a.spatial and a.readout == "spatial_cascade"
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.confidence, b.confidence)
-    # whole frames: the shipped statistics, the same as handing them to the run's PoseRun
+    # whole frames: the shipped statistics, the same as handing them to the run's PoseModel
     f = two_pass.estimate_frames(images, "tiny", input_size=size)
     g = two_pass.estimate_frames(images, dataclasses.replace(estimation.load(run), frames=frames), input_size=size)
     np.testing.assert_array_equal(f.points, g.points)
@@ -247,7 +247,7 @@ def test_person_box_and_warning_benches_score_what_estimate_gives(flic_root, rea
     assert warn_bench.main(["--flic", str(flic_root), "--lspet", str(lspet), "--limit", "3", "--one-crop"]) == 0
     out = capsys.readouterr().out
     row = next(ln for ln in out.splitlines() if ln.startswith("| FLIC test, torso boxes |"))
-    poses = estimate(s.frames, "flic", boxes=s.torso)
+    poses = estimate(s.frames, "flic", torso_boxes=s.torso)
     warned = poses.confidence.mean(-1) < shipped.read("flic").readout.warn_below
     assert float(row.split("|")[3]) == pytest.approx(100 * warned.mean(), abs=0.05)
 

@@ -30,13 +30,13 @@ from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps, joints, predict, run_export
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.data import flic_crops
-from convcorr_jax.pose.loaded_model import PoseRun, load
+from convcorr_jax.pose.loaded_model import PoseModel, load
 
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist")  # the joint groups readout.json records (the paper's Table 3), + "all"
 SPLIT = "FLIC validation movies"
 
 
-def candidate_scores(run: PoseRun, root: str | os.PathLike) -> tuple[dict, int]:
+def candidate_scores(run: PoseModel, root: str | os.PathLike) -> tuple[dict, int]:
     """PCK@0.05 (fractions) per joint group of every candidate read-out on the FLIC validation movies.
 
     Args:

@@ -8,17 +8,21 @@ data-parallel training, orbax checkpoints, resume), `predict` (the prediction lo
 with and without sub-cell refinement, crop -> image map), `flip` and `scales` (test-time flip and crop scales),
 `recrop` (a second-pass person crop around a first pass's torso on whole frames), `spatial` (the tree MRF spatial
 model: config, priors, inference, files), `estimation` (the one call for a trained model on one's own images,
-person crops and whole frames: `convcorr_jax.pose.estimate(images, model="flic", person_boxes=... | boxes=... |
-two_pass=True)`), `loaded_model` (`convcorr_jax.pose.load("flic" | model or run folder)`, `Poses`), `person_boxes`
-(the torso inside a whole-person box), `shipped` (the trained models that ship with the package, by name),
-`two_pass` (whole frames in two passes with a crop-trained FLIC model, `estimate(..., two_pass=True)`). MPII's
-prediction and ground-truth files: `convcorr_jax.data.mpii_eval_files` (`pose.mpii_files`, deprecated, re-exports it
-for one release). Tables and figures: `convcorr_eval.tompson2015`; named training configs:
+person crops and whole frames: `convcorr_jax.pose.estimate(images, model="flic", person_boxes=... | torso_boxes=...
+| two_pass=True)`), `loaded_model` (`convcorr_jax.pose.load("flic" | model or run folder)`: a `PoseModel`;
+`Poses`), `person_boxes` (the torso inside a whole-person box), `shipped` (the trained models that ship with the
+package, by name), `two_pass` (whole frames in two passes with a crop-trained FLIC model, `estimate(...,
+two_pass=True)`). MPII's prediction and ground-truth files: `convcorr_jax.data.mpii_eval_files` (`pose.mpii_files`,
+deprecated, re-exports it for one release); `PoseRun`, the former name of `PoseModel`, still works for one release
+with a DeprecationWarning. Tables and figures: `convcorr_eval.tompson2015`; named training configs:
 `convcorr_train.pose_configs`.
 """
 
+from convcorr_jax.deprecation import renamed
 from convcorr_jax.pose.estimation import estimate
 from convcorr_jax.pose.joints import FLIC, LSP, MPII, JointSet, group_pck, joint_set
-from convcorr_jax.pose.loaded_model import PoseRun, Poses, load
+from convcorr_jax.pose.loaded_model import PoseModel, Poses, load
 
-__all__ = ["FLIC", "LSP", "MPII", "JointSet", "PoseRun", "Poses", "estimate", "group_pck", "joint_set", "load"]
+__getattr__ = renamed(__name__, {"PoseRun": PoseModel})  # former names, one release
+
+__all__ = ["FLIC", "LSP", "MPII", "JointSet", "PoseModel", "Poses", "estimate", "group_pck", "joint_set", "load"]

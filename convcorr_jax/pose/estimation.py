@@ -3,7 +3,7 @@ name (`pose.shipped`: "flic") or a `convcorr train pose` run folder.
 
     poses = estimate(image)                                     # image: uint8 RGB [H, W, 3], any size; model "flic"
     poses = estimate([img_a, img_b], "flic_256", person_boxes=[box_a, None])   # boxes around the whole person
-    poses = estimate([img_a, img_b], "runs/my_run", boxes=[torso_box_a, None])  # FLIC's torso boxes
+    poses = estimate([img_a, img_b], "flic", torso_boxes=[torso_box_a, None])  # FLIC's torso boxes
     poses = estimate(frames, two_pass=True, torso=torso_points)                 # whole frames (`two_pass`)
     poses.warned[i]      # the person's mean confidence is below the model's threshold (`pose.readout`)
     poses.points[i]      # [K, 2] (x, y) in image i's pixels (0-based, pixel centres at integers)
@@ -29,14 +29,17 @@ The network's input, per image (the run's protocol, `pose.data.PROTOCOLS`), a sq
                     frame's centre): on FLIC's validation movies elbow / wrist PCK@0.2 79.2 / 75.8 against 30.7 /
                     29.0 letterboxed and 58.4 / 52.3 with the whole image as the person box (bench/pose_no_box.py);
                     `convcorr pose` does that with no box.
-  a box (x0, y0, x1, y1, 0-based inclusive pixels) for a run of torso-box crops (FLIC's kind,
-                    `PoseRun.crop`): the person's torso box, as FLIC labels it (shoulders to hips). Person-crop runs
-                    crop the square of `crop_scale` x its longer side around its centre, exactly as training and
-                    `convcorr eval flic` do (`crop_geometry.flic_affines`); whole-frame runs still letterbox the
-                    whole image.
-  a box for other runs (MPII, synthetic, person): the person's box; the input is the square of its longer side
-                    around its centre (`crop_geometry.box_affines`).
-The spatial model (FLIC runs) is conditioned on a torso point: the box's centre with a box (FLIC's torso box
+  torso_boxes      (x0, y0, x1, y1, 0-based inclusive pixels) for a model trained on torso-box person crops
+                    (FLIC's, `PoseModel.torso_crops`): the person's torso box, as FLIC labels it (shoulders to hips);
+                    the input is the square of `crop_scale` x its longer side around its centre, exactly as training
+                    and `convcorr eval flic` crop (`crop_geometry.flic_affines`). Other models refuse torso boxes.
+  person_boxes      a box around the whole visible person, as detectors draw it: a torso-crop model first finds
+                    the torso inside it (`pose.person_boxes`) and crops about that; other models (MPII, synthetic,
+                    person) take the square of its longer side around its centre (`crop_geometry.box_affines`);
+                    FLIC's whole-frame runs still letterbox the whole image (the box's centre: the torso point).
+  boxes             deprecated (one release, a DeprecationWarning): torso_boxes for a torso-crop model, else
+                    person_boxes, as it meant before the two had their own names.
+The spatial model (FLIC runs) is conditioned on a torso point: the box's centre with a box (the torso box's
 centre, as in training), else the image's centre (right for a person-crop run on an image of one centred person; a
 guess for a whole scene, where `spatial=False` or a box is the better choice).
 
@@ -57,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -64,12 +68,13 @@ import jax
 import numpy as np
 
 from convcorr_jax import crop_geometry, geometry
+from convcorr_jax.deprecation import renamed
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, FRAME_MODEL, TORSO_MODEL, PoseRun,
+from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, FRAME_MODEL, TORSO_MODEL, PoseModel,
                                             Poses, as_images, default_model, load, spatial_inputs_at, spatial_model)
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_jax.pose.two_pass import estimate_frames
@@ -93,7 +98,7 @@ def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.nda
             for i, (b, im) in enumerate(zip(boxes, imgs))]
 
 
-def _torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
+def _torso_inside(run: PoseModel, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
     """The torso box [4] inside each person box of a FLIC person-crop model.
 
     `person_boxes.find_torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its
@@ -121,11 +126,11 @@ def _torso_inside(run: PoseRun, images: list[np.ndarray], boxes: list[np.ndarray
                                               TORSO))
 
 
-def model_identity(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> dict:
+def model_identity(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> dict:
     """What identifies a model, for the record of what ran.
 
     Args:
-      model: a shipped model's name, a model or run folder, or a `load`ed PoseRun.
+      model: a shipped model's name, a model or run folder, or a `load`ed PoseModel.
 
     Returns:
       {"name": the shipped model's name, else model.json's "name", else the folder's name; "kind": "shipped",
@@ -166,7 +171,7 @@ def _input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Se
         whole image.
       scale: each input square's side times this about its centre (a test-time crop scale; torso-box person crops:
         `crop_geometry.flic_affines` at scale x the run's crop_scale, as `convcorr eval flic --set test_scales=...`).
-      crop: the model's crop geometry (`PoseRun.crop`: as its model.json records it); None: its data kind's
+      crop: the model's crop geometry (`PoseModel.crop`: as its model.json records it); None: its data kind's
         (`crop_geometry.crop_of`).
 
     Returns:
@@ -202,22 +207,61 @@ def _two_pass(images, model, batch: int, flip, scales, merge, torso, others: dic
     return estimate_frames(images, model, torso=torso, batch=batch, **settings)
 
 
-def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=None, spatial: bool | None = None,
+def _check_settings(readout, spatial, scales, merge: str, flip) -> tuple[float, ...] | None:
+    """`estimate`'s read-out settings checked (one InputError naming the argument); the scales as a tuple."""
+    if readout is not None and readout not in predict.READOUTS:
+        raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)} or None (the model's)", readout)
+    if spatial not in (None, True, False):
+        raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
+    scales = None if scales is None else pose_scales.check_scales(scales, "estimate")
+    pose_scales.check_merge(merge, "estimate")
+    if flip not in (None, True, False):
+        raise InputError("estimate", "flip", "None (the model's), True or False", flip)
+    return scales
+
+
+def _box_argument(torso_boxes, person_boxes, boxes) -> tuple[str | None, object]:
+    """(the name of the one box argument given, its value), or (None, None) for none; InputError for two."""
+    given = [(k, v) for k, v in (("torso_boxes", torso_boxes), ("person_boxes", person_boxes), ("boxes", boxes))
+             if v is not None]
+    if len(given) > 1:
+        raise InputError("estimate", given[1][0], "torso_boxes or person_boxes, not both (boxes: deprecated, one "
+                         "of the two)", " and ".join(k for k, _ in given))
+    return given[0] if given else (None, None)
+
+
+def _box_meaning(r: PoseModel, name: str | None) -> str | None:
+    """What the boxes given to `estimate` are for the model: "torso_boxes", "person_boxes" or None (none given).
+    `boxes` (deprecated) warns and means torso boxes for a torso-crop model, else person boxes; torso_boxes for a
+    model that reads no torso-box crops is an InputError."""
+    if name == "torso_boxes" and not r.torso_crops:
+        raise InputError("estimate", "torso_boxes", "a model trained on torso-box crops (FLIC's protocol); give "
+                         "this model the person's box as person_boxes", f"the model {r.name or r.path}")
+    if name != "boxes":
+        return name
+    meaning = "torso_boxes" if r.torso_crops else "person_boxes"
+    kind = "a torso-crop model: its torso boxes" if r.torso_crops else "a model without torso crops: person boxes"
+    warnings.warn(f"estimate(boxes=...) is deprecated and will be removed in the next release: for the model "
+                  f"{r.name or r.path} ({kind}) it means {meaning}=...; pass {meaning}", DeprecationWarning,
+                  stacklevel=3)
+    return meaning
+
+
+def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=None, spatial: bool | None = None,
              readout: str | None = None, batch: int = BATCH, flip: bool | None = None,
              scales: Sequence[float] | None = None, merge: str | None = None, person_boxes=None,
-             two_pass: bool = False, torso=None) -> Poses:
-    """Joints of the person in each image from a trained run (module docstring).
+             two_pass: bool = False, torso=None, torso_boxes=None) -> Poses:
+    """Joints of the person in each image from a trained model (module docstring).
 
-    The one call for photos, person crops (boxes) and whole frames (two_pass).
+    The one call for photos, person crops (torso_boxes or person_boxes) and whole frames (two_pass).
 
     Args:
       images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
-      model: a shipped model's name, a `convcorr train pose` run folder (config.json + checkpoints/) or a
-        `load`ed PoseRun; None: `default_model` (`flic` for torso boxes given as boxes and for two passes, else
-        `person`).
-      boxes: None, or one box per image (None entries: the whole image): (x0, y0, x1, y1) 0-based inclusive
-        pixels, finite, x0 <= x1, y0 <= y1, overlapping the image (partly outside is fine); FLIC runs: the
-        person's torso box; other runs: the person's box.
+      model: a shipped model's name, a model folder, a `convcorr train pose` run folder (config.json +
+        checkpoints/) or a `load`ed PoseModel; None: `default_model` (`flic` for torso boxes and for two passes,
+        else `person`).
+      boxes: deprecated (a DeprecationWarning; removed in the next release): torso_boxes for a model trained on
+        torso-box crops (`PoseModel.torso_crops`), else person_boxes, as before the two had their own names.
       spatial: apply the run's spatial model (FLIC runs): None = as the model's validated read-out says, else when
         the run has one (FLIC runs); True = required, False = never.
       readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
@@ -230,15 +274,19 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
         the mean of the scales' peaks; None: the model's own (`Readout.scales`, (1.0,) for a model without them;
         two_pass: `FRAME_READOUT`'s). `CROP_READOUT` holds the settings chosen for FLIC person crops.
       merge: "mean" or "median" (of x and of y over the scales); None: "mean".
-      person_boxes: instead of boxes: one box around the whole visible person per image (None entries: the whole
-        image), as detectors draw them. FLIC person-crop models find the torso inside it
+      person_boxes: None, or one box around the whole visible person per image (None entries: the whole image),
+        as detectors draw them: (x0, y0, x1, y1) 0-based inclusive pixels, finite, x0 <= x1, y0 <= y1,
+        overlapping the image (partly outside is fine). Torso-crop models find the torso inside it
         (`pose.person_boxes`, settings chosen on FLIC's validation movies) and crop around that as training did;
-        other runs take it as their box.
+        other models take it as their box.
       two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
         (`two_pass.estimate_frames`, its settings `two_pass.FRAME_READOUT` where flip, scales and merge are
         None). Boxes, readout and spatial are the two passes' own there.
       torso: with two_pass only: the person's torso point per frame [N, 2] (x, y pixels inside the frame; None:
         the frames' centres).
+      torso_boxes: None, or the person's torso box per image (None entries: the whole image), as FLIC labels it
+        (shoulders to hips), checked as person_boxes; only for a model trained on torso-box crops
+        (`PoseModel.torso_crops`: FLIC's), which crops about it exactly as training did.
 
     Returns:
       `Poses`: points float32 [N, K, 2] (x, y) in each image's pixels, confidence float32 [N, K] in [0, 1],
@@ -247,39 +295,34 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
 
     Raises:
       InputError: bad images, readout, spatial, flip, scales or merge; a box not finite, inverted or wholly
-        outside its image, or a torso point outside its frame (naming boxes[i] / person_boxes[i] / torso[i] and
-        images[i]); boxes and person_boxes both given; torso without two_pass; a model that cannot be loaded or
-        lacks a required spatial model.
+        outside its image, or a torso point outside its frame (naming torso_boxes[i] / person_boxes[i] /
+        boxes[i] / torso[i] and images[i]); two of torso_boxes, person_boxes and boxes given; torso_boxes for a
+        model without torso crops; torso without two_pass; a model that cannot be loaded or lacks a required
+        spatial model.
 
     >>> photo = np.zeros((240, 320, 3), np.uint8)                        # no one there
     >>> poses = estimate(photo, "flic", person_boxes=[(60, 10, 260, 239)])
     >>> poses.points.shape, poses.names[:3], bool(poses.warned[0])
     ((1, 11, 2), ('lsho', 'lelb', 'lwri'), True)
     """
-    model = default_model(torso_boxes=boxes is not None, two_pass=two_pass) if model is None else model
     if two_pass:
+        model = default_model(two_pass=True) if model is None else model
         return _two_pass(images, model, batch, flip, scales, merge, torso,
-                         {"boxes": boxes, "person_boxes": person_boxes, "readout": readout, "spatial": spatial})
+                         {"torso_boxes": torso_boxes, "person_boxes": person_boxes, "boxes": boxes,
+                          "readout": readout, "spatial": spatial})
     if torso is not None:
-        raise InputError("estimate", "torso", "only with two_pass=True (boxes or person_boxes give the person)",
-                         "a torso point")
+        raise InputError("estimate", "torso", "only with two_pass=True (torso_boxes or person_boxes give the "
+                         "person)", "a torso point")
+    name, given = _box_argument(torso_boxes, person_boxes, boxes)
+    model = default_model(torso_boxes=name in ("torso_boxes", "boxes")) if model is None else model
     merge = "mean" if merge is None else merge
-    if boxes is not None and person_boxes is not None:
-        raise InputError("estimate", "person_boxes", "boxes (torso boxes) or person_boxes, not both", "both")
-    if readout is not None and readout not in predict.READOUTS:
-        raise InputError("estimate", "readout", f"one of {list(predict.READOUTS)} or None (the model's)", readout)
-    if spatial not in (None, True, False):
-        raise InputError("estimate", "spatial", "None (the run's), True or False", spatial)
-    scales = None if scales is None else pose_scales.check_scales(scales, "estimate")
-    pose_scales.check_merge(merge, "estimate")
-    if flip not in (None, True, False):
-        raise InputError("estimate", "flip", "None (the model's), True or False", flip)
+    scales = _check_settings(readout, spatial, scales, merge, flip)
     imgs = as_images(images)
-    box_list = _as_boxes(boxes, imgs) if person_boxes is None else _as_boxes(person_boxes, imgs, "person_boxes")
+    box_list = _as_boxes(given, imgs, name or "boxes")
     r = load(model)
     tc = r.config
     flip, scales = r.test_time[0] if flip is None else flip, r.test_time[1] if scales is None else scales
-    if person_boxes is not None and r.torso_crops:
+    if _box_meaning(r, name) == "person_boxes" and r.torso_crops:
         box_list = _torso_inside(r, imgs, box_list)
     if readout is None:
         readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
@@ -309,5 +352,8 @@ def estimate(images, model: str | os.PathLike | PoseRun | None = None, boxes=Non
                  None if r.readout is None else r.readout.warn_below)
 
 
-__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "FRAME_MODEL", "PoseRun", "Poses", "TORSO_MODEL", "default_model",
-           "estimate", "load", "model_identity", "spatial_inputs_at", "spatial_model"]
+# former names, one release (`deprecation.renamed`: a DeprecationWarning on each use)
+__getattr__ = renamed(__name__, {"PoseRun": PoseModel})
+
+__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "FRAME_MODEL", "PoseModel", "Poses", "TORSO_MODEL",
+           "default_model", "estimate", "load", "model_identity", "spatial_inputs_at", "spatial_model"]

@@ -12,7 +12,7 @@ a dataset or writes into the model's folder: what an older run lacks is made onc
 errors say. `Poses` is what every estimation call returns (`estimation.estimate`).
 
 What inference needs of the model's dataset kind is resolved here and kept with the model, never asked of the
-dataset: its joints and their left/right flip (the model's own skeleton), and its crop geometry (`PoseRun.crop`,
+dataset: its joints and their left/right flip (the model's own skeleton), and its crop geometry (`PoseModel.crop`,
 `crop_geometry.crop_of`: torso boxes or person boxes). A shipped model or a model folder imports no dataset module;
 a run folder written before runs were models imports the training modules (`run_folder`) it is read with.
 """
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from convcorr_jax import crop_geometry, geometry
+from convcorr_jax.deprecation import renamed
 from convcorr_jax.errors import InputError, check, check_shape
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict
@@ -49,8 +50,9 @@ EXPORT_COMMAND = "python -m convcorr_train.ship_model --run RUN --root DATA --ou
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
 
 @dataclasses.dataclass(frozen=True)
-class PoseRun:
-    """A trained model loaded for `estimate` (`load`).
+class PoseModel:
+    """A trained model loaded for `estimate` (`load`): a shipped model, a model folder or a run folder alike
+    (`PoseRun`, its former name, still works for one release with a DeprecationWarning).
 
     path: the run or shipped model's folder; config: its TrainConfig; params: the cascade's parameters; names [K]
     and skeleton ((i, j) joint pairs) of its joints (the model's skeleton, else its dataset's: `joints.joint_set`);
@@ -144,7 +146,7 @@ class Poses:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, state: str) -> PoseRun:
+def _load(path: str, state: str) -> PoseModel:
     del state  # part of the cache key only (`run_folder.run_state`: settings and checkpoint steps)
     from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
 
@@ -152,7 +154,7 @@ def _load(path: str, state: str) -> PoseRun:
 
     tc, params = run_folder.load_run(path)
     js = joints.joint_set(tc.data, tc.model.num_joints)
-    return PoseRun(Path(path), tc, params, tuple(js.names), tuple(js.edges), flip=js.flip)
+    return PoseModel(Path(path), tc, params, tuple(js.names), tuple(js.edges), flip=js.flip)
 
 
 @functools.lru_cache(maxsize=4)
@@ -166,8 +168,8 @@ def _stamp(path: Path) -> tuple:
                  for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
 
 
-def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseRun:
-    """The PoseRun of a read model folder: its own skeleton (else, a folder written before models kept theirs, its
+def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseModel:
+    """The PoseModel of a read model folder: its own skeleton (else, a folder written before models kept theirs, its
     dataset kind's built-in joint set)."""
     js = m.skeleton
     if js is None:
@@ -175,17 +177,17 @@ def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseRun:
 
         js = joints.joint_set(m.config.data, m.config.model.num_joints)
     cfg, priors = m.spatial if m.spatial is not None else (None, None)
-    return PoseRun(m.path, m.config, m.params, tuple(js.names), tuple(tuple(e) for e in js.links), cfg, priors, name,
+    return PoseModel(m.path, m.config, m.params, tuple(js.names), tuple(tuple(e) for e in js.links), cfg, priors, name,
                    m.frames, m.readout, js.flip, m.crop)
 
 
 @functools.lru_cache(maxsize=4)
-def _shipped(name: str) -> PoseRun:
+def _shipped(name: str) -> PoseModel:
     return _from_model(shipped.read(name), name)
 
 
 @functools.lru_cache(maxsize=4)
-def _model_folder(path: str, stamp: int) -> PoseRun:
+def _model_folder(path: str, stamp: int) -> PoseModel:
     del stamp  # part of the cache key only (model.json's modification time)
     return _from_model(shipped.read_folder(path), None)
 
@@ -195,7 +197,7 @@ def default_model(torso_boxes: bool = False, two_pass: bool = False) -> str:
     torso boxes (FLIC's protocol), else `DEFAULT_MODEL`.
 
     Args:
-        torso_boxes: the boxes given are torso boxes (`estimate(boxes=...)`, `--torso-box`).
+        torso_boxes: the boxes given are torso boxes (`estimate(torso_boxes=...)`, `--torso-box`).
         two_pass: whole frames in two passes.
 
     Returns:
@@ -204,7 +206,7 @@ def default_model(torso_boxes: bool = False, two_pass: bool = False) -> str:
     return FRAME_MODEL if two_pass else TORSO_MODEL if torso_boxes else DEFAULT_MODEL
 
 
-def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
+def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
     """The trained model (module docstring).
 
     A run's parameters are read once per process and trained state (`run_folder.run_state`), its spatial files
@@ -212,17 +214,17 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
 
     Args:
         model: a shipped model's name (`shipped.names()`; a run folder of the same name is given as a path,
-            "./flic"), a model folder, a run folder, or a PoseRun (returned as it is).
+            "./flic"), a model folder, a run folder, or a PoseModel (returned as it is).
 
     Returns:
-        The PoseRun: config, parameters, joint names [K] and skeleton edges, and what the model has of spatial
+        The PoseModel: config, parameters, joint names [K] and skeleton edges, and what the model has of spatial
         model, frame statistics and validated read-out.
 
     Raises:
         InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
             `run_folder.NotATrainingRun` for a folder without a run; naming the file of a damaged shipped model.
     """
-    if isinstance(model, PoseRun):
+    if isinstance(model, PoseModel):
         return model
     if shipped.is_name(model):
         return _shipped(model)
@@ -240,7 +242,7 @@ def load(model: str | os.PathLike | PoseRun = DEFAULT_MODEL) -> PoseRun:
     return base if saved is None else dataclasses.replace(base, spatial=saved[0], log_priors=saved[1])
 
 
-def spatial_model(run: PoseRun, required: bool = False) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
+def spatial_model(run: PoseModel, required: bool = False) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
     """(config, log-priors) of a run's saved spatial model.
 
     Nothing is read from a dataset or written into the model's folder.
@@ -316,5 +318,8 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
     return predict.SpatialInputs(log_priors, np.asarray(hmap.image_to_map(torso_in, pool), np.float32), cfg)
 
 
-__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "FRAME_MODEL", "PoseRun", "Poses", "TORSO_MODEL", "as_images",
-           "default_model", "load", "spatial_inputs_at", "spatial_model"]
+# former names, one release (`deprecation.renamed`: a DeprecationWarning on each use)
+__getattr__ = renamed(__name__, {"PoseRun": PoseModel})
+
+__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "FRAME_MODEL", "PoseModel", "Poses", "TORSO_MODEL",
+           "as_images", "default_model", "load", "spatial_inputs_at", "spatial_model"]

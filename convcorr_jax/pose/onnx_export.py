@@ -45,7 +45,7 @@ from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.optional import require
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose.estimation import PoseRun
+from convcorr_jax.pose.estimation import PoseModel
 
 OPSET = 17  # ONNX opset of the file: onnxruntime >= 1.11 and most other runtimes read it
 INPUT, OUTPUT = "images", "coarse_hm"
@@ -116,7 +116,7 @@ def _fold(traced: ClosedJaxpr) -> Callable[..., list[Any]]:
     return run
 
 
-def export_onnx(run: PoseRun, path: str | os.PathLike, batch: int = 1) -> dict[str, Any]:
+def export_onnx(run: PoseModel, path: str | os.PathLike, batch: int = 1) -> dict[str, Any]:
     """Write `run`'s coarse heat-map network to `path` as ONNX (atomically; module docstring for the graph) and
     describe it.
 

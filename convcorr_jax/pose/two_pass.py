@@ -40,7 +40,7 @@ from convcorr_jax.pose.shipped import FRAME_SETTINGS
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
-from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, PoseRun, Poses, as_images, load,
+from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, PoseModel, Poses, as_images, load,
                                             spatial_inputs_at, spatial_model)
 
 
@@ -78,14 +78,14 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
                      for i, (p, size) in enumerate(zip(t, sizes))])
 
 
-def frame_statistics(r: PoseRun, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
+def frame_statistics(r: PoseModel, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
     """(log-priors, torso-box ratio) for `estimate_frames` with model `r` at input_size px. No dataset is read here.
 
     They are the model's own, learned when it was exported (`run_export.train_statistics` of its FLIC training
     split).
 
     Args:
-        r: a loaded model (`PoseRun`).
+        r: a loaded model (`PoseModel`).
         input_size: the first pass's input side, pixels.
         config: the spatial model's settings the statistics must fit (`FrameStatistics.fits`).
 
@@ -134,14 +134,14 @@ def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, i
             refine_scales)
 
 
-def _own_settings(r: PoseRun, given: tuple) -> tuple[float, int, tuple[float, ...]]:
+def _own_settings(r: PoseModel, given: tuple) -> tuple[float, int, tuple[float, ...]]:
     """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_READOUT's."""
     own = {**{k: FRAME_READOUT[k] for k in FRAME_SETTINGS}, **r.frames.settings}
     full = _check_settings(*(own[k] if v is None else v for k, v in zip(FRAME_SETTINGS, given)))
     return full[0], full[1], full[2]
 
 
-def _first_pass(r: PoseRun, imgs: list[np.ndarray], points: np.ndarray, input_size: int,
+def _first_pass(r: PoseModel, imgs: list[np.ndarray], points: np.ndarray, input_size: int,
                 config: spatial_mrf.SpatialConfig, priors: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """The first pass: (points float64 [N, K, 2] in frame-input pixels, image -> frame-input affines [N, 2, 3])."""
     frame_model = dataclasses.replace(r.config.model, image_size=input_size)
@@ -153,7 +153,7 @@ def _first_pass(r: PoseRun, imgs: list[np.ndarray], points: np.ndarray, input_si
     return np.asarray(first, np.float64), frame_affine
 
 
-def first_pass(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, torso=None, input_size: int | None = None,
+def first_pass(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso=None, input_size: int | None = None,
                unary_power: float = FRAME_READOUT["unary_power"], batch: int = BATCH) -> np.ndarray:
     """The first pass of `estimate_frames` alone: each whole frame letterboxed, the spatial model conditioned on its
     torso point.
@@ -172,7 +172,7 @@ def first_pass(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, torso=N
     return predict.to_original(first, frame_affine)
 
 
-def estimate_frames(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, torso=None,
+def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso=None,
                     input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
                     second_pass: float | None = None, flip: bool = FRAME_READOUT["flip"],
                     scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
@@ -187,8 +187,8 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, to
     Args:
         images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
         model: a shipped model's name (default `FRAME_MODEL`, "flic_256"), a FLIC run trained on person crops
-            (`convcorr train pose --config flic`; `PoseRun.torso_crops`; its data_root must hold its FLIC folder,
-            which the frame priors and torso ratio are learned from) or a loaded PoseRun (`frame_statistics`).
+            (`convcorr train pose --config flic`; `PoseModel.torso_crops`; its data_root must hold its FLIC folder,
+            which the frame priors and torso ratio are learned from) or a loaded PoseModel (`frame_statistics`).
         torso: the person's torso point per frame [N, 2] (or one [2]) (x, y pixels; FLIC: its torso box's centre);
             None: the frames' centres.
         input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
@@ -238,7 +238,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseRun = FRAME_MODEL, to
                  None if r.readout is None else r.readout.warn_below)
 
 
-def _crop_pass(r: PoseRun, imgs: list[np.ndarray], boxes: np.ndarray, scales: Sequence[float], perm, merge: str,
+def _crop_pass(r: PoseModel, imgs: list[np.ndarray], boxes: np.ndarray, scales: Sequence[float], perm, merge: str,
                name: str, frame_affine: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """One pass on crops about torso boxes [N, 4] (image pixels): the run's training crop of each box x s for s in
     scales, flipped with `perm` unless None; (read-out `name`'s points merged over the scales in frame-input pixels

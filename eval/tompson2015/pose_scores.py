@@ -41,7 +41,7 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import heatmaps, person_crops, predict
 from convcorr_jax.pose.person_crops import PoseCrops, loader_options
-from convcorr_jax.pose.loaded_model import PoseRun
+from convcorr_jax.pose.loaded_model import PoseModel
 from convcorr_jax.pose.train_config import TrainConfig
 from convcorr_eval.tompson2015.trained import scored_model
 
@@ -221,7 +221,7 @@ def skeleton_of(cfg: TrainConfig, root: str | Path) -> Skeleton:
     return pose_sets.skeleton(cfg.data, root, **loader_options(cfg.data, cfg))
 
 
-def validated_predictions(run: PoseRun, crops: PoseCrops, flip: tuple[int, ...] | None) -> tuple[dict, str]:
+def validated_predictions(run: PoseModel, crops: PoseCrops, flip: tuple[int, ...] | None) -> tuple[dict, str]:
     """The model's read-outs of the crops, with its stored read-out as "validated".
 
     Args:

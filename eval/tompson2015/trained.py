@@ -19,7 +19,7 @@ from convcorr_jax import io
 from convcorr_jax.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import shipped
-from convcorr_jax.pose.loaded_model import PoseRun, load
+from convcorr_jax.pose.loaded_model import PoseModel, load
 from convcorr_jax.pose.run_folder import NotATrainingRun, run_state
 
 C = TypeVar("C")
@@ -97,14 +97,14 @@ def model_state(model: str | os.PathLike) -> str:
     return state + (f" {pose_readout.FILE} {io.sha256_file(chosen)[:16]}" if chosen.is_file() else "")
 
 
-def scored_model(model: str | os.PathLike) -> tuple[PoseRun, tuple[pose_readout.Readout, dict] | None]:
+def scored_model(model: str | os.PathLike) -> tuple[PoseModel, tuple[pose_readout.Readout, dict] | None]:
     """The model, read (`pose.load`, cached per process), and its stored read-out with its record.
 
     Args:
         model: a shipped model's name, a model folder or a training run folder.
 
     Returns:
-        (the `PoseRun`, (Readout, readout.json's record) or None when the model has no stored read-out).
+        (the `PoseModel`, (Readout, readout.json's record) or None when the model has no stored read-out).
 
     Raises:
         InputError: `not_a_model` for something that is no model; naming the file of a damaged model.
