@@ -76,14 +76,14 @@ def test_grid_maps_roundtrip_and_nearest_column():
     pts = np.array([[17.0, 17.0], [17 + 16 * 3 + 7.9, 17 + 8.1], [-100.0, 1e4]])
     np.testing.assert_array_equal(receptive_field.nearest_column(rf, pts, (13, 13)), [[0, 0], [3, 1], [0, 12]])
     g = np.random.default_rng(0).uniform(-2, 14, (5, 2))
-    np.testing.assert_allclose(receptive_field.pixel_to_grid(rf, receptive_field.grid_to_pixel(rf, g)), g)
+    np.testing.assert_allclose(receptive_field.pixel_to_grid(rf, receptive_field._grid_to_pixel(rf, g)), g)
     # brute force: nearest centre by distance among all columns
     rng = np.random.default_rng(1)
     p = rng.uniform(0, 226, (50, 2))
     d = np.linalg.norm(c.reshape(-1, 1, 2) - p[None], axis=-1)
     best = np.stack(np.unravel_index(d.argmin(0), (13, 13)), -1)[:, ::-1]
     np.testing.assert_array_equal(receptive_field.nearest_column(rf, p, (13, 13)), best)
-    np.testing.assert_array_equal(receptive_field.rf_box(rf, np.array([1, 0])), [33 - 81, 17 - 81, 33 + 81, 17 + 81])
+    np.testing.assert_array_equal(receptive_field._rf_box(rf, np.array([1, 0])), [33 - 81, 17 - 81, 33 + 81, 17 + 81])
 
 
 def _narrow_params(name: str, width: int = 8) -> dict:
@@ -207,7 +207,7 @@ def test_lrn_matches_naive_loop():
                                                          (6, 5, 2, 0, (11, 10)), (2, 3, 1, 1, (7, 6)),
                                                          (3, 5, 2, 2, (9, 8))])
 def test_grouped_and_depthwise_conv_match_xla_grouped_conv(groups, kernel, stride, pad, hw):
-    """`conv`'s per-group convolutions and `depthwise_conv` (groups == channels) against XLA's own grouped conv."""
+    """`conv`'s per-group convolutions and `_depthwise_conv` (groups == channels) against XLA's own grouped conv."""
     c, per = 6, 2
     rng = np.random.default_rng(groups + kernel)
     x = rng.normal(size=(2, *hw, c)).astype(np.float32)
@@ -224,10 +224,10 @@ def test_grouped_and_depthwise_conv_match_xla_grouped_conv(groups, kernel, strid
 
 def test_adaptive_bins_match_pytorch_rule():
     # torch: start = floor(i*n/out), end = ceil((i+1)*n/out); 7 -> 6 gives overlapping 2-wide bins.
-    a = layers.adaptive_bins(7, 6)
+    a = layers._adaptive_bins(7, 6)
     expect = [(0, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7)]
     assert [(int(np.flatnonzero(r)[0]), int(np.flatnonzero(r)[-1]) + 1) for r in a] == expect
-    np.testing.assert_array_equal(layers.adaptive_bins(6, 6), np.eye(6))
+    np.testing.assert_array_equal(layers._adaptive_bins(6, 6), np.eye(6))
 
 
 # ------------------------------------------------------------------------------------------------ parity with torch

@@ -182,13 +182,13 @@ def test_lite2_real_weights_parity_with_the_reference_on_real_photos(lite2_real,
 
 def test_lite2_class_activation_map_and_hyperpixels(lite2_real, photos):
     from convcorr_jax.features.cam import CAM_TAPS, cam_prior
-    from convcorr_jax.features.hyperpixel import hyperpixel_features, target_grid
+    from convcorr_jax.features.hyperpixel import _hyperpixel_features, target_grid
     from convcorr_jax.backbones import preprocess
 
     bb, params = lite2_real
     image = preprocess.resize(photos[2], (224, 224))[None]
     taps = registry.default_taps(NAME)
-    feats, centres = hyperpixel_features(bb, params, image, taps)
+    feats, centres = _hyperpixel_features(bb, params, image, taps)
     assert feats.shape == (1, 14, 14, 240) and centres[0, 0].tolist() == [3.0, 3.0]
     np.testing.assert_allclose(np.linalg.norm(feats[0, 5, 5, :120]), 1.0, rtol=1e-5)
     assert CAM_TAPS[NAME] == ("conv_last", "classifier")

@@ -129,9 +129,9 @@ def test_fc6_rows_follow_hwc_flatten_for_vgg_7x7():
     pool5 = rng.normal(size=(2, 7, 7, 6))
     w = rng.normal(size=(5, 6 * 49))
     ref = pool5.transpose(0, 3, 1, 2).reshape(2, -1) @ w.T
-    k = alexnet.fc_rows_hwc(w, 7)
+    k = alexnet._fc_rows_hwc(w, 7)
     np.testing.assert_allclose(pool5.reshape(2, -1) @ k, ref, rtol=1e-10)
-    assert alexnet.fc_side(vgg16.OPS) == 7 and alexnet.fc_side(alexnet.OPS["caffenet"]) == 6
+    assert alexnet._fc_side(vgg16.OPS) == 7 and alexnet._fc_side(alexnet.OPS["caffenet"]) == 6
 
 
 # ------------------------------------------------------------------------------------------------ conv-only params

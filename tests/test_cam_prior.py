@@ -17,9 +17,9 @@ from convcorr_jax.correspondence import matching
 from convcorr_jax.correspondence.frames import Frames, make_frames
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.errors import InputError
-from convcorr_jax.features.cam import cam_prior, class_activation_maps
+from convcorr_jax.features.cam import cam_prior, _class_activation_maps
 from convcorr_jax.features.extract import extract
-from convcorr_jax.features.hyperpixel import interpolation_matrix, stride_rf
+from convcorr_jax.features.hyperpixel import interpolation_matrix, _stride_rf
 from convcorr_jax.weights import load_backbone
 
 
@@ -44,10 +44,10 @@ def test_class_activation_maps_against_numpy():
     kernel = rng.normal(size=(6, 10)).astype(np.float32)
     bias = rng.normal(size=10).astype(np.float32)
     for wy, wx in ((np.eye(4), np.eye(5)),
-                   (interpolation_matrix(RF(1, 2, 0.5), 4, stride_rf(1), 7),
-                    interpolation_matrix(RF(1, 2, 0.5), 5, stride_rf(1), 9))):
+                   (interpolation_matrix(RF(1, 2, 0.5), 4, _stride_rf(1), 7),
+                    interpolation_matrix(RF(1, 2, 0.5), 5, _stride_rf(1), 9))):
         for k in (1, 3):
-            got, cls = class_activation_maps(jnp.asarray(feats), jnp.asarray(kernel), jnp.asarray(bias),
+            got, cls = _class_activation_maps(jnp.asarray(feats), jnp.asarray(kernel), jnp.asarray(bias),
                                              jnp.asarray(wy, jnp.float32), jnp.asarray(wx, jnp.float32), k)
             want, want_cls = numpy_cam(feats, kernel, bias, np.asarray(wy, np.float64), np.asarray(wx, np.float64),
                                        k)
@@ -63,13 +63,13 @@ def test_normalisation_by_hand():
     f = np.array([[[[1.0], [3.0]], [[5.0], [9.0]]]], np.float32)  # [1, 2, 2, 1]
     kernel = np.array([[2.0, -1.0]], np.float32)  # class 0 scores 2 f, class 1 -f
     eye = jnp.eye(2)
-    got, cls = class_activation_maps(jnp.asarray(f), jnp.asarray(kernel), jnp.zeros(2), eye, eye, 1)
+    got, cls = _class_activation_maps(jnp.asarray(f), jnp.asarray(kernel), jnp.zeros(2), eye, eye, 1)
     assert np.asarray(cls).tolist() == [[0]]
     np.testing.assert_allclose(np.asarray(got)[0], [[0.0, 0.25], [0.5, 1.0]], atol=1e-6)
     # top 2: max of class 0's map and class 1's (1 - class 0's) = max(x, 1 - x)
-    got2, _ = class_activation_maps(jnp.asarray(f), jnp.asarray(kernel), jnp.zeros(2), eye, eye, 2)
+    got2, _ = _class_activation_maps(jnp.asarray(f), jnp.asarray(kernel), jnp.zeros(2), eye, eye, 2)
     np.testing.assert_allclose(np.asarray(got2)[0], [[1.0, 0.75], [0.5, 1.0]], atol=1e-6)
-    flat, _ = class_activation_maps(jnp.ones((1, 2, 2, 1)), jnp.asarray(kernel), jnp.zeros(2), eye, eye, 1)
+    flat, _ = _class_activation_maps(jnp.ones((1, 2, 2, 1)), jnp.asarray(kernel), jnp.zeros(2), eye, eye, 1)
     np.testing.assert_allclose(np.asarray(flat), 1.0)
 
 
@@ -133,7 +133,7 @@ def test_make_frames_prior_is_floor_plus_cam(mobilenet):
     acts = extract(bb, params, fr.crops, ("conv_last", "logits"))
     np.testing.assert_allclose(acts["conv_last"].mean((1, 2)) @ np.asarray(params["classifier"]["kernel"])
                                + np.asarray(params["classifier"]["bias"]), acts["logits"], rtol=1e-4, atol=1e-4)
-    rf, hw = stride_rf(16), (4, 4)
+    rf, hw = _stride_rf(16), (4, 4)
     np.testing.assert_allclose(fr.prior, 0.25 + cam_prior(bb, params, fr.crops, rf, hw, 1), atol=1e-6)
     mirrored = cam_prior(bb, params, np.ascontiguousarray(fr.crops[:, :, ::-1]), rf, hw, 1)
     np.testing.assert_allclose(fr.flipped_prior, 0.25 + mirrored, atol=1e-6)
@@ -151,6 +151,6 @@ def test_bad_prior_input(mobilenet):
     caffenet = load_backbone("caffenet", "random")
     images = np.zeros((1, 64, 64, 3), np.uint8)
     with pytest.raises(InputError, match="backbone"):
-        cam_prior(caffenet[0], caffenet[1], images, stride_rf(8), (8, 8))
+        cam_prior(caffenet[0], caffenet[1], images, _stride_rf(8), (8, 8))
     with pytest.raises(InputError, match="top_k"):
-        cam_prior(mobilenet[0], mobilenet[1], images, stride_rf(8), (8, 8), top_k=1001)
+        cam_prior(mobilenet[0], mobilenet[1], images, _stride_rf(8), (8, 8), top_k=1001)

@@ -155,4 +155,4 @@ def test_registries_refuse_unknown_and_duplicate_names():
     with pytest.raises(InputError, match="one of"):
         backbones.get("no_such_backbone")
     with pytest.raises(InputError, match="not yet registered"):
-        matching.register_matcher("cos", matching.cos_matcher, "again")
+        matching.register_matcher("cos", matching._cos_matcher, "again")

@@ -10,8 +10,8 @@ from convcorr_jax.backbones import registry
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.errors import InputError
-from convcorr_jax.features.hyperpixel import (combine, hyperpixel_features, interpolation_matrix, resample,
-                                              resolve_taps, stride_rf, target_grid)
+from convcorr_jax.features.hyperpixel import (combine, _hyperpixel_features, interpolation_matrix, resample,
+                                              resolve_taps, _stride_rf, target_grid)
 
 
 def test_interpolation_matrix_by_hand():
@@ -68,7 +68,7 @@ def test_resolve_taps_roles_and_errors():
     rf, hw = target_grid(vgg, ("conv5", "conv4"), (224, 160))
     assert rf == vgg.geometry["conv5_3"] and hw == (14, 10)
     rf, hw = target_grid(vgg, ("conv5",), (224, 160), grid=8)
-    assert rf == stride_rf(8) and rf.offset == 3.5 and hw == (28, 20)
+    assert rf == _stride_rf(8) and rf.offset == 3.5 and hw == (28, 20)
 
 
 def _toy_backbone() -> Backbone:
@@ -90,7 +90,7 @@ def test_hyperpixel_features_toy_backbone():
     rng = np.random.default_rng(0)
     images = rng.integers(1, 255, (3, 6, 8, 3), dtype=np.uint8)
     bb = _toy_backbone()
-    feats, centres, norms = hyperpixel_features(bb, {}, images, ("conv1", "b"), weights=(1.0, 0.5), batch_size=2,
+    feats, centres, norms = _hyperpixel_features(bb, {}, images, ("conv1", "b"), weights=(1.0, 0.5), batch_size=2,
                                                 with_norms=True)
     assert feats.shape == (3, 6, 8, 6) and centres.shape == (6, 8, 2) and norms.shape == (3, 6, 8, 2)
     np.testing.assert_allclose(centres[2, 5], [5, 2])
@@ -102,8 +102,8 @@ def test_hyperpixel_features_toy_backbone():
     np.testing.assert_allclose(feats[:, 0, 0, 3:], 0.5 * m / np.linalg.norm(m, axis=-1, keepdims=True), rtol=1e-5)
     np.testing.assert_allclose(norms[:, 0, 0, 1], np.linalg.norm(m, axis=-1), rtol=1e-5)
     # on the pooled grid: 3 x 4 nodes at the pooled centres
-    f2, c2 = hyperpixel_features(bb, {}, images, ("a", "b"), grid="conv2")
+    f2, c2 = _hyperpixel_features(bb, {}, images, ("a", "b"), grid="conv2")
     assert f2.shape == (3, 3, 4, 6)
     np.testing.assert_allclose(c2[1, 2], [4.5, 2.5])
     with pytest.raises(InputError):
-        hyperpixel_features(bb, {}, images, ("a", "b"), weights=(1.0,))
+        _hyperpixel_features(bb, {}, images, ("a", "b"), weights=(1.0,))

@@ -657,23 +657,7 @@ def _unnamed_public_functions() -> set[str]:
 # public functions that nothing but their own module and the tests name: this list only shrinks (the aim is none;
 # make each private, or name it where it is used); a function it holds that is named elsewhere again must leave it
 UNNAMED_PUBLIC_FUNCTIONS = {
-    "backbones/alexnet.py:check_params", "backbones/alexnet.py:fc_rows_hwc", "backbones/alexnet.py:fc_side",
-    "backbones/alexnet.py:geometry_of", "backbones/alexnet.py:taps_of",
-    "backbones/efficientnet_lite.py:preprocess_lite", "backbones/efficientnet_lite.py:same_pads",
-    "backbones/layers.py:adaptive_bins", "backbones/layers.py:depthwise_conv",
-    "backbones/receptive_field.py:grid_to_pixel", "backbones/receptive_field.py:rf_box",
-    "correspondence/frame_transfer.py:flow_at_points", "correspondence/frame_transfer.py:match_config",
-    "correspondence/frame_transfer.py:mirror_x", "correspondence/frame_transfer.py:pair_flows",
-    "correspondence/frame_transfer.py:transfer_pairs", "correspondence/frames.py:side_networks",
-    "correspondence/hough.py:gaussian_filter", "correspondence/hough.py:hough_space",
-    "correspondence/hough.py:hough_votes", "correspondence/hough.py:offset_bins",
-    "correspondence/matching.py:cos_matcher", "correspondence/matching.py:cosine_similarity",
-    "correspondence/matching.py:match_cosine", "correspondence/matching.py:ot_matcher",
-    "correspondence/matching.py:ot_rhm_matcher", "correspondence/matching.py:rhm_matcher",
-    "correspondence/matching.py:transfer_from_matrix", "correspondence/point_config.py:check_transfer_fields",
-    "correspondence/points.py:load_model", "features/cam.py:class_activation_maps",
-    "features/hyperpixel.py:hyperpixel_features", "features/hyperpixel.py:stride_rf", "features/image.py:input_image",
-    "features/sift.py:fast_atan2", "features/sift.py:fast_sqrt",
+    "correspondence/points.py:load_model",
 }
 
 

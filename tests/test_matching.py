@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import scipy.signal
 
-from convcorr_jax.correspondence.hough import gaussian_filter, hough_space, offset_bins, rhm
-from convcorr_jax.correspondence.matching import (MatchConfig, match, match_best, transfer_from_matrix,
+from convcorr_jax.correspondence.hough import _gaussian_filter, _hough_space, _offset_bins, rhm
+from convcorr_jax.correspondence.matching import (MatchConfig, match, match_best, _transfer_from_matrix,
                                                   transfer_keypoints)
 from convcorr_jax.correspondence.optimal_transport import ot_scores, sinkhorn_log
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
@@ -69,11 +69,11 @@ def test_ot_scores_rescale_and_power():
 
 
 def test_hough_geometry_like_hpf():
-    ny, nx, cell = hough_space((224, 224), (224, 224), 8192)
+    ny, nx, cell = _hough_space((224, 224), (224, 224), 8192)
     assert cell == pytest.approx(np.sqrt(448 * 448 / 8192)) and ny == nx == int(448 / cell) + 1
     # a vote at offset (dx, dy) = (3, -2) between images of (h, w) = (4, 4): position (4 - xs + xt, 4 - ys + yt)
-    b = np.asarray(offset_bins(jnp.asarray([[1.0, 2.0]]), jnp.asarray([[4.0, 0.0]]), (4, 4), (4, 4), 64))
-    ny, nx, cell = hough_space((4, 4), (4, 4), 64)
+    b = np.asarray(_offset_bins(jnp.asarray([[1.0, 2.0]]), jnp.asarray([[4.0, 0.0]]), (4, 4), (4, 4), 64))
+    ny, nx, cell = _hough_space((4, 4), (4, 4), 64)
     assert cell == 1 and (ny, nx) == (9, 9)
     assert b[0, 0] == 2 * 9 + 7  # (x, y) = (4 - 1 + 4, 4 - 2 + 0) = (7, 2)
 
@@ -93,14 +93,14 @@ def test_rhm_by_hand():
     for i in range(2):
         for j in range(3):
             space[4, 4 - int(src[i, 0]) + int(trg[j, 0])] += v[i, j]
-    sm = scipy.signal.convolve2d(space, gaussian_filter(3), mode="same")
+    sm = scipy.signal.convolve2d(space, _gaussian_filter(3), mode="same")
     want3 = np.array([[v[i, j] * sm[4, 4 - int(src[i, 0]) + int(trg[j, 0])] for j in range(3)] for i in range(2)])
     got3 = np.asarray(rhm(jnp.asarray(v), src, trg, (4, 4), (4, 4), ncells=64, side=3))
     np.testing.assert_allclose(got3, want3, rtol=1e-5)
 
 
 def test_gaussian_filter_like_hpf():
-    g = gaussian_filter(7)
+    g = _gaussian_filter(7)
     assert g.shape == (7, 7) and g.sum() == pytest.approx(1.0) and g[3, 3] == g.max()
     sig2 = (7 / 2 / 2.354) ** 2
     assert g[3, 4] / g[3, 3] == pytest.approx(np.exp(-1 / (2 * sig2)), rel=1e-5)
@@ -117,7 +117,7 @@ def test_transfer_keypoints_by_hand():
     np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, jnp.asarray([[4.0, 3.0]]), 1.0)),
                                [[104.0, 103.0]])
     conf = jnp.asarray([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0], [0.0, 1.0]])
-    np.testing.assert_allclose(np.asarray(transfer_from_matrix(conf, src, trg, jnp.asarray([[4.0, 3.0]]), 6.0)),
+    np.testing.assert_allclose(np.asarray(_transfer_from_matrix(conf, src, trg, jnp.asarray([[4.0, 3.0]]), 6.0)),
                                got)
 
 
@@ -136,7 +136,7 @@ def test_synthetic_shift_is_recovered(method):
     conf = match(jnp.asarray(fs.reshape(-1, 16)), jnp.asarray(ft.reshape(-1, 16)), jnp.asarray(xy), jnp.asarray(xy),
                  size, size, cfg)
     pts = np.array([[10.0, 12.0], [30.0, 20.0], [20.0, 40.0]])
-    got = np.asarray(transfer_from_matrix(conf, jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), stride))
+    got = np.asarray(_transfer_from_matrix(conf, jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), stride))
     np.testing.assert_allclose(got, pts + [2 * stride, stride], atol=1e-4)
     # batched: the same answer for each pair
     idx, score = match_best(jnp.asarray(np.stack([fs, fs]).reshape(2, -1, 16)),

@@ -99,7 +99,7 @@ def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match
     f = feats.reshape(4, 64, 16)
     for p, (i, j) in enumerate(pairs):
         best, _, back, _ = matching.match_best(jnp.asarray(f[i:i + 1]), jnp.asarray(f[j:j + 1]), xy, xy, (S, S),
-                                               (S, S), FT.match_config(cfg), backward=True)
+                                               (S, S), FT._match_config(cfg), backward=True)
         keep = matching.cycle_consistent(best[0], back[0], xy, 8.0)
         want = matching.transfer_keypoints(best[0], xy, xy, jnp.asarray(pts[p], jnp.float32), 8.0, keep)
         np.testing.assert_allclose(got[p], np.asarray(want), atol=1e-4)
@@ -116,7 +116,7 @@ def test_flip_source_matches_a_mirrored_target_exactly():
     mirrored = np.stack([m, a])
     fr = synthetic_frames(feats, flipped=mirrored)
     pts = np.array([[[3.5, 11.5], [27.5, 43.5], [51.5, 59.5]]])
-    want = FT.mirror_x(pts, S)
+    want = FT._mirror_x(pts, S)
     cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=0.5, flip_source=False, cycle=None)
     flip, flows = FT.match_transfer(feats, fr, pts, np.array([[0, 1]]), dataclasses.replace(cfg, flip_source=True),
                                     mirrored=mirrored)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.backbones import get
-from convcorr_jax.correspondence.frame_transfer import flow_at_points
+from convcorr_jax.correspondence.frame_transfer import _flow_at_points
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.data.pf_willow import pf_willow_classes
@@ -57,7 +57,7 @@ def test_flow_is_read_bilinearly_between_grid_nodes():
     flow = np.zeros((2, 3, 2), np.float32)
     flow[..., 0] = [[0, 2, 4], [0, 2, 4]]  # dx grows 2 per node along x
     flow[..., 1] = [[1, 1, 1], [3, 3, 3]]  # dy grows 2 per node along y
-    got = flow_at_points(flow, grid, np.array([[15.0, 10.0], [0.0, 0.0], [40.0, 20.0]]))
+    got = _flow_at_points(flow, grid, np.array([[15.0, 10.0], [0.0, 0.0], [40.0, 20.0]]))
     np.testing.assert_allclose(got, [[1, 2], [0, 1], [4, 3]], atol=1e-6)  # outside the grid: edge values
 
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.correspondence import matching
-from convcorr_jax.correspondence.frame_transfer import match_config
+from convcorr_jax.correspondence.frame_transfer import _match_config
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 
 
@@ -39,5 +39,5 @@ def test_match_best_with_soft_mnn():
     idx, _ = matching.match_best(fs, ft, xy_s, xy_t, (32, 32), (32, 32), soft)
     np.testing.assert_array_equal(np.asarray(idx)[0], want)
     assert not np.array_equal(want, np.argmax(conf, axis=1))  # the reweighting changes some matches here
-    assert match_config(PointTransferConfig(soft_mnn=True)).soft_mnn
+    assert _match_config(PointTransferConfig(soft_mnn=True)).soft_mnn
     assert "soft mutual nearest neighbours" in PointTransferConfig(soft_mnn=True).describe()

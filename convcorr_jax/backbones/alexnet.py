@@ -20,7 +20,7 @@ The layer-list machinery here (`Op`, `param_shapes`, `forward`, `convert_torch`,
 
 fc6 flatten order: our pool5 is NHWC, so fc6's kernel rows are in (h, w, c) order, row `(h*6 + w)*256 + c`.
 Caffe and PyTorch flatten CHW (column `c*36 + h*6 + w` of their `[4096, 9216]` weight); the converters reorder
-with `fc_rows_hwc`: `W.reshape(4096, 256, 6, 6).transpose(2, 3, 1, 0).reshape(9216, 4096)`.
+with `_fc_rows_hwc`: `W.reshape(4096, 256, 6, 6).transpose(2, 3, 1, 0).reshape(9216, 4096)`.
 The Caffe models' fc layers need a 6 x 6 pool5 (227 input); other sizes give conv/pool taps only.
 """
 
@@ -110,7 +110,7 @@ FC_FREE = ("taps up to pool5: these weights hold no fully connected layers (fc6,
            "weights with fc layers")
 
 
-def fc_side(ops: tuple[Op, ...]) -> int:
+def _fc_side(ops: tuple[Op, ...]) -> int:
     """Side of the square map that fc6 flattens: the adaptive pool's output, else 6 (Caffe pool5 at 227 px).
 
     Args:
@@ -122,7 +122,7 @@ def fc_side(ops: tuple[Op, ...]) -> int:
     return next((op.out for op in ops if op.kind == "adapt"), 6)
 
 
-def taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
+def _taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
     """Every tap name of the layer list `ops`, in network order.
 
     Args:
@@ -134,7 +134,7 @@ def taps_of(ops: tuple[Op, ...]) -> tuple[str, ...]:
     return tuple(op.name for op in ops if op.kind != "adapt") + ("logits",)
 
 
-def geometry_of(ops: tuple[Op, ...]) -> dict:
+def _geometry_of(ops: tuple[Op, ...]) -> dict:
     """tap -> `RF` (size, stride, offset in input pixels) of every spatial tap of `ops`.
 
     Args:
@@ -160,7 +160,7 @@ def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
     """Parameter shapes (HWIO kernels, [in, out] dense) of each parameterised layer of `ops`.
 
     Args:
-      ops: the layer list; the first dense layer takes the flattened `fc_side x fc_side x C` map.
+      ops: the layer list; the first dense layer takes the flattened `_fc_side x _fc_side x C` map.
 
     Returns:
       {layer: {"kernel": (kh, kw, C/groups, O) or (D_in, D_out), "bias": (O,)}} of shape tuples.
@@ -172,7 +172,7 @@ def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
             shapes[op.name] = {"kernel": (k, k, c // op.groups, op.out), "bias": (op.out,)}
             c = op.out
         elif op.kind == "fc":
-            d_in = fc_side(ops) ** 2 * c if spatial else c
+            d_in = _fc_side(ops) ** 2 * c if spatial else c
             shapes[op.name] = {"kernel": (d_in, op.out), "bias": (op.out,)}
             c, spatial = op.out, False
     return shapes
@@ -203,17 +203,17 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
     Args:
       ops, name: the layer list and the network's name (for errors).
       params: {layer: {"kernel", "bias"}}, holding every layer up to the last tap.
-      x: preprocessed float32 `[N, H, W, 3]`; taps: tap names of `taps_of(ops)` ("logits" is fc8).
+      x: preprocessed float32 `[N, H, W, 3]`; taps: tap names of `_taps_of(ops)` ("logits" is fc8).
       relu: conv*/fc6/fc7 taps after (True) or before (False) their ReLU.
 
     Returns:
       {tap: array} in `taps` order: spatial taps float32 [N, h, w, C], fc taps [N, D]. InputError for x not float
-      [N, H, W, 3], or for an fc layer on a pool5 that is not fc_side x fc_side.
+      [N, H, W, 3], or for an fc layer on a pool5 that is not _fc_side x _fc_side.
     """
     check_input(x)
     want = set("fc8" if t == "logits" else t for t in taps)
     out: dict[str, jax.Array] = {}
-    side = fc_side(ops)
+    side = _fc_side(ops)
     for op in ops:
         if not want - set(out):
             break
@@ -316,7 +316,7 @@ def _torch_shape(kernel_shape: tuple[int, ...]) -> tuple[int, ...]:
     return (kernel_shape[1], kernel_shape[0])
 
 
-def fc_rows_hwc(w: np.ndarray, side: int) -> np.ndarray:
+def _fc_rows_hwc(w: np.ndarray, side: int) -> np.ndarray:
     """A torch/Caffe fc6 weight (columns in CHW order) -> our kernel (rows in HWC order: row `(h*side + w)*C + c`).
 
     Args:
@@ -335,14 +335,14 @@ def _from_oihw(ops: tuple[Op, ...], blobs: dict) -> dict:
         if w.ndim == 4:
             k = oihw_to_hwio(w)
         elif layer == "fc6":
-            k = fc_rows_hwc(w, fc_side(ops))
+            k = _fc_rows_hwc(w, _fc_side(ops))
         else:
             k = w.T
         params[layer] = {"kernel": jnp.asarray(np.ascontiguousarray(k)), "bias": jnp.asarray(b)}
     return params
 
 
-def check_params(name: str, ops: tuple[Op, ...], params: Mapping, taps: tuple[str, ...]) -> None:
+def _check_params(name: str, ops: tuple[Op, ...], params: Mapping, taps: tuple[str, ...]) -> None:
     """Every parameterised layer up to each requested tap must be in `params`.
 
     Args:
@@ -393,7 +393,7 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
     Returns:
       A `Backbone` whose `apply` checks taps and params, then runs the jit-compiled `forward`.
     """
-    taps_all = taps_of(ops)
+    taps_all = _taps_of(ops)
 
     def _forward(params, x, taps, relu):
         return forward(ops, name, params, x, taps, relu)
@@ -402,13 +402,13 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
 
     def apply(params, x, taps=("fc7",), relu: bool = True) -> dict:
         taps = check_taps(name, taps, taps_all)
-        check_params(name, ops, params, taps)
+        _check_params(name, ops, params, taps)
         return _apply(params, x, taps=taps, relu=bool(relu))
 
     return Backbone(
         name=name,
         taps=taps_all,
-        geometry=geometry_of(ops),
+        geometry=_geometry_of(ops),
         default_input_size=(227, 227) if caffe else (224, 224),
         init=functools.partial(init, ops),
         apply=apply,

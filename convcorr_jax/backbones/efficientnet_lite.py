@@ -22,7 +22,7 @@ those pads on any other input, so the receptive fields (`GEOMETRY`) hold for eve
 TensorFlow's network exactly; on other sizes it is the reference port's (TensorFlow's dynamic SAME would pad one
 pixel differently at a stride-2 layer whose input side has the other parity than at 260 px).
 
-Input: ImageNet RGB scaled as the Lite models were trained, (x - 127) / 128 (`preprocess_lite`); evaluation
+Input: ImageNet RGB scaled as the Lite models were trained, (x - 127) / 128 (`_preprocess_lite`); evaluation
 resize 292 (aspect kept) and centre crop 260 (TensorFlow's crop_padding 32).
 """
 
@@ -53,7 +53,7 @@ SETTING = ((1, 16, 1, 1, 3), (6, 24, 3, 2, 3), (6, 48, 3, 2, 5), (6, 88, 4, 2, 3
            (6, 208, 5, 2, 5), (6, 352, 1, 1, 3))
 
 
-def same_pads(n: int, kernel: int, stride: int) -> tuple[int, int]:
+def _same_pads(n: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow's SAME padding of one layer on an `n`-pixel side: ceil(n / stride) outputs.
 
     Args:
@@ -87,7 +87,7 @@ def _static_pads() -> dict[str, tuple[int, int]]:
     """(lo, hi) of the stem and of each block's depthwise layer, as SAME pads them on a `NATIVE` px input."""
     side, pads = NATIVE, {}
     for name, k, s in [("stem", 3, 2)] + [(f"block{i}", b[4], b[3]) for i, b in enumerate(BLOCKS, 1)]:
-        pads[name] = same_pads(side, k, s)
+        pads[name] = _same_pads(side, k, s)
         side = -(-side // s)
     return pads
 
@@ -170,7 +170,7 @@ def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True
 
     Args:
       params: the parameter tree (`init`, `convert_torch`).
-      x: preprocessed float32 `[N, H, W, 3]` (`preprocess_lite`).
+      x: preprocessed float32 `[N, H, W, 3]` (`_preprocess_lite`).
       taps: names of `TAPS`.
       relu: "stem" and "conv_last" after (True) or before (False) their ReLU6; other taps are unaffected.
 
@@ -242,7 +242,7 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
     return jax.tree_util.tree_map(jnp.asarray, params)
 
 
-def preprocess_lite(images) -> np.ndarray:
+def _preprocess_lite(images) -> np.ndarray:
     """uint8 RGB -> float32 RGB scaled as the EfficientNet-Lite models were trained: (x - 127) / 128.
 
     Args:
@@ -299,7 +299,7 @@ def make() -> Backbone:
         default_input_size=(NATIVE, NATIVE),
         init=init,
         apply=apply,
-        preprocess=preprocess_lite,
+        preprocess=_preprocess_lite,
         convert_torch=convert_torch,
         roles=dict(ROLES),
         grid_size=grid_size,

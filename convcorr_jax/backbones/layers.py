@@ -18,8 +18,8 @@ def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
     """2-D convolution (cross-correlation, like Caffe/PyTorch) with symmetric zero padding.
 
     The number of groups is `C / I` of the HWIO kernel: groups split input and output channels into contiguous blocks
-    (Caffe `group`, PyTorch `groups`). Depthwise (I = 1) runs as `depthwise_conv`, other groups as one convolution each,
-    concatenated, in place of XLA's grouped convolution (slower on XLA:CPU; timings in bench/RESULTS_flow.md).
+    (Caffe `group`, PyTorch `groups`). Depthwise (I = 1) runs as `_depthwise_conv`, other groups as one convolution
+    each, concatenated, in place of XLA's grouped convolution (slower on XLA:CPU; timings in bench/RESULTS_flow.md).
 
     Args:
       p: {"kernel": [kh, kw, C / groups, O] HWIO, optional "bias": [O]}.
@@ -32,7 +32,7 @@ def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
     k = p["kernel"]
     groups = x.shape[-1] // k.shape[2]
     if groups > 1 and k.shape[2] == 1 and k.shape[3] == x.shape[-1]:
-        y = depthwise_conv(x, k[:, :, 0, :], step)
+        y = _depthwise_conv(x, k[:, :, 0, :], step)
     else:
         ci, co = k.shape[2], k.shape[3] // groups
         y = jnp.concatenate([_dense_conv(x[..., g * ci:(g + 1) * ci], k[..., g * co:(g + 1) * co], step)
@@ -46,7 +46,7 @@ def _dense_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
+def _depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
     """Depthwise convolution of x with one filter per channel, zero padding `step.pad`, stride `step.stride`.
 
     The sum over the kh * kw taps of strided slices times the tap's weights, one elementwise XLA fusion, in place of a
@@ -120,7 +120,7 @@ def lrn(x: jax.Array, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k:
     return x * (k + (alpha / size) * sq) ** (-beta)
 
 
-def adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
+def _adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
     """PyTorch adaptive average pooling as an averaging matrix.
 
     Bin i covers `[floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))`.
@@ -147,10 +147,10 @@ def adaptive_avg_pool(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
       out_hw: (h, w) of the output.
 
     Returns:
-      float32 [N, h, w, C], each cell the mean of its `adaptive_bins` window (computed at HIGHEST precision).
+      float32 [N, h, w, C], each cell the mean of its `_adaptive_bins` window (computed at HIGHEST precision).
     """
-    ah = jnp.asarray(adaptive_bins(x.shape[1], out_hw[0]))
-    aw = jnp.asarray(adaptive_bins(x.shape[2], out_hw[1]))
+    ah = jnp.asarray(_adaptive_bins(x.shape[1], out_hw[0]))
+    aw = jnp.asarray(_adaptive_bins(x.shape[2], out_hw[1]))
     return jnp.einsum("ih,jw,nhwc->nijc", ah, aw, x, precision=lax.Precision.HIGHEST)
 
 

@@ -115,7 +115,7 @@ def grid_size(steps: Iterable[Step], hw: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-def grid_to_pixel(rf: RF, grid: np.ndarray) -> np.ndarray:
+def _grid_to_pixel(rf: RF, grid: np.ndarray) -> np.ndarray:
     """Grid coordinates (col, row), integer or fractional -> pixel centres (x, y).
 
     Args:
@@ -129,7 +129,7 @@ def grid_to_pixel(rf: RF, grid: np.ndarray) -> np.ndarray:
 
 
 def pixel_to_grid(rf: RF, points: np.ndarray) -> np.ndarray:
-    """Pixel points (x, y) -> fractional grid coordinates (col, row); inverse of `grid_to_pixel`.
+    """Pixel points (x, y) -> fractional grid coordinates (col, row); inverse of `_grid_to_pixel`.
 
     Args:
       rf: the tap's receptive field.
@@ -153,7 +153,7 @@ def grid_centers(rf: RF, grid_hw: tuple[int, int]) -> np.ndarray:
     """
     h, w = grid_hw
     cols, rows = np.meshgrid(np.arange(w), np.arange(h))
-    return grid_to_pixel(rf, np.stack([cols, rows], -1)).astype(np.float32)
+    return _grid_to_pixel(rf, np.stack([cols, rows], -1)).astype(np.float32)
 
 
 def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray:
@@ -175,7 +175,7 @@ def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.n
     return g.astype(np.int32)
 
 
-def rf_box(rf: RF, grid: np.ndarray) -> np.ndarray:
+def _rf_box(rf: RF, grid: np.ndarray) -> np.ndarray:
     """Receptive-field box of grid columns, inclusive pixel bounds.
 
     Args:
@@ -186,7 +186,7 @@ def rf_box(rf: RF, grid: np.ndarray) -> np.ndarray:
       float64 [..., 4] (x0, y0, x1, y1) inclusive pixel bounds, `size` pixels wide around each column's centre (may lie
       outside the image for padded layers).
     """
-    c = grid_to_pixel(rf, grid)
+    c = _grid_to_pixel(rf, grid)
     half = (rf.size - 1) / 2
     return np.concatenate([c - half, c + half], -1)
 

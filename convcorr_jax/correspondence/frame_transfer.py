@@ -3,7 +3,7 @@
 Methods (`cfg.matcher`): "bp" = BP flow (`flow.bp.solve_flow_in_frame`, features scaled to a mean column norm of
 `cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
 `cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
-interpolation between the 4 nearest nodes, edge values held outside the grid (`flow_at_points`). "cos", "rhm",
+interpolation between the 4 nearest nodes, edge values held outside the grid (`_flow_at_points`). "cos", "rhm",
 "ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; OT marginals uniform, or the
 CAM weights of `cfg.prior`); a point moves by the mean match of the source nodes within `cfg.radius` grid strides
 of it (HPF's transfer, `matching.transfer_keypoints`). Without features (features="none") the flow is zero:
@@ -38,7 +38,7 @@ from convcorr_jax.parallel import pad_rows
 from convcorr_jax.progress import bar as progress_bar
 
 
-def flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Grid flow read at points by bilinear interpolation between the 4 nearest grid nodes.
 
     Args:
@@ -54,7 +54,7 @@ def flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) ->
                                       jnp.asarray(fy, jnp.float32)))
 
 
-def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
+def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
                progress: bool = False) -> np.ndarray:
     """BP flow from frame i to frame j for each pair (i, j).
 
@@ -84,14 +84,14 @@ def pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg:
     return np.concatenate(out)
 
 
-def transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows: np.ndarray) -> np.ndarray:
+def _transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows: np.ndarray) -> np.ndarray:
     """Source points moved through each pair's flow into image j's pixels.
 
     Args:
       frames: the frames (their affines M and grid).
       points: [P, K, 2] (x, y) source points in image i's pixels, one set per pair (finite).
       pairs: int [P, 2] (i, j) frame indices.
-      flows: [P, h, w, 2] (dx, dy) frame pixels, frame i -> frame j (`pair_flows`).
+      flows: [P, h, w, 2] (dx, dy) frame pixels, frame i -> frame j (`_pair_flows`).
 
     Returns:
       float64 [P, K, 2] (x, y) in image j's pixels.
@@ -100,7 +100,7 @@ def transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows:
     out = np.empty((len(pairs), points.shape[1], 2), np.float64)
     for p, (i, j) in enumerate(pairs):
         q = geometry.transform_points(np.asarray(points[p], np.float64), frames.M[i])
-        moved = q + flow_at_points(flows[p], frames.grid_xy, q)
+        moved = q + _flow_at_points(flows[p], frames.grid_xy, q)
         out[p] = geometry.transform_points(moved, inv[j])
     return out
 
@@ -109,7 +109,7 @@ _transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None
 _consistent_batch = jax.jit(matching.cycle_consistent)
 
 
-def match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
+def _match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
     """The matcher settings of cfg: its method, Sinkhorn iterations and entropy, Hough kernel width, soft mutual
     nearest neighbours.
 
@@ -124,7 +124,7 @@ def match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
                                 soft_mnn=bool(cfg.soft_mnn))
 
 
-def mirror_x(points: np.ndarray, size: int) -> np.ndarray:
+def _mirror_x(points: np.ndarray, size: int) -> np.ndarray:
     """Points of a size x size frame in its left-right mirror image: x -> size - 1 - x.
 
     Args:
@@ -143,7 +143,7 @@ def _matches(fs, ft, xy, cfg: PointTransferConfig, backward: bool, ws=None, wt=N
     """`matching.match_best` of one batch fs [B, Ns, C] -> ft [B, Nt, C] with cfg's matcher and the OT marginal
     weights ws [B, Ns] / wt [B, Nt] (None: uniform), as NumPy arrays."""
     size = (cfg.image_size, cfg.image_size)
-    return tuple(np.asarray(r) for r in matching.match_best(fs, ft, xy, xy, size, size, match_config(cfg), ws, wt,
+    return tuple(np.asarray(r) for r in matching.match_best(fs, ft, xy, xy, size, size, _match_config(cfg), ws, wt,
                                                             backward=backward))
 
 
@@ -207,7 +207,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Source points of each pair (i, j) moved into image j's pixels by a matcher and HPF's transfer.
 
-    The matcher is cfg.matcher on the features (`matching.match_best`, OT marginals `prior`, `match_config`),
+    The matcher is cfg.matcher on the features (`matching.match_best`, OT marginals `prior`, `_match_config`),
     optionally only through forward-backward consistent nodes (cfg.cycle, `matching.cycle_consistent`), and HPF's
     transfer (`matching.transfer_keypoints`, carriers within cfg.radius grid strides). With mirrored features
     (cfg.flip_source) the mirrored source is matched too, its points mirrored into it, and per pair the mirrored match
@@ -241,7 +241,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     out = np.empty((len(pairs), points.shape[1], 2))
     flows = np.empty((len(pairs), h * w, 2), np.float32)
     grid = np.asarray(xy)
-    twin = np.argmin(((mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
+    twin = np.argmin(((_mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
     plain = None if cfg.cycle is None or not len(pairs) else _both_ways(f, xy, pairs, cfg, progress, w_)
     for s in progress_bar(range(0, len(pairs), batch), desc=cfg.matcher, disable=not progress, leave=False):
         chunk = pairs[s:s + batch]
@@ -262,7 +262,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
         flow = grid[best] - grid[None]
         if fm is not None:
             moved_m, best_m, score_m = _match_batch(fm[jnp.asarray(chunk[:, 0])], ft, xy,
-                                                    mirror_x(q, cfg.image_size), cfg, frames.stride,
+                                                    _mirror_x(q, cfg.image_size), cfg, frames.stride,
                                                     None if wm is None else wm[jnp.asarray(chunk[:, 0])], wt)
             use = score_m > score * (1.0 + cfg.flip_margin)
             moved = np.where(use[:, None, None], moved_m, moved)
@@ -295,8 +295,8 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
     feats = frames.features(None if taps is None or frames.parts is None or "sift" in frames.parts
                             else resolve_names(frames, taps))
     if feats is None or cfg.matcher == "bp":
-        flows = pair_flows(feats, frames, pairs, cfg, progress)
-        pred = transfer_pairs(frames, src, pairs, flows)
+        flows = _pair_flows(feats, frames, pairs, cfg, progress)
+        pred = _transfer_pairs(frames, src, pairs, flows)
     else:
         mirrored = frames.features(None if taps is None else resolve_names(frames, taps), mirrored=True) \
             if cfg.flip_source and frames.flipped is not None else None

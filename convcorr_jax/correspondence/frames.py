@@ -119,7 +119,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         return frames
     if cfg.prior is not None and prior is None:
         raise InputError("make_frames", "prior", f"the (backbone, params) of prior {cfg.prior}", None)
-    nets = [(backbone, params, names, ""), *side_networks(cfg, extra, third)]
+    nets = [(backbone, params, names, ""), *_side_networks(cfg, extra, third)]
     if cfg.prior is not None:
         frames.prior = node_prior(crops, cfg, prior, rf, hw)
     for net, p, taps_, prefix in nets:
@@ -143,7 +143,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
     return frames
 
 
-def side_networks(cfg: PointTransferConfig, extra: tuple | None, third: tuple | None) -> list[tuple]:
+def _side_networks(cfg: PointTransferConfig, extra: tuple | None, third: tuple | None) -> list[tuple]:
     """The networks read beside the backbone by a matcher: cfg.extra_backbone's, then cfg.third_backbone's.
 
     Args:

@@ -14,7 +14,7 @@ import numpy as np
 
 
 
-def hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 8192) -> tuple[int, int, float]:
+def _hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 8192) -> tuple[int, int, float]:
     """Bins and cell side of the Hough offset space (HPF): cell = sqrt((w_s + w_t)(h_s + h_t) / ncells).
 
     Args:
@@ -29,18 +29,18 @@ def hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 
     return int(height / cell) + 1, int(width / cell) + 1, cell
 
 
-def offset_bins(src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int], trg_hw: tuple[int, int],
+def _offset_bins(src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int], trg_hw: tuple[int, int],
                 ncells: int = 8192) -> jax.Array:
     """Flat Hough bin of every match: its vote position (w_s - x_s + x_t, h_s - y_s + y_t) / cell, truncated.
 
     Args:
       src_xy, trg_xy: [Ns, 2], [Nt, 2] (x, y) pixels of the nodes.
-      src_hw, trg_hw, ncells: as `hough_space`.
+      src_hw, trg_hw, ncells: as `_hough_space`.
 
     Returns:
       int32 [Ns, Nt], clipped to the space, row-major over (bin_y, bin_x).
     """
-    ny, nx, cell = hough_space(src_hw, trg_hw, ncells)
+    ny, nx, cell = _hough_space(src_hw, trg_hw, ncells)
     ref = jnp.array([src_hw[1], src_hw[0]], jnp.float32)
     vote = (ref - src_xy.astype(jnp.float32))[:, None, :] + trg_xy.astype(jnp.float32)[None, :, :]
     b = jnp.floor(vote / cell).astype(jnp.int32)
@@ -49,7 +49,7 @@ def offset_bins(src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int], t
     return by * nx + bx
 
 
-def gaussian_filter(side: int = 7) -> np.ndarray:
+def _gaussian_filter(side: int = 7) -> np.ndarray:
     """Normalised 2D Gaussian, sigma = side / (2 * 2.354) (HPF's `gaussian2d`).
 
     Args:
@@ -65,11 +65,11 @@ def gaussian_filter(side: int = 7) -> np.ndarray:
     return (g / g.sum()).astype(np.float32)
 
 
-def hough_votes(votes: jax.Array, bins: jax.Array, shape: tuple[int, int], side: int = 7) -> jax.Array:
-    """Vote map: the sum of the votes per bin, smoothed by `gaussian_filter(side)` with zero padding.
+def _hough_votes(votes: jax.Array, bins: jax.Array, shape: tuple[int, int], side: int = 7) -> jax.Array:
+    """Vote map: the sum of the votes per bin, smoothed by `_gaussian_filter(side)` with zero padding.
 
     Args:
-      votes, bins: [Ns, Nt] votes and their flat bins (`offset_bins`).
+      votes, bins: [Ns, Nt] votes and their flat bins (`_offset_bins`).
       shape, side: (bins_y, bins_x); the filter width in bins (1: no smoothing).
 
     Returns:
@@ -79,7 +79,7 @@ def hough_votes(votes: jax.Array, bins: jax.Array, shape: tuple[int, int], side:
         votes.reshape(-1).astype(jnp.float32))
     space = space.reshape(shape)
     if side > 1:
-        space = jax.scipy.signal.convolve2d(space, jnp.asarray(gaussian_filter(side)), mode="same",
+        space = jax.scipy.signal.convolve2d(space, jnp.asarray(_gaussian_filter(side)), mode="same",
                                             precision=jax.lax.Precision.HIGHEST)
     return space
 
@@ -96,7 +96,7 @@ def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[in
     Returns:
       The confidences [Ns, Nt].
     """
-    ny, nx, _ = hough_space(src_hw, trg_hw, ncells)
-    bins = offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
-    space = hough_votes(votes, bins, (ny, nx), side)
+    ny, nx, _ = _hough_space(src_hw, trg_hw, ncells)
+    bins = _offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
+    space = _hough_votes(votes, bins, (ny, nx), side)
     return votes * space.reshape(-1)[bins]

@@ -133,7 +133,7 @@ class MatchConfig:
 COS_EPS = 1e-8  # the smallest row norm divided by: an all-zero row stays 0
 
 
-def cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = COS_EPS) -> jax.Array:
+def _cosine_similarity(fs: jax.Array, ft: jax.Array, eps: float = COS_EPS) -> jax.Array:
     """Cosine similarity of the rows of fs and ft.
 
     Args:
@@ -158,7 +158,7 @@ def _marginals(n_src: int, n_trg: int, src_weights: jax.Array | None, trg_weight
     return mu, nu
 
 
-def cos_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+def _cos_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
     """The "cos" matcher (`Matcher.scores`): the powered cosines themselves.
 
     Args:
@@ -170,7 +170,7 @@ def cos_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, t
     return sim
 
 
-def rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+def _rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
     """The "rhm" matcher (`Matcher.scores`): the powered cosines as votes of `rhm`.
 
     Args:
@@ -182,7 +182,7 @@ def rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, t
     return rhm(sim, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
-def ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+def _ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
     """The "ot" matcher (`Matcher.scores`): SCOT's `ot_scores` with the node weights as marginals.
 
     Args:
@@ -195,7 +195,7 @@ def ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, tr
     return ot_scores(sim, mu, nu, config.eps, config.iters, config.exp2)
 
 
-def ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
+def _ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None, trg_weights=None) -> jax.Array:
     """The "ot_rhm" matcher (`Matcher.scores`): SCOT's OT scores as votes of `rhm`.
 
     Args:
@@ -204,14 +204,14 @@ def ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=None
     Returns:
       [Ns, Nt] confidences.
     """
-    scores = ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+    scores = _ot_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
     return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
-register_matcher("cos", cos_matcher, "cosine nearest neighbour")
-register_matcher("rhm", rhm_matcher, "RHM")
-register_matcher("ot", ot_matcher, "OT", cos_power=1.0)
-register_matcher("ot_rhm", ot_rhm_matcher, "OT + RHM", cos_power=1.0)
+register_matcher("cos", _cos_matcher, "cosine nearest neighbour")
+register_matcher("rhm", _rhm_matcher, "RHM")
+register_matcher("ot", _ot_matcher, "OT", cos_power=1.0)
+register_matcher("ot_rhm", _ot_rhm_matcher, "OT + RHM", cos_power=1.0)
 
 
 # ------------------------------------------------------------------------------------------------ matchers
@@ -232,10 +232,10 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
     Returns:
       float32 [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
     """
-    return match_cosine(cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+    return _match_cosine(_cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
 
 
-def match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
+def _match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
                  trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
                  trg_weights: jax.Array | None = None) -> jax.Array:
     """`match` from the cosine similarities of the source and target columns. Traceable.
@@ -269,7 +269,7 @@ def soft_mutual(conf: jax.Array, eps: float = 1e-12) -> jax.Array:
     return c * (c / col) * (c / row)
 
 
-_unit_rows = jax.jit(lambda f: l2_normalize(f.astype(jnp.float32), COS_EPS))  # `cosine_similarity`'s rows
+_unit_rows = jax.jit(lambda f: l2_normalize(f.astype(jnp.float32), COS_EPS))  # `_cosine_similarity`'s rows
 
 
 def _best_on_unit_rows(a: jax.Array, b: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
@@ -281,9 +281,9 @@ def _best_on_unit_rows(a: jax.Array, b: jax.Array, src_xy: jax.Array, trg_xy: ja
 
     def one(a, b, wa, wb):
         cos = jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
-        out = best(match_cosine(cos, src_xy, trg_xy, src_hw, trg_hw, config, wa, wb))
+        out = best(_match_cosine(cos, src_xy, trg_xy, src_hw, trg_hw, config, wa, wb))
         if backward:  # the same cosines transposed: the GEMM gives cos(b_j, a_i) and cos(a_i, b_j) bit for bit
-            out += best(match_cosine(cos.T, trg_xy, src_xy, trg_hw, src_hw, config, wb, wa))
+            out += best(_match_cosine(cos.T, trg_xy, src_xy, trg_hw, src_hw, config, wb, wa))
         return out
 
     return jax.vmap(one)(a, b, wa, wb)
@@ -368,7 +368,7 @@ def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array,
     return d <= tolerance + 1e-6
 
 
-def transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
+def _transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
                          radius: float | jax.Array) -> jax.Array:
     """`transfer_keypoints` with each source node's best target the argmax of its row of a matrix.
 

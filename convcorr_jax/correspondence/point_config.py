@@ -167,7 +167,7 @@ class PointTransferConfig:
         if isinstance(self.scales, (list, numbers.Real)):
             object.__setattr__(self, "scales", tuple(self.scales) if isinstance(self.scales, list)
                                else (self.scales,))
-        check_transfer_fields(self, "PointTransferConfig")
+        _check_transfer_fields(self, "PointTransferConfig")
 
     @property
     def tap_names(self) -> tuple[str, ...]:
@@ -276,7 +276,7 @@ def method_label(method: str) -> str:
     return "BP flow" if method == "bp" else MATCHERS[method].label
 
 
-def check_transfer_fields(cfg, source: str = "config") -> None:
+def _check_transfer_fields(cfg, source: str = "config") -> None:
     """Check the point-transfer settings of `cfg` for range.
 
     Args:

@@ -36,7 +36,7 @@ CAM_TAPS: Mapping[str, tuple[str, str]] = {"mobilenet_v2": ("conv_last", "classi
 
 
 @functools.partial(jax.jit, static_argnames=("top_k",))
-def class_activation_maps(feats: jax.Array, kernel: jax.Array, bias: jax.Array, wy: jax.Array, wx: jax.Array,
+def _class_activation_maps(feats: jax.Array, kernel: jax.Array, bias: jax.Array, wy: jax.Array, wx: jax.Array,
                           top_k: int = 2) -> tuple[jax.Array, jax.Array]:
     """The CAM foreground prior of a batch (module docstring).
 
@@ -76,7 +76,7 @@ def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[in
       batch_size: images per forward pass.
 
     Returns:
-      float32 [N, h, w] in [0, 1] (`class_activation_maps`).
+      float32 [N, h, w] in [0, 1] (`_class_activation_maps`).
 
     Raises:
       InputError naming the backbone or top_k when the backbone has no pooled classifier here or top_k is out of
@@ -94,5 +94,5 @@ def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[in
     trf = backbone.geometry[tap]
     wy = jnp.asarray(interpolation_matrix(trf, th, grid_rf, int(grid_hw[0])))
     wx = jnp.asarray(interpolation_matrix(trf, tw, grid_rf, int(grid_hw[1])))
-    prior, _ = class_activation_maps(jnp.asarray(feats), kernel, bias, wy, wx, int(top_k))
+    prior, _ = _class_activation_maps(jnp.asarray(feats), kernel, bias, wy, wx, int(top_k))
     return np.asarray(prior, np.float32)

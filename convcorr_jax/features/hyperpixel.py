@@ -12,7 +12,7 @@ node), multiplied by an optional per-tap weight and concatenated along channels 
 
 The resampling is separable: one [h, h_t] and one [w, w_t] interpolation matrix per tap, built from the static
 geometry (`interpolation_matrix`) and applied by `resample` (jit-compiled, any batch size). The target grid is
-the grid of a tap (its receptive fields) or a plain stride grid (`stride_rf`: nodes at (s - 1) / 2 + i * s).
+the grid of a tap (its receptive fields) or a plain stride grid (`_stride_rf`: nodes at (s - 1) / 2 + i * s).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def resolve_taps(backbone: Backbone, taps: Sequence[str] | str) -> tuple[str, ..
     return tuple(out)
 
 
-def stride_rf(stride: int) -> RF:
+def _stride_rf(stride: int) -> RF:
     """Receptive-field record of a plain grid of `stride`-pixel cells.
 
     Args:
@@ -85,7 +85,7 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
       taps: the hyperpixel's taps or roles (the first gives the default grid).
       image_hw: (H, W) image size in pixels.
       grid: None (the grid of the first of `taps`), a tap name or role (that tap's grid) or an integer stride in
-        pixels (`stride_rf`, image_hw // stride nodes).
+        pixels (`_stride_rf`, image_hw // stride nodes).
 
     Returns:
       (RF of the grid's nodes, (h, w) node counts).
@@ -97,7 +97,7 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
     if grid is None:
         grid = resolve_taps(backbone, taps)[0]
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-        rf = stride_rf(int(grid))
+        rf = _stride_rf(int(grid))
         hw = (image_hw[0] // rf.stride, image_hw[1] // rf.stride)
     else:
         tap = resolve_taps(backbone, (grid,))[0]
@@ -195,13 +195,13 @@ def combine(grids: tuple, wys: tuple, wxs: tuple, weights: jax.Array, normalise:
 
 def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | str, grid: str | int | None = None,
                     normalise: bool = True, batch_size: int = 4, relu: bool = True):
-    """Each tap of `taps` resampled onto one hyperpixel grid, kept apart (the parts `hyperpixel_features`
+    """Each tap of `taps` resampled onto one hyperpixel grid, kept apart (the parts `_hyperpixel_features`
     concatenates; any subset of taps can be concatenated later without running the backbone again).
 
     Args:
       backbone, params: the feature network and its parameters.
       images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3]).
-      taps, grid, normalise, batch_size, relu: as `hyperpixel_features`.
+      taps, grid, normalise, batch_size, relu: as `_hyperpixel_features`.
 
     Returns:
       (parts {tap name: [N, h, w, C_t] float32} in tap order, centres [h, w, 2] float32 (x, y) image pixels of the
@@ -234,7 +234,7 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
             {t: np.concatenate(v) for t, v in norms.items()})
 
 
-def hyperpixel_features(backbone: Backbone, params, images, taps: Sequence[str] | str,
+def _hyperpixel_features(backbone: Backbone, params, images, taps: Sequence[str] | str,
                         grid: str | int | None = None, weights: Sequence[float] | None = None,
                         normalise: bool = True, batch_size: int = 4, relu: bool = True,
                         with_norms: bool = False):

@@ -1,7 +1,7 @@
 """Network inputs from whole images, and named activations of one image located in its own pixels.
 
     image = read_image("a.jpg", "image")                  # uint8 [H, W, 3]; a folder or a non-image file: InputError
-    x, tf = input_image(backbone, image, "standard")      # the evaluation resize + centre crop, and its transform
+    x, tf = _input_image(backbone, image, "standard")      # the evaluation resize + centre crop, and its transform
     images, tfs = load_inputs(backbone, ["a.jpg", "b.png"])   # files -> uint8 [N, h, w, 3] of standard inputs
     f = features(backbone, params, image, ("conv4", "fc6"))
 
@@ -67,7 +67,7 @@ def read_image(path: str | os.PathLike, field: str = "image", min_side: int = MI
     return image
 
 
-def input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np.ndarray, preprocess.Transform]:
+def _input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[np.ndarray, preprocess.Transform]:
     """The network input for `mode` and the transform back to the original pixels.
 
     Args:
@@ -95,7 +95,7 @@ def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarra
     """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms.
 
     Args:
-      backbone: the feature network (`input_image`, mode "standard").
+      backbone: the feature network (`_input_image`, mode "standard").
       paths: N image files (`read_image`).
 
     Returns:
@@ -104,7 +104,7 @@ def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarra
     Raises:
       InputError: a file `read_image` refuses.
     """
-    inputs = [input_image(backbone, read_image(p, "image")) for p in paths]
+    inputs = [_input_image(backbone, read_image(p, "image")) for p in paths]
     return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
 
 
@@ -116,7 +116,7 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mo
       backbone, params: the feature network and its parameters.
       image: uint8 RGB [H, W, 3].
       taps: tap names of the backbone.
-      mode: the network input (`input_image`).
+      mode: the network input (`_input_image`).
       relu: post-activation (True) or pre-activation (False) values (`extract`).
 
     Returns:
@@ -127,7 +127,7 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mo
     Raises:
       InputError: image not uint8 RGB [H, W, 3] or an unknown mode.
     """
-    x, tf = input_image(backbone, preprocess.check_images(image, "features", "image", rank=3), mode)
+    x, tf = _input_image(backbone, preprocess.check_images(image, "features", "image", rank=3), mode)
     acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
     out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}
     for t in taps:

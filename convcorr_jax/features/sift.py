@@ -38,7 +38,7 @@ _EPS_F = np.float32(np.finfo(np.float32).eps)  # VL_EPSILON_F
 _TWO_PI_F = np.float32(2 * np.pi)
 
 
-def fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
+def _fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
     """VLFeat's `vl_fast_atan2_f` (cubic approximation, max error ~6e-3 rad).
 
     Args:
@@ -56,7 +56,7 @@ def fast_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(y < 0, -angle, angle)
 
 
-def fast_sqrt(x: jax.Array) -> jax.Array:
+def _fast_sqrt(x: jax.Array) -> jax.Array:
     """VLFeat's `vl_fast_sqrt_f`: x * resqrt(x), the 0x5f3759df guess plus two Newton steps; 0 below 1e-8.
 
     Args:
@@ -94,8 +94,8 @@ def gradient_channels(image: jax.Array) -> jax.Array:
         return jnp.concatenate([first, mid, last], axis=axis) if n > 2 else jnp.concatenate([first, last], axis=axis)
 
     gy, gx = diff(im, 0), diff(im, 1)
-    angle = fast_atan2(gy, gx)
-    mod = fast_sqrt(gx * gx + gy * gy)
+    angle = _fast_atan2(gy, gx)
+    mod = _fast_sqrt(gx * gx + gy * gy)
     angle = jnp.where(angle > _TWO_PI_F, angle - _TWO_PI_F, angle)
     angle = jnp.where(angle < 0, angle + _TWO_PI_F, angle)
     nt = angle * jnp.float32(NUM_ORIENT / (2 * np.pi))
@@ -133,7 +133,7 @@ def _binning_matrix(n: int, origins: np.ndarray, bin_size: int, window_size: flo
 
 
 def _normalize(d: jax.Array) -> jax.Array:
-    norm = fast_sqrt(jnp.sum(d * d, axis=-1, keepdims=True)) + _EPS_F
+    norm = _fast_sqrt(jnp.sum(d * d, axis=-1, keepdims=True)) + _EPS_F
     return d / norm
 
 
