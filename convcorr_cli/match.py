@@ -62,8 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{PointTransferConfig.DEFAULT_METHOD['cnn']} on conv features)")
     p.add_argument("--backbone", default=None, choices=NAMES,
                    help=f"feature network (default: the validated one, {PointTransferConfig.backbone}, with "
-                        f"{PointTransferConfig.extra_backbone}'s taps beside it: --set extra_backbone=none for "
-                        f"one network)")
+                        f"{PointTransferConfig.extra_backbone}'s and {PointTransferConfig.third_backbone}'s taps "
+                        f"beside it: --set extra_backbone=none --set third_backbone=none for one network)")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
     add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
