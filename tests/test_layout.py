@@ -654,19 +654,9 @@ def _unnamed_public_functions() -> set[str]:
     return out
 
 
-# public functions that nothing but their own module and the tests name: this list only shrinks (the aim is none;
-# make each private, or name it where it is used); a function it holds that is named elsewhere again must leave it
-UNNAMED_PUBLIC_FUNCTIONS = {
-    "correspondence/points.py:load_model",
-}
-
-
 def test_public_functions_are_named_outside_their_module():
     """A public library function is one that another library module, the command line, the experiments, training,
     the benchmarks or the docs name (tests alone do not count): the rest are private (`_name`), and a helper only
-    tests use lives in tests/. UNNAMED_PUBLIC_FUNCTIONS holds the ones not yet made private."""
-    unnamed = _unnamed_public_functions()
-    new = sorted(unnamed - UNNAMED_PUBLIC_FUNCTIONS)
-    assert not new, f"public functions that only their own module and the tests name (make them private): {new}"
-    stale = sorted(UNNAMED_PUBLIC_FUNCTIONS - unnamed)
-    assert not stale, f"UNNAMED_PUBLIC_FUNCTIONS entries now private, gone or named elsewhere (drop them): {stale}"
+    tests use lives in tests/. There are none."""
+    unnamed = sorted(_unnamed_public_functions())
+    assert not unnamed, f"public functions that only their own module and the tests name (make them private): {unnamed}"

@@ -121,7 +121,7 @@ def test_the_cam_prior_gives_the_experiments_predictions(caffenet):
     """prior="mobilenet_v2" (its real ImageNet classifier, loaded once): transfer_points equals the experiment's
     frames and transfer, and the prior moves some point against uniform marginals."""
     try:
-        points_module.load_model("mobilenet_v2")
+        points_module._load_network("mobilenet_v2")
     except InputError as e:
         if "not found" in str(e) or "download" in str(e):
             pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")

@@ -30,7 +30,7 @@ from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTra
 from convcorr_jax.errors import InputError
 from convcorr_jax.weights import load_backbone
 
-__all__ = ["FEATURES", "METHODS", "PointTransferConfig", "Transfer", "load_model", "transfer_points",
+__all__ = ["FEATURES", "METHODS", "PointTransferConfig", "Transfer", "transfer_points",
            "valid_keypoints"]
 
 SOURCE = "transfer_points"
@@ -78,7 +78,7 @@ def valid_keypoints(points: np.ndarray, image_hw: tuple[int, int] | None = None)
     return ok
 
 
-def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[Any, Any]:
+def _load_network(name: str, weights: str | None = None, seed: int = 0) -> tuple[Any, Any]:
     """`weights.load_backbone(name, weights, seed)`, loaded once per process and registration and kept (a weight
     file is read once: a file changed afterwards is not reloaded; a backbone registered again is loaded again).
 
@@ -94,7 +94,7 @@ def load_model(name: str, weights: str | None = None, seed: int = 0) -> tuple[An
 
 
 def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
-    """The networks `frames.make_frames` needs beside the backbone, loaded once (`load_model`).
+    """The networks `frames.make_frames` needs beside the backbone, loaded once (`_load_network`).
 
     Args:
       cfg: the point-transfer settings.
@@ -107,11 +107,11 @@ def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
       other than "cnn" and BP flow use none).
     """
     cnn = cfg.features == "cnn" and cfg.matcher != "bp"
-    return {"extra": load_model(cfg.extra_backbone, None if weights is None else str(weights))
+    return {"extra": _load_network(cfg.extra_backbone, None if weights is None else str(weights))
             if cnn and cfg.extra_backbone is not None else None,
-            "third": load_model(cfg.third_backbone, None if weights is None else str(weights))
+            "third": _load_network(cfg.third_backbone, None if weights is None else str(weights))
             if cnn and cfg.third_backbone is not None else None,
-            "prior": load_model(cfg.prior) if cnn and cfg.prior is not None else None}
+            "prior": _load_network(cfg.prior) if cnn and cfg.prior is not None else None}
 
 
 @functools.cache
@@ -135,7 +135,7 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
       method, backbone: override `config`'s (a method of `point_config.METHODS`, a backbone of
         `backbones.NAMES`, a registered one included).
       weights: None (the backbone's real pretrained weights, or a registered backbone's own), "random" (seeded
-        initialisation) or a weight file, loaded once per process (`load_model`).
+        initialisation) or a weight file, loaded once per process (`_load_network`).
       model: a preloaded (backbone, params) used instead of loading one (its backbone sets `backbone`).
       config: the settings (default: `PointTransferConfig()`, the validated setting).
       with_field: also return the dense correspondence field (`Transfer.grid`, `Transfer.field`).
@@ -158,7 +158,7 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     if model is not None:
         bb, params = model
     elif cfg.features == "cnn":
-        bb, params = load_model(cfg.backbone, None if weights is None else str(weights))
+        bb, params = _load_network(cfg.backbone, None if weights is None else str(weights))
     else:  # SIFT or no features: the backbone's geometry only (a tap grid)
         bb, params = get_backbone(cfg.backbone), None
     cfg.check_backbone(bb)
