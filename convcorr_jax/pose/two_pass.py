@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax import crop_geometry, geometry
-from convcorr_jax.errors import InputError
+from convcorr_jax.errors import InputError, check_shape
 from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose.shipped import FRAME_SETTINGS
@@ -71,9 +71,7 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
         return np.array([[(w - 1) / 2, (h - 1) / 2] for h, w in sizes], np.float64)
     t = np.asarray(torso, np.float64) if np.ndim(torso) else np.zeros(0)
     t = t[None] if t.shape == (2,) else t
-    if t.shape != (len(sizes), 2):
-        raise InputError("estimate_frames", "torso", f"one (x, y) point per frame [{len(sizes)}, 2]",
-                         np.shape(torso))
+    check_shape(t, "N 2", "estimate_frames", "torso", {"N": len(sizes)}, note="(x, y): one point per frame")
     return np.stack([geometry.check_point(p, size, "estimate_frames", f"torso[{i}]", f"images[{i}]")
                      for i, (p, size) in enumerate(zip(t, sizes))])
 
