@@ -140,7 +140,7 @@ def test_eval_mpii_out_is_the_folder_not_the_prediction_file(capsys, tmp_path):
 def test_train_pose_out_sets_the_run_root(monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def fake_train(cfg, progress=True):
+    def fake_train(cfg, progress=True, on_stage=None):
         seen["cfg"] = cfg
         return types.SimpleNamespace(evals=[], run_dir=cfg.run_dir)
 

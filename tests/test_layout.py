@@ -644,12 +644,16 @@ def _unnamed_public_functions() -> set[str]:
     import ast
 
     texts = _user_texts()
+    words = {path: set(re.findall(r"\w+", text)) for path, text in texts.items()}  # a name is a whole \w+ word
+    files_with: dict[str, int] = {}
+    for ws in words.values():
+        for w in ws:
+            files_with[w] = files_with.get(w, 0) + 1
     out = set()
     for path in _library_files():
         for node in ast.parse(texts[path]).body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
-                word = re.compile(rf"\b{node.name}\b")
-                if not any(word.search(text) for other, text in texts.items() if other != path):
+                if files_with.get(node.name, 0) - (node.name in words[path]) == 0:
                     out.add(f"{path.relative_to(LIBRARY)}:{node.name}")
     return out
 
