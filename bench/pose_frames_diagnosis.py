@@ -39,6 +39,9 @@ from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames, first_pass, frame_input_size
 from convcorr_jax.progress import bar
 
+# what --time compares: two passes as before the model had its own settings, and the model's own
+TIMED = {"two passes, FRAME_READOUT's second_pass 0.9 (before)": {"refine": 0, "second_pass": 0.9},
+         "the model's own settings": {}}
 SIZE = 288  # side of the frame inputs the points are scored in (PCK is invariant to that uniform scale)
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")
 
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                    "third<f>, third_given<f>)")
     p.add_argument("--time", type=int, default=0, help="also time estimate_frames on the first N frames: two passes "
                    "with FRAME_READOUT's settings against the model's own")
-    p.add_argument("--time-only", action="store_true", help="only the timing (--time N frames, --reps times)")
+    p.add_argument("--time-only", action="store_true", help="only the timing (with --time N: N frames, --reps times)")
     p.add_argument("--reps", type=int, default=1, help="timing repetitions, interleaved; the best is reported")
     a = p.parse_args(argv)
     scales = tuple(float(s) for s in a.scales.split(","))
@@ -145,32 +148,33 @@ def main(argv: list[str] | None = None) -> int:
     annotated = np.stack([np.asarray(s.extras["torso_box"], np.float64) for s in samples])
     centres = (annotated[:, :2] + annotated[:, 2:]) / 2
     sizes = np.max(annotated[:, 2:] - annotated[:, :2] + 1, axis=1)
-    ratio = model.frames.ratio
     cache = dict(np.load(a.cache)) if a.cache and Path(a.cache).exists() else {}
     with runinfo.timed() as total:
-        if a.time_only:
-            print("\n".join(timing(frames[:a.time], model, centres[:a.time], {
-                "two passes, FRAME_READOUT's second_pass 0.9 (before)": {"refine": 0, "second_pass": 0.9},
-                "the model's own settings": {}}, a.reps)), flush=True)
-            return 0
-        lines, firsts = torso_table(frames, model, centres, annotated, sizes, first_sizes, ratio, cache)
-        print("\n".join(lines), flush=True)
-        score = Scorer(samples, sizes)
-        only = set(a.rows.split(",")) if a.rows else None
-        rows = diagnosis_rows(frames, model, annotated, centres, firsts[default_size], ratio, scales, factors, cache,
-                              tuple(float(v) for v in a.refine_scales.split(",")), only)
-        head = ("| torso box of the second pass | " + " | ".join(GROUPS) + " | mean(elbow, wrist) | wrist@0.2 | "
-                "mean(e, w) small / middle / large third |")
-        table = [head, "|---" * (len(GROUPS) + 6) + "|"] + [score.line(k, v) for k, v in rows.items()]
-        print("\n".join(table), flush=True)
-        if a.cache:
-            np.savez(a.cache, **cache)
+        if not a.time_only:
+            diagnose(a, frames, model, annotated, centres, sizes, samples, first_sizes, default_size, scales,
+                     factors, cache)
         if a.time:
-            print("\n".join(timing(frames[:a.time], model, centres[:a.time], {
-                "two passes, FRAME_READOUT's second_pass 0.9 (before)": {"refine": 0, "second_pass": 0.9},
-                "the model's own settings": {}}, a.reps)), flush=True)
+            print("\n".join(timing(frames[:a.time], model, centres[:a.time], TIMED, a.reps)), flush=True)
     print(f"wall time {total['seconds']:.1f} s")
     return 0
+
+
+def diagnose(a, frames, model, annotated, centres, sizes, samples, first_sizes, default_size, scales, factors,
+             cache) -> None:
+    """Print the first pass's torso table and the second-pass rows (saving `cache` to --cache)."""
+    ratio = model.frames.ratio
+    lines, firsts = torso_table(frames, model, centres, annotated, sizes, first_sizes, ratio, cache)
+    print("\n".join(lines), flush=True)
+    score = Scorer(samples, sizes)
+    only = set(a.rows.split(",")) if a.rows else None
+    rows = diagnosis_rows(frames, model, annotated, centres, firsts[default_size], ratio, scales, factors,
+                          cache, tuple(float(v) for v in a.refine_scales.split(",")), only)
+    head = ("| torso box of the second pass | " + " | ".join(GROUPS) + " | mean(elbow, wrist) | wrist@0.2 | "
+            "mean(e, w) small / middle / large third |")
+    table = [head, "|---" * (len(GROUPS) + 6) + "|"] + [score.line(k, v) for k, v in rows.items()]
+    print("\n".join(table), flush=True)
+    if a.cache:
+        np.savez(a.cache, **cache)
 
 
 def diagnosis_rows(frames, model, annotated, centres, first, ratio, scales, factors, cache, refine_scales,

@@ -77,7 +77,7 @@ from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import (DEFAULT_MODEL, FRAME_MODEL, TORSO_MODEL, Poses, default_model, estimate,
                                           load, model_identity)
 from convcorr_jax.pose.onnx_export import export_onnx
-from convcorr_jax.pose.two_pass import FRAME_READOUT
+from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_settings
 
 GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
@@ -279,7 +279,7 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
 
 def _frame_line(frames: dict, speed: dict) -> str:
     """How a model reads whole frames in two passes (its own settings, else FRAME_READOUT's) and its time per frame."""
-    own = {**{k: FRAME_READOUT[k] for k in ("second_pass", "refine")}, **(frames.get("settings") or {})}
+    own = frame_settings(frames.get("settings"))
     passes = 2 + int(own["refine"])
     text = (f"first pass letterboxed in {frames['input_size']} px, {passes} passes in all, crops at "
             f"{own['second_pass']:g} x the found torso's" + ("" if frames.get("settings") else " (FRAME_READOUT's)"))

@@ -178,20 +178,21 @@ class PointTransferConfig:
     @property
     def extra_tap_names(self) -> tuple[str, ...]:
         """`extra_taps`, or `extra_backbone`'s validated taps when None; () without an extra backbone."""
-        if self.extra_backbone is None:
-            return ()
-        if self.extra_taps is not None:
-            return self.extra_taps
-        return self.DEFAULT_EXTRA_TAPS.get(self.extra_backbone) or self.DEFAULT_TAPS[self.extra_backbone]
+        return self._side_taps(self.extra_backbone, self.extra_taps)
 
     @property
     def third_tap_names(self) -> tuple[str, ...]:
         """`third_taps`, or `third_backbone`'s validated taps when None; () without a third backbone."""
-        if self.third_backbone is None:
+        return self._side_taps(self.third_backbone, self.third_taps)
+
+    def _side_taps(self, backbone: str | None, taps: tuple[str, ...] | None) -> tuple[str, ...]:
+        """A network read beside the backbone: its taps as given, else its validated ones (`DEFAULT_EXTRA_TAPS`,
+        else `DEFAULT_TAPS`); () without that network."""
+        if backbone is None:
             return ()
-        if self.third_taps is not None:
-            return self.third_taps
-        return self.DEFAULT_EXTRA_TAPS.get(self.third_backbone) or self.DEFAULT_TAPS[self.third_backbone]
+        if taps is not None:
+            return taps
+        return self.DEFAULT_EXTRA_TAPS.get(backbone) or self.DEFAULT_TAPS[backbone]
 
     @property
     def matcher(self) -> str:

@@ -132,9 +132,22 @@ def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, i
             refine_scales)
 
 
+def frame_settings(own: dict | None) -> dict:
+    """A model's whole-frame settings: `FRAME_READOUT`'s second_pass, refine and refine_scales, with its own
+    (`shipped.FrameStatistics.settings`, model.json's frame_statistics.settings) in their place where it has them.
+
+    Args:
+        own: the model's own settings (keys among `shipped.FRAME_SETTINGS`), or None / {}.
+
+    Returns:
+        {"second_pass", "refine", "refine_scales"}: the values `estimate_frames` uses when the caller gives none.
+    """
+    return {**{k: FRAME_READOUT[k] for k in FRAME_SETTINGS}, **(own or {})}
+
+
 def _own_settings(r: PoseModel, given: tuple) -> tuple[float, int, tuple[float, ...]]:
     """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_READOUT's."""
-    own = {**{k: FRAME_READOUT[k] for k in FRAME_SETTINGS}, **r.frames.settings}
+    own = frame_settings(r.frames.settings)
     full = _check_settings(*(own[k] if v is None else v for k, v in zip(FRAME_SETTINGS, given)))
     return full[0], full[1], full[2]
 
@@ -253,5 +266,5 @@ def _crop_pass(r: PoseModel, imgs: list[np.ndarray], boxes: np.ndarray, scales: 
     return pose_scales.merge_scales(xy, affines, frame_affine, merge), np.mean(peaks, axis=0).astype(np.float32)
 
 
-__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "first_pass", "frame_input_size",
+__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "first_pass", "frame_settings", "frame_input_size",
            "frame_statistics"]
