@@ -20,7 +20,7 @@ Steps, in order (docs/scaling.md):
      compile excluded, best of --reps).
   5. training: the config's schedule scaled so that its steps take --minutes at the measured step times (the
      stages keep their proportions; TRAIN_SHARE of the time for the steps, the rest for the evaluations on the
-     validation movies and checkpoints); `train.train` resumes a killed run when the command is repeated.
+     validation movies and checkpoints); `loop.train` resumes a killed run when the command is repeated.
   6. scoring (`tompson2015.flic_scores.evaluate`, the validated spatial model's rows beside the rows without it),
      in `SCORINGS`' order, cheapest first: the validation movies plain (one person crop, no flip: the run's settings
      are judged there), FLIC test plain, FLIC test person crops with `CROP_READOUT` (flip and crop scales), FLIC test
@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # imported at run time only after the environment is set (JAX reads it on import)
-    from convcorr_jax.pose.train_config import TrainConfig
+    from convcorr_jax.pose.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]  # the repository and bench/ (its helpers)
@@ -86,7 +86,7 @@ SCORINGS = {"val": ("val", "plain"), "test": ("test", "plain"), "test_crops": ("
 # bench/pose.py's step-timing child reads a config by name; this prelude applies the --set overrides (a JSON list,
 # the child's 4th argument) to the config it reads
 STEP_CHILD_PRELUDE = """import json, sys
-from convcorr_jax.config import override
+from convcorr_jax.core.config import override
 from convcorr_train import pose_configs
 _named = pose_configs.get_config
 pose_configs.get_config = lambda name: override(_named(name), json.loads(sys.argv[4]))
@@ -104,7 +104,7 @@ def missing_weights(cfg: TrainConfig) -> list[str]:
     the weights cache (`weights.sources.package_file` without fetching), else one line naming the file."""
     if not cfg.model.trunk or cfg.model.trunk_weights != "imagenet":
         return []
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
     from convcorr_jax.weights import sources
 
     try:
@@ -118,7 +118,7 @@ def config_of(name: str, sets: tuple[str, ...]) -> TrainConfig:
     """The named pose config with the `field=value` overrides applied (`config.override`)."""
     from convcorr_train import pose_configs
 
-    from convcorr_jax.config import override
+    from convcorr_jax.core.config import override
 
     return override(pose_configs.get_config(name), sets)
 
@@ -262,11 +262,12 @@ def budget_steps(steps: tuple[int, int, int], step_s: dict[int, float], minutes:
 def train_run(config: str, sets: tuple[str, ...], root: Path, steps: tuple[int, int, int], runs: str) -> dict:
     """Train `config` with the overrides `sets` on FLIC with `steps`: {"config", "steps", "train_s", "run",
     "last_eval"}."""
-    from convcorr_jax.pose import run_export, train
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training import loop
 
     cfg = config_of(config, (*sets, f"data_root={root}", f"out={runs}", "steps=" + ",".join(str(s) for s in steps)))
     t0 = time.perf_counter()
-    res = train.train(cfg, progress=True, on_stage=run_export.write_stage)
+    res = loop.train(cfg, progress=True, on_stage=model_folder.write_stage)
     return {"config": config, "steps": list(steps), "train_s": time.perf_counter() - t0, "run": str(cfg.run_dir()),
             "last_eval": res.evals[-1] if res.evals else {}}
 
@@ -277,7 +278,8 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
     from convcorr_eval.tompson2015 import flic_scores
 
     from convcorr_jax.pose import readout as pose_readout
-    from convcorr_jax.pose import run_folder, shipped
+    from convcorr_jax.pose import shipped
+    from convcorr_jax.pose.training import run_folder
     from convcorr_jax.pose import spatial as spatial_mrf
 
     tc, params = flic_scores.load_run(run)
@@ -409,7 +411,7 @@ def markdown(r: dict) -> str:
 
 def write(r: dict, out: str, t_start: float, part: str) -> None:
     """The RESULTS file of `r` so far, written atomically (`io.write_text`), after `part`."""
-    from convcorr_jax import io
+    from convcorr_jax.core import io
 
     r["wall_s"] = time.perf_counter() - t_start
     io.write_text(out, markdown(r))

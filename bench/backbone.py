@@ -33,7 +33,7 @@ def main() -> None:
     import jax
     import torch
 
-    from convcorr_jax import io, runinfo
+    from convcorr_jax.core import io, runinfo
     from convcorr_jax.backbones import get
     from convcorr_jax.weights import read_torch_state_dict
 

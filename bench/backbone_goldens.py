@@ -30,7 +30,7 @@ GOLDEN = ROOT / "tests" / "golden" / "backbones"
 sys.path[:0] = [str(ROOT), str(GOLDEN)]
 
 import make_golden as mg  # noqa: E402  (photos, preprocessing, MobileNetV2 torch model; torch-free at import)
-from convcorr_jax import io  # noqa: E402
+from convcorr_jax.core import io  # noqa: E402
 from convcorr_jax.backbones import alexnet, preprocess, vgg16  # noqa: E402
 NAMES = ("torchvision_alexnet", "vgg16")
 CKPT = {"torchvision_alexnet": "alexnet.ckpt", "vgg16": "vgg16.ckpt"}

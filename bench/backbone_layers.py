@@ -41,7 +41,7 @@ def main() -> None:
     import torch
     from jax import lax
 
-    from convcorr_jax import runinfo
+    from convcorr_jax.core import runinfo
     from convcorr_jax.backbones import layers
     from convcorr_jax.backbones.alexnet import TORCHVISION_OPS, param_shapes
 

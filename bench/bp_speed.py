@@ -23,7 +23,7 @@ import argparse
 import jax
 import numpy as np
 
-from convcorr_jax import runinfo
+from convcorr_jax.core import runinfo
 from timing import best_time
 from convcorr_jax.flow import bp, bp_solver
 from convcorr_jax.flow.cost_volume import cost_volume

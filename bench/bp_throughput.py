@@ -35,7 +35,7 @@ def main() -> None:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
     import numpy as np
 
-    from convcorr_jax import parallel, runinfo
+    from convcorr_jax.core import parallel, runinfo
     from convcorr_jax.flow import bp
     from timing import best_time
 

@@ -32,7 +32,7 @@ from convcorr_jax.pose import heatmaps as hmap  # noqa: E402
 from convcorr_jax.pose import model as pose_model  # noqa: E402
 from convcorr_jax.pose import shipped  # noqa: E402
 from convcorr_jax.pose.data import flic_crops  # noqa: E402
-from convcorr_jax.pose.run_folder import load_run  # noqa: E402
+from convcorr_jax.pose.training.run_folder import load_run  # noqa: E402
 
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist")
 POWERS = (0.5, 1.0, 2.0, 4.0)  # coarse map exponents of the product read-out

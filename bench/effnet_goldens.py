@@ -128,7 +128,7 @@ def main() -> None:
     if args.reference:
         return reference(*args.reference)
 
-    from convcorr_jax import io
+    from convcorr_jax.core import io
     from convcorr_jax.backbones import get
     from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
     from convcorr_jax.weights import read_torch_state_dict

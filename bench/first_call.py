@@ -5,10 +5,10 @@ goes. Writes nothing; prints a markdown table for bench/RESULTS.md.
 
 Each process runs the example's code from README.md (the same text `tests/test_readme.py` runs) with JAX's
 persistent compilation cache in a new empty folder: the first process compiles and fills it (then one
-unmeasured process compiles the plain jit of the exported functions), the later ones load from it, alternately without (`CONVCORR_NO_EXPORT=1`) and with the exported programs of `convcorr_jax.exported`. Per process: wall time (interpreter start to exit), and JAX's own monitoring events summed over
+unmeasured process compiles the plain jit of the exported functions), the later ones load from it, alternately without (`CONVCORR_NO_EXPORT=1`) and with the exported programs of `convcorr_jax.core.exported`. Per process: wall time (interpreter start to exit), and JAX's own monitoring events summed over
 the process: tracing to a jaxpr, lowering to StableHLO, XLA compilation (a cache miss), loading a compiled
 program from the persistent cache (a hit); the rest is imports, weight loading, reading exported programs
-(`convcorr_jax.exported`) and running the programs. "programs": how many programs were lowered.
+(`convcorr_jax.core.exported`) and running the programs. "programs": how many programs were lowered.
 """
 
 from __future__ import annotations

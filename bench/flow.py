@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from convcorr_jax import runinfo
+from convcorr_jax.core import runinfo
 from timing import best_time
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.distance_transform import dt1d, dt1d_brute, dt1d_min

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax import config, runinfo
+from convcorr_jax.core import config, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.flow import dense
 from convcorr_jax.weights import load_backbone

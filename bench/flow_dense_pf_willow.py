@@ -20,13 +20,13 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import metrics, runinfo
+from convcorr_jax.core import metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.data.pf_willow import pf_willow_classes, pf_willow_pairs
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow import dense
 from convcorr_jax.flow.warp import bilinear_sample
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from flow_dense import load_peer
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import config, runinfo
+from convcorr_jax.core import config, runinfo
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import to_grey
 from convcorr_jax.flow import dense

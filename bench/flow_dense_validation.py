@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from convcorr_eval.report import plt, save_figure
-from convcorr_jax import config, runinfo
+from convcorr_jax.core import config, runinfo
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
 from convcorr_jax.flow import dense

@@ -1,4 +1,4 @@
-"""Exact top-k cosine search: convcorr_jax.knn vs faiss-cpu IndexFlatIP vs scikit-learn brute NearestNeighbors.
+"""Exact top-k cosine search: convcorr_jax.core.knn vs faiss-cpu IndexFlatIP vs scikit-learn brute NearestNeighbors.
 
     python bench/knn.py                                   # 2,000 queries x 200,000 x 256, top-5 (shared 2-core CPU)
     python bench/knn.py --queries 10000 --database 1000000   # the issue's size: ~1-2 min each for ours and faiss,
@@ -33,7 +33,7 @@ def _run_one(a) -> dict:
     q, db = _data(a)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if a.method == "jax":
-        from convcorr_jax import knn
+        from convcorr_jax.core import knn
 
         run = lambda: [np.asarray(x) for x in knn.topk_cosine(q, db, a.k, block=a.block, qblock=a.qblock)]
     elif a.method == "faiss":

@@ -40,7 +40,7 @@ PF_WILLOW = ("long2014.pf_willow", "long2014.pf_willow_validation", "long2014.pf
 
 def run(out: Path, ids: list[str]) -> None:
     """Each experiment of `ids` (all when empty) at tiny size into out/<id>[_vgg16]/."""
-    from convcorr_jax.paths import real_data_root
+    from convcorr_jax.core.paths import real_data_root
     from convcorr_eval import registry
     from convcorr_eval.runner import make_config, run_experiment
 

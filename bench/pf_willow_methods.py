@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax import metrics, runinfo
+from convcorr_jax.core import metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.weights import load_backbone

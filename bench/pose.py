@@ -22,9 +22,9 @@ MARKER = "<!-- end of the generated part: bench/pose.py rewrites everything abov
 CHILD = r"""
 import json, sys, time
 import jax, numpy as np
-from convcorr_jax import parallel
+from convcorr_jax.core import parallel
 from convcorr_jax.pose import data as pose_data, model as pose_model
-from convcorr_jax.pose import train_step
+from convcorr_jax.pose.training import stages
 from convcorr_train import pose_configs
 stage, steps, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 cfg = pose_configs.get_config(name)
@@ -36,8 +36,8 @@ data = pose_data.PoseArrays(rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), 
 mesh = parallel.make_mesh()
 batches = pose_data.train_dataset(data, cfg.batch_size, steps + 1, cfg.seed)
 params = pose_model.init(jax.random.PRNGKey(0), cfg.model)
-state = jax.device_put({"params": params, "opt": train_step.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
-fn = parallel.data_parallel_step(train_step.make_local_step(cfg, stage), mesh)
+state = jax.device_put({"params": params, "opt": stages.init_opt(cfg, stage, params)}, parallel.replicated(mesh))
+fn = parallel.data_parallel_step(stages.make_local_step(cfg, stage), mesh)
 t0 = time.perf_counter()
 state, m = fn(state, parallel.shard_batch(batches[0], mesh)); float(m["loss"])
 compile_s = time.perf_counter() - t0
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_pose.md")),
                    help="markdown to rewrite ('' prints the step times only)")
     args = p.parse_args(argv)
-    from convcorr_jax import runinfo
+    from convcorr_jax.core import runinfo
     from convcorr_eval.tompson2015 import paper, tables
     from convcorr_train import pose_configs
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     for k, v in paper.TABLE2.items():
         lines.append(f"| paper (K40 GPU, FLIC 320x240, full model): {k} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
     lines += ["", f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "", MARKER]
-    from convcorr_jax import io
+    from convcorr_jax.core import io
 
     out = Path(args.out)
     old = out.read_text() if out.is_file() else ""

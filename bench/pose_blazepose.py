@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import io, runinfo
+from convcorr_jax.core import io, runinfo
 from convcorr_jax.data import joint_map, lsp
 from convcorr_jax.data.skeletons import PERSON, Skeleton
 from convcorr_jax.data.types import load_image

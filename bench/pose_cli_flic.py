@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry, io, runinfo
+from convcorr_jax.core import geometry, io, runinfo
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose.estimation import CROP_READOUT
 from convcorr_jax.pose.two_pass import FRAME_READOUT

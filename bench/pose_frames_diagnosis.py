@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry, runinfo
+from convcorr_jax.core import geometry, runinfo
 from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import joints
@@ -37,7 +37,7 @@ from convcorr_jax.pose.estimation import estimate, load
 from convcorr_jax.pose.person_boxes import torso_from_points
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames, first_pass, frame_input_size
-from convcorr_jax.progress import bar
+from convcorr_jax.core.progress import bar
 
 # what --time compares: two passes as before the model had its own settings, and the model's own
 TIMED = {"two passes, FRAME_READOUT's second_pass 0.9 (before)": {"refine": 0, "second_pass": 0.9},

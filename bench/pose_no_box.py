@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry, runinfo
+from convcorr_jax.core import geometry, runinfo
 from convcorr_jax.pose import joints
 from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
 from convcorr_jax.pose.two_pass import FRAME_READOUT

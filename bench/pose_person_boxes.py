@@ -20,7 +20,7 @@ import itertools
 
 import numpy as np
 
-from convcorr_jax import geometry, runinfo
+from convcorr_jax.core import geometry, runinfo
 from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import joints

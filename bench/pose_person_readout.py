@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import runinfo
+from convcorr_jax.core import runinfo
 from convcorr_jax.data.skeletons import PERSON
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import shipped

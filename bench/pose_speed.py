@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image
     from skimage import data
 
-    from convcorr_jax import runinfo
+    from convcorr_jax.core import runinfo
     from convcorr_jax.pose import estimation, predict
 
     print(runinfo.header("pose speed", {"model": a.model, "reps": a.reps, "machine": platform.processor() or

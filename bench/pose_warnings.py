@@ -7,7 +7,7 @@ Threshold (`pose.readout.warning_threshold`, the rule `WARN_RULE`): the 5th perc
 of the validation people the model gets right (both elbows and wrists within PCK@0.2), from `estimate` on their
 torso boxes, one crop, with the model's validated read-out: the input a run's training evaluates, so the threshold
 is the one `convcorr train pose` writes for new runs. `--write` stores it in the model folder's readout.json
-(`run_export.set_readout`). FLIC test is scored with torso boxes and with person boxes drawn from the joints
+(`model_folder.set_readout`). FLIC test is scored with torso boxes and with person boxes drawn from the joints
 (`person_boxes.boxes_from_joints`); LSP-extended (LSPET/images/im%05d.jpg with LSPET/joints.mat, LSP's 14 joints:
 whole bodies in sports, which the upper-body model never saw) with person boxes drawn the same way from every
 labelled joint, its shoulders, elbows, wrists and hips scored against the model's and normalised as FLIC's
@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry, metrics, runinfo
+from convcorr_jax.core import geometry, metrics, runinfo
 from convcorr_jax.data.flic_people import flic_torso_norm
 from convcorr_jax.data.lsp import image_count, load_lsp, read_lsp_joints
 from convcorr_jax.data.skeletons import FLIC
 from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import person_boxes as pb
 from convcorr_jax.pose import readout as pose_readout
-from convcorr_jax.pose import run_export
+from convcorr_jax.pose.export import model_folder
 from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,7 +92,7 @@ def threshold(model: str, val: People, write: bool) -> float:
         choice, record = pose_readout.with_warning(*pose_readout.load_readout(run.path), t, int(right.sum()),
                                                    "FLIC's elbows and wrists")
         record["warning"]["input"] = "FLIC validation movies, torso boxes, one crop, no flip"
-        run_export.set_readout(run.path, choice, record)
+        model_folder.set_readout(run.path, choice, record)
         print(f"wrote {run.path / pose_readout.FILE}", flush=True)
     return t
 

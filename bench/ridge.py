@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from convcorr_jax.io import write_text  # noqa: E402
+from convcorr_jax.core.io import write_text  # noqa: E402
 from convcorr_jax.linear import ridge  # noqa: E402
 
 

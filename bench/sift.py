@@ -12,7 +12,7 @@ import time
 import jax
 import numpy as np
 
-from convcorr_jax import runinfo
+from convcorr_jax.core import runinfo
 from convcorr_jax.features import sift
 
 

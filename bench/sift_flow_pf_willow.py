@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from convcorr_jax import metrics, runinfo
-from convcorr_jax.config import override
+from convcorr_jax.core import metrics, runinfo
+from convcorr_jax.core.config import override
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.data.warped_pairs import WarpConfig, warped_set
 from convcorr_jax.weights import load_backbone

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from convcorr_jax import runinfo
+from convcorr_jax.core import runinfo
 from convcorr_jax.data.synthetic import KINDS, write_dataset
 
 

@@ -24,7 +24,7 @@ def main() -> None:
     from PIL import Image
     from sklearn.linear_model import RidgeCV
 
-    from convcorr_jax import runinfo
+    from convcorr_jax.core import runinfo
     from convcorr_jax.data import synthetic as synthetic_data
     from convcorr_jax.data.faces300w import interocular_distance
     from convcorr_jax.features.extract import extract

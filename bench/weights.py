@@ -38,7 +38,7 @@ def main() -> None:
 
     import torch
 
-    from convcorr_jax.runinfo import header, timed
+    from convcorr_jax.core.runinfo import header, timed
     from convcorr_jax.weights import read_caffemodel, read_torch_state_dict, write_caffemodel
     from convcorr_jax.weights.sources import package_file
 

@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_cli.options import WHOLE_WEIGHTS, add_set
-from convcorr_jax import config, io, runinfo
+from convcorr_jax.core import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.flow import dense
 from convcorr_jax.flow.align import FEATURES, GridConfig, align_images, check_image_sizes
 from convcorr_jax.flow.bp import BPConfig
 from convcorr_jax.flow.dense import PIXEL_FEATURES, DenseConfig
-from convcorr_jax.optional import require
+from convcorr_jax.core.optional import require
 from convcorr_jax.weights import load_backbone
 
 FLAGS = {"beta": "--beta", "window": "--window", "iters": "--iters", "levels": "--levels"}

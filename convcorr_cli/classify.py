@@ -11,10 +11,10 @@ import argparse
 import time
 
 from convcorr_cli.options import WHOLE_WEIGHTS
-from convcorr_jax import io, runinfo
+from convcorr_jax.core import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.features.classify import classify
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import load_inputs
 from convcorr_jax.weights import load_backbone
 

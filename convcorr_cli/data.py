@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.data.fetch import DOWNLOADS, fetch_dataset
 from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, SPLITS, pack_flic, unpack_flic
 from convcorr_jax.data.formats import FORMATS, read_format
 from convcorr_jax.data.synthetic.datasets import DEFAULT_SIZE, KINDS, write_dataset
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def _synth_arguments(p: argparse.ArgumentParser) -> None:

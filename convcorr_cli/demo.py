@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.backbones.registry import NAMES
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_eval.demo import STAGES, run_demo
 from convcorr_eval.experiment import SIZES
 

@@ -63,10 +63,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from convcorr_jax import cache, io, runinfo
+from convcorr_jax.core import cache, io, runinfo
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
-from convcorr_jax.config import to_dict
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.config import to_dict
+from convcorr_jax.core.errors import InputError, check
 from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files

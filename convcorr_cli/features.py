@@ -20,10 +20,10 @@ import argparse
 import time
 
 from convcorr_cli.options import WHOLE_WEIGHTS
-from convcorr_jax import io, runinfo
+from convcorr_jax.core import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap, resolve_taps
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import MODES, features, read_image
 from convcorr_jax.weights import load_backbone
 

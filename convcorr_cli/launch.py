@@ -12,7 +12,7 @@ as given. All processes share this terminal.
 If one process fails, the others are stopped and the launcher exits non-zero naming it; on a cluster use the
 cluster's own launcher (srun) instead: the same command then initialises from its environment. SIGINT or SIGTERM
 to the launcher sends SIGTERM to every process (JAX's preemption service lets them stop after the same step,
-training saving a checkpoint there; `convcorr_jax.interrupt`), SIGKILL to what still runs STOP_GRACE seconds
+training saving a checkpoint there; `convcorr_jax.core.interrupt`), SIGKILL to what still runs STOP_GRACE seconds
 later, and exits 130.
 """
 
@@ -28,8 +28,8 @@ import time
 from collections.abc import Sequence
 
 from convcorr_cli.main import COMMANDS, main as convcorr
-from convcorr_jax import interrupt
-from convcorr_jax.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
+from convcorr_jax.core import interrupt
+from convcorr_jax.core.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
 
 EXIT_TIMEOUT = 124
 STOP_GRACE = 60.0  # seconds the processes get to stop at a safe point (training: save a checkpoint) on interrupt
@@ -97,7 +97,7 @@ def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, t
            env: dict[str, str] | None = None, poll: float = 0.05) -> int:
     """Run `command` as num_processes JAX processes with local_devices CPU devices each; returns the exit code:
     0 when all succeed; the first failing process's code (1 if it was killed by a signal) after stopping the
-    others; 124 on timeout (seconds). A stop request (`convcorr_jax.interrupt`) or KeyboardInterrupt stops the
+    others; 124 on timeout (seconds). A stop request (`convcorr_jax.core.interrupt`) or KeyboardInterrupt stops the
     processes (SIGTERM, then SIGKILL after a grace time) and propagates."""
     if num_processes < 1 or local_devices < 1:
         raise ValueError(f"need at least one process and one device each, got {num_processes} x {local_devices}")

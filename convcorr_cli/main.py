@@ -8,7 +8,7 @@ Compilation cache: every command runs with JAX's persistent compilation cache in
 size, so a repeated command loads its programs instead of compiling them again. A cache folder already set
 (`JAX_COMPILATION_CACHE_DIR`) is kept; `CONVCORR_NO_COMPILE_CACHE=1` turns the cache off.
 
-Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax.interrupt`) with one line on
+Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax.core.interrupt`) with one line on
 stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exit code 130; a second signal
 exits at once with the same line.
 
@@ -17,7 +17,7 @@ tracing, lowering, XLA compilation, compilation cache loads, the rest); `--profi
 (`convcorr_cli.profile`).
 
 Progress: on a terminal, tqdm bars on stderr; otherwise (a log file, a pipe) plain lines on stderr every tenth of a
-loop (at most one a second), at least every 30 s, and the last, without carriage returns (`convcorr_jax.progress`,
+loop (at most one a second), at least every 30 s, and the last, without carriage returns (`convcorr_jax.core.progress`,
 shown by `setup_logging`).
 """
 
@@ -33,12 +33,12 @@ from typing import Callable, Sequence
 
 from convcorr_cli import options, profile
 from convcorr_cli.options import HelpFormatter
-from convcorr_jax import interrupt
-from convcorr_jax.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
-from convcorr_jax.errors import InputError
-from convcorr_jax.progress import LOG as PROGRESS_LOG
-from convcorr_jax.progress import on_terminal
-from convcorr_jax.runinfo import package_version
+from convcorr_jax.core import interrupt
+from convcorr_jax.core.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.progress import LOG as PROGRESS_LOG
+from convcorr_jax.core.progress import on_terminal
+from convcorr_jax.core.runinfo import package_version
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -76,7 +76,7 @@ class _StderrLines(logging.Handler):
 
 
 def setup_logging() -> Callable[[], None]:
-    """Show the progress of long loops (`convcorr_jax.progress`: log lines where stderr is not a terminal, and the
+    """Show the progress of long loops (`convcorr_jax.core.progress`: log lines where stderr is not a terminal, and the
     training loop's messages) on stderr, one line per record, until the returned function is called (a command
     undoes it when it ends; a script may keep it). Already shown: nothing changes. Warnings of the library reach
     stderr through Python's last-resort handler."""

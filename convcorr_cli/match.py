@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_cli.options import add_set
-from convcorr_jax import config, io, runinfo
+from convcorr_jax.core import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.correspondence import PointTransferConfig, transfer_points
 from convcorr_jax.correspondence.point_config import METHODS
 from convcorr_jax.correspondence.point_files import read_points
 from convcorr_jax.features.image import read_image
-from convcorr_jax.optional import MissingExtra, require
+from convcorr_jax.core.optional import MissingExtra, require
 
 CONFIDENCE = ("cosine similarity of the backbone features at the source point (A) and at the transferred point (B), "
               "0..1; null where a point has none")

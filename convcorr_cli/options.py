@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 SET_METAVAR = "FIELD=VALUE"
 # why align, features and classify default to MobileNetV2 (docs/commands.md, "Flags and defaults")

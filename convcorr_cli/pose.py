@@ -4,7 +4,7 @@
 `convcorr pose CLIP.mp4 --out DIR [--every N] [...]` and `convcorr pose --list-models`: the joints of the person in
 each image or video frame from a trained pose model, drawn as a skeleton. `convcorr pose --export-onnx FILE [--model
 flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes without JAX
-(`convcorr_jax.pose.onnx_export`, the `onnx` extra): prints the file's input and output and what it leaves out.
+(`convcorr_jax.pose.export.onnx_file`, the `onnx` extra): prints the file's input and output and what it leaves out.
 
 `--model`: a shipped model by name (default `person`, people of every kind from person boxes; `flic` with
 `--torso-box` or `--two-pass`, FLIC's protocol; `convcorr_jax.pose.shipped`, `--list-models` names each with
@@ -14,7 +14,7 @@ The images may have any size; each is the network's input as `convcorr_jax.pose.
 finds the torso inside it, `convcorr_jax.pose.person_boxes`); with `--torso-box` the person's torso box for a FLIC
 model (the person crop of training) or the person's box for other runs (`--box`, its former name, still works and
 says once on stderr that it means the torso box). Every box is checked against its image before any work
-(`convcorr_jax.geometry.check_box`): finite, X0 <= X1 and Y0 <= Y1 (0-based inclusive pixels), overlapping the
+(`convcorr_jax.core.geometry.check_box`): finite, X0 <= X1 and Y0 <= Y1 (0-based inclusive pixels), overlapping the
 image (partly outside is fine); a `--torso` point must lie inside its image. With no box, a FLIC model trained on
 person crops runs whole frames in two passes from each frame's centre (`--two-pass` without `--torso`): on FLIC's
 validation movies elbow / wrist PCK@0.2 79.2 / 75.8, against 58.4 / 52.3 with the whole image as the person box
@@ -68,15 +68,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from convcorr_cli import pose_video
-from convcorr_jax import geometry, io, runinfo
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import geometry, io, runinfo
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import (DEFAULT_MODEL, FRAME_MODEL, TORSO_MODEL, Poses, default_model, estimate,
                                           load, model_identity)
-from convcorr_jax.pose.onnx_export import export_onnx
+from convcorr_jax.pose.export.onnx_file import export_onnx
 from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_settings
 
 GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
@@ -317,7 +317,8 @@ def list_models() -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    """`--export-onnx FILE`: the model's coarse network as ONNX (`onnx_export.export_onnx`); prints what it holds."""
+    """`--export-onnx FILE`: the model's coarse network as ONNX (`export.onnx_file.export_onnx`); prints what it
+    holds."""
     estimating = {"IMAGES": args.images, "--out": args.out, "--json": args.json, "--torso-box": args.box,
                   "--person-box": args.person_box,
                   "--torso": args.torso, "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import io, progress
-from convcorr_jax.errors import InputError
-from convcorr_jax.optional import require
+from convcorr_jax.core import io, progress
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.optional import require
 from convcorr_jax.pose.estimation import Poses
 
 SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")  # read as videos

@@ -65,6 +65,6 @@ def line(name: str, split: dict) -> str:
 
 def write(path: str, split: dict) -> None:
     """The split as JSON at `path`, written atomically."""
-    from convcorr_jax import io
+    from convcorr_jax.core import io
 
     io.write_json(Path(path), {k: round(v, 4) if isinstance(v, float) else v for k, v in split.items()})

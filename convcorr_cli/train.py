@@ -8,7 +8,7 @@ config.json, metrics.json (the runner's schema, the evaluations under "metrics" 
 (rerun the same command to resume a killed run; it prints "resuming NAME from step N of M"), and TensorBoard event
 files (loss per stage, learning rate, validation PCK) in `--logdir` (default <out>/<name>/tb; `off`: none): watch
 with `tensorboard --logdir DIR`. Ctrl-C (SIGINT) or SIGTERM stops it after the current step with a checkpoint of
-that step, exit code 130 (`convcorr_jax.interrupt`).
+that step, exit code 130 (`convcorr_jax.core.interrupt`).
 A config out of range (e.g. `--set batch_size=0`) is one error line naming the field, exit code 2; so is a run
 folder that holds anything but a run of this config (someone's files, another config's run), left as it was. The named
 configs: `convcorr_train.pose_configs.CONFIGS`; their runtimes and measured numbers: bench/RESULTS_pose.md.

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.backbones import get
 from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import converted_cache_dir, is_conv_only
 from convcorr_jax.weights.files import FETCH_NAMES, fetch_named, import_file, inspect_lines, param_summary
 from convcorr_jax.weights.orbax_io import PARAMS_FOLDER

@@ -7,7 +7,7 @@ Each experiment runs through the runner into `runs/demo/<experiment>/`; one that
 others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section. A stage whose identical
 finished run is in its folder is kept; one whose settings changed (another size, seed, backbone) runs again and
 replaces it (the runner's `replace`: the demo's folder holds the demo's latest settings, no refusal). An
-interrupt (`convcorr_jax.interrupt`) stops the demo between or inside stages; finished stages stay.
+interrupt (`convcorr_jax.core.interrupt`) stops the demo between or inside stages; finished stages stay.
 
 A stage with a claim (`CLAIMS`) has it checked when the demo runs with its own settings (default size, seed 0, each
 config's backbone and weights): a claim not met marks the stage "claim not met", and the demo fails like a failed
@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from convcorr_jax import interrupt, io, runinfo
+from convcorr_jax.core import interrupt, io, runinfo
 from convcorr_eval.report import write_report
 from convcorr_eval.runner import make_config, run_experiment
 

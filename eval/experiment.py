@@ -17,8 +17,8 @@ from typing import Any, Mapping, Sequence, TypeVar
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
-from convcorr_jax.config import check_fields
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import InputError
 
 SIZES = ("tiny", "default", "full")
 DATASETS = ("synthetic", "voc", "flic", "mpii", "lsp", "300w", "pf_willow", "pf_pascal", "spair")
@@ -32,8 +32,8 @@ class ExperimentConfig:
     "random" (seeded initialisation), or a weight file; `data_root`: the dataset folder for real data.
 
     Range checks: a subclass checks its own fields in `__post_init__` (after `super().__post_init__()`) with
-    `convcorr_jax.config.check_fields`, and its role names and image sizes against the backbone in `check()`
-    (`check_roles`), which `convcorr_jax.config.override` / `validate` call once all fields are set."""
+    `convcorr_jax.core.config.check_fields`, and its role names and image sizes against the backbone in `check()`
+    (`check_roles`), which `convcorr_jax.core.config.override` / `validate` call once all fields are set."""
 
     name: str = ""  # run folder name under the output root; the experiment id when empty
     size: str = "default"  # tiny (seconds, tests) | default (minutes on 2 CPU cores) | full (paper scale)
@@ -53,7 +53,7 @@ class ExperimentConfig:
             raise InputError("config", "name", "a run folder name (no path separators, not . or ..)", self.name)
 
     def check(self) -> None:
-        """Checks across fields (run by `convcorr_jax.config.validate`); none here."""
+        """Checks across fields (run by `convcorr_jax.core.config.validate`); none here."""
 
     def check_roles(self, roles: Sequence[str] = (), sizes: Sequence[str] = ()) -> None:
         """InputError naming the field unless every name in the fields `roles` (a role or tap name, or a tuple of

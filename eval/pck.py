@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import metrics
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core import metrics
+from convcorr_jax.core.errors import InputError, check
 
 ALPHAS = np.round(np.arange(0, 0.21, 0.01), 2)
 SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from convcorr_jax.registry import Registry
+from convcorr_jax.core.registry import Registry
 
 EXPERIMENTS: Registry[str] = Registry("experiment", {
     "long2014.table1": "convcorr_eval.long2014.table1",

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any, Callable, Sequence
 
-from convcorr_jax.optional import require
+from convcorr_jax.core.optional import require
 
 _NEEDS = "writing reports and figures (convcorr eval, run, demo, match, align)"
 matplotlib = require("matplotlib", "report", _NEEDS)
@@ -24,8 +24,8 @@ _markdown = require("markdown", "report", _NEEDS)
 matplotlib.use("Agg")  # no display: figures go to files
 import matplotlib.pyplot as plt  # noqa: E402
 
-from convcorr_jax import io  # noqa: E402
-from convcorr_jax.runinfo import score_about  # noqa: E402  (re-exported: what a score in a JSON is)
+from convcorr_jax.core import io  # noqa: E402
+from convcorr_jax.core.runinfo import score_about  # noqa: E402  (re-exported: what a score in a JSON is)
 
 __all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent",
            "ran_on", "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]

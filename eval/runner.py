@@ -41,10 +41,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from convcorr_jax import cache, interrupt, io, runinfo
-from convcorr_jax.config import override, to_dict
+from convcorr_jax.core import cache, interrupt, io, runinfo
+from convcorr_jax.core.config import override, to_dict
 from convcorr_jax.data.formats import detect_dataset
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 from convcorr_eval.report import write_report
@@ -219,7 +219,7 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
                    progress: bool = True, replace: bool = False) -> tuple[Result, float, bool]:
     """Run `exp_id` with `cfg` into `out/<cfg.name>/`: (result, seconds, reused). `force`: run again even if an
     identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
-    (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.interrupt`) raises Interrupted."""
+    (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.core.interrupt`) raises Interrupted."""
     cfg.check_data_root()
     check_inputs = getattr(registry.load(exp_id), "check_inputs", None)
     if check_inputs is not None:  # refused before any folder is made

@@ -25,8 +25,8 @@ from typing import Callable
 
 import pytest
 
-from convcorr_jax.paths import real_data_root
-from convcorr_jax.registry import Registry
+from convcorr_jax.core.paths import real_data_root
+from convcorr_jax.core.registry import Registry
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +149,9 @@ def write_pose_run():
 
     import jax
 
-    from convcorr_jax import io
+    from convcorr_jax.core import io
     from convcorr_jax.pose import model
-    from convcorr_jax.pose import checkpoints, train_step
+    from convcorr_jax.pose.training import checkpoints, stages
 
     def write(cfg) -> Path:
         run = cfg.run_dir()
@@ -160,7 +160,7 @@ def write_pose_run():
         params = model.init(jax.random.PRNGKey(cfg.seed), cfg.model)
         step = cfg.total_steps
         mgr = checkpoints.manager(run / "checkpoints")
-        state = {"params": params, "opt": train_step.init_opt(cfg, cfg.stage_of(step - 1), params)}
+        state = {"params": params, "opt": stages.init_opt(cfg, cfg.stage_of(step - 1), params)}
         checkpoints.save_checkpoint(mgr, step, state, cfg, {"next_index": step})
         mgr.close()
         return run
@@ -261,8 +261,8 @@ def tiny_flic(tmp_path):
 
 @pytest.fixture
 def nan_loss_at(monkeypatch):
-    """nan_loss_at(step): pose training reads its loss as NaN at that 0-based step (`pose.train.step_loss`)."""
-    from convcorr_jax.pose import train as pose_train
+    """nan_loss_at(step): pose training reads its loss as NaN at that 0-based step (`pose.training.loop._step_loss`)."""
+    from convcorr_jax.pose.training import loop as pose_train
 
     def poison(at: int) -> None:
         real = pose_train._step_loss

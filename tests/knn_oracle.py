@@ -1,4 +1,4 @@
-"""The NumPy reference of `convcorr_jax.knn`'s top-k searches: the full score matrix in float64, for small
+"""The NumPy reference of `convcorr_jax.core.knn`'s top-k searches: the full score matrix in float64, for small
 inputs."""
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def test_budget_steps_hand_computed():
 def test_flic_gpu_differs_from_flic_where_intended(monkeypatch):
     from convcorr_train import pose_configs
 
-    from convcorr_jax.config import validate
+    from convcorr_jax.core.config import validate
 
     flic, gpu = pose_configs.get_config("flic"), pose_configs.get_config("flic_gpu")
     a, b = _flat(flic), _flat(gpu)
@@ -65,7 +65,7 @@ def test_flic_gpu_differs_from_flic_where_intended(monkeypatch):
     assert (tiny.model.image_size, tiny.model.trunk, tiny.batch_size) == (64, "mobilenet_v2", 8)
     from convcorr_jax.pose.two_pass import frame_input_size
     assert frame_input_size(gpu.model) == 576 and frame_input_size(flic.model) == 288
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
     from convcorr_jax.weights import sources
 
     def absent(*_, **__):

@@ -16,7 +16,7 @@ from convcorr_jax import backbones
 from convcorr_jax.backbones import registry
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.backbones.trace import trace
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 NAME = "test_traced_cnn"
 

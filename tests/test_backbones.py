@@ -14,7 +14,7 @@ import pytest
 from convcorr_jax.backbones import NAMES, alexnet, get, layers, preprocess, receptive_field
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.backbones.receptive_field import RF, Step
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 GOLDEN = Path(__file__).parent / "golden" / "backbones"
 

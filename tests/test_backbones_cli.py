@@ -12,7 +12,7 @@ import pytest
 
 import convcorr_cli.main as cli
 from convcorr_jax.backbones import get
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.extract import extract
 
 GOLDEN = Path(__file__).parent / "golden" / "backbones"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.backbones import efficientnet_lite, get, registry
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import sources
 
 NAME = "efficientnet_lite2"

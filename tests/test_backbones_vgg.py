@@ -9,7 +9,7 @@ import pytest
 from test_backbones import GOLDEN, _rel, mg
 
 from convcorr_jax.backbones import alexnet, get, vgg16
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 FC_MESSAGE = "taps up to pool5: these weights hold no fully connected layers (fc6, fc7, fc8)"
 

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 import convcorr_cli.main as cli
-from convcorr_jax import io, metrics
+from convcorr_jax.core import io, metrics
 from convcorr_jax.backbones.registry import min_input_side, resolve_tap, resolve_taps
 from convcorr_jax.data.formats import detect_dataset
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 @pytest.fixture(scope="module")

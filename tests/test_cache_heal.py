@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcorr_jax import cache
+from convcorr_jax.core import cache
 
 
 def _build(calls: list):
@@ -75,7 +75,7 @@ def test_a_command_heals_its_damaged_dataset_cache(tmp_path):
 
 def test_an_empty_cache_variable_means_the_default_root(tmp_path, monkeypatch):
     """CONVCORR_CACHE set to "" is the default root under the home folder, never the working directory."""
-    from convcorr_jax.paths import cache_dir
+    from convcorr_jax.core.paths import cache_dir
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)

@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.correspondence import frame_transfer as FT
 from convcorr_jax.correspondence import matching
 from convcorr_jax.correspondence.frames import Frames, make_frames
 from convcorr_jax.correspondence.point_config import PointTransferConfig
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.cam import cam_prior, _class_activation_maps
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.hyperpixel import interpolation_matrix, _stride_rf

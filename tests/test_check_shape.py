@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_shape
 
 
 def _error(*args, **kw) -> InputError:

@@ -6,7 +6,7 @@ import pytest
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.long2014 import classification as cls
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.columns import columns_at_points, neighbourhood_concat
 
 

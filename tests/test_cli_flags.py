@@ -1,5 +1,5 @@
 """Flags that mean one thing in every command (`convcorr_cli.options`) and the progress format off a terminal
-(`convcorr_jax.progress`): `--out` wherever a command writes, every default in `--help`, `--set FIELD=VALUE` one
+(`convcorr_jax.core.progress`): `--out` wherever a command writes, every default in `--help`, `--set FIELD=VALUE` one
 per flag with one error line for a malformed one, `--out-dir` still accepted; progress lines without carriage
 returns, one every N steps; greyscale and RGBA images read as RGB with one notice, or refused where colour is
 needed."""
@@ -22,9 +22,9 @@ from PIL import Image
 
 from convcorr_cli import options
 from convcorr_cli.main import COMMANDS, Parser, main
-from convcorr_jax import interrupt, progress
+from convcorr_jax.core import interrupt, progress
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 # (sub)commands that write no file of their own beyond --json / --figure (or only the cache): no --out
 NO_OUT = {
@@ -206,7 +206,7 @@ def test_off_a_terminal_a_line_every_s_seconds(not_a_terminal):
 
 
 def test_progress_lines_are_safe_points_as_bars_are(not_a_terminal):
-    """A stop request ends a loop at its next step whether the bar is drawn or logged (`convcorr_jax.interrupt`)."""
+    """A stop request ends a loop at its next step whether the bar is drawn or logged (`core.interrupt`)."""
     seen = []
     with interrupt.handling("convcorr test"), pytest.raises(interrupt.Interrupted):
         for i in progress.bar(range(10), desc="loop"):
@@ -276,12 +276,12 @@ def test_a_command_says_in_one_line_that_it_converted_an_image(tmp_path):
 
 
 def test_every_progress_bar_goes_through_the_one_helper():
-    """No loop draws its own tqdm bar (it would write carriage returns into log files): convcorr_jax.progress."""
+    """No loop draws its own tqdm bar (it would write carriage returns into log files): convcorr_jax.core.progress."""
     root = Path(__file__).resolve().parents[1]
     found = subprocess.run(["git", "grep", "--untracked", "-nE", r"\btqdm(\.tqdm|\.write)?\(", "--", "convcorr_jax",
                             "convcorr_cli", "eval", "train", "bench"], cwd=root, capture_output=True, text=True,
                            check=False).stdout.splitlines()
-    allowed = ("convcorr_jax/progress.py:", "convcorr_cli/main.py:")  # the helper; the command's log lines
+    allowed = ("convcorr_jax/core/progress.py:", "convcorr_cli/main.py:")  # the helper; the command's log lines
     assert found and [line for line in found if not line.startswith(allowed)] == []
 
 

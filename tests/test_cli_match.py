@@ -19,7 +19,7 @@ from convcorr_cli.main import main
 from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.correspondence import PointTransferConfig, Transfer
 from convcorr_jax.correspondence.point_files import read_points
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 FAST = ["--backbone", "caffenet", "--weights", "random", "--set", "image_size=64"]
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 
 RUN = ["run", "long2014.table1", "--size", "tiny", "--set", "weights=random", "--backbone", "caffenet"]
 HOLD = """
     import sys, time
-    from convcorr_jax import io
+    from convcorr_jax.core import io
     with io.folder_lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(120)
@@ -88,8 +88,8 @@ def test_a_training_run_folder_has_one_writer(tmp_path):
     from test_pose_helpers import stick_people
 
     from convcorr_jax.pose import model as pose_model
-    from convcorr_jax.pose.train import train
-    from convcorr_jax.pose.train_config import TrainConfig
+    from convcorr_jax.pose.training.loop import train
+    from convcorr_jax.pose.training.config import TrainConfig
 
     cfg = TrainConfig(name="t", out=str(tmp_path), batch_size=4, steps=(1, 0, 0), eval_limit=0,
                         model=pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8,

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from convcorr_jax import cache
-from convcorr_jax.config import from_dict, override, to_dict
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import cache
+from convcorr_jax.core.config import from_dict, override, to_dict
+from convcorr_jax.core.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release,
 from convcorr_jax.data.types import load_image
 from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, load_voc_keypoints, read_keypoint_xml, write_keypoint_xml
 from convcorr_jax.data.voc_segmentation import load_image_folder, load_voc_segmentation, write_label_png
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 GOOD_XML = """<?xml version="1.0" encoding="utf-8"?>
 <annotation>

@@ -54,7 +54,7 @@ def test_every_format_has_a_reader_and_unknown_formats_are_refused(tmp_path):
     import pytest
 
     from convcorr_jax.data.formats import FORMATS, READERS, Reader, read_format
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
 
     assert list(FORMATS) == list(READERS) and len(FORMATS) == 18
     for name, reader in READERS.items():

@@ -15,7 +15,7 @@ from PIL import Image
 from convcorr_cli.main import main
 from convcorr_jax.data.fetch import DOWNLOADS, fetch_dataset
 from convcorr_jax.data.pf_willow import load_pf_willow
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def _pf_zip() -> bytes:

@@ -200,7 +200,7 @@ def test_flic_scale_downscaled_2x(tmp_path):
 
 @pytest.mark.parametrize("size,kind", [((30, 40), "non-uniform"), ((45, 30), "unexpected"), ((31, 20), "non-uniform")])
 def test_flic_scale_bad_ratio(tmp_path, size, kind):
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
 
     _flic_fixture(tmp_path, size)
     with pytest.raises(InputError) as e:

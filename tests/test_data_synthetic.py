@@ -271,7 +271,7 @@ def test_faces_round_trip_through_300w_loader(faces_all):
 
 
 def test_shapes_vary_enough_that_a_mean_shape_fails(objects_all, people_all, faces_all):
-    from convcorr_jax.metrics import pck
+    from convcorr_jax.core.metrics import pck
 
     # objects: keypoints relative to the box; predicting the category's mean relative shape
     objs = synthetic_data.load_objects(n=120, seed=4, split=None, image_size=64)
@@ -377,7 +377,7 @@ def test_example_grids_write_pngs(tmp_path):
 
 
 def test_bad_arguments_raise_input_error():
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
 
     with pytest.raises(InputError):
         synthetic_data.load_faces(n=0)

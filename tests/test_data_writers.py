@@ -193,7 +193,7 @@ def test_voc_train_test_split_reads_a_voc_style_folder(tmp_path):
     """The Long et al. split loader reads a VOC-style folder: here the synthetic objects, written in that format."""
     from convcorr_jax.data import synthetic
     from convcorr_jax.data.voc_keypoints import load_voc_train_test
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
 
     train = synthetic.load_objects(n=12, seed=0, split="train", image_size=96)
     test = synthetic.load_objects(n=12, seed=0, split="test", image_size=96)

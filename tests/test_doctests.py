@@ -1,5 +1,5 @@
 """The examples in the library's docstrings run (`>>>` lines, doctest) and print what they say
-(`convcorr_jax.geometry`'s: tests/test_geometry.py)."""
+(`convcorr_jax.core.geometry`'s: tests/test_geometry.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import importlib
 
 import pytest
 
-MODULES = ("convcorr_jax.errors", "convcorr_jax.metrics", "convcorr_jax.registry", "convcorr_jax.knn",
-           "convcorr_jax.features.sift", "convcorr_jax.linear.ridge", "convcorr_jax.flow.bp",
+MODULES = ("convcorr_jax.core.errors", "convcorr_jax.core.metrics", "convcorr_jax.core.registry",
+           "convcorr_jax.core.knn", "convcorr_jax.features.sift", "convcorr_jax.linear.ridge", "convcorr_jax.flow.bp",
            "convcorr_jax.pose.person_boxes", "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
 
 

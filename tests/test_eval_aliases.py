@@ -22,13 +22,14 @@ from convcorr_cli.main import main
 from convcorr_jax.correspondence import PointTransferConfig
 from convcorr_jax.data import mpii_eval_files
 from convcorr_jax.data.synthetic.datasets import write_dataset
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import joints, run_folder
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import joints
+from convcorr_jax.pose.training import run_folder
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.augment import AugmentConfig
 from convcorr_jax.pose.data import PoseArrays
-from convcorr_jax.pose.train import train
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.loop import train
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_eval.long2014 import pf_willow as pf_willow_eval
 from convcorr_eval.tompson2015 import trained
 

@@ -23,7 +23,7 @@ from convcorr_jax.pose import joints, readout, shipped
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.augment import AugmentConfig
 from convcorr_jax.pose.data import PoseArrays
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_eval.tompson2015 import flic_scores, trained
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -47,11 +47,12 @@ def _without(d: dict, *keys: str) -> dict:
 def flic_run(tiny_flic, tmp_path):
     """A flic_tiny run trained on `tiny_flic` (a run folder that is a model: it chose its read-out on the validation
     movie) and its export, a model folder made by `convcorr_train.ship_model`: (FLIC folder, run, export)."""
-    from convcorr_jax.pose import run_export, train
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training import loop
     from convcorr_train import pose, ship_model
 
     cfg = pose.config("flic_tiny", str(tmp_path / "runs"), [f"data_root={tiny_flic}", "steps=2,1,1"])
-    train.train(cfg, on_stage=run_export.write_stage)
+    loop.train(cfg, on_stage=model_folder.write_stage)
     run = cfg.run_dir()
     export = tmp_path / "exported" / "my_flic"
     assert ship_model.main(["--run", str(run), "--out", str(export), "--root", str(tiny_flic)]) == 0
@@ -139,7 +140,7 @@ def test_choosing_the_readout_is_its_own_step(flic_run, tmp_path, capsys):
 
 def _synthetic_run(out: Path) -> Path:
     """A tiny 16-joint cascade trained for 2 steps on random images (no model files: a run written as before)."""
-    from convcorr_jax.pose.train import train
+    from convcorr_jax.pose.training.loop import train
 
     js = joints.joint_set("synthetic", 16)
     cfg = TrainConfig(name="pose", out=str(out), data="synthetic", model=dataclasses.replace(TINY, num_joints=16),
@@ -155,14 +156,14 @@ def _synthetic_run(out: Path) -> Path:
 
 def test_eval_mpii_scores_a_run_and_its_export_alike(tmp_path, capsys):
     from convcorr_jax.data.synthetic.datasets import write_dataset
-    from convcorr_jax.pose import run_export
+    from convcorr_jax.pose.export import model_folder
 
     people = tmp_path / "people"
     write_dataset("people", people, n=16, seed=0, image_size=64)
     run = _synthetic_run(tmp_path / "train")
     readout.save_readout(run, readout.Readout("coarse_refined", False), {"rule": "given"})  # a stored choice
     export = tmp_path / "model"
-    run_export.export(run, export)
+    model_folder.export(run, export)
     files = {m: _bytes(m) for m in (run, export)}
     tables = {}
     for m in (run, export):

@@ -63,7 +63,8 @@ def test_oks_ap_against_a_hand_oks():
 @pytest.fixture(scope="module")
 def coco_run(tmp_path_factory):
     """A COCO-format folder with the 5-keypoint skeleton of `CAT` (train and val) and a coco_tiny run on it."""
-    from convcorr_jax.pose import run_export, train
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training import loop
     from convcorr_train import pose
 
     root = tmp_path_factory.mktemp("coco")
@@ -71,7 +72,7 @@ def coco_run(tmp_path_factory):
     write_coco(root, "val", n=4, size=64)
     cfg = pose.config("coco_tiny", str(root / "runs"), [f"data_root={root}", "steps=2,1,0"])
     assert cfg.model.num_joints == 5 and cfg.augment.flip_perm == (0, 1, 3, 2, 4)  # from the file's skeleton
-    train.train(cfg, on_stage=run_export.write_stage)
+    loop.train(cfg, on_stage=model_folder.write_stage)
     return root, cfg.run_dir()
 
 
@@ -81,7 +82,8 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
     from pycocotools.cocoeval import COCOeval
 
     from convcorr_cli.main import main
-    from convcorr_jax.pose import predict, run_folder
+    from convcorr_jax.pose import predict
+    from convcorr_jax.pose.training import run_folder
     from convcorr_jax.pose.person_crops import person_crops
 
     root, run = coco_run

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
-from convcorr_jax import progress
+from convcorr_jax.core import progress
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import train_step
-from convcorr_jax.pose.train import TrainingDiverged, train
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training import stages
+from convcorr_jax.pose.training.loop import TrainingDiverged, train
+from convcorr_jax.pose.training.config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_pose_helpers import stick_people  # noqa: E402
@@ -102,7 +102,7 @@ def test_event_file_holds_loss_per_stage_lr_and_validation_pck(tmp_path, capsys,
     starts = {1: 0, 2: STEPS[0], 3: STEPS[0] + STEPS[1]}
     for step, lr in s["lr"].items():
         stage = cfg.stage_of(step - 1)
-        assert lr == pytest.approx(float(train_step.lr_schedule(cfg, stage)(step - 1 - starts[stage])), rel=1e-6)
+        assert lr == pytest.approx(float(stages.lr_schedule(cfg, stage)(step - 1 - starts[stage])), rel=1e-6)
     assert s["loss/e2"][1] == s["loss/e2"][2] == 0.0 and s["loss/e2"][3] > 0  # stage 1 trains the coarse model
     assert [e["step"] for e in res.evals] == [2, 4, 5]
     for ev in res.evals:

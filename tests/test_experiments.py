@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import convcorr_cli.main as cli
-from convcorr_jax.paths import real_data_root
+from convcorr_jax.core.paths import real_data_root
 from convcorr_eval import experiment, registry
 from convcorr_eval import demo
 from convcorr_eval.demo import STAGES, tompson_claim

@@ -1,4 +1,4 @@
-"""`convcorr_jax.exported.jit`: the same values as `jax.jit`; the program is exported once per static arguments and
+"""`convcorr_jax.core.exported.jit`: the same values as `jax.jit`; the program is exported once per static arguments and
 input shapes, and a new process calls the exported program without tracing the Python function."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ CHILD = """
     import json, sys
     import jax, jax.numpy as jnp, numpy as np
     import convcorr_jax
-    from convcorr_jax import exported
+    from convcorr_jax.core import exported
 
     traced = []
 
@@ -76,7 +76,7 @@ def test_cpu_options_reach_the_compiler_and_keep_the_values():
     import jax.numpy as jnp
     import pytest
 
-    from convcorr_jax import exported
+    from convcorr_jax.core import exported
 
     def f(x, k):
         return jnp.cumsum(jnp.sin(x) * jnp.exp(-x / k), axis=0) @ x.T

@@ -17,7 +17,7 @@ from convcorr_cli.main import main
 from convcorr_jax import backbones
 from convcorr_jax.correspondence import PointTransferConfig, matching, transfer_points
 from convcorr_jax.correspondence.point_config import METHODS
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 NAME = "test_tiny_cnn"
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from convcorr_train import pose_configs
 
-from convcorr_jax import crop_geometry
+from convcorr_jax.core import crop_geometry
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import data, estimation
 
 

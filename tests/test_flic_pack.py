@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from convcorr_cli.main import main
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.flic_pack import pack_flic, _read_checksum, unpack_flic
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def test_pack_unpack_roundtrip(tiny_flic, tmp_path, capsys):
@@ -84,7 +84,7 @@ def test_pack_the_training_images_alone(tiny_flic, tmp_path):
     frames left out for scoring elsewhere), examples.mat whole; the unpacked folder loads its train split."""
     import tarfile
 
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
 
     info = pack_flic(tiny_flic, tmp_path / "train.tar", quality=None, split="train")
     train_names = sorted({Path(s.image_path).name for s in load_flic(tiny_flic, split="train")})

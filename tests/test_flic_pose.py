@@ -12,17 +12,19 @@ import numpy as np
 import pytest
 from convcorr_eval.tompson2015 import tables
 
-from convcorr_jax import crop_geometry, geometry, metrics
+from convcorr_jax.core import crop_geometry, geometry, metrics
 from convcorr_jax.data import mpii_eval_files, skeletons
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.synthetic import load_synthetic_people
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import predict, run_export, run_folder
-from convcorr_jax.pose.train import load_data, train
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose import predict
+from convcorr_jax.pose.export import model_folder
+from convcorr_jax.pose.training import run_folder
+from convcorr_jax.pose.training.loop import load_data, train
+from convcorr_jax.pose.training.config import TrainConfig
 
 MPII_IMAGES = ("004645041.jpg", "005808361.jpg", "051423444.jpg", "052475643.jpg", "060754485.jpg")
 
@@ -213,7 +215,7 @@ def test_mpii_tiny_run_scored_by_pckh(real_data, tmp_path):
                                   context=16)
     cfg = TrainConfig(name="mpii_tiny", out=str(tmp_path / "runs"), data="mpii", data_root=str(folder),
                         model=tiny, batch_size=4, steps=(2, 2, 2), checkpoint_every=2, eval_limit=0)
-    train(cfg, progress=False, on_stage=run_export.write_stage)
+    train(cfg, progress=False, on_stage=model_folder.write_stage)
     preds = tmp_path / "preds.h5"
     assert main(["eval", "mpii", "--run", str(tmp_path / "runs" / "mpii_tiny"), "--annot", str(folder / "valid.h5"),
                  "--images", str(folder / "images"), "--h5", str(preds), "--json", str(tmp_path / "pckh.json"),

@@ -63,13 +63,14 @@ def test_readout_sweep_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     """Grid "readout" on a tiny trained run: each row equals `flic_scores.evaluate` on the validation movies with its
     settings, exactly one row is chosen and it has the highest mean of elbow and wrist."""
     from convcorr_eval.tompson2015 import flic_scores
-    from convcorr_jax.config import override
-    from convcorr_jax.pose import run_export, train
+    from convcorr_jax.core.config import override
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training import loop
     from convcorr_train import pose_configs
 
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
     cfg = override(pose_configs.get_config("flic_tiny"), (f"data_root={tiny_flic}", f"out={tmp_path / 'runs'}"))
-    train.train(cfg, progress=False, on_stage=run_export.write_stage)
+    loop.train(cfg, progress=False, on_stage=model_folder.write_stage)
     out = tmp_path / "sweep"
     assert flic_sweep.main(["--root", str(tiny_flic), "--grid", "readout", "--run", str(cfg.run_dir()), "--rows",
                             "0,1,6,16", "--out", str(out), "--no-progress"]) == 0

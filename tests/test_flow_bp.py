@@ -12,13 +12,13 @@ from bp_oracle import brute_force_minimum
 from conftest import xla_flags
 from test_pose_train import TESTS, _env
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.flow import bp, bp_solver, bp_windows
 from convcorr_jax.flow.cost_volume import cost_volume, target_cost
 
 SHARDED = textwrap.dedent("""
     import jax, numpy as np
-    from convcorr_jax import parallel
+    from convcorr_jax.core import parallel
     from convcorr_jax.flow import bp
     assert len(jax.devices()) == 4, jax.devices()
     rng = np.random.default_rng(0)

@@ -121,7 +121,7 @@ def test_cli_writes_pixel_flow(tmp_path):
 
 DENSE_SHARDED = """
 import numpy as np, jax
-from convcorr_jax import parallel
+from convcorr_jax.core import parallel
 from convcorr_jax.flow import dense
 from convcorr_jax.weights import load_backbone
 assert len(jax.devices()) == 2, jax.devices()

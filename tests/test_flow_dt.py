@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.flow.distance_transform import (AUTO_BRUTE_MAX, AUTO_TREE_MAX, dt1d, dt1d_brute, dt1d_min, _dt2d,
                                                   _dt2d_values, _resolve_method)
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import convcorr_cli.main as cli
-from convcorr_jax import io, metrics
+from convcorr_jax.core import io, metrics
 from convcorr_jax.data.types import KeypointSample, load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def test_input_error_names_file_field_expectation():

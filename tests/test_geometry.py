@@ -1,4 +1,4 @@
-"""convcorr_jax.geometry: boxes, affine maps, point transforms and the one crop, against hand-computed values
+"""convcorr_jax.core.geometry: boxes, affine maps, point transforms and the one crop, against hand-computed values
 and scipy's map_coordinates."""
 
 import doctest
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-from convcorr_jax import geometry
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import geometry
+from convcorr_jax.core.errors import InputError
 
 
 def test_box_to_affine_maps_outer_edges_to_crop_edges():

@@ -17,7 +17,7 @@ from PIL import Image
 
 from convcorr_jax.data.types import MAX_PIXELS_ENV, load_image
 from convcorr_jax.data.voc_segmentation import read_label_png
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def _png_header(path: Path, w: int, h: int) -> Path:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from convcorr_jax.backbones import registry
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.hyperpixel import (combine, _hyperpixel_features, interpolation_matrix, resample,
                                               resolve_taps, _stride_rf, target_grid)
 

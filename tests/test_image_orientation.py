@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import read_image
 
 ORIENTATION = 0x0112  # the EXIF tag

@@ -11,8 +11,8 @@ import pytest
 from conftest import xla_flags
 from knn_oracle import brute_force_topk
 
-from convcorr_jax import knn
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import knn
+from convcorr_jax.core.errors import InputError
 
 
 def _assert_same(s, i, s_ref, i_ref, atol=2e-5):
@@ -137,7 +137,7 @@ def test_sharded_over_eight_devices_matches_brute_force():
     code = textwrap.dedent("""
         import sys
         import numpy as np, jax
-        from convcorr_jax import knn
+        from convcorr_jax.core import knn
         sys.path.insert(0, TESTS)
         from knn_oracle import brute_force_topk
         assert len(jax.devices()) == 8

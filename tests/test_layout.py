@@ -46,9 +46,7 @@ LONG_MODULES = {
 }
 # the library's layers, bottom to top: a package imports only its own layer's foundation and the layers below
 LAYERS = (
-    {"errors", "io", "config", "cache", "paths", "compile_cache", "exported", "interrupt", "runinfo", "parallel",
-     "progress", "geometry", "crop_geometry", "metrics", "knn", "long_frame", "registry", "optional", "deprecation",
-     "__init__"},
+    {"core", "__init__"},
     {"backbones"},
     {"weights"},
     {"data"},
@@ -57,6 +55,17 @@ LAYERS = (
     {"correspondence", "long2014", "regression", "pose"},
 )
 ABOVE_LIBRARY = ("convcorr_eval", "convcorr_cli", "eval", "train", "convcorr_train")
+
+
+def test_folders_show_the_layers():
+    """The package root holds packages only (and its `__init__.py`): the foundation modules live in `core/`, and
+    every folder of the library is one unit of `LAYERS`, so a module's floor is its folder's."""
+    loose = sorted(p.name for p in LIBRARY.glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules loose at the root of convcorr_jax/ (a foundation module belongs in core/): {loose}"
+    folders = {p.parent.name for p in LIBRARY.glob("*/__init__.py")}
+    units = set().union(*LAYERS) - {"__init__"}
+    assert folders == units, f"folders in no layer: {sorted(folders - units)}; layers with no folder: " \
+                             f"{sorted(units - folders)}"
 
 
 def _layer(unit: str) -> int:
@@ -78,7 +87,7 @@ def _imports(path: Path) -> list[str]:
 
 
 def _unit(module: str) -> str | None:
-    """The library unit of a module name ("convcorr_jax.flow.bp" -> "flow", "convcorr_jax.io" -> "io")."""
+    """The library unit of a module name ("convcorr_jax.flow.bp" -> "flow", "convcorr_jax.core.io" -> "io")."""
     parts = module.split(".")
     if parts[0] != "convcorr_jax":
         return None
@@ -225,8 +234,13 @@ def test_point_transfer_imports_nothing_of_long_et_als_protocols():
 
 # pose/: the training modules (the loop writes checkpoints) and the inference modules (export, loading, estimation,
 # whole frames); the forward pass (`predict`), the model, its data and the spatial model are shared below both
-POSE_TRAINING = ("train", "train_config", "train_step", "checkpoints", "event_log", "run_folder")
-POSE_INFERENCE = ("two_pass", "run_export", "estimation", "loaded_model", "shipped", "onnx_export")
+POSE_INFERENCE = ("two_pass", "estimation", "loaded_model", "shipped")  # with every module of pose/export/
+
+
+def _pose_modules(folder: str) -> set[str]:
+    """The dotted names of the modules in `convcorr_jax/pose/<folder>/`."""
+    return {f"convcorr_jax.pose.{folder}.{p.stem}" for p in (LIBRARY / "pose" / folder).glob("*.py")
+            if p.name != "__init__.py"}
 
 
 def _reached(graph: dict[str, set[str]], start: str) -> set[str]:
@@ -241,12 +255,14 @@ def _reached(graph: dict[str, set[str]], start: str) -> set[str]:
 
 def test_pose_training_imports_no_inference_module():
     """No pose training module reaches an inference module through any chain of imports (function bodies
-    included): the export step that makes a run folder a model (`run_export.write_stage`) is passed to the loop by
-    its caller (`convcorr train pose`), and a training run never reads its data again through inference code."""
+    included): the training modules are the folder `pose/training/`; the export step that makes a run folder a model
+    (`pose/export/`, `model_folder.write_stage`) is passed to the loop by its caller (`convcorr train pose`), and a
+    training run never reads its data again through inference code."""
     graph = _import_graph()
-    inference = {f"convcorr_jax.pose.{m}" for m in POSE_INFERENCE}
-    assert inference <= set(graph), sorted(inference - set(graph))
-    bad = [f"{m} -> {t}" for m in POSE_TRAINING for t in sorted(_reached(graph, f"convcorr_jax.pose.{m}") & inference)]
+    training = _pose_modules("training")
+    inference = {f"convcorr_jax.pose.{m}" for m in POSE_INFERENCE} | _pose_modules("export")
+    assert inference <= set(graph) and len(training) >= 6, sorted(inference - set(graph))
+    bad = [f"{m} -> {t}" for m in sorted(training) for t in sorted(_reached(graph, m) & inference)]
     assert not bad, "pose training imports inference modules:\n" + "\n".join(bad)
 
 
@@ -288,7 +304,7 @@ def test_no_console_output_in_the_library():
     assert not out, "\n".join(out)
 
 
-# Long et al.'s units (`convcorr_jax.long_frame`): a number 500 on a line about a box, side or frame, or 512.0 on a
+# Long et al.'s units (`convcorr_jax.core.long_frame`): a number 500 on a line about a box, side or frame, or 512.0 on a
 # line about a feature norm, anywhere but there
 FRAME_LINE = re.compile(r"box|side|frame|paper|/ *$")
 NORM_LINE = re.compile(r"norm")
@@ -298,7 +314,7 @@ ONE_HOME = {
     r"^def split_indices\b": "convcorr_jax/data/flic_people.py",  # FLIC's train / validation split of its frames
     r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
     r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model_config.py",  # the input-size multiple (`ModelConfig.size_multiple`)
-    r"repeat\(\w+\[-1:\]": "convcorr_jax/parallel.py",  # last-batch padding (`parallel.pad_rows`)
+    r"repeat\(\w+\[-1:\]": "convcorr_jax/core/parallel.py",  # last-batch padding (`parallel.pad_rows`)
 }
 CODE_FOLDERS = ("convcorr_jax", "eval", "convcorr_cli")
 
@@ -319,11 +335,11 @@ def test_each_rule_has_one_home():
         lines = src.splitlines()
         for node in ast.walk(ast.parse(src)):
             number = isinstance(node, ast.Constant) and type(node.value) in (int, float)
-            if number and rel != "convcorr_jax/long_frame.py":
+            if number and rel != "convcorr_jax/core/long_frame.py":
                 line = lines[node.lineno - 1].split("#")[0]
                 if node.value == 500 and FRAME_LINE.search(line) or node.value == 512.0 and type(node.value) is float \
                         and NORM_LINE.search(line):
-                    bad.append(f"{rel}:{node.lineno}: {node.value} (Long et al.'s units: convcorr_jax/long_frame.py)")
+                    bad.append(f"{rel}:{node.lineno}: {node.value} (Long et al.'s units: core/long_frame.py)")
         for pattern, home in ONE_HOME.items():
             if rel != home and re.search(pattern, src, re.M):
                 bad.append(f"{rel}: {pattern} (its home: {home})")
@@ -449,7 +465,7 @@ def test_no_pose_module_checks_a_dataset_kind_by_its_name():
 
 
 NAME_TABLES = ("convcorr_jax.backbones.registry:_SPECS", "convcorr_jax.correspondence.matching:MATCHERS",
-               "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.crop_geometry:CROPS",
+               "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.core.crop_geometry:CROPS",
                "convcorr_jax.data.skeletons:SKELETONS", "convcorr_jax.data.formats:READERS",
                "convcorr_jax.data.fetch:DOWNLOADS", "convcorr_jax.data.tfds_builders:BUILDERS",
                "convcorr_eval.registry:EXPERIMENTS")
@@ -461,10 +477,10 @@ def test_every_name_table_is_one_registry():
     names each of them."""
     import importlib
 
-    from convcorr_jax.errors import InputError
-    from convcorr_jax.registry import Registry
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.core.registry import Registry
 
-    doc = importlib.import_module("convcorr_jax.registry").__doc__
+    doc = importlib.import_module("convcorr_jax.core.registry").__doc__
     for entry in NAME_TABLES:
         module, name = entry.split(":")
         table = getattr(importlib.import_module(module), name)
@@ -524,30 +540,41 @@ def test_input_errors_name_the_argument_not_a_property():
     assert not bad, "InputError fields that name a property, not the argument:\n" + "\n".join(sorted(set(bad)))
 
 
-# modules moved, kept one release as deprecated re-exports: old file (under convcorr_jax/) -> the new module
-DEPRECATED_MODULES = {"pose/mpii_files.py": "convcorr_jax.data.mpii_eval_files"}
+def test_moved_modules_leave_no_file_and_nothing_uses_their_former_paths():
+    """A moved module (`core.deprecation.MOVED_MODULES`) leaves no file at its former path, its new path exists, the
+    former path imports the very module with a DeprecationWarning, and no file of the project names the former path
+    but the table, the pages that say it still imports and CHANGELOG.md."""
+    import importlib
+    import sys
+    import warnings
 
+    from convcorr_jax.core.deprecation import MOVED_MODULES
 
-def test_deprecated_modules_only_reexport_and_nothing_imports_them():
-    """A moved module's old file defines nothing (it imports its names from the new home and warns with a
-    DeprecationWarning on import), and no module of the four packages imports it."""
-    import ast
-
-    bad, graph = [], _import_graph()
-    for old, new in DEPRECATED_MODULES.items():
-        tree = ast.parse((LIBRARY / old).read_text())
-        if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body):
-            bad.append(f"{old} defines code")
-        if not any(isinstance(n, ast.ImportFrom) and n.module == new for n in tree.body):
-            bad.append(f"{old} does not re-export {new}")
-        if "DeprecationWarning" not in ast.unparse(tree):
-            bad.append(f"{old} does not warn")
-        dotted = "convcorr_jax." + old.removesuffix(".py").replace("/", ".")
-        bad += [f"{name} imports {dotted}" for name, targets in graph.items() if dotted in targets and name != dotted]
+    files, bad = _module_files(), []
+    for old, new in MOVED_MODULES.items():
+        if old in files:
+            bad.append(f"{old} still has a file: {files[old].relative_to(ROOT)}")
+        if new not in files:
+            bad.append(f"{new} (the new path of {old}) is no module")
+            continue
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        if module is not importlib.import_module(new):
+            bad.append(f"{old} does not import {new}")
+        if not any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught):
+            bad.append(f"{old} does not warn with its new path")
+    pattern = "|".join(re.escape(old) + r"\b" for old in MOVED_MODULES)
+    used = subprocess.run(["git", "grep", "--untracked", "-nE", pattern, "--", ".", ":!CHANGELOG.md",
+                           ":!convcorr_jax/core/deprecation.py", ":!tests/test_layout.py", ":!tests/test_pckh.py",
+                           ":!convcorr_jax/__init__.py", ":!convcorr_jax/core/__init__.py", ":!docs/layout.md"],
+                          cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
+    bad += [f"former path named: {line}" for line in used]
     assert not bad, "\n".join(bad)
 
 
-# names renamed, kept one release as deprecated aliases (`convcorr_jax.deprecation.renamed`, a module `__getattr__`):
+# names renamed, kept one release as deprecated aliases (`core.deprecation.renamed`, a module `__getattr__`):
 # "module:former name" -> the new name, for every module that answers the former name
 DEPRECATED_NAMES = {
     "convcorr_jax.pose.loaded_model:PoseRun": "PoseModel",  # a loaded model is a model, not a run

@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from convcorr_jax import knn
+from convcorr_jax.core import knn
 from convcorr_jax.long2014 import locality
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def test_extract_patches_and_paste_hand_values():

@@ -19,7 +19,7 @@ from PIL import Image
 from convcorr_cli.main import main
 from convcorr_jax.correspondence.point_files import EXPECTED, read_points
 from convcorr_jax.data.pf_willow import read_pts_coord
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 FAST = ["--backbone", "caffenet", "--weights", "random", "--set", "image_size=64"]
 coords = arrays(np.float64, st.tuples(st.integers(1, 12), st.just(2)),

@@ -14,7 +14,7 @@ from convcorr_jax.correspondence.matching import (MatchConfig, match, match_best
 from convcorr_jax.correspondence.optimal_transport import ot_scores, sinkhorn_log
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.correspondence import matching
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def _sinkhorn_numpy(cost, mu, nu, eps, iters):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.correspondence import frame_transfer as FT
 from convcorr_jax.correspondence import matching
 from convcorr_jax.correspondence.frames import (
@@ -20,7 +20,7 @@ from convcorr_jax.correspondence.frames import (
     scale_parts,
 )
 from convcorr_jax.correspondence.point_config import PointTransferConfig
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.hyperpixel import hyperpixel_taps
 from convcorr_jax.weights import load_backbone
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from convcorr_jax.data import pose_sets
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import mixture_pack
 from convcorr_jax.pose.data_part import DataPart
 

@@ -26,8 +26,8 @@ from test_pose_train import _env
 
 from convcorr_jax.pose import model
 from convcorr_jax.pose import predict
-from convcorr_jax.pose import run_folder
-from convcorr_jax.pose.train import evaluate, load_data
+from convcorr_jax.pose.training import run_folder
+from convcorr_jax.pose.training.loop import evaluate, load_data
 from convcorr_train import pose_configs
 
 STEPS = (1, 1, 2)
@@ -41,11 +41,11 @@ CFG = dataclasses.replace(TINY, name="mp", model=dataclasses.replace(TINY.model,
 SCRIPT = textwrap.dedent("""
     import dataclasses, pickle, sys
     import jax, numpy as np
-    from convcorr_jax import parallel
+    from convcorr_jax.core import parallel
     parallel.initialize_distributed()
     from convcorr_jax.pose import predict
-    from convcorr_jax.pose import run_folder
-    from convcorr_jax.pose.train import evaluate, load_data, train
+    from convcorr_jax.pose.training import run_folder
+    from convcorr_jax.pose.training.loop import evaluate, load_data, train
     from convcorr_cli.main import setup_logging
     setup_logging()  # the training messages on stderr, as the command shows them
     out = sys.argv[2]

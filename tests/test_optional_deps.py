@@ -1,5 +1,5 @@
 """Extras: a part whose optional dependency is missing says in one line which extra to install
-(`convcorr_jax.optional`), and the commands print that line with exit code 2, no traceback."""
+(`convcorr_jax.core.optional`), and the commands print that line with exit code 2, no traceback."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from convcorr_jax.errors import InputError
-from convcorr_jax.optional import MissingExtra, require
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.optional import MissingExtra, require
 
 ROOT = Path(__file__).resolve().parents[1]
 

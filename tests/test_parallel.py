@@ -14,17 +14,17 @@ import pytest
 from conftest import xla_flags
 from test_pose_train import TESTS, _env
 
-from convcorr_jax import parallel
+from convcorr_jax.core import parallel
 
 SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     import jax, numpy as np
     from test_pose_helpers import stick_people
-    from convcorr_jax import parallel
+    from convcorr_jax.core import parallel
     from convcorr_jax.pose import data as pose_data, model as pose_model
-    from convcorr_jax.pose import train_step
-    from convcorr_jax.pose.train_config import TrainConfig
+    from convcorr_jax.pose.training import stages
+    from convcorr_jax.pose.training.config import TrainConfig
     assert len(jax.devices()) == 8, jax.devices()
     tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4),
                                   context=16)
@@ -34,8 +34,8 @@ SCRIPT = textwrap.dedent("""
     out = {{}}
     for ndev in (1, 8):
         mesh = parallel.make_mesh(ndev)
-        step = parallel.data_parallel_step(train_step.make_local_step(cfg, 3), mesh)
-        state = jax.device_put({{"params": params, "opt": train_step.init_opt(cfg, 3, params)}},
+        step = parallel.data_parallel_step(stages.make_local_step(cfg, 3), mesh)
+        state = jax.device_put({{"params": params, "opt": stages.init_opt(cfg, 3, params)}},
                                parallel.replicated(mesh))
         batch = parallel.shard_batch(pose_data.train_dataset(data, cfg.batch_size, 1, cfg.seed)[0], mesh)
         assert len(batch["image"].sharding.device_set) == ndev

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from convcorr_jax import metrics
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import metrics
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
 from convcorr_eval.tompson2015 import pckh as pckh_report
 

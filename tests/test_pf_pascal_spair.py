@@ -15,7 +15,7 @@ from convcorr_cli.main import main
 from convcorr_jax.data.keypoint_pairs import pair_norms
 from convcorr_jax.data.pf_pascal import PF_PASCAL_CLASSES, load_pf_pascal
 from convcorr_jax.data.spair import load_spair
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_eval.long2014 import pf_benchmarks, pf_willow
 
 CAR, CAT = PF_PASCAL_CLASSES.index("car") + 1, PF_PASCAL_CLASSES.index("cat") + 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_eval.long2014 import pf_willow_validation
 
 # Three rows over three sub-classes. Row 0 wins on average by a large margin on "a" alone; row 1 is even.

@@ -15,7 +15,7 @@ from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.data.pf_willow import pf_willow_classes
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context
 from convcorr_eval.long2014 import pf_willow as pf_willow_eval
@@ -222,7 +222,7 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
 
 
 def test_one_backbone_per_run_whichever_field_names_it():
-    from convcorr_jax.config import override
+    from convcorr_jax.core.config import override
 
     base = pf_willow_eval.get_config("tiny")
     for key in ("backbone", "transfer.backbone"):

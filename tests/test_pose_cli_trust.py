@@ -21,8 +21,8 @@ from PIL import Image
 
 from convcorr_cli import pose as pose_cli
 from convcorr_cli.main import main
-from convcorr_jax import geometry
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import geometry
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import shipped
 from convcorr_jax.pose.estimation import estimate, load, model_identity
 
@@ -136,7 +136,7 @@ def test_estimate_refuses_bad_boxes_and_points_in_one_line():
 def test_the_found_torso_box_of_two_passes_is_the_one_their_crops_are_placed_around():
     """`flic_affines` of the recorded torso box at the run's crop scale x s is `recrop.crop_affines` of the first
     pass's points at crop scale x second_pass x s (the second pass's crop at scale s)."""
-    from convcorr_jax.crop_geometry import flic_affines, frame_affines
+    from convcorr_jax.core.crop_geometry import flic_affines, frame_affines
     from convcorr_jax.pose import person_boxes as pb
     from convcorr_jax.pose import predict, recrop
 

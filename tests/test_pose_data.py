@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from test_pose_helpers import stick_people
 
-from convcorr_jax import crop_geometry, geometry
+from convcorr_jax.core import crop_geometry, geometry
 from convcorr_jax.data import mpii
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import data as pose_data
 
 

@@ -18,7 +18,7 @@ from test_pose_skeletons import CAT, write_coco
 
 from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.pose_dataset import PoseDataset, box_inputs
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose.person_crops import person_crops
@@ -168,13 +168,14 @@ def test_a_folder_without_a_val_file_carves_one_by_image(tmp_path, caplog):
 
 def test_the_new_format_trains_and_scores(hands, tmp_path):
     from convcorr_eval.tompson2015 import pose_scores
-    from convcorr_jax.pose import run_export, train
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training import loop
     from convcorr_train import pose
 
     root = write_hands(tmp_path / "data")
     cfg = pose.config("coco_tiny", str(tmp_path / "runs"), ["data=hands", f"data_root={root}", "steps=2,1,0"])
     assert cfg.model.num_joints == 2 and cfg.augment.flip_perm == (1, 0)  # from the kind's skeleton
-    train.train(cfg, on_stage=run_export.write_stage)
+    loop.train(cfg, on_stage=model_folder.write_stage)
     res = pose_scores.score_run(cfg.run_dir(), root, "val")
     assert res["data"] == "hands" and res["people"] == 3 and res["keypoints"] == ["left_hand", "right_hand"]
     assert res["normaliser"].startswith("bbox") and "oks" not in res and set(res["pck"]["0.2"]) >= {"left_hand"}
@@ -182,16 +183,17 @@ def test_the_new_format_trains_and_scores(hands, tmp_path):
 
 def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(tmp_path, caplog):
     from convcorr_eval.tompson2015 import pose_scores
-    from convcorr_jax.pose import run_export, train
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training import loop
     from convcorr_train import pose
 
     root = coco_layout(tmp_path / "coco", splits=("train",), n=10)
     caplog.set_level(logging.INFO)
     cfg = pose.config("coco_tiny", str(tmp_path / "runs"), [f"data_root={root}", "steps=2,1,0"])
     assert cfg.model.num_joints == 5  # the file's own skeleton
-    held_out = train.load_data(cfg)[1]
+    held_out = loop.load_data(cfg)[1]
     assert len(held_out) == 1 and held_out.carved["from"].endswith("person_keypoints_train2017.json")
-    train.train(cfg, on_stage=run_export.write_stage)
+    loop.train(cfg, on_stage=model_folder.write_stage)
     lines = [r.getMessage() for r in caplog.records]
     assert any("person_keypoints_train2017.json (val): 1 people" in m and "val carved from" in m for m in lines)
     res = pose_scores.score_run(cfg.run_dir(), root, "val")

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose import run_folder
+from convcorr_jax.pose.training import run_folder
 from convcorr_jax.pose.estimation import estimate, load, spatial_model
 from convcorr_train import pose_configs
 
@@ -51,12 +51,12 @@ def flic_run(tmp_path_factory, flic_root, write_pose_run) -> Path:
 
 @pytest.fixture(scope="module")
 def flic_model(flic_run, flic_root, tmp_path_factory) -> Path:
-    """`flic_run` exported once with its FLIC folder (`run_export.export`): a model folder with its frame
+    """`flic_run` exported once with its FLIC folder (`model_folder.export`): a model folder with its frame
     statistics (at `two_pass.frame_input_size`, 144 px for 64 px crops) and a validated read-out."""
-    from convcorr_jax.pose import run_export
+    from convcorr_jax.pose.export import model_folder
 
     out = tmp_path_factory.mktemp("models") / "flic_tiny"
-    run_export.export(flic_run, out, flic_root)
+    model_folder.export(flic_run, out, flic_root)
     return out
 
 
@@ -140,7 +140,7 @@ def test_test_time_scales_and_flip(synthetic_run):
     """A crop scale s with a box equals scale 1 with the box s times the side about the same centre; several scales
     give the mean of each scale's points and confidences; flip gives `predict`'s flipped read-out of the same
     input mapped back to the image."""
-    from convcorr_jax import geometry
+    from convcorr_jax.core import geometry
     from convcorr_jax.pose import joints
 
     rng = np.random.default_rng(1)
@@ -290,7 +290,7 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     from convcorr_jax.pose import scales as pose_scales
     from convcorr_jax.pose.data import crop_images, flic_sample_affines, flic_split
     from convcorr_jax.pose.recrop import TORSO
-    from convcorr_jax.pose.run_export import train_statistics
+    from convcorr_jax.pose.export.model_folder import train_statistics
     from convcorr_jax.pose.two_pass import _torso_points, estimate_frames, frame_input_size
 
     run = dataclasses.replace(load(flic_model), readout=None)  # the second pass's read-out: the paper's cascade
@@ -482,7 +482,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
     the JSON's per-person "warning" and one CLI line per warned image; a threshold of 0 flags nobody."""
     from convcorr_cli.main import main
     from convcorr_jax.pose import readout as pose_readout
-    from convcorr_jax.pose import run_export
+    from convcorr_jax.pose.export import model_folder
 
     frames, boxes = _flic_test_people(flic_root, 2)
     plain = estimate(frames, flic_model, torso_boxes=boxes)
@@ -493,7 +493,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
 
     shutil.copytree(flic_model, folder)
     cut = float(mean.max() + mean.min()) / 2  # between the two people: the lower one is warned
-    run_export.set_readout(folder, dataclasses.replace(choice, warn_below=cut), record)
+    model_folder.set_readout(folder, dataclasses.replace(choice, warn_below=cut), record)
     got = estimate(frames, folder, torso_boxes=boxes)
     assert got.warn_below == pytest.approx(cut)
     np.testing.assert_array_equal(got.warned, mean < cut)
@@ -513,7 +513,7 @@ def test_warnings_flag_people_below_the_models_threshold_in_the_library_json_and
     assert [ln for ln in out if "warning:" in ln] == [f"{paths[low]}: warning: {d[low]['warning']}"]
     res = json.loads(js.read_text())
     assert res["warn_below"] == pytest.approx(cut) and res["images"][low]["warning"] == d[low]["warning"]
-    run_export.set_readout(folder, dataclasses.replace(choice, warn_below=0.0), record)
+    model_folder.set_readout(folder, dataclasses.replace(choice, warn_below=0.0), record)
     assert not estimate(frames, folder, torso_boxes=boxes).warned.any()
 
 

@@ -13,7 +13,7 @@ import pytest
 from convcorr_train import pose_configs
 
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as pose_model

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from convcorr_jax.data import skeletons
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose.data import PoseArrays, torso_size
 
 # MPII skeleton edges
@@ -132,9 +132,9 @@ def test_flic_tables_on_eleven_joints(tmp_path):
 
 def test_person_crop_points_follow_the_image():
     """Person crops (geometry.crop_each under square_affines): a marked pixel lands where its point is mapped."""
-    from convcorr_jax import geometry
+    from convcorr_jax.core import geometry
     from convcorr_jax.data.types import KeypointSample
-    from convcorr_jax.crop_geometry import square_affines
+    from convcorr_jax.core.crop_geometry import square_affines
     from convcorr_jax.pose.data import crop_images
 
     img = np.zeros((90, 120, 3), np.uint8)

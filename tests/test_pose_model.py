@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import augment as aug
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses

@@ -1,4 +1,4 @@
-"""ONNX export of a pose model's coarse heat-map network (`convcorr_jax.pose.onnx_export`, `convcorr pose
+"""ONNX export of a pose model's coarse heat-map network (`convcorr_jax.pose.export.onnx_file`, `convcorr pose
 --export-onnx`): the file run by onnxruntime gives JAX's heat-maps."""
 
 import logging
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from convcorr_cli.main import main
-from convcorr_jax.errors import InputError
-from convcorr_jax.optional import MissingExtra
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.optional import MissingExtra
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model
 from convcorr_jax.pose.estimation import PoseModel, load
-from convcorr_jax.pose.onnx_export import NOT_EXPORTED, export_onnx
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.export.onnx_file import NOT_EXPORTED, export_onnx
+from convcorr_jax.pose.training.config import TrainConfig
 
 ort = pytest.importorskip("onnxruntime")
 jax2onnx = pytest.importorskip("jax2onnx")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from convcorr_jax.data import joint_map, lsp, pose_sets, skeletons
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import augment, mixture
 from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.person_crops import PoseArrays
@@ -203,8 +203,8 @@ def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, fl
     import dataclasses
 
     from convcorr_jax.pose import estimate, load
-    from convcorr_jax.pose import run_export
-    from convcorr_jax.pose.train import train
+    from convcorr_jax.pose.export import model_folder
+    from convcorr_jax.pose.training.loop import train
     from convcorr_train.pose_configs import get_config
 
     lspet = real_data / "lspet"
@@ -219,7 +219,7 @@ def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, fl
     cfg = dataclasses.replace(cfg, data_root=str(data_root), out=str(tmp_path / "runs"),
                               datasets=(cfg.datasets[0], dataclasses.replace(cfg.datasets[1], options=small)))
     assert cfg.data == "person" and [p.kind for p in cfg.datasets] == ["flic", "lsp"]
-    result = train(cfg, progress=False, on_stage=run_export.write_stage)
+    result = train(cfg, progress=False, on_stage=model_folder.write_stage)
     assert result.evals and result.evals[-1]["step"] == cfg.total_steps  # scored on both val parts together
     model = load(cfg.run_dir())
     assert model.names == skeletons.PERSON.names

@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convcorr_jax import geometry
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import geometry
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import person_boxes as pb
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.estimation import Poses
@@ -106,10 +106,10 @@ def test_poses_warn_only_below_the_threshold():
 
 
 def test_training_chooses_the_readout_and_its_threshold_from_the_held_out_predictions():
-    """`run_export.choose_readout` with the predictions training made: the rule's read-out (here the cascade,
+    """`model_folder.choose_readout` with the predictions training made: the rule's read-out (here the cascade,
     exact on 8 of 10 people) and the threshold from the peaks of the people it gets right, by hand."""
     from convcorr_jax.data.skeletons import FLIC
-    from convcorr_jax.pose import run_export
+    from convcorr_jax.pose.export import model_folder
     from convcorr_jax.pose.person_crops import PoseArrays
     from convcorr_train import pose_configs
 
@@ -123,7 +123,7 @@ def test_training_chooses_the_readout_and_its_threshold_from_the_held_out_predic
     preds["cascade"] = cascade
     preds["peak"] = rng.uniform(0, 1, (n, k))
     cfg = pose_configs.get_config("flic_tiny")
-    choice, record = run_export.choose_readout(cfg, None, held, FLIC, preds=preds)
+    choice, record = model_folder.choose_readout(cfg, None, held, FLIC, preds=preds)
     right = np.ones(n, bool)
     right[[3, 7]] = False
     want = float(np.quantile(preds["peak"].mean(-1)[right], pose_readout.WARN_QUANTILE))
@@ -132,7 +132,7 @@ def test_training_chooses_the_readout_and_its_threshold_from_the_held_out_predic
 
 
 def test_check_shape_names_the_field_and_the_sizes_it_expected():
-    from convcorr_jax.errors import check_shape
+    from convcorr_jax.core.errors import check_shape
 
     dims = check_shape(np.zeros((4, 3, 2)), "N K 2", "f", "points")
     assert dims == {"N": 4, "K": 3}

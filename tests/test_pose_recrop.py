@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import square_affines
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import square_affines
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import recrop
 
 TORSO = (0, 1, 2, 3)

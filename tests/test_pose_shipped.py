@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import estimation, loaded_model, run_export, shipped, spatial, two_pass
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import estimation, loaded_model, shipped, spatial, two_pass
+from convcorr_jax.pose.export import model_folder
 from convcorr_train import pose_configs, ship_model
 
 
@@ -117,7 +118,7 @@ def test_ship_model_writes_the_runs_frame_statistics_from_its_flic_folder(tmp_pa
     frames = shipped.read("flic_test").frames
     config = dataclasses.replace(spatial.FLIC_VALIDATED, unary_power=two_pass.FRAME_READOUT["unary_power"])
     size = two_pass.frame_input_size(cfg.model)  # FRAME_READOUT's 288 at 128 px crops, scaled to the model's
-    priors, ratio = run_export.train_statistics(str(root), size, cfg.model.pool, config)
+    priors, ratio = model_folder.train_statistics(str(root), size, cfg.model.pool, config)
     np.testing.assert_array_equal(frames.log_priors, priors)
     assert frames.ratio == ratio and frames.fits(size, cfg.model.pool, config)
 

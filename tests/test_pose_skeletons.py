@@ -15,7 +15,7 @@ from test_spatial import _brute_force
 
 from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.skeletons import from_coco_category
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import spatial as spatial_mrf
 

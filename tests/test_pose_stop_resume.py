@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from test_pose_helpers import stick_people
 
-from convcorr_jax import interrupt
+from convcorr_jax.core import interrupt
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose.train import train
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.loop import train
+from convcorr_jax.pose.training.config import TrainConfig
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.data import skeletons
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
 from convcorr_jax.pose import model as pose_model

@@ -20,15 +20,15 @@ import pytest
 from conftest import xla_flags
 from convcorr_eval import runner
 
-from convcorr_jax import cache
-from convcorr_jax.config import override
+from convcorr_jax.core import cache
+from convcorr_jax.core.config import override
 from convcorr_jax.data import skeletons
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose.training import checkpoints, config, run_folder, stages
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose.train import TrainingDiverged, load_data, train
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.loop import TrainingDiverged, load_data, train
+from convcorr_jax.pose.training.config import TrainConfig
 
 TESTS = Path(__file__).resolve().parent
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -39,11 +39,11 @@ SCRIPT = textwrap.dedent("""
     import numpy as np, jax
     from test_pose_helpers import stick_people
     from convcorr_jax.pose import model as pose_model
-    from convcorr_jax.pose import checkpoints, run_folder, train_config, train_step
-    from convcorr_jax.pose.train import TrainingDiverged, load_data, train
+    from convcorr_jax.pose.training import checkpoints, config, run_folder, stages
+    from convcorr_jax.pose.training.loop import TrainingDiverged, load_data, train
     from convcorr_cli.main import setup_logging
     setup_logging()  # the training messages on stderr, as the command shows them
-    from convcorr_jax.pose.train_config import TrainConfig
+    from convcorr_jax.pose.training.config import TrainConfig
     out, delay = sys.argv[1], float(sys.argv[2])
     tiny = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), \
 context=16)
@@ -173,13 +173,13 @@ def test_warmup_schedule_and_flic_data_mismatch(tmp_path):
 
     cfg = TrainConfig(steps=(200, 4, 0), lr=(1e-2, 1e-2, 1e-2), warmup=50)
     # linear warm-up from lr / 50 to lr over 50 steps, then cosine decay to 5 % of lr at step 200
-    lr = train_step.lr_schedule(cfg, 1)
+    lr = stages.lr_schedule(cfg, 1)
     assert float(lr(0)) == pytest.approx(2e-4, rel=1e-5) and float(lr(50)) == pytest.approx(1e-2, rel=1e-5)
     assert float(lr(25)) == pytest.approx(5.1e-3, rel=1e-4)
     assert float(lr(125)) == pytest.approx(5e-4 + 0.5 * (1e-2 - 5e-4), rel=1e-4)  # half-way down the cosine
     assert float(lr(200)) == pytest.approx(5e-4, rel=1e-3)
     # warm-up capped at half the stage
-    assert float(train_step.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)
+    assert float(stages.lr_schedule(cfg, 2)(0)) == pytest.approx(1e-2 / 2, rel=1e-5)
     from convcorr_train import pose_configs
 
     flic = dataclasses.replace(pose_configs.get_config("flic"), out=str(tmp_path), steps=(1, 0, 0))
@@ -196,8 +196,8 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
 
     cfg = TrainConfig(name="v", out=str(tmp_path), model=TINY, batch_size=4, steps=(1, 1, 0), checkpoint_every=1,
                         eval_limit=2)
-    assert (train_config.code_version() == cache.code_version(*train_config.CODE)
-            and "convcorr_jax.pose" in train_config.CODE)
+    assert (config.code_version() == cache.code_version(*config.CODE)
+            and "convcorr_jax.pose" in config.CODE)
     before, settings = cfg.fingerprint(), cfg.settings_digest()
     data = (stick_people(8, 32, 0), stick_people(2, 32, 1))
     train(cfg, data, progress=False)
@@ -205,12 +205,12 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
     # the runner's metrics.json schema; the runner reads its key as that of a finished run
     assert set(saved) == {"key", "status", "seconds", "summary", "markdown", "metrics", "versions"}
     assert (saved["status"] == "ok" and saved["key"]["kind"] == "train.pose"
-            and saved["key"]["version"] == train_config.code_version())
+            and saved["key"]["version"] == config.code_version())
     assert ([e["step"] for e in saved["metrics"]["evals"]] == [1, 2]
             == [e["step"] for e in run_folder._read_evals(tmp_path / "v")])
     assert runner.finished_key(tmp_path / "v") == saved["key"]
 
-    monkeypatch.setattr(train_config, "code_version", lambda: "0123456789abcdef")
+    monkeypatch.setattr(config, "code_version", lambda: "0123456789abcdef")
     assert cfg.fingerprint() != before and cfg.settings_digest() == settings
     with pytest.raises(InputError, match="checkpoint written by this config"):  # resuming: refused
         train(cfg, data, progress=False)
@@ -327,7 +327,7 @@ def test_a_run_is_not_resumed_on_changed_data(tmp_path):
                       data_root=str(tmp_path / "a"))
     params = pose_model.init(jax.random.PRNGKey(0), TINY)
     mgr = checkpoints.manager(tmp_path / "ckpt")
-    checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": train_step.init_opt(cfg, 1, params)}, cfg,
+    checkpoints.save_checkpoint(mgr, 1, {"params": params, "opt": stages.init_opt(cfg, 1, params)}, cfg,
                                 {"next_index": 1}, checkpoints.data_fingerprint(arrays))
     moved = dataclasses.replace(cfg, data_root=str(tmp_path / "elsewhere"))  # the same data at another path
     same = checkpoints.data_fingerprint(arrays)

@@ -1,6 +1,6 @@
-"""Trained models travel: a run folder is a model (`pose.run_export`), so that after its dataset is deleted and the
-folder moved, `pose.estimate` (crops, and whole frames with two_pass) and `convcorr pose` give the same joints as
-before, and inference leaves the folder's bytes unchanged; an older run without its model files is exported once
+"""Trained models travel: a run folder is a model (`pose.export.model_folder`), so that after its dataset is deleted
+and the folder moved, `pose.estimate` (crops, and whole frames with two_pass) and `convcorr pose` give the same joints
+as before, and inference leaves the folder's bytes unchanged; an older run without its model files is exported once
 with its data."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from PIL import Image
 from test_pose_skeletons import write_coco
 
 from convcorr_cli.main import main
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import estimate, readout, run_export, shipped
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import estimate, readout, shipped
+from convcorr_jax.pose.export import model_folder
 
 
 def _bytes(folder: Path) -> dict[str, str]:
@@ -66,11 +67,11 @@ def test_a_coco_run_moved_without_its_data_estimates_the_same(tmp_path, capsys):
 
 
 def test_a_flic_run_estimates_whole_frames_after_its_folder_is_deleted(tiny_flic, tmp_path):
-    from convcorr_jax.pose import train
+    from convcorr_jax.pose.training import loop
     from convcorr_train import pose
 
     cfg = pose.config("flic_tiny", str(tmp_path / "runs"), [f"data_root={tiny_flic}", "steps=2,1,1"])
-    train.train(cfg, on_stage=run_export.write_stage)
+    loop.train(cfg, on_stage=model_folder.write_stage)
     run = cfg.run_dir()
     record = json.loads((run / shipped.MODEL_FILE).read_text())
     assert record["frame_statistics"]["input_size"] == 144  # FRAME_READOUT's 288 for 128 px crops, at 64 px
@@ -96,7 +97,7 @@ def test_an_old_run_names_the_export_and_the_export_makes_what_it_lacks(tiny_fli
         estimate(frames, str(run), two_pass=True)
     assert len(str(e.value).splitlines()) == 1
     with pytest.raises(InputError, match="--root"):
-        run_export.export(run, tmp_path / "m", tmp_path / "absent")
+        model_folder.export(run, tmp_path / "m", tmp_path / "absent")
     (run / "metrics.json").write_text(json.dumps({"status": "ok", "key": {"version": "v"}, "metrics": {"evals": []}}))
     assert ship_model.main(["--run", str(run), "--out", str(tmp_path / "model"), "--root", str(tiny_flic)]) == 0
     m = shipped.read_folder(tmp_path / "model")
@@ -112,8 +113,8 @@ def test_loading_a_model_and_estimating_imports_no_training_module():
 
     code = ("import sys, numpy as np\nimport convcorr_jax.pose as pose\n"
             "pose.estimate(np.zeros((64, 48, 3), np.uint8), pose.load('flic'))\n"
-            "bad = ('grain', 'orbax', 'optax', 'tensorboardX', 'convcorr_jax.pose.train', "
-            "'convcorr_jax.pose.checkpoints', 'convcorr_jax.pose.data', 'convcorr_jax.pose.train_step')\n"
+            "bad = ('grain', 'orbax', 'optax', 'tensorboardX', 'convcorr_jax.pose.training.loop', "
+            "'convcorr_jax.pose.training.checkpoints', 'convcorr_jax.pose.data', 'convcorr_jax.pose.training.stages')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in bad or m in bad))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]", out

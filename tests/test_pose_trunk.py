@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax import parallel
+from convcorr_jax.core import parallel
 from convcorr_jax.backbones import get
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose import train_step
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training import stages
+from convcorr_jax.pose.training.config import TrainConfig
 from test_pose_helpers import stick_people
 
 TRUNK = pose_model.ModelConfig(image_size=64, num_joints=16, trunk="mobilenet_v2", trunk_weights="random", trunk_head=8,
@@ -65,11 +65,11 @@ def test_trunk_config_refused(field, value):
 
 def _one_step(cfg: TrainConfig, stage: int, params: dict) -> dict:
     mesh = parallel.make_mesh(1)
-    step = parallel.data_parallel_step(train_step.make_local_step(cfg, stage), mesh)
+    step = parallel.data_parallel_step(stages.make_local_step(cfg, stage), mesh)
     data = stick_people(4, 64, 0)
     batch = {"image": jnp.asarray(data.images), "points": jnp.asarray(data.points, jnp.float32),
              "visible": jnp.asarray(data.visible), "key": jax.random.split(jax.random.PRNGKey(1), 4)}
-    state = parallel.replicate({"params": params, "opt": train_step.init_opt(cfg, stage, params)}, mesh)
+    state = parallel.replicate({"params": params, "opt": stages.init_opt(cfg, stage, params)}, mesh)
     new, m = step(state, parallel.shard_batch(batch, mesh, 4))
     assert np.isfinite(float(m["loss"]))
     return jax.device_get(new["params"])
@@ -103,7 +103,7 @@ def test_training_moves_only_the_trained_trunk_layers_scaled_by_trunk_lr():
 
 def test_trunk_train_names_a_trunk_layer():
     with pytest.raises(InputError, match="trunk_train"):
-        from convcorr_jax.config import validate
+        from convcorr_jax.core.config import validate
 
         validate(TrainConfig(model=TRUNK, trunk_train="block20"))
 

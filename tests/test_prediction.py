@@ -8,7 +8,7 @@ import pytest
 
 from convcorr_jax.long2014 import prediction as point_prediction
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.columns import neighbourhood_concat
 
 
@@ -22,7 +22,7 @@ def _sample(points, bbox, image=None, visible=None, category="toy"):
 
 def test_box_mapping_hand_values_and_round_trip():
     s = _sample([[10, 20], [19, 29]], [10, 20, 19, 29])  # 10 x 10 px box
-    from convcorr_jax.geometry import invert_affine, transform_points
+    from convcorr_jax.core.geometry import invert_affine, transform_points
 
     M = point_prediction.box_maps([s], 100)[0]
     got = transform_points(np.asarray(s.points, np.float64), M)

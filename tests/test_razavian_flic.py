@@ -4,7 +4,7 @@ reports it against a hand-computed confusion matrix."""
 import numpy as np
 import pytest
 
-from convcorr_jax import metrics
+from convcorr_jax.core import metrics
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_flic_frames_subsample_is_seeded_and_on_the_disk_image(flic_root):
 
 
 def test_flic_person_crop_maps_the_mean_training_pose_back_onto_the_labelled_person(flic_root):
-    from convcorr_jax import geometry
+    from convcorr_jax.core import geometry
     from convcorr_eval.razavian2015 import data, flic_joints
 
     root = flic_root

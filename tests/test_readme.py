@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from convcorr_jax.paths import real_data_root
+from convcorr_jax.core.paths import real_data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

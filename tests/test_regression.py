@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from convcorr_jax import geometry, metrics
+from convcorr_jax.core import geometry, metrics
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression import directions, features, keypoints, landmarks, lookback, rgb, segmentation

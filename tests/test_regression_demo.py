@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.data.types import KeypointSample
 from convcorr_eval.razavian2015 import data
 

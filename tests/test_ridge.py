@@ -9,7 +9,7 @@ import scipy.linalg as sl
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.linear import ridge, ridge_kernels
 from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import convcorr_cli.main as cli
-from convcorr_jax import interrupt, io
+from convcorr_jax.core import interrupt, io
 from convcorr_eval import runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 

@@ -17,8 +17,8 @@ import scipy.io as sio
 from PIL import Image
 
 import convcorr_cli.main as cli
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry, runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features import sift
 
 GOLDEN = Path(__file__).parent / "golden" / "sift" / "vlfeat_dsift.npz"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import spatial as spatial_mrf
 
@@ -344,7 +344,7 @@ def test_predict_with_the_spatial_model_sharded_over_devices_equals_one_device(t
         import sys
         sys.path.insert(0, {str(tests)!r})
         import numpy as np
-        from convcorr_jax import parallel
+        from convcorr_jax.core import parallel
         from convcorr_jax.pose import predict as pose_predict, spatial as spatial_mrf
         from test_spatial import _flic_tiny_params
         cfg, params, images = _flic_tiny_params()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.svm import LinearSVC
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.linear import svm
 
 

@@ -1,11 +1,11 @@
-"""Runs written by older code: `pose.train_config.fix_old_record`, the one place of their rules."""
+"""Runs written by older code: `pose.training.config.fix_old_record`, the one place of their rules."""
 
 import json
 
 import pytest
 
-from convcorr_jax.pose import run_folder
-from convcorr_jax.pose.train_config import TrainConfig, fix_old_record
+from convcorr_jax.pose.training import run_folder
+from convcorr_jax.pose.training.config import TrainConfig, fix_old_record
 
 
 def test_old_metrics_layout_reads_as_the_runners_schema(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from convcorr_jax.long2014 import retrieval_transfer
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def _sample(bbox, pts, image=None):
@@ -15,7 +15,7 @@ def _sample(bbox, pts, image=None):
 
 
 def test_box_coordinates_round_trip_and_crop():
-    from convcorr_jax.geometry import invert_affine, transform_points
+    from convcorr_jax.core.geometry import invert_affine, transform_points
 
     img = np.zeros((50, 60, 3), np.uint8)
     img[20, 30] = 255  # a bright pixel that must land where its coordinate maps
@@ -39,7 +39,7 @@ def test_median_transfer_uses_order_and_visibility():
 
 def test_evaluate_perfect_and_pck():
     s = [_sample((0, 0, 99, 49), [[10, 10], [50, 20]]), _sample((0, 0, 99, 49), [[30, 10], [60, 40]])]
-    from convcorr_jax.geometry import box_to_affine, transform_points
+    from convcorr_jax.core.geometry import box_to_affine, transform_points
 
     pred = np.stack([transform_points(x.points, box_to_affine(x.bbox, 64)) for x in s])
     off = pred.copy()

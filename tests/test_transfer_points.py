@@ -10,12 +10,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convcorr_jax import metrics
+from convcorr_jax.core import metrics
 from convcorr_jax.backbones import get
 from convcorr_jax.correspondence import PointTransferConfig, Transfer, transfer_points
 from convcorr_jax.correspondence import points as points_module
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.long2014 import pf_willow
 

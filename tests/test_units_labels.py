@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from convcorr_cli.main import main
-from convcorr_jax import cache, runinfo
+from convcorr_jax.core import cache, runinfo
 from convcorr_eval import runner
 from convcorr_eval.experiment import ExperimentConfig, Result
 from convcorr_eval.long2014 import paper
@@ -45,8 +45,8 @@ def test_metrics_record_rounds_results_not_the_key():
 
 
 def test_training_metrics_use_the_same_schema():
-    from convcorr_jax.pose import run_folder
-    from convcorr_jax.pose.train_config import TrainConfig
+    from convcorr_jax.pose.training import run_folder
+    from convcorr_jax.pose.training.config import TrainConfig
 
     evals = [{"step": 2, "stage": 1, "loss": NOISY, "coarse_pck@0.05": 100 / 3, "cascade_pck@0.05": 50.0}]
     rec = run_folder.metrics_record(TrainConfig(name="r", data="flic"), evals, 1.0, True)

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 import convcorr_cli.main as cli
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import run_folder, shipped
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import shipped
+from convcorr_jax.pose.training import run_folder
 from convcorr_jax.pose.model import ModelConfig
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_jax.weights.orbax_io import PARAMS_FOLDER, save_params
 from convcorr_eval import runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
@@ -244,7 +245,7 @@ def test_convcorr_demo_refuses_someones_folder(tmp_path, capsys):
     assert _snapshot(users) == before
 
 
-# --- training runs: train.train, convcorr train pose -------------------------------------------------------------
+# --- training runs: loop.train, convcorr train pose -------------------------------------------------------------
 
 
 def _cfg(out: Path, name: str, **kw) -> TrainConfig:
@@ -252,13 +253,13 @@ def _cfg(out: Path, name: str, **kw) -> TrainConfig:
 
 
 def test_training_refuses_a_folder_that_is_not_its_run(tmp_path, write_pose_run, capsys):
-    from convcorr_jax.pose import train
+    from convcorr_jax.pose.training import loop
 
     for config in (False, True):
         users = _users(tmp_path / f"users{config}", config)
         before = _snapshot(users)
         with pytest.raises(InputError) as e:
-            train.train(_cfg(tmp_path, f"users{config}"))
+            loop.train(_cfg(tmp_path, f"users{config}"))
         msg = str(e.value)
         assert len(msg.splitlines()) == 1 and str(users) in msg and "--set name=NEW" in msg
         assert ("notes.txt, sub/" in msg) if not config else ("config.json, notes.txt, sub/" in msg), msg
@@ -267,7 +268,7 @@ def test_training_refuses_a_folder_that_is_not_its_run(tmp_path, write_pose_run,
     stray.mkdir()
     (stray / "config.json").write_text('{"mine": true}')  # a config.json of someone's alone
     with pytest.raises(InputError, match=r"is not a training run \(it holds config.json\)"):
-        train.train(_cfg(tmp_path, "stray"))
+        loop.train(_cfg(tmp_path, "stray"))
     assert _snapshot(stray) == {"config.json": b'{"mine": true}'}
     killed = tmp_path / "killed"  # a run of other settings killed before its first checkpoint
     killed.mkdir()
@@ -290,7 +291,7 @@ def test_training_refuses_a_folder_that_is_not_its_run(tmp_path, write_pose_run,
 
 
 def test_load_run_writes_nothing_into_a_folder_without_a_run(tmp_path):
-    from convcorr_jax.pose import checkpoints
+    from convcorr_jax.pose.training import checkpoints
 
     users = _users(tmp_path / "users", config=True)
     before = _snapshot(users)

@@ -8,7 +8,7 @@ import pytest
 
 from convcorr_jax.data import warped_pairs as wp
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def dot_image(points, hw=(120, 160), value=255):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from convcorr_jax.backbones.spec import PackageSource
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import sources
 from convcorr_jax.weights.fetch import download, partial_path
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import (
     check_tree,
     convert_file,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.backbones import get
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import convert_file, load_pretrained, sources
 from convcorr_jax.weights.numpy_pickle import lpips_to_params, read_numpy_pickle
 

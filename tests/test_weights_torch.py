@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights.torch_pickle import LEGACY_MAGIC, read_torch_state_dict
 
 GOLDEN = Path(__file__).parent / "golden" / "weights"

@@ -4,12 +4,12 @@ store it with the model: the one explicit step that changes a trained model's re
     python -m convcorr_train.choose_readout --run runs/pose_flic --root FLIC [--dry-run]
 
 Training stores the read-out `pose.readout`'s rule chooses on its held-out people among the read-outs without the
-spatial model, which training does not run (`run_export.choose_readout`). This step scores every candidate, without
+spatial model, which training does not run (`model_folder.choose_readout`). This step scores every candidate, without
 and with the spatial model saved with the model (`pose.readout.candidates`), on the FLIC validation movies
 (`pose.data.flic_crops` "val" at the model's input size, crop scale and protocol; one crop, no flip; the spatial
 model conditioned on each person's torso box centre, as `convcorr eval flic`), chooses by the same rule (the
 highest mean PCK@0.05 of elbows and wrists, `pose.readout.RULE`) and writes readout.json into the folder
-(`run_export.set_readout`: in a model folder its sha256 in model.json too). The warning threshold already stored
+(`model_folder.set_readout`: in a model folder its sha256 in model.json too). The warning threshold already stored
 (chosen when the model was trained) is kept. Prints every candidate's PCK@0.05 per joint group and the choice;
 `--dry-run` writes nothing. The folder may be a training run or a model folder (an export); `convcorr pose`,
 `pose.estimate` and the "validated" row of `convcorr eval flic` then use the choice.
@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import metrics
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import heatmaps, joints, predict, run_export
+from convcorr_jax.core import metrics
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import heatmaps, joints, predict
+from convcorr_jax.pose.export import model_folder
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.data import flic_crops
 from convcorr_jax.pose.loaded_model import PoseModel, load
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         choice, record = choose(a.run, a.root)
         print(table({**record, "readout": dataclasses.asdict(choice)}))
         if not a.dry_run:
-            run_export.set_readout(a.run, choice, record)
+            model_folder.set_readout(a.run, choice, record)
             print(f"wrote {Path(a.run) / pose_readout.FILE}")
     except InputError as e:
         print(f"choose_readout: error: {e}", file=sys.stderr)

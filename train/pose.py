@@ -1,7 +1,7 @@
 """`convcorr train pose`'s entry point: a named config with its overrides, one training run, its read-out.
 
-The command line parses and calls `main` once; the loop itself is `convcorr_jax.pose.train.train`, which writes
-checkpoints; the export step at each stage's end (`convcorr_jax.pose.run_export.write_stage`, passed as its
+The command line parses and calls `main` once; the loop itself is `convcorr_jax.pose.training.loop.train`, which writes
+checkpoints; the export step at each stage's end (`convcorr_jax.pose.export.model_folder.write_stage`, passed as its
 `on_stage`) makes the run folder a model after each stage.
 """
 
@@ -13,12 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convcorr_jax import parallel, runinfo
-from convcorr_jax.config import override
+from convcorr_jax.core import parallel, runinfo
+from convcorr_jax.core.config import override
 from convcorr_jax.data import pose_sets
-from convcorr_jax.pose import joints, run_export, run_folder, train
+from convcorr_jax.pose import joints
+from convcorr_jax.pose.export import model_folder
+from convcorr_jax.pose.training import loop, run_folder
 from convcorr_jax.pose.person_crops import loader_options
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_train.pose_configs import get_config
 
 
@@ -73,8 +75,8 @@ def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
             print(f"event files: {cfg.event_dir()} (tensorboard --logdir {cfg.event_dir()})", flush=True)
     with runinfo.timed() as wall:
         try:
-            res = train.train(cfg, progress=progress, on_stage=run_export.write_stage)
-        except train.TrainingDiverged as e:
+            res = loop.train(cfg, progress=progress, on_stage=model_folder.write_stage)
+        except loop.TrainingDiverged as e:
             print(f"convcorr train pose: {e}", file=sys.stderr)
             return 3
     if res.evals and is_main:

@@ -4,7 +4,7 @@ Command: `convcorr train pose --config NAME [--set field=value ...]`; the names 
 run prints a progress bar, the headline score (PCK@0.05, torso; MPII: PCKh@0.5) of the coarse model and of the
 cascade after each stage, and a final
 "final PCK@0.05: coarse C  cascade F" line; it writes runs/<name>/{config,metrics}.json, checkpoints/ (the same
-command resumes a killed run; metrics.json in the runner's schema, `convcorr_jax.pose.train`), tb/ (TensorBoard
+command resumes a killed run; metrics.json in the runner's schema, `convcorr_jax.pose.training.loop`), tb/ (TensorBoard
 event files: loss per stage, learning rate, validation PCK; `--logdir DIR|off`) and, for the FLIC configs, the
 spatial model (spatial.json: `convcorr_jax.pose.spatial.FLIC_VALIDATED`; spatial_priors.npy: priors learned from
 the people the run trains on). `convcorr pose IMAGES... --run runs/<name>` (`convcorr_jax.pose.estimate`) applies a
@@ -98,12 +98,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.data import lsp, skeletons
 from convcorr_jax.pose.data_part import DataPart
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 
 FLIC_STEPS = (1600, 3600, 800)  # schedule, learning rates and crop scale chosen on the validation movies
 FLIC_LR = (2e-3, 5e-3, 1e-3)  # (bench/RESULTS_pose.md, tompson2015.flic_sweep); crop scale: TrainConfig.crop_scale

@@ -5,8 +5,8 @@ with --name and no --out, a model shipped in the package.
         [--commit COMMIT] [--command "convcorr train pose --config flic --set data_root=FLIC"] [--scores S.json]
     python -m convcorr_train.ship_model --run runs/pose_flic --name flic --commit COMMIT --command ...
 
-Writes (`pose.run_export.export`) the run's last parameters (float32, byte-reproducible), its skeleton, its spatial
-model, its validated read-out (readout.json: the run's own, else chosen on its validation split now), and for a
+Writes (`pose.export.model_folder.export`) the run's last parameters (float32, byte-reproducible), its skeleton, its
+spatial model, its validated read-out (readout.json: the run's own, else chosen on its validation split now), and for a
 FLIC person-crop run the frame statistics `estimate_frames` needs, with model.json naming the command, the commit,
 the run's code version and wall time, and the scores in SCORES.json ({what: {metric: percent}}, as
 `bench/pose_cli_flic.py --json` writes them). What the run lacks is made from its data: --root gives the data's
@@ -26,9 +26,11 @@ import platform
 import sys
 from pathlib import Path
 
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
-from convcorr_jax.pose import run_export, run_folder, shipped
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import shipped
+from convcorr_jax.pose.export import model_folder
+from convcorr_jax.pose.training import run_folder
 
 EXPECTS = {"flic": "a person crop: the person's torso box (shoulders to hips, as FLIC labels it) with --torso-box, "
                    "or an image showing one person about as a 2.5 x torso-box square does; or a whole frame with one "
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
              "made_by": {"command": a.command, "commit": a.commit, "code_version": metrics["key"]["version"],
                          "seconds": metrics.get("seconds"), "versions": metrics.get("versions"),
                          "machine": a.machine}}
-    record = run_export.export(a.run, out, a.root, about, name)
+    record = model_folder.export(a.run, out, a.root, about, name)
     for rel, sha in sorted(record["files"].items()):
         print(f"{out / rel}  {(out / rel).stat().st_size} bytes  sha256 {sha}")
     return 0

@@ -39,7 +39,7 @@ from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, SdistSource, UrlSource
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)

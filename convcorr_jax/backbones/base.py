@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 Params = dict[str, Any]
 

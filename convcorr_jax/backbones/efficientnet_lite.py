@@ -39,7 +39,7 @@ from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, rf_table
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, PackageSource
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 NAME = "efficientnet_lite2"
 NATIVE = 260  # px: the input side the SAME padding is computed for (and the training crop)

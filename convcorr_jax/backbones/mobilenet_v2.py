@@ -23,7 +23,7 @@ from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, PackageSource
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 # (expansion t, out channels c, repeats n, first stride s), torchvision `inverted_residual_setting`.
 SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 CAFFE_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)

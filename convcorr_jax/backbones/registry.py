@@ -22,8 +22,8 @@ from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, FileSource, custom_backbone
 from convcorr_jax.backbones.trace import TRACED, geometry, trace
-from convcorr_jax.errors import InputError
-from convcorr_jax.registry import Names, Registry
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.registry import Names, Registry
 
 MAX_SIDE_SEARCHED = 4096  # px; `min_input_side` looks no further
 _SPECS: Registry[BackboneSpec] = Registry("backbone")

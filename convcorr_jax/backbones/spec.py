@@ -18,7 +18,7 @@ import numpy as np
 from convcorr_jax.backbones import preprocess as preprocessing
 from convcorr_jax.backbones.base import Backbone, Params, check_input, check_taps
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 POINT_TRANSFER = "point_transfer"  # the `default_taps` key of semantic point transfer (`PointTransferConfig.taps`)
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.backbones.receptive_field import RF, Step
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 GROWTH = 2**6 * 3**2 * 5 * 7  # px added to each side of the second trace (divisible by every usual total stride)
 ELEMENTWISE = frozenset(

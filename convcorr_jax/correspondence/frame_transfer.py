@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.correspondence import matching
 from convcorr_jax.correspondence.frames import (
     Frames,
@@ -34,8 +34,8 @@ from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
-from convcorr_jax.parallel import pad_rows
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.parallel import pad_rows
+from convcorr_jax.core.progress import bar as progress_bar
 
 
 def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.correspondence.point_config import PointTransferConfig
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.hyperpixel import (
     hyperpixel_taps,
     l2_normalise,

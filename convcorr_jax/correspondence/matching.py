@@ -37,12 +37,12 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import jit_forward
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
-from convcorr_jax.errors import InputError, check
-from convcorr_jax.knn import l2_normalize
-from convcorr_jax.registry import Registry
+from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.knn import l2_normalize
+from convcorr_jax.core.registry import Registry
 
 @dataclasses.dataclass(frozen=True)
 class Matcher:

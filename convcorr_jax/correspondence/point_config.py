@@ -19,12 +19,12 @@ from typing import ClassVar, Mapping
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.backbones.registry import check_input_side, default_taps, resolve_tap
 from convcorr_jax.backbones.spec import POINT_TRANSFER
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.features.cam import CAM_TAPS
-from convcorr_jax.errors import InputError
-from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
-from convcorr_jax.registry import Names
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
+from convcorr_jax.core.registry import Names
 
 BP_GRID = 16  # the node stride (frame pixels) of BP flow when `grid` is None; a matcher's is its `Matcher.grid`
 METHODS = Names(lambda: ("bp", *MATCHERS))  # "bp", "cos", "rhm", "ot", "ot_rhm", then registered matchers

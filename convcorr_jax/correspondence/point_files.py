@@ -24,7 +24,7 @@ import numpy as np
 
 from convcorr_jax.data._common import load_mat
 from convcorr_jax.data.pf_willow import pts_coord_points
-from convcorr_jax.errors import InputError, plain
+from convcorr_jax.core.errors import InputError, plain
 
 FORMATS = ("json", "csv", "pf_willow_mat", "match_output")
 EXPECTED = ('a points file: JSON ([[x, y], ...] or {"points": [[x, y], ...]}), CSV (x,y per line), '

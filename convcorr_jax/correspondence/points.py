@@ -20,14 +20,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.backbones.preprocess import check_images
 from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.registry import spec as backbone_spec
 from convcorr_jax.correspondence.frame_transfer import move_points, similarity_at
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTransferConfig
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import load_backbone
 
 __all__ = ["FEATURES", "METHODS", "PointTransferConfig", "Transfer", "transfer_points",

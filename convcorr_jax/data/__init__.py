@@ -5,7 +5,7 @@ re-exports the schema and the most used loaders/writers, each imported on first 
 module of it (e.g. `data.skeletons`, as pose inference does) imports no loader.
 """
 
-from convcorr_jax.optional import lazy_exports
+from convcorr_jax.core.optional import lazy_exports
 
 # re-exported name -> the module of this package that defines it
 HOMES = {

@@ -9,7 +9,7 @@ from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

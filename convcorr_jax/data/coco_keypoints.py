@@ -31,7 +31,7 @@ import numpy as np
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import COCO17, Skeleton, from_coco_category
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 LAYOUTS = {"coco": "DIR/annotations/person_keypoints_{train,val}2017.json + DIR/{train,val}2017/ (COCO's own)",
            "flat": "DIR/annotations/{train,val,test}.json + DIR/images/"}

@@ -17,8 +17,8 @@ import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError, check_shape
-from convcorr_jax.io import write_text
+from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.io import write_text
 
 
 def _names68() -> tuple[str, ...]:

@@ -22,10 +22,10 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
-from convcorr_jax.paths import cache_dir
-from convcorr_jax.registry import Registry
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.paths import cache_dir
+from convcorr_jax.core.registry import Registry
 from convcorr_jax.weights.fetch import download
 
 log = logging.getLogger(__name__)

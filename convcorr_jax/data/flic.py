@@ -21,7 +21,7 @@ from convcorr_jax.data._common import Loaded, collect, points_bbox
 # FLIC's 29 joint slots and the 11 it labels live with every dataset's joint names (`data.skeletons`)
 from convcorr_jax.data.skeletons import FLIC_JOINTS, FLIC_LABELLED, FLIC_LABELLED_NAMES  # noqa: F401
 from convcorr_jax.data.types import KeypointSample, load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 # MPII joint name -> FLIC slot, for writing a FLIC view of MPII-style people (MPII has no eyes/nose).
 MPII_TO_FLIC: dict[str, str] = {
@@ -301,7 +301,7 @@ def write_flic_mat(path: str | os.PathLike, samples: Sequence[KeypointSample], i
     """
     import scipy.io as sio
 
-    from convcorr_jax.io import atomic_path
+    from convcorr_jax.core.io import atomic_path
 
     if len(samples) != len(istrain):
         raise InputError(path, "istrain", f"{len(samples)} flags", len(istrain))

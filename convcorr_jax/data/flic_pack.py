@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.data.fetch import DOWNLOADS, check_empty_out, install_archive
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 TOP = "FLIC"
 MAX_MIB = 60.0  # the archive's size limit by default (a file that travels with a job)

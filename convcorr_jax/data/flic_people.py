@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import PERSON_BOX_SCALE, flic_affines, frame_affines
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE, flic_affines, frame_affines
 from convcorr_jax.data import flic
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.data.pose_dataset import Inputs, PersonSet, PoseDataset, crop_points, labelled
 from convcorr_jax.data.skeletons import FLIC
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 FLIC_SPLITS = ("train", "val", "trainval", "test")
 PROTOCOLS = ("person", "frame", "native")  # FLIC inputs: person crops, whole frames letterboxed or at native size

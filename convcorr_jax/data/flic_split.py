@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def movie_split(movies: Sequence[str], fraction: float = 0.15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from convcorr_jax.data.voc_keypoints import VOC_CLASSES
-from convcorr_jax.errors import InputError
-from convcorr_jax.registry import Registry
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.registry import Registry
 
 # variable of a MATLAB file -> its format, in the order they are looked for
 MAT_VARIABLES = (("examples", "flic"), ("RELEASE", "mpii_release"), ("joints", "lsp"),

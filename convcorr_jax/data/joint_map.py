@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from convcorr_jax.data.skeletons import Skeleton, side_key
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 # the words of keypoint names that mean the same joint (`_canonical_name`): FLIC's abbreviations, MPII's upper neck
 NAME_WORDS = {"sho": "shoulder", "elb": "elbow", "wri": "wrist", "kne": "knee", "ank": "ankle", "upper neck": "neck",

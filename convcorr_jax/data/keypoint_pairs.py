@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 NORMS = ("image", "box")  # L = max(h, w) of the target image, or max(w, h) of the target's object box
 

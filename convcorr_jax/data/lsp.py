@@ -26,7 +26,7 @@ from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import LSP, LSP_JOINTS
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:

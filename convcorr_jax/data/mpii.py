@@ -23,7 +23,7 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.skeletons import MPII_JOINTS
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
                                "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
@@ -157,7 +157,7 @@ def write_mpii_h5(path: str | os.PathLike, samples: Sequence[KeypointSample], he
     """
     import h5py
 
-    from convcorr_jax.io import atomic_path
+    from convcorr_jax.core.io import atomic_path
 
     n = len(samples)
     part = np.zeros((n, 16, 2))
@@ -361,7 +361,7 @@ def _write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None
     """
     import scipy.io as sio
 
-    from convcorr_jax.io import atomic_path
+    from convcorr_jax.core.io import atomic_path
 
     def struct(fields: dict, shape=(1, 1)) -> np.ndarray:
         a = np.empty(shape, dtype=[(k, object) for k in fields])

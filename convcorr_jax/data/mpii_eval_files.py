@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data.mpii import open_h5
-from convcorr_jax.errors import InputError, check, check_shape
-from convcorr_jax.io import atomic_path
+from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.io import atomic_path
 
 NUM_JOINTS = 16
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import square_affines
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import square_affines
 from convcorr_jax.data import mpii
 from convcorr_jax.data.pose_dataset import Inputs, PersonSet, PoseDataset
 from convcorr_jax.data.skeletons import MPII
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 FILES = {"train": "train.h5", "val": "valid.h5"}  # split -> annotation file in the MPII folder
 

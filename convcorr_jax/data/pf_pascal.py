@@ -23,7 +23,7 @@ import numpy as np
 
 from convcorr_jax.data._common import load_mat
 from convcorr_jax.data.keypoint_pairs import KeypointPairs, pad_points
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 PF_PASCAL_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import square_affines
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import square_affines
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 SPLITS = ("train", "val", "test")
 

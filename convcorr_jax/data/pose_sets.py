@@ -23,8 +23,8 @@ from convcorr_jax.data import synthetic as synthetic_data
 from convcorr_jax.data.pose_dataset import (SPLITS, Inputs, PersonSet, PoseDataset, box_inputs, image_folder,
                                             torso_size)
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.errors import InputError
-from convcorr_jax.registry import Names, Registry
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.registry import Names, Registry
 
 __all__ = ["DATASETS", "KINDS", "LOADERS", "SPLITS", "Inputs", "PersonSet", "PoseDataset", "box_inputs", "dataset",
            "image_folder", "load_people", "skeleton"]

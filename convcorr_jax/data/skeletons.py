@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
-from convcorr_jax.registry import Registry
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.registry import Registry
 
 Pairs = tuple[tuple[int, int], ...]
 NORMALISERS = ("torso", "head", "bbox")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data.keypoint_pairs import KeypointPairs, pad_points
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 SPLITS = ("trn", "val", "test")
 SPAIR_CATEGORIES: tuple[str, ...] = (

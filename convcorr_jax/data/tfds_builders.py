@@ -29,9 +29,9 @@ import numpy as np
 from etils import epath
 
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
-from convcorr_jax.optional import require
-from convcorr_jax.registry import Registry
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.optional import require
+from convcorr_jax.core.registry import Registry
 
 _NEEDS = "convcorr_jax.data.tfds_builders"
 tfds = require("tensorflow_datasets", "tfds", _NEEDS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_shape
 
 log = logging.getLogger(__name__)
 

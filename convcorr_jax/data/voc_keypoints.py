@@ -22,8 +22,8 @@ import numpy as np
 
 from convcorr_jax.data._common import Loaded, as_float, collect, points_bbox
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
-from convcorr_jax.io import write_text
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.io import write_text
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",

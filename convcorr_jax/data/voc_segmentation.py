@@ -14,8 +14,8 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, collect
 from convcorr_jax.data.types import SegSample, check_declared_size, load_image
 from convcorr_jax.data.voc_keypoints import read_image_set
-from convcorr_jax.errors import InputError
-from convcorr_jax.io import atomic_path
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.io import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 

@@ -35,9 +35,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check
 
 
 @dataclasses.dataclass(frozen=True)

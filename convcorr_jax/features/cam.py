@@ -25,7 +25,7 @@ import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.hyperpixel import interpolation_matrix, resample
 

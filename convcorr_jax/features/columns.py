@@ -11,8 +11,8 @@ import numpy as np
 import jax.numpy as jnp
 
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
-from convcorr_jax.errors import check
-from convcorr_jax.parallel import pad_rows
+from convcorr_jax.core.errors import check
+from convcorr_jax.core.parallel import pad_rows
 
 
 def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
-from convcorr_jax.errors import InputError
-from convcorr_jax.parallel import pad_rows
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.parallel import pad_rows
+from convcorr_jax.core.progress import bar as progress_bar
 
 
 def stack_images(images, source: str = "extract", field: str = "images") -> np.ndarray:

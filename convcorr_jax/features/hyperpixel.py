@@ -26,7 +26,7 @@ import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF, grid_centers, pixel_to_grid
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features.extract import extract, stack_images
 
 NORM_EPS = 1e-6  # columns with a smaller L2 norm are divided by this instead (all-zero columns stay zero)

@@ -24,7 +24,7 @@ import numpy as np
 
 from convcorr_jax.backbones import preprocess, receptive_field
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features.extract import extract
 
 MODES = ("standard", "none", "square")

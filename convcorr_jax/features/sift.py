@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from convcorr_jax.errors import check
-from convcorr_jax.long_frame import FRAME_PX
+from convcorr_jax.core.errors import check
+from convcorr_jax.core.long_frame import FRAME_PX
 
 NUM_BINS = 4
 NUM_ORIENT = 8

@@ -24,15 +24,15 @@ from PIL import Image
 
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.backbones.receptive_field import grid_centers
-from convcorr_jax.config import check_fields
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.dense import DenseConfig, dense_flows
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
-from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
+from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
 
 FEATURES = ("conv4", "sift")
 MIN_GRID = 2  # the conv4 grid of an image must be at least this many columns on each side

@@ -23,13 +23,13 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from convcorr_jax import parallel
-from convcorr_jax.config import check_fields
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core import parallel
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.flow.bp_solver import solve
 from convcorr_jax.flow.cost_volume import check_features, cost_volume, resolve_window, target_cost
 from convcorr_jax.flow.distance_transform import METHODS
-from convcorr_jax.long_frame import FRAME_PX
+from convcorr_jax.core.long_frame import FRAME_PX
 
 
 @dataclasses.dataclass(frozen=True)

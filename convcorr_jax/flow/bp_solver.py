@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.core.errors import check
 from convcorr_jax.flow.bp_messages import (argmin_label, edge_factors, from_classes, half_step_classes,
                                            half_step_masked, neighbour_differences, to_classes)
 from convcorr_jax.flow.bp_windows import (axis_windows, block_sum, crop_labels, expand_blocks, expand_msgs, pad_labels,

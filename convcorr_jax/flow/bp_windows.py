@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def axis_windows(n: int, num_labels: int, k: int, crop: bool) -> tuple[np.ndarray, int]:

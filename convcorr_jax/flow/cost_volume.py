@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.core.errors import check
 
 
 def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) -> tuple[int, int]:

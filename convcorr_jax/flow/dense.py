@@ -43,15 +43,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from convcorr_jax import exported, parallel
+from convcorr_jax.core import exported, parallel
 from convcorr_jax.backbones.preprocess import resize
-from convcorr_jax.config import check_fields
-from convcorr_jax.errors import check, check_shape
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import gradient_channels, sift_dense, to_grey
 from convcorr_jax.flow import bp, bp_messages, bp_solver
 from convcorr_jax.flow.warp import bilinear_sample
-from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
+from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
 
 PIXEL_FEATURES = ("grad", "sift")
 SMOOTHNESS = ("flow", "residual")

@@ -35,7 +35,7 @@ from jax import lax
 
 
 def _check_weight(w, name="w"):
-    from convcorr_jax.errors import InputError
+    from convcorr_jax.core.errors import InputError
 
     try:
         val = float(w)
@@ -206,7 +206,7 @@ def _resolve_method(n: int, method: str = "auto") -> str:
     if method == "auto":
         return "tree" if n <= AUTO_TREE_MAX else "brute" if n <= AUTO_BRUTE_MAX else "envelope"
     if method not in METHODS:
-        from convcorr_jax.errors import InputError
+        from convcorr_jax.core.errors import InputError
 
         raise InputError("distance_transform", "method", "'auto', 'tree', 'brute' or 'envelope'", method)
     return method

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check_shape
+from convcorr_jax.core.errors import check_shape
 
 
 def _axes(grid_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from convcorr_jax.errors import check
+from convcorr_jax.core.errors import check
 
 ROUTES: tuple[str, ...] = ("eig", "chol", "dual", "dual-chol")
 METHODS: tuple[str, ...] = ("auto",) + ROUTES

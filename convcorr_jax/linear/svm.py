@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_shape
 
 _HI = jax.lax.Precision.HIGHEST
 

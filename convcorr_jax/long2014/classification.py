@@ -18,11 +18,11 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.progress import bar as progress_bar
 
 ROLES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 SIFT_RADII = (10, 20, 40, 80, 160)

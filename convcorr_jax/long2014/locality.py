@@ -27,14 +27,14 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from convcorr_jax import io, knn
+from convcorr_jax.core import io, knn
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
-from convcorr_jax.optional import require
-from convcorr_jax.parallel import pad_rows
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.optional import require
+from convcorr_jax.core.parallel import pad_rows
+from convcorr_jax.core.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 

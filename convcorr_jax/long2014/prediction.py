@@ -34,16 +34,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import geometry, knn, metrics
+from convcorr_jax.core import geometry, knn, metrics
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.config import check_fields
-from convcorr_jax.errors import check
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
 from convcorr_jax.linear import svm
-from convcorr_jax.long_frame import FRAME_PX
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.long_frame import FRAME_PX
+from convcorr_jax.core.progress import bar as progress_bar
 
 @dataclasses.dataclass(frozen=True)
 class PredictionConfig:

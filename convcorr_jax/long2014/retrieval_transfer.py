@@ -25,21 +25,21 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax import geometry, metrics
+from convcorr_jax.core import geometry, metrics
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import prediction
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import check
+from convcorr_jax.core.errors import check
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract_fitted
 from convcorr_jax.features.sift import LONG_SIFT_RADIUS, SIFT_SCALES, sift_bin_size, sift_grid, to_grey
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import carry_points, dense_flow_spline
-from convcorr_jax.knn import topk_cosine
-from convcorr_jax.long_frame import FEATURE_NORM, FRAME_PX
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.knn import topk_cosine
+from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights import is_conv_only
 
 METHODS = ("conv4 flow", "SIFT flow", "NN transfer")

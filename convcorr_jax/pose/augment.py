@@ -17,7 +17,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.data import skeletons
 
 MPII_FLIP = skeletons.MPII.flip  # left <-> right permutation of the 16 MPII joints

@@ -40,7 +40,7 @@ import grain
 import jax
 import numpy as np
 
-from convcorr_jax.crop_geometry import PERSON_BOX_SCALE, square_affines
+from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE, square_affines
 from convcorr_jax.data import mpii, pose_sets
 from convcorr_jax.data.flic_people import (FLIC_SPLITS, PROTOCOLS, VAL_FRACTION, VAL_SEED,  # noqa: F401
                                            flic_ground_truth, flic_sample_affines, flic_split, flic_torso_norm,
@@ -49,7 +49,7 @@ from convcorr_jax.data.mpii_people import h5_people
 from convcorr_jax.data.pose_dataset import PersonSet, torso_size  # noqa: F401
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose.person_crops import (PoseArrays, PoseCrops, crop_images, loader_options,  # noqa: F401
                                             person_crops, person_set)
 

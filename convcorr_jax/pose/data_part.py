@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,16 +67,16 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from convcorr_jax import crop_geometry, geometry
-from convcorr_jax.deprecation import renamed
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import crop_geometry, geometry
+from convcorr_jax.core.deprecation import renamed
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, FRAME_MODEL, TORSO_MODEL, PoseModel,
                                             Poses, as_images, default_model, load, spatial_inputs_at, spatial_model)
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_jax.pose.two_pass import estimate_frames
 # `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
 # validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05; bench/RESULTS_pose.md)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import model as pose_model
 
 

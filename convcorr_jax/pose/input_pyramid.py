@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones.preprocess import TORCH_MEAN_RGB, TORCH_STD_RGB
-from convcorr_jax.errors import check_shape
+from convcorr_jax.core.errors import check_shape
 from convcorr_jax.pose.model_config import ModelConfig
 
 def _separable(x: jax.Array, mh: np.ndarray, mw: np.ndarray) -> jax.Array:

@@ -18,10 +18,10 @@ from typing import Mapping
 
 import numpy as np
 
-from convcorr_jax import metrics
+from convcorr_jax.core import metrics
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 JointSet = Skeleton  # a dataset's joint set is its skeleton
 MPII = skeletons.MPII

@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax import crop_geometry, geometry
-from convcorr_jax.deprecation import renamed
-from convcorr_jax.errors import InputError, check, check_shape
+from convcorr_jax.core import crop_geometry, geometry
+from convcorr_jax.core.deprecation import renamed
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import shipped
 from convcorr_jax.pose import spatial as spatial_mrf
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 
 # the shipped models `estimate` and `convcorr pose` use unless told otherwise (`default_model`): `person` for photos
 # (person boxes or none; on FLIC test with person boxes it is ahead of `flic` at PCK@0.2, bench/RESULTS_pose.md),
@@ -148,7 +148,8 @@ class Poses:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, state: str) -> PoseModel:
     del state  # part of the cache key only (`run_folder.run_state`: settings and checkpoint steps)
-    from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
+    # checkpoints (orbax): only for runs written before runs were models
+    from convcorr_jax.pose.training import run_folder
 
     from convcorr_jax.pose import joints  # the dataset registry: such a run keeps no skeleton of its own
 
@@ -233,7 +234,8 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
         raise shipped.unknown(model)
     if (path / shipped.MODEL_FILE).is_file():  # a model folder: an export, or a run that wrote its model files
         return _model_folder(str(path), (path / shipped.MODEL_FILE).stat().st_mtime_ns)
-    from convcorr_jax.pose import run_folder  # checkpoints (orbax): only for runs written before runs were models
+    # checkpoints (orbax): only for runs written before runs were models
+    from convcorr_jax.pose.training import run_folder
 
     base = _load(str(path), run_folder.run_state(path))
     saved = _saved_spatial(str(path), _stamp(path))

@@ -33,7 +33,7 @@ from convcorr_jax.data import joint_map, pose_sets
 from convcorr_jax.data.pose_dataset import PersonSet, box_inputs
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import data
 from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.person_boxes import JOINTS_MARGIN, boxes_from_joints

@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.fetch import check_empty_out, install_archive
 from convcorr_jax.data.flic_pack import checksum_path, verify_archive
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.mixture import mapped_people
-from convcorr_jax.progress import bar
+from convcorr_jax.core.progress import bar
 
 GREY = 128  # the value outside the kept squares
 KEEP = 1.25  # kept square side / the person box's longer side (crop_scale 1 plus room for resampling)

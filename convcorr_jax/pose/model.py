@@ -31,7 +31,7 @@ norm whose running statistics never train) on the ImageNet-normalised RGB image.
 upsampled to the stride-8 grid and concatenated with block6 (stride 8), then conv3x3-relu (`trunk_head` wide),
 SpatialDropout and the same 1x1-relu-1x1 read-out give the coarse heat-maps; the fine model crops the shared
 trunk features block1, block3 and block6 (strides 2, 4, 8: the three levels of the crop module). The trunk's
-parameters are `params["trunk"]` (stem..block13); which of them train is a training setting (`pose.train`).
+parameters are `params["trunk"]` (stem..block13); which of them train is a training setting (`pose.training.loop`).
 Variant "standard" (Fig. 13): the fine model sees image crops (of the LCN pyramid) instead of shared features and
 has its own copy of the first two conv layers per bank, which makes its trainable parameter count match the
 shared model's fine path (which also trains those layers).

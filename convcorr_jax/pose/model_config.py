@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 TRUNKS = ("", "mobilenet_v2")  # "": the paper's multi-resolution banks
 TRUNK_FINE_TAPS = ("block1", "block3", "block6")  # strides 2, 4, 8: crop-module levels 0, 1, 2

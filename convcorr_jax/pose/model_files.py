@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from convcorr_jax import io
+from convcorr_jax.core import io
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
 

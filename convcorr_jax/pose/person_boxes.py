@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import square_affines
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import square_affines
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import predict, recrop
 
 # chosen on FLIC's validation movies (bench/pose_person_boxes.py; the rule: the highest mean of elbow and wrist

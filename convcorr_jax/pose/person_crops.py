@@ -10,7 +10,7 @@ Arrays (`PoseArrays`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2
 where missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm
 float32 [N] (the PCK normaliser in input pixels, NaN where unknown). Crops are bilinear, black outside the image
 (`geometry.crop_each`); built once per (kind, annotation file, images folder, split, size, crop scale, protocol,
-options) and code version, then read back memory-mapped (`convcorr_jax.cache`), so a process reads only the rows it
+options) and code version, then read back memory-mapped (`convcorr_jax.core.cache`), so a process reads only the rows it
 uses. A kind whose people are their own inputs (`Inputs.resample` False: synthetic people) is not cached.
 """
 
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import cache, geometry
+from convcorr_jax.core import cache, geometry
 from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.pose_dataset import Crop, Inputs, PersonSet, crop_points, labelled
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample, load_image
-from convcorr_jax.errors import InputError
-from convcorr_jax.progress import LOG as progress_log
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.progress import LOG as progress_log
 
 _CHUNK = 64  # images decoded at a time while building crops
 _FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "torso")
@@ -38,7 +38,7 @@ _FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "t
 _CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convcorr_jax.data.skeletons",
          "convcorr_jax.data.flic", "convcorr_jax.data.flic_split", "convcorr_jax.data.flic_people",
          "convcorr_jax.data.mpii", "convcorr_jax.data.mpii_people", "convcorr_jax.data.coco_keypoints",
-         "convcorr_jax.data.lsp", "convcorr_jax.geometry")
+         "convcorr_jax.data.lsp", "convcorr_jax.core.geometry")
 
 
 @dataclasses.dataclass(frozen=True)

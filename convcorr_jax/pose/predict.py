@@ -46,8 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from convcorr_jax import geometry, parallel
-from convcorr_jax.errors import check_shape
+from convcorr_jax.core import geometry, parallel
+from convcorr_jax.core.errors import check_shape
 from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as pose_model

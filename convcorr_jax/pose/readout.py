@@ -31,8 +31,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from convcorr_jax import io, metrics
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.core import io, metrics
+from convcorr_jax.core.errors import InputError, check_shape
 
 FILE = "readout.json"
 NAMES = ("coarse_refined", "cascade", "cascade_product")  # the read-outs a model chooses among (`pose.predict`)

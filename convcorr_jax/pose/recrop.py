@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import flic_affines, person_square
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import flic_affines, person_square
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape
 
 
 def _torso_joints(skeleton: Skeleton) -> tuple[int, ...]:

@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import geometry
+from convcorr_jax.core.errors import InputError
 
 MERGES = ("mean", "median")  # how `merge_scales` merges the scales' points
 

@@ -16,12 +16,12 @@ A model is a folder `convcorr_jax/pose/models/<name>/`:
                         the run's spatial model (`spatial.save_model`)
     frames/spatial.json, frames/spatial_priors.npy
                         the spatial model's priors on letterboxed whole frames of input_size px, for
-                        `estimate_frames` (`run_export.train_statistics`), with the torso-box ratio in model.json
-    readout.json        the read-out chosen on the run's validation split (`pose.readout`)
+                        `estimate_frames` (`export.model_folder.train_statistics`), with the torso-box ratio in
+    model.json readout.json        the read-out chosen on the run's validation split (`pose.readout`)
 Every file is checked against its sha256 in model.json when the model is read; a damaged file is named.
 
 Training's export step writes the same files into a run's own folder at each stage's end (`write_files`, called by
-`run_export.write_stage`), so a run folder is a model (`read_folder`); `write` makes a separate model folder (a
+`export.model_folder.write_stage`), so a run folder is a model (`read_folder`); `write` makes a separate model folder (a
 shipped model, an export of any run: `train/ship_model.py`), replacing only a model folder (`MODEL_FOLDER`: model.json
 and the files above, nothing else; their names: `pose.model_files`); a folder holding anything else is refused in one
 line naming it (`io.check_replaceable`).
@@ -42,14 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax import crop_geometry, io
-from convcorr_jax.config import from_dict, to_dict
+from convcorr_jax.core import crop_geometry, io
+from convcorr_jax.core.config import from_dict, to_dict
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
 from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
 FRAME_SETTINGS = ("second_pass", "refine", "refine_scales")  # what a model may set of `two_pass.FRAME_READOUT`

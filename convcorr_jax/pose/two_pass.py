@@ -16,9 +16,9 @@ hips of the pass before (at `refine_scales`); the last pass reads with test-time
 torso recovers most of what crops about the annotated torso box score (bench/RESULTS_pose.md).
 
 The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
-trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `run_export.train_statistics`), learned when the run is
-exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read, nor its reader imported,
-at inference. `FRAME_READOUT` holds the settings chosen on FLIC's validation movies for the 128 px `flic`
+trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `export.model_folder.train_statistics`), learned when the
+run is exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read, nor its reader
+imported, at inference. `FRAME_READOUT` holds the settings chosen on FLIC's validation movies for the 128 px `flic`
 (`flic_sweep --grid frames`, bench/RESULTS_pose.md); a model may keep its own second_pass, refine and
 refine_scales, chosen on its validation split (`shipped.FrameStatistics.settings`: `flic_256` reads frames in three
 passes, bench/pose_frames_diagnosis.py).
@@ -32,8 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import crop_geometry, geometry
-from convcorr_jax.errors import InputError, check_shape
+from convcorr_jax.core import crop_geometry, geometry
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose.shipped import FRAME_SETTINGS
@@ -79,7 +79,7 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
 def frame_statistics(r: PoseModel, input_size: int, config: spatial_mrf.SpatialConfig) -> tuple[np.ndarray, float]:
     """(log-priors, torso-box ratio) for `estimate_frames` with model `r` at input_size px. No dataset is read here.
 
-    They are the model's own, learned when it was exported (`run_export.train_statistics` of its FLIC training
+    They are the model's own, learned when it was exported (`export.model_folder.train_statistics` of its FLIC training
     split).
 
     Args:

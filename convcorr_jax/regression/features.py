@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import check_shape
-from convcorr_jax.parallel import pad_rows
+from convcorr_jax.core.errors import check_shape
+from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.features.extract import extract_fitted, input_size_for
 
 Featurizer = Callable[[np.ndarray], np.ndarray]

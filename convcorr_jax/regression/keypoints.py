@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.geometry import box_to_affine, crop, crop_each, invert_affine, square_box, transform_points
-from convcorr_jax.metrics import pck_hits
+from convcorr_jax.core.geometry import box_to_affine, crop, crop_each, invert_affine, square_box, transform_points
+from convcorr_jax.core.metrics import pck_hits
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, fit_points, predict_points
 

@@ -12,9 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.errors import check
+from convcorr_jax.core.errors import check
 from convcorr_jax.linear import ridge
-from convcorr_jax.metrics import normalised_error
+from convcorr_jax.core.metrics import normalised_error
 
 LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-7, 2, 19))
 """Default lambda grid for l2-normalised descriptors (their Gram eigenvalues are <= n)."""

@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.errors import check
-from convcorr_jax.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
+from convcorr_jax.core.errors import check
+from convcorr_jax.core.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
 

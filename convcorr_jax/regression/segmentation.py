@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.linear import ridge
-from convcorr_jax.metrics import segmentation_average_precision, segmentation_iou
+from convcorr_jax.core.metrics import segmentation_average_precision, segmentation_iou
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
 GRID = 30

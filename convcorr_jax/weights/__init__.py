@@ -8,7 +8,7 @@ converted trees.
     state = read_torch_state_dict("alexnet-owt-7be5be79.pth")  # {key: np.ndarray}, no torch needed
 
 Readers need neither torch, Caffe nor protobuf. Every malformed file, wrong architecture, missing key or
-shape mismatch raises `convcorr_jax.errors.InputError` naming the file, key and expectation; nothing is
+shape mismatch raises `convcorr_jax.core.errors.InputError` naming the file, key and expectation; nothing is
 loaded partially.
 """
 

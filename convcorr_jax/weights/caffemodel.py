@@ -23,8 +23,8 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
-from convcorr_jax.io import write_bytes
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.io import write_bytes
 
 # V1LayerParameter.LayerType enum -> V2 type string
 V1_TYPES: dict[int, str] = {

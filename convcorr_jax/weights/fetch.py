@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from convcorr_jax.errors import InputError
-from convcorr_jax.io import sha256_file
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.io import sha256_file
+from convcorr_jax.core.progress import bar as progress_bar
 
 try:
     import fcntl
@@ -87,7 +87,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
              progress: bool = False, timeout: float = 60.0, size: int | None = None, resume: bool = False) -> Path:
     """Download `url` to `dest` unless a file with the right hash is already there.
 
-    The body streams (with a progress bar when `progress`, `convcorr_jax.progress`) into a temporary file in dest's
+    The body streams (with a progress bar when `progress`, `convcorr_jax.core.progress`) into a temporary file in dest's
     folder while being hashed; the file is renamed onto `dest` only if its length matches Content-Length (and `size`,
     when given) and its sha256 equals `sha256` (or, when only `sha256_prefix` is known, e.g. torchvision's 8-hex suffix
     in the file name, starts with it). Concurrent calls for one `dest` with `resume` wait for each other (POSIX file

@@ -13,11 +13,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convcorr_jax import cache
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import cache
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import sources
 from convcorr_jax.weights.caffemodel import read_alexnet_npy, read_caffemodel_layers
-from convcorr_jax.registry import Names
+from convcorr_jax.core.registry import Names
 from convcorr_jax.weights.fetch import sha256_file
 from convcorr_jax.weights.load import ALIASES, TORCH_SUFFIXES, _code_version, cached_convert, convert_file
 from convcorr_jax.weights.numpy_pickle import flatten, read_numpy_pickle

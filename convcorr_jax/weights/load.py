@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from convcorr_jax import cache
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import cache
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.backbones.base import param_shapes
 from convcorr_jax.backbones.registry import NAMES as ARCHS
 from convcorr_jax.weights.caffemodel import npy_to_caffe_blobs, read_alexnet_npy, read_caffemodel

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from convcorr_jax.backbones.base import Backbone, StateDict, param_shapes
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
 
 # what `save_params` replaces: a folder holding an orbax tree's files (orbax's names) and nothing else
 PARAMS_FOLDER = io.FolderKind("an orbax parameter folder", (

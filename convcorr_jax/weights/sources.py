@@ -53,8 +53,8 @@ from pathlib import Path
 
 from convcorr_jax.backbones import alexnet, efficientnet_lite, mobilenet_v2
 from convcorr_jax.backbones.spec import PackageSource, SdistSource, UrlSource, WeightSource
-from convcorr_jax.errors import InputError
-from convcorr_jax.paths import cache_dir
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.paths import cache_dir
 from convcorr_jax.weights.fetch import NETWORK_ERRORS, check_sha256, download, partial_path, sha256_file
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001

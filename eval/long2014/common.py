@@ -2,7 +2,7 @@
 
 data=flic (FLIC people, Sapp & Taskar): the category is "person", the keypoint types are the 11 labelled
 upper-body joints, FLIC's own train / test split is kept. The object box (Long et al. use the ground-truth
-object box on PASCAL) is the FLIC person box of the library (`convcorr_jax.crop_geometry.person_square`: the
+object box on PASCAL) is the FLIC person box of the library (`convcorr_jax.core.crop_geometry.person_square`: the
 annotation's torso box made square and enlarged `FLIC_BOX_ENLARGE` times around its centre, also the pose
 cascade's person crop): it holds 99% of the training joints, and unlike the tight box of the joints it does not
 put the extreme joints on its edges (which would give their positions away).
@@ -15,8 +15,8 @@ import os
 
 import numpy as np
 
-from convcorr_jax import geometry
-from convcorr_jax.crop_geometry import PERSON_BOX_SCALE, person_square
+from convcorr_jax.core import geometry
+from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE, person_square
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.synthetic import load_objects
 from convcorr_jax.data.types import KeypointSample

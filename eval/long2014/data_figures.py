@@ -3,7 +3,7 @@
     convcorr run long2014.data                     # 240 objects / 160 people / 160 faces
     convcorr run long2014.data --size tiny         # 12 / 8 / 8 (the tests)
 
-The generated sets are cached (`convcorr_jax.cache`). Prints the image-blind baselines (leave-one-out mean
+The generated sets are cached (`convcorr_jax.core.cache`). Prints the image-blind baselines (leave-one-out mean
 shape): object PCK@0.1, face NME, people PCKh@0.5. Methods that read the image should beat them clearly. The
 backbone fields are unused here. Measured baselines and times: bench/RESULTS_synthetic.md.
 """
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.data import synthetic as synthetic_data
 from convcorr_jax.data.faces300w import interocular_distance
 from convcorr_jax.data.voc_segmentation import voc_palette

@@ -11,7 +11,7 @@ k = 5, 50, 500 nearest neighbours of random seed features.
 data=flic: the database holds the patches of `n_train` FLIC training frames (360 x 240, one per image file, seeded
 draw); the queries are `n_test` FLIC test frames, then the scikit-image photographs.
 
-The patch databases are cached (`convcorr_jax.cache`, kind "patchdb") and reused; full size needs ~5 GB of memory
+The patch databases are cached (`convcorr_jax.core.cache`, kind "patchdb") and reused; full size needs ~5 GB of memory
 and ~1.5 GB of cache. Queries: scikit-image's bundled photographs. Prints the k=1 reconstruction mean absolute
 error per layer and the uniform-rf control's; measured numbers and times: bench/RESULTS_real.md.
 """
@@ -23,8 +23,8 @@ import hashlib
 
 import numpy as np
 
-from convcorr_jax import cache
-from convcorr_jax.config import check_fields
+from convcorr_jax.core import cache
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import locality
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.weights import load_backbone

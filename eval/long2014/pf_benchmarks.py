@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax import metrics
+from convcorr_jax.core import metrics
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.correspondence.points import side_models, valid_keypoints
@@ -31,7 +31,7 @@ from convcorr_jax.data.keypoint_pairs import KeypointPairs, pair_norms
 from convcorr_jax.data.pf_pascal import SPLITS, load_pf_pascal
 from convcorr_jax.data.spair import load_spair
 from convcorr_jax.data.types import load_image
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.long2014 import pf_willow

@@ -54,8 +54,8 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import io, metrics, runinfo
-from convcorr_jax.config import check_fields
+from convcorr_jax.core import io, metrics, runinfo
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
@@ -64,7 +64,7 @@ from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMA
 from convcorr_jax.correspondence.points import side_models, valid_keypoints
 from convcorr_jax.data.pf_willow import load_pf_willow, ordered_pairs, pf_willow_classes
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, nest_transfer, require_data, sized
 from convcorr_eval.figures import TransferRow, transfer_figure

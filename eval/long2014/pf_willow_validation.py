@@ -33,12 +33,12 @@ import time
 
 import numpy as np
 
-from convcorr_jax.config import check_fields, override
+from convcorr_jax.core.config import check_fields, override
 from convcorr_jax.correspondence.frames import frame_boxes
 from convcorr_jax.correspondence.point_config import PointTransferConfig
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.hyperpixel import resolve_taps
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import pf_willow

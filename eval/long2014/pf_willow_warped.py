@@ -42,8 +42,8 @@ from convcorr_eval.long2014 import pf_willow
 from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
-from convcorr_jax import metrics
-from convcorr_jax.config import check_fields, override
+from convcorr_jax.core import metrics
+from convcorr_jax.core.config import check_fields, override
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import (
     Frames,
@@ -51,8 +51,8 @@ from convcorr_jax.correspondence.frames import (
 )
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.data.warped_pairs import WarpConfig, warped_set
-from convcorr_jax.errors import InputError
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 
 # Matcher settings tried against the defaults (cycle consistency 1; the flip of the source with margin 0.1 was

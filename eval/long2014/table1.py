@@ -18,7 +18,7 @@ import numpy as np
 from convcorr_jax.backbones import get, preprocess
 from convcorr_jax.features.classify import classify
 from convcorr_jax.data.types import load_image
-from convcorr_jax.optional import require
+from convcorr_jax.core.optional import require
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 from convcorr_eval.long2014.paper import TABLE1

@@ -18,12 +18,12 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import retrieval_transfer
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import dense_flow_spline, warp_image
-from convcorr_jax.long_frame import FRAME_PX
+from convcorr_jax.core.long_frame import FRAME_PX
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper

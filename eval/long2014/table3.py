@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import classification as cls
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized

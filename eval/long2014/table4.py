@@ -24,11 +24,11 @@ import jax
 import numpy as np
 
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import prediction as point_prediction
 from convcorr_jax.data.flic_split import movie_split
-from convcorr_jax.errors import InputError
-from convcorr_jax.long_frame import FRAME_PX
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.long_frame import FRAME_PX
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper

@@ -9,8 +9,8 @@ from typing import TypeVar
 import numpy as np
 
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
-from convcorr_jax.config import check_fields
-from convcorr_jax.errors import check
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import check
 from convcorr_jax.regression.features import GAP, Featurizer, backbone_featurizers, describe_gap
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import ExperimentConfig, sized

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from convcorr_jax.data import synthetic
-from convcorr_jax.geometry import box_to_affine, crop, points_box, square_box, transform_points
+from convcorr_jax.core.geometry import box_to_affine, crop, points_box, square_box, transform_points
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",

@@ -30,7 +30,7 @@ ground-truth object box; here the object box is the person box of Long et al.'s 
 (`convcorr_eval.long2014.common.flic_person_box`: the labelled torso box made square around its centre, side 2.5 x
 its longer side). Like the paper's object box it comes from the labels, for the training and the test frames
 alike, so the test descriptor knows which person is meant and where and how large it is; flic_crop="frame"
-uses no test label. Each box is cropped (`convcorr_jax.geometry`, bilinear, zeros outside the frame) to the backbone's
+uses no test label. Each box is cropped (`core.geometry`, bilinear, zeros outside the frame) to the backbone's
 `default_input_size` (224 x 224 for MobileNetV2); the ridge regressors are fitted to the joints in crop pixels and
 their predictions are mapped back to the frame with the inverse affine, so PCK stays torso-normalised in frame
 pixels; the dataset-bias row is the mean training pose in crop pixels mapped back the same way. RGB + ridge and
@@ -42,11 +42,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax import geometry
+from convcorr_jax.core import geometry
 from convcorr_jax.backbones import get as get_backbone
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES
-from convcorr_jax.errors import InputError
-from convcorr_jax.metrics import pck_per_keypoint
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.metrics import pck_per_keypoint
 from convcorr_jax.regression import landmarks, rgb
 from convcorr_jax.regression.features import pixel_featurizer, resize_images
 from convcorr_eval.long2014.common import flic_person_box

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.regression import keypoints
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.config import check_fields
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.regression import rgb, segmentation
 from convcorr_jax.regression.features import resize_images
 from convcorr_eval.experiment import Context, Result, require_data

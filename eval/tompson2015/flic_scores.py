@@ -44,16 +44,16 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import metrics
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import metrics
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints, predict, recrop
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import PROTOCOLS, PoseArrays, crop_images, flic_crops, flic_split
 from convcorr_jax.pose.predict import READOUTS
-from convcorr_jax.pose.run_folder import load_run  # noqa: F401  (flic_sweep and the benches read runs through it)
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.run_folder import load_run  # noqa: F401  (flic_sweep and the benches read runs through it)
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import markdown_table, percent, save_figure, score_about
@@ -298,8 +298,8 @@ def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Read
     """The read-out `pose.readout`'s rule chooses from an `evaluate` result on the validation split (its
     "ablation" at PCK@0.05, FLIC's elbows and wrists), and the record readout.json keeps: the rule, the split, the
     people, and every candidate's PCK@0.05 per joint group (percent). saved: the model's stored choice, whose
-    warning threshold (chosen when the model was trained, `run_export.choose_readout`) is kept. Nothing is written:
-    `python -m convcorr_train.choose_readout` stores the same choice, made from the same scores
+    warning threshold (chosen when the model was trained, `pose.export.model_folder.choose_readout`) is kept. Nothing
+    is written: `python -m convcorr_train.choose_readout` stores the same choice, made from the same scores
     (tests/test_eval_any_model.py)."""
     columns = (*paper.TABLE3_COLUMNS, "all")
     scores = {r: {g: res["ablation"][r.key][str(pose_readout.ALPHA)][g] for g in columns}

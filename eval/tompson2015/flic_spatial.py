@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.crop_geometry import PERSON_BOX_SCALE
+from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE
 from convcorr_jax.pose import heatmaps, predict, spatial
 from convcorr_jax.pose.data import flic_ground_truth, flic_split, flic_torso_norm
 

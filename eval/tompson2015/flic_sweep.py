@@ -45,11 +45,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convcorr_jax import io, runinfo
-from convcorr_jax.config import override
-from convcorr_jax.progress import bar as progress_bar
+from convcorr_jax.core import io, runinfo
+from convcorr_jax.core.config import override
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import predict, run_export, train
+from convcorr_jax.pose import predict
+from convcorr_jax.pose.export import model_folder
+from convcorr_jax.pose.training import loop
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.data import flic_crops
 from convcorr_eval.tompson2015 import flic_scores, flic_spatial
@@ -157,7 +159,7 @@ def run_grid(root: str, steps: str, out: str, progress: bool = True, grid: str =
         name = base or name
         common = ("data_root=" + root, "steps=" + steps, f"out={out}", f"name={prefix}{i}")
         cfg = override(pose_configs.get_config(name), common + sets)
-        res = train.train(cfg, progress=progress, on_stage=run_export.write_stage)
+        res = loop.train(cfg, progress=progress, on_stage=model_folder.write_stage)
         rows.append({"label": label, "base": name, "overrides": list(sets), "config": dataclasses.asdict(cfg),
                      "run": str(cfg.run_dir()), "seconds": _seconds(cfg),
                      "evals": [{k: e[k] for k in ("step", "stage", "coarse_pck@0.05", "cascade_pck@0.05")}

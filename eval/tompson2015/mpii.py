@@ -23,11 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax import geometry, metrics
+from convcorr_jax.core import geometry, metrics
 from convcorr_jax.data import mpii_eval_files
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.data import mpii_person_crops

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import metrics
+from convcorr_jax.core import metrics
 from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
 from convcorr_eval.report import plt, save_figure, score_about
 

@@ -35,14 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax import metrics
+from convcorr_jax.core import metrics
 from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps, person_crops, predict
 from convcorr_jax.pose.person_crops import PoseCrops, loader_options
 from convcorr_jax.pose.loaded_model import PoseModel
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_eval.tompson2015.trained import scored_model
 
 ALPHAS = (0.05, 0.1, 0.2, 0.5)

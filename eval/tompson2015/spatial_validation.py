@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as spatial_mrf
@@ -170,8 +170,8 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     {"rows": [{"settings", "label", "score", "pck": {read-out: arm PCK}}...], "chosen": SpatialConfig dict,
     "without": arm PCK of the read-outs without the model}."""
     from convcorr_jax.pose.data import flic_crops
-    from convcorr_jax.pose.run_folder import load_run
-    from convcorr_jax.progress import bar as progress_bar
+    from convcorr_jax.pose.training.run_folder import load_run
+    from convcorr_jax.core.progress import bar as progress_bar
 
     tc, params = load_run(run)
     mc = tc.model
@@ -215,8 +215,8 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """data_root: the FLIC folder; run_dir: a trained FLIC run (None: the simulation only); trained: that run's
-    state (`pose.run_folder.run_state`, part of the run key); simulate: also the simulated two-person table (its crops:
-    sim_image_size px, heat-maps of stride sim_pool); limit: at most this many validation people in the
+    state (`pose.training.run_folder.run_state`, part of the run key); simulate: also the simulated two-person table
+    (its crops: sim_image_size px, heat-maps of stride sim_pool); limit: at most this many validation people in the
     simulation (None: all). tiny: the search of mode only, 64 simulated people."""
 
     data: str = "flic"

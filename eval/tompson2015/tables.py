@@ -26,14 +26,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from convcorr_jax import metrics
-from convcorr_jax.paths import real_data_root
+from convcorr_jax.core import metrics
+from convcorr_jax.core.paths import real_data_root
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as pose_model
-from convcorr_jax.pose.train import load_data, train
-from convcorr_jax.pose.train_config import TrainConfig
+from convcorr_jax.pose.training.loop import load_data, train
+from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_jax.pose.data import PoseArrays, flic_crops, headline
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import comparable, markdown_table, ran_on, score_about
 from convcorr_eval.tompson2015 import figures, paper, pckh
@@ -57,7 +57,7 @@ class Config(ExperimentConfig):
     """train: the cascade's TrainConfig (`--set train.steps=8,4,4`, `--set train.model.pool=16`); its data,
     data_root, seed, out and name come from this config and the run folder, and its joint count and flip
     permutation from `data`. timing: Table 2. reference_pckh: Table 4 when the real MPII folder
-    (`convcorr_jax.paths.real_data_root()/mpii`) holds the published prediction files. model: score this trained
+    (`convcorr_jax.core.paths.real_data_root()/mpii`) holds the published prediction files. model: score this trained
     model instead of training (a training run folder, a model folder or a shipped model's name, read only; its test
     split read from `data_root`, else the run's own; run_dir: its older name); trained: its identity
     (`trained.model_state`, set by `identify`), part of the run key."""

@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from convcorr_jax import io
-from convcorr_jax.errors import InputError
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import shipped
 from convcorr_jax.pose.loaded_model import PoseModel, load
-from convcorr_jax.pose.run_folder import NotATrainingRun, run_state
+from convcorr_jax.pose.training.run_folder import NotATrainingRun, run_state
 
 C = TypeVar("C")
 MODEL_HELP = ("a model: a shipped model's name ({names}), a model folder (model.json, e.g. an export of "
@@ -163,10 +163,10 @@ def with_model_state(cfg: C, required: bool = True) -> C:
 
 
 def with_trained_state(cfg: C, run_help: str | None) -> C:
-    """`cfg` with its `trained` field set to the state (`pose.run_folder.run_state`) of the run in `cfg.run_dir`, so
-    that a run trained further or again is scored again. `run_help`: what run_dir must be, for the InputError when it
-    is None (None: a run is optional and `cfg` comes back unchanged); `pose.run_folder.NotATrainingRun` for a folder
-    without a run."""
+    """`cfg` with its `trained` field set to the state (`pose.training.run_folder.run_state`) of the run in
+    `cfg.run_dir`, so that a run trained further or again is scored again. `run_help`: what run_dir must be, for the
+    InputError when it is None (None: a run is optional and `cfg` comes back unchanged);
+    `pose.training.run_folder.NotATrainingRun` for a folder without a run."""
     if cfg.run_dir is None:
         if run_help is None:
             return cfg

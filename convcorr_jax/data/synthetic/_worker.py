@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         (i) per finished sample, and the pickled list of their annotations to OUT.pkl (atomically).
     """
     from convcorr_jax.data.synthetic.datasets import _write_one
-    from convcorr_jax.io import atomic_path
+    from convcorr_jax.core.io import atomic_path
 
     kind, seed, size, root, noise, workers, shard, out = argv
     n = int(sys.stdin.readline())

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convcorr_jax import cache
+from convcorr_jax.core import cache
 from convcorr_jax.data.synthetic import faces, objects, people
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.errors import InputError
-from convcorr_jax.io import atomic_path, write_json
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.io import atomic_path, write_json
 
 KINDS = ("objects", "people", "faces")
 DEFAULT_SIZE = {"objects": 192, "people": 128, "faces": 128}
@@ -137,7 +137,7 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
     With workers > 1 the indices are sharded over separate interpreters (`_worker`), so callers need no
     `if __name__ == "__main__"` guard and nothing is forked from a process that may hold JAX threads.
     """
-    from convcorr_jax.progress import bar as progress_bar
+    from convcorr_jax.core.progress import bar as progress_bar
 
     args = [(kind, i, seed, size, os.fspath(root), noise) for i in range(n)]
     if workers <= 1 or n < 64:
@@ -320,7 +320,7 @@ def dataset_dir(
     workers: int | None = None,
 ) -> Path:
     """The cached folder of a set, generated once. Keyed by its settings, FORMAT_VERSION and the source of the
-    generators (`convcorr_jax.cache`), so a changed generator never serves an old set.
+    generators (`convcorr_jax.core.cache`), so a changed generator never serves an old set.
 
     Args:
         kind, n, seed, image_size, noise_sigma: as `write_dataset`; workers: its processes (None: 2 from n = 400).

@@ -16,7 +16,7 @@ import numpy as np
 from convcorr_jax.data.synthetic import objects, people
 from convcorr_jax.data.synthetic.datasets import check_set, dataset_dir
 from convcorr_jax.data.types import KeypointSample, SegSample
-from convcorr_jax.errors import InputError
+from convcorr_jax.core.errors import InputError
 
 
 def _by_split(split):

@@ -207,7 +207,7 @@ def _nhwc(t) -> np.ndarray:
 
 def main() -> None:
     sys.path.insert(0, str(HERE.parents[2]))
-    from convcorr_jax import io
+    from convcorr_jax.core import io
     from convcorr_jax.backbones import get
 
     torch, MobileNetV2, TorchvisionAlexNet, CaffeAlexNet = _torch_models()

@@ -1,0 +1,48 @@
+"""JAX's persistent compilation cache for library users and commands alike.
+
+    import convcorr_jax
+    convcorr_jax.enable_compile_cache()      # <cache>/jax; <cache> = $CONVCORR_CACHE or ~/.cache/convcorr_jax
+
+Every compiled program is kept, whatever its compile time and size (CPU compiles take well under a second each,
+below JAX's default thresholds), so a new process loads the programs an earlier one compiled instead of compiling
+them again. What the cache cannot save is tracing and lowering to StableHLO: those run in every process
+(bench/RESULTS.md measures both parts).
+
+A cache folder already set (`JAX_COMPILATION_CACHE_DIR` or `jax.config`) is kept; `CONVCORR_NO_COMPILE_CACHE=1`
+turns the cache off.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from convcorr_jax.core.paths import cache_dir
+
+NO_COMPILE_CACHE = "CONVCORR_NO_COMPILE_CACHE"
+
+
+def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
+    """Turn on JAX's persistent compilation cache in `path` (None: `<cache>/jax`, or the folder JAX already has).
+
+    Call it before the first jit-compiled call of the process; calling it again is harmless.
+
+    Args:
+      path: the cache folder (created if missing), or None.
+
+    Returns:
+      The cache folder as a str, or None when `CONVCORR_NO_COMPILE_CACHE` is set to anything but "" or "0".
+    """
+    if os.environ.get(NO_COMPILE_CACHE, "") not in ("", "0"):
+        return None
+    import jax
+
+    if path is None and jax.config.jax_compilation_cache_dir:
+        folder = jax.config.jax_compilation_cache_dir
+    else:
+        folder = str(Path(path)) if path is not None else str(cache_dir("jax"))
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return folder

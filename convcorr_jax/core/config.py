@@ -1,0 +1,228 @@
+"""One config mechanism: frozen dataclasses, `override` from "field=value" strings, `from_dict` / `to_dict`,
+and range checks.
+
+    cfg = override(get_config("tiny"), ["model.pool=4", "steps=8,4,4", "data_root=/data/flic"])
+    same = from_dict(type(cfg), to_dict(cfg))
+
+Range checks: a config checks its own fields in `__post_init__` with `check_fields` (so every construction and
+every `dataclasses.replace` is checked), and may define `check(self) -> None` for checks across fields (e.g. an
+image size against the backbone's smallest input); `validate` calls every `check` of a nested config, and
+`override` calls `validate` once all assignments are applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import types
+import typing
+from typing import Any, Mapping, Sequence, TypeVar
+
+from convcorr_jax.core.errors import InputError
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict:
+    """A JSON-ready dict of a (nested) dataclass config.
+
+    Args:
+      cfg: a dataclass instance.
+
+    Returns:
+      dict of field name -> value, nested configs as dicts (`dataclasses.asdict`: tuples stay tuples, which JSON
+      writes as lists).
+    """
+    return dataclasses.asdict(cfg)
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """`value` (a JSON value or a string from the command line) converted to the annotated type `tp`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() == "none" and type(None) in args):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, a, where)
+            except (InputError, ValueError, TypeError) as e:
+                errors.append(str(e))
+        raise InputError("config", where, " or ".join(str(a) for a in args), value)
+    if origin is tuple or tp is tuple:
+        items = [p for p in value.split(",") if p] if isinstance(value, str) else list(value)
+        if args and args[-1] is Ellipsis:
+            return tuple(_convert(v, args[0], where) for v in items)
+        if args:
+            if len(items) != len(args):
+                raise InputError("config", where, f"{len(args)} comma-separated values", value)
+            return tuple(_convert(v, a, where) for v, a in zip(items, args))
+        return tuple(items)
+    if origin is dict or tp is dict:
+        if not isinstance(value, Mapping):
+            raise InputError("config", where, "a mapping", value)
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise InputError("config", where, f"a mapping for {tp.__name__} (set its fields one by one)", value)
+        return from_dict(tp, value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise InputError("config", where, "true or false", value)
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise InputError("config", where, tp.__name__, value)
+        try:
+            out = tp(value)
+        except (TypeError, ValueError):
+            raise InputError("config", where, f"a number ({tp.__name__})", value) from None
+        if tp is int and isinstance(value, float) and value != out:
+            raise InputError("config", where, "an integer", value)
+        return out
+    if tp is str:
+        if not isinstance(value, str):
+            raise InputError("config", where, "a string", value)
+        return value
+    if origin is typing.Literal:
+        if value not in args:
+            raise InputError("config", where, f"one of {list(args)}", value)
+        return value
+    return value
+
+
+def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
+    """A dataclass `cls` built from a (nested) dict, every value checked against its annotation; unknown keys
+    are errors, missing keys take the defaults.
+
+    Args:
+      cls: the config dataclass.
+      d: field name -> JSON value or command-line string (nested dicts for nested configs).
+
+    Returns:
+      A `cls` instance (its own `__post_init__` checks run).
+
+    Raises:
+      InputError: an unknown key or a value that does not fit its annotation.
+    """
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise InputError("config", unknown[0], f"a field of {cls.__name__} ({', '.join(sorted(names))})")
+    return cls(**{k: _convert(v, hints[k], k) for k, v in d.items()})
+
+
+def _values(value: Any) -> list:
+    """The numbers a range check applies to: a scalar, or every item of a tuple/list; None skipped."""
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    return [v for v in items if v is not None]
+
+
+def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = (),
+                 at_least_one: Sequence[str] = (), fraction: Sequence[str] = (), source: str = "config") -> None:
+    """InputError naming the first field of `cfg` out of its range.
+
+    Tuple fields are checked item by item; None passes (optional fields); values that are not real numbers
+    (arrays, traced values) are left to the annotation's check.
+
+    Args:
+      cfg: the config (usually `self` in `__post_init__`).
+      positive: fields that must be > 0.
+      nonnegative: fields that must be >= 0.
+      at_least_one: fields that must be >= 1.
+      fraction: fields that must lie in (0, 1].
+      source: the name InputError gives the config.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: a field out of its range (NaN included).
+    """
+    rules = ((positive, lambda v: v > 0, "> 0"), (nonnegative, lambda v: v >= 0, ">= 0"),
+             (at_least_one, lambda v: v >= 1, ">= 1"), (fraction, lambda v: 0 < v <= 1, "a value in (0, 1]"))
+    for names, ok, expected in rules:
+        for name in names:
+            value = getattr(cfg, name)
+            for v in _values(value):
+                if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                    continue
+                if v != v or not ok(v):
+                    raise InputError(source, name, expected + (" for each item" if isinstance(value, tuple) else ""),
+                                     value)
+
+
+def validate(cfg: T) -> T:
+    """Call `check()` of `cfg` and of every nested dataclass config that defines one (innermost first).
+
+    Args:
+      cfg: a dataclass config.
+
+    Returns:
+      `cfg` itself.
+
+    Raises:
+      InputError: whatever a `check()` raises.
+    """
+    for f in dataclasses.fields(cfg):
+        sub = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(sub) and not isinstance(sub, type):
+            validate(sub)
+    check_ = getattr(cfg, "check", None)
+    if callable(check_):
+        check_()
+    return cfg
+
+
+def override(cfg: T, assignments: Sequence[str]) -> T:
+    """Apply "field=value" and "sub.field=value" assignments to a (nested) frozen dataclass config.
+
+    Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples, "none" for an
+    optional field. The result is checked by `validate`.
+
+    Args:
+      cfg: a frozen dataclass config.
+      assignments: "field=value" strings, dotted paths for nested configs, applied in order.
+
+    Returns:
+      A new config (`dataclasses.replace`); cfg is unchanged.
+
+    Raises:
+      InputError: an unknown field, an unparsable value or one out of its range, naming it (its path, e.g.
+        "transfer.beta").
+    """
+    for a in assignments:
+        if "=" not in a:
+            raise InputError("--set", a, "field=value")
+        key, value = a.split("=", 1)
+        path = key.split(".")
+        objs = [cfg]
+        for p in path[:-1]:
+            sub = getattr(objs[-1], p, None)
+            if not dataclasses.is_dataclass(sub):
+                raise InputError("--set", key, f"a config field ({p!r} is not a config group)")
+            objs.append(sub)
+        leaf = path[-1]
+        if leaf not in {f.name for f in dataclasses.fields(objs[-1])}:
+            known = ", ".join(f.name for f in dataclasses.fields(objs[-1]))
+            raise InputError("--set", key, f"a field of {type(objs[-1]).__name__} ({known})")
+        try:
+            new = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
+        except InputError as e:
+            if e.field != leaf or key == leaf:
+                raise
+            raise InputError(e.source, key, e.expected, e.got) from None
+        for obj, p in zip(reversed(objs[:-1]), reversed(path[:-1])):
+            new = dataclasses.replace(obj, **{p: new})
+        cfg = new
+    return validate(cfg)

@@ -1,0 +1,185 @@
+"""The one error type for bad input: it names the file, the field and what was expected."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """Malformed or unexpected input (file, array or argument).
+
+    One convention for the first two arguments, everywhere:
+
+    Attributes:
+      source: where the value came from: the file path or URL it was read from; for a value passed in memory,
+        the function or config that received it ("transfer_points", "BPConfig"; a private helper names its
+        module, "knn"); None for the command line, whose fields are its flags ("--out").
+      field: the field, key, layer or argument that is wrong (an item of a list argument as "points_a[2]"),
+        never a word such as "shape" or "dtype": the shape or dtype wanted goes into `expected`.
+      expected: what was expected there.
+      got: what was found (optional).
+      message: the text after "source: " when the standard "field 'F': expected E, got G" reads worse (optional;
+        it should still name the field).
+
+    The message is one line: newlines in any part are replaced by spaces.
+    """
+
+    def __init__(self, source: str | os.PathLike | None, field: str, expected: str, got: object = None,
+                 message: str | None = None):
+        self.source = None if source is None else os.fspath(source)
+        self.field = field
+        self.expected = expected
+        self.got = got
+        where = f"{self.source}: " if self.source else ""
+        if message is not None:
+            msg = f"{where}{message}"
+        else:
+            msg = f"{where}field '{field}': expected {expected}"
+            if got is not None:
+                msg += f", got {plain(got)}"
+        super().__init__(" ".join(msg.splitlines()))
+
+
+def plain(value: object) -> str:
+    """`value` as a user reads it: numpy scalars as plain numbers, tuples / lists of them as (3, 4) / [3, 4].
+
+    Args:
+      value: any value.
+
+    Returns:
+      Its text.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(repr(v) if isinstance(v, str) else plain(v) for v in value)
+        return f"({inner}{',' if len(value) == 1 else ''})" if isinstance(value, tuple) else f"[{inner}]"
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return str(item())
+    return str(value)
+
+
+def check(condition: bool, source, field: str, expected: str, got: object = None) -> None:
+    """Raise `InputError(source, field, expected, got)` unless `condition` holds.
+
+    Args:
+      condition: what must hold.
+      source: the file, function or config the value came from (None: the command line).
+      field: the argument or field name.
+      expected: what was expected, in words.
+      got: the value given.
+
+    Returns:
+      None.
+
+    >>> check(3 > 0, "pck", "alpha", "a number > 0", 3)
+    >>> check(-1 > 0, "pck", "alpha", "a number > 0", -1)
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: pck: field 'alpha': expected a number > 0, got -1
+    """
+    if not condition:
+        raise InputError(source, field, expected, got)
+
+
+# dtype kinds `check_shape` accepts by name (numpy's `dtype.kind` letters); any other name is a numpy dtype
+DTYPE_KINDS = {"float": "f", "int": "iu", "uint": "u", "bool": "b", "number": "iufc"}
+
+
+def _axes(spec: str | Sequence[str | int]) -> list[list[str]]:
+    """The alternatives of a shape spec, each a list of axes: "N K 2 | K 2" -> [["N", "K", "2"], ["K", "2"]];
+    ["B", "C", 3] -> [["B", "C", "3"]]."""
+    if isinstance(spec, str):
+        return [alt.split() for alt in spec.split("|")]
+    return [[str(axis) for axis in spec]]
+
+
+def _match(axes: list[str], shape: tuple[int, ...], sizes: dict[str, int]) -> dict[str, int] | None:
+    """`sizes` with the names of `axes` bound to `shape`'s sizes, or None when the shape does not fit."""
+    lead = axes[:1] == ["*"]
+    axes = axes[1:] if lead else axes
+    if len(shape) < len(axes) or (not lead and len(shape) != len(axes)):
+        return None
+    sizes = dict(sizes)
+    for axis, n in zip(axes, shape[len(shape) - len(axes):]):
+        if n != (int(axis) if axis.isdigit() else sizes.setdefault(axis, n)):
+            return None
+    return sizes
+
+
+def _kind(dtype: np.dtype) -> str:
+    """numpy's kind letter of `dtype`, JAX's extra types (ml_dtypes: bfloat16, float8_*, int4, ...) by their name."""
+    if dtype.kind != "V":
+        return dtype.kind
+    return next((k for prefix, k in (("bfloat", "f"), ("float", "f"), ("uint", "u"), ("int", "i"))
+                 if dtype.name.startswith(prefix)), "V")
+
+
+def _dtype_ok(dtype: np.dtype, want: str) -> bool:
+    """Whether `dtype` is one of the " | "-separated kinds (`DTYPE_KINDS`) or numpy dtypes of `want`."""
+    for name in want.split("|"):
+        name = name.strip()
+        if _kind(dtype) in DTYPE_KINDS.get(name, "") or (name not in DTYPE_KINDS and dtype == np.dtype(name)):
+            return True
+    return False
+
+
+def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: dict[str, int] | None = None,
+                dtype: str | None = None, note: str = "") -> dict[str, int]:
+    """One-line shape (and dtype) check, kornia's `KORNIA_CHECK_SHAPE(x, ["B", "C", "H", "W"])` habit.
+
+    Args:
+      x: an array (anything with `.shape` and `.dtype`, or array-like).
+      spec: the axes, space-separated ("N K 2") or a list (["B", "C", "H", "W"], ["N", 2]), each a number (that
+        size), a name (any size, the same wherever the name recurs, in this call and in `dims`), or "*" (any number
+        of leading axes, first only). Alternatives are separated by "|" ("N | N T": one axis or two); the first
+        that fits binds its names.
+      source, field: where `x` came from, for the error.
+      dims: sizes already bound by earlier checks of the same call.
+      dtype: None (any), a kind of `DTYPE_KINDS` ("float", "int", "uint", "bool", "number": numpy's numbers) or a
+        numpy dtype name ("uint8", "float32"); alternatives separated by "|" ("uint8 | float").
+      note: words after the expected shape in the error, what the axes mean ("(x, y) pixels").
+
+    Returns:
+      The names' sizes (with `dims`'), so that several arrays of one call agree.
+
+    Raises:
+      InputError: naming `field`, with the expected and the actual shape (or dtype).
+
+    >>> check_shape(np.zeros((2, 5, 2)), "N K 2", "pck", "pred")
+    {'N': 2, 'K': 5}
+    >>> check_shape(np.zeros((3, 5, 2)), "N K 2", "pck", "gt", {"N": 2, "K": 5})
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: pck: field 'gt': expected shape [N=2, K=5, 2], got (3, 5, 2)
+    >>> check_shape(np.zeros((1, 3, 8, 8), np.uint8), ["B", "C", "H", "W"], "f", "images", dtype="uint8 | float")
+    {'B': 1, 'C': 3, 'H': 8, 'W': 8}
+    >>> check_shape(np.zeros((4, 2), int), "* 2", "f", "points", dtype="float", note="(x, y) pixels")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: f: field 'points': expected a float array, got int64
+    >>> check_shape(np.zeros(3), "N T | N", "ridge", "Y", {"N": 4}, note="(a row each)")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: ridge: field 'Y': expected shape [N=4, T] or [N=4] (a row each), got (3,)
+    """
+    shape = tuple(int(v) for v in np.shape(x))
+    alternatives = _axes(spec)
+    for axes in alternatives:
+        sizes = _match(axes, shape, dims or {})
+        if sizes is not None:
+            break
+    else:
+        known = dims or {}
+        want = " or ".join("[" + ", ".join("..." if a == "*" else f"{a}={known[a]}" if a in known else a
+                                           for a in axes) + "]" for axes in alternatives)
+        raise InputError(source, field, f"shape {want}{' ' + note if note else ''}", shape)
+    if dtype is not None:
+        got = np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
+        if not _dtype_ok(got, dtype):
+            raise InputError(source, field, f"a {' or '.join(n.strip() for n in dtype.split('|'))} array", str(got))
+    return sizes

@@ -1,0 +1,120 @@
+"""A jit whose traced and lowered program outlives the process (`jax.export`), for hot paths whose tracing is slow.
+
+    @exported.jit(static_argnames=("levels", "cfg"))
+    def _batch(x, y, levels, cfg): ...
+
+JAX's persistent compilation cache (`convcorr_jax.enable_compile_cache`) saves XLA compilation, not tracing to a
+jaxpr and lowering to StableHLO, which every new process repeats. For a function decorated here, once the cache is
+on, the first call with given static arguments and input shapes exports the lowered program (`jax.export`) to
+`<compile cache>/exported/<key>.bin`; a later process deserialises it and calls it instead of tracing the Python
+function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the
+input shapes and dtypes, the library's source (`cache.code_version`), the JAX version and the backend, so a
+change to any of them exports again; a damaged file is exported again and replaced. Without the compilation
+cache, or with `CONVCORR_NO_EXPORT=1`, the function is a plain `jax.jit`.
+
+`cpu_options`: XLA compiler options for the function's programs when JAX's default backend is the CPU, e.g.
+`QUICK_CPU` (LLVM's optimisation level 1 instead of XLA:CPU's default 3, without LLVM's expensive passes) for a
+large program whose run time does not gain from them while its compilation pays for them; other backends compile
+with their defaults.
+
+Restrictions (those of `jax.export`): outputs are arrays or tuples / lists / dicts of arrays, no host callbacks;
+the function is not transformed further (no vmap, grad or jit around a call to it).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+from jax import export
+
+from convcorr_jax.core import cache, io
+
+FOLDER = "exported"
+NO_EXPORT = "CONVCORR_NO_EXPORT"
+QUICK_CPU = {"xla_backend_optimization_level": 1, "xla_llvm_disable_expensive_passes": True}
+
+
+def _folder() -> Path | None:
+    """`<compile cache>/exported`, or None when JAX's persistent compilation cache is off or NO_EXPORT is set."""
+    root = jax.config.jax_compilation_cache_dir
+    if not root or os.environ.get(NO_EXPORT, "") not in ("", "0"):
+        return None
+    return Path(root) / FOLDER
+
+
+def _avals(tree: Any) -> Any:
+    leaves, treedef = jax.tree.flatten(tree)
+    return str(treedef), [(np.shape(x), str(getattr(x, "dtype", type(x).__name__))) for x in leaves]
+
+
+def _options(cpu_options: dict | None) -> dict | None:
+    """`cpu_options` on the CPU backend, else None (each backend's defaults)."""
+    return dict(cpu_options) if cpu_options and jax.default_backend() == "cpu" else None
+
+
+def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu_options: dict | None = None
+        ) -> Callable:
+    """`jax.jit(fun, static_argnames=...)` whose programs are exported to, and read back from, the compilation
+    cache's `exported/` folder, compiled with `cpu_options` on a CPU (see the module doc).
+
+    Call the result with the static arguments by name or position.
+
+    Args:
+      fun: the function to compile, or None to use `jit(...)` as a decorator with arguments.
+      static_argnames: names of fun's static (hashable, compile-time) arguments.
+      cpu_options: XLA compiler options on the CPU backend (e.g. `QUICK_CPU`), or None: the defaults.
+
+    Returns:
+      The wrapped function (its plain `jax.jit` as `.jitted`, for transformations and tests); with fun None, a
+      decorator that makes one.
+    """
+    if fun is None:
+        return functools.partial(jit, static_argnames=static_argnames, cpu_options=cpu_options)
+    static = tuple(static_argnames)
+    plain: dict[str, Callable] = {}  # backend -> jax.jit of fun with that backend's options
+
+    def jitted(*args, **kwargs):
+        backend = jax.default_backend()
+        if backend not in plain:
+            plain[backend] = jax.jit(fun, static_argnames=static, compiler_options=_options(cpu_options))
+        return plain[backend](*args, **kwargs)
+    sig = inspect.signature(fun)
+    calls: dict[str, Callable] = {}  # key -> jitted call of the exported program, for this process
+
+    @functools.wraps(fun)
+    def wrapper(*args, **kwargs):
+        folder = _folder()
+        if folder is None:
+            return jitted(*args, **kwargs)
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        statics = {k: v for k, v in bound.arguments.items() if k in static}
+        dynamic = [v for k, v in bound.arguments.items() if k not in static]
+        key = cache.digest({"fun": f"{fun.__module__}.{fun.__qualname__}", "static": {k: repr(v) for k, v in
+                            statics.items()}, "in": _avals(dynamic), "code": cache.code_version("convcorr_jax"),
+                            "jax": jax.__version__, "backend": jax.default_backend()}, 32)
+        call = calls.get(key)
+        if call is None:
+            path = folder / f"{key}.bin"
+            try:
+                exp = export.deserialize(bytearray(path.read_bytes()))
+            except Exception:  # missing, or damaged (deserialize raises struct, attribute and value errors)
+                exp = export.export(jax.jit(lambda *dyn: fun(*_merge(sig, dyn, statics))))(*dynamic)
+                io.write_bytes(path, bytes(exp.serialize()))  # atomic: a reader sees all of it or none
+            call = calls.setdefault(key, jax.jit(exp.call, compiler_options=_options(cpu_options)))
+        return call(*dynamic)
+
+    wrapper.jitted = jitted  # the plain jit (for transformations and tests)
+    return wrapper
+
+
+def _merge(sig: inspect.Signature, dynamic: Sequence[Any], statics: dict) -> list:
+    """The positional arguments of the function: `dynamic` in order with `statics` put back in their places."""
+    it = iter(dynamic)
+    return [statics[name] if name in statics else next(it) for name in sig.parameters]

@@ -1,0 +1,337 @@
+"""Boxes, affine maps and crops: the one place where image and crop coordinates meet.
+
+Convention: points are (x, y) pixels, 0-based, pixel centres at integers. A box is (x_min, y_min, x_max, y_max),
+0-based inclusive, so its outer edges are x_min - 0.5 .. x_max + 0.5. An affine `M` [2, 3] maps image points to
+crop points: `crop_xy = M[:, :2] @ xy + M[:, 2]`. `crop(images, M, size)` samples the image at `M^-1` of every
+crop pixel centre (bilinear), so that `transform_points(points, M)` gives the points' positions in the crop.
+
+    M = box_to_affine(sample.bbox, 192)                       # the box's outer edges -> the crop's outer edges
+    patch = crop(image[None], M[None], 192, border="edge")[0]
+    kp = transform_points(sample.points, M)                   # keypoints in crop pixels
+    back = transform_points(kp, invert_affine(M))             # and back to image pixels
+
+A 10 x 20 px box (x 10..19, y 20..39) onto a 40 x 40 crop: its outer corners go to the crop's outer corners,
+and a point makes the round trip:
+
+>>> import numpy as np
+>>> M = box_to_affine([10, 20, 19, 39], 40)
+>>> M.tolist()
+[[4.0, 0.0, -38.5], [0.0, 2.0, -39.5]]
+>>> transform_points(np.array([[9.5, 19.5], [19.5, 39.5]]), M).tolist()
+[[-0.5, -0.5], [39.5, 39.5]]
+>>> transform_points(transform_points(np.array([[12.0, 25.0]]), M), invert_affine(M)).tolist()
+[[12.0, 25.0]]
+
+The central 2 x 2 pixels of a 4 x 4 image, cut out at their own resolution:
+
+>>> image = (10 * np.arange(16, dtype=np.uint8)).reshape(1, 4, 4, 1)
+>>> crop(image, box_to_affine([1, 1, 2, 2], 2)[None], 2)[0, :, :, 0].tolist()
+[[50, 60], [90, 100]]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.core.errors import InputError, check_shape
+
+BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
+
+
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """(h, w) of a crop from an int (square) or an (h, w) pair."""
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    h, w = size
+    return int(h), int(w)
+
+
+def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
+    """Affine maps taking boxes onto a crop: the box's outer pixel edges go to the crop's outer pixel edges
+    (anisotropic when the box's aspect differs from the crop's).
+
+    Args:
+      boxes: [..., 4] (x_min, y_min, x_max, y_max) image pixels, 0-based inclusive, of positive extent
+        (x_max - x_min + 1 > 0 and y_max - y_min + 1 > 0), else InputError.
+      size: the crop's side in pixels (int: square) or (h, w).
+    Returns:
+      float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`).
+    """
+    b = np.asarray(boxes, np.float64)
+    check_shape(b, "* 4", "box_to_affine", "boxes", note="(x_min, y_min, x_max, y_max)")
+    h, w = _hw(size)
+    bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
+    if not np.all((bw > 0) & (bh > 0)):
+        raise InputError("box_to_affine", "boxes", "x_max >= x_min - 1 and y_max >= y_min - 1 (non-empty boxes)",
+                         b.tolist())
+    sx, sy = w / bw, h / bh
+    M = np.zeros(b.shape[:-1] + (2, 3))
+    M[..., 0, 0], M[..., 1, 1] = sx, sy
+    M[..., 0, 2] = (0.5 - b[..., 0]) * sx - 0.5
+    M[..., 1, 2] = (0.5 - b[..., 1]) * sy - 0.5
+    return M
+
+
+def square_box(centres, sides) -> np.ndarray:
+    """Square boxes whose outer pixel edges are c - side/2 .. c + side/2 on each axis.
+
+    Args:
+      centres: [..., 2] (x, y) image pixels.
+      sides: [...] (broadcast against centres[..., 0]) side lengths in pixels.
+    Returns:
+      float64 [..., 4] (x_min, y_min, x_max, y_max), inclusive pixel-centre coordinates: c -+ (side/2 - 0.5),
+      so `box_to_affine` maps the square's outer edges onto the crop's.
+    """
+    c = np.asarray(centres, np.float64)
+    half = np.asarray(sides, np.float64)[..., None] / 2
+    return np.concatenate([c - half + 0.5, c + half - 0.5], -1)
+
+
+def points_box(points, visible=None) -> np.ndarray:
+    """Tight boxes around sets of points.
+
+    Args:
+      points: [..., K, 2] (x, y) pixels; points with a non-finite (NaN, inf) coordinate are ignored.
+      visible: optional bool [..., K]; points where it is False are ignored.
+    Returns:
+      float64 [..., 4] (x_min, y_min, x_max, y_max) of the kept points, inclusive (the extreme points lie on the
+      box); (inf, inf, -inf, -inf) for a set with no kept point.
+    """
+    p = np.asarray(points, np.float64)
+    ok = np.all(np.isfinite(p), -1) if visible is None else np.asarray(visible, bool) & np.all(np.isfinite(p), -1)
+    lo = np.min(np.where(ok[..., None], p, np.inf), -2)
+    hi = np.max(np.where(ok[..., None], p, -np.inf), -2)
+    return np.concatenate([lo, hi], -1)
+
+
+def _numbers(value, k: int) -> np.ndarray | None:
+    """value as float64 [k], or None when it is not k numbers."""
+    try:
+        a = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a if a.shape == (k,) else None
+
+
+def _shown(value):
+    """value as an error shows it: an array or sequence as a list, anything else as it is."""
+    try:
+        return np.asarray(value).tolist() if np.ndim(value) else value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _extent(size: Sequence[int], image: str) -> str:
+    h, w = (int(v) for v in size)
+    return f"{image} ({w} x {h} px: x 0..{w - 1}, y 0..{h - 1})"
+
+
+def check_box(box, size: Sequence[int], source, field: str, image: str = "the image", got=None) -> np.ndarray:
+    """A box given for an image, checked where it enters (the one check of every box a caller gives).
+
+    Four finite numbers (x0, y0, x1, y1), 0-based inclusive pixels (module docstring), x0 <= x1 and y0 <= y1,
+    overlapping the image: the box's outer edges x0 - 0.5 .. x1 + 0.5 share some area with the image's, -0.5 ..
+    W - 0.5 (x0 < W, x1 > -1, and the same in y). A box partly outside the image is accepted: people are cut by
+    the frame.
+
+    Args:
+      box: four numbers (a sequence or an array [4]).
+      size: the image's (H, W) in pixels.
+      source: the function or file that received the box (None: the command line).
+      field: the argument it came in ("boxes[1]", "--person-box").
+      image: the image's name in the error ("photo.png", "images[1]").
+      got: what the error shows as given (None: the box itself).
+
+    Returns:
+      float64 [4]: the box.
+
+    Raises:
+      InputError: one line naming the field, the image and its size, what was expected and the value given.
+
+    >>> check_box([-5, 0, 40, 60], (240, 320), "f", "box").tolist()
+    [-5.0, 0.0, 40.0, 60.0]
+    >>> check_box([1000, 1000, 1100, 1100], (240, 320), "f", "box", "photo.png")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: f: field 'box': expected a box overlapping photo.png (320 x 240 px: ...
+    """
+    h, w = (int(v) for v in size)
+    b = _numbers(box, 4)
+    if b is None or not np.all(np.isfinite(b)):
+        problem = "four finite numbers"
+    elif b[2] < b[0] or b[3] < b[1]:
+        problem = "x0 <= x1 and y0 <= y1"
+    elif not (b[0] < w and b[1] < h and b[2] > -1 and b[3] > -1):
+        problem = f"a box overlapping {_extent(size, image)}"
+    else:
+        return b
+    shown = _shown(box) if got is None else got
+    where = "" if problem.startswith("a box overlapping") else f" for {_extent(size, image)}"
+    raise InputError(source, field, f"{problem}{where}: (x0, y0, x1, y1) 0-based inclusive pixels", shown)
+
+
+def check_point(point, size: Sequence[int], source, field: str, image: str = "the image", got=None) -> np.ndarray:
+    """A point given for an image, checked where it enters: two finite numbers (x, y), 0-based pixels, inside the
+    image (0 <= x <= W - 1, 0 <= y <= H - 1: on or between its outer pixel centres).
+
+    Args:
+      point: two numbers (a sequence or an array [2]).
+      size: the image's (H, W) in pixels.
+      source: the function or file that received the point (None: the command line).
+      field: the argument it came in ("torso[0]", "--torso").
+      image: the image's name in the error.
+      got: what the error shows as given (None: the point itself).
+
+    Returns:
+      float64 [2]: the point.
+
+    Raises:
+      InputError: one line naming the field, the image and its size, what was expected and the value given.
+
+    >>> check_point([10, 20.5], (240, 320), "f", "torso").tolist()
+    [10.0, 20.5]
+    """
+    h, w = (int(v) for v in size)
+    p = _numbers(point, 2)
+    if p is not None and np.all(np.isfinite(p)) and 0 <= p[0] <= w - 1 and 0 <= p[1] <= h - 1:
+        return p
+    shown = _shown(point) if got is None else got
+    raise InputError(source, field, f"a point (x, y) inside {_extent(size, image)}, 0-based pixels", shown)
+
+
+def invert_affine(M) -> np.ndarray:
+    """Inverse affine maps.
+
+    Args:
+      M: [..., 2, 3] invertible affine maps (e.g. image -> crop pixels from `box_to_affine`).
+    Returns:
+      float64 [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M).
+    """
+    M = np.asarray(M, np.float64)
+    A = np.linalg.inv(M[..., :2])
+    t = -np.einsum("...ij,...j->...i", A, M[..., 2])
+    return np.concatenate([A, t[..., None]], -1)
+
+
+def compose_affine(M2, M1) -> np.ndarray:
+    """The affine map applying M1 first, then M2.
+
+    Args:
+      M2, M1: [..., 2, 3] affine maps (broadcast against each other).
+    Returns:
+      float64 [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1), M2)`.
+    """
+    M1, M2 = np.asarray(M1, np.float64), np.asarray(M2, np.float64)
+    A = np.einsum("...ij,...jk->...ik", M2[..., :2], M1[..., :2])
+    t = np.einsum("...ij,...j->...i", M2[..., :2], M1[..., 2]) + M2[..., 2]
+    return np.concatenate([A, t[..., None]], -1)
+
+
+def transform_points(points, M):
+    """Points mapped by affine maps.
+
+    Args:
+      points: [..., K, 2] (x, y) pixels.
+      M: [..., 2, 3] affine maps (broadcast against points' leading axes), e.g. image -> crop pixels.
+    Returns:
+      [..., K, 2] mapped (x, y): numpy when both inputs are numpy (or lists), a jax array when either is one.
+    """
+    xp = jnp if isinstance(points, jax.Array) or isinstance(M, jax.Array) else np
+    p, M = xp.asarray(points), xp.asarray(M)
+    return xp.einsum("...ij,...kj->...ki", M[..., :2], p) + M[..., None, :, 2]
+
+
+@functools.partial(jax.jit, static_argnames=("size", "mode", "cval"))
+def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: float) -> jax.Array:
+    h, w = size
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+
+    def one(image, m):  # image [H, W, C], m [2, 3] crop -> image
+        sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+        sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+        sample = lambda ch: jax.scipy.ndimage.map_coordinates(ch, [sy, sx], order=1, mode=mode, cval=cval)  # noqa: E731
+        return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)
+
+    return jax.vmap(one)(images, Minv)
+
+
+def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: float = 0.0):
+    """Bilinear crops of images under affine maps: crop pixel centre q samples the image at `M^-1 q`.
+
+    Args:
+      images: [N, H, W, C], uint8 or float (numpy or jax).
+      M: [N, 2, 3] affine maps, image pixels -> crop pixels (e.g. `box_to_affine`), one per image.
+      size: the crop's side in pixels (int: square) or (h, w).
+      border: what is sampled outside the image: "constant" (`cval`), "edge" (the nearest edge pixel),
+        "reflect" or "wrap".
+      cval: the value outside the image for border="constant", in the images' units (0..255 for uint8).
+    Returns:
+      [N, h, w, C]: uint8 numpy (rounded, clipped to 0..255) for uint8 images, else float32 (jax for jax input,
+      numpy for numpy). Jit-compiled per shape.
+    """
+    if border not in BORDERS:
+        raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
+    x = np.asarray(images) if not isinstance(images, jax.Array) else images
+    check_shape(x, "N H W C", "crop", "images")
+    Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
+    if len(Minv) != x.shape[0]:
+        raise InputError("crop", "M", f"shape [{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))
+    out = _crop(jnp.asarray(x, jnp.float32), jnp.asarray(Minv, jnp.float32), _hw(size), BORDERS[border],
+                float(cval))
+    if x.dtype == np.uint8:
+        return np.asarray(jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8))
+    return out if isinstance(images, jax.Array) else np.asarray(out)
+
+
+def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
+              cval: float = 0.0) -> np.ndarray:
+    """`crop` for a list of images of different sizes; images of one shape (and dtype) are cropped together in
+    one batched call. With the constant and the edge border, images are first padded at the bottom and right up
+    to multiples of `BUCKET` pixels, with cval or copies of the last row / column (the same crops, bit for bit:
+    a bilinear sample outside the image reads cval, or the clamped edge pixel, either way), so that datasets of
+    many image sizes compile a few shapes only.
+
+    Args:
+      images: N arrays [H_i, W_i, C] (uint8 or float).
+      M: [N, 2, 3] affine maps, image pixels -> crop pixels, one per image.
+      size, border, cval: as in `crop`.
+    Returns:
+      numpy [N, h, w, C] (uint8 for uint8 images, else float32).
+    """
+    M = np.asarray(M, np.float64).reshape(-1, 2, 3)
+    if len(M) != len(images):
+        raise InputError("crop_each", "M", f"shape [{len(images)}, 2, 3] (one map per image)", M.shape)
+    images = [np.asarray(im) for im in images]
+    if border == "edge" or (border == "constant" and all(_padding_exact(im.dtype, cval) for im in images)):
+        images = [_pad_to_bucket(im, cval, border) for im in images]
+    by_shape: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        by_shape.setdefault(im.shape + (im.dtype.str,), []).append(i)
+    out = [None] * len(images)
+    for idx in by_shape.values():
+        for i, c in zip(idx, crop(np.stack([images[i] for i in idx]), M[idx], size, border, cval)):
+            out[i] = c
+    return np.stack(out)
+
+
+BUCKET = 64  # crop_each: image sides rounded up to a multiple of this (constant and edge borders)
+
+
+def _padding_exact(dtype, cval: float) -> bool:
+    """cval is stored exactly in an image of this dtype (float, or an integer in the uint8 range)."""
+    return np.issubdtype(dtype, np.floating) or (float(cval).is_integer() and 0 <= cval <= 255)
+
+
+def _pad_to_bucket(image: np.ndarray, cval: float, border: str = "constant") -> np.ndarray:
+    """image [H, W, ...] padded at the bottom and right to multiples of BUCKET: with cval (border "constant") or
+    copies of its last row and column ("edge")."""
+    h, w = image.shape[:2]
+    pad = ((0, -h % BUCKET), (0, -w % BUCKET)) + ((0, 0),) * (image.ndim - 2)
+    if not (pad[0][1] or pad[1][1]):
+        return image
+    return np.pad(image, pad, mode="edge") if border == "edge" else np.pad(image, pad, constant_values=cval)

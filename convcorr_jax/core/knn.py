@@ -1,0 +1,335 @@
+"""Exact k-nearest-neighbour search (cosine similarity or L2) over large feature databases.
+
+Queries [Q, D] are matched against a database [N, D] block by block: each step scores a query block
+against a database block (`qblock x block` floats), keeps the running top-k, and moves on, so an N x Q
+score matrix never exists. Within a block the top-k is selected in two exact stages (the k column groups
+with the largest maxima, then the top-k of their members), which on CPU costs a fraction of one `lax.top_k`
+over the block. Everything is jit-compiled with static shapes (the database is padded to a whole
+number of blocks, padded rows can never be returned). With several devices the database blocks are sharded
+across them (`jax.shard_map` over a 1-D mesh) and the per-device top-k lists are merged. Databases on disk
+(`.npy`, memory-mapped) are streamed chunk by chunk.
+
+Ties: scores are compared exactly; among equal scores the smaller database index comes first (the same
+rule as a stable sort of `-score`). Different blockings may round dot products differently in the last bit,
+so near-ties (|score gap| ~ 1e-7 relative) can swap order against another implementation.
+
+Cosine: rows are l2-normalised (a zero row gets score 0 against everything). L2: `_topk_l2` returns squared
+Euclidean distances, smallest first.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.core.errors import InputError, check, check_shape
+
+_NEG = -jnp.inf
+
+
+def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """Rows of x [..., D] scaled to unit l2 norm; zero rows stay zero.
+
+    Args:
+      x: float [..., D] (jax or numpy).
+      eps: floor on the norm a row is divided by.
+
+    Returns:
+      jax array [..., D], x's dtype.
+    """
+    n = jnp.linalg.norm(x, axis=-1, keepdims=True)
+    return x / jnp.maximum(n, eps)
+
+
+def _merge(s_a, i_a, s_b, i_b, k):
+    """Top-k of the union of two candidate lists [Q, ka], [Q, kb]; on equal scores the smaller index wins."""
+    s = jnp.concatenate([s_a, s_b], axis=1)
+    i = jnp.concatenate([i_a, i_b], axis=1)
+    # lexicographic (score desc, index asc): sort by index first, then a stable sort by score.
+    order = jnp.argsort(i, axis=1, stable=True)
+    s, i = jnp.take_along_axis(s, order, 1), jnp.take_along_axis(i, order, 1)
+    order = jnp.argsort(-s, axis=1, stable=True)[:, :k]
+    return jnp.take_along_axis(s, order, 1), jnp.take_along_axis(i, order, 1)
+
+
+def _block_scores(q, qsq, db, dbsq, metric):
+    s = jnp.dot(q, db.T, precision=jax.lax.Precision.HIGHEST)
+    if metric == "l2":  # negative squared distance, so that larger is better everywhere
+        s = 2.0 * s - qsq[:, None] - dbsq[None, :]
+    return s
+
+
+def _group_size(bsz: int, k: int) -> int | None:
+    """Group width m for `_block_topk` on `bsz` columns (a power of two dividing bsz, >= k groups, minimising
+    the selection work bsz / m + k * m), or None when a plain top-k over the block is as cheap."""
+    best = None
+    m = 2
+    while m <= bsz // k:
+        if bsz % m == 0:
+            cost = bsz // m + k * m
+            if best is None or cost < best[0]:
+                best = (cost, m)
+        m *= 2
+    return best[1] if best is not None and 2 * best[0] <= bsz else None
+
+
+def _block_topk(s, k):
+    """Exact top-k of each row of s [Q, B]: values [Q, k] descending and column indices [Q, k] int32,
+    equal values in ascending column order.
+
+    Two stages (cheaper than one `lax.top_k` over B columns on CPU): split the columns into G groups of m, take
+    the k groups with the largest maxima (equal maxima: lower group first), then the top-k of those k * m
+    scores. Exact: if x is in the row's top-k, every group ranked before x's group holds a distinct element
+    ranked before x (its maximum), so at most k - 1 groups precede it.
+    """
+    qn, bsz = s.shape
+    m = _group_size(bsz, k)
+    if m is None:
+        sv, iv = jax.lax.top_k(s, k)  # top_k prefers the lower index among equal values
+        return sv, iv.astype(jnp.int32)
+    sg = s.reshape(qn, bsz // m, m)
+    _, gi = jax.lax.top_k(jnp.max(sg, axis=2), k)
+    gi = jnp.sort(gi.astype(jnp.int32), axis=1)  # candidates in ascending column order keep the tie rule
+    cand = jnp.take_along_axis(sg, gi[:, :, None], axis=1).reshape(qn, k * m)
+    sv, ci = jax.lax.top_k(cand, k)
+    cols = (gi[:, :, None] * m + jnp.arange(m, dtype=jnp.int32)).reshape(qn, k * m)
+    return sv, jnp.take_along_axis(cols, ci, axis=1)
+
+
+def _scan_db(q, db_blocks, valid, offset, k, metric):
+    """Top-k of q [qb, D] against db_blocks [nb, B, D] (valid [nb, B] bool). Indices start at `offset`.
+
+    Padding rows sit at the end of the database, so a block whose last row is valid is valid throughout and
+    skips the masking pass over its scores.
+    """
+    nb, bsz, _ = db_blocks.shape
+    qsq = jnp.sum(q * q, axis=1)
+    kk = min(k, bsz)
+
+    def step(carry, xs):
+        s_run, i_run = carry
+        blk, ok, j = xs
+        dbsq = jnp.sum(blk * blk, axis=1)
+
+        def full(_):
+            return _block_topk(_block_scores(q, qsq, blk, dbsq, metric), kk)
+
+        def masked(_):
+            s = _block_scores(q, qsq, blk, dbsq, metric)
+            return _block_topk(jnp.where(ok[None, :], s, _NEG), kk)
+
+        sb, ib = jax.lax.cond(ok[-1], full, masked, None)
+        ib = ib + offset + j * bsz
+        # merge: every index of this block exceeds every index in the running list and both lists are in
+        # (score desc, index asc) order, so top_k's lower-position-first tie rule keeps the smaller index first.
+        s_all = jnp.concatenate([s_run, sb], axis=1)
+        sv, p = jax.lax.top_k(s_all, k)
+        return (sv, jnp.take_along_axis(jnp.concatenate([i_run, ib], axis=1), p, axis=1)), None
+
+    init = (jnp.full((q.shape[0], k), _NEG, q.dtype), jnp.full((q.shape[0], k), jnp.iinfo(jnp.int32).max, jnp.int32))
+    (s, i), _ = jax.lax.scan(step, init, (db_blocks, valid, jnp.arange(nb, dtype=jnp.int32)))
+    return s, i
+
+
+@functools.partial(jax.jit, static_argnames=("k", "metric", "qblock"))
+def _topk_local(queries, db_blocks, valid, offset, k: int, metric: str, qblock: int):
+    """queries [Qp, D] (Qp a multiple of qblock) -> top-k over all db blocks; query blocks run in sequence."""
+    qb = queries.reshape(-1, qblock, queries.shape[-1])
+    s, i = jax.lax.map(lambda q: _scan_db(q, db_blocks, valid, offset, k, metric), qb)
+    return s.reshape(-1, k), i.reshape(-1, k)
+
+
+def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
+    n = x.shape[0]
+    pad = (-n) % multiple
+    if pad:
+        x = jnp.concatenate([jnp.asarray(x), jnp.zeros((pad,) + x.shape[1:], x.dtype)], axis=0)
+    return jnp.asarray(x), n
+
+
+def _check_inputs(queries, database, k):
+    dims = check_shape(database, "N D", "knn", "database")
+    check_shape(queries, "Q D", "knn", "queries", dims, note="(D: the database's feature dimension)")
+    check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "knn", "k",
+          f"an integer in [1, N = {database.shape[0]}]", k)
+
+
+def _topk(queries, database, k, metric, block, qblock, offset=0, devices=None):
+    queries = jnp.asarray(queries, jnp.float32)
+    database = jnp.asarray(database, jnp.float32)
+    _check_inputs(queries, database, k)
+    if metric == "cosine":
+        queries, database = l2_normalize(queries), l2_normalize(database)
+    q_n = queries.shape[0]
+    qblock = max(1, min(qblock, q_n))
+    block = max(1, min(block, database.shape[0]))
+    qpad, _ = _pad_rows(queries, qblock)
+    devices = list(jax.devices()) if devices is None else list(devices)
+    ndev = len(devices)
+    n = database.shape[0]
+    dbp, _ = _pad_rows(database, block * ndev)
+    nb = dbp.shape[0] // block
+    valid = (jnp.arange(dbp.shape[0]) < n).reshape(nb, block)
+    blocks = dbp.reshape(nb, block, -1)
+    if ndev == 1:
+        s, i = _topk_local(qpad, blocks, valid, jnp.int32(offset), k, metric, qblock)
+    else:
+        s, i = _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices)
+    s, i = s[:q_n], i[:q_n]
+    if metric == "l2":
+        s = jnp.maximum(-s, 0.0)
+    return s, i
+
+
+def _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices):
+    """Database blocks split over a 1-D device mesh; each device keeps its own top-k, then one merge."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+    mesh = Mesh(np.array(devices), ("db",))
+    ndev = len(devices)
+    nb, bsz, _ = blocks.shape
+    per = nb // ndev
+
+    def local(q, blk, ok):
+        dev = jax.lax.axis_index("db")
+        off = jnp.int32(offset) + dev.astype(jnp.int32) * per * bsz
+        s, i = _topk_local(q, blk, ok, off, k, metric, qblock)
+        return s[None], i[None]
+
+    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P("db"), P("db")), out_specs=(P("db"), P("db")),
+                                 check_vma=False))
+    blocks = jax.device_put(blocks, NamedSharding(mesh, P("db")))
+    valid = jax.device_put(valid, NamedSharding(mesh, P("db")))
+    s_all, i_all = fn(qpad, blocks, valid)  # [ndev, Qp, k]
+    s, i = s_all[0], i_all[0]
+    for d in range(1, ndev):
+        s, i = _merge_jit(s, i, s_all[d], i_all[d], k)
+    return s, i
+
+
+_merge_jit = jax.jit(_merge, static_argnames=("k",))
+
+
+def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
+    """Exact top-k cosine similarity.
+
+    Args:
+      queries: [Q, D] float. database: [N, D] float (in memory; see `topk_cosine_mmap` for files).
+      k: neighbours per query (1 <= k <= N).
+      block, qblock: database rows and query rows scored per step (memory ~ qblock * block * 4 bytes).
+      devices: devices to shard the database over (default: all local devices).
+    Returns:
+      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32 into the database.
+
+    Examples:
+      >>> db = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+      >>> sims, idx = topk_cosine(np.array([[1, 0.1]], np.float32), db, 2)
+      >>> np.round(np.asarray(sims, np.float64), 3).tolist(), np.asarray(idx).tolist()
+      ([[0.995, 0.774]], [[0, 2]])
+    """
+    return _topk(queries, database, k, "cosine", block, qblock, devices=devices)
+
+
+def _topk_l2(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
+    """Exact k nearest neighbours in Euclidean distance.
+
+    Args:
+      queries, database, k, block, qblock, devices: as `topk_cosine`.
+
+    Returns:
+      squared distances [Q, k] float32 (ascending, clipped at 0) and indices [Q, k] int32 into the database, as
+      jax arrays.
+    """
+    return _topk(queries, database, k, "l2", block, qblock, devices=devices)
+
+
+def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
+    path = os.fspath(npy_path)
+    try:
+        db = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise InputError(path, "file", "a readable .npy array [N, D]", f"{type(e).__name__}: {e}") from e
+    check_shape(db, "N D", path, "array", dtype="float")
+    queries = jnp.asarray(queries, jnp.float32)
+    _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
+    check(1 <= k <= db.shape[0], "knn", "k", f"an integer in [1, N = {db.shape[0]}]", k)
+    if metric == "cosine":
+        queries = l2_normalize(queries)
+    n = db.shape[0]
+    chunk = min(chunk, n)
+    s_run = i_run = None
+    starts = range(0, n, chunk)
+    if progress:
+        from convcorr_jax.core.progress import bar as progress_bar
+
+        starts = progress_bar(starts, desc=f"knn {os.path.basename(path)}", unit="chunk")
+    for start in starts:
+        part = jnp.asarray(np.asarray(db[start:start + chunk], np.float32))
+        if metric == "cosine":
+            part = l2_normalize(part)
+        if part.shape[0] < chunk:  # keep one compiled shape: pad, padded rows are masked inside
+            part = jnp.concatenate([part, jnp.zeros((chunk - part.shape[0], part.shape[1]), part.dtype)])
+        kk = min(k, chunk)
+        s, i = _topk_chunk(queries, part, min(n - start, chunk), start, kk, metric, block, qblock)
+        if s_run is None:
+            s_run, i_run = s, i
+        else:
+            s_run, i_run = _merge_jit(s_run, i_run, s, i, k)
+    if metric == "l2":
+        s_run = jnp.maximum(-s_run, 0.0)
+    return s_run, i_run
+
+
+def _topk_chunk(queries, part, n_valid, offset, k, metric, block, qblock):
+    q_n = queries.shape[0]
+    qblock = max(1, min(qblock, q_n))
+    block = max(1, min(block, part.shape[0]))
+    qpad, _ = _pad_rows(queries, qblock)
+    dbp, _ = _pad_rows(part, block)
+    nb = dbp.shape[0] // block
+    valid = (jnp.arange(dbp.shape[0]) < n_valid).reshape(nb, block)
+    s, i = _topk_local(qpad, dbp.reshape(nb, block, -1), valid, jnp.int32(offset), k, metric, qblock)
+    return s[:q_n], i[:q_n]
+
+
+def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
+                     progress: bool = False):
+    """Exact top-k cosine similarity against a `.npy` database [N, D] read chunk by chunk (memory-mapped).
+
+    Only `chunk` rows are in memory at a time.
+
+    Args:
+      queries: [Q, D] float.
+      npy_path: a float `.npy` file holding the database [N, D].
+      k: neighbours per query (1 <= k <= N).
+      chunk: database rows read per step.
+      block, qblock: as `topk_cosine`.
+      progress: draw a progress bar over the chunks.
+
+    Returns:
+      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32, as `topk_cosine`.
+
+    Raises:
+      InputError: an unreadable file, a database that is not a float [N, D], mismatched D, or k out of range.
+    """
+    return _stream(queries, npy_path, k, "cosine", chunk, block, qblock, progress)
+
+
+def _topk_l2_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
+                 progress: bool = False):
+    """`_topk_l2` against a memory-mapped `.npy` database [N, D].
+
+    Args:
+      queries, npy_path, k, chunk, block, qblock, progress: as `topk_cosine_mmap`.
+
+    Returns:
+      squared distances [Q, k] float32 (ascending, clipped at 0) and indices [Q, k] int32.
+
+    Raises:
+      InputError: as `topk_cosine_mmap`.
+    """
+    return _stream(queries, npy_path, k, "l2", chunk, block, qblock, progress)

@@ -1,0 +1,429 @@
+"""Localisation metrics: PCK, normalised landmark error.
+
+All functions take numpy or JAX arrays; points are (x, y) pixels. Joints/keypoints with `visible == False`
+(or NaN ground truth) are excluded from every average. A non-finite prediction (NaN, inf) of an evaluated
+keypoint is scored as a miss, never dropped; `count_nonfinite` says how many there were, so that a report can
+state it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcorr_jax.core.errors import InputError
+
+
+def _keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Euclidean distances [..., K] between pred and gt [..., K, 2].
+
+    Args:
+        pred, gt: [..., K, 2] (x, y) pixels (broadcastable).
+
+    Returns:
+        float64 [..., K] pixels (NaN where either point is NaN).
+    """
+    return np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
+
+
+def evaluated(gt: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
+    """Bool [..., K]: the keypoints an average counts (finite ground truth, and visible where `visible` is given).
+
+    Args:
+        gt: [..., K, 2] (x, y) pixels; NaN marks an unlabelled point.
+        visible: bool [..., K], or None.
+
+    Returns:
+        bool [..., K].
+    """
+    ok = np.all(np.isfinite(np.asarray(gt, np.float64)), axis=-1)
+    return ok if visible is None else ok & np.asarray(visible, bool)
+
+
+def count_nonfinite(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = None) -> int:
+    """Number of evaluated keypoints (`evaluated(gt, visible)`) whose prediction has a NaN or inf coordinate;
+    every metric here scores them as misses.
+
+    Args:
+        pred, gt: [..., K, 2] (x, y) pixels.
+        visible: bool [..., K], or None.
+
+    Returns:
+        An int count.
+    """
+    bad = ~np.all(np.isfinite(np.asarray(pred, np.float64)), axis=-1)
+    return int(np.sum(bad & evaluated(gt, visible)))
+
+
+def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float) -> np.ndarray:
+    """Correct-keypoint indicator [N, K] (float, NaN where not evaluated).
+
+    A keypoint is correct when ||pred - gt|| <= alpha * norm. A non-finite prediction is a miss (0);
+    `count_nonfinite` counts them.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        visible: bool [N, K] (None: every keypoint with finite gt).
+        norm: [N] pixels per instance (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC).
+        alpha: the fraction of norm a prediction may be off.
+
+    Returns:
+        float64 [N, K]: 1.0 hit, 0.0 miss, NaN not evaluated (`evaluated`).
+    """
+    gt = np.asarray(gt, np.float64)
+    pred = np.asarray(pred, np.float64)
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)
+    ok = evaluated(gt, visible)
+    hits = (d <= alpha * np.asarray(norm, np.float64)[:, None]).astype(np.float64)
+    return np.where(ok, hits, np.nan)
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float = 0.1) -> float:
+    """Fraction (0..1) of evaluated keypoints within alpha * norm; pooled over all instances and keypoints.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels; visible: bool [N, K]; norm: [N] pixels (e.g. the person's torso size).
+        alpha: the fraction of norm a prediction may be off.
+
+    Returns:
+        the pooled fraction; NaN when no keypoint is evaluated.
+
+    >>> gt = np.zeros((1, 3, 2))
+    >>> pred = np.array([[[1.0, 0.0], [0.0, 3.0], [9.0, 9.0]]])
+    >>> pck(pred, gt, np.array([[True, True, False]]), np.array([20.0]), alpha=0.1)  # within 2 px: 1 of 2 scored
+    0.5
+    """
+    return float(np.nanmean(pck_hits(pred, gt, visible, norm, alpha)))
+
+
+def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
+    """PCK [K] (0..1) per keypoint type; NaN for a type never evaluated.
+
+    Args:
+        pred, gt, visible, norm, alpha: as `pck_hits`.
+
+    Returns:
+        float64 [K].
+    """
+    hits = pck_hits(pred, gt, visible, norm, alpha)
+    counts = np.sum(np.isfinite(hits), axis=0)
+    return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
+
+
+def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
+                     visible: np.ndarray | None = None) -> np.ndarray:
+    """Mean point-to-point distance per instance divided by `norm` [N] (e.g. inter-ocular distance).
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        norm: [N] pixels.
+        visible: bool [N, K]; points where it is False are left out of the mean (None: all points).
+
+    Returns:
+        float64 [N]; NaN for an instance with no point counted.
+    """
+    d = _keypoint_distances(pred, gt)
+    if visible is not None:
+        d = np.where(np.asarray(visible, bool), d, np.nan)
+    return np.nanmean(d, axis=-1) / np.asarray(norm, np.float64)
+
+
+# --- PCKh (MPII) -------------------------------------------------------------------------------------------
+# The official MPII single-person toolkit (evalMPII: annolist2matrix.m, getDistPCKh.m, computePCK.m,
+# genTablePCK.m) works on 14 of the 16 joints, in this order of MPII joint ids (pelvis 6 and thorax 7 are
+# dropped by annolist2matrix, so they count nowhere):
+MPII_TOOLKIT_JOINTS = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
+# Table columns: each is the mean of the two per-joint PCKh values (genTablePCK), not a pooled count.
+PCKH_GROUPS: dict[str, tuple[int, int]] = {
+    "Head": (8, 9),  # upper neck, head top
+    "Shoulder": (12, 13),
+    "Elbow": (11, 14),
+    "Wrist": (10, 15),
+    "Hip": (2, 3),
+    "Knee": (1, 4),
+    "Ankle": (0, 5),
+}
+PCKH_UBODY = (10, 11, 12, 13, 14, 15)  # toolkit columns 7..12: wrists, elbows, shoulders (pooled)
+PCKH_THRESHOLDS = tuple(round(0.01 * k, 2) for k in range(51))  # the toolkit's range 0:0.01:0.5
+PCKH_SC_BIAS = 0.6  # head size = 0.6 x head-box diagonal (util_get_head_size)
+
+
+def head_size(head_box: np.ndarray) -> np.ndarray:
+    """MPII head segment length [N] = 0.6 * ||(x2, y2) - (x1, y1)|| from head boxes [N, 4] (x1, y1, x2, y2).
+
+    Args:
+        head_box: [N, 4] (x1, y1, x2, y2) pixels (any leading shape [..., 4]).
+
+    Returns:
+        float64 [N] pixels.
+    """
+    b = np.asarray(head_box, np.float64)
+    return PCKH_SC_BIAS * np.linalg.norm(b[..., 2:4] - b[..., 0:2], axis=-1)
+
+
+def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """Head-normalised distances [N, K] as getDistPCKh: NaN where the ground truth is missing.
+
+    A non-finite prediction counts as infinitely far ("only gt is allowed to have NaN"). Visibility is not
+    used: occluded but annotated joints are evaluated.
+
+    Args:
+        pred, gt: [N, K, 2] (x, y) pixels.
+        head: [N] head sizes in pixels (`head_size`).
+        missing: bool [N, K], added to the non-finite gt (default: non-finite gt only).
+
+    Returns:
+        float64 [N, K] distances in head sizes (inf for non-finite predictions, NaN where missing).
+    """
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / np.asarray(head, np.float64)[:, None]
+    miss = ~np.all(np.isfinite(gt), axis=-1)
+    if missing is not None:
+        miss |= np.asarray(missing, bool)
+    return np.where(miss, np.nan, d)
+
+
+def _pct_within(d: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Percent of the finite-or-inf (non-NaN) entries of d [..., M] with d <= t, for each t: [T, ...]."""
+    valid = ~np.isnan(d)
+    n = valid.sum(axis=-1)
+    hits = (d[None] <= thresholds.reshape((-1,) + (1,) * d.ndim)) & valid[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * hits.sum(axis=-1) / n
+
+
+def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.ndarray]:
+    """computePCK on MPII-ordered distances [N, 16]: percent curves over `thresholds` [T].
+
+    Args:
+        dist: [N, 16] head-normalised distances in MPII joint order (`pckh_distances`), NaN where missing.
+        thresholds: [T] thresholds in head sizes.
+
+    Returns:
+        {"joints": [T, 16] per MPII joint id (pelvis/thorax included for reference), "UBody": [T],
+        "Total": [T] (pooled over the toolkit's 14 joints), and one [T] curve per group of PCKH_GROUPS}, float64
+        percent (0..100; NaN where nothing is evaluated).
+    """
+    t = np.asarray(thresholds, np.float64)
+    joints = _pct_within(np.asarray(dist, np.float64).T, t)  # [T, 16]
+    out = {"joints": joints}
+    for name, (a, b) in PCKH_GROUPS.items():
+        out[name] = (joints[:, a] + joints[:, b]) / 2
+    out["UBody"] = _pct_within(dist[:, list(PCKH_UBODY)].reshape(-1), t)
+    out["Total"] = _pct_within(dist[:, list(MPII_TOOLKIT_JOINTS)].reshape(-1), t)
+    return out
+
+
+def pckh_table(pred, gt, head, missing=None, thresholds=(0.5, 0.1)) -> dict[str, dict[str, float]]:
+    """PCKh (percent) per group and Total at each threshold, keyed by the threshold as text ("0.5").
+
+    Follows the official MPII toolkit: d <= t, groups are means of the left/right (neck/head-top) per-joint
+    values, Total pools every non-missing joint except pelvis and thorax.
+
+    Args:
+        pred, gt, head, missing: as `pckh_distances` (K = 16, MPII joint order).
+        thresholds: thresholds in head sizes.
+
+    Returns:
+        {threshold text: {group of PCKH_GROUPS, "UBody", "Total": percent 0..100}}.
+    """
+    curves = pckh_curves(pckh_distances(pred, gt, head, missing), thresholds)
+    names = list(PCKH_GROUPS) + ["UBody", "Total"]
+    return {f"{t:g}": {n: float(curves[n][i]) for n in names} for i, t in enumerate(thresholds)}
+
+
+def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
+    """Area under a PCKh curve, normalised to the threshold range (the toolkit's area_under_curve(scale01)).
+
+    Args:
+        total_curve: [T] percent values (e.g. `pckh_curves(...)["Total"]`).
+        thresholds: [T] thresholds, at least two distinct.
+
+    Returns:
+        A float in the curve's units (0..100 for percent curves), trapezoidal.
+    """
+    t = np.asarray(thresholds, np.float64)
+    x = (t - t.min()) / (t.max() - t.min())
+    y = np.asarray(total_curve, np.float64)
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
+
+
+def _pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) -> dict[str, float]:
+    """The widely copied Python/MATLAB port of Tompson et al. (eval_PCKh in pose repositories).
+
+    There d < t, "Head" is the head top alone, "Mean" the unweighted mean of the 14 per-joint values. For
+    comparison with numbers published that way; `pckh_table` is the official definition.
+
+    Args:
+        pred, gt, head, missing: as `pckh_distances` (K = 16, MPII joint order).
+        threshold: in head sizes.
+
+    Returns:
+        {"Head", the other groups of PCKH_GROUPS, "Mean": percent 0..100}.
+    """
+    d = pckh_distances(pred, gt, head, missing)
+    valid = ~np.isnan(d)
+    per = 100.0 * ((d < threshold) & valid).sum(0) / valid.sum(0)
+    out = {"Head": float(per[9])}
+    for name, (a, b) in list(PCKH_GROUPS.items())[1:]:
+        out[name] = float((per[a] + per[b]) / 2)
+    out["Mean"] = float(per[list(MPII_TOOLKIT_JOINTS)].mean())
+    return out
+
+
+def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision (area under the step precision-recall curve, scikit-learn's definition: sum over
+    distinct score thresholds of (recall step) x precision). NaN when there is no positive.
+
+    Args:
+        scores: any shape (flattened); higher means more likely positive.
+        positive: bool of the same size.
+
+    Returns:
+        A float in 0..1, or NaN.
+    """
+    s = np.asarray(scores, np.float64).ravel()
+    y = np.asarray(positive, bool).ravel()
+    if not y.any():
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each group of tied scores
+    tp = np.cumsum(y)[last]
+    fp = (last + 1) - tp
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
+
+
+def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void: int = 255) -> np.ndarray:
+    """Per-class pixel average precision [C] (0..1): scores rank all non-void pixels of all images for class c
+    against labels == c. NaN for a class with no pixel.
+
+    Args:
+        scores: [N, H, W, C] class scores.
+        labels: int [N, H, W] class ids.
+        void: the label of ignored pixels.
+
+    Returns:
+        float64 [C].
+    """
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    keep = labels != void
+    flat, lab = scores[keep], labels[keep]
+    return np.array([_average_precision(flat[:, c], lab == c) for c in range(scores.shape[-1])])
+
+
+def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, void: int = 255) -> np.ndarray:
+    """Per-class intersection over union [C] (0..1) of predicted class maps vs labels, void pixels ignored, counts
+    pooled over images. NaN for a class absent from both.
+
+    Args:
+        pred: int [N, H, W] predicted classes in 0..C-1.
+        labels: int [N, H, W] class ids (void pixels ignored).
+        num_classes: C.
+        void: the label of ignored pixels.
+
+    Returns:
+        float64 [C].
+    """
+    pred = np.asarray(pred).ravel()
+    labels = np.asarray(labels).ravel()
+    keep = labels != void
+    cm = np.bincount(labels[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64),
+                     minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    inter = np.diag(cm).astype(np.float64)
+    union = cm.sum(0) + cm.sum(1) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+# --- PCK of the Proposal Flow benchmark (PF-WILLOW) ----------------------------------------------------------
+# Reference: the release's PF-dataset-WILLOW-code/dense_flow_eva_WILLOW.m (bsham/ProposalFlow) with the box of
+# prepKP_WILLOW.m. Per pair: d = ||pred - gt|| / max(bbox(3:4) - bbox(1:2)) over the target's keypoints,
+# i.e. L = max(x1 - x0, y1 - y0) of the tight keypoint box, WITHOUT the +1 of an inclusive pixel count;
+# the distances are binned into [0, 0.01), [0.01, 0.02), ... and PCK@alpha sums the bins below alpha, so a
+# keypoint counts when d / L < alpha (strict). Each pair weighs 1 (its keypoint fraction), pairs are averaged
+# within a sub-class (/ n (n - 1)), then sub-classes are averaged.
+PF_ALPHAS = (0.05, 0.1, 0.2)
+
+
+def pf_box_size(gt: np.ndarray) -> np.ndarray:
+    """max(w, h) [P] of the tight box around each target's finite keypoints, with w = x1 - x0 and h = y1 - y0
+    (pixels; no +1, as the PF benchmark's reference code).
+
+    Args:
+        gt: [P, K, 2] (x, y) pixels; NaN marks padding.
+
+    Returns:
+        float64 [P] pixels (-inf for a pair with no finite keypoint).
+    """
+    g = np.asarray(gt, np.float64)
+    ok = np.all(np.isfinite(g), axis=-1)[..., None]
+    lo = np.min(np.where(ok, g, np.inf), axis=-2)
+    hi = np.max(np.where(ok, g, -np.inf), axis=-2)
+    return np.max(hi - lo, axis=-1)
+
+
+def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarray:
+    """Per-pair PCK [A, P] (0..1): the fraction of a pair's keypoints with ||pred - gt|| / L < alpha.
+
+    Keypoints with non-finite gt (padding: loaders mark it NaN) are left out of the box and of the count; a
+    non-finite prediction is a miss.
+
+    Args:
+        pred: predicted target keypoints [P, K, 2].
+        gt: the target's keypoints [P, K, 2] (pixels, any common origin); L = `pf_box_size(gt)`.
+        alphas: [A] thresholds, fractions of L.
+
+    Returns:
+        float64 [A, P].
+
+    Raises:
+        InputError: a pair with no finite gt keypoint.
+    """
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    valid = np.all(np.isfinite(gt), axis=-1)
+    empty = np.flatnonzero(~valid.any(-1))
+    if empty.size:
+        raise InputError("pf_pck", "gt", "at least one finite target keypoint per pair",
+                         f"none in pair {int(empty[0])} ({empty.size} such pairs)")
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
+    a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
+    hits = ((d[None] < a) & valid[None]).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / valid.sum(-1)
+
+
+def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
+           alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
+    """PF benchmark PCK (0..1) per sub-class and their mean, at each alpha (keyed as text, e.g. "0.1").
+
+    Per pair the fraction of keypoints within alpha * L (`pf_pck_pairs`); mean over the pairs of each sub-class;
+    "mean" = the unweighted mean over sub-classes.
+
+    Args:
+        pred, gt: [P, K, 2] predicted and true target keypoints of P ordered pairs.
+        subclass: [P] the pair's sub-class name.
+        alphas: thresholds, fractions of L.
+
+    Returns:
+        {"0.05": {"car(S)": ..., ..., "mean": ...}, "0.1": {...}, "0.2": {...}}.
+
+    Raises:
+        InputError: not one sub-class per pair, or a pair with no finite gt keypoint.
+    """
+    per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
+    names, inv = np.unique(np.asarray(subclass).astype(str), return_inverse=True)
+    if per_pair.shape[1] != inv.size:
+        raise InputError("pf_pck", "subclass", f"{per_pair.shape[1]} labels (one per pair)", inv.size)
+    counts = np.bincount(inv, minlength=len(names))
+    sums = np.stack([np.bincount(inv, weights=row, minlength=len(names)) for row in per_pair])  # [A, C]
+    per_class = sums / counts
+    out = {}
+    for ai, alpha in enumerate(alphas):
+        row = {str(n): float(per_class[ai, ci]) for ci, n in enumerate(names)}
+        row["mean"] = float(per_class[ai].mean())
+        out[f"{alpha:g}"] = row
+    return out

@@ -1,0 +1,220 @@
+"""The spatial model's settings and geometry (`convcorr_jax.pose.spatial`): the tree of (parent, child) edges over
+the joints and the torso point, the kernel shape of its priors, and `SpatialConfig`.
+
+Settings (`SpatialConfig`): one frozen config holds every setting, of inference (mode, unary power and floor,
+torso sigma, ...) and of the priors (kernel, prior_sigma, prior_floor). Its defaults are the neutral starting point
+of a search (sum-product, power 1, every offset of the map, sigma 1 cell, floor 1e-4, torso sigma 0.5 cell);
+`FLIC_VALIDATED` is the setting chosen on FLIC's by-film validation split (the validation movies of FLIC train,
+`pose.data`) by the experiment `tompson2015.spatial_validation` (bench/RESULTS_pose.md, "Spatial model (Sec.
+3.3)": max-product, unary power 4, 15 x 15 cell kernel, prior sigma 1 cell, floor 1e-2, torso sigma 2 cells), the
+default of `convcorr eval flic` and of the spatial model saved with a FLIC training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from convcorr_jax.core import config as config_tools
+from convcorr_jax.data import skeletons
+from convcorr_jax.data.skeletons import Skeleton
+from convcorr_jax.core.errors import InputError
+
+Edges = tuple[tuple[int, int], ...]
+
+# The tree of a skeleton is data (`data.skeletons.Skeleton.spatial_tree`: the registry's tree, else one derived from
+# its links, rooted at the torso point, node K). FLIC's: torso -> shoulders -> elbows -> wrists; torso -> hips;
+# torso -> nose -> eyes (node 11 the torso point), the default of `SpatialConfig`.
+FLIC_EDGES: Edges = skeletons.FLIC.spatial_tree()
+FLIC_TORSO = skeletons.FLIC.num_joints
+MODES = ("sum", "max")
+METHODS = ("direct", "fft")
+OUTPUTS = ("prob", "log")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpatialConfig:
+    """Every setting of the spatial model: inference (`apply_spatial_model`) and priors (`learn_priors`). The
+    defaults are the FLIC tree with sum-product inference and broad priors, the starting point of a search;
+    `FLIC_VALIDATED` holds the setting chosen on FLIC's validation movies (module docstring).
+
+    enabled: False returns the heat-maps unchanged.
+    edges: the tree as (parent, child) node pairs; nodes 0..K-1 are the heat-maps' joints, node K the torso.
+    mode: "sum" (sum-product: marginals) or "max" (max-product: max-marginals).
+    unary_floor, unary_power: heat-map -> log-unary (module docstring).
+    torso_sigma: std (cells) of the torso node's Gaussian unary; 0 gives a delta at the torso's nearest cell.
+    output: "prob" (marginal maps) or "log" (log-marginals).
+    method: convolution of the sum-product messages, "direct" or "fft" (large kernels; its float32 round-off, about
+      1e-7 of a message's largest term, sets the smallest message values it resolves).
+    kernel: side (cells, odd) of the prior kernels over child - parent offsets; 0: 2 * map side - 1, every offset
+      on the map (`kernel_size`).
+    prior_sigma: std (cells) of the Gaussian smoothing of the offset histograms (0: none; `offset_priors`).
+    prior_floor: probability added at every offset before renormalising (`offset_priors`).
+    """
+
+    enabled: bool = True
+    edges: Edges = FLIC_EDGES
+    mode: str = "sum"
+    unary_floor: float = 1e-3
+    unary_power: float = 1.0
+    torso_sigma: float = 0.5
+    output: str = "prob"
+    method: str = "direct"
+    kernel: int = 0
+    prior_sigma: float = 1.0
+    prior_floor: float = 1e-4
+
+    def validate(self) -> "SpatialConfig":
+        """This config, or InputError naming the first field out of its range."""
+        def bad(field, expected, got):
+            raise InputError("spatial config", field, expected, got)
+
+        if self.mode not in MODES:
+            bad("mode", f"one of {MODES}", self.mode)
+        if self.method not in METHODS:
+            bad("method", f"one of {METHODS}", self.method)
+        if self.output not in OUTPUTS:
+            bad("output", f"one of {OUTPUTS}", self.output)
+        if not self.unary_floor > 0:
+            bad("unary_floor", "> 0", self.unary_floor)
+        if not self.unary_power > 0:
+            bad("unary_power", "> 0", self.unary_power)
+        if not self.torso_sigma >= 0:
+            bad("torso_sigma", ">= 0 (cells)", self.torso_sigma)
+        if not (self.kernel == 0 or (self.kernel >= 1 and self.kernel % 2 == 1)):
+            bad("kernel", "an odd side >= 1 (offsets -r..r) or 0 (the whole map)", self.kernel)
+        if not self.prior_sigma >= 0:
+            bad("prior_sigma", ">= 0 (cells)", self.prior_sigma)
+        if not self.prior_floor >= 0:
+            bad("prior_floor", ">= 0 (probability)", self.prior_floor)
+        return self
+
+    def kernel_size(self, map_size: int | None = None) -> int:
+        """The prior kernel's side in cells: `kernel`, or for kernel 0 2 * map_size - 1 (map_size: the heat-map's
+        side in cells, needed then)."""
+        if self.kernel:
+            return int(self.kernel)
+        if map_size is None or int(map_size) < 1:
+            raise InputError("spatial config", "kernel", "an odd kernel side, or the heat-map side (map_size) for "
+                             "kernel 0 (every offset of the map)", map_size)
+        return 2 * int(map_size) - 1
+
+    def inference(self) -> "SpatialConfig":
+        """This config with the prior-learning fields (kernel, prior_sigma, prior_floor) at their defaults: all
+        that inference depends on (the priors' shape comes with the priors), so settings that differ only in how
+        the priors were learned share one compilation."""
+        base = SpatialConfig()
+        return dataclasses.replace(self, kernel=base.kernel, prior_sigma=base.prior_sigma,
+                                   prior_floor=base.prior_floor)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (edges as lists of pairs)."""
+        d = dataclasses.asdict(self)
+        d["edges"] = [list(e) for e in self.edges]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str | os.PathLike = "spatial config") -> "SpatialConfig":
+        """The config of `to_dict`'s fields (missing fields take the defaults), validated; InputError naming
+        `source` and the field for an unknown field or a bad value."""
+        if not isinstance(d, Mapping):
+            raise InputError(source, "config", "a mapping of SpatialConfig fields", type(d).__name__)
+        try:
+            return config_tools.from_dict(cls, d).validate()
+        except InputError as e:
+            raise InputError(source, e.field, e.expected, e.got) from None
+        except (TypeError, ValueError) as e:
+            raise InputError(source, "config", "SpatialConfig fields", str(e)) from None
+
+
+# The setting chosen on FLIC's by-film validation split by `tompson2015.spatial_validation` (module docstring;
+# bench/RESULTS_pose.md): the default of `convcorr eval flic` and of the spatial model saved with a FLIC run.
+FLIC_VALIDATED = SpatialConfig(mode="max", unary_power=4.0, kernel=15, prior_floor=1e-2, torso_sigma=2.0)
+
+
+def for_skeleton(skeleton: Skeleton, cfg: SpatialConfig = FLIC_VALIDATED) -> SpatialConfig:
+    """cfg over the skeleton's tree (`Skeleton.spatial_tree`: nodes 0..K-1 its joints, node K the torso point).
+
+    Args:
+        skeleton: any skeleton.
+        cfg: the other settings (default the ones chosen on FLIC).
+
+    Returns:
+        the SpatialConfig.
+    """
+    return dataclasses.replace(cfg, edges=skeleton.spatial_tree()).validate()
+
+
+@dataclasses.dataclass(frozen=True)
+class Tree:
+    """A tree over nodes 0..V-1 (`tree_structure`): its root, breadth-first order and adjacency."""
+
+    root: int
+    order: tuple[int, ...]  # breadth-first from the root
+    parent_edge: dict  # child node -> edge index
+    children: dict  # node -> tuple of (child node, edge index)
+
+
+@functools.lru_cache(maxsize=64)
+def tree_structure(edges: Edges, num_nodes: int) -> Tree:
+    """Root, breadth-first order and adjacency of a tree given as (parent, child) pairs (cached).
+
+    Args:
+        edges: (parent, child) node pairs over nodes 0..num_nodes-1 (hashable: a tuple of pairs).
+        num_nodes: V, the number of nodes (K joints + the torso point).
+
+    Returns:
+        The `Tree`: its root, the nodes in breadth-first order from it, each child's edge index and each node's
+        (child, edge index) pairs.
+
+    Raises:
+        InputError: unless the edges form one tree spanning every node, directed away from a single root.
+    """
+    src = "spatial edges"
+    if len(edges) != num_nodes - 1:
+        raise InputError(src, "edges", f"{num_nodes - 1} (parent, child) pairs for a tree over {num_nodes} nodes",
+                         len(edges))
+    parent_edge: dict[int, int] = {}
+    children: dict[int, list] = {v: [] for v in range(num_nodes)}
+    for e, pc in enumerate(edges):
+        if len(pc) != 2:
+            raise InputError(src, f"edges[{e}]", "a (parent, child) pair", pc)
+        p, c = int(pc[0]), int(pc[1])
+        if not (0 <= p < num_nodes and 0 <= c < num_nodes) or p == c:
+            raise InputError(src, f"edges[{e}]", f"two different nodes in 0..{num_nodes - 1}", pc)
+        if c in parent_edge:
+            raise InputError(src, f"edges[{e}]", f"one parent per node (node {c} has two)", pc)
+        parent_edge[c] = e
+        children[p].append((c, e))
+    roots = [v for v in range(num_nodes) if v not in parent_edge]
+    if len(roots) != 1:
+        raise InputError(src, "edges", "exactly one root (a node that is nobody's child)", roots)
+    order = [roots[0]]
+    for v in order:
+        order.extend(c for c, _ in children[v])
+    if len(order) != num_nodes:
+        raise InputError(src, "edges", "a tree reaching every node from the root (no cycles)",
+                         sorted(set(range(num_nodes)) - set(order)))
+    return Tree(roots[0], tuple(order), parent_edge, {v: tuple(ch) for v, ch in children.items()})
+
+
+def kernel_shape(kernel_size: int | Sequence[int]) -> tuple[int, int]:
+    """(kh, kw) of a prior kernel side given as an int or a pair.
+
+    Args:
+        kernel_size: one side (a square kernel) or (kh, kw), cells.
+
+    Returns:
+        (kh, kw) as ints.
+
+    Raises:
+        InputError: unless both are odd and >= 1.
+    """
+    kh, kw = (kernel_size, kernel_size) if np.ndim(kernel_size) == 0 else tuple(kernel_size)
+    if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
+        raise InputError("spatial prior", "kernel_size", "odd sizes >= 1 (offsets -r..r)", (kh, kw))
+    return int(kh), int(kw)

@@ -1,0 +1,92 @@
+"""The spatial model's files (`convcorr_jax.pose.spatial`): its config and log-priors in a folder.
+
+Files (`save_model`, `load_spatial_model`): a folder (a training run's) holds `spatial.json` ({"config": the
+SpatialConfig's fields, "priors": {"file", "shape", ...what they were learned from}}) and `spatial_priors.npy` (the
+log-priors, float32 [E, kh, kw]); both written atomically, the priors first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose.spatial.config import SpatialConfig, kernel_shape
+
+CONFIG_FILE = "spatial.json"
+PRIORS_FILE = "spatial_priors.npy"
+
+
+def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors, about: Mapping[str, Any] | None = None
+               ) -> None:
+    """Write the spatial model into `folder` (module docstring, "Files"): spatial_priors.npy then spatial.json.
+
+    Args:
+        folder: an existing folder (a training run's, or a model's).
+        cfg: the spatial model's settings (validated).
+        log_priors: float [E, kh, kw] log-priors for cfg.edges (stored float32; kh = kw = cfg.kernel where it is set).
+        about: JSON-ready notes, e.g. what the priors were learned from (None: none).
+
+    Returns:
+        None; spatial_priors.npy holds the log-priors, then spatial.json {"config": cfg.to_dict(), "priors": {"file",
+        "shape", **about}}, each written atomically.
+
+    Raises:
+        InputError: a bad config, or log-priors of another shape or dtype.
+    """
+    cfg.validate()
+    pri = np.asarray(log_priors, np.float32)
+    _check_priors(pri, cfg, "log_priors")
+    folder = Path(folder)
+    io.save_npy(folder / PRIORS_FILE, pri)
+    io.write_json(folder / CONFIG_FILE, {"config": cfg.to_dict(),
+                                         "priors": {**dict(about or {}), "file": PRIORS_FILE,
+                                                    "shape": list(pri.shape)}})
+
+
+def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.ndarray] | None:
+    """(config, log-priors) saved in `folder` by `save_model`.
+
+    Args:
+        folder: a folder that may hold spatial.json and spatial_priors.npy.
+
+    Returns:
+        (SpatialConfig, float32 [E, kh, kw] log-priors); None when it holds no spatial.json.
+
+    Raises:
+        InputError: naming the file for a malformed spatial.json or missing / mismatched priors.
+    """
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(path, "spatial.json", "a JSON object written by spatial.save_model", str(e)) from None
+    if not isinstance(saved, dict) or "config" not in saved:
+        raise InputError(path, "config", "a JSON object with the SpatialConfig under \"config\"",
+                         type(saved).__name__)
+    cfg = SpatialConfig.from_dict(saved["config"], path)
+    pri_path = folder / PRIORS_FILE
+    if not pri_path.is_file():
+        raise InputError(pri_path, PRIORS_FILE, f"the log-priors saved beside {CONFIG_FILE}", "missing file")
+    try:
+        pri = np.load(pri_path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(pri_path, PRIORS_FILE, "a .npy array of log-priors [E, kh, kw]", str(e)) from None
+    _check_priors(pri, cfg, pri_path)
+    return cfg, pri.astype(np.float32)
+
+
+def _check_priors(pri: np.ndarray, cfg: SpatialConfig, source) -> None:
+    want = f"[E={len(cfg.edges)}, k, k] float log-priors" + (f" with k = kernel {cfg.kernel}" if cfg.kernel else "")
+    if pri.ndim != 3 or pri.shape[0] != len(cfg.edges) or not np.issubdtype(pri.dtype, np.floating) or (
+            cfg.kernel and pri.shape[1:] != (cfg.kernel, cfg.kernel)):
+        raise InputError(source, "log_priors", want, f"{pri.dtype} {pri.shape}")
+    kernel_shape(pri.shape[1:])

@@ -1,0 +1,448 @@
+"""Three-stage, data-parallel training of the Tompson et al. cascade, with orbax checkpoints and resume: the loop.
+
+`train` wires small steps, in the order a run takes them: check the inputs (`check_inputs`), take the run folder
+(`io.folder_lock`), restore or start the state (`_start_run`), write the run's files (`_write_run_files`), then per
+step `take_step` (`pose.training.stages`), `_record_step`, `_checkpoint_if_due`, `_evaluate_if_due`, `_stop_if_asked`,
+and at the end `_finish_run`. The parts: config and digests `pose.training.config`, the step and the optimiser
+`pose.training.stages`, checkpoints `pose.training.checkpoints`, event files `pose.training.event_log`, the run
+folder's other files (metrics.json, the spatial model, readers) `pose.training.run_folder`. Data: `pose.data` (arrays,
+person crops, the grain input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at
+each stage's end it hands a `StageEnd` to its caller's `on_stage`, the export step (`export.model_folder.write_stage`,
+which `convcorr train pose` passes), and imports none of the inference modules (`tests/test_layout.py`).
+
+Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
+(seed, t) only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends
+with exactly the parameters of an uninterrupted run, on any number of devices and processes. The checkpoint
+holds the input iterator's state beside the parameters.
+
+Several processes (`convcorr launch`, SLURM): the mesh spans every device of every process; each process reads
+only its rows of each global batch, orbax checkpoints are written by all of them (restorable into any process
+count), evaluation is sharded over all devices, and only process 0 writes files, shows the progress bar and reports
+(the messages on `convcorr_jax.core.progress`'s logger); every process logs to the `convcorr_jax` logger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from convcorr_jax.core import interrupt, io, metrics, parallel
+from convcorr_jax.core.config import validate
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import data, mixture, model, predict
+from convcorr_jax.pose.training import checkpoints, run_folder
+from convcorr_jax.pose.data import PoseArrays
+from convcorr_jax.pose.training.run_folder import load_data
+from convcorr_jax.pose.training.event_log import EventLog, eval_scalars
+from convcorr_jax.pose.training.config import TrainConfig
+from convcorr_jax.pose.training.stages import init_opt, lr_schedule, make_local_step
+from convcorr_jax.core.progress import LOG as progress_log
+from convcorr_jax.core.progress import bar as progress_bar
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the run stopped and its last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StageEnd:
+    """What the loop hands `train`'s on_stage at a stage's end: the run's folder and config, the steps done, the
+    parameters fetched to the host, the held-out people, their evaluation (`evaluate`) and the predictions it scored
+    (`predict.predict_crops` with peaks). The export step (`export.model_folder.write_stage`) makes the folder a
+    model."""
+
+    run_dir: Path
+    cfg: TrainConfig
+    step: int
+    params: dict
+    held_out: PoseArrays
+    evaluation: dict
+    preds: dict
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: final parameters, the evaluations, speed (steps/s, images/s), the run folder."""
+
+    params: dict
+    evals: list[dict]
+    steps_per_s: float
+    images_per_s: float
+    run_dir: Path
+
+
+def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
+             per_joint_alpha: float = 0.05, preds: dict | None = None) -> dict:
+    """PCK (percent) of the coarse model and the cascade at several alphas, and per joint at per_joint_alpha.
+
+    Args:
+        params, cfg: the cascade's parameters and its ModelConfig.
+        arrays: the people: uint8 RGB crops [N, S, S, 3], points [N, K, 2] pixels, visible [N, K], norm [N] pixels
+            (PCK's normaliser; a person without a finite norm is not scored).
+        alphas, per_joint_alpha: the thresholds, fractions of norm.
+        mesh: predictions sharded over its devices (`predict.predict_crops`); every process gets the same numbers.
+        preds: `predict.predict_crops`'s read-outs of arrays when the caller has them (else predicted here).
+
+    Returns:
+        {"<coarse|cascade>_pck@<a>": percent per alpha, "<coarse|cascade>_per_joint@<a>": K percents}.
+    """
+    preds = predict.predict_crops(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
+    scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
+    out = {}
+    for name in ("coarse", "cascade"):
+        p = preds[name]
+        for a in alphas:
+            out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, arrays.points, scored, arrays.norm, a)
+        out[f"{name}_per_joint@{per_joint_alpha:g}"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
+            p, arrays.points, scored, arrays.norm, per_joint_alpha)]
+    return out
+
+
+@dataclasses.dataclass
+class Run:
+    """The state of one run's loop, shared by its steps."""
+
+    cfg: TrainConfig
+    mesh: jax.sharding.Mesh
+    main: bool  # process 0: writes files and prints
+    run_dir: Path
+    mgr: object  # orbax CheckpointManager of run_dir/checkpoints
+    data_print: dict | None  # `checkpoints.data_fingerprint` of the data read (None: arrays the caller gave)
+    start: int  # steps done before this call
+    state: dict  # {"params", "opt"}, replicated over mesh
+    stage: int
+    batches: object  # grain iterator of the global batches (this process's rows)
+    evals: list[dict]
+    prior_seconds: float  # training time of earlier calls (metrics.json)
+    last_good: int | None  # newest checkpoint step
+    events: EventLog
+    bar: tqdm
+    t0: float = dataclasses.field(default_factory=time.perf_counter)
+    done: int = 0
+    loss: float = float("nan")
+    step_fns: dict[int, Callable] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        """The run's orbax checkpoint folder."""
+        return self.run_dir / "checkpoints"
+
+    @property
+    def metrics_path(self) -> Path:
+        """The run's metrics.json."""
+        return self.run_dir / "metrics.json"
+
+
+def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
+    """The config (`config.validate`) and the training data checked against each other; the device mesh.
+
+    Args:
+        cfg, train_set: the run's TrainConfig and its training arrays (points [N, K, 2], K = model.num_joints).
+
+    Returns:
+        The device mesh (`parallel.make_mesh`), whose device count must divide the batch; else InputError.
+    """
+    validate(cfg)
+    if len(train_set) == 0:
+        raise InputError("training data", "samples", "at least one training sample", 0)
+    k = cfg.model.num_joints
+    if train_set.points.shape[1] != k or len(cfg.augment.flip_perm) != k:
+        raise InputError("config", "model.num_joints / augment.flip_perm",
+                         f"{train_set.points.shape[1]} joints as in the data (FLIC's 11: --config flic)",
+                         (k, len(cfg.augment.flip_perm)))
+    mesh = parallel.make_mesh(cfg.num_devices)
+    if cfg.batch_size % mesh.devices.size:
+        raise InputError("config", "batch_size", f"a multiple of the device count {mesh.devices.size}",
+                         cfg.batch_size)
+    return mesh
+
+
+def _write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: int) -> None:
+    """Process 0, after the checkpoint check (so config.json never describes another config's checkpoints).
+
+    Args:
+        cfg, run_dir, reads_data, start: the run's TrainConfig and folder; it reads its data itself; the steps done.
+
+    Returns:
+        None; writes config.json, the spatial model of a run on real data that it reads itself, the resume line.
+    """
+    io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
+    if reads_data and cfg.data in run_folder.SPATIAL_DATA:  # the people it reads: the spatial model's priors
+        run_folder.write_spatial(run_dir, cfg)
+    if 0 < start < cfg.total_steps:
+        progress_log.info(f"resuming {cfg.name} from step {start} of {cfg.total_steps} "
+                          f"({run_dir / 'checkpoints' / str(start)})")
+
+
+def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None):
+    """The grain iterator of this process's rows of every global batch, at `data_state` (None: step 0).
+
+    Args:
+        cfg, train_set, mesh, data_state: the run's TrainConfig, training arrays, device mesh, checkpointed input state.
+
+    Returns:
+        The iterator; each item this process's rows of one global batch.
+    """
+    rows = parallel.local_rows(mesh, cfg.batch_size)
+    ds = mixture.batches(train_set, cfg.batch_size, cfg.total_steps, cfg.seed, data.shard_of(rows, cfg.batch_size))
+    batches = iter(ds.to_iter_dataset(data.READ_OPTIONS))
+    if data_state is not None:
+        batches.set_state(data_state)
+    log.info("%s: %s at step %d of %d; %d device(s) over %d process(es), this one feeds batch rows %d:%d",
+             cfg.name, "resumed" if data_state else "started", data_state["next_index"] if data_state else 0,
+             cfg.total_steps, mesh.devices.size, jax.process_count(), rows.start, rows.stop)
+    return batches
+
+
+def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
+              progress: bool) -> Run:
+    """Restore the newest checkpoint (or draw the initial parameters) and set the loop up.
+
+    Args:
+        cfg, train_set, mesh, main: the run's TrainConfig, training arrays, device mesh; this is process 0.
+        arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
+
+    Returns:
+        The `Run`, after writing the run's files and opening the input at the restored step, the bar and event log.
+    """
+    prior = run_folder.read_metrics(run_dir)
+    mgr = checkpoints.manager(run_dir / "checkpoints")
+    data_print = checkpoints.data_fingerprint(train_set) if arrays is None else None  # arrays given: the caller's
+    start, state, data_state = checkpoints.restore_checkpoint(mgr, cfg, run_dir / "checkpoints", mesh,
+                                                              discard_unreadable=True, data=data_print)
+    if main:
+        _write_run_files(cfg, run_dir, arrays is None, start)
+    batches = _open_batches(cfg, train_set, mesh, data_state)
+    if state is None:
+        params = model.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+        state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
+    evals = [e for e in prior["metrics"]["evals"] if e["step"] <= start] if prior and start else []
+    bar = interrupt.unchecked(progress_bar(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
+                                           disable=not (progress and main), desc=cfg.name, unit="step", leave=False))
+    events = EventLog(cfg.event_dir() if main and start < cfg.total_steps else None,
+                      purge_step=start if start else None)
+    events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
+    return Run(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
+               cfg.stage_of(start - 1 if start else 0), batches, evals,
+               float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar)
+
+
+def _step_loss(step_metrics: dict, step: int) -> float:
+    """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here).
+
+    Args:
+        step_metrics, step: the step's metrics {"loss", "e1", "e2", "joints"}; its 0-based index (unused).
+
+    Returns:
+        The loss, a float.
+    """
+    del step
+    return float(step_metrics["loss"])
+
+
+def take_step(run: Run, step: int) -> dict:
+    """One optimisation step: a fresh optimiser at a stage's start, the stage's jitted step compiled once.
+
+    Args:
+        run, step: the loop's state (updated in place); the 0-based step.
+
+    Returns:
+        The step's metrics {"loss", "e1", "e2", "joints"}; TrainingDiverged, nothing saved, if the loss is not finite.
+    """
+    cfg, stage = run.cfg, run.cfg.stage_of(step)
+    if stage != run.stage:
+        opt = parallel.replicate(init_opt(cfg, stage, run.state["params"]), run.mesh)
+        run.state, run.stage = {"params": run.state["params"], "opt": opt}, stage
+    if stage not in run.step_fns:
+        run.step_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), run.mesh)
+    batch = parallel.shard_batch(next(run.batches), run.mesh, cfg.batch_size)
+    new_state, step_metrics = run.step_fns[stage](run.state, batch)
+    loss = _step_loss(step_metrics, step)
+    if not math.isfinite(loss):
+        run.bar.close()
+        where = f"step {run.last_good} in {run.ckpt_dir}" if run.last_good is not None else "none (no checkpoint yet)"
+        raise TrainingDiverged(f"loss became {loss} at step {step} (stage {stage}); stopped without saving. "
+                               f"Last good checkpoint: {where}. Lower the learning rate or check the data.")
+    run.state, run.loss, run.done = new_state, loss, run.done + 1
+    return step_metrics
+
+
+def _record_step(run: Run, step: int, step_metrics: dict) -> None:
+    """The progress bar's line and the step's event-log scalars (1-based step).
+
+    Args:
+        run, step, step_metrics: the loop's state; the 0-based step; its metrics {"loss", "e1", "e2", "joints"}.
+
+    Returns:
+        None; the bar shows stage, loss, steps/s; the event log gets loss, e1, e2, lr.
+    """
+    stage = run.stage
+    run.bar.set_postfix(stage=stage, loss=f"{run.loss:.4f}",
+                        steps_s=f"{run.done / max(time.perf_counter() - run.t0, 1e-9):.2f}")
+    lr = lr_schedule(run.cfg, stage)(step - run.cfg.stage_starts()[stage])
+    run.events.scalars({f"loss/stage{stage}": run.loss, "loss/e1": step_metrics["e1"], "loss/e2": step_metrics["e2"],
+                        "lr": lr}, step + 1)
+
+
+def _save_step(run: Run, n: int) -> None:
+    """Checkpoint the state after step n (every process).
+
+    Args:
+        run, n: the loop's state; the steps done.
+
+    Returns:
+        None; run_dir/checkpoints/<n> holds the state, input iterator state and data fingerprint.
+    """
+    checkpoints.save_checkpoint(run.mgr, n, run.state, run.cfg, run.batches.get_state(), run.data_print)
+
+
+def _checkpoint_if_due(run: Run, n: int) -> None:
+    """Checkpoint after step n every `checkpoint_every` steps and at the last step.
+
+    Args:
+        run, n: the loop's state; the steps done.
+
+    Returns:
+        None; on a save the event log is flushed and run.last_good is n.
+    """
+    if n % run.cfg.checkpoint_every == 0 or n == run.cfg.total_steps:
+        _save_step(run, n)
+        run.events.flush()
+        run.last_good = n
+        log.info("%s: step %d saved (loss %.4f)", run.cfg.name, n, run.loss)
+
+
+def _evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool,
+                    on_stage: Callable[[StageEnd], object] | None = None) -> None:
+    """At each stage's end: evaluate on the held-out samples, log it, write metrics.json, call on_stage.
+
+    Args:
+        run, n, held_out, progress: the loop's state; steps done (once per n); held-out arrays (empty: skip); print.
+        on_stage: called on process 0 with the `StageEnd`, for a run on the data it read itself (None: not called).
+
+    Returns:
+        None; appends to run.evals; process 0 writes metrics.json and calls on_stage (the export step).
+    """
+    cfg = run.cfg
+    bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
+    if n not in bounds or not len(held_out) or (run.evals and run.evals[-1]["step"] >= n):
+        return
+    score, alpha = data.headline(cfg.data)
+    # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
+    preds = predict.predict_crops(run.state["params"], held_out.images, cfg.model, mesh=run.mesh, peaks=True)
+    ev = {"step": n, "stage": run.stage, "loss": run.loss,
+          **evaluate(run.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
+    run.evals.append(ev)
+    run.events.scalars(eval_scalars(ev), n)
+    if run.main:
+        seconds = run.prior_seconds + time.perf_counter() - run.t0
+        io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, seconds, False))
+    coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
+    if run.main and run.data_print is not None and on_stage is not None:  # a run on the data it read: the export
+        on_stage(StageEnd(run.run_dir, cfg, n, jax.device_get(run.state["params"]), held_out, ev, preds))
+    log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha, coarse, cascade)
+    if progress and run.main:
+        progress_log.info(f"[{cfg.name}] step {n} stage {run.stage}: loss {run.loss:.4f}  {score}@{alpha:g} coarse "
+                          f"{coarse:.1f}  cascade {cascade:.1f}")
+
+
+def _stop_if_asked(run: Run, n: int) -> None:
+    """At the safe point after step n (every process after the same step): stop when a stop was asked.
+
+    Args:
+        run, n: the loop's state; the steps done.
+
+    Returns:
+        None when no stop was asked (`interrupt.stop_at`); else saves a checkpoint and raises `interrupt.Interrupted`.
+    """
+    if n >= run.cfg.total_steps or not interrupt.stop_at(n):
+        return
+    if run.last_good != n:
+        _save_step(run, n)
+    run.bar.close()
+    run.mgr.close()
+    if run.main:
+        progress_log.info(f"[{run.cfg.name}] stopped after step {n} of {run.cfg.total_steps}; "
+                          f"saved {run.ckpt_dir / str(n)}")
+    raise interrupt.Interrupted(f"after step {n}")
+
+
+def _finish_run(run: Run) -> TrainResult:
+    """The closing line, the final metrics.json, the parameters fetched to the host.
+
+    Args:
+        run: the loop's state.
+
+    Returns:
+        The `TrainResult` (steps/s and images/s of this call; 0.0 when it took no step).
+    """
+    cfg = run.cfg
+    run.bar.close()
+    elapsed = time.perf_counter() - run.t0
+    sps = run.done / elapsed if run.done else 0.0
+    if run.main and run.done:
+        progress_log.info(f"[{cfg.name}] {run.done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, "
+                          f"{sps * cfg.batch_size:.1f} images/s, {run.mesh.devices.size} device(s)); "
+                          f"final loss {run.loss:.4f}")
+    elif run.main:
+        progress_log.info(f"[{cfg.name}] already trained to step {run.start} of {cfg.total_steps} ({run.run_dir}): "
+                          "nothing to do")
+    if run.main:
+        io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, run.prior_seconds + elapsed, True))
+    log.info("%s: finished %d steps in %.1f s", cfg.name, run.done, elapsed)
+    params = jax.device_get(run.state["params"])
+    run.mgr.close()
+    return TrainResult(params, run.evals, sps, sps * cfg.batch_size, run.run_dir)
+
+
+def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = False,
+          on_step: Callable[[int], None] | None = None,
+          on_stage: Callable[[StageEnd], object] | None = None) -> TrainResult:
+    """Train (or resume) the cascade; returns final params and the evaluations written to metrics.json.
+
+    Args:
+        cfg, arrays: the run's TrainConfig (folder: cfg.run_dir()); (train, test) arrays (default: `load_data(cfg)`);
+            with several processes every process passes the same ones (only process 0 writes config/metrics, prints).
+        progress, on_step: show the bar and evaluation lines; on_step(step) runs after each step (e.g. to throttle).
+        on_stage: the export step, called on process 0 at each stage's end with its `StageEnd` when the run reads its
+            own data (arrays None): `export.model_folder.write_stage` makes the run folder a model (`convcorr train
+            pose` passes it); None: checkpoints and metrics.json only.
+
+    Returns:
+        The `TrainResult`: host parameters, evaluations, speed, run folder (`run_folder.check_run_folder` first).
+    """
+    run_folder.check_run_folder(cfg)  # before any work: a folder of other files, or of another run, is refused
+    train_set, test_set = arrays if arrays is not None else load_data(cfg)
+    mesh = check_inputs(cfg, train_set)
+    main = parallel.is_main_process()
+    run_dir = cfg.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        if main:  # one writer per run folder (`io.folder_lock`); the other processes of a multi-process run join it
+            held.enter_context(io.folder_lock(run_dir, "training run folder"))
+        run = _start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
+        held_out = test_set.first(cfg.eval_limit)
+        try:
+            for step in run.bar:
+                step_metrics = take_step(run, step)
+                _record_step(run, step, step_metrics)
+                _checkpoint_if_due(run, step + 1)
+                if on_step is not None:
+                    on_step(step + 1)
+                _evaluate_if_due(run, step + 1, held_out, progress, on_stage)
+                _stop_if_asked(run, step + 1)
+        finally:
+            run.events.close()
+        return _finish_run(run)
