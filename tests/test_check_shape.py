@@ -62,3 +62,12 @@ def test_the_shape_is_checked_before_the_dtype_and_jax_arrays_and_lists_are_read
     assert check_shape([[1, 2], [3, 4]], "N 2", "f", "x", dtype="int") == {"N": 2}
     assert "a uint8 array, got float32" in str(_error(jnp.zeros((1, 2, 2, 3)), "N H W 3", "f", "images",
                                                          dtype="uint8"))
+
+
+def test_a_name_with_a_least_size():
+    assert check_shape(np.zeros((2, 1)), "N>=2 D>=1", "ridge", "X") == {"N": 2, "D": 1}
+    e = _error(np.zeros((1, 3)), "N>=2 D>=1", "ridge", "X")
+    assert str(e) == "ridge: field 'X': expected shape [N>=2, D>=1], got (1, 3)"
+    e = _error(np.zeros((4, 0)), "N | N T>=1", "ridge", "Y", {"N": 4})
+    assert e.expected == "shape [N=4] or [N=4, T>=1]"
+    assert check_shape(np.zeros((3, 5)), "N>=2 D", "f", "X", {"N": 3}) == {"N": 3, "D": 5}

@@ -91,7 +91,7 @@ def test_bad_files_name_file_and_field(tmp_path):
     assert [s.id for s in got] == ["car(S)/ok"]
     assert {(x.field, x.source.rsplit("/", 1)[-1]) for x in got.skipped} == {
         ("pts_coord", "nan.mat"), ("mat", "nomat.mat"), ("pts_coord", "short.mat")}
-    assert "2 x 10" in str([x for x in got.skipped if x.source.endswith("short.mat")][0])
+    assert "[2, 10]" in str([x for x in got.skipped if x.source.endswith("short.mat")][0])
     sio.savemat(tmp_path / "car(S)" / "ok.mat", {"other": good})
     with pytest.raises(InputError, match="pts_coord"):
         read_pts_coord(tmp_path / "car(S)" / "ok.mat")

@@ -39,7 +39,7 @@ from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, SdistSource, UrlSource
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,9 +227,8 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
             x = layers.adaptive_avg_pool(x, (op.out, op.out))
         elif op.kind == "fc":
             if x.ndim == 4:
-                if x.shape[1:3] != (side, side):
-                    raise InputError(name, "input size", f"a {side} x {side} pool5 for {op.name} (227 x 227 input)",
-                                     tuple(x.shape[1:3]))
+                check_shape(x, ["N", side, side, "C"], name, "input size",
+                            note=f"(the pool5 of 227 x 227 images, for {op.name})")
                 x = x.reshape(x.shape[0], -1)
             x = layers.dense(params[op.name], x)
         if op.relu and not relu and op.name in want:

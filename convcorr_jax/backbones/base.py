@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 Params = dict[str, Any]
 
@@ -141,10 +141,7 @@ def check_input(x, source: str = "Backbone.apply", field: str = "x") -> None:
     Raises:
       InputError: for another rank or channel count, or a non-float dtype (uint8 images not yet preprocessed).
     """
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise InputError(source, field, "a preprocessed float array of shape [N, H, W, 3] (NHWC)", tuple(x.shape))
-    if not np.issubdtype(x.dtype, np.floating):
-        raise InputError(source, field, "dtype float32 (use backbone.preprocess on uint8 images first)", str(x.dtype))
+    check_shape(x, "N H W 3", source, field, dtype="float", note="(NHWC; backbone.preprocess makes it of uint8 images)")
 
 
 class StateDict:

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 CAFFE_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
@@ -37,13 +37,7 @@ def check_images(images, source: str = "preprocess", field: str = "images", rank
       InputError: for another rank, a last axis other than 3, or a dtype other than uint8.
     """
     a = np.asarray(images) if not hasattr(images, "dtype") else images
-    if a.ndim != rank:
-        want = "[N, H, W, 3]" if rank == 4 else "[H, W, 3]"
-        raise InputError(source, field, f"a rank-{rank} array of shape {want}", tuple(a.shape))
-    if a.shape[-1] != 3:
-        raise InputError(source, field, "3 channels (RGB) in the last axis (NHWC)", a.shape[-1])
-    if a.dtype != np.uint8:
-        raise InputError(source, field, "dtype uint8 (RGB in [0, 255])", str(a.dtype))
+    check_shape(a, "N H W 3" if rank == 4 else "H W 3", source, field, dtype="uint8", note="(RGB in [0, 255])")
     return a
 
 

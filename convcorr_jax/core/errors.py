@@ -106,9 +106,16 @@ def _match(axes: list[str], shape: tuple[int, ...], sizes: dict[str, int]) -> di
         return None
     sizes = dict(sizes)
     for axis, n in zip(axes, shape[len(shape) - len(axes):]):
-        if n != (int(axis) if axis.isdigit() else sizes.setdefault(axis, n)):
+        name, _, least = axis.partition(">=")
+        if n != (int(name) if name.isdigit() else sizes.setdefault(name, n)) or n < int(least or 0):
             return None
     return sizes
+
+
+def _axis_text(axis: str, known: dict[str, int]) -> str:
+    """An axis as the error shows it: "N=3" once N is bound, else as written ("N", "N>=2", "2")."""
+    name = axis.partition(">=")[0]
+    return f"{name}={known[name]}" if name in known else axis
 
 
 def _kind(dtype: np.dtype) -> str:
@@ -135,9 +142,9 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
     Args:
       x: an array (anything with `.shape` and `.dtype`, or array-like).
       spec: the axes, space-separated ("N K 2") or a list (["B", "C", "H", "W"], ["N", 2]), each a number (that
-        size), a name (any size, the same wherever the name recurs, in this call and in `dims`), or "*" (any number
-        of leading axes, first only). Alternatives are separated by "|" ("N | N T": one axis or two); the first
-        that fits binds its names.
+        size), a name (any size, the same wherever the name recurs, in this call and in `dims`), a name with a
+        least size ("N>=2"), or "*" (any number of leading axes, first only). Alternatives are separated by "|"
+        ("N | N T": one axis or two); the first that fits binds its names.
       source, field: where `x` came from, for the error.
       dims: sizes already bound by earlier checks of the same call.
       dtype: None (any), a kind of `DTYPE_KINDS` ("float", "int", "uint", "bool", "number": numpy's numbers) or a
@@ -166,6 +173,10 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
     Traceback (most recent call last):
     ...
     convcorr_jax.core.errors.InputError: ridge: field 'Y': expected shape [N=4, T] or [N=4] (a row each), got (3,)
+    >>> check_shape(np.zeros((1, 3)), "N>=2 D>=1", "ridge", "X")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: ridge: field 'X': expected shape [N>=2, D>=1], got (1, 3)
     """
     shape = tuple(int(v) for v in np.shape(x))
     alternatives = _axes(spec)
@@ -175,8 +186,8 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
             break
     else:
         known = dims or {}
-        want = " or ".join("[" + ", ".join("..." if a == "*" else f"{a}={known[a]}" if a in known else a
-                                           for a in axes) + "]" for axes in alternatives)
+        want = " or ".join("[" + ", ".join("..." if a == "*" else _axis_text(a, known) for a in axes) + "]"
+                           for axes in alternatives)
         raise InputError(source, field, f"shape {want}{' ' + note if note else ''}", shape)
     if dtype is not None:
         got = np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)

@@ -277,10 +277,9 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     if border not in BORDERS:
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
     x = np.asarray(images) if not isinstance(images, jax.Array) else images
-    check_shape(x, "N H W C", "crop", "images")
+    dims = check_shape(x, "N H W C", "crop", "images")
     Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
-    if len(Minv) != x.shape[0]:
-        raise InputError("crop", "M", f"shape [{x.shape[0]}, 2, 3] (one map per image)", np.shape(M))
+    check_shape(Minv, "N 2 3", "crop", "M", dims, note="(one map per image)")
     out = _crop(jnp.asarray(x, jnp.float32), jnp.asarray(Minv, jnp.float32), _hw(size), BORDERS[border],
                 float(cval))
     if x.dtype == np.uint8:

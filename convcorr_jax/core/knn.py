@@ -154,8 +154,8 @@ def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
 def _check_inputs(queries, database, k):
     dims = check_shape(database, "N D", "knn", "database")
     check_shape(queries, "Q D", "knn", "queries", dims, note="(D: the database's feature dimension)")
-    check(isinstance(k, (int, np.integer)) and 1 <= k <= database.shape[0], "knn", "k",
-          f"an integer in [1, N = {database.shape[0]}]", k)
+    check(isinstance(k, (int, np.integer)) and 1 <= k <= dims["N"], "knn", "k", f"an integer in [1, N = {dims['N']}]",
+          k)
 
 
 def _topk(queries, database, k, metric, block, qblock, offset=0, devices=None):

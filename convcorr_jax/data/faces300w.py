@@ -127,7 +127,8 @@ def write_pts(path: str | os.PathLike, points: np.ndarray) -> None:
         InputError: for points not a finite [N, 2] array.
     """
     p = np.asarray(points, np.float64)
-    if p.ndim != 2 or p.shape[1] != 2 or not np.all(np.isfinite(p)):
+    check_shape(p, "N 2", path, "points", note="(x, y)")
+    if not np.all(np.isfinite(p)):
         raise InputError(path, "points", "finite [N, 2] array", p.shape)
     body = "".join(f"{x + 1:.6f} {y + 1:.6f}\n" for x, y in p)
     write_text(path, f"version: 1\nn_points:  {len(p)}\n{{\n{body}}}\n")
@@ -177,8 +178,7 @@ def _write_helen_txt(path: str | os.PathLike, stem: str, points: np.ndarray) -> 
         InputError: for points not of shape [194, 2].
     """
     p = np.asarray(points, np.float64)
-    if p.shape != (194, 2):
-        raise InputError(path, "points", "[194, 2]", p.shape)
+    check_shape(p, "194 2", path, "points")
     write_text(path, f"{stem}\n" + "".join(f"{x:.6f} , {y:.6f}\n" for x, y in p))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.skeletons import MPII_JOINTS
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
                                "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
@@ -71,9 +71,7 @@ def _h5_array(f, key: str, path, shape_tail: tuple, n: int | None) -> np.ndarray
     if key not in f:
         raise InputError(path, key, f"an h5 dataset '{key}'", "missing")
     a = f[key][()]
-    if a.shape[1:] != shape_tail or (n is not None and a.shape[0] != n):
-        want = ("N",) + shape_tail if n is None else (n,) + shape_tail
-        raise InputError(path, key, f"shape {want}", a.shape)
+    check_shape(a, ["N", *shape_tail], path, key, None if n is None else {"N": n})
     return a
 
 

@@ -69,7 +69,7 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
 def _numeric(value, path: str | Path) -> np.ndarray:
     """`value` as float64; InputError naming `preds` unless it holds real numbers."""
     arr = np.asarray(value)
-    check(arr.dtype.kind in "biuf", path, "preds", "an array of numbers (pixels)", f"dtype {arr.dtype}")
+    check_shape(arr, "*", path, "preds", dtype="bool | int | float")
     return arr.astype(np.float64)
 
 

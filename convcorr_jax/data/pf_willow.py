@@ -19,7 +19,7 @@ import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect, load_mat, points_bbox
 from convcorr_jax.data.types import KeypointSample, load_image
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 PF_WILLOW_CLASSES: tuple[str, ...] = (
     "car(G)", "car(M)", "car(S)", "duck(S)", "motorbike(G)", "motorbike(M)", "motorbike(S)", "winebottle(M)",
@@ -90,10 +90,8 @@ def pts_coord_points(variables: Mapping, source: str | os.PathLike,
         raise InputError(source, "pts_coord", "a variable 'pts_coord' [2 x K]",
                          sorted(k for k in variables if k[0] != "_"))
     c = np.asarray(variables["pts_coord"])
-    k_ok = c.ndim == 2 and (c.shape[1] == num_keypoints if num_keypoints is not None else c.shape[1] >= 1)
-    if not np.issubdtype(c.dtype, np.number) or c.shape[0] != 2 or not k_ok:
-        k = "K (K >= 1)" if num_keypoints is None else num_keypoints
-        raise InputError(source, "pts_coord", f"a numeric 2 x {k} array (row 0 x, row 1 y)", f"{c.dtype} {c.shape}")
+    check_shape(c, ["2", "K>=1" if num_keypoints is None else num_keypoints], source, "pts_coord", dtype="number",
+                note="(row 0 x, row 1 y)")
     pts = c.T.astype(np.float64) - 1.0
     if not np.all(np.isfinite(pts)):
         raise InputError(source, "pts_coord", "finite coordinates", "NaN or inf")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data.keypoint_pairs import KeypointPairs, pad_points
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 SPLITS = ("trn", "val", "test")
 SPAIR_CATEGORIES: tuple[str, ...] = (
@@ -38,9 +38,10 @@ def _numbers(value, path: Path, field: str, shape: tuple) -> np.ndarray:
         a = np.asarray(value, np.float64)
     except (TypeError, ValueError):
         a = None
-    if a is None or a.ndim != len(shape) or any(s is not None and g != s for g, s in zip(a.shape, shape)):
-        want = "[[x, y], ...]" if len(shape) == 2 else "[x0, y0, x1, y1]"
+    want = "[[x, y], ...]" if len(shape) == 2 else "[x0, y0, x1, y1]"
+    if a is None:
         raise InputError(path, field, f"numbers {want}", repr(value)[:80])
+    check_shape(a, [f"n{i}" if s is None else s for i, s in enumerate(shape)], path, field, note=f"(numbers {want})")
     return a
 
 

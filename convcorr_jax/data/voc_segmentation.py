@@ -14,7 +14,7 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, collect
 from convcorr_jax.data.types import SegSample, check_declared_size, load_image
 from convcorr_jax.data.voc_keypoints import read_image_set
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -60,8 +60,7 @@ def write_label_png(path: str | os.PathLike, label: np.ndarray) -> None:
     from PIL import Image
 
     lab = np.asarray(label)
-    if lab.ndim != 2 or lab.dtype != np.uint8:
-        raise InputError(path, "label", "uint8 [H, W] class indices", f"{lab.dtype} {lab.shape}")
+    check_shape(lab, "H W", path, "label", dtype="uint8", note="(class indices)")
     im = Image.frombytes("P", (lab.shape[1], lab.shape[0]), np.ascontiguousarray(lab).tobytes())
     im.putpalette(VOC_PALETTE.ravel().tolist())
     with atomic_path(path) as tmp:

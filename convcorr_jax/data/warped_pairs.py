@@ -37,7 +37,7 @@ import numpy as np
 
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check, check_shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,8 +247,7 @@ def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int], region
         inside = ((src[..., 0] >= max(x0, -0.5)) & (src[..., 0] <= min(x1, iw - 0.5))
                   & (src[..., 1] >= max(y0, -0.5)) & (src[..., 1] <= min(y1, ih - 0.5)))
     bg = np.zeros_like(out) if background is None else background.astype(np.float32)
-    if bg.shape != out.shape:
-        raise InputError("warp_image", "background", f"shape {out.shape} (the output)", bg.shape)
+    check_shape(bg, out.shape, "warp_image", "background", note="(the output's)")
     out = np.where(inside[..., None], out, bg)
     return _to_uint8(out) if image.dtype == np.uint8 else out.astype(image.dtype)
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.hyperpixel import interpolation_matrix, resample
 
@@ -87,8 +87,9 @@ def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[in
                          backbone.name)
     tap, key = CAM_TAPS[backbone.name]
     kernel, bias = jnp.asarray(params[key]["kernel"]), jnp.asarray(params[key]["bias"])
-    check(isinstance(top_k, (int, np.integer)) and 1 <= top_k <= kernel.shape[1], "cam_prior", "top_k",
-          f"an integer in [1, {kernel.shape[1]}]", top_k)
+    classes = check_shape(kernel, "D K", "cam_prior", f"params[{key!r}]['kernel']")["K"]
+    check(isinstance(top_k, (int, np.integer)) and 1 <= top_k <= classes, "cam_prior", "top_k",
+          f"an integer in [1, {classes}]", top_k)
     feats = extract(backbone, params, images, (tap,), batch_size=batch_size)[tap]
     th, tw = feats.shape[1:3]
     trf = backbone.geometry[tap]

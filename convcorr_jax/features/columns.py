@@ -11,7 +11,7 @@ import numpy as np
 import jax.numpy as jnp
 
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.core.parallel import pad_rows
 
 
@@ -26,9 +26,8 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
     """
     grid = np.asarray(grid)
     points = np.asarray(points, np.float64)
-    check(grid.ndim in (3, 4), "columns_at_points", "grid", "shape [H, W, C] or [N, H, W, C]", grid.shape)
-    check(points.shape[-1] == 2 and points.ndim == grid.ndim - 1, "columns_at_points", "points",
-          "[K, 2] for [H, W, C] or [N, K, 2] for [N, H, W, C]", points.shape)
+    check_shape(grid, "H W C | N H W C", "columns_at_points", "grid")
+    check_shape(points, "K 2" if grid.ndim == 3 else "M K 2", "columns_at_points", "points", note="(as grid, less C)")
     check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
           "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]
@@ -86,8 +85,7 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
 
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
-        check(im.ndim == 3 and im.shape[-1] == 3 and im.dtype == np.uint8, f"images[{i}]", "array",
-              "uint8 RGB [H, W, 3]", (im.shape, str(im.dtype)))
+        check_shape(im, "H W 3", "extract_grids", f"images[{i}]", dtype="uint8", note="(RGB)")
     out: dict[str, list] = {t: [None] * len(images) for t in taps}
     groups: dict[tuple, list[int]] = {}
     for i, im in enumerate(images):

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.core.progress import bar as progress_bar
 
@@ -32,11 +32,10 @@ def stack_images(images, source: str = "extract", field: str = "images") -> np.n
     if isinstance(images, (list, tuple)):
         if not images:
             raise InputError(source, field, "at least one image", 0)
+        dims = None
         for i, im in enumerate(images):
             check_images(im, source, f"{field}[{i}]", rank=3)
-            if im.shape != images[0].shape:
-                raise InputError(source, f"{field}[{i}]", f"the shape of {field}[0] {images[0].shape} (resize first)",
-                                 im.shape)
+            dims = check_shape(im, "H W 3", source, f"{field}[{i}]", dims, note=f"(as {field}[0]: resize first)")
         images = np.stack(images)
     return check_images(np.asarray(images), source, field)
 

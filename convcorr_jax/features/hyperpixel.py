@@ -26,7 +26,7 @@ import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF, grid_centers, pixel_to_grid
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.features.extract import extract, stack_images
 
 NORM_EPS = 1e-6  # columns with a smaller L2 norm are divided by this instead (all-zero columns stay zero)
@@ -261,7 +261,7 @@ def _hyperpixel_features(backbone: Backbone, params, images, taps: Sequence[str]
     """
     names = resolve_taps(backbone, taps)
     w = np.ones(len(names), np.float32) if weights is None else np.asarray(weights, np.float32)
-    check(w.shape == (len(names),), backbone.name, "weights", f"{len(names)} per-tap factors", w.shape)
+    check_shape(w, [len(names)], backbone.name, "weights", note="(per-tap factors)")
     check(bool(np.all(np.isfinite(w))), backbone.name, "weights", "finite per-tap factors", w)
     parts, centres, norms = hyperpixel_taps(backbone, params, images, names, grid, normalise, batch_size, relu)
     feats = np.concatenate([parts[t] * w[i] for i, t in enumerate(names)], -1).astype(np.float32)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.core.long_frame import FRAME_PX
 
 NUM_BINS = 4
@@ -166,10 +166,8 @@ def vlfeat_output(descriptors) -> np.ndarray:
 
 
 def _check_image(image, bin_size, source: str):
-    shape = np.shape(image)
-    check(len(shape) == 2, source, "image", "a grey image of shape [H, W]", shape)
+    check_shape(image, "H>=2 W>=2", source, "image", note="(a grey image)")
     check(isinstance(bin_size, (int, np.integer)) and bin_size >= 1, source, "bin_size", "an integer >= 1", bin_size)
-    check(min(shape) >= 2, source, "image", "at least 2 x 2 pixels", shape)
 
 
 def to_grey(images: np.ndarray) -> np.ndarray:

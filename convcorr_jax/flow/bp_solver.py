@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.flow.bp_messages import (argmin_label, edge_factors, from_classes, half_step_classes,
                                            half_step_masked, neighbour_differences, to_classes)
 from convcorr_jax.flow.bp_windows import (axis_windows, block_sum, crop_labels, expand_blocks, expand_msgs, pad_labels,
@@ -156,7 +156,7 @@ def _per_node_term(x: jax.Array | None, name: str, what: str, cost: jax.Array, l
         return None
     h, w = cost.shape[:2]
     check(levels == 1 and not crop, "solve", name, f"levels=1 and crop=False with {what}", (levels, crop))
-    check(tuple(x.shape) == (h, w, 2), "solve", name, f"shape {(h, w, 2)}", tuple(x.shape))
+    check_shape(x, "H W 2", "solve", name, {"H": h, "W": w})
     return jnp.asarray(x, cost.dtype)
 
 
@@ -224,8 +224,8 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
         or crop.
     """
     h, w = cost.shape[:2]
-    check(not targets or tuple(cost.shape[2:]) == (h, w), "solve", "cost",
-          f"target-indexed costs of shape {(h, w, h, w)}", tuple(cost.shape))
+    if targets:
+        check_shape(cost, "H W H W", "solve", "cost", note="(target-indexed costs)")
     crop = crop or targets  # offsets are then refused below (they need crop=False)
     num_labels = (2 * h - 1, 2 * w - 1) if targets else cost.shape[2:]
     weight = jnp.asarray(weight, cost.dtype)

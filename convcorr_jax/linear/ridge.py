@@ -104,11 +104,8 @@ def _precision(dtype: str):
 def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     X = np.asarray(X)
     Y = np.asarray(Y)
-    dims = check_shape(X, "n d", "ridge", "X", dtype="number | bool")
-    check_shape(Y, "n | n T", "ridge", "Y", {"n": dims["n"]}, dtype="number | bool", note="(a row per row of X)")
-    check(X.shape[0] >= 2, "ridge", "X", "at least 2 rows (samples)", X.shape[0])
-    check(X.shape[1] >= 1 and (Y.ndim == 1 or Y.shape[1] >= 1), "X/Y", "columns", "at least one column",
-          (X.shape, Y.shape))
+    dims = check_shape(X, "n>=2 d>=1", "ridge", "X", dtype="number | bool", note="(samples x features)")
+    check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="number | bool", note="(a row per row of X)")
     for name, a in (("X", X), ("Y", Y)):
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
         check(bad == 0, name, "values", "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
@@ -194,7 +191,7 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
     """
     X, Y, squeeze = _check_xy(X, Y)
     lam = _check_lambdas(lam)
-    check(lam.ndim == 0 or lam.shape == (Y.shape[1],), "ridge", "lam", f"a scalar or shape ({Y.shape[1]},)", lam.shape)
+    check_shape(lam, " | T", "ridge", "lam", check_shape(Y, "n T", "ridge", "Y"), note="(a scalar, or one per column)")
     xla = _use_xla()
     with _precision(dtype):
         Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lam, dtype, xla)

@@ -31,7 +31,7 @@ from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import prediction
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract_fitted
 from convcorr_jax.features.sift import LONG_SIFT_RADIUS, SIFT_SCALES, sift_bin_size, sift_grid, to_grey
@@ -227,9 +227,9 @@ def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], 
       InputError: unequal keypoint slots, a query category without database instances.
     """
     q_cats, db_cats = np.asarray(q_cats), np.asarray(db_cats)
-    nq, kmax = queries.points.shape[:2]
-    check(database.points.shape[1] == kmax, "run_transfer", "database.keypoints",
-          f"{kmax} keypoint slots like the queries", database.points.shape[1])
+    dims = check_shape(queries.points, "Q K 2", "run_transfer", "queries.keypoints")
+    check_shape(database.points, "N K 2", "run_transfer", "database.keypoints", dims, note="(K slots like the queries)")
+    nq, kmax = dims["Q"], dims["K"]
     k = min(cfg.neighbours, min(int(np.sum(db_cats == c)) for c in set(q_cats)))
     check(k >= 1, "run_transfer", "database.category", "training instances for every query category")
     nbrs = np.zeros((nq, k), np.int64)

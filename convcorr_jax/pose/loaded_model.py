@@ -29,7 +29,7 @@ import numpy as np
 
 from convcorr_jax.core import crop_geometry, geometry
 from convcorr_jax.core.deprecation import renamed
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import readout as pose_readout
@@ -296,8 +296,7 @@ def as_images(images) -> list[np.ndarray]:
     out = []
     for i, im in enumerate(images):
         a = np.asarray(im)
-        check_shape(a, "H W 3", "as_images", f"images[{i}]", dtype="uint8", note="(a uint8 RGB image)")
-        check(min(a.shape[:2]) >= 1, "as_images", f"images[{i}]", "a uint8 RGB image of at least 1 x 1 pixels", a.shape)
+        check_shape(a, "H>=1 W>=1 3", "as_images", f"images[{i}]", dtype="uint8", note="(a uint8 RGB image)")
         out.append(a)
     return out
 

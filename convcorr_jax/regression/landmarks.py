@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.metrics import normalised_error
 
@@ -82,8 +82,9 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     """
     F = np.asarray(F)
     points = np.asarray(points, np.float64)
-    n, k = points.shape[:2]
-    check(F.shape[0] == n, "fit_points", "F", f"{n} rows (one descriptor per sample)", F.shape[0])
+    dims = check_shape(points, "N K 2", "fit_points", "points")
+    check_shape(F, "N D", "fit_points", "F", dims, note="(one descriptor per sample)")
+    n, k = dims["N"], dims["K"]
     if visible is None or np.all(visible):
         model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE)
         return PointsModel(model.W, model.b, np.full(k, float(model.lam)))

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check_shape
 from convcorr_jax.core.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
@@ -86,8 +86,7 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
     Raises:
       InputError: stage1_oof's shape differs from points'.
     """
-    check(points.shape == stage1_oof.shape, "fit_lookback", "stage1_oof", f"shape {points.shape} (as points)",
-          stage1_oof.shape)
+    check_shape(stage1_oof, points.shape, "fit_lookback", "stage1_oof", note="(as points)")
     margins, models = {}, {}
     for name, idx in subsets.items():
         idx = list(idx)

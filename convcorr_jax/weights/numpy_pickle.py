@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from convcorr_jax.backbones.base import Backbone, StateDict, param_shapes
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -91,8 +91,7 @@ def _check_tree(node: Any, source: str, where: str) -> None:
                 raise InputError(source, where or "root", "string keys", repr(k)[:40])
             _check_tree(v, source, f"{where}/{k}" if where else k)
     elif isinstance(node, np.ndarray):
-        if node.dtype != np.float32:
-            raise InputError(source, where, "a float32 array", f"dtype {node.dtype}")
+        check_shape(node, "*", source, where, dtype="float32")
     else:
         raise InputError(source, where or "root", "a dict or a float32 numpy array", type(node).__name__)
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from convcorr_jax.core import io
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose.spatial.config import SpatialConfig, kernel_shape
 
 CONFIG_FILE = "spatial.json"
@@ -85,8 +85,6 @@ def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.nda
 
 
 def _check_priors(pri: np.ndarray, cfg: SpatialConfig, source) -> None:
-    want = f"[E={len(cfg.edges)}, k, k] float log-priors" + (f" with k = kernel {cfg.kernel}" if cfg.kernel else "")
-    if pri.ndim != 3 or pri.shape[0] != len(cfg.edges) or not np.issubdtype(pri.dtype, np.floating) or (
-            cfg.kernel and pri.shape[1:] != (cfg.kernel, cfg.kernel)):
-        raise InputError(source, "log_priors", want, f"{pri.dtype} {pri.shape}")
+    kernel = [cfg.kernel, cfg.kernel] if cfg.kernel else ["kh", "kw"]
+    check_shape(pri, [len(cfg.edges), *kernel], source, "log_priors", dtype="float", note="(log-priors, one per edge)")
     kernel_shape(pri.shape[1:])
