@@ -264,7 +264,7 @@ def test_alexnet_parity_with_torch(name):
     if name == "torchvision_alexnet":
         assert _rel(extra["logits"], g["extra_logits"]) < 2e-5
     else:
-        with pytest.raises(InputError, match=r"input size.*\[N, 6, 6, C\] \(pool5"):
+        with pytest.raises(InputError, match=r"input size.*\[N, 6, 6, C\] \(the pool5"):
             bb.apply(params, bb.preprocess(mg.random_images(1, size)), taps=("fc6",))
 
 

@@ -149,7 +149,7 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
       dims: sizes already bound by earlier checks of the same call.
       dtype: None (any), a kind of `DTYPE_KINDS` ("float", "int", "uint", "bool", "number": numpy's numbers) or a
         numpy dtype name ("uint8", "float32"); alternatives separated by "|" ("uint8 | float").
-      note: words after the expected shape in the error, what the axes mean ("(x, y) pixels").
+      note: words after what is expected in the error (shape or dtype), what the axes mean ("(x, y) pixels").
 
     Returns:
       The names' sizes (with `dims`'), so that several arrays of one call agree.
@@ -168,7 +168,7 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
     >>> check_shape(np.zeros((4, 2), int), "* 2", "f", "points", dtype="float", note="(x, y) pixels")
     Traceback (most recent call last):
     ...
-    convcorr_jax.core.errors.InputError: f: field 'points': expected a float array, got int64
+    convcorr_jax.core.errors.InputError: f: field 'points': expected a float array (x, y) pixels, got int64
     >>> check_shape(np.zeros(3), "N T | N", "ridge", "Y", {"N": 4}, note="(a row each)")
     Traceback (most recent call last):
     ...
@@ -192,5 +192,6 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
     if dtype is not None:
         got = np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
         if not _dtype_ok(got, dtype):
-            raise InputError(source, field, f"a {' or '.join(n.strip() for n in dtype.split('|'))} array", str(got))
+            kinds = " or ".join(n.strip() for n in dtype.split("|"))
+            raise InputError(source, field, f"a {kinds} array{' ' + note if note else ''}", str(got))
     return sizes
