@@ -23,8 +23,8 @@ Steps, in order (docs/scaling.md):
      validation movies and checkpoints); `loop.train` resumes a killed run when the command is repeated.
   6. scoring (`tompson2015.flic_scores.evaluate`, the validated spatial model's rows beside the rows without it),
      in `SCORINGS`' order, cheapest first: the validation movies plain (one person crop, no flip: the run's settings
-     are judged there), FLIC test plain, FLIC test person crops with `CROP_READOUT` (flip and crop scales), FLIC test
-     whole frames in two passes with `FRAME_READOUT` (its input side scaled by the run's crop side over `flic`'s);
+     are judged there), FLIC test plain, FLIC test person crops with `CROP_TEST_TIME` (flip and crop scales), FLIC test
+     whole frames in two passes with `FRAME_TEST_TIME` (its input side scaled by the run's crop side over `flic`'s);
      the last two only for a run trained on person crops.
   7. benchmarks (compile excluded, best of --reps): backbone forward (AlexNet conv5, random weights: speed does not
      depend on them), BP at the paper's scale (bench/bp_speed.py's setting: 31 x 31 x 384 features, 3 levels x 10
@@ -80,9 +80,9 @@ TEST_NEEDED = {"pytest": "pytest", "hypothesis": "hypothesis"}
 # a trunk keeps its architecture with seeded random weights, frozen (its backward pass would double the compile time)
 TINY_SET = ("model.image_size=64", "model.context=16", "model.sigma=1", "model.fine=4,4,8,8", "model.trunk_head=16",
             "model.trunk_weights=random", "trunk_train=none", "batch_size=8", "checkpoint_every=8", "eval_limit=64")
-# the scorings, in the order run (cheapest first, so that a run cut short keeps the most): key -> (split, read-out)
-SCORINGS = {"val": ("val", "plain"), "test": ("test", "plain"), "test_crops": ("test", "CROP_READOUT"),
-            "test_frames": ("test", "FRAME_READOUT")}
+# the scorings, in the order run (cheapest first, so that a run cut short keeps the most): key -> (split, test time)
+SCORINGS = {"val": ("val", "plain"), "test": ("test", "plain"), "test_crops": ("test", "CROP_TEST_TIME"),
+            "test_frames": ("test", "FRAME_TEST_TIME")}
 # bench/pose.py's step-timing child reads a config by name; this prelude applies the --set overrides (a JSON list,
 # the child's 4th argument) to the config it reads
 STEP_CHILD_PRELUDE = """import json, sys
@@ -294,33 +294,33 @@ def export_model(run: str, out: str, command: str, device: str) -> dict:
 
 def score(kind: str, run: str, root: Path) -> dict | None:
     """The scoring `kind` of `SCORINGS` of the trained run folder `run` (`flic_scores.evaluate` with the validated
-    spatial model): its result with "seconds" and "readout" added; None for a read-out of person crops (crop scales,
-    second pass) when the run trained on whole frames."""
+    spatial model): its result with "seconds" and "test_time" added; None for test-time settings of person crops (crop
+    scales, second pass) when the run trained on whole frames."""
     from convcorr_eval.tompson2015 import flic_scores
 
     from convcorr_jax.pose import spatial as spatial_mrf
-    from convcorr_jax.pose.estimation import CROP_READOUT
-    from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size
+    from convcorr_jax.pose.estimation import CROP_TEST_TIME
+    from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, frame_input_size
 
-    split, readout = SCORINGS[kind]
+    split, test_time = SCORINGS[kind]
     tc, params = flic_scores.load_run(run)
-    if readout != "plain" and tc.protocol != "person":
+    if test_time != "plain" and tc.protocol != "person":
         return None
     spatial = spatial_mrf.FLIC_VALIDATED
     t0 = time.perf_counter()
-    if readout == "CROP_READOUT":
-        res = flic_scores.evaluate(tc, params, root, split, "on", False, spatial, test_flip=CROP_READOUT["flip"],
-                                   test_scales=CROP_READOUT["scales"], test_merge=CROP_READOUT["merge"])
-    elif readout == "FRAME_READOUT":
+    if test_time == "CROP_TEST_TIME":
+        res = flic_scores.evaluate(tc, params, root, split, "on", False, spatial, test_flip=CROP_TEST_TIME["flip"],
+                                   test_scales=CROP_TEST_TIME["scales"], test_merge=CROP_TEST_TIME["merge"])
+    elif test_time == "FRAME_TEST_TIME":
         frames = flic_scores.with_input(tc, "frame", frame_input_size(tc.model))
         res = flic_scores.evaluate(frames, params, root, split, "on", False,
-                                   dataclasses.replace(spatial, unary_power=FRAME_READOUT["unary_power"]),
-                                   test_flip=FRAME_READOUT["flip"], test_scales=FRAME_READOUT["scales"],
-                                   second_pass=tc, second_scale=FRAME_READOUT["second_pass"],
-                                   test_merge=FRAME_READOUT["merge"])
+                                   dataclasses.replace(spatial, unary_power=FRAME_TEST_TIME["unary_power"]),
+                                   test_flip=FRAME_TEST_TIME["flip"], test_scales=FRAME_TEST_TIME["scales"],
+                                   second_pass=tc, second_scale=FRAME_TEST_TIME["second_pass"],
+                                   test_merge=FRAME_TEST_TIME["merge"])
     else:
         res = flic_scores.evaluate(tc, params, root, split, "on", False, spatial)
-    return {**res, "readout": readout, "seconds": time.perf_counter() - t0}
+    return {**res, "test_time": test_time, "seconds": time.perf_counter() - t0}
 
 
 # --- report --------------------------------------------------------------------------------------------------
@@ -332,21 +332,21 @@ def device_line() -> str:
     return f"{len(d)} x {d[0].device_kind} ({d[0].platform}), host {platform.machine()}, jax {jax.__version__}"
 
 
-def readout_label(readout: str) -> str:
-    """What a read-out of `SCORINGS` does, with the library's settings."""
-    from convcorr_jax.pose.estimation import CROP_READOUT
-    from convcorr_jax.pose.two_pass import FRAME_READOUT
+def test_time_label(test_time: str) -> str:
+    """What the test-time settings of a scoring of `SCORINGS` do, with the library's values."""
+    from convcorr_jax.pose.estimation import CROP_TEST_TIME
+    from convcorr_jax.pose.two_pass import FRAME_TEST_TIME
 
     def scales(d: dict) -> str:
         return " / ".join(f"{v:g}" for v in d["scales"]) + f" ({d['merge']})"
 
     return {"plain": "one person crop at the run's input, no flip, no crop scales",
-            "CROP_READOUT": f"person crops, flip, crop scales {scales(CROP_READOUT)}",
-            "FRAME_READOUT": (f"whole frames in two passes: letterboxed frames ({FRAME_READOUT['input_size']} px "
-                              "for `flic`'s crops, scaled by the run's crop side), spatial-model unary power "
-                              f"{FRAME_READOUT['unary_power']:g}, the person cropped again at "
-                              f"{FRAME_READOUT['second_pass']:g} x the crop scale around the predicted torso, flip, "
-                              f"crop scales {scales(FRAME_READOUT)}; its row: two-pass")}[readout]
+            "CROP_TEST_TIME": f"person crops, flip, crop scales {scales(CROP_TEST_TIME)}",
+            "FRAME_TEST_TIME": (f"whole frames in two passes: letterboxed frames ({FRAME_TEST_TIME['input_size']} px "
+                                "for `flic`'s crops, scaled by the run's crop side), spatial-model unary power "
+                                f"{FRAME_TEST_TIME['unary_power']:g}, the person cropped again at "
+                                f"{FRAME_TEST_TIME['second_pass']:g} x the crop scale around the predicted torso, flip, "
+                                f"crop scales {scales(FRAME_TEST_TIME)}; its row: two-pass")}[test_time]
 
 
 def score_lines(r: dict) -> list[str]:
@@ -355,23 +355,23 @@ def score_lines(r: dict) -> list[str]:
     from convcorr_eval.tompson2015 import paper
 
     cols = ["Head", "Shoulder", "Elbow", "Wrist", "Hip"]
-    lines = ["## FLIC PCK@0.05 (torso)", "", "Read-outs (the validated spatial model's rows beside the rows "
-             "without it; the run's settings are judged on the validation movies):"]
-    lines += [f"- {k}: {readout_label(k)}" for k in dict.fromkeys(v for _, v in SCORINGS.values())]
-    lines += ["", "| split | read-out | people | input | model | " + " | ".join(cols) + " | Wrist@0.2 | s |",
+    lines = ["## FLIC PCK@0.05 (torso)", "", "Test-time settings (the validated spatial model's rows beside the "
+             "rows without it; the run's settings are judged on the validation movies):"]
+    lines += [f"- {k}: {test_time_label(k)}" for k in dict.fromkeys(v for _, v in SCORINGS.values())]
+    lines += ["", "| split | test time | people | input | model | " + " | ".join(cols) + " | Wrist@0.2 | s |",
               "|---" * (len(cols) + 7) + "|"]
     notes = []
-    for kind, (split, readout) in SCORINGS.items():
+    for kind, (split, test_time) in SCORINGS.items():
         if kind not in r.get("scores", {}):
-            notes.append(f"{split}, {readout}: not run here (--scorings)" if kind not in r.get("scorings", SCORINGS)
-                         else f"{split}, {readout}: not reached (the run stopped before it)")
+            notes.append(f"{split}, {test_time}: not run here (--scorings)" if kind not in r.get("scorings", SCORINGS)
+                         else f"{split}, {test_time}: not reached (the run stopped before it)")
             continue
         sc = r["scores"][kind]
         if sc is None:
-            notes.append(f"{split}, {readout}: not applicable (the run trained on whole frames)")
+            notes.append(f"{split}, {test_time}: not applicable (the run trained on whole frames)")
             continue
         for m, v in sc["pck"]["0.05"].items():
-            lines.append(f"| {split} | {readout} | {sc['n']} | {sc['protocol']} {sc['image_size']} px | {m} | "
+            lines.append(f"| {split} | {test_time} | {sc['n']} | {sc['protocol']} {sc['image_size']} px | {m} | "
                          + " | ".join(f"{100 * v[c]:.1f}" for c in cols)
                          + f" | {100 * sc['pck']['0.2'][m]['Wrist']:.1f} | {sc['seconds']:.0f} |")
     for k, v in paper.TABLE3.items():

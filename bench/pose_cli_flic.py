@@ -1,6 +1,6 @@
 """`convcorr pose` from the shell on FLIC test, scored as the README's row is: the command run in a new process on
 the test frames given by absolute path, with the annotated torso boxes (person crops; plain, and with
-`CROP_READOUT`'s flags) or the torso centres (whole frames, `--two-pass`), its JSON read back and scored by
+`CROP_TEST_TIME`'s flags) or the torso centres (whole frames, `--two-pass`), its JSON read back and scored by
 `bench/pose_estimate_flic.py`'s `scores` (PCK@0.05 per joint group at FLIC's torso normaliser, wrist PCK@0.2).
 Nothing is chosen here.
 
@@ -24,18 +24,18 @@ import numpy as np
 
 from convcorr_jax.core import geometry, io, runinfo
 from convcorr_jax.pose import data as pose_data
-from convcorr_jax.pose.estimation import CROP_READOUT
-from convcorr_jax.pose.two_pass import FRAME_READOUT
+from convcorr_jax.pose.estimation import CROP_TEST_TIME
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pose_estimate_flic import GROUPS, SIZE, scores  # noqa: E402
 
-SCALES = ",".join(f"{s:g}" for s in CROP_READOUT["scales"])
+SCALES = ",".join(f"{s:g}" for s in CROP_TEST_TIME["scales"])
 READOUTS = {  # row -> the flags of `convcorr pose` (besides --model, --json and the boxes / torso points)
     "person crops (torso boxes), plain": ["--spatial", "off"],
-    "person crops (torso boxes), CROP_READOUT": ["--spatial", "off", "--flip", "--scales", SCALES,
-                                                 "--merge", CROP_READOUT["merge"]],
-    "whole frames, two passes (torso centres), FRAME_READOUT": ["--two-pass"],
+    "person crops (torso boxes), CROP_TEST_TIME": ["--spatial", "off", "--flip", "--scales", SCALES,
+                                                   "--merge", CROP_TEST_TIME["merge"]],
+    "whole frames, two passes (torso centres), FRAME_TEST_TIME": ["--two-pass"],
 }
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     samples = pose_data.flic_split(a.root, "test")[:a.limit]
     print(runinfo.header("convcorr pose on FLIC test", {"model": a.model, "root": a.root, "people": len(samples),
-                                                        "readouts": READOUTS, "FRAME_READOUT": FRAME_READOUT}, 0),
+                                                        "readouts": READOUTS, "FRAME_TEST_TIME": FRAME_TEST_TIME}, 0),
           flush=True)
     paths = [str(Path(s.image_path).resolve()) for s in samples]
     boxes = [np.asarray(s.extras["torso_box"], np.float64) for s in samples]
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             table[row] = dict(zip([*GROUPS, "Wrist@0.2"], [round(float(v), 1) for v in values]))  # as printed
             lines.append(f"| {row} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {wall['seconds']:.0f} |")
             print(lines[-1], flush=True)
-            if row.endswith("CROP_READOUT"):
+            if row.endswith("CROP_TEST_TIME"):
                 golden = [{"image": Path(im["image"]).name, "box": im["box"], "joints": im["joints"]}
                           for im in got["images"][:a.golden_count]]
     print("\n".join(lines))
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         io.write_json(a.json, table)
     if a.golden:
-        io.write_json(a.golden, {"model": a.model, "flags": READOUTS["person crops (torso boxes), CROP_READOUT"],
+        io.write_json(a.golden, {"model": a.model, "flags": READOUTS["person crops (torso boxes), CROP_TEST_TIME"],
                                  "people": golden})
     return 0
 

@@ -1,6 +1,6 @@
 """The pose library's calls for one's own images (`pose.estimate`, with and without two_pass) scored on FLIC test with
-a trained `flic` run: person crops around the annotated torso boxes, plain and with `CROP_READOUT`; whole frames
-in two passes with `FRAME_READOUT`, conditioned on the annotated torso centres or on the frames' centres (no
+a trained `flic` run: person crops around the annotated torso boxes, plain and with `CROP_TEST_TIME`; whole frames
+in two passes with `FRAME_TEST_TIME`, conditioned on the annotated torso centres or on the frames' centres (no
 annotation at all). Nothing is chosen here: the read-outs are the ones chosen on the validation movies.
 
   python bench/pose_estimate_flic.py --run runs/pose_flic --root FLIC [--split test] [--limit N]
@@ -21,8 +21,8 @@ from convcorr_jax.core import geometry, runinfo
 from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import joints
-from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
-from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
+from convcorr_jax.pose.estimation import CROP_TEST_TIME, estimate, load
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, estimate_frames
 
 SIZE = 288  # side of the frame inputs the points are scored in
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")
@@ -43,13 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", default="crops,crops_readout,frames,frames_no_torso",
                    help="which calls to score (comma-separated; default all four)")
     p.add_argument("--frame-settings", default="{}", help="JSON keyword arguments of estimate_frames for the frame "
-                   "calls (default: the model's own, else FRAME_READOUT)")
+                   "calls (default: the model's own, else FRAME_TEST_TIME)")
     a = p.parse_args(argv)
     samples = pose_data.flic_split(a.root, a.split)[:a.limit]
     frame_kw = json.loads(a.frame_settings)
     print(runinfo.header("pose library calls on FLIC", {"run": a.run, "root": a.root, "split": a.split,
-                                                         "people": len(samples), "CROP_READOUT": CROP_READOUT,
-                                                         "FRAME_READOUT": FRAME_READOUT,
+                                                         "people": len(samples), "CROP_TEST_TIME": CROP_TEST_TIME,
+                                                         "FRAME_TEST_TIME": FRAME_TEST_TIME,
                                                          "frame_settings": frame_kw}, 0), flush=True)
     frames = [load_image(s.image_path) for s in samples]
     boxes = [np.asarray(s.extras["torso_box"], np.float64) for s in samples]
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     calls = {
         "crops": ("`estimate(frames, run, torso_boxes=torso_boxes, spatial=False)`",
                   lambda: estimate(frames, run, torso_boxes=boxes, spatial=False)),
-        "crops_readout": ("`estimate(..., spatial=False, **CROP_READOUT)`",
-                          lambda: estimate(frames, run, torso_boxes=boxes, spatial=False, **CROP_READOUT)),
+        "crops_readout": ("`estimate(..., spatial=False, **CROP_TEST_TIME)`",
+                          lambda: estimate(frames, run, torso_boxes=boxes, spatial=False, **CROP_TEST_TIME)),
         "frames": ("`estimate_frames(frames, run, torso=torso_centres)` (the model's frame settings)" + (
             f" with {frame_kw}" if frame_kw else ""), lambda: estimate_frames(frames, run, torso=centres, **frame_kw)),
         "frames_no_torso": ("`estimate_frames(frames, run)` (torso point: the frame's centre)",

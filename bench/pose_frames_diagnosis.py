@@ -6,10 +6,10 @@ a third pass about the second pass's torso.
       [--scales 0.7,0.8,0.9,1,1.1,1.2] [--first-sizes 480,576,672] [--cache FILE.npz]
 
 Every second pass is the model's crop read-out about a torso box (`estimate(frames, model, torso_boxes=...)`,
-test-time flip, each scale once, merged by the median, as `two_pass.FRAME_READOUT` does); the rows differ only in the
+test-time flip, each scale once, merged by the median, as `two_pass.FRAME_TEST_TIME` does); the rows differ only in the
 box:
 
-- annotated: the annotated torso box (what `CROP_READOUT` reads on crops: the ceiling);
+- annotated: the annotated torso box (what `CROP_TEST_TIME` reads on crops: the ceiling);
 - found x f: the first pass's shoulders and hips, their tight box x the model's torso ratio x f (f = 0.9: today's
   `estimate_frames`);
 - given centre: the box's centre moved onto the torso point the frame was given, its size the found one;
@@ -36,11 +36,11 @@ from convcorr_jax.pose import joints
 from convcorr_jax.pose.estimation import estimate, load
 from convcorr_jax.pose.person_boxes import torso_from_points
 from convcorr_jax.pose.recrop import TORSO
-from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames, first_pass, frame_input_size
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, estimate_frames, first_pass, frame_input_size
 from convcorr_jax.core.progress import bar
 
 # what --time compares: two passes as before the model had its own settings, and the model's own
-TIMED = {"two passes, FRAME_READOUT's second_pass 0.9 (before)": {"refine": 0, "second_pass": 0.9},
+TIMED = {"two passes, FRAME_TEST_TIME's second_pass 0.9 (before)": {"refine": 0, "second_pass": 0.9},
          "the model's own settings": {}}
 SIZE = 288  # side of the frame inputs the points are scored in (PCK is invariant to that uniform scale)
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--model", default="flic_256", help="a shipped FLIC person-crop model or a run folder")
     p.add_argument("--limit", type=int, default=None, help="the first N people only (a smoke run)")
-    p.add_argument("--scales", default=",".join(map(str, FRAME_READOUT["scales"])))
+    p.add_argument("--scales", default=",".join(map(str, FRAME_TEST_TIME["scales"])))
     p.add_argument("--first-sizes", default="", help="first-pass input sides to compare (default: the model's)")
     p.add_argument("--factors", default="0.9,1.0", help="found-box factors f")
     p.add_argument("--cache", default=None, help="an .npz of second-pass points reused across runs")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", default="", help="only these row keys (annotated, found_centre, found<f>, given<f>, "
                    "third<f>, third_given<f>)")
     p.add_argument("--time", type=int, default=0, help="also time estimate_frames on the first N frames: two passes "
-                   "with FRAME_READOUT's settings against the model's own")
+                   "with FRAME_TEST_TIME's settings against the model's own")
     p.add_argument("--time-only", action="store_true", help="only the timing (with --time N: N frames, --reps times)")
     p.add_argument("--reps", type=int, default=1, help="timing repetitions, interleaved; the best is reported")
     a = p.parse_args(argv)

@@ -6,11 +6,11 @@ validation movies with a shipped FLIC person-crop model.
 Candidates, each as the command runs it without read-out flags:
   (a) the whole image as the person box: `estimate(frames, model, person_boxes=[whole image])`, the torso found
       inside it by one first pass (`person_boxes.PERSON_BOX`), then one crop around it, the model's read-out;
-  (b) two passes from the frame's centre: `estimate(frames, model, two_pass=True)` (`two_pass.FRAME_READOUT`, the
+  (b) two passes from the frame's centre: `estimate(frames, model, two_pass=True)` (`two_pass.FRAME_TEST_TIME`, the
       spatial model conditioned on the frame's centre).
 The rule, fixed before the run: the higher mean of elbow and wrist PCK@0.2 (torso normaliser, as FLIC's scorers
 use it) wins; a tie to 0.1 point goes to (a), the cheaper one. Rows for reference only (not candidates): the whole
-image letterboxed as the person's square (the no-box input before), and (a) with `CROP_READOUT`.
+image letterboxed as the person's square (the no-box input before), and (a) with `CROP_TEST_TIME`.
 Prints PCK@0.05 per joint group, elbow and wrist PCK@0.2, the rule's value, the share of people below the model's
 confidence threshold (its readout.json warn_below, applied to every row's mean confidence) with the mean of elbow
 and wrist PCK@0.2 of the people above / below it, and the seconds of each row; points are scored in the frame
@@ -27,8 +27,8 @@ import numpy as np
 
 from convcorr_jax.core import geometry, runinfo
 from convcorr_jax.pose import joints
-from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
-from convcorr_jax.pose.two_pass import FRAME_READOUT
+from convcorr_jax.pose.estimation import CROP_TEST_TIME, estimate, load
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pose_person_boxes import GROUPS, Scorer  # noqa: E402  (FLIC people of a split, scored in frame inputs)
@@ -43,7 +43,7 @@ def rows(s: Scorer, run) -> dict[str, object]:
         CANDIDATES[0]: lambda: estimate(s.frames, run, person_boxes=whole),
         CANDIDATES[1]: lambda: estimate(s.frames, run, two_pass=True),
         "reference: whole image letterboxed (the former no-box input)": lambda: estimate(s.frames, run),
-        "reference: (a) with CROP_READOUT": lambda: estimate(s.frames, run, person_boxes=whole, **CROP_READOUT),
+        "reference: (a) with CROP_TEST_TIME": lambda: estimate(s.frames, run, person_boxes=whole, **CROP_TEST_TIME),
     }
 
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     with runinfo.timed() as total:
         s = Scorer(a.root, "val", a.limit)
         print(runinfo.header("no box on FLIC", {"model": a.model, "split": "val", "people": len(s.samples),
-                                                "FRAME_READOUT": FRAME_READOUT, "CROP_READOUT": CROP_READOUT,
+                                                "FRAME_TEST_TIME": FRAME_TEST_TIME, "CROP_TEST_TIME": CROP_TEST_TIME,
                                                 "warn_below": None if run.readout is None else run.readout.warn_below},
                              0), flush=True)
         lines = ["| input | " + " | ".join(GROUPS) + " | Elbow@0.2 | Wrist@0.2 | rule | below threshold % | rule "

@@ -9,7 +9,7 @@ the tight box of the joints, each side moved out by `JOINTS_MARGIN` x its longer
 estimate (the torso found in one first pass, then one crop around it with the model's validated read-out) for every
 first-pass square (side, shift) and torso scale; the rule, fixed before the run: the highest mean of elbow and
 wrist PCK@0.05, a tie to 0.1 point going to the earlier row. The scoring prints PCK@0.05 per joint group and
-elbow / wrist PCK@0.2 for torso boxes and person boxes, one crop and `CROP_READOUT`. Points are scored in the
+elbow / wrist PCK@0.2 for torso boxes and person boxes, one crop and `CROP_TEST_TIME`. Points are scored in the
 frame inputs of `pose.data.flic_sample_affines(..., protocol="frame")`, as bench/pose_estimate_flic.py does.
 """
 
@@ -25,7 +25,7 @@ from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import person_boxes as pb
-from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
+from convcorr_jax.pose.estimation import CROP_TEST_TIME, estimate, load
 from convcorr_jax.pose.recrop import TORSO
 
 SIZE = 288  # side of the frame inputs the points are scored in
@@ -79,12 +79,12 @@ def score(s: Scorer, run, one_crop: bool) -> list[str]:
     calls = {
         "torso boxes, one crop": lambda: estimate(s.frames, run, torso_boxes=s.torso),
         "person boxes, one crop": lambda: estimate(s.frames, run, person_boxes=list(s.person)),
-        "torso boxes, CROP_READOUT": lambda: estimate(s.frames, run, torso_boxes=s.torso, **CROP_READOUT),
-        "person boxes, CROP_READOUT": lambda: estimate(s.frames, run, person_boxes=list(s.person), **CROP_READOUT),
+        "torso boxes, CROP_TEST_TIME": lambda: estimate(s.frames, run, torso_boxes=s.torso, **CROP_TEST_TIME),
+        "person boxes, CROP_TEST_TIME": lambda: estimate(s.frames, run, person_boxes=list(s.person), **CROP_TEST_TIME),
     }
     lines = ["| input | " + " | ".join(GROUPS) + " | Elbow@0.2 | Wrist@0.2 | s |", "|---" * (len(GROUPS) + 4) + "|"]
     for label, call in calls.items():
-        if one_crop and "CROP_READOUT" in label:
+        if one_crop and "CROP_TEST_TIME" in label:
             continue
         with runinfo.timed() as wall:
             poses = call()
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--grid", action="store_true", help="choose the settings (validation movies only)")
     p.add_argument("--limit", type=int, default=None, help="the first N people only (a smoke run)")
-    p.add_argument("--one-crop", action="store_true", help="score the one-crop rows only (not CROP_READOUT's)")
+    p.add_argument("--one-crop", action="store_true", help="score the one-crop rows only (not CROP_TEST_TIME's)")
     for k in GRID:
         p.add_argument(f"--{k}", default=None, metavar="V1,V2,...", help=f"the grid's {k} values (default {GRID[k]})")
     a = p.parse_args(argv)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         s = Scorer(a.root, a.split, a.limit)
         print(runinfo.header("person boxes on FLIC", {"model": a.model, "split": a.split, "people": len(s.samples),
                                                       "margin": pb.JOINTS_MARGIN, "grid": values if a.grid else None,
-                                                      "PERSON_BOX": pb.PERSON_BOX, "CROP_READOUT": CROP_READOUT}, 0),
+                                                      "PERSON_BOX": pb.PERSON_BOX, "CROP_TEST_TIME": CROP_TEST_TIME}, 0),
               flush=True)
         lines = grid(s, run, values) if a.grid else score(s, run, a.one_crop)
     print("\n".join(lines))

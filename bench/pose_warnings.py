@@ -32,7 +32,7 @@ from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import person_boxes as pb
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.export import model_folder
-from convcorr_jax.pose.estimation import CROP_READOUT, estimate, load
+from convcorr_jax.pose.estimation import CROP_TEST_TIME, estimate, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pose_person_boxes import Scorer  # noqa: E402  (FLIC people, as the person-box bench reads them)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", action="store_true", help="store the threshold in the model folder's readout.json")
     p.add_argument("--limit", type=int, default=None, help="the first N people of each set only (a smoke run)")
     p.add_argument("--lspet-limit", type=int, default=None, help="the first N LSP-extended images only")
-    p.add_argument("--one-crop", action="store_true", help="leave out the CROP_READOUT row")
+    p.add_argument("--one-crop", action="store_true", help="leave out the CROP_TEST_TIME row")
     a = p.parse_args(argv)
     with runinfo.timed() as total:
         print(runinfo.header("pose warnings", {"model": a.model, "limit": a.limit, "margin": pb.JOINTS_MARGIN,
@@ -136,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         test = flic_people(a.flic, "test", a.limit)
         lspet = lspet_people(a.lspet, a.lspet_limit or a.limit)
         for label, people, kw in (("FLIC test, torso boxes", test, {"torso_boxes": test.torso}),
-                                  ("FLIC test, torso boxes, CROP_READOUT", test, {"torso_boxes": test.torso,
-                                                                                        **CROP_READOUT}),
+                                  ("FLIC test, torso boxes, CROP_TEST_TIME", test, {"torso_boxes": test.torso,
+                                                                                        **CROP_TEST_TIME}),
                                   ("FLIC test, person boxes", test, {"person_boxes": list(test.person)}),
                                   ("LSP-extended, person boxes", lspet, {"person_boxes": list(lspet.person)})):
-            if a.one_crop and "CROP_READOUT" in label:
+            if a.one_crop and "CROP_TEST_TIME" in label:
                 continue
             lines.append(report(label, people, estimate(people.frames, run, **kw), t))
             print(lines[-1], flush=True)

@@ -23,9 +23,9 @@ statistics) take the whole image letterboxed. The printed summary and the JSON's
 `--spatial` on/off: the model's spatial model on crops (FLIC models; default: as the model's validated read-out
 says, off for the shipped models; always on in two passes). `--flip`, `--scales` and `--merge` are test-time flip,
 crop scales and how the scales' points are merged (off, 1 and mean unless given; for FLIC person crops
-`convcorr_jax.pose.estimation.CROP_READOUT`, `--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median`, was chosen on
+`convcorr_jax.pose.estimation.CROP_TEST_TIME`, `--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median`, was chosen on
 the validation movies). `--two-pass` (FLIC models trained on person crops): whole frames in two passes
-(`convcorr_jax.pose.estimate(..., two_pass=True)` with `FRAME_READOUT`), the spatial model conditioned on `--torso`
+(`convcorr_jax.pose.estimate(..., two_pass=True)` with `FRAME_TEST_TIME`), the spatial model conditioned on `--torso`
 (one X,Y per image; default the image's centre). Images need `--out` or `--json` (or both): a command that would
 write nothing is refused before any work. Writes:
   DIR/<image name>_pose.png  the image with the person box given (white), the torso box given or found (black) and
@@ -77,7 +77,7 @@ from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import (DEFAULT_MODEL, FRAME_MODEL, TORSO_MODEL, Poses, default_model, estimate,
                                           load, model_identity)
 from convcorr_jax.pose.export.onnx_file import export_onnx
-from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_settings
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, frame_settings
 
 GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
 # one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
@@ -133,19 +133,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "see --list-models; cascade for a model without one); two passes use the model's own")
     p.add_argument("--flip", action="store_true",
                    help="test-time horizontal flip on crops, left and right joints swapped (default: the model's own, "
-                        "see --list-models, else off; in two passes always on, FRAME_READOUT's)")
+                        "see --list-models, else off; in two passes always on, FRAME_TEST_TIME's)")
     p.add_argument("--scales", default=None, metavar="S1,S2,...",
                    help="test-time crop scales, their points merged by --merge (default: the model's own, see "
                         "--list-models, else 1, one crop; FLIC crops: "
                         "--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median is the choice on the validation "
-                        "movies, convcorr_jax.pose.estimation.CROP_READOUT, used only when given; in two passes: "
-                        "the second pass's, default FRAME_READOUT's 0.7,0.8,0.9,1,1.1,1.2)")
+                        "movies, convcorr_jax.pose.estimation.CROP_TEST_TIME, used only when given; in two passes: "
+                        "the second pass's, default FRAME_TEST_TIME's 0.7,0.8,0.9,1,1.1,1.2)")
     p.add_argument("--merge", choices=pose_scales.MERGES, default=None,
                    help="how the scales' points are merged: mean, or median of x and of y (default: mean; in two "
-                        "passes: FRAME_READOUT's median)")
+                        "passes: FRAME_TEST_TIME's median)")
     p.add_argument("--two-pass", action="store_true",
                    help="whole frames in two passes with a FLIC model trained on person crops (the paper's protocol, "
-                        "settings chosen on the validation movies: convcorr_jax.pose.two_pass.FRAME_READOUT); "
+                        "settings chosen on the validation movies: convcorr_jax.pose.two_pass.FRAME_TEST_TIME); "
                         "what such a model does with no box anyway")
     p.add_argument("--torso", action="append", default=[], metavar="X,Y",
                    help="in two passes: the person's torso point in an image (pixels, inside the image), once per "
@@ -278,11 +278,12 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
 
 
 def _frame_line(frames: dict, speed: dict) -> str:
-    """How a model reads whole frames in two passes (its own settings, else FRAME_READOUT's) and its time per frame."""
+    """How a model reads whole frames in two passes (its own settings, else FRAME_TEST_TIME's) and its time per
+    frame."""
     own = frame_settings(frames.get("settings"))
     passes = 2 + int(own["refine"])
     text = (f"first pass letterboxed in {frames['input_size']} px, {passes} passes in all, crops at "
-            f"{own['second_pass']:g} x the found torso's" + ("" if frames.get("settings") else " (FRAME_READOUT's)"))
+            f"{own['second_pass']:g} x the found torso's" + ("" if frames.get("settings") else " (FRAME_TEST_TIME's)"))
     if speed.get("s_per_frame_two_pass"):
         text += f"; {speed['s_per_frame_two_pass']:.2f} s per frame on {speed['machine']} ({speed['two_pass_how']})"
     return text
@@ -357,11 +358,11 @@ def _plan(args: argparse.Namespace, r) -> dict:
                  if on]
         if fixed and args.two_pass:
             raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --person-"
-                             "box, --flip, --readout or --spatial off: the two passes' settings are FRAME_READOUT's)",
+                             "box, --flip, --readout or --spatial off: the two passes' settings are FRAME_TEST_TIME's)",
                              "other flags too")
         if fixed:
             raise InputError(None, fixed[0].split()[0], f"{fixed[0]} with a box (--person-box or --torso-box): with "
-                             f"no box the model {r.name or r.path} runs whole frames in two passes (FRAME_READOUT's "
+                             f"no box the model {r.name or r.path} runs whole frames in two passes (FRAME_TEST_TIME's "
                              "settings: flip on, the model's read-out, spatial model on)", fixed[0])
     elif args.torso:
         raise InputError(None, "--torso", "only in two passes (--two-pass, or no box with a FLIC model trained on "
@@ -377,24 +378,24 @@ def _plan(args: argparse.Namespace, r) -> dict:
         text = "the whole image letterboxed (no box given)" + (
             "; the model has no frame statistics for two passes" if crop_model else "")
     own_flip, own_scales = r.test_time  # the model's own test-time flip and scales
-    default_scales = FRAME_READOUT["scales"] if two_pass else own_scales
+    default_scales = FRAME_TEST_TIME["scales"] if two_pass else own_scales
     return {"two_pass": two_pass, "input": text,
             "no_box": (("two passes from each frame's centre" if two_pass else "the whole image letterboxed")
                        if no_box else None),
-            "flip": bool(args.flip or (FRAME_READOUT["flip"] if two_pass else own_flip)),
+            "flip": bool(args.flip or (FRAME_TEST_TIME["flip"] if two_pass else own_flip)),
             "scales": default_scales if args.scales is None else _scales(args.scales),
-            "merge": args.merge or (FRAME_READOUT["merge"] if two_pass else "mean"),
+            "merge": args.merge or (FRAME_TEST_TIME["merge"] if two_pass else "mean"),
             "spatial": None if args.spatial is None else args.spatial == "on"}
 
 
 def _estimator(args: argparse.Namespace, r, plan: dict) -> Callable[..., Poses]:
     """The command's one estimation call, `call(images, torso_boxes=None, torso=None, person_boxes=None) ->
-    Poses`: `estimate` with the read-out flags, in two passes (`FRAME_READOUT`'s settings) where `plan` says so.
+    Poses`: `estimate` with the read-out flags, in two passes (`FRAME_TEST_TIME`'s settings) where `plan` says so.
     `torso_boxes` (`--torso-box`) are torso boxes for a torso-crop model (`PoseModel.torso_crops`), else (as the flag
     says) the person's boxes."""
     def call(images, torso_boxes=None, torso=None, person_boxes=None) -> Poses:
         if plan["two_pass"]:
-            return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_READOUT["flip"], scales=plan["scales"],
+            return estimate(images, r, two_pass=True, torso=torso, flip=FRAME_TEST_TIME["flip"], scales=plan["scales"],
                             merge=plan["merge"])
         if torso_boxes is not None and not r.torso_crops:  # `--torso-box` to a model without torso crops
             torso_boxes, person_boxes = None, torso_boxes

@@ -1,6 +1,6 @@
 """bench/accelerator.py end to end on the CPU with a tiny budget: a packed fixture FLIC folder unpacked, every
 benchmark workload shrunk, `flic_gpu` at a tiny size (`--tiny`'s overrides) trained for a budget of a few steps and
-scored four ways (validation plain; test plain, with `CROP_READOUT`, whole frames with `FRAME_READOUT`), the
+scored four ways (validation plain; test plain, with `CROP_TEST_TIME`, whole frames with `FRAME_TEST_TIME`), the
 test-suite step skipped; the RESULTS file holds every section. `flic_gpu` differs from `flic` only where intended."""
 
 from __future__ import annotations
@@ -98,14 +98,14 @@ def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     assert sched and all(int(s) >= 1 for s in sched.groups())
     assert (tmp_path / "runs" / "pose_flic_gpu" / "metrics.json").is_file()
     pct = r"(\| \d+\.\d ){6}\| \d+ \|"
-    for split, readout, inputs, rows in (
+    for split, test_time, inputs, rows in (
             ("val", "plain", "person 64 px", ("coarse", "coarse+spatial", "cascade", "cascade+spatial")),
             ("test", "plain", "person 64 px", ("coarse", "coarse+spatial", "cascade", "cascade+spatial")),
-            ("test", "CROP_READOUT", "person 64 px", ("cascade", "cascade+spatial")),
-            ("test", "FRAME_READOUT", "frame 128 px", ("cascade+spatial", "two-pass"))):
+            ("test", "CROP_TEST_TIME", "person 64 px", ("cascade", "cascade+spatial")),
+            ("test", "FRAME_TEST_TIME", "frame 128 px", ("cascade+spatial", "two-pass"))):
         for row in rows:
-            assert re.search(rf"\| {split} \| {readout} \| \d+ \| {inputs} \| {re.escape(row)} {pct}", md), (
-                split, readout, row)
+            assert re.search(rf"\| {split} \| {test_time} \| \d+ \| {inputs} \| {re.escape(row)} {pct}", md), (
+                split, test_time, row)
     assert "| test | paper | | | This work 4x | 92.6 | 73.0 | 57.1 | 60.4 |" in md
     assert "not reached" not in md
     for stage in (1, 2, 3):

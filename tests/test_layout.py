@@ -542,9 +542,11 @@ def test_input_errors_name_the_argument_not_a_property():
 
 def test_moved_modules_leave_no_file_and_nothing_uses_their_former_paths():
     """A moved module (`core.deprecation.MOVED_MODULES`) leaves no file at its former path, its new path exists, the
-    former path imports the very module with a DeprecationWarning, and no file of the project names the former path
-    but the table, the pages that say it still imports and CHANGELOG.md."""
+    former path imports the very module with a DeprecationWarning (its own spec kept: `find_spec` of the new path
+    still finds the file), and no file of the project names the former path but the table, the pages that say it
+    still imports and CHANGELOG.md."""
     import importlib
+    import importlib.util
     import sys
     import warnings
 
@@ -563,6 +565,8 @@ def test_moved_modules_leave_no_file_and_nothing_uses_their_former_paths():
             module = importlib.import_module(old)
         if module is not importlib.import_module(new):
             bad.append(f"{old} does not import {new}")
+        elif module.__spec__.name != new or importlib.util.find_spec(new).origin is None:
+            bad.append(f"importing {old} took {new}'s own spec (find_spec({new!r}) must still find its file)")
         if not any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught):
             bad.append(f"{old} does not warn with its new path")
     pattern = "|".join(re.escape(old) + r"\b" for old in MOVED_MODULES)
@@ -580,6 +584,10 @@ DEPRECATED_NAMES = {
     "convcorr_jax.pose.loaded_model:PoseRun": "PoseModel",  # a loaded model is a model, not a run
     "convcorr_jax.pose.estimation:PoseRun": "PoseModel",
     "convcorr_jax.pose:PoseRun": "PoseModel",
+    # test-time settings (flip, scales, merge, ...) are not a read-out (`pose.readout`, `predict.READOUTS`)
+    "convcorr_jax.pose.two_pass:FRAME_READOUT": "FRAME_TEST_TIME",
+    "convcorr_jax.pose.two_pass:FRAME_READOUT_CROP": "FRAME_TEST_TIME_CROP",
+    "convcorr_jax.pose.estimation:CROP_READOUT": "CROP_TEST_TIME",
 }
 # keyword arguments renamed, kept one release with a DeprecationWarning: function -> its former keywords
 DEPRECATED_KEYWORDS = {"estimate": ("boxes",)}  # torso_boxes= or person_boxes=, one meaning each
@@ -589,7 +597,8 @@ def test_deprecated_names_warn_and_nothing_uses_them():
     """A former name gives the new object with a DeprecationWarning naming the new name, is no attribute of its
     module (only its `__getattr__` answers it) nor in its `__all__`; no file of the four packages, the benchmarks,
     the docs or the README names it, but in the alias itself (the modules that answer it: their docstrings may say
-    it is the former name)."""
+    it is the former name) and the historical records (bench/RESULTS*.md, as CHANGELOG.md: what ran then, under
+    the names it had)."""
     import ast
     import importlib
 
@@ -607,6 +616,7 @@ def test_deprecated_names_warn_and_nothing_uses_them():
             bad.append(f"{entry} is not {module}.{new}")
     texts = _user_texts()
     texts.update({p: p.read_text() for p in _module_files().values() if p not in texts})
+    texts = {p: t for p, t in texts.items() if not (p.parent == ROOT / "bench" and p.name.startswith("RESULTS"))}
     for old, alias_modules in homes.items():
         word = re.compile(rf"\b{old}\b")
         for path, text in texts.items():
@@ -655,13 +665,17 @@ USER_FOLDERS = ("convcorr_cli", "eval", "train", "bench")
 
 def _user_texts() -> dict[Path, str]:
     """The text of every file that can name a library function: each library module, the `.py` and `.md` files of
-    USER_FOLDERS (bench's own virtual environments left out), docs/*.md and the README."""
+    USER_FOLDERS (bench's own virtual environments left out), docs/*.md (docs/library.md without its API listing)
+    and the README."""
     paths = list(_library_files())
     for folder in USER_FOLDERS:
         paths += [p for pattern in ("*.py", "*.md") for p in (ROOT / folder).rglob(pattern)
                   if not p.relative_to(ROOT / folder).parts[0].startswith(".venv")]
     paths += sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
-    return {p: p.read_text() for p in paths}
+    texts = {p: p.read_text() for p in paths}
+    library_page = ROOT / "docs" / "library.md"  # its API listing names every public name: it makes none public
+    texts[library_page] = texts[library_page].split("## The API, package by package")[0]
+    return texts
 
 
 def _unnamed_public_functions() -> set[str]:

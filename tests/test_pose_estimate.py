@@ -370,7 +370,7 @@ def test_estimate_frames_refine_recrops_about_the_pass_before(flic_model, flic_r
 def test_cli_pose_two_pass_is_estimate_frames(flic_model, flic_root, tmp_path):
     from convcorr_cli.main import main
     from convcorr_jax.pose.data import flic_split
-    from convcorr_jax.pose.two_pass import FRAME_READOUT, estimate_frames
+    from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, estimate_frames
 
     person = flic_split(flic_root, "val")[0]
     frame, js = tmp_path / "frame.png", tmp_path / "j.json"
@@ -381,7 +381,7 @@ def test_cli_pose_two_pass_is_estimate_frames(flic_model, flic_root, tmp_path):
     res = json.loads(js.read_text())
     assert res["two_pass"] is True and res["flip"] is True and res["scales"] == [1.0]
     assert res["readout"] == f"two-pass {load(flic_model).readout.name}" and res["spatial"] is True
-    settings = {k: v for k, v in FRAME_READOUT.items() if k != "input_size"}  # the model's own input size
+    settings = {k: v for k, v in FRAME_TEST_TIME.items() if k != "input_size"}  # the model's own input size
     want = estimate_frames(np.asarray(Image.open(frame)), flic_model, torso=torso, **dict(settings, scales=(1.0,)))
     np.testing.assert_allclose([[j["x"], j["y"]] for j in res["images"][0]["joints"]], want.points[0], atol=1e-4)
 
@@ -553,7 +553,7 @@ def test_one_call_for_crops_and_whole_frames(flic_model, flic_root):
 
 
 def test_a_models_own_frame_settings_are_estimate_frames_defaults(flic_model, flic_root, tmp_path):
-    """model.json's frame_statistics.settings replace FRAME_READOUT's second_pass / refine / refine_scales as
+    """model.json's frame_statistics.settings replace FRAME_TEST_TIME's second_pass / refine / refine_scales as
     `estimate_frames`'s defaults (an explicit argument still wins); a key outside `FRAME_SETTINGS` is refused
     naming the field."""
     import shutil

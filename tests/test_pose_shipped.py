@@ -116,8 +116,8 @@ def test_ship_model_writes_the_runs_frame_statistics_from_its_flic_folder(tmp_pa
     record = shipped.describe("flic_test")
     assert record["made_by"]["commit"] == "c0" and record["config"]["data_root"] is None
     frames = shipped.read("flic_test").frames
-    config = dataclasses.replace(spatial.FLIC_VALIDATED, unary_power=two_pass.FRAME_READOUT["unary_power"])
-    size = two_pass.frame_input_size(cfg.model)  # FRAME_READOUT's 288 at 128 px crops, scaled to the model's
+    config = dataclasses.replace(spatial.FLIC_VALIDATED, unary_power=two_pass.FRAME_TEST_TIME["unary_power"])
+    size = two_pass.frame_input_size(cfg.model)  # FRAME_TEST_TIME's 288 at 128 px crops, scaled to the model's
     priors, ratio = model_folder.train_statistics(str(root), size, cfg.model.pool, config)
     np.testing.assert_array_equal(frames.log_priors, priors)
     assert frames.ratio == ratio and frames.fits(size, cfg.model.pool, config)
@@ -185,6 +185,7 @@ GOLDEN = {"flic": Path(__file__).resolve().parent / "golden" / "pose_flic_cli.js
 def test_the_shipped_flic_models_are_listed_with_their_scores():
     assert {"flic", "flic_256"} <= set(shipped.names())
     d = shipped.describe("flic")
+    # the shipped model.json files keep their rows' labels as written then (CROP_TEST_TIME's former name)
     crops = d["scores"]["person crops (torso boxes), CROP_READOUT"]
     assert crops["Elbow"] > 50 and crops["Wrist"] > 50 and d["config"]["data_root"] is None
     assert d["made_by"]["command"].startswith("convcorr train pose --config flic")
@@ -198,7 +199,7 @@ def test_the_shipped_flic_models_are_listed_with_their_scores():
 @pytest.mark.parametrize("model", sorted(GOLDEN))
 def test_convcorr_pose_gives_the_stored_points_on_flic_test_frames(flic_root, tmp_path, model):
     """`convcorr pose` with a shipped model (`flic` the default), FLIC test frames by absolute path and their torso
-    boxes, CROP_READOUT's flags: the points `bench/pose_cli_flic.py --golden` stored from the same command."""
+    boxes, CROP_TEST_TIME's flags: the points `bench/pose_cli_flic.py --golden` stored from the same command."""
     from convcorr_cli.main import main
 
     g = json.loads(GOLDEN[model].read_text())

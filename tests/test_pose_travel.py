@@ -74,7 +74,7 @@ def test_a_flic_run_estimates_whole_frames_after_its_folder_is_deleted(tiny_flic
     loop.train(cfg, on_stage=model_folder.write_stage)
     run = cfg.run_dir()
     record = json.loads((run / shipped.MODEL_FILE).read_text())
-    assert record["frame_statistics"]["input_size"] == 144  # FRAME_READOUT's 288 for 128 px crops, at 64 px
+    assert record["frame_statistics"]["input_size"] == 144  # FRAME_TEST_TIME's 288 for 128 px crops, at 64 px
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tiny_flic / "images").glob("*.jpg"))[:2]]
     torso = np.array([[140.0, 100.0], [150.0, 110.0]])
     before = estimate(frames, str(run), two_pass=True, torso=torso, scales=(1.0,))

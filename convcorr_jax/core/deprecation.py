@@ -1,6 +1,7 @@
 """Names kept for one release under their former spelling, with a DeprecationWarning on use.
 
     __getattr__ = renamed(__name__, {"OldName": NewName})   # a module's former names (PEP 562)
+    __getattr__ = renamed(__name__, {"OLD_DICT": "NEW_DICT"})  # a value without a name of its own: its new name
 
     alias_moved_modules()                                 # modules under their former dotted path (MOVED_MODULES)
 
@@ -46,7 +47,8 @@ def renamed(module: str, renames: Mapping[str, Any]) -> Callable[[str], Any]:
     Args:
       module: the module's dotted name (its `__name__`).
       renames: former name -> the object now under its new name (a class or function: its `__name__` and
-        `__module__` give the new name the warning says).
+        `__module__` give the new name the warning says), or the new name itself, a str, of a value of this module
+        that has no name of its own (a dict of settings, a constant): the module's attribute of that name.
 
     Returns:
       A function name -> the renamed object (warning once per use, pointing at the caller's line); AttributeError
@@ -57,9 +59,13 @@ def renamed(module: str, renames: Mapping[str, Any]) -> Callable[[str], Any]:
         if name not in renames:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         new = renames[name]
+        if isinstance(new, str):  # a value of this module, named by its new name
+            new_name, where, value = new, f"{module}.{new}", getattr(sys.modules[module], new)
+        else:
+            new_name, where, value = new.__name__, f"{new.__module__}.{new.__name__}", new
         warnings.warn(f"{module}.{name} is deprecated and will be removed in the next release: use "
-                      f"{new.__name__} ({new.__module__}.{new.__name__})", DeprecationWarning, stacklevel=2)
-        return new
+                      f"{new_name} ({where})", DeprecationWarning, stacklevel=2)
+        return value
 
     return attribute
 
@@ -69,6 +75,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def __init__(self, moves: Mapping[str, str]):
         self.moves = dict(moves)
+        self.specs: dict[str, importlib.machinery.ModuleSpec] = {}  # former path -> the module's own spec
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
                   ) -> importlib.machinery.ModuleSpec | None:
@@ -78,10 +85,17 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         new = self.moves[spec.name]
         warnings.warn(f"{spec.name} is deprecated and will be removed in the next release: import {new}",
                       DeprecationWarning, stacklevel=2)
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        self.specs[spec.name] = module.__spec__
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Nothing to run: the module was imported at its new path."""
+        """Nothing to run: the module was imported at its new path. The import system has set its `__spec__` to
+        the former path's (no file); it gets its own back, so that `importlib.util.find_spec` of the new path (as
+        `cache.code_version` asks) still finds the file."""
+        own = self.specs.get(module.__spec__.name) if module.__spec__ is not None else None
+        if own is not None:
+            module.__spec__ = own
 
 
 def alias_moved_modules(moves: Mapping[str, str] = MOVED_MODULES) -> None:

@@ -78,9 +78,10 @@ from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND
                                             Poses, as_images, default_model, load, spatial_inputs_at, spatial_model)
 from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_jax.pose.two_pass import estimate_frames
-# `estimate`'s test-time read-out for FLIC person crops (torso boxes given): flip and crop scales chosen on FLIC's
-# validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05; bench/RESULTS_pose.md)
-CROP_READOUT = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
+# `estimate`'s test-time settings for FLIC person crops (torso boxes given; CROP_READOUT before): flip and crop scales
+# chosen on FLIC's validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05;
+# bench/RESULTS_pose.md)
+CROP_TEST_TIME = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 
 
 def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.ndarray | None]:
@@ -197,12 +198,12 @@ def _input_affines(cfg: TrainConfig, sizes: Sequence[tuple[int, int]], boxes: Se
 
 
 def _two_pass(images, model, batch: int, flip, scales, merge, torso, others: dict) -> Poses:
-    """`estimate(..., two_pass=True)`: `two_pass.estimate_frames` with `FRAME_READOUT` where flip, scales and
+    """`estimate(..., two_pass=True)`: `two_pass.estimate_frames` with `FRAME_TEST_TIME` where flip, scales and
     merge are None; InputError naming the first of `others` (settings the two passes fix) that is given."""
     given = [k for k, v in others.items() if v is not None]
     if given:
         raise InputError("estimate", given[0], "whole frames with torso points only (two_pass=True: the two "
-                         "passes' settings are FRAME_READOUT's)", others[given[0]])
+                         "passes' settings are FRAME_TEST_TIME's)", others[given[0]])
     settings = {k: v for k, v in (("flip", flip), ("scales", scales), ("merge", merge)) if v is not None}
     return estimate_frames(images, model, torso=torso, batch=batch, **settings)
 
@@ -268,11 +269,11 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         validation split), else "cascade".
       batch: images per forward pass (the last batch padded).
       flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: the
-        model's own (`Readout.flip`, off for a model without one; two_pass: `two_pass.FRAME_READOUT`'s).
+        model's own (`Readout.flip`, off for a model without one; two_pass: `two_pass.FRAME_TEST_TIME`'s).
       scales: test-time crop scales: each input square scaled by s about its centre (`_input_affines`), every
         scale's points mapped back into the scale-1 input and merged (`pose.scales.merge_scales`), the confidence
         the mean of the scales' peaks; None: the model's own (`Readout.scales`, (1.0,) for a model without them;
-        two_pass: `FRAME_READOUT`'s). `CROP_READOUT` holds the settings chosen for FLIC person crops.
+        two_pass: `FRAME_TEST_TIME`'s). `CROP_TEST_TIME` holds the settings chosen for FLIC person crops.
       merge: "mean" or "median" (of x and of y over the scales); None: "mean".
       person_boxes: None, or one box around the whole visible person per image (None entries: the whole image),
         as detectors draw them: (x0, y0, x1, y1) 0-based inclusive pixels, finite, x0 <= x1, y0 <= y1,
@@ -280,7 +281,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         (`pose.person_boxes`, settings chosen on FLIC's validation movies) and crop around that as training did;
         other models take it as their box.
       two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
-        (`two_pass.estimate_frames`, its settings `two_pass.FRAME_READOUT` where flip, scales and merge are
+        (`two_pass.estimate_frames`, its settings `two_pass.FRAME_TEST_TIME` where flip, scales and merge are
         None). Boxes, readout and spatial are the two passes' own there.
       torso: with two_pass only: the person's torso point per frame [N, 2] (x, y pixels inside the frame; None:
         the frames' centres).
@@ -333,7 +334,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
     if flip and r.flip is None:
         raise InputError(r.path, "flip", "a model whose skeleton gives its left/right joints", "none")
     perm = r.flip if flip else None
-    key = ("spatial_" if sp_model is not None else "") + readout
+    key = pose_readout.prediction_key(readout, sp_model is not None)
     peak = "spatial_peak" if sp_model is not None else "peak"
     base, torso = _input_affines(tc, sizes, box_list, crop=r.crop)
     points, conf, affines = [], [], []
@@ -353,7 +354,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
 
 
 # former names, one release (`deprecation.renamed`: a DeprecationWarning on each use)
-__getattr__ = renamed(__name__, {"PoseRun": PoseModel})
+__getattr__ = renamed(__name__, {"PoseRun": PoseModel, "CROP_READOUT": "CROP_TEST_TIME"})
 
-__all__ = ["BATCH", "CROP_READOUT", "DEFAULT_MODEL", "FRAME_MODEL", "PoseModel", "Poses", "TORSO_MODEL",
+__all__ = ["BATCH", "CROP_TEST_TIME", "DEFAULT_MODEL", "FRAME_MODEL", "PoseModel", "Poses", "TORSO_MODEL",
            "default_model", "estimate", "load", "model_identity", "spatial_inputs_at", "spatial_model"]

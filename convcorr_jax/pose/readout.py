@@ -9,7 +9,7 @@ Candidates (`candidates`): each read-out of `NAMES` (`pose.predict`: the refined
 cascade, the product of the fine and coarse maps), with and without the spatial model when the model has one.
 Test-time flip and crop scales are not part of the choice: a model may keep its own, chosen on validation after the
 read-out (`Readout.flip`, `Readout.scales`: the person-box model `person`), else they stay the caller's settings
-(`estimation.CROP_READOUT` for FLIC person crops).
+(`estimation.CROP_TEST_TIME` for FLIC person crops).
 Rule (`RULE`), fixed before any run is scored: the highest mean PCK@0.05 over the rule's joint groups (FLIC:
 elbows and wrists, the joints the paper's cascade is for) on the validation split; a tie (to 0.1 point) goes to
 the earlier candidate in `candidates`' order (the cheaper read-out, without the spatial model first).
@@ -81,8 +81,8 @@ class Readout:
 
     @property
     def key(self) -> str:
-        """The `pose.predict` read-out key: the name, "spatial_" + name with the spatial model."""
-        return ("spatial_" if self.spatial else "") + self.name
+        """The `pose.predict` read-out key: the name, "spatial_" + name with the spatial model (`prediction_key`)."""
+        return prediction_key(self.name, self.spatial)
 
     def label(self) -> str:
         """"<name>, spatial model on|off", then the model's own test-time flip and crop scales where it has them."""
@@ -90,6 +90,19 @@ class Readout:
             [] if self.scales == (1.0,) else ["crop scale" + ("s " if len(self.scales) > 1 else " ")
                                              + ", ".join(f"{v:g}" for v in self.scales)])
         return f"{self.name}, spatial model {'on' if self.spatial else 'off'}" + "".join(f", {x}" for x in own)
+
+
+def prediction_key(name: str, spatial: bool) -> str:
+    """The `pose.predict` key of a read-out, the one rule `Readout.key` and `estimate` share.
+
+    Args:
+        name: a read-out of `predict.READOUTS` (any of them: `estimate` reads those a model does not choose among).
+        spatial: with the spatial model.
+
+    Returns:
+        The name, "spatial_" + name with the spatial model (`predict.SPATIAL_READOUTS`).
+    """
+    return ("spatial_" if spatial else "") + name
 
 
 def candidates(with_spatial: bool) -> list[Readout]:
@@ -276,5 +289,5 @@ def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
 
 __all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
            "WARN_SETTINGS",
-           "candidates", "choose", "decide", "load_readout", "right_people", "save_readout", "warning_threshold",
-           "with_warning"]
+           "candidates", "choose", "decide", "load_readout", "prediction_key", "right_people", "save_readout",
+           "warning_threshold", "with_warning"]

@@ -52,7 +52,7 @@ from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARA
 from convcorr_jax.pose.training.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
-FRAME_SETTINGS = ("second_pass", "refine", "refine_scales")  # what a model may set of `two_pass.FRAME_READOUT`
+FRAME_SETTINGS = ("second_pass", "refine", "refine_scales")  # what a model may set of `two_pass.FRAME_TEST_TIME`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,7 @@ class FrameStatistics:
     [E, k, k] float32 on letterboxed frames of `input_size` px at heat-map stride `pool`, learned with `config`
     (its unary_power is not used by the priors), and the torso-box ratio (`recrop.box_ratio`); settings: the
     model's own whole-frame settings among `FRAME_SETTINGS` (chosen on its validation split; model.json's
-    frame_statistics.settings), {} where it keeps `two_pass.FRAME_READOUT`'s."""
+    frame_statistics.settings), {} where it keeps `two_pass.FRAME_TEST_TIME`'s."""
 
     input_size: int
     pool: int

@@ -18,7 +18,7 @@ torso recovers most of what crops about the annotated torso box score (bench/RES
 The spatial model's priors for the frame input and the ratio come from the ground truth of the FLIC split the run
 trained on (`run_folder.SPATIAL_SPLIT` of its `data_root`, `export.model_folder.train_statistics`), learned when the
 run is exported and kept with the model (`shipped.FrameStatistics`), so that no dataset is read, nor its reader
-imported, at inference. `FRAME_READOUT` holds the settings chosen on FLIC's validation movies for the 128 px `flic`
+imported, at inference. `FRAME_TEST_TIME` holds the settings chosen on FLIC's validation movies for the 128 px `flic`
 (`flic_sweep --grid frames`, bench/RESULTS_pose.md); a model may keep its own second_pass, refine and
 refine_scales, chosen on its validation split (`shipped.FrameStatistics.settings`: `flic_256` reads frames in three
 passes, bench/pose_frames_diagnosis.py).
@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core import crop_geometry, geometry
+from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
@@ -44,13 +45,15 @@ from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, 
                                             spatial_inputs_at, spatial_model)
 
 
-FRAME_READOUT = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
-                 "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median", "refine": 0, "refine_scales": (1.0,)}
-FRAME_READOUT_CROP = 128  # the crop side FRAME_READOUT's input_size was chosen for (`flic`'s)
+# the test-time settings of whole frames (`estimate_frames`' defaults; not a read-out, `pose.readout`, which says
+# which prediction a model reports): FRAME_READOUT before, as FRAME_TEST_TIME_CROP was FRAME_READOUT_CROP
+FRAME_TEST_TIME = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
+                   "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median", "refine": 0, "refine_scales": (1.0,)}
+FRAME_TEST_TIME_CROP = 128  # the crop side FRAME_TEST_TIME's input_size was chosen for (`flic`'s)
 
 
 def frame_input_size(model: ModelConfig) -> int:
-    """`FRAME_READOUT`'s whole-frame input side scaled by a model's crop side over `FRAME_READOUT_CROP`.
+    """`FRAME_TEST_TIME`'s whole-frame input side scaled by a model's crop side over `FRAME_TEST_TIME_CROP`.
 
     So that people keep the scale the model trained on.
 
@@ -61,7 +64,7 @@ def frame_input_size(model: ModelConfig) -> int:
         The side in pixels, a positive multiple of the model's input-size rule (288 for 128 px crops, 576 for 256 px).
     """
     unit = model.size_multiple
-    return unit * max(1, round(FRAME_READOUT["input_size"] * model.image_size / FRAME_READOUT_CROP / unit))
+    return unit * max(1, round(FRAME_TEST_TIME["input_size"] * model.image_size / FRAME_TEST_TIME_CROP / unit))
 
 
 def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -133,7 +136,7 @@ def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, i
 
 
 def frame_settings(own: dict | None) -> dict:
-    """A model's whole-frame settings: `FRAME_READOUT`'s second_pass, refine and refine_scales, with its own
+    """A model's whole-frame settings: `FRAME_TEST_TIME`'s second_pass, refine and refine_scales, with its own
     (`shipped.FrameStatistics.settings`, model.json's frame_statistics.settings) in their place where it has them.
 
     Args:
@@ -142,11 +145,11 @@ def frame_settings(own: dict | None) -> dict:
     Returns:
         {"second_pass", "refine", "refine_scales"}: the values `estimate_frames` uses when the caller gives none.
     """
-    return {**{k: FRAME_READOUT[k] for k in FRAME_SETTINGS}, **(own or {})}
+    return {**{k: FRAME_TEST_TIME[k] for k in FRAME_SETTINGS}, **(own or {})}
 
 
 def _own_settings(r: PoseModel, given: tuple) -> tuple[float, int, tuple[float, ...]]:
-    """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_READOUT's."""
+    """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_TEST_TIME's."""
     own = frame_settings(r.frames.settings)
     full = _check_settings(*(own[k] if v is None else v for k, v in zip(FRAME_SETTINGS, given)))
     return full[0], full[1], full[2]
@@ -165,7 +168,7 @@ def _first_pass(r: PoseModel, imgs: list[np.ndarray], points: np.ndarray, input_
 
 
 def first_pass(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso=None, input_size: int | None = None,
-               unary_power: float = FRAME_READOUT["unary_power"], batch: int = BATCH) -> np.ndarray:
+               unary_power: float = FRAME_TEST_TIME["unary_power"], batch: int = BATCH) -> np.ndarray:
     """The first pass of `estimate_frames` alone: each whole frame letterboxed, the spatial model conditioned on its
     torso point.
 
@@ -184,16 +187,16 @@ def first_pass(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso
 
 
 def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso=None,
-                    input_size: int | None = None, unary_power: float = FRAME_READOUT["unary_power"],
-                    second_pass: float | None = None, flip: bool = FRAME_READOUT["flip"],
-                    scales: Sequence[float] = FRAME_READOUT["scales"], merge: str = FRAME_READOUT["merge"],
+                    input_size: int | None = None, unary_power: float = FRAME_TEST_TIME["unary_power"],
+                    second_pass: float | None = None, flip: bool = FRAME_TEST_TIME["flip"],
+                    scales: Sequence[float] = FRAME_TEST_TIME["scales"], merge: str = FRAME_TEST_TIME["merge"],
                     refine: int | None = None, refine_scales: Sequence[float] | None = None,
                     batch: int = BATCH) -> Poses:
     """Joints of the person in each whole frame, in two passes (module docstring).
 
-    The defaults of unary_power, flip, scales and merge are `FRAME_READOUT`'s; those of second_pass, refine and
+    The defaults of unary_power, flip, scales and merge are `FRAME_TEST_TIME`'s; those of second_pass, refine and
     refine_scales (None) the model's own (`shipped.FrameStatistics.settings`, chosen on its validation split), else
-    `FRAME_READOUT`'s.
+    `FRAME_TEST_TIME`'s.
 
     Args:
         images: a uint8 RGB frame [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -203,7 +206,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, 
         torso: the person's torso point per frame [N, 2] (or one [2]) (x, y pixels; FLIC: its torso box's centre);
             None: the frames' centres.
         input_size: the first pass's input side (px, a multiple of the model's pool; None: `frame_input_size` of the
-            model, FRAME_READOUT's 288 for 128 px crops).
+            model, FRAME_TEST_TIME's 288 for 128 px crops).
         unary_power: the spatial model's unary exponent (its other settings: the run's spatial config).
         second_pass: the second crop's scale relative to the run's crop scale (> 0).
         flip, scales: the last pass's test-time flip and crop scales (flip: the refining passes' too).
@@ -266,5 +269,8 @@ def _crop_pass(r: PoseModel, imgs: list[np.ndarray], boxes: np.ndarray, scales: 
     return pose_scales.merge_scales(xy, affines, frame_affine, merge), np.mean(peaks, axis=0).astype(np.float32)
 
 
-__all__ = ["FRAME_READOUT", "FRAME_READOUT_CROP", "estimate_frames", "first_pass", "frame_settings", "frame_input_size",
-           "frame_statistics"]
+# former names, one release (`deprecation.renamed`: a DeprecationWarning on each use)
+__getattr__ = renamed(__name__, {"FRAME_READOUT": "FRAME_TEST_TIME", "FRAME_READOUT_CROP": "FRAME_TEST_TIME_CROP"})
+
+__all__ = ["FRAME_TEST_TIME", "FRAME_TEST_TIME_CROP", "estimate_frames", "first_pass", "frame_settings",
+           "frame_input_size", "frame_statistics"]

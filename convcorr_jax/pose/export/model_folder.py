@@ -37,7 +37,7 @@ from convcorr_jax.pose.joints import group_pck
 from convcorr_jax.pose.person_crops import dataset_skeleton
 from convcorr_jax.pose.training.loop import StageEnd
 from convcorr_jax.pose.training.config import TrainConfig, code_version
-from convcorr_jax.pose.two_pass import FRAME_READOUT, frame_input_size
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, frame_input_size
 
 RULE_GROUPS = ("Elbow", "Wrist")  # the rule's joint groups where a skeleton has both (else every joint)
 
@@ -137,7 +137,7 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
     """The frame statistics of a person-crop run of a torso-box kind (FLIC's, `crop_geometry.crop_of`) with its FLIC
     folder.
 
-    `train_statistics` at `two_pass.frame_input_size` of the model, with `two_pass.FRAME_READOUT`'s unary power.
+    `train_statistics` at `two_pass.frame_input_size` of the model, with `two_pass.FRAME_TEST_TIME`'s unary power.
 
     Args:
         cfg: the run's TrainConfig (data "flic", protocol "person", data_root set, for statistics).
@@ -148,7 +148,7 @@ def frame_statistics(cfg: TrainConfig, spatial_model: tuple[spatial.SpatialConfi
     """
     if not crop_of(cfg.data).torso or cfg.protocol != "person" or spatial_model is None or not cfg.data_root:
         return None
-    config = dataclasses.replace(spatial_model[0], unary_power=float(FRAME_READOUT["unary_power"]))
+    config = dataclasses.replace(spatial_model[0], unary_power=float(FRAME_TEST_TIME["unary_power"]))
     size = frame_input_size(cfg.model)
     priors, ratio = train_statistics(str(cfg.data_root), size, cfg.model.pool, config)
     return shipped.FrameStatistics(size, cfg.model.pool, config, priors, ratio)

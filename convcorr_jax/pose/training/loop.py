@@ -111,8 +111,8 @@ def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0
 
 
 @dataclasses.dataclass
-class Run:
-    """The state of one run's loop, shared by its steps."""
+class LoopState:
+    """The state of one run's loop, shared by its steps (what `_start_run` sets up and each step updates)."""
 
     cfg: TrainConfig
     mesh: jax.sharding.Mesh
@@ -207,7 +207,7 @@ def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dic
 
 
 def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
-              progress: bool) -> Run:
+              progress: bool) -> LoopState:
     """Restore the newest checkpoint (or draw the initial parameters) and set the loop up.
 
     Args:
@@ -215,7 +215,8 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
         arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
 
     Returns:
-        The `Run`, after writing the run's files and opening the input at the restored step, the bar and event log.
+        The `LoopState`, after writing the run's files and opening the input at the restored step, the bar and event
+        log.
     """
     prior = run_folder.read_metrics(run_dir)
     mgr = checkpoints.manager(run_dir / "checkpoints")
@@ -234,7 +235,7 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
     events = EventLog(cfg.event_dir() if main and start < cfg.total_steps else None,
                       purge_step=start if start else None)
     events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
-    return Run(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
+    return LoopState(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
                cfg.stage_of(start - 1 if start else 0), batches, evals,
                float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar)
 
@@ -252,159 +253,160 @@ def _step_loss(step_metrics: dict, step: int) -> float:
     return float(step_metrics["loss"])
 
 
-def take_step(run: Run, step: int) -> dict:
+def take_step(loop: LoopState, step: int) -> dict:
     """One optimisation step: a fresh optimiser at a stage's start, the stage's jitted step compiled once.
 
     Args:
-        run, step: the loop's state (updated in place); the 0-based step.
+        loop, step: the loop's state (updated in place); the 0-based step.
 
     Returns:
         The step's metrics {"loss", "e1", "e2", "joints"}; TrainingDiverged, nothing saved, if the loss is not finite.
     """
-    cfg, stage = run.cfg, run.cfg.stage_of(step)
-    if stage != run.stage:
-        opt = parallel.replicate(init_opt(cfg, stage, run.state["params"]), run.mesh)
-        run.state, run.stage = {"params": run.state["params"], "opt": opt}, stage
-    if stage not in run.step_fns:
-        run.step_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), run.mesh)
-    batch = parallel.shard_batch(next(run.batches), run.mesh, cfg.batch_size)
-    new_state, step_metrics = run.step_fns[stage](run.state, batch)
+    cfg, stage = loop.cfg, loop.cfg.stage_of(step)
+    if stage != loop.stage:
+        opt = parallel.replicate(init_opt(cfg, stage, loop.state["params"]), loop.mesh)
+        loop.state, loop.stage = {"params": loop.state["params"], "opt": opt}, stage
+    if stage not in loop.step_fns:
+        loop.step_fns[stage] = parallel.data_parallel_step(make_local_step(cfg, stage), loop.mesh)
+    batch = parallel.shard_batch(next(loop.batches), loop.mesh, cfg.batch_size)
+    new_state, step_metrics = loop.step_fns[stage](loop.state, batch)
     loss = _step_loss(step_metrics, step)
     if not math.isfinite(loss):
-        run.bar.close()
-        where = f"step {run.last_good} in {run.ckpt_dir}" if run.last_good is not None else "none (no checkpoint yet)"
+        loop.bar.close()
+        where = (f"step {loop.last_good} in {loop.ckpt_dir}" if loop.last_good is not None
+                 else "none (no checkpoint yet)")
         raise TrainingDiverged(f"loss became {loss} at step {step} (stage {stage}); stopped without saving. "
                                f"Last good checkpoint: {where}. Lower the learning rate or check the data.")
-    run.state, run.loss, run.done = new_state, loss, run.done + 1
+    loop.state, loop.loss, loop.done = new_state, loss, loop.done + 1
     return step_metrics
 
 
-def _record_step(run: Run, step: int, step_metrics: dict) -> None:
+def _record_step(loop: LoopState, step: int, step_metrics: dict) -> None:
     """The progress bar's line and the step's event-log scalars (1-based step).
 
     Args:
-        run, step, step_metrics: the loop's state; the 0-based step; its metrics {"loss", "e1", "e2", "joints"}.
+        loop, step, step_metrics: the loop's state; the 0-based step; its metrics {"loss", "e1", "e2", "joints"}.
 
     Returns:
         None; the bar shows stage, loss, steps/s; the event log gets loss, e1, e2, lr.
     """
-    stage = run.stage
-    run.bar.set_postfix(stage=stage, loss=f"{run.loss:.4f}",
-                        steps_s=f"{run.done / max(time.perf_counter() - run.t0, 1e-9):.2f}")
-    lr = lr_schedule(run.cfg, stage)(step - run.cfg.stage_starts()[stage])
-    run.events.scalars({f"loss/stage{stage}": run.loss, "loss/e1": step_metrics["e1"], "loss/e2": step_metrics["e2"],
-                        "lr": lr}, step + 1)
+    stage = loop.stage
+    loop.bar.set_postfix(stage=stage, loss=f"{loop.loss:.4f}",
+                         steps_s=f"{loop.done / max(time.perf_counter() - loop.t0, 1e-9):.2f}")
+    lr = lr_schedule(loop.cfg, stage)(step - loop.cfg.stage_starts()[stage])
+    loop.events.scalars({f"loss/stage{stage}": loop.loss, "loss/e1": step_metrics["e1"],
+                         "loss/e2": step_metrics["e2"], "lr": lr}, step + 1)
 
 
-def _save_step(run: Run, n: int) -> None:
+def _save_step(loop: LoopState, n: int) -> None:
     """Checkpoint the state after step n (every process).
 
     Args:
-        run, n: the loop's state; the steps done.
+        loop, n: the loop's state; the steps done.
 
     Returns:
         None; run_dir/checkpoints/<n> holds the state, input iterator state and data fingerprint.
     """
-    checkpoints.save_checkpoint(run.mgr, n, run.state, run.cfg, run.batches.get_state(), run.data_print)
+    checkpoints.save_checkpoint(loop.mgr, n, loop.state, loop.cfg, loop.batches.get_state(), loop.data_print)
 
 
-def _checkpoint_if_due(run: Run, n: int) -> None:
+def _checkpoint_if_due(loop: LoopState, n: int) -> None:
     """Checkpoint after step n every `checkpoint_every` steps and at the last step.
 
     Args:
-        run, n: the loop's state; the steps done.
+        loop, n: the loop's state; the steps done.
 
     Returns:
-        None; on a save the event log is flushed and run.last_good is n.
+        None; on a save the event log is flushed and loop.last_good is n.
     """
-    if n % run.cfg.checkpoint_every == 0 or n == run.cfg.total_steps:
-        _save_step(run, n)
-        run.events.flush()
-        run.last_good = n
-        log.info("%s: step %d saved (loss %.4f)", run.cfg.name, n, run.loss)
+    if n % loop.cfg.checkpoint_every == 0 or n == loop.cfg.total_steps:
+        _save_step(loop, n)
+        loop.events.flush()
+        loop.last_good = n
+        log.info("%s: step %d saved (loss %.4f)", loop.cfg.name, n, loop.loss)
 
 
-def _evaluate_if_due(run: Run, n: int, held_out: PoseArrays, progress: bool,
-                    on_stage: Callable[[StageEnd], object] | None = None) -> None:
+def _evaluate_if_due(loop: LoopState, n: int, held_out: PoseArrays, progress: bool,
+                     on_stage: Callable[[StageEnd], object] | None = None) -> None:
     """At each stage's end: evaluate on the held-out samples, log it, write metrics.json, call on_stage.
 
     Args:
-        run, n, held_out, progress: the loop's state; steps done (once per n); held-out arrays (empty: skip); print.
+        loop, n, held_out, progress: the loop's state; steps done (once per n); held-out arrays (empty: skip); print.
         on_stage: called on process 0 with the `StageEnd`, for a run on the data it read itself (None: not called).
 
     Returns:
-        None; appends to run.evals; process 0 writes metrics.json and calls on_stage (the export step).
+        None; appends to loop.evals; process 0 writes metrics.json and calls on_stage (the export step).
     """
-    cfg = run.cfg
+    cfg = loop.cfg
     bounds = {cfg.steps[0], cfg.steps[0] + cfg.steps[1], cfg.total_steps}
-    if n not in bounds or not len(held_out) or (run.evals and run.evals[-1]["step"] >= n):
+    if n not in bounds or not len(held_out) or (loop.evals and loop.evals[-1]["step"] >= n):
         return
     score, alpha = data.headline(cfg.data)
     # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
-    preds = predict.predict_crops(run.state["params"], held_out.images, cfg.model, mesh=run.mesh, peaks=True)
-    ev = {"step": n, "stage": run.stage, "loss": run.loss,
-          **evaluate(run.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
-    run.evals.append(ev)
-    run.events.scalars(eval_scalars(ev), n)
-    if run.main:
-        seconds = run.prior_seconds + time.perf_counter() - run.t0
-        io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, seconds, False))
+    preds = predict.predict_crops(loop.state["params"], held_out.images, cfg.model, mesh=loop.mesh, peaks=True)
+    ev = {"step": n, "stage": loop.stage, "loss": loop.loss,
+          **evaluate(loop.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
+    loop.evals.append(ev)
+    loop.events.scalars(eval_scalars(ev), n)
+    if loop.main:
+        seconds = loop.prior_seconds + time.perf_counter() - loop.t0
+        io.write_json(loop.metrics_path, run_folder.metrics_record(cfg, loop.evals, seconds, False))
     coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
-    if run.main and run.data_print is not None and on_stage is not None:  # a run on the data it read: the export
-        on_stage(StageEnd(run.run_dir, cfg, n, jax.device_get(run.state["params"]), held_out, ev, preds))
+    if loop.main and loop.data_print is not None and on_stage is not None:  # a run on the data it read: the export
+        on_stage(StageEnd(loop.run_dir, cfg, n, jax.device_get(loop.state["params"]), held_out, ev, preds))
     log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha, coarse, cascade)
-    if progress and run.main:
-        progress_log.info(f"[{cfg.name}] step {n} stage {run.stage}: loss {run.loss:.4f}  {score}@{alpha:g} coarse "
+    if progress and loop.main:
+        progress_log.info(f"[{cfg.name}] step {n} stage {loop.stage}: loss {loop.loss:.4f}  {score}@{alpha:g} coarse "
                           f"{coarse:.1f}  cascade {cascade:.1f}")
 
 
-def _stop_if_asked(run: Run, n: int) -> None:
+def _stop_if_asked(loop: LoopState, n: int) -> None:
     """At the safe point after step n (every process after the same step): stop when a stop was asked.
 
     Args:
-        run, n: the loop's state; the steps done.
+        loop, n: the loop's state; the steps done.
 
     Returns:
         None when no stop was asked (`interrupt.stop_at`); else saves a checkpoint and raises `interrupt.Interrupted`.
     """
-    if n >= run.cfg.total_steps or not interrupt.stop_at(n):
+    if n >= loop.cfg.total_steps or not interrupt.stop_at(n):
         return
-    if run.last_good != n:
-        _save_step(run, n)
-    run.bar.close()
-    run.mgr.close()
-    if run.main:
-        progress_log.info(f"[{run.cfg.name}] stopped after step {n} of {run.cfg.total_steps}; "
-                          f"saved {run.ckpt_dir / str(n)}")
+    if loop.last_good != n:
+        _save_step(loop, n)
+    loop.bar.close()
+    loop.mgr.close()
+    if loop.main:
+        progress_log.info(f"[{loop.cfg.name}] stopped after step {n} of {loop.cfg.total_steps}; "
+                          f"saved {loop.ckpt_dir / str(n)}")
     raise interrupt.Interrupted(f"after step {n}")
 
 
-def _finish_run(run: Run) -> TrainResult:
+def _finish_run(loop: LoopState) -> TrainResult:
     """The closing line, the final metrics.json, the parameters fetched to the host.
 
     Args:
-        run: the loop's state.
+        loop: the loop's state.
 
     Returns:
         The `TrainResult` (steps/s and images/s of this call; 0.0 when it took no step).
     """
-    cfg = run.cfg
-    run.bar.close()
-    elapsed = time.perf_counter() - run.t0
-    sps = run.done / elapsed if run.done else 0.0
-    if run.main and run.done:
-        progress_log.info(f"[{cfg.name}] {run.done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, "
-                          f"{sps * cfg.batch_size:.1f} images/s, {run.mesh.devices.size} device(s)); "
-                          f"final loss {run.loss:.4f}")
-    elif run.main:
-        progress_log.info(f"[{cfg.name}] already trained to step {run.start} of {cfg.total_steps} ({run.run_dir}): "
+    cfg = loop.cfg
+    loop.bar.close()
+    elapsed = time.perf_counter() - loop.t0
+    sps = loop.done / elapsed if loop.done else 0.0
+    if loop.main and loop.done:
+        progress_log.info(f"[{cfg.name}] {loop.done} steps in {elapsed:.1f} s ({sps:.2f} steps/s, "
+                          f"{sps * cfg.batch_size:.1f} images/s, {loop.mesh.devices.size} device(s)); "
+                          f"final loss {loop.loss:.4f}")
+    elif loop.main:
+        progress_log.info(f"[{cfg.name}] already trained to step {loop.start} of {cfg.total_steps} ({loop.run_dir}): "
                           "nothing to do")
-    if run.main:
-        io.write_json(run.metrics_path, run_folder.metrics_record(cfg, run.evals, run.prior_seconds + elapsed, True))
-    log.info("%s: finished %d steps in %.1f s", cfg.name, run.done, elapsed)
-    params = jax.device_get(run.state["params"])
-    run.mgr.close()
-    return TrainResult(params, run.evals, sps, sps * cfg.batch_size, run.run_dir)
+    if loop.main:
+        io.write_json(loop.metrics_path, run_folder.metrics_record(cfg, loop.evals, loop.prior_seconds + elapsed, True))
+    log.info("%s: finished %d steps in %.1f s", cfg.name, loop.done, elapsed)
+    params = jax.device_get(loop.state["params"])
+    loop.mgr.close()
+    return TrainResult(params, loop.evals, sps, sps * cfg.batch_size, loop.run_dir)
 
 
 def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None, progress: bool = False,
@@ -432,17 +434,17 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
     with contextlib.ExitStack() as held:
         if main:  # one writer per run folder (`io.folder_lock`); the other processes of a multi-process run join it
             held.enter_context(io.folder_lock(run_dir, "training run folder"))
-        run = _start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
+        loop = _start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
         held_out = test_set.first(cfg.eval_limit)
         try:
-            for step in run.bar:
-                step_metrics = take_step(run, step)
-                _record_step(run, step, step_metrics)
-                _checkpoint_if_due(run, step + 1)
+            for step in loop.bar:
+                step_metrics = take_step(loop, step)
+                _record_step(loop, step, step_metrics)
+                _checkpoint_if_due(loop, step + 1)
                 if on_step is not None:
                     on_step(step + 1)
-                _evaluate_if_due(run, step + 1, held_out, progress, on_stage)
-                _stop_if_asked(run, step + 1)
+                _evaluate_if_due(loop, step + 1, held_out, progress, on_stage)
+                _stop_if_asked(loop, step + 1)
         finally:
-            run.events.close()
-        return _finish_run(run)
+            loop.events.close()
+        return _finish_run(loop)
