@@ -31,6 +31,7 @@ from convcorr_jax.correspondence.frames import (
     resolve_names,
 )
 from convcorr_jax.correspondence.point_config import PointTransferConfig
+from convcorr_jax.correspondence.warp_projection import project_features
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
@@ -300,11 +301,28 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
     else:
         mirrored = frames.features(None if taps is None else resolve_names(frames, taps), mirrored=True) \
             if cfg.flip_source and frames.flipped is not None else None
+        feats, mirrored = projected(feats, cfg), None if mirrored is None else projected(mirrored, cfg)
         pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress, mirrored=mirrored,
                                      prior=frames.prior, mirrored_prior=frames.flipped_prior if mirrored is not None
                                      else None)
     pred[missing] = np.nan
     return pred, flows
+
+
+def projected(feats: np.ndarray | None, cfg: PointTransferConfig) -> np.ndarray | None:
+    """The features a matcher matches: `feats` through cfg.projection (`warp_projection.project_features`) when
+    set for a matcher on conv features, else `feats` as they are.
+
+    Args:
+      feats: [N, h, w, C] frames' features, or None.
+      cfg: the settings (projection, features, matcher).
+
+    Returns:
+      [N, h, w, D] (float32 projected, L2-normalised per node) or `feats` unchanged.
+    """
+    if feats is None or cfg.projection is None or cfg.features != "cnn" or cfg.matcher == "bp":
+        return feats
+    return project_features(feats, cfg.projection)
 
 
 def similarity_at(feats: np.ndarray, grid_xy: np.ndarray, pairs: np.ndarray, src: np.ndarray,

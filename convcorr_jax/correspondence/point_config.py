@@ -107,6 +107,9 @@ class PointTransferConfig:
         `prior_floor` + the class activation map of its `prior_top_k` top classes at the nodes (SCOT's foreground
         prior, `features.cam.cam_prior`; on by default, top 2, floor 0.03: chosen as `extra_backbone`).
       prior_top_k: classes whose maps are combined (max); prior_floor: weight > 0 every node keeps.
+      projection: None or a map of the concatenated hyperpixels learned across known warps of photos, applied
+        before matching (`warp_projection.project_features`: the name of a shipped one or an .npz file; matchers
+        on conv features only; none by default: tried on PF-WILLOW and not kept, bench/RESULTS_real.md).
     """
 
     backbone: str = "vgg16"
@@ -141,6 +144,7 @@ class PointTransferConfig:
     prior: str | None = "mobilenet_v2"
     prior_top_k: int = 2
     prior_floor: float = 0.03
+    projection: str | None = None
 
     # The taps of each backbone when `taps` is None: its spec's `default_taps` (`backbones.registry`), chosen per
     # backbone by the validation experiment's greedy tap search (RHM, PCK@0.1) and its OT + RHM rows.
@@ -248,6 +252,8 @@ class PointTransferConfig:
             parts.append("mirrored source tried")
         if matcher_on_cnn and self.soft_mnn:
             parts.append("soft mutual nearest neighbours")
+        if matcher_on_cnn and self.projection is not None:
+            parts.append(f"projection {self.projection}")
         grid = self.grid_spec
         parts.append(f"{self.image_size} px frames, grid {grid}{' px' if isinstance(grid, int) else ''}")
         return ", ".join(parts)
@@ -322,6 +328,9 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
                  at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
+    if has("projection") and cfg.projection is not None and (not isinstance(cfg.projection, str)
+                                                             or not cfg.projection):
+        raise InputError(source, "projection", "none, a shipped projection's name or an .npz file", cfg.projection)
     if has("hough_side") and cfg.hough_side % 2 != 1:
         raise InputError(source, "hough_side", "an odd kernel width >= 1 (Hough bins)", cfg.hough_side)
     if cfg.taps is not None and (not cfg.taps or not all(isinstance(t, str) and t for t in cfg.taps)):

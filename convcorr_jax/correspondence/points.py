@@ -24,7 +24,7 @@ from convcorr_jax.core import geometry
 from convcorr_jax.backbones.preprocess import check_images
 from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.registry import spec as backbone_spec
-from convcorr_jax.correspondence.frame_transfer import move_points, similarity_at
+from convcorr_jax.correspondence.frame_transfer import move_points, projected, similarity_at
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTransferConfig
 from convcorr_jax.core.errors import InputError
@@ -175,7 +175,7 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     frames = make_frames(images, frame_boxes(images), cfg, bb, params, sources=pairs[:, 0],
                          **side_models(cfg, weights))
     pred, flows = move_points(frames, src, pairs, cfg, progress=progress)
-    feats = frames.features()
+    feats = projected(frames.features(), cfg)
     if feats is None:
         confidence = np.full(pred.shape[:2], np.nan)
     else:

@@ -289,6 +289,8 @@ def steps_text(t: PointTransferConfig) -> str:
         out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
     if t.features == "cnn" and t.matcher != "bp" and t.soft_mnn:
         out += ", soft MNN"
+    if t.features == "cnn" and t.matcher != "bp" and t.projection is not None:
+        out += f", projection {t.projection.rsplit('/', 1)[-1]}"
     return out
 
 
