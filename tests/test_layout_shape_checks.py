@@ -15,7 +15,8 @@ CONVERSIONS = ("asarray", "asanyarray", "array", "ascontiguousarray", "astype", 
 HAND_CHECKS = {
     "correspondence/points.py:_pairs": "pending",
     "correspondence/warp_projection.py:_init_projection": "pending",
-    "pose/training/loop.py:check_inputs": "pending",
+    "pose/training/loop.py:check_inputs": "the config's joint count against its data's: the error names the config "
+                                          "fields to change (model.num_joints, augment.flip_perm), not the array",
 }
 
 
