@@ -305,7 +305,7 @@ def _pf_willow_arguments(a: argparse.ArgumentParser,
 def _transfer_sets(args: argparse.Namespace) -> list[str]:
     """The `--set field=value` list of the transfer options of `pf-willow`, `pf-pascal` and `spair`. Features
     sift and none run BP flow (SIFT flow, zero flow) unless `--method` names another method (the config's
-    `transfer.method` None: `PointTransferConfig.matcher`)."""
+    `transfer.method` None: `PointTransferConfig.resolved_method`)."""
     from convcorr_eval.long2014.pf_willow import FEATURES
 
     if args.features not in FEATURES:  # a tap or role: hyperpixels of that one tap

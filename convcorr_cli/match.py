@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
            "points_format": pf.format, "points_a": _listed(pts), "points_b": _listed(t.points), "confidence": conf,
            "confidence_is": CONFIDENCE, "ran": ran,
            "networks": [{"backbone": n, "taps": list(taps)} for n, taps in used.networks],
-           "config": {**config.to_dict(used), "method": used.matcher}, "tap_names": list(used.tap_names),
+           "config": {**config.to_dict(used), "method": used.resolved_method}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
            "figure": None if fig is None else str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)

@@ -315,6 +315,10 @@ ONE_HOME = {
     r"^def movie_split\b": "convcorr_jax/data/flic_split.py",  # the split by movie
     r"\bpool \* 2 \*\* ": "convcorr_jax/pose/model_config.py",  # the input-size multiple (`ModelConfig.size_multiple`)
     r"repeat\(\w+\[-1:\]": "convcorr_jax/core/parallel.py",  # last-batch padding (`parallel.pad_rows`)
+    # the point-transfer methods, BP flow an entry beside the matchers (`point_config.TRANSFER_METHODS`): their table,
+    # its entries and BP's default grid are written there alone, read by name everywhere else
+    r"^class TransferMethod\b|\bTransferMethod\(": "convcorr_jax/correspondence/point_config.py",
+    r"^TRANSFER_METHODS\b|^BP_GRID\b": "convcorr_jax/correspondence/point_config.py",
 }
 CODE_FOLDERS = ("convcorr_jax", "eval", "convcorr_cli")
 
@@ -324,8 +328,9 @@ def _code_files() -> list[Path]:
 
 
 def test_each_rule_has_one_home():
-    """Long et al.'s 500 px frame and feature norm 512, FLIC's split and torso normaliser, the input-size multiple and
-    last-batch padding are each written in one module and imported where used."""
+    """Long et al.'s 500 px frame and feature norm 512, FLIC's split and torso normaliser, the input-size multiple,
+    last-batch padding and the point-transfer method table are each written in one module and imported where
+    used."""
     import ast
 
     bad = []
@@ -465,6 +470,7 @@ def test_no_pose_module_checks_a_dataset_kind_by_its_name():
 
 
 NAME_TABLES = ("convcorr_jax.backbones.registry:_SPECS", "convcorr_jax.correspondence.matching:MATCHERS",
+               "convcorr_jax.correspondence.point_config:TRANSFER_METHODS",
                "convcorr_jax.data.pose_sets:DATASETS", "convcorr_jax.core.crop_geometry:CROPS",
                "convcorr_jax.data.skeletons:SKELETONS", "convcorr_jax.data.formats:READERS",
                "convcorr_jax.data.fetch:DOWNLOADS", "convcorr_jax.data.tfds_builders:BUILDERS",
@@ -590,7 +596,8 @@ DEPRECATED_NAMES = {
     "convcorr_jax.pose.estimation:CROP_READOUT": "CROP_TEST_TIME",
 }
 # keyword arguments renamed, kept one release with a DeprecationWarning: function -> its former keywords
-DEPRECATED_KEYWORDS = {"estimate": ("boxes",)}  # torso_boxes= or person_boxes=, one meaning each
+DEPRECATED_KEYWORDS = {"estimate": ("boxes",),  # torso_boxes= or person_boxes=, one meaning each
+                       "MatchConfig": ("method",)}  # scorer=: a matcher's scoring, not a point-transfer method
 
 
 def test_deprecated_names_warn_and_nothing_uses_them():

@@ -13,8 +13,9 @@ CONVERSIONS = ("asarray", "asanyarray", "array", "ascontiguousarray", "astype", 
                "atleast_3d", "enumerate", "zip", "list", "tuple")
 # "path:function" -> why its hand check stays; "pending": to convert, the module is being changed elsewhere
 HAND_CHECKS = {
-    "correspondence/points.py:_pairs": "pending",
-    "correspondence/warp_projection.py:_init_projection": "pending",
+    "correspondence/warp_projection.py:_init_projection": "the config's dim against the sampled columns' count and "
+                                                         "channels: the error names the config field to change (dim), "
+                                                         "the columns are drawn by train_projection, not given",
     "pose/training/loop.py:check_inputs": "the config's joint count against its data's: the error names the config "
                                           "fields to change (model.num_joints, augment.flip_perm), not the array",
 }

@@ -132,7 +132,7 @@ def test_synthetic_shift_is_recovered(method):
     ft = rng.normal(size=(h, w, 16)).astype(np.float32)
     ft[1:, 2:] = fs[:-1, :-2]
     size = (64, 64)
-    cfg = MatchConfig(method=method)
+    cfg = MatchConfig(scorer=method)
     conf = match(jnp.asarray(fs.reshape(-1, 16)), jnp.asarray(ft.reshape(-1, 16)), jnp.asarray(xy), jnp.asarray(xy),
                  size, size, cfg)
     pts = np.array([[10.0, 12.0], [30.0, 20.0], [20.0, 40.0]])
@@ -149,13 +149,26 @@ def test_synthetic_shift_is_recovered(method):
 
 def test_match_config_rejects_bad_settings():
     with pytest.raises(InputError):
-        MatchConfig(method="nope")
+        MatchConfig(scorer="nope")
     for field, value in (("eps", 0.0), ("iters", 0), ("ncells", 0)):
         with pytest.raises(InputError, match=f"field '{field}'"):
             MatchConfig(**{field: value})
     with pytest.raises(InputError):
         MatchConfig(side=4)
     assert MatchConfig("rhm").cos_power == 3.0 and MatchConfig("ot_rhm").cos_power == 1.0
+
+
+def test_match_config_takes_its_former_keyword_method_for_one_release():
+    """`MatchConfig(method=...)` and `.method`, the former names of `scorer`, give the same config with a
+    DeprecationWarning naming `scorer`; a bad former name is refused as a bad scorer."""
+    new = MatchConfig(scorer="ot", eps=0.1)
+    with pytest.warns(DeprecationWarning, match="scorer"):
+        old = MatchConfig(method="ot", eps=0.1)
+    assert old == new and hash(old) == hash(new) and old.scorer == "ot"
+    with pytest.warns(DeprecationWarning, match="MatchConfig.scorer"):
+        assert new.method == "ot"
+    with pytest.warns(DeprecationWarning), pytest.raises(InputError, match="field 'scorer'"):
+        MatchConfig(method="nope")
 
 
 @pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])
@@ -171,7 +184,7 @@ def test_match_best_both_ways_equals_each_way_alone(method):
     wa = rng.uniform(0.5, 1.5, (2, 12)).astype(np.float32)
     wb = rng.uniform(0.5, 1.5, (2, 20)).astype(np.float32)
     src_hw, trg_hw = (40, 48), (56, 60)
-    cfg = MatchConfig(method=method, ncells=64, side=3)
+    cfg = MatchConfig(scorer=method, ncells=64, side=3)
     fwd, conf, back, back_conf = match_best(jnp.asarray(fs), jnp.asarray(ft), jnp.asarray(src_xy),
                                             jnp.asarray(trg_xy), src_hw, trg_hw, cfg, jnp.asarray(wa),
                                             jnp.asarray(wb), backward=True)
@@ -200,7 +213,7 @@ def test_match_best_is_compiled_with_the_cpu_forward_options():
     xy_s = jnp.asarray(rng.uniform(0, 60, (64, 2)).astype(np.float32))
     xy_t = jnp.asarray(rng.uniform(0, 70, (80, 2)).astype(np.float32))
     w_s, w_t = jnp.ones((2, 64)), jnp.ones((2, 80))
-    cfg = MatchConfig(method="ot_rhm", ncells=64, side=3)
+    cfg = MatchConfig(scorer="ot_rhm", ncells=64, side=3)
     args = (matching._unit_rows(fs), matching._unit_rows(ft), xy_s, xy_t, (60, 60), (70, 70), cfg, w_s, w_t, True)
     static = matching._BEST_STATIC
     plain = jax.jit(matching._best_on_unit_rows, static_argnames=static).lower(*args).compile()

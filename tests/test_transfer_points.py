@@ -51,7 +51,7 @@ def test_the_experiment_reads_its_defaults_from_the_library():
     assert pf_willow.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS
     assert pf_willow.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
     cfg = PointTransferConfig()
-    assert (cfg.matcher, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
+    assert (cfg.resolved_method, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
         "ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 2.0)
     assert PointTransferConfig(method="bp").grid_spec == 16
     assert PointTransferConfig(taps="conv4_1+conv5_1").taps == ("conv4_1", "conv5_1")
@@ -62,18 +62,42 @@ def test_sift_and_no_features_default_to_bp_flow_unless_a_method_is_named():
     `convcorr run long2014.pf_willow --set transfer.features=sift`; a named method is kept."""
     from convcorr_eval.runner import make_config
 
-    assert [PointTransferConfig(features=f).matcher for f in ("cnn", "sift", "none")] == ["ot_rhm", "bp", "bp"]
+    assert [PointTransferConfig(features=f).resolved_method for f in ("cnn", "sift", "none")] == ["ot_rhm", "bp", "bp"]
     assert PointTransferConfig(features="sift").grid_spec == 16
-    assert PointTransferConfig(features="sift", method="rhm").matcher == "rhm"
+    assert PointTransferConfig(features="sift", method="rhm").resolved_method == "rhm"
     sift = make_config("long2014.pf_willow", "tiny", ["transfer.features=sift"])
-    assert sift.transfer.matcher == "bp"
+    assert sift.transfer.resolved_method == "bp"
     assert "BP flow" in pf_willow.setting_text(sift) and sift.label == "SIFT features, BP flow"
     assert pf_willow.run_name(sift).startswith("long2014.pf_willow_sift_")
     named = make_config("long2014.pf_willow", "tiny", ["transfer.features=sift", "transfer.method=ot_rhm"])
-    assert named.transfer.matcher == "ot_rhm"
+    assert named.transfer.resolved_method == "ot_rhm"
     assert pf_willow.run_name(named).startswith("long2014.pf_willow_sift_ot_rhm_")
     with pytest.raises(InputError, match="method"):
         PointTransferConfig(method="sgd")
+
+
+def test_bp_and_every_matcher_are_entries_of_the_method_table():
+    """`point_config.TRANSFER_METHODS` holds BP flow ("flow") then each matcher ("matcher", its label and grid), one
+    registered later too; the method names, default grids and labels read it; the former `matcher` property gives
+    `resolved_method` with a DeprecationWarning."""
+    from convcorr_jax.correspondence import matching
+    from convcorr_jax.correspondence.point_config import METHODS, TRANSFER_METHODS, TransferMethod, method_label
+
+    assert TRANSFER_METHODS["bp"] == TransferMethod("BP flow", 16, "flow")
+    assert list(METHODS)[:5] == ["bp", "cos", "rhm", "ot", "ot_rhm"] and list(METHODS) == list(TRANSFER_METHODS)
+    assert [method_label(m) for m in METHODS[:5]] == ["BP flow", "cosine nearest neighbour", "RHM", "OT", "OT + RHM"]
+    assert [PointTransferConfig.DEFAULT_GRID[m] for m in METHODS[:5]] == [16, 8, 8, 8, 8]
+    matching.register_matcher("test_later", lambda sim, *args: sim, "later", grid=4)
+    try:
+        assert TRANSFER_METHODS["test_later"] == TransferMethod("later", 4, "matcher") and "test_later" in METHODS
+        assert PointTransferConfig(method="test_later").grid_spec == 4
+    finally:
+        matching.MATCHERS.unregister("test_later")
+    assert "test_later" not in METHODS
+    with pytest.raises(InputError, match="one of"):
+        TRANSFER_METHODS["test_later"]
+    with pytest.warns(DeprecationWarning, match="resolved_method"):
+        assert PointTransferConfig(features="sift").matcher == "bp"
 
 
 @pytest.mark.slow

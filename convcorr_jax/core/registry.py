@@ -6,11 +6,13 @@
     METHODS = MATCHERS.names         # a tuple-like view that sees names registered later (argparse choices, `in`)
 
 Every name table of the project is one: backbones (`backbones.registry`: `spec`, `register`), matchers
-(`correspondence.matching.MATCHERS`), pose datasets (`data.pose_sets.DATASETS`) and the crop geometry of those
-cropped about torso boxes (`core.crop_geometry.CROPS`), skeletons (`data.skeletons.SKELETONS`), the readers of each
-annotation format (`data.formats.READERS`), downloadable datasets (`data.fetch.DOWNLOADS`), TFDS builders
-(`data.tfds_builders.BUILDERS`) and the experiments (`convcorr_eval.registry.EXPERIMENTS`); tests/test_layout.py
-checks that no module keeps a name table of its own.
+(`correspondence.matching.MATCHERS`) and the point-transfer methods, BP flow and each matcher
+(`correspondence.point_config.TRANSFER_METHODS`, its matcher entries read from MATCHERS on each lookup), pose
+datasets (`data.pose_sets.DATASETS`) and the crop geometry of those cropped about torso boxes
+(`core.crop_geometry.CROPS`), skeletons (`data.skeletons.SKELETONS`), the readers of each annotation format
+(`data.formats.READERS`), downloadable datasets (`data.fetch.DOWNLOADS`), TFDS builders (`data.tfds_builders.BUILDERS`)
+and the experiments (`convcorr_eval.registry.EXPERIMENTS`); tests/test_layout.py checks that no module keeps a name
+table of its own.
 """
 
 from __future__ import annotations

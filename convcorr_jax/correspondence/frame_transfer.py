@@ -1,6 +1,6 @@
 """Moving points from frame i to frame j of `frames.Frames` for pairs (i, j): BP flow or a hyperpixel matcher.
 
-Methods (`cfg.matcher`): "bp" = BP flow (`flow.bp.solve_flow_in_frame`, features scaled to a mean column norm of
+Methods (`cfg.resolved_method`): "bp" = BP flow (`flow.bp.solve_flow_in_frame`, features scaled to a mean column norm of
 `cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
 `cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
 interpolation between the 4 nearest nodes, edge values held outside the grid (`_flow_at_points`). "cos", "rhm",
@@ -118,10 +118,10 @@ def _match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
       cfg: the point-transfer settings.
 
     Returns:
-      A `matching.MatchConfig` (method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side,
+      A `matching.MatchConfig` (scorer=cfg.resolved_method, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side,
       soft_mnn=cfg.soft_mnn).
     """
-    return matching.MatchConfig(method=cfg.matcher, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side,
+    return matching.MatchConfig(scorer=cfg.resolved_method, eps=cfg.ot_eps, iters=cfg.ot_iters, side=cfg.hough_side,
                                 soft_mnn=bool(cfg.soft_mnn))
 
 
@@ -187,8 +187,8 @@ def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: boo
     which = which.reshape(-1)
     batch = cfg.match_batch
     fwd, cf, bwd, cb = [], [], [], []
-    for s in progress_bar(range(0, len(undirected), batch), desc=f"{cfg.matcher} both ways", disable=not progress,
-                          leave=False):
+    for s in progress_bar(range(0, len(undirected), batch), desc=f"{cfg.resolved_method} both ways",
+                          disable=not progress, leave=False):
         chunk = undirected[s:s + batch]
         real = len(chunk)
         if len(undirected) > batch:  # one compiled batch shape
@@ -208,7 +208,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Source points of each pair (i, j) moved into image j's pixels by a matcher and HPF's transfer.
 
-    The matcher is cfg.matcher on the features (`matching.match_best`, OT marginals `prior`, `_match_config`),
+    The matcher is cfg.resolved_method on the features (`matching.match_best`, OT marginals `prior`, `_match_config`),
     optionally only through forward-backward consistent nodes (cfg.cycle, `matching.cycle_consistent`), and HPF's
     transfer (`matching.transfer_keypoints`, carriers within cfg.radius grid strides). With mirrored features
     (cfg.flip_source) the mirrored source is matched too, its points mirrored into it, and per pair the mirrored match
@@ -244,7 +244,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     grid = np.asarray(xy)
     twin = np.argmin(((_mirror_x(grid, cfg.image_size)[:, None] - grid[None]) ** 2).sum(-1), 1)
     plain = None if cfg.cycle is None or not len(pairs) else _both_ways(f, xy, pairs, cfg, progress, w_)
-    for s in progress_bar(range(0, len(pairs), batch), desc=cfg.matcher, disable=not progress, leave=False):
+    for s in progress_bar(range(0, len(pairs), batch), desc=cfg.resolved_method, disable=not progress, leave=False):
         chunk = pairs[s:s + batch]
         pts = points[s:s + batch]
         real = len(chunk)
@@ -281,7 +281,7 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
       frames: the frames of every image (`frames.make_frames`).
       points: float [P, K, 2] source points in image i's pixels, one set per pair (i, j); NaN where invalid.
       pairs: int [P, 2] (i, j) indices into the frames.
-      cfg: the settings; `cfg.matcher` is "bp" or a matcher of `matching.MATCHERS`.
+      cfg: the settings; `cfg.resolved_method` is "bp" or a matcher of `matching.MATCHERS`.
       taps: the parts of the frames' features used (resolved names; None: all).
       progress: progress bars.
 
@@ -295,7 +295,7 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
     src = np.where(missing[..., None], 0.0, points)
     feats = frames.features(None if taps is None or frames.parts is None or "sift" in frames.parts
                             else resolve_names(frames, taps))
-    if feats is None or cfg.matcher == "bp":
+    if feats is None or cfg.resolved_method == "bp":
         flows = _pair_flows(feats, frames, pairs, cfg, progress)
         pred = _transfer_pairs(frames, src, pairs, flows)
     else:
@@ -320,7 +320,7 @@ def projected(feats: np.ndarray | None, cfg: PointTransferConfig) -> np.ndarray 
     Returns:
       [N, h, w, D] (float32 projected, L2-normalised per node) or `feats` unchanged.
     """
-    if feats is None or cfg.projection is None or cfg.features != "cnn" or cfg.matcher == "bp":
+    if feats is None or cfg.projection is None or cfg.features != "cnn" or cfg.resolved_method == "bp":
         return feats
     return project_features(feats, cfg.projection)
 

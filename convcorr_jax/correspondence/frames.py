@@ -115,7 +115,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         return Frames(crops, M, {"sift": feats}, grid, float(rf.stride))
     parts, centres, _ = hyperpixel_taps(backbone, params, crops, names, cfg.grid_spec, cfg.normalise, batch_size=8)
     frames = Frames(crops, M, parts, centres, float(rf.stride))
-    if cfg.matcher == "bp":  # BP flow: one network at one scale, never mirrored, no marginals
+    if cfg.resolved_method == "bp":  # BP flow: one network at one scale, never mirrored, no marginals
         return frames
     if cfg.prior is not None and prior is None:
         raise InputError("make_frames", "prior", f"the (backbone, params) of prior {cfg.prior}", None)

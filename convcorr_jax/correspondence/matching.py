@@ -31,6 +31,7 @@ row and of its column, conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l co
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Callable
 
 import jax
@@ -71,10 +72,12 @@ METHODS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered la
 def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
              replace: bool = False) -> Matcher:
     """Add a matcher to `MATCHERS`: every caller (`match`, `transfer_points`, the PF-WILLOW experiments, the
-    command line's --method) reads the table.
+    command line's --method) reads the table, and it is a point-transfer method at once
+    (`point_config.TRANSFER_METHODS`).
 
     Args:
-      name: the method name (`PointTransferConfig.method`, `--set transfer.method=NAME`).
+      name: the matcher's name (`MatchConfig.scorer`; as a point-transfer method `PointTransferConfig.method`,
+        `--set transfer.method=NAME`).
       scores: the confidence function (`Matcher.scores`).
       label: a short name for tables.
       cos_power: exponent on the clamped cosine given to `scores`.
@@ -92,8 +95,8 @@ class MatchConfig:
     """Matcher settings.
 
     Fields:
-      method: a name of `MATCHERS`: "cos" (appearance only), "rhm" (HPF), "ot" (SCOT's transport plan) or
-        "ot_rhm" (SCOT: the plan as RHM votes).
+      scorer: the scoring the matcher runs, a name of `MATCHERS`: "cos" (appearance only), "rhm" (HPF), "ot"
+        (SCOT's transport plan), "ot_rhm" (SCOT: the plan as RHM votes) or a matcher registered later.
       power: exponent on the clamped cosine (None: the matcher's `cos_power`, 3 for cos / rhm as HPF, 1 for the OT
         cost as SCOT).
       eps: entropic regularisation (cost units).
@@ -102,9 +105,10 @@ class MatchConfig:
       ncells: Hough bins over the offset space.
       side: Gaussian filter width in bins.
       soft_mnn: reweight the confidences by soft mutual nearest neighbours (`soft_mutual`) before any argmax.
+      method: the former name of `scorer`, taken for one release with a DeprecationWarning (no field).
     """
 
-    method: str = "rhm"
+    scorer: str = "rhm"
     power: float | None = None
     eps: float = 0.05
     iters: int = 1
@@ -112,10 +116,15 @@ class MatchConfig:
     ncells: int = 8192
     side: int = 7
     soft_mnn: bool = False
+    method: dataclasses.InitVar[str | None] = None
 
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise InputError("MatchConfig", "method", f"one of {list(METHODS)}", self.method)
+    def __post_init__(self, method: str | None):
+        if method is not None:
+            warnings.warn("MatchConfig(method=...) is deprecated and will be removed in the next release: use "
+                          "MatchConfig(scorer=...)", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "scorer", method)
+        if self.scorer not in METHODS:
+            raise InputError("MatchConfig", "scorer", f"one of {list(METHODS)}", self.scorer)
         check_fields(self, positive=("eps",), at_least_one=("iters", "ncells"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
 
@@ -124,7 +133,17 @@ class MatchConfig:
         """`power`, or the matcher's `cos_power` when None."""
         if self.power is not None:
             return float(self.power)
-        return MATCHERS[self.method].cos_power
+        return MATCHERS[self.scorer].cos_power
+
+
+def _former_method(config: MatchConfig) -> str:
+    """`MatchConfig.method`, the former name of `scorer`: `scorer`, with a DeprecationWarning."""
+    warnings.warn("MatchConfig.method is deprecated and will be removed in the next release: use MatchConfig.scorer",
+                  DeprecationWarning, stacklevel=2)
+    return config.scorer
+
+
+MatchConfig.method = property(_former_method)  # after the dataclass: its __init__ takes method= (an InitVar)
 
 
 # --------------------------------------------------------------------------------------------- appearance
@@ -220,7 +239,7 @@ register_matcher("ot_rhm", _ot_rhm_matcher, "OT + RHM", cos_power=1.0)
 def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
           trg_hw: tuple[int, int], config: MatchConfig = MatchConfig(), src_weights: jax.Array | None = None,
           trg_weights: jax.Array | None = None) -> jax.Array:
-    """Confidences of matching source feature columns to target ones by `config.method` (`MATCHERS`).
+    """Confidences of matching source feature columns to target ones by `config.scorer` (`MATCHERS`).
 
     Args:
       fs, ft: float feature columns [Ns, C] and [Nt, C].
@@ -248,7 +267,7 @@ def _match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: 
       [Ns, Nt] confidences, larger is better.
     """
     sim = jnp.power(jnp.maximum(cos, 0.0), config.cos_power)
-    conf = MATCHERS[config.method].scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+    conf = MATCHERS[config.scorer].scores(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
     return soft_mutual(conf) if config.soft_mnn else conf
 
 

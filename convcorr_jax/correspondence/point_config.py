@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from types import MappingProxyType
 from typing import ClassVar, Mapping
 
@@ -24,14 +25,70 @@ from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
-from convcorr_jax.core.registry import Names
+from convcorr_jax.core.registry import Names, Registry
 
 BP_GRID = 16  # the node stride (frame pixels) of BP flow when `grid` is None; a matcher's is its `Matcher.grid`
-METHODS = Names(lambda: ("bp", *MATCHERS))  # "bp", "cos", "rhm", "ot", "ot_rhm", then registered matchers
 FEATURES = ("cnn", "sift", "none")
 MIN_IMAGE_SIZE = 64  # the smallest frame side (pixels) accepted
 # matchers of the table that ignore the node weights (the CAM prior weights OT's marginals only)
 WEIGHTLESS_MATCHERS = ("cos", "rhm")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferMethod:
+    """One entry of the point-transfer method table `TRANSFER_METHODS`.
+
+    Fields:
+      label: the name a table row gives the method ("BP flow", "OT + RHM").
+      grid: the node stride (frame pixels) point transfer uses with it when its `grid` is None.
+      kind: "flow" (BP flow, `flow.bp`: a smooth flow field solved between the two grids) or "matcher" (the
+        entry of `matching.MATCHERS` of the same name scores every pair of nodes).
+    """
+
+    label: str
+    grid: int
+    kind: str
+
+
+class _TransferMethods(Registry[TransferMethod]):
+    """The point-transfer methods: its own entries (BP flow), then each matcher of `matching.MATCHERS` as a
+    "matcher" entry with the matcher's label and grid, read on every lookup (a matcher registered later is a method
+    at once). Matchers are added with `matching.register_matcher`."""
+
+    def __init__(self, entries: Mapping[str, TransferMethod]):
+        super().__init__("point-transfer method", entries)
+        self.names = Names(lambda: tuple(self._entries()))
+
+    def _entries(self) -> dict[str, TransferMethod]:
+        entries = dict(self._items)
+        entries.update((name, TransferMethod(m.label, m.grid, "matcher")) for name, m in MATCHERS.items()
+                       if name not in self._items)
+        return entries
+
+    def __getitem__(self, name: str) -> TransferMethod:
+        """The entry under `name`; InputError naming the known names for any other."""
+        entries = self._entries()
+        try:
+            return entries[name]
+        except (KeyError, TypeError):
+            raise InputError(self.kind, self.field, f"one of {list(entries)}", name) from None
+
+    def __contains__(self, name: object) -> bool:
+        """Whether `name` is a method now."""
+        return name in self._entries()
+
+    def __iter__(self):
+        """The names in order: BP flow, then the matchers."""
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        """How many methods there are now."""
+        return len(self._entries())
+
+
+# name -> TransferMethod: "bp", then "cos", "rhm", "ot", "ot_rhm" and any matcher registered later
+TRANSFER_METHODS: Registry[TransferMethod] = _TransferMethods({"bp": TransferMethod("BP flow", BP_GRID, "flow")})
+METHODS = TRANSFER_METHODS.names  # "bp", "cos", "rhm", "ot", "ot_rhm", then registered matchers
 
 
 class _TapDefaults(Mapping):
@@ -48,10 +105,11 @@ class _TapDefaults(Mapping):
 
 
 class _GridDefaults(Mapping):
-    """method -> node stride (frame pixels) when `grid` is None: `BP_GRID` for "bp", each matcher's `grid`."""
+    """method -> node stride (frame pixels) when `grid` is None: its `TransferMethod.grid` (`BP_GRID` for "bp", each
+    matcher's `Matcher.grid`)."""
 
     def __getitem__(self, method: str) -> int:
-        return BP_GRID if method == "bp" else MATCHERS[method].grid
+        return TRANSFER_METHODS[method].grid
 
     def __iter__(self):
         return iter(METHODS)
@@ -69,10 +127,10 @@ class PointTransferConfig:
       backbone: feature network (`backbones.NAMES`, a user's included).
       features: "cnn" (hyperpixels of `taps`), "sift" (dense SIFT at the same grid nodes) or "none" (zero flow:
         points move by the scaling of the whole images).
-      method: "bp" (BP flow, `flow.bp`) or a matcher of `correspondence.matching.MATCHERS`; None: `DEFAULT_METHOD`
-        of the features (`matcher`).
+      method: a name of `TRANSFER_METHODS`: "bp" (BP flow, `flow.bp`) or a matcher of
+        `correspondence.matching.MATCHERS`; None: `DEFAULT_METHOD` of the features (`resolved_method`).
       taps: tap names or roles of `backbone`, concatenated in order; None: the backbone spec's default taps.
-      grid: the node grid, a stride in frame pixels or a tap name / role; None: `DEFAULT_GRID[matcher]`.
+      grid: the node grid, a stride in frame pixels or a tap name / role; None: `DEFAULT_GRID[resolved_method]`.
       normalise: L2-normalise each tap per node (false: raw activations).
       image_size: side (px) of the square frame both images are resized to (anisotropically).
       beta: BP smoothness weight, displacements in pixels of a `paper_side` px image; None: `DEFAULT_BETA` of the
@@ -199,9 +257,18 @@ class PointTransferConfig:
         return self.DEFAULT_EXTRA_TAPS.get(backbone) or self.DEFAULT_TAPS[backbone]
 
     @property
-    def matcher(self) -> str:
-        """`method`, or the features' validated method when None (`DEFAULT_METHOD`): "bp" or a matcher name."""
+    def resolved_method(self) -> str:
+        """`method`, or the features' validated method when None (`DEFAULT_METHOD`): a name of `TRANSFER_METHODS`,
+        "bp" or a matcher name."""
         return self.method if self.method is not None else self.DEFAULT_METHOD[self.features]
+
+    @property
+    def matcher(self) -> str:
+        """Deprecated (removed in the next release): `resolved_method`, which may be "bp", no matcher."""
+        warnings.warn("PointTransferConfig.matcher is deprecated and will be removed in the next release: use "
+                      "PointTransferConfig.resolved_method (the method, \"bp\" or a matcher)", DeprecationWarning,
+                      stacklevel=2)
+        return self.resolved_method
 
     @property
     def bp_beta(self) -> float:
@@ -211,7 +278,7 @@ class PointTransferConfig:
     @property
     def grid_spec(self) -> int | str:
         """`grid`, or the method's validated stride when None."""
-        return self.grid if self.grid is not None else self.DEFAULT_GRID[self.matcher]
+        return self.grid if self.grid is not None else self.DEFAULT_GRID[self.resolved_method]
 
     @property
     def networks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -221,9 +288,9 @@ class PointTransferConfig:
         if self.features != "cnn":
             return ()
         nets = ((self.backbone, self.tap_names),)
-        if self.matcher != "bp" and self.extra_backbone is not None:
+        if self.resolved_method != "bp" and self.extra_backbone is not None:
             nets += ((self.extra_backbone, self.extra_tap_names),)
-        if self.matcher != "bp" and self.third_backbone is not None:
+        if self.resolved_method != "bp" and self.third_backbone is not None:
             nets += ((self.third_backbone, self.third_tap_names),)
         return nets
 
@@ -238,15 +305,15 @@ class PointTransferConfig:
         """
         if self.features == "none":  # no flow is solved, whatever the method
             return f"zero flow (features none): points move with the images' scaling, {self.image_size} px frames"
-        matcher_on_cnn = self.features == "cnn" and self.matcher != "bp"
+        matcher_on_cnn = self.features == "cnn" and self.resolved_method != "bp"
         feats = " + ".join(f"{net} {'+'.join(taps)}" for net, taps in self.networks) + " hyperpixels"
         if self.features == "sift":
             feats = "dense SIFT"
         elif matcher_on_cnn and self.scales != (1.0,):
             feats += f" at scales {'/'.join(f'{v:g}' for v in self.scales)}"
-        parts = [f"{method_label(self.matcher)} ({self.matcher}) on {feats}"]
+        parts = [f"{method_label(self.resolved_method)} ({self.resolved_method}) on {feats}"]
         if matcher_on_cnn and self.prior is not None:
-            unused = f", unused by {self.matcher}" if self.matcher in WEIGHTLESS_MATCHERS else ""
+            unused = f", unused by {self.resolved_method}" if self.resolved_method in WEIGHTLESS_MATCHERS else ""
             parts.append(f"{self.prior} CAM prior (top {self.prior_top_k}{unused})")
         if matcher_on_cnn and self.flip_source:
             parts.append("mirrored source tried")
@@ -275,12 +342,12 @@ def method_label(method: str) -> str:
     """The name a table row gives a point-transfer method.
 
     Args:
-      method: "bp" or a matcher name of `matching.MATCHERS`.
+      method: a name of `TRANSFER_METHODS`: "bp" or a matcher name of `matching.MATCHERS`.
 
     Returns:
-      "BP flow", or the matcher's `Matcher.label` ("OT + RHM").
+      Its `TransferMethod.label`: "BP flow", or the matcher's `Matcher.label` ("OT + RHM").
     """
-    return "BP flow" if method == "bp" else MATCHERS[method].label
+    return TRANSFER_METHODS[method].label
 
 
 def _check_transfer_fields(cfg, source: str = "config") -> None:

@@ -27,7 +27,7 @@ from convcorr_jax.backbones.registry import spec as backbone_spec
 from convcorr_jax.correspondence.frame_transfer import move_points, projected, similarity_at
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.point_config import FEATURES, METHODS, PointTransferConfig
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.weights import load_backbone
 
 __all__ = ["FEATURES", "METHODS", "PointTransferConfig", "Transfer", "transfer_points",
@@ -106,7 +106,7 @@ def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
       `weights`, "prior": cfg.prior's classifier with its real ImageNet weights}, each None when unused (features
       other than "cnn" and BP flow use none).
     """
-    cnn = cfg.features == "cnn" and cfg.matcher != "bp"
+    cnn = cfg.features == "cnn" and cfg.resolved_method != "bp"
     return {"extra": _load_network(cfg.extra_backbone, None if weights is None else str(weights))
             if cnn and cfg.extra_backbone is not None else None,
             "third": _load_network(cfg.third_backbone, None if weights is None else str(weights))
@@ -225,11 +225,10 @@ def _pairs(image_a, image_b, points_a, batched: bool) -> tuple[list, list, np.nd
         image_a, image_b, points_a = [image_a], [image_b], [points_a]
         names = ("image_a", "image_b", "points_a")
     else:
-        if not isinstance(image_b, (list, tuple)) and getattr(image_b, "ndim", 0) != 4:
-            raise InputError(SOURCE, "image_b", "a list of images (image_a is a list)", type(image_b).__name__)
-        if isinstance(points_a, np.ndarray) and points_a.ndim != 3:
-            raise InputError(SOURCE, "points_a", "shape [P, K, 2] or a list of [K, 2] (image_a is a list)",
-                             points_a.shape)
+        if not isinstance(image_b, (list, tuple)):
+            check_shape(image_b, "P H W C", SOURCE, "image_b", note="or a list of images (image_a is a list)")
+        if isinstance(points_a, np.ndarray):
+            check_shape(points_a, "P K 2", SOURCE, "points_a", note="or a list of [K, 2] (image_a is a list)")
         n = len(image_a)
         if n < 1:
             raise InputError(SOURCE, "image_a", "at least one image", 0)
@@ -246,8 +245,7 @@ def _pairs(image_a, image_b, points_a, batched: bool) -> tuple[list, list, np.nd
             q = np.asarray(q, np.float64)
         except (TypeError, ValueError):
             raise InputError(SOURCE, at("points_a"), "numbers (x, y pixels)", type(q).__name__) from None
-        if q.ndim != 2 or q.shape[1] != 2 or len(q) < 1:
-            raise InputError(SOURCE, at("points_a"), "shape [K, 2] (x, y) pixels, K >= 1", q.shape)
+        check_shape(q, "K>=1 2", SOURCE, at("points_a"), note="(x, y) pixels")
         pts.append(q)
     k = max(len(q) for q in pts)
     padded = np.full((len(pts), k, 2), np.nan)

@@ -53,14 +53,14 @@ class PartStore:
         if c.features != "cnn":
             return base, None, time.perf_counter() - t0
         src = Frames(base.crops[:self.n_sources], base.M[:self.n_sources], None, base.grid_xy, base.stride)
-        matcher = c.matcher != "bp"  # BP flow: one network at one scale (`make_frames`)
+        matcher = c.resolved_method != "bp"  # BP flow: one network at one scale (`make_frames`)
         groups = [(bb, params, tuple(names), s, "") for s in (c.scales if matcher else (1.0,))]
         for side, side_taps in ((c.extra_backbone, c.extra_tap_names), (c.third_backbone, c.third_tap_names)):
             if matcher and side is not None:
                 xb, xp = self.model(side)
                 groups += [(xb, xp, tuple(resolve_taps(xb, side_taps)), s, f"{xb.name}:") for s in c.scales]
         parts, flipped, used = {}, {}, []
-        mirrors = (False, True) if c.flip_source and c.matcher != "bp" else (False,)
+        mirrors = (False, True) if c.flip_source and c.resolved_method != "bp" else (False,)
         for net, p, taps, s, prefix in groups:
             used += [part_name(t, s, prefix) for t in taps]
             for mirror in mirrors:
@@ -83,7 +83,7 @@ class PartStore:
             flipped = {k: np.concatenate([v, np.zeros((n - len(v), *v.shape[1:]), v.dtype)]) for k, v in
                        flipped.items()}
         prior = flipped_prior = None
-        if c.prior is not None and c.matcher != "bp":
+        if c.prior is not None and c.resolved_method != "bp":
             prior, flipped_prior = (self._prior(key, c, bb, base, m) for m in (False, True))
             flipped_prior = flipped_prior if flipped else None
         return (Frames(base.crops, base.M, parts, base.grid_xy, base.stride, flipped or None, prior, flipped_prior),

@@ -129,7 +129,7 @@ class Config(ExperimentConfig):
         if t.features == "none":
             return "no features, zero flow"
         what = "SIFT" if t.features == "sift" else "+".join(t.tap_names)
-        return f"{what} features, {method_label(t.matcher)}{steps_text(t)}"
+        return f"{what} features, {method_label(t.resolved_method)}{steps_text(t)}"
 
 
 def replace_fields(cfg: Config, **fields) -> Config:
@@ -269,7 +269,8 @@ def setting_text(cfg: Config) -> str:
         f"{cfg.backbone} ({cfg.weights or 'pretrained'}) {'+'.join(t.tap_names)} features"
         + ("" if t.normalise else ", raw activations"))
     how = (f"BP flow, beta {t.bp_beta:g}, {t.levels} levels x {t.iters} iterations"
-           if t.matcher == "bp" else f"{method_label(t.matcher)} ({t.matcher}), radius {t.radius:g} grid strides"
+           if t.resolved_method == "bp"
+           else f"{method_label(t.resolved_method)} ({t.resolved_method}), radius {t.radius:g} grid strides"
            + (f", mirrored source too (margin {t.flip_margin:g})" if t.flip_source else "")
            + (f", cycle consistency {t.cycle:g}" if t.cycle is not None else ""))
     return f"{feats}, grid {t.grid_spec}, frame {t.image_size} px, {how}{steps_text(t)}"
@@ -285,11 +286,11 @@ def steps_text(t: PointTransferConfig) -> str:
         out += f", + {t.third_backbone} {'+'.join(t.third_tap_names)}"
     if t.features == "cnn" and t.scales != (1.0,):
         out += ", scales " + "+".join(f"{v:g}" for v in t.scales)
-    if t.features == "cnn" and t.matcher != "bp" and t.prior is not None:
+    if t.features == "cnn" and t.resolved_method != "bp" and t.prior is not None:
         out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
-    if t.features == "cnn" and t.matcher != "bp" and t.soft_mnn:
+    if t.features == "cnn" and t.resolved_method != "bp" and t.soft_mnn:
         out += ", soft MNN"
-    if t.features == "cnn" and t.matcher != "bp" and t.projection is not None:
+    if t.features == "cnn" and t.resolved_method != "bp" and t.projection is not None:
         out += f", projection {t.projection.rsplit('/', 1)[-1]}"
     return out
 
@@ -416,9 +417,9 @@ def run_name(cfg: Config) -> str:
     stem), the sub-classes and the pairs per sub-class where they are set."""
     t = cfg.transfer
     if t.features == "cnn":
-        parts = [t.matcher, "+".join(t.tap_names)]
+        parts = [t.resolved_method, "+".join(t.tap_names)]
     else:
-        parts = [t.features] + ([t.matcher] if t.features == "sift" and t.matcher != "bp" else [])
+        parts = [t.features] + ([t.resolved_method] if t.features == "sift" and t.resolved_method != "bp" else [])
     parts.append(cfg.backbone)
     if t.image_size != PointTransferConfig.image_size:
         parts.append(f"{t.image_size}px")

@@ -211,7 +211,8 @@ class Validation:
         frames, used, t_frames = self.frames(c, taps_needed or taps)
         t0 = time.perf_counter()
         r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=used)
-        return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features, "method": t.matcher,
+        return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features,
+                "method": t.resolved_method,
                 "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
                 "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
