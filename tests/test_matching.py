@@ -230,3 +230,16 @@ def test_match_best_is_compiled_with_the_cpu_forward_options():
     for got, want in zip(match_best(fs[:1], ft[:1], xy_s, xy_t, (60, 60), (70, 70), cfg, w_s[:1], w_t[:1],
                                     backward=True), plain_one(*dyn_one)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_the_scorer_names_former_name_warns():
+    """`matching.METHODS`, the former name of the scorer names (`SCORERS`: what `MatchConfig.scorer` takes), still
+    answers for one release, with a DeprecationWarning; `point_config.METHODS` are the point-transfer methods."""
+    import pytest
+
+    from convcorr_jax.correspondence import matching, point_config
+
+    with pytest.warns(DeprecationWarning, match="SCORERS"):
+        former = matching.METHODS
+    assert list(former) == list(matching.SCORERS) == ["cos", "rhm", "ot", "ot_rhm"]
+    assert list(point_config.METHODS) == ["bp", *matching.SCORERS]

@@ -3,7 +3,7 @@
     MATCHERS = Registry("matcher")
     MATCHERS.register("cos", cos_entry)
     MATCHERS["cos"]                  # the entry; an unknown name raises InputError listing the known ones
-    METHODS = MATCHERS.names         # a tuple-like view that sees names registered later (argparse choices, `in`)
+    SCORERS = MATCHERS.names         # a tuple-like view that sees names registered later (argparse choices, `in`)
 
 Every name table of the project is one: backbones (`backbones.registry`: `spec`, `register`), matchers
 (`correspondence.matching.MATCHERS`) and the point-transfer methods, BP flow and each matcher

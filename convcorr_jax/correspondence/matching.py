@@ -39,6 +39,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import jit_forward
 from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
 from convcorr_jax.core.errors import InputError, check
@@ -66,7 +67,7 @@ class Matcher:
 
 
 MATCHERS: Registry[Matcher] = Registry("matcher")  # name -> Matcher; filled at the end of this module
-METHODS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered later
+SCORERS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered later: a MatchConfig's scorer
 
 
 def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
@@ -123,8 +124,8 @@ class MatchConfig:
             warnings.warn("MatchConfig(method=...) is deprecated and will be removed in the next release: use "
                           "MatchConfig(scorer=...)", DeprecationWarning, stacklevel=3)
             object.__setattr__(self, "scorer", method)
-        if self.scorer not in METHODS:
-            raise InputError("MatchConfig", "scorer", f"one of {list(METHODS)}", self.scorer)
+        if self.scorer not in SCORERS:
+            raise InputError("MatchConfig", "scorer", f"one of {list(SCORERS)}", self.scorer)
         check_fields(self, positive=("eps",), at_least_one=("iters", "ncells"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
 
@@ -399,3 +400,5 @@ def _transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.
       float32 [K, 2] pixels.
     """
     return transfer_keypoints(jnp.argmax(confidence, axis=1), src_xy, trg_xy, points, radius)
+
+__getattr__ = renamed(__name__, {"METHODS": "SCORERS"})  # former names, one release
