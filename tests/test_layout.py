@@ -320,6 +320,32 @@ ONE_HOME = {
     r"^class TransferMethod\b|\bTransferMethod\(": "convcorr_jax/correspondence/point_config.py",
     r"^TRANSFER_METHODS\b|^BP_GRID\b": "convcorr_jax/correspondence/point_config.py",
 }
+# the names this release's renames gave (CHANGELOG): each defined at the top level of one library module alone
+RENAMED_TO = ("PoseModel", "LoopState", "FRAME_TEST_TIME", "FRAME_TEST_TIME_CROP", "CROP_TEST_TIME", "SCORERS",
+              "TransferMethod", "TRANSFER_METHODS", "MOVED_MODULES")
+
+
+def test_each_new_name_has_one_home():
+    """Every name a rename of this release gave (`RENAMED_TO`) is defined (def, class or assignment at the top level)
+    in exactly one library module; the others import it."""
+    import ast
+
+    homes: dict[str, list[str]] = {name: [] for name in RENAMED_TO}
+    for path in _library_files():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in set(names) & set(RENAMED_TO):
+                homes[name].append(str(path.relative_to(LIBRARY)))
+    bad = {name: where for name, where in homes.items() if len(where) != 1}
+    assert not bad, f"new names defined in no module or in more than one: {bad}"
+
+
 CODE_FOLDERS = ("convcorr_jax", "eval", "convcorr_cli")
 
 
