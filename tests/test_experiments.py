@@ -32,8 +32,11 @@ REAL_FOLDERS = {"pf_willow": "pf_willow/PF-dataset-WILLOW", "flic": "flic", "pf_
 SCORERS = ("tompson2015.flic", "tompson2015.mpii")
 # the longest, marked slow (`make test-all`), each run at tiny size by a test that checks more: razavian2015.tables
 # (tests/test_regression_demo.py), long2014.pf_willow_validation (tests/test_pf_willow_transfer.py) and
-# tompson2015.spatial_validation (tests/test_flic_pose.py, itself slow)
-SLOW = ("razavian2015.tables", "long2014.pf_willow_validation", "tompson2015.spatial_validation")
+# tompson2015.spatial_validation (tests/test_flic_pose.py, itself slow); long2014.pf_willow (the same tiny run on
+# caffenet's random weights as tests/test_pf_willow_transfer.py's cnn-ot_rhm case); razavian2015.landmarks and
+# razavian2015.rgb_segmentation (the sections razavian2015.tables runs in tests/test_regression_demo.py)
+SLOW = ("razavian2015.tables", "long2014.pf_willow_validation", "tompson2015.spatial_validation",
+        "long2014.pf_willow", "razavian2015.landmarks", "razavian2015.rgb_segmentation")
 
 
 @pytest.mark.parametrize("exp_id", [pytest.param(e, marks=pytest.mark.slow) if e in SLOW else e

@@ -196,7 +196,9 @@ def test_the_shipped_flic_models_are_listed_with_their_scores():
     assert big.frames.input_size == 576 and big.skeleton.names[0] == "lsho"
 
 
-@pytest.mark.parametrize("model", sorted(GOLDEN))
+# flic_256 (576 px frames, 256 px crops) is marked slow (`make test-all`): the same command and golden check as flic's
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m == "flic_256" else m
+                                   for m in sorted(GOLDEN)])
 def test_convcorr_pose_gives_the_stored_points_on_flic_test_frames(flic_root, tmp_path, model):
     """`convcorr pose` with a shipped model (`flic` the default), FLIC test frames by absolute path and their torso
     boxes, CROP_TEST_TIME's flags: the points `bench/pose_cli_flic.py --golden` stored from the same command."""

@@ -78,6 +78,7 @@ def _final(d: Path) -> dict:
         return {k: z[k] for k in z.files}
 
 
+@pytest.mark.slow  # three training subprocesses; tests/test_pose_stop_resume.py resumes in process to the same end
 def test_resume_after_kill9_matches_uninterrupted(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT.format(tests=str(TESTS)))
