@@ -328,20 +328,8 @@ RENAMED_TO = ("PoseModel", "LoopState", "FRAME_TEST_TIME", "FRAME_TEST_TIME_CROP
 def test_each_new_name_has_one_home():
     """Every name a rename of this release gave (`RENAMED_TO`) is defined (def, class or assignment at the top level)
     in exactly one library module; the others import it."""
-    import ast
-
-    homes: dict[str, list[str]] = {name: [] for name in RENAMED_TO}
-    for path in _library_files():
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                names = [node.name]
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names = [t.id for t in targets if isinstance(t, ast.Name)]
-            else:
-                continue
-            for name in set(names) & set(RENAMED_TO):
-                homes[name].append(str(path.relative_to(LIBRARY)))
+    defined = _top_level_definitions()
+    homes = {name: [m for m in defined.get(name, []) if m.startswith("convcorr_jax")] for name in RENAMED_TO}
     bad = {name: where for name, where in homes.items() if len(where) != 1}
     assert not bad, f"new names defined in no module or in more than one: {bad}"
 
