@@ -20,8 +20,8 @@ then one line: how many leaves were compared and how many differ. Exit status 1 
 
 Last use (2026-11-29; the house: the foundation modules moved to `convcorr_jax.core`, pose/training, pose/export
 and pose/spatial, helpers made private, the loaded pose model renamed PoseModel): the tree before the whole
-refactor (9d960ea) and after (148b4d5), each exported and run by this script with its own empty cache on every experiment: 21 runs (the 12 that
-need no data or the synthetic sets, the PF-WILLOW three on CaffeNet and on VGG-16 and the spatial validation on the
+refactor (9d960ea) and after (148b4d5), each exported and run by this script with its own empty cache on every
+experiment: 21 runs (the 12 that need no data or the synthetic sets, the PF-WILLOW three on CaffeNet and on VGG-16 and the spatial validation on the
 bundled real PF-WILLOW and FLIC, and the two pose scorers: `flic` on 64 FLIC test frames, the tiny model on the 5
 MPII people), 1,688 leaves compared, 92 differ. All 92 are in the six PF-WILLOW runs and come from bda6335, which
 made EfficientNet-Lite2 the third network of the point-transfer default (those runs' config gains third_backbone
