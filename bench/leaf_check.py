@@ -18,21 +18,20 @@ moved to `convcorr_jax.core`. `compare` walks both metrics.json trees and report
 times and rates, paths and the run key are left out, the OUT folder in a string is written OUT; NaN equals NaN),
 then one line: how many leaves were compared and how many differ. Exit status 1 when any differs.
 
-Last use (2026-11-29; the house: the foundation modules moved to `convcorr_jax.core`, pose/training, pose/export
-and pose/spatial, helpers made private, the loaded pose model renamed PoseModel): the tree before the whole
-refactor (9d960ea) and after (148b4d5), each exported and run by this script with its own empty cache on every
-experiment: 21 runs (the 12 that need no data or the synthetic sets, the PF-WILLOW three on CaffeNet and on VGG-16 and the spatial validation on the
-bundled real PF-WILLOW and FLIC, and the two pose scorers: `flic` on 64 FLIC test frames, the tiny model on the 5
-MPII people), 1,688 leaves compared, 92 differ. All 92 are in the six PF-WILLOW runs and come from bda6335, which
-made EfficientNet-Lite2 the third network of the point-transfer default (those runs' config gains third_backbone
-efficientnet_lite2; pf_willow_validation's rows build on that default): the same four pf_willow and
+Last use (2026-11-29; the house: the foundation modules moved to `convcorr_jax.core`, pose/training, pose/export and
+pose/spatial, helpers made private, the loaded pose model renamed PoseModel): the tree before the whole refactor
+(9d960ea) and after (148b4d5), each exported and run by this script with its own empty cache on every experiment: 21
+runs (the 12 that need no data or the synthetic sets, the PF-WILLOW three on CaffeNet and on VGG-16 and the spatial
+validation on the bundled real PF-WILLOW and FLIC, and the two pose scorers: `flic` on 64 FLIC test frames, the tiny
+model on the 5 MPII people), 1,688 leaves compared, 92 differ. All 92 are in the six PF-WILLOW runs and come from
+bda6335, which made EfficientNet-Lite2 the third network of the point-transfer default (those runs' config gains
+third_backbone efficientnet_lite2; pf_willow_validation's rows build on that default): the four pf_willow and
 pf_willow_warped runs on 148b4d5 with transfer.third_backbone=none added to their settings against 9d960ea: 290
-leaves, 0 differ;
-the six PF-WILLOW runs on 45877f7 (the last commit before the module moves) against 148b4d5: 570 leaves, 0 differ.
-The other 15 runs (1,118 leaves, the scorers' 667 among them) are unchanged, and the tiny MPII models the two trees
-trained have byte-identical params.npz. Not covered: PF-PASCAL and SPair (no data here); MPII beyond the 5 people
-whose images are bundled (the tiny model scores PCKh@0.5 3.0 there, so its leaves are mostly zeros); whole-frame
-scoring (the `flic_256` model's frame settings changed on purpose in 917d467 and b81e547).
+leaves, 0 differ; the six PF-WILLOW runs on 45877f7 (the last commit before the module moves) against 148b4d5: 570
+leaves, 0 differ. The other 15 runs (1,118 leaves, the scorers' 667 among them) are unchanged, and the tiny MPII
+models the two trees trained have byte-identical params.npz. Not covered: PF-PASCAL and SPair (no data here); MPII
+beyond the 5 people whose images are bundled (the tiny model scores PCKh@0.5 3.0 there, so its leaves are mostly
+zeros); whole-frame scoring (the `flic_256` model's frame settings changed on purpose in 917d467 and b81e547).
 """
 
 from __future__ import annotations
