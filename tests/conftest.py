@@ -234,6 +234,16 @@ def write_pf_willow():
 def tiny_flic(tmp_path):
     """A FLIC folder (examples.mat + images/) of 4 frames of 360 x 240 (FLIC's shipped half resolution; imgdims
     480 x 720), random JPEG pixels, 2 train (movies "a", "b") and 2 test; returns the folder."""
+    return _write_tiny_flic(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_flic_module(tmp_path_factory):
+    """`tiny_flic` made once for a test module (for a module's fixture that trains on it)."""
+    return _write_tiny_flic(tmp_path_factory.mktemp("tiny_flic"))
+
+
+def _write_tiny_flic(tmp_path):
     import dataclasses
 
     import numpy as np

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -43,10 +44,12 @@ def _without(d: dict, *keys: str) -> dict:
     return {k: v for k, v in d.items() if k not in keys}
 
 
-@pytest.fixture
-def flic_run(tiny_flic, tmp_path):
+@pytest.fixture(scope="module")
+def flic_run(tiny_flic_module, tmp_path_factory):
     """A flic_tiny run trained on `tiny_flic` (a run folder that is a model: it chose its read-out on the validation
-    movie) and its export, a model folder made by `convcorr_train.ship_model`: (FLIC folder, run, export)."""
+    movie) and its export, a model folder made by `convcorr_train.ship_model`: (FLIC folder, run, export). Trained
+    once for the module: a test that writes into one of them works on its own copy."""
+    tiny_flic, tmp_path = tiny_flic_module, tmp_path_factory.mktemp("flic_run")
     from convcorr_jax.pose.export import model_folder
     from convcorr_jax.pose.training import loop
     from convcorr_train import pose, ship_model
@@ -115,7 +118,8 @@ def test_choosing_the_readout_is_its_own_step(flic_run, tmp_path, capsys):
     from convcorr_jax.pose import load
     from convcorr_train import choose_readout
 
-    root, run, export = flic_run
+    root, run, shared = flic_run
+    export = Path(shutil.copytree(shared, tmp_path / shared.name))  # choose_readout writes into it: a copy
     files = _bytes(export)
     js = tmp_path / "val.json"
     assert main(["eval", "flic", "--model", str(export), "--root", str(root), "--split", "val", "--out",

@@ -229,6 +229,10 @@ def _bench(name: str):
     return mod
 
 
+# marked slow (`make test-all`): the two bench scripts end to end on real data; tests/test_pose_estimate.py checks the
+# same pieces in the fast tier (bench/pose_estimate_flic.py's rows are `estimate`'s points scored as PCK,
+# `estimate(person_boxes=...)` on a FLIC model, and the warnings flag each person below the model's threshold)
+@pytest.mark.slow
 def test_person_box_and_warning_benches_score_what_estimate_gives(flic_root, real_data, capsys):
     """bench/pose_person_boxes.py and bench/pose_warnings.py on the first 3 people of each set with the shipped
     `flic`: their rows are `estimate`'s points scored as PCK, and the warnings bench flags exactly the people
