@@ -1,8 +1,9 @@
 """The model folder's files by name (`pose.shipped`'s format): what a shipped model, an export and a training run's
-folder hold beside its checkpoints.
+folder hold beside its checkpoints; and reading a folder's parameters (`read_params`).
 
-Names only, so that the training modules (`run_folder`: which files a run folder may hold) and the export and
-inference modules (`shipped`: reading and writing them) share them without the training side importing inference.
+Names and the parameters' reader only, so that the training modules (`run_folder`: which files a run folder may hold;
+`checkpoints.start_params`: a run started from a model's parameters) and the export and inference modules (`shipped`:
+reading and writing the rest) share them without the training side importing inference.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from convcorr_jax.core import io
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
 
@@ -33,4 +37,65 @@ MODEL_FOLDER = io.FolderKind("a model folder", (MODEL_FILE, PARAMS_FILE, spatial
                                                 pose_readout.FILE, f"{FRAMES}/{spatial.CONFIG_FILE}",
                                                 f"{FRAMES}/{spatial.PRIORS_FILE}"), marker=_is_model)
 
-__all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE"]
+
+
+def check_file(folder: str | Path, rel: str, want: str) -> None:
+    """Check one file of a model folder against its sha256 in model.json's "files".
+
+    Args:
+        folder: the model folder.
+        rel: the file's path relative to it.
+        want: its sha256 (hex) as model.json records it.
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: naming the file, for a missing one or one of another sha256 (damaged or changed).
+    """
+    path = Path(folder) / rel
+    if not path.is_file():
+        raise InputError(path, rel, f"the model's file (sha256 {want})", "missing file")
+    got = io.sha256_file(path)
+    if got != want:
+        raise InputError(path, "sha256", f"{want} (model.json): the file is damaged or changed (a shipped model: "
+                         "reinstall convcorr-jax)", got)
+
+
+def read_params(folder: str | Path, record: dict | None = None) -> dict:
+    """The parameters of the model folder `folder` (params.npz), checked against its sha256 in model.json.
+
+    Args:
+        folder: a model folder (a shipped model's, an export, a training run that is a model).
+        record: its model.json when already read (None: read here).
+
+    Returns:
+        The parameters: nested dicts of float32 arrays, one level per "/" of the stored paths ("a/b/kernel").
+
+    Raises:
+        InputError: naming the file, for a missing or unreadable model.json, one whose "files" does not name
+            params.npz, or a missing or changed params.npz.
+    """
+    folder = Path(folder)
+    if record is None:
+        path = folder / MODEL_FILE
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict) or PARAMS_FILE not in files:
+        raise InputError(folder / MODEL_FILE, "files", f"{{relative path: sha256}} naming {PARAMS_FILE}", files)
+    check_file(folder, PARAMS_FILE, files[PARAMS_FILE])
+    tree: dict = {}
+    with np.load(folder / PARAMS_FILE, allow_pickle=False) as z:
+        for key in z.files:
+            node = tree
+            *parents, leaf = key.split("/")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = z[key]
+    return tree
+
+
+__all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "read_params"]

@@ -3,7 +3,7 @@ a dataset.
 
 A model is a folder `convcorr_jax/pose/models/<name>/`:
     model.json          {"name", "summary", "made_for" (the people it was made for), "expects", "config" (the
-                        TrainConfig, data_root null), "made_by"
+                        TrainConfig, data_root and init_from null), "made_by"
                         {"command", "commit", "code_version", "seconds", "machine"}, "scores" {what: {metric: %}},
                         "frame_statistics" {"folder", "input_size", "pool", "ratio", "settings" (optional: the
                         model's own whole-frame settings, `FrameStatistics.settings`)} or null,
@@ -48,7 +48,7 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
-from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE
+from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE, check_file, read_params
 from convcorr_jax.pose.training.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -150,29 +150,13 @@ def describe(name: str) -> dict:
         raise InputError(path, MODEL_FILE, "a shipped model's JSON record", str(e)) from None
 
 
-def _check_files(folder: Path, record: dict) -> None:
-    files = record.get("files")
-    if not isinstance(files, dict) or PARAMS_FILE not in files:
-        raise InputError(folder / MODEL_FILE, "files", f"{{relative path: sha256}} naming {PARAMS_FILE}", files)
-    for rel, want in files.items():
-        path = folder / rel
-        if not path.is_file():
-            raise InputError(path, rel, f"the model's file (sha256 {want})", "missing file")
-        got = io.sha256_file(path)
-        if got != want:
-            raise InputError(path, "sha256", f"{want} (model.json): the file is damaged; reinstall convcorr-jax",
-                             got)
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> dict:
-    tree: dict = {}
-    for key, value in flat.items():
-        node = tree
-        *parents, leaf = key.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return tree
+def _check_files(folder: Path, record: dict) -> dict:
+    """Every file of model.json's "files" checked against its sha256; the parameters read (`read_params`)."""
+    params = read_params(folder, record)  # the "files" record checked there: it names params.npz
+    for rel, want in record["files"].items():
+        if rel != PARAMS_FILE:
+            check_file(folder, rel, want)
+    return params
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
@@ -299,10 +283,8 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
             record = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
-    _check_files(folder, record)
+    params = _check_files(folder, record)
     cfg = from_dict(TrainConfig, record["config"])
-    with np.load(folder / PARAMS_FILE, allow_pickle=False) as z:
-        params = _unflatten({k: z[k] for k in z.files})
     fs = record.get("frame_statistics")
     frames = None
     if fs:
@@ -364,7 +346,7 @@ def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
         files += [f"{FRAMES}/{spatial.CONFIG_FILE}", f"{FRAMES}/{spatial.PRIORS_FILE}"]
         frame_record = {"folder": FRAMES, "input_size": frames.input_size, "pool": frames.pool,
                         "ratio": float(frames.ratio), **({"settings": frames.settings} if frames.settings else {})}
-    settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, out="runs")))
+    settings = dict(to_dict(dataclasses.replace(cfg, data_root=None, init_from=None, out="runs")))
     crop = crop_geometry.crop_of(cfg.data)
     record = {"name": name, **about, "config": settings, "frame_statistics": frame_record,
               "crop": {"name": crop.name, "torso": crop.torso},

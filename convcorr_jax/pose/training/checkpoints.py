@@ -4,7 +4,8 @@ run's parameters.
 A checkpoint holds the (replicated) state {"params", "opt"} and, in "meta", the step, the config, its
 `fingerprint` and `settings_digest` (`pose.training.config`), the input iterator's state and the fingerprint of the
 training data. Every process takes part in each save and restore; the state comes back replicated over any device
-and process count.
+and process count. A run without a checkpoint starts from `start_params`: `model.init`'s draw, or a model folder's
+parameters (`TrainConfig.init_from`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import orbax.checkpoint as ocp
 
 from convcorr_jax.core import parallel
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.core import io
 from convcorr_jax.pose import model
+from convcorr_jax.pose.model_files import PARAMS_FILE, read_params
 from convcorr_jax.pose.training.config import TrainConfig, fix_old_record
 from convcorr_jax.pose.training.stages import init_opt
 
@@ -251,3 +254,42 @@ def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
     if state is None:
         raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
     return state["params"]
+
+
+def _shapes(tree: dict, prefix: str = "") -> dict[str, tuple]:
+    """{"a/b/kernel": shape} of a nested dict of arrays (or shape structs), sorted by path."""
+    out: dict[str, tuple] = {}
+    for k in sorted(tree, key=str):
+        v = tree[k]
+        out.update(_shapes(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": tuple(v.shape)})
+    return out
+
+
+def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
+    """The parameters a run without a checkpoint starts from: `model.init`'s draw (seed), or `cfg.init_from`'s.
+
+    Args:
+        cfg: the run's TrainConfig; init_from: a model folder (model.json + params.npz) or None.
+
+    Returns:
+        (params, start): the parameter tree; start {"init_from": folder, "params_sha256": hex} (metrics.json's
+        "start") or None for a drawn start.
+
+    Raises:
+        InputError: naming the file: a folder without model.json or params.npz, a params.npz of another sha256 than
+            model.json records, or parameters of another structure or shape than the config's model (the first
+            differing path, both shapes).
+    """
+    if cfg.init_from is None:
+        return model.init(jax.random.PRNGKey(cfg.seed), cfg.model), None
+    folder = Path(cfg.init_from)
+    params = read_params(folder)
+    want = model.param_shapes(cfg.model)
+    got_shapes, want_shapes = _shapes(params), _shapes(want)
+    for path in sorted(set(got_shapes) | set(want_shapes)):
+        if got_shapes.get(path) != want_shapes.get(path):
+            raise InputError(folder / PARAMS_FILE, path, f"shape {want_shapes.get(path, 'absent')} (the parameters "
+                             f"of the config's model, num_joints={cfg.model.num_joints})",
+                             f"shape {got_shapes.get(path, 'absent')}")
+    params = jax.tree_util.tree_map(lambda a, w: np.asarray(a, w.dtype), params, want)
+    return params, {"init_from": str(folder), "params_sha256": io.sha256_file(folder / PARAMS_FILE)}

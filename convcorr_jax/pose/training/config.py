@@ -29,8 +29,9 @@ LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, 
                 "augment.colour": 0.0, "augment.blur": 0.0, "augment.low_res": 0.0, "augment.occlusion": 0.0,
                 "datasets": ()}
 # fields that do not decide the parameters or the trajectory: not part of `settings_digest` (data_root: a path; the
-# data itself is identified by its content, `checkpoints.data_fingerprint`)
-NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root")
+# data itself is identified by its content, `checkpoints.data_fingerprint`; init_from: a path, its parameters' sha256 is
+# in metrics.json, `checkpoints.start_params`)
+NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root", "init_from")
 LEGACY_SETTINGS = ("data_root",)  # in the settings digest of runs written before it was path-free
 
 
@@ -115,6 +116,10 @@ class TrainConfig:
     # data=person: the datasets mixed in every batch (`pose.mixture.DataPart`: kind, folder relative to data_root,
     # share, joint names, loader options)
     datasets: tuple[DataPart, ...] = ()
+    # a model folder (a shipped model's, e.g. convcorr_jax/pose/models/person, an export, a run that is a model) whose
+    # params.npz starts the run in place of `model.init`'s draw, to continue training it; checked against its sha256
+    # and the model's parameter shapes; recorded in metrics.json ("start"); a run resuming its own checkpoint ignores it
+    init_from: str | None = None
 
     def __post_init__(self):
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",

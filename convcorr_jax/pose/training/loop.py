@@ -133,6 +133,7 @@ class LoopState:
     done: int = 0
     loss: float = float("nan")
     step_fns: dict[int, Callable] = dataclasses.field(default_factory=dict)
+    started_from: dict | None = None  # metrics.json's "start" (`checkpoints.start_params`)
 
     @property
     def ckpt_dir(self) -> Path:
@@ -208,7 +209,7 @@ def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dic
 
 def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
               progress: bool) -> LoopState:
-    """Restore the newest checkpoint (or draw the initial parameters) and set the loop up.
+    """Restore the newest checkpoint (or start: `checkpoints.start_params`) and set the loop up.
 
     Args:
         cfg, train_set, mesh, main: the run's TrainConfig, training arrays, device mesh; this is process 0.
@@ -225,10 +226,11 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
                                                               discard_unreadable=True, data=data_print)
     if main:
         _write_run_files(cfg, run_dir, arrays is None, start)
-    batches = _open_batches(cfg, train_set, mesh, data_state)
+    started = prior["metrics"].get("start") if prior and state is not None else None  # resumed: init_from ignored
     if state is None:
-        params = model.init(jax.random.PRNGKey(cfg.seed), cfg.model)
+        params, started = checkpoints.start_params(cfg)  # before the input opens: a refused folder stops here
         state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
+    batches = _open_batches(cfg, train_set, mesh, data_state)
     evals = [e for e in prior["metrics"]["evals"] if e["step"] <= start] if prior and start else []
     bar = interrupt.unchecked(progress_bar(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
                                            disable=not (progress and main), desc=cfg.name, unit="step", leave=False))
@@ -237,18 +239,12 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
     events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
     return LoopState(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
                cfg.stage_of(start - 1 if start else 0), batches, evals,
-               float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar)
+               float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar,
+               started_from=started)
 
 
 def _step_loss(step_metrics: dict, step: int) -> float:
-    """The loss of 0-based `step` from its metrics (one place to read it: the tests poison it here).
-
-    Args:
-        step_metrics, step: the step's metrics {"loss", "e1", "e2", "joints"}; its 0-based index (unused).
-
-    Returns:
-        The loss, a float.
-    """
+    """The loss (a float) of 0-based `step` (unused) from its metrics (one place to read it: tests poison it here)."""
     del step
     return float(step_metrics["loss"])
 
@@ -350,7 +346,7 @@ def _evaluate_if_due(loop: LoopState, n: int, held_out: PoseArrays, progress: bo
     loop.events.scalars(eval_scalars(ev), n)
     if loop.main:
         seconds = loop.prior_seconds + time.perf_counter() - loop.t0
-        io.write_json(loop.metrics_path, run_folder.metrics_record(cfg, loop.evals, seconds, False))
+        io.write_json(loop.metrics_path, run_folder.metrics_record(cfg, loop.evals, seconds, False, loop.started_from))
     coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
     if loop.main and loop.data_print is not None and on_stage is not None:  # a run on the data it read: the export
         on_stage(StageEnd(loop.run_dir, cfg, n, jax.device_get(loop.state["params"]), held_out, ev, preds))
@@ -402,7 +398,8 @@ def _finish_run(loop: LoopState) -> TrainResult:
         progress_log.info(f"[{cfg.name}] already trained to step {loop.start} of {cfg.total_steps} ({loop.run_dir}): "
                           "nothing to do")
     if loop.main:
-        io.write_json(loop.metrics_path, run_folder.metrics_record(cfg, loop.evals, loop.prior_seconds + elapsed, True))
+        io.write_json(loop.metrics_path, run_folder.metrics_record(cfg, loop.evals, loop.prior_seconds + elapsed, True,
+                                                                   loop.started_from))
     log.info("%s: finished %d steps in %.1f s", cfg.name, loop.done, elapsed)
     params = jax.device_get(loop.state["params"])
     loop.mgr.close()

@@ -6,7 +6,8 @@ Run folder: `config.json` (the TrainConfig), `checkpoints/` (`pose.training.chec
 `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the runner's schema (`runinfo.metrics_record`, numbers to
 6 significant digits): {"key": {"kind": "train.pose", "settings": config, "version": code version}, "status": "running"
 | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per evaluation: step, stage, loss, PCK of
-coarse and cascade]}, "versions"}.
+coarse and cascade], "start" (a run started from a model folder's parameters, `TrainConfig.init_from`: the folder and
+its params.npz's sha256)}, "versions"}.
 
 Training writes only into a folder that is absent, empty, or a run of its own settings holding nothing but what
 training writes (`TRAINING_RUN`, `check_run_folder`): any other folder is refused in one line before any work,
@@ -219,7 +220,8 @@ def _read_evals(run_dir: str | Path) -> list[dict]:
     return [] if saved is None else saved["metrics"]["evals"]
 
 
-def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished: bool) -> dict:
+def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished: bool,
+                   start: dict | None = None) -> dict:
     """metrics.json of a training run in the runner's schema (see the module docstring).
 
     Args:
@@ -227,9 +229,11 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
         evals: one dict per evaluation so far (the last one gives the summary).
         seconds: the run's wall time.
         finished: the run has ended (status "ok", else "running").
+        start: what the run started from when not `model.init`'s draw: {"init_from", "params_sha256"}
+            (`checkpoints.start_params`); None: nothing recorded.
 
     Returns:
-        The JSON-ready record (`runinfo.metrics_record`): "metrics" {"evals", "pck_about"}.
+        The JSON-ready record (`runinfo.metrics_record`): "metrics" {"evals", "pck_about"} (+ "start").
     """
     score, alpha = data.headline(cfg.data)
     last = evals[-1] if evals else None
@@ -242,7 +246,8 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
     about = runinfo.score_about(norm, alphas, "percent",
                                 per_joint=f"at alpha {alpha:g}")  # what each evaluation's PCK is (train.evaluate)
     return runinfo.metrics_record(cache.key(METRICS_KIND, dataclasses.asdict(cfg), code_version()), finished, seconds,
-                                  summary, "", {"evals": evals, "pck_about": about})
+                                  summary, "", {"evals": evals, "pck_about": about,
+                                                **({"start": start} if start else {})})
 
 
 def _spatial_points(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
