@@ -145,7 +145,7 @@ def test_train_pose_out_sets_the_run_root(monkeypatch, tmp_path, capsys):
         return types.SimpleNamespace(evals=[], run_dir=cfg.run_dir)
 
     train_pose = importlib.import_module("convcorr_train.pose")
-    monkeypatch.setattr(train_pose.train, "train", fake_train)
+    monkeypatch.setattr(train_pose.loop, "train", fake_train)
     assert main(["train", "pose", "--config", "tiny", "--out", str(tmp_path / "r"), "--logdir", "off"]) == 0
     assert seen["cfg"].out == str(tmp_path / "r")
     assert main(["train", "pose", "--config", "tiny", "--out", "x", "--set", f"out={tmp_path}", "--logdir",
