@@ -68,6 +68,24 @@ def test_folders_show_the_layers():
                              f"{sorted(units - folders)}"
 
 
+# prefixes that were subpackages in disguise, and the subpackage each group lives in now
+GROUPED = {"pose": {"spatial_": "spatial", "train": "training", "run_": "training", "onnx_": "export"}}
+
+
+def test_grouped_modules_live_in_their_subpackages():
+    """No module of a package carries a prefix whose group is a subpackage (`pose/spatial_config.py` is
+    `pose/spatial/config.py`), and each of those subpackages holds modules."""
+    bad = []
+    for package, groups in GROUPED.items():
+        for path in (LIBRARY / package).glob("*.py"):
+            bad += [f"{package}/{path.name} (its group: {package}/{sub}/)" for prefix, sub in groups.items()
+                    if path.stem.startswith(prefix)]
+        for sub in set(groups.values()):
+            if len([p for p in (LIBRARY / package / sub).glob("*.py") if p.name != "__init__.py"]) < 2:
+                bad.append(f"{package}/{sub}/ holds fewer than two modules")
+    assert not bad, "\n".join(bad)
+
+
 def _layer(unit: str) -> int:
     return next(i for i, layer in enumerate(LAYERS) if unit in layer)
 
