@@ -62,6 +62,25 @@ def check_file(folder: str | Path, rel: str, want: str) -> None:
                          "reinstall convcorr-jax)", got)
 
 
+def read_record(folder: str | Path) -> dict:
+    """A model folder's model.json.
+
+    Args:
+        folder: a model folder (a shipped model's, an export, a training run that is a model).
+
+    Returns:
+        Its JSON record (any JSON value; the readers check its fields).
+
+    Raises:
+        InputError: naming model.json when it is missing or not JSON.
+    """
+    path = Path(folder) / MODEL_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
+
+
 def read_params(folder: str | Path, record: dict | None = None) -> dict:
     """The parameters of the model folder `folder` (params.npz), checked against its sha256 in model.json.
 
@@ -77,12 +96,7 @@ def read_params(folder: str | Path, record: dict | None = None) -> dict:
             params.npz, or a missing or changed params.npz.
     """
     folder = Path(folder)
-    if record is None:
-        path = folder / MODEL_FILE
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
+    record = read_record(folder) if record is None else record
     files = record.get("files") if isinstance(record, dict) else None
     if not isinstance(files, dict) or PARAMS_FILE not in files:
         raise InputError(folder / MODEL_FILE, "files", f"{{relative path: sha256}} naming {PARAMS_FILE}", files)
@@ -98,4 +112,4 @@ def read_params(folder: str | Path, record: dict | None = None) -> dict:
     return tree
 
 
-__all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "read_params"]
+__all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "read_params", "read_record"]

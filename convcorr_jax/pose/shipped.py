@@ -48,7 +48,8 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
-from convcorr_jax.pose.model_files import FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE, check_file, read_params
+from convcorr_jax.pose.model_files import (FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE, check_file, read_params,
+                                           read_record)
 from convcorr_jax.pose.training.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -143,11 +144,7 @@ def describe(name: str) -> dict:
     """
     if not is_name(name):
         raise unknown(name)
-    path = MODELS / name / MODEL_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(path, MODEL_FILE, "a shipped model's JSON record", str(e)) from None
+    return read_record(MODELS / name)
 
 
 def _check_files(folder: Path, record: dict) -> dict:
@@ -277,12 +274,7 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
         InputError: naming the file for an unreadable model.json or a damaged or missing file.
     """
     folder = Path(folder)
-    if record is None:
-        path = folder / MODEL_FILE
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
+    record = read_record(folder) if record is None else record
     params = _check_files(folder, record)
     cfg = from_dict(TrainConfig, record["config"])
     fs = record.get("frame_statistics")
