@@ -110,6 +110,10 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     assert (work / "points_in_b.png").is_file()
     # the shipped pose model is in the wheel (package data) and is the command's default
     listed = _run([convcorr, "pose", "--list-models"], work).stdout
-    assert listed.startswith("flic: ") and "CROP_READOUT: Head 90.6" in listed, listed
-    _run([convcorr, "pose", "a.png", "--json", "pose.json"], work)
-    assert len(json.loads((work / "pose.json").read_text())["images"][0]["joints"]) == 11
+    models = ROOT / "convcorr_jax" / "pose" / "models"
+    scores = json.loads((models / "flic" / "model.json").read_text())["scores"]
+    head = scores["person crops (torso boxes), CROP_READOUT"]["Head"]  # the label as the shipped file has it
+    assert listed.startswith("flic: ") and f"CROP_READOUT: Head {head}" in listed, listed
+    _run([convcorr, "pose", "a.png", "--json", "pose.json"], work)  # the default for a photo: `person`
+    joints = len(json.loads((models / "person" / "model.json").read_text())["skeleton"]["names"])
+    assert joints == 17 and len(json.loads((work / "pose.json").read_text())["images"][0]["joints"]) == joints
