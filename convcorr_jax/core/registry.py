@@ -93,7 +93,7 @@ class Registry(Mapping[str, T], Generic[T]):
         self.kind = kind
         self.field = field
         self._items: dict[str, T] = {}
-        self.names = Names(lambda: tuple(self._items))
+        self.names = Names(lambda: tuple(self._current()))
         for name, entry in (entries or {}).items():
             self.register(name, entry)
 
@@ -120,21 +120,27 @@ class Registry(Mapping[str, T], Generic[T]):
         """Remove the entry under `name` (nothing when absent)."""
         self._items.pop(name, None)
 
+    def _current(self) -> Mapping[str, T]:
+        """The entries as they are now: the registered ones (a table that also derives entries from another, as
+        `correspondence.point_config.TRANSFER_METHODS` does, overrides this alone)."""
+        return self._items
+
     def __getitem__(self, name: str) -> T:
         """The entry under `name`; InputError naming the known names for any other."""
+        table = self._current()
         try:
-            return self._items[name]
+            return table[name]
         except (KeyError, TypeError):
-            raise InputError(self.kind, self.field, f"one of {list(self._items)}", name) from None
+            raise InputError(self.kind, self.field, f"one of {list(table)}", name) from None
 
     def __contains__(self, name: object) -> bool:
-        """Whether `name` is registered."""
-        return name in self._items
+        """Whether `name` is an entry now."""
+        return name in self._current()
 
     def __iter__(self) -> Iterator[str]:
         """The names in registration order."""
-        return iter(self._items)
+        return iter(self._current())
 
     def __len__(self) -> int:
         """How many entries there are."""
-        return len(self._items)
+        return len(self._current())

@@ -25,7 +25,7 @@ from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
-from convcorr_jax.core.registry import Names, Registry
+from convcorr_jax.core.registry import Registry
 
 BP_GRID = 16  # the node stride (frame pixels) of BP flow when `grid` is None; a matcher's is its `Matcher.grid`
 FEATURES = ("cnn", "sift", "none")
@@ -55,39 +55,16 @@ class _TransferMethods(Registry[TransferMethod]):
     "matcher" entry with the matcher's label and grid, read on every lookup (a matcher registered later is a method
     at once). Matchers are added with `matching.register_matcher`."""
 
-    def __init__(self, entries: Mapping[str, TransferMethod]):
-        super().__init__("point-transfer method", entries)
-        self.names = Names(lambda: tuple(self._entries()))
-
-    def _entries(self) -> dict[str, TransferMethod]:
+    def _current(self) -> dict[str, TransferMethod]:
         entries = dict(self._items)
         entries.update((name, TransferMethod(m.label, m.grid, "matcher")) for name, m in MATCHERS.items()
                        if name not in self._items)
         return entries
 
-    def __getitem__(self, name: str) -> TransferMethod:
-        """The entry under `name`; InputError naming the known names for any other."""
-        entries = self._entries()
-        try:
-            return entries[name]
-        except (KeyError, TypeError):
-            raise InputError(self.kind, self.field, f"one of {list(entries)}", name) from None
-
-    def __contains__(self, name: object) -> bool:
-        """Whether `name` is a method now."""
-        return name in self._entries()
-
-    def __iter__(self):
-        """The names in order: BP flow, then the matchers."""
-        return iter(self._entries())
-
-    def __len__(self) -> int:
-        """How many methods there are now."""
-        return len(self._entries())
-
 
 # name -> TransferMethod: "bp", then "cos", "rhm", "ot", "ot_rhm" and any matcher registered later
-TRANSFER_METHODS: Registry[TransferMethod] = _TransferMethods({"bp": TransferMethod("BP flow", BP_GRID, "flow")})
+TRANSFER_METHODS: Registry[TransferMethod] = _TransferMethods("point-transfer method",
+                                                               {"bp": TransferMethod("BP flow", BP_GRID, "flow")})
 METHODS = TRANSFER_METHODS.names  # "bp", "cos", "rhm", "ot", "ot_rhm", then registered matchers
 
 
