@@ -27,9 +27,8 @@ import orbax.checkpoint as ocp
 
 from convcorr_jax.core import parallel
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.core import io
 from convcorr_jax.pose import model
-from convcorr_jax.pose.model_files import PARAMS_FILE, read_params
+from convcorr_jax.pose.model_files import PARAMS_FILE, read_params, read_record
 from convcorr_jax.pose.training.config import TrainConfig, fix_old_record
 from convcorr_jax.pose.training.stages import init_opt
 
@@ -283,7 +282,8 @@ def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
     if cfg.init_from is None:
         return model.init(jax.random.PRNGKey(cfg.seed), cfg.model), None
     folder = Path(cfg.init_from)
-    params = read_params(folder)
+    record = read_record(folder)
+    params = read_params(folder, record)  # params.npz checked against the record's sha256
     want = model.param_shapes(cfg.model)
     got_shapes, want_shapes = _shapes(params), _shapes(want)
     for path in sorted(set(got_shapes) | set(want_shapes)):
@@ -292,4 +292,4 @@ def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
                              f"of the config's model, num_joints={cfg.model.num_joints})",
                              f"shape {got_shapes.get(path, 'absent')}")
     params = jax.tree_util.tree_map(lambda a, w: np.asarray(a, w.dtype), params, want)
-    return params, {"init_from": str(folder), "params_sha256": io.sha256_file(folder / PARAMS_FILE)}
+    return params, {"init_from": str(folder), "params_sha256": record["files"][PARAMS_FILE]}
