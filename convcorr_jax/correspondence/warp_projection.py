@@ -34,7 +34,7 @@ import optax
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import sha256_file
 from convcorr_jax.core.progress import bar
-from convcorr_jax.data.warped_pairs import WarpConfig, similarity, tilt, translation
+from convcorr_jax.data.warped_pairs import WarpConfig, homography_about
 
 KINDS = ("lowrank", "linear")
 # Projections shipped in `projections/` (name -> sha256 of its .npz); none shipped (bench/RESULTS_real.md).
@@ -82,13 +82,8 @@ def frame_warp(rng: np.random.Generator, size: int, cfg: WarpConfig = WarpConfig
     Returns:
         float64 [3, 3] H: frame pixels -> warped frame pixels ((x, y) 0-based).
     """
-    s = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
-    theta = float(rng.uniform(-cfg.rotation, cfg.rotation))
-    flip = bool(rng.uniform() < cfg.flip)
-    px, py = rng.uniform(-cfg.perspective, cfg.perspective, 2) / size
-    dx, dy = rng.uniform(-cfg.shift, cfg.shift, 2) * size
     c = (size - 1) / 2
-    return translation(c + dx, c + dy) @ similarity(s, theta, flip) @ tilt(px, py) @ translation(-c, -c)
+    return homography_about(rng, (c, c), size, (size, size), cfg)
 
 
 def node_targets(grid_xy: np.ndarray, H: np.ndarray, stride: float) -> tuple[np.ndarray, np.ndarray]:

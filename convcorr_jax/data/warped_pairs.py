@@ -163,15 +163,34 @@ def _random_homography(rng: np.random.Generator, points, visible, out_hw: tuple[
         float64 [3, 3] H: input pixels -> output pixels.
     """
     x0, y0, x1, y1 = _keypoint_box(points, visible)
-    side = max(x1 - x0, y1 - y0, 1.0)
+    return homography_about(rng, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0, 1.0), out_hw, cfg)
+
+
+def homography_about(rng: np.random.Generator, centre: tuple[float, float], side: float, out_hw: tuple[int, int],
+                     cfg: WarpConfig = WarpConfig()) -> np.ndarray:
+    """A random viewpoint-like warp H [3, 3] of a region about `centre` onto an output canvas:
+    H = T(c_out + d) . R(theta) . S(s) . F . P . T(-centre), the tilt P per `side` pixels, the shift d per output
+    side, c_out the canvas's centre.
+
+    Draws, in order: scale, rotation, flip, tilt, shift.
+
+    Args:
+        rng: the numpy Generator (the only randomness).
+        centre: (x, y) input pixels the region is warped about.
+        side: the region's side in input pixels (the tilt's scale).
+        out_hw: (h, w) of the output canvas, pixels.
+        cfg: the ranges (`WarpConfig`).
+
+    Returns:
+        float64 [3, 3] H: input pixels -> output pixels.
+    """
     s = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
     theta = float(rng.uniform(-cfg.rotation, cfg.rotation))
     flip = bool(rng.uniform() < cfg.flip)
     px, py = rng.uniform(-cfg.perspective, cfg.perspective, 2) / side
     dx, dy = rng.uniform(-cfg.shift, cfg.shift, 2) * np.array([out_hw[1], out_hw[0]])
     centre_out = ((out_hw[1] - 1) / 2 + dx, (out_hw[0] - 1) / 2 + dy)
-    return (translation(*centre_out) @ similarity(s, theta, flip) @ tilt(px, py)
-            @ translation(-(x0 + x1) / 2, -(y0 + y1) / 2))
+    return translation(*centre_out) @ similarity(s, theta, flip) @ tilt(px, py) @ translation(-centre[0], -centre[1])
 
 
 def _warp_points(points, H, out_hw: tuple[int, int], valid=None) -> tuple[np.ndarray, np.ndarray]:
