@@ -32,9 +32,10 @@ import numpy as np
 import optax
 
 from convcorr_jax.core.errors import InputError, check_shape
-from convcorr_jax.core.io import sha256_file
+from convcorr_jax.core.io import atomic_path, sha256_file
 from convcorr_jax.core.progress import bar
 from convcorr_jax.data.warped_pairs import WarpConfig, homography_about
+from convcorr_jax.weights.fetch import check_sha256
 
 KINDS = ("lowrank", "linear")
 # Projections shipped in `projections/` (name -> sha256 of its .npz); none shipped (bench/RESULTS_real.md).
@@ -255,7 +256,7 @@ def _adam_step(opt, loss_fn, params: dict, state, batch: tuple) -> tuple[dict, o
 
 
 def save_projection(path: str | os.PathLike, params: dict, meta: dict) -> str:
-    """Write a projection as .npz (float32 arrays and a JSON "meta" string).
+    """Write a projection as .npz (float32 arrays and a JSON "meta" string), atomically.
 
     Args:
         path: the file (".npz").
@@ -266,7 +267,7 @@ def save_projection(path: str | os.PathLike, params: dict, meta: dict) -> str:
         The file's sha256 (hex).
     """
     arrays = {k: np.asarray(v, np.float32) for k, v in params.items()}
-    with open(path, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
     return sha256_file(path)
 
@@ -288,8 +289,8 @@ def _load_projection(name: str, sha256: str | None = None) -> tuple[dict, dict]:
     expected = sha256 if sha256 is not None else SHIPPED.get(name)
     if not path.is_file():
         raise InputError("projection", "name", f"a shipped projection {sorted(SHIPPED)} or an .npz file", name)
-    if expected is not None and sha256_file(path) != expected:
-        raise InputError(str(path), "sha256", expected, sha256_file(path))
+    if expected is not None:
+        check_sha256(path, expected)
     with np.load(path) as z:
         params = {k: jnp.asarray(z[k], jnp.float32) for k in z.files if k != "meta"}
         meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
