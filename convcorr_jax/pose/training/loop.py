@@ -238,9 +238,9 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
                       purge_step=start if start else None)
     events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
     return LoopState(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
-               cfg.stage_of(start - 1 if start else 0), batches, evals,
-               float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar,
-               started_from=started)
+                     cfg.stage_of(start - 1 if start else 0), batches, evals,
+                     float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar,
+                     started_from=started)
 
 
 def _step_loss(step_metrics: dict, step: int) -> float:
