@@ -88,6 +88,9 @@ trained run to one's own images.
               --set data_root=DIR` (DIR/flic, DIR/lspet). `person_tiny`: its smoke test (numbers meaningless).
   person_gpu  `person` at `flic_gpu`'s global batch and schedule (same 128 px crops: the CPU cost per person stays
               `flic`'s), for bench/accelerator.py --people (a `pose.mixture_pack` archive).
+  person_cpu  `person` continued on a CPU, for a model that already exists (`--set init_from=FOLDER`, e.g. the
+              shipped convcorr_jax/pose/models/person): a quarter of every batch from FLIC and three quarters from
+              LSP-extended, 5000 / 2000 / 1200 steps at batch 16 and half `person`'s learning rates.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Runtimes and measured numbers: bench/RESULTS_pose.md.
@@ -121,6 +124,11 @@ GPU_FINE_COARSE = False
 GPU_STEPS = (12800, 4800, 2400)  # `flic_gpu`: `flic`'s proportions, 2 x; bench/accelerator.py fits it to its budget
 PERSON_SHARES = (0.5, 0.5)  # `person`: FLIC's and LSP-extended's parts of every batch
 PERSON_STEPS = (6400, 2400, 1200)  # `person`: `flic`'s schedule
+# `person_cpu`: a continuation's shares (FLIC, LSP-extended), schedule and learning-rate factor (one run, kept only
+# if the validation people of both datasets score higher; bench/RESULTS_pose.md)
+PERSON_CPU_SHARES = (0.25, 0.75)
+PERSON_CPU_STEPS = (5000, 2000, 1200)
+PERSON_CPU_LR_FACTOR = 0.5
 # `person`: rotation up to 40 degrees (LSP-extended has people upside down), scale 0.65-1.35, box shift, half-body
 # crops, colour, blur, low resolution and occlusion (mmpose's top-down ranges; not yet chosen on validation)
 PERSON_AUGMENT = {"rotation": 40.0, "scale": (0.65, 1.35), "shift": 0.1, "half_body": 0.3, "colour": 0.3,
@@ -230,6 +238,13 @@ def _person_gpu() -> TrainConfig:
                                checkpoint_every=500)
 
 
+def _person_cpu() -> TrainConfig:
+    base = _person()
+    parts = tuple(dataclasses.replace(part, share=share) for part, share in zip(base.datasets, PERSON_CPU_SHARES))
+    return dataclasses.replace(base, name="pose_person_cpu", datasets=parts, steps=PERSON_CPU_STEPS,
+                               lr=tuple(PERSON_CPU_LR_FACTOR * lr for lr in base.lr), checkpoint_every=500)
+
+
 def _person_tiny() -> TrainConfig:
     base = _person()
     return dataclasses.replace(base, name="pose_person_tiny", batch_size=8, steps=(8, 4, 4), checkpoint_every=8,
@@ -276,6 +291,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "mpii": _recipe("mpii", "mpii", 1.0, FLIC_TRUNK_STEPS),
     "person": _person,
     "person_gpu": _person_gpu,
+    "person_cpu": _person_cpu,
     "person_tiny": _person_tiny,
 }
 NAMES = tuple(CONFIGS)
