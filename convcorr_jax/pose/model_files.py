@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from flax import traverse_util
 
 from convcorr_jax.core import io
 from convcorr_jax.core.errors import InputError
@@ -101,15 +102,8 @@ def read_params(folder: str | Path, record: dict | None = None) -> dict:
     if not isinstance(files, dict) or PARAMS_FILE not in files:
         raise InputError(folder / MODEL_FILE, "files", f"{{relative path: sha256}} naming {PARAMS_FILE}", files)
     check_file(folder, PARAMS_FILE, files[PARAMS_FILE])
-    tree: dict = {}
     with np.load(folder / PARAMS_FILE, allow_pickle=False) as z:
-        for key in z.files:
-            node = tree
-            *parents, leaf = key.split("/")
-            for p in parents:
-                node = node.setdefault(p, {})
-            node[leaf] = z[key]
-    return tree
+        return traverse_util.unflatten_dict({key: z[key] for key in z.files}, sep="/")
 
 
 __all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "read_params", "read_record"]

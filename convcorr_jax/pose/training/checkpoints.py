@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from flax import traverse_util
 
 from convcorr_jax.core import parallel
 from convcorr_jax.core.errors import InputError
@@ -255,13 +256,9 @@ def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
     return state["params"]
 
 
-def _shapes(tree: dict, prefix: str = "") -> dict[str, tuple]:
-    """{"a/b/kernel": shape} of a nested dict of arrays (or shape structs), sorted by path."""
-    out: dict[str, tuple] = {}
-    for k in sorted(tree, key=str):
-        v = tree[k]
-        out.update(_shapes(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": tuple(v.shape)})
-    return out
+def _shapes(tree: dict) -> dict[str, tuple]:
+    """{"a/b/kernel": shape} of a nested dict of arrays (or shape structs)."""
+    return {k: tuple(v.shape) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
 
 
 def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
