@@ -208,10 +208,13 @@ def _png_paths(out: Path, images: list[str]) -> list[Path]:
 def boxes_to_draw(person_box, torso_box, torso, torso_box_from: str | None, torso_from: str | None
                   ) -> list[tuple[str, np.ndarray, tuple[int, int, int]]]:
     """(legend label, box [4] or point [2], colour) for `draw`: the person box given, the torso box given or found
-    and the torso point, each where there is one."""
+    and the torso point, each where there is one. A person-box model's crops are placed around the person box itself
+    (`torso_box_from` "the person box"): that box is drawn and named once, as the person box."""
     out = []
     if person_box is not None:
         out.append(("person box (given)", np.asarray(person_box, np.float64), BOX_COLOURS["person box"]))
+    if torso_box_from == "the person box" and person_box is not None:
+        torso_box = None
     if torso_box is not None and np.all(np.isfinite(torso_box)):
         out.append((f"torso box ({torso_box_from})", np.asarray(torso_box, np.float64), BOX_COLOURS["torso box"]))
     if torso is not None and torso_from is not None:

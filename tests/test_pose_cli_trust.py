@@ -290,6 +290,16 @@ def test_draw_outlines_the_boxes_in_their_colours_and_names_them_in_the_legend()
     assert (plain[30:50, 40] == 128).all()
 
 
+def test_a_person_box_models_crop_box_is_named_once_as_the_person_box():
+    """`person` places its crops around the person box itself: the legend and printed line name that box once, not
+    again as a "torso box (the person box)"."""
+    box = [10.0, 10.0, 100.0, 80.0]
+    shown = pose_cli.boxes_to_draw(box, box, [55.0, 45.0], "the person box", "the torso box's centre")
+    assert [b[0] for b in shown] == ["person box (given)", "torso point (the torso box's centre)"]
+    no_box = pose_cli.boxes_to_draw(None, [0.0, 0.0, 50.0, 50.0], None, "the person box", None)
+    assert [b[0] for b in no_box] == ["torso box (the person box)"]  # no person box given: the crop box stays
+
+
 def test_legacy_box_works_and_says_once_what_it_means(tmp_path, capsys):
     a, b = _image(tmp_path, "a.png"), _image(tmp_path, "b.png", 90)
     js, js2 = tmp_path / "old.json", tmp_path / "new.json"
