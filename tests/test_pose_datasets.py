@@ -18,6 +18,7 @@ from test_pose_skeletons import CAT, write_coco
 
 from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.pose_dataset import PoseDataset, box_inputs
+from convcorr_jax.core import crop_geometry
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints
 from convcorr_jax.pose import data as pose_data
@@ -123,6 +124,11 @@ def test_a_new_format_is_one_file(hands, tmp_path):
     assert crops.arrays.images.shape == (3, 32, 32, 3) and crops.index.tolist() == [0, 1, 2]  # no extras["index"]
     # the "bbox" normaliser: the person box's longer side (44 px) in crop pixels
     np.testing.assert_allclose(crops.arrays.norm, 44 * crops.affine[:, 0, 0], rtol=1e-5)
+    # training crops are the crops `estimate` takes about the same boxes: the square of 1.25 x the longer inclusive
+    # pixel extent (x1 - x0 + 1), about the box's centre
+    boxes = pose_sets.load_people("hands", root, "val").boxes
+    np.testing.assert_allclose(crops.affine, crop_geometry.box_affines(boxes, 32, 1.25))
+    np.testing.assert_allclose(crops.affine[:, 0, 0], 32 / (1.25 * (np.max(boxes[:, 2:] - boxes[:, :2], 1) + 1)))
     assert pose_sets.dataset("hands").inputs is box_inputs and "hands" in pose_sets.LOADERS
     js = joints.joint_set("hands", 2)
     assert js.names == ("left_hand", "right_hand") and js.flip == (1, 0)

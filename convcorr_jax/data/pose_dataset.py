@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.core import geometry
-from convcorr_jax.core.crop_geometry import square_affines
+from convcorr_jax.core.crop_geometry import box_affines
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError
@@ -125,8 +125,9 @@ def crop_points(samples: Sequence[KeypointSample], affine: np.ndarray) -> np.nda
 
 
 def box_inputs(people: PersonSet, image_size: int, crop_scale: float, protocol: str = "person") -> Inputs:
-    """The default crop protocol: squares around each person's box (side crop_scale x its longer side) resized to
-    image_size px; norm: the skeleton's normaliser in crop pixels (NaN where its joints are unlabelled); torso:
+    """The default crop protocol: squares around each person's box (side crop_scale x its longer inclusive pixel
+    extent, `crop_geometry.box_affines`: the crops `estimate` takes about a user's person boxes) resized to image_size
+    px; norm: the skeleton's normaliser in crop pixels (NaN where its joints are unlabelled); torso:
     the box's centre.
 
     Args:
@@ -139,8 +140,7 @@ def box_inputs(people: PersonSet, image_size: int, crop_scale: float, protocol: 
         the Inputs.
     """
     centres = (people.boxes[:, :2] + people.boxes[:, 2:]) / 2
-    sides = crop_scale * np.max(people.boxes[:, 2:] - people.boxes[:, :2], axis=1)
-    affine = square_affines(centres, sides, image_size)
+    affine = box_affines(people.boxes, image_size, crop_scale)  # as `estimate` crops a user's person boxes
     pts = np.stack([s.points for s in people.samples]).astype(np.float64)
     lab = np.stack([labelled(s, p) for s, p in zip(people.samples, pts)])
     norm = people.skeleton.normaliser_lengths(pts, lab, people.norm_boxes) * affine[:, 0, 0]
