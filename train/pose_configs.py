@@ -91,6 +91,7 @@ trained run to one's own images.
   person_cpu  `person` continued on a CPU, for a model that already exists (`--set init_from=FOLDER`, e.g. the
               shipped convcorr_jax/pose/models/person): a quarter of every batch from FLIC and three quarters from
               LSP-extended, 5000 / 2000 / 1200 steps at batch 16 and half `person`'s learning rates.
+              `person_cpu_160`: the same at 160 px crops (sigma and fine window x 1.25), 2500 / 1000 / 600 steps.
 FLIC configs train on FLIC train minus the validation movies and evaluate on those movies after each stage
 (`convcorr_jax.pose.data`); the FLIC folder is given with `--set data_root=FOLDER` (examples.mat + images/).
 Runtimes and measured numbers: bench/RESULTS_pose.md.
@@ -129,6 +130,11 @@ PERSON_STEPS = (6400, 2400, 1200)  # `person`: `flic`'s schedule
 PERSON_CPU_SHARES = (0.25, 0.75)
 PERSON_CPU_STEPS = (5000, 2000, 1200)
 PERSON_CPU_LR_FACTOR = 0.5
+# `person_cpu_160`: the continuation at 160 px crops (LSP-extended's people are ~150 px tall in their photos: about
+# their own size), heat-map sigma and fine window x 1.25 (the same person-relative sizes), a shorter schedule (about
+# 70 CPU minutes; one run, kept only if the validation people score higher; bench/RESULTS_pose.md)
+PERSON_160 = 160
+PERSON_160_STEPS = (2500, 1000, 600)
 # `person`: rotation up to 40 degrees (LSP-extended has people upside down), scale 0.65-1.35, box shift, half-body
 # crops, colour, blur, low resolution and occlusion (mmpose's top-down ranges; not yet chosen on validation)
 PERSON_AUGMENT = {"rotation": 40.0, "scale": (0.65, 1.35), "shift": 0.1, "half_body": 0.3, "colour": 0.3,
@@ -245,6 +251,14 @@ def _person_cpu() -> TrainConfig:
                                lr=tuple(PERSON_CPU_LR_FACTOR * lr for lr in base.lr), checkpoint_every=500)
 
 
+def _person_cpu_160() -> TrainConfig:
+    base = _person_cpu()
+    m, k = base.model, PERSON_160 / base.model.image_size
+    return dataclasses.replace(base, name="pose_person_cpu_160", steps=PERSON_160_STEPS,
+                               model=dataclasses.replace(m, image_size=PERSON_160, sigma=k * m.sigma,
+                                                         context=int(round(k * m.context / 8)) * 8))
+
+
 def _person_tiny() -> TrainConfig:
     base = _person()
     return dataclasses.replace(base, name="pose_person_tiny", batch_size=8, steps=(8, 4, 4), checkpoint_every=8,
@@ -292,6 +306,7 @@ CONFIGS: dict[str, Callable[[], TrainConfig]] = {
     "person": _person,
     "person_gpu": _person_gpu,
     "person_cpu": _person_cpu,
+    "person_cpu_160": _person_cpu_160,
     "person_tiny": _person_tiny,
 }
 NAMES = tuple(CONFIGS)
