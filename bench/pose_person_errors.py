@@ -13,29 +13,16 @@ mid-point of the hips by more than half the torso length, "upside down" where it
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
+import pose_person_readout as readout_bench  # bench/: the validation people's loader and arguments
 
 from convcorr_jax.core import runinfo
 from convcorr_jax.data.skeletons import PERSON
 from convcorr_jax.pose.estimation import estimate, load
 
-HERE = Path(__file__).resolve().parent
 ALPHA = 0.2
 ARMS = {"l": ("l shoulder", "l elbow", "l wrist"), "r": ("r shoulder", "r elbow", "r wrist")}
 TORSO_BINS = (0, 30, 45, 60, 1e9)  # torso length, pixels of the image
-
-
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("pose_blazepose", HERE / "pose_blazepose.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["pose_blazepose"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def kinds(pred: np.ndarray, ps: dict) -> dict[str, np.ndarray]:
@@ -72,13 +59,8 @@ def orientation(ps: dict) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--flic", required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--lspet", required=True, help="LSP-extended folder (joints.mat + images/ im00001-im05500 at least)")
-    p.add_argument("--model", default="person", help="a person-box model: shipped name or model folder")
-    p.add_argument("--limit", type=int, default=None, help="the first N people of each set (a rehearsal)")
-    a = p.parse_args(argv)
-    pb = _bench_module()
+    a = readout_bench.validation_parser(__doc__.splitlines()[0]).parse_args(argv)
+    pb = readout_bench.bench_module()
     print(runinfo.header("where a person-box model's elbows and wrists go wrong, validation people",
                          {"model": a.model, "alpha": ALPHA, "torso_bins": TORSO_BINS, "limit": a.limit}), flush=True)
     run = load(a.model)

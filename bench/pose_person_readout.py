@@ -44,7 +44,8 @@ RULE = ("the highest mean of elbow and wrist PCK@0.2 (torso normaliser) over bot
 TIE = 0.1  # points
 
 
-def _bench_module():
+def bench_module():
+    """bench/pose_blazepose.py as a module (its people, scores and person-skeleton mapping)."""
     spec = importlib.util.spec_from_file_location("pose_blazepose", HERE / "pose_blazepose.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["pose_blazepose"] = mod
@@ -52,15 +53,21 @@ def _bench_module():
     return mod
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def validation_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of the benches on the validation people: --flic, --lspet, --model, --limit."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--flic", required=True, help="FLIC folder (examples.mat + images/)")
     p.add_argument("--lspet", required=True, help="LSP-extended folder (joints.mat + images/ im00001-im05500 at least)")
     p.add_argument("--model", default="person", help="a person-box model: shipped name or model folder")
     p.add_argument("--limit", type=int, default=None, help="the first N people of each set (a rehearsal)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = validation_parser(__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help="store the choice and its warning threshold in the model")
     a = p.parse_args(argv)
-    pb = _bench_module()
+    pb = bench_module()
     config = {"model": a.model, "settings": SETTINGS, "tie": TIE, "limit": a.limit}
     print(runinfo.header("test-time flip and crop scale of a person-box model, on validation", config), flush=True)
     with runinfo.timed() as total:

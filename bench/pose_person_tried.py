@@ -16,31 +16,18 @@ the model's own crop scale and flip (readout.json), its read-out `cascade_produc
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pose_person_readout as readout_bench  # bench/: the validation people's loader and arguments
 
 from convcorr_jax.core import geometry, runinfo
 from convcorr_jax.pose import estimation, heatmaps, predict
 from convcorr_jax.pose import flip as pose_flip
 
-HERE = Path(__file__).resolve().parent
 RADII = (1, 1.5, 2, 2.5, 3)  # coarse heat-map cells
 PAIRS = {"elbows and wrists": ("elbow", "wrist"), "elbows, wrists, knees, ankles": ("elbow", "wrist", "knee", "ankle")}
 ROTATIONS = ((0, 180), (0, 90, -90), (0, 180, 90, -90))  # degrees
-
-
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("pose_blazepose", HERE / "pose_blazepose.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["pose_blazepose"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def rotation(degrees: float, size: int) -> np.ndarray:
@@ -89,13 +76,8 @@ def separated(hm: np.ndarray, xy: np.ndarray, pairs, radius: float, pool: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--flic", required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--lspet", required=True, help="LSP-extended folder (joints.mat + images/ im00001-im05500 at least)")
-    p.add_argument("--model", default="person", help="a person-box model: shipped name or model folder")
-    p.add_argument("--limit", type=int, default=None, help="the first N people of each set (a rehearsal)")
-    a = p.parse_args(argv)
-    pb = _bench_module()
+    a = readout_bench.validation_parser(__doc__.splitlines()[0]).parse_args(argv)
+    pb = readout_bench.bench_module()
     print(runinfo.header("read-outs tried against left / right and orientation errors, validation people",
                          {"model": a.model, "radii": RADII, "rotations": ROTATIONS, "limit": a.limit}), flush=True)
     run = estimation.load(a.model)
