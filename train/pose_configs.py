@@ -131,8 +131,8 @@ PERSON_CPU_SHARES = (0.25, 0.75)
 PERSON_CPU_STEPS = (5000, 2000, 1200)
 PERSON_CPU_LR_FACTOR = 0.5
 # `person_cpu_160`: the continuation at 160 px crops (LSP-extended's people are ~150 px tall in their photos: about
-# their own size), heat-map sigma and fine window x 1.25 (the same person-relative sizes), a shorter schedule (about
-# 70 CPU minutes; one run, kept only if the validation people score higher; bench/RESULTS_pose.md)
+# their own size), heat-map sigma and fine window x 1.25 (the same person-relative sizes), a shorter schedule (88
+# minutes on a 2-core CPU; one run, kept only if the validation people score higher; bench/RESULTS_pose.md)
 PERSON_160 = 160
 PERSON_160_STEPS = (2500, 1000, 600)
 # `person`: rotation up to 40 degrees (LSP-extended has people upside down), scale 0.65-1.35, box shift, half-body
@@ -195,13 +195,20 @@ def _flic_native() -> TrainConfig:
                                model=dataclasses.replace(base.model, image_size=NATIVE_SIZE), steps=FLIC_NATIVE_STEPS)
 
 
+def _resized(m: pose_model.ModelConfig, size: int, **changes) -> pose_model.ModelConfig:
+    """`m` at `size` px inputs with the heat-map sigma and the fine window scaled with it (the same sizes relative
+    to the person; the window rounded to a multiple of 2^levels), and `changes`."""
+    k = size / m.image_size
+    return dataclasses.replace(m, image_size=size, sigma=k * m.sigma,
+                               context=int(round(k * m.context / 2 ** m.levels)) * 2 ** m.levels, **changes)
+
+
 def _flic_gpu() -> TrainConfig:
     base = _flic()
     m = base.model
     return dataclasses.replace(base, name="pose_flic_gpu", batch_size=GPU_BATCH, steps=GPU_STEPS, checkpoint_every=500,
-                               model=dataclasses.replace(m, image_size=GPU_SCALE * m.image_size, fine=GPU_FINE,
-                                                         context=GPU_SCALE * m.context, sigma=GPU_SCALE * m.sigma,
-                                                         fine_coarse=GPU_FINE_COARSE))
+                               model=_resized(m, GPU_SCALE * m.image_size, fine=GPU_FINE,
+                                              fine_coarse=GPU_FINE_COARSE))
 
 
 def _recipe(name: str, data: str, crop_scale: float, steps: tuple[int, int, int]) -> Callable[[], TrainConfig]:
@@ -253,10 +260,8 @@ def _person_cpu() -> TrainConfig:
 
 def _person_cpu_160() -> TrainConfig:
     base = _person_cpu()
-    m, k = base.model, PERSON_160 / base.model.image_size
     return dataclasses.replace(base, name="pose_person_cpu_160", steps=PERSON_160_STEPS,
-                               model=dataclasses.replace(m, image_size=PERSON_160, sigma=k * m.sigma,
-                                                         context=int(round(k * m.context / 8)) * 8))
+                               model=_resized(base.model, PERSON_160))
 
 
 def _person_tiny() -> TrainConfig:
