@@ -150,3 +150,24 @@ def test_sub_class_with_one_image_is_refused_before_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "car(S)" in err[0] and "images" in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_mixed_view_pairs_are_every_cross_pair_of_two_sub_classes(tmp_path):
+    """`pf_willow_set(mixed=...)`: the pairs within each sub-class, then every image of A to every image of B and
+    back, grouped "A+B"; a set not made of two sub-classes present is refused naming `mixed`."""
+    from convcorr_eval.long2014.pf_willow import pf_willow_set
+
+    coords = np.stack([np.arange(1, 11), np.arange(11, 21)]).astype(float)
+    for sub, names in (("car(G)", "ab"), ("car(S)", "cde")):
+        for n in names:
+            _write(tmp_path / sub, n, coords)
+    samples, pairs, groups = pf_willow_set(tmp_path, mixed=["car(G)+car(S)"])
+    ids = [s.id for s in samples]
+    assert len(samples) == 5 and list(groups).count("car(G)") == 2 and list(groups).count("car(S)") == 6
+    cross = pairs[groups == "car(G)+car(S)"]
+    g, s = [0, 1], [2, 3, 4]  # car(G) a, b; car(S) c, d, e (sub-class order)
+    assert [tuple(p) for p in cross] == [(i, j) for i in g for j in s] + [(j, i) for j in s for i in g], ids
+    with pytest.raises(InputError, match="mixed"):
+        pf_willow_set(tmp_path, mixed=["car(G)+duck(S)"])
+    with pytest.raises(InputError, match="mixed"):
+        pf_willow_set(tmp_path, mixed=["car(G)+car(G)"])

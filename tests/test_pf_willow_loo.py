@@ -33,3 +33,15 @@ def test_ties_take_the_first_row_and_bad_rows_are_refused():
         pf_willow_validation.leave_one_out([{"per_class": {"a": 0.5}}])
     with pytest.raises(InputError, match="per_class"):
         pf_willow_validation.leave_one_out([{"per_class": {"a": 0.5, "b": 0.1}}, {"per_class": {"a": 0.5, "c": 0.1}}])
+
+
+def test_a_mixed_view_set_is_a_fold_chosen_on_the_sub_classes_it_is_not_made_of():
+    rows = [{"per_class": {**r["per_class"], "a+b": m}} for r, m in zip(ROWS, (0.3, 0.6, 0.1))]
+    folds = pf_willow_validation.leave_one_out(rows)
+    # a, b, c as without the mixed set (it is never chosen on); "a+b" chooses on c alone: 0.5, 0.7, 0.9 -> row 2
+    assert [(f["left_out"], f["row"]) for f in folds] == [("a", 2), ("b", 0), ("c", 0), ("a+b", 2)]
+    np.testing.assert_allclose([f["train"] for f in folds], [0.8, 0.75, 0.75, 0.9])
+    np.testing.assert_allclose([f["score"] for f in folds], [0.2, 0.5, 0.5, 0.1])
+    assert pf_willow_validation.worst(rows[2]) == ("a", 0.2)  # the mixed set's 0.1 is not a sub-class
+    with pytest.raises(InputError, match="mixed"):
+        pf_willow_validation.leave_one_out([{"per_class": {"a": 0.5, "b": 0.5, "a+z": 0.1}}])

@@ -20,6 +20,8 @@ def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
     The number of groups is `C / I` of the HWIO kernel: groups split input and output channels into contiguous blocks
     (Caffe `group`, PyTorch `groups`). Depthwise (I = 1) runs as `_depthwise_conv`, other groups as one convolution
     each, concatenated, in place of XLA's grouped convolution (slower on XLA:CPU; timings in bench/RESULTS_flow.md).
+    On the CPU backend a 3 x 3, stride 1, pad 1 dense convolution of `WINOGRAD_MIN_CHANNELS` or more input channels
+    per group runs as `_winograd_conv` (fewer multiplications; bench/RESULTS_backbones.md).
 
     Args:
       p: {"kernel": [kh, kw, C / groups, O] HWIO, optional "bias": [O]}.
@@ -41,9 +43,60 @@ def conv(p: dict, x: jax.Array, step: Step) -> jax.Array:
 
 
 def _dense_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
+    if (kernel.shape[:2] == (3, 3) and (step.stride, step.pad) == (1, 1) and kernel.shape[2] >= WINOGRAD_MIN_CHANNELS
+            and jax.default_backend() == "cpu"):
+        return _winograd_conv(x, kernel)
     return lax.conv_general_dilated(x, kernel, window_strides=(step.stride, step.stride),
                                     padding=((step.pad, step.pad), (step.pad, step.pad)),
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+# Input channels from which a 3 x 3 stride-1 convolution runs as `_winograd_conv` on the CPU (below them the
+# transforms cost more than the multiplications they save; bench/RESULTS_backbones.md).
+WINOGRAD_MIN_CHANNELS = 128
+_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))  # input transform B^T of F(2 x 2, 3 x 3)
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float32)  # kernel transform G
+_AT = ((1, 1, 1, 0), (0, 1, -1, -1))  # output transform A^T
+
+
+def _combine(rows: list, coeffs: tuple) -> list:
+    """[sum_i c[a][i] rows[i] for each row a of coeffs] with the 0 / +-1 coefficients of Winograd's transforms."""
+    out = []
+    for c in coeffs:
+        terms = [r if k == 1 else -r for r, k in zip(rows, c) if k]
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = acc + t
+        out.append(acc)
+    return out
+
+
+def _winograd_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """3 x 3 convolution, stride 1, one zero of padding each side (no bias), by Winograd's minimal filtering F(2 x 2,
+    3 x 3) (Lavin and Gray, CVPR 2016): 16 multiplications per 2 x 2 output tile and channel pair in place of 36.
+
+    The frame is cut into overlapping 4 x 4 input tiles at stride 2; each is transformed (B^T d B), multiplied with
+    the transformed kernel (G g G^T) as 16 matrix products over the channels, and transformed back (A^T m A). The
+    result equals `lax.conv_general_dilated`'s up to float rounding (about 1e-6 relative).
+
+    Args:
+      x: float32 [N, H, W, C] features.
+      kernel: [3, 3, C, O] HWIO weights.
+
+    Returns:
+      float32 [N, H, W, O].
+    """
+    n, h, w, _ = x.shape
+    th, tw = -(-h // 2), -(-w // 2)
+    xp = jnp.pad(x, ((0, 0), (1, 2 * th + 1 - h), (1, 2 * tw + 1 - w), (0, 0)))
+    d = [[xp[:, i:i + 2 * th:2, j:j + 2 * tw:2] for j in range(4)] for i in range(4)]  # [4][4] [N, th, tw, C]
+    cols = [_combine([d[i][j] for i in range(4)], _BT) for j in range(4)]  # B^T d: cols[j][a]
+    v = jnp.stack([jnp.stack(_combine([cols[j][a] for j in range(4)], _BT)) for a in range(4)])  # [4, 4, N, th, tw, C]
+    u = jnp.einsum("ai,ijco,bj->abco", _G, kernel, _G)  # G g G^T: [4, 4, C, O]
+    m = jnp.einsum("abntuc,abco->abntuo", v, u)
+    rows = _combine([m[a] for a in range(4)], _AT)  # A^T m: [2][4, N, th, tw, O]
+    y = jnp.stack([jnp.stack(_combine([r[b] for b in range(4)], _AT), 3) for r in rows], 2)  # [N, th, 2, tw, 2, O]
+    return y.reshape(n, 2 * th, 2 * tw, -1)[:, :h, :w]
 
 
 def _depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:

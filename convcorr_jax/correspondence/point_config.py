@@ -136,7 +136,8 @@ class PointTransferConfig:
       soft_mnn: reweight the matcher's confidences by soft mutual nearest neighbours (`matching.soft_mutual`,
         NCNet) before the best matches are taken (matchers only; off by default).
       ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
-      hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing.
+      hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing (15: chosen with one PF-WILLOW
+        sub-class and two mixed-view sets left out in turn, bench/RESULTS_real.md; HPF's is 7).
       prior: None (uniform OT marginals) or a backbone with a pooled ImageNet classifier (`features.cam.CAM_TAPS`,
         "mobilenet_v2", loaded with its real weights): the OT marginals of "ot" / "ot_rhm" are proportional to
         `prior_floor` + the class activation map of its `prior_top_k` top classes at the nodes (SCOT's foreground
@@ -175,7 +176,7 @@ class PointTransferConfig:
     soft_mnn: bool = False
     ot_iters: int = 1
     ot_eps: float = 0.05
-    hough_side: int = 7
+    hough_side: int = 15
     prior: str | None = "mobilenet_v2"
     prior_top_k: int = 2
     prior_floor: float = 0.03

@@ -57,6 +57,7 @@ import numpy as np
 from convcorr_jax.core import io, metrics, runinfo
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.correspondence.frame_transfer import move_points
+from convcorr_jax.correspondence.matching import MatchConfig
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMAGE_SIZE, PointTransferConfig,
@@ -71,18 +72,19 @@ from convcorr_eval.figures import TransferRow, transfer_figure
 from convcorr_eval.long2014 import paper
 from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure, score_about
 
-__all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "PCK_NORMALISER",
-           "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs", "evaluate_set", "frame_boxes",
-           "get_config", "keypoint_table", "make_frames", "move_points", "pair_ground_truth", "pck_about",
-           "pck_markdown", "peer_mean", "pf_willow_command", "pf_willow_set", "ran_on_subclasses", "replace_fields",
-           "run", "run_name", "score_frames", "scored_subclasses", "select_classes", "setting_text", "split_of",
-           "steps_text", "valid_keypoints"]
+__all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "MIXED_SEP",
+           "PCK_NORMALISER", "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs",
+           "evaluate_set", "frame_boxes", "get_config", "keypoint_table", "make_frames", "mixed_parts",
+           "move_points", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean", "pf_willow_command",
+           "pf_willow_set", "ran_on_subclasses", "replace_fields", "run", "run_name", "score_frames",
+           "scored_subclasses", "select_classes", "setting_text", "split_of", "steps_text", "valid_keypoints"]
 
 ALPHAS = metrics.PF_ALPHAS
 # The taps of each backbone when `taps` is None, and the grid of each method when `grid` is None
 # (`PointTransferConfig.DEFAULT_TAPS` / `DEFAULT_GRID`: the backbone specs and the matcher table).
 DEFAULT_TAPS = PointTransferConfig.DEFAULT_TAPS
 DEFAULT_GRID = PointTransferConfig.DEFAULT_GRID
+MIXED_SEP = "+"  # "A+B": the cross pairs of two sub-classes of one object (`pf_willow_set`'s mixed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,19 +234,38 @@ def check_inputs(cfg: Config) -> None:
 
 
 def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
-                  classes: Sequence[str] | None = None) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
-    """(samples with images, ordered pairs [P, 2] (source i, target j) within each sub-class, sub-class per pair
-    [P]) of the sub-classes `classes` (None: all, `select_classes`), the first `pairs_per_class` ordered pairs of
-    each (None: all)."""
-    samples, pairs, groups = [], [], []
+                  classes: Sequence[str] | None = None, mixed: Sequence[str] = ()
+                  ) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
+    """(samples with images, ordered pairs [P, 2] (source i, target j), group per pair [P]) of the sub-classes
+    `classes` (None: all, `select_classes`): the first `pairs_per_class` ordered pairs within each sub-class (None:
+    all), then for each "A+B" of `mixed` (`mixed_parts`) the first `pairs_per_class` of its cross pairs (every
+    image of A to every image of B, then B to A), grouped as "A+B"."""
+    samples, pairs, groups, where = [], [], [], {}
     for sub in select_classes(root, classes):
         s = load_pf_willow(root, classes=[sub], with_images=True)
         _require_pair(root, sub, len(s))
+        where[sub] = np.arange(len(samples), len(samples) + len(s))
         pp = ordered_pairs(len(s))[:pairs_per_class] + len(samples)
         samples += list(s)
         pairs.append(pp)
         groups += [sub] * len(pp)
+    for name in mixed:
+        a, b = (where[p] for p in mixed_parts(name, tuple(where)))
+        pp = np.concatenate([np.stack(np.meshgrid(x, y, indexing="ij"), -1).reshape(-1, 2)
+                             for x, y in ((a, b), (b, a))])[:pairs_per_class]
+        pairs.append(pp.astype(np.int64))
+        groups += [name] * len(pp)
     return samples, np.concatenate(pairs), np.array(groups)
+
+
+def mixed_parts(name: str, subs: Sequence[str]) -> tuple[str, str]:
+    """The two sub-classes of a mixed-view set "A+B" (two sub-classes of one object whose keypoints are the same
+    parts, e.g. "car(G)+car(S)": side against general views, as PF-WILLOW's own car(M)); InputError naming `mixed`
+    unless A and B are two different ones of `subs`."""
+    parts = tuple(name.split(MIXED_SEP))
+    if len(parts) != 2 or parts[0] == parts[1] or not all(p in subs for p in parts):
+        raise InputError("config", "mixed", f"'A{MIXED_SEP}B' with two different sub-classes of {list(subs)}", name)
+    return parts
 
 
 def run_pf_willow(cfg: Config, backbone=None, params=None, progress: bool = False) -> dict:
@@ -277,8 +298,8 @@ def setting_text(cfg: Config) -> str:
 
 
 def steps_text(t: PointTransferConfig) -> str:
-    """The steps beyond one backbone at one scale with uniform OT marginals: ", + NET taps, scales a+b, CAM prior
-    NET top k floor f, soft MNN" ("" for none)."""
+    """The steps beyond one backbone at one scale with uniform OT marginals and HPF's Hough width: ", + NET taps,
+    scales a+b, CAM prior NET top k floor f, Hough width w, soft MNN" ("" for none)."""
     out = ""
     if t.features == "cnn" and t.extra_backbone is not None:
         out += f", + {t.extra_backbone} {'+'.join(t.extra_tap_names)}"
@@ -288,6 +309,8 @@ def steps_text(t: PointTransferConfig) -> str:
         out += ", scales " + "+".join(f"{v:g}" for v in t.scales)
     if t.features == "cnn" and t.resolved_method != "bp" and t.prior is not None:
         out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
+    if t.features == "cnn" and t.resolved_method in ("rhm", "ot_rhm") and t.hough_side != MatchConfig.side:
+        out += f", Hough width {t.hough_side}"
     if t.features == "cnn" and t.resolved_method != "bp" and t.soft_mnn:
         out += ", soft MNN"
     if t.features == "cnn" and t.resolved_method != "bp" and t.projection is not None:

@@ -103,8 +103,10 @@ class Config(ExperimentConfig):
     rows; extra_search: a second network whose taps are chosen per fold by greedy forward selection nested in the
     leave-one-out (`nested_extra_search`, at most `extra_search_max_taps`, on the first row's setting); steps:
     "NAME:i+j+..." groups of row indices (0-based, into `rows`), each given its own leave-one-out over those rows;
-    pairs_per_class: the first N ordered pairs of each sub-class (None: all 90). backbone and weights are the rows'
-    defaults."""
+    pairs_per_class: the first N ordered pairs of each sub-class (None: all 90); mixed: mixed-view sets "A+B"
+    (`pf_willow.pf_willow_set`: the cross pairs of two sub-classes of one object, e.g. "car(G)+car(S)"), each one
+    more fold of the leave-one-out, scored but never chosen on (`leave_one_out`). backbone and weights are the
+    rows' defaults."""
 
     data: str = "pf_willow"
     backbone: str = pf_willow.Config.backbone
@@ -117,6 +119,7 @@ class Config(ExperimentConfig):
     extra_search_max_taps: int = 3
     steps: tuple[str, ...] = ()
     pairs_per_class: int | None = None
+    mixed: tuple[str, ...] = ()
 
     def __post_init__(self):
         super().__post_init__()
@@ -132,6 +135,10 @@ class Config(ExperimentConfig):
                 raise InputError("config", "search", f"backbones with candidate taps {list(CANDIDATES)}", b)
         if not self.rows and not self.search:
             raise InputError("config", "rows", "at least one row (or a search)", "none")
+        for m in self.mixed:  # the sub-classes themselves are checked against the data (`pf_willow.mixed_parts`)
+            a, _, b = m.partition(pf_willow.MIXED_SEP)
+            if not a or not b or a == b or pf_willow.MIXED_SEP in b:
+                raise InputError("config", "mixed", f"'A{pf_willow.MIXED_SEP}B' with two different sub-classes", m)
         self.row_configs()  # every row parses
         self.step_rows()
 
@@ -181,7 +188,8 @@ class Validation:
         require_data(cfg, ("pf_willow",))
         self.cfg = cfg
         self.progress = progress
-        self.samples, self.pairs, self.groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
+        self.samples, self.pairs, self.groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class,
+                                                                        mixed=cfg.mixed)
         self.images = [s.image for s in self.samples]
         self.boxes = frame_boxes(self.images)
         self.models: dict = {}
@@ -203,20 +211,23 @@ class Validation:
         return self.stores[key].frames(c.transfer, taps)
 
     def score(self, c: pf_willow.Config, taps_needed: tuple[str, ...] | None = None, origin: str = "row") -> dict:
-        """One row: {"config", "label" fields..., "pck": {alpha: mean}, "per_class" (PCK@0.1), "seconds"
-        (features where computed for this row, matching and transfer)}."""
+        """One row: {"config", "label" fields..., "pck": {alpha: mean over the sub-classes, the mixed-view sets
+        left out}, "per_class" (PCK@0.1, the mixed-view sets last), "seconds" (features where computed for this
+        row, matching and transfer)}."""
         backbone, _ = self.model(c)
         t = c.transfer
         taps = resolve_taps(backbone, t.tap_names)
         frames, used, t_frames = self.frames(c, taps_needed or taps)
         t0 = time.perf_counter()
         r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=used)
+        cfg_mixed = set(self.cfg.mixed)
         return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features,
                 "method": t.resolved_method,
                 "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
                 "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
-                "pck": {a: float(r["pck"][a]["mean"]) for a in r["pck"]},
+                "pck": {a: float(np.mean([v for k, v in r["pck"][a].items() if k != "mean" and k not in cfg_mixed]))
+                        for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
 
@@ -291,9 +302,10 @@ def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_tap
         return seen[taps]
 
     chosen_rows = {}
-    for c in progress_bar(list(rows[0]["per_class"]), desc=f"{net} taps per fold", disable=not v.progress):
+    keys = list(rows[0]["per_class"])
+    for c in progress_bar(fold_keys(keys), desc=f"{net} taps per fold", disable=not v.progress):
         def others(i: int) -> float:
-            return float(np.mean([p for k, p in rows[i]["per_class"].items() if k != c]))
+            return float(np.mean([rows[i]["per_class"][k] for k in chosen_on(c, keys)]))
 
         chosen, at = (), 0
         while len(chosen) < min(max_taps, len(cands)):
@@ -318,31 +330,47 @@ def best(rows: list[dict]) -> tuple[dict, dict[str, dict]]:
 
 
 def worst(r: dict) -> tuple[str, float]:
-    """(the sub-class with the lowest PCK@0.1 of row `r`, that PCK); ties: the first in sub-class order."""
-    return min(r["per_class"].items(), key=lambda kv: kv[1])
+    """(the sub-class with the lowest PCK@0.1 of row `r`, that PCK), mixed-view sets not counted; ties: the first
+    in sub-class order."""
+    return min(((k, v) for k, v in r["per_class"].items() if pf_willow.MIXED_SEP not in k), key=lambda kv: kv[1])
+
+
+def fold_keys(keys: list[str]) -> list[str]:
+    """The folds of a leave-one-out over per-class keys: the sub-classes in order, then the mixed-view sets."""
+    return [k for k in keys if pf_willow.MIXED_SEP not in k] + [k for k in keys if pf_willow.MIXED_SEP in k]
+
+
+def chosen_on(c: str, keys: list[str]) -> list[str]:
+    """The sub-classes fold `c` chooses its row on: every sub-class but c, or, for a mixed-view set "A+B", every
+    sub-class but A and B (mixed-view sets are never chosen on)."""
+    subs = [k for k in keys if pf_willow.MIXED_SEP not in k]
+    out = set(pf_willow.mixed_parts(c, subs)) if pf_willow.MIXED_SEP in c else {c}
+    return [k for k in subs if k not in out]
 
 
 def leave_one_out(rows: list[dict], allowed: dict[str, list[int]] | None = None) -> list[dict]:
     """Leave-one-sub-class-out selection over `rows` (each with "per_class": {sub-class: PCK@0.1}).
 
     For each sub-class c in turn: the row with the highest mean PCK@0.1 over the other sub-classes (ties: the
-    first row), and that row's PCK@0.1 on c, which played no part in choosing it.
+    first row), and that row's PCK@0.1 on c, which played no part in choosing it. A mixed-view set "A+B"
+    (`Config.mixed`) is never chosen on: it is one more fold, its row chosen on the sub-classes other than A and B.
 
     Args:
         rows: scored rows (`Validation.score`), every one over the same sub-classes (at least 2).
-        allowed: {sub-class: the row indices its fold chooses among} (None: every row).
+        allowed: {sub-class or mixed set: the row indices its fold chooses among} (None: every row).
 
     Returns:
-        One dict per left-out sub-class, in sub-class order: {"left_out": c, "row": index into `rows`,
-        "train": the chosen row's mean over the others, "score": its PCK@0.1 on c}.
+        One dict per left-out sub-class, in sub-class order, then one per mixed-view set: {"left_out": c, "row":
+        index into `rows`, "train": the chosen row's mean over the sub-classes it was chosen on, "score": its
+        PCK@0.1 on c}.
     """
-    subs = list(rows[0]["per_class"])
-    if len(subs) < 2 or any(list(r["per_class"]) != subs for r in rows):
+    keys = list(rows[0]["per_class"])
+    if len(fold_keys(keys)) < 2 or any(list(r["per_class"]) != keys for r in rows):
         raise InputError("leave_one_out", "rows", "the same 2 or more sub-classes in every row's per_class",
                          [list(r["per_class"]) for r in rows])
     out = []
-    for c in subs:
-        train = [float(np.mean([r["per_class"][o] for o in subs if o != c])) for r in rows]
+    for c in fold_keys(keys):
+        train = [float(np.mean([r["per_class"][o] for o in chosen_on(c, keys)])) for r in rows]
         ok = range(len(rows)) if allowed is None else allowed[c]
         i = max(ok, key=lambda k: (train[k], -k))
         out.append({"left_out": c, "row": i, "train": train[i], "score": float(rows[i]["per_class"][c])})
@@ -368,14 +396,20 @@ def _row_name(r: dict) -> str:
 
 
 def _folds_md(title: str, rows: list[dict], folds: list[dict]) -> list[str]:
-    """A leave-one-out table (`leave_one_out`'s folds) with its mean and worst left-out PCK@0.1."""
-    worst_fold = min(folds, key=lambda f: f["score"])
+    """A leave-one-out table (`leave_one_out`'s folds) with its mean and worst left-out PCK@0.1 over the
+    sub-classes, then the mixed-view folds' and the mean over every fold."""
+    own = [f for f in folds if pf_willow.MIXED_SEP not in f["left_out"]]
+    worst_fold = min(own, key=lambda f: f["score"])
+    mixed = [f for f in folds if f not in own]
+    sets = ", ".join(f"{f['left_out']} {percent(f['score'])} %" for f in mixed)
+    tail = (f" Mixed-view sets: {sets}; mean over "
+            f"all {len(folds)} folds {percent(np.mean([f['score'] for f in folds]))} %." if mixed else "")
     return ["", title, "",
             markdown_table(["left out", "chosen row", "mean PCK@0.1 of the others", "PCK@0.1 left out"],
                            [[f["left_out"], _row_name(rows[f["row"]]), 100 * f["train"], 100 * f["score"]]
                             for f in folds], "{:.1f}"), "",
-            f"Left-out PCK@0.1: mean {percent(np.mean([f['score'] for f in folds]))} %, worst "
-            f"{percent(worst_fold['score'])} % ({worst_fold['left_out']})."]
+            f"Left-out PCK@0.1: mean {percent(np.mean([f['score'] for f in own]))} %, worst "
+            f"{percent(worst_fold['score'])} % ({worst_fold['left_out']})." + tail]
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -384,16 +418,21 @@ def run(cfg: Config, ctx: Context) -> Result:
     table = [[r["method"] if r["features"] != "none" else "none", r["backbone"] if r["features"] == "cnn" else "-",
               r["taps"], str(r["size"]), str(r["grid"]) if r["features"] != "none" else "-", setting(r),
               *(100 * r["pck"][a] for a in ("0.05", "0.1", "0.2")),
-              f"{percent(worst(r)[1])} {worst(r)[0]}", f"{r['seconds']:.0f}",
+              f"{percent(worst(r)[1])} {worst(r)[0]}",
+              *([100 * np.mean([r["per_class"][m] for m in cfg.mixed])] if cfg.mixed else []), f"{r['seconds']:.0f}",
               ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
                else "search" if r["origin"] == "search" else "")] for r in rows]
-    n_pairs = len(pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)[1])
+    groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed)[2]
+    n_pairs = int(sum(pf_willow.MIXED_SEP not in g for g in groups))
     on = ran_on(cfg, "validation", "backbone of each row")
-    md = [f"**PF-WILLOW validation** ({on}; {n_pairs} ordered pairs of the validation sub-classes; PCK (%) at alpha "
-          f"x the {pf_willow.PCK_NORMALISER}, mean over the sub-classes; seconds: the features where computed for the "
-          "row, then matching and transfer)", "",
+    mixed = (f", then the {len(groups) - n_pairs} cross pairs of the mixed-view sets {', '.join(cfg.mixed)} (their "
+             "mean PCK@0.1 a column of its own, not in the mean)") if cfg.mixed else ""
+    md = [f"**PF-WILLOW validation** ({on}; {n_pairs} ordered pairs of the validation sub-classes{mixed}; PCK (%) at "
+          f"alpha x the {pf_willow.PCK_NORMALISER}, mean over the sub-classes; seconds: the features where computed "
+          "for the row, then matching and transfer)", "",
           markdown_table(["method", "backbone", "taps", "size", "grid", "setting", "PCK@0.05", "PCK@0.1", "PCK@0.2",
-                          "worst sub-class @0.1", "s", ""], table, "{:.1f}"), ""]
+                          "worst sub-class @0.1", *(["mixed views @0.1"] if cfg.mixed else []), "s", ""], table,
+                         "{:.1f}"), ""]
     md += [f"Chosen (highest mean PCK@0.1): {top['method']}, {top['backbone']} {top['taps']}, {top['size']} px, grid "
            f"{top['grid']}, {setting(top)} (PCK@0.1 {percent(top['pck']['0.1'])} %).", ""]
     md += [f"- {b}: {r['method']} {r['taps']}, {r['size']} px, grid {r['grid']}, {setting(r)} "
@@ -410,7 +449,8 @@ def run(cfg: Config, ctx: Context) -> Result:
                             "`rows` only):", rows, steps[name])
         if searched:
             steps["extra search"] = [{"left_out": c, "row": i, "score": float(rows[i]["per_class"][c]),
-                                      "train": float(np.mean([p for k, p in rows[i]["per_class"].items() if k != c]))}
+                                      "train": float(np.mean([rows[i]["per_class"][k]
+                                                              for k in chosen_on(c, list(rows[i]["per_class"]))]))}
                                      for c, i in searched.items()]
             md += _folds_md(f"**Leave one sub-class out, {cfg.extra_search} taps searched per fold** (greedy "
                             "forward selection on the other sub-classes, `nested_extra_search`):", rows,
