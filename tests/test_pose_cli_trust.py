@@ -196,8 +196,8 @@ def test_the_default_model_is_person_for_photos_and_flic_for_flics_protocol(tmp_
         got[name] = json.loads((tmp_path / f"{name}.json").read_text())
     assert [got[k]["model"]["name"] for k in ("none", "person", "torso", "frame")] == ["person", "person", "flic",
                                                                                        "flic_256"]
-    want = estimate(img, "flic_256", two_pass=True, scales=(1.0,), torso=[((W - 1) / 2, (H - 1) / 2)])
-    np.testing.assert_allclose(got["frame"]["images"][0]["torso_box"], want.torso_boxes[0], atol=1e-3)
+    # that two passes give estimate's points: the next test (flic) and test_pose_shipped.py (flic_256, slow tier)
+    assert got["frame"]["two_pass"] is True
     assert got["none"]["input"] == "the whole image letterboxed (no box given)" and got["none"]["two_pass"] is False
     assert len(got["person"]["images"][0]["joints"]) == 17 and len(got["torso"]["images"][0]["joints"]) == 11
     assert got["person"]["flip"] is True  # the person model's own test-time flip (readout.json)
