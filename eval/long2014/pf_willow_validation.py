@@ -4,12 +4,16 @@
     convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW \\
         --set rows="method=bp beta=0.03,method=rhm backbone=mobilenet_v2 taps=block12+block13"
     convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW --set search=vgg16 --set rows=
+    convcorr run long2014.pf_willow_validation --data-root PF-dataset-WILLOW \
+        --set 'mixed=car(G)+car(S),winebottle(wC)+winebottle(woC)' --set rows="method=ot_rhm,hough_side=7"
 
 The bundled sub-classes (car(G), car(S), duck(S), motorbike(S), winebottle(wC), winebottle(woC); 90 ordered pairs
 each) are PF-WILLOW's validation set: every setting of the PF-WILLOW experiment is chosen here, and scores that
 count are measured on the other 4 sub-classes. Each row reports its mean over the sub-classes and its worst one;
 leave one sub-class out (`leave_one_out`) chooses on all but one sub-class and scores the choice on the one left
-out, in turn, so that a setting which wins on average by hurting one kind of object shows it.
+out, in turn, so that a setting which wins on average by hurting one kind of object shows it. `mixed` adds the cross
+pairs of two sub-classes of one object (side against general car views, bottles with and without clutter: the kind
+of pairs PF-WILLOW's held-out car(M) and winebottle(M) hold) as folds that are scored and never chosen on.
 
 A row is a set of `long2014.pf_willow` Config fields or fields of its `transfer`
 (`PointTransferConfig`), space-separated `field=value` (taps joined by "+"), applied to `pf_willow.get_config(size)`;
