@@ -203,9 +203,16 @@ def test_validation_rows_parse_and_refuse_bad_ones():
 
 def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     cfg = dataclasses.replace(pf_willow_validation.get_config("tiny"), backbone="caffenet", weights="random",
-                              data_root=pf_root)
+                              data_root=pf_root, mixed=("car(G)+car(S)",))
     res = pf_willow_validation.run(cfg, Context(tmp_path, progress=False))
     rows = res.metrics["rows"]
+    # the mixed-view set: a fold of its own, last, chosen on the sub-classes other than car(G) and car(S), and
+    # left out of each row's mean
+    mixed = res.metrics["leave_one_out"][-1]
+    assert mixed["left_out"] == "car(G)+car(S)" and "mixed views @0.1" in res.markdown
+    others = [k for k in rows[0]["per_class"] if k not in ("car(G)", "car(S)", "car(G)+car(S)")]
+    assert mixed["train"] == pytest.approx(np.mean([rows[mixed["row"]]["per_class"][k] for k in others]))
+    assert rows[0]["pck"]["0.1"] == pytest.approx(np.mean([v for k, v in rows[0]["per_class"].items() if "+" not in k]))
     assert [r["method"] for r in rows[:3]] == ["bp", "ot_rhm", "rhm"] and rows[3]["features"] == "none"
     assert rows[2]["radius"] == 2.0 and rows[0]["grid"] == 16 and rows[1]["grid"] == 8
     assert all(0 <= r["pck"]["0.05"] <= r["pck"]["0.1"] <= r["pck"]["0.2"] <= 1 for r in rows)
@@ -214,7 +221,7 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     assert " | ".join(f"{100 * pck[a]:.1f}" for a in ("0.05", "0.1", "0.2")) in res.markdown
     assert res.metrics["pck_about"]["normaliser"] == "target keypoint box" and "real pf_willow" in res.markdown
     # leave one sub-class out: a fold per sub-class, each scored with its chosen row's own PCK@0.1 there
-    folds, subs = res.metrics["leave_one_out"], list(rows[0]["per_class"])
+    folds, subs = res.metrics["leave_one_out"][:-1], [k for k in rows[0]["per_class"] if "+" not in k]
     assert [f["left_out"] for f in folds] == subs and len(subs) >= 2
     assert all(f["score"] == rows[f["row"]]["per_class"][f["left_out"]] for f in folds)
     assert "**Leave one sub-class out**" in res.markdown and "worst sub-class @0.1" in res.markdown

@@ -216,22 +216,21 @@ class Validation:
 
     def score(self, c: pf_willow.Config, taps_needed: tuple[str, ...] | None = None, origin: str = "row") -> dict:
         """One row: {"config", "label" fields..., "pck": {alpha: mean over the sub-classes, the mixed-view sets
-        left out}, "per_class" (PCK@0.1, the mixed-view sets last), "seconds" (features where computed for this
-        row, matching and transfer)}."""
+        left out}, "per_class" (PCK@0.1 of each sub-class and mixed-view set), "seconds" (features where computed
+        for this row, matching and transfer)}."""
         backbone, _ = self.model(c)
         t = c.transfer
         taps = resolve_taps(backbone, t.tap_names)
         frames, used, t_frames = self.frames(c, taps_needed or taps)
         t0 = time.perf_counter()
         r = pf_willow.score_frames(frames, self.samples, self.pairs, self.groups, c, taps=used)
-        cfg_mixed = set(self.cfg.mixed)
         return {"config": c, "origin": origin, "backbone": c.backbone, "features": t.features,
                 "method": t.resolved_method,
                 "taps": "+".join(taps) if t.features == "cnn" else t.features, "size": t.image_size,
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
                 "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
-                "pck": {a: float(np.mean([v for k, v in r["pck"][a].items() if k != "mean" and k not in cfg_mixed]))
-                        for a in r["pck"]},
+                "pck": {a: float(np.mean([v for k, v in r["pck"][a].items()
+                                          if k != "mean" and pf_willow.MIXED_SEP not in k])) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
 
