@@ -258,13 +258,15 @@ def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
     return samples, np.concatenate(pairs), np.array(groups)
 
 
-def mixed_parts(name: str, subs: Sequence[str]) -> tuple[str, str]:
+def mixed_parts(name: str, subs: Sequence[str] | None = None) -> tuple[str, str]:
     """The two sub-classes of a mixed-view set "A+B" (two sub-classes of one object whose keypoints are the same
     parts, e.g. "car(G)+car(S)": side against general views, as PF-WILLOW's own car(M)); InputError naming `mixed`
-    unless A and B are two different ones of `subs`."""
+    unless A and B are two different non-empty names, both in `subs` (None: the names only, no data at hand)."""
     parts = tuple(name.split(MIXED_SEP))
-    if len(parts) != 2 or parts[0] == parts[1] or not all(p in subs for p in parts):
-        raise InputError("config", "mixed", f"'A{MIXED_SEP}B' with two different sub-classes of {list(subs)}", name)
+    if (len(parts) != 2 or not all(parts) or parts[0] == parts[1]
+            or (subs is not None and not all(p in subs for p in parts))):
+        among = "" if subs is None else f" of {list(subs)}"
+        raise InputError("config", "mixed", f"'A{MIXED_SEP}B' with two different sub-classes{among}", name)
     return parts
 
 

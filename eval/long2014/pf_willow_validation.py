@@ -139,10 +139,8 @@ class Config(ExperimentConfig):
                 raise InputError("config", "search", f"backbones with candidate taps {list(CANDIDATES)}", b)
         if not self.rows and not self.search:
             raise InputError("config", "rows", "at least one row (or a search)", "none")
-        for m in self.mixed:  # the sub-classes themselves are checked against the data (`pf_willow.mixed_parts`)
-            a, _, b = m.partition(pf_willow.MIXED_SEP)
-            if not a or not b or a == b or pf_willow.MIXED_SEP in b:
-                raise InputError("config", "mixed", f"'A{pf_willow.MIXED_SEP}B' with two different sub-classes", m)
+        for m in self.mixed:  # the names here; that they are sub-classes of the data, when it is read
+            pf_willow.mixed_parts(m)
         self.row_configs()  # every row parses
         self.step_rows()
 
