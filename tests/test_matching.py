@@ -120,6 +120,41 @@ def test_transfer_keypoints_by_hand():
     np.testing.assert_allclose(np.asarray(_transfer_from_matrix(conf, src, trg, jnp.asarray([[4.0, 3.0]]), 6.0)),
                                got)
 
+def test_trimmed_transfer_by_hand():
+    """Three carriers move p to (10, 0), (12, 0) and (60, 0): the median is (12, 0); trim 5 averages the two near
+    it, trim 100 all three (the plain mean); a median far from every carrier (trim 1 of an even count) falls back
+    to all carriers."""
+    src = jnp.asarray([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    trg = jnp.asarray([[10.0, 0.0], [14.0, 0.0], [64.0, 0.0]])
+    best = jnp.asarray([0, 1, 2])
+    p = jnp.asarray([[0.0, 0.0]])  # moves: trg[i] + p - src[i] = (10, 0), (12, 0), (60, 0)
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0, trim=5.0)), [[11.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0, trim=100.0)),
+                               np.asarray(transfer_keypoints(best, src, trg, p, 5.0)))
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0)), [[82 / 3, 0.0]], rtol=1e-6)
+    keep = jnp.asarray([True, False, True])  # carriers (10, 0), (60, 0): median (35, 0), 25 from both
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0, keep, trim=1.0)), [[35.0, 0.0]])
+
+
+@pytest.mark.parametrize("trim", [4.0, 12.0])
+def test_trimmed_transfer_equals_brute_force(trim):
+    rng = np.random.default_rng(1)
+    xy = np.stack(np.meshgrid(np.arange(4, 64, 8), np.arange(4, 64, 8)), -1).reshape(-1, 2).astype(np.float32)
+    best = rng.integers(0, len(xy), len(xy))
+    pts = rng.uniform(0, 64, (12, 2)).astype(np.float32)
+    keep = rng.random(len(xy)) > 0.3
+    got = np.asarray(transfer_keypoints(jnp.asarray(best), jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), 16.0,
+                                        jnp.asarray(keep), trim=trim))
+    for k, p in enumerate(pts):
+        d = p - xy
+        carriers = (np.abs(d) <= 16).all(1) & keep
+        if not carriers.any():
+            carriers = np.arange(len(xy)) == np.argmin(np.where(keep, (d * d).sum(1), np.inf))
+        moved = (xy[best] + d)[carriers]
+        near = np.linalg.norm(moved - np.median(moved, 0), axis=1) <= trim
+        np.testing.assert_allclose(got[k], moved[near].mean(0) if near.any() else moved.mean(0), rtol=1e-5, atol=1e-4)
+
+
 
 @pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])
 def test_synthetic_shift_is_recovered(method):

@@ -241,7 +241,7 @@ def test_sift_and_none_rows_keep_bp_flow_unless_a_method_is_named_and_say_which(
     sift_bp = "SIFT features (dense SIFT), grid 16, frame 64 px, BP flow, beta 0.1,"
     for extra, says in ((["--features", "sift"], sift_bp),
                         (["--features", "sift", "--method", "rhm"], "SIFT features (dense SIFT), grid 8, frame 64 px, "
-                                                                    "RHM (rhm), radius 2"),
+                                                                    "RHM (rhm), radius 3 grid strides"),
                         (["--features", "none"], "no features, zero flow")):
         assert main([*base, *extra]) == 0, capsys.readouterr().err
         assert says in capsys.readouterr().out, extra

@@ -51,8 +51,8 @@ def test_the_experiment_reads_its_defaults_from_the_library():
     assert pf_willow.DEFAULT_TAPS is PointTransferConfig.DEFAULT_TAPS
     assert pf_willow.DEFAULT_GRID is PointTransferConfig.DEFAULT_GRID
     cfg = PointTransferConfig()
-    assert (cfg.resolved_method, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius) == (
-        "ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 2.0)
+    assert (cfg.resolved_method, cfg.backbone, cfg.tap_names, cfg.grid_spec, cfg.image_size, cfg.radius,
+            cfg.trim) == ("ot_rhm", "vgg16", ("conv4_1", "conv5_1", "conv5_2"), 8, 224, 3.0, 4.0)
     assert PointTransferConfig(method="bp").grid_spec == 16
     assert PointTransferConfig(taps="conv4_1+conv5_1").taps == ("conv4_1", "conv5_1")
 
@@ -103,9 +103,9 @@ def test_bp_and_every_matcher_are_entries_of_the_method_table():
 @pytest.mark.slow
 def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root):
     """The validated method (ot_rhm, VGG-16 conv4_1+conv5_1+conv5_2 with MobileNetV2 block13+block14 and
-    EfficientNet-Lite2 block14+block18, the CAM prior, 224 px, grid 8, radius 2) on real PF-WILLOW pairs, pair for
-    pair: the experiment's predictions and PCK. VGG-16 and the second and third networks with seeded random weights
-    (the weights are not what is compared); the prior's classifier has its real weights in both."""
+    EfficientNet-Lite2 block14+block18, the CAM prior, 224 px, grid 8, radius 3, trim 4) on real PF-WILLOW pairs,
+    pair for pair: the experiment's predictions and PCK. VGG-16 and the second and third networks with seeded random
+    weights (the weights are not what is compared); the prior's classifier has its real weights in both."""
     backbone, params = load_backbone("vgg16", "random")
     cfg = dataclasses.replace(pf_willow.get_config("default"), weights="random", data_root=pf_root,
                               classes=("duck(S)",),

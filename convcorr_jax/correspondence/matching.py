@@ -21,7 +21,8 @@ whose image positions are src_xy [Ns, 2], trg_xy [Nt, 2] ((x, y) pixels) and ret
 Keypoint transfer (`transfer_keypoints`, HPF's `predict_kps`): a source keypoint p is carried by the source
 nodes whose box [x - r, x + r] x [y - r, y + r] around their centre contains p (r = `radius` pixels; HPF uses
 half the receptive field of its first layer), or by the nearest node when none does; each carrier i moves p by
-its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers. Optionally
+its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers (optionally
+trimmed: only the carriers within `trim` pixels of the carriers' coordinate-wise median are averaged). Optionally
 only forward-backward consistent nodes carry (`cycle_consistent`: the best match of a node's best match lies
 back within a tolerance of it; tolerance 0 is mutual nearest neighbours). Soft mutual nearest neighbours
 (`soft_mutual`, NCNet, Rocco et al. 2018) instead reweights every confidence by how close it is to the best of its
@@ -344,8 +345,21 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
 
 
 @jax.jit
+def _carrier_median(moved: jax.Array, carriers: jax.Array) -> jax.Array:
+    """Coordinate-wise median [K, 2] of moved [K, Ns, 2] over the carriers (bool [K, Ns], at least one per row;
+    the mean of the two middle values for an even count)."""
+    srt = jnp.sort(jnp.where(carriers[..., None], moved, jnp.inf), axis=1)
+    n = jnp.sum(carriers, axis=1)
+
+    def nth(i):
+        return jnp.take_along_axis(srt, jnp.broadcast_to(i[:, None, None], (i.shape[0], 1, 2)), axis=1)[:, 0]
+
+    return 0.5 * (nth((n - 1) // 2) + nth(n // 2))
+
+
 def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
-                       radius: float | jax.Array, keep: jax.Array | None = None) -> jax.Array:
+                       radius: float | jax.Array, keep: jax.Array | None = None,
+                       trim: float | jax.Array | None = None) -> jax.Array:
     """Move source keypoints into the target by the matches of their carrier nodes (HPF's transfer).
 
     Args:
@@ -354,6 +368,8 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
       points: [K, 2] (x, y) source pixels.
       radius: p's carriers: the nodes i with |p - src_xy[i]| <= radius px in x and in y, else the nearest node.
       keep: bool [Ns] the nodes that carry (nearest kept node if none within radius; all if none kept; None: all).
+      trim: None (HPF's mean over all carriers), or pixels: only the carriers whose moved point lies within `trim`
+        (Euclidean) of the carriers' coordinate-wise median are averaged (all carriers if none does).
 
     Returns:
       float32 [K, 2] pixels: the mean over the carriers i of trg_xy[best[i]] + p - src_xy[i].
@@ -366,9 +382,13 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
     inside = jnp.all(jnp.abs(d) <= radius, axis=-1) & ok[None, :]
     dist = jnp.where(ok[None, :], jnp.sum(d * d, -1), jnp.inf)
     nearest = jax.nn.one_hot(jnp.argmin(dist, axis=1), s.shape[0], dtype=bool)
-    carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest).astype(jnp.float32)
+    carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest)
     moved = trg_xy.astype(jnp.float32)[best][None, :, :] + d  # [K, Ns, 2]
-    return jnp.sum(carriers[..., None] * moved, 1) / jnp.sum(carriers, 1)[:, None]
+    if trim is not None:
+        near = carriers & (jnp.linalg.norm(moved - _carrier_median(moved, carriers)[:, None], axis=-1) <= trim)
+        carriers = jnp.where(jnp.any(near, axis=1, keepdims=True), near, carriers)
+    w = carriers.astype(jnp.float32)
+    return jnp.sum(w[..., None] * moved, 1) / jnp.sum(w, 1)[:, None]
 
 
 def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array, tolerance: float | jax.Array

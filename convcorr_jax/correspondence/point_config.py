@@ -5,7 +5,8 @@ validation sub-classes (the `long2014.pf_willow_validation` experiment; its tabl
 SCOT's optimal transport + regularised Hough matching ("ot_rhm") on VGG-16 hyperpixels conv4_1 + conv5_1 +
 conv5_2 with MobileNetV2's block13 + block14 and EfficientNet-Lite2's block14 + block18 beside them, the OT
 marginals weighted by MobileNetV2's class activation map (SCOT's foreground prior), both images resized to
-224 x 224 px, a node every 8 px, keypoints carried by the forward-backward consistent nodes within 2 grid strides.
+224 x 224 px, a node every 8 px, keypoints carried by the forward-backward consistent nodes within 3 grid strides,
+averaged over those whose moved point lies within 4 grid strides of their median.
 The PF-WILLOW experiment reads its defaults from here.
 """
 
@@ -112,7 +113,12 @@ class PointTransferConfig:
       image_size: side (px) of the square frame both images are resized to (anisotropically).
       beta: BP smoothness weight, displacements in pixels of a `paper_side` px image; None: `DEFAULT_BETA` of the
         features (`bp_beta`).
-      radius: a matcher moves a point by the nodes within radius x grid stride of it.
+      radius: a matcher moves a point by the nodes within radius x grid stride of it (3 with `trim` 4: chosen with
+        one PF-WILLOW sub-class and two mixed-view sets left out in turn, bench/RESULTS_real.md; HPF's mean of the
+        carriers was chosen at radius 2).
+      trim: None (HPF's mean over the carrier nodes), or grid strides: a point moves by the mean over the carriers
+        whose moved point lies within trim x grid stride of the carriers' median (`matching.transfer_keypoints`;
+        matchers only; 4 by default, chosen with `radius`).
       window: BP label window in grid cells (None: the whole target grid).
       iters, levels: BP iterations per level and pyramid levels (Long et al.'s Table 2 setting).
       sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16, scaled to the stride).
@@ -156,7 +162,8 @@ class PointTransferConfig:
     normalise: bool = True
     image_size: int = 224
     beta: float | None = None
-    radius: float = 2.0
+    radius: float = 3.0
+    trim: float | None = 4.0
     window: int | None = None
     iters: int = 8
     levels: int = 3
@@ -368,6 +375,8 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
                          cfg.third_backbone)
     if has("prior") and cfg.prior is not None and cfg.prior not in CAM_TAPS:
         raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
+    if has("trim") and cfg.trim is not None and not (isinstance(cfg.trim, numbers.Real) and cfg.trim > 0):
+        raise InputError(source, "trim", "none or a distance > 0 (grid strides)", cfg.trim)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),

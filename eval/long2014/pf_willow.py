@@ -33,7 +33,8 @@ Methods (`method`; None, the default: OT + RHM on conv features, BP flow on SIFT
 displacements in pixels of a `paper_side` px image as Long et al. so beta keeps the paper's meaning; the grid flow
 is read at the keypoint by bilinear interpolation between the 4 nearest nodes, edge values held outside the grid).
 "cos", "rhm", "ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; a keypoint moves by
-the mean match of the source nodes within `radius` grid strides of it, HPF's transfer). The moved point is mapped
+the mean match of the source nodes within `radius` grid strides of it, HPF's transfer, over those within `trim`
+grid strides of their median when `trim` is set). The moved point is mapped
 back to j's pixels by j's resize. A one-tap "bp" row with `normalise=false` and the tap's own grid is the single-tap
 conv flow of Long et al.
 
@@ -301,7 +302,7 @@ def setting_text(cfg: Config) -> str:
 
 def steps_text(t: PointTransferConfig) -> str:
     """The steps beyond one backbone at one scale with uniform OT marginals and HPF's Hough width: ", + NET taps,
-    scales a+b, CAM prior NET top k floor f, Hough width w, soft MNN" ("" for none)."""
+    scales a+b, CAM prior NET top k floor f, Hough width w, trimmed carry t, soft MNN" ("" for none)."""
     out = ""
     if t.features == "cnn" and t.extra_backbone is not None:
         out += f", + {t.extra_backbone} {'+'.join(t.extra_tap_names)}"
@@ -313,6 +314,8 @@ def steps_text(t: PointTransferConfig) -> str:
         out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
     if t.features == "cnn" and t.resolved_method in ("rhm", "ot_rhm") and t.hough_side != MatchConfig.side:
         out += f", Hough width {t.hough_side}"
+    if t.resolved_method != "bp" and t.trim is not None:  # any matcher's carry, on any features
+        out += f", trimmed carry {t.trim:g}"
     if t.features == "cnn" and t.resolved_method != "bp" and t.soft_mnn:
         out += ", soft MNN"
     if t.features == "cnn" and t.resolved_method != "bp" and t.projection is not None:
