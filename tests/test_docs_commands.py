@@ -161,11 +161,15 @@ ORDER = sorted(RUNS, key=lambda c: "runs/pose_flic" in c)  # after `train pose` 
 # runs both at tiny size); `eval pf-willow` with BP on AlexNet's conv4 (the plain one stays); `align` (as
 # tests/test_flow_dense.py runs it); `train pose` and the two commands that read its run (each would train its own);
 # `pose photo.jpg --two-pass` (flic_256's three passes at its own scales: tests/test_pose_cli_trust.py runs the same
-# two passes of flic_256 through `convcorr pose` at one scale and checks the torso box against `estimate`'s).
+# two passes of flic_256 through `convcorr pose` at one scale and checks the torso box against `estimate`'s);
+# `run long2014.table2 --size tiny` (tests/test_experiments.py runs long2014.table2 at tiny size on the same random
+# CaffeNet); the plain `eval pf-willow` (the same tiny run on random CaffeNet as tests/test_pf_willow_transfer.py's
+# cnn-ot_rhm case; the command's JSON and console are checked by its test_command_writes_json and by
+# tests/test_units_labels.py).
 SLOW = {c for c in RUNS if c.startswith(("demo ", "run long2014.table3 ", "run long2014.table4 ", "align ",
                                          "train pose ", "eval flic ", "pose photo.jpg --model runs/pose_flic",
-                                         "eval pf-willow --root PF-dataset-WILLOW --backbone ",
-                                         "pose photo.jpg --two-pass "))}
+                                         "eval pf-willow --root PF-dataset-WILLOW",
+                                         "run long2014.table2 --size tiny ", "pose photo.jpg --two-pass "))}
 
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in ORDER],

@@ -74,7 +74,10 @@ def test_image_with_itself_transfers_exactly(pf_root):
     assert all(r["pck"][a]["mean"] == 1.0 for a in r["pck"])
 
 
-@pytest.mark.parametrize("features,method", [("cnn", "bp"), ("cnn", "ot_rhm"), ("cnn", "rhm"), ("sift", "cos"),
+# cnn-rhm is slow (`make test-all`): the cnn-ot_rhm case runs the same experiment with the default matcher, and
+# tests/test_transfer_points.py's rhm-cnn case checks that rhm gives the experiment's predictions
+@pytest.mark.parametrize("features,method", [("cnn", "bp"), ("cnn", "ot_rhm"),
+                                             pytest.param("cnn", "rhm", marks=pytest.mark.slow), ("sift", "cos"),
                                              ("none", "bp")])
 def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
     cfg = _tiny(backbone="caffenet", weights="random", features=features, method=method, data_root=pf_root)
