@@ -65,6 +65,7 @@ def test_table4_on_flic_tiny_with_validation_C(flic_root, tmp_path):
     assert sel["n_fit"] + sel["n_val"] == 10 and sel["n_val"] > 0
 
 
+@pytest.mark.slow  # tests/test_docs_commands.py runs long2014.locality on FLIC at tiny size in the fast tier
 def test_locality_on_flic_tiny(flic_root, tmp_path):
     res = _run("long2014.locality", flic_root, tmp_path, ["n_train=6", "queries=chelsea", "ks2=5"])
     m = res.metrics

@@ -183,24 +183,46 @@ def no_box_run(tmp_path_factory):
     return json.loads((tmp / "j.json").read_text()), out.getvalue(), tmp
 
 
-def test_the_default_model_is_person_for_photos_and_flic_for_flics_protocol(tmp_path):
+# the whole-frame case runs flic_256's two passes and is slow (`make test-all`); the no-box test below runs two
+# passes through the command with flic, and tests/test_docs_commands.py's `pose photo.jpg --two-pass` flic_256's
+@pytest.mark.parametrize("case, flags, model", [
+    ("none", [], "person"), ("person", ["--person-box", "40,10,90,90"], "person"),
+    ("torso", ["--torso-box", "50,20,80,60"], "flic"),
+    pytest.param("frame", ["--two-pass", "--scales", "1"], "flic_256", marks=pytest.mark.slow)])
+def test_the_default_model_is_person_for_photos_and_flic_for_flics_protocol(tmp_path, case, flags, model):
     """No --model: `person` with a person box or none (the whole image is the box), `flic` with a torso box,
-    `flic_256` in its own three passes for a whole frame (--two-pass)."""
+    `flic_256` in its own two passes for a whole frame (--two-pass)."""
     img = np.zeros((H, W, 3), np.uint8)
     img[20:80, 50:80] = 200
     Image.fromarray(img).save(tmp_path / "img.png")
-    got = {}
-    for name, flags in (("none", []), ("person", ["--person-box", "40,10,90,90"]),
-                        ("torso", ["--torso-box", "50,20,80,60"]), ("frame", ["--two-pass", "--scales", "1"])):
-        assert main(["pose", str(tmp_path / "img.png"), *flags, "--json", str(tmp_path / f"{name}.json")]) == 0
-        got[name] = json.loads((tmp_path / f"{name}.json").read_text())
-    assert [got[k]["model"]["name"] for k in ("none", "person", "torso", "frame")] == ["person", "person", "flic",
-                                                                                       "flic_256"]
+    assert main(["pose", str(tmp_path / "img.png"), *flags, "--json", str(tmp_path / "out.json")]) == 0
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert got["model"]["name"] == model
     # that two passes give estimate's points: the next test (flic) and test_pose_shipped.py (flic_256, slow tier)
-    assert got["frame"]["two_pass"] is True
-    assert got["none"]["input"] == "the whole image letterboxed (no box given)" and got["none"]["two_pass"] is False
-    assert len(got["person"]["images"][0]["joints"]) == 17 and len(got["torso"]["images"][0]["joints"]) == 11
-    assert got["person"]["flip"] is True  # the person model's own test-time flip (readout.json)
+    assert got["two_pass"] is (case == "frame")
+    joints = len(got["images"][0]["joints"])
+    if case == "none":
+        assert got["input"] == "the whole image letterboxed (no box given)"
+    if model == "person":
+        assert joints == 17 and got["flip"] is True  # the person model's own test-time flip (readout.json)
+    if case == "torso":
+        assert joints == 11
+
+
+def test_whole_frames_load_flic_256_when_no_model_is_named(tmp_path, monkeypatch):
+    """The fast half of the slow whole-frame case above: `--two-pass` without --model loads `flic_256`, with
+    --model the model named."""
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "img.png")
+    loaded = []
+
+    def stop(model):
+        loaded.append(model)
+        raise InputError(None, "--model", "(stopped by the test)", model)
+
+    monkeypatch.setattr(pose_cli, "load", stop)
+    for flags in ([], ["--model", "flic"]):
+        assert main(["pose", str(tmp_path / "img.png"), "--two-pass", *flags, "--json", str(tmp_path / "j.json")]) == 2
+    assert loaded == ["flic_256", "flic"]
 
 
 def test_no_box_runs_two_passes_from_the_frames_centre_and_says_so(no_box_run):
