@@ -344,7 +344,6 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
 # ---------------------------------------------------------------------------------------------- transfer
 
 
-@jax.jit
 def _carrier_median(moved: jax.Array, carriers: jax.Array) -> jax.Array:
     """Coordinate-wise median [K, 2] of moved [K, Ns, 2] over the carriers (bool [K, Ns], at least one per row;
     the mean of the two middle values for an even count)."""
@@ -357,6 +356,7 @@ def _carrier_median(moved: jax.Array, carriers: jax.Array) -> jax.Array:
     return 0.5 * (nth((n - 1) // 2) + nth(n // 2))
 
 
+@jax.jit
 def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
                        radius: float | jax.Array, keep: jax.Array | None = None,
                        trim: float | jax.Array | None = None) -> jax.Array:
