@@ -167,6 +167,11 @@ def test_mixed_view_pairs_are_every_cross_pair_of_two_sub_classes(tmp_path):
     cross = pairs[groups == "car(G)+car(S)"]
     g, s = [0, 1], [2, 3, 4]  # car(G) a, b; car(S) c, d, e (sub-class order)
     assert [tuple(p) for p in cross] == [(i, j) for i in g for j in s] + [(j, i) for j in s for i in g], ids
+    assert all(x.image is not None for x in samples)
+    bare, bare_pairs, bare_groups = pf_willow_set(tmp_path, mixed=["car(G)+car(S)"], with_images=False)
+    assert [x.id for x in bare] == ids and all(x.image is None for x in bare)  # the same set, no image decoded
+    np.testing.assert_array_equal(bare_pairs, pairs)
+    np.testing.assert_array_equal(bare_groups, groups)
     with pytest.raises(InputError, match="mixed"):
         pf_willow_set(tmp_path, mixed=["car(G)+duck(S)"])
     with pytest.raises(InputError, match="mixed"):

@@ -235,15 +235,15 @@ def check_inputs(cfg: Config) -> None:
 
 
 def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
-                  classes: Sequence[str] | None = None, mixed: Sequence[str] = ()
+                  classes: Sequence[str] | None = None, mixed: Sequence[str] = (), with_images: bool = True
                   ) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
-    """(samples with images, ordered pairs [P, 2] (source i, target j), group per pair [P]) of the sub-classes
-    `classes` (None: all, `select_classes`): the first `pairs_per_class` ordered pairs within each sub-class (None:
-    all), then for each "A+B" of `mixed` (`mixed_parts`) the first `pairs_per_class` of its cross pairs (every
-    image of A to every image of B, then B to A), grouped as "A+B"."""
+    """(samples (with their images unless `with_images` is false), ordered pairs [P, 2] (source i, target j), group
+    per pair [P]) of the sub-classes `classes` (None: all, `select_classes`): the first `pairs_per_class` ordered
+    pairs within each sub-class (None: all), then for each "A+B" of `mixed` (`mixed_parts`) the first
+    `pairs_per_class` of its cross pairs (every image of A to every image of B, then B to A), grouped as "A+B"."""
     samples, pairs, groups, where = [], [], [], {}
     for sub in select_classes(root, classes):
-        s = load_pf_willow(root, classes=[sub], with_images=True)
+        s = load_pf_willow(root, classes=[sub], with_images=with_images)
         _require_pair(root, sub, len(s))
         where[sub] = np.arange(len(samples), len(samples) + len(s))
         pp = ordered_pairs(len(s))[:pairs_per_class] + len(samples)

@@ -423,7 +423,7 @@ def run(cfg: Config, ctx: Context) -> Result:
               *([100 * np.mean([r["per_class"][m] for m in cfg.mixed])] if cfg.mixed else []), f"{r['seconds']:.0f}",
               ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
                else "search" if r["origin"] == "search" else "")] for r in rows]
-    groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed)[2]
+    groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed, with_images=False)[2]
     n_pairs = int(sum(pf_willow.MIXED_SEP not in g for g in groups))
     on = ran_on(cfg, "validation", "backbone of each row")
     mixed = (f", then the {len(groups) - n_pairs} cross pairs of the mixed-view sets {', '.join(cfg.mixed)} (their "
