@@ -156,6 +156,45 @@ def test_trimmed_transfer_equals_brute_force(trim):
 
 
 
+def test_distance_weighted_transfer_by_hand():
+    """Carriers at distance 0 and 2 from p move it to (10, 0) and (12, 0): sigma 2 weighs them 1 and exp(-1/2); a
+    very wide sigma gives the plain mean; a lone fallback carrier far from p still moves it (weight 1, not 0)."""
+    src = jnp.asarray([[0.0, 0.0], [2.0, 0.0]])
+    trg = jnp.asarray([[10.0, 0.0], [14.0, 0.0]])
+    best = jnp.asarray([0, 1])
+    p = jnp.asarray([[0.0, 0.0]])
+    w = np.exp(-0.5)
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0, sigma=2.0)),
+                               [[(10.0 + 12.0 * w) / (1.0 + w), 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0, sigma=1e6)), [[11.0, 0.0]],
+                               rtol=1e-6)
+    far = jnp.asarray([[500.0, 0.0]])  # no carrier within radius 5: the nearest node (2, 0) alone, 498 px away
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, far, 5.0, sigma=1.0)), [[512.0, 0.0]])
+
+
+@pytest.mark.parametrize("trim", [None, 12.0])
+def test_distance_weighted_transfer_equals_brute_force(trim):
+    rng = np.random.default_rng(2)
+    xy = np.stack(np.meshgrid(np.arange(4, 64, 8), np.arange(4, 64, 8)), -1).reshape(-1, 2).astype(np.float32)
+    best = rng.integers(0, len(xy), len(xy))
+    pts = rng.uniform(0, 64, (12, 2)).astype(np.float32)
+    keep = rng.random(len(xy)) > 0.3
+    got = np.asarray(transfer_keypoints(jnp.asarray(best), jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), 16.0,
+                                        jnp.asarray(keep), trim=trim, sigma=10.0))
+    for k, p in enumerate(pts):
+        d = p - xy
+        carriers = (np.abs(d) <= 16).all(1) & keep
+        if not carriers.any():
+            carriers = np.arange(len(xy)) == np.argmin(np.where(keep, (d * d).sum(1), np.inf))
+        moved = (xy[best] + d)[carriers]
+        if trim is not None:
+            near = np.linalg.norm(moved - np.median(moved, 0), axis=1) <= trim
+            carriers[np.flatnonzero(carriers)[~near]] = not near.any()
+            moved = (xy[best] + d)[carriers]
+        w = np.exp(-(d[carriers] ** 2).sum(1) / (2 * 10.0 ** 2))
+        np.testing.assert_allclose(got[k], (w[:, None] * moved).sum(0) / w.sum(), rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])
 def test_synthetic_shift_is_recovered(method):
     # target = source shifted by (+2, +1) grid cells (stride 8 px) with fresh features in the uncovered border

@@ -82,19 +82,19 @@ def test_cycle_setting_drops_inconsistent_matches():
     np.testing.assert_allclose(got[0, 0], p[0, 0] + [8.0, 0.0], atol=1e-4)
 
 
-@pytest.mark.parametrize("trim", [None, 0.75])
-def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match(trim):
+@pytest.mark.parametrize("trim, sigma", [(None, None), (0.75, 0.5)])
+def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match(trim, sigma):
     """With cycle set, (i, j) and (j, i) come from one match of {i, j} (`_both_ways`): pairs in both directions,
     a repeated pair, a frame matched to itself and more unordered pairs than one batch all give the moved points
     and flows of matching each ordered pair on its own (`matching.match_best` forward and backward, the cycle
-    mask, HPF's transfer, trimmed by trim grid strides when set)."""
+    mask, HPF's transfer, trimmed by trim grid strides and weighted by carry_sigma when set)."""
     rng = np.random.default_rng(5)
     feats = np.abs(rng.normal(size=(4, 8, 8, 16))).astype(np.float32)
     fr = synthetic_frames(feats)
     pairs = np.array([[0, 1], [1, 0], [2, 3], [3, 1], [1, 3], [2, 2], [0, 1], [3, 0], [2, 0]])
     pts = rng.uniform(0, S - 1, (len(pairs), 5, 2))
     cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=1.0, cycle=1.0, flip_source=False,
-                              match_batch=2, trim=trim)
+                              match_batch=2, trim=trim, carry_sigma=sigma)
     got, flows = FT.match_transfer(feats, fr, pts, pairs, cfg)
     xy = jnp.asarray(fr.grid_xy.reshape(-1, 2))
     f = feats.reshape(4, 64, 16)
@@ -103,7 +103,7 @@ def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match
                                                (S, S), FT._match_config(cfg), backward=True)
         keep = matching.cycle_consistent(best[0], back[0], xy, 8.0)
         want = matching.transfer_keypoints(best[0], xy, xy, jnp.asarray(pts[p], jnp.float32), 8.0, keep,
-                                           None if trim is None else trim * 8.0)
+                                           None if trim is None else trim * 8.0, None if sigma is None else sigma * 8.0)
         np.testing.assert_allclose(got[p], np.asarray(want), atol=1e-4)
         np.testing.assert_array_equal(flows[p].reshape(-1, 2), np.asarray(xy)[np.asarray(best[0])] - np.asarray(xy))
 
@@ -233,8 +233,8 @@ def test_third_backbone_parts(caffenet):
 
 
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),
-                                          ("trim", 0.0), ("trim", -1.0), ("hough_side", 4), ("ot_iters", 0),
-                                          ("ot_eps", 0.0), ("flip_margin", -0.1),
+                                          ("trim", 0.0), ("trim", -1.0), ("carry_sigma", 0.0), ("hough_side", 4),
+                                          ("ot_iters", 0), ("ot_eps", 0.0), ("flip_margin", -0.1),
                                           ("extra_backbone", "nope"), ("third_backbone", "nope"),
                                           ("third_backbone", PointTransferConfig.extra_backbone)])
 def test_bad_matcher_settings(field, value):

@@ -106,7 +106,7 @@ def _transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows
     return out
 
 
-_transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None, None, 0, None, 0, None)))
+_transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None, None, 0, None, 0, None, None)))
 _consistent_batch = jax.jit(matching.cycle_consistent)
 
 
@@ -155,8 +155,9 @@ def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.nda
     keep = jnp.ones(best.shape, bool) if cfg.cycle is None else \
         _consistent_batch(best, jnp.asarray(back), xy, cfg.cycle * stride)
     trim = None if cfg.trim is None else cfg.trim * stride
-    return np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep, trim),
-                      np.float64)
+    sigma = None if cfg.carry_sigma is None else cfg.carry_sigma * stride
+    return np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep, trim,
+                                      sigma), np.float64)
 
 
 def _mean_rows(conf: np.ndarray) -> np.ndarray:

@@ -359,7 +359,8 @@ def _carrier_median(moved: jax.Array, carriers: jax.Array) -> jax.Array:
 @jax.jit
 def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
                        radius: float | jax.Array, keep: jax.Array | None = None,
-                       trim: float | jax.Array | None = None) -> jax.Array:
+                       trim: float | jax.Array | None = None, sigma: float | jax.Array | None = None
+                       ) -> jax.Array:
     """Move source keypoints into the target by the matches of their carrier nodes (HPF's transfer).
 
     Args:
@@ -370,9 +371,11 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
       keep: bool [Ns] the nodes that carry (nearest kept node if none within radius; all if none kept; None: all).
       trim: None (HPF's mean over all carriers), or pixels: only the carriers whose moved point lies within `trim`
         (Euclidean) of the carriers' coordinate-wise median are averaged (all carriers if none does).
+      sigma: None (the carriers weigh the same), or pixels: carrier i weighs exp(-|p - src_xy[i]|^2 / (2 sigma^2)),
+        a Gaussian of its distance to the point.
 
     Returns:
-      float32 [K, 2] pixels: the mean over the carriers i of trg_xy[best[i]] + p - src_xy[i].
+      float32 [K, 2] pixels: the (weighted) mean over the carriers i of trg_xy[best[i]] + p - src_xy[i].
     """
     p = points.astype(jnp.float32)
     s = src_xy.astype(jnp.float32)
@@ -388,6 +391,10 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
         near = carriers & (jnp.linalg.norm(moved - _carrier_median(moved, carriers)[:, None], axis=-1) <= trim)
         carriers = jnp.where(jnp.any(near, axis=1, keepdims=True), near, carriers)
     w = carriers.astype(jnp.float32)
+    if sigma is not None:  # relative to the nearest carrier's weight (1), so a far fallback carrier never weighs 0
+        sq = jnp.sum(d * d, -1)
+        sq = sq - jnp.min(jnp.where(carriers, sq, jnp.inf), axis=1, keepdims=True)
+        w = jnp.where(carriers, jnp.exp(-sq / (2.0 * sigma * sigma)), 0.0)
     return jnp.sum(w[..., None] * moved, 1) / jnp.sum(w, 1)[:, None]
 
 

@@ -119,6 +119,9 @@ class PointTransferConfig:
       trim: None (HPF's mean over the carrier nodes), or grid strides: a point moves by the mean over the carriers
         whose moved point lies within trim x grid stride of the carriers' median (`matching.transfer_keypoints`;
         matchers only; 4 by default, chosen with `radius`).
+      carry_sigma: None (the carriers weigh the same), or grid strides: each carrier weighs a Gaussian of its
+        distance to the point, of this sigma (`matching.transfer_keypoints`; matchers only; none by default: tried
+        on PF-WILLOW and not kept, bench/RESULTS_real.md).
       window: BP label window in grid cells (None: the whole target grid).
       iters, levels: BP iterations per level and pyramid levels (Long et al.'s Table 2 setting).
       sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16, scaled to the stride).
@@ -164,6 +167,7 @@ class PointTransferConfig:
     beta: float | None = None
     radius: float = 3.0
     trim: float | None = 4.0
+    carry_sigma: float | None = None
     window: int | None = None
     iters: int = 8
     levels: int = 3
@@ -377,6 +381,9 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
     if has("trim") and cfg.trim is not None and not (isinstance(cfg.trim, numbers.Real) and cfg.trim > 0):
         raise InputError(source, "trim", "none or a distance > 0 (grid strides)", cfg.trim)
+    if has("carry_sigma") and cfg.carry_sigma is not None and not (isinstance(cfg.carry_sigma, numbers.Real)
+                                                                   and cfg.carry_sigma > 0):
+        raise InputError(source, "carry_sigma", "none or a width > 0 (grid strides)", cfg.carry_sigma)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
