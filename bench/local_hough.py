@@ -59,7 +59,7 @@ def register(k: int, sigma: float) -> str:
         return local_rhm(ot, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side, k, sigma)
     name = f"otl{k}s{round(sigma * 100)}"
     matching.register_matcher(name, scores, f"OT + RHM in {k} x {k} regions, sigma {sigma:g}", cos_power=1.0,
-                              replace=True)
+                              replace=True, hough=True)
     return name
 
 

@@ -231,6 +231,29 @@ def test_tiny_validation_on_pf_willow(tmp_path, pf_root):
     assert "radius 2, flip off, cycle 1" in res.markdown
 
 
+def test_steps_text_names_each_step_of_any_matcher_that_uses_it():
+    """The Hough width is named for every matcher whose table entry smooths Hough votes (on SIFT features too, and a
+    matcher registered later), never for one that does not; the carry's trim and weights for every matcher."""
+    from convcorr_jax.correspondence import matching
+    from convcorr_jax.correspondence.point_config import PointTransferConfig
+
+    def text(**fields):
+        return pf_willow_eval.steps_text(PointTransferConfig(extra_backbone=None, third_backbone=None, prior=None,
+                                                             **fields))
+
+    assert text(method="ot_rhm") == ", Hough width 15, trimmed carry 4"
+    assert text(method="rhm", features="sift", hough_side=7, trim=None) == ""
+    assert text(method="rhm", features="sift") == ", Hough width 15, trimmed carry 4"
+    assert text(method="ot", carry_sigma=1.5) == ", trimmed carry 4, carriers weighted by distance (sigma 1.5)"
+    assert text(method="bp", trim=None) == ""
+    hough = matching.MATCHERS["rhm"]
+    matching.register_matcher("test_later_rhm", hough.scores, "later RHM", hough=True, replace=True)
+    try:
+        assert text(method="test_later_rhm", trim=None) == ", Hough width 15"
+    finally:
+        matching.MATCHERS.unregister("test_later_rhm")
+
+
 def test_one_backbone_per_run_whichever_field_names_it():
     from convcorr_jax.core.config import override
 

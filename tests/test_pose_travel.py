@@ -118,3 +118,19 @@ def test_loading_a_model_and_estimating_imports_no_training_module():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in bad or m in bad))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]", out
+
+
+def test_parameters_are_stored_by_slash_paths_and_a_name_with_a_slash_is_refused():
+    """`shipped._flatten` gives the "a/b/kernel" paths that `model_files.read_params` unflattens (an inverse pair);
+    a parameter name holding "/" could not be read back, so it is refused by name."""
+    from flax import traverse_util
+
+    tree = {"head": {"conv": {"kernel": np.ones((1, 1, 2, 3), np.float32), "bias": np.zeros(3, np.float32)}},
+            "scale": np.float32(2.0)}
+    flat = shipped._flatten(tree)
+    assert sorted(flat) == ["head/conv/bias", "head/conv/kernel", "scale"]
+    back = traverse_util.unflatten_dict(flat, sep="/")
+    assert back.keys() == tree.keys() and back["head"]["conv"].keys() == tree["head"]["conv"].keys()
+    np.testing.assert_array_equal(back["head"]["conv"]["kernel"], tree["head"]["conv"]["kernel"])
+    with pytest.raises(InputError, match="'a/b'.*without '/'"):
+        shipped._flatten({"head": {"a/b": np.ones(1)}})

@@ -59,12 +59,14 @@ class Matcher:
       label: the name a table row prints ("OT + RHM").
       cos_power: the exponent on the clamped cosine when `MatchConfig.power` is None.
       grid: the node stride (frame pixels) point transfer uses with it when its `grid` is None.
+      hough: whether `scores` smooths Hough votes with `MatchConfig.side` (RHM), so that setting is part of it.
     """
 
     scores: Callable[..., jax.Array]
     label: str
     cos_power: float = 3.0
     grid: int = 8
+    hough: bool = False
 
 
 MATCHERS: Registry[Matcher] = Registry("matcher")  # name -> Matcher; filled at the end of this module
@@ -72,7 +74,7 @@ SCORERS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered la
 
 
 def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
-             replace: bool = False) -> Matcher:
+                     replace: bool = False, hough: bool = False) -> Matcher:
     """Add a matcher to `MATCHERS`: every caller (`match`, `transfer_points`, the PF-WILLOW experiments, the
     command line's --method) reads the table, and it is a point-transfer method at once
     (`point_config.TRANSFER_METHODS`).
@@ -85,11 +87,12 @@ def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, co
       cos_power: exponent on the clamped cosine given to `scores`.
       grid: default node stride in frame pixels.
       replace: replace a matcher of the same name.
+      hough: `scores` reads `MatchConfig.side` (`Matcher.hough`).
 
     Returns:
       The `Matcher` registered.
     """
-    return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid)), replace)
+    return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid), bool(hough)), replace)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,9 +233,9 @@ def _ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=Non
 
 
 register_matcher("cos", _cos_matcher, "cosine nearest neighbour")
-register_matcher("rhm", _rhm_matcher, "RHM")
+register_matcher("rhm", _rhm_matcher, "RHM", hough=True)
 register_matcher("ot", _ot_matcher, "OT", cos_power=1.0)
-register_matcher("ot_rhm", _ot_rhm_matcher, "OT + RHM", cos_power=1.0)
+register_matcher("ot_rhm", _ot_rhm_matcher, "OT + RHM", cos_power=1.0, hough=True)
 
 
 # ------------------------------------------------------------------------------------------------ matchers

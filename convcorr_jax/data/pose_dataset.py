@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.core import geometry
-from convcorr_jax.core.crop_geometry import box_affines
+from convcorr_jax.core.crop_geometry import person_square, square_affines
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError
@@ -139,8 +139,8 @@ def box_inputs(people: PersonSet, image_size: int, crop_scale: float, protocol: 
     Returns:
         the Inputs.
     """
-    centres = (people.boxes[:, :2] + people.boxes[:, 2:]) / 2
-    affine = box_affines(people.boxes, image_size, crop_scale)  # as `estimate` crops a user's person boxes
+    centres, sides = person_square(people.boxes, crop_scale)
+    affine = square_affines(centres, sides, image_size)  # `box_affines`: as `estimate` crops a user's person boxes
     pts = np.stack([s.points for s in people.samples]).astype(np.float64)
     lab = np.stack([labelled(s, p) for s, p in zip(people.samples, pts)])
     norm = people.skeleton.normaliser_lengths(pts, lab, people.norm_boxes) * affine[:, 0, 0]

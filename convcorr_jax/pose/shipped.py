@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flax import traverse_util
 
 from convcorr_jax.core import crop_geometry, io
 from convcorr_jax.core.config import from_dict, to_dict
@@ -156,16 +157,14 @@ def _check_files(folder: Path, record: dict) -> dict:
     return params
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for k, v in tree.items():
-        if "/" in str(k):
-            raise InputError("params", str(k), "parameter names without '/'", k)
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = np.asarray(v)
-    return out
+def _flatten(tree: dict) -> dict[str, np.ndarray]:
+    """Nested parameters as {"a/b/kernel": array}, what `model_files.read_params` unflattens; InputError naming a
+    parameter name that holds "/"."""
+    flat = traverse_util.flatten_dict(tree)
+    bad = sorted({str(k) for path in flat for k in path if "/" in str(k)})
+    if bad:
+        raise InputError("params", bad[0], "parameter names without '/'", bad[0])
+    return {"/".join(map(str, path)): np.asarray(v) for path, v in flat.items()}
 
 
 def _skeleton_record(skeleton: Skeleton) -> dict:

@@ -58,7 +58,7 @@ import numpy as np
 from convcorr_jax.core import io, metrics, runinfo
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.correspondence.frame_transfer import move_points
-from convcorr_jax.correspondence.matching import MatchConfig
+from convcorr_jax.correspondence.matching import MATCHERS, MatchConfig
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.correspondence.point_config import (FEATURES, METHODS, MIN_IMAGE_SIZE, PointTransferConfig,
@@ -75,7 +75,7 @@ from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, per
 
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "MIXED_SEP",
            "PCK_NORMALISER", "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs",
-           "evaluate_set", "frame_boxes", "get_config", "keypoint_table", "make_frames", "mixed_parts",
+           "evaluate_set", "frame_boxes", "get_config", "is_mixed", "keypoint_table", "make_frames", "mixed_parts",
            "move_points", "pair_ground_truth", "pck_about", "pck_markdown", "peer_mean", "pf_willow_command",
            "pf_willow_set", "ran_on_subclasses", "replace_fields", "run", "run_name", "score_frames",
            "scored_subclasses", "select_classes", "setting_text", "split_of", "steps_text", "valid_keypoints"]
@@ -259,6 +259,11 @@ def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
     return samples, np.concatenate(pairs), np.array(groups)
 
 
+def is_mixed(name: str) -> bool:
+    """Whether a per-class key names a mixed-view set ("A+B", `mixed_parts`) rather than a sub-class."""
+    return MIXED_SEP in name
+
+
 def mixed_parts(name: str, subs: Sequence[str] | None = None) -> tuple[str, str]:
     """The two sub-classes of a mixed-view set "A+B" (two sub-classes of one object whose keypoints are the same
     parts, e.g. "car(G)+car(S)": side against general views, as PF-WILLOW's own car(M)); InputError naming `mixed`
@@ -313,7 +318,7 @@ def steps_text(t: PointTransferConfig) -> str:
         out += ", scales " + "+".join(f"{v:g}" for v in t.scales)
     if t.features == "cnn" and t.resolved_method != "bp" and t.prior is not None:
         out += f", CAM prior {t.prior} top {t.prior_top_k} floor {t.prior_floor:g}"
-    if t.features == "cnn" and t.resolved_method in ("rhm", "ot_rhm") and t.hough_side != MatchConfig.side:
+    if t.resolved_method != "bp" and MATCHERS[t.resolved_method].hough and t.hough_side != MatchConfig.side:
         out += f", Hough width {t.hough_side}"
     if t.resolved_method != "bp" and t.trim is not None:  # any matcher's carry, on any features
         out += f", trimmed carry {t.trim:g}"

@@ -168,10 +168,15 @@ class Config(ExperimentConfig):
         return out
 
 
+# The tiny rows' matchers read the row's backbone alone (no second or third network, no CAM prior): a tiny run checks
+# the validation's rows, folds and report; the default's networks are checked at tiny size by `long2014.pf_willow`.
+ONE_NETWORK = "extra_backbone=none third_backbone=none prior=none"
+
+
 def get_config(size: str = "default") -> Config:
     return sized(size, {
-        "tiny": Config(size=size, rows=("method=bp", "method=ot_rhm", "method=rhm radius=2", "features=none"),
-                       pairs_per_class=2),
+        "tiny": Config(size=size, rows=("method=bp", f"method=ot_rhm {ONE_NETWORK}",
+                                        f"method=rhm radius=2 {ONE_NETWORK}", "features=none"), pairs_per_class=2),
         "default": Config(size=size),
         "full": Config(size=size, search=("torchvision_alexnet", "vgg16", "mobilenet_v2")),
     })
@@ -228,7 +233,7 @@ class Validation:
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
                 "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
                 "pck": {a: float(np.mean([v for k, v in r["pck"][a].items()
-                                          if k != "mean" and pf_willow.MIXED_SEP not in k])) for a in r["pck"]},
+                                          if k != "mean" and not pf_willow.is_mixed(k)])) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
 
@@ -333,19 +338,19 @@ def best(rows: list[dict]) -> tuple[dict, dict[str, dict]]:
 def worst(r: dict) -> tuple[str, float]:
     """(the sub-class with the lowest PCK@0.1 of row `r`, that PCK), mixed-view sets not counted; ties: the first
     in sub-class order."""
-    return min(((k, v) for k, v in r["per_class"].items() if pf_willow.MIXED_SEP not in k), key=lambda kv: kv[1])
+    return min(((k, v) for k, v in r["per_class"].items() if not pf_willow.is_mixed(k)), key=lambda kv: kv[1])
 
 
 def fold_keys(keys: list[str]) -> list[str]:
     """The folds of a leave-one-out over per-class keys: the sub-classes in order, then the mixed-view sets."""
-    return [k for k in keys if pf_willow.MIXED_SEP not in k] + [k for k in keys if pf_willow.MIXED_SEP in k]
+    return [k for k in keys if not pf_willow.is_mixed(k)] + [k for k in keys if pf_willow.is_mixed(k)]
 
 
 def chosen_on(c: str, keys: list[str]) -> list[str]:
     """The sub-classes fold `c` chooses its row on: every sub-class but c, or, for a mixed-view set "A+B", every
     sub-class but A and B (mixed-view sets are never chosen on)."""
-    subs = [k for k in keys if pf_willow.MIXED_SEP not in k]
-    out = set(pf_willow.mixed_parts(c, subs)) if pf_willow.MIXED_SEP in c else {c}
+    subs = [k for k in keys if not pf_willow.is_mixed(k)]
+    out = set(pf_willow.mixed_parts(c, subs)) if pf_willow.is_mixed(c) else {c}
     return [k for k in subs if k not in out]
 
 
@@ -399,7 +404,7 @@ def _row_name(r: dict) -> str:
 def _folds_md(title: str, rows: list[dict], folds: list[dict]) -> list[str]:
     """A leave-one-out table (`leave_one_out`'s folds) with its mean and worst left-out PCK@0.1 over the
     sub-classes, then the mixed-view folds' and the mean over every fold."""
-    own = [f for f in folds if pf_willow.MIXED_SEP not in f["left_out"]]
+    own = [f for f in folds if not pf_willow.is_mixed(f["left_out"])]
     worst_fold = min(own, key=lambda f: f["score"])
     mixed = [f for f in folds if f not in own]
     sets = ", ".join(f"{f['left_out']} {percent(f['score'])} %" for f in mixed)
@@ -424,7 +429,7 @@ def run(cfg: Config, ctx: Context) -> Result:
               ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
                else "search" if r["origin"] == "search" else "")] for r in rows]
     groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed, with_images=False)[2]
-    n_pairs = int(sum(pf_willow.MIXED_SEP not in g for g in groups))
+    n_pairs = int(sum(not pf_willow.is_mixed(g) for g in groups))
     on = ran_on(cfg, "validation", "backbone of each row")
     mixed = (f", then the {len(groups) - n_pairs} cross pairs of the mixed-view sets {', '.join(cfg.mixed)} (their "
              "mean PCK@0.1 a column of its own, not in the mean)") if cfg.mixed else ""
