@@ -136,24 +136,29 @@ def test_trimmed_transfer_by_hand():
     np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 5.0, keep, trim=1.0)), [[35.0, 0.0]])
 
 
-@pytest.mark.parametrize("trim", [4.0, 12.0])
-def test_trimmed_transfer_equals_brute_force(trim):
+@pytest.mark.parametrize("trim, sigma", [(4.0, None), (12.0, None), (None, 10.0), (12.0, 10.0)])
+def test_trimmed_and_weighted_transfer_equals_brute_force(trim, sigma):
+    """The carriers within radius (the nearest kept node if none), those within `trim` of their median (all if
+    none), weighted by a Gaussian of sigma in their distance to the point (equal weights for None)."""
     rng = np.random.default_rng(1)
     xy = np.stack(np.meshgrid(np.arange(4, 64, 8), np.arange(4, 64, 8)), -1).reshape(-1, 2).astype(np.float32)
     best = rng.integers(0, len(xy), len(xy))
     pts = rng.uniform(0, 64, (12, 2)).astype(np.float32)
     keep = rng.random(len(xy)) > 0.3
     got = np.asarray(transfer_keypoints(jnp.asarray(best), jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), 16.0,
-                                        jnp.asarray(keep), trim=trim))
+                                        jnp.asarray(keep), trim=trim, sigma=sigma))
     for k, p in enumerate(pts):
         d = p - xy
         carriers = (np.abs(d) <= 16).all(1) & keep
         if not carriers.any():
             carriers = np.arange(len(xy)) == np.argmin(np.where(keep, (d * d).sum(1), np.inf))
-        moved = (xy[best] + d)[carriers]
-        near = np.linalg.norm(moved - np.median(moved, 0), axis=1) <= trim
-        np.testing.assert_allclose(got[k], moved[near].mean(0) if near.any() else moved.mean(0), rtol=1e-5, atol=1e-4)
-
+        if trim is not None:
+            moved = (xy[best] + d)[carriers]
+            near = np.linalg.norm(moved - np.median(moved, 0), axis=1) <= trim
+            carriers[np.flatnonzero(carriers)[~near]] = not near.any()
+        w = np.ones(carriers.sum()) if sigma is None else np.exp(-(d[carriers] ** 2).sum(1) / (2 * sigma ** 2))
+        want = (w[:, None] * (xy[best] + d)[carriers]).sum(0) / w.sum()
+        np.testing.assert_allclose(got[k], want, rtol=1e-5, atol=1e-4)
 
 
 def test_distance_weighted_transfer_by_hand():
@@ -170,29 +175,6 @@ def test_distance_weighted_transfer_by_hand():
                                rtol=1e-6)
     far = jnp.asarray([[500.0, 0.0]])  # no carrier within radius 5: the nearest node (2, 0) alone, 498 px away
     np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, far, 5.0, sigma=1.0)), [[512.0, 0.0]])
-
-
-@pytest.mark.parametrize("trim", [None, 12.0])
-def test_distance_weighted_transfer_equals_brute_force(trim):
-    rng = np.random.default_rng(2)
-    xy = np.stack(np.meshgrid(np.arange(4, 64, 8), np.arange(4, 64, 8)), -1).reshape(-1, 2).astype(np.float32)
-    best = rng.integers(0, len(xy), len(xy))
-    pts = rng.uniform(0, 64, (12, 2)).astype(np.float32)
-    keep = rng.random(len(xy)) > 0.3
-    got = np.asarray(transfer_keypoints(jnp.asarray(best), jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), 16.0,
-                                        jnp.asarray(keep), trim=trim, sigma=10.0))
-    for k, p in enumerate(pts):
-        d = p - xy
-        carriers = (np.abs(d) <= 16).all(1) & keep
-        if not carriers.any():
-            carriers = np.arange(len(xy)) == np.argmin(np.where(keep, (d * d).sum(1), np.inf))
-        moved = (xy[best] + d)[carriers]
-        if trim is not None:
-            near = np.linalg.norm(moved - np.median(moved, 0), axis=1) <= trim
-            carriers[np.flatnonzero(carriers)[~near]] = not near.any()
-            moved = (xy[best] + d)[carriers]
-        w = np.exp(-(d[carriers] ** 2).sum(1) / (2 * 10.0 ** 2))
-        np.testing.assert_allclose(got[k], (w[:, None] * moved).sum(0) / w.sum(), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])
