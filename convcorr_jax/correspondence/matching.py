@@ -395,8 +395,8 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
         carriers = jnp.where(jnp.any(near, axis=1, keepdims=True), near, carriers)
     w = carriers.astype(jnp.float32)
     if sigma is not None:  # relative to the nearest carrier's weight (1), so a far fallback carrier never weighs 0
-        sq = jnp.sum(d * d, -1)
-        sq = sq - jnp.min(jnp.where(carriers, sq, jnp.inf), axis=1, keepdims=True)
+        # the carriers are kept nodes, where `dist` is the squared distance to the point
+        sq = dist - jnp.min(jnp.where(carriers, dist, jnp.inf), axis=1, keepdims=True)
         w = jnp.where(carriers, jnp.exp(-sq / (2.0 * sigma * sigma)), 0.0)
     return jnp.sum(w[..., None] * moved, 1) / jnp.sum(w, 1)[:, None]
 
