@@ -12,7 +12,7 @@ import pytest
 
 from convcorr_jax.core import geometry
 from convcorr_jax.correspondence import frame_transfer as FT
-from convcorr_jax.correspondence import matching
+from convcorr_jax.correspondence import carry, matching
 from convcorr_jax.correspondence.frames import (
     Frames,
     columns_at,
@@ -40,9 +40,9 @@ def test_cycle_consistency_by_hand():
     forward = jnp.array([1, 0, 2])  # source node -> target node
     backward = jnp.array([1, 0, 0])  # target node -> source node
     # node 0 -> t1 -> s0 (back home), node 1 -> t0 -> s1, node 2 -> t2 -> s0 (20 px away)
-    assert matching.cycle_consistent(forward, backward, src, 0.0).tolist() == [True, True, False]
-    assert matching.cycle_consistent(forward, backward, src, 20.0).tolist() == [True, True, True]
-    assert matching.cycle_consistent(forward[None], backward[None], src, 19.0).tolist() == [[True, True, False]]
+    assert carry.cycle_consistent(forward, backward, src, 0.0).tolist() == [True, True, False]
+    assert carry.cycle_consistent(forward, backward, src, 20.0).tolist() == [True, True, True]
+    assert carry.cycle_consistent(forward[None], backward[None], src, 19.0).tolist() == [[True, True, False]]
 
 
 def test_transfer_keeps_only_consistent_carriers():
@@ -54,7 +54,7 @@ def test_transfer_keeps_only_consistent_carriers():
     best = rng.integers(0, 9, 12)
     pts = rng.uniform(0, 50, (7, 2))
     for keep in (rng.uniform(size=12) < 0.5, np.zeros(12, bool), np.ones(12, bool)):
-        got = np.asarray(matching.transfer_keypoints(jnp.asarray(best), jnp.asarray(src), jnp.asarray(trg),
+        got = np.asarray(carry.transfer_keypoints(jnp.asarray(best), jnp.asarray(src), jnp.asarray(trg),
                                                      jnp.asarray(pts), 6.0, jnp.asarray(keep)))
         ok = keep if keep.any() else np.ones(12, bool)
         for k, p in enumerate(pts):
@@ -77,33 +77,36 @@ def test_cycle_setting_drops_inconsistent_matches():
     feats = np.stack([a2, b])
     fr = synthetic_frames(feats)
     p = np.array([[[4 * 8 + 3.5 + 1.0, 4 * 8 + 3.5]]])  # near the corrupted node (4, 4)
-    cfg = PointTransferConfig(method="cos", image_size=S, radius=0.5, cycle=0.0, flip_source=False)
+    # carry_scale off: the exact offset below assumes unscaled offsets (scaled, they move by the spread ratio)
+    cfg = PointTransferConfig(method="cos", image_size=S, radius=0.5, cycle=0.0, flip_source=False, carry_scale=None)
     got, _ = FT.match_transfer(feats, fr, p, np.array([[0, 1]]), cfg)
     np.testing.assert_allclose(got[0, 0], p[0, 0] + [8.0, 0.0], atol=1e-4)
 
 
-@pytest.mark.parametrize("trim, sigma", [(None, None), (0.75, 0.5)])
-def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match(trim, sigma):
+@pytest.mark.parametrize("trim, sigma, scale", [(None, None, None), (0.75, 0.5, 2.0)])
+def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match(trim, sigma, scale):
     """With cycle set, (i, j) and (j, i) come from one match of {i, j} (`_both_ways`): pairs in both directions,
     a repeated pair, a frame matched to itself and more unordered pairs than one batch all give the moved points
     and flows of matching each ordered pair on its own (`matching.match_best` forward and backward, the cycle
-    mask, HPF's transfer, trimmed by trim grid strides and weighted by carry_sigma when set)."""
+    mask, HPF's transfer, trimmed by trim grid strides, weighted by carry_sigma and scaled by carry_scale when
+    set)."""
     rng = np.random.default_rng(5)
     feats = np.abs(rng.normal(size=(4, 8, 8, 16))).astype(np.float32)
     fr = synthetic_frames(feats)
     pairs = np.array([[0, 1], [1, 0], [2, 3], [3, 1], [1, 3], [2, 2], [0, 1], [3, 0], [2, 0]])
     pts = rng.uniform(0, S - 1, (len(pairs), 5, 2))
     cfg = PointTransferConfig(method="ot_rhm", image_size=S, radius=1.0, cycle=1.0, flip_source=False,
-                              match_batch=2, trim=trim, carry_sigma=sigma)
+                              match_batch=2, trim=trim, carry_sigma=sigma, carry_scale=scale)
     got, flows = FT.match_transfer(feats, fr, pts, pairs, cfg)
     xy = jnp.asarray(fr.grid_xy.reshape(-1, 2))
     f = feats.reshape(4, 64, 16)
     for p, (i, j) in enumerate(pairs):
         best, _, back, _ = matching.match_best(jnp.asarray(f[i:i + 1]), jnp.asarray(f[j:j + 1]), xy, xy, (S, S),
                                                (S, S), FT._match_config(cfg), backward=True)
-        keep = matching.cycle_consistent(best[0], back[0], xy, 8.0)
-        want = matching.transfer_keypoints(best[0], xy, xy, jnp.asarray(pts[p], jnp.float32), 8.0, keep,
-                                           None if trim is None else trim * 8.0, None if sigma is None else sigma * 8.0)
+        keep = carry.cycle_consistent(best[0], back[0], xy, 8.0)
+        want = carry.transfer_keypoints(best[0], xy, xy, jnp.asarray(pts[p], jnp.float32), 8.0, keep,
+                                        None if trim is None else trim * 8.0, None if sigma is None else sigma * 8.0,
+                                        scale)
         np.testing.assert_allclose(got[p], np.asarray(want), atol=1e-4)
         np.testing.assert_array_equal(flows[p].reshape(-1, 2), np.asarray(xy)[np.asarray(best[0])] - np.asarray(xy))
 
@@ -233,7 +236,8 @@ def test_third_backbone_parts(caffenet):
 
 
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),
-                                          ("trim", 0.0), ("trim", -1.0), ("carry_sigma", 0.0), ("hough_side", 4),
+                                          ("trim", 0.0), ("trim", -1.0), ("carry_sigma", 0.0), ("carry_scale", 1.0),
+                                          ("carry_scale", True), ("hough_side", 4),
                                           ("ot_iters", 0), ("ot_eps", 0.0), ("flip_margin", -0.1),
                                           ("extra_backbone", "nope"), ("third_backbone", "nope"),
                                           ("third_backbone", PointTransferConfig.extra_backbone)])

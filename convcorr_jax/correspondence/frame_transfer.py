@@ -6,7 +6,7 @@ Methods (`cfg.resolved_method`): "bp" = BP flow (`flow.bp.solve_flow_in_frame`, 
 interpolation between the 4 nearest nodes, edge values held outside the grid (`_flow_at_points`). "cos", "rhm",
 "ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; OT marginals uniform, or the
 CAM weights of `cfg.prior`); a point moves by the mean match of the source nodes within `cfg.radius` grid strides
-of it (HPF's transfer, `matching.transfer_keypoints`). Without features (features="none") the flow is zero:
+of it (HPF's transfer, `carry.transfer_keypoints`). Without features (features="none") the flow is zero:
 points move by the image-to-image scaling of the frames. Points are given and returned in image pixels: each is
 mapped into frame i by M[i], moved, and mapped back to image j's pixels by the inverse of M[j].
 
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core import geometry
-from convcorr_jax.correspondence import matching
+from convcorr_jax.correspondence import carry, matching
 from convcorr_jax.correspondence.frames import (
     Frames,
     columns_at,
@@ -106,8 +106,8 @@ def _transfer_pairs(frames: Frames, points: np.ndarray, pairs: np.ndarray, flows
     return out
 
 
-_transfer_batch = jax.jit(jax.vmap(matching.transfer_keypoints, in_axes=(0, None, None, 0, None, 0, None, None)))
-_consistent_batch = jax.jit(matching.cycle_consistent)
+_transfer_batch = jax.jit(jax.vmap(carry.transfer_keypoints, in_axes=(0, None, None, 0, None, 0, None, None, None)))
+_consistent_batch = jax.jit(carry.cycle_consistent)
 
 
 def _match_config(cfg: PointTransferConfig) -> matching.MatchConfig:
@@ -150,14 +150,15 @@ def _matches(fs, ft, xy, cfg: PointTransferConfig, backward: bool, ws=None, wt=N
 
 def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.ndarray:
     """Frame-i points q [B, K, 2] moved by the matches best [B, Ns] (HPF's transfer), through forward-backward
-    consistent nodes only (back [B, Nt]: the target's best source nodes) when cfg.cycle is set. -> [B, K, 2]."""
+    consistent nodes only (back [B, Nt]: the target's best source nodes) when cfg.cycle is set, the carriers
+    trimmed (cfg.trim), weighted (cfg.carry_sigma) and their offsets scaled (cfg.carry_scale) when set. -> [B, K, 2]."""
     best = jnp.asarray(best)
     keep = jnp.ones(best.shape, bool) if cfg.cycle is None else \
         _consistent_batch(best, jnp.asarray(back), xy, cfg.cycle * stride)
     trim = None if cfg.trim is None else cfg.trim * stride
     sigma = None if cfg.carry_sigma is None else cfg.carry_sigma * stride
     return np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep, trim,
-                                      sigma), np.float64)
+                                      sigma, cfg.carry_scale), np.float64)
 
 
 def _mean_rows(conf: np.ndarray) -> np.ndarray:
@@ -211,8 +212,8 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
     """Source points of each pair (i, j) moved into image j's pixels by a matcher and HPF's transfer.
 
     The matcher is cfg.resolved_method on the features (`matching.match_best`, OT marginals `prior`, `_match_config`),
-    optionally only through forward-backward consistent nodes (cfg.cycle, `matching.cycle_consistent`), and HPF's
-    transfer (`matching.transfer_keypoints`, carriers within cfg.radius grid strides). With mirrored features
+    optionally only through forward-backward consistent nodes (cfg.cycle, `carry.cycle_consistent`), and HPF's
+    transfer (`carry.transfer_keypoints`, carriers within cfg.radius grid strides). With mirrored features
     (cfg.flip_source) the mirrored source is matched too, its points mirrored into it, and per pair the mirrored match
     is kept when its mean best confidence over the source nodes exceeds the plain match's by the factor
     1 + cfg.flip_margin. With cfg.cycle the plain matches come from one match per unordered pair (`_both_ways`).

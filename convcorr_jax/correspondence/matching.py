@@ -18,15 +18,10 @@ whose image positions are src_xy [Ns, 2], trg_xy [Nt, 2] ((x, y) pixels) and ret
   iteration); scores (Ns * P)^exp2 (exp2 = 0.5 for PF-WILLOW in SCOT). "ot_rhm" feeds these scores to RHM as
   votes (SCOT's OT + Hough).
 
-Keypoint transfer (`transfer_keypoints`, HPF's `predict_kps`): a source keypoint p is carried by the source
-nodes whose box [x - r, x + r] x [y - r, y + r] around their centre contains p (r = `radius` pixels; HPF uses
-half the receptive field of its first layer), or by the nearest node when none does; each carrier i moves p by
-its match, to trg_xy[best_i] + (p - src_xy[i]), and the prediction is the mean over the carriers (optionally
-trimmed: only the carriers within `trim` pixels of the carriers' coordinate-wise median are averaged). Optionally
-only forward-backward consistent nodes carry (`cycle_consistent`: the best match of a node's best match lies
-back within a tolerance of it; tolerance 0 is mutual nearest neighbours). Soft mutual nearest neighbours
-(`soft_mutual`, NCNet, Rocco et al. 2018) instead reweights every confidence by how close it is to the best of its
-row and of its column, conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l conf_il), before the argmax.
+Soft mutual nearest neighbours (`soft_mutual`, NCNet, Rocco et al. 2018) reweights every confidence by how close
+it is to the best of its row and of its column, conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l conf_il),
+before the argmax (a soft form of `carry.cycle_consistent`'s hard check). Keypoints move by the best matches in
+`carry` (`carry.transfer_keypoints`).
 """
 
 from __future__ import annotations
@@ -41,6 +36,7 @@ import jax.numpy as jnp
 from convcorr_jax.backbones.base import jit_forward
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.core.deprecation import renamed
+from convcorr_jax.correspondence import carry
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
 from convcorr_jax.core.errors import InputError, check
@@ -344,91 +340,5 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
     return best(_unit_rows(fs), _unit_rows(ft), src_xy, trg_xy, src_hw, trg_hw, config, wa, wb, backward)
 
 
-# ---------------------------------------------------------------------------------------------- transfer
-
-
-def _carrier_median(moved: jax.Array, carriers: jax.Array) -> jax.Array:
-    """Coordinate-wise median [K, 2] of moved [K, Ns, 2] over the carriers (bool [K, Ns], at least one per row;
-    the mean of the two middle values for an even count)."""
-    srt = jnp.sort(jnp.where(carriers[..., None], moved, jnp.inf), axis=1)
-    n = jnp.sum(carriers, axis=1)
-
-    def nth(i):
-        return jnp.take_along_axis(srt, jnp.broadcast_to(i[:, None, None], (i.shape[0], 1, 2)), axis=1)[:, 0]
-
-    return 0.5 * (nth((n - 1) // 2) + nth(n // 2))
-
-
-@jax.jit
-def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
-                       radius: float | jax.Array, keep: jax.Array | None = None,
-                       trim: float | jax.Array | None = None, sigma: float | jax.Array | None = None
-                       ) -> jax.Array:
-    """Move source keypoints into the target by the matches of their carrier nodes (HPF's transfer).
-
-    Args:
-      best: int [Ns] the target node of each source node.
-      src_xy, trg_xy: [Ns, 2], [Nt, 2] (x, y) pixels of the nodes.
-      points: [K, 2] (x, y) source pixels.
-      radius: p's carriers: the nodes i with |p - src_xy[i]| <= radius px in x and in y, else the nearest node.
-      keep: bool [Ns] the nodes that carry (nearest kept node if none within radius; all if none kept; None: all).
-      trim: None (HPF's mean over all carriers), or pixels: only the carriers whose moved point lies within `trim`
-        (Euclidean) of the carriers' coordinate-wise median are averaged (all carriers if none does).
-      sigma: None (the carriers weigh the same), or pixels: carrier i weighs exp(-|p - src_xy[i]|^2 / (2 sigma^2)),
-        a Gaussian of its distance to the point.
-
-    Returns:
-      float32 [K, 2] pixels: the (weighted) mean over the carriers i of trg_xy[best[i]] + p - src_xy[i].
-    """
-    p = points.astype(jnp.float32)
-    s = src_xy.astype(jnp.float32)
-    ok = jnp.ones(s.shape[0], bool) if keep is None else keep
-    ok = jnp.where(jnp.any(ok), ok, True)
-    d = p[:, None, :] - s[None, :, :]  # [K, Ns, 2]
-    inside = jnp.all(jnp.abs(d) <= radius, axis=-1) & ok[None, :]
-    dist = jnp.where(ok[None, :], jnp.sum(d * d, -1), jnp.inf)
-    nearest = jax.nn.one_hot(jnp.argmin(dist, axis=1), s.shape[0], dtype=bool)
-    carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest)
-    moved = trg_xy.astype(jnp.float32)[best][None, :, :] + d  # [K, Ns, 2]
-    if trim is not None:
-        near = carriers & (jnp.linalg.norm(moved - _carrier_median(moved, carriers)[:, None], axis=-1) <= trim)
-        carriers = jnp.where(jnp.any(near, axis=1, keepdims=True), near, carriers)
-    w = carriers.astype(jnp.float32)
-    if sigma is not None:  # relative to the nearest carrier's weight (1), so a far fallback carrier never weighs 0
-        # the carriers are kept nodes, where `dist` is the squared distance to the point
-        sq = dist - jnp.min(jnp.where(carriers, dist, jnp.inf), axis=1, keepdims=True)
-        w = jnp.where(carriers, jnp.exp(-sq / (2.0 * sigma * sigma)), 0.0)
-    return jnp.sum(w[..., None] * moved, 1) / jnp.sum(w, 1)[:, None]
-
-
-def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array, tolerance: float | jax.Array
-                     ) -> jax.Array:
-    """Forward-backward consistency of each source node's best match.
-
-    Args:
-      forward, backward: int [..., Ns] the best target of each source node; int [..., Nt] the reverse.
-      src_xy, tolerance: [Ns, 2] (x, y) pixels of the source nodes; pixels (Euclidean; 0: mutual nearest neighbours).
-
-    Returns:
-      bool [..., Ns]: backward[..., forward[i]] lies within `tolerance` pixels of node i.
-    """
-    back = jnp.take_along_axis(backward, forward, axis=-1)
-    s = src_xy.astype(jnp.float32)
-    d = jnp.linalg.norm(s[back] - s, axis=-1)
-    return d <= tolerance + 1e-6
-
-
-def _transfer_from_matrix(confidence: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
-                         radius: float | jax.Array) -> jax.Array:
-    """`transfer_keypoints` with each source node's best target the argmax of its row of a matrix.
-
-    Args:
-      confidence: [Ns, Nt] correlation / transport / confidence matrix, larger is better.
-      src_xy, trg_xy, points, radius: as `transfer_keypoints`.
-
-    Returns:
-      float32 [K, 2] pixels.
-    """
-    return transfer_keypoints(jnp.argmax(confidence, axis=1), src_xy, trg_xy, points, radius)
-
-__getattr__ = renamed(__name__, {"METHODS": "SCORERS"})  # former names, one release
+__getattr__ = renamed(__name__, {"METHODS": "SCORERS", "transfer_keypoints": carry.transfer_keypoints,
+                                 "cycle_consistent": carry.cycle_consistent})  # former names, one release

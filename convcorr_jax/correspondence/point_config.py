@@ -117,11 +117,16 @@ class PointTransferConfig:
         one PF-WILLOW sub-class and two mixed-view sets left out in turn, bench/RESULTS_real.md; HPF's mean of the
         carriers was chosen at radius 2).
       trim: None (HPF's mean over the carrier nodes), or grid strides: a point moves by the mean over the carriers
-        whose moved point lies within trim x grid stride of the carriers' median (`matching.transfer_keypoints`;
+        whose moved point lies within trim x grid stride of the carriers' median (`carry.transfer_keypoints`;
         matchers only; 4 by default, chosen with `radius`).
       carry_sigma: None (the carriers weigh the same), or grid strides: each carrier weighs a Gaussian of its
-        distance to the point, of this sigma (`matching.transfer_keypoints`; matchers only; none by default: tried
+        distance to the point, of this sigma (`carry.transfer_keypoints`; matchers only; none by default: tried
         on PF-WILLOW and not kept, bench/RESULTS_real.md).
+      carry_scale: None (each carrier moves the point by its offset as it is, HPF), or the largest ratio c > 1:
+        the offsets are scaled per axis by how much wider the carrying nodes' matches spread in the target than the
+        nodes in the source, clipped to [1 / c, c] (`carry.spread_ratio`: the frames are resized anisotropically, so
+        an object's scale differs per axis and per image; matchers only; 2 by default: chosen with one PF-WILLOW
+        sub-class and two mixed-view sets left out in turn, bench/RESULTS_real.md).
       window: BP label window in grid cells (None: the whole target grid).
       iters, levels: BP iterations per level and pyramid levels (Long et al.'s Table 2 setting).
       sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16, scaled to the stride).
@@ -168,6 +173,7 @@ class PointTransferConfig:
     radius: float = 3.0
     trim: float | None = 4.0
     carry_sigma: float | None = None
+    carry_scale: float | None = 2.0
     window: int | None = None
     iters: int = 8
     levels: int = 3
@@ -379,11 +385,12 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
                          cfg.third_backbone)
     if has("prior") and cfg.prior is not None and cfg.prior not in CAM_TAPS:
         raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
-    if has("trim") and cfg.trim is not None and not (isinstance(cfg.trim, numbers.Real) and cfg.trim > 0):
-        raise InputError(source, "trim", "none or a distance > 0 (grid strides)", cfg.trim)
-    if has("carry_sigma") and cfg.carry_sigma is not None and not (isinstance(cfg.carry_sigma, numbers.Real)
-                                                                   and cfg.carry_sigma > 0):
-        raise InputError(source, "carry_sigma", "none or a width > 0 (grid strides)", cfg.carry_sigma)
+    for name, expected, low in (("trim", "a distance > 0 (grid strides)", 0.0),
+                                ("carry_sigma", "a width > 0 (grid strides)", 0.0),
+                                ("carry_scale", "a largest ratio > 1", 1.0)):
+        value = getattr(cfg, name, None)
+        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > low):
+            raise InputError(source, name, f"none or {expected}", value)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),

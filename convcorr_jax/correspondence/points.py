@@ -8,7 +8,8 @@ The default method is the one validated on PF-WILLOW (`point_config.PointTransfe
 a config runs): SCOT's optimal transport + Hough matching on VGG-16 hyperpixels conv4_1 + conv5_1 + conv5_2 with
 MobileNetV2's block13 + block14 and EfficientNet-Lite2's block14 + block18 beside them, OT marginals from
 MobileNetV2's CAM foreground prior, images resized to 224 x 224 px, a node every 8 px, a point carried by the
-nodes within 3 grid strides whose matches lie within 4 strides of their median. Every method of the PF-WILLOW
+nodes within 3 grid strides whose matches lie within 4 strides of their median, each node's offset to the point
+scaled per axis by how much wider the matches spread than their nodes. Every method of the PF-WILLOW
 experiment works here ("ot_rhm", "rhm", "ot", "cos", "bp"; features "cnn", "sift", "none"): `frames` resizes and
 computes features, `frame_transfer` moves the points.
 """
