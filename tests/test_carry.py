@@ -57,7 +57,7 @@ def test_trimmed_weighted_and_scaled_transfer_equals_brute_force(trim, sigma, sc
     keep = rng.random(len(xy)) > 0.3
     best[keep] = np.clip(best[keep] + 3, 0, len(xy) - 1)  # kept matches spread unlike their nodes
     got = np.asarray(transfer_keypoints(jnp.asarray(best), jnp.asarray(xy), jnp.asarray(xy), jnp.asarray(pts), 16.0,
-                                        jnp.asarray(keep), trim=trim, sigma=sigma, scale=scale))
+                                        jnp.asarray(keep), trim=trim, sigma=sigma, scale_clip=scale))
     ratio = np.ones(2) if scale is None else np.clip(xy[best][keep].std(0) / xy[keep].std(0), 1 / scale, scale)
     for k, p in enumerate(pts):
         d = p - xy
@@ -113,7 +113,7 @@ def test_scaled_transfer_by_hand():
     trg = src * jnp.asarray([2.0, 1.0]) + jnp.asarray([100.0, 50.0])
     best = jnp.arange(5)
     p = jnp.asarray([[7.0, 6.0]])  # radius 3: carrier node 4 (5, 5) only, matched to (110, 55)
-    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 3.0, scale=4.0)), [[114.0, 56.0]])
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 3.0, scale_clip=4.0)), [[114.0, 56.0]])
     np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, p, 3.0)), [[112.0, 56.0]])
 
 

@@ -78,12 +78,12 @@ def test_cycle_setting_drops_inconsistent_matches():
     fr = synthetic_frames(feats)
     p = np.array([[[4 * 8 + 3.5 + 1.0, 4 * 8 + 3.5]]])  # near the corrupted node (4, 4)
     # carry_scale off: the exact offset below assumes unscaled offsets (scaled, they move by the spread ratio)
-    cfg = PointTransferConfig(method="cos", image_size=S, radius=0.5, cycle=0.0, flip_source=False, carry_scale=None)
+    cfg = PointTransferConfig(method="cos", image_size=S, radius=0.5, cycle=0.0, flip_source=False, carry_scale=False)
     got, _ = FT.match_transfer(feats, fr, p, np.array([[0, 1]]), cfg)
     np.testing.assert_allclose(got[0, 0], p[0, 0] + [8.0, 0.0], atol=1e-4)
 
 
-@pytest.mark.parametrize("trim, sigma, scale", [(None, None, None), (0.75, 0.5, 2.0)])
+@pytest.mark.parametrize("trim, sigma, scale", [(None, None, False), (0.75, 0.5, True)])
 def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match(trim, sigma, scale):
     """With cycle set, (i, j) and (j, i) come from one match of {i, j} (`_both_ways`): pairs in both directions,
     a repeated pair, a frame matched to itself and more unordered pairs than one batch all give the moved points
@@ -106,7 +106,7 @@ def test_each_unordered_pair_matched_once_gives_every_ordered_pair_its_own_match
         keep = carry.cycle_consistent(best[0], back[0], xy, 8.0)
         want = carry.transfer_keypoints(best[0], xy, xy, jnp.asarray(pts[p], jnp.float32), 8.0, keep,
                                         None if trim is None else trim * 8.0, None if sigma is None else sigma * 8.0,
-                                        scale)
+                                        carry.SPREAD_CLIP if scale else None)
         np.testing.assert_allclose(got[p], np.asarray(want), atol=1e-4)
         np.testing.assert_array_equal(flows[p].reshape(-1, 2), np.asarray(xy)[np.asarray(best[0])] - np.asarray(xy))
 
@@ -236,8 +236,8 @@ def test_third_backbone_parts(caffenet):
 
 
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),
-                                          ("trim", 0.0), ("trim", -1.0), ("carry_sigma", 0.0), ("carry_scale", 1.0),
-                                          ("carry_scale", True), ("hough_side", 4),
+                                          ("trim", 0.0), ("trim", -1.0), ("carry_sigma", 0.0), ("carry_scale", 2.0),
+                                          ("carry_scale", None), ("hough_side", 4),
                                           ("ot_iters", 0), ("ot_eps", 0.0), ("flip_margin", -0.1),
                                           ("extra_backbone", "nope"), ("third_backbone", "nope"),
                                           ("third_backbone", PointTransferConfig.extra_backbone)])

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 MIN_SPREAD_NODES = 5  # fewer counted nodes than this: `spread_ratio` is 1 (no scale from too few matches)
+SPREAD_CLIP = 2.0  # PointTransferConfig.carry_scale's clip: the ratio kept within [1/2, 2] (chosen on PF-WILLOW)
 
 
 def _carrier_median(moved: jax.Array, carriers: jax.Array) -> jax.Array:
@@ -59,7 +60,7 @@ def spread_ratio(src_xy: jax.Array, trg_xy: jax.Array, weight: jax.Array, clip: 
 def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, points: jax.Array,
                        radius: float | jax.Array, keep: jax.Array | None = None,
                        trim: float | jax.Array | None = None, sigma: float | jax.Array | None = None,
-                       scale: float | jax.Array | None = None) -> jax.Array:
+                       scale_clip: float | jax.Array | None = None) -> jax.Array:
     """Move source keypoints into the target by the matches of their carrier nodes (HPF's transfer).
 
     Args:
@@ -72,9 +73,9 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
         (Euclidean) of the carriers' coordinate-wise median are averaged (all carriers if none does).
       sigma: None (the carriers weigh the same), or pixels: carrier i weighs exp(-|p - src_xy[i]|^2 / (2 sigma^2)),
         a Gaussian of its distance to the point.
-      scale: None (offsets carried as they are, HPF), or the largest ratio c > 1: each offset p - src_xy[i] is
-        multiplied per axis by `spread_ratio` of the carrying nodes (`keep`) and their matches, clipped to
-        [1 / c, c], before the trim.
+      scale_clip: None (offsets carried as they are, HPF), or c > 1: each offset p - src_xy[i] is multiplied per
+        axis by `spread_ratio` of the carrying nodes (`keep`) and their matches, clipped to [1 / c, c], before the
+        trim.
 
     Returns:
       float32 [K, 2] pixels: the (weighted) mean over the carriers i of trg_xy[best[i]] + s * (p - src_xy[i]),
@@ -90,7 +91,7 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
     nearest = jax.nn.one_hot(jnp.argmin(dist, axis=1), s.shape[0], dtype=bool)
     carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest)
     matched = trg_xy.astype(jnp.float32)[best]
-    s_d = d if scale is None else d * spread_ratio(s, matched, ok, scale)
+    s_d = d if scale_clip is None else d * spread_ratio(s, matched, ok, scale_clip)
     moved = matched[None, :, :] + s_d  # [K, Ns, 2]
     if trim is not None:
         near = carriers & (jnp.linalg.norm(moved - _carrier_median(moved, carriers)[:, None], axis=-1) <= trim)

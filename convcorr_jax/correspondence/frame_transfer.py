@@ -158,7 +158,7 @@ def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.nda
     trim = None if cfg.trim is None else cfg.trim * stride
     sigma = None if cfg.carry_sigma is None else cfg.carry_sigma * stride
     return np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep, trim,
-                                      sigma, cfg.carry_scale), np.float64)
+                                      sigma, carry.SPREAD_CLIP if cfg.carry_scale else None), np.float64)
 
 
 def _mean_rows(conf: np.ndarray) -> np.ndarray:

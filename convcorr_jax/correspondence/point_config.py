@@ -122,11 +122,11 @@ class PointTransferConfig:
       carry_sigma: None (the carriers weigh the same), or grid strides: each carrier weighs a Gaussian of its
         distance to the point, of this sigma (`carry.transfer_keypoints`; matchers only; none by default: tried
         on PF-WILLOW and not kept, bench/RESULTS_real.md).
-      carry_scale: None (each carrier moves the point by its offset as it is, HPF), or the largest ratio c > 1:
-        the offsets are scaled per axis by how much wider the carrying nodes' matches spread in the target than the
-        nodes in the source, clipped to [1 / c, c] (`carry.spread_ratio`: the frames are resized anisotropically, so
-        an object's scale differs per axis and per image; matchers only; 2 by default: chosen with one PF-WILLOW
-        sub-class and two mixed-view sets left out in turn, bench/RESULTS_real.md).
+      carry_scale: scale each carrier's offset to the point per axis by how much wider the carrying nodes' matches
+        spread in the target than the nodes in the source, clipped to [1/2, 2] (`carry.spread_ratio`,
+        `carry.SPREAD_CLIP`: the frames are resized anisotropically, so an object's scale differs per axis and per
+        image); false: offsets as they are (HPF). Matchers only; on by default: chosen with one PF-WILLOW sub-class
+        and two mixed-view sets left out in turn, bench/RESULTS_real.md.
       window: BP label window in grid cells (None: the whole target grid).
       iters, levels: BP iterations per level and pyramid levels (Long et al.'s Table 2 setting).
       sift_bin: SIFT bin size in frame pixels (None: Long et al.'s radius 20 at stride 16, scaled to the stride).
@@ -173,7 +173,7 @@ class PointTransferConfig:
     radius: float = 3.0
     trim: float | None = 4.0
     carry_sigma: float | None = None
-    carry_scale: float | None = 2.0
+    carry_scale: bool = True
     window: int | None = None
     iters: int = 8
     levels: int = 3
@@ -385,12 +385,12 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
                          cfg.third_backbone)
     if has("prior") and cfg.prior is not None and cfg.prior not in CAM_TAPS:
         raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
-    for name, expected, low in (("trim", "a distance > 0 (grid strides)", 0.0),
-                                ("carry_sigma", "a width > 0 (grid strides)", 0.0),
-                                ("carry_scale", "a largest ratio > 1", 1.0)):
+    for name, expected in (("trim", "a distance > 0 (grid strides)"), ("carry_sigma", "a width > 0 (grid strides)")):
         value = getattr(cfg, name, None)
-        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > low):
+        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0):
             raise InputError(source, name, f"none or {expected}", value)
+    if has("carry_scale") and not isinstance(cfg.carry_scale, bool):
+        raise InputError(source, "carry_scale", "true or false", cfg.carry_scale)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),

@@ -308,7 +308,7 @@ def setting_text(cfg: Config) -> str:
 def steps_text(t: PointTransferConfig) -> str:
     """The steps beyond one backbone at one scale with uniform OT marginals and HPF's Hough width: ", + NET taps,
     scales a+b, CAM prior NET top k floor f, Hough width w, trimmed carry t, carriers weighted by distance (sigma
-    s), offsets scaled by the matches' spread (clip c), soft MNN" ("" for none)."""
+    s), offsets scaled by the matches' spread, soft MNN" ("" for none)."""
     out = ""
     if t.features == "cnn" and t.extra_backbone is not None:
         out += f", + {t.extra_backbone} {'+'.join(t.extra_tap_names)}"
@@ -324,8 +324,8 @@ def steps_text(t: PointTransferConfig) -> str:
         out += f", trimmed carry {t.trim:g}"
     if t.resolved_method != "bp" and t.carry_sigma is not None:
         out += f", carriers weighted by distance (sigma {t.carry_sigma:g})"
-    if t.resolved_method != "bp" and t.carry_scale is not None:
-        out += f", offsets scaled by the matches' spread (clip {t.carry_scale:g})"
+    if t.resolved_method != "bp" and t.carry_scale:
+        out += ", offsets scaled by the matches' spread"
     if t.features == "cnn" and t.resolved_method != "bp" and t.soft_mnn:
         out += ", soft MNN"
     if t.features == "cnn" and t.resolved_method != "bp" and t.projection is not None:
