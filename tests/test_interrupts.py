@@ -25,12 +25,13 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("convcorr_cache")
 
 
-def _default_signals() -> None:
-    """In the child before exec: SIGINT and SIGTERM at their defaults, as in a terminal. A test run started in the
-    background (`make test &`) ignores SIGINT, children inherit that, and `convcorr` keeps an ignored SIGINT
-    ignored, as a background job should."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+# The child's first step, before it execs the command: SIGINT and SIGTERM at their defaults, as in a terminal. A test
+# run started in the background (`make test &`) ignores SIGINT, children inherit that, and `convcorr` keeps an ignored
+# SIGINT ignored, as a background job should. (Done in the child, not with `preexec_fn`, which is unsafe to run in a
+# multithreaded parent such as a process that has imported JAX.)
+DEFAULT_SIGNALS_THEN_EXEC = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                             "signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+                             "os.execv(sys.executable, [sys.executable, '-m', 'convcorr_cli', *sys.argv[1:]])")
 
 
 def _start(args: list[str], cache: Path, logs: Path) -> subprocess.Popen:
@@ -38,8 +39,8 @@ def _start(args: list[str], cache: Path, logs: Path) -> subprocess.Popen:
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / "out.txt", "w") as out, open(logs / "err.txt", "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "convcorr_cli", *args], stdout=out, stderr=err, env=env,
-                                preexec_fn=_default_signals)
+        return subprocess.Popen([sys.executable, "-c", DEFAULT_SIGNALS_THEN_EXEC, *args], stdout=out, stderr=err,
+                                env=env)
 
 
 def _wait_for(p: subprocess.Popen, ready, timeout: float = 240.0) -> None:
