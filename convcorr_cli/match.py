@@ -63,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default=None, choices=NAMES,
                    help=f"feature network (default: the validated one, {PointTransferConfig.backbone}, with "
                         f"{PointTransferConfig.extra_backbone}'s and {PointTransferConfig.third_backbone}'s taps "
-                        f"beside it: --set extra_backbone=none --set third_backbone=none for one network)")
+                        f"beside it, and {PointTransferConfig.prior}'s CAM prior: "
+                        f"{' '.join(f'--set {f}=none' for f in PointTransferConfig.ONE_NETWORK)} for one network)")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
     add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")

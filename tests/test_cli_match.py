@@ -135,7 +135,7 @@ def _spy(monkeypatch, fake: bool):
     ([], ("OT + RHM (ot_rhm)", "vgg16 conv4_1+conv5_1+conv5_2", "mobilenet_v2 block13+block14",
           "efficientnet_lite2 block14+block18", "mobilenet_v2 CAM prior (top 2)", "224 px frames, grid 8 px"),
      ()),  # the default: three networks
-    (["--set", "extra_backbone=none", "--set", "third_backbone=none", "--set", "prior=none"],
+    ([a for field in PointTransferConfig.ONE_NETWORK for a in ("--set", f"{field}=none")],  # as `match --help` says
      ("vgg16 conv4_1+conv5_1+conv5_2 hyperpixels",), ("mobilenet", "efficientnet", "prior")),
     (["--method", "bp"], ("BP flow (bp) on vgg16 conv4_1+conv5_1+conv5_2 hyperpixels", "grid 16 px"),
      ("mobilenet", "efficientnet", "prior")),  # BP flow: one network, no prior

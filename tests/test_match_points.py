@@ -17,12 +17,13 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from convcorr_cli.main import main
+from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.correspondence.point_files import EXPECTED, read_points
 from convcorr_jax.data.pf_willow import read_pts_coord
 from convcorr_jax.core.errors import InputError
 
-FAST = ["--backbone", "caffenet", "--weights", "random", "--set", "image_size=64", "--set", "extra_backbone=none",
-        "--set", "third_backbone=none", "--set", "prior=none"]  # one network: the points are what is tested
+FAST = ["--backbone", "caffenet", "--weights", "random", "--set", "image_size=64",
+        *[a for field in PointTransferConfig.ONE_NETWORK for a in ("--set", f"{field}=none")]]  # one network
 coords = arrays(np.float64, st.tuples(st.integers(1, 12), st.just(2)),
                 elements=st.floats(-0.5, 2000, allow_nan=False).map(lambda v: round(v, 3)))
 

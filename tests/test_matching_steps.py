@@ -169,7 +169,7 @@ def test_scale_parts_read_the_resized_frame_at_the_mapped_nodes(caffenet):
     images = [rng.integers(0, 255, (70, 90, 3), dtype=np.uint8) for _ in range(2)]
     boxes = np.array([[0, 0, 89, 69]] * 2, np.float64)
     cfg = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, scales=(1.0, 2.0),
-                              flip_source=False, extra_backbone=None, third_backbone=None, prior=None)
+                              flip_source=False, **PointTransferConfig.ONE_NETWORK)
     fr = make_frames(images, boxes, cfg, bb, params)
     assert list(fr.parts) == ["conv3", "conv3@2"] and fr.flipped is None
     one = scale_parts(images, boxes, cfg, bb, params, ("conv3",), fr, 1.0)["conv3"]
@@ -233,6 +233,9 @@ def test_third_backbone_parts(caffenet):
         make_frames(images, boxes, cfg, bb, params, extra=(bb, params))
     bp = dataclasses.replace(cfg, method="bp")
     assert bp.networks == (("caffenet", ("conv3",)),)  # BP flow reads one network
+    one = dataclasses.replace(PointTransferConfig(), **PointTransferConfig.ONE_NETWORK)  # the default's matcher, alone
+    assert one.networks == (("vgg16", ("conv4_1", "conv5_1", "conv5_2")),) and one.prior is None
+    assert "mobilenet" not in one.describe() and "prior" not in one.describe()
 
 
 @pytest.mark.parametrize("field, value", [("scales", ()), ("scales", (1.0, -1.0)), ("cycle", -1.0),

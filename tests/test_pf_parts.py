@@ -25,8 +25,8 @@ def test_rows_get_their_own_parts_once(models):
     boxes = np.array([[0, 0, 71, 63]] * 3, np.float64)
     log: list[str] = []
     store = PartStore(images, boxes, models.__getitem__, log=log.append)
-    plain = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone=None,
-                                third_backbone=None, prior=None)
+    plain = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64,
+                                **PointTransferConfig.ONE_NETWORK)
     full = dataclasses.replace(plain, scales=(1.0, 2.0), extra_backbone="caffenet", extra_taps=("conv4",),
                                flip_source=True, prior="mobilenet_v2", prior_top_k=1)
     fr, used, _ = store.frames(plain)

@@ -238,8 +238,7 @@ def test_steps_text_names_each_step_of_any_matcher_that_uses_it():
     from convcorr_jax.correspondence.point_config import PointTransferConfig
 
     def text(**fields):
-        return pf_willow_eval.steps_text(PointTransferConfig(extra_backbone=None, third_backbone=None, prior=None,
-                                                             **fields))
+        return pf_willow_eval.steps_text(PointTransferConfig(**PointTransferConfig.ONE_NETWORK, **fields))
 
     scaled = ", offsets scaled by the matches' spread"
     assert text(method="ot_rhm") == ", Hough width 15, trimmed carry 4" + scaled

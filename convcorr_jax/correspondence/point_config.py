@@ -207,6 +207,10 @@ class PointTransferConfig:
     # beside VGG-16's, then EfficientNet-Lite2's beside both); other networks: `DEFAULT_TAPS`.
     DEFAULT_EXTRA_TAPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         {"mobilenet_v2": ("block13", "block14"), "efficientnet_lite2": ("block14", "block18")})
+    # The field values that make a matcher on conv features read `backbone` alone: no second or third network and
+    # no CAM prior (its classifier is a network too): `dataclasses.replace(cfg, **PointTransferConfig.ONE_NETWORK)`.
+    ONE_NETWORK: ClassVar[Mapping[str, None]] = MappingProxyType(
+        {"extra_backbone": None, "third_backbone": None, "prior": None})
     # The method when `method` is None, per features.
     DEFAULT_METHOD: ClassVar[Mapping[str, str]] = MappingProxyType({"cnn": "ot_rhm", "sift": "bp", "none": "bp"})
     # The grid (stride in frame pixels) when `grid` is None, per method.

@@ -170,7 +170,7 @@ class Config(ExperimentConfig):
 
 # The tiny rows' matchers read the row's backbone alone (no second or third network, no CAM prior): a tiny run checks
 # the validation's rows, folds and report; the default's networks are checked at tiny size by `long2014.pf_willow`.
-ONE_NETWORK = "extra_backbone=none third_backbone=none prior=none"
+ONE_NETWORK = " ".join(f"{field}=none" for field in PointTransferConfig.ONE_NETWORK)
 
 
 def get_config(size: str = "default") -> Config:

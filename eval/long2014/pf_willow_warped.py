@@ -133,8 +133,8 @@ class Config(ExperimentConfig):
 def get_config(size: str = "default") -> Config:
     return sized(size, {
         "tiny": Config(size=size, rows=("", "flip_source=false cycle=none", "cycle=0", "hough_side=5"), per_class=2,
-                       pairs_per_class=2, transfer=PointTransferConfig(image_size=96, extra_backbone=None,
-                                                                       third_backbone=None, prior=None)),
+                       pairs_per_class=2, transfer=PointTransferConfig(image_size=96,
+                                                                       **PointTransferConfig.ONE_NETWORK)),
         "default": Config(size=size, per_class=20, pair_step=4),
         "full": Config(size=size, per_class=60),
     })
