@@ -195,13 +195,19 @@ def _scales(text: str) -> tuple[float, ...]:
 
 
 def _png_paths(out: Path, images: list[str]) -> list[Path]:
-    """<out>/<image name>_pose.png, a _2, _3 ... suffix for repeated names."""
-    seen: dict[str, int] = {}
+    """<out>/<image name>_pose.png, one distinct file per image: a repeated name gets the first free _2, _3 ...
+    suffix (never another image's own name: a.jpg, b/a.jpg and a_2.jpg give a, a_3 and a_2)."""
+    stems = [Path(name).stem for name in images]
+    used = set(stems)  # every image's own name is reserved before any suffix is handed out
+    taken: set[str] = set()
     paths = []
-    for name in images:
-        stem = Path(name).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        paths.append(out / (f"{stem}_pose.png" if seen[stem] == 1 else f"{stem}_{seen[stem]}_pose.png"))
+    for stem in stems:
+        name, n = stem, 1
+        while name in taken or (n > 1 and name in used):
+            n += 1
+            name = f"{stem}_{n}"
+        taken.add(name)
+        paths.append(out / f"{name}_pose.png")
     return paths
 
 
@@ -320,17 +326,22 @@ def list_models() -> int:
     return 0
 
 
+def _alone(args: argparse.Namespace, flag: str, allowed: str, **others: object) -> None:
+    """InputError naming `flag` if any flag that estimates joints (or one of `others`, flag name -> value) is
+    given beside it: a command that exits without estimating takes only `allowed`."""
+    estimating = {"IMAGES": args.images, "--out": args.out is not None, "--json": args.json is not None,
+                  "--torso-box": args.box, "--person-box": args.person_box, "--torso": args.torso,
+                  "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip, "--scales": args.scales,
+                  "--merge": args.merge, "--two-pass": args.two_pass, "--every": args.every != 1, **others}
+    given = [name for name, value in estimating.items() if value]
+    if given:
+        raise InputError(None, flag, allowed, " ".join(given))
+
+
 def export(args: argparse.Namespace) -> int:
     """`--export-onnx FILE`: the model's coarse network as ONNX (`export.onnx_file.export_onnx`); prints what it
     holds."""
-    estimating = {"IMAGES": args.images, "--out": args.out, "--json": args.json, "--torso-box": args.box,
-                  "--person-box": args.person_box,
-                  "--torso": args.torso, "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip,
-                  "--scales": args.scales, "--merge": args.merge, "--two-pass": args.two_pass,
-                  "--every": args.every != 1, "--list-models": args.list_models}
-    given = [name for name, value in estimating.items() if value]
-    if given:
-        raise InputError(None, "--export-onnx", "the model alone (--model, --batch)", " ".join(given))
+    _alone(args, "--export-onnx", "the model alone (--model, --batch)", **{"--list-models": args.list_models})
     batch = 1 if args.batch is None else args.batch
     if batch < 1:
         raise InputError(None, "--batch", "the file's batch size, an integer >= 1", batch)
@@ -492,18 +503,20 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.export_onnx is not None:
         return export(args)
-    if args.list_models and args.batch is None:
+    if args.list_models:
+        _alone(args, "--list-models", "no other flag (it names every shipped model)",
+               **{"--model": args.model, "--batch": args.batch is not None})
         return list_models()
     video = _check(args)
     given = args.model or default_model(torso_boxes=bool(args.box), two_pass=args.two_pass)
     r = load(given)  # a shipped model or a training run, or one line saying what was expected
-    if not video and not (args.out or args.json):
+    if not video and args.out is None and args.json is None:
         raise InputError(None, "--out", "--out DIR (a drawing per image) or --json FILE (the joints), or both: "
                          "without either nothing would be written", "neither")
     model = {**model_identity(r), "given": str(given)}
-    if args.out:
+    if args.out is not None:  # an empty path is refused there, by name
         io.check_writable(args.out, "--out", kind="folder")
-    if args.json:
+    if args.json is not None:
         io.check_writable(args.json, "--json")
     plan = _plan(args, r)
     call = _estimator(args, r, plan)
@@ -519,7 +532,7 @@ def run(args: argparse.Namespace) -> int:
     found = person is not None and r.torso_crops
     sources = _sources(plan, {"torso_box": boxes is not None, "person_box": person is not None,
                               "torso": torso is not None}, found)
-    pngs = _png_paths(Path(args.out), args.images) if args.out else []
+    pngs = _png_paths(Path(args.out), args.images) if args.out is not None else []
     records = []
     for i, (path, img) in enumerate(zip(args.images, images)):
         records.append(_record(path, img, i, poses, person, sources))
@@ -535,7 +548,7 @@ def run(args: argparse.Namespace) -> int:
         if poses.warned[i]:
             print(f"{path}: warning: {poses.warning(i)}")
     line = _summary(len(images), model, plan, poses)
-    if args.json:
+    if args.json is not None:
         io.write_json(args.json, {"model": model, "input": plan["input"], "no_box": plan["no_box"],
                                   "readout": poses.readout, "spatial": poses.spatial, "flip": plan["flip"],
                                   "scales": list(plan["scales"]), "merge": plan["merge"],

@@ -255,6 +255,26 @@ def test_images_grayscale_cmyk_truncated_missing(tmp_path):
     _raises(load_image_folder, tmp_path, field="image")
 
 
+def test_wide_greyscale_images_are_scaled_to_eight_bits(tmp_path):
+    """16-bit greyscale (PNG, "I;16") and 32-bit "I" images: 0-65535 scaled to 0-255 (v * 255 / 65535, rounded), not
+    clipped at 255 as PIL's own conversion does (a 16-bit photo read white); "I" values within 0-255 kept; past
+    65535 refused, naming the file."""
+    want = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(want.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    Image.fromarray(np.array([[0, 128, 65535]], np.uint16)).save(tmp_path / "r16.png")
+    Image.fromarray(want.astype(np.int32)).save(tmp_path / "g32.tif")
+    Image.fromarray(want.astype(np.int32) * 257).save(tmp_path / "w32.tif")
+    for name in ("g16.png", "g32.tif", "w32.tif"):
+        got = load_image(tmp_path / name)
+        assert got.shape == (16, 16, 3) and got.dtype == np.uint8, name
+        np.testing.assert_array_equal(got, np.repeat(want[..., None], 3, -1), err_msg=name)
+    np.testing.assert_array_equal(load_image(tmp_path / "r16.png")[0, :, 0], [0, 0, 255])  # 128 / 257 rounds to 0
+    Image.fromarray(want.astype(np.int32) * 1000).save(tmp_path / "big.tif")
+    _raises(load_image, tmp_path / "big.tif", field="image values", path="big.tif")
+    _raises(load_image, tmp_path / "g16.png", colour="require", field="image mode")
+
+
 def test_bad_label_pngs(tmp_path):
     seg = tmp_path / "SegmentationClass"
     seg.mkdir()

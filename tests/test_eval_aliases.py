@@ -182,6 +182,16 @@ def test_eval_of_a_folder_without_a_model_is_one_line(command, people, tmp_path,
     assert not (tmp_path / "runs").exists() and not (tmp_path / "p.h5").exists()
 
 
+def test_eval_flic_with_a_file_as_root_names_that_file(tmp_path, capsys):
+    """--root given a file other than examples.mat: one line naming that file, not an examples.mat beside it."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not FLIC")
+    rc = main(["eval", "flic", "--model", "flic", "--root", str(afile), "--out-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and f"{afile}: field 'root'" in err[0] and "examples.mat" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
 # ------------------------------------------------------------------------------------------------ PF-WILLOW
 def _pf_fixture(root: Path, classes=("a(S)", "b(S)", "c(S)"), n: int = 4) -> Path:
     rng = np.random.default_rng(0)

@@ -30,13 +30,17 @@ H, W = 96, 128  # the synthetic images' size
 
 
 def _ok_box(b, h: int = H, w: int = W) -> bool:
-    """The rule, written out: four finite numbers, ordered, overlapping the image's pixels."""
+    """The rule, written out: four finite numbers, ordered, overlapping the image's pixels, no corner more than
+    `BOX_REACH` times the image's longer side beyond it."""
+    reach = geometry.BOX_REACH * max(h, w)
     return (len(b) == 4 and all(math.isfinite(v) for v in b) and b[0] <= b[2] and b[1] <= b[3]
-            and b[0] < w and b[1] < h and b[2] > -1 and b[3] > -1)
+            and b[0] < w and b[1] < h and b[2] > -1 and b[3] > -1
+            and min(b[0], b[1]) >= -reach and b[2] <= w - 1 + reach and b[3] <= h - 1 + reach)
 
 
 coord = st.one_of(st.floats(-300, 400, allow_nan=False), st.sampled_from([math.nan, math.inf, -math.inf, -1.0, -0.5,
-                                                                          0.0, W - 1.0, W, H - 1.0, H]))
+                                                                          0.0, W - 1.0, W, H - 1.0, H, -1e300, 1e300,
+                                                                          -10 * W, 11 * W - 1, 11 * W]))
 
 
 @settings(max_examples=300, deadline=None)
@@ -149,6 +153,17 @@ def test_the_found_torso_box_of_two_passes_is_the_one_their_crops_are_placed_aro
                                    recrop.crop_affines(first, frame, recrop.TORSO, 128, 2.5 * 0.9 * s, 0.93), atol=1e-9)
 
 
+def test_drawings_get_one_file_per_image_whatever_the_names():
+    """<out>/<name>_pose.png, a repeated name the first free suffix: never another image's own name."""
+    from convcorr_cli.pose import _png_paths
+
+    for images, want in ((["a/photo.jpg", "b/photo.jpg", "photo_2.jpg"], ["photo", "photo_3", "photo_2"]),
+                         (["x.jpg", "x.png", "x.jpg"], ["x", "x_2", "x_3"]),
+                         (["p_2.jpg", "p.jpg", "q/p.jpg", "r/p.jpg"], ["p_2", "p", "p_3", "p_4"])):
+        paths = _png_paths(Path("out"), images)
+        assert [p.name for p in paths] == [f"{w}_pose.png" for w in want] and len(set(paths)) == len(images)
+
+
 def test_a_command_that_would_write_nothing_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
     """No --out and no --json: one line once the model is known, before an image is read or estimated."""
     img = _image(tmp_path)
@@ -163,6 +178,13 @@ def test_a_command_that_would_write_nothing_is_refused_before_any_work(tmp_path,
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--out" in err[0] and "--json" in err[0] and "nothing" in err[0], err
     assert main(["pose", "--list-models"]) == 0  # writes nothing but prints: not refused
+    for named, extra in (("IMAGES", [str(img)]), ("--out", ["--out", str(tmp_path / "o")]), ("--out", ["--out", ""]),
+                         ("--json", ["--json", str(tmp_path / "j.json")]), ("--person-box", ["--person-box", "1,2"]),
+                         ("--model", ["--model", "flic"]), ("--batch", ["--batch", "2"])):
+        assert main(["pose", "--list-models", *extra]) == 2, extra  # the listing takes no other flag: refused
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--list-models" in err[0] and named in err[0].split("got")[-1], (extra, err)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "j.json").exists()
 
 
 @pytest.fixture(scope="module")

@@ -188,9 +188,27 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
         estimate(img, synthetic_run, person_boxes=[(5, 0, 4, 4)])
     with pytest.raises(InputError, match="readout"):
         estimate(img, synthetic_run, readout="best")
+    for batch in (0, -1, 1.5, True, "8"):  # -1 gave no points at all, 0 and 1.5 a bare Python error
+        with pytest.raises(InputError, match="batch"):
+            estimate(img, synthetic_run, batch=batch)
+        with pytest.raises(InputError, match="batch"):
+            predict.predict_crops({}, np.zeros((1, 64, 64, 3), np.uint8), load(synthetic_run).config.model,
+                                  batch=batch)
     with pytest.raises(run_folder.NotATrainingRun) as e:
         estimate(img, tmp_path)
     assert len(str(e.value).splitlines()) == 1 and "config.json + checkpoints/" in str(e.value)
+
+
+def test_naming_the_models_own_readout_changes_nothing():
+    """readout= the shipped model's validated read-out gives readout=None's points and spatial setting: the spatial
+    default is the validated read-out's whichever read-out is named (naming it turned the spatial model on)."""
+    r = load("flic")
+    img = np.random.default_rng(0).integers(0, 255, (200, 160, 3), np.uint8)
+    box = [(50, 40, 110, 120)]
+    own = estimate(img, "flic", torso_boxes=box)
+    named = estimate(img, "flic", torso_boxes=box, readout=r.readout.name)
+    assert own.spatial == named.spatial == r.readout.spatial and own.readout == named.readout
+    np.testing.assert_array_equal(own.points, named.points)
 
 
 def test_an_older_flic_run_without_its_data_says_how_to_get_the_spatial_model(tmp_path, write_pose_run):

@@ -41,6 +41,7 @@ import numpy as np
 from convcorr_jax.core.errors import InputError, check_shape
 
 BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
+BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
 
 
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -136,8 +137,9 @@ def check_box(box, size: Sequence[int], source, field: str, image: str = "the im
 
     Four finite numbers (x0, y0, x1, y1), 0-based inclusive pixels (module docstring), x0 <= x1 and y0 <= y1,
     overlapping the image: the box's outer edges x0 - 0.5 .. x1 + 0.5 share some area with the image's, -0.5 ..
-    W - 0.5 (x0 < W, x1 > -1, and the same in y). A box partly outside the image is accepted: people are cut by
-    the frame.
+    W - 0.5 (x0 < W, x1 > -1, and the same in y), its corners at most `BOX_REACH` times the image's longer side
+    beyond it (a larger box is a mistake, and its crop geometry overflows float32). A box partly outside the image is
+    accepted: people are cut by the frame.
 
     Args:
       box: four numbers (a sequence or an array [4]).
@@ -168,6 +170,8 @@ def check_box(box, size: Sequence[int], source, field: str, image: str = "the im
         problem = "x0 <= x1 and y0 <= y1"
     elif not (b[0] < w and b[1] < h and b[2] > -1 and b[3] > -1):
         problem = f"a box overlapping {_extent(size, image)}"
+    elif max(-b[0], -b[1], b[2] - (w - 1), b[3] - (h - 1)) > BOX_REACH * max(h, w):
+        problem = f"a box overlapping {_extent(size, image)}, within {BOX_REACH} x its longer side of it"
     else:
         return b
     shown = _shown(box) if got is None else got

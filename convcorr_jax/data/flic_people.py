@@ -164,6 +164,27 @@ def flic_split(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTI
     return samples
 
 
+def examples_mat(root: str | os.PathLike) -> Path:
+    """The examples.mat of the FLIC folder `root` (or `root` itself when it is that file), checked to exist.
+
+    Args:
+        root: the FLIC folder (examples.mat, images/) or its examples.mat.
+
+    Returns:
+        the path of examples.mat.
+
+    Raises:
+        InputError: `root` is a file other than examples.mat (naming it), or there is no examples.mat.
+    """
+    root = Path(root)
+    if root.is_file() and root.name != "examples.mat":
+        raise InputError(root, "root", "the FLIC folder (examples.mat, images/) or its examples.mat", "another file")
+    mat = root / "examples.mat" if root.is_dir() else root
+    if not mat.is_file():
+        raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
+    return mat
+
+
 def people(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PersonSet:
     """The people (one per frame) of a FLIC split (module docstring) of the FLIC folder `root` (or its
     examples.mat); boxes: their torso boxes.
@@ -176,13 +197,13 @@ def people(root: str | os.PathLike, split: str, fraction: float = VAL_FRACTION, 
 
     Returns:
         the PersonSet (source: examples.mat).
+
+    Raises:
+        InputError: a bad split; from `examples_mat` and `flic_split`.
     """
     if split not in FLIC_SPLITS:
         raise InputError("flic_crops", "split", f"one of {FLIC_SPLITS}", split)
-    root = Path(root)
-    mat = root / "examples.mat" if root.is_dir() else root
-    if not mat.is_file():
-        raise InputError(mat, "examples.mat", "an existing FLIC examples.mat", "missing file")
+    mat = examples_mat(root)
     samples = flic_split(mat.parent, split, fraction, seed)
     boxes = np.stack([s.extras["torso_box"] for s in samples]).astype(np.float64)
     return PersonSet(samples, FLIC, boxes, boxes, os.fspath(mat))

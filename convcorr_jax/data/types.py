@@ -20,7 +20,8 @@ from convcorr_jax.core.errors import InputError, check_shape
 log = logging.getLogger(__name__)
 
 MAX_PIXELS_ENV = "CONVCORR_MAX_PIXELS"
-GREY_MODES = ("L", "LA", "I", "I;16")  # one intensity channel (LA: with alpha)
+GREY_MODES = ("L", "LA", "I", "I;16", "I;16B", "I;16L")  # one intensity channel (LA: with alpha)
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L")  # integer intensities past 8 bits, scaled to 0-255 (`load_image`)
 ALPHA_MODES = ("RGBA", "LA", "PA")  # with an alpha channel, dropped in the conversion
 COLOUR = ("convert", "require")  # load_image's choices for an image that is not plain RGB
 MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (pixels), checked before decoding
@@ -148,6 +149,18 @@ def _colour_notice(path: Path, mode: str, colour: str) -> None:
         log.warning("%s: %s image read as RGB (%s)", path, mode, what)
 
 
+def _wide_grey_to_rgb(path: Path, im) -> np.ndarray:
+    """uint8 [H, W, 3] of an integer greyscale image (`WIDE_GREY_MODES`): 16-bit values (0-65535) divided by 257,
+    rounded (65535 -> 255), as PIL does for 16-bit colour PNGs; a 32-bit "I" image whose values all lie in 0-255 is
+    kept as it is. PIL's own conversion clips such values at 255 instead (a 16-bit photo turns white)."""
+    v = np.asarray(im, dtype=np.int64)
+    if v.size and (v.min() < 0 or v.max() > 65535):
+        raise InputError(path, "image values", f"{im.mode} intensities in 0-65535", f"{v.min()}..{v.max()}")
+    eight_bit = im.mode == "I" and (v.size == 0 or v.max() <= 255)
+    grey = v if eight_bit else (v * 255 + 32767) // 65535
+    return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=-1)
+
+
 def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = None,
                colour: str = "convert") -> np.ndarray:
     """Read an image file as RGB uint8 [H, W, 3]: the one image reader of the library, the commands and datasets.
@@ -183,10 +196,11 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
         with Image.open(path) as im:
             check_declared_size(path, im)
             im.load()
-            if im.mode not in ("RGB", "L", "CMYK", "P", "RGBA", "I;16", "I", "LA", "PA"):
-                raise InputError(path, "image mode", "RGB, L, P, RGBA or CMYK", im.mode)
+            if im.mode not in ("RGB", "CMYK", "P", "RGBA", "PA", *GREY_MODES):
+                raise InputError(path, "image mode", "RGB, L, P, RGBA, CMYK or 16-bit greyscale", im.mode)
             _colour_notice(path, im.mode, colour)
-            rgb = (ImageOps.exif_transpose(im) or im).convert("RGB")
+            shown = ImageOps.exif_transpose(im) or im
+            rgb = _wide_grey_to_rgb(path, shown) if im.mode in WIDE_GREY_MODES else shown.convert("RGB")
     except Image.DecompressionBombError as e:  # PIL's own limit, past 2 x its MAX_IMAGE_PIXELS, hit while opening
         raise InputError(path, "image", f"an image of at most {_max_pixels():,} pixels (${MAX_PIXELS_ENV})",
                          f"larger: {e}") from None

@@ -1,7 +1,7 @@
 """Joints of people in one's own images from a trained pose model (Tompson et al.'s cascade): a shipped model by
-name (`pose.shipped`: "flic") or a `convcorr train pose` run folder.
+name (`pose.shipped`: "person", "flic", "flic_256") or a `convcorr train pose` run folder.
 
-    poses = estimate(image)                                     # image: uint8 RGB [H, W, 3], any size; model "flic"
+    poses = estimate(image)                                     # image: uint8 RGB [H, W, 3], any size; model "person"
     poses = estimate([img_a, img_b], "flic_256", person_boxes=[box_a, None])   # boxes around the whole person
     poses = estimate([img_a, img_b], "flic", torso_boxes=[torso_box_a, None])  # FLIC's torso boxes
     poses = estimate(frames, two_pass=True, torso=torso_points)                 # whole frames (`two_pass`)
@@ -267,7 +267,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         the run has one (FLIC runs); True = required, False = never.
       readout: one of `predict.READOUTS`; None = the model's validated read-out (`pose.readout`, chosen on its
         validation split), else "cascade".
-      batch: images per forward pass (the last batch padded).
+      batch: images per forward pass, an integer >= 1 (the last batch padded).
       flip: test-time horizontal flip with the joint set's left/right joints swapped (`pose.flip`); None: the
         model's own (`Readout.flip`, off for a model without one; two_pass: `two_pass.FRAME_TEST_TIME`'s).
       scales: test-time crop scales: each input square scaled by s about its centre (`_input_affines`), every
@@ -295,7 +295,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
       `Poses.warned`: the people below the model's confidence threshold.
 
     Raises:
-      InputError: bad images, readout, spatial, flip, scales or merge; a box not finite, inverted or wholly
+      InputError: bad images, batch, readout, spatial, flip, scales or merge; a box not finite, inverted or wholly
         outside its image, or a torso point outside its frame (naming torso_boxes[i] / person_boxes[i] /
         boxes[i] / torso[i] and images[i]); two of torso_boxes, person_boxes and boxes given; torso_boxes for a
         model without torso crops; torso without two_pass; a model that cannot be loaded or lacks a required
@@ -306,6 +306,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
     >>> poses.points.shape, poses.names[:3], bool(poses.warned[0])
     ((1, 11, 2), ('lsho', 'lelb', 'lwri'), True)
     """
+    predict.check_batch(batch, "estimate")
     if two_pass:
         model = default_model(two_pass=True) if model is None else model
         return _two_pass(images, model, batch, flip, scales, merge, torso,
@@ -327,8 +328,8 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         box_list = _torso_inside(r, imgs, box_list)
     if readout is None:
         readout = r.readout.name if r.readout is not None else pose_readout.DEFAULT_NAME
-        if spatial is None and r.readout is not None:
-            spatial = None if r.readout.spatial else False
+    if spatial is None and r.readout is not None:  # the validated read-out's, whichever read-out is asked for
+        spatial = None if r.readout.spatial else False
     sp_model = None if spatial is False else spatial_model(r, required=spatial is True)
     sizes = [im.shape[:2] for im in imgs]
     if flip and r.flip is None:

@@ -49,6 +49,7 @@ FRAME_MODEL = "flic_256"
 EXPORT_COMMAND = "python -m convcorr_train.ship_model --run RUN --root DATA --out MODEL_DIR"
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
 
+
 @dataclasses.dataclass(frozen=True)
 class PoseModel:
     """A trained model loaded for `estimate` (`load`): a shipped model, a model folder or a run folder alike
@@ -268,11 +269,12 @@ def spatial_model(run: PoseModel, required: bool = False) -> tuple[spatial_mrf.S
     if not run.crop.torso:
         if required:
             raise InputError(run.path, "spatial", "a FLIC run (the spatial model's tree is FLIC's 11 joints); "
-                             "estimate(..., spatial=False) for this run", f"data={tc.data}")
+                             "spatial=False (convcorr pose: --spatial off) for this run", f"data={tc.data}")
         return None
     raise InputError(run.path / spatial_mrf.CONFIG_FILE, spatial_mrf.CONFIG_FILE,
                      f"the spatial model saved with the run (FLIC runs write it when trained); for a run trained "
-                     f"before, export it once with its data: {EXPORT_COMMAND}; or spatial=False", "missing file")
+                     f"before, export it once with its data: {EXPORT_COMMAND}; or spatial=False (--spatial off)",
+                     "missing file")
 
 
 def as_images(images) -> list[np.ndarray]:

@@ -47,7 +47,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax.core import geometry, parallel
-from convcorr_jax.core.errors import check_shape
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as pose_model
@@ -140,6 +140,23 @@ def _make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
     return jax.jit(fn, in_shardings=shard, out_shardings=rep)
 
 
+def check_batch(batch, source: str = "predict_crops") -> None:
+    """Check a batch size: images per forward pass, an int >= 1.
+
+    Args:
+      batch: the value given.
+      source: the function that received it, named in the error.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: naming `source` and "batch", for anything but an int >= 1 (a bool, a float, a str, 0, -1).
+    """
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise InputError(source, "batch", "an integer >= 1 (images per forward pass)", batch)
+
+
 def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
             spatial: SpatialInputs | None = None, peaks: bool = False,
             flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
@@ -164,9 +181,10 @@ def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch
       `SPATIAL_READOUTS` with spatial), plus {"peak", "spatial_peak": float32 [N, K] in [0, 1]} with peaks.
 
     Raises:
-      InputError: a bad spatial config, torso shape, log-priors shape or tree, or a flip that is not a left/right
+      InputError: a bad batch, spatial config, torso shape, log-priors shape or tree, or a flip that is not a left/right
         swap of the K joints.
     """
+    check_batch(batch)
     n = len(images)
     names = READOUTS
     if spatial is not None:
@@ -223,7 +241,11 @@ def coarse_heatmaps(params, images: np.ndarray, cfg: pose_model.ModelConfig, bat
 
     Returns:
       float32 [N, S / pool, S / pool, K] coarse heat-maps (`model.apply_coarse`).
+
+    Raises:
+      InputError: a batch that is not an integer >= 1.
     """
+    check_batch(batch, "coarse_heatmaps")
     fn, n = _coarse_fn(cfg), len(images)
     parts = [np.asarray(fn(params, np.asarray(images[np.minimum(np.arange(i, i + batch), n - 1)])))[:n - i]
              for i in range(0, n, batch)]

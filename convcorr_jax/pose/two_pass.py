@@ -181,6 +181,7 @@ def first_pass(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso
     Raises:
         InputError: as `estimate_frames`.
     """
+    predict.check_batch(batch, "first_pass")
     r, imgs, points, input_size, config, priors = _frame_inputs(images, model, torso, input_size, unary_power)
     first, frame_affine = _first_pass(r, imgs, points, input_size, config, priors, batch)
     return predict.to_original(first, frame_affine)
@@ -214,7 +215,7 @@ def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, 
         refine: further passes between the first and the last (0, 1, 2 or 3; 0: two passes): each crops about the
             torso box of the pass before (at `refine_scales`) and places the next box on its shoulders and hips.
         refine_scales: the refining passes' crop scales.
-        batch: images per forward pass.
+        batch: images per forward pass, an integer >= 1.
 
     Returns:
         `Poses`: points float32 [N, 11, 2] (x, y) in each frame's pixels, confidence float32 [N, 11] (the mean over the
@@ -229,10 +230,11 @@ def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, 
 
     Raises:
         InputError: a model that is not a FLIC person-crop run or has no frame statistics or spatial model, a bad
-            input_size, second_pass, scales, merge, refine, refine_scales or torso (a point not finite or outside
+            input_size, second_pass, scales, merge, refine, refine_scales, batch or torso (a point not finite or outside
             its frame).
     """
     given = _check_settings(second_pass, refine, refine_scales)
+    predict.check_batch(batch, "estimate_frames")
     scales = pose_scales.check_scales(scales, "estimate_frames")
     pose_scales.check_merge(merge, "estimate_frames")
     r, imgs, points, input_size, config, priors = _frame_inputs(images, model, torso, input_size, unary_power)

@@ -46,6 +46,7 @@ import numpy as np
 
 from convcorr_jax.core import metrics
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.data.flic_people import examples_mat
 from convcorr_jax.pose import joints, predict, recrop
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import scales as pose_scales
@@ -156,6 +157,13 @@ class Config(ExperimentConfig):
 def get_config(size: str = "default") -> Config:
     """The same scoring at every size (the size of the trained model is the training run's)."""
     return sized(size, {s: Config(size=s) for s in ("tiny", "default", "full")})
+
+
+def check_inputs(cfg: Config) -> None:
+    """The FLIC folder (`data_root`) checked before any run folder is made: one InputError naming a file given in
+    its place or a missing examples.mat (`flic_people.examples_mat`)."""
+    if cfg.data_root is not None:
+        examples_mat(cfg.data_root)
 
 
 def identify(cfg: Config) -> Config:
