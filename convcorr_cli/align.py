@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_cli.options import WHOLE_WEIGHTS, add_set
+from convcorr_cli.options import WHOLE_WEIGHTS, add_set, check_outputs
 from convcorr_jax.core import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
 from convcorr_jax.core.errors import InputError
@@ -133,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out", kind="folder")
     if args.json:
         io.check_writable(args.json, "--json")
+    written = ("flow.npy", "energy.json", "warp.png") + (() if args.dense else ("grid_xy.npy",))
+    check_outputs({**{f"--out ({name})": Path(args.out) / name for name in written},
+                   **({"--json": args.json} if args.json else {})},
+                  {"image_a": args.image_a, "image_b": args.image_b})
     if args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
     cfg = _settings(args)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_cli.options import add_set
+from convcorr_cli.options import add_set, check_outputs
 from convcorr_jax.core import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.correspondence import PointTransferConfig, transfer_points
@@ -66,7 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"beside it, and {PointTransferConfig.prior}'s CAM prior: "
                         f"{' '.join(f'--set {f}=none' for f in PointTransferConfig.ONE_NETWORK)} for one network)")
     p.add_argument("--weights", default=None,
-                   help="weight file, or 'random' (default: the backbone's real pretrained weights)")
+                   help="the backbone's weight file (the networks beside it keep their real pretrained weights), or "
+                        "'random' (every network) (default: the real pretrained weights)")
     add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
 
 
@@ -97,18 +98,24 @@ def run(args: argparse.Namespace) -> int:
     out, fig = default_outputs(args.points, args.image_b, args.out, args.figure)
     io.check_writable(out, "--out")
     io.check_writable(fig, "--figure")
-    flags = {k: v for k, v in (("method", args.method), ("backbone", args.backbone)) if v is not None}
-    used = dataclasses.replace(config.override(PointTransferConfig(), args.set), **flags)
-    pf = read_points(args.points)
-    pts, ran = pf.points, used.describe()
-    a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
-    t = transfer_points(a, b, pts, weights=args.weights, config=used)
+    check_outputs({"--out": out, "--figure": fig},
+                  {"image_a": args.image_a, "image_b": args.image_b, "--points": args.points})
     try:
         require("matplotlib", "report", str(fig))
     except MissingExtra as e:
         print(f"convcorr match: figure skipped: {e}", file=sys.stderr)
         fig = None
     else:
+        from convcorr_eval.report import figure_format
+
+        figure_format(fig, "--figure")  # a format matplotlib cannot write: refused before the work
+    flags = {k: v for k, v in (("method", args.method), ("backbone", args.backbone)) if v is not None}
+    used = dataclasses.replace(config.override(PointTransferConfig(), args.set), **flags)
+    pf = read_points(args.points)
+    pts, ran = pf.points, used.describe()
+    a, b = read_image(args.image_a, "image_a"), read_image(args.image_b, "image_b")
+    t = transfer_points(a, b, pts, weights=args.weights, config=used)
+    if fig is not None:
         draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
              f"{len(pts)} points transferred: {ran}")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]

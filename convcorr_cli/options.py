@@ -65,6 +65,27 @@ def set_assignment(text: str) -> str:
     return text
 
 
+def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path]) -> None:
+    """One InputError (exit code 2) when a command's output file is one of its inputs or another of its outputs
+    (compared as resolved paths): nothing the user gave is overwritten, no output written over another.
+
+    Args:
+      outputs: the command's output files by the flag that names them ("--out", "--figure", "--json"; a file
+        inside an output folder as "--out (warp.png)").
+      inputs: its input files by argument ("image_a", "--points").
+
+    Raises:
+      InputError: naming the output's path and flag, and the input or output it would overwrite.
+    """
+    seen: dict[Path, str] = {}
+    for name, path in [*((n, p) for n, p in inputs.items()), *((n, p) for n, p in outputs.items())]:
+        key = Path(path).resolve()
+        if key in seen and name in outputs:
+            what = "an input" if seen[key] in inputs else "another output"
+            raise InputError(path, name, f"a path other than {seen[key]}'s", f"{what}: {seen[key]} is {path}")
+        seen.setdefault(key, name)
+
+
 def add_set(p: argparse.ArgumentParser, what: str) -> None:
     """`--set FIELD=VALUE`, repeatable, into `args.set` (a list, empty by default); `what`: the fields it sets."""
     p.add_argument("--set", action="append", default=[], type=set_assignment, metavar=SET_METAVAR,

@@ -13,8 +13,10 @@ import html as _html
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
 
 _NEEDS = "writing reports and figures (convcorr eval, run, demo, match, align)"
@@ -23,12 +25,13 @@ _markdown = require("markdown", "report", _NEEDS)
 
 matplotlib.use("Agg")  # no display: figures go to files
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
 from convcorr_jax.core import io  # noqa: E402
 from convcorr_jax.core.runinfo import score_about  # noqa: E402  (re-exported: what a score in a JSON is)
 
-__all__ = ["MIN_WIDTH_PX", "plt", "save_figure", "markdown_table", "pretty_config", "html", "write_report", "percent",
-           "ran_on", "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]
+__all__ = ["MIN_WIDTH_PX", "plt", "figure_format", "save_figure", "markdown_table", "pretty_config", "html",
+           "write_report", "percent", "ran_on", "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]
 
 NOT_COMPARABLE = "not comparable to the paper"
 
@@ -73,13 +76,36 @@ def paper_block(cfg: Any, caption: str, table: str) -> list[str]:
 MIN_WIDTH_PX = 800  # every figure written is at least this wide, so that it reads at 100 %
 
 
+def figure_format(path: str | os.PathLike, field: str = "figure") -> str:
+    """The format a figure written to `path` takes: its suffix's, lower-case ("png" for a path without one).
+
+    Args:
+      path: the figure's path.
+      field: the option or argument that gave it, named in the error (e.g. "--figure").
+
+    Returns:
+      a format matplotlib writes ("png", "pdf", "svg", ...).
+
+    Raises:
+      InputError: a suffix matplotlib cannot write, naming the path, `field` and the formats it can.
+    """
+    kind = Path(path).suffix[1:].lower() or "png"
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if kind not in kinds:
+        raise InputError(path, field, f"a figure file ending in one of {', '.join('.' + k for k in sorted(kinds))}",
+                         Path(path).suffix)
+    return kind
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: float = 100) -> None:
-    """Write a matplotlib figure atomically (PNG by the path's suffix, trimmed to its content) and close it. The
-    resolution is raised above `dpi` where needed for the written image to be at least MIN_WIDTH_PX wide."""
+    """Write a matplotlib figure atomically (in the format of the path's suffix, `figure_format`: PNG without one;
+    trimmed to its content) and close it. The resolution is raised above `dpi` where needed for the written image
+    to be at least MIN_WIDTH_PX wide."""
+    kind = figure_format(path)
     width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width  # the padding, where added, only widens it
     dpi = max(dpi, (MIN_WIDTH_PX + 2) / width_in)
     with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=kind)
     plt.close(fig)
 
 

@@ -57,10 +57,10 @@ def test_match_writes_points_confidences_and_a_figure(pair, capsys):
 
 def test_match_csv_points_with_a_header_and_chosen_outputs(pair, tmp_path):
     (tmp_path / "kp.csv").write_text("x,y\n60,80\n120.5,100\n")
-    out, fig = tmp_path / "o" / "moved.json", tmp_path / "f.png"
+    out, fig = tmp_path / "o" / "moved.json", tmp_path / "figure"  # no suffix: a PNG
     rc = main(["match", str(pair / "a.png"), str(pair / "b.png"), "--points", str(tmp_path / "kp.csv"), *FAST,
                "--method", "cos", "--out", str(out), "--figure", str(fig)])
-    assert rc == 0 and fig.is_file()
+    assert rc == 0 and fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = json.loads(out.read_text())
     assert res["points_a"] == [[60.0, 80.0], [120.5, 100.0]] and res["config"]["method"] == "cos"
     assert all(p is not None for p in res["points_b"])
@@ -108,6 +108,32 @@ def test_bad_points_file_exits_2_before_any_work(pair, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and str(bad) in err and "points[0]" in err
     assert not (tmp_path / "bad_in_b.json").exists()
+
+
+def test_an_output_over_an_input_or_another_output_exits_2_before_any_work(tmp_path, capsys, monkeypatch):
+    """No input is overwritten and no output written over another: the figure as image A, --out as the points file,
+    --out ending in .png (the default figure is --out with .png), align's --json as a file of its --out folder and
+    an image inside --out; a figure format matplotlib cannot write. One line each, nothing read or written."""
+    def never(*args, **kwargs):
+        raise AssertionError("no image is read")
+
+    monkeypatch.setattr(match_cli, "read_image", never)
+    monkeypatch.setattr(align_cli, "read_image", never)
+    a, b, p = (str(tmp_path / n) for n in ("a.png", "b.png", "p.json"))
+    match = ["match", a, b, "--points", p, *FAST]
+    for extra, flag, said in ((["--figure", a], "--figure", "an input"), (["--out", p], "--out", "an input"),
+                              (["--out", str(tmp_path / "r.png")], "--figure", "another output"),
+                              (["--figure", str(tmp_path / "f.xyz")], "--figure", ".png")):
+        assert main([*match, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"field '{flag}'" in err[0] and said in err[0], (extra, err)
+    out = tmp_path / "aligned"
+    for argv, flag in ((["align", a, b, "--out", str(out), "--json", str(out / "warp.png")], "--json"),
+                       (["align", str(out / "flow.npy"), b, "--out", str(out)], "--out (flow.npy)")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"field '{flag}'" in err[0], (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def _spy(monkeypatch, fake: bool):

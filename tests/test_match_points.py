@@ -97,6 +97,16 @@ def _refused(path: Path) -> str:
     return msg
 
 
+def test_a_csv_header_is_read_by_its_names(tmp_path):
+    """"x,y" (any case, spaced) is skipped; "y,x" is refused naming the file and the header, never read as x,y."""
+    for header in ("x,y", "X, Y", "name,value"):
+        (tmp_path / "p.csv").write_text(f"{header}\n10,50\n")
+        np.testing.assert_array_equal(read_points(tmp_path / "p.csv").points, [[10.0, 50.0]])
+    (tmp_path / "yx.csv").write_text("y,x\n10,50\n")
+    with pytest.raises(InputError, match=r"yx.csv: field 'header': expected columns x,y in that order.*got y,x"):
+        read_points(tmp_path / "yx.csv")
+
+
 @pytest.mark.parametrize("name, make, got", [
     ("photo.png", lambda p: Image.new("RGB", (8, 8)).save(p), "binary data (a PNG image)"),
     ("photo.json", lambda p: Image.new("RGB", (8, 8)).save(p, format="JPEG"), "binary data (a JPEG image)"),

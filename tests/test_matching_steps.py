@@ -243,7 +243,18 @@ def test_third_backbone_parts(caffenet):
                                           ("carry_scale", None), ("hough_side", 4),
                                           ("ot_iters", 0), ("ot_eps", 0.0), ("flip_margin", -0.1),
                                           ("extra_backbone", "nope"), ("third_backbone", "nope"),
-                                          ("third_backbone", PointTransferConfig.extra_backbone)])
+                                          ("third_backbone", PointTransferConfig.extra_backbone),
+                                          # of another type, as Python may pass them (the command line converts)
+                                          ("radius", "3"), ("hough_side", "15"), ("normalise", "false"),
+                                          ("beta", "0.1"), ("ot_eps", "0.05"), ("iters", 2.5), ("image_size", "64"),
+                                          ("scales", (1.0, "0.5")), ("taps", ("conv4", 5))])
 def test_bad_matcher_settings(field, value):
-    with pytest.raises(InputError, match=field):
+    with pytest.raises(InputError, match=field) as e:
         PointTransferConfig(**{field: value})
+    assert len(str(e.value).splitlines()) == 1 and "<class" not in str(e.value)
+
+
+def test_settings_of_their_types_pass_and_lists_become_tuples():
+    cfg = PointTransferConfig(radius=2, beta=np.float32(0.1), iters=np.int64(4), taps=["conv4_1", "conv5_1"],
+                              scales=[1, 0.75])
+    assert cfg.taps == ("conv4_1", "conv5_1") and cfg.scales == (1, 0.75) and cfg.iters == 4

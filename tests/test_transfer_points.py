@@ -243,3 +243,37 @@ def test_bad_input_gives_one_error_naming_the_argument(kwargs, field):
         transfer_points(**args)
     msg = str(e.value)
     assert field in msg and "\n" not in msg
+
+
+def test_a_weight_file_is_the_backbones_and_random_is_every_networks(monkeypatch):
+    """`side_models`: a weight file holds the backbone's weights, so a network beside it of another kind keeps its
+    real pretrained weights (the file of VGG-16 loaded into EfficientNet-Lite2 was refused, naming neither); one of
+    the backbone's own kind reads the file; "random" makes every network random; the CAM prior is always real."""
+    monkeypatch.setattr(points_module, "_load_network", lambda name, weights=None, seed=0: (name, weights))
+    default = PointTransferConfig()  # vgg16 + mobilenet_v2 + efficientnet_lite2, mobilenet_v2's CAM prior
+    got = points_module.side_models(default, "my_vgg16.pth")
+    assert got == {"extra": ("mobilenet_v2", None), "third": ("efficientnet_lite2", None),
+                   "prior": ("mobilenet_v2", None)}
+    got = points_module.side_models(default, "random")
+    assert got == {"extra": ("mobilenet_v2", "random"), "third": ("efficientnet_lite2", "random"),
+                   "prior": ("mobilenet_v2", None)}
+    assert points_module.side_models(default) == points_module.side_models(default, "my_vgg16.pth")
+    same = PointTransferConfig(backbone="caffenet", taps=("conv3",), extra_taps=("conv4",),
+                               **{**PointTransferConfig.ONE_NETWORK, "extra_backbone": "caffenet"})
+    assert points_module.side_models(same, "caffenet.npz") == {"extra": ("caffenet", "caffenet.npz"), "third": None,
+                                                               "prior": None}
+
+
+def test_an_empty_image_is_named():
+    """An image with no rows or no columns is refused naming image_a / image_b, before any network is loaded."""
+    img = np.zeros((10, 12, 3), np.uint8)
+    for a, b, field in ((img[:0, :0], img, "image_a"), (img[:5, :0], img, "image_a"), (img, img[:0], "image_b")):
+        with pytest.raises(InputError, match=rf"field '{field}': expected images of at least 1 x 1 pixels"):
+            transfer_points(a, b, [[0.0, 0.0]], backbone="caffenet", weights="random")
+
+
+def test_a_side_networks_unknown_tap_names_its_own_field():
+    img = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(InputError, match=r"mobilenet_v2: field 'extra_taps': expected spatial taps"):
+        transfer_points(img, img, [[1.0, 1.0]], backbone="caffenet", weights="random", image_size=64,
+                        extra_backbone="mobilenet_v2", extra_taps=("nosuch",), third_backbone=None, prior=None)

@@ -53,7 +53,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, a, where)
             except (InputError, ValueError, TypeError) as e:
                 errors.append(str(e))
-        raise InputError("config", where, " or ".join(str(a) for a in args), value)
+        raise InputError("config", where, _type_text(tp), value)
     if origin is tuple or tp is tuple:
         items = [p for p in value.split(",") if p] if isinstance(value, str) else list(value)
         if args and args[-1] is Ellipsis:
@@ -160,6 +160,63 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
                 if v != v or not ok(v):
                     raise InputError(source, name, expected + (" for each item" if isinstance(value, tuple) else ""),
                                      value)
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    """Whether `value` already is of the annotated type `tp` (no conversion: "3" is not a float, 1.0 not an int;
+    an int is a float; a tuple's items each fit; other annotations accept anything)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp in (int, float):
+        kind = numbers.Integral if tp is int else numbers.Real
+        return isinstance(value, kind) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if args and args[-1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return not args or (len(args) == len(value) and all(_fits(v, a) for v, a in zip(value, args)))
+    return True
+
+
+def _type_text(tp: Any) -> str:
+    """An annotation in words, for an error: "none or a number", "true or false", "a tuple of strings"."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_text(a) for a in sorted(args, key=lambda a: a is not type(None)))
+    if typing.get_origin(tp) is tuple:
+        return "a tuple" + (f" of {_type_text(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "")
+    return {type(None): "none", bool: "true or false", int: "an integer", float: "a number",
+            str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def check_types(cfg: Any, source: str = "config") -> None:
+    """InputError naming the first field of the dataclass `cfg` whose value is not of its annotated type, as a
+    config built in Python may hold ("3" for a number, "false" for a bool); `override` and `from_dict` convert
+    command-line strings before a config is built.
+
+    Args:
+      cfg: the config (usually `self` in `__post_init__`, after any normalising of its own).
+      source: the name InputError gives the config.
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: naming `source`, the field, its type in words and the value given (repr, so "3" shows quoted).
+    """
+    hints = _hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in hints and not _fits(value, hints[f.name]):
+            raise InputError(source, f.name, _type_text(hints[f.name]), repr(value))
 
 
 def validate(cfg: T) -> T:

@@ -163,7 +163,7 @@ def _side_networks(cfg: PointTransferConfig, extra: tuple | None, third: tuple |
             continue
         if model is None:
             raise InputError("make_frames", field, f"the (backbone, params) of {field}_backbone {name}", None)
-        out.append((model[0], model[1], resolve_taps(model[0], taps), f"{model[0].name}:"))
+        out.append((model[0], model[1], resolve_taps(model[0], taps, f"{field}_taps"), f"{model[0].name}:"))
     return out
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar, Mapping
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.backbones.registry import check_input_side, default_taps, resolve_tap
 from convcorr_jax.backbones.spec import POINT_TRANSFER
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.core.errors import InputError
@@ -219,15 +219,16 @@ class PointTransferConfig:
     DEFAULT_BETA: ClassVar[Mapping[str, float]] = MappingProxyType({"cnn": 0.01, "sift": 0.1, "none": 0.01})
 
     def __post_init__(self):
-        if isinstance(self.taps, str):
-            object.__setattr__(self, "taps", tuple(t for t in self.taps.replace("+", ",").split(",") if t))
-        for field in ("extra_taps", "third_taps"):
+        for field in ("taps", "extra_taps", "third_taps"):  # "a+b", "a,b" or a list: a tuple of tap names
             value = getattr(self, field)
             if isinstance(value, str):
                 object.__setattr__(self, field, tuple(t for t in value.replace("+", ",").split(",") if t))
+            elif isinstance(value, list):
+                object.__setattr__(self, field, tuple(value))
         if isinstance(self.scales, (list, numbers.Real)):
             object.__setattr__(self, "scales", tuple(self.scales) if isinstance(self.scales, list)
                                else (self.scales,))
+        check_types(self, "PointTransferConfig")
         _check_transfer_fields(self, "PointTransferConfig")
 
     @property

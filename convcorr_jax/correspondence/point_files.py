@@ -2,7 +2,7 @@
 
 `read_points(path)` reads, telling the formats apart by content (a name's suffix only decides JSON or .mat):
   JSON          a list of [x, y], or {"points": [[x, y], ...]}
-  CSV           one "x,y" per line, an optional header line
+  CSV           one "x,y" per line, an optional header line ("y,x" refused: the columns are x, y)
   PF-WILLOW     its keypoint .mat: `pts_coord` [2 x K], MATLAB's 1-based pixels (1 subtracted once, by
                 `data.pf_willow.pts_coord_points`)
   match output  `convcorr match`'s own JSON: its "points_b", the points transferred into image B, so that
@@ -77,6 +77,10 @@ def read_points(path: str | os.PathLike) -> PointsFile:
     if rows and not any(len(r) == 2 and _numeric(r) for r in rows) and (len(rows) > 1 or len(rows[0]) != 2):
         raise InputError(p, "points", EXPECTED, f"text without x,y rows (line 1: {_short(rows[0])})")
     if rows and not _numeric(rows[0]):
+        names = [c.strip().lower() for c in rows[0]]
+        if len(names) == 2 and set(names) == {"x", "y"} and names != ["x", "y"]:
+            raise InputError(p, "header", "columns x,y in that order (x: pixels from the left, y: from the top)",
+                             ",".join(rows[0]))
         rows = rows[1:]  # header
     return PointsFile(_rows(p, rows, "x,y rows"), "csv")
 

@@ -100,19 +100,24 @@ def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
 
     Args:
       cfg: the point-transfer settings.
-      weights: the weights of cfg.extra_backbone and cfg.third_backbone (None: their real pretrained ones, "random"
-        or a weight file).
+      weights: the backbone's weights as given to `transfer_points`: None (real pretrained ones everywhere),
+        "random" (every network random) or a weight file, which holds cfg.backbone's weights: it is used for an
+        extra or third network only where that network is cfg.backbone; the others keep their real pretrained ones.
 
     Returns:
-      {"extra": the (backbone, params) of cfg.extra_backbone with `weights`, "third": cfg.third_backbone's with
-      `weights`, "prior": cfg.prior's classifier with its real ImageNet weights}, each None when unused (features
-      other than "cnn" and BP flow use none).
+      {"extra": the (backbone, params) of cfg.extra_backbone, "third": cfg.third_backbone's (weights as above),
+      "prior": cfg.prior's classifier with its real ImageNet weights}, each None when unused (features other than
+      "cnn" and BP flow use none).
     """
     cnn = cfg.features == "cnn" and cfg.resolved_method != "bp"
-    return {"extra": _load_network(cfg.extra_backbone, None if weights is None else str(weights))
-            if cnn and cfg.extra_backbone is not None else None,
-            "third": _load_network(cfg.third_backbone, None if weights is None else str(weights))
-            if cnn and cfg.third_backbone is not None else None,
+
+    def side(name: str | None):
+        if not cnn or name is None:
+            return None
+        own = weights is None or str(weights) == "random" or name == cfg.backbone
+        return _load_network(name, None if weights is None or not own else str(weights))
+
+    return {"extra": side(cfg.extra_backbone), "third": side(cfg.third_backbone),
             "prior": _load_network(cfg.prior) if cnn and cfg.prior is not None else None}
 
 
@@ -137,7 +142,9 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
       method, backbone: override `config`'s (a method of `point_config.METHODS`, a backbone of
         `backbones.NAMES`, a registered one included).
       weights: None (the backbone's real pretrained weights, or a registered backbone's own), "random" (seeded
-        initialisation) or a weight file, loaded once per process (`_load_network`).
+        initialisation, the extra and third networks too) or the backbone's weight file (the extra and third
+        networks keep their real pretrained weights unless they are the backbone; `side_models`), loaded once per
+        process (`_load_network`).
       model: a preloaded (backbone, params) used instead of loading one (its backbone sets `backbone`).
       config: the settings (default: `PointTransferConfig()`, the validated setting).
       with_field: also return the dense correspondence field (`Transfer.grid`, `Transfer.field`).

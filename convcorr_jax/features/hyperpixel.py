@@ -32,13 +32,14 @@ from convcorr_jax.features.extract import extract, stack_images
 NORM_EPS = 1e-6  # columns with a smaller L2 norm are divided by this instead (all-zero columns stay zero)
 
 
-def resolve_taps(backbone: Backbone, taps: Sequence[str] | str) -> tuple[str, ...]:
+def resolve_taps(backbone: Backbone, taps: Sequence[str] | str, field: str = "taps") -> tuple[str, ...]:
     """Tap names of `backbone` for `taps`, each a raw spatial tap name or an AlexNet role (conv1..conv5, pool5)
     mapped through `backbone.roles`.
 
     Args:
       backbone: the feature network.
       taps: a tap name or role, or several.
+      field: the setting they came in, named in the error ("taps", "extra_taps", ...).
 
     Returns:
       tuple of spatial tap names, in the order given.
@@ -47,15 +48,15 @@ def resolve_taps(backbone: Backbone, taps: Sequence[str] | str) -> tuple[str, ..
       InputError: no taps, or unknown, non-spatial or repeated taps.
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
-    check(len(taps) >= 1, backbone.name, "taps", "at least one tap", taps)
+    check(len(taps) >= 1, backbone.name, field, "at least one tap", taps)
     out = []
     for t in taps:
         name = t if t in backbone.geometry else backbone.roles.get(t, t)
         if name not in backbone.geometry:
-            raise InputError(backbone.name, "taps", f"spatial taps {list(backbone.spatial_taps)} or roles "
+            raise InputError(backbone.name, field, f"spatial taps {list(backbone.spatial_taps)} or roles "
                              f"{sorted(r for r, v in backbone.roles.items() if v in backbone.geometry)}", t)
         out.append(name)
-    check(len(set(out)) == len(out), backbone.name, "taps", "distinct taps", tuple(out))
+    check(len(set(out)) == len(out), backbone.name, field, "distinct taps", tuple(out))
     return tuple(out)
 
 
