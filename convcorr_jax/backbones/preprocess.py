@@ -38,9 +38,8 @@ def check_images(images, source: str = "preprocess", field: str = "images", rank
         uint8.
     """
     a = np.asarray(images) if not hasattr(images, "dtype") else images
-    check_shape(a, "N H W 3" if rank == 4 else "H W 3", source, field, dtype="uint8", note="(RGB in [0, 255])")
-    if min(a.shape[-3:-1]) < 1:
-        raise InputError(source, field, "images of at least 1 x 1 pixels (H, W >= 1)", tuple(a.shape))
+    check_shape(a, "N H>=1 W>=1 3" if rank == 4 else "H>=1 W>=1 3", source, field, dtype="uint8",
+                note="(RGB in [0, 255])")
     return a
 
 

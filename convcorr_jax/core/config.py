@@ -7,7 +7,8 @@ and range checks.
 Range checks: a config checks its own fields in `__post_init__` with `check_fields` (so every construction and
 every `dataclasses.replace` is checked), and may define `check(self) -> None` for checks across fields (e.g. an
 image size against the backbone's smallest input); `validate` calls every `check` of a nested config, and
-`override` calls `validate` once all assignments are applied.
+`override` calls `validate` once all assignments are applied. `check_types` refuses a value of another type than
+its field's annotation (a config built in Python: "3" for a number), which `override` and `from_dict` convert.
 """
 
 from __future__ import annotations
