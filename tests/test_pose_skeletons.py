@@ -177,6 +177,21 @@ def test_every_bad_coco_input_is_one_line_naming_file_and_field(tmp_path):
     assert msg.startswith(ann) and "categories[].flip_pairs" in msg and "nose" in msg
     msg = _bad(lambda o: o.update(annotations=[]), tmp_path)
     assert msg.startswith(ann) and "'annotations'" in msg
+
+    def keypoint(j, value):  # keypoint 1 (base) of annotation 0: its x (j=0) or its v (j=2)
+        def edit(o):
+            o["annotations"][0]["keypoints"][3 + j] = value
+        return edit
+
+    for j, value, said in ((2, 3, "0, 1 or 2"), (2, 0.5, "0, 1 or 2"), (2, -1, "0, 1 or 2"), (2, "2", "numbers"),
+                           (0, None, "numbers"), (0, True, "numbers"), (0, float("inf"), "finite x, y"),
+                           (0, float("nan"), "finite x, y")):
+        msg = _bad(keypoint(j, value), tmp_path)  # read silently before (NaN / inf points trained as visible)
+        assert msg.startswith(ann) and "annotations[0].keypoints" in msg and said in msg, (value, msg)
+    msg = _bad(lambda o: o["annotations"][0].update(area="big"), tmp_path)
+    assert msg.startswith(ann) and "annotations[0].area" in msg
+    msg = _bad(lambda o: o["categories"][0].update(groups={"G": 3}), tmp_path)
+    assert msg.startswith(ann) and "categories[].groups.G" in msg
     (tmp_path / "annotations" / "train.json").write_text("{not json")
     with pytest.raises(InputError, match=r"train.json: field 'json'"):
         pose_sets.load_people("coco", tmp_path, "train")

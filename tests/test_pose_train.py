@@ -341,3 +341,31 @@ def test_a_run_is_not_resumed_on_changed_data(tmp_path):
     # evaluation: parameters load whatever the data
     assert checkpoints.restore_checkpoint(mgr, cfg, tmp_path / "ckpt")[0] == 1
     mgr.close()
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("steps", (0, 0, 0), "adding up to at least 1"),  # was "already trained to step 0 of 0", a run folder left
+    ("optimizer", "adamw", "'adam' or 'sgd'"),  # was refused only after the run folder was written
+    ("name", "../escape", "a run folder name"), ("name", "", "a run folder name"), ("name", "a/b", "a run folder name"),
+])
+def test_a_config_that_would_train_nothing_or_elsewhere_is_refused(field, value, said):
+    with pytest.raises(InputError, match=rf"field '{field}': expected .*{said}"):
+        TrainConfig(**{field: value})
+
+
+def test_out_logdir_and_devices_are_one_line_before_any_folder(tmp_path, capsys):
+    """`convcorr train pose`: --out or --logdir naming a file, more devices than JAX sees: exit 2 in one line, no run
+    folder and no lock left (they were tracebacks, one after writing half a run folder)."""
+    from convcorr_cli.main import main
+
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    base = ["train", "pose", "--config", "tiny", "--no-progress", "--set", "steps=1,0,0"]
+    for extra, field in ((["--out", str(afile)], "out"),
+                         (["--out", str(tmp_path / "runs"), "--logdir", str(afile)], "logdir"),
+                         (["--out", str(tmp_path / "runs"), "--set", f"num_devices={len(jax.devices()) + 1}"],
+                          "num_devices")):
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert "Traceback" not in err and f"field '{field}'" in err.splitlines()[-1], (extra, err)  # after the data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] and afile.read_text() == "mine"

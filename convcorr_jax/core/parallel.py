@@ -22,6 +22,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from convcorr_jax.core.errors import InputError
+
 AXIS = "data"
 
 # Environment variables a launcher sets for each process (`convcorr launch` sets all three); with them,
@@ -121,14 +123,15 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
       A `Mesh` with the one axis "data".
 
     Raises:
-      ValueError: num_devices out of range, or not all devices with several processes.
+      InputError (a ValueError): num_devices out of range, or not all devices with several processes.
     """
     devs = jax.devices()
     n = len(devs) if num_devices is None else num_devices
     if not 1 <= n <= len(devs):
-        raise ValueError(f"num_devices must be in 1..{len(devs)}, got {n}")
+        raise InputError("make_mesh", "num_devices", f"1..{len(devs)} (the devices JAX sees)", n)
     if jax.process_count() > 1 and n != len(devs):
-        raise ValueError(f"with {jax.process_count()} processes the mesh spans all {len(devs)} devices, got {n}")
+        raise InputError("make_mesh", "num_devices", f"all {len(devs)} devices (with {jax.process_count()} "
+                         "processes the mesh spans every device)", n)
     return Mesh(np.asarray(devs[:n]), (AXIS,))
 
 

@@ -196,6 +196,38 @@ def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, 
                      everyone.norm_boxes[keep], everyone.source, everyone.no_keypoints, carved)
 
 
+def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
+    """float64 [K, 3] (x, y, v) of annotation i's `keypoints`: 3 K numbers, v one of 0 (not labelled), 1 (labelled,
+    hidden) or 2 (visible), x and y finite where v > 0; InputError naming the file and the annotation otherwise."""
+    field, k = f"annotations[{i}].keypoints", sk.num_joints
+    if not isinstance(kp, list) or len(kp) != 3 * k:
+        raise InputError(path, field, f"{3 * k} numbers (x, y, v for the {k} keypoints of {sk.name})",
+                         len(kp) if isinstance(kp, list) else kp)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp):
+        raise InputError(path, field, "numbers", next(v for v in kp if not isinstance(v, (int, float))
+                                                      or isinstance(v, bool)))
+    trip = np.asarray(kp, np.float64).reshape(k, 3)
+    bad = ~np.isin(trip[:, 2], (0, 1, 2))
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise InputError(path, field, f"a visibility v of 0, 1 or 2 for each keypoint ({sk.names[j]}'s)",
+                         trip[j, 2])
+    bad = (trip[:, 2] > 0) & ~np.isfinite(trip[:, :2]).all(axis=1)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise InputError(path, field, f"finite x, y for each labelled keypoint ({sk.names[j]}'s)",
+                         trip[j, :2].tolist())
+    return trip
+
+
+def _area(ann: dict, box: np.ndarray, path: Path, i: int) -> float:
+    """Annotation i's `area` (pixels, >= 0), else its box's; InputError naming it for anything else."""
+    area = ann.get("area", float((box[2] - box[0]) * (box[3] - box[1])))
+    if isinstance(area, bool) or not isinstance(area, (int, float)) or not np.isfinite(area) or area < 0:
+        raise InputError(path, f"annotations[{i}].area", "a number of pixels >= 0", area)
+    return float(area)
+
+
 def _read_people(path: Path, images: Path) -> PersonSet:
     """The people of one COCO-format annotation file (module docstring), one sample per annotation.
 
@@ -210,20 +242,12 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     sk, cat_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
     images = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
-    k = sk.num_joints
     samples, boxes, empty = [], [], 0
     for i, ann in enumerate(obj["annotations"]):
         if not isinstance(ann, dict) or ann.get("category_id") not in cat_ids or ann.get("iscrowd", 0):
             continue
-        kp = ann.get("keypoints")
-        if not isinstance(kp, list) or len(kp) != 3 * k:
-            raise InputError(path, f"annotations[{i}].keypoints", f"{3 * k} numbers (x, y, v for the {k} keypoints "
-                             f"of {sk.name})", len(kp) if isinstance(kp, list) else kp)
+        trip = _keypoints(ann.get("keypoints"), sk, path, i)
         box = _bbox(ann, path, i)
-        try:
-            trip = np.asarray(kp, np.float64).reshape(k, 3)
-        except (TypeError, ValueError):
-            raise InputError(path, f"annotations[{i}].keypoints", "numbers", kp) from None
         labelled = trip[:, 2] > 0
         if not labelled.any():
             empty += 1
@@ -240,7 +264,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
             points=pts, visible=trip[:, 2] == 2, names=sk.names, bbox=box.astype(np.float32), category="person",
             id=str(ann.get("id", i)), image_path=os.fspath(image_path),
             extras={"labelled": labelled, "index": i, "image_id": ann.get("image_id"), "annotation_id": ann.get("id"),
-                    "area": float(ann.get("area", (box[2] - box[0]) * (box[3] - box[1])))}))
+                    "area": _area(ann, box, path, i)}))
         boxes.append(box)
     if not samples:
         raise InputError(path, "annotations", f"at least one person annotation with labelled keypoints "

@@ -387,6 +387,10 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
     groups = cat.get("groups", {})
     if not isinstance(groups, dict):
         raise InputError(source, "categories[].groups", "an object {column: [keypoints]}", groups)
+    for g, members in groups.items():
+        if not isinstance(members, list):
+            raise InputError(source, f"categories[].groups.{g}", "a list of keypoints (names or 1-based ids)",
+                             members)
     groups = {str(g): tuple(joint(v, f"groups.{g}") for v in members) for g, members in groups.items()}
     sigmas = cat.get("sigmas")
     for reg in SKELETONS.values():

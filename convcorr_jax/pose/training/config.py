@@ -19,6 +19,8 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import augment, model
 from convcorr_jax.pose.data_part import DataPart
 
+OPTIMIZERS = ("adam", "sgd")  # TrainConfig.optimizer (`stages._make_optimizer`)
+
 # the code a training trajectory depends on: its version is part of the checkpoint fingerprint
 CODE = ("convcorr_jax.pose", "convcorr_jax.data", "convcorr_jax.core.geometry", "convcorr_jax.core.parallel",
         "convcorr_jax.core.metrics", "convcorr_jax.backbones")
@@ -101,7 +103,7 @@ class TrainConfig:
     batch_size: int = 16  # global batch (split over devices)
     steps: tuple[int, int, int] = (1200, 2000, 500)  # steps of stage 1, 2, 3
     lr: tuple[float, float, float] = (2e-3, 5e-3, 1e-3)  # peak learning rate per stage (warm-up, cosine decay)
-    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    optimizer: str = "adam"  # one of OPTIMIZERS: "adam" or "sgd" (momentum 0.9)
     warmup: int = 50  # linear learning-rate warm-up steps at the start of each stage
     lambda_fine: float = 0.1
     seed: int = 0
@@ -125,6 +127,12 @@ class TrainConfig:
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
                      nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images"))
+        if sum(self.steps) < 1:
+            raise InputError("config", "steps", "steps of the three stages adding up to at least 1", self.steps)
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError("config", "optimizer", " or ".join(repr(o) for o in OPTIMIZERS), self.optimizer)
+        if not self.name or self.name in (".", "..") or any(c in self.name for c in "/\\"):
+            raise InputError("config", "name", "a run folder name (not empty, no / or \\, not . or ..)", self.name)
 
     def check(self) -> None:
         """Checks across fields (`config.validate`): the pyramid depth, the protocol against the data's entry

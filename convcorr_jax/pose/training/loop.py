@@ -156,6 +156,9 @@ def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
         The device mesh (`parallel.make_mesh`), whose device count must divide the batch; else InputError.
     """
     validate(cfg)
+    for field in ("out", "logdir"):  # before any folder is made: a file there is one InputError line
+        if getattr(cfg, field) not in (None, "off"):
+            io.check_writable(getattr(cfg, field), field, kind="folder")
     if len(train_set) == 0:
         raise InputError("training data", "samples", "at least one training sample", 0)
     k = cfg.model.num_joints
