@@ -72,7 +72,21 @@ from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.report import percent, score_about
 from convcorr_eval.runner import execute, make_config
-from convcorr_cli.options import add_backbone_module, add_out, add_set
+from convcorr_cli.options import add_backbone_module, add_out, add_set, check_outputs
+
+
+def _check_output_paths(outputs: dict[str, str | None], inputs: dict[str, str | None],
+                        data_root: str | None = None) -> None:
+    """Before any work: each output file given (by flag) writable as a file, none of them an input or another
+    output (`options.check_outputs`), none inside the dataset folder `data_root` (read, never written)."""
+    given = {flag: p for flag, p in outputs.items() if p}
+    for flag, path in given.items():
+        io.check_writable(path, flag)
+    check_outputs(given, {name: p for name, p in inputs.items() if p})
+    for flag, path in given.items():
+        if data_root and Path(path).resolve().is_relative_to(Path(data_root).resolve()):
+            raise InputError(path, flag, f"a path outside the dataset folder {data_root} (read, never written)",
+                             "a path inside it")
 
 
 def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
@@ -102,10 +116,17 @@ def _run_pckh(args: argparse.Namespace) -> int:
 
     if args.reference:
         check(pckh.has_reference(args.reference), args.reference, "hg_annot/valid.h5", "an MPII folder", "missing")
+        _check_output_paths({"--json": args.json, "--figure": args.figure}, {}, args.reference)
         results = pckh.reference_results(args.reference)
     else:
         check(bool(args.preds) and bool(args.annot), "--preds/--annot", "arguments",
               "--preds FILE... --annot valid.h5 (or --reference MPII_FOLDER)", "missing")
+        stems = [Path(f).stem for f in args.preds]
+        if len(set(stems)) != len(stems):  # the tables are keyed by file name: one would hide another
+            raise InputError(None, "--preds", "prediction files of different names (a table row each)",
+                             " ".join(args.preds))
+        _check_output_paths({"--json": args.json, "--figure": args.figure},
+                            {**{f"--preds {f}": f for f in args.preds}, "--annot": args.annot})
         results = {Path(f).stem: pckh.evaluate_file(f, args.annot) for f in args.preds}
     for t in ("0.5", "0.1"):
         print(pckh.format_table(results, t))
@@ -125,6 +146,7 @@ def _pck_arguments(b: argparse.ArgumentParser) -> None:
 
 
 def _run_pck(args: argparse.Namespace) -> int:
+    _check_output_paths({"--json": args.json}, {"--preds": args.preds, "--gt": args.gt})
     r = pck_files(args.preds, args.gt, args.alpha)
     if r["warning"]:
         print(r["warning"], file=sys.stderr)
@@ -155,12 +177,13 @@ def run_name(readable: str, cfg: ExperimentConfig) -> str:
 
 
 def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
-         outputs: tuple[str | None, ...] = ()) -> tuple[Result | None, Path]:
+         outputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
     """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`, after the experiment's
     `identify`: the scored model's identity is part of the digest) under `--out`: (result or None when it failed, run
-    folder). The output paths in `outputs` are checked before the run."""
-    for path in (p for p in outputs if p):
-        io.check_writable(path, "output")
+    folder). `--out` and the output files in `outputs` (by flag) are checked before the run
+    (`_check_output_paths`)."""
+    io.check_writable(args.out, "--out", kind="folder")
+    _check_output_paths(outputs, {}, cfg.data_root)
     identify = getattr(registry.load(exp_id), "identify", None)
     cfg = identify(cfg) if identify is not None else cfg
     cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))
@@ -207,7 +230,8 @@ def _run_flic(args: argparse.Namespace) -> int:
     flags = [f"model={args.model}", f"split={args.split}", f"refine={args.refine}", f"timing={args.timing}"]
     flags += [f"spatial={args.spatial}"] if args.spatial is not None else []
     cfg = make_config("tompson2015.flic", sets=[*flags, *args.set], data_root=args.root)  # --set last: it wins
-    result, run_dir = _run("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args, (args.json, args.figure))
+    result, run_dir = _run("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args,
+                           {"--json": args.json, "--figure": args.figure})
     if result is None:
         return 1
     res = result.metrics
@@ -238,7 +262,8 @@ def _run_mpii(args: argparse.Namespace) -> int:
     cfg = make_config("tompson2015.mpii", sets=[*flags, *args.set])  # --set last: it wins
     if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
         raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)
-    result, run_dir = _run("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args, (args.h5, args.json))
+    result, run_dir = _run("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args,
+                           {"--h5": args.h5, "--json": args.json})
     if result is None:
         return 1
     _copy(run_dir / mpii.PREDS, args.h5)
@@ -332,7 +357,7 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
 
     cfg = make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set], backbone=args.backbone,
                       data_root=args.root)
-    result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, (args.json,))
+    result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, {"--json": args.json})
     if result is None:
         return 1
     res = result.metrics
@@ -370,7 +395,8 @@ def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
         cfg = make_config(exp_id, args.size, [*_transfer_sets(args), f"split={args.split}", *args.set],
                           backbone=args.backbone, data_root=args.root)
         pf_benchmarks.load_pairs(cfg)  # a missing or malformed pair list is refused before the run
-        result, _ = _run(args.metric, exp_id, cfg, pf_benchmarks.run_name(cfg), args, (args.json,))
+        result, _ = _run(args.metric, exp_id, cfg, pf_benchmarks.run_name(cfg), args,
+                         {"--json": args.json})
         if result is None:
             return 1
         res = result.metrics

@@ -192,6 +192,41 @@ def test_eval_flic_with_a_file_as_root_names_that_file(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
+    """eval pck / pckh / pf-willow: --json naming an input or a folder, a file inside --root, --out naming a file,
+    two prediction files of one name (one table row would hide the other): exit 2 in one line, before any work,
+    every file as it was."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "preds.npz", preds=rng.uniform(0, 50, (4, 3, 2)))
+    np.savez(tmp_path / "gt.npz", points=rng.uniform(0, 50, (4, 3, 2)), visible=np.ones((4, 3), bool),
+             norm=np.full(4, 30.0))
+    (tmp_path / "folder").mkdir()
+    root = _pf_fixture(tmp_path / "pf")
+    mat = root / "a(S)" / "im0.mat"
+    before = {p: p.read_bytes() for p in (tmp_path / "preds.npz", tmp_path / "gt.npz", mat)}
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    pck = ["eval", "pck", "--preds", str(tmp_path / "preds.npz"), "--gt", str(tmp_path / "gt.npz")]
+    for argv, field, said in (
+            ([*pck, "--json", str(tmp_path / "preds.npz")], "--json", "an input"),
+            ([*pck, "--json", str(tmp_path / "folder")], "--json", "an existing folder"),
+            (["eval", "pckh", "--preds", str(tmp_path / "a" / "p.h5"), str(tmp_path / "b" / "p.h5"), "--annot",
+              str(tmp_path / "valid.h5")], "--preds", "different names"),
+            (["eval", "pf-willow", "--root", str(root), "--size", "tiny", "--out", str(tmp_path / "runs"),
+              "--json", str(mat)], "--json", "outside the dataset folder"),
+            (["eval", "pf-willow", "--root", str(root), "--size", "tiny", "--out", str(afile)], "--out",
+             "a folder path")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"field '{field}'" in err[0] and said in err[0], (argv, err)
+    assert all(p.read_bytes() == b for p, b in before.items()) and afile.read_text() == "mine"
+    assert not (tmp_path / "runs").exists()
+    from convcorr_eval.long2014 import pf_willow as pf_eval
+
+    with pytest.raises(InputError, match=r"field 'classes': expected each sub-class once, got a\(S\)"):
+        pf_eval.select_classes(root, ["a(S)", "b(S)", "a(S)"])  # its pairs were scored twice
+
+
 # ------------------------------------------------------------------------------------------------ PF-WILLOW
 def _pf_fixture(root: Path, classes=("a(S)", "b(S)", "c(S)"), n: int = 4) -> Path:
     rng = np.random.default_rng(0)

@@ -205,10 +205,13 @@ def score_frames(frames: Frames, samples: Sequence[KeypointSample], pairs: np.nd
 
 def select_classes(root: str | os.PathLike, classes: Sequence[str] | None = None) -> tuple[str, ...]:
     """The sub-class folders under `root` to score: `classes` in their order (None: all present); InputError for
-    a name that is not there, naming the ones present."""
+    a name that is not there, naming the ones present, or one named twice (its pairs would count twice)."""
     present = pf_willow_classes(root)
     if classes is None:
         return present
+    twice = sorted({c for c in classes if list(classes).count(c) > 1})
+    if twice:
+        raise InputError(root, "classes", "each sub-class once", ", ".join(twice))
     unknown = [c for c in classes if c not in present]
     if unknown:
         raise InputError(root, "classes", f"sub-class folders present there ({', '.join(present)})",
