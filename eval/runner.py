@@ -46,7 +46,7 @@ from convcorr_jax.core.config import override, to_dict
 from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
-from convcorr_eval.experiment import Context, ExperimentConfig, Result
+from convcorr_eval.experiment import SIZES, Context, ExperimentConfig, Result
 from convcorr_eval.report import write_report
 
 
@@ -57,9 +57,16 @@ def code_version() -> str:
 
 def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), backbone: str | None = None,
                 data_root: str | None = None) -> ExperimentConfig:
-    """The experiment's config at `size`, with `--backbone`, `--data-root` and `--set field=value` applied; a
-    `--data-root` without `data=` sets the dataset the folder holds (`data.formats.detect_dataset`) or is refused."""
+    """The experiment's config at `size`, with `--backbone`, `--data-root` and `--set field=value` applied (`size`
+    itself refused there: `--size` chooses the settings); a `--data-root` without `data=` sets the dataset the
+    folder holds (`data.formats.detect_dataset`) or is refused."""
+    for assignment in sets:  # the size picks the settings (`get_config`); the field alone would only relabel them
+        field, _, value = assignment.partition("=")
+        if field.strip() == "size":
+            raise InputError(None, "--set size", f"--size SIZE, one of {list(SIZES)} (it chooses the experiment's "
+                             "settings; the field alone would only relabel them)", value.strip())
     cfg = registry.load(exp_id).get_config(size)
+    data_root = os.path.normpath(data_root) if data_root else data_root  # DIR/ and DIR: one run, one key
     pre = ([f"backbone={backbone}"] if backbone else []) + ([f"data_root={data_root}"] if data_root else [])
     cfg = override(cfg, [*pre, *sets])
     if data_root and cfg.data == "synthetic" and not any(s.split("=", 1)[0].strip() == "data" for s in sets):

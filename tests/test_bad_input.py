@@ -231,7 +231,8 @@ RUN = [
     ("set unknown field", lambda f: ["run", "long2014.table2", "--set", "nosuch=1"], ("nosuch",)),
     ("set badly typed", lambda f: ["run", "long2014.table2", "--set", "seed=abc"], ("seed", "abc")),
     ("set no equals", lambda f: ["run", "long2014.table2", "--set", "seed"], ("field=value",)),
-    ("unknown size", lambda f: ["run", "long2014.table2", "--set", "size=huge"], ("size", "huge")),
+    ("size set, not chosen", lambda f: ["run", "long2014.table2", "--size", "tiny", "--set", "size=full"],
+     ("--set size", "--size SIZE", "full")),  # it relabelled a tiny run "full size", published numbers beside it
     ("unknown backbone", lambda f: ["run", "long2014.table2", "--backbone", "resnet"], ("backbone", "resnet")),
     ("unknown dataset", lambda f: ["run", "long2014.table2", "--set", "data=imagenet"], ("data", "imagenet")),
     ("seed negative", lambda f: ["run", "long2014.table2", "--set=seed=-1"], ("seed",)),

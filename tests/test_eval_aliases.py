@@ -225,6 +225,10 @@ def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
 
     with pytest.raises(InputError, match=r"field 'classes': expected each sub-class once, got a\(S\)"):
         pf_eval.select_classes(root, ["a(S)", "b(S)", "a(S)"])  # its pairs were scored twice
+    from convcorr_eval.runner import make_config
+
+    same = [make_config("long2014.pf_willow", "tiny", data_root=r).data_root for r in (str(root), f"{root}/")]
+    assert same[0] == same[1] == str(root)  # DIR/ and DIR: one run folder, one key
 
 
 # ------------------------------------------------------------------------------------------------ PF-WILLOW

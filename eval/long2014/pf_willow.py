@@ -38,10 +38,11 @@ grid strides of their median when `trim` is set). The moved point is mapped
 back to j's pixels by j's resize. A one-tap "bp" row with `normalise=false` and the tap's own grid is the single-tap
 conv flow of Long et al.
 
-Settings are chosen on the validation set, the 4 bundled sub-classes (`long2014.pf_willow_validation` writes that
-table); scores that count are on the other 6. Prints the mean PCK@0.05 / 0.1 / 0.2 over the sub-classes under
-`data_root` as percentages with one decimal (the report too); metrics.json keeps fractions in [0, 1] with the
-normaliser and alphas beside them (`pck_about`). Measured numbers are in bench/RESULTS_real.md and docs/results.md.
+Settings are chosen on the validation set, the 6 bundled sub-classes (`VALIDATION_SUBCLASSES`;
+`long2014.pf_willow_validation` writes that table); scores that count are on the other 4. Prints the mean
+PCK@0.05 / 0.1 / 0.2 over the sub-classes under `data_root` as percentages with one decimal (the report too);
+metrics.json keeps fractions in [0, 1] with the normaliser and alphas beside them (`pck_about`). Measured numbers
+are in bench/RESULTS_real.md and docs/results.md.
 """
 
 from __future__ import annotations

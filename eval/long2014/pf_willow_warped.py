@@ -1,12 +1,12 @@
-"""PF-WILLOW validation that looks like the test: the 4 bundled sub-classes and warped pairs made from them, every
+"""PF-WILLOW validation that looks like the test: the bundled sub-classes and warped pairs made from them, every
 matcher setting of `correspondence.PointTransferConfig` scored on both.
 
     convcorr run long2014.pf_willow_warped --data-root PF-dataset-WILLOW
     convcorr run long2014.pf_willow_warped --data-root PF-dataset-WILLOW --set rows="flip_source=true,cycle=0"
 
-Two validation sets, both from the sub-classes under `data_root` (the 4 bundled ones: car(S), duck(S),
-motorbike(S), winebottle(woC)):
-- "PF-WILLOW": the ordered pairs of each sub-class (all 360 for 4 x 10 images, as
+Two validation sets, both from the sub-classes under `data_root` (the 6 bundled ones,
+`pf_willow.VALIDATION_SUBCLASSES`: car(G), car(S), duck(S), motorbike(S), winebottle(wC), winebottle(woC)):
+- "PF-WILLOW": the ordered pairs of each sub-class (all 540 for 6 x 10 images, as
   `long2014.pf_willow_validation`; or every `pair_step`-th of them);
 - "warped": `per_class` ordered pairs per sub-class drawn with `warp_seed`, each target image warped by
   `data.warped_pairs.warped_set` with the ranges `warp` (`WarpConfig`: log-uniform scale in [0.5, 2], rotation
