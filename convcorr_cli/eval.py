@@ -180,9 +180,8 @@ def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argp
          outputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
     """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`, after the experiment's
     `identify`: the scored model's identity is part of the digest) under `--out`: (result or None when it failed, run
-    folder). `--out` and the output files in `outputs` (by flag) are checked before the run
-    (`_check_output_paths`)."""
-    io.check_writable(args.out, "--out", kind="folder")
+    folder). The output files in `outputs` (by flag) are checked before the run (`_check_output_paths`; `--out`
+    by the runner)."""
     _check_output_paths(outputs, {}, cfg.data_root)
     identify = getattr(registry.load(exp_id), "identify", None)
     cfg = identify(cfg) if identify is not None else cfg

@@ -226,7 +226,9 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
                    progress: bool = True, replace: bool = False) -> tuple[Result, float, bool]:
     """Run `exp_id` with `cfg` into `out/<cfg.name>/`: (result, seconds, reused). `force`: run again even if an
     identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
-    (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.core.interrupt`) raises Interrupted."""
+    (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.core.interrupt`) raises Interrupted; `out`
+    that is a file is an InputError naming --out, before any folder is made."""
+    io.check_writable(out, "--out", kind="folder")
     cfg.check_data_root()
     check_inputs = getattr(registry.load(exp_id), "check_inputs", None)
     if check_inputs is not None:  # refused before any folder is made

@@ -237,6 +237,8 @@ RUN = [
     ("unknown dataset", lambda f: ["run", "long2014.table2", "--set", "data=imagenet"], ("data", "imagenet")),
     ("seed negative", lambda f: ["run", "long2014.table2", "--set=seed=-1"], ("seed",)),
     ("run name with a path", lambda f: ["run", "long2014.table2", "--set", "name=../x"], ("name",)),
+    ("out is a file", lambda f: ["run", "long2014.table1", "--size", "tiny", "--out", f["gt"]],
+     ("--out", "a folder path", "an existing file")),  # was a FileExistsError traceback from the run folder's lock
     ("beta zero", lambda f: ["run", "long2014.table2", "--set", "transfer.beta=0"], ("transfer.beta",)),
     ("neighbours zero", lambda f: ["run", "long2014.table2", "--set", "transfer.neighbours=0"],
      ("transfer.neighbours",)),
