@@ -80,8 +80,6 @@ def _check_output_paths(outputs: dict[str, str | None], inputs: dict[str, str | 
     """Before any work: each output file given (by flag) writable as a file, none of them an input or another
     output (`options.check_outputs`), none inside the dataset folder `data_root` (read, never written)."""
     given = {flag: p for flag, p in outputs.items() if p}
-    for flag, path in given.items():
-        io.check_writable(path, flag)
     check_outputs(given, {name: p for name, p in inputs.items() if p})
     for flag, path in given.items():
         if data_root and Path(path).resolve().is_relative_to(Path(data_root).resolve()):

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from convcorr_jax.core import io
 from convcorr_jax.core.errors import InputError
 
 SET_METAVAR = "FIELD=VALUE"
@@ -66,8 +67,9 @@ def set_assignment(text: str) -> str:
 
 
 def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path]) -> None:
-    """One InputError (exit code 2) when a command's output file is one of its inputs or another of its outputs
-    (compared as resolved paths): nothing the user gave is overwritten, no output written over another.
+    """One InputError (exit code 2) when a command's output file cannot be written as a file (`io.check_writable`),
+    or is one of its inputs or another of its outputs (compared as resolved paths): nothing the user gave is
+    overwritten, no output written over another.
 
     Args:
       outputs: the command's output files by the flag that names them ("--out", "--figure", "--json"; a file
@@ -77,6 +79,8 @@ def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path])
     Raises:
       InputError: naming the output's path and flag, and the input or output it would overwrite.
     """
+    for name, path in outputs.items():
+        io.check_writable(path, name)
     seen: dict[Path, str] = {}
     for name, path in [*((n, p) for n, p in inputs.items()), *((n, p) for n, p in outputs.items())]:
         key = Path(path).resolve()
