@@ -14,6 +14,7 @@ its field's annotation (a config built in Python: "3" for a number), which `over
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import types
 import typing
@@ -37,7 +38,9 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
+@functools.cache
 def _hints(cls) -> dict[str, Any]:
+    """The resolved annotations of a config class, once per class (`check_types` runs at every construction)."""
     return typing.get_type_hints(cls)
 
 

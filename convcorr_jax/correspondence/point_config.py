@@ -394,8 +394,6 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         value = getattr(cfg, name, None)
         if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0):
             raise InputError(source, name, f"none or {expected}", value)
-    if has("carry_scale") and not isinstance(cfg.carry_scale, bool):
-        raise InputError(source, "carry_scale", "true or false", cfg.carry_scale)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
