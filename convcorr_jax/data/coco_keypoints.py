@@ -203,9 +203,9 @@ def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
     if not isinstance(kp, list) or len(kp) != 3 * k:
         raise InputError(path, field, f"{3 * k} numbers (x, y, v for the {k} keypoints of {sk.name})",
                          len(kp) if isinstance(kp, list) else kp)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp):
-        raise InputError(path, field, "numbers", next(v for v in kp if not isinstance(v, (int, float))
-                                                      or isinstance(v, bool)))
+    other = [v for v in kp if not isinstance(v, (int, float)) or isinstance(v, bool)]  # null, true, "2"
+    if other:
+        raise InputError(path, field, "numbers", other[0])
     trip = np.asarray(kp, np.float64).reshape(k, 3)
     bad = ~np.isin(trip[:, 2], (0, 1, 2))
     if bad.any():

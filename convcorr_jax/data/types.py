@@ -20,8 +20,8 @@ from convcorr_jax.core.errors import InputError, check_shape
 log = logging.getLogger(__name__)
 
 MAX_PIXELS_ENV = "CONVCORR_MAX_PIXELS"
-GREY_MODES = ("L", "LA", "I", "I;16", "I;16B", "I;16L")  # one intensity channel (LA: with alpha)
 WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L")  # integer intensities past 8 bits, scaled to 0-255 (`load_image`)
+GREY_MODES = ("L", "LA", *WIDE_GREY_MODES)  # one intensity channel (LA: with alpha)
 ALPHA_MODES = ("RGBA", "LA", "PA")  # with an alpha channel, dropped in the conversion
 COLOUR = ("convert", "require")  # load_image's choices for an image that is not plain RGB
 MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (pixels), checked before decoding
