@@ -125,7 +125,7 @@ def _run_pckh(args: argparse.Namespace) -> int:
                              " ".join(args.preds))
         _check_output_paths({"--json": args.json, "--figure": args.figure},
                             {**{f"--preds {f}": f for f in args.preds}, "--annot": args.annot})
-        results = {Path(f).stem: pckh.evaluate_file(f, args.annot) for f in args.preds}
+        results = {stem: pckh.evaluate_file(f, args.annot) for stem, f in zip(stems, args.preds)}
     for t in ("0.5", "0.1"):
         print(pckh.format_table(results, t))
     for name, r in results.items():
