@@ -187,6 +187,32 @@ def test_the_new_format_trains_and_scores(hands, tmp_path):
     assert res["normaliser"].startswith("bbox") and "oks" not in res and set(res["pck"]["0.2"]) >= {"left_hand"}
 
 
+def test_a_skeleton_field_the_user_set_is_kept_or_refused_never_replaced(tmp_path, capsys):
+    from convcorr_cli.main import main
+    from convcorr_train import pose
+
+    root = tmp_path / "coco"
+    write_coco(root, "train", n=4, size=64)  # the lamp skeleton: 5 joints, arm_left <-> arm_right
+    data = [f"data_root={root}"]
+    cfg = pose.config("coco_tiny", str(tmp_path / "runs"), data)  # not set: the file's skeleton
+    assert (cfg.model.num_joints, cfg.augment.flip_perm) == (5, (0, 1, 3, 2, 4))
+    agree = pose.config("coco_tiny", str(tmp_path / "runs"),
+                        [*data, "model.num_joints=5", "augment.flip_perm=0,1,3,2,4"])
+    assert agree == cfg
+    for given, said in (("model.num_joints=17", "17"), ("augment.flip_perm=0,1,2,3,4", "(0, 1, 2, 3, 4)")):
+        field = given.split("=")[0]
+        with pytest.raises(InputError) as e:  # replaced by the skeleton's without a word before
+            pose.config("coco_tiny", str(tmp_path / "runs"), [*data, given])
+        msg = str(e.value)
+        assert e.value.field == field and "lamp skeleton" in msg and msg.endswith(f"got {said}"), msg
+        assert ("expected 5 " if field == "model.num_joints" else "expected (0, 1, 3, 2, 4) ") in msg
+    assert main(["train", "pose", "--config", "flic_tiny", "--out", str(tmp_path / "runs"),
+                 "--set", "model.num_joints=14"]) == 2  # FLIC's 11: one line, before any data is read
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.num_joints" in err and "expected 11" in err and "got 14" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(tmp_path, caplog):
     from convcorr_eval.tompson2015 import pose_scores
     from convcorr_jax.pose.export import model_folder

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
 from convcorr_jax.core import parallel, runinfo
 from convcorr_jax.core.config import override
+from convcorr_jax.core.errors import InputError, plain
 from convcorr_jax.data import pose_sets
 from convcorr_jax.pose import joints
 from convcorr_jax.pose.export import model_folder
@@ -26,24 +27,43 @@ from convcorr_train.pose_configs import get_config
 
 def config(name: str, out: str | None = None, sets: Sequence[str] = (), logdir: str | None = None) -> TrainConfig:
     """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins); the
-    data's skeleton then sets the joint count and the mirror permutation (`with_skeleton`)."""
+    data's skeleton then sets the joint count and the mirror permutation (`with_skeleton`), except where a `--set`
+    gave them: there they must agree with it."""
     cfg = override(get_config(name), [*([f"out={out}"] if out is not None else []), *sets])
-    return with_skeleton(override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg)
+    cfg = override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg
+    return with_skeleton(cfg, given={s.split("=", 1)[0] for s in sets})
 
 
-def with_skeleton(cfg: TrainConfig) -> TrainConfig:
+_SKELETON_FIELDS = ("model.num_joints", "augment.flip_perm")
+"""The fields `with_skeleton` sets from the data's skeleton."""
+
+
+def with_skeleton(cfg: TrainConfig, given: Collection[str] = ()) -> TrainConfig:
     """cfg with model.num_joints and augment.flip_perm of its data's skeleton (`joints.joint_set`: any registered
     pose dataset kind; one whose files declare the skeleton, as COCO-format folders, read from data_root when
-    given). The built-in configs already hold their data's, so they come back unchanged.
+    given). The built-in configs already hold their data's, so they come back unchanged. A field the user gave
+    (`given`, e.g. by `--set model.num_joints=17`) is never replaced: it must equal the skeleton's.
 
     Args:
         cfg: the config.
+        given: the dotted names of the fields the user set ("model.num_joints", "augment.flip_perm"; others are
+            ignored): the config's value is kept, and must agree with the skeleton's.
 
     Returns:
         the config for the data's skeleton.
+
+    Raises:
+        InputError: a given field that differs from the skeleton's value, naming the field, the skeleton's value
+            and the given one.
     """
     sk = joints.joint_set(cfg.data, root=cfg.data_root, **loader_options(cfg.data, cfg))
-    if (cfg.model.num_joints, cfg.augment.flip_perm) == (sk.num_joints, sk.flip):
+    have = (cfg.model.num_joints, cfg.augment.flip_perm)
+    for field, mine, theirs in zip(_SKELETON_FIELDS, have, (sk.num_joints, sk.flip)):
+        if field in given and mine != theirs:
+            where = f" in {cfg.data_root}" if cfg.data_root else ""
+            raise InputError("--set", field, f"{plain(theirs)} (the {sk.dataset} skeleton of data={cfg.data}{where}) "
+                             "or leave it unset", mine)
+    if have == (sk.num_joints, sk.flip):
         return cfg
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_joints=sk.num_joints),
                                augment=dataclasses.replace(cfg.augment, flip_perm=sk.flip))
