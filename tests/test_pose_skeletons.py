@@ -151,6 +151,41 @@ def test_coco_loader_on_a_file_with_a_skeleton_without_entry(tmp_path):
     assert people.skeleton.normaliser_lengths(np.zeros((1, 5, 2)), np.ones((1, 5), bool), people.boxes[1:2])[0] == 30
 
 
+def test_coco_crowd_and_other_category_annotations_are_counted_and_unknown_categories_refused(tmp_path, caplog):
+    import logging
+
+    from convcorr_jax.pose.person_crops import person_set
+
+    def edit(o):  # dropped without a count before
+        o["categories"].append({"id": 7, "name": "car"})  # a category without keypoints
+        o["annotations"][0]["iscrowd"] = 1
+        o["annotations"][1]["category_id"] = 7
+        o["annotations"][2].update(category_id=7, iscrowd=1)
+
+    write_coco(tmp_path, "train", n=5, edit=edit)
+    write_coco(tmp_path, "val", n=1)
+    people = pose_sets.load_people("coco", tmp_path, "train")
+    assert len(people) == 2 and dict(people.left_out) == {"crowd": 1, "other-category": 2}
+    line = people.summary("train")
+    assert "; 1 crowd annotation(s) left out; 2 other-category annotation(s) left out" in line
+    caplog.set_level(logging.INFO)
+    person_set("coco", tmp_path, "train")  # the one summary line on the progress log
+    assert any("1 crowd annotation(s) left out" in r.getMessage() for r in caplog.records)
+    ann = str(tmp_path / "annotations" / "train.json")
+    write_coco(tmp_path, "train", n=5, edit=lambda o: o["annotations"][3].update(category_id=99))
+    with pytest.raises(InputError) as e:  # read as another category (silently dropped) before
+        pose_sets.load_people("coco", tmp_path, "train")
+    msg = str(e.value)
+    assert msg.startswith(ann) and "annotations[3].category_id" in msg and "annotation id 4" in msg, msg
+    assert msg.endswith("got 99") and "\n" not in msg
+    write_coco(tmp_path, "train", n=3, edit=lambda o: o["annotations"].append("person"))
+    with pytest.raises(InputError, match=r"train.json: field 'annotations\[3\]': expected an object"):
+        pose_sets.load_people("coco", tmp_path, "train")
+    write_coco(tmp_path, "train", n=2, edit=lambda o: [a.update(iscrowd=1) for a in o["annotations"]])
+    with pytest.raises(InputError, match=r"\(0 without any, 2 crowd, 0 of another category\)"):
+        pose_sets.load_people("coco", tmp_path, "train")
+
+
 def _bad(field_edit, tmp_path, split="train"):
     write_coco(tmp_path, split, edit=field_edit)
     with pytest.raises(InputError) as e:

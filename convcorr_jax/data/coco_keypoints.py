@@ -13,10 +13,12 @@ labelled but not visible, 2: visible. Coordinates are read as they are (pixels, 
 the file (`skeletons.from_coco_category`): a new skeleton takes no code.
 
 Every bad input is one InputError naming the file and the field: a file that is not JSON, a missing `images` /
-`annotations` / `categories`, a split without annotations, a keypoint count that is not 3 x the skeleton's, a
-missing or empty `bbox`, an image id without an image entry, an image that is not there (its decoding is checked
-when the crops are built, before training), a link or flip pair naming a joint the skeleton lacks. Crowd
-annotations (iscrowd 1) and persons without a labelled keypoint are left out and counted.
+`annotations` / `categories`, a split without annotations, an annotation that is not an object, a `category_id`
+naming no category of the file, a keypoint count that is not 3 x the skeleton's, a missing or empty `bbox`, an image
+id without an image entry, an image that is not there (its decoding is checked when the crops are built, before
+training), a link or flip pair naming a joint the skeleton lacks. Crowd annotations (iscrowd 1), annotations of a
+category without keypoints and persons without a labelled keypoint are left out and counted
+(`PersonSet.no_keypoints`, `PersonSet.left_out`; the split's summary line says how many).
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, 
     log.info("%s: no val file: val carved from %s (seed %d, %d of its %d images)", path.parent.parent, path.name,
              seed, len(val), len(ids))
     return PersonSet([s for s, k in zip(everyone.samples, keep) if k], everyone.skeleton, everyone.boxes[keep],
-                     everyone.norm_boxes[keep], everyone.source, everyone.no_keypoints, carved)
+                     everyone.norm_boxes[keep], everyone.source, everyone.no_keypoints, carved, everyone.left_out)
 
 
 def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
@@ -228,6 +230,22 @@ def _area(ann: dict, box: np.ndarray, path: Path, i: int) -> float:
     return float(area)
 
 
+def _left_out(ann: object, path: Path, i: int, cat_ids: set, all_ids: set) -> str | None:
+    """Why annotation i is left out by convention ("other-category": its category has no keypoints; "crowd":
+    iscrowd set), None to read it; InputError naming the file and the annotation when it is no object or its
+    `category_id` names no category of the file."""
+    if not isinstance(ann, dict):
+        raise InputError(path, f"annotations[{i}]", "an object (id, image_id, category_id, keypoints, bbox, ...)",
+                         type(ann).__name__)
+    cat = ann.get("category_id")
+    if cat not in all_ids:
+        raise InputError(path, f"annotations[{i}].category_id", f"the id of one of the file's categories "
+                         f"{tuple(sorted(all_ids, key=str))} (annotation id {ann.get('id')})", cat)
+    if cat not in cat_ids:
+        return "other-category"
+    return "crowd" if ann.get("iscrowd", 0) else None
+
+
 def _read_people(path: Path, images: Path) -> PersonSet:
     """The people of one COCO-format annotation file (module docstring), one sample per annotation.
 
@@ -242,9 +260,12 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     sk, cat_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
     images = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
-    samples, boxes, empty = [], [], 0
+    all_ids = {c.get("id") for c in obj["categories"] if isinstance(c, dict)}
+    samples, boxes, empty, left_out = [], [], 0, {"crowd": 0, "other-category": 0}
     for i, ann in enumerate(obj["annotations"]):
-        if not isinstance(ann, dict) or ann.get("category_id") not in cat_ids or ann.get("iscrowd", 0):
+        why = _left_out(ann, path, i, cat_ids, all_ids)
+        if why is not None:
+            left_out[why] += 1
             continue
         trip = _keypoints(ann.get("keypoints"), sk, path, i)
         box = _bbox(ann, path, i)
@@ -268,9 +289,10 @@ def _read_people(path: Path, images: Path) -> PersonSet:
         boxes.append(box)
     if not samples:
         raise InputError(path, "annotations", f"at least one person annotation with labelled keypoints "
-                         f"({empty} without any)", 0)
+                         f"({empty} without any, {left_out['crowd']} crowd, {left_out['other-category']} of "
+                         "another category)", 0)
     b = np.stack(boxes)
-    return PersonSet(samples, sk, b, b, os.fspath(path), empty)
+    return PersonSet(samples, sk, b, b, os.fspath(path), empty, left_out=left_out)
 
 
 # the pose dataset kind "coco" (`data.pose_sets`): COCO-17 until a folder's file declares its own skeleton; OKS AP

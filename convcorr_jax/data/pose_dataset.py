@@ -43,6 +43,8 @@ class PersonSet:
     no_keypoints: persons of the split without any labelled keypoint, left out (counted, never silently dropped).
     carved: how the split was made when the dataset has no file of its own for it (e.g. {"from": train file,
       "val_fraction": 0.1, "seed": 0, "images": 3, "of_images": 30}); None: the split is the dataset's own.
+    left_out: annotations the reader left out by convention, counted per kind ({"crowd": 2, "other-category": 1}
+      for a COCO-format file's crowd annotations and those of a category without keypoints); in `summary`.
     """
 
     samples: list[KeypointSample]
@@ -52,13 +54,14 @@ class PersonSet:
     source: str
     no_keypoints: int = 0
     carved: Mapping | None = None
+    left_out: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def summary(self, split: str) -> str:
-        """One line: people read from which file, the persons left out without labelled keypoints, and how the split
-        was carved where it was.
+        """One line: people read from which file, the persons left out without labelled keypoints, the annotations
+        left out by convention (`left_out`), and how the split was carved where it was.
 
         Args:
             split: the split's name, for the line.
@@ -68,6 +71,7 @@ class PersonSet:
         """
         line = (f"{self.source} ({split}): {len(self)} people, {self.skeleton.num_joints} keypoints "
                 f"({self.skeleton.name}); {self.no_keypoints} person(s) without labelled keypoints left out")
+        line += "".join(f"; {n} {kind} annotation(s) left out" for kind, n in self.left_out.items() if n)
         if self.carved:
             c = self.carved
             line += (f"; no val file: val carved from {Path(c['from']).name} (seed {c['seed']}, {c['images']} of "

@@ -84,7 +84,7 @@ def mapped_people(part: DataPart, skeleton: Skeleton, split: str) -> PersonSet:
     pts = np.stack([np.where(s.extras["labelled"][:, None], s.points, np.nan) for s in samples])
     boxes = boxes_from_joints(pts, JOINTS_MARGIN)
     return PersonSet(samples, skeleton, boxes, boxes, people.source, people.no_keypoints + len(people) - len(keep),
-                     people.carved)
+                     people.carved, people.left_out)
 
 
 def _part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int, crop_scale: float = 1.0
