@@ -71,7 +71,7 @@ from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.report import percent, score_about
-from convcorr_eval.runner import execute, make_config
+from convcorr_eval.runner import execute, make_config, path_identity
 from convcorr_cli.options import add_backbone_module, add_out, add_set, check_outputs
 
 
@@ -169,9 +169,13 @@ def _run_arguments(a: argparse.ArgumentParser) -> None:
 def run_name(readable: str, cfg: ExperimentConfig) -> str:
     """The default run folder name of an alias: `readable` (the experiment's name for its inputs), `_`, and the
     first 6 hex digits of `cache.digest` of every setting of `cfg` but its name (with the identity of a scored model,
-    `trained`, set by the experiment's `identify`). Different settings or models get different folders; the same
-    settings the same one (a finished run is found again and kept)."""
-    return f"{readable}_{cache.digest({k: v for k, v in to_dict(cfg).items() if k != 'name'}, 6)}"
+    `trained`, set by the experiment's `identify`; data_root by where it leads, `runner.path_identity`). Different
+    settings or models get different folders; the same settings the same one (a finished run is found again and
+    kept), also for one dataset folder given relatively and absolutely."""
+    settings = {k: v for k, v in to_dict(cfg).items() if k != "name"}
+    if cfg.data_root:
+        settings["data_root"] = path_identity(cfg.data_root)
+    return f"{readable}_{cache.digest(settings, 6)}"
 
 
 def _run(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,

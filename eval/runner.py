@@ -5,7 +5,9 @@
 
 writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A run's key is
 (experiment, config, code version, data): the data is the fingerprint of the files under `cfg.data_root`
-(`io.folder_fingerprint`: relative paths, sizes and modification times; none for synthetic data). A finished run
+(`io.folder_fingerprint`: relative paths, sizes and modification times; none for synthetic data). A data path counts
+by the folder it leads to, not by how it was written (`located`: FLIC, ./FLIC/ and its absolute path, or a link to
+it, are one run; only a digest of the real path is recorded, as "where"). A finished run
 whose key equals this one's is kept, not run again (`--force` re-runs it); one with the same settings but older
 code or other data (a file added, removed or changed under data_root) is run again and replaced; one with other
 settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
@@ -132,15 +134,51 @@ def data_paths(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
     return paths
 
 
+def path_identity(path: str | os.PathLike) -> str:
+    """Where a data path leads, as a run's identity holds it: a digest of its real absolute path (`os.path.realpath`),
+    the same for a folder named relatively or absolutely, with a trailing slash or through a link; the path itself is
+    not recorded.
+
+    Args:
+        path: a file or folder path, as given.
+
+    Returns:
+        16 hex digits.
+    """
+    return cache.digest(os.path.realpath(path))
+
+
 def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
     """{"kind": experiment, "settings": config, "version": code version} and, where the run reads real data,
     "data": {field: {"path", "files", "bytes", "digest"}} for each of its `data_paths` (`io.folder_fingerprint`),
-    so a run on changed data runs again."""
+    so a run on changed data runs again; "where": {field: `path_identity`} of those paths and of data_root (the
+    paths as given are kept for people to read; runs compare them by where they lead: `located`)."""
     key = cache.key(exp_id, to_dict(cfg), code_version())
     paths = data_paths(exp_id, cfg)
-    if not paths:
+    places = {**paths, **({"data_root": cfg.data_root} if cfg.data_root else {})}
+    if paths:
+        key["data"] = {field: {"path": str(p), **io.folder_fingerprint(p)} for field, p in sorted(paths.items())}
+    if places:
+        key["where"] = {field: path_identity(p) for field, p in sorted(places.items())}
+    return key
+
+
+def located(key: dict) -> dict:
+    """A run key as runs compare it: each data path by where it leads (the settings' value of each field in
+    "where" replaced by its `path_identity`, the data's "path"s left out), so one folder written two ways is one run.
+
+    Args:
+        key: a run key (`run_key`; one without "where" is compared as it is).
+
+    Returns:
+        the key to compare.
+    """
+    places = key.get("where")
+    if not places:
         return key
-    return {**key, "data": {field: {"path": str(p), **io.folder_fingerprint(p)} for field, p in sorted(paths.items())}}
+    settings = {k: places.get(k, v) for k, v in key.get("settings", {}).items()}
+    data = {f: {k: v for k, v in d.items() if k != "path"} for f, d in (key.get("data") or {}).items()}
+    return {**key, "settings": settings, "data": data}
 
 
 def _read_json(path: Path) -> Any:
@@ -156,11 +194,17 @@ def finished_key(run_dir: Path) -> dict | None:
     return saved["key"] if isinstance(saved, dict) and saved.get("status") == "ok" and "key" in saved else None
 
 
+def _record_settings(record: dict) -> tuple:
+    """(experiment, config, data fingerprint or None) of a run's config.json `record`, its data paths by where they
+    lead (`located`)."""
+    key = located({"settings": record.get("config"), "data": record.get("data"), "where": record.get("where")})
+    return record.get("experiment"), key["settings"], key["data"]
+
+
 def _settings(folder: Path) -> tuple | None:
-    """(experiment, config, data fingerprint or None) of the run (finished or partial) in `folder`, from its
-    config.json, or None."""
+    """`_record_settings` of the run (finished or partial) in `folder`, from its config.json, or None."""
     c = _read_json(folder / "config.json")
-    return (c.get("experiment"), c.get("config"), c.get("data")) if isinstance(c, dict) else None
+    return _record_settings(c) if isinstance(c, dict) and isinstance(c.get("config"), dict) else None
 
 
 def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -170,24 +214,34 @@ def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix[:-1] or 'experiment'}: {json.dumps(old)} -> {json.dumps(new)}"]
 
 
+def _setting_changes(prev: dict, key: dict) -> list[str]:
+    """`field: old -> new` of each setting in which two run keys differ as runs compare them (`located`), shown
+    as written (a path that leads elsewhere although written alike: its `where` digests)."""
+    def head(k: dict) -> dict:
+        return {"experiment": k.get("kind"), **(k.get("settings") or {})}
+
+    shown = {c.split(": ", 1)[0]: c for c in _changes(head(prev), head(key))}
+    return [shown.get(c.split(": ", 1)[0], c) for c in _changes(head(located(prev)), head(located(key)))]
+
+
 def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
     """What to do with `run_dir`: "keep" (an identical finished run), "run"; raises RunExists where a run may not
     replace what is there (a folder that is not a run folder, or holds files no run wrote: `RUN_FOLDER`)."""
     prev = finished_key(run_dir)
-    if prev is not None and prev == key and not force:
+    if prev is not None and located(prev) == located(key) and not force:
         return "keep"
     _check_owned(run_dir, RUN_FOLDER)
     if prev is None or force:
         return "run"
-    changes = _changes({"experiment": prev.get("kind"), **prev.get("settings", {})},
-                       {"experiment": key["kind"], **key["settings"]})
+    changes = _setting_changes(prev, key)
     if changes and not replace:
         shown = "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
         raise RunExists(run_dir, f"holds a finished run with other settings ({shown})",
                         "write this run elsewhere with --set name=NEW, or replace it with --force")
     if not changes:  # the same settings: other code or other data, run again in place
         what = [w for w, same in (("the code", prev.get("version") == key["version"]),
-                                  ("the data it reads", prev.get("data") == key.get("data"))) if not same]
+                                  ("the data it reads", located(prev).get("data") == located(key).get("data")))
+                if not same]
         print(f"{run_dir}: {' and '.join(what)} changed since its finished run; running it again", flush=True)
     return "run"
 
@@ -197,7 +251,7 @@ def _stage(run_dir: Path, record: dict) -> Path:
     config.json `record` (experiment, config, data), else a new one holding `record` and the finished run's state when
     that run has these settings; without published files but config.json. A partial folder of other settings is
     deleted only when it is a run's (`PARTIAL`), else refused."""
-    settings = (record["experiment"], record["config"], record.get("data"))
+    settings = _record_settings(record)
     stage = run_dir.with_name(f".{run_dir.name}.partial")
     if stage.exists() and _settings(stage) != settings:
         _check_owned(stage, PARTIAL)
@@ -248,7 +302,7 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
         prev = json.loads((run_dir / "metrics.json").read_text())
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
     interrupt.stop_if_requested()
-    data = {"data": key["data"]} if "data" in key else {}
+    data = {k: key[k] for k in ("data", "where") if k in key}
     record = {"experiment": exp_id, "config": key["settings"], "code": key["version"], **data}
     stage = _stage(run_dir, record)
     io.write_json(stage / "config.json", record)

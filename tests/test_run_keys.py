@@ -43,7 +43,7 @@ def fake(register_experiment) -> str:
                                _run)
 
 
-def _cli(capsys, out: Path, root: Path, *sets: str) -> tuple[int, str, str]:
+def _cli(capsys, out: Path, root: Path | str, *sets: str) -> tuple[int, str, str]:
     rc = cli.main(["run", "test.fake_data", "--data-root", str(root), "--out", str(out),
                    *[a for s in sets for a in ("--set", s)]])
     o, e = capsys.readouterr()
@@ -116,6 +116,32 @@ def test_changed_data_runs_again_and_settings_are_still_refused(fake, tmp_path, 
     assert rc == 2 and not printed and "holds a finished run with other settings (beta: 0.003 -> 0.5)" in err
     assert "digest" not in err and "data" not in err.split("(beta")[1].split(")")[0]
     assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["files"] == ["one.txt", "two.txt"]
+
+
+def test_one_folder_named_relatively_absolutely_or_through_a_link_is_one_run(fake, tmp_path, monkeypatch, capsys):
+    from convcorr_cli.eval import run_name
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "one.txt").write_text("1")
+    os.symlink(root, tmp_path / "linked")
+    rc, printed, _ = _cli(capsys, Path("runs"), Path("data"))
+    assert rc == 0 and "ok in" in printed
+    run_dir = tmp_path / "runs" / "test.fake_data"
+    written = "".join((run_dir / f).read_text() for f in ("config.json", "metrics.json", "report.md"))
+    assert str(tmp_path) not in written  # the path as given; where it leads only as a digest
+    assert json.loads((run_dir / "config.json").read_text())["data"]["data_root"]["path"] == "data"
+    for same in (str(root), "./data/", "linked", str(tmp_path / "linked")):  # a second run before: other settings
+        rc, printed, err = _cli(capsys, Path("runs"), same)
+        assert rc == 0 and not err and "kept from an identical earlier run: 1 files: one.txt" in printed, same
+    cfgs = [runner.make_config("test.fake_data", "tiny", data_root=r) for r in ("data", str(root), "linked")]
+    assert len({run_name("fake", c) for c in cfgs}) == 1  # `convcorr eval`'s folders: one, not three
+    other = tmp_path / "copy"
+    shutil.copytree(root, other)  # another folder, even with the same files: another run, refused in place
+    rc, printed, err = _cli(capsys, Path("runs"), Path("copy"))
+    assert rc == 2 and 'holds a finished run with other settings (data_root: "data" -> "copy")' in err
+    assert run_name("fake", runner.make_config("test.fake_data", "tiny", data_root="copy")) != run_name("fake", cfgs[0])
 
 
 def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, monkeypatch, capsys):
