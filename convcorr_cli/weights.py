@@ -6,6 +6,9 @@
         [--force]
     convcorr weights inspect FILE
 
+`fetch --url` must be an http(s)://, ftp:// or file:// address and `--sha256` 64 hex digits: both are checked before
+anything is downloaded, and a failed or mismatching download leaves no file behind (`weights.fetch.download`).
+
 `import --out DIR` makes DIR, or replaces a tree an earlier import wrote there with --force; a folder holding
 anything else is refused in one line naming what is there, before the file is read.
 """
@@ -20,6 +23,7 @@ from convcorr_jax.backbones import get
 from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights import converted_cache_dir, is_conv_only
+from convcorr_jax.weights.fetch import check_sha256_form, check_url
 from convcorr_jax.weights.files import FETCH_NAMES, fetch_named, import_file, inspect_lines, param_summary
 from convcorr_jax.weights.orbax_io import PARAMS_FOLDER
 
@@ -47,11 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    if (args.url or args.sha256) and args.name not in ("alexnet", "torchvision_alexnet"):
+    if (args.url is not None or args.sha256 is not None) and args.name not in ("alexnet", "torchvision_alexnet"):
         raise InputError("convcorr weights fetch", "--url/--sha256", "only with alexnet", args.name)
-    if args.sha256 and not args.url:
+    if args.sha256 is not None and args.url is None:
         raise InputError("convcorr weights fetch", "--sha256", "--url as well (a hash of the file at that address)")
-    got = fetch_named(args.name, args.url, args.sha256, progress=not args.no_progress)
+    if args.url is not None:  # both checked before anything is downloaded
+        check_url(args.url, "--url")
+    sha256 = None if args.sha256 is None else check_sha256_form(args.sha256, args.url, "--sha256")
+    got = fetch_named(args.name, args.url, sha256, progress=not args.no_progress)
     kind = "conv layers only" if is_conv_only(get(got.arch), got.params) else "all layers"
     print(f"{args.name}: {got.file} (sha256 {got.sha256}) -> {converted_cache_dir(got.arch, got.sha256)} "
           f"({param_summary(got.params)}, {kind})")

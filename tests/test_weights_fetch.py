@@ -88,6 +88,78 @@ def test_cli_fetch_alexnet_reports_bad_hash(server, monkeypatch, tmp_path, capsy
     assert _leftovers(tmp_path / "downloads") == []
 
 
+def _no_request(monkeypatch):
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("nothing must be requested"))
+
+
+@pytest.mark.parametrize("url, got", [
+    ("notaurl", "no scheme"), ("/tmp/w.pth", "no scheme"), ("gopher://host/w.pth", "scheme gopher://"),
+    ("http://[::1/w.pth", "malformed URL"), ("http://host:abc/w.pth", "malformed URL"),
+    ("http://host:99999/w.pth", "malformed URL"), ("http:///w.pth", "no host name"), ("file://", "no file path"),
+    ("", "an empty string")])
+def test_bad_url_refused_before_any_request(url, got, monkeypatch, tmp_path):
+    _no_request(monkeypatch)
+    dest = tmp_path / "cache" / "w.pth"
+    with pytest.raises(InputError, match=f"field 'url': expected a URL of the file .*, got .*{got}") as e:
+        download(url, dest, sha256=SHA, progress=False)
+    assert e.value.source == (url or None) and "\n" not in str(e.value)
+    assert not dest.parent.exists()
+
+
+@pytest.mark.parametrize("sha, got", [("abc", "3 characters"), (SHA + "0", "65 characters"),
+                                      (SHA[:-1] + "g", "64 characters, 'g' not a hex digit")])
+def test_malformed_sha256_refused_before_any_request(sha, got, server, monkeypatch, tmp_path):
+    _no_request(monkeypatch)
+    dest = tmp_path / "cache" / "w.pth"
+    with pytest.raises(InputError, match="expected a full sha256: 64 hex digits") as e:
+        download(f"{server}/ok/w.pth", dest, sha256=sha, progress=False)
+    assert got in str(e.value) and not dest.parent.exists()
+
+
+def test_full_sha256_any_case_accepted(server, tmp_path):
+    dest = tmp_path / "w.pth"
+    assert download(f"{server}/ok/w.pth", dest, sha256=SHA.upper(), progress=False).read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--url", "notaurl", "--sha256", SHA], ["notaurl: field '--url'", "no scheme"]),
+    (["--url", "http://[::1/alexnet.pth"], ["http://[::1/alexnet.pth: field '--url'", "malformed URL"]),
+    (["--url", "ftp:/"], ["field '--url'", "no host name"]),
+    (["--url", "", "--sha256", SHA], ["field '--url'", "an empty string"]),
+    (["--url", "URL/ok/alexnet.pth", "--sha256", "1234"], ["field '--sha256'", "64 hex digits", "'1234'"]),
+    (["--url", "URL/ok/alexnet.pth", "--sha256", ""], ["field '--sha256'", "64 hex digits"])])
+def test_cli_fetch_refuses_bad_url_or_hash_in_one_line_before_downloading(argv, words, server, monkeypatch,
+                                                                          tmp_path, capsys):
+    from convcorr_cli.main import main
+
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+    _no_request(monkeypatch)
+    rc = main(["weights", "fetch", "alexnet", *(a.replace("URL", server) for a in argv), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert all(w in err for w in words), err
+    assert _leftovers(tmp_path / "downloads") == []
+
+
+def test_cli_fetch_unreachable_or_missing_file_is_one_line_and_leaves_nothing(server, monkeypatch, tmp_path, capsys):
+    import socket
+
+    from convcorr_cli.main import main
+
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/alexnet.pth"
+    for url, what in ((f"{server}/missing/alexnet.pth", "HTTP error 404"), (closed, "no response"),
+                      ((tmp_path / "absent.pth").as_uri(), "no response")):
+        rc = main(["weights", "fetch", "alexnet", "--url", url, "--sha256", SHA, "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and f"{url}: field 'download'" in err and what in err, err
+        assert _leftovers(tmp_path / "downloads") == []
+
+
 def test_mobilenet_package_source(monkeypatch, tmp_path):
     src = sources.MOBILENET_V2
     # torchvision names its files after the first 8 hex digits of the sha256

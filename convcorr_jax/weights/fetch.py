@@ -11,8 +11,10 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +32,62 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
+SCHEMES = ("http", "https", "ftp", "file")  # what urllib's default opener fetches (data: URLs aside)
+SHA256_FORM = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def check_url(url: str, field: str = "url") -> str:
+    """`url` when it is a well-formed address `download` can fetch; InputError naming it otherwise, before any request.
+
+    Args:
+      url: the address.
+      field: the name the error gives it (e.g. "--url").
+
+    Returns:
+      `url`, unchanged.
+
+    Raises:
+      InputError: source `url`: an empty string, one that does not parse, a scheme other than `SCHEMES`, an http(s) or
+        ftp URL without a host or with a bad port, a file URL without a path.
+    """
+    expected = f"a URL of the file ({', '.join(s + '://' for s in SCHEMES)})"
+    if not url or not url.strip():
+        raise InputError(None, field, expected, "an empty string")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # parsed on access: ValueError for a port "x" or 99999
+    except ValueError as e:
+        raise InputError(url, field, expected, f"a malformed URL ({e})") from None
+    if parts.scheme.lower() not in SCHEMES:
+        got = f"scheme {parts.scheme}://" if parts.scheme else "no scheme (a local file is file:///path)"
+        raise InputError(url, field, expected, got)
+    if parts.scheme.lower() != "file" and not parts.hostname:
+        raise InputError(url, field, expected, "no host name")
+    if parts.scheme.lower() == "file" and not parts.path.strip("/"):
+        raise InputError(url, field, expected, "no file path")
+    return url
+
+
+def check_sha256_form(sha256: str, source: str | os.PathLike | None = None, field: str = "sha256") -> str:
+    """`sha256` in lower case when it is a full sha256 (64 hex digits); InputError otherwise, before any download.
+
+    Args:
+      sha256: the hex digest given.
+      source: the source the error names (the URL it is the hash of; None: the command line).
+      field: the name the error gives it (e.g. "--sha256").
+
+    Returns:
+      The 64 lowercase hex digits.
+
+    Raises:
+      InputError: for anything but 64 hex digits (its length and first bad character told).
+    """
+    text = str(sha256).strip()
+    if SHA256_FORM.fullmatch(text):
+        return text.lower()
+    bad = next((c for c in text if c not in "0123456789abcdefABCDEF"), None)
+    got = f"{len(text)} characters" + (f", {bad!r} not a hex digit" if bad is not None else "")
+    raise InputError(source, field, "a full sha256: 64 hex digits", f"{sha256!r} ({got})")
 
 
 def check_sha256(path: str | os.PathLike, sha256: str | None = None, prefix: str | None = None,
@@ -108,8 +166,12 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
 
     Raises:
       InputError: `InputError(url, field, expected, got)` for every failure: field "download" for the network (HTTP
-        errors, refused connections, a body cut short), "sha256" or "size"; also when neither hash is given.
+        errors, refused connections, a body cut short), "sha256" or "size"; also when neither hash is given. A URL
+        `check_url` refuses (field "url") and a `sha256` that is not 64 hex digits are refused before any request.
     """
+    check_url(url)
+    if sha256:
+        sha256 = check_sha256_form(sha256, url)
     if not sha256 and not sha256_prefix:
         raise InputError(url, "sha256", "a full sha256 or a known hash prefix to verify the download", "none")
     dest = Path(dest)
@@ -155,6 +217,15 @@ def _content_range_start(value: str | None) -> int | None:
         return None
 
 
+def _failure(e: Exception) -> str:
+    """What went wrong in a request, in words: "HTTP error 404 (Not Found)", "connection refused (...)"."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP error {e.code} ({e.reason})"
+    if isinstance(e, urllib.error.URLError):
+        return f"no response: {e.reason}"
+    return f"{type(e).__name__}: {e}"
+
+
 def _fetch(url: str, dest: Path, part: Path, out: BinaryIO, keep: bool, sha256: str | None, prefix: str | None,
            progress: bool, timeout: float, size: int | None) -> Path:
     """Stream `url` into the open file `out` (at path `part`) from its current end when `keep`, then verify and
@@ -168,9 +239,9 @@ def _fetch(url: str, dest: Path, part: Path, out: BinaryIO, keep: bool, sha256: 
             out.seek(0)
             for block in iter(lambda: out.read(1 << 20), b""):
                 h.update(block)
-        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
         got = start = 0
         try:
+            request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
             with urllib.request.urlopen(request, timeout=timeout) as resp:
                 status = getattr(resp, "status", None)
                 if have and status == 206 and _content_range_start(resp.headers.get("Content-Range")) == have:
@@ -199,7 +270,7 @@ def _fetch(url: str, dest: Path, part: Path, out: BinaryIO, keep: bool, sha256: 
             raise
         except NETWORK_ERRORS as e:
             resumable = not isinstance(e, urllib.error.HTTPError)  # an HTTP error status (404, 416) drops the part
-            raise InputError(url, "download", "a complete HTTP response", f"{type(e).__name__}: {e}") from None
+            raise InputError(url, "download", "the file at this address", _failure(e)) from None
         if total is not None and got < total:
             resumable = True
             raise InputError(url, "download", f"{total} bytes (Content-Length)",
