@@ -86,8 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _inspect_arguments(sub.add_parser(
         "inspect", help="print what a loader reads from PATH",
         description="Detect the format of PATH (FLIC examples.mat, MPII .h5 / RELEASE .mat, LSP joints.mat, Bourdev "
-                    "XML or folder, .pts or 300-W folder, COCO landmark json, VOC label PNG or folder, joints CSV, "
-                    "image folder), load it and summarise."))
+                    "XML or folder, .pts or 300-W folder, COCO landmark json or person-keypoint folder, VOC label PNG "
+                    "or folder, joints CSV, image folder), load it and summarise."))
     _fetch_arguments(sub.add_parser(
         "fetch", help="download, verify (size, sha256) and unpack a dataset",
         description="Download a dataset archive from its official address, check its size and sha256, and unpack it "

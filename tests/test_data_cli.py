@@ -56,7 +56,7 @@ def test_every_format_has_a_reader_and_unknown_formats_are_refused(tmp_path):
     from convcorr_jax.data.formats import FORMATS, READERS, Reader, read_format
     from convcorr_jax.core.errors import InputError
 
-    assert list(FORMATS) == list(READERS) and len(FORMATS) == 18
+    assert list(FORMATS) == list(READERS) and len(FORMATS) == 19
     for name, reader in READERS.items():
         assert callable(getattr(importlib.import_module(f"convcorr_jax.data.{reader.module}"), reader.function)), name
     (tmp_path / "x.csv").write_text("a.jpg,1,2,-1,-1\n\nb.jpg,3,4,5,6\n")
@@ -72,3 +72,68 @@ def test_every_format_has_a_reader_and_unknown_formats_are_refused(tmp_path):
         assert "csv_names" in FORMATS
     finally:
         READERS.unregister("csv_names")
+
+
+def _voc_tree(root):
+    """A VOC keypoint tree: annotations/<class>/<image>_<k>.xml."""
+    from convcorr_jax.data.types import KeypointSample
+    from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, write_keypoint_xml
+
+    names = KEYPOINT_NAMES["cat"]
+    s = KeypointSample(points=np.stack([np.arange(len(names)) + 2.0, np.full(len(names), 5.0)], 1).astype(np.float32),
+                       visible=np.ones(len(names), bool), names=tuple(names),
+                       bbox=np.array([1, 2, 30, 20], np.float32), category="cat", id="x")
+    write_keypoint_xml(root / "annotations" / "cat" / "2008_000001_1.xml", s, image_id="2008_000001", voc_id=1)
+    return root
+
+
+def test_inspect_tells_coco_keypoint_folders_from_voc_trees(tmp_path, capsys):
+    """A COCO-format keypoint folder (annotations/*.json, `coco_keypoints.LAYOUTS`) is read as one, in either layout;
+    a VOC tree (annotations/<class>/*.xml) is still read as VOC; `detect_dataset` no longer calls COCO "voc"."""
+    from test_pose_skeletons import write_coco
+
+    from convcorr_jax.data.formats import _detect_format, detect_dataset
+
+    flat = tmp_path / "flat"
+    write_coco(flat, "train", n=3)
+    write_coco(flat, "val", n=2)
+    own = tmp_path / "own"
+    write_coco(own, "train", n=2)
+    (own / "annotations" / "train.json").rename(own / "annotations" / "person_keypoints_train2017.json")
+    (own / "images").rename(own / "train2017")
+    voc = _voc_tree(tmp_path / "voc")
+    assert [_detect_format(p) for p in (flat, own, voc)] == ["coco_keypoints", "coco_keypoints",
+                                                            "voc_keypoints_parent"]
+    assert detect_dataset(flat) is None and detect_dataset(voc) == "voc"
+    for root, n in ((flat, 5), (own, 2)):
+        assert main(["data", "inspect", str(root), "--show", "1"]) == 0
+        out = capsys.readouterr().out
+        assert f"{root}: COCO-format person-keypoint folder" in out and f"{n} samples read, 0 skipped" in out
+        assert "category=person" in out
+    assert main(["data", "inspect", str(voc), "--show", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "PASCAL VOC 2011 keypoint XML folder" in out and "1 samples read" in out and "category=cat" in out
+
+
+def test_inspect_refuses_ambiguous_and_unknown_folders_in_one_line(tmp_path, capsys):
+    from test_pose_skeletons import write_coco
+
+    both = _voc_tree(tmp_path / "both")
+    write_coco(both, "train", n=2)
+    odd = tmp_path / "odd"
+    (odd / "annotations").mkdir(parents=True)
+    (odd / "annotations" / "instances_train2017.json").write_text("{}")
+    empty = tmp_path / "empty"
+    (empty / "annotations").mkdir(parents=True)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("hi")
+    cases = ((both, ["field 'annotations'", "one format", "got both"]),
+             (odd, ["field 'annotations'", "person_keypoints_{train,val}2017.json", "{train,val,test}.json"]),
+             (empty, ["field 'format'", "a folder of a known format", "it holds annotations/"]),
+             (tmp_path / "notes", ["field 'format'", "COCO-format keypoint files", "it holds readme.txt"]))
+    for root, words in cases:
+        assert main(["data", "inspect", str(root)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(root) in err and all(w in err for w in words), err
+    assert main(["data", "inspect", str(both), "--format", "coco_keypoints", "--show", "0"]) == 0  # named: read
+    assert "2 samples read" in capsys.readouterr().out

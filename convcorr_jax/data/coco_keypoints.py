@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convcorr_jax.data._common import Loaded
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import COCO17, Skeleton, from_coco_category
 from convcorr_jax.data.types import KeypointSample
@@ -166,6 +167,27 @@ def people(root: str | os.PathLike, split: str) -> PersonSet:
     if split == "test" or _split_files(root, "val")[0].is_file():
         return _read_people(_annotation_file(root, split), _split_files(root, split)[1])
     return carve(_annotation_file(root, "train"), _split_files(root, "train")[1], split)
+
+
+def load_coco_keypoints(root: str | os.PathLike) -> Loaded:
+    """Every person of each split file a COCO-format folder holds, train, val and test in that order (what
+    `convcorr data inspect` reads); no split is carved.
+
+    Args:
+        root: the folder in one of `LAYOUTS`.
+
+    Returns:
+        a `Loaded` list of the `people` samples of each split file present.
+
+    Raises:
+        InputError: for a folder in neither layout, or a bad annotation (as `people`).
+    """
+    out = Loaded()
+    for split in SPLITS:
+        path, images = _split_files(root, split)
+        if path.is_file():
+            out.extend(_read_people(path, images).samples)
+    return out
 
 
 def carve(path: Path, folder: Path, split: str, fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> PersonSet:

@@ -6,8 +6,10 @@
     name = detect_dataset(root)                   # the experiments' dataset name of a root folder, or None
 
 Formats: FLIC examples.mat (+ the FLIC-plus index files), MPII .h5 / RELEASE .mat, LSP joints.mat, PASCAL keypoint
-XML (file, class folders, or a tree with annotations/), .pts or a 300-W folder, COCO landmark json, VOC
-segmentation folder or label PNG, joints CSV, PF-WILLOW folder or pts_coord .mat, image folder, image.
+XML (file, class folders, or a tree with annotations/<class>/), .pts or a 300-W folder, COCO landmark json,
+COCO-format person-keypoint folder (annotations/*.json), VOC segmentation folder or label PNG, joints CSV, PF-WILLOW
+folder or pts_coord .mat, image folder, image. A folder of none of them, or whose annotations/ holds both VOC class
+folders and COCO-format files, is one InputError (give the format to read it as one).
 """
 
 from __future__ import annotations
@@ -27,22 +29,59 @@ MAT_VARIABLES = (("examples", "flic"), ("RELEASE", "mpii_release"), ("joints", "
 SUFFIXES = {".pts": "pts", ".xml": "keypoint_xml", ".png": "label_png", ".json": "coco_json", ".csv": "joints_csv"}
 
 
-def _detect_folder(path: Path) -> str:
+# what `_detect_folder` recognises, for the error on a folder it does not
+FOLDERS = ("FLIC examples.mat, LSP joints.mat, VOC keypoint class folders (<class>/*.xml or "
+           "annotations/<class>/*.xml), COCO-format keypoint files (annotations/*.json), VOC SegmentationClass/, "
+           "PF-WILLOW sub-class folders of .png + .mat, .pts files or images")
+
+
+def _is_voc_classes(folder: Path) -> bool:
+    """Whether `folder` holds a VOC class folder of keypoint XML files (`<class>/*.xml`)."""
+    return any((folder / c).is_dir() and any((folder / c).glob("*.xml")) for c in VOC_CLASSES)
+
+
+def _annotations_format(path: Path) -> str | None:
+    """The format of a folder by its annotations/: "voc_keypoints_parent" (class folders of XML), "coco_keypoints"
+    (COCO-format .json files, `coco_keypoints.LAYOUTS`), None without either; InputError when it holds both, or .json
+    files in neither COCO layout."""
+    ann = path / "annotations"
+    if not ann.is_dir():
+        return None
+    voc, coco = _is_voc_classes(ann), any(f.is_file() for f in ann.glob("*.json"))
+    if voc and coco:
+        raise InputError(path, "annotations", "the annotations of one format: VOC keypoint class folders "
+                         "(annotations/<class>/*.xml) or COCO-format keypoint files (annotations/*.json); give the "
+                         "format to read it as one of them", "both")
+    if coco:
+        from convcorr_jax.data.coco_keypoints import layout  # lazily: reading the folder needs it, detecting VOC not
+
+        layout(path)  # json files of other names: one error naming the two COCO layouts
+        return "coco_keypoints"
+    return "voc_keypoints_parent" if voc else None
+
+
+def _detect_folder(path: Path) -> str | None:
+    """The format of a folder by what it holds, in the order of `FOLDERS`; None for none of them."""
     if (path / "examples.mat").is_file():
         return "flic"
     if (path / "joints.mat").is_file():
         return "lsp"
-    if any((path / c).is_dir() and any((path / c).glob("*.xml")) for c in VOC_CLASSES):
+    if _is_voc_classes(path):
         return "voc_keypoints"
-    if (path / "annotations").is_dir():
-        return "voc_keypoints_parent"
+    fmt = _annotations_format(path)
+    if fmt is not None:
+        return fmt
     if (path / "SegmentationClass").is_dir():
         return "voc_segmentation"
     if any(d.is_dir() and any(d.glob("*.png")) and any(d.glob("*.mat")) for d in path.iterdir()):
         return "pf_willow"
     if any(path.rglob("*.pts")):
         return "300w"
-    return "image_folder"
+    from convcorr_jax.data.voc_segmentation import IMAGE_EXTENSIONS
+
+    if any(f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file() for f in path.rglob("*")):
+        return "image_folder"
+    return None
 
 
 # folder format (`_detect_folder`) -> the experiments' dataset name (`data=`)
@@ -94,13 +133,20 @@ def _detect_format(path: str | Path) -> str:
         The format name (str).
 
     Raises:
-        InputError: for a missing path, or an unreadable .mat or one holding none of the known variables.
+        InputError: for a missing path, a folder of no known format (`FOLDERS`) or of two (`_annotations_format`), or
+            an unreadable .mat or one holding none of the known variables.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "path", "an existing file or folder", "missing")
     if path.is_dir():
-        return _detect_folder(path)
+        fmt = _detect_folder(path)
+        if fmt is None:
+            shown = sorted(e.name + "/" * e.is_dir() for e in path.iterdir())
+            got = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "") or "nothing"
+            raise InputError(path, "format", f"a folder of a known format ({FOLDERS}), or the format given",
+                             f"none of them (it holds {got})")
+        return fmt
     suf = path.suffix.lower()
     if suf == ".h5":
         return "mpii_h5"
@@ -196,6 +242,7 @@ READERS: Registry[Reader] = Registry("format", {
     "pts": Reader("faces300w", "read_pts", "iBUG .pts (printed 0-based)"),
     "coco_json": Reader("faces300w", "load_coco_landmarks_json", "COCO-style keypoint json",
                         ("coordinate_base", "skip_bad")),
+    "coco_keypoints": Reader("coco_keypoints", "load_coco_keypoints", "COCO-format person-keypoint folder"),
     "voc_segmentation": Reader("voc_segmentation", "load_voc_segmentation", "VOC segmentation folder", _LOAD),
     "label_png": Reader("voc_segmentation", "read_label_png", "VOC label PNG"),
     "joints_csv": Reader("mpii", "read_joints_csv", "joints CSV", (), _joints_csv),
