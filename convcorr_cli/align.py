@@ -15,6 +15,9 @@ pixel instead:
   DIR/flow.npy     [H, W, 2] float32 at A's size as given: pixel p = (x, y) of A corresponds to p + flow[p] in B
                    (B's pixels after B is resized to A's size)
   DIR/energy.json  settings;  DIR/warp.png  as above
+A run writes only its mode's files: a grid_xy.npy an earlier grid run left in DIR is removed by a `--dense` run
+(once its flow is solved, before anything is written), so DIR never holds the outputs of two runs. Only the names
+above are ever removed, and only files: anything else in DIR is left alone.
 `--json FILE` also writes the summary (config, backbone, versions, seconds, energies, outputs) to FILE.
 The printed line, the figure's title and the summary's "ran" are one text (`describe`): the flow, the backbone
 and the taps that ran (its conv4-role tap, e.g. MobileNetV2's block12; dense: the finer taps too) and the pixel
@@ -69,6 +72,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"feature network (conv4 role): one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")
     p.add_argument("--weights", default=None,
                    help="weight file, or 'random' (default: the backbone's real pretrained weights)")
+
+
+OUTPUTS = ("flow.npy", "grid_xy.npy", "energy.json", "warp.png")  # every file align writes into --out, either mode
+
+
+def _outputs(dense_flow: bool) -> tuple[str, ...]:
+    """The files a run writes into --out: `OUTPUTS`, less grid_xy.npy for a dense flow."""
+    return tuple(n for n in OUTPUTS if not (dense_flow and n == "grid_xy.npy"))
+
+
+def _prepare_out(folder: Path, written: tuple[str, ...]) -> str:
+    """Make `folder` and remove the outputs of the other mode that an earlier run left there: only the names of
+    `OUTPUTS` that this run does not write, and only files (or links), never a folder or anything else.
+
+    Returns:
+      "" or the words the printed line ends with ("; removed grid_xy.npy of an earlier run").
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = [folder / n for n in OUTPUTS if n not in written]
+    stale = [p for p in stale if p.is_symlink() or p.is_file()]
+    for p in stale:
+        p.unlink()
+    return f"; removed {', '.join(p.name for p in stale)} of an earlier run" if stale else ""
 
 
 def _save_figure(path: Path, a: np.ndarray, b: np.ndarray, warped: np.ndarray, flow: np.ndarray, title: str,
@@ -131,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     require("matplotlib", "report", "the figure (warp.png)")
     io.check_writable(args.out, "--out", kind="folder")
-    written = ("flow.npy", "energy.json", "warp.png") + (() if args.dense else ("grid_xy.npy",))
+    written = _outputs(args.dense)
     check_outputs({**{f"--out ({name})": Path(args.out) / name for name in written},
                    **({"--json": args.json} if args.json else {})},
                   {"image_a": args.image_a, "image_b": args.image_b})
@@ -154,20 +180,19 @@ def run(args: argparse.Namespace) -> int:
               "backbone": backbone.name, "ran": ran, "versions": runinfo.versions()}
     if args.dense:
         out = align_images(a, b, backbone, params, cfg, args.max_side)
-        d.mkdir(parents=True, exist_ok=True)
+        removed = _prepare_out(d, written)
         io.save_npy(d / "flow.npy", out.flow)
         summary = dict(header, dense=True, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
         io.write_json(d / "energy.json", summary)
         _save_figure(d / "warp.png", a, out.b_resized, out.warped, out.flow, f"{names}: {ran}")
         if args.json:
-            outputs = [str(d / n) for n in ("flow.npy", "energy.json", "warp.png")]
-            io.write_json(args.json, dict(summary, outputs=outputs))
+            io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in written]))
         print(f"aligned {args.image_a} -> {args.image_b} ({ran}): flow {tuple(int(s) for s in out.flow.shape)}; "
-              f"wrote {d}/flow.npy, energy.json, warp.png")
+              f"wrote {d}/flow.npy, energy.json, warp.png{removed}")
         return 0
     grid = GridConfig(args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels)
     out = align_images(a, b, backbone, params, grid, args.max_side)
-    d.mkdir(parents=True, exist_ok=True)
+    _prepare_out(d, written)  # writes every name of OUTPUTS: nothing to remove
     io.save_npy(d / "flow.npy", out.flow)
     io.save_npy(d / "grid_xy.npy", out.grid_xy)
     summary = dict(out.energy, **header, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)

@@ -236,3 +236,54 @@ def test_align_dense_names_the_pixel_features_set_not_the_flag():
     ran = align_cli.describe(parsed, cfg, get_backbone("mobilenet_v2"))
     assert cfg.pixel_features == "grad" and parsed.pixel_features == "sift"
     assert ran == "dense flow, coarse to fine: mobilenet_v2 block12 + block6 + block3, then grad pixel features"
+
+
+def _stub_dense_align(monkeypatch, fail: bool = False):
+    """`convcorr align --dense` without a network or a solve: caffenet's random weights are not even made, the flow
+    is zeros at A's size, the figure a placeholder file (written atomically like the real one)."""
+    from types import SimpleNamespace
+
+    from convcorr_jax.core import io
+
+    def solve(a, b, backbone, params, cfg, max_side):
+        if fail:
+            raise InputError("align_images", "image_b", "a solvable pair", "a failure in the solve")
+        return SimpleNamespace(flow=np.zeros((*a.shape[:2], 2), np.float32), b_resized=b, warped=b, scale=1.0)
+
+    monkeypatch.setattr(align_cli, "load_backbone", lambda name, weights: (get_backbone(name), {}))
+    monkeypatch.setattr(align_cli, "align_images", solve)
+    monkeypatch.setattr(align_cli, "_save_figure", lambda path, *a, **k: io.write_bytes(path, b"png"))
+
+
+def test_align_dense_removes_the_grid_xy_of_an_earlier_grid_run_and_nothing_else(tmp_path, monkeypatch, capsys):
+    """A --dense run into the folder of an earlier grid run: its grid_xy.npy (no longer matching flow.npy) goes once
+    the flow is solved, so the folder holds one run; the user's files beside it, a grid_xy.npy that is a folder and
+    every file of a run that fails stay."""
+    _stub_dense_align(monkeypatch)
+    for name, size in (("a.png", (96, 64)), ("b.png", (96, 64))):
+        Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(tmp_path / name)
+    out = tmp_path / "o"
+    out.mkdir()
+    earlier = {"flow.npy": b"grid flow", "grid_xy.npy": b"grid points", "energy.json": b"{}", "warp.png": b"old",
+               "notes.txt": b"mine", "grid_xy.npy.bak": b"mine too"}
+    for name, data in earlier.items():
+        (out / name).write_bytes(data)
+    (out / "runs").mkdir()
+    (out / "runs" / "grid_xy.npy").write_bytes(b"in a sub-folder: not an output of this folder")
+    argv = ["align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--dense", "--out", str(out), "--backbone",
+            "caffenet", "--weights", "random"]
+    _stub_dense_align(monkeypatch, fail=True)
+    assert main(argv) == 2 and "a failure in the solve" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == earlier  # a failed run changes nothing
+    _stub_dense_align(monkeypatch)
+    assert main(argv) == 0
+    assert capsys.readouterr().out.rstrip().endswith("; removed grid_xy.npy of an earlier run")
+    assert sorted(p.name for p in out.iterdir()) == ["energy.json", "flow.npy", "grid_xy.npy.bak", "notes.txt", "runs",
+                                                      "warp.png"]
+    assert np.load(out / "flow.npy").shape == (64, 96, 2) and json.loads((out / "energy.json").read_text())["dense"]
+    assert (out / "notes.txt").read_bytes() == b"mine" and (out / "runs" / "grid_xy.npy").is_file()
+    assert main(argv) == 0 and "removed" not in capsys.readouterr().out  # again: nothing stale
+    (out / "grid_xy.npy").mkdir()  # a folder by that name is not a file align wrote: it stays
+    (out / "grid_xy.npy" / "x").write_bytes(b"mine")
+    assert main(argv) == 0 and "removed" not in capsys.readouterr().out
+    assert (out / "grid_xy.npy" / "x").read_bytes() == b"mine"
