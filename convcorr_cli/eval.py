@@ -89,10 +89,11 @@ def _check_output_paths(outputs: dict[str, str | None], inputs: dict[str, str | 
 
 def _write_outputs(json_path: str | None, obj, figure_path: str | None = None,
                    draw: Callable[[str], None] | None = None) -> None:
-    """Write the JSON (atomically, numbers to 6 significant digits: `runinfo.rounded`) and draw the figure, each
-    where a path is given, and say so."""
+    """Write the JSON (atomically, numbers to 6 significant digits: `runinfo.rounded`; a NaN or infinite number,
+    e.g. the score of a joint never evaluated, as null: strict JSON) and draw the figure, each where a path is
+    given, and say so."""
     if json_path:
-        io.write_json(json_path, runinfo.rounded(obj))
+        io.write_json(json_path, runinfo.rounded(obj, nonfinite_null=True))
         print(f"wrote {json_path}")
     if figure_path and draw is not None:
         draw(figure_path)
@@ -109,27 +110,55 @@ def _pckh_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--figure", default=None, help="PNG of the PCKh-total curves")
 
 
-def _run_pckh(args: argparse.Namespace) -> int:
+def _print_header(title: str, config: dict) -> None:
+    """The reproducibility header a scoring command prints above its tables (`runinfo.header`: config, versions,
+    devices; "seed": null in the config: scoring draws no random numbers)."""
+    print(runinfo.header(title, {**config, "seed": None}), flush=True)
+
+
+def _pckh_results(args: argparse.Namespace) -> dict[str, dict]:
+    """The PCKh results of `--preds` against `--annot`, or of the published files of `--reference` (one warning
+    line on stderr per published file absent, refused when none is there)."""
     from convcorr_eval.tompson2015 import pckh
 
     if args.reference:
+        check(not args.preds and not args.annot, None, "--reference",
+              "either --reference MPII_FOLDER or --preds FILE... --annot valid.h5, not both",
+              "--reference with --preds/--annot")
         check(pckh.has_reference(args.reference), args.reference, "hg_annot/valid.h5", "an MPII folder", "missing")
         _check_output_paths({"--json": args.json, "--figure": args.figure}, {}, args.reference)
-        results = pckh.reference_results(args.reference)
-    else:
-        check(bool(args.preds) and bool(args.annot), "--preds/--annot", "arguments",
-              "--preds FILE... --annot valid.h5 (or --reference MPII_FOLDER)", "missing")
-        stems = [Path(f).stem for f in args.preds]
-        if len(set(stems)) != len(stems):  # the tables are keyed by file name: one would hide another
-            raise InputError(None, "--preds", "prediction files of different names (a table row each)",
-                             " ".join(args.preds))
-        _check_output_paths({"--json": args.json, "--figure": args.figure},
-                            {**{f"--preds {f}": f for f in args.preds}, "--annot": args.annot})
-        results = {stem: pckh.evaluate_file(f, args.annot) for stem, f in zip(stems, args.preds)}
+        skipped = pckh.skipped_reference(args.reference)
+        check(len(skipped) < len(pckh.REFERENCE_PRED_FILES), Path(args.reference) / "reference_preds",
+              "files", "at least one of " + ", ".join(pckh.REFERENCE_PRED_FILES), "none")
+        for path in skipped:
+            print(f"warning: {path} not found; its row is left out", file=sys.stderr)
+        return pckh.reference_results(args.reference)
+    check(bool(args.preds) and bool(args.annot), "--preds/--annot", "arguments",
+          "--preds FILE... --annot valid.h5 (or --reference MPII_FOLDER)", "missing")
+    stems = [Path(f).stem for f in args.preds]
+    if len(set(stems)) != len(stems):  # the tables are keyed by file name: one would hide another
+        raise InputError(None, "--preds", "prediction files of different names (a table row each)",
+                         " ".join(args.preds))
+    _check_output_paths({"--json": args.json, "--figure": args.figure},
+                        {**{f"--preds {f}": f for f in args.preds}, "--annot": args.annot})
+    return {stem: pckh.evaluate_file(f, args.annot) for stem, f in zip(stems, args.preds)}
+
+
+def _run_pckh(args: argparse.Namespace) -> int:
+    from convcorr_eval.tompson2015 import pckh
+
+    with runinfo.timed() as wall:
+        results = _pckh_results(args)
+    _print_header("convcorr eval pckh", {"preds": args.preds, "annot": args.annot, "reference": args.reference,
+                                         "thresholds": [0.5, 0.1]})
+    for r in results.values():
+        if r.get("warning"):
+            print(r["warning"], file=sys.stderr)
     for t in ("0.5", "0.1"):
         print(pckh.format_table(results, t))
     for name, r in results.items():
         print(f"{name}: PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f}")
+    print(f"wall time {wall['seconds']:.1f} s")
     out = pckh.json_tables(next(iter(results.values()))) if len(results) == 1 else {
         n: pckh.json_tables(r) for n, r in results.items()}
     _write_outputs(args.json, out, args.figure, lambda path: pckh.pckh_curve_figure(results, path))
@@ -145,12 +174,15 @@ def _pck_arguments(b: argparse.ArgumentParser) -> None:
 
 def _run_pck(args: argparse.Namespace) -> int:
     _check_output_paths({"--json": args.json}, {"--preds": args.preds, "--gt": args.gt})
-    r = pck_files(args.preds, args.gt, args.alpha)
+    with runinfo.timed() as wall:
+        r = pck_files(args.preds, args.gt, args.alpha)
+    _print_header("convcorr eval pck", {"preds": args.preds, "gt": args.gt, "alpha": args.alpha})
     if r["warning"]:
         print(r["warning"], file=sys.stderr)
     print(f"PCK@{args.alpha:g} (%) per joint: " + " ".join(f"{v:.1f}" for v in r["per_joint"]))
     print(f"PCK@{args.alpha:g} (%) mean: {r['pooled']:.1f}")
     print("curve: " + " ".join(f"{a}:{c:.1f}" for a, c in r["curve"].items()))
+    print(f"wall time {wall['seconds']:.1f} s")
     _write_outputs(args.json, {**{k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")},
                                "about": score_about("the ground truth's norm (FLIC: torso)", args.alpha, "percent")})
     return 0
@@ -269,6 +301,8 @@ def _run_mpii(args: argparse.Namespace) -> int:
         return 1
     _copy(run_dir / mpii.PREDS, args.h5)
     r = result.metrics
+    if r.get("warning"):  # NaN or inf predictions, scored as misses
+        print(r["warning"], file=sys.stderr)
     for t in ("0.5", "0.1"):
         print(pckh.format_table({Path(args.h5 or mpii.PREDS).stem: r}, t))
     _write_outputs(args.json, pckh.json_tables(r))

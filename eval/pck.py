@@ -3,8 +3,11 @@
     scores = pck_files("preds.npz", "gt.npz", alpha=0.05)
 
 Predictions: `preds` [N, K, 2] (numbers) in an .npy, .npz or .h5 file; ground truth: an .npz with `points`
-[N, K, 2], `visible` [N, K] and `norm` [N] (> 0, e.g. torso size for FLIC). Non-finite predictions of evaluated
-keypoints count as misses; their number is in the result (`nonfinite`) with a `warning` line to print.
+[N, K, 2], `visible` [N, K] and `norm` [N] (> 0, e.g. torso size for FLIC). A keypoint is evaluated where
+`visible` is non-zero; its ground truth must then be finite (a NaN or inf point marked visible is refused, naming
+its index: `visible` 0 is how a point is left out). Non-finite predictions of evaluated keypoints count as misses
+(the usual convention for a missing prediction); their number is in the result (`nonfinite`) with a `warning` line
+to print.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.core import metrics
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check, check_finite
 
 ALPHAS = np.round(np.arange(0, 0.21, 0.01), 2)
 SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
@@ -37,7 +40,10 @@ def read_array(path: str | Path, key: str) -> np.ndarray:
 
             with h5py.File(p, "r") as f:
                 check(key in f, p, key, "dataset present", sorted(f.keys()))
-                return np.asarray(f[key][:])
+                obj = f[key]
+                what = f"an HDF5 {type(obj).__name__.lower()}" if not isinstance(obj, h5py.Dataset) else "a scalar"
+                check(isinstance(obj, h5py.Dataset) and obj.ndim > 0, p, key, "an array dataset", what)
+                return np.asarray(obj[()])
         with np.load(p, allow_pickle=False) as z:
             check(key in z.files, p, key, "array present", z.files)
             return z[key]
@@ -45,6 +51,14 @@ def read_array(path: str | Path, key: str) -> np.ndarray:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise InputError(p, key, f"a readable {p.suffix} file", f"{type(e).__name__}: {e}") from None
+
+
+def nonfinite_warning(count: int, total: int, source: str | Path) -> str | None:
+    """The line a command prints when `count` of `total` evaluated predictions of `source` are NaN or infinite
+    (scored as misses), or None when `count` is 0."""
+    if not count:
+        return None
+    return f"warning: {count} of {total} evaluated predictions in {source} are NaN or infinite; scored as misses"
 
 
 def _numeric(a: np.ndarray, path, key: str, shape: str) -> np.ndarray:
@@ -57,7 +71,9 @@ def _numeric(a: np.ndarray, path, key: str, shape: str) -> np.ndarray:
 def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     """{"alpha", "per_joint" (percent per keypoint), "mean" (of per_joint), "pooled" (percent over all visible
     keypoints), "curve" ({alpha: percent} for alpha 0, 0.01, ..., 0.2), "nonfinite" (evaluated keypoints whose
-    prediction is NaN/inf, scored as misses), "warning" (one line saying so, or None)}."""
+    prediction is NaN/inf, scored as misses), "warning" (one line saying so, or None)}. InputError naming the file
+    and field for a file that cannot be read as one, and for a NaN or inf ground-truth point marked visible (its
+    index). A keypoint type never evaluated has NaN in per_joint (null in the command's JSON)."""
     check(0 < alpha <= 1, "--alpha", "alpha", "a value in (0, 1]", alpha)
     pred = _numeric(read_array(preds, "preds"), preds, "preds", "[N, K, 2]")
     points = _numeric(read_array(gt, "points"), gt, "points", "[N, K, 2]")
@@ -68,15 +84,14 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     check(vis.shape == points.shape[:2], gt, "visible", f"shape {points.shape[:2]} ([N, K])", vis.shape)
     vis = _numeric(vis, gt, "visible", "[N, K]").astype(bool)
     check(norm.shape == points.shape[:1], gt, "norm", f"shape {points.shape[:1]} ([N])", norm.shape)
+    check_finite(points, vis, gt, "points", "finite (x, y) wherever visible is 1 (visible 0 leaves a point out)")
     used = vis.any(axis=1)
     check(bool(np.all(np.isfinite(norm[used]) & (norm[used] > 0))), gt, "norm", "finite values > 0",
           f"min {np.nanmin(norm[used]) if used.any() else 'none'}")
     nonfinite = metrics.count_nonfinite(pred, points, vis)
     total = int(np.sum(metrics.evaluated(points, vis)))
     per = 100 * metrics.pck_per_keypoint(pred, points, vis, norm, alpha)
-    warning = (f"warning: {nonfinite} of {total} evaluated predictions in {preds} are NaN or infinite; scored as misses"
-               if nonfinite else None)
     return {"alpha": alpha, "per_joint": per.tolist(), "mean": float(np.nanmean(per)),
             "pooled": 100 * metrics.pck(pred, points, vis, norm, alpha),
             "curve": {f"{a:g}": 100 * metrics.pck(pred, points, vis, norm, a) for a in ALPHAS},
-            "nonfinite": nonfinite, "warning": warning}
+            "nonfinite": nonfinite, "warning": nonfinite_warning(nonfinite, total, preds)}

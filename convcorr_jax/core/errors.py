@@ -195,3 +195,29 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
             kinds = " or ".join(n.strip() for n in dtype.split("|"))
             raise InputError(source, field, f"a {kinds} array{' ' + note if note else ''}", str(got))
     return sizes
+
+
+def check_finite(points, where, source, field: str, expected: str) -> None:
+    """Refuse non-finite points where they must be finite (e.g. ground truth marked visible): one InputError
+    naming the first such index of `field` and how many there are.
+
+    Args:
+      points: [..., D] coordinates (e.g. [N, K, 2] (x, y)).
+      where: bool [...] (points.shape[:-1]): where each point must be finite.
+      source, field: where `points` came from, for the error.
+      expected: what was expected, in words.
+
+    Returns:
+      None.
+
+    >>> check_finite(np.array([[[1.0, np.nan]]]), np.array([[True]]), "gt.npz", "points", "finite where visible")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: gt.npz: field 'points': expected finite where visible, got NaN or inf at \
+points[0, 0] (1 point in all)
+    """
+    bad = np.argwhere(~np.all(np.isfinite(np.asarray(points, np.float64)), axis=-1) & np.asarray(where, bool))
+    if len(bad):
+        index = ", ".join(str(int(i)) for i in bad[0])
+        raise InputError(source, field, expected, f"NaN or inf at {field}[{index}] ({len(bad)} point"
+                         f"{'s' if len(bad) > 1 else ''} in all)")

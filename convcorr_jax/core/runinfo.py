@@ -127,25 +127,29 @@ def timed(label: str = "wall time") -> Iterator[dict]:
 SIGNIFICANT_DIGITS = 6  # numbers in metrics.json and a command's JSON output: 0.67, not 0.6700000000000002
 
 
-def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS, nonfinite_null: bool = False) -> Any:
     """`value` with every float (numpy scalars and arrays too) rounded to `digits` significant digits, in nested
-    dicts, lists and tuples (tuples become lists); NaN and infinities unchanged, ints and text as they are.
+    dicts, lists and tuples (tuples become lists); NaN and infinities unchanged (or None), ints and text as they are.
 
     Args:
       value: any JSON-like value, numpy scalars and arrays included.
       digits: significant digits kept.
+      nonfinite_null: NaN and infinities become None (JSON null: `json.dumps` would write the bare NaN or Infinity
+        that strict JSON parsers refuse); False keeps them.
 
     Returns:
       A new value of plain Python types (numpy arrays become nested lists).
     """
     if isinstance(value, dict):
-        return {k: rounded(v, digits) for k, v in value.items()}
+        return {k: rounded(v, digits, nonfinite_null) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [rounded(v, digits) for v in value]
+        return [rounded(v, digits, nonfinite_null) for v in value]
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
-        return rounded(value.tolist(), digits)
-    if isinstance(value, float) and math.isfinite(value):
-        return float(f"{value:.{digits}g}")
+        return rounded(value.tolist(), digits, nonfinite_null)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return float(f"{value:.{digits}g}")
+        return None if nonfinite_null else value
     return value
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data.mpii import open_h5
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_finite, check_shape
 from convcorr_jax.core.io import atomic_path
 
 NUM_JOINTS = 16
@@ -34,8 +34,34 @@ class MPIIEvalSet:
     imgname: tuple[str, ...]
 
 
+def _h5_dataset(f, key: str, path: Path, what: str):
+    """The dataset `key` of the open h5 `f`, InputError naming the file and `key` (expected `what`) when it is a
+    group (or another object that holds no data); its shape is the caller's to check."""
+    import h5py  # lazily, as in data.mpii: importing the module (the experiments do) loads no HDF5
+
+    obj = f[key]
+    if not isinstance(obj, h5py.Dataset):
+        raise InputError(path, key, f"a dataset {what}", f"an HDF5 {type(obj).__name__.lower()}")
+    return obj
+
+
+def _h5_numbers(f, key: str, path: Path, what: str) -> np.ndarray:
+    """The dataset `key` of the open h5 `f` as float64; InputError naming the file, `key` and `what` (the shape
+    expected) for a group, a scalar, text or a dataset that cannot be read."""
+    obj = _h5_dataset(f, key, path, what)
+    try:
+        arr = obj[()]
+    except (OSError, ValueError, TypeError) as e:  # a damaged file: its data unreadable
+        raise InputError(path, key, f"a readable dataset {what}", f"{type(e).__name__}: {e}") from None
+    check_shape(arr, "*", path, key, dtype="bool | int | float", note=what)
+    return arr.astype(np.float64)
+
+
 def read_eval_h5(path: str | Path) -> MPIIEvalSet:
     """Read `annot/valid.h5` (stacked-hourglass layout: part, visible, normalize, imgname, ...).
+
+    A joint with no annotation is (0, 0) in `part` (the format; its `visible` is 0). A non-finite joint is also
+    taken as missing where `visible` is 0, and refused where it is 1: a visible joint must have coordinates.
 
     Args:
       path: the h5 file; "part" and "normalize" are required, "visible" (default all True) and "imgname"
@@ -43,27 +69,35 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
 
     Returns:
       MPIIEvalSet: part float64 [N, 16, 2] (x, y) as stored (NaN where missing), missing bool [N, 16] (stored as
-      (0, 0) or non-finite), visible bool [N, 16], head float64 [N], imgname N strings.
+      (0, 0), or non-finite and not visible), visible bool [N, 16], head float64 [N], imgname N strings.
 
     Raises:
-      InputError: a missing dataset, part not [N, 16, 2], normalize not [N] or not all positive.
+      InputError: naming the file and the dataset: a missing dataset, a group or scalar where an array is
+        expected, text where numbers are, part not [N, 16, 2], visible not [N, 16], normalize not [N] or not all
+        positive, imgname not N names, a NaN or inf joint marked visible (its index).
     """
     path = Path(path)
     with open_h5(path) as f:
         for key in ("part", "normalize"):
             check(key in f, path, key, "dataset present", sorted(f.keys()))
-        part = np.asarray(f["part"][:], np.float64)
-        head = np.asarray(f["normalize"][:], np.float64)
-        n = part.shape[0]
-        visible = np.asarray(f["visible"][:], bool) if "visible" in f else np.ones(part.shape[:2], bool)
-        names = (tuple(x.decode() if isinstance(x, bytes) else str(x) for x in f["imgname"][:])
-                 if "imgname" in f else ("",) * n)
-    dims = check_shape(part, f"N {NUM_JOINTS} 2", path, "part")
+        part = _h5_numbers(f, "part", path, f"[N, {NUM_JOINTS}, 2]")
+        head = _h5_numbers(f, "normalize", path, "[N]")
+        visible = _h5_numbers(f, "visible", path, f"[N, {NUM_JOINTS}]") if "visible" in f else None
+        names = _h5_dataset(f, "imgname", path, "[N] (image names)")[()] if "imgname" in f else None
+    dims = check_shape(part, f"N>=1 {NUM_JOINTS} 2", path, "part", note="(at least one person)")
     check_shape(head, "N", path, "normalize", dims)
     check(bool(np.all(head > 0)), path, "normalize", "positive head sizes", float(head.min()))
+    visible = np.ones(part.shape[:2], bool) if visible is None else visible
+    check_shape(visible, f"N {NUM_JOINTS}", path, "visible", dims)
+    visible = visible != 0
+    check_finite(part, visible, path, "part", "finite (x, y) for each joint marked visible ((0, 0) marks a "
+                 "missing joint)")
+    names = ("",) * dims["N"] if names is None else names
+    check_shape(names, "N", path, "imgname", dims)
     missing = np.all(part == 0, axis=-1) | ~np.all(np.isfinite(part), axis=-1)
     part = np.where(missing[..., None], np.nan, part)
-    return MPIIEvalSet(part, missing, visible, head, names)
+    return MPIIEvalSet(part, missing, visible, head, tuple(x.decode() if isinstance(x, bytes) else str(x)
+                                                           for x in names))
 
 
 def _numeric(value, path: str | Path) -> np.ndarray:
@@ -71,6 +105,30 @@ def _numeric(value, path: str | Path) -> np.ndarray:
     arr = np.asarray(value)
     check_shape(arr, "*", path, "preds", dtype="bool | int | float")
     return arr.astype(np.float64)
+
+
+def _load_preds(path: Path) -> tuple[np.ndarray, bool]:
+    """(`preds` of an HDF5 / MATLAB v7.3 file or of a MATLAB v5 .mat as float64, whether it was HDF5);
+    InputError naming the file when it is neither, naming `preds` when that is missing or not numbers."""
+    import h5py  # lazily, as in data.mpii: importing the module (the experiments do) loads no HDF5
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        hdf_error = f"not HDF5 ({e})"
+    else:
+        with f:
+            check("preds" in f, path, "preds", "a dataset named 'preds'", sorted(f.keys()))
+            return _h5_numbers(f, "preds", path, "[N, 16, 2] or [2, 16, N]"), True
+    import scipy.io  # lazily: only a file that is not HDF5 needs it
+
+    try:
+        m = scipy.io.loadmat(path)
+    except Exception as e:  # not HDF5, not MATLAB v5
+        raise InputError(path, "file", "a MATLAB .mat or HDF5 file",
+                         f"{hdf_error}, not MATLAB v5 ({type(e).__name__}: {e})") from None
+    check("preds" in m, path, "preds", "a variable named 'preds'", sorted(k for k in m if not k.startswith("_")))
+    return _numeric(m["preds"], path), False
 
 
 def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
@@ -82,30 +140,17 @@ def read_preds(path: str | Path, num: int | None = None) -> np.ndarray:
       num: expected N (the ground-truth count); None: no check.
 
     Returns:
-      float64 [N, 16, 2] (x, y) in the MPII frame, as stored (no 1-based shift).
+      float64 [N, 16, 2] (x, y) in the MPII frame, as stored (no 1-based shift). NaN or inf entries are kept
+      (`convcorr_eval.tompson2015.pckh` scores them as misses and counts them).
 
     Raises:
-      InputError: naming the file: missing, not HDF5 or .mat, no numeric `preds` of those shapes, or N != num.
+      InputError: naming the file: missing, not HDF5 or .mat, no numeric `preds` of those shapes (a group, a
+        scalar or text), or N != num.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file", "an existing prediction file (.mat or .h5)", "missing")
-    arr, hdf = None, False
-    try:
-        import h5py  # lazily, as in data.mpii: importing the module (the experiments do) loads no HDF5
-
-        with h5py.File(path, "r") as f:
-            check("preds" in f, path, "preds", "a dataset named 'preds'", sorted(f.keys()))
-            arr, hdf = _numeric(f["preds"][:], path), True
-    except OSError:
-        import scipy.io  # lazily: only a file that is not HDF5 needs it
-
-        try:
-            m = scipy.io.loadmat(path)
-        except Exception as e:  # not HDF5, not MATLAB v5
-            raise InputError(path, "file", "a MATLAB .mat or HDF5 file", type(e).__name__) from None
-        check("preds" in m, path, "preds", "a variable named 'preds'", sorted(k for k in m if not k.startswith("_")))
-        arr = _numeric(m["preds"], path)
+    arr, hdf = _load_preds(path)
     check(arr.ndim == 3 and arr.shape[1] == NUM_JOINTS and 2 in (arr.shape[0], arr.shape[2]), path, "preds",
           "shape [N, 16, 2] or [2, 16, N]", arr.shape)
     if hdf:

@@ -4,6 +4,10 @@
     convcorr eval pckh --reference MPII_FOLDER     # the five published validation files
 
 is `convcorr eval pckh ...`: prints the tables at PCKh@0.5 and @0.1 and the AUC.
+
+A NaN or inf prediction of an annotated joint is a miss (infinitely far: the toolkit's rule, and the usual PCKh
+convention for a missing prediction); `evaluate_file` counts them and gives a warning line to print. Ground truth
+as `read_eval_h5` reads it: a NaN joint marked visible is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 
 from convcorr_jax.core import metrics
 from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
+from convcorr_eval.pck import nonfinite_warning
 from convcorr_eval.report import plt, save_figure, score_about
 
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
@@ -22,13 +27,27 @@ REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bear
 
 
 def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -> dict:
-    """PCKh tables of one prediction file: {"0.5": {...}, "0.1": {...}, "auc": float, "curve": [51] Total}."""
+    """PCKh tables of one prediction file.
+
+    Args:
+      preds: a prediction file (`read_preds`).
+      annot: the ground truth h5 (`read_eval_h5`).
+      thresholds: the tables' thresholds in head segments.
+
+    Returns:
+      {"0.5": {...}, "0.1": {...} (percent per group, "UBody", "Total"), "auc": float, "curve": [51] Total,
+      "nonfinite": the annotated joints whose prediction is NaN or inf (scored as misses), "warning": a line
+      saying so, or None}.
+    """
     gt = read_eval_h5(annot)
     pred = read_preds(preds, num=gt.part.shape[0])
+    nonfinite = metrics.count_nonfinite(pred, gt.part)
     out = metrics.pckh_table(pred, gt.part, gt.head, gt.missing, thresholds)
     curve = metrics.pckh_curves(metrics.pckh_distances(pred, gt.part, gt.head, gt.missing))["Total"]
     out["auc"] = metrics.pckh_auc(curve)
     out["curve"] = [float(v) for v in curve]
+    out["nonfinite"] = nonfinite
+    out["warning"] = nonfinite_warning(nonfinite, int(np.sum(metrics.evaluated(gt.part))), preds)
     return out
 
 
@@ -57,8 +76,16 @@ def has_reference(mpii_root: str | Path | None) -> bool:
     return mpii_root is not None and (Path(mpii_root) / "hg_annot" / "valid.h5").is_file()
 
 
+def skipped_reference(mpii_root: str | Path) -> list[Path]:
+    """The published prediction files (`REFERENCE_PRED_FILES`) absent from `<mpii_root>/reference_preds/`: those
+    `reference_results` leaves out (a caller says so)."""
+    folder = Path(mpii_root) / "reference_preds"
+    return [folder / f for f in REFERENCE_PRED_FILES if not (folder / f).is_file()]
+
+
 def reference_results(mpii_root: str | Path) -> dict[str, dict]:
-    """PCKh of the five published validation prediction files under `<mpii_root>/reference_preds/`."""
+    """PCKh of the five published validation prediction files under `<mpii_root>/reference_preds/`, each that is
+    there (`skipped_reference` names the others)."""
     root = Path(mpii_root)
     annot = root / "hg_annot" / "valid.h5"
     return {Path(f).stem: evaluate_file(root / "reference_preds" / f, annot) for f in REFERENCE_PRED_FILES

@@ -197,6 +197,9 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
         rows.update({f"paper: {k}": list(vals) for k, vals in paper.TABLE4.items() if with_paper})
         md += ["**Table 4: PCKh@0.5 on the MPII validation split (2958 people), published prediction files, official "
                "toolkit definition**", "", markdown_table(["system", *cols4], _rows(rows), "{:.1f}"), ""]
+        notes = [f"{f.name} not found under {f.parent.name}/: its row is left out" for f in
+                 pckh.skipped_reference(mpii_reference)] + [v["warning"] for v in r.values() if v["warning"]]
+        md += [*(f"- {n}" for n in notes), ""] if notes else []
         if figures_dir is not None:
             pckh.pckh_curve_figure(r, figures_dir / "tompson_pckh_mpii.png")
             md += ["![PCKh](figures/tompson_pckh_mpii.png)", ""]

@@ -1,0 +1,224 @@
+"""`convcorr eval pckh` and `convcorr eval pck` on small synthetic files: a missing published file is named, a
+malformed file is one error naming the file and the field, NaN predictions are misses with a warning, a NaN
+ground-truth point marked visible is refused, the JSON is strict JSON, and the tables come with the run's header."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from convcorr_cli.main import main
+from convcorr_jax.core import runinfo
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
+from convcorr_eval.pck import pck_files
+from convcorr_eval.tompson2015 import pckh
+
+N = 4
+
+
+def write_annot(path, **fields):
+    """A small valid.h5 of N people (random joints, head segment 20 px); `fields` replace datasets ("group": an
+    HDF5 group there instead). Returns part."""
+    data = {"part": np.random.default_rng(0).uniform(10, 300, (N, 16, 2)), "normalize": np.full(N, 20.0),
+            "visible": np.ones((N, 16)), "imgname": [b"a.jpg"] * N, **fields}
+    with h5py.File(path, "w") as f:
+        for key, value in data.items():
+            if isinstance(value, str) and value == "group":
+                f.create_group(key)
+            else:
+                f[key] = value
+    return data["part"]
+
+
+def write_preds(path, preds):
+    with h5py.File(path, "w") as f:
+        f["preds"] = preds
+
+
+def cli(capsys, *argv) -> tuple[int, str, list[str]]:
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, [line for line in cap.err.splitlines() if line.strip()]
+
+
+def strict_json(path):
+    """json.loads that refuses NaN and Infinity (strict JSON)."""
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+# ------------------------------------------------------------------------------------------ 1: missing files
+
+
+@pytest.fixture
+def reference(tmp_path):
+    """An MPII folder with hg_annot/valid.h5 and one of the five published prediction files (newell.h5)."""
+    (tmp_path / "mpii" / "hg_annot").mkdir(parents=True)
+    (tmp_path / "mpii" / "reference_preds").mkdir()
+    part = write_annot(tmp_path / "mpii" / "hg_annot" / "valid.h5")
+    return tmp_path / "mpii", part
+
+
+def test_reference_files_absent_are_named(reference, capsys):
+    """--reference scores the published files present and names each absent one on stderr; none present is an
+    error naming the folder; --reference beside --preds/--annot is refused (the files named would be ignored)."""
+    root, part = reference
+    code, _, err = cli(capsys, "eval", "pckh", "--reference", root)
+    assert code == 2 and len(err) == 1 and "reference_preds" in err[0] and "newell.h5" in err[0], err
+    write_preds(root / "reference_preds" / "newell.h5", part)
+    assert [p.name for p in pckh.skipped_reference(root)] == [f for f in pckh.REFERENCE_PRED_FILES
+                                                              if f != "newell.h5"]
+    code, out, err = cli(capsys, "eval", "pckh", "--reference", root)
+    assert code == 0 and "newell" in out
+    assert len(err) == 4 and all("not found" in e for e in err)
+    assert {f for f in pckh.REFERENCE_PRED_FILES if f != "newell.h5"} == {
+        next(f for f in pckh.REFERENCE_PRED_FILES if f in e) for e in err}
+    code, _, err = cli(capsys, "eval", "pckh", "--reference", root, "--preds", root / "reference_preds" / "newell.h5")
+    assert code == 2 and len(err) == 1 and "--reference" in err[0] and "not both" in err[0], err
+
+
+def test_missing_prediction_or_ground_truth_is_named(reference, capsys):
+    root, _ = reference
+    annot = root / "hg_annot" / "valid.h5"
+    for argv, named in ((["--preds", root / "nope.h5", "--annot", annot], "nope.h5"),
+                        (["--preds", annot, "--annot", root / "gone.h5"], "gone.h5")):
+        code, _, err = cli(capsys, "eval", "pckh", *argv)
+        assert code == 2 and len(err) == 1 and named in err[0], err
+
+
+# ------------------------------------------------------------------------------------------ 2: malformed files
+
+
+def test_malformed_prediction_files(tmp_path, capsys):
+    """A group, a scalar, a damaged HDF5 file or a struct in a .mat: one InputError naming the file, the field and
+    what was expected; the CLI prints it as one line."""
+    with h5py.File(tmp_path / "group.h5", "w") as f:
+        f.create_group("preds")
+    write_preds(tmp_path / "scalar.h5", 3.0)
+    write_preds(tmp_path / "good.h5", np.zeros((N, 16, 2)))
+    (tmp_path / "cut.h5").write_bytes((tmp_path / "good.h5").read_bytes()[:1500])
+    scipy.io.savemat(tmp_path / "struct.mat", {"preds": {"a": np.zeros(3)}})
+    cases = {"group.h5": ("'preds'", "a dataset [N, 16, 2] or [2, 16, N]", "an HDF5 group"),
+             "scalar.h5": ("'preds'", "shape [N, 16, 2] or [2, 16, N]", "got ()"),
+             "cut.h5": ("'file'", "a MATLAB .mat or HDF5 file", "not HDF5"),
+             "struct.mat": ("'preds'", "int or float array", "got")}
+    for name, words in cases.items():
+        with pytest.raises(InputError) as e:
+            read_preds(tmp_path / name)
+        assert str(e.value).startswith(str(tmp_path / name)) and all(w in str(e.value) for w in words), e.value
+    annot = tmp_path / "valid.h5"
+    write_annot(annot)
+    code, _, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "group.h5", "--annot", annot)
+    assert code == 2 and len(err) == 1 and "group.h5: field 'preds'" in err[0], err
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"part": "group"}, ("field 'part'", "a dataset [N, 16, 2]", "an HDF5 group")),
+    ({"part": np.full((N, 16, 2), b"x")}, ("field 'part'", "int or float array [N, 16, 2]", "|S1")),
+    ({"part": 5.0}, ("field 'part'", "shape [N>=1, 16, 2]", "got ()")),
+    ({"visible": np.ones(3)}, ("field 'visible'", "shape [N=4, 16]", "got (3,)")),
+    ({"normalize": "group"}, ("field 'normalize'", "a dataset [N]", "an HDF5 group")),
+    ({"imgname": 7}, ("field 'imgname'", "shape [N=4]", "got ()")),
+], ids=["part group", "part text", "part scalar", "visible shape", "normalize group", "imgname scalar"])
+def test_malformed_ground_truth(tmp_path, fields, words):
+    path = tmp_path / "valid.h5"
+    write_annot(path, **fields)
+    with pytest.raises(InputError) as e:
+        read_eval_h5(path)
+    assert str(e.value).startswith(str(path)) and all(w in str(e.value) for w in words), e.value
+
+
+# ------------------------------------------------------------------------------- 3: NaN predictions, misses
+
+
+def test_nan_predictions_are_misses_with_a_warning(tmp_path, capsys):
+    annot = tmp_path / "valid.h5"
+    part = write_annot(annot)
+    preds = part.copy()
+    preds[1, 2] = np.nan
+    preds[2, 10, 0] = np.inf
+    write_preds(tmp_path / "p.h5", preds)
+    r = pckh.evaluate_file(tmp_path / "p.h5", annot)
+    assert r["nonfinite"] == 2 and "2 of 64" in r["warning"] and "scored as misses" in r["warning"]
+    assert r["0.5"]["Total"] < 100 and r["0.5"]["Hip"] == 87.5 and r["0.5"]["Wrist"] == 87.5  # misses, not dropped
+    write_preds(tmp_path / "q.h5", part)
+    assert pckh.evaluate_file(tmp_path / "q.h5", annot)["warning"] is None
+    code, _, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", "--annot", annot)
+    assert code == 0 and len(err) == 1 and "2 of 64" in err[0] and "p.h5" in err[0], err
+
+
+# ------------------------------------------------------------------------- 4: NaN ground truth marked visible
+
+
+def test_nan_ground_truth_marked_visible_is_refused(tmp_path, capsys):
+    """pckh: a NaN joint is missing where `visible` is 0, refused where it is 1 (file, field, index); pck: a NaN
+    point marked visible is refused the same way."""
+    part = np.random.default_rng(0).uniform(10, 300, (N, 16, 2))
+    part[2, 5] = np.nan
+    visible = np.ones((N, 16))
+    write_annot(tmp_path / "bad.h5", part=part, visible=visible)
+    with pytest.raises(InputError, match=r"bad\.h5: field 'part': expected finite .* visible.* part\[2, 5\] \(1 "):
+        read_eval_h5(tmp_path / "bad.h5")
+    write_annot(tmp_path / "ok.h5", part=part, visible=np.where(np.isnan(part[..., 0]), 0, visible))
+    gt = read_eval_h5(tmp_path / "ok.h5")
+    assert gt.missing[2, 5] and gt.missing.sum() == 1
+    np.savez(tmp_path / "gt.npz", points=part, visible=visible, norm=np.full(N, 50.0))
+    np.savez(tmp_path / "preds.npz", preds=np.nan_to_num(part))
+    with pytest.raises(InputError, match=r"gt\.npz: field 'points'.*points\[2, 5\] \(1 point in all\)"):
+        pck_files(tmp_path / "preds.npz", tmp_path / "gt.npz")
+    code, _, err = cli(capsys, "eval", "pck", "--preds", tmp_path / "preds.npz", "--gt", tmp_path / "gt.npz")
+    assert code == 2 and len(err) == 1 and "gt.npz: field 'points'" in err[0] and "points[2, 5]" in err[0], err
+    np.savez(tmp_path / "gt_ok.npz", points=part, visible=np.where(np.isnan(part[..., 0]), 0, visible),
+             norm=np.full(N, 50.0))
+    assert pck_files(tmp_path / "preds.npz", tmp_path / "gt_ok.npz")["pooled"] == 100.0
+
+
+# -------------------------------------------------------------------------------------------- 5: strict JSON
+
+
+def test_json_has_no_bare_nan(tmp_path, capsys):
+    """A score with nothing to average (every ankle missing; a keypoint never visible) is null in the JSON."""
+    part = np.random.default_rng(0).uniform(10, 300, (N, 16, 2))
+    part[:, [0, 5]] = 0  # both ankles missing for everyone: the Ankle column is NaN
+    write_annot(tmp_path / "valid.h5", part=part)
+    write_preds(tmp_path / "p.h5", part)
+    out = tmp_path / "pckh.json"
+    assert main(["eval", "pckh", "--preds", str(tmp_path / "p.h5"), "--annot", str(tmp_path / "valid.h5"),
+                 "--json", str(out)]) == 0
+    data = strict_json(out)
+    assert data["0.5"]["Ankle"] is None and data["0.5"]["Total"] == 100.0
+    np.savez(tmp_path / "gt.npz", points=part[:, :3], visible=np.array([[1, 1, 0]] * N), norm=np.full(N, 50.0))
+    np.savez(tmp_path / "preds.npz", preds=part[:, :3])
+    out = tmp_path / "pck.json"
+    assert main(["eval", "pck", "--preds", str(tmp_path / "preds.npz"), "--gt", str(tmp_path / "gt.npz"),
+                 "--json", str(out)]) == 0
+    assert strict_json(out)["per_joint"] == [100.0, 100.0, None]
+    assert runinfo.rounded({"a": [float("nan"), np.float32("inf"), 1 / 3]}, nonfinite_null=True) == {
+        "a": [None, None, 0.333333]}
+
+
+# ----------------------------------------------------------------------------- 6: config, versions, wall time
+
+
+def test_tables_come_with_the_header(tmp_path, capsys):
+    part = write_annot(tmp_path / "valid.h5")
+    write_preds(tmp_path / "p.h5", part)
+    np.savez(tmp_path / "gt.npz", points=part[:, :3], visible=np.ones((N, 3)), norm=np.full(N, 50.0))
+    np.savez(tmp_path / "preds.npz", preds=part[:, :3])
+    for argv in (["pckh", "--preds", tmp_path / "p.h5", "--annot", tmp_path / "valid.h5"],
+                 ["pck", "--preds", tmp_path / "preds.npz", "--gt", tmp_path / "gt.npz", "--alpha", "0.1"]):
+        code, out, _ = cli(capsys, "eval", *argv)
+        lines = out.splitlines()
+        assert code == 0 and lines[0] == f"== convcorr eval {argv[0]} =="
+        config = json.loads(next(ln for ln in lines if ln.startswith("config: "))[len("config: "):])
+        assert config["preds"] in (str(argv[2]), [str(argv[2])]) and config["seed"] is None
+        assert any(ln.startswith("versions: python ") and "numpy" in ln for ln in lines)
+        assert lines[-1].startswith("wall time ") and lines[-1].endswith(" s")
+    assert config["alpha"] == 0.1
