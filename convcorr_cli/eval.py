@@ -43,7 +43,11 @@ or of the target's object box (SPair-71k), mean over pairs, with each category's
 
 `pckh`: MPII PCKh (official toolkit definition) at 0.5 and 0.1, and the AUC. `pck` reads `preds` [N, K, 2] from
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
-(e.g. torso size for FLIC); it prints PCK per joint at alpha and the curve (`convcorr_eval.pck`). `flic`: a
+(e.g. torso size for FLIC); it prints PCK per joint at alpha and the curve (`convcorr_eval.pck`). Both print the
+run header (`runinfo.header`: config, versions, devices) above their tables and the wall time below; a NaN or
+infinite prediction is a miss, counted in a warning line on stderr; a NaN ground-truth point marked visible is
+refused (its file, field and index); `--reference` names on stderr each published file it does not find; in the
+JSON a score with nothing to average is null. `flic`: a
 FLIC pose model (`flic`, or `convcorr train pose --config flic`) on the FLIC test split: PCK per joint group at
 0.05/0.1/0.2 of the model's validated read-out, the coarse model and the cascade
 (`convcorr_eval.tompson2015.flic_scores`). `mpii`: a pose model trained on MPII: its predictions written back in the
