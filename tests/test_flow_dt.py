@@ -129,3 +129,29 @@ def test_dt2d_values_equals_separable_brute_force():
 def test_dt_rejects_unknown_method():
     with pytest.raises(InputError):
         dt1d_min(np.zeros((2, 3), np.float32), 1.0, method="fast")
+
+
+@pytest.mark.parametrize("method", ["tree", "brute", "envelope"])
+def test_dt1d_min_reads_nan_as_inf_with_every_method(method):
+    f = np.array([[1.0, np.nan, 0.0, 3.0]], np.float32)
+    expect = dt1d_min(np.where(np.isnan(f), np.inf, f), 1.0, method=method)
+    got = np.asarray(dt1d_min(f, 1.0, method=method))
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(got, [[1.0, 1.0, 0.0, 1.0]])
+    v, a = dt1d_brute(f, 1.0)
+    np.testing.assert_array_equal(np.asarray(v), got)
+    np.testing.assert_array_equal(np.asarray(a), [[0, 2, 2, 2]])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("method", ["tree", "brute", "envelope"])
+def test_dt_half_precision_costs(dtype, method):
+    import jax.numpy as jnp
+
+    f = jnp.asarray([[1.0, 0.0, 3.0, 4.0]], dtype)
+    got = dt1d_min(f, 1.0, method=method)
+    assert got.dtype == f.dtype
+    np.testing.assert_array_equal(np.asarray(got, np.float32), [[1.0, 0.0, 1.0, 4.0]])
+    v, a = dt1d(f, 1.0)
+    np.testing.assert_array_equal(np.asarray(v, np.float32), [[1.0, 0.0, 1.0, 4.0]])
+    np.testing.assert_array_equal(np.asarray(a), [[0, 1, 1, 1]])

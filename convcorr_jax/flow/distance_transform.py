@@ -4,9 +4,9 @@
     D(y, x) = min_(y', x') f(y', x') + wy * (y - y')^2 + wx * (x - x')^2     (2D, separable)
 
 `f` is any array of costs (not a binary image); `+inf` entries never win (a row of only `+inf` gives `+inf`
-and arg-min 0). Weights must be > 0. `dt1d` is the exact O(n) lower-envelope algorithm under `jit`
-(`lax.fori_loop` over the static row length, vectorised over all leading axes); `dt1d_brute` is the O(n^2)
-reference with arg-min.
+and arg-min 0); NaN entries are read as `+inf` by every function and method. Weights must be > 0. `dt1d` is
+the exact O(n) lower-envelope algorithm under `jit` (`lax.fori_loop` over the static row length, vectorised over
+all leading axes); `dt1d_brute` is the O(n^2) reference with arg-min.
 
 `dt1d_min` (values only, what BP messages need) picks its method by row length (`method="auto"`): up to
 `AUTO_TREE_MAX` ("tree") it unrolls the minimum over the n candidates into one elementwise fusion (n slices of f,
@@ -54,13 +54,14 @@ def rounded_product(w: jax.Array, x: jax.Array) -> jax.Array:
 
     Args:
       w: weight(s) >= 0, broadcastable against x.
-      x: float32 values (the bit trick reads 32-bit floats).
+      x: float values (float16, bfloat16, float32 or float64; the bit trick reads them as integers of their width).
 
     Returns:
       w * x in x's dtype, broadcast shape.
     """
     t = w * x
-    bits = lax.bitcast_convert_type(t, jnp.int32) | (w < 0).astype(jnp.int32)
+    ints = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[jnp.dtype(t.dtype).itemsize]
+    bits = lax.bitcast_convert_type(t, ints) | (w < 0).astype(ints)
     return lax.bitcast_convert_type(bits, t.dtype)
 
 
@@ -131,6 +132,15 @@ def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
     return best_val, best_arg
 
 
+def _as_costs(f: jax.Array) -> jax.Array:
+    """f as float costs: non-float input cast to float32, NaN read as +inf (so that no method lets a NaN win or
+    spread)."""
+    f = jnp.asarray(f)
+    if not jnp.issubdtype(f.dtype, jnp.floating):
+        f = f.astype(jnp.float32)
+    return jnp.where(jnp.isnan(f), jnp.inf, f)
+
+
 def _move(f, axis):
     return jnp.moveaxis(f, axis, -1)
 
@@ -140,16 +150,14 @@ def dt1d(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.
     """Exact 1D DT along `axis` of f (O(n) lower envelope).
 
     Args:
-      f: costs [..., n, ...] (non-float input is cast to float32; +inf never wins).
+      f: costs [..., n, ...] (non-float input is cast to float32; +inf and NaN never win).
       w: the weight > 0 of (p - q)^2 (not checked here).
       axis: the axis the transform runs along.
 
     Returns:
       (values like f, arg-min int32 indices along `axis`).
     """
-    f = jnp.asarray(f)
-    if not jnp.issubdtype(f.dtype, jnp.floating):
-        f = f.astype(jnp.float32)
+    f = _as_costs(f)
     w = jnp.asarray(w, f.dtype)
     g = _move(f, axis)
     shape = g.shape
@@ -164,16 +172,14 @@ def dt1d_brute(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tupl
     """Brute-force O(n^2) reference of `dt1d` (arg-min: smallest minimiser).
 
     Args:
-      f: costs [..., n, ...] (non-float input is cast to float32).
+      f: costs [..., n, ...] (non-float input is cast to float32; NaN is read as +inf).
       w: the weight > 0 of (p - q)^2.
       axis: the axis the transform runs along.
 
     Returns:
       (values like f, arg-min int32 indices along `axis`).
     """
-    f = jnp.asarray(f)
-    if not jnp.issubdtype(f.dtype, jnp.floating):
-        f = f.astype(jnp.float32)
+    f = _as_costs(f)
     w = jnp.asarray(w, f.dtype)
     g = _move(f, axis)
     n = g.shape[-1]
@@ -228,7 +234,7 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
     Bit for bit the values of `dt1d_brute` (pad = 0) with every method.
 
     Args:
-      f: costs [..., n, ...] (non-float input is cast to float32).
+      f: costs [..., n, ...] (non-float input is cast to float32; NaN is read as +inf).
       w: the weight > 0 of (p - q)^2.
       axis: the axis the transform runs along.
       pad: extra positions evaluated on both sides (>= 0).
@@ -240,9 +246,7 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
     Raises:
       InputError: an unknown method.
     """
-    f = jnp.asarray(f)
-    if not jnp.issubdtype(f.dtype, jnp.floating):
-        f = f.astype(jnp.float32)
+    f = _as_costs(f)
     w = jnp.asarray(w, f.dtype)
     axis = axis % f.ndim
     n = f.shape[axis]
