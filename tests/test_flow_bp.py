@@ -147,6 +147,27 @@ def test_bad_features_raise(fs, ft):
         bp.solve_flow(fs, ft)
 
 
+@pytest.mark.parametrize("pixel_scale", [0.0, -2.0, float("nan"), float("inf")])
+def test_bad_pixel_scale_raises(pixel_scale):
+    """A zero pixel scale used to give an all-zero flow (cost / 0 in the solver), a negative one a flipped flow."""
+    fs = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
+    with pytest.raises(InputError, match="pixel_scale"):
+        bp.solve_flow(fs, np.roll(fs, 1, axis=1), bp.BPConfig(iters=2, levels=1), pixel_scale=pixel_scale)
+
+
+@pytest.mark.parametrize("field,kwargs", [("frame_side", {"stride": 8.0, "frame_side": 0}),
+                                          ("stride", {"stride": -8.0, "frame_side": 100.0})])
+def test_solve_flow_in_frame_bad_sizes_raise(field, kwargs):
+    fs = np.zeros((3, 4, 5), np.float32)
+    with pytest.raises(InputError, match=field):
+        bp.solve_flow_in_frame(fs, fs, bp.BPConfig(iters=2, levels=1), **kwargs)
+
+
+def test_solve_rejects_costs_of_the_wrong_rank():
+    with pytest.raises(InputError, match="cost"):
+        bp_solver.solve(jnp.zeros((3, 2, 2)), 1.0)
+
+
 @pytest.mark.parametrize("hw,labels,crop,levels", [((5, 7), (9, 13), True, 2), ((4, 6), (3, 3), False, 1),
                                                    ((1, 5), (2, 3), False, 1), ((3, 1), (5, 3), True, 2)])
 def test_active_half_schedule_equals_masked(hw, labels, crop, levels):

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax.core import parallel
@@ -88,6 +89,15 @@ def _flow_from_costs(cost, config: BPConfig, pixel_scale, targets: bool):
     return FlowResult(flow, disp, res.data_energy, res.deformation_energy, res.energy, res.trace)
 
 
+def _check_positive(value, name: str) -> None:
+    """InputError unless value is a finite number > 0."""
+    try:
+        ok = bool(np.isfinite(value) and value > 0)
+    except (TypeError, ValueError):
+        ok = False
+    check(ok, "bp.solve_flow", name, "a finite number > 0", value)
+
+
 CPU_PAIRS_PER_CALL = 1  # batched `solve_flow` on a CPU solves this many pairs per call (see there)
 
 
@@ -124,7 +134,7 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
       fs, ft: source and target feature grids of equal shape, [H, W, C] or [N, H, W, C] (cast to float32), finite,
         at least 2 nodes each.
       config: the BP settings (`BPConfig`).
-      pixel_scale: pixels per grid cell (the feature stride): the smoothness term's unit.
+      pixel_scale: pixels per grid cell (the feature stride), finite and > 0: the smoothness term's unit.
       mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
         each device solving its pairs with `vmap`; N is padded to a multiple of the device count by repeating the
         last pair, and the padding is dropped. Same result as without a mesh.
@@ -137,7 +147,8 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
       scalars and the energy trace [levels * iters].
 
     Raises:
-      InputError: features of mismatched shapes or not finite, an unknown `config.dt_method`, a bad pairs_per_call.
+      InputError: features of mismatched shapes or not finite, an unknown `config.dt_method`, a pixel_scale not
+        finite and > 0, a bad pairs_per_call.
 
     Examples:
       >>> import numpy as np
@@ -150,6 +161,7 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
     check_features(fs, ft)
     if config.dt_method not in ("auto", *METHODS):
         raise InputError("BPConfig", "dt_method", "'auto', 'tree', 'brute' or 'envelope'", config.dt_method)
+    _check_positive(pixel_scale, "pixel_scale")
     group = resolve_pairs_per_call(pairs_per_call)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)
@@ -181,7 +193,12 @@ def solve_flow_in_frame(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: 
 
     Returns:
       A `FlowResult`: flow float32 [..., H, W, 2] (dx, dy) in frame pixels; energies in paper units.
+
+    Raises:
+      InputError: stride, frame_side or paper_side not finite and > 0, or `solve_flow`'s checks.
     """
+    for name, value in (("stride", stride), ("frame_side", frame_side), ("paper_side", paper_side)):
+        _check_positive(value, name)
     scale = paper_side / frame_side
     res = solve_flow(fs, ft, config, stride * scale, **kwargs)
     return res._replace(flow=res.flow / scale)

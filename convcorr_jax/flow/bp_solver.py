@@ -190,7 +190,7 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
 
     Args:
       cost: [H, W, Ly, Lx] data costs (+inf allowed).
-      weight: the pairwise weight.
+      weight: the pairwise weight, > 0 (not checked: it may be traced; messages are passed on cost / weight).
       iters, levels: BP iterations per level and multigrid levels (capped at ceil(log2(max(H, W))) + 1).
       method: 1D DT of the messages ("auto", "tree", "brute", "envelope"; same values).
       crop: True when the labels are displacements -R..R with +inf wherever the target leaves the grid (as
@@ -220,12 +220,12 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
       deformation and total energy, and the trace [levels * iters] (coarsest level first).
 
     Raises:
-      InputError: targets=True on costs not [H, W, H, W]; offsets or edge_scale not [H, W, 2], or with levels > 1
-        or crop.
+      InputError: costs not [H, W, Ly, Lx] (targets=True: not [H, W, H, W]); offsets or edge_scale not [H, W, 2],
+        or with levels > 1 or crop.
     """
+    check_shape(cost, "H W H W" if targets else "H W Ly Lx", "solve", "cost",
+                note="(target-indexed costs)" if targets else "(a data cost per node and label)")
     h, w = cost.shape[:2]
-    if targets:
-        check_shape(cost, "H W H W", "solve", "cost", note="(target-indexed costs)")
     crop = crop or targets  # offsets are then refused below (they need crop=False)
     num_labels = (2 * h - 1, 2 * w - 1) if targets else cost.shape[2:]
     weight = jnp.asarray(weight, cost.dtype)
