@@ -378,3 +378,16 @@ def test_an_error_in_a_fold_cancels_the_queued_factorisations(monkeypatch):
     with pytest.raises(MemoryError, match="fold 1"):
         ridge.cv_errors(X, Y, np.logspace(-2, 2, 6), 4, dtype="float64", method="chol")
     assert 6 <= len(calls) < 18
+
+
+@pytest.mark.parametrize("folds", [[np.array([0, 1]), np.array([2, 3])],  # rows 4.. in no fold
+                                   [np.arange(0, 6), np.arange(4, 9)]])  # rows 4, 5 in both
+def test_cross_val_predict_needs_folds_that_partition_the_rows(folds):
+    """Rows outside every explicit fold used to come back as 0 predictions."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(9, 2)), rng.normal(size=9)
+    with pytest.raises(InputError, match="folds"):
+        ridge.cross_val_predict(X, Y, 1.0, folds=folds)
+    out = ridge.cross_val_predict(X, Y, 1.0, folds=[np.arange(0, 4), np.arange(4, 9)], dtype="float64")
+    expect = ridge.predict(ridge.fit(X[4:], Y[4:], 1.0, "float64"), X[:4])
+    np.testing.assert_allclose(out[:4], expect)

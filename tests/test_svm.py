@@ -109,3 +109,14 @@ def test_bad_input():
         svm.fit_ova(X, y, loss="hinge", solver="newton")
     with pytest.raises(InputError, match="positive"):
         svm.mine_hard_negatives(X, np.zeros((1, 20), bool), np.ones((1, 20), bool))
+
+
+@pytest.mark.parametrize("field,kwargs", [("X", {"nan": True}), ("C", {"C": np.inf}), ("C", {"C": np.nan})])
+def test_non_finite_input_raises(field, kwargs):
+    """A NaN feature or an infinite C used to give all-zero weights without a word."""
+    X, y = _blobs(n=20, d=3)
+    X = np.array(X, np.float32)
+    if kwargs.pop("nan", False):
+        X[0, 0] = np.nan
+    with pytest.raises(InputError, match=field):
+        svm.fit_ova(X, y, **kwargs)

@@ -359,14 +359,20 @@ def cross_val_predict(X, Y, lam, folds=4, seed: int = 0, key=None, dtype: str = 
     Args:
       X: [n, d] features; Y: [n, T] or [n] targets.
       lam: as in `fit` (scalar or [T]).
-      folds, seed, key: as in `cv_errors`.
+      folds, seed, key: as in `cv_errors`; explicit index sets must partition range(n) (each row predicted once).
       dtype: "float32" or "float64", also the output's dtype.
 
     Returns:
       [n, T] (or [n] for a 1-D Y) predictions in `dtype`; row i from the model that did not see row i.
+
+    Raises:
+      InputError: as `fit`, or explicit folds that do not cover every row exactly once.
     """
     X, Yc, squeeze = _check_xy(X, Y)
     fsets = _resolve_folds(X.shape[0], folds, seed, key)
+    counts = np.bincount(np.concatenate(fsets), minlength=X.shape[0])
+    check(bool(np.all(counts == 1)), "ridge", "folds", f"validation sets that partition range({X.shape[0]})",
+          f"{int(np.sum(counts == 0))} rows in no set, {int(np.sum(counts > 1))} in several")
     out = np.zeros(Yc.shape, np.float64 if dtype == "float64" else np.float32)
     for val in fsets:
         tr = np.setdiff1d(np.arange(X.shape[0]), val)

@@ -185,8 +185,8 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     """Solve M binary SVMs sharing X.
 
     Args:
-      X: features [N, D]. Y: labels [M, N] in {-1, +1} (or [N] for one problem).
-      C: scalar or [M] (per problem). mask: [M, N] {0, 1} (or bool), which samples each problem uses.
+      X: features [N, D], finite. Y: labels [M, N] in {-1, +1} (or [N] for one problem).
+      C: finite > 0, scalar or [M] (per problem). mask: [M, N] {0, 1} (or bool), which samples each problem uses.
       loss: "squared_hinge" (default) or "hinge". solver: "newton" (squared hinge only, default for it) or
         "dcd" (default for hinge). tol: stopping tolerance (newton: relative gradient norm, default 1e-5;
         dcd: projected-gradient spread, default 1e-3). max_iter: Newton steps (default 50) / DCD epochs (1000).
@@ -195,6 +195,9 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     Returns:
       LinearSVM with W [M, D], b [M] (or [1, D], [1] for 1-D Y); with return_info also a dict
       (iterations [M], final residual [M]).
+
+    Raises:
+      InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, C not finite > 0, an unknown loss or solver.
     """
     X = np.asarray(X, np.float32)
     check_shape(X, "N D", "fit_binary", "X")
@@ -206,7 +209,9 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     m = Y.shape[0]
     mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
     Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
-    check(bool(np.all(Cs > 0)), "fit_binary", "C", "C > 0", np.asarray(C))
+    check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), "fit_binary", "C", "finite C > 0", np.asarray(C))
+    bad = int(X.size - np.count_nonzero(np.isfinite(X)))
+    check(bad == 0, "fit_binary", "X", "finite features (no NaN/inf)", f"{bad} non-finite entries")
     check(loss in ("squared_hinge", "hinge"), "fit_binary", "loss", "'squared_hinge' or 'hinge'", loss)
     solver = solver or ("newton" if loss == "squared_hinge" else "dcd")
     check(solver in ("newton", "dcd"), "fit_binary", "solver", "'newton' or 'dcd'", solver)
