@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -60,6 +61,28 @@ def test_pck_hand_computed():
     # distances 1 and 3; norm 20, alpha 0.1 -> threshold 2: one of two evaluated keypoints is correct.
     assert metrics.pck(pred, gt, vis, np.array([20.0]), 0.1) == 0.5
     np.testing.assert_allclose(metrics.normalised_error(pred[:, :2], gt[:, :2], np.array([2.0])), [1.0])
+
+
+def test_pck_threshold_boundary_and_nothing_evaluated():
+    gt = np.zeros((1, 2, 2))
+    pred = np.array([[[2.0, 0.0], [0.0, 2.5]]])  # exactly at alpha * norm = 2: a hit; 2.5: a miss
+    assert metrics.pck(pred, gt, np.ones((1, 2), bool), np.array([20.0]), 0.1) == 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN, without numpy's "Mean of empty slice"
+        assert np.isnan(metrics.pck(pred, gt, np.zeros((1, 2), bool), np.array([20.0])))
+
+
+@pytest.mark.parametrize("args,field", [
+    ((np.zeros((1, 3, 1)), np.zeros((1, 3, 1)), np.ones((1, 3), bool), np.ones(1)), "gt"),  # 1-D points scored
+    ((np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), np.ones((1, 2), bool), np.ones(1)), "visible"),
+    ((np.zeros((3, 2)), np.zeros((3, 2)), np.ones(3, bool), np.ones(1)), "gt"),
+    ((np.zeros((1, 3, 2)), np.zeros((2, 3, 2)), None, np.ones(2)), "pred"),
+    ((np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), None, 20.0), "norm"),
+])
+def test_pck_bad_shapes_raise_input_error(args, field):
+    """[N, K, 1] points used to be scored as if 1-D; other shapes raised IndexError or a broadcast ValueError."""
+    with pytest.raises(InputError, match=field):
+        metrics.pck(*args)
 
 
 def test_cli_overview_and_unknown(capsys):

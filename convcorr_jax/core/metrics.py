@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 
 def _keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -68,9 +68,17 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
 
     Returns:
         float64 [N, K]: 1.0 hit, 0.0 miss, NaN not evaluated (`evaluated`).
+
+    Raises:
+        InputError: pred, gt not [N, K, 2] of one shape, visible not [N, K], norm not [N].
     """
     gt = np.asarray(gt, np.float64)
     pred = np.asarray(pred, np.float64)
+    dims = check_shape(gt, "N K 2", "pck", "gt", note="((x, y) pixels)")
+    check_shape(pred, "N K 2", "pck", "pred", dims, note="((x, y) pixels, like gt)")
+    if visible is not None:
+        check_shape(visible, "N K", "pck", "visible", dims)
+    check_shape(norm, "N", "pck", "norm", dims, note="(pixels per instance)")
     d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)
     ok = evaluated(gt, visible)
     hits = (d <= alpha * np.asarray(norm, np.float64)[:, None]).astype(np.float64)
@@ -92,7 +100,9 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
     >>> pck(pred, gt, np.array([[True, True, False]]), np.array([20.0]), alpha=0.1)  # within 2 px: 1 of 2 scored
     0.5
     """
-    return float(np.nanmean(pck_hits(pred, gt, visible, norm, alpha)))
+    hits = pck_hits(pred, gt, visible, norm, alpha)
+    n = int(np.sum(np.isfinite(hits)))
+    return float(np.nansum(hits) / n) if n else float("nan")
 
 
 def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
