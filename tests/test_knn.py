@@ -133,6 +133,14 @@ def test_bad_input(tmp_path):
         knn.topk_cosine_mmap(np.zeros((1, 3), np.float32), tmp_path / "bad.npy", 1)
 
 
+@pytest.mark.parametrize("kwargs,field", [({"k": 2.0}, "'k'"), ({"k": 2, "chunk": 0}, "chunk")])
+def test_mmap_bad_k_or_chunk_raises_input_error(tmp_path, kwargs, field):
+    """A float k used to fail deep in `lax.top_k` (TypeError), chunk=0 in `range` (ValueError)."""
+    np.save(tmp_path / "db.npy", np.ones((5, 3), np.float32))
+    with pytest.raises(InputError, match=field):
+        knn.topk_cosine_mmap(np.ones((2, 3), np.float32), tmp_path / "db.npy", **kwargs)
+
+
 def test_sharded_over_eight_devices_matches_brute_force():
     code = textwrap.dedent("""
         import sys

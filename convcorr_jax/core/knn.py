@@ -256,7 +256,9 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
     check_shape(db, "N D", path, "array", dtype="float")
     queries = jnp.asarray(queries, jnp.float32)
     _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
-    check(1 <= k <= db.shape[0], "knn", "k", f"an integer in [1, N = {db.shape[0]}]", k)
+    check(isinstance(k, (int, np.integer)) and 1 <= k <= db.shape[0], "knn", "k",
+          f"an integer in [1, N = {db.shape[0]}]", k)
+    check(isinstance(chunk, (int, np.integer)) and chunk >= 1, "knn", "chunk", "an integer >= 1", chunk)
     if metric == "cosine":
         queries = l2_normalize(queries)
     n = db.shape[0]
@@ -314,7 +316,8 @@ def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int 
       scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32, as `topk_cosine`.
 
     Raises:
-      InputError: an unreadable file, a database that is not a float [N, D], mismatched D, or k out of range.
+      InputError: an unreadable file, a database that is not a float [N, D], mismatched D, k not an integer in
+        [1, N], or chunk not an integer >= 1.
     """
     return _stream(queries, npy_path, k, "cosine", chunk, block, qblock, progress)
 
