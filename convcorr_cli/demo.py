@@ -15,7 +15,7 @@ from convcorr_jax.core import io
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.core.errors import InputError
 from convcorr_eval.demo import STAGES, run_demo
-from convcorr_eval.experiment import SIZES
+from convcorr_eval.experiment import SIZES, check_weights
 
 # what the demo writes into --out: its report, its metrics and one run folder per stage (each checked by the runner),
 # with the runner's lock and partial folders beside them
@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, "--only", f"stage names from {list(STAGES)}", unknown)
     if args.backbone is not None and args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
+    if args.seed < 0:  # the flags every stage shares: refused once, before any stage runs (not as 8 failures)
+        raise InputError(None, "--seed", "an integer >= 0", args.seed)
+    check_weights(args.weights, None, "--weights")
     io.check_writable(args.out, "--out", kind="folder")
     io.check_replaceable(args.out, DEMO_FOLDER, "--out")  # written into, never among someone's files
     failed = run_demo(only or list(STAGES), args.size, args.out, args.seed, args.backbone, args.weights, args.force)

@@ -76,6 +76,31 @@ class ExperimentConfig:
         if self.data != "synthetic" and self.data_root is None:
             raise InputError("config", "data_root", f"the folder of the {self.data} dataset (--data-root DIR)")
 
+    def check_weights(self) -> None:
+        """InputError unless `weights` is None, "random" or an existing weight file or folder (`check_weights`);
+        the runner calls it before a run, so that a mistyped path is refused before any folder is made."""
+        check_weights(self.weights, "config", "weights")
+
+
+def check_weights(weights: str | None, source: str | None, field: str) -> None:
+    """InputError unless `weights` is what `weights.load.load_backbone` reads: None (the pretrained weights),
+    "random", or the path of an existing weight file or folder (an empty path is refused: it would name the
+    working folder).
+
+    Args:
+        weights: the value given.
+        source: where it came from ("config"; None for a command-line flag).
+        field: its name ("weights", "--weights").
+
+    Returns:
+        None.
+    """
+    if weights is None or weights == "random":
+        return
+    if not str(weights).strip() or not Path(weights).exists():
+        raise InputError(source, field, "none (the pretrained weights), 'random', or an existing weight file or "
+                         "folder", "an empty value" if not str(weights).strip() else f"{weights} (no such file)")
+
 
 def nest_transfer(cfg: ExperimentConfig) -> None:
     """For a config holding a `PointTransferConfig` as `cfg.transfer` (called from its `__post_init__`): InputError

@@ -284,6 +284,7 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     that is a file is an InputError naming --out, before any folder is made."""
     io.check_writable(out, "--out", kind="folder")
     cfg.check_data_root()
+    cfg.check_weights()  # a mistyped weight file: refused before any folder is made
     check_inputs = getattr(registry.load(exp_id), "check_inputs", None)
     if check_inputs is not None:  # refused before any folder is made
         check_inputs(cfg)

@@ -139,3 +139,14 @@ def test_replace_dir(tmp_path):
     assert not new.exists() and sorted(p.name for p in dst.iterdir()) == ["a"] and (dst / "a").read_text() == "new"
     io.replace_dir(dst, tmp_path / "moved")
     assert (tmp_path / "moved" / "a").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["moved"]
+
+
+@pytest.mark.parametrize("weights, got", [("", "an empty value"), ("missing.pth", "missing.pth (no such file)")])
+def test_weight_file_not_found_refused_before_any_folder(fake, tmp_path, capsys, monkeypatch, weights, got):
+    """A mistyped `weights` is refused in one line before the run's folder is made (an empty value would name the
+    working folder, whose every file the run key then fingerprinted)."""
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _cli(capsys, tmp_path / "runs", f"weights={weights}")
+    assert rc == 2 and not out and len(err.strip().splitlines()) == 1, err
+    assert "field 'weights'" in err and got in err
+    assert not (tmp_path / "runs").exists()
