@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 
 from convcorr_cli.main import COMMANDS, main as convcorr
 from convcorr_jax.core import interrupt
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
 
 EXIT_TIMEOUT = 124
@@ -97,13 +99,20 @@ def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, t
            env: dict[str, str] | None = None, poll: float = 0.05) -> int:
     """Run `command` as num_processes JAX processes with local_devices CPU devices each; returns the exit code:
     0 when all succeed; the first failing process's code (1 if it was killed by a signal) after stopping the
-    others; 124 on timeout (seconds). A stop request (`convcorr_jax.core.interrupt`) or KeyboardInterrupt stops the
+    others; 124 on timeout (seconds). InputError, before any process starts, for a count or a timeout below 1 or 0
+    and for a program not found. A stop request (`convcorr_jax.core.interrupt`) or KeyboardInterrupt stops the
     processes (SIGTERM, then SIGKILL after a grace time) and propagates."""
-    if num_processes < 1 or local_devices < 1:
-        raise ValueError(f"need at least one process and one device each, got {num_processes} x {local_devices}")
+    for flag, value in (("--num-processes", num_processes), ("--local-devices", local_devices)):
+        if value < 1:
+            raise InputError(None, flag, "an integer >= 1", value)
+    if timeout is not None and not timeout > 0:  # NaN and 0 included: a limit that stops everything at once
+        raise InputError(None, "--timeout", "seconds > 0", timeout)
     argv = command_line(command)
-    coordinator = f"127.0.0.1:{free_port()}"
     base = dict(os.environ if env is None else env)
+    if shutil.which(argv[0], path=base.get("PATH")) is None:  # refused in one line before any process starts
+        raise InputError(None, "COMMAND", "a convcorr command, python, or a program on PATH",
+                         f"{command[0]} (not found, or not executable)")
+    coordinator = f"127.0.0.1:{free_port()}"
     procs: list[subprocess.Popen] = []
     try:
         for i in range(num_processes):

@@ -1,4 +1,4 @@
-"""Bad flags of `convcorr demo` refused in one line (exit 2) before any work."""
+"""Bad flags of `convcorr demo` and `convcorr launch` refused in one line (exit 2) before any work."""
 
 from __future__ import annotations
 
@@ -18,3 +18,21 @@ def test_demo_refuses_bad_shared_flags_before_any_stage(flags, field, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and f"field '{field}'" in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags, field", [(["-n", "0"], "--num-processes"), (["-d", "0"], "--local-devices"),
+                                          (["--timeout", "0"], "--timeout"), (["--timeout", "-1"], "--timeout"),
+                                          (["--timeout", "nan"], "--timeout")])
+def test_launch_refuses_counts_and_timeouts_in_one_line(flags, field, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    rc = cli.main(["launch", *flags, "--", "python", "-c", f"open({str(marker)!r}, 'w')"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and f"field '{field}'" in err, err
+    assert "Traceback" not in err and not marker.exists()
+
+
+def test_launch_refuses_a_program_not_found(capsys):
+    rc = cli.main(["launch", "-n", "2", "--", "convcorr_no_such_program", "arg"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "convcorr_no_such_program (not found, or not executable)" in err
