@@ -10,7 +10,8 @@ size, so a repeated command loads its programs instead of compiling them again. 
 
 Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax.core.interrupt`) with one line on
 stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exit code 130; a second signal
-exits at once with the same line.
+exits at once with the same line. A closed output pipe (`convcorr run --list | head`) ends a command quietly
+with exit code 141, as for a shell tool.
 
 Profile: `convcorr --profile COMMAND ...` ends with one line on stderr saying where the wall time went (imports,
 tracing, lowering, XLA compilation, compilation cache loads, the rest); `--profile=FILE` also writes it as JSON
@@ -27,6 +28,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import sys
 import time
 from typing import Callable, Sequence
@@ -145,7 +147,19 @@ def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> 
             if isinstance(e, InputError):
                 print(f"convcorr {name}: error: {e}", file=sys.stderr)
                 return 2
+            if isinstance(e, BrokenPipeError):  # `convcorr run --list | head`: the reader left, as for any tool
+                _silence_stdout()
+                return EXIT_PIPE
             raise
+
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: the shell's code for a command whose output pipe was closed
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device once its reader left, so that Python's flush at exit prints no error."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = False) -> int:

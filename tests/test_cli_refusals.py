@@ -1,6 +1,10 @@
-"""Bad flags of `convcorr demo` and `convcorr launch` refused in one line (exit 2) before any work."""
+"""Bad flags of `convcorr demo` and `convcorr launch` refused in one line (exit 2) before any work, and a closed
+output pipe (`convcorr run --list | head`) ending a command quietly."""
 
 from __future__ import annotations
+
+import io
+import sys
 
 import pytest
 
@@ -36,3 +40,17 @@ def test_launch_refuses_a_program_not_found(capsys):
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert "convcorr_no_such_program (not found, or not executable)" in err
+
+
+class _ReaderGone(io.StringIO):
+    """stdout whose reader left: every write fails as on a closed pipe."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_closed_output_pipe_ends_quietly(monkeypatch, capsys):
+    """`convcorr run --list | head -1`: the reader of stdout leaves; no traceback, the shell's SIGPIPE code."""
+    monkeypatch.setattr(sys, "stdout", _ReaderGone())
+    assert cli.main(["run", "--list"]) == cli.EXIT_PIPE
+    assert "Traceback" not in capsys.readouterr().err
