@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from convcorr_cli.options import WHOLE_WEIGHTS
+from convcorr_cli.options import WHOLE_WEIGHTS, check_outputs
 from convcorr_jax.core import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.features.classify import classify
@@ -31,8 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    if args.json:
-        io.check_writable(args.json, "--json")
+    if args.json:  # never over one of the images or the weight file
+        check_outputs({"--json": args.json}, {**{f"images[{i}]": p for i, p in enumerate(args.images)},
+                                              **({"--weights": args.weights} if args.weights not in (None, "random")
+                                                 else {})})
     if args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
     n_classes = get(args.backbone).num_classes

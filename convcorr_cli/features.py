@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from convcorr_cli.options import WHOLE_WEIGHTS
+from convcorr_cli.options import WHOLE_WEIGHTS, check_outputs
 from convcorr_jax.core import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap, resolve_taps
@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--taps", required=True, help="comma-separated role or tap names, e.g. conv4,fc6 or block12,pool")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--json", default=None, help="also write shapes, config, backbone, versions and seconds here")
-    p.add_argument("--weights", default=None, help="weight file; default: fetched MobileNetV2 ImageNet weights")
+    p.add_argument("--weights", default=None, help="weight file or 'random'; default: the backbone's fetched "
+                   "ImageNet weights (MobileNetV2, EfficientNet-Lite2: every layer; torchvision_alexnet, vgg16: conv "
+                   "layers only; caffenet, bvlc_alexnet need a file)")
     p.add_argument("--resize", choices=MODES, default="standard")
     p.add_argument("--pre-relu", action="store_true", help="activations before the ReLU where a tap has one")
 
@@ -44,17 +46,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if not str(args.out).endswith(".npz"):
         raise InputError(args.out, "--out", "a file name ending in .npz")
-    io.check_writable(args.out, "--out")
-    if args.json:
-        io.check_writable(args.json, "--json")
+    weights = {"--weights": args.weights} if args.weights not in (None, "random") else {}
+    check_outputs({"--out": args.out, **({"--json": args.json} if args.json else {})}, {"image": args.image, **weights})
     if args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
     bb = get(args.backbone)
-    names = [t.strip() for t in args.taps.split(",") if t.strip()]
+    names = list(dict.fromkeys(t.strip() for t in args.taps.split(",") if t.strip()))
     taps = resolve_taps(bb, names, "--taps")
-    name_of = {}
-    for n in names:
-        name_of.setdefault(resolve_tap(bb, n, "--taps"), n)
+    tap_of = {n: resolve_tap(bb, n, "--taps") for n in names}  # two names of one tap (fc6, fc7 -> pool): both kept
     image = read_image(args.image, "image")
     if args.resize == "none":
         for t in taps:
@@ -62,21 +61,20 @@ def run(args: argparse.Namespace) -> int:
     backbone, params = load_backbone(args.backbone, args.weights)
     got = features(backbone, params, image, taps, args.resize, relu=not args.pre_relu)
     out = {k: v for k, v in got.items() if k in ("image_size", "input_size")}
-    for t in taps:
+    for n, t in tap_of.items():
         for suffix in ("", "__centers", "__rf"):
             if t + suffix in got:
-                out[name_of[t] + suffix] = got[t + suffix]
+                out[n + suffix] = got[t + suffix]
     io.save_npz(args.out, **out)
-    shapes = {name_of[t]: [int(s) for s in got[t].shape] for t in taps}
+    shapes = {n: [int(s) for s in got[t].shape] for n, t in tap_of.items()}
     image_size = [int(v) for v in got["image_size"]]
     input_size = [int(v) for v in got["input_size"]]
     if args.json:
-        config = {"image": str(args.image), "taps": {name_of[t]: t for t in taps}, "resize": args.resize,
+        config = {"image": str(args.image), "taps": tap_of, "resize": args.resize,
                   "pre_relu": args.pre_relu, "weights": args.weights or "pretrained"}
         io.write_json(args.json, {"config": config, "backbone": backbone.name, "versions": runinfo.versions(),
                                   "seconds": time.perf_counter() - t0, "out": str(args.out), "shapes": shapes,
                                   "image_size": image_size, "input_size": input_size})
-    text = ", ".join(f"{n} {tuple(s)}" + (f" [{t}]" if n != t else "") for t, n, s in
-                     ((t, name_of[t], shapes[name_of[t]]) for t in taps))
+    text = ", ".join(f"{n} {tuple(shapes[n])}" + (f" [{t}]" if n != t else "") for n, t in tap_of.items())
     print(f"wrote {args.out}: {text} (image {tuple(image_size)}, network input {tuple(input_size)})")
     return 0

@@ -127,3 +127,54 @@ def test_table1_experiment(tmp_path):
     assert res.metrics.get("top1_coffee", "espresso") == "espresso"
     if "top1_coffee" in res.metrics:
         assert (tmp_path / cfg.name / "figures" / "table1_receptive_fields.png").is_file()
+
+
+def _png(path: Path, hw=(64, 80)) -> Path:
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (*hw, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_features_cli_stores_every_name_of_one_tap(tmp_path, capsys):
+    img, out, summary = _png(tmp_path / "a.png"), tmp_path / "f.npz", tmp_path / "f.json"
+    # fc6 and fc7 are both MobileNetV2's pool, conv4 is block12: every name given is stored, a repeated one once
+    assert cli.main(["features", str(img), "--weights", "random", "--taps", "fc6,fc7,conv4,block12,fc6",
+                     "--out", str(out), "--json", str(summary)]) == 0
+    f = np.load(out)
+    assert {"fc6", "fc7", "conv4", "block12", "conv4__centers", "block12__rf"} <= set(f.files)
+    np.testing.assert_array_equal(f["fc7"], f["fc6"])
+    np.testing.assert_array_equal(f["block12__centers"], f["conv4__centers"])
+    s = json.loads(summary.read_text())
+    assert s["config"]["taps"] == {"fc6": "pool", "fc7": "pool", "conv4": "block12", "block12": "block12"}
+    assert set(s["shapes"]) == {"fc6", "fc7", "conv4", "block12"}
+    assert "fc7 (1280,) [pool]" in capsys.readouterr().out
+
+
+def test_features_and_classify_never_write_over_their_inputs(tmp_path, capsys):
+    img = _png(tmp_path / "a.png")
+    before = img.read_bytes()
+    out = tmp_path / "f.npz"
+    for argv in (["features", str(img), "--taps", "block3", "--out", str(out), "--json", str(img)],
+                 ["features", str(img), "--taps", "block3", "--out", str(out), "--json", str(out)],
+                 ["classify", str(tmp_path / "b.png"), str(img), "--json", str(img)]):
+        _png(tmp_path / "b.png")
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--json" in err and ("an input" in err or "another output" in err)
+    assert img.read_bytes() == before and not out.exists()
+
+
+def test_feature_functions_refuse_empty_and_take_one_tap_name(mobilenet_random):
+    from convcorr_jax.features.classify import classify
+    from convcorr_jax.features.image import features
+
+    bb, params = mobilenet_random
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match="at least one image"):
+        extract(bb, params, imgs[:0], ("pool",))
+    one = features(bb, params, imgs[0], "block3", mode="none")
+    assert one["block3"].shape == (10, 10, 24) and one["block3__centers"].shape == (10, 10, 2)
+    for k in (0, 1001):
+        with pytest.raises(InputError, match="topk"):
+            classify(bb, params, imgs, k)

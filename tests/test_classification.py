@@ -21,6 +21,10 @@ def test_columns_at_points_picks_nearest_rf_centre():
     np.testing.assert_array_equal(batched[1], got + 1)
     with pytest.raises(InputError, match="finite"):
         columns_at_points(grid, rf, np.array([[np.nan, 1.0]]))
+    with pytest.raises(InputError, match=r"points.*\[N=2, K, 2\]"):  # 3 rows of points for 2 grids
+        columns_at_points(np.stack([grid, grid + 1]), rf, np.stack([pts, pts, pts]))
+    with pytest.raises(InputError, match="size"):
+        neighbourhood_concat(grid, 3.0)
 
 
 def test_neighbourhood_concat_matches_loop():

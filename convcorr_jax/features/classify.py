@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
+from convcorr_jax.core.errors import check
 from convcorr_jax.features.extract import extract
 
 
@@ -33,7 +34,12 @@ def classify(backbone, params, images: np.ndarray,
 
     Returns:
       (logits float32 [N, 1000], per image a list of topk (class index, class name, softmax probability)).
+
+    Raises:
+      InputError: topk not an integer in 1..1000, or bad images (`extract`).
     """
+    check(isinstance(topk, (int, np.integer)) and 1 <= topk <= len(IMAGENET_CLASSES), "classify", "topk",
+          f"an integer in 1..{len(IMAGENET_CLASSES)}", topk)
     logits = extract(backbone, params, images, ("logits",), batch_size=8)["logits"]
     probs = softmax(logits.astype(np.float64))
     top = np.argsort(-logits, axis=1)[:, :topk]

@@ -21,13 +21,16 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
     Args:
       grid: [H, W, C] (one image) or [N, H, W, C].
       rf: the grid's receptive field.
-      points: [K, 2] (x, y) for one image, or [N, K, 2].
+      points: [K, 2] (x, y) for one image, or [N, K, 2] (N as grid's).
     Returns: [K, C] or [N, K, C]; points beyond the grid take the nearest edge column.
+    Raises:
+      InputError: grid or points of another shape (points of [N, ...] grids one row per grid), or non-finite points.
     """
     grid = np.asarray(grid)
     points = np.asarray(points, np.float64)
-    check_shape(grid, "H W C | N H W C", "columns_at_points", "grid")
-    check_shape(points, "K 2" if grid.ndim == 3 else "M K 2", "columns_at_points", "points", note="(as grid, less C)")
+    dims = check_shape(grid, "H W C | N H W C", "columns_at_points", "grid")
+    check_shape(points, "K 2" if grid.ndim == 3 else "N K 2", "columns_at_points", "points", dims,
+                note="(one row of points per grid)")
     check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
           "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]
@@ -50,9 +53,10 @@ def neighbourhood_concat(grid, size: int = 3):
     Returns:
       jax array [..., H, W, size * size * C], grid's dtype.
     Raises:
-      InputError: size not an odd integer >= 1.
+      InputError: size not an odd integer >= 1 (a float such as 3.0 included).
     """
-    check(size >= 1 and size % 2 == 1, "neighbourhood_concat", "size", "an odd integer >= 1", size)
+    check(isinstance(size, (int, np.integer)) and size >= 1 and size % 2 == 1, "neighbourhood_concat", "size",
+          "an odd integer >= 1", size)
     x = jnp.asarray(grid)
     r = size // 2
     pad = [(0, 0)] * (x.ndim - 3) + [(r, r), (r, r), (0, 0)]

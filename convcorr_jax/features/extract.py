@@ -60,11 +60,13 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
       {tap: float32 array}: spatial taps [N, h, w, C], vector taps [N, D].
 
     Raises:
-      InputError: bad images (`stack_images`) or batch_size < 1.
+      InputError: bad images (`stack_images`), no images, or batch_size < 1.
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
     x = stack_images(images, "extract")
     n = len(x)
+    if n == 0:
+        raise InputError("extract", "images", "at least one image", "an empty batch [0, H, W, 3]")
     if batch_size < 1:
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
     bs = min(batch_size, n)

@@ -108,14 +108,14 @@ def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarra
     return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
 
 
-def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mode: str = "standard",
+def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...] | str, mode: str = "standard",
              relu: bool = True) -> dict[str, np.ndarray]:
     """Activations and original-image receptive-field centres of one uint8 image `[H, W, 3]` (see module doc).
 
     Args:
       backbone, params: the feature network and its parameters.
       image: uint8 RGB [H, W, 3].
-      taps: tap names of the backbone.
+      taps: a tap name or tap names of the backbone.
       mode: the network input (`_input_image`).
       relu: post-activation (True) or pre-activation (False) values (`extract`).
 
@@ -127,6 +127,7 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...], mo
     Raises:
       InputError: image not uint8 RGB [H, W, 3] or an unknown mode.
     """
+    taps = (taps,) if isinstance(taps, str) else tuple(dict.fromkeys(taps))
     x, tf = _input_image(backbone, preprocess.check_images(image, "features", "image", rank=3), mode)
     acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
     out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}
