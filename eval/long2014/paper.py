@@ -52,10 +52,11 @@ PF_WILLOW_PCK01_SOURCE = ("Ham et al. 2016 as tabulated by Rocco et al. 2017, Ta
 PF_WILLOW_FEATURES = {"DSP": "SIFT", "SIFT Flow": "SIFT",
                       "Proposal Flow LOM": "HOG", "CNNGeo": "ResNet-101", "HPF": "ResNet-101", "SCOT": "ResNet-101"}
 
-# SIFT Flow C++ (Ce Liu's solver with demo.m's settings) on the 4 bundled PF-WILLOW sub-classes, same pairs and PCK
-# (fractions 0..1): mean over sub-classes at each alpha, and per sub-class at alpha 0.1. Two protocols: the peer
-# harness's own (images at native resolution), and ours (both images resized to 256 x 256, the flow read at the
-# keypoint; measured by bench/flow_dense_pf_willow.py, bench/RESULTS_flow.md).
+# SIFT Flow C++ (Ce Liu's solver with demo.m's settings) on the 4 PF-WILLOW sub-classes of "subclasses" (those
+# bundled when it was measured), same pairs and PCK (fractions 0..1): mean over sub-classes at each alpha, and per
+# sub-class at alpha 0.1. Two protocols: the peer harness's own (images at native resolution), and ours (both images
+# resized to 256 x 256, the flow read at the keypoint; measured by bench/flow_dense_pf_willow.py,
+# bench/RESULTS_flow.md).
 PF_WILLOW_SIFTFLOW_CPP = {
     "protocol": "peer harness, native resolution",
     "pck": {"0.05": 0.279, "0.1": 0.510, "0.2": 0.779},
