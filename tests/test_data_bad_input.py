@@ -52,6 +52,10 @@ def _raises(fn, *args, field=None, path=None, **kw) -> InputError:
     (GOOD_XML.format(x="7.0").replace("<image>2007_000032</image>", ""), "image"),
     (GOOD_XML.format(x="7.0").replace('visible="1"', 'visible="yes"'), "visible"),
     (GOOD_XML.format(x="7.0").replace("aeroplane", "spaceship"), "category"),
+    (GOOD_XML.format(x="7.0").replace("<voc_id>1<", "<voc_id>nan<"), "voc_id"),  # was a ValueError traceback
+    (GOOD_XML.format(x="7.0").replace('z="0.00"', 'z="0.00" zorder="inf"'), "zorder"),  # was an OverflowError
+    (GOOD_XML.format(x="7.0").replace("</keypoints>", '</keypoints><polylinesegments><segment x="1 abc" y="2 3"/>'
+                                      "</polylinesegments>"), "segment x"),
 ])
 def test_bad_keypoint_xml(tmp_path, text, field):
     f = tmp_path / "aeroplane" / "2007_000032_1.xml"
@@ -129,6 +133,30 @@ def test_bad_helen_file(tmp_path):
 def test_300w_missing_image_when_required(tmp_path):
     write_pts(tmp_path / "afw" / "x.pts", np.ones((68, 2)))
     _raises(load_300w, tmp_path, require_images=True, field="image")
+
+
+def test_coco_landmarks_json_interocular_and_malformed_entries(tmp_path):
+    import json
+
+    from convcorr_jax.data.faces300w import load_coco_landmarks_json
+
+    kp = np.zeros((68, 3))
+    kp[:, 0], kp[:, 1], kp[:, 2] = np.arange(68), 5.0, 1
+    kp[45, 2] = 0  # the left outer eye corner is not labelled
+    good = {"images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 20}],
+            "annotations": [{"id": 7, "image_id": 1, "keypoints": kp.ravel().tolist()}]}
+    f = tmp_path / "faces.json"
+    f.write_text(json.dumps(good))
+    (s,) = load_coco_landmarks_json(f)
+    assert np.isnan(s.points[45]).all() and np.isnan(s.extras["interocular"])  # was |p36 - (0, 0)| = 36.35
+    kp[45, 2] = 1
+    f.write_text(json.dumps({**good, "annotations": [{**good["annotations"][0], "keypoints": kp.ravel().tolist()}]}))
+    assert load_coco_landmarks_json(f)[0].extras["interocular"] == pytest.approx(9.0)  # x 36 -> x 45, same y
+    for bad, field in ((dict(good, images=[{"id": 1}]), "images[0]"),  # no file_name: was a KeyError
+                       (dict(good, annotations=[5]), "annotations"),  # not an object: was an AttributeError
+                       (dict(good, annotations=[{"id": 7, "image_id": 1, "keypoints": ["x", 1, 1]}]), "keypoints")):
+        f.write_text(json.dumps(bad))  # the last was a ValueError traceback
+        _raises(load_coco_landmarks_json, f, field=field, path=f)
 
 
 # ---------------------------------------------------------------------------------------------- FLIC .mat
@@ -236,6 +264,26 @@ def test_lsp_unexpected_shape(tmp_path):
     _raises(load_lsp, tmp_path, field="joints", path="joints.mat[3]")
     got = load_lsp(tmp_path, skip_bad=True)
     assert len(got) == 3 and "joints.mat[3]" in str(got.skipped[0])
+    for text in ("abc", np.array([[1, 2], [3, 4]], dtype=object)):  # text, a cell: were ValueError tracebacks
+        sio.savemat(tmp_path / "joints.mat", {"joints": text})
+        _raises(load_lsp, tmp_path, field="joints", path="joints.mat")
+
+
+def test_lsp_people_without_labelled_joints_or_with_an_unreadable_image(tmp_path):
+    from convcorr_jax.data import lsp
+
+    j = np.zeros((14, 3, 2))  # LSPET layout: every flag 0, no person has a labelled joint
+    sio.savemat(tmp_path / "joints.mat", {"joints": j})
+    (tmp_path / "images").mkdir()
+    for i in (1, 2):
+        Image.new("RGB", (8, 6)).save(tmp_path / "images" / f"im0000{i}.jpg")
+    err = _raises(lsp.people, tmp_path, "train", val_fraction=0.0, field="split")  # was numpy's "need at least one"
+    assert "none (2 without one)" in str(err)
+    j[:, 2, :], j[:, :2, :] = 1, 3.0
+    sio.savemat(tmp_path / "joints.mat", {"joints": j})
+    assert lsp.people(tmp_path, "train", val_fraction=0.0).boxes.tolist() == [[0, 0, 7, 5]] * 2
+    (tmp_path / "images" / "im00002.jpg").write_bytes(b"not a jpeg")  # was PIL's UnidentifiedImageError
+    _raises(lsp.people, tmp_path, "train", val_fraction=0.0, field="image", path="im00002.jpg")
 
 
 # ---------------------------------------------------------------------------------------------- images

@@ -145,6 +145,8 @@ def test_spair_pairs_splits_and_box_threshold(tmp_path):
 @pytest.mark.parametrize("field, value, expected", [
     ("trg_kps", [[1, 2, 3]], r"trg_kps.*\[\[x, y\]"),
     ("trg_kps", [[1, 2]], r"trg_kps.*as many keypoints as src_kps"),
+    ("trg_kps", [[12, 10], [float("nan"), 38], [70, 40]], r"trg_kps.*finite"),  # NaN: dropped as padding before
+    ("src_kps", [[10, 10], [20, float("inf")], [50, 40]], r"src_kps.*finite"),
     ("trg_bndbox", [1, 2, 3], r"trg_bndbox.*x0, y0, x1, y1"),
     ("category", "zebra", r"category.*aeroplane"),
     ("src_kps", None, r"src_kps.*missing"),

@@ -113,6 +113,26 @@ def as_float(value: object, source, field: str) -> float:
         raise InputError(source, field, "a number", repr(value)) from None
 
 
+def as_int(value: object, source, field: str) -> int:
+    """Parse a whole number (an int, or a string such as "3" or "3.00"), raising `InputError` naming the field
+    otherwise (NaN, inf, 2.5, text).
+
+    Args:
+        value: a number or a string that `float` parses to a whole number.
+        source, field: the file (or record) and field named in the error.
+
+    Returns:
+        The value as a Python int.
+
+    Raises:
+        InputError: naming source and field, for anything else.
+    """
+    v = as_float(value, source, field)
+    if not (np.isfinite(v) and v == int(v)):
+        raise InputError(source, field, "a whole number", repr(value))
+    return int(v)
+
+
 def points_bbox(points: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Tight box (x0, y0, x1, y1) float32 around the finite (and masked) points; NaNs when there are none.
 

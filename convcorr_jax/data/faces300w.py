@@ -315,11 +315,11 @@ def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathL
         `Loaded` of `KeypointSample`s, one per annotation: points float32 [K, 2] 0-based (x, y), NaN where v = 0;
         visible bool [K] (v > 0 means labelled and visible); category "face"; id the image's file name without
         extension. extras: image_size (w, h), center, scale, coco_bbox (x, y, w, h as stored), annotation_id, and
-        for K = 68 interocular (pixels).
+        for K = 68 interocular (pixels; NaN when an outer eye corner, point 36 or 45, is unlabelled).
 
     Raises:
-        InputError: for an unreadable json or missing `images`/`annotations`, or (without `skip_bad`) a bad
-            annotation.
+        InputError: for an unreadable json, missing or malformed `images`/`annotations` (an image without `id` or
+            `file_name`), or (without `skip_bad`) a bad annotation.
     """
     p = Path(path)
     try:
@@ -327,14 +327,23 @@ def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathL
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(p, "json", "a readable COCO-style json file", str(e)) from None
     for key in ("images", "annotations"):
-        if key not in d:
+        if not isinstance(d, dict) or key not in d:
             raise InputError(p, key, f"a top-level '{key}' list", "missing")
+        bad = d[key] if not isinstance(d[key], list) else next((e for e in d[key] if not isinstance(e, dict)), None)
+        if bad is not None:
+            raise InputError(p, key, f"a list of objects ('{key}')", f"{type(bad).__name__} {repr(bad)[:40]}")
+    for n, im in enumerate(d["images"]):
+        if "id" not in im or not isinstance(im.get("file_name"), str):
+            raise InputError(p, f"images[{n}]", "an object with 'id' and 'file_name'", sorted(im))
     images = {im["id"]: im for im in d["images"]}
     base = Path(image_root) if image_root is not None else p.parent
 
     def parse(a: dict):
-        kp = np.asarray(a.get("keypoints", []), np.float64)
-        if kp.size % 3 or kp.size == 0:
+        try:
+            kp = np.asarray(a.get("keypoints", []), np.float64)
+        except (TypeError, ValueError):
+            raise InputError(p, f"annotation {a.get('id')} keypoints", "numbers (x, y, v) * K", "not numbers") from None
+        if kp.ndim != 1 or kp.size % 3 or kp.size == 0:
             raise InputError(p, f"annotation {a.get('id')} keypoints", "a flat list of (x, y, v) triples", kp.size)
         kp = kp.reshape(-1, 3)
         k = len(kp)
@@ -349,7 +358,7 @@ def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathL
         extras = {"image_size": (im.get("width"), im.get("height")), "center": a.get("center"),
                   "scale": a.get("scale"), "coco_bbox": a.get("bbox"), "annotation_id": a.get("id")}
         if k == 68:
-            extras["interocular"] = float(interocular_distance(np.nan_to_num(pts)))
+            extras["interocular"] = float(interocular_distance(pts))  # NaN when an outer eye corner is unlabelled
         return KeypointSample(points=pts.astype(np.float32), visible=vis, names=nm, bbox=points_bbox(pts),
                               category="face", id=Path(im["file_name"]).with_suffix("").as_posix(),
                               image_path=os.fspath(base / im["file_name"]), extras=extras)

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from PIL import Image
-
 from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data.flic import image_size
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import LSP, LSP_JOINTS
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 
 def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
@@ -53,13 +52,13 @@ def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, st
         raise InputError(p, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
     if "joints" not in m:
         raise InputError(p, "joints", "a variable 'joints'", sorted(k for k in m if k[0] != "_"))
-    j = np.asarray(m["joints"], np.float64)
-    if j.ndim == 3 and j.shape[:2] == (3, 14):
+    j = np.asarray(m["joints"])
+    check_shape(j, "3 14 N | 14 3 N", p, "joints", dtype="number", note="(LSP 3 x 14 x N or LSPET 14 x 3 x N)")
+    j = j.astype(np.float64)
+    if j.shape[:2] == (3, 14):
         arr, layout = j.transpose(2, 1, 0), "lsp"  # [N, 14, 3]
-    elif j.ndim == 3 and j.shape[:2] == (14, 3):
-        arr, layout = j.transpose(2, 0, 1), "lspet"
     else:
-        raise InputError(p, "joints", "shape 3 x 14 x N (LSP) or 14 x 3 x N (LSPET)", j.shape)
+        arr, layout = j.transpose(2, 0, 1), "lspet"
     flag = arr[..., 2]
     if not np.all(np.isin(flag, (0, 1))):
         raise InputError(p, "joints flag", "0/1 values", np.unique(flag)[:5])
@@ -180,10 +179,12 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
             chosen.append(s)
         else:
             empty += 1
+    if not chosen:
+        raise InputError(mat, "split", f"people with a labelled joint in split {split!r}",
+                         f"none ({empty} without one)")
     boxes = []
     for s in chosen:
-        with Image.open(s.image_path) as im:
-            w, h = im.size
+        w, h = image_size(s.image_path)  # InputError naming an unreadable image
         boxes.append((0.0, 0.0, w - 1.0, h - 1.0))
     norm_boxes = np.stack([s.bbox for s in chosen]).astype(np.float64)
     return PersonSet(chosen, LSP, np.asarray(boxes, np.float64), norm_boxes, os.fspath(mat), empty)

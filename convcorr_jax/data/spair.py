@@ -42,6 +42,8 @@ def _numbers(value, path: Path, field: str, shape: tuple) -> np.ndarray:
     if a is None:
         raise InputError(path, field, f"numbers {want}", repr(value)[:80])
     check_shape(a, [f"n{i}" if s is None else s for i, s in enumerate(shape)], path, field, note=f"(numbers {want})")
+    if not np.all(np.isfinite(a)):  # NaN rows would pass for the padding of `pad_points`
+        raise InputError(path, field, f"finite numbers {want}", "NaN or inf")
     return a
 
 
@@ -53,10 +55,11 @@ def _read_pair(path: str | os.PathLike) -> dict:
 
     Returns:
         {"src", "trg": image names (str), "category": str, "src_kps", "trg_kps": float64 [K, 2] (x, y) 0-based
-        pixels as given (K >= 1, the same in both), "trg_bndbox": float64 [4] (x0, y0, x1, y1)}.
+        pixels as given (K >= 1, the same in both), "trg_bndbox": float64 [4] (x0, y0, x1, y1)}, all finite.
 
     Raises:
-        InputError: naming the file and field when one is missing or malformed, or the category is unknown.
+        InputError: naming the file and field when one is missing or malformed (not finite numbers of the shape),
+            or the category is unknown.
     """
     path = Path(path)
     try:

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded, as_float, collect, points_bbox
+from convcorr_jax.data._common import Loaded, as_float, as_int, collect, points_bbox
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.io import write_text
@@ -142,7 +142,7 @@ def read_keypoint_xml(path: str | os.PathLike, names: Sequence[str] | None = Non
         lab[i] = True
         z[i] = as_float(a.get("z", "0"), path, f"keypoint {name} z")
         if "zorder" in a:
-            zorder[i] = int(as_float(a["zorder"], path, f"keypoint {name} zorder"))
+            zorder[i] = as_int(a["zorder"], path, f"keypoint {name} zorder")
     vb = root.find("visible_bounds")
     if vb is not None and {"xmin", "ymin", "width", "height"} <= set(vb.attrib):
         x0 = as_float(vb.attrib["xmin"], path, "visible_bounds xmin") - 1.0
@@ -157,15 +157,15 @@ def read_keypoint_xml(path: str | os.PathLike, names: Sequence[str] | None = Non
     voc_id = _text(root, "voc_id", path, required=False)
     polys = []
     for seg in root.iter("segment"):
-        xs = np.array(seg.attrib.get("x", "").split(), np.float64)
-        ys = np.array(seg.attrib.get("y", "").split(), np.float64)
+        xs, ys = (np.array([as_float(v, path, f"polylinesegments segment {c}") for v in seg.attrib.get(c, "").split()],
+                            np.float64) for c in ("x", "y"))
         if xs.shape != ys.shape:
             raise InputError(path, "polylinesegments segment", "as many x as y values", (xs.size, ys.size))
         polys.append(np.stack([xs - 1.0, ys - 1.0], axis=1).astype(np.float32))
     stem = Path(path).stem
     extras = {
         "image_id": image_id,
-        "voc_id": None if voc_id is None else int(as_float(voc_id, path, "voc_id")),
+        "voc_id": None if voc_id is None else as_int(voc_id, path, "voc_id"),
         "annotation_id": root.attrib.get("id"),
         "subcategory": _text(root, "subcategory", path, required=False),
         "visible_bounds": bounds,
