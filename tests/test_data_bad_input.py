@@ -225,6 +225,18 @@ def test_mpii_h5_missing_key_and_shape(tmp_path):
     _raises(load_mpii_h5, tmp_path / "x.h5", field="file")
 
 
+@pytest.mark.parametrize("key", ["index", "person", "torsoangle"])
+def test_mpii_h5_optional_datasets_of_another_length(tmp_path, key):
+    """An optional dataset with fewer rows than `part` is refused by name (it was an IndexError at its last person)."""
+    p = tmp_path / "valid.h5"
+    with h5py.File(p, "w") as f:
+        for k, v in {"part": np.ones((2, 16, 2)), "visible": np.ones((2, 16)), "center": np.ones((2, 2)),
+                     "scale": np.ones(2), "normalize": np.ones(2), "imgname": np.array([b"a.jpg", b"b.jpg"])}.items():
+            f[k] = v
+        f[key] = np.zeros(1)
+    _raises(load_mpii_h5, p, field=key)
+
+
 def test_mpii_h5_nan_and_skip(tmp_path):
     rng = np.random.default_rng(0)
     s = [KeypointSample(points=rng.uniform(1, 50, (16, 2)).astype(np.float32), visible=np.ones(16, bool),

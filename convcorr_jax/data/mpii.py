@@ -100,9 +100,9 @@ def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None =
         scale = _h5_array(f, "scale", p, (), n)
         normalize = _h5_array(f, "normalize", p, (), n)
         names = _h5_array(f, "imgname", p, (), n)
-        index = f["index"][()] if "index" in f else np.arange(n)
-        person = f["person"][()] if "person" in f else np.zeros(n)
-        torso = f["torsoangle"][()] if "torsoangle" in f else np.full(n, np.nan)
+        index = _h5_array(f, "index", p, (), n) if "index" in f else np.arange(n)
+        person = _h5_array(f, "person", p, (), n) if "person" in f else np.zeros(n)
+        torso = _h5_array(f, "torsoangle", p, (), n) if "torsoangle" in f else np.full(n, np.nan)
         headbox = _h5_array(f, "headbox", p, (2, 2), n) if "headbox" in f else None
     img_root = Path(image_root) if image_root is not None else p.parent.parent / "images"
 
