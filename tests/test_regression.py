@@ -222,3 +222,70 @@ def test_semantic_direction_moves_projection_only():
     w = d.w.astype(np.float64)
     perp = F[:2] - (F[:2] @ w)[:, None] * w
     np.testing.assert_allclose(moved[:, 1], perp, atol=1e-5)  # eq. 6: t = 0 leaves the orthogonal part
+
+
+def test_regression_bad_inputs_give_one_input_error():
+    """Mismatched counts, widths, visibility flags, subset indices, label values and direction settings are one
+    InputError naming the argument (not an IndexError / matmul error, nor a silently wrong answer)."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(0)
+    F, pts = rng.normal(size=(12, 5)), rng.uniform(8, 30, (12, 4, 2))
+    with pytest.raises(InputError, match="'visible'"):
+        landmarks.fit_points(F, pts, np.ones((12, 2), bool))
+    model = landmarks.fit_points(F, pts, lambdas=[1e-2])
+    with pytest.raises(InputError, match="predict_points: field 'F'"):
+        landmarks.predict_points(model, rng.normal(size=(2, 6)))
+    images, feat = rng.integers(0, 255, (12, 40, 40, 3), dtype=np.uint8), features.pixel_featurizer((4, 4))
+    lb = lookback.fit_lookback(images, pts, pts + 1.0, feat, {"a": (0, 1), "b": (2, 3)}, crop_size=8,
+                               lambdas=[1e-2])
+    with pytest.raises(InputError, match=r"subsets\['b'\].*stage1 has K = 3"):
+        lookback.apply_lookback(lb, images, pts[:, :3], feat)
+    with pytest.raises(InputError, match="apply_lookback: field 'stage1'"):
+        lookback.apply_lookback(lb, images[:5], pts, feat)
+    nan_pts = pts.copy()
+    nan_pts[0, 1] = np.nan
+    with pytest.raises(InputError, match=r"stage1\[0, 1\]"):
+        lookback.apply_lookback(lb, images, nan_pts, feat)
+    with pytest.raises(InputError, match="'images'"):
+        lookback.apply_lookback(lb, images[:0], pts[:0], feat)
+    with pytest.raises(InputError, match=r"subsets\['a'\]"):
+        lookback.fit_lookback(images, pts, pts, feat, {"a": (0, 9)}, crop_size=8)
+    with pytest.raises(InputError, match="margin_quantile"):
+        lookback.fit_lookback(images, pts, pts, feat, {"a": (0, 1)}, crop_size=8, margin_quantile=2.0)
+    labels = rng.integers(0, 3, (12, 20, 20)).astype(np.uint8)
+    with pytest.raises(InputError, match="labels_train.*0..2 or 255"):  # class 3 of a 3-class task: no silent drop
+        segmentation.segmentation_table(F[:8], labels[:8] + 1, F[8:], labels[8:], 3, grid=5)
+    with pytest.raises(InputError, match="labels_test"):
+        segmentation.segmentation_table(F[:8], labels[:8], F[8:], labels[9:], 3, grid=5)
+    with pytest.raises(InputError, match="images_test"):
+        rgb.rgb_reconstruction(F[:8], images[:8], F[8:], images[9:], size=6)
+    d = directions.learn_direction(F, F @ np.arange(5.0))
+    with pytest.raises(InputError, match="move_along: field 'F'"):
+        directions.move_along(d, F[:, :4])
+    with pytest.raises(InputError, match="quantiles"):
+        directions.learn_direction(F, F @ np.arange(5.0), quantiles=(0.9, 0.1))
+    with pytest.raises(InputError, match="extrapolate"):
+        directions.learn_direction(F, F @ np.arange(5.0), extrapolate=-1.0)
+
+
+def test_keypoint_table_small_and_disjoint_categories():
+    """A category with one training instance predicts that instance's points (fit_points' documented fallback);
+    no shared category is an InputError, not a numpy stacking error."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(1)
+
+    def sample(cat, i):
+        img = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+        pts = rng.uniform(10, 38, (3, 2)).astype(np.float32)
+        return KeypointSample(pts, np.ones(3, bool), ("a", "b", "c"), np.array([5, 5, 42, 42], np.float32), cat,
+                              f"{cat}{i}", img)
+
+    feat = features.pixel_featurizer((4, 4))
+    one = landmarks.fit_points(rng.normal(size=(1, 5)), [[[3.0, 4.0], [5.0, 6.0]]], folds=1)
+    np.testing.assert_allclose(landmarks.predict_points(one, rng.normal(size=(2, 5))), [[[3, 4], [5, 6]]] * 2)
+    res = keypoints.keypoint_table([sample("a", 0)], [sample("a", 1)], feat, crop_size=16)
+    assert res.counts == {"a": 1} and 0.0 <= res.pck["a"] <= 1.0
+    with pytest.raises(InputError, match="keypoint_table: field 'category'"):
+        keypoints.keypoint_table([sample("a", 0)], [sample("b", 0)], feat, crop_size=16)

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
@@ -44,7 +45,14 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
       A `Direction`: w float32 [d] (the regressor's weights scaled to unit length), the attribute regressor, t_range
       (centre -+ extrapolate x half the quantile range of w^T f) and cv_error, the smallest CV mean squared error
       over the lambda grid.
+
+    Raises:
+      InputError: quantiles not 0 <= low < high <= 1, extrapolate not > 0 (and ridge's checks of F, attribute).
     """
+    q = tuple(float(v) for v in quantiles)
+    check(len(q) == 2 and 0.0 <= q[0] < q[1] <= 1.0, "learn_direction", "quantiles", "(low, high) with 0 <= low < "
+          "high <= 1", quantiles)
+    check(float(extrapolate) > 0, "learn_direction", "extrapolate", "a factor > 0", extrapolate)
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     w = np.asarray(model.W, np.float64)
     w = w / max(np.linalg.norm(w), 1e-12)
@@ -66,9 +74,13 @@ def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Se
 
     Returns:
       float32 [N, S, d]: row n, step s is F[n] with its component along w replaced by t_s w.
+
+    Raises:
+      InputError: F not [N, d] with the direction's d.
     """
     w = np.asarray(direction.w, np.float64)
     F = np.asarray(F, np.float64)
+    check_shape(F, "N D", "move_along", "F", {"D": len(w)}, note="(descriptors like the direction's)")
     t = np.linspace(*direction.t_range, steps) if t_values is None else np.asarray(t_values, np.float64)
     perp = F - (F @ w)[:, None] * w[None, :]
     return (perp[:, None, :] + t[None, :, None] * w[None, None, :]).astype(np.float32)

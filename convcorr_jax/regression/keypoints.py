@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from convcorr_jax.core.errors import check
 from convcorr_jax.core.geometry import box_to_affine, crop, crop_each, invert_affine, square_box, transform_points
 from convcorr_jax.core.metrics import pck_hits
 from convcorr_jax.regression.features import Featurizer
@@ -103,8 +104,13 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
 
     Returns:
       A `KeypointResult`: PCK@0.1 per category and "mean", PCK curves [len(alphas)], test instances per category.
+
+    Raises:
+      InputError: no category with instances in both train and test.
     """
     cats = sorted({s.category for s in train} & {s.category for s in test})
+    check(len(cats) > 0, "keypoint_table", "category", "a category with instances in both train and test",
+          f"train {sorted({s.category for s in train})}, test {sorted({s.category for s in test})}")
     train = [s for s in train if s.category in cats]
     test = [s for s in test if s.category in cats]
     b_tr = np.stack([s.bbox for s in train]).astype(np.float64)
@@ -126,5 +132,5 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
         curves[cat] = np.array([_pck_per_type(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
         pck[cat] = _pck_per_type(pck_hits(pred, p_te, v_te, norm, 0.1))
         counts[cat] = int(te.sum())
-    pck["mean"] = float(np.mean([pck[c] for c in cats])) if cats else float("nan")
+    pck["mean"] = float(np.mean([pck[c] for c in cats]))
     return KeypointResult(pck, curves, tuple(alphas), counts)

@@ -62,9 +62,10 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
                lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0, min_rows: int = 8) -> PointsModel:
     """Ridge regressors from descriptors F [N, d] to points [N, K, 2] (lambda by CV).
 
-    All visible: one multi-target fit with one shared lambda. Otherwise each keypoint is fitted (x and y
-    together, own CV lambda) on the rows where it is visible; a keypoint with fewer than `min_rows` visible rows
-    (or fewer than `folds`) predicts the mean of its visible positions (or NaN when it is never visible).
+    All visible (and at least max(folds, 2) rows): one multi-target fit with one shared lambda. Otherwise each
+    keypoint is fitted (x and y together, own CV lambda) on the rows where it is visible; a keypoint with fewer
+    than `min_rows` visible rows (or fewer than `folds`) predicts the mean of its visible positions (or NaN when it
+    is never visible), so a single training row predicts its own points.
 
     Args:
       F: float [N, d] descriptors.
@@ -78,14 +79,16 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
       (NaN for keypoints without regressors).
 
     Raises:
-      InputError: F's rows differ from N.
+      InputError: F's rows differ from N, or visible is not [N, K].
     """
     F = np.asarray(F)
     points = np.asarray(points, np.float64)
     dims = check_shape(points, "N K 2", "fit_points", "points")
     check_shape(F, "N D", "fit_points", "F", dims, note="(one descriptor per sample)")
     n, k = dims["N"], dims["K"]
-    if visible is None or np.all(visible):
+    visible = np.ones((n, k), bool) if visible is None else np.asarray(visible, bool)
+    check_shape(visible, "N K", "fit_points", "visible", dims, note="(one flag per point)")
+    if np.all(visible) and n >= max(folds, 2):
         model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE)
         return PointsModel(model.W, model.b, np.full(k, float(model.lam)))
     W = np.zeros((F.shape[1], 2 * k), np.float32)
@@ -110,8 +113,13 @@ def predict_points(model: PointsModel, F: np.ndarray) -> np.ndarray:
 
     Returns:
       [N, K, 2] (x, y) pixels in the frame the model was fitted in (dtype of F @ W).
+
+    Raises:
+      InputError: F not [N, d] with the model's d.
     """
-    return (np.asarray(F) @ model.W + model.b).reshape(len(F), model.num_points, 2)
+    F = np.asarray(F)
+    check_shape(F, "N D", "predict_points", "F", {"D": model.W.shape[0]}, note="(descriptors like the training rows)")
+    return (F @ model.W + model.b).reshape(len(F), model.num_points, 2)
 
 
 def oof_points(F: np.ndarray, points: np.ndarray, lam: float, folds: int = 4, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check_shape
+from convcorr_jax.core.errors import check, check_finite, check_shape
 from convcorr_jax.core.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
@@ -65,6 +65,29 @@ def _subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.nda
     return square_box((tight[:, :2] + tight[:, 2:]) / 2, side)
 
 
+def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tuple[int, ...]], source: str,
+                  field: str) -> None:
+    """InputError unless images are [N, H, W, 3], points [N, K, 2] and every subset index is in 0..K-1, with the
+    subsets' points finite.
+
+    Args:
+      images: uint8 RGB [N, H, W, 3].
+      points: [N, K, 2] (x, y) pixel points (ground truth or first-stage predictions).
+      subsets: subset name -> point indices.
+      source, field: the function and the name of `points`, for the error.
+    """
+    dims = check_shape(images, "N>=1 H W 3", source, "images")
+    dims = check_shape(points, "N K 2", source, field, {"N": dims["N"]}, note="(one row of (x, y) points per image)")
+    for name, idx in subsets.items():
+        idx = list(idx)
+        check(len(idx) > 0 and all(isinstance(i, (int, np.integer)) and 0 <= i < dims["K"] for i in idx), source,
+              f"subsets[{name!r}]", f"point indices in 0..{dims['K'] - 1} ({field} has K = {dims['K']} points)", idx)
+    used = np.zeros(dims["K"], bool)
+    used[[i for idx in subsets.values() for i in idx]] = True
+    check_finite(points, np.broadcast_to(used, points.shape[:2]), source, field, "finite (x, y) for every point in a "
+                 "subset")
+
+
 def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
                  subsets: dict[str, tuple[int, ...]] = FACE68_SUBSETS, crop_size: int = 96,
                  margin_quantile: float = 1.0, lambdas=LAMBDAS, folds: int = 4, seed: int = 0) -> LookbackModel:
@@ -84,9 +107,15 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
       A `LookbackModel` (margins in pixels per subset).
 
     Raises:
-      InputError: stage1_oof's shape differs from points'.
+      InputError: images not [N, H, W, 3], points not [N, K, 2], stage1_oof's shape differs from points', a subset
+        index outside 0..K-1, a non-finite point in a subset, or margin_quantile outside 0..1.
     """
+    images, points, stage1_oof = np.asarray(images), np.asarray(points), np.asarray(stage1_oof)
+    _check_inputs(images, points, subsets, "fit_lookback", "points")
     check_shape(stage1_oof, points.shape, "fit_lookback", "stage1_oof", note="(as points)")
+    _check_inputs(images, stage1_oof, subsets, "fit_lookback", "stage1_oof")
+    check(0.0 <= float(margin_quantile) <= 1.0, "fit_lookback", "margin_quantile", "a quantile in 0..1",
+          margin_quantile)
     margins, models = {}, {}
     for name, idx in subsets.items():
         idx = list(idx)
@@ -111,7 +140,13 @@ def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray,
     Returns:
       (refined float64 [N, K, 2] (x, y) pixels: points in no subset keep their first-stage value, points in
       several subsets get the mean; boxes: subset name -> float64 [N, 4] (x_min, y_min, x_max, y_max)).
+
+    Raises:
+      InputError: images not [N, H, W, 3], stage1 not [N, K, 2] with every subset index below K, or a non-finite
+        stage1 point in a subset.
     """
+    images, stage1 = np.asarray(images), np.asarray(stage1)
+    _check_inputs(images, stage1, model.subsets, "apply_lookback", "stage1")
     acc = np.zeros(stage1.shape, np.float64)
     cnt = np.zeros(stage1.shape[:2], np.float64)
     boxes_out = {}

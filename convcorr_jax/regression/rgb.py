@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from convcorr_jax.core.errors import check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.features import resize_images
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
@@ -69,7 +70,13 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
     Returns:
       An `RGBResult`: held-out MAE and the training-mean-image baseline's ([0, 1] units), the model, recon and
       originals [M, size, size, 3].
+
+    Raises:
+      InputError: descriptors and images of different counts (or images not [N, H, W, 3]).
     """
+    for split, F, images in (("train", F_train, images_train), ("test", F_test, images_test)):
+        dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}")
+        check_shape(images, "N H W 3", "rgb_reconstruction", f"images_{split}", dims, note="(one image per descriptor)")
     Y_tr = _rgb_targets(images_train, size)
     Y_te = _rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
     model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed, dtype=DTYPE)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.metrics import segmentation_average_precision, segmentation_iou
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
@@ -99,6 +100,28 @@ class SegModel:
         return np.asarray(_upsample(jnp.asarray(s, jnp.float32), tuple(image_hw))) if image_hw else np.asarray(s)
 
 
+def _check_split(F, labels, num_classes: int, split: str) -> np.ndarray:
+    """InputError unless F is [N, d] and labels [N, H, W] with values in 0..C-1 or `VOID`.
+
+    Args:
+      F: float [N, d] descriptors.
+      labels: int [N, H, W] label maps.
+      num_classes: C, background included.
+      split: "train" or "test", for the error.
+
+    Returns:
+      labels as a numpy array.
+    """
+    labels = np.asarray(labels)
+    dims = check_shape(F, "N D", "segmentation_table", f"F_{split}")
+    check_shape(labels, "N H W", "segmentation_table", f"labels_{split}", dims, dtype="int | uint",
+                note="(one label map per descriptor)")
+    bad = (labels != VOID) & ((labels < 0) | (labels >= num_classes))
+    check(not bad.any(), "segmentation_table", f"labels_{split}", f"labels in 0..{num_classes - 1} or {VOID} (void)",
+          sorted(set(np.unique(labels[bad]).tolist()))[:5])
+    return labels
+
+
 def _fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: int = GRID,
                      lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0) -> SegModel:
     """Both stages from descriptors F [N, d] and label maps [N, H, W].
@@ -152,9 +175,13 @@ def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: 
     Returns:
       A `SegResult`: per-class AP and IoU [C] (0..1), pixel accuracy over non-void pixels, the model, scores
       [M, H', W', C] upsampled to the label size, and their arg-max [M, H', W'].
+
+    Raises:
+      InputError: descriptors and label maps of different counts, or a label outside 0..C-1 that is not void.
     """
+    labels_train = _check_split(F_train, labels_train, num_classes, "train")
+    labels_test = _check_split(F_test, labels_test, num_classes, "test")
     model = _fit_segmentation(F_train, labels_train, num_classes, grid, lambdas, folds, seed)
-    labels_test = np.asarray(labels_test)
     scores = model.scores(F_test, labels_test.shape[1:3])
     pred = scores.argmax(-1)
     keep = labels_test != VOID
