@@ -171,3 +171,14 @@ def test_dense_window_scores_conv_equals_pixel_loop():
                         want[j, dy + 4, dx + 4] = grids[lut[t], row, col] @ model.W[k] + model.b[k]
     assert np.isfinite(want).sum() > 10 and np.isnan(want).sum() > 10
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_classify_checks_feature_rows_against_keypoints():
+    """Feature matrices that are not one row per keypoint (or of another width) are one InputError naming them."""
+    samples = _toy(4, 7)
+    kps = cls._collect_keypoints(samples)
+    X = np.random.default_rng(0).normal(size=(len(kps), 6))
+    with pytest.raises(InputError, match="'train_X'"):
+        cls.classify(X[:-1], kps, X, kps)
+    with pytest.raises(InputError, match="'test_X'"):
+        cls.classify(X, kps, X[:, :4], kps)

@@ -124,3 +124,27 @@ def test_category_pck_averages_keypoint_types():
     # type 0: 1/3, type 1: 2/2, type 2 never evaluated -> (1/3 + 1) / 2, not the pooled 3/5
     assert point_prediction.per_type_pck(hits) == pytest.approx(2 / 3)
     assert np.isnan(point_prediction.per_type_pck(np.full((2, 2), np.nan)))
+
+
+def test_run_table4_empty_sets_and_mixed_keypoint_counts():
+    """Empty sets and a category whose train and test instances have different K are one InputError, not a numpy
+    stacking / broadcasting error (a random-weight network on 64-px boxes)."""
+    import jax
+
+    from convcorr_jax.backbones import get
+
+    rng = np.random.default_rng(0)
+
+    def inst(k, i):
+        img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        return _sample(rng.uniform(10, 50, (k, 2)), [4, 4, 59, 59], image=img, category="toy")
+
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.PRNGKey(0))
+    cfg = point_prediction.PredictionConfig(box_size=64, C=1e-3, initial_negatives=20, max_rounds=1, batch_size=4)
+    train = [inst(3, i) for i in range(3)]
+    for tr, te in ((train, []), ([], train)):
+        with pytest.raises(InputError, match="non-empty train and test"):
+            point_prediction.run_table4(tr, te, bb, params, cfg, sift=False)
+    with pytest.raises(InputError, match=r"category 'toy'.*one keypoint count.*\[3, 4\]"):
+        point_prediction.run_table4(train, [inst(4, 0)], bb, params, cfg, sift=False)

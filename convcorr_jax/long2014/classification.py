@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
@@ -152,8 +152,10 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
       "cv": {category: cv dict}}.
 
     Raises:
-      InputError: a test category without training keypoints.
+      InputError: features not one row per keypoint (of one width D), or a test category without training keypoints.
     """
+    d = check_shape(train_X, "M D", "classify", "train_X", {"M": len(train)}, note="(one row per training keypoint)")
+    check_shape(test_X, "M D", "classify", "test_X", {"M": len(test), "D": d["D"]}, note="(one row per test keypoint)")
     acc, used, cvs = {}, {}, {}
     for cat in sorted(set(test.category.tolist())):
         tr, te = train.category == cat, test.category == cat

@@ -409,24 +409,25 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
       "skipped" (keypoints excluded from training), "neg_half" (box px), "info"}.
 
     Raises:
-      InputError: a test category without training instances.
+      InputError: an empty train or test set, a test category without training instances or of mixed K.
     """
+    check(len(train) > 0 and len(test) > 0, "run_table4", "samples", "non-empty train and test sets", 0)
     key = jax.random.PRNGKey(0) if key is None else key
     neg_half = default_neg_half(backbone, cfg)
     cats = sorted({s.category for s in test})
     rows = {"SIFT": {}, "SIFT+prior": {}, "conv5": {}, "conv5+prior": {}} if sift else {"conv5": {}, "conv5+prior": {}}
-    hits, preds, tests, info = {r: {} for r in rows}, {r: {} for r in rows}, {}, {}
-    skipped = 0
+    hits, preds, tests, info, skipped = {r: {} for r in rows}, {r: {} for r in rows}, {}, {}, 0
     Xtr, ctr, Ptr = dense_conv(train, backbone, params, cfg)
     Xte, cte, Pte = dense_conv(test, backbone, params, cfg)
-    if sift:
-        Str, sctr = dense_sift(train, cfg)
-        Ste, scte = dense_sift(test, cfg)
+    Str, sctr = dense_sift(train, cfg) if sift else (None, None)
+    Ste, scte = dense_sift(test, cfg) if sift else (None, None)
     for cat in progress_bar(cats, desc="table4 categories", disable=not progress):
         itr = [i for i, s in enumerate(train) if s.category == cat]
         ite = [i for i, s in enumerate(test) if s.category == cat]
         check(len(itr) > 0, "training set", f"category {cat!r}", "training instances for every test category", 0)
         tr, te = [train[i] for i in itr], [test[i] for i in ite]
+        check(len(ks := sorted({s.num_keypoints for s in tr + te})) == 1, "samples", f"category {cat!r}",
+              "one keypoint count (K) for all its instances", ks)
         tests[cat] = te
         _, vis, trainable = box_keypoints(tr, cfg.box_size)
         skipped += int((vis & ~trainable).sum())
@@ -442,8 +443,7 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
             hits[name][cat], hits[name + "+prior"][cat] = r["hits"], r["hits_prior"]
             preds[name][cat], preds[name + "+prior"][cat] = r["pred"], r["pred_prior"]
     for name in rows:
-        for cat in cats:
-            rows[name][cat] = per_type_pck(hits[name][cat])
+        rows[name].update({cat: per_type_pck(hits[name][cat]) for cat in cats})
         rows[name]["mean"] = float(np.mean([rows[name][c] for c in cats]))
     order = [r for r in ("SIFT", "SIFT+prior", "conv5", "conv5+prior") if r in rows]
     return {"rows": {r: rows[r] for r in order}, "hits": hits, "pred": preds, "test": tests,
