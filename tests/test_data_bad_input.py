@@ -195,6 +195,20 @@ def test_flic_wrong_shape_nan_and_skip(tmp_path):
     assert len(load_flic(tmp_path, joints="all", indices=[1])) == 1  # NaN allowed where slots may be unlabelled
 
 
+@pytest.mark.parametrize("field,value", [("istrain", "yes"), ("currframe", "abc"), ("currframe", np.nan),
+                                         ("imgdims", np.array([[np.nan, 30, 3]])), ("imgdims", np.array([[0, 30, 3]])),
+                                         ("torsobox", np.array([[1, 2, np.nan, 4]]))])
+def test_flic_fields_that_are_not_finite_numbers(tmp_path, field, value):
+    """Text or NaN where FLIC stores numbers, and a zero image side, name the field (were ValueError, NaN boxes or a
+    ZeroDivisionError)."""
+    ex = _flic(tmp_path, 2)
+    ex[0, 1][field] = value
+    sio.savemat(tmp_path / "examples.mat", {"examples": ex})
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "images" / "m-00000001.jpg")
+    _raises(load_flic, tmp_path, field=field, path="examples(2)")
+
+
 def test_flic_not_a_mat_and_wrong_variable(tmp_path):
     (tmp_path / "examples.mat").write_bytes(b"this is not a mat file at all" * 10)
     _raises(load_flic, tmp_path, field="mat")

@@ -69,7 +69,24 @@ def _scalar(v, src, field) -> float:
     a = np.asarray(v).ravel()
     if a.size != 1:
         raise InputError(src, field, "a scalar", a.shape)
-    return float(a[0])
+    try:
+        x = float(a[0])
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not np.isfinite(x):
+        raise InputError(src, field, "a finite number", repr(a[0])[:60])
+    return x
+
+
+def _numbers(v, src, field) -> np.ndarray:
+    """`v` as a finite float64 array; InputError naming `field` of `src` for text or NaN / inf."""
+    try:
+        a = np.asarray(v, np.float64)
+    except (TypeError, ValueError):
+        raise InputError(src, field, "finite numbers", repr(v)[:60]) from None
+    if not np.all(np.isfinite(a)):
+        raise InputError(src, field, "finite numbers", a.ravel().tolist()[:8])
+    return a
 
 
 def _string(v, src, field) -> str:
@@ -216,13 +233,13 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
         if joints == "labelled" and not ok.all():
             bad = [names[j] for j in np.where(~ok)[0]]
             raise InputError(src, "coords", "finite coordinates for the 11 labelled FLIC joints", f"NaN at {bad}")
-        tb = np.asarray(e["torsobox"], np.float64).ravel()
+        tb = _numbers(e["torsobox"], src, "torsobox").ravel()
         if tb.shape != (4,):
             raise InputError(src, "torsobox", "1 x 4 [x1 y1 x2 y2]", tb.shape)
         fp = _string(e["filepath"], src, "filepath")
-        dims = tuple(int(v) for v in np.asarray(e["imgdims"]).ravel())
-        if len(dims) < 2:
-            raise InputError(src, "imgdims", "[h w 3]", dims)
+        dims = tuple(int(v) for v in _numbers(e["imgdims"], src, "imgdims").ravel())
+        if len(dims) < 2 or min(dims[:2]) < 1:
+            raise InputError(src, "imgdims", "[h w 3], h and w >= 1", dims)
         img_path = root / "images" / fp
         if fp not in sizes:
             sizes[fp] = image_size(img_path)
