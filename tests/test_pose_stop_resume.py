@@ -13,6 +13,8 @@ from test_pose_helpers import stick_people
 
 from convcorr_jax.core import interrupt
 from convcorr_jax.pose import model as pose_model
+from convcorr_jax.pose.training import loop as loop_module
+from convcorr_jax.pose.training import run_folder
 from convcorr_jax.pose.training.loop import train
 from convcorr_jax.pose.training.config import TrainConfig
 
@@ -49,3 +51,30 @@ def test_a_stop_at_any_step_resumes_to_the_uninterrupted_parameters(tmp_path, un
     assert resumed.keys() == uninterrupted.keys()
     for k, v in uninterrupted.items():
         np.testing.assert_array_equal(resumed[k], v, err_msg=k)
+
+
+class _Killed(Exception):
+    """A kill between a step's checkpoint and its evaluation, raised in process."""
+
+
+def test_a_run_killed_before_its_last_evaluation_evaluates_it_when_resumed(tmp_path, monkeypatch):
+    """The last stage's evaluation (and, for `convcorr train pose`, its model export) comes before its checkpoint:
+    a run killed during it is not "already trained" when rerun, with metrics.json and the model a stage behind."""
+    cfg = TrainConfig(name="e", out=str(tmp_path), model=TINY, batch_size=4, steps=(4, 6, 3), checkpoint_every=4)
+    people = (stick_people(12, 32, 0), stick_people(4, 32, 1))
+    real, calls = loop_module.evaluate, []
+
+    def killed_at_the_last(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # stages end at steps 4, 10 and 13
+            raise _Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "evaluate", killed_at_the_last)
+    with pytest.raises(_Killed):
+        train(cfg, people)
+    monkeypatch.setattr(loop_module, "evaluate", real)
+    resumed = train(cfg, people)
+    assert [e["step"] for e in resumed.evals] == [4, 10, 13]
+    saved = run_folder.read_metrics(tmp_path / "e")
+    assert saved["status"] == "ok" and [e["step"] for e in saved["metrics"]["evals"]] == [4, 10, 13]

@@ -1,19 +1,20 @@
 """Three-stage, data-parallel training of the Tompson et al. cascade, with orbax checkpoints and resume: the loop.
 
 `train` wires small steps, in the order a run takes them: check the inputs (`check_inputs`), take the run folder
-(`io.folder_lock`), restore or start the state (`_start_run`), write the run's files (`_write_run_files`), then per
-step `take_step` (`pose.training.stages`), `_record_step`, `_checkpoint_if_due`, `_evaluate_if_due`, `_stop_if_asked`,
-and at the end `_finish_run`. The parts: config and digests `pose.training.config`, the step and the optimiser
-`pose.training.stages`, checkpoints `pose.training.checkpoints`, event files `pose.training.event_log`, the run
-folder's other files (metrics.json, the spatial model, readers) `pose.training.run_folder`. Data: `pose.data` (arrays,
-person crops, the grain input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at
-each stage's end it hands a `StageEnd` to its caller's `on_stage`, the export step (`export.model_folder.write_stage`,
-which `convcorr train pose` passes), and imports none of the inference modules (`tests/test_layout.py`).
+(`io.folder_lock`), restore or start the state (`_start_run`), write the run's files (`_write_run_files`), then per step
+`take_step` (`pose.training.stages`), `_record_step`, `_evaluate_if_due`, `_checkpoint_if_due`, `_stop_if_asked`, and at
+the end `_finish_run`. The parts: config and digests `pose.training.config`, the step and the optimiser
+`pose.training.stages`, checkpoints `pose.training.checkpoints`, event files `pose.training.event_log`, the run folder's
+other files (metrics.json, the spatial model, readers) `pose.training.run_folder`. Data: `pose.data` (arrays, person
+crops, the grain input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at each
+stage's end it hands a `StageEnd` to its caller's `on_stage`, the export step (`export.model_folder.write_stage`, which
+`convcorr train pose` passes), and imports none of the inference modules (`tests/test_layout.py`).
 
-Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of
-(seed, t) only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends
-with exactly the parameters of an uninterrupted run, on any number of devices and processes. The checkpoint
-holds the input iterator's state beside the parameters.
+Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of (seed, t)
+only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends with exactly the
+parameters of an uninterrupted run, on any number of devices and processes. The checkpoint holds the input iterator's
+state beside the parameters. A stage's last step is saved after its evaluation and export (`_evaluate_if_due`): a run
+killed in between redoes the step, never ends without them.
 
 Several processes (`convcorr launch`, SLURM): the mesh spans every device of every process; each process reads
 only its rows of each global batch, orbax checkpoints are written by all of them (restorable into any process
@@ -219,8 +220,7 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
         arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
 
     Returns:
-        The `LoopState`, after writing the run's files and opening the input at the restored step, the bar and event
-        log.
+        The `LoopState`, after writing the run's files, opening the input at the restored step, the bar, event log.
     """
     prior = run_folder.read_metrics(run_dir)
     mgr = checkpoints.manager(run_dir / "checkpoints")
@@ -440,10 +440,10 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
             for step in loop.bar:
                 step_metrics = take_step(loop, step)
                 _record_step(loop, step, step_metrics)
-                _checkpoint_if_due(loop, step + 1)
                 if on_step is not None:
                     on_step(step + 1)
-                _evaluate_if_due(loop, step + 1, held_out, progress, on_stage)
+                _evaluate_if_due(loop, step + 1, held_out, progress, on_stage)  # before its checkpoint (module doc)
+                _checkpoint_if_due(loop, step + 1)
                 _stop_if_asked(loop, step + 1)
         finally:
             loop.events.close()
