@@ -107,7 +107,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="name the shipped models, their scores and what each expects, and exit")
     p.add_argument("--export-onnx", default=None, metavar="FILE",
                    help="write the model's coarse heat-map network (images float32 [N, S, S, 3] in [0, 1] -> heat-maps "
-                        "[N, S/pool, S/pool, K]) to FILE as ONNX and exit (the onnx extra; no IMAGES)")
+                        "[N, S/pool, S/pool, K]) to FILE as ONNX and exit (the onnx extra; no IMAGES); FILE outside "
+                        "the model's folder")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="with --export-onnx: the file's fixed batch size N (default 1)")
     p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image (a video: "

@@ -1,6 +1,7 @@
 """ONNX export of a pose model's coarse heat-map network (`convcorr_jax.pose.export.onnx_file`, `convcorr pose
 --export-onnx`): the file run by onnxruntime gives JAX's heat-maps."""
 
+import dataclasses
 import logging
 import subprocess
 import sys
@@ -153,6 +154,19 @@ def test_bad_batch_and_path(tmp_path):
     with pytest.raises(InputError, match="existing folder"):
         export_onnx(run, tmp_path, batch=1)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_path_in_the_model_folder_is_refused_and_its_files_kept(tmp_path):
+    folder = tmp_path / "model"
+    (folder / "frames").mkdir(parents=True)
+    (folder / "params.npz").write_bytes(b"the model's parameters")
+    run = dataclasses.replace(_tiny_run(), path=folder)
+    for path in (folder / "params.npz", folder / "x.onnx", folder / "frames" / "x.onnx", tmp_path / "." / "model" /
+                 "model.json"):
+        with pytest.raises(InputError, match="outside the model's folder"):
+            export_onnx(run, path)
+    assert sorted(p.name for p in folder.rglob("*")) == ["frames", "params.npz"]
+    assert (folder / "params.npz").read_bytes() == b"the model's parameters"
 
 
 def test_missing_jax2onnx_names_the_extra(tmp_path, monkeypatch):

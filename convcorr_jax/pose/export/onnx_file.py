@@ -35,6 +35,7 @@ import traceback
 import warnings
 from contextlib import contextmanager
 from io import StringIO
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import jax
@@ -132,12 +133,17 @@ def export_onnx(run: PoseModel, path: str | os.PathLike, batch: int = 1) -> dict
       "not_exported" [one line per part left out, with the reason]}.
 
     Raises:
-      InputError: a bad batch or path; a network jax2onnx fails to convert (one line: the exception, where in
+      InputError: a bad batch or path (also one inside the model's own folder, `run.path`: its files are the
+        model's, never written over); a network jax2onnx fails to convert (one line: the exception, where in
         jax2onnx; the exception chained); `optional.MissingExtra` (an InputError) without jax2onnx.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InputError(None, "batch", "an integer >= 1 (the file's fixed batch size)", batch)
     io.check_writable(path, "path")
+    folder, written = Path(run.path).resolve(), Path(path).absolute().parent.resolve() / Path(path).name
+    if folder.is_dir() and folder in written.parents:  # (a link at `path` is replaced, not written through)
+        raise InputError(path, "path", f"a file outside the model's folder {run.path} (it holds the model's files)",
+                         "a path inside it")
     with _foreign_quiet():
         j2o = require("jax2onnx", "onnx", "convcorr_jax.pose.export.onnx_file")
     cfg = run.config.model
