@@ -369,3 +369,25 @@ def test_out_logdir_and_devices_are_one_line_before_any_folder(tmp_path, capsys)
         err = capsys.readouterr().err.strip()
         assert "Traceback" not in err and f"field '{field}'" in err.splitlines()[-1], (extra, err)  # after the data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] and afile.read_text() == "mine"
+
+
+def test_a_reader_refuses_an_unreadable_newest_checkpoint_that_training_skips(tmp_path, caplog):
+    """The parameters of a run are its newest step's: a reader (`checkpoint_params`: export, evaluation, `pose.load`)
+    refuses a damaged newest step in one line naming it, not serving an older step's as the run's; training skips it
+    for the older one, whose steps it redoes."""
+    cfg = TrainConfig(name="u", out=str(tmp_path), model=TINY, batch_size=4, steps=(2, 0, 0))
+    params = pose_model.init(jax.random.PRNGKey(0), TINY)
+    ckpt = tmp_path / "u" / "checkpoints"
+    mgr = checkpoints.manager(ckpt)
+    for step in (1, 2):
+        state = {"params": params, "opt": stages.init_opt(cfg, cfg.stage_of(step - 1), params)}
+        checkpoints.save_checkpoint(mgr, step, state, cfg, {"next_index": step})
+    mgr.close()
+    (ckpt / "2" / "meta" / "metadata").write_text("")  # cut short
+    with pytest.raises(InputError, match=r"checkpoints/2: field 'checkpoint': expected a readable step") as e:
+        checkpoints.checkpoint_params(tmp_path / "u", cfg)
+    assert len(str(e.value).splitlines()) == 1
+    mgr = checkpoints.manager(ckpt)
+    assert checkpoints.restore_checkpoint(mgr, cfg, ckpt)[0] == 1  # training: skipped, said in one warning
+    mgr.close()
+    assert "checkpoint step 2 cannot be read" in caplog.text

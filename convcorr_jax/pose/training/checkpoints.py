@@ -135,11 +135,13 @@ def _abstract_state(cfg: TrainConfig, step: int, mesh) -> dict:
 
 
 def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
-                       same_code: bool = True, discard_unreadable: bool = False, data: dict | None = None):
+                       same_code: bool = True, discard_unreadable: bool = False, data: dict | None = None,
+                       newest_only: bool = False):
     """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None).
 
     A step that cannot be read (a file cut short or missing: a crash outside orbax's atomic rename, a damaged
-    disk) is reported in one warning line on this module's logger and skipped for the next older one.
+    disk) is reported in one warning line on this module's logger and skipped for the next older one (training,
+    which redoes the steps after it); with `newest_only` (a reader of the run's parameters) it is refused.
     A checkpoint that holds no iterator state resumes the input at its step.
 
     Args:
@@ -155,6 +157,8 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
       data: training: the `data_fingerprint` of the data it is about to read; a checkpoint trained on other data
         is refused (a run is never resumed, or served as finished, on data that changed); checkpoints without one
         pass. None: no check.
+      newest_only: an unreadable step is an InputError, not skipped for an older one (whose parameters are not the
+        run's).
 
     Returns:
       (step int, state {"params", "opt"} replicated, the input iterator's state dict), or (0, None, None) when
@@ -162,7 +166,7 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
 
     Raises:
       InputError: a checkpoint of another fingerprint (or settings), other data, or an iterator state not at its
-        step.
+        step; with `newest_only`, an unreadable step.
     """
     for step in sorted(mgr.all_steps(), reverse=True):
         got, error = _try_restore(mgr, step, ocp.args.Composite(meta=ocp.args.JsonRestore()))
@@ -170,14 +174,14 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
         if error is None and not isinstance(meta, dict):
             error = f"meta is {type(meta).__name__}, not a JSON object"
         if error is not None:
-            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable)
+            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable, newest_only)
             continue
         meta = fix_old_record("meta", meta, step)
         _check_meta(meta, cfg, ckpt_dir, step, same_code, data)
         abstract = _abstract_state(cfg, step, mesh)
         got, error = _try_restore(mgr, step, ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         if error is not None:
-            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable)
+            _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable, newest_only)
             continue
         return step, got["state"], meta["data_iterator"]
     return 0, None, None
@@ -223,8 +227,12 @@ def _collect_abandoned_reads(timeout_s: float = 10.0, poll_s: float = 0.05) -> N
             gc.collect()
 
 
-def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, error: str, discard: bool) -> None:
-    """One warning line for an unreadable checkpoint step; deleted when `discard`."""
+def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, error: str, discard: bool,
+                     refuse: bool = False) -> None:
+    """One warning line for an unreadable checkpoint step; deleted when `discard`; an InputError when `refuse`."""
+    if refuse:
+        raise InputError(ckpt_dir / str(step), "checkpoint", "a readable step (the run's newest: rerun its "
+                         "`convcorr train pose` command to redo a damaged one)", error)
     log.warning("%s: checkpoint step %d cannot be read (%s); %s", ckpt_dir, step, error,
                 "deleted, resuming from an older one or from the start" if discard else "skipped")
     if discard:
@@ -243,14 +251,16 @@ def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
       The model parameter pytree (`state["params"]`).
 
     Raises:
-      InputError: no readable checkpoint, or one of other settings or data.
+      InputError: no checkpoint, an unreadable newest one (naming it), or one of other settings or data.
     """
     ckpt = Path(run_dir) / "checkpoints"
     if not ckpt.is_dir():  # the manager would make one: nothing is written into a folder that holds no run
         raise InputError(ckpt, "checkpoint", "at least one saved step", "no checkpoints folder")
     mgr = manager(ckpt)
-    _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh, same_code=False)
-    mgr.close()
+    try:  # the newest step or none: an older one's parameters are not the run's
+        _, state, _ = restore_checkpoint(mgr, cfg, ckpt, mesh, same_code=False, newest_only=True)
+    finally:
+        mgr.close()
     if state is None:
         raise InputError(ckpt, "checkpoint", "at least one saved step", "none")
     return state["params"]
