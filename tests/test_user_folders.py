@@ -156,6 +156,18 @@ def test_ship_model_refuses_someones_folder_and_replaces_its_own_with_force(tiny
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no folder left aside
 
 
+def test_ship_model_refuses_a_bad_scores_file_in_one_line_before_any_work(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "flat.json").write_text('{"PCK": 1.0}')
+    for name, said in (("absent.json", "No such file"), ("bad.json", "Expecting"), ("list.json", "got list"),
+                       ("flat.json", "not an object")):
+        _refused(capsys, lambda: ship_model.cli(["--run", str(run), "--out", str(tmp_path / "m"), "--scores",
+                                                 str(tmp_path / name)]), name, "--scores", said)
+    assert not (tmp_path / "m").exists()
+
+
 def test_shipped_write_replaces_only_a_model_folder(tiny_run, tmp_path):
     run, cfg = tiny_run
     params = run_folder.load_run(run)[1]

@@ -40,6 +40,30 @@ SUMMARY = {"flic": "Tompson et al.'s cascade (coarse heat-map model + fine model
                    "fine-tuned on FLIC train minus the validation movies; 11 upper-body joints"}
 
 
+def _read_scores(path: str | None) -> dict:
+    """The model's scores from --scores' JSON file ({} without one).
+
+    Args:
+        path: the file, {what: {metric: percent}} (as `bench/pose_cli_flic.py --json` writes it), or None.
+
+    Returns:
+        The scores as a dict.
+
+    Raises:
+        InputError: one line naming the file: missing, unreadable, not JSON, or not an object of objects.
+    """
+    if path is None:
+        return {}
+    try:
+        scores = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(path, "--scores", "a JSON file {what: {metric: percent}}", " ".join(str(e).split())) from None
+    if not isinstance(scores, dict) or not all(isinstance(v, dict) for v in scores.values()):
+        raise InputError(path, "--scores", "a JSON object {what: {metric: percent}}", type(scores).__name__ if not
+                         isinstance(scores, dict) else "a value that is not an object")
+    return scores
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a finished `convcorr train pose` run folder")
@@ -58,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace the model folder already there (one that "
                    "ship_model wrote); a folder holding anything else is refused all the same")
     a = p.parse_args(argv)
+    scores = _read_scores(a.scores)  # before any work
     if a.out is None and a.name is None:
         raise InputError(None, "--out", "a model folder (or --name NAME for the package's models/NAME)", "none")
     name = a.name or Path(a.out).name
@@ -69,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     metrics = run_folder.read_metrics(a.run) or {}
     if metrics.get("status") != "ok":
         raise InputError(a.run, "metrics.json status", "a finished run (\"ok\")", metrics.get("status"))
-    scores = json.loads(Path(a.scores).read_text()) if a.scores else {}
     about = {"summary": a.summary if a.summary is not None else SUMMARY.get(name, ""),
              "expects": a.expects if a.expects is not None else EXPECTS.get(name, ""), "scores": scores,
              "made_for": a.made_for,
