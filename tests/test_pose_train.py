@@ -132,7 +132,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint_then_foreign_config_refused(tm
     assert np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))
     other = TrainConfig(name="n", out=str(tmp_path), model=pose_model.ModelConfig(**{**TINY.__dict__, "head": 12}),
                           batch_size=4, steps=(4, 0, 0))
-    with pytest.raises(InputError, match="checkpoint written by this config"):
+    with pytest.raises(InputError, match=r"checkpoint written by this config.*: other settings \(model\)$"):
         train(other, data, progress=False)
 
 
@@ -213,7 +213,8 @@ def test_fingerprint_holds_the_code_version_and_old_code_checkpoints_resume_nowh
 
     monkeypatch.setattr(config, "code_version", lambda: "0123456789abcdef")
     assert cfg.fingerprint() != before and cfg.settings_digest() == settings
-    with pytest.raises(InputError, match="checkpoint written by this config"):  # resuming: refused
+    with pytest.raises(InputError, match="checkpoint written by this config.* the same settings, trained by another "
+                       "version of the training code"):  # resuming: refused, saying why
         train(cfg, data, progress=False)
     tc, params = run_folder.load_run(tmp_path / "v")  # evaluation: same settings, other code: loads
     assert tc == cfg and np.all(np.isfinite(np.asarray(params["coarse"]["fc2"]["kernel"])))

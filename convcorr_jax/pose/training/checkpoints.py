@@ -30,7 +30,7 @@ from convcorr_jax.core import parallel
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import model
 from convcorr_jax.pose.model_files import PARAMS_FILE, read_params, read_record
-from convcorr_jax.pose.training.config import TrainConfig, fix_old_record
+from convcorr_jax.pose.training.config import NOT_SETTINGS, TrainConfig, fix_old_record
 from convcorr_jax.pose.training.stages import init_opt
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def _check_meta(meta: dict, cfg: TrainConfig, ckpt_dir: Path, step: int, same_co
     if meta.get("fingerprint") != cfg.fingerprint() and (same_code or not _same_settings(meta, cfg)):
         raise InputError(ckpt_dir, "config", f"a checkpoint written by this config (fingerprint "
                          f"{cfg.fingerprint()}); train under another name (--set name=NEW) or out folder "
-                         "(--out DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}")
+                         "(--out DIR), or delete the folder", f"fingerprint {meta.get('fingerprint')}: "
+                         f"{_what_differs(meta, cfg)}")
     saved = meta.get("data")
     if data is not None and isinstance(saved, dict) and "people" in saved and saved != data:
         raise InputError(cfg.data_root, "data_root", f"the data run {cfg.name} was trained on "
@@ -114,6 +115,17 @@ def _check_meta(meta: dict, cfg: TrainConfig, ckpt_dir: Path, step: int, same_co
     if meta["data_iterator"].get("next_index") != step:
         raise InputError(ckpt_dir / str(step), "meta data_iterator", f"the input iterator at step {step}",
                          meta["data_iterator"])
+
+
+def _what_differs(meta: dict, cfg: TrainConfig) -> str:
+    """What makes a checkpoint's fingerprint another than cfg's, in words: the training code, or the settings that
+    differ from the config the checkpoint names (the first three)."""
+    if _same_settings(meta, cfg):
+        return "the same settings, trained by another version of the training code"
+    was = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    changed = [k for k in now if k not in NOT_SETTINGS and was.get(k) != now[k]]
+    return f"other settings ({', '.join(changed[:3])})" if changed else "other settings"
 
 
 def _same_settings(meta: dict, cfg: TrainConfig) -> bool:
