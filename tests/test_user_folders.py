@@ -302,6 +302,23 @@ def test_training_refuses_a_folder_that_is_not_its_run(tmp_path, write_pose_run,
     _refused(capsys, train_pose("usersTrue"), "is not a training run", "config.json, notes.txt, sub/")
 
 
+@pytest.mark.parametrize("inside", [".", "logs"])
+def test_a_run_whose_logdir_is_inside_its_folder_is_still_its_own(tmp_path, write_pose_run, inside):
+    """`--logdir` in the run folder (or a folder of it): its event files are the run's, so the run resumes; someone's
+    file beside them is refused all the same."""
+    logdir = (tmp_path / "lg" / inside).resolve()
+    cfg = _cfg(tmp_path, "lg", logdir=str(logdir))
+    run = write_pose_run(cfg)
+    logdir.mkdir(exist_ok=True)
+    (logdir / "events.out.tfevents.1795995707.host").write_bytes(b"events")
+    run_folder.check_run_folder(cfg)
+    run_folder.check_run_folder(dataclasses.replace(cfg, logdir=None))  # the old event files: still the run's
+    (logdir / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="notes.txt besides the files of a training run"):
+        run_folder.check_run_folder(cfg)
+    assert run.is_dir()
+
+
 def test_load_run_writes_nothing_into_a_folder_without_a_run(tmp_path):
     from convcorr_jax.pose.training import checkpoints
 

@@ -59,9 +59,22 @@ def _is_training_run(folder: Path) -> bool:
     return isinstance(saved, dict) and "model" in saved and set(saved) <= fields
 
 
-# what training writes into its run folder: config.json, checkpoints/, tb/, metrics.json and the model's files
+def _event_files(folder: Path) -> tuple[str, ...]:
+    """The event files a run writes into its own folder when its logdir (config.json's) lies inside it: the
+    pattern of their paths relative to the folder (none for the default tb/, another folder, or no config.json)."""
+    try:
+        logdir = json.loads((folder / "config.json").read_text()).get("logdir")
+        rel = Path(logdir).resolve().relative_to(folder.resolve())
+    except (OSError, ValueError, AttributeError, TypeError):  # no config.json, not a dict, logdir None or elsewhere
+        return ()
+    return (str(rel / "events.out.tfevents.*").removeprefix("./"),) if logdir != "off" else ()
+
+
+# what training writes into its run folder: config.json, checkpoints/, tb/, metrics.json, the model's files and the
+# event files of a logdir inside it
 TRAINING_RUN = io.FolderKind("a training run", ("config.json", "checkpoints", "tb", "metrics.json",
-                                                 *MODEL_FOLDER.names), marker=_is_training_run)
+                                                 *MODEL_FOLDER.names), marker=_is_training_run,
+                             recorded=_event_files)
 WAY_OUT = "nothing was changed: train under another name (--set name=NEW) or out folder (--out DIR)"
 
 
