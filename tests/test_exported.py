@@ -87,3 +87,25 @@ def test_cpu_options_reach_the_compiler_and_keep_the_values():
     bad = exported.jit(f, static_argnames=("k",), cpu_options={"no_such_xla_option": 1})
     with pytest.raises(Exception, match="no_such_xla_option"):
         bad(x, k=3.0)
+
+
+def test_a_program_exported_under_other_jax_settings_is_not_reused(tmp_path, monkeypatch):
+    """64-bit types and the matmul precision change what tracing makes: a program exported without them is not
+    called with them on (it gave float32 where `jax.jit` gives float64)."""
+    import jax
+    import jax.numpy as jnp
+
+    from convcorr_jax.core import exported
+
+    def f(x):
+        return x + jnp.arange(3) * 0.1
+
+    g = exported.jit(f)
+    monkeypatch.setattr(exported, "_folder", lambda: tmp_path / "exported")  # as with the compilation cache on
+    assert g(np.ones(3, np.int32)).dtype == jnp.float32
+    with jax.enable_x64(True):
+        got, plain = g(np.ones(3, np.int32)), g.jitted(np.ones(3, np.int32))
+        assert got.dtype == plain.dtype == jnp.float64
+    with jax.default_matmul_precision("highest"):
+        g(np.ones(3, np.int32))
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 3

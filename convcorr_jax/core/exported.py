@@ -8,8 +8,9 @@ jaxpr and lowering to StableHLO, which every new process repeats. For a function
 on, the first call with given static arguments and input shapes exports the lowered program (`jax.export`) to
 `<compile cache>/exported/<key>.bin`; a later process deserialises it and calls it instead of tracing the Python
 function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the
-input shapes and dtypes, the library's source (`cache.code_version`), the JAX version and the backend, so a
-change to any of them exports again; a damaged file is exported again and replaced. Without the compilation
+input shapes and dtypes, the library's source (`cache.code_version`), the JAX version, the backend and the JAX
+settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul precision, the PRNG), so a change to
+any of them exports again; a damaged file is exported again and replaced. Without the compilation
 cache, or with `CONVCORR_NO_EXPORT=1`, the function is a plain `jax.jit`.
 
 `cpu_options`: XLA compiler options for the function's programs when JAX's default backend is the CPU, e.g.
@@ -38,6 +39,10 @@ from convcorr_jax.core import cache, io
 FOLDER = "exported"
 NO_EXPORT = "CONVCORR_NO_EXPORT"
 QUICK_CPU = {"xla_backend_optimization_level": 1, "xla_llvm_disable_expensive_passes": True}
+# jax.config settings read while tracing that change the program (its dtypes, dot precision, random bits) or whether
+# it is refused (promotion rules): part of an exported program's key
+TRACING_FLAGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_default_prng_impl",
+                 "jax_threefry_partitionable", "jax_numpy_dtype_promotion", "jax_numpy_rank_promotion")
 
 
 def _folder() -> Path | None:
@@ -51,6 +56,11 @@ def _folder() -> Path | None:
 def _avals(tree: Any) -> Any:
     leaves, treedef = jax.tree.flatten(tree)
     return str(treedef), [(np.shape(x), str(getattr(x, "dtype", type(x).__name__))) for x in leaves]
+
+
+def _flags() -> dict[str, str]:
+    """The current value (as str) of each of `TRACING_FLAGS` this JAX has."""
+    return {name: str(getattr(jax.config, name, None)) for name in TRACING_FLAGS}
 
 
 def _options(cpu_options: dict | None) -> dict | None:
@@ -98,7 +108,7 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
         dynamic = [v for k, v in bound.arguments.items() if k not in static]
         key = cache.digest({"fun": f"{fun.__module__}.{fun.__qualname__}", "static": {k: repr(v) for k, v in
                             statics.items()}, "in": _avals(dynamic), "code": cache.code_version("convcorr_jax"),
-                            "jax": jax.__version__, "backend": jax.default_backend()}, 32)
+                            "jax": jax.__version__, "backend": jax.default_backend(), "flags": _flags()}, 32)
         call = calls.get(key)
         if call is None:
             path = folder / f"{key}.bin"
