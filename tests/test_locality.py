@@ -93,3 +93,29 @@ def test_build_databases_one_pass_matches_single_role_builds(tmp_path):
     for k in (1, 3):
         for j, q in enumerate([images[0], images[3]]):
             np.testing.assert_array_equal(many[k][j], locality._reconstruct(q, db, bb, params, k))
+
+
+def test_patch_databases_are_keyed_by_the_params_not_the_weights_name(tmp_path, monkeypatch):
+    """A weight file replaced under the same name (same cfg.weights) builds new databases instead of serving the
+    old weights' features from the cache."""
+    import dataclasses
+
+    from convcorr_eval.long2014 import locality as experiment
+
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+    built = []
+
+    def build(images, backbone, params, out, progress=False):
+        built.append(float(params["w"][0]))
+        for folder in out.values():
+            folder.mkdir(parents=True)
+            (folder / "features.npy").write_bytes(b"x")
+
+    monkeypatch.setattr(experiment.locality, "build_databases", build)
+    cfg = dataclasses.replace(experiment.get_config("tiny"), weights="my_weights.pth", roles=("conv3",))
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    bb = type("Backbone", (), {"name": "caffenet"})()
+    first = experiment.patch_databases(images, bb, {"w": np.zeros(3, np.float32)}, cfg)
+    assert experiment.patch_databases(images, bb, {"w": np.zeros(3, np.float32)}, cfg) == first  # reused
+    other = experiment.patch_databases(images, bb, {"w": np.ones(3, np.float32)}, cfg)
+    assert other != first and built == [0.0, 1.0]

@@ -68,9 +68,25 @@ def get_config(size: str = "default") -> Config:
     })
 
 
+def params_digest(params) -> str:
+    """sha256 (20 hex) of a parameter tree: its structure, and each leaf's dtype, shape and bytes (a weight file
+    replaced under the same name, or a user's backbone's params, give another digest)."""
+    import jax
+
+    leaves, treedef = jax.tree.flatten(params)
+    h = hashlib.sha256(str(treedef).encode())
+    for leaf in leaves:
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()[:20]
+
+
 def patch_databases(images: np.ndarray, backbone, params, cfg: Config, progress: bool = False) -> dict:
-    """{role: database folder} from the cache, built in one forward pass when missing (`progress`: a bar)."""
-    settings = {"backbone": backbone.name, "weights": cfg.weights, "seed": cfg.seed, "roles": list(cfg.roles),
+    """{role: database folder} from the cache, built in one forward pass when missing (`progress`: a bar); keyed by
+    the images' and the params' bytes (`params_digest`), not by the weights' name alone."""
+    settings = {"backbone": backbone.name, "weights": cfg.weights, "params": params_digest(params),
+                "seed": cfg.seed, "roles": list(cfg.roles),
                 "images": hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()[:20],
                 "shape": list(images.shape)}
     version = cache.code_version("convcorr_jax.long2014.locality", "convcorr_jax.backbones",
