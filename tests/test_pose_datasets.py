@@ -236,3 +236,18 @@ def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(
     model = json.loads((cfg.run_dir() / "model.json").read_text())  # the run is a model that says how it split
     assert model["held_out"]["images"] == 1 and model["held_out"]["from"].endswith("person_keypoints_train2017.json")
     assert "carved from train" in json.loads((cfg.run_dir() / "readout.json").read_text())["split"]
+
+
+def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monkeypatch):
+    """The crops cache is keyed by the image files read (size, modification time), not only by their folder: an
+    image replaced under the same name is not served as its old crop."""
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    write_coco(tmp_path / "data", "val", n=3, size=48)
+    before = np.asarray(person_crops("coco", tmp_path / "data", "val", 32).arrays.images).copy()
+    assert before[0].any()
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(tmp_path / "data" / "images" / "val_0.png")
+    after = np.asarray(person_crops("coco", tmp_path / "data", "val", 32).arrays.images)
+    assert not after[0].any() and np.array_equal(after[1:], before[1:])
+    again = np.asarray(person_crops("coco", tmp_path / "data", "val", 32).arrays.images)
+    assert np.array_equal(again, after)
+    assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images

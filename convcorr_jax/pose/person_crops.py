@@ -9,14 +9,16 @@ summary line) made into person crops by the kind's crop protocol, cached.
 Arrays (`PoseArrays`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2] (0-based (x, y) input pixels, 0
 where missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm
 float32 [N] (the PCK normaliser in input pixels, NaN where unknown). Crops are bilinear, black outside the image
-(`geometry.crop_each`); built once per (kind, annotation file, images folder, split, size, crop scale, protocol,
-options) and code version, then read back memory-mapped (`convcorr_jax.core.cache`), so a process reads only the rows it
-uses. A kind whose people are their own inputs (`Inputs.resample` False: synthetic people) is not cached.
+(`geometry.crop_each`); built once per (kind, annotation file, the image files read (path, size, modification
+time), split, size, crop scale, protocol, options) and code version, then read back memory-mapped
+(`convcorr_jax.core.cache`), so a process reads only the rows it uses. A kind whose people are their own inputs
+(`Inputs.resample` False: synthetic people) is not cached.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
@@ -167,25 +169,53 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
         return _crops(_arrays(people, inputs, image_size), people.carved)
     settings = {"kind": kind, **_file_key(Path(people.source), "annotations"),
-                "images": str(Path(people.samples[0].image_path).parent), "split": split, "size": image_size,
-                "crop_scale": float(crop_scale), "protocol": protocol, "options": options,
+                "images": str(Path(people.samples[0].image_path).parent), **_images_key(people.samples),
+                "split": split, "size": image_size, "crop_scale": float(crop_scale), "protocol": protocol,
+                "options": options,
                 **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
     code = (*_CODE, __name__, entry.people.__module__, crop.__module__)
     return _cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
 
 
 def _file_key(path: Path, name: str) -> dict:
-    """{name: resolved path, name_size: bytes, name_mtime: seconds} of a file: what identifies it in a cache key.
+    """{name: resolved path, name_size: bytes, name_mtime_ns: nanoseconds} of a file: what identifies it in a cache
+    key (an edit within the same second changes it).
 
     Args:
         path: an existing file.
         name: the key's prefix (e.g. "annotations").
 
     Returns:
-        {name: str resolved path, f"{name}_size": int bytes, f"{name}_mtime": int seconds (truncated)}.
+        {name: str resolved path, f"{name}_size": int bytes, f"{name}_mtime_ns": int modification time (ns)}.
     """
     st = path.stat()
-    return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime": int(st.st_mtime)}
+    return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime_ns": st.st_mtime_ns}
+
+
+def _images_key(samples: Sequence[KeypointSample]) -> dict:
+    """{"image_files": n, "image_files_digest": hex} of the pixels the crops are cut from: each distinct image file's
+    path, size and modification time (ns), and the bytes of images already loaded, so an image replaced or
+    edited in place makes new crops.
+
+    Args:
+        samples: the split's people.
+
+    Returns:
+        {"image_files": int distinct files, "image_files_digest": 16 hex digits}.
+    """
+    rows, files = [], set()
+    for s in samples:
+        if s.image is not None:
+            a = np.ascontiguousarray(s.image)
+            rows.append([a.dtype.str, a.shape, hashlib.sha256(memoryview(a).cast("B")).hexdigest()])
+        elif s.image_path and s.image_path not in files:
+            files.add(s.image_path)
+            try:
+                st = os.stat(s.image_path)
+                rows.append([str(s.image_path), st.st_size, st.st_mtime_ns])
+            except OSError:  # the build reports the missing image
+                rows.append([str(s.image_path), None, None])
+    return {"image_files": len(files), "image_files_digest": cache.digest(rows)}
 
 
 def crop_images(samples: Sequence[KeypointSample], affine: np.ndarray, size: int) -> np.ndarray:
