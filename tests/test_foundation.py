@@ -110,3 +110,18 @@ def test_cli_eval_pck(tmp_path, capsys):
     assert saved["per_joint"] == [100.0, 50.0, 0.0] and len(saved["curve"]) == 21 and saved["curve"]["0.2"] == 80.0
     assert cli.main(["eval", "pck", "--preds", str(tmp_path / "gt.npz"), "--gt", str(tmp_path / "gt.npz")]) == 2
     assert "preds" in capsys.readouterr().err  # gt.npz holds no `preds`
+
+
+def test_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    """As a plain open() would: a private (0600) file rewritten stays private; a new file gets 0666 less the umask."""
+    target = tmp_path / "private.json"
+    target.write_text("{}")
+    os.chmod(target, 0o600)
+    io.write_json(target, {"a": 1})
+    assert json.loads(target.read_text()) == {"a": 1} and (target.stat().st_mode & 0o777) == 0o600
+    umask = os.umask(0o022)
+    try:
+        io.write_text(tmp_path / "new.txt", "x")
+    finally:
+        os.umask(umask)
+    assert ((tmp_path / "new.txt").stat().st_mode & 0o777) == 0o644

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -34,8 +35,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the same folder; rename it onto `path` only if the block succeeds.
 
     The temporary name keeps the final suffix, so writers that infer the format from it still work. The folder is
-    created if missing; the file gets the permissions a plain open() would; on failure the temporary file is
-    removed and `path` is untouched.
+    created if missing; the file gets the permissions a plain open() would (those of the file it replaces, else
+    0666 less the umask); on failure the temporary file is removed and `path` is untouched. A `path` that is a link
+    is replaced by the new file (the link's target is left as it was).
 
     Args:
       path: the final file path.
@@ -47,9 +49,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions a plain open() would
+    try:  # mkstemp makes 0600; give the file the permissions a plain open() would: an existing file keeps its own
+        st = os.lstat(path)
+        mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+    except OSError:
+        mode = None
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     tmp = Path(tmp)
     try:
         yield tmp
