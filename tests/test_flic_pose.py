@@ -4,6 +4,7 @@ frame (1-based, original image) and scored by `convcorr eval pckh` / `convcorr e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -323,3 +324,22 @@ def test_frame_protocol_letterboxes_the_whole_frame(flic_root):
     pts_frame = flic_spatial.flic_points(str(flic_root), "test", 128, 2.5, "frame")
     assert pts_frame.torso.shape == (len(load_flic(flic_root, split="test")), 2)
     np.testing.assert_allclose(pts_frame.torso[:4], torso, atol=1e-4)
+
+
+def test_flic_points_follow_an_edited_examples_mat(tiny_flic):
+    """`flic_spatial.flic_points` reads examples.mat again once it changes (it was cached by the root string alone,
+    so an edited file kept its old ground truth for the rest of the process)."""
+    import os
+
+    from convcorr_eval.tompson2015 import flic_spatial
+    from convcorr_jax.data.flic import load_flic, write_flic_mat
+
+    before = flic_spatial.flic_points(str(tiny_flic), "test", 64, 2.5)
+    samples = list(load_flic(tiny_flic))
+    moved = [dataclasses.replace(s, points=s.points + 7.0) for s in samples]
+    mat = tiny_flic / "examples.mat"
+    stat = mat.stat()
+    write_flic_mat(mat, moved, istrain=[s.extras["istrain"] for s in samples])
+    os.utime(mat, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later version, whatever the clock's grain
+    after = flic_spatial.flic_points(str(tiny_flic), "test", 64, 2.5)
+    assert not np.allclose(before.points, after.points)

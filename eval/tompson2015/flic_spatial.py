@@ -6,7 +6,6 @@ model's settings (`tompson2015.spatial_validation`) and the FLIC sweep (`tompson
 from __future__ import annotations
 
 import dataclasses
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +26,11 @@ class FlicPoints:
     torso: np.ndarray
 
 
-@functools.lru_cache(maxsize=8)
 def flic_points(root: str | Path, split: str, image_size: int, crop_scale: float = PERSON_BOX_SCALE,
                 protocol: str = "person") -> FlicPoints:
     """Ground truth of a FLIC split ("train", "val", "trainval", "test") in the crops (or frames) of
-    `pose.data.flic_crops` (annotations only)."""
+    `pose.data.flic_crops` (annotations only). Not cached itself: `flic_split` keeps the parsed annotations per
+    version of examples.mat and images/, so an edited folder is read again (tens of ms a call)."""
     pts, vis, torso = flic_ground_truth(flic_split(root, split), image_size, crop_scale, protocol)
     return FlicPoints(np.nan_to_num(pts).astype(np.float32), vis, flic_torso_norm(pts).astype(np.float32), torso)
 
