@@ -119,6 +119,24 @@ def test_cli_refuses_a_torso_point_outside_its_frame(tmp_path, capsys):
     assert not js.exists()
 
 
+def test_estimate_takes_one_box_however_given_and_names_what_is_not_a_setting():
+    """One image's single box is one box as an array [4], a list or a tuple of numbers (a list was taken for four
+    boxes: "expected 1 boxes, got 4"); a number for the boxes, scales that are not numbers, a flip that is not a
+    bool and a ragged torso for two passes are one InputError each (were TypeError / ValueError, or flip="yes"
+    silently on)."""
+    img = np.full((H, W, 3), 128, np.uint8)
+    box, fast = (20, 10, 60, 80), {"flip": False, "scales": (1.0,), "spatial": False}
+    want = estimate(img, "flic", torso_boxes=np.array(box), **fast).points
+    for as_given in (list(box), box, [float(v) for v in box], [box]):
+        np.testing.assert_array_equal(estimate(img, "flic", torso_boxes=as_given, **fast).points, want)
+    for kw, field in (({"person_boxes": 5}, "person_boxes"), ({"scales": "0.8,x"}, "scales"),
+                      ({"scales": [[1.0, 0.9]]}, "scales"), ({"two_pass": True, "flip": "yes"}, "flip"),
+                      ({"two_pass": True, "torso": [[1, 2], None]}, "torso"),
+                      ({"two_pass": True, "torso": [[1, 2], [3]]}, "torso")):
+        with pytest.raises(InputError, match=f"field '{field}'"):
+            estimate([img, img], "flic", **kw)
+
+
 def test_estimate_refuses_bad_boxes_and_points_in_one_line():
     img = np.full((H, W, 3), 128, np.uint8)
     for name in ("torso_boxes", "person_boxes"):

@@ -54,3 +54,11 @@ def test_bad_input_is_named():
         scales.merge_scales([np.zeros((1, 2, 2)), np.zeros((1, 3, 2))], [a, a], a)
     with pytest.raises(InputError, match="merge"):
         scales.merge_scales([np.zeros((1, 2, 2))], [a], a, merge="max")
+
+
+def test_scales_that_are_not_numbers_are_named():
+    """Text, nested or ragged scales are one InputError naming the field (were a bare ValueError / TypeError)."""
+    for bad in ("0.8,x", [[1.0, 0.9]], [1.0, [2.0]], {"a": 1}):
+        with pytest.raises(InputError, match="field 'scales'"):
+            scales.check_scales(bad, "estimate")
+    assert scales.check_scales(0.9, "estimate") == (0.9,) and scales.check_scales([1, 2.5], "x") == (1.0, 2.5)

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -86,13 +87,19 @@ CROP_TEST_TIME = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge
 
 def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.ndarray | None]:
     """One checked box per image (`geometry.check_box`: finite, x0 <= x1, y0 <= y1, overlapping the image), or
-    None entries (the whole image); InputError naming boxes[i] and images[i] otherwise."""
+    None entries (the whole image); a single box (an array [4] or four numbers) is one image's; InputError naming
+    boxes[i] and images[i] otherwise."""
     n = len(imgs)
     if boxes is None:
         return [None] * n
-    if isinstance(boxes, np.ndarray) and boxes.ndim == 1:
-        boxes = [boxes]
-    boxes = list(boxes)
+    if (isinstance(boxes, np.ndarray) and boxes.ndim == 1) or (
+            isinstance(boxes, (list, tuple)) and boxes and all(isinstance(v, numbers.Real) for v in boxes)):
+        boxes = [boxes]  # one box, an array [4] or a sequence of numbers: the one image's
+    try:
+        boxes = list(boxes)
+    except TypeError:  # a number, None-like objects: not a sequence of boxes
+        raise InputError("estimate", name, f"{n} boxes (a list, one per image, None for the whole image)",
+                         boxes) from None
     if len(boxes) != n:
         raise InputError("estimate", name, f"{n} boxes (one per image, None for the whole image)", len(boxes))
     return [None if b is None else geometry.check_box(b, im.shape[:2], "estimate", f"{name}[{i}]", f"images[{i}]")
@@ -275,11 +282,11 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         the mean of the scales' peaks; None: the model's own (`Readout.scales`, (1.0,) for a model without them;
         two_pass: `FRAME_TEST_TIME`'s). `CROP_TEST_TIME` holds the settings chosen for FLIC person crops.
       merge: "mean" or "median" (of x and of y over the scales); None: "mean".
-      person_boxes: None, or one box around the whole visible person per image (None entries: the whole image),
-        as detectors draw them: (x0, y0, x1, y1) 0-based inclusive pixels, finite, x0 <= x1, y0 <= y1,
-        overlapping the image (partly outside is fine). Torso-crop models find the torso inside it
-        (`pose.person_boxes`, settings chosen on FLIC's validation movies) and crop around that as training did;
-        other models take it as their box.
+      person_boxes: None, or one box around the whole visible person per image (None entries: the whole image; a
+        single box, an array [4] or four numbers, for a single image), as detectors draw them: (x0, y0, x1, y1)
+        0-based inclusive pixels, finite, x0 <= x1, y0 <= y1, overlapping the image (partly outside is fine).
+        Torso-crop models find the torso inside it (`pose.person_boxes`, settings chosen on FLIC's validation
+        movies) and crop around that as training did; other models take it as their box.
       two_pass: whole frames in two passes with a FLIC person-crop model, the paper's protocol
         (`two_pass.estimate_frames`, its settings `two_pass.FRAME_TEST_TIME` where flip, scales and merge are
         None). Boxes, readout and spatial are the two passes' own there.

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core import geometry
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 MERGES = ("mean", "median")  # how `merge_scales` merges the scales' points
 
@@ -37,7 +37,12 @@ def check_scales(scales, source: str) -> tuple[float, ...]:
     Raises:
         InputError: from `source` unless there is at least one and every one is finite and > 0.
     """
-    out = tuple(float(v) for v in np.atleast_1d(np.asarray(scales, np.float64)))
+    try:
+        a = np.atleast_1d(np.asarray(scales, np.float64))
+    except (TypeError, ValueError):  # "0.8,x", ragged lists: not numbers
+        raise InputError(source, "scales", "one or more crop scales > 0 (numbers)", scales) from None
+    check_shape(a, "S", source, "scales", note="(crop scales: a number or a flat sequence of numbers)")
+    out = tuple(float(v) for v in a)
     if not out or not all(np.isfinite(v) and v > 0 for v in out):
         raise InputError(source, "scales", "one or more crop scales > 0", out)
     return out

@@ -72,7 +72,12 @@ def _torso_points(torso, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
     (`geometry.check_point`), or each frame's centre."""
     if torso is None:
         return np.array([[(w - 1) / 2, (h - 1) / 2] for h, w in sizes], np.float64)
-    t = np.asarray(torso, np.float64) if np.ndim(torso) else np.zeros(0)
+    try:
+        t = np.asarray(torso, np.float64)
+    except (TypeError, ValueError):  # ragged, None entries, text
+        raise InputError("estimate_frames", "torso", f"[{len(sizes)}, 2] numbers (x, y): one point per frame",
+                         str(torso)) from None
+    t = t if t.ndim else np.zeros(0)
     t = t[None] if t.shape == (2,) else t
     check_shape(t, "N 2", "estimate_frames", "torso", {"N": len(sizes)}, note="(x, y): one point per frame")
     return np.stack([geometry.check_point(p, size, "estimate_frames", f"torso[{i}]", f"images[{i}]")
@@ -230,13 +235,15 @@ def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, 
 
     Raises:
         InputError: a model that is not a FLIC person-crop run or has no frame statistics or spatial model, a bad
-            input_size, second_pass, scales, merge, refine, refine_scales, batch or torso (a point not finite or outside
-            its frame).
+            input_size, second_pass, flip, scales, merge, refine, refine_scales, batch or torso (a point not finite or
+            outside its frame).
     """
     given = _check_settings(second_pass, refine, refine_scales)
     predict.check_batch(batch, "estimate_frames")
     scales = pose_scales.check_scales(scales, "estimate_frames")
     pose_scales.check_merge(merge, "estimate_frames")
+    if flip not in (True, False):
+        raise InputError("estimate_frames", "flip", "True or False", flip)
     r, imgs, points, input_size, config, priors = _frame_inputs(images, model, torso, input_size, unary_power)
     second_pass, refine, refine_scales = _own_settings(r, given)
     ratio = r.frames.ratio
