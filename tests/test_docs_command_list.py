@@ -51,3 +51,11 @@ def test_every_command_the_page_names_exists():
     assert len(names) >= len(COMMANDS)
     unknown = sorted(n for n in names if n not in PARSERS and n not in WITH_SUBCOMMANDS)
     assert unknown == [], f"docs/commands.md names commands the parsers do not have: {unknown}"
+
+
+def test_the_train_pose_row_lists_every_named_config():
+    from convcorr_train.pose_configs import CONFIGS
+
+    row = next(line for line in DOC.read_text().splitlines() if line.startswith("| `convcorr train pose "))
+    listed = re.search(r"configs in `train/pose_configs.py` \(([^)]*)\)", row).group(1).split(", ")
+    assert sorted(listed) == sorted(CONFIGS), "docs/commands.md's `train pose` row and train/pose_configs.py differ"

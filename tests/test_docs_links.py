@@ -1,5 +1,6 @@
-"""Every relative link of the README and docs/*.md points to a file that exists, and a `#section` of a markdown
-file to one of its headings (GitHub's anchors)."""
+"""Every relative link of the README, docs/*.md and the papers' eval/*/README.md points to a file that exists, and a
+`#section` of a markdown file to one of its headings (GitHub's anchors); every module a paper's README names
+(`name.py`) is a file of its folder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAPERS = sorted((ROOT / "eval").glob("*/README.md"))
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *PAPERS]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 CODE = re.compile(r"`[^`\n]*`")
@@ -71,6 +73,27 @@ def test_broken_links_are_found(tmp_path):
     assert broken(page) == ["b.md: no such file", "a.md#bottom: no heading with anchor #bottom"]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_every_relative_link_points_to_a_file(page):
     assert not broken(page), f"{page.relative_to(ROOT)}: " + "; ".join(broken(page))
+
+
+@pytest.mark.parametrize("page", PAPERS, ids=[p.parent.name for p in PAPERS])
+def test_every_module_a_paper_readme_names_is_in_its_folder(page):
+    """`table2.py`, `configs.py`: a module named without a folder is one of the paper's own (others name theirs, as
+    `train/pose_configs.py`)."""
+    names = set(re.findall(r"`([\w]+\.py)`", FENCE.sub("", page.read_text())))
+    assert names, page
+    missing = sorted(n for n in names if not (page.parent / n).is_file())
+    assert not missing, f"{page.relative_to(ROOT)} names modules its folder lacks: {missing}"
+
+
+@pytest.mark.parametrize("page", PAPERS, ids=[p.parent.name for p in PAPERS])
+def test_the_data_a_paper_readme_lists_is_what_the_experiment_accepts(page):
+    """A table row `| ... | `convcorr run EXPERIMENT` | data |` names the datasets `convcorr run --list` gives."""
+    from convcorr_eval.registry import ACCEPTED_DATA
+
+    rows = re.findall(r"^\|.*\| `convcorr run ([\w.]+)` \| ([^|]+) \|$", page.read_text(), re.MULTILINE)
+    for exp_id, data in rows:
+        if exp_id in ACCEPTED_DATA and ACCEPTED_DATA[exp_id]:
+            assert data.strip().split(", ") == list(ACCEPTED_DATA[exp_id]), (page.parent.name, exp_id)
