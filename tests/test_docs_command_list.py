@@ -1,17 +1,23 @@
 """docs/commands.md lists every command: each command and subcommand the parsers of `convcorr` expose (built from
 the parser objects, `test_cli_flags.parsers`) has a row in its "Command line" table, and every `convcorr A [B]`
-the page names, anywhere, is a command (and subcommand) the parsers have."""
+the page names, anywhere, is a command (and subcommand) the parsers have. The command lines of the papers' READMEs
+(eval/*/README.md) parse, and each `convcorr run` among them makes its experiment's config."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
+
+import pytest
 
 from test_cli_flags import PARSERS
 
 from convcorr_cli.main import COMMANDS
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "commands.md"
+PAPERS = sorted((ROOT / "eval").glob("*/README.md"))
 # `convcorr WORD [WORD]`: a command and what follows it (a subcommand, or `a\|b` alternatives of one)
 NAMED = re.compile(r"(?<![\w-])convcorr ([a-z][\w-]*)(?: ([a-z][\w.-]*(?:\\\|[a-z][\w.-]*)*))?")
 WITH_SUBCOMMANDS = {name.split()[0] for name in PARSERS if " " in name}
@@ -59,3 +65,25 @@ def test_the_train_pose_row_lists_every_named_config():
     row = next(line for line in DOC.read_text().splitlines() if line.startswith("| `convcorr train pose "))
     listed = re.search(r"configs in `train/pose_configs.py` \(([^)]*)\)", row).group(1).split(", ")
     assert sorted(listed) == sorted(CONFIGS), "docs/commands.md's `train pose` row and train/pose_configs.py differ"
+
+
+def paper_commands(page: Path) -> list[str]:
+    """The `convcorr ...` lines of a paper README's indented blocks, `\\`-continued lines joined, comments and
+    optional `[...]` groups left out."""
+    text = re.sub(r"\\\n\s*", " ", page.read_text())
+    return [re.sub(r"\s*\[[^\[\]]*\]|\s+#.*$", "", line.strip()).removeprefix("convcorr ")
+            for line in text.splitlines() if line.startswith("    convcorr ")]
+
+
+@pytest.mark.parametrize("page", PAPERS, ids=[p.parent.name for p in PAPERS])
+def test_the_command_lines_of_a_paper_readme_parse_and_make_their_config(page):
+    from convcorr_eval.runner import make_config
+
+    lines = paper_commands(page)
+    assert len(lines) >= 5, page
+    for line in lines:
+        argv = shlex.split(line)
+        name = " ".join(argv[:2]) if argv[0] in WITH_SUBCOMMANDS else argv[0]
+        args = PARSERS[name].parse_args(argv[len(name.split()):])
+        if name == "run":  # settings and data of the experiment (nothing is read: the folders need not exist)
+            make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
