@@ -12,9 +12,9 @@
   convcorr eval pf-pascal --root PF-PASCAL [--split test] [the options of pf-willow]
   convcorr eval spair --root SPair-71k [--split test] [the options of pf-willow]
 
-MODEL (`--model`; `--run` is the same flag): a shipped model's name (`flic`, `flic_256`), a model folder (an export
-of `python -m convcorr_train.ship_model`) or a `convcorr train pose` run folder, read by `convcorr_jax.pose.load` and
-scored with its stored read-out (readout.json, chosen on its validation split); scoring never writes into it
+MODEL (`--model`; `--run` is the same flag): a shipped model's name (`flic`, `flic_256`, `person`), a model folder (an
+export of `python -m convcorr_train.ship_model`) or a `convcorr train pose` run folder, read by `convcorr_jax.pose.load`
+and scored with its stored read-out (readout.json, chosen on its validation split); scoring never writes into it
 (`python -m convcorr_train.choose_readout` chooses a FLIC model's read-out again).
 
 `pckh` and `pck` score prediction files. `flic`, `mpii` and `pf-willow` are the experiments `tompson2015.flic`,
@@ -235,8 +235,8 @@ def _copy(src: Path, dst: str | None) -> None:
         print(f"wrote {dst}")
 
 
-MODEL_HELP = ("the model scored: a shipped model's name (flic, flic_256), a model folder (model.json: an export) or "
-              "a `convcorr train pose` run folder; read only (--run is the same flag)")
+MODEL_HELP = ("the model scored: a shipped model's name (flic, flic_256, person), a model folder (model.json: an "
+              "export) or a `convcorr train pose` run folder; read only (--run is the same flag)")
 
 
 def _add_model(a: argparse.ArgumentParser, what: str = "") -> None:

@@ -317,14 +317,24 @@ def list_models() -> int:
             print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))
         saved = pose_readout.load_readout(shipped.MODELS / name)
         if saved is not None:
-            print(f"  read-out: {saved[0].label()} (chosen on the {saved[1].get('split', 'validation split')}: "
+            split = saved[1].get("split", "validation split")
+            print(f"  read-out: {saved[0].label()} (the read-out chosen on {_with_the(split)}: "
                   f"{saved[1].get('rule', '')})")
+            test_time = saved[1].get("test_time")
+            if test_time:
+                print(f"  test-time flip and crop scales chosen on {test_time.get('chosen_on', '?')}: "
+                      f"{test_time.get('rule', '')}")
             if saved[0].warn_below is not None:
                 print(f"  warns below a mean confidence of {saved[0].warn_below:.2f} "
                       f"({saved[1].get('warning', {}).get('rule', 'chosen on its validation split')})")
         made = d.get("made_by", {})
         print(f"  made by: {made.get('command', '?')} at commit {made.get('commit', '?')}")
     return 0
+
+
+def _with_the(text: str) -> str:
+    """`text` with a leading "the " unless it has one ("the held-out split", "validation split" -> "the ...")."""
+    return text if text.lower().startswith("the ") else f"the {text}"
 
 
 def _alone(args: argparse.Namespace, flag: str, allowed: str, **others: object) -> None:

@@ -302,3 +302,16 @@ def test_the_person_model_gives_the_stored_points_on_lsp_extended_validation_peo
         assert [j["name"] for j in im["joints"]] == [j["name"] for j in want["joints"]]
         np.testing.assert_allclose([[j["x"], j["y"]] for j in im["joints"]],
                                    [[j["x"], j["y"]] for j in want["joints"]], rtol=0, atol=1e-3)
+
+
+def test_list_models_says_where_each_choice_was_made(capsys):
+    """`--list-models` on the shipped models: the read-out's split reads as English whether or not the record says
+    "the ...", and a model whose test-time flip and crop scales were chosen by a rule of their own names that rule
+    and its data (the `person` model: PCK@0.2 on FLIC's and LSP-extended's validation people)."""
+    from convcorr_cli.main import main
+
+    assert main(["pose", "--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "the the " not in out and out.count("read-out: ") == len(shipped.names())
+    rule = json.loads((shipped.MODELS / "person" / "readout.json").read_text())["test_time"]["rule"]
+    assert "test-time flip and crop scales chosen on " in out and rule in out

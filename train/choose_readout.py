@@ -112,7 +112,7 @@ def table(record: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--run", "--model", dest="run", required=True,
                    help="a FLIC training run or model folder (its readout.json is replaced)")
     p.add_argument("--root", required=True, help="the FLIC folder (examples.mat + images/)")

@@ -65,7 +65,7 @@ def _read_scores(path: str | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--run", required=True, help="a finished `convcorr train pose` run folder")
     p.add_argument("--out", default=None, help="the model folder (default with --name: the package's models/NAME)")
     p.add_argument("--name", default=None, help="the model's name (default: --out's folder name)")
