@@ -143,6 +143,15 @@ def test_match_config_rejects_bad_settings():
     assert MatchConfig("rhm").cos_power == 3.0 and MatchConfig("ot_rhm").cos_power == 1.0
 
 
+def test_match_config_rejects_values_of_the_wrong_type():
+    """A config built in Python is type-checked as PointTransferConfig is: iters=2.5 failed inside the Sinkhorn
+    loop (a TypeError of fori_loop) and soft_mnn="false" switched soft mutual neighbours on."""
+    for field, value in (("iters", 2.5), ("soft_mnn", "false"), ("side", 7.0), ("eps", "0.1")):
+        with pytest.raises(InputError, match=f"MatchConfig: field '{field}'"):
+            MatchConfig(**{field: value})
+    assert MatchConfig(power=3, eps=1, iters=np.int64(2)).iters == 2
+
+
 def test_match_config_takes_its_former_keyword_method_for_one_release():
     """`MatchConfig(method=...)` and `.method`, the former names of `scorer`, give the same config with a
     DeprecationWarning naming `scorer`; a bad former name is refused as a bad scorer."""
@@ -228,3 +237,25 @@ def test_the_scorer_names_former_name_warns():
         former = matching.METHODS
     assert list(former) == list(matching.SCORERS) == ["cos", "rhm", "ot", "ot_rhm"]
     assert list(point_config.METHODS) == ["bp", *matching.SCORERS]
+
+
+def test_match_best_names_a_bad_shape_and_takes_a_list_image_size():
+    """Features of one pair [Ns, C] (not [P, Ns, C]) were a vmap error of inconsistent sizes; node centres of the
+    wrong count, an error deep in the matcher; an image size given as a list [h, w] (not a tuple), JAX's
+    "non-hashable static argument". Now one InputError naming the argument, and a list size matches as a tuple."""
+    rng = np.random.default_rng(0)
+    fs, ft = rng.normal(size=(1, 6, 4)).astype(np.float32), rng.normal(size=(1, 5, 4)).astype(np.float32)
+    sxy, txy = rng.uniform(0, 30, (6, 2)).astype(np.float32), rng.uniform(0, 30, (5, 2)).astype(np.float32)
+    for args, field in (((fs[0], ft[0], sxy, txy), "fs"), ((fs, ft[..., :3], sxy, txy), "ft"),
+                        ((fs, ft, sxy[:5], txy), "src_xy"), ((fs, ft, sxy, txy.T), "trg_xy")):
+        with pytest.raises(InputError, match=f"match_best: field '{field}'"):
+            match_best(*args, (32, 32), (32, 32))
+    with pytest.raises(InputError, match="field 'src_weights'"):
+        match_best(fs, ft, sxy, txy, (32, 32), (32, 32), MatchConfig("ot"), src_weights=np.ones((1, 5)))
+    with pytest.raises(InputError, match="field 'trg_hw'"):
+        match_best(fs, ft, sxy, txy, (32, 32), 32)
+    want = match_best(fs, ft, sxy, txy, (32, 32), (40, 30))
+    got = match_best(fs, ft, sxy, txy, [32, 32], np.array([40, 30]))
+    np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
+    np.testing.assert_array_equal(np.asarray(match(fs[0], ft[0], sxy, txy, [32, 32], [40, 30])),
+                                  np.asarray(match(fs[0], ft[0], sxy, txy, (32, 32), (40, 30))))

@@ -34,12 +34,12 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import jit_forward
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.correspondence import carry
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.registry import Registry
 
@@ -124,6 +124,7 @@ class MatchConfig:
             warnings.warn("MatchConfig(method=...) is deprecated and will be removed in the next release: use "
                           "MatchConfig(scorer=...)", DeprecationWarning, stacklevel=3)
             object.__setattr__(self, "scorer", method)
+        check_types(self, "MatchConfig")  # iters=2.5 failed inside the Sinkhorn loop; soft_mnn="false" was on
         if self.scorer not in SCORERS:
             raise InputError("MatchConfig", "scorer", f"one of {list(SCORERS)}", self.scorer)
         check_fields(self, positive=("eps",), at_least_one=("iters", "ncells"), source="MatchConfig")
@@ -252,7 +253,22 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
     Returns:
       float32 [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
     """
+    src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
     return _match_cosine(_cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+
+
+def _image_sizes(src_hw, trg_hw) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The (h, w) image sizes as tuples of ints, the static (hashable) form jit needs: a list [h, w] was a JAX
+    "non-hashable static argument" error."""
+    out = []
+    for field, hw in (("src_hw", src_hw), ("trg_hw", trg_hw)):
+        try:
+            out.append((int(hw[0]), int(hw[1])))
+            ok = len(hw) == 2
+        except (TypeError, ValueError, IndexError):
+            ok = False
+        check(ok, "match", field, "(h, w) image pixels", hw)
+    return out[0], out[1]
 
 
 def _match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
@@ -333,7 +349,19 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
     Returns:
       (index int32 [P, Ns] into the Nt target nodes, confidence float32 [P, Ns]); backward=True appends (index
       [P, Nt] into the Ns source nodes, confidence [P, Nt]).
+
+    Raises:
+      InputError: naming the argument whose shape disagrees (features not [P, N, C], node centres not [N, 2]) or
+        an image size that is not (h, w).
     """
+    dims = check_shape(fs, "P Ns C", "match_best", "fs", note="(a batch of pairs)")
+    check_shape(ft, "P Nt C", "match_best", "ft", dims, note="(a batch of pairs)")
+    check_shape(src_xy, "Ns 2", "match_best", "src_xy", dims, note="(x, y) pixels")
+    check_shape(trg_xy, "Nt 2", "match_best", "trg_xy", dims, note="(x, y) pixels")
+    for field, w, spec in (("src_weights", src_weights, "P Ns"), ("trg_weights", trg_weights, "P Nt")):
+        if w is not None:
+            check_shape(w, spec, "match_best", field, dims, note="(OT marginal weights)")
+    src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
     best = _best_batched if fs.shape[0] > 1 else _best_single
