@@ -21,7 +21,9 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
 
 from convcorr_jax.core.io import sha256_file
 from convcorr_jax.core.paths import cache_dir
@@ -76,6 +78,25 @@ def digest(obj: Any, length: int = 16) -> str:
       `length` lowercase hex digits.
     """
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def arrays_digest(arrays: Iterable[Any], prefix: bytes = b"") -> str:
+    """sha256 (64 hex digits) of `prefix` and then each array's dtype, shape and bytes, in order: the content hash
+    of arrays (training data, parameters, images) where `digest`'s JSON would not hold them.
+
+    Args:
+      arrays: array-likes (NumPy or JAX), hashed in C order.
+      prefix: bytes hashed first (e.g. a tree's structure).
+
+    Returns:
+      64 lowercase hex digits.
+    """
+    h = hashlib.sha256(prefix)
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
 
 
 def key(kind: str, settings: Mapping[str, Any], version: str) -> dict:

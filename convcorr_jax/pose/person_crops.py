@@ -18,7 +18,6 @@ time), split, size, crop scale, protocol, options) and code version, then read b
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
@@ -206,8 +205,7 @@ def _images_key(samples: Sequence[KeypointSample]) -> dict:
     rows, files = [], set()
     for s in samples:
         if s.image is not None:
-            a = np.ascontiguousarray(s.image)
-            rows.append([a.dtype.str, a.shape, hashlib.sha256(memoryview(a).cast("B")).hexdigest()])
+            rows.append(cache.arrays_digest([s.image]))
         elif s.image_path and s.image_path not in files:
             files.add(s.image_path)
             try:

@@ -74,12 +74,7 @@ def params_digest(params) -> str:
     import jax
 
     leaves, treedef = jax.tree.flatten(params)
-    h = hashlib.sha256(str(treedef).encode())
-    for leaf in leaves:
-        a = np.ascontiguousarray(np.asarray(leaf))
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
-    return h.hexdigest()[:20]
+    return cache.arrays_digest(leaves, prefix=str(treedef).encode())[:20]
 
 
 def patch_databases(images: np.ndarray, backbone, params, cfg: Config, progress: bool = False) -> dict:

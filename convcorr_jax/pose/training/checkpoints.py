@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import json
 import logging
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
 
-from convcorr_jax.core import parallel
+from convcorr_jax.core import cache, parallel
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import model
 from convcorr_jax.pose.model_files import PARAMS_FILE, read_params, read_record
@@ -68,12 +67,8 @@ def data_fingerprint(arrays) -> dict:
     Returns:
       {"people": N (int), "digest": sha256 hex str}.
     """
-    h = hashlib.sha256()
-    for a in (arrays.images, arrays.points, arrays.visible):
-        a = np.ascontiguousarray(np.asarray(a))
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
-    return {"people": int(len(arrays.images)), "digest": h.hexdigest()}
+    return {"people": int(len(arrays.images)),
+            "digest": cache.arrays_digest((arrays.images, arrays.points, arrays.visible))}
 
 
 def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict,
