@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data._common import Loaded, as_float, collect, points_bbox
 # FLIC's 29 joint slots and the 11 it labels live with every dataset's joint names (`data.skeletons`)
 from convcorr_jax.data.skeletons import FLIC_JOINTS, FLIC_LABELLED, FLIC_LABELLED_NAMES  # noqa: F401
 from convcorr_jax.data.types import KeypointSample, load_image
@@ -69,10 +69,7 @@ def _scalar(v, src, field) -> float:
     a = np.asarray(v).ravel()
     if a.size != 1:
         raise InputError(src, field, "a scalar", a.shape)
-    try:
-        x = float(a[0])
-    except (TypeError, ValueError):
-        x = float("nan")
+    x = as_float(a[0], src, field)
     if not np.isfinite(x):
         raise InputError(src, field, "a finite number", repr(a[0])[:60])
     return x
