@@ -26,6 +26,7 @@ import numpy as np
 from convcorr_jax.core import io
 from convcorr_jax.data.fetch import DOWNLOADS, check_empty_out, install_archive
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.weights.fetch import check_sha256_form
 
 TOP = "FLIC"
 MAX_MIB = 60.0  # the archive's size limit by default (a file that travels with a job)
@@ -138,10 +139,7 @@ def _read_checksum(archive: str | os.PathLike) -> str:
     path = checksum_path(archive)
     if not path.is_file():
         raise InputError(path, "checksum file", "the archive's <archive>.sha256 (or pass the sha256)", "missing")
-    word = (path.read_text().split() or [""])[0].lower()
-    if len(word) != 64 or any(c not in "0123456789abcdef" for c in word):
-        raise InputError(path, "sha256", "64 hex digits", word[:80])
-    return word
+    return check_sha256_form((path.read_text().split() or [""])[0][:80], path)
 
 
 def verify_archive(archive: str | os.PathLike, about: str, sha256: str | None = None) -> Path:
