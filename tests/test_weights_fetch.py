@@ -95,7 +95,7 @@ def _no_request(monkeypatch):
 
 
 @pytest.mark.parametrize("url, got", [
-    ("notaurl", "no scheme"), ("/tmp/w.pth", "no scheme"), ("gopher://host/w.pth", "scheme gopher://"),
+    ("notaurl", "no scheme"), ("weights/w.pth", "no scheme"), ("gopher://host/w.pth", "scheme gopher://"),
     ("http://[::1/w.pth", "malformed URL"), ("http://host:abc/w.pth", "malformed URL"),
     ("http://host:99999/w.pth", "malformed URL"), ("http:///w.pth", "no host name"), ("file://", "no file path"),
     ("", "an empty string")])
