@@ -107,3 +107,24 @@ def test_hyperpixel_features_toy_backbone():
     np.testing.assert_allclose(c2[1, 2], [4.5, 2.5])
     with pytest.raises(InputError):
         _hyperpixel_features(bb, {}, images, ("a", "b"), weights=(1.0,))
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
+def test_a_batch_size_that_is_not_a_positive_integer_is_one_line(batch_size):
+    """hyperpixel_taps and extract refuse it by name (it used to escape as range()'s ValueError, numpy's
+    'need at least one array to concatenate' or a TypeError)."""
+    from convcorr_jax.features.extract import extract
+    from convcorr_jax.features.hyperpixel import hyperpixel_taps
+
+    images = np.zeros((2, 6, 8, 3), np.uint8)
+    with pytest.raises(InputError, match="field 'batch_size'"):
+        hyperpixel_taps(_toy_backbone(), {}, images, ("a",), batch_size=batch_size)
+    with pytest.raises(InputError, match="field 'batch_size'"):
+        extract(_toy_backbone(), {}, images, ("a",), batch_size=batch_size)
+
+
+def test_features_of_no_taps_is_one_line():
+    from convcorr_jax.features.image import features
+
+    with pytest.raises(InputError, match="features: field 'taps': expected at least one tap name"):
+        features(_toy_backbone(), {}, np.zeros((6, 8, 3), np.uint8), (), mode="none")

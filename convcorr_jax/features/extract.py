@@ -67,7 +67,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     n = len(x)
     if n == 0:
         raise InputError("extract", "images", "at least one image", "an empty batch [0, H, W, 3]")
-    if batch_size < 1:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
     bs = min(batch_size, n)
     n_batches = -(-n // bs)

@@ -209,8 +209,11 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
       grid nodes, norms {tap name: [N, h, w] float32} each column's L2 norm before normalising).
 
     Raises:
-      InputError: bad images or taps, or an empty grid (`resolve_taps`, `target_grid`).
+      InputError: bad images or taps, an empty grid (`resolve_taps`, `target_grid`), or batch_size not an integer
+        >= 1.
     """
+    check(isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1,
+          "hyperpixel_taps", "batch_size", "an integer >= 1", batch_size)
     x = stack_images(images, "hyperpixel_taps")
     names = resolve_taps(backbone, taps)
     image_hw = tuple(x.shape[1:3])

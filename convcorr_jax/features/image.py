@@ -125,9 +125,10 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...] | s
       pixels; `image_size` and `input_size` int [2] (h, w).
 
     Raises:
-      InputError: image not uint8 RGB [H, W, 3] or an unknown mode.
+      InputError: image not uint8 RGB [H, W, 3], no taps, or an unknown mode.
     """
     taps = (taps,) if isinstance(taps, str) else tuple(dict.fromkeys(taps))
+    check(len(taps) >= 1, "features", "taps", "at least one tap name", taps)
     x, tf = _input_image(backbone, preprocess.check_images(image, "features", "image", rank=3), mode)
     acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
     out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}
