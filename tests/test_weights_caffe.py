@@ -248,3 +248,28 @@ def test_v0_layer_nested_in_v1(tmp_path):
     layers = read_caffemodel_layers(path)
     assert [(layer.name, layer.type) for layer in layers] == [("conv1", "Convolution")]
     np.testing.assert_array_equal(layers[0].blobs[0], w)
+
+
+@pytest.mark.parametrize("v1", [False, True])
+def test_caffenet_and_bvlc_alexnet_files_are_told_apart_by_their_layer_order(tmp_path, v1):
+    """Both nets hold blobs of the same names and shapes; a .caffemodel also stores its blob-less layers, and
+    pool1 before norm1 is caffenet's order, norm1 before pool1 bvlc_alexnet's. Converting a file for the other net
+    used to succeed and compute other features."""
+    from convcorr_jax.weights.load import convert_file
+
+    files = {}
+    for arch, order in (("caffenet", ("pool1", "norm1")), ("bvlc_alexnet", ("norm1", "pool1"))):
+        layers = {"conv1": ("Convolution", []), "relu1": ("ReLU", [])}
+        layers.update({n: ("Pooling" if n.startswith("pool") else "LRN", []) for n in order})
+        files[arch] = tmp_path / f"{arch}.caffemodel"
+        write_caffemodel(files[arch], layers, v1=v1)
+    for arch, other in (("caffenet", "bvlc_alexnet"), ("bvlc_alexnet", "caffenet")):
+        with pytest.raises(InputError, match="conv1.*missing layer"):  # the order is right: on to the blobs
+            convert_file(files[arch], arch)
+        with pytest.raises(InputError) as e:
+            convert_file(files[other], arch)
+        first, second = ("LRN 'norm1'", "Pooling 'pool1'") if other == "bvlc_alexnet" else ("Pooling 'pool1'",
+                                                                                           "LRN 'norm1'")
+        assert str(e.value).startswith(f"{files[other]}: field 'layer order': expected {arch}'s ")
+        assert str(e.value).endswith(f"(the file's order is {other}'s: use that backbone), got {first} before "
+                                     f"{second}")

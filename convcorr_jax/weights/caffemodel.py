@@ -216,12 +216,28 @@ def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     Raises:
       InputError: for a duplicated layer name with blobs, or as `read_caffemodel_layers`.
     """
+    return caffe_blobs(read_caffemodel_layers(path), path)
+
+
+def caffe_blobs(layers: Sequence[CaffeLayer], source: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """Layer name -> blobs of the layers that carry blobs (`read_caffemodel` of layers already read).
+
+    Args:
+      layers: `read_caffemodel_layers`'s list.
+      source: the file, named by the error.
+
+    Returns:
+      {layer name: blob arrays} in file order.
+
+    Raises:
+      InputError: for a duplicated layer name with blobs.
+    """
     out: dict[str, list[np.ndarray]] = {}
-    for layer in read_caffemodel_layers(path):
+    for layer in layers:
         if not layer.blobs:
             continue
         if layer.name in out:
-            raise InputError(path, f"layer '{layer.name}'", "unique layer names", "duplicate")
+            raise InputError(source, f"layer '{layer.name}'", "unique layer names", "duplicate")
         out[layer.name] = layer.blobs
     return out
 

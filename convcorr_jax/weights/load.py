@@ -14,7 +14,8 @@ from convcorr_jax.core import cache
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.backbones.base import param_shapes
 from convcorr_jax.backbones.registry import NAMES as ARCHS
-from convcorr_jax.weights.caffemodel import npy_to_caffe_blobs, read_alexnet_npy, read_caffemodel
+from convcorr_jax.weights.caffemodel import (CaffeLayer, caffe_blobs, npy_to_caffe_blobs, read_alexnet_npy,
+                                             read_caffemodel_layers)
 from convcorr_jax.weights.numpy_pickle import lpips_to_params, read_numpy_pickle
 from convcorr_jax.weights.orbax_io import check_tree, load_orbax_params, save_params
 from convcorr_jax.weights.torch_pickle import read_torch_state_dict
@@ -80,8 +81,12 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
     elif suffix in (".caffemodel", ".npy"):
         if backbone.convert_caffe is None:
             raise InputError(path, "arch", f"caffenet or bvlc_alexnet for a {suffix} file", backbone.name)
-        blobs = read_caffemodel(path) if suffix == ".caffemodel" else npy_to_caffe_blobs(read_alexnet_npy(path),
-                                                                                         str(path))
+        if suffix == ".caffemodel":
+            layers = read_caffemodel_layers(path)
+            _check_caffe_order(layers, backbone.name, path)
+            blobs = caffe_blobs(layers, path)
+        else:
+            blobs = npy_to_caffe_blobs(read_alexnet_npy(path), str(path))
         params = backbone.convert_caffe(blobs, source=str(path))
     elif suffix == ".ckpt":
         params = lpips_to_params(read_numpy_pickle(path), backbone, str(path))
@@ -90,6 +95,41 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
                          suffix or "none")
     check_tree(params, _like_of(backbone, params), path)
     return params
+
+
+def _check_caffe_order(layers: list[CaffeLayer], arch: str, path: str | os.PathLike) -> None:
+    """Refuse a .caffemodel whose net pools and normalises (LRN) in the other order than `arch`.
+
+    caffenet and bvlc_alexnet carry blobs of the same names and shapes; only the order of their blob-less layers tells
+    them apart (caffenet: pool1 before norm1; bvlc_alexnet: norm1 before pool1). A file holding no Pooling or no LRN
+    layer is not checked.
+
+    Args:
+      layers: the file's layers in order (`read_caffemodel_layers`).
+      arch: the backbone the file is converted for (only caffenet and bvlc_alexnet are checked).
+      path: the file, named by the error.
+
+    Returns:
+      None; it only checks.
+
+    Raises:
+      InputError: naming the file, the first Pooling and LRN layers, and the backbone with that order.
+    """
+    from convcorr_jax.backbones.alexnet import OPS
+
+    if arch not in ("caffenet", "bvlc_alexnet"):
+        return
+    kinds = [(layer.type, layer.name) for layer in layers if layer.type in ("Pooling", "LRN")]
+    if {k for k, _ in kinds} != {"Pooling", "LRN"}:
+        return
+    norm_first = next(op.kind for op in OPS[arch] if op.kind in ("pool", "lrn")) == "lrn"
+    first = kinds[0]
+    if (first[0] == "LRN") != norm_first:
+        second = next(k for k in kinds if k[0] != first[0])
+        other = "bvlc_alexnet" if arch == "caffenet" else "caffenet"
+        raise InputError(path, "layer order", f"{arch}'s {'LRN before pooling' if norm_first else 'pooling before LRN'}"
+                         f" (the file's order is {other}'s: use that backbone)",
+                         f"{first[0]} '{first[1]}' before {second[0]} '{second[1]}'")
 
 
 def converted_cache_dir(arch: str, digest: str) -> Path:
