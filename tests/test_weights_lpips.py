@@ -179,3 +179,21 @@ def test_real_alexnet_is_conv_only_and_refuses_fc6(real_alexnet):
     for tap in ("fc6", "logits"):
         with pytest.raises(InputError, match="no fully connected layers"):
             bb.apply(params, x, taps=("conv4", tap))
+
+
+def test_weights_holding_nan_or_inf_are_refused_by_name(tmp_path):
+    """A weight file with a NaN (a diverged run, a damaged copy) used to convert and give NaN features without a
+    word; the file, as converted here or saved as an orbax tree, is refused naming the parameter."""
+    from convcorr_jax.weights import load_backbone, save_params
+
+    tree = _conv_tree("torchvision_alexnet")
+    tree["AlexNet_0"]["Conv_2"]["bias"][[3, 7]] = [np.nan, np.inf]
+    path = _write(tmp_path, tree)
+    with pytest.raises(InputError) as e:
+        convert_file(path, "torchvision_alexnet")
+    assert str(e.value) == f"{path}: field 'conv3/bias': expected finite values, got 2 NaN or inf of 384"
+    good = convert_file(_write(tmp_path, _conv_tree("torchvision_alexnet"), "good.ckpt"), "torchvision_alexnet")
+    good["conv1"]["kernel"][0, 0, 0, 0] = np.nan  # numpy arrays from a .ckpt
+    folder = save_params(tmp_path / "tree", good)
+    with pytest.raises(InputError, match=r"tree: field 'conv1/kernel': expected finite values, got 1 NaN or inf"):
+        load_backbone("torchvision_alexnet", folder)

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from convcorr_jax.core import cache
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.backbones.base import param_shapes
@@ -94,7 +96,20 @@ def convert_file(path: str | os.PathLike, arch: str) -> Any:
         raise InputError(path, "suffix", f"one of {list(TORCH_SUFFIXES) + ['.caffemodel', '.npy', '.ckpt']}",
                          suffix or "none")
     check_tree(params, _like_of(backbone, params), path)
+    _check_finite(params, path)
     return params
+
+
+def _check_finite(tree: Any, source: str | os.PathLike) -> None:
+    """InputError naming the first parameter holding NaN or inf (a diverged run's or a damaged file's weights would
+    otherwise give NaN features without a word)."""
+    import jax
+
+    for key, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        finite = np.isfinite(np.asarray(leaf))
+        if not finite.all():
+            raise InputError(source, jax.tree_util.keystr(key, simple=True, separator="/"), "finite values",
+                             f"{finite.size - int(np.count_nonzero(finite))} NaN or inf of {finite.size}")
 
 
 def _check_caffe_order(layers: list[CaffeLayer], arch: str, path: str | os.PathLike) -> None:
@@ -233,6 +248,7 @@ def _read_local(backbone, path: str | os.PathLike) -> Any:
     else:
         return convert_file(path, backbone.name)
     check_tree(tree, _like_of(backbone, tree), path)
+    _check_finite(tree, path)
     return tree
 
 
