@@ -75,3 +75,17 @@ def test_layout_orientation():
 def test_bad_images_raise(shape, size):
     with pytest.raises(InputError):
         sift.dsift(np.zeros(shape, np.float32), bin_size=size)
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda im: sift.dsift(im, 3, step=0), "step"),            # used to be a ZeroDivisionError
+    (lambda im: sift.dsift(im, 3, step=-1), "step"),           # used to give no descriptors at all
+    (lambda im: sift.dsift(im, 3, step=1.5), "step"),          # used to place frames between pixels
+    (lambda im: sift.sift_dense(im, 3, window_size=0.0), "window_size"),  # a divide by zero in the window
+    (lambda im: sift.sift_grid(im, np.array([np.nan, 3.0]), np.array([3.0]), 3), "xs"),  # garbage descriptors
+    (lambda im: sift.sift_grid(im, np.array([3.0]), np.array([np.inf]), 3), "ys"),
+])
+def test_bad_step_window_and_centres_raise_naming_the_argument(call, field):
+    image = np.random.default_rng(0).random((20, 20), dtype=np.float32)
+    with pytest.raises(InputError, match=f"field '{field}'"):
+        call(image)

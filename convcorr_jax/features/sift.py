@@ -165,9 +165,11 @@ def vlfeat_output(descriptors) -> np.ndarray:
     return np.minimum(512.0 * np.asarray(descriptors, np.float32), 255.0)
 
 
-def _check_image(image, bin_size, source: str):
+def _check_image(image, bin_size, source: str, window_size: float = 2.0):
     check_shape(image, "H>=2 W>=2", source, "image", note="(a grey image)")
     check(isinstance(bin_size, (int, np.integer)) and bin_size >= 1, source, "bin_size", "an integer >= 1", bin_size)
+    check(isinstance(window_size, (int, float, np.number)) and bool(np.isfinite(window_size)) and window_size > 0,
+          source, "window_size", "a finite number > 0 (the Gaussian window's sigma in bins)", window_size)
 
 
 def to_grey(images: np.ndarray) -> np.ndarray:
@@ -198,9 +200,11 @@ def sift_grid(image: jax.Array, xs: np.ndarray, ys: np.ndarray, bin_size: int, w
       float32 jax array [ny, nx, 128], unit-norm, VLFeat C layout.
 
     Raises:
-      InputError: image not [H, W] of at least 2 x 2, or a bad bin_size.
+      InputError: image not [H, W] of at least 2 x 2, a bad bin_size or window_size, or non-finite xs / ys.
     """
-    _check_image(image, bin_size, "sift_grid")
+    _check_image(image, bin_size, "sift_grid", window_size)
+    for field, v in (("xs", xs), ("ys", ys)):
+        check(bool(np.all(np.isfinite(np.asarray(v, np.float64)))), "sift_grid", field, "finite pixel coordinates")
     h, w = np.shape(image)
     ox = np.rint(np.asarray(xs, np.float64) - 1.5 * bin_size).astype(np.int64)
     oy = np.rint(np.asarray(ys, np.float64) - 1.5 * bin_size).astype(np.int64)
@@ -225,9 +229,9 @@ def sift_dense(image: jax.Array, bin_size: int, window_size: float = 2.0) -> jax
       float32 jax array [H, W, 128], unit-norm, VLFeat C layout.
 
     Raises:
-      InputError: image not [H, W] of at least 2 x 2, or a bad bin_size.
+      InputError: image not [H, W] of at least 2 x 2, or a bad bin_size or window_size.
     """
-    _check_image(image, bin_size, "sift_dense")
+    _check_image(image, bin_size, "sift_dense", window_size)
     return _dense_descriptors(jnp.asarray(image, jnp.float32), bin_size, float(window_size))
 
 
@@ -289,9 +293,11 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
       [N, 128]: unit-norm, VLFeat C layout).
 
     Raises:
-      InputError: image too small for bin_size, or a bad bin_size.
+      InputError: image too small for bin_size, or a bad bin_size, step or window_size.
     """
-    _check_image(image, bin_size, "dsift")
+    _check_image(image, bin_size, "dsift", window_size)
+    check(isinstance(step, (int, np.integer)) and not isinstance(step, bool) and step >= 1, "dsift", "step",
+          "an integer >= 1 (pixels between frames)", step)
     h, w = np.shape(image)
     frame = bin_size * (NUM_BINS - 1) + 1
     check(h >= frame and w >= frame, "dsift", "image", f"at least {frame} x {frame} pixels for bin size {bin_size}",
