@@ -77,6 +77,27 @@ def test_tiny_loopy_grids_near_exact():
     assert hits >= 0.8 * n, hits
 
 
+def test_weight_zero_is_each_nodes_cheapest_label_and_bad_weights_raise():
+    """No pairwise term: the exact minimum is each node's cheapest label (brute force), on label costs and on
+    target-indexed costs (a zero cost included: BP's cost / weight would be 0 / 0); a negative or NaN weight is
+    refused."""
+    rng = np.random.default_rng(3)
+    cost = rng.uniform(0, 3, size=(2, 3, 2, 3)).astype(np.float32)
+    cost[0, 0, 1, 2] = 0.0
+    res = bp_solver.solve(cost, 0.0, iters=3, levels=2)
+    e, lab = brute_force_minimum(cost, 0.0)
+    assert float(res.energy) == pytest.approx(e, abs=1e-5) and float(res.deformation_energy) == 0.0
+    np.testing.assert_array_equal(np.asarray(res.labels), lab)
+    fs, ft = rng.normal(size=(2, 3, 2, 4)).astype(np.float32)
+    a = bp_solver.solve(cost_volume(fs, ft, (2, 1)), 0.0, 2, 2, crop=True)
+    b = bp_solver.solve(target_cost(fs, ft), 0.0, 2, 2, targets=True)
+    np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
+    assert float(a.energy) == pytest.approx(float(np.asarray(target_cost(fs, ft)).min((2, 3)).sum()), rel=1e-6)
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="weight"):
+            bp_solver.solve(cost, bad)
+
+
 def test_returned_energy_is_best_of_trace():
     rng = np.random.default_rng(2)
     cost = rng.uniform(0, 3, size=(6, 5, 5, 5))

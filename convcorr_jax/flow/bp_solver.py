@@ -178,8 +178,19 @@ def _level_problem(unit: jax.Array, k: int, num_labels: tuple[int, int], crop: b
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `pad_labels`
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple", "targets"))
+def _node_argmin(cost: jax.Array, targets: bool) -> jax.Array:
+    """Each node's cheapest label [H, W, 2] (dy, dx) label indices: the exact minimiser without a pairwise term.
+    cost as in `_labelling_energy` (targets=True: the target cell's displacement label, as `solve` returns it)."""
+    h, w = cost.shape[:2]
+    nx = w if targets else cost.shape[3]
+    i = jnp.argmin(cost.reshape(h, w, -1), axis=-1).astype(jnp.int32)
+    lab = jnp.stack([i // nx, i % nx], -1)
+    if targets:  # target cell (ty, tx) of node (y, x): label (ty - y + H - 1, tx - x + W - 1)
+        node = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), -1)
+        lab = lab - jnp.asarray(node, jnp.int32) + jnp.asarray([h - 1, w - 1], jnp.int32)
+    return lab
+
+
 def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: int = 3, method: str = "auto",
           crop: bool = False, schedule: str = "active", label_multiple: int = LABEL_MULTIPLE,
           offsets: jax.Array | None = None, targets: bool = False, truncation: float | jax.Array | None = None,
@@ -190,7 +201,9 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
 
     Args:
       cost: [H, W, Ly, Lx] data costs (+inf allowed).
-      weight: the pairwise weight, > 0 (not checked: it may be traced; messages are passed on cost / weight).
+      weight: the pairwise weight, finite and >= 0 (InputError otherwise, checked where it is a concrete number, not
+        a traced one). Messages are passed on cost / weight; weight 0 (no pairwise term) returns each node's cheapest
+        label, the exact minimum.
       iters, levels: BP iterations per level and multigrid levels (capped at ceil(log2(max(H, W))) + 1).
       method: 1D DT of the messages ("auto", "tree", "brute", "envelope"; same values).
       crop: True when the labels are displacements -R..R with +inf wherever the target leaves the grid (as
@@ -221,8 +234,21 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
 
     Raises:
       InputError: costs not [H, W, Ly, Lx] (targets=True: not [H, W, H, W]); offsets or edge_scale not [H, W, 2],
-        or with levels > 1 or crop.
+        or with levels > 1 or crop; a concrete weight not finite and >= 0.
     """
+    if not isinstance(weight, jax.core.Tracer):
+        w = np.asarray(weight)
+        check(w.ndim == 0 and np.issubdtype(w.dtype, np.number) and bool(np.isfinite(w) and w >= 0), "solve",
+              "weight", "a finite number >= 0", weight)
+    return _solve(cost, weight, iters, levels, method, crop, schedule, label_multiple, offsets, targets, truncation,
+                  edge_scale)
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("iters", "levels", "method", "crop", "schedule", "label_multiple", "targets"))
+def _solve(cost, weight, iters, levels, method, crop, schedule, label_multiple, offsets, targets, truncation,
+           edge_scale) -> BPResult:
+    """`solve` after its weight check, jitted."""
     check_shape(cost, "H W H W" if targets else "H W Ly Lx", "solve", "cost",
                 note="(target-indexed costs)" if targets else "(a data cost per node and label)")
     h, w = cost.shape[:2]
@@ -248,5 +274,6 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
         cands.append(fine)
     trace = jnp.concatenate(traces)
     labels = jnp.concatenate(cands)[jnp.argmin(jnp.where(jnp.isnan(trace), jnp.inf, trace))]  # the lowest energy's
+    labels = jnp.where(weight == 0, _node_argmin(cost, targets), labels)  # no pairwise term: BP's cost / 0 is void
     d, s = _labelling_energy(cost, labels, weight, offsets, targets, truncation, edge_scale)
     return BPResult(labels, d, s, d + s, trace)
