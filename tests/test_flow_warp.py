@@ -1,7 +1,9 @@
 """Dense flow interpolation, warping and keypoint transfer through a flow."""
 
 import numpy as np
+import pytest
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.flow import warp
 
 
@@ -37,3 +39,35 @@ def test_carry_points_inverts_flow():
     out = np.asarray(warp.carry_points(pts, dense))
     np.testing.assert_array_equal(out[:2], [[6.0, 11.0], [21.0, 4.0]])
     assert np.all(np.isnan(out[2]))
+
+
+def test_bilinear_warp_matches_scipy_map_coordinates():
+    """warp_image and bilinear_sample are scipy's order-1 map_coordinates with the coordinates clamped to the image,
+    on images of one row or column too."""
+    from scipy.ndimage import map_coordinates
+
+    rng = np.random.default_rng(4)
+    for h, w in ((9, 11), (1, 6), (6, 1), (2, 2)):
+        img = rng.normal(size=(h, w, 2)).astype(np.float32)
+        x, y = rng.uniform(-2, w + 1, size=(4, 5)), rng.uniform(-2, h + 1, size=(4, 5))
+        ref = np.stack([map_coordinates(img[..., c], [np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)], order=1)
+                        for c in range(2)], -1)
+        np.testing.assert_allclose(np.asarray(warp.bilinear_sample(img, x, y)), ref, atol=1e-5)
+    flow = rng.normal(scale=3, size=(9, 11, 2)).astype(np.float32)
+    yy, xx = np.mgrid[0:9, 0:11]
+    ref = np.stack([map_coordinates(img[..., c], [yy + flow[..., 1], xx + flow[..., 0]], order=1, mode="nearest")
+                    for c in range(2)], -1)
+    np.testing.assert_allclose(np.asarray(warp.warp_image(img, flow)), ref, atol=1e-5)
+
+
+def test_warp_and_carry_refuse_arrays_of_the_wrong_shape():
+    img, flow = np.zeros((9, 11, 3), np.float32), np.zeros((9, 11, 2), np.float32)
+    for target, dense, field in ((img, np.zeros((9, 11, 3)), "dense_flow"), (img, np.zeros((9, 11)), "dense_flow"),
+                                 (np.zeros((9, 11)), flow, "target"), (np.zeros((0, 11, 3)), flow, "target")):
+        with pytest.raises(InputError, match=f"warp_image: field '{field}'"):
+            warp.warp_image(target, dense)
+    for pts, dense, field in ((np.zeros((3, 2)), np.zeros((4, 5, 3)), "dense_flow"),
+                              (np.zeros((3, 2)), np.zeros((0, 5, 2)), "dense_flow"),
+                              (np.zeros((3, 3)), flow, "points")):
+        with pytest.raises(InputError, match=f"carry_points: field '{field}'"):
+            warp.carry_points(pts, dense)

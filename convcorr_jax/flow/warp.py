@@ -113,7 +113,12 @@ def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
 
     Returns:
       float32 [H, W, C].
+
+    Raises:
+      InputError: target not [H', W', C] with H', W' >= 1, or dense_flow not [H, W, 2].
     """
+    check_shape(target, "Ht>=1 Wt>=1 C", "warp_image", "target", note="(an image with a channel axis)")
+    check_shape(dense_flow, "H W 2", "warp_image", "dense_flow", note="((dx, dy) pixels)")
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     img = jnp.asarray(target, jnp.float32)
@@ -132,7 +137,12 @@ def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
 
     Returns:
       float32 [..., K, 2] (x, y) source pixels (NaN stays NaN).
+
+    Raises:
+      InputError: points not [..., K, 2], or dense_flow not [H, W, 2] with H, W >= 1.
     """
+    check_shape(points, "* 2", "carry_points", "points", note="((x, y) pixels)")
+    check_shape(dense_flow, "H>=1 W>=1 2", "carry_points", "dense_flow", note="((dx, dy) pixels)")
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     src = jnp.stack([xx, yy], -1).reshape(-1, 2)
