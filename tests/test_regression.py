@@ -269,6 +269,26 @@ def test_regression_bad_inputs_give_one_input_error():
         directions.learn_direction(F, F @ np.arange(5.0), extrapolate=-1.0)
 
 
+def test_learn_direction_refuses_inputs_that_give_no_direction():
+    """A constant attribute or constant descriptors fit all-zero weights: an InputError, not a zero 'unit'
+    direction along which move_along changes nothing; likewise an infinite widening and a step count below 1."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(5)
+    F = rng.normal(size=(20, 5))
+    with pytest.raises(InputError, match="learn_direction: field 'attribute'.*vary"):
+        directions.learn_direction(F, np.full(20, 3.0))
+    with pytest.raises(InputError, match="learn_direction: field 'F'.*vary"):
+        directions.learn_direction(np.ones((20, 5)), rng.normal(size=20))
+    with pytest.raises(InputError, match="extrapolate"):
+        directions.learn_direction(F, F @ np.arange(5.0), extrapolate=float("inf"))
+    d = directions.learn_direction(F, F @ np.arange(5.0))
+    assert np.linalg.norm(d.w) == pytest.approx(1.0, abs=1e-6)
+    for steps in (0, -1):
+        with pytest.raises(InputError, match="move_along: field 'steps'"):
+            directions.move_along(d, F[:1], steps=steps)
+
+
 def test_keypoint_table_small_and_disjoint_categories():
     """A category with one training instance predicts that instance's points (fit_points' documented fallback);
     no shared category is an InputError, not a numpy stacking error."""

@@ -47,15 +47,25 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
       over the lambda grid.
 
     Raises:
-      InputError: quantiles not 0 <= low < high <= 1, extrapolate not > 0 (and ridge's checks of F, attribute).
+      InputError: quantiles not 0 <= low < high <= 1, extrapolate not finite and > 0, an attribute or descriptors
+        that do not vary over the rows (no direction: the regressor's weights are 0), and ridge's checks of F,
+        attribute.
     """
     q = tuple(float(v) for v in quantiles)
     check(len(q) == 2 and 0.0 <= q[0] < q[1] <= 1.0, "learn_direction", "quantiles", "(low, high) with 0 <= low < "
           "high <= 1", quantiles)
-    check(float(extrapolate) > 0, "learn_direction", "extrapolate", "a factor > 0", extrapolate)
+    check(bool(np.isfinite(float(extrapolate)) and float(extrapolate) > 0), "learn_direction", "extrapolate",
+          "a finite factor > 0", extrapolate)
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
+    for name, a, got in (("attribute", attribute, "the same value in every row"),
+                         ("F", F, "every column the same in every row")):  # finite, right shapes: ridge checked them
+        check(bool(np.any(np.ptp(np.asarray(a, np.float64), axis=0) > 0)), "learn_direction", name,
+              "values that vary over the rows (constant ones give no direction)", got)
     w = np.asarray(model.W, np.float64)
-    w = w / max(np.linalg.norm(w), 1e-12)
+    norm = float(np.linalg.norm(w))
+    check(norm > 0, "learn_direction", "attribute", "an attribute the descriptors predict (the regressor's weights "
+          "are all 0)", norm)
+    w = w / norm
     proj = np.asarray(F, np.float64) @ w
     lo, hi = np.quantile(proj, quantiles)
     c, h = (lo + hi) / 2, extrapolate * (hi - lo) / 2
@@ -76,8 +86,10 @@ def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Se
       float32 [N, S, d]: row n, step s is F[n] with its component along w replaced by t_s w.
 
     Raises:
-      InputError: F not [N, d] with the direction's d.
+      InputError: F not [N, d] with the direction's d; steps not an integer >= 1.
     """
+    check(t_values is not None or (isinstance(steps, (int, np.integer)) and steps >= 1), "move_along", "steps",
+          "an integer >= 1", steps)
     w = np.asarray(direction.w, np.float64)
     F = np.asarray(F, np.float64)
     check_shape(F, "N D", "move_along", "F", {"D": len(w)}, note="(descriptors like the direction's)")
