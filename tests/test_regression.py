@@ -260,6 +260,10 @@ def test_regression_bad_inputs_give_one_input_error():
         segmentation.segmentation_table(F[:8], labels[:8], F[8:], labels[9:], 3, grid=5)
     with pytest.raises(InputError, match="images_test"):
         rgb.rgb_reconstruction(F[:8], images[:8], F[8:], images[9:], size=6)
+    with pytest.raises(InputError, match="images_test.*uint8"):  # [0, 1] floats would be read as black images
+        rgb.rgb_reconstruction(F[:8], images[:8], F[8:], images[8:] / 255.0, size=6)
+    with pytest.raises(InputError, match="resize_images: field 'images'.*uint8"):
+        features.pixel_featurizer((4, 4))(images / 255.0)
     d = directions.learn_direction(F, F @ np.arange(5.0))
     with pytest.raises(InputError, match="move_along: field 'F'"):
         directions.move_along(d, F[:, :4])

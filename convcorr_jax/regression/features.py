@@ -52,10 +52,10 @@ def resize_images(images, size: tuple[int, int]) -> np.ndarray:
       uint8 [N, h, w, 3], rounded and clipped to 0..255; the images unchanged (as uint8) when already (h, w).
 
     Raises:
-      InputError: images not [N, H, W, 3].
+      InputError: images not uint8 [N, H, W, 3] (float images in [0, 1] would become black).
     """
     images = np.asarray(images)
-    check_shape(images, "N H W 3", "resize_images", "images")
+    check_shape(images, "N H W 3", "resize_images", "images", dtype="uint8", note="(0..255 RGB)")
     if tuple(images.shape[1:3]) == tuple(size):
         return images.astype(np.uint8)
     out = np.asarray(_resize_batch(jnp.asarray(images), tuple(int(s) for s in size)))

@@ -72,11 +72,12 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
       originals [M, size, size, 3].
 
     Raises:
-      InputError: descriptors and images of different counts (or images not [N, H, W, 3]).
+      InputError: descriptors and images of different counts (or images not uint8 [N, H, W, 3]).
     """
     for split, F, images in (("train", F_train, images_train), ("test", F_test, images_test)):
         dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}")
-        check_shape(images, "N H W 3", "rgb_reconstruction", f"images_{split}", dims, note="(one image per descriptor)")
+        check_shape(images, "N H W 3", "rgb_reconstruction", f"images_{split}", dims, "uint8",
+                    note="(one 0..255 RGB image per descriptor)")
     Y_tr = _rgb_targets(images_train, size)
     Y_te = _rgb_targets(images_test, size).reshape(len(images_test), size, size, 3)
     model, _ = ridge.fit_cv(F_train, Y_tr, lambdas, folds, seed, dtype=DTYPE)
