@@ -238,8 +238,8 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
     """
     if not isinstance(weight, jax.core.Tracer):
         w = np.asarray(weight)
-        check(w.ndim == 0 and np.issubdtype(w.dtype, np.number) and bool(np.isfinite(w) and w >= 0), "solve",
-              "weight", "a finite number >= 0", weight)
+        check_shape(w, "", "solve", "weight", dtype="number", note="(a scalar)")
+        check(bool(np.isfinite(w) and w >= 0), "solve", "weight", "a finite number >= 0", weight)
     return _solve(cost, weight, iters, levels, method, crop, schedule, label_multiple, offsets, targets, truncation,
                   edge_scale)
 
