@@ -141,6 +141,27 @@ def test_mmap_bad_k_or_chunk_raises_input_error(tmp_path, kwargs, field):
         knn.topk_cosine_mmap(np.ones((2, 3), np.float32), tmp_path / "db.npy", **kwargs)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_non_finite_database_or_query_row_is_refused(tmp_path, metric):
+    """A NaN database row used to come back first for every query (with a NaN score); a NaN query got NaN
+    scores against everything. Both are refused, naming the row; the streamed path names the file and the row."""
+    db = np.array([[1, 0], [0, 1], [1, 1], [2, 0], [0, 2], [1, 2]], np.float32)
+    db[4, 1] = np.nan
+    q = np.array([[1, 0.1]], np.float32)
+    in_memory = knn.topk_cosine if metric == "cosine" else knn._topk_l2
+    streamed = knn.topk_cosine_mmap if metric == "cosine" else knn._topk_l2_mmap
+    with pytest.raises(InputError, match=r"'database'.*finite.*row 4 \(1 row in all\)"):
+        in_memory(q, db, 2)
+    np.save(tmp_path / "db.npy", db)
+    with pytest.raises(InputError, match=r"db\.npy: field 'array'.*finite.*row 4 "):
+        streamed(q, tmp_path / "db.npy", 2, chunk=3)
+    db[4, 1] = 2.0
+    with pytest.raises(InputError, match=r"'queries'.*finite.*row 1 "):
+        in_memory(np.array([[1, 0], [np.inf, 0]], np.float32), db, 2)
+    with pytest.raises(InputError, match=r"'queries'.*finite.*row 0 "):
+        streamed(np.array([[np.nan, 0]], np.float32), tmp_path / "db.npy", 2)
+
+
 def test_sharded_over_eight_devices_matches_brute_force():
     code = textwrap.dedent("""
         import sys

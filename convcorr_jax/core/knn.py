@@ -151,17 +151,30 @@ def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
     return jnp.asarray(x), n
 
 
+def _check_finite_rows(x: jax.Array, source: str, field: str, offset: int | None = None) -> None:
+    """Refuse NaN or inf in x [R, D] (a NaN score would outrank every finite one): one InputError naming the
+    first bad row. `offset`: x is a chunk of a streamed array starting at that row (the count then stays unknown)."""
+    ok = jnp.all(jnp.isfinite(x), axis=1)
+    if not bool(jnp.all(ok)):
+        bad = np.flatnonzero(~np.asarray(ok))
+        count = "the first such row" if offset is not None else f"{len(bad)} row{'s' if len(bad) > 1 else ''} in all"
+        raise InputError(source, field, "finite values (no NaN or inf)",
+                         f"NaN or inf in row {(offset or 0) + int(bad[0])} ({count})")
+
+
 def _check_inputs(queries, database, k):
     dims = check_shape(database, "N D", "knn", "database")
     check_shape(queries, "Q D", "knn", "queries", dims, note="(D: the database's feature dimension)")
     check(isinstance(k, (int, np.integer)) and 1 <= k <= dims["N"], "knn", "k", f"an integer in [1, N = {dims['N']}]",
           k)
+    _check_finite_rows(queries, "knn", "queries")
 
 
 def _topk(queries, database, k, metric, block, qblock, offset=0, devices=None):
     queries = jnp.asarray(queries, jnp.float32)
     database = jnp.asarray(database, jnp.float32)
     _check_inputs(queries, database, k)
+    _check_finite_rows(database, "knn", "database")
     if metric == "cosine":
         queries, database = l2_normalize(queries), l2_normalize(database)
     q_n = queries.shape[0]
@@ -225,6 +238,9 @@ def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 102
     Returns:
       scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32 into the database.
 
+    Raises:
+      InputError: shapes that do not match, k not an integer in [1, N], or a NaN / inf in a query or database row.
+
     Examples:
       >>> db = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
       >>> sims, idx = topk_cosine(np.array([[1, 0.1]], np.float32), db, 2)
@@ -271,6 +287,7 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
         starts = progress_bar(starts, desc=f"knn {os.path.basename(path)}", unit="chunk")
     for start in starts:
         part = jnp.asarray(np.asarray(db[start:start + chunk], np.float32))
+        _check_finite_rows(part, path, "array", start)
         if metric == "cosine":
             part = l2_normalize(part)
         if part.shape[0] < chunk:  # keep one compiled shape: pad, padded rows are masked inside
@@ -317,7 +334,7 @@ def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int 
 
     Raises:
       InputError: an unreadable file, a database that is not a float [N, D], mismatched D, k not an integer in
-        [1, N], or chunk not an integer >= 1.
+        [1, N], chunk not an integer >= 1, or a NaN / inf in a query or database row.
     """
     return _stream(queries, npy_path, k, "cosine", chunk, block, qblock, progress)
 
