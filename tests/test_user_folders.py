@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +190,32 @@ def test_shipped_write_replaces_only_a_model_folder(tiny_run, tmp_path):
     (model / shipped.FRAMES / "mine.txt").unlink()
     record = shipped.write(model, "m", cfg, params, None, None, {**about, "summary": "second"})
     assert record["summary"] == "second" and shipped.read_folder(model).record["summary"] == "second"
+
+
+def test_shipped_write_removes_only_its_own_dead_staging_folders(tiny_run, tmp_path, monkeypatch):
+    """A write killed by SIGKILL left its hidden staging folder beside the model for good; the next write of the
+    same model removes such folders whose process is gone, and nothing else."""
+    run, cfg = tiny_run
+    params = run_folder.load_run(run)[1]
+    about = {"summary": "", "expects": "", "scores": {}, "made_by": {}}
+    staged, write_files = [], shipped.write_files
+    monkeypatch.setattr(shipped, "write_files",
+                        lambda folder, *a: staged.append(folder.name) or write_files(folder, *a))
+    shipped.write(tmp_path / "m", "m", cfg, params, None, None, about)  # the name a write stages under
+    pid = str(os.getpid())
+    assert len(staged) == 1 and f"-{pid}-" in staged[0]
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = staged[0].replace(f"-{pid}-", f"-{done.stdout.strip()}-")  # as a killed write leaves it
+    alive = staged[0].replace(f"-{pid}-", f"-{os.getppid()}-")  # a write in progress elsewhere
+    kept = [alive, staged[0].replace(".m.", ".other.").replace(f"-{pid}-", f"-{done.stdout.strip()}-"),
+            dead.replace(".writing-", ".writing-otherhost-"), ".m.abcd1234", "m.writing-note"]
+    for name in (dead, *kept):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text("{}")
+    (tmp_path / (dead[:-8] + "file1234")).write_text("a file named like one: not a staging folder")
+    kept.append(dead[:-8] + "file1234")
+    shipped.write(tmp_path / "m", "m", cfg, params, None, None, about)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m", *kept])
 
 
 # --- experiment run folders: the runner, convcorr run, convcorr demo ---------------------------------------------

@@ -34,7 +34,9 @@ import functools
 import io as io_bytes
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import zipfile
 from pathlib import Path
@@ -369,11 +371,37 @@ def refresh_hashes(folder: str | Path, rels: tuple[str, ...]) -> None:
     read.cache_clear()
 
 
+def _staging_prefix(out: Path) -> str:
+    """The start of the names `write` stages `out` under beside it: `.<name>.writing-<host>-`, then
+    `<pid>-<8 random characters>`."""
+    return f".{out.name}.writing-{socket.gethostname()}-"
+
+
+def _remove_dead_staging(out: Path) -> None:
+    """Remove the staging folders a `write` of `out` on this host left when it was killed (SIGKILL skips its
+    clean-up): folders named `_staging_prefix(out)` + pid + 8 random characters whose process is gone. Anything
+    else, a live writer's folder included, is left alone."""
+    pattern = re.compile(re.escape(_staging_prefix(out)) + r"(\d+)-[a-z0-9_]{8}")
+    for entry in os.scandir(out.parent):
+        found = pattern.fullmatch(entry.name)
+        if found is None or not entry.is_dir(follow_symlinks=False) or int(found[1]) == os.getpid():
+            continue
+        try:
+            os.kill(int(found[1]), 0)
+        except ProcessLookupError:  # no such process: its writer is dead
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except (OSError, OverflowError):  # alive (another user's process), or not to be told: leave it
+            pass
+
+
 def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
           spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
           about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
           skeleton: Skeleton | None = None) -> dict:
     """Write a model folder `out` (module docstring) in one step: built aside, then swapped in.
+
+    It is built in a hidden folder beside `out` (`.<name>.writing-<host>-<pid>-...`); one a killed write left
+    there is removed by the next write of the same `out` once its process is gone.
 
     Args:
         out: the model folder (its parents are made); an existing one is replaced only when it is a model folder
@@ -389,7 +417,8 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     out = Path(out)
     io.check_replaceable(out, MODEL_FOLDER, "out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _remove_dead_staging(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     try:
