@@ -40,6 +40,31 @@ def test_override_errors_name_the_field(bad, match):
         override(Outer(), [bad])
 
 
+@pytest.mark.parametrize("bad,hint", [("stpes=1,2,3", "did you mean steps?"),
+                                      ("inner.widht=1", "did you mean inner.widths?"),
+                                      ("inenr.pool=4", "did you mean inner?"), ("zzz=1", None)])
+def test_unknown_override_field_suggests_the_closest(bad, hint):
+    """A misspelt --set field listed every field but did not say which one was meant."""
+    with pytest.raises(InputError) as e:
+        override(Outer(), [bad])
+    assert ("did you mean" not in str(e.value)) if hint is None else str(e.value).endswith(hint)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="did you mean flag[?]$"):
+        from_dict(Outer, {"flgs": True})
+
+
+def test_unknown_registry_name_suggests_the_closest():
+    """`convcorr run long2014.tabel1` listed the experiments without naming the one close to the typo."""
+    from convcorr_eval.registry import EXPERIMENTS
+
+    with pytest.raises(InputError, match=r"got long2014\.tabel1; did you mean long2014\.table1[?]$") as e:
+        EXPERIMENTS["long2014.tabel1"]
+    assert e.value.got == "long2014.tabel1"
+    with pytest.raises(InputError) as e:
+        EXPERIMENTS["completely.different"]
+    assert "did you mean" not in str(e.value)
+
+
 def test_from_dict_round_trip_and_unknown_key():
     cfg = override(Outer(), ["inner.pool=2", "steps=7,8,9"])
     d = json.loads(json.dumps(to_dict(cfg)))  # tuples become lists on the way through JSON

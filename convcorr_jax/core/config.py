@@ -20,7 +20,7 @@ import types
 import typing
 from typing import Any, Mapping, Sequence, TypeVar
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, unknown_name
 
 T = TypeVar("T")
 
@@ -122,7 +122,8 @@ def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
-        raise InputError("config", unknown[0], f"a field of {cls.__name__} ({', '.join(sorted(names))})")
+        raise unknown_name("config", unknown[0], unknown[0], sorted(names),
+                           f"a field of {cls.__name__} ({', '.join(sorted(names))})", show_got=False)
     return cls(**{k: _convert(v, hints[k], k) for k, v in d.items()})
 
 
@@ -130,6 +131,12 @@ def _values(value: Any) -> list:
     """The numbers a range check applies to: a scalar, or every item of a tuple/list; None skipped."""
     items = list(value) if isinstance(value, (tuple, list)) else [value]
     return [v for v in items if v is not None]
+
+
+def _paths(obj: Any, prefix: Sequence[str], groups: bool = False) -> list[str]:
+    """The dotted paths of the config `obj`'s fields under `prefix` (its nested configs alone with `groups`)."""
+    return [".".join([*prefix, f.name]) for f in dataclasses.fields(obj)
+            if not groups or dataclasses.is_dataclass(getattr(obj, f.name))]
 
 
 def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = (),
@@ -268,15 +275,17 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
         key, value = a.split("=", 1)
         path = key.split(".")
         objs = [cfg]
-        for p in path[:-1]:
+        for i, p in enumerate(path[:-1]):
             sub = getattr(objs[-1], p, None)
             if not dataclasses.is_dataclass(sub):
-                raise InputError("--set", key, f"a config field ({p!r} is not a config group)")
+                raise unknown_name("--set", key, ".".join(path[:i + 1]), _paths(objs[-1], path[:i], groups=True),
+                                   f"a config field ({p!r} is not a config group)", show_got=False)
             objs.append(sub)
         leaf = path[-1]
         if leaf not in {f.name for f in dataclasses.fields(objs[-1])}:
             known = ", ".join(f.name for f in dataclasses.fields(objs[-1]))
-            raise InputError("--set", key, f"a field of {type(objs[-1]).__name__} ({known})")
+            raise unknown_name("--set", key, key, _paths(objs[-1], path[:-1]),
+                               f"a field of {type(objs[-1]).__name__} ({known})", show_got=False)
         try:
             new = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
         except InputError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Sequence
 
@@ -61,6 +62,34 @@ def plain(value: object) -> str:
     if callable(item) and getattr(value, "ndim", None) == 0:
         return str(item())
     return str(value)
+
+
+def unknown_name(source, field: str, name: object, known: Sequence[str], expected: str | None = None,
+                 show_got: bool = True) -> InputError:
+    """The error for `name`, which is none of `known`: the usual line, then "; did you mean X?" naming the closest
+    known name (`difflib.get_close_matches`) when one is close.
+
+    Args:
+      source, field: as `InputError`'s.
+      name: what was given.
+      known: the names it could have been.
+      expected: what was expected, in words (default: "one of [...]" listing `known`).
+      show_got: end the usual line with ", got NAME" (False where `field` already is the name).
+
+    Returns:
+      The InputError (not raised); its `got` is `name`.
+
+    >>> raise unknown_name("colour", "name", "gren", ["red", "green"])
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: colour: field 'name': expected one of ['red', 'green'], got gren; did you \
+mean green?
+    """
+    known = [str(k) for k in known]
+    expected = f"one of {known}" if expected is None else expected
+    text = f"field '{field}': expected {expected}" + (f", got {plain(name)}" if show_got else "")
+    close = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
+    return InputError(source, field, expected, name, message=text + (f"; did you mean {close[0]}?" if close else ""))
 
 
 def check(condition: bool, source, field: str, expected: str, got: object = None) -> None:

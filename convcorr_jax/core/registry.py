@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, Mapping, Sequence, TypeVar
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, unknown_name
 
 T = TypeVar("T")
 
@@ -131,7 +131,7 @@ class Registry(Mapping[str, T], Generic[T]):
         try:
             return table[name]
         except (KeyError, TypeError):
-            raise InputError(self.kind, self.field, f"one of {list(table)}", name) from None
+            raise unknown_name(self.kind, self.field, name, list(table)) from None
 
     def __contains__(self, name: object) -> bool:
         """Whether `name` is an entry now."""
