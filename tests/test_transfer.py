@@ -37,6 +37,24 @@ def test_median_transfer_uses_order_and_visibility():
     np.testing.assert_array_equal(out, [[7, 7]])
 
 
+@pytest.mark.parametrize("cats,val_targets,emptied", [("aabb", 12, "all 2 of category 'a'"),
+                                                      ("aaab", 2, "all 1 of category 'b'")])
+def test_select_beta_names_val_targets_when_a_category_is_all_held_out(cats, val_targets, emptied):
+    """A validation split holding out a category's every training instance used to fail deep inside as
+    "run_transfer: field 'database.category'", naming nothing the user set."""
+    n = len(cats)
+    db = retrieval_transfer.Prepared(np.zeros((n, 8, 8, 3), np.uint8), np.zeros((n, 2, 2), np.float32),
+                                     np.ones((n, 2), bool), np.eye(n, 5, dtype=np.float32),
+                                     np.zeros((n, 2, 2, 3), np.float32), np.zeros((n, 2, 2, 128), np.float32),
+                                     np.zeros((2, 2, 2), np.float32), 4)
+    train = [KeypointSample(np.zeros((2, 2), np.float32), np.ones(2, bool), ("k0", "k1"),
+                            np.array([0, 0, 7, 7], np.float32), c, "x") for c in cats]
+    cfg = retrieval_transfer.RetrievalTransferConfig(val_betas=(1e-3, 3e-3), val_targets=val_targets)
+    with pytest.raises(InputError, match=rf"RetrievalTransferConfig: field 'val_targets'.*got {val_targets}, "
+                                         rf"which holds out {emptied}$"):
+        retrieval_transfer._select_beta(db, train, cfg)
+
+
 def test_evaluate_perfect_and_pck():
     s = [_sample((0, 0, 99, 49), [[10, 10], [50, 20]]), _sample((0, 0, 99, 49), [[30, 10], [60, 40]])]
     from convcorr_jax.core.geometry import box_to_affine, transform_points

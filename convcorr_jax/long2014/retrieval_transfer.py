@@ -31,7 +31,7 @@ from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.long2014 import prediction
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract_fitted
 from convcorr_jax.features.sift import LONG_SIFT_RADIUS, SIFT_SCALES, sift_bin_size, sift_grid, to_grey
@@ -353,11 +353,20 @@ def _select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransf
 
     Returns:
       (the chosen beta, {beta: mean PCK (%) at alpha 0.1 of the two flow methods}).
+
+    Raises:
+      InputError: naming val_targets when the validation split holds out every training instance of a category.
     """
     order = _interleave_indices([s.category for s in train])
     val = np.array(order[: cfg.val_targets])
     rest = np.setdiff1d(np.arange(len(train)), val)
     cats = np.array([s.category for s in train])
+    emptied = sorted(set(cats[val].tolist()) - set(cats[rest].tolist()))
+    if emptied:
+        raise InputError("RetrievalTransferConfig", "val_targets", f"a validation split (val_betas) that leaves every "
+                         f"category a training instance to align to ({len(train)} training instances)",
+                         f"{cfg.val_targets}, which holds out all {int(np.sum(cats == emptied[0]))} of category "
+                         f"{emptied[0]!r}")
     scores = {}
     for beta in cfg.val_betas:
         c = dataclasses.replace(cfg, beta=beta)
