@@ -236,6 +236,24 @@ def test_an_experiment_names_the_files_it_reads(tmp_path):
     assert runner.run_key("tompson2015.mpii", cfg)["data"]["annot"] != key["annot"]
 
 
+def test_tompson_tables_key_holds_the_published_mpii_predictions(tmp_path, monkeypatch):
+    """Table 4 of `tompson2015.tables` is read from the real MPII folder's published prediction files: a changed
+    one used to leave the run key as it was, so the stale table was kept."""
+    mpii = tmp_path / "real" / "mpii"
+    (mpii / "hg_annot").mkdir(parents=True)
+    (mpii / "reference_preds").mkdir()
+    (mpii / "hg_annot" / "valid.h5").write_bytes(b"x")
+    (mpii / "reference_preds" / "tompson.h5").write_bytes(b"p")
+    monkeypatch.setenv("CONVCORR_REAL_DATA", str(tmp_path / "real"))
+    cfg = runner.make_config("tompson2015.tables", "tiny")
+    key = runner.located(runner.run_key("tompson2015.tables", cfg))
+    assert set(key["data"]) == {"mpii_annot", "mpii_reference_preds"}
+    (mpii / "reference_preds" / "tompson.h5").write_bytes(b"changed")
+    assert runner.located(runner.run_key("tompson2015.tables", cfg))["data"] != key["data"]
+    off = runner.make_config("tompson2015.tables", "tiny", ["reference_pckh=false"])
+    assert "data" not in runner.run_key("tompson2015.tables", off)  # no Table 4: nothing read
+
+
 def test_a_weight_file_is_part_of_the_key(tmp_path):
     cfg = registry.load("long2014.table1").get_config("tiny")
     w = tmp_path / "w.pth"

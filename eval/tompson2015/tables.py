@@ -83,6 +83,23 @@ def identify(cfg: Config) -> Config:
     return with_model_state(cfg, required=False)
 
 
+def _mpii_reference(cfg: Config) -> Path | None:
+    """The real MPII folder whose published prediction files make Table 4 (`reference_pckh`), else None."""
+    real = real_data_root()
+    return real / "mpii" if cfg.reference_pckh and real is not None else None
+
+
+def data_paths(cfg: Config) -> dict[str, str | None]:
+    """What a run reads (part of the run key, so a changed file makes a new run): data_root, and for Table 4 the
+    MPII validation annotations and the folder of published prediction files (`pckh.reference_results`)."""
+    mpii = _mpii_reference(cfg)
+    if not pckh.has_reference(mpii):
+        return {"data_root": cfg.data_root}
+    preds = mpii / "reference_preds"
+    return {"data_root": cfg.data_root, "mpii_annot": str(mpii / "hg_annot" / "valid.h5"),
+            "mpii_reference_preds": str(preds) if preds.is_dir() else None}
+
+
 def train_config(cfg: Config, ctx: Context) -> TrainConfig:
     """cfg.train with the experiment's data, seed and joint set; one run folder per training config, so that a
     changed schedule trains afresh and the same config resumes from its checkpoints."""
@@ -236,8 +253,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         people = "synthetic people" if tc.data == "synthetic" else tc.data.upper() + " people"
         head = (f"Cascade trained in three stages ({tc.steps} steps, batch {tc.batch_size}, pool {tc.model.pool}x) "
                 f"on {len(train_set)} {people}")
-    real = real_data_root()
-    mpii = real / "mpii" if cfg.reference_pckh and real is not None else None
+    mpii = _mpii_reference(cfg)
     net = f"{tc.model.trunk} trunk" if tc.model.trunk else "cascade trained from scratch"
     md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii,
                                 ran_on(dataclasses.replace(cfg, data=tc.data), "test", net), comparable(cfg))
