@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -97,6 +99,25 @@ def test_the_same_parameters_give_the_same_bytes_and_a_damaged_file_is_named(tin
     (models / "again" / spatial.PRIORS_FILE).unlink()
     with pytest.raises(InputError, match="spatial_priors.npy.*missing file"):
         shipped.read("again")
+
+
+def test_a_loaded_model_is_read_again_when_any_of_its_files_changes(tiny_run, models, tmp_path):
+    """The loaded-model cache was keyed by model.json's modification time (a shipped model: by its name alone), so a
+    replaced params.npz was not seen: the old parameters were served, a damaged file was not named."""
+    run, cfg = tiny_run
+    r = estimation.load(run)
+    _ship(run, cfg, models)
+    folder = tmp_path / "folder"
+    shutil.copytree(models / "tiny", folder)
+    first = [loaded_model.load(m).params for m in ("tiny", folder)]  # cached
+    other = jax.tree_util.tree_map(lambda a: np.asarray(a) + 1, r.params)
+    shipped.write(models / "tiny", "tiny", cfg, other, (r.spatial, r.log_priors), None,
+                  {"summary": "", "expects": "", "scores": {}, "made_by": {}})
+    leaf = jax.tree_util.tree_leaves
+    np.testing.assert_array_equal(leaf(loaded_model.load("tiny").params)[0], leaf(first[0])[0] + 1)
+    (folder / shipped.PARAMS_FILE).write_bytes((models / "tiny" / shipped.PARAMS_FILE).read_bytes())  # params only
+    with pytest.raises(InputError, match=r"params\.npz: field 'sha256'"):
+        loaded_model.load(folder)
 
 
 def test_an_unknown_model_is_one_line_naming_the_shipped_ones(models, tiny_run):

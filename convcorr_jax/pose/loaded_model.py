@@ -161,13 +161,21 @@ def _load(path: str, state: str) -> PoseModel:
 
 @functools.lru_cache(maxsize=4)
 def _saved_spatial(path: str, stamp: tuple) -> tuple[spatial_mrf.SpatialConfig, np.ndarray] | None:
-    del stamp  # part of the cache key only (the files' modification times)
+    del stamp  # part of the cache key only (the files' sizes and modification times)
     return spatial_mrf.load_spatial_model(path)
 
 
-def _stamp(path: Path) -> tuple:
-    return tuple(f.stat().st_mtime_ns if f.is_file() else None
-                 for f in (path / spatial_mrf.CONFIG_FILE, path / spatial_mrf.PRIORS_FILE))
+def _stamp(path: Path, rels: tuple[str, ...] = (spatial_mrf.CONFIG_FILE, spatial_mrf.PRIORS_FILE)) -> tuple:
+    """(size, mtime_ns) of each file `rels` under `path` (None where absent): a cache key that changes when any of
+    them is replaced."""
+    out = []
+    for rel in rels:
+        try:
+            st = (path / rel).stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseModel:
@@ -184,13 +192,14 @@ def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseModel:
 
 
 @functools.lru_cache(maxsize=4)
-def _shipped(name: str) -> PoseModel:
-    return _from_model(shipped.read(name), name)
+def _shipped(name: str, stamp: tuple) -> PoseModel:
+    del stamp  # part of the cache key only (`_stamp` of every file a model folder holds)
+    return _from_model(shipped.read_folder(shipped.MODELS / name, shipped.describe(name)), name)
 
 
 @functools.lru_cache(maxsize=4)
-def _model_folder(path: str, stamp: int) -> PoseModel:
-    del stamp  # part of the cache key only (model.json's modification time)
+def _model_folder(path: str, stamp: tuple) -> PoseModel:
+    del stamp  # part of the cache key only (`_stamp` of every file a model folder holds)
     return _from_model(shipped.read_folder(path), None)
 
 
@@ -211,8 +220,8 @@ def default_model(torso_boxes: bool = False, two_pass: bool = False) -> str:
 def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
     """The trained model (module docstring).
 
-    A run's parameters are read once per process and trained state (`run_folder.run_state`), its spatial files
-    once per version.
+    A model folder is read once per process and version of its files (each one's size and modification time), a
+    run's parameters once per trained state (`run_folder.run_state`), its spatial files once per version.
 
     Args:
         model: a shipped model's name (`shipped.names()`; a run folder of the same name is given as a path,
@@ -229,12 +238,12 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
     if isinstance(model, PoseModel):
         return model
     if shipped.is_name(model):
-        return _shipped(model)
+        return _shipped(model, _stamp(shipped.MODELS / model, shipped.MODEL_FOLDER.names))
     path = Path(model).resolve()
     if not path.exists():
         raise shipped.unknown(model)
     if (path / shipped.MODEL_FILE).is_file():  # a model folder: an export, or a run that wrote its model files
-        return _model_folder(str(path), (path / shipped.MODEL_FILE).stat().st_mtime_ns)
+        return _model_folder(str(path), _stamp(path, shipped.MODEL_FOLDER.names))
     # checkpoints (orbax): only for runs written before runs were models
     from convcorr_jax.pose.training import run_folder
 
