@@ -148,3 +148,29 @@ def test_run_table4_empty_sets_and_mixed_keypoint_counts():
             point_prediction.run_table4(tr, te, bb, params, cfg, sift=False)
     with pytest.raises(InputError, match=r"category 'toy'.*one keypoint count.*\[3, 4\]"):
         point_prediction.run_table4(train, [inst(4, 0)], bb, params, cfg, sift=False)
+
+
+def test_run_table4_mean_skips_a_category_without_visible_test_keypoints():
+    """A test category whose keypoints are all invisible has no PCK (NaN, "-" in the table): the mean is over the
+    categories scored, where it used to be NaN for every row (a random-weight network on 64-px boxes)."""
+    import jax
+
+    from convcorr_eval.long2014.table4 import table_markdown
+    from convcorr_jax.backbones import get
+
+    rng = np.random.default_rng(1)
+
+    def inst(cat, visible=True):
+        img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        return _sample(rng.uniform(10, 50, (2, 2)), [4, 4, 59, 59], image=img, category=cat,
+                       visible=np.full(2, visible))
+
+    bb = get("mobilenet_v2")
+    params = bb.init(jax.random.PRNGKey(0))
+    cfg = point_prediction.PredictionConfig(box_size=64, C=1e-3, initial_negatives=20, max_rounds=1, batch_size=4)
+    train = [inst(c) for c in ("a", "a", "b", "b")]
+    out = point_prediction.run_table4(train, [inst("a"), inst("b", visible=False)], bb, params, cfg, sift=False)
+    for row in out["rows"].values():
+        assert np.isnan(row["b"]) and row["mean"] == row["a"]
+    md = table_markdown(out["rows"])
+    assert "| method | a | b | mean of 1 |" in md and "nan" not in md

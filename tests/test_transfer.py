@@ -123,3 +123,22 @@ def test_align_images_shapes_and_small_image(mobilenet):
         align_images(a, b, *mobilenet, "conv4")
     with pytest.raises(InputError, match="features"):
         GridConfig("pixels")
+
+
+def test_evaluate_category_without_visible_keypoints_is_left_out_of_the_mean(recwarn):
+    """A target category whose keypoints are all invisible has no PCK: it is NaN ("-" in the table) and the mean
+    is over the categories scored; it used to turn every mean into NaN (and `_select_beta` into the first beta)."""
+    a = _sample((0, 0, 99, 99), [[10, 10], [50, 50]])
+    b = KeypointSample(np.array([[10, 10], [50, 50]], np.float32), np.zeros(2, bool), ("k0", "k1"),
+                       np.array([0, 0, 99, 99], np.float32), "other", "y")
+    pred = np.array([[[6.4, 6.4], [60.0, 60.0]], [[0, 0], [0, 0]]], np.float32)  # box 64: a's keypoint 0 exact
+    r = retrieval_transfer.evaluate({"m": pred}, [a, b], retrieval_transfer.RetrievalTransferConfig(box=64))
+    for alpha in retrieval_transfer.ALPHAS:
+        assert r["m"][alpha]["thing"] == pytest.approx(50.0) and np.isnan(r["m"][alpha]["other"])
+        assert r["m"][alpha]["mean"] == pytest.approx(50.0)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    from convcorr_eval.long2014.table2 import table_markdown
+
+    md = table_markdown(r, 2, retrieval_transfer.RetrievalTransferConfig(box=64))
+    assert "| other | thing | mean of 1, a=0.1 |" in md and "| m | - | 50.0 | 50.0 | 50.0 | 50.0 |" in md
+    assert "nan" not in md

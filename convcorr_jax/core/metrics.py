@@ -119,6 +119,17 @@ def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
     return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
 
 
+def mean_scored(values) -> float:
+    """Mean of the finite entries (e.g. the categories or keypoint types that were scored), without a warning.
+
+    Args:
+        values: floats of any shape; NaN marks an entry that was not scored.
+    Returns:
+        The mean; NaN when no entry is finite."""
+    v = np.asarray(values, np.float64)
+    return float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+
+
 def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
                      visible: np.ndarray | None = None) -> np.ndarray:
     """Mean point-to-point distance per instance divided by `norm` [N] (e.g. inter-ocular distance).

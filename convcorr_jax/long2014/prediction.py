@@ -393,8 +393,8 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
                key: jax.Array | None = None, progress: bool = False) -> dict:
     """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean}.
 
-    A category's PCK averages its keypoint types (`per_type_pck`), the mean averages the categories. The prior for
-    both features comes from pool5 nearest neighbours (as in the paper).
+    A category's PCK averages its keypoint types (`per_type_pck`), the mean averages the categories scored (NaN: no
+    visible test keypoint). The prior for both features comes from pool5 nearest neighbours (as in the paper).
 
     Args:
       train, test: `KeypointSample`s with images loaded.
@@ -444,7 +444,7 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
             preds[name][cat], preds[name + "+prior"][cat] = r["pred"], r["pred_prior"]
     for name in rows:
         rows[name].update({cat: per_type_pck(hits[name][cat]) for cat in cats})
-        rows[name]["mean"] = float(np.mean([rows[name][c] for c in cats]))
+        rows[name]["mean"] = metrics.mean_scored([rows[name][c] for c in cats])
     order = [r for r in ("SIFT", "SIFT+prior", "conv5", "conv5+prior") if r in rows]
     return {"rows": {r: rows[r] for r in order}, "hits": hits, "pred": preds, "test": tests,
             "skipped": skipped, "neg_half": neg_half, "info": info}

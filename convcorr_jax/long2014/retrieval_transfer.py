@@ -274,7 +274,8 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTr
       cfg: the settings (box).
 
     Returns:
-      {method: {alpha: {category: PCK %, "mean": mean over categories}}} for alpha in `ALPHAS`.
+      {method: {alpha: {category: PCK % (NaN: no visible target keypoint), "mean": mean over the categories
+      scored}}} for alpha in `ALPHAS`.
     """
     cats = sorted({s.category for s in samples})
     out = {}
@@ -290,8 +291,8 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTr
             norm = np.array([max(s.bbox[2] - s.bbox[0] + 1,
                                  s.bbox[3] - s.bbox[1] + 1) for s in (samples[i] for i in idx)])
             for a in ALPHAS:
-                res[a][c] = 100 * float(np.nanmean(metrics.pck_per_keypoint(pr, gt, vis, norm, a)))
-        out[m] = {a: dict(res[a], mean=float(np.mean(list(res[a].values())))) for a in ALPHAS}
+                res[a][c] = 100 * metrics.mean_scored(metrics.pck_per_keypoint(pr, gt, vis, norm, a))
+        out[m] = {a: dict(res[a], mean=metrics.mean_scored(list(res[a].values()))) for a in ALPHAS}
     return out
 
 

@@ -69,13 +69,16 @@ def table_markdown(results: dict, n_targets: int, cfg: retrieval_transfer.Retrie
     run leaves the paper's table out."""
     cats = [c for c in next(iter(results.values()))[0.1] if c != "mean"]
     on = ran_on(run_cfg, "test") if run_cfg is not None else None
-    rows = [[ours(m, on)] + [r[0.1][c] for c in cats] + [r[0.1]["mean"], r[0.05]["mean"], r[0.025]["mean"]]
+    rows = [[ours(m, on)] + [v if np.isfinite(v) else None  # "-": a category with no visible target keypoint
+                             for v in [*(r[0.1][c] for c in cats), r[0.1]["mean"], r[0.05]["mean"], r[0.025]["mean"]]]
             for m, r in results.items()]
-    means = [f"mean of {len(cats)}, a=0.1", "a=0.05", "a=0.025"]
+    scored = [c for c in cats if any(np.isfinite(r[0.1][c]) for r in results.values())]
+    means = [f"mean of {len(scored)}, a=0.1", "a=0.05", "a=0.025"]
     theirs = markdown_table(["method", "mean of 20, a=0.1", "a=0.05", "a=0.025"],
                             [[m, *map(str, v["mean"])] for m, v in paper.TABLE2.items()])
-    lines = [f"PCK (%) at alpha x the longer side of the target's object box; means over the {len(cats)} categories "
-             "of the columns.", "", markdown_table(["method", *cats, *means], rows), "",
+    lines = [f"PCK (%) at alpha x the longer side of the target's object box; means over the {len(scored)} "
+             "categories of the columns scored (\"-\": no visible target keypoint).", "",
+             markdown_table(["method", *cats, *means], rows), "",
              *paper_block(run_cfg, "paper (different data: PASCAL VOC 2011, AlexNet conv4, 500 px boxes), mean PCK "
                           "(%) over its 20 categories:", theirs), "",
              f"{n_targets} targets, {cfg.neighbours} nearest neighbours each (by fc7, or by the flattened pool5 map "

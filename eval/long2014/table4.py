@@ -25,6 +25,7 @@ import numpy as np
 
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.metrics import mean_scored
 from convcorr_jax.long2014 import prediction as point_prediction
 from convcorr_jax.data.flic_split import movie_split
 from convcorr_jax.core.errors import InputError
@@ -88,14 +89,17 @@ def get_config(size: str = "default") -> Config:
 
 def table_markdown(rows: dict[str, dict[str, float]], title: str = "Keypoint prediction PCK@0.1 (%)",
                    cfg=None) -> str:
-    """This run's rows (categories + their mean) and the paper's (mean over its 20 VOC categories). cfg: the run's
-    config: each row says what it ran on (`report.ran_on`) and a tiny run leaves the paper's table out."""
+    """This run's rows (categories + their mean over the categories scored; "-": no visible test keypoint) and the
+    paper's (mean over its 20 VOC categories). cfg: the run's config: each row says what it ran on
+    (`report.ran_on`) and a tiny run leaves the paper's table out."""
     cats = sorted({c for r in rows.values() for c in r if c != "mean"})
     on = ran_on(cfg, "test") if cfg is not None else None
-    table = [[ours(name, on)] + [100 * r[c] for c in cats] + [100 * r["mean"]] for name, r in rows.items()]
+    table = [[ours(name, on)] + [100 * r[c] if np.isfinite(r.get(c, np.nan)) else None for c in [*cats, "mean"]]
+             for name, r in rows.items()]
+    scored = [c for c in cats if any(np.isfinite(r.get(c, np.nan)) for r in rows.values())]
     theirs = markdown_table(["method", *paper.CATEGORIES, f"mean of {len(paper.CATEGORIES)}"],
                             [[n, *v] for n, v in paper.TABLE4.items()])
-    return "\n".join([f"**{title}, this run**", "", markdown_table(["method", *cats, f"mean of {len(cats)}"], table),
+    return "\n".join([f"**{title}, this run**", "", markdown_table(["method", *cats, f"mean of {len(scored)}"], table),
                       "", *paper_block(cfg, "**paper (different data): Long et al. 2014 Table 4, PASCAL VOC 2011, "
                                        "CaffeNet; mean over its 20 categories**", theirs)])
 
@@ -170,7 +174,7 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
                 fb = point_prediction.instance_features([val[i] for i in ib], Xb[ib], cb, Pv[ib], pcc)
                 r = point_prediction.run_category(fa, fb, [val[i] for i in ib], kind, pcc, nh, key)
                 pcks.append(point_prediction.per_type_pck(r["hits"]))
-            curve[kind][C] = float(np.mean(pcks))
+            curve[kind][C] = mean_scored(pcks)
         chosen[field] = max(curve[kind], key=curve[kind].get)
     return {**chosen, "curve": curve, "n_fit": len(fit), "n_val": len(val)}
 
