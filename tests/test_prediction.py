@@ -174,3 +174,43 @@ def test_run_table4_mean_skips_a_category_without_visible_test_keypoints():
         assert np.isnan(row["b"]) and row["mean"] == row["a"]
     md = table_markdown(out["rows"])
     assert "| method | a | b | mean of 1 |" in md and "nan" not in md
+
+
+def test_prior_means_and_predictions_match_a_plain_loop():
+    """`_prior_means` (first of the 4 pool5-cosine neighbours labelling each type) and `_predict_keypoints` (arg-max
+    over windows of sigmoid(w.x + b)^(1 - eta) * Gaussian^eta) against per-neighbour and per-window loops."""
+    from convcorr_jax.linear import svm
+
+    rng = np.random.default_rng(1)
+    L, D, K = 9, 5, 3
+    cx, cy = np.meshgrid(np.arange(3) * 20.0, np.arange(3) * 20.0)
+    centres = np.stack([cx.ravel(), cy.ravel()], 1).astype(np.float32)
+
+    def feats(n, p):
+        return point_prediction.InstanceFeatures(rng.normal(size=(n, L, D)).astype(np.float32), centres,
+                                                 rng.uniform(0, 40, (n, K, 2)), rng.random((n, K)) > p,
+                                                 prior=rng.normal(size=(n, 7)))
+
+    tr, te = feats(6, 0.6), feats(4, 0.0)
+    mu, nn = point_prediction._prior_means(tr, te, n_neighbours=4)
+    unit = tr.prior / np.linalg.norm(tr.prior, axis=1, keepdims=True)
+    for t in range(4):
+        order = np.argsort(-(unit @ te.prior[t]), kind="stable")[:4]
+        assert nn[t] == order[0]
+        for k in range(K):
+            have = [j for j in order if tr.trainable[j, k]]
+            np.testing.assert_allclose(mu[t, k], tr.keypoints[have[0], k] if have else [np.nan, np.nan])
+    assert np.isnan(mu).any() and not np.isnan(mu).all()  # both branches exercised
+    model = svm.LinearSVM(rng.normal(size=(K, D)).astype(np.float32), rng.normal(size=K).astype(np.float32))
+    cfg = point_prediction.PredictionConfig(box_size=60, eta=0.3)
+    sigma = 22.0 * 60 / 500
+    for prior in (None, mu):
+        got = point_prediction._predict_keypoints(model, te, prior, cfg)
+        for i, k in np.ndindex(4, K):
+            f = []
+            for lo in range(L):
+                s = 1 / (1 + np.exp(-(te.X[i, lo].astype(np.float64) @ model.W[k] + model.b[k])))
+                p = 1.0 if prior is None or np.isnan(prior[i, k, 0]) else \
+                    np.exp(-np.sum((centres[lo] - prior[i, k]) ** 2) / (2 * sigma**2))
+                f.append(s ** (1 - cfg.eta) * p ** cfg.eta)
+            np.testing.assert_allclose(got[i, k], centres[int(np.argmax(f))])

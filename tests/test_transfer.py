@@ -142,3 +142,29 @@ def test_evaluate_category_without_visible_keypoints_is_left_out_of_the_mean(rec
     md = table_markdown(r, 2, retrieval_transfer.RetrievalTransferConfig(box=64))
     assert "| other | thing | mean of 1, a=0.1 |" in md and "| m | - | 50.0 | 50.0 | 50.0 | 50.0 |" in md
     assert "nan" not in md
+
+
+def test_run_transfer_neighbours_and_nn_transfer_match_a_plain_loop():
+    """Neighbours: the `neighbours` most cosine-similar database instances of the query's own category; NN transfer:
+    per keypoint the first of them that labels it (else the box centre), against loops."""
+    rng = np.random.default_rng(0)
+
+    def prep(n):
+        return retrieval_transfer.Prepared(
+            np.zeros((n, 16, 16, 3), np.uint8), rng.uniform(0, 15, (n, 3, 2)).astype(np.float32),
+            rng.random((n, 3)) > 0.5, rng.normal(size=(n, 6)).astype(np.float32),
+            rng.normal(size=(n, 2, 2, 4)).astype(np.float32), rng.normal(size=(n, 2, 2, 128)).astype(np.float32),
+            np.stack(np.meshgrid([4.0, 12.0], [4.0, 12.0]), -1).astype(np.float32), 8)
+
+    db, q = prep(9), prep(4)
+    dbc, qc = np.array(list("aaabbbbba")), np.array(list("abba"))
+    cfg = retrieval_transfer.RetrievalTransferConfig(box=16, neighbours=3, top=2, iters=1, levels=1, window=1)
+    out = retrieval_transfer._run_transfer(q, db, qc, dbc, cfg)
+    for i in range(4):
+        cand = np.flatnonzero(dbc == qc[i])
+        sims = [db.retrieval[j] @ q.retrieval[i] / np.linalg.norm(db.retrieval[j]) for j in cand]
+        nb = cand[np.argsort(-np.array(sims), kind="stable")[:3]]
+        np.testing.assert_array_equal(out["neighbours"][i], nb)
+        for k in range(3):
+            have = [j for j in nb if db.visible[j, k]]
+            np.testing.assert_allclose(out["pred"]["NN transfer"][i, k], db.points[have[0], k] if have else [7.5, 7.5])
