@@ -13,6 +13,7 @@ source files of the producing packages, so any change to that code makes a new e
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import importlib.util
@@ -25,8 +26,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.io import sha256_file
-from convcorr_jax.core.paths import cache_dir
+from convcorr_jax.core.paths import CACHE_ENV, cache_dir
 
 KEY_FILE = "KEY.json"
 SUMS_FILE = "SUMS.json"
@@ -196,6 +198,10 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
 
     Returns:
       Path of the complete entry (`entry_path`).
+
+    Raises:
+      InputError: the cache cannot take the entry (full, read-only), in one line naming its folder and CONVCORR_CACHE;
+        other errors of `build` propagate.
     """
     path = entry_path(kind, settings, version)
     want = key(kind, settings, version)
@@ -208,6 +214,31 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
     elif problem not in ("missing", "other key"):
         log.warning("cache entry %s (%s) is damaged: %s; building it again", path, kind, problem)
     tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
+    try:
+        _build(path, tmp, want, build)
+    except OSError as e:
+        if not _cache_failure(e, path.parent):
+            raise
+        raise InputError(path.parent, CACHE_ENV, f"a writable cache folder with free space for the {kind} entry "
+                         "(free some space, or set CONVCORR_CACHE to another folder)",
+                         e.strerror or type(e).__name__) from None
+    return path
+
+
+# errors of a cache that cannot take an entry, whichever file the build was writing
+_FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def _cache_failure(e: OSError, folder: Path) -> bool:
+    """Whether `e` is the cache's own failure (full, read-only, a path below `folder` that cannot be written) rather
+    than one of the build's inputs."""
+    name = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes, os.PathLike)) else ""
+    return e.errno in _FULL_OR_READ_ONLY or bool(name) and Path(os.path.abspath(name)).is_relative_to(folder)
+
+
+def _build(path: Path, tmp: Path, want: dict, build: Callable[[Path], Any]) -> None:
+    """Build the entry `path` of key `want` in the temporary folder `tmp` and rename it into place (a concurrent
+    builder's finished entry kept)."""
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -215,7 +246,7 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
         (tmp / SUMS_FILE).write_text(json.dumps(_file_sums(tmp), indent=1, sort_keys=True) + "\n")
         (tmp / KEY_FILE).write_text(json.dumps(want, indent=1, sort_keys=True) + "\n")
         if _check(path, want) is None:  # a concurrent builder finished first: keep its entry
-            return path
+            return
         if path.exists():  # a stale or broken entry under this digest: replace it
             shutil.rmtree(path, ignore_errors=True)
         try:
@@ -225,4 +256,3 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return path

@@ -10,7 +10,8 @@ on, the first call with given static arguments and input shapes exports the lowe
 function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the
 input shapes and dtypes, the library's source (`cache.code_version`), the JAX version, the backend and the JAX
 settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul precision, the PRNG), so a change to
-any of them exports again; a damaged file is exported again and replaced. Without the compilation
+any of them exports again; a damaged file is exported again and replaced; a folder that cannot be written
+(read-only, full) only logs a warning. Without the compilation
 cache, or with `CONVCORR_NO_EXPORT=1`, the function is a plain `jax.jit`.
 
 `cpu_options`: XLA compiler options for the function's programs when JAX's default backend is the CPU, e.g.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -43,6 +45,7 @@ QUICK_CPU = {"xla_backend_optimization_level": 1, "xla_llvm_disable_expensive_pa
 # it is refused (promotion rules): part of an exported program's key
 TRACING_FLAGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_default_prng_impl",
                  "jax_threefry_partitionable", "jax_numpy_dtype_promotion", "jax_numpy_rank_promotion")
+log = logging.getLogger(__name__)
 
 
 def _folder() -> Path | None:
@@ -116,12 +119,22 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
                 exp = export.deserialize(bytearray(path.read_bytes()))
             except Exception:  # missing, or damaged (deserialize raises struct, attribute and value errors)
                 exp = export.export(jax.jit(lambda *dyn: fun(*_merge(sig, dyn, statics))))(*dynamic)
-                io.write_bytes(path, bytes(exp.serialize()))  # atomic: a reader sees all of it or none
+                _save(path, exp)
             call = calls.setdefault(key, jax.jit(exp.call, compiler_options=_options(cpu_options)))
         return call(*dynamic)
 
     wrapper.jitted = jitted  # the plain jit (for transformations and tests)
     return wrapper
+
+
+def _save(path: Path, exp: export.Exported) -> None:
+    """Write `exp` to `path` atomically (a reader sees all of it or none); a folder that cannot take it (read-only,
+    full, a file in the way) costs the next process a tracing, not this call its result: one warning line."""
+    try:
+        io.write_bytes(path, bytes(exp.serialize()))
+    except OSError as e:
+        log.warning("could not keep the exported program %s (%s); it is traced again in the next process", path,
+                    e.strerror or type(e).__name__)
 
 
 def _merge(sig: inspect.Signature, dynamic: Sequence[Any], statics: dict) -> list:

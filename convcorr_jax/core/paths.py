@@ -5,20 +5,33 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from convcorr_jax.core.errors import InputError
+
+CACHE_ENV = "CONVCORR_CACHE"
+
 
 def cache_dir(*parts: str) -> Path:
     """Cache root for weights, generated datasets and features: $CONVCORR_CACHE or ~/.cache/convcorr_jax (also when
-    CONVCORR_CACHE is set to "": an empty value never means the working directory).
+    CONVCORR_CACHE is set to "": an empty value never means the working directory). A leading "~" is the home
+    folder and a relative value is made absolute from the working folder.
 
     Args:
       *parts: sub-folder names below the root (none: the root itself).
 
     Returns:
       Path of the folder, created (with its parents) if missing.
+
+    Raises:
+      InputError: the folder cannot be made (CONVCORR_CACHE names a file, or a place that is not writable), in one
+        line naming the path and CONVCORR_CACHE.
     """
-    root = Path(os.environ.get("CONVCORR_CACHE") or Path.home() / ".cache" / "convcorr_jax")
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "convcorr_jax").expanduser().absolute()
     path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file on the way (FileExistsError, NotADirectoryError), no permission, no space
+        raise InputError(path, CACHE_ENV, "a cache folder that can be created and written (set CONVCORR_CACHE to "
+                         "another folder)", e.strerror or type(e).__name__) from None
     return path
 
 
