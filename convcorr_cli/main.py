@@ -61,9 +61,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _StderrLines(logging.Handler):
-    """Each record as one line on the current stderr; on a terminal through `tqdm.write`, above a running bar."""
+    """Each record as one line on the current stderr; on a terminal through `tqdm.write`, above a running bar; none
+    where stderr is closed (logging's own error report would raise there, stopping the loop that logged)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if sys.stderr is None or getattr(sys.stderr, "closed", False):  # nowhere to show it: the loop goes on
+            return
         try:
             line = self.format(record)
             if on_terminal():

@@ -216,6 +216,21 @@ def test_progress_lines_are_safe_points_as_bars_are(not_a_terminal):
     assert seen == [0, 1, 2]
 
 
+def test_progress_lines_with_stderr_closed_do_not_stop_the_loop(monkeypatch):
+    """The command's handler drops a line it cannot show; logging's own error report would raise on the closed
+    stream (ValueError) and end the loop."""
+    from convcorr_cli.main import setup_logging
+
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr("sys.stderr", closed)
+    undo = setup_logging()
+    try:
+        assert sum(1 for _ in progress.bar(range(20), desc="closed", every=2, gap=0)) == 20
+    finally:
+        undo()
+
+
 def test_on_a_terminal_a_bar(monkeypatch):
     monkeypatch.setattr(progress, "on_terminal", lambda: True)
     b = progress.bar(range(3), desc="x", file=io.StringIO())
