@@ -33,6 +33,20 @@ def test_override_parses_by_annotation():
     assert override(Outer(), ["name=12"]).name == "12"  # a string field stays a string
 
 
+def test_override_null_and_spaced_lists():
+    """JSON's "null" is None for an optional field as "none" is; spaces around the items of a list are not part of
+    them ("conv3, conv4": two role names, not " conv4")."""
+    assert override(Outer(root="/d"), ["root=null"]).root is None
+    assert override(Outer(root="/d"), ["root=None "]).root is None
+    assert override(Outer(), ["inner.widths=1, 2 ,3"]).inner.widths == (1, 2, 3)
+
+    @dataclasses.dataclass(frozen=True)
+    class Names:
+        roles: tuple[str, ...] = ("conv3",)
+
+    assert override(Names(), ["roles=conv3, conv4"]).roles == ("conv3", "conv4")
+
+
 @pytest.mark.parametrize("bad,match", [("nope=1", "nope"), ("lr=abc", "lr"), ("steps=1,2", "steps"),
                                        ("inner.zzz=1", "inner.zzz"), ("flag=maybe", "flag"), ("lr", "field=value")])
 def test_override_errors_name_the_field(bad, match):

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence, TypeVar
 from convcorr_jax.core.errors import InputError, unknown_name
 
 T = TypeVar("T")
+NONE_WORDS = ("none", "null")  # an optional field's None on the command line (any case; JSON's word too)
 
 
 def to_dict(cfg: Any) -> dict:
@@ -48,7 +49,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     """`value` (a JSON value or a string from the command line) converted to the annotated type `tp`."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() == "none" and type(None) in args):
+        if value is None or (isinstance(value, str) and value.strip().lower() in NONE_WORDS and type(None) in args):
             if type(None) in args:
                 return None
         errors = []
@@ -59,7 +60,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 errors.append(str(e))
         raise InputError("config", where, _type_text(tp), value)
     if origin is tuple or tp is tuple:
-        items = [p for p in value.split(",") if p] if isinstance(value, str) else list(value)
+        items = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value)
         if args and args[-1] is Ellipsis:
             return tuple(_convert(v, args[0], where) for v in items)
         if args:
@@ -255,8 +256,8 @@ def validate(cfg: T) -> T:
 def override(cfg: T, assignments: Sequence[str]) -> T:
     """Apply "field=value" and "sub.field=value" assignments to a (nested) frozen dataclass config.
 
-    Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples, "none" for an
-    optional field. The result is checked by `validate`.
+    Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples (spaces around an
+    item ignored), "none" or "null" for an optional field. The result is checked by `validate`.
 
     Args:
       cfg: a frozen dataclass config.
