@@ -15,6 +15,7 @@ from conftest import xla_flags
 from test_pose_train import TESTS, _env
 
 from convcorr_jax.core import parallel
+from convcorr_jax.core.errors import InputError
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -94,6 +95,17 @@ def test_initialize_distributed_explicit_autodetect_or_single(monkeypatch):
     assert parallel.initialize_distributed() is False and calls == []
     calls = _dist_env(monkeypatch)
     assert parallel._cluster_detected() is None and parallel.initialize_distributed() is False and calls == []
+
+
+@pytest.mark.parametrize("n,pid,field", [("two", "0", "JAX_NUM_PROCESSES"), ("", "0", "JAX_NUM_PROCESSES"),
+                                         ("2", "-1", "JAX_PROCESS_ID"), ("2", "2", "JAX_PROCESS_ID"),
+                                         ("2", "1.0", "JAX_PROCESS_ID")])
+def test_initialize_distributed_refuses_bad_launcher_variables(monkeypatch, n, pid, field):
+    """A launcher variable that is not a count is one line naming it, before `jax.distributed.initialize`."""
+    calls = _dist_env(monkeypatch, JAX_COORDINATOR_ADDRESS="127.0.0.1:1234", JAX_NUM_PROCESSES=n, JAX_PROCESS_ID=pid)
+    with pytest.raises(InputError, match=field):
+        parallel.initialize_distributed()
+    assert calls == []
 
 
 def test_single_process_rows_and_shard_batch():

@@ -43,6 +43,18 @@ def _int_env(name: str, default: int = 0) -> int:
         return default
 
 
+def _count_env(name: str, value: str, least: int) -> int:
+    """The launcher variable `name`'s `value` as an integer >= `least`; InputError naming the variable otherwise
+    (not int()'s traceback)."""
+    try:
+        out = int(value)
+    except ValueError:
+        out = None
+    if out is None or out < least:
+        raise InputError("environment", name, f"an integer >= {least}", repr(value))
+    return out
+
+
 def _cluster_detected() -> str | None:
     """Name of a multi-process cluster environment JAX can auto-detect ("slurm", "ompi", "auto"), or None.
 
@@ -75,15 +87,22 @@ def initialize_distributed() -> bool:
 
     Returns:
       bool: True if the runtime is (now) initialised, False for a single process.
+
+    Raises:
+      InputError: JAX_NUM_PROCESSES or JAX_PROCESS_ID that is not a count (an index below the number of processes).
     """
     if jax.distributed.is_initialized():
         return True
     addr = os.environ.get(ENV_COORDINATOR)
     n, pid = os.environ.get(ENV_NUM_PROCESSES), os.environ.get(ENV_PROCESS_ID)
     if addr and n is not None and pid is not None:
-        if int(n) <= 1:
+        num, index = _count_env(ENV_NUM_PROCESSES, n, 1), _count_env(ENV_PROCESS_ID, pid, 0)
+        if num <= 1:
             return False
-        jax.distributed.initialize(coordinator_address=addr, num_processes=int(n), process_id=int(pid))
+        if index >= num:
+            raise InputError("environment", ENV_PROCESS_ID, f"a process index below {ENV_NUM_PROCESSES} ({num})",
+                             pid)
+        jax.distributed.initialize(coordinator_address=addr, num_processes=num, process_id=index)
     elif addr or _cluster_detected():
         jax.distributed.initialize()
     else:
