@@ -228,10 +228,20 @@ def _align_table(table: str) -> str:
     return '<div class="table-scroll">' + _ROW.sub(row, table) + "</div>"
 
 
+def _to_html():
+    """A markdown converter (tables, fenced code) that shows raw HTML as text: a name, path or error message in a
+    report (`a<b>`, `<lambda>`) is printed as written, never read as a tag."""
+    converter = _markdown.Markdown(extensions=["tables", "fenced_code"])
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    return converter
+
+
 def html(md: str, title: str) -> str:
     """A markdown report as one HTML page; figures stay relative links, shown inline. The config is
-    pretty-printed, and each table sits in its own horizontally scrolling box."""
-    body = _markdown.markdown(pretty_config(md), extensions=["tables", "fenced_code"])
+    pretty-printed, and each table sits in its own horizontally scrolling box. Text that looks like HTML (`<x>`)
+    is shown as written (escaped), not read as markup."""
+    body = _to_html().convert(pretty_config(md))
     body = _TABLE.sub(lambda m: _align_table(m.group(0)), body)
     return (f"<!doctype html><html><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"

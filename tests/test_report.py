@@ -71,3 +71,15 @@ def test_write_report(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert '\n  "size": "tiny",\n' in md and "<title>a &lt;title&gt;</title>" in page
     assert "<table>" in page and 'class="table-scroll"' in page
+
+
+def test_html_shows_text_that_looks_like_markup_as_written():
+    """Names, paths and messages in a report (`a<b>c`, `<lambda>`, a data root `/data/<root>`) are text: escaped in
+    the HTML page, in paragraphs and in table cells, never read as tags that hide or restyle what follows."""
+    table = markdown_table(["name", "pck"], [["a<b>c", 1.0], ["<lambda>", 2.0]])
+    md = "\n".join(["run on /data/<root> & co", "", table, "", "<div>", "block", "</div>"])
+    page = html(md, "t")
+    assert "/data/&lt;root&gt; &amp; co" in page and "<root>" not in page
+    assert "<td>a&lt;b&gt;c</td>" in page and "<td>&lt;lambda&gt;</td>" in page and "<b>" not in page
+    assert "&lt;div&gt;" in page and "<div>" not in page
+    assert 'class="table-scroll"' in page and '<td class="num">2.0</td>' in page
