@@ -86,11 +86,14 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
             interrupt.stop_if_requested()  # ... but an error after a signal is the interrupt's doing: stop
             traceback.print_exc()
             seconds, status, failed = time.perf_counter() - t0, "failed", failed + [name]
-            res = type("R", (), {"summary": f"FAILED: {type(e).__name__}: {e}", "markdown": "", "metrics": {}})()
+            error = f"{type(e).__name__}: {e}"  # one line in the table, in full under the stage's heading
+            res = type("R", (), {"summary": f"FAILED: {' '.join(error.split())}", "metrics": {},
+                                 "markdown": "\n".join(["~~~~", error.replace("~~~~", "~ ~ ~ ~"), "~~~~"])})()
             print(f"[{name}] failed in {seconds:.1f} s: {res.summary}", flush=True)
-        rows.append(f"| {name} | {exp_id} | {status} | {seconds:.1f} | {res.summary.replace('|', '/')} |")
+        summary = " ".join(res.summary.split())  # a line break in it would end the table
+        rows.append(f"| {name} | {exp_id} | {status} | {seconds:.1f} | {summary.replace('|', '/')} |")
         md = res.markdown.replace("](figures/", f"]({name}/figures/")
-        sections += [f"## {name}", "", f"*{exp_id}, {status}, {seconds:.1f} s*: {res.summary}", "", md, ""]
+        sections += [f"## {name}", "", f"*{exp_id}, {status}, {seconds:.1f} s*: {summary}", "", md, ""]
         metrics[name] = {"experiment": exp_id, "status": status, "seconds": seconds, "metrics": res.metrics}
     total = time.perf_counter() - t_all
     head = ["# convcorr-jax demo report", "",

@@ -178,3 +178,21 @@ def test_demo_fails_when_its_claim_is_not_met_at_its_own_settings(cascade, setti
     status = json.loads((tmp_path / "metrics.json").read_text())["tompson"]["status"]
     assert status == ("claim not met" if failed else "ok")
     assert ("[tompson] claim not met: the cascade is not clearly above" in capsys.readouterr().out) == bool(failed)
+
+
+def test_demo_report_keeps_its_table_when_a_stage_fails_with_a_message_of_several_lines(tmp_path, monkeypatch):
+    """A failed stage's message (an XLA error, a traceback's text) is one line in the summary table, so the rows
+    after it stay in the table, and stands in full, as written, in the stage's section."""
+    def failing(exp_id, cfg, out, force=False, replace=False):
+        raise RuntimeError("compile failed:\n  at <lambda> | step 2\n\n# not a heading")
+
+    monkeypatch.setattr(demo, "run_experiment", failing)
+    assert demo.run_demo(["table1", "data"], size="tiny", out=tmp_path) == ["table1", "data"]
+    md = (tmp_path / "report.md").read_text()
+    for name in ("table1", "data"):
+        row = f"| {name} | {STAGES[name]} | failed | "
+        assert row in md and md.split(row)[1].split("\n")[0].endswith(
+            "FAILED: RuntimeError: compile failed: at <lambda> / step 2 # not a heading |")
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<tr>") == 3 and "<h1>not a heading" not in page and "<h1># not" not in page
+    assert "<pre><code>RuntimeError: compile failed:\n  at &lt;lambda&gt; | step 2\n\n# not a heading" in page
