@@ -24,6 +24,9 @@ matplotlib = require("matplotlib", "report", _NEEDS)
 _markdown = require("markdown", "report", _NEEDS)
 
 matplotlib.use("Agg")  # no display: figures go to files
+# titles and labels hold file, model and class names: a "$" in one is a dollar sign, never the start of mathtext
+# (which draws "a$1 b$2" in italics, and stops the figure with a ParseFatalException on "x$\y$.png")
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 

@@ -155,6 +155,22 @@ def test_match_figure_is_wide_titled_with_a_legend(tmp_path):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("name", ["x$\\y$.png", "cost$5 and cost$6.png"])
+def test_a_dollar_sign_in_a_name_is_drawn_as_written(name, tmp_path):
+    """Titles and legends hold file names (`convcorr match`, `align`): a "$" in one is a dollar sign, not mathtext,
+    which stopped the figure with a ParseFatalException (x$\\y$.png) or drew half the name in italics."""
+    from convcorr_cli import match
+
+    a = np.full((48, 64, 3), 120, np.uint8)
+    match.draw(tmp_path / "m.png", a, a, np.array([[5.0, 5.0]]), np.array([[6.0, 5.0]]), (name, "b.png"), name)
+    assert png_width(tmp_path / "m.png") >= MIN_WIDTH_PX
+    fig = figures.transfer_figure([figures.TransferRow(a, a, np.array([[5.0, 5.0]]), np.array([[6.0, 5.0]]))], name,
+                                  (name, "b.png"))
+    text = fig._suptitle
+    assert text._preprocess_math(text.get_text()) == (name, False)
+    plt.close(fig)
+
+
 def test_pf_willow_figure_on_real_pairs(pf_root, tmp_path, monkeypatch):
     samples = list(load_pf_willow(pf_root, classes=["car(S)"], with_images=True))[:2]
     points, valid = pf_willow.keypoint_table(samples)
