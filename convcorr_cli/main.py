@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 from convcorr_cli import options, profile
 from convcorr_cli.options import HelpFormatter
-from convcorr_jax.core import interrupt
+from convcorr_jax.core import interrupt, io
 from convcorr_jax.core.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.progress import LOG as PROGRESS_LOG
@@ -200,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def body() -> int:  # the command's imports (JAX: seconds) already under the handlers
+        if profile_to not in (None, "-"):  # refused before the command's work, not in a traceback after it
+            io.check_writable(profile_to, "--profile")
         t0 = time.perf_counter()
         stop = profile.start() if profile_to else None
         module = importlib.import_module(COMMANDS[name][0])

@@ -319,3 +319,16 @@ def test_profile_splits_a_commands_wall_time(tmp_path, capsys):
     assert split["tracing"] > 0 and split["programs"] >= 1 and split["compiled"] + split["cache_hits"] >= 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"convcorr align: profile: {split['wall']:.1f} s = imports ") and "XLA compilation" in err
+
+
+def test_profile_file_that_cannot_be_written_is_refused_before_the_command_runs(tmp_path, capsys):
+    """`--profile=FILE` under a file (or at a folder): one line naming --profile, exit 2, before the command's work;
+    not a FileExistsError traceback after the whole run."""
+    a = np.random.default_rng(0).integers(0, 255, (32, 40, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    for prof in (tmp_path / "a.png" / "p.json", tmp_path):
+        assert main([f"--profile={prof}", "align", str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--features",
+                     "sift", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert "convcorr align: error: " in err and "field '--profile'" in err and "Traceback" not in err
+        assert not (tmp_path / "o").exists()
