@@ -1,6 +1,6 @@
 """The foundation every package of the library stands on: errors and input checks (`errors`), atomic files
-(`io`), configs (`config`), name tables (`registry`), caches (`cache`, `compile_cache`, `paths`), processes and
-devices (`parallel`, `interrupt`, `exported`), run records (`runinfo`), progress bars (`progress`), geometry
+(`io`, `staging`), configs (`config`), name tables (`registry`), caches (`cache`, `compile_cache`, `paths`), processes
+and devices (`parallel`, `interrupt`, `exported`), run records (`runinfo`), progress bars (`progress`), geometry
 (`geometry`, `crop_geometry`), metrics and exact nearest neighbours (`metrics`, `knn`), Long et al.'s units
 (`long_frame`), optional dependencies (`optional`) and deprecated names (`deprecation`).
 

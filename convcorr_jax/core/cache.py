@@ -3,12 +3,13 @@
     path = cache.cached("synthetic-objects", {"n": 400, "seed": 0}, cache.code_version("convcorr_jax.data"),
                         build=lambda tmp: write_dataset(tmp))
 
-An entry is a folder `<cache root>/<kind>/<digest>/` holding the artefact, `KEY.json` and `SUMS.json` (size and
-sha256 of every file of the artefact). It is built in a temporary folder and renamed into place, so a killed build
-leaves no entry; an entry whose `KEY.json` differs from the key asked for (another version of the code, other
-settings) is never reused; an entry whose files no longer match `SUMS.json` (cut short, changed, missing: a full
-disk, a damaged file) is built again, with one warning line on this module's logger. `code_version` hashes the
-source files of the producing packages, so any change to that code makes a new entry.
+An entry is a folder `<cache root>/<kind>/<digest>/` holding the artefact, `KEY.json` and `SUMS.json` (size and sha256
+of every file of the artefact). It is built in a temporary folder and renamed into place, so a killed build leaves no
+entry (its temporary folder, `staging.make`'s, is removed by the next build of the entry); an entry whose `KEY.json`
+differs from the key asked for (another version of the code, other settings) is never reused; an entry whose files no
+longer match `SUMS.json` (cut short, changed, missing: a full disk, a damaged file) is built again, with one warning
+line on this module's logger. `code_version` hashes the source files of the producing packages, so any change to that
+code makes a new entry.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from convcorr_jax.core import staging
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.io import sha256_file
 from convcorr_jax.core.paths import CACHE_ENV, cache_dir
@@ -213,9 +215,8 @@ def cached(kind: str, settings: Mapping[str, Any], version: str, build: Callable
                     SUMS_FILE)
     elif problem not in ("missing", "other key"):
         log.warning("cache entry %s (%s) is damaged: %s; building it again", path, kind, problem)
-    tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
     try:
-        _build(path, tmp, want, build)
+        _build(path, want, build)
     except OSError as e:
         if not _cache_failure(e, path.parent):
             raise
@@ -236,11 +237,10 @@ def _cache_failure(e: OSError, folder: Path) -> bool:
     return e.errno in _FULL_OR_READ_ONLY or bool(name) and Path(os.path.abspath(name)).is_relative_to(folder)
 
 
-def _build(path: Path, tmp: Path, want: dict, build: Callable[[Path], Any]) -> None:
-    """Build the entry `path` of key `want` in the temporary folder `tmp` and rename it into place (a concurrent
+def _build(path: Path, want: dict, build: Callable[[Path], Any]) -> None:
+    """Build the entry `path` of key `want` in a staging folder beside it and rename it into place (a concurrent
     builder's finished entry kept)."""
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging.make(path)  # and removes the folders of killed builds of this entry
     try:
         build(tmp)
         (tmp / SUMS_FILE).write_text(json.dumps(_file_sums(tmp), indent=1, sort_keys=True) + "\n")

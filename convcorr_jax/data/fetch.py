@@ -3,7 +3,7 @@
 `fetch_dataset("flic", out)` downloads the archive (resumable only by starting again) into a cache with
 `convcorr_jax.weights.fetch.download` (size and sha256 checked, atomic rename), then unpacks it into a temporary
 folder beside `out`, checks the layout the loader needs, and renames the folder onto `out` at the end: a failure
-at any step leaves no half-unpacked `out` and no temporary folder.
+at any step leaves no half-unpacked `out` and no temporary folder (a killed one's is removed by the next fetch).
 
 Layouts after fetching (`out` is the loader's root):
 * pf-willow: `out/<sub-class>/*.png|*.mat` -> `load_pf_willow(out)` (the archive's `PF-dataset/` folder).
@@ -17,12 +17,11 @@ import logging
 import os
 import shutil
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from convcorr_jax.core import io
+from convcorr_jax.core import io, staging
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.paths import cache_dir
 from convcorr_jax.core.registry import Registry
@@ -179,7 +178,8 @@ def check_empty_out(out: str | os.PathLike) -> Path:
 
 def install_archive(archive: Path, out: Path, name: str, top: str, check: Callable[[Path], str]) -> str:
     """Unpack `archive` into a temporary folder beside `out`, check the layout of its folder `top` (`check`), and
-    rename that folder onto `out` (absent or empty): nothing half-unpacked is left behind.
+    rename that folder onto `out` (absent or empty): nothing half-unpacked is left behind. The temporary folder is
+    `staging.make`'s; one a killed unpacking left is removed by the next one for the same `out`.
 
     The folder taken is `top` when the archive holds it, else the archive's single top-level folder, else the whole
     unpacked tree.
@@ -197,8 +197,7 @@ def install_archive(archive: Path, out: Path, name: str, top: str, check: Callab
     Raises:
         InputError: from `_unpack_archive`, or naming the archive when `check` refuses the layout.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    tmp = staging.make(out)  # and removes the folders of killed unpackings of `out`
     try:
         _unpack_archive(archive, tmp)
         root = _content_root(tmp, top)

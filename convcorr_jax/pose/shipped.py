@@ -33,11 +33,7 @@ import dataclasses
 import functools
 import io as io_bytes
 import json
-import os
-import re
 import shutil
-import socket
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -45,7 +41,7 @@ from typing import Any
 import numpy as np
 from flax import traverse_util
 
-from convcorr_jax.core import crop_geometry, io
+from convcorr_jax.core import crop_geometry, io, staging
 from convcorr_jax.core.config import from_dict, to_dict
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
@@ -371,37 +367,14 @@ def refresh_hashes(folder: str | Path, rels: tuple[str, ...]) -> None:
     read.cache_clear()
 
 
-def _staging_prefix(out: Path) -> str:
-    """The start of the names `write` stages `out` under beside it: `.<name>.writing-<host>-`, then
-    `<pid>-<8 random characters>`."""
-    return f".{out.name}.writing-{socket.gethostname()}-"
-
-
-def _remove_dead_staging(out: Path) -> None:
-    """Remove the staging folders a `write` of `out` on this host left when it was killed (SIGKILL skips its
-    clean-up): folders named `_staging_prefix(out)` + pid + 8 random characters whose process is gone. Anything
-    else, a live writer's folder included, is left alone."""
-    pattern = re.compile(re.escape(_staging_prefix(out)) + r"(\d+)-[a-z0-9_]{8}")
-    for entry in os.scandir(out.parent):
-        found = pattern.fullmatch(entry.name)
-        if found is None or not entry.is_dir(follow_symlinks=False) or int(found[1]) == os.getpid():
-            continue
-        try:
-            os.kill(int(found[1]), 0)
-        except ProcessLookupError:  # no such process: its writer is dead
-            shutil.rmtree(entry.path, ignore_errors=True)
-        except (OSError, OverflowError):  # alive (another user's process), or not to be told: leave it
-            pass
-
-
 def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
           spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
           about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
           skeleton: Skeleton | None = None) -> dict:
     """Write a model folder `out` (module docstring) in one step: built aside, then swapped in.
 
-    It is built in a hidden folder beside `out` (`.<name>.writing-<host>-<pid>-...`); one a killed write left
-    there is removed by the next write of the same `out` once its process is gone.
+    It is built in a hidden folder beside `out` (`staging.make`: `.<name>.writing-<host>-<pid>-...`); one a killed
+    write left there is removed by the next write of the same `out` once its process is gone.
 
     Args:
         out: the model folder (its parents are made); an existing one is replaced only when it is a model folder
@@ -416,13 +389,8 @@ def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
     """
     out = Path(out)
     io.check_replaceable(out, MODEL_FOLDER, "out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_staging(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
+    tmp = staging.make(out)
     try:
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder a plain mkdir would make
         record = write_files(tmp, name, cfg, params, spatial_model, frames, about, readout, skeleton)
         io.replace_dir(tmp, out, MODEL_FOLDER, "out")  # checked again: nothing foreign arrived meanwhile
     except BaseException:

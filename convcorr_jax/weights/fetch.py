@@ -1,6 +1,7 @@
 """Verified downloads: stream to a temporary file beside the target, check sha256, then rename atomically.
 
-A wrong hash or any other failure leaves no file at the target and no temporary file behind. With `resume`, a
+A wrong hash or any other failure leaves no file at the target and no temporary file behind (a killed download's
+file, `core.staging`'s name, is removed by the next download to the same target). With `resume`, a
 transfer cut by the network keeps its bytes in `.<name>.part` beside the target, and the next call asks only for
 the rest (HTTP Range); the whole file is still checked against its sha256 before it is renamed into place.
 """
@@ -12,13 +13,13 @@ import http.client
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from convcorr_jax.core import staging
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.io import sha256_file
 from convcorr_jax.core.progress import bar as progress_bar
@@ -179,9 +180,9 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not resume or fcntl is None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        with os.fdopen(fd, "r+b") as out:
-            return _fetch(url, dest, Path(tmp), out, False, sha256, sha256_prefix, progress, timeout, size)
+        tmp = staging.make(dest, folder=False)  # and removes the files of killed downloads to `dest`
+        with open(tmp, "r+b") as out:
+            return _fetch(url, dest, tmp, out, False, sha256, sha256_prefix, progress, timeout, size)
     part = partial_path(dest)
     out = _locked_part(part)
     try:

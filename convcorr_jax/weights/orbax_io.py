@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convcorr_jax.core import io
+from convcorr_jax.core import io, staging
 from convcorr_jax.core.errors import InputError
 
 # what `save_params` replaces: a folder holding an orbax tree's files (orbax's names) and nothing else
@@ -38,7 +37,8 @@ def save_params(path: str | os.PathLike, params: Any) -> Path:
     """Write `params` (a pytree of arrays) to the orbax directory `path`, replacing it atomically.
 
     The tree is written to a sibling temporary directory first; only a complete checkpoint is swapped onto `path`
-    (`io.replace_dir`), so a killed writer never leaves a partial one there. An existing `path` is replaced only when
+    (`io.replace_dir`), so a killed writer never leaves a partial one there (its temporary directory, `staging.make`'s,
+    is removed by the next save to `path`). An existing `path` is replaced only when
     it is such a tree (`PARAMS_FOLDER`); any other non-empty folder is refused before anything is written.
 
     Args:
@@ -55,11 +55,10 @@ def save_params(path: str | os.PathLike, params: Any) -> Path:
 
     path = Path(path).absolute()
     io.check_replaceable(path, PARAMS_FOLDER, "path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        _checkpointer().save(tmp, jax.tree_util.tree_map(np.asarray, params))
-        io.replace_dir(tmp, path, PARAMS_FOLDER, "path")
+    tmp = staging.make(path)  # and removes the folders of killed saves to `path`
+    try:  # orbax makes the folder it saves to: `tree` inside the staging folder
+        _checkpointer().save(tmp / "tree", jax.tree_util.tree_map(np.asarray, params))
+        io.replace_dir(tmp / "tree", path, PARAMS_FOLDER, "path")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # only when the save or the swap failed
     return path

