@@ -349,6 +349,28 @@ def test_wide_greyscale_images_are_scaled_to_eight_bits(tmp_path):
     _raises(load_image, tmp_path / "g16.png", colour="require", field="image mode")
 
 
+def test_one_bit_and_other_colour_modes_are_read(tmp_path):
+    """1-bit (PNG, TIFF, BMP), YCbCr and LAB (TIFF) images are read as RGB, as PIL converts them (1-bit as greyscale:
+    0 / 255, refused with colour="require"); a float "F" image is refused, saying how to convert it."""
+    bits = np.array([[0, 1, 1], [1, 0, 0]], bool)
+    for ext in ("png", "tif", "bmp"):
+        Image.fromarray(bits).save(tmp_path / f"b.{ext}")
+        assert Image.open(tmp_path / f"b.{ext}").mode == "1"
+        np.testing.assert_array_equal(load_image(tmp_path / f"b.{ext}"), np.repeat(bits[..., None] * 255, 3, -1))
+    _raises(load_image, tmp_path / "b.png", colour="require", field="image mode")
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), np.uint8)
+    for mode, err in (("YCbCr", 3), ("LAB", 16)):  # PIL's round trip through the mode, 8 bits a channel
+        Image.fromarray(rgb).convert(mode).save(tmp_path / f"{mode}.tif")
+        assert Image.open(tmp_path / f"{mode}.tif").mode == mode
+        got = load_image(tmp_path / f"{mode}.tif", colour="require")
+        np.testing.assert_array_equal(got, np.asarray(Image.open(tmp_path / f"{mode}.tif").convert("RGB")))
+        assert np.abs(got.astype(int) - rgb).max() <= err, mode
+    Image.fromarray(np.ones((3, 4), np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(InputError, match="scale them to 0-255") as e:
+        load_image(tmp_path / "f.tif")
+    assert e.value.field == "image mode" and "F (32-bit float)" in str(e.value.got)
+
+
 def test_bad_label_pngs(tmp_path):
     seg = tmp_path / "SegmentationClass"
     seg.mkdir()

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 MAX_PIXELS_ENV = "CONVCORR_MAX_PIXELS"
 WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L")  # integer intensities past 8 bits, scaled to 0-255 (`load_image`)
-GREY_MODES = ("L", "LA", *WIDE_GREY_MODES)  # one intensity channel (LA: with alpha)
+GREY_MODES = ("1", "L", "LA", *WIDE_GREY_MODES)  # one intensity channel (1: one bit a pixel; LA: with alpha)
+COLOUR_MODES = ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")  # converted by PIL (`load_image`)
 ALPHA_MODES = ("RGBA", "LA", "PA")  # with an alpha channel, dropped in the conversion
 COLOUR = ("convert", "require")  # load_image's choices for an image that is not plain RGB
 MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (pixels), checked before decoding
@@ -149,6 +150,16 @@ def _colour_notice(path: Path, mode: str, colour: str) -> None:
         log.warning("%s: %s image read as RGB (%s)", path, mode, what)
 
 
+def _check_mode(path: Path, mode: str) -> None:
+    """InputError naming the file unless `load_image` reads `mode` (`COLOUR_MODES`, `GREY_MODES`); a float image
+    ("F": its intensity range is not known) is refused saying how to convert it."""
+    if mode == "F":
+        raise InputError(path, "image mode", "an 8- or 16-bit image (the range of float intensities is not known: "
+                         "scale them to 0-255 or 0-65535 and save as 8-bit L or 16-bit I;16)", "F (32-bit float)")
+    if mode not in (*COLOUR_MODES, *GREY_MODES):
+        raise InputError(path, "image mode", f"one of the modes {', '.join((*COLOUR_MODES, *GREY_MODES))}", mode)
+
+
 def _wide_grey_to_rgb(path: Path, im) -> np.ndarray:
     """uint8 [H, W, 3] of an integer greyscale image (`WIDE_GREY_MODES`): 16-bit values (0-65535) divided by 257,
     rounded (65535 -> 255), as PIL does for 16-bit colour PNGs; a 32-bit "I" image whose values all lie in 0-255 is
@@ -165,9 +176,10 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
                colour: str = "convert") -> np.ndarray:
     """Read an image file as RGB uint8 [H, W, 3]: the one image reader of the library, the commands and datasets.
 
-    Palette and CMYK images are converted to RGB (PIL's documented conversions). A greyscale image (`GREY_MODES`)
-    or one with an alpha channel (`ALPHA_MODES`) is converted too (grey copied to the three channels, alpha
-    dropped) with one warning on this module's logger naming the file and its mode. An EXIF orientation tag (a
+    Palette, CMYK, YCbCr, LAB and HSV images are converted to RGB (PIL's documented conversions). A greyscale image
+    (`GREY_MODES`: 1-bit, 8-bit, 16- and 32-bit integer) or one with an alpha channel (`ALPHA_MODES`) is converted too
+    (grey copied to the three channels, alpha dropped) with one warning on this module's logger naming the file and
+    its mode; a float ("F") image is refused (its intensity range is not known). An EXIF orientation tag (a
     phone's photo stored sideways) is applied, so the array is the image as it is displayed
     (`PIL.ImageOps.exif_transpose`; points are in its pixels).
 
@@ -196,8 +208,7 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
         with Image.open(path) as im:
             check_declared_size(path, im)
             im.load()
-            if im.mode not in ("RGB", "CMYK", "P", "RGBA", "PA", *GREY_MODES):
-                raise InputError(path, "image mode", "RGB, L, P, RGBA, CMYK or 16-bit greyscale", im.mode)
+            _check_mode(path, im.mode)
             _colour_notice(path, im.mode, colour)
             shown = ImageOps.exif_transpose(im) or im
             rgb = _wide_grey_to_rgb(path, shown) if im.mode in WIDE_GREY_MODES else shown.convert("RGB")
