@@ -178,3 +178,22 @@ def test_feature_functions_refuse_empty_and_take_one_tap_name(mobilenet_random):
     for k in (0, 1001):
         with pytest.raises(InputError, match="topk"):
             classify(bb, params, imgs, k)
+
+
+@pytest.mark.parametrize("k", [10, 1000, 1200])
+def test_classify_names_classes_only_for_imagenet_width(k):
+    """ImageNet's names for 1000 logits; "class N" for a backbone with another number (fewer: not ImageNet's first
+    names; more: no IndexError); topk past the width refused."""
+    from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
+    from convcorr_jax.backbones.spec import custom_backbone
+    from convcorr_jax.features.classify import classify
+
+    w = np.arange(3 * k, dtype=np.float32).reshape(3, k) / (3 * k)  # the last class scores highest
+    bb = custom_backbone("toy", lambda p, x: {"logits": x.mean((1, 2)) @ p["w"]}, {"logits": None}, input_size=(8, 8))
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), np.uint8)
+    logits, tops = classify(bb, {"w": w}, imgs, 3)
+    assert logits.shape == (2, k) and [i for i, _, _ in tops[0]] == [k - 1, k - 2, k - 3]
+    want = IMAGENET_CLASSES[k - 1] if k == 1000 else f"class {k - 1}"
+    assert tops[0][0][1] == want and tops[1][0][1] == want
+    with pytest.raises(InputError, match="topk"):
+        classify(bb, {"w": w}, imgs, k + 1)
