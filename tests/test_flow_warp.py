@@ -71,3 +71,28 @@ def test_warp_and_carry_refuse_arrays_of_the_wrong_shape():
                               (np.zeros((3, 3)), flow, "points")):
         with pytest.raises(InputError, match=f"carry_points: field '{field}'"):
             warp.carry_points(pts, dense)
+
+
+def test_warp_image_of_a_target_of_another_size_matches_map_coordinates():
+    """A target smaller in one axis and larger in the other than the flow: the output has the flow's size and samples
+    the target's own pixels at p + flow(p), clamped to the target's border (scipy, order 1, coordinates clipped)."""
+    from scipy.ndimage import map_coordinates
+
+    rng = np.random.default_rng(5)
+    target = rng.normal(size=(7, 15, 3)).astype(np.float32)
+    flow = rng.normal(scale=4, size=(9, 11, 2)).astype(np.float32)
+    yy, xx = np.mgrid[0:9, 0:11]
+    y, x = np.clip(yy + flow[..., 1], 0, 6), np.clip(xx + flow[..., 0], 0, 14)
+    ref = np.stack([map_coordinates(target[..., c], [y, x], order=1) for c in range(3)], -1)
+    out = np.asarray(warp.warp_image(target, flow))
+    assert out.shape == (9, 11, 3)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("out_hw", [(0, 5), (5, 0), (-1, 5), (2.5, 3), (True, 4), (4,), "ab", None])
+def test_dense_flow_refuses_a_bad_out_hw(out_hw):
+    g, flow = _grid(3, 3), np.zeros((3, 3, 2), np.float32)
+    for fn in (warp.dense_flow_spline, warp._dense_flow_bilinear):
+        with pytest.raises(InputError, match="out_hw"):
+            fn(flow, g, out_hw)
+    assert warp.dense_flow_spline(flow, g, (np.int64(4), 5)).shape == (4, 5, 2)

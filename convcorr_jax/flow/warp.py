@@ -15,7 +15,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check_shape
+from convcorr_jax.core.errors import InputError, check_shape
+
+
+def _check_hw(out_hw, source: str) -> tuple[int, int]:
+    """(H, W) as ints, or InputError unless out_hw is two integers >= 1 (pixels)."""
+    try:
+        h, w = out_hw
+    except (TypeError, ValueError):
+        raise InputError(source, "out_hw", "(H, W): two integers >= 1, pixels", out_hw) from None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (h, w)):
+        raise InputError(source, "out_hw", "(H, W): two integers >= 1, pixels", out_hw)
+    return int(h), int(w)
 
 
 def _axes(grid_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,14 +48,14 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
       float32 [H, W, 2] (dx, dy) pixels; pixels outside the grid's span take the nearest grid position's spline value.
 
     Raises:
-      InputError: grid_xy not [h, w, 2], or flow not of its shape.
+      InputError: grid_xy not [h, w, 2], flow not of its shape, or out_hw not two integers >= 1.
     """
     from scipy.interpolate import RectBivariateSpline
 
+    h, w = _check_hw(out_hw, "dense_flow_spline")
     xs, ys = _axes(grid_xy)
     flow = np.asarray(flow, np.float64)
     check_shape(flow, "h w 2", "dense_flow_spline", "flow", {"h": len(ys), "w": len(xs)}, note="(like grid_xy)")
-    h, w = out_hw
     px = np.clip(np.arange(w, dtype=np.float64), xs[0], xs[-1])
     py = np.clip(np.arange(h, dtype=np.float64), ys[0], ys[-1])
     out = np.empty((h, w, 2), np.float32)
@@ -70,10 +81,10 @@ def _dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int
       float32 [H, W, 2] (dx, dy) pixels; edge values held constant outside the grid.
 
     Raises:
-      InputError: grid_xy not [h, w, 2].
+      InputError: grid_xy not [h, w, 2], or out_hw not two integers >= 1.
     """
+    h, w = _check_hw(out_hw, "dense_flow_bilinear")
     xs, ys = _axes(grid_xy)
-    h, w = out_hw
     fx = np.interp(np.arange(w), xs, np.arange(len(xs)))  # fractional column of each pixel
     fy = np.interp(np.arange(h), ys, np.arange(len(ys)))
     return bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32)[None, :],
@@ -107,9 +118,12 @@ def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """Warp target into the source frame: out[p] = target(p + flow(p)), bilinear.
 
+    The output has the flow's (the source's) size; the target may have another: each source pixel p samples the
+    target's own pixels at p + flow(p), coordinates clamped to the target's border (0..Wt-1, 0..Ht-1).
+
     Args:
-      target: [H, W, C] image (e.g. uint8 RGB), assumed the source's size.
-      dense_flow: [H, W, 2] (dx, dy) pixels on the source's pixel grid.
+      target: [Ht, Wt, C] image (e.g. uint8 RGB), of any size.
+      dense_flow: [H, W, 2] (dx, dy) pixels on the source's pixel grid, into the target's pixels.
 
     Returns:
       float32 [H, W, C].
