@@ -68,6 +68,21 @@ def test_marginals_match_brute_force(tree, mode, ksize):
         np.testing.assert_allclose(fft, want, atol=2e-3)
 
 
+@pytest.mark.parametrize("mode", ["sum", "max"])
+@pytest.mark.parametrize("shape, kernel", [((3, 4), (1, 5)), ((5, 3), (3, 7)), ((4, 6), (9, 3))])
+def test_kernel_larger_than_the_map_on_one_axis_only(mode, shape, kernel):
+    """A non-square map with a kernel longer than the map on one axis and shorter on the other (a square 9 x 9
+    kernel on 6 x 10 heat-maps): the sum-product convolution cannot take these shapes as they are."""
+    edges = TREES["chain3_branch"]
+    rng = np.random.default_rng(7)
+    u = rng.normal(0, 1.5, (4,) + shape).astype(np.float32)
+    pri = rng.normal(0, 1.5, (len(edges),) + kernel).astype(np.float32)
+    want = _brute_force(u.astype(np.float64), pri.astype(np.float64), edges, mode)
+    for method in ("direct", "fft") if mode == "sum" else ("direct",):
+        got = np.asarray(spatial_mrf.marginals(jnp.asarray(u), jnp.asarray(pri), edges, mode, method))
+        np.testing.assert_allclose(got, want, atol=2e-4)
+
+
 def test_messages_of_a_two_node_tree_are_log_convolutions():
     rng = np.random.default_rng(3)
     u = rng.normal(size=(2, 4, 5)).astype(np.float32)

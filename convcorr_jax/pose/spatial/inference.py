@@ -63,6 +63,12 @@ def _sum_message(belief: jax.Array, log_kernel: jax.Array, upward: bool, method:
     k = jnp.exp(k)
     if upward:
         k = k[::-1, ::-1]
+    # the convolution needs the kernel no larger than the map on both axes, or no smaller on both: a kernel larger
+    # on one axis only is padded with impossible offsets (0 after exp) to reach the map's size on the other
+    (h, w), (kh, kw) = b.shape, k.shape
+    if (kh > h or kw > w) and (kh < h or kw < w):
+        py, px = max(0, -(-(h - kh) // 2)), max(0, -(-(w - kw) // 2))
+        k = jnp.pad(k, ((py, py), (px, px)))
     c = jax.scipy.signal.convolve(jnp.exp(b), k, mode="same", method=method, precision=jax.lax.Precision.HIGHEST)
     m = jnp.log(jnp.maximum(c, _TINY))
     return m - jax.lax.stop_gradient(jnp.max(m))
