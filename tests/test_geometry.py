@@ -108,3 +108,32 @@ def test_module_examples_run():
     """The runnable examples in the module docstring print what they say."""
     result = doctest.testmod(geometry)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def _blob(h: int, w: int, x: float, y: float, sigma: float) -> np.ndarray:
+    ys, xs = np.mgrid[0:h, 0:w]
+    return np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
+
+
+def _centroid(image: np.ndarray) -> np.ndarray:
+    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+    m = np.where(image > 0.05 * image.max(), image, 0.0)
+    return np.array([(m * xs).sum(), (m * ys).sum()]) / m.sum()
+
+
+@pytest.mark.parametrize("box, size, point", [
+    ([10, 5, 49, 44], 32, (23.3, 17.8)),          # downscaled
+    ([10, 5, 49, 44], 80, (23.3, 17.8)),          # upscaled
+    ([-20, -10, 29, 59], 40, (14.6, 21.2)),       # partly outside the image, non-square box onto a square crop
+    ([60, 20, 119, 45], (20, 50), (80.4, 30.7)),  # non-square crop, partly outside
+])
+def test_crop_shows_the_content_where_the_points_go_and_back(box, size, point):
+    """A Gaussian blob drawn at a point lands, in the crop, where `transform_points` sends the point (its centroid to
+    a few hundredths of a crop pixel), and the crop's centroid mapped back (`predict.to_original`) is the point."""
+    from convcorr_jax.pose import predict
+
+    M = geometry.box_to_affine(box, size)
+    img = _blob(60, 90, *point, 3.0 / min(M[0, 0], M[1, 1]))[None, ..., None].astype(np.float32)  # 3 crop px
+    found = _centroid(geometry.crop(img, M[None], size)[0, ..., 0])
+    np.testing.assert_allclose(found, geometry.transform_points(np.array([point]), M)[0], atol=0.05)
+    np.testing.assert_allclose(predict.to_original(found[None, None], M[None])[0, 0], point, atol=0.05)

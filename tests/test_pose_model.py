@@ -112,6 +112,39 @@ def test_augment_moves_points_with_image_and_swaps_sides():
     assert not bool(v2.any()) and float(p2[0, 0]) > 31
 
 
+@pytest.mark.parametrize("ang, sc, fl", [(0.3, 1.0, False), (0.0, 1.3, False), (0.0, 1.0, True), (-0.25, 0.8, True),
+                                         (0.35, 1.4, True)])
+def test_augment_warp_and_point_map_agree_to_subpixel(ang, sc, fl):
+    """A Gaussian blob at a non-integer point: the warped image's blob centroid is where the point goes (rotation,
+    scale, mirror and their composition), in the paper's warp and in the photo path's affine warp; a mirror gives the
+    point the other joint's label."""
+    size, p = 48, np.array([[17.3, 28.6], [24.0, 24.0]], np.float32)
+    ys, xs = np.mgrid[0:size, 0:size]
+    img = np.exp(-((xs - p[0, 0]) ** 2 + (ys - p[0, 1]) ** 2) / (2 * 1.5**2)).astype(np.float32)[..., None]
+    args = (jnp.float32(ang), jnp.float32(sc), jnp.bool_(fl))
+    q = np.asarray(aug.transform_points(jnp.asarray(p), *args, size, (1, 0)))[1 if fl else 0]
+    x = jnp.asarray(img)
+    for warped in (aug.warp_image(x, *args), aug._warp_affine(x, aug.affine(*args, size))):
+        w = np.where(np.asarray(warped)[..., 0] > 0.05, np.asarray(warped)[..., 0], 0.0)
+        np.testing.assert_allclose([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()], q, atol=0.05)
+
+
+def test_photo_augment_shift_moves_the_content_with_the_points():
+    """The photo path (shift, rotation, mirror): the augmented image's blob centroid is the augmented point."""
+    size, p = 48, np.array([[17.3, 28.6], [24.0, 24.0]], np.float32)
+    ys, xs = np.mgrid[0:size, 0:size]
+    img = np.exp(-((xs - p[0, 0]) ** 2 + (ys - p[0, 1]) ** 2) / (2 * 1.5**2)).astype(np.float32)[..., None]
+    cfg = aug.AugmentConfig(shift=0.2, rotation=30.0, flip_perm=(1, 0))
+    for s in range(4):
+        key = jax.random.PRNGKey(s)
+        o, q, v = aug.augment(key, jnp.asarray(img.repeat(3, -1)), jnp.asarray(p), jnp.ones(2, bool), cfg)
+        _, fl = aug._sample_affine(jax.random.split(key)[0], jnp.asarray(p), jnp.ones(2, bool), cfg, size)
+        j = 1 if bool(fl) else 0
+        w = np.where(np.asarray(o)[..., 0] > 0.05, np.asarray(o)[..., 0], 0.0)
+        assert bool(v[j])
+        np.testing.assert_allclose([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()], np.asarray(q)[j], atol=0.05)
+
+
 def test_loss_masks_invisible_and_all_invisible_is_zero():
     cfg = TINY
     params = pose_model.init(jax.random.PRNGKey(0), cfg)
@@ -138,6 +171,29 @@ def test_loss_masks_invisible_and_all_invisible_is_zero():
     gv = vg(params, vis)[1]
     assert float(jnp.abs(gv["fine"]["joint_w"][3]).max()) > 0  # the labelled joint's 1x1 is trained ...
     assert float(jnp.abs(gv["fine"]["joint_w"][4]).max()) == 0  # ... no other joint's unshared 1x1
+
+
+def test_heatmap_sse_gradient_is_zero_on_masked_joints():
+    """Brute force: the loss is the plain sum over the unmasked maps, and its gradient is 2 (pred - target) there
+    and exactly 0 on every masked joint's map (even one whose prediction is huge)."""
+    rng = np.random.default_rng(0)
+    pred, tgt = (jnp.asarray(rng.normal(size=(2, 3, 4, 5)), jnp.float32) for _ in range(2))
+    pred = pred.at[1, :, :, 2].set(1e6)
+    mask = jnp.asarray(rng.random((2, 5)) < 0.5).at[1, 2].set(False).at[0, 0].set(True)
+    (val, count), g = jax.value_and_grad(losses.heatmap_sse, has_aux=True)(pred, tgt, mask)
+    m = np.asarray(mask)[:, None, None, :]
+    d = np.asarray(pred, np.float64) - np.asarray(tgt, np.float64)
+    assert float(count) == m.sum()
+    assert float(val) == pytest.approx(float(np.sum(np.where(m, d, 0.0) ** 2)), rel=1e-5)
+    np.testing.assert_allclose(g, np.where(m, 2 * d, 0.0), rtol=1e-5)
+    assert not np.any(np.asarray(g)[~np.broadcast_to(m, g.shape)])
+
+
+def test_fine_target_of_a_joint_outside_its_window_is_the_gaussian_tail():
+    pts = jnp.array([[[-3.0, 10.0], [-40.0, 10.0]]])  # 1.75 and 20.25 cells left of the window's first column
+    t = np.asarray(losses._fine_targets(pts, jnp.zeros((1, 2, 2), jnp.int32), TINY))
+    assert t[0, 5, 0, 0] == pytest.approx(np.exp(-(1.75**2 + 0.25**2) / (2 * TINY.sigma**2)), rel=1e-5)
+    assert t[..., 1].max() < 1e-30
 
 
 def test_spatial_dropout_masks_whole_maps():

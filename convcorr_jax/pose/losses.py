@@ -46,7 +46,8 @@ def coarse_targets(points: jax.Array, cfg: model.ModelConfig) -> jax.Array:
 
 
 def _fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) -> jax.Array:
-    """Gaussian targets [N, w0, w0, K] in each joint's fine window (all zero if the joint lies outside it).
+    """Gaussian targets [N, w0, w0, K] in each joint's fine window: for a joint outside its window, only the
+    Gaussian's tail that reaches into it (all zero when the joint lies a few sigma outside).
 
     Args:
         points: [N, K, 2] (x, y) input pixels, 0-based.
