@@ -4,6 +4,7 @@ hand-computed values."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -94,6 +95,18 @@ def test_decide_keeps_the_threshold_in_the_readout_and_its_record(tmp_path):
     assert loaded.warn_below == 0.3123 and rec["warning"]["threshold"] == 0.3123
     with pytest.raises(InputError, match="warn_below"):
         pose_readout.Readout("cascade", False, 1.5)
+
+
+def test_a_readout_file_with_spatial_spelled_as_a_string_is_refused(tmp_path):
+    """readout.json's "spatial" is a JSON boolean: "false" as a string (truthy) is refused, not read as true."""
+    pose_readout.save_readout(tmp_path, pose_readout.Readout("cascade", False), {"rule": "given"})
+    path = tmp_path / pose_readout.FILE
+    record = json.loads(path.read_text())
+    record["readout"]["spatial"] = "false"
+    path.write_text(json.dumps(record))
+    with pytest.raises(InputError, match="readout.spatial.*got .false.$") as e:
+        pose_readout.load_readout(tmp_path)
+    assert str(path) in str(e.value)
 
 
 def test_poses_warn_only_below_the_threshold():

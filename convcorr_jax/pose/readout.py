@@ -66,11 +66,11 @@ class Readout:
         if self.name not in NAMES:
             raise InputError("readout", "name", f"one of {list(NAMES)}", self.name)
         if self.spatial not in (True, False):
-            raise InputError("readout", "spatial", "true or false", self.spatial)
+            raise InputError("readout", "spatial", "true or false", repr(self.spatial))
         if self.warn_below is not None and not 0 <= self.warn_below <= 1:
             raise InputError("readout", "warn_below", "a confidence in [0, 1] or null", self.warn_below)
         if self.flip not in (True, False):
-            raise InputError("readout", "flip", "true or false", self.flip)
+            raise InputError("readout", "flip", "true or false", repr(self.flip))
         try:
             scales = tuple(float(v) for v in self.scales)
         except (TypeError, ValueError):
@@ -279,12 +279,12 @@ def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
         record = json.loads(path.read_text())
         r = record["readout"]
         warn = r.get("warn_below")
-        return Readout(str(r["name"]), bool(r["spatial"]), None if warn is None else float(warn),
+        return Readout(str(r["name"]), r["spatial"], None if warn is None else float(warn),
                        r.get("flip", False), r.get("scales", (1.0,))), record
+    except InputError as e:  # before ValueError, which it is: a field Readout refuses, named in the file
+        raise InputError(path, f"readout.{e.field}", e.expected, e.got) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(path, "readout", 'a JSON object {"readout": {"name", "spatial"}, ...}', str(e)) from None
-    except InputError as e:
-        raise InputError(path, f"readout.{e.field}", e.expected, e.got) from None
 
 
 __all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
