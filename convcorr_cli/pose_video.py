@@ -4,9 +4,15 @@ one JSON line per frame.
 Frames are decoded by PyAV (the `video` extra) in batches of `BATCH_FRAMES`, each batch estimated by one call
 (`pose.estimate`: with two_pass=True under --two-pass, and with no box for a FLIC model trained on person crops, as
 for images), drawn (`convcorr_cli.pose.draw`, with the torso box the second pass found) and encoded as H.264
-(yuv420p, even sides) at the clip's frame rate / N. Writes, each atomically:
+(yuv420p, even sides) at the clip's frame rate / N. Frames are read upright, as players show them: a clip with a
+rotation in its display matrix (phones' portrait clips, `VideoFrame.rotation`) is turned by it (multiples of 90
+degrees; a mirroring in the matrix is not applied), so the joints, "width" and "height" are those of the upright frame.
+The output paths are checked before any frame is read; both are written, each atomically, or neither (an error or
+a stop, Ctrl-C, leaves the files of an earlier run as they were):
   DIR/<clip name>_pose.mp4     the frames with the skeleton and the legend strip below
-  DIR/<clip name>_pose.jsonl   one line per frame read: {"frame" (0-based index in the clip), "time" (s), "width",
+  DIR/<clip name>_pose.jsonl   one line per frame read: {"frame" (0-based index among the clip's decoded frames: a
+                               clip whose first frames cannot be decoded starts at its first decodable frame),
+                               "time" (s, the frame's presentation time, variable frame rates included), "width",
                                "height", "torso" [x, y] (the spatial model's point), "joints": [{"name", "x", "y",
                                "confidence"}], "mean_confidence", "warning", "torso_box" [4] (where one was found)}
 """
@@ -54,15 +60,24 @@ def probe(path: str) -> tuple[Fraction, int]:
         raise InputError(path, "video", "a video PyAV (FFmpeg) can read", str(e)) from None
 
 
+def upright(img: np.ndarray, rotation: float) -> np.ndarray:
+    """`img` [H, W, C] turned counter-clockwise by `rotation` degrees (a frame's `VideoFrame.rotation`, its display
+    matrix's angle), rounded to a multiple of 90: the frame as players show it."""
+    k = round(float(rotation) / 90) % 4
+    return np.ascontiguousarray(np.rot90(img, k)) if k else img
+
+
 def frames(path: str, every: int) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(index, time in s, uint8 RGB [H, W, 3]) of every `every`-th frame of the clip's first video stream."""
+    """(index, time in s, uint8 RGB [H, W, 3]) of every `every`-th decoded frame of the clip's first video stream,
+    upright (`upright`)."""
     av = _av()
     try:
         with av.open(str(path)) as c:
             stream = c.streams.video[0]
             for i, f in enumerate(c.decode(stream)):
                 if i % every == 0:
-                    yield i, float(f.time if f.time is not None else 0.0), f.to_ndarray(format="rgb24")
+                    yield (i, float(f.time if f.time is not None else 0.0),
+                           upright(f.to_ndarray(format="rgb24"), getattr(f, "rotation", 0) or 0))
     except av.error.FFmpegError as e:
         raise InputError(path, "video", "a video PyAV (FFmpeg) can read", str(e)) from None
 
@@ -89,9 +104,11 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
     frame, the batch's Poses and the frame's index in it to the annotated RGB image. Returns (video path, JSON lines
     path, frames written)."""
     av = _av()
-    rate, total = probe(path)
     stem = Path(path).stem
     video_path, lines_path = out / f"{stem}_pose.mp4", out / f"{stem}_pose.jsonl"
+    for p in (video_path, lines_path):  # before any work: a folder there would fail after it, one file written
+        io.check_writable(p, "--out")
+    rate, total = probe(path)
     n = 0
     with io.atomic_path(video_path) as tmp_video, io.atomic_path(lines_path) as tmp_lines:
         container = av.open(str(tmp_video), mode="w", format="mp4")
@@ -126,4 +143,4 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
     return video_path, lines_path, n
 
 
-__all__ = ["BATCH_FRAMES", "CODEC", "SUFFIXES", "frames", "is_video", "probe", "run_video"]
+__all__ = ["BATCH_FRAMES", "CODEC", "SUFFIXES", "frames", "is_video", "probe", "run_video", "upright"]
