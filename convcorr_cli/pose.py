@@ -538,12 +538,14 @@ def run(args: argparse.Namespace) -> int:
     boxes = parse_boxes(args.box, args.images, sizes, "--torso-box")
     person = parse_boxes(args.person_box, args.images, sizes, "--person-box")
     torso = parse_torso(args.torso, args.images, sizes)
+    pngs = _png_paths(Path(args.out), args.images) if args.out is not None else []
+    for png in pngs:  # a folder of that name would fail after the work, the drawings before it written
+        io.check_writable(png, "--out")
     _note_box(args)
     poses = call(images, torso_boxes=boxes, torso=torso, person_boxes=person)
     found = person is not None and r.torso_crops
     sources = _sources(plan, {"torso_box": boxes is not None, "person_box": person is not None,
                               "torso": torso is not None}, found)
-    pngs = _png_paths(Path(args.out), args.images) if args.out is not None else []
     records = []
     for i, (path, img) in enumerate(zip(args.images, images)):
         records.append(_record(path, img, i, poses, person, sources))

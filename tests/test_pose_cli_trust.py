@@ -205,6 +205,24 @@ def test_a_command_that_would_write_nothing_is_refused_before_any_work(tmp_path,
     assert not (tmp_path / "o").exists() and not (tmp_path / "j.json").exists()
 
 
+def test_a_drawing_path_that_is_a_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """--out DIR holding a folder named like an image's drawing: one line naming it before any estimate, no other
+    drawing or JSON written (it failed after the work with a traceback, the drawings before it written)."""
+    imgs = [_image(tmp_path, "a.png"), _image(tmp_path, "b.png")]
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing is estimated")
+
+    monkeypatch.setattr(pose_cli, "estimate", never)
+    out = tmp_path / "out"
+    (out / "b_pose.png").mkdir(parents=True)
+    assert main(["pose", *map(str, imgs), "--out", str(out), "--json", str(tmp_path / "j.json"),
+                 "--model", "flic", "--torso-box", "10,10,50,50", "--torso-box", "10,10,50,50"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out / "b_pose.png") in err[0] and "--out" in err[0], err
+    assert [p.name for p in out.iterdir()] == ["b_pose.png"] and not (tmp_path / "j.json").exists()
+
+
 @pytest.fixture(scope="module")
 def no_box_run(tmp_path_factory):
     """`convcorr pose IMG --out DIR --json FILE --scales 1` with the shipped flic model and no box; (JSON, stdout,
