@@ -410,3 +410,22 @@ def test_demo_stage_tiny(tmp_path):
         ]
     )
     assert face_mean_shape_nme(fs) == pytest.approx(want, rel=1e-5)
+
+
+def test_people_face_the_way_their_toes_point_and_label_sides_as_real_data():
+    """The face is on the front of the head (where the toes point and the knees bend), so a person seen face-on
+    shows the joints labelled "r" on the image's left, as FLIC, LSP and MPII label people (from the person's view):
+    the face was on the back of the head, so every face-on person was labelled as a mirror image."""
+    from convcorr_jax.data.synthetic import people
+
+    for i in range(100):
+        J = people.skeleton(np.random.default_rng(i))
+        toes = (J["r toe"] - J["r ankle"]) + (J["l toe"] - J["l ankle"])
+        assert np.dot(J["nose"] - J["head centre"], toes) > 0, i
+    order = []
+    for i in range(24):
+        s = people.render_person(i, seed=1, image_size=PEOPLE_SIZE)
+        fp, fv = s.extras["flic_points"], s.extras["flic_visible"]
+        if fv[8] and fv[9] and fv[10]:  # both eyes and the nose seen: the face turned to the camera
+            order.append(fp[9, 0] < fp[8, 0])  # r eye left of l eye
+    assert len(order) >= 5 and np.mean(order) >= 0.75, order

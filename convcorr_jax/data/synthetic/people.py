@@ -80,7 +80,9 @@ def skeleton(rng: np.random.Generator) -> dict[str, np.ndarray]:
     hdir = _unit(ndir + rng.normal(0, 0.25, 3))
     J["head top"] = J["upper neck"] + head * hdir
     hc = J["upper neck"] + 0.5 * head * hdir
-    face = _unit(_rot(tdir, u(-0.7, 0.7), np.cross(side, tdir)))  # where the face points
+    # where the face points: forward (+x, where the torso leans and the knees bend), turned about the spine; with
+    # z the person's right, the frame is right-handed, so tdir x side is forward (side x tdir pointed backward)
+    face = _unit(_rot(tdir, u(-0.7, 0.7), np.cross(tdir, side)))
     J["head centre"] = hc
     for s, pre in ((1, "r"), (-1, "l")):
         sh = J[f"{pre} shoulder"]
