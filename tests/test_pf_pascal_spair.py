@@ -91,6 +91,10 @@ def test_pf_pascal_malformed_files_are_one_clear_error(tmp_path):
     (root / "val_pairs.csv").write_text("source_image,target_image,class\na.jpg,b.jpg,21\n")
     with pytest.raises(InputError, match=r"val_pairs.csv:2.*class.*1\.\.20"):
         load_pf_pascal(root, "val")
+    for bad in ("inf", "2.5", "nan"):  # not an integer class: one line, never a traceback or class 2 for 2.5
+        (root / "val_pairs.csv").write_text(f"source_image,target_image,class\na.jpg,b.jpg,{bad}\n")
+        with pytest.raises(InputError, match=rf"val_pairs.csv:2.*class.*1\.\.20.*{bad}"):
+            load_pf_pascal(root, "val")
     (root / "val_pairs.csv").write_text("source_image,target_image,class\n")
     with pytest.raises(InputError, match=r"val_pairs.csv.*rows.*at least one pair"):
         load_pf_pascal(root, "val")

@@ -78,9 +78,10 @@ def _read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
         if len(row) < 3:
             raise InputError(f"{path}:{n}", "row", "source_image,target_image,class", ",".join(row))
         try:
-            cls = int(float(row[2]))
+            value = float(row[2])
         except ValueError:
-            cls = 0
+            value = 0.0
+        cls = int(value) if np.isfinite(value) and value == int(value) else 0  # "inf", "2.5": not a class
         if not 1 <= cls <= len(PF_PASCAL_CLASSES):
             raise InputError(f"{path}:{n}", "class", f"an integer 1..{len(PF_PASCAL_CLASSES)} (PF_PASCAL_CLASSES)",
                              row[2])
