@@ -334,3 +334,34 @@ def test_coco_loader_on_a_real_coco_format_file(real_data, tmp_path):
     np.testing.assert_allclose(people.samples[0].points, np.reshape(a["keypoints"], (68, 3))[:, :2], rtol=1e-6)
     x, y, w, h = a["bbox"]
     np.testing.assert_allclose(people.boxes[0], [x, y, x + w, y + h])
+
+
+def test_names_pair_the_registered_skeletons_as_their_declared_flip_pairs():
+    """Names alone give every registered skeleton its declared flip pairs, and MODEC's 29 FLIC slots their 8."""
+    for sk in skeletons.SKELETONS.values():
+        assert skeletons._name_flip_pairs(sk.names) == sk.flip_pairs, sk.name
+    assert skeletons._name_flip_pairs(skeletons.FLIC_JOINTS) == (
+        (0, 3), (1, 4), (2, 5), (6, 9), (7, 10), (8, 11), (12, 13), (14, 15))
+
+
+@pytest.mark.parametrize("name, key", [
+    ("left_ear", ("l", "ear")), ("Right Ear", ("r", "ear")), ("LEFT-EYE", ("l", "eye")), ("l_eye", ("l", "eye")),
+    ("eye_r", ("r", "eye")), ("l eye", ("l", "eye")), ("leftHand", ("l", "hand")), ("HandRight", ("r", "hand")),
+    ("front_left_paw", ("l", "front paw")), ("frontRightPaw", ("r", "front paw")), ("RShoulder", ("r", "shoulder")),
+    ("lsho", ("l", "sho")), ("REYE", ("r", "eye")), ("r ankle", ("r", "ankle")),
+    # no side: a joint word that merely ends or starts with l / r, or a side glued on without a boundary
+    ("shoulder", None), ("root_of_tail", None), ("tail", None), ("ear", None), ("collar", None), ("MidHip", None),
+    ("leftear", None), ("rib", None), ("upper neck", None), ("mear", None), ("left_right", None),
+])
+def test_side_key_reads_explicit_side_words_only(name, key):
+    assert skeletons.side_key(name) == key
+
+
+def test_custom_names_pair_by_side_word_only():
+    names = ["tail", "ear", "collar", "shoulder", "left_ear", "right_ear", "l_eye", "r_eye", "lsho", "rsho",
+             "hand_l", "hand_r", "leftFoot", "rightFoot", "lip", "rip", "pedal", "pedar", "neckL", "neckR"]
+    assert skeletons._name_flip_pairs(names) == ((4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (18, 19))
+    sk = from_coco_category({"id": 1, "keypoints": names}, "f.json")
+    assert sk.flip[:4] == (0, 1, 2, 3) and sk.flip[14:18] == (14, 15, 16, 17)  # no side: its own mirror
+    # one joint spelt twice on a side ("l_eye", "eye_l"): paired with none rather than with a guess
+    assert skeletons._name_flip_pairs(["l_eye", "r_eye", "eye_l", "nose"]) == ()

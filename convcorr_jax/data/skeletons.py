@@ -20,11 +20,13 @@ fallback to another normaliser). Nothing here chooses by the number of joints.
 COCO-format files may add, to a category, the optional fields `flip_pairs` ([[left, right], ...] names or 1-based
 ids), `torso` and `head` ([a, b], names or 1-based ids), `groups` ({name: [names or 1-based ids]}) and `sigmas`
 (OKS sigma per keypoint); without `flip_pairs`, names that differ only in a left/right word ("left_eye" /
-"right_eye", "l_knee" / "r_knee", "lsho" / "rsho") are paired.
+"right_eye", "l_knee" / "r_knee", "leftHand" / "rightHand", "lsho" / "rsho") are paired; the side is a token of its
+own (`side_key`), so "tail" or "collar" has none and is its own mirror.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
@@ -313,27 +315,40 @@ def get(name: str) -> Skeleton:
     return SKELETONS[name]
 
 
-_SIDE = re.compile(r"^(left|right|l|r)([ _\-]?)(.+)$|^(.+?)([ _\-]?)(left|right|l|r)$", re.IGNORECASE)
+# a keypoint name's tokens (`side_key`): split at "_", "-", spaces and camelCase boundaries ("leftHand",
+# "RShoulder": OpenPose's "R" + "Shoulder")
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[A-Z]")
+_SIDE_TOKENS = {"left": "l", "right": "r", "l": "l", "r": "r"}
+# FLIC's short names (MODEC's joint slots, `FLIC_JOINTS`): "lsho" ... "rear", one token
+_SHORT_NAME = re.compile(r"^([lr])(sho|elb|wri|hip|kne|ank|eye|ear)$", re.IGNORECASE)
 
 
 def side_key(name: str) -> tuple[str, str] | None:
-    """The side and the rest of a left/right keypoint name.
+    """The side and the rest of a left/right keypoint name. A side is explicit: the word "left" or "right" (any
+    case) or a single "l" / "r", each a token of its own ("left_eye", "Right Ear", "eye-l", "l eye", "leftHand",
+    "frontLeftPaw", "RShoulder"), or one of FLIC's short names ("lsho", "reye", ...). A name that merely starts or
+    ends with l / r ("tail", "rib"), glues its side on ("leftear") or holds two side tokens has no side.
 
     Args:
-        name: a keypoint name ("lsho", "left_eye", "r knee", ...).
+        name: a keypoint name.
 
     Returns:
-        ("l" or "r", the name without its side word, lower case), or None for a name without a side word.
+        ("l" or "r", the other tokens in lower case joined by spaces: "left_big_toe" -> ("l", "big toe")), or
+        None for a name without a side.
     """
-    m = _SIDE.match(name)
-    if not m:
+    short = _SHORT_NAME.match(name)
+    if short:
+        return short.group(1).lower(), short.group(2).lower()
+    tokens = [t.lower() for part in re.split(r"[ _\-]+", name) for t in _TOKEN.findall(part)]
+    sides = [i for i, t in enumerate(tokens) if t in _SIDE_TOKENS]
+    if len(sides) != 1:
         return None
-    side, rest = (m.group(1), m.group(2) + m.group(3)) if m.group(1) else (m.group(6), m.group(4) + m.group(5))
-    return side[0].lower(), rest.lower()
+    return _SIDE_TOKENS[tokens[sides[0]]], " ".join(t for i, t in enumerate(tokens) if i != sides[0])
 
 
 def _name_flip_pairs(names: Sequence[str]) -> Pairs:
-    """(left, right) id pairs of names that differ only in a side word (left/right, l/r as a prefix or suffix).
+    """(left, right) id pairs of names that differ only in their side (`side_key`); a joint whose side and rest
+    another joint repeats ("l_eye" and "eye_l") is paired with none.
 
     Args:
         names: keypoint names.
@@ -341,9 +356,11 @@ def _name_flip_pairs(names: Sequence[str]) -> Pairs:
     Returns:
         the pairs, in the order of their left joint.
     """
-    keys = {i: side_key(n) for i, n in enumerate(names)}
-    right = {k[1]: i for i, k in keys.items() if k and k[0] == "r"}
-    return tuple((i, right[k[1]]) for i, k in keys.items() if k and k[0] == "l" and k[1] in right)
+    keys = [side_key(n) for n in names]
+    count = collections.Counter(k for k in keys if k)
+    right = {k[1]: i for i, k in enumerate(keys) if k and k[0] == "r" and count[k] == 1}
+    return tuple((i, right[k[1]]) for i, k in enumerate(keys)
+                 if k and k[0] == "l" and count[k] == 1 and k[1] in right)
 
 
 def from_coco_category(cat: Mapping, source: str) -> Skeleton:
