@@ -57,6 +57,7 @@ def test_map_joints_by_hand_and_explicit_names():
     assert np.isnan(out[:, nose]).all() and not ok[:, nose].any()
     index = joint_map.joint_index(lsp_sk, person, {"neck": "head top"})  # explicit: only what is named
     assert (index >= 0).sum() == 1 and index[person.names.index("head top")] == lsp_sk.names.index("neck")
+    assert index[person.names.index("r knee")] == -1  # a joint of the same name is not matched unless listed
     with pytest.raises(InputError, match="joints of lsp"):
         joint_map.joint_index(lsp_sk, person, {"elbow": "l elbow"})
     with pytest.raises(InputError, match="joints of person"):

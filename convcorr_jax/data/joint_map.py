@@ -38,13 +38,15 @@ def _canonical_name(name: str) -> str:
 
 
 def joint_index(src: Skeleton, dst: Skeleton, names: Mapping[str, str] | None = None) -> np.ndarray:
-    """Which joint of `src` each joint of `dst` is (KeypointConverter's mapping): by `names` (src name -> dst
-    name) where given, else by `_canonical_name`.
+    """Which joint of `src` each joint of `dst` is (KeypointConverter's mapping): with `names`, exactly the pairs
+    it lists (no joint is matched by name then, not even one of the same name: list those too); without, every
+    src joint whose `_canonical_name` is a dst joint's.
 
     Args:
         src: the dataset's skeleton.
         dst: the model's skeleton.
-        names: explicit src -> dst names (every key a joint of src, every value one of dst); None: by name.
+        names: the whole src -> dst mapping (every key a joint of src, every value one of dst; dst joints it
+          leaves out get -1); None: by name.
 
     Returns:
         int [K_dst]: the src joint id of each dst joint, -1 where src has none (a joint the dataset lacks).

@@ -20,7 +20,8 @@ class DataPart:
     kind: a registered pose dataset kind (`data.pose_sets.DATASETS`).
     root: its folder (None for a kind that reads none; relative: under the config's data_root).
     share: its part of every training batch (the shares of a mixture are normalised to sum to one).
-    joints: (dataset joint, model joint) name pairs; () maps every joint by name (`data.joint_map.joint_index`).
+    joints: (dataset joint, model joint) name pairs, the whole mapping: only the joints listed are carried over
+      (list the ones whose names match too); () maps every joint by name (`data.joint_map.joint_index`).
     options: (name, value) pairs of the kind's loader options (e.g. LSP's train_images).
     """
 
