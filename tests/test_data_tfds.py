@@ -149,3 +149,19 @@ def test_builders_on_synthetic_sets(tmp_path, no_network):
         assert len(ds["train"]) == info["train"]
         s = _to_sample(ds["train"][0])
         assert s.image.shape == (64, 64, 3) and np.isfinite(s.points).any(), kind
+
+
+def test_flic_builder_keeps_the_movie_of_each_frame(tiny_flic, tmp_path, no_network):
+    """A prepared FLIC set holds each frame's film, so the by-film validation split can be made from it."""
+    from convcorr_jax.data.flic import load_flic
+    from convcorr_jax.data.flic_split import movie_split
+    from convcorr_jax.data.tfds_builders import ConvcorrFlic, _load_prepared, _iter_samples, build
+
+    assert str(ConvcorrFlic.VERSION) in ConvcorrFlic.RELEASE_NOTES and str(ConvcorrFlic.VERSION) != "1.0.0"
+    build("flic", tiny_flic, tmp_path / "tfds")
+    ds = _load_prepared(tmp_path / "tfds" / "convcorr_flic" / str(ConvcorrFlic.VERSION))
+    want = {s.id: s.extras["moviename"] for s in load_flic(tiny_flic, split="train")}
+    got = {s.id: s.extras["moviename"] for s in _iter_samples(ds["train"])}
+    assert got == want and sorted(want.values()) == ["a", "b"]
+    train, val = movie_split(list(got.values()), fraction=0.5, seed=0)
+    assert len(train) == len(val) == 1

@@ -12,7 +12,8 @@ Builders (manual_dir layouts, all in the real formats, so the synthetic sets bui
 * `convcorr_mpii`: `annot/{train,valid}.h5` (or the .h5 files directly) + `images/`; splits train / validation.
 * `convcorr_faces300w`: a 300-W folder of images + `.pts`; splits train / common / challenging (300-W
   protocol) or the first folder name when it is train(set) / test(set) / validation.
-* `convcorr_flic`: FLIC `examples.mat` + `images/`; splits train / test (istrain / istest).
+* `convcorr_flic`: FLIC `examples.mat` + `images/`; splits train / test (istrain / istest); extras torso_box,
+  torso_size and moviename (version 1.1.0).
 * `convcorr_pf_willow`: PF-WILLOW sub-class folders (`<sub-class>/*.png` + `.mat`) in manual_dir or in its
   `PF-dataset/` / `PF-dataset-WILLOW/` folder; one split, test (the benchmark has no training set).
 The synthetic sets (`convcorr_jax.data.synthetic.write_dataset`) build with these: objects -> voc_keypoints,
@@ -164,7 +165,11 @@ class ConvcorrFaces300w(_KeypointBuilder):
 class ConvcorrFlic(_KeypointBuilder):
     """FLIC / FLIC-full from `examples.mat` and `images/` (the 11 labelled joints, 0-based)."""
 
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {**_KeypointBuilder.RELEASE_NOTES,
+                     "1.1.0": "moviename (text): each frame's film, for the by-film validation split."}
     EXTRA_FEATURES = {"torso_box": ((4,), np.float32), "torso_size": ((), np.float32)}
+    EXTRA_TEXT = ("moviename",)
 
     def _splits(self, root):
         from convcorr_jax.data.flic import load_flic
@@ -173,7 +178,7 @@ class ConvcorrFlic(_KeypointBuilder):
 
     def _extras(self, s):
         return {"torso_box": np.asarray(s.extras["torso_box"], np.float32),
-                "torso_size": np.float32(s.extras["torso_size"])}
+                "torso_size": np.float32(s.extras["torso_size"]), "moviename": s.extras["moviename"]}
 
 
 class ConvcorrPfWillow(_KeypointBuilder):
