@@ -39,9 +39,11 @@ __all__ = ["MIN_WIDTH_PX", "plt", "figure_format", "save_figure", "markdown_tabl
 NOT_COMPARABLE = "not comparable to the paper"
 
 
-def percent(fraction: float) -> str:
+def percent(fraction: float | None) -> str:
     """A fraction in [0, 1] (PCK, PCKh, accuracy) as the percentage with one decimal that consoles, reports and
-    figure labels show: 0.6734 -> "67.3"."""
+    figure labels show: 0.6734 -> "67.3"; "-" for None or NaN (a score with nothing to average)."""
+    if fraction is None or fraction != fraction:
+        return "-"
     return f"{100 * fraction:.1f}"
 
 

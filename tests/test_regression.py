@@ -313,3 +313,22 @@ def test_keypoint_table_small_and_disjoint_categories():
     assert res.counts == {"a": 1} and 0.0 <= res.pck["a"] <= 1.0
     with pytest.raises(InputError, match="keypoint_table: field 'category'"):
         keypoints.keypoint_table([sample("a", 0)], [sample("b", 0)], feat, crop_size=16)
+
+
+def test_keypoint_table_mean_skips_a_category_without_visible_test_keypoints(tmp_path, recwarn):
+    """A test category whose keypoints are all invisible has no PCK (NaN, "-" in Table 2): the mean and the Fig. 2b
+    mean curve are over the categories scored; they used to be NaN ("nan" under "mean of 2")."""
+    import dataclasses
+
+    from convcorr_eval.razavian2015 import common
+    from convcorr_eval.razavian2015.keypoints import Config, section
+
+    train = _kp_samples(20, 3, "a") + _kp_samples(20, 4, "b")
+    test = _kp_samples(6, 5, "a") + [dataclasses.replace(s, visible=np.zeros(2, bool)) for s in _kp_samples(6, 6, "b")]
+    res = keypoints.keypoint_table(train, test, centroid_featurizer(), crop_size=32, lambdas=[1e-8, 1e-6])
+    assert np.isnan(res.pck["b"]) and res.pck["mean"] == res.pck["a"] == pytest.approx(1.0)
+    desc = common.Descriptors(centroid_featurizer(), None, "blob centroid")
+    md, m = section(Config(size="tiny", object_crop=32), desc, tmp_path, train, test)
+    assert "| b | 6 | - |" in md and "| **mean of 1** | 12 | 100.0 |" in md and "nan" not in md
+    assert m["pck@0.1"]["mean"] == pytest.approx(1.0)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -17,7 +17,7 @@ import numpy as np
 
 from convcorr_jax.core.errors import check
 from convcorr_jax.core.geometry import box_to_affine, crop, crop_each, invert_affine, square_box, transform_points
-from convcorr_jax.core.metrics import pck_hits
+from convcorr_jax.core.metrics import mean_scored, pck_hits
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, fit_points, predict_points
 
@@ -81,7 +81,8 @@ def _describe(images, M, featurize, crop_size):
 @dataclasses.dataclass
 class KeypointResult:
     """Keypoint regression results: PCK@0.1 per category (0..1) and its mean, PCK curves over the alphas, counts."""
-    pck: dict[str, float]  # category -> PCK@0.1 (0..1, mean over keypoint types); "mean" = mean over categories
+    pck: dict[str, float]  # category -> PCK@0.1 (0..1, mean over keypoint types; NaN: no visible test keypoint);
+    # "mean" = mean over the categories scored (`metrics.mean_scored`)
     curves: dict[str, np.ndarray]  # category -> PCK at each of ALPHAS
     alphas: tuple[float, ...]
     counts: dict[str, int]  # category -> test instances
@@ -103,7 +104,8 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
       alphas: PCK thresholds for the curves, fractions of max(box width, box height).
 
     Returns:
-      A `KeypointResult`: PCK@0.1 per category and "mean", PCK curves [len(alphas)], test instances per category.
+      A `KeypointResult`: PCK@0.1 per category (NaN for a category with no visible test keypoint) and "mean" over
+      the categories scored, PCK curves [len(alphas)], test instances per category.
 
     Raises:
       InputError: no category with instances in both train and test.
@@ -132,5 +134,5 @@ def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, con
         curves[cat] = np.array([_pck_per_type(pck_hits(pred, p_te, v_te, norm, a)) for a in alphas])
         pck[cat] = _pck_per_type(pck_hits(pred, p_te, v_te, norm, 0.1))
         counts[cat] = int(te.sum())
-    pck["mean"] = float(np.mean([pck[c] for c in cats]))
+    pck["mean"] = mean_scored([pck[c] for c in cats])
     return KeypointResult(pck, curves, tuple(alphas), counts)
