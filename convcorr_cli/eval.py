@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Callable
@@ -183,9 +184,12 @@ def _run_pck(args: argparse.Namespace) -> int:
     _print_header("convcorr eval pck", {"preds": args.preds, "gt": args.gt, "alpha": args.alpha})
     if r["warning"]:
         print(r["warning"], file=sys.stderr)
-    print(f"PCK@{args.alpha:g} (%) per joint: " + " ".join(f"{v:.1f}" for v in r["per_joint"]))
-    print(f"PCK@{args.alpha:g} (%) mean: {r['pooled']:.1f}")
-    print("curve: " + " ".join(f"{a}:{c:.1f}" for a, c in r["curve"].items()))
+    cell = lambda v: f"{v:.1f}" if math.isfinite(v) else "-"  # "-": no visible keypoint to score
+    scored = sum(map(math.isfinite, r["per_joint"]))
+    print(f"PCK@{args.alpha:g} (%) per joint: " + " ".join(cell(v) for v in r["per_joint"]))
+    print(f"PCK@{args.alpha:g} (%) mean of the {scored} joints scored: {cell(r['mean'])}; pooled over every visible "
+          f"keypoint: {cell(r['pooled'])}")
+    print("curve (pooled): " + " ".join(f"{a}:{cell(c)}" for a, c in r["curve"].items()))
     print(f"wall time {wall['seconds']:.1f} s")
     _write_outputs(args.json, {**{k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")},
                                "about": score_about("the ground truth's norm (FLIC: torso)", args.alpha, "percent")})

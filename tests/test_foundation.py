@@ -101,7 +101,8 @@ def test_cli_eval_pck(tmp_path, capsys):
     assert cli.main(["eval", "pck", "--preds", str(tmp_path / "preds.npy"), "--gt", str(tmp_path / "gt.npz"),
                      "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "PCK@0.05 (%) per joint: 100.0 50.0 0.0\nPCK@0.05 (%) mean: 60.0\ncurve: 0:0.0 0.01:" in text
+    assert ("PCK@0.05 (%) per joint: 100.0 50.0 0.0\nPCK@0.05 (%) mean of the 3 joints scored: 50.0; pooled over "
+            "every visible keypoint: 60.0\ncurve (pooled): 0:0.0 0.01:") in text
     assert " 0.2:80.0\n" in text
     saved = json.loads(out.read_text())
     assert set(saved) == {"alpha", "per_joint", "mean", "curve", "nonfinite", "about"} and saved["mean"] == 50.0
@@ -110,6 +111,25 @@ def test_cli_eval_pck(tmp_path, capsys):
     assert saved["per_joint"] == [100.0, 50.0, 0.0] and len(saved["curve"]) == 21 and saved["curve"]["0.2"] == 80.0
     assert cli.main(["eval", "pck", "--preds", str(tmp_path / "gt.npz"), "--gt", str(tmp_path / "gt.npz")]) == 2
     assert "preds" in capsys.readouterr().err  # gt.npz holds no `preds`
+
+
+def test_cli_eval_pck_joint_never_visible(tmp_path, capsys, recwarn):
+    """A joint never visible is "-" in the console and null in the JSON; the printed mean is the JSON's (over the
+    joints scored), where it printed "nan" and, as "mean", the pooled score."""
+    gt = np.zeros((2, 3, 2))
+    pred = gt + np.array([[[1, 0], [25, 0], [0, 0]], [[0, 1], [0, 0], [0, 0]]], np.float64)
+    np.savez(tmp_path / "gt.npz", points=gt, visible=np.array([[1, 1, 0], [1, 1, 0]], bool), norm=np.full(2, 100.0))
+    np.save(tmp_path / "preds.npy", pred)
+    args = ["eval", "pck", "--preds", str(tmp_path / "preds.npy"), "--gt", str(tmp_path / "gt.npz")]
+    assert cli.main([*args, "--json", str(tmp_path / "o.json")]) == 0
+    text = capsys.readouterr().out
+    assert "per joint: 100.0 50.0 -\n" in text and "mean of the 2 joints scored: 75.0;" in text
+    assert "nan" not in text and json.loads((tmp_path / "o.json").read_text())["per_joint"][2] is None
+    np.savez(tmp_path / "gt.npz", points=gt, visible=np.zeros((2, 3), bool), norm=np.full(2, 100.0))
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert "per joint: - - -\n" in text and "mean of the 0 joints scored: -;" in text and "nan" not in text
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
