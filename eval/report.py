@@ -135,13 +135,14 @@ def is_numeric(text: str) -> bool:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
                    fmt: Callable[[Any], str] | str = "{:.1f}") -> str:
-    """A markdown table; numbers are formatted with `fmt` (a format string or a function), other cells as text.
-    The first column and text columns are left-aligned, columns of numbers right-aligned."""
+    """A markdown table; numbers are formatted with `fmt` (a format string or a function), other cells as text;
+    None and NaN (a score with nothing to average) are "-". The first column and text columns are left-aligned,
+    columns of numbers right-aligned."""
     f = fmt.format if isinstance(fmt, str) else fmt
 
     def cell(v):
-        if isinstance(v, bool) or v is None:
-            return "-" if v is None else str(v)
+        if isinstance(v, bool) or v is None or (isinstance(v, float) and v != v):
+            return "-" if not isinstance(v, bool) else str(v)
         return f(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v).replace("|", "/")
 
     body = [[cell(v) for v in r] for r in rows]

@@ -100,6 +100,22 @@ def test_group_pck_and_x_sigma():
     assert joints.x_sigma(pred, gt, vis, (8,), outlier=4.0) == 0.0
 
 
+
+def test_group_pck_group_never_visible_is_nan_and_a_table_dash(recwarn):
+    """A joint group with no visible joint in the test set is NaN without a RuntimeWarning, and Table 3's
+    markdown shows it as "-" (it printed "nan")."""
+    from convcorr_eval.report import markdown_table
+    from convcorr_jax.pose import joints
+
+    gt = np.zeros((2, 11, 2))
+    vis = np.ones((2, 11), bool)
+    vis[:, list(joints.FLIC.groups["Wrist"])] = False
+    res = joints.group_pck(gt, gt, vis, np.full(2, 10.0), joints.FLIC.groups, 0.05)
+    assert np.isnan(res["Wrist"]) and res["Elbow"] == 100.0
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    md = markdown_table(["model", *res], [["ours", *res.values()]])
+    assert "nan" not in md and "| ours | 100.0 | 100.0 | 100.0 | - |" in md
+
 def test_flic_tables_on_eleven_joints(tmp_path):
     """The tables of an 11-joint (FLIC) model use FLIC's groups and title (the MPII ids raised IndexError)."""
     import dataclasses

@@ -65,7 +65,7 @@ def group_pck(pred, gt, visible, norm, groups: Mapping[str, tuple[int, ...]], al
         {group: float percent in [0, 100]} (NaN for a group with no scored joint).
     """
     hits = metrics.pck_hits(pred, gt, visible, norm, alpha)
-    return {g: float(100 * np.nanmean(hits[:, list(j)])) for g, j in groups.items()}
+    return {g: 100 * metrics.mean_scored(hits[:, list(j)]) for g, j in groups.items()}
 
 
 def x_errors(pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:
