@@ -71,9 +71,9 @@ def _numeric(a: np.ndarray, path, key: str, shape: str) -> np.ndarray:
 def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     """{"alpha", "per_joint" (percent per keypoint), "mean" (of the per_joint values scored), "pooled" (percent over
     all visible keypoints), "curve" ({alpha: pooled percent} for alpha 0, 0.01, ..., 0.2), "nonfinite" (evaluated
-    keypoints whose prediction is NaN/inf, scored as misses), "warning" (one line saying so, or None)}. InputError naming the file
-    and field for a file that cannot be read as one, and for a NaN or inf ground-truth point marked visible (its
-    index). A keypoint type never evaluated has NaN in per_joint (null in the command's JSON)."""
+    keypoints whose prediction is NaN/inf, scored as misses), "warning" (one line saying so, or None)}. InputError
+    naming the file and field for a file that cannot be read as one, and for a NaN or inf ground-truth point marked
+    visible (its index). A keypoint type never evaluated has NaN in per_joint (null in the command's JSON)."""
     check(0 < alpha <= 1, "--alpha", "alpha", "a value in (0, 1]", alpha)
     pred = _numeric(read_array(preds, "preds"), preds, "preds", "[N, K, 2]")
     points = _numeric(read_array(gt, "points"), gt, "points", "[N, K, 2]")
