@@ -97,6 +97,22 @@ def test_decide_keeps_the_threshold_in_the_readout_and_its_record(tmp_path):
         pose_readout.Readout("cascade", False, 1.5)
 
 
+def test_choose_passes_over_candidates_with_nothing_visible_and_falls_back_to_the_default():
+    """A candidate whose groups' mean is NaN (no visible wrist on the split) is not chosen, even first; with no
+    candidate scored the choice is the default read-out and the record says it was not a choice."""
+    R = pose_readout.Readout
+    nan = float("nan")
+    scores = {R("coarse_refined", False): {"Elbow": nan, "Wrist": 0.9},
+              R("cascade", False): {"Elbow": 0.5, "Wrist": 0.4}}
+    assert pose_readout.choose(scores, ("Elbow", "Wrist")) == R("cascade", False)
+    scores = {R("coarse_refined", False): {"Elbow": nan, "Wrist": nan},
+              R("cascade", False): {"Elbow": nan, "Wrist": 1.0}, R("cascade", True): {"Elbow": nan, "Wrist": nan}}
+    choice, record = pose_readout.decide(scores, ("Elbow", "Wrist"), "elbows and wrists", "val", 3, "crops")
+    assert choice == R(pose_readout.DEFAULT_NAME, False)
+    assert "not a choice" in record["rule"] and record["scores"]["cascade"] == {"Elbow": None, "Wrist": 100.0}
+    json.dumps(record, allow_nan=False)  # strict JSON: the NaN scores are null
+
+
 def test_a_readout_file_with_spatial_spelled_as_a_string_is_refused(tmp_path):
     """readout.json's "spatial" is a JSON boolean: "false" as a string (truthy) is refused, not read as true."""
     pose_readout.save_readout(tmp_path, pose_readout.Readout("cascade", False), {"rule": "given"})

@@ -106,7 +106,8 @@ def table(record: dict) -> str:
     groups = list(next(iter(record["scores"].values())))
     lines = [f"{SPLIT}, {record['people']} people, PCK@{pose_readout.ALPHA:g} (%): "
              + " ".join(f"{g:>8}" for g in groups)]
-    lines += [f"{key:<28}" + " ".join(f"{v:8.1f}" for v in row.values()) for key, row in record["scores"].items()]
+    lines += [f"{key:<28}" + " ".join(f"{v:8.1f}" if v is not None else f"{'-':>8}" for v in row.values())
+              for key, row in record["scores"].items()]  # None: nothing visible to score
     chosen = pose_readout.Readout(**record["readout"])
     return "\n".join([*lines, f"chosen: {chosen.key} ({chosen.label()}) by the rule: {record['rule']}"])
 

@@ -125,7 +125,9 @@ def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str])
         groups: the rule's joint groups; each must be in every candidate's scores.
 
     Returns:
-        The chosen `Readout` (one of scores' keys).
+        The chosen `Readout` (one of scores' keys). A candidate whose mean is NaN (no visible joint of a group on the
+        split) is not a choice; when no candidate has a finite mean, the first candidate named `DEFAULT_NAME` (else
+        the first candidate): the read-out of a model with no validated choice.
 
     Raises:
         InputError: scores empty, or a candidate lacks a group.
@@ -138,8 +140,10 @@ def choose(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str])
         if missing:
             raise InputError("choose", f"scores[{r.key}]", f"the groups {list(groups)}", f"missing {missing}")
         v = sum(float(s[g]) for g in groups) / len(groups)
-        if best_v is None or v > best_v + 0.001 + 1e-12:
+        if np.isfinite(v) and (best_v is None or v > best_v + 0.001 + 1e-12):
             best, best_v = r, v
+    if best is None:
+        return next((r for r in scores if r.name == DEFAULT_NAME), next(iter(scores)))
     return best
 
 
@@ -210,14 +214,19 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
             the record's "warning" (`with_warning`); None: no warning.
 
     Returns:
-        (Readout, record): the record a JSON-ready dict {"rule", "split", "people", "input", "scores"[, "warning"]}.
+        (Readout, record): the record a JSON-ready dict {"rule", "split", "people", "input", "scores"[, "warning"]};
+        a score with nothing visible is null, and a rule no candidate was scored on says so.
 
     Raises:
         InputError: as `choose`.
     """
     record = {"rule": RULE.format(groups=described), "split": split, "people": int(people), "input": inputs,
-              "scores": {r.key: {g: round(100 * float(v), 1) for g, v in s.items()} for r, s in scores.items()}}
+              "scores": {r.key: {g: round(100 * float(v), 1) if np.isfinite(float(v)) else None for g, v in s.items()}
+                         for r, s in scores.items()}}
     choice = choose(scores, groups)
+    if not any(all(c.get(g) is not None for g in groups) for c in record["scores"].values()):
+        record["rule"] += (f"; no candidate was scored (no visible joint of {described} on the split): the default "
+                           "read-out, not a choice")
     return (choice, record) if warning is None else with_warning(choice, record, *warning, described)
 
 
