@@ -214,3 +214,32 @@ def test_prior_means_and_predictions_match_a_plain_loop():
                     np.exp(-np.sum((centres[lo] - prior[i, k]) ** 2) / (2 * sigma**2))
                 f.append(s ** (1 - cfg.eta) * p ** cfg.eta)
             np.testing.assert_allclose(got[i, k], centres[int(np.argmax(f))])
+
+
+def test_validation_choices_with_nothing_scored_raise_naming_the_split(monkeypatch):
+    """Table 4's C and Table 2's beta, chosen on a validation split where no candidate is scored (no visible
+    keypoint: every PCK NaN), raise naming the split's setting instead of taking the first candidate."""
+    from convcorr_eval.long2014 import table4
+    from convcorr_jax.long2014 import retrieval_transfer as rt
+
+    samples = [KeypointSample(np.zeros((2, 2), np.float32), np.zeros(2, bool), ("k0", "k1"),
+                              np.array([0, 0, 7, 7], np.float32), "a", f"i{i}") for i in range(6)]
+    monkeypatch.setattr(table4.point_prediction, "dense_conv", lambda s, *a: (np.zeros(len(s)), None, np.zeros(len(s))))
+    monkeypatch.setattr(table4.point_prediction, "default_neg_half", lambda *a: 0.0)
+    monkeypatch.setattr(table4.point_prediction, "instance_features", lambda *a: None)
+    monkeypatch.setattr(table4.point_prediction, "run_category", lambda *a: {"hits": None})
+    monkeypatch.setattr(table4.point_prediction, "per_type_pck", lambda hits: float("nan"))
+    cfg = dataclasses.replace(table4.Config(), val_Cs=(1e-4, 1e-3), sift=False, val_fraction=0.5)
+    with pytest.raises(InputError, match=r"long2014\.table4: field 'val_fraction'.*none scored"):
+        table4.select_C(samples, None, None, cfg, None)
+
+    monkeypatch.setattr(rt, "_take", lambda db, idx: db)
+    monkeypatch.setattr(rt, "_run_transfer", lambda *a: {"pred": {m: None for m in rt.METHODS}})
+    monkeypatch.setattr(rt, "evaluate", lambda preds, *a: {m: {0.1: {"mean": float("nan")}} for m in preds})
+    rcfg = rt.RetrievalTransferConfig(val_betas=(1e-3, 3e-3), val_targets=2)
+    with pytest.raises(InputError, match=r"RetrievalTransferConfig: field 'val_targets'.*none scored"):
+        rt._select_beta(None, [dataclasses.replace(s, category=c) for s, c in zip(samples, "aabbcc")], rcfg)
+    monkeypatch.setattr(rt, "evaluate", lambda preds, s, c: {m: {0.1: {"mean": float("nan") if c.beta == 1e-3
+                                                                        else 50.0}} for m in preds})
+    assert rt._select_beta(None, [dataclasses.replace(s, category=c) for s, c in zip(samples, "aabbcc")], rcfg)[0] \
+        == 3e-3  # a NaN first candidate no longer wins

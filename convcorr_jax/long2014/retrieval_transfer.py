@@ -356,7 +356,8 @@ def _select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransf
       (the chosen beta, {beta: mean PCK (%) at alpha 0.1 of the two flow methods}).
 
     Raises:
-      InputError: naming val_targets when the validation split holds out every training instance of a category.
+      InputError: naming val_targets when the validation split holds out every training instance of a category,
+        or scores no beta (no visible keypoint).
     """
     order = _interleave_indices([s.category for s in train])
     val = np.array(order[: cfg.val_targets])
@@ -375,7 +376,11 @@ def _select_beta(db: Prepared, train: list[KeypointSample], cfg: RetrievalTransf
         preds = {m: out["pred"][m] for m in METHODS[:2]}
         r = evaluate(preds, [train[i] for i in val], c)
         scores[float(beta)] = float(np.mean([r[m][0.1]["mean"] for m in preds]))
-    best = max(scores, key=lambda b: (scores[b], -abs(np.log(b / 3e-3))))
+    scored = [b for b in scores if np.isfinite(scores[b])]
+    if not scored:
+        raise InputError("RetrievalTransferConfig", "val_targets", "a validation split (val_betas) with a visible "
+                         "keypoint to score each beta on", f"{len(val)} held-out instances, none scored")
+    best = max(scored, key=lambda b: (scores[b], -abs(np.log(b / 3e-3))))
     return best, scores
 
 

@@ -175,7 +175,11 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
                 r = point_prediction.run_category(fa, fb, [val[i] for i in ib], kind, pcc, nh, key)
                 pcks.append(point_prediction.per_type_pck(r["hits"]))
             curve[kind][C] = mean_scored(pcks)
-        chosen[field] = max(curve[kind], key=curve[kind].get)
+        scored = [C for C in curve[kind] if np.isfinite(curve[kind][C])]
+        if not scored:
+            raise InputError("long2014.table4", "val_fraction", f"a validation split with a visible keypoint to "
+                             f"score each {field} on", f"{len(val)} validation instances, none scored")
+        chosen[field] = max(scored, key=curve[kind].get)
     return {**chosen, "curve": curve, "n_fit": len(fit), "n_val": len(val)}
 
 
