@@ -1,7 +1,8 @@
 """`convcorr train`: train models.
 
   convcorr train pose --config default [--out runs] [--set steps=600,200,200 --set model.pool=4 --set name=NAME
-                                        --set num_devices=2 ...] [--logdir DIR|off] [--no-progress]
+                                        --set num_devices=2 --set datasets.1.share=0.75 ...] [--logdir DIR|off]
+                                        [--no-progress]
 
 Progress bar with loss and steps/s; PCK of coarse and cascade after each stage; writes <out>/<name>/ with
 config.json, metrics.json (the runner's schema, the evaluations under "metrics" -> "evals") and checkpoints/
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--config", default="default", choices=list(CONFIGS), metavar="NAME",
                    help=", ".join(CONFIGS))
     add_out(a, "output root: the run folder is OUT/<name> (default: the config's out, runs)", metavar="DIR")
-    add_set(a, "override a TrainConfig field (name, num_devices, steps, model.pool, ...)")
+    add_set(a, "override a TrainConfig field (name, num_devices, steps, model.pool, datasets.1.share, ...)")
     a.add_argument("--logdir", default=None, metavar="DIR",
                    help="TensorBoard event files here (default: <run folder>/tb; 'off': none)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")

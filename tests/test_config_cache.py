@@ -67,6 +67,26 @@ def test_unknown_override_field_suggests_the_closest(bad, hint):
         from_dict(Outer, {"flgs": True})
 
 
+@dataclasses.dataclass(frozen=True)
+class Mixed:
+    parts: tuple[Inner, ...] = (Inner(), Inner(pool=4))
+    steps: tuple[int, int, int] = (1, 2, 3)
+
+
+def test_override_enters_a_tuple_of_configs_by_index():
+    """A field of one item of a tuple of configs (a mixture's `datasets.1.share`) could not be set at all: the
+    message said to set its fields one by one, and `parts.1.pool` was refused as no config group."""
+    cfg = override(Mixed(), ["parts.1.pool=16", "parts.0.widths=3"])
+    assert cfg.parts == (Inner(8, (3,)), Inner(16)) and Mixed().parts[1].pool == 4
+    for bad, match in [("parts.2.pool=1", "index of parts below 2"), ("parts.x.pool=1", "index of parts below 2"),
+                       ("parts.0=1", r"parts\.0\.FIELD=VALUE"), ("parts.0.poll=1", "did you mean parts.0.pool"),
+                       ("steps.0=1", "not a config group"), ("parts.0.pool=x", "parts.0.pool")]:
+        with pytest.raises(InputError, match=match):
+            override(Mixed(), [bad])
+    with pytest.raises(InputError, match="has items"):
+        override(Mixed(parts=()), ["parts.0.pool=1"])
+
+
 def test_unknown_registry_name_suggests_the_closest():
     """`convcorr run long2014.tabel1` listed the experiments without naming the one close to the typo."""
     from convcorr_eval.registry import EXPERIMENTS

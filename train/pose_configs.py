@@ -85,7 +85,8 @@ trained run to one's own images.
               train part (im00001-im05000) on the person skeleton (FLIC's 11 joints, legs, neck, head top), half of
               every batch each, person-box crops at 128 px, the augmentations for photos of every kind; evaluated on
               FLIC's validation movies and LSP-extended's im05001-im05500: `convcorr train pose --config person
-              --set data_root=DIR` (DIR/flic, DIR/lspet). `person_tiny`: its smoke test (numbers meaningless).
+              --set data_root=DIR` (DIR/flic, DIR/lspet; one part's share or folder: `--set datasets.1.share=0.75`,
+              `--set datasets.0.root=/data/FLIC`). `person_tiny`: its smoke test (numbers meaningless).
   person_gpu  `person` at `flic_gpu`'s global batch and schedule (same 128 px crops: the CPU cost per person stays
               `flic`'s), for bench/accelerator.py --people (a `pose.mixture_pack` archive).
   person_cpu  `person` continued on a CPU, for a model that already exists (`--set init_from=FOLDER`, e.g. the

@@ -253,11 +253,43 @@ def validate(cfg: T) -> T:
     return cfg
 
 
+def _group(obj: Any, name: str, key: str, path: Sequence[str]) -> Any:
+    """The nested config `name` of `obj` on the way to `key`'s field: a config field of a config, or the item at
+    index `name` of a tuple of configs (`datasets.1.share`).
+
+    Args:
+      obj: a config, or a tuple of configs.
+      name: a field name, or a 0-based index into the tuple.
+      key: the whole dotted key, for the message.
+      path: the key's parts up to and including `name`.
+
+    Returns:
+      The nested config (a dataclass), or a tuple of configs.
+
+    Raises:
+      InputError: `name` is not a config group of `obj`, or not an index of its tuple.
+    """
+    if isinstance(obj, tuple):
+        group = ".".join(path[:-1])
+        if not obj:
+            raise InputError("--set", key, f"a config whose {group} has items (this one has none)", name)
+        if not (name.isdigit() and int(name) < len(obj)):
+            raise InputError("--set", key, f"an index of {group} below {len(obj)} (0-based)", name)
+        return obj[int(name)]
+    sub = getattr(obj, name, None)
+    item = typing.get_args(_hints(type(obj)).get(name)) if isinstance(sub, tuple) else ()
+    if dataclasses.is_dataclass(sub) or (item and dataclasses.is_dataclass(item[0])):
+        return sub
+    raise unknown_name("--set", key, ".".join(path), _paths(obj, path[:-1], groups=True),
+                       f"a config field ({name!r} is not a config group)", show_got=False)
+
+
 def override(cfg: T, assignments: Sequence[str]) -> T:
     """Apply "field=value" and "sub.field=value" assignments to a (nested) frozen dataclass config.
 
     Values are parsed by the field's annotation: numbers, true/false, comma-separated tuples (spaces around an
-    item ignored), "none" or "null" for an optional field. The result is checked by `validate`.
+    item ignored), "none" or "null" for an optional field. A tuple of configs is entered by its 0-based index
+    ("datasets.1.share=0.25"). The result is checked by `validate`.
 
     Args:
       cfg: a frozen dataclass config.
@@ -277,12 +309,11 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
         path = key.split(".")
         objs = [cfg]
         for i, p in enumerate(path[:-1]):
-            sub = getattr(objs[-1], p, None)
-            if not dataclasses.is_dataclass(sub):
-                raise unknown_name("--set", key, ".".join(path[:i + 1]), _paths(objs[-1], path[:i], groups=True),
-                                   f"a config field ({p!r} is not a config group)", show_got=False)
-            objs.append(sub)
+            objs.append(_group(objs[-1], p, key, path[:i + 1]))
         leaf = path[-1]
+        if isinstance(objs[-1], tuple):
+            group = ".".join(path[:-1])
+            raise InputError("--set", key, f"a field of one item of {group} ({group}.{leaf}.FIELD=VALUE)")
         if leaf not in {f.name for f in dataclasses.fields(objs[-1])}:
             known = ", ".join(f.name for f in dataclasses.fields(objs[-1]))
             raise unknown_name("--set", key, key, _paths(objs[-1], path[:-1]),
@@ -294,6 +325,7 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
                 raise
             raise InputError(e.source, key, e.expected, e.got) from None
         for obj, p in zip(reversed(objs[:-1]), reversed(path[:-1])):
-            new = dataclasses.replace(obj, **{p: new})
+            new = (tuple(new if j == int(p) else x for j, x in enumerate(obj)) if isinstance(obj, tuple)
+                   else dataclasses.replace(obj, **{p: new}))
         cfg = new
     return validate(cfg)
