@@ -230,3 +230,29 @@ def test_one_config_trains_a_person_model_on_flic_and_lsp_together(real_data, fl
     assert poses.points.shape == (1, 17, 2) and np.isfinite(poses.points).all()
     with pytest.raises(InputError, match="datasets exactly when data=person"):
         dataclasses.replace(cfg, datasets=()).check()
+
+
+def test_a_mixture_part_without_its_folder_or_read_twice_is_one_line_naming_the_part(tmp_path, capsys):
+    """A part's missing folder was an error naming only a file under a relative path ("flic: field 'examples.mat'"),
+    neither the part nor data_root; two parts reading one folder trained on its people twice (and, with other
+    options, on one part's held-out people). Now one line naming `datasets[i].root`, before the run folder is made."""
+    from convcorr_cli.main import main
+    from convcorr_train import pose
+
+    (tmp_path / "lspet").mkdir()
+    cfg = pose.config("person_tiny", sets=[f"data_root={tmp_path}"])
+    with pytest.raises(InputError, match=r"datasets\[0\]\.root.*for flic \(under data_root=.*no such folder"):
+        cfg.part_roots()
+    with pytest.raises(InputError, match=r"datasets\[0\]\.root.*data_root, which is not set"):
+        pose.config("person_tiny").part_roots()
+    (tmp_path / "flic").mkdir()
+    assert [p.root for p in cfg.part_roots()] == [str(tmp_path / "flic"), str(tmp_path / "lspet")]
+    twice = pose.config("person_tiny", sets=[f"data_root={tmp_path}", "datasets.0.kind=lsp",
+                                             f"datasets.0.root={tmp_path}/lspet/"])
+    with pytest.raises(InputError, match=r"datasets\[1\]\.root.*no other part reads \(datasets\[0\] reads lsp"):
+        twice.part_roots()
+    rc = main(["train", "pose", "--config", "person_tiny", "--set", f"data_root={tmp_path / 'none'}", "--out",
+               str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("convcorr train: error: config: field 'datasets[0].root'")
+    assert not (tmp_path / "runs").exists()

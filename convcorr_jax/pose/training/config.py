@@ -155,10 +155,39 @@ class TrainConfig:
         self.model.validate(prefix="model.")
 
     def part_roots(self) -> tuple[DataPart, ...]:
-        """`datasets` with each folder resolved against data_root (a relative folder is data_root's sub-folder)."""
+        """`datasets` with each folder resolved against data_root (a relative folder is data_root's sub-folder),
+        checked before any data is read.
+
+        Returns:
+            the parts, each root resolved.
+
+        Raises:
+            InputError: one line naming the part's field (`datasets[i].root`): a kind that reads a folder without
+                one, a folder that is not there, or a folder another part already reads (its people twice, a
+                held-out person of one part possibly a training person of the other).
+        """
+        from convcorr_jax.data import pose_sets
+
         base = Path(self.data_root or ".")
-        return tuple(dataclasses.replace(p, root=None if p.root is None else str(base / p.root))
-                     for p in self.datasets)
+        parts = tuple(dataclasses.replace(p, root=None if p.root is None else str(base / p.root))
+                      for p in self.datasets)
+        seen: dict[tuple[str, Path], int] = {}
+        for i, (given, part) in enumerate(zip(self.datasets, parts)):
+            about = pose_sets.dataset(part.kind).root_about
+            if about and (part.root is None or not Path(part.root).is_dir()):
+                relative = given.root and not Path(given.root).is_absolute()
+                under = "" if not relative else f" (under data_root={self.data_root})" if self.data_root else \
+                    " (under data_root, which is not set: --set data_root=DIR)"
+                raise InputError("config", f"datasets[{i}].root", f"{about} for {part.kind}{under}",
+                                 part.root if part.root is None else f"{part.root} (no such folder)")
+            if part.root is not None:
+                key = (part.kind, Path(part.root).resolve())
+                if key in seen:
+                    raise InputError("config", f"datasets[{i}].root", f"a dataset no other part reads (datasets"
+                                     f"[{seen[key]}] reads {part.kind} in {part.root}; change its share instead)",
+                                     part.root)
+                seen[key] = i
+        return parts
 
     def dataset(self):
         """The entry of the data's kind (`data.pose_sets.dataset`: InputError naming the registered kinds for
