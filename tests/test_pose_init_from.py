@@ -125,3 +125,23 @@ def test_a_run_with_a_checkpoint_resumes_from_it_and_ignores_init_from(source, t
     for k, v in drawn.items():
         np.testing.assert_array_equal(got[k], v, err_msg=k)  # its own start, not the folder's
     assert "start" not in json.loads((cfg.run_dir() / "metrics.json").read_text())["metrics"]
+
+
+def test_a_model_of_another_skeleton_with_as_many_joints_is_refused_before_the_run_files(source, tmp_path):
+    """A model of other joints in the same number (the shipped person model's 17 for a COCO-17 run) has parameters
+    of the same shapes: it was taken silently, its joint i trained on as another joint. Now one line naming
+    model.json's skeleton, and the run folder gets no config.json (it was written before the refusal)."""
+    other = tmp_path / "other"
+    shutil.copytree(source, other, ignore=shutil.ignore_patterns("checkpoints", "tb"))
+    record = json.loads((other / MODEL_FILE).read_text())
+    names = record["skeleton"]["names"]
+    record["skeleton"]["names"] = names[::-1]
+    (other / MODEL_FILE).write_text(json.dumps(record))
+    cfg = _tiny(tmp_path, name="refused", init_from=str(other))
+    with pytest.raises(InputError, match="skeleton.names") as e:
+        loop.train(cfg, _arrays(cfg))
+    assert str(other / MODEL_FILE) in str(e.value) and f"got {', '.join(names[::-1])}" in str(e.value)
+    assert len(str(e.value).splitlines()) == 1 and not (cfg.run_dir() / "config.json").exists()
+    record["skeleton"]["names"] = names
+    (other / MODEL_FILE).write_text(json.dumps(record))
+    assert loop.train(cfg, _arrays(cfg)).evals  # the same folder, its own skeleton: taken

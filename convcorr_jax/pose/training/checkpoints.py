@@ -27,8 +27,8 @@ from flax import traverse_util
 
 from convcorr_jax.core import cache, parallel
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.pose import model
-from convcorr_jax.pose.model_files import PARAMS_FILE, read_params, read_record
+from convcorr_jax.pose import model, person_crops
+from convcorr_jax.pose.model_files import MODEL_FILE, PARAMS_FILE, read_params, read_record
 from convcorr_jax.pose.training.config import NOT_SETTINGS, TrainConfig, fix_old_record
 from convcorr_jax.pose.training.stages import init_opt
 
@@ -278,6 +278,31 @@ def _shapes(tree: dict) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
 
 
+def _check_joints(folder: Path, record: dict, cfg: TrainConfig) -> None:
+    """Refuse a model whose joints (model.json's skeleton names, where recorded) are not those of the config's data:
+    a model of another skeleton with as many joints has parameters of the same shapes, its joint i another joint.
+
+    Args:
+        folder: the model folder (`TrainConfig.init_from`).
+        record: its model.json.
+        cfg: the run's TrainConfig (the skeleton of its data, `person_crops.dataset_skeleton`).
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: naming model.json's skeleton, both joint lists.
+    """
+    names = (record.get("skeleton") or {}).get("names") if isinstance(record, dict) else None
+    if not isinstance(names, list):  # a model without its skeleton: the shapes' check alone
+        return
+    want = person_crops.dataset_skeleton(cfg.data, cfg.data_root, **cfg.data_options())
+    if tuple(names) != tuple(want.names):
+        raise InputError(folder / MODEL_FILE, "skeleton.names", f"the joints of data={cfg.data} in this order "
+                         f"({want.name}: {', '.join(want.names)}): init_from a model of the same skeleton",
+                         ", ".join(map(str, names)))
+
+
 def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
     """The parameters a run without a checkpoint starts from: `model.init`'s draw (seed), or `cfg.init_from`'s.
 
@@ -289,14 +314,16 @@ def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
         "start") or None for a drawn start.
 
     Raises:
-        InputError: naming the file: a folder without model.json or params.npz, a params.npz of another sha256 than
-            model.json records, or parameters of another structure or shape than the config's model (the first
-            differing path, both shapes).
+        InputError: naming the file: a folder without model.json or params.npz, a model of another skeleton's
+            joints than the config's data (`_check_joints`), a params.npz of another sha256 than model.json records,
+            or parameters of another structure or shape than the config's model (the first differing path, both
+            shapes).
     """
     if cfg.init_from is None:
         return model.init(jax.random.PRNGKey(cfg.seed), cfg.model), None
     folder = Path(cfg.init_from)
     record = read_record(folder)
+    _check_joints(folder, record, cfg)
     params = read_params(folder, record)  # params.npz checked against the record's sha256
     want = model.param_shapes(cfg.model)
     got_shapes, want_shapes = _shapes(params), _shapes(want)

@@ -119,8 +119,9 @@ class TrainConfig:
     # share, joint names, loader options)
     datasets: tuple[DataPart, ...] = ()
     # a model folder (a shipped model's, e.g. convcorr_jax/pose/models/person, an export, a run that is a model) whose
-    # params.npz starts the run in place of `model.init`'s draw, to continue training it; checked against its sha256
-    # and the model's parameter shapes; recorded in metrics.json ("start"); a run resuming its own checkpoint ignores it
+    # params.npz starts the run in place of `model.init`'s draw, to continue training it; checked against its sha256,
+    # its skeleton's joints (those of the data, in order) and the model's parameter shapes; recorded in metrics.json
+    # ("start"); a run resuming its own checkpoint ignores it
     init_from: str | None = None
 
     def __post_init__(self):

@@ -227,12 +227,12 @@ def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool
     data_print = checkpoints.data_fingerprint(train_set) if arrays is None else None  # arrays given: the caller's
     start, state, data_state = checkpoints.restore_checkpoint(mgr, cfg, run_dir / "checkpoints", mesh,
                                                               discard_unreadable=True, data=data_print)
-    if main:
-        _write_run_files(cfg, run_dir, arrays is None, start)
     started = prior["metrics"].get("start") if prior and state is not None else None  # resumed: init_from ignored
     if state is None:
-        params, started = checkpoints.start_params(cfg)  # before the input opens: a refused folder stops here
+        params, started = checkpoints.start_params(cfg)  # before the run's files: a refused model stops here
         state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
+    if main:
+        _write_run_files(cfg, run_dir, arrays is None, start)
     batches = _open_batches(cfg, train_set, mesh, data_state)
     evals = [e for e in prior["metrics"]["evals"] if e["step"] <= start] if prior and start else []
     bar = interrupt.unchecked(progress_bar(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
