@@ -251,3 +251,17 @@ def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monk
     again = np.asarray(person_crops("coco", tmp_path / "data", "val", 32).arrays.images)
     assert np.array_equal(again, after)
     assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images
+
+
+def test_every_named_config_builds_from_the_command_line(tmp_path):
+    """`convcorr train pose --config lsp` was a KeyError traceback: the LSP loader's options val_images and
+    test_images have no TrainConfig field, and `loader_options` looked every option up among the fields."""
+    from convcorr_train import pose, pose_configs
+    from convcorr_jax.pose.person_crops import loader_options
+
+    for name in pose_configs.NAMES:
+        cfg = pose.config(name, str(tmp_path / "runs"))
+        assert cfg.name == f"pose_{name}" and cfg.model.num_joints == len(cfg.augment.flip_perm)
+    lsp_cfg = pose.config("lsp", str(tmp_path / "runs"), ["train_images=3000"])
+    assert loader_options("lsp", lsp_cfg) == {"train_images": 3000}
+    assert lsp_cfg.model.num_joints == joints.joint_set("lsp").num_joints

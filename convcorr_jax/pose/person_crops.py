@@ -124,7 +124,8 @@ def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options
 
 def loader_options(kind: str, cfg) -> dict:
     """The options of `kind`'s loader taken from a training config (`PoseDataset.options`: fields of the same
-    name; "input_size": cfg.model.image_size).
+    name; "input_size": cfg.model.image_size); an option the config has no field for keeps the loader's default
+    (LSP's val_images, test_images).
 
     Args:
         kind: a registered kind.
@@ -134,7 +135,7 @@ def loader_options(kind: str, cfg) -> dict:
         {option: value}.
     """
     fields = {**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, "input_size": cfg.model.image_size}
-    return {name: fields[name] for name in pose_sets.dataset(kind).options}
+    return {name: fields[name] for name in pose_sets.dataset(kind).options if name in fields}
 
 
 def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
