@@ -392,3 +392,21 @@ def test_a_reader_refuses_an_unreadable_newest_checkpoint_that_training_skips(tm
     assert checkpoints.restore_checkpoint(mgr, cfg, ckpt)[0] == 1  # training: skipped, said in one warning
     mgr.close()
     assert "checkpoint step 2 cannot be read" in caplog.text
+
+
+def test_a_damaged_metrics_json_is_one_line_naming_it(tmp_path, capsys):
+    """A metrics.json that is not JSON (a hand edit) was a JSONDecodeError traceback from ship_model and from
+    `convcorr train pose` resuming the run; a "metrics" that is not an object an AttributeError."""
+    from convcorr_train import ship_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for text, match in (("{", "metrics.json': expected the training run's JSON record"),
+                        ('{"metrics": [1]}', "metrics.evals"), ("[1, 2", "JSON record")):
+        (run / "metrics.json").write_text(text)
+        with pytest.raises(InputError, match=match) as e:
+            run_folder.read_metrics(run)
+        assert str(run / "metrics.json") in str(e.value) and len(str(e.value).splitlines()) == 1
+    assert ship_model.cli(["--run", str(run), "--out", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "metrics.json" in err and not (tmp_path / "model").exists()

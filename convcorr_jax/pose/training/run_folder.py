@@ -209,13 +209,18 @@ def read_metrics(run_dir: str | Path) -> dict | None:
         The record as a dict (module docstring), None without the file.
 
     Raises:
-        InputError: a record without a list of evaluations ("metrics.evals").
+        InputError: a file that is not JSON (one line naming it), or a record without a list of evaluations
+            ("metrics.evals").
     """
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         return None
-    saved = fix_old_record("metrics", json.loads(path.read_text()))
-    if not isinstance(saved, dict) or not isinstance(saved.get("metrics", {}).get("evals"), list):
+    try:
+        saved = fix_old_record("metrics", json.loads(path.read_text()))
+    except (OSError, ValueError) as e:
+        raise InputError(path, "metrics.json", "the training run's JSON record", " ".join(str(e).split())) from None
+    record = saved.get("metrics") if isinstance(saved, dict) else None
+    if not isinstance(record, dict) or not isinstance(record.get("evals"), list):
         raise InputError(path, "metrics.evals", "the training run's list of evaluations")
     return saved
 
