@@ -419,7 +419,7 @@ def write(r: dict, out: str, t_start: float, part: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--flic", help="FLIC folder, or its `convcorr data pack-flic` archive")
     data.add_argument("--people", help="a mixture's data root, or its `pose.mixture_pack` archive (--scorings \"\")")
@@ -453,11 +453,30 @@ def main(argv: list[str] | None = None) -> int:
     if not a.minutes > 0:
         print(f"--minutes: expected > 0, got {a.minutes}", file=sys.stderr)
         return 2
+    if a.reps < 1:
+        print(f"--reps: expected >= 1, got {a.reps}", file=sys.stderr)
+        return 2
+    data_path = a.flic or a.people
+    if not Path(data_path).exists():  # before the tests and the step timings: minutes of device time
+        print(f"--{'flic' if a.flic else 'people'}: expected a folder or archive, got {data_path} (no such path)",
+              file=sys.stderr)
+        return 2
     # before JAX starts: the step timers share the device
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(a.runs).resolve() / "jax_cache"))
     sets = (*(TINY_SET if a.tiny else ()), *a.sets)
-    cfg = config_of(a.config, sets)
+    from convcorr_jax.core import io
+    from convcorr_jax.core.errors import InputError
+
+    try:  # a bad --config, --set or --export: one line, before any work
+        cfg = config_of(a.config, sets)
+        if a.export:
+            from convcorr_jax.pose import shipped
+
+            io.check_replaceable(a.export, shipped.MODEL_FOLDER, "--export")
+    except InputError as e:
+        print(f"accelerator.py: error: {e}", file=sys.stderr)
+        return 2
     weights = missing_weights(cfg)
     if weights:
         print(f"missing weights: {'; '.join(weights)}", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -117,3 +118,25 @@ def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     for part in ("step times", "training", "scoring val", "scoring test", "scoring test_crops", "scoring test_frames",
                  "benchmarks"):
         assert f"({part})" in printed, part
+
+
+def test_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    """A bad --config or --set was a traceback, a missing --flic or an --export folder of someone's files was found
+    only after the test suite / the training (minutes of device time), --reps 0 ran with no timing; --help cut its
+    description mid-sentence."""
+    for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_COMPILATION_CACHE_DIR"):  # main sets them when unset
+        monkeypatch.setenv(var, os.environ.get(var, "false" if var.startswith("XLA") else str(tmp_path / "jax")))
+    acc = _script()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    base = ["--flic", str(tmp_path), "--tiny", "--skip-tests", "--runs", str(tmp_path / "runs")]
+    for argv, said in ((["--config", "nope"], "field 'name'"), (["--set", "bogus=1"], "field 'bogus'"),
+                       (["--export", str(tmp_path / "notes")], "notes.txt"), (["--reps", "0"], "--reps"),
+                       (["--flic", str(tmp_path / "none")], "--flic")):
+        assert acc.main([*base, *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, (argv, err)
+    assert not (tmp_path / "runs").exists() and (tmp_path / "notes" / "notes.txt").read_text() == "mine"
+    with pytest.raises(SystemExit):
+        acc.main(["--help"])
+    assert "writes bench/RESULTS_gpu.md" in " ".join(capsys.readouterr().out.split())
