@@ -6,6 +6,7 @@ potrf/syevd slow down many times when another process shares the cores).
     python bench/ridge_components.py
 """
 
+import argparse
 import time
 
 import jax
@@ -23,6 +24,7 @@ def timed(f, *a):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     X = np.random.default_rng(0).normal(size=(4000, 2048)).astype(np.float32)
     G = X.T @ X
     rows = [

@@ -7,6 +7,8 @@ Prints images/s of both and the time ratio ours / VLFeat, and checks the outputs
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import time
 
 import jax
@@ -17,6 +19,10 @@ from convcorr_jax.features import sift
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    if importlib.util.find_spec("cyvlfeat") is None:
+        raise SystemExit("bench/sift.py needs cyvlfeat: apt-get install libvlfeat-dev; "
+                         "pip install --no-build-isolation cyvlfeat")
     import skimage.data
     from cyvlfeat.sift import dsift as vl_dsift
 

@@ -1,0 +1,153 @@
+"""The scripts in bench/ still run against today's library (the suite never runs the benchmarks themselves: they
+take minutes to hours and some need a peer that is installed separately).
+
+- Every bench/*.py compiles, each name it imports from the project (or from another bench script) exists, every
+  dotted name it reads off an imported module exists and every call of one of them binds to its signature
+  (tests/test_docs_code.py's check of the docs' python blocks, here with bench/ and the golden generators the
+  scripts import on the path). Code a script runs in a child process (a string that imports the project) is
+  checked the same way.
+- The private library names the scripts use are the known ones (`PRIVATE`): a diagnosis or prototype script that
+  needs a step the library keeps to itself; anything else uses the public name.
+- `--help` of every script with a `__main__` block answers at once, rc 0, whatever optional peer (torch,
+  torchvision, faiss, cyvlfeat, mediapipe) is missing; bench/sift.py without cyvlfeat says in one line what to
+  install.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import test_docs_code
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+SCRIPTS = sorted(BENCH.glob("*.py"))
+HELPERS = [ROOT / "tests" / "golden" / "backbones", ROOT / "tests" / "golden" / "weights"]  # make_golden, ...
+LIBRARY = test_docs_code.PROJECT  # convcorr_jax, convcorr_cli, convcorr_eval, convcorr_train
+SIBLINGS = tuple(p.stem for p in SCRIPTS) + ("make_golden", "make_caffe_golden")
+# (script, library name): private names that a script must call, with why
+PRIVATE = {
+    # a prototype of RHM with local vote maps, built from RHM's own steps (bench/RESULTS_real.md, round six)
+    ("local_hough.py", "convcorr_jax.correspondence.hough._gaussian_filter"),
+    ("local_hough.py", "convcorr_jax.correspondence.hough._hough_space"),
+    ("local_hough.py", "convcorr_jax.correspondence.hough._offset_bins"),
+    # times dense flow stage by stage: the backbone forward alone needs the taps dense_flows reads
+    ("flow_dense_stages.py", "convcorr_jax.flow.dense._taps"),
+    # read-outs tried on rotated inputs: the model's own input affines, before rotating them
+    ("pose_person_tried.py", "convcorr_jax.pose.estimation._input_affines"),
+}
+
+
+@pytest.fixture
+def bench_path(monkeypatch):
+    """bench/ and the golden generators on sys.path and in the checker's project; the bench modules imported by
+    the check are dropped afterwards (their names, e.g. `pose`, `ridge`, `timing`, are generic)."""
+    for folder in (*HELPERS, BENCH):
+        monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(test_docs_code, "PROJECT", test_docs_code.PROJECT + SIBLINGS)
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in SIBLINGS:
+            del sys.modules[name]
+
+
+def _child_code(tree: ast.AST) -> list[str]:
+    """The string constants of a script that are python code importing the project (run in a child process)."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "import convcorr" in node.value:
+            try:
+                ast.parse(node.value)
+            except SyntaxError:
+                continue
+            out.append(node.value)
+    return out
+
+
+def test_every_script_names_what_the_code_has(bench_path):
+    problems = {}
+    for script in SCRIPTS:
+        text = script.read_text()
+        found = test_docs_code.check_block(text)
+        if not found:
+            for code in _child_code(ast.parse(text)):
+                found += test_docs_code.check_block(code)
+        if found:
+            problems[script.name] = found
+    assert problems == {}
+
+
+def test_the_check_sees_a_renamed_or_misused_name(bench_path):
+    assert test_docs_code.check_block("from timing import best_time\nbest_time(f, reps=3, nope=1)") != []
+    assert test_docs_code.check_block("from flow_dense import no_such_name") == [
+        "from flow_dense import no_such_name: no such name"]
+    assert test_docs_code.check_block("from timing import best_time\nbest_time(f, 1, reps=3)") == []
+
+
+def _private_names(script: Path) -> set[tuple[str, str]]:
+    """(script, module.name) of each private name (`_x`) the script takes from a library module."""
+    tree, out = ast.parse(script.read_text()), set()
+    names = test_docs_code._imports(tree, [])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(LIBRARY):
+            out |= {(script.name, f"{node.module}.{a.name}") for a in node.names if a.name.startswith("_")}
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)):
+            mod = names.get(node.value.id)
+            if inspect.ismodule(mod) and mod.__name__.startswith(LIBRARY):
+                out.add((script.name, f"{mod.__name__}.{node.attr}"))
+    return out
+
+
+def test_private_library_names_are_the_known_ones(bench_path):
+    used = set().union(*(_private_names(s) for s in SCRIPTS))
+    assert used == PRIVATE, "use the public name, or add the private one to PRIVATE with why the script needs it"
+
+
+def _main_scripts() -> list[Path]:
+    return [s for s in SCRIPTS if 'if __name__ == "__main__":' in s.read_text()]
+
+
+def _missing_top_level_module(script: Path) -> str | None:
+    """A third-party module the script imports at its top level that is not installed, else None."""
+    for node in ast.parse(script.read_text()).body:
+        mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for mod in mods:
+            top = mod.split(".")[0]
+            if top in SIBLINGS or top in sys.stdlib_module_names:
+                continue
+            if importlib.util.find_spec(top) is None:
+                return top
+    return None
+
+
+@pytest.mark.slow  # about 40 interpreters importing JAX: ~100 s on 2 CPU cores
+@pytest.mark.parametrize("script", _main_scripts(), ids=lambda p: p.name)
+def test_help_answers_without_running(script):
+    if (missing := _missing_top_level_module(script)) is not None:
+        pytest.skip(f"{script.name} imports {missing} at its top level, not installed here")
+    r = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    first = ast.get_docstring(ast.parse(script.read_text())).splitlines()[0]
+    assert "Traceback" not in r.stderr
+    assert r.stdout.startswith("usage:") or r.stdout.startswith(first), "--help printed no usage: it ran the script"
+
+
+def test_sift_without_cyvlfeat_says_what_to_install():
+    if importlib.util.find_spec("cyvlfeat") is not None:
+        pytest.skip("cyvlfeat is installed here")
+    r = subprocess.run([sys.executable, str(BENCH / "sift.py")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "bench/sift.py needs cyvlfeat: apt-get install libvlfeat-dev; pip install --no-build-isolation cyvlfeat"]
