@@ -250,3 +250,26 @@ points[0, 0] (1 point in all)
         index = ", ".join(str(int(i)) for i in bad[0])
         raise InputError(source, field, expected, f"NaN or inf at {field}[{index}] ({len(bad)} point"
                          f"{'s' if len(bad) > 1 else ''} in all)")
+
+
+def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "") -> np.ndarray:
+    """Class ids as int64, refused (one InputError naming the first few) when any is outside 0..num_classes-1.
+
+    Args:
+      ids: integer array-like of any shape (e.g. the non-void pixels of a label map).
+      num_classes: C.
+      source, field: where `ids` came from, for the error.
+      expected: words after "class ids in 0..C-1" in the error (" or 255 (void)").
+
+    Returns:
+      int64 array of ids' shape.
+
+    >>> check_class_ids([0, 3, 7], 3, "f", "labels", " or 255 (void)")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: f: field 'labels': expected class ids in 0..2 or 255 (void), got [3, 7]
+    """
+    ids = np.asarray(ids).astype(np.int64)
+    bad = np.unique(ids[(ids < 0) | (ids >= num_classes)])
+    check(bad.size == 0, source, field, f"class ids in 0..{num_classes - 1}{expected}", bad[:5].tolist())
+    return ids

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_class_ids, check_shape
 
 
 def _keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -293,18 +293,10 @@ def _pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) ->
 
 
 def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Average precision (area under the step precision-recall curve, scikit-learn's definition: sum over
-    distinct score thresholds of (recall step) x precision). NaN when there is no positive.
-
-    Args:
-        scores: any shape (flattened); higher means more likely positive.
-        positive: bool of the same size.
-
-    Returns:
-        A float in 0..1, or NaN.
-    """
-    s = np.asarray(scores, np.float64).ravel()
-    y = np.asarray(positive, bool).ravel()
+    """Average precision in 0..1 of `scores` (any shape, flattened; higher = more likely positive) for the bool
+    `positive` (same size): scikit-learn's definition, the area under the step precision-recall curve = sum over
+    distinct score thresholds of (recall step) x precision. NaN when there is no positive."""
+    s, y = np.asarray(scores, np.float64).ravel(), np.asarray(positive, bool).ravel()
     if not y.any():
         return float("nan")
     order = np.argsort(-s, kind="mergesort")
@@ -317,42 +309,50 @@ def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void: int = 255) -> np.ndarray:
-    """Per-class pixel average precision [C] (0..1): scores rank all non-void pixels of all images for class c
-    against labels == c. NaN for a class with no pixel.
+    """Per-class pixel average precision [C] (0..1, Razavian et al.'s Table 3): scores rank all non-void pixels of
+    all images, pooled, for class c against labels == c. NaN for a class with no pixel.
 
     Args:
-        scores: [N, H, W, C] class scores.
-        labels: int [N, H, W] class ids.
+        scores, labels: [N, H, W, C] (or [..., C]) class scores, int [N, H, W] class ids in 0..C-1 or `void`.
         void: the label of ignored pixels.
 
     Returns:
         float64 [C].
+
+    Raises:
+        InputError: labels not int of scores' shape less C, or a non-void label outside 0..C-1.
     """
-    scores = np.asarray(scores)
-    labels = np.asarray(labels)
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    c = check_shape(scores, "* C", "segmentation_average_precision", "scores", note="(class scores)")["C"]
+    check_shape(labels, scores.shape[:-1], "segmentation_average_precision", "labels", None, "int | uint",
+                "(scores' shape less C)")
     keep = labels != void
-    flat, lab = scores[keep], labels[keep]
-    return np.array([_average_precision(flat[:, c], lab == c) for c in range(scores.shape[-1])])
+    lab = check_class_ids(labels[keep], c, "segmentation_average_precision", "labels", f" or {void} (void)")
+    flat = scores[keep]
+    return np.array([_average_precision(flat[:, k], lab == k) for k in range(c)])
 
 
 def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, void: int = 255) -> np.ndarray:
-    """Per-class intersection over union [C] (0..1) of predicted class maps vs labels, void pixels ignored, counts
-    pooled over images. NaN for a class absent from both.
+    """Per-class IoU [C] (0..1) as PASCAL VOC scores it: TP / (TP + FP + FN) from one confusion matrix pooled over
+    all images' pixels (not a mean of per-image IoUs), void pixels ignored; NaN for a class absent from both.
 
     Args:
-        pred: int [N, H, W] predicted classes in 0..C-1.
-        labels: int [N, H, W] class ids (void pixels ignored).
-        num_classes: C.
-        void: the label of ignored pixels.
+        pred, labels: int [N, H, W] (or any one shape) predicted classes, class ids; in 0..C-1 where not `void`.
+        num_classes, void: C and the label of ignored pixels.
 
     Returns:
         float64 [C].
+
+    Raises:
+        InputError: pred or labels not int of one shape, or a value outside 0..C-1 at a non-void pixel.
     """
-    pred = np.asarray(pred).ravel()
-    labels = np.asarray(labels).ravel()
+    pred, labels = np.asarray(pred), np.asarray(labels)
+    check_shape(labels, "*", "segmentation_iou", "labels", dtype="int | uint")
+    check_shape(pred, labels.shape, "segmentation_iou", "pred", None, "int | uint", "(one class per label pixel)")
     keep = labels != void
-    cm = np.bincount(labels[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64),
-                     minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    lab = check_class_ids(labels[keep], num_classes, "segmentation_iou", "labels", f" or {void} (void)")
+    pr = check_class_ids(pred[keep], num_classes, "segmentation_iou", "pred", " at the non-void pixels")
+    cm = np.bincount(lab * num_classes + pr, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
     inter = np.diag(cm).astype(np.float64)
     union = cm.sum(0) + cm.sum(1) - inter
     with np.errstate(invalid="ignore", divide="ignore"):
