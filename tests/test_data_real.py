@@ -93,6 +93,25 @@ def test_300vw_pts_files(real_data):
     assert faces[0].points[36:42, 0].mean() < faces[0].points[42:48, 0].mean()
 
 
+def test_lfpw_pts_outer_eye_corners(real_data):
+    """The official 300-W .pts of LFPW: 1-based values minus 1, and the NME normaliser is the distance between the
+    outer eye corners (0-based 36 and 45: the extreme x of each eye), not between the eye centres (pupils)."""
+    root = _need(real_data, "300w/lfpw_samples")
+    files = sorted(root.glob("*.pts"))
+    assert len(files) == 6
+    # raw first line of image_0001.pts "115.167660 220.807529" -> 0-based (114.16766, 219.807529)
+    np.testing.assert_allclose(read_pts(files[0])[0], [114.16766, 219.807529], atol=1e-4)
+    for f in files:
+        text = f.read_text()
+        raw = np.array(text[text.index("{") + 1 : text.index("}")].split(), np.float64).reshape(-1, 2)
+        p = read_pts(f).astype(np.float64)
+        np.testing.assert_allclose(p, raw - 1, atol=1e-4)
+        assert p[36, 0] == p[36:42, 0].min() and p[45, 0] == p[42:48, 0].max()  # outer corners, image left/right
+        iod = interocular_distance(p)
+        assert iod == pytest.approx(float(np.linalg.norm(p[36] - p[45])))
+        assert 0.65 < np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0)) / iod < 0.75  # the pupils' is ~0.7 of it
+
+
 def test_300vw_json_matches_pts(real_data):
     root = _need(real_data, "300w/mmpose_300vw")
     js = load_coco_landmarks_json(root / "anno_300vw.json", coordinate_base=1)

@@ -4,8 +4,8 @@
     convcorr run razavian2015.landmarks --set data=300w --data-root DIR        # 300-W (helen/, lfpw/, afw/, ibug/)
     convcorr run razavian2015.landmarks --size tiny --backbone caffenet --set weights=random
 
-Prints the mean landmark error / inter-ocular distance of ConvNet + ridge, after the look-back, and of the
-dataset bias: "landmarks E1 -> look-back E2 (bias E0)".
+Prints the mean landmark error / inter-ocular distance (between the outer eye corners, as 300-W's evaluation) of
+ConvNet + ridge, after the look-back, and of the dataset bias: "landmarks E1 -> look-back E2 (bias E0)".
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
                 "Fig. 2a: error per landmark subset")
     paper_name = paper.TABLE1_COLUMNS[paper_col]
     with_paper = comparable(cfg)  # a tiny run leaves the paper's column out
-    md = [f"**Table 1** (mean landmark error / inter-ocular distance; {dataset}: {len(train)} train, {len(test)} test, "
-          f"{size}x{size} px; lambda {res.lam:.2g} by 4-fold CV)", "",
+    md = [f"**Table 1** (mean landmark error / outer-eye-corner distance; {dataset}: {len(train)} train, "
+          f"{len(test)} test, {size}x{size} px; lambda {res.lam:.2g} by 4-fold CV)", "",
           f"| method | ours ({dataset}; {ran_on(cfg, 'test')}) |"
           + (f" paper {paper_name} (different data) |" if with_paper else ""), "|---|---|" + "---|" * with_paper]
     for m in ("Dataset Bias", "RGB + ridge", "ConvNet + ridge", "ConvNet + look-back", extra_row):
