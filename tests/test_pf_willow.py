@@ -134,6 +134,44 @@ def test_pf_pck_hand_computed():
         pf_pck(pred, gt, ["A", "B"])
 
 
+def test_pf_pck_is_the_reference_protocol_by_hand():
+    """PF's dense_flow_eva_WILLOW.m: L = max(w, h) of the box of the target's keypoints (not the source's, not the
+    image), a keypoint counts when d / L < alpha (its histogram bins [a, b)); the per-sub-class means then their
+    mean, which with the same number of pairs per sub-class (90 each, HPF's and SCOT's 900) is their mean over
+    pairs."""
+    tgt = np.array([[0, 0], [30, 0], [0, 10], [10, 5]], float)  # box 30 x 10: L = 30, thresholds 1.5, 3, 6 px
+    src = tgt * 3  # a source box 90 x 30 must not set L
+    pred = tgt + np.array([[1.0, 0], [0, 2.9], [3.0, 0], [4.0, 3.0]])  # d = 1, 2.9, 3 (on 0.1 L), 5
+    assert pf_box_size(np.stack([tgt, src]))[0] == 30
+    np.testing.assert_allclose(pf_pck_pairs(pred[None], tgt[None])[:, 0], [0.25, 0.5, 1.0])
+    # two sub-classes of two pairs each: their mean of means is the mean over the four pairs
+    gt = np.stack([tgt] * 4)
+    preds = np.stack([pred, tgt, pred, pred + 100])  # per pair @0.1: 0.5, 1, 0.5, 0
+    t = pf_pck(preds, gt, ["A", "A", "B", "B"])["0.1"]
+    assert t == pytest.approx({"A": 0.75, "B": 0.25, "mean": 0.5})
+    assert t["mean"] == pytest.approx(pf_pck_pairs(preds, gt)[1].mean())
+
+
+@pytest.mark.parametrize("pred", [np.zeros((1, 4, 2)), np.zeros((3, 1, 2))], ids=["one pair", "one keypoint"])
+def test_pf_pck_refuses_predictions_of_another_shape(pred):
+    """pred is not broadcast against gt [3, 4, 2] (it was: every pair, or every keypoint, scored on one row)."""
+    gt = np.arange(24, dtype=float).reshape(3, 4, 2)
+    with pytest.raises(InputError, match="pred"):
+        pf_pck_pairs(pred, gt)
+    with pytest.raises(InputError, match="pred"):
+        pf_pck(pred, gt, ["A"] * 3)
+
+
+def test_pf_pck_refuses_a_target_box_of_no_size():
+    """One finite target keypoint, or all at one place: L = 0, no threshold (was a RuntimeWarning and a miss)."""
+    gt = np.array([[[5.0, 5.0], [np.nan, np.nan]], [[1.0, 1.0], [1.0, 1.0]], [[0.0, 0.0], [4.0, 0.0]]])
+    with pytest.raises(InputError, match=r"positive size.*1 finite keypoint\(s\) in pair 0 \(2 such pairs\)"):
+        pf_pck_pairs(gt, gt)
+    with pytest.raises(InputError, match="0 finite keypoint"):
+        pf_pck_pairs(gt[:1] * np.nan, gt[:1] * np.nan)
+    assert pf_pck_pairs(gt[2:], gt[2:]).tolist() == [[1.0], [1.0], [1.0]]
+
+
 def test_sub_class_with_one_image_is_refused_before_work(tmp_path, capsys):
     """A sub-class folder with one annotated image has no ordered pair: one line naming it, exit 2."""
     import convcorr_cli.main as cli

@@ -401,20 +401,19 @@ def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarr
         float64 [A, P].
 
     Raises:
-        InputError: a pair with no finite gt keypoint.
+        InputError: pred and gt not [P, K, 2] of one shape, or a pair whose keypoint box has no size (L <= 0).
     """
-    pred = np.asarray(pred, np.float64)
-    gt = np.asarray(gt, np.float64)
-    valid = np.all(np.isfinite(gt), axis=-1)
-    empty = np.flatnonzero(~valid.any(-1))
-    if empty.size:
-        raise InputError("pf_pck", "gt", "at least one finite target keypoint per pair",
-                         f"none in pair {int(empty[0])} ({empty.size} such pairs)")
-    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / pf_box_size(gt)[:, None]  # [P, K]
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    dims = check_shape(gt, "P K 2", "pf_pck", "gt", note="((x, y) pixels)")
+    check_shape(pred, "P K 2", "pf_pck", "pred", dims, note="((x, y) pixels, like gt)")
+    valid, size = np.all(np.isfinite(gt), axis=-1), pf_box_size(gt)
+    bad = np.flatnonzero(~(size > 0))  # -inf: no finite keypoint; 0: one, or all at one place
+    if bad.size:
+        raise InputError("pf_pck", "gt", "a target keypoint box of positive size per pair (2 distinct keypoints)",
+                         f"{int(valid[bad[0]].sum())} finite keypoint(s) in pair {int(bad[0])} ({bad.size} such pairs)")
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / size[:, None]  # [P, K]
     a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
-    hits = ((d[None] < a) & valid[None]).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return hits / valid.sum(-1)
+    return ((d[None] < a) & valid[None]).sum(-1) / valid.sum(-1)  # every pair has 2 or more finite keypoints
 
 
 def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
