@@ -13,7 +13,9 @@ BP flow (the paper's matcher) and the geometric matchers of Hyperpixel Flow and 
 
 Protocol (PF's `dense_flow_eva_WILLOW.m`): every ordered pair (i, j), i != j, of a sub-class (90 per sub-class);
 keypoints of image i moved into image j; PCK against j's keypoints at alpha * max(w, h) of the box of j's valid
-keypoints (`metrics.pf_pck`), mean over the pairs of a sub-class, then over sub-classes. A keypoint is valid when
+keypoints, an error below it counting (`metrics.pf_pck`), mean over the pairs of a sub-class, then over sub-classes
+(HPF and SCOT count an error at most the threshold and average their 900 pairs, 90 per sub-class: the same numbers
+but for an error exactly on the threshold). A keypoint is valid when
 its coordinates are finite and on its image (`correspondence.points.valid_keypoints`): padded rows (-1, or -2
 once a 1-based -1 is made 0-based) and NaN rows of the target are left out of the box and of the count; a keypoint
 valid in the target but not in the source is a miss.
