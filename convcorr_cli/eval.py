@@ -338,7 +338,10 @@ def _run_pose(args: argparse.Namespace) -> int:
 
 
 def _pf_willow_arguments(a: argparse.ArgumentParser,
-                         root_help: str = "the folder holding the PF-WILLOW sub-class folders") -> None:
+                         root_help: str = "the folder holding the PF-WILLOW sub-class folders",
+                         unit: str = "sub-class") -> None:
+    """The options of `pf-willow`, and of `pf-pascal` / `spair` with `unit` "category" (what `--classes` names
+    and `--pairs` counts in)."""
     from convcorr_eval.long2014.pf_willow import METHODS
 
     a.add_argument("--root", required=True, help=root_help)
@@ -350,7 +353,7 @@ def _pf_willow_arguments(a: argparse.ArgumentParser,
                    help="taps or roles concatenated as hyperpixels, space- or comma-separated "
                         "(default: the backbone's validated taps)")
     a.add_argument("--size", choices=SIZES, default="default",
-                   help="the experiment's size, as in `convcorr run` (tiny: 2 pairs per sub-class, 160 px frames)")
+                   help=f"the experiment's size, as in `convcorr run` (tiny: 2 pairs per {unit}, 160 px frames)")
     a.add_argument("--image-size", type=int, default=None, metavar="PX",
                    help="frame side in pixels both images are resized to (default: 224; --size tiny: 160)")
     a.add_argument("--features", default="cnn", metavar="{cnn,sift,none,TAP}",
@@ -358,15 +361,16 @@ def _pf_willow_arguments(a: argparse.ArgumentParser,
                         "one tap or role (conv4: the same as --taps conv4)")
     a.add_argument("--weights", default=None, help="weight file or 'random' (default: the pretrained weights)")
     a.add_argument("--classes", default=None, metavar="A,B",
-                   help="comma-separated sub-class folder names (default: every one under --root)")
+                   help=f"comma-separated {unit} names (default: every one under --root)")
     a.add_argument("--pairs", type=int, default=None, metavar="N",
-                   help="the first N ordered pairs of each sub-class (default: all 90; --size tiny: 2)")
+                   help=f"the first N {'ordered ' * (unit == 'sub-class')}pairs of each {unit} (default: all"
+                        f"{' 90' * (unit == 'sub-class')}; --size tiny: 2)")
     add_set(a, "any other field of long2014.pf_willow's Config or of its transfer settings (transfer.grid, "
                "transfer.normalise, transfer.beta, transfer.radius, ...)")
     add_backbone_module(a)
     a.add_argument("--json", default=None,
-                   help="write {'pck': {alpha: {sub-class: v, 'mean': v}}, 'pck_about', 'pairs', "
-                   "'seconds'} (fractions 0..1; the console shows percent)")
+                   help=f"write {{'pck': {{alpha: {{{unit}: v, 'mean': v}}}}, 'pck_about', 'pairs', 'seconds'}} "
+                        f"(fractions 0..1{'; the console shows percent' * (unit == 'sub-class')})")
     _run_arguments(a)
 
 
@@ -422,7 +426,7 @@ def _pf_benchmark_arguments(data: str) -> Callable[[argparse.ArgumentParser], No
     from convcorr_jax.data.pf_pascal import SPLITS
 
     def add(a: argparse.ArgumentParser) -> None:
-        _pf_willow_arguments(a, f"the {TITLES[data]} folder (layout: docs/data.md)")
+        _pf_willow_arguments(a, f"the {TITLES[data]} folder (layout: docs/data.md)", unit="category")
         a.add_argument("--split", default="test", choices=SPLITS, help="the release's split scored")
     return add
 

@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import logging
 import os
 import sys
+import tempfile
 import time
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 from convcorr_cli import options, profile
 from convcorr_cli.options import HelpFormatter
@@ -113,7 +116,27 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):
+        for a in self._actions:  # `convcorr eval` alone: name the subcommands, not the dest that holds one
+            if isinstance(a, argparse._SubParsersAction) and message.endswith(f"required: {a.dest}"):
+                message = f"a subcommand is required: one of {', '.join(a.choices)}"
         raise InputError(None, "arguments", message, message=f"{message} (see --help)")
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        """argparse's check of a value against `choices`, with the closest choice suggested."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as e:
+            hint = did_you_mean(str(value), [str(c) for c in action.choices])
+            if isinstance(action, argparse._SubParsersAction):
+                raise argparse.ArgumentError(None, f"unknown subcommand {value!r}{hint} (choose from "
+                                                   f"{', '.join(action.choices)})") from None
+            raise argparse.ArgumentError(action, f"{e.message}{hint}") from None
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """"; did you mean 'X'?" for the choice closest to `word` (difflib), "" when none is close."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _overview() -> str:
@@ -165,15 +188,57 @@ def _silence_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+STDOUT = "-"  # `--json -`: the JSON on stdout
+
+
+@contextlib.contextmanager
+def json_to_stdout(args: argparse.Namespace) -> Iterator[Callable[[], None]]:
+    """`--json -`: the command writes its JSON into a temporary file, its other lines go to stderr, and the
+    function yielded, called once the command succeeded, prints the JSON on stdout (`convcorr X --json - | jq`).
+    Any other `--json` (or none): nothing changes and the function does nothing."""
+    if getattr(args, "json", None) != STDOUT:
+        yield lambda: None
+        return
+    with tempfile.TemporaryDirectory(prefix="convcorr-json-") as folder:
+        args.json = str(Path(folder) / "stdout.json")
+        stdout = sys.stdout
+
+        def show() -> None:
+            if Path(args.json).is_file():
+                stdout.write(Path(args.json).read_text())
+                stdout.flush()
+
+        with contextlib.redirect_stdout(_Renamed(sys.stderr, args.json, "stdout")):
+            yield show
+
+
+class _Renamed:
+    """A text stream writing into `stream` with `old` replaced by `new` (a temporary path by what it stands for)."""
+
+    def __init__(self, stream, old: str, new: str):
+        self.stream, self.old, self.new = stream, old, new
+
+    def write(self, text: str) -> int:
+        return self.stream.write(text.replace(self.old, self.new))
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = False) -> int:
-    """`run(args)` of command `name` with the compilation cache on, `guarded`."""
+    """`run(args)` of command `name` with the compilation cache on, `guarded`; `--json -` puts the JSON alone on
+    stdout (`json_to_stdout`)."""
 
     def body() -> int:
         interrupt.stop_if_requested()
         undo = setup_logging()
         try:
             setup_compile_cache()
-            return int(run(args) or 0)
+            with json_to_stdout(args) as show:
+                code = int(run(args) or 0)
+                if code == 0:
+                    show()
+            return code
         finally:
             undo()
 
@@ -196,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"convcorr: unknown command {name!r}\n\n{_overview()}", file=sys.stderr)
+        print(f"convcorr: unknown command {name!r}{did_you_mean(name, list(COMMANDS))}\n\n{_overview()}",
+              file=sys.stderr)
         return 2
 
     def body() -> int:  # the command's imports (JAX: seconds) already under the handlers

@@ -1,7 +1,8 @@
 """Options that mean one thing in every command, declared once.
 
 - `HelpFormatter`: every option's default in `--help` ("(default: X)" after the help, unless the help already
-  says what the default is); the dispatcher's parser and all its sub-parsers use it.
+  says what the default is); the dispatcher's parser and all its sub-parsers use it. Every `--json FILE` says that
+  `--json -` writes the JSON alone on stdout (`convcorr_cli.main.json_to_stdout`).
 - `add_set(parser, what)`: `--set FIELD=VALUE`, one assignment per flag, the flag repeatable; a value without
   `=` or without a field name is one error line (exit code 2) naming the flag.
 - `add_out(parser, help, ...)`: `--out`, where a command writes; `old=("--out-dir",)` keeps former spellings as
@@ -30,6 +31,7 @@ SET_METAVAR = "FIELD=VALUE"
 WHOLE_WEIGHTS = "mobilenet_v2, whose fetched ImageNet weights hold every layer, fc included"
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 SAYS_DEFAULT = re.compile(r"\(default\b|\bdefault:", re.IGNORECASE)
+JSON, JSON_STDOUT = "--json", "--json -: the JSON alone on stdout, the other lines on stderr"  # convcorr_cli.main
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -51,6 +53,8 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
+        if JSON in action.option_strings and JSON_STDOUT not in text:
+            text = f"{text} ({JSON_STDOUT})".lstrip()
         if self._shows_default(action) and not SAYS_DEFAULT.search(text):
             text = f"{text} (default: %(default)s)".lstrip()
         return text

@@ -332,3 +332,63 @@ def test_profile_file_that_cannot_be_written_is_refused_before_the_command_runs(
         err = capsys.readouterr().err
         assert "convcorr align: error: " in err and "field '--profile'" in err and "Traceback" not in err
         assert not (tmp_path / "o").exists()
+
+
+def _pck_files(folder: Path) -> tuple[str, str]:
+    preds, gt = folder / "p.npz", folder / "g.npz"
+    rng = np.random.default_rng(0)
+    np.savez(preds, preds=rng.random((3, 4, 2)) * 10)
+    np.savez(gt, points=rng.random((3, 4, 2)) * 10, visible=np.ones((3, 4), bool), norm=np.full(3, 20.0))
+    return str(preds), str(gt)
+
+
+def test_json_dash_is_the_json_alone_on_stdout(tmp_path, monkeypatch, capsys):
+    """`convcorr eval pck ... --json - | jq`: the JSON on stdout, the header and tables on stderr, no file "-"."""
+    monkeypatch.chdir(tmp_path)
+    preds, gt = _pck_files(tmp_path)
+    capsys.readouterr()
+    assert main(["eval", "pck", "--preds", preds, "--gt", gt, "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert set(json.loads(out)) >= {"per_joint", "mean", "curve"}
+    assert "PCK@0.05 (%) per joint" in err and "wrote stdout" in err and "convcorr-json-" not in err, err
+    assert not (tmp_path / "-").exists()
+
+
+def test_json_dash_of_a_failed_command_prints_no_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    preds, _ = _pck_files(tmp_path)
+    assert main(["eval", "pck", "--preds", preds, "--gt", str(tmp_path / "missing.npz"), "--json", "-"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, (out, err)
+
+
+def test_every_json_flag_says_dash_is_stdout():
+    with_json = {name: p for name, p in PARSERS.items() if _option(p, "--json") is not None}
+    assert {"classify", "features", "align", "pose", "eval pck", "eval pf-willow"} <= set(with_json)
+    for name, p in with_json.items():
+        assert options.JSON_STDOUT in " ".join(p.format_help().split()), name
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["evl"], "unknown command 'evl'; did you mean 'eval'?"),
+    (["eval", "pf_willow", "--root", "PF"], "unknown subcommand 'pf_willow'; did you mean 'pf-willow'?"),
+    (["match", "a.png", "b.png", "--points", "p.json", "--method", "ot-rhm"], "did you mean 'ot_rhm'?"),
+    (["eval"], "a subcommand is required: one of pckh, pck, mpii,"),
+    (["data"], "a subcommand is required: one of synth, inspect,"),
+])
+def test_an_unknown_or_missing_command_names_the_choices(argv, says, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and says in err, err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["eval pf-pascal", "eval spair"])
+def test_pf_benchmark_help_speaks_of_categories(name):
+    """pf-pascal and spair take pf-willow's options, but count in categories, not PF-WILLOW's 90-pair sub-classes."""
+    p = PARSERS[name]
+    for flag in ("--classes", "--pairs", "--size", "--json"):
+        text = " ".join(p._get_formatter()._format_action(_option(p, flag)).split())
+        assert "sub-class" not in text and "all 90" not in text and "percent" not in text, (flag, text)
+    assert "category" in " ".join(p.format_help().split())
