@@ -77,7 +77,7 @@ def test_flic_onnx_heatmaps_match_jax(flic_export):
 def test_cli_writes_the_file_and_prints_what_was_exported(flic_export):
     path, stdout, code, stderr = flic_export
     assert code == 0 and path.is_file() and path.stat().st_size > 1_000_000
-    assert not list(path.parent.glob(".*part*"))  # written atomically: no temporary file left
+    assert not list(path.parent.glob(".*.writing-*"))  # written atomically: no temporary file left
     # the command's own two lines and nothing else: none of jax2onnx's plugin-loader tracebacks or log lines
     assert stderr == "", stderr[:2000]
     lines = stdout.strip().splitlines()

@@ -4,17 +4,19 @@ is removed by the next write of the same target, and nothing else is."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from convcorr_jax.core import cache, staging
+from convcorr_jax.core import cache, io, staging
 from convcorr_jax.data.fetch import install_archive
 from convcorr_jax.weights import fetch as weights_fetch
 from convcorr_jax.weights.orbax_io import load_orbax_params, save_params
@@ -140,7 +142,8 @@ def test_a_killed_cache_build_leaves_nothing_after_the_next(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("folder", [True, False])
 def test_a_live_writers_entry_is_kept(tmp_path, folder):
-    """A writer still running (here: a sleeping child) keeps its entry while another write of the target runs."""
+    """A writer still running (here: a sleeping child) keeps its entry while another write of the target runs; so
+    does a dead writer whose pid another process now has (nothing tells them apart: kept, which is safe)."""
     target = tmp_path / "t"
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -153,3 +156,147 @@ def test_a_live_writers_entry_is_kept(tmp_path, folder):
         child.wait()
     staging.make(target, folder)
     assert not (tmp_path / name).exists()
+
+
+def _dead_entry(target: Path, folder: bool = True, tail: str = "") -> Path:
+    """A staging entry for `target` as a killed writer on this host leaves it."""
+    path = target.parent / f"{staging.prefix(target)}{_dead_pid()}-abcd1234{tail}"
+    path.mkdir() if folder else path.write_text("half")
+    return path
+
+
+def test_another_users_live_process_keeps_its_entry(tmp_path, monkeypatch):
+    """os.kill(pid, 0) raising PermissionError means the process runs (as another user): its entry stays."""
+    dead = _dead_entry(tmp_path / "t")
+
+    def denied(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(staging.os, "kill", denied)
+    staging.make(tmp_path / "t")
+    assert dead.is_dir()
+
+
+@pytest.mark.parametrize("name", ["a.writing-x", "model[1]", "a-b.c-d", "x.writing-h-1-abcd1234", "(.*)+"])
+def test_names_with_the_patterns_characters_touch_only_their_own(tmp_path, name):
+    """A target name with the pattern's separators or regex characters removes its own dead entries and no other
+    target's (here: of names it starts or ends like)."""
+    others = [_dead_entry(tmp_path / other) for other in ("a", "model1", "a-b", name + "x", "x" + name)]
+    own = _dead_entry(tmp_path / name)
+    staging.make(tmp_path / name)
+    assert not own.exists() and all(p.is_dir() for p in others)
+
+
+def test_a_hostname_with_dashes(tmp_path, monkeypatch):
+    """Host `my-host` removes its own dead entries, not those of hosts `my` or `my-host-1` (whose names continue
+    `.t.writing-my-...`)."""
+    dead = _dead_pid()
+    names = {host: f".t.writing-{host}-{dead}-abcd1234" for host in ("my", "my-host", "my-host-1", "host")}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    monkeypatch.setattr(staging.socket, "gethostname", lambda: "my-host")
+    staging.make(tmp_path / "t")
+    assert sorted(n for n in names.values() if (tmp_path / n).exists()) == sorted(
+        n for host, n in names.items() if host != "my-host")
+
+
+def test_links_are_never_followed_nor_removed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("someone's")
+    (tmp_path / "w").mkdir()
+    folder = _dead_entry(tmp_path / "w" / "t")  # a dead folder holding a link to a folder: the link goes, not its files
+    (folder / "link").symlink_to(outside)
+    as_folder = tmp_path / "w" / f"{staging.prefix(tmp_path / 'w' / 't')}{_dead_pid()}-link1234"
+    as_folder.symlink_to(outside)
+    as_file = tmp_path / "w" / f"{staging.prefix(tmp_path / 'w' / 't')}{_dead_pid()}-file1234"
+    as_file.symlink_to(outside / "keep.txt")
+    staging.make(tmp_path / "w" / "t")
+    staging.make(tmp_path / "w" / "t", folder=False)
+    assert not folder.exists() and as_folder.is_symlink() and as_file.is_symlink()
+    assert (outside / "keep.txt").read_text() == "someone's"
+
+
+@pytest.mark.parametrize("folder", [True, False])
+def test_a_concurrent_writer_removing_the_same_entry_first(tmp_path, monkeypatch, folder):
+    """Two writers of one target both find a dead entry; the one that finds it gone must not fail."""
+    dead = _dead_entry(tmp_path / "t", folder)
+    (dead / "sub").mkdir() if folder else None
+    kill = os.kill
+
+    def other_writer_first(pid, sig):
+        shutil.rmtree(dead) if folder else dead.unlink()  # between finding the entry and removing it
+        return kill(pid, sig)
+
+    monkeypatch.setattr(staging.os, "kill", other_writer_first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        staging.make(tmp_path / "t", folder)
+    assert not dead.exists()
+
+
+@pytest.mark.parametrize("folder", [True, False])
+def test_an_entry_that_cannot_be_removed_is_a_warning(tmp_path, monkeypatch, folder):
+    """A dead entry that cannot be removed (permissions; emulated: the tests may run as root) is warned about, and
+    the staging goes on."""
+    dead = _dead_entry(tmp_path / "t", folder)
+    (dead / "f.txt").write_text("x") if folder else None
+    remove = os.unlink
+
+    def denied(path, *a, **k):
+        if Path(path).name in ("f.txt", dead.name) and not Path(path).is_dir():
+            raise PermissionError(13, "Permission denied", str(path))
+        return remove(path, *a, **k)
+
+    monkeypatch.setattr(os, "unlink", denied)
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: denied(self))
+    with pytest.warns(RuntimeWarning, match=rf"{dead.name}: a killed writer's staging .* could not be removed "
+                                            r"\(Permission denied\); remove it by hand"):
+        made = staging.make(tmp_path / "t", folder)
+    assert made.exists() and dead.exists()
+
+
+def test_a_killed_atomic_write_leaves_nothing_after_the_next(tmp_path):
+    """`io.atomic_path` (and write_json, save_npy, ... built on it) stages with `staging.make`: its temporary file
+    keeps the target's suffix, and one a killed writer left is removed by the next write of the same file only."""
+    out = tmp_path / "o" / "out.json"
+    for target in (out, out.with_name("other.json")):
+        _killed(f"""
+            from convcorr_jax.core import io
+            with io.atomic_path(Path({str(target)!r})) as tmp:
+                assert tmp.name.startswith(".{target.name}.writing-") and tmp.suffix == ".json", tmp
+                tmp.write_text("half")
+                die()
+            """, tmp_path)
+    assert len(_hidden(out.parent)) == 2 and all(io.LEFTOVER.fullmatch(n) for n in _hidden(out.parent))
+    io.write_json(out, {"a": 1})
+    assert [n for n in _hidden(out.parent) if n.startswith(".out.")] == [] and len(_hidden(out.parent)) == 1
+    assert io.check_replaceable(out.parent, KIND) is True  # the other's leftover: the project's own
+
+
+KIND = io.FolderKind("a test folder", ("*.json",))
+
+
+def test_check_replaceable_tolerates_both_leftover_names(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "out.json").write_text("{}")
+    for name in (".out.k3j_x9ab.part.json", ".out.k3j_x9ab.part", ".out.json.writing-vm-12-k3j_x9ab.json",
+                 ".out.json.writing-other-host-12-k3j_x9ab", ".m.writing-h-1-abcdefgh"):
+        (folder / name).write_text("a killed write's")
+    assert io.check_replaceable(folder, KIND) is True
+    (folder / ".out.json.writing-notes").write_text("someone's")
+    with pytest.raises(io.NotOwned, match=r"holds \.out\.json\.writing-notes besides"):
+        io.check_replaceable(folder, KIND)
+
+
+def test_many_atomic_writes_in_one_folder_list_it_rarely(tmp_path, monkeypatch):
+    """A folder of many files written one by one is not listed once a file (which grew as the square of their
+    number), and a dead writer's file there is still removed."""
+    dead = _dead_entry(tmp_path / "f0.txt", folder=False, tail=".txt")
+    calls, listdir = [], os.listdir
+    monkeypatch.setattr(staging.os, "listdir", lambda p: calls.append(p) or listdir(p))
+    for i in range(200):
+        io.write_text(tmp_path / f"f{i}.txt", "x")
+    assert len(calls) < 20 and not dead.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"f{i}.txt" for i in range(200))

@@ -14,17 +14,16 @@ import fnmatch
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from convcorr_jax.core import staging
 from convcorr_jax.core.errors import InputError
 
 KINDS = ("file", "folder")
@@ -34,10 +33,12 @@ KINDS = ("file", "folder")
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the same folder; rename it onto `path` only if the block succeeds.
 
-    The temporary name keeps the final suffix, so writers that infer the format from it still work. The folder is
-    created if missing; the file gets the permissions a plain open() would (those of the file it replaces, else
-    0666 less the umask); on failure the temporary file is removed and `path` is untouched. A `path` that is a link
-    is replaced by the new file (the link's target is left as it was).
+    The temporary file is `staging.make`'s (`.<name>.writing-<host>-<pid>-<random><suffix>`): it keeps the final
+    suffix, so writers that infer the format from it still work, and one a killed writer left is removed by the next
+    atomic write of `path` on this host. The folder is created if missing; the file gets the permissions a plain
+    open() would (those of the file it replaces, else 0666 less the umask); on failure the temporary file is removed
+    and `path` is untouched. A `path` that is a link is replaced by the new file (the link's target is left as it
+    was).
 
     Args:
       path: the final file path.
@@ -46,9 +47,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
       A context manager yielding the temporary Path to write.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
+    tmp = staging.make(path, folder=False)  # and removes the files of killed writes of `path`
     try:  # mkstemp makes 0600; give the file the permissions a plain open() would: an existing file keeps its own
         st = os.lstat(path)
         mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
@@ -59,7 +58,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         mode = 0o666 & ~umask
     os.chmod(tmp, mode)
-    tmp = Path(tmp)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -244,8 +242,7 @@ class NotOwned(InputError):
 
 
 SHOWN = 3  # foreign entries named in a NotOwned message
-# a temporary file `atomic_path` left behind by a killed writer: .<stem>.<8 random characters>.part[<suffix>]
-LEFTOVER = re.compile(r"\..*\.[a-z0-9_]{8}\.part(\.[^.]+)?")
+LEFTOVER = staging.LEFTOVER  # what a killed writer left (`atomic_path`'s temporary file): the project's own
 
 
 def _foreign_entries(folder: str | os.PathLike, kind: FolderKind | None) -> list[str]:

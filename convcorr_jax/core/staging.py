@@ -2,7 +2,9 @@
 onto it. A process killed meanwhile (SIGKILL skips every clean-up) leaves its staging file or folder behind; the next
 staging for the same target on the same host removes those whose process is gone, and nothing else.
 
-Names: `.<target name>.writing-<host>-<pid>-<8 random characters>` (`prefix(target)` + pid + "-" + random).
+Names: `.<target name>.writing-<host>-<pid>-<8 random characters>` (`prefix(target)` + pid + "-" + random), a
+file's followed by the target's suffix (writers that infer the format from it still work). `io.atomic_path`, and the
+writers built on it, stage their files here too.
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ import os
 import re
 import shutil
 import socket
+import stat
+import sys
 import tempfile
+import time
+import warnings
 from pathlib import Path
+
+
+# what a killed writer leaves beside its target: a staging name (any host; a file's ends in the target's suffix), or
+# the name `io.atomic_path` staged under before, which names no process: `.<stem>.<8 random characters>.part[<suffix>]`
+LEFTOVER = re.compile(r"\..+\.writing-.+-[0-9]+-[a-z0-9_]{8}(\.[^.]+)?|\..*\.[a-z0-9_]{8}\.part(\.[^.]+)?")
 
 
 def prefix(target: str | os.PathLike) -> str:
@@ -29,43 +40,98 @@ def prefix(target: str | os.PathLike) -> str:
 
 def _remove_dead(target: str | os.PathLike, folder: bool = True) -> list[Path]:
     """Remove the staging folders (or files, `folder` False) a killed process on this host left for `target`: the
-    entries beside it named `prefix(target)` + pid + "-" + 8 random characters whose process is gone.
+    entries beside it named `prefix(target)` + pid + "-" + 8 random characters (+ the target's suffix, for a file)
+    whose process is gone.
 
-    Anything else is left alone: a live process's entry (another user's too), other hosts' entries, links, the other
-    kind (a file when `folder`), names that do not match exactly.
+    Anything else is left alone: a live process's entry (another user's too, and a dead writer's pid now another
+    process's), other hosts' entries, links (never followed), the other kind (a file when `folder`), names that do
+    not match exactly. One that cannot be removed is warned about (RuntimeWarning) and left.
 
     Args:
       target: the file or folder being written (its parent folder is scanned; a missing one holds nothing).
       folder: whether the staging entries are folders (else files).
 
     Returns:
-      The paths removed.
+      The paths removed (a concurrent writer may have removed them first).
     """
     target = Path(target)
-    pattern = re.compile(re.escape(prefix(target)) + r"(\d+)-[a-z0-9_]{8}")
+    suffix = "" if folder else f"(?:{re.escape(target.suffix)})?"
+    pattern = re.compile(re.escape(prefix(target)) + r"([0-9]+)-[a-z0-9_]{8}" + suffix)
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(target.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        found = pattern.fullmatch(entry.name)
-        if (found is None or entry.is_symlink() or entry.is_dir(follow_symlinks=False) != folder
-                or int(found[1]) == os.getpid()):
+    for name in _listing(target.parent, fresh=folder):
+        found = pattern.fullmatch(name)
+        if found is None or int(found[1]) == os.getpid() or _alive(int(found[1])):
             continue
+        path = target.parent / name
         try:
-            os.kill(int(found[1]), 0)
-        except ProcessLookupError:  # no such process: its writer is dead
-            (shutil.rmtree(entry.path, ignore_errors=True) if folder else Path(entry.path).unlink(missing_ok=True))
-            removed.append(Path(entry.path))
-        except (OSError, OverflowError):  # alive (another user's process), or not to be told: leave it
-            pass
+            mode = os.lstat(path).st_mode
+        except OSError:  # gone (removed by a concurrent writer)
+            continue
+        if (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)) and _remove(path, folder):
+            removed.append(path)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (one of another user's too: PermissionError)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True
+    return True
+
+
+def _listing(folder: Path, fresh: bool) -> list[str]:
+    """The names under `folder` that may be staging entries (with ".writing-"); unless `fresh`, a listing under
+    _FRESH_S old is reused (a folder of thousands of files written one by one is not listed once a file: a file a
+    writer killed meanwhile is left to a later write)."""
+    key, now = os.path.abspath(folder), time.monotonic()
+    if not fresh and key in _LISTED and now - _LISTED[key][0] < _FRESH_S:
+        return _LISTED[key][1]
+    try:
+        names = [n for n in os.listdir(folder) if ".writing-" in n]
+    except OSError:
+        names = []
+    if not fresh:
+        if len(_LISTED) >= 256:
+            _LISTED.clear()
+        _LISTED[key] = (now, names)
+    return names
+
+
+_LISTED: dict[str, tuple[float, list[str]]] = {}  # folder -> (when a file staging listed it, `_listing`'s names)
+_FRESH_S = 1.0
+
+
+def _remove(path: Path, folder: bool) -> bool:
+    """Remove a dead writer's staging folder or file; False, with a RuntimeWarning, where it cannot be (what is
+    already gone is not an error: a concurrent writer removing it too)."""
+    errors: list[BaseException] = []
+
+    def note(func, p, exc) -> None:
+        exc = exc if isinstance(exc, BaseException) else exc[1]
+        if not isinstance(exc, FileNotFoundError):
+            errors.append(exc)
+
+    if folder:
+        shutil.rmtree(path, **({"onexc": note} if sys.version_info >= (3, 12) else {"onerror": note}))
+    else:
+        try:
+            path.unlink()
+        except OSError as e:
+            note(None, path, e)
+    if errors:
+        why = getattr(errors[0], "strerror", None) or errors[0]
+        warnings.warn(f"{path}: a killed writer's staging {'folder' if folder else 'file'} could not be removed "
+                      f"({why}); remove it by hand", RuntimeWarning, stacklevel=4)
+    return not errors
 
 
 def make(target: str | os.PathLike, folder: bool = True) -> Path:
     """Create an empty staging folder (or file) beside `target`, after removing the ones killed writers of the same
-    target left (`_remove_dead`).
+    target left (`_remove_dead`; one that cannot be removed is a RuntimeWarning, and the staging goes on).
 
     A folder gets the permissions a plain mkdir would give (0777 less the umask), a file mkstemp's (0600): the
     caller sets a file's own.
@@ -75,15 +141,15 @@ def make(target: str | os.PathLike, folder: bool = True) -> Path:
       folder: stage a folder (else an empty file).
 
     Returns:
-      The staging path, `prefix(target)` + pid + "-" + 8 random characters; the caller renames it onto `target`
-      or removes it.
+      The staging path, `prefix(target)` + pid + "-" + 8 random characters (+ `target`'s suffix, for a file); the
+      caller renames it onto `target` or removes it.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead(target, folder)
     start = f"{prefix(target)}{os.getpid()}-"
     if not folder:
-        fd, name = tempfile.mkstemp(prefix=start, dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=start, suffix=target.suffix, dir=target.parent)
         os.close(fd)
         return Path(name)
     tmp = Path(tempfile.mkdtemp(prefix=start, dir=target.parent))
