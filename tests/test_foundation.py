@@ -72,6 +72,46 @@ def test_pck_threshold_boundary_and_nothing_evaluated():
         assert np.isnan(metrics.pck(pred, gt, np.zeros((1, 2), bool), np.array([20.0])))
 
 
+def test_pck_leaves_out_a_person_without_a_normaliser():
+    """A NaN norm (`Skeleton.normaliser_lengths` of a person missing a torso end) leaves that person out (NaN
+    hits), as mmpose's `_calc_distances` masks a zero normaliser; it was scored as misses at every keypoint."""
+    gt = np.zeros((2, 2, 2))
+    pred = np.array([[[1.0, 0.0], [3.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])  # person 1 perfect, no normaliser
+    norm = np.array([20.0, np.nan])
+    vis = np.ones((2, 2), bool)
+    hits = metrics.pck_hits(pred, gt, vis, norm, 0.1)
+    np.testing.assert_array_equal(hits[0], [1.0, 0.0])
+    assert np.isnan(hits[1]).all()
+    assert metrics.pck(pred, gt, vis, norm, 0.1) == 0.5  # 1 of person 0's 2 (it was 1 of 4)
+    np.testing.assert_array_equal(metrics.pck_per_keypoint(pred, gt, vis, norm, 0.1), [1.0, 0.0])
+
+
+def test_torso_pck_protocol_of_sapp_taskar_by_hand():
+    """FLIC and LSP torso PCK as eval_pck.m (Sapp & Taskar; bearpaw/eval_pose utils/eval_pck.m): the torso is
+    ||l shoulder - r hip|| of the ground truth, a joint counts when d <= alpha * torso, a group averages its two
+    sides (equal to pooling when both are labelled, as for every FLIC test person)."""
+    from convcorr_jax.data import skeletons
+    from convcorr_jax.pose import joints
+
+    flic = skeletons.get("flic")
+    gt = np.zeros((1, 11, 2))
+    gt[0, flic.names.index("lsho")] = (0.0, 0.0)
+    gt[0, flic.names.index("rhip")] = (60.0, 80.0)  # torso 100 px
+    gt[0, flic.names.index("rsho")] = (50.0, 0.0)  # r shoulder - l hip is another length: not the torso
+    gt[0, flic.names.index("lhip")] = (0.0, 30.0)
+    torso = flic.normaliser_lengths(gt, np.ones((1, 11), bool))
+    assert torso[0] == pytest.approx(100.0)
+    pred = gt.copy()
+    pred[0, flic.names.index("lelb"), 0] += 5.0  # exactly 0.05 x 100: a hit (<=)
+    pred[0, flic.names.index("relb"), 0] += 5.001  # just beyond: a miss
+    pred[0, flic.names.index("lwri"), 1] += 20.0  # a hit at 0.2 only
+    g05 = joints.group_pck(pred, gt, np.ones((1, 11), bool), torso, flic.groups, 0.05)
+    g20 = joints.group_pck(pred, gt, np.ones((1, 11), bool), torso, flic.groups, 0.2)
+    assert (g05["Elbow"], g05["Wrist"], g20["Elbow"], g20["Wrist"]) == (50.0, 50.0, 100.0, 100.0)
+    lsp = skeletons.get("lsp")
+    assert lsp.torso == (9, 2) and [lsp.names[j] for j in lsp.torso] == ["l shoulder", "r hip"]  # its 10 and 3
+
+
 @pytest.mark.parametrize("args,field", [
     ((np.zeros((1, 3, 1)), np.zeros((1, 3, 1)), np.ones((1, 3), bool), np.ones(1)), "gt"),  # 1-D points scored
     ((np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), np.ones((1, 2), bool), np.ones(1)), "visible"),

@@ -63,11 +63,12 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
     Args:
         pred, gt: [N, K, 2] (x, y) pixels.
         visible: bool [N, K] (None: every keypoint with finite gt).
-        norm: [N] pixels per instance (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC).
+        norm: [N] pixels per instance (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC); NaN
+            or inf leaves the instance out (e.g. `Skeleton.normaliser_lengths` of a person missing a torso end).
         alpha: the fraction of norm a prediction may be off.
 
     Returns:
-        float64 [N, K]: 1.0 hit, 0.0 miss, NaN not evaluated (`evaluated`).
+        float64 [N, K]: 1.0 hit, 0.0 miss, NaN not evaluated (`evaluated`, or a non-finite norm).
 
     Raises:
         InputError: pred, gt not [N, K, 2] of one shape, visible not [N, K], norm not [N].
@@ -79,10 +80,8 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
     if visible is not None:
         check_shape(visible, "N K", "pck", "visible", dims)
     check_shape(norm, "N", "pck", "norm", dims, note="(pixels per instance)")
-    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)
-    ok = evaluated(gt, visible)
-    hits = (d <= alpha * np.asarray(norm, np.float64)[:, None]).astype(np.float64)
-    return np.where(ok, hits, np.nan)
+    d, norm = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt), np.asarray(norm, np.float64)[:, None]
+    return np.where(evaluated(gt, visible) & np.isfinite(norm), (d <= alpha * norm).astype(np.float64), np.nan)
 
 
 def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float = 0.1) -> float:
