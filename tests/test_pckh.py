@@ -215,3 +215,32 @@ def test_the_old_home_of_the_mpii_files_warns_and_reexports():
         old = importlib.import_module("convcorr_jax.pose.mpii_files")
     assert old.read_preds is read_preds is mpii_eval_files.read_preds and old.write_preds is mpii_eval_files.write_preds
     assert old.read_eval_h5 is read_eval_h5 and old.MPIIEvalSet is mpii_eval_files.MPIIEvalSet
+
+
+def test_eval_pose_pckh_mean_is_the_official_total():
+    """`convcorr eval pose` on MPII (head box `normalize`): its PCKh@0.5 "mean" leaves pelvis and thorax out, as the
+    toolkit's Total (and `convcorr eval pckh`); it pooled all 16 joints, so easy pelvis/thorax hits raised it."""
+    from convcorr_eval.tompson2015.pose_scores import MODELS, pckh_block
+    from convcorr_jax.data.skeletons import get
+
+    sk = get("mpii")
+    gt = np.zeros((2, 16, 2)) + 100.0
+    head = np.array([10.0, 10.0])
+    pred = gt.copy()
+    pred[0, 9] += [5.0, 0.0]  # head top at exactly 0.5 head: a hit
+    pred[1, 15] += [6.0, 0.0]  # l wrist beyond: a miss
+    pred[:, 10] += [0.0, 50.0]  # r wrists: misses
+    labelled = np.ones((2, 16), bool)
+    labelled[1, 3] = False  # one l hip unannotated
+    block = pckh_block({m: pred for m in MODELS}, gt, labelled, head, sk, "MPII head box")
+    row = block["models"]["validated"]["0.5"]
+    # 14 joints x 2 people - 1 unannotated = 27 scored; 3 misses (both r wrists, one l wrist); pelvis/thorax out
+    assert row["mean"] == pytest.approx(24 / 27)
+    assert math.isnan(row["pelvis"]) and math.isnan(row["thorax"])
+    gt_missing = np.where(labelled[..., None], gt, np.nan)
+    assert 100 * row["mean"] == pytest.approx(metrics.pckh_table(pred, gt_missing, head, None, (0.5,))["0.5"]["Total"])
+    assert "pelvis and thorax left out" in block["normaliser"]
+    # a head segment drawn from two joints (no head box): every labelled joint counts
+    two = pckh_block({m: pred for m in MODELS}, gt, labelled, head, sk)
+    assert two["models"]["validated"]["0.5"]["mean"] == pytest.approx(28 / 31)
+    assert two["normaliser"] == "head segment (upper neck - head top)"

@@ -15,7 +15,8 @@ folders, LSP / LSPET, FLIC, MPII's "val" = valid.h5, and kinds users register) r
     without one), the cascade, the coarse model alone and the mean pose (the training split's mean keypoints in
     crop pixels, the same for every person); people whose normaliser joints are unlabelled are not scored
     (counted);
-  PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, `PoseDataset.head_norm`);
+  PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, `PoseDataset.head_norm`, and the
+    mean over the official toolkit's 14 joints, pelvis and thorax left out: `pckh_block`);
   COCO's OKS AP (pycocotools, the reference implementation) for kinds read from COCO-format files
     (`PoseDataset.oks`): the validated read-out's keypoints mapped back to the image, one detection per annotated
     person with the mean coarse heat-map peak as its score, against the split's annotation file (restricted to the
@@ -92,6 +93,33 @@ def pck_columns(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.n
         row.update({g: _mean(hits[:, list(js)]) for g, js in skeleton.column_groups.items()})
         out[f"{a:g}"] = row
     return out
+
+
+def pckh_block(preds: dict, gt: np.ndarray, labelled: np.ndarray, head: np.ndarray, skeleton: Skeleton,
+               head_norm: str = "") -> dict:
+    """The result's "pckh": {"normaliser": in words, "models": {model: `pck_columns` at 0.5}}. With MPII's head box
+    (`head_norm`) on the MPII skeleton, "mean" is the official toolkit's Total: pelvis and thorax are left out
+    (`metrics.MPII_TOOLKIT_JOINTS`; their columns NaN), as `convcorr eval pckh` scores.
+
+    Args:
+        preds: {model: predictions [N, K, 2]} (`MODELS` are scored).
+        gt, labelled: ground truth [N, K, 2] and bool [N, K].
+        head: the head segment [N] (pixels; NaN: the person is not scored).
+        skeleton: names, groups and head segment.
+        head_norm: the dataset's head-size name ("MPII head box"), "" where the head segment is two joints.
+
+    Returns:
+        the dict above (fractions 0..1).
+    """
+    ok = np.asarray(labelled, bool) & np.isfinite(head)[:, None]
+    if not head_norm:
+        name = f"head segment ({skeleton.names[skeleton.head[0]]} - {skeleton.names[skeleton.head[1]]})"
+    else:
+        name = f"head segment ({head_norm})"
+        if skeleton.name == "mpii":
+            ok &= np.isin(np.arange(skeleton.num_joints), metrics.MPII_TOOLKIT_JOINTS)
+            name += "; mean over the MPII toolkit's 14 joints (pelvis and thorax left out)"
+    return {"normaliser": name, "models": {m: pck_columns(preds[m], gt, ok, head, skeleton, (0.5,)) for m in MODELS}}
 
 
 def _mean(hits: np.ndarray) -> float:
@@ -280,10 +308,7 @@ def score_run(model: str | Path, root: str | Path, split: str = "val", flip: boo
         res["carved"] = crops.carved
     head = norm if entry.head_norm else sk.head_lengths(arr.points, arr.visible)
     if head is not None:
-        ok = np.asarray(arr.visible) & np.isfinite(head)[:, None]
-        res["pckh"] = {"normaliser": "head segment" + (f" ({entry.head_norm})" if entry.head_norm else
-                                                       f" ({sk.names[sk.head[0]]} - {sk.names[sk.head[1]]})"),
-                       "models": {m: pck_columns(preds[m], arr.points, ok, head, sk, (0.5,)) for m in MODELS}}
+        res["pckh"] = pckh_block(preds, arr.points, arr.visible, head, sk, entry.head_norm)
     if entry.oks:
         people = pose_sets.load_people(cfg.data, root, split, **loader_options(cfg.data, cfg))
         gt = coco_ground_truth(people.source, {s.extras.get("image_id") for s in people.samples})
@@ -333,4 +358,4 @@ def _pct(v: float) -> str:
 
 
 __all__ = ["ALPHAS", "DEFAULT_SIGMA", "coco_ground_truth", "crops_of", "markdown", "mean_pose", "oks_ap",
-           "pck_columns", "score_run", "validated_predictions"]
+           "pck_columns", "pckh_block", "score_run", "validated_predictions"]
