@@ -9,11 +9,13 @@ order).
     norm = sk.normaliser_lengths(points, labelled, boxes)   # [N] the PCK normaliser in the points' pixels
 
 A skeleton's PCK normaliser is one of three, named by `normaliser`:
-  "torso"  the distance between its two `torso` joints (FLIC: l shoulder - r hip, MODEC's torso);
+  "torso"  the distance between its two `torso` joints (FLIC and LSP: l shoulder - r hip, the torso of Sapp &
+           Taskar's eval_pck.m, d <= alpha x torso);
   "head"   the length of its `head` segment (MPII: upper neck - head top; its h5 head box gives PCKh where present);
   "bbox"   the longer side of the person's box (COCO-17: the annotation's bbox; LSP: the tight box around the
-           person's labelled joints, Yang & Ramanan's PCK, which scores every person where LSPET leaves a torso
-           joint unlabelled for about a third of them; every skeleton without torso ends).
+           person's labelled joints, as Yang & Ramanan's PCK but max(x1 - x0, y1 - y0) without their + 1 pixel,
+           which scores every person where LSPET leaves a torso joint unlabelled for about a third of them; every
+           skeleton without torso ends).
 A person whose normaliser joints are not both labelled gets NaN: it is left out of PCK and counted (never a silent
 fallback to another normaliser). Nothing here chooses by the number of joints.
 
