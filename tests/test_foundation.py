@@ -112,6 +112,19 @@ def test_torso_pck_protocol_of_sapp_taskar_by_hand():
     assert lsp.torso == (9, 2) and [lsp.names[j] for j in lsp.torso] == ["l shoulder", "r hip"]  # its 10 and 3
 
 
+def test_normalised_error_of_a_face_with_no_visible_point_is_nan_without_a_warning():
+    gt = np.zeros((3, 2, 2))
+    pred = np.array([[[3.0, 4.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 0.0]], [[np.nan, 0.0], [0.0, 2.0]]])
+    vis = np.array([[True, True], [False, False], [True, True]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN for the second face, without numpy's "Mean of empty slice"
+        err = metrics.normalised_error(pred, gt, np.array([2.0, 1.0, 4.0]), vis)
+        all_nan = metrics.normalised_error(pred[:1], gt[:1], np.ones(1), np.zeros((1, 2), bool))
+    # face 0: (5 + 1) / 2 points / norm 2; face 1: none visible; face 2: the NaN prediction left out, 2 / 1 / 4
+    np.testing.assert_allclose(err, [1.5, np.nan, 0.5])
+    assert np.isnan(all_nan).all() and err.dtype == np.float64
+
+
 @pytest.mark.parametrize("args,field", [
     ((np.zeros((1, 3, 1)), np.zeros((1, 3, 1)), np.ones((1, 3), bool), np.ones(1)), "gt"),  # 1-D points scored
     ((np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), np.ones((1, 2), bool), np.ones(1)), "visible"),
