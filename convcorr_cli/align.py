@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_cli.options import WHOLE_WEIGHTS, add_set, check_outputs
+from convcorr_cli.options import WHOLE_WEIGHTS, add_set, check_outputs, document
 from convcorr_jax.core import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES, get
 from convcorr_jax.core.errors import InputError
@@ -51,6 +51,13 @@ FLAGS = {"beta": "--beta", "window": "--window", "iters": "--iters", "levels": "
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Read images A and B (B resized to A's size) and solve a BP flow from A to B on conv4 features of "
+             "--backbone or dense SIFT: on the grid of conv4 receptive-field centres, or per pixel coarse to fine "
+             "with --dense. Writes into the folder --out flow.npy (dx, dy per grid point or pixel of A), grid_xy.npy "
+             "(grid only), energy.json (energies, settings, versions, seconds) and warp.png (A, B, B warped onto A, "
+             "the flow); --json also writes the summary.",
+             "convcorr align LEFT.png RIGHT.png --dense --out DIR",
+             "convcorr align a.png b.png --features sift --out ab_sift")
     p.add_argument("image_a", help="source image (any size)")
     p.add_argument("image_b", help="target image (resized to the source's size)")
     p.add_argument("--features", choices=FEATURES, default="conv4")

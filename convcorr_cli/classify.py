@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from convcorr_cli.options import WHOLE_WEIGHTS, check_outputs
+from convcorr_cli.options import WHOLE_WEIGHTS, check_outputs, document
 from convcorr_jax.core import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.features.classify import classify
@@ -20,6 +20,11 @@ from convcorr_jax.weights import load_backbone
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Read each image, resize and centre-crop it the backbone's standard way, and print its top-k "
+             "ImageNet classes with softmax probabilities. Writes no file unless --json: the classes and the raw "
+             "logits of every image, with the config, backbone, versions and seconds.",
+             "convcorr classify photo.jpg --json classes.json",
+             "convcorr classify a.jpg b.jpg --backbone efficientnet_lite2 --topk 3")
     p.add_argument("images", nargs="+", help="image files (any PIL-readable format)")
     p.add_argument("--backbone", default="mobilenet_v2",
                    help=f"one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convcorr_cli.options import document, group_examples
 from convcorr_jax.core import io
 from convcorr_jax.data.fetch import DOWNLOADS, fetch_dataset
 from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, SPLITS, pack_flic, unpack_flic
@@ -81,26 +82,39 @@ def _unpack_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", required=True)
-    help_ = "generate a synthetic dataset in the real formats"
-    _synth_arguments(sub.add_parser("synth", help=help_, description=help_))
-    _inspect_arguments(sub.add_parser(
-        "inspect", help="print what a loader reads from PATH",
-        description="Detect the format of PATH (FLIC examples.mat, MPII .h5 / RELEASE .mat, LSP joints.mat, Bourdev "
-                    "XML or folder, .pts or 300-W folder, COCO landmark json or person-keypoint folder, VOC label PNG "
-                    "or folder, joints CSV, image folder), load it and summarise."))
-    _fetch_arguments(sub.add_parser(
-        "fetch", help="download, verify (size, sha256) and unpack a dataset",
-        description="Download a dataset archive from its official address, check its size and sha256, and unpack it "
-                    "atomically into --out, the folder the loader reads (load_pf_willow(OUT), load_flic(OUT)). "
-                    "PF-WILLOW publishes no checksum: pass --sha256."))
-    _pack_arguments(sub.add_parser(
-        "pack-flic", help="pack a FLIC folder into one tar + sha256 file",
-        description="Pack examples.mat and the images it names into one uncompressed tar (JPEGs re-encoded at "
-                    "--quality, or copied), written atomically with OUT.sha256 beside it."))
-    _unpack_arguments(sub.add_parser(
-        "unpack-flic", help="verify and unpack a pack-flic archive",
-        description="Check the archive's sha256 (--sha256, else ARCHIVE.sha256) and unpack its FLIC folder "
-                    "atomically into --out, the folder load_flic reads."))
+    _synth_arguments(document(
+        sub.add_parser("synth", help="generate a synthetic dataset in the real formats"),
+        "Generate a synthetic dataset in its real format into the new or empty folder --out: objects as VOC "
+        "keypoint folders, people as an MPII h5 and a FLIC examples.mat with their images, faces as a 300-W folder; "
+        "the real loaders read it. Prints one summary line.",
+        "convcorr data synth people --n 200 --seed 0 --out people",
+        "convcorr data synth objects --n 50 --image-size 128 --out objects"))
+    _inspect_arguments(document(
+        sub.add_parser("inspect", help="print what a loader reads from PATH"),
+        "Detect the format of PATH (FLIC examples.mat, MPII .h5 / RELEASE .mat, LSP joints.mat, Bourdev XML or "
+        "folder, .pts or 300-W folder, COCO landmark json or person-keypoint folder, VOC label PNG or folder, joints "
+        "CSV, image folder), load it and print a summary and the first samples; writes nothing.",
+        "convcorr data inspect FLIC/examples.mat --show 3",
+        "convcorr data inspect people --with-images --skip-bad"))
+    _fetch_arguments(document(
+        sub.add_parser("fetch", help="download, verify (size, sha256) and unpack a dataset"),
+        "Download a dataset archive from its official address (or --url), check its size and sha256, keep it in "
+        "--archive-dir, and unpack it atomically into --out, the folder the loader reads (load_pf_willow(OUT), "
+        "load_flic(OUT)). PF-WILLOW publishes no checksum: pass --sha256.",
+        "convcorr data fetch flic --out FLIC", "convcorr data fetch pf-willow --out PF-dataset-WILLOW --sha256 H"))
+    _pack_arguments(document(
+        sub.add_parser("pack-flic", help="pack a FLIC folder into one tar + sha256 file"),
+        "Read the FLIC folder --root and pack examples.mat and the images it names into one uncompressed tar --out "
+        "(JPEGs re-encoded at --quality, or copied), written atomically with OUT.sha256 beside it; a larger archive "
+        "than --max-mib is refused.",
+        "convcorr data pack-flic --root FLIC --out flic.tar",
+        "convcorr data pack-flic --root FLIC --out flic.tar --copy --max-mib 200"))
+    _unpack_arguments(document(
+        sub.add_parser("unpack-flic", help="verify and unpack a pack-flic archive"),
+        "Check the archive's sha256 (--sha256, else ARCHIVE.sha256) and unpack its FLIC folder atomically into the "
+        "new or empty folder --out, the folder load_flic reads; a corrupted archive is refused in one line.",
+        "convcorr data unpack-flic flic.tar --out FLIC"))
+    group_examples(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 (`convcorr_eval.demo`).
 
     convcorr demo [--only table1,table2] [--size tiny|default|full] [--out runs/demo] [--backbone B] [--weights W]
+                  [--no-progress]
 
 `--out` is absent, empty, or a demo's folder (its report, metrics.json, stage folders and the runner's hidden files
 beside them: `DEMO_FOLDER`); a folder holding anything else is refused in one line naming it, before any stage runs.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from convcorr_cli.options import document
 from convcorr_jax.core import io
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.core.errors import InputError
@@ -24,7 +26,14 @@ DEMO_FOLDER = io.FolderKind("a demo folder", ("report.md", "report.html", "metri
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ",".join(STAGES))
+    document(p, "Run the experiments of the three papers in order (stages: " + " ".join(STAGES) + ") on the "
+             "embedded default: synthetic data written in the real dataset formats, the real pretrained weights. "
+             "Each stage is a run folder OUT/<stage>/ (config.json, metrics.json, report.md, figures/); the demo's "
+             "report.md, report.html and metrics.json go to OUT. A finished stage with the same key is kept "
+             "(--force runs it again); a stage that fails is reported, the others go on, and the exit code is 1.",
+             "convcorr demo --only table1,table2", "convcorr demo --size tiny --no-progress",
+             "convcorr demo --backbone vgg16 --out runs/demo_vgg16")
+    p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ", ".join(STAGES))
     p.add_argument("--size", choices=SIZES, default="default",
                    help="every stage's scale: tiny (seconds, plumbing), default, full (the paper's)")
     p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
@@ -34,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "torchvision_alexnet, the papers' network, for Long et al., mobilenet_v2 otherwise)")
     p.add_argument("--weights", default=None, help="weight file, or 'random' (default: the real pretrained weights)")
     p.add_argument("--force", action="store_true", help="re-run stages whose identical result is in the run folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
     check_weights(args.weights, None, "--weights")
     io.check_writable(args.out, "--out", kind="folder")
     io.check_replaceable(args.out, DEMO_FOLDER, "--out")  # written into, never among someone's files
-    failed = run_demo(only or list(STAGES), args.size, args.out, args.seed, args.backbone, args.weights, args.force)
+    failed = run_demo(only or list(STAGES), args.size, args.out, args.seed, args.backbone, args.weights, args.force,
+                      progress=not args.no_progress)
     return 1 if failed else 0

@@ -77,7 +77,7 @@ from convcorr_eval.experiment import SIZES, ExperimentConfig, Result
 from convcorr_eval.pck import pck_files
 from convcorr_eval.report import percent, score_about
 from convcorr_eval.runner import execute, make_config, path_identity
-from convcorr_cli.options import add_backbone_module, add_out, add_set, check_outputs
+from convcorr_cli.options import add_backbone_module, add_out, add_set, check_outputs, document, group_examples
 
 
 def _check_output_paths(outputs: dict[str, str | None], inputs: dict[str, str | None],
@@ -474,10 +474,64 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
 }
 
 
+_RUN_FOLDER = ("Writes the run folder OUT/NAME (--out, default runs; NAME: --name, or the experiment's readable name "
+               "and a digest of every setting): config.json, metrics.json, report.md/html, figures/; an identical "
+               "finished run is kept (--force runs it again). Then prints its tables")
+# subcommand -> (its --help paragraph: what it reads, what it writes and where; example command lines)
+HELP: dict[str, tuple[str, ...]] = {
+    "pckh": ("Read MPII prediction files (`preds`, .mat or .h5) and the ground truth annot/valid.h5, or with "
+             "--reference the published files in MPII_FOLDER/reference_preds/, and print PCKh at 0.5 and 0.1 per "
+             "joint group and the AUC (the official toolkit's definition). Writes only --json (percent) and "
+             "--figure (PNG of the PCKh-total curves).",
+             "convcorr eval pckh --preds preds.h5 --annot annot/valid.h5 --json pckh.json --figure pckh.png",
+             "convcorr eval pckh --reference MPII_FOLDER"),
+    "pck": ("Read predictions `preds` [N, K, 2] (.npz, .npy or .h5) and ground truth (.npz: points [N, K, 2], "
+            "visible [N, K], norm [N], e.g. FLIC's torso size) and print PCK per joint at --alpha and the curve. "
+            "Writes only --json.",
+            "convcorr eval pck --preds P.npz --gt G.npz --alpha 0.05 --json pck.json",
+            "convcorr eval pck --preds P.npz --gt G.npz --json - | jq .mean"),
+    "mpii": ("Run a pose model trained on MPII (--model) on the people of --annot (images from --images), write its "
+             "predictions in the MPII frame (1-based h5 `preds`, preds.h5 in the run folder) and score them by "
+             f"PCKh. {_RUN_FOLDER}, and copies the JSON to --json and the predictions to --h5 where given.",
+             "convcorr eval mpii --model runs/pose_mpii --annot annot/valid.h5 --h5 preds.h5 --json mpii.json"),
+    "flic": ("Score a pose model (--model: a shipped model's name, a model folder or a training run folder; read "
+             "only) on the FLIC folder --root: PCK per joint group at 0.05, 0.1 and 0.2 of the torso size for its "
+             f"stored read-out, the coarse model and the cascade. {_RUN_FOLDER}, and copies the JSON to --json and "
+             "Figure 15 to --figure where given.",
+             "convcorr eval flic --model flic --root FLIC --split val",
+             "convcorr eval flic --model runs/pose_flic --root FLIC --json flic.json --figure fig15.png"),
+    "pose": ("Score any trained pose model (--model, read only) on --split of the dataset --root (COCO-format "
+             "folders, LSP/LSPET, FLIC, MPII): PCK per joint group at the skeleton's normaliser for its stored "
+             "read-out, the cascade, the coarse model and the mean pose, PCKh where a head segment exists, COCO's OKS "
+             "AP on COCO-format data. Prints the tables; writes only --json.",
+             "convcorr eval pose --model runs/pose_coco --root COCO --split val --json pose.json",
+             "convcorr eval pose --model person --root LSP --split test --flip"),
+    "pf-willow": ("Transfer the keypoints of each PF-WILLOW pair under --root from one image to the other (default: "
+                  "SCOT's optimal transport + Hough matching on VGG-16 hyperpixels; --method, --backbone, --taps, "
+                  "--features change it) and score PCK per sub-class (Proposal Flow protocol). "
+                  f"{_RUN_FOLDER}, and copies the JSON (fractions) to --json where given.",
+                  "convcorr eval pf-willow --root PF-dataset-WILLOW --json willow.json",
+                  "convcorr eval pf-willow --root PF-dataset-WILLOW --size tiny --features sift",
+                  "convcorr eval pf-willow --root PF-dataset-WILLOW --backbone torchvision_alexnet --method bp "
+                  "--taps conv4 --set transfer.grid=conv4"),
+    "pf-pascal": ("The keypoint transfer of pf-willow, with its options, on --split of the PF-PASCAL folder --root "
+                  "(HPF's and SCOT's split): PCK at alpha x the target image's max side, mean over pairs and per "
+                  f"category. {_RUN_FOLDER}, and copies the JSON to --json where given.",
+                  "convcorr eval pf-pascal --root PF-PASCAL --split test --json pf_pascal.json",
+                  "convcorr eval pf-pascal --root PF-PASCAL --size tiny --pairs 2"),
+    "spair": ("The keypoint transfer of pf-willow, with its options, on --split of the SPair-71k folder --root: PCK "
+              "at alpha x the target's object box max side, mean over pairs and per category. "
+              f"{_RUN_FOLDER}, and copies the JSON to --json where given.",
+              "convcorr eval spair --root SPair-71k --split test --json spair.json",
+              "convcorr eval spair --root SPair-71k --classes cat,dog --pairs 10"),
+}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="metric", required=True)
     for name, (help_, add, _) in SUBCOMMANDS.items():
-        add(sub.add_parser(name, help=help_))
+        add(document(sub.add_parser(name, help=help_), *HELP[name]))
+    group_examples(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from convcorr_cli.options import WHOLE_WEIGHTS, check_outputs
+from convcorr_cli.options import WHOLE_WEIGHTS, check_outputs, document
 from convcorr_jax.core import io, runinfo
 from convcorr_jax.backbones import NAMES, get
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap, resolve_taps
@@ -29,6 +29,12 @@ from convcorr_jax.weights import load_backbone
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Read one image, run the backbone and write the activations of --taps (role names conv1..fc7 or "
+             "the backbone's own tap names) to the .npz --out: per tap T the array T, and for spatial taps "
+             "T__centers (each column's receptive-field centre, (x, y) pixels of the original image) and T__rf; "
+             "--json also writes the shapes, config, versions and seconds.",
+             "convcorr features photo.jpg --backbone torchvision_alexnet --taps conv4,pool5 --out photo_feats.npz",
+             "convcorr features photo.jpg --taps block12,pool --out feats.npz --json feats.json")
     p.add_argument("image", help="image file")
     p.add_argument("--backbone", default="mobilenet_v2",
                    help=f"one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")

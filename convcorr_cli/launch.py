@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 
 from convcorr_cli.main import COMMANDS, main as convcorr
+from convcorr_cli.options import document
 from convcorr_jax.core import interrupt
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID
@@ -157,6 +158,12 @@ def _watch(procs: list[subprocess.Popen], timeout: float | None, poll: float) ->
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Run the command after -- as N JAX processes on this machine (CPU devices, gloo collectives), each "
+             "told the coordinator, the process count and its id through the environment; all share this "
+             "terminal, and the command writes what it writes. If one process fails the others are stopped and the "
+             "exit code is that process's; 124 after --timeout.",
+             "convcorr launch -n 2 --local-devices 2 -- train pose --config tiny",
+             "convcorr launch -n 2 -- python my_script.py")
     p.add_argument("-n", "--num-processes", type=int, default=2, help="processes to start (default 2)")
     p.add_argument("-d", "--local-devices", type=int, default=1, help="CPU devices per process (default 1)")
     p.add_argument("--timeout", type=float, default=None, help="stop all processes after this many seconds")

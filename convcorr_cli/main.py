@@ -109,11 +109,18 @@ def setup_compile_cache() -> str | None:
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (an InputError: exit code 2), not the usage and a line, and
-    whose `--help` shows every option's default (`options.HelpFormatter`); subparsers inherit both."""
+    """An argument parser whose errors are one line (an InputError: exit code 2), not the usage and a line, whose
+    `--help` shows every option's default (`options.HelpFormatter`) and which refuses `-` for an output flag other
+    than --json (`options.refuse_stdout`); subparsers inherit all three."""
 
     def __init__(self, *args, formatter_class: type[argparse.HelpFormatter] = HelpFormatter, **kwargs):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, then `-` refused for an output flag but --json (`options.refuse_stdout`)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        options.refuse_stdout(self, parsed)
+        return parsed, extras
 
     def error(self, message: str):
         for a in self._actions:  # `convcorr eval` alone: name the subcommands, not the dest that holds one

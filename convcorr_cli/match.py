@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_cli.options import add_set, check_outputs
+from convcorr_cli.options import add_set, check_outputs, document
 from convcorr_jax.core import config, io, runinfo
 from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.correspondence import PointTransferConfig, transfer_points
@@ -47,6 +47,15 @@ CONFIDENCE = ("cosine similarity of the backbone features at the source point (A
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Read images A and B and the points of A (--points: JSON, CSV, PF-WILLOW's .mat or an output of "
+             "this command) and move each point to the corresponding place of B (default: the validated OT + Hough "
+             "matching on VGG-16, MobileNetV2 and EfficientNet-Lite2 hyperpixels with MobileNetV2's CAM prior). "
+             "Writes the points in B with their confidences to the JSON --out (default: next to P, "
+             "<P's stem>_in_<B's stem>.json) and a figure of both images with the matches joined to --figure "
+             "(default: OUT with .png).",
+             "convcorr match car_a.png car_b.png --points car_a.json",
+             "convcorr match a.png b.png --points a.csv --out ab.json --figure ab.png --method rhm",
+             "convcorr match b.png c.png --points a_in_b.json  # the points moved into B, carried on into C")
     p.add_argument("image_a", help="source image (any size)")
     p.add_argument("image_b", help="target image (any size)")
     p.add_argument("--points", required=True, metavar="P",

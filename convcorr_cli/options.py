@@ -7,6 +7,12 @@
   `=` or without a field name is one error line (exit code 2) naming the flag.
 - `add_out(parser, help, ...)`: `--out`, where a command writes; `old=("--out-dir",)` keeps former spellings as
   hidden aliases of it.
+- `document(parser, description, *examples)`: a (sub)command's `--help` paragraph and its "examples:" block, shown
+  as written (`HelpFormatter`); `examples_of` reads them back; `group_examples` gives a command with subcommands the
+  first example of each.
+- Output paths: `-` is stdout for `--json` alone (`convcorr_cli.main.json_to_stdout`); every other flag that names
+  an output file or folder (`OUTPUT_FLAGS`) refuses `-` in one line (`refuse_stdout`) instead of writing a file named
+  `-` (its full path names such a file).
 - `--backbone-module MODULE|FILE.py` (`add_backbone_module`, on every command with `--backbone`): imports a
   module or Python file that registers a user's backbone (`convcorr_jax.backbones.register`) or matcher before
   the arguments are read, so `--backbone NAME` accepts its name (`import_extensions`).
@@ -32,6 +38,9 @@ WHOLE_WEIGHTS = "mobilenet_v2, whose fetched ImageNet weights hold every layer, 
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 SAYS_DEFAULT = re.compile(r"\(default\b|\bdefault:", re.IGNORECASE)
 JSON, JSON_STDOUT = "--json", "--json -: the JSON alone on stdout, the other lines on stderr"  # convcorr_cli.main
+EXAMPLES = "examples:"  # the first line of a (sub)command's epilog (`document`), kept as written in --help
+# the flags that name a file or folder a command writes (besides --json): "-" is refused there, not a file named "-"
+OUTPUT_FLAGS = ("--out", "--out-dir", "--figure", "--h5", "--export-onnx", "--logdir", "--archive-dir")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -51,6 +60,11 @@ class HelpFormatter(argparse.HelpFormatter):
             action.help = "(default: %(default)s)"
         return super()._format_action(action)
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith(EXAMPLES + "\n"):  # command lines: one a line, as written (`document`)
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if JSON in action.option_strings and JSON_STDOUT not in text:
@@ -58,6 +72,37 @@ class HelpFormatter(argparse.HelpFormatter):
         if self._shows_default(action) and not SAYS_DEFAULT.search(text):
             text = f"{text} (default: %(default)s)".lstrip()
         return text
+
+
+def document(p: argparse.ArgumentParser, description: str, *examples: str) -> argparse.ArgumentParser:
+    """Give a (sub)command's parser its `--help` paragraph (what it reads, what it writes and where) and an
+    "examples:" epilog of whole command lines (`convcorr eval pck --preds P.npz ...`, a `# comment` allowed after
+    one), shown one a line as written; returns `p`. tests/test_cli_help.py parses every example."""
+    p.description = " ".join(description.split())
+    p.epilog = "\n".join([EXAMPLES, *(f"  {e}" for e in examples)])
+    return p
+
+
+def examples_of(p: argparse.ArgumentParser) -> list[str]:
+    """The command lines of `p`'s "examples:" epilog (`document`), [] without one."""
+    lines = (p.epilog or "").splitlines()
+    return [line.strip() for line in lines[1:]] if lines[:1] == [EXAMPLES] else []
+
+
+def group_examples(p: argparse.ArgumentParser) -> None:
+    """The "examples:" epilog of a command with subcommands: the first example of each subcommand, in order."""
+    subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices.values()
+    p.epilog = "\n".join([EXAMPLES, *(f"  {examples_of(s)[0]}" for s in subs if examples_of(s))])
+
+
+def refuse_stdout(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One InputError (exit code 2) naming the flag when an output flag of `p` (`OUTPUT_FLAGS`) is `-`: only
+    `--json` writes to stdout; any other flag would write a file or folder named `-` (its full path names it)."""
+    for a in p._actions:
+        flag = next((f for f in a.option_strings if f in OUTPUT_FLAGS), None)
+        if flag is not None and str(getattr(args, a.dest, None)) == "-":
+            raise InputError(None, flag, "a file or folder path (only --json takes -, for stdout; a file named - "
+                             "is its full path)", "-")
 
 
 def set_assignment(text: str) -> str:

@@ -68,6 +68,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from convcorr_cli import pose_video
+from convcorr_cli.options import document
 from convcorr_jax.core import geometry, io, runinfo
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import read_image
@@ -97,6 +98,14 @@ class _TorsoBoxFlag(argparse.Action):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Read images (any size) or one video and estimate the joints of the person in each with a shipped "
+             "pose model or a `convcorr train pose` run (--model), from a person box, a torso box or none. Writes "
+             "each image with its skeleton drawn to --out as <image name>_pose.png and the joints of every image to "
+             "the JSON --json (images need one or both); a video gives --out/<clip>_pose.mp4 and <clip>_pose.jsonl. "
+             "--list-models prints the shipped models; --export-onnx writes the coarse network as ONNX.",
+             "convcorr pose photo.jpg --out poses/",
+             "convcorr pose photo.jpg --person-box 40,10,470,511 --model flic_256 --json photo.json",
+             "convcorr pose clip.mp4 --out poses/ --every 2")
     p.set_defaults(legacy_box=False)
     p.add_argument("images", nargs="*", help="image files (any size), or one video (.mp4, .mov, .avi, ...)")
     p.add_argument("--model", "--run", dest="model", default=None,

@@ -23,7 +23,7 @@ import argparse
 import shutil
 import textwrap
 
-from convcorr_cli.options import add_set
+from convcorr_cli.options import add_set, document
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES
@@ -31,6 +31,14 @@ from convcorr_eval.runner import execute, experiments, make_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    document(p, "Run one experiment (an id of --list) with its config at --size, changed by --set, --backbone and "
+             "--data-root, into the run folder OUT/<name>/ (<name>: the experiment id, or --set name=NEW): "
+             "config.json, metrics.json, report.md, report.html and figures/, written when the run finishes. A "
+             "finished run with the same key (experiment, config, code version, the files under data_root) is kept "
+             "(--force runs it again); one with other settings is refused, naming --set name=NEW and --force.",
+             "convcorr run long2014.table2 --size tiny --set transfer.beta=0.01",
+             "convcorr run long2014.table3 --set data=flic --data-root FLIC --set cv=true",
+             "convcorr run --list  # every experiment: what it does, the datasets it accepts")
     p.add_argument("experiment", nargs="?", help="experiment id (--list shows them)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--size", choices=SIZES, default="default",

@@ -19,14 +19,21 @@ from __future__ import annotations
 
 import argparse
 
-from convcorr_cli.options import add_out, add_set
+from convcorr_cli.options import add_out, add_set, document, group_examples
 from convcorr_train import pose
 from convcorr_train.pose_configs import CONFIGS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="model", required=True)
-    a = sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade")
+    a = document(sub.add_parser("pose", help="Tompson et al. coarse/fine heat-map cascade"),
+                 "Train Tompson et al.'s coarse heat-map model, spatial model and fine model with a named config "
+                 "(--config, changed by --set) into the run folder OUT/<name>/: config.json, metrics.json (PCK of the "
+                 "coarse model and the cascade after each stage), checkpoints/ (the same command resumes a stopped "
+                 "run) and TensorBoard event files in --logdir.",
+                 "convcorr train pose --config tiny --no-progress",
+                 "convcorr train pose --config flic --set data_root=FLIC",
+                 "convcorr train pose --config default --set steps=600,200,200 --set name=short --logdir off")
     a.add_argument("--config", default="default", choices=list(CONFIGS), metavar="NAME",
                    help=", ".join(CONFIGS))
     add_out(a, "output root: the run folder is OUT/<name> (default: the config's out, runs)", metavar="DIR")
@@ -34,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--logdir", default=None, metavar="DIR",
                    help="TensorBoard event files here (default: <run folder>/tb; 'off': none)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    group_examples(p)
 
 
 def run(args: argparse.Namespace) -> int:

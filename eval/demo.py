@@ -59,9 +59,11 @@ CLAIMS = {"tompson": tompson_claim}
 
 
 def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "runs/demo", seed: int = 0,
-             backbone: str | None = None, weights: str | None = None, force: bool = False) -> list[str]:
+             backbone: str | None = None, weights: str | None = None, force: bool = False,
+             progress: bool = True) -> list[str]:
     """Run the stages `names` (keys of `STAGES`) in order into `out/<stage>/` and write `out/report.md` (+ .html,
-    metrics.json); a stage that fails is reported and the others go on. Returns the names of the failed stages."""
+    metrics.json); a stage that fails is reported and the others go on. `progress`: the stages' progress bars or
+    lines (`convcorr demo --no-progress`: none). Returns the names of the failed stages."""
     names = list(names)
     sets = [f"seed={seed}"] + ([f"weights={weights}"] if weights else [])
     print(runinfo.header("convcorr demo", {"stages": names, "size": size, "out": str(out), "backbone": backbone,
@@ -74,7 +76,7 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
         t0 = time.perf_counter()
         try:
             cfg = make_config(exp_id, size, [f"name={name}", *sets], backbone)
-            res, seconds, reused = run_experiment(exp_id, cfg, out, force, replace=True)
+            res, seconds, reused = run_experiment(exp_id, cfg, out, force, progress=progress, replace=True)
             status = "ok"
             print(f"[{name}] {'kept (identical earlier run)' if reused else f'ok in {seconds:.1f} s'}: {res.summary}",
                   flush=True)

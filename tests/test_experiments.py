@@ -168,7 +168,7 @@ def test_demo_fails_when_its_claim_is_not_met_at_its_own_settings(cascade, setti
     """`run_demo` checks each stage's claim after it runs, at the demo's own settings only (default size, seed 0,
     each config's backbone and weights); a claim not met fails the demo and is written in metrics.json. The claim
     at default size is `convcorr demo`'s to check (800 training steps); here a stand-in runs the stage."""
-    def stand_in(exp_id, cfg, out, force=False, replace=False):
+    def stand_in(exp_id, cfg, out, force=False, progress=True, replace=False):
         metrics = {"score": "PCK@0.05", "pck@0.05": {"coarse": 1.7, "cascade": cascade}}
         return experiment.Result(summary="stand-in", markdown="| a | b |\n|---|---|\n| 1 | 2 |",
                                  metrics=metrics), 0.1, False
@@ -183,7 +183,7 @@ def test_demo_fails_when_its_claim_is_not_met_at_its_own_settings(cascade, setti
 def test_demo_report_keeps_its_table_when_a_stage_fails_with_a_message_of_several_lines(tmp_path, monkeypatch):
     """A failed stage's message (an XLA error, a traceback's text) is one line in the summary table, so the rows
     after it stay in the table, and stands in full, as written, in the stage's section."""
-    def failing(exp_id, cfg, out, force=False, replace=False):
+    def failing(exp_id, cfg, out, force=False, progress=True, replace=False):
         raise RuntimeError("compile failed:\n  at <lambda> | step 2\n\n# not a heading")
 
     monkeypatch.setattr(demo, "run_experiment", failing)
