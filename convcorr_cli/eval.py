@@ -29,6 +29,10 @@ changed data (a file added, removed or changed under `--root`) or older code run
 holding a run with other settings is refused unless `--force` (as `convcorr run`). Then it prints its tables and
 copies the JSON, figure or prediction file to `--json`, `--figure`, `--h5` where given.
 
+Every subcommand's `--json` says what ran beside the scores: "config" (the settings; "seed" among them, null where
+scoring draws no random numbers), "versions" (`runinfo.versions`) and "seconds" (wall time; an alias's from its run
+folder's metrics.json, also for a kept run, unless its scores hold their own).
+
 `pf-willow`: keypoint transfer on the PF-WILLOW sub-classes under `--root` (Proposal Flow protocol, PCK per
 sub-class); default: the validated row, SCOT's optimal transport + Hough matching (`ot_rhm`) on VGG-16
 hyperpixels (`convcorr_eval.long2014.pf_willow`). `--size` is the experiment's size as in `convcorr run`
@@ -63,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 from pathlib import Path
@@ -121,6 +126,23 @@ def _print_header(title: str, config: dict) -> None:
     print(runinfo.header(title, {**config, "seed": None}), flush=True)
 
 
+RUN_FIELDS = ("config", "versions", "seconds")  # what a scoring command's JSON says of its run, beside the scores
+
+
+def _scoring_run(config: dict, seconds: float) -> dict:
+    """The JSON's record of a scoring command's run, as its header: {"config" ("seed": null: no random numbers),
+    "versions" (`runinfo.versions`), "seconds" (wall time)}."""
+    return {"config": {**config, "seed": None}, "versions": runinfo.versions(), "seconds": seconds}
+
+
+def _with_experiment_run(scores: dict, run_dir: Path) -> dict:
+    """An experiment alias's JSON: `scores` and the record of its run, from its run folder's metrics.json (also for a
+    run kept from an identical earlier one: the versions and wall time that made the numbers): "config" (every
+    setting, the seed among them), "versions", and "seconds" where `scores` has none of its own."""
+    rec = json.loads((run_dir / "metrics.json").read_text())
+    return {"seconds": rec["seconds"], **scores, "config": rec["key"]["settings"], "versions": rec["versions"]}
+
+
 def _pckh_results(args: argparse.Namespace) -> dict[str, dict]:
     """The PCKh results of `--preds` against `--annot`, or of the published files of `--reference` (one warning
     line on stderr per published file absent, refused when none is there)."""
@@ -144,6 +166,10 @@ def _pckh_results(args: argparse.Namespace) -> dict[str, dict]:
     if len(set(stems)) != len(stems):  # the tables are keyed by file name: one would hide another
         raise InputError(None, "--preds", "prediction files of different names (a table row each)",
                          " ".join(args.preds))
+    taken = [f for f, stem in zip(args.preds, stems) if stem in RUN_FIELDS] if len(stems) > 1 else []
+    if taken:  # the JSON of several files is keyed by file name beside the run's fields
+        raise InputError(None, "--preds", f"prediction files not named {', '.join(RUN_FIELDS)} (the JSON's run "
+                         "fields)", " ".join(taken))
     _check_output_paths({"--json": args.json, "--figure": args.figure},
                         {**{f"--preds {f}": f for f in args.preds}, "--annot": args.annot})
     return {stem: pckh.evaluate_file(f, args.annot) for stem, f in zip(stems, args.preds)}
@@ -154,8 +180,8 @@ def _run_pckh(args: argparse.Namespace) -> int:
 
     with runinfo.timed() as wall:
         results = _pckh_results(args)
-    _print_header("convcorr eval pckh", {"preds": args.preds, "annot": args.annot, "reference": args.reference,
-                                         "thresholds": [0.5, 0.1]})
+    config = {"preds": args.preds, "annot": args.annot, "reference": args.reference, "thresholds": [0.5, 0.1]}
+    _print_header("convcorr eval pckh", config)
     for r in results.values():
         if r.get("warning"):
             print(r["warning"], file=sys.stderr)
@@ -166,6 +192,7 @@ def _run_pckh(args: argparse.Namespace) -> int:
     print(f"wall time {wall['seconds']:.1f} s")
     out = pckh.json_tables(next(iter(results.values()))) if len(results) == 1 else {
         n: pckh.json_tables(r) for n, r in results.items()}
+    out.update(_scoring_run(config, wall["seconds"]))
     _write_outputs(args.json, out, args.figure, lambda path: pckh.pckh_curve_figure(results, path))
     return 0
 
@@ -181,7 +208,8 @@ def _run_pck(args: argparse.Namespace) -> int:
     _check_output_paths({"--json": args.json}, {"--preds": args.preds, "--gt": args.gt})
     with runinfo.timed() as wall:
         r = pck_files(args.preds, args.gt, args.alpha)
-    _print_header("convcorr eval pck", {"preds": args.preds, "gt": args.gt, "alpha": args.alpha})
+    config = {"preds": args.preds, "gt": args.gt, "alpha": args.alpha}
+    _print_header("convcorr eval pck", config)
     if r["warning"]:
         print(r["warning"], file=sys.stderr)
     cell = lambda v: f"{v:.1f}" if math.isfinite(v) else "-"  # "-": no visible keypoint to score
@@ -192,7 +220,8 @@ def _run_pck(args: argparse.Namespace) -> int:
     print("curve (pooled): " + " ".join(f"{a}:{cell(c)}" for a, c in r["curve"].items()))
     print(f"wall time {wall['seconds']:.1f} s")
     _write_outputs(args.json, {**{k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")},
-                               "about": score_about("the ground truth's norm (FLIC: torso)", args.alpha, "percent")})
+                               "about": score_about("the ground truth's norm (FLIC: torso)", args.alpha, "percent"),
+                               **_scoring_run(config, wall["seconds"])})
     return 0
 
 
@@ -278,7 +307,7 @@ def _run_flic(args: argparse.Namespace) -> int:
     res = result.metrics
     print(flic_scores.markdown(res))
     print(flic_scores.summary_line(res))
-    _write_outputs(args.json, res)
+    _write_outputs(args.json, _with_experiment_run(res, run_dir))
     _copy(run_dir / "figures" / flic_scores.FIGURE, args.figure)
     return 0
 
@@ -313,7 +342,7 @@ def _run_mpii(args: argparse.Namespace) -> int:
         print(r["warning"], file=sys.stderr)
     for t in ("0.5", "0.1"):
         print(pckh.format_table({Path(args.h5 or mpii.PREDS).stem: r}, t))
-    _write_outputs(args.json, pckh.json_tables(r))
+    _write_outputs(args.json, _with_experiment_run(pckh.json_tables(r), run_dir))
     return 0
 
 
@@ -330,10 +359,12 @@ def _pose_arguments(a: argparse.ArgumentParser) -> None:
 def _run_pose(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import pose_scores
 
+    config = {"model": args.model, "root": args.root, "split": args.split, "flip": args.flip}
+    _print_header("convcorr eval pose", config)
     res = pose_scores.score_run(args.model, args.root, args.split, flip=args.flip)
     print(pose_scores.markdown(res))
-    print(f"{res['seconds']:.1f} s")
-    _write_outputs(args.json, res)
+    print(f"wall time {res['seconds']:.1f} s")
+    _write_outputs(args.json, {**res, **_scoring_run(config, res["seconds"])})
     return 0
 
 
@@ -404,7 +435,8 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
 
     cfg = make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set], backbone=args.backbone,
                       data_root=args.root)
-    result, _ = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args, {"--json": args.json})
+    result, run_dir = _run("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args,
+                           {"--json": args.json})
     if result is None:
         return 1
     res = result.metrics
@@ -415,7 +447,7 @@ def _run_pf_willow(args: argparse.Namespace) -> int:
     print("| alpha | " + " | ".join(subs) + f" | mean of {len(subs)} |\n|" + "---|" * (len(subs) + 2))
     for alpha, row in res["pck"].items():
         print(f"| {alpha} | " + " | ".join(percent(row[k]) for k in subs) + f" | {percent(row['mean'])} |")
-    _write_outputs(args.json, res)
+    _write_outputs(args.json, _with_experiment_run(res, run_dir))
     return 0
 
 
@@ -442,8 +474,8 @@ def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
         cfg = make_config(exp_id, args.size, [*_transfer_sets(args), f"split={args.split}", *args.set],
                           backbone=args.backbone, data_root=args.root)
         pf_benchmarks.load_pairs(cfg)  # a missing or malformed pair list is refused before the run
-        result, _ = _run(args.metric, exp_id, cfg, pf_benchmarks.run_name(cfg), args,
-                         {"--json": args.json})
+        result, run_dir = _run(args.metric, exp_id, cfg, pf_benchmarks.run_name(cfg), args,
+                               {"--json": args.json})
         if result is None:
             return 1
         res = result.metrics
@@ -451,7 +483,7 @@ def _run_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
               f"{pf_benchmarks.THRESHOLDS[pf_benchmarks.NORMS[data]]}, mean over {res['pairs']} pairs, "
               f"{res['seconds']:.0f} s")
         print(pf_benchmarks.table(res["pck"]))
-        _write_outputs(args.json, res)
+        _write_outputs(args.json, _with_experiment_run(res, run_dir))
         return 0
     return run_it
 

@@ -40,6 +40,9 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+RUN = ("config", "versions", "seconds")  # what an eval JSON says of its run (the model's path, the wall time)
+
+
 def _without(d: dict, *keys: str) -> dict:
     return {k: v for k, v in d.items() if k not in keys}
 
@@ -77,7 +80,7 @@ def test_a_run_and_its_export_score_the_same_and_are_not_written(flic_run, tmp_p
         assert "ours validated: " in printed and "FLIC test PCK@0.05 (torso): validated (" in printed
         res[m] = _json(js)
     assert res[run]["model"] == str(run) and res[export]["model"] == str(export)
-    assert _without(res[run], "model") == _without(res[export], "model")
+    assert _without(res[run], "model", *RUN) == _without(res[export], "model", *RUN)
     assert res[run]["validated"]["readout"] == readout.load_readout(run)[0].key
     # each model its own run folder: the readable name and a digest of the settings and of the model's identity
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
@@ -93,12 +96,12 @@ def test_a_run_and_its_export_score_the_same_and_are_not_written(flic_run, tmp_p
         assert main(["eval", "pose", "--model", str(m), "--root", str(root), "--split", "test", "--json",
                      str(js)]) == 0
         pose[m] = _json(js)
-    assert _without(pose[run], "model", "seconds") == _without(pose[export], "model", "seconds")
+    assert _without(pose[run], "model", *RUN) == _without(pose[export], "model", *RUN)
     assert pose[run]["readout"] == readout.load_readout(run)[0].key and pose[run]["people"] == 2
     twin = tmp_path / "twin"
     assert main(["run", "tompson2015.flic", "--data-root", str(root), "--set", f"model={export}", "--set",
                  "name=scored", "--out", str(twin), "--no-progress"]) == 0
-    assert _without(_json(twin / "scored" / "metrics.json")["metrics"], "model") == _without(res[run], "model")
+    assert _without(_json(twin / "scored" / "metrics.json")["metrics"], "model") == _without(res[run], "model", *RUN)
     tables = {}
     for m, field in ((run, "run_dir"), (export, "model")):  # the Tompson tables of a model; run_dir: older name
         assert main(["run", "tompson2015.tables", "--size", "tiny", "--data-root", str(root), "--set",
@@ -127,8 +130,13 @@ def test_choosing_the_readout_is_its_own_step(flic_run, tmp_path, capsys):
     assert _bytes(export) == files and "readout_saved" not in _json(js)
     res = _json(js)
     saved = readout.load_readout(export)
+    capsys.readouterr()
     assert choose_readout.main(["--run", str(export), "--root", str(root), "--dry-run"]) == 0
-    assert "chosen: " in capsys.readouterr().out and _bytes(export) == files  # a dry run writes nothing
+    printed = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("chosen: ") for ln in printed) and _bytes(export) == files  # a dry run writes nothing
+    config = json.loads(next(ln[len("config: "):] for ln in printed if ln.startswith("config: ")))
+    assert printed[0] == "== choose_readout ==" and config["dry_run"] is True and config["seed"] is None
+    assert any(ln.startswith("versions: python ") for ln in printed) and printed[-1].startswith("wall time ")
     assert choose_readout.main(["--model", str(export), "--root", str(root)]) == 0
     assert f"wrote {export / readout.FILE}" in capsys.readouterr().out
     choice, record = readout.load_readout(export)
@@ -176,7 +184,7 @@ def test_eval_mpii_scores_a_run_and_its_export_alike(tmp_path, capsys):
                      str(people / "images"), "--json", str(js), "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
         assert "coarse_refined" in capsys.readouterr().out  # the stored read-out
         tables[m] = _json(js)
-    assert tables[run] == tables[export]
+    assert _without(tables[run], *RUN) == _without(tables[export], *RUN)
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir() if not p.name.startswith("."))
     assert len(folders) == 2 and all(n.startswith("tompson2015.mpii_") for n in folders)
     assert {m: _bytes(m) for m in (run, export)} == files

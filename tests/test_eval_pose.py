@@ -12,6 +12,7 @@ import pytest
 from test_pose_skeletons import CAT, write_coco
 
 from convcorr_eval.tompson2015 import pose_scores
+from convcorr_jax.core import runinfo
 from convcorr_jax.data.skeletons import from_coco_category
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools (the test extra) is not installed")
@@ -100,6 +101,11 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
     key = readout.load_readout(run)[0].key  # the read-out the run chose when it trained: the validated row
     assert f"validated: the model's stored read-out, {key}" in printed
     res = json.loads(out.read_text())
+    lines = printed.splitlines()  # what ran, as every table: the header above, the wall time below; in the JSON too
+    assert lines[0] == "== convcorr eval pose ==" and any(ln.startswith("versions: python ") for ln in lines)
+    assert json.loads(next(ln[len("config: "):] for ln in lines if ln.startswith("config: "))) == res["config"]
+    assert res["config"]["seed"] is None and res["config"]["split"] == "val" and res["config"]["model"] == str(run)
+    assert res["versions"] == runinfo.versions() and f"wall time {res['seconds']:.1f} s" in printed
     assert res["normaliser"].startswith("bbox") and res["people"] == 4 and set(res["pck"]) == {"0.05", "0.1", "0.2",
                                                                                                  "0.5"}
     assert set(res["pck"]["0.2"]) == {"mean", *CAT["keypoints"]} and "pckh" not in res

@@ -222,3 +222,27 @@ def test_tables_come_with_the_header(tmp_path, capsys):
         assert any(ln.startswith("versions: python ") and "numpy" in ln for ln in lines)
         assert lines[-1].startswith("wall time ") and lines[-1].endswith(" s")
     assert config["alpha"] == 0.1
+
+
+def test_the_json_says_what_ran_as_the_header(tmp_path, capsys):
+    """The JSON of pckh (one file, several) and pck carries the header's config (seed null: no random numbers),
+    versions and wall time; a file named as a run field among several is refused (its row would be overwritten)."""
+    part = write_annot(tmp_path / "valid.h5")
+    for name in ("p", "q", "config"):
+        write_preds(tmp_path / f"{name}.h5", part)
+    np.savez(tmp_path / "gt.npz", points=part[:, :3], visible=np.ones((N, 3)), norm=np.full(N, 50.0))
+    np.savez(tmp_path / "preds.npz", preds=part[:, :3])
+    annot = ["--annot", tmp_path / "valid.h5"]
+    runs = {"one.json": ["pckh", "--preds", tmp_path / "p.h5", *annot],
+            "two.json": ["pckh", "--preds", tmp_path / "p.h5", tmp_path / "q.h5", *annot],
+            "pck.json": ["pck", "--preds", tmp_path / "preds.npz", "--gt", tmp_path / "gt.npz", "--alpha", "0.1"]}
+    for name, argv in runs.items():
+        code, out, _ = cli(capsys, "eval", *argv, "--json", tmp_path / name)
+        data = strict_json(tmp_path / name)
+        printed = json.loads(next(ln for ln in out.splitlines() if ln.startswith("config: "))[len("config: "):])
+        assert code == 0 and data["config"] == printed and data["config"]["seed"] is None
+        assert data["versions"] == runinfo.versions() and data["seconds"] >= 0
+    assert strict_json(tmp_path / "two.json")["p"]["0.5"]["Total"] == 100.0
+    assert strict_json(tmp_path / "pck.json")["config"]["alpha"] == 0.1
+    code, _, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", tmp_path / "config.h5", *annot)
+    assert code == 2 and "config.h5" in err[-1] and "--preds" in err[-1]
