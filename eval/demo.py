@@ -4,7 +4,8 @@ The default: synthetic data written in the real dataset formats; Long et al.'s s
 torchvision's AlexNet with its real ImageNet conv weights (Table 1's classification needs fc layers and runs on
 MobileNetV2), Razavian et al.'s on MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch.
 Each experiment runs through the runner into `runs/demo/<experiment>/`; one that fails is reported and the
-others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section. A stage whose identical
+others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section; both say what ran, as the
+console's header (metrics.json under "run": config, seed, versions, wall time in seconds). A stage whose identical
 finished run is in its folder is kept; one whose settings changed (another size, seed, backbone) runs again and
 replaces it (the runner's `replace`: the demo's folder holds the demo's latest settings, no refusal). An
 interrupt (`convcorr_jax.core.interrupt`) stops the demo between or inside stages; finished stages stay.
@@ -66,8 +67,8 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
     lines (`convcorr demo --no-progress`: none). Returns the names of the failed stages."""
     names = list(names)
     sets = [f"seed={seed}"] + ([f"weights={weights}"] if weights else [])
-    print(runinfo.header("convcorr demo", {"stages": names, "size": size, "out": str(out), "backbone": backbone,
-                                           "weights": weights}, seed), flush=True)
+    config = {"stages": names, "size": size, "out": str(out), "backbone": backbone, "weights": weights}
+    print(runinfo.header("convcorr demo", config, seed), flush=True)
     out = Path(out)
     own_settings = size == "default" and seed == 0 and backbone is None and weights is None
     t_all, rows, sections, metrics, failed = time.perf_counter(), [], [], {}, []
@@ -104,9 +105,10 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
             "MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch. Published numbers are "
             "shown beside ours for orientation only: the data differ.", "",
             "| stage | experiment | status | seconds | summary |", "|---|---|---|---|---|", *rows, ""]
-    run = ["## Run", "", "```", runinfo.header("convcorr demo", {"size": size, "stages": names}, seed),
-           f"wall time: {total:.1f} s", "```", ""]  # what ran, after the results
+    run = ["## Run", "", "```", runinfo.header("convcorr demo", config, seed),
+           f"wall time: {total:.1f} s", "```", ""]  # what ran (as the console's header), after the results
     write_report(out, "convcorr-jax demo report", "\n".join(head + sections + run))
+    metrics["run"] = {"config": config, "seed": seed, "versions": runinfo.versions(), "seconds": total}
     io.write_json(out / "metrics.json", runinfo.rounded(metrics))
     print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {out / 'report.md'} "
           f"and {out / 'report.html'}")

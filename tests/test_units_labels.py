@@ -189,3 +189,20 @@ def test_demo_report_puts_the_stages_before_the_run_header(tmp_path, monkeypatch
     order = [page.index(s) for s in ("| stage |", "summary line PCK 67.0", "## Run", "config", "wall time")]
     assert order == sorted(order), order
     assert json.loads((tmp_path / "metrics.json").read_text())["fake"]["metrics"]["pck"]["0.1"] == 0.67
+
+
+def test_demo_report_and_metrics_say_what_ran_as_the_console(tmp_path, monkeypatch, register_experiment, capsys):
+    """The report's run header is the console's (backbone and weights, which change the numbers, included);
+    metrics.json holds the same config, the seed, the versions and the wall time."""
+    from convcorr_eval import demo
+
+    exp = register_experiment("fake.units_demo", "fake_units_demo", "A fake experiment.", _Cfg, _noisy_run)
+    monkeypatch.setitem(demo.STAGES, "fake", exp)
+    assert demo.run_demo(["fake"], size="tiny", out=tmp_path, seed=3, backbone="caffenet", weights="random") == []
+    console = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(("config: ", "seed: "))][:2]
+    page = (tmp_path / "report.md").read_text().split("## Run", 1)[1]  # the demo's header first, then the stage's
+    config = json.loads(console[0][len("config: "):])
+    assert json.loads(page.split("config:\n", 1)[1].split("\nseed: 3", 1)[0]) == config and console[1] == "seed: 3"
+    run = json.loads((tmp_path / "metrics.json").read_text())["run"]
+    assert run["config"] == config and config["backbone"] == "caffenet" and config["weights"] == "random"
+    assert run["seed"] == 3 and run["versions"] == runinfo.versions() and run["seconds"] >= 0
