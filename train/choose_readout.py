@@ -10,7 +10,9 @@ and with the spatial model saved with the model (`pose.readout.candidates`), on 
 model conditioned on each person's torso box centre, as `convcorr eval flic`), chooses by the same rule (the
 highest mean PCK@0.05 of elbows and wrists, `pose.readout.RULE`) and writes readout.json into the folder
 (`model_folder.set_readout`: in a model folder its sha256 in model.json too). The warning threshold already stored
-(chosen when the model was trained) is kept. Prints every candidate's PCK@0.05 per joint group and the choice;
+(chosen when the model was trained) is kept. Prints the run header (`runinfo.header`: config, "seed": null as
+no random numbers are drawn, versions, devices), every candidate's PCK@0.05 per joint group, the choice and the wall
+time;
 `--dry-run` writes nothing. The folder may be a training run or a model folder (an export); `convcorr pose`,
 `pose.estimate` and the "validated" row of `convcorr eval flic` then use the choice.
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import metrics
+from convcorr_jax.core import metrics, runinfo
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps, joints, predict
 from convcorr_jax.pose.export import model_folder
@@ -122,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not Path(a.run).is_dir():
             raise InputError(None, "--run", "a FLIC training run or model folder", a.run)
-        choice, record = choose(a.run, a.root)
+        with runinfo.timed() as wall:
+            choice, record = choose(a.run, a.root)
+        print(runinfo.header("choose_readout", {"run": a.run, "root": a.root, "dry_run": a.dry_run, "seed": None}))
         print(table({**record, "readout": dataclasses.asdict(choice)}))
+        print(f"wall time {wall['seconds']:.1f} s")
         if not a.dry_run:
             model_folder.set_readout(a.run, choice, record)
             print(f"wrote {Path(a.run) / pose_readout.FILE}")
