@@ -47,17 +47,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
       A context manager yielding the temporary Path to write.
     """
     path = Path(path)
-    tmp = staging.make(path, folder=False)  # and removes the files of killed writes of `path`
-    try:  # mkstemp makes 0600; give the file the permissions a plain open() would: an existing file keeps its own
+    tmp = staging.make(path, folder=False, mode=0o666)  # a plain open()'s mode; removes killed writes' files
+    try:  # an existing file keeps its own permissions
         st = os.lstat(path)
-        mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
-    except OSError:
-        mode = None
-    if mode is None:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.chmod(tmp, mode)
+        if stat.S_ISREG(st.st_mode):
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    except OSError:  # none there (or not readable): the plain open()'s mode stays
+        pass
     try:
         yield tmp
         os.replace(tmp, path)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import stat
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -129,16 +129,18 @@ def _remove(path: Path, folder: bool) -> bool:
     return not errors
 
 
-def make(target: str | os.PathLike, folder: bool = True) -> Path:
+def make(target: str | os.PathLike, folder: bool = True, mode: int | None = None) -> Path:
     """Create an empty staging folder (or file) beside `target`, after removing the ones killed writers of the same
     target left (`_remove_dead`; one that cannot be removed is a RuntimeWarning, and the staging goes on).
 
-    A folder gets the permissions a plain mkdir would give (0777 less the umask), a file mkstemp's (0600): the
-    caller sets a file's own.
+    The entry is created with `mode` less the umask, as mkdir and open apply it (no change of the process's umask,
+    which other threads share).
 
     Args:
       target: the file or folder being written (its parent is created).
       folder: stage a folder (else an empty file).
+      mode: permission bits before the umask; None: 0o777 for a folder (a plain mkdir's), 0o600 for a file
+        (mkstemp's: the caller sets a file's own, or passes 0o666 for a plain open()'s).
 
     Returns:
       The staging path, `prefix(target)` + pid + "-" + 8 random characters (+ `target`'s suffix, for a file); the
@@ -147,16 +149,19 @@ def make(target: str | os.PathLike, folder: bool = True) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead(target, folder)
-    start = f"{prefix(target)}{os.getpid()}-"
-    if not folder:
-        fd, name = tempfile.mkstemp(prefix=start, suffix=target.suffix, dir=target.parent)
-        os.close(fd)
-        return Path(name)
-    tmp = Path(tempfile.mkdtemp(prefix=start, dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
-    return tmp
+    mode = (0o777 if folder else 0o600) if mode is None else mode
+    start, end = f"{prefix(target)}{os.getpid()}-", "" if folder else target.suffix
+    for _ in range(100):
+        path = target.parent / f"{start}{secrets.token_hex(4)}{end}"
+        try:
+            if folder:
+                os.mkdir(path, mode)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{target.parent}: no free staging name for {target.name}")
 
 
 __all__ = ["make", "prefix"]
