@@ -11,6 +11,8 @@ by `write_caffemodel`. Prints best-of-N seconds and ours/peer ratios (< 1: ours 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import tempfile
 import time
@@ -43,7 +45,7 @@ def main() -> None:
     from convcorr_jax.weights.sources import package_file
 
     print(header("weight readers vs torch.load / protobuf", vars(args)))
-    print(f"torch {torch.__version__}, machine: 2-core CPU (x86_64), no GPU")
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores ({platform.machine()})")
     rows = []
     with timed() as wall, tempfile.TemporaryDirectory() as tmp:
         legacy = package_file()
