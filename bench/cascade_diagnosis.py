@@ -28,6 +28,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from convcorr_eval.tompson2015.flic_scores import group_table  # noqa: E402
 
+from convcorr_jax.core import runinfo  # noqa: E402
 from convcorr_jax.pose import heatmaps as hmap  # noqa: E402
 from convcorr_jax.pose import model as pose_model  # noqa: E402
 from convcorr_jax.pose import shipped  # noqa: E402
@@ -149,11 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="val", choices=("val", "test", "train"))
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
-    res = diagnose(a.run, a.root, a.split)
-    text = json.dumps(res, indent=1)
-    print(text)
-    if a.json:
-        Path(a.json).write_text(text + "\n")
+    print(runinfo.header("why the fine model loses to the refined coarse read-out", vars(a)), flush=True)
+    with runinfo.timed() as total:
+        res = diagnose(a.run, a.root, a.split)
+        text = json.dumps(res, indent=1)
+        print(text)
+        if a.json:
+            Path(a.json).write_text(text + "\n")
+    print(f"wall time {total['seconds']:.1f} s")
     return 0
 
 

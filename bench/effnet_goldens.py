@@ -128,28 +128,32 @@ def main() -> None:
     if args.reference:
         return reference(*args.reference)
 
-    from convcorr_jax.core import io
+    from convcorr_jax.core import io, runinfo
     from convcorr_jax.backbones import get
     from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
     from convcorr_jax.weights import read_torch_state_dict
 
-    names, xs = inputs()
-    weights = weights_path()
-    ref = run_reference(args.torch_python or sys.executable, xs, weights)
-    bb = get(NAME)
-    params = bb.convert_torch(read_torch_state_dict(weights), source=str(weights))
-    taps = ("stem",) + tuple(f"block{i}" for i in range(1, N_BLOCKS + 1)) + ("conv_last", "logits")
-    print(f"| tap | {' | '.join(xs)} |\n|---|" + "---|" * len(xs))
-    ours = {key: bb.apply(params, x, taps=taps) for key, x in xs.items()}
-    for tap in taps:
-        print(f"| {tap} | " + " | ".join(f"{rel(ours[k][tap], ref[f'{k}/{tap}']):.1e}" for k in xs) + " |")
-    logits = np.asarray(ours["crops"]["logits"])
-    for n, row, theirs in zip(names, logits, ref["crops/logits"]):
-        top = np.argsort(-row)[:5]
-        same = np.array_equal(top, np.argsort(-theirs)[:5])
-        print(f"{n}: " + ", ".join(f"{i} {IMAGENET_CLASSES[i]}" for i in top) + f" (torch's top-5 {'same' if same else 'DIFFERENT'})")
-    io.save_npz(GOLDEN / f"{NAME}_real.npz", **golden_arrays(names, xs, ref))
-    print(f"wrote {NAME}_real.npz ({os.path.getsize(GOLDEN / f'{NAME}_real.npz')} bytes)")
+    print(runinfo.header(f"parity of {NAME} with its reference PyTorch code, and its goldens", vars(args)),
+          flush=True)
+    with runinfo.timed() as total:
+        names, xs = inputs()
+        weights = weights_path()
+        ref = run_reference(args.torch_python or sys.executable, xs, weights)
+        bb = get(NAME)
+        params = bb.convert_torch(read_torch_state_dict(weights), source=str(weights))
+        taps = ("stem",) + tuple(f"block{i}" for i in range(1, N_BLOCKS + 1)) + ("conv_last", "logits")
+        print(f"| tap | {' | '.join(xs)} |\n|---|" + "---|" * len(xs))
+        ours = {key: bb.apply(params, x, taps=taps) for key, x in xs.items()}
+        for tap in taps:
+            print(f"| {tap} | " + " | ".join(f"{rel(ours[k][tap], ref[f'{k}/{tap}']):.1e}" for k in xs) + " |")
+        logits = np.asarray(ours["crops"]["logits"])
+        for n, row, theirs in zip(names, logits, ref["crops/logits"]):
+            top = np.argsort(-row)[:5]
+            same = np.array_equal(top, np.argsort(-theirs)[:5])
+            print(f"{n}: " + ", ".join(f"{i} {IMAGENET_CLASSES[i]}" for i in top) + f" (torch's top-5 {'same' if same else 'DIFFERENT'})")
+        io.save_npz(GOLDEN / f"{NAME}_real.npz", **golden_arrays(names, xs, ref))
+        print(f"wrote {NAME}_real.npz ({os.path.getsize(GOLDEN / f'{NAME}_real.npz')} bytes)")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -63,13 +63,19 @@ def main() -> None:
     p.add_argument("--example", default="align_images", help="a function the README example calls")
     p.add_argument("--reps", type=int, default=2, help="processes after the first (warm cache)")
     args = p.parse_args()
-    code = readme_example(args.example)
-    with tempfile.TemporaryDirectory() as cache:
-        runs = [("first", one_process(code, cache))]
-        one_process(code, cache, export=False)  # compiles the plain jit of the exported functions, unmeasured
-        for i in range(args.reps):  # alternating, so that both see the same machine load
-            runs += [(f"later {i + 1}, compilation cache only", one_process(code, cache, export=False)),
-                     (f"later {i + 1}, + exported programs", one_process(code, cache))]
+    os.environ["JAX_PLATFORMS"] = "cpu"  # as in the measured processes: the header names their devices
+    from convcorr_jax.core import runinfo
+
+    print(runinfo.header("bench: first and later calls of a README example, new processes", vars(args)),
+          flush=True)
+    with runinfo.timed() as total:
+        code = readme_example(args.example)
+        with tempfile.TemporaryDirectory() as cache:
+            runs = [("first", one_process(code, cache))]
+            one_process(code, cache, export=False)  # compiles the plain jit of the exported functions, unmeasured
+            for i in range(args.reps):  # alternating, so that both see the same machine load
+                runs += [(f"later {i + 1}, compilation cache only", one_process(code, cache, export=False)),
+                         (f"later {i + 1}, + exported programs", one_process(code, cache))]
     first = runs[0][1]
     best = {k: min(r["wall"] for n, r in runs[1:] if n.endswith(k)) for k in ("only", "programs")}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; python {platform.python_version()}; "
@@ -82,6 +88,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + f" | {r['programs']} |")
     print(f"\nlater / first wall time (best later): compilation cache only {best['only'] / first['wall']:.2f}, "
           f"with exported programs {best['programs'] / first['wall']:.2f}")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -76,34 +76,40 @@ def main() -> None:
     args = p.parse_args()
     from skimage import data
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        a, b, _ = data.stereo_motorcycle()
-        pa, pb = work / "a.png", work / "b.png"
-        Image.fromarray(a[:256, :256]).save(pa)
-        Image.fromarray(b[:256, :256]).save(pb)
-        align = ["align", str(pa), str(pb), "--dense"]
-        build = str(work / "siftflow_build")
-        if args.siftflow:
-            subprocess.run(["bash", str(Path(args.siftflow) / "build.sh")], check=True, capture_output=True,
-                           env=dict(os.environ, SIFTFLOW_BUILD_DIR=build))
-        weights = str(work / "weights_cache")
-        # fills the weights cache
-        convcorr(align + ["--out", str(work / "warm")], str(work / "jax_warm"), weights, work)
-        rows: list[tuple[str, dict]] = []
-        peers: list[float] = []
-        for i in range(args.reps):
-            rows.append(("align --dense", convcorr(align + ["--out", str(work / f"al{i}")], str(work / f"jax_al{i}"),
-                                                   weights, work)))
+    os.environ["JAX_PLATFORMS"] = "cpu"  # as in the measured processes: the header names their devices
+    from convcorr_jax.core import runinfo
+
+    print(runinfo.header("bench: first calls of two commands, new processes, beside SIFT Flow C++", vars(args)),
+          flush=True)
+    with runinfo.timed() as total:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            a, b, _ = data.stereo_motorcycle()
+            pa, pb = work / "a.png", work / "b.png"
+            Image.fromarray(a[:256, :256]).save(pa)
+            Image.fromarray(b[:256, :256]).save(pb)
+            align = ["align", str(pa), str(pb), "--dense"]
+            build = str(work / "siftflow_build")
             if args.siftflow:
-                peers.append(peer(args.siftflow, build, pa, pb, work))
-            if args.pf_willow:
-                rows.append(("eval pf-willow car(S)",
-                             convcorr(["eval", "pf-willow", "--root", args.pf_willow, "--classes",
-                                                                "car(S)", "--out", str(work / f"pf{i}")],
-                                                               str(work / f"jax_pf{i}"), weights, work)))
-        rows.append(("align --dense, weights cache empty too", convcorr(align + ["--out", str(work / "cold")],
-                                                                        str(work / "jax_cold"), str(work / "w_cold"), work)))
+                subprocess.run(["bash", str(Path(args.siftflow) / "build.sh")], check=True, capture_output=True,
+                               env=dict(os.environ, SIFTFLOW_BUILD_DIR=build))
+            weights = str(work / "weights_cache")
+            # fills the weights cache
+            convcorr(align + ["--out", str(work / "warm")], str(work / "jax_warm"), weights, work)
+            rows: list[tuple[str, dict]] = []
+            peers: list[float] = []
+            for i in range(args.reps):
+                rows.append(("align --dense", convcorr(align + ["--out", str(work / f"al{i}")], str(work / f"jax_al{i}"),
+                                                       weights, work)))
+                if args.siftflow:
+                    peers.append(peer(args.siftflow, build, pa, pb, work))
+                if args.pf_willow:
+                    rows.append(("eval pf-willow car(S)",
+                                 convcorr(["eval", "pf-willow", "--root", args.pf_willow, "--classes",
+                                                                    "car(S)", "--out", str(work / f"pf{i}")],
+                                                                   str(work / f"jax_pf{i}"), weights, work)))
+            rows.append(("align --dense, weights cache empty too", convcorr(align + ["--out", str(work / "cold")],
+                                                                            str(work / "jax_cold"), str(work / "w_cold"), work)))
     ref = min(peers) if peers else None
     targets = {"align": 15.0, "eval": 10.0}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}; load average "
@@ -114,6 +120,7 @@ def main() -> None:
     print("|---" * (len(SPLIT) + 5) + "|")
     for name, s in rows:
         print(row(name, s, ref if name.startswith("align") else None, targets[name.split()[0]]))
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

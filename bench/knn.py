@@ -84,28 +84,34 @@ def main() -> int:
         return 0
     import platform
 
-    print(f"exact top-{a.k} cosine: {a.queries} queries x {a.database} x {a.dim} float32; "
-          f"{os.cpu_count()} CPU cores ({platform.machine()})", flush=True)
-    res = {}
-    for m in a.methods.split(","):
-        args = [sys.executable, __file__] + [f"--{k}={v}" for k, v in vars(a).items() if v is not None and k not in
-                                             ("method", "methods")] + [f"--method={m}"]
-        out = subprocess.run(args, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(f"{m}: failed\n{out.stderr[-2000:]}")
-            continue
-        res[m] = json.loads(out.stdout.strip().splitlines()[-1])
-    ref = res.get("faiss") or next(iter(res.values()))
-    print(f"| method | time (s) | queries/s | first call (s) | peak RSS (MB) | data RSS (MB) | same top-{a.k} as faiss |")
-    print("|---|---|---|---|---|---|---|")
-    for m, r in res.items():
-        same = np.mean(np.array(r["indices"]) == np.array(ref["indices"]))
-        print(f"| {m} | {r['time_s']:.2f} | {r['qps']:.0f} | {r['first_s']:.2f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['data_rss_mb']:.0f} | {100 * same:.1f}% |")
-    if "jax" in res:
-        for m in res:
-            if m != "jax":
-                print(f"time ratio jax / {m}: {res['jax']['time_s'] / res[m]['time_s']:.2f}")
+    from convcorr_jax.core import runinfo
+
+    print(runinfo.header("bench: exact top-k cosine search, ours vs faiss vs scikit-learn",
+                         {k: v for k, v in vars(a).items() if k != "method"}, a.seed), flush=True)
+    with runinfo.timed() as total:
+        print(f"exact top-{a.k} cosine: {a.queries} queries x {a.database} x {a.dim} float32; "
+              f"{os.cpu_count()} CPU cores ({platform.machine()})", flush=True)
+        res = {}
+        for m in a.methods.split(","):
+            args = [sys.executable, __file__] + [f"--{k}={v}" for k, v in vars(a).items() if v is not None and k not in
+                                                 ("method", "methods")] + [f"--method={m}"]
+            out = subprocess.run(args, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"{m}: failed\n{out.stderr[-2000:]}")
+                continue
+            res[m] = json.loads(out.stdout.strip().splitlines()[-1])
+        ref = res.get("faiss") or next(iter(res.values()))
+        print(f"| method | time (s) | queries/s | first call (s) | peak RSS (MB) | data RSS (MB) | same top-{a.k} as faiss |")
+        print("|---|---|---|---|---|---|---|")
+        for m, r in res.items():
+            same = np.mean(np.array(r["indices"]) == np.array(ref["indices"]))
+            print(f"| {m} | {r['time_s']:.2f} | {r['qps']:.0f} | {r['first_s']:.2f} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['data_rss_mb']:.0f} | {100 * same:.1f}% |")
+        if "jax" in res:
+            for m in res:
+                if m != "jax":
+                    print(f"time ratio jax / {m}: {res['jax']['time_s'] / res[m]['time_s']:.2f}")
+    print(f"wall time {total['seconds']:.1f} s")
     return 0
 
 

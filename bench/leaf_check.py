@@ -200,12 +200,29 @@ def compare(before: Path, after: Path) -> int:
     return int(bad > 0)
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] in (["-h"], ["--help"]):
+def main(argv: list[str]) -> int:
+    """`run` or `compare` (the module docstring) between the header (the arguments, versions, devices) and the wall
+    time; the exit status: compare's, else 0. Arguments that fit neither: the usage, exit status 1."""
+    if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
-    elif len(sys.argv) >= 3 and sys.argv[1] == "run":
-        run(Path(sys.argv[2]), sys.argv[3:])
-    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
-        sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
-    else:
+        return 0
+    if not ((len(argv) >= 2 and argv[0] == "run") or (len(argv) == 3 and argv[0] == "compare")):
         sys.exit(__doc__)
+    try:
+        from convcorr_jax.core import runinfo
+    except ImportError:  # a tree from before the foundation modules moved to convcorr_jax.core
+        from convcorr_jax import runinfo
+
+    print(runinfo.header(f"leaf check: {argv[0]}", {"command": argv[0], "arguments": argv[1:]}), flush=True)
+    with runinfo.timed() as total:
+        if argv[0] == "run":
+            run(Path(argv[1]), argv[2:])
+            rc = 0
+        else:
+            rc = compare(Path(argv[1]), Path(argv[2]))
+    print(f"wall time {total['seconds']:.1f} s")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

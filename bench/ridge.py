@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from convcorr_jax.core import runinfo  # noqa: E402
 from convcorr_jax.core.io import write_text  # noqa: E402
 from convcorr_jax.linear import ridge  # noqa: E402
 
@@ -91,23 +92,25 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import jax
 
-    lambdas = [float(x) for x in np.logspace(-4, 3, 8)]
-    cases = {"A": (8000, 4096, 136), "B": (args.seg_n, args.seg_d, 18900)}
-    if args.quick:
-        cases = {"A": (800, 256, 136), "B": (400, 128, 18900)}
-    rows = []
-    for name, (n, d, t) in cases.items():
-        if args.only and name != args.only:
-            continue
-        r = bench(n, d, t, lambdas, method=args.method)
-        r["case"] = name
-        rows.append(r)
-        print(f"[{name}] n={n} d={d} T={t} L={len(lambdas)}: ratio {r['ratio']:.3f} (ours / scikit-learn); route "
-              f"{r['route']}; ours {r['ours_s']:.2f} s (first call {r['ours_first_call_s']:.2f} s), scikit-learn "
-              f"{r['sklearn_s']:.2f} s; lambda {r['lam_ours']:.3g} vs {r['lam_sklearn']:.3g} (equal: "
-              f"{r['equal_lambda']}); prediction rel err {r['pred_rel_err']:.2e}; coef rel err {r['coef_rel_err']:.2e}; "
-              f"CV error rel diff {r['cv_err_rel_diff']:.2e}; load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}",
-              flush=True)
+    print(runinfo.header("bench: ridge CV, ours vs scikit-learn GridSearchCV(Ridge)", vars(args), 0), flush=True)
+    with runinfo.timed() as total:
+        lambdas = [float(x) for x in np.logspace(-4, 3, 8)]
+        cases = {"A": (8000, 4096, 136), "B": (args.seg_n, args.seg_d, 18900)}
+        if args.quick:
+            cases = {"A": (800, 256, 136), "B": (400, 128, 18900)}
+        rows = []
+        for name, (n, d, t) in cases.items():
+            if args.only and name != args.only:
+                continue
+            r = bench(n, d, t, lambdas, method=args.method)
+            r["case"] = name
+            rows.append(r)
+            print(f"[{name}] n={n} d={d} T={t} L={len(lambdas)}: ratio {r['ratio']:.3f} (ours / scikit-learn); route "
+                  f"{r['route']}; ours {r['ours_s']:.2f} s (first call {r['ours_first_call_s']:.2f} s), scikit-learn "
+                  f"{r['sklearn_s']:.2f} s; lambda {r['lam_ours']:.3g} vs {r['lam_sklearn']:.3g} (equal: "
+                  f"{r['equal_lambda']}); prediction rel err {r['pred_rel_err']:.2e}; coef rel err {r['coef_rel_err']:.2e}; "
+                  f"CV error rel diff {r['cv_err_rel_diff']:.2e}; load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}",
+                  flush=True)
     machine = (f"{jax.devices()[0].device_kind} ({jax.default_backend()}), {platform.machine()}, "
                f"{os.cpu_count()} cores")
     lines = ["# Ridge CV benchmark", "",
@@ -127,6 +130,7 @@ def main(argv=None) -> int:
     if args.out:
         write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(f"wall time {total['seconds']:.1f} s")
     return 0
 
 

@@ -24,23 +24,29 @@ def timed(f, *a):
 
 
 def main():
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
-    X = np.random.default_rng(0).normal(size=(4000, 2048)).astype(np.float32)
-    G = X.T @ X
-    rows = [
-        ("Gram X^T X, jax.jit", timed(jax.jit(lambda x: x.T @ x), X)),
-        ("Gram X^T X, numpy", timed(lambda x: x.T @ x, X)),
-        ("eigh, jax.jit", timed(jax.jit(jnp.linalg.eigh), G)),
-        ("eigh, scipy driver=evd", timed(lambda a: sl.eigh(a, driver="evd"), G)),
-        ("Cholesky, scipy", timed(lambda a: sl.cho_factor(a + np.eye(2048, dtype=np.float32)), G)),
-    ]
-    with threadpool_limits(1, user_api="blas"):
-        rows += [
-            ("eigh, scipy evd, 1 thread", timed(lambda a: sl.eigh(a, driver="evd"), G)),
-            ("Cholesky, scipy, 1 thread", timed(lambda a: sl.cho_factor(a + np.eye(2048, dtype=np.float32)), G)),
+    args = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    from convcorr_jax.core import runinfo
+
+    print(runinfo.header("bench: ridge CV components, XLA vs NumPy/SciPy", vars(args), 0), flush=True)
+    with runinfo.timed() as total:
+        X = np.random.default_rng(0).normal(size=(4000, 2048)).astype(np.float32)
+        G = X.T @ X
+        rows = [
+            ("Gram X^T X, jax.jit", timed(jax.jit(lambda x: x.T @ x), X)),
+            ("Gram X^T X, numpy", timed(lambda x: x.T @ x, X)),
+            ("eigh, jax.jit", timed(jax.jit(jnp.linalg.eigh), G)),
+            ("eigh, scipy driver=evd", timed(lambda a: sl.eigh(a, driver="evd"), G)),
+            ("Cholesky, scipy", timed(lambda a: sl.cho_factor(a + np.eye(2048, dtype=np.float32)), G)),
         ]
-    for name, s in rows:
-        print(f"{name:28s} {s:7.3f} s")
+        with threadpool_limits(1, user_api="blas"):
+            rows += [
+                ("eigh, scipy evd, 1 thread", timed(lambda a: sl.eigh(a, driver="evd"), G)),
+                ("Cholesky, scipy, 1 thread", timed(lambda a: sl.cho_factor(a + np.eye(2048, dtype=np.float32)), G)),
+            ]
+        for name, s in rows:
+            print(f"{name:28s} {s:7.3f} s")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

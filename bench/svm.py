@@ -94,13 +94,18 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--C", type=float, default=1e-3)
     a = p.parse_args()
-    print(f"linear SVM, squared hinge, C = {a.C}; {os.cpu_count()} CPU cores ({platform.machine()})")
-    print("| workload | JAX (s) | JAX first call (s) | LinearSVC (s) | speed-up | JAX acc | LinearSVC acc |")
-    print("|---|---|---|---|---|---|---|")
-    for fn in (table3, table4):
-        name, t, first, tr, acc, acc_r = fn(a.repeats, a.C)
-        print(f"| {name} | {t:.3f} | {first:.2f} | {tr:.3f} | {tr / t:.2f}x | {100 * acc:.1f}% | {100 * acc_r:.1f}% |",
-              flush=True)
+    from convcorr_jax.core import runinfo
+
+    print(runinfo.header("bench: linear SVM, ours vs scikit-learn LinearSVC", vars(a)), flush=True)
+    with runinfo.timed() as total:
+        print(f"linear SVM, squared hinge, C = {a.C}; {os.cpu_count()} CPU cores ({platform.machine()})")
+        print("| workload | JAX (s) | JAX first call (s) | LinearSVC (s) | speed-up | JAX acc | LinearSVC acc |")
+        print("|---|---|---|---|---|---|---|")
+        for fn in (table3, table4):
+            name, t, first, tr, acc, acc_r = fn(a.repeats, a.C)
+            print(f"| {name} | {t:.3f} | {first:.2f} | {tr:.3f} | {tr / t:.2f}x | {100 * acc:.1f}% | {100 * acc_r:.1f}% |",
+                  flush=True)
+    print(f"wall time {total['seconds']:.1f} s")
     return 0
 
 

@@ -115,6 +115,8 @@ def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
         assert re.search(rf"\| {label}[^|]*\| [\d.e+-]+ \|", md), label
     assert "PF-WILLOW transfer" in md and "skipped: no --pf-willow" in md
     printed = capsys.readouterr().out
+    assert printed.startswith("== accelerator run ==\nconfig: ") and "\nseed: 1\nversions: python " in printed
+    assert re.search(r"\nwall time \d+\.\d s\n$", printed)
     for part in ("step times", "training", "scoring val", "scoring test", "scoring test_crops", "scoring test_frames",
                  "benchmarks"):
         assert f"({part})" in printed, part

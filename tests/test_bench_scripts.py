@@ -8,6 +8,9 @@ take minutes to hours and some need a peer that is installed separately).
   checked the same way.
 - The private library names the scripts use are the known ones (`PRIVATE`): a diagnosis or prototype script that
   needs a step the library keeps to itself; anything else uses the public name.
+- Every script that prints or writes results prints the reproducibility header (`runinfo.header`: its config,
+  seed, versions, devices); the only ones without are the helper modules of `NO_TABLE`, which run and print
+  nothing.
 - `--help` of every script with a `__main__` block answers at once, rc 0, whatever optional peer (torch,
   torchvision, faiss, cyvlfeat, mediapipe) is missing; bench/sift.py without cyvlfeat says in one line what to
   install.
@@ -42,6 +45,12 @@ PRIVATE = {
     ("flow_dense_stages.py", "convcorr_jax.flow.dense._taps"),
     # read-outs tried on rotated inputs: the model's own input affines, before rotating them
     ("pose_person_tried.py", "convcorr_jax.pose.estimation._input_affines"),
+}
+
+# scripts that print no table, with why: helper modules that other scripts import, with no __main__ and no print
+NO_TABLE = {
+    "timing.py": "best_time, the timing loop the JAX benchmarks share",
+    "stereo_pairs.py": "layered_pair, the validation scenes that flow_dense_validation.py builds",
 }
 
 
@@ -110,6 +119,57 @@ def _private_names(script: Path) -> set[tuple[str, str]]:
 def test_private_library_names_are_the_known_ones(bench_path):
     used = set().union(*(_private_names(s) for s in SCRIPTS))
     assert used == PRIVATE, "use the public name, or add the private one to PRIVATE with why the script needs it"
+
+
+def _calls_header(tree: ast.AST) -> bool:
+    """Whether the code calls `runinfo.header` (`runinfo.header(...)` on the module imported under any name, or
+    `header(...)` imported from it)."""
+    modules, functions = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                if node.module.split(".")[-1] == "runinfo" and a.name == "header":
+                    functions.add(a.asname or a.name)
+                elif a.name == "runinfo":
+                    modules.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname for a in node.names if a.name.endswith(".runinfo") and a.asname}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in functions:
+                return True
+            if (isinstance(f, ast.Attribute) and f.attr == "header" and isinstance(f.value, ast.Name)
+                    and f.value.id in modules):
+                return True
+    return False
+
+
+def _prints(tree: ast.AST) -> bool:
+    """Whether the code calls print or has a `__main__` block."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
+               or isinstance(n, ast.If) and "__main__" in ast.unparse(n.test) for n in ast.walk(tree))
+
+
+def test_every_script_prints_the_run_header():
+    """A table without its config, seed, versions and devices cannot be compared with a later run's (knn, svm,
+    ridge, the goldens scripts, leaf_check and others printed none)."""
+    assert set(NO_TABLE) <= {s.name for s in SCRIPTS}, "NO_TABLE names a script that is gone"
+    missing = [s.name for s in SCRIPTS if s.name not in NO_TABLE and not _calls_header(ast.parse(s.read_text()))]
+    assert missing == [], "print runinfo.header(title, config, seed) at the start (or add a helper to NO_TABLE)"
+    printing = [name for name in NO_TABLE if _prints(ast.parse((BENCH / name).read_text()))]
+    assert printing == [], "a script in NO_TABLE prints: give it the header"
+
+
+def test_the_header_check_sees_a_removed_call():
+    calling = [s for s in SCRIPTS if _calls_header(ast.parse(s.read_text()))]
+    assert calling
+    for script in calling:  # each script's header call(s) renamed away
+        assert not _calls_header(ast.parse(script.read_text().replace("header(", "heading("))), script.name
+    assert _calls_header(ast.parse("import convcorr_jax.core.runinfo as ri\nri.header('t')"))
+    assert _calls_header(ast.parse("from convcorr_jax.core.runinfo import header as h\nh('t')"))
+    assert not _calls_header(ast.parse("from convcorr_jax.core import runinfo\nrun_header = runinfo.header"))
+    assert not _calls_header(ast.parse("def header(t):\n    return t\nheader('t')"))
 
 
 def _main_scripts() -> list[Path]:
