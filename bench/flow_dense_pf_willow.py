@@ -3,8 +3,8 @@
     python bench/flow_dense_pf_willow.py --root PF-dataset-WILLOW [--side 256] [--pairs-per-class 90] [--siftflow DIR]
 
 Protocol (PF-WILLOW's): ordered pairs (i, j) of a sub-class; flow from image i to image j; keypoint p of i goes to
-p + flow(p); PCK against j's keypoints at alpha * max(w, h) of j's keypoint box (`metrics.pf_pck`), mean over a
-sub-class's pairs, then over sub-classes. Both images are resized (anisotropically) to `--side` x `--side`, as
+p + flow(p); PCK against j's keypoints at alpha * max(w, h) of j's keypoint box
+(`correspondence_metrics.pf_pck`), mean over a sub-class's pairs, then over sub-classes. Both images are resized (anisotropically) to `--side` x `--side`, as
 `convcorr_jax.correspondence.frames` does for `transfer_points` and the PF-WILLOW experiment (one compiled
 shape), the flow is read at the keypoint bilinearly, and the
 moved point is mapped back to j's pixels. Ours: `flow.dense.DenseConfig()` defaults (MobileNetV2 ImageNet weights); the peer where given. Prints
@@ -20,7 +20,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core import metrics, runinfo
+from convcorr_jax.core import correspondence_metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.data.pf_willow import pf_willow_classes, pf_willow_pairs
 from convcorr_jax.data.types import load_image
@@ -75,7 +75,7 @@ def main() -> None:
     print(f"\n{len(todo)} pairs ({args.pairs_per_class} per sub-class at most), images at {args.side} x {args.side} px")
     print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair (first call included) |\n|---|---|---|---|---|")
     for m in methods:
-        r = metrics.pf_pck(np.stack(pred[m]), np.stack(gts), subs)
+        r = correspondence_metrics.pf_pck(np.stack(pred[m]), np.stack(gts), subs)
         print(f"| {m} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | "
               f"{secs[m] / len(todo):.2f} |")
 

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax.core import metrics, runinfo
+from convcorr_jax.core import correspondence_metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.weights import load_backbone
@@ -86,7 +86,7 @@ def main() -> None:
           + ", ".join(f"{s:.2f} s" for s in first))
     print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|")
     for name, pred, s in rows:
-        r = metrics.pf_pck(pred, gt, groups)
+        r = correspondence_metrics.pf_pck(pred, gt, groups)
         print(f"| {name} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | {s:.3f} |")
     if peer is not None:
         for name, _, s in rows[:-1]:

@@ -10,8 +10,8 @@ sub-class's image (`data.warped_pairs.warped_set`, seed `--seed`, its default `W
 features="sift", method="bp" and the `--set` fields (the defaults: the validated SIFT BP row), one pair per call from the two images
 to the moved keypoints; the first call (compilation) is timed apart. The peer: Ce Liu's SIFT Flow C++ (demo.m's
 settings, its dense SIFT included) on the two images at full size, a keypoint moved by the flow at its nearest pixel
-(Proposal Flow's `dense_flow_eva_WILLOW.m`, the protocol of the peer's published 0.510). PCK: `metrics.pf_pck`
-(alpha x the target's keypoint box, mean per sub-class, then over sub-classes).
+(Proposal Flow's `dense_flow_eva_WILLOW.m`, the protocol of the peer's published 0.510). PCK:
+`correspondence_metrics.pf_pck` (alpha x the target's keypoint box, mean per sub-class, then over sub-classes).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from convcorr_jax.core import metrics, runinfo
+from convcorr_jax.core import correspondence_metrics, runinfo
 from convcorr_jax.core.config import override
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.data.warped_pairs import WarpConfig, warped_set
@@ -86,7 +86,7 @@ def main() -> None:
         for k, v in preds.items():
             if not v:
                 continue
-            r = metrics.pf_pck(np.stack(v), gt, gg)
+            r = correspondence_metrics.pf_pck(np.stack(v), gt, gg)
             s = secs[k][1:] if k.startswith("ours") else secs[k]
             print(f"| {name} | {k} | {len(pp)} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | "
                   f"{r['0.2']['mean']:.3f} | {np.mean(s):.3f} |", flush=True)

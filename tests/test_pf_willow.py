@@ -11,7 +11,7 @@ from convcorr_jax.data.pf_willow import (PF_WILLOW_PARTS, load_pf_willow, ordere
                                          pf_willow_pairs, read_pts_coord)
 from convcorr_jax.data.types import load_image
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.core.metrics import pf_box_size, pf_pck, pf_pck_pairs
+from convcorr_jax.core.correspondence_metrics import pf_box_size, pf_pck, pf_pck_pairs
 
 
 def _root(real_data):

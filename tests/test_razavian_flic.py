@@ -4,7 +4,7 @@ reports it against a hand-computed confusion matrix."""
 import numpy as np
 import pytest
 
-from convcorr_jax.core import metrics
+from convcorr_jax.core.segmentation_metrics import segmentation_iou
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
     union = cm.sum(0) + cm.sum(1) - inter  # [3 + 3 - 2, 3 + 3 - 2, 2 + 2 - 1] = [4, 4, 3]
     expected = inter / union  # [0.5, 0.5, 1/3]
     np.testing.assert_allclose(expected, [0.5, 0.5, 1 / 3])
-    iou = metrics.segmentation_iou(pred, labels, 3)
+    iou = segmentation_iou(pred, labels, 3)
     np.testing.assert_allclose(iou, expected)
     assert np.isclose(np.nanmean(iou), (0.5 + 0.5 + 1 / 3) / 3)  # VOC: the mean over classes incl. background
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from convcorr_jax.core import geometry, metrics
+from convcorr_jax.core import geometry
+from convcorr_jax.core.segmentation_metrics import _average_precision, segmentation_average_precision, segmentation_iou
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression import directions, features, keypoints, landmarks, lookback, rgb, segmentation
@@ -181,15 +182,15 @@ def test_average_precision_matches_sklearn_and_iou_by_hand():
     rng = np.random.default_rng(8)
     y = rng.random(500) < 0.3
     s = np.round(rng.random(500) + 0.5 * y, 2)  # with ties
-    assert metrics._average_precision(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
-    assert np.isnan(metrics._average_precision(s, np.zeros(500, bool)))
+    assert _average_precision(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
+    assert np.isnan(_average_precision(s, np.zeros(500, bool)))
     labels = np.array([[[0, 1], [1, 255]]])
     scores = np.zeros((1, 2, 2, 2))
     scores[..., 1] = [[0.1, 0.9], [0.8, 0.99]]
     scores[..., 0] = 1 - scores[..., 1]
-    np.testing.assert_allclose(metrics.segmentation_average_precision(scores, labels), [1.0, 1.0])
+    np.testing.assert_allclose(segmentation_average_precision(scores, labels), [1.0, 1.0])
     pred = np.array([[[0, 1], [0, 1]]])
-    np.testing.assert_allclose(metrics.segmentation_iou(pred, labels, 3), [0.5, 0.5, np.nan])
+    np.testing.assert_allclose(segmentation_iou(pred, labels, 3), [0.5, 0.5, np.nan])
 
 
 def test_segmentation_recovers_layout_from_informative_descriptor():

@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import map_coordinates
 from sklearn.metrics import average_precision_score
 
-from convcorr_jax.core import metrics
+from convcorr_jax.core.segmentation_metrics import segmentation_average_precision, segmentation_iou
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.regression import lookback
 
@@ -33,20 +33,20 @@ def test_segmentation_iou_is_voc_pooled_over_images():
         inter = sum(int(np.sum((p == c) & (g == c) & k)) for p, g, k in zip(pred, labels, keep))
         union = sum(int(np.sum(((p == c) | (g == c)) & k)) for p, g, k in zip(pred, labels, keep))
         ref.append(inter / union if union else np.nan)
-    got = metrics.segmentation_iou(pred, labels, 4)
+    got = segmentation_iou(pred, labels, 4)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     per_image = [[np.sum((p == c) & (g == c) & k) / max(1, np.sum(((p == c) | (g == c)) & k)) for c in range(2)]
                  for p, g, k in zip(pred, labels, keep)]
     assert not np.allclose(got[:2], np.mean(per_image, 0))  # the two definitions differ on these maps
     pred[labels == 255] = 3  # whatever is predicted at void pixels counts nowhere
-    np.testing.assert_allclose(metrics.segmentation_iou(pred, labels, 5)[4], np.nan)
-    assert np.isnan(metrics.segmentation_iou(np.zeros((1, 2, 2), int), np.zeros((1, 2, 2), int), 3)[2])
+    np.testing.assert_allclose(segmentation_iou(pred, labels, 5)[4], np.nan)
+    assert np.isnan(segmentation_iou(np.zeros((1, 2, 2), int), np.zeros((1, 2, 2), int), 3)[2])
 
 
 def test_segmentation_average_precision_matches_sklearn_over_images():
     labels, _, scores = _maps(seed=1)
     keep = labels != 255
-    got = metrics.segmentation_average_precision(scores, labels)
+    got = segmentation_average_precision(scores, labels)
     for c in range(3):
         assert got[c] == pytest.approx(average_precision_score(labels[keep] == c, scores[keep][:, c]), rel=1e-12)
     assert np.isnan(got[3])  # no pixel of class 3
@@ -56,18 +56,18 @@ def test_segmentation_metrics_refuse_class_ids_out_of_range():
     """A prediction of -1 at a label-2 pixel was counted as class 1 predicted 2 (class 1's IoU 2/3 instead of 1),
     a prediction or label >= C and maps of other shapes gave a reshape or indexing traceback."""
     labels = np.array([[[0, 1], [1, 2]]])
-    np.testing.assert_allclose(metrics.segmentation_iou(np.array([[[0, 1], [1, 2]]]), labels, 3), [1, 1, 1])
+    np.testing.assert_allclose(segmentation_iou(np.array([[[0, 1], [1, 2]]]), labels, 3), [1, 1, 1])
     for pred, field in (([[[0, 1], [1, -1]]], "pred"), ([[[0, 1], [1, 3]]], "pred"), ([[[0, 1, 2]]], "pred")):
         with pytest.raises(InputError, match=f"field '{field}'"):
-            metrics.segmentation_iou(np.array(pred), labels, 3)
+            segmentation_iou(np.array(pred), labels, 3)
     with pytest.raises(InputError, match=r"class ids in 0..2 or 255 \(void\), got \[5\]"):
-        metrics.segmentation_iou(labels, np.array([[[0, 1], [1, 5]]]), 3)
-    np.testing.assert_allclose(metrics.segmentation_iou(np.array([[[0, 1], [1, 9]]]), np.array([[[0, 1], [1, 255]]]),
+        segmentation_iou(labels, np.array([[[0, 1], [1, 5]]]), 3)
+    np.testing.assert_allclose(segmentation_iou(np.array([[[0, 1], [1, 9]]]), np.array([[[0, 1], [1, 255]]]),
                                                         3), [1, 1, np.nan])  # any prediction at a void pixel
     with pytest.raises(InputError, match="field 'labels'"):
-        metrics.segmentation_average_precision(np.zeros((1, 2, 2, 3)), np.array([[[0, 1], [1, 3]]]))
+        segmentation_average_precision(np.zeros((1, 2, 2, 3)), np.array([[[0, 1], [1, 3]]]))
     with pytest.raises(InputError, match="field 'labels'"):
-        metrics.segmentation_average_precision(np.zeros((1, 2, 3, 3)), labels)
+        segmentation_average_precision(np.zeros((1, 2, 3, 3)), labels)
 
 
 def _direct_lookback(images, points, oof, test_images, stage1, subsets, feat, size, lam):

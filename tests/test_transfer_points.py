@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convcorr_jax.core import metrics
+from convcorr_jax.core.correspondence_metrics import pf_pck
 from convcorr_jax.backbones import get
 from convcorr_jax.correspondence import PointTransferConfig, Transfer, transfer_points
 from convcorr_jax.correspondence import points as points_module
@@ -116,7 +116,7 @@ def test_default_method_gives_the_experiments_predictions_on_real_pairs(pf_root)
                         [s[i].points for i, _ in pairs], weights="random")
     np.testing.assert_allclose(t.points, out["pred"], atol=1e-3)
     gt = np.stack([s[j].points for _, j in pairs])
-    assert metrics.pf_pck(t.points, gt, out["groups"]) == out["pck"]
+    assert pf_pck(t.points, gt, out["groups"]) == out["pck"]
     assert t.points.shape == (2, 10, 2) and t.confidence.shape == (2, 10)
     assert np.all((t.confidence > 0) & (t.confidence <= 1 + 1e-6))
 

@@ -91,7 +91,8 @@ def test_percent_and_ran_on():
 
 
 def _pck(subs: dict[str, float]) -> dict:
-    """A `metrics.pf_pck` result with per-sub-class PCK `subs` at 0.1 (half at 0.05, capped double at 0.2)."""
+    """A `correspondence_metrics.pf_pck` result with per-sub-class PCK `subs` at 0.1 (half at 0.05, capped double at
+    0.2)."""
     out = {}
     for a, f in (("0.05", 0.5), ("0.1", 1.0), ("0.2", 2.0)):
         row = {c: min(1.0, f * v) for c, v in subs.items()}

@@ -2,6 +2,7 @@
 
     __getattr__ = renamed(__name__, {"OldName": NewName})   # a module's former names (PEP 562)
     __getattr__ = renamed(__name__, {"OLD_DICT": "NEW_DICT"})  # a value without a name of its own: its new name
+    __getattr__ = renamed(__name__, {"NAME": "package.module.NAME"})  # moved to another module: its dotted path
 
     alias_moved_modules()                                 # modules under their former dotted path (MOVED_MODULES)
 
@@ -48,7 +49,9 @@ def renamed(module: str, renames: Mapping[str, Any]) -> Callable[[str], Any]:
       module: the module's dotted name (its `__name__`).
       renames: former name -> the object now under its new name (a class or function: its `__name__` and
         `__module__` give the new name the warning says), or the new name itself, a str, of a value of this module
-        that has no name of its own (a dict of settings, a constant): the module's attribute of that name.
+        that has no name of its own (a dict of settings, a constant): the module's attribute of that name; or a
+        dotted str "package.module.NAME": the attribute NAME of that module, imported on first use (a name moved to
+        a module that imports this one).
 
     Returns:
       A function name -> the renamed object (warning once per use, pointing at the caller's line); AttributeError
@@ -59,8 +62,10 @@ def renamed(module: str, renames: Mapping[str, Any]) -> Callable[[str], Any]:
         if name not in renames:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         new = renames[name]
-        if isinstance(new, str):  # a value of this module, named by its new name
-            new_name, where, value = new, f"{module}.{new}", getattr(sys.modules[module], new)
+        if isinstance(new, str):  # a value named by its new name: of this module, or "package.module.NAME"
+            where = new if "." in new else f"{module}.{new}"
+            home, new_name = where.rsplit(".", 1)
+            value = getattr(sys.modules[module] if home == module else importlib.import_module(home), new_name)
         else:
             new_name, where, value = new.__name__, f"{new.__module__}.{new.__name__}", new
         warnings.warn(f"{module}.{name} is deprecated and will be removed in the next release: use "

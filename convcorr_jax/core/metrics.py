@@ -1,16 +1,19 @@
-"""Localisation metrics: PCK, normalised landmark error.
+"""Localisation metrics: PCK, MPII's PCKh, normalised landmark error.
 
 All functions take numpy or JAX arrays; points are (x, y) pixels. Joints/keypoints with `visible == False`
 (or NaN ground truth) are excluded from every average. A non-finite prediction (NaN, inf) of an evaluated
 keypoint is scored as a miss, never dropped; `count_nonfinite` says how many there were, so that a report can
 state it.
+
+The segmentation metrics live in `segmentation_metrics`, the Proposal Flow benchmark's PCK in `correspondence_metrics`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check_class_ids, check_shape
+from convcorr_jax.core.deprecation import renamed
+from convcorr_jax.core.errors import check_shape
 
 
 def _keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -119,12 +122,15 @@ def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
 
 
 def mean_scored(values) -> float:
-    """Mean of the finite entries (e.g. the categories or keypoint types that were scored), without a warning.
+    """Mean of the finite entries (e.g. the categories or keypoint types that were scored), without numpy's "Mean of
+    empty slice" warning: a mean over categories that leaves out those with nothing to score.
 
     Args:
-        values: floats of any shape; NaN marks an entry that was not scored.
+        values: floats of any shape (e.g. per-category PCK in 0..1); NaN (or inf) marks an entry that was not scored.
+
     Returns:
-        The mean; NaN when no entry is finite."""
+        The mean of the finite entries, in their units; NaN when no entry is finite.
+    """
     v = np.asarray(values, np.float64)
     return float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
 
@@ -291,158 +297,11 @@ def _pckh_table_tompson_port(pred, gt, head, missing, threshold: float = 0.5) ->
     return out
 
 
-def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Average precision in 0..1 of `scores` (any shape, flattened; higher = more likely positive) for the bool
-    `positive` (same size): scikit-learn's definition, the area under the step precision-recall curve = sum over
-    distinct score thresholds of (recall step) x precision. NaN when there is no positive."""
-    s, y = np.asarray(scores, np.float64).ravel(), np.asarray(positive, bool).ravel()
-    if not y.any():
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each group of tied scores
-    tp = np.cumsum(y)[last]
-    fp = (last + 1) - tp
-    recall = tp / tp[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
-
-
-def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void: int = 255) -> np.ndarray:
-    """Per-class pixel average precision [C] (0..1, Razavian et al.'s Table 3): scores rank all non-void pixels of
-    all images, pooled, for class c against labels == c. NaN for a class with no pixel.
-
-    Args:
-        scores, labels: [N, H, W, C] (or [..., C]) class scores, int [N, H, W] class ids in 0..C-1 or `void`.
-        void: the label of ignored pixels.
-
-    Returns:
-        float64 [C].
-
-    Raises:
-        InputError: labels not int of scores' shape less C, or a non-void label outside 0..C-1.
-    """
-    scores, labels = np.asarray(scores), np.asarray(labels)
-    c = check_shape(scores, "* C", "segmentation_average_precision", "scores", note="(class scores)")["C"]
-    check_shape(labels, scores.shape[:-1], "segmentation_average_precision", "labels", None, "int | uint",
-                "(scores' shape less C)")
-    keep = labels != void
-    lab = check_class_ids(labels[keep], c, "segmentation_average_precision", "labels", f" or {void} (void)")
-    flat = scores[keep]
-    return np.array([_average_precision(flat[:, k], lab == k) for k in range(c)])
-
-
-def segmentation_iou(pred: np.ndarray, labels: np.ndarray, num_classes: int, void: int = 255) -> np.ndarray:
-    """Per-class IoU [C] (0..1) as PASCAL VOC scores it: TP / (TP + FP + FN) from one confusion matrix pooled over
-    all images' pixels (not a mean of per-image IoUs), void pixels ignored; NaN for a class absent from both.
-
-    Args:
-        pred, labels: int [N, H, W] (or any one shape) predicted classes, class ids; in 0..C-1 where not `void`.
-        num_classes, void: C and the label of ignored pixels.
-
-    Returns:
-        float64 [C].
-
-    Raises:
-        InputError: pred or labels not int of one shape, or a value outside 0..C-1 at a non-void pixel.
-    """
-    pred, labels = np.asarray(pred), np.asarray(labels)
-    check_shape(labels, "*", "segmentation_iou", "labels", dtype="int | uint")
-    check_shape(pred, labels.shape, "segmentation_iou", "pred", None, "int | uint", "(one class per label pixel)")
-    keep = labels != void
-    lab = check_class_ids(labels[keep], num_classes, "segmentation_iou", "labels", f" or {void} (void)")
-    pr = check_class_ids(pred[keep], num_classes, "segmentation_iou", "pred", " at the non-void pixels")
-    cm = np.bincount(lab * num_classes + pr, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-    inter = np.diag(cm).astype(np.float64)
-    union = cm.sum(0) + cm.sum(1) - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-
-
-# --- PCK of the Proposal Flow benchmark (PF-WILLOW) ----------------------------------------------------------
-# Reference: the release's PF-dataset-WILLOW-code/dense_flow_eva_WILLOW.m (bsham/ProposalFlow) with the box of
-# prepKP_WILLOW.m. Per pair: d = ||pred - gt|| / max(bbox(3:4) - bbox(1:2)) over the target's keypoints,
-# i.e. L = max(x1 - x0, y1 - y0) of the tight keypoint box, WITHOUT the +1 of an inclusive pixel count;
-# the distances are binned into [0, 0.01), [0.01, 0.02), ... and PCK@alpha sums the bins below alpha, so a
-# keypoint counts when d / L < alpha (strict). Each pair weighs 1 (its keypoint fraction), pairs are averaged
-# within a sub-class (/ n (n - 1)), then sub-classes are averaged.
-PF_ALPHAS = (0.05, 0.1, 0.2)
-
-
-def pf_box_size(gt: np.ndarray) -> np.ndarray:
-    """max(w, h) [P] of the tight box around each target's finite keypoints, with w = x1 - x0 and h = y1 - y0
-    (pixels; no +1, as the PF benchmark's reference code).
-
-    Args:
-        gt: [P, K, 2] (x, y) pixels; NaN marks padding.
-
-    Returns:
-        float64 [P] pixels (-inf for a pair with no finite keypoint).
-    """
-    g = np.asarray(gt, np.float64)
-    ok = np.all(np.isfinite(g), axis=-1)[..., None]
-    lo = np.min(np.where(ok, g, np.inf), axis=-2)
-    hi = np.max(np.where(ok, g, -np.inf), axis=-2)
-    return np.max(hi - lo, axis=-1)
-
-
-def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarray:
-    """Per-pair PCK [A, P] (0..1): the fraction of a pair's keypoints with ||pred - gt|| / L < alpha.
-
-    Keypoints with non-finite gt (padding: loaders mark it NaN) are left out of the box and of the count; a
-    non-finite prediction is a miss.
-
-    Args:
-        pred: predicted target keypoints [P, K, 2].
-        gt: the target's keypoints [P, K, 2] (pixels, any common origin); L = `pf_box_size(gt)`.
-        alphas: [A] thresholds, fractions of L.
-
-    Returns:
-        float64 [A, P].
-
-    Raises:
-        InputError: pred and gt not [P, K, 2] of one shape, or a pair whose keypoint box has no size (L <= 0).
-    """
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    dims = check_shape(gt, "P K 2", "pf_pck", "gt", note="((x, y) pixels)")
-    check_shape(pred, "P K 2", "pf_pck", "pred", dims, note="((x, y) pixels, like gt)")
-    valid, size = np.all(np.isfinite(gt), axis=-1), pf_box_size(gt)
-    bad = np.flatnonzero(~(size > 0))  # -inf: no finite keypoint; 0: one, or all at one place
-    if bad.size:
-        raise InputError("pf_pck", "gt", "a target keypoint box of positive size per pair (2 distinct keypoints)",
-                         f"{int(valid[bad[0]].sum())} finite keypoint(s) in pair {int(bad[0])} ({bad.size} such pairs)")
-    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / size[:, None]  # [P, K]
-    a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
-    return ((d[None] < a) & valid[None]).sum(-1) / valid.sum(-1)  # every pair has 2 or more finite keypoints
-
-
-def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
-           alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
-    """PF benchmark PCK (0..1) per sub-class and their mean, at each alpha (keyed as text, e.g. "0.1").
-
-    Per pair the fraction of keypoints within alpha * L (`pf_pck_pairs`); mean over the pairs of each sub-class;
-    "mean" = the unweighted mean over sub-classes.
-
-    Args:
-        pred, gt: [P, K, 2] predicted and true target keypoints of P ordered pairs.
-        subclass: [P] the pair's sub-class name.
-        alphas: thresholds, fractions of L.
-
-    Returns:
-        {"0.05": {"car(S)": ..., ..., "mean": ...}, "0.1": {...}, "0.2": {...}}.
-
-    Raises:
-        InputError: not one sub-class per pair, or a pair with no finite gt keypoint.
-    """
-    per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
-    names, inv = np.unique(np.asarray(subclass).astype(str), return_inverse=True)
-    if per_pair.shape[1] != inv.size:
-        raise InputError("pf_pck", "subclass", f"{per_pair.shape[1]} labels (one per pair)", inv.size)
-    counts = np.bincount(inv, minlength=len(names))
-    sums = np.stack([np.bincount(inv, weights=row, minlength=len(names)) for row in per_pair])  # [A, C]
-    per_class = sums / counts
-    out = {}
-    for ai, alpha in enumerate(alphas):
-        row = {str(n): float(per_class[ai, ci]) for ci, n in enumerate(names)}
-        row["mean"] = float(per_class[ai].mean())
-        out[f"{alpha:g}"] = row
-    return out
+# moved, kept here one release (`deprecation.renamed`: a DeprecationWarning on each use): the segmentation metrics
+# (`segmentation_metrics`) and the Proposal Flow benchmark's PCK (`correspondence_metrics`)
+__getattr__ = renamed(__name__, {
+    **{name: f"convcorr_jax.core.segmentation_metrics.{name}"
+       for name in ("segmentation_average_precision", "segmentation_iou")},
+    **{name: f"convcorr_jax.core.correspondence_metrics.{name}"
+       for name in ("PF_ALPHAS", "pf_box_size", "pf_pck_pairs", "pf_pck")},
+})

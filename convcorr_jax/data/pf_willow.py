@@ -5,7 +5,7 @@ Layout: `<root>/<sub-class>/<name>.png` with `<name>.mat` beside each image, hol
 sub-class. The official release has 10 sub-classes (`PF_WILLOW_CLASSES`) of 10 images each.
 Benchmark protocol (the release's `dense_flow_eva_WILLOW.m`): every ordered pair (source i, target j), i != j,
 of a sub-class (90 pairs); PCK of the transferred source keypoints against the target's keypoints at
-alpha * max(w, h) of the target's keypoint box (`convcorr_jax.core.metrics.pf_pck`).
+alpha * max(w, h) of the target's keypoint box (`convcorr_jax.core.correspondence_metrics.pf_pck`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import numpy as np
 
 from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.linear import ridge
-from convcorr_jax.core.metrics import segmentation_average_precision, segmentation_iou
+from convcorr_jax.core.segmentation_metrics import segmentation_average_precision, segmentation_iou
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
 GRID = 30

@@ -13,9 +13,9 @@ BP flow (the paper's matcher) and the geometric matchers of Hyperpixel Flow and 
 
 Protocol (PF's `dense_flow_eva_WILLOW.m`): every ordered pair (i, j), i != j, of a sub-class (90 per sub-class);
 keypoints of image i moved into image j; PCK against j's keypoints at alpha * max(w, h) of the box of j's valid
-keypoints, an error below it counting (`metrics.pf_pck`), mean over the pairs of a sub-class, then over sub-classes
-(HPF and SCOT count an error at most the threshold and average their 900 pairs, 90 per sub-class: the same numbers
-but for an error exactly on the threshold). A keypoint is valid when
+keypoints, an error below it counting (`correspondence_metrics.pf_pck`), mean over the pairs of a sub-class, then
+over sub-classes (HPF and SCOT count an error at most the threshold and average their 900 pairs, 90 per sub-class:
+the same numbers but for an error exactly on the threshold). A keypoint is valid when
 its coordinates are finite and on its image (`correspondence.points.valid_keypoints`): padded rows (-1, or -2
 once a 1-based -1 is made 0-based) and NaN rows of the target are left out of the box and of the count; a keypoint
 valid in the target but not in the source is a miss.
@@ -58,7 +58,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core import io, metrics, runinfo
+from convcorr_jax.core import correspondence_metrics, io, runinfo
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.matching import MATCHERS, MatchConfig
@@ -83,7 +83,7 @@ __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN
            "pf_willow_set", "ran_on_subclasses", "replace_fields", "run", "run_name", "score_frames",
            "scored_subclasses", "select_classes", "setting_text", "split_of", "steps_text", "valid_keypoints"]
 
-ALPHAS = metrics.PF_ALPHAS
+ALPHAS = correspondence_metrics.PF_ALPHAS
 # The taps of each backbone when `taps` is None, and the grid of each method when `grid` is None
 # (`PointTransferConfig.DEFAULT_TAPS` / `DEFAULT_GRID`: the backbone specs and the matcher table).
 DEFAULT_TAPS = PointTransferConfig.DEFAULT_TAPS
@@ -170,9 +170,9 @@ def keypoint_table(samples: Sequence[KeypointSample]) -> tuple[np.ndarray, np.nd
 
 def pair_ground_truth(points: np.ndarray, valid: np.ndarray, pairs: np.ndarray,
                       ids: Sequence[str] | None = None) -> np.ndarray:
-    """The target keypoints [P, K, 2] of pairs (i, j) [P, 2] for `metrics.pf_pck`: j's valid keypoints, NaN for
-    the others (left out of the box and of the count). InputError for a target with fewer than 2 valid keypoints
-    (no keypoint box)."""
+    """The target keypoints [P, K, 2] of pairs (i, j) [P, 2] for `correspondence_metrics.pf_pck`: j's valid
+    keypoints, NaN for the others (left out of the box and of the count). InputError for a target with fewer than 2
+    valid keypoints (no keypoint box)."""
     n_valid = valid[pairs[:, 1]].sum(-1)
     if np.any(n_valid < 2):
         j = int(pairs[np.argmax(n_valid < 2), 1])
@@ -188,7 +188,7 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
                  params, pairs: np.ndarray, progress: bool = False) -> dict:
     """Transfer along `pairs` [P, 2] (indices into samples) and score with the PF PCK by `groups` [P].
 
-    Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" [P, h, w, 2], "frames", "seconds"}."""
+    Returns {"pck" (`correspondence_metrics.pf_pck`), "pred" [P, K, 2], "flows" [P, h, w, 2], "frames", "seconds"}."""
     t0 = time.perf_counter()
     frames = make_frames([s.image for s in samples], boxes, cfg.transfer, backbone, params,
                          **side_models(cfg.transfer, cfg.weights))
@@ -198,12 +198,13 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 def score_frames(frames: Frames, samples: Sequence[KeypointSample], pairs: np.ndarray, groups: np.ndarray,
                  cfg: Config, progress: bool = False, taps: Sequence[str] | None = None) -> dict:
     """cfg.transfer's method along `pairs` on precomputed `frames` (the parts `taps`, resolved names; None: all),
-    PF PCK by `groups`. Returns {"pck" (`metrics.pf_pck`), "pred" [P, K, 2], "flows" (`frame_transfer.move_points`),
-    "frames"}."""
+    PF PCK by `groups`. Returns {"pck" (`correspondence_metrics.pf_pck`), "pred" [P, K, 2], "flows"
+    (`frame_transfer.move_points`), "frames"}."""
     points, valid = keypoint_table(samples)
     gt = pair_ground_truth(points, valid, pairs, [s.id for s in samples])
     pred, flows = move_points(frames, points[pairs[:, 0]], pairs, cfg.transfer, taps, progress)
-    return {"pck": metrics.pf_pck(pred, gt, groups, ALPHAS), "pred": pred, "flows": flows, "frames": frames}
+    pck = correspondence_metrics.pf_pck(pred, gt, groups, ALPHAS)
+    return {"pck": pck, "pred": pred, "flows": flows, "frames": frames}
 
 
 def select_classes(root: str | os.PathLike, classes: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -359,8 +360,8 @@ PCK_NORMALISER = "target keypoint box"  # alpha x max(w, h) of the box of the ta
 
 
 def pck_about(pck: dict) -> dict:
-    """What the PCK numbers `pck` (`metrics.pf_pck`) of a run's metrics are: fractions in [0, 1], the normaliser,
-    the alphas, and what "mean" is over."""
+    """What the PCK numbers `pck` (`correspondence_metrics.pf_pck`) of a run's metrics are: fractions in [0, 1],
+    the normaliser, the alphas, and what "mean" is over."""
     subs = [c for c in pck["0.1"] if c != "mean"]
     return score_about(PCK_NORMALISER, ALPHAS,
                        mean=f"unweighted mean over the {len(subs)} sub-classes scored: {', '.join(subs)}")
@@ -420,7 +421,7 @@ def figure(path: Path, out: dict, n: int = 4, title: str = "PF-WILLOW keypoint t
     rows = []
     for p in pick:
         i, j = pairs[p]
-        thr = FIGURE_ALPHA * float(metrics.pf_box_size(points[j][None])[0])
+        thr = FIGURE_ALPHA * float(correspondence_metrics.pf_box_size(points[j][None])[0])
         hits = int(np.sum(np.linalg.norm(out["pred"][p] - points[j], axis=-1)[valid[j]] < thr))
         rows.append(TransferRow(samples[i].image, samples[j].image, points[i], out["pred"][p], points[j], thr,
                                 f"{samples[i].id} -> {samples[j].id}: {hits} of {int(valid[j].sum())} "

@@ -42,7 +42,7 @@ from convcorr_eval.long2014 import pf_willow
 from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
-from convcorr_jax.core import metrics
+from convcorr_jax.core import correspondence_metrics
 from convcorr_jax.core.config import check_fields, override
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import (
@@ -190,11 +190,11 @@ class Sets:
         t0 = time.perf_counter()
         for k, (pairs, groups) in self.sets.items():
             pred, _ = move_points(frames, self.points[pairs[:, 0]], pairs, c, names)
-            r = metrics.pf_pck(pred, self.gt[k], groups, pf_willow.ALPHAS)
+            r = correspondence_metrics.pf_pck(pred, self.gt[k], groups, pf_willow.ALPHAS)
             out["pck"][k] = {a: float(r[a]["mean"]) for a in r}
             out["per_class"][k] = {g: v for g, v in r["0.1"].items() if g != "mean"}
             if k == "warped":
-                hits = metrics.pf_pck_pairs(pred, self.gt[k], (0.1,))[0]
+                hits = correspondence_metrics.pf_pck_pairs(pred, self.gt[k], (0.1,))[0]
                 out["by_scale"] = {b: float(hits[self.scale_bin == b].mean()) for b in SCALE_BINS
                                    if np.any(self.scale_bin == b)}
         out["match_s"] = round(time.perf_counter() - t0, 1)
