@@ -163,3 +163,20 @@ def test_one_digest_for_entries_and_fingerprints(monkeypatch, tmp_path):
     monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
     assert cache.entry_path("k", a, "v1").name == cache.digest(cache.key("k", a, "v1"), 20)
     assert cache.entry_path("k", a, "v1") != cache.entry_path("k", a, "v2")
+
+
+def test_file_stamp_is_size_and_mtime_and_none_for_a_missing_file(tmp_path):
+    """`cache.file_stamp`, the one file identity of cache keys (a loaded model folder's files, the images and
+    annotations person crops are cut from): (size, mtime in ns), changed by a rewrite of the same size; None for a
+    missing file, or its FileNotFoundError with missing_ok=False."""
+    import os
+
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"abcd")
+    st = f.stat()
+    assert cache.file_stamp(f) == (4, st.st_mtime_ns) == cache.file_stamp(str(f), missing_ok=False)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert cache.file_stamp(f) == (4, st.st_mtime_ns + 1)
+    assert cache.file_stamp(tmp_path / "gone") is None
+    with pytest.raises(FileNotFoundError):
+        cache.file_stamp(tmp_path / "gone", missing_ok=False)

@@ -103,6 +103,29 @@ def arrays_digest(arrays: Iterable[Any], prefix: bytes = b"") -> str:
     return h.hexdigest()
 
 
+
+def file_stamp(path: str | os.PathLike, missing_ok: bool = True) -> tuple[int, int] | None:
+    """(size, modification time) of a file, links followed: what identifies the version of a file in a cache key
+    without reading it (the time in nanoseconds: a rewrite within the same second changes it too).
+
+    Args:
+      path: a file (a folder gives its own entry's size and time, not its contents').
+      missing_ok: True: None for a path that cannot be read (absent, a dangling link); False: its OSError is raised.
+
+    Returns:
+      (size in bytes, modification time in ns since the epoch), or None (missing_ok) for a path that cannot be read.
+
+    Raises:
+      OSError: the path cannot be read and missing_ok is False (FileNotFoundError for an absent one).
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        if missing_ok:
+            return None
+        raise
+    return st.st_size, st.st_mtime_ns
+
 def key(kind: str, settings: Mapping[str, Any], version: str) -> dict:
     """The full key of an entry, as stored in its KEY.json.
 

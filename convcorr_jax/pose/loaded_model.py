@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from convcorr_jax.core import crop_geometry, geometry
+from convcorr_jax.core import cache, crop_geometry, geometry
 from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import heatmaps as hmap
@@ -166,16 +166,9 @@ def _saved_spatial(path: str, stamp: tuple) -> tuple[spatial_mrf.SpatialConfig, 
 
 
 def _stamp(path: Path, rels: tuple[str, ...] = (spatial_mrf.CONFIG_FILE, spatial_mrf.PRIORS_FILE)) -> tuple:
-    """(size, mtime_ns) of each file `rels` under `path` (None where absent): a cache key that changes when any of
-    them is replaced."""
-    out = []
-    for rel in rels:
-        try:
-            st = (path / rel).stat()
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append(None)
-    return tuple(out)
+    """(size, mtime_ns) of each file `rels` under `path` (`cache.file_stamp`; None where absent): a cache key that
+    changes when any of them is replaced."""
+    return tuple(cache.file_stamp(path / rel) for rel in rels)
 
 
 def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseModel:

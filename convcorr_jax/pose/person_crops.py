@@ -179,7 +179,7 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
 
 def _file_key(path: Path, name: str) -> dict:
     """{name: resolved path, name_size: bytes, name_mtime_ns: nanoseconds} of a file: what identifies it in a cache
-    key (an edit within the same second changes it).
+    key (`cache.file_stamp`: an edit within the same second changes it).
 
     Args:
         path: an existing file.
@@ -188,8 +188,8 @@ def _file_key(path: Path, name: str) -> dict:
     Returns:
         {name: str resolved path, f"{name}_size": int bytes, f"{name}_mtime_ns": int modification time (ns)}.
     """
-    st = path.stat()
-    return {name: str(path.resolve()), f"{name}_size": st.st_size, f"{name}_mtime_ns": st.st_mtime_ns}
+    size, mtime_ns = cache.file_stamp(path, missing_ok=False)
+    return {name: str(path.resolve()), f"{name}_size": size, f"{name}_mtime_ns": mtime_ns}
 
 
 def _images_key(samples: Sequence[KeypointSample]) -> dict:
@@ -209,11 +209,8 @@ def _images_key(samples: Sequence[KeypointSample]) -> dict:
             rows.append(cache.arrays_digest([s.image]))
         elif s.image_path and s.image_path not in files:
             files.add(s.image_path)
-            try:
-                st = os.stat(s.image_path)
-                rows.append([str(s.image_path), st.st_size, st.st_mtime_ns])
-            except OSError:  # the build reports the missing image
-                rows.append([str(s.image_path), None, None])
+            stamp = cache.file_stamp(s.image_path)  # None for a missing image: the build reports it
+            rows.append([str(s.image_path), *(stamp or (None, None))])
     return {"image_files": len(files), "image_files_digest": cache.digest(rows)}
 
 
