@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
@@ -139,7 +138,7 @@ def _with_experiment_run(scores: dict, run_dir: Path) -> dict:
     """An experiment alias's JSON: `scores` and the record of its run, from its run folder's metrics.json (also for a
     run kept from an identical earlier one: the versions and wall time that made the numbers): "config" (every
     setting, the seed among them), "versions", and "seconds" where `scores` has none of its own."""
-    rec = json.loads((run_dir / "metrics.json").read_text())
+    rec = runinfo.read_run_record(run_dir / "metrics.json")
     return {"seconds": rec["seconds"], **scores, "config": rec["key"]["settings"], "versions": rec["versions"]}
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import io, progress
+from convcorr_jax.core import io, progress, runinfo
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
 from convcorr_jax.pose.estimation import Poses
@@ -128,9 +128,11 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
                                              "as the frames before it", f"{img.shape[1]} x {img.shape[0]}")
                         for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                             container.mux(packet)
-                        lines.write(json.dumps({"frame": index, "time": round(t, 6), "width": int(frame.shape[1]),
-                                                "height": int(frame.shape[0]),
-                                                "torso": [float(v) for v in poses.torso[i]], **record}) + "\n")
+                        line = {"frame": index, "time": round(t, 6), "width": int(frame.shape[1]),
+                                "height": int(frame.shape[0]), "torso": [float(v) for v in poses.torso[i]], **record}
+                        # standard JSON: a NaN or infinite number (no torso found) is null
+                        lines.write(json.dumps(runinfo.rounded(line, None, nonfinite_null=True),
+                                               allow_nan=False) + "\n")
                         n += 1
                     bar.update(len(batch))
             if stream is None:

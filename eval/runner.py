@@ -8,7 +8,8 @@ writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and
 (`io.folder_fingerprint`: relative paths, sizes and modification times; none for synthetic data). A data path counts
 by the folder it leads to, not by how it was written (`located`: FLIC, ./FLIC/ and its absolute path, or a link to
 it, are one run; only a digest of the real path is recorded, as "where"). A finished run
-whose key equals this one's is kept, not run again (`--force` re-runs it); one with the same settings but older
+whose key equals this one's is kept, not run again (`--force` re-runs it; the header that run recorded is printed,
+`recorded_header`); one with the same settings but older
 code or other data (a file added, removed or changed under data_root) is run again and replaced; one with other
 settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
 replaces its changed stages). The default name is the experiment id, one folder per experiment; `convcorr eval`'s
@@ -182,8 +183,10 @@ def located(key: dict) -> dict:
 
 
 def _read_json(path: Path) -> Any:
+    """The JSON value of `path` (a metrics.json's NaN scores given back: `runinfo.read_run_record`), None when it
+    cannot be read or is not JSON."""
     try:
-        return json.loads(path.read_text())
+        return runinfo.read_run_record(path)
     except (OSError, ValueError):
         return None
 
@@ -300,7 +303,8 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
 def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, force: bool, replace: bool,
                 progress: bool) -> tuple[Result, float, bool]:
     if _check_folder(run_dir, key, force, replace) == "keep":
-        prev = json.loads((run_dir / "metrics.json").read_text())
+        prev = runinfo.read_run_record(run_dir / "metrics.json")
+        print(recorded_header(exp_id, cfg.name, prev), flush=True)
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
     interrupt.stop_if_requested()
     data = {k: key[k] for k in ("data", "where") if k in key}
@@ -324,8 +328,9 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
 def execute(command: str, exp_id: str, cfg: ExperimentConfig, out: str | Path, force: bool,
             progress: bool) -> Result | None:
     """`run_experiment` into `out/<cfg.name>/` with the state line ("[ID] ok in S s: SUMMARY" or "kept from an
-    identical earlier run", then the report's path); None when the experiment failed (its traceback and
-    "convcorr COMMAND: failed" printed, the run folder as it was). InputError and interrupts propagate."""
+    identical earlier run", below the header that run recorded: `recorded_header`; then the report's path); None
+    when the experiment failed (its traceback and "convcorr COMMAND: failed" printed, the run folder as it was).
+    InputError and interrupts propagate."""
     run_dir = Path(out) / cfg.name
     try:
         result, seconds, reused = run_experiment(exp_id, cfg, out, force, progress)
@@ -348,6 +353,29 @@ def report_markdown(exp_id: str, header: str, seconds: float, result: Result) ->
     ran (the run header: config, seed, versions, devices, inputs) and the wall time."""
     return "\n".join([f"# {exp_id}", "", f"**{result.summary}**", "", result.markdown, "", "## Run", "", "```", header,
                       f"wall time: {seconds:.1f} s", "```", ""])
+
+
+def recorded_header(exp_id: str, name: str, record: dict) -> str:
+    """The run header of the finished run whose numbers a kept run reports, as its metrics.json `record` holds it
+    (not today's versions, which made none of them): its config and seed, the versions and devices it ran with, its
+    inputs and its wall time, titled as that earlier run's.
+
+    Args:
+        exp_id: the experiment id.
+        name: the run folder's name.
+        record: the run folder's metrics.json (`runinfo.read_run_record`).
+
+    Returns:
+        The lines joined by newlines (no trailing newline).
+    """
+    key = record.get("key") or {}
+    settings = key.get("settings") if isinstance(key.get("settings"), dict) else None
+    seed = settings.get("seed") if settings else None
+    title = f"{exp_id} ({name}): kept, as recorded by the earlier run that made these numbers"
+    seconds = record.get("seconds")
+    wall = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "not recorded"
+    return (runinfo.header(title, settings, seed, recorded=record) + _inputs_line(key)
+            + f"\nwall time of that run: {wall}")
 
 
 def _inputs_line(key: dict) -> str:

@@ -40,7 +40,7 @@ def test_metrics_record_rounds_results_not_the_key():
     rec = runinfo.metrics_record(key, True, 12.3456789, "s", "md", {"pck": {"0.1": NOISY}})
     assert rec["key"] == key and rec["key"]["settings"]["lr"] == 0.000123456789  # compared exactly by later runs
     assert rec["metrics"] == {"pck": {"0.1": 0.67}} and rec["seconds"] == 12.3457 and rec["status"] == "ok"
-    assert set(rec) == {"key", "status", "seconds", "summary", "markdown", "metrics", "versions"}
+    assert set(rec) == {"key", "status", "seconds", "summary", "markdown", "metrics", "versions", "devices"}
     assert runinfo.metrics_record(key, False, 0.0, "s")["status"] == "running"
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from convcorr_jax.core import staging
+from convcorr_jax.core import runinfo, staging
 from convcorr_jax.core.errors import InputError
 
 KINDS = ("file", "folder")
@@ -129,7 +129,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write `obj` as indented JSON, keys sorted, to `path` atomically.
+    """Write `obj` as standard JSON, indented, keys sorted, to `path` atomically: a NaN or infinite number is written
+    as null (the bare NaN / Infinity of `json.dumps` is refused by strict parsers; `runinfo.rounded`).
 
     Args:
       path: the file to write.
@@ -138,7 +139,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     Returns:
       None; `path` holds the JSON, 2-space indented, ending in a newline.
     """
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    plain = runinfo.rounded(obj, None, nonfinite_null=True)
+    write_text(path, json.dumps(plain, indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n")
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -169,7 +168,7 @@ def run_grid(root: str, steps: str, out: str, progress: bool = True, grid: str =
 
 def _seconds(cfg) -> float:
     """Training wall time of a run as its metrics.json records it (summed over resumes)."""
-    return float(json.loads((cfg.run_dir() / "metrics.json").read_text()).get("seconds", float("nan")))
+    return float(runinfo.read_run_record(cfg.run_dir() / "metrics.json").get("seconds", float("nan")))
 
 
 def learned_priors(tc, params, root: str, cfg: spatial_mrf.SpatialConfig = spatial_mrf.FLIC_VALIDATED,

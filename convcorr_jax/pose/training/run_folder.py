@@ -216,7 +216,7 @@ def read_metrics(run_dir: str | Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        saved = fix_old_record("metrics", json.loads(path.read_text()))
+        saved = fix_old_record("metrics", runinfo.read_run_record(path))  # NaN scores given back
     except (OSError, ValueError) as e:
         raise InputError(path, "metrics.json", "the training run's JSON record", " ".join(str(e).split())) from None
     record = saved.get("metrics") if isinstance(saved, dict) else None
