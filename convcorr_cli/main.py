@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import importlib
 import logging
 import os
@@ -40,7 +39,7 @@ from convcorr_cli import options, profile
 from convcorr_cli.options import HelpFormatter
 from convcorr_jax.core import interrupt, io
 from convcorr_jax.core.compile_cache import NO_COMPILE_CACHE, enable_compile_cache  # noqa: F401 (re-exported)
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, closest_name
 from convcorr_jax.core.progress import LOG as PROGRESS_LOG
 from convcorr_jax.core.progress import on_terminal
 from convcorr_jax.core.runinfo import package_version
@@ -141,9 +140,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """"; did you mean 'X'?" for the choice closest to `word` (difflib), "" when none is close."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """"; did you mean 'X'?" for the choice closest to `word` (`errors.closest_name`, the library's lookup), "" when
+    none is close."""
+    close = closest_name(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _overview() -> str:

@@ -384,6 +384,23 @@ def test_an_unknown_or_missing_command_names_the_choices(argv, says, capsys, tmp
     assert not any(tmp_path.iterdir())
 
 
+def test_the_command_line_and_the_library_suggest_the_same_name(monkeypatch):
+    """"did you mean" of the command line (`main.did_you_mean`, quoted) and of the library (`errors.unknown_name`,
+    plain) come from one lookup, `errors.closest_name`: the same suggestion, or none, whatever it returns."""
+    from convcorr_cli import main as cli
+    from convcorr_jax.core import errors
+
+    known = ["pf-willow", "pf-pascal", "spair"]
+    for word, want in (("pf_willow", "pf-willow"), ("spiar", "spair"), ("zzz", None)):
+        assert errors.closest_name(word, known) == want
+        assert cli.did_you_mean(word, known) == (f"; did you mean {want!r}?" if want else "")
+        assert str(errors.unknown_name("cfg", "x", word, known)).endswith(f"; did you mean {want}?" if want else word)
+    monkeypatch.setattr(errors, "closest_name", lambda name, known: "one")
+    monkeypatch.setattr(cli, "closest_name", errors.closest_name)
+    assert cli.did_you_mean("a", ["b"]) == "; did you mean 'one'?"
+    assert str(errors.unknown_name("cfg", "x", "a", ["b"])).endswith("; did you mean one?")
+
+
 @pytest.mark.parametrize("name", ["eval pf-pascal", "eval spair"])
 def test_pf_benchmark_help_speaks_of_categories(name):
     """pf-pascal and spair take pf-willow's options, but count in categories, not PF-WILLOW's 90-pair sub-classes."""

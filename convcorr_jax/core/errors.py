@@ -64,10 +64,30 @@ def plain(value: object) -> str:
     return str(value)
 
 
+def closest_name(name: object, known: Sequence[str]) -> str | None:
+    """The known name closest to `name` (`difflib.get_close_matches`, the one lookup behind every "did you mean"
+    of the library and of the command line), or None when none is close or `name` is not text.
+
+    Args:
+      name: what was given.
+      known: the names it could have been.
+
+    Returns:
+      The closest of `known`, or None.
+
+    >>> closest_name("gren", ["red", "green"])
+    'green'
+    """
+    if not isinstance(name, str):
+        return None
+    close = difflib.get_close_matches(name, [str(k) for k in known], n=1)
+    return close[0] if close else None
+
+
 def unknown_name(source, field: str, name: object, known: Sequence[str], expected: str | None = None,
                  show_got: bool = True) -> InputError:
     """The error for `name`, which is none of `known`: the usual line, then "; did you mean X?" naming the closest
-    known name (`difflib.get_close_matches`) when one is close.
+    known name (`closest_name`) when one is close.
 
     Args:
       source, field: as `InputError`'s.
@@ -88,8 +108,8 @@ mean green?
     known = [str(k) for k in known]
     expected = f"one of {known}" if expected is None else expected
     text = f"field '{field}': expected {expected}" + (f", got {plain(name)}" if show_got else "")
-    close = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
-    return InputError(source, field, expected, name, message=text + (f"; did you mean {close[0]}?" if close else ""))
+    close = closest_name(name, known)
+    return InputError(source, field, expected, name, message=text + (f"; did you mean {close}?" if close else ""))
 
 
 def check(condition: bool, source, field: str, expected: str, got: object = None) -> None:
