@@ -13,7 +13,7 @@ whose key equals this one's is kept, not run again (`--force` re-runs it; the he
 code or other data (a file added, removed or changed under data_root) is run again and replaced; one with other
 settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
 replaces its changed stages). The default name is the experiment id, one folder per experiment; `convcorr eval`'s
-aliases name theirs by their settings (`convcorr_cli.eval`). `execute` is `run_experiment` with the state line the
+aliases name theirs by their settings (`convcorr_cli.eval_runs`). `execute` is `run_experiment` with the state line the
 commands print; both command modules call it, once. The module of experiment "<paper>.<name>" is
 `convcorr_eval.<paper>.<name>` unless `registry.EXPERIMENTS` names another; its `run(cfg, ctx)` is the experiment,
 its optional `check_inputs(cfg)` refuses bad inputs before any folder is made and `identify(cfg)` adds the state

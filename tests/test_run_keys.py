@@ -119,7 +119,7 @@ def test_changed_data_runs_again_and_settings_are_still_refused(fake, tmp_path, 
 
 
 def test_one_folder_named_relatively_absolutely_or_through_a_link_is_one_run(fake, tmp_path, monkeypatch, capsys):
-    from convcorr_cli.eval import run_name
+    from convcorr_cli.eval_runs import run_name
 
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "data"

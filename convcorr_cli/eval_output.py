@@ -1,0 +1,52 @@
+"""What every `convcorr eval` subcommand checks, prints and writes: its output paths checked before any work, the
+run header above its tables, and its JSON (with the record of its run: "config", "versions", "seconds") and figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from convcorr_jax.core import io, runinfo
+from convcorr_jax.core.errors import InputError
+from convcorr_cli.options import check_outputs
+
+
+def check_output_paths(outputs: dict[str, str | None], inputs: dict[str, str | None],
+                       data_root: str | None = None) -> None:
+    """Before any work: each output file given (by flag) writable as a file, none of them an input or another
+    output (`options.check_outputs`), none inside the dataset folder `data_root` (read, never written)."""
+    given = {flag: p for flag, p in outputs.items() if p}
+    check_outputs(given, {name: p for name, p in inputs.items() if p})
+    for flag, path in given.items():
+        if data_root and Path(path).resolve().is_relative_to(Path(data_root).resolve()):
+            raise InputError(path, flag, f"a path outside the dataset folder {data_root} (read, never written)",
+                             "a path inside it")
+
+
+def write_outputs(json_path: str | None, obj, figure_path: str | None = None,
+                  draw: Callable[[str], None] | None = None) -> None:
+    """Write the JSON (atomically, numbers to 6 significant digits: `runinfo.rounded`; a NaN or infinite number,
+    e.g. the score of a joint never evaluated, as null: strict JSON) and draw the figure, each where a path is
+    given, and say so."""
+    if json_path:
+        io.write_json(json_path, runinfo.rounded(obj, nonfinite_null=True))
+        print(f"wrote {json_path}")
+    if figure_path and draw is not None:
+        draw(figure_path)
+        print(f"wrote {figure_path}")
+
+
+def print_header(title: str, config: dict) -> None:
+    """The reproducibility header a scoring command prints above its tables (`runinfo.header`: config, versions,
+    devices; "seed": null in the config: scoring draws no random numbers)."""
+    print(runinfo.header(title, {**config, "seed": None}), flush=True)
+
+
+RUN_FIELDS = ("config", "versions", "seconds")  # what a scoring command's JSON says of its run, beside the scores
+
+
+def scoring_run(config: dict, seconds: float) -> dict:
+    """The JSON's record of a scoring command's run, as its header: {"config" ("seed": null: no random numbers),
+    "versions" (`runinfo.versions`), "seconds" (wall time)}."""
+    return {"config": {**config, "seed": None}, "versions": runinfo.versions(), "seconds": seconds}

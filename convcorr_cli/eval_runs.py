@@ -1,0 +1,69 @@
+"""The run folders of the `convcorr eval` subcommands that are experiments of `convcorr run` (flic, mpii, pf-willow,
+pf-pascal, spair): their run folder options, the folder's default name (a digest of every setting), the run itself,
+and the files copied out of the folder and the JSON's record of the run read back from its metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from convcorr_jax.core import cache, io, runinfo
+from convcorr_jax.core.config import to_dict
+from convcorr_eval import registry
+from convcorr_eval.experiment import ExperimentConfig, Result
+from convcorr_eval.runner import execute, path_identity
+from convcorr_cli.eval_output import check_output_paths
+from convcorr_cli.options import add_out
+
+
+def run_arguments(a: argparse.ArgumentParser) -> None:
+    """The run folder options of the experiment aliases (as `convcorr run`'s --out, --set name=, --force)."""
+    add_out(a, "output root: the run folder is OUT/<name>", default="runs", metavar="DIR", old=("--out-dir",))
+    a.add_argument("--name", default=None, help="run folder name (default: the experiment's readable name for "
+                   "these inputs and a digest of every setting)")
+    a.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, "
+                   "and replace a finished run with other settings")
+    a.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+
+
+def run_name(readable: str, cfg: ExperimentConfig) -> str:
+    """The default run folder name of an alias: `readable` (the experiment's name for its inputs), `_`, and the
+    first 6 hex digits of `cache.digest` of every setting of `cfg` but its name (with the identity of a scored model,
+    `trained`, set by the experiment's `identify`; data_root by where it leads, `runner.path_identity`). Different
+    settings or models get different folders; the same settings the same one (a finished run is found again and
+    kept), also for one dataset folder given relatively and absolutely."""
+    settings = {k: v for k, v in to_dict(cfg).items() if k != "name"}
+    if cfg.data_root:
+        settings["data_root"] = path_identity(cfg.data_root)
+    return f"{readable}_{cache.digest(settings, 6)}"
+
+
+def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
+              outputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
+    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`, after the experiment's
+    `identify`: the scored model's identity is part of the digest) under `--out`: (result or None when it failed, run
+    folder). The output files in `outputs` (by flag) are checked before the run (`check_output_paths`; `--out`
+    by the runner)."""
+    check_output_paths(outputs, {}, cfg.data_root)
+    identify = getattr(registry.load(exp_id), "identify", None)
+    cfg = identify(cfg) if identify is not None else cfg
+    cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))
+    result = execute(f"eval {args.metric}", exp_id, cfg, args.out, args.force, not args.no_progress)
+    return result, Path(args.out) / cfg.name
+
+
+def copy_output(src: Path, dst: str | None) -> None:
+    """Copy a file of the run folder to `dst` (atomically) where one is given, and say so."""
+    if dst:
+        io.write_bytes(dst, src.read_bytes())
+        print(f"wrote {dst}")
+
+
+def with_experiment_run(scores: dict, run_dir: Path) -> dict:
+    """An experiment alias's JSON: `scores` and the record of its run, from its run folder's metrics.json (also for a
+    run kept from an identical earlier one: the versions and wall time that made the numbers): "config" (every
+    setting, the seed among them), "versions", and "seconds" where `scores` has none of its own."""
+    rec = runinfo.read_run_record(run_dir / "metrics.json")
+    return {"seconds": rec["seconds"], **scores, "config": rec["key"]["settings"], "versions": rec["versions"]}
