@@ -54,6 +54,9 @@ Prints one line per image (mean confidence, the boxes and torso point used, the 
 person is below the model's confidence threshold (`Poses.warned`), and a summary line (the model and its digest,
 what ran, the read-out). The model, every image, box and point and the output paths are checked before any work;
 an error is one line.
+
+This module parses the command line and runs the estimation; the flags read before any work are `pose_flags`'s,
+the drawing `pose_draw`'s, --list-models and --export-onnx `pose_models`'s.
 """
 
 from __future__ import annotations
@@ -65,27 +68,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from convcorr_cli import pose_video
 from convcorr_cli.options import document
-from convcorr_jax.core import geometry, io, runinfo
+from convcorr_cli.pose_draw import boxes_to_draw, draw
+from convcorr_cli.pose_flags import make_plan, parse_boxes, parse_torso, png_paths
+from convcorr_cli.pose_models import check_alone, export, list_models
+from convcorr_jax.core import io, runinfo
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.image import read_image
-from convcorr_jax.pose import predict, shipped
-from convcorr_jax.pose import readout as pose_readout
+from convcorr_jax.pose import predict
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose.estimation import (DEFAULT_MODEL, FRAME_MODEL, TORSO_MODEL, Poses, default_model, estimate,
                                           load, model_identity)
-from convcorr_jax.pose.export.onnx_file import export_onnx
-from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, frame_settings
-
-GROUP_ORDER = ("Head", "Shoulder", "Elbow", "Wrist", "Hip")  # the order --list-models prints a model's scores in
-# one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
-PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
-# the boxes drawn under the skeleton, colours no limb has, each edged in the other
-BOX_COLOURS = {"person box": (255, 255, 255), "torso box": (0, 0, 0)}
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME
 
 
 class _TorsoBoxFlag(argparse.Action):
@@ -160,266 +156,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--torso", action="append", default=[], metavar="X,Y",
                    help="in two passes: the person's torso point in an image (pixels, inside the image), once per "
                         "image in order, or not at all (the images' centres)")
-
-
-def _numbers(text: str) -> np.ndarray:
-    """Comma-separated numbers -> float64 [k] (empty when one is not a number)."""
-    try:
-        return np.array([float(x) for x in text.split(",")])
-    except ValueError:
-        return np.zeros(0)
-
-
-def _count(texts: list[str], n: int, flag: str) -> None:
-    if texts and len(texts) != n:
-        raise InputError(None, flag, f"one per image ({n}), or none", f"{len(texts)} given")
-
-
-def parse_boxes(texts: list[str], paths: list[str], sizes: list[tuple[int, int]],
-                flag: str) -> list[np.ndarray] | None:
-    """One box per image from a repeated box flag (None when not given), each checked against its image by
-    `geometry.check_box` (finite, X0 <= X1, Y0 <= Y1, overlapping the image; partly outside is fine): one
-    InputError naming the flag, the image, what was expected and the text given otherwise."""
-    if not texts:
-        return None
-    _count(texts, len(paths), flag)
-    return [geometry.check_box(_numbers(t), size, None, flag, str(path), got=t)
-            for t, path, size in zip(texts, paths, sizes)]
-
-
-def parse_torso(texts: list[str], paths: list[str], sizes: list[tuple[int, int]]) -> np.ndarray | None:
-    """One torso point per image from --torso (None when not given), each finite and inside its image
-    (`geometry.check_point`); one InputError naming --torso, the image and the text otherwise."""
-    if not texts:
-        return None
-    _count(texts, len(paths), "--torso")
-    return np.stack([geometry.check_point(_numbers(t), size, None, "--torso", str(path), got=t)
-                     for t, path, size in zip(texts, paths, sizes)])
-
-
-def _scales(text: str) -> tuple[float, ...]:
-    v = tuple(float(x) for x in _numbers(text))
-    if not v or not all(np.isfinite(x) and x > 0 for x in v):
-        raise InputError(None, "--scales", "crop scales > 0 separated by commas, e.g. 0.8,0.9,1", text)
-    return v
-
-
-def _png_paths(out: Path, images: list[str]) -> list[Path]:
-    """<out>/<image name>_pose.png, one distinct file per image: a repeated name gets the first free _2, _3 ...
-    suffix (never another image's own name: a.jpg, b/a.jpg and a_2.jpg give a, a_3 and a_2)."""
-    stems = [Path(name).stem for name in images]
-    used = set(stems)  # every image's own name is reserved before any suffix is handed out
-    taken: set[str] = set()
-    paths = []
-    for stem in stems:
-        name, n = stem, 1
-        while name in taken or (n > 1 and name in used):
-            n += 1
-            name = f"{stem}_{n}"
-        taken.add(name)
-        paths.append(out / f"{name}_pose.png")
-    return paths
-
-
-def boxes_to_draw(person_box, torso_box, torso, torso_box_from: str | None, torso_from: str | None
-                  ) -> list[tuple[str, np.ndarray, tuple[int, int, int]]]:
-    """(legend label, box [4] or point [2], colour) for `draw`: the person box given, the torso box given or found
-    and the torso point, each where there is one. A person-box model's crops are placed around the person box itself
-    (`torso_box_from` "the person box"): that box is drawn and named once, as the person box."""
-    out = []
-    if person_box is not None:
-        out.append(("person box (given)", np.asarray(person_box, np.float64), BOX_COLOURS["person box"]))
-    if torso_box_from == "the person box" and person_box is not None:
-        torso_box = None
-    if torso_box is not None and np.all(np.isfinite(torso_box)):
-        out.append((f"torso box ({torso_box_from})", np.asarray(torso_box, np.float64), BOX_COLOURS["torso box"]))
-    if torso is not None and torso_from is not None:
-        out.append((f"torso point ({torso_from})", np.asarray(torso, np.float64), BOX_COLOURS["torso box"]))
-    return out
-
-
-def _legend(d: ImageDraw.ImageDraw, width: int, labels: list[tuple[str, tuple, bool]]) -> Image.Image:
-    """The legend strip: each (text, colour, outlined) as a swatch and its text, wrapped at `width`."""
-    rows, row, x = [], [], 4
-    for text, colour, outline in labels:
-        tw = int(d.textlength(text)) + 20
-        if row and x + tw > width:
-            rows.append(row)
-            row, x = [], 4
-        row.append((x, text, colour, outline))
-        x += tw
-    if row:
-        rows.append(row)
-    legend = Image.new("RGB", (width, 14 * len(rows) + 4), "white")
-    ld = ImageDraw.Draw(legend)
-    for k, items in enumerate(rows):
-        for x0, text, colour, outline in items:
-            ld.rectangle([x0, 4 + 14 * k, x0 + 8, 12 + 14 * k], fill=colour, outline="black" if outline else None)
-            ld.text((x0 + 11, 2 + 14 * k), text, fill="black")
-    return legend
-
-
-def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton: tuple[tuple[int, int], ...],
-         boxes: list[tuple[str, np.ndarray, tuple[int, int, int]]] = ()) -> Image.Image:
-    """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box
-    [4] as an outline or point [2] as a cross, colour; `boxes_to_draw`: the person and torso boxes in
-    `BOX_COLOURS`, white edged in black and black in white), and a legend strip below naming each limb and box in
-    its colour."""
-    h, w = image.shape[:2]
-    width = max(2, round(max(h, w) / 150))
-    canvas = Image.fromarray(image).convert("RGB")
-    d = ImageDraw.Draw(canvas)
-    for _, v, colour in boxes:
-        edge = "black" if sum(colour) > 382 else "white"
-        if len(v) == 4:  # inclusive pixels: the outer edges are half a pixel out
-            edges = [float(v[0]) - 0.5, float(v[1]) - 0.5, float(v[2]) + 0.5, float(v[3]) + 0.5]
-            d.rectangle([edges[0] - 1, edges[1] - 1, edges[2] + 1, edges[3] + 1], outline=edge,
-                        width=width + 2)  # 1 px either side
-            d.rectangle(edges, outline=colour, width=width)
-        else:  # a cross, edged as the boxes are
-            r = 3 * width
-            for fill, w_line, out in ((edge, width + 2, r + 1), (colour, width, r)):
-                for line in ([v[0] - out, v[1], v[0] + out, v[1]], [v[0], v[1] - out, v[0], v[1] + out]):
-                    d.line([float(c) for c in line], fill=fill, width=w_line)
-    for e, (i, j) in enumerate(skeleton):
-        d.line([tuple(map(float, points[i])), tuple(map(float, points[j]))], fill=PALETTE[e % len(PALETTE)],
-               width=width)
-    r = width + 1
-    for x, y in points:
-        d.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
-    labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)], False) for e, (i, j) in enumerate(skeleton)]
-    labels += [(label, colour, True) for label, _, colour in boxes]
-    legend = _legend(d, max(w, 160), labels)
-    out = Image.new("RGB", (max(w, legend.width), h + legend.height), "white")
-    out.paste(canvas, (0, 0))
-    out.paste(legend, (0, h))
-    return out
-
-
-def _frame_line(frames: dict, speed: dict) -> str:
-    """How a model reads whole frames in two passes (its own settings, else FRAME_TEST_TIME's) and its time per
-    frame."""
-    own = frame_settings(frames.get("settings"))
-    passes = 2 + int(own["refine"])
-    text = (f"first pass letterboxed in {frames['input_size']} px, {passes} passes in all, crops at "
-            f"{own['second_pass']:g} x the found torso's" + ("" if frames.get("settings") else " (FRAME_TEST_TIME's)"))
-    if speed.get("s_per_frame_two_pass"):
-        text += f"; {speed['s_per_frame_two_pass']:.2f} s per frame on {speed['machine']} ({speed['two_pass_how']})"
-    return text
-
-
-def list_models() -> int:
-    """Print each shipped model: its summary, the people it was made for, what it expects and its scores."""
-    for name in shipped.names():
-        d = shipped.describe(name)
-        print(f"{name}: {d.get('summary', '')}")
-        print(f"  made for: {d.get('made_for') or 'not stated'}")
-        print(f"  expects: {d.get('expects', '')}")
-        size = d.get("config", {}).get("model", {}).get("image_size")
-        speed = d.get("speed") or {}
-        print(f"  input: {size} px" + (f"; {speed['ms_per_crop']:.1f} ms per crop on {speed['machine']} "
-                                      f"({speed['how']})" if speed.get("ms_per_crop") else ""))
-        if d.get("frame_statistics"):
-            print(f"  whole frames (--two-pass): {_frame_line(d['frame_statistics'], speed)}")
-        for what, scores in d.get("scores", {}).items():
-            order = sorted(scores, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else len(GROUP_ORDER), k))
-            print(f"  {what}: " + ", ".join(f"{k} {scores[k]:.1f}" for k in order))
-        saved = pose_readout.load_readout(shipped.MODELS / name)
-        if saved is not None:
-            split = saved[1].get("split", "validation split")
-            print(f"  read-out: {saved[0].label()} (the read-out chosen on {_with_the(split)}: "
-                  f"{saved[1].get('rule', '')})")
-            test_time = saved[1].get("test_time")
-            if test_time:
-                print(f"  test-time flip and crop scales chosen on {test_time.get('chosen_on', '?')}: "
-                      f"{test_time.get('rule', '')}")
-            if saved[0].warn_below is not None:
-                print(f"  warns below a mean confidence of {saved[0].warn_below:.2f} "
-                      f"({saved[1].get('warning', {}).get('rule', 'chosen on its validation split')})")
-        made = d.get("made_by", {})
-        print(f"  made by: {made.get('command', '?')} at commit {made.get('commit', '?')}")
-    return 0
-
-
-def _with_the(text: str) -> str:
-    """`text` with a leading "the " unless it has one ("the held-out split", "validation split" -> "the ...")."""
-    return text if text.lower().startswith("the ") else f"the {text}"
-
-
-def _alone(args: argparse.Namespace, flag: str, allowed: str, **others: object) -> None:
-    """InputError naming `flag` if any flag that estimates joints (or one of `others`, flag name -> value) is
-    given beside it: a command that exits without estimating takes only `allowed`."""
-    estimating = {"IMAGES": args.images, "--out": args.out is not None, "--json": args.json is not None,
-                  "--torso-box": args.box, "--person-box": args.person_box, "--torso": args.torso,
-                  "--spatial": args.spatial, "--readout": args.readout, "--flip": args.flip, "--scales": args.scales,
-                  "--merge": args.merge, "--two-pass": args.two_pass, "--every": args.every != 1, **others}
-    given = [name for name, value in estimating.items() if value]
-    if given:
-        raise InputError(None, flag, allowed, " ".join(given))
-
-
-def export(args: argparse.Namespace) -> int:
-    """`--export-onnx FILE`: the model's coarse network as ONNX (`export.onnx_file.export_onnx`); prints what it
-    holds."""
-    _alone(args, "--export-onnx", "the model alone (--model, --batch)", **{"--list-models": args.list_models})
-    batch = 1 if args.batch is None else args.batch
-    if batch < 1:
-        raise InputError(None, "--batch", "the file's batch size, an integer >= 1", batch)
-    io.check_writable(args.export_onnx, "--export-onnx")
-    t0 = time.perf_counter()
-    info = export_onnx(load(args.model or DEFAULT_MODEL), args.export_onnx, batch=batch)
-    (name, shape_in), (out, shape_out) = next(iter(info["inputs"].items())), next(iter(info["outputs"].items()))
-    print(f"pose: wrote {info['path']} ({info['bytes'] / 2**20:.1f} MiB, ONNX opset {info['opset']}), model "
-          f"{info['model']}: {name} float32 {shape_in} (RGB in [0, 1]) -> {out} float32 {shape_out} (stride "
-          f"{info['stride']}; joints {' '.join(info['names'])}) ({time.perf_counter() - t0:.1f} s)")
-    for line in info["not_exported"]:
-        print(f"pose: {line}")
-    return 0
-
-
-def _plan(args: argparse.Namespace, r) -> dict:
-    """What the command runs, decided from the flags and the model before any work: {"two_pass", "input" (the
-    line the output and the JSON give), "no_box" (what was done without a box, or None), "flip", "scales",
-    "merge", "spatial" (None: the model's)}. Flags that cannot apply are one InputError."""
-    if args.box and args.person_box:
-        raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
-    crop_model = r.torso_crops
-    no_box = not (args.box or args.person_box or args.two_pass)
-    two_pass = args.two_pass or (no_box and crop_model and r.frames is not None)
-    if two_pass:
-        fixed = [f for f, on in (("--torso-box", args.box), ("--person-box", args.person_box), ("--flip", args.flip),
-                                 ("--readout", args.readout is not None), ("--spatial off", args.spatial == "off"))
-                 if on]
-        if fixed and args.two_pass:
-            raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --person-"
-                             "box, --flip, --readout or --spatial off: the two passes' settings are FRAME_TEST_TIME's)",
-                             "other flags too")
-        if fixed:
-            raise InputError(None, fixed[0].split()[0], f"{fixed[0]} with a box (--person-box or --torso-box): with "
-                             f"no box the model {r.name or r.path} runs whole frames in two passes (FRAME_TEST_TIME's "
-                             "settings: flip on, the model's read-out, spatial model on)", fixed[0])
-    elif args.torso:
-        raise InputError(None, "--torso", "only in two passes (--two-pass, or no box with a FLIC model trained on "
-                         "person crops); --torso-box gives the person's torso", "--torso")
-    if two_pass:
-        source = "the torso points given" if args.torso else "each frame's centre"
-        text = f"whole frames in two passes from {source}" + ("" if args.two_pass else " (no box given)")
-    elif args.person_box:
-        text = "the person boxes given" + ("; the torso found inside each by a first pass" if crop_model else "")
-    elif args.box:
-        text = "the torso boxes given" if crop_model else "the boxes given (--torso-box: this run's person box)"
-    else:
-        text = "the whole image letterboxed (no box given)" + (
-            "; the model has no frame statistics for two passes" if crop_model else "")
-    own_flip, own_scales = r.test_time  # the model's own test-time flip and scales
-    default_scales = FRAME_TEST_TIME["scales"] if two_pass else own_scales
-    return {"two_pass": two_pass, "input": text,
-            "no_box": (("two passes from each frame's centre" if two_pass else "the whole image letterboxed")
-                       if no_box else None),
-            "flip": bool(args.flip or (FRAME_TEST_TIME["flip"] if two_pass else own_flip)),
-            "scales": default_scales if args.scales is None else _scales(args.scales),
-            "merge": args.merge or (FRAME_TEST_TIME["merge"] if two_pass else "mean"),
-            "spatial": None if args.spatial is None else args.spatial == "on"}
 
 
 def _estimator(args: argparse.Namespace, r, plan: dict) -> Callable[..., Poses]:
@@ -524,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     if args.export_onnx is not None:
         return export(args)
     if args.list_models:
-        _alone(args, "--list-models", "no other flag (it names every shipped model)",
+        check_alone(args, "--list-models", "no other flag (it names every shipped model)",
                **{"--model": args.model, "--batch": args.batch is not None})
         return list_models()
     video = _check(args)
@@ -538,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
         io.check_writable(args.out, "--out", kind="folder")
     if args.json is not None:
         io.check_writable(args.json, "--json")
-    plan = _plan(args, r)
+    plan = make_plan(args, r)
     call = _estimator(args, r, plan)
     if video:
         return _video(args, r, call, plan, model)
@@ -547,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     boxes = parse_boxes(args.box, args.images, sizes, "--torso-box")
     person = parse_boxes(args.person_box, args.images, sizes, "--person-box")
     torso = parse_torso(args.torso, args.images, sizes)
-    pngs = _png_paths(Path(args.out), args.images) if args.out is not None else []
+    pngs = png_paths(Path(args.out), args.images) if args.out is not None else []
     for png in pngs:  # a folder of that name would fail after the work, the drawings before it written
         io.check_writable(png, "--out")
     _note_box(args)

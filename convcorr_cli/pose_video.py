@@ -3,7 +3,7 @@ one JSON line per frame.
 
 Frames are decoded by PyAV (the `video` extra) in batches of `BATCH_FRAMES`, each batch estimated by one call
 (`pose.estimate`: with two_pass=True under --two-pass, and with no box for a FLIC model trained on person crops, as
-for images), drawn (`convcorr_cli.pose.draw`, with the torso box the second pass found) and encoded as H.264
+for images), drawn (`convcorr_cli.pose_draw.draw`, with the torso box the second pass found) and encoded as H.264
 (yuv420p, even sides) at the clip's frame rate / N. Frames are read upright, as players show them: a clip with a
 rotation in its display matrix (phones' portrait clips, `VideoFrame.rotation`) is turned by it (multiples of 90
 degrees; a mirroring in the matrix is not applied), so the joints, "width" and "height" are those of the upright frame.

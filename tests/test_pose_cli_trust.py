@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from convcorr_cli import pose as pose_cli
+from convcorr_cli import pose_draw, pose_flags
 from convcorr_cli.main import main
 from convcorr_jax.core import geometry
 from convcorr_jax.core.errors import InputError
@@ -80,11 +81,11 @@ def test_box_strings_of_the_command_line_are_checked_as_arrays_are(tokens):
     except ValueError:
         numbers = []
     if _ok_box(numbers):
-        got = pose_cli.parse_boxes([text], ["a.png"], [(H, W)], "--person-box")
+        got = pose_flags.parse_boxes([text], ["a.png"], [(H, W)], "--person-box")
         np.testing.assert_array_equal(got[0], numbers)
         return
     with pytest.raises(InputError) as e:
-        pose_cli.parse_boxes([text], ["a.png"], [(H, W)], "--person-box")
+        pose_flags.parse_boxes([text], ["a.png"], [(H, W)], "--person-box")
     msg = str(e.value)
     assert len(msg.splitlines()) == 1 and "--person-box" in msg and "a.png (128 x 96 px" in msg
     assert msg.endswith(f"got {text}")
@@ -173,12 +174,10 @@ def test_the_found_torso_box_of_two_passes_is_the_one_their_crops_are_placed_aro
 
 def test_drawings_get_one_file_per_image_whatever_the_names():
     """<out>/<name>_pose.png, a repeated name the first free suffix: never another image's own name."""
-    from convcorr_cli.pose import _png_paths
-
     for images, want in ((["a/photo.jpg", "b/photo.jpg", "photo_2.jpg"], ["photo", "photo_3", "photo_2"]),
                          (["x.jpg", "x.png", "x.jpg"], ["x", "x_2", "x_3"]),
                          (["p_2.jpg", "p.jpg", "q/p.jpg", "r/p.jpg"], ["p_2", "p", "p_3", "p_4"])):
-        paths = _png_paths(Path("out"), images)
+        paths = pose_flags.png_paths(Path("out"), images)
         assert [p.name for p in paths] == [f"{w}_pose.png" for w in want] and len(set(paths)) == len(images)
 
 
@@ -359,13 +358,13 @@ def test_draw_outlines_the_boxes_in_their_colours_and_names_them_in_the_legend()
     img = np.full((H, W, 3), 128, np.uint8)
     pts = np.full((11, 2), 5.0)
     run = load("flic")
-    boxes = pose_cli.boxes_to_draw([10, 10, 100, 80], [40, 20, 70, 60], None, "found inside the person box", None)
+    boxes = pose_draw.boxes_to_draw([10, 10, 100, 80], [40, 20, 70, 60], None, "found inside the person box", None)
     assert [b[0] for b in boxes] == ["person box (given)", "torso box (found inside the person box)"]
-    plain = np.asarray(pose_cli.draw(img, pts, run.names, run.skeleton))
-    drawn = np.asarray(pose_cli.draw(img, pts, run.names, run.skeleton, boxes))
+    plain = np.asarray(pose_draw.draw(img, pts, run.names, run.skeleton))
+    drawn = np.asarray(pose_draw.draw(img, pts, run.names, run.skeleton, boxes))
     assert plain.shape[0] < drawn.shape[0]  # the legend holds two more entries (a row more at this width)
-    assert (drawn[20:70, 100] == pose_cli.BOX_COLOURS["person box"]).all()  # its right edge (x1 = 100)
-    assert (drawn[30:50, 40] == pose_cli.BOX_COLOURS["torso box"]).all()  # its left edge (x0 = 40)
+    assert (drawn[20:70, 100] == pose_draw.BOX_COLOURS["person box"]).all()  # its right edge (x1 = 100)
+    assert (drawn[30:50, 40] == pose_draw.BOX_COLOURS["torso box"]).all()  # its left edge (x0 = 40)
     assert (drawn[30:50, 38] == 255).all()  # the torso box's white edge, outside it
     assert (plain[30:50, 40] == 128).all()
 
@@ -374,9 +373,9 @@ def test_a_person_box_models_crop_box_is_named_once_as_the_person_box():
     """`person` places its crops around the person box itself: the legend and printed line name that box once, not
     again as a "torso box (the person box)"."""
     box = [10.0, 10.0, 100.0, 80.0]
-    shown = pose_cli.boxes_to_draw(box, box, [55.0, 45.0], "the person box", "the torso box's centre")
+    shown = pose_draw.boxes_to_draw(box, box, [55.0, 45.0], "the person box", "the torso box's centre")
     assert [b[0] for b in shown] == ["person box (given)", "torso point (the torso box's centre)"]
-    no_box = pose_cli.boxes_to_draw(None, [0.0, 0.0, 50.0, 50.0], None, "the person box", None)
+    no_box = pose_draw.boxes_to_draw(None, [0.0, 0.0, 50.0, 50.0], None, "the person box", None)
     assert [b[0] for b in no_box] == ["torso box (the person box)"]  # no person box given: the crop box stays
 
 

@@ -1,0 +1,89 @@
+"""The drawing of `convcorr pose`: an image with the person box and torso box given or found, the torso point, the
+skeleton (one colour per limb) and a legend strip below naming each limb and box in its colour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+# one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
+PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
+# the boxes drawn under the skeleton, colours no limb has, each edged in the other
+BOX_COLOURS = {"person box": (255, 255, 255), "torso box": (0, 0, 0)}
+
+
+def boxes_to_draw(person_box, torso_box, torso, torso_box_from: str | None, torso_from: str | None
+                  ) -> list[tuple[str, np.ndarray, tuple[int, int, int]]]:
+    """(legend label, box [4] or point [2], colour) for `draw`: the person box given, the torso box given or found
+    and the torso point, each where there is one. A person-box model's crops are placed around the person box itself
+    (`torso_box_from` "the person box"): that box is drawn and named once, as the person box."""
+    out = []
+    if person_box is not None:
+        out.append(("person box (given)", np.asarray(person_box, np.float64), BOX_COLOURS["person box"]))
+    if torso_box_from == "the person box" and person_box is not None:
+        torso_box = None
+    if torso_box is not None and np.all(np.isfinite(torso_box)):
+        out.append((f"torso box ({torso_box_from})", np.asarray(torso_box, np.float64), BOX_COLOURS["torso box"]))
+    if torso is not None and torso_from is not None:
+        out.append((f"torso point ({torso_from})", np.asarray(torso, np.float64), BOX_COLOURS["torso box"]))
+    return out
+
+
+def _legend(d: ImageDraw.ImageDraw, width: int, labels: list[tuple[str, tuple, bool]]) -> Image.Image:
+    """The legend strip: each (text, colour, outlined) as a swatch and its text, wrapped at `width`."""
+    rows, row, x = [], [], 4
+    for text, colour, outline in labels:
+        tw = int(d.textlength(text)) + 20
+        if row and x + tw > width:
+            rows.append(row)
+            row, x = [], 4
+        row.append((x, text, colour, outline))
+        x += tw
+    if row:
+        rows.append(row)
+    legend = Image.new("RGB", (width, 14 * len(rows) + 4), "white")
+    ld = ImageDraw.Draw(legend)
+    for k, items in enumerate(rows):
+        for x0, text, colour, outline in items:
+            ld.rectangle([x0, 4 + 14 * k, x0 + 8, 12 + 14 * k], fill=colour, outline="black" if outline else None)
+            ld.text((x0 + 11, 2 + 14 * k), text, fill="black")
+    return legend
+
+
+def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton: tuple[tuple[int, int], ...],
+         boxes: list[tuple[str, np.ndarray, tuple[int, int, int]]] = ()) -> Image.Image:
+    """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box
+    [4] as an outline or point [2] as a cross, colour; `boxes_to_draw`: the person and torso boxes in
+    `BOX_COLOURS`, white edged in black and black in white), and a legend strip below naming each limb and box in
+    its colour."""
+    h, w = image.shape[:2]
+    width = max(2, round(max(h, w) / 150))
+    canvas = Image.fromarray(image).convert("RGB")
+    d = ImageDraw.Draw(canvas)
+    for _, v, colour in boxes:
+        edge = "black" if sum(colour) > 382 else "white"
+        if len(v) == 4:  # inclusive pixels: the outer edges are half a pixel out
+            edges = [float(v[0]) - 0.5, float(v[1]) - 0.5, float(v[2]) + 0.5, float(v[3]) + 0.5]
+            d.rectangle([edges[0] - 1, edges[1] - 1, edges[2] + 1, edges[3] + 1], outline=edge,
+                        width=width + 2)  # 1 px either side
+            d.rectangle(edges, outline=colour, width=width)
+        else:  # a cross, edged as the boxes are
+            r = 3 * width
+            for fill, w_line, out in ((edge, width + 2, r + 1), (colour, width, r)):
+                for line in ([v[0] - out, v[1], v[0] + out, v[1]], [v[0], v[1] - out, v[0], v[1] + out]):
+                    d.line([float(c) for c in line], fill=fill, width=w_line)
+    for e, (i, j) in enumerate(skeleton):
+        d.line([tuple(map(float, points[i])), tuple(map(float, points[j]))], fill=PALETTE[e % len(PALETTE)],
+               width=width)
+    r = width + 1
+    for x, y in points:
+        d.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
+    labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)], False) for e, (i, j) in enumerate(skeleton)]
+    labels += [(label, colour, True) for label, _, colour in boxes]
+    legend = _legend(d, max(w, 160), labels)
+    out = Image.new("RGB", (max(w, legend.width), h + legend.height), "white")
+    out.paste(canvas, (0, 0))
+    out.paste(legend, (0, h))
+    return out
