@@ -41,7 +41,7 @@ def main() -> None:
     import torch
     from jax import lax
 
-    from convcorr_jax.core import runinfo
+    from convcorr_jax.core import io, runinfo
     from convcorr_jax.backbones import layers
     from convcorr_jax.backbones.alexnet import TORCHVISION_OPS, param_shapes
 
@@ -53,66 +53,68 @@ def main() -> None:
            "torch_threads": torch.get_num_threads()}
     header = runinfo.header("AlexNet layer by layer: ours (JAX jit) vs torch CPU", cfg, 0)
     print(header)
-    x = rng.standard_normal((a.batch, a.size, a.size, 3)).astype(np.float32)
-    rows, load0 = [], os.getloadavg()[0]
-    for op in TORCHVISION_OPS:
-        variants = []
-        if op.kind == "conv":
-            p = {k: jnp.asarray(v) for k, v in params[op.name].items()}
-            s = op.step
-            tm = torch.nn.Conv2d(x.shape[-1], op.out, s.kernel, s.stride, s.pad)
-            tm.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[op.name]["kernel"].transpose(3, 2, 0, 1))))
-            tm.bias.copy_(torch.from_numpy(params[op.name]["bias"]))
-            tfn = lambda t, m=tm: torch.relu(m(t))
-            variants.append(("", jax.jit(lambda v, p=p, s=s: jax.nn.relu(layers.conv(p, v, s)))))
-        elif op.kind == "pool":
-            tfn = torch.nn.MaxPool2d(op.step.kernel, op.step.stride)
-            variants.append(("", jax.jit(lambda v, s=op.step: layers.max_pool(v, s))))
-        elif op.kind == "adapt":
-            tfn = lambda t, n=op.out: torch.nn.functional.adaptive_avg_pool2d(t, n).permute(0, 2, 3, 1).flatten(1)
-            variants.append(("",
-                             jax.jit(lambda v, n=op.out: layers.adaptive_avg_pool(v, (n, n)).reshape(v.shape[0], -1))))
-        else:
-            w, b = params[op.name]["kernel"], params[op.name]["bias"]
-            tm = torch.nn.Linear(*w.shape)
-            tm.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
-            tm.bias.copy_(torch.from_numpy(b))
-            act = jax.nn.relu if op.relu else (lambda v: v)
-            tfn = (lambda t, m=tm: torch.relu(m(t))) if op.relu else tm
-            wj, wt, bj = jnp.asarray(w), jnp.asarray(np.ascontiguousarray(w.T)), jnp.asarray(b)
-            variants.append(("kernel [in, out]", jax.jit(lambda v, w=wj, b=bj, f=act: f(v @ w + b))))
-            variants.append(("kernel [out, in]", jax.jit(
-                lambda v, w=wt, b=bj, f=act: f(lax.dot_general(v, w, (((1,), (1,)), ((), ()))) + b))))
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x))
-        xj = jnp.asarray(x)
-        t_torch = best_time(tfn, xt, reps=a.reps)
-        out = None
-        for label, fn in variants:
-            t_ours = best_time(fn, xj, reps=a.reps)
-            y = np.asarray(fn(xj))
-            if out is not None:  # the other kernel layout: the same products, summed in another order
-                print(f"{op.name} ({label}) vs the first layout: max relative difference "
-                      f"{np.abs(y - out).max() / max(float(np.abs(out).max()), 1e-30):.1e}")
-            out = y if out is None else out
-            rows.append((op.name + (f" ({label})" if label else ""), tuple(y.shape), t_ours * 1e3, t_torch * 1e3))
-        ref = tfn(xt).numpy()
-        ref = ref.transpose(0, 2, 3, 1) if ref.ndim == 4 else ref
-        scale = max(float(np.abs(ref).max()), 1e-30)
-        if float(np.abs(out - ref).max()) / scale > 1e-4:
-            raise RuntimeError(f"{op.name}: ours and torch differ by {np.abs(out - ref).max() / scale:.1e} relative")
-        x = out
-    lines = ["| layer | output (NHWC) | ours ms | torch ms | ratio |", "|---|---|---|---|---|"]
-    lines += [f"| {n} | {'x'.join(map(str, s))} | {o:.2f} | {t:.2f} | {o / t:.2f} |" for n, s, o, t in rows]
-    first = [r for r in rows if "[out, in]" not in r[0]]
-    lines.append(f"| sum, our layout | | {sum(r[2] for r in first):.1f} | {sum(r[3] for r in first):.1f} | "
-                 f"{sum(r[2] for r in first) / sum(r[3] for r in first):.2f} |")
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, JAX backend {jax.default_backend()}, "
-               f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
-    table = "\n".join(lines)
-    print(table)
-    print("machine:", machine)
-    if a.write:
-        Path(a.write).write_text(f"```\n{header}\n```\n\nMachine: {machine}\n\n{table}\n")
+    with runinfo.timed() as total:
+        x = rng.standard_normal((a.batch, a.size, a.size, 3)).astype(np.float32)
+        rows, load0 = [], os.getloadavg()[0]
+        for op in TORCHVISION_OPS:
+            variants = []
+            if op.kind == "conv":
+                p = {k: jnp.asarray(v) for k, v in params[op.name].items()}
+                s = op.step
+                tm = torch.nn.Conv2d(x.shape[-1], op.out, s.kernel, s.stride, s.pad)
+                tm.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[op.name]["kernel"].transpose(3, 2, 0, 1))))
+                tm.bias.copy_(torch.from_numpy(params[op.name]["bias"]))
+                tfn = lambda t, m=tm: torch.relu(m(t))
+                variants.append(("", jax.jit(lambda v, p=p, s=s: jax.nn.relu(layers.conv(p, v, s)))))
+            elif op.kind == "pool":
+                tfn = torch.nn.MaxPool2d(op.step.kernel, op.step.stride)
+                variants.append(("", jax.jit(lambda v, s=op.step: layers.max_pool(v, s))))
+            elif op.kind == "adapt":
+                tfn = lambda t, n=op.out: torch.nn.functional.adaptive_avg_pool2d(t, n).permute(0, 2, 3, 1).flatten(1)
+                variants.append(("",
+                                 jax.jit(lambda v, n=op.out: layers.adaptive_avg_pool(v, (n, n)).reshape(v.shape[0], -1))))
+            else:
+                w, b = params[op.name]["kernel"], params[op.name]["bias"]
+                tm = torch.nn.Linear(*w.shape)
+                tm.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+                tm.bias.copy_(torch.from_numpy(b))
+                act = jax.nn.relu if op.relu else (lambda v: v)
+                tfn = (lambda t, m=tm: torch.relu(m(t))) if op.relu else tm
+                wj, wt, bj = jnp.asarray(w), jnp.asarray(np.ascontiguousarray(w.T)), jnp.asarray(b)
+                variants.append(("kernel [in, out]", jax.jit(lambda v, w=wj, b=bj, f=act: f(v @ w + b))))
+                variants.append(("kernel [out, in]", jax.jit(
+                    lambda v, w=wt, b=bj, f=act: f(lax.dot_general(v, w, (((1,), (1,)), ((), ()))) + b))))
+            xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x))
+            xj = jnp.asarray(x)
+            t_torch = best_time(tfn, xt, reps=a.reps)
+            out = None
+            for label, fn in variants:
+                t_ours = best_time(fn, xj, reps=a.reps)
+                y = np.asarray(fn(xj))
+                if out is not None:  # the other kernel layout: the same products, summed in another order
+                    print(f"{op.name} ({label}) vs the first layout: max relative difference "
+                          f"{np.abs(y - out).max() / max(float(np.abs(out).max()), 1e-30):.1e}")
+                out = y if out is None else out
+                rows.append((op.name + (f" ({label})" if label else ""), tuple(y.shape), t_ours * 1e3, t_torch * 1e3))
+            ref = tfn(xt).numpy()
+            ref = ref.transpose(0, 2, 3, 1) if ref.ndim == 4 else ref
+            scale = max(float(np.abs(ref).max()), 1e-30)
+            if float(np.abs(out - ref).max()) / scale > 1e-4:
+                raise RuntimeError(f"{op.name}: ours and torch differ by {np.abs(out - ref).max() / scale:.1e} relative")
+            x = out
+        lines = ["| layer | output (NHWC) | ours ms | torch ms | ratio |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {'x'.join(map(str, s))} | {o:.2f} | {t:.2f} | {o / t:.2f} |" for n, s, o, t in rows]
+        first = [r for r in rows if "[out, in]" not in r[0]]
+        lines.append(f"| sum, our layout | | {sum(r[2] for r in first):.1f} | {sum(r[3] for r in first):.1f} | "
+                     f"{sum(r[2] for r in first) / sum(r[3] for r in first):.2f} |")
+        machine = (f"{platform.machine()}, {os.cpu_count()} cores, JAX backend {jax.default_backend()}, "
+                   f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+        table = "\n".join(lines)
+        print(table)
+        print("machine:", machine)
+        if a.write:
+            io.write_text(a.write, f"```\n{header}\n```\n\nMachine: {machine}\n\n{table}\n")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -49,33 +49,35 @@ def main() -> None:
     p.add_argument("--skip-old", action="store_true")
     args = p.parse_args()
     print(runinfo.header("bench: BP flow speed, paper setting", vars(args)))
-    rng = np.random.default_rng(0)
-    feats = rng.normal(size=(2, args.batch, GRID, GRID, DEPTH)).astype(np.float32)
-    one = (feats[0, :1], feats[1, :1])
-    print(f"\n31x31 grid, 61x61 labels, {LEVELS} levels x {ITERS} iterations, float32\n")
-    print("| solver | DT | schedule | labels | pairs | ms / pair |")
-    print("|---|---|---|---|---|---|")
-    if not args.skip_old:
-        t = best_time(_solver(1, 1, "envelope", False, "masked"), *one, reps=1)
-        scale = ITERS * (1 + 1 / 4 + 1 / 16)
-        print(f"| old (est. from 1 fine iteration: {t * 1e3:.0f} ms) | envelope | masked | 61x61 | 1 | {t * scale * 1e3:,.0f} |", flush=True)
-    for name, method, crop, schedule in (
-        ("new DT only", "brute", False, "masked"),
-        ("+ active half", "brute", False, "active"),
-        ("+ label windows (cost volume and solve in one jit)", "auto", True, "active"),
-    ):
-        t = best_time(_solver(LEVELS, ITERS, method, crop, schedule), *one, reps=args.reps)
-        labels = "31x31 window" if crop else "61x61"
-        print(f"| {name} | {method} | {schedule} | {labels} | 1 | {t * 1e3:,.0f} |", flush=True)
-    cfg = bp.BPConfig(iters=ITERS, levels=LEVELS)
-    for pairs, group, label in ((1, None, "1"),
-                                (args.batch, "auto",
-                                 f"{args.batch} (groups of {bp.resolve_pairs_per_call('auto') or args.batch})"),
-                                (args.batch, None, f"{args.batch} (one vmap)")):
-        fs, ft = (feats[0, 0], feats[1, 0]) if pairs == 1 else (feats[0], feats[1])
-        t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0, pairs_per_call=group).energy, fs, ft,
-                      reps=args.reps if pairs == 1 else max(1, args.reps - 1))
-        print(f"| `bp.solve_flow` default (+ target-indexed costs) | auto | active | 31x31 window | {label} | {t / pairs * 1e3:,.0f} |", flush=True)
+    with runinfo.timed() as total:
+        rng = np.random.default_rng(0)
+        feats = rng.normal(size=(2, args.batch, GRID, GRID, DEPTH)).astype(np.float32)
+        one = (feats[0, :1], feats[1, :1])
+        print(f"\n31x31 grid, 61x61 labels, {LEVELS} levels x {ITERS} iterations, float32\n")
+        print("| solver | DT | schedule | labels | pairs | ms / pair |")
+        print("|---|---|---|---|---|---|")
+        if not args.skip_old:
+            t = best_time(_solver(1, 1, "envelope", False, "masked"), *one, reps=1)
+            scale = ITERS * (1 + 1 / 4 + 1 / 16)
+            print(f"| old (est. from 1 fine iteration: {t * 1e3:.0f} ms) | envelope | masked | 61x61 | 1 | {t * scale * 1e3:,.0f} |", flush=True)
+        for name, method, crop, schedule in (
+            ("new DT only", "brute", False, "masked"),
+            ("+ active half", "brute", False, "active"),
+            ("+ label windows (cost volume and solve in one jit)", "auto", True, "active"),
+        ):
+            t = best_time(_solver(LEVELS, ITERS, method, crop, schedule), *one, reps=args.reps)
+            labels = "31x31 window" if crop else "61x61"
+            print(f"| {name} | {method} | {schedule} | {labels} | 1 | {t * 1e3:,.0f} |", flush=True)
+        cfg = bp.BPConfig(iters=ITERS, levels=LEVELS)
+        for pairs, group, label in ((1, None, "1"),
+                                    (args.batch, "auto",
+                                     f"{args.batch} (groups of {bp.resolve_pairs_per_call('auto') or args.batch})"),
+                                    (args.batch, None, f"{args.batch} (one vmap)")):
+            fs, ft = (feats[0, 0], feats[1, 0]) if pairs == 1 else (feats[0], feats[1])
+            t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0, pairs_per_call=group).energy, fs, ft,
+                          reps=args.reps if pairs == 1 else max(1, args.reps - 1))
+            print(f"| `bp.solve_flow` default (+ target-indexed costs) | auto | active | 31x31 window | {label} | {t / pairs * 1e3:,.0f} |", flush=True)
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -40,19 +40,21 @@ def main() -> None:
     from timing import best_time
 
     print(runinfo.header("bench: batched BP alignment throughput, paper setting", vars(args)))
-    rng = np.random.default_rng(0)
-    fs, ft = rng.normal(size=(2, args.batch, 31, 31, 384)).astype(np.float32)
-    cfg = bp.BPConfig(iters=10, levels=3)
-    print("\n| devices | pairs | pairs per compiled call | s | ms per pair | pairs / s |\n|---|---|---|---|---|---|")
-    rows = [(1, "auto"), (1, None)] + ([(args.devices, None)] if args.devices > 1 else [])
-    for d, group in rows:
-        mesh = parallel.make_mesh(d) if d > 1 else None
-        t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft,
-                      reps=args.reps)
-        per_call = min(args.batch, bp.resolve_pairs_per_call(group) or args.batch)
-        print(f"| {d} | {args.batch} | {per_call if d == 1 else f'{-(-args.batch // d)} per device'} | {t:.2f} | {1e3 * t / args.batch:.0f} | {args.batch / t:.2f} |", flush=True)
-    if args.compare:
-        compare(args, bp, fs, ft)
+    with runinfo.timed() as total:
+        rng = np.random.default_rng(0)
+        fs, ft = rng.normal(size=(2, args.batch, 31, 31, 384)).astype(np.float32)
+        cfg = bp.BPConfig(iters=10, levels=3)
+        print("\n| devices | pairs | pairs per compiled call | s | ms per pair | pairs / s |\n|---|---|---|---|---|---|")
+        rows = [(1, "auto"), (1, None)] + ([(args.devices, None)] if args.devices > 1 else [])
+        for d, group in rows:
+            mesh = parallel.make_mesh(d) if d > 1 else None
+            t = best_time(lambda a, b: bp.solve_flow(a, b, cfg, 16.0, mesh=mesh, pairs_per_call=group).energy, fs, ft,
+                          reps=args.reps)
+            per_call = min(args.batch, bp.resolve_pairs_per_call(group) or args.batch)
+            print(f"| {d} | {args.batch} | {per_call if d == 1 else f'{-(-args.batch // d)} per device'} | {t:.2f} | {1e3 * t / args.batch:.0f} | {args.batch / t:.2f} |", flush=True)
+        if args.compare:
+            compare(args, bp, fs, ft)
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 def compare(args, bp, fs, ft) -> None:

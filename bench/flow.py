@@ -55,8 +55,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
     print(runinfo.header("bench: distance transform and BP flow", {"quick": args.quick}))
-    bench_dt([16, 64, 256, 1024] if args.quick else [16, 32, 64, 128, 256, 512, 1024])
-    bench_bp()
+    with runinfo.timed() as total:
+        bench_dt([16, 64, 256, 1024] if args.quick else [16, 32, 64, 128, 256, 512, 1024])
+        bench_bp()
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

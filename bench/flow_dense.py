@@ -107,44 +107,46 @@ def main() -> None:
     args = p.parse_args()
     cfg = config.override(dense.DenseConfig(), args.set)
     print(runinfo.header("bench: dense flow, ours vs SIFT Flow C++", {**vars(args), "config": str(cfg)}))
-    peer = load_peer(args.siftflow)
-    backbone, params = load_backbone(args.backbone, args.weights)
-    rows = []
-    for side in args.sizes:
-        a, b, gt, valid, nocc = motorcycle(side)
-        t0 = time.perf_counter()
-        np.asarray(dense.dense_flows(a[None], b[None], backbone, params, cfg))[0]
-        compile_s = time.perf_counter() - t0
-        flow, t = best_time(lambda: np.asarray(dense.dense_flows(a[None], b[None], backbone, params, cfg))[0],
-                            args.reps)
-        (epe, bad), (epe_all, bad_all) = scores(flow, gt, (nocc, valid))
-        rows.append((side, a.shape[:2], "ours (dense, conv4 top)", epe, bad, epe_all, bad_all, t))
-        print(f"{side}: ours EPE {epe:.2f} px, >3px {bad:.1f}% (all with GT: {epe_all:.2f}, {bad_all:.1f}%), "
-              f"{t * 1e3:.0f} ms (first call {compile_s:.1f} s)", flush=True)
-        if peer is not None:
-            (flow, info), tp = best_time(lambda: peer.siftflow(a, b), args.reps)
+    with runinfo.timed() as total:
+        peer = load_peer(args.siftflow)
+        backbone, params = load_backbone(args.backbone, args.weights)
+        rows = []
+        for side in args.sizes:
+            a, b, gt, valid, nocc = motorcycle(side)
+            t0 = time.perf_counter()
+            np.asarray(dense.dense_flows(a[None], b[None], backbone, params, cfg))[0]
+            compile_s = time.perf_counter() - t0
+            flow, t = best_time(lambda: np.asarray(dense.dense_flows(a[None], b[None], backbone, params, cfg))[0],
+                                args.reps)
             (epe, bad), (epe_all, bad_all) = scores(flow, gt, (nocc, valid))
-            rows.append((side, a.shape[:2], "SIFT Flow C++", epe, bad, epe_all, bad_all, tp))
-            print(f"{side}: SIFT Flow EPE {epe:.2f} px, >3px {bad:.1f}% (all with GT: {epe_all:.2f}, {bad_all:.1f}%), "
-                  f"{tp * 1e3:.0f} ms "
-                  f"(its solve {info['t_solve'] * 1e3:.0f} ms)", flush=True)
-    print("\n| size (longer side) | image | method | EPE px (non-occl.) | > 3 px % (non-occl.) | EPE px (all GT) "
-          "| > 3 px % (all GT) | ms / pair |")
-    print("|---|---|---|---|---|---|---|---|")
-    for side, hw, name, epe, bad, epe_all, bad_all, t in rows:
-        print(f"| {side} | {hw[1]}x{hw[0]} | {name} | {epe:.2f} | {bad:.1f} | {epe_all:.2f} | {bad_all:.1f} | {t * 1e3:.0f} |")
-    by = {(r[0], r[2].startswith("ours")): r for r in rows}
-    for side in args.sizes:
-        if (side, False) in by:
-            o, s = by[(side, True)], by[(side, False)]
-            print(f"{side}: time ours / peer {o[7] / s[7]:.2f}, EPE (non-occluded) ours / peer {o[3] / s[3]:.2f}")
-    if args.batch:
-        a, b, *_ = motorcycle(256)
-        A, B = np.stack([a] * args.batch), np.stack([b] * args.batch)
-        dense.dense_flows(A, B, backbone, params, cfg).block_until_ready()
-        _, t = best_time(lambda: dense.dense_flows(A, B, backbone, params, cfg).block_until_ready(), args.reps)
-        print(f"\nbatched ({args.batch} pairs of {a.shape[1]}x{a.shape[0]} per call): {args.batch / t:.2f} pairs/s "
-              f"({t / args.batch * 1e3:.0f} ms / pair)")
+            rows.append((side, a.shape[:2], "ours (dense, conv4 top)", epe, bad, epe_all, bad_all, t))
+            print(f"{side}: ours EPE {epe:.2f} px, >3px {bad:.1f}% (all with GT: {epe_all:.2f}, {bad_all:.1f}%), "
+                  f"{t * 1e3:.0f} ms (first call {compile_s:.1f} s)", flush=True)
+            if peer is not None:
+                (flow, info), tp = best_time(lambda: peer.siftflow(a, b), args.reps)
+                (epe, bad), (epe_all, bad_all) = scores(flow, gt, (nocc, valid))
+                rows.append((side, a.shape[:2], "SIFT Flow C++", epe, bad, epe_all, bad_all, tp))
+                print(f"{side}: SIFT Flow EPE {epe:.2f} px, >3px {bad:.1f}% (all with GT: {epe_all:.2f}, {bad_all:.1f}%), "
+                      f"{tp * 1e3:.0f} ms "
+                      f"(its solve {info['t_solve'] * 1e3:.0f} ms)", flush=True)
+        print("\n| size (longer side) | image | method | EPE px (non-occl.) | > 3 px % (non-occl.) | EPE px (all GT) "
+              "| > 3 px % (all GT) | ms / pair |")
+        print("|---|---|---|---|---|---|---|---|")
+        for side, hw, name, epe, bad, epe_all, bad_all, t in rows:
+            print(f"| {side} | {hw[1]}x{hw[0]} | {name} | {epe:.2f} | {bad:.1f} | {epe_all:.2f} | {bad_all:.1f} | {t * 1e3:.0f} |")
+        by = {(r[0], r[2].startswith("ours")): r for r in rows}
+        for side in args.sizes:
+            if (side, False) in by:
+                o, s = by[(side, True)], by[(side, False)]
+                print(f"{side}: time ours / peer {o[7] / s[7]:.2f}, EPE (non-occluded) ours / peer {o[3] / s[3]:.2f}")
+        if args.batch:
+            a, b, *_ = motorcycle(256)
+            A, B = np.stack([a] * args.batch), np.stack([b] * args.batch)
+            dense.dense_flows(A, B, backbone, params, cfg).block_until_ready()
+            _, t = best_time(lambda: dense.dense_flows(A, B, backbone, params, cfg).block_until_ready(), args.reps)
+            print(f"\nbatched ({args.batch} pairs of {a.shape[1]}x{a.shape[0]} per call): {args.batch / t:.2f} pairs/s "
+                  f"({t / args.batch * 1e3:.0f} ms / pair)")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     python bench/flow_dense_pf_willow.py --root PF-dataset-WILLOW [--side 256] [--pairs-per-class 90] [--siftflow DIR]
 
 Protocol (PF-WILLOW's): ordered pairs (i, j) of a sub-class; flow from image i to image j; keypoint p of i goes to
-p + flow(p); PCK against j's keypoints at alpha * max(w, h) of j's keypoint box
-(`correspondence_metrics.pf_pck`), mean over a sub-class's pairs, then over sub-classes. Both images are resized (anisotropically) to `--side` x `--side`, as
+p + flow(p); PCK against j's keypoints at alpha * max(w, h) of j's keypoint box (`correspondence_metrics.pf_pck`), mean over a
+sub-class's pairs, then over sub-classes. Both images are resized (anisotropically) to `--side` x `--side`, as
 `convcorr_jax.correspondence.frames` does for `transfer_points` and the PF-WILLOW experiment (one compiled
 shape), the flow is read at the keypoint bilinearly, and the
 moved point is mapped back to j's pixels. Ours: `flow.dense.DenseConfig()` defaults (MobileNetV2 ImageNet weights); the peer where given. Prints
@@ -48,36 +48,38 @@ def main() -> None:
         raise SystemExit("give the PF-WILLOW folder with --root DIR or PF_WILLOW_ROOT=DIR")
     cfg = dense.DenseConfig()
     print(runinfo.header("bench: dense flow on PF-WILLOW, ours vs SIFT Flow C++", {**vars(args), "config": str(cfg)}))
-    peer = load_peer(args.siftflow)
-    backbone, params = load_backbone("mobilenet_v2", None)
-    methods = ["ours"] + (["SIFT Flow C++"] if peer is not None else [])
-    pred = {m: [] for m in methods}
-    secs = {m: 0.0 for m in methods}
-    gts, subs = [], []
-    todo = [(c, src, dst) for c in pf_willow_classes(args.root)
-            for src, dst in pf_willow_pairs(args.root, c)[: args.pairs_per_class]]
-    for c, src, dst in progress_bar(todo, desc="pairs", unit="pair"):
-        a, b = load_image(src.image_path), load_image(dst.image_path)
-        hw = (args.side, args.side)
-        ra, rb = resize(a, hw), resize(b, hw)
-        pa = src.points * np.array([hw[1] / a.shape[1], hw[0] / a.shape[0]], np.float32)
-        back = np.array([b.shape[1] / hw[1], b.shape[0] / hw[0]], np.float32)
+    with runinfo.timed() as total:
+        peer = load_peer(args.siftflow)
+        backbone, params = load_backbone("mobilenet_v2", None)
+        methods = ["ours"] + (["SIFT Flow C++"] if peer is not None else [])
+        pred = {m: [] for m in methods}
+        secs = {m: 0.0 for m in methods}
+        gts, subs = [], []
+        todo = [(c, src, dst) for c in pf_willow_classes(args.root)
+                for src, dst in pf_willow_pairs(args.root, c)[: args.pairs_per_class]]
+        for c, src, dst in progress_bar(todo, desc="pairs", unit="pair"):
+            a, b = load_image(src.image_path), load_image(dst.image_path)
+            hw = (args.side, args.side)
+            ra, rb = resize(a, hw), resize(b, hw)
+            pa = src.points * np.array([hw[1] / a.shape[1], hw[0] / a.shape[0]], np.float32)
+            back = np.array([b.shape[1] / hw[1], b.shape[0] / hw[0]], np.float32)
+            for m in methods:
+                t0 = time.perf_counter()
+                if m == "ours":
+                    flow = np.asarray(dense.dense_flows(ra[None], rb[None], backbone, params, cfg))[0]
+                else:
+                    flow = peer.siftflow(ra, rb)[0]
+                secs[m] += time.perf_counter() - t0
+                pred[m].append(moved(np.asarray(flow, np.float32), pa) * back)
+            gts.append(dst.points)
+            subs.append(c)
+        print(f"\n{len(todo)} pairs ({args.pairs_per_class} per sub-class at most), images at {args.side} x {args.side} px")
+        print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair (first call included) |\n|---|---|---|---|---|")
         for m in methods:
-            t0 = time.perf_counter()
-            if m == "ours":
-                flow = np.asarray(dense.dense_flows(ra[None], rb[None], backbone, params, cfg))[0]
-            else:
-                flow = peer.siftflow(ra, rb)[0]
-            secs[m] += time.perf_counter() - t0
-            pred[m].append(moved(np.asarray(flow, np.float32), pa) * back)
-        gts.append(dst.points)
-        subs.append(c)
-    print(f"\n{len(todo)} pairs ({args.pairs_per_class} per sub-class at most), images at {args.side} x {args.side} px")
-    print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair (first call included) |\n|---|---|---|---|---|")
-    for m in methods:
-        r = correspondence_metrics.pf_pck(np.stack(pred[m]), np.stack(gts), subs)
-        print(f"| {m} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | "
-              f"{secs[m] / len(todo):.2f} |")
+            r = correspondence_metrics.pf_pck(np.stack(pred[m]), np.stack(gts), subs)
+            print(f"| {m} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | "
+                  f"{secs[m] / len(todo):.2f} |")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

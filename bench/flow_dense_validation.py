@@ -155,27 +155,8 @@ def error_stages(pairs, A, B, backbone, params, figure: str, base: dense.DenseCo
     print(f"figure: {figure}")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--flic", default=os.environ.get("FLIC_ROOT"), help="FLIC folder (examples.mat, images/)")
-    p.add_argument("--pairs", type=int, default=12)
-    p.add_argument("--side", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", type=int, nargs="*", default=None, help="indices of the candidates to run (default: all)")
-    p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
-    p.add_argument("--errors", default=None, metavar="FIGURE", help="show where the defaults' error is (no candidates)")
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                   help="with --errors: change DenseConfig fields")
-    args = p.parse_args()
-    if not args.flic:
-        raise SystemExit("give the FLIC folder with --flic DIR or FLIC_ROOT=DIR")
-    print(runinfo.header("bench: dense flow settings on validation pairs", vars(args)))
-    pairs = validation_pairs(args.flic, args.pairs, args.side, args.seed)
-    A, B = np.stack([q[0] for q in pairs]), np.stack([q[1] for q in pairs])
-    backbone, params = load_backbone("mobilenet_v2", None)
-    if args.errors:
-        return error_stages(pairs, A, B, backbone, params, args.errors, config.override(dense.DenseConfig(), args.set),
-                            load_peer(args.siftflow))
+def candidates(args, pairs, A, B, backbone, params) -> None:
+    """Score and time each of `CANDIDATES` (those of --only) on the pairs, and the peer where given; print the table."""
     rows = []
     for i, (name, change) in enumerate(CANDIDATES.items()):
         if args.only and i not in args.only:
@@ -199,6 +180,33 @@ def main() -> None:
     print("\n| candidate | EPE px (non-occl.) | > 3 px % | ms / pair |\n|---|---|---|---|")
     for name, epe, bad, t in rows:
         print(f"| {name} | {epe:.3f} | {bad:.1f} | {t * 1e3:.0f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--flic", default=os.environ.get("FLIC_ROOT"), help="FLIC folder (examples.mat, images/)")
+    p.add_argument("--pairs", type=int, default=12)
+    p.add_argument("--side", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", type=int, nargs="*", default=None, help="indices of the candidates to run (default: all)")
+    p.add_argument("--siftflow", default=os.environ.get("SIFTFLOW_PEER"), help="folder of the peer's siftflow.py")
+    p.add_argument("--errors", default=None, metavar="FIGURE", help="show where the defaults' error is (no candidates)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="with --errors: change DenseConfig fields")
+    args = p.parse_args()
+    if not args.flic:
+        raise SystemExit("give the FLIC folder with --flic DIR or FLIC_ROOT=DIR")
+    print(runinfo.header("bench: dense flow settings on validation pairs", vars(args)))
+    with runinfo.timed() as total:
+        pairs = validation_pairs(args.flic, args.pairs, args.side, args.seed)
+        A, B = np.stack([q[0] for q in pairs]), np.stack([q[1] for q in pairs])
+        backbone, params = load_backbone("mobilenet_v2", None)
+        if args.errors:
+            error_stages(pairs, A, B, backbone, params, args.errors, config.override(dense.DenseConfig(), args.set),
+                         load_peer(args.siftflow))
+        else:
+            candidates(args, pairs, A, B, backbone, params)
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

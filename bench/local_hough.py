@@ -79,15 +79,17 @@ def main() -> None:
     p.add_argument("--mixed", action="store_true", help="also score the two mixed-view sets")
     args = p.parse_args()
     print(runinfo.header("bench: OT + RHM with local vote maps on PF-WILLOW", vars(args)))
-    print(f"global RHM recovered at sigma 1e4: max relative difference {check_nesting():.1e}")
-    names = [register(int(k), float(s)) for k, s in (v.split(":") for v in args.variants.split(","))]
-    cfg = validation.Config(data_root=args.root, rows=("method=ot_rhm", *(f"method={n}" for n in names)),
-                            mixed=MIXED if args.mixed else ())
-    rows, _ = validation.validate(cfg)
-    print("| row | mean of the sub-classes | " + " | ".join(rows[0]["per_class"]) + " |")
-    for r, text in zip(rows, cfg.rows):
-        print(f"| {text} | {100 * r['pck']['0.1']:.1f} | "
-              + " | ".join(f"{100 * v:.1f}" for v in r["per_class"].values()) + " |")
+    with runinfo.timed() as total:
+        print(f"global RHM recovered at sigma 1e4: max relative difference {check_nesting():.1e}")
+        names = [register(int(k), float(s)) for k, s in (v.split(":") for v in args.variants.split(","))]
+        cfg = validation.Config(data_root=args.root, rows=("method=ot_rhm", *(f"method={n}" for n in names)),
+                                mixed=MIXED if args.mixed else ())
+        rows, _ = validation.validate(cfg)
+        print("| row | mean of the sub-classes | " + " | ".join(rows[0]["per_class"]) + " |")
+        for r, text in zip(rows, cfg.rows):
+            print(f"| {text} | {100 * r['pck']['0.1']:.1f} | "
+                  + " | ".join(f"{100 * v:.1f}" for v in r["per_class"].values()) + " |")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

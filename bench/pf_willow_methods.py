@@ -46,51 +46,53 @@ def main() -> None:
     cfg = dataclasses.replace(pf_willow.get_config("default"), data_root=args.root)
     print(runinfo.header("bench: PF-WILLOW transfer per pair, default method vs SIFT Flow C++",
                          {**vars(args), "config": pf_willow.setting_text(cfg)}))
-    peer = load_peer(args.siftflow)
-    classes = pf_willow.select_classes(args.root)
-    per = max(1, args.pairs // len(classes))
-    samples, pairs, groups = pf_willow.pf_willow_set(args.root, per)
-    backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    points, valid = pf_willow.keypoint_table(samples)
-    gt = pf_willow.pair_ground_truth(points, valid, pairs)
+    with runinfo.timed() as total:
+        peer = load_peer(args.siftflow)
+        classes = pf_willow.select_classes(args.root)
+        per = max(1, args.pairs // len(classes))
+        samples, pairs, groups = pf_willow.pf_willow_set(args.root, per)
+        backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
+        points, valid = pf_willow.keypoint_table(samples)
+        gt = pf_willow.pair_ground_truth(points, valid, pairs)
 
-    rows, first = [], []
-    for k, also in enumerate(["", *args.also]):
-        c = dataclasses.replace(cfg, transfer=parse_row(also, cfg.transfer))
-        ours, times = [], []
-        for i, j in pairs:
-            t0 = time.perf_counter()
-            moved_ij = transfer_points(samples[i].image, samples[j].image, points[i], model=(backbone, params),
-                                       config=c.transfer).points
-            times.append(time.perf_counter() - t0)
-            ours.append(moved_ij)
-        first.append(times[0])
-        name = "ours" + (f", default + {also}" if k else " (the default)")
-        rows.append((f"{name}: " + pf_willow.setting_text(c), np.stack(ours), float(np.mean(times[1:]))))
+        rows, first = [], []
+        for k, also in enumerate(["", *args.also]):
+            c = dataclasses.replace(cfg, transfer=parse_row(also, cfg.transfer))
+            ours, times = [], []
+            for i, j in pairs:
+                t0 = time.perf_counter()
+                moved_ij = transfer_points(samples[i].image, samples[j].image, points[i], model=(backbone, params),
+                                           config=c.transfer).points
+                times.append(time.perf_counter() - t0)
+                ours.append(moved_ij)
+            first.append(times[0])
+            name = "ours" + (f", default + {also}" if k else " (the default)")
+            rows.append((f"{name}: " + pf_willow.setting_text(c), np.stack(ours), float(np.mean(times[1:]))))
 
-    if peer is not None:
-        theirs, secs = [], []
-        hw = (args.side, args.side)
-        for i, j in pairs:
-            a, b = samples[i].image, samples[j].image
-            pa = points[i] * np.array([hw[1] / a.shape[1], hw[0] / a.shape[0]])
-            back = np.array([b.shape[1] / hw[1], b.shape[0] / hw[0]])
-            t0 = time.perf_counter()
-            flow = peer.siftflow(resize(a, hw), resize(b, hw))[0]
-            secs.append(time.perf_counter() - t0)
-            theirs.append(moved(np.asarray(flow, np.float32), np.nan_to_num(pa).astype(np.float32)) * back)
-        rows.append((f"SIFT Flow C++ ({args.side} x {args.side}, demo.m's settings)", np.stack(theirs),
-                     float(np.mean(secs))))
+        if peer is not None:
+            theirs, secs = [], []
+            hw = (args.side, args.side)
+            for i, j in pairs:
+                a, b = samples[i].image, samples[j].image
+                pa = points[i] * np.array([hw[1] / a.shape[1], hw[0] / a.shape[0]])
+                back = np.array([b.shape[1] / hw[1], b.shape[0] / hw[0]])
+                t0 = time.perf_counter()
+                flow = peer.siftflow(resize(a, hw), resize(b, hw))[0]
+                secs.append(time.perf_counter() - t0)
+                theirs.append(moved(np.asarray(flow, np.float32), np.nan_to_num(pa).astype(np.float32)) * back)
+            rows.append((f"SIFT Flow C++ ({args.side} x {args.side}, demo.m's settings)", np.stack(theirs),
+                         float(np.mean(secs))))
 
-    print(f"\n{len(pairs)} pairs ({per} per sub-class); ours: first pair (compiles) "
-          + ", ".join(f"{s:.2f} s" for s in first))
-    print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|")
-    for name, pred, s in rows:
-        r = correspondence_metrics.pf_pck(pred, gt, groups)
-        print(f"| {name} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | {s:.3f} |")
-    if peer is not None:
-        for name, _, s in rows[:-1]:
-            print(f"time ratio ours / SIFT Flow C++: {s / rows[-1][2]:.2f} ({name.partition(':')[0]})")
+        print(f"\n{len(pairs)} pairs ({per} per sub-class); ours: first pair (compiles) "
+              + ", ".join(f"{s:.2f} s" for s in first))
+        print("| method | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|")
+        for name, pred, s in rows:
+            r = correspondence_metrics.pf_pck(pred, gt, groups)
+            print(f"| {name} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | {r['0.2']['mean']:.3f} | {s:.3f} |")
+        if peer is not None:
+            for name, _, s in rows[:-1]:
+                print(f"time ratio ours / SIFT Flow C++: {s / rows[-1][2]:.2f} ({name.partition(':')[0]})")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -206,12 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             blaze[label] = {"as returned": (scores(ps, pred, has), float(ms.mean())),
                             "swapped": (scores(ps, pred[:, PERSON.flip], has), float(ms.mean()))}
             print(row(label, "BlazePose full, L/R as returned", *blaze[label]["as returned"]), flush=True)
-        if a.no_blazepose:  # the rows above are the result
-            print(runinfo.header("our pose models, person boxes", config))
-            return 0
-        rule = {c: np.nanmean([v for label in sets for k, v in blaze[label][c][0].items() if k[1] == 0.2])
-                for c in ("as returned", "swapped")}
-        used = max(rule, key=rule.get)
+        if not a.no_blazepose:
+            rule = {c: np.nanmean([v for label in sets for k, v in blaze[label][c][0].items() if k[1] == 0.2])
+                    for c in ("as returned", "swapped")}
+            used = max(rule, key=rule.get)
+    if a.no_blazepose:  # the rows above are the result
+        print(runinfo.header("our pose models, person boxes", config))
+        print(f"wall time {total['seconds']:.1f} s")
+        return 0
     head = " | ".join(f"{g.lower()} @0.05 / @0.2" for g in GROUPS)
     lines = ["```", runinfo.header("BlazePose full beside our pose models, same person boxes", config),
              f"BlazePose: {MEDIAPIPE} (child: mediapipe {versions.get('mediapipe')}, numpy {versions.get('numpy')})",

@@ -53,43 +53,45 @@ def main(argv: list[str] | None = None) -> int:
 
     print(runinfo.header("pose speed", {"model": a.model, "reps": a.reps, "machine": platform.processor() or
                                         platform.machine(), "cpus": os.cpu_count()}, 0), flush=True)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        photo = Path(tmp) / "astronaut.jpg"
-        Image.fromarray(data.astronaut()).save(photo, quality=95)
-        cache = str(Path(tmp) / "jax_cache")
-        times = [cli_process(a.model, photo, cache) for _ in range(1 + a.reps)]
-    rows.append(f"| `convcorr pose photo.jpg`, new process, empty compilation cache | {times[0]:.1f} s | |")
-    rows.append(f"| the same, cache warm (best of {a.reps}: {', '.join(f'{t:.1f}' for t in times[1:])} s) | "
-                f"{min(times[1:]):.1f} s | |")
-    m = estimation.load(a.model)
-    size = m.config.model.image_size
-    crops = np.random.default_rng(0).integers(0, 256, (64, size, size, 3), np.uint8)
-    t0 = time.perf_counter()
-    estimation.estimate(list(crops), m, spatial=False)
-    first = time.perf_counter() - t0
-    later = []
-    for _ in range(a.reps):
+    with runinfo.timed() as total:
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            photo = Path(tmp) / "astronaut.jpg"
+            Image.fromarray(data.astronaut()).save(photo, quality=95)
+            cache = str(Path(tmp) / "jax_cache")
+            times = [cli_process(a.model, photo, cache) for _ in range(1 + a.reps)]
+        rows.append(f"| `convcorr pose photo.jpg`, new process, empty compilation cache | {times[0]:.1f} s | |")
+        rows.append(f"| the same, cache warm (best of {a.reps}: {', '.join(f'{t:.1f}' for t in times[1:])} s) | "
+                    f"{min(times[1:]):.1f} s | |")
+        m = estimation.load(a.model)
+        size = m.config.model.image_size
+        crops = np.random.default_rng(0).integers(0, 256, (64, size, size, 3), np.uint8)
         t0 = time.perf_counter()
         estimation.estimate(list(crops), m, spatial=False)
-        later.append(time.perf_counter() - t0)
-    predict.predict_crops(m.params, crops, m.config.model, batch=64)  # compile
-    net = []
-    for _ in range(a.reps):
-        t0 = time.perf_counter()
-        predict.predict_crops(m.params, crops, m.config.model, batch=64)
-        net.append(time.perf_counter() - t0)
-    best, best_net = min(later), min(net)
-    rows.append(f"| `pose.estimate` of 64 crops ({size} px), first call (compiles) | {first:.1f} s | "
-                f"{64 / first:.1f} |")
-    rows.append(f"| the same, later calls (best of {a.reps}) | {best:.2f} s = {1000 * best / 64:.1f} ms per image | "
-                f"{64 / best:.1f} |")
-    rows.append(f"| the network alone (`predict.predict_crops`, batch 64) | {1000 * best_net / 64:.1f} ms per image | "
-                f"{64 / best_net:.1f} |")
-    for k, v in PAPER_MS.items():
-        rows.append(f"| paper, Table 2: cascade {k}, one image on an NVIDIA K40 | {v} ms per image | "
-                    f"{1000 / v:.1f} |")
-    print("| call | time | images / s |\n|---|---|---|\n" + "\n".join(rows))
+        first = time.perf_counter() - t0
+        later = []
+        for _ in range(a.reps):
+            t0 = time.perf_counter()
+            estimation.estimate(list(crops), m, spatial=False)
+            later.append(time.perf_counter() - t0)
+        predict.predict_crops(m.params, crops, m.config.model, batch=64)  # compile
+        net = []
+        for _ in range(a.reps):
+            t0 = time.perf_counter()
+            predict.predict_crops(m.params, crops, m.config.model, batch=64)
+            net.append(time.perf_counter() - t0)
+        best, best_net = min(later), min(net)
+        rows.append(f"| `pose.estimate` of 64 crops ({size} px), first call (compiles) | {first:.1f} s | "
+                    f"{64 / first:.1f} |")
+        rows.append(f"| the same, later calls (best of {a.reps}) | {best:.2f} s = {1000 * best / 64:.1f} ms per image | "
+                    f"{64 / best:.1f} |")
+        rows.append(f"| the network alone (`predict.predict_crops`, batch 64) | {1000 * best_net / 64:.1f} ms per image | "
+                    f"{64 / best_net:.1f} |")
+        for k, v in PAPER_MS.items():
+            rows.append(f"| paper, Table 2: cascade {k}, one image on an NVIDIA K40 | {v} ms per image | "
+                        f"{1000 / v:.1f} |")
+        print("| call | time | images / s |\n|---|---|---|\n" + "\n".join(rows))
+    print(f"wall time {total['seconds']:.1f} s")
     return 0
 
 

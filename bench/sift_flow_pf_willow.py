@@ -10,8 +10,8 @@ sub-class's image (`data.warped_pairs.warped_set`, seed `--seed`, its default `W
 features="sift", method="bp" and the `--set` fields (the defaults: the validated SIFT BP row), one pair per call from the two images
 to the moved keypoints; the first call (compilation) is timed apart. The peer: Ce Liu's SIFT Flow C++ (demo.m's
 settings, its dense SIFT included) on the two images at full size, a keypoint moved by the flow at its nearest pixel
-(Proposal Flow's `dense_flow_eva_WILLOW.m`, the protocol of the peer's published 0.510). PCK:
-`correspondence_metrics.pf_pck` (alpha x the target's keypoint box, mean per sub-class, then over sub-classes).
+(Proposal Flow's `dense_flow_eva_WILLOW.m`, the protocol of the peer's published 0.510). PCK: `correspondence_metrics.pf_pck`
+(alpha x the target's keypoint box, mean per sub-class, then over sub-classes).
 """
 
 from __future__ import annotations
@@ -58,38 +58,40 @@ def main() -> None:
                                                      "transfer.method=bp", *args.set])
     print(runinfo.header("bench: SIFT BP flow vs SIFT Flow C++ on PF-WILLOW validation, plain and warped",
                          {**vars(args), "config": pf_willow.setting_text(cfg)}), flush=True)
-    peer = load_peer(args.siftflow)
-    samples, pairs, groups = pf_willow.pf_willow_set(args.root, args.pairs_per_class)
-    full, full_pairs, full_groups = pf_willow.pf_willow_set(args.root)
-    everything, wpairs, wgroups = warped_set(full, full_pairs, full_groups, args.warped_per_class, args.seed,
-                                             WarpConfig())
-    points, valid = pf_willow.keypoint_table(everything)
-    model = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    print("| set | method | pairs | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|---|---|",
-          flush=True)
-    for name, (pp, gg) in {"PF-WILLOW": (pairs, groups), "warped": (wpairs, wgroups)}.items():
-        gt = pf_willow.pair_ground_truth(points, valid, pp)
-        preds = {"ours: " + pf_willow.setting_text(cfg): [], "SIFT Flow C++ (full size, demo.m's settings)": []}
-        secs = {k: [] for k in preds}
-        for i, j in pp:
-            a, b = everything[i].image, everything[j].image
-            for k in preds:
-                if k.startswith("SIFT Flow") and peer is None:
+    with runinfo.timed() as total:
+        peer = load_peer(args.siftflow)
+        samples, pairs, groups = pf_willow.pf_willow_set(args.root, args.pairs_per_class)
+        full, full_pairs, full_groups = pf_willow.pf_willow_set(args.root)
+        everything, wpairs, wgroups = warped_set(full, full_pairs, full_groups, args.warped_per_class, args.seed,
+                                                 WarpConfig())
+        points, valid = pf_willow.keypoint_table(everything)
+        model = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
+        print("| set | method | pairs | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|---|---|",
+              flush=True)
+        for name, (pp, gg) in {"PF-WILLOW": (pairs, groups), "warped": (wpairs, wgroups)}.items():
+            gt = pf_willow.pair_ground_truth(points, valid, pp)
+            preds = {"ours: " + pf_willow.setting_text(cfg): [], "SIFT Flow C++ (full size, demo.m's settings)": []}
+            secs = {k: [] for k in preds}
+            for i, j in pp:
+                a, b = everything[i].image, everything[j].image
+                for k in preds:
+                    if k.startswith("SIFT Flow") and peer is None:
+                        continue
+                    t0 = time.perf_counter()
+                    if k.startswith("ours"):
+                        out = transfer_points(a, b, points[i], model=model, config=cfg.transfer).points
+                    else:
+                        out = peer_moved(np.asarray(peer.siftflow(a, b)[0], np.float32), points[i])
+                    secs[k].append(time.perf_counter() - t0)
+                    preds[k].append(out)
+            for k, v in preds.items():
+                if not v:
                     continue
-                t0 = time.perf_counter()
-                if k.startswith("ours"):
-                    out = transfer_points(a, b, points[i], model=model, config=cfg.transfer).points
-                else:
-                    out = peer_moved(np.asarray(peer.siftflow(a, b)[0], np.float32), points[i])
-                secs[k].append(time.perf_counter() - t0)
-                preds[k].append(out)
-        for k, v in preds.items():
-            if not v:
-                continue
-            r = correspondence_metrics.pf_pck(np.stack(v), gt, gg)
-            s = secs[k][1:] if k.startswith("ours") else secs[k]
-            print(f"| {name} | {k} | {len(pp)} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | "
-                  f"{r['0.2']['mean']:.3f} | {np.mean(s):.3f} |", flush=True)
+                r = correspondence_metrics.pf_pck(np.stack(v), gt, gg)
+                s = secs[k][1:] if k.startswith("ours") else secs[k]
+                print(f"| {name} | {k} | {len(pp)} | {r['0.05']['mean']:.3f} | {r['0.1']['mean']:.3f} | "
+                      f"{r['0.2']['mean']:.3f} | {np.mean(s):.3f} |", flush=True)
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import time
 from pathlib import Path
 
 import jax
@@ -107,33 +106,33 @@ def main() -> None:
             for v in args.variants.split(",")]
     print(runinfo.header("projection across warps", {**vars(args), "warp": dataclasses.asdict(WARP),
                                                      "train": [dataclasses.asdict(c) for c in cfgs]}, args.seed))
-    t0 = time.perf_counter()
-    paths = photo_paths(args.flic, args.lspet, args.photos, args.seed)
-    frames, warped, hs = warped_frames(paths, args.seed)
-    feats, grid, stride = extract(frames + warped, args.cache / f"s{args.seed}_n{args.photos}")
-    p = len(frames)
-    fs, ft = feats[:p].reshape(p, -1, feats.shape[-1]), feats[p:].reshape(p, -1, feats.shape[-1])
-    tv = np.stack([np.stack(node_targets(grid, H, stride)) for H in hs])
-    target, valid = tv[:, 0].astype(np.int32), tv[:, 1].astype(bool)
-    test = np.random.default_rng(args.seed).permutation(p)[: p // 10]
-    fit = np.setdiff1d(np.arange(p), test)
-    print(f"photos {p} ({args.photos} FLIC + {args.photos} LSPET), fit {len(fit)}, held out {len(test)}, "
-          f"C {feats.shape[-1]}, nodes {fs.shape[1]}, valid {valid.mean():.2f}")
-    base = match_rate(None, fs[test], ft[test], target[test], valid[test])
-    print(f"identity: warp match rate on held-out photos {base:.3f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    for cfg in cfgs:
-        params, losses = train_projection(fs[fit], ft[fit], target[fit], valid[fit], jax.random.PRNGKey(args.seed),
-                                          cfg, progress=True)
-        rate = match_rate(params, fs[test], ft[test], target[test], valid[test])
-        meta = {"networks": PointTransferConfig().describe(), "train": dataclasses.asdict(cfg),
-                "photos": f"{args.photos} FLIC train (outside validation movies) + {args.photos} LSPET im00001-05000",
-                "seed": args.seed, "warp": dataclasses.asdict(WARP), "held_out_match_rate": rate}
-        name = args.out / f"{cfg.kind}{cfg.dim}.npz"
-        sha = save_projection(name, params, meta)
-        print(f"{cfg.kind} {cfg.dim}: loss {losses[:20].mean():.3f} -> {losses[-20:].mean():.3f}, warp match rate "
-              f"{base:.3f} -> {rate:.3f}; {name.name} sha256 {sha}")
-    print(f"wall {time.perf_counter() - t0:.0f} s")
+    with runinfo.timed() as total:
+        paths = photo_paths(args.flic, args.lspet, args.photos, args.seed)
+        frames, warped, hs = warped_frames(paths, args.seed)
+        feats, grid, stride = extract(frames + warped, args.cache / f"s{args.seed}_n{args.photos}")
+        p = len(frames)
+        fs, ft = feats[:p].reshape(p, -1, feats.shape[-1]), feats[p:].reshape(p, -1, feats.shape[-1])
+        tv = np.stack([np.stack(node_targets(grid, H, stride)) for H in hs])
+        target, valid = tv[:, 0].astype(np.int32), tv[:, 1].astype(bool)
+        test = np.random.default_rng(args.seed).permutation(p)[: p // 10]
+        fit = np.setdiff1d(np.arange(p), test)
+        print(f"photos {p} ({args.photos} FLIC + {args.photos} LSPET), fit {len(fit)}, held out {len(test)}, "
+              f"C {feats.shape[-1]}, nodes {fs.shape[1]}, valid {valid.mean():.2f}")
+        base = match_rate(None, fs[test], ft[test], target[test], valid[test])
+        print(f"identity: warp match rate on held-out photos {base:.3f}")
+        args.out.mkdir(parents=True, exist_ok=True)
+        for cfg in cfgs:
+            params, losses = train_projection(fs[fit], ft[fit], target[fit], valid[fit], jax.random.PRNGKey(args.seed),
+                                              cfg, progress=True)
+            rate = match_rate(params, fs[test], ft[test], target[test], valid[test])
+            meta = {"networks": PointTransferConfig().describe(), "train": dataclasses.asdict(cfg),
+                    "photos": f"{args.photos} FLIC train (outside validation movies) + {args.photos} LSPET im00001-05000",
+                    "seed": args.seed, "warp": dataclasses.asdict(WARP), "held_out_match_rate": rate}
+            name = args.out / f"{cfg.kind}{cfg.dim}.npz"
+            sha = save_projection(name, params, meta)
+            print(f"{cfg.kind} {cfg.dim}: loss {losses[:20].mean():.3f} -> {losses[-20:].mean():.3f}, warp match rate "
+                  f"{base:.3f} -> {rate:.3f}; {name.name} sha256 {sha}")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

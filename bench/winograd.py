@@ -51,25 +51,27 @@ def main() -> None:
     args = p.parse_args()
     print(runinfo.header("bench: 3 x 3 convolutions by Winograd F(2 x 2, 3 x 3) against XLA's and torch's",
                          {**vars(args), "min_channels": layers.WINOGRAD_MIN_CHANNELS}))
-    frames = np.random.default_rng(0).integers(0, 256, (args.batch, args.size, args.size, 3), np.uint8)
-    print("| network | output | Winograd (ours) s | XLA conv (ours) s | torch s | Winograd / XLA | Winograd / torch "
-          "| rel. max diff |\n|---|---|---|---|---|---|---|---|")
-    for name, tap, upto in CASES:
-        bb, params = load_backbone(name)
-        x = np.asarray(bb.preprocess(frames), np.float32)
-        times, outs = [], []
-        for threshold in (layers.WINOGRAD_MIN_CHANNELS, 1 << 30):
-            layers.WINOGRAD_MIN_CHANNELS, saved = threshold, layers.WINOGRAD_MIN_CHANNELS
-            jax.clear_caches()
-            fn = lambda p, v: bb.apply(p, v, taps=(tap,))[tap]  # noqa: E731 (the library's own compiled forward)
-            times.append(best_time(fn, params, x, reps=args.reps))
-            outs.append(np.asarray(fn(params, x)))
-            layers.WINOGRAD_MIN_CHANNELS = saved
-        peer = torch_features(name, params, upto)
-        t_peer = best_time(peer, x, reps=args.reps) if peer is not None else float("nan")
-        diff = float(np.abs(outs[0] - outs[1]).max() / np.abs(outs[1]).max())
-        print(f"| {name} | {tap} ({args.batch} x {args.size} px) | {times[0]:.3f} | {times[1]:.3f} | {t_peer:.3f} "
-              f"| {times[0] / times[1]:.2f} | {times[0] / t_peer:.2f} | {diff:.1e} |")
+    with runinfo.timed() as total:
+        frames = np.random.default_rng(0).integers(0, 256, (args.batch, args.size, args.size, 3), np.uint8)
+        print("| network | output | Winograd (ours) s | XLA conv (ours) s | torch s | Winograd / XLA | Winograd / torch "
+              "| rel. max diff |\n|---|---|---|---|---|---|---|---|")
+        for name, tap, upto in CASES:
+            bb, params = load_backbone(name)
+            x = np.asarray(bb.preprocess(frames), np.float32)
+            times, outs = [], []
+            for threshold in (layers.WINOGRAD_MIN_CHANNELS, 1 << 30):
+                layers.WINOGRAD_MIN_CHANNELS, saved = threshold, layers.WINOGRAD_MIN_CHANNELS
+                jax.clear_caches()
+                fn = lambda p, v: bb.apply(p, v, taps=(tap,))[tap]  # noqa: E731 (the library's own compiled forward)
+                times.append(best_time(fn, params, x, reps=args.reps))
+                outs.append(np.asarray(fn(params, x)))
+                layers.WINOGRAD_MIN_CHANNELS = saved
+            peer = torch_features(name, params, upto)
+            t_peer = best_time(peer, x, reps=args.reps) if peer is not None else float("nan")
+            diff = float(np.abs(outs[0] - outs[1]).max() / np.abs(outs[1]).max())
+            print(f"| {name} | {tap} ({args.batch} x {args.size} px) | {times[0]:.3f} | {times[1]:.3f} | {t_peer:.3f} "
+                  f"| {times[0] / times[1]:.2f} | {times[0] / t_peer:.2f} | {diff:.1e} |")
+    print(f"wall time {total['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ take minutes to hours and some need a peer that is installed separately).
   needs a step the library keeps to itself; anything else uses the public name.
 - Every script that prints or writes results prints the reproducibility header (`runinfo.header`: its config,
   seed, versions, devices); the only ones without are the helper modules of `NO_TABLE`, which run and print
-  nothing.
+  nothing. Every script with the header times itself with `runinfo.timed` and prints its wall time (the one that
+  keeps its own clock is in `OWN_WALL_TIME`), and no "Machine:" line it writes is a fixed text.
 - `--help` of every script with a `__main__` block answers at once, rc 0, whatever optional peer (torch,
   torchvision, faiss, cyvlfeat, mediapipe) is missing; bench/sift.py without cyvlfeat says in one line what to
   install.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +53,12 @@ PRIVATE = {
 NO_TABLE = {
     "timing.py": "best_time, the timing loop the JAX benchmarks share",
     "stereo_pairs.py": "layered_pair, the validation scenes that flow_dense_validation.py builds",
+}
+
+
+# scripts with the header that time themselves without `runinfo.timed`, with why (they still print "wall time")
+OWN_WALL_TIME = {
+    "accelerator.py": "its RESULTS file is rewritten after each stage with the wall time so far (r['wall_s'])",
 }
 
 
@@ -122,13 +130,18 @@ def test_private_library_names_are_the_known_ones(bench_path):
 
 
 def _calls_header(tree: ast.AST) -> bool:
-    """Whether the code calls `runinfo.header` (`runinfo.header(...)` on the module imported under any name, or
-    `header(...)` imported from it)."""
+    """Whether the code calls `runinfo.header`."""
+    return _calls_runinfo(tree, "header")
+
+
+def _calls_runinfo(tree: ast.AST, name: str) -> bool:
+    """Whether the code calls `runinfo.<name>` (`runinfo.name(...)` on the module imported under any name, or
+    `name(...)` imported from it)."""
     modules, functions = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             for a in node.names:
-                if node.module.split(".")[-1] == "runinfo" and a.name == "header":
+                if node.module.split(".")[-1] == "runinfo" and a.name == name:
                     functions.add(a.asname or a.name)
                 elif a.name == "runinfo":
                     modules.add(a.asname or a.name)
@@ -139,7 +152,7 @@ def _calls_header(tree: ast.AST) -> bool:
             f = node.func
             if isinstance(f, ast.Name) and f.id in functions:
                 return True
-            if (isinstance(f, ast.Attribute) and f.attr == "header" and isinstance(f.value, ast.Name)
+            if (isinstance(f, ast.Attribute) and f.attr == name and isinstance(f.value, ast.Name)
                     and f.value.id in modules):
                 return True
     return False
@@ -170,6 +183,84 @@ def test_the_header_check_sees_a_removed_call():
     assert _calls_header(ast.parse("from convcorr_jax.core.runinfo import header as h\nh('t')"))
     assert not _calls_header(ast.parse("from convcorr_jax.core import runinfo\nrun_header = runinfo.header"))
     assert not _calls_header(ast.parse("def header(t):\n    return t\nheader('t')"))
+
+
+def _prints_wall_time(tree: ast.AST) -> bool:
+    """Whether the code has an f-string that says "wall time {seconds}" (printed, or in the table it prints)."""
+    return any(isinstance(n, ast.JoinedStr) and any(
+        isinstance(v, ast.Constant) and v.value.endswith("wall time ") and isinstance(after, ast.FormattedValue)
+        for v, after in zip(n.values, n.values[1:])) for n in ast.walk(tree))
+
+
+def test_every_script_with_the_header_prints_its_wall_time():
+    """The closing line of every table: `with runinfo.timed() as total:` ... `print(f"wall time ...")` (backbone,
+    bp_speed, the flow_dense scripts, pose, sift, winograd and others printed none)."""
+    assert set(OWN_WALL_TIME) <= {s.name for s in SCRIPTS}, "OWN_WALL_TIME names a script that is gone"
+    trees = {s.name: ast.parse(s.read_text()) for s in SCRIPTS}
+    headed = {name: tree for name, tree in trees.items() if _calls_header(tree)}
+    untimed = [name for name, tree in headed.items() if name not in OWN_WALL_TIME
+               and not _calls_runinfo(tree, "timed")]
+    assert untimed == [], "time the run with runinfo.timed and print its wall time last (or add it to OWN_WALL_TIME)"
+    silent = [name for name, tree in headed.items() if not _prints_wall_time(tree)]
+    assert silent == [], 'print(f"wall time {total[\'seconds\']:.1f} s") after the timed block'
+
+
+def test_the_wall_time_check_sees_a_removed_timer():
+    timed = [s for s in SCRIPTS if _calls_runinfo(ast.parse(s.read_text()), "timed")]
+    assert len(timed) > 20
+    for script in timed:  # each script's timer renamed away, or its wall-time line
+        text = script.read_text()
+        assert not _calls_runinfo(ast.parse(text.replace("timed(", "timer(")), "timed"), script.name
+        assert not _prints_wall_time(ast.parse(text.replace("wall time", "took"))), script.name
+    assert _calls_runinfo(ast.parse("from convcorr_jax.core.runinfo import header, timed\nwith timed() as w:\n"
+                                    "    pass"), "timed")
+    assert not _calls_runinfo(ast.parse("import time\nt0 = time.perf_counter()"), "timed")
+    assert not _prints_wall_time(ast.parse('print(f"wall {time.perf_counter() - t0:.0f} s")'))
+    assert _prints_wall_time(ast.parse('print(f"wall time {total[\'seconds\']:.1f} s")'))
+
+
+def _fixed_machine_texts(tree: ast.AST) -> list[str]:
+    """The strings of the code that write a "Machine:" line with a fixed text after it: each "Machine:" must end
+    its piece of an f-string, the machine itself a formatted value (e.g. `runinfo.machine()`)."""
+    out, pieces = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            pieces |= {id(v) for v in node.values}
+            for v, after in zip(node.values, [*node.values[1:], None]):
+                if (isinstance(v, ast.Constant) and "Machine:" in v.value
+                        and not (v.value.rstrip().endswith("Machine:") and isinstance(after, ast.FormattedValue))):
+                    out.append(ast.unparse(node))
+    out += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and "Machine:" in n.value and id(n) not in pieces]
+    return out
+
+
+def test_no_script_writes_a_fixed_machine():
+    """bench/backbone.py and bench/pose.py wrote "Machine: 2-core ... CPU, no GPU" into their results whatever
+    machine ran them."""
+    found = {s.name: m for s in SCRIPTS if (m := _fixed_machine_texts(ast.parse(s.read_text())))}
+    assert found == {}, "say the machine with runinfo.machine()"
+    assert _fixed_machine_texts(ast.parse('f"Machine: 2-core CPU ({platform.machine()}), no GPU; load {x:.1f}"'))
+    assert _fixed_machine_texts(ast.parse('"Machine: 2-core x86_64 CPU, no GPU"'))
+    assert not _fixed_machine_texts(ast.parse('f"Machine: {runinfo.machine()} (1-min load average {x:.1f})"'))
+
+
+def test_pose_results_say_this_machine(bench_path, tmp_path, monkeypatch):
+    """bench/pose.py's RESULTS text: this machine's CPU cores and JAX devices (runinfo.machine), not '2-core CPU,
+    no GPU' and 'the same 2 cores' (the forward timings are faked here)."""
+    import pose
+    from convcorr_eval.tompson2015 import tables
+    from convcorr_jax.core import runinfo
+    from convcorr_train import pose_configs
+
+    monkeypatch.setattr(tables, "forward_times", lambda model: {p: {"Coarse-Model": 1.0} for p in (4, 8, 16)})
+    out = tmp_path / "RESULTS_pose.md"
+    args = pose.argparse.Namespace(out=str(out), config="default", stage=3, steps=2)
+    rows = [{"devices": 1, "images_s": 2.0, "step_s": 4.0, "compile_s": 1.0}]
+    pose.write_results(args, pose_configs.get_config("default"), rows, 0.5)
+    text = out.read_text()
+    assert f"Machine: {runinfo.machine()};" in text
+    assert f"(the same {os.cpu_count()} CPU cores)" in text and "2-core" not in text and "no GPU" not in text
 
 
 def _main_scripts() -> list[Path]:

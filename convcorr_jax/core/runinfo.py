@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import platform
 import subprocess
 import time
@@ -75,6 +76,16 @@ def devices() -> str:
 
     devs = jax.devices()
     return f"{len(devs)} x {devs[0].device_kind} ({jax.default_backend()})"
+
+
+def machine() -> str:
+    """This machine in words, for a results file that says where its numbers come from.
+
+    Returns:
+      A str, e.g. "2 CPU cores (x86_64), JAX devices 1 x cpu (cpu)": `os.cpu_count`, `platform.machine` and
+      `devices`.
+    """
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), JAX devices {devices()}"
 
 
 def _config_dict(config: Any) -> dict:
