@@ -28,7 +28,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from convcorr_eval.tompson2015.flic_scores import group_table  # noqa: E402
 
-from convcorr_jax.core import runinfo  # noqa: E402
+from convcorr_jax.core import io, runinfo  # noqa: E402
 from convcorr_jax.pose import heatmaps as hmap  # noqa: E402
 from convcorr_jax.pose import model as pose_model  # noqa: E402
 from convcorr_jax.pose import shipped  # noqa: E402
@@ -148,15 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", required=True, help="a run folder or a shipped model's name")
     p.add_argument("--root", required=True, help="FLIC folder (examples.mat + images/)")
     p.add_argument("--split", default="val", choices=("val", "test", "train"))
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, help="also write the results, with the config and versions, to this file")
     a = p.parse_args(argv)
     print(runinfo.header("why the fine model loses to the refined coarse read-out", vars(a)), flush=True)
     with runinfo.timed() as total:
         res = diagnose(a.run, a.root, a.split)
         text = json.dumps(res, indent=1)
         print(text)
-        if a.json:
-            Path(a.json).write_text(text + "\n")
+        if a.json:  # with the run's config and versions, as the commands' JSON outputs record them
+            io.write_json(a.json, {**res, "config": vars(a), "versions": runinfo.versions()})
     print(f"wall time {total['seconds']:.1f} s")
     return 0
 

@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import jax
 
-    print(runinfo.header("bench: ridge CV, ours vs scikit-learn GridSearchCV(Ridge)", vars(args), 0), flush=True)
+    header = runinfo.header("bench: ridge CV, ours vs scikit-learn GridSearchCV(Ridge)", vars(args), 0)
+    print(header, flush=True)
     with runinfo.timed() as total:
         lambdas = [float(x) for x in np.logspace(-4, 3, 8)]
         cases = {"A": (8000, 4096, 136), "B": (args.seg_n, args.seg_d, 18900)}
@@ -127,8 +128,8 @@ def main(argv=None) -> int:
                      f"{r['ours_s']:.2f} | {r['ours_first_call_s']:.2f} | {r['sklearn_s']:.2f} | "
                      f"{r['lam_ours']:.3g} / {r['lam_sklearn']:.3g} | {r['equal_lambda']} | {r['pred_rel_err']:.1e} | "
                      f"{r['coef_rel_err']:.1e} | {r['cv_err_rel_diff']:.1e} | {r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
-    if args.out:
-        write_text(args.out, "\n".join(lines) + "\n")
+    if args.out:  # the header (config, seed, versions, devices) under the title, as bench/backbone.py writes it
+        write_text(args.out, "\n".join([*lines[:2], "```", header, "```", "", *lines[2:]]) + "\n")
     print("\n".join(lines))
     print(f"wall time {total['seconds']:.1f} s")
     return 0

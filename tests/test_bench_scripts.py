@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -261,6 +262,40 @@ def test_pose_results_say_this_machine(bench_path, tmp_path, monkeypatch):
     text = out.read_text()
     assert f"Machine: {runinfo.machine()};" in text
     assert f"(the same {os.cpu_count()} CPU cores)" in text and "2-core" not in text and "no GPU" not in text
+
+
+def test_cascade_diagnosis_json_carries_config_and_versions(bench_path, tmp_path, monkeypatch):
+    """--json was written with Path.write_text (not atomic: a half-written file on a crash; no missing folder
+    made) and held the results alone, without the config and versions the header printed."""
+    import cascade_diagnosis
+    from convcorr_jax.core import runinfo
+
+    monkeypatch.setattr(cascade_diagnosis, "diagnose", lambda run, root, split: {"run": run, "seconds": 1.5})
+    out = tmp_path / "new" / "diagnosis.json"
+    assert cascade_diagnosis.main(["--run", "r", "--root", "flic", "--json", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["run"] == "r" and rec["seconds"] == 1.5 and rec["versions"] == runinfo.versions()
+    assert rec["config"] == {"run": "r", "root": "flic", "split": "val", "json": str(out)}
+
+
+def test_ridge_out_carries_the_header(bench_path, tmp_path, monkeypatch, capsys):
+    """--out wrote the table and machine alone: no config, seed or versions in the file."""
+    import ridge
+    from convcorr_jax.core import runinfo
+
+    row = {"n": 8, "d": 4, "T": 2, "ratio": 0.5, "route": "eig", "ours_s": 1.0, "ours_first_call_s": 2.0,
+           "sklearn_s": 2.0, "lam_ours": 0.1, "lam_sklearn": 0.1, "equal_lambda": True, "pred_rel_err": 0.0,
+           "coef_rel_err": 0.0, "cv_err_rel_diff": 0.0, "load": (0.5, 0.5)}
+    monkeypatch.setattr(ridge, "bench", lambda n, d, t, lambdas, method: dict(row))
+    out = tmp_path / "ridge.md"
+    assert ridge.main(["--quick", "--only", "A", "--out", str(out)]) == 0
+    text = out.read_text()
+    header = runinfo.header("bench: ridge CV, ours vs scikit-learn GridSearchCV(Ridge)",
+                            {"quick": True, "only": "A", "out": str(out), "seg_n": 4000, "seg_d": 2048,
+                             "method": "auto"}, 0)
+    assert text.startswith(f"# Ridge CV benchmark\n\n```\n{header}\n```\n")
+    assert "| A | 8 | 4 | 2 | **0.500** |" in text
+    assert capsys.readouterr().out.count(header) == 1
 
 
 def _main_scripts() -> list[Path]:
