@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's: "
                    "torchvision_alexnet, the papers' network, for long2014.*; mobilenet_v2 for razavian2015.*; "
                    "vgg16 for long2014.pf_willow)")
-    p.add_argument("--data-root", default=None, help="dataset folder (with --set data=NAME)")
+    p.add_argument("--data-root", "--root", dest="data_root", default=None,
+                   help="dataset folder (with --set data=NAME); --root, as the other commands spell it, is the same")
     p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")
     p.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, and "
                    "replace a finished run with other settings")

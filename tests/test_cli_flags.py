@@ -131,6 +131,17 @@ def test_out_dir_is_a_hidden_alias_of_out():
     assert "--out-dir" not in p.format_help()
 
 
+def test_every_command_that_takes_a_dataset_folder_takes_root():
+    # `convcorr run` spelled it --data-root alone; every other command spells it --root
+    p = PARSERS["run"]
+    assert p.parse_args(["long2014.table3", "--root", "FLIC"]).data_root == "FLIC"
+    assert p.parse_args(["long2014.table3", "--data-root", "FLIC"]).data_root == "FLIC"
+    taking = [name for name, q in PARSERS.items()
+              if any(o in ("--root", "--data-root") for a in q._actions for o in a.option_strings)]
+    without = [name for name in taking if not any("--root" in a.option_strings for a in PARSERS[name]._actions)]
+    assert "run" in taking and not without, without
+
+
 def test_eval_mpii_out_is_the_folder_not_the_prediction_file(capsys, tmp_path):
     assert main(["eval", "mpii", "--run", str(tmp_path), "--annot", "valid.h5", "--out", "preds.h5"]) == 2
     err = capsys.readouterr().err.strip()
