@@ -166,6 +166,7 @@ def _synthetic_run(out: Path) -> Path:
     return out / "pose"
 
 
+@pytest.mark.slow
 def test_eval_mpii_scores_a_run_and_its_export_alike(tmp_path, capsys):
     from convcorr_jax.data.synthetic.datasets import write_dataset
     from convcorr_jax.pose.export import model_folder

@@ -149,6 +149,7 @@ def test_logdir_off_and_elsewhere(tmp_path):
     np.testing.assert_equal(cfg.fingerprint(), _cfg(tmp_path / "b").fingerprint())
 
 
+@pytest.mark.slow
 def test_cli_logdir(tmp_path, capsys):
     """`convcorr train pose --logdir DIR` writes the event files there and says where."""
     from convcorr_cli.main import main
