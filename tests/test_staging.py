@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -195,9 +196,24 @@ def test_a_hostname_with_dashes(tmp_path, monkeypatch):
     for name in names.values():
         (tmp_path / name).mkdir()
     monkeypatch.setattr(staging.socket, "gethostname", lambda: "my-host")
+    monkeypatch.setattr(staging, "_pid_namespace", lambda: "")  # a system without pid namespaces
     staging.make(tmp_path / "t")
     assert sorted(n for n in names.values() if (tmp_path / n).exists()) == sorted(
         n for host, n in names.items() if host != "my-host")
+
+
+def test_another_pid_namespace_with_the_same_hostname_is_left_alone(tmp_path, monkeypatch):
+    """Containers that share a hostname and a folder, each with pids of its own: a pid that is not running here may
+    be a live writer there, so only entries of this pid namespace are judged (and those named without one, from
+    before, are left too)."""
+    dead, host = _dead_pid(), socket.gethostname()
+    monkeypatch.setattr(staging, "_pid_namespace", lambda: "@111")
+    ours, theirs, unmarked = (f".t.writing-{host}{ns}-{dead}-abcd1234" for ns in ("@111", "@222", ""))
+    for name in (ours, theirs, unmarked):
+        (tmp_path / name).mkdir()
+    made = staging.make(tmp_path / "t")
+    assert made.name.startswith(f".t.writing-{host}@111-{os.getpid()}-")
+    assert not (tmp_path / ours).exists() and (tmp_path / theirs).is_dir() and (tmp_path / unmarked).is_dir()
 
 
 def test_links_are_never_followed_nor_removed(tmp_path):

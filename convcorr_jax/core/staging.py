@@ -1,9 +1,12 @@
 """Staging beside a target: a file or folder is built under a hidden name beside the place it goes, then renamed
 onto it. A process killed meanwhile (SIGKILL skips every clean-up) leaves its staging file or folder behind; the next
-staging for the same target on the same host removes those whose process is gone, and nothing else.
+staging for the same target by the same writer identity (host and pid namespace) removes those whose process is
+gone, and nothing else.
 
-Names: `.<target name>.writing-<host>-<pid>-<8 random characters>` (`prefix(target)` + pid + "-" + random), a
-file's followed by the target's suffix (writers that infer the format from it still work). `io.atomic_path`, and the
+Names: `.<target name>.writing-<host>[@<pid namespace>]-<pid>-<8 random characters>` (`prefix(target)` + pid + "-"
++ random), a file's followed by the target's suffix (writers that infer the format from it still work). The pid
+namespace (Linux: the inode of /proc/self/ns/pid) tells apart containers that share a hostname and a folder but not
+their pids: a pid is only judged dead by a process that sees the same pids. `io.atomic_path`, and the
 writers built on it, stage their files here too.
 """
 
@@ -27,7 +30,7 @@ LEFTOVER = re.compile(r"\..+\.writing-.+-[0-9]+-[a-z0-9_]{8}(\.[^.]+)?|\..*\.[a-
 
 
 def prefix(target: str | os.PathLike) -> str:
-    """The start of the names `make(target)` stages under: `.<name>.writing-<host>-`.
+    """The start of the names `make(target)` stages under: `.<name>.writing-<host>[@<pid namespace>]-`.
 
     Args:
       target: the file or folder being written.
@@ -35,17 +38,27 @@ def prefix(target: str | os.PathLike) -> str:
     Returns:
       The prefix (str); a pid, "-" and 8 random characters follow it.
     """
-    return f".{Path(target).name}.writing-{socket.gethostname()}-"
+    return f".{Path(target).name}.writing-{socket.gethostname()}{_pid_namespace()}-"
+
+
+def _pid_namespace() -> str:
+    """"@" + the inode of this process's pid namespace (/proc/self/ns/pid), or "" where the system has none to read:
+    two processes with the same hostname (containers) judge each other's pids only when they see the same pids."""
+    try:
+        return f"@{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
 
 
 def _remove_dead(target: str | os.PathLike, folder: bool = True) -> list[Path]:
-    """Remove the staging folders (or files, `folder` False) a killed process on this host left for `target`: the
-    entries beside it named `prefix(target)` + pid + "-" + 8 random characters (+ the target's suffix, for a file)
-    whose process is gone.
+    """Remove the staging folders (or files, `folder` False) a killed process of this host and pid namespace left for
+    `target`: the entries beside it named `prefix(target)` + pid + "-" + 8 random characters (+ the target's suffix,
+    for a file) whose process is gone.
 
     Anything else is left alone: a live process's entry (another user's too, and a dead writer's pid now another
-    process's), other hosts' entries, links (never followed), the other kind (a file when `folder`), names that do
-    not match exactly. One that cannot be removed is warned about (RuntimeWarning) and left.
+    process's), other hosts' and other pid namespaces' entries (and those named before the namespace was), links
+    (never followed), the other kind (a file when `folder`), names that do not match exactly. One that cannot be
+    removed is warned about (RuntimeWarning) and left.
 
     Args:
       target: the file or folder being written (its parent folder is scanned; a missing one holds nothing).
