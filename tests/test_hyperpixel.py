@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-import jax.numpy as jnp
 
 from convcorr_jax.backbones import registry
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.features.hyperpixel import (combine, _hyperpixel_features, interpolation_matrix, resample,
-                                              resolve_taps, _stride_rf, target_grid)
+from convcorr_jax.features.hyperpixel import (combine, _hyperpixel_features, interpolation_matrix, l2_normalise,
+                                              resample, resolve_taps, _stride_rf, target_grid)
 
 
 def test_interpolation_matrix_by_hand():
@@ -128,3 +129,10 @@ def test_features_of_no_taps_is_one_line():
 
     with pytest.raises(InputError, match="features: field 'taps': expected at least one tap name"):
         features(_toy_backbone(), {}, np.zeros((6, 8, 3), np.uint8), (), mode="none")
+
+
+def test_l2_normalise_is_differentiable_at_a_zero_column():
+    x = jnp.array([[0.0, 3.0, 4.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(l2_normalise(x)), [[0.0, 0.6, 0.8], [0.0, 0.0, 0.0]])
+    g = np.asarray(jax.grad(lambda x: l2_normalise(x).sum())(x))
+    assert np.isfinite(g).all(), g

@@ -204,3 +204,11 @@ def test_real_mobilenet_features_match_brute_force():
     d_ref, j_ref = brute_force_topk(q, db, 3, "l2")
     np.testing.assert_allclose(np.asarray(d), d_ref, rtol=1e-4, atol=1e-3)
     assert (np.asarray(j) == j_ref).mean() > 0.99
+
+
+def test_l2_normalize_is_differentiable_at_a_zero_row():
+    x = np.array([[3.0, 4.0], [0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(np.asarray(knn.l2_normalize(x)), [[0.6, 0.8], [0.0, 0.0]])
+    g = np.asarray(jax.grad(lambda x: knn.l2_normalize(x).sum())(jax.numpy.asarray(x)))
+    assert np.isfinite(g).all(), g
+    np.testing.assert_allclose(g[0], [0.2 - 7 * 3 / 125, 0.2 - 7 * 4 / 125], rtol=1e-5)  # 1/n - (x + y) x_i / n^3

@@ -62,6 +62,19 @@ def test_training_raises_the_warp_match_rate_over_identity(kind, dim):
     assert after > before + 0.2, (before, after)
 
 
+@pytest.mark.parametrize("kind", ["lowrank", "linear"])
+def test_an_all_zero_column_keeps_training_finite(kind):
+    # ReLU features hold all-zero columns; their norm's gradient at 0 must not turn the parameters into NaN
+    fs, ft, target, valid = _synthetic(jax.random.PRNGKey(0), pairs=3, n=16, signal=4, nuisance=4)
+    fs[:, 0] = 0.0
+    ft[:, :4] = 0.0
+    cfg = wp.ProjectionTrainConfig(kind=kind, dim=4, steps=5, batch=2, nodes=8)
+    params, losses = wp.train_projection(fs, ft, target, valid, jax.random.PRNGKey(1), cfg)
+    assert np.isfinite(losses).all(), losses
+    assert all(np.isfinite(np.asarray(v)).all() for v in params.values())
+    assert not np.asarray(wp.project(params, jnp.zeros((2, 8)))).any()  # zero columns stay zero
+
+
 def test_loss_gradient_matches_finite_differences():
     fs, ft, target, valid = _synthetic(jax.random.PRNGKey(2), pairs=2, n=9, signal=3, nuisance=3)
     valid[0, :3] = False

@@ -39,10 +39,12 @@ def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
       eps: floor on the norm a row is divided by.
 
     Returns:
-      jax array [..., D], x's dtype.
+      jax array [..., D], x's dtype. Differentiable everywhere: a zero row's gradient is finite (1 / eps), not NaN.
     """
-    n = jnp.linalg.norm(x, axis=-1, keepdims=True)
-    return x / jnp.maximum(n, eps)
+    # a zero row's norm is taken of ones (then replaced by eps): the norm's gradient at 0 is NaN
+    nonzero = jnp.any(x != 0, axis=-1, keepdims=True)
+    n = jnp.linalg.norm(jnp.where(nonzero, x, 1), axis=-1, keepdims=True)
+    return x / jnp.where(nonzero, jnp.maximum(n, eps), eps)
 
 
 def _merge(s_a, i_a, s_b, i_b, k):

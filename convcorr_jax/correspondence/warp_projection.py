@@ -33,6 +33,7 @@ import optax
 
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import atomic_path, sha256_file
+from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.progress import bar
 from convcorr_jax.data.warped_pairs import WarpConfig, homography_about
 from convcorr_jax.weights.fetch import check_sha256
@@ -148,7 +149,7 @@ def project(params: dict, feats: jax.Array) -> jax.Array:
     """
     f = jnp.asarray(feats, jnp.float32)
     g = f + (f @ params["v"]) @ params["u"].T if "u" in params else f @ params["w"]
-    return g / jnp.maximum(jnp.linalg.norm(g, axis=-1, keepdims=True), 1e-12)
+    return l2_normalize(g, 1e-12)  # grad-safe at zero columns (an all-zero feature column is common after a ReLU)
 
 
 def _info_nce(params: dict, fs: jax.Array, ft: jax.Array, target: jax.Array, valid: jax.Array,

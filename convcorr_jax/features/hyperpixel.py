@@ -27,6 +27,7 @@ import numpy as np
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF, grid_centers, pixel_to_grid
 from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.features.extract import extract, stack_images
 
 NORM_EPS = 1e-6  # columns with a smaller L2 norm are divided by this instead (all-zero columns stay zero)
@@ -161,10 +162,9 @@ def l2_normalise(x: jax.Array, eps: float = NORM_EPS) -> jax.Array:
       eps: floor on the norm (`NORM_EPS`: all-zero columns stay zero).
 
     Returns:
-      jax array [..., C].
+      jax array [..., C] (`knn.l2_normalize`: a zero column's gradient is finite, not NaN).
     """
-    n = jnp.sqrt(jnp.sum(jnp.square(x), -1, keepdims=True))
-    return x / jnp.maximum(n, eps)
+    return l2_normalize(x, eps)
 
 
 @functools.partial(jax.jit, static_argnames=("normalise",))
