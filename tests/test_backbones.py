@@ -338,6 +338,19 @@ def test_input_checks():
         get("resnet50")
 
 
+@pytest.mark.parametrize("name,tap", [("mobilenet_v2", "block1"), ("efficientnet_lite2", "block1"),
+                                      ("torchvision_alexnet", "conv1")])
+def test_apply_runs_any_float_input_in_float32(name, tap):
+    # a bfloat16 (or float16) input met the float32 parameters in lax.conv: a TypeError from deep inside XLA
+    bb, params = get(name), _narrow_params(name)
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype(np.float32)
+    want = np.asarray(bb.apply(params, x, taps=(tap,))[tap])
+    for dtype in (jnp.bfloat16, jnp.float16):
+        got = bb.apply(params, jnp.asarray(x, dtype), taps=(tap,))[tap]
+        assert got.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(got), want, rtol=0.05, atol=0.05 * np.abs(want).max())
+
+
 def test_preprocess_conventions_and_transform():
     img = np.zeros((1, 2, 2, 3), np.uint8)
     img[..., 0] = 255  # pure red

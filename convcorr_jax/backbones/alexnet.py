@@ -211,6 +211,7 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
       [N, H, W, 3], or for an fc layer on a pool5 that is not _fc_side x _fc_side.
     """
     check_input(x)
+    x = jnp.asarray(x, jnp.float32)  # bfloat16 / float16 / float64 inputs run in the parameters' float32
     want = set("fc8" if t == "logits" else t for t in taps)
     out: dict[str, jax.Array] = {}
     side = _fc_side(ops)

@@ -54,10 +54,11 @@ class Backbone:
       geometry: tap -> RF for every spatial tap (vector taps such as fc6/pool/logits are global and absent).
       default_input_size: (h, w) of the original training crop.
       init(key, input_size=None) -> params: random (He-normal) parameters.
-      apply(params, x[N, H, W, 3] f32 preprocessed, taps=(...), relu=True) -> {tap: array}: spatial taps NHWC,
-        vector taps [N, D]. `relu` selects post-activation (True) or pre-activation (False) values for taps that
-        are followed by a ReLU; other taps are unaffected. Jit-compiled per (shape, taps, relu). A tap whose layers'
-        parameters are absent from `params` (fc taps on conv-only params) raises InputError before tracing.
+      apply(params, x[N, H, W, 3] float preprocessed, taps=(...), relu=True) -> {tap: array}: spatial taps NHWC,
+        vector taps [N, D]; x of any float dtype runs in float32. `relu` selects post-activation (True) or
+        pre-activation (False) values for taps that are followed by a ReLU; other taps are unaffected. Jit-compiled
+        per (shape, taps, relu). A tap whose layers' parameters are absent from `params` (fc taps on conv-only
+        params) raises InputError before tracing.
       preprocess(uint8 RGB [N, H, W, 3]) -> f32 in the network's input convention (no resizing).
       convert_torch(state_dict: {torch key: np.ndarray}) -> params.
       roles: AlexNet role names conv1..conv5, pool5, fc6, fc7 -> this backbone's tap names.

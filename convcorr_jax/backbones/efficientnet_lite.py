@@ -178,6 +178,7 @@ def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True
       {tap: array} in `taps` order: spatial taps float32 [N, h, w, C], "pool" [N, 1280], "logits" [N, 1000].
     """
     check_input(x)
+    x = jnp.asarray(x, jnp.float32)  # bfloat16 / float16 / float64 inputs run in the parameters' float32
     want, out = set(taps), {}
 
     def record(name: str, pre: jax.Array, post: jax.Array) -> None:
