@@ -11,6 +11,7 @@ DATA_FORMATS.md 5.5), over layers with kernel k, stride s, padding p:
 and unit i of layer l is centred at image pixel `offset_l + i * stride_l`. ReLU, LRN, batch norm, grouping and
 residual additions do not change the geometry (a residual branch's receptive field contains the identity's).
 With padding, edge units' receptive fields extend outside the image; their centres still follow the formula.
+The maps are host-side NumPy (points in, NumPy out): call them outside `jax.jit`, or on concrete arrays.
 """
 
 from __future__ import annotations
