@@ -12,7 +12,7 @@ import numpy as np
 
 from convcorr_jax.core import geometry
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.pose.two_pass import FRAME_TEST_TIME
+from convcorr_jax.pose.two_pass import FRAME_TEST_TIME, frame_settings
 
 
 def _numbers(text: str) -> np.ndarray:
@@ -74,6 +74,13 @@ def png_paths(out: Path, images: list[str]) -> list[Path]:
     return paths
 
 
+def _passes(r) -> str:
+    """How many passes `estimate(..., two_pass=True)` makes over whole frames with model r, in words: the two of the
+    paper's protocol, plus the model's own refining passes (`two_pass.frame_settings`: `flic_256` refines once)."""
+    refine = int(frame_settings(r.frames.settings if r.frames is not None else None)["refine"])
+    words = {2: "two", 3: "three", 4: "four"}
+    return f"{words.get(2 + refine, 2 + refine)} passes"
+
 
 def make_plan(args: argparse.Namespace, r) -> dict:
     """What the command runs, decided from the flags and the model before any work: {"two_pass", "input" (the
@@ -99,9 +106,10 @@ def make_plan(args: argparse.Namespace, r) -> dict:
     elif args.torso:
         raise InputError(None, "--torso", "only in two passes (--two-pass, or no box with a FLIC model trained on "
                          "person crops); --torso-box gives the person's torso", "--torso")
+    passes = _passes(r) if two_pass else ""
     if two_pass:
         source = "the torso points given" if args.torso else "each frame's centre"
-        text = f"whole frames in two passes from {source}" + ("" if args.two_pass else " (no box given)")
+        text = f"whole frames in {passes} from {source}" + ("" if args.two_pass else " (no box given)")
     elif args.person_box:
         text = "the person boxes given" + ("; the torso found inside each by a first pass" if crop_model else "")
     elif args.box:
@@ -112,7 +120,7 @@ def make_plan(args: argparse.Namespace, r) -> dict:
     own_flip, own_scales = r.test_time  # the model's own test-time flip and scales
     default_scales = FRAME_TEST_TIME["scales"] if two_pass else own_scales
     return {"two_pass": two_pass, "input": text,
-            "no_box": (("two passes from each frame's centre" if two_pass else "the whole image letterboxed")
+            "no_box": ((f"{passes} from each frame's centre" if two_pass else "the whole image letterboxed")
                        if no_box else None),
             "flip": bool(args.flip or (FRAME_TEST_TIME["flip"] if two_pass else own_flip)),
             "scales": default_scales if args.scales is None else parse_scales(args.scales),

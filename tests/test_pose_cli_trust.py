@@ -298,6 +298,22 @@ def test_no_box_runs_two_passes_from_the_frames_centre_and_says_so(no_box_run):
     assert (im["warning"] is not None) == bool(want.warned[0])
 
 
+@pytest.mark.parametrize("model, passes", [("flic", "two"), ("flic_256", "three")])
+def test_whole_frames_say_how_many_passes_the_model_makes(model, passes):
+    """`flic_256` refines once more over whole frames (its own frame settings, a third pass): the summary line and
+    the JSON's "input" say three passes, as the README and --list-models do, not the protocol's two."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    pose_cli.add_arguments(parser)
+    r = load(model)
+    plan = pose_flags.make_plan(parser.parse_args(["img.png", "--two-pass", "--torso", "5,5", "--json", "j"]), r)
+    assert plan["input"] == f"whole frames in {passes} passes from the torso points given"
+    plan = pose_flags.make_plan(parser.parse_args(["img.png", "--json", "j"]), r)
+    assert plan["no_box"] == f"{passes} passes from each frame's centre"
+    assert plan["input"] == f"whole frames in {passes} passes from each frame's centre (no box given)"
+
+
 def test_the_json_names_the_model_by_its_digest(no_box_run):
     res = no_box_run[0]
     params = shipped.MODELS / "flic" / shipped.PARAMS_FILE
