@@ -268,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"convcorr: unknown command {name!r}{did_you_mean(name, list(COMMANDS))}\n\n{_overview()}",
-              file=sys.stderr)
+        print(f"convcorr: unknown command {name!r}{did_you_mean(name, list(COMMANDS))} (choose from "
+              f"{', '.join(COMMANDS)}; `convcorr --help` says what each does)", file=sys.stderr)
         return 2
 
     def body() -> int:  # the command's imports (JAX: seconds) already under the handlers

@@ -391,7 +391,7 @@ def test_an_unknown_or_missing_command_names_the_choices(argv, says, capsys, tmp
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     out, err = capsys.readouterr()
-    assert out == "" and says in err, err
+    assert out == "" and says in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())
 
 
