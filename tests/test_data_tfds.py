@@ -42,7 +42,7 @@ def _kp(names, rng, category, w=40, h=30):
 
 
 def test_voc_keypoints_builder(tmp_path, no_network):
-    from convcorr_jax.data.tfds_builders import build, _iter_samples, _load_prepared
+    from convcorr_jax.data.tfds_builders import ConvcorrVocKeypoints, build, _iter_samples, _load_prepared
 
     rng = np.random.default_rng(0)
     man = tmp_path / "manual"
@@ -62,7 +62,7 @@ def test_voc_keypoints_builder(tmp_path, no_network):
     assert got.image.shape == (30, 40, 3) and abs(int(got.image.mean()) - 80) <= 2
     np.testing.assert_allclose(got.bbox, [0, 1, 38, 28])
     # read back from the prepared folder alone (a second process would do this)
-    again = _load_prepared(tmp_path / "tfds" / "convcorr_voc_keypoints" / "1.0.0")
+    again = _load_prepared(tmp_path / "tfds" / "convcorr_voc_keypoints" / str(ConvcorrVocKeypoints.VERSION))
     assert len(again["train"]) == 2
 
 
@@ -165,3 +165,69 @@ def test_flic_builder_keeps_the_movie_of_each_frame(tiny_flic, tmp_path, no_netw
     assert got == want and sorted(want.values()) == ["a", "b"]
     train, val = movie_split(list(got.values()), fraction=0.5, seed=0)
     assert len(train) == len(val) == 1
+
+
+@pytest.mark.parametrize("name", ["voc_keypoints", "mpii", "faces300w", "flic", "pf_willow"])
+def test_missing_or_empty_manual_dir_is_one_input_error_naming_the_files(name, tmp_path, no_network):
+    """Not tfds' two-line AssertionError with generic instructions: the folder, and what the builder reads there."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.data.tfds_builders import BUILDERS, build
+
+    (tmp_path / "empty").mkdir()
+    for folder, got in (("missing", "missing folder"), ("empty", "an empty folder")):
+        with pytest.raises(InputError) as e:
+            build(name, tmp_path / folder, tmp_path / "tfds")
+        msg = str(e.value)
+        assert "\n" not in msg and str(tmp_path / folder) in msg and "manual_dir" in msg and got in msg
+        assert BUILDERS[name].MANUAL_LAYOUT in msg
+
+
+def test_a_split_without_examples_is_left_out(tiny_flic, tmp_path, no_network):
+    """A FLIC folder of train frames only prepares its train split (tfds refused an empty test split)."""
+    import scipy.io as sio
+
+    from convcorr_jax.data.tfds_builders import build
+
+    ex = sio.loadmat(tiny_flic / "examples.mat")["examples"]
+    for i in range(ex.size):  # every frame a train frame
+        ex["istrain"].flat[i], ex["istest"].flat[i] = np.ones((1, 1), np.uint8), np.zeros((1, 1), np.uint8)
+    sio.savemat(tiny_flic / "examples.mat", {"examples": ex})
+    ds = build("flic", tiny_flic, tmp_path / "tfds")
+    assert {k: len(v) for k, v in ds.items()} == {"train": 4}
+
+
+def test_a_manual_dir_without_examples_is_an_input_error_and_prepares_nothing(tmp_path, no_network):
+    """A 300-W folder without .pts files was prepared as a dataset of no split, then reused by every later build."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.data.tfds_builders import build
+
+    man = tmp_path / "manual"
+    man.mkdir()
+    (man / "README.txt").write_text("the faces come later")
+    with pytest.raises(InputError, match="manual_dir.*\\.pts files.*no example found"):
+        build("faces300w", man, tmp_path / "tfds")
+    write_pts(man / "ibug" / "f0.pts", np.random.default_rng(0).uniform(0, 30, size=(68, 2)))
+    _img(man / "ibug" / "f0.jpg", 32, 32, 9)
+    assert {k: len(v) for k, v in build("faces300w", man, tmp_path / "tfds").items()} == {"challenging": 1}
+
+
+def test_a_folder_prepared_with_images_as_stored_is_not_reused(tmp_path, monkeypatch, no_network):
+    """Images became upright by their EXIF orientation after 1.0.0: a 1.0.0 folder prepared then (sideways image)
+    must not be what `build` returns now."""
+    from PIL import ImageOps
+
+    import tensorflow_datasets as tfds
+    from convcorr_jax.data.tfds_builders import ConvcorrFaces300w, build, _to_sample
+
+    man = tmp_path / "manual"
+    write_pts(man / "ibug" / "f0.pts", np.random.default_rng(0).uniform(0, 19, size=(68, 2)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    Image.fromarray(np.full((20, 40, 3), 99, np.uint8)).save(man / "ibug" / "f0.jpg", exif=exif)
+    with monkeypatch.context() as m:  # as 1.0.0 prepared it: the pixels as stored, 40 wide and 20 high
+        m.setattr(ImageOps, "exif_transpose", lambda im: im)
+        m.setattr(ConvcorrFaces300w, "VERSION", tfds.core.Version("1.0.0"))
+        old = build("faces300w", man, tmp_path / "tfds")
+        assert _to_sample(old["challenging"][0]).image.shape == (20, 40, 3)
+    now = build("faces300w", man, tmp_path / "tfds")
+    assert _to_sample(now["challenging"][0]).image.shape == (40, 20, 3)

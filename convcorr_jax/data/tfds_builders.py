@@ -17,7 +17,10 @@ Builders (manual_dir layouts, all in the real formats, so the synthetic sets bui
 * `convcorr_pf_willow`: PF-WILLOW sub-class folders (`<sub-class>/*.png` + `.mat`) in manual_dir or in its
   `PF-dataset/` / `PF-dataset-WILLOW/` folder; one split, test (the benchmark has no training set).
 The synthetic sets (`convcorr_jax.data.synthetic.write_dataset`) build with these: objects -> voc_keypoints,
-people -> mpii or flic, faces -> faces300w.
+people -> mpii or flic, faces -> faces300w. A split without examples (a FLIC folder of train frames only) is left out;
+a missing or empty manual_dir, or one without any example, is one InputError naming the folder and the files expected.
+Images are stored as `load_image` reads them (upright by their EXIF orientation, 16-bit greyscale scaled to 0-255):
+version 1.1.0 of every builder; a 1.0.0 folder prepared before holds the images as stored.
 """
 
 from __future__ import annotations
@@ -45,11 +48,17 @@ _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "validation": "val
                   "test": "test", "trainval": "train", "trainset": "train", "testset": "test"}
 
 
+_UPRIGHT = ("Images as load_image reads them: turned upright by their EXIF orientation, 16-bit greyscale scaled "
+            "to 0-255 (1.0.0 stored the pixels as the file holds them).")
+
+
 class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Shared schema: the `KeypointSample` fields plus per-dataset scalar/array extras."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First version: KeypointSample schema, 0-based (x, y) points."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First version: KeypointSample schema, 0-based (x, y) points.",
+                     "1.1.0": _UPRIGHT}
+    MANUAL_LAYOUT = "the dataset's files"  # what manual_dir holds, for the InputError of a missing/empty folder
     MANUAL_DOWNLOAD_INSTRUCTIONS = "Place the dataset files in manual_dir (see convcorr_jax.data.tfds_builders)."
     EXTRA_FEATURES: dict = {}
     EXTRA_TEXT: tuple[str, ...] = ()  # extras stored as text features
@@ -82,7 +91,10 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _split_generators(self, dl_manager):
         root = Path(dl_manager.manual_dir)
-        return {split: self._generate_examples(samples) for split, samples in self._splits(root).items()}
+        splits = {split: samples for split, samples in self._splits(root).items() if samples}
+        if not splits:
+            raise InputError(root, "manual_dir", f"a folder holding {self.MANUAL_LAYOUT}", "no example found")
+        return {split: self._generate_examples(samples) for split, samples in splits.items()}
 
     def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
         raise NotImplementedError
@@ -102,6 +114,7 @@ class ConvcorrVocKeypoints(_KeypointBuilder):
     """PASCAL VOC 2011 keypoints (Bourdev XML + VOC devkit), bbox = VOC ground-truth box."""
 
     EXTRA_FEATURES = {"labelled": ((None,), np.bool_), "visible_bounds": ((4,), np.float32)}
+    MANUAL_LAYOUT = "annotations/<class>/*.xml and a VOC2011 folder (JPEGImages/, Annotations/, ImageSets/Main/)"
 
     def _splits(self, root):
         from convcorr_jax.data.voc_keypoints import _voc_dir, load_voc_keypoints
@@ -123,6 +136,7 @@ class ConvcorrMpii(_KeypointBuilder):
 
     EXTRA_FEATURES = {"labelled": ((16,), np.bool_), "center": ((2,), np.float32), "scale": ((), np.float32),
                       "normalize": ((), np.float32), "head_box": ((4,), np.float32)}
+    MANUAL_LAYOUT = "annot/{train,valid}.h5 (or the .h5 files) and images/"
 
     def _splits(self, root):
         from convcorr_jax.data.mpii import load_mpii_h5
@@ -147,6 +161,7 @@ class ConvcorrFaces300w(_KeypointBuilder):
     """300-W faces: images with 68-point iBUG `.pts` files."""
 
     EXTRA_FEATURES = {"interocular": ((), np.float32)}
+    MANUAL_LAYOUT = "68-point .pts files with their images beside them (300-W layout)"
 
     def _splits(self, root):
         from convcorr_jax.data.faces300w import load_300w
@@ -167,8 +182,9 @@ class ConvcorrFlic(_KeypointBuilder):
 
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {**_KeypointBuilder.RELEASE_NOTES,
-                     "1.1.0": "moviename (text): each frame's film, for the by-film validation split."}
+                     "1.1.0": "moviename (text): each frame's film, for the by-film validation split. " + _UPRIGHT}
     EXTRA_FEATURES = {"torso_box": ((4,), np.float32), "torso_size": ((), np.float32)}
+    MANUAL_LAYOUT = "examples.mat and images/ (FLIC)"
     EXTRA_TEXT = ("moviename",)
 
     def _splits(self, root):
@@ -185,6 +201,7 @@ class ConvcorrPfWillow(_KeypointBuilder):
     """PF-WILLOW (Proposal Flow benchmark): 10 keypoints per image, bbox = their tight box, 0-based."""
 
     EXTRA_FEATURES = {"index": ((), np.int64)}
+    MANUAL_LAYOUT = "PF-WILLOW sub-class folders (<sub-class>/*.png with .mat files), or PF-dataset-WILLOW/ of them"
     EXTRA_TEXT = ("subclass",)
 
     def _splits(self, root):
@@ -217,9 +234,14 @@ def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike)
         {split: data source} (random access, numpy records; `_to_sample` turns one into a `KeypointSample`).
 
     Raises:
-        InputError: for an unknown name, or from the dataset's loader.
+        InputError: for an unknown name, a missing or empty `manual_dir` (when not yet prepared), a `manual_dir`
+            without any example, or from the dataset's loader.
     """
     b = BUILDERS[name](data_dir=os.fspath(data_dir))
+    man = Path(manual_dir)
+    if not b.is_prepared() and not (man.is_dir() and any(man.iterdir())):
+        raise InputError(man, "manual_dir", f"a folder holding {b.MANUAL_LAYOUT}",
+                         "an empty folder" if man.is_dir() else "missing folder")
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
                                                                         try_download_gcs=False))
     return dict(b.as_data_source())
