@@ -66,6 +66,19 @@ def test_map_joints_by_hand_and_explicit_names():
         joint_map.joint_index(lsp_sk, person, {"r knee": "r knee", "l knee": "r knee"})
 
 
+def test_joint_index_refuses_an_ambiguous_model_joint_and_names_that_are_not_text():
+    # two joints of the model's skeleton with one name in one spelling: the dataset's joint is not silently put on
+    # the last of them (the other never trained); an explicit pair names the model's joint exactly
+    model = skeletons.Skeleton("model", ("neck", "upper_neck", "head_top"), ())
+    with pytest.raises(InputError, match="neck.*upper_neck"):
+        joint_map.joint_index(skeletons.LSP, model)
+    index = joint_map.joint_index(skeletons.LSP, model, {"neck": "neck", "head top": "head_top"})
+    assert index.tolist() == [skeletons.LSP.names.index("neck"), -1, skeletons.LSP.names.index("head top")]
+    for bad in ({"lsho": 3}, {3: "l shoulder"}):  # one line naming the field, not a TypeError from the name parser
+        with pytest.raises(InputError, match="names"):
+            joint_map.joint_index(skeletons.FLIC, skeletons.PERSON, bad)
+
+
 def test_lspet_fixed_parts(real_data):
     root = real_data / "lspet"
     if not (root / "joints.mat").is_file() or not (root / "images" / "im06000.jpg").is_file():

@@ -52,16 +52,27 @@ def joint_index(src: Skeleton, dst: Skeleton, names: Mapping[str, str] | None = 
         int [K_dst]: the src joint id of each dst joint, -1 where src has none (a joint the dataset lacks).
 
     Raises:
-        InputError: a name of `names` not in its skeleton, or two src joints mapped onto one dst joint.
+        InputError: a name of `names` that is not text or not in its skeleton, two src joints mapped onto one dst
+            joint, or a src joint whose name in one spelling is that of two dst joints (an explicit pair naming the
+            dst joint exactly resolves it).
     """
     pairs = dict(names) if names is not None else {n: n for n in src.names}
-    dst_ids = {_canonical_name(n): i for i, n in enumerate(dst.names)}
+    bad = [v for kv in pairs.items() for v in kv if not isinstance(v, str)]
+    if bad:
+        raise InputError("joint_index", "names", "joint names (text): {dataset joint: model joint}", bad[0])
+    dst_ids: dict[str, list[int]] = {}
+    for i, n in enumerate(dst.names):
+        dst_ids.setdefault(_canonical_name(n), []).append(i)
     src_ids = {n: i for i, n in enumerate(src.names)}
     index = np.full(dst.num_joints, -1, np.int64)
     for a, b in pairs.items():
         if a not in src_ids:
             raise InputError("joint_index", "names", f"joints of {src.name} {list(src.names)}", a)
-        j = dst_ids.get(_canonical_name(b))
+        ids = [dst.names.index(b)] if names is not None and b in dst.names else dst_ids.get(_canonical_name(b), [])
+        if len(ids) > 1:
+            raise InputError("joint_index", "names", f"one {dst.name} joint per name (list the pair to choose)",
+                             f"{a} -> {' and '.join(dst.names[i] for i in ids)}")
+        j = ids[0] if ids else None
         if j is None:
             if names is not None:
                 raise InputError("joint_index", "names", f"joints of {dst.name} {list(dst.names)}", b)
