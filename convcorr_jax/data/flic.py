@@ -20,7 +20,7 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, as_float, collect, points_bbox
 # FLIC's 29 joint slots and the 11 it labels live with every dataset's joint names (`data.skeletons`)
 from convcorr_jax.data.skeletons import FLIC_JOINTS, FLIC_LABELLED, FLIC_LABELLED_NAMES  # noqa: F401
-from convcorr_jax.data.types import KeypointSample, load_image
+from convcorr_jax.data.types import KeypointSample, load_image, relay_pil_warnings
 from convcorr_jax.core.errors import InputError
 
 # MPII joint name -> FLIC slot, for writing a FLIC view of MPII-style people (MPII has no eyes/nose).
@@ -111,7 +111,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     if not path.is_file():
         return None
     try:
-        with Image.open(path) as im:
+        with relay_pil_warnings(path), Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise InputError(path, "image", "a readable image file", f"{type(e).__name__}: {e}") from None

@@ -127,7 +127,8 @@ def _detect_format(path: str | Path) -> str:
 
     Args:
         path: a file or folder. Folders are told by what they hold, .mat files by their variables
-            (`MAT_VARIABLES`), other files by suffix (`SUFFIXES`; anything else is "image").
+            (`MAT_VARIABLES`), a .png by its mode (a palette or "L" PNG is a label PNG, any other an image),
+            other files by suffix (`SUFFIXES`; anything else is "image").
 
     Returns:
         The format name (str).
@@ -161,7 +162,23 @@ def _detect_format(path: str | Path) -> str:
             if var in names:
                 return fmt
         raise InputError(path, "variables", "examples, RELEASE, joints, *_plus_indices or pts_coord", sorted(names))
+    if suf == ".png" and not _is_label_png(path):
+        return "image"
     return SUFFIXES.get(suf, "image")
+
+
+def _is_label_png(path: Path) -> bool:
+    """Whether a .png can be a label PNG, from its header: palette ("P") or "L" (a photo saved as an RGB or RGBA PNG
+    is an image); a file PIL cannot open is left to the label reader, which names what is wrong."""
+    from PIL import Image
+
+    from convcorr_jax.data.types import relay_pil_warnings
+
+    try:
+        with relay_pil_warnings(path), Image.open(path) as im:
+            return im.mode in ("P", "L")
+    except (OSError, SyntaxError, Image.DecompressionBombError):  # `read_label_png` says which, in one line
+        return True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,11 +7,12 @@ covering pixels 0..9 is (0, 0, 9, 9)). 1-based MATLAB/VOC coordinates are conver
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -115,6 +116,21 @@ def _max_pixels() -> int:
     return value
 
 
+def _pil_limit() -> int:
+    """The size (pixels) past which PIL's `Image.open` refuses a file itself: 2 x `PIL.Image.MAX_IMAGE_PIXELS`."""
+    from PIL import Image
+
+    return 2 * int(Image.MAX_IMAGE_PIXELS) if Image.MAX_IMAGE_PIXELS else 2 ** 62
+
+
+def _bomb_expected() -> str:
+    """What a reader expected of a file PIL refused as a decompression bomb: the limit that applied."""
+    limit, pil = _max_pixels(), _pil_limit()
+    which = (f"${MAX_PIXELS_ENV}" if limit <= pil else
+             f"PIL's own limit, 2 x PIL.Image.MAX_IMAGE_PIXELS, which ${MAX_PIXELS_ENV} does not raise")
+    return f"an image of at most {min(limit, pil):,} pixels ({which})"
+
+
 def check_declared_size(path: Path, im, field: str = "image") -> None:
     """InputError unless the size an opened PIL image declares in its header is within `_max_pixels()`.
 
@@ -137,17 +153,54 @@ def check_declared_size(path: Path, im, field: str = "image") -> None:
                          f"{w} x {h} = {w * h:,} pixels declared in its header")
 
 
-def _colour_notice(path: Path, mode: str, colour: str) -> None:
-    """The warning (or, for a greyscale image with `colour="require"`, the InputError) of `load_image`."""
+def relay_pil_warnings(path: str | Path) -> contextlib.AbstractContextManager[None]:
+    """A context in which PIL reads `path` and its warnings become one log line each naming the file.
+
+    PIL's decompression-bomb warning (images past `PIL.Image.MAX_IMAGE_PIXELS`) is dropped: the readers check the
+    declared size against `_max_pixels()` themselves (`check_declared_size`). Any other (e.g. "Corrupt EXIF data")
+    is one warning on this module's logger, not two lines of PIL's source on stderr beside the command's output.
+
+    Args:
+        path: the file being read, named in each line.
+
+    Returns:
+        A context manager (`with relay_pil_warnings(path): ...`).
+    """
+    return _relayed(Path(path))
+
+
+@contextlib.contextmanager
+def _relayed(path: Path) -> Iterator[None]:
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+    for message in dict.fromkeys(str(w.message).strip() for w in said):  # each once
+        log.warning("%s: %s (PIL, reading it)", path, message)
+
+
+def _colour_notice(path: Path, im, colour: str) -> bool:
+    """The warnings (or, for a greyscale image with `colour="require"`, the InputError) of `load_image` for the opened
+    PIL image `im`: greyscale, alpha (a channel or a palette's transparency) dropped, only the first of its frames.
+    Returns whether it is a palette image with transparency (PIL warns converting one straight to RGB)."""
     if colour not in COLOUR:
         raise InputError(None, "colour", f"one of {list(COLOUR)}", colour)
+    mode = im.mode
     grey = mode in GREY_MODES
     if grey and colour == "require":
         raise InputError(path, "image mode", "a colour image (RGB): this method needs colour", f"greyscale ({mode})")
-    if grey or mode in ALPHA_MODES:
+    palette_alpha = mode == "P" and "transparency" in im.info
+    if grey or mode in ALPHA_MODES or palette_alpha:
         what = ("greyscale, copied to the three channels" if grey else "colour") + (
-            ", alpha dropped" if mode in ALPHA_MODES else "")
+            ", alpha dropped" if mode in ALPHA_MODES or palette_alpha else "")
         log.warning("%s: %s image read as RGB (%s)", path, mode, what)
+    if getattr(im, "n_frames", 1) > 1:
+        log.warning("%s: %d frames (an animation or a multi-page file); the first is read", path, im.n_frames)
+    return palette_alpha
 
 
 def _check_mode(path: Path, mode: str) -> None:
@@ -179,9 +232,11 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
     Palette, CMYK, YCbCr, LAB and HSV images are converted to RGB (PIL's documented conversions). A greyscale image
     (`GREY_MODES`: 1-bit, 8-bit, 16- and 32-bit integer) or one with an alpha channel (`ALPHA_MODES`) is converted too
     (grey copied to the three channels, alpha dropped) with one warning on this module's logger naming the file and
-    its mode; a float ("F") image is refused (its intensity range is not known). An EXIF orientation tag (a
-    phone's photo stored sideways) is applied, so the array is the image as it is displayed
-    (`PIL.ImageOps.exif_transpose`; points are in its pixels).
+    its mode, as is a palette image with transparency; a float ("F") image is refused (its intensity range is not
+    known). A file of several frames (an animated GIF, WebP or PNG, a multi-page TIFF) is read as its first, with
+    one warning. An EXIF orientation tag (a phone's photo stored sideways) is applied, so the array is the image as
+    it is displayed (`PIL.ImageOps.exif_transpose`; points are in its pixels). PIL's own warnings while reading
+    (e.g. corrupt EXIF data) are one log line each naming the file (`relay_pil_warnings`).
 
     Args:
         path: the image file.
@@ -205,16 +260,16 @@ def load_image(path: str | Path | None, expected_size: tuple[int, int] | None = 
     if not path.is_file():
         raise InputError(path, "image", "an existing image file", "missing file")
     try:
-        with Image.open(path) as im:
+        with relay_pil_warnings(path), Image.open(path) as im:
             check_declared_size(path, im)
             im.load()
             _check_mode(path, im.mode)
-            _colour_notice(path, im.mode, colour)
+            palette_alpha = _colour_notice(path, im, colour)
             shown = ImageOps.exif_transpose(im) or im
+            shown = shown.convert("RGBA") if palette_alpha else shown  # the palette's colours, as RGB would give
             rgb = _wide_grey_to_rgb(path, shown) if im.mode in WIDE_GREY_MODES else shown.convert("RGB")
     except Image.DecompressionBombError as e:  # PIL's own limit, past 2 x its MAX_IMAGE_PIXELS, hit while opening
-        raise InputError(path, "image", f"an image of at most {_max_pixels():,} pixels (${MAX_PIXELS_ENV})",
-                         f"larger: {e}") from None
+        raise InputError(path, "image", _bomb_expected(), f"larger: {e}") from None
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise InputError(path, "image", "a complete, readable image file", f"{type(e).__name__}: {e}") from e
     arr = np.asarray(rgb, dtype=np.uint8)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect
-from convcorr_jax.data.types import SegSample, check_declared_size, load_image
+from convcorr_jax.data.types import SegSample, check_declared_size, load_image, relay_pil_warnings
 from convcorr_jax.data.voc_keypoints import read_image_set
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import atomic_path
@@ -88,7 +88,7 @@ def read_label_png(path: str | os.PathLike, expected_size: tuple[int, int] | Non
     if not p.is_file():
         raise InputError(p, "label", "an existing label PNG", "missing file")
     try:
-        with Image.open(p) as im:
+        with relay_pil_warnings(p), Image.open(p) as im:
             check_declared_size(p, im, "label")
             im.load()
             if im.mode not in ("P", "L"):
