@@ -42,7 +42,8 @@ write nothing is refused before any work. Writes:
                              "found inside the person box", "the person box", "found by the first pass"), "torso"
                              [x, y] (the spatial model's point), "torso_from" ("given", "the frame's centre", "the
                              torso box's centre", "the image's centre"), "joints": [{"name", "x", "y",
-                             "confidence"}] (K of them; (x, y) pixels of the image, 0-based; confidence in [0, 1]:
+                             "confidence"}] (K of them; (x, y) pixels of the image, 0-based, upright as viewers
+                             show it (an EXIF orientation applied, `data.types.load_image`); confidence in [0, 1]:
                              the coarse heat-map's value at the joint), "mean_confidence", "warning" (a line when the
                              mean confidence is below the model's threshold "warn_below", chosen on its validation
                              split, two passes included; else null)}], "png" [paths], "seconds", "versions"}
