@@ -136,7 +136,8 @@ def is_numeric(text: str) -> bool:
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
                    fmt: Callable[[Any], str] | str = "{:.1f}") -> str:
     """A markdown table; numbers are formatted with `fmt` (a format string or a function), other cells as text;
-    None and NaN (a score with nothing to average) are "-". The first column and text columns are left-aligned,
+    None and NaN (a score with nothing to average) are "-". A "|" in a text cell or a header (a category or joint
+    name) is written "/", so that it never splits the cell. The first column and text columns are left-aligned,
     columns of numbers right-aligned."""
     f = fmt.format if isinstance(fmt, str) else fmt
 
@@ -151,7 +152,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
         col = [r[j] for r in body if j < len(r) and r[j] not in ("", "-")]
         return "---:" if j > 0 and col and all(is_numeric(c) for c in col) else ":---"
 
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "".join(align(j) + "|" for j in range(len(header)))]
+    head = " | ".join(str(h).replace("|", "/") for h in header)
+    lines = ["| " + head + " |", "|" + "".join(align(j) + "|" for j in range(len(header)))]
     lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines)
 

@@ -149,3 +149,13 @@ def test_bad_datasets_are_refused_in_one_line_before_the_first_step(tmp_path, ca
     rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={tmp_path}", "--out",
                str(tmp_path / "runs"), "--no-progress"])
     assert rc == 2 and "val.json" in capsys.readouterr().err
+
+
+def test_a_pipe_in_a_joint_name_keeps_the_printed_table_whole():
+    """A joint of a user's COCO file named with "|" is a column written with "/", not a column more."""
+    res = {"groups": {"l|eye": (0,), "nose": (1,)}, "normaliser": "bbox", "data": "coco", "split": "val",
+           "scored_people": 2, "people": 2, "flip": False, "readout": "cascade",
+           "models": {"validated": {"0.2": {"l|eye": 0.5, "nose": float("nan"), "mean": 0.5}}}}
+    lines = [ln for ln in pose_scores.markdown(res).split("\n") if ln.startswith("|")]
+    assert [ln.count("|") for ln in lines] == [5, 5, 5]
+    assert "l/eye" in lines[0] and lines[2] == "| validated | 50.0 | - | 50.0 |"

@@ -83,3 +83,14 @@ def test_html_shows_text_that_looks_like_markup_as_written():
     assert "<td>a&lt;b&gt;c</td>" in page and "<td>&lt;lambda&gt;</td>" in page and "<b>" not in page
     assert "&lt;div&gt;" in page and "<div>" not in page
     assert 'class="table-scroll"' in page and '<td class="num">2.0</td>' in page
+
+
+def test_a_pipe_in_a_header_or_a_cell_keeps_the_table_whole():
+    """A category or joint name holding "|" (a header as well as a row label) is written "/": the table keeps its
+    columns in markdown and is still a table in the HTML page."""
+    table = markdown_table(["method", "car|bus", "mean"], [["conv|4", 1.0, 2.0]])
+    head, rule, row = table.split("\n")
+    assert head.count("|") == rule.count("|") == row.count("|") == 4
+    assert "car/bus" in head and "conv/4" in row
+    page = html(table, "t")
+    assert [tag for tag, _, _ in _cells(page)] == ["th"] * 3 + ["td"] * 3

@@ -338,7 +338,7 @@ def markdown(res: dict, alpha: float = 0.2) -> str:
     lines = [f"PCK@{a} (%), normaliser: {res['normaliser']}; {res['data']} {res['split']} split, "
              f"{res['scored_people']} of {res['people']} people scored" + (", test-time flip" if res["flip"] else "")
              + f"; validated: the model's stored read-out, {res['readout']}",
-             "", "| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+             "", "| model | " + " | ".join(c.replace("|", "/") for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for m, table in res["models"].items():
         lines.append(f"| {m} | " + " | ".join(_pct(table[a][c]) for c in cols) + " |")
     if "pckh" in res:
