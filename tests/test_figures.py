@@ -350,3 +350,20 @@ def test_eval_pose_commands_draw_the_best_and_worst_people(command, people, tmp_
     page = folder / "figures" / (flic_scores.PAGE if command == "flic" else mpii.PAGE)
     assert png_width(page) >= MIN_WIDTH_PX
     assert f"(figures/{page.name})" in (folder / "report.md").read_text()
+
+
+def test_figure4_histograms_have_labelled_colour_scales_from_zero(tmp_path, monkeypatch):
+    """Each arg-max histogram of Figure 4 has its colour bar, labelled as counts and starting at 0: the panels'
+    colours are otherwise scaled each on its own and say nothing of how many windows fell where."""
+    from convcorr_eval.long2014 import table3
+
+    drawn = []
+    monkeypatch.setattr(table3, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+    hists = {"conv4 nose": np.array([[0, 1, 0], [2, 6, 1], [0, 0, 0]]), "SIFT nose": np.array([[3, 4, 5]] * 3)}
+    table3.histogram_figure(hists, tmp_path / "f.png")
+    fig = drawn[0]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 2 and all("count" in b.get_ylabel() for b in bars)
+    images = [ax.images[0] for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert [im.get_clim() for im in images] == [(0, 6), (0, 5)]
+    plt.close(fig)

@@ -109,10 +109,16 @@ def cv_curve_figure(cv_by_feature: dict[str, dict[str, dict]], path) -> None:
 
 
 def histogram_figure(hists: dict[str, np.ndarray], path) -> None:
-    """Figure 4: one panel per (feature, keypoint) arg-max histogram; the window centre (ground truth) marked."""
-    fig, axes = plt.subplots(1, len(hists), figsize=(2.4 * len(hists), 2.6), squeeze=False)
+    """Figure 4: one panel per (feature, keypoint) arg-max histogram, each with its colour bar (the number of
+    windows whose arg-max fell on a cell, from 0); the window centre (ground truth) marked."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, len(hists), figsize=(2.9 * len(hists), 2.6), squeeze=False)
     for ax, (name, h) in zip(axes[0], hists.items()):
-        ax.imshow(h, cmap="hot", interpolation="nearest")
+        im = ax.imshow(h, cmap="hot", interpolation="nearest", vmin=0, vmax=max(1, np.max(h)))
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, ticks=MaxNLocator(5, integer=True))
+        bar.set_label("arg-maxima (count)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
         r = h.shape[0] // 2
         ax.plot([r], [r], "c+", ms=8)
         ax.set_title(name, fontsize=7)
