@@ -5,11 +5,14 @@ skeleton (one colour per limb) and a legend strip below naming each limb and box
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
-# one colour per limb, in the order of the joint set's edges (repeats after 12 limbs)
+# one colour per limb, in the order of the joint set's edges: 20 distinct colours (Trubetskoy's, without the boxes'
+# white and black), so that every limb of the shipped models and of COCO's 19 has its own; repeats after 20 limbs
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40),
+           (128, 0, 0), (0, 0, 128), (128, 128, 0), (220, 190, 255), (170, 255, 195), (255, 215, 180),
+           (255, 250, 200), (128, 128, 128))
 # the boxes drawn under the skeleton, colours no limb has, each edged in the other
 BOX_COLOURS = {"person box": (255, 255, 255), "torso box": (0, 0, 0)}
 
@@ -31,24 +34,40 @@ def boxes_to_draw(person_box, torso_box, torso, torso_box_from: str | None, tors
     return out
 
 
-def _legend(d: ImageDraw.ImageDraw, width: int, labels: list[tuple[str, tuple, bool]]) -> Image.Image:
-    """The legend strip: each (text, colour, outlined) as a swatch and its text, wrapped at `width`."""
-    rows, row, x = [], [], 4
+LEGEND_PX = 500  # images up to this long a side get the legend at its base size (10 px text); larger, in proportion
+
+
+def _legend(width: int, labels: list[tuple[str, tuple, bool]], scale: float = 1.0) -> Image.Image:
+    """The legend strip: each (text, colour, outlined) as a swatch and its text, wrapped at `width`; text, swatches
+    and rows `scale` times their base size (10 px text in 14 px rows), so that the legend of a large image reads
+    at the size the image is viewed at."""
+    try:
+        font = ImageFont.load_default(size=round(10 * scale))
+    except (ImportError, OSError):  # a Pillow without FreeType: its fixed bitmap font
+        font, scale = ImageFont.load_default(), 1.0
+
+    def u(v: float) -> int:  # a base size in pixels, at this scale
+        return round(v * scale)
+
+    ld = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    rows, row, x = [], [], u(4)
     for text, colour, outline in labels:
-        tw = int(d.textlength(text)) + 20
+        tw = int(ld.textlength(text, font=font)) + u(20)
         if row and x + tw > width:
             rows.append(row)
-            row, x = [], 4
+            row, x = [], u(4)
         row.append((x, text, colour, outline))
         x += tw
     if row:
         rows.append(row)
-    legend = Image.new("RGB", (width, 14 * len(rows) + 4), "white")
+    legend = Image.new("RGB", (width, u(14) * len(rows) + u(4)), "white")
     ld = ImageDraw.Draw(legend)
     for k, items in enumerate(rows):
+        top = u(14) * k
         for x0, text, colour, outline in items:
-            ld.rectangle([x0, 4 + 14 * k, x0 + 8, 12 + 14 * k], fill=colour, outline="black" if outline else None)
-            ld.text((x0 + 11, 2 + 14 * k), text, fill="black")
+            ld.rectangle([x0, top + u(4), x0 + u(8), top + u(12)], fill=colour, outline="black" if outline else None,
+                         width=max(1, u(1)))
+            ld.text((x0 + u(11), top + u(2)), text, fill="black", font=font)
     return legend
 
 
@@ -57,7 +76,7 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
     """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box
     [4] as an outline or point [2] as a cross, colour; `boxes_to_draw`: the person and torso boxes in
     `BOX_COLOURS`, white edged in black and black in white), and a legend strip below naming each limb and box in
-    its colour."""
+    its colour, its text growing with images longer than `LEGEND_PX` a side."""
     h, w = image.shape[:2]
     width = max(2, round(max(h, w) / 150))
     canvas = Image.fromarray(image).convert("RGB")
@@ -82,7 +101,7 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
         d.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
     labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)], False) for e, (i, j) in enumerate(skeleton)]
     labels += [(label, colour, True) for label, _, colour in boxes]
-    legend = _legend(d, max(w, 160), labels)
+    legend = _legend(max(w, 160), labels, max(1.0, max(h, w) / LEGEND_PX))
     out = Image.new("RGB", (max(w, legend.width), h + legend.height), "white")
     out.paste(canvas, (0, 0))
     out.paste(legend, (0, h))

@@ -429,3 +429,29 @@ def test_model_identity_of_a_run_folder_hashes_its_parameters():
     leaves[0] = np.asarray(leaves[0]) + 1
     changed = dataclasses.replace(fake, params=jax.tree_util.tree_unflatten(tree, leaves))
     assert model_identity(changed)["digest"] != got["digest"]
+
+
+def test_every_limb_of_coco_and_the_shipped_models_has_its_own_colour():
+    """The legend names each limb by its colour: a colour shared by two limbs (the palette had 12 colours for the
+    `person` model's 17 limbs and COCO's 19) names neither, and none is a box's colour."""
+    from convcorr_jax.data.skeletons import COCO17
+
+    limbs = max(len(COCO17.links), *(len(load(m).skeleton) for m in ("flic", "person")))
+    colours = pose_draw.PALETTE[:limbs]
+    assert len(pose_draw.PALETTE) >= limbs and len(set(colours)) == limbs
+    assert not set(colours) & set(pose_draw.BOX_COLOURS.values())
+
+
+@pytest.mark.parametrize("side", [200, 2000])
+def test_the_legend_text_grows_with_the_image(side):
+    """The legend of a large photo is drawn in proportion (its text was 10 px on any image: a speck on a 2000 px
+    photo viewed whole); small images keep the base size."""
+    run = load("flic")
+    img = np.full((side, side, 3), 128, np.uint8)
+    pts = np.linspace(side * 0.2, side * 0.8, 22).reshape(11, 2)
+    drawn = np.asarray(pose_draw.draw(img, pts, run.names, run.skeleton))
+    strip = drawn[side:]
+    ink = np.flatnonzero((strip < 64).all(-1).any(1))  # rows with dark (text) pixels
+    gaps = np.flatnonzero(np.diff(ink) > 1)
+    height = (ink[gaps[0]] if len(gaps) else ink[-1]) - ink[0] + 1  # the first legend row's text
+    assert (8 <= height <= 14) if side == 200 else height >= 30
