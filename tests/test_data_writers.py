@@ -172,6 +172,7 @@ def test_mpii_release_round_trip_with_quirks(tmp_path):
 
 
 def test_helen_folder_and_image_folder(tmp_path):
+    from convcorr_jax.core.errors import InputError
     from convcorr_jax.data.faces300w import HELEN_194_NAMES, _load_helen
     from convcorr_jax.data.voc_segmentation import load_image_folder
 
@@ -187,6 +188,12 @@ def test_helen_folder_and_image_folder(tmp_path):
     assert faces[0].names == HELEN_194_NAMES and faces[0].image.shape == (50, 60, 3)
     got = load_image_folder(tmp_path / "helen_1", size=(16, 8))
     assert [p for p, _ in got] == ["10_1.jpg", "2_1.jpg"] and got[0][1].shape == (8, 16, 3)
+    # a second image of the name 2_1 elsewhere: which one the annotation means is refused, never left to listing order
+    (tmp_path / "helen_2").mkdir()
+    Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save(tmp_path / "helen_2" / "2_1.png")
+    with pytest.raises(InputError, match=r"one image named 2_1 .*several: helen_1/2_1.jpg, helen_2/2_1.png"):
+        _load_helen(tmp_path)
+    assert [f.id for f in _load_helen(tmp_path, skip_bad=True)] == ["10_1"]
 
 
 def test_voc_train_test_split_reads_a_voc_style_folder(tmp_path):

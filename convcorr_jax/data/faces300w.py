@@ -275,13 +275,17 @@ def _load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bo
         None), txt_path.
 
     Raises:
-        InputError: for a missing annotation/ folder, or (without `skip_bad`) a bad file or missing image.
+        InputError: for a missing annotation/ folder, or (without `skip_bad`) a bad file, a missing image or two
+            images of one name (x.jpg and x.png, or in two folders).
     """
     r = Path(root)
     ann = r / "annotation"
     if not ann.is_dir():
         raise InputError(r, "annotation", "a folder annotation/ of Helen .txt files", "missing")
-    images = {p.stem: p for p in r.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS}
+    images: dict[str, list[Path]] = {}  # stem -> the images of that name (sorted: not the folder's listing order)
+    for p in sorted(r.rglob("*")):
+        if p.suffix.lower() in IMAGE_EXTENSIONS:
+            images.setdefault(p.stem, []).append(p)
     split = {}
     for name, tag in (("trainnames.txt", "train"), ("testnames.txt", "test")):
         if (r / name).is_file():
@@ -289,7 +293,11 @@ def _load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bo
 
     def parse(f: Path):
         stem, pts = _read_helen_txt(f)
-        img = images.get(stem)
+        found = images.get(stem, [])
+        if len(found) > 1:  # which one the annotation means is not known: never the folder listing's choice
+            raise InputError(f, "image", f"one image named {stem} under {r}",
+                             "several: " + ", ".join(os.fspath(p.relative_to(r)) for p in found))
+        img = found[0] if found else None
         if img is None and with_images:
             raise InputError(f, "image", f"an image named {stem}.jpg under {r}", "missing")
         s = _face_sample(pts, HELEN_194_NAMES, stem, img, {"split": split.get(stem), "txt_path": os.fspath(f)})
