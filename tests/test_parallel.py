@@ -120,3 +120,32 @@ def test_single_process_rows_and_shard_batch():
         parallel.shard_batch({"x": x[:4]}, mesh, global_batch=6)
     with pytest.raises(ValueError, match="disagree"):
         parallel.shard_batch({"x": x, "y": x[:3]}, mesh)
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1", "127.0.0.1:", "127.0.0.1:port", ":1234", "127.0.0.1:70000",
+                                  "127.0.0.1:0"])
+def test_initialize_distributed_refuses_a_coordinator_address_without_a_port(monkeypatch, addr):
+    """A coordinator address that is not host:port is one line naming it (JAX's own check is an IndexError)."""
+    calls = _dist_env(monkeypatch, JAX_COORDINATOR_ADDRESS=addr, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0")
+    with pytest.raises(InputError, match="JAX_COORDINATOR_ADDRESS.*host:port"):
+        parallel.initialize_distributed()
+    assert calls == []
+
+
+def test_initialize_distributed_refuses_partial_launcher_variables(monkeypatch):
+    """A process count above 1 without the coordinator (and no cluster) is refused, not run as a lone process; an
+    address without the count and id that JAX cannot complete is one line naming what is missing."""
+    calls = _dist_env(monkeypatch, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="1")
+    with pytest.raises(InputError, match="JAX_COORDINATOR_ADDRESS"):
+        parallel.initialize_distributed()
+    assert calls == []
+
+    def incomplete(**kw):
+        raise ValueError("Number of processes must be defined.")
+
+    _dist_env(monkeypatch, JAX_COORDINATOR_ADDRESS="127.0.0.1:1234")
+    monkeypatch.setattr(jax.distributed, "initialize", incomplete)
+    with pytest.raises(InputError, match="JAX_NUM_PROCESSES / JAX_PROCESS_ID"):
+        parallel.initialize_distributed()
+    calls = _dist_env(monkeypatch, JAX_NUM_PROCESSES="1")  # one process: nothing to join
+    assert parallel.initialize_distributed() is False and calls == []

@@ -74,6 +74,29 @@ def _cluster_detected() -> str | None:
     return None
 
 
+def _check_address(value: str) -> str:
+    """The coordinator address `value` (host:port, port 1..65535); InputError naming JAX_COORDINATOR_ADDRESS
+    otherwise (JAX's own parsing fails with an IndexError on an address without a port)."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError("environment", ENV_COORDINATOR, "host:port of process 0's coordinator (port 1..65535)",
+                         repr(value))
+    return value
+
+
+def _auto_initialize() -> None:
+    """`jax.distributed.initialize()` left to JAX's cluster detection; what it cannot complete is one InputError
+    naming the launcher variables that are missing (not JAX's ValueError)."""
+    try:
+        jax.distributed.initialize()
+    except ValueError as e:
+        if "must be defined" not in str(e):
+            raise
+        missing = [v for v in (ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID) if os.environ.get(v) is None]
+        raise InputError("environment", " / ".join(missing) or ENV_COORDINATOR,
+                         "set (no cluster that JAX detects supplied them)", "unset") from e
+
+
 def initialize_distributed() -> bool:
     """Join JAX's multi-controller runtime when this process is one of several; returns True if it did.
 
@@ -81,7 +104,7 @@ def initialize_distributed() -> bool:
        multi-node GPU setup): `jax.distributed.initialize` with those explicit arguments;
     2. else a cluster JAX detects itself (SLURM with several tasks, Open MPI, or CONVCORR_DISTRIBUTED=1, or only
        JAX_COORDINATOR_ADDRESS set): `jax.distributed.initialize()` without arguments;
-    3. else nothing: a single process.
+    3. else nothing: a single process (JAX_NUM_PROCESSES above 1 without the coordinator is refused).
     Must run before any other JAX call. Idempotent. When joined, INFO logs of `convcorr_jax` go to stderr
     prefixed with the process index, so every process logs.
 
@@ -89,7 +112,9 @@ def initialize_distributed() -> bool:
       bool: True if the runtime is (now) initialised, False for a single process.
 
     Raises:
-      InputError: JAX_NUM_PROCESSES or JAX_PROCESS_ID that is not a count (an index below the number of processes).
+      InputError: JAX_NUM_PROCESSES or JAX_PROCESS_ID that is not a count (an index below the number of processes),
+        a JAX_COORDINATOR_ADDRESS that is not host:port, or launcher variables that are set only in part (no cluster
+        completes them).
     """
     if jax.distributed.is_initialized():
         return True
@@ -102,9 +127,14 @@ def initialize_distributed() -> bool:
         if index >= num:
             raise InputError("environment", ENV_PROCESS_ID, f"a process index below {ENV_NUM_PROCESSES} ({num})",
                              pid)
-        jax.distributed.initialize(coordinator_address=addr, num_processes=num, process_id=index)
+        jax.distributed.initialize(coordinator_address=_check_address(addr), num_processes=num, process_id=index)
     elif addr or _cluster_detected():
-        jax.distributed.initialize()
+        if addr:
+            _check_address(addr)
+        _auto_initialize()
+    elif n is not None and _count_env(ENV_NUM_PROCESSES, n, 1) > 1:  # not a lone process that trains on its own
+        raise InputError("environment", ENV_COORDINATOR, f"host:port of process 0's coordinator ({ENV_NUM_PROCESSES}"
+                         f" is {n})", "unset")
     else:
         return False
     _log_per_process()
