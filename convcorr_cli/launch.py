@@ -7,8 +7,9 @@ Each process gets the coordinator address (127.0.0.1, a free port), the process 
 JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID, which `parallel.initialize_distributed` passes to
 `jax.distributed.initialize`; the CPU backend with `--local-devices` devices per process (JAX_NUM_CPU_DEVICES) and
 gloo cross-process collectives (JAX_CPU_COLLECTIVES_IMPLEMENTATION). A command starting with a `convcorr` command
-name runs as `python -m convcorr_cli ...`, `python` means the launcher's own interpreter, anything else runs
-as given. All processes share this terminal.
+name runs as `python -m convcorr_cli ...` (only `train pose` joins several processes; any other convcorr command is
+refused with -n above 1: each process would run it whole), `python` means the launcher's own interpreter, anything
+else runs as given. All processes share this terminal.
 If one process fails, the others are stopped and the launcher exits non-zero naming it; on a cluster use the
 cluster's own launcher (srun) instead: the same command then initialises from its environment. SIGINT or SIGTERM
 to the launcher sends SIGTERM to every process (JAX's preemption service lets them stop after the same step,
@@ -37,6 +38,9 @@ from convcorr_jax.core.parallel import ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_P
 EXIT_TIMEOUT = 124
 STOP_GRACE = 60.0  # seconds the processes get to stop at a safe point (training: save a checkpoint) on interrupt
 FORCE_DEVICES = "--xla_force_host_platform_device_count"
+# the convcorr commands that join several processes (`parallel.initialize_distributed`); any other would run whole in
+# each process, every copy writing the same outputs
+MULTI_PROCESS = (("train", "pose"),)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -100,15 +104,21 @@ def launch(command: Sequence[str], num_processes: int, local_devices: int = 1, t
            env: dict[str, str] | None = None, poll: float = 0.05) -> int:
     """Run `command` as num_processes JAX processes with local_devices CPU devices each; returns the exit code:
     0 when all succeed; the first failing process's code (1 if it was killed by a signal) after stopping the
-    others; 124 on timeout (seconds). InputError, before any process starts, for a count or a timeout below 1 or 0
-    and for a program not found. A stop request (`convcorr_jax.core.interrupt`) or KeyboardInterrupt stops the
-    processes (SIGTERM, then SIGKILL after a grace time) and propagates."""
+    others; 124 on timeout (seconds). InputError, before any process starts, for a count or a timeout below 1 or 0,
+    for a program not found and, with several processes, for a convcorr command other than `MULTI_PROCESS`'s. A stop
+    request (`convcorr_jax.core.interrupt`) or KeyboardInterrupt stops the processes (SIGTERM, then SIGKILL after a
+    grace time) and propagates."""
     for flag, value in (("--num-processes", num_processes), ("--local-devices", local_devices)):
         if value < 1:
             raise InputError(None, flag, "an integer >= 1", value)
     if timeout is not None and not timeout > 0:  # NaN and 0 included: a limit that stops everything at once
         raise InputError(None, "--timeout", "seconds > 0", timeout)
     argv = command_line(command)
+    if num_processes > 1 and command[0] in COMMANDS and tuple(command[:2]) not in MULTI_PROCESS:
+        raise InputError(None, "COMMAND", "a convcorr command that runs as several processes ("
+                         + ", ".join(" ".join(c) for c in MULTI_PROCESS) + "), python or a program",
+                         f"{' '.join(command[:2])} (runs in one process: each of the {num_processes} would run it "
+                         "whole)")
     base = dict(os.environ if env is None else env)
     if shutil.which(argv[0], path=base.get("PATH")) is None:  # refused in one line before any process starts
         raise InputError(None, "COMMAND", "a convcorr command, python, or a program on PATH",

@@ -42,6 +42,16 @@ def test_launch_refuses_a_program_not_found(capsys):
     assert "convcorr_no_such_program (not found, or not executable)" in err
 
 
+@pytest.mark.parametrize("command", [["eval", "flic", "--run", "R"], ["classify", "x.jpg"], ["train"]])
+def test_launch_refuses_a_convcorr_command_that_runs_in_one_process(command, tmp_path, capsys):
+    """Only `train pose` joins several processes; any other convcorr command would run whole N times over, every
+    copy writing the same outputs: refused in one line before any process starts. One process runs it."""
+    rc = cli.main(["launch", "-n", "2", "--", *command])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "field 'COMMAND'" in err and "train pose" in err, err
+    assert "Traceback" not in err
+
+
 class _ReaderGone(io.StringIO):
     """stdout whose reader left: every write fails as on a closed pipe."""
 
