@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import jax
@@ -163,6 +165,21 @@ def test_match_config_takes_its_former_keyword_method_for_one_release():
         assert new.method == "ot"
     with pytest.warns(DeprecationWarning), pytest.raises(InputError, match="field 'scorer'"):
         MatchConfig(method="nope")
+
+
+def test_match_config_replace_keeps_the_new_scorer_without_warning():
+    """`dataclasses.replace` of a MatchConfig takes the scorer given and warns of nothing: it read the former name
+    `.method` (the old scorer, with a DeprecationWarning) and passed it back as `method=`, which won over
+    `scorer=`."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cfg = dataclasses.replace(MatchConfig(scorer="rhm", eps=0.1), scorer="cos")
+        assert cfg == MatchConfig(scorer="cos", eps=0.1)
+        assert dataclasses.replace(cfg, eps=0.2) == MatchConfig(scorer="cos", eps=0.2)
+    with pytest.warns(DeprecationWarning, match="scorer"):
+        assert MatchConfig("cos", method="ot").scorer == "ot"  # the former name wins, as before
 
 
 @pytest.mark.parametrize("method", ["cos", "rhm", "ot", "ot_rhm"])

@@ -27,8 +27,9 @@ before the argmax (a soft form of `carry.cycle_consistent`'s hard check). Keypoi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -117,13 +118,8 @@ class MatchConfig:
     ncells: int = 8192
     side: int = 7
     soft_mnn: bool = False
-    method: dataclasses.InitVar[str | None] = None
 
-    def __post_init__(self, method: str | None):
-        if method is not None:
-            warnings.warn("MatchConfig(method=...) is deprecated and will be removed in the next release: use "
-                          "MatchConfig(scorer=...)", DeprecationWarning, stacklevel=3)
-            object.__setattr__(self, "scorer", method)
+    def __post_init__(self):
         check_types(self, "MatchConfig")  # iters=2.5 failed inside the Sinkhorn loop; soft_mnn="false" was on
         if self.scorer not in SCORERS:
             raise InputError("MatchConfig", "scorer", f"one of {list(SCORERS)}", self.scorer)
@@ -145,7 +141,25 @@ def _former_method(config: MatchConfig) -> str:
     return config.scorer
 
 
-MatchConfig.method = property(_former_method)  # after the dataclass: its __init__ takes method= (an InitVar)
+_dataclass_init = MatchConfig.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init_with_former_method(self: MatchConfig, *args: Any, method: str | None = None, **kwargs: Any) -> None:
+    """The dataclass's __init__, also taking `method=` (the former name of `scorer`, which it overrides) with a
+    DeprecationWarning. Not an InitVar: `dataclasses.replace` would read `.method` and pass it back."""
+    if method is not None:
+        warnings.warn("MatchConfig(method=...) is deprecated and will be removed in the next release: use "
+                      "MatchConfig(scorer=...)", DeprecationWarning, stacklevel=2)
+        if args:
+            args = (method, *args[1:])
+        else:
+            kwargs["scorer"] = method
+    _dataclass_init(self, *args, **kwargs)
+
+
+MatchConfig.__init__ = _init_with_former_method  # type: ignore[method-assign]
+MatchConfig.method = property(_former_method)  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------- appearance
