@@ -72,6 +72,13 @@ def test_resolve_taps_roles_and_errors():
     assert rf == _stride_rf(8) and rf.offset == 3.5 and hw == (28, 20)
 
 
+@pytest.mark.parametrize("grid", ["nope", 8.0, True])
+def test_target_grid_names_the_grid_in_its_error(grid):
+    """A bad `grid` is refused naming field 'grid' (it named 'taps', which the caller had right)."""
+    with pytest.raises(InputError, match="field 'grid'"):
+        target_grid(registry.get("vgg16"), ("conv5",), (224, 160), grid=grid)
+
+
 def _toy_backbone() -> Backbone:
     """Tap "a": the image itself (stride 1); tap "b": 2 x 2 mean pooling (stride 2, node i at pixel 2i + 0.5)."""
     geo = {"a": RF(1, 1, 0.0), "b": RF(2, 2, 0.5)}

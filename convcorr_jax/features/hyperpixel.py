@@ -102,7 +102,8 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
         rf = _stride_rf(int(grid))
         hw = (image_hw[0] // rf.stride, image_hw[1] // rf.stride)
     else:
-        tap = resolve_taps(backbone, (grid,))[0]
+        check(isinstance(grid, str), backbone.name, "grid", "an integer stride in pixels, a tap name or a role", grid)
+        tap = resolve_taps(backbone, (grid,), "grid")[0]
         rf, hw = backbone.geometry[tap], tuple(backbone.grid_size(tap, image_hw))
     check(hw[0] >= 1 and hw[1] >= 1, "hyperpixel", "grid", f"at least one node on {image_hw} px images", hw)
     return rf, hw
