@@ -60,11 +60,13 @@ class Backbone:
         per (shape, taps, relu). A tap whose layers' parameters are absent from `params` (fc taps on conv-only
         params) raises InputError before tracing.
       preprocess(uint8 RGB [N, H, W, 3]) -> f32 in the network's input convention (no resizing).
-      convert_torch(state_dict: {torch key: np.ndarray}) -> params.
+      convert_torch(state_dict: {torch key: np.ndarray}, source: str) -> params; `load_weights` passes source= (the
+        file, for its errors).
       roles: AlexNet role names conv1..conv5, pool5, fc6, fc7 -> this backbone's tap names.
       grid_size(tap, input_hw) -> (h, w) of a spatial tap's feature map.
       resize: (resize_to, crop, keep_aspect) of the standard evaluation transform (see preprocess.resize_and_crop).
-      convert_caffe(blobs: {layer: [weight OIHW, bias]}) -> params, for the Caffe models (else None).
+      convert_caffe(blobs: {layer: [weight OIHW, bias]}, source: str) -> params, for the Caffe models (else None);
+        `load_weights` passes source= too.
       num_classes: width of the "logits" tap.
       conv_keys: top-level parameter keys of the convolution layers in network order (AlexNets conv1..conv5,
         vgg16 conv1_1..conv5_3; empty for mobilenet_v2). A params tree whose top-level keys are exactly these is
@@ -78,11 +80,11 @@ class Backbone:
     init: Callable[..., Params]
     apply: Callable[..., dict]
     preprocess: Callable[[np.ndarray], np.ndarray]
-    convert_torch: Callable[[Mapping[str, np.ndarray]], Params]
+    convert_torch: Callable[..., Params]
     roles: dict[str, str]
     grid_size: Callable[[str, tuple[int, int]], tuple[int, int]]
     resize: tuple[int, int, bool]
-    convert_caffe: Callable[[Mapping[str, list]], Params] | None = None
+    convert_caffe: Callable[..., Params] | None = None
     num_classes: int = 1000
     conv_keys: tuple[str, ...] = ()
 
