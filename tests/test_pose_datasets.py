@@ -153,6 +153,16 @@ def test_coco_layouts_and_their_refusal(tmp_path):
     assert "annotations/{train,val,test}.json" in msg and "\n" not in msg
 
 
+@pytest.mark.parametrize("keypoints", [None, 3, "nose"])
+def test_a_second_category_without_a_list_of_keypoints_is_one_input_error(keypoints, tmp_path):
+    """Every category with keypoints must declare the file's skeleton: a second one whose `keypoints` is null, a
+    number or a string (not a list of names) is one InputError, not a TypeError from tuple()."""
+    write_coco(tmp_path, "train", n=2, edit=lambda o: o["categories"].append(
+        {"id": 2, "name": "other", "keypoints": keypoints}))
+    with pytest.raises(InputError, match=r"categories\[\]\.keypoints"):
+        pose_sets.load_people("coco", tmp_path, "train")
+
+
 def test_a_folder_without_a_val_file_carves_one_by_image(tmp_path, caplog):
     write_coco(tmp_path, "train", n=20, size=48, edit=lambda o: o["annotations"].append(
         {**o["annotations"][0], "id": 99}))  # image 1 holds two people: they stay on one side

@@ -133,7 +133,7 @@ def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[int]]:
         raise InputError(path, "categories[].keypoints", "a category with keypoint names", None)
     sk = from_coco_category(cats[0], os.fspath(path))
     for c in cats[1:]:
-        if tuple(c["keypoints"]) != sk.names:
+        if not isinstance(c["keypoints"], list) or tuple(c["keypoints"]) != sk.names:
             raise InputError(path, "categories[].keypoints", f"the same keypoints in every category {sk.names}",
                              c["keypoints"])
     return sk, {c.get("id") for c in cats}
