@@ -173,6 +173,38 @@ def test_dense_window_scores_conv_equals_pixel_loop():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_dense_window_scores_conv_on_half_pixel_centres():
+    """A tap whose column centres sit between pixels (VGG-16 conv2: offset 0.5) used to leave every Figure 4 window
+    NaN (no whole translation puts a pixel on a centre), an empty histogram without a word. The window now lies on
+    the half-pixel lattice of centres, each cell scored by the column centred on it in some translated copy."""
+    import jax
+
+    from convcorr_jax.backbones import get
+    from convcorr_jax.features.columns import extract_grids
+    from convcorr_jax.linear.svm import LinearSVM
+
+    bb = get("vgg16")
+    params = bb.init(jax.random.PRNGKey(0))
+    tap = bb.roles["conv2"]
+    d = bb.geometry[tap]
+    assert d.offset % 1 == 0.5 and d.stride == 2
+    img = np.random.default_rng(0).integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    shifts = np.array([[tx, ty] for ty in range(2) for tx in range(2)])
+    grids = np.stack(extract_grids(bb, params, list(cls._shifted_images(img, shifts)), [tap], 4)[tap])
+    # every column of every translated copy, keyed by its centre in the original image's pixels
+    centre = {(d.offset + c * d.stride - tx, d.offset + r * d.stride - ty): grids[i, r, c]
+              for i, (tx, ty) in enumerate(shifts) for r in range(grids.shape[1]) for c in range(grids.shape[2])}
+    rng = np.random.default_rng(1)
+    model = LinearSVM(rng.normal(size=(2, grids.shape[-1])), rng.normal(size=2), np.array([3, 7]))
+    got = cls._dense_window_scores_conv(img, np.array([[11.2, 12.9]]), np.array([7]), model, bb, params, "conv2",
+                                        radius=2, batch_size=4)
+    assert np.isfinite(got).all()
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):  # lattice point nearest (11.2, 12.9): (11.5, 12.5)
+            want = centre[(11.5 + dx, 12.5 + dy)] @ model.W[1] + model.b[1]
+            assert got[0, dy + 2, dx + 2] == pytest.approx(want, rel=1e-5, abs=1e-5)
+
+
 def test_classify_checks_feature_rows_against_keypoints():
     """Feature matrices that are not one row per keypoint (or of another width) are one InputError naming them."""
     samples = _toy(4, 7)

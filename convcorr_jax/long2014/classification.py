@@ -241,11 +241,13 @@ def _dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backb
     """Figure 4 (conv): the one-vs-all score of each keypoint's own class at every pixel of a window around it.
 
     Pixel-exact evaluation: the image is translated by every (tx, ty) in [0, stride)^2 (every `step`), so that
-    each window pixel lands exactly on a column's receptive-field centre in one of the translated copies.
+    each window pixel lands exactly on a column's receptive-field centre in one of the translated copies. A tap whose
+    centres sit between pixels (offset q + 1/2, e.g. VGG-16's) puts its window on that half-pixel lattice: the window
+    is centred on the lattice point nearest the keypoint, cells 1 px apart (whole translations reach no other points).
 
     Args:
       image: uint8 RGB [H, W, 3].
-      points: [P, 2] (x, y) pixels (rounded to the nearest pixel).
+      points: [P, 2] (x, y) pixels (rounded to the nearest pixel, or lattice point).
       labels: int [P] each keypoint's class (one of `model.classes`).
       model: the one-vs-all SVM on the role's columns.
       backbone, params, role: the network and the conv role of the features.
@@ -269,7 +271,8 @@ def _dense_window_scores_conv(image, points, labels, model: svm.LinearSVM, backb
     cls_idx = {c: i for i, c in enumerate(np.asarray(model.classes).tolist())}
     k = np.array([cls_idx[int(lab)] for lab in labels], np.int64)
     d = np.arange(-radius, radius + 1)
-    p = np.rint(np.asarray(points, np.float64)).astype(np.int64)
+    frac = off - np.floor(off)  # 0, or 1/2 for centres between pixels
+    p = np.rint(np.asarray(points, np.float64) - frac) + frac
     x = p[:, None, None, 0] + d[None, None, :]  # [P, 1, S]
     y = p[:, None, None, 1] + d[None, :, None]  # [P, S, 1]
     x, y = np.broadcast_arrays(x, y)
