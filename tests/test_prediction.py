@@ -43,6 +43,15 @@ def test_degenerate_box_raises():
             point_prediction.box_maps([_sample([[1, 1]], box)], 10)
 
 
+def test_eta_above_one_is_refused():
+    """eta weights the prior in f = s^(1 - eta) * p^eta, a trade-off in [0, 1] (Long et al. section 5): eta = 1.5 used
+    to run, its negative exponent on the detector score picking the windows the detector likes least."""
+    for eta in (1.5, np.inf):
+        with pytest.raises(InputError, match=r"PredictionConfig: field 'eta'.*\[0, 1\]"):
+            point_prediction.PredictionConfig(eta=eta)
+    assert point_prediction.PredictionConfig(eta=1.0).eta == 1.0 and point_prediction.PredictionConfig(eta=0).eta == 0
+
+
 def test_training_masks_positives_and_negatives():
     cfg = point_prediction.PredictionConfig(box_size=64, n_positives=3, sift_bin=4)
     cx, cy = np.meshgrid(np.arange(0, 64, 8.0), np.arange(0, 64, 8.0))

@@ -20,7 +20,7 @@ block13 stack) need C ~ 1e-3 and unit-norm SIFT C ~ 0.1 to reach a comparable re
 Prior: the training instance of the same category nearest by pool5 cosine similarity (`knn.topk_cosine`; if it
 lacks the keypoint, the next neighbour that has it); a spherical Gaussian with sigma = 22 px * box_size / 500
 at its keypoint. Score f = s'^(1 - eta) * p^eta with s' = sigmoid(s), the SVM margin passed through a logistic
-(margins -1 / +1 -> 0.27 / 0.73) so that it is positive; eta = 0.1. Prediction: arg-max over all locations.
+(margins -1 / +1 -> 0.27 / 0.73) so that it is positive; eta = 0.1 (in [0, 1]). Prediction: arg-max over all locations.
 
 Keypoints outside their box are excluded from training (counted) but still evaluated. Boxes must have
 x1 > x0 and y1 > y0 (finite), else InputError.
@@ -57,7 +57,7 @@ class PredictionConfig:
     neg_half: float | None = None  # px in the resampled box; None: 97.5 * box_size / 500, capped (module doc)
     C: float = 1e-6
     sigma: float = 22.0  # px at box_size 500; scaled with box_size
-    eta: float = 0.1
+    eta: float = 0.1  # in [0, 1]: f = s'^(1 - eta) * p^eta (above 1 it would reward low detector scores)
     initial_negatives: int = 500
     max_rounds: int = 3
     max_negatives: int | None = 20000
@@ -72,6 +72,7 @@ class PredictionConfig:
                                      "batch_size"), nonnegative=("eta",), fraction=("alpha",),
                      at_least_one=("neighbourhood", "n_positives", "initial_negatives", "max_rounds",
                                    "max_negatives"), source="PredictionConfig")
+        check(not self.eta > 1, "PredictionConfig", "eta", "a value in [0, 1] (f = s^(1 - eta) * p^eta)", self.eta)
 
 
 @dataclasses.dataclass
@@ -177,8 +178,7 @@ def dense_sift(samples, cfg: PredictionConfig):
     """
     feats, centres = [], None
     for crop in box_crops(samples, cfg.box_size):
-        frames, desc = sift.dsift(sift.to_grey(crop), bin_size=cfg.sift_bin,
-                                  step=cfg.sift_step)
+        frames, desc = sift.dsift(sift.to_grey(crop), bin_size=cfg.sift_bin, step=cfg.sift_step)
         feats.append(np.asarray(desc, np.float32))
         centres = np.asarray(frames, np.float32)[:, :2]
     return np.stack(feats), centres
