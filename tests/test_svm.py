@@ -111,6 +111,23 @@ def test_bad_input():
         svm.mine_hard_negatives(X, np.zeros((1, 20), bool), np.ones((1, 20), bool))
 
 
+def test_mismatched_C_mask_and_empty_Cs_raise_one_line():
+    """A C per problem or a mask of the wrong length, or no C to cross-validate, used to end in numpy's broadcast /
+    empty-argmax ValueError; now one InputError naming the argument."""
+    X, y = _blobs(n=20, d=3)
+    yb = np.where(y == 1, 1.0, -1.0)
+    with pytest.raises(InputError, match=r"field 'C'.*one C per problem"):
+        svm.fit_ova(X, y, C=[1e-3, 1e-2])  # 4 classes
+    with pytest.raises(InputError, match=r"field 'mask'"):
+        svm.fit_binary(X, np.stack([yb, yb]), mask=np.ones((3, 20)))
+    with pytest.raises(InputError, match=r"field 'mask'"):
+        svm.fit_binary(X, yb, mask=np.ones(19))
+    with pytest.raises(InputError, match=r"field 'Cs'.*at least one C"):
+        svm.cross_validate(X, y, [])
+    one = svm.fit_binary(X, np.stack([yb, yb]), C=np.array([1e-3, 1e-1]), mask=np.ones(20))  # [N] mask: for all
+    np.testing.assert_allclose(one.W[1], svm.fit_binary(X, yb, C=1e-1).W[0], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("field,kwargs", [("X", {"nan": True}), ("C", {"C": np.inf}), ("C", {"C": np.nan})])
 def test_non_finite_input_raises(field, kwargs):
     """A NaN feature or an infinite C used to give all-zero weights without a word."""

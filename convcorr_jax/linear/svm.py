@@ -186,7 +186,8 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
 
     Args:
       X: features [N, D], finite. Y: labels [M, N] in {-1, +1} (or [N] for one problem).
-      C: finite > 0, scalar or [M] (per problem). mask: [M, N] {0, 1} (or bool), which samples each problem uses.
+      C: finite > 0, scalar or [M] (per problem). mask: [M, N] {0, 1} (or bool), which samples each problem uses
+        ([N]: the same for all).
       loss: "squared_hinge" (default) or "hinge". solver: "newton" (squared hinge only, default for it) or
         "dcd" (default for hinge). tol: stopping tolerance (newton: relative gradient norm, default 1e-5;
         dcd: projected-gradient spread, default 1e-3). max_iter: Newton steps (default 50) / DCD epochs (1000).
@@ -197,16 +198,21 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
       (iterations [M], final residual [M]).
 
     Raises:
-      InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, C not finite > 0, an unknown loss or solver.
+      InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N], C not a scalar or
+        [M] finite > 0, an unknown loss or solver.
     """
     X = np.asarray(X, np.float32)
     check_shape(X, "N D", "fit_binary", "X")
     Y = np.asarray(Y, np.float32)
     if Y.ndim == 1:
         Y = Y[None]
-    check_shape(Y, "M N", "fit_binary", "Y", {"N": X.shape[0]})
+    dims = check_shape(Y, "M N", "fit_binary", "Y", {"N": X.shape[0]})
     check(bool(np.all(np.abs(Y) == 1)), "fit_binary", "Y", "labels in {-1, +1}")
     m = Y.shape[0]
+    if mask is not None:
+        check_shape(mask, "N | M N", "fit_binary", "mask", dims, note="(one row per problem, or one for all)")
+    if np.ndim(C):
+        check_shape(C, "M", "fit_binary", "C", dims, note="(one C per problem, or a scalar)")
     mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
     Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
     check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), "fit_binary", "C", "finite C > 0", np.asarray(C))
@@ -328,9 +334,13 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
     Returns:
       {"C": float32 [nC], "accuracy": [nC] mean over folds, "fold_accuracy": [nC, folds] (fraction of the fold's
       samples classified correctly), "best_C": float, the first C of highest mean accuracy, "n_folds": the folds used}.
+
+    Raises:
+      InputError: no C in `Cs`, fewer than 2 classes, a class of a single sample, or `fit_binary`'s checks.
     """
     X = jnp.asarray(X, jnp.float32)
     labels = np.asarray(labels)
+    check(len(Cs) > 0, source, "Cs", "at least one C to cross-validate", list(Cs))
     classes, counts = np.unique(labels, return_counts=True)
     check(len(classes) >= 2, source, "labels", "at least 2 classes for cross-validation", len(classes))
     if counts.min() < n_folds:
