@@ -247,6 +247,7 @@ RUN = [
     ("unknown transfer layer", lambda f: ["run", "long2014.table2", "--set", "transfer.layer=conv9"],
      ("layer", "conv9")),
     ("n_objects zero", lambda f: ["run", "long2014.table3", "--set", "n_objects=0"], ("n_objects",)),
+    ("cv with no C", lambda f: ["run", "long2014.table3", "--set", "cv=true", "--set", "cv_Cs="], ("cv_Cs", "none")),
     ("unknown role", lambda f: ["run", "long2014.table3", "--set", "roles=conv3,conv9"], ("roles", "conv9")),
     ("image size below the backbone's input", lambda f: ["run", "long2014.table3", "--backbone", "vgg16", "--set",
                                                          "image_size=4"], ("image_size",)),

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 
 from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.long2014 import classification as cls
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
@@ -57,6 +58,9 @@ class Config(ExperimentConfig):
         check_fields(self, positive=("conv_C", "sift_C", "cv_Cs"),
                      at_least_one=("n_objects", "image_size", "n_train", "n_test", "sift_radii", "fig4_images",
                                    "fig4_step"))
+        if self.cv and not self.cv_Cs:
+            raise InputError("config", "cv_Cs", "at least one C to choose among when cv is true",
+                             "none")
 
     def check(self) -> None:
         self.check_roles(("roles", "fig4_role"), ("image_size",))
