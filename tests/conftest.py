@@ -280,3 +280,28 @@ def nan_loss_at(monkeypatch):
                             else real(metrics, step))
 
     return poison
+
+
+@pytest.fixture
+def count_compiles():
+    """`with count_compiles() as n: ...` -> n[0]: the programs XLA compiled (or loaded from the persistent
+    compilation cache) inside the block, jit-compiled functions and eager operations alike."""
+    import contextlib
+
+    import jax
+
+    @contextlib.contextmanager
+    def counting():
+        n = [0]
+
+        def listen(event: str, duration: float, **_) -> None:
+            if event == "/jax/core/compile/backend_compile_duration":
+                n[0] += 1
+
+        jax.monitoring.register_event_duration_secs_listener(listen)
+        try:
+            yield n
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listen)
+
+    return counting

@@ -137,3 +137,22 @@ def test_crop_shows_the_content_where_the_points_go_and_back(box, size, point):
     found = _centroid(geometry.crop(img, M[None], size)[0, ..., 0])
     np.testing.assert_allclose(found, geometry.transform_points(np.array([point]), M)[0], atol=0.05)
     np.testing.assert_allclose(predict.to_original(found[None, None], M[None])[0, 0], point, atol=0.05)
+
+
+def test_crop_each_compiles_once_for_any_number_of_images_of_a_bucket(count_compiles):
+    """Calls with 5, 6, 7 and 8 images of one bucket (the count padded to a power of two, the padded crops
+    dropped) and the uint8 casts inside the crop's one program: after the first call nothing is compiled again,
+    and each call's crops are the one-by-one crops."""
+    rng = np.random.default_rng(5)
+    imgs = [rng.integers(0, 256, (40 + i, 50, 3), dtype=np.uint8) for i in range(8)]  # one bucket: 64 x 64
+    Ms = geometry.box_to_affine(np.array([[5 + i, 3, 40, 38 + i] for i in range(8)], float), 23)
+    with count_compiles() as first:
+        geometry.crop_each(imgs[:5], Ms[:5], 23)
+    assert first[0] >= 1
+    with count_compiles() as again:
+        for n in (6, 7, 8, 5):
+            out = geometry.crop_each(imgs[:n], Ms[:n], 23)
+    assert again[0] == 0
+    assert out.shape == (5, 23, 23, 3) and out.dtype == np.uint8
+    for k in range(5):
+        np.testing.assert_array_equal(out[k], geometry.crop(imgs[k][None], Ms[k][None], 23)[0])

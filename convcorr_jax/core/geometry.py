@@ -252,7 +252,11 @@ def transform_points(points, M):
 
 @functools.partial(jax.jit, static_argnames=("size", "mode", "cval"))
 def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: float) -> jax.Array:
+    """float32 crops [N, h, w, C] of images [N, H, W, C]; uint8 images give uint8 crops (rounded, clipped), cast
+    in this one program (no per-shape programs for the casts)."""
     h, w = size
+    to_uint8 = images.dtype == jnp.uint8
+    images = images.astype(jnp.float32)
     ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
 
     def one(image, m):  # image [H, W, C], m [2, 3] crop -> image
@@ -261,7 +265,8 @@ def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, 
         sample = lambda ch: jax.scipy.ndimage.map_coordinates(ch, [sy, sx], order=1, mode=mode, cval=cval)  # noqa: E731
         return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)
 
-    return jax.vmap(one)(images, Minv)
+    out = jax.vmap(one)(images, Minv)
+    return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8) if to_uint8 else out
 
 
 def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: float = 0.0):
@@ -284,20 +289,20 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     dims = check_shape(x, "N H W C", "crop", "images")
     Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
     check_shape(Minv, "N 2 3", "crop", "M", dims, note="(one map per image)")
-    out = _crop(jnp.asarray(x, jnp.float32), jnp.asarray(Minv, jnp.float32), _hw(size), BORDERS[border],
-                float(cval))
-    if x.dtype == np.uint8:
-        return np.asarray(jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8))
-    return out if isinstance(images, jax.Array) else np.asarray(out)
+    if x.dtype != np.uint8:  # float32 as given (a numpy array cast here, not by a program compiled per shape)
+        x = jnp.asarray(x, jnp.float32) if isinstance(x, jax.Array) else np.asarray(x, np.float32)
+    out = _crop(x, np.asarray(Minv, np.float32), _hw(size), BORDERS[border], float(cval))
+    return out if isinstance(images, jax.Array) and x.dtype != np.uint8 else np.asarray(out)
 
 
 def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
               cval: float = 0.0) -> np.ndarray:
     """`crop` for a list of images of different sizes; images of one shape (and dtype) are cropped together in
-    one batched call. With the constant and the edge border, images are first padded at the bottom and right up
-    to multiples of `BUCKET` pixels, with cval or copies of the last row / column (the same crops, bit for bit:
-    a bilinear sample outside the image reads cval, or the clamped edge pixel, either way), so that datasets of
-    many image sizes compile a few shapes only.
+    batched calls of `CROP_CHUNK` images at most, a call's count padded up to a power of two by repeating its last
+    image (crops not returned). With the constant and the edge border, images are first padded at the bottom and
+    right up to multiples of `BUCKET` pixels, with cval or copies of the last row / column (the same crops, bit for
+    bit: a bilinear sample outside the image reads cval, or the clamped edge pixel, either way), so that datasets
+    of many image sizes and calls with any number of images compile a few shapes only.
 
     Args:
       images: N arrays [H_i, W_i, C] (uint8 or float).
@@ -316,13 +321,17 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     for i, im in enumerate(images):
         by_shape.setdefault(im.shape + (im.dtype.str,), []).append(i)
     out = [None] * len(images)
-    for idx in by_shape.values():
-        for i, c in zip(idx, crop(np.stack([images[i] for i in idx]), M[idx], size, border, cval)):
-            out[i] = c
+    for group in by_shape.values():
+        for s in range(0, len(group), CROP_CHUNK):
+            idx = group[s:s + CROP_CHUNK]
+            rows = idx + idx[-1:] * ((1 << (len(idx) - 1).bit_length()) - len(idx))  # padded with the last image
+            for i, c in zip(idx, crop(np.stack([images[i] for i in rows]), M[rows], size, border, cval)):
+                out[i] = c
     return np.stack(out)
 
 
 BUCKET = 64  # crop_each: image sides rounded up to a multiple of this (constant and edge borders)
+CROP_CHUNK = 16  # crop_each: images of one padded shape cropped at most this many per call, padded to a power of two
 
 
 def _padding_exact(dtype, cval: float) -> bool:
