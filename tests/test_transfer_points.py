@@ -277,3 +277,19 @@ def test_a_side_networks_unknown_tap_names_its_own_field():
     with pytest.raises(InputError, match=r"mobilenet_v2: field 'extra_taps': expected spatial taps"):
         transfer_points(img, img, [[1.0, 1.0]], backbone="caffenet", weights="random", image_size=64,
                         extra_backbone="mobilenet_v2", extra_taps=("nosuch",), third_backbone=None, prior=None)
+
+
+@pytest.mark.parametrize("method", ["ot_rhm", "bp"])
+def test_new_point_counts_compile_nothing_new(caffenet, method, count_compiles):
+    """Calls on one pair with 5, 6, 7 and 8 points: the point count is padded to a power of two for the carry and
+    the flow read-out (the padded points dropped), so after the first call nothing is compiled again, and the
+    points are the first call's."""
+    a, b = _images(4, ((90, 120), (110, 100)))
+    pts = _points(a, 8, 5)
+    settings = FAST if method == "bp" else dict(image_size=96)
+    first = transfer_points(a, b, pts[:5], method, model=caffenet, **settings)
+    with count_compiles() as n:
+        for k in (6, 7, 8):
+            t = transfer_points(a, b, pts[:k], method, model=caffenet, **settings)
+    assert n[0] == 0 and t.points.shape == (8, 2)
+    np.testing.assert_array_equal(t.points[:5], first.points)

@@ -50,9 +50,21 @@ def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -
     Returns:
       float32 [K, 2] (dx, dy) frame pixels.
     """
-    fx, fy = grid_coordinates(grid_xy, points)
-    return np.asarray(bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32),
-                                      jnp.asarray(fy, jnp.float32)))
+    q, k = _padded_points(np.asarray(points))
+    fx, fy = grid_coordinates(grid_xy, q)
+    return np.asarray(_bilinear(np.asarray(flow, np.float32), np.asarray(fx, np.float32),
+                                np.asarray(fy, np.float32)))[:k]
+
+
+_bilinear = jax.jit(bilinear_sample)
+
+
+def _padded_points(points: np.ndarray) -> tuple[np.ndarray, int]:
+    """(points [..., K, 2] padded along K to a power of two by repeating the last point, K): calls with any number
+    of points share a few compiled shapes (the padded points' results are dropped); K = 0 is returned as given."""
+    k = points.shape[-2]
+    pad = (1 << (k - 1).bit_length()) - k if k else 0
+    return np.concatenate([points, np.repeat(points[..., -1:, :], pad, axis=-2)], axis=-2), k
 
 
 def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
@@ -157,8 +169,9 @@ def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.nda
         _consistent_batch(best, jnp.asarray(back), xy, cfg.cycle * stride)
     trim = None if cfg.trim is None else cfg.trim * stride
     sigma = None if cfg.carry_sigma is None else cfg.carry_sigma * stride
-    return np.asarray(_transfer_batch(best, xy, xy, jnp.asarray(q, jnp.float32), cfg.radius * stride, keep, trim,
-                                      sigma, carry.SPREAD_CLIP if cfg.carry_scale else None), np.float64)
+    q, k = _padded_points(np.asarray(q, np.float32))
+    return np.asarray(_transfer_batch(best, xy, xy, q, cfg.radius * stride, keep, trim, sigma,
+                                      carry.SPREAD_CLIP if cfg.carry_scale else None), np.float64)[:, :k]
 
 
 def _mean_rows(conf: np.ndarray) -> np.ndarray:
