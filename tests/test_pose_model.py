@@ -301,3 +301,41 @@ def test_init_output_layers_start_near_zero():
     assert float(jnp.abs(out["fine_hm"]).max()) < 0.05
     big = pose_model.init(jax.random.PRNGKey(0), pose_model.ModelConfig(out_init_std=1.0))
     assert np.asarray(big["coarse"]["fc2"]["kernel"]).std() > 0.5
+
+
+@pytest.mark.parametrize("field, value", [
+    ("spatial_dropout", 1.0),  # keep probability 0: masks of 0 / 0, NaN heat-maps
+    ("spatial_dropout", 1.5),  # a negative keep probability: every map dropped, silently
+    ("spatial_dropout", -0.1),
+    ("spatial_dropout", float("nan")),
+    ("sigma", 0.0),  # 0 / 0 at the joint's own cell
+    ("sigma", -1.5),  # squared: silently the same targets as 1.5
+    ("levels", 0),  # a TypeError deep in the crop module's padding
+    ("context", 0),  # an empty fine window: numpy's "argmax of an empty sequence"
+    ("kernel", 0),  # ZeroDivisionError in init
+    ("num_joints", 0),
+    ("bank", (4, 0, 4, 4)),
+    ("fine", (4, 4, -1, 4)),
+    ("head", 0),
+    ("lcn_sigma", 0.0),
+])
+def test_config_out_of_range_is_one_input_error(field, value):
+    """A model setting outside its range is one InputError naming it (before: NaN heat-maps, silently other
+    targets, or a TypeError / ValueError / ZeroDivisionError from deep inside init or apply)."""
+    import dataclasses
+
+    cfg = dataclasses.replace(TINY, **{field: value})
+    with pytest.raises(InputError, match=field):
+        cfg.validate()
+    with pytest.raises(InputError, match=field):
+        pose_model.init(jax.random.PRNGKey(0), cfg)
+    with pytest.raises(InputError, match="model." + field):
+        cfg.validate(prefix="model.")
+
+
+def test_config_edge_values_still_valid():
+    """SpatialDropout 0 (off) and just below 1 and a small sigma are settings, not errors."""
+    import dataclasses
+
+    for change in ({"spatial_dropout": 0.0}, {"spatial_dropout": 0.99}, {"sigma": 0.25}, {"levels": 1}):
+        assert dataclasses.replace(TINY, **change).validate() is not None

@@ -5,6 +5,7 @@ paper's FLIC model) and the names of the MobileNetV2 trunk's taps and layers.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 from convcorr_jax.core.errors import InputError
 
@@ -28,7 +29,7 @@ class ModelConfig:
     kernel: int = 5  # coarse conv kernel
     bank: tuple[int, int, int, int] = (16, 24, 32, 48)  # conv widths of each resolution bank
     head: int = 64  # width of the first 1x1 conv
-    spatial_dropout: float = 0.2  # 0 switches SpatialDropout off
+    spatial_dropout: float = 0.2  # drop probability p in [0, 1); 0 switches SpatialDropout off
     fine: tuple[int, int, int, int] = (16, 16, 24, 24)  # Siamese widths (2 per bank, 2 after fusion)
     context: int = 40  # fine window side in image pixels (multiple of 2^levels)
     sigma: float = 1.0  # target Gaussian std in heat-map cells (coarse and fine)
@@ -48,14 +49,25 @@ class ModelConfig:
         def bad(field, expected, got):
             raise InputError("config" if prefix else "model config", prefix + field, expected, got)
 
+        for field in ("num_joints", "levels", "kernel", "bank", "head", "fine", "trunk_head"):
+            value = getattr(self, field)
+            seq = isinstance(value, (tuple, list))
+            if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                       for v in (value if seq else (value,))):
+                bad(field, "an integer >= 1" + (" for each item" if seq else ""), value)
+        for field in ("sigma", "lcn_sigma"):
+            if not getattr(self, field) > 0:  # NaN included
+                bad(field, "> 0 (the Gaussian's std)", getattr(self, field))
+        if not 0 <= self.spatial_dropout < 1:  # p = 1 draws masks of 0 / 0
+            bad("spatial_dropout", "a drop probability in [0, 1) (0: off)", self.spatial_dropout)
         if self.pool not in (4, 8, 16):
             bad("pool", "4, 8 or 16", self.pool)
         if self.variant not in ("shared", "standard"):
             bad("variant", "'shared' or 'standard'", self.variant)
         if self.image_size < self.size_multiple or self.image_size % self.size_multiple:
             bad("image_size", f"a positive multiple of pool * 2^(levels-1) = {self.size_multiple}", self.image_size)
-        if self.context % (2**self.levels):
-            bad("context", f"a multiple of 2^levels = {2 ** self.levels}", self.context)
+        if self.context < 2**self.levels or self.context % (2**self.levels):
+            bad("context", f"a positive multiple of 2^levels = {2 ** self.levels}", self.context)
         if self.trunk not in TRUNKS:
             bad("trunk", "'' (the paper's banks) or 'mobilenet_v2'", self.trunk)
         if self.trunk_weights not in ("imagenet", "random"):
