@@ -17,7 +17,10 @@ Architecture (Sections 3.1, 4.1):
   * SpatialDropout (whole feature maps, one Bernoulli draw per sample and channel) before the first 1x1 conv,
     then 1x1-relu-1x1 to one heat-map per joint (stride `pool` = 4, 8 or 16);
   * crop module: at each joint's coarse arg-max, a window of `context` image pixels is cut from the output of
-    the first two conv layers of every bank (so level L's window has context / 2^(L+1) cells: constant context);
+    the second conv layer of every bank (stride 2 of its level, so level L's window has context / 2^(L+1) cells:
+    constant context). The paper crops the feature maps of both of the first two layers; the first layer's
+    (the level's full resolution, before the first pool) is not cropped here, so the fine model's finest
+    cell is 2 input pixels (eval/tompson2015/README.md, "Differences from the paper");
     `jax.lax.dynamic_slice` is differentiable, so gradients reach the coarse banks at the sampled locations;
   * fine model: a Siamese network shared by all joints (per bank conv3x3-relu, conv3x3-relu, upsample to the
     level-0 window and add, conv3x3-relu, conv1x1-relu: 4 layers), then an unshared 1x1 conv per joint gives a

@@ -14,7 +14,9 @@ One forward pass gives five read-outs (image pixels of the network input, 0-base
                   also go below its cell size);
   cascade_raw     fine window origin + the fine heat-map's integer arg-max (the paper's "coarse location + (dx, dy)"
                   at the fine model's stride 2);
-  cascade         cascade_raw with the parabola refinement (the paper's read-out, `model.apply`'s "xy");
+  cascade         cascade_raw with the parabola refinement (`model.apply`'s "xy", the read-out reported as the
+                  paper's cascade; the sub-cell parabola is not in the paper, whose fine heat-map is read by its
+                  arg-max alone);
   cascade_product the sub-cell arg-max of the fine map times the coarse map ** `model.PRODUCT_POWER` in each
                   window (`model.apply`'s "xy_product": the coarse evidence weighs the fine map's candidates).
 With `spatial` (Tompson et al. 2015 Sec. 3.3: the tree MRF of `pose.spatial`, conditioned on the torso) the same
