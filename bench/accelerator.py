@@ -80,6 +80,9 @@ NEEDED = {"grain": "grain", "scipy": "scipy", "PIL": "pillow", "h5py": "h5py", "
           "scikit-learn", "threadpoolctl": "threadpoolctl", "tqdm": "tqdm", "tensorboardX": "tensorboardX",
           "matplotlib": "matplotlib", "markdown": "markdown", "skimage": "scikit-image"}
 TEST_NEEDED = {"pytest": "pytest", "hypothesis": "hypothesis"}
+# the project's packages whose folder is named otherwise (pyproject.toml): importable only when the checkout is
+# installed or linked on PYTHONPATH under these names (docs/scaling.md); import name -> folder
+PROJECT = {"convcorr_eval": "eval", "convcorr_train": "train"}
 # --tiny: the config at a CPU smoke size (before the --set overrides): model.context and model.fine as `flic_tiny`'s;
 # a trunk keeps its architecture with seeded random weights, frozen (its backward pass would double the compile time)
 TINY_SET = ("model.image_size=64", "model.context=16", "model.sigma=1", "model.fine=4,4,8,8", "model.trunk_head=16",
@@ -104,6 +107,11 @@ def missing_packages(with_tests: bool) -> list[str]:
     """pip names of the packages this run needs that the interpreter cannot import."""
     need = {**NEEDED, **(TEST_NEEDED if with_tests else {})}
     return [pip for mod, pip in need.items() if importlib.util.find_spec(mod) is None]
+
+
+def missing_project() -> list[str]:
+    """The project's packages (`PROJECT`) this interpreter cannot import, as "name (folder/)"."""
+    return [f"{mod} ({folder}/)" for mod, folder in PROJECT.items() if importlib.util.find_spec(mod) is None]
 
 
 def missing_weights(cfg: TrainConfig) -> list[str]:
@@ -501,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing packages: {' '.join(missing)}; carry their wheels (pip download {' '.join(missing)} -d "
               "wheels) and install them (pip install --no-index --find-links wheels ...): docs/scaling.md",
               file=sys.stderr)
+        return 2
+    own = missing_project()
+    if own:
+        print(f"not importable: {', '.join(own)}; install the checkout (pip install --no-deps -e .) or link those "
+              "folders under their package names in a folder on PYTHONPATH: docs/scaling.md", file=sys.stderr)
         return 2
     if not a.minutes > 0:
         print(f"--minutes: expected > 0, got {a.minutes}", file=sys.stderr)

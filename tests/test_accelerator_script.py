@@ -169,6 +169,21 @@ def test_init_from_needs_no_imagenet_file(monkeypatch):
     assert acc.missing_weights(acc.config_of("person_gpu", timed)) == []
 
 
+def test_uninstalled_checkout_is_one_line(tmp_path, capsys, monkeypatch):
+    """A plain checkout (the device's copy of the working tree) imports convcorr_jax but not convcorr_train or
+    convcorr_eval (folders train/ and eval/): the run stopped with a traceback naming no fix."""
+    import importlib.util as iu
+
+    acc = _script()
+    real = iu.find_spec
+    monkeypatch.setattr(iu, "find_spec", lambda name, *a: None if name == "convcorr_train" else real(name, *a))
+    assert acc.main(["--flic", str(tmp_path), "--tiny", "--skip-tests", "--runs", str(tmp_path / "runs"),
+                     "--out", str(tmp_path / "R.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "convcorr_train (train/)" in err and "PYTHONPATH" in err
+    assert "convcorr_eval" not in err and not (tmp_path / "runs").exists()
+
+
 def test_command_line_runs_again():
     """The RESULTS file's and model.json's command: `--scorings ""` was written as `--scorings  --export`, which
     argparse refuses when pasted."""
