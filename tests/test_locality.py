@@ -119,3 +119,27 @@ def test_patch_databases_are_keyed_by_the_params_not_the_weights_name(tmp_path, 
     assert experiment.patch_databases(images, bb, {"w": np.zeros(3, np.float32)}, cfg) == first  # reused
     other = experiment.patch_databases(images, bb, {"w": np.ones(3, np.float32)}, cfg)
     assert other != first and built == [0.0, 1.0]
+
+
+def test_report_states_the_runs_own_patch_counts_against_the_papers(tmp_path, monkeypatch):
+    """The report compares the run's databases with the paper's >= 1,000,000 patches from the counts it built, not
+    from a fixed number (947,968 AlexNet patches at --size full were reported as "reaches 1,032,192")."""
+    from convcorr_eval.experiment import Context
+    from convcorr_eval.long2014 import locality as experiment
+
+    queries = [np.zeros((16, 16, 3), np.uint8)]
+    sizes = {"conv3": 947_968, "conv4": 947_968, "conv5": 947_968}
+    panels = {f"{r} k=1": queries for r in sizes} | {"uniform rf k=1": queries}
+    monkeypatch.setattr(experiment, "database_and_queries", lambda cfg: (None, queries, "images"))
+    monkeypatch.setattr(experiment, "load_backbone",
+                        lambda *a: (type("B", (), {"roles": {r: r for r in sizes}})(), None))
+    monkeypatch.setattr(experiment, "patch_databases", lambda *a, **k: {})
+    out = {"sizes": sizes, "panels": panels, "averages": {}}
+    monkeypatch.setattr(experiment.locality, "run_locality", lambda *a, **k: out)
+    monkeypatch.setattr(experiment, "figure1", lambda *a: None)
+    monkeypatch.setattr(experiment, "figure2", lambda *a: None)
+    cfg = experiment.get_config("tiny")
+    md = experiment.run(cfg, Context(tmp_path, progress=False)).markdown
+    assert "1,032,192" not in md and "1,035,000" not in md
+    assert "947,968 patches, below it" in md
+    assert "reaching it" in experiment.scale_note({"conv3": 1_032_192, "conv4": 1_000_000})
