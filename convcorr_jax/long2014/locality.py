@@ -243,10 +243,13 @@ def _reconstruct_many(queries: Sequence[np.ndarray], db: dict, backbone, params,
     return out
 
 
-def _uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0):
+def _uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: float, k: int, seed: int = 0,
+                        grid_hw: tuple[int, int] | None = None):
     """The "uniform rf" column: each stride-sized patch replaced by the mean of k patches of the same image.
 
-    The k patch centres are drawn uniformly from the rf_size x rf_size neighbourhood around the patch.
+    The k patch centres are drawn uniformly from the rf_size x rf_size neighbourhood around the patch. The patches
+    are those of a reconstruction's grid (`grid_hw`: the tap's feature map on the query), so the two leave the same
+    pixels uncovered and their errors compare.
 
     Args:
       query: uint8 RGB [H, W, 3].
@@ -254,6 +257,7 @@ def _uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: fl
       stride, offset: the patch grid (pixels): centres offset + i * stride.
       k: patches averaged per patch.
       seed: the random seed.
+      grid_hw: (rows, cols) of the patch grid; None: every centre inside the image.
 
     Returns:
       float32 [H, W, 3] in 0..255 (pixels no patch covers stay 0).
@@ -262,6 +266,8 @@ def _uniform_rf_control(query: np.ndarray, rf_size: int, stride: int, offset: fl
     h, w = query.shape[:2]
     gw = int(np.floor((w - 1 - offset) / stride)) + 1
     gh = int(np.floor((h - 1 - offset) / stride)) + 1
+    if grid_hw is not None:
+        gh, gw = grid_hw
     cols, rows = np.meshgrid(np.arange(gw), np.arange(gh))
     centres = offset + np.stack([cols.ravel(), rows.ravel()], 1) * float(stride)
     half = (rf_size - 1) / 2
@@ -384,12 +390,14 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
         seconds[f"figure1 {role}"] = time.perf_counter() - t0
         for k in ks1:
             panels[f"{role} k={k}"] = rec[k]
-    ref = dbs[roles[0]]["meta"]["rf"]  # patch grid of the control = the first role's
+    first = dbs[roles[0]]["meta"]
+    ref = first["rf"]  # patch grid of the control = the first role's reconstruction's
     c3_tap = backbone.roles.get("conv3", "conv3")
     ctl_size = backbone.geometry[c3_tap].size if c3_tap in backbone.geometry else ref["size"]
+    grids = [backbone.grid_size(first["tap"], q.shape[:2]) for q in queries]
     for k in ks1:
-        panels[f"uniform rf k={k}"] = [_uniform_rf_control(q, ctl_size, ref["stride"], ref["offset"], k, seed)
-                                       for q in queries]
+        panels[f"uniform rf k={k}"] = [_uniform_rf_control(q, ctl_size, ref["stride"], ref["offset"], k, seed, g)
+                                       for q, g in zip(queries, grids)]
     rng = np.random.default_rng(seed)
     averages = {}
     for role in roles:
