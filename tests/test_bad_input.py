@@ -263,6 +263,10 @@ RUN = [
     ("face size below the backbone's input", lambda f: ["run", "razavian2015.landmarks", "--backbone", "caffenet",
                                                         "--set", "face_size=32"], ("face_size",)),
     ("flic crop", lambda f: ["run", "razavian2015.tables", "--set", "flic_crop=head"], ("flic_crop",)),
+    ("unknown face attribute", lambda f: ["run", "razavian2015.directions", "--set", "attribute=gender"],
+     ("attribute", "gender", "male")),  # was a KeyError traceback after the descriptors were computed
+    ("unknown flic attribute", lambda f: ["run", "razavian2015.tables", "--set", "flic_attribute=gender"],
+     ("flic_attribute", "gender", "torso_x")),  # was refused only after the whole FLIC pose table had run
     ("label size zero", lambda f: ["run", "razavian2015.rgb_segmentation", "--set", "label_size=0"], ("label_size",)),
     ("real data without a root", lambda f: ["run", "long2014.table2", "--set", "data=flic", "--out", f["empty"]],
      ("data_root",)),

@@ -11,6 +11,7 @@ import numpy as np
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.core.errors import check
+from convcorr_jax.data.synthetic.faces import ATTRIBUTE_NAMES as FACE_ATTRIBUTES
 from convcorr_jax.regression.features import GAP, Featurizer, backbone_featurizers, describe_gap
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import ExperimentConfig, sized
@@ -29,7 +30,7 @@ class Config(ExperimentConfig):
     face_size: int = 128  # synthetic face image size = descriptor input size
     crop_size: int = 64  # look-back crop size
     object_crop: int = 128  # keypoint instance crop / whole-image descriptor size
-    attribute: str = "yaw"  # synthetic-face attribute of the semantic direction (Fig. 6)
+    attribute: str = "yaw"  # synthetic-face attribute of the semantic direction (Fig. 6; `FACE_ATTRIBUTES`)
     descriptor: str = "pool5"
     extra_descriptor: str | None = GAP
     n_flic_train: int | None = 1000  # data=flic: FLIC train / test frames (seeded sub-sample; None: all)
@@ -43,6 +44,10 @@ class Config(ExperimentConfig):
         check_fields(self, at_least_one=("n_faces", "n_objects", "face_size", "crop_size", "object_crop",
                                          "n_flic_train", "n_flic_test", "feature_batch"))
         check(self.flic_crop in FLIC_CROPS, "config", "flic_crop", f"one of {list(FLIC_CROPS)}", self.flic_crop)
+        check(self.attribute in FACE_ATTRIBUTES, "config", "attribute",
+              f"an attribute of the synthetic faces, one of {list(FACE_ATTRIBUTES)}", self.attribute)
+        check(self.flic_attribute in FLIC_ATTRIBUTES, "config", "flic_attribute", f"one of {list(FLIC_ATTRIBUTES)}",
+              self.flic_attribute)
 
     def check(self) -> None:
         """The descriptor roles name taps of the backbone (or "gap"), and the image sizes that feed them are at
@@ -57,6 +62,7 @@ class Config(ExperimentConfig):
 
 
 FLIC_CROPS = ("frame", "person")
+FLIC_ATTRIBUTES = ("torso_x", "torso_size")  # label-derived attributes of the FLIC direction (`flic_joints.attribute`)
 SIZES = {
     "tiny": dict(n_faces=36, n_objects=36, face_size=64, crop_size=64, object_crop=64, n_flic_train=40,
                  n_flic_test=16),  # CaffeNet pool5: 1 x 1 at 64 px, empty below 56

@@ -55,7 +55,7 @@ from convcorr_eval.razavian2015.figures import image_grid, plot_points, save_ima
 from convcorr_eval.report import percent
 
 ALPHAS = (0.1, 0.2)
-ATTRIBUTES = ("torso_x", "torso_size")
+ATTRIBUTES = common.FLIC_ATTRIBUTES
 CROPS = ("frame", "person")
 CROP_CHUNK = 100  # frames cropped per call (bounds the float32 working copy)
 
