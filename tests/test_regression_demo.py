@@ -80,3 +80,6 @@ def test_tables_tiny(tmp_path):
     assert 0 <= res.metrics["keypoints"]["pck@0.1"]["mean"] <= 1
     assert 0 <= res.metrics["rgb_seg"]["rgb_mae"] < 0.5
     assert 0 <= res.metrics["rgb_seg"]["seg_mean_iou"] <= 1 and "IoU ours" in res.markdown
+    scored = sum(np.isfinite(v) for v in res.metrics["rgb_seg"]["seg_iou"].values())
+    assert f"mean of the {scored} classes scored" in res.markdown  # the text names the mean the row gives
+    assert "the mean over the classes scored" in res.markdown and "classes including background" not in res.markdown

@@ -74,7 +74,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
           "![rgb](figures/razavian_fig4_rgb.png) (top: originals, bottom: reconstructions)", "",
           f"**Table 3** ({dataset}: 30x30x{C} = {900 * C:,} regressors + {C}x{C} mixing matrix). Headline: IoU as "
           "VOC reports it (per class from the confusion matrix over all test pixels, void ignored, then the mean over "
-          f"the {C} classes including background); pixel accuracy {percent(sres.pixel_acc)}%. Pixel AP (ranking every "
+          "the classes scored, background included: a class in neither the labels nor the predictions has none); "
+          f"pixel accuracy {percent(sres.pixel_acc)}%. Pixel AP (ranking every "
           "non-void pixel by the class's upsampled score) is the second column because it is the measure of the "
           "paper's Table 3, so it is the one to hold beside the paper; it scores the score maps without a decision, "
           "while IoU scores the arg-max labelling.", "",
