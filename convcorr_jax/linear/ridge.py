@@ -30,8 +30,9 @@ The CV error of a lambda is the mean over folds of the fold's mean squared error
 and targets), which is what scikit-learn's
 `GridSearchCV(Ridge(), {"alpha": grid}, cv=folds, scoring="neg_mean_squared_error")` maximises.
 
-Lambda: `shared=True` (default, as in the paper: one lambda for all regressors of a task) picks the lambda with the
-smallest error summed over targets; `per_target=True` picks one lambda per target column.
+Lambda: `per_target=False` (default, this project's reading of the paper, which sets "the regularization parameter"
+of a task by four-fold CV: one lambda for all its regressors) picks the lambda with the smallest error summed over
+targets; `per_target=True` picks one lambda per target column.
 
 Precision: float32 by default (JAX default). `dtype="float64"` runs every step in float64 (the JAX engine under
 `jax.enable_x64(True)`, a context manager; the global setting is left alone). In float32 the eigenvalues of the Gram
@@ -301,7 +302,8 @@ def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: i
 
     Args:
       X, Y, lambdas, folds, seed, key, dtype, method: as in `cv_errors`.
-      per_target: one lambda per target column instead of one shared by all (the paper's setting).
+      per_target: one lambda per target column instead of one shared by all (the default, the paper's setting as
+        read here).
 
     Returns:
       (best, errors). Shared lambda (default): best is a scalar (0-d float64 array), errors [L] = CV MSE averaged over
