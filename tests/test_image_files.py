@@ -12,28 +12,17 @@ import struct
 import subprocess
 import sys
 import warnings
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from test_hostile_images import _png_header
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.data.formats import _detect_format, read_format
 from convcorr_jax.data.types import MAX_PIXELS_ENV, load_image
 
 LOGGER = "convcorr_jax.data.types"
-
-
-def _png_header(path: Path, w: int, h: int) -> Path:
-    """A small file whose PNG header declares w x h RGB pixels (the pixel data is a few bytes)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
-    return path
 
 
 def _halves() -> np.ndarray:
