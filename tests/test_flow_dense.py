@@ -93,6 +93,7 @@ def test_batch_matches_single(net, batch):
     np.testing.assert_array_equal(one, flows[0])
 
 
+@pytest.mark.slow
 def test_cli_writes_pixel_flow(tmp_path):
     from PIL import Image
 

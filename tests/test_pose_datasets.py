@@ -223,6 +223,7 @@ def test_a_skeleton_field_the_user_set_is_kept_or_refused_never_replaced(tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_coco_own_layout_without_a_val_file_trains_reports_its_split_and_scores(tmp_path, caplog):
     from convcorr_eval.tompson2015 import pose_scores
     from convcorr_jax.pose.export import model_folder
