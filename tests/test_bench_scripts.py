@@ -90,8 +90,8 @@ def _child_code(tree: ast.AST) -> list[str]:
     return out
 
 
-# leaf_check.py falls back to the former `convcorr_jax.runinfo` on trees from before the move to core (what it is
-# for): importing that name for the check warns as a former name should
+# leaf_check.py falls back to runinfo's former module path on trees from before the move to core (what it is for):
+# importing that name for the check warns as a former name should
 @pytest.mark.filterwarnings(r"ignore:convcorr_jax\.runinfo is deprecated:DeprecationWarning")
 def test_every_script_names_what_the_code_has(bench_path):
     problems = {}
