@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -153,7 +154,8 @@ def check_declared_size(path: Path, im, field: str = "image") -> None:
                          f"{w} x {h} = {w * h:,} pixels declared in its header")
 
 
-def relay_pil_warnings(path: str | Path) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def relay_pil_warnings(path: str | Path) -> Iterator[None]:
     """A context in which PIL reads `path` and its warnings become one log line each naming the file.
 
     PIL's decompression-bomb warning (images past `PIL.Image.MAX_IMAGE_PIXELS`) is dropped: the readers check the
@@ -166,13 +168,6 @@ def relay_pil_warnings(path: str | Path) -> contextlib.AbstractContextManager[No
     Returns:
         A context manager (`with relay_pil_warnings(path): ...`).
     """
-    return _relayed(Path(path))
-
-
-@contextlib.contextmanager
-def _relayed(path: Path) -> Iterator[None]:
-    import warnings
-
     from PIL import Image
 
     with warnings.catch_warnings(record=True) as said:
