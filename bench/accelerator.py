@@ -438,6 +438,16 @@ def score_lines(r: dict) -> list[str]:
     return lines + ([""] + [f"- {n}" for n in notes] if notes else []) + [""]
 
 
+def people_lines(r: dict) -> list[str]:
+    """The evaluation section of a --people run, which has no FLIC scoring: what ran instead."""
+    lines = ["## Evaluation", "", "No FLIC PCK table: --people trains a mixture and runs no FLIC scoring (those read "
+             "FLIC test). The run evaluated its validation people after each stage (metrics.json in the run folder)"]
+    done = r.get("exported")
+    lines[-1] += (f"; the model was exported to {done} (score it with `bench/pose_blazepose.py --split val`)."
+                  if done else ".")
+    return lines + [""]
+
+
 def markdown(r: dict) -> str:
     """The RESULTS file of what `r` holds so far; a part not reached says so."""
     lines = ["# Accelerator run (bench/accelerator.py)", "", f"Device: {r['device']}.",
@@ -457,7 +467,7 @@ def markdown(r: dict) -> str:
                + f"; {r['minutes']:g} min budget), training wall time {tr['train_s']:.0f} s; run folder "
                f"{tr['run']}."), ""]
     if tr is not None:
-        lines += score_lines(r)
+        lines += people_lines(r) if r.get("people") else score_lines(r)
     lines += [f"## Benchmarks ({r['device']})", "", "| workload | value |", "|---|---|"]
     for s, v in r.get("step_s", {}).items():
         lines.append(f"| pose training step, `{r['config']}` stage {s} (global batch {r['batch']}): s | {v:.4f} |")
@@ -549,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     r: dict = {"command": command_line(argv if argv is not None else sys.argv[1:]),
                "tiny": a.tiny, "minutes": a.minutes, "device": device_line(), "config": a.config, "sets": list(sets),
-               "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {},
+               "batch": cfg.batch_size, "image_size": cfg.model.image_size, "scores": {}, "people": bool(a.people),
                "data": ("FLIC train (minus the validation movies)" if a.flic else "the train parts of "
                         + ", ".join(f"{p.kind} ({p.root}, share {p.share:g})" for p in cfg.datasets))}
     print(runinfo.header("accelerator run", {**vars(a), "sets": list(sets)}, cfg.seed), flush=True)
@@ -582,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.export:
         rec = export_model(r["train"]["run"], a.export, r["command"], r["device"])
         print(f"exported {a.export}: {', '.join(sorted(rec['files']))}", flush=True)
+        r["exported"] = a.export
     r["scorings"] = scorings
     for kind in scorings:
         r["scores"][kind] = score(kind, r["train"]["run"], root)

@@ -216,3 +216,20 @@ def test_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, monkeypatc
     with pytest.raises(SystemExit):
         acc.main(["--help"])
     assert "writes bench/RESULTS_gpu.md" in " ".join(capsys.readouterr().out.split())
+
+
+def test_people_report_says_what_ran():
+    """A --people run (no FLIC scoring) wrote a "## FLIC PCK@0.05 (torso)" heading and table header with no rows;
+    its report now says that no FLIC scoring ran, what evaluated the model, and where the export went."""
+    acc = _script()
+    r = {"command": "python bench/accelerator.py --people p.zip", "tiny": False, "minutes": 4.0, "device": "cpu",
+         "config": "person_gpu", "sets": [], "batch": 64, "image_size": 192, "scores": {}, "people": True,
+         "data": "the train parts of flic", "step_s": {1: 0.1}, "wall_s": 1.0, "tests": None, "scorings": [],
+         "train": {"config": "person_gpu", "steps": [1, 1, 1], "train_s": 1.0, "run": "runs/pose_person_gpu"}}
+    md = acc.markdown(r)
+    assert "## FLIC PCK" not in md and "| split | test time |" not in md
+    assert "## Evaluation" in md and "no FLIC scoring" in md and "metrics.json" in md and "exported" not in md
+    md = acc.markdown({**r, "exported": "OUT/model"})
+    assert "exported to OUT/model" in md
+    flic = acc.markdown({**r, "people": False})  # a FLIC run keeps its table
+    assert "## FLIC PCK@0.05 (torso)" in flic and "## Evaluation" not in flic
