@@ -399,3 +399,35 @@ def test_voc_id_pointing_at_another_class(tmp_path):
     write_voc_annotation(tmp_path / "voc" / "Annotations" / "2007_000032.xml", "2007_000032", (50, 50), [])
     err = _raises(load_voc_keypoints, tmp_path / "ann", voc_root=tmp_path / "voc", field="voc_id")
     assert "1..0" in err.expected
+
+
+@pytest.mark.parametrize("text, field", [
+    ("", "rows"),                                          # an empty file: was a ValueError from reshape
+    ("\n  \n", "rows"),
+    ("a.jpg,1,2,nan,4\n", "line 1"),                       # NaN and inf were read as joints
+    ("a.jpg,1,2,3,4\nb.jpg,inf,2,3,4\n", "line 2"),
+    ("a.jpg,1,2\n", "line 1"),                             # 1 joint of 2 (`read_format` reads 1 joint from it)
+    ("a.jpg\n", "line 1")])
+def test_bad_joints_csv(tmp_path, text, field):
+    from convcorr_jax.data.formats import read_format
+    from convcorr_jax.data.mpii import read_joints_csv
+
+    p = tmp_path / "joints.csv"
+    p.write_text(text)
+    _raises(read_joints_csv, p, 2, field=field, path=p)
+    if text.strip() and text != "a.jpg,1,2\n":
+        _raises(read_format, p, field=field, path=p)  # the joint count read from the first row
+    _raises(read_format, tmp_path / "none.csv", "joints_csv", field="file")  # was a FileNotFoundError
+
+
+def test_joints_csv_with_a_byte_order_mark_and_crlf(tmp_path):
+    """A BOM (a CSV saved by a spreadsheet) became part of the first image's name."""
+    from convcorr_jax.data.formats import read_format
+    from convcorr_jax.data.mpii import read_joints_csv
+
+    p = tmp_path / "joints.csv"
+    p.write_bytes(b"\xef\xbb\xbfa.jpg,1,2,-1,-1\r\nb.jpg,5,6,7,8\r\n")
+    names, joints = read_joints_csv(p, 2)
+    assert names == ["a.jpg", "b.jpg"] and joints.shape == (2, 2, 2)
+    assert np.isnan(joints[0, 1]).all() and joints[1].tolist() == [[5, 6], [7, 8]]
+    assert read_format(p)[0].shape == (2, 2, 2)

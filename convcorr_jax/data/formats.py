@@ -236,8 +236,10 @@ def _voc_tree(reader: Callable, path: Path, options: dict, what: str) -> tuple[o
 
 def _joints_csv(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
     """A joints CSV (name, x1, y1, x2, y2, ...): the joint count read from its first row, its rows described."""
-    first = next((ln for ln in path.read_text().splitlines() if ln.strip()), "")
-    k = (len(first.split(",")) - 1) // 2
+    if not path.is_file():
+        raise InputError(path, "file", "an existing joints CSV", "missing file")
+    first = next((ln for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()), "")
+    k = max(1, (len(first.split(",")) - 1) // 2)  # a row of a name alone: one joint expected, the row's error
     names, joints = reader(path, k)
     return joints, f"{what} ({len(names)} rows, {len(set(names))} images, {k} joints, as stored)"
 

@@ -421,26 +421,30 @@ def read_joints_csv(path: str | os.PathLike, n_joints: int) -> tuple[list[str], 
     """CSV rows `image, x1, y1, ..., xK, yK` -> (image names, float32 [N, K, 2] as stored, -1 -> NaN).
 
     Args:
-        path, n_joints: the CSV file (blank lines skipped) and K, the joints per row.
+        path, n_joints: the CSV file (UTF-8, BOM and CRLF allowed; blank lines skipped) and K, the joints per row.
 
     Returns:
-        (names, joints): N image names and float32 [N, K, 2] (x, y) as stored; a joint written (-1, -1) is NaN.
+        (names, joints): N >= 1 image names and float32 [N, K, 2] (x, y) as stored; a joint written (-1, -1) is NaN.
+        A missing file, no rows, a row's length or a non-finite value: InputError naming the file and line.
     """
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "file", "an existing joints CSV", "missing file")
     names, rows = [], []
-    for ln_no, ln in enumerate(p.read_text().splitlines(), 1):
-        if not ln.strip():
+    for ln_no, ln in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not (parts := ln.strip().split(","))[0] and len(parts) == 1:  # a blank line
             continue
-        parts = ln.strip().split(",")
         if len(parts) != 1 + 2 * n_joints:
             raise InputError(p, f"line {ln_no}", f"an image name and {2 * n_joints} numbers", len(parts) - 1)
         try:
             rows.append([float(v) for v in parts[1:]])
+            if not np.all(np.isfinite(rows[-1])):
+                raise ValueError("NaN or inf (-1,-1 marks a missing joint)")
         except ValueError as e:
-            raise InputError(p, f"line {ln_no}", "numbers after the image name", str(e)) from None
+            raise InputError(p, f"line {ln_no}", "finite numbers after the image name", str(e)) from None
         names.append(parts[0])
+    if not rows:
+        raise InputError(p, "rows", "at least one row 'image, x1, y1, ...'", "none (an empty file)")
     a = np.array(rows, np.float64).reshape(-1, n_joints, 2)
     a[np.all(a == -1, axis=-1)] = np.nan
     return names, a.astype(np.float32)
