@@ -431,3 +431,31 @@ def test_joints_csv_with_a_byte_order_mark_and_crlf(tmp_path):
     assert names == ["a.jpg", "b.jpg"] and joints.shape == (2, 2, 2)
     assert np.isnan(joints[0, 1]).all() and joints[1].tolist() == [[5, 6], [7, 8]]
     assert read_format(p)[0].shape == (2, 2, 2)
+
+
+def test_text_annotations_with_a_byte_order_mark_or_not_utf8(tmp_path):
+    """A UTF-8 BOM (a file saved by a Windows editor) made a .pts whose first line is n_points "missing n_points",
+    a PF-PASCAL pair list's correct header "wrong" (the message showed the same header) and an image set's first id
+    another id; a json that is not UTF-8 was a UnicodeDecodeError traceback (COCO-style landmarks, PF-PASCAL)."""
+    import json
+
+    from convcorr_jax.data.faces300w import load_coco_landmarks_json
+    from convcorr_jax.data.pf_pascal import _read_pairs_csv
+    from convcorr_jax.data.voc_keypoints import read_image_set
+
+    bom = b"\xef\xbb\xbf"
+    pts = tmp_path / "a.pts"
+    pts.write_bytes(bom + b"n_points: 2\r\n{\r\n1 2\r\n3 4\r\n}\r\n")
+    assert read_pts(pts).tolist() == [[0, 1], [2, 3]]
+    pairs = tmp_path / "test_pairs.csv"
+    pairs.write_bytes(bom + b"source_image,target_image,class\r\nJPEGImages/a.jpg,JPEGImages/b.jpg,1\r\n")
+    assert _read_pairs_csv(pairs) == [("a.jpg", "b.jpg", "aeroplane")]
+    ids = tmp_path / "val.txt"
+    ids.write_bytes(bom + b"2008_000001\r\n2008_000002\r\n")
+    assert read_image_set(ids) == ["2008_000001", "2008_000002"]
+    js = tmp_path / "faces.json"
+    js.write_bytes(bom + json.dumps({"images": [], "annotations": []}).encode())
+    assert list(load_coco_landmarks_json(js)) == []
+    for f in (js, pairs):
+        f.write_bytes(b"\xff\xfe" + "{}".encode("utf-16-le"))
+        _raises(load_coco_landmarks_json if f is js else _read_pairs_csv, f, path=f)

@@ -106,7 +106,7 @@ def _read_json(path: Path) -> dict:
         the parsed object.
     """
     try:
-        obj = json.loads(path.read_text())
+        obj = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(path, "json", "a JSON file (COCO keypoint format)", f"{type(e).__name__}: {e}") from None
     if not isinstance(obj, dict):

@@ -76,7 +76,7 @@ def read_pts(path: str | os.PathLike, n_points: int | None = None) -> np.ndarray
     """
     p = Path(path)
     try:
-        lines = [ln.strip() for ln in p.read_text(errors="strict").splitlines()]
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8-sig", errors="strict").splitlines()]
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(p, "file", "a readable text .pts file", str(e)) from None
     header = {}
@@ -149,8 +149,8 @@ def _read_helen_txt(path: str | os.PathLike) -> tuple[str, np.ndarray]:
     """
     p = Path(path)
     try:
-        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
-    except OSError as e:
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
         raise InputError(p, "file", "a readable Helen annotation file", str(e)) from None
     if len(lines) != 195:
         raise InputError(p, "lines", "195 lines (image name + 194 'x , y' points)", len(lines))
@@ -289,7 +289,8 @@ def _load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bo
     split = {}
     for name, tag in (("trainnames.txt", "train"), ("testnames.txt", "test")):
         if (r / name).is_file():
-            split.update({ln.strip(): tag for ln in (r / name).read_text().splitlines() if ln.strip()})
+            lines = (r / name).read_text(encoding="utf-8-sig").splitlines()
+            split.update({ln.strip(): tag for ln in lines if ln.strip()})
 
     def parse(f: Path):
         stem, pts = _read_helen_txt(f)
@@ -331,8 +332,8 @@ def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathL
     """
     p = Path(path)
     try:
-        d = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        d = json.loads(p.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(p, "json", "a readable COCO-style json file", str(e)) from None
     for key in ("images", "annotations"):
         if not isinstance(d, dict) or key not in d:

@@ -63,11 +63,15 @@ def _read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
         their file names, the 1-based class index mapped to its `PF_PASCAL_CLASSES` name.
 
     Raises:
-        InputError: for a wrong header, a short row, a class outside 1..20, or no pair after the header.
+        InputError: for an unreadable file, a wrong header, a short row, a class outside 1..20, or no pair after the
+            header.
     """
     path = Path(path)
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, "csv", "a readable UTF-8 pair list", f"{type(e).__name__}: {e}") from None
     header = [h.strip() for h in rows[0]] if rows else []
     if header[:3] != list(COLUMNS):
         raise InputError(path, "header", ",".join(COLUMNS) + " (then optional columns)", ",".join(header) or "empty")

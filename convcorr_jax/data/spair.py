@@ -63,7 +63,7 @@ def _read_pair(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(path, "json", "a readable SPair-71k pair annotation", f"{type(e).__name__}: {e}") from None
     if not isinstance(d, dict):

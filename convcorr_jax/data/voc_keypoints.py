@@ -324,7 +324,7 @@ def read_image_set(path: str | os.PathLike) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "image set", "an existing ImageSets/.../<set>.txt file", "missing file")
-    return [ln.split()[0] for ln in p.read_text().splitlines() if ln.strip()]
+    return [ln.split()[0] for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
