@@ -137,3 +137,50 @@ def test_non_finite_input_raises(field, kwargs):
         X[0, 0] = np.nan
     with pytest.raises(InputError, match=field):
         svm.fit_ova(X, y, **kwargs)
+
+
+def _offset_problem(n=500, d=50, offset=100.0, seed=1):
+    """Nearly separable labels on features with a large common offset: the float32 gradient's noise floor lies above
+    tol * ||grad at 0||, so Newton-CG cannot reach tol in float32."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.where(X @ rng.normal(size=d) > 0, 1.0, -1.0)
+    y[rng.random(n) < 0.05] *= -1
+    return (X + offset).astype(np.float32), y
+
+
+def _primal_objective(W, b, X, y, C):
+    z = y * (X.astype(np.float64) @ np.asarray(W, np.float64) + b)
+    return 0.5 * (W @ W + b * b) + C * np.sum(np.maximum(0.0, 1.0 - z) ** 2)
+
+
+def test_newton_stall_at_float32_stops_early_and_is_reported():
+    """Newton-CG used to run all max_iter steps once float32 rounding stopped it (the line search bottoming out),
+    with nothing telling the caller that tol was never reached; it now stops and reports the stall, at LinearSVC's
+    objective and accuracy."""
+    X, y = _offset_problem()
+    C = 10.0
+    model, info = svm.fit_binary(X, y, C=C, max_iter=200, return_info=True)
+    assert info["stalled"][0] and not info["converged"][0] and info["residual"][0] > 1e-5
+    assert info["iterations"][0] < 60
+    ref = LinearSVC(C=C, tol=1e-10, max_iter=100000, dual=False).fit(X, y)
+    f, f_ref = (_primal_objective(w[0], b[0], X, y, C) for w, b in ((model.W, model.b), (ref.coef_, ref.intercept_)))
+    assert f == pytest.approx(f_ref, rel=1e-6)
+    assert (np.sign(X @ model.W[0] + model.b[0]) == y).mean() == pytest.approx((ref.predict(X) == y).mean(), abs=2e-3)
+    # a well-scaled problem converges as before, no stall
+    Xb, yb = _blobs(n=200, seed=2)
+    _, info = svm.fit_binary(Xb, np.where(yb == 1, 1.0, -1.0), C=1e-2, return_info=True)
+    assert info["converged"][0] and not info["stalled"][0]
+
+
+def test_fit_ova_return_info_and_rejected_elsewhere():
+    """fit_ova(..., return_info=True) used to end in dataclasses.replace's TypeError on the (model, info) pair, and
+    cross_validate / mine_hard_negatives in an AttributeError."""
+    X, y = _blobs(n=60, d=5)
+    model, info = svm.fit_ova(X, y, C=1e-2, return_info=True)
+    assert list(model.classes) == [0, 1, 2, 3] and info["converged"].shape == (4,) and info["converged"].all()
+    np.testing.assert_array_equal(model.W, svm.fit_ova(X, y, C=1e-2).W)
+    with pytest.raises(InputError, match="return_info"):
+        svm.cross_validate(X, y, [1e-2], return_info=True)
+    with pytest.raises(InputError, match="return_info"):
+        svm.mine_hard_negatives(X, y[None] == 0, y[None] != 0, return_info=True)

@@ -10,7 +10,9 @@ As in LIBLINEAR/LinearSVC the bias is the weight of a constant feature `bias_sca
 Solvers (both jit-compiled, vmapped over problems, so X is read once per step for all problems):
   * "newton" (squared hinge): primal truncated Newton; the Newton direction is solved by conjugate gradients
     with Hessian-vector products I + 2C X_A^T X_A (A = margin violators), then an Armijo backtracking step.
-    Stops when ||grad|| <= tol * ||grad at w = 0|| (default tol 1e-5) or after `max_iter` Newton steps.
+    Stops when ||grad|| <= tol * ||grad at w = 0|| (default tol 1e-5), after `max_iter` Newton steps, or when float32
+    rounding stalls it (no Armijo step, or a step lowering neither the objective nor ||grad||: badly scaled or
+    offset features); `fit_binary(..., return_info=True)` reports which problems converged and which stalled.
   * "dcd" (hinge or squared hinge): LIBLINEAR's dual coordinate descent (Hsieh et al. 2008), one pass over a
     random permutation per epoch; stops when the projected-gradient spread max PG - min PG <= tol (LIBLINEAR's
     rule) or after `max_iter` epochs.
@@ -109,11 +111,11 @@ def _newton_one(X, y, mask, C, tol, max_iter, cg_iter):
     gnorm0 = jnp.linalg.norm(g0)
 
     def cond(s):
-        it, _, _, g, _ = s
-        return (it < max_iter) & (jnp.linalg.norm(g) > tol * gnorm0)
+        it, _, _, g, _, stalled = s
+        return (it < max_iter) & (jnp.linalg.norm(g) > tol * gnorm0) & ~stalled
 
     def body(s):
-        it, w, f, g, active = s
+        it, w, f, g, active, _ = s
         p = cg(active, g)
         gp = jnp.dot(g, p)
 
@@ -121,12 +123,14 @@ def _newton_one(X, y, mask, C, tol, max_iter, cg_iter):
             return (t > 1e-8) & (fun_grad(w + t * p)[0] > f + 1e-2 * t * gp)
 
         t = jax.lax.while_loop(ls_cond, lambda t: t * 0.5, jnp.asarray(1.0, X.dtype))
-        w = w + t * p
-        f, g, active = fun_grad(w)
-        return it + 1, w, f, g, active
+        f2, g2, active2 = fun_grad(w + t * p)
+        # float32 floor (no Armijo step, or one lowering neither f nor ||g||): keep w and stop, not max_iter noise steps
+        stalled = (t <= 1e-8) | ((f2 >= f) & (jnp.linalg.norm(g2) >= jnp.linalg.norm(g)))
+        keep = functools.partial(jnp.where, stalled)
+        return it + 1, keep(w, w + t * p), keep(f, f2), keep(g, g2), keep(active, active2), stalled
 
-    it, w, f, g, _ = jax.lax.while_loop(cond, body, (0, w0, f0, g0, a0))
-    return w, it, jnp.linalg.norm(g) / jnp.maximum(gnorm0, 1e-30)
+    it, w, f, g, _, stalled = jax.lax.while_loop(cond, body, (0, w0, f0, g0, a0, jnp.asarray(False)))
+    return w, it, jnp.linalg.norm(g) / jnp.maximum(gnorm0, 1e-30), stalled
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter", "cg_iter"))
@@ -193,9 +197,12 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
         dcd: projected-gradient spread, default 1e-3). max_iter: Newton steps (default 50) / DCD epochs (1000).
       bias_scale: value of the constant feature carrying the (regularised) bias; 0 = no bias.
       key: PRNG key for the DCD sample order (default PRNGKey(0)).
+      return_info: also return the solver's report (below).
     Returns:
-      LinearSVM with W [M, D], b [M] (or [1, D], [1] for 1-D Y); with return_info also a dict
-      (iterations [M], final residual [M]).
+      LinearSVM with W [M, D], b [M] (or [1, D], [1] for 1-D Y); with return_info also a dict of [M] arrays:
+      "iterations" (Newton steps / DCD epochs), "residual" (the stopping quantity at the end), "converged"
+      (residual <= tol) and "stalled" (newton only: stopped early because float32 could lower neither the objective
+      nor the gradient any further; the residual stays above tol, the weights are the last improving iterate).
 
     Raises:
       InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N], C not a scalar or
@@ -233,7 +240,7 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
         Cs = np.pad(Cs, (0, m1 - m0), constant_values=1.0)
     if solver == "newton":
         tol = 1e-5 if tol is None else tol
-        W, it, res = _newton_batched(Xa, Y, mask, Cs, jnp.float32(tol), int(max_iter or 50), 100)
+        W, it, res, stalled = _newton_batched(Xa, Y, mask, Cs, jnp.float32(tol), int(max_iter or 50), 100)
     else:
         tol = 1e-3 if tol is None else tol
         max_iter = int(max_iter or 1000)
@@ -241,13 +248,14 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
         n = Xa.shape[0]
         perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, max_iter)).astype(jnp.int32)
         W, it, res = _dcd_batched(Xa, Y, mask, Cs, perms, loss == "hinge", jnp.float32(tol), max_iter)
-    W, it, res = np.asarray(W)[:m0], np.asarray(it)[:m0], np.asarray(res)[:m0]
+        stalled = np.zeros(len(Cs), bool)
+    W, it, res, stalled = (np.asarray(a)[:m0] for a in (W, it, res, stalled))
     if bias_scale:
         model = LinearSVM(W[:, :-1], W[:, -1] * bias_scale)
     else:
         model = LinearSVM(W, np.zeros(m, np.float32))
     if return_info:
-        return model, {"iterations": np.asarray(it), "residual": np.asarray(res)}
+        return model, {"iterations": it, "residual": res, "converged": res <= np.float32(tol), "stalled": stalled}
     return model
 
 
@@ -263,7 +271,7 @@ def _ova_labels(labels, classes):
     return np.where(labels[None, :] == np.asarray(classes)[:, None], 1.0, -1.0).astype(np.float32)
 
 
-def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
+def fit_ova(X, labels, C=1e-6, classes=None, return_info: bool = False, **kw):
     """One-vs-all SVMs for integer/str labels [N], all classes solved at once.
 
     Args:
@@ -272,10 +280,11 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
       C: scalar, or [K] one per class.
       classes: the K classes, one problem each, in this order (default: the sorted distinct labels; at least 2).
         Samples whose label is not among them are negatives of every problem.
+      return_info: also return `fit_binary`'s solver report, one entry per class.
       **kw: see `fit_binary` (mask, loss, solver, tol, max_iter, bias_scale, key).
 
     Returns:
-      `LinearSVM` with W [K, D], b [K] and `classes` [K] (so `predict` works).
+      `LinearSVM` with W [K, D], b [K] and `classes` [K] (so `predict` works); with return_info (model, info).
 
     Raises:
       InputError: for labels not [N], fewer than 2 classes, or `fit_binary`'s checks.
@@ -284,8 +293,9 @@ def fit_ova(X, labels, C=1e-6, classes=None, **kw) -> LinearSVM:
     check_shape(labels, "N", "fit_ova", "labels", {"N": np.shape(X)[0]})
     classes = np.unique(labels) if classes is None else np.asarray(classes)
     check(len(classes) >= 2, "fit_ova", "labels", "at least 2 distinct classes", len(classes))
-    model = fit_binary(X, _ova_labels(labels, classes), C=C, **kw)
-    return dataclasses.replace(model, classes=classes)
+    model, info = fit_binary(X, _ova_labels(labels, classes), C=C, return_info=True, **kw)
+    model = dataclasses.replace(model, classes=classes)
+    return (model, info) if return_info else model
 
 
 def _stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
@@ -340,6 +350,7 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
     """
     X = jnp.asarray(X, jnp.float32)
     labels = np.asarray(labels)
+    check("return_info" not in kw, source, "return_info", "no solver report from cross_validate (use fit_binary)")
     check(len(Cs) > 0, source, "Cs", "at least one C to cross-validate", list(Cs))
     classes, counts = np.unique(labels, return_counts=True)
     check(len(classes) >= 2, source, "labels", "at least 2 classes for cross-validation", len(classes))
@@ -400,6 +411,7 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
       InputError: for positives/negatives not [M, N], or a detector without positives.
     """
     X = jnp.asarray(X, jnp.float32)
+    check("return_info" not in kw, "mine_hard_negatives", "return_info", "no solver report here (use fit_binary)")
     pos = np.asarray(positives, bool)
     neg = np.asarray(negatives, bool) & ~pos
     dims = check_shape(pos, "M N", "mine_hard_negatives", "positives", {"N": X.shape[0]})
