@@ -333,3 +333,24 @@ def test_keypoint_table_mean_skips_a_category_without_visible_test_keypoints(tmp
     assert "| b | 6 | - |" in md and "| **mean of 1** | 12 | 100.0 |" in md and "nan" not in md
     assert m["pck@0.1"]["mean"] == pytest.approx(1.0)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_learn_direction_and_move_along_check_attribute_and_t_values():
+    """A [N, 1] attribute used to give a Direction with w [d, 1] on which move_along failed with numpy's broadcast
+    ValueError; a NaN attribute was named 'Y: field values' (ridge's internals); 2-D t_values ended in a broadcast
+    ValueError. Each is now one InputError naming the argument."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(6)
+    F = rng.normal(size=(20, 5))
+    a = F @ np.arange(5.0)
+    with pytest.raises(InputError, match=r"learn_direction: field 'attribute'.*\[N=20\]"):
+        directions.learn_direction(F, a[:, None])
+    with pytest.raises(InputError, match="learn_direction: field 'attribute'.*finite"):
+        directions.learn_direction(F, np.r_[np.nan, a[1:]])
+    d = directions.learn_direction(F, a)
+    with pytest.raises(InputError, match="move_along: field 't_values'"):
+        directions.move_along(d, F[:2], t_values=[[0.0, 1.0]])
+    with pytest.raises(InputError, match="move_along: field 't_values'"):
+        directions.move_along(d, F[:2], t_values=[0.0, np.inf])
+    assert directions.move_along(d, F[:2], t_values=[0.0, 1.0]).shape == (2, 2, 5)

@@ -109,7 +109,7 @@ def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="number | bool", note="(a row per row of X)")
     for name, a in (("X", X), ("Y", Y)):
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        check(bad == 0, name, "values", "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
+        check(bad == 0, "ridge", name, "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
     squeeze = Y.ndim == 1
     return X, (Y[:, None] if squeeze else Y), squeeze
 

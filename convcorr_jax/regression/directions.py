@@ -47,15 +47,19 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
       over the lambda grid.
 
     Raises:
-      InputError: quantiles not 0 <= low < high <= 1, extrapolate not finite and > 0, an attribute or descriptors
-        that do not vary over the rows (no direction: the regressor's weights are 0), and ridge's checks of F,
-        attribute.
+      InputError: quantiles not 0 <= low < high <= 1, extrapolate not finite and > 0, F not [N, d], attribute not
+        [N] finite, an attribute or descriptors that do not vary over the rows (no direction: the regressor's
+        weights are 0), and ridge's checks of F, attribute.
     """
     q = tuple(float(v) for v in quantiles)
     check(len(q) == 2 and 0.0 <= q[0] < q[1] <= 1.0, "learn_direction", "quantiles", "(low, high) with 0 <= low < "
           "high <= 1", quantiles)
     check(bool(np.isfinite(float(extrapolate)) and float(extrapolate) > 0), "learn_direction", "extrapolate",
           "a finite factor > 0", extrapolate)
+    dims = check_shape(F, "N D", "learn_direction", "F", note="(descriptors)")
+    check_shape(attribute, "N", "learn_direction", "attribute", dims, note="(one value per row of F)")
+    bad = int(np.size(attribute) - np.count_nonzero(np.isfinite(np.asarray(attribute, np.float64))))
+    check(bad == 0, "learn_direction", "attribute", "finite values (no NaN/inf)", f"{bad} non-finite entries")
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     for name, a, got in (("attribute", attribute, "the same value in every row"),
                          ("F", F, "every column the same in every row")):  # finite, right shapes: ridge checked them
@@ -86,13 +90,16 @@ def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Se
       float32 [N, S, d]: row n, step s is F[n] with its component along w replaced by t_s w.
 
     Raises:
-      InputError: F not [N, d] with the direction's d; steps not an integer >= 1.
+      InputError: F not [N, d] with the direction's d; steps not an integer >= 1; t_values not [S >= 1] finite.
     """
     check(t_values is not None or (isinstance(steps, (int, np.integer)) and steps >= 1), "move_along", "steps",
           "an integer >= 1", steps)
     w = np.asarray(direction.w, np.float64)
     F = np.asarray(F, np.float64)
     check_shape(F, "N D", "move_along", "F", {"D": len(w)}, note="(descriptors like the direction's)")
+    if t_values is not None:
+        check_shape(t_values, "S>=1", "move_along", "t_values", note="(values of t)")
+        check(bool(np.all(np.isfinite(np.asarray(t_values, np.float64)))), "move_along", "t_values", "finite values")
     t = np.linspace(*direction.t_range, steps) if t_values is None else np.asarray(t_values, np.float64)
     perp = F - (F @ w)[:, None] * w[None, :]
     return (perp[:, None, :] + t[None, :, None] * w[None, None, :]).astype(np.float32)
