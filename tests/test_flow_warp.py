@@ -96,3 +96,37 @@ def test_dense_flow_refuses_a_bad_out_hw(out_hw):
         with pytest.raises(InputError, match="out_hw"):
             fn(flow, g, out_hw)
     assert warp.dense_flow_spline(flow, g, (np.int64(4), 5)).shape == (4, 5, 2)
+
+
+def test_bilinear_dense_flow_is_one_program_compiled_once_per_shape(count_compiles):
+    """The bilinear dense flow runs as one jitted program with static shapes: its first call at a new (grid, out_hw)
+    shape compiles that one program, later calls at those shapes (other flows, other grid positions) compile
+    nothing; the result is the eager op-by-op sampling at the same fractional nodes to float32 rounding (XLA's fused
+    arithmetic may differ in the last bits: within 4 ulp of the largest |flow|)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(7)
+    out_hw = (37, 53)  # shapes no other test uses, so that nothing is compiled already
+    with count_compiles() as first:
+        warp._dense_flow_bilinear(rng.normal(size=(5, 7, 2)).astype(np.float32), _grid(5, 7), out_hw)
+    assert first[0] == 1
+    for offset in (1.5, 4.25):
+        g = _grid(5, 7, stride=7.3, offset=offset)
+        flow = rng.normal(scale=6, size=(5, 7, 2)).astype(np.float32)
+        with count_compiles() as again:
+            out = np.asarray(warp._dense_flow_bilinear(flow, g, out_hw))
+        assert again[0] == 0
+        fx = np.interp(np.arange(53), g[0, :, 0].astype(np.float64), np.arange(7))
+        fy = np.interp(np.arange(37), g[:, 0, 1].astype(np.float64), np.arange(5))
+        eager = np.asarray(warp.bilinear_sample(jnp.asarray(flow), jnp.asarray(fx, jnp.float32)[None, :],
+                                                jnp.asarray(fy, jnp.float32)[:, None]))
+        assert out.shape == (37, 53, 2) and out.dtype == np.float32
+        np.testing.assert_array_less(np.abs(out - eager), 4 * np.spacing(np.abs(flow).max()) + 1e-30)
+
+
+def test_bilinear_dense_flow_refuses_a_flow_unlike_the_grid():
+    """A flow whose grid is not grid_xy's is one InputError naming the flow (it was sampled at clamped indices)."""
+    g = _grid(3, 4)
+    for flow in (np.zeros((3, 5, 2), np.float32), np.zeros((4, 3, 2), np.float32), np.zeros((3, 4), np.float32)):
+        with pytest.raises(InputError, match="dense_flow_bilinear: field 'flow'"):
+            warp._dense_flow_bilinear(flow, g, (20, 24))

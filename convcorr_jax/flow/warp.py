@@ -70,7 +70,11 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
 
 
 def _dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int, int]) -> jax.Array:
-    """Pure-JAX bilinear version of `dense_flow_spline`.
+    """Pure-JAX bilinear version of `dense_flow_spline`, one compiled program per (grid, out_hw) shape.
+
+    The fractional grid position of each output row and column comes from numpy (float64, from the concrete
+    grid_xy), the sampling runs under jit (`_flow_at`); XLA's fused arithmetic matches the eager op-by-op result to
+    float32 rounding (a few ulp of the largest |flow|).
 
     Args:
       flow: [h, w, 2] (dx, dy) pixels at the grid nodes.
@@ -81,14 +85,20 @@ def _dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int
       float32 [H, W, 2] (dx, dy) pixels; edge values held constant outside the grid.
 
     Raises:
-      InputError: grid_xy not [h, w, 2], or out_hw not two integers >= 1.
+      InputError: grid_xy not [h, w, 2], flow not of its shape, or out_hw not two integers >= 1.
     """
     h, w = _check_hw(out_hw, "dense_flow_bilinear")
     xs, ys = _axes(grid_xy)
+    check_shape(flow, "h w 2", "dense_flow_bilinear", "flow", {"h": len(ys), "w": len(xs)}, note="(like grid_xy)")
     fx = np.interp(np.arange(w), xs, np.arange(len(xs)))  # fractional column of each pixel
     fy = np.interp(np.arange(h), ys, np.arange(len(ys)))
-    return bilinear_sample(jnp.asarray(flow, jnp.float32), jnp.asarray(fx, jnp.float32)[None, :],
-                           jnp.asarray(fy, jnp.float32)[:, None])
+    return _flow_at(flow, fx.astype(np.float32), fy.astype(np.float32))  # host casts: no program of their own
+
+
+@jax.jit
+def _flow_at(flow: jax.Array, fx: jax.Array, fy: jax.Array) -> jax.Array:
+    """flow [h, w, 2] sampled bilinearly at every (fx [W], fy [H]) fractional node: [H, W, 2] (static shapes)."""
+    return bilinear_sample(jnp.asarray(flow, jnp.float32), fx[None, :], fy[:, None])
 
 
 def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
