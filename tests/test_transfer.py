@@ -125,6 +125,26 @@ def test_align_images_shapes_and_small_image(mobilenet):
         GridConfig("pixels")
 
 
+@pytest.mark.parametrize("a_bad,field", [((64, 80), "a"), ((64, 80, 4), "a"), ((0, 0, 3), "a"),
+                                         ("float32", "a"), ("nan", "a"), ((64, 80), "b"), ("float32", "b")])
+def test_align_images_refuses_images_not_uint8_rgb_in_one_line(a_bad, field):
+    """A grey or RGBA image, an empty one, float (or NaN) pixels: one InputError naming the image, before any
+    network runs (a grey or RGBA image A raised numpy's "all input arrays must have the same shape"; float pixels were
+    reported as extract's 'images')."""
+    from convcorr_jax.flow.align import GridConfig, align_images
+
+    good = np.zeros((64, 80, 3), np.uint8)
+    if a_bad == "float32":
+        bad = good.astype(np.float32)
+    elif a_bad == "nan":
+        bad = np.full((64, 80, 3), np.nan, np.float32)
+    else:
+        bad = np.zeros(a_bad, np.uint8)
+    a, b = (bad, good) if field == "a" else (good, bad)
+    with pytest.raises(InputError, match=f"^align_images: field '{field}': expected .*(RGB in \\[0, 255\\])"):
+        align_images(a, b, None, None, GridConfig(iters=1, levels=1))
+
+
 def test_evaluate_category_without_visible_keypoints_is_left_out_of_the_mean(recwarn):
     """A target category whose keypoints are all invisible has no PCK: it is NaN ("-" in the table) and the mean
     is over the categories scored; it used to turn every mean into NaN (and `_select_beta` into the first beta)."""

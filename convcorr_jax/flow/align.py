@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from convcorr_jax.backbones.preprocess import resize
+from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.core.errors import InputError, check
@@ -175,10 +175,11 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
       An `Alignment`, its flow in pixels of a as given.
 
     Raises:
-      InputError: an image too small, a config of another type, max_side too small.
+      InputError: an image not uint8 [H, W, 3] or too small, a config of another type, max_side too small.
     """
     if not isinstance(config, (GridConfig, DenseConfig)):
         raise InputError("align_images", "config", "a GridConfig or a DenseConfig", type(config).__name__)
+    a, b = check_images(a, "align_images", "a", rank=3), check_images(b, "align_images", "b", rank=3)
     check_image_sizes(a.shape[:2], b.shape[:2], backbone, max_side)
     a_work, scale = _work_image(a, max_side)
     if isinstance(config, DenseConfig):
