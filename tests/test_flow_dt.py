@@ -155,3 +155,27 @@ def test_dt_half_precision_costs(dtype, method):
     v, a = dt1d(f, 1.0)
     np.testing.assert_array_equal(np.asarray(v, np.float32), [[1.0, 0.0, 1.0, 4.0]])
     np.testing.assert_array_equal(np.asarray(a), [[0, 1, 1, 1]])
+
+
+def test_minus_inf_costs_win_everywhere_with_every_function_and_method():
+    """A row holding -inf: every position's minimum is -inf (numpy's brute force), its arg-min the first -inf; the
+    envelope used to skip it (finite values), dt1d_brute turned it into +inf, so the methods gave three answers.
+    Rows of ordinary, +inf and NaN costs in the same batch are untouched; 2D (non-square, one column) likewise."""
+    f = np.array([[0.0, -np.inf, 0.0, 5.0, -np.inf], [np.inf, 2.0, np.nan, -np.inf, 1.0],
+                  [3.0, np.inf, 0.0, np.nan, 1.0]], np.float32)
+    p = np.arange(5)
+    ref = np.min(np.where(np.isnan(f), np.inf, f)[:, None, :].astype(np.float64) + 0.5 * (p[:, None] - p) ** 2, -1)
+    for v, a in (dt1d(f, 0.5), dt1d_brute(f, 0.5)):
+        np.testing.assert_array_equal(np.asarray(v), ref.astype(np.float32))
+        np.testing.assert_array_equal(np.asarray(a)[:2], [[1] * 5, [3] * 5])
+    np.testing.assert_array_equal(np.asarray(dt1d(f, 0.5)[1])[2], np.asarray(dt1d_brute(f, 0.5)[1])[2])
+    for method in ("tree", "brute", "envelope"):
+        np.testing.assert_array_equal(np.asarray(dt1d_min(f, 0.5, method=method)), ref.astype(np.float32))
+        padded = np.asarray(dt1d_min(f, 0.5, pad=2, method=method))
+        assert padded.shape == (3, 9) and np.all(padded[:2] == -np.inf) and np.all(np.isfinite(padded[2]))
+    for g in (f[:, :4], f[:, 3:4], f[:1]):  # 3 x 4, one column, one row
+        vb, ab = dt2d_brute_full(np.where(np.isnan(g), np.inf, g), 2.0, 0.5)
+        v, a = map(np.asarray, _dt2d(g, 2.0, 0.5))
+        np.testing.assert_array_equal(v, vb.astype(np.float32))
+        np.testing.assert_array_equal(g[a[..., 0], a[..., 1]] == -np.inf, vb == -np.inf)  # its arg-min is a -inf
+        np.testing.assert_array_equal(np.asarray(_dt2d_values(g, 2.0, 0.5)), vb.astype(np.float32))

@@ -4,7 +4,8 @@
     D(y, x) = min_(y', x') f(y', x') + wy * (y - y')^2 + wx * (x - x')^2     (2D, separable)
 
 `f` is any array of costs (not a binary image); `+inf` entries never win (a row of only `+inf` gives `+inf`
-and arg-min 0); NaN entries are read as `+inf` by every function and method. Weights must be > 0. `dt1d` is
+and arg-min 0), a `-inf` entry wins everywhere (its row gives `-inf`, arg-min its first `-inf`); NaN entries are
+read as `+inf` by every function and method. Weights must be > 0. `dt1d` is
 the exact O(n) lower-envelope algorithm under `jit` (`lax.fori_loop` over the static row length, vectorised over
 all leading axes); `dt1d_brute` is the O(n^2) reference with arg-min.
 
@@ -80,8 +81,8 @@ def _value_at(g: jax.Array, w: jax.Array, arg: jax.Array) -> jax.Array:
     """D(p) = g[arg[p]] + w * (p - arg[p])^2 along the last axis, rounded as in `dt1d_min`, so equal arg-mins give
     bit-identical values for every method."""
     p = jnp.arange(g.shape[-1], dtype=g.dtype)
-    val = _cost(jnp.take_along_axis(g, arg, axis=-1), w, p - arg.astype(g.dtype))
-    return jnp.where(jnp.isfinite(jnp.take_along_axis(g, arg, axis=-1)), val, jnp.inf)
+    fq = jnp.take_along_axis(g, arg, axis=-1)
+    return jnp.where(jnp.isfinite(fq), _cost(fq, w, p - arg.astype(g.dtype)), fq)  # +-inf: f(q*) itself
 
 
 def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -129,7 +130,9 @@ def _dt1d_row(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
         better = (val < best_val) | ((val == best_val) & (q < best_arg))
         best_val = jnp.where(better, val, best_val)
         best_arg = jnp.where(better, q, best_arg)
-    return best_val, best_arg
+    neg = f == -inf  # a -inf cost wins everywhere (the first one, as a brute-force argmin)
+    first = jnp.argmax(neg).astype(jnp.int32)
+    return jnp.where(neg[first], -inf, best_val), jnp.where(neg[first], first, best_arg)
 
 
 def _as_costs(f: jax.Array) -> jax.Array:
