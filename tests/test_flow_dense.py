@@ -12,6 +12,7 @@ from conftest import xla_flags
 from scipy import ndimage
 from test_pose_train import TESTS, _env
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.flow import dense
 from convcorr_jax.weights import load_backbone
 
@@ -123,6 +124,7 @@ def test_cli_writes_pixel_flow(tmp_path):
 DENSE_SHARDED = """
 import numpy as np, jax
 from convcorr_jax.core import parallel
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.flow import dense
 from convcorr_jax.weights import load_backbone
 assert len(jax.devices()) == 2, jax.devices()
@@ -296,3 +298,19 @@ def test_contrast_factors_by_hand():
     np.testing.assert_allclose(f[..., 0], [[e(0.2), e(0.1), e(0.2)], [1, 1, 1]], rtol=1e-5)
     np.testing.assert_allclose(f[..., 1], [[e(0.1), e(0.3), 1], [1, 1, 1]], rtol=1e-5)
     assert float(np.min(dense._contrast_factors(g, 1e-3))) == pytest.approx(dense.MIN_FACTOR)
+
+
+@pytest.mark.parametrize("a_shape,a_dtype,b_shape,field", [
+    ((1, 24, 0, 3), np.uint8, (1, 24, 0, 3), "images_a"),  # empty: ZeroDivisionError
+    ((0, 24, 32, 3), np.uint8, (0, 24, 32, 3), "images_a"),
+    ((1, 24, 32, 4), np.uint8, (1, 24, 32, 4), "images_a"),  # RGBA: reported as extract's 'images'
+    ((1, 24, 32, 3), np.float32, (1, 24, 32, 3), "images_a"),  # float (NaN) pixels: likewise
+    ((1, 24, 32, 3), np.uint8, (1, 24, 30, 3), "images_b"),
+])
+def test_dense_flows_refuses_images_not_uint8_rgb_in_one_line(a_shape, a_dtype, b_shape, field):
+    """Images that are not uint8 [N, H, W, 3] with N, H, W >= 1, or a B of another shape: one InputError naming
+    dense_flows' own argument, before any network runs."""
+    a = np.full(a_shape, np.nan if a_dtype == np.float32 else 0, a_dtype)
+    b = np.zeros(b_shape, np.uint8)
+    with pytest.raises(InputError, match=f"^dense_flows: field '{field}'"):
+        dense.dense_flows(a, b, None, None)

@@ -409,11 +409,11 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
       mesh: the pairs' BP levels are also split over this 1-D mesh's devices (`parallel.make_mesh()`, one process).
 
     Returns:
-      float32 [N, H, W, 2] (dx, dy) pixels.
+      float32 [N, H, W, 2] (dx, dy) pixels (InputError for images not uint8 [N, H, W, 3] of one shape, N, H, W >= 1).
     """
     a, b = np.asarray(images_a), np.asarray(images_b)
-    dims = check_shape(a, "N H W C", "dense_flows", "images_a", note="(uint8 RGB)")
-    check_shape(b, "N H W C", "dense_flows", "images_b", dims, note="(as images_a)")
+    dims = check_shape(a, "N>=1 H>=1 W>=1 3", "dense_flows", "images_a", dtype="uint8", note="(RGB in [0, 255])")
+    check_shape(b, "N H W 3", "dense_flows", "images_b", dims, dtype="uint8", note="(as images_a)")
     check(cfg.smooth in SMOOTHNESS, "DenseConfig", "smooth", f"one of {list(SMOOTHNESS)}", cfg.smooth)
     check(cfg.edge_sigma is None or cfg.edge_sigma > 0, "DenseConfig", "edge_sigma", "a number > 0 or None",
           cfg.edge_sigma)
