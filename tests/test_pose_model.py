@@ -339,3 +339,30 @@ def test_config_edge_values_still_valid():
 
     for change in ({"spatial_dropout": 0.0}, {"spatial_dropout": 0.99}, {"sigma": 0.25}, {"levels": 1}):
         assert dataclasses.replace(TINY, **change).validate() is not None
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("sigma", "1.5", "a number"),  # was a TypeError from "1.5" > 0
+    ("spatial_dropout", "0.2", "a number"),  # likewise
+    ("fine_coarse", "false", "true or false"),  # was taken as True, silently
+    ("num_joints", 2.5, "an integer"),
+    ("bank", [16, 24, 32, 48], "a tuple of integers"),  # unhashable: the jitted apply's static argument
+])
+def test_config_of_another_type_is_one_input_error(field, value, expected):
+    """A model setting of another type than its annotation's (a config built in Python) is one InputError naming
+    it, under its path in an enclosing config (`check_types` and `check_fields` with a prefix)."""
+    import dataclasses
+
+    cfg = dataclasses.replace(TINY, **{field: value})
+    with pytest.raises(InputError, match=f"'model.{field}': expected {expected}"):
+        cfg.validate(prefix="model.")
+    with pytest.raises(InputError, match=f"^model config: field '{field}'"):
+        cfg.validate()
+
+
+def test_check_fields_prefix_names_the_path():
+    """`check_fields` names a field by its path in an enclosing config when given a prefix."""
+    from convcorr_jax.core.config import check_fields
+
+    with pytest.raises(InputError, match=r"^config: field 'model.bank': expected >= 1 for each item"):
+        check_fields(pose_model.ModelConfig(bank=(4, 0, 4, 4)), at_least_one=("bank",), prefix="model.")

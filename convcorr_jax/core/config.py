@@ -141,7 +141,8 @@ def _paths(obj: Any, prefix: Sequence[str], groups: bool = False) -> list[str]:
 
 
 def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = (),
-                 at_least_one: Sequence[str] = (), fraction: Sequence[str] = (), source: str = "config") -> None:
+                 at_least_one: Sequence[str] = (), fraction: Sequence[str] = (), source: str = "config",
+                 prefix: str = "") -> None:
     """InputError naming the first field of `cfg` out of its range.
 
     Tuple fields are checked item by item; None passes (optional fields); values that are not real numbers
@@ -154,6 +155,7 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
       at_least_one: fields that must be >= 1.
       fraction: fields that must lie in (0, 1].
       source: the name InputError gives the config.
+      prefix: put before a field's name in the message: its path in an enclosing config (e.g. "model.").
 
     Returns:
       None.
@@ -170,8 +172,8 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
                 if not isinstance(v, numbers.Real) or isinstance(v, bool):
                     continue
                 if v != v or not ok(v):
-                    raise InputError(source, name, expected + (" for each item" if isinstance(value, tuple) else ""),
-                                     value)
+                    raise InputError(source, prefix + name,
+                                     expected + (" for each item" if isinstance(value, (tuple, list)) else ""), value)
 
 
 def _fits(value: Any, tp: Any) -> bool:
@@ -209,7 +211,7 @@ def _type_text(tp: Any) -> str:
             str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def check_types(cfg: Any, source: str = "config") -> None:
+def check_types(cfg: Any, source: str = "config", prefix: str = "") -> None:
     """InputError naming the first field of the dataclass `cfg` whose value is not of its annotated type, as a
     config built in Python may hold ("3" for a number, "false" for a bool); `override` and `from_dict` convert
     command-line strings before a config is built.
@@ -217,6 +219,7 @@ def check_types(cfg: Any, source: str = "config") -> None:
     Args:
       cfg: the config (usually `self` in `__post_init__`, after any normalising of its own).
       source: the name InputError gives the config.
+      prefix: put before a field's name in the message: its path in an enclosing config (e.g. "model.").
 
     Returns:
       None.
@@ -228,7 +231,7 @@ def check_types(cfg: Any, source: str = "config") -> None:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if f.name in hints and not _fits(value, hints[f.name]):
-            raise InputError(source, f.name, _type_text(hints[f.name]), repr(value))
+            raise InputError(source, prefix + f.name, _type_text(hints[f.name]), repr(value))
 
 
 def validate(cfg: T) -> T:

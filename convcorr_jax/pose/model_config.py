@@ -5,8 +5,8 @@ paper's FLIC model) and the names of the MobileNetV2 trunk's taps and layers.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError
 
 TRUNKS = ("", "mobilenet_v2")  # "": the paper's multi-resolution banks
@@ -45,19 +45,25 @@ class ModelConfig:
     # with its coarsest level: the coarse evidence enters the fine map (beyond the paper; `fine_inputs`)
 
     def validate(self, prefix: str = "") -> "ModelConfig":
-        """self, or InputError naming the first bad field (as `prefix` + name, e.g. "model.pool" in a config)."""
-        def bad(field, expected, got):
-            raise InputError("config" if prefix else "model config", prefix + field, expected, got)
+        """self, or InputError naming the first bad field (as `prefix` + name, e.g. "model.pool" in a config).
 
-        for field in ("num_joints", "levels", "kernel", "bank", "head", "fine", "trunk_head"):
-            value = getattr(self, field)
-            seq = isinstance(value, (tuple, list))
-            if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-                       for v in (value if seq else (value,))):
-                bad(field, "an integer >= 1" + (" for each item" if seq else ""), value)
-        for field in ("sigma", "lcn_sigma"):
-            if not getattr(self, field) > 0:  # NaN included
-                bad(field, "> 0 (the Gaussian's std)", getattr(self, field))
+        Args:
+          prefix: the config's path in an enclosing config ("model."); "" for a model config on its own.
+
+        Returns:
+          self.
+
+        Raises:
+          InputError: a field of another type than its annotation's, out of its range, or not fitting another.
+        """
+        source = "config" if prefix else "model config"
+
+        def bad(field, expected, got):
+            raise InputError(source, prefix + field, expected, got)
+
+        check_types(self, source, prefix)
+        check_fields(self, at_least_one=("num_joints", "levels", "kernel", "bank", "head", "fine", "trunk_head"),
+                     positive=("sigma", "lcn_sigma"), source=source, prefix=prefix)
         if not 0 <= self.spatial_dropout < 1:  # p = 1 draws masks of 0 / 0
             bad("spatial_dropout", "a drop probability in [0, 1) (0: off)", self.spatial_dropout)
         if self.pool not in (4, 8, 16):
