@@ -336,3 +336,26 @@ def test_list_models_says_where_each_choice_was_made(capsys):
     assert "the the " not in out and out.count("read-out: ") == len(shipped.names())
     rule = json.loads((shipped.MODELS / "person" / "readout.json").read_text())["test_time"]["rule"]
     assert "test-time flip and crop scales chosen on " in out and rule in out
+
+
+@pytest.mark.parametrize("edit, match", [
+    # a config out of its range: was a TypeError from jax's concatenate deep in the first estimate
+    (lambda d: d["config"]["model"].update(pool=6), r"model\.json: field 'config\.model\.pool': expected 4, 8 or 16"),
+    (lambda d: d["config"]["model"].update(sigma=-1.0), r"model\.json: field 'config\.model\.sigma': expected > 0"),
+    # another width than the parameters': was a traceback from inside the network
+    (lambda d: d["config"]["model"].update(head=32), r"params\.npz: field 'coarse/fc1/bias': expected shape \(32,\)"),
+    # was "flip: field 'perm'", naming neither the file nor what was wrong with it
+    (lambda d: d["config"]["model"].update(num_joints=3), r"params\.npz: field 'coarse/fc2/bias'.*num_joints=3"),
+    (lambda d: d.pop("config"), r"model\.json: field 'config': expected the model's training config"),  # KeyError
+    (lambda d: d["skeleton"]["names"].append("chin"), r"model\.json: field 'skeleton\.names': expected 17 joints"),
+])
+def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, edit, match):
+    """A copied model folder whose model.json's config was edited (model.json holds the other files' sha256, not its
+    own) is refused when loaded, one InputError naming the file and the field, before any image is read."""
+    folder = tmp_path / "person"
+    shutil.copytree(shipped.MODELS / "person", folder)
+    record = json.loads((folder / shipped.MODEL_FILE).read_text())
+    edit(record)
+    (folder / shipped.MODEL_FILE).write_text(json.dumps(record))
+    with pytest.raises(InputError, match=match):
+        loaded_model.load(folder)

@@ -187,7 +187,7 @@ def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseModel:
 @functools.lru_cache(maxsize=4)
 def _shipped(name: str, stamp: tuple) -> PoseModel:
     del stamp  # part of the cache key only (`_stamp` of every file a model folder holds)
-    return _from_model(shipped.read_folder(shipped.MODELS / name, shipped.describe(name)), name)
+    return _from_model(shipped.read_folder(shipped.MODELS / name, shipped.describe(name), shapes=False), name)
 
 
 @functools.lru_cache(maxsize=4)

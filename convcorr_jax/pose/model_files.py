@@ -1,9 +1,11 @@
 """The model folder's files by name (`pose.shipped`'s format): what a shipped model, an export and a training run's
-folder hold beside its checkpoints; and reading a folder's parameters (`read_params`).
+folder hold beside its checkpoints; reading a folder's parameters (`read_params`) and checking them against its
+config's model (`check_param_shapes`).
 
-Names and the parameters' reader only, so that the training modules (`run_folder`: which files a run folder may hold;
-`checkpoints.start_params`: a run started from a model's parameters) and the export and inference modules (`shipped`:
-reading and writing the rest) share them without the training side importing inference.
+Names, the parameters' reader and their shapes' check only, so that the training modules (`run_folder`: which
+files a run folder may hold; `checkpoints.start_params`: a run started from a model's parameters) and the export and
+inference modules (`shipped`: reading and writing the rest) share them without the training side importing
+inference.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from flax import traverse_util
 
 from convcorr_jax.core import io
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
+from convcorr_jax.pose.model_config import ModelConfig
 
 MODEL_FILE = "model.json"
 PARAMS_FILE = "params.npz"
@@ -106,4 +110,35 @@ def read_params(folder: str | Path, record: dict | None = None) -> dict:
         return traverse_util.unflatten_dict({key: z[key] for key in z.files}, sep="/")
 
 
-__all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "read_params", "read_record"]
+def check_param_shapes(folder: str | Path, params: dict, cfg: ModelConfig) -> dict:
+    """Check a model folder's parameters against the structure and shapes of its config's model.
+
+    Args:
+        folder: the model folder (named in the error).
+        params: its parameters (`read_params`): nested dicts of arrays.
+        cfg: the model's settings (validated here).
+
+    Returns:
+        The config's parameter shapes (`model.param_shapes`: `jax.ShapeDtypeStruct` leaves).
+
+    Raises:
+        InputError: naming params.npz and the first parameter path of another shape than the config's model's (or
+            present in one only), both shapes; a config out of its range (`ModelConfig.validate`).
+    """
+    want = pose_model.param_shapes(cfg)
+    got_shapes, want_shapes = _shapes(params), _shapes(want)
+    for path in sorted(set(got_shapes) | set(want_shapes)):
+        if got_shapes.get(path) != want_shapes.get(path):
+            raise InputError(Path(folder) / PARAMS_FILE, path, f"shape {want_shapes.get(path, 'absent')} (the "
+                             f"parameters of the config's model, num_joints={cfg.num_joints})",
+                             f"shape {got_shapes.get(path, 'absent')}")
+    return want
+
+
+def _shapes(tree: dict) -> dict[str, tuple]:
+    """{"a/b/kernel": shape} of a nested dict of arrays (or shape structs)."""
+    return {k: tuple(v.shape) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
+
+
+__all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "check_param_shapes", "read_params",
+           "read_record"]

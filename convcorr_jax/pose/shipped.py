@@ -47,8 +47,8 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
-from convcorr_jax.pose.model_files import (FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE, check_file, read_params,
-                                           read_record)
+from convcorr_jax.pose.model_files import (FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE, check_file,
+                                           check_param_shapes, read_params, read_record)
 from convcorr_jax.pose.training.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -254,26 +254,56 @@ def read(name: str) -> ShippedModel:
     Raises:
         InputError: `unknown` for a name that is not shipped; naming the file for a damaged or missing one.
     """
-    return read_folder(MODELS / name, describe(name))
+    return read_folder(MODELS / name, describe(name), shapes=False)
 
 
-def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
+def _config_from(folder: Path, record: dict) -> TrainConfig:
+    """model.json's "config" as a TrainConfig, its model's settings validated (`ModelConfig.validate`).
+
+    Args:
+        folder: the model folder (named in the error).
+        record: its model.json.
+
+    Returns:
+        The TrainConfig.
+
+    Raises:
+        InputError: naming model.json and the field ("config.model.pool") for a missing, malformed or out-of-range
+            config.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise InputError(folder / MODEL_FILE, "config", "the model's training config (a JSON object)",
+                         "none" if not isinstance(record, dict) or "config" not in record else record["config"])
+    try:
+        cfg = from_dict(TrainConfig, record["config"])
+        cfg.model.validate(prefix="model.")
+    except InputError as e:
+        raise InputError(folder / MODEL_FILE, f"config.{e.field}", e.expected, e.got) from None
+    return cfg
+
+
+def read_folder(folder: str | Path, record: dict | None = None, shapes: bool = True) -> ShippedModel:
     """The model folder `folder` (as `write` makes it, shipped or not), every file checked against its sha256.
 
     Args:
         folder: a model folder, or a run folder that is a model (`write_files`).
         record: its model.json when already read (None: read here).
+        shapes: check the parameters' shapes against the config's model (`model_files.check_param_shapes`, about
+            a second; False for the shipped models, whose files are the package's own).
 
     Returns:
         The `ShippedModel`.
 
     Raises:
-        InputError: naming the file for an unreadable model.json or a damaged or missing file.
+        InputError: naming the file for an unreadable model.json or a damaged or missing file, a config out of its
+            range, parameters of other shapes than its model's, or a skeleton of another number of joints.
     """
     folder = Path(folder)
     record = read_record(folder) if record is None else record
     params = _check_files(folder, record)
-    cfg = from_dict(TrainConfig, record["config"])
+    cfg = _config_from(folder, record)
+    if shapes:
+        check_param_shapes(folder, params, cfg.model)
     fs = record.get("frame_statistics")
     frames = None
     if fs:
@@ -288,9 +318,12 @@ def read_folder(folder: str | Path, record: dict | None = None) -> ShippedModel:
         frames = FrameStatistics(int(fs["input_size"]), int(fs["pool"]), saved[0], saved[1], float(fs["ratio"]),
                                  dict(settings))
     sk = record.get("skeleton")
+    sk = None if sk is None else _skeleton_from(sk, folder / MODEL_FILE)
+    if sk is not None and len(sk.names) != cfg.model.num_joints:
+        raise InputError(folder / MODEL_FILE, "skeleton.names", f"{cfg.model.num_joints} joints (config.model."
+                         "num_joints)", f"{len(sk.names)}")
     chosen = pose_readout.load_readout(folder)
-    return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames,
-                        None if sk is None else _skeleton_from(sk, folder / MODEL_FILE),
+    return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames, sk,
                         None if chosen is None else chosen[0], _crop_from(record, folder / MODEL_FILE))
 
 

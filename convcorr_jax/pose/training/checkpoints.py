@@ -23,12 +23,11 @@ from pathlib import Path
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from flax import traverse_util
 
 from convcorr_jax.core import cache, parallel
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import model, person_crops
-from convcorr_jax.pose.model_files import MODEL_FILE, PARAMS_FILE, read_params, read_record
+from convcorr_jax.pose.model_files import MODEL_FILE, PARAMS_FILE, check_param_shapes, read_params, read_record
 from convcorr_jax.pose.training.config import NOT_SETTINGS, TrainConfig, fix_old_record
 from convcorr_jax.pose.training.stages import init_opt
 
@@ -273,11 +272,6 @@ def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
     return state["params"]
 
 
-def _shapes(tree: dict) -> dict[str, tuple]:
-    """{"a/b/kernel": shape} of a nested dict of arrays (or shape structs)."""
-    return {k: tuple(v.shape) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
-
-
 def _check_joints(folder: Path, record: dict, cfg: TrainConfig) -> None:
     """Refuse a model whose joints (model.json's skeleton names, where recorded) are not those of the config's data:
     a model of another skeleton with as many joints has parameters of the same shapes, its joint i another joint.
@@ -325,12 +319,6 @@ def start_params(cfg: TrainConfig) -> tuple[dict, dict | None]:
     record = read_record(folder)
     _check_joints(folder, record, cfg)
     params = read_params(folder, record)  # params.npz checked against the record's sha256
-    want = model.param_shapes(cfg.model)
-    got_shapes, want_shapes = _shapes(params), _shapes(want)
-    for path in sorted(set(got_shapes) | set(want_shapes)):
-        if got_shapes.get(path) != want_shapes.get(path):
-            raise InputError(folder / PARAMS_FILE, path, f"shape {want_shapes.get(path, 'absent')} (the parameters "
-                             f"of the config's model, num_joints={cfg.model.num_joints})",
-                             f"shape {got_shapes.get(path, 'absent')}")
+    want = check_param_shapes(folder, params, cfg.model)
     params = jax.tree_util.tree_map(lambda a, w: np.asarray(a, w.dtype), params, want)
     return params, {"init_from": str(folder), "params_sha256": record["files"][PARAMS_FILE]}
