@@ -101,6 +101,20 @@ def test_the_same_parameters_give_the_same_bytes_and_a_damaged_file_is_named(tin
         shipped.read("again")
 
 
+def test_a_file_entry_outside_the_model_folder_is_refused(tiny_run, models, tmp_path):
+    """model.json's "files" is the one record no sha256 covers: an entry that leaves the folder was read and hashed."""
+    _ship(*tiny_run, models)
+    record_path = models / "tiny" / shipped.MODEL_FILE
+    record = json.loads(record_path.read_text())
+    outside = models / "outside.txt"
+    outside.write_text("not the model's")
+    for rel in ("../outside.txt", str(outside), "frames/../../outside.txt"):
+        bad = dict(record, files={**record["files"], rel: io.sha256_file(outside)})
+        record_path.write_text(json.dumps(bad))
+        with pytest.raises(InputError, match=r"model\.json: field 'files\..*': expected a path inside the model"):
+            shipped.read("tiny")
+
+
 def test_a_loaded_model_is_read_again_when_any_of_its_files_changes(tiny_run, models, tmp_path):
     """The loaded-model cache was keyed by model.json's modification time (a shipped model: by its name alone), so a
     replaced params.npz was not seen: the old parameters were served, a damaged file was not named."""

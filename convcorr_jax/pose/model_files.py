@@ -11,7 +11,7 @@ inference.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from flax import traverse_util
@@ -56,8 +56,13 @@ def check_file(folder: str | Path, rel: str, want: str) -> None:
         None.
 
     Raises:
-        InputError: naming the file, for a missing one or one of another sha256 (damaged or changed).
+        InputError: naming the file, for a missing one or one of another sha256 (damaged or changed); naming
+            model.json for a path that is absolute or leaves the folder ("..").
     """
+    parts = PurePosixPath(str(rel).replace("\\", "/")).parts
+    if not parts or parts[0] == "/" or ".." in parts or Path(str(rel)).is_absolute():
+        raise InputError(Path(folder) / MODEL_FILE, f"files.{rel}", "a path inside the model folder, relative to it",
+                         rel)
     path = Path(folder) / rel
     if not path.is_file():
         raise InputError(path, rel, f"the model's file (sha256 {want})", "missing file")
