@@ -88,6 +88,30 @@ def test_l2_matches_brute_force():
     assert np.all(np.diff(np.asarray(d), axis=1) >= 0)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_new_query_counts_below_qblock_compile_nothing_new(metric, count_compiles, tmp_path):
+    """Calls with 5, 6, 7 and 8 queries (the count padded to a power of two by repeating the last query, the padded
+    rows dropped): after the first call nothing is compiled again, in memory or streamed, and every call's
+    neighbours are the brute force's."""
+    rng = np.random.default_rng(11)
+    db = rng.normal(size=(61, 7)).astype(np.float32)
+    q = rng.normal(size=(8, 7)).astype(np.float32)
+    np.save(tmp_path / "db.npy", db)
+    search = knn.topk_cosine if metric == "cosine" else knn._topk_l2
+    stream = knn.topk_cosine_mmap if metric == "cosine" else knn._topk_l2_mmap
+    search(q[:5], db, 3)
+    stream(q[:5], tmp_path / "db.npy", 3, chunk=32)
+    with count_compiles() as n:
+        found = {m: (search(q[:m], db, 3), stream(q[:m], tmp_path / "db.npy", 3, chunk=32)) for m in (6, 7, 8, 5)}
+    assert n[0] == 0
+    for m, results in found.items():
+        s_ref, i_ref = brute_force_topk(q[:m], db, 3, metric)
+        for s, i in results:
+            assert s.shape == i.shape == (m, 3)
+            np.testing.assert_array_equal(np.asarray(i), i_ref)
+            np.testing.assert_allclose(np.asarray(s), s_ref, atol=1e-4)
+
+
 def test_ties_smaller_index_first_across_blocks():
     # duplicate rows spread across different blocks: exact ties must come out in index order
     base = np.eye(4, dtype=np.float32)

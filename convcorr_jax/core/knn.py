@@ -5,9 +5,11 @@ against a database block (`qblock x block` floats), keeps the running top-k, and
 score matrix never exists. Within a block the top-k is selected in two exact stages (the k column groups
 with the largest maxima, then the top-k of their members), which on CPU costs a fraction of one `lax.top_k`
 over the block. Everything is jit-compiled with static shapes (the database is padded to a whole
-number of blocks, padded rows can never be returned). With several devices the database blocks are sharded
-across them (`jax.shard_map` over a 1-D mesh) and the per-device top-k lists are merged. Databases on disk
-(`.npy`, memory-mapped) are streamed chunk by chunk.
+number of blocks, padded rows can never be returned; fewer queries than `qblock` are padded to the next power of
+two, at least `QMIN`, by repeating the last query, so that query counts within a power of two share one program,
+the padded rows' results dropped). With several devices the database blocks are sharded across them
+(`jax.shard_map` over a 1-D mesh) and the per-device top-k lists are merged. Databases on disk (`.npy`,
+memory-mapped) are streamed chunk by chunk.
 
 Ties: scores are compared exactly; among equal scores the smaller database index comes first (the same
 rule as a stable sort of `-score`). Different blockings may round dot products differently in the last bit,
@@ -27,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 
 _NEG = -jnp.inf
 
@@ -145,48 +148,62 @@ def _topk_local(queries, db_blocks, valid, offset, k: int, metric: str, qblock: 
     return s.reshape(-1, k), i.reshape(-1, k)
 
 
-def _pad_rows(x: np.ndarray | jax.Array, multiple: int):
-    n = x.shape[0]
-    pad = (-n) % multiple
-    if pad:
-        x = jnp.concatenate([jnp.asarray(x), jnp.zeros((pad,) + x.shape[1:], x.dtype)], axis=0)
-    return jnp.asarray(x), n
+QMIN = 8  # fewer queries than qblock: padded up to a power of two, at least this many
 
 
-def _check_finite_rows(x: jax.Array, source: str, field: str, offset: int | None = None) -> None:
+def _query_rows(q_n: int, qblock: int) -> tuple[int, int]:
+    """(padded query count, query block) for q_n queries: a multiple of qblock from qblock queries up, below it
+    the next power of two (>= QMIN, <= qblock) as one block, so that query counts within a power of two share
+    one compiled program."""
+    qblock = max(1, qblock)
+    if q_n >= qblock:
+        return q_n + -q_n % qblock, qblock
+    size = min(qblock, pow2_ceil(q_n, QMIN))
+    return size, size
+
+
+def _check_finite_rows(x: jax.Array, source: str, field: str, offset: int | None = None,
+                       rows: int | None = None) -> None:
     """Refuse NaN or inf in x [R, D] (a NaN score would outrank every finite one): one InputError naming the
-    first bad row. `offset`: x is a chunk of a streamed array starting at that row (the count then stays unknown)."""
+    first bad row. `offset`: x is a chunk of a streamed array starting at that row (the count then stays unknown).
+    `rows`: only the first `rows` rows are checked (the others are padding)."""
     ok = jnp.all(jnp.isfinite(x), axis=1)
     if not bool(jnp.all(ok)):
-        bad = np.flatnonzero(~np.asarray(ok))
+        bad = np.flatnonzero(~np.asarray(ok)[:rows])
         count = "the first such row" if offset is not None else f"{len(bad)} row{'s' if len(bad) > 1 else ''} in all"
         raise InputError(source, field, "finite values (no NaN or inf)",
                          f"NaN or inf in row {(offset or 0) + int(bad[0])} ({count})")
 
 
-def _check_inputs(queries, database, k):
+def _check_inputs(queries, database, k, qblock: int, metric: str) -> tuple[jax.Array, int, int]:
+    """Check queries [Q, D] against database [N, D] and k; -> (the queries float32, padded to `_query_rows` by
+    repeating the last row and l2-normalised for cosine [Qp, D], Q, the query block)."""
+    if not isinstance(queries, (np.ndarray, jax.Array)):
+        queries = np.asarray(queries, np.float32)
     dims = check_shape(database, "N D", "knn", "database")
     check_shape(queries, "Q D", "knn", "queries", dims, note="(D: the database's feature dimension)")
     check(isinstance(k, (int, np.integer)) and 1 <= k <= dims["N"], "knn", "k", f"an integer in [1, N = {dims['N']}]",
           k)
-    _check_finite_rows(queries, "knn", "queries")
+    q_n = queries.shape[0]
+    size, qblock = _query_rows(q_n, qblock)
+    if q_n < qblock or not isinstance(queries, jax.Array):  # padded on the host: no program per query count
+        queries = np.asarray(queries, np.float32)
+    queries = jnp.asarray(pad_rows(queries, size)[0] if q_n else queries, jnp.float32)
+    _check_finite_rows(queries, "knn", "queries", rows=q_n)
+    return (l2_normalize(queries) if metric == "cosine" else queries), q_n, qblock
 
 
 def _topk(queries, database, k, metric, block, qblock, offset=0, devices=None):
-    queries = jnp.asarray(queries, jnp.float32)
     database = jnp.asarray(database, jnp.float32)
-    _check_inputs(queries, database, k)
+    qpad, q_n, qblock = _check_inputs(queries, database, k, qblock, metric)
     _check_finite_rows(database, "knn", "database")
     if metric == "cosine":
-        queries, database = l2_normalize(queries), l2_normalize(database)
-    q_n = queries.shape[0]
-    qblock = max(1, min(qblock, q_n))
+        database = l2_normalize(database)
     block = max(1, min(block, database.shape[0]))
-    qpad, _ = _pad_rows(queries, qblock)
     devices = list(jax.devices()) if devices is None else list(devices)
     ndev = len(devices)
     n = database.shape[0]
-    dbp, _ = _pad_rows(database, block * ndev)
+    dbp, _ = pad_rows(database, block * ndev)
     nb = dbp.shape[0] // block
     valid = (jnp.arange(dbp.shape[0]) < n).reshape(nb, block)
     blocks = dbp.reshape(nb, block, -1)
@@ -194,10 +211,17 @@ def _topk(queries, database, k, metric, block, qblock, offset=0, devices=None):
         s, i = _topk_local(qpad, blocks, valid, jnp.int32(offset), k, metric, qblock)
     else:
         s, i = _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices)
-    s, i = s[:q_n], i[:q_n]
+    return _trim(s, i, q_n, metric)
+
+
+def _trim(s: jax.Array, i: jax.Array, q_n: int, metric: str) -> tuple[jax.Array, jax.Array]:
+    """The first q_n rows of the padded results (L2: negated back to squared distances, clipped at 0), cut on the
+    host: a jax slice would compile a program per query count."""
     if metric == "l2":
         s = jnp.maximum(-s, 0.0)
-    return s, i
+    if s.shape[0] == q_n:
+        return s, i
+    return jax.device_put(np.asarray(s)[:q_n]), jax.device_put(np.asarray(i)[:q_n])
 
 
 def _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices):
@@ -272,13 +296,10 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
     except (OSError, ValueError) as e:
         raise InputError(path, "file", "a readable .npy array [N, D]", f"{type(e).__name__}: {e}") from e
     check_shape(db, "N D", path, "array", dtype="float")
-    queries = jnp.asarray(queries, jnp.float32)
-    _check_inputs(queries, db[:1] if db.shape[0] else db, 1)
+    queries, q_n, qblock = _check_inputs(queries, db[:1] if db.shape[0] else db, 1, qblock, metric)
     check(isinstance(k, (int, np.integer)) and 1 <= k <= db.shape[0], "knn", "k",
           f"an integer in [1, N = {db.shape[0]}]", k)
     check(isinstance(chunk, (int, np.integer)) and chunk >= 1, "knn", "chunk", "an integer >= 1", chunk)
-    if metric == "cosine":
-        queries = l2_normalize(queries)
     n = db.shape[0]
     chunk = min(chunk, n)
     s_run = i_run = None
@@ -300,21 +321,17 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
             s_run, i_run = s, i
         else:
             s_run, i_run = _merge_jit(s_run, i_run, s, i, k)
-    if metric == "l2":
-        s_run = jnp.maximum(-s_run, 0.0)
-    return s_run, i_run
+    return _trim(s_run, i_run, q_n, metric)
 
 
-def _topk_chunk(queries, part, n_valid, offset, k, metric, block, qblock):
-    q_n = queries.shape[0]
-    qblock = max(1, min(qblock, q_n))
+def _topk_chunk(qpad, part, n_valid, offset, k, metric, block, qblock):
+    """Top-k of the padded queries qpad [Qp, D] (Qp a multiple of qblock) against one chunk part [C, D] whose
+    first n_valid rows are real, indices from `offset`."""
     block = max(1, min(block, part.shape[0]))
-    qpad, _ = _pad_rows(queries, qblock)
-    dbp, _ = _pad_rows(part, block)
+    dbp, _ = pad_rows(part, block)
     nb = dbp.shape[0] // block
     valid = (jnp.arange(dbp.shape[0]) < n_valid).reshape(nb, block)
-    s, i = _topk_local(qpad, dbp.reshape(nb, block, -1), valid, jnp.int32(offset), k, metric, qblock)
-    return s[:q_n], i[:q_n]
+    return _topk_local(qpad, dbp.reshape(nb, block, -1), valid, jnp.int32(offset), k, metric, qblock)
 
 
 def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,

@@ -328,27 +328,44 @@ def shard_rows(fn: Callable, mesh: Mesh, *args):
     return jax.tree_util.tree_map(lambda x: x[:n], out)
 
 
-def pad_rows(tree, multiple: int):
-    """Every array of `tree` (leading axis N) padded to a multiple of `multiple` rows by repeating its last row.
+def pad_rows(tree, multiple: int, axis: int = 0):
+    """Every array of `tree` (axis `axis` of length N) padded to a multiple of `multiple` rows by repeating its last
+    row (the last slice along `axis`).
 
     The last batch of a batched loop keeps the compiled shape; the padded rows' outputs are dropped. NumPy arrays
-    stay NumPy arrays.
+    stay NumPy arrays. With `multiple = pow2_ceil(N)` the rows are padded up to the next power of two.
 
     Args:
-      tree: pytree of arrays sharing the leading axis N (N >= 1).
+      tree: pytree of arrays sharing the axis `axis` of length N (N >= 1; N = 0 is returned as given).
       multiple: the row multiple (>= 1).
+      axis: the axis padded (default the leading one; negative counts from the end).
 
     Returns:
       (padded tree, N).
     """
-    n = jax.tree_util.tree_leaves(tree)[0].shape[0]
+    n = jax.tree_util.tree_leaves(tree)[0].shape[axis]
     pad = -n % multiple
 
     def grow(x):
         xp = np if isinstance(x, np.ndarray) else jnp
-        return xp.concatenate([x, xp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        last = x[(slice(None),) * (axis % x.ndim) + (slice(-1, None),)]
+        return xp.concatenate([x, xp.repeat(last, pad, axis=axis)], axis=axis) if pad else x
 
     return jax.tree_util.tree_map(grow, tree), n
+
+
+def pow2_ceil(n: int, minimum: int = 1) -> int:
+    """The smallest power of two >= max(n, minimum): a size bucket, so that calls with any count in (2^(j-1), 2^j]
+    share one compiled shape (pad to it with `pad_rows(x, pow2_ceil(n))`).
+
+    Args:
+      n: a count (>= 0).
+      minimum: the least size returned (>= 1).
+
+    Returns:
+      int, a power of two.
+    """
+    return 1 << (max(int(n), int(minimum), 1) - 1).bit_length()
 
 
 @functools.lru_cache(maxsize=32)
