@@ -149,3 +149,17 @@ def test_initialize_distributed_refuses_partial_launcher_variables(monkeypatch):
         parallel.initialize_distributed()
     calls = _dist_env(monkeypatch, JAX_NUM_PROCESSES="1")  # one process: nothing to join
     assert parallel.initialize_distributed() is False and calls == []
+
+
+def test_pad_rows_along_an_axis_to_a_power_of_two_repeats_the_last_slice():
+    """`pad_rows(x, pow2_ceil(K), axis=-2)`: points [B, K, 2] padded along K by repeating each row's last point,
+    NumPy in, NumPy out; K = 0 and a count already a power of two come back as given."""
+    assert [parallel.pow2_ceil(n) for n in (0, 1, 2, 3, 5, 8, 9)] == [1, 1, 2, 4, 8, 8, 16]
+    assert parallel.pow2_ceil(3, 8) == 8 and parallel.pow2_ceil(20, 8) == 32
+    pts = np.arange(2 * 5 * 2, dtype=np.float32).reshape(2, 5, 2)
+    out, k = parallel.pad_rows(pts, parallel.pow2_ceil(5), axis=-2)
+    assert k == 5 and isinstance(out, np.ndarray) and out.shape == (2, 8, 2)
+    np.testing.assert_array_equal(out[:, :5], pts)
+    np.testing.assert_array_equal(out[:, 5:], np.repeat(pts[:, -1:], 3, axis=1))
+    for same in (pts[:, :4], pts[:, :0]):
+        assert parallel.pad_rows(same, parallel.pow2_ceil(same.shape[1]), axis=1)[0] is same

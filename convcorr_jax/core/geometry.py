@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 
 BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
 BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
@@ -324,7 +325,7 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     for group in by_shape.values():
         for s in range(0, len(group), CROP_CHUNK):
             idx = group[s:s + CROP_CHUNK]
-            rows = idx + idx[-1:] * ((1 << (len(idx) - 1).bit_length()) - len(idx))  # padded with the last image
+            rows = pad_rows(np.asarray(idx), pow2_ceil(len(idx)))[0]  # padded with the last image
             for i, c in zip(idx, crop(np.stack([images[i] for i in rows]), M[rows], size, border, cval)):
                 out[i] = c
     return np.stack(out)

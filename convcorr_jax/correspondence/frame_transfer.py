@@ -35,7 +35,7 @@ from convcorr_jax.correspondence.warp_projection import project_features
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
 from convcorr_jax.flow.warp import bilinear_sample
-from convcorr_jax.core.parallel import pad_rows
+from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 from convcorr_jax.core.progress import bar as progress_bar
 
 
@@ -50,21 +50,14 @@ def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -
     Returns:
       float32 [K, 2] (dx, dy) frame pixels.
     """
-    q, k = _padded_points(np.asarray(points))
+    points = np.asarray(points)
+    q, k = pad_rows(points, pow2_ceil(points.shape[-2]), axis=-2)  # a few compiled shapes for any point count
     fx, fy = grid_coordinates(grid_xy, q)
     return np.asarray(_bilinear(np.asarray(flow, np.float32), np.asarray(fx, np.float32),
                                 np.asarray(fy, np.float32)))[:k]
 
 
 _bilinear = jax.jit(bilinear_sample)
-
-
-def _padded_points(points: np.ndarray) -> tuple[np.ndarray, int]:
-    """(points [..., K, 2] padded along K to a power of two by repeating the last point, K): calls with any number
-    of points share a few compiled shapes (the padded points' results are dropped); K = 0 is returned as given."""
-    k = points.shape[-2]
-    pad = (1 << (k - 1).bit_length()) - k if k else 0
-    return np.concatenate([points, np.repeat(points[..., -1:, :], pad, axis=-2)], axis=-2), k
 
 
 def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
@@ -169,7 +162,8 @@ def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.nda
         _consistent_batch(best, jnp.asarray(back), xy, cfg.cycle * stride)
     trim = None if cfg.trim is None else cfg.trim * stride
     sigma = None if cfg.carry_sigma is None else cfg.carry_sigma * stride
-    q, k = _padded_points(np.asarray(q, np.float32))
+    q = np.asarray(q, np.float32)
+    q, k = pad_rows(q, pow2_ceil(q.shape[-2]), axis=-2)  # K padded to a power of two, the padding dropped
     return np.asarray(_transfer_batch(best, xy, xy, q, cfg.radius * stride, keep, trim, sigma,
                                       carry.SPREAD_CLIP if cfg.carry_scale else None), np.float64)[:, :k]
 
