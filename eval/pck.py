@@ -88,6 +88,7 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     used = vis.any(axis=1)
     check(bool(np.all(np.isfinite(norm[used]) & (norm[used] > 0))), gt, "norm", "finite values > 0",
           f"min {np.nanmin(norm[used]) if used.any() else 'none'}")
+    norm = np.where(used, norm, np.nan)  # an instance with no visible keypoint is left out, whatever its norm
     nonfinite = metrics.count_nonfinite(pred, points, vis)
     total = int(np.sum(metrics.evaluated(points, vis)))
     per = 100 * metrics.pck_per_keypoint(pred, points, vis, norm, alpha)

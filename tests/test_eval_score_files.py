@@ -180,6 +180,21 @@ def test_nan_ground_truth_marked_visible_is_refused(tmp_path, capsys):
     assert pck_files(tmp_path / "preds.npz", tmp_path / "gt_ok.npz")["pooled"] == 100.0
 
 
+def test_pck_files_leaves_out_an_instance_with_nothing_visible_whatever_its_norm(tmp_path):
+    """`norm` must be > 0 where an instance has a visible keypoint; an instance with none is left out, so a 0 norm
+    there (a common placeholder) is no error."""
+    part = np.random.default_rng(1).uniform(10, 300, (3, 4, 2))
+    visible = np.ones((3, 4))
+    visible[1] = 0
+    np.savez(tmp_path / "gt.npz", points=part, visible=visible, norm=np.array([50.0, 0.0, 50.0]))
+    np.savez(tmp_path / "preds.npz", preds=part)
+    r = pck_files(tmp_path / "preds.npz", tmp_path / "gt.npz")
+    assert r["pooled"] == 100.0 and r["per_joint"] == [100.0] * 4
+    np.savez(tmp_path / "gt0.npz", points=part, visible=np.ones((3, 4)), norm=np.array([50.0, 0.0, 50.0]))
+    with pytest.raises(InputError, match=r"gt0\.npz: field 'norm': expected finite values > 0"):
+        pck_files(tmp_path / "preds.npz", tmp_path / "gt0.npz")
+
+
 # -------------------------------------------------------------------------------------------- 5: strict JSON
 
 

@@ -86,6 +86,20 @@ def test_pck_leaves_out_a_person_without_a_normaliser():
     np.testing.assert_array_equal(metrics.pck_per_keypoint(pred, gt, vis, norm, 0.1), [1.0, 0.0])
 
 
+@pytest.mark.parametrize("bad", [0.0, -3.0])
+def test_pck_refuses_a_finite_norm_not_above_zero(bad):
+    """A zero norm would make every prediction but an exact one a miss, a negative one every prediction: refused,
+    naming the first such instance and its value; NaN and inf still leave an instance out."""
+    gt = np.zeros((4, 2, 2))
+    norm = np.array([20.0, np.nan, bad, bad])
+    with pytest.raises(InputError, match=rf"pck: field 'norm': expected values > 0 .*got {bad:g} at instance 2 \(2 "):
+        metrics.pck_hits(gt, gt, None, norm, 0.1)
+    with pytest.raises(InputError, match="instance 2"):
+        metrics.pck(gt, gt, None, norm, 0.1)
+    hits = metrics.pck_hits(gt, gt, None, np.array([20.0, np.nan, np.inf, 1e-9]), 0.1)
+    assert np.isnan(hits[1:3]).all() and (hits[[0, 3]] == 1.0).all()
+
+
 def test_torso_pck_protocol_of_sapp_taskar_by_hand():
     """FLIC and LSP torso PCK as eval_pck.m (Sapp & Taskar; bearpaw/eval_pose utils/eval_pck.m): the torso is
     ||l shoulder - r hip|| of the ground truth, a joint counts when d <= alpha * torso, a group averages its two

@@ -102,6 +102,31 @@ def test_normaliser_of_every_skeleton_by_hand():
     assert coco.head_lengths(np.zeros((1, 17, 2)), np.ones((1, 17), bool)) is None
 
 
+def test_a_degenerate_normaliser_leaves_the_person_out_of_pck():
+    """A torso with both ends on one pixel, or a person box of no extent, gives no normaliser (NaN): the person is
+    left out of PCK (`metrics.pck_hits` refuses a zero norm) rather than scored a miss or stopping the evaluation;
+    MPII's stored head size likewise."""
+    from types import SimpleNamespace
+
+    from convcorr_jax.core import metrics
+    from convcorr_jax.data import mpii_people
+
+    flic, lsp = skeletons.get("flic"), skeletons.get("lsp")
+    pts = np.zeros((2, 11, 2))
+    pts[0, flic.torso[1]] = (30.0, 40.0)  # person 0: torso 50 px; person 1: both ends at (0, 0)
+    torso = flic.normaliser_lengths(pts, np.ones((2, 11), bool))
+    assert torso[0] == pytest.approx(50.0) and np.isnan(torso[1])
+    hits = metrics.pck_hits(pts, pts, None, torso, 0.1)
+    assert (hits[0] == 1.0).all() and np.isnan(hits[1]).all()
+    boxes = np.array([[0, 0, 10, 20], [5, 5, 5, 5], [5, 5, 4, 4]], float)
+    box_norm = lsp.normaliser_lengths(np.zeros((3, 14, 2)), np.ones((3, 14), bool), boxes)
+    assert box_norm[0] == 20 and np.isnan(box_norm[1:]).all()
+    people = SimpleNamespace(samples=[SimpleNamespace(extras={"center": np.array([50.0, 50.0]), "scale": 1.0,
+                                                              "head_size": h}) for h in (20.0, 0.0)])
+    heads = mpii_people._mpii_inputs(people, 64).norm
+    assert heads[0] > 0 and np.isnan(heads[1])
+
+
 def test_a_coco_category_gives_a_new_skeleton_without_code():
     sk = from_coco_category(CAT, "f.json")
     assert sk.name == "lamp" and sk.num_joints == 5 and sk.links == ((0, 1), (1, 2), (1, 3), (1, 4))

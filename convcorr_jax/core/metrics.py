@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcorr_jax.core.deprecation import renamed
-from convcorr_jax.core.errors import check_shape
+from convcorr_jax.core.errors import InputError, check_shape
 
 
 def _keypoint_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
     Args:
         pred, gt: [N, K, 2] (x, y) pixels.
         visible: bool [N, K] (None: every keypoint with finite gt).
-        norm: [N] pixels per instance (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC); NaN
+        norm: [N] pixels per instance, > 0 (e.g. max(box w, h) for Long et al. / PASCAL, torso size for FLIC); NaN
             or inf leaves the instance out (e.g. `Skeleton.normaliser_lengths` of a person missing a torso end).
         alpha: the fraction of norm a prediction may be off.
 
@@ -74,7 +74,8 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
         float64 [N, K]: 1.0 hit, 0.0 miss, NaN not evaluated (`evaluated`, or a non-finite norm).
 
     Raises:
-        InputError: pred, gt not [N, K, 2] of one shape, visible not [N, K], norm not [N].
+        InputError: pred, gt not [N, K, 2] of one shape, visible not [N, K], norm not [N], a finite norm <= 0 (it
+            names the first such instance; a zero norm would make every prediction but an exact one a miss).
     """
     gt = np.asarray(gt, np.float64)
     pred = np.asarray(pred, np.float64)
@@ -83,7 +84,12 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
     if visible is not None:
         check_shape(visible, "N K", "pck", "visible", dims)
     check_shape(norm, "N", "pck", "norm", dims, note="(pixels per instance)")
-    d, norm = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt), np.asarray(norm, np.float64)[:, None]
+    norm = np.asarray(norm, np.float64)
+    bad = np.flatnonzero(np.isfinite(norm) & ~(norm > 0))
+    if bad.size:
+        raise InputError("pck", "norm", "values > 0 (pixels; NaN or inf leaves an instance out)",
+                         f"{norm[bad[0]]:g} at instance {bad[0]} ({bad.size} such in all)")
+    d, norm = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt), norm[:, None]
     return np.where(evaluated(gt, visible) & np.isfinite(norm), (d <= alpha * norm).astype(np.float64), np.nan)
 
 

@@ -59,8 +59,8 @@ def people(root: str | os.PathLike, split: str) -> PersonSet:
 
 def _mpii_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, protocol: str = "person") -> Inputs:
     """MPII's crop protocol: squares of side 200 x 1.25 x the stored scale around the stored centre (crop_scale
-    unused); norm: the head size (0.6 x head-box diagonal) in crop pixels, so PCK@0.5 is PCKh@0.5; torso: the
-    stored centre.
+    unused); norm: the head size (0.6 x head-box diagonal) in crop pixels, so PCK@0.5 is PCKh@0.5 (NaN, the person
+    left out, where the stored size is not > 0: a degenerate head box); torso: the stored centre.
 
     Args:
         people: MPII people (extras center, scale, head_size).
@@ -73,7 +73,8 @@ def _mpii_inputs(people: PersonSet, image_size: int, crop_scale: float = 1.0, pr
     """
     centres, sides = mpii.person_square(np.stack([s.extras["center"] for s in people.samples]),
                                         np.array([s.extras["scale"] for s in people.samples]))
-    heads = np.array([s.extras["head_size"] for s in people.samples])
+    heads = np.array([s.extras["head_size"] for s in people.samples], np.float64)
+    heads = np.where(heads > 0, heads, np.nan)
     affine = square_affines(centres, sides, image_size)
     torso = np.asarray(geometry.transform_points(centres[:, None], affine), np.float32)[:, 0]
     return Inputs(affine, heads * image_size / sides, torso)  # crop pixels

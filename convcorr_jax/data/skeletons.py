@@ -165,7 +165,9 @@ class Skeleton:
     def normaliser_lengths(self, points: np.ndarray, labelled: np.ndarray, boxes: np.ndarray | None = None
                            ) -> np.ndarray:
         """The PCK normaliser [N] (pixels) of people with points [N, K, 2], labelled [N, K] and boxes [N, 4]
-        (x0, y0, x1, y1; needed for "bbox"): NaN where the normaliser's joints are not both labelled.
+        (x0, y0, x1, y1; needed for "bbox"): NaN (the person left out of PCK, `metrics.pck_hits`) where the
+        normaliser's joints are not both labelled, and where it is not > 0 (a degenerate annotation: both ends on one
+        pixel, a box of no extent).
 
         Args:
             points: keypoints [N, K, 2] in pixels.
@@ -180,10 +182,12 @@ class Skeleton:
             if boxes is None:
                 raise InputError(f"skeleton {self.name}", "bbox", "person boxes for the bbox normaliser")
             b = np.asarray(boxes, np.float64).reshape(-1, 4)
-            return np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-        a, b = getattr(self, self.normaliser)
-        ok = np.asarray(labelled, bool)[:, a] & np.asarray(labelled, bool)[:, b]
-        return np.where(ok, np.linalg.norm(pts[:, a] - pts[:, b], axis=-1), np.nan)
+            length = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        else:
+            a, b = getattr(self, self.normaliser)
+            ok = np.asarray(labelled, bool)[:, a] & np.asarray(labelled, bool)[:, b]
+            length = np.where(ok, np.linalg.norm(pts[:, a] - pts[:, b], axis=-1), np.nan)
+        return np.where(length > 0, length, np.nan)
 
     def head_lengths(self, points: np.ndarray, labelled: np.ndarray) -> np.ndarray | None:
         """The head segment's length [N] (PCKh's normaliser; NaN where unlabelled), None without a head segment.

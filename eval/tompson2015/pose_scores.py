@@ -78,7 +78,7 @@ def pck_columns(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.n
         pred: predictions [N, K, 2].
         gt: ground truth [N, K, 2].
         scored: bool [N, K], the keypoints scored.
-        norm: the normaliser [N] (pixels).
+        norm: the normaliser [N] (pixels, > 0; NaN leaves the person out).
         skeleton: names and groups.
         alphas: the thresholds (fractions of the normaliser).
 
@@ -87,7 +87,7 @@ def pck_columns(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.n
     """
     out = {}
     for a in alphas:
-        hits = metrics.pck_hits(pred, gt, scored, np.where(np.isfinite(norm), norm, 0.0), a)
+        hits = metrics.pck_hits(pred, gt, scored, norm, a)
         row = {"mean": _mean(hits)}
         row.update({n: _mean(hits[:, j]) for j, n in enumerate(skeleton.names)})
         row.update({g: _mean(hits[:, list(js)]) for g, js in skeleton.column_groups.items()})
