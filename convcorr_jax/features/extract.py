@@ -45,7 +45,8 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     """Run `backbone` on uint8 RGB images and return `{tap: np.ndarray}`.
 
     Images are preprocessed in the backbone's convention (no resizing). Batches have a fixed size (the last one is
-    padded), so the forward pass compiles once per image shape.
+    padded), so the forward pass compiles once per image shape and batch size; a call with fewer images than
+    batch_size runs them as one batch of that many (a program per such count).
 
     Args:
       backbone, params: the feature network and its parameters.
