@@ -107,6 +107,20 @@ def test_a_csv_header_is_read_by_its_names(tmp_path):
         read_points(tmp_path / "yx.csv")
 
 
+@pytest.mark.parametrize("text, row", [("1,2o\n3,4\n", "['1', '2o']"), ("0x10,2\n", "['0x10', '2']"),
+                                       ("7,\n8,9\n", "['7', '']")])
+def test_a_first_csv_row_holding_a_number_is_a_point_never_a_header(tmp_path, text, row):
+    """A first row with a number in it is a (mistyped) point, refused naming it; it was dropped as a header, the
+    points after it silently renumbered."""
+    (tmp_path / "p.csv").write_text(text)
+    assert f"field 'x,y rows[0]': expected two numbers x, y (pixels), got {row}" in _refused(tmp_path / "p.csv")
+
+
+def test_a_json_integer_beyond_floats_range_is_refused_in_one_line(tmp_path):
+    (tmp_path / "p.json").write_text("[[1" + "0" * 400 + ", 2]]")
+    assert "field 'points[0]': expected two numbers x, y (pixels)" in _refused(tmp_path / "p.json")
+
+
 @pytest.mark.parametrize("name, make, got", [
     ("photo.png", lambda p: Image.new("RGB", (8, 8)).save(p), "binary data (a PNG image)"),
     ("photo.json", lambda p: Image.new("RGB", (8, 8)).save(p, format="JPEG"), "binary data (a JPEG image)"),

@@ -2,7 +2,7 @@
 
 `read_points(path)` reads, telling the formats apart by content (a name's suffix only decides JSON or .mat):
   JSON          a list of [x, y], or {"points": [[x, y], ...]}
-  CSV           one "x,y" per line, an optional header line ("y,x" refused: the columns are x, y)
+  CSV           one "x,y" per line, an optional header line (no number in it; "y,x" refused: the columns are x, y)
   PF-WILLOW     its keypoint .mat: `pts_coord` [2 x K], MATLAB's 1-based pixels (1 subtracted once, by
                 `data.pf_willow.pts_coord_points`)
   match output  `convcorr match`'s own JSON: its "points_b", the points transferred into image B, so that
@@ -76,7 +76,7 @@ def read_points(path: str | os.PathLike) -> PointsFile:
     rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
     if rows and not any(len(r) == 2 and _numeric(r) for r in rows) and (len(rows) > 1 or len(rows[0]) != 2):
         raise InputError(p, "points", EXPECTED, f"text without x,y rows (line 1: {_short(rows[0])})")
-    if rows and not _numeric(rows[0]):
+    if rows and not any(_numeric([c]) for c in rows[0]):  # a header: no number in it (a typo'd row is refused)
         names = [c.strip().lower() for c in rows[0]]
         if len(names) == 2 and set(names) == {"x", "y"} and names != ["x", "y"]:
             raise InputError(p, "header", "columns x,y in that order (x: pixels from the left, y: from the top)",
@@ -145,7 +145,7 @@ def _rows(p: Path, rows: object, where: str, nulls: bool = False) -> np.ndarray:
 def _numeric(row) -> bool:
     try:
         [float(v) for v in row]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond float's range
         return False
     return not any(isinstance(v, bool) for v in row)
 
