@@ -35,7 +35,8 @@ from convcorr_jax.core.errors import InputError
 SET_METAVAR = "FIELD=VALUE"
 # why align, features and classify default to MobileNetV2 (docs/commands.md, "Flags and defaults")
 WHOLE_WEIGHTS = "mobilenet_v2, whose fetched ImageNet weights hold every layer, fc included"
-FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# a field name or dotted path; an item of a tuple of configs by its 0-based index (`datasets.1.share`)
+FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*")
 SAYS_DEFAULT = re.compile(r"\(default\b|\bdefault:", re.IGNORECASE)
 JSON, JSON_STDOUT = "--json", "--json -: the JSON alone on stdout, the other lines on stderr"  # convcorr_cli.main
 EXAMPLES = "examples:"  # the first line of a (sub)command's epilog (`document`), kept as written in --help
@@ -106,8 +107,9 @@ def refuse_stdout(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def set_assignment(text: str) -> str:
-    """argparse `type` of `--set`: `text` when it is one FIELD=VALUE (FIELD a name or dotted path, VALUE anything,
-    commas included); ArgumentTypeError (one line) otherwise."""
+    """argparse `type` of `--set`: `text` when it is one FIELD=VALUE (FIELD a name or dotted path, an item of a
+    tuple of configs by its index as in datasets.1.share; VALUE anything, commas included); ArgumentTypeError (one
+    line) otherwise."""
     field, sep, _ = text.partition("=")
     if not sep or not FIELD.fullmatch(field.strip()):
         raise argparse.ArgumentTypeError(f"expected field=value (one per --set, e.g. --set beta=0.1 --set "

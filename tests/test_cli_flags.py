@@ -420,3 +420,19 @@ def test_pf_benchmark_help_speaks_of_categories(name):
         text = " ".join(p._get_formatter()._format_action(_option(p, flag)).split())
         assert "sub-class" not in text and "all 90" not in text and "percent" not in text, (flag, text)
     assert "category" in " ".join(p.format_help().split())
+
+
+def test_set_enters_an_item_of_a_tuple_of_configs_by_index(tmp_path):
+    """`convcorr train pose --config person --set datasets.1.share=0.75`, as its help shows it, was refused by the
+    parser as no field=value (a path segment that is an index); the first segment stays a name."""
+    args = PARSERS["train pose"].parse_args(["--config", "person_tiny", "--set", "datasets.1.share=0.75",
+                                             "--set", f"datasets.0.root={tmp_path}"])
+    assert args.set == ["datasets.1.share=0.75", f"datasets.0.root={tmp_path}"]
+    from convcorr_jax.core.config import override
+    from convcorr_train.pose_configs import get_config
+
+    cfg = override(get_config("person_tiny"), args.set)
+    assert cfg.datasets[1].share == 0.75 and cfg.datasets[0].root == str(tmp_path)
+    for bad in ("1.share=0.5", "datasets..share=1", "datasets.1.=1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            options.set_assignment(bad)
