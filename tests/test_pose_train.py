@@ -233,6 +233,30 @@ def test_train_config_ranges(setting, field):
         override(pose_configs.get_config("tiny"), [setting])
 
 
+@pytest.mark.parametrize("setting,said", [
+    ("seed=-1", "field 'seed': expected >= 0"),  # was numpy's traceback when the data was drawn
+    ("augment.rotation=nan", "field 'augment.rotation': expected >= 0, got nan"),  # was trained, null in config.json
+    ("augment.rotation=-5", "field 'augment.rotation': expected >= 0"),
+    ("augment.scale=2,1", "field 'augment.scale': expected (low, high) with low <= high"),
+    ("augment.scale=0,1", "field 'augment.scale': expected > 0"),
+    ("augment.shift=-0.1", "field 'augment.shift': expected >= 0"),
+    ("augment.half_body=2", "field 'augment.half_body': expected a value in [0, 1]"),
+    ("augment.occlusion=nan", "field 'augment.occlusion': expected >= 0"),
+    ("augment.colour=1.5", "field 'augment.colour': expected a value in [0, 1]"),
+    ("augment.upper=3,99", "field 'augment.upper': expected joint ids below model.num_joints=16"),
+])
+def test_augmentation_and_seed_out_of_range_are_one_line_naming_the_key(setting, said, tmp_path, capsys):
+    """Out-of-range augmentation settings were taken as they were (a NaN rotation trained a run whose config.json
+    could not be read back) and a negative seed was a traceback from numpy."""
+    from convcorr_cli.main import main
+
+    assert main(["train", "pose", "--config", "tiny", "--out", str(tmp_path / "runs"), "--no-progress",
+                 "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and said in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_runs_trained_before_later_fields_keep_their_settings_digest():
     """Settings added later (`LATER_FIELDS`: the protocol, the trunk) are left out of the digest at their
     defaults: the default and `flic` configs keep the digests they had before those fields existed (computed by

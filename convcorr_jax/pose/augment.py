@@ -18,10 +18,15 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.core import geometry
+from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.data import skeletons
 
 MPII_FLIP = skeletons.MPII.flip  # left <-> right permutation of the 16 MPII joints
 FLIC_FLIP = skeletons.FLIC.flip  # ... of FLIC's 11 labelled joints
+
+
+_PROBABILITIES = ("half_body", "blur", "low_res", "occlusion")  # AugmentConfig's fields that are probabilities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,16 @@ class AugmentConfig:
     blur: float = 0.0  # probability of a Gaussian blur, sigma uniform in [0.5, 2] pixels
     low_res: float = 0.0  # probability of a down-scaled copy, factor uniform in [2, 4] (blurred, then pixelated)
     occlusion: float = 0.0  # probability of a mid-grey rectangle, each side uniform in [0.1, 0.4] x the crop's side
+
+    def __post_init__(self):
+        """InputError naming the first field out of its range (a NaN, a negative angle, shift or id, a scale range
+        that is not 0 < low <= high, a probability or colour factor above 1), before any sample is drawn."""
+        check_fields(self, positive=("scale",), nonnegative=("rotation", "shift", "colour", "upper", *_PROBABILITIES))
+        for name in ("colour", *_PROBABILITIES):
+            if getattr(self, name) > 1:
+                raise InputError("config", name, "a value in [0, 1]", getattr(self, name))
+        if len(self.scale) != 2 or self.scale[0] > self.scale[1]:
+            raise InputError("config", "scale", "(low, high) with low <= high", self.scale)
 
     @property
     def paper_only(self) -> bool:

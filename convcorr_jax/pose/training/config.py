@@ -127,7 +127,7 @@ class TrainConfig:
     def __post_init__(self):
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
-                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images"))
+                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "seed"))
         if sum(self.steps) < 1:
             raise InputError("config", "steps", "steps of the three stages adding up to at least 1", self.steps)
         if self.optimizer not in OPTIMIZERS:
@@ -150,6 +150,9 @@ class TrainConfig:
                              f"data={self.data}, {len(self.datasets)} dataset(s)")
         for i, part in enumerate(self.datasets):
             part.check(f"datasets[{i}]")
+        if any(j >= self.model.num_joints for j in self.augment.upper):
+            raise InputError("config", "augment.upper", f"joint ids below model.num_joints={self.model.num_joints}",
+                             self.augment.upper)
         if self.trunk_train not in ("none",) + model.TRUNK_LAYERS:
             raise InputError("config", "trunk_train", "'none' or a trunk layer (stem, block1..block13)",
                              self.trunk_train)
