@@ -436,3 +436,16 @@ def test_a_damaged_metrics_json_is_one_line_naming_it(tmp_path, capsys):
     assert ship_model.cli(["--run", str(run), "--out", str(tmp_path / "model")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "metrics.json" in err and not (tmp_path / "model").exists()
+
+
+def test_too_few_synthetic_people_for_both_splits_is_one_line_naming_n_samples(tmp_path, capsys):
+    """`--set n_samples=3` drew no held-out person: a traceback from numpy (stacking no boxes), not one line."""
+    from convcorr_cli.main import main
+
+    assert main(["train", "pose", "--config", "tiny", "--out", str(tmp_path / "runs"), "--no-progress",
+                 "--set", "n_samples=3"]) == 2
+    err = capsys.readouterr().err.strip()  # after the train split's line (progress), one error line
+    assert "Traceback" not in err and err.count("error") == 1, err
+    last = err.splitlines()[-1]
+    assert "field 'n_samples': expected enough people for both splits" in last and last.endswith("got 3"), err
+    assert not (tmp_path / "runs").exists()

@@ -43,8 +43,14 @@ def synthetic_people(root, split: str, n_samples: int = 1000, seed: int = 0, inp
 
     Returns:
         the PersonSet.
+
+    Raises:
+        InputError: naming n_samples, when the split holds no one (too few people drawn for both splits).
     """
     samples = synthetic_data.load_synthetic_people(n=n_samples, seed=seed, split=split, image_size=input_size)
+    if not samples:
+        raise InputError(f"synthetic people (seed={seed})", "n_samples", "enough people for both splits (about "
+                         f"75 % train, 25 % test; the {split} split of these is empty)", n_samples)
     boxes = np.stack([np.asarray(s.bbox, np.float64) for s in samples])
     return PersonSet(samples, skeletons.MPII, boxes, boxes, f"synthetic people (n={n_samples}, seed={seed})")
 
