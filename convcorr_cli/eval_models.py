@@ -81,7 +81,7 @@ def score_mpii(args: argparse.Namespace) -> int:
     if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
         raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)
     result, run_dir = run_alias("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args,
-                                {"--h5": args.h5, "--json": args.json})
+                                {"--h5": args.h5, "--json": args.json}, {"--annot": cfg.annot})
     if result is None:
         return 1
     copy_output(run_dir / mpii.PREDS, args.h5)

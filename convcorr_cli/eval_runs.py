@@ -41,12 +41,13 @@ def run_name(readable: str, cfg: ExperimentConfig) -> str:
 
 
 def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
-              outputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
+              outputs: dict[str, str | None] | None = None,
+              inputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
     """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`, after the experiment's
     `identify`: the scored model's identity is part of the digest) under `--out`: (result or None when it failed, run
-    folder). The output files in `outputs` (by flag) are checked before the run (`check_output_paths`; `--out`
-    by the runner)."""
-    check_output_paths(outputs, {}, cfg.data_root)
+    folder). The output files in `outputs` (by flag) are checked before the run (`check_output_paths`: none of them
+    one of the input files `inputs` (by flag) or inside the dataset folder; `--out` by the runner)."""
+    check_output_paths(outputs or {}, inputs or {}, cfg.data_root)
     identify = getattr(registry.load(exp_id), "identify", None)
     cfg = identify(cfg) if identify is not None else cfg
     cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))

@@ -173,6 +173,20 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert tables["0.5"]["Total"] == pytest.approx(saved["metrics"]["0.5"]["Total"], abs=1e-4)
 
 
+@pytest.mark.parametrize("flag", ["--h5", "--json"])
+def test_eval_mpii_refuses_to_write_over_its_annotation_file(flag, people, tmp_path, capsys):
+    """--h5 or --json naming the --annot file: one line before any work, the annotation file left as it was (it was
+    replaced by the predictions, or a half-read JSON, after the run)."""
+    annot = tmp_path / "valid.h5"
+    annot.write_bytes((people / "annot" / "valid.h5").read_bytes())
+    before = annot.read_bytes()
+    rc = main(["eval", "mpii", "--model", str(tmp_path / "no_model"), "--annot", str(annot), flag, str(annot),
+               "--out-dir", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and f"field '{flag}'" in err[0] and "--annot" in err[0], err
+    assert annot.read_bytes() == before and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("command", ["flic", "mpii", "pose"])
 def test_eval_of_a_folder_without_a_model_is_one_line(command, people, tmp_path, capsys):
     extra = {"flic": ["--root", str(people)], "pose": ["--root", str(people)],
