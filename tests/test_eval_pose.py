@@ -61,6 +61,24 @@ def test_oks_ap_against_a_hand_oks():
     assert pose_scores.oks_ap(_one_person_gt(area), [exact], np.full(3, sigma))["AP"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("where", ["dataset file", "no folder"])
+def test_eval_pose_checks_its_json_path_before_any_work(where, tmp_path, capsys):
+    """--json naming a file of the dataset folder (it was replaced by the scores after the run) or a path that cannot
+    be written (a traceback after the whole run): one line, exit code 2, before the model is read; nothing written."""
+    from convcorr_cli.main import main
+
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    ann = root / "annotations" / "person_keypoints_val.json"
+    ann.write_text("{}")
+    (tmp_path / "notes.txt").write_text("a file")
+    js = ann if where == "dataset file" else tmp_path / "notes.txt" / "x.json"  # a file where a folder must be
+    rc = main(["eval", "pose", "--model", str(tmp_path / "no_model"), "--root", str(root), "--json", str(js)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "'--json'" in err[0] and str(js) in err[0], err
+    assert ann.read_text() == "{}" and (tmp_path / "notes.txt").read_text() == "a file"
+
+
 @pytest.fixture(scope="module")
 def coco_run(tmp_path_factory):
     """A COCO-format folder with the 5-keypoint skeleton of `CAT` (train and val) and a coco_tiny run on it."""
@@ -78,7 +96,7 @@ def coco_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, capsys):
+def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, tmp_path, capsys):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -92,7 +110,7 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, caps
 
     saved, priors = spatial_mrf.load_spatial_model(run)  # the spatial model over the file's skeleton, its train split
     assert saved.edges == from_coco_category(CAT, "f").spatial_tree() and priors.shape[0] == 5
-    out = root / "scores.json"
+    out = tmp_path / "scores.json"  # outside the dataset folder: it is read, never written
     assert main(["eval", "pose", "--model", str(run), "--root", str(root), "--split", "val", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "normaliser: bbox (the person box's longer side)" in printed
