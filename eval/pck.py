@@ -86,8 +86,10 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     check(norm.shape == points.shape[:1], gt, "norm", f"shape {points.shape[:1]} ([N])", norm.shape)
     check_finite(points, vis, gt, "points", "finite (x, y) wherever visible is 1 (visible 0 leaves a point out)")
     used = vis.any(axis=1)
-    check(bool(np.all(np.isfinite(norm[used]) & (norm[used] > 0))), gt, "norm", "finite values > 0",
-          f"min {np.nanmin(norm[used]) if used.any() else 'none'}")
+    bad = np.flatnonzero(used & ~(np.isfinite(norm) & (norm > 0)))
+    if bad.size:  # named by instance: a NaN norm is not in the range of the others
+        raise InputError(gt, "norm", "finite values > 0 for each instance with a visible keypoint",
+                         f"{norm[bad[0]]:g} at instance {bad[0]} ({bad.size} such in all)")
     norm = np.where(used, norm, np.nan)  # an instance with no visible keypoint is left out, whatever its norm
     nonfinite = metrics.count_nonfinite(pred, points, vis)
     total = int(np.sum(metrics.evaluated(points, vis)))

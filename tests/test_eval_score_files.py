@@ -195,6 +195,16 @@ def test_pck_files_leaves_out_an_instance_with_nothing_visible_whatever_its_norm
         pck_files(tmp_path / "preds.npz", tmp_path / "gt0.npz")
 
 
+def test_pck_files_names_the_instance_of_a_nan_norm(tmp_path):
+    """A NaN norm of an instance with visible keypoints is refused naming the instance and its value (the message
+    gave the least finite norm, a valid value, as what was wrong)."""
+    part = np.random.default_rng(1).uniform(10, 300, (3, 4, 2))
+    np.savez(tmp_path / "preds.npz", preds=part)
+    np.savez(tmp_path / "gt.npz", points=part, visible=np.ones((3, 4)), norm=np.array([50.0, np.nan, 40.0]))
+    with pytest.raises(InputError, match=r"gt\.npz: field 'norm': .*got nan at instance 1 \(1 such in all\)"):
+        pck_files(tmp_path / "preds.npz", tmp_path / "gt.npz")
+
+
 # -------------------------------------------------------------------------------------------- 5: strict JSON
 
 
