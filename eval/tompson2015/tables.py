@@ -12,7 +12,8 @@ of the published prediction files when the real annotation folder holds them (Ta
 from scratch on the experiment's data: the `backbone` and `weights` fields are unused here.
 
 Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised; a
-model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.data.headline`);
+model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.data.headline`,
+its "all" column the MPII toolkit's Total over 14 joints, `total_joints`);
 1, sigma of the x error per group; 2 (not at tiny), forward milliseconds per image at 4x/8x/16x pooling on this
 CPU; 4, PCKh of the published MPII validation prediction files.
 """
@@ -148,6 +149,23 @@ def _rows(named: dict[str, list]) -> list[list]:
     return [[name, *vals] for name, vals in named.items()]
 
 
+def total_joints(js: joints.JointSet, visible: np.ndarray) -> tuple[np.ndarray, str]:
+    """The keypoints a PCKh "all" column pools and what they are, in words, for the table's title.
+
+    Args:
+        js: the test set's joint set.
+        visible: bool [N, K], the labelled keypoints.
+
+    Returns:
+        (bool [N, K], text): on the 16 MPII joints the official toolkit's Total (`metrics.MPII_TOOLKIT_JOINTS`:
+        pelvis and thorax left out, as `convcorr eval pckh` scores), else `visible` as it is and "".
+    """
+    if js.name != "mpii" or len(js.names) != 16:
+        return np.asarray(visible, bool), ""
+    toolkit = np.isin(np.arange(16), metrics.MPII_TOOLKIT_JOINTS)
+    return np.asarray(visible, bool) & toolkit, "; all: the MPII toolkit's 14 joints (pelvis and thorax left out)"
+
+
 def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,
                  timing: bool = True, mpii_reference: Path | None = None, on: str = "",
                  with_paper: bool = True) -> tuple[str, dict]:
@@ -166,7 +184,8 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     unit = "head-normalised" if score == "PCKh" else "torso-normalised"
     t3 = {k: joints.group_pck(p, g, v, n, js.groups, alpha) for k, p in preds.items()}
     res["table3"], res["score"] = t3, f"{score}@{alpha:g}"
-    overall = {k: float(100 * metrics.pck(p, g, v, n, alpha)) for k, p in preds.items()}
+    v_all, all_about = total_joints(js, v) if score == "PCKh" else (v, "")  # PCKh: the MPII toolkit's Total
+    overall = {k: float(100 * metrics.pck(p, g, v_all, n, alpha)) for k, p in preds.items()}
     res[res["score"].lower()] = overall  # "pck@0.05" or "pckh@0.5"
     res["score_about"] = score_about("head segment" if score == "PCKh" else "torso", alpha, "percent")
     cols = list(js.groups)
@@ -175,7 +194,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     rows.update({f"paper (different data, FLIC): {k}": [vals[paper.TABLE3_COLUMNS.index(c)]
                                                         if c in paper.TABLE3_COLUMNS else "-" for c in cols] + ["-"]
                  for k, vals in paper.TABLE3.items() if with_paper})
-    md = [f"**Table 3: {score}@{alpha:g} ({unit}), {title} test set ({len(test)} people)**", "",
+    md = [f"**Table 3: {score}@{alpha:g} ({unit}), {title} test set ({len(test)} people){all_about}**", "",
           markdown_table(["model", *cols, "all"], _rows(rows)), ""]
     t1_cols = [c for c in paper.TABLE1_COLUMNS if c in js.groups]
     t1 = {k: {c: joints.x_sigma(p, g, v, js.groups[c]) for c in t1_cols} for k, p in preds.items()}
@@ -187,7 +206,8 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
                                             "{:.2f}"), ""]
     if figures_dir is not None:
         alphas = np.linspace(0, 4 * alpha, 21)  # PCK 0..0.2 (torso); MPII PCKh 0..2
-        figures.pck_curves({k: np.array([100 * metrics.pck(p, g, v, n, a) for a in alphas]) for k, p in preds.items()},
+        figures.pck_curves({k: np.array([100 * metrics.pck(p, g, v_all, n, a) for a in alphas])
+                            for k, p in preds.items()},
                            figures_dir / "tompson_pck_curves.png", alphas, f"{score} ({unit}), {title}",
                            "head size" if score == "PCKh" else "torso")
         head_sho = js.groups["Head"] + js.groups["Shoulder"]
