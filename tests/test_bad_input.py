@@ -255,6 +255,9 @@ RUN = [
     ("alpha out of range", lambda f: ["run", "long2014.table4", "--set", "prediction.alpha=1.5"],
      ("prediction.alpha",)),
     ("val fraction", lambda f: ["run", "long2014.table4", "--set", "val_fraction=1"], ("val_fraction",)),
+    ("box below the prior role's input", lambda f: ["run", "long2014.table4", "--size", "tiny", "--backbone",
+                                                    "caffenet", "--set", "prediction.box_size=40"],
+     ("prediction.box_size", "55", "pool5")),  # conv5 fits in 40 px, pool5 does not: was a ZeroDivisionError
     ("locality k zero", lambda f: ["run", "long2014.locality", "--set", "ks1=1,0"], ("ks1",)),
     ("data figures grid", lambda f: ["run", "long2014.data", "--set", "grid_cols=0"], ("grid_cols",)),
     ("feature batch zero", lambda f: ["run", "razavian2015.tables", "--set", "feature_batch=0"], ("feature_batch",)),

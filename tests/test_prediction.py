@@ -252,3 +252,17 @@ def test_validation_choices_with_nothing_scored_raise_naming_the_split(monkeypat
                                                                         else 50.0}} for m in preds})
     assert rt._select_beta(None, [dataclasses.replace(s, category=c) for s, c in zip(samples, "aabbcc")], rcfg)[0] \
         == 3e-3  # a NaN first candidate no longer wins
+
+
+def test_a_box_below_what_the_features_need_is_one_line_naming_box_size():
+    """A box smaller than the prior role's (pool5) smallest input gave an empty grid and a ZeroDivisionError in the
+    kNN; a box smaller than one SIFT frame was reported as dsift's 'image'. Both name PredictionConfig's box_size."""
+    from convcorr_jax.backbones import get
+
+    samples = [_sample([[5.0, 5.0]], [0, 0, 63, 63], image=np.zeros((64, 64, 3), np.uint8))]
+    cfg = point_prediction.PredictionConfig(box_size=40)  # caffenet conv5 needs 31 px, pool5 55 px
+    with pytest.raises(InputError, match=r"PredictionConfig: field 'box_size'.*>= 55 px.*pool5.*got 40"):
+        point_prediction.dense_conv(samples, get("caffenet"), None, cfg)
+    with pytest.raises(InputError, match=r"PredictionConfig: field 'box_size'.*>= 25 px.*got 24"):
+        point_prediction.dense_sift(samples, dataclasses.replace(cfg, box_size=24))
+

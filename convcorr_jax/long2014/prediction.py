@@ -36,7 +36,7 @@ import numpy as np
 
 from convcorr_jax.core import geometry, knn, metrics
 from convcorr_jax.backbones.receptive_field import grid_centers
-from convcorr_jax.backbones.registry import resolve_tap
+from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.core.errors import check
 from convcorr_jax.features import sift
@@ -157,6 +157,8 @@ def dense_conv(samples, backbone, params, cfg: PredictionConfig):
       (X [n, L, D] over the L grid locations, centres [L, 2] (x, y) box pixels, pool5 vectors [n, P]).
     """
     tap, ptap = resolve_tap(backbone, cfg.role, "role"), resolve_tap(backbone, cfg.prior_role, "prior_role")
+    for t in dict.fromkeys((tap, ptap)):
+        check_input_side(backbone, t, cfg.box_size, "PredictionConfig", "box_size")
     crops = box_crops(samples, cfg.box_size)
     g = extract_grids(backbone, params, crops, sorted({tap, ptap}), cfg.batch_size)
     X = np.asarray(neighbourhood_concat(np.stack(g[tap]), cfg.neighbourhood))
@@ -176,6 +178,8 @@ def dense_sift(samples, cfg: PredictionConfig):
     Returns:
       (X float32 [n, L, 128], centres float32 [L, 2] (x, y) box pixels).
     """
+    check(cfg.box_size > 3 * cfg.sift_bin, "PredictionConfig", "box_size",
+          f">= {3 * cfg.sift_bin + 1} px (one dense SIFT frame of 4 bins of sift_bin {cfg.sift_bin} px)", cfg.box_size)
     feats, centres = [], None
     for crop in box_crops(samples, cfg.box_size):
         frames, desc = sift.dsift(sift.to_grey(crop), bin_size=cfg.sift_bin, step=cfg.sift_step)
@@ -291,14 +295,9 @@ def _prior_means(train: InstanceFeatures, test: InstanceFeatures, n_neighbours: 
     k = min(n_neighbours, train.prior.shape[0])
     _, idx = knn.topk_cosine(test.prior, train.prior, k)
     idx = np.asarray(idx)
-    K = train.keypoints.shape[1]
-    mu = np.full((len(idx), K, 2), np.nan)
-    for t in range(len(idx)):
-        for kk in range(K):
-            for j in idx[t]:
-                if train.trainable[j, kk]:
-                    mu[t, kk] = train.keypoints[j, kk]
-                    break
+    has = train.trainable[idx]  # [n_test, k, K]: which neighbours label which type
+    first = np.take_along_axis(idx, np.argmax(has, axis=1), 1)  # [n_test, K]: the nearest one labelling it
+    mu = np.where(has.any(1)[..., None], train.keypoints[first, np.arange(has.shape[2])], np.nan)
     return mu, idx[:, 0]
 
 

@@ -65,9 +65,9 @@ class Config(ExperimentConfig):
 
     def check(self) -> None:
         pc = self.prediction
-        resolve_tap(self.backbone, pc.prior_role, "prediction.prior_role")
-        check_input_side(self.backbone, resolve_tap(self.backbone, pc.role, "prediction.role"), pc.box_size, "config",
-                         "prediction.box_size")
+        for field in ("role", "prior_role"):
+            check_input_side(self.backbone, resolve_tap(self.backbone, getattr(pc, field), f"prediction.{field}"),
+                             pc.box_size, "config", "prediction.box_size")
 
 
 VAL_CS = (1e-6, 1e-5, 1e-4, 1e-3)  # conv5 C candidates (as on FLIC)
