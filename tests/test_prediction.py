@@ -266,3 +266,24 @@ def test_a_box_below_what_the_features_need_is_one_line_naming_box_size():
     with pytest.raises(InputError, match=r"PredictionConfig: field 'box_size'.*>= 25 px.*got 24"):
         point_prediction.dense_sift(samples, dataclasses.replace(cfg, box_size=24))
 
+
+def test_a_keypoint_type_without_training_positives_is_not_predicted():
+    """A type no training instance labels has no detector: its prediction is NaN (a miss, with and without the
+    prior), where it was the first window's centre (a hit whenever the keypoint lay near the box's corner)."""
+    rng = np.random.default_rng(0)
+    cx, cy = np.meshgrid(np.arange(4) * 8.0, np.arange(4) * 8.0)
+    centres = np.stack([cx.ravel(), cy.ravel()], 1).astype(np.float32)
+    cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=10, max_rounds=1)
+
+    def feats(n, labelled):
+        kp = np.tile([[12.0, 12.0], [0.0, 0.0]], (n, 1, 1))  # type 1 sits on the first window's centre
+        return point_prediction.InstanceFeatures(rng.normal(size=(n, 16, 4)).astype(np.float32), centres, kp,
+                                                 np.tile(labelled, (n, 1)), prior=rng.normal(size=(n, 3)))
+
+    test_s = [_sample([[12.0, 12.0], [0.0, 0.0]], [0, 0, 31, 31]) for _ in range(2)]
+    res = point_prediction.run_category(feats(4, [True, False]), feats(2, [True, True]), test_s, "conv", cfg, 6.0)
+    assert res["info"]["missing"] == [1]
+    for name in ("pred", "pred_prior"):
+        assert np.isnan(res[name][:, 1]).all() and np.isfinite(res[name][:, 0]).all()
+    for name in ("hits", "hits_prior"):
+        np.testing.assert_array_equal(res[name][:, 1], 0.0)  # evaluated, a miss

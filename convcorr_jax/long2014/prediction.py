@@ -258,7 +258,7 @@ def _train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_
                     key: jax.Array | None = None):
     """Hard-negative-mined SVMs for the K keypoint types of one category (`svm.mine_hard_negatives`).
 
-    Keypoint types without any training positive get a zero detector (score 0 everywhere; info['missing']).
+    Keypoint types without any training positive get a zero detector (info['missing']; `run_category` predicts NaN).
 
     Args:
       f, kind, cfg, neg_half: as `_training_masks` (cfg also sets C / sift_C and the mining).
@@ -378,12 +378,13 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
       kind, cfg, neg_half, key: as `_train_detectors`.
 
     Returns:
-      {"hits", "hits_prior": [n, K] (`evaluate`), "pred", "pred_prior": [n, K, 2] box pixels, "info" (the
-      detectors'), "neighbour": [n] first prior neighbours}.
+      {"hits", "hits_prior": [n, K] (`evaluate`), "pred", "pred_prior": [n, K, 2] box pixels (NaN, a miss, for the
+      types in info['missing']), "info" (the detectors'), "neighbour": [n] first prior neighbours}.
     """
     model, info = _train_detectors(ftr, kind, cfg, neg_half, key)
     mu, nn = _prior_means(ftr, fte)
     p0, p1 = _predict_keypoints(model, fte, None, cfg), _predict_keypoints(model, fte, mu, cfg)
+    p0[:, info["missing"]] = p1[:, info["missing"]] = np.nan  # no detector: no prediction (a miss), not location 0
     return {"hits": evaluate(test_s, p0, cfg), "hits_prior": evaluate(test_s, p1, cfg), "pred": p0,
             "pred_prior": p1, "info": info, "neighbour": nn}
 
