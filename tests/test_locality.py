@@ -162,3 +162,23 @@ def test_the_control_covers_the_pixels_the_reconstruction_covers(tmp_path):
     assert bb.grid_size(bb.roles["conv3"], (192, 192)) == (11, 11)
     np.testing.assert_array_equal(rec.max(-1) == 0, ctl.max(-1) == 0)
     assert (rec.max(-1) == 0).mean() > 0.1  # the edge the tap's grid leaves uncovered
+
+
+def test_seeds_and_neighbour_counts_beyond_the_database_are_one_line(tmp_path):
+    """n_seeds above a database's patch count was numpy's "Cannot take a larger sample" ValueError, a Figure 1 k above
+    it knn's 'k', a seed row outside it an IndexError: each is one InputError naming the argument."""
+    from convcorr_jax.core import io
+
+    d = tmp_path / "db"
+    d.mkdir()
+    io.save_npy(d / "features.npy", np.ones((4, 2), np.float32))
+    io.save_npy(d / "where.npy", np.zeros((4, 3), np.int32))
+    io.save_npy(d / "images.npy", np.zeros((1, 8, 8, 3), np.uint8))
+    io.write_json(d / "meta.json", {"tap": "conv3", "rf": {"size": 3, "stride": 2, "offset": 1.0}, "count": 4})
+    run = lambda **kw: locality.run_locality({"conv3": d}, [], None, None, **kw)  # noqa: E731
+    with pytest.raises(InputError, match=r"run_locality: field 'n_seeds'.*at most the 4 patches.*got 5"):
+        run(ks1=(1,), n_seeds=5)
+    with pytest.raises(InputError, match=r"run_locality: field 'ks1'.*at most the 4 patches.*got 9"):
+        run(ks1=(1, 9), n_seeds=1)
+    with pytest.raises(InputError, match=r"rf_average: field 'seeds'.*\[0, 4\).*got \[1, 4\]"):
+        locality.rf_average(locality._load_database(d), [1, 4], (1,))

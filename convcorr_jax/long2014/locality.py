@@ -302,9 +302,14 @@ def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
 
     Returns:
       float32 [S, len(ks), r, r, 3] in 0..1, r the receptive-field size (pixels).
+
+    Raises:
+      InputError: a seed that is not a row of the database.
     """
     meta = db["meta"]
     size = int(meta["rf"]["size"])
+    check(bool(np.all((np.asarray(seeds) >= 0) & (np.asarray(seeds) < meta["count"]))), "rf_average", "seeds",
+          f"rows of the database in [0, {meta['count']})", np.asarray(seeds).tolist())
     q = np.asarray(db["features"][np.asarray(seeds)], np.float32)
     kmax = min(max(ks), meta["count"])
     _, idx = knn.topk_cosine_mmap(q, db["path"] / "features.npy", kmax)
@@ -379,9 +384,16 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
     Returns:
       {"sizes": {role: patches}, "seconds": {phase: s}, "panels": {panel name: [float32 [H, W, 3] per query]}
       (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}.
+
+    Raises:
+      InputError: a k of ks1 or n_seeds above a database's patch count.
     """
     roles = list(dbs)
     dbs = {role: _load_database(d) for role, d in dbs.items()}
+    for role, db in dbs.items():  # unlike Figure 2's k, these are not capped
+        for field, most in (("ks1", max(ks1)), ("n_seeds", n_seeds)):
+            check(most <= db["meta"]["count"], "run_locality", field, f"at most the {db['meta']['count']} patches of "
+                  f"the {role} database ({db['path']})", most)
     seconds: dict[str, float] = {}
     panels: dict[str, list] = {}
     for role in roles:
