@@ -214,3 +214,11 @@ def test_classify_checks_feature_rows_against_keypoints():
         cls.classify(X[:-1], kps, X, kps)
     with pytest.raises(InputError, match="'test_X'"):
         cls.classify(X, kps, X[:, :4], kps)
+
+
+@pytest.mark.parametrize("field,value", [("step", 0), ("radius", 0), ("n_images", 0), ("step", 1.5)])
+def test_figure4_refuses_counts_below_one_naming_them(field, value):
+    """step 0 was a ZeroDivisionError after the classifiers were fitted, radius 0 a window that is all boundary (no
+    histogram), n_images 0 reported as 'no instances of the category'."""
+    with pytest.raises(InputError, match=rf"run_figure4: field '{field}'.*integer >= 1.*got {value}"):
+        cls.run_figure4([], [], None, None, "toy", ["a"], **{field: value})

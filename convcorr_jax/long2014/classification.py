@@ -358,8 +358,12 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
       {"histograms": {panel name: counts [2r+1, 2r+1]}, "excluded": {panel name: boundary maxima}}.
 
     Raises:
-      InputError: no train or test instance of the category, a keypoint name not of it or never visible in training.
+      InputError: no train or test instance of the category, a keypoint name not of it or never visible in training,
+        n_images, step or radius not an integer >= 1.
     """
+    for field, v in (("n_images", n_images), ("step", step), ("radius", radius)):
+        check(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1, "run_figure4", field,
+              "an integer >= 1", v)
     tr = [s for s in train if s.category == category]
     te = [s for s in test if s.category == category][:n_images]
     check(len(tr) > 0 and len(te) > 0, "samples", "category", f"train and test instances of {category!r}", category)
