@@ -252,6 +252,8 @@ RUN = [
     ("image size below the backbone's input", lambda f: ["run", "long2014.table3", "--backbone", "vgg16", "--set",
                                                          "image_size=4"], ("image_size",)),
     ("C zero", lambda f: ["run", "long2014.table3", "--set", "conv_C=0"], ("conv_C",)),
+    ("no feature", lambda f: ["run", "long2014.table3", "--set", "roles=", "--set", "sift_radii="],
+     ("roles", "sift_radii")),  # was max()'s ValueError on an empty table after loading the data
     ("alpha out of range", lambda f: ["run", "long2014.table4", "--set", "prediction.alpha=1.5"],
      ("prediction.alpha",)),
     ("val fraction", lambda f: ["run", "long2014.table4", "--set", "val_fraction=1"], ("val_fraction",)),

@@ -222,3 +222,9 @@ def test_figure4_refuses_counts_below_one_naming_them(field, value):
     histogram), n_images 0 reported as 'no instances of the category'."""
     with pytest.raises(InputError, match=rf"run_figure4: field '{field}'.*integer >= 1.*got {value}"):
         cls.run_figure4([], [], None, None, "toy", ["a"], **{field: value})
+
+
+def test_table3_without_any_feature_is_one_line():
+    """No conv role and no SIFT radius ran nothing and returned an empty table (the experiment then failed in max())."""
+    with pytest.raises(InputError, match=r"run_table3: field 'roles'.*at least one conv role.*radii"):
+        cls.run_table3([], [], None, None, roles=(), radii=())

@@ -199,8 +199,10 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
       (keypoints)}.
 
     Raises:
-      InputError: no usable keypoint in train or test.
+      InputError: no usable keypoint in train or test, no role and no radius.
     """
+    check(len(roles) + len(radii) > 0, "run_table3", "roles", "at least one conv role, or a SIFT radius in radii",
+          "none")
     ktr, kte = _collect_keypoints(train), _collect_keypoints(test)
     check(len(ktr) > 0 and len(kte) > 0, "samples", "keypoints", "visible keypoints inside the images", 0)
     feats_tr, feats_te = {}, {}

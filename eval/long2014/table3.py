@@ -58,6 +58,8 @@ class Config(ExperimentConfig):
         check_fields(self, positive=("conv_C", "sift_C", "cv_Cs"),
                      at_least_one=("n_objects", "image_size", "n_train", "n_test", "sift_radii", "fig4_images",
                                    "fig4_step"))
+        if not self.roles and not self.sift_radii:
+            raise InputError("config", "roles", "at least one conv role, or a SIFT radius in sift_radii", "none")
         if self.cv and not self.cv_Cs:
             raise InputError("config", "cv_Cs", "at least one C to choose among when cv is true",
                              "none")
