@@ -287,3 +287,15 @@ def test_a_keypoint_type_without_training_positives_is_not_predicted():
         assert np.isnan(res[name][:, 1]).all() and np.isfinite(res[name][:, 0]).all()
     for name in ("hits", "hits_prior"):
         np.testing.assert_array_equal(res[name][:, 1], 0.0)  # evaluated, a miss
+
+
+@pytest.mark.parametrize("cats", ["a", "ab"])
+def test_a_validation_split_without_fit_or_validation_instances_names_val_fraction(cats):
+    """One training instance leaves no fit instance; two of different categories leave no validation instance once
+    the categories missing from fit are dropped: numpy's "need at least one array to stack" before."""
+    from convcorr_eval.long2014 import table4
+
+    samples = [_sample([[1.0, 1.0]], [0, 0, 7, 7], category=c) for c in cats]
+    cfg = dataclasses.replace(table4.Config(), val_Cs=(1e-3,), sift=False)
+    with pytest.raises(InputError, match=rf"long2014\.table4: field 'val_fraction'.*validation of {len(cats)}"):
+        table4.select_C(samples, None, None, cfg, None)

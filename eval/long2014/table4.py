@@ -151,6 +151,9 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
     "n_fit", "n_val"}."""
     pc = cfg.prediction
     fit, val = validation_split(train, cfg.val_fraction, cfg.seed)
+    if not fit or not val:
+        raise InputError("long2014.table4", "val_fraction", "a validation split (val_Cs) with fit and validation "
+                         "instances of a shared category", f"{len(fit)} fit / {len(val)} validation of {len(train)}")
     neg_half = point_prediction.default_neg_half(backbone, pc)
     Xf, cf, Pf = point_prediction.dense_conv(fit, backbone, params, pc)
     Xv, cv, Pv = point_prediction.dense_conv(val, backbone, params, pc)
