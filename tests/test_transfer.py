@@ -188,3 +188,13 @@ def test_run_transfer_neighbours_and_nn_transfer_match_a_plain_loop():
         for k in range(3):
             have = [j for j in nb if db.visible[j, k]]
             np.testing.assert_allclose(out["pred"]["NN transfer"][i, k], db.points[have[0], k] if have else [7.5, 7.5])
+
+
+def test_interleave_of_no_sample_is_empty():
+    """An empty test set failed in interleave with max()'s ValueError before table2 could refuse it in one line."""
+    assert retrieval_transfer.interleave([]) == []
+    s = [_sample([0, 0, 7, 7], [[1, 1]]) for _ in range(3)]
+    assert [x.category for x in retrieval_transfer.interleave(s)] == ["thing"] * 3
+    with pytest.raises(InputError, match="non-empty train and test sets"):
+        retrieval_transfer.table2(s, retrieval_transfer.interleave([]), None, None,
+                                  retrieval_transfer.RetrievalTransferConfig())

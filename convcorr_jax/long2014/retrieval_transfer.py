@@ -398,7 +398,7 @@ def _interleave_indices(cats: Sequence[str]) -> list[int]:
     for i, c in enumerate(cats):
         by.setdefault(c, []).append(i)
     lists = list(by.values())
-    return [l[i] for i in range(max(map(len, lists))) for l in lists if i < len(l)]
+    return [l[i] for i in range(max(map(len, lists), default=0)) for l in lists if i < len(l)]
 
 
 def interleave(samples: Sequence[KeypointSample]) -> list[KeypointSample]:
