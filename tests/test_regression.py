@@ -234,6 +234,15 @@ def test_regression_bad_inputs_give_one_input_error():
     F, pts = rng.normal(size=(12, 5)), rng.uniform(8, 30, (12, 4, 2))
     with pytest.raises(InputError, match="'visible'"):
         landmarks.fit_points(F, pts, np.ones((12, 2), bool))
+    bad = F.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(InputError, match="fit_points: field 'F'"):  # was ridge's 'X', not the caller's argument
+        landmarks.fit_points(bad, pts)
+    hidden, vis = pts.copy(), np.ones((12, 4), bool)
+    hidden[2, 1], vis[2, 1] = np.nan, False
+    landmarks.fit_points(F, hidden, vis, lambdas=[1e-2])  # a hidden point may be NaN
+    with pytest.raises(InputError, match="fit_points: field 'points'"):
+        landmarks.fit_points(F, hidden, None)
     model = landmarks.fit_points(F, pts, lambdas=[1e-2])
     with pytest.raises(InputError, match="predict_points: field 'F'"):
         landmarks.predict_points(model, rng.normal(size=(2, 6)))

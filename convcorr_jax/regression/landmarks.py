@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_finite, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.metrics import normalised_error
 
@@ -79,7 +79,7 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
       (NaN for keypoints without regressors).
 
     Raises:
-      InputError: F's rows differ from N, or visible is not [N, K].
+      InputError: F's rows differ from N, visible is not [N, K], F is not finite or a visible point is not.
     """
     F = np.asarray(F)
     points = np.asarray(points, np.float64)
@@ -88,6 +88,8 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     n, k = dims["N"], dims["K"]
     visible = np.ones((n, k), bool) if visible is None else np.asarray(visible, bool)
     check_shape(visible, "N K", "fit_points", "visible", dims, note="(one flag per point)")
+    check_finite(F, np.ones(n, bool), "fit_points", "F", "finite descriptors")
+    check_finite(points, visible, "fit_points", "points", "finite (x, y) where visible")
     if np.all(visible) and n >= max(folds, 2):
         model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE)
         return PointsModel(model.W, model.b, np.full(k, float(model.lam)))
