@@ -66,7 +66,8 @@ def _fetch_arguments(p: argparse.ArgumentParser) -> None:
 
 def _pack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, required=True, help="FLIC folder (examples.mat + images/)")
-    p.add_argument("--out", type=Path, required=True, help="the archive (.tar); its checksum goes to OUT.sha256")
+    p.add_argument("--out", type=Path, required=True, help="the archive (.tar), new or an earlier pack-flic archive "
+                   "(any other file is refused); its checksum goes to OUT.sha256")
     p.add_argument("--quality", type=int, default=QUALITY, help="re-encode the JPEGs at this JPEG quality")
     p.add_argument("--copy", action="store_true", help="copy the JPEGs as they are instead")
     p.add_argument("--max-mib", type=float, default=MAX_MIB, help="refuse a larger archive (MiB)")

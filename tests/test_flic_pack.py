@@ -96,3 +96,32 @@ def test_pack_the_training_images_alone(tiny_flic, tmp_path):
     assert len(load_flic(tmp_path / "out", split="train")) == 2
     with pytest.raises(InputError, match="split"):
         pack_flic(tiny_flic, tmp_path / "x.tar", split="test")
+
+
+def test_pack_replaces_its_own_archive_and_no_other_file(tiny_flic, tmp_path, capsys):
+    """--out naming the FLIC folder's own examples.mat, a user's file, or a path whose .sha256 is a user's file is
+    refused in one line before any work, those files as they were; an earlier pack (with its .sha256) is replaced."""
+    mat, notes = tiny_flic / "examples.mat", tmp_path / "notes.txt"
+    notes.write_text("mine")
+    (tmp_path / "new.tar.sha256").write_text("my own notes on new.tar\n")
+    kept = {p: p.read_bytes() for p in (mat, notes, tmp_path / "new.tar.sha256")}
+    for out in (mat, notes, tmp_path / "new.tar"):
+        assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(out), "--copy"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "nothing was written" in err
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert not (tmp_path / "new.tar").exists() and not Path(f"{mat}.sha256").exists()
+    tar = tmp_path / "flic.tar"
+    first = pack_flic(tiny_flic, tar, quality=None)
+    again = pack_flic(tiny_flic, tar, quality=60)  # its own earlier archive: replaced
+    assert again["sha256"] != first["sha256"] and _read_checksum(tar) == io.sha256_file(tar) == again["sha256"]
+
+
+def test_unpack_a_malformed_sha256_says_what_a_sha256_is(tiny_flic, tmp_path):
+    tar = tmp_path / "flic.tar"
+    pack_flic(tiny_flic, tar, quality=None)
+    with pytest.raises(InputError, match="64 hex digits"):
+        unpack_flic(tar, tmp_path / "out", sha256="xyz")
+    assert not (tmp_path / "out").exists()
+    unpack_flic(tar, tmp_path / "out", sha256=io.sha256_file(tar).upper())  # any case
+    assert (tmp_path / "out" / "examples.mat").is_file()

@@ -77,3 +77,21 @@ def test_pack_refuses_a_kind_it_cannot_rewrite(tmp_path):
     with pytest.raises(InputError, match="datasets.kind"):
         mixture_pack.pack_mixture([DataPart("coco", str(tmp_path))], tmp_path / "p.zip")
     assert not (tmp_path / "p.zip").exists()
+
+
+def test_pack_replaces_its_own_archive_and_no_other_file(tiny_flic, tmp_path):
+    """An `out` that is a user's file (or whose .sha256 is) is refused before any work, the file as it was; the
+    archive an earlier pack wrote there (with its .sha256) is replaced."""
+    part = DataPart("flic", str(tiny_flic))
+    notes = tmp_path / "notes.zip"
+    notes.write_bytes(b"mine")
+    (tmp_path / "new.zip.sha256").write_text("my own notes\n")
+    for out in (notes, tmp_path / "new.zip", tiny_flic / "examples.mat"):
+        with pytest.raises(InputError, match="nothing was written"):
+            mixture_pack.pack_mixture([part], out)
+    assert notes.read_bytes() == b"mine" and (tmp_path / "new.zip.sha256").read_text() == "my own notes\n"
+    assert not (tmp_path / "new.zip").exists() and not (tiny_flic / "examples.mat.sha256").exists()
+    first = mixture_pack.pack_mixture([part], tmp_path / "p.zip", quality=50)
+    again = mixture_pack.pack_mixture([part], tmp_path / "p.zip", quality=20)
+    assert again["sha256"] != first["sha256"] and (tmp_path / "p.zip.sha256").read_text().split()[0] == again["sha256"]
+    assert "FLIC: " in mixture_pack.unpack_mixture(tmp_path / "p.zip", tmp_path / "data")

@@ -10,8 +10,10 @@ bytes, so the same checksum). Images are re-encoded as JPEG at `quality` (defaul
 as shipped at 360 x 240 then take 58.7 MiB, against 105.5 MiB copied; same pixel size, so the loader maps the
 annotations exactly as before: `data.flic.load_flic`) or copied as they are (`quality` None). The checksum file
 `<archive>.sha256` holds one line "<sha256 hex>  <archive name>" (the `sha256sum` format). Both files are written
-atomically (`io.atomic_path`). Unpacking checks the archive's sha256 against the expected one (given, else the
-checksum file beside it) before reading it: a corrupted or truncated archive is refused with one InputError.
+atomically (`io.atomic_path`), and replace only an archive packed before with its checksum file naming it: any other
+file at either path is refused before any work (`check_archive_out`). Unpacking checks the archive's sha256
+against the expected one (given, else the checksum file beside it) before reading it: a corrupted or truncated
+archive is refused with one InputError.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import io as _io
 import os
 import tarfile
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +79,58 @@ def checksum_path(archive: str | os.PathLike) -> Path:
     return Path(f"{archive}.sha256")
 
 
+def _names_archive(out: Path) -> bool:
+    """Whether `<out>.sha256` is a file whose line names `out` ("<sha256>  <out's name>", as the packers write)."""
+    check = checksum_path(out)
+    try:
+        return check.is_file() and check.read_text(errors="replace").split()[1:2] == [out.name]
+    except OSError:
+        return False
+
+
+def _is_own(out: Path, own: Callable[[Path], bool]) -> bool:
+    """`own(out)`, False where the file cannot be read as an archive."""
+    try:
+        return own(out)
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile):
+        return False
+
+
+def check_archive_out(out: str | os.PathLike, kind: str, own: Callable[[Path], bool], field: str = "out") -> Path:
+    """Refuse, before any work, an archive path that holds a file the packer did not write: an existing `out` is
+    replaced only when it is a `kind` (`own`) with its checksum file naming it, never a user's other file (the FLIC
+    folder's own examples.mat, notes, ...); an existing `<out>.sha256` only when it names `out`.
+
+    Args:
+        out: the archive to write.
+        kind: what the archive is, for the message ("a pack-flic archive").
+        own: whether an existing file's members are those of a `kind`.
+        field: the name the error gives `out` (e.g. "--out").
+
+    Returns:
+        `out` as a Path.
+
+    Raises:
+        InputError: (one line) `out` or `<out>.sha256` cannot be written, or holds a file that is not the packer's.
+    """
+    out, check = io.check_writable(out, field), checksum_path(out)
+    io.check_writable(check, field)
+    if out.exists() or out.is_symlink():
+        theirs = out if not (out.is_file() and _names_archive(out) and _is_own(out, own)) else None
+    else:
+        theirs = check if (check.exists() or check.is_symlink()) and not _names_archive(out) else None
+    if theirs is not None:
+        raise InputError(theirs, field, f"a new file, or {kind} written before with its .sha256",
+                         "an existing file that is not one; nothing was written: give another path, or move it")
+    return out
+
+
+def _is_flic_pack(path: Path) -> bool:
+    with tarfile.open(path) as tar:
+        first = tar.next()
+    return first is not None and first.name == f"{TOP}/examples.mat"
+
+
 def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | None = QUALITY,
               max_mib: float | None = MAX_MIB, split: str = "all") -> dict:
     """Pack the FLIC folder `root` into the tar `out` and write `<out>.sha256` (module docstring).
@@ -94,9 +150,10 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
 
     Raises:
         InputError: for a folder without examples.mat and images/, a bad quality or split, images examples.mat
-            names that are missing, or an archive over `max_mib`.
+            names that are missing, an archive over `max_mib`, or an `out` (or `<out>.sha256`) that exists and is
+            not a pack-flic archive with its checksum file (`check_archive_out`: a user's file is never replaced).
     """
-    root, out = Path(root), Path(out)
+    root, out = Path(root), check_archive_out(out, "a pack-flic archive", _is_flic_pack)
     mat = root / "examples.mat"
     if not mat.is_file() or not (root / "images").is_dir():
         raise InputError(root, "FLIC folder", "examples.mat and images/", "missing")
@@ -154,12 +211,12 @@ def verify_archive(archive: str | os.PathLike, about: str, sha256: str | None = 
         The archive's Path.
 
     Raises:
-        InputError: (one line) for a missing archive or a wrong checksum.
+        InputError: (one line) for a missing archive, a `sha256` that is not 64 hex digits, or a wrong checksum.
     """
     archive = Path(archive)
     if not archive.is_file():
         raise InputError(archive, "archive", about, "missing file")
-    want = (sha256 or _read_checksum(archive)).lower()
+    want = _read_checksum(archive) if sha256 is None else check_sha256_form(sha256, archive)
     got = io.sha256_file(archive)
     if got != want:
         raise InputError(archive, "sha256", want, f"{got} (corrupted or incomplete archive)")

@@ -32,7 +32,7 @@ from PIL import Image
 from convcorr_jax.core import io
 from convcorr_jax.data import pose_sets, skeletons
 from convcorr_jax.data.fetch import check_empty_out, install_archive
-from convcorr_jax.data.flic_pack import checksum_path, verify_archive
+from convcorr_jax.data.flic_pack import check_archive_out, checksum_path, verify_archive
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose.data_part import DataPart
 from convcorr_jax.pose.mixture import mapped_people
@@ -172,7 +172,9 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
         {"archive", "bytes", "sha256", "images": {folder: count}, "quality", "max_side", "keep"}.
 
     Raises:
-        InputError: a kind not among `KINDS`, a bad quality, or a part whose people cannot be read.
+        InputError: a kind not among `KINDS`, a bad quality, a part whose people cannot be read, or an `out` (or
+            `<out>.sha256`) that exists and is not a mixture archive with its checksum file (`flic_pack.
+            check_archive_out`: a user's file is never replaced).
     """
     for p in parts:
         if p.kind not in KINDS:
@@ -182,7 +184,7 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
     base = Path(os.path.commonpath([str(Path(p.root).resolve()) for p in parts]))
     base = base.parent if len(parts) == 1 else base
     counts = {}
-    out = Path(out)
+    out = check_archive_out(out, "a mixture archive", _is_mixture_pack)
     with io.atomic_path(out) as tmp:
         with zipfile.ZipFile(tmp, "w") as zf:
             for p in parts:
@@ -197,6 +199,13 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
     io.write_text(checksum_path(out), f"{digest}  {out.name}\n")
     return {"archive": str(out), "bytes": size, "sha256": digest, "images": counts, "quality": quality,
             "max_side": max_side, "keep": keep}
+
+
+def _is_mixture_pack(path: Path) -> bool:
+    """Whether the zip `path` holds a mixture's members alone (<folder>/images/*.jpg, examples.mat, joints.mat)."""
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    return bool(names) and all("/images/" in n or n.endswith(("/examples.mat", "/joints.mat")) for n in names)
 
 
 def unpack_mixture(archive: str | os.PathLike, out: str | os.PathLike, sha256: str | None = None) -> str:
