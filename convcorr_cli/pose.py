@@ -114,7 +114,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-onnx", default=None, metavar="FILE",
                    help="write the model's coarse heat-map network (images float32 [N, S, S, 3] in [0, 1] -> heat-maps "
                         "[N, S/pool, S/pool, K]) to FILE as ONNX and exit (the onnx extra; no IMAGES); FILE outside "
-                        "the model's folder")
+                        "the model's folder, new or an earlier export (any other file there is refused)")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="with --export-onnx: the file's fixed batch size N (default 1)")
     p.add_argument("--out", default=None, help="folder for <image name>_pose.png, one per image (a video: "

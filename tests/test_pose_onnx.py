@@ -169,6 +169,22 @@ def test_a_path_in_the_model_folder_is_refused_and_its_files_kept(tmp_path):
     assert (folder / "params.npz").read_bytes() == b"the model's parameters"
 
 
+def test_an_existing_file_is_replaced_only_when_it_is_an_earlier_export(tmp_path, capsys):
+    """A user's file at the path (a .onnx that is not this export's too) is refused in one line before the
+    conversion and left as it was; the file an earlier export wrote is replaced."""
+    run = _tiny_run()
+    notes = tmp_path / "notes.onnx"
+    notes.write_bytes(b"mine")
+    with pytest.raises(InputError, match="nothing was written"):
+        export_onnx(run, notes)
+    assert main(["pose", "--export-onnx", str(notes)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert notes.read_bytes() == b"mine"
+    first = export_onnx(run, tmp_path / "x.onnx")
+    assert export_onnx(run, tmp_path / "x.onnx", batch=2)["bytes"] == (tmp_path / "x.onnx").stat().st_size
+    assert first["batch"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["notes.onnx", "x.onnx"]
+
+
 def test_missing_jax2onnx_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax2onnx", None)  # as if not installed
     with pytest.raises(MissingExtra, match=r"jax2onnx: pip install 'convcorr-jax\[onnx\]'"):

@@ -117,6 +117,22 @@ def _fold(traced: ClosedJaxpr) -> Callable[..., list[Any]]:
     return run
 
 
+def _check_not_theirs(path: Path) -> None:
+    """InputError unless `path` is absent or a file `export_onnx` wrote before (one input `INPUT`, one output
+    `OUTPUT`): a user's other file is never replaced."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    onnx = require("onnx", "onnx", "convcorr_jax.pose.export.onnx_file")
+    try:
+        graph = onnx.load_model(str(path), load_external_data=False).graph
+        ours = [i.name for i in graph.input] == [INPUT] and [o.name for o in graph.output] == [OUTPUT]
+    except Exception:  # noqa: BLE001 (not an ONNX file: whatever the protobuf parser raises)
+        ours = False
+    if not ours:
+        raise InputError(path, "path", "a new file, or an ONNX file export_onnx wrote before",
+                         "an existing file that is not one; nothing was written: give another path, or move it")
+
+
 def export_onnx(run: PoseModel, path: str | os.PathLike, batch: int = 1) -> dict[str, Any]:
     """Write `run`'s coarse heat-map network to `path` as ONNX (atomically; module docstring for the graph) and
     describe it.
@@ -134,8 +150,9 @@ def export_onnx(run: PoseModel, path: str | os.PathLike, batch: int = 1) -> dict
 
     Raises:
       InputError: a bad batch or path (also one inside the model's own folder, `run.path`: its files are the
-        model's, never written over); a network jax2onnx fails to convert (one line: the exception, where in
-        jax2onnx; the exception chained); `optional.MissingExtra` (an InputError) without jax2onnx.
+        model's, never written over; an existing file that is not an ONNX file this function wrote); a network
+        jax2onnx fails to convert (one line: the exception, where in jax2onnx; the exception chained);
+        `optional.MissingExtra` (an InputError) without jax2onnx.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InputError(None, "batch", "an integer >= 1 (the file's fixed batch size)", batch)
@@ -146,6 +163,7 @@ def export_onnx(run: PoseModel, path: str | os.PathLike, batch: int = 1) -> dict
                          "a path inside it")
     with _foreign_quiet():
         j2o = require("jax2onnx", "onnx", "convcorr_jax.pose.export.onnx_file")
+    _check_not_theirs(Path(path))
     cfg = run.config.model
     params = jax.tree_util.tree_map(jnp.asarray, run.params)
     spec = jax.ShapeDtypeStruct((batch, cfg.image_size, cfg.image_size, 3), jnp.float32)
