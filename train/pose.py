@@ -103,7 +103,8 @@ def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
         e = res.evals[-1]
         print(group_table(cfg, e))
         score, alpha = pose_sets.dataset(cfg.data).headline
-        print(f"final {score}@{alpha:g} (%): coarse {e[f'coarse_pck@{alpha:g}']:.1f}  "
-              f"cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
+        pooled = run_folder.pooled_joints(cfg)[1]  # MPII PCKh: the toolkit's 14 joints
+        print(f"final {score}@{alpha:g} (%){f' over {pooled}' if pooled else ''}: coarse "
+              f"{e[f'coarse_pck@{alpha:g}']:.1f}  cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
               f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")
     return 0

@@ -177,6 +177,26 @@ PCKH_GROUPS: dict[str, tuple[int, int]] = {
 PCKH_UBODY = (10, 11, 12, 13, 14, 15)  # toolkit columns 7..12: wrists, elbows, shoulders (pooled)
 PCKH_THRESHOLDS = tuple(round(0.01 * k, 2) for k in range(51))  # the toolkit's range 0:0.01:0.5
 PCKH_SC_BIAS = 0.6  # head size = 0.6 x head-box diagonal (util_get_head_size)
+MPII_TOOLKIT_ABOUT = "the MPII toolkit's 14 joints (pelvis and thorax left out)"  # what its Total pools, in words
+
+
+def pckh_pooled_joints(skeleton: str, num_joints: int) -> tuple[np.ndarray, str]:
+    """The joints a pooled PCKh ("Total", "all") counts on a skeleton, and which they are in words.
+
+    On the 16 MPII joints the official toolkit's Total: `MPII_TOOLKIT_JOINTS` (pelvis and thorax left out), as
+    `pckh_curves` pools them; on any other skeleton every joint. One meaning of a pooled PCKh for evaluation
+    (`convcorr eval pckh`, the Tompson et al. tables) and training (the held-out score of a run).
+
+    Args:
+        skeleton: the skeleton's name ("mpii", "flic", ...).
+        num_joints: K, its number of joints.
+
+    Returns:
+        (bool [K]: True for the joints pooled, text: `MPII_TOOLKIT_ABOUT` on MPII's 16 joints, else "").
+    """
+    if skeleton != "mpii" or num_joints != 16:
+        return np.ones(num_joints, bool), ""
+    return np.isin(np.arange(16), MPII_TOOLKIT_JOINTS), MPII_TOOLKIT_ABOUT
 
 
 def head_size(head_box: np.ndarray) -> np.ndarray:

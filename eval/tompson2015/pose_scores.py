@@ -99,7 +99,7 @@ def pckh_block(preds: dict, gt: np.ndarray, labelled: np.ndarray, head: np.ndarr
                head_norm: str = "") -> dict:
     """The result's "pckh": {"normaliser": in words, "models": {model: `pck_columns` at 0.5}}. With MPII's head box
     (`head_norm`) on the MPII skeleton, "mean" is the official toolkit's Total: pelvis and thorax are left out
-    (`metrics.MPII_TOOLKIT_JOINTS`; their columns NaN), as `convcorr eval pckh` scores.
+    (`metrics.pckh_pooled_joints`; their columns NaN), as `convcorr eval pckh` scores.
 
     Args:
         preds: {model: predictions [N, K, 2]} (`MODELS` are scored).
@@ -116,9 +116,9 @@ def pckh_block(preds: dict, gt: np.ndarray, labelled: np.ndarray, head: np.ndarr
         name = f"head segment ({skeleton.names[skeleton.head[0]]} - {skeleton.names[skeleton.head[1]]})"
     else:
         name = f"head segment ({head_norm})"
-        if skeleton.name == "mpii":
-            ok &= np.isin(np.arange(skeleton.num_joints), metrics.MPII_TOOLKIT_JOINTS)
-            name += "; mean over the MPII toolkit's 14 joints (pelvis and thorax left out)"
+        pooled, about = metrics.pckh_pooled_joints(skeleton.name, skeleton.num_joints)
+        ok &= pooled
+        name += f"; mean over {about}" if about else ""
     return {"normaliser": name, "models": {m: pck_columns(preds[m], gt, ok, head, skeleton, (0.5,)) for m in MODELS}}
 
 

@@ -157,13 +157,12 @@ def total_joints(js: joints.JointSet, visible: np.ndarray) -> tuple[np.ndarray, 
         visible: bool [N, K], the labelled keypoints.
 
     Returns:
-        (bool [N, K], text): on the 16 MPII joints the official toolkit's Total (`metrics.MPII_TOOLKIT_JOINTS`:
-        pelvis and thorax left out, as `convcorr eval pckh` scores), else `visible` as it is and "".
+        (bool [N, K], text): on the 16 MPII joints the official toolkit's Total (`metrics.pckh_pooled_joints`:
+        pelvis and thorax left out, as `convcorr eval pckh` scores and training's held-out PCKh pools), else
+        `visible` as it is and "".
     """
-    if js.name != "mpii" or len(js.names) != 16:
-        return np.asarray(visible, bool), ""
-    toolkit = np.isin(np.arange(16), metrics.MPII_TOOLKIT_JOINTS)
-    return np.asarray(visible, bool) & toolkit, "; all: the MPII toolkit's 14 joints (pelvis and thorax left out)"
+    pooled, about = metrics.pckh_pooled_joints(js.name, len(js.names))
+    return np.asarray(visible, bool) & pooled, f"; all: {about}" if about else ""
 
 
 def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,

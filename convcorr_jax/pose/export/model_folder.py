@@ -191,10 +191,12 @@ def _stage_about(end: StageEnd) -> tuple[dict, str]:
     """
     cfg, n, ev = end.cfg, end.step, end.evaluation
     score, alpha = data.headline(cfg.data)
+    pooled = run_folder.pooled_joints(cfg)[1]  # MPII PCKh: over the toolkit's 14 joints (the evaluation's)
+    name = f"held-out {score}@{alpha:g}" + (f" over {pooled}" if pooled else "") + f", step {n}"
     about = {"summary": f"`{cfg.name.removeprefix('pose_')}` trained by `convcorr train pose`, step {n} of "
                         f"{cfg.total_steps}", "expects": "",
-             "scores": {f"held-out {score}@{alpha:g}, step {n}": {"coarse": round(ev[f"coarse_pck@{alpha:g}"], 1),
-                                                                   "cascade": round(ev[f"cascade_pck@{alpha:g}"], 1)}},
+             "scores": {name: {"coarse": round(ev[f"coarse_pck@{alpha:g}"], 1),
+                               "cascade": round(ev[f"cascade_pck@{alpha:g}"], 1)}},
              "made_by": {"command": "convcorr train pose", "code_version": code_version(), "step": n,
                          "versions": runinfo.versions()}}
     if carved := getattr(end.held_out, "carved", None):  # a validation part carved from train (no validation file)

@@ -85,7 +85,7 @@ class TrainResult:
 
 
 def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
-             per_joint_alpha: float = 0.05, preds: dict | None = None) -> dict:
+             per_joint_alpha: float = 0.05, preds: dict | None = None, pooled: np.ndarray | None = None) -> dict:
     """PCK (percent) of the coarse model and the cascade at several alphas, and per joint at per_joint_alpha.
 
     Args:
@@ -95,17 +95,18 @@ def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0
         alphas, per_joint_alpha: the thresholds, fractions of norm.
         mesh: predictions sharded over its devices (`predict.predict_crops`); every process gets the same numbers.
         preds: `predict.predict_crops`'s read-outs of arrays when the caller has them (else predicted here).
+        pooled: bool [K], the joints each pooled PCK counts (`run_folder.pooled_joints`); None: all K, as per joint.
 
     Returns:
         {"<coarse|cascade>_pck@<a>": percent per alpha, "<coarse|cascade>_per_joint@<a>": K percents}.
     """
     preds = predict.predict_crops(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
     scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
-    out = {}
+    out, counted = {}, scored if pooled is None else scored & np.asarray(pooled, bool)
     for name in ("coarse", "cascade"):
         p = preds[name]
         for a in alphas:
-            out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, arrays.points, scored, arrays.norm, a)
+            out[f"{name}_pck@{a:g}"] = 100 * metrics.pck(p, arrays.points, counted, arrays.norm, a)
         out[f"{name}_per_joint@{per_joint_alpha:g}"] = [float(v) for v in 100 * metrics.pck_per_keypoint(
             p, arrays.points, scored, arrays.norm, per_joint_alpha)]
     return out
@@ -169,8 +170,7 @@ def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
                          (k, len(cfg.augment.flip_perm)))
     mesh = parallel.make_mesh(cfg.num_devices)
     if cfg.batch_size % mesh.devices.size:
-        raise InputError("config", "batch_size", f"a multiple of the device count {mesh.devices.size}",
-                         cfg.batch_size)
+        raise InputError("config", "batch_size", f"a multiple of the device count {mesh.devices.size}", cfg.batch_size)
     return mesh
 
 
@@ -272,8 +272,7 @@ def take_step(loop: LoopState, step: int) -> dict:
     loss = _step_loss(step_metrics, step)
     if not math.isfinite(loss):
         loop.bar.close()
-        where = (f"step {loop.last_good} in {loop.ckpt_dir}" if loop.last_good is not None
-                 else "none (no checkpoint yet)")
+        where = "none (no checkpoint yet)" if loop.last_good is None else f"step {loop.last_good} in {loop.ckpt_dir}"
         raise TrainingDiverged(f"loss became {loss} at step {step} (stage {stage}); stopped without saving. "
                                f"Last good checkpoint: {where}. Lower the learning rate or check the data.")
     loop.state, loop.loss, loop.done = new_state, loss, loop.done + 1
@@ -344,7 +343,8 @@ def _evaluate_if_due(loop: LoopState, n: int, held_out: PoseArrays, progress: bo
     # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
     preds = predict.predict_crops(loop.state["params"], held_out.images, cfg.model, mesh=loop.mesh, peaks=True)
     ev = {"step": n, "stage": loop.stage, "loss": loop.loss,
-          **evaluate(loop.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds)}
+          **evaluate(loop.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds,
+                     pooled=run_folder.pooled_joints(cfg)[0])}
     loop.evals.append(ev)
     loop.events.scalars(eval_scalars(ev), n)
     if loop.main:

@@ -6,8 +6,9 @@ Run folder: `config.json` (the TrainConfig), `checkpoints/` (`pose.training.chec
 `spatial_priors.npy`: `write_spatial`) and `metrics.json` in the runner's schema (`runinfo.metrics_record`, numbers to
 6 significant digits): {"key": {"kind": "train.pose", "settings": config, "version": code version}, "status": "running"
 | "ok", "seconds", "summary", "markdown", "metrics": {"evals": [one dict per evaluation: step, stage, loss, PCK of
-coarse and cascade], "start" (a run started from a model folder's parameters, `TrainConfig.init_from`: the folder and
-its params.npz's sha256)}, "versions"}.
+coarse and cascade (an MPII run's PCKh pooled over the MPII toolkit's 14 joints, `pooled_joints`)], "start" (a run
+started from a model folder's parameters, `TrainConfig.init_from`: the folder and its params.npz's sha256)},
+"versions"}.
 
 Training writes only into a folder that is absent, empty, or a run of its own settings holding nothing but what
 training writes (`TRAINING_RUN`, `check_run_folder`): any other folder is refused in one line before any work,
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import cache, io, runinfo
+from convcorr_jax.core import cache, io, metrics, runinfo
 from convcorr_jax.core.config import from_dict
 from convcorr_jax.core.crop_geometry import crop_of
 from convcorr_jax.core.errors import InputError
@@ -238,6 +239,25 @@ def _read_evals(run_dir: str | Path) -> list[dict]:
     return [] if saved is None else saved["metrics"]["evals"]
 
 
+def pooled_joints(cfg: TrainConfig) -> tuple[np.ndarray | None, str]:
+    """The joints a run's pooled held-out score ("<coarse|cascade>_pck@<a>") counts, and which they are in words.
+
+    A PCKh run on the 16 MPII joints pools the MPII toolkit's 14 (pelvis and thorax left out,
+    `metrics.pckh_pooled_joints`), as `convcorr eval pckh` and `convcorr eval mpii` do; every other run (FLIC, LSP,
+    COCO-format, mixtures, synthetic people) all its joints.
+
+    Args:
+        cfg: the run's TrainConfig (its data kind and model.num_joints).
+
+    Returns:
+        (bool [K] of the joints pooled, text) for such a run, else (None, ""): every joint.
+    """
+    if data.headline(cfg.data)[0] != "PCKh":
+        return None, ""
+    pooled, about = metrics.pckh_pooled_joints(cfg.dataset().skeleton.name, cfg.model.num_joints)
+    return (pooled, about) if about else (None, "")
+
+
 def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished: bool,
                    start: dict | None = None) -> dict:
     """metrics.json of a training run in the runner's schema (see the module docstring).
@@ -254,15 +274,16 @@ def metrics_record(cfg: TrainConfig, evals: list[dict], seconds: float, finished
         The JSON-ready record (`runinfo.metrics_record`): "metrics" {"evals", "pck_about"} (+ "start").
     """
     score, alpha = data.headline(cfg.data)
+    pooled = pooled_joints(cfg)[1]  # MPII PCKh: the toolkit's 14 joints, as eval pckh
     last = evals[-1] if evals else None
     summary = (f"{cfg.name}: step {last['step']} of {cfg.total_steps}, {score}@{alpha:g} coarse "
-               f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}" if last else
-               f"{cfg.name}: no evaluation yet")
+               f"{last[f'coarse_pck@{alpha:g}']:.1f} cascade {last[f'cascade_pck@{alpha:g}']:.1f}"
+               + (f"; pooled over {pooled}" if pooled else "") if last else f"{cfg.name}: no evaluation yet")
     alphas = sorted({float(k.split("@")[1]) for k in last if "_pck@" in k}) if last else []
     norm = "head segment" if score == "PCKh" else "the skeleton's normaliser" if cfg.data in pose_sets.LOADERS \
         else "torso"
-    about = runinfo.score_about(norm, alphas, "percent",
-                                per_joint=f"at alpha {alpha:g}")  # what each evaluation's PCK is (train.evaluate)
+    about = runinfo.score_about(norm, alphas, "percent", per_joint=f"at alpha {alpha:g}",
+                                **({"pooled": pooled} if pooled else {}))  # each evaluation's PCK (loop.evaluate)
     return runinfo.metrics_record(cache.key(METRICS_KIND, dataclasses.asdict(cfg), code_version()), finished, seconds,
                                   summary, "", {"evals": evals, "pck_about": about,
                                                 **({"start": start} if start else {})})
