@@ -412,6 +412,22 @@ def test_demo_stage_tiny(tmp_path):
     assert face_mean_shape_nme(fs) == pytest.approx(want, rel=1e-5)
 
 
+def test_mean_pose_pckh_pools_the_mpii_toolkit_joints():
+    """The people's image-blind PCKh@0.5 pools the MPII toolkit's 14 joints, as `convcorr eval pckh`: pelvis and
+    thorax wherever they are leave it at 1 when the other 14 joints of everyone are the mean pose's."""
+    from types import SimpleNamespace
+
+    from convcorr_eval.long2014.data_figures import people_mean_pose_pckh
+
+    pose = np.random.default_rng(0).uniform(-1, 1, (16, 2))
+    people = []
+    for i in range(3):
+        pts = pose.copy()
+        pts[[6, 7]] += 50.0 * i  # pelvis and thorax scattered: the others' mean misses them by 75 head sizes
+        people.append(SimpleNamespace(points=pts, extras={"center": np.zeros(2), "scale": 1.0, "normalize": 1.0}))
+    assert people_mean_pose_pckh(people) == pytest.approx(1.0)
+
+
 def test_people_face_the_way_their_toes_point_and_label_sides_as_real_data():
     """The face is on the front of the head (where the toes point and the knees bend), so a person seen face-on
     shows the joints labelled "r" on the image's left, as FLIC, LSP and MPII label people (from the person's view):

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from convcorr_jax.core.metrics import MPII_TOOLKIT_ABOUT, pckh_pooled_joints
 from convcorr_jax.core.config import check_fields
 from convcorr_jax.data import synthetic as synthetic_data
 from convcorr_jax.data.faces300w import interocular_distance
@@ -77,14 +78,16 @@ def face_mean_shape_nme(samples) -> float:
 
 
 def people_mean_pose_pckh(samples, thr: float = 0.5) -> float:
-    """PCKh@thr of the leave-one-out mean pose placed at each person's centre and scale."""
+    """PCKh@thr of the leave-one-out mean pose placed at each person's centre and scale, pooled over the MPII
+    toolkit's 14 joints (pelvis and thorax left out: `pckh_pooled_joints`, as `convcorr eval pckh`)."""
     c = np.stack([s.extras["center"] for s in samples])[:, None]
     sc = np.array([s.extras["scale"] for s in samples])[:, None, None]
     P = np.stack([s.points for s in samples]).astype(np.float64)
     Q = (P - c) / sc
     loo = (Q.sum(0)[None] - Q) / max(len(Q) - 1, 1)
     h = np.array([s.extras["normalize"] for s in samples])[:, None]
-    return float((np.linalg.norm(loo * sc + c - P, axis=-1) / h <= thr).mean())
+    pooled, _ = pckh_pooled_joints("mpii", P.shape[1])  # the people's 16 MPII joints (view "mpii")
+    return float((np.linalg.norm(loo * sc + c - P, axis=-1) / h <= thr)[:, pooled].mean())
 
 
 def _draw_points(ax, s, cmap="tab20"):
@@ -188,6 +191,6 @@ def run(cfg: Config, ctx: Context) -> Result:
                f"({time.perf_counter() - t0:.0f} s)")
     metrics = {"object_mean_layout_pck": pck, "object_pck_about": score_about("object box", 0.1),
                "face_mean_shape_nme": nme, "people_mean_pose_pckh": pckh,
-               "people_pckh_about": score_about("head segment", 0.5),
+               "people_pckh_about": score_about("head segment", 0.5, pooled=MPII_TOOLKIT_ABOUT),
                "visible_fraction": vis, "generation_seconds": {k: v["seconds"] for k, v in gen.items()}}
     return Result(summary, "\n".join(md), metrics)
