@@ -164,6 +164,30 @@ def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
     return key
 
 
+def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> None:
+    """Refuse an output root `out` that is, or lies inside, a file or folder the run reads (its `data_paths` and
+    data_root, wherever they lead): a run never writes into its dataset (and a run folder there would change the
+    data's fingerprint, so the run could never be kept).
+
+    Args:
+        out: the output root (`--out`; it need not exist).
+        exp_id: the experiment id.
+        cfg: the run's config (after the experiment's `identify`).
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: naming --out and the input it lies in.
+    """
+    root = Path(os.path.realpath(out))
+    places = {**data_paths(exp_id, cfg), **({"data_root": cfg.data_root} if cfg.data_root else {})}
+    for field, path in sorted(places.items()):
+        if root.is_relative_to(os.path.realpath(path)):
+            raise InputError(out, "--out", f"a folder outside {field} {path} (read, never written)",
+                             "a path inside it")
+
+
 def located(key: dict) -> dict:
     """A run key as runs compare it: each data path by where it leads (the settings' value of each field in
     "where" replaced by its `path_identity`, the data's "path"s left out), so one folder written two ways is one run.
@@ -284,7 +308,8 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     """Run `exp_id` with `cfg` into `out/<cfg.name>/`: (result, seconds, reused). `force`: run again even if an
     identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
     (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.core.interrupt`) raises Interrupted; `out`
-    that is a file is an InputError naming --out, before any folder is made."""
+    that is a file, or that is or lies inside a file or folder the run reads (`_check_out`), is an InputError naming
+    --out, before any folder is made."""
     io.check_writable(out, "--out", kind="folder")
     cfg.check_data_root()
     cfg.check_weights()  # a mistyped weight file: refused before any folder is made
@@ -294,6 +319,7 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     identify = getattr(registry.load(exp_id), "identify", None)
     if identify is not None:  # inputs that belong in the key (the state of a scored training run)
         cfg = identify(cfg)
+    _check_out(out, exp_id, cfg)
     run_dir = Path(out) / cfg.name
     key = run_key(exp_id, cfg)
     with io.folder_lock(run_dir):  # one writer per run folder: a second run on it is refused, naming the first

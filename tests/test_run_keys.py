@@ -162,6 +162,22 @@ def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, 
     assert not (run_dir / "state.txt").exists()
 
 
+def test_out_inside_the_data_it_reads_is_refused_before_any_work(fake, tmp_path, monkeypatch, capsys):
+    """A run folder written into the dataset would change the data's fingerprint (never kept) and add files there."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "one.txt").write_text("1")
+    os.symlink(root, tmp_path / "linked")
+    for out in ("data", "data/runs", str(root / "runs"), "linked/runs"):
+        rc, printed, err = _cli(capsys, Path(out), "data")
+        assert rc == 2 and not printed and len(err.strip().splitlines()) == 1, (out, err)
+        assert f"{out}: field '--out': expected a folder outside data_root data (read, never written)" in err
+    assert sorted(p.name for p in root.iterdir()) == ["one.txt"]
+    rc, printed, _ = _cli(capsys, Path("runs"), "data")  # beside the data: fine
+    assert rc == 0 and "ok in" in printed
+
+
 def test_synthetic_runs_have_no_data_in_their_key(fake, tmp_path):
     cfg = dataclasses.replace(runner.make_config("test.fake_data", "tiny"), data="synthetic")
     key = runner.run_key("test.fake_data", cfg)
