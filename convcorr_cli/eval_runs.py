@@ -22,7 +22,7 @@ def run_arguments(a: argparse.ArgumentParser) -> None:
     """The run folder options of the experiment aliases (as `convcorr run`'s --out, --set name=, --force)."""
     add_out(a, "output root: the run folder is OUT/<name>", default="runs", metavar="DIR", old=("--out-dir",))
     a.add_argument("--name", default=None, help="run folder name (default: the experiment's readable name for "
-                   "these inputs and a digest of every setting)")
+                   "these inputs and a digest of every setting); --set name=NAME is the same")
     a.add_argument("--force", action="store_true", help="run again even if an identical finished run exists, "
                    "and replace a finished run with other settings")
     a.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
@@ -43,14 +43,16 @@ def run_name(readable: str, cfg: ExperimentConfig) -> str:
 def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
               outputs: dict[str, str | None] | None = None,
               inputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
-    """`convcorr run exp_id` with `cfg` named `--name` (default `run_name(name, cfg)`, after the experiment's
-    `identify`: the scored model's identity is part of the digest) under `--out`: (result or None when it failed, run
-    folder). The output files in `outputs` (by flag) are checked before the run (`check_output_paths`: none of them
-    one of the input files `inputs` (by flag) or inside the dataset folder; `--out` by the runner)."""
+    """`convcorr run exp_id` with `cfg` named `--name`, else `--set name=NEW` (the way out the runner's refusals
+    name), else `run_name(name, cfg)` (after the experiment's `identify`: the scored model's identity is part of the
+    digest), under `--out`: (result or None when it failed, run folder). The output files in `outputs` (by flag)
+    are checked before the run (`check_output_paths`: none of them one of the input files `inputs` (by flag) or
+    inside the dataset folder; `--out` by the runner)."""
     check_output_paths(outputs or {}, inputs or {}, cfg.data_root)
     identify = getattr(registry.load(exp_id), "identify", None)
     cfg = identify(cfg) if identify is not None else cfg
-    cfg = dataclasses.replace(cfg, name=args.name or run_name(name, cfg))
+    named = cfg.name if cfg.name != exp_id else None  # `make_config` names an unnamed run by its experiment id
+    cfg = dataclasses.replace(cfg, name=args.name or named or run_name(name, cfg))
     result = execute(f"eval {args.metric}", exp_id, cfg, args.out, args.force, not args.no_progress)
     return result, Path(args.out) / cfg.name
 

@@ -110,6 +110,25 @@ def test_partial_folder_resumes_and_finished_state_carries_over(fake, tmp_path, 
     assert _consistent(run_dir)["metrics"]["attempts"] == 2
 
 
+def test_an_eval_alias_takes_the_name_its_refusal_names(fake, tmp_path, capsys):
+    """`convcorr eval`'s aliases name their folders by a digest; `--set name=NEW`, the way out a refusal names, is
+    their `--name`, not dropped."""
+    import argparse
+
+    from convcorr_cli.eval_runs import run_alias
+
+    def alias(*sets: str, name: str | None = None) -> Path:
+        args = argparse.Namespace(name=name, out=str(tmp_path), force=False, no_progress=True, metric="fake")
+        return run_alias("fake", "test.fake", runner.make_config("test.fake", "tiny", sets), "fake", args)[1]
+
+    assert alias(name="r") == tmp_path / "r" and alias().name.startswith("fake_")
+    with pytest.raises(runner.RunExists, match="--set name=NEW"):
+        alias("beta=0.01", name="r")
+    assert alias("beta=0.01", "name=r2") == tmp_path / "r2"
+    assert _consistent(tmp_path / "r2")["metrics"]["beta"] == 0.01
+    assert alias("beta=0.01", "name=r2", name="r3") == tmp_path / "r3"  # --name first
+
+
 def test_demo_stages_replace_changed_settings_and_code(fake, tmp_path, monkeypatch, capsys):
     """The demo's rule (`replace=True`): a stage with other settings runs again in place; the same settings with
     other code run again in every case."""
