@@ -197,3 +197,27 @@ def test_classify_names_classes_only_for_imagenet_width(k):
     assert tops[0][0][1] == want and tops[1][0][1] == want
     with pytest.raises(InputError, match="topk"):
         classify(bb, {"w": w}, imgs, k + 1)
+
+
+def test_extract_refuses_images_smaller_than_a_taps_smallest_input():
+    """An image too small for a tap is one line naming the smallest side (no ZeroDivisionError from a layer with
+    nothing to read, no map of 0 columns); the check happens before any forward pass (no params needed)."""
+    bb = get("caffenet")
+    for side, tap, need in ((1, "conv1", 11), (10, "conv5", 31), (54, "fc7", 55)):
+        with pytest.raises(InputError, match=rf"extract: field 'images'.*>= {need} px.*caffenet {tap}.*got {side}$"):
+            extract(bb, {}, np.zeros((1, side, side + 40, 3), np.uint8), tap)
+    with pytest.raises(InputError, match="taps.*at least one tap"):
+        extract(bb, {}, np.zeros((1, 64, 64, 3), np.uint8), ())
+
+
+def test_features_takes_a_pil_image(mobilenet_random):
+    from PIL import Image
+
+    from convcorr_jax.features.image import features
+
+    bb, params = mobilenet_random
+    img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    got = features(bb, params, Image.fromarray(img), "block3", mode="none")
+    want = features(bb, params, img, "block3", mode="none")
+    assert got["image_size"].tolist() == [40, 50]
+    np.testing.assert_array_equal(got["block3"], want["block3"])

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.backbones.registry import check_input_side
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.core.progress import bar as progress_bar
 
@@ -61,13 +62,16 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
       {tap: float32 array}: spatial taps [N, h, w, C], vector taps [N, D].
 
     Raises:
-      InputError: bad images (`stack_images`), no images, or batch_size < 1.
+      InputError: bad images (`stack_images`), no images, no taps, images smaller than the smallest input of a tap
+        (`registry.min_input_side`), or batch_size < 1.
     """
     taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    check(len(taps) >= 1, "extract", "taps", "at least one tap name", "none")
     x = stack_images(images, "extract")
     n = len(x)
     if n == 0:
         raise InputError("extract", "images", "at least one image", "an empty batch [0, H, W, 3]")
+    check_input_sides(backbone, taps, x.shape[1:3], "extract")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
     bs = min(batch_size, n)
@@ -82,6 +86,27 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
             chunks[t].append(np.asarray(out[t])[:real])
     result = {t: np.concatenate(v) for t, v in chunks.items()}
     return result
+
+
+def check_input_sides(backbone: Backbone, taps: Sequence[str], hw: tuple[int, int], source: str) -> None:
+    """InputError naming `source`'s images when an `hw` input is smaller than the smallest input of one of `taps`
+    (`registry.check_input_side`: a map of no column, or a layer with nothing to read). Taps the backbone lacks are
+    left to its own check; a backbone without spatial taps is not checked.
+
+    Args:
+      backbone: the feature network.
+      taps: tap names of the backbone.
+      hw: (h, w) of the input images in pixels.
+      source: the function that received the images, for the error.
+
+    Returns:
+      None.
+    """
+    if not backbone.spatial_taps:
+        return
+    for t in taps:
+        if t in backbone.taps:
+            check_input_side(backbone, t, min(int(hw[0]), int(hw[1])), source, "images")
 
 
 _RUNS_AT: dict[tuple, bool] = {}

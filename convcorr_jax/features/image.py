@@ -129,7 +129,8 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...] | s
     """
     taps = (taps,) if isinstance(taps, str) else tuple(dict.fromkeys(taps))
     check(len(taps) >= 1, "features", "taps", "at least one tap name", taps)
-    x, tf = _input_image(backbone, preprocess.check_images(image, "features", "image", rank=3), mode)
+    image = preprocess.check_images(image, "features", "image", rank=3)
+    x, tf = _input_image(backbone, image, mode)
     acts = extract(backbone, params, x[None], taps, batch_size=1, relu=relu)
     out = {"image_size": np.array(image.shape[:2]), "input_size": np.array(x.shape[:2])}
     for t in taps:
