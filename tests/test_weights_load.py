@@ -195,3 +195,15 @@ def test_random_weights_are_drawn_once_and_equal_a_fresh_init():
     other = load_backbone("mobilenet_v2", "random", seed=4)[1]
     assert not all(np.array_equal(np.asarray(a), np.asarray(b))
                    for a, b in zip(jax.tree.leaves(other), jax.tree.leaves(first)))
+
+
+def test_a_missing_weight_path_is_one_line_naming_what_is_read(tmp_path):
+    """A mistyped 'random', a missing folder or a missing file: not found, with what `weights` takes (not a
+    complaint about the suffix of a path that does not exist)."""
+    from convcorr_jax.weights.load import load_backbone
+
+    for w in ("Random", tmp_path / "tree", tmp_path / "w.pth"):
+        with pytest.raises(InputError, match=r"field 'weights'.*existing weight file.*orbax folder.*'random'.*"
+                                             r"got not found$") as e:
+            load_backbone("mobilenet_v2", w)
+        assert str(w) in str(e.value) and "\n" not in str(e.value)

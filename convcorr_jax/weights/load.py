@@ -24,6 +24,7 @@ from convcorr_jax.weights.torch_pickle import read_torch_state_dict
 
 ALIASES = {"alexnet": "torchvision_alexnet"}
 TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin")
+LOCAL_SUFFIXES = (*TORCH_SUFFIXES, ".caffemodel", ".npy", ".ckpt", ".msgpack")  # what `load_pretrained(path=)` reads
 log = logging.getLogger(__name__)
 
 
@@ -236,6 +237,9 @@ def _read_local(backbone, path: str | os.PathLike) -> Any:
     """Params of `backbone` from a local file or folder: an orbax folder (`save_params`), a Flax msgpack file
     (`.msgpack`, a user's backbone), or a weight file `convert_file` reads; checked against the backbone's tree."""
     path = Path(path)
+    if not path.exists():  # a mistyped name or "random" would otherwise read as a file of no known suffix
+        raise InputError(path, "weights", f"an existing weight file ({', '.join(LOCAL_SUFFIXES)}), an orbax folder "
+                         "(save_params), or 'random' for seeded random weights", "not found")
     if path.is_dir():  # a tree written by `convcorr weights import --out DIR` / save_params
         tree = load_orbax_params(path)
     elif path.suffix.lower() == ".msgpack":
