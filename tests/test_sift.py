@@ -89,3 +89,18 @@ def test_bad_step_window_and_centres_raise_naming_the_argument(call, field):
     image = np.random.default_rng(0).random((20, 20), dtype=np.float32)
     with pytest.raises(InputError, match=f"field '{field}'"):
         call(image)
+
+
+def test_to_grey_refuses_what_is_not_uint8_rgb():
+    """A float image already in [0, 1] came out 255 times too dark: gradients under the fast square root's floor,
+    all-zero descriptors without a word. It is refused, as a missing or extra channel is."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (2, 24, 24, 3), dtype=np.uint8)
+    grey = sift.to_grey(img)
+    assert grey.shape == (2, 24, 24) and grey.dtype == np.float32 and 0 <= grey.min() and grey.max() <= 1
+    np.testing.assert_allclose(sift.to_grey(img[0]), grey[0])
+    with pytest.raises(InputError, match=r"to_grey: field 'images': expected a uint8 array.*got float64"):
+        sift.to_grey(img / 255.0)
+    for bad in (img[..., 0], img[..., :2]):
+        with pytest.raises(InputError, match=r"to_grey: field 'images'.*\[\.\.\., H, W, 3\]"):
+            sift.to_grey(bad)

@@ -176,12 +176,18 @@ def to_grey(images: np.ndarray) -> np.ndarray:
     """uint8 RGB [..., H, W, 3] -> float32 grey [..., H, W] in [0, 1] (ITU-R 601 luma, as MATLAB rgb2gray).
 
     Args:
-      images: uint8 RGB [..., H, W, 3].
+      images: uint8 RGB [..., H, W, 3] (a float image already in [0, 1] would come out 255 times too dark, its
+        gradients below `_fast_sqrt`'s floor: all-zero descriptors, so it is refused).
 
     Returns:
       float32 [..., H, W] in [0, 1].
+
+    Raises:
+      InputError: images that are not uint8 with a last axis of 3.
     """
-    x = np.asarray(images, np.float32) / 255.0
+    images = np.asarray(images)
+    check_shape(images, "* H W 3", "to_grey", "images", dtype="uint8", note="(RGB in [0, 255])")
+    x = images.astype(np.float32) / 255.0
     return x @ np.array([0.2989, 0.5870, 0.1140], np.float32)
 
 
