@@ -221,3 +221,18 @@ def test_features_takes_a_pil_image(mobilenet_random):
     want = features(bb, params, img, "block3", mode="none")
     assert got["image_size"].tolist() == [40, 50]
     np.testing.assert_array_equal(got["block3"], want["block3"])
+
+
+def test_extract_fitted_on_small_images_refuses_maps_and_resizes_vectors():
+    """Below a tap's smallest input: a map (never resized, its columns are image positions) is one line naming
+    the side needed; a vector tap is computed at the default input size, as Caffe's fc6 on other sizes is (not a
+    ZeroDivisionError from the shape check)."""
+    from convcorr_jax.features.extract import extract_fitted, input_size_for
+
+    for name, default in (("caffenet", (227, 227)), ("torchvision_alexnet", (224, 224))):
+        bb = get(name)
+        shapes = jax.eval_shape(lambda: bb.init(jax.random.key(0)))
+        assert input_size_for(bb, shapes, "fc6", (10, 12)) == default
+        assert input_size_for(bb, shapes, "conv5", (31, 40)) == (31, 40)
+        with pytest.raises(InputError, match=rf"extract_fitted: field 'images'.*>= 31 px.*{name} conv5.*got 10$"):
+            extract_fitted(bb, {}, np.zeros((1, 10, 12, 3), np.uint8), ("fc6", "conv5"))

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
-from convcorr_jax.backbones.registry import check_input_side
+from convcorr_jax.backbones.registry import check_input_side, min_input_side
 from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.core.progress import bar as progress_bar
@@ -114,7 +114,8 @@ _RUNS_AT: dict[tuple, bool] = {}
 
 def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) -> tuple[int, int]:
     """`hw` if `tap` can be computed on images of that size, else the backbone's `default_input_size`
-    (AlexNet's fc6/fc7 need the 227 / 224 px input their flattened pool5 was trained on). Shape check only.
+    (AlexNet's fc6/fc7 need the 227 / 224 px input their flattened pool5 was trained on; a vector tap on images
+    smaller than its smallest input). Shape check only.
 
     The answer is memoised per backbone, tap, size and parameter shapes.
 
@@ -125,8 +126,16 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
 
     Returns:
       (h, w) ints: the input size to compute `tap` at.
+
+    Raises:
+      InputError: a spatial tap (a map, never resized) on images smaller than its smallest input
+        (`check_input_sides`).
     """
     hw = (int(hw[0]), int(hw[1]))
+    if tap in backbone.geometry:
+        check_input_sides(backbone, (tap,), hw, "extract_fitted")
+    elif backbone.spatial_taps and tap in backbone.taps and min(hw) < min_input_side(backbone, tap):
+        return tuple(backbone.default_input_size)
     abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
     key = (backbone.name, tap, hw, str(jax.tree_util.tree_structure(abstract)),
            tuple(a.shape for a in jax.tree_util.tree_leaves(abstract)))
