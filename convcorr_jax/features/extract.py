@@ -71,7 +71,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     n = len(x)
     if n == 0:
         raise InputError("extract", "images", "at least one image", "an empty batch [0, H, W, 3]")
-    check_input_sides(backbone, taps, x.shape[1:3], "extract")
+    _check_input_sides(backbone, taps, x.shape[1:3], "extract")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
     bs = min(batch_size, n)
@@ -88,7 +88,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     return result
 
 
-def check_input_sides(backbone: Backbone, taps: Sequence[str], hw: tuple[int, int], source: str) -> None:
+def _check_input_sides(backbone: Backbone, taps: Sequence[str], hw: tuple[int, int], source: str) -> None:
     """InputError naming `source`'s images when an `hw` input is smaller than the smallest input of one of `taps`
     (`registry.check_input_side`: a map of no column, or a layer with nothing to read). Taps the backbone lacks are
     left to its own check; a backbone without spatial taps is not checked.
@@ -129,11 +129,11 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
 
     Raises:
       InputError: a spatial tap (a map, never resized) on images smaller than its smallest input
-        (`check_input_sides`).
+        (`_check_input_sides`).
     """
     hw = (int(hw[0]), int(hw[1]))
     if tap in backbone.geometry:
-        check_input_sides(backbone, (tap,), hw, "extract_fitted")
+        _check_input_sides(backbone, (tap,), hw, "extract_fitted")
     elif backbone.spatial_taps and tap in backbone.taps and min(hw) < min_input_side(backbone, tap):
         return tuple(backbone.default_input_size)
     abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
