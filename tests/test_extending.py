@@ -156,3 +156,38 @@ def test_registries_refuse_unknown_and_duplicate_names():
         backbones.get("no_such_backbone")
     with pytest.raises(InputError, match="not yet registered"):
         matching.register_matcher("cos", matching._cos_matcher, "again")
+
+
+@pytest.mark.parametrize("source", ["params", "file"])
+def test_an_apply_function_backbone_knows_its_map_sizes(tiny, tmp_path, source):
+    """A plain apply function registered with its params gets its map sizes from their shapes: hyperpixel grids,
+    the smallest input and `extract` work on it (its maps used to be 0 x 0 on every input). Registered with its
+    weight file alone its sizes are unknown (no params until loaded): it loads (no init to check the file's shapes
+    against) and `extract` runs it."""
+    import flax.serialization
+
+    from convcorr_jax.backbones.registry import min_input_side
+    from convcorr_jax.features.extract import extract
+    from convcorr_jax.features.hyperpixel import target_grid
+
+    _, params = tiny
+    name = f"test_tiny_apply_{source}"
+    if source == "params":
+        bb = backbones.register(name, TinyCNN().apply, params, taps=("c1", "c2"), replace=True)
+    else:
+        f = tmp_path / "tiny.msgpack"
+        f.write_bytes(flax.serialization.to_bytes(params))
+        bb = backbones.register(name, TinyCNN().apply, taps=TAPS, weights=str(f), replace=True)
+    try:
+        if source == "params":
+            assert bb.grid_size("c2", (64, 48)) == (16, 12) and min_input_side(bb, "c2") == 4
+            assert target_grid(bb, ("c1", "c2"), (64, 48)) == (bb.geometry["c1"], (32, 24))
+        else:  # read as it is: no init to check its shapes against
+            from convcorr_jax.weights import load_backbone
+
+            loaded = load_backbone(name)[1]
+            assert jax.tree.all(jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), loaded, params))
+        images = np.random.default_rng(0).integers(0, 256, (1, 64, 48, 3), dtype=np.uint8)
+        assert extract(bb, params, images, ("c1", "c2"))["c2"].shape == (1, 16, 12, 16)
+    finally:
+        backbones.unregister(name)

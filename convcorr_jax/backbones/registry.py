@@ -143,9 +143,9 @@ def register(name: str, model, params: Params | None = None, *, taps: Mapping[st
         raise InputError(name, "weights", "none when params are given", weights)
     declared = dict(taps) if isinstance(taps, Mapping) else {t: TRACED for t in ([taps] if isinstance(taps, str)
                                                                                  else taps)}
-    bb = custom_backbone(name, model, _traced_geometry(name, model, params, declared, tuple(input_size)),
-                         preprocess, input_size, roles)
     held = None if params is None else (lambda: params)
+    bb = custom_backbone(name, model, _traced_geometry(name, model, params, declared, tuple(input_size)),
+                         preprocess, input_size, roles, params=held)
     _SPECS.register(name, BackboneSpec(name, lambda: bb, (FileSource(str(weights), sha256),) if weights else (),
                                        dict(default_taps or {}), held), replace)
     _BUILT.pop(name, None)

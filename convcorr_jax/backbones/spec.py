@@ -160,7 +160,8 @@ def _preprocess_fn(preprocess) -> Callable[[np.ndarray], np.ndarray]:
 
 def custom_backbone(name: str, model, taps: Mapping[str, Any], preprocess="torchvision",
                     input_size: tuple[int, int] = (224, 224), roles: Mapping[str, str] | None = None,
-                    resize: tuple[int, int, bool] | None = None) -> Backbone:
+                    resize: tuple[int, int, bool] | None = None, params: Callable[[], Params] | None = None
+                    ) -> Backbone:
     """A `Backbone` of a user's network.
 
     Args:
@@ -176,6 +177,9 @@ def custom_backbone(name: str, model, taps: Mapping[str, Any], preprocess="torch
       roles: paper role names (conv4, fc6, ...) -> tap names; none by default.
       resize: (resize_to, crop, keep_aspect) of its evaluation transform (default: 256 -> input_size[0], aspect
         kept).
+      params: for an apply function, `params() -> its parameters`, called once when `grid_size` is first asked
+        (their shapes only); None (an apply function registered with a weight file alone): its `grid_size` is
+        (0, 0), the map sizes unknown.
 
     Returns:
       The `Backbone`: `apply(params, x, taps=(...), relu=True)` jit-compiled per (shape, taps), `grid_size` from
@@ -211,10 +215,16 @@ def custom_backbone(name: str, model, taps: Mapping[str, Any], preprocess="torch
         return model.init(key, jnp.zeros((1, h, w, 3), jnp.float32))
 
     @functools.cache
+    def param_shapes() -> Any:
+        if is_module:
+            return jax.eval_shape(init, jax.random.key(0))
+        return None if params is None else jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), params())
+
+    @functools.cache
     def grid_size(tap: str, hw: tuple[int, int]) -> tuple[int, int]:
         if tap not in geometry:
             raise InputError(name, "tap", f"a spatial tap of {list(geometry)}", tap)
-        like = jax.eval_shape(init, jax.random.key(0)) if is_module else None
+        like = param_shapes()
         try:
             out = jax.eval_shape(lambda p, x: forward(p, x), like, jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32))
         except Exception:  # noqa: BLE001 (an input too small for the network has no map)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
-from convcorr_jax.backbones.registry import check_input_side, min_input_side
+from convcorr_jax.backbones.registry import MAX_SIDE_SEARCHED, check_input_side, min_input_side
 from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.core.progress import bar as progress_bar
@@ -91,7 +91,9 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
 def _check_input_sides(backbone: Backbone, taps: Sequence[str], hw: tuple[int, int], source: str) -> None:
     """InputError naming `source`'s images when an `hw` input is smaller than the smallest input of one of `taps`
     (`registry.check_input_side`: a map of no column, or a layer with nothing to read). Taps the backbone lacks are
-    left to its own check; a backbone without spatial taps is not checked.
+    left to its own check; a backbone without spatial taps is not checked, nor a tap no side up to
+    `registry.MAX_SIDE_SEARCHED` gives a map (its sizes unknown: a user's apply function registered with a weight
+    file alone).
 
     Args:
       backbone: the feature network.
@@ -105,7 +107,7 @@ def _check_input_sides(backbone: Backbone, taps: Sequence[str], hw: tuple[int, i
     if not backbone.spatial_taps:
         return
     for t in taps:
-        if t in backbone.taps:
+        if t in backbone.taps and min_input_side(backbone, t) < MAX_SIDE_SEARCHED:
             check_input_side(backbone, t, min(int(hw[0]), int(hw[1])), source, "images")
 
 
@@ -134,7 +136,7 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
     hw = (int(hw[0]), int(hw[1]))
     if tap in backbone.geometry:
         _check_input_sides(backbone, (tap,), hw, "extract_fitted")
-    elif backbone.spatial_taps and tap in backbone.taps and min(hw) < min_input_side(backbone, tap):
+    elif backbone.spatial_taps and tap in backbone.taps and min(hw) < min_input_side(backbone, tap) < MAX_SIDE_SEARCHED:
         return tuple(backbone.default_input_size)
     abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
     key = (backbone.name, tap, hw, str(jax.tree_util.tree_structure(abstract)),

@@ -251,9 +251,22 @@ def _read_local(backbone, path: str | os.PathLike) -> Any:
             raise InputError(path, "msgpack", "a Flax msgpack file of parameters", type(e).__name__) from None
     else:
         return convert_file(path, backbone.name)
-    check_tree(tree, _like_of(backbone, tree), path)
+    like = _reference_shapes(backbone, tree)
+    if like is not None:
+        check_tree(tree, like, path)
     _check_finite(tree, path)
     return tree
+
+
+def _reference_shapes(backbone, tree: Any) -> Any:
+    """`_like_of(backbone, tree)`, or None for a user's apply function (`backbones.register` with a weight file
+    alone): it has no init to take the shapes from, so the file's tree is taken as it is."""
+    try:
+        return _like_of(backbone, tree)
+    except InputError as e:
+        if e.field == "init":
+            return None
+        raise
 
 
 def load_backbone(name: str = "mobilenet_v2", weights: str | os.PathLike | None = None, seed: int = 0
