@@ -391,3 +391,16 @@ def test_cpu_forward_is_compiled_with_the_forward_options(name):
     np.testing.assert_allclose(np.asarray(plain(params, x)), np.asarray(tuned(params, x)), rtol=1e-4, atol=1e-5)
     g = jax.grad(lambda x: bb.apply(params, x, taps=(tap,))[tap].sum())(x)
     assert g.shape == x.shape and np.isfinite(np.asarray(g)).all()
+
+
+def test_resize_and_crop_refuse_sizes_that_are_not_positive_integers():
+    """A crop of 0 or less gave an empty image without a word; a size of 0 or a float, PIL's own traceback."""
+    im = np.zeros((20, 30, 3), np.uint8)
+    for hw in ((0, 10), (10.5, 10), (5,), 7):
+        with pytest.raises(InputError, match=r"resize: field 'hw': expected two integers >= 1"):
+            preprocess.resize(im, hw)
+    for resize_to, crop, field in ((0, 8, "resize_to"), (16.7, 8, "resize_to"), (16, 0, "crop"), (16, -3, "crop")):
+        with pytest.raises(InputError, match=rf"resize_and_crop: field '{field}': expected an integer >= 1"):
+            preprocess.resize_and_crop(im, resize_to, crop)
+    assert preprocess.resize(im, np.array([4, 5])).shape == (4, 5, 3)
+    assert preprocess.resize_and_crop(im, np.int64(16), 8)[0].shape == (8, 8, 3)

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape
 
 CAFFE_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
@@ -93,6 +93,12 @@ class Transform:
                         -1)
 
 
+def _sides(values, n: int) -> bool:
+    """Whether `values` are `n` integers >= 1 (numpy integers included, bools not)."""
+    return (isinstance(values, (tuple, list, np.ndarray)) and len(values) == n
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values))
+
+
 def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Bilinear resize (PIL, antialiased, as torchvision does on PIL images) of one uint8 image to `hw`.
 
@@ -102,11 +108,15 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
     Returns:
       uint8 RGB `[h, w, 3]`; `image` itself when it already has that size.
+
+    Raises:
+      InputError: an image that is not uint8 `[H, W, 3]`, or `hw` not two integers >= 1.
     """
     from PIL import Image
 
     image = check_images(image, "resize", "image", rank=3)
-    h, w = hw
+    check(_sides(hw, 2), "resize", "hw", "two integers >= 1 (h, w) in pixels", hw)
+    h, w = int(hw[0]), int(hw[1])
     if (h, w) == image.shape[:2]:
         return image
     return np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
@@ -129,9 +139,12 @@ def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,
       (uint8 `[crop, crop, 3]` (a view of the resized image), `Transform` back to the original pixels).
 
     Raises:
-      InputError: for an image that is not uint8 `[H, W, 3]`, or `crop` larger than the resized image's shorter side.
+      InputError: for an image that is not uint8 `[H, W, 3]`, `resize_to` or `crop` not an integer >= 1, or `crop`
+        larger than the resized image's shorter side.
     """
     image = check_images(image, "resize_and_crop", "image", rank=3)
+    for field, v in (("resize_to", resize_to), ("crop", crop)):
+        check(_sides((v,), 1), "resize_and_crop", field, "an integer >= 1 (pixels)", v)
     h, w = image.shape[:2]
     if keep_aspect:
         if h <= w:
