@@ -236,3 +236,20 @@ def test_extract_fitted_on_small_images_refuses_maps_and_resizes_vectors():
         assert input_size_for(bb, shapes, "conv5", (31, 40)) == (31, 40)
         with pytest.raises(InputError, match=rf"extract_fitted: field 'images'.*>= 31 px.*{name} conv5.*got 10$"):
             extract_fitted(bb, {}, np.zeros((1, 10, 12, 3), np.uint8), ("fc6", "conv5"))
+
+
+def test_load_inputs_takes_one_path_and_refuses_none(tmp_path):
+    """No paths was numpy's "need at least one array to stack"; one path given alone was read character by
+    character (a missing file named by its first letter)."""
+    from PIL import Image
+
+    from convcorr_jax.features.image import load_inputs
+
+    bb = get("mobilenet_v2")
+    f = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(f)
+    for one in (f, str(f)):
+        images, tfs = load_inputs(bb, one)
+        assert images.shape == (1, 224, 224, 3) and len(tfs) == 1
+    with pytest.raises(InputError, match="load_inputs: field 'paths': expected at least one image file"):
+        load_inputs(bb, [])

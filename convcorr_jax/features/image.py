@@ -91,19 +91,22 @@ def _input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[n
     return image, preprocess.Transform()
 
 
-def load_inputs(backbone, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, list[preprocess.Transform]]:
+def load_inputs(backbone, paths: Sequence[str | os.PathLike] | str | os.PathLike
+                ) -> tuple[np.ndarray, list[preprocess.Transform]]:
     """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms.
 
     Args:
       backbone: the feature network (`_input_image`, mode "standard").
-      paths: N image files (`read_image`).
+      paths: N image files (`read_image`); a single path is one file (not its characters).
 
     Returns:
       (uint8 [N, h, w, 3] network inputs, N `preprocess.Transform`s back to each original image's pixels).
 
     Raises:
-      InputError: a file `read_image` refuses.
+      InputError: no paths, or a file `read_image` refuses.
     """
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    check(len(paths) >= 1, "load_inputs", "paths", "at least one image file", "none")
     inputs = [_input_image(backbone, read_image(p, "image")) for p in paths]
     return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
 
