@@ -285,6 +285,22 @@ def test_bad_config_and_images():
         pose_model.apply(p, jnp.zeros((1, 30, 30, 3)), TINY)
 
 
+def test_predict_refuses_images_that_are_not_uint8_network_inputs():
+    """predict_crops and coarse_heatmaps divide by 255: float images in [0, 1] were read as near-black and gave other
+    points without a word, and a wrong size was reported with the padded batch (32 rows for 2 images)."""
+    from convcorr_jax.pose import predict
+
+    p = pose_model.init(jax.random.PRNGKey(0), TINY)
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), np.uint8)
+    for fn in (predict.predict_crops, predict.coarse_heatmaps):
+        name = fn.__name__
+        with pytest.raises(InputError, match=f"^{name}: field 'images': expected a uint8 array.*got float32"):
+            fn(p, images.astype(np.float32) / 255, TINY)
+        with pytest.raises(InputError, match=rf"^{name}: field 'images': expected shape .*got \(2, 16, 32, 3\)"):
+            fn(p, images[:, :16], TINY)
+    assert predict.predict_crops(p, images, TINY)["cascade"].shape == (2, TINY.num_joints, 2)
+
+
 def test_init_output_layers_start_near_zero():
     """Heat-map output layers are drawn with std out_init_std, the rest LeCun-normal: the first heat-maps are
     near zero (E1 starts at the all-zero value), hidden layers keep their usual scale."""

@@ -183,10 +183,12 @@ def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch
       `SPATIAL_READOUTS` with spatial), plus {"peak", "spatial_peak": float32 [N, K] in [0, 1]} with peaks.
 
     Raises:
-      InputError: a bad batch, spatial config, torso shape, log-priors shape or tree, or a flip that is not a left/right
-        swap of the K joints.
+      InputError: images not uint8 [N, S, S, 3], a bad batch, spatial config, torso shape, log-priors shape or tree,
+        or a flip that is not a left/right swap of the K joints.
     """
     check_batch(batch)
+    check_shape(images, "N S S 3", "predict_crops", "images", {"S": cfg.image_size}, dtype="uint8",
+                note="(RGB network inputs, 0..255)")
     n = len(images)
     names = READOUTS
     if spatial is not None:
@@ -245,9 +247,11 @@ def coarse_heatmaps(params, images: np.ndarray, cfg: pose_model.ModelConfig, bat
       float32 [N, S / pool, S / pool, K] coarse heat-maps (`model.apply_coarse`).
 
     Raises:
-      InputError: a batch that is not an integer >= 1.
+      InputError: images not uint8 [N, S, S, 3], or a batch that is not an integer >= 1.
     """
     check_batch(batch, "coarse_heatmaps")
+    check_shape(images, "N S S 3", "coarse_heatmaps", "images", {"S": cfg.image_size}, dtype="uint8",
+                note="(RGB network inputs, 0..255)")
     fn, n = _coarse_fn(cfg), len(images)
     parts = [np.asarray(fn(params, np.asarray(images[np.minimum(np.arange(i, i + batch), n - 1)])))[:n - i]
              for i in range(0, n, batch)]
