@@ -301,6 +301,26 @@ def test_predict_refuses_images_that_are_not_uint8_network_inputs():
     assert predict.predict_crops(p, images, TINY)["cascade"].shape == (2, TINY.num_joints, 2)
 
 
+def test_the_product_read_out_without_evidence_in_a_window_is_the_cascade_point():
+    """Where the fine map times the coarse prior is 0 all over a joint's window, its arg-max was the window's first
+    cell: the product read-out jumped to the window's top-left corner, 7-13 px up and left of any evidence."""
+    p = pose_model.init(jax.random.PRNGKey(0), TINY)
+    x = jax.random.uniform(jax.random.PRNGKey(3), (4, 32, 32, 3))
+    out = pose_model.apply(p, x, TINY)
+    prior = jnp.maximum(pose_model.coarse_in_windows(out["coarse_hm"], out["origin"], TINY), 0.0)
+    weighted = np.asarray(jnp.maximum(out["fine_hm"], 0.0) * prior ** pose_model.PRODUCT_POWER)
+    none = weighted.max(axis=(1, 2)) <= 0  # [N, K]
+    assert none.any() and (~none).any()  # both cases occur with these random weights
+    xy, prod = np.asarray(out["xy"]), np.asarray(out["xy_product"])
+    np.testing.assert_array_equal(prod[none], xy[none])
+    corner = 2.0 * np.asarray(out["origin"], np.float32) + 0.5  # the window's first cell centre, image pixels
+    some = ~none
+    flat = weighted.reshape(weighted.shape[0], -1, weighted.shape[-1]).argmax(axis=1)  # [N, K] the arg-max cell
+    w = weighted.shape[2]
+    cell = np.stack([flat % w, flat // w], -1).astype(np.float32)
+    assert np.all(np.abs(prod[some] - (corner[some] + 2.0 * cell[some])) <= 1.0 + 1e-4)  # within the sub-cell step
+
+
 def test_init_output_layers_start_near_zero():
     """Heat-map output layers are drawn with std out_init_std, the rest LeCun-normal: the first heat-maps are
     near zero (E1 starts at the all-zero value), hidden layers keep their usual scale."""

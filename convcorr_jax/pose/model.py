@@ -221,7 +221,8 @@ def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, cen
       {"coarse_hm" [N,S,S,K], "fine_hm" [N,w0,w0,K], "origin" int [N,K,2] (level-0 window origin, stride-2
       cells), "coarse_xy" [N,K,2], "xy" [N,K,2] (cascade prediction, pixels), "xy_product" [N,K,2] (the sub-cell
       arg-max of the fine map times the coarse map ** `PRODUCT_POWER` in each window, both clipped at 0: the coarse
-      evidence weighs the fine map's candidates)}; points are float32 (x, y) image pixels.
+      evidence weighs the fine map's candidates; "xy" where that product is 0 all over the window)}; points are
+      float32 (x, y) image pixels.
     """
     hm, feats, levels = apply_coarse(params, images, cfg, drop_mask)
     cxy = coarse_points(hm, cfg)
@@ -235,9 +236,11 @@ def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, cen
     local = hmap.subpixel_argmax(fine)  # [N, K, 2] cells in the window
     xy = hmap.map_to_image(origin.astype(jnp.float32) + local, 2.0)
     prior = jnp.maximum(coarse_in_windows(hm, origin, cfg), 0.0) ** PRODUCT_POWER
-    product = hmap.subpixel_argmax(jnp.maximum(fine, 0.0) * prior)
+    weighted = jnp.maximum(fine, 0.0) * prior
+    product = hmap.map_to_image(origin.astype(jnp.float32) + hmap.subpixel_argmax(weighted), 2.0)
+    evidence = jnp.max(weighted, axis=(1, 2)) > 0  # [N, K]: an all-zero window has no arg-max (its first cell)
     return {"coarse_hm": hm, "fine_hm": fine, "origin": origin, "coarse_xy": cxy, "xy": xy,
-            "xy_product": hmap.map_to_image(origin.astype(jnp.float32) + product, 2.0)}
+            "xy_product": jnp.where(evidence[..., None], product, xy)}
 
 
 def coarse_in_windows(hm: jax.Array, origin0: jax.Array, cfg: ModelConfig) -> jax.Array:
