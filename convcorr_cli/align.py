@@ -167,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     written = _outputs(args.dense)
     check_outputs({**{f"--out ({name})": Path(args.out) / name for name in written},
                    **({"--json": args.json} if args.json else {})},
-                  {"image_a": args.image_a, "image_b": args.image_b})
+                  {"image_a": args.image_a, "image_b": args.image_b,
+                   **({"--weights": args.weights} if args.weights not in (None, "random") else {})})
     if args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
     cfg = _settings(args)

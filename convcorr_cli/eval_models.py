@@ -11,7 +11,7 @@ from pathlib import Path
 
 from convcorr_jax.core.errors import InputError
 from convcorr_eval.runner import make_config
-from convcorr_cli.eval_output import check_output_paths, print_header, scoring_run, write_outputs
+from convcorr_cli.eval_output import check_output_paths, model_folder, print_header, scoring_run, write_outputs
 from convcorr_cli.eval_runs import copy_output, run_alias, run_arguments, with_experiment_run
 from convcorr_cli.options import add_set
 
@@ -107,7 +107,8 @@ def pose_arguments(a: argparse.ArgumentParser) -> None:
 def score_pose(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import pose_scores
 
-    check_output_paths({"--json": args.json}, {}, args.root)  # before any work; the dataset folder is read only
+    # before any work; the dataset folder and the model's are read only
+    check_output_paths({"--json": args.json}, {}, args.root, model_folder(args.model))
     config = {"model": args.model, "root": args.root, "split": args.split, "flip": args.flip}
     print_header("convcorr eval pose", config)
     res = pose_scores.score_run(args.model, args.root, args.split, flip=args.flip)

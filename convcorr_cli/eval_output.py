@@ -12,16 +12,27 @@ from convcorr_jax.core.errors import InputError
 from convcorr_cli.options import check_outputs
 
 
-def check_output_paths(outputs: dict[str, str | None], inputs: dict[str, str | None],
-                       data_root: str | None = None) -> None:
+def check_output_paths(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None],
+                       data_root: str | Path | None = None, model: str | Path | None = None) -> None:
     """Before any work: each output file given (by flag) writable as a file, none of them an input or another
-    output (`options.check_outputs`), none inside the dataset folder `data_root` (read, never written)."""
+    output (`options.check_outputs`), none inside the dataset folder `data_root` or the scored model's folder
+    `model` (`model_folder`; both read, never written)."""
     given = {flag: p for flag, p in outputs.items() if p}
     check_outputs(given, {name: p for name, p in inputs.items() if p})
-    for flag, path in given.items():
-        if data_root and Path(path).resolve().is_relative_to(Path(data_root).resolve()):
-            raise InputError(path, flag, f"a path outside the dataset folder {data_root} (read, never written)",
-                             "a path inside it")
+    for folder, what in ((data_root, "the dataset folder"), (model, "the model's folder")):
+        for flag, path in given.items():
+            if folder and Path(path).resolve().is_relative_to(Path(folder).resolve()):
+                raise InputError(path, flag, f"a path outside {what} {folder} (read, never written)",
+                                 "a path inside it")
+
+
+def model_folder(model: str | Path) -> Path | None:
+    """The folder of a pose model as `--model` names it (`convcorr_jax.pose.load`): a shipped model's own folder
+    for its name, else the model or run folder given; None for neither (`load` then refuses it)."""
+    from convcorr_jax.pose import shipped
+
+    path = shipped.MODELS / str(model) if shipped.is_name(str(model)) else Path(model)
+    return path if path.is_dir() else None
 
 
 def write_outputs(json_path: str | None, obj, figure_path: str | None = None,

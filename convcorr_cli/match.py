@@ -105,8 +105,9 @@ def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarra
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out, fig = default_outputs(args.points, args.image_b, args.out, args.figure)
+    weights = {"--weights": args.weights} if args.weights not in (None, "random") else {}
     check_outputs({"--out": out, "--figure": fig},
-                  {"image_a": args.image_a, "image_b": args.image_b, "--points": args.points})
+                  {"image_a": args.image_a, "image_b": args.image_b, "--points": args.points, **weights})
     try:
         require("matplotlib", "report", str(fig))
     except MissingExtra as e:

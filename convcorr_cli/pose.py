@@ -53,7 +53,8 @@ DIR/<clip>_pose.mp4 with the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON
 (`convcorr_cli.pose_video`).
 Prints one line per image (mean confidence, the boxes and torso point used, the PNG), one more for each image whose
 person is below the model's confidence threshold (`Poses.warned`), and a summary line (the model and its digest,
-what ran, the read-out). The model, every image, box and point and the output paths are checked before any work;
+what ran, the read-out). The model, every image, box and point and the output paths are checked before any work
+(no output over an image, the video or another output, none inside the model's folder: it is read, never written);
 an error is one line.
 
 This module parses the command line and runs the estimation; the flags read before any work are `pose_flags`'s,
@@ -71,6 +72,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_cli import pose_video
+from convcorr_cli.eval_output import check_output_paths
 from convcorr_cli.options import document
 from convcorr_cli.pose_draw import boxes_to_draw, draw
 from convcorr_cli.pose_flags import make_plan, parse_boxes, parse_torso, png_paths
@@ -275,6 +277,11 @@ def run(args: argparse.Namespace) -> int:
         io.check_writable(args.out, "--out", kind="folder")
     if args.json is not None:
         io.check_writable(args.json, "--json")
+    pngs = png_paths(Path(args.out), args.images) if args.out is not None and not video else []
+    outputs = pose_video.output_paths(args.images[0], Path(args.out)) if video and args.out is not None else pngs
+    # no output over an image, the video or another output, none inside the model's folder (read, never written)
+    check_output_paths({"--json": args.json, **{f"--out ({p.name})": p for p in outputs}},
+                       {f"IMAGES[{i}]": p for i, p in enumerate(args.images)}, model=r.path)
     plan = make_plan(args, r)
     call = _estimator(args, r, plan)
     if video:
@@ -284,9 +291,6 @@ def run(args: argparse.Namespace) -> int:
     boxes = parse_boxes(args.box, args.images, sizes, "--torso-box")
     person = parse_boxes(args.person_box, args.images, sizes, "--person-box")
     torso = parse_torso(args.torso, args.images, sizes)
-    pngs = png_paths(Path(args.out), args.images) if args.out is not None else []
-    for png in pngs:  # a folder of that name would fail after the work, the drawings before it written
-        io.check_writable(png, "--out")
     _note_box(args)
     poses = call(images, torso_boxes=boxes, torso=torso, person_boxes=person)
     found = person is not None and r.torso_crops

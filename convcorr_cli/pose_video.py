@@ -98,6 +98,12 @@ def _even(img: np.ndarray) -> np.ndarray:
     return np.pad(img, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def output_paths(path: str, out: Path) -> tuple[Path, Path]:
+    """The files `run_video` writes for the clip `path` into the folder `out`: (<clip>_pose.mp4, <clip>_pose.jsonl)."""
+    stem = Path(path).stem
+    return out / f"{stem}_pose.mp4", out / f"{stem}_pose.jsonl"
+
+
 def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndarray]], Poses],
               draw: Callable[[np.ndarray, Poses, int], np.ndarray]) -> tuple[Path, Path, int]:
     """Estimate, draw and write one clip (module docstring): `estimate` maps a list of frames to Poses, `draw` a
@@ -105,7 +111,7 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
     path, frames written)."""
     av = _av()
     stem = Path(path).stem
-    video_path, lines_path = out / f"{stem}_pose.mp4", out / f"{stem}_pose.jsonl"
+    video_path, lines_path = output_paths(path, out)
     for p in (video_path, lines_path):  # before any work: a folder there would fail after it, one file written
         io.check_writable(p, "--out")
     rate, total = probe(path)

@@ -1,0 +1,91 @@
+"""Every output path of a `convcorr` command is checked before any work against the command's own inputs: an output
+that names an input file (an image, the weight file) or lies inside a folder it reads (the scored model's folder)
+is one error line, exit code 2, and every file is left as it was."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convcorr_cli import align as align_cli
+from convcorr_cli import eval_runs
+from convcorr_cli import match as match_cli
+from convcorr_cli import pose as pose_cli
+from convcorr_cli.main import main
+from convcorr_jax.pose import shipped
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("no work is done")
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch) -> dict[str, Path]:
+    """Two tiny images, a points file, a weight file and a copy of the shipped `person` model folder; the work of
+    each command replaced by `_never`."""
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "p.json").write_text("[[10, 12]]")
+    (tmp_path / "w.npy").write_bytes(b"the user's weights")
+    shutil.copytree(shipped.MODELS / "person", tmp_path / "model")
+    for module, name in ((pose_cli, "estimate"), (match_cli, "transfer_points"), (align_cli, "load_backbone"),
+                         (eval_runs, "execute")):
+        monkeypatch.setattr(module, name, _never)
+    from convcorr_eval.tompson2015 import pose_scores
+
+    monkeypatch.setattr(pose_scores, "score_run", _never)
+    return {"a": tmp_path / "a.png", "b": tmp_path / "b.png", "p": tmp_path / "p.json", "w": tmp_path / "w.npy",
+            "model": tmp_path / "model", "tmp": tmp_path}
+
+
+def _refused(argv: list[str], field: str, said: str, kept: list[Path], capsys) -> None:
+    before = {p: p.read_bytes() for p in kept}
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"field '{field}'" in err[0] and said in err[0], (argv, err)
+    assert all(p.read_bytes() == b for p, b in before.items())
+
+
+@pytest.mark.parametrize("command", ["pose --json", "match --out", "match --figure", "align --json"])
+def test_an_output_naming_an_input_file_is_refused_before_any_work(files, command, capsys):
+    a, b, w = str(files["a"]), str(files["b"]), str(files["w"])
+    argv, field, kept = {
+        "pose --json": (["pose", a, "--json", a], "--json", [files["a"]]),  # the image was replaced by the JSON
+        "match --out": (["match", a, b, "--points", str(files["p"]), "--weights", w, "--out", w], "--out",
+                        [files["w"]]),
+        "match --figure": (["match", a, b, "--points", str(files["p"]), "--weights", w, "--figure", w],
+                           "--figure", [files["w"]]),
+        "align --json": (["align", a, b, "--out", str(files["tmp"] / "ab"), "--weights", w, "--json", w], "--json",
+                         [files["w"]]),
+    }[command]
+    _refused(argv, field, "an input", kept, capsys)
+
+
+@pytest.mark.parametrize("command", ["pose --json", "pose --out", "eval pose --json", "eval flic --json",
+                                     "eval flic --figure", "eval mpii --h5"])
+def test_an_output_inside_the_model_folder_is_refused_before_any_work(files, command, capsys):
+    """The model is read, never written (`convcorr eval`'s docs: scoring never writes into it): its readout.json
+    replaced by the scores, or drawings written among its files, was not refused."""
+    model, inside = str(files["model"]), str(files["model"] / "readout.json")
+    root = files["tmp"] / "data"
+    root.mkdir()
+    runs = ["--out", str(files["tmp"] / "runs")]
+    argv, field = {
+        "pose --json": (["pose", str(files["a"]), "--model", model, "--json", inside], "--json"),
+        "pose --out": (["pose", str(files["a"]), "--model", model, "--out", model], "--out (a_pose.png)"),
+        "eval pose --json": (["eval", "pose", "--model", model, "--root", str(root), "--json", inside], "--json"),
+        "eval flic --json": (["eval", "flic", "--model", model, "--root", str(root), *runs, "--json", inside],
+                             "--json"),
+        "eval flic --figure": (["eval", "flic", "--model", model, "--root", str(root), *runs, "--figure",
+                                str(files["model"] / "fig15.png")], "--figure"),
+        "eval mpii --h5": (["eval", "mpii", "--model", model, "--annot", str(root / "valid.h5"), *runs, "--h5",
+                            str(files["model"] / "preds.h5")], "--h5"),
+    }[command]
+    _refused(argv, field, "outside the model's folder", sorted(files["model"].iterdir()), capsys)
+    assert sorted(p.name for p in files["model"].iterdir()) == ["model.json", "params.npz", "readout.json"]
+
