@@ -89,3 +89,23 @@ def test_an_output_inside_the_model_folder_is_refused_before_any_work(files, com
     _refused(argv, field, "outside the model's folder", sorted(files["model"].iterdir()), capsys)
     assert sorted(p.name for p in files["model"].iterdir()) == ["model.json", "params.npz", "readout.json"]
 
+
+
+@pytest.mark.parametrize("command", ["run", "eval pf-willow"])
+def test_a_run_folder_inside_the_dataset_folder_is_refused_before_any_work(tmp_path, command, capsys, monkeypatch):
+    """--out DIR whose run folder lies inside --root / --data-root: one line naming --out, nothing written there (the
+    run folder was written among the dataset's files, and changed the fingerprint its key holds: never kept)."""
+    from test_eval_aliases import _pf_fixture
+
+    from convcorr_eval import registry
+
+    monkeypatch.setattr(registry.load("long2014.pf_willow"), "run", _never)
+    root = _pf_fixture(tmp_path / "pf")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    argv = {"run": ["run", "long2014.pf_willow", "--size", "tiny", "--data-root", str(root)],
+            "eval pf-willow": ["eval", "pf-willow", "--root", str(root), "--size", "tiny"]}[command]
+    for out in (root, root / "runs"):
+        assert main([*argv, "--out", str(out)]) == 2, out
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "field '--out'" in err[0] and "outside data_root" in err[0], err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
