@@ -15,7 +15,7 @@ with exit code 141, as for a shell tool.
 
 Profile: `convcorr --profile COMMAND ...` ends with one line on stderr saying where the wall time went (imports,
 tracing, lowering, XLA compilation, compilation cache loads, the rest); `--profile=FILE` also writes it as JSON
-(`convcorr_cli.profile`).
+(`convcorr_cli.profile`), never over a file the command names (refused before its work).
 
 Progress: on a terminal, tqdm bars on stderr; otherwise (a log file, a pipe) plain lines on stderr every tenth of a
 loop (at most one a second), at least every 30 s, and the last, without carriage returns (`convcorr_jax.core.progress`,
@@ -275,6 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:  # the command's imports (JAX: seconds) already under the handlers
         if profile_to not in (None, "-"):  # refused before the command's work, not in a traceback after it
             io.check_writable(profile_to, "--profile")
+            for token in rest:  # never over a file the command reads or writes: an image, its own --out, ...
+                value = token.partition("=")[2] if token.startswith("-") else token
+                if value and Path(value).resolve() == Path(profile_to).resolve():
+                    raise InputError(profile_to, "--profile", "a file the command neither reads nor writes",
+                                     f"{token} names it")
         t0 = time.perf_counter()
         stop = profile.start() if profile_to else None
         module = importlib.import_module(COMMANDS[name][0])

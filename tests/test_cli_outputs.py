@@ -90,7 +90,6 @@ def test_an_output_inside_the_model_folder_is_refused_before_any_work(files, com
     assert sorted(p.name for p in files["model"].iterdir()) == ["model.json", "params.npz", "readout.json"]
 
 
-
 @pytest.mark.parametrize("command", ["run", "eval pf-willow"])
 def test_a_run_folder_inside_the_dataset_folder_is_refused_before_any_work(tmp_path, command, capsys, monkeypatch):
     """--out DIR whose run folder lies inside --root / --data-root: one line naming --out, nothing written there (the
@@ -109,3 +108,14 @@ def test_a_run_folder_inside_the_dataset_folder_is_refused_before_any_work(tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "field '--out'" in err[0] and "outside data_root" in err[0], err
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("named", ["image", "--json"])
+def test_a_profile_file_naming_a_file_of_the_command_is_refused_before_any_work(files, named, capsys):
+    """`convcorr --profile=FILE COMMAND ...`: FILE one of the command's own files (its image, its --json) is one line
+    naming --profile (the profile's JSON replaced the image, or the command's JSON, after the run)."""
+    j = files["tmp"] / "j.json"
+    j.write_text("{}")
+    target = {"image": files["a"], "--json": j}[named]
+    _refused([f"--profile={target}", "pose", str(files["a"]), "--json", f"{j}"], "--profile", "names it",
+             [files["a"], j], capsys)
