@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {row} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {wall['seconds']:.0f} |")
             print(lines[-1], flush=True)
             if row.endswith("CROP_TEST_TIME"):
-                golden = [{"image": Path(im["image"]).name, "box": im["box"], "joints": im["joints"]}
+                golden = [{"image": Path(im["image"]).name, "box": im["torso_box"], "joints": im["joints"]}
                           for im in got["images"][:a.golden_count]]
     print("\n".join(lines))
     print(f"wall time {total['seconds']:.1f} s")
