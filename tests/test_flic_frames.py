@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from convcorr_train import pose_configs
 
-from convcorr_jax.core import crop_geometry
+from convcorr_jax.core import crop_geometry, geometry
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.types import load_image
@@ -75,3 +75,17 @@ def test_real_flic_frames_native(flic_root):
     affine, _ = data.flic_sample_affines(samples[:5], size, protocol="native")
     np.testing.assert_allclose(affine[:, :, :2], np.broadcast_to(np.eye(2), (5, 2, 2)))
     np.testing.assert_allclose(affine[:, :, 2], [[(size - 360) / 2, (size - 240) / 2]] * 5)
+
+
+@pytest.mark.parametrize("wh", [(7, 5), (8, 5), (7, 6), (1, 9), (16, 16)])
+def test_native_frames_of_any_parity_enter_unresampled(wh):
+    """A frame whose sides differ in parity from the input's is shifted by whole pixels too (was a half-pixel shift:
+    every input pixel the mean of two frame pixels), each frame pixel centre on an input pixel centre."""
+    w, h = wh
+    a = crop_geometry.frame_affines(np.array([wh]), 16, native=True)[0]
+    ox, oy = (16 - w) // 2, (16 - h) // 2
+    np.testing.assert_array_equal(a, [[1, 0, ox], [0, 1, oy]])
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    got = geometry.crop(frame[None], a[None], 16)[0]
+    np.testing.assert_array_equal(got[oy:oy + h, ox:ox + w], frame)
+    assert got.sum() == frame.astype(np.int64).sum()  # black around it

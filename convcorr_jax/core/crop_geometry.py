@@ -92,7 +92,9 @@ def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray
     """Image -> input affines [N, 2, 3] of whole frames centred in a size x size input.
 
     Letterboxed: the square of the frame's longer side scaled to size; or, `native`, at the frame's own pixel scale
-    (the square of side max(size, longer side): a frame larger than the input is still letterboxed).
+    (the square of side max(size, longer side): a frame larger than the input is still letterboxed). A native frame
+    that fits is shifted by whole pixels, floor((size - W) / 2) and floor((size - H) / 2), so that each of its pixel
+    centres lands on an input pixel centre (its pixels enter unresampled, whatever the parity of its sides).
 
     Args:
         wh: [N, 2] (width, height) frame sizes, pixels.
@@ -104,7 +106,11 @@ def frame_affines(wh: np.ndarray, size: int, native: bool = False) -> np.ndarray
     """
     wh = np.asarray(wh, np.float64).reshape(-1, 2)
     side = wh.max(axis=1)
-    return square_affines((wh - 1) / 2, np.maximum(side, size) if native else side, size)
+    centres = (wh - 1) / 2
+    if native:  # where the frame fits: the centre that makes the shift a whole number of pixels
+        fits = (side <= size)[:, None]
+        centres = np.where(fits, (size - 1) / 2 - np.floor((size - wh) / 2), centres)
+    return square_affines(centres, np.maximum(side, size) if native else side, size)
 
 
 @dataclasses.dataclass(frozen=True)
