@@ -156,6 +156,24 @@ def test_estimate_refuses_bad_boxes_and_points_in_one_line():
                             (0, 3, 6, 7))
 
 
+def test_two_pass_settings_take_numpy_numbers_and_refuse_what_is_not_a_finite_number_in_one_line():
+    """second_pass as a numpy float (a sweep's value) is a crop scale (was refused: "expected a crop scale factor > 0,
+    got 0.9"); an infinite second_pass is refused by name (was box_to_affine's error about 'boxes' of NaN, after the
+    first pass); an input_size that is not an integer is refused (was truncated, 288.5 read as 288, or int()'s
+    ValueError for text)."""
+    from convcorr_jax.pose import two_pass
+
+    assert two_pass._check_settings(np.float32(0.5), np.int64(1), None)[:2] == (0.5, 1)
+    img = np.full((H, W, 3), 128, np.uint8)
+    for kw, field in (({"second_pass": np.inf}, "second_pass"), ({"second_pass": True}, "second_pass"),
+                      ({"input_size": 288.5}, "input_size"), ({"input_size": "288"}, "input_size"),
+                      ({"input_size": True}, "input_size")):
+        with pytest.raises(InputError, match=f"field '{field}'"):
+            two_pass.estimate_frames(img, "flic", **kw)
+    with pytest.raises(InputError, match="field 'input_size'"):
+        two_pass.first_pass(img, "flic", input_size=288.5)
+
+
 def test_the_found_torso_box_of_two_passes_is_the_one_their_crops_are_placed_around():
     """`flic_affines` of the recorded torso box at the run's crop scale x s is `recrop.crop_affines` of the first
     pass's points at crop scale x second_pass x s (the second pass's crop at scale s)."""

@@ -27,6 +27,7 @@ passes, bench/pose_frames_diagnosis.py).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from typing import Sequence
 
@@ -113,11 +114,12 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
     """(loaded model, images, torso points [N, 2], input side, spatial config, frame log-priors), checked."""
     r = load(model)
     tc = r.config
-    input_size = frame_input_size(tc.model) if input_size is None else int(input_size)
+    input_size = frame_input_size(tc.model) if input_size is None else input_size
     if not r.torso_crops:
         raise InputError(r.path, "config", "a FLIC run trained on person crops (convcorr train pose --config flic)",
                          f"data={tc.data}, protocol={tc.protocol}")
-    if input_size <= 0 or input_size % tc.model.pool:
+    if (not isinstance(input_size, (int, np.integer)) or isinstance(input_size, bool) or input_size <= 0
+            or input_size % tc.model.pool):
         raise InputError("estimate_frames", "input_size", f"a positive multiple of the model's pool {tc.model.pool}",
                          input_size)
     imgs = as_images(images)
@@ -125,13 +127,14 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
     config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))
     config.validate()
     priors, _ = frame_statistics(r, input_size, config)
-    return r, imgs, points, input_size, config, priors
+    return r, imgs, points, int(input_size), config, priors
 
 
 def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, int | None, tuple[float, ...] | None]:
     """(second_pass, refine, refine_scales) checked where given (None passes through)."""
-    if second_pass is not None and not (isinstance(second_pass, (int, float)) and second_pass > 0):
-        raise InputError("estimate_frames", "second_pass", "a crop scale factor > 0", second_pass)
+    if second_pass is not None and not (isinstance(second_pass, numbers.Real) and not isinstance(second_pass, bool)
+                                        and np.isfinite(second_pass) and second_pass > 0):
+        raise InputError("estimate_frames", "second_pass", "a finite crop scale factor > 0", second_pass)
     if refine is not None and (isinstance(refine, bool) or refine not in range(0, 4)):
         raise InputError("estimate_frames", "refine", "0, 1, 2 or 3 further passes", refine)
     if refine_scales is not None:
