@@ -361,6 +361,8 @@ def test_eval_pf_willow_subset_on_the_real_folder(real_data, tmp_path, capsys):
     (["run", "tompson2015.flic", "--set", "split=train"], "split"),
     (["run", "tompson2015.flic", "--set", "spatial_mode=avg"], "spatial_mode"),
     (["run", "tompson2015.flic", "--set", "spatial_kernel=4"], "spatial_kernel"),
+    (["run", "tompson2015.flic", "--set", "second_pass=inf"], "second_pass"),  # was accepted: NaN crops
+    (["run", "tompson2015.flic", "--set", "test_scales=1,inf"], "test_scales"),
     (["run", "tompson2015.mpii", "--set", "readout=best"], "readout"),
 ])
 def test_out_of_range_settings_exit_2_with_one_line(argv, field, tmp_path, capsys):

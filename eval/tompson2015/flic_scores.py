@@ -124,15 +124,15 @@ class Config(ExperimentConfig):
     def __post_init__(self):
         super().__post_init__()
         take_old_name(self)
-        if self.second_pass is not None and not self.second_pass > 0:
-            raise InputError("config", "second_pass", "a crop scale factor > 0 or none", self.second_pass)
+        if self.second_pass is not None and not (np.isfinite(self.second_pass) and self.second_pass > 0):
+            raise InputError("config", "second_pass", "a finite crop scale factor > 0 or none", self.second_pass)
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             raise InputError("config", "protocol", f"one of {list(PROTOCOLS)} or none (the run's)", self.protocol)
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
             raise InputError("config", "image_size", "a positive number of pixels or none (the run's)",
                              self.image_size)
-        if not self.test_scales or any(not s > 0 for s in self.test_scales):
-            raise InputError("config", "test_scales", "one or more crop scales > 0", self.test_scales)
+        if not self.test_scales or any(not (np.isfinite(s) and s > 0) for s in self.test_scales):
+            raise InputError("config", "test_scales", "one or more finite crop scales > 0", self.test_scales)
         pose_scales.check_merge(self.test_merge, "config", "test_merge")
         for field, value, allowed in (("split", self.split, SPLITS), ("refine", self.refine, tuple(MAIN)),
                                       ("spatial", self.spatial, ("on", "off"))):
