@@ -264,6 +264,27 @@ def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monk
     assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images
 
 
+def test_the_crops_cache_is_keyed_by_the_crop_geometry_its_modules_use():
+    """The crop geometry (`core.crop_geometry`: FLIC's person squares, letterboxed and native frames, the box
+    squares) is part of the crops' cache key, as `core.geometry` is (was not: a change to it served the crops cut
+    before). Rule: every crop-geometry module a keyed module imports is keyed too."""
+    import ast
+    import importlib.util
+
+    from convcorr_jax.pose import person_crops as pc
+
+    geometry_modules = {"convcorr_jax.core.geometry", "convcorr_jax.core.crop_geometry"}
+    used = set()
+    for name in (*pc._CODE, pc.__name__):
+        tree = ast.parse(Path(importlib.util.find_spec(name).origin).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                used |= {m for m in (node.module, *(f"{node.module}.{a.name}" for a in node.names))
+                         if m in geometry_modules}
+    assert "convcorr_jax.core.crop_geometry" in used
+    assert used <= set(pc._CODE)
+
+
 def test_every_named_config_builds_from_the_command_line(tmp_path):
     """`convcorr train pose --config lsp` was a KeyError traceback: the LSP loader's options val_images and
     test_images have no TrainConfig field, and `loader_options` looked every option up among the fields."""

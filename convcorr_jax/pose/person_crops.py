@@ -39,7 +39,7 @@ _FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "t
 _CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convcorr_jax.data.skeletons",
          "convcorr_jax.data.flic", "convcorr_jax.data.flic_split", "convcorr_jax.data.flic_people",
          "convcorr_jax.data.mpii", "convcorr_jax.data.mpii_people", "convcorr_jax.data.coco_keypoints",
-         "convcorr_jax.data.lsp", "convcorr_jax.core.geometry")
+         "convcorr_jax.data.lsp", "convcorr_jax.core.geometry", "convcorr_jax.core.crop_geometry")
 
 
 @dataclasses.dataclass(frozen=True)
