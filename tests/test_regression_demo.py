@@ -83,3 +83,27 @@ def test_tables_tiny(tmp_path):
     scored = sum(np.isfinite(v) for v in res.metrics["rgb_seg"]["seg_iou"].values())
     assert f"mean of the {scored} classes scored" in res.markdown  # the text names the mean the row gives
     assert "the mean over the classes scored" in res.markdown and "classes including background" not in res.markdown
+
+
+def test_descriptor_named_by_a_tap_describes_and_labels_it():
+    """The config accepts a backbone's own tap name as `descriptor` (its check lists the taps): the featurizer and
+    the report's words take it as well as a role name, and a name that is neither is one InputError."""
+    import pytest
+
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.regression.features import backbone_featurizers
+    from convcorr_jax.weights import load_backbone
+    from convcorr_eval.razavian2015 import common
+
+    backbone, params = load_backbone("caffenet", "random", 0)
+    fz = backbone_featurizers(backbone, params, ("norm2", "pool5"), batch_size=2)  # norm2: a tap, no role
+    im = np.random.default_rng(0).integers(0, 256, (2, 67, 67, 3), dtype=np.uint8)
+    by_tap, by_role = fz["norm2"](im), fz["pool5"](im)
+    assert by_tap.shape[0] == 2 and by_role.shape[0] == 2
+    np.testing.assert_allclose(np.linalg.norm(by_tap, axis=1), 1.0, rtol=1e-5)
+    backbone_mnv2 = load_backbone("mobilenet_v2", "random", 0)[0]
+    assert common.describe_role(backbone_mnv2, "block13") == "flattened map of tap block13"
+    assert common.describe_role(backbone_mnv2, "pool5") == "flattened pool5-role map (block16)"
+    assert common.is_spatial(backbone_mnv2, "block13") and not common.is_spatial(backbone_mnv2, "pool")
+    with pytest.raises(InputError, match="block99"):
+        backbone_featurizers(backbone, params, ("block99",))

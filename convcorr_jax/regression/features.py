@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.core.errors import check_shape
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.features.extract import extract_fitted, input_size_for
@@ -132,7 +133,8 @@ def describe_gap(backbone) -> str:
 
 def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP),
                          batch_size: int = 32) -> dict[str, Featurizer]:
-    """l2-normalised flattened descriptors, one featurizer per AlexNet role (`backbone.roles[role]`) or "gap".
+    """l2-normalised flattened descriptors, one featurizer per AlexNet role (`backbone.roles[role]`), tap of the
+    backbone (`registry.resolve_tap`) or "gap".
 
     A tap is computed when first asked for, together with the other roles' taps that run at the same input size
     (one `features.extract.extract_fitted` pass; taps that need a fixed input size, such as Caffe fc6/fc7 at
@@ -148,15 +150,19 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
 
     Args:
       backbone, params: the feature network and its parameters.
-      roles: AlexNet role names (keys of `backbone.roles`, e.g. "pool5", "fc6") or "gap".
+      roles: AlexNet role names (keys of `backbone.roles`, e.g. "pool5", "fc6"), the backbone's own tap names
+        (e.g. "block13") or "gap".
       batch_size: images per network pass.
 
     Returns:
       dict role -> `Featurizer`: uint8 RGB [N, H, W, 3] (one size per call) -> float32 [N, D] unit rows, D the
       tap's flattened size (its channels for "gap").
+
+    Raises:
+      InputError: a name that is neither "gap", a role nor a tap of the backbone (naming them).
     """
     roles = tuple(roles)
-    spec = {r: _gap_tap(backbone) if r == GAP else (backbone.roles[r], False) for r in roles}
+    spec = {r: _gap_tap(backbone) if r == GAP else (resolve_tap(backbone, r, "roles"), False) for r in roles}
     taps = tuple(dict.fromkeys(t for t, _ in spec.values()))
     memo: dict[tuple, np.ndarray] = {}
 

@@ -107,15 +107,20 @@ def make_descriptors(cfg: Config) -> Descriptors:
 
 
 def is_spatial(backbone, role: str) -> bool:
-    """Whether the role's tap is a spatial map (flattened into the descriptor) rather than a global vector."""
-    return role != GAP and backbone.roles[role] in backbone.geometry
+    """Whether the role's (or tap's) tap is a spatial map (flattened into the descriptor) rather than a global
+    vector."""
+    return role != GAP and resolve_tap(backbone, role, "descriptor") in backbone.geometry
 
 
 def describe_role(backbone, role: str) -> str:
-    """E.g. "flattened pool5-role map (block16)", "global average pool (pool)" or "global fc6-role vector (fc6)"."""
+    """E.g. "flattened pool5-role map (block16)", "global average pool (pool)", "global fc6-role vector (fc6)" or,
+    for a tap named directly, "flattened map of tap block13"."""
     if role == GAP:
         return describe_gap(backbone)
-    kind = "flattened {r}-role map" if is_spatial(backbone, role) else "global {r}-role vector"
+    spatial = is_spatial(backbone, role)
+    if role not in backbone.roles:
+        return f"{'flattened map' if spatial else 'global vector'} of tap {role}"
+    kind = "flattened {r}-role map" if spatial else "global {r}-role vector"
     return f"{kind.format(r=role)} ({backbone.roles[role]})"
 
 
