@@ -107,3 +107,22 @@ def test_descriptor_named_by_a_tap_describes_and_labels_it():
     assert common.is_spatial(backbone_mnv2, "block13") and not common.is_spatial(backbone_mnv2, "pool")
     with pytest.raises(InputError, match="block99"):
         backbone_featurizers(backbone, params, ("block99",))
+
+
+def test_faces_300w_without_a_split_is_one_input_error(tmp_path):
+    """A data_root whose .pts files form no Table 1 split (e.g. a flat folder of faces) is refused, naming the
+    folder, instead of a run that succeeds with an empty table."""
+    import pytest
+    from PIL import Image
+
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.data.faces300w import write_pts
+
+    pts = np.random.default_rng(0).uniform(10, 50, (68, 2))
+    for where in ("", "lfpw/trainset/"):
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+        write_pts(tmp_path / f"{where}face.pts", pts)
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / f"{where}face.png")
+    with pytest.raises(InputError, match=r"data_root.*2 \.pts files, only lfpw/ \(train\)") as e:
+        data.faces_300w(tmp_path, 32)
+    assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.data import synthetic
 from convcorr_jax.core.geometry import box_to_affine, crop, points_box, square_box, transform_points
 
@@ -111,10 +112,18 @@ def split_300w(samples) -> dict[str, tuple[list, list]]:
 
 def faces_300w(root, size: int) -> dict[str, tuple[list, list]]:
     """The 300-W Table 1 splits of the folder `root` as face crops of `size` px (crop rule per split from its
-    training faces: `mean_shape_box`)."""
+    training faces: `mean_shape_box`). InputError (naming `root`) when the folder forms none of the splits, rather
+    than an empty table."""
     from convcorr_jax.data.faces300w import load_300w
 
-    splits = split_300w(load_300w(root, require_images=True))
+    samples = list(load_300w(root, require_images=True))
+    splits = split_300w(samples)
+    if not splits:
+        parts = sorted({f"{s.extras['subset']}/ ({s.extras['split']})" for s in samples if s.extras.get("split")})
+        raise InputError(root, "data_root", "a 300-W folder: helen/ or lfpw/ with trainset/ and testset/, or ibug/ "
+                         "beside a training part (helen/trainset, lfpw/trainset, afw/)",
+                         f"{len(samples)} .pts files" + (f", only {', '.join(parts)}" if parts else
+                                                         ", none in those folders"))
     out = {}
     for name, (tr, te) in splits.items():
         rule = mean_shape_box(tr)  # from the training split only
