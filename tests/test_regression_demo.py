@@ -126,3 +126,21 @@ def test_faces_300w_without_a_split_is_one_input_error(tmp_path):
     with pytest.raises(InputError, match=r"data_root.*2 \.pts files, only lfpw/ \(train\)") as e:
         data.faces_300w(tmp_path, 32)
     assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_synthetic_sets_too_small_to_split_name_the_config_field():
+    """n_faces / n_objects whose ~75 / 25 split leaves no test sample (or too few training ones for 4-fold CV) are
+    one InputError naming the field, not a numpy traceback further on (rgb_segmentation, directions)."""
+    import pytest
+
+    from convcorr_jax.core.errors import InputError
+    from convcorr_eval.razavian2015 import rgb_segmentation
+
+    cfg = dataclasses.replace(rgb_segmentation.get_config("tiny"), n_faces=3, n_objects=3)
+    for load, field in ((data.synthetic_faces, "n_faces"), (data.synthetic_objects, "n_objects"),
+                        (data.synthetic_segmentation, "n_objects")):
+        with pytest.raises(InputError, match=rf"'{field}'.*got 3: 3 train / 0 test"):
+            load(cfg)
+    ok = dataclasses.replace(cfg, n_faces=6)
+    train, test = data.synthetic_faces(ok)
+    assert len(train) >= data.MIN_TRAIN and len(test) >= 1

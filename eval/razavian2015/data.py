@@ -27,21 +27,36 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "tvmonitor")
 
 
+MIN_TRAIN = 4
+"""Fewest training samples of a synthetic set: the 4-fold CV of every ridge fit needs one per fold."""
+
+
+def _check_split(train: list, test: list, field: str, n: int) -> tuple[list, list]:
+    """(train, test) unchanged, or InputError naming the config field `field` (= n) when the set's ~75 / 25 split
+    leaves fewer than `MIN_TRAIN` training or no test samples (a traceback or an empty table further on)."""
+    if len(train) < MIN_TRAIN or not test:
+        raise InputError("config", field, f"a set whose ~75 / 25 split leaves at least {MIN_TRAIN} train and 1 test "
+                         "samples (about 8 or more)", f"{n}: {len(train)} train / {len(test)} test")
+    return train, test
+
+
 def synthetic_faces(cfg) -> tuple[list, list]:
-    """(train, test) synthetic faces of `cfg.n_faces` at `cfg.face_size` px."""
-    return tuple(list(synthetic.load_faces(n=cfg.n_faces, seed=cfg.seed, split=sp, image_size=cfg.face_size))
-                 for sp in ("train", "test"))
+    """(train, test) synthetic faces of `cfg.n_faces` at `cfg.face_size` px (InputError: a split too small)."""
+    return _check_split(*(list(synthetic.load_faces(n=cfg.n_faces, seed=cfg.seed, split=sp,
+                                                    image_size=cfg.face_size)) for sp in ("train", "test")),
+                        "n_faces", cfg.n_faces)
 
 
 def synthetic_objects(cfg) -> tuple[list, list]:
-    """(train, test) synthetic object instances (keypoints, boxes)."""
-    return tuple(list(synthetic.load_objects(n=cfg.n_objects, seed=cfg.seed, split=sp)) for sp in ("train", "test"))
+    """(train, test) synthetic object instances (keypoints, boxes) (InputError: a split too small)."""
+    return _check_split(*(list(synthetic.load_objects(n=cfg.n_objects, seed=cfg.seed, split=sp))
+                          for sp in ("train", "test")), "n_objects", cfg.n_objects)
 
 
 def synthetic_segmentation(cfg) -> tuple[list, list, tuple[str, ...]]:
-    """(train, test, class names) of the synthetic objects' label maps."""
-    tr, te = (list(synthetic.load_objects_segmentation(n=cfg.n_objects, seed=cfg.seed, split=sp))
-              for sp in ("train", "test"))
+    """(train, test, class names) of the synthetic objects' label maps (InputError: a split too small)."""
+    tr, te = _check_split(*(list(synthetic.load_objects_segmentation(n=cfg.n_objects, seed=cfg.seed, split=sp))
+                            for sp in ("train", "test")), "n_objects", cfg.n_objects)
     return tr, te, ("background",) + tuple(synthetic.OBJECT_CATEGORIES)
 
 
