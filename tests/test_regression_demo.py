@@ -144,3 +144,18 @@ def test_synthetic_sets_too_small_to_split_name_the_config_field():
     ok = dataclasses.replace(cfg, n_faces=6)
     train, test = data.synthetic_faces(ok)
     assert len(train) >= data.MIN_TRAIN and len(test) >= 1
+
+
+def test_face_box_spans_the_face_on_images_that_are_not_square():
+    """On a landscape image the crop square is (1 + 2 margin) x the face's longer pixel extent: the side is in
+    units of max(width, height), as `RelativeBox.box` reads it. A face 30 px wide and 60 px tall in a 300 x 100
+    image got a 270 px square (y / height times the width), 3 x too large."""
+    pts = np.array([[135, 20], [165, 20], [150, 80]], np.float32)
+    im = np.zeros((100, 300, 3), np.uint8)
+    s = KeypointSample(pts, np.ones(3, bool), ("a", "b", "c"), np.zeros(4, np.float32), "face", "f", im)
+    rule = data.mean_shape_box([s], margin=0.25)
+    box = rule.box(300, 100)
+    np.testing.assert_allclose(box[2] - box[0] + 1, 1.5 * 60)
+    np.testing.assert_allclose((box[:2] + box[2:]) / 2, [150, 50])
+    (c,) = data.face_crop_samples([s], rule, 90)
+    np.testing.assert_allclose(c.points[:, 1].max() - c.points[:, 1].min(), 60, atol=1e-4)  # 1 px per px

@@ -3,12 +3,13 @@
 
 Real faces: no crop uses the landmarks of the image it crops. The 300-W files give no detector box, so the box
 comes from a detector-free rule fitted on the training split only (`mean_shape_box`): the box of the training
-faces' mean shape in image-relative coordinates (x / width, y / height), squared and enlarged by `margin` on each
-side; every image, train and test, is cropped at that relative place scaled to its own size and resized to `size`
-(`face_crop_samples`); the points follow (`extras["crop_affine"]` maps image to crop pixels) and may fall outside
-the crop. Table 1 protocol: Helen and LFPW train on their
-trainset and test on their testset; IBUG (test only) is predicted by a model trained on Helen + LFPW trainsets +
-AFW (the 300-W convention). Segmentation: label maps are resized (nearest) to `label_size` so they stack.
+faces' mean shape in image-relative coordinates (x / width, y / height), squared at its longer side in units of
+max(width, height) (so in pixels on every aspect) and enlarged by `margin` on each side; every image, train and
+test, is cropped at that relative place scaled to its own size and resized to `size` (`face_crop_samples`); the
+points follow (`extras["crop_affine"]` maps image to crop pixels) and may fall outside the crop. Table 1
+protocol: Helen and LFPW train on their trainset and test on their testset; IBUG (test only) is predicted by a
+model trained on Helen + LFPW trainsets + AFW (the 300-W convention). Segmentation: label maps are resized
+(nearest) to `label_size` so they stack.
 """
 
 from __future__ import annotations
@@ -81,14 +82,18 @@ class RelativeBox:
 
 
 def mean_shape_box(train, margin: float = 0.25) -> RelativeBox:
-    """The crop rule from training faces only: the box of their mean shape in image-relative coordinates,
-    squared (longer side in pixels of a square image) and enlarged by `margin` of that side on each side."""
-    rel = []
+    """The crop rule from training faces only: centred on the box of their mean shape in image-relative
+    coordinates (x / width, y / height); its side the longer side of their mean shape's box in units of
+    max(width, height) (the unit of `RelativeBox.side`, so that on any image's aspect the square spans the face's
+    longer pixel extent), enlarged by `margin` of that side on each side."""
+    rel, unit = [], []
     for s in train:
         h, w = s.with_image().image.shape[:2]
-        rel.append(np.asarray(s.points, np.float64) / np.array([w, h]))
-    tight = points_box(np.mean(rel, axis=0))
-    side = (1 + 2 * margin) * float(np.max(tight[2:] - tight[:2]))
+        p = np.asarray(s.points, np.float64)
+        rel.append(p / np.array([w, h]))
+        unit.append(p / max(w, h))
+    tight, span = points_box(np.mean(rel, axis=0)), points_box(np.mean(unit, axis=0))
+    side = (1 + 2 * margin) * float(np.max(span[2:] - span[:2]))
     c = (tight[:2] + tight[2:]) / 2
     return RelativeBox((float(c[0]), float(c[1])), side)
 
