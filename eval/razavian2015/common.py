@@ -23,7 +23,8 @@ class Config(ExperimentConfig):
     l2-normalised. The headline is the flattened pool5-role map, the input of the paper's fc6 = ReLU(W vec(pool5))
     (AlexNet 6 x 6 x 256 at 224 px, VGG-16 7 x 7 x 512, MobileNetV2 block16); `extra_descriptor` (default "gap":
     the network's global average pool, which discards the layout by construction) is a labelled second row, or
-    None. Any role works for either, e.g. "fc6" where the weights hold fc layers."""
+    None. Any role or tap of the backbone works for either, e.g. "fc6" where the weights hold fc layers or
+    "block13"."""
 
     n_faces: int = 500
     n_objects: int = 300
