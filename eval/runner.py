@@ -49,7 +49,7 @@ from convcorr_jax.core.config import override, to_dict
 from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
-from convcorr_eval.experiment import SIZES, Context, ExperimentConfig, Result
+from convcorr_eval.experiment import SIZES, Context, ExperimentConfig, Result, require_data
 from convcorr_eval.report import write_report
 
 
@@ -309,8 +309,11 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     identical finished run is there; `replace`: a finished run with other settings is replaced, not refused
     (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.core.interrupt`) raises Interrupted; `out`
     that is a file, or that is or lies inside a file or folder the run reads (`_check_out`), is an InputError naming
-    --out, before any folder is made."""
+    --out, before any folder is made; so is `data` the experiment does not take (`registry.ACCEPTED_DATA`), naming
+    `data` and the ones it takes, before its dataset folder is asked for."""
     io.check_writable(out, "--out", kind="folder")
+    if registry.ACCEPTED_DATA.get(exp_id):  # data the experiment does not take: refused as such, not for its folder
+        require_data(cfg, registry.ACCEPTED_DATA[exp_id])
     cfg.check_data_root()
     cfg.check_weights()  # a mistyped weight file: refused before any folder is made
     check_inputs = getattr(registry.load(exp_id), "check_inputs", None)

@@ -123,6 +123,22 @@ def test_run_list_prints_whole_descriptions_and_datasets(capsys, monkeypatch):
     assert "Hyperpixel Flow and SCOT on the same features. data: pf_willow" in " ".join(out.split())
 
 
+@pytest.mark.parametrize("exp_id", [e for e in registry.EXPERIMENTS if registry.ACCEPTED_DATA[e]])
+def test_run_refuses_data_the_experiment_does_not_take_as_such(exp_id, tmp_path, capsys):
+    """`run razavian2015.landmarks --set data=voc` asked for the folder of the voc dataset (the shared data_root
+    check ran before the experiment's own `require_data`): data it does not take is refused naming `data` and the
+    ones it takes, with or without --data-root, before any folder is made."""
+    accepted = registry.ACCEPTED_DATA[exp_id]
+    other = next(d for d in experiment.DATASETS if d not in accepted)
+    for extra in ([], ["--data-root", str(tmp_path)]):
+        argv = ["run", exp_id, "--size", "tiny", "--set", f"data={other}", "--out", str(tmp_path / "runs"), *extra]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "field 'data':" in err[0] and f"got {other}" in err[0], err
+        assert all(repr(d) in err[0] for d in accepted), err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_runner_rejects_unknown_experiment_and_field(tmp_path, capsys):
     assert cli.main(["run", "long2014.nope", "--out", str(tmp_path)]) == 2
     assert "long2014.table1" in capsys.readouterr().err
