@@ -20,10 +20,15 @@ def check_output_paths(outputs: dict[str, str | Path | None], inputs: dict[str, 
     given = {flag: p for flag, p in outputs.items() if p}
     check_outputs(given, {name: p for name, p in inputs.items() if p})
     for folder, what in ((data_root, "the dataset folder"), (model, "the model's folder")):
-        for flag, path in given.items():
-            if folder and Path(path).resolve().is_relative_to(Path(folder).resolve()):
-                raise InputError(path, flag, f"a path outside {what} {folder} (read, never written)",
-                                 "a path inside it")
+        check_outside(given, folder, f"{what} {folder} (read, never written)")
+
+
+def check_outside(outputs: dict[str, str | Path | None], folder: str | Path | None, what: str) -> None:
+    """InputError naming the flag unless each output file given in `outputs` (by flag) lies outside `folder`
+    (None: no check); `what` names the folder in the message ("the run folder runs/r (the run writes it)")."""
+    for flag, path in outputs.items():
+        if path and folder and Path(path).resolve().is_relative_to(Path(folder).resolve()):
+            raise InputError(path, flag, f"a path outside {what}", "a path inside it")
 
 
 def model_folder(model: str | Path) -> Path | None:

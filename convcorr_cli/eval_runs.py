@@ -14,7 +14,7 @@ from convcorr_jax.core.config import to_dict
 from convcorr_eval import registry
 from convcorr_eval.experiment import ExperimentConfig, Result
 from convcorr_eval.runner import execute, path_identity
-from convcorr_cli.eval_output import check_output_paths, model_folder
+from convcorr_cli.eval_output import check_output_paths, check_outside, model_folder
 from convcorr_cli.options import add_out
 
 
@@ -47,15 +47,18 @@ def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args:
     name), else `run_name(name, cfg)` (after the experiment's `identify`: the scored model's identity is part of the
     digest), under `--out`: (result or None when it failed, run folder). The output files in `outputs` (by flag)
     are checked before the run (`check_output_paths`: none of them one of the input files `inputs` (by flag) or
-    inside the dataset folder or the scored model's folder, `--model`; `--out` by the runner)."""
+    inside the dataset folder or the scored model's folder, `--model`; `--out` by the runner), and none inside the
+    run folder the run writes (once its name is known, before the run)."""
     model = getattr(args, "model", None)
     check_output_paths(outputs or {}, inputs or {}, cfg.data_root, model and model_folder(model))
     identify = getattr(registry.load(exp_id), "identify", None)
     cfg = identify(cfg) if identify is not None else cfg
     named = cfg.name if cfg.name != exp_id else None  # `make_config` names an unnamed run by its experiment id
     cfg = dataclasses.replace(cfg, name=args.name or named or run_name(name, cfg))
+    run_dir = Path(args.out) / cfg.name
+    check_outside(outputs or {}, run_dir, f"the run folder {run_dir} (the run writes it)")
     result = execute(f"eval {args.metric}", exp_id, cfg, args.out, args.force, not args.no_progress)
-    return result, Path(args.out) / cfg.name
+    return result, run_dir
 
 
 def copy_output(src: Path, dst: str | None) -> None:

@@ -216,9 +216,9 @@ def test_eval_flic_with_a_file_as_root_names_that_file(tmp_path, capsys):
 
 
 def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
-    """eval pck / pckh / pf-willow: --json naming an input or a folder, a file inside --root, --out naming a file,
-    two prediction files of one name (one table row would hide the other): exit 2 in one line, before any work,
-    every file as it was."""
+    """eval pck / pckh / pf-willow: --json naming an input or a folder, a file inside --root or inside the run
+    folder the command writes, --out naming a file, two prediction files of one name (one table row would hide the
+    other): exit 2 in one line, before any work, every file as it was."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "preds.npz", preds=rng.uniform(0, 50, (4, 3, 2)))
     np.savez(tmp_path / "gt.npz", points=rng.uniform(0, 50, (4, 3, 2)), visible=np.ones((4, 3), bool),
@@ -230,6 +230,8 @@ def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
     afile = tmp_path / "notes.txt"
     afile.write_text("mine")
     pck = ["eval", "pck", "--preds", str(tmp_path / "preds.npz"), "--gt", str(tmp_path / "gt.npz")]
+    quick = ["eval", "pf-willow", "--root", str(root), "--size", "tiny", "--features", "none", "--backbone",
+             "caffenet", "--weights", "random", "--no-progress", "--out", str(tmp_path / "runs")]
     for argv, field, said in (
             ([*pck, "--json", str(tmp_path / "preds.npz")], "--json", "an input"),
             ([*pck, "--json", str(tmp_path / "folder")], "--json", "an existing folder"),
@@ -238,7 +240,11 @@ def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
             (["eval", "pf-willow", "--root", str(root), "--size", "tiny", "--out", str(tmp_path / "runs"),
               "--json", str(mat)], "--json", "outside the dataset folder"),
             (["eval", "pf-willow", "--root", str(root), "--size", "tiny", "--out", str(afile)], "--out",
-             "a folder path")):
+             "a folder path"),
+            ([*quick, "--name", "r", "--json", str(tmp_path / "runs" / "r" / "metrics.json")], "--json",
+             "outside the run folder"),  # was written over the run's own metrics.json: the run was never kept
+            ([*quick, "--set", "name=r", "--json", str(tmp_path / "runs" / "r" / "figures" / "f.json")], "--json",
+             "outside the run folder")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"field '{field}'" in err[0] and said in err[0], (argv, err)
