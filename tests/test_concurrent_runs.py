@@ -84,6 +84,28 @@ def test_the_lock_is_reentrant_across_sequential_holders(tmp_path):
     assert (tmp_path / ".f.lock").read_text() == str(os.getpid())
 
 
+def test_a_lock_that_cannot_be_opened_is_one_line(tmp_path, monkeypatch, capsys):
+    """A `.<name>.lock` that is a folder, or a file this process may not write, was an OSError traceback: one line
+    naming the lock file, exit 2, nothing made and the folder left as it was."""
+    from convcorr_cli.main import main
+    from convcorr_jax.core.errors import InputError
+
+    (tmp_path / ".t.lock").mkdir()
+    assert main(["run", "long2014.table1", "--size", "tiny", "--set", "name=t", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ".t.lock: field 'lock file'" in err[0] and "Is a directory" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.lock"]
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:  # as for a read-only lock file (the tests may run as root, which writes it)
+        m.setattr(os, "open", refused)
+        with pytest.raises(InputError, match=r"\.u\.lock: field 'lock file'.*got Permission denied"):
+            with io.folder_lock(tmp_path / "u"):
+                pass
+
+
 def test_a_training_run_folder_has_one_writer(tmp_path):
     from test_pose_helpers import stick_people
 

@@ -422,12 +422,18 @@ def folder_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator
       A context manager yielding `folder` as a Path.
 
     Raises:
-      FolderBusy: another process holds the lock.
+      FolderBusy: another process holds the lock. InputError: the lock file cannot be opened for writing (a folder
+        of that name, a file without write permission).
     """
     folder = Path(folder)
     lock = folder.with_name(f".{folder.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:  # a folder of that name, an unwritable file: one line, not a traceback
+        why = e.strerror or type(e).__name__
+        raise InputError(lock, "lock file", f"a file this process can open for writing (the {what}'s lock, beside "
+                         "it; it holds only the process id of its last writer)", why) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
