@@ -251,6 +251,20 @@ def _setting_changes(prev: dict, key: dict) -> list[str]:
     return [shown.get(c.split(": ", 1)[0], c) for c in _changes(head(located(prev)), head(located(key)))]
 
 
+def _kept_record(path: Path) -> dict:
+    """The finished run's metrics.json at `path`, as a kept run reports it: InputError naming the file and the field
+    where "summary" (a string), "seconds" (a number) or "metrics" (an object) is missing or is not one (a file edited
+    by hand)."""
+    prev = runinfo.read_run_record(path)
+    for field, kind, what in (("summary", str, "a string"), ("seconds", (int, float), "a number"),
+                              ("metrics", dict, "an object")):
+        value = prev.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(path, field, f"{what}, as the run wrote it (run it again with --force)",
+                             "nothing" if field not in prev else json.dumps(value))
+    return prev
+
+
 def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
     """What to do with `run_dir`: "keep" (an identical finished run), "run"; raises RunExists where a run may not
     replace what is there (a folder that is not a run folder, or holds files no run wrote: `RUN_FOLDER`)."""
@@ -332,7 +346,7 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
 def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, force: bool, replace: bool,
                 progress: bool) -> tuple[Result, float, bool]:
     if _check_folder(run_dir, key, force, replace) == "keep":
-        prev = runinfo.read_run_record(run_dir / "metrics.json")
+        prev = _kept_record(run_dir / "metrics.json")
         print(recorded_header(exp_id, cfg.name, prev), flush=True)
         return Result(prev["summary"], prev.get("markdown", ""), prev["metrics"]), prev["seconds"], True
     interrupt.stop_if_requested()

@@ -110,6 +110,40 @@ def test_a_kept_run_prints_the_header_its_earlier_run_recorded(fake, tmp_path, c
     assert "versions: not recorded" in out and "devices: not recorded" in out
 
 
+@pytest.mark.parametrize("field, value, said", [("seconds", None, "nothing"), ("summary", None, "nothing"),
+                                                 ("metrics", None, "nothing"), ("seconds", "12 s", '"12 s"')])
+def test_a_kept_run_whose_record_lacks_a_field_is_one_line(field, value, said, fake, tmp_path, capsys):
+    """A kept run's metrics.json edited by hand to lack "seconds" or "summary" (or with one of another type) was a
+    KeyError traceback: one line naming the file and the field, exit 2, the file as it was."""
+    args = ["run", "test.nanfake", "--size", "tiny", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    path = tmp_path / "test.nanfake" / "metrics.json"
+    record = runinfo.read_run_record(path)
+    if value is None:
+        del record[field]
+    else:
+        record[field] = value
+    io.write_json(path, record)
+    before = path.read_text()
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path}: field '{field}'" in err[0] and f"got {said}" in err[0], err
+    assert path.read_text() == before
+
+
+def test_an_alias_json_of_a_record_without_versions_says_null(fake, tmp_path, capsys):
+    from convcorr_cli.eval_runs import with_experiment_run
+
+    assert cli.main(["run", "test.nanfake", "--size", "tiny", "--out", str(tmp_path)]) == 0
+    path = tmp_path / "test.nanfake" / "metrics.json"
+    record = runinfo.read_run_record(path)
+    del record["versions"]  # "versions: not recorded" in the header; the JSON said so by a KeyError traceback
+    io.write_json(path, record)
+    res = with_experiment_run({"pck": 0.5}, path.parent)
+    assert res["versions"] is None and res["pck"] == 0.5 and res["config"] == record["key"]["settings"]
+
+
 def test_a_training_runs_nan_evaluation_reads_back_as_nan(tmp_path):
     cfg = TrainConfig(name="nan_run")
     evals = [{"step": 10, "stage": 1, "loss": float("nan"), "coarse_pck@0.05": float("nan"),
