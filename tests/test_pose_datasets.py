@@ -264,25 +264,57 @@ def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monk
     assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images
 
 
-def test_the_crops_cache_is_keyed_by_the_crop_geometry_its_modules_use():
-    """The crop geometry (`core.crop_geometry`: FLIC's person squares, letterboxed and native frames, the box
-    squares) is part of the crops' cache key, as `core.geometry` is (was not: a change to it served the crops cut
-    before). Rule: every crop-geometry module a keyed module imports is keyed too."""
+# The project's modules that the crops' modules import but that change no crop (pixels, points, boxes): error
+# messages, name registries, file writing, thread pools, the cache itself, progress lines, and the synthetic people
+# (their own inputs: never cached). Any other module a keyed module imports must be keyed.
+_NOT_CROP_CONTENT = {"convcorr_jax.core.errors", "convcorr_jax.core.registry", "convcorr_jax.core.io",
+                     "convcorr_jax.core.parallel", "convcorr_jax.core.cache", "convcorr_jax.core.progress",
+                     "convcorr_jax.data.synthetic"}
+
+
+def _project_imports(name: str) -> set[str]:
+    """The convcorr_jax modules (a submodule where `from package import submodule` names one) module `name` imports,
+    at its top or inside its functions."""
     import ast
     import importlib.util
 
+    found = set()
+    for node in ast.walk(ast.parse(Path(importlib.util.find_spec(name).origin).read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("convcorr_jax"):
+            found |= {f"{node.module}.{a.name}" if _is_module(f"{node.module}.{a.name}") else node.module
+                      for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("convcorr_jax")}
+    return found
+
+
+def _is_module(name: str) -> bool:
+    """Whether `name` is an importable module (not a name defined in one)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def test_the_crops_cache_is_keyed_by_the_crop_geometry_its_modules_use():
+    """Every module of the project the crops' modules import (and those import in turn) that changes the crops is
+    part of their cache key: the crop geometry (`core.crop_geometry`, was not: a change to it served the crops cut
+    before), `data.types` (load_image: the pixels) and `data._common` (the annotations' parsing, the points' boxes),
+    as `core.geometry` is; the modules that change no crop (`_NOT_CROP_CONTENT`) are not, so that an edit to them
+    does not rebuild every crop."""
     from convcorr_jax.pose import person_crops as pc
 
-    geometry_modules = {"convcorr_jax.core.geometry", "convcorr_jax.core.crop_geometry"}
-    used = set()
-    for name in (*pc._CODE, pc.__name__):
-        tree = ast.parse(Path(importlib.util.find_spec(name).origin).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                used |= {m for m in (node.module, *(f"{node.module}.{a.name}" for a in node.names))
-                         if m in geometry_modules}
-    assert "convcorr_jax.core.crop_geometry" in used
-    assert used <= set(pc._CODE)
+    keyed, seen, todo = set(pc._CODE), set(), [*pc._CODE, pc.__name__]
+    while todo:
+        name = todo.pop()
+        for m in _project_imports(name) - seen - _NOT_CROP_CONTENT:
+            seen.add(m)
+            todo.append(m)
+    assert {"convcorr_jax.core.crop_geometry", "convcorr_jax.data.types", "convcorr_jax.data._common"} <= seen
+    assert seen <= keyed, sorted(seen - keyed)
+    assert not keyed & _NOT_CROP_CONTENT
 
 
 def test_every_named_config_builds_from_the_command_line(tmp_path):

@@ -35,11 +35,15 @@ from convcorr_jax.core.progress import LOG as progress_log
 
 _CHUNK = 64  # images decoded at a time while building crops
 _FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "torso")
-# the code the crops depend on (with the kind's own modules): its version is part of the cache key
+# the code the crops depend on (with the kind's own modules): its version is part of the cache key. Every module
+# of the project these import that changes the crops' pixels, points or boxes is here too (data.types: load_image;
+# data._common: the annotation parsing and the points' boxes); error messages, registries, file and cache helpers
+# are not (tests/test_pose_datasets.py holds the rule)
 _CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convcorr_jax.data.skeletons",
          "convcorr_jax.data.flic", "convcorr_jax.data.flic_split", "convcorr_jax.data.flic_people",
          "convcorr_jax.data.mpii", "convcorr_jax.data.mpii_people", "convcorr_jax.data.coco_keypoints",
-         "convcorr_jax.data.lsp", "convcorr_jax.core.geometry", "convcorr_jax.core.crop_geometry")
+         "convcorr_jax.data.lsp", "convcorr_jax.data.types", "convcorr_jax.data._common",
+         "convcorr_jax.core.geometry", "convcorr_jax.core.crop_geometry")
 
 
 @dataclasses.dataclass(frozen=True)
