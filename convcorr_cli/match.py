@@ -3,19 +3,21 @@ places of image B (semantic correspondence, `convcorr_jax.correspondence.transfe
 
 P (`convcorr_jax.correspondence.point_files.read_points`): a JSON file (a list of [x, y], or {"points": [[x, y],
 ...]}), a CSV file (one "x,y" per line, an optional header line), PF-WILLOW's keypoint .mat (`pts_coord` 2 x K,
-MATLAB's 1-based pixels, read 0-based) or this command's own OUT.json, whose "points_b" (the points transferred
-into B) are read, so `convcorr match B C --points OUT.json` carries them on from B (a null point stays null, in its
-place); (x, y) pixels of A, 0-based, pixel centres at integers. Any other file is refused in one line naming it
-and these formats. Defaults: the validated method (`PointTransferConfig`: SCOT's OT + Hough matching on VGG-16 +
-MobileNetV2 hyperpixels, MobileNetV2's CAM foreground prior); `--method`, `--backbone`, `--weights` and `--set
-FIELD=VALUE` (any other field of PointTransferConfig: taps, extra_backbone, prior, grid, radius, image_size,
-features, ...) change it. The printed line, the figure's title and OUT.json's "ran" are one text,
-`PointTransferConfig.describe()` of the settings that ran (the method, each network and its taps, the prior, the
-frame and the grid).
+MATLAB's 1-based pixels, read 0-based) or this command's own OUT.json, whose "points_b" (the points transferred into
+B) are read, so `convcorr match B C --points OUT.json` carries them on from B (a null point stays null, in its place,
+and a point off B, being off that A, becomes null); (x, y) pixels of A, 0-based, pixel centres at integers. Any other
+file is refused in one line naming it and these formats. Defaults: the validated method (`PointTransferConfig`: SCOT's
+OT + Hough matching on VGG-16 + MobileNetV2 hyperpixels, MobileNetV2's CAM foreground prior); `--method`,
+`--backbone`, `--weights` and `--set FIELD=VALUE` (any other field of PointTransferConfig: taps, extra_backbone,
+prior, grid, radius, image_size, features, ...) change it. The printed line, the figure's title and OUT.json's "ran"
+are one text, `PointTransferConfig.describe()` of the settings that ran (the method, each network and its taps, the
+prior, the frame and the grid).
 Writes:
   OUT.json  (default: P's folder, <P's stem>_in_<B's stem>.json) {"points_a" (null for a null point of P),
-            "points_b" ([x, y] pixels of B, null for a point off A), "confidence" (cosine similarity of the
-            features at both ends, 0..1, null where none), "ran", "networks" ([{"backbone", "taps"}] whose
+            "points_b" ([x, y] pixels of B, null for a point off A), "off_b" (per point: true where the point
+            was carried outside B's pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5], kept as carried, not clamped;
+            null for a null point), "n_off_b" (how many), "confidence" (cosine similarity of the features at
+            both ends, 0..1, null where none), "ran", "networks" ([{"backbone", "taps"}] whose
             features were matched), the images, points_file and points_format, config, weights, versions,
             seconds}
   FIG.png   (default: OUT.json with .png) A and B side by side, each point's source and transferred position in
@@ -39,6 +41,7 @@ from convcorr_jax.backbones.registry import NAMES
 from convcorr_jax.correspondence import PointTransferConfig, transfer_points
 from convcorr_jax.correspondence.point_config import METHODS
 from convcorr_jax.correspondence.point_files import read_points
+from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.features.image import read_image
 from convcorr_jax.core.optional import MissingExtra, require
 
@@ -127,15 +130,17 @@ def run(args: argparse.Namespace) -> int:
         draw(fig, a, b, pts, t.points, (Path(args.image_a).name, Path(args.image_b).name),
              f"{len(pts)} points transferred: {ran}")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
+    moved = np.all(np.isfinite(t.points), -1)
+    off_b = moved & ~valid_keypoints(t.points, b.shape[:2])  # carried past B's edge: kept, flagged
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
-           "points_format": pf.format, "points_a": _listed(pts), "points_b": _listed(t.points), "confidence": conf,
-           "confidence_is": CONFIDENCE, "ran": ran,
+           "points_format": pf.format, "points_a": _listed(pts), "points_b": _listed(t.points),
+           "off_b": [bool(o) if m else None for m, o in zip(moved, off_b)], "n_off_b": int(off_b.sum()),
+           "confidence": conf, "confidence_is": CONFIDENCE, "ran": ran,
            "networks": [{"backbone": n, "taps": list(taps)} for n, taps in used.networks],
            "config": {**config.to_dict(used), "method": used.resolved_method}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
            "figure": None if fig is None else str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)
-    moved = sum(v is not None for v in res["points_b"])
-    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b}: {moved} moved; {ran}; wrote {out}"
-          f"{'' if fig is None else f', {fig}'}")
+    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b}: {int(moved.sum())} moved, "
+          f"{res['n_off_b']} of them outside B (off_b); {ran}; wrote {out}{'' if fig is None else f', {fig}'}")
     return 0

@@ -136,6 +136,29 @@ def test_an_output_over_an_input_or_another_output_exits_2_before_any_work(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+
+def test_points_carried_outside_b_are_kept_flagged_and_counted(tmp_path, capsys):
+    """The carry adds each point's (scaled) offset from its carrying nodes to their matches, unclamped: points near
+    A's edge can land outside B. They keep their coordinates (the numbers are the library's) and are flagged in
+    off_b, counted in n_off_b and in the printed line; a point off A is null in all three."""
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    blocks = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(np.repeat(np.repeat(blocks, 8, 0), 8, 1)).save(tmp_path / "b.png")
+    (tmp_path / "kp.json").write_text(json.dumps([[0, 0], [0, 63], [63, 0], [63, 63], [32, 32], [70, 5]]))
+    assert main(["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", str(tmp_path / "kp.json"),
+                 "--backbone", "caffenet", "--weights", "random", "--method", "cos", "--set", "image_size=64",
+                 *[a for field in PointTransferConfig.ONE_NETWORK for a in ("--set", f"{field}=none")]]) == 0
+    res = json.loads((tmp_path / "kp_in_b.json").read_text())
+    pb = res["points_b"]
+    outside = [p is not None and not (-0.5 <= p[0] <= 63.5 and -0.5 <= p[1] <= 63.5) for p in pb]
+    assert any(outside) and pb[5] is None  # this seed carries some corner points past B's edge
+    assert res["off_b"] == [o if p is not None else None for p, o in zip(pb, outside)]
+    assert res["n_off_b"] == sum(outside)
+    line = capsys.readouterr().out
+    assert f": 5 moved, {sum(outside)} of them outside B (off_b);" in line, line
+
+
 def _spy(monkeypatch, fake: bool):
     """Record the config `convcorr match` hands transfer_points and the title it gives the figure; `fake`: the
     transfer returns the points unmoved (no network runs)."""

@@ -42,7 +42,9 @@ class Transfer(NamedTuple):
     """What `transfer_points` returns; arrays carry a leading pair axis [P, ...] when pairs were given as lists.
 
     points: [K, 2] float64 (x, y) pixels of image b (0-based, pixel centres at integers); NaN where the source
-      point is not a valid point of image a (`valid_keypoints`) or is padding.
+      point is not a valid point of image a (`valid_keypoints`) or is padding. Not clamped to image b: a point
+      carried by its nodes' matches plus its (scaled) offset from them can lie outside b (`valid_keypoints(points,
+      image_b.shape[:2])` tells which).
     confidence: [K] float64, the cosine similarity between the feature column of image a at the source point and
       that of image b at the transferred point (both read bilinearly between grid nodes from the features the
       method matched: L2-normalised hyperpixels, or SIFT). Unitless, in [0, 1] for the non-negative features
