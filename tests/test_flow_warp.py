@@ -41,6 +41,17 @@ def test_carry_points_inverts_flow():
     assert np.all(np.isnan(out[2]))
 
 
+def test_carry_points_through_a_flow_with_no_finite_pixel_gives_nan_not_pixel_0_0():
+    """NaN flow pixels have no flowed position: with none finite there is no nearest pixel, so every point is NaN
+    (it was (0, 0), a real pixel); a partly NaN flow still carries through its finite pixels."""
+    dense = np.full((6, 7, 2), np.nan, np.float32)
+    pts = np.array([[3.0, 2.0], [0.0, 0.0]], np.float32)
+    assert np.all(np.isnan(np.asarray(warp.carry_points(pts, dense))))
+    dense[4, 5] = (1.0, -1.0)  # pixel (5, 4) lands on (6, 3)
+    np.testing.assert_array_equal(np.asarray(warp.carry_points(pts, dense)), [[5.0, 4.0], [5.0, 4.0]])
+    assert np.all(np.isnan(np.asarray(warp.carry_points(np.array([[np.inf, 1.0]], np.float32), dense))))
+
+
 def test_bilinear_warp_matches_scipy_map_coordinates():
     """warp_image and bilinear_sample are scipy's order-1 map_coordinates with the coordinates clamped to the image,
     on images of one row or column too."""

@@ -153,14 +153,16 @@ def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
 def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """Carry target keypoints into the source frame through a dense flow.
 
-    Each point goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint).
+    Each point goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint);
+    pixels whose flow is NaN have no flowed position and are never chosen.
 
     Args:
       points: [..., K, 2] (x, y) pixels in the target.
       dense_flow: [H, W, 2] (dx, dy) pixels, source -> target.
 
     Returns:
-      float32 [..., K, 2] (x, y) source pixels (NaN stays NaN).
+      float32 [..., K, 2] (x, y) source pixels; NaN where there is no nearest pixel: a NaN (or infinite) point, or
+      a flow NaN at every pixel.
 
     Raises:
       InputError: points not [..., K, 2], or dense_flow not [H, W, 2] with H, W >= 1.
@@ -173,6 +175,7 @@ def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
     dst = src + dense_flow.reshape(-1, 2)
     pts = jnp.asarray(points, jnp.float32)
     d2 = jnp.sum(jnp.square(pts[..., None, :] - dst), axis=-1)  # [..., K, H*W]
-    best = jnp.argmin(jnp.where(jnp.isnan(d2), jnp.inf, d2), axis=-1)
-    out = src[best]
-    return jnp.where(jnp.isnan(pts), jnp.nan, out)
+    d2 = jnp.where(jnp.isnan(d2), jnp.inf, d2)
+    best = jnp.argmin(d2, axis=-1)
+    found = jnp.isfinite(jnp.min(d2, axis=-1))[..., None]  # no finite distance: no pixel to go to
+    return jnp.where(found & ~jnp.isnan(pts), src[best], jnp.nan)
