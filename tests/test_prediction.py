@@ -52,6 +52,17 @@ def test_eta_above_one_is_refused():
     assert point_prediction.PredictionConfig(eta=1.0).eta == 1.0 and point_prediction.PredictionConfig(eta=0).eta == 0
 
 
+def test_an_even_or_fractional_neighbourhood_is_refused_by_the_config_naming_it():
+    """The columns are concatenated over a square centred on each (`neighbourhood_concat`): an even side has no
+    centre. It used to be accepted and fail at the first feature extraction as "neighbourhood_concat: field
+    'size'", a field the user never set."""
+    for n in (2, 4, 3.0):
+        with pytest.raises(InputError, match=r"PredictionConfig: field 'neighbourhood'.*odd integer"):
+            point_prediction.PredictionConfig(neighbourhood=n)
+    assert point_prediction.PredictionConfig(neighbourhood=np.int64(5)).neighbourhood == 5
+    assert point_prediction.PredictionConfig(neighbourhood=1).neighbourhood == 1
+
+
 def test_training_masks_positives_and_negatives():
     cfg = point_prediction.PredictionConfig(box_size=64, n_positives=3, sift_bin=4)
     cx, cy = np.meshgrid(np.arange(0, 64, 8.0), np.arange(0, 64, 8.0))

@@ -73,6 +73,8 @@ class PredictionConfig:
                      at_least_one=("neighbourhood", "n_positives", "initial_negatives", "max_rounds",
                                    "max_negatives"), source="PredictionConfig")
         check(not self.eta > 1, "PredictionConfig", "eta", "a value in [0, 1] (f = s^(1 - eta) * p^eta)", self.eta)
+        check(isinstance(self.neighbourhood, (int, np.integer)) and self.neighbourhood % 2 == 1, "PredictionConfig",
+              "neighbourhood", "an odd integer >= 1 (a square of columns centred on each column)", self.neighbourhood)
 
 
 @dataclasses.dataclass
@@ -237,8 +239,7 @@ def _training_masks(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_h
     """
     n, L, _ = f.X.shape
     K = f.keypoints.shape[1]
-    pos = np.zeros((K, n, L), bool)
-    neg = np.zeros((K, n, L), bool)
+    pos, neg = np.zeros((K, n, L), bool), np.zeros((K, n, L), bool)
     for i in range(n):
         for k in np.flatnonzero(f.trainable[i]):
             diff = f.centres - f.keypoints[i, k]
@@ -271,8 +272,7 @@ def _train_detectors(f: InstanceFeatures, kind: str, cfg: PredictionConfig, neg_
     have = pos.any(1)
     X = f.X.reshape(-1, f.X.shape[-1])
     C = cfg.C if kind == "conv" else cfg.sift_C
-    W = np.zeros((pos.shape[0], X.shape[1]), np.float32)
-    b = np.zeros(pos.shape[0], np.float32)
+    W, b = np.zeros((pos.shape[0], X.shape[1]), np.float32), np.zeros(pos.shape[0], np.float32)
     info = {"missing": np.flatnonzero(~have).tolist()}
     if have.any():
         model, mi = svm.mine_hard_negatives(X, pos[have], neg[have], C=C, initial_negatives=cfg.initial_negatives,
