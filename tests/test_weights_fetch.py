@@ -160,6 +160,24 @@ def test_cli_fetch_unreachable_or_missing_file_is_one_line_and_leaves_nothing(se
         assert _leftovers(tmp_path / "downloads") == []
 
 
+@pytest.mark.parametrize("name", ["caffenet", "bvlc_alexnet"])
+def test_cli_fetch_of_a_backbone_without_a_public_source_says_so_not_did_you_mean_alexnet(name, monkeypatch,
+                                                                                          tmp_path, capsys):
+    """caffenet's and bvlc_alexnet's weights are files the user downloads and imports (docs/weights.md): fetch
+    answered "did you mean 'alexnet'?", torchvision's AlexNet, another network. One line: not fetched, how to
+    import it, and the names fetch takes; nothing requested."""
+    from convcorr_cli.main import main
+    from convcorr_jax.weights.files import FETCH_NAMES
+
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path))
+    _no_request(monkeypatch)
+    rc = main(["weights", "fetch", name, "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "did you mean" not in err, err
+    assert f"{name}'s weights are not fetched" in err and f"convcorr weights import FILE --arch {name}" in err
+    assert all(n in err for n in FETCH_NAMES)
+
+
 def test_mobilenet_package_source(monkeypatch, tmp_path):
     src = sources.MOBILENET_V2
     # torchvision names its files after the first 8 hex digits of the sha256
