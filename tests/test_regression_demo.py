@@ -146,6 +146,20 @@ def test_synthetic_sets_too_small_to_split_name_the_config_field():
     assert len(train) >= data.MIN_TRAIN and len(test) >= 1
 
 
+def test_a_face_size_the_synthetic_faces_are_not_drawn_at_names_face_size():
+    """`--set face_size=4000` was refused as "synthetic: field 'image_size'", a field the user never set; one line
+    naming face_size, before any face is drawn."""
+    import pytest
+
+    from convcorr_jax.core.errors import InputError
+    from convcorr_eval.razavian2015 import directions
+
+    for size in (4000, 16):
+        cfg = dataclasses.replace(directions.get_config("tiny"), face_size=size)
+        with pytest.raises(InputError, match=rf"^config: field 'face_size': expected .*32\.\.2048.*got {size}$"):
+            data.synthetic_faces(cfg)
+
+
 def test_face_box_spans_the_face_on_images_that_are_not_square():
     """On a landscape image the crop square is (1 + 2 margin) x the face's longer pixel extent: the side is in
     units of max(width, height), as `RelativeBox.box` reads it. A face 30 px wide and 60 px tall in a 300 x 100

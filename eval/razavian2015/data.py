@@ -42,10 +42,16 @@ def _check_split(train: list, test: list, field: str, n: int) -> tuple[list, lis
 
 
 def synthetic_faces(cfg) -> tuple[list, list]:
-    """(train, test) synthetic faces of `cfg.n_faces` at `cfg.face_size` px (InputError: a split too small)."""
-    return _check_split(*(list(synthetic.load_faces(n=cfg.n_faces, seed=cfg.seed, split=sp,
-                                                    image_size=cfg.face_size)) for sp in ("train", "test")),
-                        "n_faces", cfg.n_faces)
+    """(train, test) synthetic faces of `cfg.n_faces` at `cfg.face_size` px (InputError: a split too small, or a
+    face_size the synthetic faces are not drawn at, naming face_size, not the loader's image_size)."""
+    try:
+        sets = [list(synthetic.load_faces(n=cfg.n_faces, seed=cfg.seed, split=sp, image_size=cfg.face_size))
+                for sp in ("train", "test")]
+    except InputError as e:
+        if e.field != "image_size":
+            raise
+        raise InputError("config", "face_size", f"{e.expected} (the synthetic faces' side in px)", e.got) from None
+    return _check_split(*sets, "n_faces", cfg.n_faces)
 
 
 def synthetic_objects(cfg) -> tuple[list, list]:
