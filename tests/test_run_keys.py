@@ -118,14 +118,20 @@ def test_changed_data_runs_again_and_settings_are_still_refused(fake, tmp_path, 
     assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["files"] == ["one.txt", "two.txt"]
 
 
-def test_one_folder_named_relatively_absolutely_or_through_a_link_is_one_run(fake, tmp_path, monkeypatch, capsys):
-    from convcorr_cli.eval_runs import run_name
-
+def _data_and_link(tmp_path, monkeypatch) -> Path:
+    """In tmp_path (the working folder): data/one.txt and a link "linked" to data/; returns data/."""
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "data"
     root.mkdir()
     (root / "one.txt").write_text("1")
     os.symlink(root, tmp_path / "linked")
+    return root
+
+
+def test_one_folder_named_relatively_absolutely_or_through_a_link_is_one_run(fake, tmp_path, monkeypatch, capsys):
+    from convcorr_cli.eval_runs import run_name
+
+    root = _data_and_link(tmp_path, monkeypatch)
     rc, printed, _ = _cli(capsys, Path("runs"), Path("data"))
     assert rc == 0 and "ok in" in printed
     run_dir = tmp_path / "runs" / "test.fake_data"
@@ -164,11 +170,7 @@ def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, 
 
 def test_out_inside_the_data_it_reads_is_refused_before_any_work(fake, tmp_path, monkeypatch, capsys):
     """A run folder written into the dataset would change the data's fingerprint (never kept) and add files there."""
-    monkeypatch.chdir(tmp_path)
-    root = tmp_path / "data"
-    root.mkdir()
-    (root / "one.txt").write_text("1")
-    os.symlink(root, tmp_path / "linked")
+    root = _data_and_link(tmp_path, monkeypatch)
     for out in ("data", "data/runs", str(root / "runs"), "linked/runs"):
         rc, printed, err = _cli(capsys, Path(out), "data")
         assert rc == 2 and not printed and len(err.strip().splitlines()) == 1, (out, err)
