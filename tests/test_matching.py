@@ -276,3 +276,47 @@ def test_match_best_names_a_bad_shape_and_takes_a_list_image_size():
     np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
     np.testing.assert_array_equal(np.asarray(match(fs[0], ft[0], sxy, txy, [32, 32], [40, 30])),
                                   np.asarray(match(fs[0], ft[0], sxy, txy, (32, 32), (40, 30))))
+
+
+@pytest.mark.parametrize("weights, got", [([[0.0, 0.0, 0.0]], "no weight > 0 in row 0"),
+                                          ([[-1.0, -2.0, 0.0]], "no weight > 0 in row 0"),
+                                          ([[np.nan, 1.0, 1.0]], "NaN or inf in row 0")])
+def test_ot_weights_without_mass_are_one_line_not_nan_matches(weights, got):
+    """Weights whose row sums to 0 (or holds a NaN) made every OT confidence NaN and every best match node 0."""
+    rng = np.random.default_rng(0)
+    fs, ft = (jnp.asarray(rng.normal(size=(1, n, 4)), jnp.float32) for n in (3, 5))
+    xs, xt = (jnp.asarray(rng.uniform(0, 8, (n, 2)), jnp.float32) for n in (3, 5))
+    cfg = MatchConfig("ot")
+    with pytest.raises(InputError, match=f"match_best: field 'src_weights'.*got {got}"):
+        match_best(fs, ft, xs, xt, (8, 8), (8, 8), cfg, src_weights=jnp.asarray(weights))
+    with pytest.raises(InputError, match=f"match: field 'trg_weights'.*got {got}"):
+        match(fs[0], ft[0, :3], xs, xs, (8, 8), (8, 8), cfg, trg_weights=jnp.asarray(weights[0]))
+    ok = match(fs[0], ft[0], xs, xt, (8, 8), (8, 8), cfg, src_weights=jnp.asarray([0.0, 1.0, -1.0]))
+    assert np.all(np.isfinite(np.asarray(ok)))  # a zero or negative node among positive ones is a masked node
+    traced = jax.jit(lambda w: match(fs[0], ft[0], xs, xt, (8, 8), (8, 8), cfg, src_weights=w))
+    assert traced(jnp.ones(3)).shape == (3, 5)  # traced weights are not read
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rhm_equals_a_loop_over_matches_with_clipped_offsets(seed):
+    """Non-square images, coarse cells, filters of 5 to 9 bins (up to wider than the space) and nodes outside the
+    images, whose votes are clipped per axis to the space's edge bins: RHM as a loop over matches."""
+    rng = np.random.default_rng(seed)
+    sh, th = tuple(int(v) for v in rng.integers(5, 30, 2)), tuple(int(v) for v in rng.integers(5, 30, 2))
+    ncells, side = [4, 8, 30, 200][seed], [5, 7, 9, 7][seed]
+    src, trg = (rng.uniform(-10, 40, (n, 2)).astype(np.float32) for n in (4, 5))
+    v = rng.uniform(0, 1, (4, 5)).astype(np.float32)
+    cell = np.sqrt((sh[1] + th[1]) * (sh[0] + th[0]) / ncells)
+    ny, nx = int((sh[0] + th[0]) / cell) + 1, int((sh[1] + th[1]) / cell) + 1
+    space, bins = np.zeros((ny, nx)), {}
+    for i in range(4):
+        for j in range(5):
+            bx = min(max(int(np.floor((sh[1] - src[i, 0] + trg[j, 0]) / cell)), 0), nx - 1)
+            by = min(max(int(np.floor((sh[0] - src[i, 1] + trg[j, 1]) / cell)), 0), ny - 1)
+            bins[i, j] = (by, bx)
+            space[by, bx] += v[i, j]
+    pad, g = np.pad(space, side // 2), _gaussian_filter(side)
+    sm = np.array([[(pad[y:y + side, x:x + side] * g).sum() for x in range(nx)] for y in range(ny)])
+    want = np.array([[v[i, j] * sm[bins[i, j]] for j in range(5)] for i in range(4)])
+    got = np.asarray(rhm(jnp.asarray(v), jnp.asarray(src), jnp.asarray(trg), sh, th, ncells, side))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from convcorr_jax.backbones.base import jit_forward
 from convcorr_jax.core.config import check_fields, check_types
@@ -262,13 +263,40 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
       src_xy, trg_xy: their node centres [Ns, 2], [Nt, 2], (x, y) pixels.
       src_hw, trg_hw: (h, w) pixels of the source and target images (static).
       config: the matcher and its settings (static).
-      src_weights, trg_weights: OT marginals [Ns] / [Nt] up to scale (None: uniform).
+      src_weights, trg_weights: OT marginals [Ns] / [Nt] up to scale (None: uniform); finite, some > 0.
 
     Returns:
       float32 [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
+
+    Raises:
+      InputError: an image size that is not (h, w), or concrete weights with a NaN / inf or no entry > 0.
     """
     src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
+    _check_weights("match", "src_weights", src_weights)
+    _check_weights("match", "trg_weights", trg_weights)
     return _match_cosine(_cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
+
+
+def _check_weights(source: str, field: str, weights: jax.Array | None) -> None:
+    """Refuse concrete OT weights [..., N] with a NaN / inf or no entry > 0 in a row (`marginal` divides by the
+    row's sum: such a row made every confidence NaN and every best match node 0, silently); traced ones pass.
+
+    Args:
+      source, field: where the weights came from, for the error.
+      weights: [..., N] node weights, or None (uniform).
+
+    Returns:
+      None.
+    """
+    if weights is None or isinstance(weights, jax.core.Tracer):
+        return
+    w = np.asarray(weights, np.float64).reshape(-1, np.shape(weights)[-1])
+    finite = np.all(np.isfinite(w), axis=1)
+    bad = np.flatnonzero(~finite | ~np.any(w > 0, axis=1))
+    if len(bad):
+        what = "NaN or inf" if not finite[bad[0]] else "no weight > 0"
+        raise InputError(source, field, "finite OT weights with at least one > 0 in each row",
+                         f"{what} in row {int(bad[0])} ({len(bad)} such row{'s' if len(bad) > 1 else ''} in all)")
 
 
 def _image_sizes(src_hw, trg_hw) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -365,8 +393,8 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
       [P, Nt] into the Ns source nodes, confidence [P, Nt]).
 
     Raises:
-      InputError: naming the argument whose shape disagrees (features not [P, N, C], node centres not [N, 2]) or
-        an image size that is not (h, w).
+      InputError: naming the argument whose shape disagrees (features not [P, N, C], node centres not [N, 2]), an
+        image size that is not (h, w), or OT weights with a NaN / inf or no entry > 0 in a pair's row.
     """
     dims = check_shape(fs, "P Ns C", "match_best", "fs", note="(a batch of pairs)")
     check_shape(ft, "P Nt C", "match_best", "ft", dims, note="(a batch of pairs)")
@@ -375,6 +403,7 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
     for field, w, spec in (("src_weights", src_weights, "P Ns"), ("trg_weights", trg_weights, "P Nt")):
         if w is not None:
             check_shape(w, spec, "match_best", field, dims, note="(OT marginal weights)")
+        _check_weights("match_best", field, w)
     src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
