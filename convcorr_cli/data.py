@@ -35,7 +35,7 @@ from convcorr_jax.core.errors import InputError
 def _synth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=KINDS, help="which synthetic set")
     p.add_argument("--n", type=int, default=1000, help="number of samples (images)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the set's seed, an integer >= 0")
     p.add_argument("--out", required=True, help="output folder (created; must be empty or absent)")
     p.add_argument("--image-size", type=int, default=None,
                    help="square image side in pixels (default: objects 192, people 128, faces 128)")
@@ -128,6 +128,8 @@ def _synth(args: argparse.Namespace) -> int:
     io.check_replaceable(out, None, "--out")  # absent or empty: nothing is written among someone's files
     if args.n < 1:
         raise InputError("convcorr data synth", "--n", "an integer >= 1", args.n)
+    if args.seed < 0:
+        raise InputError("convcorr data synth", "--seed", "an integer >= 0", args.seed)
     if args.image_size is not None and not 32 <= args.image_size <= 2048:
         raise InputError("convcorr data synth", "--image-size", "an integer in 32..2048", args.image_size)
     if args.workers < 1:

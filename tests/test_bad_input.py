@@ -202,6 +202,7 @@ DATA = [
     ("synth n zero", lambda f: ["data", "synth", "objects", "--n", "0", "--out", f["empty"] / "s"], ("--n",)),
     ("synth image size", lambda f: ["data", "synth", "faces", "--image-size", "8", "--out", f["empty"] / "s"],
      ("--image-size",)),
+    ("synth seed negative", lambda f: ["data", "synth", "faces", "--seed=-1", "--out", f["empty"] / "s"], ("--seed",)),
     ("synth workers zero", lambda f: ["data", "synth", "faces", "--workers", "0", "--out", f["empty"] / "s"],
      ("--workers",)),
     ("synth noise negative", lambda f: ["data", "synth", "people", "--noise-sigma=-1", "--out", f["empty"] / "s"],

@@ -80,6 +80,19 @@ def test_parallel_generation_equals_serial(tmp_path):
         assert (tmp_path / "serial" / f).read_bytes() == (tmp_path / "pool" / f).read_bytes(), f
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_bad_seed_refused_before_anything_is_written(tmp_path, seed):
+    """A negative seed used to reach numpy's SeedSequence and end in a ValueError traceback, after the folder was
+    made; it is an InputError naming the seed, and nothing is created."""
+    from convcorr_jax.core.errors import InputError
+
+    with pytest.raises(InputError, match="seed"):
+        synthetic_datasets.write_dataset("faces", tmp_path / "s", 2, seed=seed, image_size=32)
+    with pytest.raises(InputError, match="seed"):
+        synthetic_data.load_faces(n=2, seed=seed, split=None, image_size=32)
+    assert not (tmp_path / "s").exists()
+
+
 def test_cache_is_reused_and_leaves_no_temporary_folders():
     first = synthetic_datasets.dataset_dir("faces", 16, 3, FACE_SIZE)
     stamp = (first / "synthetic.json").stat().st_mtime_ns

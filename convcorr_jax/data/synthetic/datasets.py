@@ -38,7 +38,7 @@ def check_set(kind: str, n: int, seed: int, image_size: int, split) -> None:
     """InputError naming the first setting of a requested set out of range.
 
     Args:
-      kind: one of `KINDS`; n: samples (>= 1); seed: the set's seed; image_size: side in px (32..2048).
+      kind: one of `KINDS`; n: samples (>= 1); seed: the set's seed (>= 0); image_size: side in px (32..2048).
       split: None, "train" or "test".
 
     Returns:
@@ -48,6 +48,8 @@ def check_set(kind: str, n: int, seed: int, image_size: int, split) -> None:
         raise InputError("synthetic", "kind", f"one of {KINDS}", kind)
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise InputError("synthetic", "n", "an integer >= 1", n)
+    if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise InputError("synthetic", "seed", "an integer >= 0", seed)
     if not (isinstance(image_size, (int, np.integer)) and 32 <= image_size <= 2048):
         raise InputError("synthetic", "image_size", "an integer in 32..2048", image_size)
     if split not in (None, "train", "test"):
