@@ -125,3 +125,14 @@ def test_unpack_a_malformed_sha256_says_what_a_sha256_is(tiny_flic, tmp_path):
     assert not (tmp_path / "out").exists()
     unpack_flic(tar, tmp_path / "out", sha256=io.sha256_file(tar).upper())  # any case
     assert (tmp_path / "out" / "examples.mat").is_file()
+
+
+def test_folder_given_as_archive_named_a_folder(tmp_path, capsys):
+    """A folder where the archive is expected used to be reported as a 'missing file'."""
+    (tmp_path / "FLIC").mkdir()
+    assert main(["data", "unpack-flic", str(tmp_path / "FLIC"), "--out", str(tmp_path / "copy")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "archive" in err and "got a folder" in err, err
+    with pytest.raises(InputError, match="got missing file"):
+        unpack_flic(tmp_path / "absent.tar", tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()

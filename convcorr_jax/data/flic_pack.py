@@ -215,7 +215,7 @@ def verify_archive(archive: str | os.PathLike, about: str, sha256: str | None = 
     """
     archive = Path(archive)
     if not archive.is_file():
-        raise InputError(archive, "archive", about, "missing file")
+        raise InputError(archive, "archive", about, "a folder" if archive.is_dir() else "missing file")
     want = _read_checksum(archive) if sha256 is None else check_sha256_form(sha256, archive)
     got = io.sha256_file(archive)
     if got != want:
