@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from convcorr_cli.options import document, group_examples
-from convcorr_jax.core import io
+from convcorr_jax.core import io, staging
 from convcorr_jax.data.fetch import DOWNLOADS, fetch_dataset
 from convcorr_jax.data.flic_pack import MAX_MIB, QUALITY, SPLITS, pack_flic, unpack_flic
 from convcorr_jax.data.formats import FORMATS, read_format
@@ -138,8 +139,14 @@ def _synth(args: argparse.Namespace) -> int:
         raise InputError("convcorr data synth", "--noise-sigma", ">= 0 (pixels)", args.noise_sigma)
     if args.noise_sigma and args.kind != "people":
         raise InputError("convcorr data synth", "--noise-sigma", "only with kind 'people'", args.noise_sigma)
-    info = write_dataset(args.kind, out, args.n, args.seed, args.image_size or DEFAULT_SIZE[args.kind],
-                         workers=args.workers, noise_sigma=args.noise_sigma, progress=not args.no_progress)
+    tmp = staging.make(out)  # built beside --out and moved in whole: an interrupted run leaves --out as it was
+    try:
+        info = write_dataset(args.kind, tmp, args.n, args.seed, args.image_size or DEFAULT_SIZE[args.kind],
+                             workers=args.workers, noise_sigma=args.noise_sigma, progress=not args.no_progress)
+        io.replace_dir(tmp, out, None)  # --out checked again: still absent or empty
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     print(f"synth {args.kind}: {info['n']} samples ({info['train']} train / {info['test']} test), "
           f"{info['image_size']} px, seed {info['seed']}, in {info['seconds']:.1f} s -> {out}")
     return 0

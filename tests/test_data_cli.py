@@ -46,6 +46,30 @@ def test_synth_then_inspect(tmp_path, capsys):
     assert "3 samples read, 0 skipped" in capsys.readouterr().out
 
 
+def test_interrupted_synth_leaves_out_as_it_was(tmp_path, capsys, monkeypatch):
+    """An interrupted `data synth` used to leave --out holding the images written so far (no annotations), which the
+    same command, as its message advises, then refused as a non-empty folder; the set is now built beside --out and
+    moved in whole, so --out stays absent and the rerun works."""
+    import convcorr_jax.data.synthetic.datasets as ds
+
+    real = ds.write_json
+
+    def interrupted(path, obj):  # the set's record, written after the images and annotations
+        raise KeyboardInterrupt
+
+    out = tmp_path / "sub" / "f"
+    monkeypatch.setattr(ds, "write_json", interrupted)
+    assert main(["data", "synth", "faces", "--n", "3", "--out", str(out), "--image-size", "32", "--no-progress"]) == 130
+    assert not out.exists() and not list(out.parent.iterdir())  # no staging folder left either
+    monkeypatch.setattr(ds, "write_json", real)
+    capsys.readouterr()
+    assert main(["data", "synth", "faces", "--n", "3", "--out", str(out), "--image-size", "32", "--no-progress"]) == 0
+    assert (out / "synthetic.json").is_file() and [p.name for p in out.parent.iterdir()] == ["f"]
+    (out.parent / "empty").mkdir()  # an empty folder is filled, as before
+    assert main(["data", "synth", "faces", "--n", "2", "--out", str(out.parent / "empty"), "--no-progress"]) == 0
+    assert (out.parent / "empty" / "synthetic.json").is_file()
+
+
 def test_every_format_has_a_reader_and_unknown_formats_are_refused(tmp_path):
     """`data.formats.READERS`: each format's reader is a function of its module (imported on first read); an unknown
     format is one InputError naming the path, the field and the known formats; a format of one's own is read."""
