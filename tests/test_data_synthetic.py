@@ -93,6 +93,18 @@ def test_bad_seed_refused_before_anything_is_written(tmp_path, seed):
     assert not (tmp_path / "s").exists()
 
 
+def test_worker_pool_stops_on_a_stop_request(tmp_path):
+    """With worker processes (64 items on, the `data synth` default of 2 workers) the main thread only waited for
+    the pumping threads, no safe point: Ctrl-C was held until the whole set was written, then reported as a stop.
+    It now stops within a moment, the workers ended."""
+    from convcorr_jax.core import interrupt
+
+    with interrupt.handling("test"), pytest.raises(interrupt.Interrupted):
+        interrupt.request()
+        synthetic_datasets.write_dataset("faces", tmp_path / "s", 64, seed=1, image_size=32, workers=2)
+    assert len(list((tmp_path / "s").rglob("*.pts"))) < 64 and not (tmp_path / "s" / "synthetic.json").exists()
+
+
 def test_cache_is_reused_and_leaves_no_temporary_folders():
     first = synthetic_datasets.dataset_dir("faces", 16, 3, FACE_SIZE)
     stamp = (first / "synthetic.json").stat().st_mtime_ns

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convcorr_jax.core import cache
+from convcorr_jax.core import cache, interrupt
 from convcorr_jax.data.synthetic import faces, objects, people
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError
@@ -193,7 +193,9 @@ def _generate(kind: str, n: int, seed: int, size: int, root: Path, noise: float,
             for t in threads:
                 t.start()
             for t in threads:
-                t.join()
+                while t.is_alive():  # the main thread waits here, a safe point for a stop (the bar's updates are not)
+                    t.join(0.2)
+                    interrupt.stop_if_requested()
             for w, p in enumerate(procs):
                 if p.wait() != 0:
                     logs[w].seek(0)
