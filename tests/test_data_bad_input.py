@@ -388,7 +388,7 @@ def test_bad_label_pngs(tmp_path):
 
 
 def test_voc_id_pointing_at_another_class(tmp_path):
-    from convcorr_jax.data.voc_keypoints import write_voc_annotation
+    from convcorr_jax.data.voc_devkit import write_voc_annotation
 
     d = tmp_path / "ann" / "aeroplane"
     d.mkdir(parents=True)
@@ -441,7 +441,7 @@ def test_text_annotations_with_a_byte_order_mark_or_not_utf8(tmp_path):
 
     from convcorr_jax.data.faces300w import load_coco_landmarks_json
     from convcorr_jax.data.pf_pascal import _read_pairs_csv
-    from convcorr_jax.data.voc_keypoints import read_image_set
+    from convcorr_jax.data.voc_devkit import read_image_set
 
     bom = b"\xef\xbb\xbf"
     pts = tmp_path / "a.pts"

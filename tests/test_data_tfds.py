@@ -14,8 +14,8 @@ pytest.importorskip("tensorflow_datasets")
 from convcorr_jax.data import KeypointSample  # noqa: E402
 from convcorr_jax.data.faces300w import write_pts  # noqa: E402
 from convcorr_jax.data.mpii import MPII_JOINTS, write_mpii_h5  # noqa: E402
-from convcorr_jax.data.voc_keypoints import (KEYPOINT_NAMES, write_image_set, write_keypoint_xml,  # noqa: E402
-                                             write_voc_annotation)
+from convcorr_jax.data.voc_devkit import write_image_set, write_voc_annotation  # noqa: E402
+from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, write_keypoint_xml  # noqa: E402
 
 
 @pytest.fixture

@@ -117,7 +117,8 @@ class ConvcorrVocKeypoints(_KeypointBuilder):
     MANUAL_LAYOUT = "annotations/<class>/*.xml and a VOC2011 folder (JPEGImages/, Annotations/, ImageSets/Main/)"
 
     def _splits(self, root):
-        from convcorr_jax.data.voc_keypoints import _voc_dir, load_voc_keypoints
+        from convcorr_jax.data.voc_devkit import _voc_dir
+        from convcorr_jax.data.voc_keypoints import load_voc_keypoints
 
         voc = _voc_dir(root)
         ann = root / "annotations"

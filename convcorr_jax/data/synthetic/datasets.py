@@ -86,7 +86,8 @@ def _write_one(args) -> KeypointSample:
     kind, index, seed, size, root, noise = args
     root = Path(root)
     if kind == "objects":
-        from convcorr_jax.data.voc_keypoints import write_keypoint_xml, write_voc_annotation
+        from convcorr_jax.data.voc_devkit import write_voc_annotation
+        from convcorr_jax.data.voc_keypoints import write_keypoint_xml
         from convcorr_jax.data.voc_segmentation import write_label_png
 
         s, label = render_sample(kind, index, seed, size)
@@ -242,7 +243,7 @@ def write_dataset(
     anns = _generate(kind, n, seed, size, root, noise_sigma, workers, progress)
     splits = {sp: [a for a in anns if a.extras["split"] == sp] for sp in ("train", "test")}
     if kind == "objects":
-        from convcorr_jax.data.voc_keypoints import write_image_set
+        from convcorr_jax.data.voc_devkit import write_image_set
 
         for sp, lst in splits.items():
             ids = [a.extras["image_id"] for a in lst]
