@@ -14,7 +14,8 @@ from convcorr_jax.data import KeypointSample
 from convcorr_jax.data.faces300w import load_300w, _read_helen_txt, read_pts, write_pts
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic, read_plus_indices, write_flic_mat
 from convcorr_jax.data.lsp import load_lsp
-from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release, write_mpii_h5
+from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, write_mpii_h5
+from convcorr_jax.data.mpii_release import load_mpii_release
 from convcorr_jax.data.types import load_image
 from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, load_voc_keypoints, read_keypoint_xml, write_keypoint_xml
 from convcorr_jax.data.voc_segmentation import load_image_folder, load_voc_segmentation, write_label_png

@@ -14,7 +14,8 @@ from convcorr_jax.data import KeypointSample
 from convcorr_jax.data.faces300w import (IBUG_68_NAMES, load_300w, _read_helen_txt, read_pts, _write_helen_txt,
                                          write_pts)
 from convcorr_jax.data.flic import FLIC_LABELLED_NAMES, load_flic, write_flic_mat
-from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, load_mpii_release, write_mpii_h5, _write_mpii_release
+from convcorr_jax.data.mpii import MPII_JOINTS, load_mpii_h5, write_mpii_h5
+from convcorr_jax.data.mpii_release import _write_mpii_release, load_mpii_release
 from convcorr_jax.data.voc_devkit import write_image_set, write_voc_annotation
 from convcorr_jax.data.voc_keypoints import KEYPOINT_NAMES, load_voc_keypoints, read_keypoint_xml, write_keypoint_xml
 from convcorr_jax.data.voc_segmentation import (VOC_PALETTE, load_voc_segmentation, read_label_png,

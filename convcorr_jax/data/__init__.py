@@ -16,7 +16,7 @@ HOMES = {
     "write_label_png": "voc_segmentation", "load_image_folder": "voc_segmentation",
     "read_pts": "faces300w", "write_pts": "faces300w", "load_300w": "faces300w", "interocular_distance": "faces300w",
     "load_flic": "flic", "write_flic_mat": "flic", "MPII_JOINTS": "mpii", "load_mpii_h5": "mpii",
-    "write_mpii_h5": "mpii", "load_mpii_release": "mpii", "load_lsp": "lsp",
+    "write_mpii_h5": "mpii", "load_mpii_release": "mpii_release", "load_lsp": "lsp",
     "load_pf_willow": "pf_willow", "pf_willow_pairs": "pf_willow",
 }
 __getattr__ = lazy_exports(__name__, HOMES)

@@ -251,7 +251,7 @@ READERS: Registry[Reader] = Registry("format", {
     "flic_plus": Reader("flic", "read_plus_indices", "FLIC-plus index file (printed 0-based)"),
     "lsp": Reader("lsp", "load_lsp", "LSP/LSPET joints.mat", _LOAD),
     "mpii_h5": Reader("mpii", "load_mpii_h5", "MPII hourglass h5", _LOAD),
-    "mpii_release": Reader("mpii", "load_mpii_release", "MPII RELEASE .mat", _LOAD),
+    "mpii_release": Reader("mpii_release", "load_mpii_release", "MPII RELEASE .mat", _LOAD),
     "voc_keypoints": Reader("voc_keypoints", "load_voc_keypoints", "PASCAL VOC 2011 keypoint XML folder",
                             ("voc_root", *_LOAD)),
     "voc_keypoints_parent": Reader("voc_keypoints", "load_voc_keypoints", "PASCAL VOC 2011 keypoint XML folder",
