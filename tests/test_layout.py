@@ -232,7 +232,8 @@ def _import_graph() -> dict[str, set[str]]:
 
 # correspondence/: the method
 POINT_TRANSFER = ("points", "point_config", "frames", "frame_transfer", "matching", "hough", "optimal_transport")
-LONG_PROTOCOLS = ("retrieval_transfer", "locality", "classification", "prediction")  # long2014/: Long et al.'s
+LONG_PROTOCOLS = ("retrieval_transfer", "locality", "classification", "prediction", "prediction_config",
+                  "keypoint_detectors")  # long2014/: Long et al.'s
 
 
 def test_point_transfer_imports_nothing_of_long_et_als_protocols():

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from convcorr_jax.long2014 import keypoint_detectors
 from convcorr_jax.long2014 import prediction as point_prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError
@@ -69,7 +70,7 @@ def test_training_masks_positives_and_negatives():
     centres = np.stack([cx.ravel(), cy.ravel()], 1)
     kp = np.array([[[17.0, 16.0], [0.0, 0.0]]])
     f = point_prediction.InstanceFeatures(np.zeros((1, 64, 2), np.float32), centres, kp, np.array([[True, False]]))
-    pos, neg = point_prediction._training_masks(f, "conv", cfg, neg_half=20.0)
+    pos, neg = keypoint_detectors._training_masks(f, "conv", cfg, neg_half=20.0)
     assert pos.shape == (2, 64) and not pos[1].any() and not neg[1].any()  # untrainable keypoint: nothing
     chosen = centres[pos[0]]
     nearest = centres[np.argsort(np.linalg.norm(centres - kp[0, 0], axis=1), kind="stable")[:3]]
@@ -77,7 +78,7 @@ def test_training_masks_positives_and_negatives():
     assert (16.0, 16.0) in set(map(tuple, chosen))
     cheb = np.abs(centres - kp[0, 0]).max(1)
     np.testing.assert_array_equal(neg[0], cheb > 20.0)
-    pos_s, neg_s = point_prediction._training_masks(f, "sift", cfg)
+    pos_s, neg_s = keypoint_detectors._training_masks(f, "sift", cfg)
     d = np.linalg.norm(centres - kp[0, 0], axis=1)
     np.testing.assert_array_equal(pos_s[0], d <= 8)
     np.testing.assert_array_equal(neg_s[0], d >= 16)
@@ -87,20 +88,20 @@ def test_prior_combination_and_neighbour_choice():
     centres = np.array([[0.0, 0.0], [50.0, 0.0], [100.0, 0.0]], np.float32)
     scores = jnp.array([[1.0], [0.9], [-3.0]])
     mu = jnp.array([[50.0, 0.0]])
-    no_prior = np.asarray(point_prediction._combine(scores, centres, mu, 10.0, 0.0))
+    no_prior = np.asarray(keypoint_detectors._combine(scores, centres, mu, 10.0, 0.0))
     assert int(np.argmax(no_prior[:, 0])) == 0
-    with_prior = np.asarray(point_prediction._combine(scores, centres, mu, 10.0, 0.1))
+    with_prior = np.asarray(keypoint_detectors._combine(scores, centres, mu, 10.0, 0.1))
     assert int(np.argmax(with_prior[:, 0])) == 1  # the prior moves the arg-max to the neighbour's keypoint
     expect = 0.9 * np.log(1 / (1 + np.exp(-1.0))) + 0.1 * (-(50.0**2) / 200)
     assert with_prior[0, 0] == pytest.approx(expect, rel=1e-5)
-    nan_mu = np.asarray(point_prediction._combine(scores, centres, jnp.full((1, 2), jnp.nan), 10.0, 0.1))
+    nan_mu = np.asarray(keypoint_detectors._combine(scores, centres, jnp.full((1, 2), jnp.nan), 10.0, 0.1))
     assert int(np.argmax(nan_mu[:, 0])) == 0  # no neighbour has the keypoint: no prior
 
     train = point_prediction.InstanceFeatures(np.zeros((3, 1, 1)), centres,
                                               np.array([[[1.0, 1]], [[2.0, 2]], [[3.0, 3]]]),
                                np.array([[True], [False], [True]]), prior=np.array([[1.0, 0], [0, 1], [0.7, 0.7]]))
     test = dataclasses.replace(train, prior=np.array([[0.1, 1.0]]))
-    m, nn = point_prediction._prior_means(train, test)
+    m, nn = keypoint_detectors._prior_means(train, test)
     assert nn[0] == 1  # nearest by cosine ...
     np.testing.assert_array_equal(m[0, 0], [3.0, 3.0])  # ... lacks the keypoint: the next one (index 2) is used
 
@@ -212,7 +213,7 @@ def test_prior_means_and_predictions_match_a_plain_loop():
                                                  prior=rng.normal(size=(n, 7)))
 
     tr, te = feats(6, 0.6), feats(4, 0.0)
-    mu, nn = point_prediction._prior_means(tr, te, n_neighbours=4)
+    mu, nn = keypoint_detectors._prior_means(tr, te, n_neighbours=4)
     unit = tr.prior / np.linalg.norm(tr.prior, axis=1, keepdims=True)
     for t in range(4):
         order = np.argsort(-(unit @ te.prior[t]), kind="stable")[:4]
@@ -225,7 +226,7 @@ def test_prior_means_and_predictions_match_a_plain_loop():
     cfg = point_prediction.PredictionConfig(box_size=60, eta=0.3)
     sigma = 22.0 * 60 / 500
     for prior in (None, mu):
-        got = point_prediction._predict_keypoints(model, te, prior, cfg)
+        got = keypoint_detectors._predict_keypoints(model, te, prior, cfg)
         for i, k in np.ndindex(4, K):
             f = []
             for lo in range(L):
