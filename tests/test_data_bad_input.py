@@ -402,6 +402,17 @@ def test_voc_id_pointing_at_another_class(tmp_path):
     assert "1..0" in err.expected
 
 
+def test_voc_root_a_file(tmp_path):
+    d = tmp_path / "ann" / "aeroplane"
+    d.mkdir(parents=True)
+    (d / "2007_000032_1.xml").write_text(GOOD_XML.format(x="7.0"))
+    (tmp_path / "VOC2011.tar").write_bytes(b"")
+    err = _raises(load_voc_keypoints, tmp_path / "ann", voc_root=tmp_path / "VOC2011.tar", field="voc_root",
+                  path=tmp_path / "VOC2011.tar")
+    assert err.got == "a file" and "devkit folder" in err.expected
+    _raises(load_voc_keypoints, tmp_path / "ann", voc_root=tmp_path / "nothing", field="voc_root")  # as before
+
+
 @pytest.mark.parametrize("text, field", [
     ("", "rows"),                                          # an empty file: was a ValueError from reshape
     ("\n  \n", "rows"),

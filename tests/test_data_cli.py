@@ -161,3 +161,14 @@ def test_inspect_refuses_ambiguous_and_unknown_folders_in_one_line(tmp_path, cap
         assert err.count("\n") == 1 and str(root) in err and all(w in err for w in words), err
     assert main(["data", "inspect", str(both), "--format", "coco_keypoints", "--show", "0"]) == 0  # named: read
     assert "2 samples read" in capsys.readouterr().out
+
+
+def test_inspect_voc_root_a_file_says_so(tmp_path, capsys):
+    """`--voc-root FILE` (a file, not the devkit folder): one line naming the option's field and the file, saying
+    the devkit folder was expected and a file given (it said "not found" though the path exists)."""
+    voc = _voc_tree(tmp_path / "voc")
+    (tmp_path / "VOC2011.tar").write_bytes(b"not a folder")
+    assert main(["data", "inspect", str(voc), "--voc-root", str(tmp_path / "VOC2011.tar")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "VOC2011.tar" in err and "field 'voc_root'" in err
+    assert "VOC2011 devkit folder" in err and err.endswith("got a file") and "not found" not in err

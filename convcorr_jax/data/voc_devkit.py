@@ -123,6 +123,9 @@ def read_image_set(path: str | os.PathLike) -> list[str]:
 
 def _voc_dir(voc_root) -> Path:
     r = Path(voc_root)
+    if r.is_file():
+        raise InputError(r, "voc_root", "the VOC2011 devkit folder (with JPEGImages/ and Annotations/) or a folder "
+                         "above it", "a file")
     if (r / "JPEGImages").is_dir() or (r / "Annotations").is_dir():
         return r
     for sub in ("VOC2011", "VOCdevkit/VOC2011", "TrainVal/VOCdevkit/VOC2011"):
