@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from convcorr_jax.core import io, runinfo
+from convcorr_jax.core.paths import lies_inside
 from convcorr_jax.core.errors import InputError
 from convcorr_cli.options import check_outputs
 
@@ -25,9 +26,10 @@ def check_output_paths(outputs: dict[str, str | Path | None], inputs: dict[str, 
 
 def check_outside(outputs: dict[str, str | Path | None], folder: str | Path | None, what: str) -> None:
     """InputError naming the flag unless each output file given in `outputs` (by flag) lies outside `folder`
-    (None: no check); `what` names the folder in the message ("the run folder runs/r (the run writes it)")."""
+    (None: no check; `paths.lies_inside`: links followed, a link in `folder` inside it); `what` names the folder in
+    the message ("the run folder runs/r (the run writes it)")."""
     for flag, path in outputs.items():
-        if path and folder and Path(path).resolve().is_relative_to(Path(folder).resolve()):
+        if path and folder and lies_inside(path, folder):
             raise InputError(path, flag, f"a path outside {what}", "a path inside it")
 
 

@@ -46,6 +46,7 @@ from typing import Any, Sequence
 
 from convcorr_jax.core import cache, interrupt, io, runinfo
 from convcorr_jax.core.config import override, to_dict
+from convcorr_jax.core.paths import lies_inside
 from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
@@ -166,8 +167,8 @@ def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
 
 def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> None:
     """Refuse an output root `out` that is, or lies inside, a file or folder the run reads (its `data_paths` and
-    data_root, wherever they lead): a run never writes into its dataset (and a run folder there would change the
-    data's fingerprint, so the run could never be kept).
+    data_root, wherever they lead: `paths.lies_inside`): a run never writes into its dataset (and a run folder there
+    would change the data's fingerprint, so the run could never be kept).
 
     Args:
         out: the output root (`--out`; it need not exist).
@@ -180,10 +181,9 @@ def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> No
     Raises:
         InputError: naming --out and the input it lies in.
     """
-    root = Path(os.path.realpath(out))
     places = {**data_paths(exp_id, cfg), **({"data_root": cfg.data_root} if cfg.data_root else {})}
     for field, path in sorted(places.items()):
-        if root.is_relative_to(os.path.realpath(path)):
+        if lies_inside(out, path):
             raise InputError(out, "--out", f"a folder outside {field} {path} (read, never written)",
                              "a path inside it")
 

@@ -180,6 +180,19 @@ def test_out_inside_the_data_it_reads_is_refused_before_any_work(fake, tmp_path,
     assert rc == 0 and "ok in" in printed
 
 
+def test_out_through_a_link_in_the_data_is_refused(fake, tmp_path, monkeypatch, capsys):
+    """--out a link inside the dataset to a folder outside: the run folder written through it is read as data (the
+    fingerprint follows links to folders), so it is refused as a folder inside is (it was accepted: only the link's
+    target was compared)."""
+    root = _data_and_link(tmp_path, monkeypatch)
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", root / "runs")
+    rc, printed, err = _cli(capsys, Path("data/runs"), "data")
+    assert rc == 2 and not printed, err
+    assert "data/runs: field '--out': expected a folder outside data_root data (read, never written)" in err
+    assert not any((tmp_path / "elsewhere").iterdir())
+
+
 def test_synthetic_runs_have_no_data_in_their_key(fake, tmp_path):
     cfg = dataclasses.replace(runner.make_config("test.fake_data", "tiny"), data="synthetic")
     key = runner.run_key("test.fake_data", cfg)

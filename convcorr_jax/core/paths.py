@@ -1,4 +1,5 @@
-"""Where the library keeps caches and where it looks for the real annotation files."""
+"""Where the library keeps caches and where it looks for the real annotation files; whether an output path lies
+inside a folder (`lies_inside`)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,27 @@ def real_data_root() -> Path | None:
         if c.is_dir():
             return c
     return None
+
+
+def lies_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether writing `path` could land in `folder`: `path` is `folder` or lies below it, each taken where it leads.
+
+    Links are followed and ".." is taken after the links before it (`os.path.realpath`: a link loop is left as it
+    is, never an error); a relative path is taken from the working folder; neither path need exist. A `path` that
+    is itself a link counts as inside when the link or its target lies there: an atomic write replaces the link in
+    its own folder (`io.atomic_path`), and a folder reached through a link in `folder` is read as part of it
+    (`io.folder_fingerprint`).
+
+    Args:
+      path: the output path, as given.
+      folder: the folder that must not be written (a file: only `path` naming that file is inside it).
+
+    Returns:
+      True when `path` or, for a link, the link itself lies in `folder`.
+    """
+    top = Path(os.path.realpath(folder))
+    given = Path(path)
+    places = [Path(os.path.realpath(given))]
+    if os.path.islink(given):
+        places.append(Path(os.path.realpath(given.parent)) / given.name)
+    return any(p.is_relative_to(top) for p in places)

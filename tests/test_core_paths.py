@@ -1,0 +1,67 @@
+"""`paths.lies_inside`: the one check that an output path is not inside a folder a command reads or another writes
+(`eval.runner._check_out` for a run's --out, `convcorr_cli.eval_output.check_outside` for output files)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from convcorr_jax.core.paths import lies_inside
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch) -> Path:
+    """In tmp_path (the working folder): data/sub/one.txt, data2/, out/, a link "linked" -> data, a link
+    "subdir" -> data/sub, a link data/escape -> out/x.json, a link "inward" -> data/one.json, a link loop
+    "loop" -> "loop" and data/loop -> data/loop."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "sub" / "one.txt").write_text("1")
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "data", tmp_path / "linked")
+    os.symlink(tmp_path / "data" / "sub", tmp_path / "subdir")
+    os.symlink(tmp_path / "out" / "x.json", tmp_path / "data" / "escape")
+    os.symlink(tmp_path / "data" / "one.json", tmp_path / "inward")
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink("loop", tmp_path / "data" / "loop")
+    return tmp_path
+
+
+@pytest.mark.parametrize("path, folder, inside", [
+    ("data", "data", True),  # the folder itself
+    ("data/sub/one.txt", "data", True),
+    ("data/new/deeper/x.json", "data", True),  # need not exist
+    ("data2/x.json", "data", False),  # a name that only starts like the folder's
+    ("x.json", "data", False),
+    (".", "data", False),  # the folder's parent
+    ("data/../x.json", "data", False),  # ".." leaves it
+    ("data2/../data/x.json", "data", True),  # ".." comes back into it
+    ("linked/x.json", "data", True),  # through a link to the folder
+    ("data/x.json", "linked", True),  # the folder named through a link
+    ("subdir/../x.json", "data", True),  # ".." after a link: the link's target's parent, data/
+    ("data/escape", "data", True),  # a link in the folder to a file outside: a write replaces the link there
+    ("data/escape", "out", True),  # ... and it leads outside too
+    ("inward", "data", True),  # a link outside to a file inside
+    ("loop", "data", False),  # a link loop: no error
+    ("data/loop", "data", True),
+    ("runs/r/a.json", "runs/r", True),  # a folder that does not exist yet
+    ("runs/r2/a.json", "runs/r", False),
+    ("data/sub/one.txt", "data/sub/one.txt", True),  # a file as the folder: the file itself
+    ("data/sub/two.txt", "data/sub/one.txt", False),
+])
+def test_lies_inside_by_where_the_paths_lead(tree, path, folder, inside):
+    assert lies_inside(path, folder) is inside
+    assert lies_inside(tree / path, tree / folder) is inside  # absolute or relative: the same answer
+
+
+def test_both_callers_refuse_a_link_in_the_folder_and_take_a_link_loop(tree):
+    """A link inside the folder to a file outside passed both checks (they looked at the target only), and the
+    write then replaced the link with the output inside the folder; a link loop was a RuntimeError (a traceback)
+    in the command line's check."""
+    from convcorr_cli.eval_output import check_outside
+    from convcorr_jax.core.errors import InputError
+
+    with pytest.raises(InputError, match=r"data/escape: field '--json': expected a path outside the model's folder"):
+        check_outside({"--json": "data/escape"}, "data", "the model's folder data")
+    check_outside({"--json": "loop"}, "data", "the model's folder data")  # outside: no error
