@@ -141,3 +141,40 @@ def test_bilinear_dense_flow_refuses_a_flow_unlike_the_grid():
     for flow in (np.zeros((3, 5, 2), np.float32), np.zeros((4, 3, 2), np.float32), np.zeros((3, 4), np.float32)):
         with pytest.raises(InputError, match="dense_flow_bilinear: field 'flow'"):
             warp._dense_flow_bilinear(flow, g, (20, 24))
+
+
+def test_one_jitted_bilinear_sampling_gives_the_former_wrappers_bits():
+    """The dense bilinear flow and frame_transfer's flow at points share `bilinear_sample_jit` (they were two jitted
+    wrappers of `bilinear_sample`, a grid one and a point one): bit for bit what the former two gave, on random
+    flows at random positions, on the border, just inside and outside it, and far outside."""
+    import jax
+    import jax.numpy as jnp
+
+    from convcorr_jax.core.parallel import pad_rows, pow2_ceil
+    from convcorr_jax.correspondence.frame_transfer import _flow_at_points
+    from convcorr_jax.correspondence.frames import grid_coordinates
+
+    former_grid = jax.jit(lambda f, fx, fy: warp.bilinear_sample(jnp.asarray(f, jnp.float32), fx[None, :], fy[:, None]))
+    former_points = jax.jit(warp.bilinear_sample)
+    rng = np.random.default_rng(11)
+    h, w = 6, 9
+    flow = rng.normal(scale=5, size=(h, w, 2)).astype(np.float32)
+    edges = [0, w - 1, h - 1, -1e-3, 1e-3, w - 1 - 1e-3, w - 1 + 1e-3, h - 1 + 1e-3, -7.5, 30]
+    fx = np.concatenate([rng.uniform(-2, w + 1, 40), edges]).astype(np.float32)
+    fy = np.concatenate([rng.uniform(-2, h + 1, 40), edges[::-1]]).astype(np.float32)
+    got = np.asarray(warp.bilinear_sample_jit(flow, fx[None, :], fy[:, None]))
+    np.testing.assert_array_equal(got, np.asarray(former_grid(flow, fx, fy)))
+    np.testing.assert_array_equal(np.asarray(warp.bilinear_sample_jit(flow, fx, fy)),
+                                  np.asarray(former_points(flow, fx, fy)))
+
+    g = _grid(h, w, stride=7.3, offset=2.5)  # through the two callers
+    out_hw = (50, 70)
+    gx = np.interp(np.arange(70), g[0, :, 0].astype(np.float64), np.arange(w)).astype(np.float32)
+    gy = np.interp(np.arange(50), g[:, 0, 1].astype(np.float64), np.arange(h)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(warp._dense_flow_bilinear(flow, g, out_hw)),
+                                  np.asarray(former_grid(flow, gx, gy)))
+    points = np.concatenate([rng.uniform(-10, 80, (21, 2)), g[[0, -1], [0, -1]], [[-5.0, 100.0], [2.5, 2.5]]])
+    q, k = pad_rows(points, pow2_ceil(len(points)))
+    px, py = grid_coordinates(g, q)
+    former = np.asarray(former_points(flow, px.astype(np.float32), py.astype(np.float32)))[:k]
+    np.testing.assert_array_equal(_flow_at_points(flow, g, points), former)

@@ -34,7 +34,7 @@ from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.correspondence.warp_projection import project_features
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.flow import bp
-from convcorr_jax.flow.warp import bilinear_sample
+from convcorr_jax.flow.warp import bilinear_sample_jit
 from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 from convcorr_jax.core.progress import bar as progress_bar
 
@@ -53,11 +53,8 @@ def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -
     points = np.asarray(points)
     q, k = pad_rows(points, pow2_ceil(points.shape[-2]), axis=-2)  # a few compiled shapes for any point count
     fx, fy = grid_coordinates(grid_xy, q)
-    return np.asarray(_bilinear(np.asarray(flow, np.float32), np.asarray(fx, np.float32),
-                                np.asarray(fy, np.float32)))[:k]
-
-
-_bilinear = jax.jit(bilinear_sample)
+    return np.asarray(bilinear_sample_jit(np.asarray(flow, np.float32), np.asarray(fx, np.float32),
+                                          np.asarray(fy, np.float32)))[:k]
 
 
 def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,

@@ -73,8 +73,8 @@ def _dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int
     """Pure-JAX bilinear version of `dense_flow_spline`, one compiled program per (grid, out_hw) shape.
 
     The fractional grid position of each output row and column comes from numpy (float64, from the concrete
-    grid_xy), the sampling runs under jit (`_flow_at`); XLA's fused arithmetic matches the eager op-by-op result to
-    float32 rounding (a few ulp of the largest |flow|).
+    grid_xy), the sampling runs under jit (`bilinear_sample_jit`); XLA's fused arithmetic matches the eager op-by-op
+    result to float32 rounding (a few ulp of the largest |flow|).
 
     Args:
       flow: [h, w, 2] (dx, dy) pixels at the grid nodes.
@@ -92,13 +92,23 @@ def _dense_flow_bilinear(flow: jax.Array, grid_xy: np.ndarray, out_hw: tuple[int
     check_shape(flow, "h w 2", "dense_flow_bilinear", "flow", {"h": len(ys), "w": len(xs)}, note="(like grid_xy)")
     fx = np.interp(np.arange(w), xs, np.arange(len(xs)))  # fractional column of each pixel
     fy = np.interp(np.arange(h), ys, np.arange(len(ys)))
-    return _flow_at(flow, fx.astype(np.float32), fy.astype(np.float32))  # host casts: no program of their own
+    # host casts and reshapes: no program of their own
+    return bilinear_sample_jit(flow, fx.astype(np.float32)[None, :], fy.astype(np.float32)[:, None])
 
 
 @jax.jit
-def _flow_at(flow: jax.Array, fx: jax.Array, fy: jax.Array) -> jax.Array:
-    """flow [h, w, 2] sampled bilinearly at every (fx [W], fy [H]) fractional node: [H, W, 2] (static shapes)."""
-    return bilinear_sample(jnp.asarray(flow, jnp.float32), fx[None, :], fy[:, None])
+def bilinear_sample_jit(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """`bilinear_sample` of `image` as float32, one compiled program per shape: the sampling of the dense bilinear
+    flow (x [1, W], y [H, 1]) and of a flow read at points (`correspondence.frame_transfer`: x, y [K]).
+
+    Args:
+      image: [H, W, C] (e.g. a flow on its grid), any real dtype (sampled as float32).
+      x, y: fractional 0-based pixel coordinates, broadcastable against each other to [...].
+
+    Returns:
+      float32 [..., C] samples, border-clamped.
+    """
+    return bilinear_sample(jnp.asarray(image, jnp.float32), x, y)
 
 
 def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
