@@ -54,6 +54,29 @@ def test_extract_batches_equal_one_pass(mobilenet_random):
         extract(bb, params, imgs.astype(np.float32), ("pool",))
 
 
+def test_extract_compiles_a_few_batch_shapes_for_any_image_count(mobilenet_random, count_compiles):
+    """Fewer images than batch_size ran as one batch of that many: a program per image count. They are padded up to
+    a power of two (at most batch_size): once counts 1, 2, 4, 8 have run, every other count up to batch_size compiles
+    nothing; each image's features are the padded batch's bit for bit (the repeated rows change nothing) and an
+    unpadded pass's to float32 rounding (other batch sizes, other conv schedules)."""
+    bb, params = mobilenet_random
+    imgs = np.random.default_rng(3).integers(0, 256, (8, 36, 52, 3), dtype=np.uint8)  # a shape no other test uses
+    taps = ("block6", "pool")
+    for n in (1, 2, 4, 8):
+        extract(bb, params, imgs[:n], taps, batch_size=8)
+    with count_compiles() as again:
+        got = {n: extract(bb, params, imgs[:n], taps, batch_size=8) for n in (3, 5, 6, 7)}
+    assert again[0] == 0
+    padded = {m: bb.apply(params, bb.preprocess(imgs[:m]), taps=taps) for m in (4, 8)}
+    for n, feats in got.items():
+        alone = bb.apply(params, bb.preprocess(imgs[:n]), taps=taps)
+        for t in taps:
+            assert feats[t].shape[0] == n
+            np.testing.assert_array_equal(feats[t], np.asarray(padded[4 if n <= 4 else 8][t])[:n])
+            r = np.asarray(alone[t])
+            np.testing.assert_allclose(feats[t], r, rtol=1e-4, atol=1e-5 * np.abs(r).max())
+
+
 def test_classify_cli_real_images(tmp_path, capsys):
     _pretrained_available()
     files = [str(_skimage_file("chelsea.png")), str(_skimage_file("coffee.png"))]

@@ -13,7 +13,7 @@ from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.backbones.registry import MAX_SIDE_SEARCHED, check_input_side, min_input_side
 from convcorr_jax.core.errors import InputError, check, check_shape
-from convcorr_jax.core.parallel import pad_rows
+from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 from convcorr_jax.core.progress import bar as progress_bar
 
 
@@ -47,7 +47,8 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
 
     Images are preprocessed in the backbone's convention (no resizing). Batches have a fixed size (the last one is
     padded), so the forward pass compiles once per image shape and batch size; a call with fewer images than
-    batch_size runs them as one batch of that many (a program per such count).
+    batch_size runs them as one batch padded up to a power of two (at most batch_size: `parallel.pow2_ceil`), so
+    any image count compiles one of at most log2(batch_size) + 2 batch shapes.
 
     Args:
       backbone, params: the feature network and its parameters.
@@ -74,7 +75,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     _check_input_sides(backbone, taps, x.shape[1:3], "extract")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InputError("extract", "batch_size", "a positive integer", batch_size)
-    bs = min(batch_size, n)
+    bs = min(batch_size, pow2_ceil(n))
     n_batches = -(-n // bs)
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in taps}
     for b in progress_bar(range(n_batches), desc=f"{backbone.name} features", disable=not progress or n_batches < 2,
