@@ -374,6 +374,11 @@ def test_a_run_is_not_resumed_on_changed_data(tmp_path):
     ("steps", (0, 0, 0), "adding up to at least 1"),  # was "already trained to step 0 of 0", a run folder left
     ("optimizer", "adamw", "'adam' or 'sgd'"),  # was refused only after the run folder was written
     ("name", "../escape", "a run folder name"), ("name", "", "a run folder name"), ("name", "a/b", "a run folder name"),
+    # a learning rate of inf passed (the first step's update made every parameter inf or NaN)
+    ("lr", (float("inf"), 1e-3, 1e-3), r"a finite number for each item, got \(inf, 0\.001, 0\.001\)"),
+    ("lr", (1e-3, float("nan"), 1e-3), "> 0 for each item"), ("lr", (1e-3, 1e-3, -1e-3), "> 0 for each item"),
+    ("lr", (1e-3, 0.0, 1e-3), "> 0 for each item"), ("lr", (1e-3, 1e-3, float("-inf")), "> 0 for each item"),
+    ("trunk_lr", float("inf"), "a finite number, got inf"), ("trunk_lr", float("nan"), "> 0"),
 ])
 def test_a_config_that_would_train_nothing_or_elsewhere_is_refused(field, value, said):
     with pytest.raises(InputError, match=rf"field '{field}': expected .*{said}"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import numbers
 import types
 import typing
@@ -142,7 +143,7 @@ def _paths(obj: Any, prefix: Sequence[str], groups: bool = False) -> list[str]:
 
 def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = (),
                  at_least_one: Sequence[str] = (), fraction: Sequence[str] = (), source: str = "config",
-                 prefix: str = "") -> None:
+                 prefix: str = "", finite: Sequence[str] = ()) -> None:
     """InputError naming the first field of `cfg` out of its range.
 
     Tuple fields are checked item by item; None passes (optional fields); values that are not real numbers
@@ -156,6 +157,8 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
       fraction: fields that must lie in (0, 1].
       source: the name InputError gives the config.
       prefix: put before a field's name in the message: its path in an enclosing config (e.g. "model.").
+      finite: fields that must be finite (not inf; checked after the ranges above, so a learning rate of inf is
+        refused as not finite and one of 0 as not > 0).
 
     Returns:
       None.
@@ -164,7 +167,8 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
       InputError: a field out of its range (NaN included).
     """
     rules = ((positive, lambda v: v > 0, "> 0"), (nonnegative, lambda v: v >= 0, ">= 0"),
-             (at_least_one, lambda v: v >= 1, ">= 1"), (fraction, lambda v: 0 < v <= 1, "a value in (0, 1]"))
+             (at_least_one, lambda v: v >= 1, ">= 1"), (fraction, lambda v: 0 < v <= 1, "a value in (0, 1]"),
+             (finite, math.isfinite, "a finite number"))
     for names, ok, expected in rules:
         for name in names:
             value = getattr(cfg, name)
@@ -220,6 +224,8 @@ def check_types(cfg: Any, source: str = "config", prefix: str = "") -> None:
       cfg: the config (usually `self` in `__post_init__`, after any normalising of its own).
       source: the name InputError gives the config.
       prefix: put before a field's name in the message: its path in an enclosing config (e.g. "model.").
+      finite: fields that must be finite (not inf; checked after the ranges above, so a learning rate of inf is
+        refused as not finite and one of 0 as not > 0).
 
     Returns:
       None.

@@ -127,7 +127,8 @@ class TrainConfig:
     def __post_init__(self):
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
-                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "seed"))
+                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "seed"),
+                     finite=("lr", "trunk_lr"))
         if sum(self.steps) < 1:
             raise InputError("config", "steps", "steps of the three stages adding up to at least 1", self.steps)
         if self.optimizer not in OPTIMIZERS:
