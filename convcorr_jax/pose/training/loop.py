@@ -1,11 +1,12 @@
 """Three-stage, data-parallel training of the Tompson et al. cascade, with orbax checkpoints and resume: the loop.
 
 `train` wires small steps, in the order a run takes them: check the inputs (`check_inputs`), take the run folder
-(`io.folder_lock`), restore or start the state (`_start_run`), write the run's files (`_write_run_files`), then per step
+(`io.folder_lock`), restore or start the state and write the run's files (`run_start.start_run`), then per step
 `take_step` (`pose.training.stages`), `_record_step`, `_evaluate_if_due`, `_checkpoint_if_due`, `_stop_if_asked`, and at
-the end `_finish_run`. The parts: config and digests `pose.training.config`, the step and the optimiser
-`pose.training.stages`, checkpoints `pose.training.checkpoints`, event files `pose.training.event_log`, the run folder's
-other files (metrics.json, the spatial model, readers) `pose.training.run_folder`. Data: `pose.data` (arrays, person
+the end `_finish_run`. The parts: config and digests `pose.training.config`, the loop's state and the run's start
+`pose.training.run_start`, the step and the optimiser `pose.training.stages`, checkpoints `pose.training.checkpoints`,
+event files `pose.training.event_log`, the run folder's other files (metrics.json, the spatial model, readers)
+`pose.training.run_folder`. Data: `pose.data` (arrays, person
 crops, the grain input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at each
 stage's end it hands a `StageEnd` to its caller's `on_stage`, the export step (`export.model_folder.write_stage`, which
 `convcorr train pose` passes), and imports none of the inference modules (`tests/test_layout.py`).
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -35,20 +35,19 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from tqdm import tqdm
 
 from convcorr_jax.core import interrupt, io, metrics, parallel
 from convcorr_jax.core.config import validate
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.pose import data, mixture, model, predict
+from convcorr_jax.pose import data, model, predict
 from convcorr_jax.pose.training import checkpoints, run_folder
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.training.run_folder import load_data
-from convcorr_jax.pose.training.event_log import EventLog, eval_scalars
+from convcorr_jax.pose.training.event_log import eval_scalars
 from convcorr_jax.pose.training.config import TrainConfig
+from convcorr_jax.pose.training.run_start import LoopState, start_run
 from convcorr_jax.pose.training.stages import init_opt, lr_schedule, make_local_step
 from convcorr_jax.core.progress import LOG as progress_log
-from convcorr_jax.core.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -112,41 +111,6 @@ def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0
     return out
 
 
-@dataclasses.dataclass
-class LoopState:
-    """The state of one run's loop, shared by its steps (what `_start_run` sets up and each step updates)."""
-
-    cfg: TrainConfig
-    mesh: jax.sharding.Mesh
-    main: bool  # process 0: writes files and prints
-    run_dir: Path
-    mgr: object  # orbax CheckpointManager of run_dir/checkpoints
-    data_print: dict | None  # `checkpoints.data_fingerprint` of the data read (None: arrays the caller gave)
-    start: int  # steps done before this call
-    state: dict  # {"params", "opt"}, replicated over mesh
-    stage: int
-    batches: object  # grain iterator of the global batches (this process's rows)
-    evals: list[dict]
-    prior_seconds: float  # training time of earlier calls (metrics.json)
-    last_good: int | None  # newest checkpoint step
-    events: EventLog
-    bar: tqdm
-    t0: float = dataclasses.field(default_factory=time.perf_counter)
-    done: int = 0
-    loss: float = float("nan")
-    step_fns: dict[int, Callable] = dataclasses.field(default_factory=dict)
-    started_from: dict | None = None  # metrics.json's "start" (`checkpoints.start_params`)
-
-    @property
-    def ckpt_dir(self) -> Path:
-        """The run's orbax checkpoint folder."""
-        return self.run_dir / "checkpoints"
-
-    @property
-    def metrics_path(self) -> Path:
-        """The run's metrics.json."""
-        return self.run_dir / "metrics.json"
-
 
 def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
     """The config (`config.validate`) and the training data checked against each other; the device mesh.
@@ -172,78 +136,6 @@ def check_inputs(cfg: TrainConfig, train_set: PoseArrays) -> jax.sharding.Mesh:
     if cfg.batch_size % mesh.devices.size:
         raise InputError("config", "batch_size", f"a multiple of the device count {mesh.devices.size}", cfg.batch_size)
     return mesh
-
-
-def _write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: int) -> None:
-    """Process 0, after the checkpoint check (so config.json never describes another config's checkpoints).
-
-    Args:
-        cfg, run_dir, reads_data, start: the run's TrainConfig and folder; it reads its data itself; the steps done.
-
-    Returns:
-        None; writes config.json, the spatial model of a run on real data that it reads itself, the resume line.
-    """
-    io.write_json(run_dir / "config.json", dataclasses.asdict(cfg))
-    if reads_data and cfg.data in run_folder.SPATIAL_DATA:  # the people it reads: the spatial model's priors
-        run_folder.write_spatial(run_dir, cfg)
-    if 0 < start < cfg.total_steps:
-        progress_log.info(f"resuming {cfg.name} from step {start} of {cfg.total_steps} "
-                          f"({run_dir / 'checkpoints' / str(start)})")
-
-
-def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None):
-    """The grain iterator of this process's rows of every global batch, at `data_state` (None: step 0).
-
-    Args:
-        cfg, train_set, mesh, data_state: the run's TrainConfig, training arrays, device mesh, checkpointed input state.
-
-    Returns:
-        The iterator; each item this process's rows of one global batch.
-    """
-    rows = parallel.local_rows(mesh, cfg.batch_size)
-    ds = mixture.batches(train_set, cfg.batch_size, cfg.total_steps, cfg.seed, data.shard_of(rows, cfg.batch_size))
-    batches = iter(ds.to_iter_dataset(data.READ_OPTIONS))
-    if data_state is not None:
-        batches.set_state(data_state)
-    log.info("%s: %s at step %d of %d; %d device(s) over %d process(es), this one feeds batch rows %d:%d",
-             cfg.name, "resumed" if data_state else "started", data_state["next_index"] if data_state else 0,
-             cfg.total_steps, mesh.devices.size, jax.process_count(), rows.start, rows.stop)
-    return batches
-
-
-def _start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
-              progress: bool) -> LoopState:
-    """Restore the newest checkpoint (or start: `checkpoints.start_params`) and set the loop up.
-
-    Args:
-        cfg, train_set, mesh, main: the run's TrainConfig, training arrays, device mesh; this is process 0.
-        arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
-
-    Returns:
-        The `LoopState`, after writing the run's files, opening the input at the restored step, the bar, event log.
-    """
-    prior = run_folder.read_metrics(run_dir)
-    mgr = checkpoints.manager(run_dir / "checkpoints")
-    data_print = checkpoints.data_fingerprint(train_set) if arrays is None else None  # arrays given: the caller's
-    start, state, data_state = checkpoints.restore_checkpoint(mgr, cfg, run_dir / "checkpoints", mesh,
-                                                              discard_unreadable=True, data=data_print)
-    started = prior["metrics"].get("start") if prior and state is not None else None  # resumed: init_from ignored
-    if state is None:
-        params, started = checkpoints.start_params(cfg)  # before the run's files: a refused model stops here
-        state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
-    if main:
-        _write_run_files(cfg, run_dir, arrays is None, start)
-    batches = _open_batches(cfg, train_set, mesh, data_state)
-    evals = [e for e in prior["metrics"]["evals"] if e["step"] <= start] if prior and start else []
-    bar = interrupt.unchecked(progress_bar(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
-                                           disable=not (progress and main), desc=cfg.name, unit="step", leave=False))
-    events = EventLog(cfg.event_dir() if main and start < cfg.total_steps else None,
-                      purge_step=start if start else None)
-    events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
-    return LoopState(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
-                     cfg.stage_of(start - 1 if start else 0), batches, evals,
-                     float(prior.get("seconds", 0.0)) if prior else 0.0, start if start else None, events, bar,
-                     started_from=started)
 
 
 def _step_loss(step_metrics: dict, step: int) -> float:
@@ -434,7 +326,7 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
     with contextlib.ExitStack() as held:
         if main:  # one writer per run folder (`io.folder_lock`); the other processes of a multi-process run join it
             held.enter_context(io.folder_lock(run_dir, "training run folder"))
-        loop = _start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
+        loop = start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
         held_out = test_set.first(cfg.eval_limit)
         try:
             for step in loop.bar:
