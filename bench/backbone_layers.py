@@ -43,7 +43,8 @@ def main() -> None:
 
     from convcorr_jax.core import io, runinfo
     from convcorr_jax.backbones import layers
-    from convcorr_jax.backbones.alexnet import TORCHVISION_OPS, param_shapes
+    from convcorr_jax.backbones.alexnet import TORCHVISION_OPS
+    from convcorr_jax.backbones.layer_list import param_shapes
 
     torch.set_grad_enabled(False)
     rng = np.random.default_rng(0)

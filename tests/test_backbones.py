@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from convcorr_jax.backbones import NAMES, alexnet, get, layers, preprocess, receptive_field
+from convcorr_jax.backbones import NAMES, alexnet, get, layer_list, layers, preprocess, receptive_field
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.backbones.receptive_field import RF, Step
 from convcorr_jax.core.errors import InputError
@@ -97,7 +97,7 @@ def _narrow_params(name: str, width: int = 8) -> dict:
         shapes, groups = mobile[name].param_shapes(), {}
     else:
         ops = vgg16.OPS if name == "vgg16" else alexnet.OPS[name]
-        shapes = alexnet.param_shapes(ops)
+        shapes = layer_list.param_shapes(ops)
         groups = {op.name: op.groups for op in ops}
 
     def cut(path, shape):

