@@ -13,7 +13,7 @@ from scipy import ndimage
 from test_pose_train import TESTS, _env
 
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.flow import dense
+from convcorr_jax.flow import dense, dense_level
 from convcorr_jax.weights import load_backbone
 
 H, W, MARGIN = 96, 128, 8
@@ -179,7 +179,7 @@ def test_level_grey_is_the_block_mean_at_the_node_centres(net):
     for x in lv:
         np.testing.assert_allclose(np.asarray(dense._level_grey(g, x)), np.asarray(dense.binned(g, int(x.stride[0]))),
                                    rtol=1e-6)
-    conv = dense.Level(tuple(4.0 * np.arange(3)), tuple(4.0 * np.arange(3)), (4.0, 4.0), (0.0, 0.0), False)
+    conv = dense_level.Level(tuple(4.0 * np.arange(3)), tuple(4.0 * np.arange(3)), (4.0, 4.0), (0.0, 0.0), False)
     b = np.asarray(dense.binned(g, 4))  # block centres 1.5, 5.5, 9.5
     want = 0.625 * (0.625 * b[1, 1] + 0.375 * b[1, 0]) + 0.375 * (0.625 * b[0, 1] + 0.375 * b[0, 0])
     np.testing.assert_allclose(np.asarray(dense._level_grey(g, conv))[1, 1], want, rtol=1e-5)
@@ -212,9 +212,9 @@ def test_subpixel_vertex_and_energy_minimum():
     cost, m, _ = _parabola_costs(rng)
     lab = np.full(m.shape, 2, np.int32)
     flow = np.zeros(m.shape, np.float32)
-    alone = np.asarray(dense._subpixel(cost, lab, flow, 0.0, 0))
+    alone = np.asarray(dense_level._subpixel(cost, lab, flow, 0.0, 0))
     np.testing.assert_allclose(alone, m - 2, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(dense._subpixel(cost, lab, flow, 0.0, 5)), alone, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(dense_level._subpixel(cost, lab, flow, 0.0, 5)), alone, atol=1e-5)
 
 
 def test_subpixel_sweeps_lower_the_level_energy():
@@ -231,8 +231,8 @@ def test_subpixel_sweeps_lower_the_level_energy():
         data = (k * (m - 2 - t) ** 2).sum() / 2
         return data + weight * (((f[1:] - f[:-1]) ** 2).sum() + ((f[:, 1:] - f[:, :-1]) ** 2).sum())
 
-    swept = np.asarray(dense._subpixel(cost, lab, flow, weight, 200)).astype(np.float64)
-    alone = np.asarray(dense._subpixel(cost, lab, flow, weight, 0)).astype(np.float64)
+    swept = np.asarray(dense_level._subpixel(cost, lab, flow, weight, 200)).astype(np.float64)
+    alone = np.asarray(dense_level._subpixel(cost, lab, flow, weight, 0)).astype(np.float64)
     assert energy(swept) < energy(alone) and energy(swept) < energy(np.zeros_like(swept))
     _assert_dense_solve(swept, k, m, flow, weight, lambda f, p, q: True)
 
@@ -268,10 +268,10 @@ def test_subpixel_sweeps_drop_the_truncated_pairs():
     flow = rng.normal(0, 0.1, m.shape).astype(np.float32)
     flow[:, 3:, 0] += 3.0  # dy steps by 3 labels between columns 2 and 3
     weight, trunc = 0.3, 1.5
-    swept = np.asarray(dense._subpixel(cost, lab, flow, weight, 300, trunc)).astype(np.float64)
+    swept = np.asarray(dense_level._subpixel(cost, lab, flow, weight, 300, trunc)).astype(np.float64)
     _assert_dense_solve(swept, k, m, flow, weight,
                         lambda f, p, q: float(np.sum(np.square(f[p] - f[q]))) < trunc**2)
-    full = np.asarray(dense._subpixel(cost, lab, flow, weight, 300)).astype(np.float64)
+    full = np.asarray(dense_level._subpixel(cost, lab, flow, weight, 300)).astype(np.float64)
     assert np.abs(full - swept).max() > 1e-2
 
 
@@ -284,9 +284,10 @@ def test_subpixel_sweeps_weigh_each_edge():
     flow = rng.normal(0, 0.1, m.shape).astype(np.float32)
     flow[:, 3:, 0] += 1.0
     scale = rng.uniform(0.01, 2.0, (5, 6, 2)).astype(np.float32)
-    swept = np.asarray(dense._subpixel(cost, lab, flow, 0.3, 300, edge_scale=jnp.asarray(scale))).astype(np.float64)
+    swept = np.asarray(dense_level._subpixel(cost, lab, flow, 0.3, 300,
+                                             edge_scale=jnp.asarray(scale))).astype(np.float64)
     _assert_dense_solve(swept, k, m, flow, 0.3, lambda f, p, q: scale[p][0 if q[0] > p[0] else 1])
-    plain = np.asarray(dense._subpixel(cost, lab, flow, 0.3, 300)).astype(np.float64)
+    plain = np.asarray(dense_level._subpixel(cost, lab, flow, 0.3, 300)).astype(np.float64)
     assert np.abs(plain - swept).max() > 1e-2
 
 
