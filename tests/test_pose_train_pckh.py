@@ -62,6 +62,24 @@ def test_a_run_on_mpii_pools_the_toolkit_joints_in_its_held_out_pckh(tmp_path, m
                                {"coarse": 100.0, "cascade": 100.0}}
 
 
+
+def test_the_progress_line_names_the_joints_its_pckh_pools(tmp_path, monkeypatch, caplog):
+    """The per-stage progress line of a run on MPII data says its PCKh is pooled over the toolkit's 14 joints, as
+    metrics.json's summary and the final line (`convcorr train pose`) do."""
+    cfg = TrainConfig(name="pose_mpii_pckh", data="mpii", out=str(tmp_path / "runs"),
+                      model=dataclasses.replace(pose_model.ModelConfig(image_size=64), num_joints=16))
+    arrays, pred = _mpii_people()
+    monkeypatch.setattr(predict, "predict_crops", lambda *a, **k: {"coarse": pred, "cascade": pred, "peak": None})
+    state = types.SimpleNamespace(
+        cfg=cfg, evals=[], stage=0, loss=0.5, state={"params": {}}, mesh=None, main=True, prior_seconds=0.0,
+        t0=0.0, metrics_path=tmp_path / "metrics.json", started_from=None, data_print=None, run_dir=tmp_path,
+        events=types.SimpleNamespace(scalars=lambda *a: None))
+    with caplog.at_level("INFO", logger="convcorr_jax"):
+        loop._evaluate_if_due(state, cfg.steps[0], arrays, progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "convcorr_jax.core.progress"]
+    assert lines == [f"[pose_mpii_pckh] step {cfg.steps[0]} stage 0: loss 0.5000  PCKh@0.5 over {TOOLKIT_14} "
+                     "coarse 100.0  cascade 100.0"], lines
+
 @pytest.mark.parametrize("kind", ["flic", "lsp", "coco", "synthetic", "person"])
 def test_runs_on_other_data_pool_all_their_joints(kind):
     """FLIC, LSP, COCO-format, synthetic people (MPII joints, torso PCK) and mixtures: every joint, no label."""

@@ -232,11 +232,13 @@ def _evaluate_if_due(loop: LoopState, n: int, held_out: PoseArrays, progress: bo
     if n not in bounds or not len(held_out) or (loop.evals and loop.evals[-1]["step"] >= n):
         return
     score, alpha = data.headline(cfg.data)
+    pooled, about = run_folder.pooled_joints(cfg)  # MPII PCKh: the toolkit's 14 joints, named as the final line does
+    over = f" over {about}" if about else ""
     # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
     preds = predict.predict_crops(loop.state["params"], held_out.images, cfg.model, mesh=loop.mesh, peaks=True)
     ev = {"step": n, "stage": loop.stage, "loss": loop.loss,
           **evaluate(loop.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds,
-                     pooled=run_folder.pooled_joints(cfg)[0])}
+                     pooled=pooled)}
     loop.evals.append(ev)
     loop.events.scalars(eval_scalars(ev), n)
     if loop.main:
@@ -245,10 +247,11 @@ def _evaluate_if_due(loop: LoopState, n: int, held_out: PoseArrays, progress: bo
     coarse, cascade = ev[f"coarse_pck@{alpha:g}"], ev[f"cascade_pck@{alpha:g}"]
     if loop.main and loop.data_print is not None and on_stage is not None:  # a run on the data it read: the export
         on_stage(StageEnd(loop.run_dir, cfg, n, jax.device_get(loop.state["params"]), held_out, ev, preds))
-    log.info("%s: step %d evaluated: %s@%g coarse %.1f cascade %.1f", cfg.name, n, score, alpha, coarse, cascade)
+    log.info("%s: step %d evaluated: %s@%g%s coarse %.1f cascade %.1f", cfg.name, n, score, alpha, over, coarse,
+             cascade)
     if progress and loop.main:
-        progress_log.info(f"[{cfg.name}] step {n} stage {loop.stage}: loss {loop.loss:.4f}  {score}@{alpha:g} coarse "
-                          f"{coarse:.1f}  cascade {cascade:.1f}")
+        progress_log.info(f"[{cfg.name}] step {n} stage {loop.stage}: loss {loop.loss:.4f}  {score}@{alpha:g}{over} "
+                          f"coarse {coarse:.1f}  cascade {cascade:.1f}")
 
 
 def _stop_if_asked(loop: LoopState, n: int) -> None:
