@@ -14,6 +14,7 @@ import pytest
 from convcorr_jax.backbones import NAMES, alexnet, get, layer_list, layers, preprocess, receptive_field
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.backbones.receptive_field import RF, Step
+from convcorr_jax.backbones.registry import min_input_side
 from convcorr_jax.core.errors import InputError
 
 GOLDEN = Path(__file__).parent / "golden" / "backbones"
@@ -337,6 +338,18 @@ def test_input_checks():
     with pytest.raises(InputError, match="name"):
         get("resnet50")
 
+
+
+@pytest.mark.parametrize("name,tap", [("torchvision_alexnet", "pool5"), ("caffenet", "conv5"), ("vgg16", "pool5")])
+def test_apply_refuses_an_input_too_small_for_the_tap(name, tap):
+    """A 4 x 4 input through a layer-list network's apply is the one-line InputError `extract` gives (the smallest
+    input of the tap, `registry.check_input_side`), not a ZeroDivisionError from deep inside a layer."""
+    bb, params = get(name), _narrow_params(name)
+    need = min_input_side(bb, tap)
+    with pytest.raises(InputError, match=rf"Backbone\.apply.*'x'.*>= {need} px \(the smallest input of {name} {tap}\)"):
+        bb.apply(params, np.zeros((1, 4, 4, 3), np.float32), taps=(tap,))
+    x = np.zeros((1, need, need, 3), np.float32)  # the smallest input runs: a 1 x 1 map
+    assert np.asarray(bb.apply(params, x, taps=(tap,))[tap]).shape[1:3] == (1, 1)
 
 @pytest.mark.parametrize("name,tap", [("mobilenet_v2", "block1"), ("efficientnet_lite2", "block1"),
                                       ("torchvision_alexnet", "conv1")])

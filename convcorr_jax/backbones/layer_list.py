@@ -23,6 +23,7 @@ from convcorr_jax.backbones import layers, preprocess
 from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
                                          oihw_to_hwio)
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
+from convcorr_jax.backbones.registry import check_input_side
 from convcorr_jax.core.errors import InputError, check_shape
 
 
@@ -307,7 +308,8 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
         normalised RGB, resize 256 keeping the aspect / crop 224).
 
     Returns:
-      A `Backbone` whose `apply` checks taps and params, then runs the jit-compiled `forward`.
+      A `Backbone` whose `apply` checks taps, params and the input (float NHWC, no smaller than each tap's smallest
+      input: `registry.check_input_side`), then runs the jit-compiled `forward`.
     """
     taps_all = _taps_of(ops)
 
@@ -319,9 +321,12 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
     def apply(params, x, taps=("fc7",), relu: bool = True) -> dict:
         taps = check_taps(name, taps, taps_all)
         _check_params(name, ops, params, taps)
+        check_input(x)
+        for t in taps:  # an input smaller than a tap's smallest: the one line `features.extract` gives
+            check_input_side(backbone, t, min(x.shape[1:3]), "Backbone.apply", "x")
         return _apply(params, x, taps=taps, relu=bool(relu))
 
-    return Backbone(
+    backbone = Backbone(
         name=name,
         taps=taps_all,
         geometry=_geometry_of(ops),
@@ -336,3 +341,4 @@ def build(name: str, ops: tuple[Op, ...], torch_keys: Mapping[str, str] | None, 
         convert_caffe=functools.partial(convert_caffe, ops) if caffe else None,
         conv_keys=tuple(op.name for op in ops if op.kind == "conv"),
     )
+    return backbone
