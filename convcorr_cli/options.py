@@ -24,6 +24,7 @@ import argparse
 import copy
 import importlib
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -119,7 +120,7 @@ def set_assignment(text: str) -> str:
 
 def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path]) -> None:
     """One InputError (exit code 2) when a command's output file cannot be written as a file (`io.check_writable`),
-    or is one of its inputs or another of its outputs (compared as resolved paths): nothing the user gave is
+    or is one of its inputs or another of its outputs (compared as real paths, links followed): nothing the user gave is
     overwritten, no output written over another.
 
     Args:
@@ -134,7 +135,7 @@ def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path])
         io.check_writable(path, name)
     seen: dict[Path, str] = {}
     for name, path in [*((n, p) for n, p in inputs.items()), *((n, p) for n, p in outputs.items())]:
-        key = Path(path).resolve()
+        key = Path(os.path.realpath(path))  # follows links; a link loop is no RuntimeError
         if key in seen and name in outputs:
             what = "an input" if seen[key] in inputs else "another output"
             raise InputError(path, name, f"a path other than {seen[key]}'s", f"{what}: {seen[key]} is {path}")

@@ -119,3 +119,17 @@ def test_a_profile_file_naming_a_file_of_the_command_is_refused_before_any_work(
     target = {"image": files["a"], "--json": j}[named]
     _refused([f"--profile={target}", "pose", str(files["a"]), "--json", f"{j}"], "--profile", "names it",
              [files["a"], j], capsys)
+
+
+def test_check_outputs_follows_links_and_takes_a_link_loop(tmp_path):
+    """An output that is a link to an input is refused; a link loop as an output is no RuntimeError traceback."""
+    from convcorr_cli.options import check_outputs
+    from convcorr_jax.core.errors import InputError
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"x")
+    (tmp_path / "to_a.json").symlink_to(image)
+    with pytest.raises(InputError, match="to_a.json"):
+        check_outputs({"--json": tmp_path / "to_a.json"}, {"image_a": image})
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    check_outputs({"--json": tmp_path / "loop.json"}, {"image_a": image})
