@@ -2,14 +2,15 @@
 
 `train` wires small steps, in the order a run takes them: check the inputs (`check_inputs`), take the run folder
 (`io.folder_lock`), restore or start the state and write the run's files (`run_start.start_run`), then per step
-`take_step` (`pose.training.stages`), `_record_step`, `_evaluate_if_due`, `_checkpoint_if_due`, `_stop_if_asked`, and at
-the end `_finish_run`. The parts: config and digests `pose.training.config`, the loop's state and the run's start
-`pose.training.run_start`, the step and the optimiser `pose.training.stages`, checkpoints `pose.training.checkpoints`,
-event files `pose.training.event_log`, the run folder's other files (metrics.json, the spatial model, readers)
-`pose.training.run_folder`. Data: `pose.data` (arrays, person
-crops, the grain input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never a model: at each
-stage's end it hands a `StageEnd` to its caller's `on_stage`, the export step (`export.model_folder.write_stage`, which
-`convcorr train pose` passes), and imports none of the inference modules (`tests/test_layout.py`).
+`take_step` (the step function from `pose.training.stages`), `_record_step`, `_evaluate_if_due`,
+`_checkpoint_if_due`, `_stop_if_asked`, and at the end `_finish_run`. The parts: config and digests
+`pose.training.config`, the loop's state and the run's start `pose.training.run_start`, the step and the optimiser
+`pose.training.stages`, checkpoints `pose.training.checkpoints`, event files `pose.training.event_log`, the run
+folder's other files (metrics.json, the spatial model, readers) `pose.training.run_folder`. Data: `pose.data`
+(arrays, person crops, the grain input pipeline); evaluation: `pose.predict`. The loop writes checkpoints, never
+a model: at each stage's end it hands a `StageEnd` to its caller's `on_stage`, the export step
+(`export.model_folder.write_stage`, which `convcorr train pose` passes), and imports none of the inference modules
+(`tests/test_layout.py`).
 
 Determinism: the batch of step t and every per-sample key (augmentation, SpatialDropout) are functions of (seed, t)
 only (`data.train_dataset`), so a run killed at any point and resumed from its last checkpoint ends with exactly the
