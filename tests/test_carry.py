@@ -106,6 +106,17 @@ def test_spread_ratio_by_hand():
     np.testing.assert_allclose(np.asarray(spread_ratio(src, trg, counted.at[0].set(False), 4.0)), [1.0, 1.0])
 
 
+
+def test_spread_ratio_is_one_on_an_axis_where_the_source_nodes_do_not_spread():
+    """Five counted nodes in one row (no spread in y): the y ratio is undefined and taken as 1, whatever the matches'
+    spread in y (it was the clip bound, 4, or 1 / 4 when the matches did not spread either); x as before."""
+    row = jnp.asarray([[0.0, 3.0], [10.0, 3.0], [20.0, 3.0], [30.0, 3.0], [40.0, 3.0]])
+    every = jnp.ones(5, bool)
+    spread_y = row * jnp.asarray([2.0, 1.0]) + jnp.asarray([[0.0, 0.0], [0.0, 4.0], [0.0, 8.0], [0.0, 2.0], [0.0, 6.0]])
+    np.testing.assert_allclose(np.asarray(spread_ratio(row, spread_y, every, 4.0)), [2.0, 1.0], rtol=1e-6)
+    flat_y = row * jnp.asarray([0.5, 1.0]) + 9.0
+    np.testing.assert_allclose(np.asarray(spread_ratio(row, flat_y, every, 4.0)), [0.5, 1.0], rtol=1e-6)
+
 def test_scaled_transfer_by_hand():
     """Five nodes whose matches spread 2x in x: a point 2 px right of and 1 px below its only carrier moves 4 px
     right of and 1 px below the carrier's match (2 px right unscaled)."""

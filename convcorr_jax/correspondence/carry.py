@@ -43,7 +43,8 @@ def spread_ratio(src_xy: jax.Array, trg_xy: jax.Array, weight: jax.Array, clip: 
 
     Returns:
       float32 [2]: std of trg_xy over the counted nodes / std of src_xy over them, per axis; 1 with fewer than
-      `MIN_SPREAD_NODES` counted nodes.
+      `MIN_SPREAD_NODES` counted nodes, and 1 on an axis where the counted source nodes do not spread (all in one
+      row or column: the ratio is undefined there).
     """
     w = weight.astype(jnp.float32)[:, None]
     n = jnp.sum(w)
@@ -52,8 +53,9 @@ def spread_ratio(src_xy: jax.Array, trg_xy: jax.Array, weight: jax.Array, clip: 
         mean = jnp.sum(w * x, 0) / jnp.maximum(n, 1.0)
         return jnp.sqrt(jnp.sum(w * (x - mean) ** 2, 0) / jnp.maximum(n, 1.0))
 
-    ratio = std(trg_xy.astype(jnp.float32)) / jnp.maximum(std(src_xy.astype(jnp.float32)), 1e-6)
-    return jnp.where(n >= MIN_SPREAD_NODES, jnp.clip(ratio, 1.0 / clip, clip), 1.0)
+    src_std = std(src_xy.astype(jnp.float32))
+    ratio = jnp.clip(std(trg_xy.astype(jnp.float32)) / jnp.maximum(src_std, 1e-6), 1.0 / clip, clip)
+    return jnp.where((n >= MIN_SPREAD_NODES) & (src_std > 1e-6), ratio, 1.0)  # no source spread: no scale
 
 
 @jax.jit
