@@ -48,6 +48,8 @@ PRIVATE = {
     ("flow_dense_stages.py", "convcorr_jax.flow.dense._taps"),
     # read-outs tried on rotated inputs: the model's own input affines, before rotating them
     ("pose_person_tried.py", "convcorr_jax.pose.estimation._input_affines"),
+    # records the default's node matches at the carry's inputs and replays its carry on them (round eleven)
+    ("pf_willow_carry_models.py", "convcorr_jax.correspondence.frame_transfer._carry"),
 }
 
 # scripts that print no table, with why: helper modules that other scripts import, with no __main__ and no print
