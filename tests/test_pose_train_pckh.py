@@ -34,17 +34,23 @@ def _mpii_people(n: int = 3) -> tuple[PoseArrays, np.ndarray]:
     return arrays, pred
 
 
-def test_a_run_on_mpii_pools_the_toolkit_joints_in_its_held_out_pckh(tmp_path, monkeypatch):
-    """Pelvis and thorax far off, the other 14 exact: the held-out PCKh@0.5 of the run (metrics.json, the summary)
-    is 100, labelled with the joints it pools; the per-joint list keeps all 16 (pelvis and thorax 0)."""
+def _mpii_run(tmp_path, monkeypatch, stage: int):
+    """A run on MPII people whose predictions are `_mpii_people`'s: (its config, the people, the loop's state)."""
     cfg = TrainConfig(name="pose_mpii_pckh", data="mpii", out=str(tmp_path / "runs"),
                       model=dataclasses.replace(pose_model.ModelConfig(image_size=64), num_joints=16))
     arrays, pred = _mpii_people()
     monkeypatch.setattr(predict, "predict_crops", lambda *a, **k: {"coarse": pred, "cascade": pred, "peak": None})
     state = types.SimpleNamespace(
-        cfg=cfg, evals=[], stage=2, loss=0.5, state={"params": {}}, mesh=None, main=True, prior_seconds=0.0,
+        cfg=cfg, evals=[], stage=stage, loss=0.5, state={"params": {}}, mesh=None, main=True, prior_seconds=0.0,
         t0=0.0, metrics_path=tmp_path / "metrics.json", started_from=None, data_print=None, run_dir=tmp_path,
         events=types.SimpleNamespace(scalars=lambda *a: None))
+    return cfg, arrays, state
+
+
+def test_a_run_on_mpii_pools_the_toolkit_joints_in_its_held_out_pckh(tmp_path, monkeypatch):
+    """Pelvis and thorax far off, the other 14 exact: the held-out PCKh@0.5 of the run (metrics.json, the summary)
+    is 100, labelled with the joints it pools; the per-joint list keeps all 16 (pelvis and thorax 0)."""
+    cfg, arrays, state = _mpii_run(tmp_path, monkeypatch, stage=2)
     loop._evaluate_if_due(state, cfg.total_steps, arrays, progress=False)
     ev = state.evals[-1]
     assert ev["cascade_pck@0.5"] == pytest.approx(100.0) and ev["coarse_pck@0.5"] == pytest.approx(100.0)
@@ -62,23 +68,16 @@ def test_a_run_on_mpii_pools_the_toolkit_joints_in_its_held_out_pckh(tmp_path, m
                                {"coarse": 100.0, "cascade": 100.0}}
 
 
-
 def test_the_progress_line_names_the_joints_its_pckh_pools(tmp_path, monkeypatch, caplog):
     """The per-stage progress line of a run on MPII data says its PCKh is pooled over the toolkit's 14 joints, as
     metrics.json's summary and the final line (`convcorr train pose`) do."""
-    cfg = TrainConfig(name="pose_mpii_pckh", data="mpii", out=str(tmp_path / "runs"),
-                      model=dataclasses.replace(pose_model.ModelConfig(image_size=64), num_joints=16))
-    arrays, pred = _mpii_people()
-    monkeypatch.setattr(predict, "predict_crops", lambda *a, **k: {"coarse": pred, "cascade": pred, "peak": None})
-    state = types.SimpleNamespace(
-        cfg=cfg, evals=[], stage=0, loss=0.5, state={"params": {}}, mesh=None, main=True, prior_seconds=0.0,
-        t0=0.0, metrics_path=tmp_path / "metrics.json", started_from=None, data_print=None, run_dir=tmp_path,
-        events=types.SimpleNamespace(scalars=lambda *a: None))
+    cfg, arrays, state = _mpii_run(tmp_path, monkeypatch, stage=0)
     with caplog.at_level("INFO", logger="convcorr_jax"):
         loop._evaluate_if_due(state, cfg.steps[0], arrays, progress=True)
     lines = [r.getMessage() for r in caplog.records if r.name == "convcorr_jax.core.progress"]
     assert lines == [f"[pose_mpii_pckh] step {cfg.steps[0]} stage 0: loss 0.5000  PCKh@0.5 over {TOOLKIT_14} "
                      "coarse 100.0  cascade 100.0"], lines
+
 
 @pytest.mark.parametrize("kind", ["flic", "lsp", "coco", "synthetic", "person"])
 def test_runs_on_other_data_pool_all_their_joints(kind):
