@@ -135,8 +135,8 @@ def _synth(args: argparse.Namespace) -> int:
         raise InputError("convcorr data synth", "--image-size", "an integer in 32..2048", args.image_size)
     if args.workers < 1:
         raise InputError("convcorr data synth", "--workers", "an integer >= 1", args.workers)
-    if not args.noise_sigma >= 0:
-        raise InputError("convcorr data synth", "--noise-sigma", ">= 0 (pixels)", args.noise_sigma)
+    if not 0 <= args.noise_sigma < float("inf"):
+        raise InputError("convcorr data synth", "--noise-sigma", "a finite number >= 0 (pixels)", args.noise_sigma)
     if args.noise_sigma and args.kind != "people":
         raise InputError("convcorr data synth", "--noise-sigma", "only with kind 'people'", args.noise_sigma)
     tmp = staging.make(out)  # built beside --out and moved in whole: an interrupted run leaves --out as it was
@@ -167,6 +167,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _pack(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out")
+    if not args.max_mib > 0:  # NaN included (it meant no limit); inf: no limit
+        raise InputError("convcorr data pack-flic", "--max-mib", "a size > 0 (MiB)", args.max_mib)
     info = pack_flic(args.root, args.out, None if args.copy else args.quality, args.max_mib, args.split)
     how = "copied" if info["quality"] is None else f"JPEG quality {info['quality']}"
     which = "" if info["split"] == "all" else "; the training examples' alone"

@@ -124,7 +124,8 @@ class MatchConfig:
         check_types(self, "MatchConfig")  # iters=2.5 failed inside the Sinkhorn loop; soft_mnn="false" was on
         if self.scorer not in SCORERS:
             raise InputError("MatchConfig", "scorer", f"one of {list(SCORERS)}", self.scorer)
-        check_fields(self, positive=("eps",), at_least_one=("iters", "ncells"), source="MatchConfig")
+        check_fields(self, positive=("eps", "power", "exp2"), at_least_one=("iters", "ncells"),
+                     finite=("eps", "power", "exp2"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
 
     @property

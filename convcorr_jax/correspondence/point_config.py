@@ -374,14 +374,17 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "method", f"one of {list(METHODS)} or none (the features' validated method)",
                          cfg.method)
     fields = ("beta", "batch", "match_batch", "paper_side", "feature_norm", "sift_bin", "window", "radius")
-    check_fields(cfg, positive=tuple(f for f in fields if has(f)), at_least_one=("iters", "levels"), source=source)
+    # inf is refused where it would give NaN or constant scores; radius, trim, carry_sigma, cycle and flip_margin
+    # take it as "no limit" (every node carries, untrimmed, unweighted, unchecked, never mirrored: as None or off)
+    check_fields(cfg, positive=tuple(f for f in fields if has(f)), at_least_one=("iters", "levels"), source=source,
+                 finite=tuple(f for f in ("beta", "feature_norm", "ot_eps", "prior_floor") if has(f)))
     if not isinstance(cfg.image_size, numbers.Integral) or cfg.image_size < MIN_IMAGE_SIZE:
         raise InputError(source, "image_size", f"an integer >= {MIN_IMAGE_SIZE} (pixels)", cfg.image_size)
     if isinstance(cfg.grid, bool) or (isinstance(cfg.grid, int) and cfg.grid < 1):
         raise InputError(source, "grid", "a stride >= 1 (pixels) or a tap", cfg.grid)
     if has("scales") and (not isinstance(cfg.scales, tuple) or not cfg.scales
-                          or not all(isinstance(v, numbers.Real) and v > 0 for v in cfg.scales)):
-        raise InputError(source, "scales", "input-size factors > 0 (a tuple)", cfg.scales)
+                          or not all(isinstance(v, numbers.Real) and 0 < v < float("inf") for v in cfg.scales)):
+        raise InputError(source, "scales", "finite input-size factors > 0 (a tuple)", cfg.scales)
     if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
         raise InputError(source, "extra_backbone", f"none or one of {list(BACKBONES)}", cfg.extra_backbone)
     if has("third_backbone") and cfg.third_backbone is not None and (

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from convcorr_jax.core.config import check_fields
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import atomic_path, sha256_file
 from convcorr_jax.core.knn import l2_normalize
@@ -62,12 +63,12 @@ class ProjectionTrainConfig:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise InputError("ProjectionTrainConfig", "kind", f"one of {list(KINDS)}", self.kind)
+        check_fields(self, finite=("dim", "steps", "batch", "nodes"), source="ProjectionTrainConfig")  # int(inf)
         for name in ("dim", "steps", "batch", "nodes"):
             if int(getattr(self, name)) < 1:
                 raise InputError("ProjectionTrainConfig", name, "an integer >= 1", getattr(self, name))
-        if not (self.tau > 0 and self.lr > 0 and self.decay >= 0):
-            raise InputError("ProjectionTrainConfig", "tau, lr, decay", "tau > 0, lr > 0, decay >= 0",
-                             (self.tau, self.lr, self.decay))
+        check_fields(self, positive=("tau", "lr"), nonnegative=("decay",), finite=("tau", "lr", "decay"),
+                     source="ProjectionTrainConfig")
 
 
 def frame_warp(rng: np.random.Generator, size: int, cfg: WarpConfig = WarpConfig()) -> np.ndarray:

@@ -139,8 +139,8 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
         root: a FLIC folder holding examples.mat and images/.
         out: the tar to write.
         quality: None (copy the JPEGs) or 1..95 (re-encode as JPEG at this quality).
-        max_mib: refuse (InputError, nothing written) an archive larger than this many MiB (None: no limit),
-            checked before anything is written.
+        max_mib: refuse (InputError, nothing written) an archive larger than this many MiB (None or inf: no
+            limit; NaN or a size <= 0 is refused at once), checked before anything is written.
         split: "all" (every image) or "train" (the images of the training examples alone, validation movies
             included: a pack for training whose test split is scored elsewhere; examples.mat is kept whole).
 
@@ -154,6 +154,8 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
             not a pack-flic archive with its checksum file (`check_archive_out`: a user's file is never replaced).
     """
     root, out = Path(root), check_archive_out(out, "a pack-flic archive", _is_flic_pack)
+    if max_mib is not None and not max_mib > 0:  # NaN was no limit, 0 or less refused only once all was packed
+        raise InputError("pack_flic", "max_mib", "a size > 0 (MiB; None or inf: no limit)", max_mib)
     mat = root / "examples.mat"
     if not mat.is_file() or not (root / "images").is_dir():
         raise InputError(root, "FLIC folder", "examples.mat and images/", "missing")

@@ -59,7 +59,8 @@ class WarpConfig:
 
     def __post_init__(self):
         check_fields(self, positive=("scale_min", "scale_max"), nonnegative=("rotation", "perspective", "shift",
-                                                                              "margin"), source="WarpConfig")
+                                                                              "margin"),
+                     finite=("scale_max", "rotation", "shift", "margin"), source="WarpConfig")
         check(self.scale_min <= self.scale_max, "WarpConfig", "scale_max", f">= scale_min ({self.scale_min})",
               self.scale_max)
         check(0.0 <= self.flip <= 1.0, "WarpConfig", "flip", "a probability in [0, 1]", self.flip)

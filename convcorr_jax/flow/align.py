@@ -108,7 +108,8 @@ class GridConfig:
 
     def __post_init__(self):
         check(self.features in FEATURES, "GridConfig", "features", f"one of {list(FEATURES)}", self.features)
-        check_fields(self, positive=("sift_radius", "feature_norm"), source="GridConfig")
+        check_fields(self, positive=("sift_radius", "feature_norm"), finite=("sift_radius", "feature_norm"),
+                     source="GridConfig")
         self.bp()  # BPConfig's range checks
 
     def bp(self) -> bp.BPConfig:

@@ -46,7 +46,7 @@ class BPConfig:
 
     def __post_init__(self):
         check_fields(self, positive=("beta",), nonnegative=("window",), at_least_one=("iters", "levels"),
-                     source="BPConfig")
+                     finite=("beta",), source="BPConfig")
 
 
 class FlowResult(NamedTuple):

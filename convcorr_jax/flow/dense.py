@@ -94,7 +94,9 @@ class DenseConfig:
         check_fields(self, positive=("beta", "beta_fine", "grad_sigma", "truncation", "edge_sigma"),
                      nonnegative=("radius", "finest_radius", "subpixel_iters"),
                      at_least_one=("iters", "levels", "fine_iters", "fine_levels", "finest_iters", "fine_strides",
-                                   "top_side", "sift_bin"), source="DenseConfig")
+                                   "top_side", "sift_bin"),
+                     finite=("beta", "beta_fine", "grad_sigma"),  # truncation, edge_sigma: inf is None's result
+                     source="DenseConfig")
         for field, allowed in (("pixel_features", PIXEL_FEATURES), ("finest_features", PIXEL_FEATURES),
                                ("smooth", SMOOTHNESS)):
             value = getattr(self, field)

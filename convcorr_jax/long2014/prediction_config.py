@@ -40,7 +40,8 @@ class PredictionConfig:
         check_fields(self, positive=("box_size", "neg_half", "C", "sigma", "sift_C", "sift_step", "sift_bin",
                                      "batch_size"), nonnegative=("eta",), fraction=("alpha",),
                      at_least_one=("neighbourhood", "n_positives", "initial_negatives", "max_rounds",
-                                   "max_negatives"), source="PredictionConfig")
+                                   "max_negatives"),
+                     finite=("neg_half", "C", "sigma", "sift_C"), source="PredictionConfig")
         check(not self.eta > 1, "PredictionConfig", "eta", "a value in [0, 1] (f = s^(1 - eta) * p^eta)", self.eta)
         check(isinstance(self.neighbourhood, (int, np.integer)) and self.neighbourhood % 2 == 1, "PredictionConfig",
               "neighbourhood", "an odd integer >= 1 (a square of columns centred on each column)", self.neighbourhood)

@@ -72,7 +72,8 @@ class RetrievalTransferConfig:
     def __post_init__(self):
         check_fields(self, positive=("box", "paper_box", "beta", "sift_radius", "feature_norm", "val_betas"),
                      nonnegative=("window",), at_least_one=("neighbours", "top", "iters", "levels", "max_targets",
-                                                            "val_targets"), source="RetrievalTransferConfig")
+                                                            "val_targets"),
+                     finite=("beta", "sift_radius", "feature_norm", "val_betas"), source="RetrievalTransferConfig")
         check(self.sift_scale in SIFT_SCALES, "RetrievalTransferConfig", "sift_scale", f"one of {list(SIFT_SCALES)}",
               self.sift_scale)
 

@@ -48,7 +48,8 @@ class AugmentConfig:
     def __post_init__(self):
         """InputError naming the first field out of its range (a NaN, a negative angle, shift or id, a scale range
         that is not 0 < low <= high, a probability or colour factor above 1), before any sample is drawn."""
-        check_fields(self, positive=("scale",), nonnegative=("rotation", "shift", "colour", "upper", *_PROBABILITIES))
+        check_fields(self, positive=("scale",), nonnegative=("rotation", "shift", "colour", "upper", *_PROBABILITIES),
+                     finite=("scale", "rotation", "shift"))
         for name in ("colour", *_PROBABILITIES):
             if getattr(self, name) > 1:
                 raise InputError("config", name, "a value in [0, 1]", getattr(self, name))

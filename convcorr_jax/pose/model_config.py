@@ -63,7 +63,8 @@ class ModelConfig:
 
         check_types(self, source, prefix)
         check_fields(self, at_least_one=("num_joints", "levels", "kernel", "bank", "head", "fine", "trunk_head"),
-                     positive=("sigma", "lcn_sigma"), source=source, prefix=prefix)
+                     positive=("sigma", "lcn_sigma"), nonnegative=("out_init_std",),
+                     finite=("sigma", "lcn_sigma", "out_init_std"), source=source, prefix=prefix)
         if not 0 <= self.spatial_dropout < 1:  # p = 1 draws masks of 0 / 0
             bad("spatial_dropout", "a drop probability in [0, 1) (0: off)", self.spatial_dropout)
         if self.pool not in (4, 8, 16):

@@ -55,7 +55,7 @@ class Config(ExperimentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_fields(self, positive=("conv_C", "sift_C", "cv_Cs"),
+        check_fields(self, positive=("conv_C", "sift_C", "cv_Cs"), finite=("conv_C", "sift_C", "cv_Cs"),
                      at_least_one=("n_objects", "image_size", "n_train", "n_test", "sift_radii", "fig4_images",
                                    "fig4_step"))
         if not self.roles and not self.sift_radii:

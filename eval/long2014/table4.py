@@ -58,7 +58,7 @@ class Config(ExperimentConfig):
     def __post_init__(self):
         super().__post_init__()
         check_fields(self, positive=("val_Cs", "val_sift_Cs"), nonnegative=("figure_rows",),
-                     at_least_one=("n_objects", "image_size", "n_train", "n_test"))
+                     finite=("val_Cs", "val_sift_Cs"), at_least_one=("n_objects", "image_size", "n_train", "n_test"))
         if not 0 < self.val_fraction < 1:
             raise InputError("config", "val_fraction", "a value in (0, 1) (the validation share of train)",
                              self.val_fraction)

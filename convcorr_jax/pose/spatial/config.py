@@ -91,6 +91,8 @@ class SpatialConfig:
             bad("prior_sigma", ">= 0 (cells)", self.prior_sigma)
         if not self.prior_floor >= 0:
             bad("prior_floor", ">= 0 (probability)", self.prior_floor)
+        config_tools.check_fields(self, source="spatial config", finite=("unary_floor", "unary_power", "torso_sigma",
+                                                                         "prior_sigma", "prior_floor"))
         return self
 
     def kernel_size(self, map_size: int | None = None) -> int:

@@ -128,7 +128,7 @@ class TrainConfig:
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
                      nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "seed"),
-                     finite=("lr", "trunk_lr"))
+                     finite=("lr", "trunk_lr", "crop_scale", "lambda_fine"))
         if sum(self.steps) < 1:
             raise InputError("config", "steps", "steps of the three stages adding up to at least 1", self.steps)
         if self.optimizer not in OPTIMIZERS:
