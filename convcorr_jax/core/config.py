@@ -224,8 +224,6 @@ def check_types(cfg: Any, source: str = "config", prefix: str = "") -> None:
       cfg: the config (usually `self` in `__post_init__`, after any normalising of its own).
       source: the name InputError gives the config.
       prefix: put before a field's name in the message: its path in an enclosing config (e.g. "model.").
-      finite: fields that must be finite (not inf; checked after the ranges above, so a learning rate of inf is
-        refused as not finite and one of 0 as not > 0).
 
     Returns:
       None.
