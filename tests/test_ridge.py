@@ -393,3 +393,64 @@ def test_cross_val_predict_needs_folds_that_partition_the_rows(folds):
     out = ridge.cross_val_predict(X, Y, 1.0, folds=[np.arange(0, 4), np.arange(4, 9)], dtype="float64")
     expect = ridge.predict(ridge.fit(X[4:], Y[4:], 1.0, "float64"), X[:4])
     np.testing.assert_allclose(out[:4], expect)
+
+
+def _weak_signal(seed=0, n=200, d=10, t=6):
+    """Noise 1, weights ~0.03: the CV's best lambda is ~1e3, above a grid that stops at 1e2."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, X @ (0.03 * rng.normal(size=(d, t))) + rng.normal(size=(n, t))
+
+
+def test_fit_cv_reports_the_grid_edge_and_extends_the_top_until_the_choice_is_interior():
+    X, Y = _weak_signal()
+    grid = np.logspace(-2, 2, 9)  # half-decade steps up to 1e2
+    _, cv = ridge.fit_cv(X, Y, grid, dtype="float64")
+    assert float(cv.best) == 100.0 and str(cv.edge) == "high" and cv.lambdas.size == 9
+    model, cv = ridge.fit_cv(X, Y, grid, dtype="float64", extend_top=8)  # up to 1e6
+    np.testing.assert_allclose(cv.lambdas[9:], np.logspace(2.5, 6, 8), rtol=1e-12)
+    assert 100.0 < float(cv.best) < 1e6 and str(cv.edge) == "" and cv.errors.shape == (17,)
+    assert float(cv.best) == cv.lambdas[np.argmin(cv.errors)]
+    ref = ridge.fit(X, Y, float(cv.best), dtype="float64")  # the model is refitted with the extended choice
+    np.testing.assert_allclose(model.W, ref.W, rtol=1e-8, atol=1e-12)
+    # the bottom edge is reported too (nothing is added below it)
+    Xs, Ys = _data(60, 4, 2, seed=5, noise=1e-3)
+    _, cv = ridge.fit_cv(Xs, Ys, np.logspace(0, 2, 5), dtype="float64", extend_top=4)
+    assert float(cv.best) == 1.0 and str(cv.edge) == "low" and cv.lambdas.size == 5
+
+
+def test_fit_cv_extension_leaves_interior_choices_alone():
+    X, Y = _data(80, 6, 3, seed=4)  # strong signal: the best lambda is well inside the grid
+    grid = np.logspace(-3, 3, 13)
+    m0, cv0 = ridge.fit_cv(X, Y, grid, dtype="float64")
+    m1, cv1 = ridge.fit_cv(X, Y, grid, dtype="float64", extend_top=6)
+    assert str(cv0.edge) == "" and float(cv0.best) == float(cv1.best) and cv1.lambdas.size == 13
+    np.testing.assert_array_equal(m0.W, m1.W)
+    # per target: only the targets whose best was the top may move
+    Xw, Yw = _weak_signal(seed=1, t=3)
+    Ymix = np.concatenate([Yw, Xw @ np.ones((10, 1)) + 0.1 * np.random.default_rng(2).normal(size=(200, 1))], 1)
+    grid = np.logspace(-2, 2, 9)
+    _, p0 = ridge.fit_cv(Xw, Ymix, grid, per_target=True, dtype="float64")
+    _, p1 = ridge.fit_cv(Xw, Ymix, grid, per_target=True, dtype="float64", extend_top=8)
+    inside = p0.best < 100.0
+    assert inside[-1] and not inside.all()
+    np.testing.assert_array_equal(p1.best[inside], p0.best[inside])
+    assert np.all(p1.best[~inside] >= 100.0) and p1.edge.shape == (4,)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_fit_cv_rejects_a_bad_extend_top(bad):
+    X, Y = _data(20, 3, 1)
+    with pytest.raises(InputError, match="extend_top"):
+        ridge.fit_cv(X, Y, extend_top=bad)
+
+
+def test_fit_points_records_the_edge_of_its_lambda():
+    from convcorr_jax.regression import landmarks
+
+    X, Y = _weak_signal(t=4)
+    P = Y.reshape(200, 2, 2)
+    grid = np.logspace(-2, 2, 9)
+    assert list(landmarks.fit_points(X, P, None, grid).edge) == ["high", "high"]
+    m = landmarks.fit_points(X, P, None, grid, extend_top=8)
+    assert list(m.edge) == ["", ""] and 100.0 < m.lam[0] < 1e6

@@ -34,6 +34,11 @@ Lambda: `per_target=False` (default, this project's reading of the paper, which 
 of a task by four-fold CV: one lambda for all its regressors) picks the lambda with the smallest error summed over
 targets; `per_target=True` picks one lambda per target column.
 
+Grid edges. A lambda chosen at the grid's edge says the grid was too narrow there: `fit_cv` reports it
+(`CVErrors.edge`: "high" at the largest lambda evaluated, "low" at the smallest, "" inside), and with
+`extend_top=k` continues the grid geometrically above its top (same ratio as its top two values, k more values) when
+the best lambda is the top, so a choice inside the grid is never changed by the extension.
+
 Precision: float32 by default (JAX default). `dtype="float64"` runs every step in float64 (the JAX engine under
 `jax.enable_x64(True)`, a context manager; the global setting is left alone). In float32 the eigenvalues of the Gram
 are accurate to about 1e-7 * largest eigenvalue, so lambdas below that scale act like that scale; use float64 for
@@ -314,42 +319,78 @@ def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: i
 
 
 class CVErrors(NamedTuple):
-    """Cross-validation of `fit_cv`: lambdas [L] (the grid, in the order given), errors [L] (CV mean squared error
-    averaged over targets) or [L, T] (per_target), best: the chosen lambda (scalar) or lambdas [T]."""
+    """Cross-validation of `fit_cv`: lambdas [L] (the grid, in the order given, then its `extend_top` values when
+    they were evaluated), errors [L] (CV mean squared error averaged over targets) or [L, T] (per_target), best: the
+    chosen lambda (scalar) or lambdas [T], edge: best's shape, "high" / "low" where the choice is the largest /
+    smallest lambda evaluated (the grid may be too narrow there), "" inside (and for a one-value grid)."""
 
     lambdas: np.ndarray
     errors: np.ndarray
     best: np.ndarray
+    edge: np.ndarray = np.asarray("")
+
+
+def _edge(grid: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """"high" / "low" / "" for each chosen lambda at the grid's largest / smallest value / inside."""
+    if grid.size < 2:
+        return np.full(np.shape(best), "", "<U4")
+    return np.where(best >= grid.max(), "high", np.where(best <= grid.min(), "low", ""))
+
+
+def _extend_top(X, Y, grid: np.ndarray, raw: np.ndarray, fsets, dtype: str, method: str, steps: int,
+                per_target: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid, CV errors [L, T], best) with the grid continued `steps` values above its top where the best is the top;
+    only the choices at the top may change (per target: only those targets' choices)."""
+    best, _ = _choose(grid, raw, per_target)
+    top = grid.max()
+    at_top = np.asarray(best) == top
+    if steps == 0 or not at_top.any():
+        return grid, raw, best
+    check(grid.size >= 2 and np.unique(grid).size >= 2, "ridge", "lambdas", "at least 2 distinct lambdas to extend",
+          grid)
+    ratio = top / grid[grid < top].max()
+    ext = top * ratio ** np.arange(1, steps + 1, dtype=np.float64)
+    grid = np.concatenate([grid, ext])
+    raw = np.concatenate([raw, _cv(X, Y, ext, fsets, dtype, method)[0]])
+    return grid, raw, np.where(at_top, _choose(grid, raw, per_target)[0], best)
 
 
 def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-           per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[RidgeModel, CVErrors]:
+           per_target: bool = False, dtype: str = "float32", method: str = "auto",
+           extend_top: int = 0) -> tuple[RidgeModel, CVErrors]:
     """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s).
 
     On the CPU engine a primal route's full Gram is reused for the refit (equal to `fit` up to rounding).
 
     Args:
       X, Y, lambdas, folds, seed, key, per_target, dtype: as in `cv_lambda`; `method` as in `cv_errors`.
+      extend_top: an int >= 0; where the best lambda is the grid's largest, the grid continues with this many more
+        values above it, each the previous one times the ratio of the grid's top two distinct values, and the choice
+        is remade over them (a choice inside the grid is unchanged). 0 (default): the grid as given.
 
     Returns:
-      (model, `CVErrors`): the `RidgeModel` fitted with the chosen lambda(s), and the lambda grid with its CV errors
-      and the choice.
+      (model, `CVErrors`): the `RidgeModel` fitted with the chosen lambda(s), and the lambdas evaluated with their CV
+      errors, the choice and whether it sits at an edge of the lambdas evaluated (`CVErrors.edge`).
     """
     X, Yc, squeeze = _check_xy(X, Y)
     grid = _check_lambdas(lambdas, "lambdas").ravel()
     check_method(method)
+    check(isinstance(extend_top, (int, np.integer)) and not isinstance(extend_top, bool) and extend_top >= 0,
+          "ridge", "extend_top", "an int >= 0", extend_top)
     fsets = _resolve_folds(X.shape[0], folds, seed, key)
-    err, _, moments = _cv(X, Yc, grid, fsets, dtype, method)
-    best, err = _choose(grid, err, per_target)
+    raw, _, moments = _cv(X, Yc, grid, fsets, dtype, method)
+    grid, raw, best = _extend_top(X, Yc, grid, raw, fsets, dtype, method, int(extend_top), per_target)
+    err = raw if per_target else raw.mean(axis=1)
+    cv = CVErrors(grid, err, best, _edge(grid, best))
     if moments is None or _use_xla():
-        return fit(X, Y, best, dtype), CVErrors(grid, err, best)
+        return fit(X, Y, best, dtype), cv
     mx, my, G, C = moments
     lam = np.asarray(best, G.dtype)
     W = shifted_solve(G, C, lam[()] if lam.ndim == 0 else lam)
     b = my - mx @ W
     if squeeze:
         W, b = W[:, 0], b[0]
-    return RidgeModel(W, b, best), CVErrors(grid, err, best)
+    return RidgeModel(W, b, best), cv
 
 
 def cross_val_predict(X, Y, lam, folds=4, seed: int = 0, key=None, dtype: str = "float32") -> np.ndarray:

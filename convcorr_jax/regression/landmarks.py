@@ -26,11 +26,14 @@ for wide spatial descriptors; the task problems are small (n of a few hundred, d
 
 @dataclasses.dataclass(frozen=True)
 class PointsModel:
-    """K points predicted as (X @ W + b).reshape(N, K, 2); lam [K] the lambda of each point's regressors."""
+    """K points predicted as (X @ W + b).reshape(N, K, 2); lam [K] the lambda of each point's regressors; edge [K]
+    "high" / "low" where that lambda is the largest / smallest one evaluated by its CV (`ridge.CVErrors.edge`), ""
+    inside or without regressors (None: not recorded)."""
 
     W: np.ndarray  # [d, 2K], columns x0, y0, x1, y1, ...
     b: np.ndarray  # [2K]
     lam: np.ndarray  # [K]
+    edge: np.ndarray | None = None  # [K] str
 
     @property
     def num_points(self) -> int:
@@ -59,7 +62,8 @@ def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None,
-               lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0, min_rows: int = 8) -> PointsModel:
+               lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0, min_rows: int = 8,
+               extend_top: int = 0) -> PointsModel:
     """Ridge regressors from descriptors F [N, d] to points [N, K, 2] (lambda by CV).
 
     All visible (and at least max(folds, 2) rows): one multi-target fit with one shared lambda. Otherwise each
@@ -73,10 +77,11 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
       visible: bool [N, K], or None: all visible.
       lambdas, folds, seed: ridge lambda grid, CV folds and fold seed (`ridge.fit_cv`).
       min_rows: fewest visible rows for a keypoint's own regressors.
+      extend_top: grid values added above the top when the CV's best lambda is the top (`ridge.fit_cv`); 0: none.
 
     Returns:
       A `PointsModel`: W [d, 2K] and b [2K] (float64 from the shared fit, float32 from per-keypoint fits), lam [K]
-      (NaN for keypoints without regressors).
+      (NaN for keypoints without regressors), edge [K] (whether lam is at an edge of the lambdas evaluated).
 
     Raises:
       InputError: F's rows differ from N, visible is not [N, K], F is not finite or a visible point is not.
@@ -91,19 +96,19 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     check_finite(F, np.ones(n, bool), "fit_points", "F", "finite descriptors")
     check_finite(points, visible, "fit_points", "points", "finite (x, y) where visible")
     if np.all(visible) and n >= max(folds, 2):
-        model, _ = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE)
-        return PointsModel(model.W, model.b, np.full(k, float(model.lam)))
+        model, cv = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE, extend_top=extend_top)
+        return PointsModel(model.W, model.b, np.full(k, float(model.lam)), np.full(k, str(cv.edge), "<U4"))
     W = np.zeros((F.shape[1], 2 * k), np.float32)
     b = np.full(2 * k, np.nan, np.float32)
-    lam = np.full(k, np.nan)
+    lam, edge = np.full(k, np.nan), np.full(k, "", "<U4")
     for j in range(k):
         rows = np.flatnonzero(visible[:, j])
         if rows.size >= max(min_rows, folds):
-            m, _ = ridge.fit_cv(F[rows], points[rows, j], lambdas, folds, seed, dtype=DTYPE)
-            W[:, 2 * j : 2 * j + 2], b[2 * j : 2 * j + 2], lam[j] = m.W, m.b, float(m.lam)
+            m, cv = ridge.fit_cv(F[rows], points[rows, j], lambdas, folds, seed, dtype=DTYPE, extend_top=extend_top)
+            W[:, 2 * j : 2 * j + 2], b[2 * j : 2 * j + 2], lam[j], edge[j] = m.W, m.b, float(m.lam), str(cv.edge)
         elif rows.size:
             b[2 * j : 2 * j + 2] = points[rows, j].mean(0)
-    return PointsModel(W, b, lam)
+    return PointsModel(W, b, lam, edge)
 
 
 def predict_points(model: PointsModel, F: np.ndarray) -> np.ndarray:
