@@ -46,6 +46,7 @@ def test_flic_tiny_through_the_runner(flic_root, tmp_path):
         assert v["0.2"][-1] >= v["0.1"][-1]
         assert np.isclose(v["0.1"][-1], np.mean(v["0.1"][:-1]))  # the mean is over joints
     assert 0 < m["rgb_mae"] < 0.5 and m["rgb_mae"] <= m["rgb_mae_mean_image"] + 0.05
+    assert set(m["lambda_edge"]) == set(m["lambda"]) and set(m["lambda_edge"].values()) <= {"", "low", "high"}
     assert "flattened pool5-role map" in res.markdown and "no semantic attribute" in res.markdown
     figures = tmp_path / cfg.name / "figures"
     for fig in ("razavian_flic_joints.png", "razavian_flic_rgb.png", "razavian_fig6_directions_flic.png"):

@@ -10,20 +10,21 @@ data=flic; `flic_crop` "frame" or "person").
 Prints "FLIC PCK@0.1 P% / @0.2 Q% (<descriptor>); RGB MAE M" for the headline descriptor; measured numbers and
 times are in bench/RESULTS_real.md.
 
-Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_flic_train` FLIC train and
-`n_flic_test` FLIC test frames (examples.mat's istrain / istest; None: all 3,987 / 1,016), whole frames as stored
-(360 x 240 for the 2x downscaled copy). No box, person crop or label is used at test time: the descriptor sees the
-whole frame. Targets: the 11 labelled joints in frame pixels, one ridge regressor per coordinate (22), one lambda
-chosen by 4-fold CV on the training frames only. PCK: a joint is correct when its error is <= alpha x torso size
-(|lsho - rhip|, the FLIC / MODEC normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1
-and 0.2. Rows: the dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the descriptor (the
-headline: the flattened pool5-role map, the input of the paper's fc6) and `extra_descriptor` (a second row, by
-default the global average pool). Fig. 4: 46 x 46 RGB of
-the whole frame (squeezed from 3:2) by 6,348 regressors, MAE in [0, 1] units. Fig. 6: examples.mat holds no semantic
-attribute (its fields are poselet_hit_idx, moviename, coords, filepath, imgdims, currframe, torsobox, istrain,
-istest), so the direction is learnt for a geometric attribute derived from the joint labels, `flic_attribute`:
-"torso_x" (the torso centre's x / frame width: where the person stands) or "torso_size" (the torso size / frame
-height: how close).
+Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_flic_train` FLIC train and `n_flic_test`
+FLIC test frames (examples.mat's istrain / istest; None: all 3,987 / 1,016), whole frames as stored (360 x 240 for the
+2x downscaled copy). No box, person crop or label is used at test time: the descriptor sees the whole frame. Targets:
+the 11 labelled joints in frame pixels, one ridge regressor per coordinate (22), one lambda chosen by 4-fold CV on the
+training frames only, over `landmarks.LAMBDAS` (1e-7..1e2 in half decades) continued by `EXTEND_TOP` half decades (to
+1e6) for a row whose best is 1e2 (`ridge.fit_cv`'s extend_top; a choice inside the grid is unchanged); the table marks a
+lambda at the edge of those tried. PCK: a joint is correct when its error is <= alpha x torso size (|lsho - rhip|, the
+FLIC / MODEC normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1 and 0.2. Rows: the
+dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the descriptor (the headline: the flattened
+pool5-role map, the input of the paper's fc6) and `extra_descriptor` (a second row, by default the global average pool).
+Fig. 4: 46 x 46 RGB of the whole frame (squeezed from 3:2) by 6,348 regressors, MAE in [0, 1] units. Fig. 6:
+examples.mat holds no semantic attribute (its fields are poselet_hit_idx, moviename, coords, filepath, imgdims,
+currframe, torsobox, istrain, istest), so the direction is learnt for a geometric attribute derived from the joint
+labels, `flic_attribute`: "torso_x" (the torso centre's x / frame width: where the person stands) or "torso_size" (the
+torso size / frame height: how close).
 
 flic_crop="person" (the paper's protocol). Razavian et al.'s keypoint experiment (Table 2, PASCAL) describes the
 ground-truth object box; here the object box is the person box of Long et al.'s FLIC experiments
@@ -58,6 +59,7 @@ ALPHAS = (0.1, 0.2)
 ATTRIBUTES = common.FLIC_ATTRIBUTES
 CROPS = ("frame", "person")
 CROP_CHUNK = 100  # frames cropped per call (bounds the float32 working copy)
+EXTEND_TOP = 8  # lambda grid values added above LAMBDAS' top (1e2) when a row's CV picks it: up to 1e6
 
 
 def attribute(frames: dict, name: str) -> np.ndarray:
@@ -109,14 +111,14 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     F_tr, F_te = desc.main(im_tr), desc.main(im_te)
     pix = pixel_featurizer((32, 32))
     preds = {"Dataset Bias (mean training pose)": np.broadcast_to(Q_tr.mean(0), P_te.shape)}  # view pixels
-    lams = {}
+    lams, edges = {}, {}
     rows = [("RGB + ridge (32x32 pixels)", pix(im_tr), pix(im_te)), ("ConvNet + ridge", F_tr, F_te)]
     if desc.extra is not None:
         rows.append((desc.extra_label, desc.extra(im_tr), desc.extra(im_te)))
     for name, X_tr, X_te in rows:
-        model = landmarks.fit_points(X_tr, Q_tr, None, seed=cfg.seed)
+        model = landmarks.fit_points(X_tr, Q_tr, None, seed=cfg.seed, extend_top=EXTEND_TOP)
         preds[name] = landmarks.predict_points(model, X_te)
-        lams[name] = float(model.lam[0])
+        lams[name], edges[name] = float(model.lam[0]), str(model.edge[0])
     pck = {name: pck_rows(geometry.transform_points(p, back), P_te, te["torso"]) for name, p in preds.items()}
     joints = list(FLIC_LABELLED_NAMES)
     k = min(6, n_te)
@@ -130,12 +132,15 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
              f"the whole frame ({im_tr.shape[2]}x{im_tr.shape[1]} px, no test label used)")
     md = [f"**FLIC joints from {where}** ({n_tr} train / {n_te} test frames of FLIC's own split; PCK (%) per "
           "joint in frame pixels, normalised by the frame's torso size |lsho - rhip|, and the mean over the 11 "
-          f"joints; lambda by 4-fold CV on the training frames). Headline: ConvNet + ridge, {desc.text}.",
+          f"joints; lambda by 4-fold CV on the training frames over {landmarks.LAMBDAS[0]:.0e}.."
+          f"{landmarks.LAMBDAS[-1]:.0e}, continued by {EXTEND_TOP} more steps of the grid where the best is its "
+          f"top; a lambda at the edge of those tried is marked). Headline: ConvNet + ridge, {desc.text}.",
           ""]
     for a in ALPHAS:
         md += [f"PCK@{a:g}", "", head, "|---|---|" + "---|" * (len(joints) + 1)]
         for name, v in pck.items():
-            lam = f"{lams[name]:.2g}" if name in lams else "-"
+            lam = f"{lams[name]:.2g}" + {"high": " (top)", "low": " (bottom)"}.get(edges[name], "") \
+                if name in lams else "-"
             md.append(f"| {name} | {lam} | " + " | ".join(f"{percent(x)}" for x in v[f"{a:g}"][:-1])
                       + f" | **{100 * v[f'{a:g}'][-1]:.1f}** |")
         md.append("")
@@ -162,6 +167,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
            + (f", {desc.extra_label}" if rgb_extra is not None else "")
            + f"; shown at the {'crop' if person else 'frame'}'s aspect)", ""]
     metrics = {"crop": cfg.flic_crop, "n_train": n_tr, "n_test": n_te, "joints": joints, "lambda": lams,
+               "lambda_edge": edges,
                "pck": {m: {a: [float(x) for x in v[a]] for a in v} for m, v in pck.items()},
                "rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image,
                "rgb_mae_extra": None if rgb_extra is None else rgb_extra.mae, "direction": None,
