@@ -47,6 +47,20 @@ def test_rows_get_their_own_parts_once(models):
     assert used == ["conv3", "conv3@2"] and fr.prior is None
 
 
+def test_a_row_without_mirrored_sources_computes_no_mirrored_prior(models):
+    """The CAM prior of the mirrored sources is computed only for a row that matches them (flip_source)."""
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    boxes = np.array([[0, 0, 63, 63]] * 2, np.float64)
+    log: list[str] = []
+    store = PartStore(images, boxes, models.__getitem__, log=log.append)
+    row = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone=None,
+                              third_backbone=None, prior="mobilenet_v2", prior_top_k=1)
+    fr, _, _ = store.frames(row)
+    assert fr.prior is not None and fr.flipped_prior is None
+    assert [line for line in log if line.startswith("prior:")] == ["prior: CAM of mobilenet_v2 top 1"]
+
+
 def test_third_network_row(models):
     """A row with a third network gets its parts after the second's, equal to `make_frames` with all three."""
     rng = np.random.default_rng(1)

@@ -83,8 +83,8 @@ class PartStore:
                        flipped.items()}
         prior = flipped_prior = None
         if c.prior is not None and c.resolved_method != "bp":
-            prior, flipped_prior = (self._prior(key, c, bb, base, m) for m in (False, True))
-            flipped_prior = flipped_prior if flipped else None
+            prior = self._prior(key, c, bb, base, False)
+            flipped_prior = self._prior(key, c, bb, base, True) if flipped else None  # only with mirrored parts
         return (Frames(base.crops, base.M, parts, base.grid_xy, base.stride, flipped or None, prior, flipped_prior),
                 used, time.perf_counter() - t0)
 
