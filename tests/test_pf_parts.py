@@ -1,5 +1,6 @@
 """`long2014.pf_parts.PartStore`: each validation row is scored on exactly its own parts (other scales, a second
-network, mirrored sources, a CAM prior), equal to `make_frames` of the row, each part computed once."""
+network, mirrored sources, a CAM prior; the mirrored sources' prior only with mirrored sources), equal to
+`make_frames` of the row, each part computed once."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ def test_rows_get_their_own_parts_once(models):
                                flip_source=True, prior="mobilenet_v2", prior_top_k=1)
     fr, used, _ = store.frames(plain)
     assert used == ["conv3"] and fr.flipped is None and fr.prior is None
+    # the CAM prior without mirrored sources: the mirrored sources' prior is not computed
+    fr, _, _ = store.frames(dataclasses.replace(plain, prior="mobilenet_v2", prior_top_k=1))
+    assert fr.prior is not None and fr.flipped_prior is None
+    assert [line for line in log if line.startswith("prior:")] == ["prior: CAM of mobilenet_v2 top 1"]
     fr, used, _ = store.frames(full)
     assert used == ["conv3", "conv3@2", "caffenet:conv4", "caffenet:conv4@2"]
     want = make_frames(images, boxes, full, *models["caffenet"], extra=models["caffenet"], prior=models["mobilenet_v2"])
@@ -45,20 +50,6 @@ def test_rows_get_their_own_parts_once(models):
     # a row without the prior or the extra network does not see them
     fr, used, _ = store.frames(dataclasses.replace(full, prior=None, extra_backbone=None))
     assert used == ["conv3", "conv3@2"] and fr.prior is None
-
-
-def test_a_row_without_mirrored_sources_computes_no_mirrored_prior(models):
-    """The CAM prior of the mirrored sources is computed only for a row that matches them (flip_source)."""
-    rng = np.random.default_rng(2)
-    images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
-    boxes = np.array([[0, 0, 63, 63]] * 2, np.float64)
-    log: list[str] = []
-    store = PartStore(images, boxes, models.__getitem__, log=log.append)
-    row = PointTransferConfig(backbone="caffenet", taps=("conv3",), grid=8, image_size=64, extra_backbone=None,
-                              third_backbone=None, prior="mobilenet_v2", prior_top_k=1)
-    fr, _, _ = store.frames(row)
-    assert fr.prior is not None and fr.flipped_prior is None
-    assert [line for line in log if line.startswith("prior:")] == ["prior: CAM of mobilenet_v2 top 1"]
 
 
 def test_third_network_row(models):
