@@ -272,7 +272,12 @@ def test_an_empty_image_is_named():
             transfer_points(a, b, [[0.0, 0.0]], backbone="caffenet", weights="random")
 
 
-def test_a_side_networks_unknown_tap_names_its_own_field():
+def test_a_side_networks_unknown_tap_names_its_own_field(monkeypatch):
+    """Refused on the side network's geometry, before any network runs."""
+    def never(*args, **kwargs):
+        raise AssertionError("a network ran before the taps were checked")
+
+    monkeypatch.setattr(points_module, "make_frames", never)
     img = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(InputError, match=r"mobilenet_v2: field 'extra_taps': expected spatial taps"):
         transfer_points(img, img, [[1.0, 1.0]], backbone="caffenet", weights="random", image_size=64,

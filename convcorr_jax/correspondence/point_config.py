@@ -20,10 +20,12 @@ from typing import ClassVar, Mapping
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.backbones.registry import check_input_side, default_taps, resolve_tap
+from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.features.cam import CAM_TAPS
+from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
 from convcorr_jax.core.registry import Registry
@@ -327,7 +329,8 @@ class PointTransferConfig:
 
     def check_backbone(self, backbone, source: str = "PointTransferConfig") -> None:
         """InputError naming the field unless the taps (and a tap grid) are taps or roles of `backbone` (a
-        Backbone or a name) and `image_size` is at least the smallest input of each."""
+        Backbone or a name), the second and third networks' taps theirs (checked on their geometry, before any
+        network runs), and `image_size` is at least the smallest input of each."""
         if self.features != "cnn":
             return
         fields = [("taps", t) for t in self.tap_names]
@@ -336,6 +339,14 @@ class PointTransferConfig:
         for field, name in fields:
             tap = resolve_tap(backbone, name, field)
             check_input_side(backbone, tap, self.image_size, source, "image_size")
+        if self.resolved_method == "bp":  # BP flow reads the backbone alone (`points.side_models`)
+            return
+        for field, side, taps in (("extra_taps", self.extra_backbone, self.extra_tap_names),
+                                  ("third_taps", self.third_backbone, self.third_tap_names)):
+            if side is not None:
+                net = get_backbone(side)
+                for tap in resolve_taps(net, taps, field):
+                    check_input_side(net, tap, self.image_size, source, "image_size")
 
 
 def method_label(method: str) -> str:
