@@ -183,8 +183,16 @@ def test_dense_window_scores_conv_on_half_pixel_centres():
     from convcorr_jax.features.columns import extract_grids
     from convcorr_jax.linear.svm import LinearSVM
 
-    bb = get("vgg16")
-    params = bb.init(jax.random.PRNGKey(0))
+    from convcorr_jax.backbones import layers
+
+    def eighth(a):  # HWIO kernels and biases at an eighth of the channels (the image's 3 kept)
+        return (*a.shape[:2], a.shape[2] if a.shape[2] == 3 else a.shape[2] // 8, a.shape[3] // 8) if a.ndim == 4 \
+            else (a.shape[0] // 8,)
+
+    bb = get("vgg16")  # random conv layers at an eighth of the width, no dense layers: the same geometry, fast
+    like = jax.eval_shape(lambda: bb.init(jax.random.PRNGKey(0)))
+    conv = {k: v for k, v in like.items() if all(leaf.ndim != 2 for leaf in jax.tree_util.tree_leaves(v))}
+    params = layers.init_tree(jax.random.PRNGKey(0), jax.tree_util.tree_map(eighth, conv))
     tap = bb.roles["conv2"]
     d = bb.geometry[tap]
     assert d.offset % 1 == 0.5 and d.stride == 2

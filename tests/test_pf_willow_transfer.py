@@ -74,11 +74,12 @@ def test_image_with_itself_transfers_exactly(pf_root):
     assert all(r["pck"][a]["mean"] == 1.0 for a in r["pck"])
 
 
-# cnn-rhm is slow (`make test-all`): the cnn-ot_rhm case runs the same experiment with the default matcher, and
-# tests/test_transfer_points.py's rhm-cnn case checks that rhm gives the experiment's predictions
-@pytest.mark.parametrize("features,method", [("cnn", "bp"), ("cnn", "ot_rhm"),
-                                             pytest.param("cnn", "rhm", marks=pytest.mark.slow), ("sift", "cos"),
-                                             ("none", "bp")])
+# cnn-rhm, cnn-bp and sift-cos are slow (`make test-all`): the cnn-ot_rhm case runs the same experiment with the
+# default matcher, and tests/test_transfer_points.py's rhm-cnn, bp-cnn and cos-sift cases check that these methods
+# give the experiment's predictions
+@pytest.mark.parametrize("features,method", [pytest.param("cnn", "bp", marks=pytest.mark.slow), ("cnn", "ot_rhm"),
+                                             pytest.param("cnn", "rhm", marks=pytest.mark.slow),
+                                             pytest.param("sift", "cos", marks=pytest.mark.slow), ("none", "bp")])
 def test_tiny_experiment_on_pf_willow(tmp_path, pf_root, features, method):
     cfg = _tiny(backbone="caffenet", weights="random", features=features, method=method, data_root=pf_root)
     res = pf_willow_eval.run(cfg, Context(tmp_path, progress=False))
