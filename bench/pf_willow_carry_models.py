@@ -220,10 +220,16 @@ def row_cells(pck: dict) -> list[float]:
             + [100 * np.mean([pck[a][g] for g in six]) for a in ("0.05", "0.2")])
 
 
-def loo(rows: dict[str, dict], names: list[str]) -> list[dict]:
-    """`pf_willow_validation.leave_one_out` over the rows `names` (their PCK@0.1 per fold)."""
-    return validation.leave_one_out([{"per_class": {k: v for k, v in rows[n]["0.1"].items() if k != "mean"}}
-                                     for n in names])
+def loo_summary(pck: dict[str, dict[str, float]], names: list[str], what: str) -> str:
+    """`pf_willow_validation.leave_one_out` over the rows `names` (`pck[name]`: PCK@0.1 per fold, "mean" ignored):
+    a line of the folds (each fold's left-out score and chosen row) and a line of the six-fold mean, the worst of the
+    six and the eight-fold mean (%)."""
+    folds = validation.leave_one_out([{"per_class": {k: v for k, v in pck[n].items() if k != "mean"}} for n in names])
+    own = [f["score"] for f in folds if not pf_willow.is_mixed(f["left_out"])]
+    return (f"leave-one-out, {what}: " + "; ".join(f"{f['left_out']} {100 * f['score']:.1f} ({names[f['row']]})"
+                                                  for f in folds)
+            + f"\nsix-fold {100 * np.mean(own):.1f}, worst {100 * min(own):.1f}, eight-fold "
+              f"{100 * np.mean([f['score'] for f in folds]):.1f}")
 
 
 def main() -> None:
@@ -268,12 +274,7 @@ def main() -> None:
             for fam in ("affine", "similarity", "thin-plate"):
                 names = [n for n in rows if n.startswith(fam)]
                 if names:
-                    folds = loo(rows, names)
-                    print(f"\nleave-one-out, {fam}: " + "; ".join(
-                        f"{f['left_out']} {100 * f['score']:.1f} ({names[f['row']]})" for f in folds))
-                    own = [f["score"] for f in folds if not pf_willow.is_mixed(f["left_out"])]
-                    print(f"six-fold {100 * np.mean(own):.1f}, worst {100 * min(own):.1f}, eight-fold "
-                          f"{100 * np.mean([f['score'] for f in folds]):.1f}")
+                    print("\n" + loo_summary({n: rows[n]["0.1"] for n in names}, names, fam))
     print(f"wall time {total['seconds']:.1f} s")
 
 

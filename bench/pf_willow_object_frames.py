@@ -33,7 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +45,9 @@ from convcorr_jax.features.cam import cam_prior
 from convcorr_jax.features.hyperpixel import resolve_taps, target_grid
 from convcorr_eval.long2014 import pf_willow
 from convcorr_eval.long2014 import pf_willow_validation as validation
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pf_willow_carry_models import loo_summary  # noqa: E402
 
 MIXED = ("car(G)+car(S)", "winebottle(wC)+winebottle(woC)")
 ALPHAS = ("0.05", "0.1", "0.2")
@@ -214,13 +219,7 @@ def main() -> None:
           f"{len(v.pairs)} pairs ({base['seconds'] / len(v.pairs):.2f} s a pair, {base['seconds'] / n_img:.2f} s an "
           f"image)")
     if args.loo:
-        folds = validation.leave_one_out([{"per_class": {k: x for k, x in rows[n]["pck"]["0.1"].items()
-                                                         if k != "mean"}} for n in plain])
-        print("leave-one-out over the plain grid: " + "; ".join(
-            f"{f['left_out']} {100 * f['score']:.1f} ({plain[f['row']]})" for f in folds))
-        own = [f["score"] for f in folds if not pf_willow.is_mixed(f["left_out"])]
-        print(f"six-fold {100 * np.mean(own):.1f}, worst {100 * min(own):.1f}, eight-fold "
-              f"{100 * np.mean([f['score'] for f in folds]):.1f}")
+        print(loo_summary({n: rows[n]["pck"]["0.1"] for n in plain}, plain, "over the plain grid"))
     print(f"wall time {total['seconds']:.1f} s")
 
 
