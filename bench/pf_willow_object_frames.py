@@ -47,9 +47,8 @@ from convcorr_eval.long2014 import pf_willow
 from convcorr_eval.long2014 import pf_willow_validation as validation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pf_willow_carry_models import loo_summary  # noqa: E402
+from pf_willow_carry_models import MIXED, loo_summary, row_cells  # noqa: E402
 
-MIXED = ("car(G)+car(S)", "winebottle(wC)+winebottle(woC)")
 ALPHAS = ("0.05", "0.1", "0.2")
 # the published default (bench/RESULTS_real.md, rounds nine to eleven), PCK@0.1 per fold in %
 DEFAULT = {"car(G)": 77.2, "car(S)": 94.6, "duck(S)": 84.2, "motorbike(S)": 72.3, "winebottle(wC)": 81.6,
@@ -134,15 +133,6 @@ def run_row(v: validation.Validation, c: pf_willow.Config, boxes: np.ndarray) ->
                         "source_outside_hit": int((hit & src_out).sum()), "target_outside": int(trg_out.sum()),
                         "target_outside_hit": int((hit & trg_out).sum()),
                         "inside_hit": int((hit & both & ~src_out).sum()), "images": cut}}
-
-
-def row_cells(pck: dict) -> list[float]:
-    """PCK@0.1 per fold (the six, then the two mixed), mean of 6, mean of 8, PCK@0.05 and @0.2 (mean of 6), %."""
-    folds = [g for g in pck["0.1"] if g != "mean" and not pf_willow.is_mixed(g)] + list(MIXED)
-    six = [g for g in folds if not pf_willow.is_mixed(g)]
-    return ([100 * pck["0.1"][g] for g in folds] + [100 * np.mean([pck["0.1"][g] for g in six]),
-            100 * np.mean([pck["0.1"][g] for g in folds])]
-            + [100 * np.mean([pck[a][g] for g in six]) for a in ("0.05", "0.2")])
 
 
 def box_sizes(boxes: np.ndarray, v: validation.Validation) -> str:
