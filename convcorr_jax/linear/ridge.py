@@ -380,7 +380,7 @@ def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int 
     fsets = _resolve_folds(X.shape[0], folds, seed, key)
     raw, _, moments = _cv(X, Yc, grid, fsets, dtype, method)
     grid, raw, best = _extend_top(X, Yc, grid, raw, fsets, dtype, method, int(extend_top), per_target)
-    err = raw if per_target else raw.mean(axis=1)
+    err = _choose(grid, raw, per_target)[1]  # the errors the choice is made on ([L] averaged, or [L, T])
     cv = CVErrors(grid, err, best, _edge(grid, best))
     if moments is None or _use_xla():
         return fit(X, Y, best, dtype), cv
