@@ -47,6 +47,9 @@ def test_flic_tiny_through_the_runner(flic_root, tmp_path):
         assert np.isclose(v["0.1"][-1], np.mean(v["0.1"][:-1]))  # the mean is over joints
     assert 0 < m["rgb_mae"] < 0.5 and m["rgb_mae"] <= m["rgb_mae_mean_image"] + 0.05
     assert set(m["lambda_edge"]) == set(m["lambda"]) and set(m["lambda_edge"].values()) <= {"", "low", "high"}
+    assert set(m["rgb_lambda"]) == set(m["rgb_lambda_edge"]) == {"ConvNet + ridge", m["extra_descriptor"]}
+    assert all(x > 0 for x in m["rgb_lambda"].values()) and set(m["rgb_lambda_edge"].values()) <= {"", "low", "high"}
+    assert "| descriptor | lambda | RGB MAE |" in res.markdown
     assert "flattened pool5-role map" in res.markdown and "no semantic attribute" in res.markdown
     figures = tmp_path / cfg.name / "figures"
     for fig in ("razavian_flic_joints.png", "razavian_flic_rgb.png", "razavian_fig6_directions_flic.png"):

@@ -166,6 +166,30 @@ def test_rgb_reconstruction_is_exact_for_linear_images():
     assert r.recon.shape == (10, 46, 46, 3)
 
 
+def _noisy_images(signal: float, n: int = 200, d: int = 10, size: int = 4, seed: int = 0):
+    """Descriptors F [n, d] ~ N(0, 1) and uint8 size x size images whose pixels are 0.5 + 0.1 (F w + noise 1),
+    weights ~ `signal`: weak signal (0.03) puts the CV's best lambda near 1e3, a strong one (1) near 1."""
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(n, d))
+    Y = F @ (signal * rng.normal(size=(d, size * size * 3))) + rng.normal(size=(n, size * size * 3))
+    return F, np.rint(255 * np.clip(0.5 + 0.1 * Y, 0, 1)).reshape(n, size, size, 3).astype(np.uint8)
+
+
+def test_rgb_reconstruction_reports_its_lambda_and_extends_the_grid_at_the_top():
+    grid = np.logspace(-2, 2, 9)  # half decades up to 1e2
+    F, im = _noisy_images(0.03)
+    top = rgb.rgb_reconstruction(F[:160], im[:160], F[160:], im[160:], lambdas=grid, size=4)
+    assert top.lam == 100.0 and top.edge == "high"
+    ext = rgb.rgb_reconstruction(F[:160], im[:160], F[160:], im[160:], lambdas=grid, size=4, extend_top=8)
+    assert 100.0 < ext.lam < 1e6 and ext.edge == "" and float(ext.model.lam) == ext.lam
+    F, im = _noisy_images(1.0)  # best inside the grid: reported, and the extension changes nothing
+    inside = rgb.rgb_reconstruction(F[:160], im[:160], F[160:], im[160:], lambdas=grid, size=4)
+    same = rgb.rgb_reconstruction(F[:160], im[:160], F[160:], im[160:], lambdas=grid, size=4, extend_top=8)
+    assert 0.01 < inside.lam < 100.0 and inside.edge == "" and (same.lam, same.mae) == (inside.lam, inside.mae)
+    old = rgb.RGBResult(inside.mae, inside.mae_mean_image, inside.model, inside.recon, inside.originals)
+    assert np.isnan(old.lam) and old.edge == ""  # callers that build it positionally still can
+
+
 def test_label_fractions_and_area_matrix():
     A = segmentation._area_matrix(5, 2)
     np.testing.assert_allclose(A, [[0.4, 0.4, 0.2, 0, 0], [0, 0, 0.2, 0.4, 0.4]], atol=1e-7)

@@ -7,7 +7,7 @@ import numpy as np
 
 from convcorr_jax.core import geometry
 from convcorr_jax.data.types import KeypointSample
-from convcorr_eval.razavian2015 import data
+from convcorr_eval.razavian2015 import common, data
 
 
 def test_face_crop_samples_move_points_with_the_image():
@@ -79,6 +79,9 @@ def test_tables_tiny(tmp_path):
     assert "not comparable to the paper" in res.markdown and "the paper's numbers are left out" in res.markdown
     assert 0 <= res.metrics["keypoints"]["pck@0.1"]["mean"] <= 1
     assert 0 <= res.metrics["rgb_seg"]["rgb_mae"] < 0.5
+    for m in (res.metrics["rgb_seg"], res.metrics["rgb_seg"]["extra"], res.metrics["directions"]):  # Fig. 4's lambda
+        assert m["rgb_lambda"] > 0 and m["rgb_lambda_edge"] in ("", "low", "high")
+        assert f"lambda {common.lambda_text(m['rgb_lambda'], m['rgb_lambda_edge'])}" in res.markdown
     assert 0 <= res.metrics["rgb_seg"]["seg_mean_iou"] <= 1 and "IoU ours" in res.markdown
     scored = sum(np.isfinite(v) for v in res.metrics["rgb_seg"]["seg_iou"].values())
     assert f"mean of the {scored} classes scored" in res.markdown  # the text names the mean the row gives

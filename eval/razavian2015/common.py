@@ -62,6 +62,7 @@ class Config(ExperimentConfig):
                 check_input_side(self.backbone, tap, getattr(self, size), "config", size)
 
 
+EXTEND_TOP = 8  # ridge lambda grid values added above LAMBDAS' top (1e2) where the CV's best is the top: up to 1e6
 FLIC_CROPS = ("frame", "person")
 FLIC_ATTRIBUTES = ("torso_x", "torso_size")  # label-derived attributes of the FLIC direction (`flic_joints.attribute`)
 SIZES = {
@@ -128,6 +129,12 @@ def describe_role(backbone, role: str) -> str:
 def row_label(backbone, role: str) -> str:
     """Table row of a descriptor role: "ConvNet + ridge" with what the descriptor is."""
     return f"ConvNet + ridge, {describe_role(backbone, role)}"
+
+
+def lambda_text(lam: float, edge: str) -> str:
+    """A CV lambda for a table cell, marked where it is at the edge of the lambdas tried (`ridge.CVErrors.edge`):
+    e.g. "0.32", "1e+06 (top)", "1e-07 (bottom)"."""
+    return f"{lam:.2g}" + {"high": " (top)", "low": " (bottom)"}.get(edge, "")
 
 
 def fmt(x, digits: int = 3) -> str:

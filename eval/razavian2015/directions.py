@@ -52,7 +52,7 @@ def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_t
     d = directions.learn_direction(F_tr, a_tr, seed=cfg.seed)
     pred = F_te @ d.model.W + d.model.b
     r2 = 1 - np.mean((pred - a_te) ** 2) / max(np.var(a_te), 1e-12)
-    dec = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed)
+    dec = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed, extend_top=common.EXTEND_TOP)
     k = min(4, len(im_te))
     moved = directions.move_along(d, F_te[:k], steps=STEPS)  # [k, STEPS, d]
     strips = rgb.decode(dec.model, moved.reshape(-1, moved.shape[-1])).reshape(k, STEPS, rgb.SIZE, rgb.SIZE, 3)
@@ -67,12 +67,14 @@ def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_t
                title=f"Fig. 6: test descriptors moved along the attribute direction, decoded to RGB ({what})")
     md = [f"**Fig. 6 semantic direction** ({what}): attribute regressor test "
           f"R^2 {r2:.3f}; moving along the direction over t in [{d.t_range[0]:.3f}, {d.t_range[1]:.3f}] and "
-          f"decoding to RGB; the attribute regressed back from the decoded images correlates with t at "
+          f"decoding to RGB (the Fig. 4 decoder, lambda {common.lambda_text(dec.lam, dec.edge)} by 4-fold CV; "
+          f"held-out MAE {dec.mae:.3f}); the attribute regressed back from the decoded images correlates with t at "
           f"{rho:.2f} (mean Pearson over {k} test images).", "",
           markdown_table(["attribute", "train / test images", "regressor test R^2", "decoded attribute vs step (r)"],
                          [[name, f"{len(im_tr)} / {len(im_te)}", r2, rho]], "{:.3f}"), "",
           f"![directions](figures/{fig}) (first column: 46x46 target of the original; then the decoded strip)", ""]
-    return "\n".join(md), {"attribute": name, "r2": float(r2), "decoded_attribute_corr": rho}
+    return "\n".join(md), {"attribute": name, "r2": float(r2), "decoded_attribute_corr": rho, "rgb_mae": dec.mae,
+                            "rgb_lambda": dec.lam, "rgb_lambda_edge": dec.edge}
 
 
 def summary(m: dict) -> str:

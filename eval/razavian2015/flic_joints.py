@@ -14,13 +14,14 @@ Protocol (flic_crop="frame", the default). Frames: a seeded sub-sample of `n_fli
 FLIC test frames (examples.mat's istrain / istest; None: all 3,987 / 1,016), whole frames as stored (360 x 240 for the
 2x downscaled copy). No box, person crop or label is used at test time: the descriptor sees the whole frame. Targets:
 the 11 labelled joints in frame pixels, one ridge regressor per coordinate (22), one lambda chosen by 4-fold CV on the
-training frames only, over `landmarks.LAMBDAS` (1e-7..1e2 in half decades) continued by `EXTEND_TOP` half decades (to
-1e6) for a row whose best is 1e2 (`ridge.fit_cv`'s extend_top; a choice inside the grid is unchanged); the table marks a
-lambda at the edge of those tried. PCK: a joint is correct when its error is <= alpha x torso size (|lsho - rhip|, the
-FLIC / MODEC normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1 and 0.2. Rows: the
-dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the descriptor (the headline: the flattened
-pool5-role map, the input of the paper's fc6) and `extra_descriptor` (a second row, by default the global average pool).
-Fig. 4: 46 x 46 RGB of the whole frame (squeezed from 3:2) by 6,348 regressors, MAE in [0, 1] units. Fig. 6:
+training frames only, over `landmarks.LAMBDAS` (1e-7..1e2 in half decades) continued by `common.EXTEND_TOP` half
+decades (to 1e6) for a row whose best is 1e2 (`ridge.fit_cv`'s extend_top; a choice inside the grid is unchanged); the
+table marks a lambda at the edge of those tried. PCK: a joint is correct when its error is <= alpha x torso size
+(|lsho - rhip|, the FLIC / MODEC normaliser, per frame), per joint, then the mean over the 11 joints, at alpha 0.1 and
+0.2. Rows: the dataset bias (the mean training pose), RGB + ridge (32 x 32 pixels), the descriptor (the headline: the
+flattened pool5-role map, the input of the paper's fc6) and `extra_descriptor` (a second row, by default the global
+average pool). Fig. 4: 46 x 46 RGB of the whole frame (squeezed from 3:2) by 6,348 regressors, MAE in [0, 1] units,
+one lambda per descriptor by the joints' CV and grid rule (the table gives it, an edge marked). Fig. 6:
 examples.mat holds no semantic attribute (its fields are poselet_hit_idx, moviename, coords, filepath, imgdims,
 currframe, torsobox, istrain, istest), so the direction is learnt for a geometric attribute derived from the joint
 labels, `flic_attribute`: "torso_x" (the torso centre's x / frame width: where the person stands) or "torso_size" (the
@@ -59,7 +60,6 @@ ALPHAS = (0.1, 0.2)
 ATTRIBUTES = common.FLIC_ATTRIBUTES
 CROPS = ("frame", "person")
 CROP_CHUNK = 100  # frames cropped per call (bounds the float32 working copy)
-EXTEND_TOP = 8  # lambda grid values added above LAMBDAS' top (1e2) when a row's CV picks it: up to 1e6
 
 
 def attribute(frames: dict, name: str) -> np.ndarray:
@@ -116,7 +116,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     if desc.extra is not None:
         rows.append((desc.extra_label, desc.extra(im_tr), desc.extra(im_te)))
     for name, X_tr, X_te in rows:
-        model = landmarks.fit_points(X_tr, Q_tr, None, seed=cfg.seed, extend_top=EXTEND_TOP)
+        model = landmarks.fit_points(X_tr, Q_tr, None, seed=cfg.seed, extend_top=common.EXTEND_TOP)
         preds[name] = landmarks.predict_points(model, X_te)
         lams[name], edges[name] = float(model.lam[0]), str(model.edge[0])
     pck = {name: pck_rows(geometry.transform_points(p, back), P_te, te["torso"]) for name, p in preds.items()}
@@ -133,22 +133,22 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     md = [f"**FLIC joints from {where}** ({n_tr} train / {n_te} test frames of FLIC's own split; PCK (%) per "
           "joint in frame pixels, normalised by the frame's torso size |lsho - rhip|, and the mean over the 11 "
           f"joints; lambda by 4-fold CV on the training frames over {landmarks.LAMBDAS[0]:.0e}.."
-          f"{landmarks.LAMBDAS[-1]:.0e}, continued by {EXTEND_TOP} more steps of the grid where the best is its "
-          f"top; a lambda at the edge of those tried is marked). Headline: ConvNet + ridge, {desc.text}.",
+          f"{landmarks.LAMBDAS[-1]:.0e}, continued by {common.EXTEND_TOP} more steps of the grid where the best is "
+          f"its top; a lambda at the edge of those tried is marked). Headline: ConvNet + ridge, {desc.text}.",
           ""]
     for a in ALPHAS:
         md += [f"PCK@{a:g}", "", head, "|---|---|" + "---|" * (len(joints) + 1)]
         for name, v in pck.items():
-            lam = f"{lams[name]:.2g}" + {"high": " (top)", "low": " (bottom)"}.get(edges[name], "") \
-                if name in lams else "-"
+            lam = common.lambda_text(lams[name], edges[name]) if name in lams else "-"
             md.append(f"| {name} | {lam} | " + " | ".join(f"{percent(x)}" for x in v[f"{a:g}"][:-1])
                       + f" | **{100 * v[f'{a:g}'][-1]:.1f}** |")
         md.append("")
     md += ["![joints](figures/razavian_flic_joints.png) (green: truth, red: ConvNet + ridge)", ""]
     # Fig. 4: RGB reconstruction of the view (whole frame or person crop)
-    r = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed)
-    rgb_extra = (rgb.rgb_reconstruction(desc.extra(im_tr), im_tr, desc.extra(im_te), im_te, seed=cfg.seed)
-                 if desc.extra is not None else None)
+    r = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed, extend_top=common.EXTEND_TOP)
+    rgb_extra = (rgb.rgb_reconstruction(desc.extra(im_tr), im_tr, desc.extra(im_te), im_te, seed=cfg.seed,
+                                        extend_top=common.EXTEND_TOP) if desc.extra is not None else None)
+    rgb_rows = {"ConvNet + ridge": r, **({desc.extra_label: rgb_extra} if rgb_extra is not None else {})}
     show = (rgb.SIZE, int(round(rgb.SIZE * im_tr.shape[2] / im_tr.shape[1])))  # back to the view's aspect
     k = min(8, n_te)
     grid = [list(resize_images(to_uint8(r.originals[:k]), show)), list(resize_images(to_uint8(r.recon[:k]), show))]
@@ -159,10 +159,9 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
                title="Fig. 4 on FLIC: test images rebuilt in RGB from their descriptors")
     md += ["**Fig. 4 on FLIC** (46x46x3 = 6,348 regressors of the "
            + ("person crop" if person else "whole frame, squeezed from 3:2") + "; MAE in [0, 1] units on the test "
-           "frames)", "", "| descriptor | RGB MAE |", "|---|---|",
-           f"| predicting the training mean image | {r.mae_mean_image:.3f} |", f"| ConvNet + ridge | {r.mae:.3f} |"]
-    if rgb_extra is not None:
-        md.append(f"| {desc.extra_label} | {rgb_extra.mae:.3f} |")
+           "frames; lambda by the joints' CV and grid rule, an edge marked)", "", "| descriptor | lambda | RGB MAE |",
+           "|---|---|---|", f"| predicting the training mean image | - | {r.mae_mean_image:.3f} |"]
+    md += [f"| {name} | {common.lambda_text(x.lam, x.edge)} | {x.mae:.3f} |" for name, x in rgb_rows.items()]
     md += ["", "![rgb](figures/razavian_flic_rgb.png) (rows: originals, ConvNet + ridge"
            + (f", {desc.extra_label}" if rgb_extra is not None else "")
            + f"; shown at the {'crop' if person else 'frame'}'s aspect)", ""]
@@ -170,7 +169,9 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
                "lambda_edge": edges,
                "pck": {m: {a: [float(x) for x in v[a]] for a in v} for m, v in pck.items()},
                "rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image,
-               "rgb_mae_extra": None if rgb_extra is None else rgb_extra.mae, "direction": None,
+               "rgb_mae_extra": None if rgb_extra is None else rgb_extra.mae,
+               "rgb_lambda": {name: x.lam for name, x in rgb_rows.items()},
+               "rgb_lambda_edge": {name: x.edge for name, x in rgb_rows.items()}, "direction": None,
                "descriptor": desc.text, "extra_descriptor": desc.extra_label}
     if person:  # the label-derived attributes are what the person crop normalises away
         md += ["Fig. 6 is run on whole frames only (flic_crop=frame): the person crop is centred on the torso and "

@@ -48,7 +48,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
     size = (cfg.object_crop, cfg.object_crop)
     x_tr, x_te = resize_images(im_tr, size), resize_images(im_te, size)
     F_tr, F_te = desc.main(x_tr), desc.main(x_te)
-    r = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed)
+    r = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed, extend_top=common.EXTEND_TOP)
     k = min(8, len(im_te))
     save_image(figdir / "razavian_fig4_rgb.png",
                image_grid([list(to_uint8(r.originals[:k])), list(to_uint8(r.recon[:k]))]), scale=2,
@@ -63,12 +63,14 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
     extra = None
     if desc.extra is not None:
         E_tr, E_te = desc.extra(x_tr), desc.extra(x_te)
-        extra = (rgb.rgb_reconstruction(E_tr, im_tr, E_te, im_te, seed=cfg.seed),
+        extra = (rgb.rgb_reconstruction(E_tr, im_tr, E_te, im_te, seed=cfg.seed, extend_top=common.EXTEND_TOP),
                  segmentation.segmentation_table(E_tr, lab_tr, E_te, lab_te, C, seed=cfg.seed))
     miou = float(np.nanmean(sres.iou))
     md = [f"**Fig. 4 RGB reconstruction** ({dataset}, {len(im_tr)} train / {len(im_te)} test images, 46x46x3 = 6,348 "
-          f"regressors): held-out MAE {r.mae:.3f} (predicting the mean image: {r.mae_mean_image:.3f}"
-          + (f"; {desc.extra_label}: {extra[0].mae:.3f}" if extra else "")
+          f"regressors, one lambda by 4-fold CV on the training images): held-out MAE {r.mae:.3f} at lambda "
+          f"{common.lambda_text(r.lam, r.edge)} (predicting the mean image: {r.mae_mean_image:.3f}"
+          + (f"; {desc.extra_label}: {extra[0].mae:.3f} at lambda {common.lambda_text(extra[0].lam, extra[0].edge)}"
+             if extra else "")
           + (f"); paper (different data, ImageNet): {paper.RGB_MAE}" if comparable(cfg) else ")")
           + f"; {ran_on(cfg, 'test')}", "",
           "![rgb](figures/razavian_fig4_rgb.png) (top: originals, bottom: reconstructions)", "",
@@ -91,12 +93,14 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
                 f"background AP {paper.TABLE3_BG} (the paper gives no IoU)." if comparable(cfg) else
                 f"Size tiny: {NOT_COMPARABLE}; the paper's numbers are left out."), "",
            "![segmentation](figures/razavian_fig5_segmentation.png)", ""]
-    metrics = {"rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image,
+    metrics = {"rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image, "rgb_lambda": r.lam,
+               "rgb_lambda_edge": r.edge,
                "seg_mean_iou": miou, "seg_iou": dict(zip(class_names, map(float, sres.iou))),
                "seg_ap": dict(zip(class_names, map(float, sres.ap))), "seg_mean_ap": sres.mean_ap,
                "seg_pixel_acc": sres.pixel_acc}
     if extra:
-        metrics["extra"] = {"descriptor": desc.extra_label, "rgb_mae": extra[0].mae,
+        metrics["extra"] = {"descriptor": desc.extra_label, "rgb_mae": extra[0].mae, "rgb_lambda": extra[0].lam,
+                            "rgb_lambda_edge": extra[0].edge,
                             "seg_mean_iou": float(np.nanmean(extra[1].iou)), "seg_mean_ap": extra[1].mean_ap}
     return "\n".join(md), metrics
 
