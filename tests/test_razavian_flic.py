@@ -30,13 +30,20 @@ def test_segmentation_iou_from_a_hand_computed_confusion_matrix():
 
 
 @pytest.mark.slow
-def test_flic_tiny_through_the_runner(flic_root, tmp_path):
+def test_flic_tiny_through_the_runner(flic_root, tmp_path, monkeypatch):
     from convcorr_eval.runner import make_config, run_experiment
 
     root = flic_root
     cfg = make_config("razavian2015.tables", "tiny", ["weights=random", "data=flic"], "caffenet", str(root))
+    from convcorr_jax.regression import rgb
+
+    fits = []
+    real_fit = rgb.rgb_reconstruction
+    monkeypatch.setattr(rgb, "rgb_reconstruction", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
     res, _, _ = run_experiment("razavian2015.tables", cfg, tmp_path, progress=False)
     m = res.metrics["flic"]
+    assert len(fits) == 2  # Fig. 4's two descriptors; Fig. 6 decodes with Fig. 4's decoder, not a second fit
+    assert m["direction"]["rgb_lambda"] == m["rgb_lambda"]["ConvNet + ridge"]
     assert m["n_train"] == cfg.n_flic_train and m["n_test"] == cfg.n_flic_test
     rows = m["pck"]
     # headline: the flattened pool5-role map (fc6's input); the global average pool is a row named for what it is

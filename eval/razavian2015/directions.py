@@ -44,15 +44,17 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test) -
 
 
 def attribute_section(cfg: common.Config, desc: common.Descriptors, figdir, im_tr, a_tr, im_te, a_te, what: str,
-                      name: str, tag: str = "") -> tuple[str, dict]:
+                      name: str, tag: str = "", decoder: rgb.RGBResult | None = None) -> tuple[str, dict]:
     """Eq. 6-7 / Fig. 6 for attribute values a_tr [N], a_te [M] of images im_tr, im_te: the direction, its test
     R^2, the RGB decoding of test descriptors moved along it (figure `razavian_fig6_directions{tag}.png`) and how
-    well the attribute regressed back from the decoded images follows the step: (markdown, metrics)."""
+    well the attribute regressed back from the decoded images follows the step: (markdown, metrics). `decoder`:
+    the Fig. 4 reconstruction already fitted on the same descriptors and images (else it is fitted here)."""
     F_tr, F_te = desc.main(im_tr), desc.main(im_te)
     d = directions.learn_direction(F_tr, a_tr, seed=cfg.seed)
     pred = F_te @ d.model.W + d.model.b
     r2 = 1 - np.mean((pred - a_te) ** 2) / max(np.var(a_te), 1e-12)
-    dec = rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed, extend_top=common.EXTEND_TOP)
+    dec = decoder if decoder is not None else rgb.rgb_reconstruction(F_tr, im_tr, F_te, im_te, seed=cfg.seed,
+                                                                      extend_top=common.EXTEND_TOP)
     k = min(4, len(im_te))
     moved = directions.move_along(d, F_te[:k], steps=STEPS)  # [k, STEPS, d]
     strips = rgb.decode(dec.model, moved.reshape(-1, moved.shape[-1])).reshape(k, STEPS, rgb.SIZE, rgb.SIZE, 3)

@@ -182,7 +182,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     what = {"torso_x": "`torso_x`, the torso centre's x / frame width, derived from the FLIC torso box",
             "torso_size": "`torso_size`, the torso size / frame height, derived from the FLIC joints"}.get(name, name)
     dmd, dm = directions.attribute_section(cfg, desc, figdir, im_tr, attribute(tr, name), im_te, attribute(te, name),
-                                           f"FLIC has no semantic attribute; {what}", name, tag="_flic")
+                                           f"FLIC has no semantic attribute; {what}", name, tag="_flic",
+                                           decoder=r)  # Fig. 4's decoder: the same descriptors and frames
     md += [dmd]
     return "\n".join(md), {**metrics, "direction": dm}
 
