@@ -13,7 +13,7 @@ from convcorr_jax.core.paths import lies_inside
 def tree(tmp_path, monkeypatch) -> Path:
     """In tmp_path (the working folder): data/sub/one.txt, data2/, out/, a link "linked" -> data, a link
     "subdir" -> data/sub, a link data/escape -> out/x.json, a link "inward" -> data/one.json, a link loop
-    "loop" -> "loop" and data/loop -> data/loop."""
+    "loop" -> "loop", data/loop -> data/loop and a folder link data/away -> data2."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "sub").mkdir(parents=True)
     (tmp_path / "data" / "sub" / "one.txt").write_text("1")
@@ -23,6 +23,7 @@ def tree(tmp_path, monkeypatch) -> Path:
     os.symlink(tmp_path / "data" / "sub", tmp_path / "subdir")
     os.symlink(tmp_path / "out" / "x.json", tmp_path / "data" / "escape")
     os.symlink(tmp_path / "data" / "one.json", tmp_path / "inward")
+    os.symlink(tmp_path / "data2", tmp_path / "data" / "away")
     os.symlink("loop", tmp_path / "loop")
     os.symlink("loop", tmp_path / "data" / "loop")
     return tmp_path
@@ -45,6 +46,11 @@ def tree(tmp_path, monkeypatch) -> Path:
     ("inward", "data", True),  # a link outside to a file inside
     ("loop", "data", False),  # a link loop: no error
     ("data/loop", "data", True),
+    ("data/away", "data", True),  # a link in the folder to a folder outside
+    ("data/away/x.json", "data", True),  # ... and a path below it: read as part of the folder
+    ("data/away/new/../x.json", "data", True),  # ".." that stays below the link's target
+    ("data/away/../x.json", "data", False),  # ".." after the link: data2's parent, outside
+    ("data2/x.json", "data/away", True),  # the folder named through that link
     ("runs/r/a.json", "runs/r", True),  # a folder that does not exist yet
     ("runs/r2/a.json", "runs/r", False),
     ("data/sub/one.txt", "data/sub/one.txt", True),  # a file as the folder: the file itself

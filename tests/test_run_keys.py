@@ -183,13 +183,15 @@ def test_out_inside_the_data_it_reads_is_refused_before_any_work(fake, tmp_path,
 def test_out_through_a_link_in_the_data_is_refused(fake, tmp_path, monkeypatch, capsys):
     """--out a link inside the dataset to a folder outside: the run folder written through it is read as data (the
     fingerprint follows links to folders), so it is refused as a folder inside is (it was accepted: only the link's
-    target was compared)."""
+    target was compared); so is a folder below the link (data/runs/sub was accepted: only a link given as --out
+    itself counted as inside)."""
     root = _data_and_link(tmp_path, monkeypatch)
     (tmp_path / "elsewhere").mkdir()
     os.symlink(tmp_path / "elsewhere", root / "runs")
-    rc, printed, err = _cli(capsys, Path("data/runs"), "data")
-    assert rc == 2 and not printed, err
-    assert "data/runs: field '--out': expected a folder outside data_root data (read, never written)" in err
+    for out in ("data/runs", "data/runs/sub", "data/runs/sub/../deeper"):  # the link, or a folder reached through it
+        rc, printed, err = _cli(capsys, Path(out), "data")
+        assert rc == 2 and not printed, (out, err)
+        assert f"{out}: field '--out': expected a folder outside data_root data (read, never written)" in err
     assert not any((tmp_path / "elsewhere").iterdir())
 
 

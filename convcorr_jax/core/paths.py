@@ -56,21 +56,25 @@ def lies_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
     """Whether writing `path` could land in `folder`: `path` is `folder` or lies below it, each taken where it leads.
 
     Links are followed and ".." is taken after the links before it (`os.path.realpath`: a link loop is left as it
-    is, never an error); a relative path is taken from the working folder; neither path need exist. A `path` that
-    is itself a link counts as inside when the link or its target lies there: an atomic write replaces the link in
-    its own folder (`io.atomic_path`), and a folder reached through a link in `folder` is read as part of it
-    (`io.folder_fingerprint`).
+    is, never an error); a relative path is taken from the working folder; neither path need exist. A link in
+    `folder` counts as part of it, whether it is `path` itself or a folder on its way (`folder/link/x.json`): an
+    atomic write replaces a link in its own folder (`io.atomic_path`), and a folder reached through a link in
+    `folder` is read as part of it (`io.folder_fingerprint`).
 
     Args:
       path: the output path, as given.
       folder: the folder that must not be written (a file: only `path` naming that file is inside it).
 
     Returns:
-      True when `path` or, for a link, the link itself lies in `folder`.
+      True when `path` leads into `folder`, or is reached through a link that lies in `folder`.
     """
     top = Path(os.path.realpath(folder))
-    given = Path(path)
-    places = [Path(os.path.realpath(given))]
-    if os.path.islink(given):
-        places.append(Path(os.path.realpath(given.parent)) / given.name)
-    return any(p.is_relative_to(top) for p in places)
+    given = Path(path).absolute()  # ".." kept: it is taken after the links before it
+    target = Path(os.path.realpath(given))
+    if target.is_relative_to(top):
+        return True
+    for link in (p for p in (given, *given.parents) if os.path.islink(p)):  # `path` itself or a folder on its way
+        if (Path(os.path.realpath(link.parent)) / link.name).is_relative_to(top) and \
+                target.is_relative_to(os.path.realpath(link)):
+            return True
+    return False
