@@ -17,11 +17,10 @@ from PIL import Image
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps as hmap
-from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.training import run_folder
-from convcorr_jax.pose.estimation import estimate, load, spatial_model
+from convcorr_jax.pose.estimation import BATCH, estimate, load, spatial_model
 from convcorr_train import pose_configs
 
 
@@ -86,10 +85,12 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     images = np.asarray(crops.arrays.images[:n])
 
     got = estimate(frames, flic_run, torso_boxes=boxes, spatial=False)
-    want = predict.predict_crops(run.params, images, tc.model)
+    # the references at `estimate`'s batch and outputs (an image's read-outs depend on neither): they reuse its
+    # compiled programs
+    want = predict.predict_crops(run.params, images, tc.model, batch=BATCH, peaks=True)
     np.testing.assert_allclose(got.points, predict.to_original(want["cascade"], crops.affine[:n]), atol=1e-3)
     assert got.readout == "cascade" and not got.spatial and got.names[0] == "lsho" and len(got.names) == 11
-    hm = np.asarray(pose_model.apply_coarse(run.params, images.astype(np.float32) / 255.0, tc.model)[0])
+    hm = np.asarray(predict.coarse_heatmaps(run.params, images, tc.model, batch=BATCH))  # apply_coarse, jitted
     np.testing.assert_allclose(got.confidence, np.clip(hm.max(axis=(1, 2)), 0, 1), atol=1e-5)
 
     got = estimate(frames, flic_run, torso_boxes=boxes)  # spatial=None: on for a FLIC run
@@ -102,7 +103,8 @@ def test_estimate_equals_what_eval_flic_scores_and_learns_the_missing_priors(fli
     np.testing.assert_allclose(priors, hand, atol=1e-6)
     np.testing.assert_array_equal(spatial_model(load(flic_run))[1], priors)
     torso = np.asarray(hmap.image_to_map(crops.torso[:n], tc.model.pool), np.float32)
-    want = predict.predict_crops(run.params, images, tc.model, spatial=predict.SpatialInputs(priors, torso, cfg))
+    want = predict.predict_crops(run.params, images, tc.model, spatial=predict.SpatialInputs(priors, torso, cfg),
+                                 batch=BATCH, peaks=True)
     np.testing.assert_allclose(got.points, predict.to_original(want["spatial_cascade"], crops.affine[:n]),
                                atol=1e-3)
     np.testing.assert_allclose(got.torso, [(b[:2] + b[2:]) / 2 for b in boxes], atol=1e-4)
@@ -157,7 +159,8 @@ def test_test_time_scales_and_flip(synthetic_run):
     flipped = estimate(img, synthetic_run, flip=True)
     affine = pose_affine(tc, img)
     crops = geometry.crop_each([img], affine, tc.model.image_size, border="constant")
-    want = predict.predict_crops(run.params, crops, tc.model, flip=joints.joint_set(tc.data, tc.model.num_joints).flip)
+    want = predict.predict_crops(run.params, crops, tc.model, flip=joints.joint_set(tc.data, tc.model.num_joints).flip,
+                                 batch=BATCH, peaks=True)  # `estimate`'s batch and outputs: its compiled program
     np.testing.assert_allclose(flipped.points, predict.to_original(want["cascade"], affine), atol=1e-3)
     assert np.abs(flipped.points - estimate(img, synthetic_run).points).max() > 0.1  # flip changes the read-out
     for bad in ((), (0.0,), (1.0, -2.0), (float("nan"),)):
@@ -331,13 +334,15 @@ def test_estimate_frames_is_the_two_pass_eval_of_whole_frames(flic_model, flic_r
     torso = np.stack([(s.extras["torso_box"][:2] + s.extras["torso_box"][2:]) / 2 for s in people])
     got = estimate_frames(frames, run, torso=torso, scales=(0.9, 1.0), refine=0)  # input_size: the model's
     frame_affine = flic_sample_affines(people, size, protocol="frame")[0]  # the eval's frame inputs
+    # the reference at the library's batch and outputs (the read-outs of an image do not depend on either): it
+    # reuses `estimate_frames`'s compiled programs instead of compiling its own
     first = predict.predict_crops(run.params, crop_images(people, frame_affine, size),
-                            dataclasses.replace(tc.model, image_size=size), spatial=sp)["spatial_cascade"]
+                            dataclasses.replace(tc.model, image_size=size), spatial=sp, batch=BATCH)["spatial_cascade"]
     xy, affines = [], []
     for s in (0.9, 1.0):
         a = recrop.crop_affines(first, frame_affine, TORSO, tc.model.image_size, tc.crop_scale * 0.9 * s, ratio)
         xy.append(predict.predict_crops(run.params, crop_images(people, a, tc.model.image_size), tc.model,
-                                  flip=joints.FLIC.flip)["cascade"])
+                                  flip=joints.FLIC.flip, batch=BATCH, peaks=True)["cascade"])
         affines.append(a)
     want = predict.to_original(pose_scales.merge_scales(xy, affines, frame_affine), frame_affine)
     np.testing.assert_allclose(got.points, want, atol=1e-3)
