@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -311,7 +312,9 @@ def test_predict_crops_the_fine_model_at_the_spatially_refined_cells():
                                spatial=pose_predict.SpatialInputs(pri, torso,
                                                                   spatial_mrf.SpatialConfig(torso_sigma=0.0)))
     np.testing.assert_allclose(got["spatial_coarse"], want, atol=1e-5)
-    fine = pose_model.apply(params, images.astype(np.float32) / 255.0, cfg, centers=want.astype(np.float32))
+    # the cascade at those centres, jitted: one compilation, not one per operation
+    fine = jax.jit(lambda p, x, c: pose_model.apply(p, x, cfg, centers=c))(
+        params, images.astype(np.float32) / 255.0, want.astype(np.float32))
     np.testing.assert_allclose(got["spatial_cascade"], fine["xy"], atol=1e-4)
     assert not np.allclose(got["spatial_coarse"], got["coarse"])  # the heat-maps alone say otherwise
 
