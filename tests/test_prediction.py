@@ -56,10 +56,12 @@ def test_eta_above_one_is_refused():
 def test_an_even_or_fractional_neighbourhood_is_refused_by_the_config_naming_it():
     """The columns are concatenated over a square centred on each (`neighbourhood_concat`): an even side has no
     centre. It used to be accepted and fail at the first feature extraction as "neighbourhood_concat: field
-    'size'", a field the user never set."""
-    for n in (2, 4, 3.0):
+    'size'", a field the user never set. A float is refused by the field's type."""
+    for n in (2, 4):
         with pytest.raises(InputError, match=r"PredictionConfig: field 'neighbourhood'.*odd integer"):
             point_prediction.PredictionConfig(neighbourhood=n)
+    with pytest.raises(InputError, match=r"PredictionConfig: field 'neighbourhood': expected an integer, got 3.0"):
+        point_prediction.PredictionConfig(neighbourhood=3.0)
     assert point_prediction.PredictionConfig(neighbourhood=np.int64(5)).neighbourhood == 5
     assert point_prediction.PredictionConfig(neighbourhood=1).neighbourhood == 1
 

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import math
 import numbers
+import sys
 import types
 import typing
 from typing import Any, Mapping, Sequence, TypeVar
@@ -90,7 +91,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise InputError("config", where, tp.__name__, value)
         try:
             out = tp(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond float's range
             raise InputError("config", where, f"a number ({tp.__name__})", value) from None
         if tp is int and isinstance(value, float) and value != out:
             raise InputError("config", where, "an integer", value)
@@ -158,7 +159,7 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
       source: the name InputError gives the config.
       prefix: put before a field's name in the message: its path in an enclosing config (e.g. "model.").
       finite: fields that must be finite (not inf; checked after the ranges above, so a learning rate of inf is
-        refused as not finite and one of 0 as not > 0).
+        refused as not finite and one of 0 as not > 0); an int always is, however large.
 
     Returns:
       None.
@@ -168,7 +169,7 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
     """
     rules = ((positive, lambda v: v > 0, "> 0"), (nonnegative, lambda v: v >= 0, ">= 0"),
              (at_least_one, lambda v: v >= 1, ">= 1"), (fraction, lambda v: 0 < v <= 1, "a value in (0, 1]"),
-             (finite, math.isfinite, "a finite number"))
+             (finite, lambda v: isinstance(v, numbers.Integral) or math.isfinite(v), "a finite number"))
     for names, ok, expected in rules:
         for name in names:
             value = getattr(cfg, name)
@@ -182,7 +183,8 @@ def check_fields(cfg: Any, positive: Sequence[str] = (), nonnegative: Sequence[s
 
 def _fits(value: Any, tp: Any) -> bool:
     """Whether `value` already is of the annotated type `tp` (no conversion: "3" is not a float, 1.0 not an int;
-    an int is a float; a tuple's items each fit; other annotations accept anything)."""
+    an int is a float when float can hold it; a nested config is an instance of its class; a tuple's items each
+    fit; other annotations accept anything)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         return any(_fits(value, a) for a in args)
@@ -192,7 +194,9 @@ def _fits(value: Any, tp: Any) -> bool:
         return isinstance(value, bool)
     if tp in (int, float):
         kind = numbers.Integral if tp is int else numbers.Real
-        return isinstance(value, kind) and not isinstance(value, bool)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return False
+        return tp is int or not isinstance(value, numbers.Integral) or abs(value) <= sys.float_info.max
     if tp is str:
         return isinstance(value, str)
     if origin is tuple:
@@ -201,6 +205,8 @@ def _fits(value: Any, tp: Any) -> bool:
         if args and args[-1] is Ellipsis:
             return all(_fits(v, args[0]) for v in value)
         return not args or (len(args) == len(value) and all(_fits(v, a) for v, a in zip(value, args)))
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, tp)
     return True
 
 
@@ -211,6 +217,8 @@ def _type_text(tp: Any) -> str:
         return " or ".join(_type_text(a) for a in sorted(args, key=lambda a: a is not type(None)))
     if typing.get_origin(tp) is tuple:
         return "a tuple" + (f" of {_type_text(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "")
+    if dataclasses.is_dataclass(tp):
+        return f"a {tp.__name__}"
     return {type(None): "none", bool: "true or false", int: "an integer", float: "a number",
             str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import atomic_path, sha256_file
 from convcorr_jax.core.knn import l2_normalize
@@ -61,6 +61,7 @@ class ProjectionTrainConfig:
     decay: float = 0.0
 
     def __post_init__(self):
+        check_types(self, "ProjectionTrainConfig")
         if self.kind not in KINDS:
             raise InputError("ProjectionTrainConfig", "kind", f"one of {list(KINDS)}", self.kind)
         check_fields(self, finite=("dim", "steps", "batch", "nodes"), source="ProjectionTrainConfig")  # int(inf)

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError, check, check_shape
 
@@ -58,6 +58,7 @@ class WarpConfig:
     background: bool = True
 
     def __post_init__(self):
+        check_types(self, "WarpConfig")
         check_fields(self, positive=("scale_min", "scale_max"), nonnegative=("rotation", "perspective", "shift",
                                                                               "margin"),
                      finite=("scale_max", "rotation", "shift", "margin"), source="WarpConfig")

@@ -24,7 +24,7 @@ from PIL import Image
 
 from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.backbones.receptive_field import grid_centers
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features.columns import feature_scale
 from convcorr_jax.features.extract import extract
@@ -107,6 +107,7 @@ class GridConfig:
     feature_norm: float = FEATURE_NORM
 
     def __post_init__(self):
+        check_types(self, "GridConfig")
         check(self.features in FEATURES, "GridConfig", "features", f"one of {list(FEATURES)}", self.features)
         check_fields(self, positive=("sift_radius", "feature_norm"), finite=("sift_radius", "feature_norm"),
                      source="GridConfig")

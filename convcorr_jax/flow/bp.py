@@ -25,7 +25,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax.core import parallel
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.flow.bp_solver import solve
 from convcorr_jax.flow.cost_volume import check_features, cost_volume, resolve_window, target_cost
@@ -45,6 +45,7 @@ class BPConfig:
     dt_method: str = "auto"
 
     def __post_init__(self):
+        check_types(self, "BPConfig")
         check_fields(self, positive=("beta",), nonnegative=("window",), at_least_one=("iters", "levels"),
                      finite=("beta",), source="BPConfig")
 

@@ -44,7 +44,7 @@ from jax.sharding import Mesh
 
 from convcorr_jax.core import exported, parallel
 from convcorr_jax.backbones.preprocess import resize
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.sift import gradient_channels, sift_dense, to_grey
@@ -91,6 +91,7 @@ class DenseConfig:
     edge_sigma: float | None = 0.1
 
     def __post_init__(self):
+        check_types(self, "DenseConfig")
         check_fields(self, positive=("beta", "beta_fine", "grad_sigma", "truncation", "edge_sigma"),
                      nonnegative=("radius", "finest_radius", "subpixel_iters"),
                      at_least_one=("iters", "levels", "fine_iters", "fine_levels", "finest_iters", "fine_strides",

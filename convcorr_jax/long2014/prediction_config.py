@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import check
 from convcorr_jax.core.long_frame import FRAME_PX
 
@@ -37,6 +37,7 @@ class PredictionConfig:
     batch_size: int = 8
 
     def __post_init__(self):
+        check_types(self, "PredictionConfig")
         check_fields(self, positive=("box_size", "neg_half", "C", "sigma", "sift_C", "sift_step", "sift_bin",
                                      "batch_size"), nonnegative=("eta",), fraction=("alpha",),
                      at_least_one=("neighbourhood", "n_positives", "initial_negatives", "max_rounds",

@@ -28,7 +28,7 @@ import numpy as np
 from convcorr_jax.core import geometry, metrics
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.long2014 import prediction
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError, check, check_shape
@@ -70,6 +70,7 @@ class RetrievalTransferConfig:
     val_targets: int = 12
 
     def __post_init__(self):
+        check_types(self, "RetrievalTransferConfig")
         check_fields(self, positive=("box", "paper_box", "beta", "sift_radius", "feature_norm", "val_betas"),
                      nonnegative=("window",), at_least_one=("neighbours", "top", "iters", "levels", "max_targets",
                                                             "val_targets"),

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from convcorr_jax.core import geometry
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.data import skeletons
 
@@ -48,6 +48,7 @@ class AugmentConfig:
     def __post_init__(self):
         """InputError naming the first field out of its range (a NaN, a negative angle, shift or id, a scale range
         that is not 0 < low <= high, a probability or colour factor above 1), before any sample is drawn."""
+        check_types(self)
         check_fields(self, positive=("scale",), nonnegative=("rotation", "shift", "colour", "upper", *_PROBABILITIES),
                      finite=("scale", "rotation", "shift"))
         for name in ("colour", *_PROBABILITIES):

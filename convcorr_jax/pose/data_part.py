@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from convcorr_jax.core.config import check_types
 from convcorr_jax.core.errors import InputError
 
 
@@ -43,6 +44,7 @@ class DataPart:
         """
         from convcorr_jax.data import pose_sets  # the dataset readers: when a training config is checked
 
+        check_types(self, "config", f"{where}.")
         entry = pose_sets.dataset(self.kind)
         if not (isinstance(self.share, (int, float)) and np.isfinite(self.share) and self.share > 0):
             raise InputError("config", f"{where}.share", "a positive number (its part of every batch)", self.share)

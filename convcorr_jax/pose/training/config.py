@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from convcorr_jax.core import cache
-from convcorr_jax.core.config import check_fields
+from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import augment, model
@@ -125,6 +125,7 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self):
+        check_types(self)  # a config built in Python: batch_size=2.5, steps=(inf, 1, 1), model={...}
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
                      nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "seed"),
