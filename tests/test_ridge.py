@@ -454,3 +454,32 @@ def test_fit_points_records_the_edge_of_its_lambda():
     assert list(landmarks.fit_points(X, P, None, grid).edge) == ["high", "high"]
     m = landmarks.fit_points(X, P, None, grid, extend_top=8)
     assert list(m.edge) == ["", ""] and 100.0 < m.lam[0] < 1e6
+
+
+@pytest.mark.parametrize("method", ["eig", "chol", "dual", "dual-chol"])
+@pytest.mark.parametrize("scale, field", [(1e17, "X, Y"), (1e20, "X")])
+def test_cv_refuses_errors_or_a_gram_that_overflowed(method, scale, field):
+    """float32 features of 1e20 overflow the Gram / kernel (an eigen-decomposition failed with LinAlgError, or the CV
+    errors came out NaN and the first lambda was chosen, edge "low"); of 1e17 the squared errors overflow."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(10, 30)) * scale, rng.normal(size=(10, 2))
+    with pytest.raises(InputError, match=rf"field '{field}': .* not finite: float32 overflowed .*dtype='float64'"):
+        ridge.fit_cv(X, Y, method=method)
+    with pytest.raises(InputError, match="not finite: float32 overflowed"):
+        ridge.cv_errors(X, Y, method=method)
+
+
+def test_cv_refuses_targets_whose_errors_overflow_and_float64_takes_them():
+    X, Y = _data(40, 3, 2)
+    with pytest.raises(InputError, match=r"field 'X, Y': the CV errors of 15 of 15 lambdas are not finite"):
+        ridge.cv_lambda(X, Y * 1e20)
+    _, cv = ridge.fit_cv(X, Y * 1e20, dtype="float64")
+    assert np.all(np.isfinite(cv.errors))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fit_cv_refuses_non_finite_input_up_front(bad):
+    X, Y = _data(20, 3, 1)
+    X[3, 1] = bad
+    with pytest.raises(InputError, match="field 'X': expected finite numbers"):
+        ridge.fit_cv(X, Y)

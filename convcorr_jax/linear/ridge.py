@@ -49,7 +49,9 @@ Documented behaviour on awkward input:
 * constant target columns: W column = 0, b = the constant;
 * constant feature columns: contribute nothing (centred to zero);
 * NaN/inf in X or Y, mismatched row counts, wrong ranks, fewer than 2 training rows per fold, an unknown
-  `method`: InputError.
+  `method`: InputError;
+* finite X, Y too large for `dtype` (float32, about 1e17 and up): a Gram / kernel or CV errors that overflowed is
+  refused by the cross-validation (InputError: rescale, or dtype="float64"), never chosen on.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
 from convcorr_jax.linear.ridge_routes import METHODS, ROUTES, check_method, choose_route, route_costs
@@ -157,6 +159,21 @@ def _resolve_folds(n: int, folds, seed: int, key) -> list[np.ndarray]:
     return out
 
 
+def _check_range(values, X, Y, dtype: str, kind: str) -> None:
+    """InputError when `values` (kind "gram" [d, d] / "kernel" [n, n] of the centred X, or "errors" [L, T]) are not
+    finite although X and Y are: `dtype` overflowed, which failed in an eigen-decomposition or chose on NaN errors."""
+    ok = bool(jnp.all(jnp.isfinite(values))) if isinstance(values, jax.Array) else bool(np.isfinite(values).all())
+    if ok:
+        return
+    field, sizes = ("X", f"largest |X| {np.abs(X).max():.3g}") if kind != "errors" else \
+        ("X, Y", f"largest |X| {np.abs(X).max():.3g}, |Y| {np.abs(Y).max():.3g}")
+    what = {"gram": "the Gram X^T X of the centred X is", "kernel": "the kernel X X^T of the centred X is",
+            "errors": f"the CV errors of {int(np.sum(~np.isfinite(values).all(1)))} of {len(values)} lambdas are"}
+    remedy = f"rescale {field.replace(', ', ' and ')}" + ("" if dtype == "float64" else ", or use dtype='float64'")
+    raise InputError("ridge", field, remedy, message=f"field '{field}': {what[kind]} not finite: {dtype} overflowed "
+                     f"({sizes}); {remedy}")
+
+
 def _use_xla() -> bool:
     """True when the JAX engine runs the linear algebra (accelerator backends); NumPy/SciPy on CPU."""
     return jax.default_backend() != "cpu"
@@ -241,6 +258,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
                     C += Cv
             else:
                 G, C = JITTED["cross"](X0, Y0) if xla else (X0.T @ X0, X0.T @ Y0)
+        _check_range(K if dual else G, X, Y, dtype, "kernel" if dual else "gram")
 
         def fold_parts(i: int):
             if dual:
@@ -265,6 +283,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
                     err = np.asarray(ops["errors_eig"](*parts, la))
             total += err
         moments = None if dual else (mx, my, G, C)
+    _check_range(total, X, Y, dtype, "errors")
     return total / len(fsets), route, moments
 
 
@@ -284,6 +303,10 @@ def cv_errors(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: i
 
     Returns:
       float64 [L, T] errors (T = 1 for a 1-D Y), rows in the order of `lambdas`.
+
+    Raises:
+      InputError: as `fit`, bad folds, or a Gram / kernel of X or CV errors that overflowed `dtype` (finite inputs
+        too large for it: rescale them, or use dtype="float64").
     """
     X, Y, _ = _check_xy(X, Y)
     lambdas = _check_lambdas(lambdas, "lambdas").ravel()
@@ -366,11 +389,15 @@ def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int 
       X, Y, lambdas, folds, seed, key, per_target, dtype: as in `cv_lambda`; `method` as in `cv_errors`.
       extend_top: an int >= 0; where the best lambda is the grid's largest, the grid continues with this many more
         values above it, each the previous one times the ratio of the grid's top two distinct values, and the choice
-        is remade over them (a choice inside the grid is unchanged). 0 (default): the grid as given.
+        is remade over them (a choice inside the grid is unchanged); extending needs at least 2 distinct lambdas
+        in the grid (InputError otherwise, when the top is chosen). 0 (default): the grid as given.
 
     Returns:
       (model, `CVErrors`): the `RidgeModel` fitted with the chosen lambda(s), and the lambdas evaluated with their CV
       errors, the choice and whether it sits at an edge of the lambdas evaluated (`CVErrors.edge`).
+
+    Raises:
+      InputError: as `cv_errors`, or extend_top that is not an int >= 0.
     """
     X, Yc, squeeze = _check_xy(X, Y)
     grid = _check_lambdas(lambdas, "lambdas").ravel()
