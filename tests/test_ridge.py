@@ -483,3 +483,62 @@ def test_fit_cv_refuses_non_finite_input_up_front(bad):
     X[3, 1] = bad
     with pytest.raises(InputError, match="field 'X': expected finite numbers"):
         ridge.fit_cv(X, Y)
+
+
+def _wide(scale):
+    """Features of `scale` as (primal X [40, 3], dual X [5, 30]) and targets [40, 2], float32."""
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(40, 3)) * scale).astype("float32")
+    return X, (rng.normal(size=(5, 30)) * scale).astype("float32"), rng.normal(size=(40, 2)).astype("float32")
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the InputError alone, no numpy overflow warning
+@pytest.mark.parametrize("xla", [False, True])
+@pytest.mark.parametrize("route, kind", [("primal", "Gram X\\^T X"), ("dual", "kernel X X\\^T"),
+                                         ("per-target", "Gram X\\^T X"), ("cross_val_predict", "Gram X\\^T X")])
+def test_fit_refuses_a_gram_or_kernel_that_overflowed(route, kind, xla, monkeypatch):
+    """float32 features of 1e20 overflow the Gram / kernel, whose solve returned W = 0 (b = mean(Y)) silently."""
+    monkeypatch.setattr(ridge, "_use_xla", lambda: xla)
+    Xp, Xd, Y = _wide(1e20)
+    call = {"primal": lambda dt: ridge.fit(Xp, Y, 1.0, dt), "dual": lambda dt: ridge.fit(Xd, Y[:5], 1.0, dt),
+            "per-target": lambda dt: ridge.fit(Xp, Y, [1.0, 2.0], dt),
+            "cross_val_predict": lambda dt: ridge.cross_val_predict(Xp, Y, 1.0, dtype=dt)}[route]
+    with pytest.raises(InputError, match=rf"^ridge: field 'X': the {kind} of the centred X is not finite: float32 "
+                                         r"overflowed \(largest \|X\| .*e\+20\); rescale X, or use dtype='float64'$"):
+        call("float32")
+    out = call("float64")
+    out = out if route == "cross_val_predict" else out.W
+    assert np.all(np.isfinite(out)) and np.abs(out).max() > 0
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("engine", ["fit_numpy", "fit_jax"])
+def test_the_engines_refuse_a_gram_that_overflowed(engine):
+    Xp, Xd, Y = _wide(1e20)
+    fit = getattr(ridge_kernels, engine)
+    for X, Yr, kind in ((Xp, Y, "Gram"), (Xd, Y[:5], "kernel")):
+        with pytest.raises(InputError, match=f"field 'X': the {kind} .* not finite: float32 overflowed"):
+            fit(X, Yr, np.float32(1.0))
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("xla", [False, True])
+def test_fit_refuses_weights_that_overflowed(xla, monkeypatch):
+    """Small features and large targets: a finite Gram, weights beyond float32 (-inf before)."""
+    monkeypatch.setattr(ridge, "_use_xla", lambda: xla)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 3)) * 1e-4, rng.normal(size=(40, 2)) * 1e36
+    with pytest.raises(InputError, match=r"field 'X, Y': the ridge weights W, b are not finite: float32 overflowed "
+                                         r"\(largest \|X\| .*, \|Y\| .*e\+36\); rescale X and Y, or use"):
+        ridge.fit(X, Y, 1e-9)
+    m = ridge.fit(X, Y, 1e-9, dtype="float64")
+    assert np.all(np.isfinite(m.W)) and np.abs(m.W).max() > 3.4e38  # beyond float32
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("method", ["eig", "chol", "dual", "dual-chol"])
+def test_cv_overflow_is_the_input_error_alone(method):
+    rng = np.random.default_rng(0)
+    for scale in (1e17, 1e20):
+        with pytest.raises(InputError, match="not finite: float32 overflowed"):
+            ridge.fit_cv(rng.normal(size=(10, 30)) * scale, rng.normal(size=(10, 2)), method=method)

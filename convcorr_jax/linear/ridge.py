@@ -50,8 +50,9 @@ Documented behaviour on awkward input:
 * constant feature columns: contribute nothing (centred to zero);
 * NaN/inf in X or Y, mismatched row counts, wrong ranks, fewer than 2 training rows per fold, an unknown
   `method`: InputError;
-* finite X, Y too large for `dtype` (float32, about 1e17 and up): a Gram / kernel or CV errors that overflowed is
-  refused by the cross-validation (InputError: rescale, or dtype="float64"), never chosen on.
+* finite X, Y too large for `dtype` (float32, about 1e17 and up): a Gram / kernel, weights or CV errors that
+  overflowed are refused by every fit and the cross-validation (InputError: rescale, or dtype="float64"), never
+  returned or chosen on (`convcorr_jax.linear.ridge_checks`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
 from convcorr_jax.linear.ridge_routes import METHODS, ROUTES, check_method, choose_route, route_costs
@@ -159,21 +161,6 @@ def _resolve_folds(n: int, folds, seed: int, key) -> list[np.ndarray]:
     return out
 
 
-def _check_range(values, X, Y, dtype: str, kind: str) -> None:
-    """InputError when `values` (kind "gram" [d, d] / "kernel" [n, n] of the centred X, or "errors" [L, T]) are not
-    finite although X and Y are: `dtype` overflowed, which failed in an eigen-decomposition or chose on NaN errors."""
-    ok = bool(jnp.all(jnp.isfinite(values))) if isinstance(values, jax.Array) else bool(np.isfinite(values).all())
-    if ok:
-        return
-    field, sizes = ("X", f"largest |X| {np.abs(X).max():.3g}") if kind != "errors" else \
-        ("X, Y", f"largest |X| {np.abs(X).max():.3g}, |Y| {np.abs(Y).max():.3g}")
-    what = {"gram": "the Gram X^T X of the centred X is", "kernel": "the kernel X X^T of the centred X is",
-            "errors": f"the CV errors of {int(np.sum(~np.isfinite(values).all(1)))} of {len(values)} lambdas are"}
-    remedy = f"rescale {field.replace(', ', ' and ')}" + ("" if dtype == "float64" else ", or use dtype='float64'")
-    raise InputError("ridge", field, remedy, message=f"field '{field}': {what[kind]} not finite: {dtype} overflowed "
-                     f"({sizes}); {remedy}")
-
-
 def _use_xla() -> bool:
     """True when the JAX engine runs the linear algebra (accelerator backends); NumPy/SciPy on CPU."""
     return jax.default_backend() != "cpu"
@@ -204,7 +191,8 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
       `RidgeModel(W [d, T], b [T], lam)` (W [d], b scalar for a 1-D Y), numpy arrays in `dtype`; lam as given, float64.
 
     Raises:
-      InputError: for bad shapes, non-finite values, lambdas not > 0 and finite, or another dtype.
+      InputError: for bad shapes, non-finite values, lambdas not > 0 and finite, or another dtype; or a Gram / kernel
+        or weights that overflowed `dtype` (finite inputs too large for it: rescale them, or use dtype="float64").
 
     Examples:
       >>> X = np.arange(12.0).reshape(6, 2)
@@ -216,7 +204,7 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
     lam = _check_lambdas(lam)
     check_shape(lam, " | T", "ridge", "lam", check_shape(Y, "n T", "ridge", "Y"), note="(a scalar, or one per column)")
     xla = _use_xla()
-    with _precision(dtype):
+    with _precision(dtype), quiet():
         Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lam, dtype, xla)
         if xla:
             W, b = fit_jax(Xa, Ya, la)
@@ -240,7 +228,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
     ops = {k: (JITTED[k] if xla else partial(f, xla=False)) for k, f in (
         ("errors_eig", errors_eig), ("errors_chol", errors_chol), ("prep_primal", prep_primal),
         ("prep_dual", prep_dual))}
-    with _precision(dtype):
+    with _precision(dtype), quiet():
         Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lambdas, dtype, xla)
         if xla:
             mx, my, X0, Y0 = JITTED["center"](Xa, Ya)
@@ -258,7 +246,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
                     C += Cv
             else:
                 G, C = JITTED["cross"](X0, Y0) if xla else (X0.T @ X0, X0.T @ Y0)
-        _check_range(K if dual else G, X, Y, dtype, "kernel" if dual else "gram")
+        check_range(K if dual else G, X, Y, dtype, "kernel" if dual else "gram")
 
         def fold_parts(i: int):
             if dual:
@@ -283,7 +271,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
                     err = np.asarray(ops["errors_eig"](*parts, la))
             total += err
         moments = None if dual else (mx, my, G, C)
-    _check_range(total, X, Y, dtype, "errors")
+    check_range(total, X, Y, dtype, "errors")
     return total / len(fsets), route, moments
 
 
@@ -397,7 +385,7 @@ def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int 
       errors, the choice and whether it sits at an edge of the lambdas evaluated (`CVErrors.edge`).
 
     Raises:
-      InputError: as `cv_errors`, or extend_top that is not an int >= 0.
+      InputError: as `cv_errors` (or `fit`, for the refit's weights), or extend_top that is not an int >= 0.
     """
     X, Yc, squeeze = _check_xy(X, Y)
     grid = _check_lambdas(lambdas, "lambdas").ravel()
@@ -413,8 +401,10 @@ def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int 
         return fit(X, Y, best, dtype), cv
     mx, my, G, C = moments
     lam = np.asarray(best, G.dtype)
-    W = shifted_solve(G, C, lam[()] if lam.ndim == 0 else lam)
-    b = my - mx @ W
+    with quiet():
+        W = shifted_solve(G, C, lam[()] if lam.ndim == 0 else lam)
+        b = my - mx @ W
+    check_range((W, b), X, Yc, dtype, "weights")
     if squeeze:
         W, b = W[:, 0], b[0]
     return RidgeModel(W, b, best), cv

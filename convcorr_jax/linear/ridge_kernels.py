@@ -28,6 +28,7 @@ import scipy.linalg as sl
 from threadpoolctl import ThreadpoolController
 
 from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
+from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_routes import EIGH_FLOPS_PER_CUBE
 
 _BLAS = ThreadpoolController()  # the factorisations run on one BLAS thread (see the module docstring)
@@ -121,7 +122,8 @@ def errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambd
             W = solve_shifted(S, lam, C, work=local.work)
         except NotPositiveDefinite:
             return None
-        return np.mean(np.square(R - A @ W), axis=0)
+        with quiet():  # an overflow is the caller's to report (`check_range` on the errors)
+            return np.mean(np.square(R - A @ W), axis=0)
 
     with _BLAS.limit(limits=1, user_api="blas"), \
             ThreadPoolExecutor(_threads(n_folds * lambdas.size, order_bytes)) as pool:
@@ -161,7 +163,8 @@ def fold_blocks(X0: np.ndarray, Y0: np.ndarray, fsets: list[np.ndarray]) -> list
 
     def gram(v: np.ndarray) -> np.ndarray:
         Xv = X0[v]
-        return Xv.T @ Xv
+        with quiet():  # an overflow is the caller's to report (`check_range` on the Gram)
+            return Xv.T @ Xv
 
     with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), len(fsets))) as pool:
         grams = list(pool.map(gram, fsets))
@@ -297,14 +300,20 @@ def fit_numpy(X, Y, lam):
 
     Returns:
       (W [d, T], b [T]): predictions are X @ W + b.
+
+    Raises:
+      InputError: a Gram / kernel or weights that overflowed X's dtype (`ridge_checks.check_range`).
     """
-    mx, my = X.mean(0), Y.mean(0)
-    Xc, Yc = X - mx, Y - my
-    if X.shape[0] < X.shape[1]:
-        W = Xc.T @ shifted_solve(Xc @ Xc.T, Yc, lam)
-    else:
-        W = shifted_solve(Xc.T @ Xc, Xc.T @ Yc, lam)
-    return W, my - mx @ W
+    dual, dtype = X.shape[0] < X.shape[1], np.dtype(X.dtype).name
+    with quiet():
+        mx, my = X.mean(0), Y.mean(0)
+        Xc, Yc = X - mx, Y - my
+        S = Xc @ Xc.T if dual else Xc.T @ Xc
+        check_range(S, X, Y, dtype, "kernel" if dual else "gram")
+        W = Xc.T @ shifted_solve(S, Yc, lam) if dual else shifted_solve(S, Xc.T @ Yc, lam)
+        b = my - mx @ W
+    check_range((W, b), X, Y, dtype, "weights")
+    return W, b
 
 
 # The JAX engine: the kernels above jitted (one compilation per shape), plus the products done once per call.
@@ -328,10 +337,14 @@ def fit_jax(X, Y, lam):
 
     Returns:
       (W [d, T], b [T]) jax arrays.
+
+    Raises:
+      InputError: as `fit_numpy`.
     """
     mx, my, Xc, Yc = JITTED["center"](X, Y)
-    dual = X.shape[0] < X.shape[1]
+    dual, dtype = X.shape[0] < X.shape[1], np.dtype(X.dtype).name
     S, C = (JITTED["kernel"](Xc), Yc) if dual else JITTED["cross"](Xc, Yc)
+    check_range(S, X, Y, dtype, "kernel" if dual else "gram")
     W = None
     if np.ndim(lam) == 0:
         W = JITTED["chol_solve"](S, lam, C)
@@ -341,5 +354,7 @@ def fit_jax(X, Y, lam):
         W = JITTED["eig_solve"](S, C, lam)
     if dual:
         W = Xc.T @ W
-    return W, my - mx @ W
+    b = my - mx @ W
+    check_range((W, b), X, Y, dtype, "weights")
+    return W, b
 

@@ -1,0 +1,63 @@
+"""The range check of the ridge fits and their cross-validation (`convcorr_jax.linear.ridge`,
+`convcorr_jax.linear.ridge_kernels`): finite features or targets too large for the dtype (float32, about 1e17 and up)
+overflow the Gram / kernel, the weights or the CV errors. A Cholesky or eigen solve of an overflowed Gram returns
+zeros or NaN (or fails with LinAlgError), and NaN CV errors would choose the first lambda, so every route checks what
+it computed, outside the jitted functions, and refuses it with one InputError; numpy's overflow warnings on the way
+are silenced (`quiet`), so the error is all the user sees.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convcorr_jax.core.errors import InputError
+
+__all__ = ["check_range", "quiet"]
+
+_WHAT = {"gram": "the Gram X^T X of the centred X is", "kernel": "the kernel X X^T of the centred X is",
+         "weights": "the ridge weights W, b are"}
+
+
+def quiet() -> np.errstate:
+    """numpy's floating-point overflow and invalid-value warnings off (a context manager, this thread only): an
+    overflow is reported by `check_range` instead.
+
+    Returns:
+      The `np.errstate` context manager.
+    """
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def _finite(values) -> bool:
+    """Whether every entry of an array (numpy or jax) or of a tuple of arrays is finite."""
+    if isinstance(values, tuple):
+        return all(_finite(v) for v in values)
+    return bool(jnp.all(jnp.isfinite(values))) if isinstance(values, jax.Array) else bool(np.isfinite(values).all())
+
+
+def check_range(values, X, Y, dtype: str, kind: str) -> None:
+    """InputError when `values` are not finite although X and Y are: `dtype` overflowed.
+
+    Args:
+      values: what the route computed from X, Y: kind "gram" [d, d] / "kernel" [n, n] of the centred X, "weights"
+        (W [d, T], b [T]), or "errors" [L, T] (the CV errors per lambda); numpy or jax arrays.
+      X: [n, d] the features; Y: [n, T] the targets (only their largest magnitudes go into the message).
+      dtype: the precision the route ran in, "float32" or "float64".
+      kind: "gram", "kernel", "weights" or "errors".
+
+    Returns:
+      None; raises InputError (field "X" for a Gram / kernel, "X, Y" otherwise) naming the largest magnitudes and
+      the remedy (rescale, or dtype='float64').
+    """
+    if _finite(values):
+        return
+    big_x = f"largest |X| {np.abs(np.asarray(X)).max():.3g}"
+    field, sizes = ("X", big_x) if kind in ("gram", "kernel") else \
+        ("X, Y", f"{big_x}, |Y| {np.abs(np.asarray(Y)).max():.3g}")
+    what = _WHAT.get(kind) or \
+        f"the CV errors of {int(np.sum(~np.isfinite(values).all(1)))} of {len(values)} lambdas are"
+    remedy = f"rescale {field.replace(', ', ' and ')}" + ("" if dtype == "float64" else ", or use dtype='float64'")
+    raise InputError("ridge", field, remedy, message=f"field '{field}': {what} not finite: {dtype} overflowed "
+                     f"({sizes}); {remedy}")
