@@ -51,7 +51,10 @@ def check_range(values, X, Y, dtype: str, kind: str) -> None:
       None; raises InputError (field "X" for a Gram / kernel, "X, Y" otherwise) naming the largest magnitudes and
       the remedy (rescale, or dtype='float64').
     """
-    if _finite(values):
+    # a Gram / kernel of finite X is finite when its diagonal is (|S_ij| <= sqrt(S_ii S_jj), Cauchy-Schwarz, also
+    # for the partial sums of the products): d or n entries read, no [d, d] temporary
+    if _finite(jnp.diagonal(values) if isinstance(values, jax.Array) and kind in ("gram", "kernel") else
+               np.diagonal(values) if kind in ("gram", "kernel") else values):
         return
     big_x = f"largest |X| {np.abs(np.asarray(X)).max():.3g}"
     field, sizes = ("X", big_x) if kind in ("gram", "kernel") else \
