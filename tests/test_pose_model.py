@@ -164,10 +164,15 @@ def test_loss_masks_invisible_and_all_invisible_is_zero():
     assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree_util.tree_leaves(g))
     # one labelled joint: the loss equals that joint's squared error alone
     vis = none.at[0, 3].set(True)
-    out = jax.jit(lambda p: pose_model.apply(p, imgs, cfg))(params)
-    tgt = losses.coarse_targets(pts, cfg)
-    ref = float(jnp.sum((out["coarse_hm"][0, ..., 3] - tgt[0, ..., 3]) ** 2))
-    assert float(losses.e1(out, pts, vis, cfg)[0]) == pytest.approx(ref, rel=1e-5)
+
+    @jax.jit  # E1 and its reference in one compilation, not one per operation
+    def e1_and_ref(p, vis):
+        out = pose_model.apply(p, imgs, cfg)
+        tgt = losses.coarse_targets(pts, cfg)
+        return losses.e1(out, pts, vis, cfg)[0], jnp.sum((out["coarse_hm"][0, ..., 3] - tgt[0, ..., 3]) ** 2)
+
+    e1, ref = e1_and_ref(params, vis)
+    assert float(e1) == pytest.approx(float(ref), rel=1e-5)
     gv = vg(params, vis)[1]
     assert float(jnp.abs(gv["fine"]["joint_w"][3]).max()) > 0  # the labelled joint's 1x1 is trained ...
     assert float(jnp.abs(gv["fine"]["joint_w"][4]).max()) == 0  # ... no other joint's unshared 1x1
@@ -306,9 +311,15 @@ def test_the_product_read_out_without_evidence_in_a_window_is_the_cascade_point(
     cell: the product read-out jumped to the window's top-left corner, 7-13 px up and left of any evidence."""
     p = pose_model.init(jax.random.PRNGKey(0), TINY)
     x = jax.random.uniform(jax.random.PRNGKey(3), (4, 32, 32, 3))
-    out = pose_model.apply(p, x, TINY)
-    prior = jnp.maximum(pose_model.coarse_in_windows(out["coarse_hm"], out["origin"], TINY), 0.0)
-    weighted = np.asarray(jnp.maximum(out["fine_hm"], 0.0) * prior ** pose_model.PRODUCT_POWER)
+
+    @jax.jit  # the cascade and the reference product in one compilation, not one per operation
+    def run(p, x):
+        out = pose_model.apply(p, x, TINY)
+        prior = jnp.maximum(pose_model.coarse_in_windows(out["coarse_hm"], out["origin"], TINY), 0.0)
+        return out, jnp.maximum(out["fine_hm"], 0.0) * prior ** pose_model.PRODUCT_POWER
+
+    out, weighted = run(p, x)
+    weighted = np.asarray(weighted)
     none = weighted.max(axis=(1, 2)) <= 0  # [N, K]
     assert none.any() and (~none).any()  # both cases occur with these random weights
     xy, prod = np.asarray(out["xy"]), np.asarray(out["xy_product"])

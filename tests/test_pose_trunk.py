@@ -35,13 +35,14 @@ def test_trunk_features_are_the_backbones_taps_and_feed_the_crops():
     u8 = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     bb = get("mobilenet_v2")
     taps = pose_model.TRUNK_FINE_TAPS + (pose_model.TRUNK_DEEP_TAP,)
-    want = bb.apply(params["trunk"], jnp.asarray(bb.preprocess(u8)), taps=taps)
-    hm, feats, _ = pose_model.apply_coarse(params, jnp.asarray(u8, jnp.float32) / 255.0, TRUNK)
+    # the backbone and the cascade jitted: one compilation each, not one per operation
+    want = jax.jit(lambda p, x: bb.apply(p, x, taps=taps))(params["trunk"], jnp.asarray(bb.preprocess(u8)))
+    hm, feats, out = jax.jit(lambda p, x: (*pose_model.apply_coarse(p, x, TRUNK)[:2], pose_model.apply(p, x, TRUNK)))(
+        params, jnp.asarray(u8, jnp.float32) / 255.0)
     for f, t in zip(feats, pose_model.TRUNK_FINE_TAPS):
         np.testing.assert_allclose(np.asarray(f), np.asarray(want[t]), rtol=1e-4, atol=1e-4)
     # strides 2, 4, 8 of the 64 px input: the crop module's levels 0, 1, 2
     assert [f.shape[1] for f in feats] == [32, 16, 8] and hm.shape == (2, 8, 8, 16)
-    out = pose_model.apply(params, jnp.asarray(u8, jnp.float32) / 255.0, TRUNK)
     assert out["fine_hm"].shape == (2, TRUNK.window, TRUNK.window, 16) and np.all(np.isfinite(np.asarray(out["xy"])))
 
 

@@ -271,7 +271,9 @@ def test_predict_with_a_flat_spatial_model_equals_without():
     s = cfg.map_size
     flat = np.zeros((len(spatial_mrf.FLIC_EDGES), 2 * s - 1, 2 * s - 1), np.float32)
     torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
-    hm = np.asarray(pose_model.apply_coarse(params, images.astype(np.float32) / 255.0, cfg)[0])
+    # the coarse heat-maps jitted: one compilation, not one per operation
+    hm = np.asarray(jax.jit(lambda p, x: pose_model.apply_coarse(p, x, cfg)[0])(
+        params, images.astype(np.float32) / 255.0))
     assert 0 < hm.min() and hm.max() < 1
     for sc in (spatial_mrf.SpatialConfig(torso_sigma=1e6),
                spatial_mrf.SpatialConfig(mode="max", torso_sigma=1e6, unary_power=2.0),
@@ -473,7 +475,9 @@ def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_max
     torso = np.full((len(images), 2), (s - 1) / 2, np.float32)
     got = pose_predict.predict_crops(params, images, cfg, batch=4, peaks=True,
                     spatial=pose_predict.SpatialInputs(flat, torso, spatial_mrf.SpatialConfig(torso_sigma=1e6)))
-    hmaps = np.asarray(pose_model.apply_coarse(params, jnp.asarray(images, jnp.float32) / 255.0, cfg)[0])
+    # the coarse heat-maps jitted: one compilation, not one per operation
+    hmaps = np.asarray(jax.jit(lambda p, x: pose_model.apply_coarse(p, x, cfg)[0])(
+        params, jnp.asarray(images, jnp.float32) / 255.0))
     np.testing.assert_allclose(got["peak"], hmaps.max(axis=(1, 2)), atol=1e-6)
     np.testing.assert_allclose(got["spatial_peak"], got["peak"], atol=1e-6)
     plain = pose_predict.predict_crops(params, images, cfg, batch=4, peaks=True)
