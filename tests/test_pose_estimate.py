@@ -202,6 +202,21 @@ def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path
     assert len(str(e.value).splitlines()) == 1 and "config.json + checkpoints/" in str(e.value)
 
 
+def test_jax_arrays_are_images_and_boxes_as_numpy_arrays_are(synthetic_run):
+    """A JAX array [N, H, W, 3] is N images and a JAX array [4] one image's box, as numpy arrays are (the batch was
+    refused as one image of shape [N, H, W, 3], the box read as four boxes)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(3)
+    imgs = rng.integers(0, 256, (2, 40, 48, 3), dtype=np.uint8)
+    box = np.array([4.0, 2.0, 30.0, 37.0])
+    want = estimate(imgs, synthetic_run, person_boxes=[box, box])
+    got = estimate(jnp.asarray(imgs), synthetic_run, person_boxes=jnp.asarray([box, box]))
+    np.testing.assert_allclose(got.points, want.points, atol=1e-4)
+    one = estimate(imgs[0], synthetic_run, person_boxes=jnp.asarray(box))
+    np.testing.assert_allclose(one.points, want.points[:1], atol=1e-4)
+
+
 def test_naming_the_models_own_readout_changes_nothing():
     """readout= the shipped model's validated read-out gives readout=None's points and spatial setting: the spatial
     default is the validated read-out's whichever read-out is named (naming it turned the spatial model on)."""

@@ -92,7 +92,7 @@ def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.nda
     n = len(imgs)
     if boxes is None:
         return [None] * n
-    if (isinstance(boxes, np.ndarray) and boxes.ndim == 1) or (
+    if getattr(boxes, "ndim", None) == 1 or (  # an array [4] (numpy, JAX, ...)
             isinstance(boxes, (list, tuple)) and boxes and all(isinstance(v, numbers.Real) for v in boxes)):
         boxes = [boxes]  # one box, an array [4] or a sequence of numbers: the one image's
     try:

@@ -283,7 +283,8 @@ def as_images(images) -> list[np.ndarray]:
     """images as a list of uint8 RGB [H, W, 3] arrays.
 
     Args:
-        images: one uint8 RGB [H, W, 3], a list or tuple of them (any sizes), or an array [N, H, W, 3].
+        images: one uint8 RGB [H, W, 3], a list or tuple of them (any sizes), or an array [N, H, W, 3] (numpy or
+            JAX).
 
     Returns:
         N uint8 arrays [H, W, 3] (not copied where already numpy).
@@ -291,10 +292,8 @@ def as_images(images) -> list[np.ndarray]:
     Raises:
         InputError: no image, or one not uint8 [H, W, 3] with H, W >= 1 (one error naming the first bad one).
     """
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    elif isinstance(images, np.ndarray) or not isinstance(images, (list, tuple)):
-        images = [images]
+    if not isinstance(images, (list, tuple)):  # one array (numpy, JAX, ...): [N, H, W, 3] or one image
+        images = list(np.asarray(images)) if getattr(images, "ndim", None) == 4 else [images]
     if not images:
         raise InputError("as_images", "images", "at least one uint8 RGB image [H, W, 3]", "none")
     out = []
