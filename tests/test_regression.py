@@ -89,6 +89,19 @@ def test_fit_points_all_visible_equals_ridge_and_visibility_subsets():
     np.testing.assert_allclose(m2.b[4:6], P[:3, 2].mean(0), rtol=1e-6)
 
 
+def test_fit_points_with_too_few_rows_for_its_folds_predicts_the_mean():
+    """2 or 3 rows in 2 folds leave a fold 1 training row: no CV (ridge refuses it), so the mean of the rows, as
+    for a single row, not a near-interpolating fit with the grid's smallest lambda chosen on tied CV errors."""
+    rng = np.random.default_rng(3)
+    F, P = rng.normal(size=(4, 5)), rng.uniform(8, 30, (4, 3, 2))
+    for n in (2, 3):
+        m = landmarks.fit_points(F[:n], P[:n], folds=2, lambdas=[1e-7, 1.0])
+        assert np.all(np.isnan(m.lam))
+        np.testing.assert_allclose(landmarks.predict_points(m, F[3:]), P[None, :n].mean(1), rtol=1e-6)
+    m = landmarks.fit_points(F, P, folds=2, lambdas=[1e-7, 1.0])  # 4 rows: 2 training rows per fold
+    assert np.all(np.isfinite(m.lam))
+
+
 def test_face_error_and_mean_shape_by_hand():
     gt = np.zeros((1, 68, 2))
     gt[0, :, 0] = np.arange(68)

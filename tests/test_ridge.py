@@ -542,3 +542,23 @@ def test_cv_overflow_is_the_input_error_alone(method):
     for scale in (1e17, 1e20):
         with pytest.raises(InputError, match="not finite: float32 overflowed"):
             ridge.fit_cv(rng.normal(size=(10, 30)) * scale, rng.normal(size=(10, 2)), method=method)
+
+
+@pytest.mark.parametrize("n,folds", [(2, 2), (3, 2)])
+def test_a_fold_count_leaving_one_training_row_is_an_input_error(n, folds):
+    """2 folds of 3 rows train one fold on a single row (every lambda then predicts its mean, the CV errors tie and
+    the smallest lambda won, silently): refused like explicit folds that leave fewer than 2 training rows."""
+    X, Y = _data(n, 3, 2)
+    for fn in (ridge.cv_errors, ridge.fit_cv, ridge.cv_lambda):
+        with pytest.raises(InputError, match="ridge: field 'folds': .*at least 2 training rows"):
+            fn(X, Y, [0.1, 1.0], folds)
+    with pytest.raises(InputError, match="field 'folds'"):
+        ridge.cross_val_predict(X, Y, 0.1, folds)
+    with pytest.raises(InputError, match="ridge: field 'folds': expected an int in \\[2"):
+        ridge.fit_cv(X, Y, [0.1, 1.0], 4.0)
+
+
+def test_three_rows_in_three_folds_still_cross_validate():
+    X, Y = _data(3, 3, 2)
+    assert ridge.cv_errors(X, Y, [0.1, 1.0], 3).shape == (2, 2)
+

@@ -150,8 +150,8 @@ def make_folds(n: int, folds: int = 4, seed: int = 0, key: jax.Array | None = No
 
 
 def _resolve_folds(n: int, folds, seed: int, key) -> list[np.ndarray]:
-    if isinstance(folds, (int, np.integer)):
-        return make_folds(n, int(folds), seed, key)
+    if isinstance(folds, (int, np.integer, float)):  # make_folds refuses a float; its sets are checked as given ones
+        folds = make_folds(n, folds, seed, key)
     out = [np.asarray(f, np.int64).ravel() for f in folds]
     check(len(out) >= 2, "ridge", "folds", "at least 2 validation index sets", len(out))
     for f in out:
@@ -283,7 +283,7 @@ def cv_errors(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: i
       X: [n, d] features; Y: [n, T] or [n] targets (finite numbers).
       lambdas: [L] grid of lambdas > 0.
       folds: the number of folds (random split by `seed` or JAX `key`, `make_folds`) or explicit validation index
-        sets (each leaving at least 2 training rows).
+        sets; every fold must leave at least 2 training rows (InputError otherwise, e.g. 2 folds of 3 rows).
       seed, key: as in `make_folds`.
       dtype: "float32" or "float64".
       method: "auto" (the cheapest route by `route_costs`) or one of ROUTES ("eig", "chol", "dual", "dual-chol");

@@ -61,15 +61,23 @@ def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return images, points, visible
 
 
+def _cv_rows(rows: int, folds: int) -> bool:
+    """Whether `rows` samples are enough for `folds`-fold CV: rows >= max(folds, 2) and every fold
+    (`ridge.make_folds`, the largest ceil(rows / folds) rows) leaves at least 2 training rows (a folds below 2 is
+    left to ridge to refuse)."""
+    return rows >= max(folds, 2) and (folds < 2 or rows - -(-rows // folds) >= 2)
+
+
 def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None,
                lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0, min_rows: int = 8,
                extend_top: int = 0) -> PointsModel:
     """Ridge regressors from descriptors F [N, d] to points [N, K, 2] (lambda by CV).
 
-    All visible (and at least max(folds, 2) rows): one multi-target fit with one shared lambda. Otherwise each
-    keypoint is fitted (x and y together, own CV lambda) on the rows where it is visible; a keypoint with fewer
-    than `min_rows` visible rows (or fewer than `folds`) predicts the mean of its visible positions (or NaN when it
-    is never visible), so a single training row predicts its own points.
+    All visible (and enough rows for the CV: at least `folds`, every fold leaving at least 2 training rows): one
+    multi-target fit with one shared lambda. Otherwise each keypoint is fitted (x and y together, own CV lambda) on
+    the rows where it is visible; a keypoint with fewer than `min_rows` visible rows (or too few for the CV) predicts
+    the mean of its visible positions (or NaN when it is never visible), so a single training row predicts its own
+    points.
 
     Args:
       F: float [N, d] descriptors.
@@ -95,7 +103,7 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     check_shape(visible, "N K", "fit_points", "visible", dims, note="(one flag per point)")
     check_finite(F, np.ones(n, bool), "fit_points", "F", "finite descriptors")
     check_finite(points, visible, "fit_points", "points", "finite (x, y) where visible")
-    if np.all(visible) and n >= max(folds, 2):
+    if np.all(visible) and _cv_rows(n, folds):
         model, cv = ridge.fit_cv(F, points.reshape(n, 2 * k), lambdas, folds, seed, dtype=DTYPE, extend_top=extend_top)
         return PointsModel(model.W, model.b, np.full(k, float(model.lam)), np.full(k, str(cv.edge), "<U4"))
     W = np.zeros((F.shape[1], 2 * k), np.float32)
@@ -103,7 +111,7 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
     lam, edge = np.full(k, np.nan), np.full(k, "", "<U4")
     for j in range(k):
         rows = np.flatnonzero(visible[:, j])
-        if rows.size >= max(min_rows, folds):
+        if rows.size >= min_rows and _cv_rows(rows.size, folds):
             m, cv = ridge.fit_cv(F[rows], points[rows, j], lambdas, folds, seed, dtype=DTYPE, extend_top=extend_top)
             W[:, 2 * j : 2 * j + 2], b[2 * j : 2 * j + 2], lam[j], edge[j] = m.W, m.b, float(m.lam), str(cv.edge)
         elif rows.size:
