@@ -562,3 +562,23 @@ def test_three_rows_in_three_folds_still_cross_validate():
     X, Y = _data(3, 3, 2)
     assert ridge.cv_errors(X, Y, [0.1, 1.0], 3).shape == (2, 2)
 
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_predict_refuses_what_the_fits_refuse():
+    """predict returned NaN rows for NaN features, inf (or NaN) predictions for finite float32 features beyond the
+    model's range, and dropped the imaginary part of complex features with only a warning (so did fit): one
+    InputError each, as the fits give for their own inputs and overflows."""
+    X, Y = _data(20, 3, 2)
+    m = ridge.fit(X, Y * 1e30, 0.1)  # float32 weights of about 1e30
+    bad = X[:2].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(InputError, match="ridge.predict: field 'X': expected finite numbers.*1 non-finite"):
+        ridge.predict(m, bad)
+    with pytest.raises(InputError, match="ridge.predict: field 'X': .*fit float32.*predictions that overflowed"):
+        ridge.predict(m, np.full((2, 3), 3e38, np.float32))
+    with pytest.raises(InputError, match="ridge.predict: field 'X': expected a int or float or bool array"):
+        ridge.predict(m, X[:2] + 1j)
+    with pytest.raises(InputError, match="ridge: field 'X': expected a int or float or bool array"):
+        ridge.fit(X + 1j, Y, 0.1)
+    assert np.all(np.isfinite(ridge.predict(m, X[:2] * 1e10)))  # float64 features: promoted, no overflow
+    assert ridge.predict(m, X[:0]).shape == (0, 2)

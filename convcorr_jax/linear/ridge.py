@@ -98,9 +98,19 @@ def predict(model: RidgeModel, X) -> np.ndarray:
 
     Returns:
       [n, T] predictions (or [n] for a model fitted on a 1-D target), numpy, X's and the model's dtypes promoted.
+
+    Raises:
+      InputError: X not [n, d] real numbers, NaN/inf in X, or predictions that overflowed (as the fits refuse them).
     """
-    check_shape(X, "n d", "ridge.predict", "X", {"d": model.W.shape[0]})
-    return X @ model.W + model.b
+    X = np.asarray(X)
+    check_shape(X, "n d", "ridge.predict", "X", {"d": model.W.shape[0]}, dtype="int | float | bool")
+    bad = int(np.size(X) - np.count_nonzero(np.isfinite(X)))
+    check(bad == 0, "ridge.predict", "X", "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
+    with quiet():
+        out = X @ model.W + model.b
+    check(bool(np.isfinite(out).all()), "ridge.predict", "X", f"features whose predictions fit {out.dtype} (rescale "
+          "X, or fit in float64)", "predictions that overflowed (X @ W + b not finite)")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- input checks
@@ -112,10 +122,10 @@ def _precision(dtype: str):
 
 
 def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
-    X = np.asarray(X)
-    Y = np.asarray(Y)
-    dims = check_shape(X, "n>=2 d>=1", "ridge", "X", dtype="number | bool", note="(samples x features)")
-    check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="number | bool", note="(a row per row of X)")
+    X, Y = np.asarray(X), np.asarray(Y)
+    dims = check_shape(X, "n>=2 d>=1", "ridge", "X", dtype="int | float | bool", note="(samples x features)")
+    check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="int | float | bool",
+                note="(a row per row of X)")
     for name, a in (("X", X), ("Y", Y)):
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
         check(bad == 0, "ridge", name, "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
