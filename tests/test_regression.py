@@ -320,6 +320,40 @@ def test_regression_bad_inputs_give_one_input_error():
         directions.learn_direction(F, F @ np.arange(5.0), extrapolate=-1.0)
 
 
+def test_task_tables_check_the_test_split_before_fitting():
+    """A test split that does not fit the training one is an InputError naming the argument, raised before the fits:
+    landmark_table used to fail in numpy's broadcast (P_test of another count) or name predict_points' 'F' (R_test
+    missing); rgb_reconstruction and segmentation_table named ridge.predict's 'X' after the whole fit (F_test of
+    another width); num_classes 0 read "labels in 0..-1", size 0 ridge's 'Y'."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(4)
+    F, P = rng.normal(size=(12, 5)), rng.uniform(8, 30, (12, 68, 2))
+    with pytest.raises(InputError, match="landmark_table: field 'P_test'"):
+        landmarks.landmark_table(F, P, F[:3], P[:4])
+    with pytest.raises(InputError, match="landmark_table: field 'R_test'.*both splits or for neither"):
+        landmarks.landmark_table(F, P, F[:3], P[:3], R_train=F)
+    with pytest.raises(InputError, match="landmark_table: field 'R_train'"):
+        landmarks.landmark_table(F, P, F[:3], P[:3], R_test=F[:3])
+
+    def refuse_before_fit(match, fn, *args, **kw):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ridge, "fit_cv", lambda *a, **k: pytest.fail("fitted before checking the test split"))
+            with pytest.raises(InputError, match=match):
+                fn(*args, **kw)
+
+    images = rng.integers(0, 255, (12, 20, 20, 3), dtype=np.uint8)
+    refuse_before_fit("rgb_reconstruction: field 'F_test': expected shape \\[N, D=5\\]", rgb.rgb_reconstruction,
+                      F[:8], images[:8], F[8:, :4], images[8:], size=6)
+    refuse_before_fit("rgb_reconstruction: field 'size'", rgb.rgb_reconstruction, F[:8], images[:8], F[8:],
+                      images[8:], size=0)
+    labels = rng.integers(0, 3, (12, 20, 20)).astype(np.uint8)
+    refuse_before_fit("segmentation_table: field 'F_test': expected shape \\[N, D=5\\]",
+                      segmentation.segmentation_table, F[:8], labels[:8], F[8:, :4], labels[8:], 3, grid=5)
+    refuse_before_fit("segmentation_table: field 'num_classes'", segmentation.segmentation_table, F[:8],
+                      labels[:8] * 0, F[8:], labels[8:] * 0, 0, grid=5)
+
+
 def test_learn_direction_refuses_inputs_that_give_no_direction():
     """A constant attribute or constant descriptors fit all-zero weights: an InputError, not a zero 'unit'
     direction along which move_along changes nothing; likewise an infinite widening and a step count below 1."""

@@ -205,7 +205,16 @@ def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, 
     Returns:
       A `LandmarkResult` keyed "Dataset Bias", "RGB + ridge" (when given), "ConvNet + ridge"; lam is the ConvNet
       model's lambda.
+
+    Raises:
+      InputError: P_test not [M, K, 2] with a row per row of F_test, only one of R_train, R_test given, or
+        `fit_points`' and `predict_points`' checks.
     """
+    dims = check_shape(F_test, "M D", "landmark_table", "F_test", note="(test descriptors)")
+    check_shape(P_test, "M K 2", "landmark_table", "P_test", dims, note="(one row of (x, y) landmarks per test "
+                "descriptor)")
+    check((R_train is None) == (R_test is None), "landmark_table", "R_test" if R_test is None else "R_train",
+          "pixel descriptors for both splits or for neither", f"{'R_train' if R_test is None else 'R_test'} alone")
     pred = {"Dataset Bias": _mean_shape(P_train, len(P_test))}
     if R_train is not None:
         pred["RGB + ridge"] = predict_points(fit_points(R_train, P_train, None, lambdas, folds, seed), R_test)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check_shape
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.features import resize_images
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
@@ -77,10 +77,16 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
       originals [M, size, size, 3], the chosen lambda and whether it is at an edge of the lambdas evaluated.
 
     Raises:
-      InputError: descriptors and images of different counts (or images not uint8 [N, H, W, 3]).
+      InputError: descriptors and images of different counts (or images not uint8 [N, H, W, 3]), F_test not as
+        wide as F_train, or size not an int >= 1.
     """
+    check(isinstance(size, (int, np.integer)) and size >= 1, "rgb_reconstruction", "size", "an int >= 1 (pixels)",
+          size)
+    width: dict[str, int] = {}
     for split, F, images in (("train", F_train, images_train), ("test", F_test, images_test)):
-        dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}")
+        dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}", width, note="(descriptors, as wide as "
+                           "F_train)")
+        width = {"D": dims["D"]}
         check_shape(images, "N H W 3", "rgb_reconstruction", f"images_{split}", dims, "uint8",
                     note="(one 0..255 RGB image per descriptor)")
     Y_tr = _rgb_targets(images_train, size)

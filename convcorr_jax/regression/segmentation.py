@@ -100,7 +100,8 @@ class SegModel:
         return np.asarray(_upsample(jnp.asarray(s, jnp.float32), tuple(image_hw))) if image_hw else np.asarray(s)
 
 
-def _check_split(F, labels, num_classes: int, split: str) -> np.ndarray:
+def _check_split(F, labels, num_classes: int, split: str, width: dict[str, int] | None = None
+                 ) -> tuple[np.ndarray, dict[str, int]]:
     """InputError unless F is [N, d] and labels [N, H, W] with values in 0..C-1 or `VOID`.
 
     Args:
@@ -108,18 +109,19 @@ def _check_split(F, labels, num_classes: int, split: str) -> np.ndarray:
       labels: int [N, H, W] label maps.
       num_classes: C, background included.
       split: "train" or "test", for the error.
+      width: {"D": d} of the training descriptors, which F must match (None: any d).
 
     Returns:
-      labels as a numpy array.
+      (labels as a numpy array, {"D": d} of F).
     """
     labels = np.asarray(labels)
-    dims = check_shape(F, "N D", "segmentation_table", f"F_{split}")
+    dims = check_shape(F, "N D", "segmentation_table", f"F_{split}", width, note="(descriptors, as wide as F_train)")
     check_shape(labels, "N H W", "segmentation_table", f"labels_{split}", dims, dtype="int | uint",
                 note="(one label map per descriptor)")
     bad = (labels != VOID) & ((labels < 0) | (labels >= num_classes))
     check(not bad.any(), "segmentation_table", f"labels_{split}", f"labels in 0..{num_classes - 1} or {VOID} (void)",
           sorted(set(np.unique(labels[bad]).tolist()))[:5])
-    return labels
+    return labels, {"D": dims["D"]}
 
 
 def _fit_segmentation(F: np.ndarray, labels: np.ndarray, num_classes: int, grid: int = GRID,
@@ -177,10 +179,13 @@ def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: 
       [M, H', W', C] upsampled to the label size, and their arg-max [M, H', W'].
 
     Raises:
-      InputError: descriptors and label maps of different counts, or a label outside 0..C-1 that is not void.
+      InputError: descriptors and label maps of different counts, F_test not as wide as F_train, num_classes not an
+        int >= 1, or a label outside 0..C-1 that is not void.
     """
-    labels_train = _check_split(F_train, labels_train, num_classes, "train")
-    labels_test = _check_split(F_test, labels_test, num_classes, "test")
+    check(isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool) and num_classes >= 1,
+          "segmentation_table", "num_classes", "an int >= 1 (classes, background included)", num_classes)
+    labels_train, width = _check_split(F_train, labels_train, num_classes, "train")
+    labels_test, _ = _check_split(F_test, labels_test, num_classes, "test", width)
     model = _fit_segmentation(F_train, labels_train, num_classes, grid, lambdas, folds, seed)
     scores = model.scores(F_test, labels_test.shape[1:3])
     pred = scores.argmax(-1)
