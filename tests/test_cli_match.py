@@ -91,7 +91,7 @@ def test_match_without_matplotlib_writes_its_json_and_says_the_figure_was_skippe
     ("p.json", "[]", "points"),
     ("p.csv", "x,y\n1,2\n3,four\n", "x,y rows[1]"),
     ("p.csv", "x,y\n", "x,y rows"),
-    ("p.json", '[[1, "nan"]]', "points"),
+    ("p.json", '[[1, "nan"]]', "points[0]"),  # named by its row, as documented
 ])
 def test_bad_points_file_is_one_line_naming_file_and_field(tmp_path, name, text, field):
     path = tmp_path / name

@@ -121,6 +121,18 @@ def test_a_json_integer_beyond_floats_range_is_refused_in_one_line(tmp_path):
     assert "field 'points[0]': expected two numbers x, y (pixels)" in _refused(tmp_path / "p.json")
 
 
+@pytest.mark.parametrize("name, text, field, got", [
+    ("p.csv", "x,y\n1,2\n3,4\n5,nan\n7,inf\n", "x,y rows[2]", "['5', 'nan'] (a NaN or infinite value; 2 such rows"),
+    ("p.json", "[[1, 2], [NaN, 3]]", "points[1]", "[nan, 3] (a NaN or infinite value)"),
+    ("q.json", '{"points_b": [null, [1, 2], [4, Infinity]]}', "points_b[2]", "[4, inf] (a NaN or infinite value)"),
+])
+def test_a_non_finite_point_is_refused_naming_its_row(tmp_path, name, text, field, got):
+    """A NaN / inf point is named by its row, as `read_points` documents ("points[2]"); the line named no row, so a
+    long file's bad point had to be hunted for."""
+    (tmp_path / name).write_text(text)
+    assert f"field '{field}': expected finite x, y, got {got}" in _refused(tmp_path / name)
+
+
 @pytest.mark.parametrize("name, make, got", [
     ("photo.png", lambda p: Image.new("RGB", (8, 8)).save(p), "binary data (a PNG image)"),
     ("photo.json", lambda p: Image.new("RGB", (8, 8)).save(p, format="JPEG"), "binary data (a JPEG image)"),

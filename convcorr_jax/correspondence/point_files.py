@@ -135,8 +135,10 @@ def _rows(p: Path, rows: object, where: str, nulls: bool = False) -> np.ndarray:
                              _short(r))
     pts = np.asarray(out, np.float64)
     given = np.array([not (nulls and r is None) for r in rows])
-    if not np.all(np.isfinite(pts[given])):
-        raise InputError(p, where, "finite x, y", "a NaN or infinite value")
+    bad = np.flatnonzero(given & ~np.all(np.isfinite(pts), -1))
+    if len(bad):  # named by its row, as a row of no two numbers is: the first of them, and how many
+        raise InputError(p, f"{where}[{int(bad[0])}]", "finite x, y", f"{_short(rows[bad[0]])} (a NaN or infinite "
+                         f"value{f'; {len(bad)} such rows in all' if len(bad) > 1 else ''})")
     if not given.any():
         raise InputError(p, where, "at least one [x, y] point", "only null points")
     return pts
