@@ -227,6 +227,8 @@ GOOD = np.zeros((70, 80, 3), np.uint8)
     (dict(points_a=[[1, 2, 3]]), "points_a"),
     (dict(points_a=[["x", "y"]]), "points_a"),
     (dict(points_a=np.zeros((0, 2))), "points_a"),
+    (dict(points_a=np.array([[1 + 2j, 3]])), "points_a"),  # the imaginary parts were dropped with a warning only
+    (dict(image_a=[GOOD, GOOD], image_b=[GOOD, GOOD], points_a=[[[1, 1]], np.array([[2j, 2]])]), "points_a[1]"),
     (dict(method="sgd"), "method"),
     (dict(backbone="resnet50"), "backbone"),
     (dict(colour="red"), "colour"),

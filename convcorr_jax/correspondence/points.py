@@ -253,6 +253,8 @@ def _pairs(image_a, image_b, points_a, batched: bool) -> tuple[list, list, np.nd
         images_a.append(check_images(a if hasattr(a, "dtype") else np.asarray(a), SOURCE, at("image_a"), 3))
         images_b.append(check_images(b if hasattr(b, "dtype") else np.asarray(b), SOURCE, at("image_b"), 3))
         try:
+            if np.iscomplexobj(q):  # np.asarray(q, float64) kept the real parts with a ComplexWarning only
+                raise TypeError
             q = np.asarray(q, np.float64)
         except (TypeError, ValueError):
             raise InputError(SOURCE, at("points_a"), "numbers (x, y pixels)", type(q).__name__) from None
