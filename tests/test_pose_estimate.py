@@ -217,6 +217,18 @@ def test_jax_arrays_are_images_and_boxes_as_numpy_arrays_are(synthetic_run):
     np.testing.assert_allclose(one.points, want.points[:1], atol=1e-4)
 
 
+def test_two_boxes_for_one_image_say_to_give_the_image_once_per_box(synthetic_run):
+    """Two people in one photo: the error says how (the image once per box), and doing so estimates both."""
+    img = np.random.default_rng(4).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    boxes = [[4.0, 2.0, 30.0, 37.0], [10.0, 5.0, 40.0, 39.0]]
+    with pytest.raises(InputError, match="several people in one image: give the image once per box"):
+        estimate(img, synthetic_run, person_boxes=boxes)
+    assert estimate([img, img], synthetic_run, person_boxes=boxes).points.shape[0] == 2
+    with pytest.raises(InputError) as e:  # fewer boxes than images: no such hint
+        estimate([img, img], synthetic_run, person_boxes=boxes[:1])
+    assert "several people" not in str(e.value)
+
+
 def test_naming_the_models_own_readout_changes_nothing():
     """readout= the shipped model's validated read-out gives readout=None's points and spatial setting: the spatial
     default is the validated read-out's whichever read-out is named (naming it turned the spatial model on)."""

@@ -101,7 +101,9 @@ def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.nda
         raise InputError("estimate", name, f"{n} boxes (a list, one per image, None for the whole image)",
                          boxes) from None
     if len(boxes) != n:
-        raise InputError("estimate", name, f"{n} boxes (one per image, None for the whole image)", len(boxes))
+        more = "; several people in one image: give the image once per box" if len(boxes) > n else ""
+        raise InputError("estimate", name, f"{n} boxes (one per image, None for the whole image{more})",
+                         len(boxes))
     return [None if b is None else geometry.check_box(b, im.shape[:2], "estimate", f"{name}[{i}]", f"images[{i}]")
             for i, (b, im) in enumerate(zip(boxes, imgs))]
 
