@@ -66,7 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core.errors import check, check_shape
-from convcorr_jax.linear.ridge_checks import check_range, quiet
+from convcorr_jax.linear.ridge_checks import check_finite_entries, check_range, quiet
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
 from convcorr_jax.linear.ridge_routes import METHODS, ROUTES, check_method, choose_route, route_costs
@@ -104,8 +104,7 @@ def predict(model: RidgeModel, X) -> np.ndarray:
     """
     X = np.asarray(X)
     check_shape(X, "n d", "ridge.predict", "X", {"d": model.W.shape[0]}, dtype="int | float | bool")
-    bad = int(np.size(X) - np.count_nonzero(np.isfinite(X)))
-    check(bad == 0, "ridge.predict", "X", "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
+    check_finite_entries(X, "ridge.predict", "X")
     with quiet():
         out = X @ model.W + model.b
     check(bool(np.isfinite(out).all()), "ridge.predict", "X", f"features whose predictions fit {out.dtype} (rescale "
@@ -127,8 +126,7 @@ def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
     check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="int | float | bool",
                 note="(a row per row of X)")
     for name, a in (("X", X), ("Y", Y)):
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        check(bad == 0, "ridge", name, "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
+        check_finite_entries(a, "ridge", name)
     squeeze = Y.ndim == 1
     return X, (Y[:, None] if squeeze else Y), squeeze
 
