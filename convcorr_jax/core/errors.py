@@ -272,6 +272,29 @@ points[0, 0] (1 point in all)
                          f"{'s' if len(bad) > 1 else ''} in all)")
 
 
+def check_finite_entries(a, source, field: str, expected: str = "finite numbers (no NaN/inf)") -> None:
+    """Refuse an array with NaN or inf anywhere: one InputError naming `field` and how many entries are not finite
+    (features, targets, attributes: where the count says more than an index).
+
+    Args:
+      a: an array of numbers, any shape (numpy or array-like).
+      source, field: where `a` came from, for the error.
+      expected: what was expected, in words.
+
+    Returns:
+      None.
+
+    >>> check_finite_entries(np.array([[1.0, np.inf], [np.nan, 0.0]]), "ridge", "X")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: ridge: field 'X': expected finite numbers (no NaN/inf), got 2 non-finite \
+entries
+    """
+    a = np.asarray(a)
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    check(bad == 0, source, field, expected, f"{bad} non-finite entries")
+
+
 def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "") -> np.ndarray:
     """Class ids as int64, refused (one InputError naming the first few) when any is outside 0..num_classes-1.
 

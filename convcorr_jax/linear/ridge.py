@@ -65,8 +65,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
-from convcorr_jax.linear.ridge_checks import check_finite_entries, check_range, quiet
+from convcorr_jax.core.errors import check, check_finite_entries, check_shape
+from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
 from convcorr_jax.linear.ridge_routes import METHODS, ROUTES, check_method, choose_route, route_costs

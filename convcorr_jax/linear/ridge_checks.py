@@ -1,6 +1,6 @@
 """The input and range checks of the ridge fits and their cross-validation (`convcorr_jax.linear.ridge`,
-`convcorr_jax.linear.ridge_kernels`). NaN or inf in the inputs is refused with a count (`check_finite_entries`);
-finite features or targets too large for the dtype (float32, about 1e17 and up)
+`convcorr_jax.linear.ridge_kernels`). NaN or inf in the inputs is refused with a count
+(`core.errors.check_finite_entries`); finite features or targets too large for the dtype (float32, about 1e17 and up)
 overflow the Gram / kernel, the weights or the CV errors. A Cholesky or eigen solve of an overflowed Gram returns
 zeros or NaN (or fails with LinAlgError), and NaN CV errors would choose the first lambda, so every route checks what
 it computed, outside the jitted functions, and refuses it with one InputError; numpy's overflow warnings on the way
@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import InputError
 
-__all__ = ["check_finite_entries", "check_range", "quiet"]
+__all__ = ["check_range", "quiet"]
 
 _WHAT = {"gram": "the Gram X^T X of the centred X is", "kernel": "the kernel X X^T of the centred X is",
          "weights": "the ridge weights W, b are"}
@@ -29,20 +29,6 @@ def quiet() -> np.errstate:
       The `np.errstate` context manager.
     """
     return np.errstate(over="ignore", invalid="ignore")
-
-
-def check_finite_entries(a: np.ndarray, source: str, name: str) -> None:
-    """InputError naming `name` and how many of its entries are NaN or inf (the fits' X and Y, predict's X).
-
-    Args:
-      a: a numpy array of numbers.
-      source, name: where it came from and its argument name, for the error.
-
-    Returns:
-      None.
-    """
-    bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-    check(bad == 0, source, name, "finite numbers (no NaN/inf)", f"{bad} non-finite entries")
 
 
 def _finite(values) -> bool:

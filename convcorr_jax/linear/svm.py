@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_finite_entries, check_shape
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -223,8 +223,7 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
     Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
     check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), "fit_binary", "C", "finite C > 0", np.asarray(C))
-    bad = int(X.size - np.count_nonzero(np.isfinite(X)))
-    check(bad == 0, "fit_binary", "X", "finite features (no NaN/inf)", f"{bad} non-finite entries")
+    check_finite_entries(X, "fit_binary", "X", "finite features (no NaN/inf)")
     check(loss in ("squared_hinge", "hinge"), "fit_binary", "loss", "'squared_hinge' or 'hinge'", loss)
     solver = solver or ("newton" if loss == "squared_hinge" else "dcd")
     check(solver in ("newton", "dcd"), "fit_binary", "solver", "'newton' or 'dcd'", solver)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_finite_entries, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
@@ -58,8 +58,8 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
           "a finite factor > 0", extrapolate)
     dims = check_shape(F, "N D", "learn_direction", "F", note="(descriptors)")
     check_shape(attribute, "N", "learn_direction", "attribute", dims, note="(one value per row of F)")
-    bad = int(np.size(attribute) - np.count_nonzero(np.isfinite(np.asarray(attribute, np.float64))))
-    check(bad == 0, "learn_direction", "attribute", "finite values (no NaN/inf)", f"{bad} non-finite entries")
+    check_finite_entries(np.asarray(attribute, np.float64), "learn_direction", "attribute",
+                         "finite values (no NaN/inf)")
     model, err = ridge.fit_cv(F, np.asarray(attribute, np.float64), lambdas, folds, seed, dtype=DTYPE)
     for name, a, got in (("attribute", attribute, "the same value in every row"),
                          ("F", F, "every column the same in every row")):  # finite, right shapes: ridge checked them
