@@ -132,15 +132,19 @@ def run(args: argparse.Namespace) -> int:
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     moved = np.all(np.isfinite(t.points), -1)
     off_b = moved & ~valid_keypoints(t.points, b.shape[:2])  # carried past B's edge: kept, flagged
+    off_a = ~valid_keypoints(pts, a.shape[:2])  # not on A: nothing to carry, null in points_b
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
            "points_format": pf.format, "points_a": _listed(pts), "points_b": _listed(t.points),
            "off_b": [bool(o) if m else None for m, o in zip(moved, off_b)], "n_off_b": int(off_b.sum()),
+           "n_off_a": int(off_a.sum()),
            "confidence": conf, "confidence_is": CONFIDENCE, "ran": ran,
            "networks": [{"backbone": n, "taps": list(taps)} for n, taps in used.networks],
            "config": {**config.to_dict(used), "method": used.resolved_method}, "tap_names": list(used.tap_names),
            "grid": used.grid_spec, "weights": args.weights or "pretrained", "versions": runinfo.versions(),
            "figure": None if fig is None else str(fig), "seconds": round(time.perf_counter() - t0, 2)}
     io.write_json(out, res)
-    print(f"matched {len(pts)} points of {args.image_a} into {args.image_b}: {int(moved.sum())} moved, "
-          f"{res['n_off_b']} of them outside B (off_b); {ran}; wrote {out}{'' if fig is None else f', {fig}'}")
+    skipped = f" ({res['n_off_a']} off A: null in points_b)" if res["n_off_a"] else ""
+    print(f"matched {len(pts)} point{'s' * (len(pts) != 1)} of {args.image_a} into {args.image_b}: "
+          f"{int(moved.sum())} moved{skipped}, {res['n_off_b']} of them outside B (off_b); {ran}; wrote {out}"
+          f"{'' if fig is None else f', {fig}'}")
     return 0

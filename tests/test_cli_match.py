@@ -140,7 +140,8 @@ def test_an_output_over_an_input_or_another_output_exits_2_before_any_work(tmp_p
 def test_points_carried_outside_b_are_kept_flagged_and_counted(tmp_path, capsys):
     """The carry adds each point's (scaled) offset from its carrying nodes to their matches, unclamped: points near
     A's edge can land outside B. They keep their coordinates (the numbers are the library's) and are flagged in
-    off_b, counted in n_off_b and in the printed line; a point off A is null in all three."""
+    off_b, counted in n_off_b and in the printed line; a point off A is null in all three, counted in n_off_a and
+    named in the line (it was counted nowhere: "6 points ... 5 moved" without a word on the sixth)."""
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     blocks = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
@@ -156,7 +157,9 @@ def test_points_carried_outside_b_are_kept_flagged_and_counted(tmp_path, capsys)
     assert res["off_b"] == [o if p is not None else None for p, o in zip(pb, outside)]
     assert res["n_off_b"] == sum(outside)
     line = capsys.readouterr().out
-    assert f": 5 moved, {sum(outside)} of them outside B (off_b);" in line, line
+    assert res["n_off_a"] == 1
+    assert f"matched 6 points of {tmp_path / 'a.png'} into {tmp_path / 'b.png'}: 5 moved (1 off A: null in " \
+        f"points_b), {sum(outside)} of them outside B (off_b);" in line, line
 
 
 def _spy(monkeypatch, fake: bool):
