@@ -217,13 +217,26 @@ def test_jax_arrays_are_images_and_boxes_as_numpy_arrays_are(synthetic_run):
     np.testing.assert_allclose(one.points, want.points[:1], atol=1e-4)
 
 
-def test_two_boxes_for_one_image_say_to_give_the_image_once_per_box(synthetic_run):
-    """Two people in one photo: the error says how (the image once per box), and doing so estimates both."""
+def test_one_image_with_several_boxes_is_one_person_per_box(synthetic_run):
+    """Several people in one photo: one image (an array [H, W, 3], a list of one or an array [1, H, W, 3]) with P
+    boxes gives P rows in box order, each what a call with that image and that box alone gives (was refused: "give
+    the image once per box"); N > 1 images keep one box per image, and the error says how for one photo."""
     img = np.random.default_rng(4).integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    boxes = [[4.0, 2.0, 30.0, 37.0], [10.0, 5.0, 40.0, 39.0]]
-    with pytest.raises(InputError, match="several people in one image: give the image once per box"):
-        estimate(img, synthetic_run, person_boxes=boxes)
-    assert estimate([img, img], synthetic_run, person_boxes=boxes).points.shape[0] == 2
+    boxes = [[4.0, 2.0, 30.0, 37.0], [10.0, 5.0, 40.0, 39.0], [0.0, 0.0, 20.0, 20.0]]
+    got = estimate(img, synthetic_run, person_boxes=boxes)
+    assert got.points.shape[0] == got.confidence.shape[0] == got.torso.shape[0] == len(got) == 3
+    for as_given in ([img], img[None]):
+        np.testing.assert_array_equal(estimate(as_given, synthetic_run, person_boxes=np.array(boxes)).points,
+                                      got.points)
+    for i, box in enumerate(boxes):
+        alone = estimate(img, synthetic_run, person_boxes=box)
+        np.testing.assert_allclose(got.points[i], alone.points[0], atol=1e-6)
+        np.testing.assert_allclose(got.confidence[i], alone.confidence[0], atol=1e-6)
+        np.testing.assert_allclose(got.torso[i], alone.torso[0], atol=1e-6)
+    with pytest.raises(InputError, match="several people in one photo: give that one image with all its boxes"):
+        estimate([img, img], synthetic_run, person_boxes=boxes)
+    with pytest.raises(InputError, match=r"person_boxes\[2\].*images\[0\]"):  # each box checked against the one image
+        estimate(img, synthetic_run, person_boxes=[*boxes[:2], [100.0, 100.0, 120.0, 120.0]])
     with pytest.raises(InputError) as e:  # fewer boxes than images: no such hint
         estimate([img, img], synthetic_run, person_boxes=boxes[:1])
     assert "several people" not in str(e.value)

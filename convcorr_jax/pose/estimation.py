@@ -4,9 +4,10 @@ name (`pose.shipped`: "person", "flic", "flic_256") or a `convcorr train pose` r
     poses = estimate(image)                                     # image: uint8 RGB [H, W, 3], any size; model "person"
     poses = estimate([img_a, img_b], "flic_256", person_boxes=[box_a, None])   # boxes around the whole person
     poses = estimate([img_a, img_b], "flic", torso_boxes=[torso_box_a, None])  # FLIC's torso boxes
+    poses = estimate(team_photo, person_boxes=[box_a, box_b, box_c])   # several people in one photo: a row per box
     poses = estimate(frames, two_pass=True, torso=torso_points)                 # whole frames (`two_pass`)
-    poses.warned[i]      # the person's mean confidence is below the model's threshold (`pose.readout`)
-    poses.points[i]      # [K, 2] (x, y) in image i's pixels (0-based, pixel centres at integers)
+    poses.warned[i]      # person i's mean confidence is below the model's threshold (`pose.readout`)
+    poses.points[i]      # [K, 2] (x, y) in person i's image's pixels (0-based, pixel centres at integers)
     poses.confidence[i]  # [K] in [0, 1]: the coarse heat-map's value at the joint's cell
     poses.names          # the K joint names (FLIC: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose)
     model = load("flic")                                        # the loaded model (cached), e.g. model.skeleton
@@ -85,13 +86,17 @@ from convcorr_jax.pose.two_pass import estimate_frames
 CROP_TEST_TIME = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
 
 
-def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.ndarray | None]:
-    """One checked box per image (`geometry.check_box`: finite, x0 <= x1, y0 <= y1, overlapping the image), or
-    None entries (the whole image); a single box (an array [4] or four numbers) is one image's; InputError naming
-    boxes[i] and images[i] otherwise."""
+def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes"
+              ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
+    """(one checked box per person, the image of each person): one box per image, or for ONE image any number of
+    boxes, each a person of that image (the image once per box, a reference, not a copy).
+
+    Boxes are checked by `geometry.check_box` (finite, x0 <= x1, y0 <= y1, overlapping the image); None entries:
+    the whole image; a single box (an array [4] or four numbers) is one image's; InputError naming boxes[i] and
+    images[i] otherwise."""
     n = len(imgs)
     if boxes is None:
-        return [None] * n
+        return [None] * n, imgs
     if getattr(boxes, "ndim", None) == 1 or (  # an array [4] (numpy, JAX, ...)
             isinstance(boxes, (list, tuple)) and boxes and all(isinstance(v, numbers.Real) for v in boxes)):
         boxes = [boxes]  # one box, an array [4] or a sequence of numbers: the one image's
@@ -100,12 +105,15 @@ def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes") -> list[np.nda
     except TypeError:  # a number, None-like objects: not a sequence of boxes
         raise InputError("estimate", name, f"{n} boxes (a list, one per image, None for the whole image)",
                          boxes) from None
-    if len(boxes) != n:
-        more = "; several people in one image: give the image once per box" if len(boxes) > n else ""
+    if n == 1 and len(boxes) > 1:  # several people in one photo: one person per box
+        imgs = imgs * len(boxes)
+    elif len(boxes) != n:
+        more = "; several people in one photo: give that one image with all its boxes" if len(boxes) > n else ""
         raise InputError("estimate", name, f"{n} boxes (one per image, None for the whole image{more})",
                          len(boxes))
-    return [None if b is None else geometry.check_box(b, im.shape[:2], "estimate", f"{name}[{i}]", f"images[{i}]")
-            for i, (b, im) in enumerate(zip(boxes, imgs))]
+    image = "images[0]" if n == 1 else "images[{}]"
+    return [None if b is None else geometry.check_box(b, im.shape[:2], "estimate", f"{name}[{i}]", image.format(i))
+            for i, (b, im) in enumerate(zip(boxes, imgs))], imgs
 
 
 def _torso_inside(run: PoseModel, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -261,9 +269,12 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
              readout: str | None = None, batch: int = BATCH, flip: bool | None = None,
              scales: Sequence[float] | None = None, merge: str | None = None, person_boxes=None,
              two_pass: bool = False, torso=None, torso_boxes=None) -> Poses:
-    """Joints of the person in each image from a trained model (module docstring).
+    """Joints of the person in each image, or of each boxed person in one image, from a trained model (module
+    docstring).
 
-    The one call for photos, person crops (torso_boxes or person_boxes) and whole frames (two_pass).
+    The one call for photos, person crops (torso_boxes or person_boxes) and whole frames (two_pass). People: one
+    per image (N images, N boxes or none), or, for ONE image (an array [H, W, 3] or a list / array of one) with
+    P > 1 boxes, one per box, in the boxes' order (several people in one photo; the image is not copied).
 
     Args:
       images: a uint8 RGB image [H, W, 3], a list of them (any sizes) or an array [N, H, W, 3].
@@ -285,7 +296,8 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         two_pass: `FRAME_TEST_TIME`'s). `CROP_TEST_TIME` holds the settings chosen for FLIC person crops.
       merge: "mean" or "median" (of x and of y over the scales); None: "mean".
       person_boxes: None, or one box around the whole visible person per image (None entries: the whole image; a
-        single box, an array [4] or four numbers, for a single image), as detectors draw them: (x0, y0, x1, y1)
+        single box, an array [4] or four numbers, for a single image), or P boxes (a list or an array [P, 4]) for
+        one image, one per person in it, as detectors draw them: (x0, y0, x1, y1)
         0-based inclusive pixels, finite, x0 <= x1, y0 <= y1, overlapping the image (partly outside is fine).
         Torso-crop models find the torso inside it (`pose.person_boxes`, settings chosen on FLIC's validation
         movies) and crop around that as training did; other models take it as their box.
@@ -294,26 +306,30 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
         None). Boxes, readout and spatial are the two passes' own there.
       torso: with two_pass only: the person's torso point per frame [N, 2] (x, y pixels inside the frame; None:
         the frames' centres).
-      torso_boxes: None, or the person's torso box per image (None entries: the whole image), as FLIC labels it
-        (shoulders to hips), checked as person_boxes; only for a model trained on torso-box crops
-        (`PoseModel.torso_crops`: FLIC's), which crops about it exactly as training did.
+      torso_boxes: None, or the person's torso box per image (None entries: the whole image), or P torso boxes for
+        one image (one per person), as FLIC labels it (shoulders to hips), checked as person_boxes; only for a
+        model trained on torso-box crops (`PoseModel.torso_crops`: FLIC's), which crops about it exactly as
+        training did.
 
     Returns:
-      `Poses`: points float32 [N, K, 2] (x, y) in each image's pixels, confidence float32 [N, K] in [0, 1],
-      names [K], the torso points float32 [N, 2] and torso boxes float32 [N, 4] used (NaN rows: none), and
-      `Poses.warned`: the people below the model's confidence threshold.
+      `Poses` of P people (P = N, one per image; one image with P boxes: one per box, in order): points float32
+      [P, K, 2] (x, y) in each person's image's pixels, confidence float32 [P, K] in [0, 1], names [K], the torso
+      points float32 [P, 2] and torso boxes float32 [P, 4] used (NaN rows: none), and `Poses.warned` [P]: the
+      people below the model's confidence threshold.
 
     Raises:
       InputError: bad images, batch, readout, spatial, flip, scales or merge; a box not finite, inverted or wholly
         outside its image, or a torso point outside its frame (naming torso_boxes[i] / person_boxes[i] /
-        boxes[i] / torso[i] and images[i]); two of torso_boxes, person_boxes and boxes given; torso_boxes for a
-        model without torso crops; torso without two_pass; a model that cannot be loaded or lacks a required
-        spatial model.
+        boxes[i] / torso[i] and images[i]); N > 1 images and a different number of boxes; two of torso_boxes,
+        person_boxes and boxes given; torso_boxes for a model without torso crops; torso without two_pass; a model
+        that cannot be loaded or lacks a required spatial model.
 
     >>> photo = np.zeros((240, 320, 3), np.uint8)                        # no one there
     >>> poses = estimate(photo, "flic", person_boxes=[(60, 10, 260, 239)])
     >>> poses.points.shape, poses.names[:3], bool(poses.warned[0])
     ((1, 11, 2), ('lsho', 'lelb', 'lwri'), True)
+    >>> estimate(photo, "flic", person_boxes=[(20, 10, 150, 239), (160, 10, 300, 239)]).points.shape  # two people
+    (2, 11, 2)
     """
     predict.check_batch(batch, "estimate")
     if two_pass:
@@ -328,8 +344,7 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
     model = default_model(torso_boxes=name in ("torso_boxes", "boxes")) if model is None else model
     merge = "mean" if merge is None else merge
     scales = _check_settings(readout, spatial, scales, merge, flip)
-    imgs = as_images(images)
-    box_list = _as_boxes(given, imgs, name or "boxes")
+    box_list, imgs = _as_boxes(given, as_images(images), name or "boxes")
     r = load(model)
     tc = r.config
     flip, scales = r.test_time[0] if flip is None else flip, r.test_time[1] if scales is None else scales

@@ -98,12 +98,13 @@ class PoseModel:
 
 @dataclasses.dataclass(frozen=True)
 class Poses:
-    """Joints of N images: points float32 [N, K, 2] ((x, y) pixels of each input image), confidence float32 [N, K]
-    (in [0, 1], module docstring), names [K], readout (the `predict` read-out used, e.g. "spatial_cascade"),
-    spatial (whether the spatial model was applied), torso float32 [N, 2] (its conditioning point in image pixels:
-    the box's or the image's centre); torso_boxes float32 [N, 4] or None: the torso boxes the crops were placed
-    around, given or found inside person boxes (NaN rows: none); warn_below: the model's warning threshold on a
-    person's mean confidence (`pose.readout.warning_threshold`, chosen on its validation split) or None."""
+    """Joints of P people (one per image, or one per box of a single image, `estimation.estimate`): points float32
+    [P, K, 2] ((x, y) pixels of the person's input image), confidence float32 [P, K] (in [0, 1], module docstring),
+    names [K], readout (the `predict` read-out used, e.g. "spatial_cascade"), spatial (whether the spatial model was
+    applied), torso float32 [P, 2] (its conditioning point in image pixels: the box's or the image's centre);
+    torso_boxes float32 [P, 4] or None: the torso boxes the crops were placed around, given or found inside person
+    boxes (NaN rows: none); warn_below: the model's warning threshold on a person's mean confidence
+    (`pose.readout.warning_threshold`, chosen on its validation split) or None."""
 
     points: np.ndarray
     confidence: np.ndarray
@@ -119,7 +120,7 @@ class Poses:
 
     @property
     def warned(self) -> np.ndarray:
-        """bool [N]: the people whose mean joint confidence is below `warn_below` (all False without one)."""
+        """bool [P]: the people whose mean joint confidence is below `warn_below` (all False without one)."""
         if self.warn_below is None:
             return np.zeros(len(self), bool)
         return self.confidence.mean(-1) < self.warn_below
@@ -133,7 +134,7 @@ class Poses:
                 "model's threshold (chosen on its validation split); the person may be unlike its training people")
 
     def as_dicts(self) -> list[dict[str, Any]]:
-        """One JSON-ready dict per image: {"joints": [{"name", "x", "y", "confidence"}, ...], "mean_confidence",
+        """One JSON-ready dict per person: {"joints": [{"name", "x", "y", "confidence"}, ...], "mean_confidence",
         "warning" (`warning`: a line, or None)}, with "torso_box" [4] where the crops had one."""
         out = []
         for i, (pts, conf) in enumerate(zip(self.points, self.confidence)):
