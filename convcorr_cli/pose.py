@@ -10,9 +10,10 @@ flic|RUN] [--batch N]`: the model's coarse heat-map network as ONNX for runtimes
 `--torso-box` or `--two-pass`, FLIC's protocol; `convcorr_jax.pose.shipped`, `--list-models` names each with
 its scores and what it expects) or a `convcorr train pose` run folder (`--run` is the same flag).
 The images may have any size; each is the network's input as `convcorr_jax.pose.estimate` makes it: with
-`--person-box` (one per image, in order) a box around the whole visible person, as detectors draw it (a FLIC model
-finds the torso inside it, `convcorr_jax.pose.person_boxes`); with `--torso-box` the person's torso box for a FLIC
-model (the person crop of training) or the person's box for other runs (`--box`, its former name, still works and
+`--person-box` (one per image, in order; for one image, one per person in it: several people in one photo) a box
+around the whole visible person, as detectors draw it (a FLIC model finds the torso inside it,
+`convcorr_jax.pose.person_boxes`); with `--torso-box` (given as `--person-box` is) the person's torso box for a
+FLIC model (the person crop of training) or the person's box for other runs (`--box`, its former name, still works and
 says once on stderr that it means the torso box). Every box is checked against its image before any work
 (`convcorr_jax.core.geometry.check_box`): finite, X0 <= X1 and Y0 <= Y1 (0-based inclusive pixels), overlapping the
 image (partly outside is fine); a `--torso` point must lie inside its image. With no box, a FLIC model trained on
@@ -29,15 +30,17 @@ the validation movies). `--two-pass` (FLIC models trained on person crops): whol
 (one X,Y per image; default the image's centre). Images need `--out` or `--json` (or both): a command that would
 write nothing is refused before any work. Writes:
   DIR/<image name>_pose.png  the image with the person box given (white), the torso box given or found (black) and
-                             the torso point of two passes (a black cross), the skeleton: one colour per limb (the
-                             joint set's bones, e.g. FLIC's `convcorr_jax.pose.joints.FLIC.edges`), joints as dots,
-                             and a legend strip below naming each limb and box in its colour
+                             the torso point of two passes (a black cross), the skeleton of each person of the
+                             image: one colour per limb (the joint set's bones, e.g. FLIC's
+                             `convcorr_jax.pose.joints.FLIC.edges`), joints as dots, and a legend strip below
+                             naming each limb and box in its colour
   FILE                       JSON: {"model": {"name", "kind" (shipped, model folder, run folder), "path", "digest"
                              ("sha256:..."), "digest_of" (params.npz as model.json records it, or a run folder's
                              parameters), "given" (the --model text)}, "input" (what ran, as printed), "no_box" (what
                              ran without a box, or null), "readout", "spatial", "flip", "scales", "merge",
                              "two_pass", "summary" (the printed summary line), "names" [K], "skeleton" [[i, j]...],
-                             "warn_below", "images": [{"image", "width", "height", "person_box" (given, or null),
+                             "warn_below", "images" (one per person: each image's, or each box's of the one
+                             image given, in order): [{"image", "width", "height", "person_box" (given, or null),
                              "torso_box" (the box the crops were placed around, or null), "torso_box_from" ("given",
                              "found inside the person box", "the person box", "found by the first pass"), "torso"
                              [x, y] (the spatial model's point), "torso_from" ("given", "the frame's centre", "the
@@ -51,8 +54,8 @@ A video (`convcorr_cli.pose_video.SUFFIXES`; one per command, with --out) is rea
 frame (`--every`), each frame estimated as an image is with no box (two passes for a FLIC crop model):
 DIR/<clip>_pose.mp4 with the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON line per frame
 (`convcorr_cli.pose_video`).
-Prints one line per image (mean confidence, the boxes and torso point used, the PNG), one more for each image whose
-person is below the model's confidence threshold (`Poses.warned`), and a summary line (the model and its digest,
+Prints one line per person (mean confidence, the boxes and torso point used, the PNG), one more for each person
+below the model's confidence threshold (`Poses.warned`), and a summary line (the model and its digest,
 what ran, the read-out). The model, every image, box and point and the output paths are checked before any work
 (no output over an image, the video or another output, none inside the model's folder: it is read, never written);
 an error is one line.
@@ -126,13 +129,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="write the joints of every image and what was used here (JSON)")
     p.add_argument("--person-box", dest="person_box", action="append", default=[], metavar="X0,Y0,X1,Y1",
                    help="a box around the whole visible person in an image (pixels, 0-based inclusive, overlapping "
-                        "the image), as detectors draw it, given once per image in order; a FLIC model finds the "
+                        "the image), as detectors draw it, given once per image in order, or for one image once per "
+                        "person in it (several people in one photo); a FLIC model finds the "
                         "torso inside it; --person-box=-5,0,40,60 for a negative X0")
     p.add_argument("--torso-box", "--box", dest="box", action=_TorsoBoxFlag, default=[], metavar="X0,Y0,X1,Y1",
                    help="the person's torso box in an image (pixels, 0-based inclusive, overlapping the image; "
                         "shoulders to hips, as FLIC labels it; other skeletons' runs: the person's box), given once "
-                        "per image in order; --torso-box=-5,0,40,60 for a negative X0; --box: its former name, "
-                        "still accepted with a note (a box around the whole person is --person-box)")
+                        "per image in order, or for one image once per person in it; --torso-box=-5,0,40,60 for a "
+                        "negative X0; --box: its former name, still accepted with a note (a box around the whole "
+                        "person is --person-box)")
     p.add_argument("--spatial", choices=("on", "off"), default=None,
                    help="the model's spatial model on crops (FLIC models); default: as the model's validated "
                         "read-out says (readout.json; the shipped models: off), else on where the model has one; "
@@ -209,6 +214,31 @@ def _numbers_text(v) -> str:
     return ",".join(f"{x:.1f}" for x in v)
 
 
+def _people(paths: list[str], images: list[np.ndarray], poses: Poses, person, sources: tuple[str | None, str],
+            pngs: list[Path], skeleton) -> list[dict]:
+    """The JSON record of each person (one per image, or one per box of the one image given), each image drawn
+    with every person in it (its PNG, where --out is given), and one line per person printed (and one for each
+    person below the model's threshold)."""
+    owner = [0] * len(poses) if len(images) == 1 else list(range(len(images)))  # each person's image
+    records = [_record(paths[k], images[k], i, poses, person, sources) for i, k in enumerate(owner)]
+    shown = [boxes_to_draw(rec["person_box"], rec["torso_box"], rec["torso"] if poses.spatial else None,
+                           rec["torso_box_from"], rec["torso_from"]) for rec in records]
+    for k, (png, img) in enumerate(zip(pngs, images)):
+        mine = [i for i, o in enumerate(owner) if o == k]
+        with io.atomic_path(png) as tmp:
+            draw(img, poses.points[mine], poses.names, skeleton, [b for i in mine for b in shown[i]]).save(
+                tmp, format="PNG")
+    for i, (k, rec) in enumerate(zip(owner, records)):
+        who = f"{paths[k]}" + (f" (person {i + 1} of {len(owner)})" if len(owner) > len(images) else "")
+        last = i == len(owner) - 1 or owner[i + 1] != k
+        print(f"{who}: {len(poses.names)} joints, mean confidence {rec['mean_confidence']:.2f}"
+              + "".join(f"; {label} {_numbers_text(v)}" for label, v, _ in shown[i])
+              + (f"; wrote {pngs[k]}" if pngs and last else ""))
+        if poses.warned[i]:
+            print(f"{who}: warning: {poses.warning(i)}")
+    return records
+
+
 def _video(args: argparse.Namespace, r, call: Callable[..., Poses], plan: dict, model: dict) -> int:
     if len(args.images) != 1 or not args.out or args.box or args.person_box or args.torso or args.json:
         raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --person-box, "
@@ -251,8 +281,9 @@ def _check(args: argparse.Namespace) -> bool:
 
 
 def _summary(n: int, model: dict, plan: dict, poses: Poses) -> str:
-    return (f"pose: {n} image(s), model {model['name']} ({model['digest'][:19]}), input: {plan['input']}, "
-            f"read-out {poses.readout}" + (", test-time flip" if plan["flip"] else "")
+    return (f"pose: {n} image(s)" + (f", {len(poses)} people" if len(poses) != n else "")
+            + f", model {model['name']} ({model['digest'][:19]}), input: {plan['input']}, read-out {poses.readout}"
+            + (", test-time flip" if plan["flip"] else "")
             + (f", crop scales {'/'.join(f'{v:g}' for v in plan['scales'])} ({plan['merge']})"
                if plan["scales"] != (1.0,) else "")
             + f", spatial model {'on' if poses.spatial else 'off'}")
@@ -296,20 +327,7 @@ def run(args: argparse.Namespace) -> int:
     found = person is not None and r.torso_crops
     sources = _sources(plan, {"torso_box": boxes is not None, "person_box": person is not None,
                               "torso": torso is not None}, found)
-    records = []
-    for i, (path, img) in enumerate(zip(args.images, images)):
-        records.append(_record(path, img, i, poses, person, sources))
-        rec = records[-1]
-        shown = boxes_to_draw(rec["person_box"], rec["torso_box"], rec["torso"] if poses.spatial else None,
-                              rec["torso_box_from"], rec["torso_from"])
-        if pngs:
-            with io.atomic_path(pngs[i]) as tmp:
-                draw(img, poses.points[i], poses.names, r.skeleton, shown).save(tmp, format="PNG")
-        print(f"{path}: {len(poses.names)} joints, mean confidence {rec['mean_confidence']:.2f}"
-              + "".join(f"; {label} {_numbers_text(v)}" for label, v, _ in shown)
-              + (f"; wrote {pngs[i]}" if pngs else ""))
-        if poses.warned[i]:
-            print(f"{path}: warning: {poses.warning(i)}")
+    records = _people(args.images, images, poses, person, sources, pngs, r.skeleton)
     line = _summary(len(images), model, plan, poses)
     if args.json is not None:
         io.write_json(args.json, {"model": model, "input": plan["input"], "no_box": plan["no_box"],

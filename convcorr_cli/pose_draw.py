@@ -1,5 +1,5 @@
 """The drawing of `convcorr pose`: an image with the person box and torso box given or found, the torso point, the
-skeleton (one colour per limb) and a legend strip below naming each limb and box in its colour.
+skeleton of each person in it (one colour per limb) and a legend strip below naming each limb and box in its colour.
 """
 
 from __future__ import annotations
@@ -73,10 +73,11 @@ def _legend(width: int, labels: list[tuple[str, tuple, bool]], scale: float = 1.
 
 def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton: tuple[tuple[int, int], ...],
          boxes: list[tuple[str, np.ndarray, tuple[int, int, int]]] = ()) -> Image.Image:
-    """The image with the skeleton (one colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box
-    [4] as an outline or point [2] as a cross, colour; `boxes_to_draw`: the person and torso boxes in
-    `BOX_COLOURS`, white edged in black and black in white), and a legend strip below naming each limb and box in
-    its colour, its text growing with images longer than `LEGEND_PX` a side."""
+    """The image with the skeleton of each person (points [K, 2], or [P, K, 2] for P people of the image; one
+    colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box [4] as an outline or point [2] as a
+    cross, colour; `boxes_to_draw`: the person and torso boxes in `BOX_COLOURS`, white edged in black and black in
+    white), and a legend strip below naming each limb and box in its colour (each label once), its text growing
+    with images longer than `LEGEND_PX` a side."""
     h, w = image.shape[:2]
     width = max(2, round(max(h, w) / 150))
     canvas = Image.fromarray(image).convert("RGB")
@@ -93,14 +94,16 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
             for fill, w_line, out in ((edge, width + 2, r + 1), (colour, width, r)):
                 for line in ([v[0] - out, v[1], v[0] + out, v[1]], [v[0], v[1] - out, v[0], v[1] + out]):
                     d.line([float(c) for c in line], fill=fill, width=w_line)
-    for e, (i, j) in enumerate(skeleton):
-        d.line([tuple(map(float, points[i])), tuple(map(float, points[j]))], fill=PALETTE[e % len(PALETTE)],
-               width=width)
+    people = np.asarray(points).reshape(-1, len(names), 2)  # [P, K, 2]
+    for pts in people:
+        for e, (i, j) in enumerate(skeleton):
+            d.line([tuple(map(float, pts[i])), tuple(map(float, pts[j]))], fill=PALETTE[e % len(PALETTE)],
+                   width=width)
     r = width + 1
-    for x, y in points:
+    for x, y in people.reshape(-1, 2):
         d.ellipse([x - r, y - r, x + r, y + r], fill="white", outline="black")
     labels = [(f"{names[i]}-{names[j]}", PALETTE[e % len(PALETTE)], False) for e, (i, j) in enumerate(skeleton)]
-    labels += [(label, colour, True) for label, _, colour in boxes]
+    labels += list(dict.fromkeys((label, colour, True) for label, _, colour in boxes))  # each label once
     legend = _legend(max(w, 160), labels, max(1.0, max(h, w) / LEGEND_PX))
     out = Image.new("RGB", (max(w, legend.width), h + legend.height), "white")
     out.paste(canvas, (0, 0))

@@ -1,6 +1,7 @@
-"""The flags of `convcorr pose` read before any work: the boxes and torso points given once per image (each checked
-against its image), the crop scales, the drawings' file names, and what the command runs (`make_plan`: two passes
-or crops, from which box, with which test-time settings), decided from the flags and the model.
+"""The flags of `convcorr pose` read before any work: the boxes and torso points given once per image (boxes: or
+several for one image, one per person; each checked against its image), the crop scales, the drawings' file names,
+and what the command runs (`make_plan`: two passes or crops, from which box, with which test-time settings),
+decided from the flags and the model.
 """
 
 from __future__ import annotations
@@ -23,19 +24,23 @@ def _numbers(text: str) -> np.ndarray:
         return np.zeros(0)
 
 
-def _count(texts: list[str], n: int, flag: str) -> None:
+def _count(texts: list[str], n: int, flag: str, people: str = "") -> None:
     if texts and len(texts) != n:
-        raise InputError(None, flag, f"one per image ({n}), or none", f"{len(texts)} given")
+        raise InputError(None, flag, f"one per image ({n}), or none{people}", f"{len(texts)} given")
 
 
 def parse_boxes(texts: list[str], paths: list[str], sizes: list[tuple[int, int]],
                 flag: str) -> list[np.ndarray] | None:
-    """One box per image from a repeated box flag (None when not given), each checked against its image by
-    `geometry.check_box` (finite, X0 <= X1, Y0 <= Y1, overlapping the image; partly outside is fine): one
-    InputError naming the flag, the image, what was expected and the text given otherwise."""
+    """One box per image from a repeated box flag (None when not given), or, for one image, one box per person in
+    it (any number), each checked against its image by `geometry.check_box` (finite, X0 <= X1, Y0 <= Y1,
+    overlapping the image; partly outside is fine): one InputError naming the flag, the image, what was expected
+    and the text given otherwise."""
     if not texts:
         return None
-    _count(texts, len(paths), flag)
+    if len(paths) == 1:  # several people in one photo: one box each
+        paths, sizes = paths * len(texts), sizes * len(texts)
+    _count(texts, len(paths), flag, "; several people in one photo: that image alone, the flag once per person"
+           if len(texts) > len(paths) else "")
     return [geometry.check_box(_numbers(t), size, None, flag, str(path), got=t)
             for t, path, size in zip(texts, paths, sizes)]
 

@@ -388,6 +388,34 @@ def test_png_shows_the_boxes_given_and_found(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_one_image_with_two_person_boxes_writes_both_people(tmp_path, capsys):
+    """Several people in one photo: one image with --person-box given twice is two people (was refused: one box per
+    image), each with its box and `estimate`'s joints in the JSON, a line each, both drawn on the one PNG; with two
+    images the flag stays once per image, and the error says how for one photo."""
+    img, js, out = _image(tmp_path), tmp_path / "j.json", tmp_path / "out"
+    boxes = [[5.0, 5.0, 60.0, 90.0], [66.0, 4.0, 120.0, 88.0]]
+    flags = [f"--person-box={','.join(map(str, b))}" for b in boxes]
+    capsys.readouterr()
+    assert main(["pose", str(img), *flags, "--model", "flic", "--out", str(out), "--json", str(js)]) == 0
+    printed = capsys.readouterr().out
+    res = json.loads(js.read_text())
+    want = estimate(np.asarray(Image.open(img)), "flic", person_boxes=boxes)
+    assert [im["image"] for im in res["images"]] == [str(img)] * 2
+    assert [im["person_box"] for im in res["images"]] == boxes
+    for im, pts in zip(res["images"], want.points):
+        np.testing.assert_allclose([[j["x"], j["y"]] for j in im["joints"]], pts, atol=1e-3)
+    assert res["png"] == [str(out / "img_pose.png")] and sorted(p.name for p in out.iterdir()) == ["img_pose.png"]
+    assert "(person 1 of 2)" in printed and "(person 2 of 2)" in printed
+    assert "pose: 1 image(s), 2 people, model flic (sha256:" in printed
+    drawn = np.asarray(Image.open(out / "img_pose.png").convert("RGB"))
+    for b in boxes:  # each person box white along its right edge
+        assert (drawn[int(b[1]) + 5:int(b[3]) - 5, int(b[2])] == 255).all(-1).mean() > 0.5
+    b = _image(tmp_path, "b.png", 90)
+    assert main(["pose", str(img), str(b), *flags, "--person-box=1,1,9,9", "--json", str(js)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "one per image (2)" in err[0] and "several people in one photo" in err[0], err
+
+
 def test_draw_outlines_the_boxes_in_their_colours_and_names_them_in_the_legend():
     img = np.full((H, W, 3), 128, np.uint8)
     pts = np.full((11, 2), 5.0)
