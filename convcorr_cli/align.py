@@ -65,12 +65,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="also write the summary (config, backbone, versions, seconds) here")
     p.add_argument("--beta", type=float, default=None, help="smoothness weight (displacements in pixels of a 500 px "
                    "image); default: the paper's (BPConfig) for the grid flow, DenseConfig's for --dense")
-    p.add_argument("--window", type=int, default=None, help="max displacement in grid cells (default: whole grid)")
-    p.add_argument("--iters", type=int, default=8)
-    p.add_argument("--levels", type=int, default=3)
+    p.add_argument("--window", type=int, default=None,
+                   help="grid flow only: max displacement in grid cells (default: whole grid)")
+    p.add_argument("--iters", type=int, default=None,
+                   help=f"grid flow only: BP iterations per level (default: {GridConfig.iters})")
+    p.add_argument("--levels", type=int, default=None,
+                   help=f"grid flow only: BP multigrid levels (default: {GridConfig.levels})")
     p.add_argument("--dense", action="store_true",
-                   help="per-pixel coarse-to-fine flow (flow.dense; --beta sets its conv4 level, "
-                   "--window/--iters/--levels apply to the grid flow only)")
+                   help="per-pixel coarse-to-fine flow (flow.dense; --beta sets its conv4 level, --set changes "
+                   "other DenseConfig fields; --window/--iters/--levels apply to the grid flow only and are "
+                   "refused)")
     p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
                    help="finest levels' features with --dense")
     add_set(p, "with --dense: change a DenseConfig field (e.g. edge_sigma=none: the paper's pairwise term)")
@@ -124,11 +128,18 @@ def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:
     """The flow config from the arguments, each out-of-range value reported under its flag."""
     if args.set and not args.dense:
         raise InputError(None, "--set", "only with --dense (DenseConfig fields)", " ".join(args.set))
+    for name in ("window", "iters", "levels"):
+        if args.dense and getattr(args, name) is not None:
+            raise InputError(None, FLAGS[name], "no value with --dense: it applies to the grid flow only "
+                             "(the dense flow's settings: --beta, --set)", getattr(args, name))
     try:
         if args.dense:
             beta = DenseConfig.beta if args.beta is None else args.beta
             return config.override(DenseConfig(beta=beta, pixel_features=args.pixel_features), args.set)
-        return BPConfig(BPConfig.beta if args.beta is None else args.beta, args.window, args.iters, args.levels)
+        # unset flags: GridConfig's defaults (the grid flow's settings, e.g. 8 iterations), not BPConfig's
+        return BPConfig(GridConfig.beta if args.beta is None else args.beta, args.window,
+                        GridConfig.iters if args.iters is None else args.iters,
+                        GridConfig.levels if args.levels is None else args.levels)
     except InputError as e:
         if e.field in FLAGS and e.source in ("BPConfig", "DenseConfig"):
             raise InputError(None, FLAGS[e.field], e.expected, e.got) from None

@@ -158,6 +158,12 @@ ALIGN = [
                                     "beta_fine=-1"], ("beta_fine",)),
     ("dense beta zero", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--dense", "--beta", "0"],
      ("--beta",)),
+    ("dense window", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--dense", "--window", "3"],
+     ("--window", "grid flow only", "got 3")),
+    ("dense iters", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--dense", "--iters", "8"],
+     ("--iters", "grid flow only", "got 8")),
+    ("dense levels", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--levels=3", "--dense"],
+     ("--levels", "grid flow only", "got 3")),
 ]
 
 # ------------------------------------------------------------------------------------------ features, classify

@@ -20,6 +20,7 @@ from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.correspondence import PointTransferConfig, Transfer
 from convcorr_jax.correspondence.point_files import read_points
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.flow.align import GridConfig
 
 FAST = ["--backbone", "caffenet", "--weights", "random", "--set", "image_size=64"]
 
@@ -252,6 +253,17 @@ def test_align_says_what_runs(pair, tmp_path, monkeypatch, capsys, extra, says):
     summary = json.loads((tmp_path / "o" / "energy.json").read_text())
     assert summary["ran"] == says and seen["title"].startswith(f"a.png -> b.png: {says}, grid ")
     assert f"({says}, grid " in capsys.readouterr().out
+
+
+def test_align_grid_flags_default_to_the_grid_configs():
+    """--window/--iters/--levels unset: GridConfig's settings (8 iterations, not BPConfig's 10); set: as given."""
+    p = argparse.ArgumentParser()
+    align_cli.add_arguments(p)
+    cfg = align_cli._settings(p.parse_args(["a.png", "b.png", "--out", "o"]))
+    assert (cfg.beta, cfg.window, cfg.iters, cfg.levels) == (GridConfig.beta, None, GridConfig.iters, GridConfig.levels)
+    cfg = align_cli._settings(p.parse_args(["a.png", "b.png", "--out", "o", "--window", "3", "--iters", "2",
+                                            "--levels", "1"]))
+    assert (cfg.window, cfg.iters, cfg.levels) == (3, 2, 1)
 
 
 def test_align_dense_names_the_pixel_features_set_not_the_flag():
