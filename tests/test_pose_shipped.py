@@ -373,3 +373,18 @@ def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, ed
     (folder / shipped.MODEL_FILE).write_text(json.dumps(record))
     with pytest.raises(InputError, match=match):
         loaded_model.load(folder)
+
+
+def test_a_model_folder_without_its_model_json_is_one_line_naming_it(tmp_path):
+    """A model folder copied in part (params.npz but no model.json) names model.json and the folder: it was "expected
+    a `convcorr train pose` run (config.json + checkpoints/)", naming neither."""
+    folder = tmp_path / "person"
+    shutil.copytree(shipped.MODELS / "person", folder)
+    (folder / shipped.MODEL_FILE).unlink()
+    with pytest.raises(InputError) as e:
+        loaded_model.load(folder)
+    assert e.value.field == shipped.MODEL_FILE and e.value.source == str(folder.resolve())
+    assert str(e.value).startswith(f"{folder.resolve()}: field 'model.json': ") and "params.npz" in str(e.value)
+    (folder / shipped.PARAMS_FILE).unlink()  # no model file at all: neither a model nor a run, as before
+    with pytest.raises(InputError, match=r"expected a `convcorr train pose` run"):
+        loaded_model.load(folder)

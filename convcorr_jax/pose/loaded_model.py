@@ -227,7 +227,8 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
 
     Raises:
         InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
-            `run_folder.NotATrainingRun` for a folder without a run; naming the file of a damaged shipped model.
+            `run_folder.NotATrainingRun` for a folder without a run; naming model.json and the folder for a model
+            folder without its model.json (params.npz alone); naming the file of a damaged shipped model.
     """
     if isinstance(model, PoseModel):
         return model
@@ -241,7 +242,13 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
     # checkpoints (orbax): only for runs written before runs were models
     from convcorr_jax.pose.training import run_folder
 
-    base = _load(str(path), run_folder.run_state(path))
+    try:
+        base = _load(str(path), run_folder.run_state(path))
+    except run_folder.NotATrainingRun:
+        if (path / shipped.PARAMS_FILE).is_file():  # a model folder copied without its record (half a copy)
+            raise InputError(path, shipped.MODEL_FILE, f"the model folder's record beside its {shipped.PARAMS_FILE}"
+                             " (copy the whole folder)", "no such file: a model folder copied in part?") from None
+        raise
     saved = _saved_spatial(str(path), _stamp(path))
     chosen = pose_readout.load_readout(path)
     base = base if chosen is None else dataclasses.replace(base, readout=chosen[0])
