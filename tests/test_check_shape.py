@@ -71,3 +71,43 @@ def test_a_name_with_a_least_size():
     e = _error(np.zeros((4, 0)), "N | N T>=1", "ridge", "Y", {"N": 4})
     assert e.expected == "shape [N=4] or [N=4, T>=1]"
     assert check_shape(np.zeros((3, 5)), "N>=2 D", "f", "X", {"N": 3}) == {"N": 3, "D": 5}
+
+
+RAGGED = [np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8), np.zeros((16, 20, 3), np.uint8)]
+
+
+def test_a_ragged_list_is_one_line_naming_the_item_of_another_size():
+    """A list of arrays of different shapes (numpy cannot stack it) was numpy's ValueError "setting an array element
+    with a sequence ... inhomogeneous shape"."""
+    e = _error(RAGGED, "N H W 3", "f", "images", dtype="uint8", note="(RGB)")
+    assert str(e) == ("f: field 'images': expected all images of one size (stacked: shape [N, H, W, 3] (RGB)), got "
+                      "images[0] of shape (16, 16, 3) and images[2] of shape (16, 20, 3)")
+    assert "images[0] ragged" in str(_error([[[1], [2, 3]], [[1], [2]]], "N K 2", "f", "images"))
+
+
+def _public_calls():
+    from convcorr_jax.backbones import preprocess
+    from convcorr_jax.core import geometry
+    from convcorr_jax.features import sift
+    from convcorr_jax.flow import dense
+    from convcorr_jax.long2014 import locality
+    from convcorr_jax.regression import features, lookback
+
+    pts = np.zeros((3, 68, 2))
+    return {
+        "caffe": lambda: preprocess.caffe(RAGGED),
+        "torchvision": lambda: preprocess.torchvision(RAGGED),
+        "to_grey": lambda: sift.to_grey(RAGGED),
+        "resize_images": lambda: features.resize_images(RAGGED, (8, 8)),
+        "crop": lambda: geometry.crop(RAGGED, np.tile(np.eye(2, 3), (3, 1, 1)), 8),
+        "dense_flows": lambda: dense.dense_flows(RAGGED, RAGGED, None, None),
+        "build_databases": lambda: locality.build_databases(RAGGED, None, None, {}),
+        "fit_lookback": lambda: lookback.fit_lookback(RAGGED, pts, pts, None),
+    }
+
+
+@pytest.mark.parametrize("name", list(_public_calls()))
+def test_public_functions_refuse_images_of_different_sizes_in_one_line(name):
+    with pytest.raises(InputError, match=r"field 'images(_a)?': expected all images(_a)? of one size .*"
+                                         r"images(_a)?\[2\] of shape \(16, 20, 3\)"):
+        _public_calls()[name]()

@@ -37,10 +37,9 @@ def check_images(images, source: str = "preprocess", field: str = "images", rank
       InputError: for another rank, a last axis other than 3, an empty image (H or W 0), or a dtype other than
         uint8.
     """
-    a = np.asarray(images) if not hasattr(images, "dtype") else images
-    check_shape(a, "N H>=1 W>=1 3" if rank == 4 else "H>=1 W>=1 3", source, field, dtype="uint8",
+    check_shape(images, "N H>=1 W>=1 3" if rank == 4 else "H>=1 W>=1 3", source, field, dtype="uint8",
                 note="(RGB in [0, 255])")
-    return a
+    return np.asarray(images) if not hasattr(images, "dtype") else images
 
 
 def caffe(images) -> np.ndarray:

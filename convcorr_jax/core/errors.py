@@ -184,6 +184,37 @@ def _dtype_ok(dtype: np.dtype, want: str) -> bool:
     return False
 
 
+def _want(alternatives: list[list[str]], known: dict[str, int]) -> str:
+    """The shapes of a spec's alternatives as an error shows them: "[N=4, T] or [N=4]"."""
+    return " or ".join("[" + ", ".join("..." if a == "*" else _axis_text(a, known) for a in axes) + "]"
+                       for axes in alternatives)
+
+
+def _shape(x, alternatives: list[list[str]], source, field: str, note: str) -> tuple[int, ...]:
+    """`x`'s shape; a ragged array-like (a list of arrays of different shapes, which numpy cannot stack) refused
+    naming its first item of another shape than the first's."""
+    try:
+        return tuple(int(v) for v in np.shape(x))
+    except ValueError as e:  # numpy: "setting an array element with a sequence ... inhomogeneous shape"
+        reason = str(e)
+    shapes = [_item_shape(item) for item in x]
+    i = next((i for i, s in enumerate(shapes) if s is None or s != shapes[0]), None)
+    if i is None:  # not a ragged list: numpy's own words
+        raise InputError(source, field, f"an array of shape {_want(alternatives, {})}", reason)
+    got = (f"{field}[0] of shape {plain(shapes[0])} and " if i else "") + f"{field}[{i}] " + (
+        "ragged" if shapes[i] is None else f"of shape {plain(shapes[i])}")
+    raise InputError(source, field, f"all {field} of one size (stacked: shape {_want(alternatives, {})}"
+                     f"{' ' + note if note else ''})", got)
+
+
+def _item_shape(item) -> tuple[int, ...] | None:
+    """The shape of one item of a ragged array-like, None when the item is itself ragged."""
+    try:
+        return tuple(int(v) for v in np.shape(item))
+    except ValueError:
+        return None
+
+
 def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: dict[str, int] | None = None,
                 dtype: str | None = None, note: str = "") -> dict[str, int]:
     """One-line shape (and dtype) check, kornia's `KORNIA_CHECK_SHAPE(x, ["B", "C", "H", "W"])` habit.
@@ -227,17 +258,14 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
     ...
     convcorr_jax.core.errors.InputError: ridge: field 'X': expected shape [N>=2, D>=1], got (1, 3)
     """
-    shape = tuple(int(v) for v in np.shape(x))
     alternatives = _axes(spec)
+    shape = _shape(x, alternatives, source, field, note)
     for axes in alternatives:
         sizes = _match(axes, shape, dims or {})
         if sizes is not None:
             break
     else:
-        known = dims or {}
-        want = " or ".join("[" + ", ".join("..." if a == "*" else _axis_text(a, known) for a in axes) + "]"
-                           for axes in alternatives)
-        raise InputError(source, field, f"shape {want}{' ' + note if note else ''}", shape)
+        raise InputError(source, field, f"shape {_want(alternatives, dims or {})}{' ' + note if note else ''}", shape)
     if dtype is not None:
         got = np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
         if not _dtype_ok(got, dtype):

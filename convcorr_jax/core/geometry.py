@@ -286,8 +286,8 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     """
     if border not in BORDERS:
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
+    dims = check_shape(images, "N H W C", "crop", "images")
     x = np.asarray(images) if not isinstance(images, jax.Array) else images
-    dims = check_shape(x, "N H W C", "crop", "images")
     Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
     check_shape(Minv, "N 2 3", "crop", "M", dims, note="(one map per image)")
     if x.dtype != np.uint8:  # float32 as given (a numpy array cast here, not by a program compiled per shape)

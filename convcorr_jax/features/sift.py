@@ -185,8 +185,8 @@ def to_grey(images: np.ndarray) -> np.ndarray:
     Raises:
       InputError: images that are not uint8 with a last axis of 3.
     """
-    images = np.asarray(images)
     check_shape(images, "* H W 3", "to_grey", "images", dtype="uint8", note="(RGB in [0, 255])")
+    images = np.asarray(images)
     x = images.astype(np.float32) / 255.0
     return x @ np.array([0.2989, 0.5870, 0.1140], np.float32)
 

@@ -312,9 +312,10 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
     Returns:
       float32 [N, H, W, 2] (dx, dy) pixels (InputError for images not uint8 [N, H, W, 3] of one shape, N, H, W >= 1).
     """
+    dims = check_shape(images_a, "N>=1 H>=1 W>=1 3", "dense_flows", "images_a", dtype="uint8",
+                       note="(RGB in [0, 255])")
+    check_shape(images_b, "N H W 3", "dense_flows", "images_b", dims, dtype="uint8", note="(as images_a)")
     a, b = np.asarray(images_a), np.asarray(images_b)
-    dims = check_shape(a, "N>=1 H>=1 W>=1 3", "dense_flows", "images_a", dtype="uint8", note="(RGB in [0, 255])")
-    check_shape(b, "N H W 3", "dense_flows", "images_b", dims, dtype="uint8", note="(as images_a)")
     check(cfg.smooth in SMOOTHNESS, "DenseConfig", "smooth", f"one of {list(SMOOTHNESS)}", cfg.smooth)
     check(cfg.edge_sigma is None or cfg.edge_sigma > 0, "DenseConfig", "edge_sigma", "a number > 0 or None",
           cfg.edge_sigma)

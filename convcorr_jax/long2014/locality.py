@@ -79,8 +79,8 @@ def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_
     Raises:
       InputError: images not uint8 [n, H, W, 3], a role that is not a spatial tap.
     """
-    images = np.asarray(images)
     check_shape(images, "n H W 3", "build_databases", "images", dtype="uint8")
+    images = np.asarray(images)
     taps = {role: resolve_tap(backbone, role, "roles") for role in out_dirs}
     for role, tap in taps.items():
         check(tap in backbone.geometry, backbone.name, "role", "a spatial tap", role)

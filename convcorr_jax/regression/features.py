@@ -55,8 +55,8 @@ def resize_images(images, size: tuple[int, int]) -> np.ndarray:
     Raises:
       InputError: images not uint8 [N, H, W, 3] (float images in [0, 1] would become black).
     """
-    images = np.asarray(images)
     check_shape(images, "N H W 3", "resize_images", "images", dtype="uint8", note="(0..255 RGB)")
+    images = np.asarray(images)
     if tuple(images.shape[1:3]) == tuple(size):
         return images.astype(np.uint8)
     out = np.asarray(_resize_batch(jnp.asarray(images), tuple(int(s) for s in size)))

@@ -110,8 +110,9 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
       InputError: images not [N, H, W, 3], points not [N, K, 2], stage1_oof's shape differs from points', a subset
         index outside 0..K-1, a non-finite point in a subset, or margin_quantile outside 0..1.
     """
-    images, points, stage1_oof = np.asarray(images), np.asarray(points), np.asarray(stage1_oof)
+    points, stage1_oof = np.asarray(points), np.asarray(stage1_oof)
     _check_inputs(images, points, subsets, "fit_lookback", "points")
+    images = np.asarray(images)
     check_shape(stage1_oof, points.shape, "fit_lookback", "stage1_oof", note="(as points)")
     _check_inputs(images, stage1_oof, subsets, "fit_lookback", "stage1_oof")
     check(0.0 <= float(margin_quantile) <= 1.0, "fit_lookback", "margin_quantile", "a quantile in 0..1",
@@ -145,8 +146,9 @@ def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray,
       InputError: images not [N, H, W, 3], stage1 not [N, K, 2] with every subset index below K, or a non-finite
         stage1 point in a subset.
     """
-    images, stage1 = np.asarray(images), np.asarray(stage1)
+    stage1 = np.asarray(stage1)
     _check_inputs(images, stage1, model.subsets, "apply_lookback", "stage1")
+    images = np.asarray(images)
     acc = np.zeros(stage1.shape, np.float64)
     cnt = np.zeros(stage1.shape[:2], np.float64)
     boxes_out = {}
