@@ -75,8 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-pixel coarse-to-fine flow (flow.dense; --beta sets its conv4 level, --set changes "
                    "other DenseConfig fields; --window/--iters/--levels apply to the grid flow only and are "
                    "refused)")
-    p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=DenseConfig.pixel_features,
-                   help="finest levels' features with --dense")
+    p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=None,
+                   help=f"with --dense only: the finest levels' features (default: {DenseConfig.pixel_features})")
     add_set(p, "with --dense: change a DenseConfig field (e.g. edge_sigma=none: the paper's pairwise term)")
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
     p.add_argument("--backbone", default="mobilenet_v2",
@@ -131,11 +131,17 @@ def _settings(args: argparse.Namespace) -> BPConfig | DenseConfig:
     for name in ("window", "iters", "levels"):
         if args.dense and getattr(args, name) is not None:
             raise InputError(None, FLAGS[name], "no value with --dense: it applies to the grid flow only "
-                             "(the dense flow's settings: --beta, --set)", getattr(args, name))
+                             "(the dense flow's settings: --beta, --pixel-features, --set)", getattr(args, name))
+    if args.dense and args.features == "sift":  # the dense flow's conv levels are conv4 and finer taps
+        raise InputError(None, "--features", "conv4 with --dense (its pixel levels' features: --pixel-features)",
+                         args.features)
+    if args.pixel_features is not None and not args.dense:
+        raise InputError(None, "--pixel-features", "only with --dense", args.pixel_features)
     try:
         if args.dense:
             beta = DenseConfig.beta if args.beta is None else args.beta
-            return config.override(DenseConfig(beta=beta, pixel_features=args.pixel_features), args.set)
+            pixel = DenseConfig.pixel_features if args.pixel_features is None else args.pixel_features
+            return config.override(DenseConfig(beta=beta, pixel_features=pixel), args.set)
         # unset flags: GridConfig's defaults (the grid flow's settings, e.g. 8 iterations), not BPConfig's
         return BPConfig(GridConfig.beta if args.beta is None else args.beta, args.window,
                         GridConfig.iters if args.iters is None else args.iters,

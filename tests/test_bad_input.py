@@ -164,6 +164,10 @@ ALIGN = [
      ("--iters", "grid flow only", "got 8")),
     ("dense levels", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--levels=3", "--dense"],
      ("--levels", "grid flow only", "got 3")),
+    ("dense sift", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--dense", "--features",
+                              "sift"], ("--features", "with --dense", "got sift")),
+    ("pixel features without dense", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o",
+                                                "--pixel-features", "grad"], ("--pixel-features", "only with --dense")),
 ]
 
 # ------------------------------------------------------------------------------------------ features, classify

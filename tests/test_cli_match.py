@@ -272,7 +272,7 @@ def test_align_dense_names_the_pixel_features_set_not_the_flag():
     parsed = p.parse_args(["a.png", "b.png", "--out", "o", "--dense", "--set", "pixel_features=grad"])
     cfg = align_cli._settings(parsed)
     ran = align_cli.describe(parsed, cfg, get_backbone("mobilenet_v2"))
-    assert cfg.pixel_features == "grad" and parsed.pixel_features == "sift"
+    assert cfg.pixel_features == "grad" and parsed.pixel_features is None
     assert ran == "dense flow, coarse to fine: mobilenet_v2 block12 + block6 + block3, then grad pixel features"
 
 
