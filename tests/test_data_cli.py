@@ -172,3 +172,25 @@ def test_inspect_voc_root_a_file_says_so(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "VOC2011.tar" in err and "field 'voc_root'" in err
     assert "VOC2011 devkit folder" in err and err.endswith("got a file") and "not found" not in err
+
+
+def test_inspect_refuses_an_option_the_format_does_not_read(tmp_path, capsys):
+    """`--coordinate-base 1` on a joints CSV, `--voc-root` on FLIC, `--skip-bad` / `--with-images` on a single .pts
+    file were dropped without a word (the output as if they were not given); each is one line naming the option,
+    the format and the formats that read it. An image folder is read whole anyway: `--with-images` stays taken."""
+    (tmp_path / "j.csv").write_text("a.jpg,1,2,3,4\n")
+    write_pts(tmp_path / "x.pts", np.ones((68, 2)))
+    cases = ((["j.csv", "--coordinate-base", "1"], "coordinate_base", "joints_csv", "coco_json"),
+             (["j.csv", "--voc-root", str(tmp_path)], "voc_root", "joints_csv", "voc_keypoints"),
+             (["x.pts", "--skip-bad"], "skip_bad", "format pts", "300w"),
+             (["x.pts", "--with-images"], "with_images", "format pts", "flic"))
+    for (name, *flags), field, fmt, taker in cases:
+        assert main(["data", "inspect", str(tmp_path / name), *flags]) == 2, flags
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"field '{field}'" in err and fmt in err and taker in err, err
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (8, 6)).save(tmp_path / "imgs" / "a.png")
+    assert main(["data", "inspect", str(tmp_path / "imgs"), "--with-images", "--show", "0"]) == 0
+    assert "1 samples read" in capsys.readouterr().out

@@ -291,7 +291,8 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
         one-line description of the format.
 
     Raises:
-        InputError: for an unknown format, or from the loader.
+        InputError: for an unknown format, an option given (not its default) that the format's reader does not
+            take, or from the loader.
     """
     path = Path(path)
     fmt = _detect_format(path) if fmt is None else fmt
@@ -299,4 +300,21 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
         raise InputError(path, "format", f"one of {list(FORMATS)}", fmt)
     options = {"skip_bad": skip_bad, "with_images": with_images, "voc_root": voc_root,
                "coordinate_base": coordinate_base}
+    _check_options_taken(path, fmt, options)
     return READERS[fmt].read(path, options)
+
+
+_OPTION_DEFAULTS = {"skip_bad": False, "with_images": False, "voc_root": None, "coordinate_base": 0}
+_READ_IMAGES = ("image_folder", "image")  # formats whose reader reads every image anyway (with_images is moot)
+
+
+def _check_options_taken(path: Path, fmt: str, options: dict) -> None:
+    """InputError naming the first option given (not its default) that the reader of `fmt` does not take: it would
+    be dropped without a word (`coordinate_base` 1 on a joints CSV, `voc_root` on FLIC)."""
+    for name, default in _OPTION_DEFAULTS.items():
+        if name == "with_images" and fmt in _READ_IMAGES:
+            continue
+        if options[name] != default and name not in READERS[fmt].options:
+            takers = [f for f in FORMATS if name in READERS[f].options]
+            raise InputError(path, name, f"only with a format that reads it ({', '.join(takers)})",
+                             f"{options[name]} for format {fmt}, whose reader does not take it")
