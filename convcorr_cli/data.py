@@ -69,8 +69,9 @@ def _pack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, required=True, help="FLIC folder (examples.mat + images/)")
     p.add_argument("--out", type=Path, required=True, help="the archive (.tar), new or an earlier pack-flic archive "
                    "(any other file is refused); its checksum goes to OUT.sha256")
-    p.add_argument("--quality", type=int, default=QUALITY, help="re-encode the JPEGs at this JPEG quality")
-    p.add_argument("--copy", action="store_true", help="copy the JPEGs as they are instead")
+    p.add_argument("--quality", type=int, default=None,
+                   help=f"re-encode the JPEGs at this JPEG quality, 1..95 (default {QUALITY}; not with --copy)")
+    p.add_argument("--copy", action="store_true", help="copy the JPEGs as they are instead (no --quality)")
     p.add_argument("--max-mib", type=float, default=MAX_MIB, help="refuse a larger archive (MiB)")
     p.add_argument("--split", choices=SPLITS, default="all",
                    help="the images packed: all, or the training examples' alone (test scored elsewhere)")
@@ -169,7 +170,11 @@ def _pack(args: argparse.Namespace) -> int:
     io.check_writable(args.out, "--out")
     if not args.max_mib > 0:  # NaN included (it meant no limit); inf: no limit
         raise InputError("convcorr data pack-flic", "--max-mib", "a size > 0 (MiB)", args.max_mib)
-    info = pack_flic(args.root, args.out, None if args.copy else args.quality, args.max_mib, args.split)
+    if args.copy and args.quality is not None:  # the JPEGs are copied as they are: no quality would be applied
+        raise InputError("convcorr data pack-flic", "--quality", "no --quality with --copy (the JPEGs are copied as "
+                         "they are; drop one of the two)", args.quality)
+    quality = None if args.copy else QUALITY if args.quality is None else args.quality
+    info = pack_flic(args.root, args.out, quality, args.max_mib, args.split)
     how = "copied" if info["quality"] is None else f"JPEG quality {info['quality']}"
     which = "" if info["split"] == "all" else "; the training examples' alone"
     print(f"pack-flic: {info['images']} images ({how}{which}) + examples.mat, "

@@ -136,3 +136,15 @@ def test_folder_given_as_archive_named_a_folder(tmp_path, capsys):
     with pytest.raises(InputError, match="got missing file"):
         unpack_flic(tmp_path / "absent.tar", tmp_path / "copy")
     assert not (tmp_path / "copy").exists()
+
+
+def test_pack_copy_with_quality_is_refused(tiny_flic, tmp_path, capsys):
+    """`--copy --quality 40` copied the JPEGs and dropped --quality without a word (the archive as with --copy
+    alone); it is one line naming --quality and --copy, nothing written. Either alone still packs."""
+    tar = tmp_path / "flic.tar"
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--copy", "--quality", "40"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--quality" in err and "--copy" in err and "40" in err, err
+    assert not tar.exists() and not (tmp_path / "flic.tar.sha256").exists()
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--quality", "40"]) == 0
+    assert "JPEG quality 40" in capsys.readouterr().out
