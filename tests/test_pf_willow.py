@@ -101,6 +101,20 @@ def test_bad_files_name_file_and_field(tmp_path):
         pf_willow_classes(tmp_path / "missing")
 
 
+
+def test_a_keypoint_mat_without_its_png_is_refused_not_left_out(tmp_path, write_pf_willow):
+    """A sub-class folder missing an image (its .mat there) was read as the images left: PCK on 6 of the 12 ordered
+    pairs of 4 images, no word said. The missing PNG is one InputError naming it (with `skip_bad`: skipped and
+    recorded, as a bad .mat is)."""
+    root = write_pf_willow(tmp_path / "w", classes=("car(S)",), n=4)
+    (root / "car(S)" / "im2.png").unlink()
+    with pytest.raises(InputError) as e:
+        load_pf_willow(root)
+    assert e.value.field == "image" and e.value.source.endswith("car(S)/im2.png") and "missing" in str(e.value)
+    got = load_pf_willow(root, skip_bad=True)
+    assert [s.id for s in got] == ["car(S)/im0", "car(S)/im1", "car(S)/im3"]
+    assert [(x.field, x.source.rsplit("/", 1)[-1]) for x in got.skipped] == [("image", "im2.png")]
+
 def test_ordered_pairs():
     p = ordered_pairs(10)
     assert p.shape == (90, 2) and (p[:, 0] != p[:, 1]).all() and len({tuple(x) for x in p.tolist()}) == 90

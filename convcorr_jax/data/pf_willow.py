@@ -116,7 +116,8 @@ def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None
         its sub-class).
 
     Raises:
-        InputError: for a missing sub-class folder or one without PNGs, or (without `skip_bad`) a bad .mat.
+        InputError: for a missing sub-class folder or one without PNGs, or (without `skip_bad`) a bad .mat, a
+            PNG without its .mat or a .mat without its PNG.
     """
     root = Path(root)
     classes = tuple(classes) if classes is not None else pf_willow_classes(root)
@@ -128,10 +129,15 @@ def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None
         pngs = sorted(d.glob("*.png"))
         if not pngs:
             raise InputError(d, "images", "PNG images with .mat keypoint files", "none found")
-        records.extend((c, i, p) for i, p in enumerate(pngs))
+        # a keypoint .mat whose PNG is missing is a sample too (refused in `parse`), not a pair silently left out
+        stems = sorted({p.with_suffix(".png") for p in pngs} | {m.with_suffix(".png") for m in d.glob("*.mat")})
+        records.extend((c, i, p) for i, p in enumerate(stems))
 
     def parse(rec: tuple[str, int, Path]) -> KeypointSample:
         sub, i, png = rec
+        if not png.is_file():
+            raise InputError(png, "image", "the PNG beside its keypoint .mat (a sub-class's pairs are every ordered "
+                             "pair of its images)", "missing file")
         pts = read_pts_coord(png.with_suffix(".mat"))
         s = KeypointSample(points=pts, visible=np.ones(len(pts), bool), names=PF_WILLOW_PARTS,
                            bbox=points_bbox(pts), category=sub.split("(")[0], id=f"{sub}/{png.stem}",
