@@ -4,8 +4,9 @@
 
 Predictions: `preds` [N, K, 2] (numbers) in an .npy, .npz or .h5 file; ground truth: an .npz with `points`
 [N, K, 2], `visible` [N, K] and `norm` [N] (> 0, e.g. torso size for FLIC). A keypoint is evaluated where
-`visible` is non-zero; its ground truth must then be finite (a NaN or inf point marked visible is refused, naming
-its index: `visible` 0 is how a point is left out). Non-finite predictions of evaluated keypoints count as misses
+`visible` is > 0 (NaN or a negative value, a "-1: missing" convention, is refused, naming its index); its ground
+truth must then be finite (a NaN or inf point marked visible is refused, naming its index: `visible` 0 is how a
+point is left out). Non-finite predictions of evaluated keypoints count as misses
 (the usual convention for a missing prediction); their number is in the result (`nonfinite`) with a `warning` line
 to print.
 """
@@ -82,7 +83,13 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     check(points.ndim == 3 and points.shape[-1] == 2, gt, "points", "shape [N, K, 2]", points.shape)
     check(pred.shape == points.shape, preds, "preds", f"shape {points.shape} like the ground truth", pred.shape)
     check(vis.shape == points.shape[:2], gt, "visible", f"shape {points.shape[:2]} ([N, K])", vis.shape)
-    vis = _numeric(vis, gt, "visible", "[N, K]").astype(bool)
+    vis = _numeric(vis, gt, "visible", "[N, K]")
+    odd = np.flatnonzero(~(vis >= 0))  # NaN or negative (a "-1: missing" convention) would read as visible
+    if odd.size:
+        i, k = np.unravel_index(odd[0], vis.shape)
+        raise InputError(gt, "visible", "0 (left out) or a value > 0 (evaluated) per keypoint",
+                         f"{vis[i, k]:g} at visible[{i}, {k}] ({odd.size} such in all)")
+    vis = vis.astype(bool)
     check(norm.shape == points.shape[:1], gt, "norm", f"shape {points.shape[:1]} ([N])", norm.shape)
     check_finite(points, vis, gt, "points", "finite (x, y) wherever visible is 1 (visible 0 leaves a point out)")
     used = vis.any(axis=1)

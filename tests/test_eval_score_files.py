@@ -195,6 +195,23 @@ def test_pck_files_leaves_out_an_instance_with_nothing_visible_whatever_its_norm
         pck_files(tmp_path / "preds.npz", tmp_path / "gt0.npz")
 
 
+@pytest.mark.parametrize("odd", [-1.0, np.nan])
+def test_pck_files_refuses_a_negative_or_nan_visible(tmp_path, odd):
+    """`visible` -1 (some datasets' "missing") or NaN was read as visible: the keypoint was scored (here a miss that
+    lowers PCK) without a word; refused naming the index."""
+    part = np.random.default_rng(2).uniform(10, 300, (3, 4, 2))
+    visible = np.ones((3, 4))
+    visible[2, 1] = odd
+    np.savez(tmp_path / "gt.npz", points=part, visible=visible, norm=np.full(3, 50.0))
+    np.savez(tmp_path / "preds.npz", preds=part + 40.0)
+    with pytest.raises(InputError, match=r"gt\.npz: field 'visible': expected 0 \(left out\) or a value > 0 .*"
+                       r"at visible\[2, 1\] \(1 such in all\)"):
+        pck_files(tmp_path / "preds.npz", tmp_path / "gt.npz")
+    visible[2, 1] = 2.0  # COCO's "labelled and visible"
+    np.savez(tmp_path / "gt.npz", points=part, visible=visible, norm=np.full(3, 50.0))
+    assert pck_files(tmp_path / "preds.npz", tmp_path / "gt.npz")["pooled"] == 0.0
+
+
 def test_pck_files_names_the_instance_of_a_nan_norm(tmp_path):
     """A NaN norm of an instance with visible keypoints is refused naming the instance and its value (the message
     gave the least finite norm, a valid value, as what was wrong)."""
