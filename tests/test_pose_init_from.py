@@ -145,3 +145,21 @@ def test_a_model_of_another_skeleton_with_as_many_joints_is_refused_before_the_r
     record["skeleton"]["names"] = names
     (other / MODEL_FILE).write_text(json.dumps(record))
     assert loop.train(cfg, _arrays(cfg)).evals  # the same folder, its own skeleton: taken
+
+
+def test_a_refused_init_from_on_the_command_line_is_one_line_and_leaves_no_run_folder(tmp_path):
+    """`convcorr train pose --set init_from=MISSING`: the refusal came after the run folder and its checkpoints/ were
+    made (left behind), and orbax's background clean-up of that folder, still running at exit, printed a
+    RuntimeError traceback after the error line."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs"
+    argv = [sys.executable, "-m", "convcorr_cli", "train", "pose", "--config", "tiny", "--no-progress", "--out",
+            str(out), "--set", "steps=1,0,0", "--set", f"init_from={tmp_path / 'missing'}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "RuntimeError" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("convcorr train: error: "), done.stderr
+    assert str(tmp_path / "missing" / MODEL_FILE) in done.stderr
+    assert not (out / "pose_tiny").exists(), sorted(p.name for p in out.rglob("*"))

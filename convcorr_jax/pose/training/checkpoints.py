@@ -46,11 +46,16 @@ def manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
       keep: how many of the newest steps to keep on disk.
 
     Returns:
-      An `ocp.CheckpointManager` with items "state" and "meta", no async writes.
+      An `ocp.CheckpointManager` with items "state" and "meta", no async writes, its leftover temporary folders
+      already deleted: orbax deletes them in a background thread that neither `close` nor a restore waits for, and
+      that thread, still running when a refused run exits (another config's checkpoint, a refused init_from),
+      printed a RuntimeError traceback after the error line.
     """
     opts = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True,
                                         cleanup_tmp_directories=True)
-    return ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
+    mgr = ocp.CheckpointManager(ckpt_dir.absolute(), options=opts, item_names=("state", "meta"))
+    getattr(mgr, "_maybe_await_cleanup_tmp_directory", lambda: None)()  # orbax's own wait, as its save does
+    return mgr
 
 
 def data_fingerprint(arrays) -> dict:

@@ -46,7 +46,7 @@ from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.training.run_folder import load_data
 from convcorr_jax.pose.training.event_log import eval_scalars
 from convcorr_jax.pose.training.config import TrainConfig
-from convcorr_jax.pose.training.run_start import LoopState, start_run
+from convcorr_jax.pose.training.run_start import LoopState, fresh_start, start_run
 from convcorr_jax.pose.training.stages import init_opt, lr_schedule, make_local_step
 from convcorr_jax.core.progress import LOG as progress_log
 
@@ -326,11 +326,12 @@ def train(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None = None,
     mesh = check_inputs(cfg, train_set)
     main = parallel.is_main_process()
     run_dir = cfg.run_dir()
+    fresh = fresh_start(cfg, run_dir)  # a refused init_from: one line, no run folder made
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
         if main:  # one writer per run folder (`io.folder_lock`); the other processes of a multi-process run join it
             held.enter_context(io.folder_lock(run_dir, "training run folder"))
-        loop = start_run(cfg, arrays, train_set, mesh, main, run_dir, progress)
+        loop = start_run(cfg, arrays, train_set, mesh, main, run_dir, progress, fresh)
         held_out = test_set.first(cfg.eval_limit)
         try:
             for step in loop.bar:

@@ -100,13 +100,34 @@ def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dic
     return batches
 
 
+def fresh_start(cfg: TrainConfig, run_dir: Path) -> tuple[dict, dict | None] | None:
+    """The parameters a run with `init_from` and no saved step starts from (`checkpoints.start_params`), read before
+    its run folder is made, so that a refused model folder is one line and leaves no folder behind.
+
+    Args:
+        cfg, run_dir: the run's TrainConfig and folder.
+
+    Returns:
+        (params, start) as `checkpoints.start_params`; None for a run without init_from or with a saved step (it
+        resumes from that, init_from ignored).
+
+    Raises:
+        InputError: as `checkpoints.start_params`.
+    """
+    ckpt = run_dir / "checkpoints"
+    if cfg.init_from is None or (ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())):
+        return None
+    return checkpoints.start_params(cfg)
+
+
 def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
-             progress: bool) -> LoopState:
+              progress: bool, fresh: tuple[dict, dict | None] | None = None) -> LoopState:
     """Restore the newest checkpoint (or start: `checkpoints.start_params`) and set the loop up.
 
     Args:
         cfg, train_set, mesh, main: the run's TrainConfig, training arrays, device mesh; this is process 0.
         arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
+        fresh: `fresh_start`'s (params, start) when the caller read them (None: read here if no step is restored).
 
     Returns:
         The `LoopState`, after writing the run's files, opening the input at the restored step, the bar, event log.
@@ -118,7 +139,7 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
                                                               discard_unreadable=True, data=data_print)
     started = prior["metrics"].get("start") if prior and state is not None else None  # resumed: init_from ignored
     if state is None:
-        params, started = checkpoints.start_params(cfg)  # before the run's files: a refused model stops here
+        params, started = fresh if fresh is not None else checkpoints.start_params(cfg)  # before the run's files
         state = {"params": params, "opt": init_opt(cfg, cfg.stage_of(0), params)}
     if main:
         _write_run_files(cfg, run_dir, arrays is None, start)
