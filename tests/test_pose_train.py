@@ -454,3 +454,21 @@ def test_too_few_synthetic_people_for_both_splits_is_one_line_naming_n_samples(t
     last = err.splitlines()[-1]
     assert "field 'n_samples': expected enough people for both splits" in last and last.endswith("got 3"), err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_root_for_generated_people_is_refused_not_ignored(tmp_path, capsys):
+    """`convcorr train pose --config tiny --set data_root=FLIC` (data=synthetic) trained on generated people, the
+    folder ignored without a word; now one line naming data_root, nothing written. A mixture's data_root (the
+    parts' base folder) is still taken."""
+    from convcorr_cli.main import main
+    from convcorr_train import pose
+
+    folder = tmp_path / "FLIC"
+    folder.mkdir()
+    assert main(["train", "pose", "--config", "tiny", "--out", str(tmp_path / "runs"), "--no-progress",
+                 "--set", f"data_root={folder}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "field 'data_root': expected unset for data=synthetic" in err, err
+    assert "--set data=" in err and "flic" in err and err.endswith(f"got {folder}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FLIC"]
+    assert pose.config("person_tiny", str(tmp_path / "runs"), [f"data_root={folder}"]).data_root == str(folder)

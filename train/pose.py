@@ -28,10 +28,16 @@ from convcorr_train.pose_configs import get_config
 def config(name: str, out: str | None = None, sets: Sequence[str] = (), logdir: str | None = None) -> TrainConfig:
     """The named config with `--out`, then every `--set field=value`, then `--logdir` applied (later wins); the
     data's skeleton then sets the joint count and the mirror permutation (`with_skeleton`), except where a `--set`
-    gave them: there they must agree with it."""
+    gave them: there they must agree with it. A `--set data_root=DIR` for data that reads no folder (generated
+    people) is refused: it was ignored, the run trained on generated people."""
     cfg = override(get_config(name), [*([f"out={out}"] if out is not None else []), *sets])
     cfg = override(cfg, [f"logdir={logdir}"]) if logdir is not None else cfg
-    return with_skeleton(cfg, given={s.split("=", 1)[0] for s in sets})
+    given = {s.split("=", 1)[0] for s in sets}
+    if "data_root" in given and cfg.data_root and not (cfg.dataset().root_about or cfg.datasets):
+        kinds = "|".join(k for k, d in pose_sets.DATASETS.items() if d.root_about)
+        raise InputError("--set", "data_root", f"unset for data={cfg.data}, which reads no folder (a dataset's "
+                         f"folder goes with its data kind: --set data={kinds}, or a config of it)", cfg.data_root)
+    return with_skeleton(cfg, given=given)
 
 
 _SKELETON_FIELDS = ("model.num_joints", "augment.flip_perm")
