@@ -331,6 +331,26 @@ def test_training_refuses_a_folder_that_is_not_its_run(tmp_path, write_pose_run,
     _refused(capsys, train_pose("usersTrue"), "is not a training run", "config.json, notes.txt, sub/")
 
 
+def test_an_out_that_is_a_run_or_a_model_itself_is_refused_before_anything_is_written(tmp_path, write_pose_run,
+                                                                                      capsys):
+    """`convcorr train pose --out runs/own` (the run folder, not the folder of runs) trained a new run nested in
+    it, its lock file beside: the run `own` then held pose_tiny/ and .pose_tiny.lock besides its files and every
+    resume of it was refused. Now one line naming --out and its parent, nothing written; a model folder as well."""
+    from convcorr_jax.pose.model_files import MODEL_FILE
+
+    run = write_pose_run(_cfg(tmp_path, "own"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / MODEL_FILE).write_text('{"files": {}}')  # a model's record (`model_files.MODEL_FOLDER`'s mark)
+    for folder, kind in ((run, "a training run itself"), (model, "a model folder itself")):
+        before = _snapshot(tmp_path)
+        _refused(capsys, lambda: cli.main(["train", "pose", "--config", "tiny", "--no-progress", "--out", str(folder),
+                                           "--set", "steps=1,0,0"]), str(folder), f"--out is {kind}",
+                 f"--out {tmp_path}")
+        assert _snapshot(tmp_path) == before
+    run_folder.check_run_folder(_cfg(tmp_path, "own"))  # the run itself: still resumable
+
+
 @pytest.mark.parametrize("inside", [".", "logs"])
 def test_a_run_whose_logdir_is_inside_its_folder_is_still_its_own(tmp_path, write_pose_run, inside):
     """`--logdir` in the run folder (or a folder of it): its event files are the run's, so the run resumes; someone's

@@ -123,9 +123,16 @@ def check_run_folder(cfg: TrainConfig) -> None:
 
     Raises:
         InputError: one line naming the folder and what is in it: a folder of someone else's files, another kind of
-            config.json, or a run of other settings.
+            config.json, or a run of other settings; an out that is itself a training run or a model folder (the
+            new run nested in it made it a folder that holds something besides its own files: no longer resumed).
     """
-    run_dir = cfg.run_dir()
+    run_dir, out = cfg.run_dir(), Path(cfg.out)
+    for kind in (TRAINING_RUN, MODEL_FOLDER):
+        if out.is_dir() and kind.marker(out):
+            raise InputError(out, "out", "a folder of run folders (the run is written to OUT/NAME)",
+                             f"{kind.name} itself", message=f"--out is {kind.name} itself, not a folder of run "
+                             f"folders (the run would be written into it as {cfg.name}/); nothing was changed: "
+                             f"give the folder that holds it (--out {out.parent})")
     try:
         io.check_replaceable(run_dir, TRAINING_RUN, "run folder")
     except io.NotOwned as e:
