@@ -159,6 +159,15 @@ def test_ship_model_refuses_someones_folder_and_replaces_its_own_with_force(tiny
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no folder left aside
 
 
+@pytest.mark.parametrize("name", ["../elsewhere", "a/b", ".."])
+def test_ship_model_refuses_a_name_that_is_a_path(tmp_path, capsys, name):
+    """--name is the package's models/NAME: a path in it ("../elsewhere") wrote outside the models folder."""
+    assert ship_model.cli(["--run", str(tmp_path), "--name", name]) == 2
+    err = capsys.readouterr().err
+    assert "field '--name': expected a plain model name" in err and err.count("\n") == 1, err
+    assert not (shipped.MODELS.parent / "elsewhere").exists()
+
+
 def test_ship_model_refuses_a_bad_scores_file_in_one_line_before_any_work(tiny_run, tmp_path, capsys):
     run, _ = tiny_run
     (tmp_path / "bad.json").write_text("{not json")

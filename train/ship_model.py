@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.out is None and a.name is None:
         raise InputError(None, "--out", "a model folder (or --name NAME for the package's models/NAME)", "none")
     name = a.name or Path(a.out).name
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):  # a path would write outside the models folder
+        raise InputError(None, "--name" if a.name else "--out", "a plain model name (letters, digits, _ . -; no "
+                         "path), the model folder's name", name)
     out = Path(a.out) if a.out else shipped.MODELS / name
     field = "--out" if a.out else "--name"
     if io.check_replaceable(out, shipped.MODEL_FOLDER, field) and not a.force:  # before any work
