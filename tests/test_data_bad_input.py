@@ -279,6 +279,41 @@ def test_mpii_release_missing_variable_or_field(tmp_path):
     _raises(load_mpii_release, tmp_path / "r.mat", field="RELEASE.annolist")
 
 
+@pytest.mark.parametrize("v", [-1, 2, "2", "-1", "nan", "0.5"])
+def test_mpii_release_is_visible_other_than_0_or_1_is_refused(tmp_path, v):
+    """is_visible is 0 or 1 (a number or a string; empty: visible): a -1 or 2 was read as visible, a NaN was a
+    ValueError traceback; refused naming the rect and the point."""
+    from convcorr_jax.data.mpii_release import _write_mpii_release
+
+    rect = {"head_box": (0, 0, 10, 10), "scale": 1.0, "center": (5, 5), "points": {0: (5, 5, 1), 4: (6, 6, v)}}
+    _write_mpii_release(tmp_path / "r.mat", [{"name": "a.jpg", "train": True, "rects": [rect]}])
+    err = _raises(load_mpii_release, tmp_path / "r.mat", field="point 4 is_visible", path="annorect(1)")
+    assert "0 or 1" in err.expected
+    rect["points"][4] = (6, 6, "0")
+    _write_mpii_release(tmp_path / "r.mat", [{"name": "a.jpg", "train": True, "rects": [rect]}])
+    assert load_mpii_release(tmp_path / "r.mat")[0].visible[[0, 4]].tolist() == [True, False]
+
+
+def test_mpii_h5_and_lsp_flags_name_their_index(tmp_path):
+    """A visibility flag other than 0/1 is refused naming where it is (the errors gave only the values found)."""
+    rng = np.random.default_rng(0)
+    s = [KeypointSample(points=rng.uniform(1, 50, (16, 2)).astype(np.float32), visible=np.ones(16, bool),
+                        names=MPII_JOINTS, bbox=np.zeros(4, np.float32), category="person", id=f"p{i}",
+                        extras={"head_box": [0, 0, 10, 10]}) for i in range(2)]
+    write_mpii_h5(tmp_path / "v.h5", s)
+    with h5py.File(tmp_path / "v.h5", "r+") as f:
+        vis = f["visible"][()]
+        vis[1, 6] = -1
+        f["visible"][...] = vis
+    err = _raises(load_mpii_h5, tmp_path / "v.h5", field="visible", path="v.h5[1]")
+    assert "-1 at visible[6]" in str(err), str(err)
+    j = np.zeros((3, 14, 4))
+    j[2, 9, 1] = np.nan  # LSP layout: image 1 (0-based), joint 9
+    sio.savemat(tmp_path / "joints.mat", {"joints": j})
+    err = _raises(load_lsp, tmp_path, field="joints flag", path="joints.mat")
+    assert "nan at joints flag[1, 9]" in str(err), str(err)
+
+
 def test_lsp_unexpected_shape(tmp_path):
     sio.savemat(tmp_path / "joints.mat", {"joints": np.zeros((2, 14, 5))})
     err = _raises(load_lsp, tmp_path, field="joints")

@@ -180,6 +180,27 @@ def test_nan_ground_truth_marked_visible_is_refused(tmp_path, capsys):
     assert pck_files(tmp_path / "preds.npz", tmp_path / "gt_ok.npz")["pooled"] == 100.0
 
 
+@pytest.mark.parametrize("odd", [-1.0, np.nan, 2.0])
+def test_pckh_ground_truth_visible_other_than_0_or_1_is_refused(tmp_path, capsys, odd):
+    """valid.h5's `visible` is 0 or 1: a -1 ("missing"), NaN or 2 was cast to bool and read as visible (a NaN
+    joint so flagged was then refused as a 'part' marked visible); refused naming `visible` and its index."""
+    part = np.random.default_rng(0).uniform(10, 300, (N, 16, 2))
+    part[2, 5] = np.nan
+    visible = np.ones((N, 16))
+    visible[2, 5] = 0
+    visible[3, 7] = odd
+    annot = tmp_path / "valid.h5"
+    write_annot(annot, part=part, visible=visible)
+    with pytest.raises(InputError, match=r"valid\.h5: field 'visible': expected 0 or 1 .* at visible\[3, 7\] \(1 such"):
+        read_eval_h5(annot)
+    write_preds(tmp_path / "p.h5", np.nan_to_num(part))
+    code, _, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", "--annot", annot)
+    assert code == 2 and len(err) == 1 and "field 'visible'" in err[0] and "visible[3, 7]" in err[0], err
+    visible[3, 7] = 0
+    write_annot(annot, part=part, visible=visible)
+    assert not read_eval_h5(annot).visible[3, 7]
+
+
 def test_pck_files_leaves_out_an_instance_with_nothing_visible_whatever_its_norm(tmp_path):
     """`norm` must be > 0 where an instance has a visible keypoint; an instance with none is left out, so a 0 norm
     there (a common placeholder) is no error."""

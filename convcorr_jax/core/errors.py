@@ -323,6 +323,33 @@ entries
     check(bad == 0, source, field, expected, f"{bad} non-finite entries")
 
 
+def check_flags(flags, allowed: Sequence[float], source, field: str, expected: str) -> None:
+    """Refuse flags (visibility, occlusion) outside the values a format defines: a NaN, a -1 or a 3 where only 0
+    and 1 exist would otherwise be cast to bool and read as set. One InputError naming the first such index of
+    `field`, its value and how many there are.
+
+    Args:
+      flags: numbers, any shape (e.g. [N, K] visibility).
+      allowed: the values the format defines (e.g. (0, 1)).
+      source, field: where `flags` came from, for the error.
+      expected: what was expected, in words.
+
+    Returns:
+      None.
+
+    >>> check_flags(np.array([[1.0, 0.0], [-1.0, 1.0]]), (0, 1), "valid.h5", "visible", "0 or 1")
+    Traceback (most recent call last):
+    ...
+    convcorr_jax.core.errors.InputError: valid.h5: field 'visible': expected 0 or 1, got -1 at visible[1, 0] (1 \
+such in all)
+    """
+    f = np.asarray(flags, np.float64)
+    bad = np.argwhere(~np.isin(f, np.asarray(allowed, np.float64)))
+    if len(bad):
+        index = ", ".join(str(int(i)) for i in bad[0])
+        raise InputError(source, field, expected, f"{f[tuple(bad[0])]:g} at {field}[{index}] ({len(bad)} such in all)")
+
+
 def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "") -> np.ndarray:
     """Class ids as int64, refused (one InputError naming the first few) when any is outside 0..num_classes-1.
 

@@ -25,7 +25,7 @@ from convcorr_jax.data.flic import image_size
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import LSP, LSP_JOINTS
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_flags, check_shape
 
 
 def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
@@ -60,8 +60,7 @@ def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, st
     else:
         arr, layout = j.transpose(2, 0, 1), "lspet"
     flag = arr[..., 2]
-    if not np.all(np.isin(flag, (0, 1))):
-        raise InputError(p, "joints flag", "0/1 values", np.unique(flag)[:5])
+    check_flags(flag, (0, 1), p, "joints flag", "0 or 1 per joint (index [image, joint], 0-based)")
     return arr[..., :2], flag.astype(np.int8), layout
 
 

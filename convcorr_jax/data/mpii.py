@@ -24,7 +24,7 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.skeletons import MPII_JOINTS
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_flags, check_shape
 
 MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
                                "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
@@ -115,8 +115,7 @@ def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None =
         labelled = ~np.all(pt == 0, axis=1)
         pts = np.where(labelled[:, None], pt - 1.0, np.nan).astype(np.float32)
         v = vis[i]
-        if not np.all(np.isin(v, (0, 1))):
-            raise InputError(src, "visible", "0/1 flags", np.unique(v))
+        check_flags(v, (0, 1), src, "visible", "0 or 1 per joint (1 visible; 0 occluded or not annotated)")
         if not (np.isfinite(scale[i]) and scale[i] > 0 and np.isfinite(normalize[i]) and normalize[i] > 0):
             raise InputError(src, "scale/normalize", "positive finite numbers", (scale[i], normalize[i]))
         name = names[i].decode() if isinstance(names[i], bytes) else str(names[i])

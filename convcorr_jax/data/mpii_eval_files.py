@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data.mpii import open_h5
-from convcorr_jax.core.errors import InputError, check, check_finite, check_shape
+from convcorr_jax.core.errors import InputError, check, check_finite, check_flags, check_shape
 from convcorr_jax.core.io import atomic_path
 
 NUM_JOINTS = 16
@@ -62,6 +62,7 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
 
     A joint with no annotation is (0, 0) in `part` (the format; its `visible` is 0). A non-finite joint is also
     taken as missing where `visible` is 0, and refused where it is 1: a visible joint must have coordinates.
+    `visible` holds 0 or 1; any other value (NaN, a "-1: missing" convention) is refused naming its index.
 
     Args:
       path: the h5 file; "part" and "normalize" are required, "visible" (default all True) and "imgname"
@@ -74,7 +75,8 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
     Raises:
       InputError: naming the file and the dataset: a missing dataset, a group or scalar where an array is
         expected, text where numbers are, part not [N, 16, 2], visible not [N, 16], normalize not [N] or not all
-        positive, imgname not N names, a NaN or inf joint marked visible (its index).
+        positive, imgname not N names, a visible other than 0 or 1 or a NaN or inf joint marked visible (its
+        index).
     """
     path = Path(path)
     with open_h5(path) as f:
@@ -89,6 +91,7 @@ def read_eval_h5(path: str | Path) -> MPIIEvalSet:
     check(bool(np.all(head > 0)), path, "normalize", "positive head sizes", float(head.min()))
     visible = np.ones(part.shape[:2], bool) if visible is None else visible
     check_shape(visible, f"N {NUM_JOINTS}", path, "visible", dims)
+    check_flags(visible, (0, 1), path, "visible", "0 or 1 per joint (1 visible; 0 occluded or not annotated)")
     visible = visible != 0
     check_finite(part, visible, path, "part", "finite (x, y) for each joint marked visible ((0, 0) marks a "
                  "missing joint)")

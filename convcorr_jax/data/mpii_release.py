@@ -42,6 +42,15 @@ def _num(v, src, field) -> float:
     return float(x)
 
 
+def _flag(v, src, field) -> bool:
+    """An `is_visible` value (a number or a string '0'/'1') as a bool; InputError naming the point for any value
+    but 0 or 1 (a NaN, -1 or 2 was read as visible, or a NaN was a ValueError traceback)."""
+    x = _num(v, src, field)
+    if x not in (0.0, 1.0):
+        raise InputError(src, field, "0 or 1 (or empty: visible)", repr(v) if isinstance(v, str) else f"{x:g}")
+    return x == 1.0
+
+
 def _as_list(v) -> list:
     if v is None:
         return []
@@ -56,7 +65,7 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
 
     Handles the struct quirks: a single annorect/point is not wrapped in an array; `annopoints`, `is_visible`,
     head-box fields may be missing or empty; `is_visible` may be a number or a string '0'/'1' (missing or empty
-    -> visible, as pose-hg-train does).
+    -> visible, as pose-hg-train does; any other value is refused naming the point).
 
     Args:
         path: the RELEASE .mat.
@@ -122,7 +131,7 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
                         raise InputError(rsrc, f"point {jid} x/y", "finite coordinates", (x, y))
                     iv = _field(q, "is_visible")
                     pts[jid] = (x - 1.0, y - 1.0)
-                    vis[jid] = True if iv is None else bool(int(_num(iv, rsrc, f"point {jid} is_visible")))
+                    vis[jid] = True if iv is None else _flag(iv, rsrc, f"point {jid} is_visible")
             if annotated_only and not np.isfinite(pts).any():
                 continue  # test-set rect (objpos/scale only) or an empty annopoints struct
             hb = [_field(r, k) for k in ("x1", "y1", "x2", "y2")]
