@@ -160,6 +160,33 @@ def test_coco_landmarks_json_interocular_and_malformed_entries(tmp_path):
         _raises(load_coco_landmarks_json, f, field=field, path=f)
 
 
+@pytest.mark.parametrize("v, field_value", [(-1, "got -1"), (float("nan"), "got nan"), (3, "got 3"),
+                                             ("x nan", "got [nan, 5.0]")])
+def test_coco_landmarks_json_visibility_outside_0_1_2_is_refused(tmp_path, v, field_value):
+    """v of a COCO triple is 0, 1 or 2: a -1 or NaN was read as "not labelled" (the point silently dropped), a 3
+    as labelled, a NaN x with v 1 as a visible point without a place; refused naming the annotation and keypoint."""
+    import json
+
+    from convcorr_jax.data.faces300w import load_coco_landmarks_json
+
+    kp = np.zeros((5, 3))
+    kp[:, 0], kp[:, 1], kp[:, 2] = np.arange(5) + 10.0, 5.0, 1
+    if v == "x nan":
+        kp[2, 0] = np.nan
+    else:
+        kp[2, 2] = v
+    f = tmp_path / "faces.json"
+    f.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}],
+                             "annotations": [{"id": 7, "image_id": 1, "keypoints": kp.ravel().tolist()}]}))
+    err = _raises(load_coco_landmarks_json, f, field="annotation 7 keypoints", path=f)
+    assert "keypoint 2" in err.expected and field_value in str(err), str(err)
+    assert len(load_coco_landmarks_json(f, skip_bad=True).skipped) == 1
+    kp[2] = (12.0, 5.0, 2)  # COCO's "visible"
+    f.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}],
+                             "annotations": [{"id": 7, "image_id": 1, "keypoints": kp.ravel().tolist()}]}))
+    assert load_coco_landmarks_json(f)[0].visible.all()
+
+
 # ---------------------------------------------------------------------------------------------- FLIC .mat
 def _flic(tmp_path, n=2):
     rng = np.random.default_rng(0)

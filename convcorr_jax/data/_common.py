@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -151,3 +151,31 @@ def points_bbox(points: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
         return np.full(4, np.nan, np.float32)
     q = p[ok]
     return np.array([q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()], np.float32)
+
+
+def check_coco_triples(trip: np.ndarray, names: Sequence[str], source, field: str) -> None:
+    """Refuse COCO keypoint triples outside the convention: v must be 0 (not labelled), 1 (labelled, hidden) or 2
+    (visible), x and y finite where v > 0. A NaN, -1 or 3 v would otherwise be read as "not labelled" (dropped) or
+    as labelled, a labelled NaN x as a visible point without a place.
+
+    Args:
+        trip: float64 [K, 3] (x, y, v) per keypoint.
+        names: the K keypoint names, one named in the error.
+        source, field: the file and the annotation's field, for the error.
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: naming the source, the field and the first keypoint (its name and index) that is wrong.
+    """
+    bad = ~np.isin(trip[:, 2], (0, 1, 2))
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise InputError(source, field, f"a visibility v of 0, 1 or 2 for each keypoint ({names[j]}'s, keypoint "
+                         f"{j})", f"{trip[j, 2]:g}")
+    bad = (trip[:, 2] > 0) & ~np.isfinite(trip[:, :2]).all(axis=1)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise InputError(source, field, f"finite x, y for each labelled keypoint ({names[j]}'s, keypoint {j})",
+                         trip[j, :2].tolist())

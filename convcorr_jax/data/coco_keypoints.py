@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded
+from convcorr_jax.data._common import Loaded, check_coco_triples
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import COCO17, Skeleton, from_coco_category
 from convcorr_jax.data.types import KeypointSample
@@ -231,16 +231,7 @@ def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
     if other:
         raise InputError(path, field, "numbers", other[0])
     trip = np.asarray(kp, np.float64).reshape(k, 3)
-    bad = ~np.isin(trip[:, 2], (0, 1, 2))
-    if bad.any():
-        j = int(np.argmax(bad))
-        raise InputError(path, field, f"a visibility v of 0, 1 or 2 for each keypoint ({sk.names[j]}'s)",
-                         trip[j, 2])
-    bad = (trip[:, 2] > 0) & ~np.isfinite(trip[:, :2]).all(axis=1)
-    if bad.any():
-        j = int(np.argmax(bad))
-        raise InputError(path, field, f"finite x, y for each labelled keypoint ({sk.names[j]}'s)",
-                         trip[j, :2].tolist())
+    check_coco_triples(trip, sk.names, path, field)
     return trip
 
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded, collect, points_bbox
+from convcorr_jax.data._common import Loaded, check_coco_triples, collect, points_bbox
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import write_text
@@ -322,7 +322,8 @@ def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathL
 
     Returns:
         `Loaded` of `KeypointSample`s, one per annotation: points float32 [K, 2] 0-based (x, y), NaN where v = 0;
-        visible bool [K] (v > 0 means labelled and visible); category "face"; id the image's file name without
+        visible bool [K] (v > 0 means labelled and visible; v must be 0, 1 or 2, and x, y finite where v > 0, else
+        the annotation is refused naming the keypoint); category "face"; id the image's file name without
         extension. extras: image_size (w, h), center, scale, coco_bbox (x, y, w, h as stored), annotation_id, and
         for K = 68 interocular (pixels; NaN when an outer eye corner, point 36 or 45, is unlabelled).
 
@@ -359,6 +360,7 @@ def load_coco_landmarks_json(path: str | os.PathLike, image_root: str | os.PathL
         nm = tuple(names) if names is not None else (IBUG_68_NAMES if k == 68 else tuple(f"p{i}" for i in range(k)))
         if len(nm) != k:
             raise InputError(p, f"annotation {a.get('id')} keypoints", f"{len(nm)} points", k)
+        check_coco_triples(kp, nm, p, f"annotation {a.get('id')} keypoints")
         if a.get("image_id") not in images:
             raise InputError(p, f"annotation {a.get('id')} image_id", "an id listed in 'images'", a.get("image_id"))
         im = images[a["image_id"]]
