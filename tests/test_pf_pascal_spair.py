@@ -107,6 +107,11 @@ def test_pf_pascal_malformed_files_are_one_clear_error(tmp_path):
     sio.savemat(root / "Annotations" / "car" / "b.mat", {"points": np.zeros((4, 2))})
     with pytest.raises(InputError, match=r"b.mat.*'kps'"):
         load_pf_pascal(root, "test")
+    for row in ([np.nan, 5.0], [np.inf, 5.0]):  # half a point or inf: was read as a missing part without a word
+        sio.savemat(root / "Annotations" / "car" / "b.mat", {"kps": np.array([[3.0, 4.0], [6.0, 7.0], row])})
+        with pytest.raises(InputError, match=r"b.mat: field 'kps': expected finite \(x, y\) rows, or NaN in both .*"
+                           r"at kps\[2\] \(1 such in all\)"):
+            load_pf_pascal(root, "test")
 
 
 # ------------------------------------------------------------------------------------------------ SPair-71k

@@ -106,7 +106,8 @@ def _read_annotation(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         0-based (x0, y0, x1, y1), NaN when the file has no `bbox`.
 
     Raises:
-        InputError: for a missing or unreadable file, no numeric K x 2 `kps`, or a `bbox` that is not 4 numbers.
+        InputError: for a missing or unreadable file, no numeric K x 2 `kps`, a `kps` row with one coordinate NaN
+            or with inf (a missing part is NaN in both), or a `bbox` that is not 4 numbers.
     """
     path = Path(path)
     m = load_mat(path, "the image's keypoint annotation (Annotations/<class>/<stem>.mat)")
@@ -116,10 +117,15 @@ def _read_annotation(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if not np.issubdtype(k.dtype, np.number) or k.ndim != 2 or k.shape[1] != 2:
         raise InputError(path, "kps", "a numeric K x 2 array (x, y per row, NaN for a missing part)",
                          f"{k.dtype} {k.shape}")
+    k = k.astype(np.float64)
+    odd = np.flatnonzero(~(np.isfinite(k).all(1) | np.isnan(k).all(1)))  # half a point, or inf: not "missing"
+    if odd.size:
+        raise InputError(path, "kps", "finite (x, y) rows, or NaN in both for a missing part",
+                         f"{k[odd[0]].tolist()} at kps[{odd[0]}] ({odd.size} such in all)")
     box = np.asarray(m.get("bbox", np.full((1, 4), np.nan)))
     if not np.issubdtype(box.dtype, np.number) or box.size != 4:
         raise InputError(path, "bbox", "4 numbers (x0, y0, x1, y1)", f"{box.dtype} {box.shape}")
-    return k.astype(np.float64) - 1.0, box.astype(np.float64).ravel() - 1.0
+    return k - 1.0, box.astype(np.float64).ravel() - 1.0
 
 
 def load_pf_pascal(root: str | os.PathLike, split: str = "test") -> KeypointPairs:
