@@ -157,6 +157,7 @@ def test_spair_pairs_splits_and_box_threshold(tmp_path):
     ("trg_kps", [[12, 10], [float("nan"), 38], [70, 40]], r"trg_kps.*finite"),  # NaN: dropped as padding before
     ("src_kps", [[10, 10], [20, float("inf")], [50, 40]], r"src_kps.*finite"),
     ("trg_bndbox", [1, 2, 3], r"trg_bndbox.*x0, y0, x1, y1"),
+    ("trg_bndbox", [5, 6, 5, 6], r"trg_bndbox.*of some size"),  # was refused only after every pair's features
     ("category", "zebra", r"category.*aeroplane"),
     ("src_kps", None, r"src_kps.*missing"),
 ])

@@ -59,7 +59,7 @@ def _read_pair(path: str | os.PathLike) -> dict:
 
     Raises:
         InputError: naming the file and field when one is missing or malformed (not finite numbers of the shape),
-            or the category is unknown.
+            the target box has no size, or the category is unknown.
     """
     path = Path(path)
     try:
@@ -77,8 +77,12 @@ def _read_pair(path: str | os.PathLike) -> dict:
     trg = _numbers(d["trg_kps"], path, "trg_kps", (None, 2))
     if len(src) != len(trg) or not len(src):
         raise InputError(path, "trg_kps", f"as many keypoints as src_kps ({len(src)}), at least one", len(trg))
+    box = _numbers(d["trg_bndbox"], path, "trg_bndbox", (4,))
+    if not max(box[2] - box[0], box[3] - box[1]) > 0:  # the threshold is alpha x its longer side
+        raise InputError(path, "trg_bndbox", "a box [x0, y0, x1, y1] of some size (x1 > x0 or y1 > y0: PCK's "
+                         "threshold is alpha x its longer side)", box.tolist())
     return {"src": str(d["src_imname"]), "trg": str(d["trg_imname"]), "category": d["category"], "src_kps": src,
-            "trg_kps": trg, "trg_bndbox": _numbers(d["trg_bndbox"], path, "trg_bndbox", (4,))}
+            "trg_kps": trg, "trg_bndbox": box}
 
 
 def load_spair(root: str | os.PathLike, split: str = "test") -> KeypointPairs:
