@@ -49,8 +49,13 @@ class ExperimentConfig:
             if value not in allowed:
                 raise InputError("config", field, f"one of {list(allowed)}", value)
         check_fields(self, nonnegative=("seed",))
-        if self.name in (".", "..") or "/" in self.name or "\\" in self.name:
-            raise InputError("config", "name", "a run folder name (no path separators, not . or ..)", self.name)
+        if self.name.startswith(".") or "/" in self.name or "\\" in self.name or self.name != self.name.strip():
+            # a leading dot names the runner's own entries beside run folders (.<name>.partial, .<name>.lock):
+            # a run named ".a.partial" was deleted as run a's partial folder
+            raise InputError("config", "name", "a run folder name (no path separators, no leading dot, no spaces "
+                             "around it)", repr(self.name))
+        if self.data_root is not None and not str(self.data_root).strip():  # it would name the working folder
+            raise InputError("config", "data_root", "a dataset folder (none: no folder)", "an empty value")
 
     def check(self) -> None:
         """Checks across fields (run by `convcorr_jax.core.config.validate`); none here."""

@@ -62,8 +62,8 @@ def code_version() -> str:
 def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), backbone: str | None = None,
                 data_root: str | None = None) -> ExperimentConfig:
     """The experiment's config at `size`, with `--backbone`, `--data-root` and `--set field=value` applied (`size`
-    itself refused there: `--size` chooses the settings); a `--data-root` without `data=` sets the dataset the
-    folder holds (`data.formats.detect_dataset`) or is refused."""
+    itself refused there: `--size` chooses the settings); a `--data-root` (or `--set data_root=`) without `data=`
+    sets the dataset the folder holds (`data.formats.detect_dataset`) or is refused."""
     for assignment in sets:  # the size picks the settings (`get_config`); the field alone would only relabel them
         field, _, value = assignment.partition("=")
         if field.strip() == "size":
@@ -73,10 +73,12 @@ def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), ba
     data_root = os.path.normpath(data_root) if data_root else data_root  # DIR/ and DIR: one run, one key
     pre = ([f"backbone={backbone}"] if backbone else []) + ([f"data_root={data_root}"] if data_root else [])
     cfg = override(cfg, [*pre, *sets])
-    if data_root and cfg.data == "synthetic" and not any(s.split("=", 1)[0].strip() == "data" for s in sets):
-        found = detect_dataset(data_root)  # --data-root without --set data=NAME: the dataset the folder holds
+    fields = [s.split("=", 1)[0].strip() for s in sets]
+    flag = "--set data_root" if "data_root" in fields else "--data-root" if data_root else None
+    if flag and cfg.data_root and cfg.data == "synthetic" and "data" not in fields:
+        found = detect_dataset(cfg.data_root)  # a folder without --set data=NAME: the dataset it holds (not ignored)
         if found is None:
-            raise InputError(data_root, "--data-root", "a folder of flic, mpii, lsp, voc, 300w or pf_willow data "
+            raise InputError(cfg.data_root, flag, "a folder of flic, mpii, lsp, voc, 300w or pf_willow data "
                              "(or --set data=NAME)", "no known dataset in it")
         cfg = override(cfg, [f"data={found}"])
     return cfg if cfg.name else dataclasses.replace(cfg, name=exp_id)
@@ -274,7 +276,7 @@ def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
     _check_owned(run_dir, RUN_FOLDER)
     if prev is None or force:
         return "run"
-    changes = _setting_changes(prev, key)
+    changes = sorted(_setting_changes(prev, key), key=lambda c: not c.startswith("experiment: "))  # it first
     if changes and not replace:
         shown = "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
         raise RunExists(run_dir, f"holds a finished run with other settings ({shown})",

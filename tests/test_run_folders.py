@@ -169,3 +169,50 @@ def test_weight_file_not_found_refused_before_any_folder(fake, tmp_path, capsys,
     assert rc == 2 and not out and len(err.strip().splitlines()) == 1, err
     assert "field 'weights'" in err and got in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", [".b.partial", ".b", " b", "b "])
+def test_a_run_name_with_a_leading_dot_or_spaces_is_refused(fake, tmp_path, capsys, name):
+    """A leading dot names the runner's own entries beside run folders: a finished run named `.b.partial` was
+    deleted by the next run named b as its partial folder; `--set "name= "` made a folder named by a space. Both
+    refused in one line naming `name`, before any folder is made."""
+    rc, out, err = _cli(capsys, tmp_path / "runs", f"name={name}")
+    assert rc == 2 and not out and len(err.strip().splitlines()) == 1, err
+    assert "field 'name'" in err and repr(name) in err and "no leading dot" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_root_given_by_set_is_read_as_the_flag_reads_it(fake, tmp_path, capsys, monkeypatch):
+    """`--set data_root=DIR` (data=synthetic) ran on synthetic data, the folder ignored without a word, while
+    `--data-root DIR` reads the dataset the folder holds: now both read it, or refuse a folder of no known
+    dataset in one line naming the spelling given; an empty value (the working folder) is refused as such."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for sets, field, got in (([f"data_root={empty}"], "'--set data_root'", "no known dataset in it"),
+                             (["data_root="], "'data_root'", "an empty value")):
+        rc, out, err = _cli(capsys, tmp_path / "runs", *sets)
+        assert rc == 2 and not out and len(err.strip().splitlines()) == 1, err
+        assert f"field {field}" in err and err.strip().endswith(got), err
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.setattr(runner, "detect_dataset", lambda root: "flic")
+    assert runner.make_config("test.fake", "tiny", [f"data_root={empty}"]).data == "flic"
+    assert runner.make_config("test.fake", "tiny", data_root=str(empty)).data == "flic"
+    assert runner.make_config("test.fake", "tiny", [f"data_root={empty}", "data=synthetic"]).data == "synthetic"
+
+
+def test_a_run_of_another_experiment_in_the_folder_names_the_experiment_first(fake, register_experiment, tmp_path,
+                                                                              capsys):
+    """The refusal shows three changes: another experiment in the folder was hidden in "N more" behind the
+    config fields that sort before "experiment"."""
+    @dataclasses.dataclass(frozen=True)
+    class Other(ExperimentConfig):
+        alpha: float = 1.0
+        beta: float = 1.0
+        code: int = 1
+        count: int = 1
+
+    register_experiment("test.other", "convcorr_tests_other_experiment", "Another.", Other, _run)
+    assert _cli(capsys, tmp_path)[0] == 0
+    rc = cli.main(["run", "test.other", "--size", "tiny", "--out", str(tmp_path), "--set", "name=test.fake"])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'holds a finished run with other settings (experiment: "test.fake" -> "test.other";' in err, err
