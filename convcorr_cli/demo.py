@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
              "(--force runs it again); a stage that fails is reported, the others go on, and the exit code is 1.",
              "convcorr demo --only table1,table2", "convcorr demo --size tiny --no-progress",
              "convcorr demo --backbone vgg16 --out runs/demo_vgg16")
-    p.add_argument("--only", default="", help="comma-separated stage names (default: all): " + ", ".join(STAGES))
+    p.add_argument("--only", default=None, help="comma-separated stage names, a repeated one run once (default: "
+                   "all): " + ", ".join(STAGES))
     p.add_argument("--size", choices=SIZES, default="default",
                    help="every stage's scale: tiny (seconds, plumbing), default, full (the paper's)")
     p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
@@ -47,10 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    only = [s for s in args.only.split(",") if s]
+    only = list(dict.fromkeys(s.strip() for s in (args.only or "").split(",") if s.strip()))  # once each, in order
     unknown = sorted(set(only) - set(STAGES))
     if unknown:
         raise InputError(None, "--only", f"stage names from {list(STAGES)}", unknown)
+    if args.only is not None and not only:  # `--only ,` or an empty variable: not the whole 10-minute demo
+        raise InputError(None, "--only", f"at least one stage name from {list(STAGES)}", "none")
     if args.backbone is not None and args.backbone not in NAMES:
         raise InputError(None, "--backbone", f"one of {list(NAMES)}", args.backbone)
     if args.seed < 0:  # the flags every stage shares: refused once, before any stage runs (not as 8 failures)

@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="image file")
     p.add_argument("--backbone", default="mobilenet_v2",
                    help=f"one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")
-    p.add_argument("--taps", required=True, help="comma-separated role or tap names, e.g. conv4,fc6 or block12,pool")
+    p.add_argument("--taps", required=True, help="comma-separated role or tap names, e.g. conv4,fc6 or "
+                   "block12,pool (an empty entry or a repeated name is ignored)")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--json", default=None, help="also write shapes, config, backbone, versions and seconds here")
     p.add_argument("--weights", default=None, help="weight file or 'random'; default: the backbone's fetched "

@@ -64,8 +64,9 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
              progress: bool = True) -> list[str]:
     """Run the stages `names` (keys of `STAGES`) in order into `out/<stage>/` and write `out/report.md` (+ .html,
     metrics.json); a stage that fails is reported and the others go on. `progress`: the stages' progress bars or
-    lines (`convcorr demo --no-progress`: none). Returns the names of the failed stages."""
-    names = list(names)
+    lines (`convcorr demo --no-progress`: none); a stage named twice runs once. Returns the names of the failed
+    stages."""
+    names = list(dict.fromkeys(names))
     sets = [f"seed={seed}"] + ([f"weights={weights}"] if weights else [])
     config = {"stages": names, "size": size, "out": str(out), "backbone": backbone, "weights": weights}
     print(runinfo.header("convcorr demo", config, seed), flush=True)

@@ -10,6 +10,7 @@ import pytest
 
 import convcorr_cli.main as cli
 import convcorr_eval.demo as demo
+from convcorr_eval.experiment import Result
 
 
 @pytest.mark.parametrize("flags, field", [(["--seed", "-3"], "--seed"), (["--weights", "missing.pth"], "--weights"),
@@ -22,6 +23,32 @@ def test_demo_refuses_bad_shared_flags_before_any_stage(flags, field, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and f"field '{field}'" in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("only", [",", "", " , "])
+def test_demo_refuses_an_only_that_names_no_stage(only, tmp_path, monkeypatch, capsys):
+    """`--only ,` (or an empty variable) ran every stage, the whole demo, as if --only were not given."""
+    monkeypatch.setattr(demo, "run_experiment", lambda *a, **k: pytest.fail("a stage ran"))
+    rc = cli.main(["demo", "--only", only, "--size", "tiny", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "field '--only'" in err, err
+    assert "at least one stage name" in err and err.strip().endswith("got none")
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_runs_a_stage_named_twice_once(tmp_path, monkeypatch, capsys):
+    """`--only table1,table1` ran table1 twice, "2/2 stages ok", its row and section twice in the report; a space
+    after a comma was an unknown stage ' data'."""
+    ran = []
+
+    def fake(exp_id, cfg, out, *a, **k):
+        ran.append(cfg.name)
+        return Result(f"{cfg.name} fine"), 0.0, False
+
+    monkeypatch.setattr(demo, "run_experiment", fake)
+    assert cli.main(["demo", "--only", "table1,table1, data", "--size", "tiny", "--out", str(tmp_path / "o")]) == 0
+    assert ran == ["table1", "data"] and "demo: 2/2 stages ok" in capsys.readouterr().out
+    assert (tmp_path / "o" / "report.md").read_text().count("| table1 | long2014.table1 |") == 1
 
 
 @pytest.mark.parametrize("flags, field", [(["-n", "0"], "--num-processes"), (["-d", "0"], "--local-devices"),
