@@ -11,7 +11,8 @@ DATA_FORMATS.md 5.5), over layers with kernel k, stride s, padding p:
 and unit i of layer l is centred at image pixel `offset_l + i * stride_l`. ReLU, LRN, batch norm, grouping and
 residual additions do not change the geometry (a residual branch's receptive field contains the identity's).
 With padding, edge units' receptive fields extend outside the image; their centres still follow the formula.
-The maps are host-side NumPy (points in, NumPy out): call them outside `jax.jit`, or on concrete arrays.
+The point maps (`pixel_to_grid`, `nearest_column`) take and give NumPy; on traced points (inside a caller's
+`jax.jit` or `jax.vmap`) they run in jax.numpy and give jax arrays. `grid_centers` needs only the grid's size.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -137,8 +140,11 @@ def pixel_to_grid(rf: RF, points: np.ndarray) -> np.ndarray:
       points: [..., 2] (x, y) 0-based pixel points.
 
     Returns:
-      float64 [..., 2] fractional (col, row) grid coordinates (not clipped to any grid).
+      float64 [..., 2] fractional (col, row) grid coordinates (not clipped to any grid); a jax float array for
+      traced points.
     """
+    if isinstance(points, jax.core.Tracer):
+        return (jnp.asarray(points, float) - rf.offset) / rf.stride
     return (np.asarray(points, np.float64) - rf.offset) / rf.stride
 
 
@@ -168,11 +174,12 @@ def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.n
       grid_hw: (h, w) of the feature map.
 
     Returns:
-      int32 [..., 2] (col, row) with 0 <= col < w, 0 <= row < h.
+      int32 [..., 2] (col, row) with 0 <= col < w, 0 <= row < h (a jax array for traced points).
     """
     h, w = grid_hw
-    g = np.rint(pixel_to_grid(rf, points))
-    g = np.clip(g, 0, np.array([w - 1, h - 1]))
+    xp = jnp if isinstance(points, jax.core.Tracer) else np
+    g = xp.rint(pixel_to_grid(rf, points))
+    g = xp.clip(g, 0, np.array([w - 1, h - 1]))
     return g.astype(np.int32)
 
 

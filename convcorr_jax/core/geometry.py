@@ -22,6 +22,9 @@ and a point makes the round trip:
 >>> transform_points(transform_points(np.array([[12.0, 25.0]]), M), invert_affine(M)).tolist()
 [[12.0, 25.0]]
 
+The maps, boxes and crops take numpy or concrete jax arrays and give float64 numpy; called on traced arrays (inside
+a caller's `jax.jit`, `jax.vmap` or `jax.grad`) they run in jax.numpy instead and give jax arrays.
+
 The central 2 x 2 pixels of a 4 x 4 image, cut out at their own resolution:
 
 >>> image = (10 * np.arange(16, dtype=np.uint8)).reshape(1, 4, 4, 1)
@@ -45,6 +48,17 @@ BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap
 BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
 
 
+def _traced(*values) -> bool:
+    """Whether any value is a JAX tracer (inside a caller's jit, vmap or grad): the maps then run in jax.numpy, in
+    JAX's default float width, and skip the checks on values (shapes are still checked)."""
+    return any(isinstance(v, jax.core.Tracer) for v in values)
+
+
+def _floats(value, traced: bool):
+    """value as float64 numpy, or (traced) as a jax float array."""
+    return jnp.asarray(value, float) if traced else np.asarray(value, np.float64)
+
+
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:
     """(h, w) of a crop from an int (square) or an (h, w) pair."""
     if isinstance(size, (int, np.integer)):
@@ -62,21 +76,21 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
         (x_max - x_min + 1 > 0 and y_max - y_min + 1 > 0), else InputError.
       size: the crop's side in pixels (int: square) or (h, w).
     Returns:
-      float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`).
+      float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`); traced boxes (inside
+      jit / vmap / grad) give a jax array, unchecked for empty boxes.
     """
-    b = np.asarray(boxes, np.float64)
+    traced = _traced(boxes)
+    xp, b = (jnp if traced else np), _floats(boxes, traced)
     check_shape(b, "* 4", "box_to_affine", "boxes", note="(x_min, y_min, x_max, y_max)")
     h, w = _hw(size)
     bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
-    if not np.all((bw > 0) & (bh > 0)):
+    if not traced and not np.all((bw > 0) & (bh > 0)):
         raise InputError("box_to_affine", "boxes", "x_max >= x_min - 1 and y_max >= y_min - 1 (non-empty boxes)",
                          b.tolist())
     sx, sy = w / bw, h / bh
-    M = np.zeros(b.shape[:-1] + (2, 3))
-    M[..., 0, 0], M[..., 1, 1] = sx, sy
-    M[..., 0, 2] = (0.5 - b[..., 0]) * sx - 0.5
-    M[..., 1, 2] = (0.5 - b[..., 1]) * sy - 0.5
-    return M
+    zero = xp.zeros_like(sx)
+    return xp.stack([xp.stack([sx, zero, (0.5 - b[..., 0]) * sx - 0.5], -1),
+                     xp.stack([zero, sy, (0.5 - b[..., 1]) * sy - 0.5], -1)], -2)
 
 
 def square_box(centres, sides) -> np.ndarray:
@@ -87,11 +101,11 @@ def square_box(centres, sides) -> np.ndarray:
       sides: [...] (broadcast against centres[..., 0]) side lengths in pixels.
     Returns:
       float64 [..., 4] (x_min, y_min, x_max, y_max), inclusive pixel-centre coordinates: c -+ (side/2 - 0.5),
-      so `box_to_affine` maps the square's outer edges onto the crop's.
+      so `box_to_affine` maps the square's outer edges onto the crop's (a jax array when traced).
     """
-    c = np.asarray(centres, np.float64)
-    half = np.asarray(sides, np.float64)[..., None] / 2
-    return np.concatenate([c - half + 0.5, c + half - 0.5], -1)
+    traced = _traced(centres, sides)
+    c, half = _floats(centres, traced), _floats(sides, traced)[..., None] / 2
+    return (jnp if traced else np).concatenate([c - half + 0.5, c + half - 0.5], -1)
 
 
 def points_box(points, visible=None) -> np.ndarray:
@@ -102,13 +116,14 @@ def points_box(points, visible=None) -> np.ndarray:
       visible: optional bool [..., K]; points where it is False are ignored.
     Returns:
       float64 [..., 4] (x_min, y_min, x_max, y_max) of the kept points, inclusive (the extreme points lie on the
-      box); (inf, inf, -inf, -inf) for a set with no kept point.
+      box); (inf, inf, -inf, -inf) for a set with no kept point (a jax array when traced).
     """
-    p = np.asarray(points, np.float64)
-    ok = np.all(np.isfinite(p), -1) if visible is None else np.asarray(visible, bool) & np.all(np.isfinite(p), -1)
-    lo = np.min(np.where(ok[..., None], p, np.inf), -2)
-    hi = np.max(np.where(ok[..., None], p, -np.inf), -2)
-    return np.concatenate([lo, hi], -1)
+    traced = _traced(points, visible)
+    xp, p = (jnp if traced else np), _floats(points, traced)
+    ok = xp.all(xp.isfinite(p), -1) if visible is None else xp.asarray(visible, bool) & xp.all(xp.isfinite(p), -1)
+    lo = xp.min(xp.where(ok[..., None], p, np.inf), -2)
+    hi = xp.max(xp.where(ok[..., None], p, -np.inf), -2)
+    return xp.concatenate([lo, hi], -1)
 
 
 def _numbers(value, k: int) -> np.ndarray | None:
@@ -215,12 +230,13 @@ def invert_affine(M) -> np.ndarray:
     Args:
       M: [..., 2, 3] invertible affine maps (e.g. image -> crop pixels from `box_to_affine`).
     Returns:
-      float64 [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M).
+      float64 [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M); a jax array when traced.
     """
-    M = np.asarray(M, np.float64)
-    A = np.linalg.inv(M[..., :2])
-    t = -np.einsum("...ij,...j->...i", A, M[..., 2])
-    return np.concatenate([A, t[..., None]], -1)
+    traced = _traced(M)
+    xp, M = (jnp if traced else np), _floats(M, traced)
+    A = xp.linalg.inv(M[..., :2])
+    t = -xp.einsum("...ij,...j->...i", A, M[..., 2])
+    return xp.concatenate([A, t[..., None]], -1)
 
 
 def compose_affine(M2, M1) -> np.ndarray:
@@ -229,12 +245,14 @@ def compose_affine(M2, M1) -> np.ndarray:
     Args:
       M2, M1: [..., 2, 3] affine maps (broadcast against each other).
     Returns:
-      float64 [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1), M2)`.
+      float64 [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1), M2)`; a
+      jax array when traced.
     """
-    M1, M2 = np.asarray(M1, np.float64), np.asarray(M2, np.float64)
-    A = np.einsum("...ij,...jk->...ik", M2[..., :2], M1[..., :2])
-    t = np.einsum("...ij,...j->...i", M2[..., :2], M1[..., 2]) + M2[..., 2]
-    return np.concatenate([A, t[..., None]], -1)
+    traced = _traced(M2, M1)
+    xp, M1, M2 = (jnp if traced else np), _floats(M1, traced), _floats(M2, traced)
+    A = xp.einsum("...ij,...jk->...ik", M2[..., :2], M1[..., :2])
+    t = xp.einsum("...ij,...j->...i", M2[..., :2], M1[..., 2]) + M2[..., 2]
+    return xp.concatenate([A, t[..., None]], -1)
 
 
 def transform_points(points, M):
@@ -282,18 +300,19 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
       cval: the value outside the image for border="constant", in the images' units (0..255 for uint8).
     Returns:
       [N, h, w, C]: uint8 numpy (rounded, clipped to 0..255) for uint8 images, else float32 (jax for jax input,
-      numpy for numpy). Jit-compiled per shape.
+      numpy for numpy); a jax array of either dtype inside a caller's jit / vmap. Jit-compiled per shape.
     """
     if border not in BORDERS:
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
     dims = check_shape(images, "N H W C", "crop", "images")
+    traced = _traced(images, M)
     x = np.asarray(images) if not isinstance(images, jax.Array) else images
-    Minv = invert_affine(np.asarray(M, np.float64).reshape(-1, 2, 3))
+    Minv = invert_affine(_floats(M, _traced(M)).reshape(-1, 2, 3))
     check_shape(Minv, "N 2 3", "crop", "M", dims, note="(one map per image)")
     if x.dtype != np.uint8:  # float32 as given (a numpy array cast here, not by a program compiled per shape)
         x = jnp.asarray(x, jnp.float32) if isinstance(x, jax.Array) else np.asarray(x, np.float32)
-    out = _crop(x, np.asarray(Minv, np.float32), _hw(size), BORDERS[border], float(cval))
-    return out if isinstance(images, jax.Array) and x.dtype != np.uint8 else np.asarray(out)
+    out = _crop(x, Minv.astype(np.float32), _hw(size), BORDERS[border], float(cval))
+    return out if traced or (isinstance(images, jax.Array) and x.dtype != np.uint8) else np.asarray(out)
 
 
 def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",

@@ -7,8 +7,9 @@ to it (Long et al. section 4); `neighbourhood_concat` stacks every column with i
 
 from __future__ import annotations
 
-import numpy as np
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
 from convcorr_jax.core.errors import check, check_shape
@@ -22,17 +23,20 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
       grid: [H, W, C] (one image) or [N, H, W, C].
       rf: the grid's receptive field.
       points: [K, 2] (x, y) for one image, or [N, K, 2] (N as grid's).
-    Returns: [K, C] or [N, K, C]; points beyond the grid take the nearest edge column.
+    Returns: [K, C] or [N, K, C]; points beyond the grid take the nearest edge column. Numpy; a jax array when grid
+      or points are traced (inside a caller's jit / vmap / grad, where non-finite points are not refused).
     Raises:
       InputError: grid or points of another shape (points of [N, ...] grids one row per grid), or non-finite points.
     """
-    grid = np.asarray(grid)
-    points = np.asarray(points, np.float64)
+    traced = isinstance(grid, jax.core.Tracer) or isinstance(points, jax.core.Tracer)
+    grid = jnp.asarray(grid) if traced else np.asarray(grid)
+    points = jnp.asarray(points, float) if traced else np.asarray(points, np.float64)
     dims = check_shape(grid, "H W C | N H W C", "columns_at_points", "grid")
     check_shape(points, "K 2" if grid.ndim == 3 else "N K 2", "columns_at_points", "points", dims,
                 note="(one row of points per grid)")
-    check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
-          "finite coordinates (drop unlabelled points first)")
+    if not traced:
+        check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
+              "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]
     cr = nearest_column(rf, points, (h, w))
     if grid.ndim == 3:
