@@ -8,9 +8,10 @@ import importlib
 
 import pytest
 
-MODULES = ("convcorr_jax.core.errors", "convcorr_jax.core.metrics", "convcorr_jax.core.registry",
-           "convcorr_jax.core.knn", "convcorr_jax.features.sift", "convcorr_jax.linear.ridge", "convcorr_jax.flow.bp",
-           "convcorr_jax.pose.person_boxes", "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
+MODULES = ("convcorr_jax.core.errors", "convcorr_jax.core.tracing", "convcorr_jax.core.metrics",
+           "convcorr_jax.core.registry", "convcorr_jax.core.knn", "convcorr_jax.features.sift",
+           "convcorr_jax.linear.ridge", "convcorr_jax.flow.bp", "convcorr_jax.pose.person_boxes",
+           "convcorr_jax.pose.readout", "convcorr_jax.pose.estimation")
 
 
 @pytest.mark.parametrize("name", MODULES)

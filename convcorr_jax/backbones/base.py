@@ -11,6 +11,7 @@ import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF
 from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.tracing import is_traced
 
 Params = dict[str, Any]
 
@@ -38,8 +39,7 @@ def jit_forward(fn: Callable, static_argnames: tuple[str, ...]) -> Callable:
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs)))
-        return (eigen if not traced and jax.default_backend() == "cpu" else plain)(*args, **kwargs)
+        return (eigen if not is_traced(args, kwargs) and jax.default_backend() == "cpu" else plain)(*args, **kwargs)
 
     return call
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+
+from convcorr_jax.core.tracing import is_traced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +144,7 @@ def pixel_to_grid(rf: RF, points: np.ndarray) -> np.ndarray:
       float64 [..., 2] fractional (col, row) grid coordinates (not clipped to any grid); a jax float array for
       traced points.
     """
-    if isinstance(points, jax.core.Tracer):
+    if is_traced(points):
         return (jnp.asarray(points, float) - rf.offset) / rf.stride
     return (np.asarray(points, np.float64) - rf.offset) / rf.stride
 
@@ -177,7 +178,7 @@ def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.n
       int32 [..., 2] (col, row) with 0 <= col < w, 0 <= row < h (a jax array for traced points).
     """
     h, w = grid_hw
-    xp = jnp if isinstance(points, jax.core.Tracer) else np
+    xp = jnp if is_traced(points) else np
     g = xp.rint(pixel_to_grid(rf, points))
     g = xp.clip(g, 0, np.array([w - 1, h - 1]))
     return g.astype(np.int32)

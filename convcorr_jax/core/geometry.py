@@ -43,15 +43,10 @@ import numpy as np
 
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.parallel import pad_rows, pow2_ceil
+from convcorr_jax.core.tracing import is_traced
 
 BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
 BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
-
-
-def _traced(*values) -> bool:
-    """Whether any value is a JAX tracer (inside a caller's jit, vmap or grad): the maps then run in jax.numpy, in
-    JAX's default float width, and skip the checks on values (shapes are still checked)."""
-    return any(isinstance(v, jax.core.Tracer) for v in values)
 
 
 def _floats(value, traced: bool):
@@ -79,7 +74,7 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
       float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`); traced boxes (inside
       jit / vmap / grad) give a jax array, unchecked for empty boxes.
     """
-    traced = _traced(boxes)
+    traced = is_traced(boxes)
     xp, b = (jnp if traced else np), _floats(boxes, traced)
     check_shape(b, "* 4", "box_to_affine", "boxes", note="(x_min, y_min, x_max, y_max)")
     h, w = _hw(size)
@@ -103,7 +98,7 @@ def square_box(centres, sides) -> np.ndarray:
       float64 [..., 4] (x_min, y_min, x_max, y_max), inclusive pixel-centre coordinates: c -+ (side/2 - 0.5),
       so `box_to_affine` maps the square's outer edges onto the crop's (a jax array when traced).
     """
-    traced = _traced(centres, sides)
+    traced = is_traced(centres, sides)
     c, half = _floats(centres, traced), _floats(sides, traced)[..., None] / 2
     return (jnp if traced else np).concatenate([c - half + 0.5, c + half - 0.5], -1)
 
@@ -118,7 +113,7 @@ def points_box(points, visible=None) -> np.ndarray:
       float64 [..., 4] (x_min, y_min, x_max, y_max) of the kept points, inclusive (the extreme points lie on the
       box); (inf, inf, -inf, -inf) for a set with no kept point (a jax array when traced).
     """
-    traced = _traced(points, visible)
+    traced = is_traced(points, visible)
     xp, p = (jnp if traced else np), _floats(points, traced)
     ok = xp.all(xp.isfinite(p), -1) if visible is None else xp.asarray(visible, bool) & xp.all(xp.isfinite(p), -1)
     lo = xp.min(xp.where(ok[..., None], p, np.inf), -2)
@@ -232,7 +227,7 @@ def invert_affine(M) -> np.ndarray:
     Returns:
       float64 [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M); a jax array when traced.
     """
-    traced = _traced(M)
+    traced = is_traced(M)
     xp, M = (jnp if traced else np), _floats(M, traced)
     A = xp.linalg.inv(M[..., :2])
     t = -xp.einsum("...ij,...j->...i", A, M[..., 2])
@@ -248,7 +243,7 @@ def compose_affine(M2, M1) -> np.ndarray:
       float64 [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1), M2)`; a
       jax array when traced.
     """
-    traced = _traced(M2, M1)
+    traced = is_traced(M2, M1)
     xp, M1, M2 = (jnp if traced else np), _floats(M1, traced), _floats(M2, traced)
     A = xp.einsum("...ij,...jk->...ik", M2[..., :2], M1[..., :2])
     t = xp.einsum("...ij,...j->...i", M2[..., :2], M1[..., 2]) + M2[..., 2]
@@ -305,9 +300,9 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     if border not in BORDERS:
         raise InputError("crop", "border", f"one of {list(BORDERS)}", border)
     dims = check_shape(images, "N H W C", "crop", "images")
-    traced = _traced(images, M)
+    traced = is_traced(images, M)
     x = np.asarray(images) if not isinstance(images, jax.Array) else images
-    Minv = invert_affine(_floats(M, _traced(M)).reshape(-1, 2, 3))
+    Minv = invert_affine(_floats(M, is_traced(M)).reshape(-1, 2, 3))
     check_shape(Minv, "N 2 3", "crop", "M", dims, note="(one map per image)")
     if x.dtype != np.uint8:  # float32 as given (a numpy array cast here, not by a program compiled per shape)
         x = jnp.asarray(x, jnp.float32) if isinstance(x, jax.Array) else np.asarray(x, np.float32)

@@ -44,6 +44,7 @@ from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
 from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.registry import Registry
+from convcorr_jax.core.tracing import is_traced
 
 @dataclasses.dataclass(frozen=True)
 class Matcher:
@@ -289,7 +290,7 @@ def _check_weights(source: str, field: str, weights: jax.Array | None) -> None:
     Returns:
       None.
     """
-    if weights is None or isinstance(weights, jax.core.Tracer):
+    if weights is None or is_traced(weights):
         return
     w = np.asarray(weights, np.float64).reshape(-1, np.shape(weights)[-1])
     finite = np.all(np.isfinite(w), axis=1)

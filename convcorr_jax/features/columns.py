@@ -7,13 +7,13 @@ to it (Long et al. section 4); `neighbourhood_concat` stacks every column with i
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
 from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.core.parallel import pad_rows
+from convcorr_jax.core.tracing import is_traced
 
 
 def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarray:
@@ -28,7 +28,7 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
     Raises:
       InputError: grid or points of another shape (points of [N, ...] grids one row per grid), or non-finite points.
     """
-    traced = isinstance(grid, jax.core.Tracer) or isinstance(points, jax.core.Tracer)
+    traced = is_traced(grid, points)
     grid = jnp.asarray(grid) if traced else np.asarray(grid)
     points = jnp.asarray(points, float) if traced else np.asarray(points, np.float64)
     dims = check_shape(grid, "H W C | N H W C", "columns_at_points", "grid")

@@ -43,6 +43,7 @@ from convcorr_jax.flow.bp_messages import (argmin_label, edge_factors, from_clas
                                            half_step_masked, neighbour_differences, to_classes)
 from convcorr_jax.flow.bp_windows import (axis_windows, block_sum, crop_labels, expand_blocks, expand_msgs, pad_labels,
                                           target_windows)
+from convcorr_jax.core.tracing import is_traced
 
 
 class BPResult(NamedTuple):
@@ -236,7 +237,7 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
       InputError: costs not [H, W, Ly, Lx] (targets=True: not [H, W, H, W]); offsets or edge_scale not [H, W, 2],
         or with levels > 1 or crop; a concrete weight not finite and >= 0.
     """
-    if not isinstance(weight, jax.core.Tracer):
+    if not is_traced(weight):
         w = np.asarray(weight)
         check_shape(w, "", "solve", "weight", dtype="number", note="(a scalar)")
         check(bool(np.isfinite(w) and w >= 0), "solve", "weight", "a finite number >= 0", weight)

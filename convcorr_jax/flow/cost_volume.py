@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core.errors import check
+from convcorr_jax.core.tracing import is_traced
 
 
 def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) -> tuple[int, int]:
@@ -49,7 +50,7 @@ def check_features(fs, ft, source: str = "features") -> None:
     check(fs_shape == ft_shape, source, "target features", f"the source's shape {fs_shape}", ft_shape)
     check(fs_shape[-3] * fs_shape[-2] >= 2, source, "grid", "at least 2 grid nodes", fs_shape[-3:-1])
     check(fs_shape[-1] >= 1, source, "feature depth", ">= 1 channel", fs_shape[-1])
-    if not isinstance(fs, jax.core.Tracer) and not isinstance(ft, jax.core.Tracer):
+    if not is_traced(fs, ft):
         check(bool(np.all(np.isfinite(np.asarray(fs)))), source, "source features", "finite values (no NaN/inf)",
               "non-finite")
         check(bool(np.all(np.isfinite(np.asarray(ft)))), source, "target features", "finite values (no NaN/inf)",
