@@ -279,12 +279,18 @@ def test_mpii_h5_optional_datasets_of_another_length(tmp_path, key):
     _raises(load_mpii_h5, p, field=key)
 
 
-def test_mpii_h5_nan_and_skip(tmp_path):
+def _write_people_h5(path, n: int) -> list[KeypointSample]:
+    """An MPII-style h5 of n people with random joints, all visible; returns the samples written."""
     rng = np.random.default_rng(0)
-    s = [KeypointSample(points=rng.uniform(1, 50, (16, 2)).astype(np.float32), visible=np.ones(16, bool),
-                        names=MPII_JOINTS, bbox=np.zeros(4, np.float32), category="person", id=f"p{i}",
-                        extras={"head_box": [0, 0, 10, 10]}) for i in range(3)]
-    write_mpii_h5(tmp_path / "v.h5", s)
+    people = [KeypointSample(points=rng.uniform(1, 50, (16, 2)).astype(np.float32), visible=np.ones(16, bool),
+                             names=MPII_JOINTS, bbox=np.zeros(4, np.float32), category="person", id=f"p{i}",
+                             extras={"head_box": [0, 0, 10, 10]}) for i in range(n)]
+    write_mpii_h5(path, people)
+    return people
+
+
+def test_mpii_h5_nan_and_skip(tmp_path):
+    s = _write_people_h5(tmp_path / "v.h5", 3)
     with h5py.File(tmp_path / "v.h5", "r+") as f:
         part = f["part"][()]
         part[1, 4, 0] = np.nan
@@ -323,11 +329,7 @@ def test_mpii_release_is_visible_other_than_0_or_1_is_refused(tmp_path, v):
 
 def test_mpii_h5_and_lsp_flags_name_their_index(tmp_path):
     """A visibility flag other than 0/1 is refused naming where it is (the errors gave only the values found)."""
-    rng = np.random.default_rng(0)
-    s = [KeypointSample(points=rng.uniform(1, 50, (16, 2)).astype(np.float32), visible=np.ones(16, bool),
-                        names=MPII_JOINTS, bbox=np.zeros(4, np.float32), category="person", id=f"p{i}",
-                        extras={"head_box": [0, 0, 10, 10]}) for i in range(2)]
-    write_mpii_h5(tmp_path / "v.h5", s)
+    _write_people_h5(tmp_path / "v.h5", 2)
     with h5py.File(tmp_path / "v.h5", "r+") as f:
         vis = f["visible"][()]
         vis[1, 6] = -1
