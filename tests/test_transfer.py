@@ -125,6 +125,26 @@ def test_align_images_shapes_and_small_image(mobilenet):
         GridConfig("pixels")
 
 
+def test_align_images_of_jax_arrays_equals_numpy(mobilenet):
+    """Images as JAX arrays (uint8 RGB, as `jnp.asarray` of a photo gives) align as the same numpy arrays do: B
+    resized to A's size (and A to max_side) raised PIL's AttributeError '__array_interface__'."""
+    import jax.numpy as jnp
+
+    from convcorr_jax.backbones.preprocess import resize
+    from convcorr_jax.flow.align import GridConfig, align_images
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 255, size=(70, 90, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, size=(50, 70, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(resize(jnp.asarray(b), (30, 40)), resize(b, (30, 40)))
+    cfg = GridConfig(iters=1, levels=1, window=1)
+    want = align_images(a, b, *mobilenet, cfg, max_side=80)
+    got = align_images(jnp.asarray(a), jnp.asarray(b), *mobilenet, cfg, max_side=80)
+    assert isinstance(got.warped, np.ndarray) and isinstance(got.a_work, np.ndarray)
+    np.testing.assert_array_equal(got.flow, want.flow)
+    np.testing.assert_array_equal(got.warped, want.warped)
+
+
 @pytest.mark.parametrize("a_bad,field", [((64, 80), "a"), ((64, 80, 4), "a"), ((0, 0, 3), "a"),
                                          ("float32", "a"), ("nan", "a"), ((64, 80), "b"), ("float32", "b")])
 def test_align_images_refuses_images_not_uint8_rgb_in_one_line(a_bad, field):

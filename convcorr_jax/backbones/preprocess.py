@@ -102,7 +102,7 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Bilinear resize (PIL, antialiased, as torchvision does on PIL images) of one uint8 image to `hw`.
 
     Args:
-      image: uint8 RGB `[H, W, 3]`.
+      image: uint8 RGB `[H, W, 3]` (a numpy or JAX array).
       hw: target (h, w) in pixels.
 
     Returns:
@@ -118,7 +118,8 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     h, w = int(hw[0]), int(hw[1])
     if (h, w) == image.shape[:2]:
         return image
-    return np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+    # np.asarray: PIL reads numpy's array interface only (a JAX array raised AttributeError)
+    return np.asarray(Image.fromarray(np.asarray(image)).resize((w, h), Image.BILINEAR))
 
 
 def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,

@@ -167,7 +167,8 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
     """Flow from uint8 RGB a [H, W, 3] to b [H', W', 3] (b resized to a's working size).
 
     Args:
-      a, b: uint8 RGB images [H, W, 3] and [H', W', 3], each side at least `_min_image_side(backbone)`.
+      a, b: uint8 RGB images [H, W, 3] and [H', W', 3] (numpy or JAX arrays), each side at least
+        `_min_image_side(backbone)`.
       backbone, params: the feature network (its conv4 role gives the grid).
       config: `GridConfig` (BP flow on a's conv4-role grid, Long et al.) or `DenseConfig` (per-pixel flow, coarse
         to fine, `flow.dense`).
@@ -181,7 +182,8 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
     """
     if not isinstance(config, (GridConfig, DenseConfig)):
         raise InputError("align_images", "config", "a GridConfig or a DenseConfig", type(config).__name__)
-    a, b = check_images(a, "align_images", "a", rank=3), check_images(b, "align_images", "b", rank=3)
+    # numpy from here on (PIL resizing, scipy splines); a JAX array of an image is read once
+    a, b = (np.asarray(check_images(x, "align_images", f, rank=3)) for x, f in ((a, "a"), (b, "b")))
     check_image_sizes(a.shape[:2], b.shape[:2], backbone, max_side)
     a_work, scale = _work_image(a, max_side)
     if isinstance(config, DenseConfig):
