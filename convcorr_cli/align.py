@@ -109,9 +109,9 @@ def _prepare_out(folder: Path, written: tuple[str, ...]) -> str:
 
 
 def _save_figure(path: Path, a: np.ndarray, b: np.ndarray, warped: np.ndarray, flow: np.ndarray, title: str,
-                 grid_xy: np.ndarray | None = None, scale: float = 1.0) -> None:
+                 grid_xy: np.ndarray | None = None, scale: float | np.ndarray = 1.0) -> None:
     """warp.png (`alignment_figure`) of images at one size; a grid flow (`grid_xy`, pixels of A as given, `scale`:
-    the images' size over A's) is drawn as cells centred on its grid points."""
+    the images' size over A's, one factor or (x, y)) is drawn as cells centred on its grid points."""
     from convcorr_eval.figures import alignment_figure
     from convcorr_eval.report import save_figure
 
@@ -223,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     summary = dict(out.energy, **header, **info, work_scale=out.scale, seconds=time.perf_counter() - t0)
     io.write_json(d / "energy.json", summary)
     _save_figure(d / "warp.png", out.a_work, out.b_resized, out.warped, out.flow,
-                 f"{names}: {ran}, grid {' x '.join(map(str, out.energy['grid_hw']))}", out.grid_xy, out.scale)
+                 f"{names}: {ran}, grid {' x '.join(map(str, out.energy['grid_hw']))}", out.grid_xy,
+                 np.divide(out.a_work.shape[1::-1], a.shape[1::-1]))
     if args.json:
         io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
                                                                             "warp.png")]))

@@ -145,6 +145,32 @@ def test_align_images_of_jax_arrays_equals_numpy(mobilenet):
     np.testing.assert_array_equal(got.warped, want.warped)
 
 
+def test_align_images_brings_a_max_side_flow_back_to_a_per_axis(mobilenet, monkeypatch):
+    """A of 100 x 161 px with max_side 80 is solved at 50 x 80 px: back in A's pixels x is scaled by 161 / 80 and y
+    by 100 / 50. Both were scaled by 1 / scale = 161 / 80, which put the grid's nodes and the flow's dy up to 0.6%
+    off along y (up to half a working pixel times 1 / scale where the rounding of the working size is worst)."""
+    from convcorr_jax.backbones.receptive_field import grid_centers
+    from convcorr_jax.flow import align
+    from convcorr_jax.flow.dense import DenseConfig
+
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 255, size=(100, 161, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, size=(60, 70, 3), dtype=np.uint8)
+    back = np.array([161 / 80, 100 / 50])
+    out = align.align_images(a, b, *mobilenet, align.GridConfig(iters=1, levels=1, window=1), max_side=80)
+    assert out.a_work.shape == (50, 80, 3) and out.scale == pytest.approx(80 / 161)
+    nodes = grid_centers(mobilenet[0].geometry[mobilenet[0].roles["conv4"]], out.grid_xy.shape[:2])
+    np.testing.assert_allclose(out.grid_xy, (nodes + 0.5) * back - 0.5, atol=1e-4)
+    at_nodes = out.dense_flow[nodes[..., 1].astype(int), nodes[..., 0].astype(int)]  # the spline's knots
+    np.testing.assert_allclose(out.flow, at_nodes * back, atol=1e-4)
+
+    # dense flow: a flow of one working pixel right and down is 161 / 80 px right and 100 / 50 px down in A
+    monkeypatch.setattr(align, "dense_flows", lambda a, b, *args: np.ones((1, *a.shape[1:3], 2), np.float32))
+    dense = align.align_images(a, b, *mobilenet, DenseConfig(), max_side=80)
+    assert dense.flow.shape == (100, 161, 2)
+    np.testing.assert_allclose(dense.flow, np.broadcast_to(back, dense.flow.shape), rtol=1e-6)
+
+
 @pytest.mark.parametrize("a_bad,field", [((64, 80), "a"), ((64, 80, 4), "a"), ((0, 0, 3), "a"),
                                          ("float32", "a"), ("nan", "a"), ((64, 80), "b"), ("float32", "b")])
 def test_align_images_refuses_images_not_uint8_rgb_in_one_line(a_bad, field):

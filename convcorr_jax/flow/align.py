@@ -9,9 +9,10 @@
 The config's type chooses the method. Grid flow (Long et al. section 3's matcher): features scaled so that their
 mean column norm is 512 (VLFeat's SIFT scale), displacements in the smoothness term measured in pixels of a 500 px
 image, so `beta` keeps the paper's meaning at any size. `max_side`: a is first resized to a longer side of at most
-this (None: as given) and the flow is returned in a's own pixels (pixel centres at integers:
-x0 = (x + 0.5) / scale - 0.5). Many pairs of one size at once, split over devices: `flow.dense.dense_flows`;
-BP on feature maps of one's own: `flow.bp.solve_flow`.
+this (None: as given) and the flow is returned in a's own pixels (pixel centres at integers, per axis:
+x0 = (x + 0.5) * W / W' - 0.5 for a of width W resized to W', y0 likewise with the heights; W' / W and H' / H
+are `scale` up to the rounding of the working size to whole pixels). Many pairs of one size at once, split over
+devices: `flow.dense.dense_flows`; BP on feature maps of one's own: `flow.bp.solve_flow`.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ class Alignment:
         [H, W, 2] at every pixel of a (dense flow: pixel p of a -> p + flow[p] in b resized to a's size).
       warped: uint8 b warped onto a (grid: at the working size, `a_work`'s; dense: at a's size).
       b_resized: uint8 b resized to that same size.
-      scale: the factor (<= 1) a was resized by to work on it.
+      scale: the factor (<= 1) a was resized by to work on it (its longer side's; each side is then rounded to
+        whole pixels, and the flow is brought back per axis by a's side / the working side).
       grid_xy: float32 [h, w, 2] (x, y) pixels of a as given of the grid nodes (grid flow; None for dense flow).
       energy: {"data", "deformation", "total" (floats), "trace" (per iteration), "features", "beta", "grid_hw",
         "units"}: the BP energy of the grid flow and its settings (None for dense flow).
@@ -189,8 +191,14 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
     if isinstance(config, DenseConfig):
         return _dense(a, a_work, b, scale, backbone, params, config)
     out = _grid(a_work, b, backbone, params, config)
-    return dataclasses.replace(out, flow=(out.flow / scale).astype(np.float32), scale=scale,
-                               grid_xy=((out.grid_xy + 0.5) / scale - 0.5).astype(np.float32))
+    back = _back_to_a(a, a_work)  # per axis: `scale` alone put a node up to half a working pixel off, times 1/scale
+    return dataclasses.replace(out, flow=(out.flow * back).astype(np.float32), scale=scale,
+                               grid_xy=((out.grid_xy + 0.5) * back - 0.5).astype(np.float32))
+
+
+def _back_to_a(a: np.ndarray, a_work: np.ndarray) -> np.ndarray:
+    """float64 [2] (W / W', H / H'): pixels of a per pixel of a at its working size, along x and along y."""
+    return np.array([a.shape[1] / a_work.shape[1], a.shape[0] / a_work.shape[0]], np.float64)
 
 
 def _dense(a: np.ndarray, a_work: np.ndarray, b: np.ndarray, scale: float, backbone, params: Any,
@@ -199,7 +207,7 @@ def _dense(a: np.ndarray, a_work: np.ndarray, b: np.ndarray, scale: float, backb
     flow = np.asarray(dense_flows(a_work[None], resize(b, a_work.shape[:2])[None], backbone, params, cfg))[0]
     if scale < 1.0:  # back to a as given
         flow = np.stack([np.asarray(Image.fromarray(flow[..., c]).resize(a.shape[1::-1], Image.BILINEAR))
-                         for c in range(2)], -1) / scale
+                         for c in range(2)], -1) * _back_to_a(a, a_work)
     b_full = resize(b, a.shape[:2])
     warped = np.clip(np.asarray(warp_image(b_full, flow)), 0, 255).astype(np.uint8)
     return Alignment(flow=flow.astype(np.float32), warped=warped, b_resized=b_full, scale=scale)
