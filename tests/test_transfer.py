@@ -171,6 +171,19 @@ def test_align_images_brings_a_max_side_flow_back_to_a_per_axis(mobilenet, monke
     np.testing.assert_allclose(dense.flow, np.broadcast_to(back, dense.flow.shape), rtol=1e-6)
 
 
+@pytest.mark.parametrize("a_hw,b_hw,max_side,field", [((20, 20), (64, 80), None, "a"), ((64, 80), (10, 80), None, "b"),
+                                                       ((64, 80), (64, 80), 8, "max_side")])
+def test_align_images_names_its_own_argument_for_an_image_too_small(a_hw, b_hw, max_side, field):
+    """Too small an image (or max_side) is refused naming align_images and its argument, as a grey or float image is;
+    it named no function and 'image_a' / 'image_b' (the align command's names; "align" for max_side)."""
+    from convcorr_jax.backbones import get
+    from convcorr_jax.flow.align import align_images
+
+    a, b = np.zeros((*a_hw, 3), np.uint8), np.zeros((*b_hw, 3), np.uint8)
+    with pytest.raises(InputError, match=f"^align_images: field '{field}': expected (an image of at least|>=) 32 px"):
+        align_images(a, b, get("mobilenet_v2"), None, max_side=max_side)
+
+
 @pytest.mark.parametrize("a_bad,field", [((64, 80), "a"), ((64, 80, 4), "a"), ((0, 0, 3), "a"),
                                          ("float32", "a"), ("nan", "a"), ((64, 80), "b"), ("float32", "b")])
 def test_align_images_refuses_images_not_uint8_rgb_in_one_line(a_bad, field):

@@ -76,7 +76,8 @@ def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, ma
     """
     need = _min_image_side(backbone)
     if max_side is not None and max_side < need:
-        raise InputError("align", "max_side", f">= {need} px (two conv4 strides of {backbone.name})", max_side)
+        raise InputError("align_images", "max_side", f">= {need} px (two conv4 strides of {backbone.name})",
+                         max_side)
     for (h, w), source, field, first in ((a_hw, sources[0], fields[0], True), (b_hw, sources[1], fields[1], False)):
         scale = min(1.0, max_side / max(h, w)) if first and max_side is not None else 1.0
         wh, ww = max(1, round(h * scale)), max(1, round(w * scale))
@@ -186,7 +187,7 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
         raise InputError("align_images", "config", "a GridConfig or a DenseConfig", type(config).__name__)
     # numpy from here on (PIL resizing, scipy splines); a JAX array of an image is read once
     a, b = (np.asarray(check_images(x, "align_images", f, rank=3)) for x, f in ((a, "a"), (b, "b")))
-    check_image_sizes(a.shape[:2], b.shape[:2], backbone, max_side)
+    check_image_sizes(a.shape[:2], b.shape[:2], backbone, max_side, ("align_images",) * 2, ("a", "b"))
     a_work, scale = _work_image(a, max_side)
     if isinstance(config, DenseConfig):
         return _dense(a, a_work, b, scale, backbone, params, config)
