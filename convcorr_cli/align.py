@@ -23,8 +23,8 @@ The printed line, the figure's title and the summary's "ran" are one text (`desc
 and the taps that ran (its conv4-role tap, e.g. MobileNetV2's block12; dense: the finer taps too) and the pixel
 features of the settings that ran (`--set` included).
 
-Every argument, both images (readable, each side at least two conv4 strides, A also at its working size) and the
-output paths are checked before any work.
+Every argument, both images (readable, each side giving at least two conv4 columns, A also at its working size)
+and the output paths are checked before any work.
 """
 
 from __future__ import annotations

@@ -184,6 +184,24 @@ def test_align_images_names_its_own_argument_for_an_image_too_small(a_hw, b_hw, 
         align_images(a, b, get("mobilenet_v2"), None, max_side=max_side)
 
 
+def test_the_smallest_image_align_images_accepts_gives_two_conv4_columns_each_way():
+    """`_min_image_side` is where every backbone's conv4-role tap has MIN_GRID columns on each side; a smaller
+    image is refused before any network runs. It was two conv4 strides (32 px), where the AlexNets' conv4 is 1 x 1:
+    such an image passed the check and was refused after the network ran, as 'image_a: field 'size''."""
+    from convcorr_jax.backbones import NAMES, get
+    from convcorr_jax.flow.align import MIN_GRID, _min_image_side, align_images
+
+    for name in NAMES:
+        bb = get(name)
+        assert min(bb.grid_size(bb.roles["conv4"], (_min_image_side(bb),) * 2)) >= MIN_GRID, name
+    caffenet = get("caffenet")
+    need = _min_image_side(caffenet)
+    assert need > 32 and min(caffenet.grid_size("conv4", (need - 1,) * 2)) < MIN_GRID
+    small = np.zeros((need - 1, 64, 3), np.uint8)
+    with pytest.raises(InputError, match=f"field 'a': expected an image of at least {need} px on each side"):
+        align_images(small, small, caffenet, None)  # no params: refused before the network
+
+
 @pytest.mark.parametrize("a_bad,field", [((64, 80), "a"), ((64, 80, 4), "a"), ((0, 0, 3), "a"),
                                          ("float32", "a"), ("nan", "a"), ((64, 80), "b"), ("float32", "b")])
 def test_align_images_refuses_images_not_uint8_rgb_in_one_line(a_bad, field):

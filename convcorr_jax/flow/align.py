@@ -46,12 +46,17 @@ def _min_image_side(backbone) -> int:
       backbone: the feature network.
 
     Returns:
-      int: the larger of MIN_GRID conv4-role strides and the backbone's smallest conv4 input
-      (`backbones.registry.min_input_side`).
+      int: the smallest side on which the conv4-role tap gives MIN_GRID columns (`Backbone.grid_size`), from the
+      larger of MIN_GRID conv4-role strides and the backbone's smallest conv4 input
+      (`backbones.registry.min_input_side`) up (the AlexNets' conv4 is 1 x 1 at two strides, 32 px).
     """
     from convcorr_jax.backbones.registry import min_input_side
 
-    return max(MIN_GRID * int(backbone.geometry[backbone.roles["conv4"]].stride), min_input_side(backbone, "conv4"))
+    tap = backbone.roles["conv4"]
+    side = max(MIN_GRID * int(backbone.geometry[tap].stride), min_input_side(backbone, "conv4"))
+    while min(backbone.grid_size(tap, (side, side))) < MIN_GRID:  # the grid grows with the side
+        side += 1
+    return side
 
 
 def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, max_side: int | None = None,
@@ -76,7 +81,7 @@ def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, ma
     """
     need = _min_image_side(backbone)
     if max_side is not None and max_side < need:
-        raise InputError("align_images", "max_side", f">= {need} px (two conv4 strides of {backbone.name})",
+        raise InputError("align_images", "max_side", f">= {need} px ({MIN_GRID} conv4 columns of {backbone.name})",
                          max_side)
     for (h, w), source, field, first in ((a_hw, sources[0], fields[0], True), (b_hw, sources[1], fields[1], False)):
         scale = min(1.0, max_side / max(h, w)) if first and max_side is not None else 1.0
