@@ -202,6 +202,19 @@ def test_the_smallest_image_align_images_accepts_gives_two_conv4_columns_each_wa
         align_images(small, small, caffenet, None)  # no params: refused before the network
 
 
+@pytest.mark.parametrize("backbone,max_side,field,got", [("mobilenet_v2", None, "backbone", "'mobilenet_v2'"),
+                                                         (None, "64", "max_side", "'64'")])
+def test_align_images_refuses_a_backbone_name_or_a_max_side_of_text_in_one_line(backbone, max_side, field, got):
+    """A backbone's name where the Backbone goes raised AttributeError ('str' object has no attribute 'roles'), a
+    max_side of text TypeError ('<' not supported)."""
+    from convcorr_jax.backbones import get
+    from convcorr_jax.flow.align import align_images
+
+    a = np.zeros((64, 80, 3), np.uint8)
+    with pytest.raises(InputError, match=f"^align_images: field '{field}': expected .*, got {got}$"):
+        align_images(a, a, backbone or get("mobilenet_v2"), None, max_side=max_side)
+
+
 @pytest.mark.parametrize("a_bad,field", [((64, 80), "a"), ((64, 80, 4), "a"), ((0, 0, 3), "a"),
                                          ("float32", "a"), ("nan", "a"), ((64, 80), "b"), ("float32", "b")])
 def test_align_images_refuses_images_not_uint8_rgb_in_one_line(a_bad, field):

@@ -18,6 +18,7 @@ devices: `flow.dense.dense_flows`; BP on feature maps of one's own: `flow.bp.sol
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 import numpy as np
@@ -186,12 +187,19 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
       An `Alignment`, its flow in pixels of a as given.
 
     Raises:
-      InputError: an image not uint8 [H, W, 3] or too small, a config of another type, max_side too small.
+      InputError: an image not uint8 [H, W, 3] or too small, a backbone that is not a `Backbone` (a name: load it,
+        `weights.load_backbone(name)` gives (backbone, params)), a config of another type, max_side not a number
+        or too small.
     """
     if not isinstance(config, (GridConfig, DenseConfig)):
         raise InputError("align_images", "config", "a GridConfig or a DenseConfig", type(config).__name__)
     # numpy from here on (PIL resizing, scipy splines); a JAX array of an image is read once
     a, b = (np.asarray(check_images(x, "align_images", f, rank=3)) for x, f in ((a, "a"), (b, "b")))
+    if not (hasattr(backbone, "roles") and hasattr(backbone, "geometry")):
+        raise InputError("align_images", "backbone", "a Backbone, as weights.load_backbone(name) returns with its "
+                         "params", repr(backbone) if isinstance(backbone, str) else type(backbone).__name__)
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, numbers.Real)):
+        raise InputError("align_images", "max_side", "none or a side in pixels", repr(max_side))
     check_image_sizes(a.shape[:2], b.shape[:2], backbone, max_side, ("align_images",) * 2, ("a", "b"))
     a_work, scale = _work_image(a, max_side)
     if isinstance(config, DenseConfig):
