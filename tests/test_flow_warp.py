@@ -84,6 +84,18 @@ def test_warp_and_carry_refuse_arrays_of_the_wrong_shape():
             warp.carry_points(pts, dense)
 
 
+def test_warp_and_carry_take_lists_as_the_arrays_they_hold():
+    """Points [[x, y], ...] and a flow or image as nested lists give what the arrays give (a list reached the jitted
+    function as a pytree of scalars: TracerArrayConversionError); points of text: one InputError naming them."""
+    rng = np.random.default_rng(3)
+    img, flow = rng.uniform(0, 255, (6, 7, 3)).astype(np.float32), rng.uniform(-2, 2, (6, 7, 2)).astype(np.float32)
+    pts = [[1.0, 2.0], [4.5, 3.0]]
+    np.testing.assert_array_equal(warp.warp_image(img.tolist(), flow.tolist()), warp.warp_image(img, flow))
+    np.testing.assert_array_equal(warp.carry_points(pts, flow.tolist()), warp.carry_points(np.asarray(pts), flow))
+    with pytest.raises(InputError, match="carry_points: field 'points': expected a int or float array"):
+        warp.carry_points([["a", "b"]], flow)
+
+
 def test_warp_image_of_a_target_of_another_size_matches_map_coordinates():
     """A target smaller in one axis and larger in the other than the flow: the output has the flow's size and samples
     the target's own pixels at p + flow(p), clamped to the target's border (scipy, order 1, coordinates clipped)."""

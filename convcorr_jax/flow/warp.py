@@ -134,7 +134,13 @@ def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     return top * (1 - ay) + bot * ay
 
 
-@jax.jit
+def _array(x):
+    """`x` itself if it is an array (numpy, JAX, or traced under the caller's jit), else `np.asarray(x)`: a list
+    reaching a jitted function is a pytree of scalars, not an array (its shape check raised
+    TracerArrayConversionError)."""
+    return x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
+
+
 def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """Warp target into the source frame: out[p] = target(p + flow(p)), bilinear.
 
@@ -142,24 +148,30 @@ def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
     target's own pixels at p + flow(p), coordinates clamped to the target's border (0..Wt-1, 0..Ht-1).
 
     Args:
-      target: [Ht, Wt, C] image (e.g. uint8 RGB), of any size.
-      dense_flow: [H, W, 2] (dx, dy) pixels on the source's pixel grid, into the target's pixels.
+      target: [Ht, Wt, C] image (e.g. uint8 RGB), of any size; an array or array-like (a nested list).
+      dense_flow: [H, W, 2] (dx, dy) pixels on the source's pixel grid, into the target's pixels (likewise).
 
     Returns:
       float32 [H, W, C].
 
     Raises:
-      InputError: target not [H', W', C] with H', W' >= 1, or dense_flow not [H, W, 2].
+      InputError: target not [H', W', C] with H', W' >= 1, or dense_flow not [H, W, 2] numbers.
     """
+    target, dense_flow = _array(target), _array(dense_flow)
     check_shape(target, "Ht>=1 Wt>=1 C", "warp_image", "target", note="(an image with a channel axis)")
-    check_shape(dense_flow, "H W 2", "warp_image", "dense_flow", note="((dx, dy) pixels)")
+    check_shape(dense_flow, "H W 2", "warp_image", "dense_flow", dtype="int | float", note="((dx, dy) pixels)")
+    return _warp_image(target, dense_flow)
+
+
+@jax.jit
+def _warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
+    """`warp_image` of checked arrays, one compiled program per shape."""
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     img = jnp.asarray(target, jnp.float32)
     return bilinear_sample(img, xx + dense_flow[..., 0], yy + dense_flow[..., 1])
 
 
-@jax.jit
 def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """Carry target keypoints into the source frame through a dense flow.
 
@@ -167,18 +179,26 @@ def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
     pixels whose flow is NaN have no flowed position and are never chosen.
 
     Args:
-      points: [..., K, 2] (x, y) pixels in the target.
-      dense_flow: [H, W, 2] (dx, dy) pixels, source -> target.
+      points: [..., K, 2] (x, y) pixels in the target; an array or array-like ([[x, y], ...]).
+      dense_flow: [H, W, 2] (dx, dy) pixels, source -> target (likewise).
 
     Returns:
       float32 [..., K, 2] (x, y) source pixels; NaN where there is no nearest pixel: a NaN (or infinite) point, or
       a flow NaN at every pixel.
 
     Raises:
-      InputError: points not [..., K, 2], or dense_flow not [H, W, 2] with H, W >= 1.
+      InputError: points not [..., K, 2] numbers, or dense_flow not [H, W, 2] numbers with H, W >= 1.
     """
-    check_shape(points, "* 2", "carry_points", "points", note="((x, y) pixels)")
-    check_shape(dense_flow, "H>=1 W>=1 2", "carry_points", "dense_flow", note="((dx, dy) pixels)")
+    points, dense_flow = _array(points), _array(dense_flow)
+    check_shape(points, "* 2", "carry_points", "points", dtype="int | float", note="((x, y) pixels)")
+    check_shape(dense_flow, "H>=1 W>=1 2", "carry_points", "dense_flow", dtype="int | float",
+                note="((dx, dy) pixels)")
+    return _carry_points(points, dense_flow)
+
+
+@jax.jit
+def _carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
+    """`carry_points` of checked arrays, one compiled program per shape."""
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     src = jnp.stack([xx, yy], -1).reshape(-1, 2)
