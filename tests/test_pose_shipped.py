@@ -388,3 +388,24 @@ def test_a_model_folder_without_its_model_json_is_one_line_naming_it(tmp_path):
     (folder / shipped.PARAMS_FILE).unlink()  # no model file at all: neither a model nor a run, as before
     with pytest.raises(InputError, match=r"expected a `convcorr train pose` run"):
         loaded_model.load(folder)
+
+
+def test_a_file_given_as_the_model_names_the_file_and_its_folder(tmp_path, capsys):
+    """A file given as the model (model.json, params.npz, an image) is one line naming the file, what a model is and,
+    for a file of a model folder, that folder: it was "run folder X/model.json: expected a `convcorr train pose`
+    run", as if the file were a folder."""
+    from convcorr_cli.main import main
+
+    folder = shipped.MODELS / "flic"
+    for rel in (shipped.MODEL_FILE, shipped.PARAMS_FILE):
+        with pytest.raises(InputError) as e:
+            loaded_model.load(folder / rel)
+        assert e.value.field == "model" and e.value.source == str((folder / rel).resolve())
+        assert "a model folder (model.json + params.npz)" in str(e.value)
+        assert str(e.value).endswith(f"got a file: give its folder {folder.resolve()}")
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"not a model")
+    assert main(["pose", "--export-onnx", str(tmp_path / "x.onnx"), "--model", str(photo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and err.endswith("got a file") and "field 'model'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]

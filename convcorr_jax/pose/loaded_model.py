@@ -211,6 +211,15 @@ def default_model(torso_boxes: bool = False, two_pass: bool = False) -> str:
     return FRAME_MODEL if two_pass else TORSO_MODEL if torso_boxes else DEFAULT_MODEL
 
 
+def _not_a_folder(path: Path) -> InputError:
+    """The one-line error for a model given as a file: what a model is, and the file's folder where that folder is
+    a model or run folder (model.json or config.json beside the file)."""
+    holder = path.parent if any((path.parent / f).is_file() for f in (shipped.MODEL_FILE, "config.json")) else None
+    return InputError(path, "model", "a model folder (model.json + params.npz) or a `convcorr train pose` run folder "
+                      "(config.json + checkpoints/)",
+                      "a file" + (f": give its folder {holder}" if holder is not None else ""))
+
+
 def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
     """The trained model (module docstring).
 
@@ -227,7 +236,8 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
 
     Raises:
         InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
-            `run_folder.NotATrainingRun` for a folder without a run; naming model.json and the folder for a model
+            `run_folder.NotATrainingRun` for a folder without a run; naming the file (and its folder where that
+            is a model or run folder) for a file given as the model; naming model.json and the folder for a model
             folder without its model.json (params.npz alone); naming the file of a damaged shipped model.
     """
     if isinstance(model, PoseModel):
@@ -237,6 +247,8 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
     path = Path(model).resolve()
     if not path.exists():
         raise shipped.unknown(model)
+    if not path.is_dir():  # model.json, params.npz or a run's config.json given for the folder that holds it
+        raise _not_a_folder(path)
     if (path / shipped.MODEL_FILE).is_file():  # a model folder: an export, or a run that wrote its model files
         return _model_folder(str(path), _stamp(path, shipped.MODEL_FOLDER.names))
     # checkpoints (orbax): only for runs written before runs were models
