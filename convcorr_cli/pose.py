@@ -240,9 +240,6 @@ def _people(paths: list[str], images: list[np.ndarray], poses: Poses, person, so
 
 
 def _video(args: argparse.Namespace, r, call: Callable[..., Poses], plan: dict, model: dict) -> int:
-    if len(args.images) != 1 or not args.out or args.box or args.person_box or args.torso or args.json:
-        raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --person-box, "
-                         "--torso or --json (the frames' joints go to <clip>_pose.jsonl)", " ".join(args.images))
     t0 = time.perf_counter()
     io.check_writable(args.out, "--out", kind="folder")
     sources = _sources(plan, {"torso_box": False, "person_box": False, "torso": False}, False)
@@ -277,6 +274,14 @@ def _check(args: argparse.Namespace) -> bool:
     video = any(pose_video.is_video(p) for p in args.images)
     if not video and args.every != 1:
         raise InputError(None, "--every", "only with a video", args.every)
+    # before the flags that read a box or a point are weighed (`make_plan`), whose errors would offer them
+    wrong = [what for what, on in ((f"{len(args.images)} files", len(args.images) != 1), ("no --out", not args.out),
+                                   ("--torso-box", args.box), ("--person-box", args.person_box),
+                                   ("--torso", args.torso), ("--json", args.json)) if on]
+    if video and wrong:
+        raise InputError(None, "IMAGES", "one video per command, with --out and without --torso-box, --person-box, "
+                         "--torso or --json (the frames' joints go to <clip>_pose.jsonl)",
+                         f"{' '.join(args.images)} with {', '.join(wrong)}")
     return video
 
 
@@ -313,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
     # no output over an image, the video or another output, none inside the model's folder (read, never written)
     check_output_paths({"--json": args.json, **{f"--out ({p.name})": p for p in outputs}},
                        {f"IMAGES[{i}]": p for i, p in enumerate(args.images)}, model=r.path)
-    plan = make_plan(args, r)
+    plan = make_plan(args, r, video)
     call = _estimator(args, r, plan)
     if video:
         return _video(args, r, call, plan, model)

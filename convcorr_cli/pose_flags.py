@@ -87,10 +87,11 @@ def _passes(r) -> str:
     return f"{words.get(2 + refine, 2 + refine)} passes"
 
 
-def make_plan(args: argparse.Namespace, r) -> dict:
+def make_plan(args: argparse.Namespace, r, video: bool = False) -> dict:
     """What the command runs, decided from the flags and the model before any work: {"two_pass", "input" (the
     line the output and the JSON give), "no_box" (what was done without a box, or None), "flip", "scales",
-    "merge", "spatial" (None: the model's)}. Flags that cannot apply are one InputError."""
+    "merge", "spatial" (None: the model's)}. Flags that cannot apply are one InputError (for a `video`, which
+    takes no box, one that does not offer a box)."""
     if args.box and args.person_box:
         raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
     crop_model = r.torso_crops
@@ -104,6 +105,10 @@ def make_plan(args: argparse.Namespace, r) -> dict:
             raise InputError(None, "--two-pass", "whole frames with --torso points only (no --torso-box, --person-"
                              "box, --flip, --readout or --spatial off: the two passes' settings are FRAME_TEST_TIME's)",
                              "other flags too")
+        if fixed and video:
+            raise InputError(None, fixed[0].split()[0], f"a video without {fixed[0]}: the model {r.name or r.path} "
+                             "reads each frame whole in two passes (FRAME_TEST_TIME's settings: flip on, the model's "
+                             "read-out, spatial model on); a video takes no box", fixed[0])
         if fixed:
             raise InputError(None, fixed[0].split()[0], f"{fixed[0]} with a box (--person-box or --torso-box): with "
                              f"no box the model {r.name or r.path} runs whole frames in two passes (FRAME_TEST_TIME's "

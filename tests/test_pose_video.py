@@ -316,3 +316,34 @@ def test_the_command_end_to_end_with_the_default_model(tmp_path, capsys):
     decoded = _read(tmp_path / "out" / "clip_pose.mp4")
     assert len(decoded) == 2 and decoded[0].shape[0] > h and decoded[0].shape[1] >= w
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip_pose.jsonl", "clip_pose.mp4"]
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--torso", "3,3"], "with --torso"),  # was: "only in two passes ...; --torso-box gives ..."
+    (["--torso-box", "1,1,5,5", "--person-box", "1,1,5,5"], "with --torso-box, --person-box"),  # was: "not both"
+    (["--model", "flic", "--torso-box", "1,1,5,5"], "with --torso-box"),
+])
+def test_a_video_with_a_box_or_point_flag_is_refused_before_the_model_is_read(tmp_path, capsys, monkeypatch, flags,
+                                                                               said):
+    """The flags a video does not take are refused in one line naming them, before the model is read and before
+    the box and point flags are weighed against each other, whose errors would offer another box flag."""
+    from convcorr_cli import pose as pose_cli
+
+    monkeypatch.setattr(pose_cli, "load", lambda model: pytest.fail("the model was read"))
+    clip = _clip(tmp_path / "clip.mp4", n=2)
+    assert main(["pose", str(clip), "--out", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "field 'IMAGES'" in err[0] and err[0].endswith(said)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("flag", [["--flip"], ["--readout", "cascade"], ["--spatial", "off"]])
+def test_a_video_with_a_flag_two_passes_fix_names_the_flag_and_offers_no_box(tmp_path, capsys, flag):
+    """A FLIC crop model reads a video's frames in two passes, whose settings are fixed: the flag is refused in one
+    line that does not send the user to a box flag (was: "--flip with a box (--person-box or --torso-box)")."""
+    clip = _clip(tmp_path / "clip.mp4", n=2)
+    assert main(["pose", str(clip), "--out", str(tmp_path / "out"), "--model", "flic", *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"field '{flag[0]}'" in err[0] and "a video without" in err[0]
+    assert "--person-box" not in err[0] and "--torso-box" not in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
