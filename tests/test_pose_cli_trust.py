@@ -240,6 +240,23 @@ def test_a_drawing_path_that_is_a_folder_is_refused_before_any_work(tmp_path, ca
     assert [p.name for p in out.iterdir()] == ["b_pose.png"] and not (tmp_path / "j.json").exists()
 
 
+def test_a_json_path_at_the_out_folder_or_above_it_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """--json naming the --out folder (or a folder above it), neither there yet: one line naming --json before any
+    estimate (the drawings were written into the folder, then the JSON's rename onto it failed with a traceback,
+    exit 1)."""
+    img = _image(tmp_path)
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing is estimated")
+
+    monkeypatch.setattr(pose_cli, "estimate", never)
+    for out, json_path in (("same", "same"), ("same/sub", "same"), ("same", "./same/")):
+        assert main(["pose", str(img), "--out", str(tmp_path / out), "--json", str(tmp_path / json_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "field '--json'" in err[0] and f"--out {tmp_path / out} lies there" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png"]
+
+
 @pytest.fixture(scope="module")
 def no_box_run(tmp_path_factory):
     """`convcorr pose IMG --out DIR --json FILE --scales 1` with the shipped flic model and no box; (JSON, stdout,
