@@ -95,6 +95,10 @@ def make_plan(args: argparse.Namespace, r, video: bool = False) -> dict:
     if args.box and args.person_box:
         raise InputError(None, "--person-box", "--person-box or --torso-box, not both", "both")
     crop_model = r.torso_crops
+    if args.two_pass and not crop_model:  # before any image or frame is read
+        raise InputError(None, "--two-pass", "a FLIC model trained on person crops (flic, flic_256, or a `convcorr "
+                         "train pose --config flic` run)", f"the model {r.name or r.path} (data={r.config.data}, "
+                         f"protocol={r.config.protocol})")
     no_box = not (args.box or args.person_box or args.two_pass)
     two_pass = args.two_pass or (no_box and crop_model and r.frames is not None)
     if two_pass:

@@ -113,7 +113,7 @@ def test_cli_refuses_bad_boxes_in_one_line_naming_the_image(tmp_path, capsys, fl
 
 def test_cli_refuses_a_torso_point_outside_its_frame(tmp_path, capsys):
     img, js = _image(tmp_path), tmp_path / "j.json"
-    for point in ("128,10", "-1,5", "5,nan"):
+    for point in ("128,10", "-1,5", "5,nan", "3"):
         assert main(["pose", str(img), "--two-pass", f"--torso={point}", "--json", str(js)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--torso" in err[0] and "inside" in err[0] and point in err[0], err

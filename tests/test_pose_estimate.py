@@ -332,7 +332,8 @@ def test_cli_pose_bad_input_is_one_line(synthetic_run, tmp_path, capsys):
                        ([str(paths[0]), "--run", str(synthetic_run), "--two-pass"], "person crops"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--two-pass", "--box", "0,0,9,9"], "--two-pass"),
                        ([str(paths[0]), "--run", str(synthetic_run), "--torso", "3,4"], "--torso"),
-                       ([str(paths[0]), "--run", str(synthetic_run), "--two-pass", "--torso", "3"], "--torso")):
+                       # the model is refused first (`make_plan`), before any image or --torso is read
+                       ([str(paths[0]), "--run", str(synthetic_run), "--two-pass", "--torso", "3"], "--two-pass")):
         assert main(["pose", *argv, "--json", str(tmp_path / "j.json")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and what in err and "Traceback" not in err, err

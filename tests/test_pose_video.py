@@ -347,3 +347,13 @@ def test_a_video_with_a_flag_two_passes_fix_names_the_flag_and_offers_no_box(tmp
     assert len(err) == 1 and f"field '{flag[0]}'" in err[0] and "a video without" in err[0]
     assert "--person-box" not in err[0] and "--torso-box" not in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_two_passes_with_a_model_not_trained_on_person_crops_is_refused_before_any_frame(tmp_path, capsys):
+    """--two-pass with the person model: one line naming --two-pass before any frame is read, no folder made (it
+    was the first batch's "field 'config'" error, an empty --out folder left behind)."""
+    clip = _clip(tmp_path / "clip.mp4", n=2)
+    assert main(["pose", str(clip), "--out", str(tmp_path / "out"), "--two-pass", "--model", "person"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "field '--two-pass'" in err[0] and "the model person" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
