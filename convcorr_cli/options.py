@@ -120,8 +120,8 @@ def set_assignment(text: str) -> str:
 
 def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path]) -> None:
     """One InputError (exit code 2) when a command's output file cannot be written as a file (`io.check_writable`),
-    or is one of its inputs or another of its outputs (compared as real paths, links followed): nothing the user gave is
-    overwritten, no output written over another.
+    is one of its inputs or another of its outputs, or is a folder above another output (compared as real paths,
+    links followed): nothing the user gave is overwritten, no output written over another.
 
     Args:
       outputs: the command's output files by the flag that names them ("--out", "--figure", "--json"; a file
@@ -133,6 +133,12 @@ def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path])
     """
     for name, path in outputs.items():
         io.check_writable(path, name)
+    keys = {name: Path(os.path.realpath(path)) for name, path in outputs.items()}
+    for name, key in keys.items():  # a file where another output needs a folder: written, then a traceback
+        below = next((other for other, k in keys.items() if key in k.parents), None)
+        if below is not None:
+            raise InputError(outputs[name], name, f"a file path, not a folder above {below}'s",
+                             f"{below} is {outputs[below]}")
     seen: dict[Path, str] = {}
     for name, path in [*((n, p) for n, p in inputs.items()), *((n, p) for n, p in outputs.items())]:
         key = Path(os.path.realpath(path))  # follows links; a link loop is no RuntimeError

@@ -146,6 +146,8 @@ ALIGN = [
      ("--max-side",)),
     ("out under a file", lambda f: ["align", f["good"], f["good"], "--out", f["file"] / "o"], ("--out", "is a file")),
     ("out is a file", lambda f: ["align", f["good"], f["good"], "--out", f["file"]], ("--out", "existing file")),
+    ("json at the out folder", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--json",
+                                          f["empty"] / "o"], ("--json", "not a folder above --out (flow.npy)")),
     ("unknown backbone", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--backbone", "resnet"],
      ("--backbone", "resnet")),
     ("set without dense", lambda f: ["align", f["good"], f["good"], "--out", f["empty"] / "o", "--set", "radius=1"],
