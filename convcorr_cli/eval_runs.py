@@ -11,6 +11,8 @@ from pathlib import Path
 
 from convcorr_jax.core import cache, io, runinfo
 from convcorr_jax.core.config import to_dict
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.paths import lies_inside
 from convcorr_eval import registry
 from convcorr_eval.experiment import ExperimentConfig, Result
 from convcorr_eval.runner import execute, path_identity
@@ -48,7 +50,7 @@ def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args:
     digest), under `--out`: (result or None when it failed, run folder). The output files in `outputs` (by flag)
     are checked before the run (`check_output_paths`: none of them one of the input files `inputs` (by flag) or
     inside the dataset folder or the scored model's folder, `--model`; `--out` by the runner), and none inside the
-    run folder the run writes (once its name is known, before the run)."""
+    run folder the run writes or a folder above it (once its name is known, before the run)."""
     model = getattr(args, "model", None)
     check_output_paths(outputs or {}, inputs or {}, cfg.data_root, model and model_folder(model))
     identify = getattr(registry.load(exp_id), "identify", None)
@@ -57,6 +59,10 @@ def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args:
     cfg = dataclasses.replace(cfg, name=args.name or named or run_name(name, cfg))
     run_dir = Path(args.out) / cfg.name
     check_outside(outputs or {}, run_dir, f"the run folder {run_dir} (the run writes it)")
+    for flag, path in (outputs or {}).items():  # a file where the run needs a folder: a traceback after the run
+        if path and lies_inside(run_dir, path):
+            raise InputError(path, flag, f"a file path, not a folder above the run folder {run_dir}",
+                             "a folder above it")
     result = execute(f"eval {args.metric}", exp_id, cfg, args.out, args.force, not args.no_progress)
     return result, run_dir
 

@@ -110,6 +110,20 @@ def test_a_run_folder_inside_the_dataset_folder_is_refused_before_any_work(tmp_p
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 
+def test_a_json_at_the_runs_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """`eval pf-willow --out R --json R`: the run folder was written into R, then the JSON's rename onto the folder
+    ended in an IsADirectoryError traceback."""
+    from test_eval_aliases import _pf_fixture
+
+    from convcorr_eval import registry
+
+    monkeypatch.setattr(registry.load("long2014.pf_willow"), "run", _never)
+    root, out = _pf_fixture(tmp_path / "pf"), tmp_path / "runs"
+    _refused(["eval", "pf-willow", "--root", str(root), "--size", "tiny", "--out", str(out), "--json", str(out)],
+             "--json", "not a folder above the run folder", [], capsys)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("named", ["image", "--json"])
 def test_a_profile_file_naming_a_file_of_the_command_is_refused_before_any_work(files, named, capsys):
     """`convcorr --profile=FILE COMMAND ...`: FILE one of the command's own files (its image, its --json) is one line
