@@ -82,7 +82,6 @@ from convcorr_cli.pose_flags import make_plan, parse_boxes, parse_torso, png_pat
 from convcorr_cli.pose_models import check_alone, export, list_models
 from convcorr_jax.core import io, runinfo
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.core.paths import lies_inside
 from convcorr_jax.features.image import read_image
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import scales as pose_scales
@@ -314,12 +313,10 @@ def run(args: argparse.Namespace) -> int:
         io.check_writable(args.out, "--out", kind="folder")
     if args.json is not None:
         io.check_writable(args.json, "--json")
-        if args.out is not None and lies_inside(args.out, args.json):  # the drawings' folder made where it goes
-            raise InputError(args.json, "--json", "a file path other than the --out folder and the folders above it",
-                             f"--out {args.out} lies there")
     pngs = png_paths(Path(args.out), args.images) if args.out is not None and not video else []
     outputs = pose_video.output_paths(args.images[0], Path(args.out)) if video and args.out is not None else pngs
-    # no output over an image, the video or another output, none inside the model's folder (read, never written)
+    # no output over an image, the video or another output (--json not the drawings' folder or above it), none
+    # inside the model's folder (read, never written)
     check_output_paths({"--json": args.json, **{f"--out ({p.name})": p for p in outputs}},
                        {f"IMAGES[{i}]": p for i, p in enumerate(args.images)}, model=r.path)
     plan = make_plan(args, r, video)
