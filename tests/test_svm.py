@@ -184,3 +184,27 @@ def test_fit_ova_return_info_and_rejected_elsewhere():
         svm.cross_validate(X, y, [1e-2], return_info=True)
     with pytest.raises(InputError, match="return_info"):
         svm.mine_hard_negatives(X, y[None] == 0, y[None] != 0, return_info=True)
+
+
+@pytest.mark.parametrize("n_folds", [1, 0, -1, 2.5, True])
+def test_cross_validate_refuses_fewer_than_two_folds(n_folds):
+    """n_folds=1 used to train every problem on no sample (the one fold is its own validation set) and report chance
+    accuracy and a best_C without a word; 0 gave NaN accuracies, -1 / 2.5 a numpy traceback."""
+    X, y = _blobs(n=20, d=3)
+    with pytest.raises(InputError, match=r"field 'n_folds'.*int >= 2"):
+        svm.cross_validate(X, y, [1e-3], n_folds=n_folds)
+
+
+def test_cross_validate_labels_and_decision_function_widths_are_one_line():
+    """Labels not one per row of X used to be a numpy broadcast ValueError ([N, 1]) or a misleading 'samples per
+    class' error (too few labels); features of another width in LinearSVM.decision_function / predict a jax
+    dot_general TypeError."""
+    X, y = _blobs(n=20, d=3)
+    with pytest.raises(InputError, match=r"field 'labels'.*\[N=20\]"):
+        svm.cross_validate(X, y[:, None], [1e-3])
+    with pytest.raises(InputError, match=r"field 'labels'.*got \(12,\)"):
+        svm.cross_validate(X, y[:12], [1e-3])
+    model = svm.fit_ova(X, y, C=1e-2)
+    with pytest.raises(InputError, match=r"field 'X'.*D=3"):
+        model.predict(X[:, :2])
+    assert model.decision_function(X.tolist()).shape == (20, 4)

@@ -46,7 +46,8 @@ class LinearSVM:
     classes: np.ndarray | None = None  # label of each row of W (one-vs-all), else None
 
     def decision_function(self, X) -> np.ndarray:
-        """Scores [N, M] for features X [N, D]."""
+        """Scores [N, M] for features X [N, D] (InputError when X is not [N, D] with the model's D)."""
+        check_shape(X, "N D", "model", "X", {"D": np.shape(self.W)[1]}, note="(features like the training rows)")
         return np.asarray(decision_function(self.W, self.b, jnp.asarray(X, jnp.float32)))
 
     def predict(self, X) -> np.ndarray:
@@ -327,15 +328,14 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
                    source: str = "training set", **kw) -> dict:
     """k-fold CV accuracy of one-vs-all SVMs for each C; all folds x Cs x classes in one batched solve.
 
-    Fallback when a class has fewer than `n_folds` samples: the folds drop to the smallest class count (at least 2),
-    with a warning; with a class of a single sample CV is impossible and InputError is raised (callers then keep their
-    default C).
+    Fallback when a class has fewer than `n_folds` samples: the folds drop to its count (at least 2), with a warning;
+    a class of a single sample makes CV impossible: InputError (callers then keep their default C).
 
     Args:
       X: [N, D] features (cast to float32).
       labels: [N] class labels (at least 2 classes).
       Cs: [nC] the C values to compare.
-      n_folds: number of stratified folds (`_stratified_folds`).
+      n_folds: number of stratified folds (`_stratified_folds`), an int >= 2.
       key: `jax.random` key of the fold split (default PRNGKey(0)); `fit_binary`'s DCD key goes in `kw`.
       source: the name warnings and errors give to the data.
       **kw: passed to `fit_binary` (loss, solver, tol, max_iter, bias_scale, key).
@@ -345,11 +345,13 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
       samples classified correctly), "best_C": float, the first C of highest mean accuracy, "n_folds": the folds used}.
 
     Raises:
-      InputError: no C in `Cs`, fewer than 2 classes, a class of a single sample, or `fit_binary`'s checks.
+      InputError: no Cs, n_folds not an int >= 2, labels not [N], < 2 classes, a one-sample class; fit_binary's checks.
     """
     X = jnp.asarray(X, jnp.float32)
     labels = np.asarray(labels)
     check("return_info" not in kw, source, "return_info", "no solver report from cross_validate (use fit_binary)")
+    check(isinstance(n_folds, (int, np.integer)) and n_folds >= 2, source, "n_folds", "an int >= 2", n_folds)
+    check_shape(labels, "N", source, "labels", {"N": X.shape[0]}, note="(one label per row of X)")
     check(len(Cs) > 0, source, "Cs", "at least one C to cross-validate", list(Cs))
     classes, counts = np.unique(labels, return_counts=True)
     check(len(classes) >= 2, source, "labels", "at least 2 classes for cross-validation", len(classes))
