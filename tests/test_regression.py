@@ -320,6 +320,38 @@ def test_regression_bad_inputs_give_one_input_error():
         directions.learn_direction(F, F @ np.arange(5.0), extrapolate=-1.0)
 
 
+@pytest.mark.parametrize("grid", [0, -1, 1.5, True])
+def test_segmentation_grid_and_rgb_size_not_a_count_are_one_line(grid):
+    """grid 0 used to be a ZeroDivisionError, 1.5 / True a TypeError and -1 ridge's 'Y' of width 0; an rgb size of
+    True passed the size check and ended in resize's TypeError."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(0)
+    F, labels = rng.normal(size=(12, 4)), rng.integers(0, 3, (12, 10, 10))
+    with pytest.raises(InputError, match=r"segmentation_table: field 'grid'.*int >= 1"):
+        segmentation.segmentation_table(F[:8], labels[:8], F[8:], labels[8:], 3, grid=grid)
+    images = rng.integers(0, 255, (12, 10, 10, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match=r"rgb_reconstruction: field 'size'"):
+        rgb.rgb_reconstruction(F[:8], images[:8], F[8:], images[8:], size=True)
+
+
+def test_oof_points_and_landmark_table_take_lists_and_check_shapes():
+    """oof_points read points.shape (AttributeError for a list, numpy's reshape ValueError for [N, K]) and
+    landmark_table's dataset-bias row did the same for a list P_train."""
+    from convcorr_jax.core.errors import InputError
+
+    rng = np.random.default_rng(1)
+    F, pts = rng.normal(size=(12, 5)), rng.uniform(8, 30, (12, 68, 2))
+    want = landmarks.oof_points(F, pts, 1e-2)
+    np.testing.assert_allclose(landmarks.oof_points(F.tolist(), pts.tolist(), 1e-2), want)
+    with pytest.raises(InputError, match=r"oof_points: field 'points'.*\[N, K, 2\]"):
+        landmarks.oof_points(F, pts[..., 0], 1e-2)
+    with pytest.raises(InputError, match=r"oof_points: field 'F'"):
+        landmarks.oof_points(F[:10], pts, 1e-2)
+    res = landmarks.landmark_table(F, pts.tolist(), F[:3], pts[:3], lambdas=[1e-2])
+    np.testing.assert_allclose(res.pred["Dataset Bias"], np.broadcast_to(pts.mean(0), (3, 68, 2)))
+
+
 def test_task_tables_check_the_test_split_before_fitting():
     """A test split that does not fit the training one is an InputError naming the argument, raised before the fits:
     landmark_table used to fail in numpy's broadcast (P_test of another count) or name predict_points' 'F' (R_test

@@ -148,8 +148,14 @@ def oof_points(F: np.ndarray, points: np.ndarray, lam: float, folds: int = 4, se
 
     Returns:
       float64 [N, K, 2]: each row predicted by a model fitted on the other folds.
+
+    Raises:
+      InputError: points not [N, K, 2], F not [N, d], or ridge's checks (lam, folds, finite values).
     """
-    n, k = points.shape[:2]
+    points = np.asarray(points, np.float64)
+    dims = check_shape(points, "N K 2", "oof_points", "points")
+    check_shape(F, "N D", "oof_points", "F", dims, note="(one descriptor per sample)")
+    n, k = dims["N"], dims["K"]
     return ridge.cross_val_predict(F, points.reshape(n, 2 * k), lam, folds, seed, dtype=DTYPE).reshape(n, k, 2)
 
 
@@ -180,7 +186,8 @@ def _mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
     Returns:
       float64 [n, K, 2] (a writable copy).
     """
-    return np.broadcast_to(np.asarray(points_train, np.float64).mean(0), (n,) + points_train.shape[1:]).copy()
+    points_train = np.asarray(points_train, np.float64)
+    return np.broadcast_to(points_train.mean(0), (n,) + points_train.shape[1:]).copy()
 
 
 @dataclasses.dataclass

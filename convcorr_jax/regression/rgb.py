@@ -80,8 +80,8 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
       InputError: descriptors and images of different counts (or images not uint8 [N, H, W, 3]), F_test not as
         wide as F_train, or size not an int >= 1.
     """
-    check(isinstance(size, (int, np.integer)) and size >= 1, "rgb_reconstruction", "size", "an int >= 1 (pixels)",
-          size)
+    check(isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1, "rgb_reconstruction",
+          "size", "an int >= 1 (pixels)", size)
     width: dict[str, int] = {}
     for split, F, images in (("train", F_train, images_train), ("test", F_test, images_test)):
         dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}", width, note="(descriptors, as wide as "
