@@ -222,6 +222,9 @@ def test_classify_checks_feature_rows_against_keypoints():
         cls.classify(X[:-1], kps, X, kps)
     with pytest.raises(InputError, match="'test_X'"):
         cls.classify(X, kps, X[:, :4], kps)
+    for folds in (1, 2.5):  # each category warned and kept C: n_folds=1 was chance-level CV without a word before
+        with pytest.raises(InputError, match="classify: field 'n_folds': expected an int >= 2"):
+            cls.classify(X, kps, X, kps, cv_Cs=[1e-3, 1.0], n_folds=folds)
 
 
 @pytest.mark.parametrize("field,value", [("step", 0), ("radius", 0), ("n_images", 0), ("step", 1.5)])

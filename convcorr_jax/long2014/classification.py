@@ -152,10 +152,14 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
       "cv": {category: cv dict}}.
 
     Raises:
-      InputError: features not one row per keypoint (of one width D), or a test category without training keypoints.
+      InputError: features not one row per keypoint (of one width D), a test category without training keypoints, or
+        with cv_Cs an n_folds that is not an int >= 2.
     """
     d = check_shape(train_X, "M D", "classify", "train_X", {"M": len(train)}, note="(one row per training keypoint)")
     check_shape(test_X, "M D", "classify", "test_X", {"M": len(test), "D": d["D"]}, note="(one row per test keypoint)")
+    if cv_Cs is not None:  # refused here, once: per category it would only warn and keep C
+        check(isinstance(n_folds, (int, np.integer)) and not isinstance(n_folds, bool) and n_folds >= 2, "classify",
+              "n_folds", "an int >= 2 (the CV folds that choose C)", n_folds)
     acc, used, cvs = {}, {}, {}
     for cat in sorted(set(test.category.tolist())):
         tr, te = train.category == cat, test.category == cat
