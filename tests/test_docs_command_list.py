@@ -87,3 +87,33 @@ def test_the_command_lines_of_a_paper_readme_parse_and_make_their_config(page):
         args = PARSERS[name].parse_args(argv[len(name.split()):])
         if name == "run":  # settings and data of the experiment (nothing is read: the folders need not exist)
             make_config(args.experiment, args.size, args.set, args.backbone, args.data_root)
+
+
+def out_bullet_commands(text: str) -> tuple[set[str], set[str]]:
+    """The commands the "Flags and defaults" `--out` bullet names as writing to `--out`, and those it says have
+    none; `eval pckh|pck` gives each."""
+    bullet = text.split("\n- `--out`: ", 1)[1].split("\n- ", 1)[0]
+    writes, none = bullet.split("Commands that only print", 1)
+    none = none.split(" have none.", 1)[0]
+
+    def commands(part: str) -> set[str]:
+        out = set()
+        for span in re.findall(r"`([a-z][\w -]*(?:\|[\w-]+)*)`", part.replace("\n  ", " ")):
+            head, _, subs = span.rpartition(" ")
+            out.update(f"{head} {s}".strip() for s in subs.split("|"))
+        return {c for c in out if c in PARSERS}
+
+    return commands(writes), commands(none)
+
+
+def test_the_out_bullet_names_every_command_with_out_and_every_one_without():
+    def has_out(parser) -> bool:
+        return any("--out" in a.option_strings for a in parser._actions)
+
+    writes, none = out_bullet_commands(DOC.read_text())
+    with_out = {name for name, p in PARSERS.items() if has_out(p)}
+    without = {name for name, p in PARSERS.items() if not has_out(p)} - {"launch"}  # launch runs another command
+    assert {"run", "eval spair", "features"} <= with_out and {"classify", "eval pose"} <= without
+    assert sorted(with_out - writes) == [], "commands with --out missing from docs/commands.md's --out bullet"
+    assert sorted(without - none) == [], "commands without --out missing from the --out bullet's list of those"
+    assert sorted(writes & without) == [] and sorted(none & with_out) == []
