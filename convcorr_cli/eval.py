@@ -91,7 +91,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "pose": ("any trained pose model on any skeleton: PCK per joint group at the skeleton's normaliser, PCKh, COCO "
              "OKS AP", pose_arguments, score_pose),
     "pf-willow": ("keypoint transfer on PF-WILLOW (Proposal Flow protocol), by default SCOT's optimal transport + "
-                  "Hough matching on VGG-16 hyperpixels", pf_willow_arguments, score_pf_willow),
+                  "Hough matching on VGG-16 + MobileNetV2 + EfficientNet-Lite2 hyperpixels", pf_willow_arguments,
+                  score_pf_willow),
     "pf-pascal": ("keypoint transfer on PF-PASCAL (HPF/SCOT split, PCK at alpha x the target image's max side), "
                   "PF-WILLOW's settings", pf_benchmark_arguments("pf_pascal"), score_pf_benchmark("pf_pascal")),
     "spair": ("keypoint transfer on SPair-71k (its split, PCK at alpha x the target box's max side), PF-WILLOW's "
@@ -132,7 +133,8 @@ HELP: dict[str, tuple[str, ...]] = {
              "convcorr eval pose --model runs/pose_coco --root COCO --split val --json pose.json",
              "convcorr eval pose --model person --root LSP --split test --flip"),
     "pf-willow": ("Transfer the keypoints of each PF-WILLOW pair under --root from one image to the other (default: "
-                  "SCOT's optimal transport + Hough matching on VGG-16 hyperpixels; --method, --backbone, --taps, "
+                  "SCOT's optimal transport + Hough matching on VGG-16, MobileNetV2 and EfficientNet-Lite2 "
+                  "hyperpixels with MobileNetV2's CAM prior, as `convcorr match`; --method, --backbone, --taps, "
                   "--features change it) and score PCK per sub-class (Proposal Flow protocol). "
                   f"{_RUN_FOLDER}, and copies the JSON (fractions) to --json where given.",
                   "convcorr eval pf-willow --root PF-dataset-WILLOW --json willow.json",
