@@ -139,6 +139,20 @@ def test_non_finite_input_raises(field, kwargs):
         svm.fit_ova(X, y, **kwargs)
 
 
+@pytest.mark.parametrize("field,kwargs", [("mask", {"mask": 2}), ("mask", {"mask": -1}),
+                                          ("bias_scale", {"bias_scale": np.nan}), ("max_iter", {"max_iter": 0}),
+                                          ("max_iter", {"max_iter": 2.5})])
+def test_fit_binary_refuses_a_mask_bias_scale_or_max_iter_out_of_range(field, kwargs):
+    """A bias_scale of NaN gave all-zero weights, max_iter=0 ran the default, a mask of 2 weighted samples twice:
+    each without a word."""
+    X, y = _blobs(n=20, d=3)
+    Y = np.where(np.asarray(y) == 0, 1.0, -1.0)
+    if "mask" in kwargs:
+        kwargs = {"mask": np.full(len(Y), kwargs["mask"], np.float32)}
+    with pytest.raises(InputError, match=f"fit_binary: field '{field}'"):
+        svm.fit_binary(np.asarray(X, np.float32), Y, **kwargs)
+
+
 def _offset_problem(n=500, d=50, offset=100.0, seed=1):
     """Nearly separable labels on features with a large common offset: the float32 gradient's noise floor lies above
     tol * ||grad at 0||, so Newton-CG cannot reach tol in float32."""

@@ -206,8 +206,8 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
       nor the gradient any further; the residual stays above tol, the weights are the last improving iterate).
 
     Raises:
-      InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N], C not a scalar or
-        [M] finite > 0, an unknown loss or solver.
+      InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N] of 0 / 1, C not a
+        scalar or [M] finite > 0, bias_scale not finite, max_iter not an int >= 1, an unknown loss or solver.
     """
     X = np.asarray(X, np.float32)
     check_shape(X, "N D", "fit_binary", "X")
@@ -225,6 +225,10 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
     check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), "fit_binary", "C", "finite C > 0", np.asarray(C))
     check_finite_entries(X, "fit_binary", "X", "finite features (no NaN/inf)")
+    check(bool(np.all(np.isin(mask, (0, 1)))), "fit_binary", "mask", "0 / 1 (or bool) per sample", np.unique(mask)[:5])
+    check(bool(np.isfinite(bias_scale)), "fit_binary", "bias_scale", "a finite number (0: no bias)", bias_scale)
+    check(max_iter is None or (isinstance(max_iter, int) and max_iter >= 1), "fit_binary", "max_iter", "an int >= 1",
+          max_iter)
     check(loss in ("squared_hinge", "hinge"), "fit_binary", "loss", "'squared_hinge' or 'hinge'", loss)
     solver = solver or ("newton" if loss == "squared_hinge" else "dcd")
     check(solver in ("newton", "dcd"), "fit_binary", "solver", "'newton' or 'dcd'", solver)
@@ -242,18 +246,14 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
         tol = 1e-5 if tol is None else tol
         W, it, res, stalled = _newton_batched(Xa, Y, mask, Cs, jnp.float32(tol), int(max_iter or 50), 100)
     else:
-        tol = 1e-3 if tol is None else tol
-        max_iter = int(max_iter or 1000)
+        tol, max_iter = (1e-3 if tol is None else tol), int(max_iter or 1000)
         key = jax.random.PRNGKey(0) if key is None else key
         n = Xa.shape[0]
         perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, max_iter)).astype(jnp.int32)
         W, it, res = _dcd_batched(Xa, Y, mask, Cs, perms, loss == "hinge", jnp.float32(tol), max_iter)
         stalled = np.zeros(len(Cs), bool)
     W, it, res, stalled = (np.asarray(a)[:m0] for a in (W, it, res, stalled))
-    if bias_scale:
-        model = LinearSVM(W[:, :-1], W[:, -1] * bias_scale)
-    else:
-        model = LinearSVM(W, np.zeros(m, np.float32))
+    model = LinearSVM(W[:, :-1], W[:, -1] * bias_scale) if bias_scale else LinearSVM(W, np.zeros(m, np.float32))
     if return_info:
         return model, {"iterations": it, "residual": res, "converged": res <= np.float32(tol), "stalled": stalled}
     return model
