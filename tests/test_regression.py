@@ -283,6 +283,8 @@ def test_regression_bad_inputs_give_one_input_error():
     model = landmarks.fit_points(F, pts, lambdas=[1e-2])
     with pytest.raises(InputError, match="predict_points: field 'F'"):
         landmarks.predict_points(model, rng.normal(size=(2, 6)))
+    with pytest.raises(InputError, match="predict_points: field 'F': expected finite numbers.*1 non-finite"):
+        landmarks.predict_points(model, np.r_[[[np.nan, *rng.normal(size=4)]], rng.normal(size=(1, 5))])
     images, feat = rng.integers(0, 255, (12, 40, 40, 3), dtype=np.uint8), features.pixel_featurizer((4, 4))
     lb = lookback.fit_lookback(images, pts, pts + 1.0, feat, {"a": (0, 1), "b": (2, 3)}, crop_size=8,
                                lambdas=[1e-2])

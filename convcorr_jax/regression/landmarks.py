@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite, check_shape
+from convcorr_jax.core.errors import check, check_finite, check_finite_entries, check_shape
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.metrics import normalised_error
 
@@ -130,10 +130,11 @@ def predict_points(model: PointsModel, F: np.ndarray) -> np.ndarray:
       [N, K, 2] (x, y) pixels in the frame the model was fitted in (dtype of F @ W).
 
     Raises:
-      InputError: F not [N, d] with the model's d.
+      InputError: F not [N, d] with the model's d, or with NaN / inf.
     """
     F = np.asarray(F)
     check_shape(F, "N D", "predict_points", "F", {"D": model.W.shape[0]}, note="(descriptors like the training rows)")
+    check_finite_entries(F, "predict_points", "F")  # as ridge.predict: NaN points were returned for NaN rows
     return (F @ model.W + model.b).reshape(len(F), model.num_points, 2)
 
 
