@@ -54,6 +54,23 @@ def test_extract_batches_equal_one_pass(mobilenet_random):
         extract(bb, params, imgs.astype(np.float32), ("pool",))
 
 
+def test_a_tap_named_twice_is_extracted_once(mobilenet_random):
+    """A tap named twice appended its batches twice to the one output: [2N, ...] rows, every image's features
+    repeated after the last one's, with no error. It is computed once, by `extract` and `extract_fitted`, which
+    also refuses an empty tap list as `extract` does (it returned {})."""
+    from convcorr_jax.features.extract import extract_fitted
+
+    bb, params = mobilenet_random
+    imgs = np.random.default_rng(4).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    once = extract(bb, params, imgs, ("block6",), batch_size=2)["block6"]
+    for fn in (extract, extract_fitted):
+        got = fn(bb, params, imgs, ["block6", "pool", "block6"], batch_size=2)
+        assert list(got) == ["block6", "pool"] and got["block6"].shape == once.shape == (3, 4, 4, 32)
+        np.testing.assert_allclose(got["block6"], once, rtol=1e-4, atol=1e-5 * np.abs(once).max())
+    with pytest.raises(InputError, match=r"extract_fitted: field 'taps'.*at least one tap"):
+        extract_fitted(bb, params, imgs, [])
+
+
 def test_extract_compiles_a_few_batch_shapes_for_any_image_count(mobilenet_random, count_compiles):
     """Fewer images than batch_size ran as one batch of that many: a program per image count. They are padded up to
     a power of two (at most batch_size): once counts 1, 2, 4, 8 have run, every other count up to batch_size compiles

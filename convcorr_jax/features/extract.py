@@ -53,7 +53,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
     Args:
       backbone, params: the feature network and its parameters.
       images: uint8 RGB [N, H, W, 3] (or a list of equal-size [H, W, 3], `stack_images`).
-      taps: a tap name or tap names of the backbone.
+      taps: a tap name or tap names of the backbone (one named twice is returned once).
       batch_size: images per forward pass (>= 1; capped at N).
       relu: post-activation (True) or pre-activation (False) values for taps followed by a ReLU.
       progress: draw a progress bar over the batches (command lines pass it; the library never draws one on its
@@ -66,7 +66,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
       InputError: bad images (`stack_images`), no images, no taps, images smaller than the smallest input of a tap
         (`registry.min_input_side`), or batch_size < 1.
     """
-    taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    taps = (taps,) if isinstance(taps, str) else tuple(dict.fromkeys(taps))  # a tap named twice is computed once
     check(len(taps) >= 1, "extract", "taps", "at least one tap name", "none")
     x = stack_images(images, "extract")
     n = len(x)
@@ -163,8 +163,12 @@ def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str
     Returns:
       {tap: float32 array} in the order of taps: spatial taps [N, h, w, C] (h, w of the input size the tap ran
       at), vector taps [N, D].
+
+    Raises:
+      InputError: as `extract` (no taps included).
     """
-    taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    taps = (taps,) if isinstance(taps, str) else tuple(dict.fromkeys(taps))
+    check(len(taps) >= 1, "extract_fitted", "taps", "at least one tap name", "none")
     x = stack_images(images, "extract_fitted")
     by_size: dict[tuple[int, int], list[str]] = {}
     for t in taps:
