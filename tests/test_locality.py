@@ -182,3 +182,26 @@ def test_seeds_and_neighbour_counts_beyond_the_database_are_one_line(tmp_path):
         run(ks1=(1, 9), n_seeds=1)
     with pytest.raises(InputError, match=r"rf_average: field 'seeds'.*\[0, 4\).*got \[1, 4\]"):
         locality.rf_average(locality._load_database(d), [1, 4], (1,))
+
+
+def test_neighbour_counts_below_one_and_fractional_seeds_are_one_line(tmp_path):
+    """A k of 0 next to a larger one averaged no patch: a silent all-NaN Figure 2 panel (a negative k a flat grey
+    one); alone it was knn's field 'k', not the argument given; a fractional seed was numpy's IndexError."""
+    from convcorr_jax.core import io
+
+    d = tmp_path / "db"
+    d.mkdir()
+    io.save_npy(d / "features.npy", np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32))
+    io.save_npy(d / "where.npy", np.zeros((4, 3), np.int32))
+    io.save_npy(d / "images.npy", np.zeros((1, 8, 8, 3), np.uint8))
+    io.write_json(d / "meta.json", {"tap": "conv3", "rf": {"size": 3, "stride": 2, "offset": 1.0}, "count": 4})
+    db = locality._load_database(d)
+    for ks in ((0, 2), (-2, 2), (1.5,), ()):
+        with pytest.raises(InputError, match=r"rf_average: field 'ks'.*integers >= 1"):
+            locality.rf_average(db, [0], ks)
+    with pytest.raises(InputError, match=r"rf_average: field 'seeds'.*integer rows.*got \[0.5\]"):
+        locality.rf_average(db, [0.5], (1,))
+    assert np.isfinite(locality.rf_average(db, np.array([0, 3]), (1, 2))).all()
+    for field, kw in (("ks1", {"ks1": (0,)}), ("ks2", {"ks2": (0, 5)})):
+        with pytest.raises(InputError, match=rf"run_locality: field '{field}'.*integers >= 1"):
+            locality.run_locality({"conv3": d}, [], None, None, **{"ks1": (1,), "n_seeds": 1, **kw})

@@ -304,12 +304,14 @@ def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
       float32 [S, len(ks), r, r, 3] in 0..1, r the receptive-field size (pixels).
 
     Raises:
-      InputError: a seed that is not a row of the database.
+      InputError: a seed that is not an integer row of the database, ks empty or not integers >= 1.
     """
     meta = db["meta"]
     size = int(meta["rf"]["size"])
-    check(bool(np.all((np.asarray(seeds) >= 0) & (np.asarray(seeds) < meta["count"]))), "rf_average", "seeds",
-          f"rows of the database in [0, {meta['count']})", np.asarray(seeds).tolist())
+    _check_counts(ks, "rf_average", "ks")
+    check(np.asarray(seeds).dtype.kind in "iu" and bool(np.all((np.asarray(seeds) >= 0)
+          & (np.asarray(seeds) < meta["count"]))), "rf_average", "seeds",
+          f"integer rows of the database in [0, {meta['count']})", np.asarray(seeds).tolist())
     q = np.asarray(db["features"][np.asarray(seeds)], np.float32)
     kmax = min(max(ks), meta["count"])
     _, idx = knn.topk_cosine_mmap(q, db["path"] / "features.npy", kmax)
@@ -325,6 +327,13 @@ def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
                 acc += _extract_patches(db["images"], where[a:kk][:256, 0], cen[a:kk][:256], size).sum(0)
             out[s, j] = _contrast_stretch(acc / kk)
     return out
+
+
+def _check_counts(ks, source: str, field: str) -> None:
+    """InputError unless `ks` is a non-empty sequence of integers >= 1 (neighbour counts; a 0 averaged no patch)."""
+    ok = isinstance(ks, (tuple, list, np.ndarray)) and len(ks) > 0 and all(
+        isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1 for k in ks)
+    check(ok, source, field, "a non-empty list of integers >= 1 (neighbour counts)", ks)
 
 
 def _contrast_stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
@@ -386,8 +395,10 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
       (Figure 1), "averages": {role: [n_seeds, len(ks2), r, r, 3]} (Figure 2)}.
 
     Raises:
-      InputError: a k of ks1 or n_seeds above a database's patch count.
+      InputError: ks1 or ks2 not integers >= 1, a k of ks1 or n_seeds above a database's patch count.
     """
+    _check_counts(ks1, "run_locality", "ks1")
+    _check_counts(ks2, "run_locality", "ks2")
     roles = list(dbs)
     dbs = {role: _load_database(d) for role, d in dbs.items()}
     for role, db in dbs.items():  # unlike Figure 2's k, these are not capped
