@@ -180,6 +180,23 @@ def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoc
         DataPart("lsp", options=(("n_samples", 3),)).check()
 
 
+def test_a_part_whose_share_gives_it_no_row_of_a_batch_is_refused_not_left_untrained():
+    parts = [_arrays(12, 10), _arrays(5, 200)]
+    assert mixture._batch_rows(np.array([0.95, 0.05]), 8).tolist() == [8, 0]
+    with pytest.raises(InputError, match=r"batch_size.*rows \[8, 0\]"):
+        mixture._mixed_dataset(parts, np.array([0.95, 0.05]), batch_size=8, steps=2, seed=0)
+    ds = mixture._mixed_dataset(parts, np.array([0.95, 0.05]), batch_size=16, steps=2, seed=0)  # 15 + 1 rows
+    assert (ds[0]["image"][-1:, 1, 1, 0] == 200).all()
+
+
+def test_a_dataset_joint_or_option_named_twice_is_refused_not_dropped():
+    with pytest.raises(InputError, match=r"datasets\[1\]\.joints.*lsho twice"):
+        DataPart("flic", joints=(("lsho", "l shoulder"), ("lsho", "r shoulder"))).check("datasets[1]")
+    with pytest.raises(InputError, match=r"datasets\.options.*train_images twice"):
+        DataPart("lsp", options=(("train_images", 5), ("train_images", 6))).check()
+    DataPart("flic", joints=(("lsho", "l shoulder"), ("rsho", "r shoulder"))).check()  # one pair each: fine
+
+
 def test_flic_and_lsp_people_on_one_skeleton_cropped_from_person_boxes(real_data, flic_subset):
     lspet = real_data / "lspet"
     if not (lspet / "images" / "im00040.jpg").is_file():

@@ -33,8 +33,8 @@ class DataPart:
     options: tuple[tuple[str, Any], ...] = ()
 
     def check(self, where: str = "datasets") -> None:
-        """Raise InputError for an unregistered kind, a share that is not a positive finite number, or an option
-        the kind's loader does not take.
+        """Raise InputError for an unregistered kind, a share that is not a positive finite number, an option
+        the kind's loader does not take, or a dataset joint or an option named twice (one pair would be dropped).
 
         Args:
             where: the config field, for the message.
@@ -52,6 +52,12 @@ class DataPart:
             if name not in entry.options:
                 raise InputError("config", f"{where}.options", f"options of {self.kind}: {list(entry.options)}",
                                  name)
+        for field, what in (("joints", "each dataset joint in one pair (dataset joint, model joint)"),
+                            ("options", "each option once")):
+            names = [pair[0] for pair in getattr(self, field)]
+            twice = [n for i, n in enumerate(names) if n in names[:i]]
+            if twice:
+                raise InputError("config", f"{where}.{field}", what, f"{twice[0]} twice")
 
 
 __all__ = ["DataPart"]

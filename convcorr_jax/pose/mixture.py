@@ -166,7 +166,8 @@ def _mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size:
         grain MapDataset of `steps` elements {"image", "points", "visible", "key"} of this shard's rows.
 
     Raises:
-        InputError: a part without rows, parts with other joints or sizes, or B not a multiple of the shard count.
+        InputError: a part without rows, parts with other joints or sizes, B not a multiple of the shard count, or a
+            part whose share gives it no row of a batch of B.
     """
     if any(len(p) == 0 for p in parts):
         raise InputError("mixed_dataset", "parts", "at least one person in every part", [len(p) for p in parts])
@@ -177,6 +178,10 @@ def _mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size:
         raise InputError("mixed_dataset", "batch_size", f"a multiple of the shard count {shard.shard_count}",
                          batch_size)
     rows = _batch_rows(weights, batch_size)
+    if not rows.all():  # a part without a row of any batch would never be trained
+        raise InputError("mixed_dataset", "batch_size", f"a row of every batch for every part (shares "
+                         f"{np.round(np.asarray(weights, float), 3).tolist()} give rows {rows.tolist()}: raise batch_size or the small "
+                         "shares)", batch_size)
     owner = np.repeat(np.arange(len(parts)), rows)  # the part of each row of a batch
     offset = np.concatenate([[0], np.cumsum(rows)])[:-1]
     local = batch_size // shard.shard_count
