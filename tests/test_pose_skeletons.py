@@ -390,3 +390,18 @@ def test_custom_names_pair_by_side_word_only():
     assert sk.flip[:4] == (0, 1, 2, 3) and sk.flip[14:18] == (14, 15, 16, 17)  # no side: its own mirror
     # one joint spelt twice on a side ("l_eye", "eye_l"): paired with none rather than with a guess
     assert skeletons._name_flip_pairs(["l_eye", "r_eye", "eye_l", "nose"]) == ()
+
+
+def test_an_mpii_file_without_people_is_one_line_naming_it(tmp_path):
+    """A part with zero people (an empty valid.h5) was a numpy traceback ("need at least one array to stack")."""
+    import h5py
+
+    tails = {"center": (2,), "part": (16, 2), "visible": (16,), "normalize": (), "scale": (), "index": (),
+             "person": (), "torsoangle": ()}
+    with h5py.File(tmp_path / "valid.h5", "w") as f:
+        for key, tail in tails.items():
+            f[key] = np.zeros((0, *tail))
+        f["imgname"] = np.zeros((0,), "S16")
+    (tmp_path / "images").mkdir()
+    with pytest.raises(InputError, match=r"valid\.h5.*at least one person"):
+        pose_sets.load_people("mpii", tmp_path, "val")

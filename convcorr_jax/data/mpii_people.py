@@ -32,11 +32,16 @@ def h5_people(h5: str | os.PathLike, image_root: str | os.PathLike) -> PersonSet
 
     Returns:
         the PersonSet (source: the h5).
+
+    Raises:
+        InputError: a missing file, or one without people (naming the file).
     """
     h5 = Path(h5)
     if not h5.is_file():
         raise InputError(h5, "file", "an existing MPII .h5 annotation file", "missing file")
     samples = mpii.load_mpii_h5(h5, image_root=image_root)
+    if not samples:
+        raise InputError(h5, "part", "at least one person", 0)
     boxes = geometry.square_box(*mpii.person_square(np.stack([s.extras["center"] for s in samples]),
                                                     np.array([s.extras["scale"] for s in samples])))
     return PersonSet(samples, MPII, boxes, boxes, os.fspath(h5))
