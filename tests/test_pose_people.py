@@ -286,3 +286,27 @@ def test_a_mixture_part_without_its_folder_or_read_twice_is_one_line_naming_the_
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith("convcorr train: error: config: field 'datasets[0].root'")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_parts_crops_are_keyed_by_the_joint_mapping_code(monkeypatch):
+    """A part's crops hold its people mapped onto the model's skeleton (`data.joint_map`) in boxes drawn from the
+    mapped joints (`pose.person_boxes`); their cache key carried neither module's version, so a corrected name
+    mapping kept serving the crops of the old one."""
+    from convcorr_jax.core import cache
+    from convcorr_jax.pose import person_crops as pc
+
+    seen = {}
+    monkeypatch.setattr(pc, "_cached_crops", lambda kind, settings, *a, **k: seen.update(settings))
+    mixture._part_crops(DataPart("synthetic", options=(("n_samples", 8),)), skeletons.PERSON, "train", 32)
+    want = cache.code_version("convcorr_jax.pose.mixture", "convcorr_jax.data.joint_map",
+                              "convcorr_jax.pose.person_boxes")
+    assert seen["options"]["mapping_code"] == want
+
+
+def test_a_synthetic_part_makes_its_crops():
+    """A part of a kind that reads no folder (synthetic people) was a FileNotFoundError traceback: its crops' cache
+    key read its source line ("synthetic people (n=8, seed=0)") as an annotation file."""
+    crops = mixture._part_crops(DataPart("synthetic", options=(("n_samples", 8), ("input_size", 32))),
+                                skeletons.PERSON, "train", 16)
+    assert crops.arrays.images.shape[1:] == (16, 16, 3) and crops.arrays.points.shape[1:] == (17, 2)
+    assert not crops.arrays.visible[:, skeletons.PERSON.names.index("l eye")].any()  # MPII has no eyes

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import grain
 import numpy as np
 
+from convcorr_jax.core import cache
 from convcorr_jax.data import joint_map, pose_sets
 from convcorr_jax.data.pose_dataset import PersonSet, box_inputs
 from convcorr_jax.data.skeletons import Skeleton
@@ -103,9 +104,16 @@ def _part_crops(part: DataPart, skeleton: Skeleton, split: str, image_size: int,
     """
     people = mapped_people(part, skeleton, split)
     key = {**dict(part.options), "skeleton": skeleton.name, "joints": [list(p) for p in part.joints],
-           "names": list(skeleton.names), "person_box_margin": JOINTS_MARGIN}
+           "names": list(skeleton.names), "person_box_margin": JOINTS_MARGIN, "mapping_code": _mapping_code()}
     return person_crops(part.kind, part.root, split, image_size, crop_scale, people=people, crop=box_inputs,
                         **key)
+
+
+def _mapping_code() -> str:
+    """The version of the code that maps a part's people onto the model's skeleton and draws their boxes (this
+    module, `data.joint_map`, `pose.person_boxes`): part of a part's crops' cache key, so that a change to the
+    mapping rebuilds them (`person_crops` keys only the kind's reader and the crop protocol)."""
+    return cache.code_version(__name__, joint_map.__name__, boxes_from_joints.__module__)
 
 
 def _mixture_arrays(parts: Sequence[DataPart], skeleton: Skeleton, split: str, image_size: int,
@@ -179,9 +187,9 @@ def _mixed_dataset(parts: Sequence[PoseArrays], weights: np.ndarray, batch_size:
                          batch_size)
     rows = _batch_rows(weights, batch_size)
     if not rows.all():  # a part without a row of any batch would never be trained
-        raise InputError("mixed_dataset", "batch_size", f"a row of every batch for every part (shares "
-                         f"{np.round(np.asarray(weights, float), 3).tolist()} give rows {rows.tolist()}: raise batch_size or the small "
-                         "shares)", batch_size)
+        shown = np.round(np.asarray(weights, float), 3).tolist()
+        raise InputError("mixed_dataset", "batch_size", f"a row of every batch for every part (shares {shown} give "
+                         f"rows {rows.tolist()}: raise batch_size or the small shares)", batch_size)
     owner = np.repeat(np.arange(len(parts)), rows)  # the part of each row of a batch
     offset = np.concatenate([[0], np.cumsum(rows)])[:-1]
     local = batch_size // shard.shard_count

@@ -172,7 +172,9 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     inputs = crop(people, image_size, crop_scale, protocol)  # annotations only: no image read
     if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
         return _crops(_arrays(people, inputs, image_size), people.carved)
-    settings = {"kind": kind, **_file_key(Path(people.source), "annotations"),
+    # a kind that reads no folder (generated people) has no annotation file: its options and images key it
+    annotations = _file_key(Path(people.source), "annotations") if root is not None else {"annotations": people.source}
+    settings = {"kind": kind, **annotations,
                 "images": str(Path(people.samples[0].image_path).parent), **_images_key(people.samples),
                 "split": split, "size": image_size, "crop_scale": float(crop_scale), "protocol": protocol,
                 "options": options,
