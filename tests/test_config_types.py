@@ -6,6 +6,7 @@ list for a tuple or a dict for a nested config is one InputError naming the fiel
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -70,3 +71,14 @@ def test_a_huge_int_is_finite():
 def test_from_dict_refuses_an_integer_beyond_float_range():
     with pytest.raises(InputError, match="field 'lr': expected a number"):  # was OverflowError
         config.from_dict(ProjectionTrainConfig, {"lr": 10**400})
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("joints", "lsho", "a tuple of tuples of 2 strings"),  # was "a tuple of tuple of stringss"
+    ("options", [("n", 1)], "a tuple of tuples (a string, anything)"),
+])
+def test_a_tuple_of_pairs_is_named_as_one(field, value, expected):
+    """The error for a tuple field reads its annotation's items, pairs included."""
+    cfg = TrainConfig(data="person", datasets=(DataPart("flic", **{field: value}),))
+    with pytest.raises(InputError, match=rf"'datasets\[0\]\.{field}': expected {re.escape(expected)}, got"):
+        cfg.check()

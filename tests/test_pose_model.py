@@ -393,7 +393,7 @@ def test_config_edge_values_still_valid():
     ("spatial_dropout", "0.2", "a number"),  # likewise
     ("fine_coarse", "false", "true or false"),  # was taken as True, silently
     ("num_joints", 2.5, "an integer"),
-    ("bank", [16, 24, 32, 48], "a tuple of integers"),  # unhashable: the jitted apply's static argument
+    ("bank", [16, 24, 32, 48], "a tuple of 4 integers"),  # unhashable: the jitted apply's static argument
 ])
 def test_config_of_another_type_is_one_input_error(field, value, expected):
     """A model setting of another type than its annotation's (a config built in Python) is one InputError naming

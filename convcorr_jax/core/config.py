@@ -210,17 +210,27 @@ def _fits(value: Any, tp: Any) -> bool:
     return True
 
 
+def _plural(tp: Any) -> str:
+    """`_type_text` of several: "integers", "tuples (a string, anything)"."""
+    first, _, rest = _type_text(tp).removeprefix("a ").removeprefix("an ").partition(" ")
+    return f"{first}s" + (f" {rest}" if rest else "")
+
+
 def _type_text(tp: Any) -> str:
     """An annotation in words, for an error: "none or a number", "true or false", "a tuple of strings"."""
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return " or ".join(_type_text(a) for a in sorted(args, key=lambda a: a is not type(None)))
     if typing.get_origin(tp) is tuple:
-        return "a tuple" + (f" of {_type_text(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "")
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: "a tuple of integers", "a tuple of tuples (...)"
+            return f"a tuple of {_plural(args[0])}"
+        if len(set(args)) == 1:  # tuple[int, int]: "a tuple of 2 integers"
+            return f"a tuple of {len(args)} {_plural(args[0])}"
+        return "a tuple (" + ", ".join(_type_text(a) for a in args) + ")" if args else "a tuple"
     if dataclasses.is_dataclass(tp):
         return f"a {tp.__name__}"
-    return {type(None): "none", bool: "true or false", int: "an integer", float: "a number",
-            str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {type(None): "none", bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            Any: "anything"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def check_types(cfg: Any, source: str = "config", prefix: str = "") -> None:
