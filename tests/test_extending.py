@@ -191,3 +191,24 @@ def test_an_apply_function_backbone_knows_its_map_sizes(tiny, tmp_path, source):
         assert extract(bb, params, images, ("c1", "c2"))["c2"].shape == (1, 16, 12, 16)
     finally:
         backbones.unregister(name)
+
+
+def test_register_refuses_roles_and_default_taps_naming_no_tap(tiny):
+    """A role mapped to no tap, or a default tap that is neither a tap nor a role, is refused when registered, in
+    one line naming the entry (it used to register and fail only when used, naming the tap a role stands for)."""
+    from convcorr_jax.backbones.registry import default_taps
+
+    _, params = tiny
+    name = "test_tiny_roles"
+    with pytest.raises(InputError, match=r"test_tiny_roles: field 'roles\['conv4'\]'.*got c7"):
+        backbones.register(name, TinyCNN(), params, taps=TAPS, roles={"conv4": "c7"}, replace=True)
+    with pytest.raises(InputError, match=r"field 'default_taps\['point_transfer'\]'.*got c9"):
+        backbones.register(name, TinyCNN(), params, taps=TAPS, default_taps={"point_transfer": ("c1", "c9")},
+                           replace=True)
+    assert name not in backbones.NAMES
+    bb = backbones.register(name, TinyCNN(), params, taps=TAPS, roles={"conv4": "c2"},
+                            default_taps={"point_transfer": ("conv4",)}, replace=True)
+    try:
+        assert default_taps(name) == ("conv4",) and bb.roles == {"conv4": "c2"}
+    finally:
+        backbones.unregister(name)

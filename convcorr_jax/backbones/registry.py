@@ -130,9 +130,9 @@ def register(name: str, model, params: Params | None = None, *, taps: Mapping[st
         (`flax.serialization.to_bytes`), read when first used.
       sha256: the weight file's sha256 (checked when read; None: not checked).
       input_size: (h, w) of its training crop, in pixels.
-      roles: paper role names -> tap names (optional).
-      default_taps: method -> taps (`spec.POINT_TRANSFER`: point transfer's hyperpixels; default the last
-        spatial tap).
+      roles: paper role names -> tap names (optional; each a tap of `taps`, else InputError).
+      default_taps: method -> taps or roles (`spec.POINT_TRANSFER`: point transfer's hyperpixels; default the
+        last spatial tap; an unknown name: InputError).
       replace: replace a backbone of the same name.
 
     Returns:
@@ -146,10 +146,21 @@ def register(name: str, model, params: Params | None = None, *, taps: Mapping[st
     held = None if params is None else (lambda: params)
     bb = custom_backbone(name, model, _traced_geometry(name, model, params, declared, tuple(input_size)),
                          preprocess, input_size, roles, params=held)
+    _check_names(bb, default_taps or {})
     _SPECS.register(name, BackboneSpec(name, lambda: bb, (FileSource(str(weights), sha256),) if weights else (),
                                        dict(default_taps or {}), held), replace)
     _BUILT.pop(name, None)
     return get(name)
+
+
+def _check_names(bb: Backbone, default_taps: Mapping[str, Sequence[str]]) -> None:
+    """InputError naming the backbone and the entry for a role mapped to no tap of `bb`, or a default tap that is
+    neither a tap nor a role (else refused only when first used, naming the tap a role stands for)."""
+    for role, tap in bb.roles.items():
+        if tap not in bb.taps:
+            raise InputError(bb.name, f"roles[{role!r}]", f"a tap of {bb.name} ({', '.join(bb.taps)})", tap)
+    for method, names in default_taps.items():
+        resolve_taps(bb, names, f"default_taps[{method!r}]")
 
 
 def _traced_geometry(name: str, model, params: Params | None, taps: dict[str, Any],
