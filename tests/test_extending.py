@@ -187,6 +187,10 @@ def test_an_apply_function_backbone_knows_its_map_sizes(tiny, tmp_path, source):
 
             loaded = load_backbone(name)[1]
             assert jax.tree.all(jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), loaded, params))
+            from convcorr_jax.backbones.registry import check_input_side
+
+            with pytest.raises(InputError, match=f"{name}: field 'map sizes'.*weight file alone.*got unknown"):
+                check_input_side(bb, "c2", 64, "cfg", "image_size")  # was ">= 4096 px": every image refused
         images = np.random.default_rng(0).integers(0, 256, (1, 64, 48, 3), dtype=np.uint8)
         assert extract(bb, params, images, ("c1", "c2"))["c2"].shape == (1, 16, 12, 16)
     finally:

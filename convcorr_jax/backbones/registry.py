@@ -322,5 +322,9 @@ def check_input_side(backbone: Backbone | str, tap: str, side: int, source: str,
     """
     bb = _backbone(backbone)
     need = min_input_side(bb, tap)
+    if need >= MAX_SIDE_SEARCHED and min(bb.grid_size(_spatial_for(bb, resolve_tap(bb, tap)), (need, need))) < 1:
+        raise InputError(bb.name, "map sizes", f"the sizes of {bb.name}'s maps, to check {field} against (register "
+                         "it with its params, or as a flax.linen.Module: an apply function with a weight file alone "
+                         "has none until loaded)", "unknown")
     if int(side) < need:
         raise InputError(source, field, f">= {need} px (the smallest input of {bb.name} {tap})", side)
