@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 
 CAFFE_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
@@ -95,7 +95,7 @@ class Transform:
 def _sides(values, n: int) -> bool:
     """Whether `values` are `n` integers >= 1 (numpy integers included, bools not)."""
     return (isinstance(values, (tuple, list, np.ndarray)) and len(values) == n
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values))
+            and all(is_int(v, 1) for v in values))
 
 
 def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

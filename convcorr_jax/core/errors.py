@@ -135,6 +135,24 @@ def check(condition: bool, source, field: str, expected: str, got: object = None
         raise InputError(source, field, expected, got)
 
 
+def is_int(value, least: int | None = None) -> bool:
+    """Whether `value` is an integer (a Python or numpy integer, not a bool), at least `least` when given: the
+    counts, sizes and seeds the functions check.
+
+    Args:
+      value: anything.
+      least: the smallest value allowed (None: any integer).
+
+    Returns:
+      True or False.
+
+    >>> is_int(3, 1), is_int(np.int64(0), 1), is_int(True), is_int(2.0)
+    (True, False, False, False)
+    """
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return integer and (least is None or bool(value >= least))
+
+
 # dtype kinds `check_shape` accepts by name (numpy's `dtype.kind` letters); any other name is a numpy dtype
 DTYPE_KINDS = {"float": "f", "int": "iu", "uint": "u", "bool": "b", "number": "iufc"}
 

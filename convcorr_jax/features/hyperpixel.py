@@ -26,7 +26,7 @@ import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF, grid_centers, pixel_to_grid
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.features.extract import extract, stack_images
 
@@ -98,7 +98,7 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
     image_hw = (int(image_hw[0]), int(image_hw[1]))
     if grid is None:
         grid = resolve_taps(backbone, taps)[0]
-    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+    if is_int(grid):
         rf = _stride_rf(int(grid))
         hw = (image_hw[0] // rf.stride, image_hw[1] // rf.stride)
     else:
@@ -213,8 +213,7 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
       InputError: bad images or taps, an empty grid (`resolve_taps`, `target_grid`), or batch_size not an integer
         >= 1.
     """
-    check(isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1,
-          "hyperpixel_taps", "batch_size", "an integer >= 1", batch_size)
+    check(is_int(batch_size, 1), "hyperpixel_taps", "batch_size", "an integer >= 1", batch_size)
     x = stack_images(images, "hyperpixel_taps")
     names = resolve_taps(backbone, taps)
     image_hw = tuple(x.shape[1:3])

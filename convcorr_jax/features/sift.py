@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_shape, is_int
 from convcorr_jax.core.long_frame import FRAME_PX
 
 NUM_BINS = 4
@@ -302,8 +302,7 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
       InputError: image too small for bin_size, or a bad bin_size, step or window_size.
     """
     _check_image(image, bin_size, "dsift", window_size)
-    check(isinstance(step, (int, np.integer)) and not isinstance(step, bool) and step >= 1, "dsift", "step",
-          "an integer >= 1 (pixels between frames)", step)
+    check(is_int(step, 1), "dsift", "step", "an integer >= 1 (pixels between frames)", step)
     h, w = np.shape(image)
     frame = bin_size * (NUM_BINS - 1) + 1
     check(h >= frame and w >= frame, "dsift", "image", f"at least {frame} x {frame} pixels for bin size {bin_size}",

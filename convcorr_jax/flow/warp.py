@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_shape, is_int
 
 
 def _check_hw(out_hw, source: str) -> tuple[int, int]:
@@ -24,7 +24,7 @@ def _check_hw(out_hw, source: str) -> tuple[int, int]:
         h, w = out_hw
     except (TypeError, ValueError):
         raise InputError(source, "out_hw", "(H, W): two integers >= 1, pixels", out_hw) from None
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (h, w)):
+    if not all(is_int(v, 1) for v in (h, w)):
         raise InputError(source, "out_hw", "(H, W): two integers >= 1, pixels", out_hw)
     return int(h), int(w)
 

@@ -65,7 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite_entries, check_shape
+from convcorr_jax.core.errors import check, check_finite_entries, check_shape, is_int
 from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
@@ -398,8 +398,7 @@ def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int 
     X, Yc, squeeze = _check_xy(X, Y)
     grid = _check_lambdas(lambdas, "lambdas").ravel()
     check_method(method)
-    check(isinstance(extend_top, (int, np.integer)) and not isinstance(extend_top, bool) and extend_top >= 0,
-          "ridge", "extend_top", "an int >= 0", extend_top)
+    check(is_int(extend_top, 0), "ridge", "extend_top", "an int >= 0", extend_top)
     fsets = _resolve_folds(X.shape[0], folds, seed, key)
     raw, _, moments = _cv(X, Yc, grid, fsets, dtype, method)
     grid, raw, best = _extend_top(X, Yc, grid, raw, fsets, dtype, method, int(extend_top), per_target)

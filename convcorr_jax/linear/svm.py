@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite_entries, check_shape
+from convcorr_jax.core.errors import check, check_finite_entries, check_shape, is_int
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -350,7 +350,7 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
     X = jnp.asarray(X, jnp.float32)
     labels = np.asarray(labels)
     check("return_info" not in kw, source, "return_info", "no solver report from cross_validate (use fit_binary)")
-    check(isinstance(n_folds, (int, np.integer)) and n_folds >= 2, source, "n_folds", "an int >= 2", n_folds)
+    check(is_int(n_folds, 2), source, "n_folds", "an int >= 2", n_folds)
     check_shape(labels, "N", source, "labels", {"N": X.shape[0]}, note="(one label per row of X)")
     check(len(Cs) > 0, source, "Cs", "at least one C to cross-validate", list(Cs))
     classes, counts = np.unique(labels, return_counts=True)

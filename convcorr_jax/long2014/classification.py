@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
@@ -158,8 +158,7 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
     d = check_shape(train_X, "M D", "classify", "train_X", {"M": len(train)}, note="(one row per training keypoint)")
     check_shape(test_X, "M D", "classify", "test_X", {"M": len(test), "D": d["D"]}, note="(one row per test keypoint)")
     if cv_Cs is not None:  # refused here, once: per category it would only warn and keep C
-        check(isinstance(n_folds, (int, np.integer)) and not isinstance(n_folds, bool) and n_folds >= 2, "classify",
-              "n_folds", "an int >= 2 (the CV folds that choose C)", n_folds)
+        check(is_int(n_folds, 2), "classify", "n_folds", "an int >= 2 (the CV folds that choose C)", n_folds)
     acc, used, cvs = {}, {}, {}
     for cat in sorted(set(test.category.tolist())):
         tr, te = train.category == cat, test.category == cat
@@ -368,8 +367,7 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
         n_images, step or radius not an integer >= 1.
     """
     for field, v in (("n_images", n_images), ("step", step), ("radius", radius)):
-        check(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1, "run_figure4", field,
-              "an integer >= 1", v)
+        check(is_int(v, 1), "run_figure4", field, "an integer >= 1", v)
     tr = [s for s in train if s.category == category]
     te = [s for s in test if s.category == category][:n_images]
     check(len(tr) > 0 and len(te) > 0, "samples", "category", f"train and test instances of {category!r}", category)

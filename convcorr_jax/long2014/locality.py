@@ -29,7 +29,7 @@ from PIL import Image
 
 from convcorr_jax.core import io, knn
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_shape, is_int
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
 from convcorr_jax.core.optional import require
@@ -331,8 +331,7 @@ def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
 
 def _check_counts(ks, source: str, field: str) -> None:
     """InputError unless `ks` is a non-empty sequence of integers >= 1 (neighbour counts; a 0 averaged no patch)."""
-    ok = isinstance(ks, (tuple, list, np.ndarray)) and len(ks) > 0 and all(
-        isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1 for k in ks)
+    ok = isinstance(ks, (tuple, list, np.ndarray)) and len(ks) > 0 and all(is_int(k, 1) for k in ks)
     check(ok, source, field, "a non-empty list of integers >= 1 (neighbour counts)", ks)
 
 

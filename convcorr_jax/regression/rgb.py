@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_shape, is_int
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.features import resize_images
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
@@ -80,8 +80,7 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
       InputError: descriptors and images of different counts (or images not uint8 [N, H, W, 3]), F_test not as
         wide as F_train, or size not an int >= 1.
     """
-    check(isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1, "rgb_reconstruction",
-          "size", "an int >= 1 (pixels)", size)
+    check(is_int(size, 1), "rgb_reconstruction", "size", "an int >= 1 (pixels)", size)
     width: dict[str, int] = {}
     for split, F, images in (("train", F_train, images_train), ("test", F_test, images_test)):
         dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}", width, note="(descriptors, as wide as "

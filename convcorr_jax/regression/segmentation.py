@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import check, check_shape, is_int
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.segmentation_metrics import segmentation_average_precision, segmentation_iou
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
@@ -182,10 +182,9 @@ def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: 
       InputError: descriptors and label maps of different counts, F_test not as wide as F_train, num_classes or grid
         not an int >= 1, or a label outside 0..C-1 that is not void.
     """
-    check(isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool) and num_classes >= 1,
-          "segmentation_table", "num_classes", "an int >= 1 (classes, background included)", num_classes)
-    check(isinstance(grid, (int, np.integer)) and not isinstance(grid, bool) and grid >= 1, "segmentation_table",
-          "grid", "an int >= 1 (cells per side)", grid)
+    check(is_int(num_classes, 1), "segmentation_table", "num_classes", "an int >= 1 (classes, background included)",
+          num_classes)
+    check(is_int(grid, 1), "segmentation_table", "grid", "an int >= 1 (cells per side)", grid)
     labels_train, width = _check_split(F_train, labels_train, num_classes, "train")
     labels_test, _ = _check_split(F_test, labels_test, num_classes, "test", width)
     model = _fit_segmentation(F_train, labels_train, num_classes, grid, lambdas, folds, seed)

@@ -25,7 +25,7 @@ from PIL import Image
 from convcorr_jax.core import cache, interrupt
 from convcorr_jax.data.synthetic import faces, objects, people
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, is_int
 from convcorr_jax.core.io import atomic_path, write_json
 
 KINDS = ("objects", "people", "faces")
@@ -48,7 +48,7 @@ def check_set(kind: str, n: int, seed: int, image_size: int, split) -> None:
         raise InputError("synthetic", "kind", f"one of {KINDS}", kind)
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise InputError("synthetic", "n", "an integer >= 1", n)
-    if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+    if not is_int(seed, 0):
         raise InputError("synthetic", "seed", "an integer >= 0", seed)
     if not (isinstance(image_size, (int, np.integer)) and 32 <= image_size <= 2048):
         raise InputError("synthetic", "image_size", "an integer in 32..2048", image_size)
