@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.core import metrics
-from convcorr_jax.core.errors import InputError, check, check_finite
+from convcorr_jax.core.errors import InputError, check, check_finite, check_values
 
 ALPHAS = np.round(np.arange(0, 0.21, 0.01), 2)
 SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
@@ -84,11 +84,8 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     check(pred.shape == points.shape, preds, "preds", f"shape {points.shape} like the ground truth", pred.shape)
     check(vis.shape == points.shape[:2], gt, "visible", f"shape {points.shape[:2]} ([N, K])", vis.shape)
     vis = _numeric(vis, gt, "visible", "[N, K]")
-    odd = np.flatnonzero(~(vis >= 0))  # NaN or negative (a "-1: missing" convention) would read as visible
-    if odd.size:
-        i, k = np.unravel_index(odd[0], vis.shape)
-        raise InputError(gt, "visible", "0 (left out) or a value > 0 (evaluated) per keypoint",
-                         f"{vis[i, k]:g} at visible[{i}, {k}] ({odd.size} such in all)")
+    # NaN or negative (a "-1: missing" convention) would read as visible
+    check_values(vis, vis >= 0, gt, "visible", "0 (left out) or a value > 0 (evaluated) per keypoint")
     vis = vis.astype(bool)
     check(norm.shape == points.shape[:1], gt, "norm", f"shape {points.shape[:1]} ([N])", norm.shape)
     check_finite(points, vis, gt, "points", "finite (x, y) wherever visible is 1 (visible 0 leaves a point out)")

@@ -362,10 +362,27 @@ def check_flags(flags, allowed: Sequence[float], source, field: str, expected: s
 such in all)
     """
     f = np.asarray(flags, np.float64)
-    bad = np.argwhere(~np.isin(f, np.asarray(allowed, np.float64)))
+    check_values(f, np.isin(f, np.asarray(allowed, np.float64)), source, field, expected)
+
+
+def check_values(values, ok, source, field: str, expected: str) -> None:
+    """Refuse `values` wherever `ok` is False: one InputError naming the first such index of `field`, its value and
+    how many there are (`check_flags` for a set of allowed values; a range: `ok = values >= 0`).
+
+    Args:
+      values: numbers, any shape.
+      ok: bool, values' shape: where a value is acceptable.
+      source, field: where `values` came from, for the error.
+      expected: what was expected, in words.
+
+    Returns:
+      None.
+    """
+    bad = np.argwhere(~np.asarray(ok, bool))
     if len(bad):
         index = ", ".join(str(int(i)) for i in bad[0])
-        raise InputError(source, field, expected, f"{f[tuple(bad[0])]:g} at {field}[{index}] ({len(bad)} such in all)")
+        got = np.asarray(values)[tuple(bad[0])]
+        raise InputError(source, field, expected, f"{got:g} at {field}[{index}] ({len(bad)} such in all)")
 
 
 def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "") -> np.ndarray:
