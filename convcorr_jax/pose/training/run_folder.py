@@ -138,8 +138,8 @@ def check_run_folder(cfg: TrainConfig) -> None:
     except io.NotOwned as e:
         raise InputError(run_dir, "run folder", "a new or empty folder, or a run of this config", e.foreign,
                          message=f"the run folder {e.described}; {WAY_OUT}") from None
-    ckpt, saved = run_dir / "checkpoints", run_dir / "config.json"
-    if not saved.is_file() or (ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())):
+    saved = run_dir / "config.json"
+    if not saved.is_file() or saved_steps(run_dir):
         return
     try:
         other = from_dict(TrainConfig, json.loads(saved.read_text()))
@@ -151,6 +151,19 @@ def check_run_folder(cfg: TrainConfig) -> None:
         changed = [k for k in now if k not in NOT_SETTINGS and was.get(k) != now[k]] or ["settings"]
         raise InputError(run_dir, "run folder", "a run of this config", f"a run of other settings ({changed})",
                          message=f"the run folder holds a run of other settings ({', '.join(changed[:3])}); {WAY_OUT}")
+
+
+def saved_steps(run_dir: str | Path) -> list[int]:
+    """The checkpoint steps saved in a run folder (its checkpoints/<step> folders), ascending; [] for none.
+
+    Args:
+        run_dir: a training run folder (or where one would be).
+
+    Returns:
+        The steps, e.g. [1, 2].
+    """
+    ckpt = Path(run_dir) / "checkpoints"
+    return sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) if ckpt.is_dir() else []
 
 
 def run_state(run_dir: str | Path) -> str:
@@ -168,8 +181,7 @@ def run_state(run_dir: str | Path) -> str:
         NotATrainingRun: as `_run_config`.
     """
     cfg = _run_config(run_dir)
-    steps = sorted(int(p.name) for p in (Path(run_dir) / "checkpoints").iterdir() if p.name.isdigit())
-    return f"{cfg.settings_digest()}@{','.join(map(str, steps))}"
+    return f"{cfg.settings_digest()}@{','.join(map(str, saved_steps(run_dir)))}"
 
 
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, dict]:

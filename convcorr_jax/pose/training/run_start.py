@@ -114,8 +114,7 @@ def fresh_start(cfg: TrainConfig, run_dir: Path) -> tuple[dict, dict | None] | N
     Raises:
         InputError: as `checkpoints.start_params`.
     """
-    ckpt = run_dir / "checkpoints"
-    if cfg.init_from is None or (ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())):
+    if cfg.init_from is None or run_folder.saved_steps(run_dir):
         return None
     return checkpoints.start_params(cfg)
 
