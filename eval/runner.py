@@ -70,9 +70,10 @@ def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), ba
             raise InputError(None, "--set size", f"--size SIZE, one of {list(SIZES)} (it chooses the experiment's "
                              "settings; the field alone would only relabel them)", value.strip())
     cfg = registry.load(exp_id).get_config(size)
-    data_root = os.path.normpath(data_root) if data_root else data_root  # DIR/ and DIR: one run, one key
     pre = ([f"backbone={backbone}"] if backbone else []) + ([f"data_root={data_root}"] if data_root else [])
     cfg = override(cfg, [*pre, *sets])
+    if cfg.data_root and cfg.data_root != os.path.normpath(cfg.data_root):  # DIR/ and DIR: one run, one key
+        cfg = dataclasses.replace(cfg, data_root=os.path.normpath(cfg.data_root))
     fields = [s.split("=", 1)[0].strip() for s in sets]
     flag = "--set data_root" if "data_root" in fields else "--data-root" if data_root else None
     if flag and cfg.data_root and cfg.data == "synthetic" and "data" not in fields:

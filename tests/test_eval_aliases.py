@@ -258,6 +258,8 @@ def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
 
     same = [make_config("long2014.pf_willow", "tiny", data_root=r).data_root for r in (str(root), f"{root}/")]
     assert same[0] == same[1] == str(root)  # DIR/ and DIR: one run folder, one key
+    by_set = make_config("long2014.pf_willow", "tiny", sets=[f"data_root={root}/"]).data_root
+    assert by_set == str(root)  # the same by --set data_root=DIR/
 
 
 # ------------------------------------------------------------------------------------------------ PF-WILLOW
