@@ -222,3 +222,84 @@ def test_cross_validate_labels_and_decision_function_widths_are_one_line():
     with pytest.raises(InputError, match=r"field 'X'.*D=3"):
         model.predict(X[:, :2])
     assert model.decision_function(X.tolist()).shape == (20, 4)
+
+
+@pytest.mark.parametrize("field,kwargs", [("tol", {"tol": -1.0}), ("tol", {"tol": np.nan}), ("tol", {"tol": "x"}),
+                                          ("bias_scale", {"bias_scale": "x"}), ("bias_scale", {"bias_scale": None}),
+                                          ("C", {"C": "x"}), ("X", {"rows": 0})])
+def test_fit_binary_refuses_a_tol_bias_scale_c_of_another_type_and_no_rows(field, kwargs):
+    """A negative or NaN tol ran every iteration and reported no convergence, a tol / bias_scale / C of text was
+    numpy's TypeError / ValueError traceback, and X with no rows returned a model of zero weights: each one
+    InputError now; a numpy integer max_iter (refused before as "an int >= 1") is taken."""
+    X, y = _blobs(n=20, d=3)
+    Y = np.where(np.asarray(y) == 0, 1.0, -1.0)
+    if "rows" in kwargs:
+        X, Y, kwargs = X[:0], Y[:0], {}
+    with pytest.raises(InputError, match=f"fit_binary: field '{field}'"):
+        svm.fit_binary(X, Y, **kwargs)
+    X, _ = _blobs(n=20, d=3)
+    np.testing.assert_array_equal(svm.fit_binary(X, np.where(y == 0, 1.0, -1.0), max_iter=np.int64(5)).W,
+                                  svm.fit_binary(X, np.where(y == 0, 1.0, -1.0), max_iter=5).W)
+
+
+def test_fit_ova_refuses_repeated_or_scalar_classes():
+    """classes=[0, 1, 1] fitted class 1 twice (two identical rows, predict never choosing the second); a scalar was
+    len()'s TypeError; one class given was reported as too few distinct *labels*."""
+    X, y = _blobs(n=20, d=3)
+    with pytest.raises(InputError, match=r"fit_ova: field 'classes': expected distinct classes.*\[1\] more than once"):
+        svm.fit_ova(X, y, classes=[0, 1, 1])
+    with pytest.raises(InputError, match=r"fit_ova: field 'classes': expected shape \[K\]"):
+        svm.fit_ova(X, y, classes=1)
+    with pytest.raises(InputError, match=r"fit_ova: field 'classes': expected at least 2 distinct classes"):
+        svm.fit_ova(X, y, classes=[1])
+    assert svm.fit_ova(X, y, classes=[2, 0]).classes.tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("Cs,match", [(1e-2, r"shape \[nC>=1\].*got \(\)"), ([[1e-2, 1e-1]], r"got \(1, 2\)"),
+                                      (["a"], "int or float"), ([1e-2, -1.0], "finite C values > 0"),
+                                      ([np.nan], "finite C values > 0")])
+def test_cross_validate_refuses_a_scalar_or_bad_cs_naming_cs(Cs, match):
+    """The docstring's Cs is [nC]: a scalar was len()'s TypeError, a 2-D grid or a negative C an error naming
+    fit_binary's C (with the repeated per-problem vector), text numpy's ValueError."""
+    X, y = _blobs(n=20, d=3)
+    with pytest.raises(InputError, match=rf"field 'Cs': expected .*{match}"):
+        svm.cross_validate(X, y, Cs, n_folds=2)
+
+
+@pytest.mark.parametrize("kw", [{"mask": np.ones(20)}, {"C": 1.0}])
+def test_cross_validate_and_mining_refuse_the_arguments_they_set(kw):
+    """mask= or C= passed on to fit_binary was Python's "multiple values for keyword argument" TypeError."""
+    X, y = _blobs(n=20, d=3)
+    field = next(iter(kw))
+    with pytest.raises(InputError, match=f"training set: field '{field}'"):
+        svm.cross_validate(X, y, [1e-2], n_folds=2, **kw)
+    if field == "mask":
+        with pytest.raises(InputError, match="mine_hard_negatives: field 'mask'"):
+            svm.mine_hard_negatives(X, y[None] == 0, y[None] != 0, **kw)
+
+
+@pytest.mark.parametrize("field,kwargs", [("max_rounds", {"max_rounds": -1}), ("max_rounds", {"max_rounds": 1.5}),
+                                          ("initial_negatives", {"initial_negatives": -1}),
+                                          ("initial_negatives", {"initial_negatives": 2.5}),
+                                          ("max_negatives", {"max_negatives": -1}),
+                                          ("positives", {"positives": np.nan}), ("negatives", {"negatives": 2.0})])
+def test_mine_hard_negatives_refuses_negative_counts_and_non_flag_sets(field, kwargs):
+    """max_rounds=-1 returned (None, info) (no model), initial_negatives=-1 / 2.5 were numpy's traceback,
+    max_negatives=-1 was read as 0, a NaN positive flag as a positive: one InputError each now."""
+    X, y = _blobs(n=20, d=3)
+    pos, neg = (y[None] == 0).astype(np.float32), (y[None] != 0).astype(np.float32)
+    if "positives" in kwargs:
+        pos[0, y == 0] = kwargs.pop("positives")
+    if "negatives" in kwargs:
+        neg[0, y != 0] = kwargs.pop("negatives")
+    with pytest.raises(InputError, match=f"mine_hard_negatives: field '{field}'"):
+        svm.mine_hard_negatives(X, pos, neg, **kwargs)
+
+
+def test_mine_hard_negatives_with_no_mining_round_returns_a_model():
+    """max_rounds=0 is round 0 alone: a model, not None, and float 0 / 1 sets equal bool ones."""
+    X, y = _blobs(n=40, d=3)
+    model, info = svm.mine_hard_negatives(X, y[None] == 0, y[None] != 0, max_rounds=0)
+    assert model.W.shape == (1, 3) and info["rounds"] == 0
+    again, _ = svm.mine_hard_negatives(X, (y[None] == 0) * 1.0, (y[None] != 0) * 1.0, max_rounds=0)
+    np.testing.assert_array_equal(model.W, again.W)

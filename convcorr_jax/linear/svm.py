@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite_entries, check_shape, is_int
+from convcorr_jax.core.errors import check, check_shape, is_int
+from convcorr_jax.linear.svm_checks import check_Cs, check_classes, check_fit, check_kw, check_mining
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -206,33 +207,12 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
       nor the gradient any further; the residual stays above tol, the weights are the last improving iterate).
 
     Raises:
-      InputError: X not [N, D] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N] of 0 / 1, C not a
-        scalar or [M] finite > 0, bias_scale not finite, max_iter not an int >= 1, an unknown loss or solver.
+      InputError: X not [N >= 1, D >= 1] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N] of 0 / 1,
+        C not a scalar or [M] finite > 0, bias_scale not a finite number, tol not a finite number >= 0, max_iter not
+        an int >= 1, an unknown loss or solver (`svm_checks.check_fit`).
     """
-    X = np.asarray(X, np.float32)
-    check_shape(X, "N D", "fit_binary", "X")
-    Y = np.asarray(Y, np.float32)
-    if Y.ndim == 1:
-        Y = Y[None]
-    dims = check_shape(Y, "M N", "fit_binary", "Y", {"N": X.shape[0]})
-    check(bool(np.all(np.abs(Y) == 1)), "fit_binary", "Y", "labels in {-1, +1}")
+    X, Y, mask, Cs, solver = check_fit(X, Y, C, mask, loss, solver, tol, bias_scale, max_iter)
     m = Y.shape[0]
-    if mask is not None:
-        check_shape(mask, "N | M N", "fit_binary", "mask", dims, note="(one row per problem, or one for all)")
-    if np.ndim(C):
-        check_shape(C, "M", "fit_binary", "C", dims, note="(one C per problem, or a scalar)")
-    mask = np.ones_like(Y) if mask is None else np.broadcast_to(np.asarray(mask, np.float32), Y.shape)
-    Cs = np.broadcast_to(np.asarray(C, np.float32), (m,))
-    check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), "fit_binary", "C", "finite C > 0", np.asarray(C))
-    check_finite_entries(X, "fit_binary", "X", "finite features (no NaN/inf)")
-    check(bool(np.all(np.isin(mask, (0, 1)))), "fit_binary", "mask", "0 / 1 (or bool) per sample", np.unique(mask)[:5])
-    check(bool(np.isfinite(bias_scale)), "fit_binary", "bias_scale", "a finite number (0: no bias)", bias_scale)
-    check(max_iter is None or (isinstance(max_iter, int) and max_iter >= 1), "fit_binary", "max_iter", "an int >= 1",
-          max_iter)
-    check(loss in ("squared_hinge", "hinge"), "fit_binary", "loss", "'squared_hinge' or 'hinge'", loss)
-    solver = solver or ("newton" if loss == "squared_hinge" else "dcd")
-    check(solver in ("newton", "dcd"), "fit_binary", "solver", "'newton' or 'dcd'", solver)
-    check(not (solver == "newton" and loss == "hinge"), "fit_binary", "solver", "'dcd' for the hinge loss", solver)
     Xa = X if bias_scale == 0 else np.concatenate([X, np.full((X.shape[0], 1), bias_scale, np.float32)], 1)
     # pad problems and samples to bucketed sizes (masked out) so that repeated calls reuse one compilation
     n0, m0 = X.shape[0], m
@@ -278,8 +258,9 @@ def fit_ova(X, labels, C=1e-6, classes=None, return_info: bool = False, **kw):
       X: [N, D] features (cast to float32).
       labels: [N] class labels (ints or strings).
       C: scalar, or [K] one per class.
-      classes: the K classes, one problem each, in this order (default: the sorted distinct labels; at least 2).
-        Samples whose label is not among them are negatives of every problem.
+      classes: the K classes, one problem each, in this order (default: the sorted distinct labels; at least 2,
+        distinct: a repeated class is refused, not fitted twice). Samples whose label is not among them are negatives
+        of every problem.
       return_info: also return `fit_binary`'s solver report, one entry per class.
       **kw: see `fit_binary` (mask, loss, solver, tol, max_iter, bias_scale, key).
 
@@ -287,12 +268,9 @@ def fit_ova(X, labels, C=1e-6, classes=None, return_info: bool = False, **kw):
       `LinearSVM` with W [K, D], b [K] and `classes` [K] (so `predict` works); with return_info (model, info).
 
     Raises:
-      InputError: for labels not [N], fewer than 2 classes, or `fit_binary`'s checks.
+      InputError: for labels not [N], classes not [K] distinct, fewer than 2 classes, or `fit_binary`'s checks.
     """
-    labels = np.asarray(labels)
-    check_shape(labels, "N", "fit_ova", "labels", {"N": np.shape(X)[0]})
-    classes = np.unique(labels) if classes is None else np.asarray(classes)
-    check(len(classes) >= 2, "fit_ova", "labels", "at least 2 distinct classes", len(classes))
+    labels, classes = check_classes(labels, classes, np.shape(X)[0])
     model, info = fit_binary(X, _ova_labels(labels, classes), C=C, return_info=True, **kw)
     model = dataclasses.replace(model, classes=classes)
     return (model, info) if return_info else model
@@ -334,7 +312,7 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
     Args:
       X: [N, D] features (cast to float32).
       labels: [N] class labels (at least 2 classes).
-      Cs: [nC] the C values to compare.
+      Cs: [nC] the C values to compare (a list or 1-D array of finite numbers > 0; a scalar is refused).
       n_folds: number of stratified folds (`_stratified_folds`), an int >= 2.
       key: `jax.random` key of the fold split (default PRNGKey(0)); `fit_binary`'s DCD key goes in `kw`.
       source: the name warnings and errors give to the data.
@@ -345,14 +323,15 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
       samples classified correctly), "best_C": float, the first C of highest mean accuracy, "n_folds": the folds used}.
 
     Raises:
-      InputError: no Cs, n_folds not an int >= 2, labels not [N], < 2 classes, a one-sample class; fit_binary's checks.
+      InputError: Cs not [nC >= 1] finite > 0, n_folds not an int >= 2, labels not [N], < 2 classes, a one-sample
+        class, C / mask / return_info in kw; fit_binary's checks.
     """
     X = jnp.asarray(X, jnp.float32)
     labels = np.asarray(labels)
-    check("return_info" not in kw, source, "return_info", "no solver report from cross_validate (use fit_binary)")
+    check_kw(kw, source, ("return_info", "C", "mask"), "cross_validate sets them; a solver report: fit_binary")
     check(is_int(n_folds, 2), source, "n_folds", "an int >= 2", n_folds)
     check_shape(labels, "N", source, "labels", {"N": X.shape[0]}, note="(one label per row of X)")
-    check(len(Cs) > 0, source, "Cs", "at least one C to cross-validate", list(Cs))
+    Cs = check_Cs(Cs, source)
     classes, counts = np.unique(labels, return_counts=True)
     check(len(classes) >= 2, source, "labels", "at least 2 classes for cross-validation", len(classes))
     if counts.min() < n_folds:
@@ -364,7 +343,6 @@ def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Ar
         n_folds = int(counts.min())
     key = jax.random.PRNGKey(0) if key is None else key
     fold = _stratified_folds(labels, n_folds, key)
-    Cs = np.asarray(Cs, np.float32)
     ylab = _ova_labels(labels, classes)  # [K, N]
     k = len(classes)
     # problems ordered (C, fold, class)
@@ -396,11 +374,13 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
 
     Args:
       X: [N, D] candidate features (cast to float32).
-      positives, negatives: bool [M, N] (a sample may be neither: ignored; a positive is never a negative).
+      positives, negatives: [M, N] of 0 / 1 (bool, int or float; a sample may be neither: ignored; a positive is
+        never a negative).
       C: scalar or [M], as in `fit_binary`.
-      initial_negatives: negatives per problem in round 0 (all when fewer).
-      max_rounds: mining rounds after round 0 (at most max_rounds + 1 fits).
-      max_negatives: cap on a problem's working negatives that rounds add to (None: no cap; round 0 is not capped).
+      initial_negatives: negatives per problem in round 0 (all when fewer), an int >= 0.
+      max_rounds: mining rounds after round 0 (at most max_rounds + 1 fits), an int >= 0.
+      max_negatives: cap on a problem's working negatives that rounds add to, an int >= 0 (None: no cap; round 0 is
+        not capped).
       key: `jax.random` key seeding round 0's subset (None: seed 0).
       **kw: passed to `fit_binary` (loss, solver, tol, max_iter, bias_scale; its DCD key stays the default).
 
@@ -409,17 +389,12 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
       "new_hard_negatives": list of hard negatives added per round, all problems together).
 
     Raises:
-      InputError: for positives/negatives not [M, N], or a detector without positives.
+      InputError: for positives/negatives not [M, N] of 0 / 1, a detector without positives, a count above not an
+        int >= 0, mask or return_info in kw (`svm_checks.check_mining`); fit_binary's checks.
     """
     X = jnp.asarray(X, jnp.float32)
-    check("return_info" not in kw, "mine_hard_negatives", "return_info", "no solver report here (use fit_binary)")
-    pos = np.asarray(positives, bool)
-    neg = np.asarray(negatives, bool) & ~pos
-    dims = check_shape(pos, "M N", "mine_hard_negatives", "positives", {"N": X.shape[0]})
-    check_shape(neg, "M N", "mine_hard_negatives", "negatives", dims)
-    n_pos = pos.sum(1)
-    check(bool(np.all(n_pos > 0)), "mine_hard_negatives", "positives", "at least one positive per detector",
-          np.flatnonzero(n_pos == 0).tolist())
+    check_kw(kw, "mine_hard_negatives", ("return_info", "mask"), "mining sets the mask; a solver report: fit_binary")
+    pos, neg = check_mining(positives, negatives, X.shape[0], max_rounds, initial_negatives, max_negatives)
     rng = np.random.default_rng(0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1)))
     work = np.zeros_like(neg)
     for m in range(neg.shape[0]):
@@ -428,7 +403,6 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
         work[m, take] = True
     Y = np.where(pos, 1.0, -1.0).astype(np.float32)
     history = []
-    model = None
     for rnd in range(max_rounds + 1):
         model = fit_binary(X, Y, C=C, mask=(pos | work).astype(np.float32), **kw)
         if rnd == max_rounds:
