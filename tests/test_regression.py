@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from convcorr_jax.core import geometry
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.segmentation_metrics import _average_precision, segmentation_average_precision, segmentation_iou
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.linear import ridge
@@ -468,3 +469,37 @@ def test_learn_direction_and_move_along_check_attribute_and_t_values():
     with pytest.raises(InputError, match="move_along: field 't_values'"):
         directions.move_along(d, F[:2], t_values=[0.0, np.inf])
     assert directions.move_along(d, F[:2], t_values=[0.0, 1.0]).shape == (2, 2, 5)
+
+
+def test_fit_points_refuses_more_folds_than_rows_and_visible_flags_other_than_0_1():
+    """3 rows with the default 4 folds predicted the mean of the rows with only lam NaN to say so, and a NaN (or 2) in
+    a float visible mask was cast to True (a visible point): one InputError each now. A single row with folds=1
+    still predicts its own points, and a float 0 / 1 mask equals the bool one."""
+    rng = np.random.default_rng(5)
+    F, P = rng.normal(size=(12, 4)), rng.uniform(8, 30, (12, 2, 2))
+    with pytest.raises(InputError, match=r"fit_points: field 'folds': expected an int in \[2, N=3\].*got 4"):
+        landmarks.fit_points(F[:3], P[:3])
+    for folds in (1, 2.0, "4"):
+        with pytest.raises(InputError, match="fit_points: field 'folds'"):
+            landmarks.fit_points(F, P, folds=folds)
+    one = landmarks.fit_points(F[:1], P[:1], folds=1)
+    np.testing.assert_allclose(landmarks.predict_points(one, F[5:6]), P[:1], rtol=1e-6)
+    vis = np.ones((12, 2))
+    vis[:4, 1] = 0.0
+    for bad in (np.nan, 2.0, -1.0):
+        v = vis.copy()
+        v[0, 0] = bad
+        with pytest.raises(InputError, match=r"fit_points: field 'visible': expected 0 or 1.*visible\[0, 0\]"):
+            landmarks.fit_points(F, P, v, min_rows=4)
+    a, b = landmarks.fit_points(F, P, vis, min_rows=4), landmarks.fit_points(F, P, vis > 0, min_rows=4)
+    np.testing.assert_array_equal(a.W, b.W)
+
+
+@pytest.mark.parametrize("kwargs", [{"extrapolate": "x"}, {"extrapolate": None}, {"extrapolate": True},
+                                    {"quantiles": 0.5}, {"quantiles": ("a", "b")}, {"quantiles": (0.1, 0.5, 0.9)}])
+def test_learn_direction_refuses_extrapolate_and_quantiles_that_are_not_numbers(kwargs):
+    """extrapolate="x" was float()'s ValueError traceback, a scalar quantiles len()'s TypeError."""
+    rng = np.random.default_rng(6)
+    F = rng.normal(size=(12, 4))
+    with pytest.raises(InputError, match=f"learn_direction: field '{next(iter(kwargs))}'"):
+        directions.learn_direction(F, F[:, 0], **kwargs)

@@ -11,6 +11,7 @@ within the observed range the decoded change is hard to see). The RGB regressors
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -39,7 +40,7 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
       attribute: [N] attribute values (e.g. head yaw), fitted as float64.
       lambdas, folds, seed: the ridge lambda grid, CV folds and fold seed (`ridge.fit_cv`).
       quantiles: (low, high) quantiles of w^T f over F bounding the observed range.
-      extrapolate: factor (> 0) by which the observed range is widened about its centre.
+      extrapolate: factor (a finite number > 0) by which the observed range is widened about its centre.
 
     Returns:
       A `Direction`: w float32 [d] (the regressor's weights scaled to unit length), the attribute regressor, t_range
@@ -47,14 +48,16 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
       over the lambda grid.
 
     Raises:
-      InputError: quantiles not 0 <= low < high <= 1, extrapolate not finite and > 0, F not [N, d], attribute not
-        [N] finite, an attribute or descriptors that do not vary over the rows (no direction: the regressor's
-        weights are 0), and ridge's checks of F, attribute.
+      InputError: quantiles not two numbers 0 <= low < high <= 1, extrapolate not a finite number > 0, F not [N, d],
+        attribute not [N] finite, an attribute or descriptors that do not vary over the rows (no direction: the
+        regressor's weights are 0), and ridge's checks of F, attribute.
     """
-    q = tuple(float(v) for v in quantiles)
-    check(len(q) == 2 and 0.0 <= q[0] < q[1] <= 1.0, "learn_direction", "quantiles", "(low, high) with 0 <= low < "
-          "high <= 1", quantiles)
-    check(bool(np.isfinite(float(extrapolate)) and float(extrapolate) > 0), "learn_direction", "extrapolate",
+    check_shape(quantiles, "2", "learn_direction", "quantiles", dtype="int | float", note="(low, high)")
+    q = np.asarray(quantiles, np.float64)
+    check(0.0 <= q[0] < q[1] <= 1.0, "learn_direction", "quantiles", "(low, high) with 0 <= low < high <= 1",
+          quantiles)
+    number = isinstance(extrapolate, numbers.Real) and not isinstance(extrapolate, bool)
+    check(number and bool(np.isfinite(extrapolate) and extrapolate > 0), "learn_direction", "extrapolate",
           "a finite factor > 0", extrapolate)
     dims = check_shape(F, "N D", "learn_direction", "F", note="(descriptors)")
     check_shape(attribute, "N", "learn_direction", "attribute", dims, note="(one value per row of F)")

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite, check_finite_entries, check_shape
+from convcorr_jax.core.errors import check, check_finite, check_finite_entries, check_flags, check_shape, is_int
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.metrics import normalised_error
 
@@ -73,17 +73,18 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
                extend_top: int = 0) -> PointsModel:
     """Ridge regressors from descriptors F [N, d] to points [N, K, 2] (lambda by CV).
 
-    All visible (and enough rows for the CV: at least `folds`, every fold leaving at least 2 training rows): one
-    multi-target fit with one shared lambda. Otherwise each keypoint is fitted (x and y together, own CV lambda) on
-    the rows where it is visible; a keypoint with fewer than `min_rows` visible rows (or too few for the CV) predicts
-    the mean of its visible positions (or NaN when it is never visible), so a single training row predicts its own
-    points.
+    All visible (and enough rows for the CV: every fold leaving at least 2 training rows): one multi-target fit with
+    one shared lambda. Otherwise each keypoint is fitted (x and y together, own CV lambda) on the rows where it is
+    visible; a keypoint with fewer than `min_rows` visible rows (or too few for the CV) predicts the mean of its
+    visible positions (or NaN when it is never visible; its lam is NaN), so a single training row (folds=1) predicts
+    its own points. More folds than rows is refused (InputError), not answered by the mean with only lam NaN to say so.
 
     Args:
       F: float [N, d] descriptors.
       points: [N, K, 2] (x, y) pixel targets (fitted in float64).
-      visible: bool [N, K], or None: all visible.
-      lambdas, folds, seed: ridge lambda grid, CV folds and fold seed (`ridge.fit_cv`).
+      visible: [N, K] of 0 / 1 (bool, int or float), or None: all visible.
+      lambdas, folds, seed: ridge lambda grid, CV folds (an int in [2, N]; 1 for a single row) and fold seed
+        (`ridge.fit_cv`).
       min_rows: fewest visible rows for a keypoint's own regressors.
       extend_top: grid values added above the top when the CV's best lambda is the top (`ridge.fit_cv`); 0: none.
 
@@ -92,15 +93,20 @@ def fit_points(F: np.ndarray, points: np.ndarray, visible: np.ndarray | None = N
       (NaN for keypoints without regressors), edge [K] (whether lam is at an edge of the lambdas evaluated).
 
     Raises:
-      InputError: F's rows differ from N, visible is not [N, K], F is not finite or a visible point is not.
+      InputError: F's rows differ from N, visible is not [N, K] of 0 / 1, folds is not an int in [2, N] (1 for N = 1),
+        F is not finite or a visible point is not.
     """
     F = np.asarray(F)
     points = np.asarray(points, np.float64)
     dims = check_shape(points, "N K 2", "fit_points", "points")
     check_shape(F, "N D", "fit_points", "F", dims, note="(one descriptor per sample)")
     n, k = dims["N"], dims["K"]
+    check(is_int(folds, 1) and folds <= n and (folds >= 2 or n == 1), "fit_points", "folds",
+          f"an int in [2, N={n}] (at most one fold per row; 1 for a single row)", folds)
+    if visible is not None:
+        check_shape(visible, "N K", "fit_points", "visible", dims, note="(one flag per point)")
+        check_flags(visible, (0, 1), "fit_points", "visible", "0 or 1 (or bool) per point")
     visible = np.ones((n, k), bool) if visible is None else np.asarray(visible, bool)
-    check_shape(visible, "N K", "fit_points", "visible", dims, note="(one flag per point)")
     check_finite(F, np.ones(n, bool), "fit_points", "F", "finite descriptors")
     check_finite(points, visible, "fit_points", "points", "finite (x, y) where visible")
     if np.all(visible) and _cv_rows(n, folds):
