@@ -65,7 +65,7 @@ def check_classes(labels, classes, n: int) -> tuple[np.ndarray, np.ndarray]:
       n: N, the rows of X.
 
     Returns:
-      (labels [N], classes [K >= 2], distinct), numpy arrays.
+      (labels [N], classes [K >= 2] of distinct values), numpy arrays.
 
     Raises:
       InputError: labels not [N]; classes not [K] of distinct values; fewer than 2 classes.
