@@ -131,8 +131,26 @@ def test_diverged_run_leaves_a_readable_file_and_resume_purges(tmp_path, monkeyp
     second = read_events(next(f for f in files if f != first[0]))
     steps = sorted({step for v in scalars(second).values() for step in v})
     assert steps[0] >= 3 and steps[-1] == 5
-    starts = [e for e in second if e.WhichOneof("what") == "session_log"]  # the purge: steps >= 2 of the first file
-    assert len(starts) == 1 and starts[0].step == 2 and starts[0].session_log.status == event_pb2.SessionLog.START
+    starts = [e for e in second if e.WhichOneof("what") == "session_log"]  # the purge: steps >= 3 of the first file
+    assert len(starts) == 1 and starts[0].step == 3 and starts[0].session_log.status == event_pb2.SessionLog.START
+    # as TensorBoard shows the two files (it keeps the earlier events of steps below the purge step): every step
+    # once, the stage-1 evaluation at the checkpoint's step 2 included (a purge at 2 hid it and step 2's loss)
+    shown = tensorboard_view([read_events(first[0]), second])
+    assert sorted(shown["lr"]) == sorted(shown["loss/e1"]) == [1, 2, 3, 4, 5]
+    assert sorted(shown["val/coarse_pck_0.05"]) == [2, 4, 5]
+
+
+def tensorboard_view(files: list[list[event_pb2.Event]]) -> dict[str, dict[int, float]]:
+    """tag -> {step: value} of event files read in order, as TensorBoard's event accumulator shows them: a
+    SessionLog.START event at step s drops the events read before it of steps >= s."""
+    out: dict[str, dict[int, float]] = {}
+    for events in files:
+        for e in events:
+            if e.WhichOneof("what") == "session_log" and e.session_log.status == event_pb2.SessionLog.START:
+                out = {tag: {k: v for k, v in steps.items() if k < e.step} for tag, steps in out.items()}
+            for tag, steps in scalars([e]).items():
+                out.setdefault(tag, {}).update(steps)
+    return out
 
 
 @pytest.mark.slow

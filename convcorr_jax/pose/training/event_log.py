@@ -17,6 +17,7 @@ from pathlib import Path
 
 class EventLog:
     """TensorBoard scalars of a run through a tensorboardX `SummaryWriter` on `folder`; no-op when folder is None.
+    purge_step: TensorBoard hides the earlier files' events of steps >= it (a resumed run: its checkpoint's step + 1).
     `close()` is safe to call more than once."""
 
     def __init__(self, folder: Path | None, purge_step: int | None = None):

@@ -146,8 +146,9 @@ def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool,
     evals = [e for e in prior["metrics"]["evals"] if e["step"] <= start] if prior and start else []
     bar = interrupt.unchecked(progress_bar(range(start, cfg.total_steps), initial=start, total=cfg.total_steps,
                                            disable=not (progress and main), desc=cfg.name, unit="step", leave=False))
+    # TensorBoard keeps the events of steps below the purge step: those up to the checkpoint's own (1-based) step
     events = EventLog(cfg.event_dir() if main and start < cfg.total_steps else None,
-                      purge_step=start if start else None)
+                      purge_step=start + 1 if start else None)
     events.text("config", "    " + json.dumps(dataclasses.asdict(cfg), default=str), start)
     return LoopState(cfg, mesh, main, run_dir, mgr, data_print, start, parallel.replicate(state, mesh),
                      cfg.stage_of(start - 1 if start else 0), batches, evals,
