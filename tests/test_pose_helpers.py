@@ -116,6 +116,21 @@ def test_group_pck_group_never_visible_is_nan_and_a_table_dash(recwarn):
     md = markdown_table(["model", *res], [["ours", *res.values()]])
     assert "nan" not in md and "| ours | 100.0 | 100.0 | 100.0 | - |" in md
 
+
+def test_train_group_table_shows_a_group_never_scored_as_a_dash(recwarn):
+    """`convcorr train pose`'s closing table: a joint group none of whose joints was scored on the held-out people
+    evaluated (per-joint NaN) is "-", without numpy's "Mean of empty slice" RuntimeWarning (it printed "nan" and
+    the warning)."""
+    from convcorr_train import pose
+    from convcorr_train.pose_configs import get_config
+
+    cfg = get_config("tiny")  # MPII's 16 joints: Head, Shoulder, ..., Ankle
+    per = [float("nan")] * 6 + [50.0] * 10  # legs (MPII ids 0..5) never scored
+    table = pose.group_table(cfg, {"step": 3, "coarse_per_joint@0.05": per, "cascade_per_joint@0.05": per})
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert "nan" not in table
+    assert table.splitlines()[-1].split() == ["cascade", "50.0", "50.0", "50.0", "50.0", "-", "-", "-"]
+
 def test_flic_tables_on_eleven_joints(tmp_path):
     """The tables of an 11-joint (FLIC) model use FLIC's groups and title (the MPII ids raised IndexError)."""
     import dataclasses

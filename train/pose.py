@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from convcorr_jax.core import parallel, runinfo
+from convcorr_jax.core import metrics, parallel, runinfo
 from convcorr_jax.core.config import override
 from convcorr_jax.core.errors import InputError, plain
 from convcorr_jax.data import pose_sets
@@ -78,7 +78,8 @@ def with_skeleton(cfg: TrainConfig, given: Collection[str] = ()) -> TrainConfig:
 def group_table(cfg: TrainConfig, ev: dict) -> str:
     """The headline score (PCK@0.05, MPII PCKh@0.5, PCK@0.2 for COCO-format and LSP data) per joint group (mean of
     the group's joints) of the coarse model and the cascade at the last evaluation (the data's held-out split:
-    FLIC's validation movies, the val split, synthetic people's held-out set)."""
+    FLIC's validation movies, the val split, synthetic people's held-out set); "-" for a group none of whose joints
+    was scored (none labelled among the held-out people evaluated)."""
     groups = joints.joint_set(cfg.data, cfg.model.num_joints, cfg.data_root, **loader_options(cfg.data, cfg)).groups
     entry = pose_sets.dataset(cfg.data)
     score, alpha = entry.headline
@@ -86,7 +87,8 @@ def group_table(cfg: TrainConfig, ev: dict) -> str:
              f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
     for m in ("coarse", "cascade"):
         per = np.asarray(ev[f"{m}_per_joint@{alpha:g}"])
-        lines.append(f"{m:<8} " + " ".join(f"{np.nanmean(per[list(j)]):8.1f}" for j in groups.values()))
+        means = [metrics.mean_scored(per[list(j)]) for j in groups.values()]  # NaN: no joint of the group scored
+        lines.append(f"{m:<8} " + " ".join(f"{v:8.1f}" if np.isfinite(v) else f"{'-':>8}" for v in means))
     return "\n".join(lines)
 
 
