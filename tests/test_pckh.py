@@ -90,6 +90,16 @@ def test_hand_values():
     assert tab["UBody"] == pytest.approx(100 * 10 / 11)
 
 
+@pytest.mark.parametrize("head, shape, field", [((10.0, 0.0), None, "head"), ((10.0, np.nan), None, "head"),
+                                                 ((10.0, -1.0), None, "head"), ((10.0,), None, "head"),
+                                                 ((10.0, 10.0), (2, 15, 2), "pred")])
+def test_pckh_distances_refuse_head_sizes_not_above_zero_and_other_shapes(head, shape, field):
+    gt = np.zeros((2, 16, 2)) + 100.0  # a zero head missed every joint but an exact one, and that one was 0 / 0 (NaN)
+    pred = gt.copy() if shape is None else np.zeros(shape)
+    with pytest.raises(InputError, match=f"field '{field}'"):
+        metrics.pckh_table(pred, gt, np.array(head), None, (0.5,))
+
+
 def test_head_size_and_auc():
     assert metrics.head_size(np.array([[0, 0, 3, 4.0]]))[0] == pytest.approx(3.0)
     assert metrics.pckh_auc(np.full(51, 80.0)) == pytest.approx(80.0)

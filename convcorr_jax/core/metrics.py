@@ -225,10 +225,25 @@ def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: 
 
     Returns:
         float64 [N, K] distances in head sizes (inf for non-finite predictions, NaN where missing).
+
+    Raises:
+        InputError: pred, gt not [N, K, 2] of one shape, head not [N], missing not [N, K], a head size that is not
+            finite and > 0 (it names the first such person; a zero head made a miss of every prediction but an
+            exact one, and an exact one 0 / 0: missing).
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
-    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / np.asarray(head, np.float64)[:, None]
+    dims = check_shape(gt, "N K 2", "pckh", "gt", note="((x, y) pixels)")
+    check_shape(pred, "N K 2", "pckh", "pred", dims, note="((x, y) pixels, like gt)")
+    check_shape(head, "N", "pckh", "head", dims, note="(head sizes in pixels, one per person)")
+    if missing is not None:
+        check_shape(missing, "N K", "pckh", "missing", dims)
+    head = np.asarray(head, np.float64)
+    bad = np.flatnonzero(~(np.isfinite(head) & (head > 0)))
+    if bad.size:
+        raise InputError("pckh", "head", "finite head sizes > 0 (pixels)",
+                         f"{head[bad[0]]:g} at person {bad[0]} ({bad.size} such in all)")
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / head[:, None]
     miss = ~np.all(np.isfinite(gt), axis=-1)
     if missing is not None:
         miss |= np.asarray(missing, bool)
