@@ -111,6 +111,7 @@ def test_event_file_holds_loss_per_stage_lr_and_validation_pck(tmp_path, capsys,
         for k in ("coarse_pck@0.05", "cascade_pck@0.2"):
             assert s["val/" + k.replace("@", "_")][ev["step"]] == pytest.approx(ev[k], rel=1e-6)
     assert "val/coarse_per_joint_0.05" not in s  # lists are left out
+    assert [ev["people"] for ev in res.evals] == [4, 4, 4] and "val/people" not in s  # eval_limit=4 of 4: recorded
     texts = [v.tag for e in events for v in e.summary.value if v.WhichOneof("value") != "simple_value"]
     assert any(t.startswith("config") for t in texts)
 

@@ -52,13 +52,14 @@ class EventLog:
 
 
 def eval_scalars(ev: dict) -> dict[str, float]:
-    """An evaluation's numbers as `val/<metric>` tags ("@" -> "_"; per-joint lists and step/stage/loss left out).
+    """An evaluation's numbers as `val/<metric>` tags ("@" -> "_"; per-joint lists and step/stage/loss/people left
+    out).
 
     Args:
-      ev: an evaluation's {metric: value} (numbers, lists, step, stage, loss).
+      ev: an evaluation's {metric: value} (numbers, lists, step, stage, loss, people: how many were scored).
 
     Returns:
       {"val/<metric>": float} for every int or float value (bools left out).
     """
     return {"val/" + k.replace("@", "_"): float(v) for k, v in ev.items()
-            if k not in ("step", "stage", "loss") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if k not in ("step", "stage", "loss", "people") and isinstance(v, (int, float)) and not isinstance(v, bool)}

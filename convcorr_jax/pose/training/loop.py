@@ -237,7 +237,7 @@ def _evaluate_if_due(loop: LoopState, n: int, held_out: PoseArrays, progress: bo
     over = f" over {about}" if about else ""
     # the held-out predictions with their peaks: the scores, the read-out and its warning threshold
     preds = predict.predict_crops(loop.state["params"], held_out.images, cfg.model, mesh=loop.mesh, peaks=True)
-    ev = {"step": n, "stage": loop.stage, "loss": loop.loss,
+    ev = {"step": n, "stage": loop.stage, "loss": loop.loss, "people": len(held_out),  # eval_limit may change on resume
           **evaluate(loop.state["params"], held_out, cfg.model, per_joint_alpha=alpha, preds=preds,
                      pooled=pooled)}
     loop.evals.append(ev)
