@@ -40,14 +40,19 @@ CHILD = """
 """
 
 
-def _child(cache: Path, **env) -> dict:
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), str(cache)], cwd=ROOT, capture_output=True,
+def _child(cache: Path, script: str = CHILD, **env) -> dict:
+    """Run `script` from a file beside `cache` (a function typed with `python -c` has no source file to key by, and
+    is not exported); its last line of output as JSON."""
+    path = cache.parent / "child.py"
+    path.write_text(textwrap.dedent(script))
+    r = subprocess.run([sys.executable, str(path), str(cache)], cwd=ROOT, capture_output=True,
                        text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu", **env))
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.splitlines()[-1])
 
 
 def test_exported_programs_are_written_once_and_read_back(tmp_path):
+    tmp_path = tmp_path / "cache"
     first = _child(tmp_path)
     x = np.arange(12.0).reshape(3, 4)
     assert [o["sum"] for o in first["out"]] == [float((x ** 2).sum() * 2 + 1), float((x ** 2).sum() * 2 + 1),
@@ -64,6 +69,7 @@ def test_exported_programs_are_written_once_and_read_back(tmp_path):
 
 
 def test_without_the_cache_or_when_turned_off_it_is_a_plain_jit(tmp_path):
+    tmp_path = tmp_path / "cache"
     got = _child(tmp_path, CONVCORR_NO_EXPORT="1")
     assert got["traced"] == 0 and all(o["equal"] for o in got["out"])  # the wrapper itself never traces
     assert not (tmp_path / "exported").exists()
@@ -109,3 +115,53 @@ def test_a_program_exported_under_other_jax_settings_is_not_reused(tmp_path, mon
     with jax.default_matmul_precision("highest"):
         g(np.ones(3, np.int32))
     assert len(list((tmp_path / "exported").glob("*.bin"))) == 3
+
+
+EDITED = """
+    import json, sys
+    import jax.numpy as jnp
+    import convcorr_jax
+    from convcorr_jax.core import exported
+
+    @exported.jit
+    def f(x):
+        return x * FACTOR
+
+    convcorr_jax.enable_compile_cache(sys.argv[1])
+    print(json.dumps(float(f(jnp.ones(3)).sum())))
+"""
+
+
+def test_an_edited_script_exports_its_function_again(tmp_path):
+    """A user's function outside the library: editing its file makes a new program, not the old one's result."""
+    assert _child(tmp_path / "cache", EDITED.replace("FACTOR", "2.0")) == 6.0
+    assert _child(tmp_path / "cache", EDITED.replace("FACTOR", "3.0")) == 9.0
+    assert len(list((tmp_path / "cache" / "exported").glob("*.bin"))) == 2
+
+
+def test_captured_values_are_part_of_the_key(tmp_path, monkeypatch):
+    """Two closures of one function that capture other values are two programs; a closure over a value the key
+    cannot take, and a callable without source (a partial), are plain jits, never another function's program."""
+    import functools
+
+    import jax.numpy as jnp
+
+    from convcorr_jax.core import exported
+
+    def make(scale):
+        return exported.jit(lambda x: x * scale)
+
+    monkeypatch.setattr(exported, "_folder", lambda: tmp_path / "exported")  # as with the compilation cache on
+    x = jnp.ones(2)
+    assert [float(make(s)(x)[0]) for s in (2.0, 3.0, np.float32(4.0), np.full(2, 5.0), np.full(2, 6.0))] == \
+        [2.0, 3.0, 4.0, 5.0, 6.0]
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 5
+
+    class Scale:
+        def __init__(self, s):
+            self.s = s
+
+    opaque = [exported.jit((lambda c: lambda x: x * c.s)(Scale(s))) for s in (7.0, 8.0)]
+    assert [float(g(x)[0]) for g in opaque] == [7.0, 8.0]
+    assert float(exported.jit(functools.partial(lambda x, s: x * s, s=9.0))(x)[0]) == 9.0
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 5

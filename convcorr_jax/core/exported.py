@@ -8,11 +8,13 @@ jaxpr and lowering to StableHLO, which every new process repeats. For a function
 on, the first call with given static arguments and input shapes exports the lowered program (`jax.export`) to
 `<compile cache>/exported/<key>.bin`; a later process deserialises it and calls it instead of tracing the Python
 function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the
-input shapes and dtypes, the library's source (`cache.code_version`), the JAX version, the backend and the JAX
-settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul precision, the PRNG), so a change to
-any of them exports again; a damaged file is exported again and replaced; a folder that cannot be written
-(read-only, full) only logs a warning. Without the compilation
-cache, or with `CONVCORR_NO_EXPORT=1`, the function is a plain `jax.jit`.
+input shapes and dtypes, the library's source (`cache.code_version`), the source file the function is defined in,
+the values it captures (a closure's cells: numbers, strings, arrays by their bytes, modules and functions), the JAX
+version, the backend and the JAX settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul
+precision, the PRNG), so a change to any of them exports again; a damaged file is exported again and replaced; a
+folder that cannot be written (read-only, full) only logs a warning. Without the compilation cache, with
+`CONVCORR_NO_EXPORT=1`, or for a function the key cannot identify (no readable source file, e.g. one typed at the
+prompt or a `functools.partial`; a captured value other than those), the function is a plain `jax.jit`.
 
 `cpu_options`: XLA compiler options for the function's programs when JAX's default backend is the CPU, e.g.
 `QUICK_CPU` (LLVM's optimisation level 1 instead of XLA:CPU's default 3, without LLVM's expensive passes) for a
@@ -26,9 +28,11 @@ the function is not transformed further (no vmap, grad or jit around a call to i
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import logging
 import os
+import types
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -99,11 +103,15 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
         return plain[backend](*args, **kwargs)
     sig = inspect.signature(fun)
     calls: dict[str, Callable] = {}  # key -> jitted call of the exported program, for this process
+    source: list[str | None] = []  # the digest of fun's source file, read on the first call with a folder
 
     @functools.wraps(fun)
     def wrapper(*args, **kwargs):
         folder = _folder()
-        if folder is None:
+        if folder is not None and not source:
+            source.append(_source_digest(fun))
+        captured = _captured(fun) if folder is not None and source[0] is not None else None
+        if captured is None:  # no cache, or a function the key cannot identify
             return jitted(*args, **kwargs)
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
@@ -111,7 +119,8 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
         dynamic = [v for k, v in bound.arguments.items() if k not in static]
         key = cache.digest({"fun": f"{fun.__module__}.{fun.__qualname__}", "static": {k: repr(v) for k, v in
                             statics.items()}, "in": _avals(dynamic), "code": cache.code_version("convcorr_jax"),
-                            "jax": jax.__version__, "backend": jax.default_backend(), "flags": _flags()}, 32)
+                            "source": source[0], "captured": captured, "jax": jax.__version__,
+                            "backend": jax.default_backend(), "flags": _flags()}, 32)
         call = calls.get(key)
         if call is None:
             path = folder / f"{key}.bin"
@@ -125,6 +134,44 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
 
     wrapper.jitted = jitted  # the plain jit (for transformations and tests)
     return wrapper
+
+
+def _source_digest(fun: Callable) -> str | None:
+    """sha256 (16 hex) of the file `fun` is defined in, or None where it has none to read (typed at the prompt, a
+    `functools.partial` or another callable without code)."""
+    try:
+        return hashlib.sha256(Path(fun.__code__.co_filename).read_bytes()).hexdigest()[:16]
+    except (AttributeError, OSError, TypeError, ValueError):
+        return None
+
+
+def _captured(fun: Callable, depth: int = 0) -> list | None:
+    """What `fun`'s closure cells hold, as its exported program's key takes them (tracing bakes them into the
+    program): numbers, strings, None and arrays (by dtype, shape and bytes), in lists / tuples / dicts of them,
+    modules (by name) and functions (by name, source file and what they capture in turn); None when a cell holds
+    anything else (its value cannot be keyed: the function is not exported)."""
+
+    def value(v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, complex, str, bytes)):
+            return [type(v).__name__, repr(v)]
+        if isinstance(v, (list, tuple)):
+            return [type(v).__name__, [value(x) for x in v]]
+        if isinstance(v, dict):
+            return ["dict", [[value(k), value(x)] for k, x in v.items()]]
+        if isinstance(v, (np.ndarray, np.generic, jax.Array)) and not isinstance(v, jax.core.Tracer):
+            return ["array", cache.arrays_digest([v])]
+        if isinstance(v, types.ModuleType):
+            return ["module", v.__name__]
+        if isinstance(v, types.FunctionType) and depth < 4 and _source_digest(v) is not None:
+            inner = _captured(v, depth + 1)
+            if inner is not None:
+                return ["function", f"{v.__module__}.{v.__qualname__}", _source_digest(v), inner]
+        raise TypeError(type(v).__name__)
+
+    try:
+        return [value(c.cell_contents) for c in (getattr(fun, "__closure__", None) or ())]
+    except (TypeError, ValueError):  # a value that cannot be keyed, or an empty cell
+        return None
 
 
 def _save(path: Path, exp: export.Exported) -> None:
