@@ -165,3 +165,21 @@ def test_captured_values_are_part_of_the_key(tmp_path, monkeypatch):
     assert [float(g(x)[0]) for g in opaque] == [7.0, 8.0]
     assert float(exported.jit(functools.partial(lambda x, s: x * s, s=9.0))(x)[0]) == 9.0
     assert len(list((tmp_path / "exported").glob("*.bin"))) == 5
+
+
+def test_a_weakly_typed_argument_is_another_program(tmp_path, monkeypatch):
+    """`jnp.asarray(2.0)` (weakly typed) takes a bfloat16 operand's dtype, `jnp.float32(2.0)` promotes it to
+    float32: the program exported for one is not called for the other (it gave the other's dtype)."""
+    import jax.numpy as jnp
+
+    from convcorr_jax.core import exported
+
+    def f(x, y):
+        return x * y
+
+    g = exported.jit(f)
+    monkeypatch.setattr(exported, "_folder", lambda: tmp_path / "exported")  # as with the compilation cache on
+    x = jnp.ones(2, jnp.bfloat16)
+    for y in (jnp.asarray(2.0), jnp.float32(2.0), jnp.asarray(2.0)):
+        assert g(x, y).dtype == g.jitted(x, y).dtype
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 2

@@ -7,10 +7,10 @@ JAX's persistent compilation cache (`convcorr_jax.enable_compile_cache`) saves X
 jaxpr and lowering to StableHLO, which every new process repeats. For a function decorated here, once the cache is
 on, the first call with given static arguments and input shapes exports the lowered program (`jax.export`) to
 `<compile cache>/exported/<key>.bin`; a later process deserialises it and calls it instead of tracing the Python
-function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the
-input shapes and dtypes, the library's source (`cache.code_version`), the source file the function is defined in,
-the values it captures (a closure's cells: numbers, strings, arrays by their bytes, modules and functions), the JAX
-version, the backend and the JAX settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul
+function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the input
+shapes, dtypes and weak types, the library's source (`cache.code_version`), the source file the function is defined
+in, the values it captures (a closure's cells: numbers, strings, arrays by their bytes, modules and functions), the
+JAX version, the backend and the JAX settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul
 precision, the PRNG), so a change to any of them exports again; a damaged file is exported again and replaced; a
 folder that cannot be written (read-only, full) only logs a warning. Without the compilation cache, with
 `CONVCORR_NO_EXPORT=1`, or for a function the key cannot identify (no readable source file, e.g. one typed at the
@@ -61,8 +61,11 @@ def _folder() -> Path | None:
 
 
 def _avals(tree: Any) -> Any:
+    """The structure of the dynamic arguments and each leaf's shape, dtype and weak type (a weakly typed scalar
+    takes the other operand's dtype when traced, a strongly typed one promotes it: two programs)."""
     leaves, treedef = jax.tree.flatten(tree)
-    return str(treedef), [(np.shape(x), str(getattr(x, "dtype", type(x).__name__))) for x in leaves]
+    return str(treedef), [(np.shape(x), str(getattr(x, "dtype", type(x).__name__)),
+                           bool(getattr(x, "weak_type", False))) for x in leaves]
 
 
 def _flags() -> dict[str, str]:
