@@ -67,6 +67,9 @@ def test_pck_threshold_boundary_and_nothing_evaluated():
     gt = np.zeros((1, 2, 2))
     pred = np.array([[[2.0, 0.0], [0.0, 2.5]]])  # exactly at alpha * norm = 2: a hit; 2.5: a miss
     assert metrics.pck(pred, gt, np.ones((1, 2), bool), np.array([20.0]), 0.1) == 0.5
+    for alpha, off in ((0.29, 29.0), (0.57, 57.0)):  # exactly alpha x 100 off, though 0.29 * 100 < 29 in floats
+        at = np.array([[[off, 0.0]]])
+        assert metrics.pck(at, np.zeros((1, 1, 2)), np.ones((1, 1), bool), np.array([100.0]), alpha) == 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # NaN, without numpy's "Mean of empty slice"
         assert np.isnan(metrics.pck(pred, gt, np.zeros((1, 2), bool), np.array([20.0])))

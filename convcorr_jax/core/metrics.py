@@ -90,7 +90,10 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
         raise InputError("pck", "norm", "values > 0 (pixels; NaN or inf leaves an instance out)",
                          f"{norm[bad[0]]:g} at instance {bad[0]} ({bad.size} such in all)")
     d, norm = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt), norm[:, None]
-    return np.where(evaluated(gt, visible) & np.isfinite(norm), (d <= alpha * norm).astype(np.float64), np.nan)
+    # d / norm <= alpha, not d <= alpha * norm: an error of exactly alpha x norm is a hit however alpha rounds (0.29 x
+    # 100 is 28.999999999999996 in floats; 29 / 100 rounds to the float of 0.29 itself), as PCKh divides too
+    with np.errstate(invalid="ignore"):
+        return np.where(evaluated(gt, visible) & np.isfinite(norm), (d / norm <= alpha).astype(np.float64), np.nan)
 
 
 def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float = 0.1) -> float:
