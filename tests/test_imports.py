@@ -187,6 +187,16 @@ def test_library_turns_on_the_compilation_cache(tmp_path):
             assert any(want.iterdir()), f"no compiled program was written to {want}"
 
 
+def test_a_compilation_cache_folder_that_cannot_be_made_is_one_input_error(tmp_path):
+    import convcorr_jax
+    from convcorr_jax.core.errors import InputError
+
+    (tmp_path / "file").write_text("mine")  # a file on the way: NotADirectoryError's traceback before
+    with pytest.raises(InputError, match=r"file/jax: field 'path': expected a compilation cache folder"):
+        convcorr_jax.enable_compile_cache(tmp_path / "file" / "jax")
+    assert (tmp_path / "file").read_text() == "mine"
+
+
 @pytest.mark.parametrize("argv", [["-m", "convcorr_cli", "run", "--help"], ["-m", "convcorr_cli.launch", "--help"]])
 def test_script_entry_points_start(argv):
     """`python -m` entry points of the README: the command, the launcher."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.paths import cache_dir
 
 NO_COMPILE_CACHE = "CONVCORR_NO_COMPILE_CACHE"
@@ -32,6 +33,9 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
 
     Returns:
       The cache folder as a str, or None when `CONVCORR_NO_COMPILE_CACHE` is set to anything but "" or "0".
+
+    Raises:
+      InputError: the folder cannot be made (a file on the way, no permission), naming it.
     """
     if os.environ.get(NO_COMPILE_CACHE, "") not in ("", "0"):
         return None
@@ -41,7 +45,11 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
         folder = jax.config.jax_compilation_cache_dir
     else:
         folder = str(Path(path)) if path is not None else str(cache_dir("jax"))
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file on the way (FileExistsError, NotADirectoryError), no permission, no space
+            raise InputError(folder, "path", "a compilation cache folder that can be created and written",
+                             e.strerror or type(e).__name__) from None
         jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
