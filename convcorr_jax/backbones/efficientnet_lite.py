@@ -28,15 +28,15 @@ resize 292 (aspect kept) and centre crop 260 (TensorFlow's crop_padding 32).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.backbones import layers, preprocess
-from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
-                                         oihw_to_hwio)
+from convcorr_jax.backbones import inverted_residual, layers, preprocess
+from convcorr_jax.backbones.base import Backbone, StateDict, check_taps, jit_forward
 from convcorr_jax.backbones.receptive_field import Step, rf_table
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, PackageSource
 from convcorr_jax.core.errors import InputError
@@ -101,13 +101,6 @@ ROLES = {"conv1": "block4", "conv2": "block7", "conv3": "block11", "conv4": "blo
          "pool5": "block20", "fc6": "pool", "fc7": "pool"}  # fmt: skip
 
 
-def _conv_bn_shapes(k: int, c_in: int, c_out: int, depthwise: bool = False) -> dict:
-    return {
-        "kernel": (k, k, 1 if depthwise else c_in, c_out),
-        "bn": {"scale": (c_out,), "bias": (c_out,), "mean": (c_out,), "var": (c_out,)},
-    }
-
-
 def param_shapes() -> dict:
     """Shapes of the parameter tree (tuples per leaf), as `init` draws it.
 
@@ -116,15 +109,7 @@ def param_shapes() -> dict:
       {"scale", "bias", "mean", "var"} [C]), "classifier": {"kernel": (1280, 1000), "bias": (1000,)}}; a block has
       "expand" (absent in block1), "dw" and "project".
     """
-    shapes = {"stem": _conv_bn_shapes(3, 3, STEM)}
-    for i, (c_in, hid, c_out, _, k) in enumerate(BLOCKS, 1):
-        b = {"expand": _conv_bn_shapes(1, c_in, hid)} if hid != c_in else {}
-        b["dw"] = _conv_bn_shapes(k, hid, hid, depthwise=True)
-        b["project"] = _conv_bn_shapes(1, hid, c_out)
-        shapes[f"block{i}"] = b
-    shapes["conv_last"] = _conv_bn_shapes(1, BLOCKS[-1][2], HEAD)
-    shapes["classifier"] = {"kernel": (HEAD, 1000), "bias": (1000,)}
-    return shapes
+    return inverted_residual.param_shapes(STEM, [(c_in, hid, c_out, k) for c_in, hid, c_out, _, k in BLOCKS], HEAD)
 
 
 def init(key: jax.Array, input_size=None) -> dict:
@@ -146,7 +131,7 @@ def _init(key: jax.Array) -> dict:
 
 
 def _conv_bn(p: dict, x: jax.Array, name: str | None = None) -> jax.Array:
-    """Conv (1x1, or the k x k / s layer `name` with its static SAME pads) + batch norm."""
+    """Conv (1x1, or the k x k / s layer `name` with its static SAME pads) + BN: an `inverted_residual.ConvBN`."""
     step = Step(1)
     if name is not None:
         (k, s), (lo, hi) = KERNELS[name], PADS[name]
@@ -154,15 +139,6 @@ def _conv_bn(p: dict, x: jax.Array, name: str | None = None) -> jax.Array:
             x = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
         step = Step(k, s, lo if lo == hi else 0)
     return layers.batch_norm(p["bn"], layers.conv({"kernel": p["kernel"]}, x, step), BN_EPS)
-
-
-def _block(p: dict, x: jax.Array, name: str, spec: tuple[int, int, int, int, int]) -> jax.Array:
-    h = x
-    if "expand" in p:
-        h = jax.nn.relu6(_conv_bn(p["expand"], h))
-    h = jax.nn.relu6(_conv_bn(p["dw"], h, name))
-    h = _conv_bn(p["project"], h)
-    return x + h if (spec[3] == 1 and spec[0] == spec[2]) else h
 
 
 def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True) -> dict:
@@ -177,33 +153,7 @@ def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True
     Returns:
       {tap: array} in `taps` order: spatial taps float32 [N, h, w, C], "pool" [N, 1280], "logits" [N, 1000].
     """
-    check_input(x)
-    x = jnp.asarray(x, jnp.float32)  # bfloat16 / float16 / float64 inputs run in the parameters' float32
-    want, out = set(taps), {}
-
-    def record(name: str, pre: jax.Array, post: jax.Array) -> None:
-        if name in want:
-            out[name] = post if relu else pre
-
-    pre = _conv_bn(params["stem"], x, "stem")
-    h = jax.nn.relu6(pre)
-    record("stem", pre, h)
-    for i, spec in enumerate(BLOCKS, 1):
-        if not want - set(out):
-            break
-        h = _block(params[f"block{i}"], h, f"block{i}", spec)
-        record(f"block{i}", h, h)
-    if want - set(out):
-        pre = _conv_bn(params["conv_last"], h)
-        h = jax.nn.relu6(pre)
-        record("conv_last", pre, h)
-    if want - set(out):
-        h = jnp.mean(h, axis=(1, 2))
-        record("pool", h, h)
-    if want - set(out):
-        logits = layers.dense(params["classifier"], h)
-        record("logits", logits, logits)
-    return {t: out[t] for t in taps}
+    return inverted_residual.forward(params, x, taps, relu, BLOCKS, _conv_bn)
 
 
 def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dict") -> dict:
@@ -220,14 +170,7 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
       key.
     """
     sd = StateDict(state_dict, source, ignore_suffixes=("num_batches_tracked",))
-
-    def conv_bn(conv_key: str, bn_key: str, shapes: dict) -> dict:
-        kh, kw, i, o = shapes["kernel"]
-        kernel = oihw_to_hwio(sd.take(f"{conv_key}.weight", (o, i, kh, kw)))
-        bn = {n: sd.take(f"{bn_key}.{t}", (o,)) for n,
-              t in (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"), ("var", "running_var"))}
-        return {"kernel": kernel, "bn": bn}
-
+    conv_bn = partial(inverted_residual.take_conv_bn, sd)
     shapes = param_shapes()
     params = {"stem": conv_bn("_conv_stem", "_bn0", shapes["stem"])}
     for i in range(1, len(BLOCKS) + 1):
@@ -237,10 +180,7 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
         b["project"] = conv_bn(f"{f}._project_conv", f"{f}._bn2", s["project"])
         params[f"block{i}"] = b
     params["conv_last"] = conv_bn("_conv_head", "_bn1", shapes["conv_last"])
-    params["classifier"] = {"kernel": sd.take("_fc.weight", (1000, HEAD)).T.copy(),
-                            "bias": sd.take("_fc.bias", (1000,))}
-    sd.finish()
-    return jax.tree_util.tree_map(jnp.asarray, params)
+    return inverted_residual.finish_torch(sd, params, "_fc", HEAD)
 
 
 def _preprocess_lite(images) -> np.ndarray:

@@ -12,15 +12,14 @@ Strides: block1 2, block2-3 4, block4-6 8, block7-13 16, block14-17 32, conv_las
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.backbones import layers, preprocess
-from convcorr_jax.backbones.base import (Backbone, StateDict, check_input, check_taps, jit_forward,
-                                         oihw_to_hwio)
+from convcorr_jax.backbones import inverted_residual, layers, preprocess
+from convcorr_jax.backbones.base import Backbone, StateDict, check_taps, jit_forward
 from convcorr_jax.backbones.receptive_field import Step, grid_size, rf_table
 from convcorr_jax.backbones.spec import POINT_TRANSFER, BackboneSpec, PackageSource
 from convcorr_jax.core.errors import InputError
@@ -47,16 +46,10 @@ BLOCKS = blocks()
 TAPS = ("stem",) + tuple(f"block{i}" for i in range(1, 18)) + ("conv_last", "pool", "logits")
 LAYERS = [("stem", Step(3, 2, 1))] + [(f"block{i + 1}", Step(3, b[3], 1)) for i,
                                       b in enumerate(BLOCKS)] + [("conv_last", Step(1))]
+STEPS = dict(LAYERS)
 GEOMETRY = rf_table(LAYERS)
 ROLES = {"conv1": "block3", "conv2": "block6", "conv3": "block10", "conv4": "block12", "conv5": "block13",
          "pool5": "block16", "fc6": "pool", "fc7": "pool"}  # fmt: skip
-
-
-def _conv_bn_shapes(k: int, c_in: int, c_out: int, depthwise: bool = False) -> dict:
-    return {
-        "kernel": (k, k, 1 if depthwise else c_in, c_out),
-        "bn": {"scale": (c_out,), "bias": (c_out,), "mean": (c_out,), "var": (c_out,)},
-    }
 
 
 def param_shapes() -> dict:
@@ -67,17 +60,7 @@ def param_shapes() -> dict:
       {"scale", "bias", "mean", "var"} [C]), "classifier": {"kernel": (1280, 1000), "bias": (1000,)}}; a block has
       "expand" (absent when t = 1), "dw" and "project".
     """
-    shapes = {"stem": _conv_bn_shapes(3, 3, 32)}
-    for i, (c_in, hid, c_out, _) in enumerate(BLOCKS, 1):
-        b = {}
-        if hid != c_in:
-            b["expand"] = _conv_bn_shapes(1, c_in, hid)
-        b["dw"] = _conv_bn_shapes(3, hid, hid, depthwise=True)
-        b["project"] = _conv_bn_shapes(1, hid, c_out)
-        shapes[f"block{i}"] = b
-    shapes["conv_last"] = _conv_bn_shapes(1, 320, 1280)
-    shapes["classifier"] = {"kernel": (1280, 1000), "bias": (1000,)}
-    return shapes
+    return inverted_residual.param_shapes(32, [(c_in, hid, c_out, 3) for c_in, hid, c_out, _ in BLOCKS], 1280)
 
 
 def init(key: jax.Array, input_size=None) -> dict:
@@ -98,18 +81,10 @@ def _init(key: jax.Array) -> dict:
     return layers.init_tree(key, param_shapes())
 
 
-def _conv_bn(p: dict, x: jax.Array, step: Step) -> jax.Array:
+def _conv_bn(p: dict, x: jax.Array, name: str | None = None) -> jax.Array:
+    """Conv (1x1, or the 3x3 layer `name` of `LAYERS`) + BN: an `inverted_residual.ConvBN`."""
+    step = STEPS[name] if name is not None else Step(1)
     return layers.batch_norm(p["bn"], layers.conv({"kernel": p["kernel"]}, x, step))
-
-
-def _block(p: dict, x: jax.Array, spec: tuple[int, int, int, int]) -> jax.Array:
-    s = spec[3]
-    h = x
-    if "expand" in p:
-        h = jax.nn.relu6(_conv_bn(p["expand"], h, Step(1)))
-    h = jax.nn.relu6(_conv_bn(p["dw"], h, Step(3, s, 1)))
-    h = _conv_bn(p["project"], h, Step(1))
-    return x + h if (s == 1 and spec[0] == spec[2]) else h
 
 
 def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True) -> dict:
@@ -124,33 +99,7 @@ def forward(params: dict, x: jax.Array, taps: tuple[str, ...], relu: bool = True
     Returns:
       {tap: array} in `taps` order: spatial taps float32 [N, h, w, C], "pool" [N, 1280], "logits" [N, 1000].
     """
-    check_input(x)
-    x = jnp.asarray(x, jnp.float32)  # bfloat16 / float16 / float64 inputs run in the parameters' float32
-    want, out = set(taps), {}
-
-    def record(name: str, pre: jax.Array, post: jax.Array) -> None:
-        if name in want:
-            out[name] = post if relu else pre
-
-    pre = _conv_bn(params["stem"], x, Step(3, 2, 1))
-    h = jax.nn.relu6(pre)
-    record("stem", pre, h)
-    for i, spec in enumerate(BLOCKS, 1):
-        if not want - set(out):
-            break
-        h = _block(params[f"block{i}"], h, spec)
-        record(f"block{i}", h, h)
-    if want - set(out):
-        pre = _conv_bn(params["conv_last"], h, Step(1))
-        h = jax.nn.relu6(pre)
-        record("conv_last", pre, h)
-    if want - set(out):
-        h = jnp.mean(h, axis=(1, 2))
-        record("pool", h, h)
-    if want - set(out):
-        logits = layers.dense(params["classifier"], h)
-        record("logits", logits, logits)
-    return {t: out[t] for t in taps}
+    return inverted_residual.forward(params, x, taps, relu, BLOCKS, _conv_bn)
 
 
 def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dict") -> dict:
@@ -165,14 +114,7 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
       key.
     """
     sd = StateDict(state_dict, source, ignore_suffixes=("num_batches_tracked",))
-
-    def conv_bn(conv_key: str, bn_key: str, shapes: dict) -> dict:
-        kh, kw, i, o = shapes["kernel"]
-        kernel = oihw_to_hwio(sd.take(f"{conv_key}.weight", (o, i, kh, kw)))
-        bn = {n: sd.take(f"{bn_key}.{t}", (o,)) for n,
-              t in (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"), ("var", "running_var"))}
-        return {"kernel": kernel, "bn": bn}
-
+    conv_bn = partial(inverted_residual.take_conv_bn, sd)
     shapes = param_shapes()
     params = {"stem": conv_bn("features.0.0", "features.0.1", shapes["stem"])}
     for i in range(1, 18):
@@ -187,10 +129,7 @@ def convert_torch(state_dict: Mapping[str, np.ndarray], source: str = "state_dic
             params[f"block{i}"] = {"dw": conv_bn(f"{f}.0.0", f"{f}.0.1", s["dw"]),
                                    "project": conv_bn(f"{f}.1", f"{f}.2", s["project"])}
     params["conv_last"] = conv_bn("features.18.0", "features.18.1", shapes["conv_last"])
-    params["classifier"] = {"kernel": sd.take("classifier.1.weight", (1000, 1280)).T.copy(),
-                            "bias": sd.take("classifier.1.bias", (1000,))}
-    sd.finish()
-    return jax.tree_util.tree_map(jnp.asarray, params)
+    return inverted_residual.finish_torch(sd, params, "classifier.1", 1280)
 
 
 def _steps_to(tap: str) -> list[Step]:
