@@ -20,6 +20,7 @@ def xla_flags(devices: int | None = None) -> str:
 
 import gc
 import http.server
+import importlib.util
 import threading
 from pathlib import Path
 from typing import Callable
@@ -28,6 +29,15 @@ import pytest
 
 from convcorr_jax.core.paths import real_data_root
 from convcorr_jax.core.registry import Registry
+
+
+def golden_backbones():
+    """tests/golden/backbones/make_golden.py as a module (the torch-free parts: its images and random weights)."""
+    spec = importlib.util.spec_from_file_location("make_golden_backbones",
+                                                  Path(__file__).parent / "golden" / "backbones" / "make_golden.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@ force, parity with torch (goldens from tests/golden/backbones/make_golden.py), c
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import golden_backbones
 
 from convcorr_jax.backbones import NAMES, alexnet, get, layer_list, layers, preprocess, receptive_field
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
@@ -20,14 +20,7 @@ from convcorr_jax.core.errors import InputError
 GOLDEN = Path(__file__).parent / "golden" / "backbones"
 
 
-def _golden_module():
-    spec = importlib.util.spec_from_file_location("make_golden_backbones", GOLDEN / "make_golden.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mg = _golden_module()
+mg = golden_backbones()
 
 
 # ------------------------------------------------------------------------------------------------ geometry

@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import golden_backbones
 
 from convcorr_jax.backbones import efficientnet_lite, get, registry
 from convcorr_jax.core.errors import InputError
@@ -21,13 +22,6 @@ from convcorr_jax.weights import sources
 
 NAME = "efficientnet_lite2"
 GOLDEN = Path(__file__).parent / "golden" / "backbones"
-
-
-def _golden_module():
-    spec = importlib.util.spec_from_file_location("make_golden_backbones", GOLDEN / "make_golden.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _rel(a, b) -> float:
@@ -146,7 +140,7 @@ def lite2_real():
 
 @pytest.fixture(scope="module")
 def photos():
-    mg = _golden_module()
+    mg = golden_backbones()
     from convcorr_jax.backbones import preprocess
 
     resize_to, crop, keep = get(NAME).resize
