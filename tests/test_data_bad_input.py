@@ -360,6 +360,19 @@ def test_lsp_unexpected_shape(tmp_path):
         _raises(load_lsp, tmp_path, field="joints", path="joints.mat")
 
 
+def test_lsp_indices_outside_the_file_are_refused(tmp_path):
+    j = np.zeros((3, 14, 4))  # LSP layout, 4 images
+    j[0], j[1] = np.arange(1, 5), 10.0  # x = image number (1-based), y = 10
+    sio.savemat(tmp_path / "joints.mat", {"joints": j})
+    got = load_lsp(tmp_path, indices=[3, 0])
+    assert [s.id for s in got] == ["lsp/im0004", "lsp/im0001"]
+    assert got[0].points[0].tolist() == [3.0, 9.0]
+    # -1 read image 4's joints as the person of "im0000.jpg"; 4 was numpy's IndexError traceback
+    for bad in ([-1], [0, 4]):
+        err = _raises(load_lsp, tmp_path, indices=bad, field="indices", path="joints.mat")
+        assert "0..3" in err.expected, str(err)
+
+
 def test_lsp_people_without_labelled_joints_or_with_an_unreadable_image(tmp_path):
     from convcorr_jax.data import lsp
 

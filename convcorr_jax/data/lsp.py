@@ -83,11 +83,16 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
         tight box. extras: layout, flag (raw, int8 [14]), labelled bool [14], index (0-based).
 
     Raises:
-        InputError: from `read_lsp_joints`, or (without `skip_bad`) for non-finite stored coordinates.
+        InputError: from `read_lsp_joints`, for `indices` outside 0..N-1 (a negative one would name another
+            image's file), or (without `skip_bad`) for non-finite stored coordinates.
     """
     p = Path(path)
     mat = p / "joints.mat" if p.is_dir() else p
     coords, flag, layout = joints if joints is not None else read_lsp_joints(mat)
+    order = np.arange(len(coords)) if indices is None else np.asarray(indices, np.int64).ravel()
+    if order.size and (order.min() < 0 or order.max() >= len(coords)):
+        raise InputError(mat, "indices", f"0-based indices in 0..{len(coords) - 1}",
+                         (int(order.min()), int(order.max())))
     root = Path(image_root) if image_root is not None else mat.parent / "images"
     width = 4 if layout == "lsp" else 5
 
@@ -106,7 +111,7 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
                            extras={"layout": layout, "flag": flag[i].copy(), "labelled": labelled, "index": i})
         return s.with_image() if with_images else s
 
-    return collect(range(len(coords)) if indices is None else indices, parse, skip_bad, what="load_lsp")
+    return collect([int(i) for i in order], parse, skip_bad, what="load_lsp")
 
 
 VAL_FRACTION = 0.15  # the validation part of the training images (seeded, `people`)
