@@ -246,6 +246,16 @@ def test_flic_not_a_mat_and_wrong_variable(tmp_path):
     _raises(read_plus_indices, tmp_path / "idx.mat", field="tr_plus_indices")
 
 
+def test_flic_plus_indices_that_are_not_whole_numbers(tmp_path):
+    # a stored 1.5 was truncated to example 0 (1 - 1) without a word; NaN became a huge negative index
+    for bad, got in ((1.5, "1.5"), (np.nan, "nan")):
+        sio.savemat(tmp_path / "idx.mat", {"tr_plus_indices": np.array([[1.0, bad, 3.0]])})
+        err = _raises(read_plus_indices, tmp_path / "idx.mat", field="tr_plus_indices")
+        assert "entry 1" in err.expected and str(err.got) == got, str(err)
+    sio.savemat(tmp_path / "idx.mat", {"tr_plus_indices": np.array([[1.0, 2.0, 20928.0]])})
+    assert read_plus_indices(tmp_path / "idx.mat").tolist() == [0, 1, 20927]
+
+
 def test_flic_image_of_unexpected_size(tmp_path):
     _flic(tmp_path, 1)
     (tmp_path / "images").mkdir()

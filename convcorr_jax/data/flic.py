@@ -275,7 +275,8 @@ def read_plus_indices(path: str | os.PathLike) -> np.ndarray:
         len(FLIC-full).
 
     Raises:
-        InputError: for an unreadable file, not exactly one variable, a non-vector, or a value below 1.
+        InputError: for an unreadable file, not exactly one variable, a non-vector, a value that is not a whole
+            number (NaN, 2.5: truncating it would select another example), or a value below 1.
     """
     m = _loadmat(path)
     keys = [k for k in m if not k.startswith("__")]
@@ -284,7 +285,12 @@ def read_plus_indices(path: str | os.PathLike) -> np.ndarray:
     a = np.asarray(m[keys[0]])
     if a.ndim != 2 or 1 not in a.shape or not np.issubdtype(a.dtype, np.number):
         raise InputError(path, keys[0], "a numeric N x 1 or 1 x N vector", f"{a.dtype} {a.shape}")
-    a = a.ravel().astype(np.int64)
+    a = a.ravel()
+    whole = np.isfinite(a) & (a == np.round(a)) if np.issubdtype(a.dtype, np.floating) else np.ones(a.shape, bool)
+    if not whole.all():
+        j = int(np.argmin(whole))
+        raise InputError(path, keys[0], f"whole-number indices (entry {j}, 0-based)", f"{a[j]:g}")
+    a = a.astype(np.int64)
     if a.size and a.min() < 1:
         raise InputError(path, keys[0], "1-based indices (>= 1)", int(a.min()))
     return a - 1
