@@ -326,6 +326,8 @@ def test_every_named_config_builds_from_the_command_line(tmp_path):
     for name in pose_configs.NAMES:
         cfg = pose.config(name, str(tmp_path / "runs"))
         assert cfg.name == f"pose_{name}" and cfg.model.num_joints == len(cfg.augment.flip_perm)
-    lsp_cfg = pose.config("lsp", str(tmp_path / "runs"), ["train_images=3000"])
-    assert loader_options("lsp", lsp_cfg) == {"train_images": 3000}
+    lsp_cfg = pose.config("lsp", str(tmp_path / "runs"), ["train_images=3000", "test_images=1000"])
+    assert loader_options("lsp", lsp_cfg) == {"train_images": 3000, "test_images": 1000}
+    unpinned = pose.config("lsp", str(tmp_path / "runs"), ["train_images=3000"])
+    assert lsp_cfg.settings_digest() == unpinned.settings_digest()  # the test part does not change the training
     assert lsp_cfg.model.num_joints == joints.joint_set("lsp").num_joints

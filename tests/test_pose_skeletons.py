@@ -311,6 +311,10 @@ def test_lsp_and_lspet_loaders_on_the_real_files(real_data):
     box = test.norm_boxes[0]
     assert np.allclose(box, [np.nanmin(s.points[lab, 0]), np.nanmin(s.points[lab, 1]), np.nanmax(s.points[lab, 0]),
                              np.nanmax(s.points[lab, 1])])
+    pinned = pose_sets.load_people("lsp", lspet, "test", train_images=3000, test_images=1000)  # the published part
+    assert [s.extras["index"] for s in pinned.samples] == list(range(3000, 4000))  # im03001-im04000, whatever n
+    with pytest.raises(InputError, match="field 'test_images'"):
+        pose_sets.load_people("lsp", lspet, "test", train_images=3000, test_images=n_images)
     with pytest.raises(InputError, match="train_images"):
         pose_sets.load_people("lsp", lspet, "test", train_images=n_images + 1)
     with pytest.raises(InputError, match="split"):

@@ -78,8 +78,9 @@ trained run to one's own images.
   coco_tiny   `coco` with the tiny model at 64 px, 8 / 4 / 4 steps: a smoke test (numbers meaningless).
   lsp         the `flic` recipe on LSP / LSP-extended (joints.mat + images/; whole images letterboxed in 128 px),
               1600 / 900 / 600 steps (LSPET, `--set train_images=3000`: im00001-im03000 train + validation, the
-              rest test; the fine and joint stages lengthened after the validation part showed the cascade level
-              with the coarse model at 1600 / 600 / 300; bench/RESULTS_pose.md).
+              rest test, or with `--set test_images=1000` im03001-im04000; the fine and joint stages lengthened
+              after the validation part showed the cascade level with the coarse model at 1600 / 600 / 300;
+              bench/RESULTS_pose.md).
   mpii        the `flic` recipe on MPII's person crops (train.h5, valid.h5, images/).
   person      people of every kind from several datasets and skeletons (`pose.mixture`): FLIC and LSP-extended's
               train part (im00001-im05000) on the person skeleton (FLIC's 11 joints, legs, neck, head top), half of

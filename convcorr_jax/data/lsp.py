@@ -145,13 +145,14 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
     """The people of an LSP or LSPET folder (joints.mat + images/) as a `PersonSet`, one per image.
 
     Splits: the first `train_images` images are train + val (val: a seeded random `val_fraction` of them), the
-    rest of the images present are test. train_images 0: LSP's standard split (the first 1,000 of LSP's 2,000 to
-    train, the last 1,000 to test); for LSPET all images present train (then `--set train_images=N` sets a test
-    part). With `val_images` M > 0 the parts are fixed instead: train the first N images, val the next M, test
-    the `test_images` after them (0: all the rest); e.g. N, M, T = 5000, 500, 500 on LSP-extended: train
-    im00001-im05000, val im05001-im05500, test im05501-im06000 (`LSPET_PARTS`). Crops: the whole image (LSP's
-    images are people cut out of photos); norm_boxes: the tight box around each person's labelled joints (the LSP
-    skeleton's "bbox" normaliser).
+    `test_images` after them test (0: the rest of the images present, so a folder with more images has a larger
+    test part). train_images 0: LSP's standard split (the first 1,000 of LSP's 2,000 to train, the last 1,000 to
+    test); for LSPET all images present train (then `--set train_images=N` sets a test part, `--set
+    test_images=T` pins its size). With `val_images` M > 0 the parts are fixed instead: train the first N
+    images, val the next M, test the `test_images` after them (0: all the rest); e.g. N, M, T = 5000, 500, 500 on
+    LSP-extended: train im00001-im05000, val im05001-im05500, test im05501-im06000 (`LSPET_PARTS`). Crops: the
+    whole image (LSP's images are people cut out of photos); norm_boxes: the tight box around each person's
+    labelled joints (the LSP skeleton's "bbox" normaliser).
 
     Args:
         root: the folder (or its joints.mat).
@@ -160,7 +161,8 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
         val_fraction: the part of them held out as val (without val_images).
         seed: the seed of the val draw (without val_images).
         val_images: 0, or the images after the train part that are val.
-        test_images: with val_images, the images after val that are test (0: all the rest).
+        test_images: the images after val (with val_images) or after train + val (without) that are test (0: all
+            the rest).
 
     Returns:
         the PersonSet.
@@ -200,10 +202,13 @@ def _split_indices(split: str, n: int, n_train: int, val_fraction: float, seed: 
     if val_images < 0 or test_images < 0:
         raise InputError("config", "val_images / test_images", ">= 0", (val_images, test_images))
     if not val_images:
+        if split == "test" and n_train + test_images > n:
+            raise InputError("config", "test_images", f"the test part within the {n} images present in {folder}",
+                             (n_train, test_images))
         order = np.random.default_rng(seed).permutation(n_train)
         val = set(order[:int(round(val_fraction * n_train))].tolist())
         return {"train": [i for i in range(n_train) if i not in val], "val": sorted(val),
-                "test": list(range(n_train, n))}[split]
+                "test": list(range(n_train, n_train + test_images if test_images else n))}[split]
     end = n_train + val_images + (test_images or max(n - n_train - val_images, 0))
     # only the split read must be present (a folder packed for training holds no test part)
     need = {"train": n_train, "val": n_train + val_images, "test": max(end, n_train + val_images + 1)}[split]

@@ -33,7 +33,8 @@ LATER_FIELDS = {"protocol": "person", "trunk_train": "block7", "trunk_lr": 0.1, 
 # fields that do not decide the parameters or the trajectory: not part of `settings_digest` (data_root: a path; the
 # data itself is identified by its content, `checkpoints.data_fingerprint`; init_from: a path, its parameters' sha256 is
 # in metrics.json, `checkpoints.start_params`)
-NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root", "init_from")
+NOT_SETTINGS = ("name", "out", "checkpoint_every", "num_devices", "eval_limit", "logdir", "data_root", "init_from",
+                "test_images")
 LEGACY_SETTINGS = ("data_root",)  # in the settings digest of runs written before it was path-free
 
 
@@ -115,6 +116,7 @@ class TrainConfig:
     trunk_train: str = "block7"  # with a trunk: first trained layer (stem, block1..block13) or "none" (frozen)
     trunk_lr: float = 0.1  # with a trunk: its learning rate / the stage's
     train_images: int = 0  # data=lsp: the leading images that are train + val (0: the standard split; `data.lsp`)
+    test_images: int = 0  # data=lsp: the images after them that are test (0: all the rest; not a training setting)
     # data=person: the datasets mixed in every batch (`pose.mixture.DataPart`: kind, folder relative to data_root,
     # share, joint names, loader options)
     datasets: tuple[DataPart, ...] = ()
@@ -128,7 +130,8 @@ class TrainConfig:
         check_types(self)  # a config built in Python: batch_size=2.5, steps=(inf, 1, 1), model={...}
         check_fields(self, positive=("lr", "batch_size", "n_samples", "checkpoint_every", "crop_scale",
                                      "num_devices", "trunk_lr"),
-                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "seed"),
+                     nonnegative=("steps", "warmup", "lambda_fine", "eval_limit", "train_images", "test_images",
+                                  "seed"),
                      finite=("lr", "trunk_lr", "crop_scale", "lambda_fine"))
         if sum(self.steps) < 1:
             raise InputError("config", "steps", "steps of the three stages adding up to at least 1", self.steps)
