@@ -51,8 +51,8 @@ def crop(features: jax.Array, origin0: jax.Array, level: int, cfg: ModelConfig) 
     x = jnp.pad(features, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     start = origin0 // f + pad  # exact: origin0 is a multiple of 2^(levels-1)
 
-    def one(img, st):
-        return jax.lax.dynamic_slice(img, (st[1], st[0], 0), (w, w, img.shape[-1]))
+    def one(img, st):  # the channel start in st's dtype: a Python 0 is int64 under jax_enable_x64, st int32
+        return jax.lax.dynamic_slice(img, (st[1], st[0], jnp.zeros_like(st[0])), (w, w, img.shape[-1]))
 
     return jax.vmap(lambda img, sts: jax.vmap(lambda s: one(img, s))(sts))(x, start)
 
@@ -75,7 +75,7 @@ def image_crops_levels(levels: list[jax.Array], origin0: jax.Array, cfg: ModelCo
         pad = (cfg.context + 2**cfg.levels) // f + 2
         xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
         start = origin0 * 2 // f + pad
-        one = lambda img, st: jax.lax.dynamic_slice(img, (st[1], st[0], 0), (w, w, img.shape[-1]))
+        one = lambda img, st: jax.lax.dynamic_slice(img, (st[1], st[0], jnp.zeros_like(st[0])), (w, w, img.shape[-1]))
         out.append(jax.vmap(lambda img, sts: jax.vmap(lambda s: one(img, s))(sts))(xp, start))
     return out
 
