@@ -227,6 +227,23 @@ def test_resume_after_a_cut_transfer(server, cache):
     assert _files(dest.parent) == []
 
 
+def test_a_transfer_stopped_by_ctrl_c_keeps_its_bytes_and_resumes(server, cache, monkeypatch):
+    """Ctrl-C or SIGTERM (`core.interrupt`) mid-download: the bytes stay in the .part file, as for a transfer the
+    network cut, and the same call asks only for the rest ("run the same command to resume")."""
+    from convcorr_jax.core import interrupt
+    from convcorr_jax.weights import fetch
+
+    url, dest = f"{server.base}/models/{NAME}", cache / "stop" / NAME
+    monkeypatch.setattr(fetch, "CHUNK", 4096)
+    with interrupt.handling("convcorr test"), pytest.raises(interrupt.Interrupted):
+        interrupt.request()  # the signal came: the progress bar's first update (a safe point) stops the transfer
+        download(url, dest, sha256=SHA, resume=True)
+    part = partial_path(dest)
+    assert not dest.exists() and part.read_bytes() == PAYLOAD[:4096]
+    assert download(url, dest, sha256=SHA, resume=True).read_bytes() == PAYLOAD and not part.exists()
+    assert server.requests[-1] == (f"/models/{NAME}", "bytes=4096-")
+
+
 def test_index_urls_follow_pip_configuration(tmp_path):
     conf = tmp_path / "pip.conf"
     conf.write_text("[global]\nindex-url = http://127.0.0.1:9/a\nextra-index-url =\n  http://127.0.0.1:9/b\n"

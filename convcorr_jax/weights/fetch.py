@@ -3,7 +3,8 @@
 A wrong hash or any other failure leaves no file at the target and no temporary file behind (a killed download's
 file, `core.staging`'s name, is removed by the next download to the same target). With `resume`, a
 transfer cut by the network keeps its bytes in `.<name>.part` beside the target, and the next call asks only for
-the rest (HTTP Range); the whole file is still checked against its sha256 before it is renamed into place.
+the rest (HTTP Range); a transfer stopped by Ctrl-C or SIGTERM (`core.interrupt`) keeps its bytes too, so the
+same command resumes it. The whole file is still checked against its sha256 before it is renamed into place.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from convcorr_jax.core import staging
+from convcorr_jax.core import interrupt, staging
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.io import sha256_file
 from convcorr_jax.core.progress import bar as progress_bar
@@ -230,7 +231,8 @@ def _failure(e: Exception) -> str:
 def _fetch(url: str, dest: Path, part: Path, out: BinaryIO, keep: bool, sha256: str | None, prefix: str | None,
            progress: bool, timeout: float, size: int | None) -> Path:
     """Stream `url` into the open file `out` (at path `part`) from its current end when `keep`, then verify and
-    rename it onto `dest`. `part` is removed on failure, except when `keep` and the network cut a transfer."""
+    rename it onto `dest`. `part` is removed on failure, except when `keep` and the network or a stop (Ctrl-C,
+    SIGTERM) cut a transfer."""
     done = resumable = False
     try:
         out.seek(0, os.SEEK_END)
@@ -268,6 +270,9 @@ def _fetch(url: str, dest: Path, part: Path, out: BinaryIO, keep: bool, sha256: 
                         got += len(block)
                         bar.update(len(block))
         except InputError:
+            raise
+        except (interrupt.Interrupted, KeyboardInterrupt):
+            resumable = True  # stopped by the user: the same command asks for the rest
             raise
         except NETWORK_ERRORS as e:
             resumable = not isinstance(e, urllib.error.HTTPError)  # an HTTP error status (404, 416) drops the part
