@@ -148,3 +148,29 @@ def test_pack_copy_with_quality_is_refused(tiny_flic, tmp_path, capsys):
     assert not tar.exists() and not (tmp_path / "flic.tar.sha256").exists()
     assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--quality", "40"]) == 0
     assert "JPEG quality 40" in capsys.readouterr().out
+
+
+def test_pack_stops_at_the_next_image_on_ctrl_c_and_keeps_the_earlier_archive(tiny_flic, tmp_path, capsys,
+                                                                              monkeypatch):
+    """A stop (Ctrl-C, SIGTERM: `core.interrupt`) during packing ends it before the next image, exit code 130 with
+    the stop line, not once every image is packed and the archive written; the earlier archive stays as it was."""
+    from convcorr_jax.core import interrupt
+    from convcorr_jax.data import flic_pack
+
+    tar = tmp_path / "out" / "flic.tar"
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--copy"]) == 0
+    before = {p.name: p.read_bytes() for p in tar.parent.iterdir()}
+    capsys.readouterr()
+    encoded, seen = flic_pack._encoded, []
+
+    def encoded_then_stop(path, quality):
+        seen.append(path.name)
+        interrupt.request()  # as the signal handler does, while the first image is encoded
+        return encoded(path, quality)
+
+    monkeypatch.setattr(flic_pack, "_encoded", encoded_then_stop)
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar)]) == 130
+    out, err = capsys.readouterr()
+    assert len(seen) == 1 and "pack-flic:" not in out
+    assert err.splitlines()[-1] == "convcorr data: interrupted; run the same command to resume"
+    assert {p.name: p.read_bytes() for p in tar.parent.iterdir()} == before  # no temporary file left either

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import io
+from convcorr_jax.core import interrupt, io
 from convcorr_jax.data.fetch import DOWNLOADS, check_empty_out, install_archive
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.weights.fetch import check_sha256_form
@@ -152,6 +152,8 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
         InputError: for a folder without examples.mat and images/, a bad quality or split, images examples.mat
             names that are missing, an archive over `max_mib`, or an `out` (or `<out>.sha256`) that exists and is
             not a pack-flic archive with its checksum file (`check_archive_out`: a user's file is never replaced).
+        Interrupted: a stop was requested (`core.interrupt`: Ctrl-C, SIGTERM); checked before each image, `out` and
+            its checksum file as they were, no temporary file left.
     """
     root, out = Path(root), check_archive_out(out, "a pack-flic archive", _is_flic_pack)
     if max_mib is not None and not max_mib > 0:  # NaN was no limit, 0 or less refused only once all was packed
@@ -172,6 +174,7 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             _add(tar, f"{TOP}/examples.mat", mat.read_bytes())
             for n in names:
+                interrupt.stop_if_requested()  # a safe point per image: Ctrl-C stops here, the archive not written
                 _add(tar, f"{TOP}/images/{n}", _encoded(root / "images" / n, quality))
         size = tmp.stat().st_size
         if max_mib is not None and size > max_mib * 2**20:
