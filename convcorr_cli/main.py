@@ -153,23 +153,22 @@ def _overview() -> str:
             "'convcorr COMMAND --help' for a command's options.")
 
 
-def _report_interrupt() -> None:
-    """The one stop line on stderr, once per stop, after what stdout holds so far."""
+def _report_interrupt(finished: bool = False) -> None:
+    """The one stop line on stderr, once per stop, after what stdout holds so far (`interrupt.message`)."""
     if interrupt.claim_report():
         with contextlib.suppress(Exception):  # stdout or stderr closed: the exit code still tells
             sys.stdout.flush()
-            print(interrupt.message(), file=sys.stderr, flush=True)
+            print(interrupt.message(finished), file=sys.stderr, flush=True)
 
 
 def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> int:
     """`body()` of command `name` under `interrupt.handling`: an InputError is printed and gives 2; a stop (or any
-    exception once a signal came: a consequence of it) prints the interrupt line and gives 130. `keep_handlers`:
-    the signal handlers stay after the command (a process about to exit)."""
+    exception once a signal came: a consequence of it) prints the interrupt line and gives 130, also when the signal
+    came after the work was done (the line then says the outputs are complete). `keep_handlers`: the signal
+    handlers stay after the command (a process about to exit)."""
     with interrupt.handling(f"convcorr {name}", restore=not keep_handlers):
         try:
             code = body()
-            interrupt.stop_if_requested()
-            return code
         except (interrupt.Interrupted, KeyboardInterrupt):
             _report_interrupt()
             return interrupt.EXIT_CODE
@@ -184,6 +183,10 @@ def guarded(name: str, body: Callable[[], int], keep_handlers: bool = False) -> 
                 _silence_stdout()
                 return EXIT_PIPE
             raise
+        if interrupt.requested():  # the signal came once the work was done: nothing to resume, still a stop (130)
+            _report_interrupt(finished=code == 0)
+            return interrupt.EXIT_CODE
+        return code
 
 
 EXIT_PIPE = 141  # 128 + SIGPIPE: the shell's code for a command whose output pipe was closed

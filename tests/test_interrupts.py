@@ -132,3 +132,27 @@ def test_training_stops_with_a_complete_checkpoint_and_resumes(cache, tmp_path, 
     assert main([*args, "--set", "model.head=12"]) == 2
     err = capsys.readouterr().err
     assert "--set name=NEW" in err and "--name" not in err.replace("--set name", "")
+
+
+def test_a_signal_after_the_work_is_done_says_the_outputs_are_complete(tmp_path, capsys):
+    """A signal that comes once a command has written everything still ends it with 130 (a shell loop around it
+    stops), but its line no longer asks to run the command again to resume: there is nothing to resume."""
+    from convcorr_cli.main import guarded
+
+    def body() -> int:
+        (tmp_path / "out.json").write_text("{}")  # the command's last output
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as it returns
+        time.sleep(0.05)
+        return 0
+
+    assert guarded("match", body) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["convcorr match: interrupted after it finished; its outputs are complete"]
+
+    def stopped() -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        return 1  # a body that did not end well: the usual line
+
+    assert guarded("match", stopped) == 130
+    assert capsys.readouterr().err.strip() == "convcorr match: interrupted; run the same command to resume"

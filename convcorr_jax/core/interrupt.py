@@ -75,12 +75,18 @@ def stop_if_requested() -> None:
         raise Interrupted(signal.Signals(_state["signal"] or signal.SIGINT).name)
 
 
-def message() -> str:
+def message(finished: bool = False) -> str:
     """The one line a stopped command prints.
 
+    Args:
+      finished: the command had done all its work when the signal came (its outputs are complete).
+
     Returns:
-      "<command>: interrupted; run the same command to resume", command as given to `handling`.
+      "<command>: interrupted; run the same command to resume", or with finished "<command>: interrupted after it
+      finished; its outputs are complete", command as given to `handling`.
     """
+    if finished:
+        return f"{_state['command']}: interrupted after it finished; its outputs are complete"
     return f"{_state['command']}: interrupted; run the same command to resume"
 
 
