@@ -5,6 +5,8 @@ and reported), and one error for a folder in neither layout."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import json
 import logging
@@ -262,6 +264,32 @@ def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monk
     again = np.asarray(person_crops("coco", tmp_path / "data", "val", 32).arrays.images)
     assert np.array_equal(again, after)
     assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images
+
+
+@pytest.mark.parametrize("wrap", [lambda f: f, functools.partial], ids=["function", "partial"])
+def test_a_loader_in_a_script_keys_the_crops_by_its_source(tmp_path, monkeypatch, wrap):
+    """A kind whose loader is defined in a script run as `__main__` (or a notebook cell: a module the cache cannot
+    import) keys its crops by the loader's source: a loader edited between two runs on the same files served the
+    crops of its first version (here, the hands read in the other order)."""
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    root = write_hands(tmp_path / "data", n_train=2, n_val=2, size=48)
+    script = tmp_path / "my_script.py"
+
+    def val_points(source: str) -> np.ndarray:
+        script.write_text(source)
+        namespace = {"__name__": "no_such_module_but_a_script"}  # as __main__: find_spec cannot read it
+        exec(compile(source, str(script), "exec"), namespace)
+        entry = pose_sets.DATASETS["hands"]
+        pose_sets.DATASETS.register("hands", dataclasses.replace(entry, people=wrap(entry.people)), replace=True)
+        return np.asarray(person_crops("hands", root, "val", 32).arrays.points).copy()
+
+    try:
+        first = val_points(HANDS_FORMAT)
+        edited = val_points(HANDS_FORMAT.replace(".reshape(2, 2)", ".reshape(2, 2)[::-1]"))
+        np.testing.assert_array_equal(edited, first[:, ::-1])
+        np.testing.assert_array_equal(val_points(HANDS_FORMAT), first)  # the first version's entry again
+    finally:
+        pose_sets.DATASETS.unregister("hands")
 
 
 # The project's modules that the crops' modules import but that change no crop (pixels, points, boxes): error

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -177,10 +178,42 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     settings = {"kind": kind, **annotations,
                 "images": str(Path(people.samples[0].image_path).parent), **_images_key(people.samples),
                 "split": split, "size": image_size, "crop_scale": float(crop_scale), "protocol": protocol,
-                "options": options,
+                "options": options, **_own_code(entry.people, crop),
                 **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
-    code = (*_CODE, __name__, entry.people.__module__, crop.__module__)
+    code = (*_CODE, __name__, *(_module_of(f) for f in (entry.people, crop)))
     return _cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
+
+
+def _module_of(fn: Callable) -> str:
+    """The module a loader or crop protocol is defined in (a `functools.partial`'s function's)."""
+    return getattr(getattr(fn, "func", fn), "__module__", None) or "__main__"
+
+
+def _own_code(*fns: Callable) -> dict:
+    """{"own_code": digest} of the source of those of `fns` (a kind's loader, its crop protocol) whose module
+    `cache.code_version` cannot read: one defined in a script run as `__main__` or in a notebook cell, so that an
+    edit to it makes new crops; {} when every one is in an importable module (its module versions the entry).
+
+    Args:
+        fns: callables (functions, `functools.partial`s, callable objects).
+
+    Returns:
+        {} or {"own_code": 16 hex digits}.
+    """
+    rows = []
+    for fn in fns:
+        if _importable([_module_of(fn)]):
+            continue
+        fn = getattr(fn, "func", fn)
+        code = getattr(fn, "__code__", None) or getattr(getattr(type(fn), "__call__", None), "__code__", None)
+        try:  # the whole file (helpers it calls included), else the function's own lines (a notebook cell)
+            rows.append(Path(code.co_filename).read_text())
+        except (AttributeError, OSError, ValueError):
+            try:
+                rows.append(inspect.getsource(fn if inspect.isroutine(fn) else type(fn)))
+            except (OSError, TypeError):
+                rows.append(repr((code.co_code, code.co_consts)) if code is not None else repr(fn))
+    return {"own_code": cache.digest(rows)} if rows else {}
 
 
 def _file_key(path: Path, name: str) -> dict:
