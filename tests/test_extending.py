@@ -158,6 +158,21 @@ def test_registries_refuse_unknown_and_duplicate_names():
         matching.register_matcher("cos", matching._cos_matcher, "again")
 
 
+@pytest.mark.parametrize("args, field", [
+    (dict(name="bp"), "name"),  # was registered: a MatchConfig scorer, while method="bp" still ran BP flow
+    (dict(grid=0), "grid"),  # was accepted: transfer_points then failed naming the hyperpixel stride
+    (dict(grid=2.5), "grid"),  # was truncated to 2
+    (dict(cos_power=-1.0), "cos_power"),  # was accepted: inf / NaN confidences
+    (dict(cos_power=float("nan")), "cos_power"),
+    (dict(scores=3), "scores"),  # was accepted: a TypeError at the first match
+])
+def test_register_matcher_refuses_a_bad_entry_in_one_line(args, field):
+    call = {"name": "test_bad_matcher", "scores": matching._cos_matcher, "label": "bad", **args}
+    with pytest.raises(InputError, match=f"matcher {call['name']}: field '{field}'") as e:
+        matching.register_matcher(**call)
+    assert "\n" not in str(e.value) and call["name"] not in matching.MATCHERS
+
+
 @pytest.mark.parametrize("source", ["params", "file"])
 def test_an_apply_function_backbone_knows_its_map_sizes(tiny, tmp_path, source):
     """A plain apply function registered with its params gets its map sizes from their shapes: hyperpixel grids,

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -90,8 +92,31 @@ def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, co
 
     Returns:
       The `Matcher` registered.
+
+    Raises:
+      InputError: `scores` not callable, `cos_power` not a positive finite number, `grid` not a whole number >= 1,
+        or `name` a point-transfer method that is no matcher ("bp": the matcher would be a `MatchConfig.scorer` but
+        never a transfer method, `method=name` running that method instead); a name already registered without
+        `replace`.
     """
+    where = f"matcher {name}"
+    check(callable(scores), where, "scores", "a function (sim, src_xy, trg_xy, src_hw, trg_hw, config, ...) -> "
+          "[Ns, Nt] confidences", type(scores).__name__)
+    real = isinstance(cos_power, numbers.Real) and not isinstance(cos_power, bool)
+    check(real and np.isfinite(cos_power) and cos_power > 0, where, "cos_power", "a positive finite exponent",
+          cos_power)
+    whole = isinstance(grid, numbers.Real) and not isinstance(grid, bool) and float(grid).is_integer()
+    check(whole and grid >= 1, where, "grid", "a node stride >= 1 (whole frame pixels)", grid)
+    check(name not in _other_methods(), where, "name", "a name that is not a point-transfer method of its own "
+          f"({', '.join(_other_methods())}: `method=` would run that one)", name)
     return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid), bool(hough)), replace)
+
+
+def _other_methods() -> tuple[str, ...]:
+    """The point-transfer methods that are no matcher ("bp"; `point_config.TRANSFER_METHODS`, once it is loaded:
+    it reads this module's table), whose names a matcher cannot take."""
+    table = getattr(sys.modules.get("convcorr_jax.correspondence.point_config"), "TRANSFER_METHODS", None)
+    return tuple(n for n, m in table.items() if m.kind != "matcher") if table is not None else ()
 
 
 @dataclasses.dataclass(frozen=True)
