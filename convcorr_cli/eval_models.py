@@ -13,7 +13,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_eval.runner import make_config
 from convcorr_cli.eval_output import check_output_paths, model_folder, print_header, scoring_run, write_outputs
 from convcorr_cli.eval_runs import copy_output, run_alias, run_arguments, with_experiment_run
-from convcorr_cli.options import add_set
+from convcorr_cli.options import add_backbone_module, add_set
 
 
 MODEL_HELP = ("the model scored: a shipped model's name (flic, flic_256, person), a model folder (model.json: an "
@@ -102,6 +102,7 @@ def pose_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--split", default="val", choices=("val", "test", "train"), help="the split scored")
     a.add_argument("--flip", action="store_true", help="test-time flip (each crop averaged with its mirror)")
     a.add_argument("--json", default=None, help="write the scores here")
+    add_backbone_module(a)  # the module that registers a model's own pose dataset kind (its loader reads --root)
 
 
 def score_pose(args: argparse.Namespace) -> int:

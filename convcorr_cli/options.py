@@ -13,9 +13,10 @@
 - Output paths: `-` is stdout for `--json` alone (`convcorr_cli.main.json_to_stdout`); every other flag that names
   an output file or folder (`OUTPUT_FLAGS`) refuses `-` in one line (`refuse_stdout`) instead of writing a file named
   `-` (its full path names such a file).
-- `--backbone-module MODULE|FILE.py` (`add_backbone_module`, on every command with `--backbone`): imports a
-  module or Python file that registers a user's backbone (`convcorr_jax.backbones.register`) or matcher before
-  the arguments are read, so `--backbone NAME` accepts its name (`import_extensions`).
+- `--backbone-module MODULE|FILE.py` (`add_backbone_module`, on every command with `--backbone`, and on `train pose`
+  and `eval pose`): imports a module or Python file that registers a user's backbone
+  (`convcorr_jax.backbones.register`), matcher or pose dataset before the arguments are read, so `--backbone NAME`
+  (or `--set data=KIND`, a model of that kind) accepts its name (`import_extensions`).
 """
 
 from __future__ import annotations
@@ -169,8 +170,9 @@ def add_backbone_module(p: argparse.ArgumentParser) -> None:
     """`--backbone-module MODULE|FILE.py`, repeatable (imported before parsing by `import_extensions`)."""
     p.add_argument(BACKBONE_MODULE, action="append", default=[], metavar="MODULE|FILE.py",
                    help="a module (dotted name) or Python file to import first, one that registers a backbone "
-                        "(convcorr_jax.backbones.register) or a matcher, so that --backbone / --method accept its "
-                        "name; repeat the flag for more")
+                        "(convcorr_jax.backbones.register), a matcher or a pose dataset "
+                        "(convcorr_jax.data.pose_sets.DATASETS.register), so that --backbone / --method / "
+                        "data=KIND accept its name; repeat the flag for more")
 
 
 def import_extensions(argv: Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from convcorr_cli.options import add_out, add_set, document, group_examples
+from convcorr_cli.options import add_backbone_module, add_out, add_set, document, group_examples
 from convcorr_train import pose
 from convcorr_train.pose_configs import CONFIGS
 
@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--logdir", default=None, metavar="DIR",
                    help="TensorBoard event files here (default: <run folder>/tb; 'off': none)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    add_backbone_module(a)  # a module registering a pose dataset of the user's own (--set data=KIND)
     group_examples(p)
 
 

@@ -184,7 +184,7 @@ def test_a_folder_without_a_val_file_carves_one_by_image(tmp_path, caplog):
     assert len(pose_sets.load_people("coco", tmp_path, "train")) == 21
 
 
-def test_the_new_format_trains_and_scores(hands, tmp_path):
+def test_the_new_format_trains_and_scores(hands, tmp_path, capsys):
     from convcorr_eval.tompson2015 import pose_scores
     from convcorr_jax.pose.export import model_folder
     from convcorr_jax.pose.training import loop
@@ -197,6 +197,17 @@ def test_the_new_format_trains_and_scores(hands, tmp_path):
     res = pose_scores.score_run(cfg.run_dir(), root, "val")
     assert res["data"] == "hands" and res["people"] == 3 and res["keypoints"] == ["left_hand", "right_hand"]
     assert res["normaliser"].startswith("bbox") and "oks" not in res and set(res["pck"]["0.2"]) >= {"left_hand"}
+    # on the command line, in a process where the kind is not registered: one line saying how to register it, and
+    # --backbone-module (was refused by `eval pose` and `train pose`) imports the file that does
+    from convcorr_cli.main import main
+
+    pose_sets.DATASETS.unregister("hands")
+    scored = ["eval", "pose", "--model", str(cfg.run_dir()), "--root", str(root), "--json", str(tmp_path / "s.json")]
+    assert main(scored) == 2
+    assert "registered pose dataset" in (err := capsys.readouterr().err) and "--backbone-module" in err
+    assert main([*scored, "--backbone-module", str(tmp_path / "hands_format.py")]) == 0
+    sys.modules.pop("convcorr_user_hands_format", None)
+    assert json.loads((tmp_path / "s.json").read_text())["keypoints"] == ["left_hand", "right_hand"]
 
 
 def test_a_skeleton_field_the_user_set_is_kept_or_refused_never_replaced(tmp_path, capsys):

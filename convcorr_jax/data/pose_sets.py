@@ -129,7 +129,9 @@ def dataset(kind: str) -> PoseDataset:
         the PoseDataset.
     """
     if kind not in DATASETS:
-        raise InputError("config", "data", f"one of {list(DATASETS)} (a registered pose dataset)", kind)
+        raise InputError("config", "data", f"one of {list(DATASETS)} (a registered pose dataset; a kind of your own "
+                         "is registered by the code calling DATASETS.register: import it first, on the command line "
+                         "with --backbone-module FILE.py)", kind)
     return DATASETS[kind]
 
 
