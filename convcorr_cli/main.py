@@ -9,8 +9,9 @@ size, so a repeated command loads its programs instead of compiling them again. 
 (`JAX_COMPILATION_CACHE_DIR`) is kept; `CONVCORR_NO_COMPILE_CACHE=1` turns the cache off.
 
 Interrupts: SIGINT and SIGTERM stop every command at a safe point (`convcorr_jax.core.interrupt`) with one line on
-stderr, "convcorr COMMAND: interrupted; run the same command to resume", and exit code 130; a second signal
-exits at once with the same line. A closed output pipe (`convcorr run --list | head`) ends a command quietly
+stderr, "convcorr COMMAND: interrupted; run the same command to resume" ("... interrupted after it finished; its
+outputs are complete" when the signal came once the work was done), and exit code 130; a second signal exits at
+once with the same line. A closed output pipe (`convcorr run --list | head`) ends a command quietly
 with exit code 141, as for a shell tool.
 
 Profile: `convcorr --profile COMMAND ...` ends with one line on stderr saying where the wall time went (imports,
