@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_parser("fetch", help="download, verify (size, sha256) and unpack a dataset"),
         "Download a dataset archive from its official address (or --url), check its size and sha256, keep it in "
         "--archive-dir, and unpack it atomically into --out, the folder the loader reads (load_pf_willow(OUT), "
-        "load_flic(OUT)). PF-WILLOW publishes no checksum: pass --sha256.",
+        "load_flic(OUT)); a download cut by the network or stopped (Ctrl-C) keeps its bytes there and the same "
+        "command resumes it. PF-WILLOW publishes no checksum: pass --sha256.",
         "convcorr data fetch flic --out FLIC", "convcorr data fetch pf-willow --out PF-dataset-WILLOW --sha256 H"))
     _pack_arguments(document(
         sub.add_parser("pack-flic", help="pack a FLIC folder into one tar + sha256 file"),

@@ -85,13 +85,44 @@ def test_fetch_wrong_checksum_leaves_nothing(server, tmp_path):
     assert not out.exists() and _listing(tmp_path / "a") == []
 
 
-def test_fetch_interrupted_download_leaves_nothing(server, tmp_path):
+def test_fetch_interrupted_download_unpacks_nothing_and_keeps_its_bytes(server, tmp_path):
+    """A transfer the network cut leaves no `out`; its bytes stay in the archive's .part file for the next fetch."""
     out = tmp_path / "data" / "pf_willow"
     with pytest.raises(InputError, match="connection closed early") as e:
         fetch_dataset("pf-willow", out, url=f"{server}/cut/pf.zip", sha256=SHA["/pf.zip"],
                       archive_dir=tmp_path / "a", progress=False)
     assert e.value.field == "download" and "/cut/pf.zip" in e.value.source
-    assert not out.exists() and _listing(tmp_path / "a") == [] and _listing(tmp_path / "data") == []
+    assert not out.exists() and _listing(tmp_path / "data") == []
+    assert _listing(tmp_path / "a") == [".PF-dataset.zip.part"]
+    body = PAYLOADS["/pf.zip"]
+    assert (tmp_path / "a" / ".PF-dataset.zip.part").read_bytes() == body[: len(body) // 3]
+
+
+def test_fetch_stopped_by_ctrl_c_keeps_its_bytes_and_the_same_call_resumes(server, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM mid-download ("run the same command to resume"): the bytes stay in the .part file and the
+    next fetch asks for the rest (HTTP Range), as `weights fetch` does; it restarted from byte 0."""
+    import urllib.request
+
+    from convcorr_jax.core import interrupt
+    from convcorr_jax.weights import fetch
+
+    ranges = []
+    real = urllib.request.urlopen
+
+    def urlopen(request, *args, **kwargs):
+        ranges.append(request.get_header("Range"))
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(fetch, "CHUNK", 256)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", urlopen)
+    out, a = tmp_path / "pf", tmp_path / "a"
+    kw = {"url": f"{server}/pf.zip", "sha256": SHA["/pf.zip"], "archive_dir": a, "progress": False}
+    with interrupt.handling("convcorr test"), pytest.raises(interrupt.Interrupted):
+        interrupt.request()  # the signal came: the progress bar's first update (a safe point) stops the transfer
+        fetch_dataset("pf-willow", out, **kw)
+    assert not out.exists() and (a / ".PF-dataset.zip.part").read_bytes() == PAYLOADS["/pf.zip"][:256]
+    assert fetch_dataset("pf-willow", out, **kw) == out and len(load_pf_willow(out)) == 4
+    assert ranges == [None, "bytes=256-"] and _listing(a) == ["PF-dataset.zip"]  # the test server sends it whole
 
 
 @pytest.mark.parametrize("path,field", [("/bad.zip", "layout"), ("/notzip.zip", "archive")])

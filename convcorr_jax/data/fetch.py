@@ -1,9 +1,11 @@
 """Download, verify and unpack dataset archives into the layout the loaders read.
 
-`fetch_dataset("flic", out)` downloads the archive (resumable only by starting again) into a cache with
-`convcorr_jax.weights.fetch.download` (size and sha256 checked, atomic rename), then unpacks it into a temporary
-folder beside `out`, checks the layout the loader needs, and renames the folder onto `out` at the end: a failure
-at any step leaves no half-unpacked `out` and no temporary folder (a killed one's is removed by the next fetch).
+`fetch_dataset("flic", out)` downloads the archive into a cache with `convcorr_jax.weights.fetch.download` (size and
+sha256 checked, atomic rename; resumable: a transfer cut by the network or stopped by Ctrl-C or SIGTERM keeps its
+bytes in `.<archive>.part` beside the archive, and the next fetch asks only for the rest, HTTP Range, as `convcorr
+weights fetch` does), then unpacks it into a temporary folder beside `out`, checks the layout the loader needs, and
+renames the folder onto `out` at the end: a failure at any step leaves no half-unpacked `out` and no temporary
+folder (a killed one's is removed by the next fetch).
 
 Layouts after fetching (`out` is the loader's root):
 * pf-willow: `out/<sub-class>/*.png|*.mat` -> `load_pf_willow(out)` (the archive's `PF-dataset/` folder).
@@ -133,7 +135,8 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
         out: the folder to create; it must not exist yet or be empty.
         url, sha256, size: override the registered source (`DOWNLOADS`); size in bytes. The registered sha256 and
             size apply only to the registered url; a source without a published sha256 needs `sha256`.
-        archive_dir: where the archive is kept (default: the cache's `downloads/`); reused when its hash matches.
+        archive_dir: where the archive is kept (default: the cache's `downloads/`); reused when its hash matches. The
+            bytes of an interrupted download stay there in `.<archive name>.part` and the next call resumes them.
         progress: show download progress.
         timeout: network timeout in seconds.
 
@@ -152,7 +155,8 @@ def fetch_dataset(name: str, out: str | os.PathLike, url: str | None = None, sha
         raise InputError(url, "sha256", f"a sha256 for {name}'s archive (pass --sha256): {src.cite}", "none")
     out = check_empty_out(out)
     folder = Path(archive_dir) if archive_dir is not None else cache_dir("downloads")
-    archive = download(url, folder / src.filename, sha256=sha256, progress=progress, timeout=timeout, size=size)
+    archive = download(url, folder / src.filename, sha256=sha256, progress=progress, timeout=timeout, size=size,
+                       resume=True)
     summary = install_archive(archive, out, name, src.top, src.check)
     log.info("%s: unpacked into %s (%s)", name, out, summary)
     return out
