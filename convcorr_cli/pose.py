@@ -53,7 +53,7 @@ write nothing is refused before any work. Writes:
 A video (`convcorr_cli.pose_video.SUFFIXES`; one per command, with --out) is read with PyAV in batches, every N-th
 frame (`--every`), each frame estimated as an image is with no box (two passes for a FLIC crop model):
 DIR/<clip>_pose.mp4 with the skeletons drawn and DIR/<clip>_pose.jsonl, one JSON line per frame
-(`convcorr_cli.pose_video`).
+(`convcorr_cli.pose_video`), with the progress of the frames on stderr (`--no-progress`: none).
 Prints one line per person (mean confidence, the boxes and torso point used, the PNG), one more for each person
 below the model's confidence threshold (`Poses.warned`), and a summary line (the model and its digest,
 what ran, the read-out). The model, every image, box and point and the output paths are checked before any work
@@ -126,6 +126,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                 "<clip>_pose.mp4 and <clip>_pose.jsonl; required); images need "
                                                 "--out or --json, or both")
     p.add_argument("--every", type=int, default=1, metavar="N", help="a video's every N-th frame (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar of a video's frames")
     p.add_argument("--json", default=None, help="write the joints of every image and what was used here (JSON)")
     p.add_argument("--person-box", dest="person_box", action="append", default=[], metavar="X0,Y0,X1,Y1",
                    help="a box around the whole visible person in an image (pixels, 0-based inclusive, overlapping "
@@ -250,7 +251,8 @@ def _video(args: argparse.Namespace, r, call: Callable[..., Poses], plan: dict, 
                               record["torso_box_from"], record["torso_from"])
         return np.asarray(draw(img, poses.points[i], r.names, r.skeleton, boxes))
 
-    video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call, drawn)
+    video, lines, n = pose_video.run_video(args.images[0], Path(args.out), args.every, call, drawn,
+                                           progress=not args.no_progress)
     print(f"pose: {n} frame(s) of {args.images[0]} (every {args.every}), model {model['name']} "
           f"({model['digest'][:19]}), input: {plan['input']}; wrote {video} and {lines} "
           f"({time.perf_counter() - t0:.1f} s)")

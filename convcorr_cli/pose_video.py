@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import io, progress, runinfo
+from convcorr_jax.core import io, runinfo
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.pose.estimation import Poses
 
 SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")  # read as videos
@@ -105,10 +106,11 @@ def output_paths(path: str, out: Path) -> tuple[Path, Path]:
 
 
 def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndarray]], Poses],
-              draw: Callable[[np.ndarray, Poses, int], np.ndarray]) -> tuple[Path, Path, int]:
+              draw: Callable[[np.ndarray, Poses, int], np.ndarray], progress: bool = True) -> tuple[Path, Path, int]:
     """Estimate, draw and write one clip (module docstring): `estimate` maps a list of frames to Poses, `draw` a
-    frame, the batch's Poses and the frame's index in it to the annotated RGB image. Returns (video path, JSON lines
-    path, frames written)."""
+    frame, the batch's Poses and the frame's index in it to the annotated RGB image; `progress`: a bar of the frames
+    (`core.progress`: plain lines off a terminal), False for none. Returns (video path, JSON lines path, frames
+    written)."""
     av = _av()
     stem = Path(path).stem
     video_path, lines_path = output_paths(path, out)
@@ -119,7 +121,8 @@ def run_video(path: str, out: Path, every: int, estimate: Callable[[list[np.ndar
     with io.atomic_path(video_path) as tmp_video, io.atomic_path(lines_path) as tmp_lines:
         container = av.open(str(tmp_video), mode="w", format="mp4")
         stream = None
-        bar = progress.bar(total=-(-total // every) if total else None, desc=stem, unit="frame")
+        bar = progress_bar(total=-(-total // every) if total else None, desc=stem, unit="frame",
+                           disable=not progress)
         try:
             with open(tmp_lines, "w") as lines:
                 for batch in _batches(frames(path, every), BATCH_FRAMES):

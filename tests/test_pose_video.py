@@ -283,6 +283,21 @@ def test_an_error_or_a_stop_midway_leaves_the_earlier_runs_files_as_they_were(tm
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_progress_of_the_frames_is_shown_unless_turned_off_and_stops_either_way(tmp_path, caplog):
+    """`progress=False` (`convcorr pose CLIP --no-progress`, the flag of the other long commands) shows no progress
+    of the frames; the command had no such flag. A stop still lands at the next batch with the bar off."""
+    clip = _clip(tmp_path / "clip.mp4", n=3)
+    with caplog.at_level("INFO", logger="convcorr_jax.core.progress"):
+        pose_video.run_video(str(clip), tmp_path / "on", 1, Fake(), _draw)
+        shown = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        pose_video.run_video(str(clip), tmp_path / "off", 1, Fake(), _draw, progress=False)
+        assert shown and shown[-1].startswith("clip: ") and "3/3" in shown[-1] and caplog.records == []
+    with interrupt.handling("convcorr pose"), pytest.raises(interrupt.Interrupted):
+        pose_video.run_video(str(clip), tmp_path / "stop", 1, Fake(stop_at=1), _draw, progress=False)
+    assert not (tmp_path / "stop").exists() or list((tmp_path / "stop").iterdir()) == []
+
+
 def test_the_command_refuses_an_out_that_is_a_file_and_names_it(tmp_path, capsys, monkeypatch):
     from convcorr_cli import pose as pose_cli
 
@@ -306,8 +321,9 @@ def test_the_command_end_to_end_with_the_default_model(tmp_path, capsys):
     phone clip where PyAV can write one: the joints lie in the upright frame."""
     rotate = hasattr(av.video.stream.VideoStream, "set_display_rotation")
     clip = _clip(tmp_path / "clip.mp4", n=2, w=64, h=48, rotation=-90 if rotate else None)
-    assert main(["pose", str(clip), "--out", str(tmp_path / "out")]) == 0
-    assert "pose: 2 frame(s) of" in capsys.readouterr().out
+    assert main(["pose", str(clip), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    got = capsys.readouterr()
+    assert "pose: 2 frame(s) of" in got.out and "clip: " not in got.err  # no progress line of the frames
     got = _lines(tmp_path / "out" / "clip_pose.jsonl")
     w, h = (48, 64) if rotate else (64, 48)
     assert len(got) == 2 and all(KEYS <= set(x) and (x["width"], x["height"]) == (w, h) for x in got)
