@@ -5,6 +5,7 @@ what a loader reads from a real-format file or folder.
   convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images] [--voc-root DIR]
   convcorr data fetch pf-willow|flic --out DIR [--sha256 H] [--url URL] [--archive-dir DIR]
   convcorr data pack-flic --root FLIC --out flic.tar [--quality 70 | --copy] [--max-mib 60] [--split all|train]
+                         [--no-progress]
   convcorr data unpack-flic flic.tar --out DIR [--sha256 H]
 
 `synth` writes the set in its real format (VOC folders, MPII h5 + FLIC mat, 300-W folder) with a progress bar and
@@ -75,6 +76,7 @@ def _pack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-mib", type=float, default=MAX_MIB, help="refuse a larger archive (MiB)")
     p.add_argument("--split", choices=SPLITS, default="all",
                    help="the images packed: all, or the training examples' alone (test scored elsewhere)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _unpack_arguments(p: argparse.ArgumentParser) -> None:
@@ -175,7 +177,7 @@ def _pack(args: argparse.Namespace) -> int:
         raise InputError("convcorr data pack-flic", "--quality", "no --quality with --copy (the JPEGs are copied as "
                          "they are; drop one of the two)", args.quality)
     quality = None if args.copy else QUALITY if args.quality is None else args.quality
-    info = pack_flic(args.root, args.out, quality, args.max_mib, args.split)
+    info = pack_flic(args.root, args.out, quality, args.max_mib, args.split, progress=not args.no_progress)
     how = "copied" if info["quality"] is None else f"JPEG quality {info['quality']}"
     which = "" if info["split"] == "all" else "; the training examples' alone"
     print(f"pack-flic: {info['images']} images ({how}{which}) + examples.mat, "

@@ -38,6 +38,17 @@ def test_pack_unpack_roundtrip(tiny_flic, tmp_path, capsys):
     np.testing.assert_array_equal(np.stack([s.points for s in a]), np.stack([s.points for s in b]))
 
 
+def test_pack_shows_its_progress_unless_told_not_to(tiny_flic, tmp_path, capsys):
+    """A long pack showed nothing until its summary line; now a line per tenth of the images on stderr (off a
+    terminal), none with --no-progress, as the other long commands do."""
+    tar = tmp_path / "flic.tar"
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--copy"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split()[2] for line in err if line.startswith("pack-flic: ")][-1:] == ["4/4"], err
+    assert main(["data", "pack-flic", "--root", str(tiny_flic), "--out", str(tar), "--copy", "--no-progress"]) == 0
+    assert "pack-flic" not in capsys.readouterr().err
+
+
 def test_pack_reencoded_keeps_size_and_points(tiny_flic, tmp_path):
     info = pack_flic(tiny_flic, tmp_path / "q.tar", quality=60)
     dest = tmp_path / "copy"

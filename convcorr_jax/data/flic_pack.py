@@ -30,6 +30,7 @@ import numpy as np
 from convcorr_jax.core import interrupt, io
 from convcorr_jax.data.fetch import DOWNLOADS, check_empty_out, install_archive
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights.fetch import check_sha256_form
 
 TOP = "FLIC"
@@ -132,7 +133,7 @@ def _is_flic_pack(path: Path) -> bool:
 
 
 def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | None = QUALITY,
-              max_mib: float | None = MAX_MIB, split: str = "all") -> dict:
+              max_mib: float | None = MAX_MIB, split: str = "all", progress: bool = False) -> dict:
     """Pack the FLIC folder `root` into the tar `out` and write `<out>.sha256` (module docstring).
 
     Args:
@@ -143,6 +144,7 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
             limit; NaN or a size <= 0 is refused at once), checked before anything is written.
         split: "all" (every image) or "train" (the images of the training examples alone, validation movies
             included: a pack for training whose test split is scored elsewhere; examples.mat is kept whole).
+        progress: a progress bar of the images packed (`core.progress`: plain log lines off a terminal).
 
     Returns:
         {"archive": str path, "bytes": the archive's size, "sha256": its hex digest, "images": number of images
@@ -173,7 +175,7 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
     with io.atomic_path(out) as tmp:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             _add(tar, f"{TOP}/examples.mat", mat.read_bytes())
-            for n in names:
+            for n in progress_bar(names, desc="pack-flic", unit="image", disable=not progress):
                 interrupt.stop_if_requested()  # a safe point per image: Ctrl-C stops here, the archive not written
                 _add(tar, f"{TOP}/images/{n}", _encoded(root / "images" / n, quality))
         size = tmp.stat().st_size
