@@ -2,7 +2,7 @@
 what a loader reads from a real-format file or folder.
 
   convcorr data synth objects|people|faces --n 200 --seed 0 --out DIR [--image-size S]
-  convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images] [--voc-root DIR]
+  convcorr data inspect PATH [--show 3] [--skip-bad] [--with-images [--no-progress]] [--voc-root DIR]
   convcorr data fetch pf-willow|flic --out DIR [--sha256 H] [--url URL] [--archive-dir DIR]
   convcorr data pack-flic --root FLIC --out flic.tar [--quality 70 | --copy] [--max-mib 60] [--split all|train]
                          [--no-progress]
@@ -50,10 +50,12 @@ def _inspect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path)
     p.add_argument("--show", type=int, default=2, help="samples to print in full (default 2)")
     p.add_argument("--skip-bad", action="store_true", help="skip malformed records and report them")
-    p.add_argument("--with-images", action="store_true", help="also read (and check) every image")
+    p.add_argument("--with-images", action="store_true",
+                   help="also read (and check) every image, with a progress bar on stderr")
     p.add_argument("--voc-root", type=Path, default=None, help="VOC2011 devkit folder for keypoint XML folders")
     p.add_argument("--coordinate-base", type=int, default=0, help="for COCO json: 0 (COCO) or 1 (copied .pts)")
     p.add_argument("--format", choices=FORMATS, default=None, help="skip detection and read PATH as this format")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar of the images read")
 
 
 def _fetch_arguments(p: argparse.ArgumentParser) -> None:
@@ -224,7 +226,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.coordinate_base not in (0, 1):
         raise InputError("convcorr data inspect", "--coordinate-base", "0 or 1", args.coordinate_base)
     data, what = read_format(args.path, args.format, args.skip_bad, args.with_images, args.voc_root,
-                             args.coordinate_base)
+                             args.coordinate_base, progress=not args.no_progress)
     print(f"{args.path}: {what}")
     if isinstance(data, np.ndarray):
         print(f"  array {data.shape} {data.dtype}; min {np.nanmin(data):.3f} max {np.nanmax(data):.3f}")

@@ -46,6 +46,38 @@ def test_synth_then_inspect(tmp_path, capsys):
     assert "3 samples read, 0 skipped" in capsys.readouterr().out
 
 
+def test_inspect_with_images_stops_at_the_next_image_and_shows_its_progress(tmp_path, capsys, monkeypatch):
+    """`data inspect --with-images` read every image before a stop (Ctrl-C, SIGTERM) took effect, and showed no
+    progress; each record is now a safe point and the images read are shown on stderr (none with --no-progress)."""
+    from convcorr_jax.core import interrupt
+    from convcorr_jax.data import types
+
+    out = tmp_path / "f"
+    assert main(["data", "synth", "faces", "--n", "6", "--out", str(out), "--image-size", "32", "--workers", "1",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    real, read = types.load_image, []
+
+    def load_then_stop(path):
+        read.append(path)
+        interrupt.request()  # as the signal handler does, while the first image is read
+        return real(path)
+
+    monkeypatch.setattr(types, "load_image", load_then_stop)
+    assert main(["data", "inspect", str(out), "--show", "0", "--with-images"]) == 130
+    got = capsys.readouterr()
+    assert len(read) == 1 and "samples read" not in got.out
+    assert got.err.splitlines()[-1] == "convcorr data: interrupted; run the same command to resume"
+    monkeypatch.setattr(types, "load_image", real)
+    assert main(["data", "inspect", str(out), "--show", "0", "--with-images"]) == 0
+    got = capsys.readouterr()
+    assert "6 samples read, 0 skipped" in got.out
+    assert [line.split()[2] for line in got.err.splitlines() if line.startswith("load_300w: ")][-1:] == ["6/6"]
+    assert main(["data", "inspect", str(out), "--show", "0", "--with-images", "--no-progress"]) == 0
+    assert main(["data", "inspect", str(out), "--show", "0"]) == 0  # annotations alone: a short read, no bar
+    assert "load_300w" not in capsys.readouterr().err
+
+
 def test_interrupted_synth_leaves_out_as_it_was(tmp_path, capsys, monkeypatch):
     """An interrupted `data synth` used to leave --out holding the images written so far (no annotations), which the
     same command, as its message advises, then refused as a non-empty folder; the set is now built beside --out and

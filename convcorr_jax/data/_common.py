@@ -9,7 +9,9 @@ from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
+from convcorr_jax.core import interrupt
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +33,31 @@ class Loaded(list):
         return line
 
 
-def collect(records: Iterable[T], parse: Callable[[T], object], skip_bad: bool, what: str = "") -> Loaded:
+def collect(records: Iterable[T], parse: Callable[[T], object], skip_bad: bool, what: str = "",
+            progress: bool = False) -> Loaded:
     """Apply `parse` to each record. An `InputError` propagates, or with `skip_bad` is recorded and skipped.
 
     When records are skipped a summary line goes to stderr (a logging warning), so nothing is dropped silently.
+    Each record is a safe point (`core.interrupt`): a stop (Ctrl-C, SIGTERM) ends a long read, images included, at
+    the next record.
 
     Args:
         records: the raw records, in order.
         parse: record -> one sample, a list of samples (all added), or None (nothing to add).
         skip_bad: record and skip a record whose `parse` raises `InputError` (else the error propagates).
-        what: the loader's name for the warning line ("loader" when empty).
+        what: the loader's name for the warning line and the progress bar ("loader" when empty).
+        progress: a progress bar of the records (`core.progress`: plain log lines off a terminal).
 
     Returns:
         A `Loaded` list of the samples in record order; its `skipped` holds the skipped records' errors.
 
     Raises:
         InputError: from `parse`, when `skip_bad` is False.
+        Interrupted: a stop was requested (`core.interrupt`), checked before each record.
     """
     out = Loaded()
-    for rec in records:
+    for rec in progress_bar(records, desc=what or "loader", unit="record", disable=not progress):
+        interrupt.stop_if_requested()
         try:
             got = parse(rec)
         except InputError as e:

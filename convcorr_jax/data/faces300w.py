@@ -214,7 +214,7 @@ def _face_sample(points: np.ndarray, names, sid: str, image_path, extras) -> Key
 
 
 def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, require_images: bool = False,
-              skip_bad: bool = False, with_images: bool = False) -> Loaded:
+              skip_bad: bool = False, with_images: bool = False, progress: bool = False) -> Loaded:
     """Every `.pts` file under `root` as a 68-point face sample, sorted by relative path.
 
     Layouts: 300-W (helen/{trainset,testset}, lfpw/{trainset,testset}, afw, ibug) and 300-VW
@@ -227,6 +227,7 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
         require_images: make a missing image (same stem beside the file, .jpg/.jpeg/.png/.bmp) an error.
         skip_bad: skip bad files (recorded in `Loaded.skipped`) instead of raising.
         with_images: load each image into `image` (a missing one is then an error too).
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `KeypointSample`s: points float32 [68, 2] 0-based (x, y), category "face", id the relative path
@@ -255,7 +256,7 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
                           "interocular": float(interocular_distance(pts)), "pts_path": os.fspath(f)})
         return s.with_image() if with_images else s
 
-    return collect(files, parse, skip_bad, what="load_300w")
+    return collect(files, parse, skip_bad, what="load_300w", progress=progress)
 
 
 def _load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bool = False) -> Loaded:

@@ -160,7 +160,7 @@ def _scale_points(points: np.ndarray, s: float) -> np.ndarray:
 
 def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "labelled",
               indices: Sequence[int] | np.ndarray | None = None, skip_bad: bool = False,
-              with_images: bool = False, scales: Sequence[float] = FLIC_IMAGE_SCALES) -> Loaded:
+              with_images: bool = False, scales: Sequence[float] = FLIC_IMAGE_SCALES, progress: bool = False) -> Loaded:
     """FLIC examples as person samples (0-based coordinates).
 
     Each image's size is read from its header; points and torso box are mapped to it with `_scale_points` (s = 1
@@ -177,6 +177,7 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
         skip_bad: skip bad examples (recorded in `Loaded.skipped`) instead of raising.
         with_images: load each image into `image` (its size checked against the header's, else imgdims).
         scales: accepted on-disk size / imgdims ratios (`FLIC_IMAGE_SCALES`).
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `KeypointSample`s, category "person", id "flic/<index:05d>": points float32 [K, 2] (K = 11 or
@@ -261,7 +262,7 @@ def load_flic(path: str | os.PathLike, split: str | None = None, joints: str = "
             sample = dataclasses.replace(sample, image=load_image(sample.image_path, expected_size=expected))
         return sample
 
-    return collect([int(i) for i in order], parse, skip_bad, what="load_flic")
+    return collect([int(i) for i in order], parse, skip_bad, what="load_flic", progress=progress)
 
 
 def read_plus_indices(path: str | os.PathLike) -> np.ndarray:

@@ -192,7 +192,7 @@ class Reader:
       function: the reader's name in `module`.
       what: the one-line description of the format.
       options: the `read_format` options the reader takes, as keywords (of "skip_bad", "with_images",
-        "voc_root", "coordinate_base").
+        "voc_root", "coordinate_base", "progress").
       call: for a reader that needs more than `reader(path, **options)`: `call(reader, path, options, what)` ->
         (data, what); None: `(reader(path, **options), what)`.
     """
@@ -244,7 +244,7 @@ def _joints_csv(reader: Callable, path: Path, options: dict, what: str) -> tuple
     return joints, f"{what} ({len(names)} rows, {len(set(names))} images, {k} joints, as stored)"
 
 
-_LOAD = ("skip_bad", "with_images")  # the options of the loaders of whole datasets
+_LOAD = ("skip_bad", "with_images", "progress")  # the options of the loaders of whole datasets
 # format name -> its reader, in the order `FORMATS` lists them
 READERS: Registry[Reader] = Registry("format", {
     "flic": Reader("flic", "load_flic", "FLIC examples.mat", _LOAD),
@@ -265,7 +265,7 @@ READERS: Registry[Reader] = Registry("format", {
     "voc_segmentation": Reader("voc_segmentation", "load_voc_segmentation", "VOC segmentation folder", _LOAD),
     "label_png": Reader("voc_segmentation", "read_label_png", "VOC label PNG"),
     "joints_csv": Reader("mpii", "read_joints_csv", "joints CSV", (), _joints_csv),
-    "image_folder": Reader("voc_segmentation", "load_image_folder", "image folder", ("skip_bad",)),
+    "image_folder": Reader("voc_segmentation", "load_image_folder", "image folder", ("skip_bad", "progress")),
     "image": Reader("types", "load_image", "image"),
     "pf_willow": Reader("pf_willow", "load_pf_willow", "PF-WILLOW folder of sub-classes", _LOAD),
     "pf_willow_mat": Reader("pf_willow", "read_pts_coord", "PF-WILLOW pts_coord (printed 0-based, K x 2)"),
@@ -274,7 +274,8 @@ FORMATS = READERS.names  # the format names, a live view (a format registered la
 
 
 def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False, with_images: bool = False,
-                voc_root: str | Path | None = None, coordinate_base: int = 0) -> tuple[object, str]:
+                voc_root: str | Path | None = None, coordinate_base: int = 0,
+                progress: bool = False) -> tuple[object, str]:
     """(what the loader of `fmt` reads from `path`, a one-line description); `fmt` None: `_detect_format(path)`.
 
     Args:
@@ -283,6 +284,8 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
         skip_bad, with_images: passed to the loaders that take them.
         voc_root: the VOC2011 devkit folder for keypoint XML folders.
         coordinate_base: 0 (COCO) or 1 (copied .pts) for COCO json.
+        progress: a progress bar of the records read (`core.progress`) where the images are read (`with_images`,
+            or an image folder) by a reader that takes it; elsewhere nothing (a read of annotations alone is short).
 
     Returns:
         (data, what): the loader's result (a `Loaded` of samples; a list of one sample for "keypoint_xml"; int64
@@ -299,7 +302,7 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
     if fmt not in READERS:
         raise InputError(path, "format", f"one of {list(FORMATS)}", fmt)
     options = {"skip_bad": skip_bad, "with_images": with_images, "voc_root": voc_root,
-               "coordinate_base": coordinate_base}
+               "coordinate_base": coordinate_base, "progress": progress and (with_images or fmt in _READ_IMAGES)}
     _check_options_taken(path, fmt, options)
     return READERS[fmt].read(path, options)
 

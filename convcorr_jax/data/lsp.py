@@ -65,7 +65,7 @@ def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, st
 
 
 def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = None, skip_bad: bool = False,
-             with_images: bool = False, indices=None, joints: tuple | None = None) -> Loaded:
+             with_images: bool = False, indices=None, joints: tuple | None = None, progress: bool = False) -> Loaded:
     """LSP or LSPET people (14 joints, `LSP_JOINTS`, 0-based), one per image.
 
     Args:
@@ -76,6 +76,7 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
         with_images: load each image into `image`.
         indices: the 0-based people to read, in this order (default all).
         joints: `read_lsp_joints(path)` when already read.
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `KeypointSample`s, category "person", id "<layout>/im0001" style: points float32 [14, 2] 0-based
@@ -111,7 +112,7 @@ def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = Non
                            extras={"layout": layout, "flag": flag[i].copy(), "labelled": labelled, "index": i})
         return s.with_image() if with_images else s
 
-    return collect([int(i) for i in order], parse, skip_bad, what="load_lsp")
+    return collect([int(i) for i in order], parse, skip_bad, what="load_lsp", progress=progress)
 
 
 VAL_FRACTION = 0.15  # the validation part of the training images (seeded, `people`)

@@ -77,13 +77,14 @@ def _h5_array(f, key: str, path, shape_tail: tuple, n: int | None) -> np.ndarray
 
 
 def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None = None, skip_bad: bool = False,
-                 with_images: bool = False) -> Loaded:
+                 with_images: bool = False, progress: bool = False) -> Loaded:
     """People of an hourglass-style MPII h5 file, 16 joints in `MPII_JOINTS` order, 0-based.
 
     Args:
         path: the .h5 file.
         image_root: the images' folder (default: an `images/` folder beside the h5's parent, as in `mpii/annot/..`).
         skip_bad, with_images: skip bad people (`Loaded.skipped`) instead of raising; load each image into `image`.
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `KeypointSample`s, id "<image stem>_<person>": points float32 [16, 2], NaN where the joint has no
@@ -134,7 +135,7 @@ def load_mpii_h5(path: str | os.PathLike, image_root: str | os.PathLike | None =
                            image_path=os.fspath(img_root / name), extras=extras)
         return s.with_image() if with_images else s
 
-    return collect(range(n), parse, skip_bad, what="load_mpii_h5")
+    return collect(range(n), parse, skip_bad, what="load_mpii_h5", progress=progress)
 
 
 def write_mpii_h5(path: str | os.PathLike, samples: Sequence[KeypointSample], head_box: bool = True) -> None:

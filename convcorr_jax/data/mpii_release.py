@@ -60,7 +60,8 @@ def _as_list(v) -> list:
 
 
 def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
-                      annotated_only: bool = True, skip_bad: bool = False, with_images: bool = False) -> Loaded:
+                      annotated_only: bool = True, skip_bad: bool = False, with_images: bool = False,
+                      progress: bool = False) -> Loaded:
     """People of the official `mpii_human_pose_v1_u12_1.mat` (variable RELEASE), 0-based.
 
     Handles the struct quirks: a single annorect/point is not wrapped in an array; `annopoints`, `is_visible`,
@@ -73,6 +74,7 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
         annotated_only: keep rects with joints (training people); False also yields test-set rects (objpos/scale
             only; all points NaN).
         skip_bad, with_images: skip bad images (`Loaded.skipped`) instead of raising; load each image into `image`.
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `KeypointSample`s, id "<image stem>_<ridx>": points float32 [16, 2] (NaN where absent), visible
@@ -153,7 +155,7 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
             out.append(s.with_image() if with_images else s)
         return out
 
-    return collect(range(len(annolist)), parse, skip_bad, what="load_mpii_release")
+    return collect(range(len(annolist)), parse, skip_bad, what="load_mpii_release", progress=progress)
 
 
 def _write_mpii_release(path: str | os.PathLike, images: Sequence[dict]) -> None:

@@ -99,7 +99,7 @@ def pts_coord_points(variables: Mapping, source: str | os.PathLike,
 
 
 def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None, skip_bad: bool = False,
-                   with_images: bool = False) -> Loaded:
+                   with_images: bool = False, progress: bool = False) -> Loaded:
     """PF-WILLOW images as keypoint samples, sub-class by sub-class, images in file-name order.
 
     Args:
@@ -108,6 +108,7 @@ def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None
             `pf_willow_classes(root)`).
         skip_bad: skip images whose .mat is bad (recorded in `Loaded.skipped`) instead of raising.
         with_images: load each PNG into `image`.
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `KeypointSample`s: points float32 [10, 2] 0-based (x, y); visible all True; names
@@ -146,7 +147,7 @@ def load_pf_willow(root: str | os.PathLike, classes: Sequence[str] | None = None
             s = dataclasses.replace(s, image=load_image(png))
         return s
 
-    return collect(records, parse, skip_bad, what="load_pf_willow")
+    return collect(records, parse, skip_bad, what="load_pf_willow", progress=progress)
 
 
 def ordered_pairs(n: int) -> np.ndarray:

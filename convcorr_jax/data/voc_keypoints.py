@@ -236,7 +236,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.PathLike | None = None,
                        categories: Sequence[str] | None = None, image_set: str | None = None,
-                       skip_bad: bool = False, with_images: bool = False) -> Loaded:
+                       skip_bad: bool = False, with_images: bool = False, progress: bool = False) -> Loaded:
     """All keypoint objects under `annotations_root/<class>/*.xml`, sorted by class then file name.
 
     Args:
@@ -247,6 +247,7 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
             truncated/occluded/difficult), found by `voc_id` or, for person files, by best IoU with `visible_bounds`.
         image_set: "train", "val", "trainval", or a path: keep only the ids of ImageSets/Main/<set>.txt.
         skip_bad, with_images: record bad files in `.skipped` instead of raising; load each image into `image`.
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         A `Loaded` list of `KeypointSample`s (`read_keypoint_xml`).
@@ -310,7 +311,7 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
         s = dataclasses.replace(s, bbox=bbox, image_path=os.fspath(path), extras=extras)
         return s.with_image() if with_images else s
 
-    return collect(files, parse, skip_bad, what="load_voc_keypoints")
+    return collect(files, parse, skip_bad, what="load_voc_keypoints", progress=progress)
 
 
 def load_voc_train_test(voc_root: str | os.PathLike | None, annotations: str | os.PathLike | None = None,

@@ -106,7 +106,7 @@ def read_label_png(path: str | os.PathLike, expected_size: tuple[int, int] | Non
 
 def load_voc_segmentation(voc_root: str | os.PathLike, image_set: str | None = None,
                           label_dir: str = "SegmentationClass", num_classes: int = 21, skip_bad: bool = False,
-                          with_images: bool = False) -> Loaded:
+                          with_images: bool = False, progress: bool = False) -> Loaded:
     """`SegSample`s of a VOC folder (VOC2012 or the synthetic objects): `<label_dir>/<id>.png` and
     `JPEGImages/<id>.jpg`.
 
@@ -118,6 +118,7 @@ def load_voc_segmentation(voc_root: str | os.PathLike, image_set: str | None = N
         num_classes: labels outside 0..num_classes-1 and 255 are an error.
         skip_bad: skip bad labels (recorded in `Loaded.skipped`) instead of raising.
         with_images: read each image; its size must equal the label's.
+        progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` of `SegSample`s: label uint8 [H, W], id, image_path `JPEGImages/<id>.jpg`, image uint8 RGB
@@ -147,11 +148,11 @@ def load_voc_segmentation(voc_root: str | os.PathLike, image_set: str | None = N
             img = load_image(path, expected_size=(lab.shape[1], lab.shape[0]))
         return SegSample(label=lab, id=i, image=img, image_path=os.fspath(path))
 
-    return collect(ids, parse, skip_bad, what="load_voc_segmentation")
+    return collect(ids, parse, skip_bad, what="load_voc_segmentation", progress=progress)
 
 
 def load_image_folder(root: str | os.PathLike, size: tuple[int, int] | None = None, recursive: bool = True,
-                      skip_bad: bool = False) -> Loaded:
+                      skip_bad: bool = False, progress: bool = False) -> Loaded:
     """Every image under `root` (sorted by relative path) as (relative path, uint8 [H, W, 3]) pairs.
 
     Grayscale and CMYK images are converted to RGB (`load_image`).
@@ -161,6 +162,7 @@ def load_image_folder(root: str | os.PathLike, size: tuple[int, int] | None = No
         size: (width, height) to resize each image to (bilinear) so a batch can be stacked; None keeps each size.
         recursive: also read sub-folders.
         skip_bad: skip unreadable files (recorded in `Loaded.skipped`); otherwise they raise InputError.
+        progress: a progress bar of the images read (`core.progress`: plain log lines off a terminal).
 
     Returns:
         `Loaded` list of (POSIX relative path, uint8 RGB [H, W, 3]) tuples.
@@ -179,4 +181,4 @@ def load_image_folder(root: str | os.PathLike, size: tuple[int, int] | None = No
             img = np.asarray(Image.fromarray(img).resize(tuple(size), Image.BILINEAR))
         return [(p.relative_to(r).as_posix(), img)]
 
-    return collect(files, parse, skip_bad, what="load_image_folder")
+    return collect(files, parse, skip_bad, what="load_image_folder", progress=progress)
