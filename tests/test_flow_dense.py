@@ -217,6 +217,28 @@ def test_subpixel_vertex_and_energy_minimum():
     np.testing.assert_allclose(np.asarray(dense_level._subpixel(cost, lab, flow, 0.0, 5)), alone, atol=1e-5)
 
 
+def test_subpixel_parabolas_skip_labels_whose_target_is_off_b():
+    """An image with itself on a pixel level: no move is every node's exact minimum. A border node's label that
+    looks past b's edge costs a stand-in (the window's mean), not a measurement: a parabola through it put the
+    vertex off 0 and pulled every border pixel inward (about 0.15 px in an image aligned with itself). Such
+    parabolas are dropped; the others are unchanged."""
+    h, w, r = 6, 8, 2
+    f = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (h, w, 4)), jnp.float32)
+    lv = dense_level.Level(tuple(range(w)), tuple(range(h)), (1, 1), (0, 0), True)
+    cost, _, inside = dense_level._window_cost(f, f, jnp.zeros((h, w, 2), jnp.float32), lv, r)
+    inside = np.asarray(inside)
+    assert not inside[0, :, r - 1, r].any() and not inside[:, -1, r, r + 1].any()  # dy = -1 at the top, dx = +1
+    assert inside[1:-1, 1:-1, r - 1:r + 2, r - 1:r + 2].all()
+    lab, zero = np.full((h, w, 2), r, np.int32), np.zeros((h, w, 2), np.float32)
+    for iters in (0, 5):  # weight 0: the sweeps give the vertices
+        t = np.asarray(dense_level._subpixel(cost, lab, zero, 0.0, iters, inside=inside))
+        assert not t[0, :, 0].any() and not t[-1, :, 0].any() and not t[:, 0, 1].any() and not t[:, -1, 1].any()
+    every = np.asarray(dense_level._subpixel(cost, lab, zero, 0.0, 0))
+    t = np.asarray(dense_level._subpixel(cost, lab, zero, 0.0, 0, inside=inside))
+    np.testing.assert_array_equal(t[1:-1, 1:-1], every[1:-1, 1:-1])
+    assert np.abs(every[0, :, 0]).max() > 0.05  # what the stand-in cost did
+
+
 def test_subpixel_sweeps_lower_the_level_energy():
     """With neighbours' flows that disagree, the sweeps' offsets lower data-parabola + pairwise energy below both
     no offset and the parabola vertices alone; exact minimum checked against a dense linear solve."""

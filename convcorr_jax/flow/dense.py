@@ -251,7 +251,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
         last = i == len(levels) - 1
         r = cfg.finest_radius if (cfg.finest_radius is not None and last) else cfg.radius
         iters = cfg.finest_iters if (cfg.finest_iters is not None and last) else cfg.fine_iters
-        cost, init = _window_cost(fa, fb, init, lv, r)
+        cost, init, inside = _window_cost(fa, fb, init, lv, r)
         step = jnp.asarray(lv.stride, jnp.float32)  # label step (x, y) px = the source grid's step
         weight = cfg.beta_fine * (float(np.mean(lv.stride)) * scale500) ** 2
         origins = (init / step)[..., ::-1] if cfg.smooth == "flow" else None  # (dy, dx) labels
@@ -261,7 +261,7 @@ def _pair(feats_a, feats_b, pix_a, pix_b, grey_a, top_grid, levels, cfg: DenseCo
         d = (lab - r).astype(jnp.float32)
         if cfg.subpixel and last:
             d = d + _subpixel(cost, lab, d if origins is None else d + origins, weight, cfg.subpixel_iters, trunc,
-                              scale)
+                              scale, inside)
         flow = init + d[..., ::-1] * step
         prev = (xs, ys)
     px, py = np.arange(hw[1], dtype=np.float64), np.arange(hw[0], dtype=np.float64)
