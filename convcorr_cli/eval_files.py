@@ -11,8 +11,9 @@ from pathlib import Path
 
 from convcorr_jax.core import runinfo
 from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.optional import require
+from convcorr_jax.core.runinfo import score_about
 from convcorr_eval.pck import pck_files
-from convcorr_eval.report import score_about
 from convcorr_cli.eval_output import RUN_FIELDS, check_output_paths, print_header, scoring_run, write_outputs
 
 
@@ -61,6 +62,8 @@ def _pckh_results(args: argparse.Namespace) -> dict[str, dict]:
 def score_pckh(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import pckh
 
+    if args.figure:  # the figure alone needs the report extra: refused before the work, not after it
+        require("matplotlib", "report", f"the figure ({args.figure})")
     with runinfo.timed() as wall:
         results = _pckh_results(args)
     config = {"preds": args.preds, "annot": args.annot, "reference": args.reference, "thresholds": [0.5, 0.1]}

@@ -10,7 +10,6 @@ from typing import Callable
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_eval.experiment import SIZES
-from convcorr_eval.report import percent
 from convcorr_eval.runner import make_config
 from convcorr_cli.eval_output import write_outputs
 from convcorr_cli.eval_runs import run_alias, run_arguments, with_experiment_run
@@ -22,7 +21,7 @@ def pf_willow_arguments(a: argparse.ArgumentParser,
                         unit: str = "sub-class") -> None:
     """The options of `pf-willow`, and of `pf-pascal` / `spair` with `unit` "category" (what `--classes` names
     and `--pairs` counts in)."""
-    from convcorr_eval.long2014.pf_willow import METHODS
+    from convcorr_jax.correspondence.point_config import METHODS
 
     a.add_argument("--root", required=True, help=root_help)
     a.add_argument("--method", default=None, choices=METHODS,
@@ -58,7 +57,7 @@ def _transfer_sets(args: argparse.Namespace) -> list[str]:
     """The `--set field=value` list of the transfer options of `pf-willow`, `pf-pascal` and `spair`. Features
     sift and none run BP flow (SIFT flow, zero flow) unless `--method` names another method (the config's
     `transfer.method` None: `PointTransferConfig.resolved_method`)."""
-    from convcorr_eval.long2014.pf_willow import FEATURES
+    from convcorr_jax.correspondence.point_config import FEATURES
 
     if args.features not in FEATURES:  # a tap or role: hyperpixels of that one tap
         args.taps, args.features = [*(args.taps or []), args.features], "cnn"
@@ -81,6 +80,7 @@ def _transfer_sets(args: argparse.Namespace) -> list[str]:
 
 def score_pf_willow(args: argparse.Namespace) -> int:
     from convcorr_eval.long2014 import pf_willow
+    from convcorr_eval.report import percent
 
     cfg = make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set], backbone=args.backbone,
                       data_root=args.root)
@@ -103,7 +103,7 @@ def score_pf_willow(args: argparse.Namespace) -> int:
 def pf_benchmark_arguments(data: str) -> Callable[[argparse.ArgumentParser], None]:
     """The options of `pf-pascal` / `spair`: pf-willow's (`--classes` / `--pairs`: categories and pairs per
     category) and `--split`."""
-    from convcorr_eval.long2014.pf_benchmarks import TITLES
+    from convcorr_jax.data.keypoint_pairs import TITLES
     from convcorr_jax.data.pf_pascal import SPLITS
 
     def add(a: argparse.ArgumentParser) -> None:

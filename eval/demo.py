@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Sequence
 
 from convcorr_jax.core import interrupt, io, runinfo
-from convcorr_eval.report import write_report
 from convcorr_eval.runner import make_config, run_experiment
 
 # (stage name, experiment id), in the order they run
@@ -66,6 +65,8 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
     metrics.json); a stage that fails is reported and the others go on. `progress`: the stages' progress bars or
     lines (`convcorr demo --no-progress`: none); a stage named twice runs once. Returns the names of the failed
     stages."""
+    from convcorr_eval.report import write_report  # the report extra: MissingExtra (one line) before any stage
+
     names = list(dict.fromkeys(names))
     sets = [f"seed={seed}"] + ([f"weights={weights}"] if weights else [])
     config = {"stages": names, "size": size, "out": str(out), "backbone": backbone, "weights": weights}

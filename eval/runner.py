@@ -34,7 +34,9 @@ state when the settings and data are those of that run.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
@@ -51,7 +53,6 @@ from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES, Context, ExperimentConfig, Result, require_data
-from convcorr_eval.report import write_report
 
 
 def code_version() -> str:
@@ -327,7 +328,10 @@ def run_experiment(exp_id: str, cfg: ExperimentConfig, out: str | Path = "runs",
     (`RunExists`). Exceptions propagate; a stop request (`convcorr_jax.core.interrupt`) raises Interrupted; `out`
     that is a file, or that is or lies inside a file or folder the run reads (`_check_out`), is an InputError naming
     --out, before any folder is made; so is `data` the experiment does not take (`registry.ACCEPTED_DATA`), naming
-    `data` and the ones it takes, before its dataset folder is asked for."""
+    `data` and the ones it takes, before its dataset folder is asked for; so is a missing `report` extra (the run
+    writes its report with matplotlib and markdown: `convcorr_eval.report`), before any work."""
+    import convcorr_eval.report  # noqa: F401  (MissingExtra, one line, before any work)
+
     io.check_writable(out, "--out", kind="folder")
     if registry.ACCEPTED_DATA.get(exp_id):  # data the experiment does not take: refused as such, not for its folder
         require_data(cfg, registry.ACCEPTED_DATA[exp_id])
@@ -362,6 +366,8 @@ def _run_locked(exp_id: str, cfg: ExperimentConfig, run_dir: Path, key: dict, fo
     t0 = time.perf_counter()
     result = registry.load(exp_id).run(cfg, Context(stage, progress))
     seconds = time.perf_counter() - t0
+    from convcorr_eval.report import write_report  # imported by run_experiment already: the report extra is there
+
     write_report(stage, exp_id, report_markdown(exp_id, header, seconds, result))
     io.write_json(stage / "metrics.json", runinfo.metrics_record(key, True, seconds, result.summary, result.markdown,
                                                                  result.metrics))
@@ -434,7 +440,16 @@ def _inputs_line(key: dict) -> str:
 
 
 def experiments() -> dict[str, str]:
-    """Experiment id -> the first paragraph of its module's docstring, on one line."""
-    docs = {exp_id: (registry.load(exp_id).__doc__ or "").strip() for exp_id in registry.EXPERIMENTS}
+    """Experiment id -> the first paragraph of its module's docstring, on one line. The docstrings are read from
+    the modules' source, not imported: `convcorr run --list` needs neither the `report` extra nor JAX's start."""
+    docs = {exp_id: (_docstring(registry.EXPERIMENTS[exp_id]) or "").strip() for exp_id in registry.EXPERIMENTS}
     return {exp_id: " ".join(doc.split("\n\n", 1)[0].split()) for exp_id, doc in docs.items()}
 
+
+def _docstring(module: str) -> str | None:
+    """The docstring of the module `module` (dotted name), read from its source file without importing it (its
+    package is imported), or None when it has none."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"no module named {module!r}", name=module)
+    return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")), clean=False)

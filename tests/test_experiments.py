@@ -121,6 +121,8 @@ def test_run_list_prints_whole_descriptions_and_datasets(capsys, monkeypatch):
         accepted = ", ".join(registry.ACCEPTED_DATA[exp_id]) or "none (reads no dataset)"
         assert text[len(doc):].strip() == "data: " + accepted
     assert "Hyperpixel Flow and SCOT on the same features. data: pf_willow" in " ".join(out.split())
+    for exp_id, doc in experiments().items():  # read from the source, as the imported module's docstring says
+        assert doc == " ".join(registry.load(exp_id).__doc__.strip().split("\n\n", 1)[0].split()), exp_id
 
 
 @pytest.mark.parametrize("exp_id", [e for e in registry.EXPERIMENTS if registry.ACCEPTED_DATA[e]])

@@ -81,11 +81,23 @@ def test_extras_hold_what_was_moved_and_test_installs_them():
 
 COMMANDS_WITHOUT_REPORT = """
     import json, sys
+    import numpy as np
     for name in ("matplotlib", "markdown"):
         sys.modules[name] = None
-    from convcorr_cli.main import main
-    codes = [main(argv) for argv in (["eval", "pckh", "--help"], ["run", "--list"], ["demo"])]
-    print(json.dumps(codes))
+    np.savez("p.npz", preds=np.zeros((2, 3, 2)))
+    np.savez("g.npz", points=np.ones((2, 3, 2)), visible=np.ones((2, 3), bool), norm=np.full(2, 10.0))
+    from convcorr_cli.main import main as run
+
+    def main(argv):
+        try:
+            return run(argv)
+        except SystemExit as e:  # --help
+            return e.code
+    needs = [["eval", "pckh", "--preds", "p.npz", "--annot", "g.npz", "--figure", "f.png"],
+             ["run", "long2014.table2", "--size", "tiny"], ["demo", "--size", "tiny"]]
+    needs_not = [["eval", "--help"], ["eval", "pckh", "--help"], ["run", "--help"], ["demo", "--help"],
+                 ["run", "--list"], ["eval", "pck", "--preds", "p.npz", "--gt", "g.npz", "--json", "pck.json"]]
+    print(json.dumps([[main(argv) for argv in needs], [main(argv) for argv in needs_not]]))
 """
 
 
@@ -93,9 +105,11 @@ def test_commands_without_the_report_extra_say_which_to_install(tmp_path):
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(COMMANDS_WITHOUT_REPORT)], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads(r.stdout.splitlines()[-1]) == [2, 2, 2]
+    assert json.loads(r.stdout.splitlines()[-1]) == [[2, 2, 2], [0] * 6], r.stderr[-3000:]
     lines = [line for line in r.stderr.splitlines() if line.startswith("convcorr ")]
-    assert [line.split(":")[0] for line in lines] == ["convcorr eval", "convcorr run", "convcorr demo"], \
+    assert [line.split(":")[0] for line in lines] == ["convcorr eval pckh", "convcorr run", "convcorr demo"], \
         r.stderr[-3000:]
     assert all(line.endswith("needs matplotlib: pip install 'convcorr-jax[report]'") for line in lines), lines
     assert "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz", "p.npz", "pck.json"]  # nothing begun, no runs/
+    assert "long2014.table2" in r.stdout and json.loads((tmp_path / "pck.json").read_text())["mean"] == 0.0

@@ -15,6 +15,7 @@ import numpy as np
 from convcorr_jax.core.errors import InputError
 
 NORMS = ("image", "box")  # L = max(h, w) of the target image, or max(w, h) of the target's object box
+TITLES = {"pf_pascal": "PF-PASCAL", "spair": "SPair-71k"}  # each benchmark's name, by its `data` value
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

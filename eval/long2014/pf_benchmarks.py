@@ -27,7 +27,7 @@ from convcorr_jax.core import metrics
 from convcorr_jax.correspondence.frame_transfer import move_points
 from convcorr_jax.correspondence.frames import Frames, frame_boxes, make_frames
 from convcorr_jax.correspondence.points import side_models, valid_keypoints
-from convcorr_jax.data.keypoint_pairs import KeypointPairs, pair_norms
+from convcorr_jax.data.keypoint_pairs import TITLES, KeypointPairs, pair_norms
 from convcorr_jax.data.pf_pascal import SPLITS, load_pf_pascal
 from convcorr_jax.data.spair import load_spair
 from convcorr_jax.data.types import load_image
@@ -40,7 +40,6 @@ from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 ALPHAS = (0.05, 0.1, 0.15)
 IMAGES_PER_CHUNK = 64
 PF_LOADERS = {"pf_pascal": load_pf_pascal, "spair": load_spair}
-TITLES = {"pf_pascal": "PF-PASCAL", "spair": "SPair-71k"}
 NORMS = {"pf_pascal": "image", "spair": "box"}  # which L each benchmark's PCK uses (`keypoint_pairs.pair_norms`)
 THRESHOLDS = {"image": "alpha x max(h, w) of the target image", "box": "alpha x max(w, h) of the target's object box"}
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.core import metrics
+from convcorr_jax.core.runinfo import score_about
 from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
 from convcorr_eval.pck import nonfinite_warning
-from convcorr_eval.report import plt, save_figure, score_about
 
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
 REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat",
@@ -93,7 +93,9 @@ def reference_results(mpii_root: str | Path) -> dict[str, dict]:
 
 
 def pckh_curve_figure(results: dict[str, dict], path: str | Path) -> None:
-    """PCKh-total curves over thresholds 0..0.5 as a PNG."""
+    """PCKh-total curves over thresholds 0..0.5 as a PNG (matplotlib: the `report` extra)."""
+    from convcorr_eval.report import plt, save_figure
+
     fig, ax = plt.subplots(figsize=(5, 4))
     t = np.asarray(metrics.PCKH_THRESHOLDS)
     for name, r in results.items():
