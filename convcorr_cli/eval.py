@@ -129,7 +129,8 @@ HELP: dict[str, tuple[str, ...]] = {
     "pose": ("Score any trained pose model (--model, read only) on --split of the dataset --root (COCO-format "
              "folders, LSP/LSPET, FLIC, MPII): PCK per joint group at the skeleton's normaliser for its stored "
              "read-out, the cascade, the coarse model and the mean pose, PCKh where a head segment exists, COCO's OKS "
-             "AP on COCO-format data. Prints the tables; writes only --json.",
+             "AP on COCO-format data (pycocotools: pip install 'convcorr-jax[coco]'). Prints the tables; writes only "
+             "--json.",
              "convcorr eval pose --model runs/pose_coco --root COCO --split val --json pose.json",
              "convcorr eval pose --model person --root LSP --split test --flip"),
     "pf-willow": ("Transfer the keypoints of each PF-WILLOW pair under --root from one image to the other (default: "

@@ -72,11 +72,11 @@ def test_extras_hold_what_was_moved_and_test_installs_them():
     core = " ".join(project["dependencies"])
     extras = project["optional-dependencies"]
     for package, extra in (("matplotlib", "report"), ("markdown", "report"), ("scikit-image", "report"),
-                           ("tensorflow-datasets", "tfds"), ("scikit-learn", "bench")):
+                           ("tensorflow-datasets", "tfds"), ("scikit-learn", "bench"), ("pycocotools", "coco")):
         assert package not in core and any(r.startswith(package) for r in extras[extra]), package
     assert "chex" not in core
-    assert any(r.startswith("convcorr-jax[") and {"report", "tfds", "bench"} <= set(r[13:r.index("]")].split(","))
-               for r in extras["test"])
+    assert any(r.startswith("convcorr-jax[") and {"report", "tfds", "bench", "coco"} <= set(
+        r[13:r.index("]")].split(",")) for r in extras["test"])
 
 
 COMMANDS_WITHOUT_REPORT = """
@@ -113,3 +113,24 @@ def test_commands_without_the_report_extra_say_which_to_install(tmp_path):
     assert "Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz", "p.npz", "pck.json"]  # nothing begun, no runs/
     assert "long2014.table2" in r.stdout and json.loads((tmp_path / "pck.json").read_text())["mean"] == 0.0
+
+
+def test_eval_pose_on_coco_data_without_pycocotools_names_the_coco_extra_before_any_work(monkeypatch):
+    from types import SimpleNamespace
+
+    from convcorr_eval.tompson2015 import pose_scores
+
+    _hide(monkeypatch, "pycocotools")
+    with pytest.raises(MissingExtra, match=r"needs pycocotools: pip install 'convcorr-jax\[coco\]'$"):
+        pose_scores.oks_ap({}, [], [0.05])
+    cfg = SimpleNamespace(data="coco", model=SimpleNamespace(num_joints=5))
+    monkeypatch.setattr(pose_scores, "scored_model", lambda model: (SimpleNamespace(config=cfg), None))
+    monkeypatch.setattr(pose_scores, "skeleton_of", lambda cfg, root: SimpleNamespace(num_joints=5))
+
+    def work(*args, **kwargs):
+        raise AssertionError("the people were read before the missing extra was reported")
+
+    monkeypatch.setattr(pose_scores, "crops_of", work)
+    with pytest.raises(MissingExtra, match=r"convcorr eval pose on COCO-format data\) needs pycocotools"):
+        pose_scores.score_run("run", "coco_root")
+    assert "coco" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]

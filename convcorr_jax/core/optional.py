@@ -6,8 +6,8 @@ extra to install when one is missing.
 
 Extras (pyproject.toml): `report` (reports and figures of `convcorr eval`, `run`, `demo`, `match`, `align`),
 `tfds` (tensorflow-datasets: `convcorr_jax.data.tfds_builders`), `bench` (scikit-learn: the scripts in bench/),
-`video` (PyAV: `convcorr pose` on videos), `test` (the test suite: pytest and the others), `cuda12` (JAX for
-NVIDIA GPUs).
+`video` (PyAV: `convcorr pose` on videos), `coco` (pycocotools: COCO's OKS AP in `convcorr eval pose`), `test`
+(the test suite: pytest and the others), `cuda12` (JAX for NVIDIA GPUs).
 """
 
 from __future__ import annotations

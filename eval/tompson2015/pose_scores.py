@@ -40,6 +40,7 @@ from convcorr_jax.core import metrics
 from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.optional import require
 from convcorr_jax.pose import heatmaps, person_crops, predict
 from convcorr_jax.pose.person_crops import PoseCrops, loader_options
 from convcorr_jax.pose.loaded_model import PoseModel
@@ -50,6 +51,7 @@ ALPHAS = (0.05, 0.1, 0.2, 0.5)
 SPLITS = ("train", "val", "test")
 DEFAULT_SIGMA = 0.05  # OKS sigma of a keypoint whose file gives none
 MODELS = ("validated", "cascade", "coarse", "mean_pose")
+_OKS_NEEDS = "COCO's OKS AP (convcorr eval pose on COCO-format data)"
 
 
 def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> PoseCrops:
@@ -193,13 +195,15 @@ def oks_ap(gt: dict, detections: list[dict], sigmas: np.ndarray) -> dict[str, fl
 
     Returns:
         {"AP", "AP50", "AP75", "AP_M", "AP_L", "AR", "AR50", "AR75", "AR_M", "AR_L"}.
+
+    Raises:
+        MissingExtra: pycocotools is not installed (the `coco` extra).
     """
     import contextlib
     import io
 
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+    COCO = require("pycocotools.coco", "coco", _OKS_NEEDS).COCO
+    COCOeval = require("pycocotools.cocoeval", "coco", _OKS_NEEDS).COCOeval
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it goes
         coco = COCO()
         coco.dataset = gt
@@ -291,6 +295,8 @@ def score_run(model: str | Path, root: str | Path, split: str = "val", flip: boo
         raise InputError(root, "keypoints", f"{cfg.model.num_joints} keypoints as the model {model} was trained on",
                          sk.num_joints)
     entry = pose_sets.dataset(cfg.data)
+    if entry.oks:  # the coco extra: refused in one line before the work, not in a traceback after it
+        require("pycocotools.cocoeval", "coco", _OKS_NEEDS)
     crops = crops_of(cfg, root, split)
     train = crops_of(cfg, root, "train") if split != "train" else crops
     arr = crops.arrays
