@@ -48,6 +48,14 @@ def test_every_python_example_says_what_it_prints(page):
     assert len(blocks) >= 3 and len(examples([page])) == len(blocks)
 
 
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_a_page_whose_examples_need_an_extra_says_which(page):
+    """The core install (`pip install -e .`) has no scikit-image: a page whose examples import it says so."""
+    text = page.read_text()
+    if any("skimage" in code for code, _ in examples([page])):
+        assert "pip install -e '.[report]'" in re.sub(r"```.*?```", "", text, flags=re.S), page.name
+
+
 def test_same_output_compares_numbers_within_tolerance():
     assert same_output("error 0.39 px over 58206 pixels", "error 0.395 px over 58210 pixels")
     assert not same_output("error 0.50 px over 58206 pixels", "error 0.39 px over 58206 pixels")
