@@ -448,8 +448,8 @@ def experiments() -> dict[str, str]:
 
 def _docstring(module: str) -> str | None:
     """The docstring of the module `module` (dotted name), read from its source file without importing it (its
-    package is imported), or None when it has none."""
+    package is imported; a module without a .py source is imported), or None when it has none."""
     spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(f"no module named {module!r}", name=module)
+    if spec is None or not str(spec.origin).endswith(".py"):
+        return importlib.import_module(module).__doc__
     return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")), clean=False)
