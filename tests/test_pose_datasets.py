@@ -308,7 +308,7 @@ def test_a_loader_in_a_script_keys_the_crops_by_its_source(tmp_path, monkeypatch
 # (their own inputs: never cached). Any other module a keyed module imports must be keyed.
 _NOT_CROP_CONTENT = {"convcorr_jax.core.errors", "convcorr_jax.core.registry", "convcorr_jax.core.io",
                      "convcorr_jax.core.parallel", "convcorr_jax.core.cache", "convcorr_jax.core.progress",
-                     "convcorr_jax.data.synthetic"}
+                     "convcorr_jax.core.interrupt", "convcorr_jax.data.synthetic"}  # interrupt: the loaders' stops
 
 
 def _project_imports(name: str) -> set[str]:
