@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 import os
 from typing import Sequence
 
@@ -151,6 +152,24 @@ def is_int(value, least: int | None = None) -> bool:
     """
     integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     return integer and (least is None or bool(value >= least))
+
+
+def is_real(value, finite: bool = False) -> bool:
+    """Whether `value` is a real number (a Python or numpy int or float, not a bool or text), also finite when
+    `finite`: the factors, tolerances and exponents the functions check.
+
+    Args:
+      value: anything.
+      finite: also refuse NaN and inf.
+
+    Returns:
+      True or False.
+
+    >>> is_real(0.5), is_real(np.float32(2)), is_real(True), is_real("1"), is_real(float("nan"), finite=True)
+    (True, True, False, False, False)
+    """
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return real and (not finite or bool(np.isfinite(value)))
 
 
 # dtype kinds `check_shape` accepts by name (numpy's `dtype.kind` letters); any other name is a numpy dtype

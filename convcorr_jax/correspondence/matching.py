@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 import sys
 import warnings
 from typing import Any, Callable
@@ -43,7 +42,7 @@ from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.correspondence import carry
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape, is_real
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.registry import Registry
 from convcorr_jax.core.tracing import is_traced
@@ -102,11 +101,10 @@ def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, co
     where = f"matcher {name}"
     check(callable(scores), where, "scores", "a function (sim, src_xy, trg_xy, src_hw, trg_hw, config, ...) -> "
           "[Ns, Nt] confidences", type(scores).__name__)
-    real = isinstance(cos_power, numbers.Real) and not isinstance(cos_power, bool)
-    check(real and np.isfinite(cos_power) and cos_power > 0, where, "cos_power", "a positive finite exponent",
+    check(is_real(cos_power, finite=True) and cos_power > 0, where, "cos_power", "a positive finite exponent",
           cos_power)
-    whole = isinstance(grid, numbers.Real) and not isinstance(grid, bool) and float(grid).is_integer()
-    check(whole and grid >= 1, where, "grid", "a node stride >= 1 (whole frame pixels)", grid)
+    check(is_real(grid) and float(grid).is_integer() and grid >= 1, where, "grid",
+          "a node stride >= 1 (whole frame pixels)", grid)
     check(name not in _other_methods(), where, "name", "a name that is not a point-transfer method of its own "
           f"({', '.join(_other_methods())}: `method=` would run that one)", name)
     return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid), bool(hough)), replace)

@@ -26,7 +26,7 @@ from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.features.hyperpixel import resolve_taps
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, is_real
 from convcorr_jax.core.long_frame import FEATURE_NORM, FRAME_PX
 from convcorr_jax.core.registry import Registry
 
@@ -406,7 +406,7 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "prior", f"none or a backbone with a pooled classifier {list(CAM_TAPS)}", cfg.prior)
     for name, expected in (("trim", "a distance > 0 (grid strides)"), ("carry_sigma", "a width > 0 (grid strides)")):
         value = getattr(cfg, name, None)
-        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0):
+        if value is not None and not (is_real(value) and value > 0):
             raise InputError(source, name, f"none or {expected}", value)
     if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)

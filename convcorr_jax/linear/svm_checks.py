@@ -5,18 +5,11 @@ flag as set, a negative count as none, a repeated class as a second problem) and
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite_entries, check_flags, check_shape, is_int, plain
+from convcorr_jax.core.errors import check, check_finite_entries, check_flags, check_shape, is_int, is_real, plain
 
 __all__ = ["check_fit", "check_classes", "check_Cs", "check_mining", "check_kw"]
-
-
-def _real(value) -> bool:
-    """Whether `value` is one finite real number (not a bool or text)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def check_fit(X, Y, C, mask, loss: str, solver: str | None, tol, bias_scale, max_iter):
@@ -45,9 +38,9 @@ def check_fit(X, Y, C, mask, loss: str, solver: str | None, tol, bias_scale, max
     check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), "fit_binary", "C", "finite C > 0", np.asarray(C))
     check_finite_entries(X, "fit_binary", "X", "finite features (no NaN/inf)")
     check(bool(np.all(np.isin(mask, (0, 1)))), "fit_binary", "mask", "0 / 1 (or bool) per sample", np.unique(mask)[:5])
-    check(_real(bias_scale), "fit_binary", "bias_scale", "a finite number (0: no bias)", bias_scale)
-    check(tol is None or (_real(tol) and tol >= 0), "fit_binary", "tol", "a finite number >= 0 (None: the solver's "
-          "default)", tol)
+    check(is_real(bias_scale, finite=True), "fit_binary", "bias_scale", "a finite number (0: no bias)", bias_scale)
+    check(tol is None or (is_real(tol, finite=True) and tol >= 0), "fit_binary", "tol",
+          "a finite number >= 0 (None: the solver's default)", tol)
     check(max_iter is None or is_int(max_iter, 1), "fit_binary", "max_iter", "an int >= 1", max_iter)
     check(loss in ("squared_hinge", "hinge"), "fit_binary", "loss", "'squared_hinge' or 'hinge'", loss)
     solver = solver or ("newton" if loss == "squared_hinge" else "dcd")

@@ -27,7 +27,6 @@ passes, bench/pose_frames_diagnosis.py).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import os
 from typing import Sequence
 
@@ -35,7 +34,7 @@ import numpy as np
 
 from convcorr_jax.core import crop_geometry, geometry
 from convcorr_jax.core.deprecation import renamed
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_shape, is_real
 from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose.shipped import FRAME_SETTINGS
@@ -132,8 +131,7 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
 
 def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, int | None, tuple[float, ...] | None]:
     """(second_pass, refine, refine_scales) checked where given (None passes through)."""
-    if second_pass is not None and not (isinstance(second_pass, numbers.Real) and not isinstance(second_pass, bool)
-                                        and np.isfinite(second_pass) and second_pass > 0):
+    if second_pass is not None and not (is_real(second_pass, finite=True) and second_pass > 0):
         raise InputError("estimate_frames", "second_pass", "a finite crop scale factor > 0", second_pass)
     if refine is not None and (isinstance(refine, bool) or refine not in range(0, 4)):
         raise InputError("estimate_frames", "refine", "0, 1, 2 or 3 further passes", refine)

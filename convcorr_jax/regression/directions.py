@@ -11,12 +11,11 @@ within the observed range the decoded change is hard to see). The RGB regressors
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite_entries, check_shape
+from convcorr_jax.core.errors import check, check_finite_entries, check_shape, is_real
 from convcorr_jax.linear import ridge
 from convcorr_jax.regression.landmarks import DTYPE, LAMBDAS
 
@@ -56,8 +55,7 @@ def learn_direction(F: np.ndarray, attribute: np.ndarray, lambdas: Sequence[floa
     q = np.asarray(quantiles, np.float64)
     check(0.0 <= q[0] < q[1] <= 1.0, "learn_direction", "quantiles", "(low, high) with 0 <= low < high <= 1",
           quantiles)
-    number = isinstance(extrapolate, numbers.Real) and not isinstance(extrapolate, bool)
-    check(number and bool(np.isfinite(extrapolate) and extrapolate > 0), "learn_direction", "extrapolate",
+    check(is_real(extrapolate, finite=True) and extrapolate > 0, "learn_direction", "extrapolate",
           "a finite factor > 0", extrapolate)
     dims = check_shape(F, "N D", "learn_direction", "F", note="(descriptors)")
     check_shape(attribute, "N", "learn_direction", "attribute", dims, note="(one value per row of F)")
