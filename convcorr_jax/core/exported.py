@@ -165,10 +165,11 @@ def _captured(fun: Callable, depth: int = 0) -> list | None:
             return ["array", cache.arrays_digest([v])]
         if isinstance(v, types.ModuleType):
             return ["module", v.__name__]
-        if isinstance(v, types.FunctionType) and depth < 4 and _source_digest(v) is not None:
+        source = _source_digest(v) if isinstance(v, types.FunctionType) and depth < 4 else None
+        if source is not None:
             inner = _captured(v, depth + 1)
             if inner is not None:
-                return ["function", f"{v.__module__}.{v.__qualname__}", _source_digest(v), inner]
+                return ["function", f"{v.__module__}.{v.__qualname__}", source, inner]
         raise TypeError(type(v).__name__)
 
     try:
