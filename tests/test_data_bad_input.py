@@ -337,6 +337,29 @@ def test_mpii_release_is_visible_other_than_0_or_1_is_refused(tmp_path, v):
     assert load_mpii_release(tmp_path / "r.mat")[0].visible[[0, 4]].tolist() == [True, False]
 
 
+@pytest.mark.parametrize("where, field", [("point", "x"), ("point", "id"), ("objpos", "y")])
+def test_mpii_release_missing_or_bad_number_is_one_clear_error(tmp_path, where, field):
+    """A point's x or id, or objpos.y, that is empty was a TypeError traceback (never skipped by skip_bad); a NaN or
+    2.5 joint id was a ValueError traceback or read as joint 2. Each is one InputError naming the rect and field."""
+    from convcorr_jax.data.mpii_release import _write_mpii_release
+
+    rect = {"head_box": (0, 0, 10, 10), "scale": 1.0, "center": (5, 5), "points": {0: (5, 5, 1), 4: (6, 6, 1)}}
+    _write_mpii_release(tmp_path / "r.mat", [{"name": "a.jpg", "train": True, "rects": [rect]}])
+    m = sio.loadmat(tmp_path / "r.mat")
+    r = m["RELEASE"][0, 0]["annolist"][0, 0]["annorect"][0, 0]
+    target = r["annopoints"][0, 0]["point"][0, 1] if where == "point" else r["objpos"][0, 0]
+    target[field] = np.zeros((0, 0))
+    sio.savemat(tmp_path / "bad.mat", {"RELEASE": m["RELEASE"]})
+    err = _raises(load_mpii_release, tmp_path / "bad.mat", field=field, path="annorect(1)")
+    assert err.got == "missing or empty"
+    assert len(load_mpii_release(tmp_path / "bad.mat", skip_bad=True).skipped) == 1
+    if where == "point" and field == "id":
+        for jid in (np.nan, 2.5):
+            target[field] = np.array([[jid]])
+            sio.savemat(tmp_path / "bad.mat", {"RELEASE": m["RELEASE"]})
+            _raises(load_mpii_release, tmp_path / "bad.mat", field="annopoints.point.id", path="annorect(1)")
+
+
 def test_mpii_h5_and_lsp_flags_name_their_index(tmp_path):
     """A visibility flag other than 0/1 is refused naming where it is (the errors gave only the values found)."""
     _write_people_h5(tmp_path / "v.h5", 2)

@@ -30,16 +30,19 @@ def _field(obj, name):
 
 
 def _num(v, src, field) -> float:
+    """A field's single number (a number or a numeric string) as a float; InputError naming the field for a field
+    that is missing or empty (None, from `_field`), several values, or no number (a missing x or id was a TypeError
+    traceback)."""
+    if v is None:
+        raise InputError(src, field, "a number", "missing or empty")
     a = np.asarray(v).ravel()
     if a.size != 1:
         raise InputError(src, field, "a number", a.shape)
     x = a[0]
-    if isinstance(x, str):
-        try:
-            return float(x)
-        except ValueError:
-            raise InputError(src, field, "a number", repr(x)) from None
-    return float(x)
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise InputError(src, field, "a number", repr(x)[:40]) from None
 
 
 def _flag(v, src, field) -> bool:
@@ -124,9 +127,10 @@ def load_mpii_release(path: str | os.PathLike, image_root: str | os.PathLike | N
             vis = np.zeros(16, bool)
             if ap is not None:
                 for q in _as_list(_field(ap, "point")):
-                    jid = int(_num(_field(q, "id"), rsrc, "annopoints.point.id"))
-                    if not 0 <= jid < 16:
-                        raise InputError(rsrc, "annopoints.point.id", "0..15", jid)
+                    jid = _num(_field(q, "id"), rsrc, "annopoints.point.id")
+                    if jid not in range(16):  # NaN was a ValueError traceback, 2.5 read as joint 2
+                        raise InputError(rsrc, "annopoints.point.id", "a joint id 0..15", f"{jid:g}")
+                    jid = int(jid)
                     x = _num(_field(q, "x"), rsrc, f"point {jid} x")
                     y = _num(_field(q, "y"), rsrc, f"point {jid} y")
                     if not (np.isfinite(x) and np.isfinite(y)):
