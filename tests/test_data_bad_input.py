@@ -312,6 +312,15 @@ def test_mpii_h5_nan_and_skip(tmp_path):
         write_mpii_h5(tmp_path / "w.h5", [dataclasses.replace(s[0], extras={})])
 
 
+def test_voc_keypoints_folder_without_class_folders_is_an_error_not_an_empty_set(tmp_path):
+    """A keypoint folder with no <class>/ folder (the devkit root given, or the archive's annotations/ one level
+    deeper) was read as an empty dataset without a word."""
+    (tmp_path / "annotations" / "annotations" / "cat").mkdir(parents=True)
+    err = _raises(load_voc_keypoints, tmp_path / "annotations", field="class folders")
+    assert "annotations/" in str(err.got)
+    _raises(load_voc_keypoints, tmp_path / "annotations", field="class folders", categories=["dog"])
+
+
 def test_mpii_release_missing_variable_or_field(tmp_path):
     sio.savemat(tmp_path / "r.mat", {"NOTRELEASE": np.zeros(2)})
     _raises(load_mpii_release, tmp_path / "r.mat", field="RELEASE")

@@ -251,6 +251,10 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
 
     Returns:
         A `Loaded` list of `KeypointSample`s (`read_keypoint_xml`).
+
+    Raises:
+        InputError: for a missing `annotations_root`, or one without a folder of the classes read (a wrong folder),
+            an unknown category, or (without `skip_bad`) a bad file.
     """
     root = Path(annotations_root)
     if not root.is_dir():
@@ -259,6 +263,11 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
     for c in cats:
         if c not in KEYPOINT_NAMES:
             raise InputError(root, "categories", "VOC class names", c)
+    if not any((root / c).is_dir() for c in cats):  # a wrong folder: never an empty dataset without a word
+        held = sorted(e.name + "/" * e.is_dir() for e in root.iterdir())
+        raise InputError(root, "class folders", f"a folder <class>/ of keypoint XML files for "
+                         f"{'a VOC class' if categories is None else 'one of ' + ', '.join(cats)}",
+                         ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "") or "nothing")
     voc = _voc_dir(voc_root) if voc_root is not None else None
     keep: set[str] | None = None
     if image_set is not None:
