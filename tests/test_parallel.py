@@ -163,3 +163,12 @@ def test_pad_rows_along_an_axis_to_a_power_of_two_repeats_the_last_slice():
     np.testing.assert_array_equal(out[:, 5:], np.repeat(pts[:, -1:], 3, axis=1))
     for same in (pts[:, :4], pts[:, :0]):
         assert parallel.pad_rows(same, parallel.pow2_ceil(same.shape[1]), axis=1)[0] is same
+
+
+@pytest.mark.parametrize("num_devices", [1.0, "1", True, 0, 10_000])
+def test_make_mesh_refuses_a_device_count_that_is_not_an_integer_in_range(num_devices):
+    """A device count of another type is one line naming num_devices (not a TypeError from slicing the device list,
+    nor True taken for one device); np.int64 counts pass."""
+    with pytest.raises(InputError, match="num_devices.*an integer 1\\.\\."):
+        parallel.make_mesh(num_devices)
+    assert parallel.make_mesh(np.int64(1)).devices.size == 1

@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, is_int
 
 AXIS = "data"
 
@@ -172,12 +172,13 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
       A `Mesh` with the one axis "data".
 
     Raises:
-      InputError (a ValueError): num_devices out of range, or not all devices with several processes.
+      InputError (a ValueError): num_devices not an integer in range (a float, a str, a bool), or not all devices
+        with several processes.
     """
     devs = jax.devices()
     n = len(devs) if num_devices is None else num_devices
-    if not 1 <= n <= len(devs):
-        raise InputError("make_mesh", "num_devices", f"1..{len(devs)} (the devices JAX sees)", n)
+    if not is_int(n, 1) or n > len(devs):
+        raise InputError("make_mesh", "num_devices", f"an integer 1..{len(devs)} (the devices JAX sees)", n)
     if jax.process_count() > 1 and n != len(devs):
         raise InputError("make_mesh", "num_devices", f"all {len(devs)} devices (with {jax.process_count()} "
                          "processes the mesh spans every device)", n)
