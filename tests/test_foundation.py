@@ -137,9 +137,23 @@ def test_normalised_error_of_a_face_with_no_visible_point_is_nan_without_a_warni
         warnings.simplefilter("error")  # NaN for the second face, without numpy's "Mean of empty slice"
         err = metrics.normalised_error(pred, gt, np.array([2.0, 1.0, 4.0]), vis)
         all_nan = metrics.normalised_error(pred[:1], gt[:1], np.ones(1), np.zeros((1, 2), bool))
-    # face 0: (5 + 1) / 2 points / norm 2; face 1: none visible; face 2: the NaN prediction left out, 2 / 1 / 4
-    np.testing.assert_allclose(err, [1.5, np.nan, 0.5])
+    # face 0: (5 + 1) / 2 points / norm 2; face 1: none visible; face 2: the NaN prediction of a visible point a miss
+    np.testing.assert_allclose(err, [1.5, np.nan, np.inf])
     assert np.isnan(all_nan).all() and err.dtype == np.float64
+
+
+def test_normalised_error_scores_a_non_finite_prediction_as_a_miss():
+    """As the module promises: a NaN / inf prediction of a counted point makes the face's error inf; it used to be
+    left out of the face's mean (a face with one NaN point scored better than one with every point off). A hidden
+    point's NaN prediction and a NaN ground truth stay out of the mean."""
+    gt = np.zeros((2, 3, 2))
+    pred = np.full((2, 3, 2), 3.0)
+    pred[:, 2] = np.nan
+    assert np.isinf(metrics.normalised_error(pred, gt, np.ones(2))).all()
+    vis = np.array([[True, True, False], [True, True, True]])
+    np.testing.assert_allclose(metrics.normalised_error(pred, gt, np.ones(2), vis), [np.hypot(3, 3), np.inf])
+    gt[:, 2] = np.nan
+    np.testing.assert_allclose(metrics.normalised_error(pred, gt, np.ones(2)), [np.hypot(3, 3)] * 2)
 
 
 

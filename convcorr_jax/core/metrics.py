@@ -154,9 +154,11 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
         visible: bool [N, K]; points where it is False are left out of the mean (None: all points).
 
     Returns:
-        float64 [N]; NaN for an instance with no point counted (no visible point), without a warning.
+        float64 [N]; NaN for an instance with no point counted (no visible point), without a warning; inf for an
+        instance with a non-finite prediction of a counted point (a miss, not left out of its mean).
     """
-    d = _keypoint_distances(pred, gt)
+    pred = np.asarray(pred, np.float64)
+    d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)  # NaN only where gt is NaN
     d = d if visible is None else np.where(np.asarray(visible, bool), d, np.nan)
     n = np.sum(~np.isnan(d), axis=-1)  # nanmean's count, an empty mean NaN as `mean_scored` gives it, unwarned
     return np.where(n > 0, np.nansum(d, axis=-1) / np.maximum(n, 1), np.nan) / np.asarray(norm, np.float64)
