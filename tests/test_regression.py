@@ -503,3 +503,16 @@ def test_learn_direction_refuses_extrapolate_and_quantiles_that_are_not_numbers(
     F = rng.normal(size=(12, 4))
     with pytest.raises(InputError, match=f"learn_direction: field '{next(iter(kwargs))}'"):
         directions.learn_direction(F, F[:, 0], **kwargs)
+
+
+def test_landmark_table_and_face_errors_refuse_landmark_counts_that_differ():
+    """P_train with another number of landmarks than P_test was numpy's broadcast ValueError after every fit, and
+    face_errors of predictions not of gt's shape the same."""
+    rng = np.random.default_rng(7)
+    F, P = rng.normal(size=(12, 5)), rng.uniform(8, 30, (12, 68, 2))
+    with pytest.raises(InputError, match=r"landmark_table: field 'P_train': expected shape \[N, K=68, 2\]"):
+        landmarks.landmark_table(F, P[:, :10], F[:3], P[:3], lambdas=[1e-2])
+    with pytest.raises(InputError, match=r"face_errors: field 'pred': expected shape \[3, 68, 2\]"):
+        landmarks.face_errors(P[:3, :10], P[:3])
+    with pytest.raises(InputError, match=r"face_errors: field 'pred'"):
+        landmarks.face_errors(P[:2], P[:3])

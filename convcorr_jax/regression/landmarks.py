@@ -176,11 +176,13 @@ def face_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
       float64 [N] normalised mean errors.
 
     Raises:
-      InputError: gt not [..., 68, 2].
+      InputError: gt not [..., 68, 2], or pred not of gt's shape.
     """
     from convcorr_jax.data.faces300w import interocular_distance
 
-    return normalised_error(pred, gt, interocular_distance(gt))
+    iod = interocular_distance(gt)
+    check_shape(pred, np.shape(gt), "face_errors", "pred", note="(as gt)")
+    return normalised_error(pred, gt, iod)
 
 
 def _mean_shape(points_train: np.ndarray, n: int) -> np.ndarray:
@@ -221,12 +223,13 @@ def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, 
       model's lambda.
 
     Raises:
-      InputError: P_test not [M, K, 2] with a row per row of F_test, only one of R_train, R_test given, or
-        `fit_points`' and `predict_points`' checks.
+      InputError: P_test not [M, K, 2] with a row per row of F_test, P_train not [N, K, 2] with P_test's K,
+        only one of R_train, R_test given, or `fit_points`' and `predict_points`' checks.
     """
     dims = check_shape(F_test, "M D", "landmark_table", "F_test", note="(test descriptors)")
-    check_shape(P_test, "M K 2", "landmark_table", "P_test", dims, note="(one row of (x, y) landmarks per test "
-                "descriptor)")
+    dims = check_shape(P_test, "M K 2", "landmark_table", "P_test", dims, note="(one row of (x, y) landmarks per "
+                       "test descriptor)")
+    check_shape(P_train, "N K 2", "landmark_table", "P_train", {"K": dims["K"]}, note="(as many landmarks as P_test)")
     check((R_train is None) == (R_test is None), "landmark_table", "R_test" if R_test is None else "R_train",
           "pixel descriptors for both splits or for neither", f"{'R_train' if R_test is None else 'R_test'} alone")
     pred = {"Dataset Bias": _mean_shape(P_train, len(P_test))}
