@@ -516,3 +516,18 @@ def test_landmark_table_and_face_errors_refuse_landmark_counts_that_differ():
         landmarks.face_errors(P[:3, :10], P[:3])
     with pytest.raises(InputError, match=r"face_errors: field 'pred'"):
         landmarks.face_errors(P[:2], P[:3])
+
+
+def test_task_tables_refuse_an_empty_test_split():
+    """No test row: landmark_table and segmentation_table returned NaN errors (with numpy's empty-mean warnings),
+    rgb_reconstruction a reshape ValueError, each after every fit."""
+    rng = np.random.default_rng(8)
+    F, P = rng.normal(size=(12, 5)), rng.uniform(8, 30, (12, 68, 2))
+    with pytest.raises(InputError, match=r"landmark_table: field 'F_test': expected at least one row, got 0 rows"):
+        landmarks.landmark_table(F, P, F[:0], P[:0], lambdas=[1e-2])
+    images = rng.integers(0, 255, (12, 10, 10, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match=r"rgb_reconstruction: field 'F_test': expected at least one row, got 0 rows"):
+        rgb.rgb_reconstruction(F, images, F[:0], images[:0], lambdas=[1e-2], size=4)
+    labels = rng.integers(0, 3, (12, 10, 10))
+    with pytest.raises(InputError, match=r"segmentation_table: field 'F_test': expected at least one row, got 0 rows"):
+        segmentation.segmentation_table(F, labels, F[:0], labels[:0], 3, grid=5, lambdas=[1e-2])

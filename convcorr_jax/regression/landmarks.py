@@ -223,13 +223,14 @@ def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, 
       model's lambda.
 
     Raises:
-      InputError: P_test not [M, K, 2] with a row per row of F_test, P_train not [N, K, 2] with P_test's K,
-        only one of R_train, R_test given, or `fit_points`' and `predict_points`' checks.
+      InputError: no test row, P_test not [M, K, 2] with a row per row of F_test, P_train not [N, K, 2] with
+        P_test's K, only one of R_train, R_test given, or `fit_points`' and `predict_points`' checks.
     """
     dims = check_shape(F_test, "M D", "landmark_table", "F_test", note="(test descriptors)")
     dims = check_shape(P_test, "M K 2", "landmark_table", "P_test", dims, note="(one row of (x, y) landmarks per "
                        "test descriptor)")
     check_shape(P_train, "N K 2", "landmark_table", "P_train", {"K": dims["K"]}, note="(as many landmarks as P_test)")
+    check(dims["M"] >= 1, "landmark_table", "F_test", "at least one row", "0 rows")
     check((R_train is None) == (R_test is None), "landmark_table", "R_test" if R_test is None else "R_train",
           "pixel descriptors for both splits or for neither", f"{'R_train' if R_test is None else 'R_test'} alone")
     pred = {"Dataset Bias": _mean_shape(P_train, len(P_test))}

@@ -77,8 +77,8 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
       originals [M, size, size, 3], the chosen lambda and whether it is at an edge of the lambdas evaluated.
 
     Raises:
-      InputError: descriptors and images of different counts (or images not uint8 [N, H, W, 3]), F_test not as
-        wide as F_train, or size not an int >= 1.
+      InputError: a split without rows, descriptors and images of different counts (or images not uint8
+        [N, H, W, 3]), F_test not as wide as F_train, or size not an int >= 1.
     """
     check(is_int(size, 1), "rgb_reconstruction", "size", "an int >= 1 (pixels)", size)
     width: dict[str, int] = {}
@@ -86,6 +86,7 @@ def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequ
         dims = check_shape(F, "N D", "rgb_reconstruction", f"F_{split}", width, note="(descriptors, as wide as "
                            "F_train)")
         width = {"D": dims["D"]}
+        check(dims["N"] >= 1, "rgb_reconstruction", f"F_{split}", "at least one row", "0 rows")
         check_shape(images, "N H W 3", "rgb_reconstruction", f"images_{split}", dims, "uint8",
                     note="(one 0..255 RGB image per descriptor)")
     Y_tr = _rgb_targets(images_train, size)

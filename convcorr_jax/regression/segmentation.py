@@ -102,7 +102,7 @@ class SegModel:
 
 def _check_split(F, labels, num_classes: int, split: str, width: dict[str, int] | None = None
                  ) -> tuple[np.ndarray, dict[str, int]]:
-    """InputError unless F is [N, d] and labels [N, H, W] with values in 0..C-1 or `VOID`.
+    """InputError unless F is [N, d] (N >= 1) and labels [N, H, W] with values in 0..C-1 or `VOID`.
 
     Args:
       F: float [N, d] descriptors.
@@ -116,6 +116,7 @@ def _check_split(F, labels, num_classes: int, split: str, width: dict[str, int] 
     """
     labels = np.asarray(labels)
     dims = check_shape(F, "N D", "segmentation_table", f"F_{split}", width, note="(descriptors, as wide as F_train)")
+    check(dims["N"] >= 1, "segmentation_table", f"F_{split}", "at least one row", "0 rows")
     check_shape(labels, "N H W", "segmentation_table", f"labels_{split}", dims, dtype="int | uint",
                 note="(one label map per descriptor)")
     bad = (labels != VOID) & ((labels < 0) | (labels >= num_classes))
@@ -179,8 +180,8 @@ def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: 
       [M, H', W', C] upsampled to the label size, and their arg-max [M, H', W'].
 
     Raises:
-      InputError: descriptors and label maps of different counts, F_test not as wide as F_train, num_classes or grid
-        not an int >= 1, or a label outside 0..C-1 that is not void.
+      InputError: a split without rows, descriptors and label maps of different counts, F_test not as wide as
+        F_train, num_classes or grid not an int >= 1, or a label outside 0..C-1 that is not void.
     """
     check(is_int(num_classes, 1), "segmentation_table", "num_classes", "an int >= 1 (classes, background included)",
           num_classes)
