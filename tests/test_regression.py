@@ -531,3 +531,13 @@ def test_task_tables_refuse_an_empty_test_split():
     labels = rng.integers(0, 3, (12, 10, 10))
     with pytest.raises(InputError, match=r"segmentation_table: field 'F_test': expected at least one row, got 0 rows"):
         segmentation.segmentation_table(F, labels, F[:0], labels[:0], 3, grid=5, lambdas=[1e-2])
+
+
+@pytest.mark.parametrize("crop_size", [0, -4, 2.5, True])
+def test_fit_lookback_refuses_a_crop_size_that_is_not_a_count(crop_size):
+    """crop_size 0 was numpy's LinAlgError (a singular crop map), 2.5 a crop of a size no featurizer was built for."""
+    rng = np.random.default_rng(9)
+    images, pts = rng.integers(0, 255, (12, 40, 40, 3), dtype=np.uint8), rng.uniform(8, 30, (12, 4, 2))
+    with pytest.raises(InputError, match=r"fit_lookback: field 'crop_size': expected an int >= 1"):
+        lookback.fit_lookback(images, pts, pts + 1.0, features.pixel_featurizer((4, 4)), {"a": (0, 1)},
+                              crop_size=crop_size, lambdas=[1e-2])

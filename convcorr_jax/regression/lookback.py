@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite, check_shape
+from convcorr_jax.core.errors import check, check_finite, check_shape, is_int
 from convcorr_jax.core.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
@@ -108,7 +108,8 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
 
     Raises:
       InputError: images not [N, H, W, 3], points not [N, K, 2], stage1_oof's shape differs from points', a subset
-        index outside 0..K-1, a non-finite point in a subset, or margin_quantile outside 0..1.
+        index outside 0..K-1, a non-finite point in a subset, margin_quantile outside 0..1, or crop_size not an
+        int >= 1.
     """
     points, stage1_oof = np.asarray(points), np.asarray(stage1_oof)
     _check_inputs(images, points, subsets, "fit_lookback", "points")
@@ -117,6 +118,7 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
     _check_inputs(images, stage1_oof, subsets, "fit_lookback", "stage1_oof")
     check(0.0 <= float(margin_quantile) <= 1.0, "fit_lookback", "margin_quantile", "a quantile in 0..1",
           margin_quantile)
+    check(is_int(crop_size, 1), "fit_lookback", "crop_size", "an int >= 1 (pixels)", crop_size)
     margins, models = {}, {}
     for name, idx in subsets.items():
         idx = list(idx)
