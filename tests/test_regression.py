@@ -541,3 +541,15 @@ def test_fit_lookback_refuses_a_crop_size_that_is_not_a_count(crop_size):
     with pytest.raises(InputError, match=r"fit_lookback: field 'crop_size': expected an int >= 1"):
         lookback.fit_lookback(images, pts, pts + 1.0, features.pixel_featurizer((4, 4)), {"a": (0, 1)},
                               crop_size=crop_size, lambdas=[1e-2])
+
+
+def test_move_along_refuses_non_finite_descriptors():
+    """A NaN or inf in F made every moved descriptor of its row NaN, silently (learn_direction refuses them)."""
+    rng = np.random.default_rng(10)
+    F = rng.normal(size=(20, 5))
+    d = directions.learn_direction(F, F @ np.arange(5.0), lambdas=[1e-2])
+    for bad in (np.nan, np.inf):
+        G = F[:3].copy()
+        G[1, 2] = bad
+        with pytest.raises(InputError, match=r"move_along: field 'F': expected finite.*1 non-finite"):
+            directions.move_along(d, G)

@@ -91,13 +91,14 @@ def move_along(direction: Direction, F: np.ndarray, steps: int = 7, t_values: Se
       float32 [N, S, d]: row n, step s is F[n] with its component along w replaced by t_s w.
 
     Raises:
-      InputError: F not [N, d] with the direction's d; steps not an integer >= 1; t_values not [S >= 1] finite.
+      InputError: F not [N, d] finite with the direction's d; steps not an integer >= 1; t_values not [S >= 1] finite.
     """
     check(t_values is not None or (isinstance(steps, (int, np.integer)) and steps >= 1), "move_along", "steps",
           "an integer >= 1", steps)
     w = np.asarray(direction.w, np.float64)
     F = np.asarray(F, np.float64)
     check_shape(F, "N D", "move_along", "F", {"D": len(w)}, note="(descriptors like the direction's)")
+    check_finite_entries(F, "move_along", "F")  # a NaN entry made the row's every moved descriptor NaN
     if t_values is not None:
         check_shape(t_values, "S>=1", "move_along", "t_values", note="(values of t)")
         check(bool(np.all(np.isfinite(np.asarray(t_values, np.float64)))), "move_along", "t_values", "finite values")
