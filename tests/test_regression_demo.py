@@ -176,3 +176,22 @@ def test_face_box_spans_the_face_on_images_that_are_not_square():
     np.testing.assert_allclose((box[:2] + box[2:]) / 2, [150, 50])
     (c,) = data.face_crop_samples([s], rule, 90)
     np.testing.assert_allclose(c.points[:, 1].max() - c.points[:, 1].min(), 60, atol=1e-4)  # 1 px per px
+
+
+def test_backbone_featurizer_refuses_images_that_are_not_uint8():
+    """Float images were cast to uint8 without a word: [0, 1] floats were described as all-black images (the same
+    descriptor as zeros), e.g. crops of float images in the look-back or the keypoint table."""
+    import pytest
+
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.regression.features import backbone_featurizers
+    from convcorr_jax.weights import load_backbone
+
+    backbone, params = load_backbone("caffenet", "random", 0)
+    fz = backbone_featurizers(backbone, params, ("pool5",), batch_size=2)["pool5"]
+    im = np.random.default_rng(0).integers(0, 256, (2, 67, 67, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match=r"backbone_featurizers: field 'images': expected a uint8 array"):
+        fz(im / 255.0)
+    with pytest.raises(InputError, match=r"backbone_featurizers: field 'images': expected shape \[N, H, W, 3\]"):
+        fz(im[0])
+    assert fz(im).shape[0] == 2

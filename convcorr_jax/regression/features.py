@@ -156,7 +156,8 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
 
     Returns:
       dict role -> `Featurizer`: uint8 RGB [N, H, W, 3] (one size per call) -> float32 [N, D] unit rows, D the
-      tap's flattened size (its channels for "gap").
+      tap's flattened size (its channels for "gap"); a featurizer refuses images that are not uint8 [N, H, W, 3]
+      (InputError).
 
     Raises:
       InputError: a name that is neither "gap", a role nor a tap of the backbone (naming them).
@@ -167,7 +168,8 @@ def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP)
     memo: dict[tuple, np.ndarray] = {}
 
     def raw(images, tap: str) -> np.ndarray:
-        images = np.ascontiguousarray(images, np.uint8)
+        check_shape(images, "N H W 3", "backbone_featurizers", "images", dtype="uint8", note="(0..255 RGB)")
+        images = np.ascontiguousarray(images)  # not cast: [0, 1] floats would be described as black images
         key = _digest(images)
         if (key, tap) not in memo:
             x = resize_images(images, input_size(backbone, taps, images.shape[1:3]))
