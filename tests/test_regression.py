@@ -553,3 +553,12 @@ def test_move_along_refuses_non_finite_descriptors():
         G[1, 2] = bad
         with pytest.raises(InputError, match=r"move_along: field 'F': expected finite.*1 non-finite"):
             directions.move_along(d, G)
+
+
+def test_l2_normalise_refuses_an_array_that_is_not_rows():
+    """A single descriptor [D] was numpy's AxisError; [N, H, W] was normalised along its second axis, silently."""
+    with pytest.raises(InputError, match=r"l2_normalise: field 'F': expected shape \[N, D\].*got \(3,\)"):
+        features.l2_normalise(np.ones(3))
+    with pytest.raises(InputError, match=r"l2_normalise: field 'F'"):
+        features.l2_normalise(np.ones((2, 2, 2)))
+    np.testing.assert_allclose(features.l2_normalise([[3, 4]]), [[0.6, 0.8]])

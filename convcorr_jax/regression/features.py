@@ -31,7 +31,11 @@ def l2_normalise(F, eps: float = 1e-12) -> np.ndarray:
 
     Returns:
       float32 [N, D], each nonzero row of unit norm.
+
+    Raises:
+      InputError: F not [N, D] (a single descriptor [D] is one row: F[None]).
     """
+    check_shape(F, "N D", "l2_normalise", "F", note="(one descriptor per row)")
     F = np.asarray(F, np.float32)
     return F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), eps)
 
