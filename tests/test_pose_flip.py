@@ -32,6 +32,15 @@ def test_flic_perm_swaps_left_and_right():
             pose_flip.check_perm(bad, n)
 
 
+@pytest.mark.parametrize("bad", [True, False, "lr", None, [0.5, 1, 2], (1.0, 0.0, 2.0)])
+def test_perm_that_is_not_a_sequence_of_integers_is_one_input_error(bad):
+    """flip=True (a bool where a permutation belongs) was a TypeError traceback, a str a ValueError, and floats were
+    truncated by int(): 0.5 read as joint 0."""
+    with pytest.raises(InputError, match="field 'perm'.*a sequence of joint indices"):
+        pose_flip.check_perm(bad, 3)
+    assert pose_flip.check_perm(np.array([2, 1, 0]), 3) == (2, 1, 0)  # numpy integers still fine
+
+
 def test_involutions_exact():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, 6, 10, 11)), jnp.float32)

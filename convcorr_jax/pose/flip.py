@@ -16,6 +16,7 @@ The integer read-outs of the fine heat-map ("fine_hm", "origin") stay those of t
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 
 import jax
@@ -36,11 +37,16 @@ def check_perm(perm: Sequence[int], num_joints: int) -> tuple[int, ...]:
       perm as a tuple of K ints.
 
     Raises:
-      InputError: perm not a permutation of 0..num_joints-1, or not its own inverse.
+      InputError: perm not a sequence of integers (a bool, a str, floats), not a permutation of 0..num_joints-1, or
+        not its own inverse.
     """
-    p = tuple(int(v) for v in perm)
+    expected = f"a left/right swap (an involution) of the {num_joints} joints"
+    try:  # integers only: int() would read "0" as 0 and 0.5 as 0
+        p = tuple(operator.index(v) for v in perm)
+    except TypeError:
+        raise InputError("flip", "perm", expected + ": a sequence of joint indices", repr(perm)) from None
     if sorted(p) != list(range(num_joints)) or any(p[p[k]] != k for k in range(num_joints)):
-        raise InputError("flip", "perm", f"a left/right swap (an involution) of the {num_joints} joints", p)
+        raise InputError("flip", "perm", expected, p)
     return p
 
 
