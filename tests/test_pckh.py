@@ -100,6 +100,14 @@ def test_pckh_distances_refuse_head_sizes_not_above_zero_and_other_shapes(head, 
         metrics.pckh_table(pred, gt, np.array(head), None, (0.5,))
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (2, 2, 2), (5,)])
+def test_head_size_refuses_boxes_that_are_not_four_numbers(shape):
+    """[N, 3] boxes gave a head size from a broadcast of the wrong coordinates (25.5 for (0, 0, 30)), corners
+    [N, 2, 2] a numpy broadcasting traceback."""
+    with pytest.raises(InputError, match="head_size: field 'head_box'"):
+        metrics.head_size(np.arange(np.prod(shape), dtype=float).reshape(shape) + 1)
+
+
 def test_head_size_and_auc():
     assert metrics.head_size(np.array([[0, 0, 3, 4.0]]))[0] == pytest.approx(3.0)
     assert metrics.pckh_auc(np.full(51, 80.0)) == pytest.approx(80.0)

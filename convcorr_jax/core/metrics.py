@@ -212,8 +212,12 @@ def head_size(head_box: np.ndarray) -> np.ndarray:
 
     Returns:
         float64 [N] pixels.
+
+    Raises:
+        InputError: head_box not [..., 4] (e.g. corners [N, 2, 2]: reshape them to [N, 4]).
     """
     b = np.asarray(head_box, np.float64)
+    check_shape(b, "* 4", "head_size", "head_box", note="((x1, y1, x2, y2) pixels)")
     return PCKH_SC_BIAS * np.linalg.norm(b[..., 2:4] - b[..., 0:2], axis=-1)
 
 
